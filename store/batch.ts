@@ -1,0 +1,102 @@
+/**
+ * Pipelined execution of many single-slot commands. On a standalone server everything goes into one
+ * pipeline (chunked); on Redis Cluster commands are grouped by the node set that serves their slot,
+ * because ioredis only accepts a pipeline whose keys all live on one node. Groups run concurrently.
+ */
+
+import type { ChainableCommander, Cluster } from "ioredis";
+import type { RedisClient } from "./commands.ts";
+import { defineStoreCommands } from "./commands.ts";
+import { keySlot } from "./slot.ts";
+
+/** One command to pipeline: its routing key and a function that queues exactly one command. */
+export interface BatchCommand {
+  readonly key: string;
+  readonly queue: (pipeline: ChainableCommander) => void;
+}
+
+/** Outcome of one command: an error or the reply. */
+export type BatchResult =
+  { readonly error: Error; readonly value?: undefined } | { readonly error: null; readonly value: unknown };
+
+/** Largest pipeline sent at once; bounds the memory of one request and its reply. */
+export const MAX_PIPELINE_LENGTH = 1000;
+
+/**
+ * Sends the commands in as few pipelines as possible and returns one result per command, in order.
+ * Never throws for a failing command; a failure of a whole pipeline becomes each of its commands' error.
+ */
+export async function execBatch(
+  client: RedisClient,
+  commands: readonly BatchCommand[],
+): Promise<BatchResult[]> {
+  const results = new Array<BatchResult>(commands.length);
+  if (commands.length === 0) return results;
+  defineStoreCommands(client);
+  const groups = await groupByNode(client, commands);
+  const chunks: number[][] = [];
+  for (const indexes of groups.values()) {
+    for (let start = 0; start < indexes.length; start += MAX_PIPELINE_LENGTH) {
+      chunks.push(indexes.slice(start, start + MAX_PIPELINE_LENGTH));
+    }
+  }
+  await Promise.all(chunks.map((chunk) => runPipeline(client, commands, chunk, results)));
+  return results;
+}
+
+async function runPipeline(
+  client: RedisClient,
+  commands: readonly BatchCommand[],
+  indexes: readonly number[],
+  results: BatchResult[],
+): Promise<void> {
+  const pipeline = client.pipeline();
+  for (const index of indexes) (commands[index] as BatchCommand).queue(pipeline);
+  let replies: [Error | null, unknown][] | null;
+  try {
+    replies = await pipeline.exec();
+  } catch (error) {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    for (const index of indexes) results[index] = { error: failure };
+    return;
+  }
+  indexes.forEach((index, position) => {
+    const reply = replies?.[position];
+    if (reply === undefined) results[index] = { error: new Error("pipeline returned no reply") };
+    else if (reply[0]) results[index] = { error: reply[0] };
+    else results[index] = { error: null, value: reply[1] };
+  });
+}
+
+async function groupByNode(
+  client: RedisClient,
+  commands: readonly BatchCommand[],
+): Promise<Map<string, number[]>> {
+  const groups = new Map<string, number[]>();
+  const cluster = isCluster(client) ? client : null;
+  if (cluster !== null) await waitForSlots(cluster);
+  commands.forEach((command, index) => {
+    // Slots unknown (mid-refresh) fall into per-slot groups; ioredis then routes each on its own.
+    const group =
+      cluster === null
+        ? "standalone"
+        : (cluster.slots[keySlot(command.key)]?.join(",") ?? `slot:${keySlot(command.key)}`);
+    let members = groups.get(group);
+    if (members === undefined) groups.set(group, (members = []));
+    members.push(index);
+  });
+  return groups;
+}
+
+/** Whether the client is a Redis Cluster client. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+function waitForSlots(cluster: Cluster): Promise<void> {
+  if (cluster.slots.length > 0) return Promise.resolve();
+  if (cluster.status === "wait") cluster.connect().catch(() => undefined);
+  return new Promise((resolve, reject) => {
+    cluster.delayUntilReady((error) => (error ? reject(error as Error) : resolve()));
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * Creates ioredis clients for the store from a plain target description, so workers, the operator and
+ * tests configure Redis the same way: a URL for one server, or a list of `host:port` seed nodes for a
+ * Redis Cluster.
+ */
+
+import type { ClusterOptions, RedisOptions } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import type { RedisClient } from "./commands.ts";
+import { invalidArgument } from "./errors.ts";
+
+/** Where the store's Redis is: a standalone server or the seed nodes of a cluster. */
+export type RedisTarget = { readonly url: string } | { readonly clusterNodes: readonly string[] };
+
+/** Client options the caller may tune; everything else has store-appropriate defaults. */
+export interface ConnectOptions {
+  /** Shown in CLIENT LIST; helps operators find a misbehaving process. */
+  readonly connectionName?: string;
+  /**
+   * How many reconnect attempts a queued command waits for before failing. The writer retries on its
+   * own deadline; readers want a small number so a dead Redis fails fast. Default 3.
+   */
+  readonly maxRetriesPerRequest?: number;
+  /** Per-command timeout in ms; unset means none. */
+  readonly commandTimeoutMs?: number;
+}
+
+/** Parses `host:port,host:port` into cluster seed nodes. */
+export function parseClusterNodes(list: string): string[] {
+  const nodes = list
+    .split(",")
+    .map((node) => node.trim())
+    .filter((node) => node.length > 0);
+  for (const node of nodes) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(node))
+      throw invalidArgument(`cluster node ${JSON.stringify(node)} is not host:port`);
+  }
+  if (nodes.length === 0) throw invalidArgument("cluster node list is empty");
+  return nodes;
+}
+
+/** Opens a client for the target. The caller owns it and must `quit()` it. */
+export function connectRedis(target: RedisTarget, options: ConnectOptions = {}): RedisClient {
+  const common: RedisOptions = {
+    maxRetriesPerRequest: options.maxRetriesPerRequest ?? 3,
+    // Batching is explicit (see batch.ts); automatic pipelining would only reorder it.
+    enableAutoPipelining: false,
+    ...(options.connectionName ? { connectionName: options.connectionName } : {}),
+    ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
+  };
+  if ("url" in target) return new Redis(target.url, common);
+  const startupNodes = target.clusterNodes.map((node) => {
+    const separator = node.lastIndexOf(":");
+    return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };
+  });
+  const clusterOptions: ClusterOptions = {
+    redisOptions: common,
+    enableAutoPipelining: false,
+    // Reads go to masters: a replica may lag behind a flip, and the store promises read-your-flip.
+    scaleReads: "master",
+  };
+  return new Cluster(startupNodes, clusterOptions);
+}

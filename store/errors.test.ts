@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { StoreError, isTransientRedisError, toStoreError } from "./errors.ts";
+
+function replyError(message: string): Error {
+  const error = new Error(message);
+  error.name = "ReplyError";
+  return error;
+}
+
+describe("store errors", () => {
+  it.each([
+    ["a lost connection", new Error("Connection is closed.")],
+    [
+      "a refused connection",
+      Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
+    ],
+    ["a Redis loading its AOF", replyError("LOADING Redis is loading the dataset in memory")],
+    ["a cluster without quorum", replyError("CLUSTERDOWN The cluster is down")],
+    [
+      "exhausted ioredis retries",
+      Object.assign(new Error("Reached the max retries"), { name: "MaxRetriesPerRequestError" }),
+    ],
+  ])("treats %s as STORE_UNAVAILABLE (retryable) and keeps the cause", (_name, cause) => {
+    expect(isTransientRedisError(cause)).toBe(true);
+    const error = toStoreError(cause, "write");
+    expect(error.code).toBe("STORE_UNAVAILABLE");
+    expect(error.retryable).toBe(true);
+    expect(error.cause).toBe(cause);
+  });
+
+  it("treats script and type errors as INTERNAL, not retryable", () => {
+    const cause = replyError("WRONGTYPE Operation against a key holding the wrong kind of value");
+    const error = toStoreError(cause, "read");
+    expect(error.code).toBe("INTERNAL");
+    expect(error.retryable).toBe(false);
+  });
+
+  it("passes StoreErrors through unchanged", () => {
+    const original = new StoreError("PRECONDITION_FAILED", "current moved");
+    expect(toStoreError(original, "flip")).toBe(original);
+  });
+});

@@ -1,0 +1,85 @@
+/**
+ * The current/backup version pointer `{P}:ptr` and its flip notifications.
+ *
+ * The pointer is a hash: `current`, `backup` (empty string = none), `epoch` (incremented by every flip
+ * and rollback, so a reader can tell which of two pointers is newer without trusting clocks),
+ * `flipped_at_ms` and `kind`. Every flip publishes a JSON message on `{P}:flips`.
+ */
+
+import { StoreError, StoreErrorCodes } from "./errors.ts";
+import type { Store } from "./store.ts";
+import { recordFailure } from "./store.ts";
+
+/** A snapshot of the pointer. */
+export interface PointerState {
+  readonly current: string | null;
+  readonly backup: string | null;
+  readonly epoch: number;
+  readonly flippedAtMs: number | null;
+}
+
+/** The pointer of a store no version was ever published to. */
+export const EMPTY_POINTER: PointerState = { current: null, backup: null, epoch: 0, flippedAtMs: null };
+
+/** Reads the pointer. */
+export async function readPointer(store: Store): Promise<PointerState> {
+  let fields: Record<string, string>;
+  try {
+    fields = await store.client.hgetall(store.keys.pointer);
+  } catch (error) {
+    throw recordFailure(store, "read pointer", error);
+  }
+  return pointerFromFields(fields);
+}
+
+/** Builds a PointerState from the pointer hash's fields. */
+export function pointerFromFields(fields: Readonly<Record<string, string | undefined>>): PointerState {
+  const epoch = Number(fields["epoch"] ?? "0");
+  if (!Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new StoreError(
+      StoreErrorCodes.CORRUPT_RECORD,
+      `pointer epoch ${String(fields["epoch"])} is malformed`,
+    );
+  }
+  const flippedAt = fields["flipped_at_ms"];
+  return {
+    current: fields["current"] || null,
+    backup: fields["backup"] || null,
+    epoch,
+    flippedAtMs: flippedAt ? Number(flippedAt) : null,
+  };
+}
+
+/**
+ * Parses a flip notification. Returns null for a message that is not one (readers then fall back to
+ * re-reading the pointer, which is always correct).
+ */
+export function parseFlipMessage(message: string): PointerState | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(message);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== "object" || parsed === null) return null;
+  const { epoch, current, backup } = parsed as Record<string, unknown>;
+  if (
+    typeof epoch !== "number" ||
+    !Number.isSafeInteger(epoch) ||
+    typeof current !== "string" ||
+    current === ""
+  ) {
+    return null;
+  }
+  return {
+    current,
+    backup: typeof backup === "string" && backup !== "" ? backup : null,
+    epoch,
+    flippedAtMs: null,
+  };
+}
+
+/** Whether `candidate` should replace `held` (strictly newer epoch). */
+export function isNewerPointer(candidate: PointerState, held: PointerState): boolean {
+  return candidate.epoch > held.epoch;
+}

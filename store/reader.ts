@@ -1,0 +1,172 @@
+/**
+ * The reader client for ranking services: look up vectors by entity and id in the current version.
+ *
+ * A lookup resolves the version once, from the cached pointer (pointer-watcher.ts), and reads every id
+ * of the call from that one version, so one `getMany` never mixes two model spaces, and each hit
+ * reports the version its bytes came from. During a flip both versions are complete and present (the
+ * old one is the backup and is only garbage-collected after the bake period), so a reader that has not
+ * yet seen the notification still gets hits from the old version; it never sees a miss caused by the
+ * flip itself.
+ */
+
+import type { VectorDtype } from "./codec.ts";
+import { decodePayload } from "./codec.ts";
+import type { BatchCommand } from "./batch.ts";
+import { execBatch } from "./batch.ts";
+import { StoreError, StoreErrorCodes } from "./errors.ts";
+import { assertVersion, bucketKeys, groupByBucket, recordField } from "./layout.ts";
+import type { PointerState } from "./pointer.ts";
+import type { PointerWatcherOptions } from "./pointer-watcher.ts";
+import { PointerWatcher } from "./pointer-watcher.ts";
+import type { Store } from "./store.ts";
+import { recordFailure } from "./store.ts";
+
+/** A vector found in the store. */
+export interface VectorHit {
+  readonly vector: Float32Array;
+  /** The embedding version the vector belongs to; use the query encoder of this version. */
+  readonly version: string;
+  readonly modelDigest: string;
+  readonly dtype: VectorDtype;
+}
+
+/** Reader configuration. */
+export interface ReaderOptions extends PointerWatcherOptions {
+  /**
+   * When a lookup misses and the cached pointer was last confirmed longer ago than this, re-read the
+   * pointer and, if it moved, repeat the lookup in the new version. Default 1000 ms.
+   */
+  readonly recheckPointerOnMissAfterMs?: number;
+}
+
+/** Per-call options. */
+export interface LookupOptions {
+  /** Read this version instead of the current one (diagnostics, shadow traffic). */
+  readonly version?: string;
+}
+
+/** Reads vectors of the current version of one store. */
+export class StoreReader {
+  readonly #store: Store;
+  readonly #watcher: PointerWatcher;
+  readonly #recheckAfterMs: number;
+
+  private constructor(store: Store, watcher: PointerWatcher, options: ReaderOptions) {
+    this.#store = store;
+    this.#watcher = watcher;
+    this.#recheckAfterMs = options.recheckPointerOnMissAfterMs ?? 1_000;
+  }
+
+  /** Opens a reader: loads the pointer and subscribes to flips. */
+  static async open(store: Store, options: ReaderOptions = {}): Promise<StoreReader> {
+    const watcher = await PointerWatcher.start(store, options);
+    return new StoreReader(store, watcher, options);
+  }
+
+  /** The pointer this reader currently resolves versions through. */
+  get pointer(): PointerState {
+    return this.#watcher.pointer;
+  }
+
+  /** The underlying pointer watcher (for `onChange` and explicit refreshes). */
+  get watcher(): PointerWatcher {
+    return this.#watcher;
+  }
+
+  /** Looks up one vector; null when the record does not exist (or was deleted) in the version. */
+  async get(entity: string, id: string, options: LookupOptions = {}): Promise<VectorHit | null> {
+    const [hit] = await this.getMany(entity, [id], options);
+    return hit ?? null;
+  }
+
+  /**
+   * Looks up many vectors of one entity type in one version, pipelined per bucket and Cluster node.
+   * Returns one entry per id, in order; null for misses. Throws NO_CURRENT_VERSION before the first
+   * publish, STORE_UNAVAILABLE when Redis cannot be reached (readers do not retry: the caller owns the
+   * latency budget).
+   */
+  async getMany(
+    entity: string,
+    ids: readonly string[],
+    options: LookupOptions = {},
+  ): Promise<(VectorHit | null)[]> {
+    const fields = ids.map((id) => recordField(entity, id));
+    const prefix = this.#store.layout.prefix;
+    const stopTimer = this.#store.metrics.readBatchSeconds.startTimer({ store: prefix });
+    try {
+      if (options.version !== undefined) {
+        assertVersion(options.version);
+        return this.#count(await this.#read(options.version, fields));
+      }
+      const pointer = await this.#currentPointer();
+      let hits = await this.#read(pointer.current as string, fields);
+      if (hits.includes(null) && this.#watcher.ageMs > this.#recheckAfterMs) {
+        // A miss may mean our pointer is stale (a lost notification and a version since deleted):
+        // confirm it, and repeat the whole lookup if the version moved so the answer is not mixed.
+        const fresh = await this.#watcher.refresh("miss");
+        if (fresh.current !== null && fresh.current !== pointer.current)
+          hits = await this.#read(fresh.current, fields);
+      }
+      return this.#count(hits);
+    } finally {
+      stopTimer();
+    }
+  }
+
+  /** Stops the pointer subscription and refresh timer. Does not close the store's client. */
+  async close(): Promise<void> {
+    await this.#watcher.close();
+  }
+
+  async #currentPointer(): Promise<PointerState> {
+    let pointer = this.#watcher.pointer;
+    if (pointer.current === null) pointer = await this.#watcher.refresh("miss");
+    if (pointer.current === null) {
+      throw new StoreError(
+        StoreErrorCodes.NO_CURRENT_VERSION,
+        `store ${this.#store.layout.prefix} has no current version`,
+      );
+    }
+    return pointer;
+  }
+
+  async #read(version: string, fields: readonly string[]): Promise<(VectorHit | null)[]> {
+    const layout = this.#store.layout;
+    const groups = [...groupByBucket(layout, fields)];
+    const commands: BatchCommand[] = groups.map(([bucket, indexes]) => {
+      const key = bucketKeys(layout, version, bucket).data;
+      return {
+        key,
+        queue: (pipeline) => pipeline.hmgetBuffer(key, ...indexes.map((index) => fields[index] as string)),
+      };
+    });
+    const results = await execBatch(this.#store.client, commands);
+    const hits = new Array<VectorHit | null>(fields.length).fill(null);
+    results.forEach((result, position) => {
+      if (result.error !== null) throw recordFailure(this.#store, "read", result.error);
+      const payloads = result.value as (Buffer | null)[];
+      const indexes = (groups[position] as [number, number[]])[1];
+      indexes.forEach((index, slot) => {
+        const payload = payloads[slot];
+        if (payload === null || payload === undefined) return;
+        const decoded = decodePayload(payload);
+        hits[index] = {
+          vector: decoded.vector,
+          version,
+          modelDigest: decoded.modelDigest,
+          dtype: decoded.dtype,
+        };
+      });
+    });
+    return hits;
+  }
+
+  #count(hits: (VectorHit | null)[]): (VectorHit | null)[] {
+    const misses = hits.reduce((total, hit) => total + (hit === null ? 1 : 0), 0);
+    const prefix = this.#store.layout.prefix;
+    if (hits.length - misses > 0)
+      this.#store.metrics.reads.inc({ store: prefix, result: "hit" }, hits.length - misses);
+    if (misses > 0) this.#store.metrics.reads.inc({ store: prefix, result: "miss" }, misses);
+    return hits;
+  }
+}

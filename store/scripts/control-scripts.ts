@@ -1,0 +1,130 @@
+/**
+ * Lua scripts on the control slot `{P}`: store metadata, the version registry and the current/backup
+ * pointer. All three keys share one hash tag, so a flip can check "current is still A" and "B is
+ * complete" and switch the pointer in one atomic step, and garbage collection can check "not current,
+ * not backup" and mark a version as deleting in the same step (no flip can target it afterwards).
+ *
+ * Replies are arrays whose first element is a status (`ok`, `noop`, `done`, or a StoreError code),
+ * so the TypeScript side maps them to errors without parsing messages.
+ */
+
+/** Version registry entries are JSON objects; `now()` is the server clock in ms. */
+const prelude = `
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+`;
+
+/**
+ * Create the store metadata if absent; return what is stored.
+ * KEYS: meta. ARGV: layout version, bucket count. Returns {layout, buckets}.
+ */
+export const initMetaLua = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'layout', ARGV[1], 'buckets', ARGV[2])
+end
+return redis.call('HMGET', KEYS[1], 'layout', 'buckets')
+`;
+
+/**
+ * Register a version in state `building` (idempotent for the same model digest).
+ * KEYS: versions. ARGV: version, model digest, dtype, dimension.
+ */
+export const registerVersionLua = `${prelude}
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing then
+  local info = cjson.decode(existing)
+  if info.modelDigest ~= ARGV[2] or info.state == 'deleting' then
+    return {'PRECONDITION_FAILED', existing}
+  end
+  return {'ok', existing}
+end
+local encoded = cjson.encode({version = ARGV[1], state = 'building', modelDigest = ARGV[2],
+  dtype = ARGV[3], dimension = tonumber(ARGV[4]), createdAtMs = now()})
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return {'ok', encoded}
+`;
+
+/**
+ * Mark a version complete (its bootstrap finished). KEYS: versions. ARGV: version.
+ */
+export const markCompleteLua = `${prelude}
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if not existing then return {'VERSION_NOT_FOUND'} end
+local info = cjson.decode(existing)
+if info.state == 'deleting' then return {'PRECONDITION_FAILED', existing} end
+if info.state == 'complete' then return {'ok', existing} end
+info.state = 'complete'
+info.completedAtMs = now()
+local encoded = cjson.encode(info)
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return {'ok', encoded}
+`;
+
+/**
+ * Flip the pointer to a target version. KEYS: pointer, versions.
+ * ARGV: expected current ('' for none), target, notification channel, kind (flip|rollback).
+ * Returns {'ok'|'noop', current, backup, epoch, flippedAtMs}; 'noop' when the same flip already
+ * happened (a retry after a lost reply), so callers can retry blindly. Publishes on 'ok'.
+ */
+export const flipLua = `${prelude}
+local current = redis.call('HGET', KEYS[1], 'current') or ''
+local backup = redis.call('HGET', KEYS[1], 'backup') or ''
+local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
+local expected, target = ARGV[1], ARGV[2]
+if current == target and (backup == expected or expected == target) then
+  return {'noop', current, backup, tostring(epoch), redis.call('HGET', KEYS[1], 'flipped_at_ms') or '0'}
+end
+if current ~= expected then return {'PRECONDITION_FAILED', current} end
+local existing = redis.call('HGET', KEYS[2], target)
+if not existing then return {'VERSION_NOT_FOUND'} end
+local info = cjson.decode(existing)
+if info.state ~= 'complete' then return {'VERSION_NOT_COMPLETE', info.state} end
+epoch = epoch + 1
+local flippedAt = tostring(now())
+redis.call('HSET', KEYS[1], 'current', target, 'backup', current, 'epoch', tostring(epoch),
+  'flipped_at_ms', flippedAt, 'kind', ARGV[4])
+redis.call('PUBLISH', ARGV[3], '{"epoch":' .. epoch .. ',"current":"' .. target .. '","backup":"' ..
+  current .. '","kind":"' .. ARGV[4] .. '"}')
+return {'ok', target, current, tostring(epoch), flippedAt}
+`;
+
+/**
+ * Start deleting a version: refused while it is current or backup. KEYS: pointer, versions.
+ * ARGV: version. Returns {'ok', info} with gcNextBucket set (kept when already deleting).
+ */
+export const markDeletingLua = `
+local existing = redis.call('HGET', KEYS[2], ARGV[1])
+if not existing then return {'VERSION_NOT_FOUND'} end
+local pointer = redis.call('HMGET', KEYS[1], 'current', 'backup')
+if pointer[1] == ARGV[1] then return {'PRECONDITION_FAILED', 'current'} end
+if pointer[2] == ARGV[1] then return {'PRECONDITION_FAILED', 'backup'} end
+local info = cjson.decode(existing)
+if info.state == 'deleting' then return {'ok', existing} end
+info.state = 'deleting'
+info.gcNextBucket = 0
+local encoded = cjson.encode(info)
+redis.call('HSET', KEYS[2], ARGV[1], encoded)
+return {'ok', encoded}
+`;
+
+/**
+ * Record GC progress of a deleting version; forget the version once every bucket is gone.
+ * KEYS: versions. ARGV: version, next bucket, bucket count. Returns {'ok', info} or {'done'}.
+ */
+export const advanceGcLua = `
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if not existing then return {'VERSION_NOT_FOUND'} end
+local info = cjson.decode(existing)
+if info.state ~= 'deleting' then return {'PRECONDITION_FAILED', info.state} end
+local nextBucket = tonumber(ARGV[2])
+if nextBucket >= tonumber(ARGV[3]) then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return {'done'}
+end
+if nextBucket > (info.gcNextBucket or 0) then info.gcNextBucket = nextBucket end
+local encoded = cjson.encode(info)
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return {'ok', encoded}
+`;

@@ -1,0 +1,127 @@
+/**
+ * The version registry `{P}:versions`: one JSON entry per embedding version with its lifecycle state.
+ *
+ * building -> complete -> deleting -> (gone). A version is `building` from registration until its
+ * bootstrap finishes; only a `complete` version can become current (flip or rollback); `deleting` is
+ * set by garbage collection and is final. The flip and GC scripts read this registry in the same
+ * atomic step as the pointer, which is why it lives in the control slot.
+ */
+
+import { z } from "zod";
+import type { VectorDtype } from "./codec.ts";
+import { assertDtype, assertModelDigest, MAX_DIMENSION } from "./codec.ts";
+import { runControl } from "./control.ts";
+import { StoreError, StoreErrorCodes, invalidArgument } from "./errors.ts";
+import { assertVersion } from "./layout.ts";
+import type { Store } from "./store.ts";
+import { recordFailure } from "./store.ts";
+
+/** Lifecycle state of a version. */
+export type VersionState = "building" | "complete" | "deleting";
+
+const versionInfoSchema = z.object({
+  version: z.string(),
+  state: z.enum(["building", "complete", "deleting"]),
+  modelDigest: z.string(),
+  dtype: z.enum(["f32", "f16"]),
+  dimension: z.number().int().positive(),
+  createdAtMs: z.number(),
+  completedAtMs: z.number().optional(),
+  gcNextBucket: z.number().int().nonnegative().optional(),
+});
+
+/** One registry entry. */
+export type VersionInfo = z.infer<typeof versionInfoSchema>;
+
+/** What a version is made of; fixed at registration. */
+export interface VersionSpec {
+  readonly modelDigest: string;
+  readonly dimension: number;
+  readonly dtype?: VectorDtype;
+}
+
+/**
+ * Registers a version in state `building`. Idempotent: registering again with the same model digest
+ * returns the existing entry; a different digest (or a version being deleted) is PRECONDITION_FAILED.
+ */
+export async function registerVersion(
+  store: Store,
+  version: string,
+  spec: VersionSpec,
+): Promise<VersionInfo> {
+  assertVersion(version);
+  assertModelDigest(spec.modelDigest);
+  const dtype = spec.dtype ?? "f32";
+  assertDtype(dtype);
+  if (!Number.isInteger(spec.dimension) || spec.dimension < 1 || spec.dimension > MAX_DIMENSION) {
+    throw invalidArgument(`dimension must be an integer in 1..${MAX_DIMENSION}`);
+  }
+  const reply = await runControl(store, "register version", "judeStoreRegisterVersion", [
+    store.keys.versions,
+    version,
+    spec.modelDigest,
+    dtype,
+    spec.dimension,
+  ]);
+  return expectInfo(reply, version);
+}
+
+/** Marks a registered version complete (its bootstrap finished). Idempotent. */
+export async function markVersionComplete(store: Store, version: string): Promise<VersionInfo> {
+  assertVersion(version);
+  const reply = await runControl(store, "mark version complete", "judeStoreMarkComplete", [
+    store.keys.versions,
+    version,
+  ]);
+  return expectInfo(reply, version);
+}
+
+/** Reads one registry entry, or null when the version is not registered. */
+export async function getVersion(store: Store, version: string): Promise<VersionInfo | null> {
+  assertVersion(version);
+  let text: string | null;
+  try {
+    text = await store.client.hget(store.keys.versions, version);
+  } catch (error) {
+    throw recordFailure(store, "get version", error);
+  }
+  return text === null ? null : parseVersionInfo(text);
+}
+
+/** Reads every registry entry, oldest first. */
+export async function listVersions(store: Store): Promise<VersionInfo[]> {
+  let entries: Record<string, string>;
+  try {
+    entries = await store.client.hgetall(store.keys.versions);
+  } catch (error) {
+    throw recordFailure(store, "list versions", error);
+  }
+  return Object.values(entries)
+    .map(parseVersionInfo)
+    .sort((a, b) => a.createdAtMs - b.createdAtMs || a.version.localeCompare(b.version));
+}
+
+/** Parses a registry entry; CORRUPT_RECORD when it is not what this package writes. */
+export function parseVersionInfo(text: string): VersionInfo {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new StoreError(StoreErrorCodes.CORRUPT_RECORD, "version registry entry is not JSON", { cause });
+  }
+  const result = versionInfoSchema.safeParse(parsed);
+  if (!result.success) {
+    throw new StoreError(
+      StoreErrorCodes.CORRUPT_RECORD,
+      `version registry entry is malformed: ${result.error.message}`,
+    );
+  }
+  return result.data;
+}
+
+function expectInfo(reply: { values: string[] }, version: string): VersionInfo {
+  const text = reply.values[0];
+  if (text === undefined)
+    throw new StoreError(StoreErrorCodes.INTERNAL, `no registry entry returned for ${version}`);
+  return parseVersionInfo(text);
+}

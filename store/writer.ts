@@ -1,0 +1,212 @@
+/**
+ * The store writer used by nearline workers and bootstrap shards: pipelined conditional writes of
+ * vectors and tombstones, and the content-hash lookup that powers change detection.
+ *
+ * Every write goes through the `judeStoreWrite` script (scripts/record-scripts.ts): it is applied only
+ * when its (eventTimeMs, offset) position is strictly newer than the stored one (see ordering.ts), so
+ * retries, replays and racing writers converge on the newest event. That also makes writes safe to
+ * resend after a lost reply, which is how the writer rides out a Redis restart.
+ */
+
+import type { RecordMeta, VectorDtype } from "./codec.ts";
+import { assertDtype, decodeMeta, encodeMeta, encodePayload } from "./codec.ts";
+import { queueScript } from "./commands.ts";
+import { StoreError, StoreErrorCodes, isTransientRedisError } from "./errors.ts";
+import type { BatchCommand } from "./batch.ts";
+import { execBatch } from "./batch.ts";
+import { assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
+import type { RetryPolicy } from "./retry.ts";
+import { DEFAULT_RETRY_POLICY, waitBeforeRetry } from "./retry.ts";
+import type { Store } from "./store.ts";
+import { recordFailure } from "./store.ts";
+
+/** Identifies a record within a version. */
+export interface RecordKey {
+  readonly entity: string;
+  readonly id: string;
+}
+
+/** Fields every write carries: which record, which version, and where in the source it comes from. */
+interface WriteBase extends RecordKey {
+  readonly version: string;
+  /** Source event time in ms since the Unix epoch. */
+  readonly eventTimeMs: number;
+  /** Source offset (Kafka offset; 0 for snapshot rows). */
+  readonly offset: number;
+  /** Source partition, kept for diagnostics; -1 when not from Kafka. Default -1. */
+  readonly partition?: number;
+}
+
+/** Store a vector for a record. */
+export interface UpsertWrite extends WriteBase {
+  readonly kind: "upsert";
+  readonly vector: ArrayLike<number>;
+  readonly modelDigest: string;
+  /** Hash of the normalised text + template + model version; compared by change detection. */
+  readonly contentHash: string;
+}
+
+/** Delete a record, leaving a tombstone that older replays cannot overwrite. */
+export interface DeleteWrite extends WriteBase {
+  readonly kind: "delete";
+}
+
+/** One conditional write. */
+export type StoreWrite = UpsertWrite | DeleteWrite;
+
+/**
+ * What a write did. `stale`: the stored position was newer or equal, nothing changed (after a retry
+ * this includes writes that the lost first attempt had applied).
+ */
+export type WriteOutcome = "created" | "updated" | "deleted" | "tombstoned" | "stale";
+
+const outcomeByCode: readonly WriteOutcome[] = ["stale", "created", "updated", "deleted", "tombstoned"];
+
+/** Writer configuration. */
+export interface WriterOptions {
+  /** Element type for stored vectors. Default f32. */
+  readonly dtype?: VectorDtype;
+  /** How long to keep retrying through transient failures. */
+  readonly retry?: RetryPolicy;
+  /** Aborts retrying (e.g. on SIGTERM); pending writes then fail. */
+  readonly signal?: AbortSignal;
+}
+
+/** Conditional, pipelined writer of one store. */
+export class StoreWriter {
+  readonly #store: Store;
+  readonly #dtype: VectorDtype;
+  readonly #retry: RetryPolicy;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(store: Store, options: WriterOptions = {}) {
+    this.#store = store;
+    this.#dtype = options.dtype ?? "f32";
+    assertDtype(this.#dtype);
+    this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
+    this.#signal = options.signal;
+  }
+
+  /**
+   * Applies the writes (pipelined, grouped per Cluster node) and returns one outcome per write, in
+   * order. Validates everything first: one invalid write rejects the batch with INVALID_ARGUMENT before
+   * anything is sent. Retries transient failures until the retry deadline, then throws
+   * STORE_UNAVAILABLE; writes applied before that stay applied (they are individually atomic).
+   */
+  async write(writes: readonly StoreWrite[]): Promise<WriteOutcome[]> {
+    const commands = writes.map((write) => this.#command(write));
+    const outcomes = new Array<WriteOutcome>(writes.length);
+    const prefix = this.#store.layout.prefix;
+    const stopTimer = this.#store.metrics.writeBatchSeconds.startTimer({ store: prefix });
+    const started = Date.now();
+    let pending = commands.map((_, index) => index);
+    let lastTransient: Error | null = null;
+    try {
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 0) {
+          if (Date.now() - started >= this.#retry.deadlineMs) break;
+          this.#store.metrics.writeRetries.inc({ store: prefix });
+          await waitBeforeRetry(this.#retry, attempt, this.#signal);
+        }
+        const batch = pending.map((index) => commands[index] as BatchCommand);
+        const results = await execBatch(this.#store.client, batch);
+        const failed: number[] = [];
+        results.forEach((result, position) => {
+          const index = pending[position] as number;
+          if (result.error === null) {
+            outcomes[index] = parseOutcome(result.value);
+          } else if (isTransientRedisError(result.error)) {
+            failed.push(index);
+            lastTransient = result.error;
+          } else {
+            throw recordFailure(this.#store, "write", result.error);
+          }
+        });
+        pending = failed;
+      }
+    } finally {
+      stopTimer();
+    }
+    if (pending.length > 0) {
+      throw recordFailure(
+        this.#store,
+        "write",
+        new StoreError(
+          StoreErrorCodes.STORE_UNAVAILABLE,
+          `write: ${pending.length} of ${writes.length} writes still failing after ${this.#retry.deadlineMs} ms`,
+          { cause: lastTransient, details: { pending: pending.length } },
+        ),
+      );
+    }
+    for (const outcome of outcomes) this.#store.metrics.writes.inc({ store: prefix, outcome });
+    return outcomes;
+  }
+
+  /**
+   * Reads the stored metadata (position, live/tombstone, content hash) of records in one version;
+   * null where nothing was ever written. Change detection skips an event whose content hash equals
+   * the stored one of a live record.
+   */
+  async readMeta(version: string, keys: readonly RecordKey[]): Promise<(RecordMeta | null)[]> {
+    assertVersion(version);
+    const layout = this.#store.layout;
+    const fields = keys.map((key) => recordField(key.entity, key.id));
+    const groups = [...groupByBucket(layout, fields)];
+    const commands: BatchCommand[] = groups.map(([bucket, indexes]) => {
+      const key = bucketKeys(layout, version, bucket).meta;
+      return {
+        key,
+        queue: (pipeline) => pipeline.hmget(key, ...indexes.map((index) => fields[index] as string)),
+      };
+    });
+    const results = await execBatch(this.#store.client, commands);
+    const metas = new Array<RecordMeta | null>(keys.length).fill(null);
+    results.forEach((result, position) => {
+      if (result.error !== null) throw recordFailure(this.#store, "read meta", result.error);
+      const values = result.value as (string | null)[];
+      const indexes = (groups[position] as [number, number[]])[1];
+      indexes.forEach((index, slot) => {
+        const text = values[slot];
+        if (text !== null && text !== undefined) metas[index] = decodeMeta(text);
+      });
+    });
+    return metas;
+  }
+
+  #command(write: StoreWrite): BatchCommand {
+    assertVersion(write.version);
+    const field = recordField(write.entity, write.id);
+    const keys = bucketKeys(this.#store.layout, write.version, bucketOf(this.#store.layout, field));
+    const upsert = write.kind === "upsert";
+    if (!upsert && write.kind !== "delete") {
+      throw new StoreError(StoreErrorCodes.INVALID_ARGUMENT, `write kind must be upsert or delete`);
+    }
+    const meta = encodeMeta({
+      live: upsert,
+      eventTimeMs: write.eventTimeMs,
+      offset: write.offset,
+      partition: write.partition ?? -1,
+      contentHash: upsert ? write.contentHash : "",
+    });
+    const args: (string | number | Buffer)[] = [
+      keys.meta,
+      keys.data,
+      keys.stats,
+      field,
+      upsert ? "L" : "D",
+      write.eventTimeMs,
+      write.offset,
+      meta,
+    ];
+    if (upsert) args.push(encodePayload(write.vector, this.#dtype, write.modelDigest));
+    return { key: keys.meta, queue: (pipeline) => queueScript(pipeline, "judeStoreWrite", args) };
+  }
+}
+
+function parseOutcome(reply: unknown): WriteOutcome {
+  const outcome = typeof reply === "number" ? outcomeByCode[reply] : undefined;
+  if (outcome === undefined) {
+    throw new StoreError(StoreErrorCodes.INTERNAL, `unexpected write script reply ${JSON.stringify(reply)}`);
+  }
+  return outcome;
+}
