@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds one Go main package of a published module into DEST, from the Go module proxy.
+# Modules whose go.mod carries replace directives (etcd's server) cannot be `go install`ed, so every
+# build goes through a throw-away wrapper module that requires the module and builds its package.
+# Usage: go-tool.sh <module@version> <package> <dest-binary>
+set -euo pipefail
+MODVER=${1:?module@version}
+PKG=${2:?package path}
+DEST=${3:?destination binary}
+mkdir -p "$(dirname "$DEST")"
+WORK=$(mktemp -d "${DEST%/}.work.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
+go mod init local/wrapper >/dev/null 2>&1
+go get -tool "$PKG@${MODVER#*@}"
+go build -trimpath -ldflags "-s -w" -o "$WORK/out" "$PKG"
+mv "$WORK/out" "$DEST"
