@@ -9,7 +9,7 @@ const usage = `usage: npm run testbed -- <up|down|status|env> [component…]
 components: ${componentNames.join(", ")} (default: all)
   up       provision what is missing (cached), start, wait until ready; a no-op for running components
   down     stop components and remove their runtime state
-  status   say whether each component is ready
+  status   say whether each component is ready (exit 0 only when all are)
   env      print shell exports: eval "$(npm run -s testbed -- env)"
 
 overrides (environment variables):
@@ -34,7 +34,7 @@ async function main(argv: string[]): Promise<number> {
       const rows = await status();
       for (const row of rows)
         console.log(`${row.name.padEnd(6)} ${row.status}${row.external ? " (external)" : ""}`);
-      return rows.every((row) => row.status !== "not ready") ? 0 : 1;
+      return rows.every((row) => row.status === "ready") ? 0 : 1;
     }
     case "env":
       for (const [name, value] of Object.entries(environment()))
