@@ -23,6 +23,11 @@ export interface ConnectOptions {
   readonly maxRetriesPerRequest?: number;
   /** Per-command timeout in ms; unset means none. */
   readonly commandTimeoutMs?: number;
+  /**
+   * Called with connection-level errors (refused, reset, ...). Commands report their own failures;
+   * these events are for logging. Without a listener ioredis would print every one to stderr.
+   */
+  readonly onConnectionError?: (error: Error) => void;
 }
 
 /** Parses `host:port,host:port` into cluster seed nodes. */
@@ -48,7 +53,8 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     ...(options.connectionName ? { connectionName: options.connectionName } : {}),
     ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
   };
-  if ("url" in target) return new Redis(target.url, common);
+  const onError = options.onConnectionError ?? (() => undefined);
+  if ("url" in target) return new Redis(target.url, common).on("error", onError);
   const startupNodes = target.clusterNodes.map((node) => {
     const separator = node.lastIndexOf(":");
     return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };
@@ -59,5 +65,5 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     // Reads go to masters: a replica may lag behind a flip, and the store promises read-your-flip.
     scaleReads: "master",
   };
-  return new Cluster(startupNodes, clusterOptions);
+  return new Cluster(startupNodes, clusterOptions).on("error", onError);
 }

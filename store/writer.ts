@@ -70,6 +70,8 @@ export interface WriterOptions {
   readonly retry?: RetryPolicy;
   /** Aborts retrying (e.g. on SIGTERM); pending writes then fail. */
   readonly signal?: AbortSignal;
+  /** Called before each retry round with the attempt number and the last transient error (for logs). */
+  readonly onRetry?: (attempt: number, error: Error, pendingWrites: number) => void;
 }
 
 /** Conditional, pipelined writer of one store. */
@@ -78,6 +80,7 @@ export class StoreWriter {
   readonly #dtype: VectorDtype;
   readonly #retry: RetryPolicy;
   readonly #signal: AbortSignal | undefined;
+  readonly #onRetry: WriterOptions["onRetry"];
 
   constructor(store: Store, options: WriterOptions = {}) {
     this.#store = store;
@@ -85,6 +88,7 @@ export class StoreWriter {
     assertDtype(this.#dtype);
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.#signal = options.signal;
+    this.#onRetry = options.onRetry;
   }
 
   /**
@@ -106,6 +110,7 @@ export class StoreWriter {
         if (attempt > 0) {
           if (Date.now() - started >= this.#retry.deadlineMs) break;
           this.#store.metrics.writeRetries.inc({ store: prefix });
+          if (lastTransient !== null) this.#onRetry?.(attempt, lastTransient, pending.length);
           await waitBeforeRetry(this.#retry, attempt, this.#signal);
         }
         const batch = pending.map((index) => commands[index] as BatchCommand);
