@@ -11,6 +11,7 @@
 
 import type { RedisClient } from "./commands.ts";
 import { isCluster } from "./batch.ts";
+import { toStoreError } from "./errors.ts";
 import type { PointerState } from "./pointer.ts";
 import { EMPTY_POINTER, isNewerPointer, parseFlipMessage, readPointer } from "./pointer.ts";
 import type { Store } from "./store.ts";
@@ -51,7 +52,7 @@ export class PointerWatcher {
       await watcher.refresh("start");
     } catch (error) {
       await watcher.close();
-      throw error;
+      throw toStoreError(error, "start pointer watcher");
     }
     const interval = options.refreshIntervalMs ?? 5_000;
     if (interval > 0) {
