@@ -71,7 +71,14 @@ export async function startOwnedRedis(): Promise<OwnedRedis> {
     running.kill("SIGKILL");
     await exited;
   };
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    // Never leave a stray server or data directory behind when start-up fails.
+    await kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `redis://127.0.0.1:${port}`,
     kill,
