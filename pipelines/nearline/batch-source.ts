@@ -1,0 +1,75 @@
+/**
+ * Turns a Kafka message stream into micro-batches: a batch closes when it holds `maxEvents` or when
+ * `lingerMs` passed since its first event. The stream is paused while a full batch waits, so memory
+ * stays bounded by one batch plus the client's read-ahead.
+ */
+import type { Readable } from "node:stream";
+
+export class BatchSource<T> {
+  readonly #stream: Readable;
+  readonly #maxEvents: number;
+  readonly #lingerMs: number;
+  #buffer: T[] = [];
+  #firstAt = 0;
+  #wake: (() => void) | undefined;
+  #ended = false;
+  #error: Error | undefined;
+
+  constructor(stream: Readable, options: { maxEvents: number; lingerMs: number }) {
+    this.#stream = stream;
+    this.#maxEvents = options.maxEvents;
+    this.#lingerMs = options.lingerMs;
+    stream.on("data", (item: T) => {
+      if (this.#buffer.length === 0) this.#firstAt = Date.now();
+      this.#buffer.push(item);
+      if (this.#buffer.length >= this.#maxEvents) stream.pause();
+      this.#notify();
+    });
+    stream.once("end", () => this.#finish());
+    stream.once("close", () => this.#finish());
+    stream.once("error", (error: Error) => {
+      this.#error = error;
+      this.#finish();
+    });
+  }
+
+  /** The next batch; empty only when the stream ended. Rejects when the stream failed. */
+  async next(signal?: AbortSignal): Promise<T[]> {
+    for (;;) {
+      if (this.#error !== undefined) throw this.#error;
+      const full = this.#buffer.length >= this.#maxEvents;
+      const lingered = this.#buffer.length > 0 && Date.now() - this.#firstAt >= this.#lingerMs;
+      if (full || lingered || (this.#ended && this.#buffer.length > 0)) return this.#take();
+      if (this.#ended || signal?.aborted) return [];
+      const wait = this.#buffer.length > 0 ? this.#lingerMs - (Date.now() - this.#firstAt) : undefined;
+      await new Promise<void>((resolve) => {
+        const timer = wait !== undefined ? setTimeout(resolve, Math.max(0, wait)) : undefined;
+        const onAbort = (): void => resolve();
+        signal?.addEventListener("abort", onAbort, { once: true });
+        this.#wake = () => {
+          if (timer !== undefined) clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  #take(): T[] {
+    const batch = this.#buffer.splice(0, this.#maxEvents);
+    if (this.#buffer.length > 0) this.#firstAt = Date.now();
+    if (this.#buffer.length < this.#maxEvents && this.#stream.isPaused()) this.#stream.resume();
+    return batch;
+  }
+
+  #notify(): void {
+    const full = this.#buffer.length >= this.#maxEvents;
+    if (full || this.#buffer.length === 1) this.#wake?.();
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+}

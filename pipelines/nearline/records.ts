@@ -1,0 +1,83 @@
+/**
+ * Records the nearline worker produces: vectors for offline training (point-in-time joins need the
+ * event time, source position, model digest and template hash) and dead letters with their reason.
+ */
+import type { EntityChange } from "../shared/decode.ts";
+import type { ConsumedRecord } from "./processor.ts";
+
+/** A record to produce; keys and values are bytes or UTF-8 text. */
+export interface OutputRecord {
+  topic: string;
+  key: string | Buffer | undefined;
+  value: string | Buffer | undefined;
+  headers: Record<string, string>;
+}
+
+/** Which model version produced a vector. */
+export interface VectorIdentity {
+  entity: string;
+  version: string;
+  modelDigest: string;
+  templateHash: string;
+}
+
+/**
+ * The output topic's value: JSON with the vector as base64 of float32 little-endian bytes (compact
+ * and readable from any language), or `vector: null` for a delete, so consumers see deletes too.
+ */
+export function outputRecord(
+  topic: string,
+  identity: VectorIdentity,
+  source: ConsumedRecord,
+  change: EntityChange,
+  vector: Float32Array | undefined,
+): OutputRecord {
+  const bytes =
+    vector === undefined ? undefined : Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
+  const value = {
+    entity: identity.entity,
+    id: change.id,
+    op: change.op,
+    version: identity.version,
+    modelDigest: identity.modelDigest,
+    templateHash: identity.templateHash,
+    eventTime: new Date(change.eventTimeMs).toISOString(),
+    source: { topic: source.topic, partition: source.partition, offset: source.offset.toString() },
+    dimensions: vector?.length ?? 0,
+    vector: bytes === undefined ? null : littleEndian(bytes).toString("base64"),
+  };
+  return {
+    topic,
+    key: change.id,
+    value: JSON.stringify(value),
+    headers: { "jude.version": identity.version },
+  };
+}
+
+/** The original record, untouched, with the reason in headers so it can be fixed and replayed. */
+export function deadLetterRecord(
+  topic: string,
+  source: ConsumedRecord,
+  code: string,
+  reason: string,
+): OutputRecord {
+  return {
+    topic,
+    key: source.key ? Buffer.from(source.key) : undefined,
+    value: source.value ? Buffer.from(source.value) : undefined,
+    headers: {
+      "jude.error.code": code,
+      "jude.error.reason": reason.slice(0, 1000),
+      "jude.source.topic": source.topic,
+      "jude.source.partition": String(source.partition),
+      "jude.source.offset": source.offset.toString(),
+    },
+  };
+}
+
+function littleEndian(bytes: Buffer): Buffer {
+  if (new Uint8Array(Uint16Array.of(1).buffer)[0] === 1) return bytes;
+  const copy = Buffer.from(bytes);
+  copy.swap32();
+  return copy;
+}

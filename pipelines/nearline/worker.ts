@@ -1,0 +1,230 @@
+/**
+ * The nearline consumer loop of one pipeline version: read micro-batches from the changelog, process
+ * each (processor.ts), and commit its offsets only after every sink acknowledged. Batches run one at
+ * a time, so per-partition order holds; a batch that fails on an unavailable dependency is retried
+ * whole (its writes are idempotent), so a Redis, Kafka or embedding-server restart only pauses it.
+ */
+import {
+  Consumer,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  type Message,
+  type MessagesStream,
+} from "@platformatic/kafka";
+import type { Logger } from "pino";
+import type { kafkaClientOptions } from "../shared/kafka.ts";
+import type { PipelineMetrics } from "../shared/metrics.ts";
+import { retryForever } from "../shared/retry.ts";
+import { BatchSource } from "./batch-source.ts";
+import type { BatchOutcome, ConsumedRecord } from "./processor.ts";
+
+export interface NearlineWorkerOptions {
+  kafka: { clientOptions: ReturnType<typeof kafkaClientOptions> };
+  topic: string;
+  consumerGroup: string;
+  startOffset: "earliest" | "latest";
+  batching: { maxEvents: number; lingerMs: number };
+  process: (records: readonly ConsumedRecord[]) => Promise<BatchOutcome>;
+  isRetryable: (error: unknown) => boolean;
+  metrics: PipelineMetrics;
+  labels: { pipeline: string; version: string };
+  logger: Logger;
+}
+
+type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
+
+/** Totals since start, for status and tests. */
+export interface WorkerTotals {
+  consumed: number;
+  embedded: number;
+  skippedUnchanged: number;
+  skippedStale: number;
+  deleted: number;
+  deadLettered: number;
+  inferenceTexts: number;
+  batches: number;
+}
+
+export class NearlineWorker {
+  readonly #options: NearlineWorkerOptions;
+  readonly #abort = new AbortController();
+  #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #loop: Promise<void> | undefined;
+  #ready = false;
+  readonly totals: WorkerTotals = {
+    consumed: 0,
+    embedded: 0,
+    skippedUnchanged: 0,
+    skippedStale: 0,
+    deleted: 0,
+    deadLettered: 0,
+    inferenceTexts: 0,
+    batches: 0,
+  };
+
+  constructor(options: NearlineWorkerOptions) {
+    this.#options = options;
+  }
+
+  /** True once the consumer joined its group and the loop runs. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Joins the consumer group and starts the loop; resolves once consuming. */
+  async start(): Promise<void> {
+    const options = this.#options;
+    this.#consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...options.kafka.clientOptions,
+      groupId: options.consumerGroup,
+      autocommit: false,
+      sessionTimeout: 20_000,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 30_000,
+    });
+    this.#stream = await this.#consumer.consume({
+      topics: [options.topic],
+      mode: MessagesStreamModes.COMMITTED,
+      fallbackMode:
+        options.startOffset === "latest"
+          ? MessagesStreamFallbackModes.LATEST
+          : MessagesStreamFallbackModes.EARLIEST,
+      autocommit: false,
+      maxWaitTime: 200,
+    });
+    this.#stream.on("error", (error: Error) => options.logger.error({ err: error }, "kafka stream error"));
+    this.#consumer.startLagMonitoring({ topics: [options.topic] }, 5_000);
+    this.#consumer.on("consumer:lag", (lag) => {
+      for (const [, partitions] of lag) {
+        partitions.forEach((value, partition) =>
+          options.metrics.consumerLag.set(
+            { ...options.labels, partition: String(partition) },
+            Number(value < 0n ? 0n : value),
+          ),
+        );
+      }
+    });
+    const source = new BatchSource<RawMessage>(this.#stream, options.batching);
+    this.#ready = true;
+    this.#loop = this.#run(source);
+  }
+
+  /** Finishes the batch in hand, commits it, leaves the group and closes. Idempotent. */
+  async stop(): Promise<void> {
+    this.#ready = false;
+    this.#abort.abort();
+    await this.#loop?.catch(() => undefined);
+    this.#consumer?.stopLagMonitoring();
+    await this.#stream?.close().catch(() => undefined);
+    await this.#consumer?.close(true).catch(() => undefined);
+  }
+
+  /** Resolves when the loop ends (after `stop`), rejects if it failed for good. */
+  get done(): Promise<void> {
+    return this.#loop ?? Promise.resolve();
+  }
+
+  async #run(source: BatchSource<RawMessage>): Promise<void> {
+    const { metrics, labels, logger } = this.#options;
+    while (!this.#abort.signal.aborted) {
+      const messages = await source.next(this.#abort.signal);
+      if (messages.length === 0) continue;
+      const records = messages.map(toRecord);
+      // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
+      const outcome = await retryForever(() => this.#options.process(records), {
+        isRetryable: this.#options.isRetryable,
+        onRetry: (error, attempt) => {
+          metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
+          logger.warn(
+            { err: error, attempt, events: records.length },
+            "batch failed on an unavailable dependency; retrying",
+          );
+        },
+      });
+      const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
+      await this.#commit(messages);
+      stopCommit();
+      this.#record(outcome);
+    }
+  }
+
+  async #commit(messages: readonly RawMessage[]): Promise<void> {
+    const next = new Map<string, { topic: string; partition: number; offset: bigint; leaderEpoch: number }>();
+    for (const message of messages) {
+      const key = `${message.topic}/${message.partition}`;
+      const current = next.get(key);
+      if (current === undefined || message.offset + 1n > current.offset) {
+        next.set(key, {
+          topic: message.topic,
+          partition: message.partition,
+          offset: message.offset + 1n,
+          leaderEpoch: message.leaderEpoch,
+        });
+      }
+    }
+    try {
+      await retryForever(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
+        isRetryable: (error) => this.#options.isRetryable(error) && !isRebalance(error),
+        signal: undefined,
+      });
+    } catch (error) {
+      // After a rebalance took these partitions away, their new owner resumes from the last commit and
+      // replays the batch; the store's newer-wins writes make that harmless, so this is not fatal.
+      if (isRebalance(error))
+        this.#options.logger.warn(
+          { err: error },
+          "offset commit refused after a rebalance; the new owner replays the batch",
+        );
+      else throw error;
+    }
+  }
+
+  #record(outcome: BatchOutcome): void {
+    const { metrics, labels } = this.#options;
+    const totals = this.totals;
+    totals.batches++;
+    totals.consumed += outcome.consumed;
+    totals.embedded += outcome.embedded;
+    totals.skippedUnchanged += outcome.skippedUnchanged;
+    totals.skippedStale += outcome.skippedStale;
+    totals.deleted += outcome.deleted;
+    totals.deadLettered += outcome.deadLettered;
+    totals.inferenceTexts += outcome.inferenceTexts;
+    metrics.consumed.inc(labels, outcome.consumed);
+    metrics.embedded.inc(labels, outcome.embedded);
+    metrics.skippedUnchanged.inc(labels, outcome.skippedUnchanged);
+    metrics.skippedStale.inc(labels, outcome.skippedStale);
+    metrics.deleted.inc(labels, outcome.deleted);
+    const now = Date.now();
+    for (const eventTime of outcome.visibleEventTimesMs)
+      metrics.freshness.observe(labels, Math.max(0, now - eventTime) / 1000);
+  }
+}
+
+function toRecord(message: RawMessage): ConsumedRecord {
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    timestamp: message.timestamp,
+    key: message.key?.length ? message.key : null,
+    value: message.value?.length ? message.value : null,
+  };
+}
+
+function isRebalance(error: unknown): boolean {
+  const text = String((error as { message?: string })?.message ?? error);
+  return /REBALANCE_IN_PROGRESS|ILLEGAL_GENERATION|UNKNOWN_MEMBER_ID|FENCED_INSTANCE_ID|rebalance/i.test(
+    text,
+  );
+}
+
+function dependencyOf(error: unknown): string {
+  const name = String(
+    (error as { name?: string; code?: string })?.code ?? (error as { name?: string })?.name ?? "",
+  );
+  if (/STORE|redis/i.test(name)) return "store";
+  if (/PLT_KFK/.test(name)) return "kafka";
+  return "embedding";
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { createDecoder, parseEventTime, type SourceRecord } from "./decode.ts";
+
+const record = (
+  value: unknown,
+  key: string | null = "job-1",
+  timestamp = 1_700_000_000_000,
+): SourceRecord => ({
+  key: key === null ? null : Buffer.from(key),
+  value: value === null ? null : Buffer.from(typeof value === "string" ? value : JSON.stringify(value)),
+  timestamp: BigInt(timestamp),
+  partition: 0,
+  offset: 7n,
+});
+
+describe("createDecoder", () => {
+  const decode = createDecoder({
+    keyPath: "$.jobId",
+    eventTimePath: "$.updatedAt",
+    delete: { path: "$.op", values: ["d", "delete"] },
+  });
+
+  it("decodes an upsert with the id and event time from the value", () => {
+    const result = decode(record({ jobId: "j-42", updatedAt: "2026-11-25T10:00:00Z", title: "Nurse" }));
+    expect(result).toEqual({
+      ok: true,
+      change: {
+        op: "upsert",
+        id: "j-42",
+        eventTimeMs: Date.parse("2026-11-25T10:00:00Z"),
+        document: expect.objectContaining({ title: "Nurse" }),
+      },
+    });
+  });
+
+  it("treats the delete rule's values as deletes", () => {
+    const result = decode(record({ jobId: 42, updatedAt: 1_800_000_000_000, op: "d" }));
+    expect(result).toEqual({ ok: true, change: { op: "delete", id: "42", eventTimeMs: 1_800_000_000_000 } });
+  });
+
+  it("treats a tombstone as a delete of the record key at the record time", () => {
+    expect(decode(record(null, "j-9", 123))).toEqual({
+      ok: true,
+      change: { op: "delete", id: "j-9", eventTimeMs: 123 },
+    });
+  });
+
+  it.each([
+    [record("{not json"), "INVALID_JSON", /^value is not JSON: /],
+    [record("[1,2]"), "NOT_AN_OBJECT", /array/],
+    [record({ updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
+    [record({ jobId: "x", updatedAt: "yesterday" }), "INVALID_EVENT_TIME", /\$\.updatedAt/],
+    [record({ jobId: "x".repeat(600), updatedAt: 1 }), "INVALID_ID", /longer than 512 bytes/],
+    [record(null, null), "TOMBSTONE_WITHOUT_KEY", /without a UTF-8 record key/],
+    [{ ...record({}), value: Uint8Array.from([0xff, 0xfe]) }, "INVALID_JSON", /not valid UTF-8/],
+  ] as const)("reports %# as %s with a reason", (input, code, reason) => {
+    const result = decode(input);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.failure.code).toBe(code);
+      expect(result.failure.reason).toMatch(reason);
+    }
+  });
+
+  it("falls back to the record key and timestamp without paths", () => {
+    const plain = createDecoder({});
+    expect(plain(record({ title: "x" }, "k-1", 55))).toEqual({
+      ok: true,
+      change: { op: "upsert", id: "k-1", eventTimeMs: 55, document: { title: "x" } },
+    });
+  });
+});
+
+describe("parseEventTime", () => {
+  it("accepts RFC 3339 and epoch milliseconds only", () => {
+    expect(parseEventTime("2026-01-02T03:04:05.678+01:00")).toBe(Date.parse("2026-01-02T02:04:05.678Z"));
+    expect(parseEventTime(1700000000000)).toBe(1700000000000);
+    expect(parseEventTime("1700000000000")).toBe(1700000000000);
+    expect(parseEventTime("2026-01-02")).toBeUndefined();
+    expect(parseEventTime(-1)).toBeUndefined();
+    expect(parseEventTime(null)).toBeUndefined();
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * Turns one changelog record into a change of one entity: its id, upsert or delete, and event time.
+ * Records that cannot be decoded become a `DecodeFailure` with a stable code and a human reason; the
+ * pipeline dead-letters them and keeps going.
+ */
+import { compileJsonPath, fieldText, type CompiledJsonPath } from "./json-path.ts";
+
+/** What the decoder needs of a Kafka record (independent of the client library). */
+export interface SourceRecord {
+  key: Uint8Array | null | undefined;
+  value: Uint8Array | null | undefined;
+  /** Record timestamp, epoch milliseconds. */
+  timestamp: bigint | number;
+  partition: number;
+  offset: bigint;
+}
+
+/** Decoding rules, as in NearlinePipeline.spec.decode. */
+export interface DecodeRules {
+  keyPath?: string | undefined;
+  eventTimePath?: string | undefined;
+  delete?: { path: string; values: string[] } | undefined;
+}
+
+export type EntityChange =
+  | { op: "upsert"; id: string; eventTimeMs: number; document: unknown }
+  | { op: "delete"; id: string; eventTimeMs: number };
+
+export const decodeFailureCodes = [
+  "INVALID_JSON",
+  "NOT_AN_OBJECT",
+  "MISSING_ID",
+  "INVALID_ID",
+  "INVALID_EVENT_TIME",
+  "TOMBSTONE_WITHOUT_KEY",
+] as const;
+export type DecodeFailureCode = (typeof decodeFailureCodes)[number];
+
+export interface DecodeFailure {
+  code: DecodeFailureCode;
+  reason: string;
+}
+
+export type DecodeResult = { ok: true; change: EntityChange } | { ok: false; failure: DecodeFailure };
+
+/** Longest entity id accepted (bytes); ids are part of store keys. */
+export const MAX_ID_BYTES = 512;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Compiles the rules once; the returned function decodes one record. */
+export function createDecoder(rules: DecodeRules): (record: SourceRecord) => DecodeResult {
+  const keyPath = rules.keyPath !== undefined ? compileJsonPath(rules.keyPath) : undefined;
+  const eventTimePath = rules.eventTimePath !== undefined ? compileJsonPath(rules.eventTimePath) : undefined;
+  const deleteRule =
+    rules.delete !== undefined
+      ? { path: compileJsonPath(rules.delete.path), values: new Set(rules.delete.values) }
+      : undefined;
+
+  return (record) => {
+    const recordTime = Number(record.timestamp);
+    if (record.value === null || record.value === undefined || record.value.length === 0) {
+      // A tombstone carries no value, so its id can only come from the record key.
+      const id =
+        record.key !== null && record.key !== undefined && record.key.length > 0
+          ? decodeText(record.key)
+          : undefined;
+      if (id === undefined)
+        return fail("TOMBSTONE_WITHOUT_KEY", "tombstone (null value) without a UTF-8 record key");
+      return checkId(id, (valid) => ({ op: "delete", id: valid, eventTimeMs: recordTime }));
+    }
+    const text = decodeText(record.value);
+    if (text === undefined) return fail("INVALID_JSON", "value is not valid UTF-8");
+    let document: unknown;
+    try {
+      document = JSON.parse(text);
+    } catch (error) {
+      return fail("INVALID_JSON", `value is not JSON: ${(error as Error).message}`);
+    }
+    if (document === null || typeof document !== "object" || Array.isArray(document)) {
+      return fail(
+        "NOT_AN_OBJECT",
+        `value is JSON but not an object (${document === null ? "null" : Array.isArray(document) ? "array" : typeof document})`,
+      );
+    }
+    const id =
+      keyPath !== undefined ? idAt(keyPath, document) : record.key ? decodeText(record.key) : undefined;
+    if (id === undefined || id === "") {
+      return fail(
+        "MISSING_ID",
+        keyPath !== undefined ? `no entity id at ${rules.keyPath}` : "no record key to use as the entity id",
+      );
+    }
+    let eventTimeMs = recordTime;
+    if (eventTimePath !== undefined) {
+      const parsed = parseEventTime(eventTimePath(document)[0]);
+      if (parsed === undefined) {
+        return fail(
+          "INVALID_EVENT_TIME",
+          `event time at ${rules.eventTimePath} is missing or not RFC 3339 / epoch milliseconds`,
+        );
+      }
+      eventTimeMs = parsed;
+    }
+    const isDelete =
+      deleteRule !== undefined && deleteRule.values.has(fieldText(deleteRule.path(document)) ?? "\u0000");
+    return checkId(id, (valid) =>
+      isDelete
+        ? { op: "delete", id: valid, eventTimeMs }
+        : { op: "upsert", id: valid, eventTimeMs, document },
+    );
+  };
+}
+
+function fail(code: DecodeFailureCode, reason: string): DecodeResult {
+  return { ok: false, failure: { code, reason } };
+}
+
+function checkId(id: string, build: (id: string) => EntityChange): DecodeResult {
+  if (Buffer.byteLength(id) > MAX_ID_BYTES)
+    return fail("INVALID_ID", `entity id is longer than ${MAX_ID_BYTES} bytes`);
+  return { ok: true, change: build(id) };
+}
+
+function decodeText(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function idAt(path: CompiledJsonPath, document: unknown): string | undefined {
+  const value = path(document)[0];
+  if (typeof value === "string") return value;
+  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
+  return undefined;
+}
+
+/** RFC 3339 strings and epoch milliseconds (number or digit string); anything else is undefined. */
+export function parseEventTime(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? Math.trunc(value) : undefined;
+  if (typeof value !== "string") return undefined;
+  if (/^[0-9]{1,16}$/.test(value)) return Number(value);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value)) return undefined;
+  const parsed = Date.parse(value);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}

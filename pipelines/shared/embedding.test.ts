@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { BatchedEmbedder } from "./embedding.ts";
+
+const vectorOf = (text: string): Float32Array => Float32Array.of(text.length);
+
+describe("BatchedEmbedder", () => {
+  it("splits into calls of at most maxBatchSize, keeps order, and bounds concurrency", async () => {
+    let running = 0;
+    let peak = 0;
+    const sizes: number[] = [];
+    const embedder = new BatchedEmbedder(
+      async (texts) => {
+        running++;
+        peak = Math.max(peak, running);
+        sizes.push(texts.length);
+        await new Promise((resolve) => setImmediate(resolve));
+        running--;
+        return texts.map(vectorOf);
+      },
+      { maxBatchSize: 3, maxInflight: 2, isRetryable: () => false },
+    );
+    const texts = Array.from({ length: 10 }, (_, index) => "x".repeat(index + 1));
+    const vectors = await embedder.embed(texts);
+    expect(vectors.map((vector) => vector[0])).toEqual(texts.map((text) => text.length));
+    expect(sizes.sort()).toEqual([1, 3, 3, 3]);
+    expect(peak).toBe(2);
+  });
+
+  it("retries retryable failures and throws the others", async () => {
+    let calls = 0;
+    const flaky = new BatchedEmbedder(
+      async (texts) => {
+        calls++;
+        if (calls < 3) throw Object.assign(new Error("unavailable"), { retryable: true });
+        return texts.map(vectorOf);
+      },
+      {
+        maxBatchSize: 8,
+        maxInflight: 1,
+        isRetryable: (error) => (error as { retryable?: boolean }).retryable === true,
+      },
+    );
+    await expect(flaky.embed(["a"])).resolves.toHaveLength(1);
+    expect(calls).toBe(3);
+
+    const broken = new BatchedEmbedder(
+      async () => {
+        throw new Error("invalid argument");
+      },
+      { maxBatchSize: 8, maxInflight: 1, isRetryable: () => false },
+    );
+    await expect(broken.embed(["a"])).rejects.toThrow("invalid argument");
+  });
+});

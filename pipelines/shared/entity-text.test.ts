@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { contentHash, createEntityTextRenderer, normalizeText, templateHash } from "./entity-text.ts";
+
+describe("normalizeText", () => {
+  it("collapses whitespace of every kind and applies NFC", () => {
+    expect(normalizeText("  Senior\t\tEngineer\n\n at\u00a0Acme\u200b ")).toBe("Senior Engineer at Acme");
+    expect(normalizeText("cafe\u0301")).toBe("café");
+  });
+});
+
+describe("createEntityTextRenderer", () => {
+  const render = createEntityTextRenderer({
+    extract: { title: "$.title", company: "$.company.name", skills: "$.skills[*]" },
+    template: "Job: {{title}} at {{company}}. Skills: {{skills}}",
+    modelVersion: "v1",
+  });
+
+  it("renders the template with extracted fields", () => {
+    const { text } = render({ title: "Nurse", company: { name: "Umbrella" }, skills: ["ICU", "triage"] });
+    expect(text).toBe("Job: Nurse at Umbrella. Skills: ICU, triage");
+  });
+
+  it("gives the same hash for whitespace-only changes and a different one for real changes", () => {
+    const a = render({ title: "Nurse", company: { name: "Umbrella" }, skills: ["ICU"] });
+    const b = render({ title: "  Nurse ", company: { name: "Umbrella\n" }, skills: ["ICU"], unrelated: 1 });
+    const c = render({ title: "Head Nurse", company: { name: "Umbrella" }, skills: ["ICU"] });
+    expect(b.hash).toBe(a.hash);
+    expect(c.hash).not.toBe(a.hash);
+  });
+
+  it("renders missing fields as empty rather than failing", () => {
+    expect(render({ title: "Nurse" }).text).toBe("Job: Nurse at . Skills:");
+  });
+
+  it("ties the hash to the template and the model version", () => {
+    const text = "Job: Nurse";
+    expect(contentHash(text, "t1", "v1")).not.toBe(contentHash(text, "t2", "v1"));
+    expect(contentHash(text, "t1", "v1")).not.toBe(contentHash(text, "t1", "v2"));
+    expect(contentHash(text, "t1", "v1")).toMatch(/^[a-f0-9]{64}$/);
+    expect(templateHash("t1")).toMatch(/^[a-f0-9]{16}$/);
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * The text of an entity and its content hash — the one piece of logic nearline and bootstrap must
+ * share exactly, or change detection and dedup would disagree between them.
+ */
+import { createHash } from "node:crypto";
+import { renderPromptTemplate } from "../../serving/core/prompts.ts";
+import { compileJsonPath, fieldText } from "./json-path.ts";
+
+/**
+ * Normalises text so that changes which do not change meaning do not change the hash: Unicode NFC,
+ * every run of whitespace (including no-break and zero-width spaces) becomes one space, trimmed.
+ */
+export function normalizeText(text: string): string {
+  return text
+    .normalize("NFC")
+    .replace(/[\s\u200b\u2060\ufeff]+/gu, " ")
+    .trim();
+}
+
+/** Stable short hash of a prompt template, carried in output records for offline training. */
+export function templateHash(template: string): string {
+  return createHash("sha256").update(template).digest("hex").slice(0, 16);
+}
+
+/**
+ * The content hash change detection and dedup compare: SHA-256 over the normalised text, the
+ * template and the model version, so a new template or model version never matches an old hash.
+ */
+export function contentHash(normalizedText: string, template: string, modelVersion: string): string {
+  return createHash("sha256")
+    .update(modelVersion)
+    .update("\u0000")
+    .update(template)
+    .update("\u0000")
+    .update(normalizedText)
+    .digest("hex");
+}
+
+/** What the pipeline embeds for one entity. */
+export interface EntityText {
+  /** Normalised prompt text sent to the embedding server. */
+  text: string;
+  /** Content hash of (text, template, model version). */
+  hash: string;
+}
+
+/** Compiles an entity's field paths and prompt template into one function from document to text + hash. */
+export function createEntityTextRenderer(options: {
+  extract: Readonly<Record<string, string>>;
+  template: string;
+  modelVersion: string;
+}): (document: unknown) => EntityText {
+  const fields = Object.entries(options.extract).map(
+    ([name, path]) => [name, compileJsonPath(path)] as const,
+  );
+  return (document) => {
+    const values: Record<string, string | undefined> = {};
+    for (const [name, path] of fields) {
+      // Field values are normalised before rendering so that stray whitespace at a field's edge does
+      // not leave a space before the template's own punctuation ("Acme ." versus "Acme.").
+      const value = fieldText(path(document));
+      values[name] = value === undefined ? undefined : normalizeText(value);
+    }
+    const text = normalizeText(renderPromptTemplate(options.template, values, { missing: "empty" }));
+    return { text, hash: contentHash(text, options.template, options.modelVersion) };
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The JSON path subset the pipelines evaluate, the same one the NearlinePipeline schema admits:
+ * `$` followed by `.name`, `[index]` or `[*]` segments (`$.title`, `$.company.name`,
+ * `$.skills[*].name`, `$.positions[0].title`). Paths are compiled once per pipeline, evaluated per event.
+ */
+
+type Segment = { kind: "name"; name: string } | { kind: "index"; index: number } | { kind: "all" };
+
+/** A compiled path: returns every value it reaches (empty when nothing matches). */
+export type CompiledJsonPath = (document: unknown) => unknown[];
+
+const segmentPattern = /\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]{1,6})\]|\[\*\]/y;
+
+/** Compiles a path; throws a clear error naming the path and the position of the first bad character. */
+export function compileJsonPath(path: string): CompiledJsonPath {
+  if (!path.startsWith("$")) throw new Error(`JSON path ${JSON.stringify(path)} must start with $`);
+  const segments: Segment[] = [];
+  segmentPattern.lastIndex = 1;
+  while (segmentPattern.lastIndex < path.length) {
+    const at = segmentPattern.lastIndex;
+    const match = segmentPattern.exec(path);
+    if (match === null)
+      throw new Error(`JSON path ${JSON.stringify(path)} is not supported at character ${at}`);
+    if (match[1] !== undefined) segments.push({ kind: "name", name: match[1] });
+    else if (match[2] !== undefined) segments.push({ kind: "index", index: Number(match[2]) });
+    else segments.push({ kind: "all" });
+  }
+  return (document) => {
+    let current: unknown[] = [document];
+    for (const segment of segments) {
+      const next: unknown[] = [];
+      for (const value of current) step(value, segment, next);
+      current = next;
+      if (current.length === 0) break;
+    }
+    return current;
+  };
+}
+
+function step(value: unknown, segment: Segment, out: unknown[]): void {
+  if (segment.kind === "name") {
+    if (
+      value !== null &&
+      typeof value === "object" &&
+      !Array.isArray(value) &&
+      Object.hasOwn(value, segment.name)
+    ) {
+      out.push((value as Record<string, unknown>)[segment.name]);
+    }
+  } else if (Array.isArray(value)) {
+    if (segment.kind === "all") out.push(...value);
+    else if (segment.index < value.length) out.push(value[segment.index]);
+  }
+}
+
+/**
+ * Turns what a path reached into the text of one field: strings as they are, numbers and booleans
+ * printed, arrays (and multiple matches) joined with ", ", nulls and objects skipped. Undefined when
+ * nothing usable was found, so the prompt renders the field as empty.
+ */
+export function fieldText(values: readonly unknown[]): string | undefined {
+  const parts: string[] = [];
+  const visit = (value: unknown): void => {
+    if (typeof value === "string") parts.push(value);
+    else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+      parts.push(String(value));
+    else if (Array.isArray(value)) value.forEach(visit);
+  };
+  values.forEach(visit);
+  return parts.length > 0 ? parts.join(", ") : undefined;
+}

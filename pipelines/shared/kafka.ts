@@ -1,0 +1,67 @@
+/** Kafka client options from a pipeline config: brokers, TLS files and SASL credentials from Secrets. */
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions } from "@platformatic/kafka";
+import { readSecret, type KafkaConnection } from "./config-common.ts";
+
+/** Connection options shared by consumers, producers and admin clients of one pipeline. */
+export function kafkaClientOptions(
+  connection: KafkaConnection,
+  clientId: string,
+): ConnectionOptions & {
+  clientId: string;
+  bootstrapBrokers: string[];
+  retries: number;
+  retryDelay: number;
+} {
+  const options: ConnectionOptions & {
+    clientId: string;
+    bootstrapBrokers: string[];
+    retries: number;
+    retryDelay: number;
+  } = {
+    clientId,
+    bootstrapBrokers: connection.bootstrapServers,
+    // The library retries each request a few times; the worker retries whole batches on top of that,
+    // so a broker restart only pauses the pipeline.
+    retries: 5,
+    retryDelay: 500,
+    connectTimeout: 5_000,
+    requestTimeout: 30_000,
+  };
+  if (connection.tls !== undefined) {
+    const { caFile, certFile, keyFile } = connection.tls;
+    options.tls = {
+      ...(caFile !== undefined ? { ca: readFileSync(caFile) } : {}),
+      ...(certFile !== undefined ? { cert: readFileSync(certFile) } : {}),
+      ...(keyFile !== undefined ? { key: readFileSync(keyFile) } : {}),
+    };
+  }
+  if (connection.sasl !== undefined) {
+    options.sasl = {
+      mechanism: connection.sasl.mechanism,
+      username: readSecret(connection.sasl.username, "Kafka SASL username"),
+      password: readSecret(connection.sasl.password, "Kafka SASL password"),
+    };
+  }
+  return options;
+}
+
+/** Errors from the Kafka client that a retry can cure (network, leadership, coordinator moves). */
+export function isRetryableKafkaError(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const visit = (value: unknown): boolean => {
+    if (value === null || typeof value !== "object" || seen.has(value)) return false;
+    seen.add(value);
+    const candidate = value as { code?: unknown; canRetry?: unknown; errors?: unknown; cause?: unknown };
+    if (candidate.canRetry === true) return true;
+    if (
+      typeof candidate.code === "string" &&
+      /^(PLT_KFK_NETWORK|PLT_KFK_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)/.test(candidate.code)
+    ) {
+      return true;
+    }
+    if (Array.isArray(candidate.errors) && candidate.errors.some(visit)) return true;
+    return visit(candidate.cause);
+  };
+  return visit(error);
+}

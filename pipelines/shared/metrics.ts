@@ -1,0 +1,102 @@
+/**
+ * `jude_pipeline_*` metrics shared by nearline workers and bootstrap shards. Library code takes the
+ * registry as an argument so tests and embedding processes never collide on the global one.
+ */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+export interface PipelineMetrics {
+  consumed: Counter<"pipeline" | "version">;
+  embedded: Counter<"pipeline" | "version">;
+  skippedUnchanged: Counter<"pipeline" | "version">;
+  skippedStale: Counter<"pipeline" | "version">;
+  deleted: Counter<"pipeline" | "version">;
+  deadLettered: Counter<"pipeline" | "version" | "code">;
+  inferenceCalls: Counter<"pipeline" | "version">;
+  inferenceTexts: Counter<"pipeline" | "version">;
+  consumerLag: Gauge<"pipeline" | "version" | "partition">;
+  freshness: Histogram<"pipeline" | "version">;
+  phaseSeconds: Histogram<"pipeline" | "version" | "phase">;
+  retries: Counter<"pipeline" | "version" | "dependency">;
+}
+
+/** Registers the pipeline metrics on `registry`. */
+export function createPipelineMetrics(registry: Registry): PipelineMetrics {
+  const labelNames = ["pipeline", "version"] as const;
+  const registers = [registry];
+  return {
+    consumed: new Counter({
+      name: "jude_pipeline_consumed_total",
+      help: "Source events read.",
+      labelNames,
+      registers,
+    }),
+    embedded: new Counter({
+      name: "jude_pipeline_embedded_total",
+      help: "Events whose text was embedded and written.",
+      labelNames,
+      registers,
+    }),
+    skippedUnchanged: new Counter({
+      name: "jude_pipeline_skipped_unchanged_total",
+      help: "Upserts skipped because the content hash equals the stored one (change detection).",
+      labelNames,
+      registers,
+    }),
+    skippedStale: new Counter({
+      name: "jude_pipeline_skipped_stale_total",
+      help: "Events skipped or not applied because the store already holds a newer event for the key.",
+      labelNames,
+      registers,
+    }),
+    deleted: new Counter({
+      name: "jude_pipeline_deleted_total",
+      help: "Deletes (tombstones) written.",
+      labelNames,
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: "jude_pipeline_dead_lettered_total",
+      help: "Events sent to the dead-letter topic, by reason code.",
+      labelNames: [...labelNames, "code"],
+      registers,
+    }),
+    inferenceCalls: new Counter({
+      name: "jude_pipeline_inference_calls_total",
+      help: "Embedding calls made.",
+      labelNames,
+      registers,
+    }),
+    inferenceTexts: new Counter({
+      name: "jude_pipeline_inference_texts_total",
+      help: "Texts sent for embedding.",
+      labelNames,
+      registers,
+    }),
+    consumerLag: new Gauge({
+      name: "jude_pipeline_consumer_lag",
+      help: "Records between the committed offset and the end of each source partition.",
+      labelNames: [...labelNames, "partition"],
+      registers,
+    }),
+    freshness: new Histogram({
+      name: "jude_pipeline_freshness_seconds",
+      help: "Time from a change's event time until its vector is visible in the store.",
+      labelNames,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    phaseSeconds: new Histogram({
+      name: "jude_pipeline_phase_seconds",
+      help: "Time per batch spent in each phase (decode, detect, inference, store, produce, commit).",
+      labelNames: [...labelNames, "phase"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    retries: new Counter({
+      name: "jude_pipeline_retries_total",
+      help: "Retries after a dependency was unavailable.",
+      labelNames: [...labelNames, "dependency"],
+      registers,
+    }),
+  };
+}
