@@ -53,7 +53,7 @@ export function loadNearlineConfig(path: string): NearlineConfig {
   try {
     document = parseYaml(readFileSync(path, "utf8"));
   } catch (error) {
-    throw new Error(`cannot read nearline config ${path}: ${(error as Error).message}`);
+    throw new Error(`cannot read nearline config ${path}: ${(error as Error).message}`, { cause: error });
   }
   return parseConfig(nearlineConfigSchema, document, `nearline config ${path}`);
 }

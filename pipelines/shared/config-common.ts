@@ -29,6 +29,7 @@ export function readSecret(source: SecretSource, what: string): string {
   } catch (error) {
     throw new Error(
       `${what}: cannot read ${source.file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      { cause: error },
     );
   }
 }
