@@ -1,0 +1,178 @@
+// Building blocks shared by the three resources: references, pod scheduling fields and status conditions.
+// They mirror the Kubernetes core types a controller copies them into, so a value accepted here is
+// accepted again when it lands in a Deployment or Job.
+import { z } from "zod";
+import { listMap, mapOf, opaqueObject, quantity, withRules } from "./kube.ts";
+import {
+  conditionReasonPattern,
+  conditionTypePattern,
+  dnsLabelPattern,
+  dnsSubdomainPattern,
+  secretKeyPattern,
+} from "./patterns.ts";
+
+/** An RFC 1123 label (lower case, digits, dashes; at most 63 characters). */
+export function dnsLabel(): z.ZodString {
+  return z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(
+      dnsLabelPattern,
+      "must be a DNS label: lower-case letters, digits and '-', starting and ending alphanumeric",
+    );
+}
+
+/** An RFC 1123 subdomain, the syntax of most Kubernetes object names. */
+export function dnsSubdomain(): z.ZodString {
+  return z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(dnsSubdomainPattern, "must be a DNS subdomain: lower-case DNS labels separated by '.'");
+}
+
+/** A reference to one key of a Secret in the same namespace; both name and key are required. */
+export const secretKeyRef = z.strictObject({
+  name: dnsSubdomain().describe("Name of the Secret, in the same namespace as this object."),
+  key: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(secretKeyPattern, "must consist of letters, digits, '-', '_' and '.'")
+    .describe("Key inside the Secret's data whose value is used."),
+});
+
+/** A reference by name to an object of a known kind in the same namespace. */
+export const localObjectRef = z.strictObject({
+  name: dnsSubdomain().describe("Name of the referenced object, in the same namespace."),
+});
+
+/** Compute resources for a container, copied verbatim into the pod template. */
+export const resourceRequirements = z.strictObject({
+  requests: mapOf(quantity(), { max: 16 })
+    .optional()
+    .describe("Minimum resources the scheduler reserves, e.g. {cpu: 500m, memory: 1Gi}."),
+  limits: mapOf(quantity(), { max: 16 })
+    .optional()
+    .describe(
+      "Maximum resources the container may use, e.g. {memory: 2Gi}. A GPU count belongs in accelerator.",
+    ),
+});
+
+/** A pod toleration, as in the core Pod spec. */
+export const toleration = withRules(
+  z.strictObject({
+    key: z
+      .string()
+      .max(316)
+      .optional()
+      .describe("Taint key the toleration applies to; empty with operator Exists matches every taint."),
+    operator: z
+      .enum(["Exists", "Equal"])
+      .default("Equal")
+      .describe("Exists tolerates any value of the key; Equal requires value to match."),
+    value: z.string().max(63).optional().describe("Taint value to match when operator is Equal."),
+    effect: z
+      .enum(["NoSchedule", "PreferNoSchedule", "NoExecute"])
+      .optional()
+      .describe("Taint effect to match; empty matches all effects."),
+    tolerationSeconds: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "With effect NoExecute: how long the pod stays bound after the taint appears; unset is forever.",
+      ),
+  }),
+  [
+    {
+      rule: "self.operator != 'Exists' || !has(self.value)",
+      message: "value must be empty when operator is Exists",
+      field: "value",
+      reason: "FieldValueForbidden",
+      holds: (self) => self.operator !== "Exists" || self.value === undefined,
+    },
+    {
+      rule: "has(self.key) || self.operator == 'Exists'",
+      message: "operator must be Exists when key is empty",
+      field: "operator",
+      holds: (self) => self.key !== undefined || self.operator === "Exists",
+    },
+  ],
+);
+
+/** Pod tolerations (at most 32). */
+export const tolerations = z.array(toleration).max(32);
+
+/** Node selector labels (at most 32 pairs). */
+export const nodeSelector = mapOf(z.string().max(63), { max: 32 });
+
+/**
+ * Pod affinity, stored as given and copied into the pod spec, where the API server validates its
+ * contents. Only the three top-level keys are checked here, which catches misspelled keys early.
+ */
+export const affinity = z.strictObject({
+  nodeAffinity: opaqueObject().optional().describe("Node affinity terms, as in the core Pod spec."),
+  podAffinity: opaqueObject().optional().describe("Pod affinity terms, as in the core Pod spec."),
+  podAntiAffinity: opaqueObject().optional().describe("Pod anti-affinity terms, as in the core Pod spec."),
+});
+
+/** A status condition with the fields and limits of metav1.Condition. */
+export const condition = z.strictObject({
+  type: z
+    .string()
+    .min(1)
+    .max(316)
+    .regex(conditionTypePattern)
+    .describe("Condition type in CamelCase, e.g. Ready, Reconciling, Stalled."),
+  status: z
+    .enum(["True", "False", "Unknown"])
+    .describe("Whether the condition holds: True, False or Unknown."),
+  observedGeneration: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("metadata.generation the condition was computed from; older than the object's means stale."),
+  lastTransitionTime: z.iso
+    .datetime({ offset: true })
+    .describe("When status last changed; unchanged while the condition keeps its status."),
+  reason: z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(conditionReasonPattern)
+    .describe("CamelCase machine-readable cause of the last transition."),
+  message: z.string().max(32768).describe("Human-readable details of the last transition."),
+});
+
+/** Status conditions keyed by type (one entry per type). */
+export const conditions = listMap(z.array(condition).max(32), ["type"]);
+
+/** A status condition. */
+export type Condition = z.output<typeof condition>;
+
+/** `status.observedGeneration`: the spec generation the status describes. */
+export function observedGeneration(): z.ZodOptional<z.ZodInt> {
+  return z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "The metadata.generation this status was computed from; lower than metadata.generation while reconciling.",
+    );
+}
+
+/** Object metadata as controllers read it; the API server validates it, so fields pass through. */
+export const objectMeta = z.looseObject({
+  name: z.string(),
+  namespace: z.string().optional(),
+  uid: z.string().optional(),
+  generation: z.int().optional(),
+  resourceVersion: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+
+/** The standard condition types every JUDE resource reports (the kstatus convention). */
+export const standardConditionTypes = ["Ready", "Reconciling", "Stalled"] as const;

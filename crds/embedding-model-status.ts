@@ -1,0 +1,86 @@
+// EmbeddingModel.status: what the operator observed of each embedding version and of the promotion.
+import { z } from "zod";
+import { conditions, dnsLabel, observedGeneration } from "./common.ts";
+import { listMap } from "./kube.ts";
+import { hostPortPattern, sha256Pattern } from "./patterns.ts";
+
+/** Lifecycle of one embedding version. */
+export const versionPhase = z.enum([
+  "Pending",
+  "Deploying",
+  "Bootstrapping",
+  "CatchingUp",
+  "AwaitingCutover",
+  "Active",
+  "Draining",
+  "Retained",
+  "Failed",
+]);
+
+/** Observed state of one embedding version. */
+export const modelVersionStatus = z.strictObject({
+  version: dnsLabel().describe("The embedding version."),
+  phase: versionPhase.describe(
+    "Pending, Deploying (serving starting), Bootstrapping, CatchingUp (nearline lag above the gate), AwaitingCutover (gates pass; waiting for approval), Active (readers use it), Draining (previous version during the bake period), Retained (kept for rollback, not served) or Failed.",
+  ),
+  modelDigest: z
+    .string()
+    .regex(sha256Pattern, "must be 64 lower-case hex digits")
+    .optional()
+    .describe("SHA-256 of the model file this version serves."),
+  readyReplicas: z.int().min(0).optional().describe("Serving replicas that pass their readiness probe."),
+  endpoint: z
+    .string()
+    .max(512)
+    .regex(hostPortPattern, "must be host:port")
+    .optional()
+    .describe("host:port of the version's gRPC Service."),
+  coverage: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe("Fraction of the active version's keys present in this version (1 for the active version)."),
+  lagSeconds: z
+    .number()
+    .min(0)
+    .optional()
+    .describe("Age of the newest changelog event this version's workers have not yet applied."),
+  activatedTime: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .describe("When readers last switched to this version."),
+});
+
+/** Observed state of an EmbeddingModel. */
+export const embeddingModelStatus = z
+  .strictObject({
+    observedGeneration: observedGeneration(),
+    conditions: conditions
+      .optional()
+      .describe(
+        "Ready, Reconciling and Stalled (kstatus), plus Promoted (the active version is spec.version), ServingReady, BootstrapComplete and CaughtUp for the version being promoted.",
+      ),
+    activeVersion: dnsLabel()
+      .optional()
+      .describe("The version readers use now; the store's current-version pointer names it."),
+    versions: listMap(z.array(modelVersionStatus).max(16), ["version"])
+      .optional()
+      .describe("Every version that is served, being promoted or retained for rollback."),
+  })
+  .describe("Observed state, written by the operator.");
+
+export type EmbeddingModelStatus = z.output<typeof embeddingModelStatus>;
+export type ModelVersionStatus = z.output<typeof modelVersionStatus>;
+export type VersionPhase = z.output<typeof versionPhase>;
+
+/** Condition types an EmbeddingModel reports. */
+export const embeddingModelConditionTypes = [
+  "Ready",
+  "Reconciling",
+  "Stalled",
+  "Promoted",
+  "ServingReady",
+  "BootstrapComplete",
+  "CaughtUp",
+] as const;

@@ -1,0 +1,290 @@
+// NearlinePipeline: turns one entity's Kafka changelog into embeddings of every live version of an
+// EmbeddingModel (DESIGN.md section 3). The operator runs a worker Deployment per live version.
+import { z } from "zod";
+import {
+  conditions,
+  dnsLabel,
+  localObjectRef,
+  observedGeneration,
+  resourceRequirements,
+  secretKeyRef,
+} from "./common.ts";
+import { keysMatching, listMap, mapOf, withRules } from "./kube.ts";
+import { kafkaSource } from "./nearline-pipeline-kafka.ts";
+import { fieldNamePattern, jsonPathPattern, kafkaTopicPattern } from "./patterns.ts";
+import {
+  parseResource,
+  resourceSchema,
+  safeParseResource,
+  type KindDefinition,
+  type ParseResult,
+} from "./resource.ts";
+
+const jsonPath = () =>
+  z
+    .string()
+    .max(256)
+    .regex(jsonPathPattern, "must be a JSON path such as $.title, $.company.name or $.skills[*].name");
+const topic = () =>
+  z
+    .string()
+    .min(1)
+    .max(249)
+    .regex(kafkaTopicPattern, "must be a Kafka topic name: letters, digits, '.', '_' and '-'");
+
+/** How a Kafka record becomes an upsert or a delete of one entity. */
+export const decode = z.strictObject({
+  format: z
+    .enum(["json"])
+    .default("json")
+    .describe("Encoding of record values; json is the only format so far."),
+  keyPath: jsonPath()
+    .optional()
+    .describe(
+      "JSON path of the entity id inside the value, e.g. $.jobId; unset means the record key (UTF-8) is the id.",
+    ),
+  eventTimePath: jsonPath()
+    .optional()
+    .describe(
+      "JSON path of the change's event time (RFC 3339 or epoch milliseconds); unset means the record timestamp. Newer event times win in the store.",
+    ),
+  delete: z
+    .strictObject({
+      path: jsonPath().describe("JSON path of the operation field, e.g. $.op."),
+      values: z
+        .array(z.string().min(1).max(64))
+        .min(1)
+        .max(8)
+        .describe("Values of that field that mean the entity was deleted, e.g. [d, delete]."),
+    })
+    .optional()
+    .describe(
+      "Marks delete events inside the value. A tombstone (a record with a null value) is always a delete.",
+    ),
+});
+
+/** Where vectors are written. */
+export const sinks = z.strictObject({
+  store: z
+    .strictObject({
+      urlSecretRef: secretKeyRef.describe(
+        "Secret key holding the Redis URL (redis:// or rediss://, credentials included) of the online store.",
+      ),
+      name: dnsLabel().describe(
+        "Store name (key prefix jude:<name>) holding every version's vectors and the current-version pointer. All pipelines of one model name the same store, so one pointer flip switches every entity at once.",
+      ),
+    })
+    .describe("The online key-value store ranking services read vectors from."),
+  kafka: z
+    .strictObject({ topic: topic().describe("Topic the vectors are produced to.") })
+    .optional()
+    .describe(
+      "Also produce each vector (with entity, id, version, model digest and event time) for offline training.",
+    ),
+  deadLetter: z
+    .strictObject({
+      topic: topic().describe("Topic undecodable events are produced to, with the reason in a header."),
+    })
+    .optional()
+    .describe("Where events that cannot be decoded go; without it they are counted, logged and skipped."),
+});
+
+/** The worker Deployment of each live version. */
+export const workers = z.strictObject({
+  replicas: z
+    .int()
+    .min(0)
+    .max(256)
+    .default(1)
+    .describe("Workers per live version; more than the topic's partitions leaves some idle."),
+  maxBatchSize: z
+    .int()
+    .min(1)
+    .max(4096)
+    .default(64)
+    .describe("Most texts a worker sends in one embedding call."),
+  maxInflight: z
+    .int()
+    .min(1)
+    .max(64)
+    .default(4)
+    .describe(
+      "Embedding calls a worker keeps in flight; bounds memory and the load one worker puts on serving.",
+    ),
+  resources: resourceRequirements
+    .optional()
+    .describe("CPU and memory requests and limits of a worker container."),
+});
+
+/** Desired state of a NearlinePipeline. */
+export const nearlinePipelineSpec = withRules(
+  z.strictObject({
+    modelRef: localObjectRef.describe(
+      "The EmbeddingModel whose versions this pipeline feeds, in the same namespace.",
+    ),
+    entity: dnsLabel().describe(
+      "Entity this changelog carries, e.g. job; selects the model's prompt template of that name.",
+    ),
+    source: z
+      .strictObject({ kafka: kafkaSource.describe("A Kafka changelog topic.") })
+      .describe("Where change events come from."),
+    decode: decode.prefault({}).describe("How records become upserts and deletes."),
+    extract: keysMatching(
+      mapOf(jsonPath(), { min: 1, max: 64 }),
+      fieldNamePattern,
+      63,
+      "a field name such as title",
+    ).describe(
+      "Fields to extract for the prompt: field name -> JSON path ($.title, $.company.name, $.skills[*].name; arrays are joined with ', ').",
+    ),
+    changeDetection: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Skip an event when the hash of its rendered text equals the hash stored for its key and version.",
+          ),
+      })
+      .prefault({})
+      .describe("Skipping changes that do not change the embedded text."),
+    sinks: sinks.describe("Where vectors are written."),
+    workers: workers.prefault({}).describe("The worker Deployment run for each live embedding version."),
+  }),
+  [
+    {
+      rule: "!has(self.sinks.deadLetter) || self.sinks.deadLetter.topic != self.source.kafka.topic",
+      message: "the dead-letter topic must differ from the source topic, or bad events loop back forever",
+      field: "sinks.deadLetter",
+      holds: (self) =>
+        self.sinks.deadLetter === undefined || self.sinks.deadLetter.topic !== self.source.kafka.topic,
+    },
+    {
+      rule: "!has(self.sinks.kafka) || self.sinks.kafka.topic != self.source.kafka.topic",
+      message: "the output topic must differ from the source topic",
+      field: "sinks.kafka",
+      holds: (self) => self.sinks.kafka === undefined || self.sinks.kafka.topic !== self.source.kafka.topic,
+    },
+    {
+      rule: "self.modelRef == oldSelf.modelRef",
+      message: "modelRef is immutable: create a new NearlinePipeline for another model",
+      field: "modelRef",
+    },
+    {
+      rule: "self.entity == oldSelf.entity",
+      message: "entity is immutable: create a new NearlinePipeline for another entity",
+      field: "entity",
+    },
+  ],
+).describe("Desired state: the changelog, how events become prompt fields, and where vectors go.");
+
+/** Observed counters of one live version's workers. */
+export const pipelineVersionStatus = z.strictObject({
+  version: dnsLabel().describe("The embedding version these workers write."),
+  readyReplicas: z.int().min(0).optional().describe("Workers that pass their readiness probe."),
+  lag: z.int().min(0).optional().describe("Records not yet processed, summed over partitions."),
+  processed: z.int().min(0).optional().describe("Events consumed since the workers started."),
+  embedded: z.int().min(0).optional().describe("Events whose text was embedded and written."),
+  skippedUnchanged: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("Events skipped because their text hash was unchanged."),
+  deleted: z.int().min(0).optional().describe("Delete events applied to the store."),
+  deadLettered: z.int().min(0).optional().describe("Events that could not be decoded."),
+  freshnessP95Ms: z
+    .number()
+    .min(0)
+    .optional()
+    .describe("95th percentile of event time to vector written, in milliseconds, over the last minute."),
+});
+
+/** Observed state of a NearlinePipeline. */
+export const nearlinePipelineStatus = z
+  .strictObject({
+    observedGeneration: observedGeneration(),
+    conditions: conditions
+      .optional()
+      .describe(
+        "Ready, Reconciling and Stalled (kstatus), plus CaughtUp (every live version's lag within the model's gate).",
+      ),
+    activeVersion: dnsLabel()
+      .optional()
+      .describe("The model's active version, whose lag the LAG column shows."),
+    lag: z.int().min(0).optional().describe("Lag, in records, of the active version's workers."),
+    versions: listMap(z.array(pipelineVersionStatus).max(16), ["version"])
+      .optional()
+      .describe("Counters per live embedding version."),
+  })
+  .describe("Observed state, written by the operator.");
+
+/** A whole NearlinePipeline object. */
+export const nearlinePipelineSchema = resourceSchema(
+  "NearlinePipeline",
+  nearlinePipelineSpec,
+  nearlinePipelineStatus,
+);
+
+/** A NearlinePipeline as controllers see it: validated, with every default filled in. */
+export type NearlinePipeline = z.output<typeof nearlinePipelineSchema>;
+/** A NearlinePipeline as users write it (defaults optional). */
+export type NearlinePipelineInput = z.input<typeof nearlinePipelineSchema>;
+export type NearlinePipelineSpec = z.output<typeof nearlinePipelineSpec>;
+export type NearlinePipelineStatus = z.output<typeof nearlinePipelineStatus>;
+export type PipelineVersionStatus = z.output<typeof pipelineVersionStatus>;
+
+/** Condition types a NearlinePipeline reports. */
+export const nearlinePipelineConditionTypes = ["Ready", "Reconciling", "Stalled", "CaughtUp"] as const;
+
+/** Validates and defaults a NearlinePipeline; throws InvalidResourceError naming each bad field. */
+export function parseNearlinePipeline(value: unknown): NearlinePipeline {
+  return parseResource(nearlinePipelineSchema, "NearlinePipeline", value);
+}
+
+/** Like parseNearlinePipeline, returning the error instead of throwing. */
+export function safeParseNearlinePipeline(value: unknown): ParseResult<NearlinePipeline> {
+  return safeParseResource(nearlinePipelineSchema, "NearlinePipeline", value);
+}
+
+/** CRD generation input for NearlinePipeline. */
+export const nearlinePipelineKind: KindDefinition = {
+  kind: "NearlinePipeline",
+  plural: "nearlinepipelines",
+  singular: "nearlinepipeline",
+  shortNames: ["nlp"],
+  description:
+    "NearlinePipeline consumes an entity's Kafka changelog and keeps every live version of an EmbeddingModel up to date: decode, extract fields, render the prompt, skip unchanged texts, embed, and write to the store and to Kafka.",
+  spec: nearlinePipelineSpec,
+  status: nearlinePipelineStatus,
+  printerColumns: [
+    {
+      name: "Model",
+      type: "string",
+      jsonPath: ".spec.modelRef.name",
+      description: "The EmbeddingModel fed.",
+    },
+    { name: "Entity", type: "string", jsonPath: ".spec.entity", description: "The entity of the changelog." },
+    { name: "Lag", type: "integer", jsonPath: ".status.lag", description: "Records behind, active version." },
+    {
+      name: "Ready",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+      description: "Whether every live version's workers run.",
+    },
+    {
+      name: "Topic",
+      type: "string",
+      jsonPath: ".spec.source.kafka.topic",
+      description: "Source topic.",
+      priority: 1,
+    },
+    {
+      name: "Age",
+      type: "date",
+      jsonPath: ".metadata.creationTimestamp",
+      description: "Time since creation.",
+    },
+  ],
+  selectableFields: [".spec.modelRef.name", ".spec.entity"],
+  source: "crds/nearline-pipeline.ts",
+};

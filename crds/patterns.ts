@@ -1,0 +1,88 @@
+// Regular expressions shared by the schemas. Each one is executed twice: by zod (JavaScript RegExp) and
+// by the API server (Go RE2, as an OpenAPI `pattern` or inside CEL `matches`). They therefore use only
+// the common subset of both dialects: no lookaround, no backreferences, no flags, ASCII classes only
+// (`\s`, `\d`, `\w` differ between the two on Unicode input), and they are anchored because OpenAPI
+// `pattern` is a search, not a full match.
+
+/** RFC 1123 label: what Kubernetes accepts for most names; at most 63 characters. */
+export const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** RFC 1123 subdomain: object names such as Secrets and PriorityClasses; at most 253 characters. */
+export const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** A key inside a Secret's data, as Kubernetes validates it. */
+export const secretKeyPattern = /^[-._a-zA-Z0-9]+$/;
+
+/** Lower-case hexadecimal SHA-256 digest, as printed by `sha256sum`. */
+export const sha256Pattern = /^[a-f0-9]{64}$/;
+
+/**
+ * Where a model or data file is read from: `https://host/path`, `file:///absolute/path` (baked into
+ * the image or mounted) or `pvc://claim/path` (a PersistentVolumeClaim in the object's namespace).
+ * `[!-~]` is every printable ASCII character except space.
+ */
+export const artifactUriPattern =
+  /^(https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[!-~]+|file:\/\/\/[!-~]+|pvc:\/\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[!-~]+)$/;
+
+/** A name usable both as an extracted field and as a `{{placeholder}}` in a prompt template. */
+export const fieldNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * A prompt template: free text in which braces appear only as `{{field}}` placeholders (spaces inside
+ * the braces are allowed). Rejecting stray braces catches `{title}` and `{{title}` typos at admission
+ * instead of embedding a literal brace into millions of vectors.
+ */
+export const promptTemplatePattern = /^([^{}]|\{\{ *[A-Za-z_][A-Za-z0-9_]* *\}\})*$/;
+
+/**
+ * The JSON path subset the pipeline workers evaluate: `$` followed by `.name`, `[index]` or `[*]`
+ * segments, e.g. `$.title`, `$.company.name`, `$.skills[*].name`, `$.positions[0].title`.
+ */
+export const jsonPathPattern = /^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]{1,6}\]|\[\*\])+$/;
+
+/** A Kafka topic name (Kafka's own rule: at most 249 of these characters). */
+export const kafkaTopicPattern = /^[A-Za-z0-9._-]+$/;
+
+/** `host:port` with a DNS name, an IPv4 address or a bracketed IPv6 address. */
+export const hostPortPattern =
+  /^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$/;
+
+/** A domain-prefixed extended resource name such as `nvidia.com/gpu` or `amd.com/gpu`. */
+export const extendedResourcePattern =
+  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** Kubernetes resource quantity (`resource.Quantity`), e.g. `500m`, `2Gi`, `1e3`. */
+export const quantityPattern =
+  /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+
+/** A container image reference; the registry validates the rest. */
+export const imagePattern = /^[!-~]+$/;
+
+/** Condition type as metav1.Condition defines it: an optional DNS prefix and a CamelCase name. */
+export const conditionTypePattern =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$/;
+
+/** Condition reason as metav1.Condition defines it: a CamelCase programmatic identifier. */
+export const conditionReasonPattern = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+
+/**
+ * The source of a pattern as the API server gets it: without the `\/` escapes JavaScript adds to a
+ * RegExp's source (RE2 accepts them, but they make the CRD harder to read).
+ */
+export function portableSource(pattern: RegExp): string {
+  if (pattern.flags !== "")
+    throw new Error(`pattern ${String(pattern)} has flags, which RE2 patterns cannot carry`);
+  let out = "";
+  for (let i = 0; i < pattern.source.length; i++) {
+    const char = pattern.source[i];
+    const next = pattern.source[i + 1];
+    if (char === "\\" && next !== undefined) {
+      // An escape pair: keep it, except that "\/" becomes a plain slash.
+      out += next === "/" ? "/" : char + next;
+      i++;
+    } else {
+      out += char;
+    }
+  }
+  return out;
+}
