@@ -9,7 +9,7 @@ type Main = (argv: string[]) => Promise<number>;
 const subcommands: Record<string, { summary: string; load: () => Promise<Main> }> = {};
 
 /** Registers a subcommand; modules are imported only when that subcommand runs. */
-function register(name: string, summary: string, load: () => Promise<Main>): void {
+export function register(name: string, summary: string, load: () => Promise<Main>): void {
   subcommands[name] = { summary, load };
 }
 
