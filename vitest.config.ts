@@ -9,7 +9,9 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{operator,crds,controllers,serving,pipelines,store,cli,test/testbed}/**/*.test.ts"],
+          include: [
+            "{operator,crds,controllers,serving,pipelines,store,cli,bench,test/testbed}/**/*.test.ts",
+          ],
           environment: "node",
         },
       },

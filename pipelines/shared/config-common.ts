@@ -41,6 +41,7 @@ export const modelSection = z.strictObject({
     .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
     .max(63),
   digest: z.string().min(1).max(128),
+  dimensions: z.int().min(1).max(65536),
   template: z.string().min(1).max(8192),
 });
 
@@ -82,7 +83,11 @@ export const embeddingSection = z.strictObject({
   timeoutMs: z.int().min(100).default(30_000),
 });
 
-/** The versioned store (NearlinePipeline.spec.sinks.store). */
+/**
+ * The versioned store (NearlinePipeline.spec.sinks.store). The URL secret holds `redis://…` (or
+ * `rediss://…`) for a standalone server, or a comma-separated `host:port` list of cluster seed nodes
+ * when `cluster` is true.
+ */
 export const storeSection = z.strictObject({
   name: z.string().min(1),
   url: secretSource.default({ env: "JUDE_STORE_URL" }),

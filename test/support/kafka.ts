@@ -1,0 +1,113 @@
+/** Kafka helpers for integration tests: unique topics, producing changelog events, reading topics back. */
+import { Admin, Consumer, MessagesStreamModes, Producer } from "@platformatic/kafka";
+import { requireEnv } from "./env.ts";
+
+export const bootstrapBrokers = (): string[] => [requireEnv("JUDE_KAFKA_BOOTSTRAP")];
+
+/** A topic name unique to this test run. */
+export function uniqueTopic(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** Creates topics (idempotent for existing ones). */
+export async function createTopics(topics: string[], partitions = 1): Promise<void> {
+  const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.createTopics({ topics, partitions, replicas: 1 });
+  } finally {
+    await admin.close();
+  }
+}
+
+/** One changelog event: key, JSON value (or null for a tombstone), optional partition. */
+export interface TestEvent {
+  key: string;
+  value: unknown;
+  partition?: number;
+}
+
+/** Produces events in order (acks=all) and resolves once the broker acknowledged them. */
+export async function produceEvents(topic: string, events: readonly TestEvent[]): Promise<void> {
+  const producer = new Producer({
+    clientId: "jude-test-producer",
+    bootstrapBrokers: bootstrapBrokers(),
+    acks: -1,
+  });
+  try {
+    for (let start = 0; start < events.length; start += 1000) {
+      await producer.send({
+        messages: events.slice(start, start + 1000).map((event) => ({
+          topic,
+          key: Buffer.from(event.key),
+          ...(event.value === null
+            ? {}
+            : {
+                value: Buffer.from(
+                  typeof event.value === "string" ? event.value : JSON.stringify(event.value),
+                ),
+              }),
+          ...(event.partition !== undefined ? { partition: event.partition } : {}),
+        })),
+      });
+    }
+  } finally {
+    await producer.close();
+  }
+}
+
+/** A record read back from a topic. */
+export interface ReadRecord {
+  key: string;
+  value: Buffer | undefined;
+  headers: Record<string, string>;
+  partition: number;
+  offset: bigint;
+}
+
+/** Reads `count` records from the start of a topic (fails after `timeoutMs` with what it got). */
+export async function readTopic(topic: string, count: number, timeoutMs = 60_000): Promise<ReadRecord[]> {
+  const consumer = new Consumer({
+    clientId: "jude-test-reader",
+    groupId: uniqueTopic("reader"),
+    bootstrapBrokers: bootstrapBrokers(),
+    autocommit: false,
+  });
+  const records: ReadRecord[] = [];
+  try {
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: MessagesStreamModes.EARLIEST,
+      autocommit: false,
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`read ${records.length} of ${count} records from ${topic} within ${timeoutMs} ms`),
+          ),
+        timeoutMs,
+      );
+      if (count === 0) resolve();
+      stream.on("data", (message) => {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of message.headers) headers[name.toString()] = value.toString();
+        records.push({
+          key: message.key?.toString() ?? "",
+          value: message.value?.length ? message.value : undefined,
+          headers,
+          partition: message.partition,
+          offset: message.offset,
+        });
+        if (records.length >= count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      stream.on("error", reject);
+    });
+    await stream.close();
+  } finally {
+    await consumer.close(true);
+  }
+  return records;
+}
