@@ -46,7 +46,11 @@ export function renderPromptTemplate(
  * Applies a named prompt to one input: a template with placeholders is rendered with the input's
  * fields plus `text`; a template without placeholders is a prefix to the text.
  */
-export function applyPrompt(template: string, text: string, fields: Readonly<Record<string, string>> = {}): string {
+export function applyPrompt(
+  template: string,
+  text: string,
+  fields: Readonly<Record<string, string>> = {},
+): string {
   if (templateFields(template).length === 0) return template + text;
   return renderPromptTemplate(template, { ...fields, text });
 }
