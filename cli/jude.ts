@@ -13,6 +13,12 @@ export function register(name: string, summary: string, load: () => Promise<Main
   subcommands[name] = { summary, load };
 }
 
+register(
+  "bootstrap",
+  "back-fill one shard of an embedding version (one Indexed Job index)",
+  async () => (await import("../pipelines/bootstrap/main.ts")).main,
+);
+
 function usage(): string {
   const lines = Object.entries(subcommands).map(([name, { summary }]) => `  ${name.padEnd(12)} ${summary}`);
   return `usage: jude <command> [flags]\n\ncommands:\n${lines.join("\n")}\n`;

@@ -100,3 +100,36 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
     }),
   };
 }
+
+/** Metrics only a bootstrap shard has; the shared ones above cover reading, inference and writes. */
+export interface BootstrapMetrics {
+  percent: Gauge<"pipeline" | "version" | "shard">;
+  deduplicated: Counter<"pipeline" | "version">;
+  failed: Counter<"pipeline" | "version">;
+}
+
+/** Registers the bootstrap metrics on `registry` (beside `createPipelineMetrics`). */
+export function createBootstrapMetrics(registry: Registry): BootstrapMetrics {
+  const labelNames = ["pipeline", "version"] as const;
+  const registers = [registry];
+  return {
+    percent: new Gauge({
+      name: "jude_pipeline_bootstrap_percent",
+      help: "Part of the shard's source range completely written, in percent (100 when done).",
+      labelNames: [...labelNames, "shard"],
+      registers,
+    }),
+    deduplicated: new Counter({
+      name: "jude_pipeline_bootstrap_deduplicated_total",
+      help: "Entities that reused the vector of an identical text instead of their own inference.",
+      labelNames,
+      registers,
+    }),
+    failed: new Counter({
+      name: "jude_pipeline_bootstrap_failed_total",
+      help: "Snapshot records that could not be decoded or had none of the extracted fields.",
+      labelNames,
+      registers,
+    }),
+  };
+}

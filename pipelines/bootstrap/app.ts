@@ -1,0 +1,191 @@
+/**
+ * Wires one bootstrap shard from its config: store and checkpoint, embedding (deduplicated through the
+ * store's text cache), Kafka or file source, metrics, the optional ops endpoint and progress lines.
+ * `main.ts` adds process concerns (config file, signals, exit code); tests run the same app in-process
+ * with their own embedding call to count inference at the boundary.
+ */
+import { readFileSync } from "node:fs";
+import type { Logger } from "pino";
+import { Registry } from "prom-client";
+import { createStoreMetrics, isStoreError, StoreWriter } from "../../store/index.ts";
+import { BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
+import { kafkaClientOptions } from "../shared/kafka.ts";
+import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics.ts";
+import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
+import { openPipelineStore } from "../shared/store-connection.ts";
+import { percentDone, totalRecords, type CheckpointState, type ShardCounts } from "./checkpoint-codec.ts";
+import { CheckpointStore, checkpointKey } from "./checkpoint-store.ts";
+import type { BootstrapConfig } from "./config.ts";
+import { openJsonl } from "./jsonl-source.ts";
+import { KafkaRangeReader } from "./kafka-range.ts";
+import { runShard, type ShardOutcome } from "./shard.ts";
+import { TextVectors } from "./text-vectors.ts";
+
+export interface BootstrapDependencies {
+  logger: Logger;
+  /** One call to the embedding server; errors it marks retryable are retried. */
+  embedCall: EmbedCall;
+  isRetryableEmbedError: (error: unknown) => boolean;
+  registry?: Registry;
+  /** Abort = stop after the batches in flight, checkpoint, end `interrupted` (SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** Progress of a shard as printed in its progress lines (and readable from its checkpoint). */
+export function progressOf(config: BootstrapConfig, state: CheckpointState): Record<string, unknown> {
+  const source = config.source.kafka !== undefined ? "kafka" : "files";
+  return {
+    run: `${config.run.namespace}/${config.run.name}`,
+    shard: config.shards.index,
+    shards: config.shards.count,
+    phase: state.phase,
+    attempt: state.attempt,
+    percent: percentDone(state),
+    total: totalRecords(state, source) ?? null,
+    ...state.counts,
+  };
+}
+
+/** Runs the shard to its end; resolves with the outcome, rejects on an error it cannot ride out. */
+export async function runBootstrap(
+  config: BootstrapConfig,
+  deps: BootstrapDependencies,
+): Promise<ShardOutcome> {
+  const registry = deps.registry ?? new Registry();
+  const run = `${config.run.namespace}/${config.run.name}`;
+  const labels = { pipeline: run, version: config.model.version };
+  const logger = deps.logger.child({ run, shard: config.shards.index, version: config.model.version });
+  const metrics = createPipelineMetrics(registry);
+  const bootstrapMetrics = createBootstrapMetrics(registry);
+  const owner = `${run}/${config.shards.index}`;
+
+  const { client, store } = await openPipelineStore(config.store, {
+    connectionName: `jude-bootstrap-${config.run.name}-${config.shards.index}`,
+    metrics: createStoreMetrics(registry),
+  });
+  let kafka: KafkaRangeReader | undefined;
+  let ops: OpsServer | undefined;
+  let latest: CheckpointState | undefined;
+  const printProgress = (): void => {
+    if (latest !== undefined) logger.info({ progress: progressOf(config, latest) }, "bootstrap progress");
+  };
+  const timer = setInterval(printProgress, config.checkpoint.progressIntervalMs);
+  try {
+    const writer = new StoreWriter(store, {
+      dtype: config.store.dtype,
+      onRetry: (attempt, error, pending) =>
+        logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
+    });
+    const checkpoints = new CheckpointStore(
+      client,
+      checkpointKey(store.layout.prefix, config.run, config.shards.index),
+      config.checkpoint.retainSeconds,
+    );
+    const inference = { calls: 0, texts: 0 };
+    const embedder = new BatchedEmbedder(deps.embedCall, {
+      // TextVectors already cuts requests to maxBatchSize and bounds them; this adds the retries.
+      maxBatchSize: config.embedding.maxBatchSize,
+      maxInflight: 1,
+      isRetryable: deps.isRetryableEmbedError,
+      onRetry: (error, attempt) => {
+        metrics.retries.inc({ ...labels, dependency: "embedding" });
+        if (attempt === 1 || attempt % 10 === 0)
+          logger.warn({ err: error, attempt }, "embedding server unavailable; retrying");
+      },
+      onCall: (texts) => {
+        inference.calls++;
+        inference.texts += texts;
+        metrics.inferenceCalls.inc(labels);
+        metrics.inferenceTexts.inc(labels, texts);
+      },
+    });
+    const vectors = new TextVectors({
+      store,
+      version: config.model.version,
+      modelDigest: config.model.digest,
+      dtype: config.store.dtype,
+      dedupe: config.dedupe,
+      owner,
+      leaseMs: config.textCache.leaseMs,
+      pollMs: config.textCache.pollMs,
+      localEntries: config.textCache.localEntries,
+      maxBatchSize: config.embedding.maxBatchSize,
+      maxInflight: config.embedding.maxInflight,
+      embed: (texts) => embedder.embed(texts),
+    });
+    const onRetry = (dependency: string) => (error: unknown) => {
+      metrics.retries.inc({ ...labels, dependency });
+      logger.warn({ err: error }, `${dependency} unavailable; retrying`);
+    };
+    if (config.source.kafka !== undefined) {
+      const clientOptions = kafkaClientOptions(
+        config.source.kafka,
+        `jude-bootstrap-${config.run.name}-${config.shards.index}`,
+      );
+      kafka = new KafkaRangeReader(clientOptions, config.source.kafka.topic, {
+        ...(deps.signal ? { signal: deps.signal } : {}),
+        onRetry: onRetry("kafka"),
+      });
+    }
+    const caFile = config.source.files?.caFile;
+    const ca = caFile !== undefined ? readFileSync(caFile) : undefined;
+    if (config.http.port !== undefined) {
+      ops = await startOpsServer({
+        port: config.http.port,
+        registry,
+        ready: () => true,
+        status: () => (latest !== undefined ? progressOf(config, latest) : {}),
+      });
+    }
+    const onCheckpoint = (state: CheckpointState, added: ShardCounts): void => {
+      latest = state;
+      metrics.consumed.inc(labels, added.processed);
+      metrics.embedded.inc(labels, added.written);
+      metrics.skippedStale.inc(labels, added.stale);
+      metrics.deleted.inc(labels, added.deleted);
+      bootstrapMetrics.deduplicated.inc(labels, added.deduplicated);
+      bootstrapMetrics.failed.inc(labels, added.failed);
+      bootstrapMetrics.percent.set({ ...labels, shard: String(config.shards.index) }, percentDone(state));
+    };
+    const outcome = await runShard(config, {
+      store,
+      writer: {
+        readMeta: (version, keys) => writer.readMeta(version, keys),
+        write: (writes) => writer.write(writes),
+      },
+      checkpoints,
+      vectorsFor: (texts) => vectors.vectorsFor(texts),
+      takeInferenceCounts: () => {
+        const taken = { ...inference };
+        inference.calls = 0;
+        inference.texts = 0;
+        return taken;
+      },
+      kafka,
+      openFile: (uri, position) =>
+        openJsonl(uri, position, {
+          ...(ca !== undefined ? { ca } : {}),
+          ...(deps.signal ? { signal: deps.signal } : {}),
+          onRetry: onRetry("source"),
+        }),
+      logger,
+      signal: deps.signal,
+      // A batch is idempotent (own claims come back, writes are newer-wins), so it is retried whole.
+      isRetryable: (error) => (isStoreError(error) && error.retryable) || deps.isRetryableEmbedError(error),
+      onRetry: onRetry("store"),
+      onCheckpoint,
+    });
+    latest = outcome.state;
+    bootstrapMetrics.percent.set(
+      { ...labels, shard: String(config.shards.index) },
+      percentDone(outcome.state),
+    );
+    return outcome;
+  } finally {
+    clearInterval(timer);
+    printProgress();
+    await kafka?.close();
+    await ops?.close();
+    await client.quit().catch(() => undefined);
+  }
+}

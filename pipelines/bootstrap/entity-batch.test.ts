@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import type { RecordMeta, StoreWrite, WriteOutcome } from "../../store/index.ts";
+import { createEntityBatchWriter, type BatchEntity, type SnapshotStore } from "./entity-batch.ts";
+
+/** An in-memory store following the layout's write rule (newer position wins), for the batch logic only. */
+function memoryStore(initial: Record<string, RecordMeta> = {}): SnapshotStore & { writes: StoreWrite[] } {
+  const metas = new Map(Object.entries(initial));
+  const writes: StoreWrite[] = [];
+  return {
+    writes,
+    readMeta: async (_version, keys) => keys.map((key) => metas.get(key.id) ?? null),
+    write: async (batch) =>
+      batch.map((write): WriteOutcome => {
+        writes.push(write);
+        const stored = metas.get(write.id);
+        const newer =
+          stored === undefined ||
+          write.eventTimeMs > stored.eventTimeMs ||
+          (write.eventTimeMs === stored.eventTimeMs && write.offset > stored.offset);
+        if (!newer) return "stale";
+        metas.set(write.id, {
+          live: write.kind === "upsert",
+          eventTimeMs: write.eventTimeMs,
+          offset: write.offset,
+          partition: write.partition ?? -1,
+          contentHash: write.kind === "upsert" ? write.contentHash : "",
+        });
+        return write.kind === "delete" ? "tombstoned" : stored === undefined ? "created" : "updated";
+      }),
+  };
+}
+
+const upsert = (id: string, text: string | null, eventTimeMs = 100, offset = 5): BatchEntity => ({
+  id,
+  op: "upsert",
+  eventTimeMs,
+  offset,
+  partition: 0,
+  text: text === null ? null : { text, hash: `hash-${text}` },
+});
+
+describe("createEntityBatchWriter", () => {
+  it("asks for vectors only for entities the store does not already hold at a newer position", async () => {
+    const store = memoryStore({
+      fresh: { live: true, eventTimeMs: 500, offset: 0, partition: 0, contentHash: "nearline" },
+      older: { live: true, eventTimeMs: 50, offset: 0, partition: 0, contentHash: "old" },
+    });
+    const asked: string[] = [];
+    const write = createEntityBatchWriter({
+      entity: "job",
+      version: "v2",
+      modelDigest: "sha256:d",
+      store,
+      vectorsFor: async (texts) => {
+        asked.push(...texts.map((each) => each.text));
+        const distinct = new Set(texts.map((each) => each.hash)).size;
+        return { vectors: texts.map((each) => Float32Array.of(each.text.length)), embedded: distinct };
+      },
+    });
+    const counts = await write([
+      upsert("fresh", "Nurse"),
+      upsert("older", "Nurse"),
+      upsert("new", "Nurse"),
+      upsert("empty", null),
+      { id: "gone", op: "delete", eventTimeMs: 100, offset: 6, partition: 0, text: null },
+    ]);
+    expect(asked).toEqual(["Nurse", "Nurse"]);
+    expect(counts).toEqual({
+      entities: 4,
+      written: 2,
+      stale: 1,
+      embedded: 1,
+      deduplicated: 1,
+      failed: 1,
+      deleted: 1,
+    });
+    expect(store.writes.map((each) => [each.id, each.kind, each.eventTimeMs, each.offset])).toEqual([
+      ["older", "upsert", 100, 5],
+      ["new", "upsert", 100, 5],
+      ["gone", "delete", 100, 6],
+    ]);
+    expect(store.writes[0]).toMatchObject({
+      contentHash: "hash-Nurse",
+      modelDigest: "sha256:d",
+      version: "v2",
+    });
+  });
+
+  it("counts a write that lost a race after the check as stale", async () => {
+    const store = memoryStore();
+    const racing: SnapshotStore = {
+      readMeta: store.readMeta,
+      write: async (writes) => {
+        // A nearline write lands between the check and the write.
+        await store.write([{ ...writes[0]!, eventTimeMs: 10_000 }]);
+        return store.write(writes);
+      },
+    };
+    const write = createEntityBatchWriter({
+      entity: "job",
+      version: "v2",
+      modelDigest: "sha256:d",
+      store: racing,
+      vectorsFor: async (texts) => ({ vectors: texts.map(() => Float32Array.of(1)), embedded: texts.length }),
+    });
+    expect(await write([upsert("k", "Cook")])).toMatchObject({ written: 0, stale: 1 });
+  });
+});

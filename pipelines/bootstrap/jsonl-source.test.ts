@@ -1,0 +1,53 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { describe, expect, it } from "vitest";
+import { openJsonl, splitLines, type SourceLine } from "./jsonl-source.ts";
+
+async function lines(source: AsyncIterable<SourceLine[]>): Promise<[string, number][]> {
+  const all: [string, number][] = [];
+  for await (const chunk of source) for (const line of chunk) all.push([line.value.toString(), line.end]);
+  return all;
+}
+
+describe("splitLines", () => {
+  it("splits across chunk boundaries, skips blank lines and reports the byte after each line", async () => {
+    const chunks = [Buffer.from('{"a":1}\n{"b"'), Buffer.from(':2}\r\n\n  \n{"c":"é"}')];
+    expect(await lines(splitLines(chunks, 0, 0))).toEqual([
+      ['{"a":1}', 8],
+      ['{"b":2}\r', 17],
+      ['{"c":"é"}', 31],
+    ]);
+  });
+
+  it("counts from the start position and drops skipped bytes (a server that ignored Range)", async () => {
+    const text = Buffer.from("one\ntwo\nthree\n");
+    expect(await lines(splitLines([text.subarray(0, 5), text.subarray(5)], 0, 4))).toEqual([
+      ["two", 8],
+      ["three", 14],
+    ]);
+    expect(await lines(splitLines([text.subarray(8)], 8, 0))).toEqual([["three", 14]]);
+  });
+});
+
+describe("openJsonl over file://", () => {
+  it("reads from a byte position and reports the size", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "jsonl-")), "rows.jsonl");
+    writeFileSync(path, "first\nsecond\nthird");
+    const uri = pathToFileURL(path).href;
+    const whole = await openJsonl(uri, 0);
+    expect(whole.totalBytes).toBe(18);
+    expect(await lines(whole.lines)).toEqual([
+      ["first", 6],
+      ["second", 13],
+      ["third", 18],
+    ]);
+    expect(await lines((await openJsonl(uri, 13)).lines)).toEqual([["third", 18]]);
+    expect(await lines((await openJsonl(uri, 18)).lines)).toEqual([]);
+  });
+
+  it("refuses other schemes", async () => {
+    await expect(openJsonl("s3://bucket/rows.jsonl", 0)).rejects.toThrow("unsupported URI");
+  });
+});

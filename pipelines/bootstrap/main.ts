@@ -1,0 +1,77 @@
+/**
+ * `jude bootstrap --config <file>`: runs one shard of a BootstrapRun (one index of its Indexed Job).
+ *
+ * Exit codes, so the Job's podFailurePolicy can tell them apart:
+ *   0  the shard's work is completely written (also when it was already done before this start);
+ *   1  it failed (the message says why); a rerun resumes from the checkpoint;
+ *   2  the command line or the config is invalid: rerunning cannot help;
+ *   75 interrupted by SIGTERM/SIGINT after checkpointing the batches in flight (EX_TEMPFAIL): the Job
+ *      must run the shard again, it resumes where it stopped. Never 0, or an interrupted shard would
+ *      count as complete.
+ */
+import { parseArgs } from "node:util";
+import { pino, type Logger } from "pino";
+import { runBootstrap } from "./app.ts";
+import { loadBootstrapConfig, type BootstrapConfig } from "./config.ts";
+import { connectEmbedding } from "./embedding-client.ts";
+
+export const EXIT_DONE = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_INTERRUPTED = 75;
+
+const usage = "usage: jude bootstrap --config <file>\n";
+
+/** Entry point; returns the exit code (never calls process.exit). */
+export async function main(argv: string[]): Promise<number> {
+  let configPath: string | undefined;
+  try {
+    const { values } = parseArgs({ args: argv, options: { config: { type: "string" } }, strict: true });
+    configPath = values.config;
+  } catch (error) {
+    process.stderr.write(`jude bootstrap: ${(error as Error).message}\n${usage}`);
+    return EXIT_USAGE;
+  }
+  if (configPath === undefined) {
+    process.stderr.write(`jude bootstrap: --config is required\n${usage}`);
+    return EXIT_USAGE;
+  }
+  const logger: Logger = pino({ base: { component: "bootstrap" } });
+  let config: BootstrapConfig;
+  try {
+    config = loadBootstrapConfig(configPath);
+  } catch (error) {
+    logger.error({ err: error }, "invalid configuration");
+    return EXIT_USAGE;
+  }
+
+  const abort = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, "stopping after the batches in flight");
+    abort.abort(new Error(`received ${signal}`));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  const embedding = connectEmbedding(config.embedding);
+  try {
+    const { outcome, state } = await runBootstrap(config, {
+      logger,
+      embedCall: embedding.embed,
+      isRetryableEmbedError: embedding.isRetryable,
+      signal: abort.signal,
+    });
+    if (outcome === "done") {
+      logger.info({ counts: state.counts }, "shard done");
+      return EXIT_DONE;
+    }
+    logger.warn({ counts: state.counts }, "shard interrupted; a rerun resumes from the checkpoint");
+    return EXIT_INTERRUPTED;
+  } catch (error) {
+    logger.error({ err: error }, "shard failed; a rerun resumes from the checkpoint");
+    return EXIT_FAILED;
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    embedding.close();
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * One bootstrap shard from start to finish: resume or start its checkpoint, fix the watermarks, lay out
+ * its units (partitions or files), stream their batches through the batch writer with a few batches in
+ * flight, and checkpoint strictly in order, so the checkpoint only ever covers completely written work.
+ *
+ * The outcome is `done` only when every unit is written; an abort (SIGTERM) finishes and checkpoints
+ * the batches in flight and ends `interrupted`, which the caller must report as failure: the Job must
+ * run the shard again, and the rerun resumes from the checkpoint.
+ */
+import type { Logger } from "pino";
+import type { Store } from "../../store/index.ts";
+import { getVersion, markVersionComplete, registerVersion } from "../../store/index.ts";
+import type { EntityText } from "../shared/entity-text.ts";
+import type { CheckpointState, ShardCounts, UnitPosition } from "./checkpoint-codec.ts";
+import { zeroCounts } from "./checkpoint-codec.ts";
+import { readRunCheckpoints, type CheckpointStore } from "./checkpoint-store.ts";
+import type { BootstrapConfig, PartitionWatermark } from "./config.ts";
+import { createEntityBatchWriter, type BatchCounts, type SnapshotStore } from "./entity-batch.ts";
+import type { OpenedFile } from "./jsonl-source.ts";
+import { filesOfShard, partitionsOfShard } from "./sharding.ts";
+import {
+  fileBatches,
+  kafkaPartitionBatches,
+  type RecordInterpreter,
+  type UnitBatch,
+} from "./source-units.ts";
+import type { SourceRecord } from "../shared/decode.ts";
+import { createInterpreter, workFingerprint } from "./work.ts";
+import { retryForever } from "../shared/retry.ts";
+
+/** What a shard reads Kafka with (KafkaRangeReader implements it). */
+export interface RangeSource {
+  captureWatermarks(): Promise<PartitionWatermark[]>;
+  startOffsets(partitions: readonly number[]): Promise<Map<number, number>>;
+  read(partition: number, from: number, to: number): AsyncIterable<SourceRecord[]>;
+}
+
+export interface ShardDependencies {
+  readonly store: Store;
+  readonly writer: SnapshotStore;
+  readonly checkpoints: CheckpointStore;
+  /** Vectors for texts (a TextVectors instance's `vectorsFor`). */
+  readonly vectorsFor: (
+    texts: readonly EntityText[],
+  ) => Promise<{ vectors: Float32Array[]; embedded: number }>;
+  /** Reads inference counts since the last call (requests, texts), so they land in the checkpoint. */
+  readonly takeInferenceCounts: () => { calls: number; texts: number };
+  readonly kafka?: RangeSource | undefined;
+  readonly openFile?: ((uri: string, position: number) => Promise<OpenedFile>) | undefined;
+  readonly logger: Logger;
+  readonly signal?: AbortSignal | undefined;
+  /** Failures after which a batch is retried whole (it is idempotent) instead of failing the shard. */
+  readonly isRetryable: (error: unknown) => boolean;
+  readonly onRetry?: ((error: unknown) => void) | undefined;
+  /** Called after every checkpoint write with the new state and the counts it added. */
+  readonly onCheckpoint?: ((state: CheckpointState, added: ShardCounts) => void) | undefined;
+}
+
+/** How a shard ended. */
+export interface ShardOutcome {
+  readonly outcome: "done" | "interrupted";
+  readonly state: CheckpointState;
+  readonly resumed: boolean;
+}
+
+type TaggedBatch = UnitBatch & { readonly unit: string };
+
+/** Runs the shard; resolves with its outcome, rejects (after checkpointing `failed`) on an error. */
+export async function runShard(config: BootstrapConfig, deps: ShardDependencies): Promise<ShardOutcome> {
+  const now = Date.now();
+  const fingerprint = workFingerprint(config, deps.store.layout.prefix);
+  const { state, resumed } = await deps.checkpoints.begin(fingerprint, () => ({
+    fingerprint,
+    phase: "running",
+    attempt: 0,
+    startedAtMs: now,
+    updatedAtMs: now,
+    units: {},
+    counts: zeroCounts(),
+  }));
+  const { logger } = deps;
+  logger.info(
+    { attempt: state.attempt, resumed, phase: state.phase, counts: state.counts },
+    "shard starting",
+  );
+  if (state.phase === "done") return { outcome: "done", state, resumed };
+  try {
+    await prepareVersion(deps.store, config);
+    await layOutUnits(config, deps, state);
+    await deps.checkpoints.save(state);
+    const aborted = await processUnits(config, deps, state);
+    if (aborted) {
+      state.phase = "interrupted";
+      await deps.checkpoints.save({ ...state, updatedAtMs: Date.now() });
+      return { outcome: "interrupted", state, resumed };
+    }
+    state.phase = "done";
+    state.finishedAtMs = Date.now();
+    await deps.checkpoints.save({ ...state, updatedAtMs: state.finishedAtMs });
+    await completeVersionIfRunDone(config, deps);
+    return { outcome: "done", state, resumed };
+  } catch (error) {
+    state.phase = "failed";
+    state.error = String((error as Error).message ?? error).slice(0, 1000);
+    await deps.checkpoints.save({ ...state, updatedAtMs: Date.now() }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Registers the version (idempotent; a different model digest is refused) and refuses one that is
+ * being deleted: writing into it would recreate the keys garbage collection is removing.
+ */
+async function prepareVersion(store: Store, config: BootstrapConfig): Promise<void> {
+  const info = await getVersion(store, config.model.version);
+  if (info?.state === "deleting") {
+    throw new Error(`version ${config.model.version} is being deleted; a bootstrap would recreate its keys`);
+  }
+  await registerVersion(store, config.model.version, {
+    modelDigest: config.model.digest,
+    dimension: config.model.dimensions,
+    dtype: config.store.dtype,
+  });
+}
+
+/** Fixes the watermarks (once per run) and adds this shard's units to the checkpoint. */
+async function layOutUnits(
+  config: BootstrapConfig,
+  deps: ShardDependencies,
+  state: CheckpointState,
+): Promise<void> {
+  const { count, index } = config.shards;
+  const kafka = config.source.kafka;
+  if (kafka !== undefined) {
+    if (deps.kafka === undefined) throw new Error("a kafka source needs a Kafka reader");
+    if (state.watermarks === undefined) {
+      const partitions = kafka.watermarks ?? (await deps.kafka.captureWatermarks());
+      state.watermarks = { topic: kafka.topic, capturedAtMs: Date.now(), partitions };
+      deps.logger.info(
+        { watermarks: partitions, fromConfig: kafka.watermarks !== undefined },
+        "watermarks fixed",
+      );
+    }
+    const ends = new Map(state.watermarks.partitions.map((each) => [each.partition, each.offset]));
+    const mine = partitionsOfShard([...ends.keys()], count, index).filter(
+      (partition) => state.units[`p${partition}`] === undefined,
+    );
+    const starts = await deps.kafka.startOffsets(mine);
+    for (const partition of mine) {
+      const end = ends.get(partition)!;
+      const start = Math.min(starts.get(partition) ?? 0, end);
+      state.units[`p${partition}`] = { start, end, position: start, done: start >= end };
+    }
+    return;
+  }
+  const share = filesOfShard(config.source.files!.uris, config.source.files!.split, count, index);
+  for (const file of share.files)
+    state.units[`f${file.fileIndex}`] ??= { start: 0, position: 0, done: false };
+}
+
+/** Streams every unfinished unit's batches through the writer; returns true when aborted. */
+async function processUnits(
+  config: BootstrapConfig,
+  deps: ShardDependencies,
+  state: CheckpointState,
+): Promise<boolean> {
+  const interpreter = createInterpreter(config);
+  const writeBatch = createEntityBatchWriter({
+    entity: config.entity,
+    version: config.model.version,
+    modelDigest: config.model.digest,
+    store: deps.writer,
+    vectorsFor: deps.vectorsFor,
+  });
+  const window: { batch: TaggedBatch; written: Promise<BatchCounts> }[] = [];
+  const commitOldest = async (): Promise<void> => {
+    const { batch, written } = window.shift()!;
+    const added = commit(state, batch, await written, deps.takeInferenceCounts());
+    await deps.checkpoints.save(state);
+    deps.onCheckpoint?.(state, added);
+  };
+  try {
+    for await (const batch of allBatches(config, deps, state, interpreter)) {
+      const written = retryForever(() => writeBatch(batch.entities), {
+        isRetryable: deps.isRetryable,
+        onRetry: deps.onRetry,
+      });
+      written.catch(() => undefined); // awaited in order by commitOldest; avoid an unhandled rejection meanwhile
+      window.push({ batch, written });
+      while (window.length >= config.batching.inflightBatches) await commitOldest();
+      if (deps.signal?.aborted) break;
+    }
+  } catch (error) {
+    if (!deps.signal?.aborted) throw error;
+    deps.logger.info({ err: error }, "reading stopped by the abort");
+  }
+  while (window.length > 0) await commitOldest();
+  return deps.signal?.aborted === true && Object.values(state.units).some((unit) => !unit.done);
+}
+
+async function* allBatches(
+  config: BootstrapConfig,
+  deps: ShardDependencies,
+  state: CheckpointState,
+  interpreter: RecordInterpreter,
+): AsyncGenerator<TaggedBatch> {
+  const maxEntities = config.batching.maxEntities;
+  for (const [unitId, unit] of Object.entries(state.units)) {
+    if (unit.done) continue;
+    if (deps.signal?.aborted) return;
+    let batches: AsyncGenerator<UnitBatch>;
+    if (unitId.startsWith("p")) {
+      const partition = Number(unitId.slice(1));
+      deps.logger.info({ partition, ...unit }, "replaying partition");
+      batches = kafkaPartitionBatches(
+        deps.kafka!.read(partition, unit.start, unit.end!),
+        unit,
+        interpreter,
+        maxEntities,
+      );
+    } else {
+      const uri = config.source.files!.uris[Number(unitId.slice(1))]!;
+      const opened = await deps.openFile!(uri, unit.position);
+      unit.end = opened.totalBytes;
+      deps.logger.info({ uri, ...unit }, "reading file");
+      batches = fileBatches(opened.lines, unit, interpreter, maxEntities);
+    }
+    for await (const batch of batches) yield { ...batch, unit: unitId };
+  }
+}
+
+function addedCounts(batch: UnitBatch, written: BatchCounts): ShardCounts {
+  const added = zeroCounts();
+  for (const part of [batch.counts, written] as Partial<ShardCounts>[]) {
+    for (const [name, value] of Object.entries(part)) added[name as keyof ShardCounts] += value;
+  }
+  return added;
+}
+
+function commit(
+  state: CheckpointState,
+  batch: TaggedBatch,
+  written: BatchCounts,
+  inference: { calls: number; texts: number },
+): ShardCounts {
+  const unit: UnitPosition = state.units[batch.unit]!;
+  unit.position = batch.position;
+  unit.done = batch.done;
+  const added = addedCounts(batch, written);
+  added.inferenceCalls += inference.calls;
+  added.inferenceTexts += inference.texts;
+  for (const name of Object.keys(added) as (keyof ShardCounts)[]) state.counts[name] += added[name];
+  state.updatedAtMs = Date.now();
+  return added;
+}
+
+/** Marks the version complete when every shard of the run is done (whichever shard sees it first). */
+async function completeVersionIfRunDone(config: BootstrapConfig, deps: ShardDependencies): Promise<void> {
+  const shards = await readRunCheckpoints(
+    deps.store.client,
+    deps.store.layout.prefix,
+    config.run,
+    config.shards.count,
+  );
+  if (!shards.every((shard) => shard?.phase === "done")) return;
+  await markVersionComplete(deps.store, config.model.version);
+  deps.logger.info({ version: config.model.version }, "every shard done: version marked complete");
+}

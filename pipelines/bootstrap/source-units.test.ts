@@ -1,0 +1,180 @@
+import { describe, expect, it } from "vitest";
+import type { SourceRecord } from "../shared/decode.ts";
+import { bootstrapConfigSchema, resolveShardIndex } from "./config.ts";
+import type { SourceLine } from "./jsonl-source.ts";
+import { fileBatches, kafkaPartitionBatches, type UnitBatch } from "./source-units.ts";
+import { createInterpreter } from "./work.ts";
+
+const config = (overrides: Record<string, unknown> = {}) =>
+  resolveShardIndex(
+    bootstrapConfigSchema.parse({
+      run: { name: "r" },
+      entity: "job",
+      model: { version: "v2", digest: "sha256:d", dimensions: 4, template: "Job: {{title}}" },
+      decode: { keyPath: "$.id", delete: { path: "$.op", values: ["d"] } },
+      extract: { title: "$.title" },
+      embedding: { endpoint: "e:1" },
+      store: { name: "s" },
+      source: { kafka: { bootstrapServers: ["k:9092"], topic: "t" } },
+      shards: { count: 1, index: 0 },
+      ...overrides,
+    }),
+    {},
+  );
+
+const record = (offset: number, id: string, value: unknown): SourceRecord => ({
+  key: Buffer.from(id),
+  value: value === null ? null : Buffer.from(JSON.stringify(value)),
+  timestamp: 1_000 + offset,
+  partition: 3,
+  offset: BigInt(offset),
+});
+
+async function collect(batches: AsyncIterable<UnitBatch>): Promise<UnitBatch[]> {
+  const all: UnitBatch[] = [];
+  for await (const batch of batches) all.push(batch);
+  return all;
+}
+
+async function* chunks<T>(...parts: T[][]): AsyncGenerator<T[]> {
+  for (const part of parts) yield part;
+}
+
+describe("kafkaPartitionBatches", () => {
+  const records = [
+    record(0, "a", { id: "a", title: "Nurse" }),
+    record(1, "b", { id: "b", title: "Cook" }),
+    record(2, "a", { id: "a", title: "Head nurse" }),
+    record(3, "c", { id: "c", title: "Pilot" }),
+    record(4, "b", null), // tombstone: b is not part of the snapshot
+    record(5, "x", "{broken"),
+    record(6, "d", { id: "d", op: "d" }), // delete by rule of a key never seen
+    record(7, "e", { id: "e", other: 1 }), // none of the extracted fields
+  ];
+
+  it("yields the latest live value per key in offset order, with positions that cover the range", async () => {
+    const unit = { start: 0, end: 8, position: 0, done: false };
+    const batches = await collect(
+      kafkaPartitionBatches(
+        chunks(records.slice(0, 3), records.slice(3)),
+        unit,
+        createInterpreter(config()),
+        2,
+      ),
+    );
+    expect(batches.map((batch) => batch.entities.map((entity) => [entity.id, entity.offset]))).toEqual([
+      [
+        ["a", 2],
+        ["c", 3],
+      ],
+      [["e", 7]],
+    ]);
+    expect(batches[0]!.entities[0]).toMatchObject({
+      op: "upsert",
+      partition: 3,
+      eventTimeMs: 1_002,
+      text: { text: "Job: Head nurse" },
+    });
+    expect(batches[1]!.entities[0]!.text).toBeNull();
+    expect(batches.map((batch) => [batch.position, batch.done])).toEqual([
+      [4, false],
+      [8, true],
+    ]);
+    expect(batches.map((batch) => batch.counts)).toEqual([
+      { processed: 4 },
+      { processed: 4, failed: 1, deleted: 1, skipped: 0 },
+    ]);
+  });
+
+  it("resumes after the checkpointed position and leaves out what the scope excludes", async () => {
+    const unit = { start: 0, end: 8, position: 3, done: false };
+    const scoped = config({ scope: { ids: ["c", "e"] } });
+    const batches = await collect(
+      kafkaPartitionBatches(chunks(records), unit, createInterpreter(scoped), 10),
+    );
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.entities.map((entity) => entity.id)).toEqual(["c", "e"]);
+    expect(batches[0]!.counts).toMatchObject({ processed: 5, skipped: 0 });
+    const late = await collect(
+      kafkaPartitionBatches(chunks(records), { ...unit, position: 0 }, createInterpreter(scoped), 10),
+    );
+    expect(late[0]!.counts.skipped).toBe(1); // a
+  });
+
+  it("finishes an empty range with one empty batch", async () => {
+    const batches = await collect(
+      kafkaPartitionBatches(
+        chunks(),
+        { start: 5, end: 5, position: 5, done: false },
+        createInterpreter(config()),
+        10,
+      ),
+    );
+    expect(batches).toEqual([
+      { entities: [], position: 5, done: true, counts: { processed: 0, failed: 0, deleted: 0, skipped: 0 } },
+    ]);
+  });
+});
+
+describe("fileBatches", () => {
+  const line = (value: unknown, end: number): SourceLine => ({
+    value: Buffer.from(JSON.stringify(value)),
+    end,
+  });
+
+  it("writes rows at their event time (or 0) and offset 0, deletes as tombstones, and moves by bytes", async () => {
+    const files = config({
+      decode: { keyPath: "$.id", eventTimePath: "$.at", delete: { path: "$.op", values: ["d"] } },
+      source: { files: { uris: ["file:///x.jsonl"] } },
+    });
+    const lines = [
+      line({ id: "1", title: "Nurse", at: 5_000 }, 40),
+      line({ id: "2", op: "d", at: 6_000 }, 70),
+      line({ id: "3", title: "Cook" }, 100), // no event time: refused by the decoder
+      { value: Buffer.from("not json"), end: 110 },
+      line({ id: "4", title: "Pilot", at: 7_000 }, 150),
+    ];
+    const batches = await collect(
+      fileBatches(
+        chunks(lines.slice(0, 2), lines.slice(2)),
+        { start: 0, end: 151, position: 0, done: false },
+        createInterpreter(files),
+        2,
+      ),
+    );
+    expect(
+      batches.map((batch) => [
+        batch.entities.map(
+          (entity) => `${entity.op}:${entity.id}@${entity.eventTimeMs}/${entity.offset}/${entity.partition}`,
+        ),
+        batch.position,
+        batch.done,
+      ]),
+    ).toEqual([
+      [["upsert:1@5000/0/-1", "delete:2@6000/0/-1"], 70, false],
+      [["upsert:4@7000/0/-1"], 151, true],
+    ]);
+    expect(batches.map((batch) => batch.counts)).toEqual([
+      { processed: 2, failed: 0, skipped: 0 },
+      { processed: 3, failed: 2, skipped: 0 },
+    ]);
+  });
+
+  it("keeps only this shard's ids when every shard reads every file", async () => {
+    const uris = ["file:///only.jsonl"];
+    const lines = Array.from({ length: 40 }, (_, index) =>
+      line({ id: String(index), title: "T" }, (index + 1) * 10),
+    );
+    const kept = await Promise.all(
+      [0, 1, 2].map(async (index) => {
+        const shard = config({ source: { files: { uris } }, shards: { count: 3, index } });
+        const batches = await collect(
+          fileBatches(chunks(lines), { start: 0, position: 0, done: false }, createInterpreter(shard), 100),
+        );
+        return batches.flatMap((batch) => batch.entities.map((entity) => entity.id));
+      }),
+    );
+    expect(kept.flat().sort()).toEqual(lines.map((_, index) => String(index)).sort());
+    expect(kept.every((ids) => ids.length > 0)).toBe(true);
+  });
+});

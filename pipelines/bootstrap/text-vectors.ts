@@ -1,0 +1,194 @@
+/**
+ * Vectors for rendered texts with each distinct text embedded once per version across all shards:
+ * a bounded in-process cache first, then the store's text cache (`claimTexts`): `ready` vectors are
+ * reused, `claimed` texts are embedded here, and `pending` ones (another shard holds the claim) are
+ * asked for again after a backoff, which also picks them up if that shard died and its lease expired.
+ *
+ * Each embedding request's vectors are put into the store cache as soon as that request returns, not
+ * when the whole batch is done: a shard killed mid-batch then loses at most the requests in flight,
+ * and other shards waiting for those texts get them sooner. Requests are bounded by one set of permits
+ * shared by all batches in flight, so `maxInflight` holds for the shard as a whole.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Store, VectorDtype } from "../../store/index.ts";
+import { claimTexts, putTexts, releaseTextClaims } from "../../store/index.ts";
+import type { EntityText } from "../shared/entity-text.ts";
+
+export interface TextVectorsOptions {
+  readonly store: Store;
+  readonly version: string;
+  readonly modelDigest: string;
+  readonly dtype: VectorDtype;
+  /** Embed each distinct text once (true) or every entity's text (false). */
+  readonly dedupe: boolean;
+  /** Claim owner, stable across restarts of the shard so it can take its own claims back at once. */
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly pollMs: number;
+  readonly localEntries: number;
+  readonly maxBatchSize: number;
+  readonly maxInflight: number;
+  /** One embedding request (already retried on transient failures by the caller). */
+  readonly embed: (texts: string[]) => Promise<Float32Array[]>;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Resolves vectors for rendered texts; see the module comment. */
+export class TextVectors {
+  readonly #options: TextVectorsOptions;
+  readonly #local = new Map<string, Float32Array>();
+  readonly #inflight = new Map<string, Deferred>();
+  readonly #waiters: (() => void)[] = [];
+  #permits: number;
+
+  constructor(options: TextVectorsOptions) {
+    this.#options = options;
+    this.#permits = options.maxInflight;
+  }
+
+  /** Vectors aligned with `texts`, and how many texts this call sent to inference. */
+  async vectorsFor(texts: readonly EntityText[]): Promise<{ vectors: Float32Array[]; embedded: number }> {
+    if (!this.#options.dedupe) {
+      const vectors = await this.#embedAll(texts.map((each) => each.text));
+      return { vectors, embedded: texts.length };
+    }
+    const textOf = new Map<string, string>();
+    for (const each of texts) textOf.set(each.hash, each.text);
+    const found = new Map<string, Float32Array>();
+    const awaited: Promise<void>[] = [];
+    const mine: string[] = [];
+    for (const hash of textOf.keys()) {
+      const cached = this.#local.get(hash);
+      const inflight = this.#inflight.get(hash);
+      if (cached !== undefined) found.set(hash, cached);
+      // Another batch of this shard is resolving the text: the store would hand our own claim back to
+      // us, so without this both batches would embed it.
+      else if (inflight !== undefined)
+        awaited.push(inflight.promise.then((vector) => void found.set(hash, vector)));
+      else mine.push(hash);
+    }
+    for (const hash of mine) this.#inflight.set(hash, deferred());
+    let embedded: number;
+    try {
+      embedded = await this.#resolveFromStore(mine, textOf, (hash, vector) => {
+        found.set(hash, vector);
+        this.#remember(hash, vector);
+        this.#inflight.get(hash)?.resolve(vector);
+        this.#inflight.delete(hash);
+      });
+    } catch (error) {
+      for (const hash of mine) {
+        this.#inflight.get(hash)?.reject(error);
+        this.#inflight.delete(hash);
+      }
+      throw error;
+    }
+    await Promise.all(awaited);
+    for (const [hash, vector] of found) this.#remember(hash, vector);
+    return { vectors: texts.map((each) => found.get(each.hash)!), embedded };
+  }
+
+  /** Claims, embeds or waits for `hashes` until every one has a vector; returns how many it embedded. */
+  async #resolveFromStore(
+    hashes: string[],
+    textOf: ReadonlyMap<string, string>,
+    onVector: (hash: string, vector: Float32Array) => void,
+  ): Promise<number> {
+    let embedded = 0;
+    let remaining = hashes;
+    for (let wait = this.#options.pollMs; remaining.length > 0; wait = Math.min(wait * 2, 5_000)) {
+      const claims = await claimTexts(this.#options.store, this.#options.version, remaining, {
+        owner: this.#options.owner,
+        leaseMs: this.#options.leaseMs,
+      });
+      for (const [hash, payload] of claims.ready) {
+        if (payload.modelDigest !== this.#options.modelDigest) {
+          throw new Error(
+            `text cache of version ${this.#options.version} holds a vector of model ${payload.modelDigest}, expected ${this.#options.modelDigest}`,
+          );
+        }
+        onVector(hash, payload.vector);
+      }
+      if (claims.claimed.length > 0) {
+        const vectors = await this.#embedClaimed(claims.claimed.map((hash) => [hash, textOf.get(hash)!]));
+        vectors.forEach((vector, hash) => onVector(hash, vector));
+        embedded += claims.claimed.length;
+      }
+      remaining = claims.pending;
+      if (remaining.length > 0) await sleep(wait, undefined, { signal: this.#options.signal });
+    }
+    return embedded;
+  }
+
+  /** Embeds claimed texts request by request, putting each request's vectors into the store cache. */
+  async #embedClaimed(claimed: readonly [string, string][]): Promise<Map<string, Float32Array>> {
+    const { store, version, modelDigest, dtype, maxBatchSize, owner } = this.#options;
+    const result = new Map<string, Float32Array>();
+    const chunks: (readonly [string, string])[][] = [];
+    for (let start = 0; start < claimed.length; start += maxBatchSize)
+      chunks.push(claimed.slice(start, start + maxBatchSize));
+    const settled = await Promise.allSettled(
+      chunks.map(async (chunk) => {
+        const vectors = await this.#withPermit(() => this.#options.embed(chunk.map(([, text]) => text)));
+        await putTexts(
+          store,
+          version,
+          chunk.map(([textHash], index) => ({ textHash, vector: vectors[index]!, modelDigest })),
+          { dtype },
+        );
+        chunk.forEach(([hash], index) => result.set(hash, vectors[index]!));
+      }),
+    );
+    const failure = settled.find((each) => each.status === "rejected");
+    if (failure !== undefined) {
+      // Let other shards take the texts now instead of after the lease; best effort, the lease expires anyway.
+      const unput = claimed.map(([hash]) => hash).filter((hash) => !result.has(hash));
+      await releaseTextClaims(store, version, unput, owner).catch(() => undefined);
+      throw failure.reason;
+    }
+    return result;
+  }
+
+  async #embedAll(texts: readonly string[]): Promise<Float32Array[]> {
+    const { maxBatchSize } = this.#options;
+    const requests: Promise<Float32Array[]>[] = [];
+    for (let start = 0; start < texts.length; start += maxBatchSize) {
+      const chunk = texts.slice(start, start + maxBatchSize);
+      requests.push(this.#withPermit(() => this.#options.embed(chunk)));
+    }
+    return (await Promise.all(requests)).flat();
+  }
+
+  async #withPermit<T>(work: () => Promise<T>): Promise<T> {
+    while (this.#permits === 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#permits--;
+    try {
+      return await work();
+    } finally {
+      this.#permits++;
+      this.#waiters.shift()?.();
+    }
+  }
+
+  #remember(hash: string, vector: Float32Array): void {
+    const limit = this.#options.localEntries;
+    if (limit === 0) return;
+    // Re-inserting moves the entry to the end, so eviction from the front drops the least recently used.
+    this.#local.delete(hash);
+    this.#local.set(hash, vector);
+    if (this.#local.size > limit) this.#local.delete(this.#local.keys().next().value!);
+  }
+}
+
+interface Deferred {
+  readonly promise: Promise<Float32Array>;
+  readonly resolve: (vector: Float32Array) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function deferred(): Deferred {
+  const { promise, resolve, reject } = Promise.withResolvers<Float32Array>();
+  // Nobody may be waiting when it fails; the failure is reported through the batch that owned it.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
