@@ -13,6 +13,12 @@ export function register(name: string, summary: string, load: () => Promise<Main
   subcommands[name] = { summary, load };
 }
 
+register("serve", "run the gRPC embedding server", async () => (await import("../serving/main.ts")).main);
+register(
+  "fetch-model",
+  "download and verify a model artifact (init container)",
+  async () => (await import("../serving/fetch-model/main.ts")).main,
+);
 register(
   "bootstrap",
   "back-fill one shard of an embedding version (one Indexed Job index)",

@@ -1,0 +1,125 @@
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { EmbeddingBackend } from "../core/backend.ts";
+import { BackendError, type BackendErrorCode } from "./backend-error.ts";
+import { concatInputs } from "./batch-tensors.ts";
+import type { WorkerReply, WorkerRequest, WorkerSettings } from "./worker-protocol.ts";
+
+/** Options of the ONNX Runtime backend. */
+export interface OnnxBackendOptions extends WorkerSettings {
+  /** The configured width; a model that produces another width is refused at start. */
+  expectedDimensions: number;
+  onWarning?: (message: string) => void;
+}
+
+interface Pending {
+  resolve(vectors: Float32Array): void;
+  reject(error: Error): void;
+}
+
+// The worker is a sibling module; take the extension from this file so the same code runs from the
+// TypeScript sources and from a compiled build.
+const workerUrl = new URL(`./onnx-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+/**
+ * ONNX Runtime behind a worker thread. `start` resolves once the model is loaded and warmed up, so a
+ * server that awaits it can report SERVING knowing the first real call will not pay for the warm-up.
+ */
+export class OnnxBackend implements EmbeddingBackend {
+  readonly dimensions: number;
+  readonly executionProvider: string;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+  #failure: Error | undefined;
+
+  private constructor(worker: Worker, dimensions: number, executionProvider: string) {
+    this.#worker = worker;
+    this.dimensions = dimensions;
+    this.executionProvider = executionProvider;
+    worker.on("message", (message: WorkerReply) => this.#onMessage(message));
+    worker.on("error", (error) =>
+      this.#fail(new BackendError("WORKER_FAILED", "inference worker crashed", { cause: error })),
+    );
+    worker.on("exit", (code) =>
+      this.#fail(new BackendError("WORKER_FAILED", `inference worker exited with code ${code}`)),
+    );
+  }
+
+  /** Starts the worker, loads and warms up the model. */
+  static start(options: OnnxBackendOptions): Promise<OnnxBackend> {
+    const { expectedDimensions, onWarning, ...settings } = options;
+    const worker = new Worker(workerUrl, { workerData: settings });
+    return new Promise((resolve, reject) => {
+      // Only our own listeners are removed: Worker keeps internal ones (removeAllListeners breaks it).
+      const detach = (): void => {
+        worker.off("message", onMessage);
+        worker.off("error", onError);
+        worker.off("exit", onExit);
+      };
+      const failStart = (error: Error): void => {
+        detach();
+        void worker.terminate();
+        reject(error);
+      };
+      const onError = (error: Error): void =>
+        failStart(new BackendError("WORKER_FAILED", "inference worker crashed", { cause: error }));
+      const onExit = (code: number): void =>
+        failStart(new BackendError("WORKER_FAILED", `inference worker exited with code ${code}`));
+      const onMessage = (message: WorkerReply): void => {
+        if (message.type === "warning") onWarning?.(message.message);
+        else if (message.type === "start-failed") {
+          failStart(new BackendError(message.code as BackendErrorCode, message.message));
+        } else if (message.type === "ready" && message.dimensions !== expectedDimensions) {
+          failStart(
+            new BackendError(
+              "MODEL_UNSUPPORTED",
+              `model produces ${message.dimensions}-dimensional vectors but the config says ${expectedDimensions}`,
+            ),
+          );
+        } else if (message.type === "ready") {
+          detach();
+          resolve(new OnnxBackend(worker, message.dimensions, message.executionProvider));
+        }
+      };
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      worker.on("exit", onExit);
+    });
+  }
+
+  embed(inputs: readonly Int32Array[]): Promise<Float32Array> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    const { ids, lengths } = concatInputs(inputs);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      const request: WorkerRequest = { type: "embed", id, ids, lengths };
+      this.#worker.postMessage(request, [ids.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#failure !== undefined) return;
+    this.#failure = new BackendError("WORKER_FAILED", "the backend is closed");
+    const exited = new Promise((resolve) => this.#worker.once("exit", resolve));
+    const request: WorkerRequest = { type: "close" };
+    this.#worker.postMessage(request);
+    await exited;
+  }
+
+  #onMessage(message: WorkerReply): void {
+    if (message.type !== "result" && message.type !== "failed") return;
+    const pending = this.#pending.get(message.id);
+    this.#pending.delete(message.id);
+    if (message.type === "result") pending?.resolve(message.vectors);
+    else pending?.reject(new Error(message.message));
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+}

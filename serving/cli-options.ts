@@ -1,0 +1,184 @@
+import { parseArgs } from "node:util";
+import {
+  ConfigError,
+  mergeConfig,
+  parseServingConfig,
+  readConfigFile,
+  type ServingConfig,
+} from "./config.ts";
+
+type Kind = "string" | "number" | "boolean";
+
+/**
+ * Flags of `jude serve`, each mapped to a config path. Every flag also has an environment variable:
+ * `--max-batch-tokens` is `JUDE_SERVING_MAX_BATCH_TOKENS`. Precedence: flag, environment, config file
+ * (`--config` / `JUDE_SERVING_CONFIG`), defaults.
+ */
+const flags: Record<string, { path: readonly string[]; kind: Kind; help: string }> = {
+  "model-dir": {
+    path: ["modelDir"],
+    kind: "string",
+    help: "model directory (jude-model.json, tokenizer, ONNX files); env JUDE_MODEL_DIR too",
+  },
+  "model-name": { path: ["model", "name"], kind: "string", help: "model name reported to clients" },
+  "model-version": {
+    path: ["model", "version"],
+    kind: "string",
+    help: "embedding version reported with every vector",
+  },
+  "model-digest": { path: ["model", "digest"], kind: "string", help: "sha256:<hex> of the model artifact" },
+  precision: { path: ["model", "precision"], kind: "string", help: "fp32 | fp16 | int8" },
+  pooling: { path: ["model", "pooling"], kind: "string", help: "mean | cls | last-token" },
+  normalize: {
+    path: ["model", "normalize"],
+    kind: "boolean",
+    help: "L2-normalise by default (true | false)",
+  },
+  "max-sequence-length": {
+    path: ["model", "maxSequenceLength"],
+    kind: "number",
+    help: "tokens per input, special tokens included",
+  },
+  "execution-provider": { path: ["backend", "executionProvider"], kind: "string", help: "cpu | cuda | auto" },
+  "intra-op-threads": {
+    path: ["backend", "intraOpThreads"],
+    kind: "number",
+    help: "ONNX Runtime threads per operator (0 = per core)",
+  },
+  "inter-op-threads": {
+    path: ["backend", "interOpThreads"],
+    kind: "number",
+    help: "ONNX Runtime inter-op threads",
+  },
+  "cuda-device-id": {
+    path: ["backend", "cudaDeviceId"],
+    kind: "number",
+    help: "GPU ordinal for the CUDA provider",
+  },
+  "max-batch-tokens": {
+    path: ["batching", "maxBatchTokens"],
+    kind: "number",
+    help: "padded tokens per batch",
+  },
+  "max-batch-size": { path: ["batching", "maxBatchSize"], kind: "number", help: "inputs per batch" },
+  "max-queue-delay-ms": {
+    path: ["batching", "maxQueueDelayMs"],
+    kind: "number",
+    help: "wait for company while idle",
+  },
+  "max-concurrent-requests": {
+    path: ["batching", "maxConcurrentRequests"],
+    kind: "number",
+    help: "inputs in flight before RESOURCE_EXHAUSTED",
+  },
+  "max-inputs-per-call": {
+    path: ["limits", "maxInputsPerCall"],
+    kind: "number",
+    help: "inputs in one Embed call",
+  },
+  "max-message-bytes": {
+    path: ["limits", "maxMessageBytes"],
+    kind: "number",
+    help: "request size limit (gRPC and HTTP)",
+  },
+  host: { path: ["listen", "host"], kind: "string", help: "listen address" },
+  "grpc-port": { path: ["listen", "grpcPort"], kind: "number", help: "gRPC port (0 = any free port)" },
+  "http-port": {
+    path: ["listen", "httpPort"],
+    kind: "number",
+    help: "HTTP port: OpenAI API, /metrics, /healthz, /readyz",
+  },
+  "tls-cert-file": {
+    path: ["tls", "certFile"],
+    kind: "string",
+    help: "PEM certificate chain (mounted Secret)",
+  },
+  "tls-key-file": { path: ["tls", "keyFile"], kind: "string", help: "PEM private key (mounted Secret)" },
+  "auth-token-file": {
+    path: ["auth", "tokenFile"],
+    kind: "string",
+    help: "file holding the bearer token (mounted Secret)",
+  },
+  "drain-timeout-ms": {
+    path: ["drainTimeoutMs"],
+    kind: "number",
+    help: "time for in-flight calls after SIGTERM",
+  },
+  "log-level": { path: ["logLevel"], kind: "string", help: "trace | debug | info | warn | error" },
+};
+
+/** The help text of `jude serve`. */
+export function serveUsage(): string {
+  const lines = Object.entries(flags).map(([name, { help }]) => `  --${name.padEnd(26)} ${help}`);
+  return [
+    "usage: jude serve [--config serving-config.yaml] [flags]",
+    "",
+    "  --config <file>              serving config (JSON or YAML); env JUDE_SERVING_CONFIG",
+    "  --prompt <name>=<template>   add a prompt (repeatable)",
+    ...lines,
+    "",
+    "Every flag can also be set as JUDE_SERVING_<FLAG> (e.g. JUDE_SERVING_GRPC_PORT).",
+    "",
+  ].join("\n");
+}
+
+/** Parses flags, environment and config file into a validated config. */
+export async function loadServeConfig(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<ServingConfig> {
+  const options = Object.fromEntries(Object.keys(flags).map((name) => [name, { type: "string" as const }]));
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...options, config: { type: "string" }, prompt: { type: "string", multiple: true } },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new ConfigError((error as Error).message, { cause: error });
+  }
+  const values = parsed.values as Record<string, string | string[] | undefined>;
+  const configPath = (values.config as string | undefined) ?? env.JUDE_SERVING_CONFIG;
+  const fromFile = configPath === undefined ? {} : await readConfigFile(configPath);
+  const fromEnv: Record<string, unknown> = {};
+  const fromFlags: Record<string, unknown> = {};
+  if (env.JUDE_MODEL_DIR) fromEnv.modelDir = env.JUDE_MODEL_DIR;
+  for (const [name, spec] of Object.entries(flags)) {
+    const envValue = env[`JUDE_SERVING_${name.toUpperCase().replaceAll("-", "_")}`];
+    if (envValue !== undefined && envValue !== "")
+      setPath(fromEnv, spec.path, convert(name, envValue, spec.kind));
+    const flagValue = values[name];
+    if (typeof flagValue === "string") setPath(fromFlags, spec.path, convert(name, flagValue, spec.kind));
+  }
+  const prompts = (values.prompt as string[] | undefined) ?? [];
+  if (prompts.length > 0) fromFlags.prompts = Object.fromEntries(prompts.map(parsePromptFlag));
+  return parseServingConfig(mergeConfig(fromFile, fromEnv, fromFlags));
+}
+
+function convert(name: string, value: string, kind: Kind): unknown {
+  if (kind === "string") return value;
+  if (kind === "boolean") {
+    if (value === "true" || value === "false") return value === "true";
+    throw new ConfigError(`--${name} must be true or false, got "${value}"`);
+  }
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number))
+    throw new ConfigError(`--${name} must be a number, got "${value}"`);
+  return number;
+}
+
+function parsePromptFlag(flag: string): [string, string] {
+  const separator = flag.indexOf("=");
+  if (separator <= 0) throw new ConfigError(`--prompt must look like name=template, got "${flag}"`);
+  return [flag.slice(0, separator), flag.slice(separator + 1)];
+}
+
+function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  path.forEach((key, index) => {
+    if (index === path.length - 1) node[key] = value;
+    else node = (node[key] ??= {}) as Record<string, unknown>;
+  });
+}

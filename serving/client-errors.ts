@@ -1,0 +1,55 @@
+import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+
+/** A failed call to the embedding server, with the gRPC status and the server's stable error code. */
+export class EmbeddingClientError extends Error {
+  override readonly name = "EmbeddingClientError";
+  /** The gRPC status code. */
+  readonly code: GrpcStatus;
+  /** e.g. JUDE_SERVING_OVERLOADED; undefined when the failure did not come from the server's catalogue. */
+  readonly errorCode: string | undefined;
+
+  constructor(
+    code: GrpcStatus,
+    message: string,
+    errorCode: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.errorCode = errorCode;
+  }
+
+  /** The status name, e.g. "RESOURCE_EXHAUSTED". */
+  get statusName(): string {
+    return GrpcStatus[this.code] ?? String(this.code);
+  }
+
+  /** True when the same call may succeed later or on another replica. */
+  get retryable(): boolean {
+    if (this.code === GrpcStatus.UNAVAILABLE || this.code === GrpcStatus.DEADLINE_EXCEEDED) return true;
+    // Overload is retryable; a message over the size limit is not (it will never fit).
+    return (
+      this.code === GrpcStatus.RESOURCE_EXHAUSTED &&
+      this.errorCode !== "JUDE_SERVING_MESSAGE_TOO_LARGE" &&
+      !/larger than/i.test(this.message)
+    );
+  }
+
+  /** Wraps a grpc-js error. */
+  static fromServiceError(error: ServiceError): EmbeddingClientError {
+    const trailer = error.metadata?.get("jude-error-code")[0];
+    return new EmbeddingClientError(
+      error.code,
+      error.details || error.message,
+      typeof trailer === "string" ? trailer : undefined,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** For pipelines' retry loops: true for errors worth retrying (unavailable, overloaded, deadline). */
+export function isRetryableEmbeddingError(error: unknown): boolean {
+  return error instanceof EmbeddingClientError && error.retryable;
+}

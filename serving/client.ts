@@ -1,0 +1,238 @@
+import {
+  credentials,
+  Metadata,
+  type Client,
+  type ServiceError,
+  type ClientDuplexStream,
+} from "@grpc/grpc-js";
+import { EmbeddingClientError } from "./client-errors.ts";
+import { loadProtos } from "./transport/proto.ts";
+
+export { EmbeddingClientError, isRetryableEmbeddingError } from "./client-errors.ts";
+
+/** How to reach a server. */
+export interface EmbeddingClientOptions {
+  /** host:port of the server's gRPC port. */
+  address: string;
+  /** TLS: `true` for the system CAs, or the PEM CA that signed the server certificate. */
+  tls?: boolean | { ca?: Buffer | string; serverName?: string };
+  /** Bearer token, sent as `authorization: Bearer <token>`. */
+  token?: string;
+  /** Deadline of unary calls unless the call sets one. */
+  deadlineMs?: number;
+}
+
+/** One input; a plain string is `{ text }`. */
+export type ClientInput = string | { text: string; promptName?: string; fields?: Record<string, string> };
+
+/** Per-call options. */
+export interface EmbedOptions {
+  truncate?: boolean;
+  normalize?: boolean;
+  dimensions?: number;
+  truncationDirection?: "right" | "left";
+  signal?: AbortSignal;
+  deadlineMs?: number;
+}
+
+/** A decoded Embed answer. */
+export interface EmbedAnswer {
+  vectors: Float32Array[];
+  tokenCounts: number[];
+  truncated: boolean[];
+  dimensions: number;
+  model: { name: string; version: string; digest: string };
+  totalTokens: number;
+  timings: { tokenizationNs: number; queueNs: number; inferenceNs: number; totalNs: number };
+}
+
+interface RawResponse {
+  embeddings: Array<{ vector: Buffer; tokenCount: number; truncated: boolean }>;
+  dimensions: number;
+  modelName: string;
+  modelVersion: string;
+  modelDigest: string;
+  totalTokens: number;
+  timings: EmbedAnswer["timings"] | null;
+  requestId: string;
+}
+
+type UnaryMethod = (
+  request: unknown,
+  metadata: Metadata,
+  options: { deadline?: Date },
+  callback: (error: ServiceError | null, response: unknown) => void,
+) => { cancel(): void };
+
+/**
+ * A typed client of jude.embedding.v1 for the nearline and bootstrap pipelines: unary `embed`, a
+ * long-lived `stream()` for high-rate pipelines, `info`, and `embedTexts` in the pipelines'
+ * `(texts, signal) => vectors` shape. Failures are `EmbeddingClientError`s that say whether to retry.
+ */
+export class EmbeddingClient {
+  readonly #client: Client;
+  readonly #options: EmbeddingClientOptions;
+
+  constructor(options: EmbeddingClientOptions) {
+    this.#options = options;
+    const channelCredentials =
+      options.tls === undefined || options.tls === false
+        ? credentials.createInsecure()
+        : credentials.createSsl(
+            options.tls === true || options.tls.ca === undefined ? null : Buffer.from(options.tls.ca),
+          );
+    const channelOptions =
+      typeof options.tls === "object" && options.tls.serverName
+        ? { "grpc.ssl_target_name_override": options.tls.serverName }
+        : {};
+    this.#client = new (loadProtos().embedding)(options.address, channelCredentials, {
+      ...channelOptions,
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    });
+  }
+
+  /** Embeds inputs in one call; vectors come back in input order. */
+  async embed(inputs: readonly ClientInput[], options: EmbedOptions = {}): Promise<EmbedAnswer> {
+    const raw = (await this.#unary("Embed", toRequest(inputs, options, ""), options)) as RawResponse;
+    return decodeResponse(raw);
+  }
+
+  /** The pipelines' `EmbedCall`: texts in, vectors out. */
+  embedTexts = async (texts: string[], signal?: AbortSignal): Promise<Float32Array[]> =>
+    (await this.embed(texts, signal ? { signal } : {})).vectors;
+
+  /** The server's model and limits. */
+  async info(): Promise<Record<string, unknown>> {
+    return (await this.#unary("Info", {}, {})) as Record<string, unknown>;
+  }
+
+  /** Opens a bidirectional stream; see `EmbeddingStream`. */
+  stream(): EmbeddingStream {
+    const call = (
+      this.#client as unknown as { EmbedStream(metadata: Metadata): ClientDuplexStream<unknown, unknown> }
+    ).EmbedStream(this.#metadata());
+    return new EmbeddingStream(call);
+  }
+
+  /** Closes the channel. */
+  close(): void {
+    this.#client.close();
+  }
+
+  #metadata(): Metadata {
+    const metadata = new Metadata();
+    if (this.#options.token !== undefined) metadata.set("authorization", `Bearer ${this.#options.token}`);
+    return metadata;
+  }
+
+  #unary(method: string, request: unknown, options: EmbedOptions): Promise<unknown> {
+    const deadlineMs = options.deadlineMs ?? this.#options.deadlineMs;
+    const callOptions = deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + deadlineMs) };
+    const invoke = (this.#client as unknown as Record<string, UnaryMethod>)[method]?.bind(this.#client);
+    if (invoke === undefined) throw new Error(`no method ${method}`);
+    return new Promise((resolve, reject) => {
+      const call = invoke(request, this.#metadata(), callOptions, (error, response) =>
+        error ? reject(EmbeddingClientError.fromServiceError(error)) : resolve(response),
+      );
+      options.signal?.addEventListener("abort", () => call.cancel(), { once: true });
+    });
+  }
+}
+
+/**
+ * Many Embed requests over one stream, answered as they complete; each `embed` resolves with its own
+ * answer. When the stream breaks, pending calls reject with a retryable error and the stream is done:
+ * open a new one.
+ */
+export class EmbeddingStream {
+  readonly #call: ClientDuplexStream<unknown, unknown>;
+  readonly #pending = new Map<string, { resolve(answer: EmbedAnswer): void; reject(error: Error): void }>();
+  #nextId = 0;
+  #failure: Error | undefined;
+
+  constructor(call: ClientDuplexStream<unknown, unknown>) {
+    this.#call = call;
+    call.on(
+      "data",
+      (message: {
+        requestId: string;
+        response?: RawResponse;
+        error?: { grpcCode: number; code: string; message: string };
+      }) => {
+        const pending = this.#pending.get(message.requestId);
+        if (pending === undefined) return;
+        this.#pending.delete(message.requestId);
+        if (message.error)
+          pending.reject(
+            new EmbeddingClientError(message.error.grpcCode, message.error.message, message.error.code),
+          );
+        else if (message.response) pending.resolve(decodeResponse(message.response));
+      },
+    );
+    call.on("error", (error: ServiceError) => this.#fail(EmbeddingClientError.fromServiceError(error)));
+    call.on("end", () => this.#fail(new EmbeddingClientError(14, "the embedding stream ended", undefined)));
+  }
+
+  /** Sends one request on the stream. */
+  embed(
+    inputs: readonly ClientInput[],
+    options: Omit<EmbedOptions, "signal" | "deadlineMs"> = {},
+  ): Promise<EmbedAnswer> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const requestId = String(this.#nextId++);
+    return new Promise((resolve, reject) => {
+      this.#pending.set(requestId, { resolve, reject });
+      this.#call.write(toRequest(inputs, options, requestId));
+    });
+  }
+
+  /** Half-closes the stream once every pending request is answered. */
+  close(): void {
+    this.#call.end();
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+}
+
+function toRequest(
+  inputs: readonly ClientInput[],
+  options: EmbedOptions,
+  requestId: string,
+): Record<string, unknown> {
+  return {
+    inputs: inputs.map((input) =>
+      typeof input === "string"
+        ? { text: input }
+        : { text: input.text, promptName: input.promptName ?? "", fields: input.fields ?? {} },
+    ),
+    truncate: options.truncate ?? false,
+    normalize: options.normalize,
+    dimensions: options.dimensions,
+    truncationDirection:
+      options.truncationDirection === "left" ? "TRUNCATION_DIRECTION_LEFT" : "TRUNCATION_DIRECTION_RIGHT",
+    requestId,
+  };
+}
+
+function decodeResponse(raw: RawResponse): EmbedAnswer {
+  return {
+    vectors: raw.embeddings.map((embedding) => decodeVector(embedding.vector)),
+    tokenCounts: raw.embeddings.map((embedding) => embedding.tokenCount),
+    truncated: raw.embeddings.map((embedding) => embedding.truncated),
+    dimensions: raw.dimensions,
+    model: { name: raw.modelName, version: raw.modelVersion, digest: raw.modelDigest },
+    totalTokens: raw.totalTokens,
+    timings: raw.timings ?? { tokenizationNs: 0, queueNs: 0, inferenceNs: 0, totalNs: 0 },
+  };
+}
+
+/** Packed little-endian float32 bytes to a Float32Array (copied: the message buffer is unaligned). */
+export function decodeVector(bytes: Uint8Array): Float32Array {
+  const vector = new Float32Array(bytes.byteLength / 4);
+  new Uint8Array(vector.buffer).set(bytes);
+  return vector;
+}

@@ -1,0 +1,131 @@
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+const port = z.number().int().min(0).max(65_535);
+const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
+
+/**
+ * The serving config: the file the operator renders from an EmbeddingModel (spec.model, spec.prompts,
+ * spec.serving.batching, TLS and auth Secret mounts), overridable by flags and environment variables.
+ * Every default is stated here and nowhere else.
+ */
+export const servingConfigSchema = z
+  .object({
+    modelDir: z.string().min(1),
+    model: z
+      .object({
+        name: z.string().min(1).optional(),
+        /** The embedding version (EmbeddingModel spec.version); defaults to the manifest. */
+        version: z.string().min(1).optional(),
+        /** "sha256:<hex>" of the artifact the init container verified. */
+        digest: z
+          .string()
+          .regex(/^sha256:[0-9a-f]{64}$/)
+          .optional(),
+        precision: z.enum(["fp32", "fp16", "int8"]).default("fp32"),
+        pooling: z.enum(["mean", "cls", "last-token"]).optional(),
+        normalize: z.boolean().optional(),
+        maxSequenceLength: z.number().int().positive().optional(),
+        dimensions: z.number().int().positive().optional(),
+      })
+      .prefault({}),
+    /** Prompt (entity) name -> a prefix, or a template with {{field}} placeholders ({{text}} = the input). */
+    prompts: z.record(promptName, z.string()).default({}),
+    batching: z
+      .object({
+        maxBatchTokens: z.number().int().positive().default(16_384),
+        maxBatchSize: z.number().int().positive().default(32),
+        maxQueueDelayMs: z.number().min(0).max(1_000).default(2),
+        /** Inputs in flight (queued or computing) before calls fail fast with RESOURCE_EXHAUSTED. */
+        maxConcurrentRequests: z.number().int().positive().default(512),
+      })
+      .prefault({}),
+    limits: z
+      .object({
+        maxInputsPerCall: z.number().int().positive().default(128),
+        maxMessageBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(4 * 1024 * 1024),
+      })
+      .prefault({}),
+    backend: z
+      .object({
+        executionProvider: z.enum(["cpu", "cuda", "auto"]).default("auto"),
+        /** 0 lets ONNX Runtime choose (one thread per physical core). */
+        intraOpThreads: z.number().int().min(0).default(0),
+        interOpThreads: z.number().int().min(0).default(1),
+        cudaDeviceId: z.number().int().min(0).default(0),
+      })
+      .prefault({}),
+    listen: z
+      .object({
+        host: z.string().default("0.0.0.0"),
+        grpcPort: port.default(50_051),
+        httpPort: port.default(8_080),
+      })
+      .prefault({}),
+    tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+    auth: z.object({ tokenFile: z.string().min(1) }).optional(),
+    /** Time allowed for in-flight calls to finish after SIGTERM; keep below terminationGracePeriodSeconds. */
+    drainTimeoutMs: z.number().int().positive().default(25_000),
+    logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  })
+  .refine((config) => config.limits.maxInputsPerCall <= config.batching.maxConcurrentRequests, {
+    message:
+      "limits.maxInputsPerCall must not exceed batching.maxConcurrentRequests (a call needs a permit per input)",
+    path: ["limits", "maxInputsPerCall"],
+  });
+
+/** A validated serving config with every default filled in. */
+export type ServingConfig = z.infer<typeof servingConfigSchema>;
+/** What a config file or a caller may leave out. */
+export type ServingConfigInput = z.input<typeof servingConfigSchema>;
+
+/** Thrown for an invalid config; the message lists every problem with its path. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Validates a config object. */
+export function parseServingConfig(input: unknown): ServingConfig {
+  const parsed = servingConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(`invalid serving config:\n${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** Reads a config file, JSON or YAML (JSON is YAML, so one parser reads both). */
+export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
+  let document: unknown;
+  try {
+    document = parseYaml(await readFile(path, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`cannot read the serving config ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (document === null || document === undefined) return {};
+  if (typeof document !== "object" || Array.isArray(document)) {
+    throw new ConfigError(`the serving config ${path} must be a mapping`);
+  }
+  return document as Record<string, unknown>;
+}
+
+/** Deep-merges plain objects; later sources win, arrays and scalars are replaced. */
+export function mergeConfig(...sources: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
+  const merged: Record<string, unknown> = {};
+  for (const source of sources) {
+    for (const [key, value] of Object.entries(source)) {
+      if (value === undefined) continue;
+      const existing = merged[key];
+      merged[key] = isPlainObject(existing) && isPlainObject(value) ? mergeConfig(existing, value) : value;
+    }
+  }
+  return merged;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,173 @@
+import type { EmbeddingBackend } from "./backend.ts";
+import { servingErrors } from "./errors.ts";
+import { BatchQueue, type BatchLimits, type Queued } from "./queue.ts";
+
+/** The outcome for one input: its pooled vector and where its time went. */
+export interface BatchedVector {
+  /** Pooled, not normalised; a view into the batch output that belongs to this input alone. */
+  vector: Float32Array;
+  queueMs: number;
+  inferenceMs: number;
+  batchSize: number;
+}
+
+/** Hooks for metrics; every method is optional so tests can listen to just what they check. */
+export interface BatcherObserver {
+  batchStarted?(batch: { size: number; tokens: number; paddedTokens: number; queueMs: number[] }): void;
+  batchFinished?(batch: { size: number; tokens: number; inferenceMs: number; failed: boolean }): void;
+  dropped?(count: number): void;
+  queueChanged?(queue: { size: number; tokens: number }): void;
+}
+
+interface Entry extends Queued {
+  readonly ids: Int32Array;
+  readonly signal: AbortSignal | undefined;
+  resolve(result: BatchedVector): void;
+  reject(error: unknown): void;
+}
+
+/** Options of the batching loop. */
+export interface BatcherOptions {
+  backend: EmbeddingBackend;
+  limits: BatchLimits;
+  /** How long the oldest input may wait for company while the backend is idle. */
+  maxQueueDelayMs: number;
+  observer?: BatcherObserver;
+}
+
+/**
+ * The batching loop (cf. text-embeddings-inference's batching task): one batch runs at a time, because
+ * concurrent runs only contend for the same cores or GPU; while it runs, new inputs collect in the
+ * queue and form the next batch. When the backend is idle an input waits at most `maxQueueDelayMs`
+ * for others to share its batch.
+ */
+export class Batcher {
+  readonly #backend: EmbeddingBackend;
+  readonly #queue: BatchQueue<Entry>;
+  readonly #maxQueueDelayMs: number;
+  readonly #observer: BatcherObserver;
+  #running = false;
+  #timer: NodeJS.Timeout | undefined;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: BatcherOptions) {
+    this.#backend = options.backend;
+    this.#queue = new BatchQueue(options.limits);
+    this.#maxQueueDelayMs = options.maxQueueDelayMs;
+    this.#observer = options.observer ?? {};
+  }
+
+  /** Inputs waiting for a batch. */
+  get queueSize(): number {
+    return this.#queue.size;
+  }
+
+  /** Tokens waiting for a batch. */
+  get queueTokens(): number {
+    return this.#queue.tokens;
+  }
+
+  /** Queues one tokenized input; rejects with CANCELLED when `signal` aborts before its batch starts. */
+  submit(ids: Int32Array, signal?: AbortSignal): Promise<BatchedVector> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({
+        ids,
+        tokenCount: ids.length,
+        enqueuedAt: performance.now(),
+        signal,
+        get cancelled() {
+          return signal?.aborted ?? false;
+        },
+        resolve,
+        reject,
+      });
+      this.#queueChanged();
+      this.#schedule();
+    });
+  }
+
+  /** Resolves once nothing is queued or running. */
+  idle(): Promise<void> {
+    if (!this.#running && this.#queue.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #schedule(): void {
+    if (this.#running) return;
+    const oldest = this.#queue.oldestEnqueuedAt;
+    if (oldest === undefined) return this.#notifyIdle();
+    const waitedMs = performance.now() - oldest;
+    if (this.#queue.canFillBatch() || waitedMs >= this.#maxQueueDelayMs) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      void this.#runNext();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#schedule();
+      }, this.#maxQueueDelayMs - waitedMs);
+    }
+  }
+
+  async #runNext(): Promise<void> {
+    let dropped = 0;
+    const batch = this.#queue.takeBatch((entry) => {
+      dropped++;
+      entry.reject(servingErrors.cancelled());
+    });
+    if (dropped > 0) this.#observer.dropped?.(dropped);
+    this.#queueChanged();
+    if (batch.length === 0) return this.#notifyIdle();
+
+    this.#running = true;
+    const started = performance.now();
+    const tokens = batch.reduce((sum, entry) => sum + entry.tokenCount, 0);
+    const longest = batch.reduce((max, entry) => Math.max(max, entry.tokenCount), 0);
+    const queueMs = batch.map((entry) => started - entry.enqueuedAt);
+    this.#observer.batchStarted?.({
+      size: batch.length,
+      tokens,
+      paddedTokens: longest * batch.length,
+      queueMs,
+    });
+    let vectors: Float32Array | undefined;
+    let failure: unknown;
+    try {
+      vectors = await this.#backend.embed(batch.map((entry) => entry.ids));
+    } catch (error) {
+      failure = error;
+    }
+    const inferenceMs = performance.now() - started;
+    this.#running = false;
+    this.#observer.batchFinished?.({
+      size: batch.length,
+      tokens,
+      inferenceMs,
+      failed: vectors === undefined,
+    });
+    // Start the next batch before answering this one, so the backend works while responses are sent.
+    this.#schedule();
+
+    const dimensions = this.#backend.dimensions;
+    batch.forEach((entry, index) => {
+      if (vectors === undefined) return entry.reject(servingErrors.backendFailed(failure));
+      entry.resolve({
+        vector: vectors.subarray(index * dimensions, (index + 1) * dimensions),
+        queueMs: queueMs[index] ?? 0,
+        inferenceMs,
+        batchSize: batch.length,
+      });
+    });
+  }
+
+  #queueChanged(): void {
+    this.#observer.queueChanged?.({ size: this.#queue.size, tokens: this.#queue.tokens });
+  }
+
+  #notifyIdle(): void {
+    if (this.#running || this.#queue.size > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

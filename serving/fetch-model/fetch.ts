@@ -1,0 +1,196 @@
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
+import { createGunzip } from "node:zlib";
+import { FetchModelError } from "./errors.ts";
+import { openSource, type HttpSourceOptions } from "./sources.ts";
+import { extractTar, looksLikeTar } from "./tar.ts";
+
+/** What to fetch and where. */
+export interface FetchModelOptions extends HttpSourceOptions {
+  uri: string;
+  /** Expected sha256 of the artifact, lowercase hex. */
+  sha256: string;
+  /** The file (or, for a tar / tar.gz artifact, the directory) to create. */
+  dest: string;
+  /** Tar archives are unpacked into `dest` unless this is "never". */
+  extract?: "auto" | "never";
+  /** Attempts after the first for retryable failures; each resumes where the last stopped. */
+  retries?: number;
+  /** First backoff; doubles per attempt, capped at 30 s. */
+  retryDelayMs?: number;
+  onProgress?: (event: FetchProgress) => void;
+}
+
+/** Progress events, for logs. */
+export type FetchProgress =
+  | { type: "cached"; dest: string }
+  | { type: "resuming"; offset: number }
+  | { type: "retrying"; attempt: number; error: FetchModelError }
+  | { type: "downloaded"; bytes: number; resumedFrom: number }
+  | { type: "extracted"; files: number };
+
+/** The outcome of a fetch. */
+export interface FetchModelResult {
+  dest: string;
+  /** True when `dest` already held this digest and nothing was downloaded. */
+  cached: boolean;
+  bytes: number;
+  /** The largest offset a download resumed from (0 when it never resumed). */
+  resumedFrom: number;
+  extracted: boolean;
+}
+
+/**
+ * Fills a model volume (the init-container step): downloads into `<dest>.partial`, resuming with
+ * HTTP range requests after interruptions (and across container restarts), verifies the sha256,
+ * then atomically renames the file — or unpacks a tar / tar.gz — into `dest`. A digest marker next
+ * to `dest` makes a second run with the same digest a no-op, so a restarted pod does not download
+ * again.
+ */
+export async function fetchModel(options: FetchModelOptions): Promise<FetchModelResult> {
+  const expected = options.sha256.toLowerCase();
+  const marker = `${options.dest}.sha256`;
+  if ((await readMarker(marker)) === expected && (await exists(options.dest))) {
+    options.onProgress?.({ type: "cached", dest: options.dest });
+    return { dest: options.dest, cached: true, bytes: 0, resumedFrom: 0, extracted: false };
+  }
+  const partial = `${options.dest}.partial`;
+  let { digest, bytes, resumedFrom } = await downloadWithRetries(options, partial);
+  if (digest !== expected && resumedFrom > 0) {
+    // A stale partial file from an earlier, different artifact can poison a resume: start clean once.
+    await rm(partial, { force: true });
+    ({ digest, bytes, resumedFrom } = await downloadWithRetries(options, partial));
+  }
+  if (digest !== expected) {
+    await rm(partial, { force: true });
+    throw new FetchModelError(
+      "DIGEST_MISMATCH",
+      `sha256 mismatch for ${redact(options.uri)}: expected ${expected}, got ${digest} (${bytes} bytes); the download was discarded`,
+    );
+  }
+  const extracted = options.extract !== "never" && (await isArchive(partial));
+  await rm(options.dest, { recursive: true, force: true });
+  if (extracted) {
+    const staging = `${options.dest}.extracting`;
+    await rm(staging, { recursive: true, force: true });
+    const gzipped = (await readHead(partial, 2)).equals(Buffer.from([0x1f, 0x8b]));
+    const stream = createReadStream(partial);
+    const files = await extractTar(gzipped ? stream.pipe(createGunzip()) : stream, staging);
+    await rename(staging, options.dest);
+    await rm(partial, { force: true });
+    options.onProgress?.({ type: "extracted", files: files.length });
+  } else {
+    await rename(partial, options.dest);
+  }
+  await writeFile(marker, `${expected}\n`);
+  return { dest: options.dest, cached: false, bytes, resumedFrom, extracted };
+}
+
+async function downloadWithRetries(
+  options: FetchModelOptions,
+  partial: string,
+): Promise<{ digest: string; bytes: number; resumedFrom: number }> {
+  const retries = options.retries ?? 5;
+  let resumedFrom = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const result = await downloadOnce(options, partial);
+      resumedFrom = Math.max(resumedFrom, result.resumedFrom);
+      options.onProgress?.({ type: "downloaded", bytes: result.bytes, resumedFrom });
+      return { ...result, resumedFrom };
+    } catch (error) {
+      const failure =
+        error instanceof FetchModelError
+          ? error
+          : new FetchModelError("NETWORK", `download interrupted: ${(error as Error).message}`, {
+              cause: error,
+              retryable: true,
+            });
+      if (!failure.retryable || attempt >= retries) throw failure;
+      options.onProgress?.({ type: "retrying", attempt: attempt + 1, error: failure });
+      await delay(Math.min((options.retryDelayMs ?? 1_000) * 2 ** attempt, 30_000));
+    }
+  }
+}
+
+/** One attempt: continue `partial` from its current size; returns the digest of the whole file. */
+async function downloadOnce(
+  options: FetchModelOptions,
+  partial: string,
+): Promise<{ digest: string; bytes: number; resumedFrom: number }> {
+  const have = await sizeOf(partial);
+  const source = await openSource(options.uri, have, options);
+  const hash = createHash("sha256");
+  if (source.offset > 0) {
+    options.onProgress?.({ type: "resuming", offset: source.offset });
+    await hashFile(partial, hash);
+  }
+  const file = await open(partial, source.offset > 0 ? "a" : "w");
+  let bytes = source.offset;
+  try {
+    for await (const chunk of source.body ?? []) {
+      hash.update(chunk);
+      await file.write(chunk);
+      bytes += chunk.length;
+    }
+  } finally {
+    await file.close();
+  }
+  if (source.totalSize !== undefined && bytes !== source.totalSize) {
+    throw new FetchModelError("NETWORK", `download ended at ${bytes} of ${source.totalSize} bytes`, {
+      retryable: true,
+    });
+  }
+  return { digest: hash.digest("hex"), bytes, resumedFrom: source.offset };
+}
+
+async function hashFile(path: string, hash: Hash): Promise<void> {
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+}
+
+async function isArchive(path: string): Promise<boolean> {
+  const head = await readHead(path, 512);
+  if (head[0] === 0x1f && head[1] === 0x8b) return true;
+  return looksLikeTar(head);
+}
+
+async function readHead(path: string, count: number): Promise<Buffer> {
+  const file = await open(path, "r");
+  try {
+    const buffer = Buffer.alloc(count);
+    const { bytesRead } = await file.read(buffer, 0, count, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function readMarker(path: string): Promise<string | undefined> {
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Drops query strings (signed URLs carry credentials there) from URIs in messages. */
+function redact(uri: string): string {
+  return uri.replace(/\?.*$/, "?…");
+}

@@ -1,0 +1,84 @@
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { z } from "zod";
+import { FetchModelError } from "./errors.ts";
+import { fetchModel } from "./fetch.ts";
+
+const USAGE = `usage: jude fetch-model --uri <https://…|file://…> --sha256 <hex> --dest <path> [flags]
+
+  --uri <uri>          the model artifact: one file, or a tar / tar.gz of a model directory
+  --sha256 <hex>       expected sha256 of the artifact (also accepts sha256:<hex>)
+  --dest <path>        file or directory to create (archives are unpacked into it)
+  --ca-file <pem>      extra CA certificates to trust for https://
+  --token-file <file>  bearer token for https:// (a mounted Secret)
+  --retries <n>        retries of interrupted downloads, each resuming (default 5)
+  --extract <mode>     auto (unpack tar archives) | never (default auto)
+`;
+
+const argsSchema = z.object({
+  uri: z.string().min(1, "--uri is required"),
+  sha256: z
+    .string({ error: "--sha256 is required" })
+    .transform((value) => value.replace(/^sha256:/, "").toLowerCase())
+    .pipe(z.string().regex(/^[0-9a-f]{64}$/, "--sha256 must be 64 hex digits")),
+  dest: z.string({ error: "--dest is required" }).min(1),
+  "ca-file": z.string().optional(),
+  "token-file": z.string().optional(),
+  retries: z.coerce.number().int().min(0).max(100).default(5),
+  extract: z.enum(["auto", "never"]).default("auto"),
+});
+
+/**
+ * `jude fetch-model`: the init-container step that fills a pod's model volume. Exit codes: 0 done (or
+ * already present), 1 download or verification failed, 2 usage error.
+ */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let args: z.infer<typeof argsSchema>;
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(
+        ["uri", "sha256", "dest", "ca-file", "token-file", "retries", "extract"].map((name) => [
+          name,
+          { type: "string" as const },
+        ]),
+      ),
+      strict: true,
+    });
+    const parsed = argsSchema.safeParse({ uri: "", ...values });
+    if (!parsed.success) throw new Error(parsed.error.issues.map((issue) => issue.message).join("; "));
+    args = parsed.data;
+  } catch (error) {
+    process.stderr.write(`jude fetch-model: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const logger = pino().child({ component: "fetch-model", dest: args.dest });
+  try {
+    const result = await fetchModel({
+      uri: args.uri,
+      sha256: args.sha256,
+      dest: args.dest,
+      extract: args.extract,
+      retries: args.retries,
+      ...(args["ca-file"] ? { ca: await readFile(args["ca-file"]) } : {}),
+      ...(args["token-file"] ? { bearerToken: (await readFile(args["token-file"], "utf8")).trim() } : {}),
+      onProgress: (event) => {
+        if (event.type === "retrying")
+          logger.warn({ attempt: event.attempt, code: event.error.code }, event.error.message);
+        else logger.info(event, event.type);
+      },
+    });
+    const { dest: _dest, ...summary } = result;
+    logger.info(summary, result.cached ? "model already present" : "model fetched and verified");
+    return 0;
+  } catch (error) {
+    const code = error instanceof FetchModelError ? error.code : "UNEXPECTED";
+    logger.error({ code, err: error }, (error as Error).message);
+    return 1;
+  }
+}

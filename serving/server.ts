@@ -1,0 +1,181 @@
+import { readFile } from "node:fs/promises";
+import { pino, type Logger } from "pino";
+import { OnnxBackend } from "./backend/onnx-backend.ts";
+import { DeferredBackend } from "./core/backend.ts";
+import { Batcher } from "./core/batcher.ts";
+import { Embedder } from "./core/embedder.ts";
+import { Permits } from "./core/permits.ts";
+import type { ModelIdentity } from "./core/types.ts";
+import type { ServingConfig } from "./config.ts";
+import { createServingMetrics, type ServingMetrics } from "./metrics.ts";
+import { readModelManifest, resolveModel } from "./model-manifest.ts";
+import { loadTokenizer } from "./tokenizer/tokenizer.ts";
+import { BearerTokenAuth } from "./transport/auth.ts";
+import type { CallContext } from "./transport/call-context.ts";
+import { GRPC_SERVICE_NAMES, startGrpcServer } from "./transport/grpc-server.ts";
+import { HealthState } from "./transport/health-service.ts";
+import { startHttpServer } from "./transport/http-server.ts";
+import { SERVER_VERSION } from "./version.ts";
+
+/** A running embedding server. */
+export interface EmbeddingServer {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly model: ModelIdentity;
+  readonly embedder: Embedder;
+  readonly health: HealthState;
+  readonly metrics: ServingMetrics;
+  /** Resolves once the model is loaded, warmed up and health is SERVING; rejects if loading fails. */
+  readonly ready: Promise<void>;
+  /**
+   * Graceful shutdown: health NOT_SERVING, new calls refused with UNAVAILABLE, calls in flight
+   * answered (for up to `timeoutMs`), listeners and model closed. Resolves true when every call in
+   * flight completed, false when the timeout cut some off.
+   */
+  drain(timeoutMs?: number): Promise<boolean>;
+  /** Closes at once; calls in flight are cancelled. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the embedding server: listeners first (health NOT_SERVING), then the model in the
+ * background, then SERVING. Throws at once for problems found before listening (manifest, tokenizer,
+ * config, TLS and token files).
+ */
+export async function startEmbeddingServer(
+  config: ServingConfig,
+  options: { logger?: Logger } = {},
+): Promise<EmbeddingServer> {
+  const baseLogger = options.logger ?? pino({ level: config.logLevel });
+  const manifest = await readModelManifest(config.modelDir);
+  const resolved = await resolveModel(config.modelDir, manifest, config.model);
+  const model = resolved.identity;
+  const logger = baseLogger.child({ component: "serving", model: model.name, version: model.version });
+  if (config.batching.maxBatchTokens < model.maxSequenceLength) {
+    throw new Error(
+      `batching.maxBatchTokens (${config.batching.maxBatchTokens}) must be at least the model's maxSequenceLength (${model.maxSequenceLength})`,
+    );
+  }
+  const tokenizer = await loadTokenizer(resolved.tokenizerPath);
+  const tls = config.tls
+    ? { cert: await readFile(config.tls.certFile), key: await readFile(config.tls.keyFile) }
+    : undefined;
+  const auth = config.auth ? await BearerTokenAuth.fromFile(config.auth.tokenFile) : undefined;
+
+  const permits = new Permits(config.batching.maxConcurrentRequests);
+  const metrics = createServingMetrics({ inFlight: () => permits.inUse });
+  const backend = new DeferredBackend(model.dimensions);
+  const batching = {
+    maxBatchTokens: config.batching.maxBatchTokens,
+    maxBatchSize: config.batching.maxBatchSize,
+  };
+  const batcher = new Batcher({
+    backend,
+    limits: batching,
+    maxQueueDelayMs: config.batching.maxQueueDelayMs,
+    observer: metrics.batcherObserver,
+  });
+  const embedder = new Embedder({
+    model,
+    tokenizer,
+    batcher,
+    permits,
+    batching,
+    limits: { maxInputsPerCall: config.limits.maxInputsPerCall },
+    prompts: config.prompts,
+  });
+  const health = new HealthState(GRPC_SERVICE_NAMES);
+  const context: CallContext = {
+    embedder,
+    metrics,
+    logger,
+    auth,
+    info: { executionProvider: () => backend.executionProvider, serverVersion: SERVER_VERSION },
+  };
+  const listen = {
+    host: config.listen.host,
+    tls,
+    maxMessageBytes: config.limits.maxMessageBytes,
+    context,
+    health,
+  };
+  const grpc = await startGrpcServer({ ...listen, port: config.listen.grpcPort });
+  const http = await startHttpServer({ ...listen, port: config.listen.httpPort, metrics });
+  logger.info(
+    { grpcPort: grpc.port, httpPort: http.port, tls: tls !== undefined, auth: auth !== undefined },
+    "listening; loading the model",
+  );
+
+  const ready = (async () => {
+    const started = performance.now();
+    const loaded = await OnnxBackend.start({
+      modelPath: resolved.modelPath,
+      executionProvider: config.backend.executionProvider,
+      intraOpThreads: config.backend.intraOpThreads,
+      interOpThreads: config.backend.interOpThreads,
+      cudaDeviceId: config.backend.cudaDeviceId,
+      pooling: model.pooling,
+      expectedDimensions: model.dimensions,
+      // Run the shortest and the longest input once, so the first real call pays no warm-up and a
+      // maxSequenceLength the model cannot take fails here rather than on a user's call.
+      warmupShapes: [
+        [1, 8],
+        [1, model.maxSequenceLength],
+      ],
+      onWarning: (message) => logger.warn(message),
+    });
+    backend.set(loaded);
+    if (embedder.state !== "loading") return; // drained or closed while loading
+    embedder.markReady();
+    health.setAll("SERVING");
+    logger.info(
+      {
+        executionProvider: loaded.executionProvider,
+        precision: model.precision,
+        loadMs: Math.round(performance.now() - started),
+      },
+      "model loaded and warmed up; serving",
+    );
+  })();
+  ready.catch((error: unknown) => logger.error({ err: error }, "the model failed to load"));
+
+  let closing: Promise<boolean> | undefined;
+  const shutdown = (timeoutMs: number, graceful: boolean): Promise<boolean> =>
+    (closing ??= (async () => {
+      health.setAll("NOT_SERVING");
+      let completed = true;
+      if (graceful) {
+        logger.info({ inFlight: embedder.inFlight, timeoutMs }, "draining");
+        const drained = embedder.drain().then(() => true);
+        const timedOut = new Promise<boolean>((resolve) =>
+          setTimeout(() => resolve(false), timeoutMs).unref(),
+        );
+        completed = await Promise.race([drained, timedOut]);
+        if (!completed)
+          logger.warn({ inFlight: embedder.inFlight }, "drain timed out; cancelling what is left");
+      } else {
+        void embedder.drain();
+      }
+      health.closeWatches();
+      await Promise.all([grpc.shutdown(graceful ? 1_000 : 0), http.close()]);
+      await ready.catch(() => {});
+      await backend.close();
+      auth?.close();
+      logger.info({ completed }, "stopped");
+      return completed;
+    })());
+
+  return {
+    grpcPort: grpc.port,
+    httpPort: http.port,
+    model,
+    embedder,
+    health,
+    metrics,
+    ready,
+    drain: (timeoutMs = config.drainTimeoutMs) => shutdown(timeoutMs, true),
+    close: async () => {
+      await shutdown(0, false);
+    },
+  };
+}

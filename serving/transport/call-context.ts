@@ -1,0 +1,46 @@
+import type { Logger } from "pino";
+import type { Embedder } from "../core/embedder.ts";
+import type { EmbedCall, EmbedResult } from "../core/types.ts";
+import type { ServingMetrics } from "../metrics.ts";
+import type { BearerTokenAuth } from "./auth.ts";
+import { asServingError, codeLabel } from "./status-mapping.ts";
+
+/** What every transport handler is wired to. */
+export interface CallContext {
+  embedder: Embedder;
+  metrics: ServingMetrics;
+  logger: Logger;
+  /** Undefined when auth is off. */
+  auth: BearerTokenAuth | undefined;
+  /** Extra facts for Info responses. */
+  info: { executionProvider: () => string; serverVersion: string };
+}
+
+/** Runs an embed call and records its tokenization time. */
+export async function runEmbed(context: CallContext, call: EmbedCall): Promise<EmbedResult> {
+  const result = await context.embedder.embed(call);
+  context.metrics.tokenizeDuration.observe(result.timings.tokenizationNs / 1e9);
+  return result;
+}
+
+/**
+ * Records the outcome of one call (metrics, and a log line for server-side failures only: client
+ * mistakes and overload are visible in metrics and would flood the log).
+ */
+export function recordOutcome(
+  context: CallContext,
+  transport: "grpc" | "http",
+  method: string,
+  startedAt: number,
+  error?: unknown,
+): void {
+  context.metrics.requests.inc({ transport, method, code: codeLabel(error) });
+  context.metrics.requestDuration.observe({ transport, method }, (performance.now() - startedAt) / 1000);
+  if (error === undefined) return;
+  const servingError = asServingError(error);
+  if (servingError.kind === "internal") {
+    context.logger.error({ err: servingError.cause ?? servingError, transport, method }, "call failed");
+  } else {
+    context.logger.debug({ code: servingError.publicCode, transport, method }, servingError.message);
+  }
+}

@@ -1,0 +1,98 @@
+import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { type CallContext, recordOutcome, runEmbed } from "./call-context.ts";
+import {
+  toEmbedCall,
+  toEmbedResponse,
+  toInfoResponse,
+  type EmbedRequestMessage,
+  type EmbedResponseMessage,
+} from "./embed-messages.ts";
+import { assertDecoded, authorize, unary } from "./grpc-call.ts";
+import { asServingError, toGrpcStatus } from "./status-mapping.ts";
+
+interface StreamResponse {
+  requestId: string;
+  response?: EmbedResponseMessage;
+  error?: { grpcCode: number; code: string; message: string };
+}
+
+/** Handlers of jude.embedding.v1.EmbeddingService. */
+export function embeddingServiceHandlers(context: CallContext): UntypedServiceImplementation {
+  return {
+    Embed: unary<EmbedRequestMessage, EmbedResponseMessage>(context, "Embed", async (request, signal) =>
+      toEmbedResponse(await runEmbed(context, toEmbedCall(request, signal)), request.requestId),
+    ),
+    Info: unary(context, "Info", async () => toInfoResponse(context)),
+    EmbedStream: (call: ServerDuplexStream<EmbedRequestMessage, StreamResponse>) =>
+      embedStream(context, call),
+  };
+}
+
+/**
+ * A pipeline's stream: each request is admitted on its own (permits, validation), answered as soon
+ * as it is done, and a failure is answered in-stream so one bad record does not tear down the
+ * stream. Reading pauses while the client is not reading answers, so a fast producer with a slow
+ * consumer cannot grow the server's buffers.
+ */
+function embedStream(
+  context: CallContext,
+  call: ServerDuplexStream<EmbedRequestMessage, StreamResponse>,
+): void {
+  try {
+    authorize(context, call.metadata);
+  } catch (error) {
+    recordOutcome(context, "grpc", "EmbedStream", performance.now(), error);
+    call.emit("error", toGrpcStatus(error));
+    return;
+  }
+  const controller = new AbortController();
+  call.on("cancelled", () => controller.abort());
+  let pending = 0;
+  let inputEnded = false;
+  const endIfDone = (): void => {
+    if (inputEnded && pending === 0 && !call.cancelled) call.end();
+  };
+  const send = (message: StreamResponse): void => {
+    if (call.cancelled) return;
+    if (!call.write(message)) {
+      call.pause();
+      call.once("drain", () => call.resume());
+    }
+  };
+  call.on("data", (request: EmbedRequestMessage) => {
+    pending++;
+    const startedAt = performance.now();
+    const requestId = request.requestId ?? "";
+    const work = async (): Promise<EmbedResponseMessage> => {
+      assertDecoded(request);
+      return toEmbedResponse(await runEmbed(context, toEmbedCall(request, controller.signal)), requestId);
+    };
+    work()
+      .then(
+        (response) => {
+          recordOutcome(context, "grpc", "EmbedStream", startedAt);
+          send({ requestId, response });
+        },
+        (error: unknown) => {
+          recordOutcome(context, "grpc", "EmbedStream", startedAt, error);
+          const servingError = asServingError(error);
+          send({
+            requestId,
+            error: {
+              grpcCode: toGrpcStatus(error).code,
+              code: servingError.publicCode,
+              message: servingError.message,
+            },
+          });
+        },
+      )
+      .finally(() => {
+        pending--;
+        endIfDone();
+      });
+  });
+  call.on("end", () => {
+    inputEnded = true;
+    endIfDone();
+  });
+}

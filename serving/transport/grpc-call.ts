@@ -1,0 +1,49 @@
+import type { Metadata, sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
+import { servingErrors } from "../core/errors.ts";
+import { type CallContext, recordOutcome } from "./call-context.ts";
+import { malformation } from "./proto.ts";
+import { toGrpcStatus } from "./status-mapping.ts";
+
+/** Throws UNAUTHENTICATED unless the call carries the configured bearer token. */
+export function authorize(context: CallContext, metadata: Metadata): void {
+  if (context.auth === undefined) return;
+  const value = metadata.get("authorization")[0];
+  context.auth.check(typeof value === "string" ? value : undefined);
+}
+
+/** Throws MALFORMED_REQUEST when the request could not be decoded. */
+export function assertDecoded(request: unknown): void {
+  const error = malformation(request);
+  if (error !== undefined) throw servingErrors.malformedRequest(error.message, error);
+}
+
+/**
+ * Wraps a unary handler: authentication, malformed requests, cancellation (an AbortSignal that fires
+ * when the client goes away or its deadline passes), metrics and the error mapping.
+ */
+export function unary<Request, Response>(
+  context: CallContext,
+  method: string,
+  handle: (request: Request, signal: AbortSignal) => Promise<Response>,
+): (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => void {
+  return (call, callback) => {
+    const startedAt = performance.now();
+    const controller = new AbortController();
+    call.on("cancelled", () => controller.abort());
+    const run = async (): Promise<Response> => {
+      authorize(context, call.metadata);
+      assertDecoded(call.request);
+      return handle(call.request, controller.signal);
+    };
+    run().then(
+      (response) => {
+        recordOutcome(context, "grpc", method, startedAt);
+        callback(null, response);
+      },
+      (error: unknown) => {
+        recordOutcome(context, "grpc", method, startedAt, error);
+        callback(toGrpcStatus(error));
+      },
+    );
+  };
+}

@@ -1,0 +1,84 @@
+import type { GrpcObject, ServiceClientConstructor, ServiceDefinition } from "@grpc/grpc-js";
+import { loadPackageDefinition } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { fileURLToPath } from "node:url";
+
+const protoDir = fileURLToPath(new URL("../proto/", import.meta.url));
+
+/** Options shared by server and client so both see the same JavaScript shapes. */
+const loaderOptions = {
+  keepCase: false,
+  longs: Number, // nanosecond timings fit in a double for 104 days
+  enums: String,
+  defaults: true,
+  oneofs: true,
+  includeDirs: [protoDir],
+};
+
+/** The loaded services of the three protos this server speaks. */
+export interface Protos {
+  embedding: ServiceClientConstructor;
+  teiEmbed: ServiceClientConstructor;
+  teiInfo: ServiceClientConstructor;
+  health: ServiceClientConstructor;
+}
+
+let cached: Protos | undefined;
+
+/** Loads the protos once per process. */
+export function loadProtos(): Protos {
+  if (cached !== undefined) return cached;
+  const root = loadPackageDefinition(
+    loadSync(["embedding.proto", "tei.proto", "health.proto"], loaderOptions),
+  ) as unknown as Record<string, GrpcObject>;
+  const pick = (path: string): ServiceClientConstructor => {
+    const found = path
+      .split(".")
+      .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], root);
+    if (typeof found !== "function") throw new Error(`proto service ${path} not found`);
+    return found as ServiceClientConstructor;
+  };
+  cached = {
+    embedding: pick("jude.embedding.v1.EmbeddingService"),
+    teiEmbed: pick("tei.v1.Embed"),
+    teiInfo: pick("tei.v1.Info"),
+    health: pick("grpc.health.v1.Health"),
+  };
+  return cached;
+}
+
+const MALFORMED = Symbol("malformed request");
+
+/** A request that could not be decoded; handlers answer it with INVALID_ARGUMENT. */
+export interface MalformedRequest {
+  [MALFORMED]: Error;
+}
+
+/** The decoding error when `request` could not be decoded, else undefined. */
+export function malformation(request: unknown): Error | undefined {
+  return typeof request === "object" && request !== null && MALFORMED in request
+    ? (request as MalformedRequest)[MALFORMED]
+    : undefined;
+}
+
+/**
+ * grpc-js answers an undecodable request with INTERNAL, which tells the client the server failed.
+ * Decoding leniently and letting the handler answer INVALID_ARGUMENT says what actually happened.
+ */
+export function withLenientDecoding(service: ServiceDefinition): ServiceDefinition {
+  return Object.fromEntries(
+    Object.entries(service).map(([name, method]) => [
+      name,
+      {
+        ...method,
+        requestDeserialize: (bytes: Buffer): unknown => {
+          try {
+            return method.requestDeserialize(bytes);
+          } catch (error) {
+            return { [MALFORMED]: error instanceof Error ? error : new Error(String(error)) };
+          }
+        },
+      },
+    ]),
+  ) as ServiceDefinition;
+}
