@@ -33,7 +33,7 @@ describe("SnapshotTable", () => {
     expect(table.entriesAfter(-1).map((each) => each.id)).toEqual(["b"]);
     table.upsert(entry("a", 4));
     expect(table.entriesAfter(-1).map((each) => each.id)).toEqual(["b", "a"]);
-    expect(table.counts).toEqual({ superseded: 0, dropped: 1 });
+    expect(table.counts).toEqual({ superseded: 1, dropped: 1 }); // "never-seen": its latest record is a delete
     expect(table.size).toBe(2);
   });
 

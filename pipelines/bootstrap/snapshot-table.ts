@@ -3,7 +3,7 @@
  * start up to the run's watermark: a later record of a key replaces the earlier one, a delete (a
  * tombstone or the decode rule's delete values) drops the key. What remains is the snapshot to write.
  *
- * Memory is O(live keys of the partition) × (rendered text + a few numbers): the table keeps the
+ * Memory is O(keys of the partition) × (rendered text + a few numbers; deleted keys only their id): the table keeps the
  * rendered prompt text, not the record, and a shard replays its partitions one at a time. A partition
  * with tens of millions of keys needs a spill-to-disk table; that is not done in this milestone.
  */
@@ -21,9 +21,9 @@ export interface SnapshotEntry {
 
 /** Counts of a replay. */
 export interface SnapshotCounts {
-  /** Upserts replaced by a later record of the same key. */
+  /** Upserts replaced by a later record (upsert or delete) of the same key. */
   superseded: number;
-  /** Keys removed by a delete. */
+  /** Keys whose latest record is a delete. */
   dropped: number;
 }
 
@@ -32,17 +32,25 @@ export class SnapshotTable {
   // Re-inserting on every upsert keeps the Map's iteration order equal to the order of each key's
   // latest record, i.e. ascending offset, which is what the checkpoint's "written through" needs.
   readonly #latest = new Map<string, SnapshotEntry>();
-  readonly counts: SnapshotCounts = { superseded: 0, dropped: 0 };
+  readonly #deleted = new Set<string>();
+  #superseded = 0;
 
   /** Applies an upsert; records must arrive in ascending offset order. */
   upsert(entry: SnapshotEntry): void {
-    if (this.#latest.delete(entry.id)) this.counts.superseded++;
+    if (this.#latest.delete(entry.id)) this.#superseded++;
+    this.#deleted.delete(entry.id);
     this.#latest.set(entry.id, entry);
   }
 
   /** Applies a delete: the key is not part of the snapshot (unless a later record brings it back). */
   delete(id: string): void {
-    if (this.#latest.delete(id)) this.counts.dropped++;
+    if (this.#latest.delete(id)) this.#superseded++;
+    this.#deleted.add(id);
+  }
+
+  /** Counts so far. */
+  get counts(): SnapshotCounts {
+    return { superseded: this.#superseded, dropped: this.#deleted.size };
   }
 
   /** Number of live keys. */

@@ -82,7 +82,7 @@ describe("kafkaPartitionBatches", () => {
     ]);
     expect(batches.map((batch) => batch.counts)).toEqual([
       { processed: 4 },
-      { processed: 4, failed: 1, deleted: 1, skipped: 0 },
+      { processed: 4, failed: 1, deleted: 2, skipped: 0 },
     ]);
   });
 

@@ -1,0 +1,191 @@
+/**
+ * The JSON-lines file source over file:// and https:// (a local HTTPS server with a self-signed
+ * certificate made by openssl): every entity written once whatever the split, delete rows written as
+ * tombstones, and an interrupted shard resuming an https file with a Range request from its checkpoint.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { countVersion } from "../../../store/index.ts";
+import {
+  createBootstrapStore,
+  jobDocument,
+  readBack,
+  renderJob,
+  runShardInProcess,
+  shardConfig,
+  shardDocument,
+} from "./helpers.ts";
+import { countingEmbed, loadOnnxEmbedder, type OnnxEmbedder } from "./onnx-embed.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "bootstrap-files-"));
+
+function writeJsonl(name: string, rows: unknown[]): string {
+  const path = join(dir, name);
+  writeFileSync(path, rows.map((row) => JSON.stringify(row)).join("\n") + "\n");
+  return path;
+}
+
+/** An HTTPS server for the files in `dir` that honours `Range: bytes=N-` and records the ranges asked. */
+async function startHttpsServer(): Promise<{
+  server: Server;
+  port: number;
+  caFile: string;
+  ranges: (string | undefined)[];
+}> {
+  const key = join(dir, "key.pem");
+  const cert = join(dir, "cert.pem");
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ],
+    { stdio: "ignore" },
+  );
+  const ranges: (string | undefined)[] = [];
+  const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (request, response) => {
+    const body = readFileSync(join(dir, (request.url ?? "/").slice(1)));
+    ranges.push(request.headers.range);
+    const start = Number(/^bytes=(\d+)-$/.exec(request.headers.range ?? "")?.[1] ?? Number.NaN);
+    if (Number.isFinite(start)) {
+      response.writeHead(206, { "content-range": `bytes ${start}-${body.length - 1}/${body.length}` });
+      response.end(body.subarray(start));
+    } else {
+      response.writeHead(200, { "content-length": body.length }).end(body);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, port: (server.address() as AddressInfo).port, caFile: cert, ranges };
+}
+
+describe("bootstrap from JSON-lines files (real Redis and model)", () => {
+  let model: OnnxEmbedder;
+  beforeAll(async () => {
+    model = await loadOnnxEmbedder();
+  });
+  afterAll(async () => {
+    await model?.close();
+  });
+
+  it("splits file:// lines over shards by id and writes each entity once", async () => {
+    const first = writeJsonl(
+      "a.jsonl",
+      Array.from({ length: 90 }, (_, id) => ({ ...jobDocument(id, 15), at: 1_000 + id })),
+    );
+    const second = writeJsonl("b.jsonl", [
+      ...Array.from({ length: 60 }, (_, index) => ({ ...jobDocument(90 + index, 15), at: 2_000 + index })),
+      { id: "job-3", op: "delete", at: 5_000 },
+    ]);
+    const target = await createBootstrapStore("files");
+    try {
+      const counters = [0, 1, 2].map(() => countingEmbed(model.embed));
+      const outcomes = await Promise.all(
+        counters.map((counter, index) =>
+          runShardInProcess(
+            shardConfig(
+              shardDocument({
+                storeName: target.name,
+                run: "files",
+                source: { files: { uris: [pathToFileURL(first).href, pathToFileURL(second).href] } },
+                shards: { count: 3, index },
+                extra: {
+                  decode: {
+                    keyPath: "$.id",
+                    eventTimePath: "$.at",
+                    delete: { path: "$.op", values: ["delete"] },
+                  },
+                },
+              }),
+            ),
+            counter.embed,
+          ),
+        ),
+      );
+      expect(outcomes.map((each) => each.outcome)).toEqual(["done", "done", "done"]);
+      expect(counters.flatMap((counter) => counter.texts)).toHaveLength(15);
+      const counts = outcomes.map((each) => each.state.counts);
+      // Every shard read all 151 lines and kept its own ids.
+      expect(counts.map((each) => each.processed)).toEqual([151, 151, 151]);
+      expect(counts.reduce((sum, each) => sum + each.written, 0)).toBe(150);
+      expect(counts.reduce((sum, each) => sum + each.deleted, 0)).toBe(1);
+      const stored = await readBack(target.store, ["job-3", "job-4", "job-120"]);
+      expect(stored.get("job-3")).toMatchObject({
+        meta: { live: false, eventTimeMs: 5_000, offset: 0, partition: -1 },
+        vector: null,
+      });
+      expect(stored.get("job-4")!.meta).toMatchObject({
+        live: true,
+        eventTimeMs: 1_004,
+        offset: 0,
+        partition: -1,
+      });
+      expect(stored.get("job-120")!.meta!.contentHash).toBe(renderJob(jobDocument(120, 15)).hash);
+      expect(await countVersion(target.store, "v2")).toMatchObject({ live: 149, tombstones: 1 });
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it("reads https:// with a private CA and resumes an interrupted file with a Range request", async () => {
+    writeJsonl(
+      "c.jsonl",
+      Array.from({ length: 200 }, (_, id) => jobDocument(id, 40)),
+    );
+    const https = await startHttpsServer();
+    const target = await createBootstrapStore("https");
+    try {
+      const document = shardDocument({
+        storeName: target.name,
+        run: "https",
+        source: { files: { uris: [`https://127.0.0.1:${https.port}/c.jsonl`], caFile: https.caFile } },
+        shards: { count: 1, index: 0 },
+        extra: { batching: { maxEntities: 16, inflightBatches: 2 } },
+      });
+      const abort = new AbortController();
+      const first = countingEmbed(async (texts, signal) => {
+        abort.abort();
+        return model.embed(texts, signal);
+      });
+      const interrupted = await runShardInProcess(shardConfig(document), first.embed, abort.signal);
+      expect(interrupted.outcome).toBe("interrupted");
+      const position = interrupted.state.units.f0!.position;
+      expect(position).toBeGreaterThan(0);
+
+      const second = countingEmbed(model.embed);
+      const resumed = await runShardInProcess(shardConfig(document), second.embed);
+      expect(resumed.outcome).toBe("done");
+      expect(https.ranges).toEqual([undefined, `bytes=${position}-`]);
+      expect(resumed.state.counts).toMatchObject({ processed: 200, written: 200, inferenceTexts: 40 });
+      expect(first.texts.length + second.texts.length).toBe(40);
+      const ids = Array.from({ length: 200 }, (_, id) => `job-${id}`);
+      const stored = await readBack(target.store, ids);
+      expect(
+        ids.every(
+          (id, index) => stored.get(id)!.meta?.contentHash === renderJob(jobDocument(index, 40)).hash,
+        ),
+      ).toBe(true);
+    } finally {
+      https.server.close();
+      await target.drop();
+    }
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * The Kafka snapshot: read from the start of each partition up to the watermarks fixed at run start;
+ * the latest value of a key wins, a tombstone drops the key, and nothing produced after the watermarks
+ * is read, whether the operator captured them or the shard did at its first start.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KafkaRangeReader } from "../../../pipelines/bootstrap/kafka-range.ts";
+import { kafkaClientOptions } from "../../../pipelines/shared/kafka.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { requireEnv } from "../../support/env.ts";
+import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import {
+  createBootstrapStore,
+  jobDocument,
+  readBack,
+  renderJob,
+  runShardInProcess,
+  shardConfig,
+  shardDocument,
+} from "./helpers.ts";
+import { countingEmbed, loadOnnxEmbedder, type OnnxEmbedder } from "./onnx-embed.ts";
+
+const brokers = (): string[] => [requireEnv("JUDE_KAFKA_BOOTSTRAP")];
+const job = (id: number, title: string) => ({
+  key: `job-${id}`,
+  value: { id: `job-${id}`, title, company: "Acme" },
+});
+
+async function captureWatermarks(topic: string) {
+  const reader = new KafkaRangeReader(
+    kafkaClientOptions({ bootstrapServers: brokers() }, "test-watermarks"),
+    topic,
+  );
+  try {
+    return await reader.captureWatermarks();
+  } finally {
+    await reader.close();
+  }
+}
+
+describe("bootstrap Kafka snapshot (real Kafka, Redis and model)", () => {
+  let model: OnnxEmbedder;
+  beforeAll(async () => {
+    model = await loadOnnxEmbedder();
+  });
+  afterAll(async () => {
+    await model?.close();
+  });
+
+  it("keeps the latest value per key, drops tombstoned keys and reads nothing after the watermarks", async () => {
+    const topic = uniqueTopic("bootstrap-snapshot");
+    await createTopics([topic], 2);
+    await produceEvents(topic, [
+      ...Array.from({ length: 20 }, (_, id) => job(id, `Title ${id}`)),
+      job(7, "Title 7 revised"),
+      { key: "job-5", value: null },
+      job(9, "Title 9 deleted then back"),
+    ]);
+    await produceEvents(topic, [{ key: "job-9", value: null }, job(9, "Title 9 back")]);
+    const watermarks = await captureWatermarks(topic);
+    expect(watermarks.reduce((sum, each) => sum + each.offset, 0)).toBe(25);
+    // After the capture: the new version's nearline workers own these.
+    await produceEvents(topic, [
+      job(1, "Title 1 too late"),
+      job(100, "Brand new too late"),
+      { key: "job-2", value: null },
+    ]);
+
+    const target = await createBootstrapStore("snapshot");
+    try {
+      const counter = countingEmbed(model.embed);
+      const config = shardConfig(
+        shardDocument({
+          storeName: target.name,
+          run: "snapshot",
+          source: { kafka: { bootstrapServers: brokers(), topic, watermarks } },
+          shards: { count: 1, index: 0 },
+        }),
+      );
+      const outcome = await runShardInProcess(config, counter.embed);
+      expect(outcome.outcome).toBe("done");
+      const ids = [...Array.from({ length: 20 }, (_, id) => `job-${id}`), "job-100"];
+      const stored = await readBack(target.store, ids);
+      const hashOf = (title: string) => renderJob({ title, company: "Acme" }).hash;
+      expect(stored.get("job-5")).toEqual({ meta: null, vector: null });
+      expect(stored.get("job-100")).toEqual({ meta: null, vector: null });
+      expect(stored.get("job-7")!.meta!.contentHash).toBe(hashOf("Title 7 revised"));
+      expect(stored.get("job-9")!.meta!.contentHash).toBe(hashOf("Title 9 back"));
+      expect(stored.get("job-1")!.meta!.contentHash).toBe(hashOf("Title 1"));
+      expect(stored.get("job-2")!.vector).not.toBeNull();
+      const live = ids.filter((id) => stored.get(id)!.vector !== null);
+      expect(live).toHaveLength(19);
+      expect(new Set(counter.texts)).toEqual(
+        new Set(live.map((id) => renderJob({ title: titleOf(id), company: "Acme" }).text)),
+      );
+      // job-9 was deleted and came back: only job-5's latest record is a delete.
+      expect(outcome.state.counts).toMatchObject({ processed: 25, written: 19, deleted: 1 });
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it("captures watermarks at first start, keeps them across an interruption, and redoes nothing", async () => {
+    const topic = uniqueTopic("bootstrap-capture");
+    await createTopics([topic], 3);
+    const distinct = 50;
+    await produceEvents(
+      topic,
+      Array.from({ length: 300 }, (_, id) => ({ key: `job-${id}`, value: jobDocument(id, distinct) })),
+    );
+    const target = await createBootstrapStore("capture");
+    try {
+      const document = shardDocument({
+        storeName: target.name,
+        run: "capture",
+        source: { kafka: { bootstrapServers: brokers(), topic } },
+        shards: { count: 1, index: 0 },
+        extra: { batching: { maxEntities: 16, inflightBatches: 2 } },
+      });
+      // SIGTERM stand-in: abort on the first inference; batches in flight finish and are checkpointed.
+      const abort = new AbortController();
+      const first = countingEmbed(async (texts, signal) => {
+        abort.abort();
+        return model.embed(texts, signal);
+      });
+      const interrupted = await runShardInProcess(shardConfig(document), first.embed, abort.signal);
+      expect(interrupted.outcome).toBe("interrupted");
+      const checkpoints = new CheckpointStore(
+        target.client,
+        checkpointKey(`jude:${target.name}`, { namespace: "test", name: "capture" }, 0),
+        60,
+      );
+      const saved = await checkpoints.load();
+      expect(saved).toMatchObject({ phase: "interrupted", attempt: 1 });
+      expect(saved!.watermarks!.partitions.reduce((sum, each) => sum + each.offset, 0)).toBe(300);
+      expect(saved!.counts.written).toBeGreaterThan(0);
+      expect(saved!.counts.written).toBeLessThan(300);
+
+      await produceEvents(topic, [
+        job(1, "Changed after the run started"),
+        job(999, "Created after the run started"),
+      ]);
+      const second = countingEmbed(model.embed);
+      const resumed = await runShardInProcess(shardConfig(document), second.embed);
+      expect(resumed).toMatchObject({ outcome: "done", resumed: true });
+      expect(resumed.state.attempt).toBe(2);
+      expect(resumed.state.counts).toMatchObject({ written: 300, processed: 300, inferenceTexts: distinct });
+      // Texts finished before the interruption were not embedded again.
+      expect(first.texts.length + second.texts.length).toBe(distinct);
+      const stored = await readBack(target.store, ["job-1", "job-999"]);
+      expect(stored.get("job-1")!.meta!.contentHash).toBe(renderJob(jobDocument(1, distinct)).hash);
+      expect(stored.get("job-999")!.meta).toBeNull();
+    } finally {
+      await target.drop();
+    }
+  });
+});
+
+function titleOf(id: string): string {
+  if (id === "job-7") return "Title 7 revised";
+  if (id === "job-9") return "Title 9 back";
+  return `Title ${id.slice(4)}`;
+}
