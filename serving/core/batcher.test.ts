@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { ControlledBackend } from "../testing/controlled-backend.ts";
+import { Batcher } from "./batcher.ts";
+import { ServingError } from "./errors.ts";
+
+const tokens = (count: number) => new Int32Array(count).fill(7);
+
+function setup(maxBatchSize = 8) {
+  const backend = new ControlledBackend();
+  const batcher = new Batcher({
+    backend,
+    limits: { maxBatchTokens: 10_000, maxBatchSize },
+    maxQueueDelayMs: 0,
+  });
+  return { backend, batcher };
+}
+
+describe("Batcher", () => {
+  it("runs one batch at a time and batches what arrived meanwhile", async () => {
+    const { backend, batcher } = setup();
+    const first = batcher.submit(tokens(3));
+    await backend.waitForBatches(1);
+    const waiting = [batcher.submit(tokens(4)), batcher.submit(tokens(5)), batcher.submit(tokens(6))];
+    expect(backend.running).toBe(1);
+    expect(batcher.queueSize).toBe(3);
+    backend.complete();
+    await backend.waitForBatches(2);
+    expect(backend.batches[1]?.map((input) => input.length).sort()).toEqual([4, 5, 6]);
+    backend.complete();
+    const results = await Promise.all([first, ...waiting]);
+    expect(results.map((result) => result.vector[0])).toEqual([3, 4, 5, 6]);
+    expect(results.map((result) => result.batchSize)).toEqual([1, 3, 3, 3]);
+  });
+
+  it("drops inputs whose call was cancelled before their batch started", async () => {
+    const { backend, batcher } = setup();
+    const first = batcher.submit(tokens(3));
+    await backend.waitForBatches(1);
+    const controller = new AbortController();
+    const cancelled = batcher.submit(tokens(9), controller.signal);
+    const kept = batcher.submit(tokens(4));
+    controller.abort();
+    backend.complete();
+    await expect(cancelled).rejects.toMatchObject({ code: "CANCELLED" });
+    await backend.waitForBatches(2);
+    expect(backend.batches[1]?.map((input) => input.length)).toEqual([4]);
+    backend.complete();
+    await Promise.all([first, kept]);
+  });
+
+  it("fails every input of a failed batch with BACKEND_FAILED and keeps serving", async () => {
+    const { backend, batcher } = setup();
+    const first = batcher.submit(tokens(2));
+    await backend.waitForBatches(1);
+    const doomed = [batcher.submit(tokens(2)), batcher.submit(tokens(2))];
+    backend.complete();
+    await first;
+    await backend.waitForBatches(2);
+    backend.fail(new Error("out of memory"));
+    for (const result of doomed) {
+      await expect(result).rejects.toSatisfy(
+        (error) =>
+          error instanceof ServingError &&
+          error.code === "BACKEND_FAILED" &&
+          (error.cause as Error).message === "out of memory",
+      );
+    }
+    const next = batcher.submit(tokens(2));
+    await backend.waitForBatches(3);
+    backend.complete();
+    await expect(next).resolves.toMatchObject({ batchSize: 1 });
+  });
+
+  it("idle() resolves once nothing is queued or running", async () => {
+    const { backend, batcher } = setup(1);
+    const results = [batcher.submit(tokens(2)), batcher.submit(tokens(2))];
+    let idle = false;
+    const idlePromise = batcher.idle().then(() => (idle = true));
+    await backend.waitForBatches(1);
+    backend.complete();
+    await backend.waitForBatches(2);
+    expect(idle).toBe(false);
+    backend.complete();
+    await Promise.all(results);
+    await idlePromise;
+    expect(idle).toBe(true);
+  });
+});
