@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-  const embedding = connectEmbedding(config.embedding);
+  const embedding = connectEmbedding(config.embedding, config.model.digest);
   try {
     const { outcome, state } = await runBootstrap(config, {
       logger,

@@ -1,0 +1,134 @@
+/**
+ * The real embedding server for bootstrap tests: `startEmbeddingServer` (the code `jude serve` runs)
+ * on the testbed model, and a gate in front of it that forwards Embed calls, counts the texts it
+ * answered (inference counted at the boundary), and can hold new calls so a test can kill a shard at
+ * a moment when every answered text has been put into the store.
+ */
+import {
+  Server,
+  ServerCredentials,
+  credentials,
+  status,
+  type Client,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import { pino } from "pino";
+import { parseServingConfig } from "../../../serving/config.ts";
+import { startEmbeddingServer } from "../../../serving/server.ts";
+import { loadProtos } from "../../../serving/transport/proto.ts";
+import { requireEnv } from "../../support/env.ts";
+
+/** A running server on the testbed model. */
+export interface TestEmbeddingServer {
+  readonly address: string;
+  readonly digest: string;
+  close(): Promise<void>;
+}
+
+/** Starts the server on a free port with the CPU provider and waits until it serves. */
+export async function startTestEmbeddingServer(
+  options: { intraOpThreads?: number } = {},
+): Promise<TestEmbeddingServer> {
+  const config = parseServingConfig({
+    modelDir: requireEnv("JUDE_MODEL_DIR"),
+    listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0 },
+    backend: { executionProvider: "cpu", intraOpThreads: options.intraOpThreads ?? 0 },
+    logLevel: "silent",
+  });
+  const server = await startEmbeddingServer(config, { logger: pino({ level: "silent" }) });
+  await server.ready;
+  return {
+    address: `127.0.0.1:${server.grpcPort}`,
+    digest: server.model.digest,
+    close: () => server.close(),
+  };
+}
+
+type EmbedRequest = { inputs: unknown[] };
+type Held = { call: ServerUnaryCall<EmbedRequest, unknown>; callback: sendUnaryData<unknown> };
+
+/** The gate; see the module comment. */
+export interface EmbeddingGate {
+  readonly address: string;
+  /** Texts of Embed calls answered successfully so far. */
+  answeredTexts(): number;
+  /** Calls forwarded and not yet answered. */
+  outstanding(): number;
+  /** Calls held while paused. */
+  held(): number;
+  /** Hold every new call until `resume`. */
+  pause(): void;
+  /** Fail the held calls (their client is gone) and forward new calls again. */
+  resume(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a gate forwarding to `upstream`. */
+export async function startEmbeddingGate(upstream: string): Promise<EmbeddingGate> {
+  const protos = loadProtos();
+  const client = new protos.embedding(upstream, credentials.createInsecure()) as Client &
+    Record<
+      string,
+      (request: unknown, callback: (error: ServiceError | null, response: unknown) => void) => void
+    >;
+  let answered = 0;
+  let inFlight = 0;
+  let paused = false;
+  let held: Held[] = [];
+  const forward = ({ call, callback }: Held): void => {
+    inFlight++;
+    client.Embed!(call.request, (error, response) => {
+      inFlight--;
+      if (error === null) answered += call.request.inputs.length;
+      callback(error, response);
+    });
+  };
+  const server = new Server();
+  server.addService(protos.embedding.service, {
+    Embed: (call: Held["call"], callback: Held["callback"]) =>
+      paused ? held.push({ call, callback }) : forward({ call, callback }),
+    Info: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
+      client.Info!(call.request, (error, response) => callback(error, response)),
+    EmbedStream: (call: { destroy(error: Error): void }) =>
+      call.destroy(Object.assign(new Error("not proxied"), { code: status.UNIMPLEMENTED })),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    answeredTexts: () => answered,
+    outstanding: () => inFlight,
+    held: () => held.length,
+    pause: () => {
+      paused = true;
+    },
+    resume: () => {
+      for (const each of held)
+        each.callback({ code: status.UNAVAILABLE, details: "dropped by the test gate" });
+      held = [];
+      paused = false;
+    },
+    close: async () => {
+      client.close();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    },
+  };
+}
+
+/** Waits until `condition` holds, checking every 25 ms; fails with `what` after `timeoutMs`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * A shard run as the Job runs it (`node cli/jude.ts bootstrap --config …`) against the real embedding
+ * server: SIGKILLed half-way and started again, it finishes with the exact result and embeds no text
+ * twice (counted at the server boundary); SIGTERM makes it checkpoint and exit 75, never 0.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import { countVersion, getTexts } from "../../../store/index.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { requireEnv } from "../../support/env.ts";
+import { createBootstrapStore, readBack, renderJob, shardDocument } from "./helpers.ts";
+import {
+  startEmbeddingGate,
+  startTestEmbeddingServer,
+  waitFor,
+  type EmbeddingGate,
+  type TestEmbeddingServer,
+} from "./embedding-server.ts";
+
+const ENTITIES = 1200;
+const DISTINCT = ENTITIES / 6;
+// Six consecutive entities share a text, so new texts keep arriving all through the run.
+const documentOf = (id: number) => ({
+  id: `job-${id}`,
+  title: `Role ${Math.floor(id / 6)}`,
+  company: "Acme",
+});
+
+interface RunningShard {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: string[];
+}
+
+function startShard(configPath: string): RunningShard {
+  const child = spawn(process.execPath, ["cli/jude.ts", "bootstrap", "--config", configPath], {
+    cwd: process.cwd(),
+    env: process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  child.stdout!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return { child, exited, output };
+}
+
+describe("bootstrap shard process (real Kafka, Redis and embedding server)", () => {
+  let server: TestEmbeddingServer;
+  let gate: EmbeddingGate;
+  let topic: string;
+  const dir = mkdtempSync(join(tmpdir(), "bootstrap-resume-"));
+
+  beforeAll(async () => {
+    server = await startTestEmbeddingServer();
+    gate = await startEmbeddingGate(server.address);
+    topic = uniqueTopic("bootstrap-resume");
+    await createTopics([topic], 2);
+    await produceEvents(
+      topic,
+      Array.from({ length: ENTITIES }, (_, id) => ({ key: `job-${id}`, value: documentOf(id) })),
+    );
+  });
+  afterAll(async () => {
+    await gate?.close();
+    await server?.close();
+  });
+
+  function writeConfig(storeName: string, run: string): string {
+    const document = shardDocument({
+      storeName,
+      run,
+      source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic } },
+      shards: { count: 1, index: 0 },
+      extra: { batching: { maxEntities: 60, inflightBatches: 2 }, checkpoint: { progressIntervalMs: 200 } },
+    });
+    const path = join(dir, `${run}.json`);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        ...document,
+        model: { ...(document.model as object), digest: server.digest },
+        embedding: { endpoint: gate.address, maxBatchSize: 8, maxInflight: 2 },
+      }),
+    );
+    return path;
+  }
+
+  it("resumes after SIGKILL with the exact result and no text embedded twice", async () => {
+    const target = await createBootstrapStore("kill");
+    try {
+      const configPath = writeConfig(target.name, "kill");
+      const checkpoints = new CheckpointStore(
+        target.client,
+        checkpointKey(`jude:${target.name}`, { namespace: "test", name: "kill" }, 0),
+        60,
+      );
+      const answeredBefore = gate.answeredTexts();
+
+      const first = startShard(configPath);
+      await waitFor(
+        async () => ((await checkpoints.load())?.counts.written ?? 0) >= ENTITIES / 4,
+        "a quarter written",
+      );
+      // Hold new embedding calls; kill once every answered text is in the store's text cache, so the
+      // only work lost is work not finished (what a restart must redo, and nothing else).
+      gate.pause();
+      await waitFor(
+        async () =>
+          gate.held() > 0 &&
+          gate.outstanding() === 0 &&
+          (await countVersion(target.store, "v2")).texts === gate.answeredTexts() - answeredBefore,
+        "the shard to wait on a held call with every answered text stored",
+      );
+      first.child.kill("SIGKILL");
+      expect(await first.exited).toEqual({ code: null, signal: "SIGKILL" });
+      const killed = await checkpoints.load();
+      expect(killed).toMatchObject({ phase: "running", attempt: 1 });
+      expect(killed!.counts.written).toBeLessThan(ENTITIES);
+      const embeddedBeforeKill = gate.answeredTexts() - answeredBefore;
+      expect(embeddedBeforeKill).toBeGreaterThan(0);
+      expect(embeddedBeforeKill).toBeLessThan(DISTINCT);
+      gate.resume();
+
+      const second = startShard(configPath);
+      const exit = await second.exited;
+      expect(exit, second.output.join("")).toEqual({ code: 0, signal: null });
+      const done = await checkpoints.load();
+      expect(done).toMatchObject({ phase: "done", attempt: 2 });
+      expect(done!.counts).toMatchObject({ written: ENTITIES, processed: ENTITIES });
+      // Nothing finished before the kill was embedded again.
+      expect(gate.answeredTexts() - answeredBefore).toBe(DISTINCT);
+      // Exact result: every entity holds the vector of its own text.
+      const ids = Array.from({ length: ENTITIES }, (_, id) => `job-${id}`);
+      const stored = await readBack(target.store, ids);
+      const hashes = ids.map((_, id) => renderJob(documentOf(id)).hash);
+      const cached = await getTexts(target.store, "v2", hashes);
+      ids.forEach((id, index) => {
+        const { meta, vector } = stored.get(id)!;
+        expect(meta?.contentHash).toBe(hashes[index]);
+        expect(Array.from(vector!)).toEqual(Array.from(cached.get(hashes[index]!)!.vector));
+      });
+      expect(await countVersion(target.store, "v2")).toMatchObject({ live: ENTITIES, texts: DISTINCT });
+      expect(second.output.join("")).toMatch(/"msg":"bootstrap progress"/);
+    } finally {
+      gate.resume();
+      await target.drop();
+    }
+  });
+
+  it("checkpoints and exits 75 on SIGTERM, then finishes on the next run", async () => {
+    const target = await createBootstrapStore("term");
+    try {
+      const configPath = writeConfig(target.name, "term");
+      const checkpoints = new CheckpointStore(
+        target.client,
+        checkpointKey(`jude:${target.name}`, { namespace: "test", name: "term" }, 0),
+        60,
+      );
+      const first = startShard(configPath);
+      await waitFor(async () => ((await checkpoints.load())?.counts.written ?? 0) > 0, "some progress");
+      first.child.kill("SIGTERM");
+      expect(await first.exited).toEqual({ code: 75, signal: null });
+      const stopped = await checkpoints.load();
+      expect(stopped?.phase).toBe("interrupted");
+      expect(stopped!.counts.written).toBeLessThan(ENTITIES);
+
+      const second = startShard(configPath);
+      expect((await second.exited).code, second.output.join("")).toBe(0);
+      expect((await checkpoints.load())?.counts).toMatchObject({ written: ENTITIES });
+    } finally {
+      await target.drop();
+    }
+  });
+});
