@@ -1,0 +1,332 @@
+/**
+ * Bootstrap benchmark: N entities (default 100 000) whose texts repeat ~6 times go through the real
+ * bootstrap path — a JSON-lines snapshot file, decode/extract/prompt/hash, the store's cross-shard text
+ * cache, the real gRPC embedding server (`startEmbeddingServer`, CPU ONNX Runtime, in this process),
+ * conditional Redis writes, checkpoints — and are compared side by side with the serving ceiling
+ * measured in the same run: the server's best throughput (request size × concurrency searched first)
+ * on the same kind of texts through the same client. Texts are short job titles, ~19 tokens with the
+ * prompt. `vs_ceiling` = distinct texts per second of the bootstrap / ceiling texts per second; 1.0
+ * would mean the bootstrap adds no cost on top of inference. Medians over `repeats` runs, each into a
+ * fresh store so the text cache starts empty.
+ *
+ * `runBootstrapBench()` returns the figures; `node bench/bootstrap.ts [--json]` (or
+ * `npm run bench -- bootstrap --json`) runs it against JUDE_REDIS_URL and JUDE_MODEL_DIR.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { runBootstrap } from "../pipelines/bootstrap/app.ts";
+import { bootstrapConfigSchema, resolveShardIndex } from "../pipelines/bootstrap/config.ts";
+import { connectEmbedding } from "../pipelines/bootstrap/embedding-client.ts";
+import { EmbeddingClient } from "../serving/client.ts";
+import { parseServingConfig } from "../serving/config.ts";
+import { startEmbeddingServer } from "../serving/server.ts";
+import { connectRedis, countVersion, isCluster, openStore, type RedisClient } from "../store/index.ts";
+
+/** Benchmark knobs. */
+export interface BootstrapBenchOptions {
+  readonly entities?: number;
+  /** Average copies of each text. Default 6. */
+  readonly duplication?: number;
+  /** Bootstrap runs (medians are reported). Default 3. */
+  readonly repeats?: number;
+  /** Distinct texts used for each ceiling measurement. Default 1500. */
+  readonly ceilingSample?: number;
+  readonly redisUrl?: string;
+  readonly modelDir?: string;
+}
+
+const TEMPLATE = "Job: {{title}} at {{company}} in {{city}}";
+const LEVELS = ["Junior", "Senior", "Staff", "Principal", "Lead", "Associate", "Head of", "Chief"];
+const ROLES = [
+  "backend engineer",
+  "data scientist",
+  "product designer",
+  "nurse",
+  "accountant",
+  "sales manager",
+];
+const AREAS = [
+  "payments",
+  "search",
+  "logistics",
+  "oncology",
+  "retail",
+  "cloud infrastructure",
+  "mobile apps",
+];
+const COMPANIES = ["Northwind Traders", "Contoso", "Fabrikam", "Umbrella Health", "Initech"];
+const CITIES = ["Berlin", "Dublin", "Toronto", "Austin", "Singapore", "Lyon"];
+
+/** Runs the benchmark and returns its figures (first keys: the `npm run bench` contract). */
+export async function runBootstrapBench(
+  options: BootstrapBenchOptions = {},
+): Promise<Record<string, unknown>> {
+  const entities = options.entities ?? 100_000;
+  const distinct = Math.round(entities / (options.duplication ?? 6));
+  const repeats = options.repeats ?? 3;
+  const sampleSize = Math.min(options.ceilingSample ?? 1_500, distinct);
+  const redisUrl = options.redisUrl ?? requireEnv("JUDE_REDIS_URL");
+  const modelDir = options.modelDir ?? requireEnv("JUDE_MODEL_DIR");
+  const loadBefore = loadavg()[0] ?? 0;
+  const dir = mkdtempSync(join(tmpdir(), "bench-bootstrap-"));
+  const snapshot = join(dir, "jobs.jsonl");
+  writeFileSync(snapshot, snapshotLines(entities, distinct).join("\n") + "\n");
+
+  const server = await startEmbeddingServer(
+    parseServingConfig({
+      modelDir,
+      listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0 },
+      backend: { executionProvider: "cpu" },
+      logLevel: "silent",
+    }),
+    { logger: pino({ level: "silent" }) },
+  );
+  await server.ready;
+  const address = `127.0.0.1:${server.grpcPort}`;
+  const client = new EmbeddingClient({ address });
+  const redis = connectRedis({ url: redisUrl }, { connectionName: "bench-bootstrap" });
+  try {
+    const sample = Array.from({ length: sampleSize }, (_, index) => renderText(index));
+    const tokens = (await client.embed(sample.slice(0, 100), { truncate: true })).tokenCounts;
+    const best = await searchBestSetting(client, sample.slice(0, Math.min(400, sampleSize)));
+    const runs: { seconds: number; ceiling: number; requests: number; texts: number }[] = [];
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      const ceiling = await throughput(client, sample, best.batch, best.concurrency);
+      runs.push({
+        ceiling,
+        ...(await bootstrapOnce(redis, address, server.model.digest, snapshot, best, entities, distinct)),
+      });
+    }
+    const seconds = median(runs.map((run) => run.seconds));
+    const ceiling = median(runs.map((run) => run.ceiling));
+    const inferenceTexts = runs[0]!.texts;
+    const distinctPerSecond = distinct / seconds;
+    return {
+      bench: "bootstrap",
+      entities,
+      distinct_texts: distinct,
+      inference_calls: inferenceTexts,
+      embed_requests: runs[0]!.requests,
+      dedup_ratio: round(entities / inferenceTexts),
+      entities_per_s: round(entities / seconds),
+      distinct_texts_per_s: round(distinctPerSecond),
+      ceiling_texts_per_s: round(ceiling),
+      vs_ceiling: round(distinctPerSecond / ceiling),
+      seconds: round(seconds),
+      seconds_runs: runs.map((run) => round(run.seconds)),
+      ceiling_runs: runs.map((run) => round(run.ceiling)),
+      ceiling_method:
+        "jude serve in-process (ONNX Runtime CPU) through the gRPC client, best request size x concurrency",
+      request_size: best.batch,
+      concurrency: best.concurrency,
+      tokens_per_text: round(tokens.reduce((sum, each) => sum + each, 0) / tokens.length),
+      repeats,
+      redis: isCluster(redis) ? "cluster" : "standalone",
+      load_average_before: round(loadBefore),
+      machine: machine(),
+    };
+  } finally {
+    client.close();
+    await server.close();
+    await redis.quit().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One bootstrap of the whole snapshot into a fresh store; checks the result before timing counts. */
+async function bootstrapOnce(
+  redis: RedisClient,
+  address: string,
+  digest: string,
+  snapshot: string,
+  best: { batch: number; concurrency: number },
+  entities: number,
+  distinct: number,
+): Promise<{ seconds: number; requests: number; texts: number }> {
+  const storeName = `bench-bootstrap-${randomUUID().slice(0, 8)}`;
+  const config = resolveShardIndex(
+    bootstrapConfigSchema.parse({
+      run: { name: "bench" },
+      entity: "job",
+      model: { version: "bench", digest, dimensions: 384, template: TEMPLATE },
+      decode: { keyPath: "$.id" },
+      extract: { title: "$.title", company: "$.company", city: "$.city" },
+      embedding: { endpoint: address, maxBatchSize: best.batch, maxInflight: best.concurrency },
+      store: { name: storeName, url: { env: "JUDE_REDIS_URL" } },
+      source: { files: { uris: [pathToFileURL(snapshot).href] } },
+      shards: { count: 1, index: 0 },
+      batching: { maxEntities: 2048, inflightBatches: 3 },
+      checkpoint: { progressIntervalMs: 60_000 },
+    }),
+    {},
+  );
+  const embedding = connectEmbedding(config.embedding, digest);
+  let requests = 0;
+  let texts = 0;
+  try {
+    const started = performance.now();
+    const outcome = await runBootstrap(config, {
+      logger: pino({ level: "silent" }),
+      embedCall: async (batch, signal) => {
+        requests++;
+        texts += batch.length;
+        return embedding.embed(batch, signal);
+      },
+      isRetryableEmbedError: embedding.isRetryable,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const store = await openStore(redis, { name: storeName });
+    const counts = await countVersion(store, "bench");
+    if (
+      outcome.outcome !== "done" ||
+      counts.live !== entities ||
+      counts.texts !== distinct ||
+      texts !== distinct
+    ) {
+      throw new Error(
+        `bootstrap result is wrong: ${JSON.stringify({ outcome: outcome.outcome, counts, texts })}`,
+      );
+    }
+    return { seconds, requests, texts };
+  } finally {
+    embedding.close();
+    await dropKeys(redis, `jude:${storeName}`);
+  }
+}
+
+/** The best request size and concurrency for this server on this machine (short runs of each). */
+async function searchBestSetting(client: EmbeddingClient, texts: readonly string[]) {
+  let best = { batch: 32, concurrency: 2, rate: 0 };
+  for (const batch of [32, 64, 128]) {
+    for (const concurrency of [2, 4]) {
+      const rate = await throughput(client, texts, batch, concurrency);
+      if (rate > best.rate) best = { batch, concurrency, rate };
+    }
+  }
+  return best;
+}
+
+/** Texts per second embedding `texts` in requests of `batch` with `concurrency` requests in flight. */
+async function throughput(
+  client: EmbeddingClient,
+  texts: readonly string[],
+  batch: number,
+  concurrency: number,
+) {
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < texts.length) {
+        const start = next;
+        next += batch;
+        await client.embed(texts.slice(start, start + batch), { truncate: true });
+      }
+    }),
+  );
+  return texts.length / ((performance.now() - started) / 1000);
+}
+
+/** Snapshot rows: entity i gets text t(i); every text appears entities/distinct times, shuffled. */
+function snapshotLines(entities: number, distinct: number): string[] {
+  const textOf = Array.from({ length: entities }, (_, index) => index % distinct);
+  const random = mulberry32(42);
+  for (let index = textOf.length - 1; index > 0; index--) {
+    const other = Math.floor(random() * (index + 1));
+    [textOf[index], textOf[other]] = [textOf[other]!, textOf[index]!];
+  }
+  return textOf.map((text, id) => JSON.stringify({ id: `job-${id}`, ...fieldsOf(text) }));
+}
+
+function fieldsOf(text: number): { title: string; company: string; city: string } {
+  const pick = <T>(list: readonly T[], salt: number): T => list[(text * salt + salt) % list.length]!;
+  return {
+    title: `${pick(LEVELS, 7)} ${pick(ROLES, 11)} for ${pick(AREAS, 13)} team ${text}`,
+    company: pick(COMPANIES, 17),
+    city: pick(CITIES, 19),
+  };
+}
+
+/** The prompt text a shard renders for text number `text` (for the ceiling sample). */
+function renderText(text: number): string {
+  const { title, company, city } = fieldsOf(text);
+  return `Job: ${title} at ${company} in ${city}`;
+}
+
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = Math.imul(state ^ (state >>> 15), 1 | state);
+    value ^= value + Math.imul(value ^ (value >>> 7), 61 | value);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function dropKeys(client: RedisClient, prefix: string): Promise<void> {
+  const nodes = isCluster(client) ? client.nodes("master") : [client];
+  for (const node of nodes) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await node.scan(cursor, "MATCH", `*${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      await Promise.all(keys.map((key) => node.unlink(key)));
+    } while (cursor !== "0");
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+function machine(): { cores: number; cpu: string; flags: string[]; node: string } {
+  const wanted = ["avx", "avx2", "avx512f", "avx512_vnni", "sse4_2", "neon", "asimd"];
+  let flags: string[] = [];
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8")
+      .split("\n")
+      .find((entry) => entry.startsWith("flags") || entry.startsWith("Features"));
+    flags = (line?.split(":")[1]?.trim().split(/\s+/) ?? []).filter((flag) => wanted.includes(flag));
+  } catch {
+    // not Linux: no flags
+  }
+  return { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", flags, node: process.version };
+}
+
+function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (eval "$(npm run -s testbed -- env)")`);
+  return value;
+}
+
+/** Runs from the command line: `[--json] [--entities N] [--repeats N]`. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { json: { type: "boolean" }, entities: { type: "string" }, repeats: { type: "string" } },
+  });
+  const figures = await runBootstrapBench({
+    ...(values.entities !== undefined ? { entities: Number(values.entities) } : {}),
+    ...(values.repeats !== undefined ? { repeats: Number(values.repeats) } : {}),
+  });
+  if (!values.json) {
+    console.log(
+      `bootstrap: ${figures.entities} entities in ${figures.seconds} s (${figures.entities_per_s}/s), ` +
+        `${figures.inference_calls} inferences for ${figures.distinct_texts} distinct texts (dedup x${figures.dedup_ratio}), ` +
+        `${figures.distinct_texts_per_s} distinct texts/s = ${figures.vs_ceiling} of the serving ceiling ${figures.ceiling_texts_per_s}/s`,
+    );
+  }
+  console.log(JSON.stringify(figures));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));
