@@ -50,6 +50,11 @@ const flags: Record<string, { path: readonly string[]; kind: Kind; help: string 
     kind: "number",
     help: "ONNX Runtime inter-op threads",
   },
+  "allow-spinning": {
+    path: ["backend", "allowSpinning"],
+    kind: "boolean",
+    help: "let idle ONNX Runtime threads spin (true | false)",
+  },
   "cuda-device-id": {
     path: ["backend", "cudaDeviceId"],
     kind: "number",

@@ -57,6 +57,8 @@ export const servingConfigSchema = z
         /** 0 lets ONNX Runtime choose (one thread per physical core). */
         intraOpThreads: z.number().int().min(0).default(0),
         interOpThreads: z.number().int().min(0).default(1),
+        /** Idle ONNX Runtime threads spin for work: lower latency on dedicated cores, waste on shared ones. */
+        allowSpinning: z.boolean().default(false),
         cudaDeviceId: z.number().int().min(0).default(0),
       })
       .prefault({}),

@@ -113,6 +113,7 @@ export async function startEmbeddingServer(
       executionProvider: config.backend.executionProvider,
       intraOpThreads: config.backend.intraOpThreads,
       interOpThreads: config.backend.interOpThreads,
+      allowSpinning: config.backend.allowSpinning,
       cudaDeviceId: config.backend.cudaDeviceId,
       pooling: model.pooling,
       expectedDimensions: model.dimensions,

@@ -14,6 +14,12 @@ export interface SessionSettings {
   /** Threads for one operator; 0 lets ONNX Runtime use one per physical core. */
   intraOpThreads: number;
   interOpThreads: number;
+  /**
+   * Let idle ONNX Runtime threads spin waiting for work. Off by default: spinning threads take CPU
+   * from the event loop that answers gRPC while a batch runs, and on a shared or oversubscribed node
+   * they slow inference itself.
+   */
+  allowSpinning?: boolean;
   cudaDeviceId: number;
   /** Called with a message when `auto` falls back to the CPU. */
   onWarning?: (message: string) => void;
@@ -97,6 +103,12 @@ async function create(settings: SessionSettings, provider: "cpu" | "cuda"): Prom
       intraOpNumThreads: settings.intraOpThreads,
       interOpNumThreads: settings.interOpThreads,
       logSeverityLevel: 3,
+      extra: {
+        session: {
+          intra_op: { allow_spinning: settings.allowSpinning ? "1" : "0" },
+          inter_op: { allow_spinning: settings.allowSpinning ? "1" : "0" },
+        },
+      },
     });
   } catch (error) {
     if (provider === "cuda") throw error;

@@ -7,6 +7,7 @@ export interface WorkerSettings {
   executionProvider: ExecutionProviderChoice;
   intraOpThreads: number;
   interOpThreads: number;
+  allowSpinning: boolean;
   cudaDeviceId: number;
   pooling: Pooling;
   /** Batches run once before the worker reports ready: [batch size, sequence length] each. */

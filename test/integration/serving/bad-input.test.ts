@@ -1,0 +1,248 @@
+/**
+ * Every way a caller can get a request wrong gets its own status, stable code and message, on gRPC
+ * and on the OpenAI HTTP route; the server keeps serving afterwards.
+ */
+import { Metadata, status } from "@grpc/grpc-js";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  EmbeddingClient,
+  EmbeddingClientError,
+  type ClientInput,
+  type EmbedOptions,
+} from "../../../serving/client.ts";
+import type { EmbeddingServer } from "../../../serving/server.ts";
+import { rawUnary, startServer } from "./helpers.ts";
+
+const TOKEN = "bad-input-test-token";
+const longText = "kubernetes operator engineer ".repeat(200); // ~600 tokens, over the 256 limit
+
+let server: EmbeddingServer;
+let client: EmbeddingClient;
+let address: string;
+
+beforeAll(async () => {
+  const tokenFile = join(await mkdtemp(join(tmpdir(), "jude-bad-input-")), "token");
+  await writeFile(tokenFile, `${TOKEN}\n`);
+  server = await startServer({
+    auth: { tokenFile },
+    prompts: { query: "query: ", job: "Job: {{title}} at {{company}}" },
+    limits: { maxInputsPerCall: 4, maxMessageBytes: 64 * 1024 },
+  });
+  address = `127.0.0.1:${server.grpcPort}`;
+  client = new EmbeddingClient({ address, token: TOKEN });
+});
+afterAll(async () => {
+  client.close();
+  await server.close();
+});
+
+async function failureOf(
+  call: Promise<unknown>,
+): Promise<{ status: string; code: string | undefined; message: string }> {
+  const error = await call.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  if (!(error instanceof EmbeddingClientError))
+    throw new Error(`expected the call to fail, got ${String(error)}`);
+  return { status: error.statusName, code: error.errorCode, message: error.message };
+}
+
+describe("gRPC Embed", () => {
+  const cases: Array<[string, ClientInput[], EmbedOptions, string, string, string | RegExp]> = [
+    [
+      "an empty input list",
+      [],
+      {},
+      "INVALID_ARGUMENT",
+      "JUDE_SERVING_EMPTY_INPUTS",
+      "inputs must not be empty: send at least one input",
+    ],
+    [
+      "too many inputs",
+      ["a", "b", "c", "d", "e"],
+      {},
+      "INVALID_ARGUMENT",
+      "JUDE_SERVING_TOO_MANY_INPUTS",
+      "too many inputs: 5 in one call, the limit is 4",
+    ],
+    [
+      "an oversize text with truncate=false",
+      ["short", longText],
+      { truncate: false },
+      "INVALID_ARGUMENT",
+      "JUDE_SERVING_INPUT_TOO_LONG",
+      "input 1 is longer than the model's limit of 256 tokens; set truncate to embed its first 256 tokens",
+    ],
+    [
+      "an unknown prompt name",
+      [{ text: "senior engineer", promptName: "resume" }],
+      {},
+      "INVALID_ARGUMENT",
+      "JUDE_SERVING_UNKNOWN_PROMPT",
+      'unknown prompt name "resume"; this model knows "query", "job"',
+    ],
+    [
+      "a prompt field that is missing",
+      [{ text: "", promptName: "job", fields: { title: "Engineer" } }],
+      {},
+      "INVALID_ARGUMENT",
+      "JUDE_SERVING_MISSING_PROMPT_FIELD",
+      'input 0: prompt "job" needs the field "company"',
+    ],
+    [
+      "an empty text",
+      [""],
+      {},
+      "INVALID_ARGUMENT",
+      "JUDE_SERVING_EMPTY_TEXT",
+      "input 0 is empty: send a text with at least one character",
+    ],
+    [
+      "more dimensions than the model has",
+      ["hello"],
+      { dimensions: 1024 },
+      "INVALID_ARGUMENT",
+      "JUDE_SERVING_INVALID_DIMENSIONS",
+      "dimensions must be between 1 and the model's 384, got 1024",
+    ],
+    [
+      "a message over the size limit",
+      ["x".repeat(70 * 1024)],
+      {},
+      "RESOURCE_EXHAUSTED",
+      undefined as unknown as string,
+      /larger than max/,
+    ],
+  ];
+
+  it.each(cases)("refuses %s", async (_name, inputs, options, statusName, code, message) => {
+    const failure = await failureOf(client.embed(inputs, options));
+    expect(failure.status).toBe(statusName);
+    expect(failure.code).toBe(code);
+    if (typeof message === "string") expect(failure.message).toBe(message);
+    else expect(failure.message).toMatch(message);
+  });
+
+  it("refuses a missing token and a wrong token with UNAUTHENTICATED", async () => {
+    const anonymous = new EmbeddingClient({ address });
+    const impostor = new EmbeddingClient({ address, token: "not-the-token" });
+    try {
+      expect(await failureOf(anonymous.embed(["hello"]))).toEqual({
+        status: "UNAUTHENTICATED",
+        code: "JUDE_SERVING_UNAUTHENTICATED",
+        message: "missing bearer token: send 'authorization: Bearer <token>'",
+      });
+      expect(await failureOf(impostor.embed(["hello"]))).toEqual({
+        status: "UNAUTHENTICATED",
+        code: "JUDE_SERVING_UNAUTHENTICATED",
+        message: "invalid bearer token",
+      });
+    } finally {
+      anonymous.close();
+      impostor.close();
+    }
+  });
+
+  it("refuses a malformed protobuf with INVALID_ARGUMENT, not INTERNAL", async () => {
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${TOKEN}`);
+    // Field 1 (inputs) announces 16 bytes but only one follows.
+    const error = await rawUnary(
+      address,
+      "/jude.embedding.v1.EmbeddingService/Embed",
+      Buffer.from([0x0a, 0x10, 0x41]),
+      metadata,
+    );
+    expect(error).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/^malformed request: /),
+    });
+    expect((error as { metadata: Metadata }).metadata.get("jude-error-code")).toEqual([
+      "JUDE_SERVING_MALFORMED_REQUEST",
+    ]);
+  });
+
+  it("embeds the oversize text when truncate is set, and keeps serving after every refusal", async () => {
+    const answer = await client.embed(["short", longText], { truncate: true });
+    expect(answer.tokenCounts[1]).toBe(256);
+    expect(answer.truncated).toEqual([false, true]);
+    expect(answer.vectors[1]).toHaveLength(384);
+  });
+});
+
+describe("OpenAI POST /v1/embeddings", () => {
+  const post = async (body: string, token: string | null) => {
+    const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body,
+    });
+    return {
+      status: response.status,
+      body: (await response.json()) as { error?: { code: string; message: string; type: string } },
+    };
+  };
+
+  const cases: Array<[string, string, string | null, number, string, string | RegExp]> = [
+    [
+      "a body that is not JSON",
+      "{input:",
+      TOKEN,
+      400,
+      "JUDE_SERVING_MALFORMED_REQUEST",
+      /^malformed request: the body is not valid JSON/,
+    ],
+    [
+      "token ids instead of text",
+      JSON.stringify({ input: [[101, 102]] }),
+      TOKEN,
+      400,
+      "JUDE_SERVING_MALFORMED_REQUEST",
+      /^malformed request: input/,
+    ],
+    [
+      "an empty input list",
+      JSON.stringify({ input: [] }),
+      TOKEN,
+      400,
+      "JUDE_SERVING_EMPTY_INPUTS",
+      "inputs must not be empty: send at least one input",
+    ],
+    [
+      "a missing token",
+      JSON.stringify({ input: "hello" }),
+      null,
+      401,
+      "JUDE_SERVING_UNAUTHENTICATED",
+      /^missing bearer token/,
+    ],
+    [
+      "a wrong token",
+      JSON.stringify({ input: "hello" }),
+      "nope",
+      401,
+      "JUDE_SERVING_UNAUTHENTICATED",
+      "invalid bearer token",
+    ],
+    [
+      "a body over the size limit",
+      JSON.stringify({ input: "x".repeat(70 * 1024) }),
+      TOKEN,
+      413,
+      "JUDE_SERVING_MESSAGE_TOO_LARGE",
+      /larger than the limit of 65536 bytes/,
+    ],
+  ];
+
+  it.each(cases)("refuses %s", async (_name, body, token, httpStatus, code, message) => {
+    const response = await post(body, token);
+    expect(response.status).toBe(httpStatus);
+    expect(response.body.error?.code).toBe(code);
+    if (typeof message === "string") expect(response.body.error?.message).toBe(message);
+    else expect(response.body.error?.message).toMatch(message);
+  });
+});

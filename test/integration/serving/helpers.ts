@@ -1,0 +1,200 @@
+/**
+ * Shared helpers of the serving integration tests: the real server (in-process or as `jude serve`
+ * child process) on the testbed model, reference data, raw gRPC calls and certificates.
+ */
+import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { pino } from "pino";
+import { parseServingConfig, type ServingConfigInput } from "../../../serving/config.ts";
+import { startEmbeddingServer, type EmbeddingServer } from "../../../serving/server.ts";
+import { requireEnv } from "../../support/env.ts";
+
+export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** The testbed model directory (JUDE_MODEL_DIR). */
+export const modelDir = (): string => requireEnv("JUDE_MODEL_DIR");
+
+/** reference.json: upstream token ids and sentence-transformers embeddings for fixed texts. */
+export interface Reference {
+  maxSequenceLength: number;
+  items: Array<{ text: string; inputIds: number[]; embedding: number[] }>;
+}
+
+export async function readReference(): Promise<Reference> {
+  return JSON.parse(await readFile(join(modelDir(), "reference.json"), "utf8")) as Reference;
+}
+
+/** Starts the real server in this process on free ports, CPU provider, and waits until it serves. */
+export async function startServer(overrides: Partial<ServingConfigInput> = {}): Promise<EmbeddingServer> {
+  const config = parseServingConfig({
+    modelDir: modelDir(),
+    logLevel: "silent",
+    ...overrides,
+    listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0 },
+    backend: { executionProvider: "cpu", intraOpThreads: 2, ...overrides.backend },
+  });
+  const server = await startEmbeddingServer(config, { logger: pino({ level: "silent" }) });
+  try {
+    await server.ready;
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  return server;
+}
+
+/** Cosine similarity. */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0;
+  let normA = 0;
+  let normB = 0;
+  for (let index = 0; index < a.length; index++) {
+    const x = a[index] ?? 0;
+    const y = b[index] ?? 0;
+    dot += x * y;
+    normA += x * x;
+    normB += y * y;
+  }
+  return dot / Math.sqrt(normA * normB);
+}
+
+/** Sends raw bytes to a unary method (for requests no well-behaved client can produce). */
+export function rawUnary(
+  address: string,
+  path: string,
+  body: Buffer,
+  metadata = new Metadata(),
+): Promise<ServiceError | Buffer> {
+  const client = new Client(address, credentials.createInsecure());
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      path,
+      (bytes: Buffer) => bytes,
+      (bytes: Buffer) => bytes,
+      body,
+      metadata,
+      (error, response) => {
+        client.close();
+        resolve(error ?? (response as Buffer));
+      },
+    );
+  });
+}
+
+/** A `jude serve` child process with its JSON log lines. */
+export interface ServeProcess {
+  child: ChildProcess;
+  grpcPort: number;
+  httpPort: number;
+  logs: Array<Record<string, unknown>>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  /** Resolves with the first log line that matches. */
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+}
+
+/** Runs `node cli/jude.ts serve …` and waits until it listens (not until the model is loaded). */
+export async function spawnServe(args: string[]): Promise<ServeProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      "cli/jude.ts",
+      "serve",
+      "--model-dir",
+      modelDir(),
+      "--host",
+      "127.0.0.1",
+      "--grpc-port",
+      "0",
+      "--http-port",
+      "0",
+      ...args,
+    ],
+    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<{
+    predicate: (line: Record<string, unknown>) => boolean;
+    resolve(line: Record<string, unknown>): void;
+  }> = [];
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      line = { msg: text };
+    }
+    logs.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.predicate(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const waitForLog = (
+    predicate: (line: Record<string, unknown>) => boolean,
+  ): Promise<Record<string, unknown>> => {
+    const seen = logs.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      waiters.push({ predicate, resolve });
+      void exited.then((code) =>
+        reject(
+          new Error(`jude serve exited (${code}) first; stderr: ${stderr}; logs: ${JSON.stringify(logs)}`),
+        ),
+      );
+    });
+  };
+  const listening = await waitForLog((line) => typeof line.grpcPort === "number");
+  return {
+    child,
+    grpcPort: listening.grpcPort as number,
+    httpPort: listening.httpPort as number,
+    logs,
+    exited,
+    waitForLog,
+  };
+}
+
+/** Reads one metric value from a Prometheus text exposition. */
+export function metricValue(exposition: string, name: string): number | undefined {
+  const line = exposition.split("\n").find((candidate) => candidate.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(" ")[1]);
+}
+
+const execFileAsync = promisify(execFile);
+
+/** A self-signed certificate for 127.0.0.1 and localhost (OpenSSL, as the testbed does for its PKI). */
+export async function selfSignedCertificate(directory: string): Promise<{ cert: string; key: string }> {
+  const cert = join(directory, "tls.crt");
+  const key = join(directory, "tls.key");
+  await execFileAsync("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  ]);
+  return { cert, key };
+}
