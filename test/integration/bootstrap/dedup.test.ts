@@ -39,54 +39,61 @@ describe("bootstrap dedup (real Kafka, Redis and model)", () => {
     await model?.close();
   });
 
-  it("embeds each distinct text once across shards running at once", async () => {
-    const target = await createBootstrapStore("dedup");
-    try {
-      const counters = Array.from({ length: SHARDS }, () => countingEmbed(model.embed));
-      const configs = counters.map((_, index) =>
-        shardConfig(
-          shardDocument({
-            storeName: target.name,
-            run: "dedup",
-            source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic } },
-            shards: { count: SHARDS, index },
-          }),
-        ),
-      );
-      const outcomes = await Promise.all(
-        configs.map((config, index) => runShardInProcess(config, counters[index]!.embed)),
-      );
-      expect(outcomes.map((each) => each.outcome)).toEqual(["done", "done", "done"]);
+  it.each(["standalone", "cluster"] as const)(
+    "embeds each distinct text once across shards running at once (%s Redis)",
+    async (deployment) => {
+      const target = await createBootstrapStore("dedup", deployment);
+      try {
+        const counters = Array.from({ length: SHARDS }, () => countingEmbed(model.embed));
+        const configs = counters.map((_, index) =>
+          shardConfig(
+            shardDocument({
+              storeName: target.name,
+              store: target.section,
+              run: "dedup",
+              source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic } },
+              shards: { count: SHARDS, index },
+            }),
+          ),
+        );
+        const outcomes = await Promise.all(
+          configs.map((config, index) => runShardInProcess(config, counters[index]!.embed)),
+        );
+        expect(outcomes.map((each) => each.outcome)).toEqual(["done", "done", "done"]);
 
-      const embedded = counters.flatMap((counter) => counter.texts);
-      expect(embedded).toHaveLength(DISTINCT);
-      expect(new Set(embedded).size).toBe(DISTINCT);
-      const counts = outcomes.map((each) => each.state.counts);
-      expect(counts.reduce((sum, each) => sum + each.inferenceTexts, 0)).toBe(DISTINCT);
-      expect(counts.reduce((sum, each) => sum + each.embedded, 0)).toBe(DISTINCT);
-      expect(counts.reduce((sum, each) => sum + each.deduplicated, 0)).toBe(ENTITIES - DISTINCT);
-      expect(counts.reduce((sum, each) => sum + each.written, 0)).toBe(ENTITIES);
+        const embedded = counters.flatMap((counter) => counter.texts);
+        expect(embedded).toHaveLength(DISTINCT);
+        expect(new Set(embedded).size).toBe(DISTINCT);
+        const counts = outcomes.map((each) => each.state.counts);
+        expect(counts.reduce((sum, each) => sum + each.inferenceTexts, 0)).toBe(DISTINCT);
+        expect(counts.reduce((sum, each) => sum + each.embedded, 0)).toBe(DISTINCT);
+        expect(counts.reduce((sum, each) => sum + each.deduplicated, 0)).toBe(ENTITIES - DISTINCT);
+        expect(counts.reduce((sum, each) => sum + each.written, 0)).toBe(ENTITIES);
 
-      // Every entity holds exactly the vector of its own text, at its Kafka position.
-      const ids = Array.from({ length: ENTITIES }, (_, id) => `job-${id}`);
-      const stored = await readBack(target.store, ids);
-      const reference = await model.embed(
-        Array.from({ length: DISTINCT }, (_, id) => renderJob(jobDocument(id, DISTINCT)).text),
-      );
-      ids.forEach((id, index) => {
-        const { meta, vector } = stored.get(id)!;
-        expect(meta).toMatchObject({ live: true, contentHash: renderJob(jobDocument(index, DISTINCT)).hash });
-        expect(meta!.partition).toBeGreaterThanOrEqual(0);
-        const expected = reference[index % DISTINCT]!;
-        expect(Array.from(vector!).every((value, d) => Math.abs(value - expected[d]!) < 1e-4)).toBe(true);
-      });
-      expect(await countVersion(target.store, "v2")).toMatchObject({ live: ENTITIES, texts: DISTINCT });
-      // The last shard to finish marks the version complete.
-      expect((await getVersion(target.store, "v2"))?.state).toBe("complete");
-    } finally {
-      await target.drop();
-    }
-  });
+        // Every entity holds exactly the vector of its own text, at its Kafka position.
+        const ids = Array.from({ length: ENTITIES }, (_, id) => `job-${id}`);
+        const stored = await readBack(target.store, ids);
+        const reference = await model.embed(
+          Array.from({ length: DISTINCT }, (_, id) => renderJob(jobDocument(id, DISTINCT)).text),
+        );
+        ids.forEach((id, index) => {
+          const { meta, vector } = stored.get(id)!;
+          expect(meta).toMatchObject({
+            live: true,
+            contentHash: renderJob(jobDocument(index, DISTINCT)).hash,
+          });
+          expect(meta!.partition).toBeGreaterThanOrEqual(0);
+          const expected = reference[index % DISTINCT]!;
+          expect(Array.from(vector!).every((value, d) => Math.abs(value - expected[d]!) < 1e-4)).toBe(true);
+        });
+        expect(await countVersion(target.store, "v2")).toMatchObject({ live: ENTITIES, texts: DISTINCT });
+        // The last shard to finish marks the version complete.
+        expect((await getVersion(target.store, "v2"))?.state).toBe("complete");
+      } finally {
+        await target.drop();
+      }
+    },
+  );
 
   it("embeds every entity's text when dedupe is off", async () => {
     const target = await createBootstrapStore("nodedup");

@@ -14,6 +14,9 @@ import type { EmbedCall } from "../../../pipelines/shared/embedding.ts";
 import { createEntityTextRenderer } from "../../../pipelines/shared/entity-text.ts";
 import {
   connectRedis,
+  execBatch,
+  parseClusterNodes,
+  type BatchCommand,
   decodeMeta,
   decodePayload,
   openStore,
@@ -33,23 +36,30 @@ export const EXTRACT = { title: "$.title", company: "$.company" };
 export const VERSION = "v2";
 export const DIGEST = "sha256:minilm-test";
 
-/** A uniquely named store on the standalone testbed Redis; `drop` removes its keys. */
-export async function createBootstrapStore(label: string): Promise<{
+/** A uniquely named store on the testbed Redis (standalone by default); `drop` removes its keys. */
+export async function createBootstrapStore(
+  label: string,
+  deployment: "standalone" | "cluster" = "standalone",
+): Promise<{
   name: string;
   client: RedisClient;
   store: Store;
+  /** The config's `store` section for this store. */
+  section: Record<string, unknown>;
   drop: () => Promise<void>;
 }> {
   const name = `bt-${label}-${randomUUID().slice(0, 8)}`;
-  const client = connectRedis(
-    { url: requireEnv("JUDE_REDIS_URL") },
-    { connectionName: `bootstrap-test-${label}` },
-  );
+  const cluster = deployment === "cluster";
+  const target = cluster
+    ? { clusterNodes: parseClusterNodes(requireEnv("JUDE_REDIS_CLUSTER_NODES")) }
+    : { url: requireEnv("JUDE_REDIS_URL") };
+  const client = connectRedis(target, { connectionName: `bootstrap-test-${label}` });
   const store = await openStore(client, { name, create: true, buckets: 64 });
   return {
     name,
     client,
     store,
+    section: { name, url: { env: cluster ? "JUDE_REDIS_CLUSTER_NODES" : "JUDE_REDIS_URL" }, cluster },
     drop: async () => {
       await deleteKeysWithPrefix(client, `jude:${name}`);
       await client.quit();
@@ -60,6 +70,8 @@ export async function createBootstrapStore(label: string): Promise<{
 /** A shard config document (plain JSON, as the operator would render it). */
 export function shardDocument(options: {
   storeName: string;
+  /** The `store` section; default: `storeName` on the standalone Redis. */
+  store?: Record<string, unknown>;
   run: string;
   source: Record<string, unknown>;
   shards: { count: number; index: number };
@@ -72,7 +84,7 @@ export function shardDocument(options: {
     decode: { keyPath: "$.id" },
     extract: EXTRACT,
     embedding: { endpoint: "unused:0", maxBatchSize: 32, maxInflight: 2 },
-    store: { name: options.storeName, url: { env: "JUDE_REDIS_URL" } },
+    store: options.store ?? { name: options.storeName, url: { env: "JUDE_REDIS_URL" } },
     source: options.source,
     shards: options.shards,
     batching: { maxEntities: 64, inflightBatches: 2 },
@@ -113,22 +125,24 @@ export async function readBack(
   store: Store,
   ids: readonly string[],
 ): Promise<Map<string, { meta: RecordMeta | null; vector: Float32Array | null }>> {
-  const pipeline = store.client.pipeline();
-  for (const id of ids) {
+  // execBatch groups the reads per Cluster node, so this works on both deployments.
+  const commands = ids.flatMap((id): BatchCommand[] => {
     const field = recordField("job", id);
     const keys = bucketKeys(store.layout, VERSION, bucketOf(store.layout, field));
-    pipeline.hget(keys.meta, field);
-    pipeline.hgetBuffer(keys.data, field);
-  }
-  const replies = (await pipeline.exec()) ?? [];
+    return [
+      { key: keys.meta, queue: (pipeline) => pipeline.hget(keys.meta, field) },
+      { key: keys.data, queue: (pipeline) => pipeline.hgetBuffer(keys.data, field) },
+    ];
+  });
+  const replies = await execBatch(store.client, commands);
   const result = new Map<string, { meta: RecordMeta | null; vector: Float32Array | null }>();
   ids.forEach((id, index) => {
-    const [metaError, metaText] = replies[index * 2]!;
-    const [dataError, payload] = replies[index * 2 + 1]!;
-    if (metaError || dataError) throw metaError ?? dataError;
+    const meta = replies[index * 2]!;
+    const data = replies[index * 2 + 1]!;
+    if (meta.error || data.error) throw meta.error ?? data.error;
     result.set(id, {
-      meta: metaText === null ? null : decodeMeta(metaText as string),
-      vector: payload === null ? null : decodePayload(payload as Buffer).vector,
+      meta: meta.value === null ? null : decodeMeta(meta.value as string),
+      vector: data.value === null ? null : decodePayload(data.value as Buffer).vector,
     });
   });
   return result;
