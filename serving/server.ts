@@ -124,6 +124,13 @@ export async function startEmbeddingServer(
         [1, model.maxSequenceLength],
       ],
       onWarning: (message) => logger.warn(message),
+      onFailure: (error) => {
+        logger.error(
+          { err: error },
+          "the inference worker failed; reporting NOT_SERVING and failing liveness",
+        );
+        health.markBroken("the inference worker failed");
+      },
     });
     backend.set(loaded);
     if (embedder.state !== "loading") return; // drained or closed while loading

@@ -11,6 +11,8 @@ export interface OnnxBackendOptions extends WorkerSettings {
   /** The configured width; a model that produces another width is refused at start. */
   expectedDimensions: number;
   onWarning?: (message: string) => void;
+  /** Called once if the inference worker dies after start (not on `close`). */
+  onFailure?: (error: Error) => void;
 }
 
 interface Pending {
@@ -33,9 +35,16 @@ export class OnnxBackend implements EmbeddingBackend {
   readonly #pending = new Map<number, Pending>();
   #nextId = 0;
   #failure: Error | undefined;
+  readonly #onFailure: ((error: Error) => void) | undefined;
 
-  private constructor(worker: Worker, dimensions: number, executionProvider: string) {
+  private constructor(
+    worker: Worker,
+    dimensions: number,
+    executionProvider: string,
+    onFailure: ((error: Error) => void) | undefined,
+  ) {
     this.#worker = worker;
+    this.#onFailure = onFailure;
     this.dimensions = dimensions;
     this.executionProvider = executionProvider;
     worker.on("message", (message: WorkerReply) => this.#onMessage(message));
@@ -49,7 +58,7 @@ export class OnnxBackend implements EmbeddingBackend {
 
   /** Starts the worker, loads and warms up the model. */
   static start(options: OnnxBackendOptions): Promise<OnnxBackend> {
-    const { expectedDimensions, onWarning, ...settings } = options;
+    const { expectedDimensions, onWarning, onFailure, ...settings } = options;
     const worker = new Worker(workerUrl, { workerData: settings });
     return new Promise((resolve, reject) => {
       // Only our own listeners are removed: Worker keeps internal ones (removeAllListeners breaks it).
@@ -80,7 +89,7 @@ export class OnnxBackend implements EmbeddingBackend {
           );
         } else if (message.type === "ready") {
           detach();
-          resolve(new OnnxBackend(worker, message.dimensions, message.executionProvider));
+          resolve(new OnnxBackend(worker, message.dimensions, message.executionProvider, onFailure));
         }
       };
       worker.on("message", onMessage);
@@ -118,7 +127,10 @@ export class OnnxBackend implements EmbeddingBackend {
   }
 
   #fail(error: Error): void {
-    this.#failure ??= error;
+    if (this.#failure === undefined) {
+      this.#failure = error;
+      this.#onFailure?.(error);
+    }
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
   }

@@ -19,6 +19,7 @@ export class HealthState {
   readonly #statuses = new Map<string, ServingStatus>();
   readonly #listeners = new Map<string, Set<Listener>>();
   readonly #closers = new Set<() => void>();
+  #broken: string | undefined;
 
   constructor(services: readonly string[]) {
     for (const service of ["", ...services]) this.#statuses.set(service, "NOT_SERVING");
@@ -29,8 +30,20 @@ export class HealthState {
     return this.#statuses.get(service);
   }
 
+  /** Why the server can no longer serve at all (its liveness probe fails), or undefined. */
+  get broken(): string | undefined {
+    return this.#broken;
+  }
+
+  /** Marks the server unable to serve for good: NOT_SERVING from now on, and liveness fails. */
+  markBroken(reason: string): void {
+    this.#broken ??= reason;
+    this.setAll("NOT_SERVING");
+  }
+
   /** Sets every service (and the server as a whole) to `status`, notifying watchers of changes. */
   setAll(status: ServingStatus): void {
+    if (this.#broken !== undefined && status === "SERVING") return;
     for (const [service, current] of this.#statuses) {
       if (current === status) continue;
       this.#statuses.set(service, status);

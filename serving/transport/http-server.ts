@@ -68,7 +68,11 @@ async function route(
 ): Promise<void> {
   const path = (request.url ?? "/").split("?")[0];
   const { health, metrics, context } = options;
-  if (request.method === "GET" && path === "/healthz") return sendText(response, 200, "ok\n");
+  if (request.method === "GET" && path === "/healthz") {
+    // Liveness: fails only when restarting the container is the fix (the inference worker died).
+    const broken = health.broken;
+    return broken === undefined ? sendText(response, 200, "ok\n") : sendText(response, 503, `${broken}\n`);
+  }
   if (request.method === "GET" && path === "/readyz") {
     const ready = health.get("") === "SERVING";
     return sendText(
