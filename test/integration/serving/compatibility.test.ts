@@ -172,3 +172,21 @@ describe("jude EmbedStream", () => {
     expect(prompted.timings.totalNs).toBeGreaterThan(0);
   });
 });
+
+describe("jude Embed options", () => {
+  it("skips normalisation when asked and cuts dimensions before normalising", async () => {
+    const [raw, cut] = await Promise.all([
+      client.embed([texts[0]!], { normalize: false }),
+      client.embed([texts[0]!], { dimensions: 64 }),
+    ]);
+    const norm = Math.hypot(...raw.vectors[0]!);
+    expect(norm).toBeGreaterThan(1.5); // mean-pooled MiniLM vectors are far from unit length
+    expectSameVector(
+      raw.vectors[0]!.map((value) => value / norm),
+      expected[0]!,
+    );
+    expect(cut.vectors[0]).toHaveLength(64);
+    expect(cut.dimensions).toBe(64);
+    expect(Math.hypot(...cut.vectors[0]!)).toBeCloseTo(1, 5);
+  });
+});
