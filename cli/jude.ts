@@ -13,6 +13,11 @@ export function register(name: string, summary: string, load: () => Promise<Main
   subcommands[name] = { summary, load };
 }
 
+register(
+  "nearline",
+  "run a nearline pipeline worker for one embedding version",
+  async () => (await import("../pipelines/nearline/main.ts")).main,
+);
 register("serve", "run the gRPC embedding server", async () => (await import("../serving/main.ts")).main);
 register(
   "fetch-model",

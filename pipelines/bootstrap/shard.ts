@@ -83,7 +83,12 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     { attempt: state.attempt, resumed, phase: state.phase, counts: state.counts },
     "shard starting",
   );
-  if (state.phase === "done") return { outcome: "done", state, resumed };
+  if (state.phase === "done") {
+    // Finished before (e.g. the pod died between its last checkpoint and its exit): only make sure the
+    // version is marked complete if this was the last shard.
+    await completeVersionIfRunDone(config, deps);
+    return { outcome: "done", state, resumed };
+  }
   try {
     await prepareVersion(deps.store, config);
     await layOutUnits(config, deps, state);
@@ -254,8 +259,13 @@ function commit(
   return added;
 }
 
-/** Marks the version complete when every shard of the run is done (whichever shard sees it first). */
+/**
+ * Marks the version complete when every shard of the run is done (whichever shard sees it first). A
+ * run restricted by `scope` fills only part of the version, so it never marks it complete.
+ */
 async function completeVersionIfRunDone(config: BootstrapConfig, deps: ShardDependencies): Promise<void> {
+  const { ids, eventTimeFrom, eventTimeTo } = config.scope;
+  if (ids !== undefined || eventTimeFrom !== undefined || eventTimeTo !== undefined) return;
   const shards = await readRunCheckpoints(
     deps.store.client,
     deps.store.layout.prefix,

@@ -71,19 +71,16 @@ export async function startNearline(
     config.source.kafka,
     `jude-nearline-${config.pipeline.name}-${config.model.version}`,
   );
-  const producer = new Producer<string | Buffer, string | Buffer, string, string>({
-    ...clientOptions,
-    acks: -1,
-    idempotent: false,
-  });
+  const producer = new Producer({ ...clientOptions, acks: -1 });
+  const bytes = (value: string | Buffer): Buffer => (typeof value === "string" ? Buffer.from(value) : value);
   const produce = async (records: readonly OutputRecord[]): Promise<void> => {
     const stop = metrics.phaseSeconds.startTimer({ ...labels, phase: "produce" });
     await producer.send({
       messages: records.map((record) => ({
         topic: record.topic,
-        ...(record.key !== undefined ? { key: record.key } : {}),
-        ...(record.value !== undefined ? { value: record.value } : {}),
-        headers: new Map(Object.entries(record.headers)),
+        ...(record.key !== undefined ? { key: bytes(record.key) } : {}),
+        ...(record.value !== undefined ? { value: bytes(record.value) } : {}),
+        headers: new Map(Object.entries(record.headers).map(([name, value]) => [bytes(name), bytes(value)])),
       })),
     });
     stop();

@@ -108,6 +108,11 @@ export class NearlineWorker {
     const source = new BatchSource<RawMessage>(this.#stream, options.batching);
     this.#ready = true;
     this.#loop = this.#run(source);
+    // Callers learn of a failure through `done`; this handler only keeps it from being "unhandled".
+    this.#loop.catch((error: unknown) => {
+      this.#ready = false;
+      options.logger.error({ err: error }, "nearline loop failed");
+    });
   }
 
   /** Finishes the batch in hand, commits it, leaves the group and closes. Idempotent. */

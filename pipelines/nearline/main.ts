@@ -1,0 +1,67 @@
+/**
+ * `jude nearline --config <file>`: one worker process for one embedding version of one pipeline.
+ * Exits 0 after a clean drain on SIGTERM/SIGINT (batch in hand finished and committed), 1 when the
+ * worker fails for good, 2 on a bad config.
+ */
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { connectEmbedding } from "../shared/embed-client.ts";
+import { startNearline } from "./app.ts";
+import { loadNearlineConfig, type NearlineConfig } from "./config.ts";
+
+const usage = `usage: jude nearline --config <file>
+
+Consumes one entity's changelog and keeps one embedding version of the store fresh.
+The config file (YAML or JSON) is rendered by the operator; see the README, "Nearline worker config".
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: "string" }, help: { type: "boolean" } },
+  });
+  if (values.help) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const logger = pino({ level: process.env.JUDE_LOG_LEVEL ?? "info" }).child({ component: "nearline" });
+  let config: NearlineConfig;
+  try {
+    if (values.config === undefined) throw new Error("--config is required");
+    config = loadNearlineConfig(values.config);
+  } catch (error) {
+    process.stderr.write(`jude nearline: ${(error as Error).message}\n\n${usage}`);
+    return 2;
+  }
+
+  const embedding = connectEmbedding(config.embedding);
+  let app: Awaited<ReturnType<typeof startNearline>>;
+  try {
+    app = await startNearline(config, {
+      logger,
+      embedCall: embedding.call,
+      isRetryableEmbedError: embedding.isRetryable,
+    });
+  } catch (error) {
+    logger.error({ err: error }, "nearline worker failed to start");
+    embedding.close();
+    return 1;
+  }
+
+  const signalled = new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  const outcome = await Promise.race([
+    signalled.then((signal) => ({ signal })),
+    app.worker.done.then(
+      () => ({ error: new Error("the consumer loop ended unexpectedly") }),
+      (error: unknown) => ({ error }),
+    ),
+  ]);
+  if ("signal" in outcome) logger.info({ signal: outcome.signal }, "draining");
+  else logger.error({ err: outcome.error }, "nearline worker failed");
+  await app.stop();
+  embedding.close();
+  return "signal" in outcome ? 0 : 1;
+}

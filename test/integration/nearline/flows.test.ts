@@ -1,0 +1,202 @@
+/**
+ * The nearline path end to end on real components: Kafka changelog -> worker -> real embedding server
+ * (all-MiniLM-L6-v2) -> versioned Redis store (standalone and cluster) + output and dead-letter topics.
+ */
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
+import { EmbeddingClient, isRetryableEmbeddingError } from "../../../serving/client.ts";
+import {
+  connectRedis,
+  openStore,
+  parseClusterNodes,
+  StoreReader,
+  type RedisClient,
+  type Store,
+} from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { createTopics, produceEvents, readTopic, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import {
+  expectedFinalState,
+  expectStoreMatches,
+  jobEvent,
+  nearlineConfig,
+  type RedisMode,
+} from "../../support/nearline.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "minilm-v1";
+let embedding: TestEmbeddingServer;
+let client: EmbeddingClient;
+
+beforeAll(async () => {
+  embedding = await startTestEmbeddingServer(version);
+  client = new EmbeddingClient({ address: embedding.address });
+});
+afterAll(async () => {
+  client?.close();
+  await embedding?.server.close();
+});
+
+describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mode) => {
+  let app: NearlineApp;
+  let redis: RedisClient;
+  let store: Store;
+  const topic = uniqueTopic(`nl-src-${mode}`);
+  const outputTopic = uniqueTopic(`nl-out-${mode}`);
+  const deadLetterTopic = uniqueTopic(`nl-dlq-${mode}`);
+  const produced: TestEvent[] = [];
+
+  async function send(events: TestEvent[]): Promise<void> {
+    produced.push(...events);
+    const target = app.worker.totals.consumed + events.length;
+    await produceEvents(topic, events);
+    await waitFor(`the worker to consume ${target} events`, () => app.worker.totals.consumed >= target, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+  }
+
+  beforeAll(async () => {
+    await createTopics([topic, outputTopic, deadLetterTopic], 2);
+    const config = nearlineConfig({
+      topic,
+      outputTopic,
+      deadLetterTopic,
+      mode,
+      version,
+      digest: embedding.digest,
+      embeddingAddress: embedding.address,
+    });
+    app = await startNearline(config, {
+      logger: pino({ level: "silent" }),
+      embedCall: client.embedTexts,
+      isRetryableEmbedError: isRetryableEmbeddingError,
+    });
+    redis =
+      mode === "cluster"
+        ? connectRedis({ clusterNodes: parseClusterNodes(requireEnv("JUDE_REDIS_CLUSTER_NODES")) })
+        : connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+    store = await openStore(redis, { name: config.sinks.store.name });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await redis?.quit();
+  });
+
+  it("embeds creates and updates, skips no-op updates, and deletes", async () => {
+    await send([
+      jobEvent("j1", 1000, { title: "Registered Nurse", company: "Umbrella Health", skills: ["ICU"] }),
+      jobEvent("j2", 1000, { title: "Data Scientist", company: "Globex", skills: ["Python", "SQL"] }),
+    ]);
+    await send([
+      jobEvent("j1", 2000, { title: "Head Nurse", company: "Umbrella Health", skills: ["ICU"] }),
+      // Same text after normalisation; only a field outside the prompt and whitespace change.
+      jobEvent("j2", 2000, {
+        title: "  Data   Scientist ",
+        company: "Globex",
+        skills: ["Python", "SQL"],
+        views: 10,
+      }),
+      jobEvent("j3", 2000, { title: "Barista", company: "Soylent", skills: [] }),
+    ]);
+    await send([jobEvent("j3", 3000, { op: "d" })]);
+
+    expect(app.worker.totals).toMatchObject({
+      embedded: 4,
+      skippedUnchanged: 1,
+      deleted: 1,
+      deadLettered: 0,
+    });
+    await expectStoreMatches(store, version, expectedFinalState(produced, version));
+
+    // The stored vector is the server's embedding of the rendered prompt, tagged with its version and digest.
+    const [hit] = await readVectors(["j1"]);
+    const [reference] = (await client.embed(["Job: Head Nurse at Umbrella Health. Skills: ICU"])).vectors;
+    expect(cosine(hit!, reference!)).toBeGreaterThan(0.9999);
+  });
+
+  it("never lets an out-of-order replay overwrite a newer vector or revive a deleted key", async () => {
+    const before = app.worker.totals.skippedStale;
+    await send([
+      jobEvent("j1", 1500, { title: "Nurse (stale replay)", company: "Umbrella Health", skills: [] }),
+      jobEvent("j3", 2500, { title: "Barista (stale replay)", company: "Soylent", skills: [] }),
+    ]);
+    expect(app.worker.totals.skippedStale - before).toBe(2);
+    await expectStoreMatches(store, version, expectedFinalState(produced, version));
+  });
+
+  it("dead-letters malformed events with their reason and keeps the stream flowing", async () => {
+    await send([
+      { key: "bad-1", value: "{not json" },
+      jobEvent("j4", 4000, { title: "Pilot", company: "Wayne Logistics", skills: ["A320"] }),
+      { key: "bad-2", value: { jobId: "x", updatedAt: "yesterday", title: "t" } },
+    ]);
+    expect(app.worker.totals.deadLettered).toBe(2);
+    await expectStoreMatches(
+      store,
+      version,
+      expectedFinalState(
+        produced.filter((e) => !e.key.startsWith("bad")),
+        version,
+      ),
+    );
+
+    const dead = await readTopic(deadLetterTopic, 2);
+    const byKey = new Map(dead.map((record) => [record.key, record]));
+    expect(byKey.get("bad-1")?.headers["jude.error.code"]).toBe("INVALID_JSON");
+    expect(byKey.get("bad-1")?.headers["jude.error.reason"]).toMatch(/^value is not JSON/);
+    expect(byKey.get("bad-1")?.value?.toString()).toBe("{not json");
+    expect(byKey.get("bad-2")?.headers["jude.error.code"]).toBe("INVALID_EVENT_TIME");
+  });
+
+  it("produces vectors for offline training with model digest, template hash and source position", async () => {
+    const records = await readTopic(outputTopic, 6);
+    const j1 = records
+      .map((record) => JSON.parse(record.value!.toString()))
+      .filter((value) => value.id === "j1");
+    expect(j1.map((value) => value.eventTime)).toEqual([
+      new Date(1000).toISOString(),
+      new Date(2000).toISOString(),
+    ]);
+    const latest = j1[1];
+    expect(latest).toMatchObject({
+      entity: "job",
+      op: "upsert",
+      version,
+      modelDigest: embedding.digest,
+      dimensions: 384,
+    });
+    expect(latest.templateHash).toMatch(/^[a-f0-9]{16}$/);
+    expect(latest.source).toMatchObject({ topic });
+    const vector = new Float32Array(Uint8Array.from(Buffer.from(latest.vector, "base64")).buffer);
+    expect(vector).toHaveLength(384);
+    const deleted = records
+      .map((record) => JSON.parse(record.value!.toString()))
+      .find((value) => value.id === "j3" && value.op === "delete");
+    expect(deleted).toMatchObject({ vector: null });
+  });
+
+  async function readVectors(ids: string[]): Promise<Float32Array[]> {
+    const reader = await StoreReader.open(store, { subscribe: false, refreshIntervalMs: 0 });
+    try {
+      const hits = await reader.getMany("job", ids, { version });
+      return hits.map((hit) => hit!.vector);
+    } finally {
+      await reader.close();
+    }
+  }
+});
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! ** 2;
+    nb += b[i]! ** 2;
+  }
+  return dot / Math.sqrt(na * nb);
+}

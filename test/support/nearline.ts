@@ -1,0 +1,112 @@
+/**
+ * Helpers for nearline integration tests: a worker config pointing at the testbed, the expected final
+ * store state of a changelog, and a check of the real store against it.
+ */
+import { randomUUID } from "node:crypto";
+import { expect } from "vitest";
+import { contentHash, createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
+import { parseEventTime } from "../../pipelines/shared/decode.ts";
+import { nearlineConfigSchema, type NearlineConfig } from "../../pipelines/nearline/config.ts";
+import { StoreWriter, type Store } from "../../store/index.ts";
+import { requireEnv } from "./env.ts";
+import type { TestEvent } from "./kafka.ts";
+
+export const jobExtract = { title: "$.title", company: "$.company", skills: "$.skills[*]" };
+export const jobTemplate = "Job: {{title}} at {{company}}. Skills: {{skills}}";
+
+/** Which Redis the worker writes to. */
+export type RedisMode = "standalone" | "cluster";
+
+/** The env var the worker reads the store URL from (a Secret in a pod). */
+export function storeUrlEnv(mode: RedisMode): string {
+  const name = mode === "cluster" ? "JUDE_TEST_STORE_CLUSTER" : "JUDE_TEST_STORE_URL";
+  process.env[name] =
+    mode === "cluster" ? requireEnv("JUDE_REDIS_CLUSTER_NODES") : requireEnv("JUDE_REDIS_URL");
+  return name;
+}
+
+/** A worker config for a job changelog. */
+export function nearlineConfig(options: {
+  topic: string;
+  outputTopic?: string;
+  deadLetterTopic?: string;
+  storeName?: string;
+  mode?: RedisMode;
+  version: string;
+  digest: string;
+  embeddingAddress: string;
+  maxEvents?: number;
+}): NearlineConfig {
+  return nearlineConfigSchema.parse({
+    pipeline: { namespace: "test", name: `jobs-${randomUUID().slice(0, 6)}` },
+    entity: "job",
+    model: { version: options.version, digest: options.digest, dimensions: 384, template: jobTemplate },
+    source: {
+      kafka: {
+        bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")],
+        topic: options.topic,
+        consumerGroup: `${options.topic}-group`,
+      },
+    },
+    decode: { keyPath: "$.jobId", eventTimePath: "$.updatedAt", delete: { path: "$.op", values: ["d"] } },
+    extract: jobExtract,
+    embedding: { endpoint: options.embeddingAddress, maxBatchSize: 32, maxInflight: 2 },
+    sinks: {
+      store: {
+        name: options.storeName ?? `nl-${randomUUID().slice(0, 8)}`,
+        url: { env: storeUrlEnv(options.mode ?? "standalone") },
+        cluster: options.mode === "cluster",
+      },
+      ...(options.outputTopic ? { kafka: { topic: options.outputTopic } } : {}),
+      ...(options.deadLetterTopic ? { deadLetter: { topic: options.deadLetterTopic } } : {}),
+    },
+    batching: { maxEvents: options.maxEvents ?? 256, lingerMs: 10 },
+    http: { port: 0 },
+  });
+}
+
+/** A job event as the test changelog writes it. */
+export function jobEvent(id: string, time: number, fields: Record<string, unknown>): TestEvent {
+  return { key: id, value: { jobId: id, updatedAt: time, ...fields } };
+}
+
+/** Final state per key: the content hash of its newest upsert, or null when its newest event deletes it. */
+export function expectedFinalState(
+  events: readonly TestEvent[],
+  version: string,
+): Map<string, string | null> {
+  const render = createEntityTextRenderer({
+    extract: jobExtract,
+    template: jobTemplate,
+    modelVersion: version,
+  });
+  const newest = new Map<string, { time: number; order: number; hash: string | null }>();
+  events.forEach((event, order) => {
+    const value = event.value as Record<string, unknown> | null;
+    // A tombstone carries the record timestamp (now), newer than the small synthetic event times tests use.
+    const time = value === null ? Number.MAX_SAFE_INTEGER : (parseEventTime(value.updatedAt) ?? -1);
+    const hash = value === null || value.op === "d" ? null : render(value).hash;
+    const current = newest.get(event.key);
+    if (current === undefined || time > current.time || (time === current.time && order > current.order)) {
+      newest.set(event.key, { time, order, hash });
+    }
+  });
+  return new Map([...newest].map(([key, { hash }]) => [key, hash]));
+}
+
+/** Asserts that every key's stored record is live with the expected hash, or absent/tombstoned. */
+export async function expectStoreMatches(
+  store: Store,
+  version: string,
+  expected: Map<string, string | null>,
+): Promise<void> {
+  const ids = [...expected.keys()];
+  const metas = await new StoreWriter(store).readMeta(
+    version,
+    ids.map((id) => ({ entity: "job", id })),
+  );
+  const actual = new Map(ids.map((id, index) => [id, metas[index]?.live ? metas[index]!.contentHash : null]));
+  expect(actual).toEqual(expected);
+}
+
+export { contentHash };
