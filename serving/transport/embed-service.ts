@@ -46,9 +46,12 @@ function embedStream(
     return;
   }
   const controller = new AbortController();
-  call.on("cancelled", () => controller.abort());
   let pending = 0;
   let inputEnded = false;
+  // "cancelled" also fires when the stream closes after a normal end; only pending work is cancelled.
+  call.on("cancelled", () => {
+    if (pending > 0) controller.abort();
+  });
   const endIfDone = (): void => {
     if (inputEnded && pending === 0 && !call.cancelled) call.end();
   };

@@ -29,7 +29,12 @@ export function unary<Request, Response>(
   return (call, callback) => {
     const startedAt = performance.now();
     const controller = new AbortController();
-    call.on("cancelled", () => controller.abort());
+    let answered = false;
+    // grpc-js also emits "cancelled" when the stream closes after a normal answer; only a call that
+    // is still being worked on is really cancelled.
+    call.on("cancelled", () => {
+      if (!answered) controller.abort();
+    });
     const run = async (): Promise<Response> => {
       authorize(context, call.metadata);
       assertDecoded(call.request);
@@ -37,10 +42,12 @@ export function unary<Request, Response>(
     };
     run().then(
       (response) => {
+        answered = true;
         recordOutcome(context, "grpc", method, startedAt);
         callback(null, response);
       },
       (error: unknown) => {
+        answered = true;
         recordOutcome(context, "grpc", method, startedAt, error);
         callback(toGrpcStatus(error));
       },

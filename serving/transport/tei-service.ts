@@ -93,9 +93,13 @@ export function teiInfoHandlers(context: CallContext): UntypedServiceImplementat
  */
 function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedRequest, TeiEmbedResponse>): void {
   const controller = new AbortController();
-  call.on("cancelled", () => controller.abort());
   let chain: Promise<void> = Promise.resolve();
   let failed = false;
+  let ended = false;
+  // "cancelled" also fires when the stream closes after a normal end.
+  call.on("cancelled", () => {
+    if (!ended) controller.abort();
+  });
   const fail = (error: unknown): void => {
     if (failed) return;
     failed = true;
@@ -130,7 +134,9 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
   });
   call.on("end", () => {
     void chain.then(() => {
-      if (!failed && !call.cancelled) call.end();
+      if (failed || call.cancelled) return;
+      ended = true;
+      call.end();
     });
   });
 }
