@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { createStoreMetrics, isStoreError, StoreWriter } from "../../store/index.ts";
+import { createStoreMetrics, isStoreError, isTransientRedisError, StoreWriter } from "../../store/index.ts";
 import { BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
 import { kafkaClientOptions } from "../shared/kafka.ts";
 import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics.ts";
@@ -171,7 +171,10 @@ export async function runBootstrap(
       logger,
       signal: deps.signal,
       // A batch is idempotent (own claims come back, writes are newer-wins), so it is retried whole.
-      isRetryable: (error) => (isStoreError(error) && error.retryable) || deps.isRetryableEmbedError(error),
+      isRetryable: (error) =>
+        (isStoreError(error) && error.retryable) ||
+        isTransientRedisError(error) ||
+        deps.isRetryableEmbedError(error),
       onRetry: onRetry("store"),
       onCheckpoint,
     });

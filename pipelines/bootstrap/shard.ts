@@ -92,16 +92,16 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
   try {
     await prepareVersion(deps.store, config);
     await layOutUnits(config, deps, state);
-    await deps.checkpoints.save(state);
+    await persist(deps, state);
     const aborted = await processUnits(config, deps, state);
     if (aborted) {
       state.phase = "interrupted";
-      await deps.checkpoints.save({ ...state, updatedAtMs: Date.now() });
+      await persist(deps, { ...state, updatedAtMs: Date.now() });
       return { outcome: "interrupted", state, resumed };
     }
     state.phase = "done";
     state.finishedAtMs = Date.now();
-    await deps.checkpoints.save({ ...state, updatedAtMs: state.finishedAtMs });
+    await persist(deps, { ...state, updatedAtMs: state.finishedAtMs });
     await completeVersionIfRunDone(config, deps);
     return { outcome: "done", state, resumed };
   } catch (error) {
@@ -110,6 +110,14 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     await deps.checkpoints.save({ ...state, updatedAtMs: Date.now() }).catch(() => undefined);
     throw error;
   }
+}
+
+/** Saves the checkpoint, riding out a store outage like the batches do (a save is idempotent). */
+function persist(deps: ShardDependencies, state: CheckpointState): Promise<void> {
+  return retryForever(() => deps.checkpoints.save(state), {
+    isRetryable: deps.isRetryable,
+    onRetry: deps.onRetry,
+  });
 }
 
 /**
@@ -181,7 +189,7 @@ async function processUnits(
   const commitOldest = async (): Promise<void> => {
     const { batch, written } = window.shift()!;
     const added = commit(state, batch, await written, deps.takeInferenceCounts());
-    await deps.checkpoints.save(state);
+    await persist(deps, state);
     deps.onCheckpoint?.(state, added);
   };
   try {

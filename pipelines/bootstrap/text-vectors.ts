@@ -63,9 +63,12 @@ export class TextVectors {
       if (cached !== undefined) found.set(hash, cached);
       // Another batch of this shard is resolving the text: the store would hand our own claim back to
       // us, so without this both batches would embed it.
-      else if (inflight !== undefined)
-        awaited.push(inflight.promise.then((vector) => void found.set(hash, vector)));
-      else mine.push(hash);
+      else if (inflight !== undefined) {
+        const waiting = inflight.promise.then((vector) => void found.set(hash, vector));
+        // Observed by Promise.all below, unless this call fails first; then nobody awaits it.
+        waiting.catch(() => undefined);
+        awaited.push(waiting);
+      } else mine.push(hash);
     }
     for (const hash of mine) this.#inflight.set(hash, deferred());
     let embedded: number;

