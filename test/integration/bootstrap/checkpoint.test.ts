@@ -1,0 +1,68 @@
+/**
+ * Shard checkpoints in real Redis (standalone and Cluster): a newer attempt fences off an older pod of
+ * the same shard, a checkpoint of different work is replaced rather than resumed, every save refreshes
+ * the expiry, and the operator reads all shards of a run in one round trip.
+ */
+import { describe, expect, it } from "vitest";
+import { zeroCounts, type CheckpointState } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
+import {
+  CheckpointStore,
+  checkpointKey,
+  readRunCheckpoints,
+} from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import { createBootstrapStore } from "./helpers.ts";
+
+const fresh = (fingerprint: string) => (): CheckpointState => ({
+  fingerprint,
+  phase: "running",
+  attempt: 0,
+  startedAtMs: 1,
+  updatedAtMs: 1,
+  units: { p0: { start: 0, end: 10, position: 0, done: false } },
+  counts: zeroCounts(),
+});
+
+describe.each(["standalone", "cluster"] as const)("bootstrap checkpoints (%s Redis)", (deployment) => {
+  it("fences off an older attempt and resumes only the same work", async () => {
+    const target = await createBootstrapStore("checkpoint", deployment);
+    const run = { namespace: "test", name: "fence" };
+    try {
+      const key = checkpointKey(target.store.layout.prefix, run, 1);
+      expect(key).toBe(`{${target.store.layout.prefix}:bootstrap:test/fence}:1`);
+      const oldPod = new CheckpointStore(target.client, key, 600);
+      const newPod = new CheckpointStore(target.client, key, 600);
+
+      const first = await oldPod.begin("work-a", fresh("work-a"));
+      expect(first).toMatchObject({ resumed: false, state: { attempt: 1, phase: "running" } });
+      first.state.units.p0!.position = 4;
+      first.state.counts.written = 4;
+      await oldPod.save(first.state);
+
+      const second = await newPod.begin("work-a", fresh("work-a"));
+      expect(second).toMatchObject({ resumed: true, state: { attempt: 2, counts: { written: 4 } } });
+      expect(second.state.units.p0!.position).toBe(4);
+      await expect(
+        oldPod.save({ ...first.state, counts: { ...first.state.counts, written: 9 } }),
+      ).rejects.toThrow("another pod runs this shard");
+      expect((await newPod.load())?.counts.written).toBe(4);
+      const ttl = await target.client.ttl(key);
+      expect(ttl).toBeGreaterThan(500);
+      expect(ttl).toBeLessThanOrEqual(600);
+
+      // The run was recreated with other work under the same name: start over, keep fencing.
+      const other = await newPod.begin("work-b", fresh("work-b"));
+      expect(other).toMatchObject({ resumed: false, state: { attempt: 3, fingerprint: "work-b" } });
+      expect(other.state.counts.written).toBe(0);
+      expect(other.state.units.p0!.position).toBe(0);
+
+      await new CheckpointStore(target.client, checkpointKey(target.store.layout.prefix, run, 0), 600).begin(
+        "work-b",
+        fresh("work-b"),
+      );
+      const shards = await readRunCheckpoints(target.client, target.store.layout.prefix, run, 3);
+      expect(shards.map((shard) => shard?.attempt ?? null)).toEqual([1, 3, null]);
+    } finally {
+      await target.drop();
+    }
+  });
+});
