@@ -13,7 +13,7 @@ import { createPipelineMetrics } from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
 import { openPipelineStore } from "../shared/store-connection.ts";
 import type { NearlineConfig } from "./config.ts";
-import { createProcessor } from "./processor.ts";
+import { createProcessor, type BatchOutcome } from "./processor.ts";
 import type { OutputRecord } from "./records.ts";
 import { NearlineWorker } from "./worker.ts";
 
@@ -31,6 +31,8 @@ export interface NearlineDependencies {
   embedCall: EmbedCall;
   isRetryableEmbedError: (error: unknown) => boolean;
   registry?: Registry;
+  /** Called after each committed batch (benchmarks measure freshness from it). */
+  onBatch?: (outcome: BatchOutcome, committedAtMs: number) => void;
 }
 
 /** Starts a worker; resolves once it consumes. */
@@ -149,6 +151,7 @@ export async function startNearline(
     metrics,
     labels,
     logger,
+    ...(deps.onBatch !== undefined ? { onBatch: deps.onBatch } : {}),
   });
   await worker.start();
   const ops = await startOpsServer({

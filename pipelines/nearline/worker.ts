@@ -29,6 +29,7 @@ export interface NearlineWorkerOptions {
   metrics: PipelineMetrics;
   labels: { pipeline: string; version: string };
   logger: Logger;
+  onBatch?: (outcome: BatchOutcome, committedAtMs: number) => void;
 }
 
 type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
@@ -151,6 +152,7 @@ export class NearlineWorker {
       await this.#commit(messages);
       stopCommit();
       this.#record(outcome);
+      this.#options.onBatch?.(outcome, Date.now());
     }
   }
 

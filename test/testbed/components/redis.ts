@@ -33,19 +33,22 @@ const logFile = (name: string): string => join(stateDir(), "logs", `redis-${name
 /**
  * Redis from Debian's packages: one standalone server and a three-master Redis Cluster, each with an
  * append-only file so a restart mid-stream (fault tests) keeps what was acknowledged.
- * `JUDE_REDIS_URL` / `JUDE_REDIS_CLUSTER_NODES` point at existing servers instead.
+ * `JUDE_TESTBED_REDIS_URL` / `JUDE_TESTBED_REDIS_CLUSTER_NODES` point at existing servers instead.
  */
 export const redis: Component = {
   name: "redis",
   requires: [],
   overrides: {
-    JUDE_REDIS_URL: "use an existing standalone Redis (redis://host:port)",
-    JUDE_REDIS_CLUSTER_NODES: "use an existing Redis Cluster (host:port,host:port,…)",
+    JUDE_TESTBED_REDIS_URL: "use an existing standalone Redis (redis://host:port); set with the next one",
+    JUDE_TESTBED_REDIS_CLUSTER_NODES: "use an existing Redis Cluster (host:port,host:port,…)",
     JUDE_REDIS_SERVER_BIN: "a redis-server binary (default: from PATH, installed from Debian if missing)",
   },
 
   async provision() {
-    if (process.env.JUDE_REDIS_URL !== undefined && process.env.JUDE_REDIS_CLUSTER_NODES !== undefined)
+    if (
+      process.env.JUDE_TESTBED_REDIS_URL !== undefined &&
+      process.env.JUDE_TESTBED_REDIS_CLUSTER_NODES !== undefined
+    )
       return;
     if (existsSync(serverBinary()) && existsSync(cliBinary())) return;
     if (process.getuid?.() !== 0) {
@@ -68,9 +71,9 @@ export const redis: Component = {
   },
 
   async start(previous) {
-    const externalUrl = process.env.JUDE_REDIS_URL;
-    const externalCluster = process.env.JUDE_REDIS_CLUSTER_NODES;
-    if (externalUrl !== undefined && externalCluster !== undefined) {
+    const externalUrl = process.env.JUDE_TESTBED_REDIS_URL;
+    const externalCluster = process.env.JUDE_TESTBED_REDIS_CLUSTER_NODES;
+    if (previous === undefined && externalUrl !== undefined && externalCluster !== undefined) {
       return {
         pids: [],
         external: true,

@@ -1,0 +1,200 @@
+/**
+ * Nearline fault tolerance with every part real and separate: the worker and the embedding server run
+ * as `jude` child processes, Kafka and Redis are the testbed's. Each test streams a changelog, injects
+ * one fault mid-stream, and ends only when the store equals the expected final state for every key.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { connectRedis, openStore, StoreWriter, type RedisClient, type Store } from "../../store/index.ts";
+import { requireEnv } from "../support/env.ts";
+import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../support/kafka.ts";
+import { expectedFinalState, jobEvent, nearlineConfig } from "../support/nearline.ts";
+import { startJude, stopJude, waitReady, type JudeProcess } from "../support/processes.ts";
+import { restart as restartComponent } from "../testbed/index.ts";
+import { stateDir } from "../testbed/paths.ts";
+import { freePort } from "../testbed/ports.ts";
+import { waitFor } from "../testbed/wait.ts";
+
+const version = "minilm-v1";
+const keys = 300;
+const eventsPerChunk = 400;
+
+let server: JudeProcess;
+let serverPort: number;
+let serverHttpPort: number;
+let redis: RedisClient;
+
+async function startServer(): Promise<JudeProcess> {
+  const process = startJude("embedding-server", [
+    "serve",
+    "--model-dir",
+    requireEnv("JUDE_MODEL_DIR"),
+    "--model-version",
+    version,
+    "--host",
+    "127.0.0.1",
+    "--grpc-port",
+    String(serverPort),
+    "--http-port",
+    String(serverHttpPort),
+    "--execution-provider",
+    "cpu",
+    "--intra-op-threads",
+    "1",
+  ]);
+  await waitReady(process, serverHttpPort);
+  return process;
+}
+
+beforeAll(async () => {
+  serverPort = await freePort();
+  serverHttpPort = await freePort();
+  server = await startServer();
+  redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+});
+afterAll(async () => {
+  await stopJude(server);
+  await redis?.quit();
+});
+
+/** A changelog chunk: updates (some no-op), deletes and re-creates over a fixed key set. */
+function changelogChunk(chunk: number): TestEvent[] {
+  return Array.from({ length: eventsPerChunk }, (_, index) => {
+    const sequence = chunk * eventsPerChunk + index;
+    const id = `job-${(sequence * 7919) % keys}`;
+    const time = 10_000 + sequence;
+    if (sequence % 23 === 0) return jobEvent(id, time, { op: "d" });
+    const revision = sequence % 3 === 0 ? Math.floor(sequence / 3) : Math.floor((sequence - 1) / 3);
+    return jobEvent(id, time, {
+      title: `Engineer rev ${revision % 50}`,
+      company: "Acme",
+      skills: ["Go", "Kafka"],
+    });
+  });
+}
+
+interface Scenario {
+  topic: string;
+  store: Store;
+  worker: JudeProcess;
+  workerPort: number;
+  configFile: string;
+  events: TestEvent[];
+}
+
+const running: JudeProcess[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((process) => stopJude(process, "SIGKILL")));
+});
+
+async function startScenario(name: string): Promise<Scenario> {
+  const topic = uniqueTopic(`nl-fault-${name}`);
+  await createTopics([topic], 3);
+  const workerPort = await freePort();
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: "sha256:e2e",
+    embeddingAddress: `127.0.0.1:${serverPort}`,
+    maxEvents: 64,
+  });
+  const configFile = join(stateDir(), `nearline-${topic}.json`);
+  writeFileSync(configFile, JSON.stringify({ ...config, http: { port: workerPort } }));
+  const worker = startWorker(configFile, name);
+  await waitReady(worker, workerPort);
+  const store = await openStore(redis, { name: config.sinks.store.name });
+  return { topic, store, worker, workerPort, configFile, events: [] };
+}
+
+function startWorker(configFile: string, name: string): JudeProcess {
+  const worker = startJude(`nearline-${name}`, ["nearline", "--config", configFile], {
+    JUDE_TEST_STORE_URL: requireEnv("JUDE_REDIS_URL"),
+  });
+  running.push(worker);
+  return worker;
+}
+
+async function produceChunk(scenario: Scenario, chunk: number): Promise<void> {
+  const events = changelogChunk(chunk);
+  scenario.events.push(...events);
+  await produceEvents(scenario.topic, events);
+}
+
+/** Waits until every key in the store has its expected final state. */
+async function expectConverged(scenario: Scenario): Promise<void> {
+  const expected = expectedFinalState(scenario.events, version);
+  const ids = [...expected.keys()];
+  const writer = new StoreWriter(scenario.store);
+  let mismatches = ids.length;
+  await waitFor(
+    "the store to reach the expected final state",
+    async () => {
+      const metas = await writer.readMeta(
+        version,
+        ids.map((id) => ({ entity: "job", id })),
+      );
+      mismatches = ids.filter(
+        (id, index) => (metas[index]?.live ? metas[index]!.contentHash : null) !== expected.get(id),
+      ).length;
+      return mismatches === 0;
+    },
+    { timeoutMs: 240_000, intervalMs: 500 },
+  );
+  expect(mismatches).toBe(0);
+}
+
+describe("nearline worker under faults (store ends exact, nothing lost)", () => {
+  it("survives kill -9 of the worker mid-stream", async () => {
+    const scenario = await startScenario("kill9");
+    await produceChunk(scenario, 0);
+    await produceChunk(scenario, 1);
+    await stopJude(scenario.worker, "SIGKILL");
+    await produceChunk(scenario, 2);
+    const restarted = startWorker(scenario.configFile, "kill9-restarted");
+    await waitReady(restarted, scenario.workerPort);
+    await produceChunk(scenario, 3);
+    await expectConverged(scenario);
+  });
+
+  it("survives a Redis restart mid-stream", async () => {
+    const scenario = await startScenario("redis");
+    await produceChunk(scenario, 0);
+    await produceChunk(scenario, 1);
+    await restartComponent("redis");
+    await produceChunk(scenario, 2);
+    await produceChunk(scenario, 3);
+    await expectConverged(scenario);
+  });
+
+  it("survives an embedding server restart mid-stream", async () => {
+    const scenario = await startScenario("server");
+    await produceChunk(scenario, 0);
+    await stopJude(server, "SIGKILL");
+    await produceChunk(scenario, 1);
+    await produceChunk(scenario, 2);
+    server = await startServer();
+    await produceChunk(scenario, 3);
+    await expectConverged(scenario);
+  });
+
+  it("survives a Kafka broker restart mid-stream", async () => {
+    const scenario = await startScenario("kafka");
+    await produceChunk(scenario, 0);
+    await produceChunk(scenario, 1);
+    await restartComponent("kafka");
+    await produceChunk(scenario, 2);
+    await produceChunk(scenario, 3);
+    await expectConverged(scenario);
+  });
+
+  it("drains on SIGTERM: exits 0 after committing the batch in hand", async () => {
+    const scenario = await startScenario("sigterm");
+    await produceChunk(scenario, 0);
+    expect(await stopJude(scenario.worker, "SIGTERM")).toBe(0);
+    const restarted = startWorker(scenario.configFile, "sigterm-restarted");
+    await waitReady(restarted, scenario.workerPort);
+    await produceChunk(scenario, 1);
+    await expectConverged(scenario);
+  });
+});
