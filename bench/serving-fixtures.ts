@@ -14,14 +14,14 @@ export interface BenchServerSettings {
   maxInputsPerCall: number;
 }
 
-/**
- * Runs `body` against a real server on this machine (loopback gRPC, inference in the server's worker
- * thread), then closes it.
- */
-export async function withServer<T>(
-  settings: BenchServerSettings,
-  body: (client: EmbeddingClient) => Promise<T>,
-): Promise<T> {
+/** A running benchmark server and a client connected to it. */
+export interface BenchServer {
+  client: EmbeddingClient;
+  close(): Promise<void>;
+}
+
+/** Starts a real server on loopback (inference in its worker thread) and waits until it serves. */
+export async function startBenchServer(settings: BenchServerSettings): Promise<BenchServer> {
   const config = parseServingConfig({
     modelDir: settings.modelDir,
     model: { precision: settings.precision },
@@ -42,11 +42,15 @@ export async function withServer<T>(
   });
   const server = await startEmbeddingServer(config, { logger: pino({ level: "silent" }) });
   const client = new EmbeddingClient({ address: `127.0.0.1:${server.grpcPort}` });
-  try {
-    await server.ready;
-    return await body(client);
-  } finally {
+  const close = async (): Promise<void> => {
     client.close();
     await server.close();
+  };
+  try {
+    await server.ready;
+  } catch (error) {
+    await close();
+    throw error;
   }
+  return { client, close };
 }

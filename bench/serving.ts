@@ -6,9 +6,10 @@
  *  (c) the same with batching off (max batch size 1);
  *  (d) batched client calls (32 texts per call).
  * Reports sentences/s and p50/p95 latency (per call; per batch for (a)), b/a (`server_vs_inprocess`)
- * and b/c (`batching_gain`), medians over repeats, and the machine. The server runs in this process
- * (inference in its worker thread) with the same ONNX Runtime settings as (a), and its max batch size
- * set to the best batch size (a) found: both sides get the same tuning.
+ * and b/c (`batching_gain`), medians over interleaved rounds (see serving-case.ts), and the machine.
+ * The server runs in this process (inference in its worker thread) with the same ONNX Runtime
+ * settings as (a), and its max batch size set to the best batch size (a) found: both sides get the
+ * same tuning. The load generator shares the machine's cores with the server, as (a) does not.
  *
  * `runServingBench()` returns the figures; `node bench/serving.ts [--json]` (or
  * `npm run bench -- serving --json`) runs it on JUDE_MODEL_DIR.
@@ -16,15 +17,13 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { OnnxEmbeddingModel } from "../serving/backend/onnx-model.ts";
-import type { EmbeddingClient } from "../serving/client.ts";
-import { readModelManifest, resolveModel, type ModelManifest } from "../serving/model-manifest.ts";
-import { loadTokenizer, type Tokenizer } from "../serving/tokenizer/tokenizer.ts";
-import { measureClosedLoop, measureInProcess, measureTokenizer, type Measurement } from "./serving-load.ts";
-import { withServer } from "./serving-fixtures.ts";
+import { readModelManifest } from "../serving/model-manifest.ts";
+import { loadTokenizer } from "../serving/tokenizer/tokenizer.ts";
+import { runServingCase } from "./serving-case.ts";
+import { measureTokenizer } from "./serving-load.ts";
 import { formatServingTable } from "./serving-report.ts";
 import { benchTexts } from "./serving-texts.ts";
-import { machineInfo, median, round } from "./stats.ts";
+import { machineInfo, round } from "./stats.ts";
 
 type Precision = "fp32" | "fp16" | "int8";
 type Length = "short" | "long";
@@ -65,7 +64,7 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
     repeats: options.repeats ?? 3,
     concurrency: options.concurrency ?? 64,
     batchedCallSize: options.batchedCallSize ?? 32,
-    batchSizes: options.batchSizes ?? [1, 2, 4, 8, 16, 32, 64],
+    batchSizes: options.batchSizes ?? [1, 4, 8, 16, 32, 64],
     executionProvider: options.executionProvider ?? "cpu",
     intraOpThreads: options.intraOpThreads ?? 2,
   };
@@ -85,8 +84,8 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
         tokenizerFigures = roundAll(measureTokenizer(tokenizer, texts, 1_000));
       }
       // Long texts answer in seconds under 64 callers; their windows are longer to hold many answers.
-      const caseSettings = { ...settings, durationMs: settings.durationMs * (length === "long" ? 2 : 1) };
-      const figures = await runCase(
+      const caseSettings = { ...settings, durationMs: settings.durationMs * (length === "long" ? 1.5 : 1) };
+      const figures = await runServingCase(
         name,
         { modelDir, manifest, precision, tokenizer, texts },
         caseSettings,
@@ -118,138 +117,6 @@ export async function runServingBench(options: ServingBenchOptions = {}): Promis
     tokenizer_long_texts: tokenizerFigures,
     cases,
   };
-}
-
-type Settings = Required<Omit<ServingBenchOptions, "modelDir" | "lengths" | "precisions" | "onProgress">>;
-
-interface CaseInputs {
-  modelDir: string;
-  manifest: ModelManifest;
-  precision: Precision;
-  tokenizer: Tokenizer;
-  texts: readonly string[];
-}
-
-/** (a)-(d) for one text length and precision. */
-async function runCase(
-  name: string,
-  inputs: CaseInputs,
-  settings: Settings,
-  progress: (message: string) => void,
-) {
-  const { modelDir, precision, tokenizer, texts } = inputs;
-  progress(`${name}: (a) in-process, sweeping batch sizes ${settings.batchSizes.join(", ")}`);
-  const inProcess = await inProcessCeiling(inputs, settings);
-  const server = {
-    modelDir,
-    precision,
-    executionProvider: settings.executionProvider,
-    intraOpThreads: settings.intraOpThreads,
-  };
-  const maxInputsPerCall = Math.max(128, settings.batchedCallSize);
-  const singles = (client: EmbeddingClient) =>
-    repeat(settings, (warmupMs) =>
-      measureClosedLoop((batch) => client.embed(batch), texts, {
-        concurrency: settings.concurrency,
-        textsPerCall: 1,
-        durationMs: settings.durationMs,
-        warmupMs,
-      }),
-    );
-  progress(`${name}: best in-process batch ${inProcess.best_batch}; (b) server, (d) batched calls`);
-  const batched = await withServer(
-    { ...server, maxBatchSize: inProcess.best_batch, maxInputsPerCall },
-    async (client) => ({
-      singles: await singles(client),
-      batchedCalls: await repeat(settings, (warmupMs) =>
-        measureClosedLoop((batch) => client.embed(batch), texts, {
-          concurrency: 4,
-          textsPerCall: settings.batchedCallSize,
-          durationMs: settings.durationMs,
-          warmupMs,
-        }),
-      ),
-    }),
-  );
-  progress(`${name}: (c) server with batching off`);
-  const unbatched = await withServer({ ...server, maxBatchSize: 1, maxInputsPerCall }, singles);
-  const tokens = texts.map((text) => tokenizer.encode(text, { maxLength: 512, truncate: true }).ids.length);
-  return {
-    executionProvider: inProcess.executionProvider,
-    figures: {
-      tokens_mean: round(tokens.reduce((sum, count) => sum + count, 0) / tokens.length, 1),
-      inprocess: inProcess.figures,
-      server: rounded(batched.singles),
-      server_unbatched: rounded(unbatched),
-      server_batched_calls: { ...rounded(batched.batchedCalls), texts_per_call: settings.batchedCallSize },
-      server_vs_inprocess: round(batched.singles.sentences_per_s / inProcess.sentences_per_s),
-      batching_gain: round(batched.singles.sentences_per_s / unbatched.sentences_per_s),
-    },
-  };
-}
-
-async function inProcessCeiling(inputs: CaseInputs, settings: Settings) {
-  const { modelDir, manifest, precision, tokenizer, texts } = inputs;
-  const resolved = await resolveModel(modelDir, manifest, { precision });
-  const model = await OnnxEmbeddingModel.open({
-    modelPath: resolved.modelPath,
-    executionProvider: settings.executionProvider,
-    intraOpThreads: settings.intraOpThreads,
-    interOpThreads: 1,
-    allowSpinning: false,
-    cudaDeviceId: 0,
-    pooling: resolved.identity.pooling,
-  });
-  try {
-    const maxLength = resolved.identity.maxSequenceLength;
-    await measureInProcess(model, tokenizer, texts, {
-      batchSize: 8,
-      durationMs: 0,
-      minBatches: 2,
-      maxLength,
-    });
-    const sweep: Record<string, number> = {};
-    for (const batchSize of settings.batchSizes) {
-      const measurement = await measureInProcess(model, tokenizer, texts, {
-        batchSize,
-        durationMs: settings.durationMs / 3,
-        minBatches: 2,
-        maxLength,
-      });
-      sweep[batchSize] = round(measurement.sentences_per_s, 1);
-    }
-    const bestBatch = Number(Object.entries(sweep).sort((x, y) => y[1] - x[1])[0]?.[0] ?? 1);
-    const best = await repeat(settings, () =>
-      measureInProcess(model, tokenizer, texts, {
-        batchSize: bestBatch,
-        durationMs: settings.durationMs,
-        maxLength,
-      }),
-    );
-    return {
-      best_batch: bestBatch,
-      sentences_per_s: best.sentences_per_s,
-      executionProvider: model.executionProvider,
-      figures: { ...rounded(best), best_batch: bestBatch, sweep_sentences_per_s: sweep },
-    };
-  } finally {
-    await model.release();
-  }
-}
-
-/** Runs a measurement `repeats` times and returns the run with the median throughput. */
-async function repeat(
-  settings: Settings,
-  measure: (warmupMs: number) => Promise<Measurement>,
-): Promise<Measurement> {
-  const runs: Measurement[] = [];
-  for (let index = 0; index < settings.repeats; index++) runs.push(await measure(index === 0 ? 1_000 : 300));
-  const middle = median(runs.map((run) => run.sentences_per_s));
-  return runs.find((run) => run.sentences_per_s === middle) ?? runs[0]!;
-}
-
-function rounded(measurement: Measurement): Record<string, number> {
-  return roundAll({ ...measurement });
 }
 
 function roundAll(values: Record<string, number>): Record<string, number> {
