@@ -54,3 +54,16 @@ export async function startBenchServer(settings: BenchServerSettings): Promise<B
   }
   return { client, close };
 }
+
+/** Runs `body` against a benchmark server, then closes it. */
+export async function withServer<T>(
+  settings: BenchServerSettings,
+  body: (client: EmbeddingClient) => Promise<T>,
+): Promise<T> {
+  const server = await startBenchServer(settings);
+  try {
+    return await body(server.client);
+  } finally {
+    await server.close();
+  }
+}

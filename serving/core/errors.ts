@@ -80,6 +80,11 @@ export const servingErrors = {
       "OVERLOADED",
       `overloaded: more than ${limit} inputs in flight; retry with backoff or on another replica`,
     ),
+  overloadedBodies: (limitBytes: number) =>
+    new ServingError(
+      "OVERLOADED",
+      `overloaded: more than ${limitBytes} bytes of request bodies are being received; retry with backoff`,
+    ),
   notReady: () => new ServingError("NOT_READY", "the model is still loading; retry shortly"),
   draining: () => new ServingError("DRAINING", "the server is shutting down; retry on another replica"),
   unauthenticated: (reason: "missing" | "invalid") =>

@@ -36,8 +36,11 @@ export interface HttpListener {
  * and warmed up, and the server is not draining). Probes and metrics need no token.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpListener> {
+  // Bodies are buffered before their inputs can be counted against the permits, so their bytes have
+  // a budget of their own: many slow uploads cannot pile up memory.
+  const bodies = new BodyBudget(8 * options.maxMessageBytes);
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
-    void route(options, request, response).catch((error: unknown) => {
+    void route(options, bodies, request, response).catch((error: unknown) => {
       options.context.logger.error({ err: error }, "http handler failed");
       if (!response.headersSent) sendJson(response, 500, { error: { message: "internal error" } });
       else response.destroy();
@@ -63,6 +66,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
 
 async function route(
   options: HttpServerOptions,
+  bodies: BodyBudget,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -90,9 +94,10 @@ async function route(
     if (request.method !== "POST")
       return sendJson(response, 405, { error: { message: "use POST" } }, { allow: "POST" });
     const startedAt = performance.now();
+    const reservation = bodies.reservation();
     try {
       context.auth?.check(request.headers.authorization);
-      const body = await readBody(request, options.maxMessageBytes);
+      const body = await readBody(request, options.maxMessageBytes, reservation);
       const controller = new AbortController();
       response.on("close", () => {
         if (!response.writableFinished) controller.abort();
@@ -106,12 +111,14 @@ async function route(
       // The body may be unread (auth failed first); close rather than drain an unknown amount.
       if (!request.complete) mapped.headers.connection = "close";
       return sendJson(response, mapped.status, mapped.body, mapped.headers);
+    } finally {
+      reservation.release();
     }
   }
   sendJson(response, 404, { error: { message: `no route for ${request.method} ${path}` } });
 }
 
-async function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+async function readBody(request: IncomingMessage, limit: number, reservation: Reservation): Promise<Buffer> {
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
   if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
   const chunks: Buffer[] = [];
@@ -119,9 +126,41 @@ async function readBody(request: IncomingMessage, limit: number): Promise<Buffer
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
     if (size > limit) throw servingErrors.messageTooLarge(size, limit);
+    reservation.grow((chunk as Buffer).length);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+interface Reservation {
+  /** Adds bytes; throws OVERLOADED when the budget is spent. */
+  grow(bytes: number): void;
+  release(): void;
+}
+
+/** Bytes of request bodies held at once, across all requests. */
+class BodyBudget {
+  readonly #limit: number;
+  #used = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  reservation(): Reservation {
+    let held = 0;
+    return {
+      grow: (bytes) => {
+        if (this.#used + bytes > this.#limit) throw servingErrors.overloadedBodies(this.#limit);
+        this.#used += bytes;
+        held += bytes;
+      },
+      release: () => {
+        this.#used -= held;
+        held = 0;
+      },
+    };
+  }
 }
 
 function sendJson(
