@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { runBootstrap } from "../pipelines/bootstrap/app.ts";
 import { bootstrapConfigSchema, resolveShardIndex } from "../pipelines/bootstrap/config.ts";
-import { connectEmbedding } from "../pipelines/bootstrap/embedding-client.ts";
+import { connectEmbedding } from "../pipelines/shared/embed-client.ts";
 import { EmbeddingClient } from "../serving/client.ts";
 import { parseServingConfig } from "../serving/config.ts";
 import { startEmbeddingServer } from "../serving/server.ts";
@@ -98,7 +98,14 @@ export async function runBootstrapBench(
     // Ceilings bracket every bootstrap run and each run is compared with the mean of the two around
     // it, so a change in the machine's load (it is shared) weighs on both sides of the ratio.
     const ceilings = [await throughput(client, sample, best.batch, best.concurrency)];
-    const runs: { seconds: number; ceiling: number; ratio: number; requests: number; texts: number }[] = [];
+    const runs: {
+      seconds: number;
+      ceiling: number;
+      ratio: number;
+      requests: number;
+      texts: number;
+      failures: Record<string, number>;
+    }[] = [];
     for (let repeat = 0; repeat < repeats; repeat++) {
       const run = await bootstrapOnce(
         redis,
@@ -115,7 +122,8 @@ export async function runBootstrapBench(
     }
     const seconds = median(runs.map((run) => run.seconds));
     const ceiling = median(runs.map((run) => run.ceiling));
-    const inferenceTexts = runs[0]!.texts;
+    // One inference per text answered by the server; embed_requests is the number of gRPC calls.
+    const inferenceTexts = median(runs.map((run) => run.texts));
     const distinctPerSecond = distinct / seconds;
     return {
       bench: "bootstrap",
@@ -123,6 +131,8 @@ export async function runBootstrapBench(
       distinct_texts: distinct,
       inference_calls: inferenceTexts,
       embed_requests: runs[0]!.requests,
+      inference_calls_runs: runs.map((run) => run.texts),
+      failed_requests_runs: runs.map((run) => run.failures),
       dedup_ratio: round(entities / inferenceTexts),
       entities_per_s: round(entities / seconds),
       distinct_texts_per_s: round(distinctPerSecond),
@@ -159,7 +169,7 @@ async function bootstrapOnce(
   best: { batch: number; concurrency: number },
   entities: number,
   distinct: number,
-): Promise<{ seconds: number; requests: number; texts: number }> {
+): Promise<{ seconds: number; requests: number; texts: number; failures: Record<string, number> }> {
   const storeName = `bench-bootstrap-${randomUUID().slice(0, 8)}`;
   const config = resolveShardIndex(
     bootstrapConfigSchema.parse({
@@ -177,34 +187,38 @@ async function bootstrapOnce(
     }),
     {},
   );
-  const embedding = connectEmbedding(config.embedding, digest);
+  const embedding = connectEmbedding(config.embedding, { modelDigest: digest, truncate: true });
   let requests = 0;
   let texts = 0;
+  const failures: Record<string, number> = {};
   try {
     const started = performance.now();
     const outcome = await runBootstrap(config, {
       logger: pino({ level: "silent" }),
+      // Counted when answered: a failed call (retried by the shard) embedded nothing it could keep.
       embedCall: async (batch, signal) => {
-        requests++;
-        texts += batch.length;
-        return embedding.embed(batch, signal);
+        try {
+          const vectors = await embedding.call(batch, signal);
+          requests++;
+          texts += batch.length;
+          return vectors;
+        } catch (error) {
+          const code = (error as { statusName?: string }).statusName ?? (error as Error).name;
+          failures[code] = (failures[code] ?? 0) + 1;
+          throw error;
+        }
       },
       isRetryableEmbedError: embedding.isRetryable,
     });
     const seconds = (performance.now() - started) / 1000;
     const store = await openStore(redis, { name: storeName });
     const counts = await countVersion(store, "bench");
-    if (
-      outcome.outcome !== "done" ||
-      counts.live !== entities ||
-      counts.texts !== distinct ||
-      texts !== distinct
-    ) {
+    if (outcome.outcome !== "done" || counts.live !== entities || counts.texts !== distinct) {
       throw new Error(
         `bootstrap result is wrong: ${JSON.stringify({ outcome: outcome.outcome, counts, texts })}`,
       );
     }
-    return { seconds, requests, texts };
+    return { seconds, requests, texts, failures };
   } finally {
     embedding.close();
     await dropKeys(redis, `jude:${storeName}`);

@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { pino, type Logger } from "pino";
 import { runBootstrap } from "./app.ts";
 import { loadBootstrapConfig, type BootstrapConfig } from "./config.ts";
-import { connectEmbedding } from "./embedding-client.ts";
+import { connectEmbedding } from "../shared/embed-client.ts";
 
 export const EXIT_DONE = 0;
 export const EXIT_FAILED = 1;
@@ -52,11 +52,13 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGTERM", onSignal);
   process.on("SIGINT", onSignal);
-  const embedding = connectEmbedding(config.embedding, config.model.digest);
+  // Long texts are cut to the model's limit rather than failing the shard; every answer must come
+  // from this version's model.
+  const embedding = connectEmbedding(config.embedding, { modelDigest: config.model.digest, truncate: true });
   try {
     const { outcome, state } = await runBootstrap(config, {
       logger,
-      embedCall: embedding.embed,
+      embedCall: embedding.call,
       isRetryableEmbedError: embedding.isRetryable,
       signal: abort.signal,
     });

@@ -11,8 +11,22 @@ export interface EmbeddingSectionConfig {
   timeoutMs: number;
 }
 
+/** Per-connection choices of the caller. */
+export interface EmbeddingCallOptions {
+  /**
+   * Refuse any answer from a model other than this digest (not retryable): vectors of another model
+   * must never be stored under this version, e.g. when a Service routes to the wrong Deployment.
+   */
+  modelDigest?: string;
+  /** Cut inputs longer than the model's limit instead of failing the call. */
+  truncate?: boolean;
+}
+
 /** Opens a client; `call` is the pipelines' EmbedCall, `close` releases the channel. */
-export function connectEmbedding(section: EmbeddingSectionConfig): {
+export function connectEmbedding(
+  section: EmbeddingSectionConfig,
+  options: EmbeddingCallOptions = {},
+): {
   call: EmbedCall;
   isRetryable: (error: unknown) => boolean;
   close: () => void;
@@ -25,5 +39,21 @@ export function connectEmbedding(section: EmbeddingSectionConfig): {
       : {}),
     ...(section.token !== undefined ? { token: readSecret(section.token, "embedding server token") } : {}),
   });
-  return { call: client.embedTexts, isRetryable: isRetryableEmbeddingError, close: () => client.close() };
+  const { modelDigest, truncate } = options;
+  const call: EmbedCall =
+    modelDigest === undefined && truncate === undefined
+      ? client.embedTexts
+      : async (texts, signal) => {
+          const answer = await client.embed(texts, {
+            ...(truncate !== undefined ? { truncate } : {}),
+            ...(signal ? { signal } : {}),
+          });
+          if (modelDigest !== undefined && answer.model.digest !== modelDigest) {
+            throw new Error(
+              `embedding server ${section.endpoint} serves model ${answer.model.digest}, expected ${modelDigest}`,
+            );
+          }
+          return answer.vectors;
+        };
+  return { call, isRetryable: isRetryableEmbeddingError, close: () => client.close() };
 }
