@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { connectRedis, countVersion, openStore } from "../../../store/index.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
-import { waitFor } from "./embedding-server.ts";
+import { waitFor } from "./embedding-gate.ts";
 import {
   jobDocument,
   readBack,

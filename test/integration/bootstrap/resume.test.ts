@@ -13,13 +13,8 @@ import { countVersion, getTexts } from "../../../store/index.ts";
 import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import { requireEnv } from "../../support/env.ts";
 import { createBootstrapStore, readBack, renderJob, shardDocument } from "./helpers.ts";
-import {
-  startEmbeddingGate,
-  startTestEmbeddingServer,
-  waitFor,
-  type EmbeddingGate,
-  type TestEmbeddingServer,
-} from "./embedding-server.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { startEmbeddingGate, waitFor, type EmbeddingGate } from "./embedding-gate.ts";
 
 const ENTITIES = 1200;
 const DISTINCT = ENTITIES / 6;
@@ -58,7 +53,7 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
   const dir = mkdtempSync(join(tmpdir(), "bootstrap-resume-"));
 
   beforeAll(async () => {
-    server = await startTestEmbeddingServer();
+    server = await startTestEmbeddingServer("v2", { logLevel: "silent" });
     gate = await startEmbeddingGate(server.address);
     topic = uniqueTopic("bootstrap-resume");
     await createTopics([topic], 2);
@@ -69,7 +64,7 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
   });
   afterAll(async () => {
     await gate?.close();
-    await server?.close();
+    await server?.server.close();
   });
 
   function writeConfig(storeName: string, run: string): string {

@@ -1,8 +1,7 @@
 /**
- * The real embedding server for bootstrap tests: `startEmbeddingServer` (the code `jude serve` runs)
- * on the testbed model, and a gate in front of it that forwards Embed calls, counts the texts it
- * answered (inference counted at the boundary), and can hold new calls so a test can kill a shard at
- * a moment when every answered text has been put into the store.
+ * A gate in front of the real embedding server for bootstrap tests: it forwards Embed calls, counts
+ * the texts it answered (inference counted at the boundary), and can hold new calls so a test can kill
+ * a shard at a moment when every answered text has been put into the store.
  */
 import {
   Server,
@@ -14,37 +13,7 @@ import {
   type ServerUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { pino } from "pino";
-import { parseServingConfig } from "../../../serving/config.ts";
-import { startEmbeddingServer } from "../../../serving/server.ts";
 import { loadProtos } from "../../../serving/transport/proto.ts";
-import { requireEnv } from "../../support/env.ts";
-
-/** A running server on the testbed model. */
-export interface TestEmbeddingServer {
-  readonly address: string;
-  readonly digest: string;
-  close(): Promise<void>;
-}
-
-/** Starts the server on a free port with the CPU provider and waits until it serves. */
-export async function startTestEmbeddingServer(
-  options: { intraOpThreads?: number } = {},
-): Promise<TestEmbeddingServer> {
-  const config = parseServingConfig({
-    modelDir: requireEnv("JUDE_MODEL_DIR"),
-    listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0 },
-    backend: { executionProvider: "cpu", intraOpThreads: options.intraOpThreads ?? 0 },
-    logLevel: "silent",
-  });
-  const server = await startEmbeddingServer(config, { logger: pino({ level: "silent" }) });
-  await server.ready;
-  return {
-    address: `127.0.0.1:${server.grpcPort}`,
-    digest: server.model.digest,
-    close: () => server.close(),
-  };
-}
 
 type EmbedRequest = { inputs: unknown[] };
 type Held = { call: ServerUnaryCall<EmbedRequest, unknown>; callback: sendUnaryData<unknown> };
