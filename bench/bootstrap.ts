@@ -14,8 +14,8 @@
  * `npm run bench -- bootstrap --json`) runs it against JUDE_REDIS_URL and JUDE_MODEL_DIR.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -27,6 +27,8 @@ import { EmbeddingClient } from "../serving/client.ts";
 import { parseServingConfig } from "../serving/config.ts";
 import { startEmbeddingServer } from "../serving/server.ts";
 import { connectRedis, countVersion, isCluster, openStore, type RedisClient } from "../store/index.ts";
+import { BENCH_EXTRACT, BENCH_TEMPLATE, renderText, snapshotLines } from "./bootstrap-data.ts";
+import { machineInfo, median, round } from "./stats.ts";
 
 /** Benchmark knobs. */
 export interface BootstrapBenchOptions {
@@ -40,28 +42,6 @@ export interface BootstrapBenchOptions {
   readonly redisUrl?: string;
   readonly modelDir?: string;
 }
-
-const TEMPLATE = "Job: {{title}} at {{company}} in {{city}}";
-const LEVELS = ["Junior", "Senior", "Staff", "Principal", "Lead", "Associate", "Head of", "Chief"];
-const ROLES = [
-  "backend engineer",
-  "data scientist",
-  "product designer",
-  "nurse",
-  "accountant",
-  "sales manager",
-];
-const AREAS = [
-  "payments",
-  "search",
-  "logistics",
-  "oncology",
-  "retail",
-  "cloud infrastructure",
-  "mobile apps",
-];
-const COMPANIES = ["Northwind Traders", "Contoso", "Fabrikam", "Umbrella Health", "Initech"];
-const CITIES = ["Berlin", "Dublin", "Toronto", "Austin", "Singapore", "Lyon"];
 
 /** Runs the benchmark and returns its figures (first keys: the `npm run bench` contract). */
 export async function runBootstrapBench(
@@ -150,7 +130,7 @@ export async function runBootstrapBench(
       repeats,
       redis: isCluster(redis) ? "cluster" : "standalone",
       load_average_before: round(loadBefore),
-      machine: machine(),
+      machine: machineInfo(),
     };
   } finally {
     client.close();
@@ -175,9 +155,9 @@ async function bootstrapOnce(
     bootstrapConfigSchema.parse({
       run: { name: "bench" },
       entity: "job",
-      model: { version: "bench", digest, dimensions: 384, template: TEMPLATE },
+      model: { version: "bench", digest, dimensions: 384, template: BENCH_TEMPLATE },
       decode: { keyPath: "$.id" },
-      extract: { title: "$.title", company: "$.company", city: "$.city" },
+      extract: BENCH_EXTRACT,
       embedding: { endpoint: address, maxBatchSize: best.batch, maxInflight: best.concurrency },
       store: { name: storeName, url: { env: "JUDE_REDIS_URL" } },
       source: { files: { uris: [pathToFileURL(snapshot).href] } },
@@ -258,42 +238,6 @@ async function throughput(
   return texts.length / ((performance.now() - started) / 1000);
 }
 
-/** Snapshot rows: entity i gets text t(i); every text appears entities/distinct times, shuffled. */
-function snapshotLines(entities: number, distinct: number): string[] {
-  const textOf = Array.from({ length: entities }, (_, index) => index % distinct);
-  const random = mulberry32(42);
-  for (let index = textOf.length - 1; index > 0; index--) {
-    const other = Math.floor(random() * (index + 1));
-    [textOf[index], textOf[other]] = [textOf[other]!, textOf[index]!];
-  }
-  return textOf.map((text, id) => JSON.stringify({ id: `job-${id}`, ...fieldsOf(text) }));
-}
-
-function fieldsOf(text: number): { title: string; company: string; city: string } {
-  const pick = <T>(list: readonly T[], salt: number): T => list[(text * salt + salt) % list.length]!;
-  return {
-    title: `${pick(LEVELS, 7)} ${pick(ROLES, 11)} for ${pick(AREAS, 13)} team ${text}`,
-    company: pick(COMPANIES, 17),
-    city: pick(CITIES, 19),
-  };
-}
-
-/** The prompt text a shard renders for text number `text` (for the ceiling sample). */
-function renderText(text: number): string {
-  const { title, company, city } = fieldsOf(text);
-  return `Job: ${title} at ${company} in ${city}`;
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = Math.imul(state ^ (state >>> 15), 1 | state);
-    value ^= value + Math.imul(value ^ (value >>> 7), 61 | value);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function dropKeys(client: RedisClient, prefix: string): Promise<void> {
   const nodes = isCluster(client) ? client.nodes("master") : [client];
   for (const node of nodes) {
@@ -304,29 +248,6 @@ async function dropKeys(client: RedisClient, prefix: string): Promise<void> {
       await Promise.all(keys.map((key) => node.unlink(key)));
     } while (cursor !== "0");
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
-}
-
-function machine(): { cores: number; cpu: string; flags: string[]; node: string } {
-  const wanted = ["avx", "avx2", "avx512f", "avx512_vnni", "sse4_2", "neon", "asimd"];
-  let flags: string[] = [];
-  try {
-    const line = readFileSync("/proc/cpuinfo", "utf8")
-      .split("\n")
-      .find((entry) => entry.startsWith("flags") || entry.startsWith("Features"));
-    flags = (line?.split(":")[1]?.trim().split(/\s+/) ?? []).filter((flag) => wanted.includes(flag));
-  } catch {
-    // not Linux: no flags
-  }
-  return { cores: cpus().length, cpu: cpus()[0]?.model ?? "unknown", flags, node: process.version };
 }
 
 function requireEnv(name: string): string {
