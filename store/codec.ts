@@ -1,5 +1,5 @@
 /**
- * Value encodings of the store (see LAYOUT.md, "Values"). Two encodings:
+ * Value encodings of the store (see the README, "Store layout" > "Values"). Two encodings:
  *
  * - the data payload, read by ranking services: an ASCII header line `J1 <dtype> <dim> <modelDigest>\n`
  *   followed by the vector as little-endian float32 (`f32`) or float16 (`f16`) bytes. One HGET gives a

@@ -20,7 +20,7 @@ export const StoreErrorCodes = {
   STORE_NOT_FOUND: "STORE_NOT_FOUND",
   /** The store exists with a different layout (bucket count, layout version) than the caller expects. */
   LAYOUT_MISMATCH: "LAYOUT_MISMATCH",
-  /** A stored value does not decode; someone wrote it without following LAYOUT.md. */
+  /** A stored value does not decode; someone wrote it without following the documented store layout. */
   CORRUPT_RECORD: "CORRUPT_RECORD",
   /** The caller passed an argument that can never succeed (bad id, NaN in a vector, ...). */
   INVALID_ARGUMENT: "INVALID_ARGUMENT",

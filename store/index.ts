@@ -1,5 +1,5 @@
 /**
- * Public API of the versioned embedding store. See LAYOUT.md for the key layout and value encodings
+ * Public API of the versioned embedding store. See the README ("Store layout") for the key layout and value encodings
  * that readers in other languages follow.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Key naming of the versioned store. This file is the executable form of `store/LAYOUT.md`; a reader
+ * Key naming of the versioned store. This file is the executable form of the README's "Store layout" section; a reader
  * written in another language follows that document and must produce the same key strings.
  *
  * Two kinds of keys share one prefix `P` per store:

@@ -53,7 +53,7 @@ describe("ownsEntity", () => {
   });
 
   it("uses the store layout's hash of <entity>:<id>", () => {
-    // fnv1a32("job:123") = 0xb8e701a6 (store/LAYOUT.md), which is 2 mod 4.
+    // fnv1a32("job:123") = 0xb8e701a6 (README, "Store layout"), which is 2 mod 4.
     expect(ownsEntity("job", "123", 4, 0xb8e701a6 % 4)).toBe(true);
   });
 });
