@@ -21,4 +21,4 @@ node test/testbed/cli.ts up
 step "integration"
 npx vitest run --project integration
 step "e2e"
-npx vitest run --project e2e --passWithNoTests
+npx vitest run --project e2e
