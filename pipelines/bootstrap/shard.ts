@@ -192,20 +192,31 @@ async function processUnits(
     await persist(deps, state);
     deps.onCheckpoint?.(state, added);
   };
-  try {
-    for await (const batch of allBatches(config, deps, state, interpreter)) {
-      const written = retryForever(() => writeBatch(batch.entities), {
-        isRetryable: deps.isRetryable,
-        onRetry: deps.onRetry,
-      });
-      written.catch(() => undefined); // awaited in order by commitOldest; avoid an unhandled rejection meanwhile
-      window.push({ batch, written });
-      while (window.length >= config.batching.inflightBatches) await commitOldest();
-      if (deps.signal?.aborted) break;
+  const batches = allBatches(config, deps, state, interpreter);
+  for (;;) {
+    let next: IteratorResult<TaggedBatch>;
+    try {
+      next = await batches.next();
+    } catch (error) {
+      // Only reading may be cut short by the abort; a failed batch below always fails the shard, or
+      // the batches after it would move the checkpoint past entities that were never written.
+      if (!deps.signal?.aborted) throw error;
+      deps.logger.info({ err: error }, "reading stopped by the abort");
+      break;
     }
-  } catch (error) {
-    if (!deps.signal?.aborted) throw error;
-    deps.logger.info({ err: error }, "reading stopped by the abort");
+    if (next.done) break;
+    const batch = next.value;
+    const written = retryForever(() => writeBatch(batch.entities), {
+      isRetryable: deps.isRetryable,
+      onRetry: deps.onRetry,
+    });
+    written.catch(() => undefined); // awaited in order by commitOldest; avoid an unhandled rejection meanwhile
+    window.push({ batch, written });
+    while (window.length >= config.batching.inflightBatches) await commitOldest();
+    if (deps.signal?.aborted) {
+      await batches.return(undefined);
+      break;
+    }
   }
   while (window.length > 0) await commitOldest();
   return deps.signal?.aborted === true && Object.values(state.units).some((unit) => !unit.done);

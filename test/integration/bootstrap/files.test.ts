@@ -188,4 +188,43 @@ describe("bootstrap from JSON-lines files (real Redis and model)", () => {
       await target.drop();
     }
   });
+
+  it("fails on a failed batch, even while stopping, without moving the checkpoint past it", async () => {
+    const path = writeJsonl(
+      "d.jsonl",
+      Array.from({ length: 120 }, (_, id) => jobDocument(id, 120)),
+    );
+    const target = await createBootstrapStore("failed");
+    try {
+      const document = shardDocument({
+        storeName: target.name,
+        run: "failed",
+        source: { files: { uris: [pathToFileURL(path).href] } },
+        shards: { count: 1, index: 0 },
+        extra: { batching: { maxEntities: 10, inflightBatches: 3 } },
+      });
+      const abort = new AbortController();
+      let calls = 0;
+      const failing = async (texts: string[], signal?: AbortSignal) => {
+        if (++calls === 1) {
+          abort.abort(); // SIGTERM arrives just as a batch fails for good
+          throw new Error("embedding refused the batch");
+        }
+        return model.embed(texts, signal);
+      };
+      await expect(runShardInProcess(shardConfig(document), failing, abort.signal)).rejects.toThrow(
+        "embedding refused the batch",
+      );
+      const rerun = await runShardInProcess(shardConfig(document), model.embed);
+      expect(rerun).toMatchObject({ outcome: "done", resumed: true, state: { attempt: 2 } });
+      const ids = Array.from({ length: 120 }, (_, id) => `job-${id}`);
+      const stored = await readBack(target.store, ids);
+      const missing = ids.filter(
+        (id, index) => stored.get(id)!.meta?.contentHash !== renderJob(jobDocument(index, 120)).hash,
+      );
+      expect(missing).toEqual([]);
+    } finally {
+      await target.drop();
+    }
+  });
 });
