@@ -4,7 +4,7 @@
  *  (a) in-process ONNX Runtime at its best batch size (swept): the ceiling of this stack;
  *  (b) the gRPC server under 64 concurrent single-text callers (closed loop);
  *  (c) the same with batching off (max batch size 1);
- *  (d) batched client calls (32 texts per call).
+ *  (d) batched client calls (2 callers, 32 texts per call).
  * Reports sentences/s and p50/p95 latency (per call; per batch for (a)), b/a (`server_vs_inprocess`)
  * and b/c (`batching_gain`), medians over interleaved rounds (see serving-case.ts), and the machine.
  * The server runs in this process (inference in its worker thread) with the same ONNX Runtime
