@@ -79,15 +79,16 @@ export async function runBootstrapBench(
   try {
     const sample = Array.from({ length: sampleSize }, (_, index) => renderText(index));
     const tokens = (await client.embed(sample.slice(0, 100), { truncate: true })).tokenCounts;
-    const best = await searchBestSetting(client, sample.slice(0, Math.min(400, sampleSize)));
+    const best = await searchBestSetting(client, redis, sample.slice(0, Math.min(400, sampleSize)));
     // Ceilings bracket every bootstrap run and each run is compared with the mean of the two around
     // it, so a change in the machine's load (it is shared) weighs on both sides of the ratio.
     await bootstrapOnce(redis, address, server.model.digest, warmUp, best, warmUpEntities, warmUpDistinct);
-    const ceilings = [await throughput(client, sample, best.batch, best.concurrency)];
+    const ceilings = [await throughput(client, redis, sample, best.batch, best.concurrency)];
     const runs: {
       seconds: number;
       ceiling: number;
       ratio: number;
+      cpuRatio: number;
       requests: number;
       texts: number;
       failures: Record<string, number>;
@@ -102,9 +103,16 @@ export async function runBootstrapBench(
         entities,
         distinct,
       );
-      ceilings.push(await throughput(client, sample, best.batch, best.concurrency));
-      const ceiling = (ceilings[repeat]! + ceilings[repeat + 1]!) / 2;
-      runs.push({ ...run, ceiling, ratio: distinct / run.seconds / ceiling });
+      ceilings.push(await throughput(client, redis, sample, best.batch, best.concurrency));
+      const around = [ceilings[repeat]!, ceilings[repeat + 1]!];
+      const ceiling = (around[0]!.rate + around[1]!.rate) / 2;
+      const ceilingCpuPerText = (around[0]!.cpuPerText + around[1]!.cpuPerText) / 2;
+      runs.push({
+        ...run,
+        ceiling,
+        ratio: distinct / run.seconds / ceiling,
+        cpuRatio: ceilingCpuPerText / (run.cpuSeconds / distinct),
+      });
     }
     const seconds = median(runs.map((run) => run.seconds));
     const ceiling = median(runs.map((run) => run.ceiling));
@@ -126,8 +134,12 @@ export async function runBootstrapBench(
       vs_ceiling: round(median(runs.map((run) => run.ratio))),
       seconds: round(seconds),
       seconds_runs: runs.map((run) => round(run.seconds)),
-      ceiling_runs: ceilings.map(round),
+      ceiling_runs: ceilings.map((each) => round(each.rate)),
       vs_ceiling_runs: runs.map((run) => round(run.ratio)),
+      // The same comparison in CPU seconds per distinct text (this process + redis-server): what the
+      // wall-clock ratio would be on a machine nobody else uses.
+      vs_ceiling_cpu: round(median(runs.map((run) => run.cpuRatio))),
+      vs_ceiling_cpu_runs: runs.map((run) => round(run.cpuRatio)),
       ceiling_method:
         "jude serve in this process (ONNX Runtime CPU) through the gRPC client, best request size x concurrency, measured before and after every bootstrap run",
       request_size: best.batch,
@@ -155,7 +167,13 @@ async function bootstrapOnce(
   best: { batch: number; concurrency: number },
   entities: number,
   distinct: number,
-): Promise<{ seconds: number; requests: number; texts: number; failures: Record<string, number> }> {
+): Promise<{
+  seconds: number;
+  cpuSeconds: number;
+  requests: number;
+  texts: number;
+  failures: Record<string, number>;
+}> {
   const storeName = `bench-bootstrap-${randomUUID().slice(0, 8)}`;
   const config = resolveShardIndex(
     bootstrapConfigSchema.parse({
@@ -178,6 +196,7 @@ async function bootstrapOnce(
   let texts = 0;
   const failures: Record<string, number> = {};
   try {
+    const meter = await cpuMeter(redis);
     const started = performance.now();
     const outcome = await runBootstrap(config, {
       logger: pino({ level: "silent" }),
@@ -197,6 +216,7 @@ async function bootstrapOnce(
       isRetryableEmbedError: embedding.isRetryable,
     });
     const seconds = (performance.now() - started) / 1000;
+    const cpuSeconds = await meter();
     const store = await openStore(redis, { name: storeName });
     const counts = await countVersion(store, "bench");
     if (outcome.outcome !== "done" || counts.live !== entities || counts.texts !== distinct) {
@@ -204,7 +224,7 @@ async function bootstrapOnce(
         `bootstrap result is wrong: ${JSON.stringify({ outcome: outcome.outcome, counts, texts })}`,
       );
     }
-    return { seconds, requests, texts, failures };
+    return { seconds, cpuSeconds, requests, texts, failures };
   } finally {
     embedding.close();
     await dropKeys(redis, `jude:${storeName}`);
@@ -212,11 +232,11 @@ async function bootstrapOnce(
 }
 
 /** The best request size and concurrency for this server on this machine (short runs of each). */
-async function searchBestSetting(client: EmbeddingClient, texts: readonly string[]) {
+async function searchBestSetting(client: EmbeddingClient, redis: RedisClient, texts: readonly string[]) {
   let best = { batch: 32, concurrency: 2, rate: 0 };
   for (const batch of [32, 64, 128]) {
     for (const concurrency of [2, 4]) {
-      const rate = await throughput(client, texts, batch, concurrency);
+      const { rate } = await throughput(client, redis, texts, batch, concurrency);
       if (rate > best.rate) best = { batch, concurrency, rate };
     }
   }
@@ -226,10 +246,12 @@ async function searchBestSetting(client: EmbeddingClient, texts: readonly string
 /** Texts per second embedding `texts` in requests of `batch` with `concurrency` requests in flight. */
 async function throughput(
   client: EmbeddingClient,
+  redis: RedisClient,
   texts: readonly string[],
   batch: number,
   concurrency: number,
-) {
+): Promise<{ rate: number; cpuPerText: number }> {
+  const meter = await cpuMeter(redis);
   const started = performance.now();
   let next = 0;
   await Promise.all(
@@ -241,7 +263,26 @@ async function throughput(
       }
     }),
   );
-  return texts.length / ((performance.now() - started) / 1000);
+  const seconds = (performance.now() - started) / 1000;
+  return { rate: texts.length / seconds, cpuPerText: (await meter()) / texts.length };
+}
+
+/**
+ * CPU seconds used by this process (pipeline, gRPC, the ONNX Runtime worker) and by redis-server since
+ * the call: unlike wall time, barely moved by other work on a shared machine.
+ */
+async function cpuMeter(redis: RedisClient): Promise<() => Promise<number>> {
+  const redisCpu = async (): Promise<number> => {
+    const info = await redis.info("cpu");
+    const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+    return field("used_cpu_user") + field("used_cpu_sys");
+  };
+  const processStart = process.cpuUsage();
+  const redisStart = await redisCpu();
+  return async () => {
+    const used = process.cpuUsage(processStart);
+    return (used.user + used.system) / 1e6 + ((await redisCpu()) - redisStart);
+  };
 }
 
 async function dropKeys(client: RedisClient, prefix: string): Promise<void> {
