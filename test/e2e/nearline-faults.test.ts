@@ -3,7 +3,7 @@
  * as `jude` child processes, Kafka and Redis are the testbed's. Each test streams a changelog, injects
  * one fault mid-stream, and ends only when the store equals the expected final state for every key.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectRedis, openStore, StoreWriter, type RedisClient, type Store } from "../../store/index.ts";
@@ -115,6 +115,17 @@ function startWorker(configFile: string, name: string): JudeProcess {
   return worker;
 }
 
+/** The same pipeline config for a second worker of the group, on its own ops port. */
+async function writeSecondConfig(scenario: Scenario): Promise<number> {
+  const port = await freePort();
+  const config = JSON.parse(readFileSync(scenario.configFile, "utf8")) as { http: { port: number } };
+  writeFileSync(
+    scenario.configFile.replace(/\.json$/, "-b.json"),
+    JSON.stringify({ ...config, http: { port } }),
+  );
+  return port;
+}
+
 async function produceChunk(scenario: Scenario, chunk: number): Promise<void> {
   const events = changelogChunk(chunk);
   scenario.events.push(...events);
@@ -184,6 +195,19 @@ describe("nearline worker under faults (store ends exact, nothing lost)", () => 
     await produceChunk(scenario, 1);
     await restartComponent("kafka");
     await produceChunk(scenario, 2);
+    await produceChunk(scenario, 3);
+    await expectConverged(scenario);
+  });
+
+  it("hands partitions over on rebalances without losing work (a second worker joins, the first leaves)", async () => {
+    const scenario = await startScenario("rebalance");
+    await produceChunk(scenario, 0);
+    const secondPort = await writeSecondConfig(scenario);
+    const second = startWorker(scenario.configFile.replace(/\.json$/, "-b.json"), "rebalance-second");
+    await waitReady(second, secondPort);
+    await produceChunk(scenario, 1);
+    await produceChunk(scenario, 2);
+    expect(await stopJude(scenario.worker, "SIGTERM")).toBe(0);
     await produceChunk(scenario, 3);
     await expectConverged(scenario);
   });
