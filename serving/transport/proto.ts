@@ -1,9 +1,16 @@
 import type { GrpcObject, ServiceClientConstructor, ServiceDefinition } from "@grpc/grpc-js";
 import { loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const protoDir = fileURLToPath(new URL("../proto/", import.meta.url));
+// Beside the sources (serving/proto); a compiled build (dist/serving/…) has no .proto files of its
+// own and reads them from the package's serving/proto.
+const protoDir =
+  [new URL("../proto/", import.meta.url), new URL("../../../serving/proto/", import.meta.url)]
+    .map((url) => fileURLToPath(url))
+    .find((directory) => existsSync(`${directory}embedding.proto`)) ??
+  fileURLToPath(new URL("../proto/", import.meta.url));
 
 /** Options shared by server and client so both see the same JavaScript shapes. */
 const loaderOptions = {
