@@ -34,17 +34,8 @@ export interface NearlineWorkerOptions {
 
 type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
-/** Totals since start, for status and tests. */
-export interface WorkerTotals {
-  consumed: number;
-  embedded: number;
-  skippedUnchanged: number;
-  skippedStale: number;
-  deleted: number;
-  deadLettered: number;
-  inferenceTexts: number;
-  batches: number;
-}
+/** Totals since start (a batch's counts summed), for status and tests. */
+export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs"> & { batches: number };
 
 export class NearlineWorker {
   readonly #options: NearlineWorkerOptions;
@@ -191,13 +182,7 @@ export class NearlineWorker {
     const { metrics, labels } = this.#options;
     const totals = this.totals;
     totals.batches++;
-    totals.consumed += outcome.consumed;
-    totals.embedded += outcome.embedded;
-    totals.skippedUnchanged += outcome.skippedUnchanged;
-    totals.skippedStale += outcome.skippedStale;
-    totals.deleted += outcome.deleted;
-    totals.deadLettered += outcome.deadLettered;
-    totals.inferenceTexts += outcome.inferenceTexts;
+    for (const key of countKeys) totals[key] += outcome[key];
     metrics.consumed.inc(labels, outcome.consumed);
     metrics.embedded.inc(labels, outcome.embedded);
     metrics.skippedUnchanged.inc(labels, outcome.skippedUnchanged);
@@ -208,6 +193,16 @@ export class NearlineWorker {
       metrics.freshness.observe(labels, Math.max(0, now - eventTime) / 1000);
   }
 }
+
+const countKeys = [
+  "consumed",
+  "embedded",
+  "skippedUnchanged",
+  "skippedStale",
+  "deleted",
+  "deadLettered",
+  "inferenceTexts",
+] as const satisfies readonly (keyof WorkerTotals & keyof BatchOutcome)[];
 
 function toRecord(message: RawMessage): ConsumedRecord {
   return {

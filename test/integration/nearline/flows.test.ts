@@ -25,6 +25,7 @@ import {
   type RedisMode,
 } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { cosine } from "../serving/helpers.ts";
 
 const version = "minilm-v1";
 let embedding: TestEmbeddingServer;
@@ -188,15 +189,3 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     }
   }
 });
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
-}

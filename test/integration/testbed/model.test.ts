@@ -4,6 +4,7 @@ import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadTokenizer, type Tokenizer } from "../../../serving/tokenizer/tokenizer.ts";
 import { requireEnv } from "../../support/env.ts";
+import { cosine } from "../serving/helpers.ts";
 
 interface Reference {
   maxSequenceLength: number;
@@ -21,18 +22,6 @@ function meanPoolNormalized(hidden: Float32Array, length: number, dimensions: nu
   norm = Math.sqrt(norm);
   for (let d = 0; d < dimensions; d++) out[d] = out[d]! / length / norm;
   return out;
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! ** 2;
-    nb += b[i]! ** 2;
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 describe("model: the real all-MiniLM-L6-v2 in ONNX with its tokenizer", () => {
