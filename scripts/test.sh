@@ -11,14 +11,28 @@ npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 step "typecheck"
 npx tsc -p tsconfig.json --noEmit
+results=$(mktemp -d)
+run_project() { npx vitest run --project "$1" --reporter=default --reporter=json --outputFile.json="$results/$1.json"; }
 step "unit"
-npx vitest run --project unit
+run_project unit
 
 step "testbed up"
 already_up=$(node test/testbed/cli.ts status >/dev/null 2>&1 && echo yes || echo no)
 if [ "$already_up" = no ]; then trap 'step "testbed down"; node test/testbed/cli.ts down' EXIT; fi
 node test/testbed/cli.ts up
 step "integration"
-npx vitest run --project integration
+run_project integration
 step "e2e"
-npx vitest run --project e2e
+run_project e2e
+if [ "$already_up" = no ]; then trap - EXIT; step "testbed down"; node test/testbed/cli.ts down; fi
+
+# One closing line over all projects, in the plain "N passed, N failed" form CI reads.
+node -e '
+const fs = require("node:fs");
+let passed = 0, failed = 0, skipped = 0;
+for (const file of fs.readdirSync(process.argv[1])) {
+  const report = JSON.parse(fs.readFileSync(process.argv[1] + "/" + file, "utf8"));
+  passed += report.numPassedTests; failed += report.numFailedTests; skipped += report.numPendingTests + report.numTodoTests;
+}
+console.log(`\n${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$results"
