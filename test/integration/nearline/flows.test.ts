@@ -104,12 +104,11 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     ]);
     await send([jobEvent("j3", 3000, { op: "d" })]);
 
-    expect(app.worker.totals).toMatchObject({
-      embedded: 4,
-      skippedUnchanged: 1,
-      deleted: 1,
-      deadLettered: 0,
-    });
+    // Delivery is at least once: a redelivered event may be counted again as skipped, never re-embedded.
+    const totals = app.worker.totals;
+    expect(totals).toMatchObject({ embedded: 4, deleted: 1, deadLettered: 0, inferenceTexts: 4 });
+    expect(totals.skippedUnchanged).toBeGreaterThanOrEqual(1);
+    expect(totals.skippedUnchanged + totals.skippedStale).toBe(totals.consumed - 5);
     await expectStoreMatches(store, version, expectedFinalState(produced, version));
 
     // The stored vector is the server's embedding of the rendered prompt, tagged with its version and digest.
@@ -124,7 +123,7 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
       jobEvent("j1", 1500, { title: "Nurse (stale replay)", company: "Umbrella Health", skills: [] }),
       jobEvent("j3", 2500, { title: "Barista (stale replay)", company: "Soylent", skills: [] }),
     ]);
-    expect(app.worker.totals.skippedStale - before).toBe(2);
+    expect(app.worker.totals.skippedStale - before).toBeGreaterThanOrEqual(2); // at least once: a redelivery is stale too
     await expectStoreMatches(store, version, expectedFinalState(produced, version));
   });
 
@@ -134,7 +133,7 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
       jobEvent("j4", 4000, { title: "Pilot", company: "Wayne Logistics", skills: ["A320"] }),
       { key: "bad-2", value: { jobId: "x", updatedAt: "yesterday", title: "t" } },
     ]);
-    expect(app.worker.totals.deadLettered).toBe(2);
+    expect(app.worker.totals.deadLettered).toBeGreaterThanOrEqual(2);
     await expectStoreMatches(
       store,
       version,
