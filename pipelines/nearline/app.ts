@@ -31,6 +31,8 @@ export interface NearlineDependencies {
   embedCall: EmbedCall;
   isRetryableEmbedError: (error: unknown) => boolean;
   registry?: Registry;
+  /** How long `stop` waits for the batch in hand before abandoning it (default 20 s). */
+  drainMs?: number;
   /** Called after each committed batch (benchmarks measure freshness from it). */
   onBatch?: (outcome: BatchOutcome, committedAtMs: number) => void;
 }
@@ -172,7 +174,12 @@ export async function startNearline(
     registry,
     stop: () =>
       (stopping ??= (async () => {
-        await worker.stop();
+        // The batch in hand normally finishes in well under the drain time; if a dependency is down,
+        // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
+        const drained = worker.stop();
+        const timer = setTimeout(() => abort.abort(), deps.drainMs ?? 20_000);
+        await drained;
+        clearTimeout(timer);
         abort.abort();
         await producer.close().catch(() => undefined);
         await ops.close();

@@ -129,16 +129,25 @@ export class NearlineWorker {
       if (messages.length === 0) continue;
       const records = messages.map(toRecord);
       // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
-      const outcome = await retryForever(() => this.#options.process(records), {
-        isRetryable: this.#options.isRetryable,
-        onRetry: (error, attempt) => {
-          metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
-          logger.warn(
-            { err: error, attempt, events: records.length },
-            "batch failed on an unavailable dependency; retrying",
-          );
-        },
-      });
+      let outcome: BatchOutcome;
+      try {
+        outcome = await retryForever(() => this.#options.process(records), {
+          signal: this.#abort.signal,
+          isRetryable: this.#options.isRetryable,
+          onRetry: (error, attempt) => {
+            metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
+            logger.warn(
+              { err: error, attempt, events: records.length },
+              "batch failed on an unavailable dependency; retrying",
+            );
+          },
+        });
+      } catch (error) {
+        // Stopping while a dependency is away: leave the batch uncommitted; whoever owns these
+        // partitions next replays it (at least once, nothing lost).
+        if (this.#abort.signal.aborted) return;
+        throw error;
+      }
       const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
       await this.#commit(messages);
       stopCommit();
@@ -164,7 +173,6 @@ export class NearlineWorker {
     try {
       await retryForever(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
         isRetryable: (error) => this.#options.isRetryable(error) && !isRebalance(error),
-        signal: undefined,
       });
     } catch (error) {
       // After a rebalance took these partitions away, their new owner resumes from the last commit and

@@ -23,7 +23,8 @@ export async function retryForever<T>(
 ): Promise<T> {
   const backoff = options.backoff ?? defaultBackoff;
   for (let attemptNumber = 1; ; attemptNumber++) {
-    options.signal?.throwIfAborted();
+    // The first attempt always runs (a batch in hand is finished on shutdown); only retries stop.
+    if (attemptNumber > 1) options.signal?.throwIfAborted();
     try {
       return await attempt();
     } catch (error) {
