@@ -27,6 +27,8 @@ import { EmbeddingClient } from "../serving/client.ts";
 import { parseServingConfig } from "../serving/config.ts";
 import { startEmbeddingServer } from "../serving/server.ts";
 import { connectRedis, countVersion, isCluster, openStore, type RedisClient } from "../store/index.ts";
+import { requireEnv } from "../test/support/env.ts";
+import { deleteKeysWithPrefix } from "../test/support/redis.ts";
 import { BENCH_EXTRACT, BENCH_TEMPLATE, renderText, snapshotLines } from "./bootstrap-data.ts";
 import { machineInfo, median, round } from "./stats.ts";
 
@@ -227,7 +229,7 @@ async function bootstrapOnce(
     return { seconds, cpuSeconds, requests, texts, failures };
   } finally {
     embedding.close();
-    await dropKeys(redis, `jude:${storeName}`);
+    await deleteKeysWithPrefix(redis, `jude:${storeName}`);
   }
 }
 
@@ -283,24 +285,6 @@ async function cpuMeter(redis: RedisClient): Promise<() => Promise<number>> {
     const used = process.cpuUsage(processStart);
     return (used.user + used.system) / 1e6 + ((await redisCpu()) - redisStart);
   };
-}
-
-async function dropKeys(client: RedisClient, prefix: string): Promise<void> {
-  const nodes = isCluster(client) ? client.nodes("master") : [client];
-  for (const node of nodes) {
-    let cursor = "0";
-    do {
-      const [next, keys] = await node.scan(cursor, "MATCH", `*${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      await Promise.all(keys.map((key) => node.unlink(key)));
-    } while (cursor !== "0");
-  }
-}
-
-function requireEnv(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set (eval "$(npm run -s testbed -- env)")`);
-  return value;
 }
 
 /** Runs from the command line: `[--json] [--entities N] [--repeats N]`. */

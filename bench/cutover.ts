@@ -24,6 +24,7 @@ import {
   registerVersion,
   rollback,
 } from "../store/index.ts";
+import { deleteKeysWithPrefix } from "../test/support/redis.ts";
 
 /** Benchmark knobs. */
 export interface CutoverBenchOptions {
@@ -136,7 +137,7 @@ export async function runCutoverBench(options: CutoverBenchOptions = {}): Promis
       machine: machine(),
     };
   } finally {
-    await dropKeys(client, prefix).catch(() => undefined);
+    await deleteKeysWithPrefix(client, prefix).catch(() => undefined);
     await Promise.all(clients.map((each) => each.quit().catch(() => undefined)));
   }
 }
@@ -220,18 +221,6 @@ function epochReached(reader: StoreReader, epoch: number): Promise<void> {
       resolve();
     });
   });
-}
-
-async function dropKeys(client: ReturnType<typeof connectRedis>, prefix: string): Promise<void> {
-  const nodes = isCluster(client) ? client.nodes("master") : [client];
-  for (const node of nodes) {
-    let cursor = "0";
-    do {
-      const [next, keys] = await node.scan(cursor, "MATCH", `*${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      await Promise.all(keys.map((key) => node.unlink(key)));
-    } while (cursor !== "0");
-  }
 }
 
 function percentile(values: readonly number[], quantile: number): number {

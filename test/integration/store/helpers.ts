@@ -6,24 +6,16 @@
 
 import { randomUUID } from "node:crypto";
 import type { RedisClient, RedisTarget, Store, StoreWrite } from "../../../store/index.ts";
-import { connectRedis, isCluster, openStore, parseClusterNodes } from "../../../store/index.ts";
+import { connectRedis, openStore, parseClusterNodes } from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
+import { deleteKeysWithPrefix } from "../../support/redis.ts";
+
+export { deleteKeysWithPrefix };
 
 /** A Redis deployment the store tests run against. */
 export interface TestTarget {
   readonly name: "standalone" | "cluster";
   readonly target: RedisTarget;
-}
-
-function requireEnv(name: string): string {
-  const value = process.env[name];
-  if (value === undefined || value === "") {
-    throw new Error(
-      `${name} is not set. The store integration tests need the testbed's Redis: run them through the ` +
-        "`integration` vitest project (its global setup exports JUDE_REDIS_URL and JUDE_REDIS_CLUSTER_NODES), " +
-        "or export both by hand (e.g. from `npm run testbed -- env`).",
-    );
-  }
-  return value;
 }
 
 /** Both deployments: a standalone server and a three-master cluster. */
@@ -65,20 +57,6 @@ export async function createTestStore(target: TestTarget, label: string, buckets
       await Promise.all(clients.map((each) => each.quit().catch(() => undefined)));
     },
   };
-}
-
-/** Deletes every key containing the prefix, on every master (test cleanup only; uses SCAN). */
-export async function deleteKeysWithPrefix(client: RedisClient, prefix: string): Promise<void> {
-  const nodes = isCluster(client) ? client.nodes("master") : [client];
-  for (const node of nodes) {
-    let cursor = "0";
-    do {
-      const [next, keys] = await node.scan(cursor, "MATCH", `*${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      // One UNLINK per key: keys on one node may still sit in different slots.
-      await Promise.all(keys.map((key) => node.unlink(key)));
-    } while (cursor !== "0");
-  }
 }
 
 /** Small numeric code of a version name, stored in every test vector's first element. */
