@@ -87,7 +87,7 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
     }),
     phaseSeconds: new Histogram({
       name: "jude_pipeline_phase_seconds",
-      help: "Time per batch spent in each phase (decode, detect, inference, store, produce, commit).",
+      help: "Time per batch spent in each phase (detect, inference, store, produce, commit).",
       labelNames: [...labelNames, "phase"],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
