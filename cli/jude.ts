@@ -32,11 +32,15 @@ register(
 
 function usage(): string {
   const lines = Object.entries(subcommands).map(([name, { summary }]) => `  ${name.padEnd(12)} ${summary}`);
-  return `usage: jude <command> [flags]\n\ncommands:\n${lines.join("\n")}\n`;
+  return `usage: jude <command> [flags]\n       jude --version\n\ncommands:\n${lines.join("\n")}\n`;
 }
 
 async function run(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === "--version" || name === "version") {
+    process.stdout.write(`jude ${(await import("../serving/version.ts")).SERVER_VERSION}\n`);
+    return 0;
+  }
   if (name === undefined || name === "--help" || name === "-h") {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;

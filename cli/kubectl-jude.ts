@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+/**
+ * `kubectl jude` (the `kubectl-jude` executable on PATH): status of embedding models and their
+ * promotions, manual cutover approval, rollback, shell completion. Talks to the cluster with the
+ * user's kubeconfig and permissions. Exit codes: 0 done, 1 refused or failed, 2 usage error.
+ */
+import { parseArgs } from "node:util";
+import { approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
+import { Cluster, PluginError } from "./kubectl-jude/cluster.ts";
+import { completionScript } from "./kubectl-jude/completion.ts";
+import { statusView } from "./kubectl-jude/status-view.ts";
+import { renderStatus } from "./kubectl-jude/status-text.ts";
+
+const usage = `usage: kubectl jude <command> [flags]
+
+commands:
+  status [MODEL]            versions, phases, promotion gates with their values, pipeline lag, bootstrap progress
+  approve MODEL [VERSION]   approve the manual cutover to VERSION (default: the version being promoted)
+  rollback MODEL [--to V]   set spec.version back to a retained version (default: the previous active one)
+  completion bash|zsh       print a shell completion script
+
+flags:
+  -n, --namespace NS        namespace (default: the current context's)
+  -A, --all-namespaces      status across all namespaces
+  -o, --output text|json    output format of status (default text)
+      --context NAME        kubeconfig context
+      --kubeconfig FILE     kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
+
+approve and rollback change the EmbeddingModel like a Git commit would; with Argo CD or Flux, commit
+the same change (spec.promotion.approvedVersion, spec.version) or the next sync reverts it.
+`;
+
+class UsageError extends Error {}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      namespace: { type: "string", short: "n" },
+      "all-namespaces": { type: "boolean", short: "A" },
+      output: { type: "string", short: "o", default: "text" },
+      context: { type: "string" },
+      kubeconfig: { type: "string" },
+      to: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || command === undefined || command === "help") {
+    process.stdout.write(usage);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  if (command === "completion") {
+    process.stdout.write(completionScript(args[0] ?? "bash"));
+    return 0;
+  }
+  if (values.output !== "text" && values.output !== "json")
+    throw new UsageError(`unknown output format "${values.output}"`);
+  const cluster = new Cluster({
+    ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
+    ...(values.context !== undefined && { context: values.context }),
+  });
+  const namespace = values.namespace ?? cluster.currentNamespace();
+  switch (command) {
+    case "status": {
+      const objects = await cluster.readAll(values["all-namespaces"] ? undefined : namespace);
+      const models = statusView(objects, args[0]);
+      if (args[0] !== undefined && models.length === 0)
+        throw new PluginError(`EmbeddingModel ${args[0]} not found in namespace ${namespace}`);
+      process.stdout.write(
+        values.output === "json" ? `${JSON.stringify(models, null, 2)}\n` : renderStatus(models),
+      );
+      return 0;
+    }
+    case "approve":
+    case "rollback": {
+      const name = args[0];
+      if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
+      const model = await cluster.readModel(namespace, name);
+      const decision: Decision =
+        command === "approve" ? approve(model, args[1]) : rollback(model, values.to ?? args[1]);
+      if ("refused" in decision) throw new PluginError(decision.refused);
+      await cluster.patchModelSpec(namespace, name, decision.patch);
+      process.stdout.write(`${decision.summary}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+try {
+  process.exitCode = await run(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    process.stderr.write(`kubectl jude: ${(error as Error).message}\n\n${usage}`);
+    process.exitCode = 2;
+  } else if (error instanceof PluginError) {
+    process.stderr.write(`kubectl jude: ${error.message}\n`);
+    process.exitCode = 1;
+  } else throw error;
+}

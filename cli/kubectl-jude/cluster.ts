@@ -1,0 +1,140 @@
+// The plugin's view of the cluster: the user's kubeconfig, the three JUDE kinds read and patched, and
+// API errors turned into messages that say what to do (CRDs missing, access denied, not found).
+import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import {
+  apiVersion,
+  type BootstrapRun,
+  type EmbeddingModel,
+  type NearlinePipeline,
+} from "../../crds/index.ts";
+
+/** A failure the plugin reports as one clear line (exit code 1). */
+export class PluginError extends Error {
+  override readonly name = "PluginError";
+}
+
+/** Where and as whom the plugin talks to the cluster. */
+export interface ClusterOptions {
+  kubeconfig?: string;
+  context?: string;
+}
+
+/** The JUDE objects the plugin reads. */
+export interface JudeObjects {
+  models: EmbeddingModel[];
+  pipelines: NearlinePipeline[];
+  bootstrapRuns: BootstrapRun[];
+}
+
+const plurals: Record<string, string> = {
+  EmbeddingModel: "embeddingmodels",
+  NearlinePipeline: "nearlinepipelines",
+  BootstrapRun: "bootstrapruns",
+};
+
+/** Read and patch access to the JUDE kinds with the user's credentials. */
+export class Cluster {
+  private readonly api: KubernetesObjectApi;
+  readonly config: KubeConfig;
+
+  constructor(options: ClusterOptions) {
+    this.config = new KubeConfig();
+    if (options.kubeconfig !== undefined) this.config.loadFromFile(options.kubeconfig);
+    else this.config.loadFromDefault();
+    if (options.context !== undefined) this.config.setCurrentContext(options.context);
+    this.api = KubernetesObjectApi.makeApiClient(this.config);
+  }
+
+  /** The namespace of the current context (default when it names none). */
+  currentNamespace(): string {
+    return this.config.getContextObject(this.config.getCurrentContext())?.namespace ?? "default";
+  }
+
+  /** Every EmbeddingModel, NearlinePipeline and BootstrapRun in a namespace (undefined: all). */
+  async readAll(namespace: string | undefined): Promise<JudeObjects> {
+    const [models, pipelines, bootstrapRuns] = await Promise.all([
+      this.list<EmbeddingModel>("EmbeddingModel", namespace),
+      this.list<NearlinePipeline>("NearlinePipeline", namespace),
+      this.list<BootstrapRun>("BootstrapRun", namespace),
+    ]);
+    return { models, pipelines, bootstrapRuns };
+  }
+
+  /** One EmbeddingModel. */
+  async readModel(namespace: string, name: string): Promise<EmbeddingModel> {
+    try {
+      return (await this.api.read({
+        apiVersion,
+        kind: "EmbeddingModel",
+        metadata: { name, namespace },
+      })) as unknown as EmbeddingModel;
+    } catch (error) {
+      throw this.explain(error, "get", "EmbeddingModel", namespace, name);
+    }
+  }
+
+  /** A JSON merge patch of an EmbeddingModel's spec (what a Git commit would change). */
+  async patchModelSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+    try {
+      await this.api.patch(
+        { apiVersion, kind: "EmbeddingModel", metadata: { name, namespace }, spec },
+        undefined,
+        undefined,
+        "kubectl-jude",
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+    } catch (error) {
+      throw this.explain(error, "patch", "EmbeddingModel", namespace, name);
+    }
+  }
+
+  private async list<T>(kind: string, namespace: string | undefined): Promise<T[]> {
+    try {
+      const list = await this.api.list(apiVersion, kind, namespace);
+      return list.items as unknown as T[];
+    } catch (error) {
+      throw this.explain(error, "list", kind, namespace);
+    }
+  }
+
+  private explain(error: unknown, verb: string, kind: string, namespace?: string, name?: string): Error {
+    return explainApiError(error, {
+      verb,
+      kind,
+      ...(namespace !== undefined && { namespace }),
+      ...(name !== undefined && { name }),
+      user: this.config.getCurrentUser()?.name ?? "the current user",
+      server: this.config.getCurrentCluster()?.server ?? "no server",
+    });
+  }
+}
+
+/** What the plugin was doing when an API call failed. */
+export interface CallContext {
+  verb: string;
+  kind: string;
+  namespace?: string;
+  name?: string;
+  user: string;
+  server: string;
+}
+
+/** Turns an API failure into a message that says what is wrong and what to do. */
+export function explainApiError(error: unknown, call: CallContext): PluginError {
+  const plural = plurals[call.kind] ?? call.kind.toLowerCase();
+  const where = call.namespace === undefined ? "in any namespace" : `in namespace ${call.namespace}`;
+  const code = error instanceof ApiException ? error.code : undefined;
+  if (code === 404 && call.name === undefined)
+    return new PluginError(
+      `the JUDE resources (${plural}.jude.dev) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)`,
+    );
+  if (code === 404) return new PluginError(`${call.kind} ${call.name} not found ${where}`);
+  if (code === 403 || code === 401)
+    return new PluginError(
+      `access denied: ${call.user} may not ${call.verb} ${plural}.jude.dev ${where} (ask for a Role that grants it)`,
+    );
+  if (code !== undefined) return new PluginError(`cannot ${call.verb} ${plural} ${where}: HTTP ${code}`);
+  const reason = error instanceof Error ? error.message : String(error);
+  return new PluginError(`cannot reach the cluster (${call.server}): ${reason}`);
+}

@@ -1,0 +1,100 @@
+// Text rendering of `kubectl jude status`: one block per EmbeddingModel with its versions, the
+// promotion gates with their measured values, pipelines and bootstrap progress bars.
+import type { BootstrapView, ModelView } from "./status-view.ts";
+
+const barWidth = 24;
+
+/** A progress bar such as `[##########--------------]  42%`. */
+export function progressBar(percent: number | undefined): string {
+  if (percent === undefined) return `[${"?".repeat(barWidth)}]    ?`;
+  const clamped = Math.max(0, Math.min(100, Math.floor(percent)));
+  const filled = Math.round((clamped / 100) * barWidth);
+  return `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}] ${String(clamped).padStart(3)}%`;
+}
+
+/** Lays rows out in aligned columns. */
+export function table(rows: string[][], indent = "  "): string[] {
+  const widths: number[] = [];
+  for (const row of rows)
+    row.forEach((cell, column) => (widths[column] = Math.max(widths[column] ?? 0, cell.length)));
+  return rows.map(
+    (row) =>
+      indent +
+      row
+        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
+        .join("  ")
+        .trimEnd(),
+  );
+}
+
+const mark = (status: string): string => (status === "True" ? "✓" : status === "False" ? "✗" : "…");
+const optional = (value: number | undefined, digits = 0): string =>
+  value === undefined ? "-" : digits > 0 ? value.toFixed(digits) : String(value);
+
+/** The whole status text for some models. */
+export function renderStatus(models: ModelView[]): string {
+  if (models.length === 0) return "No EmbeddingModels found.\n";
+  return models.map(renderModel).join("\n");
+}
+
+function renderModel(model: ModelView): string {
+  const lines = [
+    `EmbeddingModel ${model.namespace}/${model.name}`,
+    `  version: ${model.desiredVersion}   active: ${model.activeVersion ?? "(none yet)"}   cutover: ${model.cutover}   ready: ${model.ready}`,
+  ];
+  if (model.message !== "") lines.push(`  ${model.message}`);
+  if (model.versions.length > 0) {
+    lines.push("  versions:");
+    lines.push(
+      ...table(
+        [
+          ["VERSION", "PHASE", "READY", "COVERAGE", "LAG(s)", "ACTIVATED"],
+          ...model.versions.map((version) => [
+            version.version,
+            version.phase,
+            optional(version.readyReplicas),
+            version.coverage === undefined ? "-" : `${(version.coverage * 100).toFixed(1)}%`,
+            optional(version.lagSeconds, 1),
+            version.activatedTime ?? "-",
+          ]),
+        ],
+        "    ",
+      ),
+    );
+  }
+  if (model.promoting) {
+    lines.push(`  promotion ${model.activeVersion} -> ${model.desiredVersion}, gates:`);
+    for (const gate of model.gates)
+      lines.push(`    ${mark(gate.status)} ${gate.type.padEnd(18)} ${gate.message}`.trimEnd());
+  }
+  if (model.pipelines.length > 0) {
+    lines.push("  pipelines:");
+    const rows = [["PIPELINE", "ENTITY", "VERSION", "LAG", "EMBEDDED", "SKIPPED", "DEAD-LETTERED"]];
+    for (const pipeline of model.pipelines) {
+      if (pipeline.versions.length === 0)
+        rows.push([pipeline.name, pipeline.entity, "-", "-", "-", "-", "-"]);
+      for (const version of pipeline.versions)
+        rows.push([
+          pipeline.name,
+          pipeline.entity,
+          version.version,
+          optional(version.lag),
+          optional(version.embedded),
+          optional(version.skippedUnchanged),
+          optional(version.deadLettered),
+        ]);
+    }
+    lines.push(...table(rows, "    "));
+  }
+  if (model.bootstraps.length > 0) {
+    lines.push("  bootstraps:");
+    lines.push(...table(model.bootstraps.map(bootstrapRow), "    "));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function bootstrapRow(run: BootstrapView): string[] {
+  const counts =
+    run.total === undefined ? optional(run.processed) : `${optional(run.processed)}/${run.total}`;
+  return [run.name, run.version, run.phase, progressBar(run.percent), counts];
+}

@@ -1,0 +1,135 @@
+// What `kubectl jude status` shows, computed from the JUDE objects alone (pure, so it is tested
+// without a cluster and the text and JSON outputs can never disagree).
+import type { BootstrapRun, Condition, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { JudeObjects } from "./cluster.ts";
+
+/** The promotion gates, in the order the operator checks them (DESIGN section 4). */
+export const gateTypes = ["ServingReady", "BootstrapComplete", "CaughtUp", "CoverageMet", "ParityPassed"];
+
+export interface GateView {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  message: string;
+}
+
+export interface VersionView {
+  version: string;
+  phase: string;
+  readyReplicas?: number;
+  coverage?: number;
+  lagSeconds?: number;
+  modelDigest?: string;
+  activatedTime?: string;
+}
+
+export interface PipelineView {
+  name: string;
+  entity: string;
+  ready: string;
+  versions: Array<{
+    version: string;
+    lag?: number;
+    embedded?: number;
+    skippedUnchanged?: number;
+    deadLettered?: number;
+  }>;
+}
+
+export interface BootstrapView {
+  name: string;
+  pipeline: string;
+  version: string;
+  phase: string;
+  percent?: number;
+  processed?: number;
+  total?: number;
+}
+
+export interface ModelView {
+  namespace: string;
+  name: string;
+  desiredVersion: string;
+  activeVersion?: string;
+  cutover: string;
+  ready: string;
+  message: string;
+  promoting: boolean;
+  versions: VersionView[];
+  gates: GateView[];
+  pipelines: PipelineView[];
+  bootstraps: BootstrapView[];
+}
+
+function conditionOf(conditions: Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((condition) => condition.type === type);
+}
+
+/** One view per EmbeddingModel, with its pipelines and the bootstrap runs of those pipelines. */
+export function statusView(objects: JudeObjects, modelName?: string): ModelView[] {
+  return objects.models
+    .filter((model) => modelName === undefined || model.metadata.name === modelName)
+    .map((model) => modelView(model, objects));
+}
+
+function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
+  const namespace = model.metadata.namespace ?? "default";
+  const pipelines = objects.pipelines.filter(
+    (pipeline) =>
+      (pipeline.metadata.namespace ?? "default") === namespace &&
+      pipeline.spec.modelRef.name === model.metadata.name,
+  );
+  const pipelineNames = new Set(pipelines.map((pipeline) => pipeline.metadata.name));
+  const bootstraps = objects.bootstrapRuns.filter(
+    (run) =>
+      (run.metadata.namespace ?? "default") === namespace && pipelineNames.has(run.spec.pipelineRef.name),
+  );
+  const conditions = model.status?.conditions;
+  const ready = conditionOf(conditions, "Ready");
+  const stalled = conditionOf(conditions, "Stalled");
+  const activeVersion = model.status?.activeVersion;
+  return {
+    namespace,
+    name: model.metadata.name,
+    desiredVersion: model.spec.version,
+    ...(activeVersion !== undefined && { activeVersion }),
+    cutover: model.spec.promotion?.cutover ?? "Automatic",
+    ready: ready?.status ?? "Unknown",
+    message: (stalled?.status === "True" ? stalled.message : ready?.message) ?? "",
+    promoting: activeVersion !== undefined && activeVersion !== model.spec.version,
+    versions: (model.status?.versions ?? []).map((version) => ({ ...version })),
+    gates: gateTypes.map((type) => {
+      const condition = conditionOf(conditions, type);
+      return { type, status: condition?.status ?? "Unknown", message: condition?.message ?? "" };
+    }),
+    pipelines: pipelines.map(pipelineView),
+    bootstraps: bootstraps.map(bootstrapView),
+  };
+}
+
+function pipelineView(pipeline: NearlinePipeline): PipelineView {
+  return {
+    name: pipeline.metadata.name,
+    entity: pipeline.spec.entity,
+    ready: conditionOf(pipeline.status?.conditions, "Ready")?.status ?? "Unknown",
+    versions: (pipeline.status?.versions ?? []).map((version) => ({
+      version: version.version,
+      ...(version.lag !== undefined && { lag: version.lag }),
+      ...(version.embedded !== undefined && { embedded: version.embedded }),
+      ...(version.skippedUnchanged !== undefined && { skippedUnchanged: version.skippedUnchanged }),
+      ...(version.deadLettered !== undefined && { deadLettered: version.deadLettered }),
+    })),
+  };
+}
+
+function bootstrapView(run: BootstrapRun): BootstrapView {
+  const progress = run.status?.progress;
+  return {
+    name: run.metadata.name,
+    pipeline: run.spec.pipelineRef.name,
+    version: run.spec.modelVersion,
+    phase: run.status?.phase ?? "Pending",
+    ...(progress?.percent !== undefined && { percent: progress.percent }),
+    ...(progress?.processed !== undefined && { processed: progress.processed }),
+    ...(progress?.total !== undefined && { total: progress.total }),
+  };
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { bootstrapOfV2, jobsPipeline, promotingModel } from "./fixtures.test-data.ts";
+import { statusView } from "./status-view.ts";
+import { progressBar, renderStatus } from "./status-text.ts";
+
+const objects = () => ({
+  models: [promotingModel()],
+  pipelines: [jobsPipeline()],
+  bootstrapRuns: [bootstrapOfV2()],
+});
+
+describe("kubectl jude status", () => {
+  it("collects versions, gates with their values, pipelines and bootstraps of a model", () => {
+    const [view] = statusView(objects());
+    expect(view).toMatchObject({
+      name: "minilm",
+      desiredVersion: "minilm-v2",
+      activeVersion: "minilm-v1",
+      cutover: "Manual",
+      promoting: true,
+    });
+    expect(view!.gates.map((gate) => [gate.type, gate.status])).toEqual([
+      ["ServingReady", "True"],
+      ["BootstrapComplete", "True"],
+      ["CaughtUp", "True"],
+      ["CoverageMet", "False"],
+      ["ParityPassed", "Unknown"],
+    ]);
+    expect(view!.pipelines[0]!.versions).toHaveLength(2);
+    expect(view!.bootstraps).toEqual([
+      {
+        name: "jobs-minilm-v2",
+        pipeline: "jobs",
+        version: "minilm-v2",
+        phase: "Running",
+        percent: 42,
+        processed: 5040,
+        total: 12000,
+      },
+    ]);
+  });
+
+  it("keeps other models' pipelines out and filters by model name", () => {
+    const other = { ...jobsPipeline(), spec: { ...jobsPipeline().spec, modelRef: { name: "other" } } };
+    const [view] = statusView({ ...objects(), pipelines: [other] });
+    expect(view!.pipelines).toEqual([]);
+    expect(view!.bootstraps).toEqual([]);
+    expect(statusView(objects(), "absent")).toEqual([]);
+  });
+
+  it("renders the gate values, a progress bar and the pipeline figures as text", () => {
+    const text = renderStatus(statusView(objects()));
+    expect(text).toContain("promotion minilm-v1 -> minilm-v2, gates:");
+    expect(text).toMatch(/✗ CoverageMet\s+coverage 0\.95 < 0\.99/);
+    expect(text).toContain(progressBar(42));
+    expect(text).toMatch(/jobs\s+job\s+minilm-v1\s+0\s+9000\s+3000\s+2/);
+    expect(text).toContain("5040/12000");
+  });
+
+  it("draws progress bars proportionally and clamps them", () => {
+    expect(progressBar(0)).toBe(`[${"-".repeat(24)}]   0%`);
+    expect(progressBar(50)).toBe(`[${"#".repeat(12)}${"-".repeat(12)}]  50%`);
+    expect(progressBar(140)).toBe(`[${"#".repeat(24)}] 100%`);
+    expect(progressBar(undefined)).toContain("?");
+  });
+
+  it("says so when there is nothing to show", () => {
+    expect(renderStatus([])).toBe("No EmbeddingModels found.\n");
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * `kubectl jude` against the testbed's real API server: status of a promotion in progress (gates with
+ * their values, a bootstrap progress bar, JSON output), approve and rollback as spec patches, and the
+ * clear error a user without access gets. Status is written through the /status subresource, as the
+ * operator writes it.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { crdName } from "../../../crds/crd.ts";
+import { generatedDir, kindDefinitions } from "../../../crds/generate.ts";
+import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { repoRoot } from "../../testbed/paths.ts";
+import { requireEnv } from "../../support/env.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+
+const execFileAsync = promisify(execFile);
+const namespace = `kubectl-jude-${process.pid}`;
+
+/** Runs the plugin as a user would; resolves its exit code and output. */
+async function plugin(args: string[], kubeconfig = requireEnv("KUBECONFIG")) {
+  try {
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      [join(repoRoot, "cli/kubectl-jude.ts"), ...args, "--kubeconfig", kubeconfig],
+      { cwd: repoRoot },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+/** Creates an object without status, then writes its status through the /status subresource. */
+async function createWithStatus(object: { kind: string; metadata: { name: string }; status?: unknown }) {
+  const { status, ...rest } = object;
+  const manifest = { ...rest, metadata: { ...object.metadata, namespace, uid: undefined } };
+  await kubectl(["apply", "--server-side", "-f", "-"], JSON.stringify(manifest));
+  await kubectl([
+    "patch",
+    "-n",
+    namespace,
+    `${object.kind.toLowerCase()}/${object.metadata.name}`,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status }),
+  ]);
+}
+
+beforeAll(async () => {
+  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "--field-manager=kubectl-jude-test",
+    ...files.flatMap((file) => ["-f", file]),
+  ]);
+  await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
+  ]);
+  await kubectl(["create", "namespace", namespace]);
+  for (const object of [promotingModel(), jobsPipeline(), bootstrapOfV2()]) await createWithStatus(object);
+});
+
+afterAll(async () => {
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+});
+
+describe("kubectl jude on the testbed", () => {
+  it("shows a promotion in progress with its gates and a bootstrap progress bar", async () => {
+    const { code, stdout } = await plugin(["status", "-n", namespace]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(`EmbeddingModel ${namespace}/minilm`);
+    expect(stdout).toContain("promotion minilm-v1 -> minilm-v2, gates:");
+    expect(stdout).toMatch(/✗ CoverageMet\s+coverage 0\.95 < 0\.99/);
+    expect(stdout).toMatch(/jobs-minilm-v2\s+minilm-v2\s+Running\s+\[#{10}-{14}\]\s+42%\s+5040\/12000/);
+  });
+
+  it("prints the same view as JSON", async () => {
+    const { stdout } = await plugin(["status", "minilm", "-n", namespace, "-o", "json"]);
+    const [view] = JSON.parse(stdout) as Array<{
+      activeVersion: string;
+      gates: Array<{ type: string; message: string }>;
+    }>;
+    expect(view!.activeVersion).toBe("minilm-v1");
+    expect(view!.gates.find((gate) => gate.type === "CaughtUp")?.message).toBe("lag 0.4 s <= 30 s");
+  });
+
+  it("approves the manual cutover by setting spec.promotion.approvedVersion", async () => {
+    const { code, stdout } = await plugin(["approve", "minilm", "-n", namespace]);
+    expect({ code, stdout }).toEqual({ code: 0, stdout: "approved cutover of minilm to minilm-v2\n" });
+    const model = await kubectlJson<{ spec: { promotion: { approvedVersion?: string } } }>([
+      "get",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+    ]);
+    expect(model.spec.promotion.approvedVersion).toBe("minilm-v2");
+    const again = await plugin(["approve", "minilm", "-n", namespace]);
+    expect(again).toMatchObject({ code: 1, stderr: "kubectl jude: minilm-v2 is already approved\n" });
+  });
+
+  it("rolls back by setting spec.version to the retained version", async () => {
+    const refused = await plugin(["rollback", "minilm", "--to", "minilm-v7", "-n", namespace]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("minilm-v7 is not a retained version of minilm (kept: minilm-v0)");
+    const { code } = await plugin(["rollback", "minilm", "-n", namespace]);
+    expect(code).toBe(0);
+    const model = await kubectlJson<{ spec: { version: string } }>([
+      "get",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+    ]);
+    expect(model.spec.version).toBe("minilm-v0");
+  });
+
+  it("names a missing model and the user who lacks access", async () => {
+    expect(await plugin(["approve", "absent", "-n", namespace])).toMatchObject({
+      code: 1,
+      stderr: `kubectl jude: EmbeddingModel absent not found in namespace ${namespace}\n`,
+    });
+    await kubectl(["create", "serviceaccount", "nobody", "-n", namespace]);
+    const token = (await kubectl(["create", "token", "nobody", "-n", namespace])).trim();
+    const admin = await kubectlJson<{
+      clusters: Array<{
+        cluster: { server: string; "certificate-authority-data"?: string; "certificate-authority"?: string };
+      }>;
+    }>(["config", "view", "--raw", "--minify"]);
+    const cluster = admin.clusters[0]!.cluster;
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), "kubectl-jude-")), "config");
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "testbed", cluster }],
+        users: [{ name: "nobody", user: { token } }],
+        contexts: [{ name: "nobody", context: { cluster: "testbed", user: "nobody", namespace } }],
+        "current-context": "nobody",
+      }),
+    );
+    const denied = await plugin(["status"], kubeconfig);
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toBe(
+      `kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it)\n`,
+    );
+  });
+});
