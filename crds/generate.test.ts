@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { generatedDir, renderCrds } from "./generate.ts";
+import { chartCrdDir, generatedDir, renderCrds } from "./generate.ts";
 
 describe("generated CRDs", () => {
   const rendered = renderCrds();
@@ -20,8 +20,13 @@ describe("generated CRDs", () => {
     expect(readFileSync(join(generatedDir, file), "utf8")).toBe(rendered.get(file));
   });
 
+  it.each([...rendered.keys()])("the Helm chart's copy of %s matches too (fix: npm run generate)", (file) => {
+    expect(readFileSync(join(chartCrdDir, file), "utf8")).toBe(rendered.get(file));
+  });
+
   it("commits no generated file of a kind that no longer exists", () => {
     expect(readdirSync(generatedDir).sort()).toEqual([...rendered.keys()].sort());
+    expect(readdirSync(chartCrdDir).sort()).toEqual([...rendered.keys()].sort());
   });
 
   it("marks every file as generated and keeps it one valid YAML document", () => {

@@ -20,6 +20,9 @@ export const kindDefinitions: readonly KindDefinition[] = [
 /** Directory of the committed CRD YAML. */
 export const generatedDir = join(import.meta.dirname, "generated");
 
+/** The Helm chart's copy of the CRDs (a chart cannot read files outside its folder). */
+export const chartCrdDir = join(import.meta.dirname, "../charts/jude-operator/files/crds");
+
 /** Renders every CRD: file name -> YAML text, header included. */
 export function renderCrds(): Map<string, string> {
   const files = new Map<string, string>();
@@ -43,5 +46,5 @@ export function writeCrds(dir = generatedDir): string[] {
 }
 
 if (import.meta.main) {
-  for (const path of writeCrds()) console.log(`wrote ${path}`);
+  for (const path of [...writeCrds(), ...writeCrds(chartCrdDir)]) console.log(`wrote ${path}`);
 }
