@@ -3,7 +3,7 @@ import { parseComponentNames, resolveOrder } from "./index.ts";
 
 describe("testbed component resolution", () => {
   it("starts everything in dependency order when no component is named", () => {
-    expect(resolveOrder([])).toEqual(["kube", "kwok", "helm", "kafka", "redis", "model"]);
+    expect(resolveOrder([])).toEqual(["kube", "kwok", "helm", "kafka", "redis", "model", "chart-tools"]);
   });
 
   it("adds what a component requires (kwok needs kube)", () => {

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { componentNames, type Component, type ComponentName, type ComponentState } from "./component.ts";
+import { chartTools } from "./components/chart-tools.ts";
 import { helm } from "./components/helm.ts";
 import { kafka } from "./components/kafka.ts";
 import { kube } from "./components/kube.ts";
@@ -12,7 +13,15 @@ import { readState, writeState } from "./state.ts";
 export { componentNames, type ComponentName } from "./component.ts";
 export { TestbedStepError } from "./step.ts";
 
-const components: Record<ComponentName, Component> = { kube, kwok, helm, kafka, redis, model };
+const components: Record<ComponentName, Component> = {
+  kube,
+  kwok,
+  helm,
+  kafka,
+  redis,
+  model,
+  "chart-tools": chartTools,
+};
 
 /** Requested components plus what they require, in start order. */
 export function resolveOrder(requested: readonly ComponentName[]): ComponentName[] {

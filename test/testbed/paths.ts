@@ -8,6 +8,7 @@ export const versions = {
   kwok: "0.7.0",
   helm: "3.22.0",
   kafka: "4.1.1",
+  prometheus: "0.316.0",
 } as const;
 
 /** Repository root (this file lives in test/testbed/). */

@@ -1,0 +1,132 @@
+/**
+ * The chart's Argo CD health check (charts/jude-operator/argocd/health.lua), run by a real Lua 5.1
+ * interpreter on JUDE objects read back from the testbed's API server (status written through the
+ * /status subresource, as the operator writes it).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { crdName } from "../../../crds/crd.ts";
+import { generatedDir, kindDefinitions } from "../../../crds/generate.ts";
+import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { luaHealth } from "../../support/lua.ts";
+import { repoRoot } from "../../testbed/paths.ts";
+
+const script = readFileSync(join(repoRoot, "charts/jude-operator/argocd/health.lua"), "utf8");
+const namespace = `argocd-health-${process.pid}`;
+const time = "2026-12-01T10:00:00Z";
+type Json = Record<string, unknown>;
+
+const condition = (type: string, status: string, message: string) => ({
+  type,
+  status,
+  reason: "Test",
+  message,
+  lastTransitionTime: time,
+});
+
+/** Writes an object and its status, reads it back, and returns the health Lua gives it. */
+async function healthOf(object: Json & { kind: string; metadata: { name: string } }, status: Json) {
+  const { status: _ignored, ...rest } = object;
+  await kubectl(
+    ["apply", "--server-side", "--force-conflicts", "-f", "-"],
+    JSON.stringify({ ...rest, metadata: { name: object.metadata.name, namespace } }),
+  );
+  const resource = `${object.kind.toLowerCase()}/${object.metadata.name}`;
+  const current = await kubectlJson<{ metadata: { generation: number } }>(["get", "-n", namespace, resource]);
+  const observed = (status.observedGeneration as number | undefined) ?? current.metadata.generation;
+  await kubectl([
+    "patch",
+    "-n",
+    namespace,
+    resource,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status: { ...status, observedGeneration: observed } }),
+  ]);
+  return luaHealth(script, await kubectlJson(["get", "-n", namespace, resource]));
+}
+
+beforeAll(async () => {
+  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "--field-manager=argocd-health-test",
+    ...files.flatMap((file) => ["-f", file]),
+  ]);
+  await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
+  ]);
+  await kubectl(["create", "namespace", namespace]);
+});
+
+afterAll(async () => {
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+});
+
+describe("Argo CD health of JUDE objects", () => {
+  const model = promotingModel() as unknown as Json & { kind: string; metadata: { name: string } };
+
+  it("is Healthy when Ready for the current generation", async () => {
+    const health = await healthOf(model, { conditions: [condition("Ready", "True", "minilm-v2 is active")] });
+    expect(health).toEqual({ status: "Healthy", message: "minilm-v2 is active" });
+  });
+
+  it("is Progressing while the operator has not observed the generation or reconciles", async () => {
+    expect(
+      (await healthOf(model, { observedGeneration: 0, conditions: [condition("Ready", "True", "old")] }))
+        .status,
+    ).toBe("Progressing");
+    const health = await healthOf(model, {
+      conditions: [
+        condition("Ready", "False", "promoting"),
+        condition("Reconciling", "True", "bootstrapping minilm-v2: 42%"),
+      ],
+    });
+    expect(health).toEqual({ status: "Progressing", message: "bootstrapping minilm-v2: 42%" });
+  });
+
+  it("is Degraded when Stalled, with the reason", async () => {
+    const health = await healthOf(model, {
+      conditions: [
+        condition("Ready", "False", "stalled"),
+        condition("Stalled", "True", "Secret redis-url not found"),
+      ],
+    });
+    expect(health).toEqual({ status: "Degraded", message: "Secret redis-url not found" });
+  });
+
+  it("is Suspended while a Manual cutover waits for approval", async () => {
+    const health = await healthOf(model, {
+      conditions: [condition("Ready", "False", "awaiting approval")],
+      versions: [{ version: "minilm-v2", phase: "AwaitingCutover" }],
+    });
+    expect(health.status).toBe("Suspended");
+    expect(health.message).toContain("minilm-v2 passed every gate and waits for approval");
+  });
+
+  it("is Suspended for a suspended BootstrapRun and Degraded for a failed one", async () => {
+    const run = bootstrapOfV2() as unknown as Json & { kind: string; metadata: { name: string }; spec: Json };
+    expect(
+      (await healthOf({ ...run, spec: { ...run.spec, suspend: true } }, { phase: "Suspended" })).status,
+    ).toBe("Suspended");
+    expect(await healthOf({ ...run, spec: { ...run.spec, suspend: false } }, { phase: "Failed" })).toEqual({
+      status: "Degraded",
+      message: "Bootstrap failed",
+    });
+  });
+
+  it("reads NearlinePipelines the same way", async () => {
+    const pipeline = jobsPipeline() as unknown as Json & { kind: string; metadata: { name: string } };
+    expect(
+      await healthOf(pipeline, { conditions: [condition("Ready", "True", "2/2 workers ready")] }),
+    ).toEqual({ status: "Healthy", message: "2/2 workers ready" });
+  });
+});
