@@ -52,8 +52,9 @@ export class Cluster {
 
   /** Every EmbeddingModel, NearlinePipeline and BootstrapRun in a namespace (undefined: all). */
   async readAll(namespace: string | undefined): Promise<JudeObjects> {
-    const [models, pipelines, bootstrapRuns] = await Promise.all([
-      this.list<EmbeddingModel>("EmbeddingModel", namespace),
+    // Models first: a user who may not read them is told about them, not about another kind.
+    const models = await this.list<EmbeddingModel>("EmbeddingModel", namespace);
+    const [pipelines, bootstrapRuns] = await Promise.all([
       this.list<NearlinePipeline>("NearlinePipeline", namespace),
       this.list<BootstrapRun>("BootstrapRun", namespace),
     ]);
