@@ -4,6 +4,7 @@ import { helm } from "./components/helm.ts";
 import { kafka } from "./components/kafka.ts";
 import { kube } from "./components/kube.ts";
 import { kwok } from "./components/kwok.ts";
+import { localNodesComponent } from "./components/local-nodes.ts";
 import { model } from "./components/model.ts";
 import { redis } from "./components/redis.ts";
 import { stateDir } from "./paths.ts";
@@ -12,7 +13,15 @@ import { readState, writeState } from "./state.ts";
 export { componentNames, type ComponentName } from "./component.ts";
 export { TestbedStepError } from "./step.ts";
 
-const components: Record<ComponentName, Component> = { kube, kwok, helm, kafka, redis, model };
+const components: Record<ComponentName, Component> = {
+  kube,
+  kwok,
+  helm,
+  kafka,
+  redis,
+  model,
+  "local-nodes": localNodesComponent,
+};
 
 /** Requested components plus what they require, in start order. */
 export function resolveOrder(requested: readonly ComponentName[]): ComponentName[] {
