@@ -28,8 +28,9 @@ export class ContainerConfigError extends Error {
   override readonly name = "ContainerConfigError";
 }
 
-/** PATH of the image; the testbed's `jude` launcher lives in the first folder. */
-export const imagePath = "/.jude-testbed/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** PATH of the image: the `jude` launcher and Node first (the image has both on its PATH). */
+export const imagePath =
+  "/.jude-testbed/bin:/.jude-testbed/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** True when `image` is the project's image (any tag or digest): the only one local nodes run. */
 export function isRunnableImage(image: string | undefined): boolean {
