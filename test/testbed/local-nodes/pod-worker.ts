@@ -7,6 +7,7 @@ import type { AgentContext } from "./agent-context.ts";
 import { launchContainer, signalContainer } from "./container-launch.ts";
 import { containerProcess, ContainerConfigError, isRunnableImage } from "./container-process.ts";
 import { ContainerRun } from "./container-run.ts";
+import { enforceMemoryLimits } from "./memory-limit.ts";
 import { planMounts } from "./mount-plan.ts";
 import { PodSandbox } from "./pod-sandbox.ts";
 import { buildPodStatus, toApiJson } from "./pod-status.ts";
@@ -16,6 +17,7 @@ import { podPhase, shouldRestart } from "./restart-backoff.ts";
 import { containerMounts, syncVolumes } from "./volumes.ts";
 
 const volumeResyncMs = 2_000;
+const memoryCheckMs = 1_000;
 
 /** One local pod, driven by `tick` from the agent's loop. */
 export class PodWorker {
@@ -27,6 +29,8 @@ export class PodWorker {
   #lastVolumeSyncMs = 0;
   #lastStatus = "";
   #ticking = false;
+  readonly #startTime = new Date();
+  #lastMemoryCheckMs = 0;
   #terminating: Promise<void> | undefined;
   /** True once the pod is gone for good (deleted and cleaned up). */
   done = false;
@@ -116,6 +120,10 @@ export class PodWorker {
     if (!this.#runInitContainers(nowMs)) return;
     for (const run of this.containers) this.#startIfDue(run, nowMs);
     runProbes(this, nowMs);
+    if (nowMs - this.#lastMemoryCheckMs >= memoryCheckMs) {
+      this.#lastMemoryCheckMs = nowMs;
+      enforceMemoryLimits(this.runs);
+    }
   }
 
   /** Runs init containers one at a time; true once all have succeeded. */
@@ -137,7 +145,7 @@ export class PodWorker {
     if (run.terminated !== undefined) {
       if (!shouldRestart(effective, run.terminated.exitCode)) return;
       if (nowMs < run.nextStartAtMs) {
-        const seconds = Math.ceil((run.nextStartAtMs - nowMs) / 1000);
+        const seconds = Math.round((run.nextStartAtMs - run.terminated.finishedAt.getTime()) / 1000);
         run.waiting = {
           reason: "CrashLoopBackOff",
           message: `back-off ${seconds}s restarting failed container=${run.spec.name} pod=${this.pod.metadata?.name}`,
@@ -231,7 +239,7 @@ export class PodWorker {
         containersReady: this.containers.every((run) => run.ready),
         podIP: this.sandbox?.podIP ?? this.pod.status?.podIP,
         hostIP: this.context.plan.gateway,
-        startTime: new Date(nowMs),
+        startTime: this.#startTime,
         initContainerStatuses: this.inits.map((run) => run.status()),
         containerStatuses: this.containers.map((run) => run.status()),
       },
