@@ -60,41 +60,26 @@ async function syncVolume(
 }
 
 async function volumeFiles(pod: V1Pod, volume: V1Volume, sources: VolumeSources): Promise<VolumeFile[]> {
-  const namespace = pod.metadata?.namespace ?? "default";
-  if (volume.configMap !== undefined) {
-    const { name = "", items, optional } = volume.configMap;
-    return keyed(
-      "configmap",
-      name,
-      sources.configMap(namespace, name),
-      items,
-      volume.configMap.defaultMode,
-      optional,
-    );
+  // A ConfigMap, Secret or downwardAPI volume is a projected volume with a single source.
+  const projected = volume.projected ?? {
+    defaultMode: (volume.configMap ?? volume.secret ?? volume.downwardAPI)?.defaultMode,
+    sources: [
+      volume.configMap !== undefined ? { configMap: volume.configMap } : undefined,
+      volume.secret !== undefined
+        ? { secret: { ...volume.secret, name: volume.secret.secretName } }
+        : undefined,
+      volume.downwardAPI !== undefined ? { downwardAPI: volume.downwardAPI } : undefined,
+    ].filter((source) => source !== undefined),
+  };
+  if (projected.sources === undefined || projected.sources.length === 0) {
+    const kind = Object.keys(volume).find((key) => key !== "name") ?? "unknown";
+    throw new ContainerConfigError(`volume "${volume.name}" of type ${kind} is not supported on local nodes`);
   }
-  if (volume.secret !== undefined) {
-    const { secretName = "", items, optional } = volume.secret;
-    return keyed(
-      "secret",
-      secretName,
-      sources.secret(namespace, secretName),
-      items,
-      volume.secret.defaultMode,
-      optional,
-    );
+  const files: VolumeFile[] = [];
+  for (const source of projected.sources) {
+    files.push(...(await projection(pod, source, projected.defaultMode, sources)));
   }
-  if (volume.downwardAPI !== undefined) {
-    return downward(pod, volume.downwardAPI.items ?? [], volume.downwardAPI.defaultMode);
-  }
-  if (volume.projected !== undefined) {
-    const files: VolumeFile[] = [];
-    for (const source of volume.projected.sources ?? []) {
-      files.push(...(await projection(pod, source, volume.projected.defaultMode, sources)));
-    }
-    return files;
-  }
-  const kind = Object.keys(volume).find((key) => key !== "name") ?? "unknown";
-  throw new ContainerConfigError(`volume "${volume.name}" of type ${kind} is not supported on local nodes`);
+  return files;
 }
 
 async function projection(

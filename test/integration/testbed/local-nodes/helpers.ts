@@ -1,5 +1,6 @@
 // Shared helpers of the local-node integration tests: bring the agent up (and down when this run
 // started it), a namespace per test file, pod templates pinned to the local nodes, and waits.
+import { afterAll, beforeAll } from "vitest";
 import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { down, up } from "../../../testbed/index.ts";
 import { localNodeTaint } from "../../../testbed/local-nodes/local-node-registry.ts";
@@ -9,7 +10,7 @@ import { waitFor } from "../../../testbed/wait.ts";
 export const judeImage = "ghcr.io/jude-dev/jude:testbed";
 
 /** Starts the local-nodes component for a test file; returns the teardown. */
-export async function useLocalNodes(): Promise<() => Promise<void>> {
+async function useLocalNodes(): Promise<() => Promise<void>> {
   const { started, env } = await up(["local-nodes"]);
   Object.assign(process.env, env);
   return async () => {
@@ -85,10 +86,22 @@ export async function eventually(
   await waitFor(description, check, { timeoutMs, intervalMs: 500 });
 }
 
-/** Creates a namespace for one test file; returns its deletion. */
-export async function testNamespace(name: string): Promise<() => Promise<void>> {
-  await kubectl(["create", "namespace", name]);
-  return async () => {
-    await kubectl(["delete", "namespace", name, "--wait=false"]);
-  };
+/**
+ * Registers the hooks of a local-node test file: the agent up (and down again when this file started
+ * it) and a namespace of its own; `cleanup` runs before the agent stops.
+ */
+export function withLocalNodes(
+  namespace: string,
+  cleanup: () => Promise<void> | void = () => undefined,
+): void {
+  let stopLocalNodes: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    stopLocalNodes = await useLocalNodes();
+    await kubectl(["create", "namespace", namespace]);
+  });
+  afterAll(async () => {
+    await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+    await cleanup();
+    await stopLocalNodes?.();
+  });
 }

@@ -1,9 +1,9 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { kubectlJson } from "../../../support/kubectl.ts";
-import { apply, eventually, judeImage, onLocalNode, pods, testNamespace, useLocalNodes } from "./helpers.ts";
+import { apply, eventually, judeImage, onLocalNode, pods, withLocalNodes } from "./helpers.ts";
 
 const namespace = `local-jobs-${process.pid}`;
 const outDir = mkdtempSync(join(tmpdir(), "jude-local-shards-"));
@@ -52,17 +52,7 @@ const condition = (current: Job, type: string) =>
   current.status.conditions?.find((c) => c.type === type && c.status === "True");
 
 describe("Jobs on local nodes behave as on a cluster", () => {
-  let stopLocalNodes: () => Promise<void>;
-  let deleteNamespace: () => Promise<void>;
-  beforeAll(async () => {
-    stopLocalNodes = await useLocalNodes();
-    deleteNamespace = await testNamespace(namespace);
-  });
-  afterAll(async () => {
-    await deleteNamespace?.();
-    await stopLocalNodes?.();
-    rmSync(outDir, { recursive: true, force: true });
-  });
+  withLocalNodes(namespace, () => rmSync(outDir, { recursive: true, force: true }));
 
   it("completes an Indexed Job of 3 shards, each seeing its own JOB_COMPLETION_INDEX", async () => {
     await apply(

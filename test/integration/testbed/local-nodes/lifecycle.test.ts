@@ -1,15 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { kubectlJson } from "../../../support/kubectl.ts";
-import {
-  apply,
-  eventually,
-  judeImage,
-  onLocalNode,
-  pidOf,
-  testNamespace,
-  useLocalNodes,
-  type Pod,
-} from "./helpers.ts";
+import { apply, eventually, judeImage, onLocalNode, pidOf, withLocalNodes, type Pod } from "./helpers.ts";
 
 const namespace = `local-lifecycle-${process.pid}`;
 const pod = (name: string): Promise<Pod> => kubectlJson<Pod>(["get", "pod", name, "-n", namespace]);
@@ -33,16 +24,7 @@ function barePod(
 }
 
 describe("local pod lifecycle", () => {
-  let stopLocalNodes: () => Promise<void>;
-  let deleteNamespace: () => Promise<void>;
-  beforeAll(async () => {
-    stopLocalNodes = await useLocalNodes();
-    deleteNamespace = await testNamespace(namespace);
-  });
-  afterAll(async () => {
-    await deleteNamespace?.();
-    await stopLocalNodes?.();
-  });
+  withLocalNodes(namespace);
 
   it("restarts a container whose liveness probe fails and counts the restart", async () => {
     await apply(

@@ -1,22 +1,13 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingClient } from "../../../../serving/client.ts";
 import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { requireEnv } from "../../../support/env.ts";
 import { readContainerLog } from "../../../testbed/local-nodes/cli-commands.ts";
 import { runProbe } from "../../../testbed/local-nodes/probe-runner.ts";
-import {
-  eventually,
-  isReady,
-  pidOf,
-  pods,
-  testNamespace,
-  useLocalNodes,
-  apply,
-  type Pod,
-} from "./helpers.ts";
+import { eventually, isReady, pidOf, pods, withLocalNodes, apply, type Pod } from "./helpers.ts";
 import {
   embedderDeployment,
   loopingClient,
@@ -64,26 +55,18 @@ async function grpcServing(ip: string): Promise<boolean> {
 }
 
 describe("local nodes run a real `jude serve` Deployment", () => {
-  let stopLocalNodes: () => Promise<void>;
-  let deleteNamespace: () => Promise<void>;
-
+  withLocalNodes(namespace, async () => {
+    await kubectl(["delete", "persistentvolume", `${namespace}-model`, "--wait=false"]).catch(
+      () => undefined,
+    );
+    rmSync(controlDir, { recursive: true, force: true });
+  });
   beforeAll(async () => {
-    stopLocalNodes = await useLocalNodes();
-    deleteNamespace = await testNamespace(namespace);
     await apply(
       ...modelVolume(namespace, requireEnv("JUDE_MODEL_DIR")),
       ...servingConfig(namespace, token),
       ...embedderDeployment(namespace, 2, "v1"),
     );
-  });
-
-  afterAll(async () => {
-    await deleteNamespace?.();
-    await kubectl(["delete", "persistentvolume", `${namespace}-model`, "--wait=false"]).catch(
-      () => undefined,
-    );
-    await stopLocalNodes?.();
-    rmSync(controlDir, { recursive: true, force: true });
   });
 
   it("becomes Available with 2 real processes only after the gRPC health probe passes", async () => {
