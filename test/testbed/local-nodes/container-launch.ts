@@ -14,6 +14,8 @@ export interface LaunchSpec {
   rootDir: string;
   ops: readonly MountOp[];
   logFile: string;
+  /** Created by the launch script right before it execs the command. */
+  startedFile: string;
 }
 
 /** Spawns the container in its own process group; stdout and stderr go to `logFile`. */
@@ -39,6 +41,7 @@ export function launchContainer(process: ProcessSpec, launch: LaunchSpec): Child
         script,
         "jude-pod",
         launch.rootDir,
+        launch.startedFile,
         ...process.argv,
       ],
       { env: process.env, detached: true, stdio: ["ignore", log, log] },

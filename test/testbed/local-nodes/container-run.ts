@@ -31,6 +31,8 @@ export class ContainerRun {
   lastTerminated: Termination | undefined;
   waiting: { reason: string; message?: string } | undefined = { reason: "ContainerCreating" };
   probes: Partial<Record<ProbeKind, ProbeSchedule>> = {};
+  /** File the launch script creates right before it execs the command (see mountScript). */
+  startedFile: string | undefined;
   readonly probing = new Set<ProbeKind>();
   /** Earliest time of the next start (crash-loop back-off). */
   nextStartAtMs = 0;
@@ -50,9 +52,13 @@ export class ContainerRun {
     return this.child !== undefined;
   }
 
-  /** Started: running and past its startup probe (if any). */
+  /** Started: running its command and past its startup probe (if any). */
   get started(): boolean {
-    return this.running && (this.probes.startup === undefined || this.probes.startup.verdict === "success");
+    return (
+      this.running &&
+      !this.launching &&
+      (this.probes.startup === undefined || this.probes.startup.verdict === "success")
+    );
   }
 
   /** Ready: started and its readiness probe (if any) succeeds. */
@@ -62,19 +68,34 @@ export class ContainerRun {
     );
   }
 
-  /** Records a started process and arms its probes. */
-  markStarted(child: ChildProcess, process: ProcessSpec, nowMs: number): void {
+  /**
+   * Records a spawned process. It is still assembling its root (ContainerCreating) until
+   * `markRunning`, when the launch script is about to exec the container's command.
+   */
+  markLaunched(child: ChildProcess, process: ProcessSpec, startedFile: string): void {
     if (this.terminated !== undefined) {
       this.lastTerminated = this.terminated;
       this.restartCount += 1;
     }
     this.child = child;
     this.process = process;
-    this.startedAt = new Date(nowMs);
+    this.startedFile = startedFile;
+    this.startedAt = undefined;
     this.terminated = undefined;
-    this.waiting = undefined;
+    this.waiting = { reason: "ContainerCreating" };
     this.killReason = undefined;
     this.probes = {};
+  }
+
+  /** True between spawn and the exec of the container's command. */
+  get launching(): boolean {
+    return this.child !== undefined && this.startedAt === undefined;
+  }
+
+  /** The command runs: the container has started, and its probes are armed from now. */
+  markRunning(nowMs: number): void {
+    this.startedAt = new Date(nowMs);
+    this.waiting = undefined;
     if (this.spec.startupProbe !== undefined)
       this.probes.startup = new ProbeSchedule("startup", this.spec.startupProbe, nowMs);
     if (this.spec.readinessProbe !== undefined)
@@ -100,7 +121,7 @@ export class ContainerRun {
     this.child = undefined;
     this.probes = {};
     if (restart) {
-      const delay = restartDelayMs(this.restartCount + 1, nowMs - startedAt.getTime());
+      const delay = restartDelayMs(this.restartCount, nowMs - startedAt.getTime());
       this.nextStartAtMs = nowMs + delay;
     }
   }
@@ -108,7 +129,7 @@ export class ContainerRun {
   /** The containerStatus the API shows for this container. */
   status(): V1ContainerStatus {
     let state: V1ContainerState;
-    if (this.running) state = { running: { startedAt: this.startedAt } };
+    if (this.running && !this.launching) state = { running: { startedAt: this.startedAt } };
     else if (this.waiting !== undefined) state = { waiting: this.waiting };
     else if (this.terminated !== undefined) state = { terminated: terminatedState(this.terminated) };
     else state = { waiting: { reason: "ContainerCreating" } };

@@ -56,7 +56,11 @@ export class KubeApi {
           timeout: 30_000,
           headers: {
             accept: "application/json",
-            ...(payload === undefined ? {} : { "content-type": contentType }),
+            // An explicit length: Node sends a DELETE body neither chunked nor sized otherwise, and the
+            // server would read it as the start of the next request on the kept-alive connection.
+            ...(payload === undefined
+              ? {}
+              : { "content-type": contentType, "content-length": Buffer.byteLength(payload) }),
           },
         },
         (res) => {
@@ -127,6 +131,8 @@ export class KubeApi {
           if (line.trim() !== "") onEvent(JSON.parse(line) as WatchEvent<T>);
         });
         lines.on("close", () => done());
+        // An aborted or broken stream ends the watch; the caller relists or stops.
+        lines.on("error", () => done());
         res.on("error", () => done());
       });
       req.on("error", (error) => (signal.aborted ? done() : reject(error)));

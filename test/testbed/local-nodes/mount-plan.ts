@@ -93,12 +93,12 @@ export function planMounts(mounts: readonly PodMount[], host: HostTree): MountOp
 }
 
 /**
- * The shell script run inside the pod's fresh mount namespace: `$1` is the root folder, the rest is
- * the container's argv. It builds the root, then execs the process there (same pid, so signals
- * reach it), as `user` and in `workingDir`.
+ * The shell script run inside the pod's fresh mount namespace: `$1` is the root folder, `$2` a file
+ * it creates once the root is ready, the rest is the container's argv. It builds the root, then
+ * execs the process there (same pid, so signals reach it), as `user` and in `workingDir`.
  */
 export function mountScript(ops: readonly MountOp[], user: string | undefined, workingDir: string): string {
-  const lines = ["set -e", 'R="$1"; shift', '/usr/bin/mount -t tmpfs -o mode=0755 jude-pod "$R"'];
+  const lines = ["set -e", 'R="$1"; S="$2"; shift 2', '/usr/bin/mount -t tmpfs -o mode=0755 jude-pod "$R"'];
   for (const op of ops) {
     const path = `"$R"${quote(op.path)}`;
     if (op.op === "mkdir") lines.push(`/usr/bin/mkdir -p ${path}`);
@@ -110,6 +110,7 @@ export function mountScript(ops: readonly MountOp[], user: string | undefined, w
     }
   }
   const userspec = user === undefined ? "" : ` --userspec=${user}`;
+  lines.push(': > "$S"');
   lines.push(`exec /usr/sbin/chroot${userspec} "$R" /usr/bin/env -C ${quote(workingDir)} -- "$@"`);
   return lines.join("\n");
 }

@@ -1,7 +1,7 @@
 // The kubelet's work for one local pod: sandbox, volumes, init containers in order, containers with
 // restart policy and back-off, probes, status, and graceful deletion.
-import { statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { AgentContext } from "./agent-context.ts";
 import { launchContainer, signalContainer } from "./container-launch.ts";
@@ -117,6 +117,10 @@ export class PodWorker {
         return;
       }
     }
+    for (const run of this.runs) {
+      if (run.launching && run.startedFile !== undefined && existsSync(run.startedFile))
+        run.markRunning(nowMs);
+    }
     if (!this.#runInitContainers(nowMs)) return;
     for (const run of this.containers) this.#startIfDue(run, nowMs);
     runProbes(this, nowMs);
@@ -189,11 +193,14 @@ export class PodWorker {
       run.spec.name,
       `${run.terminated === undefined ? run.restartCount : run.restartCount + 1}.log`,
     );
+    const startedFile = join(sandbox.podDir, "started", `${run.spec.name}-${Date.now()}`);
+    mkdirSync(dirname(startedFile), { recursive: true });
     const child = launchContainer(process, {
       netnsPath: sandbox.netnsPath,
       rootDir: sandbox.rootDir,
       ops,
       logFile,
+      startedFile,
     });
     child.once("error", (error) =>
       this.context.log(`pod ${this.key} container ${run.spec.name}: ${error.message}`),
@@ -202,7 +209,7 @@ export class PodWorker {
       run.markExited(code, signal, Date.now(), shouldRestart(policy, code ?? 137));
       void this.tick(Date.now());
     });
-    run.markStarted(child, process, nowMs);
+    run.markLaunched(child, process, startedFile);
     this.context.log(`pod ${this.key} container ${run.spec.name} started, pid ${child.pid}`);
   }
 
