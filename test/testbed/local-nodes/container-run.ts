@@ -1,6 +1,7 @@
 // One container of a local pod across its restarts: its process, exit, probes and restart back-off,
 // and the containerStatus that describes it.
 import type { ChildProcess } from "node:child_process";
+import { statSync } from "node:fs";
 import type { V1Container, V1ContainerState, V1ContainerStatus } from "@kubernetes/client-node";
 import { constants } from "node:os";
 
@@ -107,6 +108,12 @@ export class ContainerRun {
   /** Records the process's exit; `restart` says whether the restart policy brings it back. */
   markExited(code: number | null, signal: NodeJS.Signals | null, nowMs: number, restart: boolean): void {
     const exitCode = code ?? 128 + (signal === null ? 0 : (signals[signal] ?? 0));
+    // A command that ran and ended between two ticks never showed as running; it did start.
+    if (this.startedAt === undefined && this.startedFile !== undefined) {
+      const started = statSync(this.startedFile, { throwIfNoEntry: false });
+      if (started !== undefined) this.startedAt = started.mtime;
+    }
+    this.waiting = undefined;
     const startedAt = this.startedAt ?? new Date(nowMs);
     this.terminated = {
       exitCode,

@@ -56,6 +56,7 @@ describe("Jobs on local nodes behave as on a cluster", () => {
 
   it("completes an Indexed Job of 3 shards, each seeing its own JOB_COMPLETION_INDEX", async () => {
     await apply(
+      // Indexed Jobs set each pod's hostname to <job>-<index>; HOSTNAME shows the kubelet honoured it.
       indexedJob(
         "shards",
         'jude --help > /dev/null && echo "index=$JOB_COMPLETION_INDEX pod=$HOSTNAME" > /out/shard-$JOB_COMPLETION_INDEX',
@@ -69,7 +70,7 @@ describe("Jobs on local nodes behave as on a cluster", () => {
     expect(readdirSync(outDir).sort()).toEqual(["shard-0", "shard-1", "shard-2"]);
     for (const index of [0, 1, 2]) {
       expect(readFileSync(join(outDir, `shard-${index}`), "utf8")).toMatch(
-        new RegExp(`^index=${index} pod=shards-${index}-`),
+        new RegExp(`^index=${index} pod=shards-${index}\n$`),
       );
     }
   });
