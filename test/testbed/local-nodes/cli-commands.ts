@@ -1,6 +1,6 @@
 // The testbed CLI's local-node commands: the pods with their real pids (`status`), a container's log
 // (`logs POD`), and the host address of a Service (`service NAME`).
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentSnapshot } from "./agent-snapshot.ts";
 import { podLogDir, snapshotFile } from "./paths.ts";
@@ -59,7 +59,11 @@ export function readContainerLog(request: LogsRequest): string {
     : [];
   if (podDirs.length === 0)
     throw new Error(`no logs of pod ${request.namespace}/${request.pod} on the local nodes`);
-  const podDir = join(root, podDirs.sort().at(-1)!);
+  // Several pods may have had this name (a Job retry, a recreated pod): the newest one wins.
+  const newest = podDirs
+    .sort((a, b) => statSync(join(root, a)).mtimeMs - statSync(join(root, b)).mtimeMs)
+    .at(-1)!;
+  const podDir = join(root, newest);
   const containers = readdirSync(podDir);
   const container = request.container ?? (containers.length === 1 ? containers[0] : undefined);
   if (container === undefined || !containers.includes(container)) {

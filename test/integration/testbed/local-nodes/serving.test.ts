@@ -45,6 +45,12 @@ const logLines = (text: string): Record<string, unknown>[] =>
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 
+/** The server's own count of inputs in flight, from its Prometheus endpoint. */
+async function inFlight(ip: string): Promise<number> {
+  const metrics = await (await fetch(`http://${ip}:8080/metrics`)).text();
+  return Number(/^jude_serving_in_flight(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? Number.NaN);
+}
+
 async function grpcServing(ip: string): Promise<boolean> {
   const container = { name: "probe" };
   return runProbe(
@@ -161,12 +167,16 @@ describe("local nodes run a real `jude serve` Deployment", () => {
       token,
       deadlineMs: 60_000,
     });
-    const texts = Array.from({ length: 128 }, (_, index) => `sentence ${index} `.repeat(20));
-    const calls = Array.from({ length: 16 }, () => client.embed(texts));
+    const texts = Array.from({ length: 128 }, (_, index) => `sentence ${index} `.repeat(30));
+    await client.embed(["warm the connection"]);
+    // One call of 128 long inputs: admitted at once (128 permits, held until it answers), and
+    // seconds of work, so it is in flight when SIGTERM arrives.
+    const call = client.embed(texts);
+    await eventually("the call in flight", async () => (await inFlight(victim!.status.podIP!)) === 128);
     await kubectl(["delete", "pod", victim!.metadata.name, "-n", namespace, "--wait=false"]);
-    const answers = await Promise.all(calls);
+    const answer = await call;
     client.close();
-    expect(answers.every((answer) => answer.vectors.length === 128)).toBe(true);
+    expect(answer.vectors).toHaveLength(128);
     await eventually("the pod to be gone", async () =>
       (await pods(namespace, "app=embedder")).every((pod) => pod.metadata.uid !== victim!.metadata.uid),
     );
