@@ -15,6 +15,26 @@ function tryIp(...args: string[]): void {
   }
 }
 
+/**
+ * SIGKILLs every process still in a pod namespace: a pod's processes live nowhere else, and a
+ * namespace with a process left in it would outlive its deletion (with its veth).
+ */
+function killProcessesIn(netns: string): void {
+  let pids: string[] = [];
+  try {
+    pids = ip("netns", "pids", netns).split("\n").filter(Boolean);
+  } catch {
+    return; // No such namespace.
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
 /** IPv4 prefixes the machine routes now (default and host routes excluded), for collision checks. */
 export function routedCidrs(): string[] {
   const types = new Set([
@@ -56,7 +76,9 @@ export function teardownHostNetwork(plan: NetworkPlan): void {
   for (const name of ip("netns", "list")
     .split("\n")
     .map((line) => line.split(" ")[0] ?? "")) {
-    if (name.startsWith(`jtb${plan.tag}-`)) tryIp("netns", "delete", name);
+    if (!name.startsWith(`jtb${plan.tag}-`)) continue;
+    killProcessesIn(name);
+    tryIp("netns", "delete", name);
   }
   tryIp("link", "delete", plan.bridge);
   tryIp("route", "del", "local", plan.serviceCidr, "dev", "lo", "table", "local");
@@ -125,8 +147,9 @@ export function setupPodNetwork(plan: NetworkPlan, slot: number, loopbackPorts: 
   return `/run/netns/${netns}`;
 }
 
-/** Deletes one pod's namespace (its veth goes with it). */
+/** Deletes one pod's namespace (its veth goes with it), killing anything still running in it. */
 export function teardownPodNetwork(plan: NetworkPlan, slot: number): void {
+  killProcessesIn(podNetns(plan, slot));
   tryIp("netns", "delete", podNetns(plan, slot));
   tryIp("link", "delete", podVeth(plan, slot));
 }

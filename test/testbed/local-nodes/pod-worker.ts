@@ -71,11 +71,12 @@ export class PodWorker {
 
   /** Kills everything at once (the Pod object vanished, or the agent is stopping). */
   async kill(): Promise<void> {
+    // Done first: an exit seen while killing must not start the container again.
+    this.done = true;
     for (const run of this.runs) if (run.pid !== undefined) signalContainer(run.pid, "SIGKILL");
     await waitForExit(this.runs);
     this.sandbox?.teardown();
     this.sandbox = undefined;
-    this.done = true;
   }
 
   async #step(nowMs: number): Promise<void> {
