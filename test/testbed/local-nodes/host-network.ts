@@ -20,7 +20,7 @@ function tryIp(...args: string[]): void {
  * namespace with a process left in it would outlive its deletion (with its veth).
  */
 function killProcessesIn(netns: string): void {
-  let pids: string[] = [];
+  let pids: string[];
   try {
     pids = ip("netns", "pids", netns).split("\n").filter(Boolean);
   } catch {
