@@ -146,11 +146,12 @@ function downward(
 }
 
 function mountTmpfs(dir: string, size: string): void {
-  const mounted = execFileSync("findmnt", ["-n", "-o", "FSTYPE", "--mountpoint", dir], {
-    encoding: "utf8",
-  }).trim();
-  if (mounted === "")
+  try {
+    // findmnt exits non-zero when nothing is mounted there yet.
+    execFileSync("findmnt", ["--mountpoint", dir], { stdio: "ignore" });
+  } catch {
     execFileSync("mount", ["-t", "tmpfs", "-o", `size=${toBytes(size)},mode=0777`, "jude-emptydir", dir]);
+  }
 }
 
 /** Kubernetes quantities (Mi, Gi, M, plain bytes) in bytes, for tmpfs sizes and memory limits. */
