@@ -22,7 +22,11 @@ export interface Pki {
  * `system:masters`, and the service-account signing key pair. ECDSA P-256 like envtest; OpenSSL does
  * the X.509 work because Node's crypto cannot issue certificates.
  */
-export async function ensurePki(dir: string, logFile: string): Promise<Pki> {
+export async function ensurePki(
+  dir: string,
+  logFile: string,
+  extraIps: readonly string[] = [],
+): Promise<Pki> {
   const pki: Pki = {
     dir,
     servingCa: join(dir, "serving-ca.crt"),
@@ -41,7 +45,8 @@ export async function ensurePki(dir: string, logFile: string): Promise<Pki> {
     runStep(`kube pki: ${step}`, "openssl", args, { logFile, cwd: dir });
   writeFileSync(
     join(dir, "apiserver.ext"),
-    "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default," +
+    `subjectAltName=IP:127.0.0.1,IP:10.0.0.1,${extraIps.map((address) => `IP:${address},`).join("")}DNS:localhost,` +
+      "DNS:kubernetes,DNS:kubernetes.default," +
       "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n" +
       "extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n",
   );

@@ -1,5 +1,14 @@
 /** The testbed's component names; DESIGN section 7 fixes them for `npm run testbed -- up [component…]`. */
-export const componentNames = ["kube", "kwok", "helm", "kafka", "redis", "model", "chart-tools"] as const;
+export const componentNames = [
+  "kube",
+  "kwok",
+  "helm",
+  "kafka",
+  "redis",
+  "model",
+  "local-nodes",
+  "chart-tools",
+] as const;
 export type ComponentName = (typeof componentNames)[number];
 
 /** What the testbed remembers about a started component (persisted in the state dir). */

@@ -3,7 +3,16 @@ import { parseComponentNames, resolveOrder } from "./index.ts";
 
 describe("testbed component resolution", () => {
   it("starts everything in dependency order when no component is named", () => {
-    expect(resolveOrder([])).toEqual(["kube", "kwok", "helm", "kafka", "redis", "model", "chart-tools"]);
+    expect(resolveOrder([])).toEqual([
+      "kube",
+      "kwok",
+      "helm",
+      "kafka",
+      "redis",
+      "model",
+      "local-nodes",
+      "chart-tools",
+    ]);
   });
 
   it("adds what a component requires (kwok needs kube)", () => {
@@ -13,7 +22,7 @@ describe("testbed component resolution", () => {
 
   it("rejects an unknown component and lists the valid ones", () => {
     expect(() => parseComponentNames(["kube", "postgres"])).toThrow(
-      'unknown testbed component "postgres"; components: kube, kwok, helm, kafka, redis, model',
+      'unknown testbed component "postgres"; components: kube, kwok, helm, kafka, redis, model, local-nodes, chart-tools',
     );
   });
 });

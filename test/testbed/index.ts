@@ -5,6 +5,7 @@ import { helm } from "./components/helm.ts";
 import { kafka } from "./components/kafka.ts";
 import { kube } from "./components/kube.ts";
 import { kwok } from "./components/kwok.ts";
+import { localNodesComponent } from "./components/local-nodes.ts";
 import { model } from "./components/model.ts";
 import { redis } from "./components/redis.ts";
 import { stateDir } from "./paths.ts";
@@ -20,6 +21,7 @@ const components: Record<ComponentName, Component> = {
   kafka,
   redis,
   model,
+  "local-nodes": localNodesComponent,
   "chart-tools": chartTools,
 };
 

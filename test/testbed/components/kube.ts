@@ -10,6 +10,8 @@ import { freePort } from "../ports.ts";
 import { isAlive, startDaemon, stopDaemon } from "../process.ts";
 import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
 import { waitFor } from "../wait.ts";
+import { routedCidrs } from "../local-nodes/host-network.ts";
+import { firstAddress, planNetwork, type NetworkPlan } from "../local-nodes/network-plan.ts";
 
 const run = promisify(execFile);
 const kubeBinaries = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"] as const;
@@ -35,6 +37,8 @@ interface KubeDetails {
   controllerManagerPort: number;
   schedulerPort: number;
   kubeconfig: string;
+  /** Pod and Service ranges of this checkout (the API server allocates ClusterIPs from the latter). */
+  network: NetworkPlan;
 }
 
 const dir = (): string => join(stateDir(), "kube");
@@ -101,15 +105,20 @@ export const kube: Component = {
     const prior = previous?.details as KubeDetails | undefined;
     if (prior === undefined) rmSync(dir(), { recursive: true, force: true });
     mkdirSync(dir(), { recursive: true });
-    const pki = await ensurePki(join(dir(), "pki"), logs("kube-pki"));
-    const details: KubeDetails = prior ?? {
-      etcdPort: await freePort(),
-      etcdPeerPort: await freePort(),
-      apiPort: await freePort(),
-      controllerManagerPort: await freePort(),
-      schedulerPort: await freePort(),
-      kubeconfig: join(dir(), "kubeconfig"),
-    };
+    const network = prior?.network ?? planNetwork(stateDir(), machineRoutes());
+    const pki = await ensurePki(join(dir(), "pki"), logs("kube-pki"), [firstAddress(network.serviceCidr)]);
+    const details: KubeDetails =
+      prior !== undefined
+        ? { ...prior, network }
+        : {
+            network,
+            etcdPort: await freePort(),
+            etcdPeerPort: await freePort(),
+            apiPort: await freePort(),
+            controllerManagerPort: await freePort(),
+            schedulerPort: await freePort(),
+            kubeconfig: join(dir(), "kubeconfig"),
+          };
     writeKubeconfig(details, pki);
     const state: ComponentState = {
       pids: [],
@@ -187,6 +196,15 @@ export const kube: Component = {
     for (const pid of [...state.pids].reverse()) await stopDaemon(pid);
   },
 };
+
+/** Routes of this machine, so the ranges picked for this checkout collide with nothing (none off Linux). */
+function machineRoutes(): string[] {
+  try {
+    return routedCidrs();
+  } catch {
+    return [];
+  }
+}
 
 function kubeEnv(kubeconfig: string): Record<string, string> {
   return { KUBECONFIG: kubeconfig, JUDE_KUBECTL: kubectlPath() };
@@ -269,7 +287,7 @@ function startApiServer(details: KubeDetails, pki: Pki): number {
       `--secure-port=${details.apiPort}`,
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
-      "--service-cluster-ip-range=10.0.0.0/24",
+      `--service-cluster-ip-range=${details.network.serviceCidr}`,
       "--allow-privileged=true",
       "--authorization-mode=RBAC",
       `--client-ca-file=${pki.clientCa}`,

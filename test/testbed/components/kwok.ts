@@ -11,6 +11,7 @@ import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
 import { waitFor } from "../wait.ts";
 import { readState } from "../state.ts";
 import { kubectlPath } from "./kube.ts";
+import { nodeManifest } from "../node-manifest.ts";
 
 const run = promisify(execFile);
 
@@ -24,42 +25,6 @@ export const simulatedNodes = [
   { name: "kwok-gpu-1", gpus: 8 },
   { name: "kwok-cpu-0", gpus: 0 },
 ] as const;
-
-function nodeManifest(node: { name: string; gpus: number }): object {
-  const gpu = node.gpus > 0;
-  const capacity: Record<string, string> = {
-    cpu: gpu ? "96" : "32",
-    memory: gpu ? "1Ti" : "128Gi",
-    pods: "110",
-    "ephemeral-storage": "1Ti",
-  };
-  if (gpu) capacity["nvidia.com/gpu"] = String(node.gpus);
-  return {
-    apiVersion: "v1",
-    kind: "Node",
-    metadata: {
-      name: node.name,
-      annotations: { "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0" },
-      labels: {
-        "kubernetes.io/hostname": node.name,
-        "kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "node-role.kubernetes.io/agent": "",
-        type: "kwok",
-        ...(gpu
-          ? {
-              "nvidia.com/gpu.present": "true",
-              "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
-              "nvidia.com/gpu.count": String(node.gpus),
-              "nvidia.com/gpu.memory": "81559",
-            }
-          : {}),
-      },
-    },
-    spec: gpu ? { taints: [{ key: "nvidia.com/gpu", value: "present", effect: "NoSchedule" }] } : {},
-    status: { allocatable: capacity, capacity },
-  };
-}
 
 /**
  * kwok simulates kubelets: nodes it manages turn Ready, pods bound to them become Running and Ready,
@@ -126,7 +91,17 @@ export const kwok: Component = {
       const manifests = join(dir, "nodes.json");
       writeFileSync(
         manifests,
-        JSON.stringify({ apiVersion: "v1", kind: "List", items: simulatedNodes.map(nodeManifest) }),
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: simulatedNodes.map((node) =>
+            nodeManifest({
+              ...node,
+              labels: { type: "kwok" },
+              annotations: { "kwok.x-k8s.io/node": "fake" },
+            }),
+          ),
+        }),
       );
       await run(kubectlPath(), [
         "--kubeconfig",

@@ -1,0 +1,113 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { kubectlJson } from "../../../support/kubectl.ts";
+import { apply, eventually, judeImage, onLocalNode, pods, withLocalNodes } from "./helpers.ts";
+
+const namespace = `local-jobs-${process.pid}`;
+const outDir = mkdtempSync(join(tmpdir(), "jude-local-shards-"));
+
+interface Job {
+  status: {
+    succeeded?: number;
+    failed?: number;
+    conditions?: { type: string; status: string; reason?: string }[];
+  };
+}
+
+/** An Indexed Job whose shards run `script` in the project's image with /out shared with the host. */
+function indexedJob(name: string, script: string, extra: Record<string, unknown> = {}): object {
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name, namespace },
+    spec: {
+      completionMode: "Indexed",
+      completions: 3,
+      parallelism: 3,
+      backoffLimit: 1,
+      ...extra,
+      template: {
+        spec: {
+          ...onLocalNode(),
+          restartPolicy: "Never",
+          containers: [
+            {
+              name: "shard",
+              image: judeImage,
+              command: ["sh", "-c", script],
+              volumeMounts: [{ name: "out", mountPath: "/out" }],
+            },
+          ],
+          volumes: [{ name: "out", hostPath: { path: outDir, type: "Directory" } }],
+        },
+      },
+    },
+  };
+}
+
+const job = (name: string): Promise<Job> => kubectlJson<Job>(["get", "job", name, "-n", namespace]);
+const condition = (current: Job, type: string) =>
+  current.status.conditions?.find((c) => c.type === type && c.status === "True");
+
+describe("Jobs on local nodes behave as on a cluster", () => {
+  withLocalNodes(namespace, () => rmSync(outDir, { recursive: true, force: true }));
+
+  it("completes an Indexed Job of 3 shards, each seeing its own JOB_COMPLETION_INDEX", async () => {
+    await apply(
+      // Indexed Jobs set each pod's hostname to <job>-<index>; HOSTNAME shows the kubelet honoured it.
+      indexedJob(
+        "shards",
+        'jude --help > /dev/null && echo "index=$JOB_COMPLETION_INDEX pod=$HOSTNAME" > /out/shard-$JOB_COMPLETION_INDEX',
+      ),
+    );
+    await eventually(
+      "the Job to complete",
+      async () => condition(await job("shards"), "Complete") !== undefined,
+    );
+    expect((await job("shards")).status.succeeded).toBe(3);
+    expect(readdirSync(outDir).sort()).toEqual(["shard-0", "shard-1", "shard-2"]);
+    for (const index of [0, 1, 2]) {
+      expect(readFileSync(join(outDir, `shard-${index}`), "utf8")).toMatch(
+        new RegExp(`^index=${index} pod=shards-${index}\n$`),
+      );
+    }
+  });
+
+  it("retries a failing shard up to backoffLimit, then fails the Job with BackoffLimitExceeded", async () => {
+    await apply(
+      indexedJob("failing", 'if [ "$JOB_COMPLETION_INDEX" = 1 ]; then exit 3; fi', {
+        completions: 2,
+        parallelism: 2,
+      }),
+    );
+    await eventually("the Job to fail", async () => condition(await job("failing"), "Failed") !== undefined);
+    expect(condition(await job("failing"), "Failed")?.reason).toBe("BackoffLimitExceeded");
+    const failedShards = (await pods(namespace, "job-name=failing")).filter(
+      (pod) => pod.status.phase === "Failed",
+    );
+    // The first try and one retry (backoffLimit 1), each ending with the shard's own exit code.
+    expect(failedShards).toHaveLength(2);
+    for (const pod of failedShards) {
+      expect(pod.status.containerStatuses?.[0]?.state.terminated).toMatchObject({
+        exitCode: 3,
+        reason: "Error",
+      });
+    }
+  });
+
+  it("applies podFailurePolicy to the real exit code", async () => {
+    await apply(
+      indexedJob("fatal", "exit 42", {
+        completions: 1,
+        parallelism: 1,
+        backoffLimit: 5,
+        podFailurePolicy: { rules: [{ action: "FailJob", onExitCodes: { operator: "In", values: [42] } }] },
+      }),
+    );
+    await eventually("the Job to fail", async () => condition(await job("fatal"), "Failed") !== undefined);
+    expect(condition(await job("fatal"), "Failed")?.reason).toBe("PodFailurePolicy");
+    expect((await job("fatal")).status.failed).toBe(1);
+  });
+});

@@ -1,0 +1,30 @@
+// What every pod worker shares with the agent: the network plan, folders, cluster lookups and the
+// calls that write back to the API server.
+import type { V1Pod, V1PodStatus, V1Service } from "@kubernetes/client-node";
+import type { EnvSources } from "./container-process.ts";
+import type { HostTree, PodMount } from "./mount-plan.ts";
+import type { NetworkPlan } from "./network-plan.ts";
+import type { VolumeSources } from "./volumes.ts";
+
+/** Shared services of the agent, handed to each pod worker. */
+export interface AgentContext {
+  plan: NetworkPlan;
+  /** The agent's folder in the state dir (pods, volumes, roots). */
+  dir: string;
+  /** Container logs: <logDir>/<namespace>_<pod>_<uid>/<container>/<restartCount>.log, as a kubelet lays them out. */
+  logDir: string;
+  /** Testbed loopback ports reachable as 127.0.0.1:<port> inside pods. */
+  loopbackPorts: number[];
+  /** Read access to the host filesystem for mount plans. */
+  host: HostTree;
+  /** Mounts every container gets: the `jude` launcher, Node and the checkout. */
+  baseMounts: PodMount[];
+  volumeSources: VolumeSources;
+  envSources(pod: V1Pod): EnvSources;
+  services(): V1Service[];
+  headlessAddresses(service: V1Service): string[];
+  writeStatus(pod: V1Pod, status: V1PodStatus): Promise<void>;
+  /** Removes the Pod object once its containers are gone (the kubelet's final delete). */
+  finalizeDeletion(pod: V1Pod): Promise<void>;
+  log(message: string): void;
+}

@@ -1,0 +1,150 @@
+// Pod-to-process translation: what a container of the project's image becomes on a local node — the
+// argv, environment, working directory and user — exactly as the pod spec says. Pure, no I/O.
+import type { V1Container, V1EnvVar, V1EnvFromSource, V1Pod } from "@kubernetes/client-node";
+import { defaultImageRepository } from "../../../controllers/shared/image.ts";
+
+/** Values the translation reads from the cluster, already fetched by the caller. */
+export interface EnvSources {
+  configMap(namespace: string, name: string): Record<string, string> | undefined;
+  secret(namespace: string, name: string): Record<string, string> | undefined;
+  /** Service link variables for the pod (see service-env.ts). */
+  serviceEnv: Record<string, string>;
+}
+
+/** What to exec for one container. */
+export interface ProcessSpec {
+  argv: string[];
+  env: Record<string, string>;
+  workingDir: string;
+  /** uid:gid from securityContext (container over pod); undefined runs as root. */
+  user: { uid: number; gid: number } | undefined;
+}
+
+/**
+ * A container the agent cannot start (a missing ConfigMap key, Secret ...); the kubelet's
+ * `CreateContainerConfigError` waiting reason.
+ */
+export class ContainerConfigError extends Error {
+  override readonly name = "ContainerConfigError";
+}
+
+/** PATH of the image: the `jude` launcher and Node first (the image has both on its PATH). */
+export const imagePath =
+  "/.jude-testbed/bin:/.jude-testbed/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** True when `image` is the project's image (any tag or digest): the only one local nodes run. */
+export function isRunnableImage(image: string | undefined): boolean {
+  if (image === undefined) return false;
+  const withoutDigest = image.split("@")[0] ?? "";
+  const colon = withoutDigest.lastIndexOf(":");
+  const repository = colon > withoutDigest.lastIndexOf("/") ? withoutDigest.slice(0, colon) : withoutDigest;
+  return repository === defaultImageRepository;
+}
+
+/**
+ * Translates one container. The image's entrypoint is `jude`, so `command` defaults to it; `$(VAR)`
+ * references in env values, command and args expand as on a cluster (`$$` escapes).
+ */
+export function containerProcess(pod: V1Pod, container: V1Container, sources: EnvSources): ProcessSpec {
+  const namespace = pod.metadata?.namespace ?? "default";
+  const env: Record<string, string> = { ...sources.serviceEnv };
+  for (const from of container.envFrom ?? []) Object.assign(env, envFromSource(namespace, from, sources));
+  for (const variable of container.env ?? []) {
+    env[variable.name] = envValue(pod, variable, env, sources);
+  }
+  env.PATH ??= imagePath;
+  env.HOSTNAME ??= pod.spec?.hostname ?? pod.metadata?.name ?? "";
+  const argv = [...(container.command ?? ["jude"]), ...(container.args ?? [])].map((part) =>
+    expand(part, env),
+  );
+  const runAsUser = container.securityContext?.runAsUser ?? pod.spec?.securityContext?.runAsUser;
+  const runAsGroup = container.securityContext?.runAsGroup ?? pod.spec?.securityContext?.runAsGroup;
+  env.HOME ??= runAsUser === undefined || runAsUser === 0 ? "/root" : "/";
+  return {
+    argv,
+    env,
+    workingDir: container.workingDir ?? "/",
+    user: runAsUser === undefined ? undefined : { uid: runAsUser, gid: runAsGroup ?? runAsUser },
+  };
+}
+
+function envFromSource(
+  namespace: string,
+  from: V1EnvFromSource,
+  sources: EnvSources,
+): Record<string, string> {
+  const prefix = from.prefix ?? "";
+  const ref = from.configMapRef ?? from.secretRef;
+  const kind = from.configMapRef !== undefined ? "ConfigMap" : "Secret";
+  const data =
+    from.configMapRef !== undefined
+      ? sources.configMap(namespace, from.configMapRef.name ?? "")
+      : sources.secret(namespace, ref?.name ?? "");
+  if (data === undefined) {
+    if (ref?.optional === true) return {};
+    throw new ContainerConfigError(`${kind.toLowerCase()} "${ref?.name ?? ""}" not found`);
+  }
+  return Object.fromEntries(Object.entries(data).map(([key, value]) => [`${prefix}${key}`, value]));
+}
+
+function envValue(pod: V1Pod, variable: V1EnvVar, env: Record<string, string>, sources: EnvSources): string {
+  if (variable.valueFrom === undefined) return expand(variable.value ?? "", env);
+  const namespace = pod.metadata?.namespace ?? "default";
+  const { configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef } = variable.valueFrom;
+  if (configMapKeyRef !== undefined || secretKeyRef !== undefined) {
+    const ref = (configMapKeyRef ?? secretKeyRef)!;
+    const kind = configMapKeyRef !== undefined ? "configmap" : "secret";
+    const data =
+      configMapKeyRef !== undefined
+        ? sources.configMap(namespace, ref.name ?? "")
+        : sources.secret(namespace, ref.name ?? "");
+    const value = data?.[ref.key];
+    if (value !== undefined) return value;
+    if (ref.optional === true) return "";
+    throw new ContainerConfigError(
+      data === undefined
+        ? `${kind} "${ref.name}" not found`
+        : `couldn't find key ${ref.key} in ${kind} ${namespace}/${ref.name}`,
+    );
+  }
+  if (fieldRef !== undefined) return fieldValue(pod, fieldRef.fieldPath);
+  if (resourceFieldRef !== undefined) {
+    const [group, resource] = resourceFieldRef.resource.split(".");
+    const container = pod.spec?.containers.find((c) => c.name === resourceFieldRef.containerName);
+    const quantity = (group === "limits" ? container?.resources?.limits : container?.resources?.requests)?.[
+      resource ?? ""
+    ];
+    return quantity === undefined ? "0" : String(quantity);
+  }
+  return "";
+}
+
+/** The downward API's field paths (env fieldRef and downwardAPI volumes share them). */
+export function fieldValue(pod: V1Pod, fieldPath: string): string {
+  const mapped = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
+  if (mapped !== null) {
+    const map = mapped[1] === "labels" ? pod.metadata?.labels : pod.metadata?.annotations;
+    return map?.[mapped[2]!] ?? "";
+  }
+  const values: Record<string, string | undefined> = {
+    "metadata.name": pod.metadata?.name,
+    "metadata.namespace": pod.metadata?.namespace,
+    "metadata.uid": pod.metadata?.uid,
+    "spec.nodeName": pod.spec?.nodeName,
+    "spec.serviceAccountName": pod.spec?.serviceAccountName,
+    "status.podIP": pod.status?.podIP,
+    "status.podIPs": pod.status?.podIPs?.map((ip) => ip.ip).join(","),
+    "status.hostIP": pod.status?.hostIP,
+    "status.hostIPs": pod.status?.hostIPs?.map((ip) => ip.ip).join(","),
+  };
+  if (!(fieldPath in values)) throw new ContainerConfigError(`unsupported fieldRef fieldPath "${fieldPath}"`);
+  return values[fieldPath] ?? "";
+}
+
+/** Kubernetes' `$(VAR)` expansion: defined names expand, undefined ones stay, `$$` is a literal `$`. */
+export function expand(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (match, name: string | undefined) => {
+    if (match === "$$") return "$";
+    return name !== undefined && name in env ? env[name]! : match;
+  });
+}

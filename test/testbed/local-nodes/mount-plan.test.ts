@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { mountScript, planMounts, quote, resolveInRoot, type HostTree } from "./mount-plan.ts";
+
+/** A small host tree: /usr, /bin -> usr/bin, /etc/{passwd,ssl/}, /var/run -> /run, /run/lock. */
+const entries: Record<string, string | string[]> = {
+  "/": ["bin", "etc", "run", "usr", "var"],
+  "/bin": "link:usr/bin",
+  "/etc": ["passwd", "ssl"],
+  "/etc/passwd": "file",
+  "/etc/ssl": [],
+  "/run": ["lock"],
+  "/run/lock": [],
+  "/usr": [],
+  "/var": ["run"],
+  "/var/run": "link:/run",
+};
+const host: HostTree = {
+  kind(path) {
+    const entry = entries[path];
+    if (entry === undefined) return "missing";
+    if (Array.isArray(entry)) return "dir";
+    return entry.startsWith("link:") ? "symlink" : "file";
+  },
+  readlink: (path) => String(entries[path]).slice("link:".length),
+  list: (dir) => entries[dir] as string[],
+};
+
+describe("pod mount plan", () => {
+  it("follows the host's symlinks so a mount lands where the process looks", () => {
+    expect(resolveInRoot("/var/run/secrets/kubernetes.io/serviceaccount", host)).toBe(
+      "/run/secrets/kubernetes.io/serviceaccount",
+    );
+    expect(resolveInRoot("/bin/tool", host)).toBe("/usr/bin/tool");
+    expect(resolveInRoot("/etc/jude/", host)).toBe("/etc/jude");
+  });
+
+  it("binds untouched host folders whole and rebuilds only those above a mountPath", () => {
+    const ops = planMounts(
+      [{ target: "/etc/jude", source: "/state/cfg", kind: "dir", readOnly: true }],
+      host,
+    );
+    expect(ops).toEqual([
+      { op: "symlink", path: "/bin", value: "usr/bin" },
+      { op: "mkdir", path: "/etc" },
+      {
+        op: "bind",
+        source: "/etc/passwd",
+        path: "/etc/passwd",
+        kind: "file",
+        recursive: false,
+        readOnly: false,
+      },
+      { op: "mkdir", path: "/etc/ssl" },
+      { op: "bind", source: "/etc/ssl", path: "/etc/ssl", kind: "dir", recursive: true, readOnly: false },
+      { op: "mkdir", path: "/run" },
+      { op: "bind", source: "/run", path: "/run", kind: "dir", recursive: true, readOnly: false },
+      { op: "mkdir", path: "/usr" },
+      { op: "bind", source: "/usr", path: "/usr", kind: "dir", recursive: true, readOnly: false },
+      { op: "mkdir", path: "/var" },
+      { op: "bind", source: "/var", path: "/var", kind: "dir", recursive: true, readOnly: false },
+      { op: "mkdir", path: "/etc/jude" },
+      { op: "bind", source: "/state/cfg", path: "/etc/jude", kind: "dir", recursive: false, readOnly: true },
+    ]);
+  });
+
+  it("replaces a host file that is itself a mount target, and mounts parents before children", () => {
+    const ops = planMounts(
+      [
+        { target: "/data/models/mini", source: "/cache/model", kind: "dir", readOnly: true },
+        { target: "/data", source: "/state/empty", kind: "dir", readOnly: false },
+        { target: "/etc/passwd", source: "/state/passwd", kind: "file", readOnly: false },
+      ],
+      host,
+    );
+    expect(ops.some((op) => op.op === "bind" && op.source === "/etc/passwd")).toBe(false);
+    const binds = ops.filter((op) => op.op === "bind" && !op.recursive).map((op) => op.path);
+    expect(binds).toEqual(["/data", "/etc/passwd", "/data/models/mini"]);
+  });
+
+  it("renders a script that builds the root and execs the process as the user in its folder", () => {
+    const script = mountScript(
+      [{ op: "bind", source: "/a b", path: "/x", kind: "file", recursive: false, readOnly: true }],
+      "65532:65532",
+      "/srv",
+    );
+    expect(script).toContain("[ -e \"$R\"'/x' ] || /usr/bin/touch \"$R\"'/x'");
+    expect(script).toContain("/usr/bin/mount --bind '/a b' \"$R\"'/x'");
+    expect(script).toContain("/usr/bin/mount -o remount,bind,ro \"$R\"'/x'");
+    expect(script.split("\n").at(-1)).toBe(
+      'exec /usr/sbin/chroot --userspec=65532:65532 "$R" /usr/bin/env -C \'/srv\' -- "$@"',
+    );
+    expect(quote("it's")).toBe("'it'\\''s'");
+  });
+});

@@ -1,0 +1,99 @@
+// The local nodes' address plan: bridge, pod range and Service range derived from the state dir, so
+// two checkouts on one machine never pick the same names or addresses.
+import { createHash } from "node:crypto";
+
+/** Names and ranges of one checkout's pod network. */
+export interface NetworkPlan {
+  /** Short hex tag derived from the state dir; prefixes every link and namespace name. */
+  tag: string;
+  /** The Linux bridge carrying the pod veths; its address is the pods' gateway. */
+  bridge: string;
+  /** Pod range (a /24); `.1` is the bridge, `.2`-`.254` are pod addresses. */
+  podCidr: string;
+  /** Service ClusterIP range (a /24) the API server allocates from; `.1` is the `kubernetes` Service. */
+  serviceCidr: string;
+  /** The bridge (gateway) address inside the pod range. */
+  gateway: string;
+}
+
+/** Third octets tried, starting at the state dir's hash, when looking for a free pair of ranges. */
+const octets = 200;
+
+/** A stable tag for a state dir (first bytes of its SHA-256). */
+export function networkTag(stateDir: string): string {
+  return createHash("sha256").update(stateDir).digest("hex").slice(0, 6);
+}
+
+/**
+ * Picks the plan for `stateDir`: pods in 10.97.N.0/24 and Services in 10.96.N.0/24, where N starts at
+ * a hash of the state dir and moves on while either range overlaps one in `takenCidrs` (the machine's
+ * routes that are not ours). Throws when all are taken.
+ */
+export function planNetwork(stateDir: string, takenCidrs: readonly string[]): NetworkPlan {
+  const tag = networkTag(stateDir);
+  const start = Number.parseInt(tag, 16) % octets;
+  for (let step = 0; step < octets; step += 1) {
+    const octet = 10 + ((start + step) % octets);
+    const podCidr = `10.97.${octet}.0/24`;
+    const serviceCidr = `10.96.${octet}.0/24`;
+    if (takenCidrs.some((taken) => overlaps(taken, podCidr) || overlaps(taken, serviceCidr))) continue;
+    return { tag, bridge: `jtb${tag}`, podCidr, serviceCidr, gateway: `10.97.${octet}.1` };
+  }
+  throw new Error("no free pair of /24 ranges in 10.96.0.0/16 and 10.97.0.0/16 for the local nodes");
+}
+
+/** The address of pod slot `slot` (2-254) in the plan's pod range. */
+export function podAddress(plan: NetworkPlan, slot: number): string {
+  if (!Number.isInteger(slot) || slot < 2 || slot > 254) throw new Error(`pod slot ${slot} is not in 2-254`);
+  return plan.podCidr.replace(/\.0\/24$/, `.${slot}`);
+}
+
+/** Name of the network namespace of pod slot `slot`. */
+export function podNetns(plan: NetworkPlan, slot: number): string {
+  return `jtb${plan.tag}-${slot}`;
+}
+
+/** Name of the host end of pod slot `slot`'s veth pair (at most 15 characters, the kernel's limit). */
+export function podVeth(plan: NetworkPlan, slot: number): string {
+  return `jtb${plan.tag}v${slot}`;
+}
+
+/** The first address of a CIDR's range (the `kubernetes` Service's ClusterIP for the Service range). */
+export function firstAddress(cidr: string): string {
+  const [base] = cidr.split("/");
+  return fromNumber(toNumber(base ?? "") + 1);
+}
+
+/** True when `address` lies in `cidr`. */
+export function inCidr(address: string, cidr: string): boolean {
+  const { start, end } = range(cidr);
+  const value = toNumber(address);
+  return value >= start && value <= end;
+}
+
+/** True when two IPv4 CIDRs share any address. */
+export function overlaps(a: string, b: string): boolean {
+  const left = range(a);
+  const right = range(b);
+  return left.start <= right.end && right.start <= left.end;
+}
+
+function range(cidr: string): { start: number; end: number } {
+  const [base, bits] = cidr.includes("/") ? cidr.split("/") : [cidr, "32"];
+  const prefix = Number(bits);
+  const size = 2 ** (32 - prefix);
+  const start = Math.floor(toNumber(base ?? "") / size) * size;
+  return { start, end: start + size - 1 };
+}
+
+function toNumber(address: string): number {
+  const parts = address.split(".").map(Number);
+  if (parts.length !== 4 || parts.some((part) => !Number.isInteger(part) || part < 0 || part > 255)) {
+    throw new Error(`"${address}" is not an IPv4 address`);
+  }
+  return parts.reduce((value, part) => value * 256 + part, 0);
+}
+
+function fromNumber(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
+}

@@ -1,0 +1,278 @@
+// The kubelet's work for one local pod: sandbox, volumes, init containers in order, containers with
+// restart policy and back-off, probes, status, and graceful deletion.
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { AgentContext } from "./agent-context.ts";
+import { launchContainer, signalContainer } from "./container-launch.ts";
+import { containerProcess, ContainerConfigError, isRunnableImage } from "./container-process.ts";
+import { ContainerRun } from "./container-run.ts";
+import { enforceMemoryLimits } from "./memory-limit.ts";
+import { planMounts } from "./mount-plan.ts";
+import { PodSandbox } from "./pod-sandbox.ts";
+import { buildPodStatus, toApiJson } from "./pod-status.ts";
+import { runProbes } from "./pod-probes.ts";
+import { terminatePod } from "./pod-termination.ts";
+import { podPhase, shouldRestart } from "./restart-backoff.ts";
+import { containerMounts, syncVolumes } from "./volumes.ts";
+
+const volumeResyncMs = 2_000;
+const memoryCheckMs = 1_000;
+
+/** One local pod, driven by `tick` from the agent's loop. */
+export class PodWorker {
+  pod: V1Pod;
+  readonly inits: ContainerRun[];
+  readonly containers: ContainerRun[];
+  sandbox: PodSandbox | undefined;
+  #volumePaths = new Map<string, string>();
+  #lastVolumeSyncMs = 0;
+  #lastStatus = "";
+  #ticking = false;
+  readonly #startTime = new Date();
+  #lastMemoryCheckMs = 0;
+  #terminating: Promise<void> | undefined;
+  /** True once the pod is gone for good (deleted and cleaned up). */
+  done = false;
+
+  readonly context: AgentContext;
+  readonly #slot: number;
+
+  constructor(context: AgentContext, pod: V1Pod, slot: number) {
+    this.context = context;
+    this.#slot = slot;
+    this.pod = pod;
+    this.inits = (pod.spec?.initContainers ?? []).map((spec) => new ContainerRun(spec));
+    this.containers = (pod.spec?.containers ?? []).map((spec) => new ContainerRun(spec));
+  }
+
+  get key(): string {
+    return `${this.pod.metadata?.namespace}/${this.pod.metadata?.name}`;
+  }
+
+  /** Every container run, init containers first. */
+  get runs(): ContainerRun[] {
+    return [...this.inits, ...this.containers];
+  }
+
+  /** One step of work; overlapping calls are skipped. */
+  async tick(nowMs: number): Promise<void> {
+    if (this.#ticking || this.done) return;
+    this.#ticking = true;
+    try {
+      await this.#step(nowMs);
+      await this.#pushStatus(nowMs);
+    } catch (error) {
+      this.context.log(`pod ${this.key}: ${(error as Error).message}`);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  /** Kills everything at once (the Pod object vanished, or the agent is stopping). */
+  async kill(): Promise<void> {
+    // Done first: an exit seen while killing must not start the container again.
+    this.done = true;
+    for (const run of this.runs) if (run.pid !== undefined) signalContainer(run.pid, "SIGKILL");
+    await waitForExit(this.runs);
+    this.sandbox?.teardown();
+    this.sandbox = undefined;
+  }
+
+  async #step(nowMs: number): Promise<void> {
+    if (this.pod.metadata?.deletionTimestamp !== undefined) {
+      if (this.#terminating === undefined) {
+        this.#terminating = terminatePod(this, this.context).then(() => {
+          this.done = true;
+        });
+      }
+      return;
+    }
+    const unrunnable = this.runs.filter((run) => !isRunnableImage(run.image));
+    if (unrunnable.length > 0) {
+      for (const run of this.runs) {
+        run.waiting = isRunnableImage(run.image)
+          ? { reason: "PodInitializing" }
+          : {
+              reason: "ErrImageNotRunnableLocally",
+              message: `image "${run.image}" cannot run on local node ${this.pod.spec?.nodeName}: local nodes run only the project's image (ghcr.io/jude-dev/jude, any tag)`,
+            };
+      }
+      return;
+    }
+    if (this.#terminal()) {
+      this.sandbox?.teardown();
+      this.sandbox = undefined;
+      return;
+    }
+    this.sandbox ??= new PodSandbox(this.context, this.pod, this.#slot);
+    if (nowMs - this.#lastVolumeSyncMs >= volumeResyncMs) {
+      this.#lastVolumeSyncMs = nowMs;
+      this.sandbox.refreshHosts();
+      try {
+        this.#volumePaths = await syncVolumes(this.pod, this.sandbox.podDir, this.context.volumeSources);
+      } catch (error) {
+        if (!(error instanceof ContainerConfigError)) throw error;
+        for (const run of this.runs)
+          if (!run.running) run.waiting = { reason: "CreateContainerConfigError", message: error.message };
+        return;
+      }
+    }
+    for (const run of this.runs) {
+      if (run.launching && run.startedFile !== undefined && existsSync(run.startedFile))
+        run.markRunning(nowMs);
+    }
+    if (!this.#runInitContainers(nowMs)) return;
+    for (const run of this.containers) this.#startIfDue(run, nowMs);
+    runProbes(this, nowMs);
+    if (nowMs - this.#lastMemoryCheckMs >= memoryCheckMs) {
+      this.#lastMemoryCheckMs = nowMs;
+      enforceMemoryLimits(this.runs);
+    }
+  }
+
+  /** Runs init containers one at a time; true once all have succeeded. */
+  #runInitContainers(nowMs: number): boolean {
+    for (const run of this.inits) {
+      if (run.running) return false;
+      if (run.terminated?.exitCode === 0) continue;
+      this.#startIfDue(run, nowMs);
+      return false;
+    }
+    return true;
+  }
+
+  #startIfDue(run: ContainerRun, nowMs: number): void {
+    if (run.running) return;
+    const policy = this.pod.spec?.restartPolicy;
+    // Init containers of an Always pod are retried like OnFailure, as the kubelet does.
+    const effective = this.inits.includes(run) && policy === "Always" ? "OnFailure" : policy;
+    if (run.terminated !== undefined) {
+      if (!shouldRestart(effective, run.terminated.exitCode)) return;
+      if (nowMs < run.nextStartAtMs) {
+        const seconds = Math.round((run.nextStartAtMs - run.terminated.finishedAt.getTime()) / 1000);
+        run.waiting = {
+          reason: "CrashLoopBackOff",
+          message: `back-off ${seconds}s restarting failed container=${run.spec.name} pod=${this.pod.metadata?.name}`,
+        };
+        return;
+      }
+    }
+    this.#start(run, nowMs, effective);
+  }
+
+  #start(run: ContainerRun, nowMs: number, policy: string | undefined): void {
+    const sandbox = this.sandbox!;
+    const pod: V1Pod = {
+      ...this.pod,
+      status: {
+        ...this.pod.status,
+        podIP: sandbox.podIP,
+        podIPs: [{ ip: sandbox.podIP }],
+        hostIP: this.context.plan.gateway,
+      },
+    };
+    let process;
+    let mounts;
+    try {
+      process = containerProcess(pod, run.spec, this.context.envSources(pod));
+      mounts = containerMounts(
+        run.spec,
+        this.#volumePaths,
+        (path) => statSync(path, { throwIfNoEntry: false })?.isFile() === true,
+      );
+    } catch (error) {
+      if (!(error instanceof ContainerConfigError)) throw error;
+      run.waiting = { reason: "CreateContainerConfigError", message: error.message };
+      return;
+    }
+    const ops = planMounts([...this.context.baseMounts, ...sandbox.mounts(), ...mounts], this.context.host);
+    const uid = this.pod.metadata?.uid ?? "";
+    const logFile = join(
+      this.context.logDir,
+      `${this.pod.metadata?.namespace}_${this.pod.metadata?.name}_${uid}`,
+      run.spec.name,
+      `${run.terminated === undefined ? run.restartCount : run.restartCount + 1}.log`,
+    );
+    const startedFile = join(sandbox.podDir, "started", `${run.spec.name}-${Date.now()}`);
+    mkdirSync(dirname(startedFile), { recursive: true });
+    const child = launchContainer(process, {
+      netnsPath: sandbox.netnsPath,
+      rootDir: sandbox.rootDir,
+      ops,
+      logFile,
+      startedFile,
+    });
+    child.once("error", (error) =>
+      this.context.log(`pod ${this.key} container ${run.spec.name}: ${error.message}`),
+    );
+    child.once("exit", (code, signal) => {
+      run.markExited(code, signal, Date.now(), shouldRestart(policy, code ?? 137));
+      void this.tick(Date.now());
+    });
+    run.markLaunched(child, process, startedFile);
+    this.context.log(`pod ${this.key} container ${run.spec.name} started, pid ${child.pid}`);
+  }
+
+  #terminal(): boolean {
+    const phase = this.#phase();
+    return phase === "Succeeded" || phase === "Failed";
+  }
+
+  #phase(): "Pending" | "Running" | "Succeeded" | "Failed" {
+    const policy = this.pod.spec?.restartPolicy;
+    const failedInit = this.inits.find(
+      (run) => !run.running && run.terminated !== undefined && run.terminated.exitCode !== 0,
+    );
+    if (failedInit !== undefined && policy === "Never") return "Failed";
+    const initialized = this.inits.every((run) => run.terminated?.exitCode === 0);
+    return podPhase(
+      this.pod,
+      this.containers.map((run) => ({
+        running: run.running,
+        exitCode: run.terminated?.exitCode,
+        willRestart: run.terminated !== undefined && shouldRestart(policy, run.terminated.exitCode),
+      })),
+      initialized,
+    );
+  }
+
+  async #pushStatus(nowMs: number): Promise<void> {
+    const status = buildPodStatus(
+      this.pod,
+      {
+        phase: this.#phase(),
+        sandboxReady: this.sandbox !== undefined,
+        initialized: this.inits.every((run) => run.terminated?.exitCode === 0),
+        containersReady: this.containers.every((run) => run.ready),
+        podIP: this.sandbox?.podIP ?? this.pod.status?.podIP,
+        hostIP: this.context.plan.gateway,
+        startTime: this.#startTime,
+        initContainerStatuses: this.inits.map((run) => run.status()),
+        containerStatuses: this.containers.map((run) => run.status()),
+      },
+      new Date(nowMs),
+    );
+    const json = JSON.stringify(
+      toApiJson({
+        ...status,
+        conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
+      }),
+    );
+    if (json === this.#lastStatus) return;
+    await this.context.writeStatus(this.pod, toApiJson(status) as typeof status);
+    this.#lastStatus = json;
+  }
+}
+
+/** Resolves once none of `runs` has a process. */
+export async function waitForExit(
+  runs: readonly ContainerRun[],
+  deadlineMs = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
+  while (runs.some((run) => run.running)) {
+    if (Date.now() >= deadlineMs) return false;
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  return true;
+}
