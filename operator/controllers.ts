@@ -1,5 +1,6 @@
 // The controllers `jude operator` can run, by name (`--controllers` picks a subset). Each entry builds
 // its ControllerDefinition from the operator's settings; add a controller by adding one line here.
+import { embeddingModelController } from "../controllers/embedding-model/controller.ts";
 import type { Images } from "../controllers/shared/image.ts";
 import type { ControllerDefinition } from "./runtime/types.ts";
 
@@ -13,4 +14,6 @@ export interface ControllerSettings {
 /** Controller factories by name. */
 export const controllerFactories: Readonly<
   Record<string, (settings: ControllerSettings) => ControllerDefinition>
-> = {};
+> = {
+  "embedding-model": embeddingModelController,
+};
