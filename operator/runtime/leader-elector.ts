@@ -5,7 +5,7 @@
 // resourceVersion, so of two replicas racing for it exactly one wins. On shutdown the Lease is
 // released so a standby takes over without waiting for it to expire.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus } from "./api-error.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { leaseAction, nextLeaseSpec, releasedLeaseSpec, type LeaseRecord } from "./lease-decision.ts";

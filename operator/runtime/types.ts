@@ -1,7 +1,7 @@
 // The controller runtime's API: what a controller declares (ControllerDefinition) and what its
 // reconcile function is given (ReconcileContext). Controllers import these as types only, so at run
 // time the dependency still points one way: crds <- controllers <- operator.
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import type { ResourceType } from "./resource-types.ts";
 
 /** Any Kubernetes object as read from or sent to the API server. */
