@@ -11,7 +11,6 @@ import { Manager } from "../../../operator/runtime/manager.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { waitFor } from "../../testbed/wait.ts";
 
 /** A Kubernetes object as kubectl returns it. */
 export type Json = { [key: string]: unknown };
