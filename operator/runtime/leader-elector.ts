@@ -45,7 +45,12 @@ export class LeaderElector {
   async acquire(signal: AbortSignal): Promise<void> {
     for (;;) {
       signal.throwIfAborted();
-      if (await this.#tryAcquireOrRenew()) {
+      // An unreachable API server is retried like a held Lease: a standby must not exit for it.
+      const acquired = await this.#tryAcquireOrRenew().catch((error: unknown) => {
+        this.#log.warn({ err: error }, "could not read or write the leader lease; retrying");
+        return false;
+      });
+      if (acquired) {
         this.#log.info("became leader");
         return;
       }
