@@ -6,15 +6,13 @@
  * not running and stops what it started.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { crdName } from "../crds/crd.ts";
-import { generatedDir, kindDefinitions } from "../crds/generate.ts";
 import { kubectl, kubectlJson } from "../test/support/kubectl.ts";
 import { startJude, stopJude, waitReady } from "../test/support/processes.ts";
 import { down, up } from "../test/testbed/index.ts";
 import { probe } from "../test/testbed/http-probe.ts";
 import { freePort } from "../test/testbed/ports.ts";
+import { cpuModel, installCrds } from "../test/integration/operator/operator-harness.ts";
 import { machineInfo, round, type MachineInfo } from "./stats.ts";
 
 /** The figures; `bench`, `objects`, `converge_s` and `rss_mb` are the contract of `--json`. */
@@ -31,21 +29,6 @@ export interface OperatorBenchFigures {
   rss_mb: number;
   heap_mb: number;
   machine: MachineInfo;
-}
-
-function model(namespace: string, index: number): object {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: `bench-${index}`, namespace },
-    spec: {
-      version: "v1",
-      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
-      prompts: { job: "Job: {{title}}" },
-      // Tolerate the GPU taint so 200 one-replica CPU models fit on the three kwok nodes.
-      serving: { replicas: 1, tolerations: [{ key: "nvidia.com/gpu", operator: "Exists" }] },
-    },
-  };
 }
 
 /** Sums the samples of a metric in Prometheus text. */
@@ -68,14 +51,7 @@ async function readyCount(namespace: string): Promise<number> {
 /** Runs the benchmark and returns its figures. */
 export async function runOperatorBench(models = 200): Promise<OperatorBenchFigures> {
   const namespace = `bench-operator-${process.pid}`;
-  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
-  await kubectl([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "--field-manager=jude-bench",
-    ...files.flatMap((f) => ["-f", f]),
-  ]);
+  await installCrds();
   await kubectl(["create", "namespace", namespace]);
   const port = await freePort();
   const operator = startJude("operator-bench", [
@@ -89,7 +65,13 @@ export async function runOperatorBench(models = 200): Promise<OperatorBenchFigur
   try {
     await waitReady(operator, port);
     const started = Date.now();
-    const objects = Array.from({ length: models }, (_, index) => model(namespace, index));
+    // Tolerating the GPU taint lets 200 one-replica CPU models fit on the three kwok nodes.
+    const objects = Array.from({ length: models }, (_, index) =>
+      cpuModel(namespace, `bench-${index}`, {
+        replicas: 1,
+        tolerations: [{ key: "nvidia.com/gpu", operator: "Exists" }],
+      }),
+    );
     await kubectl(
       ["apply", "--server-side", "--field-manager=jude-bench", "-f", "-"],
       JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),

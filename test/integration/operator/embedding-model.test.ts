@@ -12,6 +12,7 @@ import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
   condition,
+  cpuModel,
   createRestrictedNamespace,
   deleteNamespace,
   getObject,
@@ -32,21 +33,6 @@ function exampleModel(): Json {
   const model = loadExample("embedding-model.yaml");
   model.metadata = { ...(model.metadata as Json), namespace };
   return model;
-}
-
-/** A CPU model with fixed replicas and a bearer-token Secret. */
-function cpuModel(name: string, replicas: number, tokenSecret: string): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name, namespace },
-    spec: {
-      version: "v1",
-      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
-      prompts: { query: "query: {{text}}" },
-      serving: { replicas, auth: { tokenSecretRef: { name: tokenSecret, key: "token" } } },
-    },
-  };
 }
 
 // A claim bound to a pre-made volume (the testbed has no provisioner), so the scheduler can place
@@ -196,7 +182,12 @@ describe("EmbeddingModel controller on the testbed", () => {
   });
 
   it("scales a fixed-size model and stalls on a missing Secret until it exists", async () => {
-    await apply([cpuModel("minilm-cpu", 1, "minilm-token")]);
+    await apply([
+      cpuModel(namespace, "minilm-cpu", {
+        replicas: 1,
+        auth: { tokenSecretRef: { name: "minilm-token", key: "token" } },
+      }),
+    ]);
     const stalled = await waitForModel(
       "minilm-cpu",
       (model) => condition(model, "Stalled")?.status === "True",

@@ -12,6 +12,7 @@ import { kubectlJson } from "../../support/kubectl.ts";
 import {
   apply,
   condition,
+  cpuModel,
   createRestrictedNamespace,
   deleteNamespace,
   getObject,
@@ -60,20 +61,6 @@ async function leaderGauge(replica: Replica): Promise<number> {
   return Number(/^jude_operator_leader (\d+)/m.exec(text)?.[1] ?? "NaN");
 }
 
-function cpuModel(name: string): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name, namespace },
-    spec: {
-      version: "v1",
-      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
-      prompts: { query: "q: {{text}}" },
-      serving: { replicas: 1 },
-    },
-  };
-}
-
 async function waitReadyModel(name: string): Promise<void> {
   await waitFor(
     `embeddingmodel ${name} Ready`,
@@ -105,7 +92,7 @@ describe("leader election between two operator processes", () => {
     expect(await leaderGauge(standby)).toBe(0);
     // The standby is ready too (it must not be restarted for waiting), but it watches nothing.
     expect((await probe(`http://127.0.0.1:${standby.port}/readyz`)).status).toBe(200);
-    await apply([cpuModel("first")]);
+    await apply([cpuModel(namespace, "first", { replicas: 1 })]);
     await waitReadyModel("first");
   });
 
@@ -131,7 +118,7 @@ describe("leader election between two operator processes", () => {
       `[leader-election] failover after SIGKILL took ${failoverSeconds.toFixed(1)} s (lease ${leaseSeconds} s)`,
     );
     await waitFor("the new leader's gauge", async () => (await leaderGauge(standby)) === 1);
-    await apply([cpuModel("second")]);
+    await apply([cpuModel(namespace, "second", { replicas: 1 })]);
     await waitReadyModel("second");
     replicas.splice(replicas.indexOf(leader), 1);
   });
@@ -150,7 +137,7 @@ describe("leader election between two operator processes", () => {
       { timeoutMs: 30_000 },
     );
     replicas.splice(replicas.indexOf(leader), 1);
-    await apply([cpuModel("third")]);
+    await apply([cpuModel(namespace, "third", { replicas: 1 })]);
     await waitReadyModel("third");
   });
 });

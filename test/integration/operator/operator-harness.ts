@@ -61,6 +61,24 @@ export async function apply(objects: Json[]): Promise<void> {
   );
 }
 
+/**
+ * A CPU EmbeddingModel served from a file in the image, with `serving` as given (replicas, auth, ...):
+ * nothing to download, so only the operator and the cluster decide how fast it turns Ready.
+ */
+export function cpuModel(namespace: string, name: string, serving: Json): Json {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name, namespace },
+    spec: {
+      version: "v1",
+      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
+      prompts: { query: "query: {{text}}" },
+      serving,
+    },
+  };
+}
+
 /** The testbed's images as the operator renders them. */
 export const testImages = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
 

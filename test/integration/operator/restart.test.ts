@@ -9,6 +9,7 @@ import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
   condition,
+  cpuModel,
   createRestrictedNamespace,
   deleteNamespace,
   installCrds,
@@ -18,20 +19,6 @@ import {
 
 const namespace = `operator-rs-${process.pid}`;
 const modelNames = Array.from({ length: 8 }, (_, index) => `model-${index}`);
-
-function model(name: string): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name, namespace },
-    spec: {
-      version: "v1",
-      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
-      prompts: { query: "q: {{text}}" },
-      serving: { replicas: 2 },
-    },
-  };
-}
 
 async function startOperator(): Promise<{ process: JudeProcess; port: number }> {
   const port = await freePort();
@@ -63,7 +50,7 @@ describe("operator restarted mid-reconcile", () => {
 
   it("converges with no duplicate objects and no extra rollout", async () => {
     operator = await startOperator();
-    await apply(modelNames.map(model));
+    await apply(modelNames.map((name) => cpuModel(namespace, name, { replicas: 2 })));
     // Kill it as soon as it has begun creating children, before it has finished them all.
     await waitFor(
       "the first serving Deployment",
