@@ -42,6 +42,15 @@ describe("serving state of a version (decision table)", () => {
   ] as const)("%s -> %s (%s)", (_, deployment, state, reason) => {
     expect(servingState(deployment)).toMatchObject({ state, reason });
   });
+
+  it("is not Ready below the autoscaler's floor before the HPA has raised the replicas", () => {
+    const one = { ...rolledOut, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1 };
+    expect(servingState(one, 2)).toMatchObject({
+      state: "Reconciling",
+      message: "1/2 replicas ready, 1/2 updated",
+    });
+    expect(servingState(rolledOut, 2)).toMatchObject({ state: "Ready" });
+  });
 });
 
 describe("model kstatus (decision table)", () => {

@@ -49,7 +49,11 @@ export async function reconcileEmbeddingModel(
   const blockers = [...specBlockers(model, renderError), ...(await missingReferences(context, model))];
   if (blockers.length === 0) for (const object of desired) await context.client.apply(object);
 
-  const current = servingState(observeDeployment(deploymentOf(context, model, model.spec.version)));
+  const minReplicas = model.spec.serving.autoscaling?.minReplicas;
+  const current = servingState(
+    observeDeployment(deploymentOf(context, model, model.spec.version)),
+    minReplicas,
+  );
   const previousActive = activeVersionIfServed(context, model);
   const served = servedVersions(model.spec.version, previousActive, current.state === "Ready");
   await context.client.apply(desiredQueryService(model, served.active));
@@ -105,7 +109,10 @@ function versionReport(
   const previous = model.status?.versions?.find((entry) => entry.version === version);
   return {
     version,
-    serving: servingState(observeDeployment(deploymentOf(context, model, version))),
+    serving: servingState(
+      observeDeployment(deploymentOf(context, model, version)),
+      model.spec.serving.autoscaling?.minReplicas,
+    ),
     endpoint: grpcEndpoint(servingName(model.metadata.name, version), namespace),
     // The digest of the spec's version is the spec's; an older version keeps what was recorded.
     modelDigest: version === model.spec.version ? model.spec.model.sha256 : previous?.modelDigest,

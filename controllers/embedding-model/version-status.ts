@@ -49,8 +49,11 @@ export function observeDeployment(
   };
 }
 
-/** The serving state of a version from its Deployment. */
-export function servingState(deployment: DeploymentObservation | undefined): ServingState {
+/**
+ * The serving state of a version from its Deployment. With autoscaling, `minReplicas` counts too: the
+ * Deployment starts at one replica until the HPA raises it, and the version is not Ready below the floor.
+ */
+export function servingState(deployment: DeploymentObservation | undefined, minReplicas = 0): ServingState {
   if (deployment === undefined)
     return {
       state: "Reconciling",
@@ -58,7 +61,8 @@ export function servingState(deployment: DeploymentObservation | undefined): Ser
       message: "the serving Deployment is being created",
       readyReplicas: 0,
     };
-  const { replicas, readyReplicas, updatedReplicas, availableReplicas } = deployment;
+  const { readyReplicas, updatedReplicas, availableReplicas } = deployment;
+  const replicas = Math.max(deployment.replicas, minReplicas);
   const counts = `${readyReplicas}/${replicas} replicas ready`;
   if (deployment.progressDeadlineExceeded)
     return {
