@@ -1,6 +1,14 @@
 // The resource types the operator reads and writes, with what the API paths need (group, version,
 // plural, scope). A static table instead of discovery: the operator knows exactly what it touches,
 // and a missing API (e.g. no CRDs installed) fails loudly at start-up instead of at first use.
+import {
+  bootstrapRunKind,
+  embeddingModelKind,
+  group as judeGroup,
+  nearlinePipelineKind,
+  version as judeVersion,
+} from "../../crds/index.ts";
+import type { KindDefinition } from "../../crds/resource.ts";
 import type { ObjectKey } from "./types.ts";
 
 /** One API resource. */
@@ -39,33 +47,20 @@ export function objectPath(type: ResourceType, key: ObjectKey): string {
   return resourcePath(type, type.namespaced ? key.namespace : undefined, key.name);
 }
 
+/** A JUDE kind's type, from its CRD definition (the single source of its names). */
+function judeType(kind: KindDefinition): ResourceType {
+  return { group: judeGroup, version: judeVersion, kind: kind.kind, plural: kind.plural, namespaced: true };
+}
+
 function core(kind: string, plural: string, namespaced = true): ResourceType {
   return { group: "", version: "v1", kind, plural, namespaced };
 }
 
 /** The resource types of the JUDE API and the Kubernetes kinds the controllers use. */
 export const resourceTypes = {
-  embeddingModel: {
-    group: "jude.dev",
-    version: "v1alpha1",
-    kind: "EmbeddingModel",
-    plural: "embeddingmodels",
-    namespaced: true,
-  },
-  nearlinePipeline: {
-    group: "jude.dev",
-    version: "v1alpha1",
-    kind: "NearlinePipeline",
-    plural: "nearlinepipelines",
-    namespaced: true,
-  },
-  bootstrapRun: {
-    group: "jude.dev",
-    version: "v1alpha1",
-    kind: "BootstrapRun",
-    plural: "bootstrapruns",
-    namespaced: true,
-  },
+  embeddingModel: judeType(embeddingModelKind),
+  nearlinePipeline: judeType(nearlinePipelineKind),
+  bootstrapRun: judeType(bootstrapRunKind),
   configMap: core("ConfigMap", "configmaps"),
   secret: core("Secret", "secrets"),
   service: core("Service", "services"),
