@@ -60,7 +60,13 @@ describe("informer", () => {
       [
         async ({ onEvent, onConnected }) => {
           onConnected();
-          onEvent({ type: "MODIFIED", object: object("a", "11") });
+          onEvent({
+            type: "MODIFIED",
+            object: {
+              ...object("a", "11"),
+              metadata: { ...object("a", "11").metadata, managedFields: [{ manager: "x" }] },
+            },
+          });
           onEvent({ type: "ADDED", object: object("c", "12") });
           onEvent({ type: "DELETED", object: object("b", "13") });
           onEvent({ type: "BOOKMARK", object: { metadata: { resourceVersion: "20" } } });
@@ -85,6 +91,7 @@ describe("informer", () => {
         .sort(),
     ).toEqual(["a", "c"]);
     expect(informer.get("ns/a")?.metadata?.resourceVersion).toBe("11");
+    expect(informer.get("ns/a")?.metadata).not.toHaveProperty("managedFields");
     expect(informer.lastActivityAgeMs()).toBeGreaterThanOrEqual(0);
     await informer.stop();
   });

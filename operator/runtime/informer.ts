@@ -193,7 +193,8 @@ export class Informer {
     this.#touch();
   }
 
-  #upsert(key: string, object: KubeObject): void {
+  #upsert(key: string, received: KubeObject): void {
+    const object = withoutManagedFields(received);
     const previous = this.#store.get(key);
     if (previous?.metadata?.resourceVersion === object.metadata?.resourceVersion && previous !== undefined)
       return;
@@ -220,4 +221,15 @@ export class Informer {
   #touch(): void {
     this.#lastActivityMs = this.#now();
   }
+}
+
+/**
+ * The object without metadata.managedFields: server-side apply's bookkeeping is often larger than the
+ * object itself, and no controller decides on it, so the cache does not keep it (client-go's informers
+ * commonly drop it with a transform for the same reason).
+ */
+function withoutManagedFields(object: KubeObject): KubeObject {
+  if (object.metadata?.managedFields === undefined) return object;
+  const { managedFields: _managedFields, ...metadata } = object.metadata;
+  return { ...object, metadata };
 }
