@@ -1,6 +1,14 @@
-import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
+/** The serving config schema (the contract the operator renders from an EmbeddingModel) and its parsing. */
 import { z } from "zod";
+import { embeddingModelSpec, modelArtifact, promptTemplate } from "../crds/embedding-model.ts";
+import { batching as crdBatching } from "../crds/embedding-model-serving.ts";
+import { ConfigError, parseConfig, readConfigDocument } from "../plumbing/config-file.ts";
+import { LOG_LEVELS } from "../plumbing/logger.ts";
+
+export { ConfigError };
+
+/** Inputs one call may carry unless the config says otherwise (TEI's max-client-batch-size is 32). */
+const DEFAULT_MAX_INPUTS_PER_CALL = 128;
 
 const port = z.number().int().min(0).max(65_535);
 const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
@@ -8,7 +16,9 @@ const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, 
 /**
  * The serving config: the file the operator renders from an EmbeddingModel (spec.model, spec.prompts,
  * spec.serving.batching, TLS and auth Secret mounts), overridable by flags and environment variables.
- * Every default is stated here and nowhere else.
+ * Fields the EmbeddingModel also has take their schema (and default) from crds/; every other default
+ * is stated here and nowhere else. Prompt names are wider than the resource's entity names: clients
+ * name prompts too (`query`, TEI's prompt_name).
  */
 export const servingConfigSchema = z
   .object({
@@ -17,33 +27,28 @@ export const servingConfigSchema = z
       .object({
         name: z.string().min(1).optional(),
         /** The embedding version (EmbeddingModel spec.version); defaults to the manifest. */
-        version: z.string().min(1).optional(),
+        version: embeddingModelSpec.shape.version.optional(),
         /** "sha256:<hex>" of the artifact the init container verified. */
         digest: z
           .string()
           .regex(/^sha256:[0-9a-f]{64}$/)
           .optional(),
-        precision: z.enum(["fp32", "fp16", "int8"]).default("fp32"),
-        pooling: z.enum(["mean", "cls", "last-token"]).optional(),
-        normalize: z.boolean().optional(),
-        maxSequenceLength: z.number().int().positive().optional(),
-        dimensions: z.number().int().positive().optional(),
+        // spec.model's fields; unset ones (but precision) come from the model's manifest.
+        precision: modelArtifact.shape.precision,
+        pooling: modelArtifact.shape.pooling.unwrap().optional(),
+        normalize: modelArtifact.shape.normalize.unwrap().optional(),
+        maxSequenceLength: modelArtifact.shape.maxSequenceLength.unwrap().optional(),
+        dimensions: modelArtifact.shape.dimensions.optional(),
       })
       .prefault({}),
     /** Prompt (entity) name -> a prefix, or a template with {{field}} placeholders ({{text}} = the input). */
-    prompts: z.record(promptName, z.string()).default({}),
-    batching: z
-      .object({
-        maxBatchTokens: z.number().int().positive().default(16_384),
-        maxBatchSize: z.number().int().positive().default(32),
-        maxQueueDelayMs: z.number().min(0).max(1_000).default(2),
-        /** Inputs in flight (queued or computing) before calls fail fast with RESOURCE_EXHAUSTED. */
-        maxConcurrentRequests: z.number().int().positive().default(512),
-      })
-      .prefault({}),
+    prompts: z.record(promptName, promptTemplate).default({}),
+    /** EmbeddingModel spec.serving.batching, the same schema (and so the same defaults). */
+    batching: crdBatching.prefault({}),
     limits: z
       .object({
-        maxInputsPerCall: z.number().int().positive().default(128),
+        /** Default: 128, or batching.maxConcurrentRequests when that is smaller. */
+        maxInputsPerCall: z.number().int().positive().optional(),
         maxMessageBytes: z
           .number()
           .int()
@@ -73,46 +78,54 @@ export const servingConfigSchema = z
     auth: z.object({ tokenFile: z.string().min(1) }).optional(),
     /** Time allowed for in-flight calls to finish after SIGTERM; keep below terminationGracePeriodSeconds. */
     drainTimeoutMs: z.number().int().positive().default(25_000),
-    logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    /** Absent: JUDE_LOG_LEVEL, else info (plumbing/logger.ts). */
+    logLevel: z.enum(LOG_LEVELS).optional(),
   })
-  .refine((config) => config.limits.maxInputsPerCall <= config.batching.maxConcurrentRequests, {
-    message:
-      "limits.maxInputsPerCall must not exceed batching.maxConcurrentRequests (a call needs a permit per input)",
-    path: ["limits", "maxInputsPerCall"],
-  });
+  .refine(
+    (config) =>
+      config.limits.maxInputsPerCall === undefined ||
+      config.limits.maxInputsPerCall <= config.batching.maxConcurrentRequests,
+    {
+      message:
+        "limits.maxInputsPerCall must not exceed batching.maxConcurrentRequests (a call needs a permit per input)",
+      path: ["limits", "maxInputsPerCall"],
+    },
+  )
+  // The EmbeddingModel's own rule, checked here when the config states the length (else at start-up,
+  // against the manifest's).
+  .refine(
+    (config) =>
+      config.model.maxSequenceLength === undefined ||
+      config.batching.maxBatchTokens >= config.model.maxSequenceLength,
+    {
+      message:
+        "batching.maxBatchTokens must be at least model.maxSequenceLength, or a long text can never be batched",
+      path: ["batching", "maxBatchTokens"],
+    },
+  )
+  .transform((config) => ({
+    ...config,
+    limits: {
+      ...config.limits,
+      maxInputsPerCall:
+        config.limits.maxInputsPerCall ??
+        Math.min(DEFAULT_MAX_INPUTS_PER_CALL, config.batching.maxConcurrentRequests),
+    },
+  }));
 
 /** A validated serving config with every default filled in. */
 export type ServingConfig = z.infer<typeof servingConfigSchema>;
 /** What a config file or a caller may leave out. */
 export type ServingConfigInput = z.input<typeof servingConfigSchema>;
 
-/** Thrown for an invalid config; the message lists every problem with its path. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
-
-/** Validates a config object. */
+/** Validates a config object; throws a ConfigError listing every problem with its field path. */
 export function parseServingConfig(input: unknown): ServingConfig {
-  const parsed = servingConfigSchema.safeParse(input);
-  if (!parsed.success) throw new ConfigError(`invalid serving config:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return parseConfig(servingConfigSchema, input, "serving config");
 }
 
-/** Reads a config file, JSON or YAML (JSON is YAML, so one parser reads both). */
-export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
-  let document: unknown;
-  try {
-    document = parseYaml(await readFile(path, "utf8"));
-  } catch (error) {
-    throw new ConfigError(`cannot read the serving config ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  if (document === null || document === undefined) return {};
-  if (typeof document !== "object" || Array.isArray(document)) {
-    throw new ConfigError(`the serving config ${path} must be a mapping`);
-  }
-  return document as Record<string, unknown>;
+/** Reads a config file, JSON or YAML, into a mapping (an empty file is an empty mapping). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  return readConfigDocument(path, "serving config");
 }
 
 /** Deep-merges plain objects; later sources win, arrays and scalars are replaced. */
