@@ -43,10 +43,12 @@ export function testRun(edit?: (object: JsonObject) => void): BootstrapRun {
   return parseBootstrapRun(stored("bootstrap-run.yaml", "00000000-0000-4000-8000-00000000000c", edit));
 }
 
-/** Sets a nested field of a raw object, creating objects on the way (for `edit` callbacks). */
+/** Sets (or with undefined, removes) a nested field of a raw object, creating objects on the way. */
 export function setPath(object: JsonObject, path: string, value: unknown): void {
   const keys = path.split(".");
   let node = object;
   for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as JsonObject;
-  node[keys[keys.length - 1]!] = value;
+  const last = keys[keys.length - 1]!;
+  if (value === undefined) delete node[last];
+  else node[last] = value;
 }
