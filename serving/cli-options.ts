@@ -146,7 +146,7 @@ export async function loadServeConfig(
   }
   const values = parsed.values as Record<string, string | string[] | undefined>;
   const configPath = (values.config as string | undefined) ?? env.JUDE_SERVING_CONFIG;
-  const fromFile = configPath === undefined ? {} : await readConfigFile(configPath);
+  const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
   const fromEnv: Record<string, unknown> = {};
   const fromFlags: Record<string, unknown> = {};
   if (env.JUDE_MODEL_DIR) fromEnv.modelDir = env.JUDE_MODEL_DIR;

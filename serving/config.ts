@@ -1,6 +1,9 @@
-import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
+/** The serving config schema (the contract the operator renders from an EmbeddingModel) and its parsing. */
 import { z } from "zod";
+import { ConfigError, parseConfig, readConfigDocument } from "../plumbing/config-file.ts";
+import { LOG_LEVELS } from "../plumbing/logger.ts";
+
+export { ConfigError };
 
 const port = z.number().int().min(0).max(65_535);
 const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
@@ -73,7 +76,8 @@ export const servingConfigSchema = z
     auth: z.object({ tokenFile: z.string().min(1) }).optional(),
     /** Time allowed for in-flight calls to finish after SIGTERM; keep below terminationGracePeriodSeconds. */
     drainTimeoutMs: z.number().int().positive().default(25_000),
-    logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+    /** Absent: JUDE_LOG_LEVEL, else info (plumbing/logger.ts). */
+    logLevel: z.enum(LOG_LEVELS).optional(),
   })
   .refine((config) => config.limits.maxInputsPerCall <= config.batching.maxConcurrentRequests, {
     message:
@@ -86,33 +90,14 @@ export type ServingConfig = z.infer<typeof servingConfigSchema>;
 /** What a config file or a caller may leave out. */
 export type ServingConfigInput = z.input<typeof servingConfigSchema>;
 
-/** Thrown for an invalid config; the message lists every problem with its path. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
-
-/** Validates a config object. */
+/** Validates a config object; throws a ConfigError listing every problem with its field path. */
 export function parseServingConfig(input: unknown): ServingConfig {
-  const parsed = servingConfigSchema.safeParse(input);
-  if (!parsed.success) throw new ConfigError(`invalid serving config:\n${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  return parseConfig(servingConfigSchema, input, "serving config");
 }
 
-/** Reads a config file, JSON or YAML (JSON is YAML, so one parser reads both). */
-export async function readConfigFile(path: string): Promise<Record<string, unknown>> {
-  let document: unknown;
-  try {
-    document = parseYaml(await readFile(path, "utf8"));
-  } catch (error) {
-    throw new ConfigError(`cannot read the serving config ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  if (document === null || document === undefined) return {};
-  if (typeof document !== "object" || Array.isArray(document)) {
-    throw new ConfigError(`the serving config ${path} must be a mapping`);
-  }
-  return document as Record<string, unknown>;
+/** Reads a config file, JSON or YAML, into a mapping (an empty file is an empty mapping). */
+export function readConfigFile(path: string): Record<string, unknown> {
+  return readConfigDocument(path, "serving config");
 }
 
 /** Deep-merges plain objects; later sources win, arrays and scalars are replaced. */

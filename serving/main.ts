@@ -1,4 +1,6 @@
-import { pino } from "pino";
+/** `jude serve`: the embedding server's process entry point (config, start, drain on SIGTERM, exit code). */
+import { createRootLogger } from "../plumbing/logger.ts";
+import { watchShutdownSignals } from "../plumbing/shutdown.ts";
 import { loadServeConfig, serveUsage } from "./cli-options.ts";
 import { ConfigError, type ServingConfig } from "./config.ts";
 import { startEmbeddingServer } from "./server.ts";
@@ -21,37 +23,33 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`jude serve: ${error.message}\n\n${serveUsage()}`);
     return 2;
   }
-  const logger = pino({ level: config.logLevel });
-  let server: Awaited<ReturnType<typeof startEmbeddingServer>>;
+  const logger = createRootLogger({ component: "serving", level: config.logLevel });
+  const shutdown = watchShutdownSignals();
   try {
-    server = await startEmbeddingServer(config, { logger });
-  } catch (error) {
-    logger.error({ err: error }, "cannot start the embedding server");
-    return 1;
+    let server: Awaited<ReturnType<typeof startEmbeddingServer>>;
+    try {
+      server = await startEmbeddingServer(config, { logger });
+    } catch (error) {
+      logger.error({ err: error }, "cannot start the embedding server");
+      return 1;
+    }
+    const loadFailed = server.ready.then(
+      () => new Promise<never>(() => {}),
+      (error: unknown) => error,
+    );
+    const outcome = await Promise.race([shutdown.requested, loadFailed]);
+    if (typeof outcome !== "string") {
+      await server.close();
+      return 1;
+    }
+    logger.info({ signal: outcome }, "shutdown requested");
+    // A second signal means "now": the drain is cut short.
+    const completed = await Promise.race([
+      server.drain(),
+      shutdown.forced.then(async () => (await server.close(), false)),
+    ]);
+    return completed ? 0 : 1;
+  } finally {
+    shutdown.dispose();
   }
-
-  const stopRequested = new Promise<NodeJS.Signals>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
-  const loadFailed = server.ready.then(
-    () => new Promise<never>(() => {}),
-    (error: unknown) => error,
-  );
-  const outcome = await Promise.race([stopRequested, loadFailed]);
-  if (typeof outcome !== "string") {
-    await server.close();
-    return 1;
-  }
-  logger.info({ signal: outcome }, "shutdown requested");
-  // A second signal means "now": the drain is cut short.
-  const forced = new Promise<boolean>((resolve) => {
-    process.once("SIGTERM", () => resolve(false));
-    process.once("SIGINT", () => resolve(false));
-  });
-  const completed = await Promise.race([
-    server.drain(),
-    forced.then(async () => (await server.close(), false)),
-  ]);
-  return completed ? 0 : 1;
 }

@@ -1,10 +1,10 @@
 import { readFile } from "node:fs/promises";
-import { pino, type Logger } from "pino";
+import { createRootLogger, type Logger } from "../plumbing/logger.ts";
+import { Permits } from "../plumbing/permits.ts";
 import { OnnxBackend } from "./backend/onnx-backend.ts";
 import { DeferredBackend } from "./core/backend.ts";
 import { Batcher } from "./core/batcher.ts";
 import { Embedder } from "./core/embedder.ts";
-import { Permits } from "./core/permits.ts";
 import type { ModelIdentity } from "./core/types.ts";
 import type { ServingConfig } from "./config.ts";
 import { createServingMetrics, type ServingMetrics } from "./metrics.ts";
@@ -46,11 +46,12 @@ export async function startEmbeddingServer(
   config: ServingConfig,
   options: { logger?: Logger } = {},
 ): Promise<EmbeddingServer> {
-  const baseLogger = options.logger ?? pino({ level: config.logLevel });
+  const baseLogger = options.logger ?? createRootLogger({ component: "serving", level: config.logLevel });
   const manifest = await readModelManifest(config.modelDir);
   const resolved = await resolveModel(config.modelDir, manifest, config.model);
   const model = resolved.identity;
-  const logger = baseLogger.child({ component: "serving", model: model.name, version: model.version });
+  // The root logger carries `component: "serving"` (plumbing/logger.ts); this adds the model.
+  const logger = baseLogger.child({ model: model.name, version: model.version });
   if (config.batching.maxBatchTokens < model.maxSequenceLength) {
     throw new Error(
       `batching.maxBatchTokens (${config.batching.maxBatchTokens}) must be at least the model's maxSequenceLength (${model.maxSequenceLength})`,

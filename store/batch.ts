@@ -5,6 +5,7 @@
  */
 
 import type { ChainableCommander, Cluster } from "ioredis";
+import { chunk } from "../plumbing/chunks.ts";
 import type { RedisClient } from "./commands.ts";
 import { defineStoreCommands } from "./commands.ts";
 import { keySlot } from "./slot.ts";
@@ -34,13 +35,8 @@ export async function execBatch(
   if (commands.length === 0) return results;
   defineStoreCommands(client);
   const groups = await groupByNode(client, commands);
-  const chunks: number[][] = [];
-  for (const indexes of groups.values()) {
-    for (let start = 0; start < indexes.length; start += MAX_PIPELINE_LENGTH) {
-      chunks.push(indexes.slice(start, start + MAX_PIPELINE_LENGTH));
-    }
-  }
-  await Promise.all(chunks.map((chunk) => runPipeline(client, commands, chunk, results)));
+  const pipelines = [...groups.values()].flatMap((indexes) => chunk(indexes, MAX_PIPELINE_LENGTH));
+  await Promise.all(pipelines.map((indexes) => runPipeline(client, commands, indexes, results)));
   return results;
 }
 

@@ -16,7 +16,7 @@ import type { BatchCommand } from "./batch.ts";
 import { execBatch } from "./batch.ts";
 import { assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
 import type { RetryPolicy } from "./retry.ts";
-import { DEFAULT_RETRY_POLICY, waitBeforeRetry } from "./retry.ts";
+import { DEFAULT_RETRY_POLICY, waitBeforeRetry, withinDeadline } from "./retry.ts";
 import type { Store } from "./store.ts";
 import { recordFailure } from "./store.ts";
 
@@ -66,7 +66,7 @@ const outcomeByCode: readonly WriteOutcome[] = ["stale", "created", "updated", "
 export interface WriterOptions {
   /** Element type for stored vectors. Default f32. */
   readonly dtype?: VectorDtype;
-  /** How long to keep retrying through transient failures. */
+  /** How long to keep retrying through transient failures (no deadline: until `signal` aborts). */
   readonly retry?: RetryPolicy;
   /** Aborts retrying (e.g. on SIGTERM); pending writes then fail. */
   readonly signal?: AbortSignal;
@@ -108,7 +108,7 @@ export class StoreWriter {
     try {
       for (let attempt = 0; pending.length > 0; attempt++) {
         if (attempt > 0) {
-          if (Date.now() - started >= this.#retry.deadlineMs) break;
+          if (!withinDeadline(this.#retry, started)) break;
           this.#store.metrics.writeRetries.inc({ store: prefix });
           if (lastTransient !== null) this.#onRetry?.(attempt, lastTransient, pending.length);
           await waitBeforeRetry(this.#retry, attempt, this.#signal);
@@ -138,7 +138,7 @@ export class StoreWriter {
         "write",
         new StoreError(
           StoreErrorCodes.STORE_UNAVAILABLE,
-          `write: ${pending.length} of ${writes.length} writes still failing after ${this.#retry.deadlineMs} ms`,
+          `write: ${pending.length} of ${writes.length} writes still failing after ${Date.now() - started} ms`,
           { cause: lastTransient, details: { pending: pending.length } },
         ),
       );

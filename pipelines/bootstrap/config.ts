@@ -3,15 +3,13 @@
  * embedding version. The operator renders this file from BootstrapRun + NearlinePipeline +
  * EmbeddingModel; README.md in this folder documents every field with an example.
  */
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { loadConfigFile } from "../../plumbing/config-file.ts";
 import {
   decodeSection,
   embeddingSection,
   kafkaConnection,
   modelSection,
-  parseConfig,
   storeSection,
 } from "../shared/config-common.ts";
 
@@ -154,11 +152,5 @@ export function resolveShardIndex(config: BootstrapConfigFile, env: NodeJS.Proce
 
 /** Reads, validates and resolves a shard config file (YAML or JSON). */
 export function loadBootstrapConfig(path: string, env: NodeJS.ProcessEnv = process.env): BootstrapConfig {
-  let document: unknown;
-  try {
-    document = parseYaml(readFileSync(path, "utf8"));
-  } catch (error) {
-    throw new Error(`cannot read bootstrap config ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  return resolveShardIndex(parseConfig(bootstrapConfigSchema, document, `bootstrap config ${path}`), env);
+  return resolveShardIndex(loadConfigFile(bootstrapConfigSchema, path, "bootstrap config"), env);
 }

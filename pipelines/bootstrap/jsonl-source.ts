@@ -12,7 +12,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, request, type Dispatcher } from "undici";
-import { retryForever } from "../shared/retry.ts";
+import { retry } from "../../plumbing/retry.ts";
 
 /** One line of a file. */
 export interface SourceLine {
@@ -58,7 +58,7 @@ export async function openJsonl(
   if (!uri.startsWith("https://")) throw new Error(`unsupported URI ${uri}: use file:/// or https://`);
   const dispatcher: Dispatcher | undefined =
     options.ca !== undefined ? new Agent({ connect: { ca: options.ca } }) : undefined;
-  const response = await retryForever(
+  const response = await retry(
     async () => {
       const answer = await request(uri, {
         method: "GET",

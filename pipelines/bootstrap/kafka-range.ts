@@ -11,7 +11,7 @@ type FetchResponsePartition = FetchResponse["responses"][number]["partitions"][n
 import type { SourceRecord } from "../shared/decode.ts";
 import type { kafkaClientOptions } from "../shared/kafka.ts";
 import { isRetryableKafkaError } from "../shared/kafka.ts";
-import { retryForever } from "../shared/retry.ts";
+import { retry } from "../../plumbing/retry.ts";
 import type { PartitionWatermark } from "./config.ts";
 
 /** IS_CONTROL bit of a record batch's attributes (transaction markers carry no data). */
@@ -160,7 +160,7 @@ export class KafkaRangeReader {
   }
 
   #retry<T>(attempt: () => Promise<T>): Promise<T> {
-    return retryForever(attempt, {
+    return retry(attempt, {
       isRetryable: isRetryableKafkaError,
       onRetry: (error) => {
         this.#consumer.clearMetadata();

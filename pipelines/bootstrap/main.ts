@@ -10,7 +10,8 @@
  *      count as complete.
  */
 import { parseArgs } from "node:util";
-import { pino, type Logger } from "pino";
+import { createRootLogger, type Logger } from "../../plumbing/logger.ts";
+import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { runBootstrap } from "./app.ts";
 import { loadBootstrapConfig, type BootstrapConfig } from "./config.ts";
 import { connectEmbedding } from "../shared/embed-client.ts";
@@ -36,8 +37,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`jude bootstrap: --config is required\n${usage}`);
     return EXIT_USAGE;
   }
-  const logger: Logger = pino({ base: { component: "bootstrap" } });
+  let logger: Logger;
   let config: BootstrapConfig;
+  try {
+    logger = createRootLogger({ component: "bootstrap" });
+  } catch (error) {
+    process.stderr.write(`jude bootstrap: ${(error as Error).message}\n`);
+    return EXIT_USAGE;
+  }
   try {
     config = loadBootstrapConfig(configPath);
   } catch (error) {
@@ -45,13 +52,8 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
 
-  const abort = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    logger.info({ signal }, "stopping after the batches in flight");
-    abort.abort(new Error(`received ${signal}`));
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  const shutdown = watchShutdownSignals();
+  void shutdown.requested.then((signal) => logger.info({ signal }, "stopping after the batches in flight"));
   // Long texts are cut to the model's limit rather than failing the shard; every answer must come
   // from this version's model.
   const embedding = connectEmbedding(config.embedding, { modelDigest: config.model.digest, truncate: true });
@@ -60,7 +62,7 @@ export async function main(argv: string[]): Promise<number> {
       logger,
       embedCall: embedding.call,
       isRetryableEmbedError: embedding.isRetryable,
-      signal: abort.signal,
+      signal: shutdown.signal,
     });
     if (outcome === "done") {
       logger.info({ counts: state.counts }, "shard done");
@@ -72,8 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     logger.error({ err: error }, "shard failed; a rerun resumes from the checkpoint");
     return EXIT_FAILED;
   } finally {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
+    shutdown.dispose();
     embedding.close();
   }
 }

@@ -26,7 +26,7 @@ import {
 } from "./source-units.ts";
 import type { SourceRecord } from "../shared/decode.ts";
 import { createInterpreter, workFingerprint } from "./work.ts";
-import { retryForever } from "../shared/retry.ts";
+import { retry } from "../../plumbing/retry.ts";
 
 /** What a shard reads Kafka with (KafkaRangeReader implements it). */
 export interface RangeSource {
@@ -114,7 +114,7 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
 
 /** Saves the checkpoint, riding out a store outage like the batches do (a save is idempotent). */
 function persist(deps: ShardDependencies, state: CheckpointState): Promise<void> {
-  return retryForever(() => deps.checkpoints.save(state), {
+  return retry(() => deps.checkpoints.save(state), {
     isRetryable: deps.isRetryable,
     onRetry: deps.onRetry,
   });
@@ -206,7 +206,7 @@ async function processUnits(
     }
     if (next.done) break;
     const batch = next.value;
-    const written = retryForever(() => writeBatch(batch.entities), {
+    const written = retry(() => writeBatch(batch.entities), {
       isRetryable: deps.isRetryable,
       onRetry: deps.onRetry,
     });

@@ -12,6 +12,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Store, VectorDtype } from "../../store/index.ts";
 import { claimTexts, putTexts, releaseTextClaims } from "../../store/index.ts";
+import { chunk } from "../../plumbing/chunks.ts";
+import { Permits } from "../../plumbing/permits.ts";
 import type { EntityText } from "../shared/entity-text.ts";
 
 export interface TextVectorsOptions {
@@ -38,12 +40,11 @@ export class TextVectors {
   readonly #options: TextVectorsOptions;
   readonly #local = new Map<string, Float32Array>();
   readonly #inflight = new Map<string, Deferred>();
-  readonly #waiters: (() => void)[] = [];
-  #permits: number;
+  readonly #permits: Permits;
 
   constructor(options: TextVectorsOptions) {
     this.#options = options;
-    this.#permits = options.maxInflight;
+    this.#permits = new Permits(options.maxInflight);
   }
 
   /** Vectors aligned with `texts`, and how many texts this call sent to inference. */
@@ -127,19 +128,16 @@ export class TextVectors {
   async #embedClaimed(claimed: readonly [string, string][]): Promise<Map<string, Float32Array>> {
     const { store, version, modelDigest, dtype, maxBatchSize, owner } = this.#options;
     const result = new Map<string, Float32Array>();
-    const chunks: (readonly [string, string])[][] = [];
-    for (let start = 0; start < claimed.length; start += maxBatchSize)
-      chunks.push(claimed.slice(start, start + maxBatchSize));
     const settled = await Promise.allSettled(
-      chunks.map(async (chunk) => {
-        const vectors = await this.#withPermit(() => this.#options.embed(chunk.map(([, text]) => text)));
+      chunk(claimed, maxBatchSize).map(async (request) => {
+        const vectors = await this.#permits.run(() => this.#options.embed(request.map(([, text]) => text)));
         await putTexts(
           store,
           version,
-          chunk.map(([textHash], index) => ({ textHash, vector: vectors[index]!, modelDigest })),
+          request.map(([textHash], index) => ({ textHash, vector: vectors[index]!, modelDigest })),
           { dtype },
         );
-        chunk.forEach(([hash], index) => result.set(hash, vectors[index]!));
+        request.forEach(([hash], index) => result.set(hash, vectors[index]!));
       }),
     );
     const failure = settled.find((each) => each.status === "rejected");
@@ -153,24 +151,10 @@ export class TextVectors {
   }
 
   async #embedAll(texts: readonly string[]): Promise<Float32Array[]> {
-    const { maxBatchSize } = this.#options;
-    const requests: Promise<Float32Array[]>[] = [];
-    for (let start = 0; start < texts.length; start += maxBatchSize) {
-      const chunk = texts.slice(start, start + maxBatchSize);
-      requests.push(this.#withPermit(() => this.#options.embed(chunk)));
-    }
+    const requests = chunk(texts, this.#options.maxBatchSize).map((request) =>
+      this.#permits.run(() => this.#options.embed(request)),
+    );
     return (await Promise.all(requests)).flat();
-  }
-
-  async #withPermit<T>(work: () => Promise<T>): Promise<T> {
-    while (this.#permits === 0) await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    this.#permits--;
-    try {
-      return await work();
-    } finally {
-      this.#permits++;
-      this.#waiters.shift()?.();
-    }
   }
 
   #remember(hash: string, vector: Float32Array): void {

@@ -4,9 +4,16 @@
  * tests start the same app in-process.
  */
 import { Producer } from "@platformatic/kafka";
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
+import { drainWithin } from "../../plumbing/shutdown.ts";
 import { Registry } from "prom-client";
-import { createStoreMetrics, isStoreError, registerVersion, StoreWriter } from "../../store/index.ts";
+import {
+  createStoreMetrics,
+  DEFAULT_RETRY_POLICY,
+  isStoreError,
+  registerVersion,
+  StoreWriter,
+} from "../../store/index.ts";
 import { BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
 import { isRetryableKafkaError, kafkaClientOptions } from "../shared/kafka.ts";
 import { createPipelineMetrics } from "../shared/metrics.ts";
@@ -66,6 +73,9 @@ export async function startNearline(
   });
   const writer = new StoreWriter(store, {
     dtype: config.sinks.store.dtype,
+    // No deadline: a Redis outage of any length pauses the batch at its writes instead of failing them
+    // to the batch retry, which would decode and embed the batch again (plumbing/retry.ts, layering).
+    retry: { ...DEFAULT_RETRY_POLICY, deadlineMs: undefined },
     signal: abort.signal,
     onRetry: (attempt, error, pending) =>
       logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
@@ -176,10 +186,7 @@ export async function startNearline(
       (stopping ??= (async () => {
         // The batch in hand normally finishes in well under the drain time; if a dependency is down,
         // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
-        const drained = worker.stop();
-        const timer = setTimeout(() => abort.abort(), deps.drainMs ?? 20_000);
-        await drained;
-        clearTimeout(timer);
+        await drainWithin(worker.stop(), deps.drainMs ?? 20_000, () => abort.abort());
         abort.abort();
         await producer.close().catch(() => undefined);
         await ops.close();

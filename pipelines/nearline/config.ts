@@ -3,15 +3,13 @@
  * The operator renders this file (YAML or JSON) from NearlinePipeline + EmbeddingModel; see the
  * README's "Nearline worker config" for an example.
  */
-import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { loadConfigFile } from "../../plumbing/config-file.ts";
 import {
   decodeSection,
   embeddingSection,
   kafkaConnection,
   modelSection,
-  parseConfig,
   storeSection,
 } from "../shared/config-common.ts";
 
@@ -47,13 +45,7 @@ export const nearlineConfigSchema = z.strictObject({
 });
 export type NearlineConfig = z.infer<typeof nearlineConfigSchema>;
 
-/** Reads and validates a worker config file (YAML is a superset of JSON, so both work). */
+/** Reads and validates a worker config file (YAML or JSON); a ConfigError lists every problem. */
 export function loadNearlineConfig(path: string): NearlineConfig {
-  let document: unknown;
-  try {
-    document = parseYaml(readFileSync(path, "utf8"));
-  } catch (error) {
-    throw new Error(`cannot read nearline config ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  return parseConfig(nearlineConfigSchema, document, `nearline config ${path}`);
+  return loadConfigFile(nearlineConfigSchema, path, "nearline config");
 }

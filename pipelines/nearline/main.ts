@@ -4,10 +4,12 @@
  * worker fails for good, 2 on a bad config.
  */
 import { parseArgs } from "node:util";
-import { pino } from "pino";
+import { createRootLogger } from "../../plumbing/logger.ts";
+import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { connectEmbedding } from "../shared/embed-client.ts";
 import { startNearline } from "./app.ts";
 import { loadNearlineConfig, type NearlineConfig } from "./config.ts";
+import type { Logger } from "../../plumbing/logger.ts";
 
 const usage = `usage: jude nearline --config <file>
 
@@ -24,10 +26,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
-  const logger = pino({ level: process.env.JUDE_LOG_LEVEL ?? "info" }).child({ component: "nearline" });
   let config: NearlineConfig;
+  let logger: Logger;
   try {
     if (values.config === undefined) throw new Error("--config is required");
+    logger = createRootLogger({ component: "nearline" });
     config = loadNearlineConfig(values.config);
   } catch (error) {
     process.stderr.write(`jude nearline: ${(error as Error).message}\n\n${usage}`);
@@ -48,12 +51,9 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const signalled = new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  const shutdown = watchShutdownSignals();
   const outcome = await Promise.race([
-    signalled.then((signal) => ({ signal })),
+    shutdown.requested.then((signal) => ({ signal })),
     app.worker.done.then(
       () => ({ error: new Error("the consumer loop ended unexpectedly") }),
       (error: unknown) => ({ error }),
@@ -63,5 +63,6 @@ export async function main(argv: string[]): Promise<number> {
   else logger.error({ err: outcome.error }, "nearline worker failed");
   await app.stop();
   embedding.close();
+  shutdown.dispose();
   return "signal" in outcome ? 0 : 1;
 }

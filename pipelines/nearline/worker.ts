@@ -14,7 +14,7 @@ import {
 import type { Logger } from "pino";
 import type { kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
-import { retryForever } from "../shared/retry.ts";
+import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
 import type { BatchOutcome, ConsumedRecord } from "./processor.ts";
 
@@ -131,7 +131,7 @@ export class NearlineWorker {
       // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
       let outcome: BatchOutcome;
       try {
-        outcome = await retryForever(() => this.#options.process(records), {
+        outcome = await retry(() => this.#options.process(records), {
           signal: this.#abort.signal,
           isRetryable: this.#options.isRetryable,
           onRetry: (error, attempt) => {
@@ -171,7 +171,7 @@ export class NearlineWorker {
       }
     }
     try {
-      await retryForever(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
+      await retry(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
         isRetryable: (error) => this.#options.isRetryable(error) && !isRebalance(error),
       });
     } catch (error) {

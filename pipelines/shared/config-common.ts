@@ -94,13 +94,3 @@ export const storeSection = z.strictObject({
   cluster: z.boolean().default(false),
   dtype: z.enum(["f32", "f16"]).default("f32"),
 });
-
-/** Parses a config document, turning zod issues into one readable message with field paths. */
-export function parseConfig<T extends z.ZodType>(schema: T, document: unknown, what: string): z.infer<T> {
-  const result = schema.safeParse(document);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map(
-    (issue) => `  ${issue.path.join(".") || "(root)"}: ${issue.message}`,
-  );
-  throw new Error(`invalid ${what}:\n${issues.join("\n")}`);
-}

@@ -3,7 +3,9 @@
  * `maxInflight` calls running, and retry calls that fail because the server is unavailable or
  * overloaded until it answers. Order of results matches the order of texts.
  */
-import { retryForever } from "./retry.ts";
+import { chunk } from "../../plumbing/chunks.ts";
+import { Permits } from "../../plumbing/permits.ts";
+import { retry } from "../../plumbing/retry.ts";
 
 /** One call to the embedding server: vectors in the order of `texts`. */
 export type EmbedCall = (texts: string[], signal?: AbortSignal) => Promise<Float32Array[]>;
@@ -31,16 +33,10 @@ export class BatchedEmbedder {
 
   /** Embeds every text; resolves when all calls succeeded. */
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
-    const { maxBatchSize, maxInflight } = this.#options;
-    const vectors = new Array<Float32Array>(texts.length);
-    const chunks: number[] = [];
-    for (let start = 0; start < texts.length; start += maxBatchSize) chunks.push(start);
-    let next = 0;
-    const runner = async (): Promise<void> => {
-      while (next < chunks.length) {
-        const start = chunks[next++]!;
-        const slice = texts.slice(start, start + maxBatchSize);
-        const result = await retryForever(() => this.#call(slice, this.#options.signal), {
+    const permits = new Permits(this.#options.maxInflight);
+    const calls = chunk(texts, this.#options.maxBatchSize).map((slice) =>
+      permits.run(async () => {
+        const result = await retry(() => this.#call(slice, this.#options.signal), {
           isRetryable: this.#options.isRetryable,
           onRetry: this.#options.onRetry,
           signal: this.#options.signal,
@@ -49,10 +45,9 @@ export class BatchedEmbedder {
           throw new Error(`embedding server returned ${result.length} vectors for ${slice.length} texts`);
         }
         this.#options.onCall?.(slice.length);
-        result.forEach((vector, index) => (vectors[start + index] = vector));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(maxInflight, chunks.length) }, runner));
-    return vectors;
+        return result;
+      }),
+    );
+    return (await Promise.all(calls)).flat();
   }
 }

@@ -4,7 +4,7 @@ import { tinyTokenizer } from "../testing/tiny-tokenizer.ts";
 import { Batcher } from "./batcher.ts";
 import { Embedder } from "./embedder.ts";
 import { ServingError } from "./errors.ts";
-import { Permits } from "./permits.ts";
+import { Permits } from "../../plumbing/permits.ts";
 import type { EmbedCall, ModelIdentity } from "./types.ts";
 
 const model: ModelIdentity = {

@@ -1,7 +1,7 @@
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { Batcher, BatchedVector } from "./batcher.ts";
 import { servingErrors } from "./errors.ts";
-import type { Permits } from "./permits.ts";
+import type { Permits } from "../../plumbing/permits.ts";
 import type { BatchLimits } from "./queue.ts";
 import { MissingPromptFieldError, renderPromptTemplate, templateFields } from "./prompts.ts";
 import type { EmbedCall, EmbeddedInput, EmbedResult, ModelIdentity } from "./types.ts";

@@ -1,8 +1,8 @@
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { setTimeout as delay } from "node:timers/promises";
 import { createGunzip } from "node:zlib";
+import { waitBeforeRetry } from "../../plumbing/retry.ts";
 import { FetchModelError } from "./errors.ts";
 import { openSource, type HttpSourceOptions } from "./sources.ts";
 import { extractTar, looksLikeTar } from "./tar.ts";
@@ -110,7 +110,10 @@ async function downloadWithRetries(
             });
       if (!failure.retryable || attempt >= retries) throw failure;
       options.onProgress?.({ type: "retrying", attempt: attempt + 1, error: failure });
-      await delay(Math.min((options.retryDelayMs ?? 1_000) * 2 ** attempt, 30_000));
+      await waitBeforeRetry(
+        { initialDelayMs: options.retryDelayMs ?? 1_000, maxDelayMs: 30_000 },
+        attempt + 1,
+      );
     }
   }
 }

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { pino } from "pino";
+import { createRootLogger } from "../../plumbing/logger.ts";
 import { z } from "zod";
 import { FetchModelError } from "./errors.ts";
 import { fetchModel } from "./fetch.ts";
@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`jude fetch-model: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const logger = pino().child({ component: "fetch-model", dest: args.dest });
+  const logger = createRootLogger({ component: "fetch-model", bindings: { dest: args.dest } });
   try {
     const result = await fetchModel({
       uri: args.uri,
