@@ -5,9 +5,12 @@ import type { Condition } from "../../crds/index.ts";
 /** A condition as a decision produces it; the runtime adds times and the observed generation. */
 export type ConditionUpdate = Pick<Condition, "type" | "status" | "reason" | "message">;
 
-/** Where an object stands: done, still converging, or stuck until someone changes something. */
+/**
+ * Where an object stands: done, still converging, stuck until someone changes something, or
+ * deliberately paused (Suspended: none of the three is True).
+ */
 export interface Standing {
-  state: "Ready" | "Reconciling" | "Stalled";
+  state: "Ready" | "Reconciling" | "Stalled" | "Suspended";
   /** CamelCase cause, e.g. WorkersReady, RollingOut, PromptMissing. */
   reason: string;
   /** What a person needs to know; for Stalled it names the field to fix. */
