@@ -14,6 +14,11 @@ export function register(name: string, summary: string, load: () => Promise<Main
 }
 
 register(
+  "operator",
+  "run the operator: reconcile EmbeddingModels, NearlinePipelines and BootstrapRuns",
+  async () => (await import("../operator/main.ts")).main,
+);
+register(
   "nearline",
   "run a nearline pipeline worker for one embedding version",
   async () => (await import("../pipelines/nearline/main.ts")).main,

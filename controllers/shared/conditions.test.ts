@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { conditionTime, findCondition, kstatusConditions, setConditions } from "./conditions.ts";
+
+const t0 = new Date("2026-01-01T00:00:00.123Z");
+const t1 = new Date("2026-01-01T00:05:00.000Z");
+
+describe("conditions", () => {
+  it("formats times as RFC 3339 seconds", () => {
+    expect(conditionTime(t0)).toBe("2026-01-01T00:00:00Z");
+  });
+
+  it("keeps lastTransitionTime while the status stays, changes it on a transition", () => {
+    const first = setConditions(
+      undefined,
+      [{ type: "Ready", status: "False", reason: "Deploying", message: "0/2" }],
+      1,
+      t0,
+    );
+    const same = setConditions(
+      first,
+      [{ type: "Ready", status: "False", reason: "Deploying", message: "1/2" }],
+      2,
+      t1,
+    );
+    expect(same).toEqual([
+      {
+        type: "Ready",
+        status: "False",
+        reason: "Deploying",
+        message: "1/2",
+        observedGeneration: 2,
+        lastTransitionTime: "2026-01-01T00:00:00Z",
+      },
+    ]);
+    const flipped = setConditions(
+      same,
+      [{ type: "Ready", status: "True", reason: "Ready", message: "2/2" }],
+      2,
+      t1,
+    );
+    expect(findCondition(flipped, "Ready")?.lastTransitionTime).toBe("2026-01-01T00:05:00Z");
+  });
+
+  it("replaces in place, appends new types and keeps the others", () => {
+    const start = setConditions(
+      undefined,
+      [
+        { type: "Ready", status: "False", reason: "A", message: "" },
+        { type: "Promoted", status: "True", reason: "B", message: "" },
+      ],
+      1,
+      t0,
+    );
+    const next = setConditions(
+      start,
+      [
+        { type: "Stalled", status: "False", reason: "C", message: "" },
+        { type: "Ready", status: "True", reason: "D", message: "" },
+      ],
+      1,
+      t1,
+    );
+    expect(next.map((c) => [c.type, c.status])).toEqual([
+      ["Ready", "True"],
+      ["Promoted", "True"],
+      ["Stalled", "False"],
+    ]);
+  });
+
+  it("sets exactly one of the kstatus trio True", () => {
+    for (const state of ["Ready", "Reconciling", "Stalled"] as const) {
+      const trio = kstatusConditions({ state, reason: "Why", message: "because" });
+      expect(trio.filter((c) => c.status === "True").map((c) => c.type)).toEqual([state]);
+      expect(trio.map((c) => c.type)).toEqual(["Ready", "Reconciling", "Stalled"]);
+    }
+  });
+});

@@ -1,0 +1,144 @@
+// `jude operator` configuration: flags, each with an environment variable (--lease-name is
+// JUDE_OPERATOR_LEASE_NAME; flags win), validated by one zod schema that states every default.
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { defaultImageRepository } from "../controllers/shared/image.ts";
+
+const seconds = (fallback: number) => z.coerce.number().positive().max(86_400).default(fallback);
+const list = z.string().transform((text) =>
+  text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== ""),
+);
+
+/** The validated operator configuration. */
+export const operatorConfigSchema = z
+  .strictObject({
+    kubeconfig: z.string().min(1).optional().describe("kubeconfig file; in-cluster credentials when absent"),
+    namespaces: list
+      .optional()
+      .describe("comma-separated namespaces to watch; all namespaces when absent or empty"),
+    controllers: list.optional().describe("comma-separated controllers to run; all when absent"),
+    leaderElect: z.stringbool().default(true).describe("compete for the leader Lease (true | false)"),
+    leaseNamespace: z
+      .string()
+      .min(1)
+      .default("default")
+      .describe("namespace of the leader Lease (POD_NAMESPACE too)"),
+    leaseName: z.string().min(1).default("jude-operator").describe("name of the leader Lease"),
+    leaseDurationSeconds: seconds(15).describe("how long a standby waits before taking an unrenewed Lease"),
+    renewDeadlineSeconds: seconds(10).describe("the leader stops when it could not renew for this long"),
+    retryPeriodSeconds: seconds(2).describe("how often the Lease is renewed or tried"),
+    identity: z
+      .string()
+      .min(1)
+      .default(`${hostname()}-${process.pid}`)
+      .describe("holder identity (POD_NAME too)"),
+    httpHost: z.string().min(1).default("0.0.0.0").describe("address of /healthz, /readyz and /metrics"),
+    httpPort: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(65_535)
+      .default(8081)
+      .describe("port of /healthz, /readyz and /metrics"),
+    imageRepository: z
+      .string()
+      .min(1)
+      .default(defaultImageRepository)
+      .describe("repository of the jude image pods run"),
+    imageTag: z.string().min(1).default("0.1.0").describe("tag of the jude image pods run"),
+    concurrency: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .describe("keys each controller reconciles at once"),
+    retryQps: z.coerce.number().positive().default(10).describe("overall retry rate of each work queue"),
+    retryBurst: z.coerce.number().int().min(1).default(100).describe("retries a work queue may burst"),
+    watchStaleSeconds: seconds(300).describe("/readyz fails when an informer was silent this long"),
+    drainSeconds: seconds(25).describe("time reconciles in progress get to finish on SIGTERM"),
+    logLevel: z
+      .enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"])
+      .default("info")
+      .describe("trace | debug | info | warn | error | fatal | silent (JUDE_LOG_LEVEL too)"),
+  })
+  .refine((config) => config.leaseDurationSeconds > config.renewDeadlineSeconds, {
+    message:
+      "lease-duration-seconds must exceed renew-deadline-seconds, or a slow leader overlaps its successor",
+    path: ["leaseDurationSeconds"],
+  })
+  .refine((config) => config.renewDeadlineSeconds > config.retryPeriodSeconds, {
+    message: "renew-deadline-seconds must exceed retry-period-seconds so a renewal can be retried",
+    path: ["renewDeadlineSeconds"],
+  });
+
+export type OperatorConfig = z.output<typeof operatorConfigSchema>;
+
+type Field = keyof z.input<typeof operatorConfigSchema>;
+
+/** kebab-case flag of a config field. */
+function flagOf(field: string): string {
+  return field.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+/** JUDE_OPERATOR_* variable of a config field. */
+function envOf(field: string): string {
+  return `JUDE_OPERATOR_${flagOf(field).replace(/-/g, "_").toUpperCase()}`;
+}
+
+const fields = Object.keys(operatorConfigSchema.shape) as Field[];
+
+/** Environment variables the platform sets that a field also accepts (after its own variable). */
+const platformEnv: Partial<Record<Field, string>> = {
+  kubeconfig: "KUBECONFIG",
+  leaseNamespace: "POD_NAMESPACE",
+  identity: "POD_NAME",
+  logLevel: "JUDE_LOG_LEVEL",
+};
+
+/** An invalid command line or environment; the message lists every problem. */
+export class OperatorConfigError extends Error {
+  override readonly name = "OperatorConfigError";
+}
+
+/** Parses flags and environment into a validated config; throws OperatorConfigError. */
+export function loadOperatorConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  let values: Record<string, string | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: Object.fromEntries(fields.map((field) => [flagOf(field), { type: "string" as const }])),
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | undefined>;
+  } catch (error) {
+    throw new OperatorConfigError((error as Error).message);
+  }
+  const raw: Record<string, string> = {};
+  for (const field of fields) {
+    const platform = platformEnv[field];
+    const value =
+      values[flagOf(field)] ?? env[envOf(field)] ?? (platform === undefined ? undefined : env[platform]);
+    if (value !== undefined) raw[field] = value;
+  }
+  const result = operatorConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map(
+    (issue) => `  --${flagOf(String(issue.path[0] ?? ""))}: ${issue.message}`,
+  );
+  throw new OperatorConfigError(`invalid operator configuration:\n${problems.join("\n")}`);
+}
+
+/** The usage text, generated from the schema so flags and help cannot drift. */
+export function operatorUsage(): string {
+  const shape = operatorConfigSchema.shape;
+  const lines = fields.map((field) => {
+    const description = (shape[field] as z.ZodType).description ?? "";
+    return `  --${flagOf(field).padEnd(26)} ${description} [${envOf(field)}]`;
+  });
+  return `usage: jude operator [flags]\n\nflags (each also an environment variable):\n${lines.join("\n")}\n`;
+}

@@ -1,0 +1,16 @@
+// The controllers `jude operator` can run, by name (`--controllers` picks a subset). Each entry builds
+// its ControllerDefinition from the operator's settings; add a controller by adding one line here.
+import type { Images } from "../controllers/shared/image.ts";
+import type { ControllerDefinition } from "./runtime/types.ts";
+
+/** What a controller factory gets from the operator's configuration. */
+export interface ControllerSettings {
+  images: Images;
+  /** Keys reconciled at once per controller. */
+  concurrency: number;
+}
+
+/** Controller factories by name. */
+export const controllerFactories: Readonly<
+  Record<string, (settings: ControllerSettings) => ControllerDefinition>
+> = {};

@@ -1,0 +1,78 @@
+// `jude operator`: parse the config, run the manager with the selected controllers, and on SIGTERM
+// (or SIGINT) drain and return. Exit codes: 0 after a graceful stop, 1 when leadership was lost or the
+// runtime failed (the pod restarts as a standby), 2 for a usage or config error.
+import { KubeConfig } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { imagesFor } from "../controllers/shared/image.ts";
+import { loadOperatorConfig, OperatorConfigError, operatorUsage, type OperatorConfig } from "./config.ts";
+import { controllerFactories } from "./controllers.ts";
+import { Manager } from "./runtime/manager.ts";
+
+/** Runs the operator until a signal; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(operatorUsage());
+    return 0;
+  }
+  let config: OperatorConfig;
+  try {
+    config = loadOperatorConfig(argv, process.env);
+    const unknown = (config.controllers ?? []).filter((name) => controllerFactories[name] === undefined);
+    if (unknown.length > 0)
+      throw new OperatorConfigError(
+        `unknown controllers: ${unknown.join(", ")} (known: ${Object.keys(controllerFactories).join(", ")})`,
+      );
+  } catch (error) {
+    if (!(error instanceof OperatorConfigError)) throw error;
+    process.stderr.write(`jude operator: ${error.message}\n\n${operatorUsage()}`);
+    return 2;
+  }
+  const log = pino({ level: config.logLevel }).child({ component: "operator" });
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig === undefined) kubeConfig.loadFromDefault();
+  else kubeConfig.loadFromFile(config.kubeconfig);
+
+  const manager = new Manager({
+    kubeConfig,
+    namespaces: config.namespaces?.length ? config.namespaces : undefined,
+    log,
+    http: { host: config.httpHost, port: config.httpPort },
+    leaderElection: config.leaderElect
+      ? {
+          namespace: config.leaseNamespace,
+          name: config.leaseName,
+          identity: config.identity,
+          leaseDurationMs: config.leaseDurationSeconds * 1000,
+          renewDeadlineMs: config.renewDeadlineSeconds * 1000,
+          retryPeriodMs: config.retryPeriodSeconds * 1000,
+        }
+      : undefined,
+    watchStaleMs: config.watchStaleSeconds * 1000,
+    drainMs: config.drainSeconds * 1000,
+    retry: { qps: config.retryQps, burst: config.retryBurst },
+  });
+  const settings = {
+    images: imagesFor(config.imageRepository, config.imageTag),
+    concurrency: config.concurrency,
+  };
+  const selected = config.controllers ?? Object.keys(controllerFactories);
+  for (const name of selected) manager.add(controllerFactories[name]!(settings));
+
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info({ signal }, "shutdown requested");
+    stop.abort(new Error(signal));
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  try {
+    await manager.run(stop.signal);
+    return 0;
+  } catch (error) {
+    log.error({ err: error }, "operator stopped on an error");
+    return 1;
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}

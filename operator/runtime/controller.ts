@@ -1,0 +1,143 @@
+// Runs one controller: maps informer events to keys (the primary's own, a child's controlling owner,
+// or a mapper's), feeds its work queue and runs `concurrency` workers that reconcile distinct keys.
+// Outcome of a reconcile: returned normally -> back-off forgotten; { requeueAfterMs } -> queued again
+// after that delay; thrown -> queued again with per-key exponential back-off. A reconcile that needs
+// the user to act (invalid spec, missing Secret) writes a Stalled condition and returns normally.
+import type { Logger } from "pino";
+import { createControllerClient } from "./controller-client.ts";
+import { createEventRecorder } from "./event-recorder.ts";
+import type { InformerCache } from "./informer-cache.ts";
+import type { KubeClient } from "./kube-client.ts";
+import type { OperatorMetrics } from "./metrics.ts";
+import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
+import { RetryRateLimiter } from "./rate-limiter.ts";
+import { WorkQueue } from "./work-queue.ts";
+import type {
+  ControllerClient,
+  ControllerDefinition,
+  EventRecorder,
+  ObjectKey,
+  ReconcileContext,
+} from "./types.ts";
+
+/** What a controller needs from the manager. */
+export interface ControllerDependencies {
+  client: KubeClient;
+  cache: InformerCache;
+  metrics: OperatorMetrics;
+  log: Logger;
+  /** Overall retry rate limit of the work queue. */
+  retry?: { qps: number; burst: number };
+}
+
+/** One running controller. */
+export class Controller {
+  readonly definition: ControllerDefinition;
+  readonly queue: WorkQueue;
+  readonly #dependencies: ControllerDependencies;
+  readonly #log: Logger;
+  readonly #client: ControllerClient;
+  readonly #events: EventRecorder;
+  #workers: Promise<void>[] = [];
+
+  /** Creates the controller and registers its informers with the cache (call before cache.start()). */
+  constructor(definition: ControllerDefinition, dependencies: ControllerDependencies) {
+    this.definition = definition;
+    this.#dependencies = dependencies;
+    this.#log = dependencies.log.child({ controller: definition.name });
+    const name = definition.name;
+    const { metrics, cache } = dependencies;
+    this.#client = createControllerClient(dependencies.client, cache, name);
+    this.#events = createEventRecorder(dependencies.client, {
+      component: `jude-operator/${name}`,
+      fieldManager: this.#client.fieldManager,
+      log: this.#log,
+    });
+    this.queue = new WorkQueue({
+      rateLimiter: new RetryRateLimiter(dependencies.retry ?? {}),
+      observer: {
+        depth: (waiting) => metrics.queueDepth.set({ controller: name }, waiting),
+        waited: (ms) => metrics.queueLatency.observe({ controller: name }, ms / 1000),
+      },
+    });
+    const enqueue = (keys: (ObjectKey | undefined)[]): void => {
+      for (const key of keys) if (key !== undefined) this.queue.add(keyToString(key));
+    };
+    cache.use(definition.primary, { managedOnly: false, handler: (_, object) => enqueue([keyOf(object)]) });
+    for (const owned of definition.owns ?? []) {
+      cache.use(owned, {
+        managedOnly: true,
+        handler: (_, object) =>
+          enqueue([controllerOwnerKey(object, definition.primary.group, definition.primary.kind)]),
+      });
+    }
+    for (const watched of definition.watches ?? []) {
+      cache.use(watched.type, {
+        managedOnly: false,
+        handler: (_, object) => enqueue(watched.map(object, cache)),
+      });
+    }
+  }
+
+  /** Starts the workers; they run until stop(). */
+  start(signal: AbortSignal): void {
+    const concurrency = this.definition.concurrency ?? 4;
+    this.#workers = Array.from({ length: concurrency }, () => this.#work(signal));
+  }
+
+  /** Stops handing out keys and waits for the reconciles in progress to finish. */
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await Promise.all(this.#workers);
+  }
+
+  async #work(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      try {
+        await this.#reconcile(key, signal);
+      } finally {
+        this.queue.done(key);
+      }
+    }
+  }
+
+  async #reconcile(key: string, signal: AbortSignal): Promise<void> {
+    const { name } = this.definition;
+    const { metrics, cache } = this.#dependencies;
+    const objectKey = keyFromString(key);
+    const log = this.#log.child({ namespace: objectKey.namespace, name: objectKey.name });
+    const context: ReconcileContext = {
+      key: objectKey,
+      cache,
+      client: this.#client,
+      events: this.#events,
+      log,
+      signal,
+    };
+    const stopTimer = metrics.reconcileDuration.startTimer({ controller: name });
+    try {
+      const result = await this.definition.reconcile(context);
+      this.queue.forget(key);
+      if (result?.requeueAfterMs !== undefined) {
+        this.queue.addAfter(key, result.requeueAfterMs);
+        metrics.reconciles.inc({ controller: name, result: "requeue" });
+      } else {
+        metrics.reconciles.inc({ controller: name, result: "success" });
+      }
+    } catch (error) {
+      metrics.reconciles.inc({ controller: name, result: "error" });
+      metrics.reconcileErrors.inc({ controller: name });
+      if (signal.aborted) return;
+      metrics.queueRetries.inc({ controller: name });
+      log.warn(
+        { err: error, failures: this.queue.failures(key) + 1 },
+        "reconcile failed; retrying with back-off",
+      );
+      this.queue.addRateLimited(key);
+    } finally {
+      stopTimer();
+    }
+  }
+}

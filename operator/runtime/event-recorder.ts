@@ -1,0 +1,87 @@
+// Kubernetes Events (core/v1) on JUDE objects, aggregated the way kubectl shows them: the same
+// reason and message on the same object within ten minutes bumps `count` instead of creating another
+// Event. Recording is best effort: a failure is logged and never fails a reconcile.
+import { randomBytes } from "node:crypto";
+import type { Logger } from "pino";
+import type { KubeClient } from "./kube-client.ts";
+import { resourcePath, resourceTypes } from "./resource-types.ts";
+import type { EventRecorder, KubeObject } from "./types.ts";
+
+const aggregationWindowMs = 10 * 60_000;
+const rememberedEvents = 4096;
+
+interface Recorded {
+  namespace: string;
+  name: string;
+  count: number;
+  firstSeenMs: number;
+}
+
+/** Creates Events as `component` (the controller name) through `client`. */
+export function createEventRecorder(
+  client: KubeClient,
+  options: { component: string; fieldManager: string; log: Logger; now?: () => number },
+): EventRecorder {
+  const now = options.now ?? Date.now;
+  const recorded = new Map<string, Recorded>();
+
+  async function record(
+    object: KubeObject,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const meta = object.metadata ?? {};
+    const namespace = meta.namespace ?? "default";
+    const id = `${meta.uid ?? `${namespace}/${meta.name}`}|${type}|${reason}|${message}`;
+    const timestamp = new Date(now()).toISOString();
+    const previous = recorded.get(id);
+    if (previous !== undefined && now() - previous.firstSeenMs < aggregationWindowMs) {
+      previous.count += 1;
+      await client.mergePatch(
+        resourcePath(resourceTypes.event, previous.namespace, previous.name),
+        { count: previous.count, lastTimestamp: timestamp },
+        options.fieldManager,
+      );
+      return;
+    }
+    const name = `${meta.name ?? "object"}.${randomBytes(8).toString("hex")}`;
+    await client.create(
+      resourcePath(resourceTypes.event, namespace),
+      {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name, namespace },
+        involvedObject: {
+          apiVersion: object.apiVersion,
+          kind: object.kind,
+          name: meta.name,
+          namespace: meta.namespace,
+          uid: meta.uid,
+          resourceVersion: meta.resourceVersion,
+        },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        count: 1,
+        firstTimestamp: timestamp,
+        lastTimestamp: timestamp,
+        source: { component: options.component },
+        reportingComponent: options.component,
+      },
+      options.fieldManager,
+    );
+    if (recorded.size >= rememberedEvents) recorded.delete(recorded.keys().next().value as string);
+    recorded.set(id, { namespace, name, count: 1, firstSeenMs: now() });
+  }
+
+  const emit = (object: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void => {
+    record(object, type, reason, message).catch((error: unknown) =>
+      options.log.warn({ err: error, reason }, "could not record an Event"),
+    );
+  };
+  return {
+    normal: (object, reason, message) => emit(object, "Normal", reason, message),
+    warning: (object, reason, message) => emit(object, "Warning", reason, message),
+  };
+}

@@ -1,0 +1,139 @@
+// The shared informers of all controllers: one informer per resource type (per namespace when the
+// watch scope is a list of namespaces), created on first use, read through CacheReader. Children's
+// informers hold only objects labelled app.kubernetes.io/managed-by=jude-operator, which keeps memory
+// proportional to what the operator owns rather than to the cluster.
+import type { Logger } from "pino";
+import { managedBy, labelKeys } from "../../controllers/shared/labels.ts";
+import { Informer, type InformerHandler } from "./informer.ts";
+import type { KubeClient } from "./kube-client.ts";
+import { apiListWatcher } from "./list-watcher.ts";
+import type { OperatorMetrics } from "./metrics.ts";
+import { keyToString } from "./object-key.ts";
+import { resourceName, type ResourceType } from "./resource-types.ts";
+import type { CacheReader, KubeObject, ObjectKey } from "./types.ts";
+
+/** The label selector of informers that only need objects the operator made. */
+export const managedSelector = `${labelKeys.managedBy}=${managedBy}`;
+
+interface Registration {
+  type: ResourceType;
+  /** True while every user of this type only needs operator-managed objects. */
+  managedOnly: boolean;
+  handlers: InformerHandler[];
+  informers: Informer[];
+}
+
+/** Informers by resource type; register every use before start(). */
+export class InformerCache implements CacheReader {
+  readonly #registrations = new Map<string, Registration>();
+  readonly #client: KubeClient;
+  readonly #namespaces: readonly string[] | undefined;
+  readonly #log: Logger;
+  readonly #metrics: OperatorMetrics;
+  #started = false;
+
+  /** `namespaces` undefined watches all namespaces. */
+  constructor(options: {
+    client: KubeClient;
+    namespaces?: readonly string[];
+    log: Logger;
+    metrics: OperatorMetrics;
+  }) {
+    this.#client = options.client;
+    this.#namespaces = options.namespaces;
+    this.#log = options.log;
+    this.#metrics = options.metrics;
+  }
+
+  /** Declares that a type is read (and optionally watched by `handler`); before start() only. */
+  use(type: ResourceType, options: { managedOnly: boolean; handler?: InformerHandler }): void {
+    if (this.#started) throw new Error(`informer for ${resourceName(type)} registered after start`);
+    const name = resourceName(type);
+    const registration = this.#registrations.get(name) ?? {
+      type,
+      managedOnly: true,
+      handlers: [],
+      informers: [],
+    };
+    registration.managedOnly &&= options.managedOnly;
+    if (options.handler !== undefined) registration.handlers.push(options.handler);
+    this.#registrations.set(name, registration);
+  }
+
+  /** Starts every informer and waits until each has listed once. */
+  async start(): Promise<void> {
+    this.#started = true;
+    for (const registration of this.#registrations.values()) {
+      const name = resourceName(registration.type);
+      const scopes =
+        registration.type.namespaced && this.#namespaces !== undefined ? this.#namespaces : [undefined];
+      for (const namespace of scopes) {
+        const informer = new Informer({
+          name: namespace === undefined ? name : `${name}/${namespace}`,
+          listWatcher: apiListWatcher(this.#client, registration.type, {
+            namespace,
+            labelSelector: registration.managedOnly ? managedSelector : undefined,
+          }),
+          log: this.#log,
+          onRestart: (reason) => this.#metrics.watchRestarts.inc({ resource: name, reason }),
+        });
+        for (const handler of registration.handlers) informer.on(handler);
+        registration.informers.push(informer);
+        informer.start();
+      }
+    }
+    await Promise.all(this.#informers().map((informer) => informer.waitForSync()));
+  }
+
+  /** Stops every informer. */
+  async stop(): Promise<void> {
+    await Promise.all(this.#informers().map((informer) => informer.stop()));
+  }
+
+  /** Per informer: synced, and seconds since its last successful list, connection or event. */
+  health(): { name: string; synced: boolean; ageSeconds: number | undefined }[] {
+    return this.#informers().map((informer) => {
+      const ageMs = informer.lastActivityAgeMs();
+      const ageSeconds = ageMs === undefined ? undefined : ageMs / 1000;
+      if (ageSeconds !== undefined)
+        this.#metrics.watchActivityAge.set({ resource: informer.name }, ageSeconds);
+      return { name: informer.name, synced: informer.synced, ageSeconds };
+    });
+  }
+
+  get<T extends KubeObject = KubeObject>(type: ResourceType, key: ObjectKey): T | undefined {
+    const id = keyToString(type.namespaced ? key : { namespace: "", name: key.name });
+    for (const informer of this.#registrationOf(type).informers) {
+      const object = informer.get(id);
+      if (object !== undefined) return object as T;
+    }
+    return undefined;
+  }
+
+  list<T extends KubeObject = KubeObject>(
+    type: ResourceType,
+    options: { namespace?: string; labels?: Record<string, string> } = {},
+  ): T[] {
+    const wanted = Object.entries(options.labels ?? {});
+    return this.#registrationOf(type)
+      .informers.flatMap((informer) => informer.list())
+      .filter(
+        (object) =>
+          (options.namespace === undefined || object.metadata?.namespace === options.namespace) &&
+          wanted.every(([key, value]) => object.metadata?.labels?.[key] === value),
+      ) as T[];
+  }
+
+  #registrationOf(type: ResourceType): Registration {
+    const registration = this.#registrations.get(resourceName(type));
+    if (registration === undefined)
+      throw new Error(
+        `${resourceName(type)} is not cached: declare it in a controller's primary, owns or watches`,
+      );
+    return registration;
+  }
+
+  #informers(): Informer[] {
+    return [...this.#registrations.values()].flatMap((registration) => registration.informers);
+  }
+}

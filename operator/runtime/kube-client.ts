@@ -1,0 +1,186 @@
+// A small typed HTTP client for the Kubernetes API on @kubernetes/client-node's KubeConfig (which
+// supplies the server, TLS and credentials): get, list, server-side apply (also on /status), create,
+// update with resourceVersion (leases only), delete and a streaming watch. Every request is counted
+// by verb and status code for the operator's metrics.
+import { createInterface } from "node:readline";
+import { Readable } from "node:stream";
+import { RequestContext, type HttpMethod, type KubeConfig } from "@kubernetes/client-node";
+import { fetch } from "undici";
+import { apiErrorFrom, KubeApiError } from "./api-error.ts";
+import type { KubeObject } from "./types.ts";
+
+/** Called after every API request: verb (get, list, watch, apply, create, update, delete) and code. */
+export type RequestObserver = (verb: string, statusCode: number) => void;
+
+/** A list answer: the items and the collection's resourceVersion to watch from. */
+export interface ListResult {
+  items: KubeObject[];
+  resourceVersion: string;
+}
+
+/** One event of a watch stream. */
+export interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: KubeObject;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+/** Talks to one API server with the credentials of a KubeConfig. */
+export class KubeClient {
+  readonly #config: KubeConfig;
+  readonly #observe: RequestObserver | undefined;
+
+  constructor(config: KubeConfig, observe?: RequestObserver) {
+    this.#config = config;
+    this.#observe = observe;
+  }
+
+  /** GET one object; undefined on 404. */
+  async get<T extends KubeObject>(path: string): Promise<T | undefined> {
+    try {
+      return await this.#json<T>("get", "GET", path);
+    } catch (error) {
+      if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** LIST a collection, following `continue` pages of `pageSize` items. */
+  async list(path: string, query: Query = {}, pageSize = 500, signal?: AbortSignal): Promise<ListResult> {
+    const items: KubeObject[] = [];
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    do {
+      const page = await this.#json<{
+        items?: KubeObject[];
+        metadata?: { resourceVersion?: string; continue?: string };
+      }>("list", "GET", path, { query: { ...query, limit: pageSize, continue: continueToken }, signal });
+      items.push(...(page.items ?? []));
+      resourceVersion = page.metadata?.resourceVersion ?? resourceVersion;
+      continueToken = page.metadata?.continue || undefined;
+    } while (continueToken !== undefined);
+    return { items, resourceVersion };
+  }
+
+  /** Server-side apply (PATCH application/apply-patch+yaml) of `object` at `path`. */
+  async apply<T extends KubeObject>(
+    path: string,
+    object: KubeObject,
+    fieldManager: string,
+    force: boolean,
+  ): Promise<T> {
+    return this.#json<T>("apply", "PATCH", path, {
+      query: { fieldManager, force: force ? true : undefined },
+      body: JSON.stringify(object),
+      contentType: "application/apply-patch+yaml",
+    });
+  }
+
+  /** POST a new object into the collection at `path`. */
+  async create<T extends KubeObject>(path: string, object: KubeObject, fieldManager: string): Promise<T> {
+    return this.#json<T>("create", "POST", path, { query: { fieldManager }, body: JSON.stringify(object) });
+  }
+
+  /** PUT an object; the server refuses it (409) unless metadata.resourceVersion is current. */
+  async update<T extends KubeObject>(path: string, object: KubeObject, fieldManager: string): Promise<T> {
+    return this.#json<T>("update", "PUT", path, { query: { fieldManager }, body: JSON.stringify(object) });
+  }
+
+  /** JSON merge patch (used for Event counts, never for arrays of children). */
+  async mergePatch<T extends KubeObject>(path: string, patch: unknown, fieldManager: string): Promise<T> {
+    return this.#json<T>("patch", "PATCH", path, {
+      query: { fieldManager },
+      body: JSON.stringify(patch),
+      contentType: "application/merge-patch+json",
+    });
+  }
+
+  /** DELETE an object (background propagation); a missing object is fine. */
+  async delete(path: string): Promise<void> {
+    try {
+      await this.#json("delete", "DELETE", path, {
+        body: JSON.stringify({ propagationPolicy: "Background" }),
+      });
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
+    }
+  }
+
+  /**
+   * Streams a watch of the collection at `path` from `resourceVersion`, calling `onEvent` per event
+   * and `onConnected` once the server accepted it. Resolves when the server ends the stream normally
+   * (its timeoutSeconds); rejects with KubeApiError on an HTTP error or an ERROR event (410 = gone),
+   * and with the abort reason when `signal` aborts.
+   */
+  async watch(
+    path: string,
+    query: Query,
+    handlers: { onEvent: (event: WatchEvent) => void; onConnected: () => void },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const response = await this.#send("watch", "GET", path, { query: { ...query, watch: true }, signal });
+    handlers.onConnected();
+    const lines = createInterface({ input: Readable.fromWeb(response.body as never), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line.trim() === "") continue;
+      const event = JSON.parse(line) as WatchEvent;
+      if (event.type === "ERROR") {
+        const status = event.object as { code?: number; message?: string; reason?: string };
+        throw new KubeApiError(
+          status.code ?? 500,
+          `watch ${path}: ${status.message ?? "error event"}`,
+          status.reason,
+        );
+      }
+      handlers.onEvent(event);
+    }
+    signal.throwIfAborted();
+  }
+
+  async #json<T>(verb: string, method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.#send(verb, method, path, options);
+    return (await response.json()) as T;
+  }
+
+  async #send(
+    verb: string,
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<Awaited<ReturnType<typeof fetch>>> {
+    const cluster = this.#config.getCurrentCluster();
+    if (cluster === null) throw new Error("the kubeconfig has no current cluster");
+    const url = new URL(cluster.server.replace(/\/$/, "") + path);
+    for (const [name, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    const context = new RequestContext(url.toString(), method as HttpMethod);
+    await this.#config.applySecurityAuthentication(context);
+    const headers: Record<string, string> = { ...context.getHeaders(), accept: "application/json" };
+    if (options.body !== undefined) headers["content-type"] = options.contentType ?? "application/json";
+    let response: Awaited<ReturnType<typeof fetch>>;
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: options.body,
+        dispatcher: context.getDispatcher() as never,
+        signal: options.signal,
+      });
+    } catch (error) {
+      this.#observe?.(verb, 0);
+      throw error;
+    }
+    this.#observe?.(verb, response.status);
+    if (response.status >= 200 && response.status < 300) return response;
+    throw apiErrorFrom(response.status, `${method} ${path}`, await response.text());
+  }
+}
+
+interface RequestOptions {
+  query?: Query;
+  body?: string;
+  contentType?: string;
+  signal?: AbortSignal | undefined;
+}

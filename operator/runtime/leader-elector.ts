@@ -1,0 +1,127 @@
+// Leader election on a coordination.k8s.io/v1 Lease: only the holder runs the controllers. A standby
+// polls every retryPeriod and takes the Lease once it has not changed for leaseDuration; the leader
+// renews every retryPeriod and gives up leadership when it could not renew for renewDeadline (then
+// the process must stop reconciling: two leaders would fight). Updates carry the Lease's
+// resourceVersion, so of two replicas racing for it exactly one wins. On shutdown the Lease is
+// released so a standby takes over without waiting for it to expire.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import { hasStatus } from "./api-error.ts";
+import type { KubeClient } from "./kube-client.ts";
+import { leaseAction, nextLeaseSpec, releasedLeaseSpec, type LeaseRecord } from "./lease-decision.ts";
+import { resourcePath, resourceTypes } from "./resource-types.ts";
+import type { KubeObject } from "./types.ts";
+
+export interface LeaderElectionOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+interface Lease extends KubeObject {
+  spec?: LeaseRecord;
+}
+
+const fieldManager = "jude-operator-leader-election";
+
+/** Competes for one Lease. */
+export class LeaderElector {
+  readonly #client: KubeClient;
+  readonly #options: LeaderElectionOptions;
+  readonly #log: Logger;
+  #observed: { holder: string; renewTime: string; atMs: number } | undefined;
+  #lease: Lease | undefined;
+
+  constructor(client: KubeClient, options: LeaderElectionOptions, log: Logger) {
+    this.#client = client;
+    this.#options = options;
+    this.#log = log.child({ lease: `${options.namespace}/${options.name}`, identity: options.identity });
+  }
+
+  /** Resolves once this replica holds the Lease; rejects with the abort reason when `signal` aborts. */
+  async acquire(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      signal.throwIfAborted();
+      if (await this.#tryAcquireOrRenew()) {
+        this.#log.info("became leader");
+        return;
+      }
+      await sleep(this.#options.retryPeriodMs, undefined, { signal });
+    }
+  }
+
+  /**
+   * Renews the Lease every retryPeriod until `signal` aborts (resolves) or renewal failed for
+   * renewDeadline (rejects: leadership is lost).
+   */
+  async keep(signal: AbortSignal): Promise<void> {
+    let lastRenewMs = Date.now();
+    while (!signal.aborted) {
+      await sleep(this.#options.retryPeriodMs, undefined, { signal }).catch(() => undefined);
+      if (signal.aborted) return;
+      if (await this.#tryAcquireOrRenew().catch(() => false)) {
+        lastRenewMs = Date.now();
+      } else if (Date.now() - lastRenewMs >= this.#options.renewDeadlineMs) {
+        throw new Error(`lost the leader lease: not renewed for ${this.#options.renewDeadlineMs} ms`);
+      }
+    }
+  }
+
+  /** Hands the Lease back if this replica holds it (best effort). */
+  async release(): Promise<void> {
+    const lease = this.#lease;
+    if (lease?.spec?.holderIdentity !== this.#options.identity) return;
+    try {
+      await this.#client.update(
+        this.#path(),
+        { ...lease, spec: releasedLeaseSpec(lease.spec, new Date()) },
+        fieldManager,
+      );
+      this.#log.info("released the leader lease");
+    } catch (error) {
+      this.#log.warn({ err: error }, "could not release the leader lease; it expires on its own");
+    }
+  }
+
+  async #tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity, leaseDurationMs } = this.#options;
+    const current = await this.#client.get<Lease>(this.#path());
+    const nowMs = Date.now();
+    const holder = current?.spec?.holderIdentity ?? "";
+    const renewTime = current?.spec?.renewTime ?? "";
+    if (this.#observed?.holder !== holder || this.#observed.renewTime !== renewTime) {
+      this.#observed = { holder, renewTime, atMs: nowMs };
+    }
+    const action = leaseAction(current?.spec, identity, this.#observed.atMs, nowMs);
+    if (action === "wait") return false;
+    const spec = nextLeaseSpec(
+      current?.spec,
+      action,
+      identity,
+      Math.ceil(leaseDurationMs / 1000),
+      new Date(nowMs),
+    );
+    try {
+      this.#lease =
+        action === "create"
+          ? await this.#client.create<Lease>(
+              resourcePath(resourceTypes.lease, namespace),
+              { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec },
+              fieldManager,
+            )
+          : await this.#client.update<Lease>(this.#path(), { ...current, spec }, fieldManager);
+      return true;
+    } catch (error) {
+      // Another replica wrote first (409 on update, 409 AlreadyExists on create): it leads.
+      if (hasStatus(error, 409)) return false;
+      throw error;
+    }
+  }
+
+  #path(): string {
+    return resourcePath(resourceTypes.lease, this.#options.namespace, this.#options.name);
+  }
+}

@@ -1,0 +1,172 @@
+// The manager runs the controllers of one operator process: health and metrics endpoints, leader
+// election, the shared informer cache and the controllers, and an orderly shutdown (stop taking keys,
+// let reconciles in progress finish within the drain time, stop watches, release the Lease).
+import type { Server } from "node:http";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { Controller } from "./controller.ts";
+import { startHealthServer } from "./health-server.ts";
+import { InformerCache } from "./informer-cache.ts";
+import { KubeClient } from "./kube-client.ts";
+import { LeaderElector, type LeaderElectionOptions } from "./leader-elector.ts";
+import { createOperatorMetrics, type OperatorMetrics } from "./metrics.ts";
+import type { ControllerDefinition } from "./types.ts";
+
+export interface ManagerOptions {
+  kubeConfig: KubeConfig;
+  /** Namespaces to watch; undefined watches all. */
+  namespaces?: readonly string[];
+  log: Logger;
+  http: { host: string; port: number };
+  /** Undefined runs without leader election (one replica only). */
+  leaderElection?: LeaderElectionOptions;
+  /** /readyz fails when an informer saw no list, connection or event for this long. */
+  watchStaleMs: number;
+  /** How long reconciles in progress may take to finish after shutdown begins. */
+  drainMs: number;
+  /** Overall retry rate of each work queue. */
+  retry?: { qps: number; burst: number };
+}
+
+type Phase = "starting" | "standby" | "syncing" | "running" | "stopping";
+
+/** Owns the lifecycle of the runtime; add controllers, then run(). */
+export class Manager {
+  readonly metrics: OperatorMetrics = createOperatorMetrics();
+  readonly #options: ManagerOptions;
+  readonly #definitions: ControllerDefinition[] = [];
+  readonly #client: KubeClient;
+  #phase: Phase = "starting";
+  #cache: InformerCache | undefined;
+  #server: Server | undefined;
+
+  constructor(options: ManagerOptions) {
+    this.#options = options;
+    this.#client = new KubeClient(options.kubeConfig, (verb, code) =>
+      this.metrics.apiRequests.inc({ verb, code: String(code) }),
+    );
+  }
+
+  /** Registers a controller; before run() only. */
+  add(definition: ControllerDefinition): void {
+    if (this.#definitions.some((existing) => existing.name === definition.name))
+      throw new Error(`controller ${definition.name} registered twice`);
+    this.#definitions.push(definition);
+  }
+
+  /** The address of the health server once run() has started it. */
+  get server(): Server | undefined {
+    return this.#server;
+  }
+
+  /**
+   * Runs until `signal` aborts (resolves after a graceful shutdown) or leadership is lost (rejects
+   * after stopping the controllers; the process should exit and restart as a standby).
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const { log, http, leaderElection } = this.#options;
+    this.#server = await startHealthServer({
+      ...http,
+      registry: this.metrics.registry,
+      readiness: () => this.#readiness(),
+    });
+    const elector =
+      leaderElection === undefined ? undefined : new LeaderElector(this.#client, leaderElection, log);
+    const leading = new AbortController();
+    const controllers: Controller[] = [];
+    try {
+      if (elector !== undefined) {
+        this.#phase = "standby";
+        await elector.acquire(signal);
+        this.metrics.leader.set(1);
+      }
+      this.#phase = "syncing";
+      const cache = new InformerCache({
+        client: this.#client,
+        namespaces: this.#options.namespaces,
+        log,
+        metrics: this.metrics,
+      });
+      this.#cache = cache;
+      for (const definition of this.#definitions) {
+        controllers.push(
+          new Controller(definition, {
+            client: this.#client,
+            cache,
+            metrics: this.metrics,
+            log,
+            retry: this.#options.retry,
+          }),
+        );
+      }
+      await abortable(cache.start(), signal);
+      for (const controller of controllers) controller.start(leading.signal);
+      this.#phase = "running";
+      log.info(
+        { controllers: this.#definitions.map((d) => d.name), namespaces: this.#options.namespaces ?? "all" },
+        "controllers running",
+      );
+      await (elector === undefined ? waitForAbort(signal) : elector.keep(signal));
+    } catch (error) {
+      if (!signal.aborted) throw error;
+    } finally {
+      this.#phase = "stopping";
+      await this.#shutdown(controllers, leading, elector);
+    }
+  }
+
+  async #shutdown(
+    controllers: Controller[],
+    leading: AbortController,
+    elector: LeaderElector | undefined,
+  ): Promise<void> {
+    const { log, drainMs } = this.#options;
+    const stopped = Promise.all(controllers.map((controller) => controller.stop()));
+    const drained = await Promise.race([stopped.then(() => true), delay(drainMs).then(() => false)]);
+    if (!drained) log.warn({ drainMs }, "reconciles still running after the drain time; aborting them");
+    leading.abort(new Error("operator shutting down"));
+    await stopped;
+    await this.#cache?.stop();
+    await elector?.release();
+    this.metrics.leader.set(0);
+    await new Promise((resolve) => this.#server?.close(resolve));
+    log.info("operator stopped");
+  }
+
+  #readiness(): Record<string, string | undefined> {
+    if (this.#phase === "standby" || this.#phase === "starting") return { leader: undefined };
+    if (this.#phase === "stopping") return { shutdown: "shutting down" };
+    const staleSeconds = this.#options.watchStaleMs / 1000;
+    const checks: Record<string, string | undefined> = {};
+    for (const informer of this.#cache?.health() ?? []) {
+      checks[`informer:${informer.name}`] = !informer.synced
+        ? "initial list not complete"
+        : (informer.ageSeconds ?? Infinity) > staleSeconds
+          ? `no successful watch activity for ${Math.round(informer.ageSeconds ?? Infinity)} s (limit ${staleSeconds} s)`
+          : undefined;
+    }
+    return checks;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function waitForAbort(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/** `promise`, or a rejection with the abort reason when `signal` aborts first. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    }),
+  ]);
+}

@@ -1,0 +1,121 @@
+// The controller runtime's API: what a controller declares (ControllerDefinition) and what its
+// reconcile function is given (ReconcileContext). Controllers import these as types only, so at run
+// time the dependency still points one way: crds <- controllers <- operator.
+import type { Logger } from "pino";
+import type { ResourceType } from "./resource-types.ts";
+
+/** Any Kubernetes object as read from or sent to the API server. */
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** The metadata fields the runtime reads. */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+  deletionTimestamp?: string | Date;
+  creationTimestamp?: string | Date;
+  [field: string]: unknown;
+}
+
+/** Identifies one object; `namespace` is "" for cluster-scoped objects. */
+export interface ObjectKey {
+  namespace: string;
+  name: string;
+}
+
+/** Reads from the informer caches: no API request, eventually consistent, never mutate the result. */
+export interface CacheReader {
+  /** The cached object, or undefined when it does not exist (or is outside the watch scope). */
+  get<T extends KubeObject = KubeObject>(type: ResourceType, key: ObjectKey): T | undefined;
+  /** Cached objects of a type, optionally in one namespace and matching every label given. */
+  list<T extends KubeObject = KubeObject>(
+    type: ResourceType,
+    options?: { namespace?: string; labels?: Record<string, string> },
+  ): T[];
+}
+
+/** Options of a server-side apply. */
+export interface ApplyOptions {
+  /**
+   * Take ownership of fields another manager owns instead of failing with a conflict. Only where the
+   * controller is documented as the sole owner of those fields (say why at the call site).
+   */
+  force?: boolean;
+}
+
+/** API writes of one controller; every write carries that controller's field manager. */
+export interface ControllerClient {
+  /** The field manager of this controller's applies (`jude-<controller>`). */
+  readonly fieldManager: string;
+  /** Server-side apply of a fully specified object; returns the object the server stored. */
+  apply<T extends KubeObject>(object: T, options?: ApplyOptions): Promise<T>;
+  /**
+   * Server-side apply of `status` through the /status subresource. Pass apiVersion, kind, metadata
+   * (name, namespace) and the complete status this controller owns. Skips the request when the cached
+   * object already carries exactly this status (so writing status cannot cause a reconcile loop).
+   */
+  applyStatus<T extends KubeObject>(object: T): Promise<void>;
+  /** Deletes an object; a missing object is not an error. Background propagation. */
+  delete(type: ResourceType, key: ObjectKey): Promise<void>;
+  /** A live (uncached) read, for kinds the operator does not watch (Secrets, PVCs): undefined on 404. */
+  getLive<T extends KubeObject = KubeObject>(type: ResourceType, key: ObjectKey): Promise<T | undefined>;
+}
+
+/** Records Kubernetes Events on an object (aggregated: a repeat bumps the count). */
+export interface EventRecorder {
+  normal(object: KubeObject, reason: string, message: string): void;
+  warning(object: KubeObject, reason: string, message: string): void;
+}
+
+/** Everything one reconcile of one key is given. */
+export interface ReconcileContext {
+  /** The primary object to reconcile; read it from `cache` (it may have been deleted). */
+  key: ObjectKey;
+  cache: CacheReader;
+  client: ControllerClient;
+  events: EventRecorder;
+  /** A child logger bound to controller, namespace and name. */
+  log: Logger;
+  /** Aborted when the operator shuts down or loses leadership; pass it to long waits. */
+  signal: AbortSignal;
+}
+
+/** What a reconcile asks for next; returning nothing means "done until something changes". */
+export interface ReconcileResult {
+  /** Reconcile this key again after this many milliseconds (polling something not watched). */
+  requeueAfterMs?: number;
+}
+
+/** The function a controller implements: read (cache), decide (pure functions), apply. */
+export type Reconcile = (context: ReconcileContext) => Promise<ReconcileResult | void>;
+
+/** Maps a watched object to the primary keys to reconcile. */
+export type KeyMapper = (object: KubeObject, cache: CacheReader) => ObjectKey[];
+
+/** A controller as registered with the manager. */
+export interface ControllerDefinition {
+  /** Short kebab-case name: metrics label, log binding and field manager suffix. */
+  name: string;
+  /** The resource this controller reconciles; each of its events enqueues its own key. */
+  primary: ResourceType;
+  /**
+   * Children this controller creates with a controller owner reference to the primary; their events
+   * enqueue the owner. Their informers only hold objects labelled managed-by=jude-operator.
+   */
+  owns?: ResourceType[];
+  /** Other resources whose events map to primary keys (e.g. the EmbeddingModel of a pipeline). */
+  watches?: { type: ResourceType; map: KeyMapper }[];
+  /** Keys reconciled in parallel (distinct keys only; one key never runs twice at once). Default 4. */
+  concurrency?: number;
+  reconcile: Reconcile;
+}
