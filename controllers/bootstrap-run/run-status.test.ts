@@ -141,6 +141,8 @@ describe("runStatus", () => {
     expect(isTrue("Complete")).toBe(phase === "Succeeded");
     expect(isTrue("Failed")).toBe(phase === "Failed");
     expect(isTrue("Ready")).toBe(phase === "Succeeded");
+    expect(isTrue("Reconciling")).toBe(phase === "Pending" || phase === "Running");
+    expect(isTrue("Stalled")).toBe(phase === "Failed");
   });
 
   it("records start and completion times from the Job", () => {

@@ -4,7 +4,7 @@
 import type { V1Job, V1JobCondition } from "@kubernetes/client-node";
 import type { BootstrapPhase, BootstrapRun, BootstrapRunStatus } from "../../crds/index.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
-import { kstatusConditions, type ConditionUpdate, type Standing } from "../nearline-pipeline/kstatus.ts";
+import { kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
 import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
 
 /** What the controller read about a run that has a Job (or should have one). */
@@ -19,8 +19,8 @@ export interface RunObservation {
 /** The status fields a reconcile writes, and the conditions. */
 export interface RunDecision {
   status: Pick<BootstrapRunStatus, "phase" | "progress" | "jobName" | "startTime" | "completionTime">;
-  standing: Standing;
-  conditions: ConditionUpdate[];
+  standing: Kstatus;
+  conditions: ConditionInput[];
 }
 
 /** True once the run's status records a final phase; a finished run is immutable. */
@@ -78,7 +78,7 @@ export function runStatus(observation: RunObservation): RunDecision {
     },
     standing,
     conditions: [
-      ...kstatusConditions(standing),
+      ...trioFor(phase, standing),
       {
         type: "Complete",
         status: phase === "Succeeded" ? "True" : "False",
@@ -95,6 +95,15 @@ export function runStatus(observation: RunObservation): RunDecision {
   };
 }
 
+/**
+ * The kstatus trio; a suspended run is deliberately paused, so none of the three is True (Ready False
+ * with reason Suspended, as Flux reports suspended objects).
+ */
+function trioFor(phase: BootstrapPhase, verdict: Kstatus): ConditionInput[] {
+  const trio = kstatusConditions(verdict);
+  return phase === "Suspended" ? trio.map((condition) => ({ ...condition, status: "False" })) : trio;
+}
+
 function describeCounts(counts: RunDecision["status"]["progress"]): string {
   if (counts === undefined) return "no shard has reported yet";
   const of = counts.total !== undefined ? ` of ${counts.total}` : "";
@@ -107,7 +116,7 @@ function standingOf(
   failed: V1JobCondition | undefined,
   startTime: string | undefined,
   nowMs: number,
-): Standing {
+): Kstatus {
   switch (phase) {
     case "Succeeded":
       return {
@@ -123,7 +132,7 @@ function standingOf(
       };
     case "Suspended":
       return {
-        state: "Suspended",
+        state: "Reconciling",
         reason: "Suspended",
         message: `suspended at ${describeCounts(counts)}; set spec.suspend to false to resume`,
       };

@@ -1,7 +1,7 @@
 // Why a BootstrapRun cannot start until someone changes a resource: its pipeline is missing or stuck
 // itself, or the model does not serve the version the run fills. Checked only before the Job exists.
 import type { BootstrapRun, NearlinePipeline } from "../../crds/index.ts";
-import type { Standing } from "../nearline-pipeline/kstatus.ts";
+import type { Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { pipelineStallCause, type PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 
@@ -15,7 +15,7 @@ export interface RunSurroundings {
 }
 
 /** The first reason `run` cannot start, or undefined. */
-export function runStallCause(surroundings: RunSurroundings): Standing | undefined {
+export function runStallCause(surroundings: RunSurroundings): Kstatus | undefined {
   const { run, pipeline, versions } = surroundings;
   if (pipeline === undefined)
     return {

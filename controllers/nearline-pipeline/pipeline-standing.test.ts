@@ -1,7 +1,7 @@
 import type { V1Deployment } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
-import { kstatusConditions, type Standing } from "./kstatus.ts";
+import { kstatusConditions, type Kstatus } from "../shared/conditions.ts";
 import { resolveLiveVersions } from "./live-versions.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
@@ -165,7 +165,7 @@ describe("pipelineStanding", () => {
     readyReplicas: 1,
     message: "Deployment x: 1 of 3 workers ready",
   };
-  const stall: Standing = { state: "Stalled", reason: "PromptMissing", message: "spec.entity: ..." };
+  const stall: Kstatus = { state: "Stalled", reason: "PromptMissing", message: "spec.entity: ..." };
   it.each([
     {
       name: "stall cause wins",
@@ -212,7 +212,7 @@ describe("pipelineStanding", () => {
       state,
       reason,
     }: {
-      cause?: Standing;
+      cause?: Kstatus;
       versions: typeof resolved;
       rollouts: readonly (readonly [string, Rollout])[];
       state: string;

@@ -1,15 +1,15 @@
 // Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix, Reconciling while
 // a version waits for its model digest or its workers roll out, Ready when every live version runs.
-import type { Standing } from "./kstatus.ts";
+import type { Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "./live-versions.ts";
 import type { Rollout } from "./worker-rollout.ts";
 
 /** The pipeline's standing from its stall cause, its resolved versions and their worker rollouts. */
 export function pipelineStanding(
-  stallCause: Standing | undefined,
+  stallCause: Kstatus | undefined,
   resolved: ResolvedVersions,
   rollouts: ReadonlyMap<string, Rollout>,
-): Standing {
+): Kstatus {
   if (stallCause !== undefined) return stallCause;
   const waiting = resolved.waiting[0];
   if (waiting !== undefined)

@@ -3,7 +3,7 @@
 // Secret is missing, or another pipeline of the same model writes to a different store.
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { templateFields } from "../../serving/core/prompts.ts";
-import type { Standing } from "./kstatus.ts";
+import type { Kstatus } from "../shared/conditions.ts";
 import { missingSecret, referencedSecrets } from "./secret-refs.ts";
 
 /** What the controller read about a pipeline's surroundings. */
@@ -17,7 +17,7 @@ export interface PipelineSurroundings {
   secrets: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
-function stalled(reason: string, message: string): Standing {
+function stalled(reason: string, message: string): Kstatus {
   return { state: "Stalled", reason, message };
 }
 
@@ -35,7 +35,7 @@ function isOlder(a: NearlinePipeline, b: NearlinePipeline): boolean {
 }
 
 /** The first reason `pipeline` is stuck, or undefined when it is consistent with its surroundings. */
-export function pipelineStallCause(surroundings: PipelineSurroundings): Standing | undefined {
+export function pipelineStallCause(surroundings: PipelineSurroundings): Kstatus | undefined {
   const { pipeline, model, siblings, secrets } = surroundings;
   const spec = pipeline.spec;
   if (model === undefined)
