@@ -90,7 +90,7 @@ describe("runStatus", () => {
       job: job([{ type: "Suspended" }]),
       checkpoints: [halfway, finished],
       phase: "Suspended",
-      state: "Suspended",
+      state: "Reconciling",
       message: /set spec\.suspend to false/,
     },
     {
