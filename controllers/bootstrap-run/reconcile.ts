@@ -35,10 +35,17 @@ export const stalledPollMs = 30_000;
 
 type StatusFields = Omit<BootstrapRunStatus, "conditions" | "observedGeneration">;
 
+/** What the reconcile needs besides its context; tests replace the Kafka and store reads. */
+export interface RunReconcileSettings {
+  images: Images;
+  captureWatermarks?: typeof captureWatermarks;
+  readCheckpoints?: typeof readCheckpoints;
+}
+
 /** Reconciles one BootstrapRun. */
 export async function reconcileBootstrapRun(
   context: ReconcileContext,
-  settings: { images: Images },
+  settings: RunReconcileSettings,
 ): Promise<ReconcileResult | void> {
   const raw = context.cache.get(resourceTypes.bootstrapRun, context.key);
   if (raw === undefined || raw.metadata?.deletionTimestamp) return;
@@ -62,7 +69,7 @@ export async function reconcileBootstrapRun(
   });
   let current = run;
   if (job === undefined) {
-    const started = await startRun(context, raw, run, read, settings.images);
+    const started = await startRun(context, raw, run, read, settings);
     if (started === undefined) return { requeueAfterMs: stalledPollMs };
     ({ run: current, job } = started);
   } else {
@@ -113,7 +120,7 @@ async function startRun(
   raw: KubeObject,
   run: BootstrapRun,
   read: { surroundings: PipelineSurroundings; secretValues: SecretValues } | undefined,
-  images: Images,
+  settings: RunReconcileSettings,
 ): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | undefined> {
   const model = read?.surroundings.model;
   const versions = model === undefined ? { versions: [], waiting: [] } : resolveLiveVersions(model);
@@ -136,7 +143,11 @@ async function startRun(
     const watermarks = stored ?? {
       capturedTime: conditionTime(new Date()),
       topic: read.surroundings.pipeline.spec.source.kafka.topic,
-      partitions: await captureWatermarks(read.surroundings.pipeline, read.secretValues, context.signal),
+      partitions: await (settings.captureWatermarks ?? captureWatermarks)(
+        read.surroundings.pipeline,
+        read.secretValues,
+        context.signal,
+      ),
     };
     started = { ...run, status: { ...run.status, watermarks } };
     const verdict = {
@@ -148,7 +159,7 @@ async function startRun(
   }
   const desired = desiredShards(
     { run: started, pipeline: read.surroundings.pipeline, model: model!, version },
-    images,
+    settings.images,
   );
   await context.client.apply(desired.configMap as KubeObject);
   const job = await context.client.apply(desired.job as V1Job & KubeObject);
