@@ -1,8 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
-import { loadExample } from "../../test/fixtures/examples.ts";
-import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
-import { testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
+import { stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
 import { imagesFor } from "../shared/image.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
 
@@ -12,16 +11,10 @@ const watermarks = [
   { partition: 1, offset: 4 },
 ];
 
-function stored(file: Parameters<typeof loadExample>[0], uid: string, status?: object): KubeObject {
-  const object = loadExample(file) as KubeObject;
-  object.metadata = { ...object.metadata, namespace: testNamespace, uid, generation: 1 };
-  if (status !== undefined) object.status = status;
-  return object;
-}
 const world = (run: KubeObject, extra: Record<string, KubeObject[]> = {}) => ({
   BootstrapRun: [run],
-  NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid")],
-  EmbeddingModel: [stored("embedding-model.yaml", "model-uid")],
+  NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+  EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
   Secret: [
     {
       kind: "Secret",
@@ -42,15 +35,10 @@ async function reconcile(objects: Record<string, KubeObject[]>): Promise<Recorde
   return calls;
 }
 
-const summary = (calls: RecordedCall[]) =>
-  calls.map((call) =>
-    call.verb === "event" ? `event ${call.type} ${call.reason}` : `${call.verb} ${call.kind}/${call.name}`,
-  );
-
 describe("reconcileBootstrapRun", () => {
   it("captures the watermarks into status before it creates the ConfigMap and the Job", async () => {
-    const calls = await reconcile(world(stored("bootstrap-run.yaml", "run-uid")));
-    expect(summary(calls)).toEqual([
+    const calls = await reconcile(world(stored("bootstrap-run.yaml", "run-uid") as KubeObject));
+    expect(summarizeCalls(calls)).toEqual([
       "applyStatus BootstrapRun/jobs-minilm-v1",
       "apply ConfigMap/jobs-minilm-v1-bootstrap",
       "apply Job/jobs-minilm-v1-bootstrap",
@@ -82,10 +70,10 @@ describe("reconcileBootstrapRun", () => {
       },
       status: { active: 8 },
     };
-    const run = stored("bootstrap-run.yaml", "run-uid", status);
+    const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
     (run.spec as { suspend: boolean }).suspend = true;
     const calls = await reconcile(world(run, { Job: [job] }));
-    expect(summary(calls)).toEqual([
+    expect(summarizeCalls(calls)).toEqual([
       "apply Job/jobs-minilm-v1-bootstrap",
       "applyStatus BootstrapRun/jobs-minilm-v1",
       "event Normal Suspended",
@@ -101,16 +89,20 @@ describe("reconcileBootstrapRun", () => {
   });
 
   it("never touches a finished run", async () => {
-    const run = stored("bootstrap-run.yaml", "run-uid", { phase: "Succeeded" });
+    const run = stored(
+      "bootstrap-run.yaml",
+      "run-uid",
+      (object) => void (object.status = { phase: "Succeeded" }),
+    );
     (run.spec as { suspend: boolean }).suspend = true;
     expect(await reconcile(world(run))).toEqual([]);
   });
 
   it("stalls without capturing anything when the pipeline is missing", async () => {
-    const objects = world(stored("bootstrap-run.yaml", "run-uid"));
+    const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
     objects.NearlinePipeline = [];
     const calls = await reconcile(objects);
-    expect(summary(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
     const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
     expect(status.watermarks).toBeUndefined();
     expect(status.conditions).toContainEqual(

@@ -3,7 +3,6 @@
 // the Job, status from the Job and the checkpoints). A finished run is never touched again.
 import type { V1Job } from "@kubernetes/client-node";
 import {
-  apiVersion,
   safeParseBootstrapRun,
   safeParseNearlinePipeline,
   type BootstrapRun,
@@ -14,13 +13,9 @@ import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operat
 import { resolveLiveVersions } from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
+import { writeStatus } from "../nearline-pipeline/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
-import {
-  conditionTime,
-  kstatusConditions,
-  setConditions,
-  type ConditionInput,
-} from "../shared/conditions.ts";
+import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
@@ -32,8 +27,6 @@ import { runStallCause } from "./stall-causes.ts";
 export const runPollMs = 10_000;
 /** How often a run that cannot start looks again (a missing Secret is not watched). */
 export const stalledPollMs = 30_000;
-
-type StatusFields = Omit<BootstrapRunStatus, "conditions" | "observedGeneration">;
 
 /** What the reconcile needs besides its context; tests replace the Kafka and store reads. */
 export interface RunReconcileSettings {
@@ -204,26 +197,5 @@ async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, j
       ...(job.metadata?.ownerReferences ? { ownerReferences: job.metadata.ownerReferences } : {}),
     },
     spec: { ...spec, ...wanted },
-  });
-}
-
-/** Writes the complete status this controller owns. */
-async function writeStatus(
-  context: ReconcileContext,
-  raw: KubeObject,
-  fields: StatusFields,
-  conditions: ConditionInput[],
-): Promise<void> {
-  const generation = raw.metadata?.generation;
-  const previous = (raw.status as BootstrapRunStatus | undefined)?.conditions;
-  await context.client.applyStatus({
-    apiVersion,
-    kind: "BootstrapRun",
-    metadata: { name: context.key.name, namespace: context.key.namespace },
-    status: {
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      ...fields,
-      conditions: setConditions(previous, conditions, generation, new Date()),
-    },
   });
 }

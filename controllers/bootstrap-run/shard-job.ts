@@ -2,10 +2,8 @@
 // shard, carrying the run's back-off, deadline, TTL and suspend.
 import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import type { BootstrapRun, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
-import { configMapFor } from "../nearline-pipeline/config-map.ts";
 import type { LiveVersion } from "../nearline-pipeline/live-versions.ts";
-import { SecretWiring } from "../nearline-pipeline/secret-wiring.ts";
-import { workerContainer, workerPodSpec } from "../nearline-pipeline/worker-pod.ts";
+import { workerParts, workerPodSpec } from "../nearline-pipeline/worker-pod.ts";
 import type { Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
 import { bootstrapJobName } from "../shared/names.ts";
@@ -38,17 +36,16 @@ export function desiredShards(
     bootstrapRun: run.metadata.name,
   });
   const owner = controllerRef(run);
-  const wiring = new SecretWiring();
   const files = resolveFileUris(run.spec.source.files?.uris ?? []);
-  const config = desiredShardConfig(objects, wiring, files.uris);
-  const { configMap, configHash } = configMapFor({ name, namespace, labels, owner, config });
-
-  const container = workerContainer({
-    name: "bootstrap",
+  const { configMap, configHash, container, wiring } = workerParts({
+    name,
+    namespace,
+    labels,
+    owner,
     image: images.jude,
     subcommand: "bootstrap",
-    wiring,
     resources: run.spec.resources,
+    render: (secrets) => desiredShardConfig(objects, secrets, files.uris),
   });
   container.volumeMounts!.push(...files.claims.volumeMounts);
   const podSpec = workerPodSpec({

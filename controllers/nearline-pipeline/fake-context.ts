@@ -69,3 +69,10 @@ export function fakeContext(
   };
   return { context, calls };
 }
+
+/** The calls as short lines ("apply Deployment/x", "event Warning Reason") for exact comparisons. */
+export function summarizeCalls(calls: readonly RecordedCall[]): string[] {
+  return calls.map((call) =>
+    call.verb === "event" ? `event ${call.type} ${call.reason}` : `${call.verb} ${call.kind}/${call.name}`,
+  );
+}

@@ -1,19 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { imagesFor } from "../shared/image.ts";
-import { fakeContext, type RecordedCall } from "./fake-context.ts";
+import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
-import { testNamespace } from "./test-objects.ts";
-import { loadExample } from "../../test/fixtures/examples.ts";
+import { stored, testNamespace } from "./test-objects.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
 const key = { namespace: testNamespace, name: "jobs" };
 
-function stored(file: Parameters<typeof loadExample>[0], uid: string): KubeObject {
-  const object = loadExample(file) as KubeObject;
-  object.metadata = { ...object.metadata, namespace: testNamespace, uid, generation: 1 };
-  return object;
-}
 const secret: KubeObject = {
   kind: "Secret",
   metadata: { name: "jude-redis", namespace: testNamespace },
@@ -49,20 +43,15 @@ async function reconcile(objects: Record<string, KubeObject[]>): Promise<Recorde
   return calls;
 }
 
-const summary = (calls: RecordedCall[]) =>
-  calls.map((call) =>
-    call.verb === "event" ? `event ${call.type} ${call.reason}` : `${call.verb} ${call.kind}/${call.name}`,
-  );
-
 describe("reconcileNearlinePipeline", () => {
   it("applies the worker ConfigMap and Deployment of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
-      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid")],
-      EmbeddingModel: [stored("embedding-model.yaml", "model-uid")],
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
       Secret: [secret],
       Deployment: [retired],
     });
-    expect(summary(calls)).toEqual([
+    expect(summarizeCalls(calls)).toEqual([
       "apply ConfigMap/jobs-minilm-v1-nearline",
       "apply Deployment/jobs-minilm-v1-nearline",
       "delete Deployment/jobs-minilm-v0-nearline",
@@ -79,11 +68,14 @@ describe("reconcileNearlinePipeline", () => {
 
   it("writes only a Stalled status, and a Warning, when the model is missing", async () => {
     const calls = await reconcile({
-      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid")],
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
       Secret: [secret],
       Deployment: [retired],
     });
-    expect(summary(calls)).toEqual(["applyStatus NearlinePipeline/jobs", "event Warning ModelNotFound"]);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ModelNotFound",
+    ]);
   });
 
   it("does nothing for a pipeline that is gone", async () => {

@@ -3,7 +3,6 @@
 // Deployment; remove workers of versions no longer live; write status from the workers' own figures.
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import {
-  apiVersion,
   safeParseNearlinePipeline,
   type EmbeddingModel,
   type NearlinePipeline,
@@ -11,13 +10,14 @@ import {
 } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
-import { findCondition, kstatusConditions, setConditions, type Kstatus } from "../shared/conditions.ts";
+import { findCondition, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
 import { readSurroundings } from "./read-surroundings.ts";
+import { writeStatus } from "./status-writer.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
 import { desiredWorkers } from "./worker-deployment.ts";
 import { versionStatus, type WorkerFigures } from "./worker-figures.ts";
@@ -44,7 +44,7 @@ export async function reconcileNearlinePipeline(
   const parsed = safeParseNearlinePipeline(raw);
   if (!parsed.success) {
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
-    await writeStatus(context, raw, verdict, {});
+    await writePipelineStatus(context, raw, verdict, {});
     return;
   }
   const pipeline = parsed.data;
@@ -77,7 +77,7 @@ export async function reconcileNearlinePipeline(
   const verdict = pipelineStanding(cause, resolved, rollouts);
   const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === activeVersion)?.lag;
-  await writeStatus(context, raw, verdict, {
+  await writePipelineStatus(context, raw, verdict, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
@@ -129,26 +129,15 @@ async function workerFigures(
   return Promise.all(pods.map((pod) => probe(pod, context.signal)));
 }
 
-/** Writes the complete status this controller owns, and an Event when readiness changes. */
-async function writeStatus(
+/** Writes the status, and an Event when the pipeline turns Ready or Stalled. */
+async function writePipelineStatus(
   context: ReconcileContext,
   raw: KubeObject,
   verdict: Kstatus,
   fields: Omit<NearlinePipelineStatus, "conditions" | "observedGeneration">,
 ): Promise<void> {
-  const generation = raw.metadata?.generation;
+  await writeStatus(context, raw, fields, kstatusConditions(verdict));
   const previous = (raw.status as NearlinePipelineStatus | undefined)?.conditions;
-  const conditions = setConditions(previous, kstatusConditions(verdict), generation, new Date());
-  await context.client.applyStatus({
-    apiVersion,
-    kind: "NearlinePipeline",
-    metadata: { name: context.key.name, namespace: context.key.namespace },
-    status: {
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      conditions,
-      ...fields,
-    },
-  });
   const before = findCondition(previous, verdict.state)?.status;
   if (before !== "True" && verdict.state === "Ready")
     context.events.normal(raw, verdict.reason, verdict.message);

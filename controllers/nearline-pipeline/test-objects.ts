@@ -13,7 +13,8 @@ import { loadExample, type ExampleFile, type JsonObject } from "../../test/fixtu
 /** The namespace every test object lives in. */
 export const testNamespace = "recs";
 
-function stored(file: ExampleFile, uid: string, edit?: (object: JsonObject) => void): JsonObject {
+/** An example as the API server would store it (namespace, uid, generation), before parsing. */
+export function stored(file: ExampleFile, uid: string, edit?: (object: JsonObject) => void): JsonObject {
   const object = loadExample(file);
   const metadata = object.metadata as JsonObject;
   metadata.namespace = testNamespace;

@@ -6,11 +6,9 @@ import type { Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
-import { configMapFor } from "./config-map.ts";
 import type { LiveVersion } from "./live-versions.ts";
-import { SecretWiring } from "./secret-wiring.ts";
 import { desiredWorkerConfig, workerOpsPort } from "./worker-config.ts";
-import { workerContainer, workerPodSpec } from "./worker-pod.ts";
+import { workerParts, workerPodSpec } from "./worker-pod.ts";
 
 /** Annotation on a worker Deployment recording the offsets a promoted version's workers start from. */
 export const startOffsetsAnnotation = "jude.dev/start-offsets";
@@ -38,16 +36,15 @@ export function desiredWorkers(
     pipeline: pipeline.metadata.name,
   });
   const owner = controllerRef(pipeline);
-  const wiring = new SecretWiring();
-  const config = desiredWorkerConfig(pipeline, model, version, wiring);
-  const { configMap, configHash } = configMapFor({ name, namespace, labels, owner, config });
-
-  const container = workerContainer({
-    name: "nearline",
+  const { configMap, configHash, container, wiring } = workerParts({
+    name,
+    namespace,
+    labels,
+    owner,
     image: images.jude,
     subcommand: "nearline",
-    wiring,
     resources: pipeline.spec.workers.resources,
+    render: (secrets) => desiredWorkerConfig(pipeline, model, version, secrets),
   });
   container.ports = [{ name: "ops", containerPort: workerOpsPort, protocol: "TCP" }];
   // /healthz answers once the worker has joined its group; joining may wait for Kafka, so the startup

@@ -2,8 +2,9 @@
 // config volume, a writable /tmp on a read-only root, Secret wiring and the restricted security context.
 import type { V1Container, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../shared/pod-security.ts";
-import { configFileName, configMountPath } from "./config-map.ts";
-import type { SecretWiring } from "./secret-wiring.ts";
+import type { V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
+import { configFileName, configMapFor, configMountPath } from "./config-map.ts";
+import { SecretWiring } from "./secret-wiring.ts";
 
 /** Resource requirements as the CRDs hold them (a quantity may be a number). */
 export interface ResourceSpec {
@@ -68,4 +69,37 @@ export function workerPodSpec(options: {
     enableServiceLinks: false,
     securityContext: restrictedPodSecurityContext(),
   };
+}
+
+/**
+ * The parts every worker workload starts from: its config (rendered by `render`, which registers the
+ * Secrets it needs on the wiring) as a ConfigMap with its hash, and the container that mounts it.
+ */
+export function workerParts(options: {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  owner: V1OwnerReference;
+  image: string;
+  subcommand: "nearline" | "bootstrap";
+  resources?: ResourceSpec | undefined;
+  render: (wiring: SecretWiring) => unknown;
+}): { configMap: V1ConfigMap; configHash: string; container: V1Container; wiring: SecretWiring } {
+  const wiring = new SecretWiring();
+  const { name, namespace, labels, owner } = options;
+  const { configMap, configHash } = configMapFor({
+    name,
+    namespace,
+    labels,
+    owner,
+    config: options.render(wiring),
+  });
+  const container = workerContainer({
+    name: options.subcommand,
+    image: options.image,
+    subcommand: options.subcommand,
+    wiring,
+    resources: options.resources,
+  });
+  return { configMap, configHash, container, wiring };
 }
