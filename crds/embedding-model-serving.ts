@@ -105,7 +105,7 @@ export const batching = z.strictObject({
     .int()
     .min(0)
     .max(10000)
-    .default(5)
+    .default(2)
     .describe(
       "Longest a request waits for a batch to fill before the batch runs anyway; trades latency for throughput.",
     ),

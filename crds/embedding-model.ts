@@ -72,16 +72,16 @@ export const modelArtifact = withRules(
   ],
 );
 
+/** One prompt template; the serving and pipeline configs take theirs from here too. */
+export const promptTemplate = z
+  .string()
+  .min(1)
+  .max(8192)
+  .regex(promptTemplatePattern, "braces may appear only as {{field}} placeholders");
+
 /** Prompt templates per entity, e.g. {job: "Job title: {{title}} ..."}. */
 export const prompts = keysMatching(
-  mapOf(
-    z
-      .string()
-      .min(1)
-      .max(8192)
-      .regex(promptTemplatePattern, "braces may appear only as {{field}} placeholders"),
-    { min: 1, max: 32 },
-  ),
+  mapOf(promptTemplate, { min: 1, max: 32 }),
   dnsLabelPattern,
   63,
   "an entity name (a DNS label such as member-profile)",

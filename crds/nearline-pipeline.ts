@@ -116,6 +116,48 @@ export const workers = z.strictObject({
     .describe("CPU and memory requests and limits of a worker container."),
 });
 
+/** The entity's prompt fields: field name -> JSON path; worker configs carry the same map. */
+export const extract = keysMatching(
+  mapOf(jsonPath(), { min: 1, max: 64 }),
+  fieldNamePattern,
+  63,
+  "a field name such as title",
+);
+
+/** Change detection switch; worker configs carry the same object. */
+export const changeDetection = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      "Skip an event when the hash of its rendered text equals the hash stored for its key and version.",
+    ),
+});
+
+/** What the topic rules read; the spec and the nearline worker config both have it. */
+interface TopicsOf {
+  source: { kafka: { topic: string } };
+  sinks: { kafka?: { topic: string } | undefined; deadLetter?: { topic: string } | undefined };
+}
+
+/** The dead-letter topic differs from the source; the nearline worker config checks the same rule. */
+export const deadLetterTopicRule = {
+  rule: "!has(self.sinks.deadLetter) || self.sinks.deadLetter.topic != self.source.kafka.topic",
+  message: "the dead-letter topic must differ from the source topic, or bad events loop back forever",
+  field: "sinks.deadLetter",
+  holds: (self: TopicsOf) =>
+    self.sinks.deadLetter === undefined || self.sinks.deadLetter.topic !== self.source.kafka.topic,
+};
+
+/** The output topic differs from the source; the nearline worker config checks the same rule. */
+export const outputTopicRule = {
+  rule: "!has(self.sinks.kafka) || self.sinks.kafka.topic != self.source.kafka.topic",
+  message: "the output topic must differ from the source topic",
+  field: "sinks.kafka",
+  holds: (self: TopicsOf) =>
+    self.sinks.kafka === undefined || self.sinks.kafka.topic !== self.source.kafka.topic,
+};
+
 /** Desired state of a NearlinePipeline. */
 export const nearlinePipelineSpec = withRules(
   z.strictObject({
@@ -129,42 +171,18 @@ export const nearlinePipelineSpec = withRules(
       .strictObject({ kafka: kafkaSource.describe("A Kafka changelog topic.") })
       .describe("Where change events come from."),
     decode: decode.prefault({}).describe("How records become upserts and deletes."),
-    extract: keysMatching(
-      mapOf(jsonPath(), { min: 1, max: 64 }),
-      fieldNamePattern,
-      63,
-      "a field name such as title",
-    ).describe(
+    extract: extract.describe(
       "Fields to extract for the prompt: field name -> JSON path ($.title, $.company.name, $.skills[*].name; arrays are joined with ', ').",
     ),
-    changeDetection: z
-      .strictObject({
-        enabled: z
-          .boolean()
-          .default(true)
-          .describe(
-            "Skip an event when the hash of its rendered text equals the hash stored for its key and version.",
-          ),
-      })
+    changeDetection: changeDetection
       .prefault({})
       .describe("Skipping changes that do not change the embedded text."),
     sinks: sinks.describe("Where vectors are written."),
     workers: workers.prefault({}).describe("The worker Deployment run for each live embedding version."),
   }),
   [
-    {
-      rule: "!has(self.sinks.deadLetter) || self.sinks.deadLetter.topic != self.source.kafka.topic",
-      message: "the dead-letter topic must differ from the source topic, or bad events loop back forever",
-      field: "sinks.deadLetter",
-      holds: (self) =>
-        self.sinks.deadLetter === undefined || self.sinks.deadLetter.topic !== self.source.kafka.topic,
-    },
-    {
-      rule: "!has(self.sinks.kafka) || self.sinks.kafka.topic != self.source.kafka.topic",
-      message: "the output topic must differ from the source topic",
-      field: "sinks.kafka",
-      holds: (self) => self.sinks.kafka === undefined || self.sinks.kafka.topic !== self.source.kafka.topic,
-    },
+    deadLetterTopicRule,
+    outputTopicRule,
     {
       rule: "self.modelRef == oldSelf.modelRef",
       message: "modelRef is immutable: create a new NearlinePipeline for another model",

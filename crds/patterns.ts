@@ -24,21 +24,9 @@ export const sha256Pattern = /^[a-f0-9]{64}$/;
 export const artifactUriPattern =
   /^(https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[!-~]+|file:\/\/\/[!-~]+|pvc:\/\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[!-~]+)$/;
 
-/** A name usable both as an extracted field and as a `{{placeholder}}` in a prompt template. */
-export const fieldNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/**
- * A prompt template: free text in which braces appear only as `{{field}}` placeholders (spaces inside
- * the braces are allowed). Rejecting stray braces catches `{title}` and `{{title}` typos at admission
- * instead of embedding a literal brace into millions of vectors.
- */
-export const promptTemplatePattern = /^([^{}]|\{\{ *[A-Za-z_][A-Za-z0-9_]* *\}\})*$/;
-
-/**
- * The JSON path subset the pipeline workers evaluate: `$` followed by `.name`, `[index]` or `[*]`
- * segments, e.g. `$.title`, `$.company.name`, `$.skills[*].name`, `$.positions[0].title`.
- */
-export const jsonPathPattern = /^\$(\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]{1,6}\]|\[\*\])+$/;
+// Grammars that workers also parse live with their parsers, so the two cannot drift apart.
+export { fieldNamePattern, promptTemplatePattern } from "./grammar/prompt-template.ts";
+export { jsonPathPattern } from "./grammar/json-path.ts";
 
 /** A Kafka topic name (Kafka's own rule: at most 249 of these characters). */
 export const kafkaTopicPattern = /^[A-Za-z0-9._-]+$/;

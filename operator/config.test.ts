@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadOperatorConfig, OperatorConfigError } from "./config.ts";
+import { ConfigError } from "../plumbing/config-file.ts";
+import { loadOperatorConfig } from "./config.ts";
 
 describe("operator config", () => {
   it("has defaults for everything", () => {
@@ -38,7 +39,7 @@ describe("operator config", () => {
     expect(() => loadOperatorConfig(["--http-port", "99999", "--concurrency", "zero"], {})).toThrow(
       /--http-port: .*\n\s+--concurrency:/s,
     );
-    expect(() => loadOperatorConfig(["--bogus", "1"], {})).toThrow(OperatorConfigError);
+    expect(() => loadOperatorConfig(["--bogus", "1"], {})).toThrow(ConfigError);
     expect(() =>
       loadOperatorConfig(["--renew-deadline-seconds", "1", "--retry-period-seconds", "2"], {}),
     ).toThrow(/renew-deadline-seconds must exceed retry-period-seconds/);

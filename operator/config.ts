@@ -4,6 +4,8 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { defaultImageRepository } from "../controllers/shared/image.ts";
+import { ConfigError } from "../plumbing/config-file.ts";
+import { LOG_LEVELS } from "../plumbing/logger.ts";
 
 const seconds = (fallback: number) => z.coerce.number().positive().max(86_400).default(fallback);
 const list = z.string().transform((text) =>
@@ -62,9 +64,9 @@ export const operatorConfigSchema = z
     watchStaleSeconds: seconds(300).describe("/readyz fails when an informer was silent this long"),
     drainSeconds: seconds(25).describe("time reconciles in progress get to finish on SIGTERM"),
     logLevel: z
-      .enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"])
-      .default("info")
-      .describe("trace | debug | info | warn | error | fatal | silent (JUDE_LOG_LEVEL too)"),
+      .enum(LOG_LEVELS)
+      .optional()
+      .describe(`${LOG_LEVELS.join(" | ")}; JUDE_LOG_LEVEL, else info, when absent`),
   })
   .refine((config) => config.leaseDurationSeconds > config.renewDeadlineSeconds, {
     message:
@@ -97,15 +99,9 @@ const platformEnv: Partial<Record<Field, string>> = {
   kubeconfig: "KUBECONFIG",
   leaseNamespace: "POD_NAMESPACE",
   identity: "POD_NAME",
-  logLevel: "JUDE_LOG_LEVEL",
 };
 
-/** An invalid command line or environment; the message lists every problem. */
-export class OperatorConfigError extends Error {
-  override readonly name = "OperatorConfigError";
-}
-
-/** Parses flags and environment into a validated config; throws OperatorConfigError. */
+/** Parses flags and environment into a validated config; throws ConfigError. */
 export function loadOperatorConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
   let values: Record<string, string | undefined>;
   try {
@@ -116,7 +112,7 @@ export function loadOperatorConfig(argv: string[], env: NodeJS.ProcessEnv): Oper
       allowPositionals: false,
     }).values as Record<string, string | undefined>;
   } catch (error) {
-    throw new OperatorConfigError((error as Error).message);
+    throw new ConfigError((error as Error).message);
   }
   const raw: Record<string, string> = {};
   for (const field of fields) {
@@ -130,7 +126,7 @@ export function loadOperatorConfig(argv: string[], env: NodeJS.ProcessEnv): Oper
   const problems = result.error.issues.map(
     (issue) => `  --${flagOf(String(issue.path[0] ?? ""))}: ${issue.message}`,
   );
-  throw new OperatorConfigError(`invalid operator configuration:\n${problems.join("\n")}`);
+  throw new ConfigError(`invalid operator configuration:\n${problems.join("\n")}`);
 }
 
 /** The usage text, generated from the schema so flags and help cannot drift. */

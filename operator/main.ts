@@ -2,9 +2,11 @@
 // (or SIGINT) drain and return. Exit codes: 0 after a graceful stop, 1 when leadership was lost or the
 // runtime failed (the pod restarts as a standby), 2 for a usage or config error.
 import { KubeConfig } from "@kubernetes/client-node";
-import { pino } from "pino";
 import { imagesFor } from "../controllers/shared/image.ts";
-import { loadOperatorConfig, OperatorConfigError, operatorUsage, type OperatorConfig } from "./config.ts";
+import { ConfigError } from "../plumbing/config-file.ts";
+import { createRootLogger } from "../plumbing/logger.ts";
+import { watchShutdownSignals } from "../plumbing/shutdown.ts";
+import { loadOperatorConfig, operatorUsage, type OperatorConfig } from "./config.ts";
 import { controllerFactories } from "./controllers.ts";
 import { Manager } from "./runtime/manager.ts";
 
@@ -19,15 +21,15 @@ export async function main(argv: string[]): Promise<number> {
     config = loadOperatorConfig(argv, process.env);
     const unknown = (config.controllers ?? []).filter((name) => controllerFactories[name] === undefined);
     if (unknown.length > 0)
-      throw new OperatorConfigError(
+      throw new ConfigError(
         `unknown controllers: ${unknown.join(", ")} (known: ${Object.keys(controllerFactories).join(", ")})`,
       );
   } catch (error) {
-    if (!(error instanceof OperatorConfigError)) throw error;
+    if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`jude operator: ${error.message}\n\n${operatorUsage()}`);
     return 2;
   }
-  const log = pino({ level: config.logLevel }).child({ component: "operator" });
+  const log = createRootLogger({ component: "operator", level: config.logLevel });
   const kubeConfig = new KubeConfig();
   if (config.kubeconfig === undefined) kubeConfig.loadFromDefault();
   else kubeConfig.loadFromFile(config.kubeconfig);
@@ -58,21 +60,15 @@ export async function main(argv: string[]): Promise<number> {
   const selected = config.controllers ?? Object.keys(controllerFactories);
   for (const name of selected) manager.add(controllerFactories[name]!(settings));
 
-  const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    log.info({ signal }, "shutdown requested");
-    stop.abort(new Error(signal));
-  };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
+  const shutdown = watchShutdownSignals();
+  void shutdown.requested.then((signal) => log.info({ signal }, "shutdown requested"));
   try {
-    await manager.run(stop.signal);
+    await manager.run(shutdown.signal);
     return 0;
   } catch (error) {
     log.error({ err: error }, "operator stopped on an error");
     return 1;
   } finally {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
+    shutdown.dispose();
   }
 }

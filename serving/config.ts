@@ -1,9 +1,14 @@
 /** The serving config schema (the contract the operator renders from an EmbeddingModel) and its parsing. */
 import { z } from "zod";
+import { embeddingModelSpec, modelArtifact, promptTemplate } from "../crds/embedding-model.ts";
+import { batching as crdBatching } from "../crds/embedding-model-serving.ts";
 import { ConfigError, parseConfig, readConfigDocument } from "../plumbing/config-file.ts";
 import { LOG_LEVELS } from "../plumbing/logger.ts";
 
 export { ConfigError };
+
+/** Inputs one call may carry unless the config says otherwise (TEI's max-client-batch-size is 32). */
+const DEFAULT_MAX_INPUTS_PER_CALL = 128;
 
 const port = z.number().int().min(0).max(65_535);
 const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
@@ -11,7 +16,9 @@ const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, 
 /**
  * The serving config: the file the operator renders from an EmbeddingModel (spec.model, spec.prompts,
  * spec.serving.batching, TLS and auth Secret mounts), overridable by flags and environment variables.
- * Every default is stated here and nowhere else.
+ * Fields the EmbeddingModel also has take their schema (and default) from crds/; every other default
+ * is stated here and nowhere else. Prompt names are wider than the resource's entity names: clients
+ * name prompts too (`query`, TEI's prompt_name).
  */
 export const servingConfigSchema = z
   .object({
@@ -20,33 +27,28 @@ export const servingConfigSchema = z
       .object({
         name: z.string().min(1).optional(),
         /** The embedding version (EmbeddingModel spec.version); defaults to the manifest. */
-        version: z.string().min(1).optional(),
+        version: embeddingModelSpec.shape.version.optional(),
         /** "sha256:<hex>" of the artifact the init container verified. */
         digest: z
           .string()
           .regex(/^sha256:[0-9a-f]{64}$/)
           .optional(),
-        precision: z.enum(["fp32", "fp16", "int8"]).default("fp32"),
-        pooling: z.enum(["mean", "cls", "last-token"]).optional(),
-        normalize: z.boolean().optional(),
-        maxSequenceLength: z.number().int().positive().optional(),
-        dimensions: z.number().int().positive().optional(),
+        // spec.model's fields; unset ones (but precision) come from the model's manifest.
+        precision: modelArtifact.shape.precision,
+        pooling: modelArtifact.shape.pooling.unwrap().optional(),
+        normalize: modelArtifact.shape.normalize.unwrap().optional(),
+        maxSequenceLength: modelArtifact.shape.maxSequenceLength.unwrap().optional(),
+        dimensions: modelArtifact.shape.dimensions.optional(),
       })
       .prefault({}),
     /** Prompt (entity) name -> a prefix, or a template with {{field}} placeholders ({{text}} = the input). */
-    prompts: z.record(promptName, z.string()).default({}),
-    batching: z
-      .object({
-        maxBatchTokens: z.number().int().positive().default(16_384),
-        maxBatchSize: z.number().int().positive().default(32),
-        maxQueueDelayMs: z.number().min(0).max(1_000).default(2),
-        /** Inputs in flight (queued or computing) before calls fail fast with RESOURCE_EXHAUSTED. */
-        maxConcurrentRequests: z.number().int().positive().default(512),
-      })
-      .prefault({}),
+    prompts: z.record(promptName, promptTemplate).default({}),
+    /** EmbeddingModel spec.serving.batching, the same schema (and so the same defaults). */
+    batching: crdBatching.prefault({}),
     limits: z
       .object({
-        maxInputsPerCall: z.number().int().positive().default(128),
+        /** Default: 128, or batching.maxConcurrentRequests when that is smaller. */
+        maxInputsPerCall: z.number().int().positive().optional(),
         maxMessageBytes: z
           .number()
           .int()
@@ -79,11 +81,37 @@ export const servingConfigSchema = z
     /** Absent: JUDE_LOG_LEVEL, else info (plumbing/logger.ts). */
     logLevel: z.enum(LOG_LEVELS).optional(),
   })
-  .refine((config) => config.limits.maxInputsPerCall <= config.batching.maxConcurrentRequests, {
-    message:
-      "limits.maxInputsPerCall must not exceed batching.maxConcurrentRequests (a call needs a permit per input)",
-    path: ["limits", "maxInputsPerCall"],
-  });
+  .refine(
+    (config) =>
+      config.limits.maxInputsPerCall === undefined ||
+      config.limits.maxInputsPerCall <= config.batching.maxConcurrentRequests,
+    {
+      message:
+        "limits.maxInputsPerCall must not exceed batching.maxConcurrentRequests (a call needs a permit per input)",
+      path: ["limits", "maxInputsPerCall"],
+    },
+  )
+  // The EmbeddingModel's own rule, checked here when the config states the length (else at start-up,
+  // against the manifest's).
+  .refine(
+    (config) =>
+      config.model.maxSequenceLength === undefined ||
+      config.batching.maxBatchTokens >= config.model.maxSequenceLength,
+    {
+      message:
+        "batching.maxBatchTokens must be at least model.maxSequenceLength, or a long text can never be batched",
+      path: ["batching", "maxBatchTokens"],
+    },
+  )
+  .transform((config) => ({
+    ...config,
+    limits: {
+      ...config.limits,
+      maxInputsPerCall:
+        config.limits.maxInputsPerCall ??
+        Math.min(DEFAULT_MAX_INPUTS_PER_CALL, config.batching.maxConcurrentRequests),
+    },
+  }));
 
 /** A validated serving config with every default filled in. */
 export type ServingConfig = z.infer<typeof servingConfigSchema>;

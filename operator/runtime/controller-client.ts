@@ -27,15 +27,13 @@ export function createControllerClient(
   const fieldManager = fieldManagerOf(controller);
   return {
     fieldManager,
-    async apply<T extends KubeObject>(object: T, options: ApplyOptions = {}): Promise<T> {
-      return client.apply<T>(
-        objectPath(typeOf(object), keyOf(object)),
-        object,
-        fieldManager,
-        options.force === true,
-      );
+    async apply<T extends object>(value: T, options: ApplyOptions = {}): Promise<T> {
+      const object = value as KubeObject;
+      const path = objectPath(typeOf(object), keyOf(object));
+      return (await client.apply(path, object, fieldManager, options.force === true)) as T;
     },
-    async applyStatus<T extends KubeObject>(object: T): Promise<void> {
+    async applyStatus<T extends object>(value: T): Promise<void> {
+      const object = value as KubeObject;
       const type = typeOf(object);
       const key = keyOf(object);
       const cached = cache.get(type, key);

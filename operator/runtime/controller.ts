@@ -3,7 +3,7 @@
 // Outcome of a reconcile: returned normally -> back-off forgotten; { requeueAfterMs } -> queued again
 // after that delay; thrown -> queued again with per-key exponential back-off. A reconcile that needs
 // the user to act (invalid spec, missing Secret) writes a Stalled condition and returns normally.
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import { createControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import type { InformerCache } from "./informer-cache.ts";

@@ -2,7 +2,7 @@
 // reason and message on the same object within ten minutes bumps `count` instead of creating another
 // Event. Recording is best effort: a failure is logged and never fails a reconcile.
 import { randomBytes } from "node:crypto";
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { resourcePath, resourceTypes } from "./resource-types.ts";
 import type { EventRecorder, KubeObject } from "./types.ts";

@@ -2,7 +2,7 @@
 // watch scope is a list of namespaces), created on first use, read through CacheReader. Children's
 // informers hold only objects labelled app.kubernetes.io/managed-by=jude-operator, which keeps memory
 // proportional to what the operator owns rather than to the cluster.
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import { managedBy, labelKeys } from "../../controllers/shared/labels.ts";
 import { Informer, type InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";

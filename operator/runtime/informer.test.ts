@@ -1,4 +1,4 @@
-import { pino } from "pino";
+import { silentLogger } from "../../plumbing/logger.ts";
 import { describe, expect, it, vi } from "vitest";
 import { KubeApiError } from "./api-error.ts";
 import { Informer, type InformerEventType, type RestartReason } from "./informer.ts";
@@ -44,7 +44,7 @@ function start(listWatcher: ListWatcher) {
   const informer = new Informer({
     name: "configmaps",
     listWatcher,
-    log: pino({ level: "silent" }),
+    log: silentLogger(),
     backoff: { baseMs: 1, maxMs: 2 },
     onRestart: (reason) => restarts.push(reason),
   });

@@ -4,7 +4,7 @@
 // error restarts with exponential back-off. Every restart is reported, and the time of the last
 // successful list, connection or event is exposed for the readiness probe.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus } from "./api-error.ts";
 import type { WatchEvent } from "./kube-client.ts";
 import type { ListWatcher } from "./list-watcher.ts";

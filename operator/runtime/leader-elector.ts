@@ -5,7 +5,7 @@
 // resourceVersion, so of two replicas racing for it exactly one wins. On shutdown the Lease is
 // released so a standby takes over without waiting for it to expire.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus } from "./api-error.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { leaseAction, nextLeaseSpec, releasedLeaseSpec, type LeaseRecord } from "./lease-decision.ts";
@@ -45,7 +45,12 @@ export class LeaderElector {
   async acquire(signal: AbortSignal): Promise<void> {
     for (;;) {
       signal.throwIfAborted();
-      if (await this.#tryAcquireOrRenew()) {
+      // An unreachable API server is retried like a held Lease: a standby must not exit for it.
+      const acquired = await this.#tryAcquireOrRenew().catch((error: unknown) => {
+        this.#log.warn({ err: error }, "could not read or write the leader lease; retrying");
+        return false;
+      });
+      if (acquired) {
         this.#log.info("became leader");
         return;
       }

@@ -3,7 +3,8 @@
 // let reconciles in progress finish within the drain time, stop watches, release the Lease).
 import type { Server } from "node:http";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
+import { drainWithin } from "../../plumbing/shutdown.ts";
 import { Controller } from "./controller.ts";
 import { startHealthServer } from "./health-server.ts";
 import { InformerCache } from "./informer-cache.ts";
@@ -122,10 +123,11 @@ export class Manager {
   ): Promise<void> {
     const { log, drainMs } = this.#options;
     const stopped = Promise.all(controllers.map((controller) => controller.stop()));
-    const drained = await Promise.race([stopped.then(() => true), delay(drainMs).then(() => false)]);
-    if (!drained) log.warn({ drainMs }, "reconciles still running after the drain time; aborting them");
+    // Reconciles in progress finish within the drain time; after it their signal aborts them.
+    const drained = await drainWithin(stopped, drainMs, () => leading.abort(new Error("drain time is up")));
+    if (!drained)
+      log.warn({ drainMs }, "reconciles were still running after the drain time and were aborted");
     leading.abort(new Error("operator shutting down"));
-    await stopped;
     await this.#cache?.stop();
     await elector?.release();
     this.metrics.leader.set(0);
@@ -147,10 +149,6 @@ export class Manager {
     }
     return checks;
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function waitForAbort(signal: AbortSignal): Promise<void> {

@@ -1,7 +1,7 @@
 // The controller runtime's API: what a controller declares (ControllerDefinition) and what its
 // reconcile function is given (ReconcileContext). Controllers import these as types only, so at run
 // time the dependency still points one way: crds <- controllers <- operator.
-import type { Logger } from "pino";
+import type { Logger } from "../../plumbing/logger.ts";
 import type { ResourceType } from "./resource-types.ts";
 
 /** Any Kubernetes object as read from or sent to the API server. */
@@ -58,13 +58,13 @@ export interface ControllerClient {
   /** The field manager of this controller's applies (`jude-<controller>`). */
   readonly fieldManager: string;
   /** Server-side apply of a fully specified object; returns the object the server stored. */
-  apply<T extends KubeObject>(object: T, options?: ApplyOptions): Promise<T>;
+  apply<T extends object>(object: T, options?: ApplyOptions): Promise<T>;
   /**
    * Server-side apply of `status` through the /status subresource. Pass apiVersion, kind, metadata
    * (name, namespace) and the complete status this controller owns. Skips the request when the cached
    * object already carries exactly this status (so writing status cannot cause a reconcile loop).
    */
-  applyStatus<T extends KubeObject>(object: T): Promise<void>;
+  applyStatus<T extends object>(object: T): Promise<void>;
   /** Deletes an object; a missing object is not an error. Background propagation. */
   delete(type: ResourceType, key: ObjectKey): Promise<void>;
   /** A live (uncached) read, for kinds the operator does not watch (Secrets, PVCs): undefined on 404. */

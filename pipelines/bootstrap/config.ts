@@ -6,27 +6,28 @@
 import { z } from "zod";
 import { loadConfigFile } from "../../plumbing/config-file.ts";
 import {
+  bootstrapRunSpec,
+  bootstrapScope,
+  partitionWatermark as crdPartitionWatermark,
+} from "../../crds/bootstrap-run.ts";
+import { dnsLabel } from "../../crds/common.ts";
+import { nearlinePipelineSpec } from "../../crds/nearline-pipeline.ts";
+import {
   decodeSection,
   embeddingSection,
+  extractSection,
   kafkaConnection,
+  kafkaTopic,
   modelSection,
   storeSection,
 } from "../shared/config-common.ts";
 
-const dnsLabel = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
-  .max(63);
-
-/** One partition's end offset (exclusive), as in BootstrapRun.status.watermarks.partitions. */
-export const partitionWatermark = z.strictObject({
-  partition: z.int().min(0),
-  offset: z.int().min(0),
-});
+/** One partition's end offset (exclusive): BootstrapRun.status.watermarks.partitions, the same schema. */
+export const partitionWatermark = crdPartitionWatermark;
 export type PartitionWatermark = z.infer<typeof partitionWatermark>;
 
-const kafkaSource = kafkaConnection.extend({
-  topic: z.string().min(1).max(249),
+const kafkaSource = kafkaConnection.safeExtend({
+  topic: kafkaTopic,
   /**
    * End offsets captured by the operator when the run started. Absent: the shard captures them at its
    * first start and keeps them in its checkpoint, so a restart reads up to the same offsets.
@@ -51,8 +52,8 @@ const filesSource = z.strictObject({
 
 export const bootstrapConfigSchema = z
   .strictObject({
-    run: z.strictObject({ namespace: dnsLabel.default("default"), name: dnsLabel }),
-    entity: dnsLabel,
+    run: z.strictObject({ namespace: dnsLabel().default("default"), name: dnsLabel() }),
+    entity: nearlinePipelineSpec.shape.entity,
     model: modelSection,
     source: z
       .strictObject({ kafka: kafkaSource.optional(), files: filesSource.optional() })
@@ -60,24 +61,17 @@ export const bootstrapConfigSchema = z
         message: "set exactly one of kafka or files",
       }),
     decode: decodeSection.prefault({}),
-    extract: z
-      .record(z.string(), z.string())
-      .refine((value) => Object.keys(value).length > 0, "at least one field"),
+    extract: extractSection,
     embedding: embeddingSection,
     store: storeSection,
     shards: z.strictObject({
-      count: z.int().min(1).max(256),
+      /** spec.parallelism. */
+      count: bootstrapRunSpec.shape.parallelism.unwrap(),
       /** This shard's index; defaults to the Indexed Job's JOB_COMPLETION_INDEX. */
       index: z.int().min(0).optional(),
     }),
-    scope: z
-      .strictObject({
-        ids: z.array(z.string().min(1).max(512)).max(1000).optional(),
-        eventTimeFrom: z.iso.datetime({ offset: true }).optional(),
-        eventTimeTo: z.iso.datetime({ offset: true }).optional(),
-      })
-      .prefault({}),
-    dedupe: z.boolean().default(true),
+    scope: bootstrapScope.prefault({}),
+    dedupe: bootstrapRunSpec.shape.dedupe,
     textCache: z
       .strictObject({
         /** How long a shard's claim on a text it is embedding holds off other shards. */
@@ -112,14 +106,7 @@ export const bootstrapConfigSchema = z
   .refine((config) => config.source.files === undefined || config.decode.keyPath !== undefined, {
     message: "a files source needs decode.keyPath: file lines have no record key",
     path: ["decode", "keyPath"],
-  })
-  .refine(
-    ({ scope }) =>
-      scope.eventTimeFrom === undefined ||
-      scope.eventTimeTo === undefined ||
-      Date.parse(scope.eventTimeFrom) < Date.parse(scope.eventTimeTo),
-    { message: "eventTimeTo must be after eventTimeFrom", path: ["scope", "eventTimeTo"] },
-  );
+  });
 
 /** The validated file, before the shard index is resolved. */
 export type BootstrapConfigFile = z.infer<typeof bootstrapConfigSchema>;

@@ -5,44 +5,63 @@
  */
 import { z } from "zod";
 import { loadConfigFile } from "../../plumbing/config-file.ts";
+import { dnsLabel, dnsSubdomain } from "../../crds/common.ts";
+import {
+  changeDetection,
+  deadLetterTopicRule,
+  nearlinePipelineSpec,
+  outputTopicRule,
+  sinks,
+} from "../../crds/nearline-pipeline.ts";
+import { kafkaTopicPattern } from "../../crds/patterns.ts";
 import {
   decodeSection,
   embeddingSection,
+  extractSection,
   kafkaConnection,
+  kafkaTopic,
   modelSection,
   storeSection,
 } from "../shared/config-common.ts";
 
-export const nearlineConfigSchema = z.strictObject({
-  pipeline: z.strictObject({ namespace: z.string().default("default"), name: z.string().min(1) }),
-  entity: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/),
-  model: modelSection,
-  source: z.strictObject({
-    kafka: kafkaConnection.extend({
-      topic: z.string().min(1),
-      consumerGroup: z.string().min(1),
-      startOffset: z.enum(["earliest", "latest"]).default("earliest"),
+export const nearlineConfigSchema = z
+  .strictObject({
+    pipeline: z.strictObject({ namespace: dnsLabel().default("default"), name: dnsSubdomain() }),
+    entity: nearlinePipelineSpec.shape.entity,
+    model: modelSection,
+    source: z.strictObject({
+      kafka: kafkaConnection.safeExtend({
+        topic: kafkaTopic,
+        /** The full group of this version's workers (`<spec consumerGroup>.<version>`). */
+        consumerGroup: z
+          .string()
+          .min(1)
+          .max(264)
+          .regex(kafkaTopicPattern, "letters, digits, '.', '_' and '-'"),
+        /** Resolved by the operator from spec startOffset and any bootstrap watermarks. */
+        startOffset: z.enum(["earliest", "latest"]).default("earliest"),
+      }),
     }),
-  }),
-  decode: decodeSection.prefault({}),
-  extract: z
-    .record(z.string(), z.string())
-    .refine((value) => Object.keys(value).length > 0, "at least one field"),
-  changeDetection: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
-  embedding: embeddingSection,
-  sinks: z.strictObject({
-    store: storeSection,
-    kafka: z.strictObject({ topic: z.string().min(1) }).optional(),
-    deadLetter: z.strictObject({ topic: z.string().min(1) }).optional(),
-  }),
-  batching: z
-    .strictObject({
-      maxEvents: z.int().min(1).max(100_000).default(512),
-      lingerMs: z.int().min(0).max(10_000).default(20),
-    })
-    .prefault({}),
-  http: z.strictObject({ port: z.int().min(0).max(65535).default(9090) }).prefault({}),
-});
+    decode: decodeSection.prefault({}),
+    extract: extractSection,
+    changeDetection: changeDetection.prefault({}),
+    embedding: embeddingSection,
+    sinks: z.strictObject({
+      store: storeSection,
+      kafka: sinks.shape.kafka,
+      deadLetter: sinks.shape.deadLetter,
+    }),
+    batching: z
+      .strictObject({
+        maxEvents: z.int().min(1).max(100_000).default(512),
+        lingerMs: z.int().min(0).max(10_000).default(20),
+      })
+      .prefault({}),
+    http: z.strictObject({ port: z.int().min(0).max(65535).default(9090) }).prefault({}),
+  })
+  // The resource's own topic rules, so a config the operator renders from an admitted spec passes.
+  .refine(deadLetterTopicRule.holds, { message: deadLetterTopicRule.message, path: ["sinks", "deadLetter"] })
+  .refine(outputTopicRule.holds, { message: outputTopicRule.message, path: ["sinks", "kafka"] });
 export type NearlineConfig = z.infer<typeof nearlineConfigSchema>;
 
 /** Reads and validates a worker config file (YAML or JSON); a ConfigError lists every problem. */

@@ -1,10 +1,15 @@
 /**
  * Config pieces shared by `jude nearline` and `jude bootstrap`. The operator renders these files from
- * the NearlinePipeline, EmbeddingModel and BootstrapRun resources into a ConfigMap; secrets never
- * appear in them — only the names of environment variables or files (mounted Secrets) holding them.
+ * the NearlinePipeline, EmbeddingModel and BootstrapRun resources into a ConfigMap; every field that
+ * the resources also have takes its schema from crds/ (one source of truth, checked by
+ * crds/worker-config-parity.test.ts). Secrets never appear in them — only the names of environment
+ * variables or files (mounted Secrets) holding them.
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { embeddingModelSpec, modelArtifact, promptTemplate } from "../../crds/embedding-model.ts";
+import { decode, extract, sinks, workers } from "../../crds/nearline-pipeline.ts";
+import { kafkaSasl, kafkaSource } from "../../crds/nearline-pipeline-kafka.ts";
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
 
@@ -34,62 +39,73 @@ export function readSecret(source: SecretSource, what: string): string {
   }
 }
 
-/** The embedding model version a worker serves and how its text is built. */
+/**
+ * The embedding model version a worker serves and how its text is built. `version`, `dimensions` and
+ * `template` are the EmbeddingModel's own fields; `digest` is resolved by the operator ("sha256:<hex>"
+ * of the artifact the version's server verified), so it has no CRD twin.
+ */
 export const modelSection = z.strictObject({
-  version: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/)
-    .max(63),
+  version: embeddingModelSpec.shape.version,
   digest: z.string().min(1).max(128),
-  dimensions: z.int().min(1).max(65536),
-  template: z.string().min(1).max(8192),
+  dimensions: modelArtifact.shape.dimensions,
+  template: promptTemplate,
 });
 
-/** How entity changes are decoded (NearlinePipeline.spec.decode). */
-export const decodeSection = z.strictObject({
-  format: z.literal("json").default("json"),
-  keyPath: z.string().optional(),
-  eventTimePath: z.string().optional(),
-  delete: z.strictObject({ path: z.string(), values: z.array(z.string()).min(1) }).optional(),
-});
+/** How entity changes are decoded: NearlinePipeline.spec.decode, the same schema. */
+export const decodeSection = decode;
 
-/** Kafka connection (NearlinePipeline.spec.source.kafka without topic/group). */
-export const kafkaConnection = z.strictObject({
-  bootstrapServers: z.array(z.string().min(1)).min(1),
-  tls: z
-    .strictObject({
-      caFile: z.string().optional(),
-      certFile: z.string().optional(),
-      keyFile: z.string().optional(),
-    })
-    .optional(),
-  sasl: z
-    .strictObject({
-      mechanism: z.enum(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
-      username: secretSource,
-      password: secretSource,
-    })
-    .optional(),
-});
+/** Prompt fields to extract: NearlinePipeline.spec.extract, the same schema. */
+export const extractSection = extract;
+
+/**
+ * Kafka connection: brokers and topic grammar of NearlinePipeline.spec.source.kafka. Secrets differ by
+ * design: the resource references Secret keys, the worker reads the mounted files or environment
+ * variables the operator wires them to.
+ */
+export const kafkaConnection = z
+  .strictObject({
+    bootstrapServers: kafkaSource.shape.bootstrapServers,
+    tls: z
+      .strictObject({
+        caFile: z.string().optional(),
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+      })
+      .optional(),
+    sasl: z
+      .strictObject({
+        mechanism: kafkaSasl.shape.mechanism.unwrap(),
+        username: secretSource,
+        password: secretSource,
+      })
+      .optional(),
+  })
+  .refine((kafka) => kafka.sasl?.mechanism !== "PLAIN" || kafka.tls !== undefined, {
+    message: "SASL PLAIN sends the password in clear text: enable tls or use a SCRAM mechanism",
+    path: ["sasl", "mechanism"],
+  });
 export type KafkaConnection = z.infer<typeof kafkaConnection>;
 
-/** The gRPC embedding server of this version. */
+/** A Kafka topic name, as the resources validate it. */
+export const kafkaTopic = kafkaSource.shape.topic;
+
+/** The gRPC embedding server of this version; batch size and calls in flight as in spec.workers. */
 export const embeddingSection = z.strictObject({
   endpoint: z.string().min(1).describe("host:port of the version's embedding Service"),
   tls: z.strictObject({ caFile: z.string().optional() }).optional(),
   token: secretSource.optional(),
-  maxBatchSize: z.int().min(1).max(4096).default(64),
-  maxInflight: z.int().min(1).max(64).default(4),
+  maxBatchSize: workers.shape.maxBatchSize,
+  maxInflight: workers.shape.maxInflight,
   timeoutMs: z.int().min(100).default(30_000),
 });
 
 /**
- * The versioned store (NearlinePipeline.spec.sinks.store). The URL secret holds `redis://…` (or
- * `rediss://…`) for a standalone server, or a comma-separated `host:port` list of cluster seed nodes
- * when `cluster` is true.
+ * The versioned store (NearlinePipeline.spec.sinks.store; `name` is its schema). The URL secret holds
+ * `redis://…` (or `rediss://…`) for a standalone server, or a comma-separated `host:port` list of
+ * cluster seed nodes when `cluster` is true.
  */
 export const storeSection = z.strictObject({
-  name: z.string().min(1),
+  name: sinks.shape.store.shape.name,
   url: secretSource.default({ env: "JUDE_STORE_URL" }),
   cluster: z.boolean().default(false),
   dtype: z.enum(["f32", "f16"]).default("f32"),

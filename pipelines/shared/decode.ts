@@ -3,7 +3,7 @@
  * Records that cannot be decoded become a `DecodeFailure` with a stable code and a human reason; the
  * pipeline dead-letters them and keeps going.
  */
-import { compileJsonPath, fieldText, type CompiledJsonPath } from "./json-path.ts";
+import { compileJsonPath, fieldText, type CompiledJsonPath } from "../../crds/grammar/json-path.ts";
 
 /** What the decoder needs of a Kafka record (independent of the client library). */
 export interface SourceRecord {

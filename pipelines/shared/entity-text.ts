@@ -3,8 +3,8 @@
  * share exactly, or change detection and dedup would disagree between them.
  */
 import { createHash } from "node:crypto";
-import { renderPromptTemplate } from "../../serving/core/prompts.ts";
-import { compileJsonPath, fieldText } from "./json-path.ts";
+import { renderPromptTemplate } from "../../crds/grammar/prompt-template.ts";
+import { compileJsonPath, fieldText } from "../../crds/grammar/json-path.ts";
 
 /**
  * Normalises text so that changes which do not change meaning do not change the hash: Unicode NFC,

@@ -3,7 +3,7 @@ import type { Batcher, BatchedVector } from "./batcher.ts";
 import { servingErrors } from "./errors.ts";
 import type { Permits } from "../../plumbing/permits.ts";
 import type { BatchLimits } from "./queue.ts";
-import { MissingPromptFieldError, renderPromptTemplate, templateFields } from "./prompts.ts";
+import { compilePrompt, MissingPromptFieldError, type CompiledPrompt } from "./prompts.ts";
 import type { EmbedCall, EmbeddedInput, EmbedResult, ModelIdentity } from "./types.ts";
 
 /** Limits applied to every call before any work is done. */
@@ -13,11 +13,6 @@ export interface CallLimits {
 
 /** The embedder's lifecycle: calls are accepted only while ready. */
 export type EmbedderState = "loading" | "ready" | "draining";
-
-interface CompiledPrompt {
-  template: string;
-  hasFields: boolean;
-}
 
 /** Everything the embedder is wired to. */
 export interface EmbedderOptions {
@@ -56,10 +51,7 @@ export class Embedder {
     this.#tokenizer = options.tokenizer;
     this.#batcher = options.batcher;
     this.#prompts = new Map(
-      Object.entries(options.prompts).map(([name, template]) => [
-        name,
-        { template, hasFields: templateFields(template).length > 0 },
-      ]),
+      Object.entries(options.prompts).map(([name, template]) => [name, compilePrompt(template)]),
     );
   }
 
@@ -139,9 +131,8 @@ export class Embedder {
     if (input.promptName === undefined || input.promptName === "") return input.text;
     const prompt = this.#prompts.get(input.promptName);
     if (prompt === undefined) throw servingErrors.unknownPrompt(input.promptName, this.promptNames);
-    if (!prompt.hasFields) return prompt.template + input.text;
     try {
-      return renderPromptTemplate(prompt.template, { ...input.fields, text: input.text });
+      return prompt(input.text, input.fields);
     } catch (error) {
       if (error instanceof MissingPromptFieldError) {
         throw servingErrors.missingPromptField(index, input.promptName, error.field);

@@ -1,15 +1,26 @@
 /**
- * The JSON path subset the pipelines evaluate, the same one the NearlinePipeline schema admits:
+ * The JSON path grammar, in one place: the pattern the API server checks (NearlinePipeline decode and
+ * extract paths, through crds/patterns.ts) and the compiler the pipeline workers run are built from the
+ * same segment definitions, so a path admitted by one is exactly a path the other accepts.
  * `$` followed by `.name`, `[index]` or `[*]` segments (`$.title`, `$.company.name`,
  * `$.skills[*].name`, `$.positions[0].title`). Paths are compiled once per pipeline, evaluated per event.
  */
+
+// The three segment forms, as RE2/JavaScript-portable sources (see crds/patterns.ts on the dialect).
+const nameSegment = "\\.[A-Za-z_][A-Za-z0-9_-]*";
+const indexSegment = "\\[[0-9]{1,6}\\]";
+const allSegment = "\\[\\*\\]";
+
+/** A whole path, anchored: what the CRD's OpenAPI `pattern` and the worker config schemas check. */
+export const jsonPathPattern = new RegExp(`^\\$(${nameSegment}|${indexSegment}|${allSegment})+$`);
 
 type Segment = { kind: "name"; name: string } | { kind: "index"; index: number } | { kind: "all" };
 
 /** A compiled path: returns every value it reaches (empty when nothing matches). */
 export type CompiledJsonPath = (document: unknown) => unknown[];
 
-const segmentPattern = /\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]{1,6})\]|\[\*\]/y;
+// One segment at a time (sticky), each form in its own group so the compiler knows which matched.
+const segmentPattern = new RegExp(`(${nameSegment})|(${indexSegment})|(${allSegment})`, "y");
 
 /** Compiles a path; throws a clear error naming the path and the position of the first bad character. */
 export function compileJsonPath(path: string): CompiledJsonPath {
@@ -21,8 +32,8 @@ export function compileJsonPath(path: string): CompiledJsonPath {
     const match = segmentPattern.exec(path);
     if (match === null)
       throw new Error(`JSON path ${JSON.stringify(path)} is not supported at character ${at}`);
-    if (match[1] !== undefined) segments.push({ kind: "name", name: match[1] });
-    else if (match[2] !== undefined) segments.push({ kind: "index", index: Number(match[2]) });
+    if (match[1] !== undefined) segments.push({ kind: "name", name: match[1].slice(1) });
+    else if (match[2] !== undefined) segments.push({ kind: "index", index: Number(match[2].slice(1, -1)) });
     else segments.push({ kind: "all" });
   }
   return (document) => {

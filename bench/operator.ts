@@ -1,0 +1,150 @@
+/**
+ * Operator benchmark: N EmbeddingModels (and N NearlinePipelines when that controller is registered)
+ * applied at once on the testbed (kwok nodes), run by a real `jude operator` process: seconds until all
+ * are Ready, reconciles/s, API requests/s and the operator's peak RSS and heap (from its own /metrics).
+ * Run it with `npm run bench -- operator [--json] [--models 200]`; it starts kube and kwok when they are
+ * not running and stops what it started.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { crdName } from "../crds/crd.ts";
+import { generatedDir, kindDefinitions } from "../crds/generate.ts";
+import { kubectl, kubectlJson } from "../test/support/kubectl.ts";
+import { startJude, stopJude, waitReady } from "../test/support/processes.ts";
+import { down, up } from "../test/testbed/index.ts";
+import { probe } from "../test/testbed/http-probe.ts";
+import { freePort } from "../test/testbed/ports.ts";
+import { machineInfo, round, type MachineInfo } from "./stats.ts";
+
+/** The figures; `bench`, `objects`, `converge_s` and `rss_mb` are the contract of `--json`. */
+export interface OperatorBenchFigures {
+  bench: "operator";
+  objects: number;
+  models: number;
+  pipelines: number;
+  converge_s: number;
+  reconciles: number;
+  reconciles_per_s: number;
+  api_requests: number;
+  api_requests_per_s: number;
+  rss_mb: number;
+  heap_mb: number;
+  machine: MachineInfo;
+}
+
+function model(namespace: string, index: number): object {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name: `bench-${index}`, namespace },
+    spec: {
+      version: "v1",
+      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
+      prompts: { job: "Job: {{title}}" },
+      // Tolerate the GPU taint so 200 one-replica CPU models fit on the three kwok nodes.
+      serving: { replicas: 1, tolerations: [{ key: "nvidia.com/gpu", operator: "Exists" }] },
+    },
+  };
+}
+
+/** Sums the samples of a metric in Prometheus text. */
+function metricSum(text: string, name: string): number {
+  return text
+    .split("\n")
+    .filter((line) => line.startsWith(name) && (line[name.length] === " " || line[name.length] === "{"))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+}
+
+async function readyCount(namespace: string): Promise<number> {
+  const list = await kubectlJson<{
+    items: { status?: { conditions?: { type: string; status: string }[] } }[];
+  }>(["get", "embeddingmodels", "-n", namespace]);
+  return list.items.filter((item) =>
+    item.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+  ).length;
+}
+
+/** Runs the benchmark and returns its figures. */
+export async function runOperatorBench(models = 200): Promise<OperatorBenchFigures> {
+  const namespace = `bench-operator-${process.pid}`;
+  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "--field-manager=jude-bench",
+    ...files.flatMap((f) => ["-f", f]),
+  ]);
+  await kubectl(["create", "namespace", namespace]);
+  const port = await freePort();
+  const operator = startJude("operator-bench", [
+    "operator",
+    `--kubeconfig=${process.env.KUBECONFIG}`,
+    `--namespaces=${namespace}`,
+    "--leader-elect=false",
+    "--http-host=127.0.0.1",
+    `--http-port=${port}`,
+  ]);
+  try {
+    await waitReady(operator, port);
+    const started = Date.now();
+    const objects = Array.from({ length: models }, (_, index) => model(namespace, index));
+    await kubectl(
+      ["apply", "--server-side", "--field-manager=jude-bench", "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+    );
+    let rss = 0;
+    let heap = 0;
+    for (;;) {
+      const metrics = (await probe(`http://127.0.0.1:${port}/metrics`)).body;
+      rss = Math.max(rss, metricSum(metrics, "jude_operator_process_resident_memory_bytes"));
+      heap = Math.max(heap, metricSum(metrics, "jude_operator_nodejs_heap_size_used_bytes"));
+      if ((await readyCount(namespace)) === models) break;
+      if (Date.now() - started > 600_000) throw new Error("models not all Ready after 600 s");
+      await sleep(500);
+    }
+    const convergeS = (Date.now() - started) / 1000;
+    const metrics = (await probe(`http://127.0.0.1:${port}/metrics`)).body;
+    const reconciles = metricSum(metrics, "jude_operator_reconciles_total");
+    const requests = metricSum(metrics, "jude_operator_api_requests_total");
+    return {
+      bench: "operator",
+      objects: models,
+      models,
+      // NearlinePipelines join this benchmark once their controller (another branch) is registered.
+      pipelines: 0,
+      converge_s: round(convergeS, 1),
+      reconciles,
+      reconciles_per_s: round(reconciles / convergeS, 1),
+      api_requests: requests,
+      api_requests_per_s: round(requests / convergeS, 1),
+      rss_mb: round(rss / 2 ** 20, 1),
+      heap_mb: round(heap / 2 ** 20, 1),
+      machine: machineInfo(),
+    };
+  } finally {
+    await stopJude(operator);
+    await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const json = argv.includes("--json");
+  const modelsFlag = argv.indexOf("--models");
+  const models = modelsFlag >= 0 ? Number(argv[modelsFlag + 1]) : 200;
+  const { started, env } = await up(["kube", "kwok"]);
+  Object.assign(process.env, env);
+  try {
+    const figures = await runOperatorBench(models);
+    if (!json)
+      console.log(
+        `operator: ${figures.objects} objects Ready in ${figures.converge_s} s, ${figures.reconciles_per_s} reconciles/s, ${figures.api_requests_per_s} API requests/s, RSS ${figures.rss_mb} MB, heap ${figures.heap_mb} MB`,
+      );
+    console.log(JSON.stringify(figures));
+  } finally {
+    if (started.length > 0) await down(started);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

@@ -1,0 +1,57 @@
+// The HorizontalPodAutoscaler of a version, when spec.serving.autoscaling is set: scale on queued
+// tokens or in-flight requests per pod (custom pods metrics the server exports, served to the HPA by
+// a metrics adapter) and/or CPU utilization, with a scale-down stabilization window.
+import type { V2HorizontalPodAutoscaler, V2MetricSpec } from "@kubernetes/client-node";
+import type { EmbeddingModel } from "../../crds/index.ts";
+import { childLabels } from "../shared/labels.ts";
+import { servingName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
+
+/** Pods metrics of `jude serve` the HPA targets. */
+export const autoscalingMetrics = {
+  queueTokens: "jude_serving_queue_tokens",
+  inflightRequests: "jude_serving_inflight_requests",
+} as const;
+
+function podsMetric(name: string, average: number): V2MetricSpec {
+  return {
+    type: "Pods",
+    pods: { metric: { name }, target: { type: "AverageValue", averageValue: String(average) } },
+  };
+}
+
+/** The HPA of one version, or undefined without autoscaling. */
+export function desiredAutoscaler(
+  model: EmbeddingModel,
+  embeddingVersion: string,
+): V2HorizontalPodAutoscaler | undefined {
+  const autoscaling = model.spec.serving.autoscaling;
+  if (autoscaling === undefined) return undefined;
+  const name = servingName(model.metadata.name, embeddingVersion);
+  const { labels } = childLabels("serving", { model: model.metadata.name, embeddingVersion });
+  const metrics: V2MetricSpec[] = [];
+  if (autoscaling.targetQueueTokens !== undefined)
+    metrics.push(podsMetric(autoscalingMetrics.queueTokens, autoscaling.targetQueueTokens));
+  if (autoscaling.targetInflightRequests !== undefined)
+    metrics.push(podsMetric(autoscalingMetrics.inflightRequests, autoscaling.targetInflightRequests));
+  if (autoscaling.targetCPUUtilizationPercentage !== undefined)
+    metrics.push({
+      type: "Resource",
+      resource: {
+        name: "cpu",
+        target: { type: "Utilization", averageUtilization: autoscaling.targetCPUUtilizationPercentage },
+      },
+    });
+  return {
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata: { name, namespace: model.metadata.namespace, labels, ownerReferences: [controllerRef(model)] },
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
+      minReplicas: autoscaling.minReplicas,
+      maxReplicas: autoscaling.maxReplicas,
+      metrics,
+      behavior: { scaleDown: { stabilizationWindowSeconds: autoscaling.scaleDownStabilizationSeconds } },
+    },
+  };
+}

@@ -1,0 +1,37 @@
+// Finds what keeps the spec's version from being rendered or started: a spec the pods cannot honour,
+// a serving config `jude serve` would refuse, a missing Secret (or key) or PersistentVolumeClaim. The
+// live reads are the reconciler's; turning results into Blockers is pure.
+import type { EmbeddingModel } from "../../crds/index.ts";
+import type { Blocker } from "./model-status.ts";
+import { unsupportedSpec, type Reference } from "./references.ts";
+
+/** What a live read found for a reference: absent, or present with these data keys (Secrets). */
+export type ReferenceLookup = { found: false } | { found: true; keys?: readonly string[] };
+
+/** The blocker for a reference, or undefined when it is satisfied. */
+export function referenceBlocker(reference: Reference, lookup: ReferenceLookup): Blocker | undefined {
+  if (!lookup.found)
+    return {
+      reason: reference.kind === "Secret" ? "SecretNotFound" : "PersistentVolumeClaimNotFound",
+      message: `${reference.kind} ${reference.name} (${reference.field}) does not exist`,
+    };
+  if (reference.key !== undefined && !(lookup.keys ?? []).includes(reference.key))
+    return {
+      reason: "SecretKeyNotFound",
+      message: `Secret ${reference.name} has no key ${reference.key} (${reference.field})`,
+    };
+  return undefined;
+}
+
+/** Blockers found in the spec alone, before any lookup; `renderError` is the builders' error if any. */
+export function specBlockers(model: EmbeddingModel, renderError: Error | undefined): Blocker[] {
+  const unsupported = unsupportedSpec(model);
+  const blockers: Blocker[] = [];
+  if (unsupported !== undefined) blockers.push({ reason: "UnsupportedSpec", message: unsupported });
+  if (renderError !== undefined)
+    blockers.push({
+      reason: "InvalidServingConfig",
+      message: `jude serve would refuse the rendered config: ${renderError.message}`,
+    });
+  return blockers;
+}

@@ -1,0 +1,128 @@
+// The Deployment serving one embedding version: pod scheduling from the spec (accelerator, NVIDIA
+// taint toleration, node selector, affinity, priority), the volumes (config, model, memory-backed
+// /dev/shm, /tmp, claims, Secrets by reference), the restricted security profile, a grace period that
+// covers the preStop pause plus the server's drain, and the config hash that rolls pods on change.
+import type { V1Deployment, V1Toleration, V1Volume } from "@kubernetes/client-node";
+import type { EmbeddingModel } from "../../crds/index.ts";
+import type { Images } from "../shared/image.ts";
+import { annotationKeys, childLabels } from "../shared/labels.ts";
+import { servingName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
+import { restrictedPodSecurityContext } from "../shared/pod-security.ts";
+import { modelSources } from "./model-source.ts";
+import { drainTimeoutMs } from "./serving-config.ts";
+import { fetchModelContainers, preStopSeconds, servingContainer, volumeNames } from "./serving-container.ts";
+
+/** The toleration of the taint the NVIDIA GPU operator puts on GPU nodes. */
+export const nvidiaToleration: V1Toleration = {
+  key: "nvidia.com/gpu",
+  operator: "Exists",
+  effect: "NoSchedule",
+};
+
+/** The image of the serving pods: the spec's, else the operator's (CUDA variant with an accelerator). */
+export function servingImage(model: EmbeddingModel, images: Images): string {
+  return (
+    model.spec.serving.image ?? (model.spec.serving.accelerator === undefined ? images.jude : images.judeCuda)
+  );
+}
+
+/** Replicas of the Deployment: fixed, or left to the HPA (undefined, so the apply never fights it). */
+export function desiredReplicas(model: EmbeddingModel): number | undefined {
+  const { serving } = model.spec;
+  return serving.autoscaling === undefined ? (serving.replicas ?? 1) : undefined;
+}
+
+function tolerations(model: EmbeddingModel): V1Toleration[] {
+  const fromSpec = (model.spec.serving.tolerations ?? []) as V1Toleration[];
+  const gpu = model.spec.serving.accelerator?.resourceName === "nvidia.com/gpu";
+  const covered = fromSpec.some(
+    (toleration) => toleration.key === nvidiaToleration.key && toleration.operator === "Exists",
+  );
+  return gpu && !covered ? [...fromSpec, nvidiaToleration] : fromSpec;
+}
+
+function volumes(model: EmbeddingModel, configMapName: string): V1Volume[] {
+  const { serving } = model.spec;
+  const sources = modelSources(model.spec.model);
+  return [
+    { name: volumeNames.config, configMap: { name: configMapName } },
+    { name: volumeNames.models, emptyDir: {} },
+    // ONNX Runtime and tokenizers use shared memory; the container default of 64 MiB is too small.
+    { name: volumeNames.shm, emptyDir: { medium: "Memory", sizeLimit: "1Gi" } },
+    { name: volumeNames.tmp, emptyDir: { sizeLimit: "256Mi" } },
+    ...sources.claims.map((claim) => ({
+      name: volumeNames.claim(claim),
+      persistentVolumeClaim: { claimName: claim, readOnly: true },
+    })),
+    ...(serving.tls === undefined
+      ? []
+      : [{ name: volumeNames.tls, secret: { secretName: serving.tls.secretName, defaultMode: 0o440 } }]),
+    ...(serving.auth === undefined
+      ? []
+      : [
+          {
+            name: volumeNames.auth,
+            secret: {
+              secretName: serving.auth.tokenSecretRef.name,
+              items: [{ key: serving.auth.tokenSecretRef.key, path: "token" }],
+              defaultMode: 0o440,
+            },
+          },
+        ]),
+  ];
+}
+
+/**
+ * Accelerators are scarce: with one, replace a pod at a time without a surge pod that may find no free
+ * GPU (capacity dips by one during a rollout); on CPU, surge first so capacity never dips.
+ */
+function rollout(model: EmbeddingModel): { maxSurge: number; maxUnavailable: number } {
+  return model.spec.serving.accelerator === undefined
+    ? { maxSurge: 1, maxUnavailable: 0 }
+    : { maxSurge: 0, maxUnavailable: 1 };
+}
+
+/** The Deployment of the spec's version; `configHash` is the hash of its ConfigMap's data. */
+export function desiredDeployment(
+  model: EmbeddingModel,
+  images: Images,
+  config: { hash: string; manifestSha256: string | undefined },
+): V1Deployment {
+  const { spec } = model;
+  const name = servingName(model.metadata.name, spec.version);
+  const { labels, selector } = childLabels("serving", {
+    model: model.metadata.name,
+    embeddingVersion: spec.version,
+  });
+  const image = servingImage(model, images);
+  const replicas = desiredReplicas(model);
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: model.metadata.namespace, labels, ownerReferences: [controllerRef(model)] },
+    spec: {
+      ...(replicas === undefined ? {} : { replicas }),
+      selector: { matchLabels: selector },
+      strategy: { type: "RollingUpdate", rollingUpdate: rollout(model) },
+      template: {
+        metadata: { labels, annotations: { [annotationKeys.configHash]: config.hash } },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: restrictedPodSecurityContext(),
+          terminationGracePeriodSeconds: preStopSeconds + Math.ceil(drainTimeoutMs / 1000) + 5,
+          initContainers: fetchModelContainers(model, image, config.manifestSha256),
+          containers: [servingContainer(model, image)],
+          volumes: volumes(model, name),
+          tolerations: tolerations(model),
+          ...(spec.serving.nodeSelector === undefined ? {} : { nodeSelector: spec.serving.nodeSelector }),
+          ...(spec.serving.affinity === undefined ? {} : { affinity: spec.serving.affinity as never }),
+          ...(spec.serving.priorityClassName === undefined
+            ? {}
+            : { priorityClassName: spec.serving.priorityClassName }),
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,52 @@
+// What a version's pods need that the operator does not create: the Secrets (TLS, bearer token) and
+// the PersistentVolumeClaims (pvc:// model URIs) the spec names, and the spec combinations the pods
+// cannot honour. Pure; the reconciler checks the references exist and reports what is missing.
+import type { EmbeddingModel } from "../../crds/index.ts";
+import { modelSources } from "./model-source.ts";
+
+/** An object the spec refers to, with the field that names it (for messages). */
+export interface Reference {
+  kind: "Secret" | "PersistentVolumeClaim";
+  name: string;
+  /** The Secret key the pods read, when one is named. */
+  key?: string;
+  field: string;
+}
+
+/** Every Secret and claim the serving pods of this spec mount. */
+export function referencedObjects(model: EmbeddingModel): Reference[] {
+  const { serving } = model.spec;
+  const references: Reference[] = [];
+  if (serving.tls !== undefined)
+    references.push({ kind: "Secret", name: serving.tls.secretName, field: "spec.serving.tls.secretName" });
+  if (serving.auth !== undefined) {
+    const { name, key } = serving.auth.tokenSecretRef;
+    references.push({ kind: "Secret", name, key, field: "spec.serving.auth.tokenSecretRef" });
+  }
+  const sources = modelSources(model.spec.model);
+  if (sources.model.claim !== undefined)
+    references.push({ kind: "PersistentVolumeClaim", name: sources.model.claim, field: "spec.model.uri" });
+  if (sources.tokenizer?.claim !== undefined && sources.tokenizer.claim !== sources.model.claim)
+    references.push({
+      kind: "PersistentVolumeClaim",
+      name: sources.tokenizer.claim,
+      field: "spec.model.tokenizerUri",
+    });
+  return references;
+}
+
+/**
+ * Why the pods cannot be rendered for this spec although the API accepted it, naming the field; or
+ * undefined. These are Stalled causes: only a spec change fixes them.
+ */
+export function unsupportedSpec(model: EmbeddingModel): string | undefined {
+  const spec = model.spec;
+  const sources = modelSources(spec.model);
+  if (sources.archive && spec.model.sha256 === undefined)
+    return "spec.model.sha256 is required for a model archive: jude fetch-model verifies it while unpacking";
+  if (sources.tokenizer !== undefined && sources.tokenizer.localPath === undefined)
+    return `spec.model.tokenizerUri ${sources.tokenizer.uri} is https:// but has no checksum field to verify it; put the tokenizer on a PVC, in the image, or serve a model archive (.tar.gz with jude-model.json)`;
+  if (spec.serving.tls?.requireClientCertificate === true)
+    return "spec.serving.tls.requireClientCertificate is not supported by jude serve yet (server TLS only)";
+  return undefined;
+}

@@ -1,0 +1,48 @@
+// Removes the children of versions no longer served (after the spec's version took over). Only
+// objects this model controls are touched: same model label and a controller reference to its uid.
+import type { EmbeddingModel } from "../../crds/index.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
+import { childLabels, labelKeys } from "../shared/labels.ts";
+
+/** The kinds that exist once per version. */
+export const perVersionTypes = [
+  resourceTypes.horizontalPodAutoscaler,
+  resourceTypes.podDisruptionBudget,
+  resourceTypes.service,
+  resourceTypes.deployment,
+  resourceTypes.configMap,
+] as const;
+
+/** Names per kind of the children of `model` that belong to versions outside `serve`. */
+export function retiredChildren(
+  model: EmbeddingModel,
+  children: readonly KubeObject[],
+  serve: readonly string[],
+): KubeObject[] {
+  return children.filter((child) => {
+    const version = child.metadata?.labels?.[labelKeys.embeddingVersion];
+    const controlled = child.metadata?.ownerReferences?.some(
+      (owner) => owner.controller === true && owner.uid === model.metadata.uid,
+    );
+    return version !== undefined && controlled === true && !serve.includes(version);
+  });
+}
+
+/** Deletes the retired children from the API server, logging each. */
+export async function deleteRetiredVersions(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  serve: readonly string[],
+): Promise<void> {
+  const { selector } = childLabels("serving", { model: model.metadata.name });
+  const namespace = model.metadata.namespace ?? "";
+  for (const type of perVersionTypes) {
+    const children = context.cache.list(type, { namespace, labels: selector });
+    for (const child of retiredChildren(model, children, serve)) {
+      const name = child.metadata?.name ?? "";
+      context.log.info({ kind: type.kind, child: name }, "deleting a retired version's object");
+      await context.client.delete(type, { namespace, name });
+    }
+  }
+}

@@ -1,0 +1,39 @@
+// Everything that serves one embedding version, built together so the ConfigMap's hash and the
+// manifest's checksum land in the Deployment that reads them. Pure.
+import type { V1ConfigMap } from "@kubernetes/client-node";
+import type { EmbeddingModel } from "../../crds/index.ts";
+import type { Images } from "../shared/image.ts";
+import { childLabels } from "../shared/labels.ts";
+import { servingName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
+import { desiredAutoscaler } from "./autoscaler.ts";
+import { desiredDeployment } from "./deployment.ts";
+import { desiredDisruptionBudget } from "./disruption-budget.ts";
+import { configFiles, configHash, servingConfigData, sha256Hex } from "./serving-config.ts";
+import { desiredVersionService } from "./service.ts";
+
+/** The children of the spec's version, in the order they are applied (config before its readers). */
+export function desiredVersionObjects(model: EmbeddingModel, images: Images): object[] {
+  const embeddingVersion = model.spec.version;
+  const name = servingName(model.metadata.name, embeddingVersion);
+  const data = servingConfigData(model);
+  const manifest = data[configFiles.manifest];
+  const { labels } = childLabels("serving", { model: model.metadata.name, embeddingVersion });
+  const configMap: V1ConfigMap = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace: model.metadata.namespace, labels, ownerReferences: [controllerRef(model)] },
+    data,
+  };
+  const autoscaler = desiredAutoscaler(model, embeddingVersion);
+  return [
+    configMap,
+    desiredDeployment(model, images, {
+      hash: configHash(data),
+      manifestSha256: manifest === undefined ? undefined : sha256Hex(manifest),
+    }),
+    desiredVersionService(model, embeddingVersion),
+    desiredDisruptionBudget(model, embeddingVersion),
+    ...(autoscaler === undefined ? [] : [autoscaler]),
+  ];
+}

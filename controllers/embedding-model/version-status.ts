@@ -1,0 +1,85 @@
+// Decisions about one version's serving Deployment, from what the cache shows: is it rolled out and
+// ready, still rolling out, or stuck. Pure; the inputs are plain numbers so tables can test them.
+
+/** What the decision needs from a Deployment (absent: not created or not yet in the cache). */
+export interface DeploymentObservation {
+  generation: number;
+  observedGeneration: number;
+  /** spec.replicas as the API server holds it (set by us or by the HPA). */
+  replicas: number;
+  updatedReplicas: number;
+  readyReplicas: number;
+  availableReplicas: number;
+  /** The Progressing condition says ProgressDeadlineExceeded. */
+  progressDeadlineExceeded: boolean;
+}
+
+/** Where a version's serving stands. */
+export interface ServingState {
+  state: "Ready" | "Reconciling" | "Stalled";
+  reason: string;
+  message: string;
+  readyReplicas: number;
+}
+
+/** Reads the fields of a Deployment object the decision uses. */
+export function observeDeployment(
+  deployment: Record<string, unknown> | undefined,
+): DeploymentObservation | undefined {
+  if (deployment === undefined) return undefined;
+  const metadata = (deployment.metadata ?? {}) as { generation?: number };
+  const spec = (deployment.spec ?? {}) as { replicas?: number };
+  const status = (deployment.status ?? {}) as {
+    observedGeneration?: number;
+    updatedReplicas?: number;
+    readyReplicas?: number;
+    availableReplicas?: number;
+    conditions?: { type: string; reason?: string }[];
+  };
+  return {
+    generation: metadata.generation ?? 0,
+    observedGeneration: status.observedGeneration ?? 0,
+    replicas: spec.replicas ?? 1,
+    updatedReplicas: status.updatedReplicas ?? 0,
+    readyReplicas: status.readyReplicas ?? 0,
+    availableReplicas: status.availableReplicas ?? 0,
+    progressDeadlineExceeded: (status.conditions ?? []).some(
+      (condition) => condition.type === "Progressing" && condition.reason === "ProgressDeadlineExceeded",
+    ),
+  };
+}
+
+/** The serving state of a version from its Deployment. */
+export function servingState(deployment: DeploymentObservation | undefined): ServingState {
+  if (deployment === undefined)
+    return {
+      state: "Reconciling",
+      reason: "Creating",
+      message: "the serving Deployment is being created",
+      readyReplicas: 0,
+    };
+  const { replicas, readyReplicas, updatedReplicas, availableReplicas } = deployment;
+  const counts = `${readyReplicas}/${replicas} replicas ready`;
+  if (deployment.progressDeadlineExceeded)
+    return {
+      state: "Stalled",
+      reason: "ProgressDeadlineExceeded",
+      message: `the serving pods did not become ready within the Deployment's progress deadline (${counts}); see the pods' events`,
+      readyReplicas,
+    };
+  if (deployment.observedGeneration < deployment.generation)
+    return {
+      state: "Reconciling",
+      reason: "RollingOut",
+      message: `the Deployment controller has not seen the new spec yet (${counts})`,
+      readyReplicas,
+    };
+  if (updatedReplicas < replicas || readyReplicas < replicas || availableReplicas < replicas)
+    return {
+      state: "Reconciling",
+      reason: "RollingOut",
+      message: `${counts}, ${updatedReplicas}/${replicas} updated`,
+      readyReplicas,
+    };
+  return { state: "Ready", reason: "ServingReady", message: counts, readyReplicas };
+}

@@ -1,0 +1,284 @@
+// The EmbeddingModel controller against the testbed's real API server, scheduler, controller-manager
+// (ReplicaSets, HPA, garbage collector) and kwok GPU nodes, in a namespace that enforces the restricted
+// Pod Security Standard: what it renders is admitted, scheduled on GPU nodes and turns the model Ready;
+// scaling and config changes roll out; a missing Secret stalls it until created; deletion collects all.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { desiredVersionObjects } from "../../../controllers/embedding-model/version-objects.ts";
+import { annotationKeys } from "../../../controllers/shared/labels.ts";
+import { parseEmbeddingModel } from "../../../crds/index.ts";
+import { loadExample } from "../../fixtures/examples.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  apply,
+  condition,
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  listObjects,
+  startInProcessOperator,
+  testImages,
+  type Json,
+} from "./operator-harness.ts";
+
+const namespace = `operator-em-${process.pid}`;
+const exampleName = "jude-minilm";
+const version = "minilm-v1";
+const childName = `${exampleName}-${version}`;
+const servingSelector = `jude.dev/model=${exampleName},app.kubernetes.io/component=serving`;
+
+function exampleModel(): Json {
+  const model = loadExample("embedding-model.yaml");
+  model.metadata = { ...(model.metadata as Json), namespace };
+  return model;
+}
+
+/** A CPU model with fixed replicas and a bearer-token Secret. */
+function cpuModel(name: string, replicas: number, tokenSecret: string): Json {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name, namespace },
+    spec: {
+      version: "v1",
+      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
+      prompts: { query: "query: {{text}}" },
+      serving: { replicas, auth: { tokenSecretRef: { name: tokenSecret, key: "token" } } },
+    },
+  };
+}
+
+// A claim bound to a pre-made volume (the testbed has no provisioner), so the scheduler can place
+// the pods that mount it.
+const volume: Json = {
+  apiVersion: "v1",
+  kind: "PersistentVolume",
+  metadata: { name: `${namespace}-models` },
+  spec: {
+    capacity: { storage: "1Gi" },
+    accessModes: ["ReadOnlyMany"],
+    storageClassName: "",
+    persistentVolumeReclaimPolicy: "Delete",
+    hostPath: { path: "/var/lib/jude-test-models" },
+    claimRef: { namespace, name: "jude-models" },
+  },
+};
+const claim: Json = {
+  apiVersion: "v1",
+  kind: "PersistentVolumeClaim",
+  metadata: { name: "jude-models", namespace },
+  spec: {
+    accessModes: ["ReadOnlyMany"],
+    storageClassName: "",
+    volumeName: `${namespace}-models`,
+    resources: { requests: { storage: "1Gi" } },
+  },
+};
+
+describe("EmbeddingModel controller on the testbed", () => {
+  let operator: ReturnType<typeof startInProcessOperator>;
+
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(namespace);
+    operator = startInProcessOperator([namespace]);
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    await deleteNamespace(namespace);
+    await kubectl(["delete", "pv", `${namespace}-models`, "--wait=false", "--ignore-not-found"]);
+  });
+
+  it("stalls on a missing model claim, naming it, and recovers when it is created", async () => {
+    await apply([exampleModel()]);
+    const stalled = await waitForModel(
+      exampleName,
+      (model) => condition(model, "Stalled")?.status === "True",
+    );
+    expect(condition(stalled, "Stalled")?.reason).toBe("PersistentVolumeClaimNotFound");
+    expect(condition(stalled, "Stalled")?.message).toContain(
+      "PersistentVolumeClaim jude-models (spec.model.uri)",
+    );
+    expect(condition(stalled, "Ready")?.status).toBe("False");
+    await apply([volume, claim]);
+    await waitForModel(exampleName, (model) => condition(model, "Ready")?.status === "True", 180_000);
+  });
+
+  it("renders the Deployment, Services, PDB and HPA with the builders' fields", async () => {
+    const stored = parseEmbeddingModel(await getObject(`embeddingmodel/${exampleName}`, namespace));
+    const desired = desiredVersionObjects(stored, testImages) as Json[];
+    const deployment = (await getObject(`deployment/${childName}`, namespace)) as Json;
+    const desiredDeployment = desired.find((object) => object.kind === "Deployment") as Json;
+    const template = (deployment.spec as Json).template as Json;
+    const desiredTemplate = (desiredDeployment.spec as Json).template as Json;
+    expect((template.metadata as Json).annotations).toMatchObject({
+      [annotationKeys.configHash]: ((desiredTemplate.metadata as Json).annotations as Json)[
+        annotationKeys.configHash
+      ],
+    });
+    const pod = template.spec as { containers: Json[]; initContainers: Json[]; tolerations: Json[] };
+    expect(pod.containers[0]).toMatchObject({
+      image: "ghcr.io/jude-dev/jude:0.1.0-cuda",
+      resources: { limits: { "nvidia.com/gpu": "1" }, requests: { "nvidia.com/gpu": "1" } },
+      lifecycle: { preStop: { sleep: { seconds: 5 } } },
+    });
+    expect(pod.initContainers.map((container) => container.name)).toEqual(["fetch-model", "model-manifest"]);
+    expect(pod.tolerations).toContainEqual({
+      key: "nvidia.com/gpu",
+      operator: "Exists",
+      effect: "NoSchedule",
+    });
+    expect(await getObject(`service/${childName}`, namespace)).toBeDefined();
+    expect(((await getObject(`service/${exampleName}`, namespace))?.spec as Json).selector).toMatchObject({
+      "jude.dev/version": version,
+    });
+    expect(((await getObject(`pdb/${childName}`, namespace))?.spec as Json).maxUnavailable).toBe(1);
+    expect(((await getObject(`hpa/${childName}`, namespace))?.spec as Json).minReplicas).toBe(2);
+    const configMap = (await getObject(`configmap/${childName}`, namespace)) as Json;
+    expect(Object.keys(configMap.data as Json).sort()).toEqual(["jude-model.json", "serving.yaml"]);
+  });
+
+  it("runs the admitted pods on GPU nodes only and reports the version Ready", async () => {
+    const pods = await listObjects("pods", namespace, servingSelector);
+    expect(pods.length).toBeGreaterThanOrEqual(2);
+    for (const pod of pods) expect(String((pod.spec as Json).nodeName)).toMatch(/^kwok-gpu-/);
+    const model = await getObject(`embeddingmodel/${exampleName}`, namespace);
+    const status = model?.status as Json;
+    expect(status.activeVersion).toBe(version);
+    expect(status.observedGeneration).toBe((model?.metadata as Json).generation);
+    expect(status.versions).toEqual([
+      {
+        version,
+        phase: "Active",
+        readyReplicas: 2,
+        endpoint: `${childName}.${namespace}.svc:50051`,
+        modelDigest: "76edd143b0c9457a40a018144d94a10a7973d218d5de1d7e317a88516e0467ab",
+      },
+    ]);
+  });
+
+  it("rolls the pods out when the batching config changes", async () => {
+    const before = (await getObject(`deployment/${childName}`, namespace)) as Json;
+    const hashBefore = ((((before.spec as Json).template as Json).metadata as Json).annotations as Json)[
+      annotationKeys.configHash
+    ];
+    await kubectl([
+      "patch",
+      "embeddingmodel",
+      exampleName,
+      "-n",
+      namespace,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { serving: { batching: { maxBatchSize: 16 } } } }),
+    ]);
+    await waitFor(
+      "a new ReplicaSet for the changed config",
+      async () => (await listObjects("replicasets", namespace, servingSelector)).length === 2,
+      { timeoutMs: 60_000 },
+    );
+    const after = (await getObject(`deployment/${childName}`, namespace)) as Json;
+    const hashAfter = ((((after.spec as Json).template as Json).metadata as Json).annotations as Json)[
+      annotationKeys.configHash
+    ];
+    expect(hashAfter).not.toBe(hashBefore);
+    expect(((await getObject(`configmap/${childName}`, namespace))?.data as Json)["serving.yaml"]).toContain(
+      "maxBatchSize: 16",
+    );
+    await waitForModel(
+      exampleName,
+      (model) =>
+        condition(model, "Ready")?.status === "True" &&
+        (model.status as Json).observedGeneration === (model.metadata as Json).generation,
+    );
+  });
+
+  it("scales a fixed-size model and stalls on a missing Secret until it exists", async () => {
+    await apply([cpuModel("minilm-cpu", 1, "minilm-token")]);
+    const stalled = await waitForModel(
+      "minilm-cpu",
+      (model) => condition(model, "Stalled")?.status === "True",
+    );
+    expect(condition(stalled, "Stalled")).toMatchObject({ reason: "SecretNotFound" });
+    expect(condition(stalled, "Stalled")?.message).toContain(
+      "Secret minilm-token (spec.serving.auth.tokenSecretRef) does not exist",
+    );
+    expect(await getObject("deployment/minilm-cpu-v1", namespace)).toBeUndefined();
+    await kubectl([
+      "create",
+      "secret",
+      "generic",
+      "minilm-token",
+      "-n",
+      namespace,
+      "--from-literal=token=s3cret",
+    ]);
+    await waitForModel("minilm-cpu", (model) => condition(model, "Ready")?.status === "True", 120_000);
+    await kubectl([
+      "patch",
+      "embeddingmodel",
+      "minilm-cpu",
+      "-n",
+      namespace,
+      "--type=merge",
+      "-p",
+      '{"spec":{"serving":{"replicas":3}}}',
+    ]);
+    const scaled = await waitForModel(
+      "minilm-cpu",
+      (model) =>
+        ((model.status as Json).versions as Json[] | undefined)?.[0]?.readyReplicas === 3 &&
+        condition(model, "Ready")?.status === "True",
+    );
+    expect(((await getObject("deployment/minilm-cpu-v1", namespace))?.spec as Json).replicas).toBe(3);
+    expect((await listObjects("pods", namespace, "jude.dev/model=minilm-cpu")).length).toBe(3);
+    expect(condition(scaled, "Reconciling")?.status).toBe("False");
+    // CPU pods tolerate no GPU taint and request no accelerator: they run on the CPU node.
+    for (const pod of await listObjects("pods", namespace, "jude.dev/model=minilm-cpu"))
+      expect((pod.spec as Json).nodeName).toBe("kwok-cpu-0");
+  });
+
+  it("records Events for the transitions", async () => {
+    const events = await listObjects("events", namespace, "");
+    const reasons = events
+      .filter((event) => (event.involvedObject as Json).name === "minilm-cpu")
+      .map((event) => event.reason);
+    expect(reasons).toContain("SecretNotFound");
+    expect(reasons).toContain("Ready");
+  });
+
+  it("lets the garbage collector remove every child when the model is deleted", async () => {
+    await kubectl(["delete", "embeddingmodel", "minilm-cpu", "-n", namespace, "--wait=true"]);
+    await waitFor(
+      "children of minilm-cpu to be garbage-collected",
+      async () =>
+        (
+          await Promise.all(
+            ["deployments", "services", "configmaps", "pdb", "replicasets"].map((kind) =>
+              listObjects(kind, namespace, "jude.dev/model=minilm-cpu"),
+            ),
+          )
+        ).every((items) => items.length === 0),
+      { timeoutMs: 60_000 },
+    );
+  });
+});
+
+async function waitForModel(
+  name: string,
+  predicate: (model: Json) => boolean,
+  timeoutMs = 90_000,
+): Promise<Json> {
+  let found: Json | undefined;
+  await waitFor(
+    `embeddingmodel ${name} to reach the expected state`,
+    async () => {
+      found = await getObject(`embeddingmodel/${name}`, namespace);
+      return found !== undefined && predicate(found);
+    },
+    { timeoutMs, intervalMs: 300 },
+  );
+  return found as Json;
+}

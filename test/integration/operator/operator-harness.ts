@@ -1,0 +1,117 @@
+// What the operator's integration tests share: the CRDs installed the way a user (or Helm) installs
+// them — the operator never does —, namespaces that enforce the restricted Pod Security Standard, an
+// operator run in-process or as a real `jude operator` child process, and reads of what it made.
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import { imagesFor } from "../../../controllers/shared/image.ts";
+import { generatedDir, kindDefinitions } from "../../../crds/generate.ts";
+import { crdName } from "../../../crds/crd.ts";
+import { controllerFactories } from "../../../operator/controllers.ts";
+import { Manager } from "../../../operator/runtime/manager.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
+import { requireEnv } from "../../support/env.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+
+/** A Kubernetes object as kubectl returns it. */
+export type Json = { [key: string]: unknown };
+export interface Listed<T = Json> {
+  items: T[];
+}
+
+/** Installs (or updates) the generated CRDs and waits until they are served. */
+export async function installCrds(): Promise<void> {
+  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
+  await kubectl([
+    "apply",
+    "--server-side",
+    "--force-conflicts",
+    "--field-manager=jude-operator-tests",
+    ...files.flatMap((file) => ["-f", file]),
+  ]);
+  await kubectl([
+    "wait",
+    "--for=condition=Established",
+    "--timeout=60s",
+    ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
+  ]);
+}
+
+/** Creates a namespace whose pods must pass the restricted Pod Security Standard (admission enforces it). */
+export async function createRestrictedNamespace(name: string): Promise<void> {
+  await kubectl(["create", "namespace", name]);
+  await kubectl([
+    "label",
+    "namespace",
+    name,
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/enforce-version=latest",
+  ]);
+}
+
+/** Deletes a namespace without waiting. */
+export async function deleteNamespace(name: string): Promise<void> {
+  await kubectl(["delete", "namespace", name, "--wait=false", "--ignore-not-found"]);
+}
+
+/** Applies objects (YAML or JSON text) server-side as a user would. */
+export async function apply(objects: Json[]): Promise<void> {
+  await kubectl(
+    ["apply", "--server-side", "--field-manager=jude-operator-tests", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+  );
+}
+
+/** The testbed's images as the operator renders them. */
+export const testImages = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
+
+/** Runs the operator's manager in this process, watching `namespaces`, without leader election. */
+export function startInProcessOperator(namespaces: string[]): {
+  manager: Manager;
+  stop: () => Promise<void>;
+} {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+  const manager = new Manager({
+    kubeConfig,
+    namespaces,
+    log: silentLogger(),
+    http: { host: "127.0.0.1", port: 0 },
+    watchStaleMs: 300_000,
+    drainMs: 10_000,
+  });
+  manager.add(controllerFactories["embedding-model"]!({ images: testImages, concurrency: 4 }));
+  const stopper = new AbortController();
+  const running = manager.run(stopper.signal);
+  return {
+    manager,
+    stop: async () => {
+      stopper.abort(new Error("test done"));
+      await running;
+    },
+  };
+}
+
+/** A condition of an object's status, if present. */
+export function condition(
+  object: Json | undefined,
+  type: string,
+): { status: string; reason: string; message: string } | undefined {
+  const conditions = ((object?.status as Json | undefined)?.conditions ?? []) as {
+    type: string;
+    status: string;
+    reason: string;
+    message: string;
+  }[];
+  return conditions.find((entry) => entry.type === type);
+}
+
+/** GET an object as JSON, undefined when absent. */
+export async function getObject(resource: string, namespace: string): Promise<Json | undefined> {
+  const text = await kubectl(["get", resource, "-n", namespace, "--ignore-not-found", "-o", "json"]);
+  return text.trim() === "" ? undefined : (JSON.parse(text) as Json);
+}
+
+/** Objects of a kind in a namespace with these labels. */
+export async function listObjects(resource: string, namespace: string, selector: string): Promise<Json[]> {
+  return (await kubectlJson<Listed>(["get", resource, "-n", namespace, "-l", selector])).items;
+}

@@ -1,0 +1,111 @@
+// A real `jude operator` process killed (SIGKILL) in the middle of reconciling a batch of models, then
+// started again: everything converges, with exactly one of each child per model and no rollout caused
+// by the restart (server-side apply of deterministic names and content is idempotent).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireEnv } from "../../support/env.ts";
+import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
+import { freePort } from "../../testbed/ports.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  apply,
+  condition,
+  createRestrictedNamespace,
+  deleteNamespace,
+  installCrds,
+  listObjects,
+  type Json,
+} from "./operator-harness.ts";
+
+const namespace = `operator-rs-${process.pid}`;
+const modelNames = Array.from({ length: 8 }, (_, index) => `model-${index}`);
+
+function model(name: string): Json {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name, namespace },
+    spec: {
+      version: "v1",
+      model: { uri: "file:///opt/models/minilm/model.onnx", dimensions: 384 },
+      prompts: { query: "q: {{text}}" },
+      serving: { replicas: 2 },
+    },
+  };
+}
+
+async function startOperator(): Promise<{ process: JudeProcess; port: number }> {
+  const port = await freePort();
+  const process = startJude("operator-restart", [
+    "operator",
+    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
+    `--namespaces=${namespace}`,
+    "--leader-elect=false",
+    "--concurrency=2",
+    "--http-host=127.0.0.1",
+    `--http-port=${port}`,
+  ]);
+  await waitReady(process, port);
+  return { process, port };
+}
+
+describe("operator restarted mid-reconcile", () => {
+  let operator: { process: JudeProcess } | undefined;
+
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(namespace);
+  });
+
+  afterAll(async () => {
+    if (operator !== undefined) await stopJude(operator.process);
+    await deleteNamespace(namespace);
+  });
+
+  it("converges with no duplicate objects and no extra rollout", async () => {
+    operator = await startOperator();
+    await apply(modelNames.map(model));
+    // Kill it as soon as it has begun creating children, before it has finished them all.
+    await waitFor(
+      "the first serving Deployment",
+      async () =>
+        (await listObjects("deployments", namespace, "app.kubernetes.io/managed-by=jude-operator")).length >
+        0,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 50,
+      },
+    );
+    await stopJude(operator.process, "SIGKILL");
+    const readyBeforeRestart = (await listObjects("embeddingmodels", namespace, "")).filter(
+      (item) => condition(item, "Ready")?.status === "True",
+    ).length;
+    expect(readyBeforeRestart).toBeLessThan(modelNames.length);
+
+    operator = await startOperator();
+    await waitFor(
+      "every model Ready",
+      async () =>
+        (await listObjects("embeddingmodels", namespace, "")).filter(
+          (item) => condition(item, "Ready")?.status === "True",
+        ).length === modelNames.length,
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+    for (const name of modelNames) {
+      const selector = `jude.dev/model=${name}`;
+      expect((await listObjects("deployments", namespace, selector)).map(nameOf)).toEqual([`${name}-v1`]);
+      expect((await listObjects("services", namespace, selector)).map(nameOf).sort()).toEqual([
+        name,
+        `${name}-v1`,
+      ]);
+      expect((await listObjects("configmaps", namespace, selector)).map(nameOf)).toEqual([`${name}-v1`]);
+      expect((await listObjects("pdb", namespace, selector)).map(nameOf)).toEqual([`${name}-v1`]);
+      // One ReplicaSet: the restart re-applied identical pod templates, so nothing rolled.
+      expect(await listObjects("replicasets", namespace, selector)).toHaveLength(1);
+      expect(await listObjects("pods", namespace, selector)).toHaveLength(2);
+    }
+  });
+});
+
+function nameOf(object: Json): string {
+  return (object.metadata as { name: string }).name;
+}
