@@ -44,11 +44,13 @@ export function fakeContext(
     },
     client: {
       fieldManager: "jude-test",
-      async apply<T extends KubeObject>(object: T) {
+      async apply<T extends object>(applied: T) {
+        const object = applied as KubeObject;
         calls.push({ verb: "apply", kind: object.kind ?? "", name: object.metadata?.name ?? "", object });
-        return object;
+        return applied;
       },
-      async applyStatus(object) {
+      async applyStatus(applied) {
+        const object = applied as KubeObject;
         calls.push({
           verb: "applyStatus",
           kind: object.kind ?? "",

@@ -18,6 +18,7 @@ import {
 import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
 
 interface RunObject {
+  [field: string]: unknown;
   metadata: { uid: string };
   status?: {
     phase?: string;

@@ -1,18 +1,20 @@
 // Runs the NearlinePipeline and BootstrapRun controllers in this process against the testbed's API
 // server, in a namespace of their own that enforces the restricted Pod Security Standard, so the real
 // admission plugin checks every pod the controllers render.
-import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
-import { imagesFor } from "../../../controllers/shared/image.ts";
-import { crdName } from "../../../crds/crd.ts";
-import { generatedDir, kindDefinitions } from "../../../crds/generate.ts";
 import { Manager } from "../../../operator/runtime/manager.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  installCrds,
+  testImages,
+} from "../operator/operator-harness.ts";
 
 /** A running in-process operator with the two pipeline controllers, watching one namespace. */
 export interface ControllersHarness {
@@ -22,22 +24,9 @@ export interface ControllersHarness {
 
 /** Installs the CRDs, creates a restricted namespace and starts the controllers on it. */
 export async function startControllers(prefix: string): Promise<ControllersHarness> {
-  await kubectl([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "--field-manager=jude-controllers-test",
-    ...kindDefinitions.flatMap((kind) => ["-f", join(generatedDir, `${crdName(kind)}.yaml`)]),
-  ]);
-  await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
-  ]);
+  await installCrds();
   const namespace = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
-  await kubectl(["create", "namespace", namespace]);
-  await kubectl(["label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted"]);
+  await createRestrictedNamespace(namespace);
 
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
@@ -49,7 +38,7 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
     watchStaleMs: 300_000,
     drainMs: 5_000,
   });
-  const settings = { images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"), concurrency: 2 };
+  const settings = { images: testImages, concurrency: 2 };
   manager.add(nearlinePipelineController(settings));
   manager.add(bootstrapRunController(settings));
   const abort = new AbortController();
@@ -59,7 +48,7 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
     async stop() {
       abort.abort();
       await running;
-      await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+      await deleteNamespace(namespace);
     },
   };
 }
@@ -92,10 +81,4 @@ export async function waitForObject<T>(
   return last!;
 }
 
-/** A condition of an object's status, if present. */
-export function conditionOf(
-  object: { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } },
-  type: string,
-) {
-  return object.status?.conditions?.find((condition) => condition.type === type);
-}
+export { condition as conditionOf } from "../operator/operator-harness.ts";
