@@ -109,6 +109,15 @@ describe("runStatus", () => {
       state: "Reconciling",
     },
     {
+      name: "completed, but a shard has no finished checkpoint",
+      job: job([{ type: "Complete" }]),
+      checkpoints: [finished, halfway],
+      phase: "Failed",
+      state: "Stalled",
+      reason: "ShardsIncomplete",
+      message: /the Job completed, but shard\(s\) 1 have no finished checkpoint/,
+    },
+    {
       name: "deadline exceeded",
       job: job([
         {

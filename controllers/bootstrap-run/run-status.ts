@@ -57,17 +57,31 @@ export function runStatus(observation: RunObservation): RunDecision {
   const progress = checkpoints === undefined ? undefined : runProgress(checkpoints, source);
   // Final counts are recorded once, so a success waits until the checkpoints could be read.
   if (phase === "Succeeded" && progress === undefined) phase = "Running";
+  const failed = jobCondition(job, "Failed");
+  let failure =
+    failed === undefined
+      ? undefined
+      : { reason: failed.reason ?? "JobFailed", message: failed.message ?? "" };
+  // Every shard exits 0 only once its checkpoint says done; a Job that completed without that (shards
+  // that never ran the work, or checkpoints lost) did not fill the version, whatever its exit codes say.
+  if (phase === "Succeeded" && progress !== undefined && !progress.allDone) {
+    const unfinished = checkpoints!.flatMap((state, index) => (state?.phase === "done" ? [] : [index]));
+    phase = "Failed";
+    failure = {
+      reason: "ShardsIncomplete",
+      message: `the Job completed, but shard(s) ${unfinished.join(", ")} have no finished checkpoint in the store`,
+    };
+  }
   const startTime =
     run.status?.startTime ?? isoTime(job?.status?.startTime) ?? (job ? isoTime(new Date(nowMs)) : undefined);
-  const failed = jobCondition(job, "Failed");
   const completionTime =
     phase === "Succeeded"
       ? (isoTime(job?.status?.completionTime) ?? isoTime(new Date(nowMs)))
       : phase === "Failed"
-        ? (isoTime(failed?.lastTransitionTime) ?? isoTime(new Date(nowMs)))
+        ? (isoTime(failed?.lastTransitionTime ?? job?.status?.completionTime) ?? isoTime(new Date(nowMs)))
         : undefined;
   const counts = progress?.progress ?? run.status?.progress;
-  const standing = standingOf(phase, counts, failed, startTime, nowMs);
+  const standing = standingOf(phase, counts, failure, startTime, nowMs);
   return {
     status: {
       phase,
@@ -113,7 +127,7 @@ function describeCounts(counts: RunDecision["status"]["progress"]): string {
 function standingOf(
   phase: BootstrapPhase,
   counts: RunDecision["status"]["progress"],
-  failed: V1JobCondition | undefined,
+  failure: { reason: string; message: string } | undefined,
   startTime: string | undefined,
   nowMs: number,
 ): Kstatus {
@@ -127,8 +141,8 @@ function standingOf(
     case "Failed":
       return {
         state: "Stalled",
-        reason: failed?.reason ?? "JobFailed",
-        message: `bootstrap failed${failed?.message ? `: ${failed.message}` : ""}; progress ${describeCounts(counts)}`,
+        reason: failure?.reason ?? "JobFailed",
+        message: `bootstrap failed${failure?.message ? `: ${failure.message}` : ""}; progress ${describeCounts(counts)}`,
       };
     case "Suspended":
       return {

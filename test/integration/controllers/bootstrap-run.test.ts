@@ -83,43 +83,55 @@ describe("BootstrapRun controller", () => {
     expect(config.shards).toEqual({ count: 3 });
     expect(config.run).toEqual({ namespace: ns, name: "jobs-minilm-v1" });
 
-    // kwok runs the pods (they pass restricted admission) but no shard writes a checkpoint.
-    const running = await waitForObject<RunObject>(
+    // kwok "runs" the shard pods (they pass restricted admission) and completes them at once, but no
+    // shard wrote a checkpoint: the run must not claim success for a version it did not fill.
+    const finished = await waitForObject<RunObject>(
       ns,
       "bootstraprun/jobs-minilm-v1",
-      "run Running",
-      (object) => object.status?.phase === "Running",
+      "run finished",
+      (object) => ["Succeeded", "Failed"].includes(object.status?.phase ?? ""),
     );
-    expect(running.status?.jobName).toBe("jobs-minilm-v1-bootstrap");
-    expect(conditionOf(running, "Reconciling")?.status).toBe("True");
+    expect(finished.status?.phase).toBe("Failed");
+    expect(conditionOf(finished, "Failed")).toMatchObject({ status: "True", reason: "ShardsIncomplete" });
+    expect(conditionOf(finished, "Stalled")?.message).toMatch(
+      /shard\(s\) 0, 1, 2 have no finished checkpoint/,
+    );
+    expect(finished.status?.watermarks).toEqual(run.status?.watermarks);
   });
 
-  it("suspends the Job when the run is suspended, keeping the captured watermarks", async () => {
+  it("creates a suspended run's Job suspended, and resumes it", async () => {
     const ns = harness.namespace;
-    const before = await kubectlJson<RunObject>(["get", "-n", ns, "bootstraprun/jobs-minilm-v1"]);
+    const run = bootstrapRun("jobs-suspended", "jobs", 2);
+    (run.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [run]);
+    const job = await waitForObject<V1Job>(ns, "job/jobs-suspended-bootstrap", "Indexed Job", () => true);
+    expect(job.spec?.suspend).toBe(true);
+    const suspended = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-suspended",
+      "run Suspended",
+      (object) => object.status?.phase === "Suspended",
+    );
+    expect(suspended.status?.watermarks?.partitions).toEqual(
+      produced.map((offset, partition) => ({ partition, offset })),
+    );
+    expect(conditionOf(suspended, "Ready")).toMatchObject({ status: "False", reason: "Suspended" });
+    expect(conditionOf(suspended, "Reconciling")?.status).toBe("False");
     await kubectl([
       "patch",
       "-n",
       ns,
-      "bootstraprun/jobs-minilm-v1",
+      "bootstraprun/jobs-suspended",
       "--type=merge",
       "-p",
-      '{"spec":{"suspend":true}}',
+      '{"spec":{"suspend":false}}',
     ]);
     await waitForObject<V1Job>(
       ns,
-      "job/jobs-minilm-v1-bootstrap",
-      "Job suspended",
-      (job) => job.spec?.suspend === true,
+      "job/jobs-suspended-bootstrap",
+      "Job resumed",
+      (resumed) => resumed.spec?.suspend === false,
     );
-    const suspended = await waitForObject<RunObject>(
-      ns,
-      "bootstraprun/jobs-minilm-v1",
-      "run Suspended",
-      (object) => object.status?.phase === "Suspended",
-    );
-    expect(suspended.status?.watermarks).toEqual(before.status?.watermarks);
-    expect(conditionOf(suspended, "Ready")).toMatchObject({ status: "False", reason: "Suspended" });
   });
 
   it("stalls a run of a version the model does not serve, naming the field, and creates no Job", async () => {

@@ -5,7 +5,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
 import { Manager } from "../../../operator/runtime/manager.ts";
-import { silentLogger } from "../../../plumbing/logger.ts";
+import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -33,7 +33,9 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
   const manager = new Manager({
     kubeConfig,
     namespaces: [namespace],
-    log: silentLogger(),
+    log: process.env.JUDE_TEST_LOG
+      ? createRootLogger({ component: "controllers-test", level: "error" })
+      : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: 300_000,
     drainMs: 5_000,
