@@ -33,6 +33,7 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
   const manager = new Manager({
     kubeConfig,
     namespaces: [namespace],
+    // JUDE_TEST_LOG=1 shows the controllers' errors (failed reconciles are retried, not thrown here).
     log: process.env.JUDE_TEST_LOG
       ? createRootLogger({ component: "controllers-test", level: "error" })
       : silentLogger(),
