@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { RecordMeta, StoreWrite, WriteOutcome } from "../../store/index.ts";
-import { createEntityBatchWriter, type BatchEntity, type SnapshotStore } from "./entity-batch.ts";
+import type { EntityStore } from "../shared/entity-writes.ts";
+import { createEntityBatchWriter, type BatchEntity } from "./entity-batch.ts";
 
 /** An in-memory store following the layout's write rule (newer position wins), for the batch logic only. */
-function memoryStore(initial: Record<string, RecordMeta> = {}): SnapshotStore & { writes: StoreWrite[] } {
+function memoryStore(initial: Record<string, RecordMeta> = {}): EntityStore & { writes: StoreWrite[] } {
   const metas = new Map(Object.entries(initial));
   const writes: StoreWrite[] = [];
   return {
@@ -88,7 +89,7 @@ describe("createEntityBatchWriter", () => {
 
   it("counts a write that lost a race after the check as stale", async () => {
     const store = memoryStore();
-    const racing: SnapshotStore = {
+    const racing: EntityStore = {
       readMeta: store.readMeta,
       write: async (writes) => {
         // A nearline write lands between the check and the write.

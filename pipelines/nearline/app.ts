@@ -116,7 +116,7 @@ export async function startNearline(
     },
   });
 
-  const process = createProcessor({
+  const processBatch = createProcessor({
     entity: config.entity,
     modelVersion: config.model.version,
     modelDigest: config.model.digest,
@@ -155,7 +155,7 @@ export async function startNearline(
     consumerGroup: config.source.kafka.consumerGroup,
     startOffset: config.source.kafka.startOffset,
     batching: config.batching,
-    process,
+    process: processBatch,
     isRetryable: (error) =>
       (isStoreError(error) && error.retryable) ||
       isRetryableKafkaError(error) ||
@@ -170,7 +170,11 @@ export async function startNearline(
     port: config.http.port,
     registry,
     ready: () => worker.ready,
-    status: () => ({ ...worker.totals }),
+    // A failed worker says why on /readyz (e.g. MODEL_MISMATCH), for whoever looks at the probe.
+    status: () => ({
+      ...worker.totals,
+      ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
+    }),
   });
   logger.info(
     { topic: config.source.kafka.topic, group: config.source.kafka.consumerGroup, port: ops.port },
@@ -193,5 +197,14 @@ export async function startNearline(
         await client.quit().catch(() => undefined);
         logger.info({ ...worker.totals }, "nearline worker stopped");
       })()),
+  };
+}
+
+/** The code and message of a worker failure, as /readyz shows it. */
+function failureOf(error: unknown): { code: string; message: string } {
+  const code = (error as { code?: unknown }).code;
+  return {
+    code: typeof code === "string" ? code : "INTERNAL",
+    message: error instanceof Error ? error.message : String(error),
   };
 }

@@ -6,6 +6,7 @@
 import { chunk } from "../../plumbing/chunks.ts";
 import { Permits } from "../../plumbing/permits.ts";
 import { retry } from "../../plumbing/retry.ts";
+import { PipelineError, PipelineErrorCodes } from "./errors.ts";
 
 /** One call to the embedding server: vectors in the order of `texts`. */
 export type EmbedCall = (texts: string[], signal?: AbortSignal) => Promise<Float32Array[]>;
@@ -42,7 +43,10 @@ export class BatchedEmbedder {
           signal: this.#options.signal,
         });
         if (result.length !== slice.length) {
-          throw new Error(`embedding server returned ${result.length} vectors for ${slice.length} texts`);
+          throw new PipelineError(
+            PipelineErrorCodes.EMBEDDING_COUNT_MISMATCH,
+            `embedding server returned ${result.length} vectors for ${slice.length} texts`,
+          );
         }
         this.#options.onCall?.(slice.length);
         return result;
