@@ -84,7 +84,7 @@ export function createProcessor(
   const identity: VectorIdentity = { ...target, templateHash: templateHash(options.template) };
 
   return async (records) => {
-    const outcome = emptyOutcome(records.length);
+    const outcome: BatchOutcome = { ...zeroCounts(), consumed: records.length, visibleEventTimesMs: [] };
     const produced: OutputRecord[] = [];
     const deadLetter = (record: ConsumedRecord, code: string, reason: string): void => {
       outcome.deadLettered++;
@@ -121,16 +121,16 @@ export function createProcessor(
   };
 }
 
-function emptyOutcome(consumed: number): BatchOutcome {
+/** Counts of nothing yet: a batch's start, and the worker's totals at start. */
+export function zeroCounts(): Omit<BatchOutcome, "visibleEventTimesMs"> {
   return {
-    consumed,
+    consumed: 0,
     embedded: 0,
     skippedUnchanged: 0,
     skippedStale: 0,
     deleted: 0,
     deadLettered: 0,
     inferenceTexts: 0,
-    visibleEventTimesMs: [],
   };
 }
 

@@ -17,7 +17,7 @@ import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
-import type { BatchOutcome, ConsumedRecord } from "./processor.ts";
+import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
 export interface NearlineWorkerOptions {
   kafka: { clientOptions: ReturnType<typeof kafkaClientOptions> };
@@ -46,16 +46,7 @@ export class NearlineWorker {
   #loop: Promise<void> | undefined;
   #ready = false;
   #failure: unknown;
-  readonly totals: WorkerTotals = {
-    consumed: 0,
-    embedded: 0,
-    skippedUnchanged: 0,
-    skippedStale: 0,
-    deleted: 0,
-    deadLettered: 0,
-    inferenceTexts: 0,
-    batches: 0,
-  };
+  readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
