@@ -1,3 +1,4 @@
+/** Wires one embedding server: model, tokenizer, batcher, embedder, gRPC and HTTP listeners, drain. */
 import { readFile } from "node:fs/promises";
 import { createRootLogger, type Logger } from "../plumbing/logger.ts";
 import { Permits } from "../plumbing/permits.ts";
