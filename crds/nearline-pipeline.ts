@@ -140,23 +140,28 @@ interface TopicsOf {
   sinks: { kafka?: { topic: string } | undefined; deadLetter?: { topic: string } | undefined };
 }
 
-/** The dead-letter topic differs from the source; the nearline worker config checks the same rule. */
-export const deadLetterTopicRule = {
-  rule: "!has(self.sinks.deadLetter) || self.sinks.deadLetter.topic != self.source.kafka.topic",
-  message: "the dead-letter topic must differ from the source topic, or bad events loop back forever",
-  field: "sinks.deadLetter",
-  holds: (self: TopicsOf) =>
-    self.sinks.deadLetter === undefined || self.sinks.deadLetter.topic !== self.source.kafka.topic,
-};
+/** A rule that a sink topic differs from the source topic; the nearline worker config checks it too. */
+function distinctTopicRule(sink: "kafka" | "deadLetter", message: string) {
+  return {
+    rule: `!has(self.sinks.${sink}) || self.sinks.${sink}.topic != self.source.kafka.topic`,
+    message,
+    field: `sinks.${sink}`,
+    holds: (self: TopicsOf) =>
+      self.sinks[sink] === undefined || self.sinks[sink].topic !== self.source.kafka.topic,
+  };
+}
 
-/** The output topic differs from the source; the nearline worker config checks the same rule. */
-export const outputTopicRule = {
-  rule: "!has(self.sinks.kafka) || self.sinks.kafka.topic != self.source.kafka.topic",
-  message: "the output topic must differ from the source topic",
-  field: "sinks.kafka",
-  holds: (self: TopicsOf) =>
-    self.sinks.kafka === undefined || self.sinks.kafka.topic !== self.source.kafka.topic,
-};
+/** The dead-letter topic differs from the source, or bad events would loop back forever. */
+export const deadLetterTopicRule = distinctTopicRule(
+  "deadLetter",
+  "the dead-letter topic must differ from the source topic, or bad events loop back forever",
+);
+
+/** The output topic differs from the source. */
+export const outputTopicRule = distinctTopicRule(
+  "kafka",
+  "the output topic must differ from the source topic",
+);
 
 /** Desired state of a NearlinePipeline. */
 export const nearlinePipelineSpec = withRules(

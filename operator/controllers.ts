@@ -1,6 +1,8 @@
 // The controllers `jude operator` can run, by name (`--controllers` picks a subset). Each entry builds
 // its ControllerDefinition from the operator's settings; add a controller by adding one line here.
+import { bootstrapRunController } from "../controllers/bootstrap-run/controller.ts";
 import { embeddingModelController } from "../controllers/embedding-model/controller.ts";
+import { nearlinePipelineController } from "../controllers/nearline-pipeline/controller.ts";
 import type { Images } from "../controllers/shared/image.ts";
 import type { ControllerDefinition } from "./runtime/types.ts";
 
@@ -16,4 +18,6 @@ export const controllerFactories: Readonly<
   Record<string, (settings: ControllerSettings) => ControllerDefinition>
 > = {
   "embedding-model": embeddingModelController,
+  "nearline-pipeline": nearlinePipelineController,
+  "bootstrap-run": bootstrapRunController,
 };

@@ -25,6 +25,15 @@ describe("retry backoff", () => {
 describe("retry", () => {
   const fast = { initialDelayMs: 1, maxDelayMs: 2 };
   const transient = new Error("transient");
+  /** An attempt that always throws `error`, counting its calls. */
+  const failing = (error: Error) => {
+    const attempt = async (): Promise<never> => {
+      attempt.calls++;
+      throw error;
+    };
+    attempt.calls = 0;
+    return attempt;
+  };
 
   it("retries retryable errors until the attempt succeeds, reporting each", async () => {
     let calls = 0;
@@ -45,48 +54,30 @@ describe("retry", () => {
   });
 
   it("throws a non-retryable error at once", async () => {
-    let calls = 0;
     const fatal = new Error("fatal");
-    await expect(
-      retry(
-        async () => {
-          calls++;
-          throw fatal;
-        },
-        { isRetryable: (error) => error === transient, policy: fast },
-      ),
-    ).rejects.toBe(fatal);
-    expect(calls).toBe(1);
+    const attempt = failing(fatal);
+    await expect(retry(attempt, { isRetryable: (error) => error === transient, policy: fast })).rejects.toBe(
+      fatal,
+    );
+    expect(attempt.calls).toBe(1);
   });
 
   it("gives up with the last error after the deadline", async () => {
-    let calls = 0;
+    const attempt = failing(transient);
     await expect(
-      retry(
-        async () => {
-          calls++;
-          throw transient;
-        },
-        { isRetryable: () => true, policy: { ...fast, deadlineMs: 20 } },
-      ),
+      retry(attempt, { isRetryable: () => true, policy: { ...fast, deadlineMs: 20 } }),
     ).rejects.toBe(transient);
-    expect(calls).toBeGreaterThan(1);
+    expect(attempt.calls).toBeGreaterThan(1);
   });
 
   it("runs the first attempt even when already aborted, but no retry", async () => {
     const abort = new AbortController();
     abort.abort(new Error("stopping"));
-    let calls = 0;
+    const attempt = failing(transient);
     await expect(
-      retry(
-        async () => {
-          calls++;
-          throw transient;
-        },
-        { isRetryable: () => true, signal: abort.signal, policy: fast },
-      ),
+      retry(attempt, { isRetryable: () => true, signal: abort.signal, policy: fast }),
     ).rejects.toBe(transient);
-    expect(calls).toBe(1);
+    expect(attempt.calls).toBe(1);
     expect(await retry(async () => "in hand", { isRetryable: () => true, signal: abort.signal })).toBe(
       "in hand",
     );

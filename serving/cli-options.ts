@@ -1,3 +1,4 @@
+/** The `jude serve` command line: flags and JUDE_SERVING_* variables mapped onto the serving config. */
 import { parseArgs } from "node:util";
 import {
   ConfigError,

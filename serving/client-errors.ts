@@ -1,3 +1,4 @@
+/** The embedding client's error: gRPC status plus the server's stable error code, and whether to retry. */
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 
 /** A failed call to the embedding server, with the gRPC status and the server's stable error code. */
@@ -27,12 +28,9 @@ export class EmbeddingClientError extends Error {
   /** True when the same call may succeed later or on another replica. */
   get retryable(): boolean {
     if (this.code === GrpcStatus.UNAVAILABLE || this.code === GrpcStatus.DEADLINE_EXCEEDED) return true;
-    // Overload is retryable; a message over the size limit is not (it will never fit).
-    return (
-      this.code === GrpcStatus.RESOURCE_EXHAUSTED &&
-      this.errorCode !== "JUDE_SERVING_MESSAGE_TOO_LARGE" &&
-      !/larger than/i.test(this.message)
-    );
+    // Only the server's own overload answer is retryable; any other RESOURCE_EXHAUSTED (the server's
+    // message size limit, or grpc-js's, which carries no code) will never fit however often it is sent.
+    return this.code === GrpcStatus.RESOURCE_EXHAUSTED && this.errorCode === "JUDE_SERVING_OVERLOADED";
   }
 
   /** Wraps a grpc-js error. */

@@ -1,3 +1,4 @@
+/** A gRPC client of the embedding server (jude.embedding.v1): unary Embed, a long-lived stream, Info. */
 import {
   credentials,
   Metadata,

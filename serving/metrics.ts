@@ -1,3 +1,4 @@
+/** The embedding server's Prometheus metrics (jude_serving_*), split by phase. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { BatcherObserver } from "./core/batcher.ts";
 

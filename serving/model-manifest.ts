@@ -1,3 +1,4 @@
+/** Reads jude-model.json and resolves the model identity, files and defaults a server loads. */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";

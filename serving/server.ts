@@ -1,3 +1,4 @@
+/** Wires one embedding server: model, tokenizer, batcher, embedder, gRPC and HTTP listeners, drain. */
 import { readFile } from "node:fs/promises";
 import { createRootLogger, type Logger } from "../plumbing/logger.ts";
 import { Permits } from "../plumbing/permits.ts";
@@ -107,49 +108,94 @@ export async function startEmbeddingServer(
     "listening; loading the model",
   );
 
-  const ready = (async () => {
-    const started = performance.now();
-    const loaded = await OnnxBackend.start({
-      modelPath: resolved.modelPath,
-      executionProvider: config.backend.executionProvider,
-      intraOpThreads: config.backend.intraOpThreads,
-      interOpThreads: config.backend.interOpThreads,
-      allowSpinning: config.backend.allowSpinning,
-      cudaDeviceId: config.backend.cudaDeviceId,
-      pooling: model.pooling,
-      expectedDimensions: model.dimensions,
-      // Run the shortest and the longest input once, so the first real call pays no warm-up and a
-      // maxSequenceLength the model cannot take fails here rather than on a user's call.
-      warmupShapes: [
-        [1, 8],
-        [1, model.maxSequenceLength],
-      ],
-      onWarning: (message) => logger.warn(message),
-      onFailure: (error) => {
-        logger.error(
-          { err: error },
-          "the inference worker failed; reporting NOT_SERVING and failing liveness",
-        );
-        health.markBroken("the inference worker failed");
-      },
-    });
-    backend.set(loaded);
-    if (embedder.state !== "loading") return; // drained or closed while loading
-    embedder.markReady();
-    health.setAll("SERVING");
-    logger.info(
-      {
-        executionProvider: loaded.executionProvider,
-        precision: model.precision,
-        loadMs: Math.round(performance.now() - started),
-      },
-      "model loaded and warmed up; serving",
-    );
-  })();
+  const ready = loadModel(config, resolved.modelPath, { model, backend, embedder, health, logger });
   ready.catch((error: unknown) => logger.error({ err: error }, "the model failed to load"));
 
+  const shutdown = createShutdown({ embedder, health, grpc, http, ready, backend, auth, logger });
+
+  return {
+    grpcPort: grpc.port,
+    httpPort: http.port,
+    model,
+    embedder,
+    health,
+    metrics,
+    ready,
+    drain: (timeoutMs = config.drainTimeoutMs) => shutdown(timeoutMs, true),
+    close: async () => {
+      await shutdown(0, false);
+    },
+  };
+}
+
+/** What loading the model switches on once it is ready. */
+interface LoadTargets {
+  readonly model: ModelIdentity;
+  readonly backend: DeferredBackend;
+  readonly embedder: Embedder;
+  readonly health: HealthState;
+  readonly logger: Logger;
+}
+
+/** Loads and warms up the model, then marks the embedder ready and health SERVING. */
+async function loadModel(config: ServingConfig, modelPath: string, targets: LoadTargets): Promise<void> {
+  const { model, backend, embedder, health, logger } = targets;
+  const started = performance.now();
+  const loaded = await OnnxBackend.start({
+    modelPath,
+    executionProvider: config.backend.executionProvider,
+    intraOpThreads: config.backend.intraOpThreads,
+    interOpThreads: config.backend.interOpThreads,
+    allowSpinning: config.backend.allowSpinning,
+    cudaDeviceId: config.backend.cudaDeviceId,
+    pooling: model.pooling,
+    expectedDimensions: model.dimensions,
+    // Run the shortest and the longest input once, so the first real call pays no warm-up and a
+    // maxSequenceLength the model cannot take fails here rather than on a user's call.
+    warmupShapes: [
+      [1, 8],
+      [1, model.maxSequenceLength],
+    ],
+    onWarning: (message) => logger.warn(message),
+    onFailure: (error) => {
+      logger.error({ err: error }, "the inference worker failed; reporting NOT_SERVING and failing liveness");
+      health.markBroken("the inference worker failed");
+    },
+  });
+  backend.set(loaded);
+  if (embedder.state !== "loading") return; // drained or closed while loading
+  embedder.markReady();
+  health.setAll("SERVING");
+  logger.info(
+    {
+      executionProvider: loaded.executionProvider,
+      precision: model.precision,
+      loadMs: Math.round(performance.now() - started),
+    },
+    "model loaded and warmed up; serving",
+  );
+}
+
+/** What a shutdown stops, in order. */
+interface ShutdownParts {
+  readonly embedder: Embedder;
+  readonly health: HealthState;
+  readonly grpc: { shutdown(graceMs: number): Promise<unknown> };
+  readonly http: { close(): Promise<unknown> };
+  readonly ready: Promise<void>;
+  readonly backend: DeferredBackend;
+  readonly auth: BearerTokenAuth | undefined;
+  readonly logger: Logger;
+}
+
+/**
+ * The server's one shutdown: health NOT_SERVING, then (graceful) calls in flight answered for up to
+ * `timeoutMs`, then listeners, model and token watch closed. Later calls share the first one's result.
+ */
+function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boolean) => Promise<boolean> {
+  const { embedder, health, grpc, http, ready, backend, auth, logger } = parts;
   let closing: Promise<boolean> | undefined;
-  const shutdown = (timeoutMs: number, graceful: boolean): Promise<boolean> =>
+  return (timeoutMs, graceful) =>
     (closing ??= (async () => {
       health.setAll("NOT_SERVING");
       let completed = true;
@@ -173,18 +219,4 @@ export async function startEmbeddingServer(
       logger.info({ completed }, "stopped");
       return completed;
     })());
-
-  return {
-    grpcPort: grpc.port,
-    httpPort: http.port,
-    model,
-    embedder,
-    health,
-    metrics,
-    ready,
-    drain: (timeoutMs = config.drainTimeoutMs) => shutdown(timeoutMs, true),
-    close: async () => {
-      await shutdown(0, false);
-    },
-  };
 }

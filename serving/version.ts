@@ -1,3 +1,4 @@
+/** The server version reported by Info and the HTTP API. */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -7,8 +7,14 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
-import { createStoreMetrics, isStoreError, isTransientRedisError, StoreWriter } from "../../store/index.ts";
-import { BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
+import {
+  createStoreMetrics,
+  isStoreError,
+  isTransientRedisError,
+  StoreWriter,
+  type Store,
+} from "../../store/index.ts";
+import { createPipelineEmbedder, type EmbedCall, type EmbedderReporting } from "../shared/embedding.ts";
 import { kafkaClientOptions } from "../shared/kafka.ts";
 import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
@@ -16,7 +22,7 @@ import { openPipelineStore } from "../shared/store-connection.ts";
 import { percentDone, totalRecords, type CheckpointState, type ShardCounts } from "./checkpoint-codec.ts";
 import { CheckpointStore, checkpointKey } from "./checkpoint-store.ts";
 import type { BootstrapConfig } from "./config.ts";
-import { openJsonl } from "./jsonl-source.ts";
+import { openJsonl, type OpenedFile } from "./jsonl-source.ts";
 import { KafkaRangeReader } from "./kafka-range.ts";
 import { runShard, type ShardOutcome } from "./shard.ts";
 import { TextVectors } from "./text-vectors.ts";
@@ -57,7 +63,7 @@ export async function runBootstrap(
   const logger = deps.logger.child({ run, shard: config.shards.index, version: config.model.version });
   const metrics = createPipelineMetrics(registry);
   const bootstrapMetrics = createBootstrapMetrics(registry);
-  const owner = `${run}/${config.shards.index}`;
+  const shardLabels = { ...labels, shard: String(config.shards.index) };
 
   const { client, store } = await openPipelineStore(config.store, {
     connectionName: `jude-bootstrap-${config.run.name}-${config.shards.index}`,
@@ -76,43 +82,8 @@ export async function runBootstrap(
       onRetry: (attempt, error, pending) =>
         logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
     });
-    const checkpoints = new CheckpointStore(
-      client,
-      checkpointKey(store.layout.prefix, config.run, config.shards.index),
-      config.checkpoint.retainSeconds,
-    );
-    const inference = { calls: 0, texts: 0 };
-    const embedder = new BatchedEmbedder(deps.embedCall, {
-      // TextVectors already cuts requests to maxBatchSize and bounds them; this adds the retries.
-      maxBatchSize: config.embedding.maxBatchSize,
-      maxInflight: 1,
-      isRetryable: deps.isRetryableEmbedError,
-      onRetry: (error, attempt) => {
-        metrics.retries.inc({ ...labels, dependency: "embedding" });
-        if (attempt === 1 || attempt % 10 === 0)
-          logger.warn({ err: error, attempt }, "embedding server unavailable; retrying");
-      },
-      onCall: (texts) => {
-        inference.calls++;
-        inference.texts += texts;
-        metrics.inferenceCalls.inc(labels);
-        metrics.inferenceTexts.inc(labels, texts);
-      },
-    });
-    const vectors = new TextVectors({
-      store,
-      version: config.model.version,
-      modelDigest: config.model.digest,
-      dtype: config.store.dtype,
-      dedupe: config.dedupe,
-      owner,
-      leaseMs: config.textCache.leaseMs,
-      pollMs: config.textCache.pollMs,
-      localEntries: config.textCache.localEntries,
-      maxBatchSize: config.embedding.maxBatchSize,
-      maxInflight: config.embedding.maxInflight,
-      embed: (texts) => embedder.embed(texts),
-    });
+    const inference = createInferenceCounter();
+    const vectors = createTextVectors(config, deps, store, inference.add, { metrics, labels, logger });
     const onRetry = (dependency: string) => (error: unknown) => {
       metrics.retries.inc({ ...labels, dependency });
       logger.warn({ err: error }, `${dependency} unavailable; retrying`);
@@ -127,8 +98,6 @@ export async function runBootstrap(
         onRetry: onRetry("kafka"),
       });
     }
-    const caFile = config.source.files?.caFile;
-    const ca = caFile !== undefined ? readFileSync(caFile) : undefined;
     if (config.http.port !== undefined) {
       ops = await startOpsServer({
         port: config.http.port,
@@ -145,29 +114,20 @@ export async function runBootstrap(
       metrics.deleted.inc(labels, added.deleted);
       bootstrapMetrics.deduplicated.inc(labels, added.deduplicated);
       bootstrapMetrics.failed.inc(labels, added.failed);
-      bootstrapMetrics.percent.set({ ...labels, shard: String(config.shards.index) }, percentDone(state));
+      bootstrapMetrics.percent.set(shardLabels, percentDone(state));
     };
     const outcome = await runShard(config, {
       store,
-      writer: {
-        readMeta: (version, keys) => writer.readMeta(version, keys),
-        write: (writes) => writer.write(writes),
-      },
-      checkpoints,
+      writer,
+      checkpoints: new CheckpointStore(
+        client,
+        checkpointKey(store.layout.prefix, config.run, config.shards.index),
+        config.checkpoint.retainSeconds,
+      ),
       vectorsFor: (texts) => vectors.vectorsFor(texts),
-      takeInferenceCounts: () => {
-        const taken = { ...inference };
-        inference.calls = 0;
-        inference.texts = 0;
-        return taken;
-      },
+      takeInferenceCounts: inference.take,
       kafka,
-      openFile: (uri, position) =>
-        openJsonl(uri, position, {
-          ...(ca !== undefined ? { ca } : {}),
-          ...(deps.signal ? { signal: deps.signal } : {}),
-          onRetry: onRetry("source"),
-        }),
+      openFile: fileOpener(config, deps, onRetry("source")),
       logger,
       signal: deps.signal,
       // A batch is idempotent (own claims come back, writes are newer-wins), so it is retried whole.
@@ -179,10 +139,7 @@ export async function runBootstrap(
       onCheckpoint,
     });
     latest = outcome.state;
-    bootstrapMetrics.percent.set(
-      { ...labels, shard: String(config.shards.index) },
-      percentDone(outcome.state),
-    );
+    bootstrapMetrics.percent.set(shardLabels, percentDone(outcome.state));
     return outcome;
   } finally {
     clearInterval(timer);
@@ -191,4 +148,74 @@ export async function runBootstrap(
     await ops?.close();
     await client.quit().catch(() => undefined);
   }
+}
+
+/** Inference counted since the last checkpoint (calls and texts), so each checkpoint adds its share. */
+function createInferenceCounter(): {
+  add: (texts: number) => void;
+  take: () => { calls: number; texts: number };
+} {
+  let counts = { calls: 0, texts: 0 };
+  return {
+    add: (texts) => {
+      counts.calls++;
+      counts.texts += texts;
+    },
+    take: () => {
+      const taken = counts;
+      counts = { calls: 0, texts: 0 };
+      return taken;
+    },
+  };
+}
+
+/** Vectors for the shard's texts: deduplicated through the store's text cache, embedded with retries. */
+function createTextVectors(
+  config: BootstrapConfig,
+  deps: BootstrapDependencies,
+  store: Store,
+  onCall: (texts: number) => void,
+  reporting: Omit<EmbedderReporting, "onCall">,
+): TextVectors {
+  const embedder = createPipelineEmbedder(
+    deps.embedCall,
+    {
+      // TextVectors already cuts requests to maxBatchSize and bounds them; this adds the retries.
+      maxBatchSize: config.embedding.maxBatchSize,
+      maxInflight: 1,
+      isRetryable: deps.isRetryableEmbedError,
+    },
+    { ...reporting, onCall },
+  );
+  return new TextVectors({
+    store,
+    version: config.model.version,
+    modelDigest: config.model.digest,
+    dtype: config.store.dtype,
+    dedupe: config.dedupe,
+    // Stable across restarts of the shard, so it can take its own claims back at once.
+    owner: `${config.run.namespace}/${config.run.name}/${config.shards.index}`,
+    leaseMs: config.textCache.leaseMs,
+    pollMs: config.textCache.pollMs,
+    localEntries: config.textCache.localEntries,
+    maxBatchSize: config.embedding.maxBatchSize,
+    maxInflight: config.embedding.maxInflight,
+    embed: (texts) => embedder.embed(texts),
+  });
+}
+
+/** Opens the shard's files (https:// with the extra CA, if any), retrying transient failures. */
+function fileOpener(
+  config: BootstrapConfig,
+  deps: BootstrapDependencies,
+  onRetry: (error: unknown) => void,
+): (uri: string, position: number) => Promise<OpenedFile> {
+  const caFile = config.source.files?.caFile;
+  const ca = caFile !== undefined ? readFileSync(caFile) : undefined;
+  return (uri, position) =>
+    openJsonl(uri, position, {
+      ...(ca !== undefined ? { ca } : {}),
+      ...(deps.signal ? { signal: deps.signal } : {}),
+      onRetry,
+    });
 }

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { partitionWatermark } from "./config.ts";
+import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 /** Checkpoint format written by this code. */
 export const CHECKPOINT_FORMAT = 1;
@@ -184,22 +185,37 @@ const fieldsSchema = z.object({
 export function decodeCheckpoint(fields: Record<string, string>): CheckpointState | null {
   if (Object.keys(fields).length === 0) return null;
   const parsed = fieldsSchema.safeParse(fields);
-  if (!parsed.success) throw new Error(`bootstrap checkpoint is malformed: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new PipelineError(
+      PipelineErrorCodes.CHECKPOINT_CORRUPT,
+      `bootstrap checkpoint is malformed: ${parsed.error.message}`,
+    );
   const data = parsed.data as z.infer<typeof fieldsSchema> & Record<keyof ShardCounts, number>;
   const json = (text: string, what: string): unknown => {
     try {
       return JSON.parse(text);
     } catch (cause) {
-      throw new Error(`bootstrap checkpoint field ${what} is not JSON`, { cause });
+      throw new PipelineError(
+        PipelineErrorCodes.CHECKPOINT_CORRUPT,
+        `bootstrap checkpoint field ${what} is not JSON`,
+        { cause },
+      );
     }
   };
   const units = z.record(z.string(), unitSchema).safeParse(json(data.units, "units"));
-  if (!units.success) throw new Error(`bootstrap checkpoint units are malformed: ${units.error.message}`);
+  if (!units.success)
+    throw new PipelineError(
+      PipelineErrorCodes.CHECKPOINT_CORRUPT,
+      `bootstrap checkpoint units are malformed: ${units.error.message}`,
+    );
   let watermarks: CheckpointWatermarks | undefined;
   if (data.watermarks) {
     const result = watermarksSchema.safeParse(json(data.watermarks, "watermarks"));
     if (!result.success)
-      throw new Error(`bootstrap checkpoint watermarks are malformed: ${result.error.message}`);
+      throw new PipelineError(
+        PipelineErrorCodes.CHECKPOINT_CORRUPT,
+        `bootstrap checkpoint watermarks are malformed: ${result.error.message}`,
+      );
     watermarks = result.data;
   }
   const counts = zeroCounts();

@@ -11,6 +11,7 @@
  */
 import type { RedisClient } from "../../store/index.ts";
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointState } from "./checkpoint-codec.ts";
+import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 // ARGV: expected attempt ('' = no checkpoint yet), ttl seconds, '1' to replace the hash, field/value...
 const saveLua = `
@@ -89,7 +90,8 @@ export class CheckpointStore {
     );
     if (reply !== "ok") {
       const holder = String(reply).replace(/^conflict:/, "") || "none";
-      throw new Error(
+      throw new PipelineError(
+        PipelineErrorCodes.CHECKPOINT_CONFLICT,
         `checkpoint ${this.#key} is at attempt ${holder}, expected ${expectedAttempt || "none"}: another pod runs this shard`,
       );
     }

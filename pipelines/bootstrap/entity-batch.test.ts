@@ -1,34 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { RecordMeta, StoreWrite, WriteOutcome } from "../../store/index.ts";
-import { createEntityBatchWriter, type BatchEntity, type SnapshotStore } from "./entity-batch.ts";
-
-/** An in-memory store following the layout's write rule (newer position wins), for the batch logic only. */
-function memoryStore(initial: Record<string, RecordMeta> = {}): SnapshotStore & { writes: StoreWrite[] } {
-  const metas = new Map(Object.entries(initial));
-  const writes: StoreWrite[] = [];
-  return {
-    writes,
-    readMeta: async (_version, keys) => keys.map((key) => metas.get(key.id) ?? null),
-    write: async (batch) =>
-      batch.map((write): WriteOutcome => {
-        writes.push(write);
-        const stored = metas.get(write.id);
-        const newer =
-          stored === undefined ||
-          write.eventTimeMs > stored.eventTimeMs ||
-          (write.eventTimeMs === stored.eventTimeMs && write.offset > stored.offset);
-        if (!newer) return "stale";
-        metas.set(write.id, {
-          live: write.kind === "upsert",
-          eventTimeMs: write.eventTimeMs,
-          offset: write.offset,
-          partition: write.partition ?? -1,
-          contentHash: write.kind === "upsert" ? write.contentHash : "",
-        });
-        return write.kind === "delete" ? "tombstoned" : stored === undefined ? "created" : "updated";
-      }),
-  };
-}
+import type { EntityStore } from "../shared/entity-writes.ts";
+import { memoryStore } from "../../test/support/memory-entity-store.ts";
+import { createEntityBatchWriter, type BatchEntity } from "./entity-batch.ts";
 
 const upsert = (id: string, text: string | null, eventTimeMs = 100, offset = 5): BatchEntity => ({
   id,
@@ -88,7 +61,7 @@ describe("createEntityBatchWriter", () => {
 
   it("counts a write that lost a race after the check as stale", async () => {
     const store = memoryStore();
-    const racing: SnapshotStore = {
+    const racing: EntityStore = {
       readMeta: store.readMeta,
       write: async (writes) => {
         // A nearline write lands between the check and the write.

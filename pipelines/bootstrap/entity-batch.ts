@@ -4,9 +4,14 @@
  * remaining text (deduplicated, text-vectors.ts), then write conditionally at the entity's own source
  * position, so a fresher nearline write that lands meanwhile still wins.
  */
-import type { RecordMeta, StoreWrite, WriteOutcome } from "../../store/index.ts";
-import { comparePositions } from "../../store/index.ts";
 import type { EntityText } from "../shared/entity-text.ts";
+import {
+  isStale,
+  readStored,
+  writeEntities,
+  type EntityStore,
+  type EntityWrite,
+} from "../shared/entity-writes.ts";
 import type { ShardCounts } from "./checkpoint-codec.ts";
 
 /** One entity of the snapshot at its source position. */
@@ -22,17 +27,11 @@ export interface BatchEntity {
   readonly text: EntityText | null;
 }
 
-/** What the batch writer needs of the store (StoreWriter implements it). */
-export interface SnapshotStore {
-  readMeta(version: string, keys: readonly { entity: string; id: string }[]): Promise<(RecordMeta | null)[]>;
-  write(writes: readonly StoreWrite[]): Promise<WriteOutcome[]>;
-}
-
 export interface EntityBatchOptions {
   readonly entity: string;
   readonly version: string;
   readonly modelDigest: string;
-  readonly store: SnapshotStore;
+  readonly store: EntityStore;
   readonly vectorsFor: (
     texts: readonly EntityText[],
   ) => Promise<{ vectors: Float32Array[]; embedded: number }>;
@@ -48,7 +47,6 @@ export type BatchCounts = Pick<
 export function createEntityBatchWriter(
   options: EntityBatchOptions,
 ): (entities: readonly BatchEntity[]) => Promise<BatchCounts> {
-  const { entity, version } = options;
   return async (entities) => {
     const counts: BatchCounts = {
       entities: 0,
@@ -64,14 +62,12 @@ export function createEntityBatchWriter(
     counts.entities = usable.length;
     if (usable.length === 0) return counts;
 
-    const stored = await options.store.readMeta(
-      version,
-      usable.map((each) => ({ entity, id: each.id })),
+    const stored = await readStored(
+      options.store,
+      options,
+      usable.map((each) => each.id),
     );
-    const toWrite = usable.filter((each, index) => {
-      const meta = stored[index];
-      return meta === null || meta === undefined || comparePositions(each, meta) > 0;
-    });
+    const toWrite = usable.filter((each, index) => !isStale(each, stored[index]));
     counts.stale = usable.length - toWrite.length;
 
     const upserts = toWrite.filter((each) => each.op === "upsert");
@@ -83,26 +79,15 @@ export function createEntityBatchWriter(
     counts.deduplicated = upserts.length - embedded;
     const vectorOf = new Map(upserts.map((each, index) => [each, vectors[index]!]));
 
-    const writes = toWrite.map((each): StoreWrite => {
-      const base = {
-        entity,
-        id: each.id,
-        version,
-        eventTimeMs: each.eventTimeMs,
-        offset: each.offset,
-        partition: each.partition,
-      };
-      return each.op === "delete"
-        ? { ...base, kind: "delete" }
-        : {
-            ...base,
-            kind: "upsert",
-            vector: vectorOf.get(each)!,
-            modelDigest: options.modelDigest,
-            contentHash: each.text!.hash,
-          };
-    });
-    const outcomes = writes.length > 0 ? await options.store.write(writes) : [];
+    const outcomes = await writeEntities(
+      options.store,
+      options,
+      toWrite.map((each): EntityWrite =>
+        each.op === "delete"
+          ? { ...each, op: "delete" }
+          : { ...each, op: "upsert", vector: vectorOf.get(each)!, contentHash: each.text!.hash },
+      ),
+    );
     for (const outcome of outcomes) {
       if (outcome === "stale") counts.stale++;
       else if (outcome === "deleted" || outcome === "tombstoned") counts.deleted++;

@@ -13,6 +13,7 @@ import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, request, type Dispatcher } from "undici";
 import { retry } from "../../plumbing/retry.ts";
+import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 /** One line of a file. */
 export interface SourceLine {
@@ -55,7 +56,11 @@ export async function openJsonl(
     const start = Math.min(position, size);
     return { totalBytes: size, lines: splitLines(createReadStream(path, { start }), start, 0) };
   }
-  if (!uri.startsWith("https://")) throw new Error(`unsupported URI ${uri}: use file:/// or https://`);
+  if (!uri.startsWith("https://"))
+    throw new PipelineError(
+      PipelineErrorCodes.UNSUPPORTED_SOURCE,
+      `unsupported URI ${uri}: use file:/// or https://`,
+    );
   const dispatcher: Dispatcher | undefined =
     options.ca !== undefined ? new Agent({ connect: { ca: options.ca } }) : undefined;
   const response = await retry(

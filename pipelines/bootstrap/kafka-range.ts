@@ -13,6 +13,7 @@ import type { kafkaClientOptions } from "../shared/kafka.ts";
 import { isRetryableKafkaError } from "../shared/kafka.ts";
 import { retry } from "../../plumbing/retry.ts";
 import type { PartitionWatermark } from "./config.ts";
+import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 /** IS_CONTROL bit of a record batch's attributes (transaction markers carry no data). */
 const CONTROL_BATCH = 0x20;
@@ -107,7 +108,10 @@ export class KafkaRangeReader {
         // the nearline path never saw it either. Continue from the new start.
         const start = (await this.startOffsets([partition])).get(partition) ?? 0;
         if (BigInt(start) <= position)
-          throw new Error(`offset ${position} of partition ${partition} is out of range`);
+          throw new PipelineError(
+            PipelineErrorCodes.OFFSET_OUT_OF_RANGE,
+            `offset ${position} of partition ${partition} is out of range`,
+          );
         position = BigInt(start);
         continue;
       }

@@ -15,7 +15,8 @@ import type { CheckpointState, ShardCounts, UnitPosition } from "./checkpoint-co
 import { zeroCounts } from "./checkpoint-codec.ts";
 import { readRunCheckpoints, type CheckpointStore } from "./checkpoint-store.ts";
 import type { BootstrapConfig, PartitionWatermark } from "./config.ts";
-import { createEntityBatchWriter, type BatchCounts, type SnapshotStore } from "./entity-batch.ts";
+import type { EntityStore } from "../shared/entity-writes.ts";
+import { createEntityBatchWriter, type BatchCounts } from "./entity-batch.ts";
 import type { OpenedFile } from "./jsonl-source.ts";
 import { filesOfShard, partitionsOfShard } from "./sharding.ts";
 import {
@@ -27,6 +28,7 @@ import {
 import type { SourceRecord } from "../shared/decode.ts";
 import { createInterpreter, workFingerprint } from "./work.ts";
 import { retry } from "../../plumbing/retry.ts";
+import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 /** What a shard reads Kafka with (KafkaRangeReader implements it). */
 export interface RangeSource {
@@ -37,7 +39,7 @@ export interface RangeSource {
 
 export interface ShardDependencies {
   readonly store: Store;
-  readonly writer: SnapshotStore;
+  readonly writer: EntityStore;
   readonly checkpoints: CheckpointStore;
   /** Vectors for texts (a TextVectors instance's `vectorsFor`). */
   readonly vectorsFor: (
@@ -127,7 +129,10 @@ function persist(deps: ShardDependencies, state: CheckpointState): Promise<void>
 async function prepareVersion(store: Store, config: BootstrapConfig): Promise<void> {
   const info = await getVersion(store, config.model.version);
   if (info?.state === "deleting") {
-    throw new Error(`version ${config.model.version} is being deleted; a bootstrap would recreate its keys`);
+    throw new PipelineError(
+      PipelineErrorCodes.VERSION_DELETING,
+      `version ${config.model.version} is being deleted; a bootstrap would recreate its keys`,
+    );
   }
   await registerVersion(store, config.model.version, {
     modelDigest: config.model.digest,

@@ -15,6 +15,7 @@ import { claimTexts, putTexts, releaseTextClaims } from "../../store/index.ts";
 import { chunk } from "../../plumbing/chunks.ts";
 import { Permits } from "../../plumbing/permits.ts";
 import type { EntityText } from "../shared/entity-text.ts";
+import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 export interface TextVectorsOptions {
   readonly store: Store;
@@ -107,7 +108,8 @@ export class TextVectors {
       });
       for (const [hash, payload] of claims.ready) {
         if (payload.modelDigest !== this.#options.modelDigest) {
-          throw new Error(
+          throw new PipelineError(
+            PipelineErrorCodes.TEXT_CACHE_MODEL_MISMATCH,
             `text cache of version ${this.#options.version} holds a vector of model ${payload.modelDigest}, expected ${this.#options.modelDigest}`,
           );
         }

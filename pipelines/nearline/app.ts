@@ -3,7 +3,6 @@
  * metrics and the ops endpoint. `main.ts` adds process concerns (config file, signals, exit code);
  * tests start the same app in-process.
  */
-import { Producer } from "@platformatic/kafka";
 import type { Logger } from "../../plumbing/logger.ts";
 import { drainWithin } from "../../plumbing/shutdown.ts";
 import { Registry } from "prom-client";
@@ -13,15 +12,16 @@ import {
   isStoreError,
   registerVersion,
   StoreWriter,
+  type RedisClient,
 } from "../../store/index.ts";
-import { BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
+import { createPipelineEmbedder, type BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
 import { isRetryableKafkaError, kafkaClientOptions } from "../shared/kafka.ts";
-import { createPipelineMetrics } from "../shared/metrics.ts";
+import { createPipelineMetrics, timePhase, type PipelineMetrics } from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
 import { openPipelineStore } from "../shared/store-connection.ts";
 import type { NearlineConfig } from "./config.ts";
 import { createProcessor, type BatchOutcome } from "./processor.ts";
-import type { OutputRecord } from "./records.ts";
+import { createOutputProducer, type OutputProducer } from "./output-producer.ts";
 import { NearlineWorker } from "./worker.ts";
 
 export interface NearlineApp {
@@ -60,94 +60,31 @@ export async function startNearline(
     version: labels.version,
   });
   const metrics = createPipelineMetrics(registry);
+  // Aborted when a drain runs out of time: every retry loop of the batch in hand then stops.
   const abort = new AbortController();
-
-  const { client, store } = await openPipelineStore(config.sinks.store, {
-    connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
-    metrics: createStoreMetrics(registry),
-  });
-  await registerVersion(store, config.model.version, {
-    modelDigest: config.model.digest,
-    dimension: config.model.dimensions,
-    dtype: config.sinks.store.dtype,
-  });
-  const writer = new StoreWriter(store, {
-    dtype: config.sinks.store.dtype,
-    // No deadline: a Redis outage of any length pauses the batch at its writes instead of failing them
-    // to the batch retry, which would decode and embed the batch again (plumbing/retry.ts, layering).
-    retry: { ...DEFAULT_RETRY_POLICY, deadlineMs: undefined },
-    signal: abort.signal,
-    onRetry: (attempt, error, pending) =>
-      logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
-  });
-
+  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger);
   const clientOptions = kafkaClientOptions(
     config.source.kafka,
     `jude-nearline-${config.pipeline.name}-${config.model.version}`,
   );
-  const producer = new Producer({ ...clientOptions, acks: -1 });
-  const bytes = (value: string | Buffer): Buffer => (typeof value === "string" ? Buffer.from(value) : value);
-  const produce = async (records: readonly OutputRecord[]): Promise<void> => {
-    const stop = metrics.phaseSeconds.startTimer({ ...labels, phase: "produce" });
-    await producer.send({
-      messages: records.map((record) => ({
-        topic: record.topic,
-        ...(record.key !== undefined ? { key: bytes(record.key) } : {}),
-        ...(record.value !== undefined ? { value: bytes(record.value) } : {}),
-        headers: new Map(Object.entries(record.headers).map(([name, value]) => [bytes(name), bytes(value)])),
-      })),
-    });
-    stop();
-  };
-
-  const embedder = new BatchedEmbedder(deps.embedCall, {
-    maxBatchSize: config.embedding.maxBatchSize,
-    maxInflight: config.embedding.maxInflight,
-    isRetryable: deps.isRetryableEmbedError,
+  const producer = createOutputProducer(clientOptions, {
     signal: abort.signal,
-    onRetry: (error, attempt) => {
-      metrics.retries.inc({ ...labels, dependency: "embedding" });
-      if (attempt === 1 || attempt % 10 === 0)
-        logger.warn({ err: error, attempt }, "embedding server unavailable; retrying");
-    },
-    onCall: (texts) => {
-      metrics.inferenceCalls.inc(labels);
-      metrics.inferenceTexts.inc(labels, texts);
+    onRetry: (error) => {
+      metrics.retries.inc({ ...labels, dependency: "kafka" });
+      logger.warn({ err: error }, "output produce failed; retrying");
     },
   });
-
-  const process = createProcessor({
-    entity: config.entity,
-    modelVersion: config.model.version,
-    modelDigest: config.model.digest,
-    template: config.model.template,
-    extract: config.extract,
-    decode: config.decode,
-    changeDetection: config.changeDetection.enabled,
-    outputTopic: config.sinks.kafka?.topic,
-    deadLetterTopic: config.sinks.deadLetter?.topic,
-    store: {
-      readMeta: (version, keys) => timed("detect", () => writer.readMeta(version, keys)),
-      write: (writes) => timed("store", () => writer.write(writes)),
+  const embedder = createPipelineEmbedder(
+    deps.embedCall,
+    {
+      maxBatchSize: config.embedding.maxBatchSize,
+      maxInflight: config.embedding.maxInflight,
+      isRetryable: deps.isRetryableEmbedError,
+      signal: abort.signal,
     },
-    embed: (texts) => timed("inference", () => embedder.embed(texts)),
-    produce,
-    onDeadLetter: (record, code, reason) => {
-      metrics.deadLettered.inc({ ...labels, code });
-      logger.warn(
-        { code, reason, partition: record.partition, offset: record.offset.toString() },
-        "event dead-lettered",
-      );
-    },
-  });
-  async function timed<T>(phase: string, work: () => Promise<T>): Promise<T> {
-    const stop = metrics.phaseSeconds.startTimer({ ...labels, phase });
-    try {
-      return await work();
-    } finally {
-      stop();
-    }
-  }
+    { metrics, labels, logger },
+  );
+  const processBatch = wireProcessor(config, { writer, embedder, producer, metrics, labels, logger });
 
   const worker = new NearlineWorker({
     kafka: { clientOptions },
@@ -155,7 +92,7 @@ export async function startNearline(
     consumerGroup: config.source.kafka.consumerGroup,
     startOffset: config.source.kafka.startOffset,
     batching: config.batching,
-    process,
+    process: processBatch,
     isRetryable: (error) =>
       (isStoreError(error) && error.retryable) ||
       isRetryableKafkaError(error) ||
@@ -170,7 +107,11 @@ export async function startNearline(
     port: config.http.port,
     registry,
     ready: () => worker.ready,
-    status: () => ({ ...worker.totals }),
+    // A failed worker says why on /readyz (e.g. MODEL_MISMATCH), for whoever looks at the probe.
+    status: () => ({
+      ...worker.totals,
+      ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
+    }),
   });
   logger.info(
     { topic: config.source.kafka.topic, group: config.source.kafka.consumerGroup, port: ops.port },
@@ -188,10 +129,88 @@ export async function startNearline(
         // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
         await drainWithin(worker.stop(), deps.drainMs ?? 20_000, () => abort.abort());
         abort.abort();
-        await producer.close().catch(() => undefined);
+        await producer.close();
         await ops.close();
         await client.quit().catch(() => undefined);
         logger.info({ ...worker.totals }, "nearline worker stopped");
       })()),
+  };
+}
+
+/** Opens the store, registers this version (a different digest is refused) and builds its writer. */
+async function openVersionStore(
+  config: NearlineConfig,
+  registry: Registry,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<{ client: RedisClient; writer: StoreWriter }> {
+  const { client, store } = await openPipelineStore(config.sinks.store, {
+    connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
+    metrics: createStoreMetrics(registry),
+  });
+  await registerVersion(store, config.model.version, {
+    modelDigest: config.model.digest,
+    dimension: config.model.dimensions,
+    dtype: config.sinks.store.dtype,
+  });
+  const writer = new StoreWriter(store, {
+    dtype: config.sinks.store.dtype,
+    // No deadline: a Redis outage of any length pauses the batch at its writes instead of failing them
+    // to the batch retry, which would decode and embed the batch again (plumbing/retry.ts, layering).
+    retry: { ...DEFAULT_RETRY_POLICY, deadlineMs: undefined },
+    signal,
+    onRetry: (attempt, error, pending) =>
+      logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
+  });
+  return { client, writer };
+}
+
+/** The batch processor wired to this worker's store, embedder and producer, each step timed. */
+function wireProcessor(
+  config: NearlineConfig,
+  parts: {
+    writer: StoreWriter;
+    embedder: BatchedEmbedder;
+    producer: OutputProducer;
+    metrics: PipelineMetrics;
+    labels: { pipeline: string; version: string };
+    logger: Logger;
+  },
+): ReturnType<typeof createProcessor> {
+  const { writer, embedder, producer, metrics, labels, logger } = parts;
+  const timed = <T>(phase: string, work: () => Promise<T>): Promise<T> =>
+    timePhase(metrics, { ...labels, phase }, work);
+  return createProcessor({
+    entity: config.entity,
+    modelVersion: config.model.version,
+    modelDigest: config.model.digest,
+    template: config.model.template,
+    extract: config.extract,
+    decode: config.decode,
+    changeDetection: config.changeDetection.enabled,
+    outputTopic: config.sinks.kafka?.topic,
+    deadLetterTopic: config.sinks.deadLetter?.topic,
+    store: {
+      readMeta: (version, keys) => timed("detect", () => writer.readMeta(version, keys)),
+      write: (writes) => timed("store", () => writer.write(writes)),
+    },
+    embed: (texts) => timed("inference", () => embedder.embed(texts)),
+    produce: (records) => timed("produce", () => producer.produce(records)),
+    onDeadLetter: (record, code, reason) => {
+      metrics.deadLettered.inc({ ...labels, code });
+      logger.warn(
+        { code, reason, partition: record.partition, offset: record.offset.toString() },
+        "event dead-lettered",
+      );
+    },
+  });
+}
+
+/** The code and message of a worker failure, as /readyz shows it. */
+function failureOf(error: unknown): { code: string; message: string } {
+  const code = (error as { code?: unknown }).code;
+  return {
+    code: typeof code === "string" ? code : "INTERNAL",
+    message: error instanceof Error ? error.message : String(error),
   };
 }

@@ -10,6 +10,7 @@ import { connectEmbedding } from "../shared/embed-client.ts";
 import { startNearline } from "./app.ts";
 import { loadNearlineConfig, type NearlineConfig } from "./config.ts";
 import type { Logger } from "../../plumbing/logger.ts";
+import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 const usage = `usage: jude nearline --config <file>
 
@@ -37,7 +38,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const embedding = connectEmbedding(config.embedding);
+  // Every answer must come from this version's model: vectors of another model are refused, not stored.
+  const embedding = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
   let app: Awaited<ReturnType<typeof startNearline>>;
   try {
     app = await startNearline(config, {
@@ -55,7 +57,9 @@ export async function main(argv: string[]): Promise<number> {
   const outcome = await Promise.race([
     shutdown.requested.then((signal) => ({ signal })),
     app.worker.done.then(
-      () => ({ error: new Error("the consumer loop ended unexpectedly") }),
+      () => ({
+        error: new PipelineError(PipelineErrorCodes.CONSUMER_ENDED, "the consumer loop ended unexpectedly"),
+      }),
       (error: unknown) => ({ error }),
     ),
   ]);

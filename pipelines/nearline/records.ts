@@ -2,8 +2,12 @@
  * Records the nearline worker produces: vectors for offline training (point-in-time joins need the
  * event time, source position, model digest and template hash) and dead letters with their reason.
  */
-import type { EntityChange } from "../shared/decode.ts";
-import type { ConsumedRecord } from "./processor.ts";
+import type { EntityChange, SourceRecord } from "../shared/decode.ts";
+
+/** A consumed Kafka record. */
+export interface ConsumedRecord extends SourceRecord {
+  topic: string;
+}
 
 /** A record to produce; keys and values are bytes or UTF-8 text. */
 export interface OutputRecord {

@@ -12,11 +12,12 @@ import {
   type MessagesStream,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
-import type { kafkaClientOptions } from "../shared/kafka.ts";
+import { dependencyOf } from "../shared/errors.ts";
+import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
-import type { BatchOutcome, ConsumedRecord } from "./processor.ts";
+import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
 export interface NearlineWorkerOptions {
   kafka: { clientOptions: ReturnType<typeof kafkaClientOptions> };
@@ -44,16 +45,8 @@ export class NearlineWorker {
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   #loop: Promise<void> | undefined;
   #ready = false;
-  readonly totals: WorkerTotals = {
-    consumed: 0,
-    embedded: 0,
-    skippedUnchanged: 0,
-    skippedStale: 0,
-    deleted: 0,
-    deadLettered: 0,
-    inferenceTexts: 0,
-    batches: 0,
-  };
+  #failure: unknown;
+  readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
@@ -62,6 +55,11 @@ export class NearlineWorker {
   /** True once the consumer joined its group and the loop runs. */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /** Why the loop failed for good; undefined while it runs or after a clean stop. */
+  get failure(): unknown {
+    return this.#failure;
   }
 
   /** Joins the consumer group and starts the loop; resolves once consuming. */
@@ -103,6 +101,7 @@ export class NearlineWorker {
     // Callers learn of a failure through `done`; this handler only keeps it from being "unhandled".
     this.#loop.catch((error: unknown) => {
       this.#ready = false;
+      this.#failure = error;
       options.logger.error({ err: error }, "nearline loop failed");
     });
   }
@@ -172,12 +171,12 @@ export class NearlineWorker {
     }
     try {
       await retry(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
-        isRetryable: (error) => this.#options.isRetryable(error) && !isRebalance(error),
+        isRetryable: (error) => this.#options.isRetryable(error) && !isRebalanceError(error),
       });
     } catch (error) {
       // After a rebalance took these partitions away, their new owner resumes from the last commit and
       // replays the batch; the store's newer-wins writes make that harmless, so this is not fatal.
-      if (isRebalance(error))
+      if (isRebalanceError(error))
         this.#options.logger.warn(
           { err: error },
           "offset commit refused after a rebalance; the new owner replays the batch",
@@ -221,20 +220,4 @@ function toRecord(message: RawMessage): ConsumedRecord {
     key: message.key?.length ? message.key : null,
     value: message.value?.length ? message.value : null,
   };
-}
-
-function isRebalance(error: unknown): boolean {
-  const text = String((error as { message?: string })?.message ?? error);
-  return /REBALANCE_IN_PROGRESS|ILLEGAL_GENERATION|UNKNOWN_MEMBER_ID|FENCED_INSTANCE_ID|rebalance/i.test(
-    text,
-  );
-}
-
-function dependencyOf(error: unknown): string {
-  const name = String(
-    (error as { name?: string; code?: string })?.code ?? (error as { name?: string })?.name ?? "",
-  );
-  if (/STORE|redis/i.test(name)) return "store";
-  if (/PLT_KFK/.test(name)) return "kafka";
-  return "embedding";
 }

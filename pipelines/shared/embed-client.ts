@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { EmbeddingClient, isRetryableEmbeddingError } from "../../serving/client.ts";
 import { readSecret, type SecretSource } from "./config-common.ts";
 import type { EmbedCall } from "./embedding.ts";
+import { PipelineError, PipelineErrorCodes } from "./errors.ts";
 
 export interface EmbeddingSectionConfig {
   endpoint: string;
@@ -49,7 +50,8 @@ export function connectEmbedding(
             ...(signal ? { signal } : {}),
           });
           if (modelDigest !== undefined && answer.model.digest !== modelDigest) {
-            throw new Error(
+            throw new PipelineError(
+              PipelineErrorCodes.MODEL_MISMATCH,
               `embedding server ${section.endpoint} serves model ${answer.model.digest}, expected ${modelDigest}`,
             );
           }

@@ -5,7 +5,10 @@
  */
 import { chunk } from "../../plumbing/chunks.ts";
 import { Permits } from "../../plumbing/permits.ts";
+import type { Logger } from "../../plumbing/logger.ts";
 import { retry } from "../../plumbing/retry.ts";
+import type { PipelineMetrics } from "./metrics.ts";
+import { PipelineError, PipelineErrorCodes } from "./errors.ts";
 
 /** One call to the embedding server: vectors in the order of `texts`. */
 export type EmbedCall = (texts: string[], signal?: AbortSignal) => Promise<Float32Array[]>;
@@ -42,7 +45,10 @@ export class BatchedEmbedder {
           signal: this.#options.signal,
         });
         if (result.length !== slice.length) {
-          throw new Error(`embedding server returned ${result.length} vectors for ${slice.length} texts`);
+          throw new PipelineError(
+            PipelineErrorCodes.EMBEDDING_COUNT_MISMATCH,
+            `embedding server returned ${result.length} vectors for ${slice.length} texts`,
+          );
         }
         this.#options.onCall?.(slice.length);
         return result;
@@ -50,4 +56,38 @@ export class BatchedEmbedder {
     );
     return (await Promise.all(calls)).flat();
   }
+}
+
+/** Where a pipeline's embedder reports: retry and inference metrics under its labels, and warnings. */
+export interface EmbedderReporting {
+  readonly metrics: PipelineMetrics;
+  readonly labels: { pipeline: string; version: string };
+  readonly logger: Logger;
+  /** Also told of each successful call (bootstrap counts inference into its checkpoint). */
+  readonly onCall?: (texts: number) => void;
+}
+
+/**
+ * The embedder nearline and bootstrap build from their config: bounded, retried calls, each retry and
+ * call counted in the pipeline metrics; a warning on the first retry and every tenth.
+ */
+export function createPipelineEmbedder(
+  call: EmbedCall,
+  options: Pick<BatchedEmbedderOptions, "maxBatchSize" | "maxInflight" | "isRetryable" | "signal">,
+  reporting: EmbedderReporting,
+): BatchedEmbedder {
+  const { metrics, labels, logger } = reporting;
+  return new BatchedEmbedder(call, {
+    ...options,
+    onRetry: (error, attempt) => {
+      metrics.retries.inc({ ...labels, dependency: "embedding" });
+      if (attempt === 1 || attempt % 10 === 0)
+        logger.warn({ err: error, attempt }, "embedding server unavailable; retrying");
+    },
+    onCall: (texts) => {
+      metrics.inferenceCalls.inc(labels);
+      metrics.inferenceTexts.inc(labels, texts);
+      reporting.onCall?.(texts);
+    },
+  });
 }

@@ -1,6 +1,7 @@
 /** Kafka client options from a pipeline config: brokers, TLS files and SASL credentials from Secrets. */
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "@platformatic/kafka";
+import { someError } from "./errors.ts";
 import { readSecret, type KafkaConnection } from "./config-common.ts";
 
 /** Connection options shared by consumers, producers and admin clients of one pipeline. */
@@ -48,20 +49,19 @@ export function kafkaClientOptions(
 
 /** Errors from the Kafka client that a retry can cure (network, leadership, coordinator moves). */
 export function isRetryableKafkaError(error: unknown): boolean {
-  const seen = new Set<unknown>();
-  const visit = (value: unknown): boolean => {
-    if (value === null || typeof value !== "object" || seen.has(value)) return false;
-    seen.add(value);
-    const candidate = value as { code?: unknown; canRetry?: unknown; errors?: unknown; cause?: unknown };
-    if (candidate.canRetry === true) return true;
-    if (
-      typeof candidate.code === "string" &&
-      /^(PLT_KFK_NETWORK|PLT_KFK_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)/.test(candidate.code)
-    ) {
-      return true;
-    }
-    if (Array.isArray(candidate.errors) && candidate.errors.some(visit)) return true;
-    return visit(candidate.cause);
-  };
-  return visit(error);
+  return someError(
+    error,
+    (candidate) =>
+      candidate.canRetry === true ||
+      (typeof candidate.code === "string" &&
+        /^(PLT_KFK_NETWORK|PLT_KFK_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)/.test(candidate.code)),
+  );
+}
+
+/**
+ * The group rebalanced under the consumer (the broker's REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION,
+ * UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID...): the client flags these `needsRejoin`.
+ */
+export function isRebalanceError(error: unknown): boolean {
+  return someError(error, (candidate) => candidate.needsRejoin === true);
 }

@@ -133,3 +133,17 @@ export function createBootstrapMetrics(registry: Registry): BootstrapMetrics {
     }),
   };
 }
+
+/** Runs `work` and observes its duration in the phase histogram, also when it fails. */
+export async function timePhase<T>(
+  metrics: PipelineMetrics,
+  labels: { pipeline: string; version: string; phase: string },
+  work: () => Promise<T>,
+): Promise<T> {
+  const stop = metrics.phaseSeconds.startTimer(labels);
+  try {
+    return await work();
+  } finally {
+    stop();
+  }
+}

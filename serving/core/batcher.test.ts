@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ControlledBackend } from "../testing/controlled-backend.ts";
+import { ControlledBackend } from "../../test/support/serving/controlled-backend.ts";
 import { Batcher } from "./batcher.ts";
 import { ServingError } from "./errors.ts";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ControlledBackend } from "../testing/controlled-backend.ts";
-import { tinyTokenizer } from "../testing/tiny-tokenizer.ts";
+import { ControlledBackend } from "../../test/support/serving/controlled-backend.ts";
+import { tinyTokenizer } from "../../test/support/serving/tiny-tokenizer.ts";
 import { Batcher } from "./batcher.ts";
 import { Embedder } from "./embedder.ts";
 import { ServingError } from "./errors.ts";

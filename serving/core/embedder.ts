@@ -1,3 +1,4 @@
+/** The transport-neutral core of an Embed call: admission, prompts, tokenization, batching, answer. */
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { Batcher, BatchedVector } from "./batcher.ts";
 import { servingErrors } from "./errors.ts";

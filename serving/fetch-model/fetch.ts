@@ -1,3 +1,4 @@
+/** Downloads a model artifact with resume and retries, verifies its sha256, unpacks archives. */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";

@@ -1,3 +1,4 @@
+/** `jude fetch-model`: the init-container step that fetches and verifies a model artifact. */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";

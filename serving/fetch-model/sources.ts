@@ -1,3 +1,4 @@
+/** Where fetch-model reads an artifact from: file://, https:// (extra CA, bearer token) or in-cluster http://. */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";

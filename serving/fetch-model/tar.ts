@@ -1,3 +1,4 @@
+/** A minimal, safe tar reader for model archives (regular files and folders only, no escaping paths). */
 import { mkdir, open } from "node:fs/promises";
 import { isAbsolute, join, normalize, sep } from "node:path";
 import { ByteReader } from "./byte-reader.ts";

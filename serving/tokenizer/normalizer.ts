@@ -1,3 +1,4 @@
+/** BERT text normalisation for the tokenizer (lower-casing, accents, control characters, CJK spacing). */
 import { CharClass, charFlags } from "./char-classes.ts";
 
 /** The options of a `BertNormalizer` in tokenizer.json. */

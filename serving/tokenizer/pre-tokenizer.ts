@@ -1,3 +1,4 @@
+/** BERT pre-tokenization: splits normalised text on whitespace and punctuation. */
 import { CharClass, charFlags } from "./char-classes.ts";
 
 /**

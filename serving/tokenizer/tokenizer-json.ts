@@ -1,3 +1,4 @@
+/** Reads a Hugging Face tokenizer.json into the settings the WordPiece tokenizer needs. */
 import { z } from "zod";
 
 /**

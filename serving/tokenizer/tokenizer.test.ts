@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ids, tinyTokenizer, tinyTokenizerJson } from "../testing/tiny-tokenizer.ts";
+import { ids, tinyTokenizer, tinyTokenizerJson } from "../../test/support/serving/tiny-tokenizer.ts";
 import { parseTokenizerJson } from "./tokenizer.ts";
 
 const tokenizer = tinyTokenizer();

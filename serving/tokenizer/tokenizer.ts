@@ -1,3 +1,4 @@
+/** The WordPiece tokenizer: text to ids with special tokens, truncation and overflow reporting. */
 import { readFile } from "node:fs/promises";
 import { createBertNormalizer } from "./normalizer.ts";
 import { forEachBertWord } from "./pre-tokenizer.ts";

@@ -2,6 +2,8 @@
  * Nearline fault tolerance with every part real and separate: the worker and the embedding server run
  * as `jude` child processes, Kafka and Redis are the testbed's. Each test streams a changelog, injects
  * one fault mid-stream, and ends only when the store equals the expected final state for every key.
+ * Outages of Redis and of the embedding server last until the worker's retry metrics show that a
+ * batch in flight actually hit them. The worker's config names the real model digest, which it checks.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +13,9 @@ import { requireEnv } from "../support/env.ts";
 import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../support/kafka.ts";
 import { expectedFinalState, jobEvent, nearlineConfig } from "../support/nearline.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../support/processes.ts";
-import { restart as restartComponent } from "../testbed/index.ts";
+import { EmbeddingClient } from "../../serving/client.ts";
+import { probe } from "../testbed/http-probe.ts";
+import { restart as restartComponent, stop as stopComponent } from "../testbed/index.ts";
 import { stateDir } from "../testbed/paths.ts";
 import { freePort } from "../testbed/ports.ts";
 import { waitFor } from "../testbed/wait.ts";
@@ -23,6 +27,7 @@ const eventsPerChunk = 400;
 let server: JudeProcess;
 let serverPort: number;
 let serverHttpPort: number;
+let servedDigest: string;
 let redis: RedisClient;
 
 async function startServer(): Promise<JudeProcess> {
@@ -51,6 +56,9 @@ beforeAll(async () => {
   serverPort = await freePort();
   serverHttpPort = await freePort();
   server = await startServer();
+  const client = new EmbeddingClient({ address: `127.0.0.1:${serverPort}` });
+  servedDigest = (await client.embed(["digest probe"])).model.digest;
+  client.close();
   redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
 });
 afterAll(async () => {
@@ -95,7 +103,7 @@ async function startScenario(name: string): Promise<Scenario> {
   const config = nearlineConfig({
     topic,
     version,
-    digest: "sha256:e2e",
+    digest: servedDigest,
     embeddingAddress: `127.0.0.1:${serverPort}`,
     maxEvents: 64,
   });
@@ -130,6 +138,37 @@ async function produceChunk(scenario: Scenario, chunk: number): Promise<void> {
   const events = changelogChunk(chunk);
   scenario.events.push(...events);
   await produceEvents(scenario.topic, events);
+}
+
+/** Sum of a counter's series on the worker's /metrics whose labels include `labels` (e.g. dependency="store"). */
+async function counter(port: number, name: string, labels = ""): Promise<number> {
+  const { body } = await probe(`http://127.0.0.1:${port}/metrics`);
+  return body
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}{`) && line.includes(labels))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+}
+
+/** Waits until the worker retried a batch (or a store write) on `dependency` since `before`. */
+async function waitForRetries(scenario: Scenario, dependency: string, before: number): Promise<number> {
+  let now = before;
+  await waitFor(
+    `the worker to retry on ${dependency}`,
+    async () => (now = await retriesOn(scenario, dependency)) > before,
+    { timeoutMs: 120_000, intervalMs: 200 },
+  );
+  return now;
+}
+
+async function retriesOn(scenario: Scenario, dependency: string): Promise<number> {
+  const batchRetries = await counter(
+    scenario.workerPort,
+    "jude_pipeline_retries_total",
+    `dependency="${dependency}"`,
+  );
+  const writeRetries =
+    dependency === "store" ? await counter(scenario.workerPort, "jude_store_write_retries_total") : 0;
+  return batchRetries + writeRetries;
 }
 
 /** Waits until every key in the store has its expected final state. */
@@ -171,7 +210,11 @@ describe("nearline worker under faults (store ends exact, nothing lost)", () => 
   it("survives a Redis restart mid-stream", async () => {
     const scenario = await startScenario("redis");
     await produceChunk(scenario, 0);
+    const before = await retriesOn(scenario, "store");
+    await stopComponent("redis");
     await produceChunk(scenario, 1);
+    // The outage lasts until a batch in flight has hit it.
+    expect(await waitForRetries(scenario, "store", before)).toBeGreaterThan(before);
     await restartComponent("redis");
     await produceChunk(scenario, 2);
     await produceChunk(scenario, 3);
@@ -181,9 +224,11 @@ describe("nearline worker under faults (store ends exact, nothing lost)", () => 
   it("survives an embedding server restart mid-stream", async () => {
     const scenario = await startScenario("server");
     await produceChunk(scenario, 0);
+    const before = await retriesOn(scenario, "embedding");
     await stopJude(server, "SIGKILL");
     await produceChunk(scenario, 1);
     await produceChunk(scenario, 2);
+    expect(await waitForRetries(scenario, "embedding", before)).toBeGreaterThan(before);
     server = await startServer();
     await produceChunk(scenario, 3);
     await expectConverged(scenario);

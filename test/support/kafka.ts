@@ -1,5 +1,6 @@
 /** Kafka helpers for integration tests: unique topics, producing changelog events, reading topics back. */
 import { Admin, Consumer, MessagesStreamModes, Producer } from "@platformatic/kafka";
+import { chunk } from "../../plumbing/chunks.ts";
 import { requireEnv } from "./env.ts";
 
 export const bootstrapBrokers = (): string[] => [requireEnv("JUDE_KAFKA_BOOTSTRAP")];
@@ -34,9 +35,9 @@ export async function produceEvents(topic: string, events: readonly TestEvent[])
     acks: -1,
   });
   try {
-    for (let start = 0; start < events.length; start += 1000) {
+    for (const piece of chunk(events, 1000)) {
       await producer.send({
-        messages: events.slice(start, start + 1000).map((event) => ({
+        messages: piece.map((event) => ({
           topic,
           key: Buffer.from(event.key),
           ...(event.value === null
@@ -110,4 +111,16 @@ export async function readTopic(topic: string, count: number, timeoutMs = 60_000
     await consumer.close(true);
   }
   return records;
+}
+
+/** The offsets a consumer group committed on a topic, summed over its partitions (0 when none). */
+export async function committedOffsets(groupId: string, topic: string): Promise<number> {
+  const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
+    const partitions = group?.topics.find((each) => each.name === topic)?.partitions ?? [];
+    return partitions.reduce((sum, each) => sum + Math.max(0, Number(each.committedOffset)), 0);
+  } finally {
+    await admin.close();
+  }
 }

@@ -1,3 +1,4 @@
+/** Runs kubectl against the testbed cluster from tests. */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { requireEnv } from "./env.ts";

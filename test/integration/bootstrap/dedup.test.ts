@@ -16,18 +16,18 @@ import {
   shardConfig,
   shardDocument,
 } from "./helpers.ts";
-import { countingEmbed, loadOnnxEmbedder, type OnnxEmbedder } from "./onnx-embed.ts";
+import { countingEmbed, startServedEmbedder, type ServedEmbedder } from "./served-embed.ts";
 
 const DISTINCT = 60;
 const ENTITIES = DISTINCT * 6;
 const SHARDS = 3;
 
 describe("bootstrap dedup (real Kafka, Redis and model)", () => {
-  let model: OnnxEmbedder;
+  let model: ServedEmbedder;
   let topic: string;
 
   beforeAll(async () => {
-    model = await loadOnnxEmbedder();
+    model = await startServedEmbedder();
     topic = uniqueTopic("bootstrap-dedup");
     await createTopics([topic], 6);
     await produceEvents(

@@ -21,7 +21,7 @@ import {
   shardConfig,
   shardDocument,
 } from "./helpers.ts";
-import { countingEmbed, loadOnnxEmbedder, type OnnxEmbedder } from "./onnx-embed.ts";
+import { countingEmbed, startServedEmbedder, type ServedEmbedder } from "./served-embed.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "bootstrap-files-"));
 
@@ -78,9 +78,9 @@ async function startHttpsServer(): Promise<{
 }
 
 describe("bootstrap from JSON-lines files (real Redis and model)", () => {
-  let model: OnnxEmbedder;
+  let model: ServedEmbedder;
   beforeAll(async () => {
-    model = await loadOnnxEmbedder();
+    model = await startServedEmbedder();
   });
   afterAll(async () => {
     await model?.close();

@@ -3,7 +3,7 @@
  * shard configs, running shards in-process, and reading back what a shard wrote.
  */
 import { randomUUID } from "node:crypto";
-import { pino } from "pino";
+import { silentLogger } from "../../../plumbing/logger.ts";
 import type { Registry } from "prom-client";
 import { runBootstrap } from "../../../pipelines/bootstrap/app.ts";
 import {
@@ -30,7 +30,7 @@ import {
 } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import { deleteKeysWithPrefix } from "../store/helpers.ts";
-import { MODEL_DIMENSIONS } from "./onnx-embed.ts";
+import { MODEL_DIMENSIONS } from "./served-embed.ts";
 
 export const TEMPLATE = "Job: {{title}} at {{company}}";
 export const EXTRACT = { title: "$.title", company: "$.company" };
@@ -107,7 +107,7 @@ export function runShardInProcess(
   registry?: Registry,
 ) {
   return runBootstrap(config, {
-    logger: pino({ level: "silent" }),
+    logger: silentLogger(),
     embedCall: embed,
     isRetryableEmbedError: () => false,
     ...(signal ? { signal } : {}),

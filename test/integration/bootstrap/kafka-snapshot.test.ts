@@ -19,7 +19,7 @@ import {
   shardConfig,
   shardDocument,
 } from "./helpers.ts";
-import { countingEmbed, loadOnnxEmbedder, type OnnxEmbedder } from "./onnx-embed.ts";
+import { countingEmbed, startServedEmbedder, type ServedEmbedder } from "./served-embed.ts";
 
 const brokers = (): string[] => [requireEnv("JUDE_KAFKA_BOOTSTRAP")];
 const job = (id: number, title: string) => ({
@@ -40,9 +40,9 @@ async function captureWatermarks(topic: string) {
 }
 
 describe("bootstrap Kafka snapshot (real Kafka, Redis and model)", () => {
-  let model: OnnxEmbedder;
+  let model: ServedEmbedder;
   beforeAll(async () => {
-    model = await loadOnnxEmbedder();
+    model = await startServedEmbedder();
   });
   afterAll(async () => {
     await model?.close();

@@ -23,14 +23,14 @@ import {
   shardConfig,
   shardDocument,
 } from "./helpers.ts";
-import { countingEmbed, loadOnnxEmbedder, type OnnxEmbedder } from "./onnx-embed.ts";
+import { countingEmbed, startServedEmbedder, type ServedEmbedder } from "./served-embed.ts";
 
 const brokers = (): string[] => [requireEnv("JUDE_KAFKA_BOOTSTRAP")];
 
 describe("bootstrap racing nearline (real Kafka, Redis and model)", () => {
-  let model: OnnxEmbedder;
+  let model: ServedEmbedder;
   beforeAll(async () => {
-    model = await loadOnnxEmbedder();
+    model = await startServedEmbedder();
   });
   afterAll(async () => {
     await model?.close();

@@ -20,16 +20,16 @@ import {
   shardConfig,
   shardDocument,
 } from "./helpers.ts";
-import { loadOnnxEmbedder, type OnnxEmbedder } from "./onnx-embed.ts";
+import { startServedEmbedder, type ServedEmbedder } from "./served-embed.ts";
 
 const ENTITIES = 600;
 const DISTINCT = 100;
 
 describe("bootstrap across a Redis restart (private Redis, real model)", () => {
-  let model: OnnxEmbedder;
+  let model: ServedEmbedder;
   let redis: OwnedRedis;
   beforeAll(async () => {
-    model = await loadOnnxEmbedder();
+    model = await startServedEmbedder();
     redis = await startOwnedRedis();
     process.env.JUDE_BOOTSTRAP_TEST_REDIS_URL = redis.url;
   });

@@ -2,10 +2,11 @@
  * The nearline path end to end on real components: Kafka changelog -> worker -> real embedding server
  * (all-MiniLM-L6-v2) -> versioned Redis store (standalone and cluster) + output and dead-letter topics.
  */
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
-import { EmbeddingClient, isRetryableEmbeddingError } from "../../../serving/client.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
+import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { EmbeddingClient } from "../../../serving/client.ts";
 import {
   connectRedis,
   openStore,
@@ -44,6 +45,7 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
   let app: NearlineApp;
   let redis: RedisClient;
   let store: Store;
+  let closeConnection: (() => void) | undefined;
   const topic = uniqueTopic(`nl-src-${mode}`);
   const outputTopic = uniqueTopic(`nl-out-${mode}`);
   const deadLetterTopic = uniqueTopic(`nl-dlq-${mode}`);
@@ -70,10 +72,13 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
       digest: embedding.digest,
       embeddingAddress: embedding.address,
     });
+    // The worker's own connection, as `jude nearline` opens it: every answer's model digest is checked.
+    const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+    closeConnection = connection.close;
     app = await startNearline(config, {
-      logger: pino({ level: "silent" }),
-      embedCall: client.embedTexts,
-      isRetryableEmbedError: isRetryableEmbeddingError,
+      logger: silentLogger(),
+      embedCall: connection.call,
+      isRetryableEmbedError: connection.isRetryable,
     });
     redis =
       mode === "cluster"
@@ -83,6 +88,7 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
   });
   afterAll(async () => {
     await app?.stop();
+    closeConnection?.();
     await redis?.quit();
   });
 

@@ -1,4 +1,5 @@
-import type { EmbeddingBackend } from "../core/backend.ts";
+/** Test double of the embedding backend: each batch waits until the test releases or fails it. */
+import type { EmbeddingBackend } from "../../../serving/core/backend.ts";
 
 interface PendingBatch {
   inputs: readonly Int32Array[];

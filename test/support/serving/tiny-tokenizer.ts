@@ -1,4 +1,5 @@
-import { parseTokenizerJson, type Tokenizer } from "../tokenizer/tokenizer.ts";
+/** A tiny WordPiece tokenizer for unit tests of the server core, with ids that are easy to read. */
+import { parseTokenizerJson, type Tokenizer } from "../../../serving/tokenizer/tokenizer.ts";
 
 /** The vocabulary of the tiny test tokenizer; ids are positions. */
 export const TINY_VOCAB = [

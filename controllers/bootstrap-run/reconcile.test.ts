@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../operator/runtime/types.ts";
+import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
+import { stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { imagesFor } from "../shared/image.ts";
+import { reconcileBootstrapRun } from "./reconcile.ts";
+
+const key = { namespace: testNamespace, name: "jobs-minilm-v1" };
+const watermarks = [
+  { partition: 0, offset: 10 },
+  { partition: 1, offset: 4 },
+];
+
+const world = (run: KubeObject, extra: Record<string, KubeObject[]> = {}) => ({
+  BootstrapRun: [run],
+  NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+  EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+  Secret: [
+    {
+      kind: "Secret",
+      metadata: { name: "jude-redis", namespace: testNamespace },
+      data: { url: "cmVkaXM6Ly94" },
+    },
+  ],
+  ...extra,
+});
+
+async function reconcile(objects: Record<string, KubeObject[]>): Promise<RecordedCall[]> {
+  const { context, calls } = fakeContext(key, objects);
+  await reconcileBootstrapRun(context, {
+    images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+    captureWatermarks: async () => watermarks,
+    readCheckpoints: async () => [null, null],
+  });
+  return calls;
+}
+
+describe("reconcileBootstrapRun", () => {
+  it("captures the watermarks into status before it creates the ConfigMap and the Job", async () => {
+    const calls = await reconcile(world(stored("bootstrap-run.yaml", "run-uid") as KubeObject));
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+      "apply ConfigMap/jobs-minilm-v1-bootstrap",
+      "apply Job/jobs-minilm-v1-bootstrap",
+      "event Normal Started",
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+      "event Normal Pending",
+    ]);
+    const first = calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>;
+    expect(first.status).toMatchObject({
+      phase: "Pending",
+      watermarks: { topic: "jobs.changelog", partitions: watermarks },
+    });
+    const last = calls[4] as Extract<RecordedCall, { verb: "applyStatus" }>;
+    expect(last.status.watermarks).toEqual(first.status.watermarks);
+  });
+
+  it("passes suspend to a running Job without re-rendering its template", async () => {
+    const status = {
+      phase: "Running",
+      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+    };
+    const job: KubeObject = {
+      kind: "Job",
+      metadata: { name: "jobs-minilm-v1-bootstrap", namespace: testNamespace },
+      spec: {
+        suspend: false,
+        completions: 8,
+        template: { metadata: { labels: { "batch.kubernetes.io/job-name": "x" } } },
+      },
+      status: { active: 8 },
+    };
+    const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
+    (run.spec as { suspend: boolean }).suspend = true;
+    const calls = await reconcile(world(run, { Job: [job] }));
+    expect(summarizeCalls(calls)).toEqual([
+      "apply Job/jobs-minilm-v1-bootstrap",
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+      "event Normal Suspended",
+    ]);
+    const applied = (calls[0] as Extract<RecordedCall, { verb: "apply" }>).object as {
+      spec: Record<string, unknown>;
+    };
+    expect(applied.spec).toMatchObject({
+      suspend: true,
+      completions: 8,
+      template: (job.spec as { template: object }).template,
+    });
+  });
+
+  it("never touches a finished run", async () => {
+    const run = stored(
+      "bootstrap-run.yaml",
+      "run-uid",
+      (object) => void (object.status = { phase: "Succeeded" }),
+    );
+    (run.spec as { suspend: boolean }).suspend = true;
+    expect(await reconcile(world(run))).toEqual([]);
+  });
+
+  it("stalls without capturing anything when the pipeline is missing", async () => {
+    const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
+    objects.NearlinePipeline = [];
+    const calls = await reconcile(objects);
+    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+    expect(status.watermarks).toBeUndefined();
+    expect(status.conditions).toContainEqual(
+      expect.objectContaining({ type: "Stalled", status: "True", reason: "PipelineNotFound" }),
+    );
+  });
+});

@@ -1,0 +1,201 @@
+// The BootstrapRun reconcile: a run that is not finished is started (stall checks, watermarks captured
+// into status, ConfigMap and Indexed Job applied), then followed (suspend and time limits passed on to
+// the Job, status from the Job and the checkpoints). A finished run is never touched again.
+import type { V1Job } from "@kubernetes/client-node";
+import {
+  safeParseBootstrapRun,
+  safeParseNearlinePipeline,
+  type BootstrapRun,
+  type BootstrapRunStatus,
+} from "../../crds/index.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
+import { resolveLiveVersions } from "../nearline-pipeline/live-versions.ts";
+import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
+import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
+import { writeStatus } from "../nearline-pipeline/status-writer.ts";
+import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
+import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
+import type { Images } from "../shared/image.ts";
+import { bootstrapJobName } from "../shared/names.ts";
+import { captureWatermarks, readCheckpoints } from "./run-io.ts";
+import { isFinished, runStatus } from "./run-status.ts";
+import { desiredShards } from "./shard-job.ts";
+import { runStallCause } from "./stall-causes.ts";
+
+/** How often a running run's progress is read from the checkpoints. */
+export const runPollMs = 10_000;
+/** How often a run that cannot start looks again (a missing Secret is not watched). */
+export const stalledPollMs = 30_000;
+
+/** What the reconcile needs besides its context; tests replace the Kafka and store reads. */
+export interface RunReconcileSettings {
+  images: Images;
+  captureWatermarks?: typeof captureWatermarks;
+  readCheckpoints?: typeof readCheckpoints;
+}
+
+/** Reconciles one BootstrapRun. */
+export async function reconcileBootstrapRun(
+  context: ReconcileContext,
+  settings: RunReconcileSettings,
+): Promise<ReconcileResult | void> {
+  const raw = context.cache.get(resourceTypes.bootstrapRun, context.key);
+  if (raw === undefined || raw.metadata?.deletionTimestamp) return;
+  const parsed = safeParseBootstrapRun(raw);
+  if (!parsed.success) {
+    const verdict = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message } as const;
+    await writeStatus(context, raw, {}, kstatusConditions(verdict));
+    return;
+  }
+  const run = parsed.data;
+  if (isFinished(run)) return;
+  const pipelineRaw = context.cache.get(resourceTypes.nearlinePipeline, {
+    namespace: context.key.namespace,
+    name: run.spec.pipelineRef.name,
+  });
+  const pipelineParsed = pipelineRaw === undefined ? undefined : safeParseNearlinePipeline(pipelineRaw);
+  const read = pipelineParsed?.success ? await readSurroundings(context, pipelineParsed.data) : undefined;
+  let job = context.cache.get<V1Job & KubeObject>(resourceTypes.job, {
+    namespace: context.key.namespace,
+    name: bootstrapJobName(run.metadata.name),
+  });
+  let current = run;
+  if (job === undefined) {
+    const started = await startRun(context, raw, run, read, settings);
+    if (started === undefined) return { requeueAfterMs: stalledPollMs };
+    ({ run: current, job } = started);
+  } else {
+    await passControlsToJob(context, run, job);
+  }
+  const checkpoints =
+    read === undefined
+      ? undefined
+      : await readCheckpoints(
+          read.surroundings.pipeline,
+          read.secretValues,
+          {
+            namespace: context.key.namespace,
+            name: run.metadata.name,
+          },
+          run.spec.parallelism,
+        ).catch((error: unknown) => {
+          context.log.warn(
+            { err: error },
+            "cannot read the shards' checkpoints; progress is refreshed later",
+          );
+          return undefined;
+        });
+  const decision = runStatus({ run: current, job, checkpoints, nowMs: Date.now() });
+  const watermarks = current.status?.watermarks;
+  await writeStatus(
+    context,
+    raw,
+    { ...decision.status, ...(watermarks ? { watermarks } : {}) },
+    decision.conditions,
+  );
+  if (decision.status.phase !== run.status?.phase && decision.status.phase !== "Running") {
+    const record = decision.status.phase === "Failed" ? context.events.warning : context.events.normal;
+    record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);
+  }
+  return decision.status.phase === "Succeeded" || decision.status.phase === "Failed"
+    ? undefined
+    : { requeueAfterMs: runPollMs };
+}
+
+/**
+ * Starts a run: checks it can run, captures the watermarks (once: a live read guards against a stale
+ * cache capturing twice) and writes them to status before the Job exists, then applies the ConfigMap
+ * and the Job. Returns undefined when the run cannot start yet (its status says why).
+ */
+async function startRun(
+  context: ReconcileContext,
+  raw: KubeObject,
+  run: BootstrapRun,
+  read: { surroundings: PipelineSurroundings; secretValues: SecretValues } | undefined,
+  settings: RunReconcileSettings,
+): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | undefined> {
+  const model = read?.surroundings.model;
+  const versions = model === undefined ? { versions: [], waiting: [] } : resolveLiveVersions(model);
+  const cause = runStallCause({ run, pipeline: read?.surroundings, versions });
+  const waiting = versions.waiting.find((entry) => entry.version === run.spec.modelVersion);
+  const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
+  if (cause !== undefined || waiting !== undefined || version === undefined || read === undefined) {
+    const verdict = cause ?? {
+      state: "Reconciling",
+      reason: "WaitingForModel",
+      message: waiting?.reason ?? "",
+    };
+    await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
+    return undefined;
+  }
+  let started = run;
+  if (run.spec.source.kafkaSnapshot !== undefined && run.status?.watermarks === undefined) {
+    const live = await context.client.getLive(resourceTypes.bootstrapRun, context.key);
+    const stored = (live?.status as BootstrapRunStatus | undefined)?.watermarks;
+    const watermarks = stored ?? {
+      capturedTime: conditionTime(new Date()),
+      topic: read.surroundings.pipeline.spec.source.kafka.topic,
+      partitions: await (settings.captureWatermarks ?? captureWatermarks)(
+        read.surroundings.pipeline,
+        read.secretValues,
+        context.signal,
+      ),
+    };
+    started = { ...run, status: { ...run.status, watermarks } };
+    const verdict = {
+      state: "Reconciling",
+      reason: "WatermarksCaptured",
+      message: "starting the shards",
+    } as const;
+    await writeStatus(context, raw, { phase: "Pending", watermarks }, kstatusConditions(verdict));
+  }
+  const desired = desiredShards(
+    { run: started, pipeline: read.surroundings.pipeline, model: model!, version },
+    settings.images,
+  );
+  await context.client.apply(desired.configMap as KubeObject);
+  const job = await context.client.apply(desired.job as V1Job & KubeObject);
+  context.events.normal(
+    raw,
+    "Started",
+    `Indexed Job ${desired.job.metadata!.name} runs ${run.spec.parallelism} shards`,
+  );
+  return { run: started, job };
+}
+
+function keptWatermarks(run: BootstrapRun): Pick<BootstrapRunStatus, "watermarks"> {
+  return run.status?.watermarks !== undefined ? { watermarks: run.status.watermarks } : {};
+}
+
+/**
+ * Passes suspend and the time limits on to the Job, the only fields of a running Job that may change.
+ * The rest of its spec is sent back as the server holds it: the pod template is immutable, and the run
+ * keeps the config it started with even if its pipeline changed since.
+ */
+async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, job: V1Job & KubeObject) {
+  const spec = job.spec;
+  const wanted = {
+    suspend: run.spec.suspend,
+    activeDeadlineSeconds: run.spec.activeDeadlineSeconds,
+    ttlSecondsAfterFinished: run.spec.ttlSecondsAfterFinished,
+  };
+  if (
+    spec === undefined ||
+    (spec.suspend === wanted.suspend &&
+      spec.activeDeadlineSeconds === wanted.activeDeadlineSeconds &&
+      spec.ttlSecondsAfterFinished === wanted.ttlSecondsAfterFinished)
+  )
+    return;
+  await context.client.apply({
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: job.metadata!.name!,
+      namespace: context.key.namespace,
+      ...(job.metadata?.labels ? { labels: job.metadata.labels } : {}),
+      ...(job.metadata?.ownerReferences ? { ownerReferences: job.metadata.ownerReferences } : {}),
+    },
+    spec: { ...spec, ...wanted },
+  });
+}

@@ -1,0 +1,91 @@
+// What the BootstrapRun reconcile reads outside the API server: the changelog's end offsets when a
+// run starts (pipelines/bootstrap/kafka-range.ts) and the shards' checkpoints in the store
+// (pipelines/bootstrap/checkpoint-store.ts). Credentials come from the Secrets the pipeline references.
+import type { NearlinePipeline } from "../../crds/index.ts";
+import { readRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
+import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
+import { KafkaRangeReader } from "../../pipelines/bootstrap/kafka-range.ts";
+import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
+import { connectRedis, defaultPrefix } from "../../store/index.ts";
+import type { SecretKeyReference } from "../nearline-pipeline/secret-wiring.ts";
+import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
+
+/** Longest a watermark capture or a checkpoint read may take before the reconcile retries later. */
+const externalTimeoutMs = 20_000;
+
+function secretValue(secrets: SecretValues, ref: SecretKeyReference): Buffer {
+  const value = secrets.get(ref.name)?.get(ref.key);
+  if (value === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
+  return value;
+}
+
+/** Kafka client options of the pipeline's cluster, with TLS and SASL material from its Secrets. */
+function kafkaOptions(pipeline: NearlinePipeline, secrets: SecretValues) {
+  const kafka = pipeline.spec.source.kafka;
+  const tls = kafka.tls;
+  return {
+    clientId: "jude-operator",
+    bootstrapBrokers: [...kafka.bootstrapServers],
+    retries: 2,
+    retryDelay: 500,
+    connectTimeout: 5_000,
+    requestTimeout: 10_000,
+    ...(tls !== undefined
+      ? {
+          tls: {
+            ...(tls.caSecretRef ? { ca: secretValue(secrets, tls.caSecretRef) } : {}),
+            ...(tls.certSecretRef ? { cert: secretValue(secrets, tls.certSecretRef) } : {}),
+            ...(tls.keySecretRef ? { key: secretValue(secrets, tls.keySecretRef) } : {}),
+          },
+        }
+      : {}),
+    ...(kafka.sasl !== undefined
+      ? {
+          sasl: {
+            mechanism: kafka.sasl.mechanism,
+            username: secretValue(secrets, kafka.sasl.usernameSecretRef).toString(),
+            password: secretValue(secrets, kafka.sasl.passwordSecretRef).toString(),
+          },
+        }
+      : {}),
+  };
+}
+
+/** The end offset of every partition of the pipeline's changelog now. */
+export async function captureWatermarks(
+  pipeline: NearlinePipeline,
+  secrets: SecretValues,
+  signal: AbortSignal,
+): Promise<PartitionWatermark[]> {
+  const reader = new KafkaRangeReader(kafkaOptions(pipeline, secrets), pipeline.spec.source.kafka.topic, {
+    signal: AbortSignal.any([signal, AbortSignal.timeout(externalTimeoutMs)]),
+  });
+  try {
+    return await reader.captureWatermarks();
+  } finally {
+    await reader.close();
+  }
+}
+
+/** The checkpoints of a run's shards (index -> state or null) from the pipeline's store. */
+export async function readCheckpoints(
+  pipeline: NearlinePipeline,
+  secrets: SecretValues,
+  run: { namespace: string; name: string },
+  shards: number,
+): Promise<(CheckpointState | null)[]> {
+  const store = pipeline.spec.sinks.store;
+  const client = connectRedis(
+    { url: secretValue(secrets, store.urlSecretRef).toString() },
+    {
+      connectionName: "jude-operator-bootstrap-run",
+      commandTimeoutMs: externalTimeoutMs,
+      maxRetriesPerRequest: 1,
+    },
+  );
+  try {
+    return await readRunCheckpoints(client, defaultPrefix(store.name), run, shards);
+  } finally {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,222 @@
+import type { V1Job } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { zeroCounts, type CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
+import { resolveLiveVersions } from "../nearline-pipeline/live-versions.ts";
+import { setPath, testModel, testPipeline, testRun } from "../nearline-pipeline/test-objects.ts";
+import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
+import { isFinished, runStatus } from "./run-status.ts";
+import { runStallCause } from "./stall-causes.ts";
+
+const start = Date.parse("2026-12-01T10:00:00Z");
+
+function shard(
+  phase: CheckpointState["phase"],
+  units: CheckpointState["units"],
+  processed: number,
+): CheckpointState {
+  return {
+    fingerprint: "f",
+    phase,
+    attempt: 1,
+    startedAtMs: start,
+    updatedAtMs: start,
+    units,
+    counts: { ...zeroCounts(), processed, embedded: Math.floor(processed / 2), deduplicated: 3, failed: 1 },
+  };
+}
+const halfway = shard("running", { p0: { start: 0, end: 100, position: 50, done: false } }, 50);
+const finished = shard("done", { p1: { start: 10, end: 110, position: 110, done: true } }, 100);
+
+function job(conditions: { type: string; reason?: string; message?: string }[], active = 0): V1Job {
+  return {
+    metadata: { name: "jobs-minilm-v1-bootstrap" },
+    status: {
+      active,
+      startTime: new Date(start),
+      completionTime: conditions.some((condition) => condition.type === "Complete")
+        ? new Date(start + 60_000)
+        : undefined,
+      conditions: conditions.map((condition) => ({
+        ...condition,
+        status: "True",
+        lastTransitionTime: new Date(start + 90_000),
+      })),
+    },
+  };
+}
+
+describe("runProgress", () => {
+  it("sums shards, weighs the percent by range size and knows the total once every shard started", () => {
+    expect(runProgress([halfway, finished], "kafka")).toEqual({
+      allDone: false,
+      missingShards: [],
+      progress: { total: 200, processed: 150, embedded: 75, deduplicated: 6, failed: 2, percent: 75 },
+    });
+    const partial = runProgress([halfway, null], "kafka");
+    expect(partial.progress.total).toBeUndefined();
+    expect(partial.missingShards).toEqual([1]);
+    expect(runProgress([finished, finished], "kafka").progress.percent).toBe(100);
+  });
+
+  it("estimates the time left from the rate so far", () => {
+    expect(etaMs(25, start, start + 60_000)).toBe(180_000);
+    expect(etaMs(0, start, start + 60_000)).toBeUndefined();
+    expect(formatDuration(200_000)).toBe("3m 20s");
+    expect(formatDuration(7_500_000)).toBe("2h 5m");
+  });
+});
+
+describe("runStatus", () => {
+  const now = start + 120_000;
+  it.each([
+    { name: "no Job yet", job: undefined, checkpoints: [], phase: "Pending", state: "Reconciling" },
+    {
+      name: "Job created, no pod started",
+      job: job([]),
+      checkpoints: [null, null],
+      phase: "Pending",
+      state: "Reconciling",
+    },
+    {
+      name: "shards running",
+      job: job([], 2),
+      checkpoints: [halfway, finished],
+      phase: "Running",
+      state: "Reconciling",
+      message: /^75% \(150 of 200 records.*about 40s left$/,
+    },
+    {
+      name: "suspended",
+      job: job([{ type: "Suspended" }]),
+      checkpoints: [halfway, finished],
+      phase: "Suspended",
+      state: "Reconciling",
+      message: /set spec\.suspend to false/,
+    },
+    {
+      name: "completed",
+      job: job([{ type: "Complete" }]),
+      checkpoints: [finished, finished],
+      phase: "Succeeded",
+      state: "Ready",
+      message: /^bootstrap succeeded: 100% \(200 of 200 records/,
+    },
+    {
+      name: "completed, store unreadable: final counts wait",
+      job: job([{ type: "Complete" }]),
+      checkpoints: undefined,
+      phase: "Running",
+      state: "Reconciling",
+    },
+    {
+      name: "completed, but a shard has no finished checkpoint",
+      job: job([{ type: "Complete" }]),
+      checkpoints: [finished, halfway],
+      phase: "Failed",
+      state: "Stalled",
+      reason: "ShardsIncomplete",
+      message: /the Job completed, but shard\(s\) 1 have no finished checkpoint/,
+    },
+    {
+      name: "deadline exceeded",
+      job: job([
+        {
+          type: "Failed",
+          reason: "DeadlineExceeded",
+          message: "Job was active longer than specified deadline",
+        },
+      ]),
+      checkpoints: [halfway, null],
+      phase: "Failed",
+      state: "Stalled",
+      reason: "DeadlineExceeded",
+    },
+    {
+      name: "back-off exhausted",
+      job: job([{ type: "Failed", reason: "BackoffLimitExceeded" }]),
+      checkpoints: [halfway, finished],
+      phase: "Failed",
+      state: "Stalled",
+      reason: "BackoffLimitExceeded",
+    },
+  ])("$name", ({ job, checkpoints, phase, state, message, reason }) => {
+    const decision = runStatus({ run: testRun(), job, checkpoints, nowMs: now });
+    expect(decision.status.phase).toBe(phase);
+    expect(decision.standing.state).toBe(state);
+    if (message) expect(decision.standing.message).toMatch(message);
+    if (reason) expect(decision.standing.reason).toBe(reason);
+    const isTrue = (type: string) =>
+      decision.conditions.find((condition) => condition.type === type)?.status === "True";
+    expect(isTrue("Complete")).toBe(phase === "Succeeded");
+    expect(isTrue("Failed")).toBe(phase === "Failed");
+    expect(isTrue("Ready")).toBe(phase === "Succeeded");
+    expect(isTrue("Reconciling")).toBe(phase === "Pending" || phase === "Running");
+    expect(isTrue("Stalled")).toBe(phase === "Failed");
+  });
+
+  it("records start and completion times from the Job", () => {
+    const decision = runStatus({
+      run: testRun(),
+      job: job([{ type: "Complete" }]),
+      checkpoints: [finished],
+      nowMs: now,
+    });
+    expect(decision.status).toMatchObject({
+      startTime: "2026-12-01T10:00:00Z",
+      completionTime: "2026-12-01T10:01:00Z",
+      jobName: "jobs-minilm-v1-bootstrap",
+    });
+    const failed = runStatus({ run: testRun(), job: job([{ type: "Failed" }]), checkpoints: [], nowMs: now });
+    expect(failed.status.completionTime).toBe("2026-12-01T10:01:30Z");
+  });
+
+  it("treats a run whose status is Succeeded or Failed as finished", () => {
+    expect(isFinished(testRun((object) => setPath(object, "status.phase", "Succeeded")))).toBe(true);
+    expect(isFinished(testRun((object) => setPath(object, "status.phase", "Failed")))).toBe(true);
+    expect(isFinished(testRun((object) => setPath(object, "status.phase", "Suspended")))).toBe(false);
+  });
+});
+
+describe("runStallCause", () => {
+  const surroundings = (pipelineExists = true, version = "minilm-v1") => {
+    const model = testModel();
+    return {
+      run: testRun((object) => setPath(object, "spec.modelVersion", version)),
+      pipeline: pipelineExists
+        ? {
+            pipeline: testPipeline(),
+            model,
+            siblings: [],
+            secrets: new Map([["jude-redis", new Set(["url"])]]),
+          }
+        : undefined,
+      versions: resolveLiveVersions(model),
+    };
+  };
+  it.each([
+    { name: "runnable", input: surroundings(), reason: undefined },
+    {
+      name: "missing pipeline",
+      input: surroundings(false),
+      reason: "PipelineNotFound",
+      message: /^spec\.pipelineRef\.name: NearlinePipeline jobs does not exist/,
+    },
+    {
+      name: "version not served",
+      input: surroundings(true, "minilm-v9"),
+      reason: "VersionNotServed",
+      message:
+        /^spec\.modelVersion: EmbeddingModel jude-minilm does not serve version minilm-v9 \(live: minilm-v1\)/,
+    },
+    {
+      name: "pipeline stalled",
+      input: { ...surroundings(), pipeline: { ...surroundings().pipeline!, secrets: new Map() } },
+      reason: "SecretNotFound",
+      message: /^NearlinePipeline jobs cannot run: .*Secret jude-redis/,
+    },
+  ])("$name", ({ input, reason, message }) => {
+    const cause = runStallCause(input);
+    expect(cause?.reason).toBe(reason);
+    if (message) expect(cause?.message).toMatch(message);
+  });
+});

@@ -1,0 +1,162 @@
+// A BootstrapRun's status from its Job's lifecycle and its shards' checkpoints: phase (Pending,
+// Running, Suspended, Succeeded, Failed), progress with percent and ETA, start and completion times,
+// and the conditions. A run whose status says Succeeded or Failed is finished and never changes again.
+import type { V1Job, V1JobCondition } from "@kubernetes/client-node";
+import type { BootstrapPhase, BootstrapRun, BootstrapRunStatus } from "../../crds/index.ts";
+import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
+import { kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
+import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
+
+/** What the controller read about a run that has a Job (or should have one). */
+export interface RunObservation {
+  run: BootstrapRun;
+  job: V1Job | undefined;
+  /** Checkpoints per shard index; undefined when the store could not be read this time. */
+  checkpoints: readonly (CheckpointState | null)[] | undefined;
+  nowMs: number;
+}
+
+/** The status fields a reconcile writes, and the conditions. */
+export interface RunDecision {
+  status: Pick<BootstrapRunStatus, "phase" | "progress" | "jobName" | "startTime" | "completionTime">;
+  standing: Kstatus;
+  conditions: ConditionInput[];
+}
+
+/** True once the run's status records a final phase; a finished run is immutable. */
+export function isFinished(run: BootstrapRun): boolean {
+  return run.status?.phase === "Succeeded" || run.status?.phase === "Failed";
+}
+
+function jobCondition(job: V1Job | undefined, type: string): V1JobCondition | undefined {
+  return job?.status?.conditions?.find((condition) => condition.type === type && condition.status === "True");
+}
+
+function isoTime(value: Date | string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return new Date(value).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** The phase the Job's lifecycle says, before the checkpoints are looked at. */
+function jobPhase(observation: RunObservation): BootstrapPhase {
+  const { run, job } = observation;
+  if (jobCondition(job, "Complete")) return "Succeeded";
+  if (jobCondition(job, "Failed")) return "Failed";
+  if (run.spec.suspend || jobCondition(job, "Suspended")) return "Suspended";
+  if (job === undefined) return "Pending";
+  const started =
+    (job.status?.active ?? 0) > 0 || (observation.checkpoints ?? []).some((state) => state !== null);
+  return started ? "Running" : "Pending";
+}
+
+/** Decides the run's status; call only for runs that are not finished. */
+export function runStatus(observation: RunObservation): RunDecision {
+  const { run, job, checkpoints, nowMs } = observation;
+  const source = run.spec.source.files !== undefined ? "files" : "kafka";
+  let phase = jobPhase(observation);
+  const progress = checkpoints === undefined ? undefined : runProgress(checkpoints, source);
+  // Final counts are recorded once, so a success waits until the checkpoints could be read.
+  if (phase === "Succeeded" && progress === undefined) phase = "Running";
+  const failed = jobCondition(job, "Failed");
+  let failure =
+    failed === undefined
+      ? undefined
+      : { reason: failed.reason ?? "JobFailed", message: failed.message ?? "" };
+  // Every shard exits 0 only once its checkpoint says done; a Job that completed without that (shards
+  // that never ran the work, or checkpoints lost) did not fill the version, whatever its exit codes say.
+  if (phase === "Succeeded" && progress !== undefined && !progress.allDone) {
+    const unfinished = checkpoints!.flatMap((state, index) => (state?.phase === "done" ? [] : [index]));
+    phase = "Failed";
+    failure = {
+      reason: "ShardsIncomplete",
+      message: `the Job completed, but shard(s) ${unfinished.join(", ")} have no finished checkpoint in the store`,
+    };
+  }
+  const startTime =
+    run.status?.startTime ?? isoTime(job?.status?.startTime) ?? (job ? isoTime(new Date(nowMs)) : undefined);
+  const completionTime =
+    phase === "Succeeded"
+      ? (isoTime(job?.status?.completionTime) ?? isoTime(new Date(nowMs)))
+      : phase === "Failed"
+        ? (isoTime(failed?.lastTransitionTime ?? job?.status?.completionTime) ?? isoTime(new Date(nowMs)))
+        : undefined;
+  const counts = progress?.progress ?? run.status?.progress;
+  const standing = standingOf(phase, counts, failure, startTime, nowMs);
+  return {
+    status: {
+      phase,
+      ...(counts !== undefined ? { progress: counts } : {}),
+      ...(job?.metadata?.name !== undefined ? { jobName: job.metadata.name } : {}),
+      ...(startTime !== undefined ? { startTime } : {}),
+      ...(completionTime !== undefined ? { completionTime } : {}),
+    },
+    standing,
+    conditions: [
+      ...trioFor(phase, standing),
+      {
+        type: "Complete",
+        status: phase === "Succeeded" ? "True" : "False",
+        reason: phase === "Succeeded" ? "Succeeded" : phase,
+        message: phase === "Succeeded" ? standing.message : "",
+      },
+      {
+        type: "Failed",
+        status: phase === "Failed" ? "True" : "False",
+        reason: phase === "Failed" ? standing.reason : phase,
+        message: phase === "Failed" ? standing.message : "",
+      },
+    ],
+  };
+}
+
+/**
+ * The kstatus trio; a suspended run is deliberately paused, so none of the three is True (Ready False
+ * with reason Suspended, as Flux reports suspended objects).
+ */
+function trioFor(phase: BootstrapPhase, verdict: Kstatus): ConditionInput[] {
+  const trio = kstatusConditions(verdict);
+  return phase === "Suspended" ? trio.map((condition) => ({ ...condition, status: "False" })) : trio;
+}
+
+function describeCounts(counts: RunDecision["status"]["progress"]): string {
+  if (counts === undefined) return "no shard has reported yet";
+  const of = counts.total !== undefined ? ` of ${counts.total}` : "";
+  return `${counts.percent ?? 0}% (${counts.processed ?? 0}${of} records, ${counts.embedded ?? 0} texts embedded, ${counts.deduplicated ?? 0} deduplicated, ${counts.failed ?? 0} failed)`;
+}
+
+function standingOf(
+  phase: BootstrapPhase,
+  counts: RunDecision["status"]["progress"],
+  failure: { reason: string; message: string } | undefined,
+  startTime: string | undefined,
+  nowMs: number,
+): Kstatus {
+  switch (phase) {
+    case "Succeeded":
+      return {
+        state: "Ready",
+        reason: "Succeeded",
+        message: `bootstrap succeeded: ${describeCounts(counts)}`,
+      };
+    case "Failed":
+      return {
+        state: "Stalled",
+        reason: failure?.reason ?? "JobFailed",
+        message: `bootstrap failed${failure?.message ? `: ${failure.message}` : ""}; progress ${describeCounts(counts)}`,
+      };
+    case "Suspended":
+      return {
+        state: "Reconciling",
+        reason: "Suspended",
+        message: `suspended at ${describeCounts(counts)}; set spec.suspend to false to resume`,
+      };
+    case "Pending":
+      return { state: "Reconciling", reason: "Pending", message: "waiting for the shards to start" };
+    case "Running": {
+      const eta =
+        startTime === undefined ? undefined : etaMs(counts?.percent ?? 0, Date.parse(startTime), nowMs);
+      const left = eta === undefined ? "" : `; about ${formatDuration(eta)} left`;
+      return { state: "Reconciling", reason: "Running", message: `${describeCounts(counts)}${left}` };
+    }
+  }
+}

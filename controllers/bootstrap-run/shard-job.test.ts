@@ -1,0 +1,113 @@
+import { join } from "node:path";
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+import { bootstrapConfigSchema, resolveShardIndex } from "../../pipelines/bootstrap/config.ts";
+import type { BootstrapRun } from "../../crds/index.ts";
+import { configFileName } from "../nearline-pipeline/config-map.ts";
+import { resolveLiveVersions, type LiveVersion } from "../nearline-pipeline/live-versions.ts";
+import { setPath, testModel, testPipeline, testRun } from "../nearline-pipeline/test-objects.ts";
+import { checkGolden } from "../shared/golden.ts";
+import { imagesFor } from "../shared/image.ts";
+import { desiredShards, type DesiredShards } from "./shard-job.ts";
+
+const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
+const golden = (name: string) => join(import.meta.dirname, "golden", name);
+const watermarks = {
+  capturedTime: "2026-12-01T10:00:05Z",
+  topic: "jobs.changelog",
+  partitions: [
+    { partition: 0, offset: 1200 },
+    { partition: 1, offset: 980 },
+  ],
+};
+
+function version(): LiveVersion {
+  return resolveLiveVersions(testModel()).versions[0]!;
+}
+
+function shards(run: BootstrapRun): DesiredShards {
+  return desiredShards({ run, pipeline: testPipeline(), model: testModel(), version: version() }, images);
+}
+
+/** The shard config inside the ConfigMap, parsed by the shard's own schema (throws if invalid). */
+function shardConfig(rendered: DesiredShards) {
+  return bootstrapConfigSchema.parse(parse(rendered.configMap.data![configFileName]!));
+}
+
+const kafkaRun = () => testRun((object) => setPath(object, "status.watermarks", watermarks));
+
+describe("desiredShards", () => {
+  it("renders a Kafka snapshot run's ConfigMap and Indexed Job (golden)", () => {
+    const rendered = shards(kafkaRun());
+    expect(checkGolden(golden("kafka-snapshot.yaml"), [rendered.configMap, rendered.job])).toBeUndefined();
+  });
+
+  it("renders a files run with a PersistentVolumeClaim mounted read-only (golden)", () => {
+    const run = testRun((object) => {
+      setPath(object, "spec.source", {
+        files: {
+          uris: [
+            "pvc://snapshots/jobs/part-0.jsonl",
+            "pvc://snapshots/jobs/part-1.jsonl",
+            "https://dumps.example.com/jobs-2.jsonl",
+          ],
+        },
+      });
+      setPath(object, "spec.parallelism", 3);
+      setPath(object, "spec.scope", { eventTimeFrom: "2026-01-01T00:00:00Z" });
+    });
+    const rendered = shards(run);
+    expect(checkGolden(golden("files.yaml"), [rendered.configMap, rendered.job])).toBeUndefined();
+    const config = shardConfig(rendered);
+    expect(config.source.files?.uris).toEqual([
+      "file:///var/run/jude/pvc/snapshots/jobs/part-0.jsonl",
+      "file:///var/run/jude/pvc/snapshots/jobs/part-1.jsonl",
+      "https://dumps.example.com/jobs-2.jsonl",
+    ]);
+    expect(rendered.job.spec!.template.spec!.volumes).toContainEqual({
+      name: "pvc-0",
+      persistentVolumeClaim: { claimName: "snapshots", readOnly: true },
+    });
+  });
+
+  it("renders a config every shard accepts, reading up to the captured watermarks", () => {
+    const config = shardConfig(shards(kafkaRun()));
+    expect(config.run).toEqual({ namespace: "recs", name: "jobs-minilm-v1" });
+    expect(config.source.kafka?.watermarks).toEqual(watermarks.partitions);
+    expect(config.shards).toEqual({ count: 8 });
+    expect(config.model).toMatchObject({ version: "minilm-v1", dimensions: 384 });
+    expect(config.store.url).toEqual({ env: "JUDE_STORE_URL" });
+    // The index comes from the Indexed Job, one per pod.
+    expect(resolveShardIndex(config, { JOB_COMPLETION_INDEX: "7" }).shards.index).toBe(7);
+  });
+
+  it("runs one shard per index with the run's back-off, deadline, TTL and suspend", () => {
+    const run = testRun((object) => {
+      setPath(object, "status.watermarks", watermarks);
+      setPath(object, "spec.suspend", true);
+    });
+    const spec = shards(run).job.spec!;
+    expect(spec).toMatchObject({
+      completionMode: "Indexed",
+      completions: 8,
+      parallelism: 8,
+      backoffLimit: 6,
+      activeDeadlineSeconds: 21600,
+      ttlSecondsAfterFinished: 604800,
+      suspend: true,
+    });
+    expect(spec.template.spec!.restartPolicy).toBe("Never");
+  });
+
+  it("refuses to render a Kafka run before its watermarks are captured", () => {
+    expect(() => shards(testRun())).toThrow(/watermarks must be captured/);
+  });
+
+  it("is owned by the run", () => {
+    const rendered = shards(kafkaRun());
+    for (const object of [rendered.configMap, rendered.job])
+      expect(object.metadata!.ownerReferences).toEqual([
+        expect.objectContaining({ kind: "BootstrapRun", name: "jobs-minilm-v1", controller: true }),
+      ]);
+  });
+});

@@ -1,0 +1,52 @@
+// Why a BootstrapRun cannot start until someone changes a resource: its pipeline is missing or stuck
+// itself, or the model does not serve the version the run fills. Checked only before the Job exists.
+import type { BootstrapRun, NearlinePipeline } from "../../crds/index.ts";
+import type { Kstatus } from "../shared/conditions.ts";
+import type { ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
+import { pipelineStallCause, type PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
+
+/** What the controller read about a run's surroundings. */
+export interface RunSurroundings {
+  run: BootstrapRun;
+  /** The pipeline's own surroundings; undefined when spec.pipelineRef names no pipeline. */
+  pipeline: PipelineSurroundings | undefined;
+  /** The live versions of the pipeline's model (empty when the model is missing). */
+  versions: ResolvedVersions;
+}
+
+/** The first reason `run` cannot start, or undefined. */
+export function runStallCause(surroundings: RunSurroundings): Kstatus | undefined {
+  const { run, pipeline, versions } = surroundings;
+  if (pipeline === undefined)
+    return {
+      state: "Stalled",
+      reason: "PipelineNotFound",
+      message: `spec.pipelineRef.name: NearlinePipeline ${run.spec.pipelineRef.name} does not exist in namespace ${run.metadata.namespace ?? "default"}`,
+    };
+  const cause = pipelineStallCause(pipeline);
+  if (cause !== undefined)
+    return {
+      ...cause,
+      message: `NearlinePipeline ${pipeline.pipeline.metadata.name} cannot run: ${cause.message}`,
+    };
+  const version = run.spec.modelVersion;
+  const known = [
+    ...versions.versions.map((entry) => entry.version),
+    ...versions.waiting.map((entry) => entry.version),
+  ];
+  if (!known.includes(version))
+    return {
+      state: "Stalled",
+      reason: "VersionNotServed",
+      message: `spec.modelVersion: EmbeddingModel ${pipeline.model?.metadata.name ?? ""} does not serve version ${version} (live: ${known.join(", ") || "none"})`,
+    };
+  return undefined;
+}
+
+/** The pipeline a run names, if it exists among `pipelines`. */
+export function pipelineOf(
+  run: BootstrapRun,
+  pipelines: readonly NearlinePipeline[],
+): NearlinePipeline | undefined {
+  return pipelines.find((pipeline) => pipeline.metadata.name === run.spec.pipelineRef.name);
+}

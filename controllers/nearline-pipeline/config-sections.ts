@@ -1,0 +1,102 @@
+// The parts of a worker config that `jude nearline` and `jude bootstrap` share, rendered from the
+// NearlinePipeline, the EmbeddingModel and one live version. Secrets are wired through SecretWiring,
+// so the config holds only environment variable names and file paths.
+import type { z } from "zod";
+import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type {
+  decodeSection,
+  embeddingSection,
+  kafkaConnection,
+  modelSection,
+  storeSection,
+} from "../../pipelines/shared/config-common.ts";
+import type { LiveVersion } from "./live-versions.ts";
+import type { SecretWiring } from "./secret-wiring.ts";
+
+/** Environment variables the rendered configs name; the pod maps each to a secretKeyRef. */
+export const secretEnv = {
+  storeUrl: "JUDE_STORE_URL",
+  kafkaUsername: "JUDE_KAFKA_SASL_USERNAME",
+  kafkaPassword: "JUDE_KAFKA_SASL_PASSWORD",
+  embeddingToken: "JUDE_EMBEDDING_TOKEN",
+} as const;
+
+/**
+ * The model section: version, digest, dimensions and the entity's prompt template. Throws when the
+ * version has no prompt for the entity (the pipeline's status decision reports that as Stalled first).
+ */
+export function modelConfig(version: LiveVersion, entity: string): z.input<typeof modelSection> {
+  const template = version.prompts[entity];
+  if (template === undefined)
+    throw new Error(`embedding version ${version.version} has no prompt template for entity ${entity}`);
+  return {
+    version: version.version,
+    digest: version.modelDigest,
+    dimensions: version.dimensions,
+    template,
+  };
+}
+
+/** Kafka connection (brokers, TLS files, SASL from env) of the pipeline's changelog cluster. */
+export function kafkaConnectionConfig(
+  pipeline: NearlinePipeline,
+  wiring: SecretWiring,
+): z.input<typeof kafkaConnection> {
+  const kafka = pipeline.spec.source.kafka;
+  const connection: z.input<typeof kafkaConnection> = { bootstrapServers: [...kafka.bootstrapServers] };
+  if (kafka.tls !== undefined) {
+    const tls: NonNullable<z.input<typeof kafkaConnection>["tls"]> = {};
+    if (kafka.tls.caSecretRef) tls.caFile = wiring.fileFrom("kafka-ca", kafka.tls.caSecretRef);
+    if (kafka.tls.certSecretRef) tls.certFile = wiring.fileFrom("kafka-cert", kafka.tls.certSecretRef);
+    if (kafka.tls.keySecretRef) tls.keyFile = wiring.fileFrom("kafka-key", kafka.tls.keySecretRef);
+    connection.tls = tls;
+  }
+  if (kafka.sasl !== undefined) {
+    connection.sasl = {
+      mechanism: kafka.sasl.mechanism,
+      username: wiring.envFrom(secretEnv.kafkaUsername, kafka.sasl.usernameSecretRef),
+      password: wiring.envFrom(secretEnv.kafkaPassword, kafka.sasl.passwordSecretRef),
+    };
+  }
+  return connection;
+}
+
+/** Decode rules, copied field by field (the CRD and the worker share the grammar). */
+export function decodeConfig(pipeline: NearlinePipeline): z.input<typeof decodeSection> {
+  const decode = pipeline.spec.decode;
+  return {
+    format: decode.format,
+    ...(decode.keyPath !== undefined ? { keyPath: decode.keyPath } : {}),
+    ...(decode.eventTimePath !== undefined ? { eventTimePath: decode.eventTimePath } : {}),
+    ...(decode.delete !== undefined
+      ? { delete: { path: decode.delete.path, values: [...decode.delete.values] } }
+      : {}),
+  };
+}
+
+/** The version's embedding server: endpoint, TLS CA and bearer token as the model's serving sets them. */
+export function embeddingConfig(
+  pipeline: NearlinePipeline,
+  model: EmbeddingModel,
+  version: LiveVersion,
+  wiring: SecretWiring,
+): z.input<typeof embeddingSection> {
+  const serving = model.spec.serving;
+  return {
+    endpoint: version.endpoint,
+    ...(serving.tls !== undefined
+      ? { tls: { caFile: wiring.fileFrom("serving-ca", { name: serving.tls.secretName, key: "ca.crt" }) } }
+      : {}),
+    ...(serving.auth !== undefined
+      ? { token: wiring.envFrom(secretEnv.embeddingToken, serving.auth.tokenSecretRef) }
+      : {}),
+    maxBatchSize: pipeline.spec.workers.maxBatchSize,
+    maxInflight: pipeline.spec.workers.maxInflight,
+  };
+}
+
+/** The versioned store: its name, and its URL from the referenced Secret. */
+export function storeConfig(pipeline: NearlinePipeline, wiring: SecretWiring): z.input<typeof storeSection> {
+  const store = pipeline.spec.sinks.store;
+  return { name: store.name, url: wiring.envFrom(secretEnv.storeUrl, store.urlSecretRef) };
+}

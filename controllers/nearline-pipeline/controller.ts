@@ -1,0 +1,48 @@
+// The NearlinePipeline controller as the operator registers it: reconciles pipelines, owns the worker
+// Deployments and ConfigMaps, and is woken by changes to the pipeline's EmbeddingModel.
+import type { NearlinePipeline } from "../../crds/index.ts";
+import type { ControllerSettings } from "../../operator/controllers.ts";
+import { keyOf } from "../../operator/runtime/object-key.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
+import { reconcileNearlinePipeline } from "./reconcile.ts";
+
+/** The pipelines of the namespace that name `model` (how a model change reaches its pipelines). */
+function pipelinesOfModel(model: KubeObject, cache: CacheReader) {
+  return cache
+    .list<KubeObject & Partial<Pick<NearlinePipeline, "spec">>>(resourceTypes.nearlinePipeline, {
+      namespace: model.metadata?.namespace ?? "",
+    })
+    .filter((pipeline) => pipeline.spec?.modelRef?.name === model.metadata?.name)
+    .map(keyOf);
+}
+
+/** The controller definition. */
+export function nearlinePipelineController(settings: ControllerSettings): ControllerDefinition {
+  return {
+    name: "nearline-pipeline",
+    primary: resourceTypes.nearlinePipeline,
+    // Pods are listed (managed-by label only) to read the workers' figures; their owner is a
+    // ReplicaSet, so their events wake nothing and the status is refreshed by polling instead.
+    owns: [resourceTypes.deployment, resourceTypes.configMap, resourceTypes.pod],
+    watches: [
+      { type: resourceTypes.embeddingModel, map: pipelinesOfModel },
+      // A pipeline added or changed may stall or release its siblings (the one-store-per-model rule).
+      {
+        type: resourceTypes.nearlinePipeline,
+        map: (pipeline, cache) =>
+          pipelinesOfModel(
+            {
+              metadata: {
+                namespace: pipeline.metadata?.namespace ?? "",
+                name: (pipeline as Partial<NearlinePipeline>).spec?.modelRef?.name ?? "",
+              },
+            },
+            cache,
+          ),
+      },
+    ],
+    concurrency: settings.concurrency,
+    reconcile: (context) => reconcileNearlinePipeline(context, { images: settings.images }),
+  };
+}

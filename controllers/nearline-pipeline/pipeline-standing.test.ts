@@ -1,0 +1,229 @@
+import type { V1Deployment } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import { kstatusConditions, type Kstatus } from "../shared/conditions.ts";
+import { resolveLiveVersions } from "./live-versions.ts";
+import { pipelineStanding } from "./pipeline-standing.ts";
+import { pipelineStallCause } from "./stall-causes.ts";
+import { setPath, testModel, testPipeline } from "./test-objects.ts";
+import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
+
+const allSecrets = new Map([
+  ["jude-redis", new Set(["url"])],
+  ["profiles-kafka-ca", new Set(["ca.crt"])],
+  ["jude-kafka-user", new Set(["username", "password"])],
+]);
+
+function sibling(name: string, store: string, created: string): NearlinePipeline {
+  return testPipeline(undefined, (object) => {
+    setPath(object, "metadata.name", name);
+    setPath(object, "metadata.creationTimestamp", created);
+    setPath(object, "spec.sinks.store.name", store);
+  });
+}
+
+describe("pipelineStallCause", () => {
+  const cases: {
+    name: string;
+    pipeline?: NearlinePipeline;
+    model?: EmbeddingModel | undefined;
+    siblings?: NearlinePipeline[];
+    secrets?: Map<string, Set<string>>;
+    reason?: string;
+    message?: RegExp;
+  }[] = [
+    { name: "consistent pipeline" },
+    {
+      name: "missing model",
+      model: undefined,
+      reason: "ModelNotFound",
+      message: /^spec\.modelRef\.name: EmbeddingModel jude-minilm does not exist in namespace recs/,
+    },
+    {
+      name: "entity without a prompt",
+      pipeline: testPipeline(undefined, (object) => setPath(object, "spec.entity", "company")),
+      reason: "PromptMissing",
+      message:
+        /^spec\.entity: EmbeddingModel jude-minilm has no prompt for entity company \(it has prompts for job, member-profile, resume\)/,
+    },
+    {
+      name: "prompt field not extracted",
+      pipeline: testPipeline(undefined, (object) => setPath(object, "spec.extract.seniority", undefined)),
+      reason: "PromptFieldNotExtracted",
+      message: /^spec\.extract: .* uses \{\{seniority\}\}, which spec\.extract does not define/,
+    },
+    {
+      name: "an older pipeline of the model names another store",
+      siblings: [sibling("resumes", "other-store", "2026-11-01T00:00:00Z")],
+      reason: "StoreConflict",
+      message:
+        /^spec\.sinks\.store\.name: job-recs differs from other-store, the store of NearlinePipeline resumes/,
+    },
+    {
+      name: "a newer pipeline of the model names another store (the newer one stalls, not this one)",
+      siblings: [sibling("resumes", "other-store", "2026-12-02T00:00:00Z")],
+    },
+    {
+      name: "older pipeline with the same store",
+      siblings: [sibling("resumes", "job-recs", "2026-11-01T00:00:00Z")],
+    },
+    {
+      name: "missing store Secret",
+      secrets: new Map(),
+      reason: "SecretNotFound",
+      message: /spec\.sinks\.store\.urlSecretRef names Secret jude-redis, which does not exist/,
+    },
+    {
+      name: "missing key in a Secret",
+      pipeline: testPipeline("nearline-pipeline-member-profiles.yaml"),
+      secrets: new Map([...allSecrets, ["jude-kafka-user", new Set(["username"])]]),
+      reason: "SecretNotFound",
+      message:
+        /spec\.source\.kafka\.sasl\.passwordSecretRef names key password of Secret jude-kafka-user, which has no such key/,
+    },
+    {
+      name: "missing serving token Secret of the model",
+      model: testModel((object) =>
+        setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-token", key: "token" } }),
+      ),
+      reason: "SecretNotFound",
+      message: /^EmbeddingModel jude-minilm: spec\.serving\.auth\.tokenSecretRef names Secret jude-token/,
+    },
+  ];
+  it.each(cases)("$name", (row) => {
+    const cause = pipelineStallCause({
+      pipeline: row.pipeline ?? testPipeline(),
+      model: "model" in row ? row.model : testModel(),
+      siblings: row.siblings ?? [],
+      secrets: row.secrets ?? allSecrets,
+    });
+    expect(cause?.reason).toBe(row.reason);
+    if (row.message) expect(cause?.message).toMatch(row.message);
+    if (cause) expect(cause.state).toBe("Stalled");
+  });
+});
+
+function deployment(fields: {
+  generation?: number;
+  observed?: number;
+  updated?: number;
+  ready?: number;
+  total?: number;
+}): V1Deployment {
+  return {
+    metadata: { name: "jobs-minilm-v1-nearline", generation: fields.generation ?? 2 },
+    spec: { replicas: 3, selector: {}, template: {} },
+    status: {
+      observedGeneration: fields.observed ?? 2,
+      updatedReplicas: fields.updated ?? 3,
+      readyReplicas: fields.ready ?? 3,
+      replicas: fields.total ?? 3,
+    },
+  };
+}
+
+describe("deploymentRollout", () => {
+  it.each([
+    { name: "not created", deployment: undefined, done: false, message: /not created/ },
+    {
+      name: "spec not observed",
+      deployment: deployment({ observed: 1 }),
+      done: false,
+      message: /not observed/,
+    },
+    {
+      name: "updating",
+      deployment: deployment({ updated: 1 }),
+      done: false,
+      message: /1 of 3 workers updated/,
+    },
+    {
+      name: "not all ready",
+      deployment: deployment({ ready: 2 }),
+      done: false,
+      message: /2 of 3 workers ready/,
+    },
+    {
+      name: "old pods terminating",
+      deployment: deployment({ total: 4 }),
+      done: false,
+      message: /old workers terminating/,
+    },
+    { name: "rolled out", deployment: deployment({}), done: true, message: /^$/ },
+  ])("$name", ({ deployment, done, message }) => {
+    const rollout = deploymentRollout(deployment);
+    expect(rollout.done).toBe(done);
+    expect(rollout.message).toMatch(message);
+  });
+});
+
+describe("pipelineStanding", () => {
+  const resolved = resolveLiveVersions(testModel());
+  const done: Rollout = { done: true, readyReplicas: 3, message: "" };
+  const rollingOut: Rollout = {
+    done: false,
+    readyReplicas: 1,
+    message: "Deployment x: 1 of 3 workers ready",
+  };
+  const stall: Kstatus = { state: "Stalled", reason: "PromptMissing", message: "spec.entity: ..." };
+  it.each([
+    {
+      name: "stall cause wins",
+      cause: stall,
+      versions: resolved,
+      rollouts: [["minilm-v1", done]],
+      state: "Stalled",
+      reason: "PromptMissing",
+    },
+    {
+      name: "digest unknown",
+      versions: resolveLiveVersions(testModel((object) => setPath(object, "spec.model.sha256", undefined))),
+      rollouts: [],
+      state: "Reconciling",
+      reason: "WaitingForModel",
+    },
+    {
+      name: "workers not created",
+      versions: resolved,
+      rollouts: [],
+      state: "Reconciling",
+      reason: "RollingOut",
+    },
+    {
+      name: "workers rolling out",
+      versions: resolved,
+      rollouts: [["minilm-v1", rollingOut]],
+      state: "Reconciling",
+      reason: "RollingOut",
+    },
+    {
+      name: "every version rolled out",
+      versions: resolved,
+      rollouts: [["minilm-v1", done]],
+      state: "Ready",
+      reason: "WorkersReady",
+    },
+  ] as const)(
+    "$name",
+    ({
+      cause,
+      versions,
+      rollouts,
+      state,
+      reason,
+    }: {
+      cause?: Kstatus;
+      versions: typeof resolved;
+      rollouts: readonly (readonly [string, Rollout])[];
+      state: string;
+      reason: string;
+    }) => {
+      const standing = pipelineStanding(cause, versions, new Map(rollouts));
+      expect(standing).toMatchObject({ state, reason });
+      const conditions = kstatusConditions(standing);
+      expect(
+        conditions.filter((condition) => condition.status === "True").map((condition) => condition.type),
+      ).toEqual([state]);
+    },
+  );
+});

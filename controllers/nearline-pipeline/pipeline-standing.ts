@@ -1,0 +1,32 @@
+// Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix, Reconciling while
+// a version waits for its model digest or its workers roll out, Ready when every live version runs.
+import type { Kstatus } from "../shared/conditions.ts";
+import type { ResolvedVersions } from "./live-versions.ts";
+import type { Rollout } from "./worker-rollout.ts";
+
+/** The pipeline's standing from its stall cause, its resolved versions and their worker rollouts. */
+export function pipelineStanding(
+  stallCause: Kstatus | undefined,
+  resolved: ResolvedVersions,
+  rollouts: ReadonlyMap<string, Rollout>,
+): Kstatus {
+  if (stallCause !== undefined) return stallCause;
+  const waiting = resolved.waiting[0];
+  if (waiting !== undefined)
+    return { state: "Reconciling", reason: "WaitingForModel", message: waiting.reason };
+  const pending = resolved.versions
+    .map((version) => ({ version: version.version, rollout: rollouts.get(version.version) }))
+    .filter((entry) => entry.rollout?.done !== true);
+  if (pending.length > 0)
+    return {
+      state: "Reconciling",
+      reason: "RollingOut",
+      message: pending
+        .map((entry) => `version ${entry.version}: ${entry.rollout?.message ?? "not created yet"}`)
+        .join("; "),
+    };
+  const summary = resolved.versions
+    .map((version) => `${version.version} (${rollouts.get(version.version)?.readyReplicas ?? 0} ready)`)
+    .join(", ");
+  return { state: "Ready", reason: "WorkersReady", message: `workers of every live version run: ${summary}` };
+}

@@ -1,0 +1,146 @@
+// The NearlinePipeline reconcile: read the pipeline, its model, sibling pipelines and referenced
+// Secrets; decide (stall causes, live versions); apply each live version's worker ConfigMap and
+// Deployment; remove workers of versions no longer live; write status from the workers' own figures.
+import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
+import {
+  safeParseNearlinePipeline,
+  type EmbeddingModel,
+  type NearlinePipeline,
+  type NearlinePipelineStatus,
+} from "../../crds/index.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
+import { findCondition, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
+import type { Images } from "../shared/image.ts";
+import { childLabels, labelKeys } from "../shared/labels.ts";
+import { nearlineWorkerName } from "../shared/names.ts";
+import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
+import { pipelineStanding } from "./pipeline-standing.ts";
+import { readSurroundings } from "./read-surroundings.ts";
+import { writeStatus } from "./status-writer.ts";
+import { pipelineStallCause } from "./stall-causes.ts";
+import { desiredWorkers } from "./worker-deployment.ts";
+import { versionStatus, type WorkerFigures } from "./worker-figures.ts";
+import { probeWorker } from "./worker-probe.ts";
+import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
+
+/** How often status is refreshed from the workers' figures, and a missing Secret looked for again. */
+export const pipelinePollMs = 30_000;
+
+/** What the reconcile needs besides its context. */
+export interface PipelineReconcileSettings {
+  images: Images;
+  /** Reads one worker pod's figures (tests may replace it). */
+  probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
+}
+
+/** Reconciles one NearlinePipeline. */
+export async function reconcileNearlinePipeline(
+  context: ReconcileContext,
+  settings: PipelineReconcileSettings,
+): Promise<ReconcileResult | void> {
+  const raw = context.cache.get(resourceTypes.nearlinePipeline, context.key);
+  if (raw === undefined || raw.metadata?.deletionTimestamp) return; // children are garbage-collected
+  const parsed = safeParseNearlinePipeline(raw);
+  if (!parsed.success) {
+    const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
+    await writePipelineStatus(context, raw, verdict, {});
+    return;
+  }
+  const pipeline = parsed.data;
+  const { surroundings } = await readSurroundings(context, pipeline);
+  const cause = pipelineStallCause(surroundings);
+  const model = surroundings.model;
+  const resolved: ResolvedVersions =
+    cause === undefined && model !== undefined ? resolveLiveVersions(model) : { versions: [], waiting: [] };
+  if (cause === undefined && model !== undefined) {
+    for (const version of resolved.versions) {
+      const desired = desiredWorkers(pipeline, model, version, settings.images);
+      await context.client.apply(desired.configMap as KubeObject);
+      await context.client.apply(desired.deployment as KubeObject);
+    }
+    if (resolved.waiting.length === 0) await removeRetiredWorkers(context, pipeline, resolved);
+  }
+  const rollouts = new Map<string, Rollout>();
+  const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
+  for (const version of resolved.versions) {
+    const name = nearlineWorkerName(pipeline.metadata.name, version.version);
+    const deployment = context.cache.get<V1Deployment & KubeObject>(resourceTypes.deployment, {
+      namespace: context.key.namespace,
+      name,
+    });
+    const rollout = deploymentRollout(deployment);
+    rollouts.set(version.version, rollout);
+    const figures = await workerFigures(context, pipeline, model!, version.version, settings);
+    versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
+  }
+  const verdict = pipelineStanding(cause, resolved, rollouts);
+  const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
+  const lag = versions.find((entry) => entry.version === activeVersion)?.lag;
+  await writePipelineStatus(context, raw, verdict, {
+    ...(activeVersion !== undefined ? { activeVersion } : {}),
+    ...(lag !== undefined ? { lag } : {}),
+    ...(versions.length > 0 ? { versions } : {}),
+  });
+  return { requeueAfterMs: pipelinePollMs };
+}
+
+/** Deletes worker Deployments and ConfigMaps of this pipeline whose version is no longer live. */
+async function removeRetiredWorkers(
+  context: ReconcileContext,
+  pipeline: NearlinePipeline,
+  resolved: ResolvedVersions,
+): Promise<void> {
+  const live = new Set(resolved.versions.map((version) => version.version));
+  const { selector } = childLabels("nearline", {
+    model: pipeline.spec.modelRef.name,
+    pipeline: pipeline.metadata.name,
+  });
+  for (const type of [resourceTypes.deployment, resourceTypes.configMap]) {
+    for (const child of context.cache.list(type, { namespace: context.key.namespace, labels: selector })) {
+      const owned = child.metadata?.ownerReferences?.some((owner) => owner.uid === pipeline.metadata.uid);
+      const version = child.metadata?.labels?.[labelKeys.embeddingVersion];
+      if (owned && version !== undefined && !live.has(version)) {
+        context.log.info({ version, kind: child.kind }, "removing workers of a version no longer live");
+        await context.client.delete(type, { namespace: context.key.namespace, name: child.metadata!.name! });
+      }
+    }
+  }
+}
+
+/** Figures of the running worker pods of one version. */
+async function workerFigures(
+  context: ReconcileContext,
+  pipeline: NearlinePipeline,
+  model: EmbeddingModel,
+  embeddingVersion: string,
+  settings: PipelineReconcileSettings,
+): Promise<WorkerFigures[]> {
+  const { selector } = childLabels("nearline", {
+    model: model.metadata.name,
+    embeddingVersion,
+    pipeline: pipeline.metadata.name,
+  });
+  const pods = context.cache.list<V1Pod & KubeObject>(resourceTypes.pod, {
+    namespace: context.key.namespace,
+    labels: selector,
+  });
+  const probe = settings.probe ?? probeWorker;
+  return Promise.all(pods.map((pod) => probe(pod, context.signal)));
+}
+
+/** Writes the status, and an Event when the pipeline turns Ready or Stalled. */
+async function writePipelineStatus(
+  context: ReconcileContext,
+  raw: KubeObject,
+  verdict: Kstatus,
+  fields: Omit<NearlinePipelineStatus, "conditions" | "observedGeneration">,
+): Promise<void> {
+  await writeStatus(context, raw, fields, kstatusConditions(verdict));
+  const previous = (raw.status as NearlinePipelineStatus | undefined)?.conditions;
+  const before = findCondition(previous, verdict.state)?.status;
+  if (before !== "True" && verdict.state === "Ready")
+    context.events.normal(raw, verdict.reason, verdict.message);
+  if (before !== "True" && verdict.state === "Stalled")
+    context.events.warning(raw, verdict.reason, verdict.message);
+}

@@ -1,0 +1,37 @@
+// Reads the Secrets a resource references with live GETs (the operator does not list or watch
+// Secrets cluster-wide). Values stay in memory: only the reconcilers that must connect somewhere
+// themselves (checkpoints, watermarks) use them; the builders only see names and keys.
+import type { ControllerClient, KubeObject } from "../../operator/runtime/types.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+
+/** Existing Secrets by name: key -> decoded value. A missing Secret is absent. */
+export type SecretValues = ReadonlyMap<string, ReadonlyMap<string, Buffer>>;
+
+/** Reads the named Secrets of `namespace`. */
+export async function readSecrets(
+  client: ControllerClient,
+  namespace: string,
+  names: Iterable<string>,
+): Promise<SecretValues> {
+  const result = new Map<string, Map<string, Buffer>>();
+  for (const name of new Set(names)) {
+    const secret = await client.getLive<
+      KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> }
+    >(resourceTypes.secret, {
+      namespace,
+      name,
+    });
+    if (secret === undefined) continue;
+    const values = new Map<string, Buffer>();
+    for (const [key, value] of Object.entries(secret.data ?? {}))
+      values.set(key, Buffer.from(value, "base64"));
+    for (const [key, value] of Object.entries(secret.stringData ?? {})) values.set(key, Buffer.from(value));
+    result.set(name, values);
+  }
+  return result;
+}
+
+/** The key names of each Secret, the form the stall decisions take. */
+export function secretKeys(secrets: SecretValues): Map<string, Set<string>> {
+  return new Map([...secrets].map(([name, values]) => [name, new Set(values.keys())]));
+}

@@ -1,0 +1,52 @@
+// Every Secret key a pipeline's workers read, with the field that names it, so a missing Secret is
+// reported by the field a person must fix. Shared with BootstrapRun, whose shards read the same keys.
+import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { SecretKeyReference } from "./secret-wiring.ts";
+
+/** A Secret key and the field that references it, e.g. spec.sinks.store.urlSecretRef. */
+export interface FieldSecretRef extends SecretKeyReference {
+  field: string;
+  /** The kind and name of the object holding the field. */
+  object: string;
+}
+
+/** The Secret keys a worker of `pipeline` for `model` reads. */
+export function referencedSecrets(pipeline: NearlinePipeline, model: EmbeddingModel): FieldSecretRef[] {
+  const inPipeline = `NearlinePipeline ${pipeline.metadata.name}`;
+  const inModel = `EmbeddingModel ${model.metadata.name}`;
+  const kafka = pipeline.spec.source.kafka;
+  const refs: FieldSecretRef[] = [
+    { object: inPipeline, field: "spec.sinks.store.urlSecretRef", ...pipeline.spec.sinks.store.urlSecretRef },
+  ];
+  const add = (object: string, field: string, ref: SecretKeyReference | undefined) => {
+    if (ref !== undefined) refs.push({ object, field, name: ref.name, key: ref.key });
+  };
+  add(inPipeline, "spec.source.kafka.tls.caSecretRef", kafka.tls?.caSecretRef);
+  add(inPipeline, "spec.source.kafka.tls.certSecretRef", kafka.tls?.certSecretRef);
+  add(inPipeline, "spec.source.kafka.tls.keySecretRef", kafka.tls?.keySecretRef);
+  add(inPipeline, "spec.source.kafka.sasl.usernameSecretRef", kafka.sasl?.usernameSecretRef);
+  add(inPipeline, "spec.source.kafka.sasl.passwordSecretRef", kafka.sasl?.passwordSecretRef);
+  const serving = model.spec.serving;
+  if (serving.tls !== undefined)
+    add(inModel, "spec.serving.tls.secretName", { name: serving.tls.secretName, key: "ca.crt" });
+  add(inModel, "spec.serving.auth.tokenSecretRef", serving.auth?.tokenSecretRef);
+  return refs;
+}
+
+/**
+ * The first reference whose Secret or key does not exist, as a message naming the field; `secrets`
+ * maps each existing Secret's name to its data keys.
+ */
+export function missingSecret(
+  refs: readonly FieldSecretRef[],
+  secrets: ReadonlyMap<string, ReadonlySet<string>>,
+): string | undefined {
+  for (const ref of refs) {
+    const keys = secrets.get(ref.name);
+    if (keys === undefined)
+      return `${ref.object}: ${ref.field} names Secret ${ref.name}, which does not exist`;
+    if (!keys.has(ref.key))
+      return `${ref.object}: ${ref.field} names key ${ref.key} of Secret ${ref.name}, which has no such key`;
+  }
+  return undefined;
+}

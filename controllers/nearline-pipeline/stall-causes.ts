@@ -1,0 +1,70 @@
+// Why a NearlinePipeline cannot run until someone changes a resource: its model is missing, the model
+// has no prompt for its entity, the prompt uses a field the pipeline never extracts, a referenced
+// Secret is missing, or another pipeline of the same model writes to a different store.
+import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import { templateFields } from "../../serving/core/prompts.ts";
+import type { Kstatus } from "../shared/conditions.ts";
+import { missingSecret, referencedSecrets } from "./secret-refs.ts";
+
+/** What the controller read about a pipeline's surroundings. */
+export interface PipelineSurroundings {
+  pipeline: NearlinePipeline;
+  /** The EmbeddingModel spec.modelRef names; undefined when it does not exist. */
+  model: EmbeddingModel | undefined;
+  /** The other NearlinePipelines of the same model in the namespace. */
+  siblings: readonly NearlinePipeline[];
+  /** Existing Secrets among those referenced: name -> data keys. */
+  secrets: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+function stalled(reason: string, message: string): Kstatus {
+  return { state: "Stalled", reason, message };
+}
+
+function createdAt(pipeline: NearlinePipeline): string {
+  return String((pipeline.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? "");
+}
+
+/**
+ * Orders pipelines by age (then name): when two pipelines of a model name different stores, the
+ * older one keeps running and the newer one stalls, so adding a wrong pipeline never stops a working one.
+ */
+function isOlder(a: NearlinePipeline, b: NearlinePipeline): boolean {
+  const [timeA, timeB] = [createdAt(a), createdAt(b)];
+  return timeA !== timeB ? timeA < timeB : a.metadata.name < b.metadata.name;
+}
+
+/** The first reason `pipeline` is stuck, or undefined when it is consistent with its surroundings. */
+export function pipelineStallCause(surroundings: PipelineSurroundings): Kstatus | undefined {
+  const { pipeline, model, siblings, secrets } = surroundings;
+  const spec = pipeline.spec;
+  if (model === undefined)
+    return stalled(
+      "ModelNotFound",
+      `spec.modelRef.name: EmbeddingModel ${spec.modelRef.name} does not exist in namespace ${pipeline.metadata.namespace ?? "default"}`,
+    );
+  const template = model.spec.prompts[spec.entity];
+  if (template === undefined)
+    return stalled(
+      "PromptMissing",
+      `spec.entity: EmbeddingModel ${model.metadata.name} has no prompt for entity ${spec.entity} (it has prompts for ${Object.keys(model.spec.prompts).sort().join(", ")})`,
+    );
+  const unextracted = templateFields(template).filter((field) => !(field in spec.extract));
+  if (unextracted.length > 0)
+    return stalled(
+      "PromptFieldNotExtracted",
+      `spec.extract: the prompt of entity ${spec.entity} in EmbeddingModel ${model.metadata.name} uses ${unextracted.map((field) => `{{${field}}}`).join(", ")}, which spec.extract does not define`,
+    );
+  const store = spec.sinks.store.name;
+  const conflicting = siblings
+    .filter((other) => other.spec.sinks.store.name !== store && isOlder(other, pipeline))
+    .sort((a, b) => (isOlder(a, b) ? -1 : 1))[0];
+  if (conflicting !== undefined)
+    return stalled(
+      "StoreConflict",
+      `spec.sinks.store.name: ${store} differs from ${conflicting.spec.sinks.store.name}, the store of NearlinePipeline ${conflicting.metadata.name} of the same EmbeddingModel ${model.metadata.name}; all pipelines of a model must name one store so one pointer flip switches them together`,
+    );
+  const secret = missingSecret(referencedSecrets(pipeline, model), secrets);
+  if (secret !== undefined) return stalled("SecretNotFound", secret);
+  return undefined;
+}

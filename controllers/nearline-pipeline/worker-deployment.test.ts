@@ -1,0 +1,176 @@
+import { join } from "node:path";
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
+import { checkGolden } from "../shared/golden.ts";
+import { imagesFor } from "../shared/image.ts";
+import { annotationKeys } from "../shared/labels.ts";
+import { configFileName } from "./config-map.ts";
+import { resolveLiveVersions, type LiveVersion } from "./live-versions.ts";
+import { setPath, testModel, testPipeline } from "./test-objects.ts";
+import { desiredWorkers, startOffsetsAnnotation, type DesiredWorkers } from "./worker-deployment.ts";
+
+const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
+const golden = (name: string) => join(import.meta.dirname, "golden", name);
+
+function liveVersion(model = testModel()): LiveVersion {
+  const [version] = resolveLiveVersions(model).versions;
+  if (version === undefined) throw new Error("test model has no resolvable version");
+  return version;
+}
+
+/** The worker config inside the ConfigMap, parsed by the worker's own schema (throws if invalid). */
+function workerConfig(workers: DesiredWorkers) {
+  return nearlineConfigSchema.parse(parse(workers.configMap.data![configFileName]!));
+}
+
+describe("desiredWorkers", () => {
+  it("renders the jobs pipeline's ConfigMap and Deployment (golden)", () => {
+    const workers = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    expect(checkGolden(golden("jobs.yaml"), [workers.configMap, workers.deployment])).toBeUndefined();
+  });
+
+  it("renders TLS files, SASL credentials, serving TLS and token by reference (golden)", () => {
+    const model = testModel((object) => {
+      setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" });
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } });
+    });
+    const workers = desiredWorkers(
+      testPipeline("nearline-pipeline-member-profiles.yaml"),
+      model,
+      liveVersion(model),
+      images,
+    );
+    expect(
+      checkGolden(golden("member-profiles.yaml"), [workers.configMap, workers.deployment]),
+    ).toBeUndefined();
+    expect(workers.secretNames).toEqual([
+      "jude-kafka-user",
+      "jude-minilm-tls",
+      "jude-redis",
+      "jude-serving-token",
+      "profiles-kafka-ca",
+    ]);
+  });
+
+  it("renders a config the nearline worker accepts, with the pipeline's and model's values", () => {
+    const workers = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    const config = workerConfig(workers);
+    expect(config.pipeline).toEqual({ namespace: "recs", name: "jobs" });
+    expect(config.model).toMatchObject({ version: "minilm-v1", dimensions: 384 });
+    expect(config.model.digest).toBe(
+      "sha256:76edd143b0c9457a40a018144d94a10a7973d218d5de1d7e317a88516e0467ab",
+    );
+    expect(config.model.template).toMatch(/^Job posting\. Title: \{\{title\}\}/);
+    expect(config.source.kafka).toMatchObject({
+      topic: "jobs.changelog",
+      consumerGroup: "jude.jobs.minilm-v1",
+      startOffset: "latest",
+    });
+    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1:50051");
+    expect(config.sinks.store.url).toEqual({ env: "JUDE_STORE_URL" });
+    expect(config.http.port).toBe(9090);
+  });
+
+  it("never copies a secret value into the ConfigMap or the pod", () => {
+    const model = testModel((object) =>
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),
+    );
+    const workers = desiredWorkers(
+      testPipeline("nearline-pipeline-member-profiles.yaml"),
+      model,
+      liveVersion(model),
+      images,
+    );
+    const config = workerConfig(workers);
+    expect(config.source.kafka.sasl?.username).toEqual({ env: "JUDE_KAFKA_SASL_USERNAME" });
+    expect(config.source.kafka.tls?.caFile).toBe("/var/run/jude/secrets/kafka-ca/ca.crt");
+    expect(config.embedding.token).toEqual({ env: "JUDE_EMBEDDING_TOKEN" });
+    const env = workers.deployment.spec!.template.spec!.containers[0]!.env ?? [];
+    expect(env.every((variable) => variable.value === undefined && variable.valueFrom?.secretKeyRef)).toBe(
+      true,
+    );
+    expect(env.map((variable) => variable.name).sort()).toEqual([
+      "JUDE_EMBEDDING_TOKEN",
+      "JUDE_KAFKA_SASL_PASSWORD",
+      "JUDE_KAFKA_SASL_USERNAME",
+      "JUDE_STORE_URL",
+    ]);
+  });
+
+  it("changes the pod template's config hash exactly when the config changes", () => {
+    const hash = (workers: DesiredWorkers) =>
+      workers.deployment.spec!.template.metadata!.annotations![annotationKeys.configHash];
+    const base = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    const same = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    const resized = desiredWorkers(
+      testPipeline(undefined, (object) => setPath(object, "spec.workers.replicas", 9)),
+      testModel(),
+      liveVersion(),
+      images,
+    );
+    const rebatched = desiredWorkers(
+      testPipeline(undefined, (object) => setPath(object, "spec.workers.maxBatchSize", 16)),
+      testModel(),
+      liveVersion(),
+      images,
+    );
+    expect(hash(same)).toBe(hash(base));
+    expect(hash(resized)).toBe(hash(base));
+    expect(resized.deployment.spec!.replicas).toBe(9);
+    expect(hash(rebatched)).not.toBe(hash(base));
+  });
+
+  it("gives each version its own Deployment and consumer group", () => {
+    const v1 = liveVersion();
+    const v2: LiveVersion = { ...v1, version: "minilm-v2", endpoint: "jude-minilm-minilm-v2:50051" };
+    const first = desiredWorkers(testPipeline(), testModel(), v1, images);
+    const second = desiredWorkers(testPipeline(), testModel(), v2, images);
+    expect(second.deployment.metadata!.name).toBe("jobs-minilm-v2-nearline");
+    expect(workerConfig(second).source.kafka.consumerGroup).toBe("jude.jobs.minilm-v2");
+    expect(second.deployment.spec!.selector.matchLabels).not.toEqual(
+      first.deployment.spec!.selector.matchLabels,
+    );
+  });
+
+  it("defaults the consumer group to jude.<namespace>.<pipeline>.<version>", () => {
+    const pipeline = testPipeline(undefined, (object) =>
+      setPath(object, "spec.source.kafka.consumerGroup", undefined),
+    );
+    const config = workerConfig(desiredWorkers(pipeline, testModel(), liveVersion(), images));
+    expect(config.source.kafka.consumerGroup).toBe("jude.recs.jobs.minilm-v1");
+  });
+
+  it("records the start offsets of a version being promoted", () => {
+    const version = {
+      ...liveVersion(),
+      startOffsets: [
+        { partition: 0, offset: 42 },
+        { partition: 1, offset: 7 },
+      ],
+    };
+    const workers = desiredWorkers(testPipeline(), testModel(), version, images);
+    expect(JSON.parse(workers.deployment.metadata!.annotations![startOffsetsAnnotation]!)).toEqual(
+      version.startOffsets,
+    );
+  });
+
+  it("runs pods the restricted profile admits and owned by the pipeline", () => {
+    const workers = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    const pod = workers.deployment.spec!.template.spec!;
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(pod.containers[0]!.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    for (const object of [workers.configMap, workers.deployment]) {
+      expect(object.metadata!.ownerReferences).toEqual([
+        expect.objectContaining({ kind: "NearlinePipeline", name: "jobs", controller: true }),
+      ]);
+    }
+  });
+});

@@ -1,0 +1,102 @@
+// The desired children of one live version of a NearlinePipeline: the worker ConfigMap and the worker
+// Deployment (its config hash in the pod template, probes on the ops port, restricted pods).
+import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { Images } from "../shared/image.ts";
+import { annotationKeys, childLabels } from "../shared/labels.ts";
+import { nearlineWorkerName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
+import type { LiveVersion } from "./live-versions.ts";
+import { desiredWorkerConfig, workerOpsPort } from "./worker-config.ts";
+import { workerParts, workerPodSpec } from "./worker-pod.ts";
+
+/** Annotation on a worker Deployment recording the offsets a promoted version's workers start from. */
+export const startOffsetsAnnotation = "jude.dev/start-offsets";
+
+/** What one live version of a pipeline needs in the cluster. */
+export interface DesiredWorkers {
+  configMap: V1ConfigMap;
+  deployment: V1Deployment;
+  /** Secrets the pods reference (they must exist; they are never copied). */
+  secretNames: string[];
+}
+
+/** Builds the ConfigMap and Deployment of `version`'s nearline workers. Pure. */
+export function desiredWorkers(
+  pipeline: NearlinePipeline,
+  model: EmbeddingModel,
+  version: LiveVersion,
+  images: Images,
+): DesiredWorkers {
+  const name = nearlineWorkerName(pipeline.metadata.name, version.version);
+  const namespace = pipeline.metadata.namespace ?? "default";
+  const { labels, selector } = childLabels("nearline", {
+    model: model.metadata.name,
+    embeddingVersion: version.version,
+    pipeline: pipeline.metadata.name,
+  });
+  const owner = controllerRef(pipeline);
+  const { configMap, configHash, container, wiring } = workerParts({
+    name,
+    namespace,
+    labels,
+    owner,
+    image: images.jude,
+    subcommand: "nearline",
+    resources: pipeline.spec.workers.resources,
+    render: (secrets) => desiredWorkerConfig(pipeline, model, version, secrets),
+  });
+  container.ports = [{ name: "ops", containerPort: workerOpsPort, protocol: "TCP" }];
+  // /healthz answers once the worker has joined its group; joining may wait for Kafka, so the startup
+  // probe allows five minutes before liveness applies. Readiness is the worker's own /readyz.
+  container.startupProbe = {
+    httpGet: { path: "/healthz", port: "ops" },
+    periodSeconds: 5,
+    failureThreshold: 60,
+  };
+  container.livenessProbe = {
+    httpGet: { path: "/healthz", port: "ops" },
+    periodSeconds: 10,
+    failureThreshold: 3,
+  };
+  container.readinessProbe = {
+    httpGet: { path: "/readyz", port: "ops" },
+    periodSeconds: 5,
+    failureThreshold: 2,
+  };
+
+  const startOffsets =
+    version.startOffsets !== undefined
+      ? { [startOffsetsAnnotation]: JSON.stringify(version.startOffsets) }
+      : undefined;
+  const deployment: V1Deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name,
+      namespace,
+      labels,
+      ...(startOffsets !== undefined ? { annotations: startOffsets } : {}),
+      ownerReferences: [owner],
+    },
+    spec: {
+      replicas: pipeline.spec.workers.replicas,
+      selector: { matchLabels: selector },
+      // A new pod joins the group before an old one leaves, so partitions are never unowned for long.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      revisionHistoryLimit: 3,
+      template: {
+        metadata: { labels, annotations: { [annotationKeys.configHash]: configHash } },
+        // The worker drains its batch in hand within 20 s of SIGTERM (pipelines/nearline/app.ts).
+        spec: workerPodSpec({
+          container,
+          configMapName: name,
+          wiring,
+          restartPolicy: "Always",
+          terminationGracePeriodSeconds: 30,
+        }),
+      },
+    },
+  };
+  return { configMap, deployment, secretNames: wiring.secretNames };
+}

@@ -1,0 +1,83 @@
+// The pipeline's status from the workers' own figures: each worker's /readyz JSON (its totals since
+// it started, pipelines/nearline/worker.ts) and the consumer lag per partition from its /metrics.
+import { z } from "zod";
+import type { PipelineVersionStatus } from "../../crds/index.ts";
+
+/** What one worker reported; either part is missing when the worker could not be read. */
+export interface WorkerFigures {
+  counts?: WorkerCounts | undefined;
+  /** Records behind, per partition (partition -> lag). */
+  lag?: ReadonlyMap<number, number> | undefined;
+}
+
+const count = z.int().min(0).catch(0);
+const readyzBody = z.looseObject({
+  consumed: count,
+  embedded: count,
+  skippedUnchanged: count,
+  deleted: count,
+  deadLettered: count,
+});
+
+/** A worker's totals as /readyz shows them (the ones the pipeline's status carries). */
+export type WorkerCounts = Pick<
+  z.output<typeof readyzBody>,
+  "consumed" | "embedded" | "skippedUnchanged" | "deleted" | "deadLettered"
+>;
+
+/** The totals in a worker's /readyz body, or undefined when it is not a worker's answer. */
+export function parseWorkerReadyz(body: unknown): WorkerCounts | undefined {
+  const result = readyzBody.safeParse(body);
+  return result.success && typeof (body as { consumed?: unknown }).consumed === "number"
+    ? {
+        consumed: result.data.consumed,
+        embedded: result.data.embedded,
+        skippedUnchanged: result.data.skippedUnchanged,
+        deleted: result.data.deleted,
+        deadLettered: result.data.deadLettered,
+      }
+    : undefined;
+}
+
+const lagSample = /^jude_pipeline_consumer_lag\{([^}]*)\}\s+(\S+)/;
+const partitionLabel = /(?:^|,)partition="(\d+)"/;
+
+/** Lag per partition from a worker's Prometheus exposition (jude_pipeline_consumer_lag). */
+export function parseConsumerLag(exposition: string): Map<number, number> {
+  const lag = new Map<number, number>();
+  for (const line of exposition.split("\n")) {
+    const sample = lagSample.exec(line);
+    const partition = sample === null ? null : partitionLabel.exec(sample[1]!);
+    const value = sample === null ? Number.NaN : Number(sample[2]);
+    if (partition !== null && Number.isFinite(value)) lag.set(Number(partition[1]), Math.max(0, value));
+  }
+  return lag;
+}
+
+/**
+ * One version's status from its workers' figures. Counts add up over workers (each counts its own
+ * events). Lag is a property of the group's committed offsets, so several workers may report the same
+ * partition: the largest report per partition counts once. A figure no worker reported stays unset.
+ */
+export function versionStatus(
+  version: string,
+  readyReplicas: number,
+  workers: readonly WorkerFigures[],
+): PipelineVersionStatus {
+  const status: PipelineVersionStatus = { version, readyReplicas };
+  const counted = workers.flatMap((worker) => (worker.counts !== undefined ? [worker.counts] : []));
+  if (counted.length > 0) {
+    const sum = (key: keyof WorkerCounts) => counted.reduce((total, counts) => total + counts[key], 0);
+    status.processed = sum("consumed");
+    status.embedded = sum("embedded");
+    status.skippedUnchanged = sum("skippedUnchanged");
+    status.deleted = sum("deleted");
+    status.deadLettered = sum("deadLettered");
+  }
+  const byPartition = new Map<number, number>();
+  for (const worker of workers)
+    for (const [partition, lag] of worker.lag ?? [])
+      byPartition.set(partition, Math.max(lag, byPartition.get(partition) ?? 0));
+  if (byPartition.size > 0) status.lag = [...byPartition.values()].reduce((total, lag) => total + lag, 0);
+  return status;
+}

@@ -1,0 +1,105 @@
+// The pod pieces every JUDE worker container shares (nearline workers and bootstrap shards): the
+// config volume, a writable /tmp on a read-only root, Secret wiring and the restricted security context.
+import type { V1Container, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../shared/pod-security.ts";
+import type { V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
+import { configFileName, configMapFor, configMountPath } from "./config-map.ts";
+import { SecretWiring } from "./secret-wiring.ts";
+
+/** Resource requirements as the CRDs hold them (a quantity may be a number). */
+export interface ResourceSpec {
+  requests?: Record<string, string | number> | undefined;
+  limits?: Record<string, string | number> | undefined;
+}
+
+/** The core type's form of `spec`: every quantity a string, as the API server returns it. */
+export function containerResources(spec: ResourceSpec): V1ResourceRequirements {
+  const strings = (quantities: Record<string, string | number>) =>
+    Object.fromEntries(Object.entries(quantities).map(([name, value]) => [name, String(value)]));
+  return {
+    ...(spec.requests !== undefined ? { requests: strings(spec.requests) } : {}),
+    ...(spec.limits !== undefined ? { limits: strings(spec.limits) } : {}),
+  };
+}
+
+/** A worker container running `jude <subcommand> --config <mounted file>`. */
+export function workerContainer(options: {
+  name: string;
+  image: string;
+  subcommand: "nearline" | "bootstrap";
+  wiring: SecretWiring;
+  resources?: ResourceSpec | undefined;
+}): V1Container {
+  return {
+    name: options.name,
+    image: options.image,
+    args: [options.subcommand, "--config", `${configMountPath}/${configFileName}`],
+    ...(options.wiring.env.length > 0 ? { env: options.wiring.env } : {}),
+    ...(options.resources !== undefined ? { resources: containerResources(options.resources) } : {}),
+    volumeMounts: [
+      { name: "config", mountPath: configMountPath, readOnly: true },
+      { name: "tmp", mountPath: "/tmp" },
+      ...options.wiring.volumeMounts,
+    ],
+    securityContext: restrictedContainerSecurityContext(),
+  };
+}
+
+/** The pod spec around one worker container: config and Secret volumes, no API token, restricted. */
+export function workerPodSpec(options: {
+  container: V1Container;
+  configMapName: string;
+  wiring: SecretWiring;
+  restartPolicy: "Always" | "Never";
+  terminationGracePeriodSeconds: number;
+}): V1PodSpec {
+  const volumes: V1Volume[] = [
+    { name: "config", configMap: { name: options.configMapName } },
+    // Node and the Kafka client may write temporary files; the root filesystem is read-only.
+    { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+    ...options.wiring.volumes,
+  ];
+  return {
+    containers: [options.container],
+    volumes,
+    restartPolicy: options.restartPolicy,
+    terminationGracePeriodSeconds: options.terminationGracePeriodSeconds,
+    // Workers never talk to the Kubernetes API.
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: restrictedPodSecurityContext(),
+  };
+}
+
+/**
+ * The parts every worker workload starts from: its config (rendered by `render`, which registers the
+ * Secrets it needs on the wiring) as a ConfigMap with its hash, and the container that mounts it.
+ */
+export function workerParts(options: {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  owner: V1OwnerReference;
+  image: string;
+  subcommand: "nearline" | "bootstrap";
+  resources?: ResourceSpec | undefined;
+  render: (wiring: SecretWiring) => unknown;
+}): { configMap: V1ConfigMap; configHash: string; container: V1Container; wiring: SecretWiring } {
+  const wiring = new SecretWiring();
+  const { name, namespace, labels, owner } = options;
+  const { configMap, configHash } = configMapFor({
+    name,
+    namespace,
+    labels,
+    owner,
+    config: options.render(wiring),
+  });
+  const container = workerContainer({
+    name: options.subcommand,
+    image: options.image,
+    subcommand: options.subcommand,
+    wiring,
+    resources: options.resources,
+  });
+  return { configMap, configHash, container, wiring };
+}

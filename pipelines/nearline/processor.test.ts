@@ -1,0 +1,145 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { memoryStore } from "../../test/support/memory-entity-store.ts";
+import { createProcessor, type ConsumedRecord, type ProcessorOptions } from "./processor.ts";
+import type { OutputRecord } from "./records.ts";
+
+let offset = 0n;
+/** A changelog record of a job; `value` null is a tombstone. */
+function record(id: string, time: number, value: Record<string, unknown> | string | null): ConsumedRecord {
+  const body =
+    value === null ? null : typeof value === "string" ? value : JSON.stringify({ id, time, ...value });
+  return {
+    topic: "jobs",
+    partition: 0,
+    offset: offset++,
+    timestamp: 5_000_000,
+    key: Buffer.from(id),
+    value: body === null ? null : Buffer.from(body),
+  };
+}
+
+function setup(overrides: Partial<ProcessorOptions> = {}) {
+  const store = memoryStore();
+  const embedded: string[][] = [];
+  const produced: OutputRecord[] = [];
+  const deadLettered: string[] = [];
+  const process = createProcessor({
+    entity: "job",
+    modelVersion: "v1",
+    modelDigest: "sha256:m",
+    template: "Job: {{title}}",
+    extract: { title: "$.title" },
+    decode: { keyPath: "$.id", eventTimePath: "$.time", delete: { path: "$.op", values: ["d"] } },
+    changeDetection: true,
+    outputTopic: "jobs.vectors",
+    deadLetterTopic: "jobs.dlq",
+    store,
+    embed: async (texts) => {
+      embedded.push([...texts]);
+      // A vector that identifies its text: its length and first character code.
+      return texts.map((text) => Float32Array.of(text.length, text.charCodeAt(5)));
+    },
+    produce: async (records) => void produced.push(...records),
+    onDeadLetter: (_record, code) => deadLettered.push(code),
+    ...overrides,
+  });
+  return { store, embedded, produced, deadLettered, process };
+}
+
+/** The content hash the pipelines document: sha256(version NUL template NUL normalised text). */
+function expectedHash(text: string): string {
+  return createHash("sha256").update("v1\u0000Job: {{title}}\u0000").update(text).digest("hex");
+}
+
+describe("nearline batch processor", () => {
+  it("embeds each distinct text once, writes every changed key, and produces a vector per write", async () => {
+    const { store, embedded, produced, process } = setup();
+    const outcome = await process([
+      record("a", 100, { title: "Nurse" }),
+      record("b", 100, { title: "Nurse" }),
+      record("c", 100, { title: "Pilot" }),
+    ]);
+    expect(embedded).toEqual([["Job: Nurse", "Job: Pilot"]]);
+    expect(outcome).toMatchObject({ consumed: 3, embedded: 3, inferenceTexts: 2, skippedUnchanged: 0 });
+    expect(store.metas.get("a")).toMatchObject({
+      live: true,
+      eventTimeMs: 100,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    expect(store.writes.map((write) => write.id)).toEqual(["a", "b", "c"]);
+    expect(produced.map((each) => [each.topic, each.key])).toEqual([
+      ["jobs.vectors", "a"],
+      ["jobs.vectors", "b"],
+      ["jobs.vectors", "c"],
+    ]);
+  });
+
+  it("skips an update whose text is unchanged, also right after its create in the same batch", async () => {
+    const { embedded, process } = setup();
+    const outcome = await process([
+      record("a", 100, { title: "Nurse" }),
+      record("a", 200, { title: "  Nurse ", views: 3 }),
+    ]);
+    expect(outcome).toMatchObject({ embedded: 1, skippedUnchanged: 1, inferenceTexts: 1 });
+    expect(embedded).toEqual([["Job: Nurse"]]);
+    const again = await process([record("a", 300, { title: "Nurse" })]);
+    expect(again).toMatchObject({ embedded: 0, skippedUnchanged: 1, inferenceTexts: 0 });
+  });
+
+  it("re-embeds unchanged texts when change detection is off", async () => {
+    const { process } = setup({ changeDetection: false });
+    await process([record("a", 100, { title: "Nurse" })]);
+    expect(await process([record("a", 200, { title: "Nurse" })])).toMatchObject({
+      embedded: 1,
+      inferenceTexts: 1,
+    });
+  });
+
+  it("skips a replayed or late event without inference, and never revives a deleted key", async () => {
+    const { store, embedded, process } = setup();
+    await process([record("a", 200, { title: "Nurse" }), record("a", 300, { op: "d" })]);
+    expect(store.metas.get("a")).toMatchObject({ live: false, eventTimeMs: 300 });
+    embedded.length = 0;
+    const outcome = await process([record("a", 250, { title: "Head nurse" })]);
+    expect(outcome).toMatchObject({ skippedStale: 1, embedded: 0, inferenceTexts: 0 });
+    expect(embedded).toEqual([]);
+    expect(store.metas.get("a")).toMatchObject({ live: false, eventTimeMs: 300 });
+  });
+
+  it("deletes on the delete marker and on a tombstone, producing a record without a vector", async () => {
+    const { store, produced, process } = setup();
+    await process([record("a", 100, { title: "Nurse" }), record("b", 100, { title: "Cook" })]);
+    produced.length = 0;
+    const outcome = await process([record("a", 200, { op: "d" }), record("b", 0, null)]);
+    expect(outcome).toMatchObject({ deleted: 2, embedded: 0 });
+    expect(store.metas.get("a")?.live).toBe(false);
+    expect(store.metas.get("b")?.live).toBe(false);
+    expect(produced.map((each) => JSON.parse(String(each.value)).vector)).toEqual([null, null]);
+  });
+
+  it("dead-letters what cannot be decoded or has none of the fields, and keeps the rest of the batch", async () => {
+    const { produced, deadLettered, process } = setup();
+    const outcome = await process([
+      record("bad", 100, "{not json"),
+      record("empty", 100, { other: 1 }),
+      record("ok", 100, { title: "Nurse" }),
+    ]);
+    expect(outcome).toMatchObject({ deadLettered: 2, embedded: 1 });
+    expect(deadLettered).toEqual(["INVALID_JSON", "NO_FIELDS"]);
+    const dead = produced.filter((each) => each.topic === "jobs.dlq");
+    expect(dead.map((each) => each.headers["jude.error.code"])).toEqual(["INVALID_JSON", "NO_FIELDS"]);
+    expect(String(dead[0]!.value)).toBe("{not json");
+  });
+
+  it("writes nothing and produces nothing when inference fails", async () => {
+    const { store, produced, process } = setup({
+      embed: async () => {
+        throw new Error("server away");
+      },
+    });
+    await expect(process([record("a", 100, { title: "Nurse" })])).rejects.toThrow("server away");
+    expect(store.writes).toEqual([]);
+    expect(produced).toEqual([]);
+  });
+});

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { deadLetterRecord, outputRecord, type ConsumedRecord } from "./records.ts";
+
+const source: ConsumedRecord = {
+  topic: "jobs",
+  partition: 2,
+  offset: 41n,
+  timestamp: 0,
+  key: Buffer.from("j1"),
+  value: Buffer.from('{"id":"j1"}'),
+};
+const identity = { entity: "job", version: "v1", modelDigest: "sha256:m", templateHash: "0123456789abcdef" };
+
+describe("nearline output records", () => {
+  it("carries the vector as base64 of little-endian float32 with everything a point-in-time join needs", () => {
+    const vector = Float32Array.of(1, -2.5);
+    const record = outputRecord(
+      "out",
+      identity,
+      source,
+      { op: "upsert", id: "j1", eventTimeMs: 1000, document: {} },
+      vector,
+    );
+    const value = JSON.parse(String(record.value));
+    expect(record).toMatchObject({ topic: "out", key: "j1", headers: { "jude.version": "v1" } });
+    expect(value).toMatchObject({
+      ...identity,
+      id: "j1",
+      op: "upsert",
+      eventTime: "1970-01-01T00:00:01.000Z",
+      source: { topic: "jobs", partition: 2, offset: "41" },
+      dimensions: 2,
+    });
+    const bytes = Buffer.from(value.vector, "base64");
+    expect([bytes.readFloatLE(0), bytes.readFloatLE(4)]).toEqual([1, -2.5]);
+  });
+
+  it("marks a delete with a null vector", () => {
+    const record = outputRecord(
+      "out",
+      identity,
+      source,
+      { op: "delete", id: "j1", eventTimeMs: 5 },
+      undefined,
+    );
+    expect(JSON.parse(String(record.value))).toMatchObject({ op: "delete", vector: null, dimensions: 0 });
+  });
+
+  it("dead-letters the original bytes with the reason, its source position, and a bounded reason", () => {
+    const record = deadLetterRecord("dlq", source, "INVALID_JSON", "x".repeat(5000));
+    expect(record.key).toEqual(Buffer.from("j1"));
+    expect(record.value).toEqual(Buffer.from('{"id":"j1"}'));
+    expect(record.headers).toMatchObject({
+      "jude.error.code": "INVALID_JSON",
+      "jude.source.topic": "jobs",
+      "jude.source.partition": "2",
+      "jude.source.offset": "41",
+    });
+    expect(record.headers["jude.error.reason"]).toHaveLength(1000);
+  });
+});

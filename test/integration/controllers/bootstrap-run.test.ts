@@ -1,0 +1,164 @@
+// The BootstrapRun controller on the testbed's API server (shard pods only pretend to run on kwok
+// nodes): a run captures the changelog's end offsets per partition into its status before its shards
+// start, and becomes an Indexed Job with one index per shard whose config the shard's own schema
+// accepts; suspend passes through to the Job.
+import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapConfigSchema } from "../../../pipelines/bootstrap/config.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import {
+  applyObjects,
+  conditionOf,
+  startControllers,
+  waitForObject,
+  type ControllersHarness,
+} from "./harness.ts";
+import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+
+interface RunObject {
+  [field: string]: unknown;
+  metadata: { uid: string };
+  status?: {
+    phase?: string;
+    jobName?: string;
+    watermarks?: { topic: string; partitions: { partition: number; offset: number }[] };
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+}
+
+describe("BootstrapRun controller", () => {
+  let harness: ControllersHarness;
+  let topic: string;
+  // Records produced per partition: the watermarks the run must capture.
+  const produced = [5, 3, 0];
+
+  beforeAll(async () => {
+    harness = await startControllers("bootstrap-ctl");
+    topic = uniqueTopic("jobs-changelog");
+    await createTopics([topic], produced.length);
+    await produceEvents(
+      topic,
+      produced.flatMap((count, partition) =>
+        Array.from({ length: count }, (_, index) => ({
+          key: `job-${partition}-${index}`,
+          value: { jobId: `job-${partition}-${index}`, title: "Engineer" },
+          partition,
+        })),
+      ),
+    );
+    await applyObjects(harness.namespace, [storeSecret(), model(), pipeline("jobs", topic)]);
+  });
+
+  afterAll(async () => {
+    await harness?.stop();
+  });
+
+  it("captures the watermarks and runs an Indexed Job with one index per shard", async () => {
+    const ns = harness.namespace;
+    await applyObjects(ns, [bootstrapRun("jobs-minilm-v1", "jobs", 3)]);
+    const job = await waitForObject<V1Job>(ns, "job/jobs-minilm-v1-bootstrap", "Indexed Job", () => true);
+    const run = await kubectlJson<RunObject>(["get", "-n", ns, "bootstraprun/jobs-minilm-v1"]);
+
+    expect(run.status?.watermarks?.topic).toBe(topic);
+    expect(run.status?.watermarks?.partitions).toEqual(
+      produced.map((offset, partition) => ({ partition, offset })),
+    );
+    expect(job.spec).toMatchObject({
+      completionMode: "Indexed",
+      completions: 3,
+      parallelism: 3,
+      backoffLimit: 6,
+      activeDeadlineSeconds: 21600,
+      ttlSecondsAfterFinished: 604800,
+      suspend: false,
+    });
+    expect(job.metadata!.ownerReferences).toEqual([
+      expect.objectContaining({ kind: "BootstrapRun", uid: run.metadata.uid, controller: true }),
+    ]);
+    const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-minilm-v1-bootstrap"]);
+    const config = bootstrapConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
+    expect(config.source.kafka?.watermarks).toEqual(run.status?.watermarks?.partitions);
+    expect(config.shards).toEqual({ count: 3 });
+    expect(config.run).toEqual({ namespace: ns, name: "jobs-minilm-v1" });
+
+    // kwok "runs" the shard pods (they pass restricted admission) and completes them at once, but no
+    // shard wrote a checkpoint: the run must not claim success for a version it did not fill.
+    const finished = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-minilm-v1",
+      "run finished",
+      (object) => ["Succeeded", "Failed"].includes(object.status?.phase ?? ""),
+    );
+    expect(finished.status?.phase).toBe("Failed");
+    expect(conditionOf(finished, "Failed")).toMatchObject({ status: "True", reason: "ShardsIncomplete" });
+    expect(conditionOf(finished, "Stalled")?.message).toMatch(
+      /shard\(s\) 0, 1, 2 have no finished checkpoint/,
+    );
+    expect(finished.status?.watermarks).toEqual(run.status?.watermarks);
+  });
+
+  it("creates a suspended run's Job suspended, and resumes it", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-suspended", "jobs", 2);
+    (run.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [run]);
+    const job = await waitForObject<V1Job>(ns, "job/jobs-suspended-bootstrap", "Indexed Job", () => true);
+    expect(job.spec?.suspend).toBe(true);
+    const suspended = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-suspended",
+      "run Suspended",
+      (object) => object.status?.phase === "Suspended",
+    );
+    expect(suspended.status?.watermarks?.partitions).toEqual(
+      produced.map((offset, partition) => ({ partition, offset })),
+    );
+    expect(conditionOf(suspended, "Ready")).toMatchObject({ status: "False", reason: "Suspended" });
+    expect(conditionOf(suspended, "Reconciling")?.status).toBe("False");
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      "bootstraprun/jobs-suspended",
+      "--type=merge",
+      "-p",
+      '{"spec":{"suspend":false}}',
+    ]);
+    await waitForObject<V1Job>(
+      ns,
+      "job/jobs-suspended-bootstrap",
+      "Job resumed",
+      (resumed) => resumed.spec?.suspend === false,
+    );
+  });
+
+  it("stalls a run of a version the model does not serve, naming the field, and creates no Job", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-minilm-v9", "jobs", 2);
+    (run.spec as { modelVersion: string }).modelVersion = "minilm-v9";
+    await applyObjects(ns, [run]);
+    const stalled = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-minilm-v9",
+      "Stalled",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(conditionOf(stalled, "Stalled")?.message).toMatch(
+      /^spec\.modelVersion: EmbeddingModel jude-minilm does not serve version minilm-v9/,
+    );
+    expect(stalled.status?.watermarks).toBeUndefined();
+    const jobs = await kubectl([
+      "get",
+      "jobs",
+      "-n",
+      ns,
+      "-l",
+      "jude.dev/bootstrap-run=jobs-minilm-v9",
+      "-o",
+      "name",
+    ]);
+    expect(jobs.trim()).toBe("");
+  });
+});

@@ -1,0 +1,181 @@
+// The NearlinePipeline controller on the testbed's API server (pods only pretend to run on kwok
+// nodes): a pipeline and its EmbeddingModel become a worker ConfigMap the worker's own schema accepts
+// and a Deployment whose pods the restricted admission plugin admits; inconsistent pipelines stall
+// with a message naming the field, and recover when the missing piece appears.
+import { createHash } from "node:crypto";
+import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { nearlineConfigSchema } from "../../../pipelines/nearline/config.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import {
+  applyObjects,
+  conditionOf,
+  startControllers,
+  waitForObject,
+  type ControllersHarness,
+} from "./harness.ts";
+import { model, pipeline, storeSecret } from "./objects.ts";
+
+type Status = {
+  status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+};
+
+describe("NearlinePipeline controller", () => {
+  let harness: ControllersHarness;
+  let topic: string;
+
+  beforeAll(async () => {
+    harness = await startControllers("nearline-ctl");
+    topic = uniqueTopic("jobs-changelog");
+    await createTopics([topic], 3);
+    await applyObjects(harness.namespace, [storeSecret(), model()]);
+  });
+
+  afterAll(async () => {
+    await harness?.stop();
+  });
+
+  it("renders a version's worker ConfigMap and Deployment and turns Ready", async () => {
+    const ns = harness.namespace;
+    await applyObjects(ns, [pipeline("jobs", topic)]);
+    const deployment = await waitForObject<V1Deployment>(
+      ns,
+      "deployment/jobs-minilm-v1-nearline",
+      "worker Deployment",
+      () => true,
+    );
+    const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-minilm-v1-nearline"]);
+    const owner = await kubectlJson<{ metadata: { uid: string } }>([
+      "get",
+      "-n",
+      ns,
+      "nearlinepipeline/jobs",
+    ]);
+
+    const text = configMap.data!["config.yaml"]!;
+    const config = nearlineConfigSchema.parse(parse(text));
+    expect(config.source.kafka).toMatchObject({
+      topic,
+      consumerGroup: `jude.${ns}.jobs.minilm-v1`,
+      startOffset: "latest",
+    });
+    expect(config.model.digest).toBe(
+      "sha256:76edd143b0c9457a40a018144d94a10a7973d218d5de1d7e317a88516e0467ab",
+    );
+    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1:50051");
+    expect(config.sinks.store).toMatchObject({ name: "job-recs", url: { env: "JUDE_STORE_URL" } });
+    expect(text).not.toContain(process.env.JUDE_REDIS_URL);
+
+    const template = deployment.spec!.template;
+    expect(template.metadata!.annotations!["jude.dev/config-hash"]).toBe(
+      createHash("sha256").update(text).digest("hex"),
+    );
+    expect(template.spec!.containers[0]!.env).toEqual([
+      { name: "JUDE_STORE_URL", valueFrom: { secretKeyRef: { name: "jude-redis", key: "url" } } },
+    ]);
+    for (const child of [deployment, configMap])
+      expect(child.metadata!.ownerReferences).toEqual([
+        expect.objectContaining({ kind: "NearlinePipeline", uid: owner.metadata.uid, controller: true }),
+      ]);
+
+    // Ready needs the pods to exist, which the restricted admission plugin allows only for compliant pods.
+    const ready = await waitForObject<
+      Status & { status?: { versions?: { version: string; readyReplicas?: number }[] } }
+    >(
+      ns,
+      "nearlinepipeline/jobs",
+      "pipeline Ready",
+      (object) => conditionOf(object, "Ready")?.status === "True",
+    );
+    expect(ready.status?.versions).toEqual([
+      expect.objectContaining({ version: "minilm-v1", readyReplicas: 2 }),
+    ]);
+    expect(conditionOf(ready, "Stalled")?.status).toBe("False");
+  });
+
+  it("rolls the workers when the worker config changes", async () => {
+    const ns = harness.namespace;
+    const hashOf = (deployment: V1Deployment) =>
+      deployment.spec!.template.metadata!.annotations!["jude.dev/config-hash"];
+    const before = hashOf(
+      await kubectlJson<V1Deployment>(["get", "-n", ns, "deployment/jobs-minilm-v1-nearline"]),
+    );
+    await applyObjects(ns, [
+      pipeline("jobs", topic, (spec) => (spec.workers = { replicas: 2, maxBatchSize: 16 })),
+    ]);
+    const after = await waitForObject<V1Deployment>(
+      ns,
+      "deployment/jobs-minilm-v1-nearline",
+      "new config hash",
+      (d) => hashOf(d) !== before,
+    );
+    const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-minilm-v1-nearline"]);
+    expect(nearlineConfigSchema.parse(parse(configMap.data!["config.yaml"]!)).embedding.maxBatchSize).toBe(
+      16,
+    );
+    expect(hashOf(after)).toBe(createHash("sha256").update(configMap.data!["config.yaml"]!).digest("hex"));
+  });
+
+  it("stalls a pipeline whose entity has no prompt, naming the field, and creates no workers", async () => {
+    const ns = harness.namespace;
+    await applyObjects(ns, [pipeline("companies", topic, (spec) => (spec.entity = "company"))]);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/companies",
+      "Stalled",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(conditionOf(stalled, "Stalled")).toMatchObject({ reason: "PromptMissing" });
+    expect(conditionOf(stalled, "Stalled")?.message).toMatch(
+      /^spec\.entity: EmbeddingModel jude-minilm has no prompt for entity company/,
+    );
+    expect(conditionOf(stalled, "Ready")?.status).toBe("False");
+    const deployments = await kubectl([
+      "get",
+      "deployments",
+      "-n",
+      ns,
+      "-l",
+      "jude.dev/pipeline=companies",
+      "-o",
+      "name",
+    ]);
+    expect(deployments.trim()).toBe("");
+  });
+
+  it("stalls on a missing Secret naming the field, and recovers once it is created", async () => {
+    const ns = harness.namespace;
+    await applyObjects(ns, [
+      pipeline(
+        "resumes",
+        topic,
+        (spec) => (spec.sinks.store.urlSecretRef = { name: "resumes-redis", key: "url" }),
+      ),
+    ]);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/resumes",
+      "Stalled",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(conditionOf(stalled, "Stalled")).toMatchObject({ reason: "SecretNotFound" });
+    expect(conditionOf(stalled, "Stalled")?.message).toContain(
+      "spec.sinks.store.urlSecretRef names Secret resumes-redis, which does not exist",
+    );
+    await applyObjects(ns, [storeSecret("resumes-redis")]);
+    await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/resumes",
+      "recovered",
+      (object) => conditionOf(object, "Stalled")?.status === "False",
+    );
+    await waitForObject<V1Deployment>(
+      ns,
+      "deployment/resumes-minilm-v1-nearline",
+      "worker Deployment",
+      () => true,
+    );
+  });
+});
