@@ -5,13 +5,12 @@ Outputs (in DEST):
                      token_type_ids as int64 [batch, seq]; output last_hidden_state [batch, seq, 384]).
                      Pooling and normalisation are done by the server, so one graph serves every
                      pooling mode the API offers.
-  model.int8.onnx    statically quantized int8 copy (see export_int8): per-channel int8 weights and
-                     activation scales fixed by calibration on a fixed set of texts, so a vector does
-                     not depend on the texts it is batched with (dynamic quantization takes activation
-                     scales from the whole batch: the same text alone and in a batch differed by up to
-                     1 - cos = 0.03).
+  model.int8.onnx    int8 copy quantized per token (quantize_int8.py): per-channel int8 weights, each
+                     token's activations with its own scale, so a vector does not depend on the texts
+                     it is batched with (onnxruntime's dynamic quantization takes one scale from the
+                     whole batch: the same text alone and in a batch differed by up to 1 - cos = 0.03).
   quantization.json  how model.int8.onnx was made, and its cosine to the fp32 export on the
-                     reference texts (all, and those held out of calibration).
+                     reference texts.
   model.fp16.onnx    float16 weights copy (inputs/outputs stay float32 for the server).
   tokenizer.json     the upstream fast tokenizer.
   jude-model.json    model metadata (dimensions, pooling, normalisation, max sequence length, digests).
@@ -96,18 +95,14 @@ def export_fp16(src, dest):
 
 
 def export_int8(model, texts_path, dest):
-    """Static int8 copy calibrated on the even-indexed reference texts; the odd ones are held out."""
+    """The int8 copy (see quantize_int8.py) and quantization.json: how it was made, how close it is."""
     with open(texts_path, encoding="utf-8") as handle:
         texts = json.load(handle)["texts"]
-    feeds = quantize_int8.feeds_for(model.tokenizer, texts, model.max_seq_length)
     fp32_path, int8_path = os.path.join(dest, "model.onnx"), os.path.join(dest, "model.int8.onnx")
-    quantize_int8.quantize(fp32_path, int8_path, feeds[0::2])
-    facts = {
-        "method": "static (QDQ), per-channel int8 weights, uint8 activations, linear layers only",
-        "calibration": {"texts": "even-indexed reference texts", "count": len(feeds[0::2]),
-                        "method": quantize_int8.CALIBRATION_METHOD.name},
-        **quantize_int8.report(fp32_path, int8_path, feeds, list(range(1, len(feeds), 2))),
-    }
+    layers = quantize_int8.quantize(fp32_path, int8_path)
+    feeds = quantize_int8.feeds_for(model.tokenizer, texts, model.max_seq_length)
+    facts = {"method": quantize_int8.METHOD, "quantized_layers": layers,
+             **quantize_int8.report(fp32_path, int8_path, feeds)}
     with open(os.path.join(dest, "quantization.json"), "w", encoding="utf-8") as handle:
         json.dump(facts, handle, indent=2)
 
