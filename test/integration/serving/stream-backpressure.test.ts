@@ -7,7 +7,7 @@
  * first two cases would be refused after about 64 requests.
  */
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EmbeddingClient } from "../../../serving/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { TeiGrpcClient } from "./clients/tei-grpc-client.ts";
@@ -37,6 +37,11 @@ afterAll(async () => {
   teiGrpc?.close();
   await server?.close();
 });
+
+/** Resolves once no permit is held, that is once nothing is queued or computing. */
+async function untilIdle(): Promise<void> {
+  await vi.waitFor(() => expect(server.embedder.permits.inUse).toBe(0), { timeout: 120_000, interval: 100 });
+}
 
 /** The vectors of `texts` by TEI HTTP calls of PER_CALL texts (the order check's reference). */
 async function vectorsByHttp(texts: readonly string[]): Promise<number[][]> {
@@ -101,6 +106,8 @@ describe("tei.v1 EmbedStream", () => {
       } finally {
         streams.forEach((client) => client.close());
       }
+      // The refused streams' inputs leave the queue (dropped before inference) and free their permits.
+      await untilIdle();
       const after = await teiGrpc.embedStream(
         corpus.slice(0, 50).map((inputs) => ({ inputs, truncate: true })),
       );
@@ -114,6 +121,7 @@ describe("jude.embedding.v1 EmbedStream", () => {
     "answers 2,000 requests of 2 inputs on one stream without RESOURCE_EXHAUSTED",
     { timeout: 600_000 },
     async () => {
+      await untilIdle();
       const client = new EmbeddingClient({ address: `127.0.0.1:${server.grpcPort}` });
       const stream = client.stream();
       try {
