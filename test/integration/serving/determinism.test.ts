@@ -54,20 +54,18 @@ async function embedInCalls(
 
 /** How the vectors compare with those computed alone. */
 function compare(reference: readonly number[][], vectors: ReadonlyMap<number, number[]>) {
-  let maxAbsDifference = 0;
+  let largest = 0;
   let identical = 0;
   let minCosine = 1;
   reference.forEach((expected, index) => {
     const actual = vectors.get(index) ?? [];
     expect(actual).toHaveLength(expected.length);
-    const difference = Math.max(
-      ...expected.map((value, dim) => Math.abs(value - (actual[dim] ?? Number.NaN))),
-    );
-    maxAbsDifference = Math.max(maxAbsDifference, difference);
+    const difference = maxAbsDifference(actual, expected);
+    largest = Math.max(largest, difference);
     if (difference === 0) identical++;
     minCosine = Math.min(minCosine, cosine(actual, expected));
   });
-  return { texts: reference.length, identical, maxAbsDifference, minCosine };
+  return { texts: reference.length, identical, maxAbsDifference: largest, minCosine };
 }
 
 describe.each(precisions)("%s model", (precision) => {
