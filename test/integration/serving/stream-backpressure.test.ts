@@ -29,9 +29,9 @@ beforeAll(async () => {
   });
   teiGrpc = new TeiGrpcClient(`127.0.0.1:${server.grpcPort}`);
   teiHttp = new TeiHttpClient(`http://127.0.0.1:${server.httpPort}`);
-  // 5,000 distinct short texts of varied lengths (a shard of a corpus), with non-ASCII among them.
-  const base = (await readReference()).items.map((item) => item.text.slice(0, 60));
-  corpus = Array.from({ length: 5_000 }, (_, index) => `${base[index % base.length]} #${index}`);
+  // 5,000 distinct short records (a shard of a corpus); neighbours differ in length, emoji included,
+  // so an answer in the wrong place shows in its character count.
+  corpus = Array.from({ length: 5_000 }, (_, index) => `record ${index} ${"ok🚀".repeat(index % 5)}`);
 });
 afterAll(async () => {
   teiGrpc?.close();
