@@ -12,6 +12,7 @@ export const errorKinds = {
   MISSING_PROMPT_FIELD: "invalid-argument",
   INVALID_DIMENSIONS: "invalid-argument",
   MALFORMED_REQUEST: "invalid-argument",
+  MODEL_NOT_FOUND: "not-found",
   MESSAGE_TOO_LARGE: "too-large",
   OVERLOADED: "overloaded",
   NOT_READY: "unavailable",
@@ -70,6 +71,11 @@ export const servingErrors = {
     ),
   malformedRequest: (detail: string, cause?: unknown) =>
     new ServingError("MALFORMED_REQUEST", `malformed request: ${detail}`, { cause }),
+  modelNotFound: (requested: string, served: readonly string[]) =>
+    new ServingError(
+      "MODEL_NOT_FOUND",
+      `the model "${requested}" is not served here; this server answers for ${served.map((name) => `"${name}"`).join(", ")}`,
+    ),
   messageTooLarge: (size: number, limit: number) =>
     new ServingError(
       "MESSAGE_TOO_LARGE",

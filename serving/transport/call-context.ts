@@ -4,6 +4,7 @@ import type { EmbedCall, EmbedResult } from "../core/types.ts";
 import type { ServingMetrics } from "../metrics.ts";
 import type { BearerTokenAuth } from "./auth.ts";
 import { asServingError, codeLabel } from "./status-mapping.ts";
+import { streamWindowSize } from "./stream-window.ts";
 
 /** What every transport handler is wired to. */
 export interface CallContext {
@@ -14,6 +15,22 @@ export interface CallContext {
   auth: BearerTokenAuth | undefined;
   /** Extra facts for Info responses. */
   info: { executionProvider: () => string; serverVersion: string };
+}
+
+/** How many inputs one stream may have in flight on this server (see `streamWindowSize`). */
+export function contextWindowSize(context: CallContext): number {
+  return streamWindowSize({
+    maxInputsPerCall: context.embedder.limits.maxInputsPerCall,
+    permits: context.embedder.permits.limit,
+  });
+}
+
+/**
+ * The image label TEI's Info reports as `docker_label`: the `DOCKER_LABEL` environment variable, which
+ * an image sets at build time (as TEI's own images do); undefined when unset.
+ */
+export function dockerLabel(): string | undefined {
+  return process.env.DOCKER_LABEL || undefined;
 }
 
 /** Runs an embed call and records its tokenization time. */

@@ -1,5 +1,5 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { type CallContext, recordOutcome, runEmbed } from "./call-context.ts";
+import { type CallContext, contextWindowSize, recordOutcome, runEmbed } from "./call-context.ts";
 import {
   toEmbedCall,
   toEmbedResponse,
@@ -9,6 +9,7 @@ import {
 } from "./embed-messages.ts";
 import { assertDecoded, authorize, unary } from "./grpc-call.ts";
 import { asServingError, toGrpcStatus } from "./status-mapping.ts";
+import { StreamWindow } from "./stream-window.ts";
 
 interface StreamResponse {
   requestId: string;
@@ -31,8 +32,9 @@ export function embeddingServiceHandlers(context: CallContext): UntypedServiceIm
 /**
  * A pipeline's stream: each request is admitted on its own (permits, validation), answered as soon
  * as it is done, and a failure is answered in-stream so one bad record does not tear down the
- * stream. Reading pauses while the client is not reading answers, so a fast producer with a slow
- * consumer cannot grow the server's buffers.
+ * stream. Reading pauses while the stream's inputs in flight fill its window or while the client
+ * does not read answers, so a client can stream a whole corpus without meeting RESOURCE_EXHAUSTED
+ * and without growing the server's buffers.
  */
 function embedStream(
   context: CallContext,
@@ -46,24 +48,22 @@ function embedStream(
     return;
   }
   const controller = new AbortController();
-  let pending = 0;
+  const window = new StreamWindow(call, contextWindowSize(context));
   let inputEnded = false;
   // "cancelled" also fires when the stream closes after a normal end; only pending work is cancelled.
   call.on("cancelled", () => {
-    if (pending > 0) controller.abort();
+    if (window.inFlight > 0) controller.abort();
   });
   const endIfDone = (): void => {
-    if (inputEnded && pending === 0 && !call.cancelled) call.end();
+    if (inputEnded && window.inFlight === 0 && !call.cancelled) call.end();
   };
   const send = (message: StreamResponse): void => {
-    if (call.cancelled) return;
-    if (!call.write(message)) {
-      call.pause();
-      call.once("drain", () => call.resume());
-    }
+    if (!call.cancelled) window.wrote(call.write(message));
   };
   call.on("data", (request: EmbedRequestMessage) => {
-    pending++;
+    // A malformed request has no inputs to count but still takes a place until it is answered.
+    const inputs = Math.max(1, request.inputs?.length ?? 0);
+    window.admit(inputs);
     const startedAt = performance.now();
     const requestId = request.requestId ?? "";
     const work = async (): Promise<EmbedResponseMessage> => {
@@ -90,7 +90,7 @@ function embedStream(
         },
       )
       .finally(() => {
-        pending--;
+        window.release(inputs);
         endIfDone();
       });
   });

@@ -1,4 +1,4 @@
-import type { Metadata, sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
+import { Metadata, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { servingErrors } from "../core/errors.ts";
 import { type CallContext, recordOutcome } from "./call-context.ts";
 import { malformation } from "./proto.ts";
@@ -17,6 +17,12 @@ export function assertDecoded(request: unknown): void {
   if (error !== undefined) throw servingErrors.malformedRequest(error.message, error);
 }
 
+/** What a unary handler may do besides answering. */
+export interface UnaryResponder {
+  /** Sends response headers (initial metadata) before the answer, as TEI sends its timings. */
+  sendHeaders(headers: Record<string, string>): void;
+}
+
 /**
  * Wraps a unary handler: authentication, malformed requests, cancellation (an AbortSignal that fires
  * when the client goes away or its deadline passes), metrics and the error mapping.
@@ -24,7 +30,7 @@ export function assertDecoded(request: unknown): void {
 export function unary<Request, Response>(
   context: CallContext,
   method: string,
-  handle: (request: Request, signal: AbortSignal) => Promise<Response>,
+  handle: (request: Request, signal: AbortSignal, responder: UnaryResponder) => Promise<Response>,
 ): (call: ServerUnaryCall<Request, Response>, callback: sendUnaryData<Response>) => void {
   return (call, callback) => {
     const startedAt = performance.now();
@@ -38,7 +44,13 @@ export function unary<Request, Response>(
     const run = async (): Promise<Response> => {
       authorize(context, call.metadata);
       assertDecoded(call.request);
-      return handle(call.request, controller.signal);
+      return handle(call.request, controller.signal, {
+        sendHeaders: (headers) => {
+          const metadata = new Metadata();
+          for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+          call.sendMetadata(metadata);
+        },
+      });
     };
     run().then(
       (response) => {

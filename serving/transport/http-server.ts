@@ -1,3 +1,4 @@
+/** The HTTP listener: OpenAI and TEI embedding routes, the model list, probes and metrics. */
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -10,8 +11,11 @@ import { servingErrors } from "../core/errors.ts";
 import type { ServingMetrics } from "../metrics.ts";
 import { type CallContext, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
+import { BodyBudget, parseJsonBody, readBody, sendJson, sendText } from "./http-body.ts";
 import { handleOpenAiEmbeddings } from "./openai-embeddings.ts";
-import { toHttpError } from "./status-mapping.ts";
+import { openAiModel, servedModelNames } from "./openai-models.ts";
+import { toHttpError, toTeiHttpError, type OpenAiErrorBody } from "./status-mapping.ts";
+import { handleTeiEmbed, handleTeiInfo, teiHealth } from "./tei-http.ts";
 
 /** Options of the HTTP listener. */
 export interface HttpServerOptions {
@@ -30,19 +34,37 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
+/** What a route answers on success. */
+interface RouteAnswer {
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+/** Whose API a route belongs to: it decides the error body (OpenAI's or TEI's). */
+type ApiFamily = "openai" | "tei";
+
+/** One route of an API; every route needs the bearer token when auth is on. */
+interface Route {
+  method: "GET" | "POST";
+  family: ApiFamily;
+  /** The `method` label of the request metrics, for embedding routes. */
+  metric?: string;
+  handle(request: IncomingMessage, signal: AbortSignal): Promise<RouteAnswer> | RouteAnswer;
+}
+
 /**
- * The HTTP side: the OpenAI-compatible `POST /v1/embeddings`, Prometheus `/metrics`, and the probes:
- * `/healthz` (the process is alive — also while the model loads) and `/readyz` (the model is loaded
- * and warmed up, and the server is not draining). Probes and metrics need no token.
+ * The HTTP side: OpenAI's `POST /v1/embeddings` and `GET /v1/models[/{model}]`, text-embeddings-
+ * inference's `POST /embed`, `GET /info` and `GET /health`, Prometheus `/metrics`, and the probes
+ * `/healthz` (the process is alive, also while the model loads) and `/readyz` (loaded, warmed up, not
+ * draining). Errors carry OpenAI's body except on TEI's routes, which carry TEI's. Probes, `/health`
+ * and metrics need no token.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpListener> {
-  // Bodies are buffered before their inputs can be counted against the permits, so their bytes have
-  // a budget of their own: many slow uploads cannot pile up memory.
-  const bodies = new BodyBudget(8 * options.maxMessageBytes);
+  const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now());
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
-    void route(options, bodies, request, response).catch((error: unknown) => {
+    void dispatch(options, routes, request, response).catch((error: unknown) => {
       options.context.logger.error({ err: error }, "http handler failed");
-      if (!response.headersSent) sendJson(response, 500, { error: { message: "internal error" } });
+      if (!response.headersSent) sendJson(response, 500, toHttpError(error).body);
       else response.destroy();
     });
   };
@@ -64,13 +86,61 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
   };
 }
 
-async function route(
+function apiRoutes(options: HttpServerOptions, bodies: BodyBudget, startedAtMs: number): Map<string, Route> {
+  const { context } = options;
+  const jsonBody = async (request: IncomingMessage): Promise<unknown> => {
+    const reservation = bodies.reservation();
+    try {
+      return parseJsonBody(await readBody(request, options.maxMessageBytes, reservation));
+    } finally {
+      reservation.release();
+    }
+  };
+  const model = (): RouteAnswer => ({ body: openAiModel(context.embedder.model, startedAtMs), headers: {} });
+  const embeddings: Route = {
+    method: "POST",
+    family: "openai",
+    metric: "embeddings",
+    handle: async (request, signal) => ({
+      body: await handleOpenAiEmbeddings(context, await jsonBody(request), signal),
+      headers: {},
+    }),
+  };
+  const routes = new Map<string, Route>([
+    ["/v1/embeddings", embeddings],
+    ["/embeddings", embeddings],
+    [
+      "/v1/models",
+      {
+        method: "GET",
+        family: "openai",
+        handle: () => ({ body: { object: "list", data: [model().body] }, headers: {} }),
+      },
+    ],
+    [
+      "/embed",
+      {
+        method: "POST",
+        family: "tei",
+        metric: "tei.embed",
+        handle: async (request, signal) => handleTeiEmbed(context, await jsonBody(request), signal),
+      },
+    ],
+    ["/info", { method: "GET", family: "tei", handle: () => handleTeiInfo(context) }],
+  ]);
+  // OpenAI's GET /v1/models/{model}, under each name the model answers to.
+  for (const name of servedModelNames(context.embedder.model))
+    routes.set(`/v1/models/${encodeURIComponent(name)}`, { method: "GET", family: "openai", handle: model });
+  return routes;
+}
+
+async function dispatch(
   options: HttpServerOptions,
-  bodies: BodyBudget,
+  routes: ReadonlyMap<string, Route>,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
-  const path = (request.url ?? "/").split("?")[0];
+  const path = (request.url ?? "/").split("?")[0] ?? "/";
   const { health, metrics, context } = options;
   if (request.method === "GET" && path === "/healthz") {
     // Liveness: fails only when restarting the container is the fix (the inference worker died).
@@ -85,100 +155,70 @@ async function route(
       ready ? "ready\n" : `not ready (${context.embedder.state})\n`,
     );
   }
+  if (request.method === "GET" && path === "/health") {
+    const unhealthy = teiHealth(context, health);
+    if (unhealthy === undefined) return void response.writeHead(200).end();
+    return sendJson(response, unhealthy.status, unhealthy.body, unhealthy.headers);
+  }
   if (request.method === "GET" && path === "/metrics") {
     response.writeHead(200, { "content-type": metrics.registry.contentType });
     response.end(await metrics.registry.metrics());
     return;
   }
-  if (path === "/v1/embeddings" || path === "/embeddings") {
-    if (request.method !== "POST")
-      return sendJson(response, 405, { error: { message: "use POST" } }, { allow: "POST" });
-    const startedAt = performance.now();
-    const reservation = bodies.reservation();
-    try {
-      context.auth?.check(request.headers.authorization);
-      const body = await readBody(request, options.maxMessageBytes, reservation);
-      const controller = new AbortController();
-      response.on("close", () => {
-        if (!response.writableFinished) controller.abort();
-      });
-      const result = await handleOpenAiEmbeddings(context, body, controller.signal);
-      recordOutcome(context, "http", "embeddings", startedAt);
-      return sendJson(response, 200, result);
-    } catch (error) {
-      recordOutcome(context, "http", "embeddings", startedAt, error);
-      const mapped = toHttpError(error);
-      // The body may be unread (auth failed first); close rather than drain an unknown amount.
-      if (!request.complete) mapped.headers.connection = "close";
-      return sendJson(response, mapped.status, mapped.body, mapped.headers);
-    } finally {
-      reservation.release();
-    }
+  const route = routes.get(path);
+  if (route === undefined) {
+    const missing = path.startsWith("/v1/models/")
+      ? toHttpError(
+          servingErrors.modelNotFound(
+            decodeURIComponent(path.slice("/v1/models/".length)),
+            servedModelNames(context.embedder.model),
+          ),
+        )
+      : {
+          status: 404,
+          headers: {},
+          body: openAiRouteError(`no route for ${request.method} ${path}`, "not_found"),
+        };
+    return sendJson(response, missing.status, missing.body, missing.headers);
   }
-  sendJson(response, 404, { error: { message: `no route for ${request.method} ${path}` } });
+  if (request.method !== route.method) {
+    const message = `${path} takes ${route.method}, not ${request.method}`;
+    const body =
+      route.family === "tei"
+        ? { error: message, error_type: "Validation" }
+        : openAiRouteError(message, "method_not_allowed");
+    return sendJson(response, 405, body, { allow: route.method });
+  }
+  await answer(context, route, request, response);
 }
 
-async function readBody(request: IncomingMessage, limit: number, reservation: Reservation): Promise<Buffer> {
-  const declared = Number(request.headers["content-length"] ?? Number.NaN);
-  if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw servingErrors.messageTooLarge(size, limit);
-    reservation.grow((chunk as Buffer).length);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-interface Reservation {
-  /** Adds bytes; throws OVERLOADED when the budget is spent. */
-  grow(bytes: number): void;
-  release(): void;
-}
-
-/** Bytes of request bodies held at once, across all requests. */
-class BodyBudget {
-  readonly #limit: number;
-  #used = 0;
-
-  constructor(limit: number) {
-    this.#limit = limit;
-  }
-
-  reservation(): Reservation {
-    let held = 0;
-    return {
-      grow: (bytes) => {
-        if (this.#used + bytes > this.#limit) throw servingErrors.overloadedBodies(this.#limit);
-        this.#used += bytes;
-        held += bytes;
-      },
-      release: () => {
-        this.#used -= held;
-        held = 0;
-      },
-    };
-  }
-}
-
-function sendJson(
+/** Runs a route: token, handler, metrics, and the error in the route's API shape. */
+async function answer(
+  context: CallContext,
+  route: Route,
+  request: IncomingMessage,
   response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const payload = JSON.stringify(body);
-  response.writeHead(status, {
-    ...headers,
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(payload),
+): Promise<void> {
+  const startedAt = performance.now();
+  const controller = new AbortController();
+  response.on("close", () => {
+    if (!response.writableFinished) controller.abort();
   });
-  response.end(payload);
+  try {
+    context.auth?.check(request.headers.authorization);
+    const result = await route.handle(request, controller.signal);
+    if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt);
+    return sendJson(response, 200, result.body, result.headers);
+  } catch (error) {
+    if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, error);
+    const mapped = route.family === "tei" ? toTeiHttpError(error) : toHttpError(error);
+    // The body may be unread (auth failed first); close rather than drain an unknown amount.
+    if (!request.complete) mapped.headers.connection = "close";
+    return sendJson(response, mapped.status, mapped.body, mapped.headers);
+  }
 }
 
-function sendText(response: ServerResponse, status: number, text: string): void {
-  response.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
-  response.end(text);
+/** OpenAI's error body for a request no route takes. */
+function openAiRouteError(message: string, code: string): OpenAiErrorBody {
+  return { error: { message, type: "invalid_request_error", param: null, code } };
 }

@@ -1,13 +1,25 @@
+/** OpenAI's `POST /v1/embeddings` on the JUDE core, with the input count OpenAI clients send. */
 import { z } from "zod";
-import { servingErrors } from "../core/errors.ts";
+import { isServingError, servingErrors, ServingError } from "../core/errors.ts";
+import type { EmbedCall, EmbedResult } from "../core/types.ts";
 import { type CallContext, runEmbed } from "./call-context.ts";
+import { parseRequest } from "./http-body.ts";
+import { assertServedModel } from "./openai-models.ts";
+
+/**
+ * Inputs one OpenAI call may carry: OpenAI's own limit, and what client libraries (the `openai`
+ * package, LangChain, LlamaIndex) send per call by default.
+ */
+export const OPENAI_MAX_INPUTS = 2048;
 
 /**
  * The OpenAI embeddings request. `prompt_name`, `truncate` and `normalize` are extensions (as in
  * text-embeddings-inference's OpenAI route); token-id inputs are not supported.
  */
 const openAiRequestSchema = z.object({
-  input: z.union([z.string(), z.array(z.string())]),
+  input: z.union([z.string(), z.array(z.string())], {
+    error: "input must be a string or a list of strings (token-id inputs are not supported)",
+  }),
   model: z.string().optional(),
   encoding_format: z.enum(["float", "base64"]).default("float"),
   dimensions: z.number().int().optional(),
@@ -25,27 +37,17 @@ export interface OpenAiEmbeddingsResponse {
   usage: { prompt_tokens: number; total_tokens: number };
 }
 
-/** Handles a `POST /v1/embeddings` body. */
+/** Handles a `POST /v1/embeddings` document. */
 export async function handleOpenAiEmbeddings(
   context: CallContext,
-  body: Buffer,
+  document: unknown,
   signal: AbortSignal,
 ): Promise<OpenAiEmbeddingsResponse> {
-  let document: unknown;
-  try {
-    document = JSON.parse(body.toString("utf8"));
-  } catch (error) {
-    throw servingErrors.malformedRequest(`the body is not valid JSON (${(error as Error).message})`, error);
-  }
-  const parsed = openAiRequestSchema.safeParse(document);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? issue.path.join(".") : "body";
-    throw servingErrors.malformedRequest(`${where}: ${issue?.message ?? "invalid"}`, parsed.error);
-  }
-  const request = parsed.data;
+  const request = parseRequest(openAiRequestSchema, document);
+  assertServedModel(context.embedder.model, request.model);
   const texts = typeof request.input === "string" ? [request.input] : request.input;
-  const result = await runEmbed(context, {
+  if (texts.length > OPENAI_MAX_INPUTS) throw servingErrors.tooManyInputs(texts.length, OPENAI_MAX_INPUTS);
+  const result = await embedInChunks(context, {
     inputs: texts.map((text) => ({ text, promptName: request.prompt_name })),
     truncate: request.truncate,
     normalize: request.normalize,
@@ -69,4 +71,45 @@ export async function handleOpenAiEmbeddings(
     model: result.model.name,
     usage: { prompt_tokens: result.totalTokens, total_tokens: result.totalTokens },
   };
+}
+
+/**
+ * Embeds a call of any size as consecutive calls of at most `maxInputsPerCall` inputs: the batcher
+ * packs them under the token budget as usual, and the call never holds more permits than one
+ * ordinary call, so the permit limit still bounds memory and a big call cannot starve others.
+ */
+export async function embedInChunks(context: CallContext, call: EmbedCall): Promise<EmbedResult> {
+  const chunkSize = context.embedder.limits.maxInputsPerCall;
+  if (call.inputs.length <= chunkSize) return runEmbed(context, call);
+  const parts: EmbedResult[] = [];
+  for (let offset = 0; offset < call.inputs.length; offset += chunkSize) {
+    const inputs = call.inputs.slice(offset, offset + chunkSize);
+    try {
+      parts.push(await runEmbed(context, { ...call, inputs }));
+    } catch (error) {
+      throw reindexed(error, offset);
+    }
+  }
+  const first = parts[0]!;
+  return {
+    model: first.model,
+    embeddings: parts.flatMap((part) => part.embeddings),
+    totalTokens: parts.reduce((sum, part) => sum + part.totalTokens, 0),
+    timings: {
+      tokenizationNs: parts.reduce((sum, part) => sum + part.timings.tokenizationNs, 0),
+      queueNs: Math.max(...parts.map((part) => part.timings.queueNs)),
+      inferenceNs: parts.reduce((sum, part) => sum + part.timings.inferenceNs, 0),
+      totalNs: parts.reduce((sum, part) => sum + part.timings.totalNs, 0),
+    },
+  };
+}
+
+/** An error about "input N" of a chunk, renumbered to the input's place in the whole call. */
+function reindexed(error: unknown, offset: number): unknown {
+  if (offset === 0 || !isServingError(error)) return error;
+  const message = error.message.replace(
+    /^input (\d+)/,
+    (_match, index: string) => `input ${Number(index) + offset}`,
+  );
+  return message === error.message ? error : new ServingError(error.code, message, { cause: error.cause });
 }

@@ -1,7 +1,13 @@
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { servingErrors } from "../core/errors.ts";
-import { codeLabel, ERROR_CODE_TRAILER, toGrpcStatus, toHttpError } from "./status-mapping.ts";
+import {
+  codeLabel,
+  ERROR_CODE_TRAILER,
+  toGrpcStatus,
+  toHttpError,
+  toTeiHttpError,
+} from "./status-mapping.ts";
 
 describe("status mapping (the one place errors become transport statuses)", () => {
   const table = [
@@ -46,5 +52,41 @@ describe("status mapping (the one place errors become transport statuses)", () =
   it("labels metrics with gRPC code names", () => {
     expect(codeLabel(undefined)).toBe("OK");
     expect(codeLabel(servingErrors.overloaded(1))).toBe("RESOURCE_EXHAUSTED");
+  });
+
+  it("gives OpenAI's model_not_found as 404 with every field of OpenAI's error body", () => {
+    const error = servingErrors.modelNotFound("gpt", ["m", "v1"]);
+    expect(toGrpcStatus(error).code).toBe(status.NOT_FOUND);
+    const http = toHttpError(error);
+    expect(http.status).toBe(404);
+    expect(http.body).toEqual({
+      error: {
+        message: 'the model "gpt" is not served here; this server answers for "m", "v1"',
+        type: "invalid_request_error",
+        param: "model",
+        code: "model_not_found",
+      },
+    });
+    expect(toHttpError(servingErrors.overloaded(1)).body.error.param).toBeNull();
+  });
+});
+
+describe("TEI's HTTP error mapping", () => {
+  const table = [
+    [servingErrors.emptyInputs(), 400, "Empty"],
+    [servingErrors.tooManyInputs(33, 32), 413, "Validation"],
+    [servingErrors.messageTooLarge(10, 5), 413, "Validation"],
+    [servingErrors.inputTooLong(0, 256), 422, "Validation"],
+    [servingErrors.malformedRequest("bad"), 422, "Validation"],
+    [servingErrors.overloaded(4), 429, "Overloaded"],
+    [servingErrors.notReady(), 503, "Unhealthy"],
+    [servingErrors.backendFailed(new Error("x")), 424, "Backend"],
+  ] as const;
+
+  it.each(table)("%s -> HTTP %i %s", (error, httpStatus, errorType) => {
+    const http = toTeiHttpError(error);
+    expect(http.status).toBe(httpStatus);
+    expect(http.body).toEqual({ error: error.message, error_type: errorType });
+    expect(http.headers[ERROR_CODE_TRAILER]).toBe(error.publicCode);
   });
 });

@@ -1,8 +1,12 @@
+/** text-embeddings-inference's gRPC services (tei.v1.Embed, tei.v1.Info) on the JUDE core. */
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import type { EmbedCall, EmbedResult } from "../core/types.ts";
-import { type CallContext, recordOutcome, runEmbed } from "./call-context.ts";
+import type { EmbedCall } from "../core/types.ts";
+import { type CallContext, contextWindowSize, recordOutcome, runEmbed } from "./call-context.ts";
 import { assertDecoded, authorize, unary } from "./grpc-call.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
+import { StreamWindow } from "./stream-window.ts";
+import { teiInfo } from "./tei-info.ts";
+import { teiHeaders, teiMetadata, type TeiMetadata } from "./tei-metadata.ts";
 
 /** tei.v1.EmbedRequest as decoded by proto-loader. */
 interface TeiEmbedRequest {
@@ -16,14 +20,7 @@ interface TeiEmbedRequest {
 
 interface TeiEmbedResponse {
   embeddings: number[];
-  metadata: {
-    computeChars: number;
-    computeTokens: number;
-    totalTimeNs: number;
-    tokenizationTimeNs: number;
-    queueTimeNs: number;
-    inferenceTimeNs: number;
-  };
+  metadata: TeiMetadata;
 }
 
 function toCall(request: TeiEmbedRequest, signal: AbortSignal): EmbedCall {
@@ -37,62 +34,58 @@ function toCall(request: TeiEmbedRequest, signal: AbortSignal): EmbedCall {
   };
 }
 
-function toResponse(request: TeiEmbedRequest, result: EmbedResult): TeiEmbedResponse {
-  const { timings } = result;
+async function embedOne(
+  context: CallContext,
+  request: TeiEmbedRequest,
+  signal: AbortSignal,
+): Promise<TeiEmbedResponse> {
+  assertDecoded(request);
+  const result = await runEmbed(context, toCall(request, signal));
   return {
     embeddings: Array.from(result.embeddings[0]?.vector ?? []),
-    metadata: {
-      computeChars: request.inputs.length,
-      computeTokens: result.totalTokens,
-      totalTimeNs: timings.totalNs,
-      tokenizationTimeNs: timings.tokenizationNs,
-      queueTimeNs: timings.queueNs,
-      inferenceTimeNs: timings.inferenceNs,
-    },
+    metadata: teiMetadata([request.inputs ?? ""], result),
   };
 }
 
 /**
  * Handlers of text-embeddings-inference's tei.v1.Embed (one text per call, `repeated float`
- * vectors), so TEI clients can point at a JUDE server unchanged.
+ * vectors), so TEI clients can point at a JUDE server unchanged. Unary answers carry TEI's x-* timing
+ * headers as initial metadata.
  */
 export function teiEmbedHandlers(context: CallContext): UntypedServiceImplementation {
   return {
-    Embed: unary<TeiEmbedRequest, TeiEmbedResponse>(context, "tei.Embed", async (request, signal) =>
-      toResponse(request, await runEmbed(context, toCall(request, signal))),
+    Embed: unary<TeiEmbedRequest, TeiEmbedResponse>(
+      context,
+      "tei.Embed",
+      async (request, signal, responder) => {
+        const response = await embedOne(context, request, signal);
+        responder.sendHeaders(teiHeaders(response.metadata, context.info.executionProvider()));
+        return response;
+      },
     ),
     EmbedStream: (call: ServerDuplexStream<TeiEmbedRequest, TeiEmbedResponse>) => teiStream(context, call),
   };
 }
 
-/** Handlers of tei.v1.Info. */
+/** Handlers of tei.v1.Info: the fields as TEI fills them, where they mean something here. */
 export function teiInfoHandlers(context: CallContext): UntypedServiceImplementation {
   return {
-    Info: unary(context, "tei.Info", async () => {
-      const { model, permits, limits, batching } = context.embedder;
-      return {
-        version: context.info.serverVersion,
-        modelId: model.name,
-        modelSha: model.digest,
-        modelDtype: { fp32: "float32", fp16: "float16", int8: "int8" }[model.precision],
-        modelType: "MODEL_TYPE_EMBEDDING",
-        maxConcurrentRequests: permits.limit,
-        maxInputLength: model.maxSequenceLength,
-        maxBatchTokens: batching.maxBatchTokens,
-        maxBatchRequests: batching.maxBatchSize,
-        maxClientBatchSize: limits.maxInputsPerCall,
-        tokenizationWorkers: 1,
-      };
-    }),
+    Info: unary(context, "tei.Info", async () => ({
+      ...teiInfo(context),
+      modelType: "MODEL_TYPE_EMBEDDING",
+    })),
   };
 }
 
 /**
  * TEI's stream semantics: answers in request order (TEI clients match them by position) and the
- * first failure ends the stream with its status.
+ * first failure ends the stream with its status. Reading pauses while the stream's window is full
+ * (requests read and not yet answered) or the client is not reading, so a client can stream any
+ * number of requests without RESOURCE_EXHAUSTED.
  */
 function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedRequest, TeiEmbedResponse>): void {
   const controller = new AbortController();
+  const window = new StreamWindow(call, contextWindowSize(context));
   let chain: Promise<void> = Promise.resolve();
   let failed = false;
   let ended = false;
@@ -114,21 +107,21 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
     return;
   }
   call.on("data", (request: TeiEmbedRequest) => {
+    window.admit(1);
     const startedAt = performance.now();
-    const result = (async () => {
-      assertDecoded(request);
-      return toResponse(request, await runEmbed(context, toCall(request, controller.signal)));
-    })();
+    const result = embedOne(context, request, controller.signal);
     result.catch(() => {}); // observed through the chain below, in order
     chain = chain.then(async () => {
-      if (failed) return;
       try {
+        if (failed) return;
         const response = await result;
         recordOutcome(context, "grpc", "tei.EmbedStream", startedAt);
-        call.write(response);
+        if (!call.cancelled) window.wrote(call.write(response));
       } catch (error) {
         recordOutcome(context, "grpc", "tei.EmbedStream", startedAt, error);
         fail(error);
+      } finally {
+        window.release(1);
       }
     });
   });

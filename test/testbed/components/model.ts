@@ -7,6 +7,7 @@ import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
 
 const requirements = join(buildScripts, "model-requirements.txt");
 const script = join(buildScripts, "model.py");
+const quantizeScript = join(buildScripts, "quantize_int8.py");
 const texts = join(repoRoot, "test/fixtures/reference-texts.json");
 
 /** Files a model directory must hold (see test/testbed/build/model.py for what each is). */
@@ -34,7 +35,7 @@ function venvDir(): string {
 export function modelDir(): string {
   return (
     process.env.JUDE_TESTBED_MODEL_DIR ??
-    join(cacheDir(), `model-all-MiniLM-L6-v2-${digest(requirements, script, texts)}`)
+    join(cacheDir(), `model-all-MiniLM-L6-v2-${digest(requirements, script, quantizeScript, texts)}`)
   );
 }
 

@@ -1,0 +1,99 @@
+/** Request bodies (size limit and a shared byte budget) and JSON / text answers of the HTTP side. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { z } from "zod";
+import { servingErrors } from "../core/errors.ts";
+
+/** Bytes held for one request's body; `release` gives them back to the budget. */
+export interface Reservation {
+  /** Adds bytes; throws OVERLOADED when the budget is spent. */
+  grow(bytes: number): void;
+  release(): void;
+}
+
+/**
+ * Bytes of request bodies held at once, across all requests. Bodies are buffered before their inputs
+ * can be counted against the permits, so their bytes have a budget of their own: many slow uploads
+ * cannot pile up memory.
+ */
+export class BodyBudget {
+  readonly #limit: number;
+  #used = 0;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  reservation(): Reservation {
+    let held = 0;
+    return {
+      grow: (bytes) => {
+        if (this.#used + bytes > this.#limit) throw servingErrors.overloadedBodies(this.#limit);
+        this.#used += bytes;
+        held += bytes;
+      },
+      release: () => {
+        this.#used -= held;
+        held = 0;
+      },
+    };
+  }
+}
+
+/** Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it. */
+export async function readBody(
+  request: IncomingMessage,
+  limit: number,
+  reservation: Reservation,
+): Promise<Buffer> {
+  const declared = Number(request.headers["content-length"] ?? Number.NaN);
+  if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw servingErrors.messageTooLarge(size, limit);
+    reservation.grow((chunk as Buffer).length);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses a JSON body; MALFORMED_REQUEST when it is not JSON. */
+export function parseJsonBody(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch (error) {
+    throw servingErrors.malformedRequest(`the body is not valid JSON (${(error as Error).message})`, error);
+  }
+}
+
+/** Answers with a JSON body. */
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const payload = JSON.stringify(body);
+  response.writeHead(status, {
+    ...headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(payload),
+  });
+  response.end(payload);
+}
+
+/** Answers with a plain-text body. */
+export function sendText(response: ServerResponse, status: number, text: string): void {
+  response.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+  response.end(text);
+}
+
+/** Validates a parsed body against a schema; MALFORMED_REQUEST naming the first bad field. */
+export function parseRequest<T>(schema: z.ZodType<T>, document: unknown): T {
+  const parsed = schema.safeParse(document);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? issue.path.join(".") : "body";
+  throw servingErrors.malformedRequest(`${where}: ${issue?.message ?? "invalid"}`, parsed.error);
+}
