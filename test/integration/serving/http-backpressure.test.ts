@@ -1,47 +1,65 @@
 /**
  * HTTP bodies are buffered before their inputs can be counted against the permits, so the bytes of
- * bodies held at once have a budget (8 x maxMessageBytes); beyond it requests get 429 at once.
+ * bodies being received at once have a budget (8 x maxMessageBytes); beyond it requests get 429 at
+ * once. Slow uploads that hold most of the budget make the refusal deterministic; once they end,
+ * requests are served again.
  */
+import { request, type ClientRequest } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
+import { waitFor } from "../../testbed/wait.ts";
 import { startServer } from "./helpers.ts";
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
 let server: EmbeddingServer;
 
 beforeAll(async () => {
-  // One input per batch: every request holds its body while the ones before it are embedded.
-  server = await startServer({
-    limits: { maxMessageBytes: MAX_MESSAGE_BYTES },
-    batching: { maxBatchSize: 1, maxQueueDelayMs: 0 },
-  });
+  server = await startServer({ limits: { maxMessageBytes: MAX_MESSAGE_BYTES } });
 });
 afterAll(() => server.close());
 
-it("refuses requests with 429 while the body budget is spent, and serves the rest", async () => {
-  const body = JSON.stringify({ input: "Registered nurse, intensive care. ".repeat(1_700), truncate: true });
-  expect(body.length).toBeGreaterThan(MAX_MESSAGE_BYTES * 0.8);
-  const responses = await Promise.all(
-    Array.from({ length: 12 }, async () => {
-      const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      });
-      return {
-        status: response.status,
-        body: (await response.json()) as { error?: { code: string; message: string } },
-      };
-    }),
-  );
-  const refused = responses.filter((response) => response.status === 429);
-  expect(refused.length).toBeGreaterThan(0);
-  for (const response of refused) {
-    expect(response.body.error).toEqual({
+/** A POST that declares a whole body but sends only `sent` bytes of it, and then waits. */
+function slowUpload(sent: number): ClientRequest {
+  const upload = request({
+    host: "127.0.0.1",
+    port: server.httpPort,
+    path: "/v1/embeddings",
+    method: "POST",
+    headers: { "content-type": "application/json", "content-length": String(MAX_MESSAGE_BYTES - 1) },
+  });
+  upload.on("error", () => undefined); // destroyed at the end of the test
+  upload.write(Buffer.alloc(sent, 0x20));
+  return upload;
+}
+
+async function embed(text: string) {
+  const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ input: text, truncate: true }),
+  });
+  return { status: response.status, body: (await response.json()) as { error?: unknown } };
+}
+
+it("refuses requests with 429 while the body budget is spent, and serves again once it is free", async () => {
+  // Eight uploads hold 8 x 63 KiB of the 512 KiB budget; a 9 KiB body no longer fits.
+  const uploads = Array.from({ length: 8 }, () => slowUpload(63 * 1024));
+  const probe = "Registered nurse, intensive care. ".repeat(270);
+  let refused: { status: number; body: { error?: unknown } } | undefined;
+  try {
+    await waitFor("a request to be refused while slow uploads hold the body budget", async () => {
+      const answer = await embed(probe);
+      if (answer.status === 429) refused = answer;
+      return refused !== undefined;
+    });
+    expect(refused!.body.error).toEqual({
       code: "JUDE_SERVING_OVERLOADED",
       type: "rate_limit_error",
+      param: null,
       message: `overloaded: more than ${8 * MAX_MESSAGE_BYTES} bytes of request bodies are being received; retry with backoff`,
     });
+  } finally {
+    for (const upload of uploads) upload.destroy();
   }
-  expect(responses.filter((response) => response.status === 200).length).toBe(12 - refused.length);
+  await waitFor("the budget to be given back", async () => (await embed(probe)).status === 200);
 });
