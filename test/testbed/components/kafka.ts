@@ -78,8 +78,8 @@ export const kafka: Component = {
           ...jvmArgs(),
           "kafka.tools.StorageTool",
           "format",
-          "-t",
-          clusterId(),
+          // One argument with `=`: a base64url id may start with '-', which argparse takes for a flag.
+          `--cluster-id=${clusterId()}`,
           "-c",
           join(dir(), "server.properties"),
           "--ignore-formatted",
