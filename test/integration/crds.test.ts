@@ -10,6 +10,7 @@ import { crdName } from "../../crds/crd.ts";
 import { safeParseJudeObject } from "../../crds/index.ts";
 import { exampleFiles, loadExample, type JsonObject } from "../fixtures/examples.ts";
 import { invalidObjects } from "../fixtures/invalid-objects.ts";
+import { installCrds } from "../support/crds.ts";
 import { kubectl, kubectlJson } from "../support/kubectl.ts";
 
 const namespace = `crds-test-${process.pid}`;
@@ -43,20 +44,7 @@ function zodParsed(object: JsonObject): JsonObject {
 
 describe("JUDE CRDs on the real kube-apiserver", () => {
   beforeAll(async () => {
-    const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
-    await kubectl([
-      "apply",
-      "--server-side",
-      "--force-conflicts",
-      `--field-manager=${fieldManager}`,
-      ...files.flatMap((file) => ["-f", file]),
-    ]);
-    await kubectl([
-      "wait",
-      "--for=condition=Established",
-      "--timeout=60s",
-      ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
-    ]);
+    await installCrds(fieldManager);
     await kubectl(["create", "namespace", namespace]);
   });
 

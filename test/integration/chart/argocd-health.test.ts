@@ -6,9 +6,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crdName } from "../../../crds/crd.ts";
-import { generatedDir, kindDefinitions } from "../../../crds/generate.ts";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { luaHealth } from "../../support/lua.ts";
 import { repoRoot } from "../../testbed/paths.ts";
@@ -26,44 +25,23 @@ const condition = (type: string, status: string, message: string) => ({
   lastTransitionTime: time,
 });
 
-/** Writes an object and its status, reads it back, and returns the health Lua gives it. */
+/** Writes an object and its status (observed at its current generation unless given), reads it back, and returns the health Lua gives it. */
 async function healthOf(object: Json & { kind: string; metadata: { name: string } }, status: Json) {
-  const { status: _ignored, ...rest } = object;
-  await kubectl(
-    ["apply", "--server-side", "--force-conflicts", "-f", "-"],
-    JSON.stringify({ ...rest, metadata: { name: object.metadata.name, namespace } }),
-  );
-  const resource = `${object.kind.toLowerCase()}/${object.metadata.name}`;
-  const current = await kubectlJson<{ metadata: { generation: number } }>(["get", "-n", namespace, resource]);
-  const observed = (status.observedGeneration as number | undefined) ?? current.metadata.generation;
-  await kubectl([
-    "patch",
-    "-n",
-    namespace,
-    resource,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status: { ...status, observedGeneration: observed } }),
-  ]);
+  const resource = await applyWithStatus(object, namespace, status);
+  if (status.observedGeneration === undefined) {
+    const current = await kubectlJson<{ metadata: { generation: number } }>([
+      "get",
+      "-n",
+      namespace,
+      resource,
+    ]);
+    await applyWithStatus(object, namespace, { ...status, observedGeneration: current.metadata.generation });
+  }
   return luaHealth(script, await kubectlJson(["get", "-n", namespace, resource]));
 }
 
 beforeAll(async () => {
-  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
-  await kubectl([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "--field-manager=argocd-health-test",
-    ...files.flatMap((file) => ["-f", file]),
-  ]);
-  await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
-  ]);
+  await installCrds("argocd-health-test");
   await kubectl(["create", "namespace", namespace]);
 });
 

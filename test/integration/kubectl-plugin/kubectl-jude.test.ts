@@ -10,11 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { crdName } from "../../../crds/crd.ts";
-import { generatedDir, kindDefinitions } from "../../../crds/generate.ts";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 import { requireEnv } from "../../support/env.ts";
+import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 
 const execFileAsync = promisify(execFile);
@@ -35,40 +34,11 @@ async function plugin(args: string[], kubeconfig = requireEnv("KUBECONFIG")) {
   }
 }
 
-/** Creates an object without status, then writes its status through the /status subresource. */
-async function createWithStatus(object: { kind: string; metadata: { name: string }; status?: unknown }) {
-  const { status, ...rest } = object;
-  const manifest = { ...rest, metadata: { ...object.metadata, namespace, uid: undefined } };
-  await kubectl(["apply", "--server-side", "-f", "-"], JSON.stringify(manifest));
-  await kubectl([
-    "patch",
-    "-n",
-    namespace,
-    `${object.kind.toLowerCase()}/${object.metadata.name}`,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-}
-
 beforeAll(async () => {
-  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
-  await kubectl([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "--field-manager=kubectl-jude-test",
-    ...files.flatMap((file) => ["-f", file]),
-  ]);
-  await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
-  ]);
+  await installCrds("kubectl-jude-test");
   await kubectl(["create", "namespace", namespace]);
-  for (const object of [promotingModel(), jobsPipeline(), bootstrapOfV2()]) await createWithStatus(object);
+  for (const object of [promotingModel(), jobsPipeline(), bootstrapOfV2()])
+    await applyWithStatus(object, namespace, object.status);
 });
 
 afterAll(async () => {

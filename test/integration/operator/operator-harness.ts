@@ -1,14 +1,12 @@
 // What the operator's integration tests share: the CRDs installed the way a user (or Helm) installs
 // them — the operator never does —, namespaces that enforce the restricted Pod Security Standard, an
 // operator run in-process or as a real `jude operator` child process, and reads of what it made.
-import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { imagesFor } from "../../../controllers/shared/image.ts";
-import { generatedDir, kindDefinitions } from "../../../crds/generate.ts";
-import { crdName } from "../../../crds/crd.ts";
 import { controllerFactories } from "../../../operator/controllers.ts";
 import { Manager } from "../../../operator/runtime/manager.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
+import { installCrds as installJudeCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 
@@ -19,22 +17,7 @@ export interface Listed<T = Json> {
 }
 
 /** Installs (or updates) the generated CRDs and waits until they are served. */
-export async function installCrds(): Promise<void> {
-  const files = kindDefinitions.map((kind) => join(generatedDir, `${crdName(kind)}.yaml`));
-  await kubectl([
-    "apply",
-    "--server-side",
-    "--force-conflicts",
-    "--field-manager=jude-operator-tests",
-    ...files.flatMap((file) => ["-f", file]),
-  ]);
-  await kubectl([
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    ...kindDefinitions.map((kind) => `crd/${crdName(kind)}`),
-  ]);
-}
+export const installCrds = (): Promise<void> => installJudeCrds("jude-operator-tests");
 
 /** Creates a namespace whose pods must pass the restricted Pod Security Standard (admission enforces it). */
 export async function createRestrictedNamespace(name: string): Promise<void> {
