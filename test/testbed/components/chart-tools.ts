@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Component } from "../component.ts";
+import { installDebianPackages } from "../debian-packages.ts";
 import { buildScripts, cacheDir, versions } from "../paths.ts";
 import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
 
@@ -23,17 +24,7 @@ async function installLua(): Promise<void> {
   if (existsSync(luaBinary())) return;
   if (process.env.JUDE_LUA_BIN !== undefined)
     throw new TestbedStepError("lua override", `JUDE_LUA_BIN ${luaBinary()} does not exist`);
-  if (process.getuid?.() !== 0)
-    throw new TestbedStepError(
-      "install lua",
-      "lua5.1 is not installed; run `sudo apt-get install lua5.1` or set JUDE_LUA_BIN",
-    );
-  const logFile = buildLog("lua-apt");
-  await runStep("apt-get update", "apt-get", ["update", "-qq"], { logFile });
-  await runStep("install lua", "apt-get", ["install", "-y", "-qq", "--no-install-recommends", "lua5.1"], {
-    logFile,
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
+  await installDebianPackages({ step: "lua", packages: ["lua5.1"], alternative: "set JUDE_LUA_BIN" });
 }
 
 /** promtool and lua5.1; tools, so "starting" them only exports their paths. */

@@ -14,12 +14,30 @@ import { unmountBelow } from "../local-nodes/pod-sandbox.ts";
 import { repoRoot, stateDir, versions } from "../paths.ts";
 import { isAlive, startDaemon, stopDaemon } from "../process.ts";
 import { readState } from "../state.ts";
+import { installDebianPackages } from "../debian-packages.ts";
 import { TestbedStepError } from "../step.ts";
 import { waitFor } from "../wait.ts";
 import { kubectlPath } from "./kube.ts";
 
 const agentLog = (): string => join(stateDir(), "logs", "local-nodes.log");
-const tools = ["ip", "nsenter", "unshare", "iptables", "chroot", "findmnt"];
+/** Commands the agent runs, with the Debian package that provides each. */
+const tools: Readonly<Record<string, string>> = {
+  ip: "iproute2",
+  nsenter: "util-linux",
+  unshare: "util-linux",
+  iptables: "iptables",
+  chroot: "coreutils",
+  findmnt: "util-linux",
+};
+
+function hasCommand(tool: string): boolean {
+  try {
+    execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Local nodes whose pods really run: an agent registers `local-gpu-0` and `local-cpu-0` and acts as
@@ -35,13 +53,13 @@ export const localNodesComponent: Component = {
     if (process.getuid?.() !== 0) {
       throw new TestbedStepError("local-nodes", "local nodes need root (network namespaces, bind mounts)");
     }
-    for (const tool of tools) {
-      try {
-        execFileSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" });
-      } catch {
-        throw new TestbedStepError("local-nodes", `local nodes need the ${tool} command`);
-      }
-    }
+    const missing = Object.keys(tools).filter((tool) => !hasCommand(tool));
+    if (missing.length === 0) return;
+    await installDebianPackages({
+      step: "local-nodes",
+      packages: [...new Set(missing.map((tool) => tools[tool] as string))],
+      alternative: `install the commands ${missing.join(", ")}`,
+    });
   },
 
   async start() {

@@ -3,10 +3,11 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 import type { Component, ComponentState } from "../component.ts";
+import { installDebianPackages } from "../debian-packages.ts";
 import { stateDir } from "../paths.ts";
 import { freePort } from "../ports.ts";
 import { isAlive, startDaemon, stopDaemon } from "../process.ts";
-import { buildLog, runStep, TestbedStepError } from "../step.ts";
+import { TestbedStepError } from "../step.ts";
 import { waitFor } from "../wait.ts";
 
 const run = promisify(execFile);
@@ -51,23 +52,11 @@ export const redis: Component = {
     )
       return;
     if (existsSync(serverBinary()) && existsSync(cliBinary())) return;
-    if (process.getuid?.() !== 0) {
-      throw new TestbedStepError(
-        "install redis",
-        "redis-server is not installed; run `sudo apt-get install redis-server` or set JUDE_REDIS_SERVER_BIN",
-      );
-    }
-    const logFile = buildLog("redis-apt");
-    await runStep("apt-get update", "apt-get", ["update", "-qq"], { logFile });
-    await runStep(
-      "install redis",
-      "apt-get",
-      ["install", "-y", "-qq", "--no-install-recommends", "redis-server", "redis-tools"],
-      {
-        logFile,
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      },
-    );
+    await installDebianPackages({
+      step: "redis",
+      packages: ["redis-server", "redis-tools"],
+      alternative: "set JUDE_REDIS_SERVER_BIN",
+    });
   },
 
   async start(previous) {
