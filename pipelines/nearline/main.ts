@@ -16,6 +16,14 @@ const usage = `usage: jude nearline --config <file>
 
 Consumes one entity's changelog and keeps one embedding version of the store fresh.
 The config file (YAML or JSON) is rendered by the operator; see the README, "Nearline worker config".
+
+Environment:
+  JUDE_POD_NAME   stable id of this worker (the pod name); enables static consumer group
+                  membership, so a restarted worker resumes its partitions at once
+  JUDE_LOG_LEVEL  log level (default info)
+
+Endpoints (--config http.port, default 9090): /healthz, /readyz (ready, totals, consumer lag),
+/metrics (Prometheus).
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -46,6 +54,9 @@ export async function main(argv: string[]): Promise<number> {
       logger,
       embedCall: embedding.call,
       isRetryableEmbedError: embedding.isRetryable,
+      // The pod name (downward API): a container restarted after a crash keeps it, so the worker
+      // takes its old place in the consumer group at once (static membership).
+      groupInstanceId: process.env.JUDE_POD_NAME || undefined,
     });
   } catch (error) {
     logger.error({ err: error }, "nearline worker failed to start");
