@@ -99,8 +99,8 @@ describe("desiredWorkers", () => {
     expect(env.map((variable) => variable.name).sort()).toEqual([
       "JUDE_EMBEDDING_TOKEN",
       "JUDE_KAFKA_SASL_PASSWORD",
-      "JUDE_POD_NAME",
       "JUDE_KAFKA_SASL_USERNAME",
+      "JUDE_POD_NAME",
       "JUDE_STORE_URL",
     ]);
   });
