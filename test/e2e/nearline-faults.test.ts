@@ -13,7 +13,7 @@ import { requireEnv } from "../support/env.ts";
 import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../support/kafka.ts";
 import { expectedFinalState, jobEvent, nearlineConfig } from "../support/nearline.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../support/processes.ts";
-import { EmbeddingClient } from "../../serving/client.ts";
+import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import { probe } from "../testbed/http-probe.ts";
 import { restart as restartComponent, stop as stopComponent } from "../testbed/index.ts";
 import { stateDir } from "../testbed/paths.ts";

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import {
   connectRedis,
   openStore,

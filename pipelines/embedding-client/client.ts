@@ -1,4 +1,4 @@
-/** A gRPC client of the embedding server (jude.embedding.v1): unary Embed, a long-lived stream, Info. */
+/** A gRPC client of the embedding server (jude.embedding.v1), used by the pipelines and tests: unary Embed, a long-lived stream, Info. */
 import {
   credentials,
   Metadata,
@@ -6,10 +6,10 @@ import {
   type ServiceError,
   type ClientDuplexStream,
 } from "@grpc/grpc-js";
-import { EmbeddingClientError } from "./client-errors.ts";
-import { loadProtos } from "./transport/proto.ts";
+import { EmbeddingClientError } from "./errors.ts";
+import { loadProtos } from "../../serving/transport/proto.ts";
 
-export { EmbeddingClientError, isRetryableEmbeddingError } from "./client-errors.ts";
+export { EmbeddingClientError, isRetryableEmbeddingError } from "./errors.ts";
 
 /** How to reach a server. */
 export interface EmbeddingClientOptions {
