@@ -7,6 +7,7 @@ import {
   type ClientDuplexStream,
 } from "@grpc/grpc-js";
 import { EmbeddingClientError } from "./errors.ts";
+import type { EmbedResponseMessage } from "../../serving/transport/embed-messages.ts";
 import { loadProtos } from "../../serving/transport/proto.ts";
 
 export { EmbeddingClientError, isRetryableEmbeddingError } from "./errors.ts";
@@ -47,16 +48,8 @@ export interface EmbedAnswer {
   timings: { tokenizationNs: number; queueNs: number; inferenceNs: number; totalNs: number };
 }
 
-interface RawResponse {
-  embeddings: Array<{ vector: Buffer; tokenCount: number; truncated: boolean }>;
-  dimensions: number;
-  modelName: string;
-  modelVersion: string;
-  modelDigest: string;
-  totalTokens: number;
-  timings: EmbedAnswer["timings"] | null;
-  requestId: string;
-}
+/** The wire message (the server's own type); an older server may send no timings. */
+type RawResponse = Omit<EmbedResponseMessage, "timings"> & { timings: EmbedAnswer["timings"] | null };
 
 type UnaryMethod = (
   request: unknown,
