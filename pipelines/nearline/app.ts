@@ -21,7 +21,7 @@ import { createPipelineMetrics, timePhase, type PipelineMetrics } from "../share
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
 import { openPipelineStore } from "../shared/store-connection.ts";
 import type { NearlineConfig } from "./config.ts";
-import { createProcessor, type BatchOutcome, type BatchStep } from "./processor.ts";
+import { createProcessor, type BatchOutcome, type BatchShape, type BatchStep } from "./processor.ts";
 import { createOutputProducer, type OutputProducer } from "./output-producer.ts";
 import { NearlineWorker } from "./worker.ts";
 
@@ -46,7 +46,7 @@ export interface NearlineDependencies {
   /** Static group membership id (`jude nearline` passes JUDE_POD_NAME); see NearlineWorker. */
   groupInstanceId?: string | undefined;
   /** Awaited at each step of a batch attempt; fault tests hold a batch there. Unset in production. */
-  atStep?: (step: BatchStep, batch: { produced: number; writes: number }) => Promise<void>;
+  atStep?: (step: BatchStep, batch: BatchShape) => Promise<void>;
 }
 
 /** Starts a worker; resolves once it consumes. */

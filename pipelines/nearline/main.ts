@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";
 import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { connectEmbedding } from "../shared/embed-client.ts";
-import { startNearline } from "./app.ts";
+import { startNearline, type NearlineDependencies } from "./app.ts";
 import { loadNearlineConfig, type NearlineConfig } from "./config.ts";
 import type { Logger } from "../../plumbing/logger.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
@@ -26,7 +26,14 @@ Endpoints (--config http.port, default 9090): /healthz, /readyz (ready, totals, 
 /metrics (Prometheus).
 `;
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the worker until SIGTERM/SIGINT or a fatal error; returns the exit code. `hooks` lets a fault
+ * test run this very process flow with a batch held at a step (see NearlineDependencies.atStep).
+ */
+export async function main(
+  argv: string[],
+  hooks: Pick<NearlineDependencies, "atStep"> = {},
+): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: { config: { type: "string" }, help: { type: "boolean" } },
@@ -57,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
       // The pod name (downward API): a container restarted after a crash keeps it, so the worker
       // takes its old place in the consumer group at once (static membership).
       groupInstanceId: process.env.JUDE_POD_NAME || undefined,
+      ...hooks,
     });
   } catch (error) {
     logger.error({ err: error }, "nearline worker failed to start");

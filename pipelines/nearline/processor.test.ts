@@ -167,10 +167,10 @@ describe("nearline batch processor", () => {
     const steps: string[] = [];
     const context = setup({
       atStep: async (step, batch) => {
-        steps.push(`${step}:${batch.produced}:${batch.writes}:${context.store.writes.length}`);
+        steps.push(`${step}:${batch.events}:${batch.produced}:${batch.writes}:${context.store.writes.length}`);
       },
     });
     await context.process([record("a", 100, { title: "Nurse" }), record("bad", 100, "{x")]);
-    expect(steps).toEqual(["embedded:2:1:0", "produced:2:1:0", "stored:2:1:1"]);
+    expect(steps).toEqual(["embedded:2:2:1:0", "produced:2:2:1:0", "stored:2:2:1:1"]);
   });
 });

@@ -54,7 +54,17 @@ export interface ProcessorOptions {
    * Awaited at each step boundary of an attempt (tests hold a batch there to inject a fault at a known
    * point; production leaves it unset).
    */
-  atStep?: (step: BatchStep, batch: { produced: number; writes: number }) => Promise<void>;
+  atStep?: (step: BatchStep, batch: BatchShape) => Promise<void>;
+}
+
+/** The size of a batch attempt, as `atStep` sees it. */
+export interface BatchShape {
+  /** Consumed records. */
+  events: number;
+  /** Output and dead-letter records to produce. */
+  produced: number;
+  /** Store writes. */
+  writes: number;
 }
 
 /**
@@ -121,7 +131,7 @@ export function createProcessor(
         produced.push(outputRecord(options.outputTopic, identity, item.record, item.change, vector));
       }
     }
-    const step = { produced: produced.length, writes: toWrite.length };
+    const step = { events: records.length, produced: produced.length, writes: toWrite.length };
     await options.atStep?.("embedded", step);
     // Output and dead-letter records first, acknowledged before anything becomes visible in the store.
     if (produced.length > 0) await options.produce(produced);
