@@ -55,7 +55,10 @@ export async function checkDurabilitySupport(
   }
   const [, appendOnly] = (await node.call("CONFIG", "GET", "appendonly")) as string[];
   if (appendOnly !== "yes") {
-    throw new StoreError(StoreErrorCodes.INVALID_ARGUMENT, "durability.fsync needs `appendonly yes` on Redis");
+    throw new StoreError(
+      StoreErrorCodes.INVALID_ARGUMENT,
+      "durability.fsync needs `appendonly yes` on Redis",
+    );
   }
 }
 

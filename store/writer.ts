@@ -175,7 +175,8 @@ export class StoreWriter {
         await awaitDurable(this.#store.client, statsKeys, this.#durability!);
         return;
       } catch (error) {
-        const failure = error instanceof StoreError ? error : recordFailure(this.#store, "durability wait", error);
+        const failure =
+          error instanceof StoreError ? error : recordFailure(this.#store, "durability wait", error);
         if (!failure.retryable || !withinDeadline(this.#retry, started)) throw failure;
         this.#store.metrics.writeRetries.inc({ store: this.#store.layout.prefix });
         this.#onRetry?.(attempt, failure, writes.length);

@@ -14,7 +14,12 @@ const source: ConsumedRecord = {
   key: null,
   value: null,
 };
-const identity = { entity: "job", version: "minilm-v1", modelDigest: "sha256:ab", templateHash: "0123456789abcdef" };
+const identity = {
+  entity: "job",
+  version: "minilm-v1",
+  modelDigest: "sha256:ab",
+  templateHash: "0123456789abcdef",
+};
 
 describe("output record schema", () => {
   it("is the committed output-record.schema.json (UPDATE_GOLDEN=1 rewrites it)", () => {
@@ -25,13 +30,25 @@ describe("output record schema", () => {
 
   it("accepts the upserts and deletes records.ts builds, and rejects a malformed one", () => {
     const validate = new Ajv({ strict: false }).compile(JSON.parse(readFileSync(schemaFile, "utf8")));
-    const upsert = outputRecord("out", identity, source, {
-      op: "upsert",
-      id: "j1",
-      eventTimeMs: 1_700_000_000_123,
-      document: {},
-    }, Float32Array.of(0.5, -1));
-    const deletion = outputRecord("out", identity, source, { op: "delete", id: "j1", eventTimeMs: 5 }, undefined);
+    const upsert = outputRecord(
+      "out",
+      identity,
+      source,
+      {
+        op: "upsert",
+        id: "j1",
+        eventTimeMs: 1_700_000_000_123,
+        document: {},
+      },
+      Float32Array.of(0.5, -1),
+    );
+    const deletion = outputRecord(
+      "out",
+      identity,
+      source,
+      { op: "delete", id: "j1", eventTimeMs: 5 },
+      undefined,
+    );
     for (const record of [upsert, deletion]) {
       const value = JSON.parse(String(record.value)) as unknown;
       expect(validate(value), JSON.stringify(validate.errors)).toBe(true);
@@ -41,8 +58,8 @@ describe("output record schema", () => {
       vector: Buffer.from(Float32Array.of(0.5, -1).buffer).toString("base64"),
       source: { offset: "9007199254740993" },
     });
-    expect(validate({ ...JSON.parse(String(upsert.value)), source: { topic: "t", partition: 0, offset: 7 } })).toBe(
-      false,
-    );
+    expect(
+      validate({ ...JSON.parse(String(upsert.value)), source: { topic: "t", partition: 0, offset: 7 } }),
+    ).toBe(false);
   });
 });

@@ -22,7 +22,9 @@ export const outputRecordValue = z
     eventTime: z
       .string()
       .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
-      .describe("RFC 3339 UTC with milliseconds: the change's event time (payload field, or the Kafka timestamp for a tombstone)"),
+      .describe(
+        "RFC 3339 UTC with milliseconds: the change's event time (payload field, or the Kafka timestamp for a tombstone)",
+      ),
     source: z
       .strictObject({
         topic: z.string().min(1),

@@ -167,7 +167,9 @@ describe("nearline batch processor", () => {
     const steps: string[] = [];
     const context = setup({
       atStep: async (step, batch) => {
-        steps.push(`${step}:${batch.events}:${batch.produced}:${batch.writes}:${context.store.writes.length}`);
+        steps.push(
+          `${step}:${batch.events}:${batch.produced}:${batch.writes}:${context.store.writes.length}`,
+        );
       },
     });
     await context.process([record("a", 100, { title: "Nurse" }), record("bad", 100, "{x")]);
