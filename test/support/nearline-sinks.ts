@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv } from "ajv";
 import { expect } from "vitest";
+import type { OutputRecordValue } from "../../pipelines/nearline/output-schema.ts";
 import type { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import type { Store } from "../../store/index.ts";
 import { cosine } from "../integration/serving/helpers.ts";
@@ -23,9 +24,9 @@ const validateRecord = new Ajv({ strict: false }).compile(
 );
 
 /** Validates output records against pipelines/nearline/output-record.schema.json; returns the values. */
-export function schemaValid(records: readonly ReadRecord[]): Record<string, unknown>[] {
+export function schemaValid(records: readonly ReadRecord[]): OutputRecordValue[] {
   return records.map((record) => {
-    const value = JSON.parse(record.value!.toString()) as Record<string, unknown>;
+    const value = JSON.parse(record.value!.toString()) as OutputRecordValue;
     expect(validateRecord(value), JSON.stringify(validateRecord.errors)).toBe(true);
     expect(record.key).toBe(value.id);
     return value;
@@ -61,11 +62,9 @@ export async function expectSinksExact(options: {
 
   const output = await readAll(options.outputTopic);
   const values = schemaValid(output);
-  const byPosition = new Map<string, Record<string, unknown>>();
-  for (const value of values) {
-    const source = value.source as { partition: number; offset: string };
-    byPosition.set(`${String(value.id)}@${source.partition}:${source.offset}`, value);
-  }
+  const byPosition = new Map<string, OutputRecordValue>();
+  for (const value of values)
+    byPosition.set(`${value.id}@${value.source.partition}:${value.source.offset}`, value);
   const positionOf = (change: ExpectedChange) => `${change.id}@${change.partition}:${change.offset}`;
   expect([...byPosition.keys()].sort()).toEqual(applied.map(positionOf).sort());
 
@@ -90,7 +89,7 @@ export async function expectSinksExact(options: {
     });
     if (change.op === "delete") expect(value.vector).toBeNull();
     else {
-      const vector = new Float32Array(Uint8Array.from(Buffer.from(value.vector as string, "base64")).buffer);
+      const vector = new Float32Array(Uint8Array.from(Buffer.from(value.vector!, "base64")).buffer);
       expect(cosine(vector, reference.get(change.text!)!)).toBeGreaterThan(0.9999);
     }
   }

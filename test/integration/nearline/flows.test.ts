@@ -25,6 +25,7 @@ import {
   nearlineConfig,
   type RedisMode,
 } from "../../support/nearline.ts";
+import { schemaValid } from "../../support/nearline-sinks.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { cosine } from "../serving/helpers.ts";
 
@@ -159,14 +160,15 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
 
   it("produces vectors for offline training with model digest, template hash and source position", async () => {
     const records = await readTopic(outputTopic, 6);
-    const j1 = records
-      .map((record) => JSON.parse(record.value!.toString()))
-      .filter((value) => value.id === "j1");
+    // Every record read back from Kafka is valid against the published output-record.schema.json.
+    const values = schemaValid(records);
+    expect(values.length).toBeGreaterThanOrEqual(6);
+    const j1 = values.filter((value) => value.id === "j1");
     expect(j1.map((value) => value.eventTime)).toEqual([
       new Date(1000).toISOString(),
       new Date(2000).toISOString(),
     ]);
-    const latest = j1[1];
+    const latest = j1[1]!;
     expect(latest).toMatchObject({
       entity: "job",
       op: "upsert",
@@ -176,11 +178,9 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     });
     expect(latest.templateHash).toMatch(/^[a-f0-9]{16}$/);
     expect(latest.source).toMatchObject({ topic });
-    const vector = new Float32Array(Uint8Array.from(Buffer.from(latest.vector, "base64")).buffer);
+    const vector = new Float32Array(Uint8Array.from(Buffer.from(latest.vector!, "base64")).buffer);
     expect(vector).toHaveLength(384);
-    const deleted = records
-      .map((record) => JSON.parse(record.value!.toString()))
-      .find((value) => value.id === "j3" && value.op === "delete");
+    const deleted = values.find((value) => value.id === "j3" && value.op === "delete");
     expect(deleted).toMatchObject({ vector: null });
   });
 
