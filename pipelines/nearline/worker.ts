@@ -70,7 +70,7 @@ export class NearlineWorker {
   /** Consumer lag per partition from the last lag check (every 5 s), and their sum. */
   get lag(): { total: number; partitions: Record<string, number> } {
     const partitions = Object.fromEntries(
-      [...this.#lag].sort(([a], [b]) => a - b).map(([p, v]) => [String(p), v]),
+      [...this.#lag].sort(([a], [b]) => a - b).map(([partition, lag]) => [String(partition), lag]),
     );
     return { total: [...this.#lag.values()].reduce((sum, value) => sum + value, 0), partitions };
   }
