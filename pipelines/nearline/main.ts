@@ -15,15 +15,16 @@ import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 const usage = `usage: jude nearline --config <file>
 
 Consumes one entity's changelog and keeps one embedding version of the store fresh.
-The config file (YAML or JSON) is rendered by the operator; see the README, "Nearline worker config".
+The config file (YAML or JSON) is rendered by the operator; see the README, section "Nearline worker"
+(config example, "Delivery guarantees", "Contract for producers and readers").
 
 Environment:
   JUDE_POD_NAME   stable id of this worker (the pod name); enables static consumer group
                   membership, so a restarted worker resumes its partitions at once
   JUDE_LOG_LEVEL  log level (default info)
 
-Endpoints (--config http.port, default 9090): /healthz, /readyz (ready, totals, consumer lag),
-/metrics (Prometheus).
+Endpoints on the config's http.port (default 9090): /healthz, /readyz (ready, totals, consumer lag),
+/metrics (Prometheus; README section "Metrics").
 `;
 
 /**
