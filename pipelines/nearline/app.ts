@@ -135,6 +135,7 @@ export async function startNearline(
       group: config.source.kafka.consumerGroup,
       groupInstanceId: deps.groupInstanceId,
       port: ops.port,
+      msSinceProcessStart: Math.round(performance.now()),
     },
     "nearline worker consuming",
   );
