@@ -26,6 +26,7 @@ import {
   type RedisMode,
 } from "../../support/nearline.ts";
 import { schemaValid } from "../../support/nearline-sinks.ts";
+import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { cosine } from "../serving/helpers.ts";
 
@@ -182,6 +183,25 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     expect(vector).toHaveLength(384);
     const deleted = values.find((value) => value.id === "j3" && value.op === "delete");
     expect(deleted).toMatchObject({ vector: null });
+  });
+
+  it("reports its consumer lag per partition on /readyz, not only on /metrics", async () => {
+    let readyz: {
+      ready?: boolean;
+      consumed?: number;
+      lag?: { total: number; partitions: Record<string, number> };
+    } = {};
+    // The lag is measured every 5 s; the first measurement lands within that.
+    await waitFor(
+      "/readyz to carry the lag of both partitions",
+      async () => {
+        readyz = JSON.parse((await probe(`http://127.0.0.1:${app.ops.port}/readyz`)).body);
+        return Object.keys(readyz.lag?.partitions ?? {}).length === 2;
+      },
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+    expect(readyz).toMatchObject({ ready: true, lag: { total: 0, partitions: { "0": 0, "1": 0 } } });
+    expect(readyz.consumed).toBe(app.worker.totals.consumed);
   });
 
   async function readVectors(ids: string[]): Promise<Float32Array[]> {
