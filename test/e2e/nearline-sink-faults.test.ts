@@ -158,8 +158,10 @@ describe("nearline sinks through faults at a known step of a batch", () => {
       process.stdout.write(
         `nearline restart (kill -9 at ${step}): first commit ${firstCommitMs} ms after start\n`,
       );
-      // It did not wait for the dead member's session to expire (static membership).
-      expect(firstCommitMs).toBeLessThan(sessionTimeoutMs);
+      // It did not wait for the dead member's session to expire (static membership). Without it the
+      // first commit came ~20 s after start here (19.9 s measured), with it 2-5 s on a loaded machine;
+      // half the session timeout tells the two apart with margin on both sides.
+      expect(firstCommitMs).toBeLessThan(sessionTimeoutMs / 2);
 
       const report = await expectSinksExact(await sinksOf(p));
       process.stdout.write(`nearline kill -9 at ${step}: ${JSON.stringify(report)}\n`);
