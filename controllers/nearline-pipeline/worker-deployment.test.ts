@@ -93,7 +93,8 @@ describe("desiredWorkers", () => {
         (variable) =>
           variable.value === undefined &&
           (variable.valueFrom?.secretKeyRef !== undefined ||
-            (variable.name === "JUDE_POD_NAME" && variable.valueFrom?.fieldRef?.fieldPath === "metadata.name")),
+            (variable.name === "JUDE_POD_NAME" &&
+              variable.valueFrom?.fieldRef?.fieldPath === "metadata.name")),
       ),
     ).toBe(true);
     expect(env.map((variable) => variable.name).sort()).toEqual([

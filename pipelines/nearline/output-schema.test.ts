@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
 import { outputRecordJsonSchema } from "./output-schema.ts";
+import type { EntityChange } from "../shared/decode.ts";
 import { outputRecord, type ConsumedRecord } from "./records.ts";
 
 const schemaFile = join(import.meta.dirname, "output-record.schema.json");
@@ -32,25 +33,13 @@ describe("output record schema", () => {
 
   it("accepts the upserts and deletes records.ts builds, and rejects a malformed one", () => {
     const validate = new Ajv({ strict: false }).compile(JSON.parse(readFileSync(schemaFile, "utf8")));
-    const upsert = outputRecord(
-      "out",
-      identity,
-      source,
-      {
-        op: "upsert",
-        id: "j1",
-        eventTimeMs: 1_700_000_000_123,
-        document: {},
-      },
+    const build = (change: EntityChange, vector?: Float32Array) =>
+      outputRecord("out", identity, source, change, vector);
+    const upsert = build(
+      { op: "upsert", id: "j1", eventTimeMs: 1_700_000_000_123, document: {} },
       Float32Array.of(0.5, -1),
     );
-    const deletion = outputRecord(
-      "out",
-      identity,
-      source,
-      { op: "delete", id: "j1", eventTimeMs: 5 },
-      undefined,
-    );
+    const deletion = build({ op: "delete", id: "j1", eventTimeMs: 5 });
     for (const record of [upsert, deletion]) {
       const value = JSON.parse(String(record.value)) as unknown;
       expect(validate(value), JSON.stringify(validate.errors)).toBe(true);

@@ -120,7 +120,8 @@ const sinksOf = async (p: Pipeline) => ({
 /** Stored metadata of every key of the changelog (null where nothing is stored). */
 async function storedKeys(p: Pipeline): Promise<number> {
   const ids = Array.from({ length: keys }, (_, index) => ({ entity: "job", id: `job-${index}` }));
-  return (await new StoreWriter(await p.store()).readMeta(version, ids)).filter((meta) => meta !== null).length;
+  return (await new StoreWriter(await p.store()).readMeta(version, ids)).filter((meta) => meta !== null)
+    .length;
 }
 
 describe("nearline sinks through faults at a known step of a batch", () => {
