@@ -56,6 +56,7 @@ export class NearlineWorker {
   #failure: unknown;
   readonly #lag = new Map<number, number>();
   #firstCommitAtMs: number | undefined;
+  #joinStartedAtMs = 0;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
 
   constructor(options: NearlineWorkerOptions) {
@@ -88,6 +89,7 @@ export class NearlineWorker {
   /** Joins the consumer group and starts the loop; resolves once consuming. */
   async start(): Promise<void> {
     const options = this.#options;
+    this.#joinStartedAtMs = Date.now();
     this.#consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...options.kafka.clientOptions,
       groupId: options.consumerGroup,
@@ -205,7 +207,14 @@ export class NearlineWorker {
       });
       if (this.#firstCommitAtMs === undefined) {
         this.#firstCommitAtMs = Date.now();
-        logger.info({ msSinceProcessStart: Math.round(performance.now()) }, "first offsets committed");
+        // Recovery figures: a restart under the same group.instance.id must not wait for a session timeout.
+        logger.info(
+          {
+            msSinceProcessStart: Math.round(performance.now()),
+            msSinceGroupJoin: this.#firstCommitAtMs - this.#joinStartedAtMs,
+          },
+          "first offsets committed",
+        );
       }
     } catch (error) {
       // After a rebalance took these partitions away, their new owner resumes from the last commit and
