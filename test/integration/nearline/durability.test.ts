@@ -6,6 +6,9 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
   checkDurabilitySupport,
@@ -79,6 +82,7 @@ describe("durable writes with a real replica", () => {
   let replica: ChildProcess | undefined;
   let testStore: TestStore | undefined;
   let replicaClient: RedisClient | undefined;
+  let replicaDir: string | undefined;
   afterAll(async () => {
     await replicaClient?.quit().catch(() => undefined);
     await testStore?.drop();
@@ -86,18 +90,23 @@ describe("durable writes with a real replica", () => {
       replica.kill("SIGTERM");
       await once(replica, "exit");
     }
+    if (replicaDir !== undefined) rmSync(replicaDir, { recursive: true, force: true });
   });
 
   it("acknowledges once a replica of the primary received the writes (WAIT 1)", async () => {
     const standalone = testTargets()[0]!;
     const primaryUrl = new URL((standalone.target as { url: string }).url);
     const port = await freePort();
-    // A replica of the testbed's standalone server, in memory only, for the length of this test.
+    // A replica of the testbed's standalone server for the length of this test; the RDB of its initial
+    // sync goes to a temporary folder, not the working directory.
+    replicaDir = mkdtempSync(join(tmpdir(), "jude-replica-"));
     replica = spawn(
       process.env.JUDE_REDIS_SERVER_BIN ?? "redis-server",
       [
         "--port",
         String(port),
+        "--dir",
+        replicaDir,
         "--bind",
         "127.0.0.1",
         "--save",
