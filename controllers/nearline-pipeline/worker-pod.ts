@@ -34,7 +34,7 @@ export function workerContainer(options: {
   // the same pod resumes its partitions at once instead of after the session timeout.
   const env = [
     ...(options.subcommand === "nearline"
-      ? [{ name: "JUDE_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }]
+      ? [{ name: "JUDE_POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } }]
       : []),
     ...options.wiring.env,
   ];
