@@ -23,7 +23,7 @@ import { pino } from "pino";
 import { runBootstrap } from "../pipelines/bootstrap/app.ts";
 import { bootstrapConfigSchema, resolveShardIndex } from "../pipelines/bootstrap/config.ts";
 import { connectEmbedding } from "../pipelines/shared/embed-client.ts";
-import { EmbeddingClient } from "../serving/client.ts";
+import { EmbeddingClient } from "../pipelines/embedding-client/client.ts";
 import { parseServingConfig } from "../serving/config.ts";
 import { startEmbeddingServer } from "../serving/server.ts";
 import { connectRedis, countVersion, isCluster, openStore, type RedisClient } from "../store/index.ts";

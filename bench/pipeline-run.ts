@@ -9,7 +9,7 @@ import { pino } from "pino";
 import { nearlineConfigSchema } from "../pipelines/nearline/config.ts";
 import { startNearline } from "../pipelines/nearline/app.ts";
 import type { EmbedCall } from "../pipelines/shared/embedding.ts";
-import { isRetryableEmbeddingError } from "../serving/client.ts";
+import { isRetryableEmbeddingError } from "../pipelines/embedding-client/client.ts";
 import { changelogExtract, changelogTemplate, type ChangelogEvent } from "./changelog.ts";
 import { percentile } from "./stats.ts";
 

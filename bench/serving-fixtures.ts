@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { EmbeddingClient } from "../serving/client.ts";
+import { EmbeddingClient } from "../pipelines/embedding-client/client.ts";
 import { parseServingConfig } from "../serving/config.ts";
 import { startEmbeddingServer } from "../serving/server.ts";
 

@@ -13,6 +13,8 @@ import { assertDtype, decodeMeta, encodeMeta, encodePayload } from "./codec.ts";
 import { queueScript } from "./commands.ts";
 import { StoreError, StoreErrorCodes, isTransientRedisError } from "./errors.ts";
 import type { BatchCommand } from "./batch.ts";
+import type { DurabilityOptions } from "./durability.ts";
+import { awaitDurable, isPlainAck } from "./durability.ts";
 import { execBatch } from "./batch.ts";
 import { assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -72,6 +74,11 @@ export interface WriterOptions {
   readonly signal?: AbortSignal;
   /** Called before each retry round with the attempt number and the last transient error (for logs). */
   readonly onRetry?: (attempt: number, error: Error, pendingWrites: number) => void;
+  /**
+   * Resolve `write` only once the writes are durable as asked (WAIT / WAITAOF on each primary, see
+   * durability.ts); unset: once Redis acknowledged them.
+   */
+  readonly durability?: DurabilityOptions | undefined;
 }
 
 /** Conditional, pipelined writer of one store. */
@@ -81,6 +88,7 @@ export class StoreWriter {
   readonly #retry: RetryPolicy;
   readonly #signal: AbortSignal | undefined;
   readonly #onRetry: WriterOptions["onRetry"];
+  readonly #durability: DurabilityOptions | undefined;
 
   constructor(store: Store, options: WriterOptions = {}) {
     this.#store = store;
@@ -89,6 +97,7 @@ export class StoreWriter {
     this.#retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.#signal = options.signal;
     this.#onRetry = options.onRetry;
+    this.#durability = isPlainAck(options.durability) ? undefined : options.durability;
   }
 
   /**
@@ -143,8 +152,37 @@ export class StoreWriter {
         ),
       );
     }
+    // Also when every write came back stale: a replay must not commit what an earlier attempt wrote
+    // but never saw made durable.
+    if (this.#durability !== undefined && writes.length > 0) await this.#awaitDurable(writes, started);
     for (const outcome of outcomes) this.#store.metrics.writes.inc({ store: prefix, outcome });
     return outcomes;
+  }
+
+  /** Waits (retrying with the write policy) until the primaries of `writes` report them durable. */
+  async #awaitDurable(writes: readonly StoreWrite[], started: number): Promise<void> {
+    const layout = this.#store.layout;
+    const statsKeys = [
+      ...new Set(
+        writes.map(
+          (write) =>
+            bucketKeys(layout, write.version, bucketOf(layout, recordField(write.entity, write.id))).stats,
+        ),
+      ),
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await awaitDurable(this.#store.client, statsKeys, this.#durability!);
+        return;
+      } catch (error) {
+        const failure =
+          error instanceof StoreError ? error : recordFailure(this.#store, "durability wait", error);
+        if (!failure.retryable || !withinDeadline(this.#retry, started)) throw failure;
+        this.#store.metrics.writeRetries.inc({ store: this.#store.layout.prefix });
+        this.#onRetry?.(attempt, failure, writes.length);
+        await waitBeforeRetry(this.#retry, attempt, this.#signal);
+      }
+    }
   }
 
   /**

@@ -87,13 +87,21 @@ describe("desiredWorkers", () => {
     expect(config.source.kafka.tls?.caFile).toBe("/var/run/jude/secrets/kafka-ca/ca.crt");
     expect(config.embedding.token).toEqual({ env: "JUDE_EMBEDDING_TOKEN" });
     const env = workers.deployment.spec!.template.spec!.containers[0]!.env ?? [];
-    expect(env.every((variable) => variable.value === undefined && variable.valueFrom?.secretKeyRef)).toBe(
-      true,
-    );
+    // Secret values only by reference; the one other variable is the pod name (static group membership).
+    expect(
+      env.every(
+        (variable) =>
+          variable.value === undefined &&
+          (variable.valueFrom?.secretKeyRef !== undefined ||
+            (variable.name === "JUDE_POD_NAME" &&
+              variable.valueFrom?.fieldRef?.fieldPath === "metadata.name")),
+      ),
+    ).toBe(true);
     expect(env.map((variable) => variable.name).sort()).toEqual([
       "JUDE_EMBEDDING_TOKEN",
       "JUDE_KAFKA_SASL_PASSWORD",
       "JUDE_KAFKA_SASL_USERNAME",
+      "JUDE_POD_NAME",
       "JUDE_STORE_URL",
     ]);
   });

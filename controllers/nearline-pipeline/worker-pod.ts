@@ -30,11 +30,19 @@ export function workerContainer(options: {
   wiring: SecretWiring;
   resources?: ResourceSpec | undefined;
 }): V1Container {
+  // A nearline worker uses its pod name as static consumer-group member id: a container restarted in
+  // the same pod resumes its partitions at once instead of after the session timeout.
+  const env = [
+    ...(options.subcommand === "nearline"
+      ? [{ name: "JUDE_POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } }]
+      : []),
+    ...options.wiring.env,
+  ];
   return {
     name: options.name,
     image: options.image,
     args: [options.subcommand, "--config", `${configMountPath}/${configFileName}`],
-    ...(options.wiring.env.length > 0 ? { env: options.wiring.env } : {}),
+    ...(env.length > 0 ? { env } : {}),
     ...(options.resources !== undefined ? { resources: containerResources(options.resources) } : {}),
     volumeMounts: [
       { name: "config", mountPath: configMountPath, readOnly: true },

@@ -7,6 +7,7 @@ import type { Logger } from "../../plumbing/logger.ts";
 import { drainWithin } from "../../plumbing/shutdown.ts";
 import { Registry } from "prom-client";
 import {
+  checkDurabilitySupport,
   createStoreMetrics,
   DEFAULT_RETRY_POLICY,
   isStoreError,
@@ -20,7 +21,7 @@ import { createPipelineMetrics, timePhase, type PipelineMetrics } from "../share
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
 import { openPipelineStore } from "../shared/store-connection.ts";
 import type { NearlineConfig } from "./config.ts";
-import { createProcessor, type BatchOutcome } from "./processor.ts";
+import { createProcessor, type BatchOutcome, type BatchShape, type BatchStep } from "./processor.ts";
 import { createOutputProducer, type OutputProducer } from "./output-producer.ts";
 import { NearlineWorker } from "./worker.ts";
 
@@ -42,6 +43,10 @@ export interface NearlineDependencies {
   drainMs?: number;
   /** Called after each committed batch (benchmarks measure freshness from it). */
   onBatch?: (outcome: BatchOutcome, committedAtMs: number) => void;
+  /** Static group membership id (`jude nearline` passes JUDE_POD_NAME); see NearlineWorker. */
+  groupInstanceId?: string | undefined;
+  /** Awaited at each step of a batch attempt; fault tests hold a batch there. Unset in production. */
+  atStep?: (step: BatchStep, batch: BatchShape) => Promise<void>;
 }
 
 /** Starts a worker; resolves once it consumes. */
@@ -84,7 +89,15 @@ export async function startNearline(
     },
     { metrics, labels, logger },
   );
-  const processBatch = wireProcessor(config, { writer, embedder, producer, metrics, labels, logger });
+  const processBatch = wireProcessor(config, {
+    writer,
+    embedder,
+    producer,
+    metrics,
+    labels,
+    logger,
+    atStep: deps.atStep,
+  });
 
   const worker = new NearlineWorker({
     kafka: { clientOptions },
@@ -100,6 +113,8 @@ export async function startNearline(
     metrics,
     labels,
     logger,
+    groupInstanceId: deps.groupInstanceId,
+    signal: abort.signal,
     ...(deps.onBatch !== undefined ? { onBatch: deps.onBatch } : {}),
   });
   await worker.start();
@@ -110,11 +125,18 @@ export async function startNearline(
     // A failed worker says why on /readyz (e.g. MODEL_MISMATCH), for whoever looks at the probe.
     status: () => ({
       ...worker.totals,
+      lag: worker.lag,
       ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
     }),
   });
   logger.info(
-    { topic: config.source.kafka.topic, group: config.source.kafka.consumerGroup, port: ops.port },
+    {
+      topic: config.source.kafka.topic,
+      group: config.source.kafka.consumerGroup,
+      groupInstanceId: deps.groupInstanceId,
+      port: ops.port,
+      msSinceProcessStart: Math.round(performance.now()),
+    },
     "nearline worker consuming",
   );
 
@@ -148,6 +170,7 @@ async function openVersionStore(
     connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
     metrics: createStoreMetrics(registry),
   });
+  await checkDurabilitySupport(client, config.sinks.store.durability);
   await registerVersion(store, config.model.version, {
     modelDigest: config.model.digest,
     dimension: config.model.dimensions,
@@ -159,6 +182,7 @@ async function openVersionStore(
     // to the batch retry, which would decode and embed the batch again (plumbing/retry.ts, layering).
     retry: { ...DEFAULT_RETRY_POLICY, deadlineMs: undefined },
     signal,
+    durability: config.sinks.store.durability,
     onRetry: (attempt, error, pending) =>
       logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
   });
@@ -175,9 +199,10 @@ function wireProcessor(
     metrics: PipelineMetrics;
     labels: { pipeline: string; version: string };
     logger: Logger;
+    atStep: NearlineDependencies["atStep"];
   },
 ): ReturnType<typeof createProcessor> {
-  const { writer, embedder, producer, metrics, labels, logger } = parts;
+  const { writer, embedder, producer, metrics, labels, logger, atStep } = parts;
   const timed = <T>(phase: string, work: () => Promise<T>): Promise<T> =>
     timePhase(metrics, { ...labels, phase }, work);
   return createProcessor({
@@ -203,6 +228,7 @@ function wireProcessor(
         "event dead-lettered",
       );
     },
+    ...(atStep !== undefined ? { atStep } : {}),
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * `jude nearline --config <file>`: one worker process serves one embedding version of one pipeline.
  * The operator renders this file (YAML or JSON) from NearlinePipeline + EmbeddingModel; see the
- * README's "Nearline worker config" for an example.
+ * README's "Nearline worker" section for an example.
  */
 import { z } from "zod";
 import { loadConfigFile } from "../../plumbing/config-file.ts";

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";
 import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { connectEmbedding } from "../shared/embed-client.ts";
-import { startNearline } from "./app.ts";
+import { startNearline, type NearlineDependencies } from "./app.ts";
 import { loadNearlineConfig, type NearlineConfig } from "./config.ts";
 import type { Logger } from "../../plumbing/logger.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
@@ -15,10 +15,26 @@ import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 const usage = `usage: jude nearline --config <file>
 
 Consumes one entity's changelog and keeps one embedding version of the store fresh.
-The config file (YAML or JSON) is rendered by the operator; see the README, "Nearline worker config".
+The config file (YAML or JSON) is rendered by the operator; see the README, section "Nearline worker"
+(config example, "Delivery guarantees", "Contract for producers and readers").
+
+Environment:
+  JUDE_POD_NAME   stable id of this worker (the pod name); enables static consumer group
+                  membership, so a restarted worker resumes its partitions at once
+  JUDE_LOG_LEVEL  log level (default info)
+
+Endpoints on the config's http.port (default 9090): /healthz, /readyz (ready, totals, consumer lag),
+/metrics (Prometheus; README section "Metrics").
 `;
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the worker until SIGTERM/SIGINT or a fatal error; returns the exit code. `hooks` lets a fault
+ * test run this very process flow with a batch held at a step (see NearlineDependencies.atStep).
+ */
+export async function main(
+  argv: string[],
+  hooks: Pick<NearlineDependencies, "atStep"> = {},
+): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: { config: { type: "string" }, help: { type: "boolean" } },
@@ -46,6 +62,10 @@ export async function main(argv: string[]): Promise<number> {
       logger,
       embedCall: embedding.call,
       isRetryableEmbedError: embedding.isRetryable,
+      // The pod name (downward API): a container restarted after a crash keeps it, so the worker
+      // takes its old place in the consumer group at once (static membership).
+      groupInstanceId: process.env.JUDE_POD_NAME || undefined,
+      ...hooks,
     });
   } catch (error) {
     logger.error({ err: error }, "nearline worker failed to start");

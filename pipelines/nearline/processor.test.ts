@@ -142,4 +142,37 @@ describe("nearline batch processor", () => {
     expect(store.writes).toEqual([]);
     expect(produced).toEqual([]);
   });
+
+  it("acknowledges the output before the store write: a failed produce leaves the store untouched", async () => {
+    let failProduce = true;
+    const { store, produced, process } = setup({
+      produce: async (records) => {
+        if (failProduce) throw new Error("broker away");
+        produced.push(...records);
+      },
+    });
+    const batch = [record("a", 100, { title: "Nurse" }), record("a", 200, { title: "Head nurse" })];
+    await expect(process(batch)).rejects.toThrow("broker away");
+    expect(store.writes).toEqual([]);
+    // The retry of the same batch produces both applied changes, then stores them.
+    failProduce = false;
+    expect(await process(batch)).toMatchObject({ embedded: 2, skippedStale: 0 });
+    expect(produced.map((each) => JSON.parse(String(each.value)).source.offset)).toEqual(
+      batch.map((each) => each.offset.toString()),
+    );
+    expect(store.metas.get("a")).toMatchObject({ eventTimeMs: 200 });
+  });
+
+  it("reports its steps in order, with the store still unwritten until after 'produced'", async () => {
+    const steps: string[] = [];
+    const context = setup({
+      atStep: async (step, batch) => {
+        steps.push(
+          `${step}:${batch.events}:${batch.produced}:${batch.writes}:${context.store.writes.length}`,
+        );
+      },
+    });
+    await context.process([record("a", 100, { title: "Nurse" }), record("bad", 100, "{x")]);
+    expect(steps).toEqual(["embedded:2:2:1:0", "produced:2:2:1:0", "stored:2:2:1:1"]);
+  });
 });

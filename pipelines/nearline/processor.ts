@@ -1,9 +1,17 @@
 /**
  * One micro-batch of the nearline path: decode -> extract + prompt + hash -> change detection ->
- * embed each distinct text once -> conditional store writes -> output and dead-letter records.
+ * embed each distinct text once -> output and dead-letter records -> conditional store writes.
  * The caller commits the batch's offsets only after `process` resolved, i.e. after every sink
- * acknowledged, so a crash at any point replays the batch (at least once) and nothing is lost; the
- * store's "newer wins" writes make the replay harmless.
+ * acknowledged, so a crash at any point replays the batch (at least once); the store's "newer wins"
+ * writes make the replay harmless.
+ *
+ * Why the output topic is written before the store: a replay decides what to write by comparing with
+ * the store, and finds events that an earlier attempt stored to be stale. Had that attempt stored
+ * before producing and then died (or lost the broker) before the output was acknowledged, the replay
+ * would produce nothing for them and the output topic would miss changes for good. Producing first
+ * means every event the store applies was acknowledged by the output topic beforehand, by the same
+ * attempt; a replay after a crash between the two produces those records again (duplicates carry the
+ * same key and source position, so consumers drop them).
  */
 import type { RecordMeta } from "../../store/index.ts";
 import { createDecoder, type DecodeRules, type EntityChange } from "../shared/decode.ts";
@@ -42,7 +50,28 @@ export interface ProcessorOptions {
   produce: (records: readonly OutputRecord[]) => Promise<void>;
   /** Called for every dead-lettered event (logs and metrics; the topic write is separate). */
   onDeadLetter?: (record: ConsumedRecord, code: string, reason: string) => void;
+  /**
+   * Awaited at each step boundary of an attempt (tests hold a batch there to inject a fault at a known
+   * point; production leaves it unset).
+   */
+  atStep?: (step: BatchStep, batch: BatchShape) => Promise<void>;
 }
+
+/** The size of a batch attempt, as `atStep` sees it. */
+export interface BatchShape {
+  /** Consumed records. */
+  events: number;
+  /** Output and dead-letter records to produce. */
+  produced: number;
+  /** Store writes. */
+  writes: number;
+}
+
+/**
+ * Where an attempt stands: `embedded` (output not yet produced), `produced` (output acknowledged,
+ * store not written), `stored` (store written; the caller commits next).
+ */
+export type BatchStep = "embedded" | "produced" | "stored";
 
 /** Counts of one batch; the worker turns them into metrics and status. */
 export interface BatchOutcome {
@@ -96,12 +125,26 @@ export function createProcessor(
     const planned = plan(records, deadLetter);
     const toWrite = await detectChanges(options, target, planned, outcome);
     const vectorOf = await embedDistinct(options, toWrite, outcome);
+    if (options.outputTopic !== undefined) {
+      for (const item of toWrite) {
+        const vector = item.text ? vectorOf.get(item.text.text) : undefined;
+        produced.push(outputRecord(options.outputTopic, identity, item.record, item.change, vector));
+      }
+    }
+    const step = { events: records.length, produced: produced.length, writes: toWrite.length };
+    await options.atStep?.("embedded", step);
+    // Output and dead-letter records first, acknowledged before anything becomes visible in the store.
+    if (produced.length > 0) await options.produce(produced);
+    await options.atStep?.("produced", step);
     const outcomes = await writeEntities(
       options.store,
       target,
       toWrite.map((item) => entityWrite(item, vectorOf)),
     );
+    await options.atStep?.("stored", step);
     toWrite.forEach((item, index) => {
+      // Lost a race with another writer (bootstrap, or the previous owner of a partition during a
+      // rebalance) that stored a newer position since change detection read it.
       if (outcomes[index] === "stale") {
         outcome.skippedStale++;
         return;
@@ -109,14 +152,7 @@ export function createProcessor(
       if (item.change.op === "delete") outcome.deleted++;
       else outcome.embedded++;
       outcome.visibleEventTimesMs.push(item.change.eventTimeMs);
-      if (options.outputTopic !== undefined) {
-        const vector = item.text ? vectorOf.get(item.text.text) : undefined;
-        produced.push(outputRecord(options.outputTopic, identity, item.record, item.change, vector));
-      }
     });
-
-    // Output and dead-letter records, acknowledged before the caller commits.
-    if (produced.length > 0) await options.produce(produced);
     return outcome;
   };
 }

@@ -31,6 +31,14 @@ export interface NearlineWorkerOptions {
   labels: { pipeline: string; version: string };
   logger: Logger;
   onBatch?: (outcome: BatchOutcome, committedAtMs: number) => void;
+  /**
+   * Static group membership (KIP-345): a stable id per worker, e.g. its pod name. A worker restarted
+   * under the same id (a container restart after kill -9 keeps the pod name) takes its old place in
+   * the group at once instead of waiting for the dead member's session to time out.
+   */
+  groupInstanceId?: string | undefined;
+  /** Aborted when a drain ran out of time: stops retrying the final offset commit. */
+  signal?: AbortSignal | undefined;
 }
 
 type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
@@ -46,6 +54,9 @@ export class NearlineWorker {
   #loop: Promise<void> | undefined;
   #ready = false;
   #failure: unknown;
+  readonly #lag = new Map<number, number>();
+  #firstCommitAtMs: number | undefined;
+  #joinStartedAtMs = 0;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
 
   constructor(options: NearlineWorkerOptions) {
@@ -57,6 +68,19 @@ export class NearlineWorker {
     return this.#ready;
   }
 
+  /** Consumer lag per partition from the last lag check (every 5 s), and their sum. */
+  get lag(): { total: number; partitions: Record<string, number> } {
+    const partitions = Object.fromEntries(
+      [...this.#lag].sort(([a], [b]) => a - b).map(([partition, lag]) => [String(partition), lag]),
+    );
+    return { total: [...this.#lag.values()].reduce((sum, value) => sum + value, 0), partitions };
+  }
+
+  /** When this worker first committed offsets (epoch ms); undefined before. */
+  get firstCommitAtMs(): number | undefined {
+    return this.#firstCommitAtMs;
+  }
+
   /** Why the loop failed for good; undefined while it runs or after a clean stop. */
   get failure(): unknown {
     return this.#failure;
@@ -65,9 +89,11 @@ export class NearlineWorker {
   /** Joins the consumer group and starts the loop; resolves once consuming. */
   async start(): Promise<void> {
     const options = this.#options;
+    this.#joinStartedAtMs = Date.now();
     this.#consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...options.kafka.clientOptions,
       groupId: options.consumerGroup,
+      ...(options.groupInstanceId !== undefined ? { groupInstanceId: options.groupInstanceId } : {}),
       autocommit: false,
       sessionTimeout: 20_000,
       heartbeatInterval: 1_000,
@@ -87,12 +113,11 @@ export class NearlineWorker {
     this.#consumer.startLagMonitoring({ topics: [options.topic] }, 5_000);
     this.#consumer.on("consumer:lag", (lag) => {
       for (const [, partitions] of lag) {
-        partitions.forEach((value, partition) =>
-          options.metrics.consumerLag.set(
-            { ...options.labels, partition: String(partition) },
-            Number(value < 0n ? 0n : value),
-          ),
-        );
+        partitions.forEach((value, partition) => {
+          const lag = Number(value < 0n ? 0n : value);
+          this.#lag.set(partition, lag);
+          options.metrics.consumerLag.set({ ...options.labels, partition: String(partition) }, lag);
+        });
       }
     });
     const source = new BatchSource<RawMessage>(this.#stream, options.batching);
@@ -169,10 +194,28 @@ export class NearlineWorker {
         });
       }
     }
+    const { metrics, labels, logger } = this.#options;
     try {
+      // Retried until the broker is back: the batch is in both sinks, only its offsets are missing.
       await retry(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
         isRetryable: (error) => this.#options.isRetryable(error) && !isRebalanceError(error),
+        signal: this.#options.signal,
+        onRetry: (error, attempt) => {
+          metrics.retries.inc({ ...labels, dependency: "kafka" });
+          logger.warn({ err: error, attempt }, "offset commit failed; retrying");
+        },
       });
+      if (this.#firstCommitAtMs === undefined) {
+        this.#firstCommitAtMs = Date.now();
+        // Recovery figures: a restart under the same group.instance.id must not wait for a session timeout.
+        logger.info(
+          {
+            msSinceProcessStart: Math.round(performance.now()),
+            msSinceGroupJoin: this.#firstCommitAtMs - this.#joinStartedAtMs,
+          },
+          "first offsets committed",
+        );
+      }
     } catch (error) {
       // After a rebalance took these partitions away, their new owner resumes from the last commit and
       // replays the batch; the store's newer-wins writes make that harmless, so this is not fatal.

@@ -49,6 +49,8 @@ describe("createDecoder", () => {
     [record("{not json"), "INVALID_JSON", /^value is not JSON: /],
     [record("[1,2]"), "NOT_AN_OBJECT", /array/],
     [record({ updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
+    // An empty id is a missing id (README, dead-letter codes), not an invalid one.
+    [record({ jobId: "", updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
     [record({ jobId: "x", updatedAt: "yesterday" }), "INVALID_EVENT_TIME", /\$\.updatedAt/],
     [record({ jobId: "x".repeat(600), updatedAt: 1 }), "INVALID_ID", /longer than 512 bytes/],
     [record(null, null), "TOMBSTONE_WITHOUT_KEY", /without a UTF-8 record key/],

@@ -1,6 +1,6 @@
 /** The pipelines' connection to the embedding server of their version, from the config's embedding section. */
 import { readFileSync } from "node:fs";
-import { EmbeddingClient, isRetryableEmbeddingError } from "../../serving/client.ts";
+import { EmbeddingClient, isRetryableEmbeddingError } from "../embedding-client/client.ts";
 import { readSecret, type SecretSource } from "./config-common.ts";
 import type { EmbedCall } from "./embedding.ts";
 import { PipelineError, PipelineErrorCodes } from "./errors.ts";

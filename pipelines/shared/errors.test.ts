@@ -1,7 +1,7 @@
 import { MultipleErrors, ProtocolError } from "@platformatic/kafka";
 import { describe, expect, it } from "vitest";
 import { StoreError, StoreErrorCodes } from "../../store/index.ts";
-import { EmbeddingClientError } from "../../serving/client-errors.ts";
+import { EmbeddingClientError } from "../embedding-client/errors.ts";
 import { dependencyOf, isPipelineError, PipelineError, PipelineErrorCodes } from "./errors.ts";
 import { isRebalanceError, isRetryableKafkaError } from "./kafka.ts";
 

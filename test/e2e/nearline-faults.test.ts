@@ -1,20 +1,32 @@
 /**
  * Nearline fault tolerance with every part real and separate: the worker and the embedding server run
  * as `jude` child processes, Kafka and Redis are the testbed's. Each test streams a changelog, injects
- * one fault mid-stream, and ends only when the store equals the expected final state for every key.
- * Outages of Redis and of the embedding server last until the worker's retry metrics show that a
- * batch in flight actually hit them. The worker's config names the real model digest, which it checks.
+ * one fault mid-stream, and ends only when the store equals the expected final state for every key
+ * (computed by the independent model in test/support/nearline-oracle.ts). Each fault is shown to have
+ * hit a batch in flight: outages last until the worker's retry metrics moved, SIGTERM comes while a
+ * batch is held in hand, a rebalance hands work to a worker that then does some. Kill -9 and broker
+ * outages at each step of a batch, with the output topic checked too: nearline-sink-faults.test.ts.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectRedis, openStore, StoreWriter, type RedisClient, type Store } from "../../store/index.ts";
 import { requireEnv } from "../support/env.ts";
-import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../support/kafka.ts";
+import {
+  committedOffsets,
+  createTopics,
+  produceEvents,
+  uniqueTopic,
+  type TestEvent,
+} from "../support/kafka.ts";
 import { expectedFinalState, jobEvent, nearlineConfig } from "../support/nearline.ts";
+import {
+  startHeldWorker,
+  startWorker as startWorkerProcess,
+  workerMetric,
+} from "../support/nearline-processes.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../support/processes.ts";
-import { EmbeddingClient } from "../../serving/client.ts";
-import { probe } from "../testbed/http-probe.ts";
+import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import { restart as restartComponent, stop as stopComponent } from "../testbed/index.ts";
 import { stateDir } from "../testbed/paths.ts";
 import { freePort } from "../testbed/ports.ts";
@@ -116,9 +128,7 @@ async function startScenario(name: string): Promise<Scenario> {
 }
 
 function startWorker(configFile: string, name: string): JudeProcess {
-  const worker = startJude(`nearline-${name}`, ["nearline", "--config", configFile], {
-    JUDE_TEST_STORE_URL: requireEnv("JUDE_REDIS_URL"),
-  });
+  const worker = startWorkerProcess(name, configFile);
   running.push(worker);
   return worker;
 }
@@ -140,15 +150,6 @@ async function produceChunk(scenario: Scenario, chunk: number): Promise<void> {
   await produceEvents(scenario.topic, events);
 }
 
-/** Sum of a counter's series on the worker's /metrics whose labels include `labels` (e.g. dependency="store"). */
-async function counter(port: number, name: string, labels = ""): Promise<number> {
-  const { body } = await probe(`http://127.0.0.1:${port}/metrics`);
-  return body
-    .split("\n")
-    .filter((line) => line.startsWith(`${name}{`) && line.includes(labels))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
-}
-
 /** Waits until the worker retried a batch (or a store write) on `dependency` since `before`. */
 async function waitForRetries(scenario: Scenario, dependency: string, before: number): Promise<number> {
   let now = before;
@@ -161,13 +162,13 @@ async function waitForRetries(scenario: Scenario, dependency: string, before: nu
 }
 
 async function retriesOn(scenario: Scenario, dependency: string): Promise<number> {
-  const batchRetries = await counter(
+  const batchRetries = await workerMetric(
     scenario.workerPort,
     "jude_pipeline_retries_total",
     `dependency="${dependency}"`,
   );
   const writeRetries =
-    dependency === "store" ? await counter(scenario.workerPort, "jude_store_write_retries_total") : 0;
+    dependency === "store" ? await workerMetric(scenario.workerPort, "jude_store_write_retries_total") : 0;
   return batchRetries + writeRetries;
 }
 
@@ -195,18 +196,6 @@ async function expectConverged(scenario: Scenario): Promise<void> {
 }
 
 describe("nearline worker under faults (store ends exact, nothing lost)", () => {
-  it("survives kill -9 of the worker mid-stream", async () => {
-    const scenario = await startScenario("kill9");
-    await produceChunk(scenario, 0);
-    await produceChunk(scenario, 1);
-    await stopJude(scenario.worker, "SIGKILL");
-    await produceChunk(scenario, 2);
-    const restarted = startWorker(scenario.configFile, "kill9-restarted");
-    await waitReady(restarted, scenario.workerPort);
-    await produceChunk(scenario, 3);
-    await expectConverged(scenario);
-  });
-
   it("survives a Redis restart mid-stream", async () => {
     const scenario = await startScenario("redis");
     await produceChunk(scenario, 0);
@@ -234,16 +223,6 @@ describe("nearline worker under faults (store ends exact, nothing lost)", () => 
     await expectConverged(scenario);
   });
 
-  it("survives a Kafka broker restart mid-stream", async () => {
-    const scenario = await startScenario("kafka");
-    await produceChunk(scenario, 0);
-    await produceChunk(scenario, 1);
-    await restartComponent("kafka");
-    await produceChunk(scenario, 2);
-    await produceChunk(scenario, 3);
-    await expectConverged(scenario);
-  });
-
   it("hands partitions over on rebalances without losing work (a second worker joins, the first leaves)", async () => {
     const scenario = await startScenario("rebalance");
     await produceChunk(scenario, 0);
@@ -255,12 +234,23 @@ describe("nearline worker under faults (store ends exact, nothing lost)", () => 
     expect(await stopJude(scenario.worker, "SIGTERM")).toBe(0);
     await produceChunk(scenario, 3);
     await expectConverged(scenario);
+    // The joiner really took partitions over and worked on them.
+    expect(await workerMetric(secondPort, "jude_pipeline_consumed_total")).toBeGreaterThan(0);
   });
 
-  it("drains on SIGTERM: exits 0 after committing the batch in hand", async () => {
+  it("drains on SIGTERM: finishes and commits the batch in hand, exits 0", async () => {
     const scenario = await startScenario("sigterm");
-    await produceChunk(scenario, 0);
+    // Only the held worker of this scenario's group consumes: stop the plain one first (nothing sent yet).
     expect(await stopJude(scenario.worker, "SIGTERM")).toBe(0);
+    const held = startHeldWorker("sigterm-held", scenario.configFile, "embedded");
+    running.push(held);
+    await waitReady(held, scenario.workerPort);
+    await produceChunk(scenario, 0);
+    const { events } = await held.held;
+    expect(await committedOffsets(`${scenario.topic}-group`, scenario.topic)).toBe(0);
+    // SIGTERM while the batch is in hand (embedded, not yet written): it is finished and committed.
+    expect(await stopJude(held, "SIGTERM")).toBe(0);
+    expect(await committedOffsets(`${scenario.topic}-group`, scenario.topic)).toBe(events);
     const restarted = startWorker(scenario.configFile, "sigterm-restarted");
     await waitReady(restarted, scenario.workerPort);
     await produceChunk(scenario, 1);

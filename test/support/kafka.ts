@@ -63,6 +63,27 @@ export interface ReadRecord {
   headers: Record<string, string>;
   partition: number;
   offset: bigint;
+  timestampMs: number;
+}
+
+/** Records in a topic (end offsets summed; the test topics are never truncated or compacted). */
+export async function recordCount(topic: string): Promise<number> {
+  const consumer = new Consumer({
+    clientId: "jude-test-offsets",
+    groupId: uniqueTopic("offsets"),
+    bootstrapBrokers: bootstrapBrokers(),
+  });
+  try {
+    const offsets = await consumer.listOffsets({ topics: [topic] });
+    return (offsets.get(topic) ?? []).reduce((sum, end) => sum + Number(end), 0);
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+/** Every record of a topic at the time of the call. */
+export async function readAll(topic: string): Promise<ReadRecord[]> {
+  return readTopic(topic, await recordCount(topic));
 }
 
 /** Reads `count` records from the start of a topic (fails after `timeoutMs` with what it got). */
@@ -98,6 +119,7 @@ export async function readTopic(topic: string, count: number, timeoutMs = 60_000
           headers,
           partition: message.partition,
           offset: message.offset,
+          timestampMs: Number(message.timestamp),
         });
         if (records.length >= count) {
           clearTimeout(timer);

@@ -4,15 +4,15 @@
  */
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
-import { contentHash, createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
-import { parseEventTime } from "../../pipelines/shared/decode.ts";
 import { nearlineConfigSchema, type NearlineConfig } from "../../pipelines/nearline/config.ts";
 import { StoreWriter, type Store } from "../../store/index.ts";
 import { requireEnv } from "./env.ts";
 import type { TestEvent } from "./kafka.ts";
+import { jobHash, jobTemplate, jobText } from "./nearline-oracle.ts";
+
+export { jobTemplate };
 
 export const jobExtract = { title: "$.title", company: "$.company", skills: "$.skills[*]" };
-export const jobTemplate = "Job: {{title}} at {{company}}. Skills: {{skills}}";
 
 /** Which Redis the worker writes to. */
 export type RedisMode = "standalone" | "cluster";
@@ -70,22 +70,20 @@ export function jobEvent(id: string, time: number, fields: Record<string, unknow
   return { key: id, value: { jobId: id, updatedAt: time, ...fields } };
 }
 
-/** Final state per key: the content hash of its newest upsert, or null when its newest event deletes it. */
+/**
+ * Final state per key: the content hash of its newest upsert, or null when its newest event deletes it.
+ * Computed by the independent model in nearline-oracle.ts, not by the pipelines' renderer.
+ */
 export function expectedFinalState(
   events: readonly TestEvent[],
   version: string,
 ): Map<string, string | null> {
-  const render = createEntityTextRenderer({
-    extract: jobExtract,
-    template: jobTemplate,
-    modelVersion: version,
-  });
   const newest = new Map<string, { time: number; order: number; hash: string | null }>();
   events.forEach((event, order) => {
     const value = event.value as Record<string, unknown> | null;
     // A tombstone carries the record timestamp (now), newer than the small synthetic event times tests use.
-    const time = value === null ? Number.MAX_SAFE_INTEGER : (parseEventTime(value.updatedAt) ?? -1);
-    const hash = value === null || value.op === "d" ? null : render(value).hash;
+    const time = value === null ? Number.MAX_SAFE_INTEGER : Number(value.updatedAt);
+    const hash = value === null || value.op === "d" ? null : jobHash(jobText(value), version);
     const current = newest.get(event.key);
     if (current === undefined || time > current.time || (time === current.time && order > current.order)) {
       newest.set(event.key, { time, order, hash });
@@ -108,5 +106,3 @@ export async function expectStoreMatches(
   const actual = new Map(ids.map((id, index) => [id, metas[index]?.live ? metas[index]!.contentHash : null]));
   expect(actual).toEqual(expected);
 }
-
-export { contentHash };

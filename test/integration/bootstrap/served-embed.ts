@@ -3,7 +3,7 @@
  * testbed's all-MiniLM-L6-v2) over gRPC, with inference counted exactly at the `EmbedCall` boundary.
  */
 import type { EmbedCall } from "../../../pipelines/shared/embedding.ts";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import { startTestEmbeddingServer } from "../../support/embedding-server.ts";
 
 /** The model's output width. */

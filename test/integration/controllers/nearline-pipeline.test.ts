@@ -73,6 +73,8 @@ describe("NearlinePipeline controller", () => {
       createHash("sha256").update(text).digest("hex"),
     );
     expect(template.spec!.containers[0]!.env).toEqual([
+      // The pod name is the worker's static consumer-group member id.
+      { name: "JUDE_POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },
       { name: "JUDE_STORE_URL", valueFrom: { secretKeyRef: { name: "jude-redis", key: "url" } } },
     ]);
     for (const child of [deployment, configMap])

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import {
   connectRedis,
   openStore,
@@ -25,6 +25,8 @@ import {
   nearlineConfig,
   type RedisMode,
 } from "../../support/nearline.ts";
+import { schemaValid } from "../../support/nearline-sinks.ts";
+import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { cosine } from "../serving/helpers.ts";
 
@@ -159,14 +161,15 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
 
   it("produces vectors for offline training with model digest, template hash and source position", async () => {
     const records = await readTopic(outputTopic, 6);
-    const j1 = records
-      .map((record) => JSON.parse(record.value!.toString()))
-      .filter((value) => value.id === "j1");
+    // Every record read back from Kafka is valid against the published output-record.schema.json.
+    const values = schemaValid(records);
+    expect(values.length).toBeGreaterThanOrEqual(6);
+    const j1 = values.filter((value) => value.id === "j1");
     expect(j1.map((value) => value.eventTime)).toEqual([
       new Date(1000).toISOString(),
       new Date(2000).toISOString(),
     ]);
-    const latest = j1[1];
+    const latest = j1[1]!;
     expect(latest).toMatchObject({
       entity: "job",
       op: "upsert",
@@ -176,12 +179,29 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     });
     expect(latest.templateHash).toMatch(/^[a-f0-9]{16}$/);
     expect(latest.source).toMatchObject({ topic });
-    const vector = new Float32Array(Uint8Array.from(Buffer.from(latest.vector, "base64")).buffer);
+    const vector = new Float32Array(Uint8Array.from(Buffer.from(latest.vector!, "base64")).buffer);
     expect(vector).toHaveLength(384);
-    const deleted = records
-      .map((record) => JSON.parse(record.value!.toString()))
-      .find((value) => value.id === "j3" && value.op === "delete");
+    const deleted = values.find((value) => value.id === "j3" && value.op === "delete");
     expect(deleted).toMatchObject({ vector: null });
+  });
+
+  it("reports its consumer lag per partition on /readyz, not only on /metrics", async () => {
+    let readyz: {
+      ready?: boolean;
+      consumed?: number;
+      lag?: { total: number; partitions: Record<string, number> };
+    } = {};
+    // The lag is measured every 5 s; the first measurement lands within that.
+    await waitFor(
+      "/readyz to carry the lag of both partitions",
+      async () => {
+        readyz = JSON.parse((await probe(`http://127.0.0.1:${app.ops.port}/readyz`)).body);
+        return Object.keys(readyz.lag?.partitions ?? {}).length === 2;
+      },
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+    expect(readyz).toMatchObject({ ready: true, lag: { total: 0, partitions: { "0": 0, "1": 0 } } });
+    expect(readyz.consumed).toBe(app.worker.totals.consumed);
   });
 
   async function readVectors(ids: string[]): Promise<Float32Array[]> {

@@ -12,7 +12,7 @@ import {
   EmbeddingClientError,
   type ClientInput,
   type EmbedOptions,
-} from "../../../serving/client.ts";
+} from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { rawUnary, startServer } from "./helpers.ts";
 

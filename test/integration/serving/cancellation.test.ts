@@ -3,7 +3,7 @@
  * are dropped before their batch is formed.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { metricValue, startServer } from "./helpers.ts";
 

@@ -4,7 +4,7 @@
  */
 import { credentials, type Client, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { loadProtos } from "../../../serving/transport/proto.ts";
 import { cosine, readReference, startServer } from "./helpers.ts";

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cudaAvailability } from "../../../serving/backend/onnx-session.ts";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import { cosine, readReference, spawnServe, startServer, type ServeProcess } from "./helpers.ts";
 
 const cuda = cudaAvailability();

@@ -4,7 +4,11 @@
  */
 import { credentials, type Client } from "@grpc/grpc-js";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { EmbeddingClient, EmbeddingClientError, type EmbedAnswer } from "../../../serving/client.ts";
+import {
+  EmbeddingClient,
+  EmbeddingClientError,
+  type EmbedAnswer,
+} from "../../../pipelines/embedding-client/client.ts";
 import { loadProtos } from "../../../serving/transport/proto.ts";
 import { metricValue, spawnServe, type ServeProcess } from "./helpers.ts";
 

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import { fetchModel } from "../../../serving/fetch-model/fetch.ts";
 import { cosine, modelDir, readReference, repoRoot, selfSignedCertificate, startServer } from "./helpers.ts";
 

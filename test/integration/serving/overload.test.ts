@@ -4,7 +4,7 @@
  * serves normally afterwards. Runs `jude serve` as a child process so its memory is its own.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { EmbeddingClient, EmbeddingClientError } from "../../../serving/client.ts";
+import { EmbeddingClient, EmbeddingClientError } from "../../../pipelines/embedding-client/client.ts";
 import { metricValue, spawnServe, type ServeProcess } from "./helpers.ts";
 
 const CALLS = 5_000;

@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { loadTokenizer } from "../../../serving/tokenizer/tokenizer.ts";
 import { cosine, modelDir, readReference, startServer, type Reference } from "./helpers.ts";

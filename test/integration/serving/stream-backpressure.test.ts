@@ -8,7 +8,7 @@
  */
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { EmbeddingClient } from "../../../serving/client.ts";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { TeiGrpcClient } from "./clients/tei-grpc-client.ts";
 import { TeiHttpClient } from "./clients/tei-http-client.ts";

@@ -8,7 +8,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { EmbeddingClient, EmbeddingClientError } from "../../../serving/client.ts";
+import { EmbeddingClient, EmbeddingClientError } from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { loadProtos } from "../../../serving/transport/proto.ts";
 import { selfSignedCertificate, startServer } from "./helpers.ts";

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { EmbeddingClient } from "../../../../serving/client.ts";
+import { EmbeddingClient } from "../../../../pipelines/embedding-client/client.ts";
 import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { requireEnv } from "../../../support/env.ts";
 import { readContainerLog } from "../../../testbed/local-nodes/cli-commands.ts";

@@ -1,4 +1,4 @@
-/** A gRPC client of the embedding server (jude.embedding.v1): unary Embed, a long-lived stream, Info. */
+/** A gRPC client of the embedding server (jude.embedding.v1), used by the pipelines and tests: unary Embed, a long-lived stream, Info. */
 import {
   credentials,
   Metadata,
@@ -6,10 +6,11 @@ import {
   type ServiceError,
   type ClientDuplexStream,
 } from "@grpc/grpc-js";
-import { EmbeddingClientError } from "./client-errors.ts";
-import { loadProtos } from "./transport/proto.ts";
+import { EmbeddingClientError } from "./errors.ts";
+import type { EmbedResponseMessage } from "../../serving/transport/embed-messages.ts";
+import { loadProtos } from "../../serving/transport/proto.ts";
 
-export { EmbeddingClientError, isRetryableEmbeddingError } from "./client-errors.ts";
+export { EmbeddingClientError, isRetryableEmbeddingError } from "./errors.ts";
 
 /** How to reach a server. */
 export interface EmbeddingClientOptions {
@@ -47,16 +48,8 @@ export interface EmbedAnswer {
   timings: { tokenizationNs: number; queueNs: number; inferenceNs: number; totalNs: number };
 }
 
-interface RawResponse {
-  embeddings: Array<{ vector: Buffer; tokenCount: number; truncated: boolean }>;
-  dimensions: number;
-  modelName: string;
-  modelVersion: string;
-  modelDigest: string;
-  totalTokens: number;
-  timings: EmbedAnswer["timings"] | null;
-  requestId: string;
-}
+/** The wire message (the server's own type); an older server may send no timings. */
+type RawResponse = Omit<EmbedResponseMessage, "timings"> & { timings: EmbedAnswer["timings"] | null };
 
 type UnaryMethod = (
   request: unknown,
