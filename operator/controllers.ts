@@ -4,6 +4,7 @@ import { bootstrapRunController } from "../controllers/bootstrap-run/controller.
 import { embeddingModelController } from "../controllers/embedding-model/controller.ts";
 import { nearlinePipelineController } from "../controllers/nearline-pipeline/controller.ts";
 import type { Images } from "../controllers/shared/image.ts";
+import type { Registry } from "prom-client";
 import type { ControllerDefinition } from "./runtime/types.ts";
 
 /** What a controller factory gets from the operator's configuration. */
@@ -11,6 +12,8 @@ export interface ControllerSettings {
   images: Images;
   /** Keys reconciled at once per controller. */
   concurrency: number;
+  /** The operator's metrics registry (controllers add their domain metrics to it). */
+  registry?: Registry;
 }
 
 /** Controller factories by name. */

@@ -56,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   const settings = {
     images: imagesFor(config.imageRepository, config.imageTag),
     concurrency: config.concurrency,
+    registry: manager.metrics.registry,
   };
   const selected = config.controllers ?? Object.keys(controllerFactories);
   for (const name of selected) manager.add(controllerFactories[name]!(settings));

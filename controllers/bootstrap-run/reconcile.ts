@@ -10,7 +10,9 @@ import {
 } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
-import { resolveLiveVersions } from "../nearline-pipeline/live-versions.ts";
+import type { EmbeddingModel } from "../../crds/index.ts";
+import { parseVersionRecord, versionRecordSelector } from "../embedding-model/version-record.ts";
+import { resolveVersion, type ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../nearline-pipeline/status-writer.ts";
@@ -116,7 +118,7 @@ async function startRun(
   settings: RunReconcileSettings,
 ): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | undefined> {
   const model = read?.surroundings.model;
-  const versions = model === undefined ? { versions: [], waiting: [] } : resolveLiveVersions(model);
+  const versions = model === undefined ? { versions: [], waiting: [] } : runVersions(context, model);
   const cause = runStallCause({ run, pipeline: read?.surroundings, versions });
   const waiting = versions.waiting.find((entry) => entry.version === run.spec.modelVersion);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
@@ -162,6 +164,28 @@ async function startRun(
     `Indexed Job ${desired.job.metadata!.name} runs ${run.spec.parallelism} shards`,
   );
   return { run: started, job };
+}
+
+/**
+ * The versions a run may fill: the spec's version (usually the one being promoted; its workers wait
+ * for this run's offsets, so it cannot wait for them) and every version the promotion still records.
+ */
+function runVersions(context: ReconcileContext, model: EmbeddingModel): ResolvedVersions {
+  const records = context.cache
+    .list(resourceTypes.configMap, {
+      namespace: context.key.namespace,
+      labels: versionRecordSelector(model.metadata.name),
+    })
+    .flatMap((configMap) => parseVersionRecord(configMap as never) ?? []);
+  const specs = new Map(records.map((record) => [record.version, record.spec]));
+  specs.set(model.spec.version, model.spec);
+  const resolved: ResolvedVersions = { versions: [], waiting: [] };
+  for (const [version, spec] of specs) {
+    const entry = resolveVersion(model, version, spec);
+    if ("reason" in entry) resolved.waiting.push(entry);
+    else resolved.versions.push(entry);
+  }
+  return resolved;
 }
 
 function keptWatermarks(run: BootstrapRun): Pick<BootstrapRunStatus, "watermarks"> {
