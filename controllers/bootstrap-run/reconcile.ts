@@ -21,6 +21,7 @@ import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
+import { bootstrapFailedGauge, recordRunFailed } from "./run-metrics.ts";
 import { isFinished, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
 import { runStallCause } from "./stall-causes.ts";
@@ -33,6 +34,8 @@ export const stalledPollMs = 30_000;
 /** What the reconcile needs besides its context; tests replace the Kafka and store reads. */
 export interface RunReconcileSettings {
   images: Images;
+  /** Where jude_bootstrap_failed is exported (a private registry when absent). */
+  failedGauge?: ReturnType<typeof bootstrapFailedGauge>;
   captureWatermarks?: typeof captureWatermarks;
   readCheckpoints?: typeof readCheckpoints;
 }
@@ -43,7 +46,11 @@ export async function reconcileBootstrapRun(
   settings: RunReconcileSettings,
 ): Promise<ReconcileResult | void> {
   const raw = context.cache.get(resourceTypes.bootstrapRun, context.key);
-  if (raw === undefined || raw.metadata?.deletionTimestamp) return;
+  const gauge = settings.failedGauge;
+  if (raw === undefined || raw.metadata?.deletionTimestamp) {
+    if (gauge !== undefined) await recordRunFailed(gauge, context.key, undefined, false);
+    return;
+  }
   const parsed = safeParseBootstrapRun(raw);
   if (!parsed.success) {
     const verdict = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message } as const;
@@ -51,6 +58,8 @@ export async function reconcileBootstrapRun(
     return;
   }
   const run = parsed.data;
+  if (gauge !== undefined)
+    await recordRunFailed(gauge, context.key, run.spec.modelVersion, run.status?.phase === "Failed");
   if (isFinished(run)) return;
   const pipelineRaw = context.cache.get(resourceTypes.nearlinePipeline, {
     namespace: context.key.namespace,
@@ -96,6 +105,8 @@ export async function reconcileBootstrapRun(
     { ...decision.status, ...(watermarks ? { watermarks } : {}) },
     decision.conditions,
   );
+  if (gauge !== undefined)
+    await recordRunFailed(gauge, context.key, run.spec.modelVersion, decision.status.phase === "Failed");
   if (decision.status.phase !== run.status?.phase && decision.status.phase !== "Running") {
     const record = decision.status.phase === "Failed" ? context.events.warning : context.events.normal;
     record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);
