@@ -21,7 +21,7 @@ import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
-import type { bootstrapFailedGauge} from "./run-metrics.ts";
+import type { bootstrapFailedGauge } from "./run-metrics.ts";
 import { recordRunFailed } from "./run-metrics.ts";
 import { isFinished, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";

@@ -18,6 +18,7 @@ describe("status and events of a promotion", () => {
       serving: waitingInputs.serving,
       records: waiting.records,
       endpoint,
+      hasData: true,
       now,
     });
     expect(first.activeVersion).toBe("v1");
@@ -36,6 +37,7 @@ describe("status and events of a promotion", () => {
       serving: promoting().serving,
       records: flipped.records,
       endpoint,
+      hasData: true,
       now: later,
     });
     expect(second.activeVersion).toBe("v2");
@@ -56,6 +58,7 @@ describe("status and events of a promotion", () => {
       "Promoted",
       "Active",
       "Draining",
+      "Ready",
     ]);
     // Phases already recorded raise no Event again.
     expect(promotionEvents(second, { ...flipped, switchPointer: undefined })).toEqual([]);

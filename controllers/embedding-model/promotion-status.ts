@@ -16,6 +16,8 @@ export interface StatusInputs {
   serving: Readonly<Record<string, ServingState>>;
   records: readonly VersionRecord[];
   endpoint: (version: string) => string;
+  /** The model has a store (pipelines): coverage figures apply. */
+  hasData: boolean;
   /** The candidate's measured freshness in seconds, when reported. */
   candidateLagSeconds?: number | undefined;
   now: Date;
@@ -51,7 +53,7 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
         readyReplicas: input.serving[version]?.readyReplicas ?? 0,
         endpoint: input.endpoint(version),
         ...(digest !== undefined ? { modelDigest: digest } : {}),
-        ...(phase === "Active" ? { coverage: 1 } : {}),
+        ...(phase === "Active" && input.hasData ? { coverage: 1 } : {}),
         ...(candidate && coverage !== undefined ? { coverage: Math.min(1, coverage) } : {}),
         ...(candidate && input.candidateLagSeconds !== undefined
           ? { lagSeconds: input.candidateLagSeconds }
@@ -100,13 +102,19 @@ export function promotionEvents(
     if (was === phase) continue;
     events.push({
       warning: phase === "Failed",
-      reason: phase === "Failed" ? decision.verdict.reason : phase,
-      message:
-        phase === "Failed"
-          ? `version ${version}: ${decision.verdict.message}`
-          : `version ${version}: ${was ?? "new"} -> ${phase}`,
+      reason: phase,
+      message: `version ${version}: ${was ?? "new"} -> ${phase}${phase === "Failed" ? `: ${decision.verdict.message}` : ""}`,
     });
   }
+  // The kstatus verdict's own Event when it turns Ready or Stalled (what `kubectl describe` users scan).
+  const verdict = decision.verdict;
+  const was = previous?.conditions?.find((condition) => condition.type === verdict.state)?.status;
+  if (was !== "True" && verdict.state !== "Reconciling")
+    events.push({
+      warning: verdict.state === "Stalled",
+      reason: verdict.state === "Ready" ? "Ready" : verdict.reason,
+      message: verdict.message,
+    });
   for (const version of before.keys())
     if (decision.phases[version] === undefined)
       events.push({

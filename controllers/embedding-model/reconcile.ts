@@ -208,6 +208,7 @@ async function writeStatus(
     serving: inputs.serving,
     records: decision.records,
     endpoint: (version) => grpcEndpoint(servingName(model.metadata.name, version), namespace),
+    hasData: inputs.store !== undefined,
     candidateLagSeconds: inputs.candidate.lag?.freshnessSeconds,
     now: new Date(),
   });
