@@ -48,8 +48,8 @@ interface PodView {
 
 const operatorPods = async () =>
   (await listObjects("pods", system, "app.kubernetes.io/name=jude-operator")) as unknown as PodView[];
-const isReady = (pod: PodView) =>
-  pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+const isReady = (pod: PodView): boolean =>
+  pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
 
 const eventually = (description: string, check: () => Promise<boolean>) =>
   waitFor(description, check, { timeoutMs: 240_000, intervalMs: 1_000 });
@@ -77,7 +77,7 @@ describe("the jude-operator chart on the testbed", () => {
   it("installs an operator that runs on a local node and reconciles an EmbeddingModel to Ready", async () => {
     await helmRelease("install", values);
     await eventually("the operator pod Ready", async () => (await operatorPods()).some(isReady));
-    [firstPod] = await operatorPods();
+    firstPod = (await operatorPods())[0]!;
     expect(localNodes.map((node) => node.name)).toContain(firstPod!.spec.nodeName);
     expect(firstPod!.status.containerStatuses?.[0]?.containerID).toMatch(/^local:\/\/\d+$/);
 

@@ -147,7 +147,8 @@ interface PodView {
 
 const pods = async (selector: string) =>
   (await listObjects("pods", namespace, selector)) as unknown as PodView[];
-const ready = (pod: PodView) => pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+const ready = (pod: PodView): boolean =>
+  pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
 const workerSelector = (pipelineName: string) =>
   `app.kubernetes.io/component=nearline,jude.dev/pipeline=${pipelineName}`;
 
