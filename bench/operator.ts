@@ -7,7 +7,9 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { kubectl, kubectlJson } from "../test/support/kubectl.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../operator/runtime/kube-client.ts";
+import { kubectl } from "../test/support/kubectl.ts";
 import { startJude, stopJude, waitReady } from "../test/support/processes.ts";
 import { down, up } from "../test/testbed/index.ts";
 import { probe } from "../test/testbed/http-probe.ts";
@@ -40,12 +42,16 @@ function metricSum(text: string, name: string): number {
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }
 
-async function readyCount(namespace: string, resource: string): Promise<number> {
-  const list = await kubectlJson<{
-    items: { status?: { conditions?: { type: string; status: string }[] } }[];
-  }>(["get", resource, "-n", namespace]);
-  return list.items.filter((item) =>
-    item.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+/**
+ * Objects of a JUDE kind in `namespace` whose Ready condition is True. Polled in-process: a kubectl
+ * per poll would cost more CPU than the operator under test on a small machine.
+ */
+async function readyCount(client: KubeClient, namespace: string, plural: string): Promise<number> {
+  const { items } = await client.list(`/apis/jude.dev/v1alpha1/namespaces/${namespace}/${plural}`);
+  return items.filter((item) =>
+    (item as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.some(
+      (c) => c.type === "Ready" && c.status === "True",
+    ),
   ).length;
 }
 
@@ -66,6 +72,9 @@ export async function runOperatorBench(models = 200, pipelines = models): Promis
   ]);
   try {
     await waitReady(operator, port);
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(process.env.KUBECONFIG ?? "");
+    const client = new KubeClient(kubeConfig);
     const started = Date.now();
     const objects = [
       benchSecret(namespace),
@@ -85,17 +94,18 @@ export async function runOperatorBench(models = 200, pipelines = models): Promis
       rss = Math.max(rss, metricSum(metrics, "jude_operator_process_resident_memory_bytes"));
       heap = Math.max(heap, metricSum(metrics, "jude_operator_nodejs_heap_size_used_bytes"));
       const ready = [
-        await readyCount(namespace, "embeddingmodels"),
-        await readyCount(namespace, "nearlinepipelines"),
+        await readyCount(client, namespace, "embeddingmodels"),
+        await readyCount(client, namespace, "nearlinepipelines"),
       ];
       if (ready[0] === models && ready[1] === pipelines) break;
       if (Date.now() - started > 600_000)
         throw new Error(
           `after 600 s only ${ready[0]}/${models} models, ${ready[1]}/${pipelines} pipelines Ready`,
         );
-      await sleep(500);
+      await sleep(1_000);
     }
     const convergeS = (Date.now() - started) / 1000;
+    await client.close();
     const metrics = (await probe(`http://127.0.0.1:${port}/metrics`)).body;
     const reconciles = metricSum(metrics, "jude_operator_reconciles_total");
     const requests = metricSum(metrics, "jude_operator_api_requests_total");

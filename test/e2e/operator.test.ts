@@ -62,7 +62,7 @@ let store: Store;
 let reader: StoreReader;
 
 /** Waits long: the machine is shared, and pods start real processes. */
-const eventually = (description: string, check: () => Promise<boolean>, timeoutMs = 240_000) =>
+const eventually = (description: string, check: () => Promise<boolean>, timeoutMs = 420_000) =>
   waitFor(description, check, { timeoutMs, intervalMs: 1_000 });
 
 function startOperator(): () => Promise<void> {
