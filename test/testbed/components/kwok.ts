@@ -102,6 +102,9 @@ export const kwok: Component = {
           items: simulatedNodes.map((node) =>
             nodeManifest({
               ...node,
+              // Room for the operator benchmark's 400 pretend pods (200 models, 200 pipelines) on
+              // three nodes; large nodes raise --max-pods the same way.
+              maxPods: 250,
               labels: { type: "kwok" },
               annotations: { "kwok.x-k8s.io/node": "fake" },
             }),
