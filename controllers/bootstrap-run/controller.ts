@@ -37,6 +37,7 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
     reconcile: (context) =>
       reconcileBootstrapRun(context, {
         images: settings.images,
+        placement: settings.placement,
         ...(failedGauge !== undefined ? { failedGauge } : {}),
       }),
   };

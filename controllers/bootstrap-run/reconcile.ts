@@ -19,6 +19,7 @@ import { writeStatus } from "../nearline-pipeline/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 import type { bootstrapFailedGauge } from "./run-metrics.ts";
@@ -35,6 +36,8 @@ export const stalledPollMs = 30_000;
 /** What the reconcile needs besides its context; tests replace the Kafka and store reads. */
 export interface RunReconcileSettings {
   images: Images;
+  /** The operator's default scheduling of the shard pods. */
+  placement?: WorkloadPlacement | undefined;
   /** Where jude_bootstrap_failed is exported (a private registry when absent). */
   failedGauge?: ReturnType<typeof bootstrapFailedGauge>;
   captureWatermarks?: typeof captureWatermarks;
@@ -167,6 +170,7 @@ async function startRun(
   const desired = desiredShards(
     { run: started, pipeline: read.surroundings.pipeline, model: model!, version },
     settings.images,
+    settings.placement,
   );
   await context.client.apply(desired.configMap as KubeObject);
   const job = await context.client.apply(desired.job as V1Job & KubeObject);

@@ -31,6 +31,7 @@ export function embeddingModelController(
 ): ControllerDefinition {
   const reconcileSettings: ModelReconcileSettings = {
     images: settings.images,
+    placement: settings.placement,
     stores: new ModelStores(),
     registry: settings.registry ?? new Registry(),
     ...(settings.servingEndpoint !== undefined ? { servingEndpoint: settings.servingEndpoint } : {}),

@@ -15,6 +15,7 @@ import { runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
 import { desiredQueryService } from "./service.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
 import { desiredVersionRecord, modelAtVersion, versionRecordSelector } from "./version-record.ts";
 
@@ -25,6 +26,8 @@ export const gcBucketsPerReconcile = 256;
 export interface ActOptions {
   store: Store | undefined;
   images: Images;
+  /** The operator's default scheduling of the serving pods. */
+  placement?: WorkloadPlacement | undefined;
   pipelines: readonly NearlinePipeline[];
   /** The spec's version cannot be rendered (its objects are left as they are). */
   specBlocked: boolean;
@@ -47,7 +50,8 @@ export async function actOnPromotion(
     const record = records.get(version);
     const rendered =
       version === model.spec.version || record === undefined ? model : modelAtVersion(model, record);
-    for (const object of desiredVersionObjects(rendered, options.images)) await context.client.apply(object);
+    for (const object of desiredVersionObjects(rendered, options.images, options.placement))
+      await context.client.apply(object);
   }
   await context.client.apply(desiredQueryService(model, decision.queryVersion));
   await deleteRetiredVersions(context, model, decision.serve);

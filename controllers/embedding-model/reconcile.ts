@@ -10,6 +10,7 @@ import type { ReconcileContext, ReconcileResult } from "../../operator/runtime/t
 import type { Store } from "../../store/index.ts";
 import { kstatusConditions, setConditions, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
 import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, type ModelStores } from "./model-store.ts";
@@ -37,6 +38,8 @@ export interface ModelReconcileSettings {
   servingEndpoint?: (namespace: string, serviceName: string) => string;
   /** Replaces the parity measurement (tests). */
   measureParity?: typeof measureParity;
+  /** The operator's default scheduling of the serving pods. */
+  placement?: WorkloadPlacement | undefined;
 }
 
 /** Reconciles one EmbeddingModel. */
@@ -69,7 +72,7 @@ export async function reconcileEmbeddingModel(
   const model = parsed.data;
   let renderError: Error | undefined;
   try {
-    desiredVersionObjects(model, settings.images);
+    desiredVersionObjects(model, settings.images, settings.placement);
   } catch (error) {
     renderError = error as Error;
   }
@@ -87,6 +90,7 @@ export async function reconcileEmbeddingModel(
   const switchSeconds = await actOnPromotion(context, model, decision, {
     store,
     images: settings.images,
+    placement: settings.placement,
     pipelines,
     specBlocked: blockers.length > 0,
   });

@@ -14,6 +14,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import { findCondition, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import {
@@ -39,6 +40,8 @@ export const pipelinePollMs = 30_000;
 /** What the reconcile needs besides its context. */
 export interface PipelineReconcileSettings {
   images: Images;
+  /** The operator's default scheduling of the worker pods. */
+  placement?: WorkloadPlacement | undefined;
   /** Commits a new version's start offsets (tests may replace it). */
   commitStartOffsets?: typeof commitStartOffsets;
   /** Reads one worker pod's figures (tests may replace it). */
@@ -68,7 +71,7 @@ export async function reconcileNearlinePipeline(
       : { versions: [], waiting: [] };
   if (cause === undefined && model !== undefined) {
     for (const version of resolved.versions) {
-      const desired = desiredWorkers(pipeline, model, version, settings.images);
+      const desired = desiredWorkers(pipeline, model, version, settings.images, settings.placement);
       const name = nearlineWorkerName(pipeline.metadata.name, version.version);
       const exists = context.cache.get(resourceTypes.deployment, { namespace: context.key.namespace, name });
       if (version.startOffsets !== undefined && exists === undefined) {
