@@ -11,7 +11,13 @@
  * Run with the testbed's environment: `npm run bench -- promotion [--json] [--keys N]`.
  */
 import { parseArgs } from "node:util";
-import { readPointer, StoreReader, StoreWriter, markVersionComplete, registerVersion } from "../store/index.ts";
+import {
+  readPointer,
+  StoreReader,
+  StoreWriter,
+  markVersionComplete,
+  registerVersion,
+} from "../store/index.ts";
 import { applyObjects } from "../test/integration/controllers/harness.ts";
 import { pipeline, storeSecret } from "../test/integration/controllers/objects.ts";
 import {
@@ -20,7 +26,12 @@ import {
   reportCaughtUp,
   startPromotionOperator,
 } from "../test/integration/controllers/promotion-harness.ts";
-import { createRestrictedNamespace, deleteNamespace, getObject, installCrds } from "../test/integration/operator/operator-harness.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+} from "../test/integration/operator/operator-harness.ts";
 import { createTopics, uniqueTopic } from "../test/support/kafka.ts";
 import { deleteKeysWithPrefix } from "../test/support/redis.ts";
 import { machineInfo, percentile, round } from "./stats.ts";
@@ -38,7 +49,11 @@ function modelAt(version: string): object {
     metadata: { name: "bench-model" },
     spec: {
       version,
-      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: digestOf(version).slice(7), dimensions: dimension },
+      model: {
+        uri: `file:///opt/models/${version}/model.onnx`,
+        sha256: digestOf(version).slice(7),
+        dimensions: dimension,
+      },
       prompts: { job: "Job: {{title}}" },
       serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
       promotion: { bakeSeconds: 600 },
@@ -122,7 +137,8 @@ async function run(keys: number) {
           samples.push({ at: started, ms: performance.now() - started });
           for (const hit of hits) {
             if (hit === null) totals.misses++;
-            else if (hit.vector[0] !== marker[hit.version] || hit.modelDigest !== digestOf(hit.version)) totals.mismatches++;
+            else if (hit.vector[0] !== marker[hit.version] || hit.modelDigest !== digestOf(hit.version))
+              totals.mismatches++;
           }
         } catch {
           totals.errors++;
@@ -163,25 +179,37 @@ async function run(keys: number) {
 
     const text = await operator.registry.metrics();
     const sum = Number(/jude_promotion_cutover_seconds_sum\{[^}]*kind="flip"\} (\S+)/.exec(text)?.[1] ?? NaN);
-    const count = Number(/jude_promotion_cutover_seconds_count\{[^}]*kind="flip"\} (\S+)/.exec(text)?.[1] ?? NaN);
+    const count = Number(
+      /jude_promotion_cutover_seconds_count\{[^}]*kind="flip"\} (\S+)/.exec(text)?.[1] ?? NaN,
+    );
     // Lookups that started in the second before the flip was first seen, or the second after.
-    const aroundFlip = samples.filter((sample) => Math.abs(sample.at - flipAt) <= 1_000).map((sample) => sample.ms);
+    const aroundFlip = samples
+      .filter((sample) => Math.abs(sample.at - flipAt) <= 1_000)
+      .map((sample) => sample.ms);
+    // Seconds v2 spent in each phase before the flip (a phase ends when the next is first seen).
+    const ordered = [...phases.entries()].filter(([phase]) => phase !== "Active");
     const phaseTimes = Object.fromEntries(
-      [...phases.entries()].map(([phase, at], index, all) => [
+      ordered.map(([phase, at], index) => [
         phase,
-        round(((all[index + 1]?.[1] ?? promotionMs) - at) / 1000),
+        round(((ordered[index + 1]?.[1] ?? flipAt - started) - at) / 1000),
       ]),
     );
     return {
       bench: "promotion",
       entities: keys,
       promotion_s: round(promotionMs / 1000),
+      time_to_flip_s: round((flipAt - started) / 1000),
       phase_s: phaseTimes,
       bootstrap_write_s: round(bootstrapMs / 1000),
       // The flips this model made (v1 then v2): mean duration of the atomic pointer switch.
       flip_ms: round((sum / count) * 1000),
       reader_p99_flip_ms: round(percentile(aroundFlip, 0.99)),
-      reader_p99_ms: round(percentile(samples.map((sample) => sample.ms), 0.99)),
+      reader_p99_ms: round(
+        percentile(
+          samples.map((sample) => sample.ms),
+          0.99,
+        ),
+      ),
       misses: totals.misses,
       version_mismatches: totals.mismatches,
       errors: totals.errors,
