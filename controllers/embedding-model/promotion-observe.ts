@@ -15,43 +15,11 @@ import { childLabels, labelKeys } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
 import type { Blocker } from "./blockers.ts";
 import { observeStore } from "./model-store.ts";
+import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
 import type { PromotionInputs } from "./promotion.ts";
-import {
-  parseVersionRecord,
-  recordedSpec,
-  versionRecordName,
-  versionRecordSelector,
-  type VersionRecord,
-} from "./version-record.ts";
+import { recordedSpec } from "./version-record.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
-
-/**
- * The records of a model's versions, read live: the cache may not show the record this controller
- * wrote a moment ago, and deciding from an older one would forget what happened (e.g. an activation).
- * The cache only says which records exist; the spec's and the pointer's versions are always looked up.
- */
-export async function readVersionRecords(
-  context: ReconcileContext,
-  model: EmbeddingModel,
-  alsoVersions: readonly (string | null | undefined)[],
-): Promise<VersionRecord[]> {
-  const namespace = context.key.namespace;
-  const names = new Set(
-    context.cache
-      .list(resourceTypes.configMap, { namespace, labels: versionRecordSelector(model.metadata.name) })
-      .map((configMap) => configMap.metadata?.name ?? ""),
-  );
-  for (const version of alsoVersions) if (version) names.add(versionRecordName(model.metadata.name, version));
-  const records: VersionRecord[] = [];
-  for (const name of names) {
-    const live = await context.client.getLive(resourceTypes.configMap, { namespace, name });
-    const owned = live?.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
-    const record = live === undefined || !owned ? undefined : parseVersionRecord(live as never);
-    if (record !== undefined) records.push(record);
-  }
-  return records;
-}
 
 /** BootstrapRuns of `version` for the model's pipelines (operator-created or the user's own). */
 export function runsOfVersion(
@@ -176,7 +144,7 @@ export async function observePromotion(
 ): Promise<PromotionInputs> {
   const spec = model.spec.version;
   const storeObservation = store === undefined ? undefined : await observeStore(store);
-  const records = await readVersionRecords(context, model, [
+  const records = await readVersionRecords(context, model.metadata, [
     spec,
     storeObservation?.current,
     storeObservation?.backup,

@@ -10,7 +10,7 @@ import { parseEmbeddingModel, parseNearlinePipeline } from "../../../crds/index.
 import { bootstrapBrokers, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import { kubectlJson } from "../../support/kubectl.ts";
 import { applyObjects, startControllers, waitForObject, type ControllersHarness } from "./harness.ts";
-import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
 const produced = [5, 3];
 
@@ -33,16 +33,7 @@ describe("workers of a promoted version", () => {
     harness = await startControllers("promotion-workers");
     topic = uniqueTopic("promotion-workers");
     await createTopics([topic], produced.length);
-    await produceEvents(
-      topic,
-      produced.flatMap((count, partition) =>
-        Array.from({ length: count }, (_, index) => ({
-          key: `job-${partition}-${index}`,
-          value: { jobId: `job-${partition}-${index}`, title: "Engineer" },
-          partition,
-        })),
-      ),
-    );
+    await produceEvents(topic, snapshotEvents(produced));
     await applyObjects(harness.namespace, [storeSecret(), model(), pipeline("jobs", topic)]);
   });
 
