@@ -211,8 +211,6 @@ beforeAll(async () => {
   await waitReady(hostServer, httpPort);
   embedder = new EmbeddingClient({ address: `127.0.0.1:${grpcPort}` });
   redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-  store = await openStore(redis, { name: storeName });
-  reader = await StoreReader.open(store);
 
   stopOperator = startOperator();
   await apply([
@@ -253,6 +251,9 @@ beforeAll(async () => {
     const members = await pods(workerSelector("member-profiles"));
     return jobs.length === 2 && members.length === 1 && [...jobs, ...members].every(ready);
   });
+  // The workers create the store when they start; readers open it afterwards.
+  store = await openStore(redis, { name: storeName });
+  reader = await StoreReader.open(store);
 }, 900_000);
 
 afterAll(async () => {
