@@ -23,7 +23,7 @@ export function benchModel(namespace: string, name: string): Json {
   };
 }
 
-/** A one-worker pipeline of `model`; nothing connects to its Kafka or Redis during the benchmark. */
+/** A one-worker pipeline of `model`; its workers only pretend to run, so nothing reads its Kafka. */
 export function benchPipeline(namespace: string, name: string, model: string): Json {
   return {
     apiVersion: "jude.dev/v1alpha1",
@@ -41,12 +41,12 @@ export function benchPipeline(namespace: string, name: string, model: string): J
   };
 }
 
-/** The Secret the pipelines reference (never connected to). */
-export function benchSecret(namespace: string): Json {
+/** The Secret the pipelines reference: the store URL the promotion connects to. */
+export function benchSecret(namespace: string, storeUrl: string): Json {
   return {
     apiVersion: "v1",
     kind: "Secret",
     metadata: { name: benchStoreSecret, namespace },
-    stringData: { url: "redis://redis.bench.svc:6379" },
+    stringData: { url: storeUrl },
   };
 }
