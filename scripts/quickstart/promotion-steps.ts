@@ -1,0 +1,42 @@
+// The gated cutover "step by step": what changed between two observations of the EmbeddingModel —
+// version phases, the promotion's conditions (with the value each carries) and the active version —
+// as the lines the quickstart prints while it watches.
+import type { Condition, EmbeddingModel } from "../../crds/index.ts";
+
+const mark = (status: string): string => (status === "True" ? "✓" : status === "False" ? "✗" : "…");
+
+/** The conditions the quickstart narrates, in the order a promotion meets them. */
+export const narratedConditions = [
+  "ServingReady",
+  "BootstrapComplete",
+  "CaughtUp",
+  "CoverageMet",
+  "ParityPassed",
+  "Promoted",
+  "RolledBack",
+  "Stalled",
+];
+
+type ModelStatus = NonNullable<EmbeddingModel["status"]>;
+
+const conditionOf = (status: ModelStatus | undefined, type: string): Condition | undefined =>
+  status?.conditions?.find((condition) => condition.type === type);
+
+/** Lines describing what changed from `before` to `after` (nothing when equal). */
+export function promotionSteps(before: ModelStatus | undefined, after: ModelStatus | undefined): string[] {
+  const lines: string[] = [];
+  const phases = new Map((before?.versions ?? []).map((version) => [version.version, version.phase]));
+  for (const version of after?.versions ?? [])
+    if (phases.get(version.version) !== version.phase)
+      lines.push(`version ${version.version}: ${phases.get(version.version) ?? "new"} -> ${version.phase}`);
+  for (const type of narratedConditions) {
+    const previous = conditionOf(before, type);
+    const current = conditionOf(after, type);
+    if (current === undefined) continue;
+    if (previous?.status === current.status && previous.message === current.message) continue;
+    lines.push(`${mark(current.status)} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd());
+  }
+  if (after?.activeVersion !== undefined && after.activeVersion !== before?.activeVersion)
+    lines.push(`active version is now ${after.activeVersion}`);
+  return lines;
+}
