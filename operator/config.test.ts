@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { loadOperatorConfig } from "./config.ts";
+import { workloadPlacement } from "./placement-config.ts";
 
 describe("operator config", () => {
   it("has defaults for everything", () => {
@@ -43,5 +44,47 @@ describe("operator config", () => {
     expect(() =>
       loadOperatorConfig(["--renew-deadline-seconds", "1", "--retry-period-seconds", "2"], {}),
     ).toThrow(/renew-deadline-seconds must exceed retry-period-seconds/);
+  });
+});
+
+describe("operator config: workload placement", () => {
+  const toleration = {
+    key: "testbed.jude.dev/local-node",
+    operator: "Equal",
+    value: "true",
+    effect: "NoSchedule",
+  };
+
+  it("parses the node selector and tolerations from flags and environment", () => {
+    const config = loadOperatorConfig(
+      ["--workload-node-selector", "testbed.jude.dev/node=local, pool=jude"],
+      {
+        JUDE_OPERATOR_WORKLOAD_TOLERATIONS: JSON.stringify([toleration]),
+      },
+    );
+    expect(workloadPlacement(config)).toEqual({
+      nodeSelector: { "testbed.jude.dev/node": "local", pool: "jude" },
+      tolerations: [toleration],
+    });
+  });
+
+  it("means no defaults when absent or empty", () => {
+    const empty = { nodeSelector: {}, tolerations: [] };
+    expect(workloadPlacement(loadOperatorConfig([], {}))).toEqual(empty);
+    const blank = ["--workload-node-selector", "", "--workload-tolerations", ""];
+    expect(workloadPlacement(loadOperatorConfig(blank, {}))).toEqual(empty);
+  });
+
+  it("rejects a malformed pair, bad JSON and an invalid toleration, naming the flag", () => {
+    expect(() => loadOperatorConfig(["--workload-node-selector", "pool"], {})).toThrow(
+      /--workload-node-selector: "pool" is not a label key=value pair/,
+    );
+    expect(() => loadOperatorConfig(["--workload-node-selector", "a=b=c"], {})).toThrow(ConfigError);
+    expect(() => loadOperatorConfig(["--workload-tolerations", "[{"], {})).toThrow(
+      /--workload-tolerations: not JSON/,
+    );
+    expect(() =>
+      loadOperatorConfig(["--workload-tolerations", '[{"key":"k","operator":"Exists","value":"v"}]'], {}),
+    ).toThrow(/--workload-tolerations: value must be empty when operator is Exists/);
   });
 });

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { defaultImageRepository } from "../controllers/shared/image.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { LOG_LEVELS } from "../plumbing/logger.ts";
+import { nodeSelectorFlag, tolerationsFlag } from "./placement-config.ts";
 
 const seconds = (fallback: number) => z.coerce.number().positive().max(86_400).default(fallback);
 const list = z.string().transform((text) =>
@@ -59,6 +60,12 @@ export const operatorConfigSchema = z
       .max(64)
       .default(4)
       .describe("keys each controller reconciles at once"),
+    workloadNodeSelector: nodeSelectorFlag
+      .optional()
+      .describe("key=value,… labels every workload pod's node must carry (a resource's own win per key)"),
+    workloadTolerations: tolerationsFlag
+      .optional()
+      .describe("JSON array of tolerations added to every workload pod (serving, nearline, bootstrap)"),
     retryQps: z.coerce.number().positive().default(10).describe("overall retry rate of each work queue"),
     retryBurst: z.coerce.number().int().min(1).default(100).describe("retries a work queue may burst"),
     watchStaleSeconds: seconds(300).describe("/readyz fails when an informer was silent this long"),

@@ -4,11 +4,14 @@ import { bootstrapRunController } from "../controllers/bootstrap-run/controller.
 import { embeddingModelController } from "../controllers/embedding-model/controller.ts";
 import { nearlinePipelineController } from "../controllers/nearline-pipeline/controller.ts";
 import type { Images } from "../controllers/shared/image.ts";
+import type { WorkloadPlacement } from "../controllers/shared/placement.ts";
 import type { ControllerDefinition } from "./runtime/types.ts";
 
 /** What a controller factory gets from the operator's configuration. */
 export interface ControllerSettings {
   images: Images;
+  /** Default node selector and tolerations of every workload pod the controllers render. */
+  placement?: WorkloadPlacement;
   /** Keys reconciled at once per controller. */
   concurrency: number;
 }

@@ -8,6 +8,7 @@ import { createRootLogger } from "../plumbing/logger.ts";
 import { watchShutdownSignals } from "../plumbing/shutdown.ts";
 import { loadOperatorConfig, operatorUsage, type OperatorConfig } from "./config.ts";
 import { controllerFactories } from "./controllers.ts";
+import { workloadPlacement } from "./placement-config.ts";
 import { Manager } from "./runtime/manager.ts";
 
 /** Runs the operator until a signal; returns the exit code. */
@@ -55,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   const settings = {
     images: imagesFor(config.imageRepository, config.imageTag),
+    placement: workloadPlacement(config),
     concurrency: config.concurrency,
   };
   const selected = config.controllers ?? Object.keys(controllerFactories);

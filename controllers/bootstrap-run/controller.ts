@@ -32,6 +32,7 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
       { type: resourceTypes.embeddingModel, map: (model, cache) => openRuns(model, cache) },
     ],
     concurrency: settings.concurrency,
-    reconcile: (context) => reconcileBootstrapRun(context, { images: settings.images }),
+    reconcile: (context) =>
+      reconcileBootstrapRun(context, { images: settings.images, placement: settings.placement }),
   };
 }

@@ -17,6 +17,7 @@ import { writeStatus } from "../nearline-pipeline/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 import { isFinished, runStatus } from "./run-status.ts";
@@ -31,6 +32,8 @@ export const stalledPollMs = 30_000;
 /** What the reconcile needs besides its context; tests replace the Kafka and store reads. */
 export interface RunReconcileSettings {
   images: Images;
+  /** The operator's default scheduling of the shard pods. */
+  placement?: WorkloadPlacement | undefined;
   captureWatermarks?: typeof captureWatermarks;
   readCheckpoints?: typeof readCheckpoints;
 }
@@ -153,6 +156,7 @@ async function startRun(
   const desired = desiredShards(
     { run: started, pipeline: read.surroundings.pipeline, model: model!, version },
     settings.images,
+    settings.placement,
   );
   await context.client.apply(desired.configMap as KubeObject);
   const job = await context.client.apply(desired.job as V1Job & KubeObject);

@@ -7,6 +7,8 @@ import { configFileName } from "../nearline-pipeline/config-map.ts";
 import { resolveLiveVersions, type LiveVersion } from "../nearline-pipeline/live-versions.ts";
 import { setPath, testModel, testPipeline, testRun } from "../nearline-pipeline/test-objects.ts";
 import { checkGolden } from "../shared/golden.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
+import { testPlacement } from "../shared/test-placement.ts";
 import { imagesFor } from "../shared/image.ts";
 import { desiredShards, type DesiredShards } from "./shard-job.ts";
 
@@ -25,8 +27,12 @@ function version(): LiveVersion {
   return resolveLiveVersions(testModel()).versions[0]!;
 }
 
-function shards(run: BootstrapRun): DesiredShards {
-  return desiredShards({ run, pipeline: testPipeline(), model: testModel(), version: version() }, images);
+function shards(run: BootstrapRun, placement?: WorkloadPlacement): DesiredShards {
+  return desiredShards(
+    { run, pipeline: testPipeline(), model: testModel(), version: version() },
+    images,
+    placement,
+  );
 }
 
 /** The shard config inside the ConfigMap, parsed by the shard's own schema (throws if invalid). */
@@ -37,8 +43,8 @@ function shardConfig(rendered: DesiredShards) {
 const kafkaRun = () => testRun((object) => setPath(object, "status.watermarks", watermarks));
 
 describe("desiredShards", () => {
-  it("renders a Kafka snapshot run's ConfigMap and Indexed Job (golden)", () => {
-    const rendered = shards(kafkaRun());
+  it("renders a Kafka snapshot run's ConfigMap and Indexed Job, placed by the operator's defaults (golden)", () => {
+    const rendered = shards(kafkaRun(), testPlacement);
     expect(checkGolden(golden("kafka-snapshot.yaml"), [rendered.configMap, rendered.job])).toBeUndefined();
   });
 

@@ -6,6 +6,7 @@ import type { LiveVersion } from "../nearline-pipeline/live-versions.ts";
 import { workerParts, workerPodSpec } from "../nearline-pipeline/worker-pod.ts";
 import type { Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
 import { desiredShardConfig, resolveFileUris } from "./shard-config.ts";
@@ -25,6 +26,7 @@ export interface DesiredShards {
 export function desiredShards(
   objects: { run: BootstrapRun; pipeline: NearlinePipeline; model: EmbeddingModel; version: LiveVersion },
   images: Images,
+  placement?: WorkloadPlacement,
 ): DesiredShards {
   const { run, pipeline, model, version } = objects;
   const name = bootstrapJobName(run.metadata.name);
@@ -56,6 +58,7 @@ export function desiredShards(
     // checkpoint; Never is also what a podFailurePolicy requires.
     restartPolicy: "Never",
     terminationGracePeriodSeconds: 30,
+    placement,
   });
   podSpec.volumes!.push(...files.claims.volumes);
 

@@ -3,11 +3,13 @@
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ControllerDefinition } from "../../operator/runtime/types.ts";
 import type { Images } from "../shared/image.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { reconcileEmbeddingModel } from "./reconcile.ts";
 
 /** The controller definition; `images` are the operator's own image names. */
 export function embeddingModelController(settings: {
   images: Images;
+  placement?: WorkloadPlacement;
   concurrency: number;
 }): ControllerDefinition {
   return {
@@ -21,6 +23,6 @@ export function embeddingModelController(settings: {
       resourceTypes.horizontalPodAutoscaler,
     ],
     concurrency: settings.concurrency,
-    reconcile: (context) => reconcileEmbeddingModel(context, settings.images),
+    reconcile: (context) => reconcileEmbeddingModel(context, settings.images, settings.placement),
   };
 }

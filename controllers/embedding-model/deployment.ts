@@ -8,6 +8,7 @@ import type { Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
+import { placePod, type WorkloadPlacement } from "../shared/placement.ts";
 import { restrictedPodSecurityContext } from "../shared/pod-security.ts";
 import { modelSources } from "./model-source.ts";
 import { drainTimeoutMs } from "./serving-config.ts";
@@ -83,11 +84,15 @@ function rollout(model: EmbeddingModel): { maxSurge: number; maxUnavailable: num
     : { maxSurge: 0, maxUnavailable: 1 };
 }
 
-/** The Deployment of the spec's version; `configHash` is the hash of its ConfigMap's data. */
+/**
+ * The Deployment of the spec's version; `configHash` is the hash of its ConfigMap's data; `placement`
+ * is the operator's default scheduling, merged with the spec's.
+ */
 export function desiredDeployment(
   model: EmbeddingModel,
   images: Images,
   config: { hash: string; manifestSha256: string | undefined },
+  placement?: WorkloadPlacement,
 ): V1Deployment {
   const { spec } = model;
   const name = servingName(model.metadata.name, spec.version);
@@ -107,21 +112,24 @@ export function desiredDeployment(
       strategy: { type: "RollingUpdate", rollingUpdate: rollout(model) },
       template: {
         metadata: { labels, annotations: { [annotationKeys.configHash]: config.hash } },
-        spec: {
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: restrictedPodSecurityContext(),
-          terminationGracePeriodSeconds: preStopSeconds + Math.ceil(drainTimeoutMs / 1000) + 5,
-          initContainers: fetchModelContainers(model, image, config.manifestSha256),
-          containers: [servingContainer(model, image)],
-          volumes: volumes(model, name),
-          tolerations: tolerations(model),
-          ...(spec.serving.nodeSelector === undefined ? {} : { nodeSelector: spec.serving.nodeSelector }),
-          ...(spec.serving.affinity === undefined ? {} : { affinity: spec.serving.affinity as never }),
-          ...(spec.serving.priorityClassName === undefined
-            ? {}
-            : { priorityClassName: spec.serving.priorityClassName }),
-        },
+        spec: placePod(
+          {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: restrictedPodSecurityContext(),
+            terminationGracePeriodSeconds: preStopSeconds + Math.ceil(drainTimeoutMs / 1000) + 5,
+            initContainers: fetchModelContainers(model, image, config.manifestSha256),
+            containers: [servingContainer(model, image)],
+            volumes: volumes(model, name),
+            tolerations: tolerations(model),
+            ...(spec.serving.nodeSelector === undefined ? {} : { nodeSelector: spec.serving.nodeSelector }),
+            ...(spec.serving.affinity === undefined ? {} : { affinity: spec.serving.affinity as never }),
+            ...(spec.serving.priorityClassName === undefined
+              ? {}
+              : { priorityClassName: spec.serving.priorityClassName }),
+          },
+          placement,
+        ),
       },
     },
   };

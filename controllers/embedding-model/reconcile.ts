@@ -7,6 +7,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import { findCondition, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
 import { referenceBlocker, specBlockers, type ReferenceLookup } from "./blockers.ts";
 import { referencedObjects } from "./references.ts";
@@ -29,6 +30,7 @@ export const missingReferencePollMs = 15_000;
 export async function reconcileEmbeddingModel(
   context: ReconcileContext,
   images: Images,
+  placement?: WorkloadPlacement,
 ): Promise<ReconcileResult | void> {
   const raw = context.cache.get(resourceTypes.embeddingModel, context.key);
   if (raw === undefined || raw.metadata?.deletionTimestamp !== undefined) return; // children are garbage-collected
@@ -42,7 +44,7 @@ export async function reconcileEmbeddingModel(
   let desired: object[] = [];
   let renderError: Error | undefined;
   try {
-    desired = desiredVersionObjects(model, images);
+    desired = desiredVersionObjects(model, images, placement);
   } catch (error) {
     renderError = error as Error;
   }

@@ -4,6 +4,7 @@ import type { V1ConfigMap } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import type { Images } from "../shared/image.ts";
 import { childLabels } from "../shared/labels.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
 import { desiredAutoscaler } from "./autoscaler.ts";
@@ -13,7 +14,11 @@ import { configFiles, configHash, servingConfigData, sha256Hex } from "./serving
 import { desiredVersionService } from "./service.ts";
 
 /** The children of the spec's version, in the order they are applied (config before its readers). */
-export function desiredVersionObjects(model: EmbeddingModel, images: Images): object[] {
+export function desiredVersionObjects(
+  model: EmbeddingModel,
+  images: Images,
+  placement?: WorkloadPlacement,
+): object[] {
   const embeddingVersion = model.spec.version;
   const name = servingName(model.metadata.name, embeddingVersion);
   const data = servingConfigData(model);
@@ -28,10 +33,15 @@ export function desiredVersionObjects(model: EmbeddingModel, images: Images): ob
   const autoscaler = desiredAutoscaler(model, embeddingVersion);
   return [
     configMap,
-    desiredDeployment(model, images, {
-      hash: configHash(data),
-      manifestSha256: manifest === undefined ? undefined : sha256Hex(manifest),
-    }),
+    desiredDeployment(
+      model,
+      images,
+      {
+        hash: configHash(data),
+        manifestSha256: manifest === undefined ? undefined : sha256Hex(manifest),
+      },
+      placement,
+    ),
     desiredVersionService(model, embeddingVersion),
     desiredDisruptionBudget(model, embeddingVersion),
     ...(autoscaler === undefined ? [] : [autoscaler]),

@@ -43,6 +43,7 @@ export function nearlinePipelineController(settings: ControllerSettings): Contro
       },
     ],
     concurrency: settings.concurrency,
-    reconcile: (context) => reconcileNearlinePipeline(context, { images: settings.images }),
+    reconcile: (context) =>
+      reconcileNearlinePipeline(context, { images: settings.images, placement: settings.placement }),
   };
 }

@@ -12,6 +12,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import { findCondition, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
@@ -30,6 +31,8 @@ export const pipelinePollMs = 30_000;
 /** What the reconcile needs besides its context. */
 export interface PipelineReconcileSettings {
   images: Images;
+  /** The operator's default scheduling of the worker pods. */
+  placement?: WorkloadPlacement | undefined;
   /** Reads one worker pod's figures (tests may replace it). */
   probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
 }
@@ -55,7 +58,7 @@ export async function reconcileNearlinePipeline(
     cause === undefined && model !== undefined ? resolveLiveVersions(model) : { versions: [], waiting: [] };
   if (cause === undefined && model !== undefined) {
     for (const version of resolved.versions) {
-      const desired = desiredWorkers(pipeline, model, version, settings.images);
+      const desired = desiredWorkers(pipeline, model, version, settings.images, settings.placement);
       await context.client.apply(desired.configMap as KubeObject);
       await context.client.apply(desired.deployment as KubeObject);
     }

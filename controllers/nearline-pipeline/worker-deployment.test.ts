@@ -3,6 +3,7 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
 import { checkGolden } from "../shared/golden.ts";
+import { testPlacement } from "../shared/test-placement.ts";
 import { imagesFor } from "../shared/image.ts";
 import { annotationKeys } from "../shared/labels.ts";
 import { configFileName } from "./config-map.ts";
@@ -30,7 +31,7 @@ describe("desiredWorkers", () => {
     expect(checkGolden(golden("jobs.yaml"), [workers.configMap, workers.deployment])).toBeUndefined();
   });
 
-  it("renders TLS files, SASL credentials, serving TLS and token by reference (golden)", () => {
+  it("renders TLS files, SASL credentials, serving TLS and token by reference, placed by the operator's defaults (golden)", () => {
     const model = testModel((object) => {
       setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" });
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } });
@@ -40,6 +41,7 @@ describe("desiredWorkers", () => {
       model,
       liveVersion(model),
       images,
+      testPlacement,
     );
     expect(
       checkGolden(golden("member-profiles.yaml"), [workers.configMap, workers.deployment]),

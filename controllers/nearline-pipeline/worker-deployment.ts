@@ -4,6 +4,7 @@ import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import type { Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
 import type { LiveVersion } from "./live-versions.ts";
@@ -27,6 +28,7 @@ export function desiredWorkers(
   model: EmbeddingModel,
   version: LiveVersion,
   images: Images,
+  placement?: WorkloadPlacement,
 ): DesiredWorkers {
   const name = nearlineWorkerName(pipeline.metadata.name, version.version);
   const namespace = pipeline.metadata.namespace ?? "default";
@@ -94,6 +96,7 @@ export function desiredWorkers(
           wiring,
           restartPolicy: "Always",
           terminationGracePeriodSeconds: 30,
+          placement,
         }),
       },
     },

@@ -1,6 +1,7 @@
 // The pod pieces every JUDE worker container shares (nearline workers and bootstrap shards): the
 // config volume, a writable /tmp on a read-only root, Secret wiring and the restricted security context.
 import type { V1Container, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
+import { placePod, type WorkloadPlacement } from "../shared/placement.ts";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../shared/pod-security.ts";
 import type { V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
 import { configFileName, configMapFor, configMountPath } from "./config-map.ts";
@@ -45,13 +46,17 @@ export function workerContainer(options: {
   };
 }
 
-/** The pod spec around one worker container: config and Secret volumes, no API token, restricted. */
+/**
+ * The pod spec around one worker container: config and Secret volumes, no API token, restricted,
+ * scheduled by the operator's default placement.
+ */
 export function workerPodSpec(options: {
   container: V1Container;
   configMapName: string;
   wiring: SecretWiring;
   restartPolicy: "Always" | "Never";
   terminationGracePeriodSeconds: number;
+  placement?: WorkloadPlacement | undefined;
 }): V1PodSpec {
   const volumes: V1Volume[] = [
     { name: "config", configMap: { name: options.configMapName } },
@@ -59,16 +64,19 @@ export function workerPodSpec(options: {
     { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
     ...options.wiring.volumes,
   ];
-  return {
-    containers: [options.container],
-    volumes,
-    restartPolicy: options.restartPolicy,
-    terminationGracePeriodSeconds: options.terminationGracePeriodSeconds,
-    // Workers never talk to the Kubernetes API.
-    automountServiceAccountToken: false,
-    enableServiceLinks: false,
-    securityContext: restrictedPodSecurityContext(),
-  };
+  return placePod(
+    {
+      containers: [options.container],
+      volumes,
+      restartPolicy: options.restartPolicy,
+      terminationGracePeriodSeconds: options.terminationGracePeriodSeconds,
+      // Workers never talk to the Kubernetes API.
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: restrictedPodSecurityContext(),
+    },
+    options.placement,
+  );
 }
 
 /**

@@ -105,6 +105,12 @@ describe("the jude-operator chart", () => {
       "metrics.prometheusRule.enabled=true",
       "grafanaDashboard.enabled=true",
       "image.tag=1.2.3",
+      "workloads.nodeSelector.pool=jude",
+      "workloads.nodeSelector.zone=a",
+      "workloads.tolerations[0].key=dedicated",
+      "workloads.tolerations[0].operator=Equal",
+      "workloads.tolerations[0].value=jude",
+      "workloads.tolerations[0].effect=NoSchedule",
     );
     expect(
       checkGolden(join(import.meta.dirname, "golden/namespaced-all-features.yaml"), everything),

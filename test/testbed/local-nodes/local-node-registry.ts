@@ -6,6 +6,16 @@ import { nodeManifest, type TestbedNode } from "../node-manifest.ts";
 /** Taint that keeps pods off the local nodes unless they opt in with a toleration. */
 export const localNodeTaint = { key: "testbed.jude.dev/local-node", value: "true", effect: "NoSchedule" };
 
+/**
+ * What an operator passes as its workload placement (`--workload-node-selector
+ * testbed.jude.dev/node=local --workload-tolerations '[…]'`) so every pod it renders runs on the local
+ * nodes, never on kwok's pretend nodes.
+ */
+export const localNodePlacement = {
+  nodeSelector: { "testbed.jude.dev/node": "local" },
+  tolerations: [{ key: localNodeTaint.key, operator: "Exists", effect: localNodeTaint.effect }],
+};
+
 /** The local nodes: one GPU-shaped node and one CPU node, names distinct from kwok's. */
 export const localNodes: TestbedNode[] = [
   {

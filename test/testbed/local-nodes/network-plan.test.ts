@@ -7,6 +7,7 @@ import {
   podAddress,
   podNetns,
   podVeth,
+  serviceCidrFor,
 } from "./network-plan.ts";
 
 describe("local node network plan", () => {
@@ -17,7 +18,9 @@ describe("local node network plan", () => {
     expect(other.bridge).not.toBe(one.bridge);
     expect(other.podCidr).not.toBe(one.podCidr);
     expect(one.podCidr).toMatch(/^10\.97\.\d+\.0\/24$/);
-    expect(one.serviceCidr).toBe(one.podCidr.replace("10.97.", "10.96."));
+    expect(one.serviceCidr).toMatch(/^10\.(11[2-9]|12[0-7])\.\d+\.0\/20$/);
+    expect(overlaps(one.serviceCidr, one.podCidr)).toBe(false);
+    expect(overlaps(other.serviceCidr, one.serviceCidr)).toBe(false);
     expect(one.gateway).toBe(one.podCidr.replace(".0/24", ".1"));
   });
 
@@ -29,7 +32,20 @@ describe("local node network plan", () => {
   });
 
   it("fails clearly when every range is taken", () => {
-    expect(() => planNetwork("/x/.testbed", ["10.96.0.0/15"])).toThrow(/no free pair of \/24 ranges/);
+    expect(() => planNetwork("/x/.testbed", ["10.97.0.0/16"])).toThrow(/no free pair of ranges/);
+    expect(() => planNetwork("/x/.testbed", ["10.112.0.0/12"])).toThrow(/no free pair of ranges/);
+  });
+
+  it("gives every pod range its own aligned /20 of Services, none overlapping another", () => {
+    const ranges = Array.from({ length: 256 }, (_, octet) => serviceCidrFor(octet));
+    expect(ranges[0]).toBe("10.112.0.0/20");
+    expect(ranges[17]).toBe("10.113.16.0/20");
+    expect(ranges[255]).toBe("10.127.240.0/20");
+    expect(new Set(ranges).size).toBe(256);
+    expect(ranges.every((range) => !overlaps(range, "10.97.0.0/16"))).toBe(true);
+    expect(firstAddress(ranges[17]!)).toBe("10.113.16.1");
+    expect(inCidr("10.113.31.254", ranges[17]!)).toBe(true);
+    expect(inCidr("10.113.32.1", ranges[17]!)).toBe(false);
   });
 
   it("keeps link and namespace names within the kernel's 15 characters", () => {

@@ -10,7 +10,10 @@ export interface NetworkPlan {
   bridge: string;
   /** Pod range (a /24); `.1` is the bridge, `.2`-`.254` are pod addresses. */
   podCidr: string;
-  /** Service ClusterIP range (a /24) the API server allocates from; `.1` is the `kubernetes` Service. */
+  /**
+   * Service ClusterIP range (a /20, 4094 addresses) the API server allocates from; its first address is
+   * the `kubernetes` Service. Wide enough for the operator benchmark (200 models, two Services each).
+   */
   serviceCidr: string;
   /** The bridge (gateway) address inside the pod range. */
   gateway: string;
@@ -25,9 +28,17 @@ export function networkTag(stateDir: string): string {
 }
 
 /**
- * Picks the plan for `stateDir`: pods in 10.97.N.0/24 and Services in 10.96.N.0/24, where N starts at
- * a hash of the state dir and moves on while either range overlaps one in `takenCidrs` (the machine's
- * routes that are not ours). Throws when all are taken.
+ * The Service range paired with pod range 10.97.N.0/24: the N-th /20 of 10.112.0.0/12 (N < 256 stays
+ * inside 10.112.0.0-10.127.255.255, far from the pod ranges in 10.97.0.0/16).
+ */
+export function serviceCidrFor(octet: number): string {
+  return `10.${112 + (octet >> 4)}.${(octet & 15) << 4}.0/20`;
+}
+
+/**
+ * Picks the plan for `stateDir`: pods in 10.97.N.0/24 and Services in the N-th /20 of 10.112.0.0/12,
+ * where N starts at a hash of the state dir and moves on while either range overlaps one in
+ * `takenCidrs` (the machine's routes that are not ours). Throws when all are taken.
  */
 export function planNetwork(stateDir: string, takenCidrs: readonly string[]): NetworkPlan {
   const tag = networkTag(stateDir);
@@ -35,11 +46,13 @@ export function planNetwork(stateDir: string, takenCidrs: readonly string[]): Ne
   for (let step = 0; step < octets; step += 1) {
     const octet = 10 + ((start + step) % octets);
     const podCidr = `10.97.${octet}.0/24`;
-    const serviceCidr = `10.96.${octet}.0/24`;
+    const serviceCidr = serviceCidrFor(octet);
     if (takenCidrs.some((taken) => overlaps(taken, podCidr) || overlaps(taken, serviceCidr))) continue;
     return { tag, bridge: `jtb${tag}`, podCidr, serviceCidr, gateway: `10.97.${octet}.1` };
   }
-  throw new Error("no free pair of /24 ranges in 10.96.0.0/16 and 10.97.0.0/16 for the local nodes");
+  throw new Error(
+    "no free pair of ranges (pods /24 in 10.97.0.0/16, Services /20 in 10.112.0.0/12) for the local nodes",
+  );
 }
 
 /** The address of pod slot `slot` (2-254) in the plan's pod range. */
