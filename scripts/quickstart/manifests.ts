@@ -57,7 +57,12 @@ export function quickstartObjects(
 /** The version the quickstart promotes, and the spec change (merge patch) that promotes it. */
 export const promotedVersion = "minilm-v2";
 
-export function promotionPatch(modelDir: string, int8Sha256: string): Record<string, unknown> {
+/** The spec fields a Git commit changes to promote the int8 model. */
+export interface PromotionPatch {
+  spec: { version: string; model: { uri: string; sha256: string; precision: "int8" } };
+}
+
+export function promotionPatch(modelDir: string, int8Sha256: string): PromotionPatch {
   return {
     spec: {
       version: promotedVersion,

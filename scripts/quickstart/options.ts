@@ -33,8 +33,10 @@ export function parseQuickstartArgs(argv: string[], isTty: boolean): QuickstartO
     },
   });
   const command = positionals[0] ?? "up";
-  if (command !== "up" && command !== "down") throw new Error(`unknown command "${command}"\n\n${quickstartUsage}`);
-  if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}"\n\n${quickstartUsage}`);
+  if (command !== "up" && command !== "down")
+    throw new Error(`unknown command "${command}"\n\n${quickstartUsage}`);
+  if (positionals.length > 1)
+    throw new Error(`unexpected argument "${positionals[1]}"\n\n${quickstartUsage}`);
   const port = Number(values["dashboard-port"]);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--dashboard-port must be a port number, not "${values["dashboard-port"]}"`);

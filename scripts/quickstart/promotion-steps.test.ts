@@ -40,7 +40,10 @@ describe("promotionSteps", () => {
   });
 
   it("says nothing when nothing it narrates changed", () => {
-    const status = { versions: [{ version: "v1", phase: "Active" as const }], conditions: [condition("Ready", "True", "x")] };
+    const status = {
+      versions: [{ version: "v1", phase: "Active" as const }],
+      conditions: [condition("Ready", "True", "x")],
+    };
     expect(promotionSteps(status, structuredClone(status))).toEqual([]);
     expect(promotionSteps(undefined, { versions: [{ version: "v2", phase: "Pending" as const }] })).toEqual([
       "version v2: new -> Pending",

@@ -34,7 +34,9 @@ export function promotionSteps(before: ModelStatus | undefined, after: ModelStat
     const current = conditionOf(after, type);
     if (current === undefined) continue;
     if (previous?.status === current.status && previous.message === current.message) continue;
-    lines.push(`${mark(current.status)} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd());
+    lines.push(
+      `${mark(current.status)} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd(),
+    );
   }
   if (after?.activeVersion !== undefined && after.activeVersion !== before?.activeVersion)
     lines.push(`active version is now ${after.activeVersion}`);

@@ -17,12 +17,16 @@ export interface ChangelogRecord {
 }
 
 /** The Kafka record of an event that happened at `eventTimeMs`. */
-export function toRecord(event: ChangeEvent, eventTimeMs: number): ChangelogRecord {
+export function toRecord(
+  event: ChangeEvent,
+  eventTimeMs: number,
+  topics: Record<EntityKind, string> = changelogTopics,
+): ChangelogRecord {
   const updatedAt = new Date(eventTimeMs).toISOString();
   const idField = event.kind === "job" ? "jobId" : "memberId";
   const value =
     event.op === "delete"
       ? { [idField]: event.id, op: "delete", updatedAt, synthetic: true }
       : { ...event.entity, op: event.op === "create" ? "create" : "update", updatedAt };
-  return { topic: changelogTopics[event.kind], key: event.id, value: JSON.stringify(value) };
+  return { topic: topics[event.kind], key: event.id, value: JSON.stringify(value) };
 }

@@ -29,6 +29,7 @@ const measurements: Measurements = {
     },
   ],
   storeCounts: { job: 1524, "member-profile": 1016 },
+  storeLive: 2540,
   cutoverSeconds: 42.25,
   topJobs: [{ memberId: "member-00001", jobs: [{ id: "job-00007", score: 0.81234 }] }],
 };

@@ -30,8 +30,10 @@ export interface Measurements {
   replaySeconds: number;
   /** The first version's bootstrap runs. */
   bootstraps: BootstrapCounters[];
-  /** Entities present in the store under the active version. */
+  /** Entities of the changelog's final state found in the store under the active version. */
   storeCounts: Record<EntityKind, number>;
+  /** Live records of the active version by the store's own counters. */
+  storeLive: number;
   /** From the spec.version change to the store pointer naming the new version. */
   cutoverSeconds: number;
   topJobs: Array<{ memberId: string; jobs: Scored[] }>;
@@ -40,6 +42,7 @@ export interface Measurements {
 export interface Summary {
   activeVersion: string;
   entitiesEmbedded: Record<EntityKind, number>;
+  storeLive: number;
   replayEvents: number;
   replayEventsPerSecond: number;
   /** Replayed events skipped by change detection, over replayed events processed. */
@@ -67,6 +70,7 @@ export function summarize(measurements: Measurements): Summary {
   return {
     activeVersion: measurements.activeVersion,
     entitiesEmbedded: measurements.storeCounts,
+    storeLive: measurements.storeLive,
     replayEvents: measurements.replayEvents,
     replayEventsPerSecond:
       measurements.replaySeconds > 0 ? measurements.replayEvents / measurements.replaySeconds : 0,
@@ -86,7 +90,7 @@ export function renderSummary(summary: Summary, jobTitles: Map<string, string> =
   const lines = [
     "Summary",
     `  active version            ${summary.activeVersion}`,
-    `  entities embedded         ${summary.entitiesEmbedded.job} job postings, ${summary.entitiesEmbedded["member-profile"]} member profiles (in the store under ${summary.activeVersion})`,
+    `  entities embedded         ${summary.entitiesEmbedded.job} job postings, ${summary.entitiesEmbedded["member-profile"]} member profiles (store: ${summary.storeLive} live records under ${summary.activeVersion})`,
     `  changelog replayed        ${summary.replayEvents} events (${summary.replayEventsPerSecond.toFixed(0)}/s produced)`,
     `  skip ratio                ${percent(summary.skipRatio)} of replayed events skipped as unchanged (no inference)`,
     `  dedup ratio               ${percent(summary.dedupRatio)} of bootstrap records reused an identical text's vector`,

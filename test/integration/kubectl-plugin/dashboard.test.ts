@@ -120,13 +120,15 @@ describe("kubectl jude dashboard in a browser", () => {
       await expect(gate.getAttribute("data-status")).resolves.toBe(condition.status);
       await expect(gate.locator(".value").textContent()).resolves.toBe(condition.message);
     }
-    await expect(card.locator('[data-gate="ParityPassed"]').getAttribute("data-status")).resolves.toBe("Unknown");
+    await expect(card.locator('[data-gate="ParityPassed"]').getAttribute("data-status")).resolves.toBe(
+      "Unknown",
+    );
     await expect(card.locator('tr[data-bootstrap="jobs-minilm-v2"]').textContent()).resolves.toContain(
       "5,040 / 12,000",
     );
-    await expect(card.locator('tr[data-pipeline="jobs"][data-version="minilm-v1"]').textContent()).resolves.toMatch(
-      /9,000.*3,000.*2/,
-    );
+    await expect(
+      card.locator('tr[data-pipeline="jobs"][data-version="minilm-v1"]').textContent(),
+    ).resolves.toMatch(/9,000.*3,000.*2/);
     await expect(card.locator(".timeline").textContent()).resolves.toContain(
       "EmbeddingModel/minilm: created BootstrapRun jobs-minilm-v2",
     );
@@ -153,7 +155,9 @@ describe("kubectl jude dashboard in a browser", () => {
       JSON.stringify({ status }),
     ]);
     const card = page.locator(`[data-model="${namespace}/minilm"]`);
-    await card.locator('tr[data-version="minilm-v2"][data-phase="AwaitingCutover"]').waitFor({ timeout: 30_000 });
+    await card
+      .locator('tr[data-version="minilm-v2"][data-phase="AwaitingCutover"]')
+      .waitFor({ timeout: 30_000 });
     await expect(card.locator('[data-gate="CoverageMet"] .value').textContent()).resolves.toBe(
       "coverage 0.995 >= 0.99",
     );
@@ -182,7 +186,9 @@ describe("kubectl jude dashboard in a browser", () => {
     await button.click();
     await page.click("#confirm-ok");
     await page.locator("#toast:not([hidden])").waitFor();
-    await expect(page.locator("#toast").textContent()).resolves.toBe("approved cutover of minilm to minilm-v2");
+    await expect(page.locator("#toast").textContent()).resolves.toBe(
+      "approved cutover of minilm to minilm-v2",
+    );
     expect(await approvedVersion()).toBe("minilm-v2");
     // The watch brings the approval back to the page: the button now says why it is disabled.
     await page
@@ -198,7 +204,12 @@ describe("kubectl jude dashboard in a browser", () => {
       body: "{}",
     });
     expect(response.status).toBe(403);
-    const model = await kubectlJson<{ spec: { version: string } }>(["get", "-n", namespace, "embeddingmodel/minilm"]);
+    const model = await kubectlJson<{ spec: { version: string } }>([
+      "get",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+    ]);
     expect(model.spec.version).toBe("minilm-v2");
     expect(consoleErrors).toEqual([]);
   });
