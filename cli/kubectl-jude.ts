@@ -90,7 +90,9 @@ async function run(argv: string[]): Promise<number> {
       if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
       const model = await cluster.readModel(namespace, name);
       const decision: Decision =
-        command === "approve" ? approve(model, args[1]) : rollback(model, values.to ?? args[1]);
+        command === "approve"
+          ? approve(model, args[1])
+          : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, name));
       if ("refused" in decision) throw new PluginError(decision.refused);
       await cluster.patchModelSpec(namespace, name, decision.patch);
       process.stdout.write(`${decision.summary}\n`);

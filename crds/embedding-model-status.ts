@@ -59,7 +59,7 @@ export const embeddingModelStatus = z
     conditions: conditions
       .optional()
       .describe(
-        "Ready, Reconciling and Stalled (kstatus), plus Promoted (the active version is spec.version), ServingReady, BootstrapComplete and CaughtUp for the version being promoted.",
+        "Ready, Reconciling and Stalled (kstatus); Promoted (readers use spec.version); the gates of the version being promoted, each with its measured value in the message: ServingReady, BootstrapComplete, CaughtUp, CoverageMet and ParityPassed; RolledBack (True after a rollback to a retained version; False with reason VectorsCollected when the version's vectors were collected and it is promoted from scratch).",
       ),
     activeVersion: dnsLabel()
       .optional()
@@ -83,4 +83,7 @@ export const embeddingModelConditionTypes = [
   "ServingReady",
   "BootstrapComplete",
   "CaughtUp",
+  "CoverageMet",
+  "ParityPassed",
+  "RolledBack",
 ] as const;

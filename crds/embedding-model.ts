@@ -121,6 +121,14 @@ export const promotion = withRules(
       .max(604800)
       .default(600)
       .describe("How long the previous version stays served after cutover, so a rollback is instant."),
+    progressDeadlineSeconds: z
+      .int()
+      .min(1)
+      .max(604800)
+      .default(3600)
+      .describe(
+        "A promotion whose gates are not all open this long after it started is reported Stalled (reason PromotionDeadlineExceeded, naming the shut gate and its value); the active version keeps serving and the promotion continues if the gate opens later.",
+      ),
     retainVersions: z
       .int()
       .min(0)

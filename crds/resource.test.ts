@@ -22,6 +22,7 @@ describe("parsing an object", () => {
       minCoverage: 0.99,
       maxLagSeconds: 30,
       bakeSeconds: 600,
+      progressDeadlineSeconds: 3600,
       retainVersions: 1,
     });
     expect(model.spec.serving.accelerator?.resourceName).toBe("nvidia.com/gpu");

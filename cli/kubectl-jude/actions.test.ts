@@ -1,6 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { approve, rollback } from "./actions.ts";
 import { promotingModel } from "./fixtures.test-data.ts";
+import { parseEmbeddingModel } from "../../crds/index.ts";
+
+/** What the operator recorded of minilm-v0: another model file, without a checksum, other prompts. */
+const v0Record = {
+  version: "minilm-v0",
+  promotionStartTime: "2026-10-31T00:00:00Z",
+  spec: {
+    model: {
+      uri: "file:///models/minilm-v0.onnx",
+      dimensions: 384,
+      pooling: "mean" as const,
+      normalize: true,
+      maxSequenceLength: 256,
+      precision: "fp32" as const,
+    },
+    prompts: { job: "Job: {{title}}" },
+    serving: promotingModel().spec.serving,
+  },
+};
 
 describe("approve", () => {
   it("approves the version being promoted", () => {
@@ -38,11 +57,22 @@ describe("approve", () => {
 });
 
 describe("rollback", () => {
-  it("goes back to the most recently active retained version by default", () => {
-    expect(rollback(promotingModel())).toEqual({
-      patch: { version: "minilm-v0" },
-      summary: "rolling minilm back to minilm-v0 (was minilm-v1)",
-    });
+  it("goes back to the most recently active retained version with its recorded model and prompts", () => {
+    const model = promotingModel();
+    const decision = rollback(model, undefined, [v0Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.summary).toBe("rolling minilm back to minilm-v0 (was minilm-v1)");
+    expect(decision.patch.version).toBe("minilm-v0");
+    // Applied as a JSON merge patch, the spec becomes exactly v0's model and prompts and still parses.
+    const patched = mergePatch(structuredClone(model.spec), decision.patch) as typeof model.spec;
+    expect(patched.model).toEqual(v0Record.spec.model);
+    expect(patched.prompts).toEqual(v0Record.spec.prompts);
+    expect(() => parseEmbeddingModel({ ...model, spec: patched, status: undefined })).not.toThrow();
+  });
+
+  it("refuses when the operator kept no record of the version's model and prompts", () => {
+    const decision = rollback(promotingModel());
+    expect("refused" in decision && decision.refused).toMatch(/no record of minilm-v0's model and prompts/);
   });
 
   it("refuses a version that is not retained", () => {
@@ -58,3 +88,15 @@ describe("rollback", () => {
     expect(decision).toEqual({ refused: "minilm has no retained version to roll back to" });
   });
 });
+
+/** RFC 7396 JSON merge patch. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> =
+    typeof target === "object" && target !== null && !Array.isArray(target) ? { ...(target as object) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}

@@ -1,6 +1,7 @@
 // `approve` and `rollback` as pure decisions: which spec change to make, or why none can be made.
 // The plugin then applies the change as a merge patch, the same change a Git commit would carry.
 import type { EmbeddingModel } from "../../crds/index.ts";
+import type { VersionRecord } from "../../controllers/embedding-model/version-record.ts";
 
 /** A spec change to apply, or the reason the action is refused. */
 export type Decision = { patch: Record<string, unknown>; summary: string } | { refused: string };
@@ -31,9 +32,15 @@ const rollbackPhases = new Set(["Draining", "Retained"]);
 
 /**
  * Rolls back to `requested`, or by default to the most recently active version that is still kept
- * (phase Draining or Retained), by setting spec.version to it.
+ * (phase Draining or Retained), by setting spec.version to it together with the model and prompts the
+ * operator recorded for it (`records`, from the version's record ConfigMap): a version is its model
+ * and prompts, so a spec naming the old version with the new weights would be refused by the operator.
  */
-export function rollback(model: EmbeddingModel, requested?: string): Decision {
+export function rollback(
+  model: EmbeddingModel,
+  requested?: string,
+  records: readonly VersionRecord[] = [],
+): Decision {
   const name = model.metadata.name;
   const active = model.status?.activeVersion;
   const kept = (model.status?.versions ?? [])
@@ -46,8 +53,24 @@ export function rollback(model: EmbeddingModel, requested?: string): Decision {
     return {
       refused: `${requested} is not a retained version of ${name} (kept: ${kept.map((version) => version.version).join(", ") || "none"})`,
     };
+  const record = records.find((entry) => entry.version === target);
+  if (record === undefined)
+    return {
+      refused: `the operator has no record of ${target}'s model and prompts; set spec.version, spec.model and spec.prompts of ${name} together (as the commit that introduced ${target} did)`,
+    };
   return {
-    patch: { version: target },
+    patch: {
+      version: target,
+      model: replacing(model.spec.model, record.spec.model),
+      prompts: replacing(model.spec.prompts, record.spec.prompts),
+    },
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
   };
+}
+
+/** A merge patch turning `current` into `wanted`: keys `wanted` lacks are removed (null). */
+function replacing(current: object, wanted: object): Record<string, unknown> {
+  const patch: Record<string, unknown> = { ...wanted };
+  for (const key of Object.keys(current)) if (!(key in wanted)) patch[key] = null;
+  return patch;
 }

@@ -7,6 +7,11 @@ import {
   type EmbeddingModel,
   type NearlinePipeline,
 } from "../../crds/index.ts";
+import {
+  parseVersionRecord,
+  versionRecordSelector,
+  type VersionRecord,
+} from "../../controllers/embedding-model/version-record.ts";
 
 /** A failure the plugin reports as one clear line (exit code 1). */
 export class PluginError extends Error {
@@ -71,6 +76,27 @@ export class Cluster {
       })) as unknown as EmbeddingModel;
     } catch (error) {
       throw this.explain(error, "get", "EmbeddingModel", namespace, name);
+    }
+  }
+
+  /** The operator's records of a model's versions (their model and prompts, for rollback). */
+  async readVersionRecords(namespace: string, model: string): Promise<VersionRecord[]> {
+    const selector = Object.entries(versionRecordSelector(model))
+      .map(([key, value]) => `${key}=${value}`)
+      .join(",");
+    try {
+      const list = await this.api.list(
+        "v1",
+        "ConfigMap",
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        selector,
+      );
+      return list.items.flatMap((item) => parseVersionRecord(item as never) ?? []);
+    } catch (error) {
+      throw this.explain(error, "list", "ConfigMap", namespace);
     }
   }
 

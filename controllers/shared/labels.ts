@@ -23,7 +23,7 @@ export const annotationKeys = {
 export const managedBy = "jude-operator";
 
 /** What a workload does. */
-export type Component = "serving" | "nearline" | "bootstrap";
+export type Component = "serving" | "nearline" | "bootstrap" | "version-record";
 
 /** Labels of a child object; `selector` is the stable subset used in label selectors. */
 export function childLabels(

@@ -1,0 +1,77 @@
+import { describe, expect, it } from "vitest";
+import { httpsModel } from "./test-models.ts";
+import { caughtUpGate, coverageGate, parityGate } from "./promotion-gates.ts";
+import { desiredVersionRecord, parseVersionRecord, recordedSpec, sameVectors } from "./version-record.ts";
+
+describe("gates (decision tables)", () => {
+  it.each([
+    ["no pipelines", { pipelines: 0, reporting: 0 }, "Open", "NoPipelines"],
+    ["a pipeline not reporting", { pipelines: 2, reporting: 1, records: 0 }, "Shut", "WaitingForWorkers"],
+    ["nothing left to read", { pipelines: 1, reporting: 1, records: 0 }, "Open", "CaughtUp"],
+    [
+      "behind but fresh within the gate",
+      { pipelines: 1, reporting: 1, records: 40, freshnessSeconds: 2 },
+      "Open",
+      "CaughtUp",
+    ],
+    [
+      "behind and stale",
+      { pipelines: 1, reporting: 1, records: 40, freshnessSeconds: 31 },
+      "Shut",
+      "CatchingUp",
+    ],
+  ] as const)("CaughtUp: %s -> %s", (_, lag, state, reason) => {
+    expect(caughtUpGate("v2", lag, 30)).toMatchObject({ state, reason });
+  });
+
+  it.each([
+    [undefined, "Shut", undefined],
+    [{ candidateLive: 990, baseLive: 1000 }, "Open", 0.99],
+    [{ candidateLive: 989, baseLive: 1000 }, "Shut", 0.989],
+    [{ candidateLive: 0, baseLive: 0 }, "Open", 1],
+  ] as const)("CoverageMet: %j -> %s (%s)", (coverage, state, value) => {
+    expect(coverageGate("v2", coverage, 0.99)).toMatchObject({
+      state,
+      ...(value === undefined ? {} : { value }),
+    });
+  });
+
+  it.each([
+    [undefined, "Shut", "Unmeasured"],
+    [{ sampled: 0, matched: 0 }, "Shut", "NothingToSample"],
+    [{ sampled: 8, matched: 8, minCosine: 0.9995 }, "Open", "ParityPassed"],
+    [
+      { sampled: 8, matched: 7, minCosine: 0.97, firstMismatch: "job:3 cosine 0.97" },
+      "Failed",
+      "ParityFailed",
+    ],
+  ] as const)("ParityPassed: %j -> %s", (parity, state, reason) => {
+    expect(parityGate("v2", parity)).toMatchObject({ state, reason });
+  });
+});
+
+describe("version record", () => {
+  it("reads back what it wrote, so a restarted operator sees the same facts", () => {
+    const model = httpsModel();
+    const record = {
+      version: "v7",
+      spec: recordedSpec(model),
+      promotionStartTime: "2026-12-02T10:00:00Z",
+      activatedTime: "2026-12-02T10:05:00Z",
+      deactivatedTime: "2026-12-02T11:00:00Z",
+      workers: true,
+      fromBootstrap: true,
+    };
+    const configMap = desiredVersionRecord(model, record);
+    expect(configMap.metadata?.name).toBe("minilm-cpu-v7-record");
+    expect(parseVersionRecord(configMap)).toEqual(record);
+    expect(parseVersionRecord({ data: { version: "v7" } })).toBeUndefined();
+  });
+
+  it("tells specs apart by model and prompts, not serving settings", () => {
+    const spec = recordedSpec(httpsModel());
+    expect(sameVectors(spec, { ...spec, serving: { ...spec.serving, replicas: 9 } })).toBe(true);
+    expect(sameVectors(spec, { ...spec, prompts: { query: "q: {{text}}" } })).toBe(false);
+    expect(sameVectors(spec, { ...spec, model: { ...spec.model, precision: "int8" } })).toBe(false);
+  });
+});

@@ -1,0 +1,222 @@
+// The gates a candidate version passes before readers switch to it, each a condition carrying its
+// measured value: ServingReady, BootstrapComplete, CaughtUp, CoverageMet, ParityPassed. Pure: the
+// reconciler measures (Deployment, BootstrapRun, worker figures, store counters, parity sample) and
+// these functions judge, so decision tables test every outcome.
+import type { ConditionInput } from "../shared/conditions.ts";
+import type { ServingState } from "./version-status.ts";
+
+/** The gate conditions, in the order a promotion passes them. */
+export const gateTypes = [
+  "ServingReady",
+  "BootstrapComplete",
+  "CaughtUp",
+  "CoverageMet",
+  "ParityPassed",
+] as const;
+export type GateType = (typeof gateTypes)[number];
+
+/** One gate's verdict: open, shut (wait), or failed (only a spec change helps: Stalled at once). */
+export interface Gate {
+  type: GateType;
+  state: "Open" | "Shut" | "Failed";
+  reason: string;
+  message: string;
+  /** The measured value, exported as jude_promotion_gate_value. */
+  value?: number;
+}
+
+/** What the BootstrapRun of the candidate shows (undefined: none exists yet). */
+export interface BootstrapObservation {
+  name: string;
+  phase: "Pending" | "Running" | "Succeeded" | "Failed" | "Suspended" | undefined;
+  message: string;
+  percent?: number;
+  /** The run captured its changelog end offsets (the candidate's workers may start). */
+  watermarksCaptured: boolean;
+}
+
+/** The candidate's workers, summed over every pipeline of the model. */
+export interface LagObservation {
+  /** Pipelines of the model, and how many of them report figures for the candidate. */
+  pipelines: number;
+  reporting: number;
+  /** Records not yet processed, summed over pipelines (undefined: not reported yet). */
+  records?: number;
+  /** Largest 95th-percentile freshness (event time to vector written) reported, in seconds. */
+  freshnessSeconds?: number;
+}
+
+/** Counters of the store: live records of the candidate and of the active version. */
+export interface CoverageObservation {
+  candidateLive: number;
+  /** Undefined when there is no active version to compare with (the first version). */
+  baseLive?: number;
+}
+
+/** The outcome of re-embedding a sample of the candidate's stored vectors. */
+export interface ParityObservation {
+  sampled: number;
+  /** Sampled keys whose vector matched (cosine, norm, dimensions and digest). */
+  matched: number;
+  minCosine?: number;
+  /** Why the first mismatch failed, for the message. */
+  firstMismatch?: string;
+}
+
+/** The parity threshold: a vector re-embedded through the candidate's server must match this well. */
+export const parityMinCosine = 0.999;
+
+/** ServingReady: the candidate's Deployment is rolled out and ready; stuck pods fail the gate. */
+export function servingGate(version: string, serving: ServingState): Gate {
+  const state = serving.state === "Ready" ? "Open" : serving.state === "Stalled" ? "Failed" : "Shut";
+  return {
+    type: "ServingReady",
+    state,
+    reason: serving.reason,
+    message: `version ${version}: ${serving.message}`,
+    value: serving.readyReplicas,
+  };
+}
+
+/** BootstrapComplete: the run succeeded and the store marks the version complete. */
+export function bootstrapGate(
+  version: string,
+  run: BootstrapObservation | undefined,
+  storeState: string | undefined,
+): Gate {
+  const percent = run?.percent;
+  const value = percent === undefined ? undefined : percent / 100;
+  if (run === undefined)
+    return {
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: "Creating",
+      message: `BootstrapRun for version ${version} is being created`,
+    };
+  if (run.phase === "Failed")
+    return {
+      type: "BootstrapComplete",
+      state: "Failed",
+      reason: "BootstrapFailed",
+      message: `BootstrapRun ${run.name} failed: ${run.message}`,
+    };
+  if (run.phase !== "Succeeded")
+    return {
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: run.phase === "Suspended" ? "BootstrapSuspended" : "Bootstrapping",
+      message: `BootstrapRun ${run.name} is ${run.phase ?? "Pending"}${percent === undefined ? "" : ` (${percent}%)`}`,
+      ...(value === undefined ? {} : { value }),
+    };
+  if (storeState !== "complete")
+    return {
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: "VersionNotComplete",
+      message: `BootstrapRun ${run.name} succeeded but the store marks ${version} ${storeState ?? "absent"}`,
+    };
+  return {
+    type: "BootstrapComplete",
+    state: "Open",
+    reason: "BootstrapSucceeded",
+    message: `BootstrapRun ${run.name} succeeded`,
+    value: 1,
+  };
+}
+
+/**
+ * CaughtUp: every pipeline reports the candidate's workers, and they are within the gate. Lag is
+ * observed in records (summed consumer lag) and freshness in seconds; the gate opens when the workers
+ * have nothing left to read or their 95th-percentile freshness is within maxLagSeconds.
+ */
+export function caughtUpGate(version: string, lag: LagObservation, maxLagSeconds: number): Gate {
+  const figures = `lag ${lag.records ?? "unknown"} records, freshness p95 ${lag.freshnessSeconds === undefined ? "unknown" : `${lag.freshnessSeconds.toFixed(1)}s`} (gate ${maxLagSeconds}s)`;
+  const value = lag.records;
+  const base = { type: "CaughtUp" as const, ...(value === undefined ? {} : { value }) };
+  if (lag.pipelines === 0)
+    return { ...base, state: "Open", reason: "NoPipelines", message: "no NearlinePipeline names this model" };
+  if (lag.reporting < lag.pipelines || lag.records === undefined)
+    return {
+      ...base,
+      state: "Shut",
+      reason: "WaitingForWorkers",
+      message: `${lag.reporting}/${lag.pipelines} pipelines report version ${version}'s workers; ${figures}`,
+    };
+  const fresh = lag.freshnessSeconds !== undefined && lag.freshnessSeconds <= maxLagSeconds;
+  if (lag.records === 0 || fresh)
+    return { ...base, state: "Open", reason: "CaughtUp", message: `version ${version}: ${figures}` };
+  return { ...base, state: "Shut", reason: "CatchingUp", message: `version ${version}: ${figures}` };
+}
+
+/** CoverageMet: the candidate holds at least minCoverage of the active version's live records. */
+export function coverageGate(
+  version: string,
+  coverage: CoverageObservation | undefined,
+  minCoverage: number,
+): Gate {
+  if (coverage === undefined)
+    return {
+      type: "CoverageMet",
+      state: "Shut",
+      reason: "Unmeasured",
+      message: `coverage of version ${version} not measured yet`,
+    };
+  const base = coverage.baseLive;
+  const ratio = base === undefined || base === 0 ? 1 : coverage.candidateLive / base;
+  const figures =
+    base === undefined
+      ? `${coverage.candidateLive} records; no active version to compare with`
+      : `${coverage.candidateLive}/${base} records of the active version = ${ratio.toFixed(4)} (gate ${minCoverage})`;
+  return {
+    type: "CoverageMet",
+    state: ratio >= minCoverage ? "Open" : "Shut",
+    reason: ratio >= minCoverage ? "CoverageMet" : "CoverageBelowGate",
+    message: `version ${version}: ${figures}`,
+    value: ratio,
+  };
+}
+
+/** ParityPassed: every sampled vector re-embedded through the candidate's server matched. */
+export function parityGate(version: string, parity: ParityObservation | undefined): Gate {
+  if (parity === undefined)
+    return {
+      type: "ParityPassed",
+      state: "Shut",
+      reason: "Unmeasured",
+      message: `parity of version ${version} not checked yet`,
+    };
+  const cosine = parity.minCosine === undefined ? "n/a" : parity.minCosine.toFixed(5);
+  const figures = `${parity.matched}/${parity.sampled} sampled vectors matched, min cosine ${cosine} (gate ${parityMinCosine})`;
+  const value = parity.minCosine;
+  const base = { type: "ParityPassed" as const, ...(value === undefined ? {} : { value }) };
+  if (parity.sampled === 0)
+    return {
+      ...base,
+      state: "Shut",
+      reason: "NothingToSample",
+      message: `version ${version} has no vectors with a changelog position to sample yet`,
+    };
+  if (parity.matched < parity.sampled)
+    return {
+      ...base,
+      state: "Failed",
+      reason: "ParityFailed",
+      message: `version ${version}: ${figures}; first mismatch: ${parity.firstMismatch ?? "unknown"}`,
+    };
+  return { ...base, state: "Open", reason: "ParityPassed", message: `version ${version}: ${figures}` };
+}
+
+/** A gate as a condition: True when open. */
+export function gateCondition(gate: Gate): ConditionInput {
+  return {
+    type: gate.type,
+    status: gate.state === "Open" ? "True" : "False",
+    reason: gate.reason,
+    message: gate.message,
+  };
+}
+
+/** A gate that does not apply to this promotion (e.g. a rollback needs no bootstrap), shown as passed. */
+export function waivedGate(type: GateType, reason: string, message: string): Gate {
+  return { type, state: "Open", reason, message };
+}

@@ -1,0 +1,392 @@
+import { describe, expect, it } from "vitest";
+import {
+  ago,
+  now,
+  passing,
+  policy,
+  promoting,
+  ready,
+  record,
+  rolling,
+  specOf,
+  store,
+  stuck,
+  succeeded,
+} from "./promotion-fixtures.ts";
+import { decidePromotion, type PromotionDecision } from "./promotion.ts";
+
+const condition = (decision: PromotionDecision, type: string) =>
+  decision.conditions.find((entry) => entry.type === type);
+
+describe("promoting v2 while v1 serves: one row per step (decision table)", () => {
+  it.each([
+    ["serving starting", { serving: { v1: ready, v2: rolling } }, "Deploying", "ServingReady", undefined],
+    [
+      "no BootstrapRun yet",
+      { candidate: { bootstrap: undefined } },
+      "Bootstrapping",
+      "BootstrapComplete",
+      "v2",
+    ],
+    [
+      "bootstrap running",
+      { candidate: { bootstrap: { ...succeeded, phase: "Running" as const, percent: 40 } } },
+      "Bootstrapping",
+      "BootstrapComplete",
+      "v2",
+    ],
+    [
+      "run succeeded but the store still marks v2 building",
+      { store: store("v1", { v1: "complete", v2: "building" }) },
+      "Bootstrapping",
+      "BootstrapComplete",
+      "v2",
+    ],
+    [
+      "workers not reporting",
+      { candidate: { ...passing, lag: { pipelines: 2, reporting: 1, records: 0 } } },
+      "CatchingUp",
+      "CaughtUp",
+      "v2",
+    ],
+    [
+      "workers behind",
+      { candidate: { ...passing, lag: { pipelines: 1, reporting: 1, records: 900, freshnessSeconds: 75 } } },
+      "CatchingUp",
+      "CaughtUp",
+      "v2",
+    ],
+    [
+      "coverage below the gate",
+      { candidate: { ...passing, coverage: { candidateLive: 950, baseLive: 1000 } } },
+      "CatchingUp",
+      "CoverageMet",
+      "v2",
+    ],
+    [
+      "parity not sampled yet",
+      { candidate: { ...passing, parity: undefined } },
+      "CatchingUp",
+      "ParityPassed",
+      "v2",
+    ],
+  ] as const)("%s -> phase %s, waiting on %s; readers stay on v1", (_, overrides, phase, gate, bootstrap) => {
+    const decision = decidePromotion(promoting(overrides));
+    expect(decision.phases).toMatchObject({ v1: "Active", v2: phase });
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.queryVersion).toBe("v1");
+    expect(decision.activeVersion).toBe("v1");
+    expect(decision.serve.sort()).toEqual(["v1", "v2"]);
+    expect(decision.bootstrap).toBe(bootstrap);
+    expect(condition(decision, gate)).toMatchObject({ status: "False" });
+    expect(decision.verdict).toMatchObject({ state: "Reconciling" });
+    expect(decision.stalled).toBe(false);
+    // Workers of v2 start once the bootstrap is requested (each pipeline waits for its run's offsets).
+    expect(decision.workers.includes("v2")).toBe(bootstrap === "v2");
+  });
+
+  it("carries each gate's measured value in its message", () => {
+    const decision = decidePromotion(
+      promoting({ candidate: { ...passing, coverage: { candidateLive: 950, baseLive: 1000 } } }),
+    );
+    expect(condition(decision, "CaughtUp")?.message).toContain(
+      "lag 0 records, freshness p95 0.4s (gate 30s)",
+    );
+    expect(condition(decision, "CoverageMet")?.message).toContain(
+      "950/1000 records of the active version = 0.9500 (gate 0.99)",
+    );
+    expect(decision.gates.find((gate) => gate.type === "CoverageMet")?.value).toBe(0.95);
+  });
+
+  it("flips v1 -> v2 and moves the query Service in the same decision when every gate passes", () => {
+    const decision = decidePromotion(promoting());
+    expect(decision.switchPointer).toEqual({ kind: "flip", expectedCurrent: "v1", target: "v2" });
+    expect(decision).toMatchObject({ queryVersion: "v2", activeVersion: "v2", verdict: { state: "Ready" } });
+    expect(decision.phases).toEqual({ v2: "Active", v1: "Draining" });
+    const v2 = decision.records.find((entry) => entry.version === "v2");
+    const v1 = decision.records.find((entry) => entry.version === "v1");
+    expect(v2).toMatchObject({ activatedTime: "2026-12-02T12:00:00Z", workers: true });
+    expect(v1).toMatchObject({ deactivatedTime: "2026-12-02T12:00:00Z", workers: true });
+    expect(condition(decision, "Promoted")).toMatchObject({ status: "True" });
+    expect(condition(decision, "ParityPassed")).toMatchObject({ status: "True" });
+  });
+
+  it("promotes the first version with data: flip from no pointer, coverage has nothing to compare", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: store(null, { v2: "complete" }),
+        statusActive: undefined,
+        records: [record("v2", { promotionStartTime: ago(60) })],
+        serving: { v2: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+      }),
+    );
+    expect(decision.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v2" });
+    expect(condition(decision, "CoverageMet")?.message).toContain("no active version to compare with");
+  });
+});
+
+describe("Stalled while v1 keeps serving (decision table)", () => {
+  it.each([
+    ["v2's pods never become ready", { serving: { v1: ready, v2: stuck } }, "ProgressDeadlineExceeded"],
+    [
+      "the bootstrap failed",
+      { candidate: { bootstrap: { ...succeeded, phase: "Failed" as const, message: "backoff limit" } } },
+      "BootstrapFailed",
+    ],
+    [
+      "re-embedded vectors differ (wrong model, prompt or precision)",
+      {
+        candidate: {
+          ...passing,
+          parity: { sampled: 16, matched: 3, minCosine: 0.91, firstMismatch: "job:7 cosine 0.91" },
+        },
+      },
+      "ParityFailed",
+    ],
+    [
+      "a gate stayed shut past the deadline",
+      {
+        records: [
+          record("v1", { activatedTime: ago(7000) }),
+          record("v2", { promotionStartTime: ago(3601) }),
+        ],
+        candidate: { ...passing, coverage: { candidateLive: 10, baseLive: 1000 } },
+      },
+      "PromotionDeadlineExceeded",
+    ],
+  ] as const)("%s -> Stalled (%s)", (_, overrides, reason) => {
+    const decision = decidePromotion(promoting(overrides));
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason });
+    expect(decision.verdict.message).toContain("version v1 keeps serving");
+    expect(decision).toMatchObject({ stalled: true, queryVersion: "v1", activeVersion: "v1" });
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.phases).toMatchObject({ v1: "Active", v2: "Failed" });
+  });
+
+  it("names the shut gate and its value when the deadline passed", () => {
+    const decision = decidePromotion(
+      promoting({
+        records: [
+          record("v1", { activatedTime: ago(7000) }),
+          record("v2", { promotionStartTime: ago(3601) }),
+        ],
+        candidate: { ...passing, coverage: { candidateLive: 10, baseLive: 1000 } },
+      }),
+    );
+    expect(decision.verdict.message).toContain("not promoted after 3600s: CoverageMet: version v2: 10/1000");
+  });
+
+  it("refuses a version name reused for another model", () => {
+    const decision = decidePromotion(promoting({ spec: specOf("v9") }));
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.queryVersion).toBe("v1");
+  });
+});
+
+describe("manual cutover", () => {
+  it("waits in AwaitingCutover until approvedVersion names the candidate", () => {
+    const waiting = decidePromotion(promoting({ policy: { ...policy, cutover: "Manual" } }));
+    expect(waiting.phases.v2).toBe("AwaitingCutover");
+    expect(waiting.switchPointer).toBeUndefined();
+    expect(waiting.verdict).toMatchObject({ state: "Reconciling", reason: "AwaitingApproval" });
+    const approvedOther = decidePromotion(
+      promoting({ policy: { ...policy, cutover: "Manual", approvedVersion: "v1" } }),
+    );
+    expect(approvedOther.switchPointer).toBeUndefined();
+    const approved = decidePromotion(
+      promoting({ policy: { ...policy, cutover: "Manual", approvedVersion: "v2" } }),
+    );
+    expect(approved.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
+  });
+
+  it("is not Stalled by the deadline while it waits for a person", () => {
+    const decision = decidePromotion(
+      promoting({
+        policy: { ...policy, cutover: "Manual" },
+        records: [
+          record("v1", { activatedTime: ago(7000) }),
+          record("v2", { promotionStartTime: ago(9000) }),
+        ],
+      }),
+    );
+    expect(decision.verdict.state).toBe("Reconciling");
+  });
+});
+
+describe("restart at each step: the next reconcile decides from what it observes", () => {
+  it("after a flip whose records were never written: v2 active, v1 draining from the flip time, no second flip", () => {
+    const flippedAtMs = now.getTime() - 5_000;
+    const decision = decidePromotion(
+      promoting({ store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1", flippedAtMs }) }),
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
+    expect(decision.records.find((entry) => entry.version === "v1")?.deactivatedTime).toBe(ago(5));
+    expect(decision.records.find((entry) => entry.version === "v2")?.activatedTime).toBeUndefined();
+    expect(decision.phases.v1).toBe("Draining");
+  });
+
+  it("decides the same step twice from the same observations (a crash before acting repeats it)", () => {
+    for (const overrides of [
+      {},
+      { candidate: { bootstrap: undefined } },
+      { serving: { v1: ready, v2: rolling } },
+    ]) {
+      expect(decidePromotion(promoting(overrides))).toEqual(decidePromotion(promoting(overrides)));
+    }
+  });
+});
+
+describe("supersede: a new spec.version mid-promotion leaves no orphans", () => {
+  const superseded = (writersPresent: string[]) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v3",
+        spec: specOf("v3"),
+        store: store("v1", { v1: "complete", v2: "building" }),
+        records: [
+          record("v1", { activatedTime: ago(7000) }),
+          record("v2", { promotionStartTime: ago(60), workers: true }),
+        ],
+        serving: { v1: ready, v2: ready, v3: rolling },
+        writersPresent,
+      }),
+    );
+
+  it("drops v2's record (its serving, workers and run go) and starts v3", () => {
+    const decision = superseded(["v1", "v2"]);
+    expect(decision.records.map((entry) => entry.version).sort()).toEqual(["v1", "v3"]);
+    expect(decision.serve.sort()).toEqual(["v1", "v3"]);
+    expect(decision.workers).toEqual(["v1"]);
+    expect(decision.phases).toEqual({ v1: "Active", v3: "Deploying" });
+    // Its writers still run: collecting now would let them recreate keys.
+    expect(decision.collect).toEqual([]);
+  });
+
+  it("collects v2's partial vectors once its writers are gone", () => {
+    expect(superseded(["v1"]).collect).toEqual(["v2"]);
+  });
+});
+
+describe("rollback", () => {
+  const afterFlip = {
+    store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1", kind: "flip" as const }),
+  };
+  const rollbackTo = (v1: Parameters<typeof record>[1], overrides = {}) =>
+    decidePromotion(
+      promoting({
+        ...afterFlip,
+        specVersion: "v1",
+        spec: specOf("v1"),
+        records: [
+          record("v1", { activatedTime: ago(7000), ...v1 }),
+          record("v2", { activatedTime: ago(100), workers: true }),
+        ],
+        ...overrides,
+      }),
+    );
+
+  it("to a draining version flips the pointer and the query Service back at once", () => {
+    const decision = rollbackTo({ deactivatedTime: ago(100), workers: true });
+    expect(decision.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v2", target: "v1" });
+    expect(decision).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    expect(condition(decision, "RolledBack")).toMatchObject({ status: "True", reason: "RolledBack" });
+    expect(decision.phases).toEqual({ v1: "Active", v2: "Draining" });
+    expect(decision.bootstrap).toBeUndefined();
+  });
+
+  it("to a retained version past its bake serves it and restarts its workers, then flips once caught up", () => {
+    const stopped = { deactivatedTime: ago(5000) };
+    const starting = rollbackTo(stopped, { serving: { v2: ready } });
+    expect(starting.phases.v1).toBe("Deploying");
+    expect(starting.serve.sort()).toEqual(["v1", "v2"]);
+    expect(starting.workers.sort()).toEqual(["v1", "v2"]);
+    expect(starting.records.find((entry) => entry.version === "v1")).toMatchObject({ fromBootstrap: false });
+    expect(starting.switchPointer).toBeUndefined();
+    const behind = rollbackTo(stopped, { candidate: { lag: { pipelines: 1, reporting: 1, records: 500 } } });
+    expect(behind.phases.v1).toBe("CatchingUp");
+    const caughtUp = rollbackTo(stopped, { candidate: { lag: { pipelines: 1, reporting: 1, records: 0 } } });
+    expect(caughtUp.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v2", target: "v1" });
+  });
+
+  it("to a collected version promotes it from scratch and says so", () => {
+    const decision = rollbackTo(
+      { deactivatedTime: ago(5000), collected: true },
+      { store: store("v2", { v2: "complete" }, { backup: null }), candidate: { bootstrap: undefined } },
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.bootstrap).toBe("v1");
+    expect(decision.phases.v1).toBe("Bootstrapping");
+    expect(condition(decision, "RolledBack")).toMatchObject({ status: "False", reason: "VectorsCollected" });
+    // Its clock restarted: an old promotionStartTime does not make the rebuild overdue at once.
+    expect(decision.records.find((entry) => entry.version === "v1")?.promotionStartTime).toBe(ago(0));
+  });
+});
+
+describe("bake, retention and garbage collection", () => {
+  const steady = (records: ReturnType<typeof record>[], versions = {}, writersPresent = ["v3"]) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v3",
+        spec: specOf("v3"),
+        store: store("v3", { v3: "complete", ...versions }, { backup: "v2" }),
+        records: [record("v3", { activatedTime: ago(4000), workers: true }), ...records],
+        serving: { v3: ready, v2: ready },
+        writersPresent,
+      }),
+    );
+
+  it("keeps the previous version served with workers for bakeSeconds, then removes its workloads", () => {
+    const baking = steady([
+      record("v2", { activatedTime: ago(8000), deactivatedTime: ago(599), workers: true }),
+    ]);
+    expect(baking.phases.v2).toBe("Draining");
+    expect(baking.serve.sort()).toEqual(["v2", "v3"]);
+    expect(baking.workers.sort()).toEqual(["v2", "v3"]);
+    expect(baking.requeueAfterMs).toBe(1000);
+    const baked = steady([
+      record("v2", { activatedTime: ago(8000), deactivatedTime: ago(601), workers: true }),
+    ]);
+    expect(baked.phases.v2).toBe("Retained");
+    expect(baked.serve).toEqual(["v3"]);
+    expect(baked.workers).toEqual(["v3"]);
+    expect(baked.collect).toEqual([]);
+  });
+
+  it("collects vectors beyond retainVersions, never the backup, and then records the version as collected", () => {
+    const records = [
+      record("v2", { activatedTime: ago(8000), deactivatedTime: ago(4000) }),
+      record("v1", { activatedTime: ago(9000), deactivatedTime: ago(8000) }),
+    ];
+    const collecting = steady(records, { v2: "complete", v1: "complete" });
+    expect(collecting.phases).toEqual({ v3: "Active", v2: "Retained" });
+    expect(collecting.collect).toEqual(["v1"]);
+    const collected = steady(records, { v2: "complete" });
+    expect(collected.collect).toEqual([]);
+    expect(collected.records.find((entry) => entry.version === "v1")).toMatchObject({ collected: true });
+    const none = decidePromotion({
+      ...promoting(),
+      specVersion: "v3",
+      spec: specOf("v3"),
+      policy: { ...policy, retainVersions: 0 },
+      store: store("v3", { v3: "complete", v2: "complete" }, { backup: "v2" }),
+      records: [record("v3", { activatedTime: ago(4000) }), records[0]!],
+      serving: { v3: ready },
+    });
+    expect(none.collect).toEqual([]); // the backup is kept even with retainVersions 0
+  });
+});
+
+describe("a model no pipeline names (serving only)", () => {
+  it("switches the query Service once the new version is ready, with the data gates waived", () => {
+    const servingOnly = promoting({ store: undefined, candidate: {} });
+    const rollingOut = decidePromotion({ ...servingOnly, serving: { v1: ready, v2: rolling } });
+    expect(rollingOut).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    const switched = decidePromotion(servingOnly);
+    expect(switched).toMatchObject({ queryVersion: "v2", activeVersion: "v2", collect: [], workers: [] });
+    expect(switched.switchPointer).toBeUndefined();
+    expect(condition(switched, "BootstrapComplete")).toMatchObject({ status: "True", reason: "NoPipelines" });
+  });
+});

@@ -1,0 +1,449 @@
+// The promotion state machine (DESIGN.md section 4) as one pure function of what the reconciler
+// observed: the spec, the version records, the store pointer and registry, each version's serving
+// state, and the candidate's measured gates. It returns everything the reconciler then does — which
+// versions to serve and run workers for, whether to flip the pointer, which BootstrapRun to create,
+// what to garbage-collect, the records to keep — so an operator restarted at any step computes the
+// same next step from the same observations. Retention (bake, retain, collect) is in retention.ts.
+import type { EmbeddingModel, VersionPhase } from "../../crds/index.ts";
+import { conditionTime, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
+import {
+  bootstrapGate,
+  caughtUpGate,
+  coverageGate,
+  gateCondition,
+  parityGate,
+  servingGate,
+  waivedGate,
+  type BootstrapObservation,
+  type CoverageObservation,
+  type Gate,
+  type LagObservation,
+  type ParityObservation,
+} from "./promotion-gates.ts";
+import { decideRetention } from "./retention.ts";
+import { sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
+import type { ServingState } from "./version-status.ts";
+
+/** The promotion policy of the spec. */
+export type PromotionPolicy = EmbeddingModel["spec"]["promotion"];
+
+/** The store's pointer and registry; absent for a model no NearlinePipeline names (serving only). */
+export interface StoreObservation {
+  current: string | null;
+  backup: string | null;
+  /** Whether the last pointer change was a flip or a rollback. */
+  kind?: "flip" | "rollback" | undefined;
+  flippedAtMs: number | null;
+  /** Registry state per version present in the store. */
+  versions: Readonly<Record<string, "building" | "complete" | "deleting">>;
+}
+
+/** The candidate's measured gates (the reconciler measures only what the next gate needs). */
+export interface CandidateMeasurements {
+  bootstrap?: BootstrapObservation | undefined;
+  lag?: LagObservation | undefined;
+  coverage?: CoverageObservation | undefined;
+  parity?: ParityObservation | undefined;
+}
+
+/** Everything the decision reads. */
+export interface PromotionInputs {
+  specVersion: string;
+  spec: RecordedSpec;
+  policy: PromotionPolicy;
+  store?: StoreObservation | undefined;
+  /** status.activeVersion as last written (serving-only models have no pointer to read). */
+  statusActive?: string | undefined;
+  records: readonly VersionRecord[];
+  /** Serving state per version whose Deployment exists or is wanted. */
+  serving: Readonly<Record<string, ServingState>>;
+  candidate: CandidateMeasurements;
+  /** Versions whose nearline worker Deployments or operator-created BootstrapRuns still exist. */
+  writersPresent: readonly string[];
+  now: Date;
+}
+
+/** A pointer change to make before anything else in this reconcile. */
+export interface PointerSwitch {
+  kind: "flip" | "rollback";
+  expectedCurrent: string | null;
+  target: string;
+}
+
+/** What the reconciler does. */
+export interface PromotionDecision {
+  /** The version the query Service selects after this reconcile. */
+  queryVersion: string;
+  /** status.activeVersion after this reconcile (undefined before the first version went live). */
+  activeVersion: string | undefined;
+  switchPointer?: PointerSwitch | undefined;
+  /** Versions whose serving objects exist (Deployment, Service, ConfigMap, PDB, HPA). */
+  serve: string[];
+  /** Versions whose nearline workers run, as recorded in `records`. */
+  workers: string[];
+  /** Create (or adopt) the BootstrapRuns of this version. */
+  bootstrap?: string | undefined;
+  /** Store versions to garbage-collect one bounded step each. */
+  collect: string[];
+  /** The records to apply; records of other versions are deleted. */
+  records: VersionRecord[];
+  phases: Record<string, VersionPhase>;
+  /** Domain conditions to set (types not listed keep their previous value). */
+  conditions: ConditionInput[];
+  verdict: Kstatus;
+  /** Gates measured this reconcile (metrics). */
+  gates: Gate[];
+  /** The promotion is Stalled (jude_promotion_stalled). */
+  stalled: boolean;
+  requeueAfterMs?: number | undefined;
+}
+
+/** Poll interval while a promotion waits on something not watched (store counters, worker lag). */
+export const promotionPollMs = 5_000;
+
+/** Decides the next step of the model's promotion. Pure. */
+export function decidePromotion(input: PromotionInputs): PromotionDecision {
+  const nowText = conditionTime(input.now);
+  const spec = input.specVersion;
+  const current = input.store !== undefined ? input.store.current : input.statusActive;
+  const records = new Map(input.records.map((record) => [record.version, { ...record }]));
+  const previous = records.get(spec);
+  const storeState = input.store?.versions[spec];
+
+  // A version name already built with other weights or prompts cannot be reused: its vectors would lie.
+  if (previous !== undefined && !sameVectors(previous.spec, input.spec)) {
+    const built = storeState !== undefined || previous.activatedTime !== undefined || spec === current;
+    if (built) return redefined(input, current, records);
+  }
+  const record: VersionRecord = retargeted(previous, input, nowText);
+  records.set(spec, record);
+
+  if (spec === current) return settle(input, records, spec, undefined, []);
+
+  const serving = input.serving[spec] ?? creating;
+  const retained =
+    input.store === undefined ||
+    (record.activatedTime !== undefined && record.collected !== true && storeState === "complete");
+  const draining = input.store !== undefined && retained && isDraining(record, input);
+  const gates = retained
+    ? rollbackGates(input, serving, draining)
+    : scratchGates(input, serving, storeState, record);
+  const failed = gates.find((gate) => gate.state === "Failed");
+  const shut = gates.find((gate) => gate.state !== "Open");
+  const gateConditions = gates.map(gateCondition);
+
+  if (shut === undefined) {
+    const approved = input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
+    if (approved) {
+      const kind = input.store !== undefined && record.activatedTime !== undefined ? "rollback" : "flip";
+      const switchPointer =
+        input.store !== undefined
+          ? ({ kind, expectedCurrent: current ?? null, target: spec } as const)
+          : undefined;
+      return settle(input, records, spec, switchPointer, gateConditions);
+    }
+  }
+  // Still promoting: the active version keeps serving and readers untouched.
+  const startedMs = Date.parse(record.promotionStartTime);
+  const overdue = input.now.getTime() - startedMs > input.policy.progressDeadlineSeconds * 1000;
+  const awaiting = shut === undefined;
+  const phase: VersionPhase =
+    failed !== undefined || (overdue && !awaiting) ? "Failed" : candidatePhase(shut);
+  record.workers = workersWanted(input, retained, gates);
+  record.fromBootstrap = !retained;
+  const bootstrap = !retained && gates[0]?.state === "Open" ? spec : undefined;
+  const verdict = promotingVerdict(
+    spec,
+    current,
+    shut,
+    failed,
+    overdue,
+    input.policy.progressDeadlineSeconds,
+  );
+  const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
+  return {
+    ...base,
+    queryVersion: current ?? spec,
+    activeVersion: current ?? undefined,
+    bootstrap,
+    phases: { ...base.phases, [spec]: phase },
+    conditions: [
+      ...gateConditions,
+      rolledBackCondition(record, spec),
+      promotedCondition(false, spec, phase, verdict.message),
+    ],
+    verdict,
+    gates,
+    stalled: verdict.state === "Stalled",
+    requeueAfterMs: minDefined(base.requeueAfterMs, promotionPollMs),
+  };
+}
+
+const creating: ServingState = {
+  state: "Reconciling",
+  reason: "Creating",
+  message: "the serving Deployment is being created",
+  readyReplicas: 0,
+};
+
+/** The spec version's record with the spec's current settings; a new attempt restarts its clock. */
+function retargeted(previous: VersionRecord | undefined, input: PromotionInputs, now: string): VersionRecord {
+  if (previous === undefined)
+    return { version: input.specVersion, spec: input.spec, promotionStartTime: now };
+  // Activated after its promotion started: it was live and left, so coming back is a new attempt.
+  const restart =
+    previous.activatedTime !== undefined &&
+    Date.parse(previous.activatedTime) >= Date.parse(previous.promotionStartTime) &&
+    input.specVersion !== currentOf(input);
+  return { ...previous, spec: input.spec, ...(restart ? { promotionStartTime: now } : {}) };
+}
+
+function currentOf(input: PromotionInputs): string | null | undefined {
+  return input.store !== undefined ? input.store.current : input.statusActive;
+}
+
+function isDraining(record: VersionRecord, input: PromotionInputs): boolean {
+  if (record.deactivatedTime === undefined) return true;
+  return input.now.getTime() < Date.parse(record.deactivatedTime) + input.policy.bakeSeconds * 1000;
+}
+
+/** Gates of a rollback to a retained version: serving, and catching up unless it never stopped. */
+function rollbackGates(input: PromotionInputs, serving: ServingState, draining: boolean): Gate[] {
+  const spec = input.specVersion;
+  const kept = `version ${spec}'s vectors are retained`;
+  const noData = input.store === undefined;
+  const waive = (type: Gate["type"], message: string) =>
+    waivedGate(
+      type,
+      noData ? "NoPipelines" : "Retained",
+      noData ? "no NearlinePipeline names this model" : message,
+    );
+  return [
+    servingGate(spec, serving),
+    waive("BootstrapComplete", kept),
+    draining || noData
+      ? waive("CaughtUp", `version ${spec}'s workers ran through the bake period`)
+      : caughtUpGate(spec, input.candidate.lag ?? { pipelines: 1, reporting: 0 }, input.policy.maxLagSeconds),
+    waive("CoverageMet", kept),
+    waive("ParityPassed", `${kept}; parity passed when it was promoted`),
+  ];
+}
+
+/** Gates of a version built from scratch, each measured only once the previous one is open. */
+function scratchGates(
+  input: PromotionInputs,
+  serving: ServingState,
+  storeState: string | undefined,
+  record: VersionRecord,
+): Gate[] {
+  const spec = input.specVersion;
+  const measured = input.candidate;
+  const gates: Gate[] = [servingGate(spec, serving)];
+  const unmeasured = (type: Gate["type"], after: string): Gate => ({
+    type,
+    state: "Shut",
+    reason: "Waiting",
+    message: `waiting for ${after}`,
+  });
+  if (storeState === "deleting")
+    gates.push({
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: "WaitingForCollection",
+      message: `the store is still deleting an earlier build of ${spec}; the bootstrap starts once it is gone`,
+    });
+  else if (gates[0]!.state !== "Open") gates.push(unmeasured("BootstrapComplete", "ServingReady"));
+  else gates.push(bootstrapGate(spec, measured.bootstrap, storeState));
+  const open = () => gates.every((gate) => gate.state === "Open");
+  gates.push(
+    open()
+      ? caughtUpGate(spec, measured.lag ?? { pipelines: 1, reporting: 0 }, input.policy.maxLagSeconds)
+      : unmeasured("CaughtUp", "BootstrapComplete"),
+  );
+  gates.push(
+    open()
+      ? coverageGate(spec, measured.coverage, input.policy.minCoverage)
+      : unmeasured("CoverageMet", "CaughtUp"),
+  );
+  gates.push(open() ? parityGate(spec, measured.parity) : unmeasured("ParityPassed", "CoverageMet"));
+  void record;
+  return gates;
+}
+
+/** Workers run once the bootstrap was requested (each pipeline waits for its run's offsets). */
+function workersWanted(input: PromotionInputs, retained: boolean, gates: readonly Gate[]): boolean {
+  if (input.store === undefined) return false;
+  return retained || gates[0]?.state === "Open";
+}
+
+function candidatePhase(shut: Gate | undefined): VersionPhase {
+  switch (shut?.type) {
+    case undefined:
+      return "AwaitingCutover";
+    case "ServingReady":
+      return "Deploying";
+    case "BootstrapComplete":
+      return "Bootstrapping";
+    default:
+      return "CatchingUp";
+  }
+}
+
+function promotingVerdict(
+  spec: string,
+  current: string | null | undefined,
+  shut: Gate | undefined,
+  failed: Gate | undefined,
+  overdue: boolean,
+  deadlineSeconds: number,
+): Kstatus {
+  const serving = current ? `; version ${current} keeps serving` : "";
+  if (failed !== undefined)
+    return {
+      state: "Stalled",
+      reason: failed.reason,
+      message: `${failed.type}: ${failed.message}${serving}`,
+    };
+  if (shut === undefined)
+    return {
+      state: "Reconciling",
+      reason: "AwaitingApproval",
+      message: `every gate of version ${spec} passed; cutover Manual waits until spec.promotion.approvedVersion is ${spec}${serving}`,
+    };
+  if (overdue)
+    return {
+      state: "Stalled",
+      reason: "PromotionDeadlineExceeded",
+      message: `version ${spec} is not promoted after ${deadlineSeconds}s: ${shut.type}: ${shut.message}${serving}`,
+    };
+  return {
+    state: "Reconciling",
+    reason: shut.reason,
+    message: `promoting ${spec}: ${shut.type}: ${shut.message}`,
+  };
+}
+
+/** The decision once `active` is (or becomes, by `switchPointer`) the spec's version. */
+function settle(
+  input: PromotionInputs,
+  records: Map<string, VersionRecord>,
+  active: string,
+  switchPointer: PointerSwitch | undefined,
+  gateConditions: ConditionInput[],
+): PromotionDecision {
+  const nowText = conditionTime(input.now);
+  const record = records.get(active)!;
+  if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
+    record.activatedTime = nowText;
+    delete record.collected;
+  }
+  // Every other version that was live until now leaves at this switch; a restarted operator that
+  // finds the pointer already flipped takes the flip's time.
+  const leftAt = input.store?.flippedAtMs ? conditionTime(new Date(input.store.flippedAtMs)) : nowText;
+  for (const other of records.values())
+    if (other.version !== active && wasLive(other))
+      other.deactivatedTime = switchPointer !== undefined ? nowText : leftAt;
+  record.workers = input.store !== undefined;
+  record.fromBootstrap = false;
+  const serving = input.serving[active] ?? creating;
+  const base = decideRetention(input, records, { spec: active, active, keepServing: [active] });
+  const ready = serving.state === "Ready" || switchPointer !== undefined;
+  const verdict: Kstatus =
+    serving.state === "Stalled"
+      ? { state: "Stalled", reason: serving.reason, message: `version ${active}: ${serving.message}` }
+      : ready
+        ? { state: "Ready", reason: "Promoted", message: `version ${active} is active: ${serving.message}` }
+        : { state: "Reconciling", reason: serving.reason, message: `version ${active}: ${serving.message}` };
+  const activatedTime = record.activatedTime ?? nowText;
+  return {
+    ...base,
+    queryVersion: active,
+    activeVersion:
+      input.store !== undefined || serving.state === "Ready" || input.statusActive === active
+        ? active
+        : input.statusActive,
+    switchPointer,
+    phases: {
+      ...base.phases,
+      [active]: serving.state === "Stalled" ? "Failed" : ready ? "Active" : "Deploying",
+    },
+    conditions: [
+      ...gateConditions,
+      gateCondition(servingGate(active, serving)),
+      promotedCondition(true, active, "Active", `version ${active} active since ${activatedTime}`),
+      rolledBackCondition(record, active, record.deactivatedTime !== undefined),
+    ],
+    verdict,
+    gates: [],
+    stalled: false,
+  };
+}
+
+/** The decision when the spec reuses a version name for different vectors. */
+function redefined(
+  input: PromotionInputs,
+  current: string | null | undefined,
+  records: Map<string, VersionRecord>,
+): PromotionDecision {
+  const spec = input.specVersion;
+  const message = `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
+  const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
+  const base = decideRetention(input, records, { spec, active: current, keepServing: [] });
+  return {
+    ...base,
+    queryVersion: current ?? spec,
+    activeVersion: current ?? undefined,
+    phases: { ...base.phases, [spec]: "Failed" },
+    conditions: [promotedCondition(false, spec, "Failed", message)],
+    verdict,
+    gates: [],
+    stalled: true,
+  };
+}
+
+function promotedCondition(promoted: boolean, spec: string, phase: string, message: string): ConditionInput {
+  return promoted
+    ? { type: "Promoted", status: "True", reason: "Promoted", message }
+    : {
+        type: "Promoted",
+        status: "False",
+        reason: phase,
+        message: `version ${spec} is ${phase}: ${message}`,
+      };
+}
+
+function rolledBackCondition(record: VersionRecord, spec: string, rolledBack = false): ConditionInput {
+  if (record.collected === true)
+    return {
+      type: "RolledBack",
+      status: "False",
+      reason: "VectorsCollected",
+      message: `version ${spec} was retained once but its vectors were garbage-collected: it is promoted from scratch`,
+    };
+  if (rolledBack)
+    return {
+      type: "RolledBack",
+      status: "True",
+      reason: "RolledBack",
+      message: `rolled back to retained version ${spec}`,
+    };
+  return {
+    type: "RolledBack",
+    status: "False",
+    reason: "NotRolledBack",
+    message: `version ${spec} was promoted, not rolled back to`,
+  };
+}
+
+/** Readers used it until now: activated and not deactivated since. */
+function wasLive(record: VersionRecord): boolean {
+  if (record.activatedTime === undefined) return false;
+  return (
+    record.deactivatedTime === undefined ||
+    Date.parse(record.deactivatedTime) < Date.parse(record.activatedTime)
+  );
+}
+
+function minDefined(a: number | undefined, b: number): number {
+  return a === undefined ? b : Math.min(a, b);
+}

@@ -1,0 +1,134 @@
+// The record of one embedding version: a ConfigMap `<model>-<version>-record` owned by the
+// EmbeddingModel that keeps what the spec no longer says once spec.version moved on — the version's
+// model, prompts and serving settings (so the operator can serve it again and the pipelines can run
+// its workers during the bake period or a rollback) — and the facts of its lifecycle: when its
+// promotion started, when readers switched to it and away from it, whether its vectors were
+// collected, and whether the pipelines run its workers. It is an observed child like any other,
+// so an operator restarted at any step reads the same facts back and resumes there. Pure.
+import type { V1ConfigMap } from "@kubernetes/client-node";
+import type { EmbeddingModel, EmbeddingModelSpec } from "../../crds/index.ts";
+import { childLabels, labelKeys } from "../shared/labels.ts";
+import { childName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
+
+/** The parts of a spec that make (model, prompts) and serve (serving) one version. */
+export type RecordedSpec = Pick<EmbeddingModelSpec, "model" | "prompts" | "serving">;
+
+/** What the operator remembers of one version. Times are RFC 3339. */
+export interface VersionRecord {
+  version: string;
+  spec: RecordedSpec;
+  /** When this version first became the spec's version (the promotion deadline counts from here). */
+  promotionStartTime: string;
+  /** When readers last switched to it. */
+  activatedTime?: string;
+  /** When readers last switched away from it (the bake period counts from here). */
+  deactivatedTime?: string;
+  /** Its vectors were garbage-collected: a rollback to it promotes it from scratch. */
+  collected?: boolean;
+  /**
+   * Whether the pipelines run its nearline workers (decided by the promotion). A pipeline starts a
+   * bootstrapped version's workers once its own BootstrapRun for the version captured the offsets.
+   */
+  workers?: boolean;
+  /** Its workers start from the offsets captured by its BootstrapRuns (false: a retained version resumes). */
+  fromBootstrap?: boolean;
+}
+
+const dataKeys = {
+  version: "version",
+  spec: "spec.json",
+  promotionStartTime: "promotionStartTime",
+  activatedTime: "activatedTime",
+  deactivatedTime: "deactivatedTime",
+  collected: "collected",
+  workers: "workers",
+  fromBootstrap: "fromBootstrap",
+} as const;
+
+/** Name of a version's record ConfigMap. */
+export function versionRecordName(model: string, embeddingVersion: string): string {
+  return childName(model, embeddingVersion, "record");
+}
+
+/** Label selector of every record of a model (the pipelines list them to find live versions). */
+export function versionRecordSelector(model: string): Record<string, string> {
+  return childLabels("version-record", { model }).selector;
+}
+
+/** Whether two specs make the same vectors: the same model artifact and the same prompts. */
+export function sameVectors(a: RecordedSpec, b: RecordedSpec): boolean {
+  return (
+    JSON.stringify(a.model) === JSON.stringify(b.model) &&
+    JSON.stringify(a.prompts) === JSON.stringify(b.prompts)
+  );
+}
+
+/** The recorded spec of the spec's own version. */
+export function recordedSpec(model: EmbeddingModel): RecordedSpec {
+  return { model: model.spec.model, prompts: model.spec.prompts, serving: model.spec.serving };
+}
+
+/** The model as it was when `record` was its spec's version: what the serving builders render. */
+export function modelAtVersion(model: EmbeddingModel, record: VersionRecord): EmbeddingModel {
+  return { ...model, spec: { ...model.spec, ...record.spec, version: record.version } };
+}
+
+/** The record ConfigMap to apply. */
+export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecord): V1ConfigMap {
+  const { labels } = childLabels("version-record", {
+    model: model.metadata.name,
+    embeddingVersion: record.version,
+  });
+  const data: Record<string, string> = {
+    [dataKeys.version]: record.version,
+    [dataKeys.spec]: JSON.stringify(record.spec),
+    [dataKeys.promotionStartTime]: record.promotionStartTime,
+  };
+  if (record.activatedTime !== undefined) data[dataKeys.activatedTime] = record.activatedTime;
+  if (record.deactivatedTime !== undefined) data[dataKeys.deactivatedTime] = record.deactivatedTime;
+  if (record.collected === true) data[dataKeys.collected] = "true";
+  if (record.workers === true) data[dataKeys.workers] = "true";
+  if (record.fromBootstrap === true) data[dataKeys.fromBootstrap] = "true";
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: versionRecordName(model.metadata.name, record.version),
+      namespace: model.metadata.namespace,
+      labels,
+      ownerReferences: [controllerRef(model)],
+    },
+    data,
+  };
+}
+
+/** Reads a record back from its ConfigMap; undefined for one that is not a readable record. */
+export function parseVersionRecord(configMap: {
+  data?: Record<string, string> | undefined;
+  metadata?: { labels?: Record<string, string> | undefined } | undefined;
+}): VersionRecord | undefined {
+  const data = configMap.data ?? {};
+  const version = data[dataKeys.version] ?? configMap.metadata?.labels?.[labelKeys.embeddingVersion];
+  const specText = data[dataKeys.spec];
+  const started = data[dataKeys.promotionStartTime];
+  if (version === undefined || specText === undefined || started === undefined) return undefined;
+  let spec: RecordedSpec;
+  try {
+    spec = JSON.parse(specText) as RecordedSpec;
+  } catch {
+    return undefined;
+  }
+  return {
+    version,
+    spec,
+    promotionStartTime: started,
+    ...(data[dataKeys.activatedTime] !== undefined ? { activatedTime: data[dataKeys.activatedTime] } : {}),
+    ...(data[dataKeys.deactivatedTime] !== undefined
+      ? { deactivatedTime: data[dataKeys.deactivatedTime] }
+      : {}),
+    ...(data[dataKeys.collected] === "true" ? { collected: true } : {}),
+    ...(data[dataKeys.workers] === "true" ? { workers: true } : {}),
+    ...(data[dataKeys.fromBootstrap] === "true" ? { fromBootstrap: true } : {}),
+  };
+}
