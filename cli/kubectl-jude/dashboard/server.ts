@@ -12,7 +12,7 @@ import type { WatchHub } from "./watch-hub.ts";
 
 export interface DashboardServerOptions {
   hub: WatchHub;
-  cluster: Pick<Cluster, "readModel" | "patchModelSpec">;
+  cluster: Pick<Cluster, "readModel" | "readVersionRecords" | "patchModelSpec">;
   /** 0 picks a free port. */
   port: number;
   /** Loopback address to bind (default 127.0.0.1). */
@@ -88,7 +88,10 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     const requested = typeof body.version === "string" ? body.version : undefined;
     // Decide on the object as it is now, not as the page last saw it.
     const model = await options.cluster.readModel(namespace, name);
-    const decision = action === "approve" ? approve(model, requested) : rollback(model, requested);
+    const decision =
+      action === "approve"
+        ? approve(model, requested)
+        : rollback(model, requested, await options.cluster.readVersionRecords(namespace, name));
     if ("refused" in decision) return sendJson(response, 409, { error: decision.refused });
     await options.cluster.patchModelSpec(namespace, name, decision.patch);
     sendJson(response, 200, { summary: decision.summary });

@@ -37,11 +37,35 @@ describe("dashboardView", () => {
     expect(model!.promoting).toBe(true);
   });
 
-  it("offers approve for a manual cutover in progress and rollback to the retained version", () => {
-    const [model] = dashboardView(objects(), { now }).models;
+  it("offers approve for a manual cutover in progress and rollback to the recorded retained version", () => {
+    const record = {
+      version: "minilm-v0",
+      promotionStartTime: "2026-10-31T00:00:00Z",
+      spec: {
+        model: promotingModel().spec.model,
+        prompts: { job: "Job: {{title}}" },
+        serving: promotingModel().spec.serving,
+      },
+    };
+    const [model] = dashboardView(
+      objects({
+        versionRecords: [
+          { namespace: "recs", model: "minilm", record },
+          { namespace: "recs", model: "other", record: { ...record, version: "minilm-v1" } },
+        ],
+      }),
+      { now },
+    ).models;
     expect(model!.actions).toEqual({
       approve: { version: "minilm-v2", summary: "approved cutover of minilm to minilm-v2" },
       rollback: { version: "minilm-v0", summary: "rolling minilm back to minilm-v0 (was minilm-v1)" },
+    });
+  });
+
+  it("refuses rollback, with the reason, while the operator kept no record of the version", () => {
+    const [model] = dashboardView(objects(), { now }).models;
+    expect(model!.actions.rollback).toMatchObject({
+      refused: expect.stringMatching(/no record of minilm-v0/),
     });
   });
 

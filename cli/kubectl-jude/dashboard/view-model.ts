@@ -1,6 +1,7 @@
 // What the dashboard page shows, computed from the watched objects alone (pure, so it is tested without
 // a cluster or a browser). It extends the `kubectl jude status` view with every promotion condition,
 // the timeline, pipeline throughput and the actions the page may offer.
+import type { VersionRecord } from "../../../controllers/embedding-model/version-record.ts";
 import type { Condition, EmbeddingModel, NearlinePipeline } from "../../../crds/index.ts";
 import { approve, rollback } from "../actions.ts";
 import type { JudeObjects } from "../cluster.ts";
@@ -64,9 +65,18 @@ export interface DashboardState {
   models: DashboardModel[];
 }
 
+/** A version record (what the operator kept of a version's model and prompts) and its model. */
+export interface OwnedVersionRecord {
+  namespace: string;
+  model: string;
+  record: VersionRecord;
+}
+
 /** Everything the dashboard watches. */
 export interface WatchedObjects extends JudeObjects {
   events: KubeEvent[];
+  /** Needed to offer a rollback: it restores the recorded model and prompts with the version. */
+  versionRecords?: OwnedVersionRecord[];
 }
 
 /** Key of a pipeline version's throughput: namespace/pipeline/version. */
@@ -84,8 +94,12 @@ function conditionView(conditions: Condition[] | undefined, type: string): Condi
   };
 }
 
-function actionView(model: EmbeddingModel, kind: "approve" | "rollback"): ActionView {
-  const decision = kind === "approve" ? approve(model) : rollback(model);
+function actionView(
+  model: EmbeddingModel,
+  kind: "approve" | "rollback",
+  records: readonly VersionRecord[],
+): ActionView {
+  const decision = kind === "approve" ? approve(model) : rollback(model, undefined, records);
   if ("refused" in decision) return decision;
   const version = kind === "approve" ? model.spec.version : String(decision.patch.version);
   return { version, summary: decision.summary };
@@ -129,6 +143,9 @@ export function dashboardView(
         (run.metadata.namespace ?? "default") === view.namespace &&
         view.bootstraps.some((candidate) => candidate.name === run.metadata.name),
     );
+    const records = (objects.versionRecords ?? [])
+      .filter((owned) => owned.namespace === view.namespace && owned.model === view.name)
+      .map((owned) => owned.record);
     const { gates: _gates, pipelines: _pipelines, bootstraps, ...rest } = view;
     return {
       ...rest,
@@ -160,7 +177,10 @@ export function dashboardView(
         objects.events,
         view.namespace,
       ),
-      actions: { approve: actionView(model, "approve"), rollback: actionView(model, "rollback") },
+      actions: {
+        approve: actionView(model, "approve", records),
+        rollback: actionView(model, "rollback", records),
+      },
     };
   });
   models.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));

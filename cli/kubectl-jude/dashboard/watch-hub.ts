@@ -3,15 +3,18 @@
 // state that is pushed to every subscriber when something changed. Bursts of watch events (a
 // reconcile writes several objects) are coalesced into one push.
 import type { KubeConfig } from "@kubernetes/client-node";
+import { parseVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
+import { labelKeys } from "../../../controllers/shared/labels.ts";
 import type { BootstrapRun, EmbeddingModel, NearlinePipeline } from "../../../crds/index.ts";
 import { Informer } from "../../../operator/runtime/informer.ts";
 import { KubeClient } from "../../../operator/runtime/kube-client.ts";
 import { apiListWatcher } from "../../../operator/runtime/list-watcher.ts";
 import { resourceTypes, type ResourceType } from "../../../operator/runtime/resource-types.ts";
+import type { KubeObject } from "../../../operator/runtime/types.ts";
 import type { Logger } from "../../../plumbing/logger.ts";
 import { ThroughputTracker } from "./throughput.ts";
 import type { KubeEvent } from "./timeline.ts";
-import { dashboardView, throughputKey, type DashboardState } from "./view-model.ts";
+import { dashboardView, throughputKey, type DashboardState, type OwnedVersionRecord } from "./view-model.ts";
 
 export type StateListener = (state: DashboardState) => void;
 
@@ -28,7 +31,10 @@ export interface WatchHubOptions {
 /** Keeps the page state current from watches and tells listeners when it changed. */
 export class WatchHub {
   readonly #options: WatchHubOptions;
-  readonly #informers: Record<"models" | "pipelines" | "bootstrapRuns" | "events", Informer>;
+  readonly #informers: Record<
+    "models" | "pipelines" | "bootstrapRuns" | "events" | "versionRecords",
+    Informer
+  >;
   readonly #listeners = new Set<StateListener>();
   readonly #throughput = new ThroughputTracker();
   readonly #now: () => number;
@@ -39,11 +45,12 @@ export class WatchHub {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     const client = new KubeClient(options.config);
-    const informer = (type: ResourceType, name: string): Informer =>
+    const informer = (type: ResourceType, name: string, labelSelector?: string): Informer =>
       new Informer({
         name,
         listWatcher: apiListWatcher(client, type, {
           ...(options.namespace !== undefined && { namespace: options.namespace }),
+          ...(labelSelector !== undefined && { labelSelector }),
         }),
         log: options.log,
       });
@@ -52,6 +59,12 @@ export class WatchHub {
       pipelines: informer(resourceTypes.nearlinePipeline, "nearlinepipelines.jude.dev"),
       bootstrapRuns: informer(resourceTypes.bootstrapRun, "bootstrapruns.jude.dev"),
       events: informer(resourceTypes.event, "events"),
+      // The operator's record of each version (model, prompts): what a rollback restores.
+      versionRecords: informer(
+        resourceTypes.configMap,
+        "configmaps",
+        `${labelKeys.name}=jude,${labelKeys.component}=version-record`,
+      ),
     };
     for (const [name, each] of Object.entries(this.#informers))
       each.on((_type, object) => {
@@ -61,10 +74,14 @@ export class WatchHub {
       });
   }
 
-  /** Starts every watch and resolves once each has listed its collection. */
+  /**
+   * Starts every watch and resolves once the JUDE kinds are listed. Events and version records arrive
+   * when they do: a user who may not read them still gets the page, without timeline or rollback.
+   */
   async start(): Promise<void> {
     for (const each of Object.values(this.#informers)) each.start();
-    await Promise.all(Object.values(this.#informers).map((each) => each.waitForSync()));
+    const { models, pipelines, bootstrapRuns } = this.#informers;
+    await Promise.all([models, pipelines, bootstrapRuns].map((each) => each.waitForSync()));
     this.#state = this.#compute();
   }
 
@@ -111,6 +128,7 @@ export class WatchHub {
         pipelines: this.#informers.pipelines.list() as unknown as NearlinePipeline[],
         bootstrapRuns: this.#informers.bootstrapRuns.list() as unknown as BootstrapRun[],
         events: (this.#informers.events.list() as unknown as KubeEvent[]).filter(isJudeEvent),
+        versionRecords: this.#informers.versionRecords.list().flatMap(ownedRecord),
       },
       {
         ...(this.#options.namespace !== undefined && { namespace: this.#options.namespace }),
@@ -124,4 +142,12 @@ export class WatchHub {
 /** Events recorded on a JUDE object (the only ones the timeline shows). */
 function isJudeEvent(event: KubeEvent): boolean {
   return event.involvedObject?.apiVersion?.startsWith("jude.dev/") === true;
+}
+
+/** A version record ConfigMap with the model that owns it; nothing for one that does not parse. */
+function ownedRecord(configMap: KubeObject): OwnedVersionRecord[] {
+  const record = parseVersionRecord(configMap as Parameters<typeof parseVersionRecord>[0]);
+  const owner = configMap.metadata?.ownerReferences?.find((reference) => reference.kind === "EmbeddingModel");
+  if (record === undefined || owner === undefined) return [];
+  return [{ namespace: configMap.metadata?.namespace ?? "default", model: owner.name, record }];
 }
