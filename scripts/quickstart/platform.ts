@@ -80,6 +80,18 @@ export async function bringUpPlatform(narrator: Narrator, namespace: string): Pr
   return platformFrom(env);
 }
 
+/** Deletes a namespace and waits until it is gone (its objects' finalizers done). */
+export async function deleteNamespace(platform: Platform, namespace: string): Promise<void> {
+  await platform.kubectl([
+    "delete",
+    "namespace",
+    namespace,
+    "--ignore-not-found",
+    "--wait=true",
+    "--timeout=180s",
+  ]);
+}
+
 /** Helm's --set-json arguments that put the operator and its workloads on the local nodes. */
 export function placementValues(): string[] {
   const json = JSON.stringify;
@@ -162,14 +174,7 @@ export async function tearDown(narrator: Narrator): Promise<void> {
     ]);
     narrator.done("operator uninstalled");
     for (const namespace of state.namespaces) {
-      await platform.kubectl([
-        "delete",
-        "namespace",
-        namespace,
-        "--ignore-not-found",
-        "--wait=true",
-        "--timeout=120s",
-      ]);
+      await deleteNamespace(platform, namespace);
       narrator.done(`namespace ${namespace} deleted`);
     }
   }

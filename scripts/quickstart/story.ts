@@ -19,7 +19,7 @@ import { createChangelogTopics, produceChangelog } from "./kafka-io.ts";
 import { promotedVersion, quickstartFiles, quickstartObjects, type ManifestValues } from "./manifests.ts";
 import { bootstrapCounters, pipelineCounters, presentCount, storeCount, topJobsFor } from "./measure.ts";
 import type { Narrator } from "./narrator.ts";
-import type { Platform } from "./platform.ts";
+import { deleteNamespace, type Platform } from "./platform.ts";
 import { promote } from "./promote.ts";
 import {
   summarize,
@@ -86,14 +86,7 @@ export async function runStory(
   const expected = expectedFigures(changelog);
 
   narrator.act("The example objects, a seeded snapshot and its bootstrap");
-  await platform.kubectl([
-    "delete",
-    "namespace",
-    namespace,
-    "--ignore-not-found",
-    "--wait=true",
-    "--timeout=180s",
-  ]);
+  await deleteNamespace(platform, namespace);
   await apply(platform, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   await apply(platform, {
     apiVersion: "v1",
