@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
@@ -197,7 +198,7 @@ describe("kubectl jude dashboard in a browser", () => {
     await expect(button.getAttribute("title")).resolves.toBe("minilm-v2 is already approved");
   });
 
-  it("refuses actions from another origin and logs no console errors", async () => {
+  it("refuses actions from another origin", async () => {
     const response = await fetch(`${url}api/models/${namespace}/minilm/rollback`, {
       method: "POST",
       headers: { "content-type": "application/json", origin: "https://evil.example" },
@@ -211,6 +212,47 @@ describe("kubectl jude dashboard in a browser", () => {
       "embeddingmodel/minilm",
     ]);
     expect(model.spec.version).toBe("minilm-v2");
+  });
+
+  it("rolls back, after confirmation, to the retained version with the model the operator recorded", async () => {
+    const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=rollback]`);
+    await expect(button.isDisabled()).resolves.toBe(true);
+    // The operator's record of minilm-v0 (written as the operator writes it) makes the rollback possible.
+    const held = await kubectlJson<ReturnType<typeof promotingModel>>([
+      "get",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+    ]);
+    const v0Model = { ...held.spec.model, uri: "file:///models/minilm-v0.onnx", precision: "fp32" as const };
+    await kubectl(
+      ["apply", "--server-side", "--field-manager=dashboard-test", "-f", "-"],
+      JSON.stringify(
+        desiredVersionRecord(held, {
+          version: "minilm-v0",
+          promotionStartTime: "2026-10-31T00:00:00Z",
+          spec: { model: v0Model, prompts: held.spec.prompts, serving: held.spec.serving },
+        }),
+      ),
+    );
+    await page
+      .locator(`[data-model="${namespace}/minilm"] [data-action=rollback]:not([disabled])`)
+      .waitFor({ timeout: 30_000 });
+    await expect(button.textContent()).resolves.toBe("Roll back to minilm-v0");
+    await button.click();
+    await page.click("#confirm-ok");
+    await page.locator("#toast:not([hidden])", { hasText: /rolling|refused/ }).waitFor();
+    await expect(page.locator("#toast").textContent()).resolves.toBe(
+      "rolling minilm back to minilm-v0 (was minilm-v1)",
+    );
+    const model = await kubectlJson<{ spec: { version: string; model: { uri: string; precision: string } } }>(
+      ["get", "-n", namespace, "embeddingmodel/minilm"],
+    );
+    expect(model.spec.version).toBe("minilm-v0");
+    expect(model.spec.model).toMatchObject({ uri: "file:///models/minilm-v0.onnx", precision: "fp32" });
+  });
+
+  it("logs no console errors", () => {
     expect(consoleErrors).toEqual([]);
   });
 });

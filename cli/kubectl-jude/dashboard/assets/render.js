@@ -211,7 +211,7 @@ function actionButton(model, kind, label, onAction) {
       disabled: "refused" in action,
       title: "refused" in action ? action.refused : action.summary,
     },
-    "refused" in action ? label : `${label} ${action.version}`,
+    "refused" in action ? label : `${label}${kind === "rollback" ? " to" : ""} ${action.version}`,
   );
   if (!("refused" in action)) button.addEventListener("click", () => onAction(model, kind, action));
   return button;
@@ -238,13 +238,14 @@ export function renderModel(model, onAction) {
         "div",
         { class: "actions" },
         actionButton(model, "approve", "Approve", onAction),
-        actionButton(model, "rollback", "Roll back to", onAction),
+        actionButton(model, "rollback", "Roll back", onAction),
       ),
     ),
     model.message ? h("p", { class: "message" }, model.message) : undefined,
     h("div", { class: "grid" }, versionsSection(model), gatesSection(model)),
     pipelinesSection(model),
-    h("div", { class: "grid" }, bootstrapsSection(model), timelineSection(model)),
+    bootstrapsSection(model),
+    timelineSection(model),
   );
   // Widths through the CSSOM: the page's policy forbids inline style attributes.
   for (const bar of card.querySelectorAll("[data-width]"))
