@@ -7,19 +7,15 @@
  * 2 usage error.
  */
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Cluster } from "../cli/kubectl-jude/cluster.ts";
 import { startDashboard, type RunningDashboard } from "../cli/kubectl-jude/dashboard/command.ts";
-import { stateDir } from "../test/testbed/paths.ts";
+import { quickstartSummaryFile } from "./quickstart/files.ts";
 import { createNarrator } from "./quickstart/narrator.ts";
 import { parseQuickstartArgs, quickstartUsage, type QuickstartOptions } from "./quickstart/options.ts";
 import { bringUpPlatform, installOperator, tearDown } from "./quickstart/platform.ts";
 import { runStory } from "./quickstart/story.ts";
 import { renderSummary } from "./quickstart/summary.ts";
 import { generateChangelog } from "./quickstart/changelog.ts";
-
-/** Where the last run's summary is written as JSON (the e2e test reads it). */
-export const summaryFile = (): string => join(stateDir(), "quickstart-summary.json");
 
 async function up(options: QuickstartOptions): Promise<void> {
   const narrator = createNarrator({ interactive: options.interactive });
@@ -54,7 +50,7 @@ async function up(options: QuickstartOptions): Promise<void> {
   );
   process.stdout.write(`\n${renderSummary(result.summary, titles)}`);
   const elapsedSeconds = (Date.now() - started) / 1000;
-  writeFileSync(summaryFile(), JSON.stringify({ ...result, elapsedSeconds }, null, 2));
+  writeFileSync(quickstartSummaryFile(), JSON.stringify({ ...result, elapsedSeconds }, null, 2));
   process.stdout.write(
     `\nThe quickstart took ${elapsedSeconds.toFixed(0)} s. Dashboard: ${dashboard.url}\n` +
       `Status from a terminal: npm run kubectl-jude -- status -n ${options.namespace} --kubeconfig ${platform.env.KUBECONFIG}\n`,

@@ -9,7 +9,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../operator/runtime/kube-client.ts";
 import { down, environment, up, type ComponentName } from "../../test/testbed/index.ts";
 import { localNodePlacement } from "../../test/testbed/local-nodes/local-node-registry.ts";
-import { repoRoot, stateDir } from "../../test/testbed/paths.ts";
+import { repoRoot } from "../../test/testbed/paths.ts";
+import { quickstartStateFile } from "./files.ts";
 import type { Narrator } from "./narrator.ts";
 
 const run = promisify(execFile);
@@ -40,7 +41,7 @@ interface QuickstartState {
   namespaces: string[];
 }
 
-const stateFile = (): string => join(stateDir(), "quickstart.json");
+const stateFile = quickstartStateFile;
 
 function readQuickstartState(): QuickstartState {
   return existsSync(stateFile())

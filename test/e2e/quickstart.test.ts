@@ -18,7 +18,8 @@ import { sampleMembers } from "../../scripts/quickstart/story.ts";
 import { connectRedis, openStore, StoreReader, type RedisClient } from "../../store/index.ts";
 import { requireEnv } from "../support/env.ts";
 import { kubectl } from "../support/kubectl.ts";
-import { repoRoot, stateDir } from "../testbed/paths.ts";
+import { repoRoot } from "../testbed/paths.ts";
+import { quickstartSummaryFile } from "../../scripts/quickstart/files.ts";
 
 const run = promisify(execFile);
 const namespace = "quickstart-e2e";
@@ -38,7 +39,7 @@ const changelog = generateChangelog();
 beforeAll(async () => {
   const { stdout } = await quickstart("--non-interactive", "--dashboard-port", "0", "--namespace", namespace);
   output = stdout;
-  result = JSON.parse(readFileSync(join(stateDir(), "quickstart-summary.json"), "utf8")) as typeof result;
+  result = JSON.parse(readFileSync(quickstartSummaryFile(), "utf8")) as typeof result;
   redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
   reader = await StoreReader.open(await openStore(redis, { name: result.storeName }));
 }, 1_600_000);
