@@ -25,15 +25,19 @@ describe("quickstart manifests", () => {
   it("are valid JUDE objects in one namespace", () => {
     const objects = quickstartFiles.flatMap((file) => quickstartObjects(file, values));
     expect(objects.map((object) => object.kind)).toEqual([
+      "PersistentVolume",
+      "PersistentVolumeClaim",
       "EmbeddingModel",
       "NearlinePipeline",
       "NearlinePipeline",
       "BootstrapRun",
       "BootstrapRun",
     ]);
-    expect(new Set(objects.map((object) => (object.metadata as { namespace: string }).namespace))).toEqual(
+    const namespaced = objects.filter((object) => object.kind !== "PersistentVolume");
+    expect(new Set(namespaced.map((object) => (object.metadata as { namespace: string }).namespace))).toEqual(
       new Set(["jude-quickstart"]),
     );
+    expect(objects[0]).toMatchObject({ spec: { hostPath: { path: "/cache/model" } } });
   });
 
   it("extract every field the model's prompts name, from the topics the generator writes", () => {

@@ -10,6 +10,7 @@ export const quickstartExamplesDir = join(import.meta.dirname, "..", "..", "exam
 
 /** The files, in the order they are applied. */
 export const quickstartFiles = [
+  "model-volume.yaml",
   "embedding-model.yaml",
   "nearline-pipeline-jobs.yaml",
   "nearline-pipeline-member-profiles.yaml",
@@ -38,7 +39,7 @@ export function fillPlaceholders(text: string, values: Record<string, string>): 
   });
 }
 
-/** The objects of one file, filled in and validated. */
+/** The objects of one file, filled in; the JUDE ones validated against their schemas. */
 export function quickstartObjects(
   file: QuickstartFile,
   values: ManifestValues,
@@ -47,6 +48,7 @@ export function quickstartObjects(
   const text = fillPlaceholders(readText(join(quickstartExamplesDir, file)), { ...values });
   return parseAllDocuments(text).map((document) => {
     const object = document.toJS() as Record<string, unknown>;
+    if (!String(object.apiVersion).startsWith("jude.dev/")) return object;
     const result = safeParseJudeObject(object);
     if (result === undefined || !result.success)
       throw new Error(`${file}: not a valid JUDE object: ${result?.error.message ?? "unknown kind"}`);
@@ -62,11 +64,11 @@ export interface PromotionPatch {
   spec: { version: string; model: { uri: string; sha256: string; precision: "int8" } };
 }
 
-export function promotionPatch(modelDir: string, int8Sha256: string): PromotionPatch {
+export function promotionPatch(int8Sha256: string): PromotionPatch {
   return {
     spec: {
       version: promotedVersion,
-      model: { uri: `file://${modelDir}/model.int8.onnx`, sha256: int8Sha256, precision: "int8" },
+      model: { uri: "pvc://quickstart-model/model.int8.onnx", sha256: int8Sha256, precision: "int8" },
     },
   };
 }

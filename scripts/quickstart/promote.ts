@@ -26,10 +26,7 @@ export async function promote(
     spec: Record<string, unknown>;
   }>;
   const int8 = join(values.MODEL_DIR, "model.int8.onnx");
-  const patch = promotionPatch(
-    values.MODEL_DIR,
-    createHash("sha256").update(readFileSync(int8)).digest("hex"),
-  );
+  const patch = promotionPatch(createHash("sha256").update(readFileSync(int8)).digest("hex"));
   const promoted = {
     ...model!,
     spec: {

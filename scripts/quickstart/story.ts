@@ -45,11 +45,22 @@ export interface StoryResult {
 
 const sha256 = (file: string): string => createHash("sha256").update(readFileSync(file)).digest("hex");
 
+const persistentVolume = {
+  group: "",
+  version: "v1",
+  kind: "PersistentVolume",
+  plural: "persistentvolumes",
+  namespaced: false,
+};
+
 /** Server-side apply of one object (the quickstart owns its fields, like a GitOps tool would). */
 async function apply(platform: Platform, object: Record<string, unknown>): Promise<void> {
   const metadata = object.metadata as { name: string; namespace?: string };
   const kind = object.kind as string;
-  const type = Object.values(resourceTypes).find((candidate) => candidate.kind === kind)!;
+  const type = [...Object.values(resourceTypes), persistentVolume].find(
+    (candidate) => candidate.kind === kind,
+  );
+  if (type === undefined) throw new Error(`the quickstart cannot apply a ${kind}`);
   await platform.client.apply(
     resourcePath(type, metadata.namespace, metadata.name),
     object,
@@ -86,6 +97,7 @@ export async function runStory(
   const expected = expectedFigures(changelog);
 
   narrator.act("The example objects, a seeded snapshot and its bootstrap");
+  // A fresh start: the previous run's objects, and its model volume (a released volume does not rebind).
   await deleteNamespace(platform, namespace);
   await apply(platform, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   await apply(platform, {
