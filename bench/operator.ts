@@ -1,18 +1,21 @@
 /**
- * Operator benchmark: N EmbeddingModels (and N NearlinePipelines when that controller is registered)
- * applied at once on the testbed (kwok nodes), run by a real `jude operator` process: seconds until all
- * are Ready, reconciles/s, API requests/s and the operator's peak RSS and heap (from its own /metrics).
- * Run it with `npm run bench -- operator [--json] [--models 200]`; it starts kube and kwok when they are
- * not running and stops what it started.
+ * Operator benchmark: N EmbeddingModels and N NearlinePipelines applied at once on the testbed (kwok
+ * nodes), run by a real `jude operator` process: seconds until all are Ready, reconciles/s, API
+ * requests/s and the operator's peak RSS and heap (from its own /metrics). Run it with
+ * `npm run bench -- operator [--json] [--models 200] [--pipelines 200]`; it starts kube and kwok when
+ * they are not running and stops what it started.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { kubectl, kubectlJson } from "../test/support/kubectl.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../operator/runtime/kube-client.ts";
+import { kubectl } from "../test/support/kubectl.ts";
 import { startJude, stopJude, waitReady } from "../test/support/processes.ts";
 import { down, up } from "../test/testbed/index.ts";
 import { probe } from "../test/testbed/http-probe.ts";
 import { freePort } from "../test/testbed/ports.ts";
-import { cpuModel, installCrds } from "../test/integration/operator/operator-harness.ts";
+import { installCrds } from "../test/integration/operator/operator-harness.ts";
+import { benchModel, benchPipeline, benchSecret } from "./operator-objects.ts";
 import { machineInfo, round, type MachineInfo } from "./stats.ts";
 
 /** The figures; `bench`, `objects`, `converge_s` and `rss_mb` are the contract of `--json`. */
@@ -39,17 +42,22 @@ function metricSum(text: string, name: string): number {
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
 }
 
-async function readyCount(namespace: string): Promise<number> {
-  const list = await kubectlJson<{
-    items: { status?: { conditions?: { type: string; status: string }[] } }[];
-  }>(["get", "embeddingmodels", "-n", namespace]);
-  return list.items.filter((item) =>
-    item.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+/**
+ * Objects of a JUDE kind in `namespace` whose Ready condition is True. Polled in-process: a kubectl
+ * per poll would cost more CPU than the operator under test on a small machine.
+ */
+async function readyCount(client: KubeClient, namespace: string, plural: string): Promise<number> {
+  const { items } = await client.list(`/apis/jude.dev/v1alpha1/namespaces/${namespace}/${plural}`);
+  return items.filter((item) =>
+    (item as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.some(
+      (c) => c.type === "Ready" && c.status === "True",
+    ),
   ).length;
 }
 
 /** Runs the benchmark and returns its figures. */
-export async function runOperatorBench(models = 200): Promise<OperatorBenchFigures> {
+export async function runOperatorBench(models = 200, pipelines = models): Promise<OperatorBenchFigures> {
+  if (pipelines > models) throw new Error("each pipeline needs a model of its own: pipelines <= models");
   const namespace = `bench-operator-${process.pid}`;
   await installCrds();
   await kubectl(["create", "namespace", namespace]);
@@ -64,14 +72,17 @@ export async function runOperatorBench(models = 200): Promise<OperatorBenchFigur
   ]);
   try {
     await waitReady(operator, port);
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(process.env.KUBECONFIG ?? "");
+    const client = new KubeClient(kubeConfig);
     const started = Date.now();
-    // Tolerating the GPU taint lets 200 one-replica CPU models fit on the three kwok nodes.
-    const objects = Array.from({ length: models }, (_, index) =>
-      cpuModel(namespace, `bench-${index}`, {
-        replicas: 1,
-        tolerations: [{ key: "nvidia.com/gpu", operator: "Exists" }],
-      }),
-    );
+    const objects = [
+      benchSecret(namespace),
+      ...Array.from({ length: models }, (_, index) => benchModel(namespace, `bench-${index}`)),
+      ...Array.from({ length: pipelines }, (_, index) =>
+        benchPipeline(namespace, `bench-${index}`, `bench-${index}`),
+      ),
+    ];
     await kubectl(
       ["apply", "--server-side", "--field-manager=jude-bench", "-f", "-"],
       JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
@@ -82,20 +93,27 @@ export async function runOperatorBench(models = 200): Promise<OperatorBenchFigur
       const metrics = (await probe(`http://127.0.0.1:${port}/metrics`)).body;
       rss = Math.max(rss, metricSum(metrics, "jude_operator_process_resident_memory_bytes"));
       heap = Math.max(heap, metricSum(metrics, "jude_operator_nodejs_heap_size_used_bytes"));
-      if ((await readyCount(namespace)) === models) break;
-      if (Date.now() - started > 600_000) throw new Error("models not all Ready after 600 s");
-      await sleep(500);
+      const ready = [
+        await readyCount(client, namespace, "embeddingmodels"),
+        await readyCount(client, namespace, "nearlinepipelines"),
+      ];
+      if (ready[0] === models && ready[1] === pipelines) break;
+      if (Date.now() - started > 600_000)
+        throw new Error(
+          `after 600 s only ${ready[0]}/${models} models, ${ready[1]}/${pipelines} pipelines Ready`,
+        );
+      await sleep(1_000);
     }
     const convergeS = (Date.now() - started) / 1000;
+    await client.close();
     const metrics = (await probe(`http://127.0.0.1:${port}/metrics`)).body;
     const reconciles = metricSum(metrics, "jude_operator_reconciles_total");
     const requests = metricSum(metrics, "jude_operator_api_requests_total");
     return {
       bench: "operator",
-      objects: models,
+      objects: models + pipelines,
       models,
-      // NearlinePipelines join this benchmark once their controller (another branch) is registered.
-      pipelines: 0,
+      pipelines,
       converge_s: round(convergeS, 1),
       reconciles,
       reconciles_per_s: round(reconciles / convergeS, 1),
@@ -115,13 +133,15 @@ async function main(argv: string[]): Promise<void> {
   const json = argv.includes("--json");
   const modelsFlag = argv.indexOf("--models");
   const models = modelsFlag >= 0 ? Number(argv[modelsFlag + 1]) : 200;
+  const pipelinesFlag = argv.indexOf("--pipelines");
+  const pipelines = pipelinesFlag >= 0 ? Number(argv[pipelinesFlag + 1]) : models;
   const { started, env } = await up(["kube", "kwok"]);
   Object.assign(process.env, env);
   try {
-    const figures = await runOperatorBench(models);
+    const figures = await runOperatorBench(models, pipelines);
     if (!json)
       console.log(
-        `operator: ${figures.objects} objects Ready in ${figures.converge_s} s, ${figures.reconciles_per_s} reconciles/s, ${figures.api_requests_per_s} API requests/s, RSS ${figures.rss_mb} MB, heap ${figures.heap_mb} MB`,
+        `operator: ${figures.models} models + ${figures.pipelines} pipelines Ready in ${figures.converge_s} s, ${figures.reconciles_per_s} reconciles/s, ${figures.api_requests_per_s} API requests/s, RSS ${figures.rss_mb} MB, heap ${figures.heap_mb} MB`,
       );
     console.log(JSON.stringify(figures));
   } finally {

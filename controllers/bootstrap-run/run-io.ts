@@ -1,10 +1,11 @@
 // What the BootstrapRun reconcile reads outside the API server: the changelog's end offsets when a
 // run starts (pipelines/bootstrap/kafka-range.ts) and the shards' checkpoints in the store
 // (pipelines/bootstrap/checkpoint-store.ts). Credentials come from the Secrets the pipeline references.
+// The Kafka client is loaded on the first capture: it is a large module (~40 MB resident) that an
+// operator running no BootstrapRun never needs.
 import type { NearlinePipeline } from "../../crds/index.ts";
 import { readRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
-import { KafkaRangeReader } from "../../pipelines/bootstrap/kafka-range.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import { connectRedis, defaultPrefix } from "../../store/index.ts";
 import type { SecretKeyReference } from "../nearline-pipeline/secret-wiring.ts";
@@ -57,6 +58,7 @@ export async function captureWatermarks(
   secrets: SecretValues,
   signal: AbortSignal,
 ): Promise<PartitionWatermark[]> {
+  const { KafkaRangeReader } = await import("../../pipelines/bootstrap/kafka-range.ts");
   const reader = new KafkaRangeReader(kafkaOptions(pipeline, secrets), pipeline.spec.source.kafka.topic, {
     signal: AbortSignal.any([signal, AbortSignal.timeout(externalTimeoutMs)]),
   });

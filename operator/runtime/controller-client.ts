@@ -1,6 +1,7 @@
 // The writes of one controller: server-side apply with that controller's own field manager (so
 // `kubectl get -o yaml --show-managed-fields` tells which controller owns which field), status through
 // the /status subresource, deletes and live reads. No PUT with a stale resourceVersion anywhere.
+import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { KubeClient } from "./kube-client.ts";
 import { keyOf } from "./object-key.ts";
@@ -18,19 +19,52 @@ function typeOf(object: KubeObject): ResourceType {
   return type;
 }
 
-/** A ControllerClient for `controller`, reading the cache to skip status writes that change nothing. */
+/** What the cache holds of an object, if its type is cached at all. */
+function cachedOf(cache: CacheReader, type: ResourceType, object: KubeObject): KubeObject | undefined {
+  try {
+    return cache.get(type, keyOf(object));
+  } catch {
+    return undefined; // a type no controller watches
+  }
+}
+
+/**
+ * A ControllerClient for `controller`, reading the cache to skip writes that change nothing: a status
+ * equal to the cached one, and an apply of exactly what this client last applied to an object the
+ * cache still shows at the resourceVersion that apply returned (nobody changed it since, so the apply
+ * would be a no-op). Level-triggered reconciles re-apply every child each time; without the skip a
+ * settled operator with 200 pipelines polled every 30 s sent a dozen no-op applies a second.
+ */
 export function createControllerClient(
   client: KubeClient,
   cache: CacheReader,
   controller: string,
 ): ControllerClient {
   const fieldManager = fieldManagerOf(controller);
+  // Per object path: hash of the last applied body and the resourceVersion the server answered.
+  const lastApplied = new Map<string, { hash: string; resourceVersion: string | undefined }>();
   return {
     fieldManager,
     async apply<T extends object>(value: T, options: ApplyOptions = {}): Promise<T> {
       const object = value as KubeObject;
-      const path = objectPath(typeOf(object), keyOf(object));
-      return (await client.apply(path, object, fieldManager, options.force === true)) as T;
+      const type = typeOf(object);
+      const path = objectPath(type, keyOf(object));
+      const body = JSON.stringify(object);
+      const hash = createHash("sha256")
+        .update(body)
+        .update(String(options.force === true))
+        .digest("base64");
+      const last = lastApplied.get(path);
+      const cached = last?.hash === hash ? cachedOf(cache, type, object) : undefined;
+      if (
+        cached !== undefined &&
+        last?.resourceVersion !== undefined &&
+        cached.metadata?.resourceVersion === last.resourceVersion
+      )
+        return cached as T;
+      const applied = await client.apply(path, object, fieldManager, options.force === true);
+      lastApplied.set(path, { hash, resourceVersion: applied.metadata?.resourceVersion });
+      return applied as T;
     },
     async applyStatus<T extends object>(value: T): Promise<void> {
       const object = value as KubeObject;
@@ -43,6 +77,7 @@ export function createControllerClient(
       await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, false);
     },
     async delete(type, key): Promise<void> {
+      lastApplied.delete(objectPath(type, key));
       await client.delete(objectPath(type, key));
     },
     async getLive<T extends KubeObject = KubeObject>(

@@ -4,6 +4,7 @@
 // proportional to what the operator owns rather than to the cluster.
 import type { Logger } from "../../plumbing/logger.ts";
 import { managedBy, labelKeys } from "../../controllers/shared/labels.ts";
+import { cacheTransforms } from "./cache-transforms.ts";
 import { Informer, type InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { apiListWatcher } from "./list-watcher.ts";
@@ -75,6 +76,7 @@ export class InformerCache implements CacheReader {
             labelSelector: registration.managedOnly ? managedSelector : undefined,
           }),
           log: this.#log,
+          ...(cacheTransforms[name] !== undefined ? { transform: cacheTransforms[name] } : {}),
           onRestart: (reason) => this.#metrics.watchRestarts.inc({ resource: name, reason }),
         });
         for (const handler of registration.handlers) informer.on(handler);

@@ -38,13 +38,14 @@ function scripted(lists: (ListResult | Error)[], watches: WatchScript[]) {
   return { listWatcher, watchedFrom, listCalls: () => listCalls };
 }
 
-function start(listWatcher: ListWatcher) {
+function start(listWatcher: ListWatcher, transform?: (object: KubeObject) => KubeObject) {
   const events: [InformerEventType, string][] = [];
   const restarts: RestartReason[] = [];
   const informer = new Informer({
     name: "configmaps",
     listWatcher,
     log: silentLogger(),
+    ...(transform !== undefined ? { transform } : {}),
     backoff: { baseMs: 1, maxMs: 2 },
     onRestart: (reason) => restarts.push(reason),
   });
@@ -166,6 +167,34 @@ describe("informer", () => {
     const { informer, restarts } = start(fake.listWatcher);
     await vi.waitFor(() => expect(fake.watchedFrom).toEqual(["1", "2", "3"]));
     expect(restarts).toEqual(["closed", "closed"]);
+    await informer.stop();
+  });
+
+  it("stores what its transform keeps, from lists and watch events alike", async () => {
+    const withData = (name: string, resourceVersion: string) => ({
+      ...object(name, resourceVersion),
+      data: { k: "v" },
+    });
+    const fake = scripted(
+      [{ items: [withData("a", "1")], resourceVersion: "1" }],
+      [
+        async ({ onEvent, onConnected }) => {
+          onConnected();
+          onEvent({ type: "ADDED", object: withData("b", "2") });
+        },
+      ],
+    );
+    const { informer, events } = start(
+      fake.listWatcher,
+      ({ data: _data, ...rest }: KubeObject & { data?: unknown }) => rest,
+    );
+    await vi.waitFor(() =>
+      expect(events).toEqual([
+        ["add", "a"],
+        ["add", "b"],
+      ]),
+    );
+    expect(informer.list().map((cached) => "data" in cached)).toEqual([false, false]);
     await informer.stop();
   });
 });

@@ -29,6 +29,8 @@ export interface InformerOptions {
   onRestart?: (reason: RestartReason) => void;
   /** Back-off after errors: base doubling up to max (default 200 ms .. 30 s). */
   backoff?: { baseMs: number; maxMs: number };
+  /** Reduces each object to what readers need before it is stored (after managedFields are dropped). */
+  transform?: (object: KubeObject) => KubeObject;
   /** Abort a watch that sent nothing for this long (a half-open connection). Default 180 s. */
   inactivityMs?: number;
   now?: () => number;
@@ -194,7 +196,8 @@ export class Informer {
   }
 
   #upsert(key: string, received: KubeObject): void {
-    const object = withoutManagedFields(received);
+    const stripped = withoutManagedFields(received);
+    const object = this.#options.transform?.(stripped) ?? stripped;
     const previous = this.#store.get(key);
     if (previous?.metadata?.resourceVersion === object.metadata?.resourceVersion && previous !== undefined)
       return;

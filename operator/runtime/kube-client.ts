@@ -1,7 +1,10 @@
 // A small typed HTTP client for the Kubernetes API on @kubernetes/client-node's KubeConfig (which
 // supplies the server, TLS and credentials): get, list, server-side apply (also on /status), create,
 // update with resourceVersion (leases only), delete and a streaming watch. Every request is counted
-// by verb and status code for the operator's metrics.
+// by verb and status code for the operator's metrics. One connection pool serves every request:
+// KubeConfig hands out a new undici Agent per call, and using each once meant a TLS handshake per
+// request and a pool per request lingering until its keep-alive expired (most of the operator's CPU
+// and resident memory under load).
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
 import { RequestContext, type HttpMethod, type KubeConfig } from "@kubernetes/client-node";
@@ -26,14 +29,33 @@ export interface WatchEvent {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+type Dispatcher = ReturnType<RequestContext["getDispatcher"]>;
+
+/**
+ * How long one connection pool is used before a fresh one is built from the kubeconfig, so rotated
+ * TLS material (client certificates, CA bundles) is picked up; headers such as bearer tokens are
+ * applied to every request anyway.
+ */
+export const dispatcherTtlMs = 10 * 60_000;
+
 /** Talks to one API server with the credentials of a KubeConfig. */
 export class KubeClient {
   readonly #config: KubeConfig;
   readonly #observe: RequestObserver | undefined;
+  readonly #now: () => number;
+  #pool: { dispatcher: Dispatcher; expiresAtMs: number } | undefined;
 
-  constructor(config: KubeConfig, observe?: RequestObserver) {
+  constructor(config: KubeConfig, observe?: RequestObserver, now: () => number = Date.now) {
     this.#config = config;
     this.#observe = observe;
+    this.#now = now;
+  }
+
+  /** Closes the connection pool at shutdown, aborting whatever is still in flight. */
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await (pool?.dispatcher as { destroy?: () => Promise<void> } | undefined)?.destroy?.();
   }
 
   /** GET one object; undefined on 404. */
@@ -165,7 +187,7 @@ export class KubeClient {
         method,
         headers,
         body: options.body,
-        dispatcher: context.getDispatcher() as never,
+        dispatcher: this.#dispatcherFor(context) as never,
         signal: options.signal,
       });
     } catch (error) {
@@ -175,6 +197,17 @@ export class KubeClient {
     this.#observe?.(verb, response.status);
     if (response.status >= 200 && response.status < 300) return response;
     throw apiErrorFrom(response.status, `${method} ${path}`, await response.text());
+  }
+
+  /** The shared pool; replaced by the request's own (fresh from the kubeconfig) once it expired. */
+  #dispatcherFor(context: RequestContext): Dispatcher {
+    const now = this.#now();
+    if (this.#pool !== undefined && now < this.#pool.expiresAtMs) return this.#pool.dispatcher;
+    const previous = this.#pool?.dispatcher as { close?: () => Promise<void> } | undefined;
+    this.#pool = { dispatcher: context.getDispatcher(), expiresAtMs: now + dispatcherTtlMs };
+    // Watches on the old pool end at their server-side timeout; close() lets them finish.
+    void previous?.close?.().catch(() => undefined);
+    return this.#pool.dispatcher;
   }
 }
 

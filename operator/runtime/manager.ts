@@ -130,6 +130,7 @@ export class Manager {
     leading.abort(new Error("operator shutting down"));
     await this.#cache?.stop();
     await elector?.release();
+    await this.#client.close();
     this.metrics.leader.set(0);
     await new Promise((resolve) => this.#server?.close(resolve));
     log.info("operator stopped");

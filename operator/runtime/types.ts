@@ -57,7 +57,11 @@ export interface ApplyOptions {
 export interface ControllerClient {
   /** The field manager of this controller's applies (`jude-<controller>`). */
   readonly fieldManager: string;
-  /** Server-side apply of a fully specified object; returns the object the server stored. */
+  /**
+   * Server-side apply of a fully specified object; returns the object the server stored. An apply
+   * that would change nothing (the same body as this client's last apply, object unchanged since) is
+   * skipped and answers the cached copy, which the cache may have trimmed (cache-transforms.ts).
+   */
   apply<T extends object>(object: T, options?: ApplyOptions): Promise<T>;
   /**
    * Server-side apply of `status` through the /status subresource. Pass apiVersion, kind, metadata

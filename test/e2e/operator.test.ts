@@ -34,6 +34,7 @@ import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../sup
 import { kubectl } from "../support/kubectl.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../support/processes.ts";
 import { localNodePlacement, localNodes } from "../testbed/local-nodes/local-node-registry.ts";
+import { modelVolume } from "../integration/testbed/local-nodes/serving-manifests.ts";
 import { freePort } from "../testbed/ports.ts";
 import { waitFor } from "../testbed/wait.ts";
 
@@ -61,7 +62,7 @@ let store: Store;
 let reader: StoreReader;
 
 /** Waits long: the machine is shared, and pods start real processes. */
-const eventually = (description: string, check: () => Promise<boolean>, timeoutMs = 240_000) =>
+const eventually = (description: string, check: () => Promise<boolean>, timeoutMs = 420_000) =>
   waitFor(description, check, { timeoutMs, intervalMs: 1_000 });
 
 function startOperator(): () => Promise<void> {
@@ -97,12 +98,11 @@ function model(modelDir: string): Json {
     metadata: { name: "minilm", namespace },
     spec: {
       version,
-      // The pods see the host's filesystem, so file:// reaches the testbed model; fetch-model copies
-      // it into the pod's model volume and verifies the checksum.
+      // The testbed model on a claim bound to its folder (the local-node convention); fetch-model
+      // copies it into the pod's model volume and verifies the checksum.
       model: {
-        uri: `file://${file}`,
+        uri: "pvc://model/model.onnx",
         sha256: createHash("sha256").update(readFileSync(file)).digest("hex"),
-        tokenizerUri: `file://${join(modelDir, "tokenizer.json")}`,
         dimensions: 384,
       },
       prompts: { job: jobTemplate, "member-profile": memberTemplate },
@@ -147,7 +147,8 @@ interface PodView {
 
 const pods = async (selector: string) =>
   (await listObjects("pods", namespace, selector)) as unknown as PodView[];
-const ready = (pod: PodView) => pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+const ready = (pod: PodView): boolean =>
+  pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
 const workerSelector = (pipelineName: string) =>
   `app.kubernetes.io/component=nearline,jude.dev/pipeline=${pipelineName}`;
 
@@ -221,6 +222,7 @@ beforeAll(async () => {
       metadata: { name: "store" },
       stringData: { url: requireEnv("JUDE_REDIS_URL") },
     },
+    ...(modelVolume(namespace, modelDir) as Json[]),
     model(modelDir),
     pipeline("jobs", "job", jobsTopic, 2, {
       decode: {
@@ -260,6 +262,7 @@ afterAll(async () => {
   embedder?.close();
   if (hostServer !== undefined) await stopJude(hostServer);
   await deleteNamespace(namespace);
+  await kubectl(["delete", "persistentvolume", `${namespace}-model`, "--wait=false", "--ignore-not-found"]);
 });
 
 function snapshotEvents(): TestEvent[] {

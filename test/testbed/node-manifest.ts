@@ -8,6 +8,8 @@ export interface TestbedNode {
   labels: Record<string, string>;
   annotations?: Record<string, string>;
   taints?: { key: string; value: string; effect: string }[];
+  /** Pod capacity (the kubelet's --max-pods); 110, the kubelet default, when absent. */
+  maxPods?: number;
 }
 
 /** The Node manifest (metadata, spec.taints, status capacity and allocatable). */
@@ -22,7 +24,7 @@ export function nodeManifest(node: TestbedNode): {
   const capacity: Record<string, string> = {
     cpu: gpu ? "96" : "32",
     memory: gpu ? "1Ti" : "128Gi",
-    pods: "110",
+    pods: String(node.maxPods ?? 110),
     "ephemeral-storage": "1Ti",
   };
   if (gpu) capacity["nvidia.com/gpu"] = String(node.gpus);

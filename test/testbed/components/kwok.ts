@@ -12,8 +12,12 @@ import { waitFor } from "../wait.ts";
 import { readState } from "../state.ts";
 import { kubectlPath } from "./kube.ts";
 import { nodeManifest } from "../node-manifest.ts";
+import { guardUnreachable, unguardUnreachable } from "../local-nodes/host-network.ts";
 
 const run = promisify(execFile);
+
+/** The pod range kwok assigns simulated pods from; nothing answers there, so it is routed nowhere. */
+const kwokPodCidr = "10.244.0.0/16";
 
 function kwokBinary(): string {
   return process.env.JUDE_KWOK_BIN ?? join(cacheDir(), `kwok-${versions.kwok}`, "bin", "kwok");
@@ -76,12 +80,13 @@ export const kwok: Component = {
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         `--server-address=127.0.0.1:${port}`,
         "--node-lease-duration-seconds=40",
-        "--cidr=10.244.0.1/16",
+        `--cidr=${kwokPodCidr.replace(".0/16", ".1/16")}`,
         "--node-ip=10.1.0.1",
         `--config=${join(dir, "kwok.yaml")}`,
       ],
       { logFile: join(stateDir(), "logs", "kwok.log") },
     );
+    guardUnreachable(kwokPodCidr);
     const state: ComponentState = { pids: [pid], external: false, env: {}, details: { port, kubeconfig } };
     try {
       await waitFor(
@@ -97,6 +102,9 @@ export const kwok: Component = {
           items: simulatedNodes.map((node) =>
             nodeManifest({
               ...node,
+              // Room for the operator benchmark's 400 pretend pods (200 models, 200 pipelines) on
+              // three nodes; large nodes raise --max-pods the same way.
+              maxPods: 250,
               labels: { type: "kwok" },
               annotations: { "kwok.x-k8s.io/node": "fake" },
             }),
@@ -133,6 +141,7 @@ export const kwok: Component = {
 
   async stop(state) {
     for (const pid of state.pids) await stopDaemon(pid);
+    unguardUnreachable(kwokPodCidr);
   },
 };
 

@@ -16,6 +16,20 @@ function tryIp(...args: string[]): void {
 }
 
 /**
+ * Makes `cidr` unreachable from this machine (best effort: needs root; idempotent). The simulated
+ * pods' addresses get it, so a client of a pretend pod (the operator probing a kwok pod's worker
+ * figures) fails at once instead of sending packets out of the default route and waiting for them.
+ */
+export function guardUnreachable(cidr: string): void {
+  tryIp("route", "add", "unreachable", cidr);
+}
+
+/** Removes a guard route of `guardUnreachable` (best effort). */
+export function unguardUnreachable(cidr: string): void {
+  tryIp("route", "del", "unreachable", cidr);
+}
+
+/**
  * SIGKILLs every process still in a pod namespace: a pod's processes live nowhere else, and a
  * namespace with a process left in it would outlive its deletion (with its veth).
  */

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { createControllerClient } from "./controller-client.ts";
+import type { KubeClient } from "./kube-client.ts";
+import type { CacheReader, KubeObject } from "./types.ts";
+
+const configMap = (data: string): KubeObject =>
+  ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "c", namespace: "ns" },
+    data: { a: data },
+  }) as KubeObject;
+
+/** A KubeClient that records applies and answers with increasing resourceVersions, and a cache of one object. */
+function fakes() {
+  const applies: string[] = [];
+  let version = 0;
+  let cached: KubeObject | undefined;
+  const client = {
+    apply: async (path: string, object: KubeObject) => {
+      applies.push(path);
+      version += 1;
+      return { ...object, metadata: { ...object.metadata, resourceVersion: String(version) } };
+    },
+  } as unknown as KubeClient;
+  const cache = { get: () => cached, list: () => [] } as unknown as CacheReader;
+  return { applies, client, cache, setCached: (object: KubeObject | undefined) => (cached = object) };
+}
+
+describe("controller client applies", () => {
+  it("skip re-applying the same object while the cache shows it unchanged since", async () => {
+    const { applies, client, cache, setCached } = fakes();
+    const writer = createControllerClient(client, cache, "test");
+    const stored = await writer.apply(configMap("1"));
+    setCached(stored);
+    expect(await writer.apply(configMap("1"))).toBe(stored);
+    expect(applies).toHaveLength(1);
+  });
+
+  it("apply again when the body changed, someone changed the object, or the cache lost it", async () => {
+    const { applies, client, cache, setCached } = fakes();
+    const writer = createControllerClient(client, cache, "test");
+    setCached(await writer.apply(configMap("1")));
+    setCached(await writer.apply(configMap("2")));
+    expect(applies).toHaveLength(2);
+    setCached({ ...configMap("2"), metadata: { name: "c", namespace: "ns", resourceVersion: "99" } });
+    await writer.apply(configMap("2"));
+    expect(applies).toHaveLength(3);
+    setCached(undefined);
+    await writer.apply(configMap("2"));
+    expect(applies).toHaveLength(4);
+  });
+
+  it("apply again after a delete", async () => {
+    const { applies, client, cache, setCached } = fakes();
+    const writer = createControllerClient(
+      { ...client, delete: async () => undefined } as unknown as KubeClient,
+      cache,
+      "test",
+    );
+    setCached(await writer.apply(configMap("1")));
+    await writer.delete(
+      { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true },
+      { namespace: "ns", name: "c" },
+    );
+    await writer.apply(configMap("1"));
+    expect(applies).toHaveLength(2);
+  });
+});

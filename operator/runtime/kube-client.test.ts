@@ -1,0 +1,66 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { KubeConfig, RequestContext } from "@kubernetes/client-node";
+import { Agent } from "undici";
+import { afterEach, describe, expect, it } from "vitest";
+import { dispatcherTtlMs, KubeClient } from "./kube-client.ts";
+
+// A real local HTTP server counting TCP connections, and a KubeConfig stand-in that behaves like
+// @kubernetes/client-node's: a new undici Agent on every applySecurityAuthentication call.
+let server: Server | undefined;
+afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+async function countingServer(): Promise<{ url: string; connections: () => number }> {
+  let connections = 0;
+  server = createServer((_request, response) => {
+    response.setHeader("content-type", "application/json");
+    response.end(JSON.stringify({ metadata: { name: "a" } }));
+  });
+  server.on("connection", () => (connections += 1));
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, connections: () => connections };
+}
+
+function agentPerCallConfig(url: string): KubeConfig {
+  return {
+    getCurrentCluster: () => ({ server: url }),
+    applySecurityAuthentication: async (context: RequestContext) => {
+      context.setHeaderParam("authorization", "Bearer token");
+      context.setDispatcher(new Agent());
+    },
+  } as unknown as KubeConfig;
+}
+
+// undici may open a second connection while the first response is being finished; from then on a
+// reused pool adds none, while an agent per request would add one each time.
+async function requests(client: KubeClient, count: number): Promise<void> {
+  for (let request = 0; request < count; request += 1) await client.get("/api/v1/namespaces/a");
+}
+
+describe("KubeClient", () => {
+  it("reuses one connection pool for every request instead of the kubeconfig's agent per call", async () => {
+    const { url, connections } = await countingServer();
+    const client = new KubeClient(agentPerCallConfig(url));
+    await requests(client, 3);
+    const warm = connections();
+    await requests(client, 10);
+    expect(connections()).toBe(warm);
+    await client.close();
+  });
+
+  it("builds a fresh pool from the kubeconfig once the old one is older than its lifetime", async () => {
+    const { url, connections } = await countingServer();
+    let now = 0;
+    const client = new KubeClient(agentPerCallConfig(url), undefined, () => now);
+    await requests(client, 3);
+    const warm = connections();
+    now = dispatcherTtlMs - 1;
+    await requests(client, 3);
+    expect(connections()).toBe(warm);
+    now = dispatcherTtlMs;
+    await requests(client, 1);
+    expect(connections()).toBe(warm + 1);
+    await client.close();
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * The chart as a platform team uses it, against the testbed cluster: `helm install` of
+ * charts/jude-operator whose operator really runs on a local node (the image's `jude operator` as a
+ * local process, authenticating in-cluster with its ServiceAccount token through the `kubernetes`
+ * Service) and reconciles an EmbeddingModel to Ready; `helm upgrade` with a changed value replaces
+ * the operator pod; `helm uninstall` removes it. Both namespaces enforce the restricted profile.
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  condition,
+  cpuModel,
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  listObjects,
+  type Json,
+} from "../integration/operator/operator-harness.ts";
+import { helm } from "../support/helm.ts";
+import { kubectl } from "../support/kubectl.ts";
+import { localNodes, localNodeTaint } from "../testbed/local-nodes/local-node-registry.ts";
+import { repoRoot } from "../testbed/paths.ts";
+import { waitFor } from "../testbed/wait.ts";
+
+const suffix = `${process.pid}-${Date.now().toString(36)}`;
+const release = "jude";
+const system = `e2e-helm-system-${suffix}`;
+const watched = `e2e-helm-models-${suffix}`;
+const chart = join(repoRoot, "charts/jude-operator");
+
+/** Values that put the operator itself on the local nodes and confine it to the test namespace. */
+const values = [
+  "crds.install=false",
+  "replicaCount=1",
+  `watchNamespaces={${watched}}`,
+  "nodeSelector.testbed\\.jude\\.dev/node=local",
+  `tolerations[0].key=${localNodeTaint.key}`,
+  "tolerations[0].operator=Exists",
+  "tolerations[0].effect=NoSchedule",
+];
+
+interface PodView {
+  metadata: { name: string; uid: string };
+  spec: { nodeName?: string };
+  status: { conditions?: { type: string; status: string }[]; containerStatuses?: { containerID?: string }[] };
+}
+
+const operatorPods = async () =>
+  (await listObjects("pods", system, "app.kubernetes.io/name=jude-operator")) as unknown as PodView[];
+const isReady = (pod: PodView): boolean =>
+  pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+
+const eventually = (description: string, check: () => Promise<boolean>) =>
+  waitFor(description, check, { timeoutMs: 240_000, intervalMs: 1_000 });
+
+async function helmRelease(command: "install" | "upgrade", set: string[]): Promise<void> {
+  await helm([command, release, chart, "--namespace", system, ...set.flatMap((value) => ["--set", value])]);
+}
+
+beforeAll(async () => {
+  // CRDs are cluster-wide and shared by every suite: installed once, not owned by this release.
+  await installCrds();
+  await createRestrictedNamespace(system);
+  await createRestrictedNamespace(watched);
+});
+
+afterAll(async () => {
+  await helm(["uninstall", release, "--namespace", system]).catch(() => undefined);
+  await deleteNamespace(watched);
+  await deleteNamespace(system);
+});
+
+describe("the jude-operator chart on the testbed", () => {
+  let firstPod: PodView;
+
+  it("installs an operator that runs on a local node and reconciles an EmbeddingModel to Ready", async () => {
+    await helmRelease("install", values);
+    await eventually("the operator pod Ready", async () => (await operatorPods()).some(isReady));
+    firstPod = (await operatorPods())[0]!;
+    expect(localNodes.map((node) => node.name)).toContain(firstPod!.spec.nodeName);
+    expect(firstPod!.status.containerStatuses?.[0]?.containerID).toMatch(/^local:\/\/\d+$/);
+
+    // Pods of this model land on kwok nodes (no placement given): the operator under test is the
+    // process on the local node, and its work is judged by the model's status.
+    await kubectl(
+      ["apply", "--server-side", "--field-manager=jude-e2e", "-f", "-"],
+      JSON.stringify(
+        cpuModel(watched, "minilm", {
+          replicas: 1,
+          tolerations: [{ key: "nvidia.com/gpu", operator: "Exists" }],
+        }),
+      ),
+    );
+    let model: Json | undefined;
+    await eventually("EmbeddingModel minilm Ready", async () => {
+      model = await getObject("embeddingmodel/minilm", watched);
+      return condition(model, "Ready")?.status === "True";
+    });
+    expect((model!.status as Json).observedGeneration).toBe(1);
+    const deployments = await listObjects(
+      "deployments",
+      watched,
+      "app.kubernetes.io/managed-by=jude-operator",
+    );
+    expect(deployments).toHaveLength(1);
+  });
+
+  it("rolls the operator when helm upgrade changes a value", async () => {
+    await helmRelease("upgrade", [...values, "logLevel=debug"]);
+    await eventually("a new operator pod Ready and the old one gone", async () => {
+      const pods = await operatorPods();
+      return pods.length === 1 && pods[0]!.metadata.uid !== firstPod.metadata.uid && isReady(pods[0]!);
+    });
+    const [pod] = await operatorPods();
+    expect(localNodes.map((node) => node.name)).toContain(pod!.spec.nodeName);
+    const args = ((await getObject(`pod/${pod!.metadata.name}`, system))!.spec as Json).containers as Json[];
+    expect(args[0]!.args).toContain("--log-level=debug");
+    // The new operator keeps the model Ready (it converges from what the old one left).
+    expect(condition(await getObject("embeddingmodel/minilm", watched), "Ready")?.status).toBe("True");
+  });
+
+  it("uninstalls cleanly", async () => {
+    await helm(["uninstall", release, "--namespace", system, "--wait"]);
+    await eventually("the operator's pods gone", async () => (await operatorPods()).length === 0);
+    expect(await getObject("deployment/jude-jude-operator", system)).toBeUndefined();
+    expect(await helm(["list", "--namespace", system, "-q"])).toBe("");
+  });
+});
