@@ -5,6 +5,7 @@ import { embeddingModelController } from "../controllers/embedding-model/control
 import { nearlinePipelineController } from "../controllers/nearline-pipeline/controller.ts";
 import type { Images } from "../controllers/shared/image.ts";
 import type { WorkloadPlacement } from "../controllers/shared/placement.ts";
+import type { Registry } from "prom-client";
 import type { ControllerDefinition } from "./runtime/types.ts";
 
 /** What a controller factory gets from the operator's configuration. */
@@ -14,6 +15,8 @@ export interface ControllerSettings {
   placement?: WorkloadPlacement;
   /** Keys reconciled at once per controller. */
   concurrency: number;
+  /** The operator's metrics registry (controllers add their domain metrics to it). */
+  registry?: Registry;
 }
 
 /** Controller factories by name. */

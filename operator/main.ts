@@ -58,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     images: imagesFor(config.imageRepository, config.imageTag),
     placement: workloadPlacement(config),
     concurrency: config.concurrency,
+    registry: manager.metrics.registry,
   };
   const selected = config.controllers ?? Object.keys(controllerFactories);
   for (const name of selected) manager.add(controllerFactories[name]!(settings));

@@ -6,6 +6,7 @@ import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
+import { bootstrapFailedGauge } from "./run-metrics.ts";
 
 /** The runs of the namespace that are not finished (what a pipeline or model change may unblock). */
 function openRuns(object: KubeObject, cache: CacheReader, pipeline?: string) {
@@ -20,6 +21,7 @@ function openRuns(object: KubeObject, cache: CacheReader, pipeline?: string) {
 
 /** The controller definition. */
 export function bootstrapRunController(settings: ControllerSettings): ControllerDefinition {
+  const failedGauge = settings.registry === undefined ? undefined : bootstrapFailedGauge(settings.registry);
   return {
     name: "bootstrap-run",
     primary: resourceTypes.bootstrapRun,
@@ -33,6 +35,10 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
     ],
     concurrency: settings.concurrency,
     reconcile: (context) =>
-      reconcileBootstrapRun(context, { images: settings.images, placement: settings.placement }),
+      reconcileBootstrapRun(context, {
+        images: settings.images,
+        placement: settings.placement,
+        ...(failedGauge !== undefined ? { failedGauge } : {}),
+      }),
   };
 }

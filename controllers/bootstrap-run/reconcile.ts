@@ -10,7 +10,9 @@ import {
 } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
-import { resolveLiveVersions } from "../nearline-pipeline/live-versions.ts";
+import type { EmbeddingModel } from "../../crds/index.ts";
+import { parseVersionRecord, versionRecordSelector } from "../embedding-model/version-record.ts";
+import { resolveVersion, type ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../nearline-pipeline/status-writer.ts";
@@ -20,6 +22,8 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
+import type { bootstrapFailedGauge } from "./run-metrics.ts";
+import { recordRunFailed } from "./run-metrics.ts";
 import { isFinished, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
 import { runStallCause } from "./stall-causes.ts";
@@ -34,6 +38,8 @@ export interface RunReconcileSettings {
   images: Images;
   /** The operator's default scheduling of the shard pods. */
   placement?: WorkloadPlacement | undefined;
+  /** Where jude_bootstrap_failed is exported (a private registry when absent). */
+  failedGauge?: ReturnType<typeof bootstrapFailedGauge>;
   captureWatermarks?: typeof captureWatermarks;
   readCheckpoints?: typeof readCheckpoints;
 }
@@ -44,7 +50,11 @@ export async function reconcileBootstrapRun(
   settings: RunReconcileSettings,
 ): Promise<ReconcileResult | void> {
   const raw = context.cache.get(resourceTypes.bootstrapRun, context.key);
-  if (raw === undefined || raw.metadata?.deletionTimestamp) return;
+  const gauge = settings.failedGauge;
+  if (raw === undefined || raw.metadata?.deletionTimestamp) {
+    if (gauge !== undefined) await recordRunFailed(gauge, context.key, undefined, false);
+    return;
+  }
   const parsed = safeParseBootstrapRun(raw);
   if (!parsed.success) {
     const verdict = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message } as const;
@@ -52,6 +62,8 @@ export async function reconcileBootstrapRun(
     return;
   }
   const run = parsed.data;
+  if (gauge !== undefined)
+    await recordRunFailed(gauge, context.key, run.spec.modelVersion, run.status?.phase === "Failed");
   if (isFinished(run)) return;
   const pipelineRaw = context.cache.get(resourceTypes.nearlinePipeline, {
     namespace: context.key.namespace,
@@ -97,6 +109,8 @@ export async function reconcileBootstrapRun(
     { ...decision.status, ...(watermarks ? { watermarks } : {}) },
     decision.conditions,
   );
+  if (gauge !== undefined)
+    await recordRunFailed(gauge, context.key, run.spec.modelVersion, decision.status.phase === "Failed");
   if (decision.status.phase !== run.status?.phase && decision.status.phase !== "Running") {
     const record = decision.status.phase === "Failed" ? context.events.warning : context.events.normal;
     record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);
@@ -119,7 +133,7 @@ async function startRun(
   settings: RunReconcileSettings,
 ): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | undefined> {
   const model = read?.surroundings.model;
-  const versions = model === undefined ? { versions: [], waiting: [] } : resolveLiveVersions(model);
+  const versions = model === undefined ? { versions: [], waiting: [] } : runVersions(context, model);
   const cause = runStallCause({ run, pipeline: read?.surroundings, versions });
   const waiting = versions.waiting.find((entry) => entry.version === run.spec.modelVersion);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
@@ -166,6 +180,28 @@ async function startRun(
     `Indexed Job ${desired.job.metadata!.name} runs ${run.spec.parallelism} shards`,
   );
   return { run: started, job };
+}
+
+/**
+ * The versions a run may fill: the spec's version (usually the one being promoted; its workers wait
+ * for this run's offsets, so it cannot wait for them) and every version the promotion still records.
+ */
+function runVersions(context: ReconcileContext, model: EmbeddingModel): ResolvedVersions {
+  const records = context.cache
+    .list(resourceTypes.configMap, {
+      namespace: context.key.namespace,
+      labels: versionRecordSelector(model.metadata.name),
+    })
+    .flatMap((configMap) => parseVersionRecord(configMap as never) ?? []);
+  const specs = new Map(records.map((record) => [record.version, record.spec]));
+  specs.set(model.spec.version, model.spec);
+  const resolved: ResolvedVersions = { versions: [], waiting: [] };
+  for (const [version, spec] of specs) {
+    const entry = resolveVersion(model, version, spec);
+    if ("reason" in entry) resolved.waiting.push(entry);
+    else resolved.versions.push(entry);
+  }
+  return resolved;
 }
 
 function keptWatermarks(run: BootstrapRun): Pick<BootstrapRunStatus, "watermarks"> {

@@ -21,7 +21,7 @@ function secretValue(secrets: SecretValues, ref: SecretKeyReference): Buffer {
 }
 
 /** Kafka client options of the pipeline's cluster, with TLS and SASL material from its Secrets. */
-function kafkaOptions(pipeline: NearlinePipeline, secrets: SecretValues) {
+export function kafkaOptions(pipeline: NearlinePipeline, secrets: SecretValues) {
   const kafka = pipeline.spec.source.kafka;
   const tls = kafka.tls;
   return {

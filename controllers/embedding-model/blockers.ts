@@ -2,8 +2,13 @@
 // a serving config `jude serve` would refuse, a missing Secret (or key) or PersistentVolumeClaim. The
 // live reads are the reconciler's; turning results into Blockers is pure.
 import type { EmbeddingModel } from "../../crds/index.ts";
-import type { Blocker } from "./model-status.ts";
 import { unsupportedSpec, type Reference } from "./references.ts";
+
+/** A reason the spec's version cannot be served until the user acts (missing Secret, bad spec). */
+export interface Blocker {
+  reason: string;
+  message: string;
+}
 
 /** What a live read found for a reference: absent, or present with these data keys (Secrets). */
 export type ReferenceLookup = { found: false } | { found: true; keys?: readonly string[] };

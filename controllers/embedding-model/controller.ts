@@ -1,17 +1,42 @@
 // The EmbeddingModel controller as the operator registers it: its primary resource, the children it
-// owns (their events wake the model), and the reconcile function.
+// owns (their events wake the model), the pipelines and BootstrapRuns whose progress gates its
+// promotion, and the reconcile function.
+import { Registry } from "prom-client";
+import type { ControllerSettings } from "../../operator/controllers.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
-import type { ControllerDefinition } from "../../operator/runtime/types.ts";
-import type { Images } from "../shared/image.ts";
-import type { WorkloadPlacement } from "../shared/placement.ts";
-import { reconcileEmbeddingModel } from "./reconcile.ts";
+import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
+import { ModelStores } from "./model-store.ts";
+import { reconcileEmbeddingModel, type ModelReconcileSettings } from "./reconcile.ts";
 
-/** The controller definition; `images` are the operator's own image names. */
-export function embeddingModelController(settings: {
-  images: Images;
-  placement?: WorkloadPlacement;
-  concurrency: number;
-}): ControllerDefinition {
+/** The model a pipeline names. */
+function modelOfPipeline(pipeline: KubeObject) {
+  const name = (pipeline.spec as { modelRef?: { name?: string } } | undefined)?.modelRef?.name;
+  return name === undefined ? [] : [{ namespace: pipeline.metadata?.namespace ?? "", name }];
+}
+
+/** The model of the pipeline a BootstrapRun fills (user-created runs are adopted, not owned). */
+function modelOfRun(run: KubeObject, cache: CacheReader) {
+  const pipelineName = (run.spec as { pipelineRef?: { name?: string } } | undefined)?.pipelineRef?.name;
+  if (pipelineName === undefined) return [];
+  const pipeline = cache.get(resourceTypes.nearlinePipeline, {
+    namespace: run.metadata?.namespace ?? "",
+    name: pipelineName,
+  });
+  return pipeline === undefined ? [] : modelOfPipeline(pipeline);
+}
+
+/** The controller definition. */
+export function embeddingModelController(
+  settings: ControllerSettings & Partial<Pick<ModelReconcileSettings, "servingEndpoint" | "measureParity">>,
+): ControllerDefinition {
+  const reconcileSettings: ModelReconcileSettings = {
+    images: settings.images,
+    placement: settings.placement,
+    stores: new ModelStores(),
+    registry: settings.registry ?? new Registry(),
+    ...(settings.servingEndpoint !== undefined ? { servingEndpoint: settings.servingEndpoint } : {}),
+    ...(settings.measureParity !== undefined ? { measureParity: settings.measureParity } : {}),
+  };
   return {
     name: "embedding-model",
     primary: resourceTypes.embeddingModel,
@@ -21,8 +46,13 @@ export function embeddingModelController(settings: {
       resourceTypes.configMap,
       resourceTypes.podDisruptionBudget,
       resourceTypes.horizontalPodAutoscaler,
+      resourceTypes.bootstrapRun,
+    ],
+    watches: [
+      { type: resourceTypes.nearlinePipeline, map: modelOfPipeline },
+      { type: resourceTypes.bootstrapRun, map: modelOfRun },
     ],
     concurrency: settings.concurrency,
-    reconcile: (context) => reconcileEmbeddingModel(context, settings.images, settings.placement),
+    reconcile: (context) => reconcileEmbeddingModel(context, reconcileSettings),
   };
 }

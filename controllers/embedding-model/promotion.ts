@@ -6,20 +6,22 @@
 // same next step from the same observations. Retention (bake, retain, collect) is in retention.ts.
 import type { EmbeddingModel, VersionPhase } from "../../crds/index.ts";
 import { conditionTime, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
+import { rollbackGates, scratchGates, workersWanted } from "./candidate-gates.ts";
 import {
-  bootstrapGate,
-  caughtUpGate,
-  coverageGate,
   gateCondition,
-  parityGate,
   servingGate,
-  waivedGate,
   type BootstrapObservation,
   type CoverageObservation,
   type Gate,
   type LagObservation,
   type ParityObservation,
 } from "./promotion-gates.ts";
+import {
+  candidatePhase,
+  promotedCondition,
+  promotingVerdict,
+  rolledBackCondition,
+} from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
 import { sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
 import type { ServingState } from "./version-status.ts";
@@ -125,9 +127,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     input.store === undefined ||
     (record.activatedTime !== undefined && record.collected !== true && storeState === "complete");
   const draining = input.store !== undefined && retained && isDraining(record, input);
-  const gates = retained
-    ? rollbackGates(input, serving, draining)
-    : scratchGates(input, serving, storeState, record);
+  const gates = retained ? rollbackGates(input, serving, draining) : scratchGates(input, serving, storeState);
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
   const gateConditions = gates.map(gateCondition);
@@ -207,122 +207,6 @@ function isDraining(record: VersionRecord, input: PromotionInputs): boolean {
   return input.now.getTime() < Date.parse(record.deactivatedTime) + input.policy.bakeSeconds * 1000;
 }
 
-/** Gates of a rollback to a retained version: serving, and catching up unless it never stopped. */
-function rollbackGates(input: PromotionInputs, serving: ServingState, draining: boolean): Gate[] {
-  const spec = input.specVersion;
-  const kept = `version ${spec}'s vectors are retained`;
-  const noData = input.store === undefined;
-  const waive = (type: Gate["type"], message: string) =>
-    waivedGate(
-      type,
-      noData ? "NoPipelines" : "Retained",
-      noData ? "no NearlinePipeline names this model" : message,
-    );
-  return [
-    servingGate(spec, serving),
-    waive("BootstrapComplete", kept),
-    draining || noData
-      ? waive("CaughtUp", `version ${spec}'s workers ran through the bake period`)
-      : caughtUpGate(spec, input.candidate.lag ?? { pipelines: 1, reporting: 0 }, input.policy.maxLagSeconds),
-    waive("CoverageMet", kept),
-    waive("ParityPassed", `${kept}; parity passed when it was promoted`),
-  ];
-}
-
-/** Gates of a version built from scratch, each measured only once the previous one is open. */
-function scratchGates(
-  input: PromotionInputs,
-  serving: ServingState,
-  storeState: string | undefined,
-  record: VersionRecord,
-): Gate[] {
-  const spec = input.specVersion;
-  const measured = input.candidate;
-  const gates: Gate[] = [servingGate(spec, serving)];
-  const unmeasured = (type: Gate["type"], after: string): Gate => ({
-    type,
-    state: "Shut",
-    reason: "Waiting",
-    message: `waiting for ${after}`,
-  });
-  if (storeState === "deleting")
-    gates.push({
-      type: "BootstrapComplete",
-      state: "Shut",
-      reason: "WaitingForCollection",
-      message: `the store is still deleting an earlier build of ${spec}; the bootstrap starts once it is gone`,
-    });
-  else if (gates[0]!.state !== "Open") gates.push(unmeasured("BootstrapComplete", "ServingReady"));
-  else gates.push(bootstrapGate(spec, measured.bootstrap, storeState));
-  const open = () => gates.every((gate) => gate.state === "Open");
-  gates.push(
-    open()
-      ? caughtUpGate(spec, measured.lag ?? { pipelines: 1, reporting: 0 }, input.policy.maxLagSeconds)
-      : unmeasured("CaughtUp", "BootstrapComplete"),
-  );
-  gates.push(
-    open()
-      ? coverageGate(spec, measured.coverage, input.policy.minCoverage)
-      : unmeasured("CoverageMet", "CaughtUp"),
-  );
-  gates.push(open() ? parityGate(spec, measured.parity) : unmeasured("ParityPassed", "CoverageMet"));
-  void record;
-  return gates;
-}
-
-/** Workers run once the bootstrap was requested (each pipeline waits for its run's offsets). */
-function workersWanted(input: PromotionInputs, retained: boolean, gates: readonly Gate[]): boolean {
-  if (input.store === undefined) return false;
-  return retained || gates[0]?.state === "Open";
-}
-
-function candidatePhase(shut: Gate | undefined): VersionPhase {
-  switch (shut?.type) {
-    case undefined:
-      return "AwaitingCutover";
-    case "ServingReady":
-      return "Deploying";
-    case "BootstrapComplete":
-      return "Bootstrapping";
-    default:
-      return "CatchingUp";
-  }
-}
-
-function promotingVerdict(
-  spec: string,
-  current: string | null | undefined,
-  shut: Gate | undefined,
-  failed: Gate | undefined,
-  overdue: boolean,
-  deadlineSeconds: number,
-): Kstatus {
-  const serving = current ? `; version ${current} keeps serving` : "";
-  if (failed !== undefined)
-    return {
-      state: "Stalled",
-      reason: failed.reason,
-      message: `${failed.type}: ${failed.message}${serving}`,
-    };
-  if (shut === undefined)
-    return {
-      state: "Reconciling",
-      reason: "AwaitingApproval",
-      message: `every gate of version ${spec} passed; cutover Manual waits until spec.promotion.approvedVersion is ${spec}${serving}`,
-    };
-  if (overdue)
-    return {
-      state: "Stalled",
-      reason: "PromotionDeadlineExceeded",
-      message: `version ${spec} is not promoted after ${deadlineSeconds}s: ${shut.type}: ${shut.message}${serving}`,
-    };
-  return {
-    state: "Reconciling",
-    reason: shut.reason,
-    message: `promoting ${spec}: ${shut.type}: ${shut.message}`,
-  };
-}
-
 /** The decision once `active` is (or becomes, by `switchPointer`) the spec's version. */
 function settle(
   input: PromotionInputs,
@@ -398,40 +282,6 @@ function redefined(
     verdict,
     gates: [],
     stalled: true,
-  };
-}
-
-function promotedCondition(promoted: boolean, spec: string, phase: string, message: string): ConditionInput {
-  return promoted
-    ? { type: "Promoted", status: "True", reason: "Promoted", message }
-    : {
-        type: "Promoted",
-        status: "False",
-        reason: phase,
-        message: `version ${spec} is ${phase}: ${message}`,
-      };
-}
-
-function rolledBackCondition(record: VersionRecord, spec: string, rolledBack = false): ConditionInput {
-  if (record.collected === true)
-    return {
-      type: "RolledBack",
-      status: "False",
-      reason: "VectorsCollected",
-      message: `version ${spec} was retained once but its vectors were garbage-collected: it is promoted from scratch`,
-    };
-  if (rolledBack)
-    return {
-      type: "RolledBack",
-      status: "True",
-      reason: "RolledBack",
-      message: `rolled back to retained version ${spec}`,
-    };
-  return {
-    type: "RolledBack",
-    status: "False",
-    reason: "NotRolledBack",
-    message: `version ${spec} was promoted, not rolled back to`,
   };
 }
 

@@ -1,72 +1,180 @@
-// The EmbeddingModel reconciler: read (cache, plus live reads of referenced Secrets and claims),
-// decide (pure functions), apply (server-side apply of every child, status through /status). It never
-// acts on what an event said; it converges the children to the spec each time.
-import type { EmbeddingModel, EmbeddingModelStatus } from "../../crds/index.ts";
-import { safeParseEmbeddingModel } from "../../crds/index.ts";
+// The EmbeddingModel reconciler: read (cache, live reads of referenced Secrets and claims, the store),
+// decide (the promotion state machine, pure), act (server-side apply of every child, the pointer flip,
+// status through /status). It never acts on what an event said; it converges to the spec each time,
+// so a restart at any step of a promotion resumes exactly there.
+import type { Registry } from "prom-client";
+import type { EmbeddingModel, EmbeddingModelStatus, NearlinePipeline } from "../../crds/index.ts";
+import { safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
-import { findCondition, type Kstatus } from "../shared/conditions.ts";
+import type { Store } from "../../store/index.ts";
+import { kstatusConditions, setConditions, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
-import { referenceBlocker, specBlockers, type ReferenceLookup } from "./blockers.ts";
+import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
+import { openModelStore, pipelinesOfModel, type ModelStores } from "./model-store.ts";
+import { measureParity, type ParityTarget } from "./parity-check.ts";
+import { actOnPromotion } from "./promotion-act.ts";
+import { promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
+import { observePromotion } from "./promotion-observe.ts";
+import { promotionEvents, promotionStatus } from "./promotion-status.ts";
+import { decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
-import { deleteRetiredVersions } from "./retire-versions.ts";
-import {
-  decideModelKstatus,
-  modelStatus,
-  servedVersions,
-  type Blocker,
-  type VersionReport,
-} from "./model-status.ts";
-import { desiredQueryService, grpcEndpoint } from "./service.ts";
+import { grpcEndpoint } from "./service.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
-import { observeDeployment, servingState } from "./version-status.ts";
 
 /** How often a model blocked on a missing Secret or claim looks again (they are not watched). */
 export const missingReferencePollMs = 15_000;
+/** Keys the parity gate samples. */
+export const paritySampleSize = 16;
+
+/** What the reconcile needs besides its context. */
+export interface ModelReconcileSettings {
+  images: Images;
+  stores: ModelStores;
+  registry: Registry;
+  /** Where the operator reaches a version's gRPC Service (tests and benchmarks outside the cluster). */
+  servingEndpoint?: (namespace: string, serviceName: string) => string;
+  /** Replaces the parity measurement (tests). */
+  measureParity?: typeof measureParity;
+  /** The operator's default scheduling of the serving pods. */
+  placement?: WorkloadPlacement | undefined;
+}
 
 /** Reconciles one EmbeddingModel. */
 export async function reconcileEmbeddingModel(
   context: ReconcileContext,
-  images: Images,
-  placement?: WorkloadPlacement,
+  settings: ModelReconcileSettings,
 ): Promise<ReconcileResult | void> {
   const raw = context.cache.get(resourceTypes.embeddingModel, context.key);
   if (raw === undefined || raw.metadata?.deletionTimestamp !== undefined) return; // children are garbage-collected
   const parsed = safeParseEmbeddingModel(raw);
   if (!parsed.success) {
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
-    await writeStatus(context, raw as EmbeddingModel, verdict, [], undefined);
+    const previous = raw.status as EmbeddingModelStatus | undefined;
+    await context.client.applyStatus({
+      apiVersion: raw.apiVersion,
+      kind: raw.kind,
+      metadata: { name: raw.metadata?.name, namespace: raw.metadata?.namespace },
+      status: {
+        ...previous,
+        conditions: setConditions(
+          previous?.conditions,
+          kstatusConditions(verdict),
+          raw.metadata?.generation,
+          new Date(),
+        ),
+      },
+    });
     return;
   }
   const model = parsed.data;
-  let desired: object[] = [];
   let renderError: Error | undefined;
   try {
-    desired = desiredVersionObjects(model, images, placement);
+    desiredVersionObjects(model, settings.images, settings.placement);
   } catch (error) {
     renderError = error as Error;
   }
   const blockers = [...specBlockers(model, renderError), ...(await missingReferences(context, model))];
-  if (blockers.length === 0) for (const object of desired) await context.client.apply(object);
+  const pipelines = pipelinesOfModel(context, model.metadata.name).flatMap((object) => {
+    const result = safeParseNearlinePipeline(object);
+    return result.success ? [result.data] : [];
+  });
+  const store = await openModelStore(context, settings.stores, pipelines);
+  const inputs = await observePromotion(context, model, pipelines, store, blockers);
+  let decision = decidePromotion(inputs);
+  if (store !== undefined && parityDue(decision))
+    decision = await withParity(context, model, inputs, store, pipelines, settings);
 
-  const minReplicas = model.spec.serving.autoscaling?.minReplicas;
-  const current = servingState(
-    observeDeployment(deploymentOf(context, model, model.spec.version)),
-    minReplicas,
+  const switchSeconds = await actOnPromotion(context, model, decision, {
+    store,
+    images: settings.images,
+    placement: settings.placement,
+    pipelines,
+    specBlocked: blockers.length > 0,
+  });
+  await writeStatus(context, model, inputs, decision);
+  const metrics = promotionMetrics(settings.registry);
+  if (switchSeconds !== undefined && decision.switchPointer !== undefined)
+    metrics.cutoverSeconds.observe(
+      { namespace: context.key.namespace, model: model.metadata.name, kind: decision.switchPointer.kind },
+      switchSeconds,
+    );
+  await recordPromotion(
+    metrics,
+    { namespace: context.key.namespace, name: model.metadata.name },
+    {
+      specVersion: model.spec.version,
+      phases: decision.phases,
+      gates: decision.gates,
+      stalled: decision.stalled,
+    },
   );
-  const previousActive = activeVersionIfServed(context, model);
-  const served = servedVersions(model.spec.version, previousActive, current.state === "Ready");
-  await context.client.apply(desiredQueryService(model, served.active));
-  await deleteRetiredVersions(context, model, served.serve);
-
-  const reports = served.serve.map((version) => versionReport(context, model, version, served.active));
-  const verdict = decideModelKstatus(model.spec.version, blockers, current);
-  const activeReady = reports.find((report) => report.active)?.serving.state === "Ready";
-  await writeStatus(context, model, verdict, reports, activeReady ? served.active : previousActive);
   const missing = blockers.some((blocker) => blocker.reason.endsWith("NotFound"));
-  return missing ? { requeueAfterMs: missingReferencePollMs } : undefined;
+  const waits = [decision.requeueAfterMs, missing ? missingReferencePollMs : undefined].filter(
+    (value): value is number => value !== undefined,
+  );
+  return waits.length > 0 ? { requeueAfterMs: Math.max(1, Math.min(...waits)) } : undefined;
+}
+
+/** The only gate left shut is parity, not measured yet. */
+function parityDue(decision: PromotionDecision): boolean {
+  const shut = decision.gates.filter((gate) => gate.state !== "Open");
+  return shut.length === 1 && shut[0]!.type === "ParityPassed" && shut[0]!.reason !== "ParityFailed";
+}
+
+/** Measures parity, keeps it in the candidate's record (a restart does not measure again), decides again. */
+async function withParity(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  inputs: PromotionInputs,
+  store: Store,
+  pipelines: readonly NearlinePipeline[],
+  settings: ModelReconcileSettings,
+): Promise<PromotionDecision> {
+  const namespace = context.key.namespace;
+  const serviceName = servingName(model.metadata.name, model.spec.version);
+  const secrets = new Map<string, Map<string, Buffer>>();
+  for (const name of new Set(pipelines.flatMap((pipeline) => pipelineSecretNames(pipeline)))) {
+    const secret = await context.client.getLive(resourceTypes.secret, { namespace, name });
+    const data = (secret?.data ?? {}) as Record<string, string>;
+    secrets.set(
+      name,
+      new Map(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, "base64")])),
+    );
+  }
+  const tokenRef = model.spec.serving.auth?.tokenSecretRef;
+  const target: ParityTarget = {
+    store,
+    version: model.spec.version,
+    spec: inputs.spec,
+    modelDigest: `sha256:${model.spec.model.sha256 ?? model.status?.versions?.find((entry) => entry.version === model.spec.version)?.modelDigest ?? ""}`,
+    endpoint: (settings.servingEndpoint ?? ((ns, name) => grpcEndpoint(name, ns)))(namespace, serviceName),
+    token: tokenRef === undefined ? undefined : secrets.get(tokenRef.name)?.get(tokenRef.key)?.toString(),
+    pipelines,
+    secrets,
+    sampleSize: paritySampleSize,
+    signal: context.signal,
+  };
+  const parity = await (settings.measureParity ?? measureParity)(target);
+  context.log.info({ version: model.spec.version, parity }, "parity sample measured");
+  const records = inputs.records.map((record) =>
+    record.version === model.spec.version && parity.sampled > 0 ? { ...record, parity } : record,
+  );
+  return decidePromotion({ ...inputs, records, candidate: { ...inputs.candidate, parity } });
+}
+
+/** Secrets a pipeline's Kafka connection needs (read for the parity sample's source events). */
+function pipelineSecretNames(pipeline: NearlinePipeline): string[] {
+  const kafka = pipeline.spec.source.kafka;
+  return [
+    kafka.tls?.caSecretRef?.name,
+    kafka.tls?.certSecretRef?.name,
+    kafka.tls?.keySecretRef?.name,
+    kafka.sasl?.usernameSecretRef.name,
+    kafka.sasl?.passwordSecretRef.name,
+  ].filter((name): name is string => name !== undefined);
 }
 
 async function missingReferences(context: ReconcileContext, model: EmbeddingModel): Promise<Blocker[]> {
@@ -88,54 +196,24 @@ async function missingReferences(context: ReconcileContext, model: EmbeddingMode
   return blockers;
 }
 
-function deploymentOf(context: ReconcileContext, model: EmbeddingModel, version: string) {
-  return context.cache.get(resourceTypes.deployment, {
-    namespace: model.metadata.namespace ?? "",
-    name: servingName(model.metadata.name, version),
-  });
-}
-
-/** status.activeVersion, while its Deployment still exists (otherwise there is nothing to keep serving). */
-function activeVersionIfServed(context: ReconcileContext, model: EmbeddingModel): string | undefined {
-  const active = model.status?.activeVersion;
-  return active !== undefined && deploymentOf(context, model, active) !== undefined ? active : undefined;
-}
-
-function versionReport(
-  context: ReconcileContext,
-  model: EmbeddingModel,
-  version: string,
-  active: string,
-): VersionReport {
-  const namespace = model.metadata.namespace ?? "";
-  const previous = model.status?.versions?.find((entry) => entry.version === version);
-  return {
-    version,
-    serving: servingState(
-      observeDeployment(deploymentOf(context, model, version)),
-      model.spec.serving.autoscaling?.minReplicas,
-    ),
-    endpoint: grpcEndpoint(servingName(model.metadata.name, version), namespace),
-    // The digest of the spec's version is the spec's; an older version keeps what was recorded.
-    modelDigest: version === model.spec.version ? model.spec.model.sha256 : previous?.modelDigest,
-    active: version === active,
-  };
-}
-
 async function writeStatus(
   context: ReconcileContext,
   model: EmbeddingModel,
-  verdict: Kstatus,
-  reports: VersionReport[],
-  activeVersion: string | undefined,
+  inputs: PromotionInputs,
+  decision: PromotionDecision,
 ): Promise<void> {
-  const previousConditions = model.status?.conditions;
-  const status: EmbeddingModelStatus = modelStatus({
+  const namespace = context.key.namespace;
+  const previous = model.status;
+  const status = promotionStatus({
     generation: model.metadata.generation ?? 0,
-    previousConditions,
-    verdict,
-    versions: reports,
-    activeVersion,
+    previous,
+    decision,
+    specVersion: model.spec.version,
+    serving: inputs.serving,
+    records: decision.records,
+    endpoint: (version) => grpcEndpoint(servingName(model.metadata.name, version), namespace),
+    hasData: inputs.store !== undefined,
+    candidateLagSeconds: inputs.candidate.lag?.freshnessSeconds,
     now: new Date(),
   });
   await context.client.applyStatus({
@@ -144,8 +222,11 @@ async function writeStatus(
     metadata: { name: model.metadata.name, namespace: model.metadata.namespace },
     status,
   });
-  if (findCondition(previousConditions, verdict.state)?.status !== "True") {
-    const record = verdict.state === "Stalled" ? context.events.warning : context.events.normal;
-    record(model, verdict.state === "Ready" ? "Ready" : verdict.reason, verdict.message);
-  }
+  for (const event of promotionEvents(previous, decision))
+    (event.warning ? context.events.warning : context.events.normal).call(
+      context.events,
+      model,
+      event.reason,
+      event.message,
+    );
 }

@@ -10,6 +10,7 @@ import type { EmbeddingModel, EmbeddingModelSpec } from "../../crds/index.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { childName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
+import type { ParityObservation } from "./promotion-gates.ts";
 
 /** The parts of a spec that make (model, prompts) and serve (serving) one version. */
 export type RecordedSpec = Pick<EmbeddingModelSpec, "model" | "prompts" | "serving">;
@@ -31,6 +32,8 @@ export interface VersionRecord {
    * bootstrapped version's workers once its own BootstrapRun for the version captured the offsets.
    */
   workers?: boolean;
+  /** The parity sample of this version, once measured (a failed one keeps it Stalled). */
+  parity?: ParityObservation;
   /** Its workers start from the offsets captured by its BootstrapRuns (false: a retained version resumes). */
   fromBootstrap?: boolean;
 }
@@ -44,6 +47,7 @@ const dataKeys = {
   collected: "collected",
   workers: "workers",
   fromBootstrap: "fromBootstrap",
+  parity: "parity.json",
 } as const;
 
 /** Name of a version's record ConfigMap. */
@@ -90,6 +94,7 @@ export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecor
   if (record.collected === true) data[dataKeys.collected] = "true";
   if (record.workers === true) data[dataKeys.workers] = "true";
   if (record.fromBootstrap === true) data[dataKeys.fromBootstrap] = "true";
+  if (record.parity !== undefined) data[dataKeys.parity] = JSON.stringify(record.parity);
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -114,8 +119,11 @@ export function parseVersionRecord(configMap: {
   const started = data[dataKeys.promotionStartTime];
   if (version === undefined || specText === undefined || started === undefined) return undefined;
   let spec: RecordedSpec;
+  let parity: ParityObservation | undefined;
   try {
     spec = JSON.parse(specText) as RecordedSpec;
+    const parityText = data[dataKeys.parity];
+    parity = parityText === undefined ? undefined : (JSON.parse(parityText) as ParityObservation);
   } catch {
     return undefined;
   }
@@ -130,5 +138,6 @@ export function parseVersionRecord(configMap: {
     ...(data[dataKeys.collected] === "true" ? { collected: true } : {}),
     ...(data[dataKeys.workers] === "true" ? { workers: true } : {}),
     ...(data[dataKeys.fromBootstrap] === "true" ? { fromBootstrap: true } : {}),
+    ...(parity !== undefined ? { parity } : {}),
   };
 }

@@ -27,6 +27,16 @@ export function nearlinePipelineController(settings: ControllerSettings): Contro
     owns: [resourceTypes.deployment, resourceTypes.configMap, resourceTypes.pod],
     watches: [
       { type: resourceTypes.embeddingModel, map: pipelinesOfModel },
+      // A BootstrapRun that captured its offsets lets the new version's workers start.
+      {
+        type: resourceTypes.bootstrapRun,
+        map: (run) => [
+          {
+            namespace: run.metadata?.namespace ?? "",
+            name: (run as { spec?: { pipelineRef?: { name?: string } } }).spec?.pipelineRef?.name ?? "",
+          },
+        ],
+      },
       // A pipeline added or changed may stall or release its siblings (the one-store-per-model rule).
       {
         type: resourceTypes.nearlinePipeline,

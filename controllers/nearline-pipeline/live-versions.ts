@@ -1,7 +1,11 @@
 // The embedding versions a pipeline runs workers for, resolved from its EmbeddingModel into exactly
 // what a worker needs: model digest, dimensions, prompt templates and the version's serving endpoint.
-import type { EmbeddingModel } from "../../crds/index.ts";
+// The promotion decides which versions are live and records each in its version record (see
+// controllers/embedding-model/version-record.ts): the active one, the one being promoted once its
+// bootstrap was requested, and the previous one while it drains. Pure.
+import type { BootstrapRun, EmbeddingModel } from "../../crds/index.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
+import type { RecordedSpec, VersionRecord } from "../embedding-model/version-record.ts";
 import { servingName } from "../shared/names.ts";
 
 /** gRPC port of every version's serving Service (the `jude serve` default, kept by the Service). */
@@ -29,36 +33,69 @@ export interface ResolvedVersions {
 }
 
 /**
- * The live versions of `model` that this milestone resolves: `spec.version`, whose model and prompts
- * are in the spec. Its digest comes from the model's status (what serving verified) or else from
- * `spec.model.sha256`; without either the version waits. Promotion adds the previous version, whose
- * spec it keeps, by passing more LiveVersions to the same builders.
+ * The live versions of `model` for one pipeline. With version records, those whose record says its
+ * workers run; a version filled by a bootstrap waits until this pipeline's BootstrapRun of it (in
+ * `runs`) captured the changelog offsets its workers start from, so nothing between the snapshot and
+ * the workers is lost. Without records (the EmbeddingModel controller has not acted yet, or runs
+ * elsewhere) the spec's version is live, as before promotion existed.
  */
-export function resolveLiveVersions(model: EmbeddingModel): ResolvedVersions {
-  const version = model.spec.version;
-  const observed = model.status?.versions?.find((entry) => entry.version === version);
-  const digestHex = observed?.modelDigest ?? model.spec.model.sha256;
-  if (digestHex === undefined) {
-    return {
-      versions: [],
-      waiting: [
-        {
-          version,
-          reason: `EmbeddingModel ${model.metadata.name} has not reported the model digest of version ${version} yet (set spec.model.sha256 to pin it)`,
-        },
-      ],
-    };
+export function resolveLiveVersions(
+  model: EmbeddingModel,
+  records: readonly VersionRecord[] = [],
+  runs: readonly BootstrapRun[] = [],
+): ResolvedVersions {
+  const live = records.filter((record) => record.workers === true);
+  if (records.length === 0) {
+    const resolved = resolveVersion(model, model.spec.version, model.spec);
+    return "reason" in resolved
+      ? { versions: [], waiting: [resolved] }
+      : { versions: [resolved], waiting: [] };
   }
+  const result: ResolvedVersions = { versions: [], waiting: [] };
+  for (const record of live) {
+    const resolved = resolveVersion(model, record.version, record.spec);
+    if ("reason" in resolved) {
+      result.waiting.push(resolved);
+      continue;
+    }
+    if (record.fromBootstrap !== true) {
+      result.versions.push(resolved);
+      continue;
+    }
+    const run = runs.find((entry) => entry.spec.modelVersion === record.version);
+    if (run?.spec.source.files !== undefined) result.versions.push(resolved);
+    else if (run?.status?.watermarks !== undefined)
+      result.versions.push({ ...resolved, startOffsets: run.status.watermarks.partitions });
+    else
+      result.waiting.push({
+        version: record.version,
+        reason: `version ${record.version}'s workers start from the offsets its BootstrapRun captures; waiting for them`,
+      });
+  }
+  return result;
+}
+
+/**
+ * One version resolved from the spec it was made with. Its digest comes from the model's status (what
+ * serving verified) or else from the recorded `model.sha256`; without either the version waits.
+ */
+export function resolveVersion(
+  model: EmbeddingModel,
+  version: string,
+  spec: Pick<RecordedSpec, "model" | "prompts">,
+): LiveVersion | { version: string; reason: string } {
+  const observed = model.status?.versions?.find((entry) => entry.version === version);
+  const digestHex = observed?.modelDigest ?? spec.model.sha256;
+  if (digestHex === undefined)
+    return {
+      version,
+      reason: `EmbeddingModel ${model.metadata.name} has not reported the model digest of version ${version} yet (set spec.model.sha256 to pin it)`,
+    };
   return {
-    versions: [
-      {
-        version,
-        modelDigest: `sha256:${digestHex}`,
-        dimensions: model.spec.model.dimensions,
-        prompts: model.spec.prompts,
-        endpoint: observed?.endpoint ?? `${servingName(model.metadata.name, version)}:${servingGrpcPort}`,
-      },
-    ],
-    waiting: [],
+    version,
+    modelDigest: `sha256:${digestHex}`,
+    dimensions: spec.model.dimensions,
+    prompts: spec.prompts,
+    endpoint: observed?.endpoint ?? `${servingName(model.metadata.name, version)}:${servingGrpcPort}`,
   };
 }

@@ -3,7 +3,9 @@
 // Deployment; remove workers of versions no longer live; write status from the workers' own figures.
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import {
+  safeParseBootstrapRun,
   safeParseNearlinePipeline,
+  type BootstrapRun,
   type EmbeddingModel,
   type NearlinePipeline,
   type NearlinePipelineStatus,
@@ -15,7 +17,14 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
+import {
+  parseVersionRecord,
+  versionRecordSelector,
+  type VersionRecord,
+} from "../embedding-model/version-record.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
+import { commitStartOffsets } from "./start-offsets.ts";
+import { workerConsumerGroup } from "./worker-config.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
 import { readSurroundings } from "./read-surroundings.ts";
 import { writeStatus } from "./status-writer.ts";
@@ -33,6 +42,8 @@ export interface PipelineReconcileSettings {
   images: Images;
   /** The operator's default scheduling of the worker pods. */
   placement?: WorkloadPlacement | undefined;
+  /** Commits a new version's start offsets (tests may replace it). */
+  commitStartOffsets?: typeof commitStartOffsets;
   /** Reads one worker pod's figures (tests may replace it). */
   probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
 }
@@ -51,14 +62,31 @@ export async function reconcileNearlinePipeline(
     return;
   }
   const pipeline = parsed.data;
-  const { surroundings } = await readSurroundings(context, pipeline);
+  const { surroundings, secretValues } = await readSurroundings(context, pipeline);
   const cause = pipelineStallCause(surroundings);
   const model = surroundings.model;
   const resolved: ResolvedVersions =
-    cause === undefined && model !== undefined ? resolveLiveVersions(model) : { versions: [], waiting: [] };
+    cause === undefined && model !== undefined
+      ? resolveLiveVersions(model, versionRecords(context, model), bootstrapRunsOf(context, pipeline))
+      : { versions: [], waiting: [] };
   if (cause === undefined && model !== undefined) {
     for (const version of resolved.versions) {
       const desired = desiredWorkers(pipeline, model, version, settings.images, settings.placement);
+      const name = nearlineWorkerName(pipeline.metadata.name, version.version);
+      const exists = context.cache.get(resourceTypes.deployment, { namespace: context.key.namespace, name });
+      if (version.startOffsets !== undefined && exists === undefined) {
+        const group = workerConsumerGroup(pipeline, version.version);
+        const committed = await (settings.commitStartOffsets ?? commitStartOffsets)(
+          pipeline,
+          secretValues,
+          group,
+          version.startOffsets,
+        );
+        context.log.info(
+          { version: version.version, group, committed },
+          "start offsets of a new version's workers",
+        );
+      }
       await context.client.apply(desired.configMap as KubeObject);
       await context.client.apply(desired.deployment as KubeObject);
     }
@@ -86,6 +114,28 @@ export async function reconcileNearlinePipeline(
     ...(versions.length > 0 ? { versions } : {}),
   });
   return { requeueAfterMs: pipelinePollMs };
+}
+
+/** The version records of the pipeline's model (which versions run workers). */
+function versionRecords(context: ReconcileContext, model: EmbeddingModel): VersionRecord[] {
+  return context.cache
+    .list(resourceTypes.configMap, {
+      namespace: context.key.namespace,
+      labels: versionRecordSelector(model.metadata.name),
+    })
+    .flatMap((configMap) => parseVersionRecord(configMap as never) ?? []);
+}
+
+/** BootstrapRuns of this pipeline (their watermarks are where a new version's workers start). */
+function bootstrapRunsOf(context: ReconcileContext, pipeline: NearlinePipeline): BootstrapRun[] {
+  return context.cache
+    .list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })
+    .flatMap((raw) => {
+      const parsed = safeParseBootstrapRun(raw);
+      return parsed.success && parsed.data.spec.pipelineRef.name === pipeline.metadata.name
+        ? [parsed.data]
+        : [];
+    });
 }
 
 /** Deletes worker Deployments and ConfigMaps of this pipeline whose version is no longer live. */

@@ -141,6 +141,7 @@ describe("EmbeddingModel controller on the testbed", () => {
         readyReplicas: 2,
         endpoint: `${childName}.${namespace}.svc:50051`,
         modelDigest: "76edd143b0c9457a40a018144d94a10a7973d218d5de1d7e317a88516e0467ab",
+        activatedTime: expect.any(String),
       },
     ]);
   });

@@ -84,7 +84,11 @@ describe("operator restarted mid-reconcile", () => {
         name,
         `${name}-v1`,
       ]);
-      expect((await listObjects("configmaps", namespace, selector)).map(nameOf)).toEqual([`${name}-v1`]);
+      // The serving config and the version's record (the promotion's memory of v1), one each.
+      expect((await listObjects("configmaps", namespace, selector)).map(nameOf).sort()).toEqual([
+        `${name}-v1`,
+        `${name}-v1-record`,
+      ]);
       expect((await listObjects("pdb", namespace, selector)).map(nameOf)).toEqual([`${name}-v1`]);
       // One ReplicaSet: the restart re-applied identical pod templates, so nothing rolled.
       expect(await listObjects("replicasets", namespace, selector)).toHaveLength(1);

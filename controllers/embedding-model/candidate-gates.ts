@@ -1,0 +1,81 @@
+// The gate lists of a candidate version, pure: a version built from scratch passes every gate in
+// order (each measured only once the previous one is open); a rollback to a retained version needs
+// only serving and, when its workers had stopped, catching up (its vectors passed the rest before).
+import {
+  bootstrapGate,
+  caughtUpGate,
+  coverageGate,
+  parityGate,
+  servingGate,
+  waivedGate,
+  type Gate,
+} from "./promotion-gates.ts";
+import type { PromotionInputs } from "./promotion.ts";
+import type { ServingState } from "./version-status.ts";
+
+/** Gates of a rollback to a retained version: serving, and catching up unless it never stopped. */
+export function rollbackGates(input: PromotionInputs, serving: ServingState, draining: boolean): Gate[] {
+  const spec = input.specVersion;
+  const kept = `version ${spec}'s vectors are retained`;
+  const noData = input.store === undefined;
+  const waive = (type: Gate["type"], message: string) =>
+    waivedGate(
+      type,
+      noData ? "NoPipelines" : "Retained",
+      noData ? "no NearlinePipeline names this model" : message,
+    );
+  return [
+    servingGate(spec, serving),
+    waive("BootstrapComplete", kept),
+    draining || noData
+      ? waive("CaughtUp", `version ${spec}'s workers ran through the bake period`)
+      : caughtUpGate(spec, input.candidate.lag ?? { pipelines: 1, reporting: 0 }, input.policy.maxLagSeconds),
+    waive("CoverageMet", kept),
+    waive("ParityPassed", `${kept}; parity passed when it was promoted`),
+  ];
+}
+
+/** Gates of a version built from scratch, each measured only once the previous one is open. */
+export function scratchGates(
+  input: PromotionInputs,
+  serving: ServingState,
+  storeState: string | undefined,
+): Gate[] {
+  const spec = input.specVersion;
+  const measured = input.candidate;
+  const gates: Gate[] = [servingGate(spec, serving)];
+  const unmeasured = (type: Gate["type"], after: string): Gate => ({
+    type,
+    state: "Shut",
+    reason: "Waiting",
+    message: `waiting for ${after}`,
+  });
+  if (storeState === "deleting")
+    gates.push({
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: "WaitingForCollection",
+      message: `the store is still deleting an earlier build of ${spec}; the bootstrap starts once it is gone`,
+    });
+  else if (gates[0]!.state !== "Open") gates.push(unmeasured("BootstrapComplete", "ServingReady"));
+  else gates.push(bootstrapGate(spec, measured.bootstrap, storeState));
+  const open = () => gates.every((gate) => gate.state === "Open");
+  gates.push(
+    open()
+      ? caughtUpGate(spec, measured.lag ?? { pipelines: 1, reporting: 0 }, input.policy.maxLagSeconds)
+      : unmeasured("CaughtUp", "BootstrapComplete"),
+  );
+  gates.push(
+    open()
+      ? coverageGate(spec, measured.coverage, input.policy.minCoverage)
+      : unmeasured("CoverageMet", "CaughtUp"),
+  );
+  gates.push(open() ? parityGate(spec, measured.parity) : unmeasured("ParityPassed", "CoverageMet"));
+  return gates;
+}
+
+/** Workers run once the bootstrap was requested (each pipeline waits for its run's offsets). */
+export function workersWanted(input: PromotionInputs, retained: boolean, gates: readonly Gate[]): boolean {
+  if (input.store === undefined) return false;
+  return retained || gates[0]?.state === "Open";
+}

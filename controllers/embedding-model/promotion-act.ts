@@ -1,0 +1,172 @@
+// Carries out a promotion decision, in an order that keeps every intermediate state safe to resume
+// from: the store pointer first (records then say what happened), the records, each served version's
+// objects, the query Service (moved in the same reconcile as the flip), removal of what is no longer
+// served, the BootstrapRuns, and one bounded garbage-collection step.
+import type { BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import { apiVersion } from "../../crds/index.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
+import { deleteVersionStep, flip, isStoreError, rollback, type Store } from "../../store/index.ts";
+import type { Images } from "../shared/image.ts";
+import { childLabels } from "../shared/labels.ts";
+import { promotionBootstrapRunName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
+import { runsOfVersion } from "./promotion-observe.ts";
+import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
+import { deleteRetiredVersions } from "./retire-versions.ts";
+import { desiredQueryService } from "./service.ts";
+import type { WorkloadPlacement } from "../shared/placement.ts";
+import { desiredVersionObjects } from "./version-objects.ts";
+import { desiredVersionRecord, modelAtVersion, versionRecordSelector } from "./version-record.ts";
+
+/** Buckets one reconcile garbage-collects at most (a step is cheap; the next reconcile continues). */
+export const gcBucketsPerReconcile = 256;
+
+/** What acting needs besides the decision. */
+export interface ActOptions {
+  store: Store | undefined;
+  images: Images;
+  /** The operator's default scheduling of the serving pods. */
+  placement?: WorkloadPlacement | undefined;
+  pipelines: readonly NearlinePipeline[];
+  /** The spec's version cannot be rendered (its objects are left as they are). */
+  specBlocked: boolean;
+}
+
+/** Applies the decision; returns the seconds the pointer switch took, if one was made. */
+export async function actOnPromotion(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  decision: PromotionDecision,
+  options: ActOptions,
+): Promise<number | undefined> {
+  let switchSeconds: number | undefined;
+  if (decision.switchPointer !== undefined && options.store !== undefined)
+    switchSeconds = await switchPointer(options.store, decision.switchPointer);
+  await applyRecords(context, model, decision);
+  const records = new Map(decision.records.map((record) => [record.version, record]));
+  for (const version of decision.serve) {
+    if (version === model.spec.version && options.specBlocked) continue;
+    const record = records.get(version);
+    const rendered =
+      version === model.spec.version || record === undefined ? model : modelAtVersion(model, record);
+    for (const object of desiredVersionObjects(rendered, options.images, options.placement))
+      await context.client.apply(object);
+  }
+  await context.client.apply(desiredQueryService(model, decision.queryVersion));
+  await deleteRetiredVersions(context, model, decision.serve);
+  await reconcileRuns(context, model, decision, options.pipelines);
+  if (options.store !== undefined) await collectStep(context, options.store, decision.collect);
+  return switchSeconds;
+}
+
+/** Flips (or rolls back) the pointer; a repeat of a switch that already happened is a no-op. */
+async function switchPointer(store: Store, change: PointerSwitch): Promise<number> {
+  const started = performance.now();
+  const request = { expectedCurrent: change.expectedCurrent, target: change.target };
+  await (change.kind === "rollback" ? rollback(store, request) : flip(store, request));
+  return (performance.now() - started) / 1000;
+}
+
+async function applyRecords(context: ReconcileContext, model: EmbeddingModel, decision: PromotionDecision) {
+  const wanted = new Set<string>();
+  for (const record of decision.records) {
+    const configMap = desiredVersionRecord(model, record);
+    wanted.add(configMap.metadata!.name!);
+    await context.client.apply(configMap);
+  }
+  const existing = context.cache.list(resourceTypes.configMap, {
+    namespace: context.key.namespace,
+    labels: versionRecordSelector(model.metadata.name),
+  });
+  for (const configMap of existing) {
+    const name = configMap.metadata?.name ?? "";
+    const owned = configMap.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
+    if (owned && !wanted.has(name))
+      await context.client.delete(resourceTypes.configMap, { namespace: context.key.namespace, name });
+  }
+}
+
+/** The BootstrapRun the operator creates for one pipeline of a version it promotes. */
+export function desiredBootstrapRun(
+  model: EmbeddingModel,
+  pipeline: NearlinePipeline,
+  embeddingVersion: string,
+): BootstrapRunInput {
+  const name = promotionBootstrapRunName(pipeline.metadata.name, embeddingVersion);
+  const { labels } = childLabels("bootstrap", {
+    model: model.metadata.name,
+    embeddingVersion,
+    pipeline: pipeline.metadata.name,
+  });
+  return {
+    apiVersion,
+    kind: "BootstrapRun",
+    metadata: { name, namespace: model.metadata.namespace, labels, ownerReferences: [controllerRef(model)] },
+    spec: {
+      pipelineRef: { name: pipeline.metadata.name },
+      modelVersion: embeddingVersion,
+      source: { kafkaSnapshot: {} },
+    },
+  };
+}
+
+/**
+ * Creates the candidate's run for every pipeline that has none (a run the user created for the
+ * pipeline and version is adopted as it is), and deletes the runs this model created for versions
+ * it no longer records (superseded), so their shards stop writing.
+ */
+async function reconcileRuns(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  decision: PromotionDecision,
+  pipelines: readonly NearlinePipeline[],
+): Promise<void> {
+  if (decision.bootstrap !== undefined) {
+    const existing = runsOfVersion(context, pipelines, decision.bootstrap);
+    for (const pipeline of pipelines) {
+      if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
+      await context.client.apply(desiredBootstrapRun(model, pipeline, decision.bootstrap) as KubeObject);
+    }
+  }
+  const recorded = new Set(decision.records.map((record) => record.version));
+  for (const raw of context.cache.list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })) {
+    const owned = raw.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
+    const version = (raw.spec as { modelVersion?: string } | undefined)?.modelVersion;
+    if (owned && version !== undefined && !recorded.has(version)) {
+      context.log.info(
+        { run: raw.metadata?.name, version },
+        "deleting the BootstrapRun of a superseded version",
+      );
+      await context.client.delete(resourceTypes.bootstrapRun, {
+        namespace: context.key.namespace,
+        name: raw.metadata!.name!,
+      });
+    }
+  }
+}
+
+/** One bounded GC step over the versions to collect. */
+async function collectStep(
+  context: ReconcileContext,
+  store: Store,
+  versions: readonly string[],
+): Promise<void> {
+  let budget = gcBucketsPerReconcile;
+  for (const version of versions) {
+    if (budget <= 0) return;
+    try {
+      const step = await deleteVersionStep(store, version, { maxBuckets: budget });
+      budget -= Math.max(1, step.bucketsRemoved);
+      context.log.info(
+        { version, nextBucket: step.nextBucket, done: step.done },
+        "garbage-collecting a version's vectors",
+      );
+    } catch (error) {
+      // Collected meanwhile, or protected as current/backup: the next observation says which.
+      if (isStoreError(error) && (error.code === "VERSION_NOT_FOUND" || error.code === "PRECONDITION_FAILED"))
+        continue;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,196 @@
+// Reads everything the promotion decides from: version records, the model's pipelines and their
+// figures, BootstrapRuns, serving Deployments and worker Deployments from the cache; the pointer,
+// registry and coverage counters from the store. No decisions here.
+import type { V1Deployment } from "@kubernetes/client-node";
+import {
+  safeParseBootstrapRun,
+  type BootstrapRun,
+  type EmbeddingModel,
+  type NearlinePipeline,
+} from "../../crds/index.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
+import { countVersion, type Store } from "../../store/index.ts";
+import { childLabels, labelKeys } from "../shared/labels.ts";
+import { servingName } from "../shared/names.ts";
+import type { Blocker } from "./blockers.ts";
+import { observeStore } from "./model-store.ts";
+import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
+import type { PromotionInputs } from "./promotion.ts";
+import {
+  parseVersionRecord,
+  recordedSpec,
+  versionRecordSelector,
+  type VersionRecord,
+} from "./version-record.ts";
+import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
+
+/** The records of a model's versions, from their ConfigMaps. */
+export function readVersionRecords(context: ReconcileContext, model: EmbeddingModel): VersionRecord[] {
+  return context.cache
+    .list(resourceTypes.configMap, {
+      namespace: context.key.namespace,
+      labels: versionRecordSelector(model.metadata.name),
+    })
+    .flatMap((configMap) => parseVersionRecord(configMap as never) ?? []);
+}
+
+/** BootstrapRuns of `version` for the model's pipelines (operator-created or the user's own). */
+export function runsOfVersion(
+  context: ReconcileContext,
+  pipelines: readonly NearlinePipeline[],
+  version: string,
+): BootstrapRun[] {
+  const names = new Set(pipelines.map((pipeline) => pipeline.metadata.name));
+  return context.cache
+    .list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })
+    .flatMap((raw) => {
+      const parsed = safeParseBootstrapRun(raw);
+      if (!parsed.success) return [];
+      const run = parsed.data;
+      return run.spec.modelVersion === version && names.has(run.spec.pipelineRef.name) ? [run] : [];
+    });
+}
+
+/** The runs of every pipeline, summed into one gate observation (undefined until each has one). */
+export function bootstrapObservation(
+  pipelines: readonly NearlinePipeline[],
+  runs: readonly BootstrapRun[],
+): BootstrapObservation | undefined {
+  const perPipeline = pipelines.map((pipeline) =>
+    runs.find((run) => run.spec.pipelineRef.name === pipeline.metadata.name),
+  );
+  if (perPipeline.some((run) => run === undefined) || perPipeline.length === 0) return undefined;
+  const all = perPipeline as BootstrapRun[];
+  const failed = all.find((run) => run.status?.phase === "Failed");
+  const pending = all.find((run) => run.status?.phase !== "Succeeded");
+  const shown = failed ?? pending ?? all[0]!;
+  const percents = all.map((run) =>
+    run.status?.phase === "Succeeded" ? 100 : (run.status?.progress?.percent ?? 0),
+  );
+  const message =
+    shown.status?.conditions?.find((condition) => condition.type === (failed ? "Failed" : "Ready"))
+      ?.message ?? "";
+  return {
+    name: all.map((run) => run.metadata.name).join(", "),
+    phase: failed ? "Failed" : pending ? (pending.status?.phase ?? "Pending") : "Succeeded",
+    message,
+    percent: Math.floor(percents.reduce((sum, value) => sum + value, 0) / percents.length),
+    watermarksCaptured: all.every(
+      (run) => run.status?.watermarks !== undefined || run.spec.source.files !== undefined,
+    ),
+  };
+}
+
+/** The workers of `version` over every pipeline, from the pipelines' status. */
+export function lagObservation(pipelines: readonly NearlinePipeline[], version: string): LagObservation {
+  const entries = pipelines.flatMap((pipeline) =>
+    (pipeline.status?.versions ?? []).filter((entry) => entry.version === version && entry.lag !== undefined),
+  );
+  const freshness = entries.flatMap((entry) =>
+    entry.freshnessP95Ms === undefined ? [] : [entry.freshnessP95Ms / 1000],
+  );
+  return {
+    pipelines: pipelines.length,
+    reporting: entries.length,
+    ...(entries.length > 0 ? { records: entries.reduce((sum, entry) => sum + (entry.lag ?? 0), 0) } : {}),
+    ...(freshness.length > 0 ? { freshnessSeconds: Math.max(...freshness) } : {}),
+  };
+}
+
+/** The serving state of one version's Deployment. */
+export function versionServing(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  version: string,
+): ServingState {
+  const deployment = context.cache.get(resourceTypes.deployment, {
+    namespace: context.key.namespace,
+    name: servingName(model.metadata.name, version),
+  });
+  return servingState(observeDeployment(deployment), model.spec.serving.autoscaling?.minReplicas);
+}
+
+/** Versions whose writers (worker Deployments, unfinished operator-created runs) still exist. */
+export function writersPresent(context: ReconcileContext, model: EmbeddingModel): string[] {
+  const versions = new Set<string>();
+  const workers = context.cache.list<V1Deployment & KubeObject>(resourceTypes.deployment, {
+    namespace: context.key.namespace,
+    labels: childLabels("nearline", { model: model.metadata.name }).selector,
+  });
+  for (const worker of workers) {
+    const version = worker.metadata?.labels?.[labelKeys.embeddingVersion];
+    if (version !== undefined) versions.add(version);
+  }
+  for (const raw of context.cache.list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })) {
+    const owned = raw.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
+    const parsed = safeParseBootstrapRun(raw);
+    const phase = parsed.success ? parsed.data.status?.phase : undefined;
+    if (owned && parsed.success && phase !== "Succeeded" && phase !== "Failed")
+      versions.add(parsed.data.spec.modelVersion);
+  }
+  return [...versions];
+}
+
+/** Coverage of the candidate against the current version, once the candidate is complete. */
+export async function observeCoverage(
+  store: Store,
+  candidate: string,
+  current: string | null,
+): Promise<CoverageObservation> {
+  const [candidateCounts, baseCounts] = await Promise.all([
+    countVersion(store, candidate),
+    current === null ? Promise.resolve(undefined) : countVersion(store, current),
+  ]);
+  return {
+    candidateLive: candidateCounts.live,
+    ...(baseCounts !== undefined ? { baseLive: baseCounts.live } : {}),
+  };
+}
+
+/** Builds the decision's inputs. `blockers` keep the spec's version from being served. */
+export async function observePromotion(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  pipelines: readonly NearlinePipeline[],
+  store: Store | undefined,
+  blockers: readonly Blocker[],
+): Promise<PromotionInputs> {
+  const spec = model.spec.version;
+  const records = readVersionRecords(context, model);
+  const storeObservation = store === undefined ? undefined : await observeStore(store);
+  const serving: Record<string, ServingState> = {};
+  for (const version of new Set([spec, ...records.map((record) => record.version)]))
+    serving[version] = versionServing(context, model, version);
+  const [blocker] = blockers;
+  if (blocker !== undefined)
+    serving[spec] = {
+      state: "Stalled",
+      reason: blocker.reason,
+      message: blockers.map((entry) => entry.message).join("; "),
+      readyReplicas: 0,
+    };
+  const complete = storeObservation?.versions[spec] === "complete";
+  const current = storeObservation?.current ?? null;
+  const parity = records.find((record) => record.version === spec)?.parity;
+  return {
+    specVersion: spec,
+    spec: recordedSpec(model),
+    policy: model.spec.promotion,
+    store: storeObservation,
+    statusActive: model.status?.activeVersion,
+    records,
+    serving,
+    candidate: {
+      bootstrap: bootstrapObservation(pipelines, runsOfVersion(context, pipelines, spec)),
+      lag: lagObservation(pipelines, spec),
+      coverage:
+        store !== undefined && complete && current !== spec
+          ? await observeCoverage(store, spec, current)
+          : undefined,
+      parity,
+    },
+    writersPresent: writersPresent(context, model),
+    now: new Date(),
+  };
+}

@@ -1,0 +1,126 @@
+// The EmbeddingModel status and Events from a promotion decision. Pure: every version the decision
+// placed in a phase is listed with its serving figures and lifecycle times; conditions keep their
+// lastTransitionTime while unchanged; an Event marks each phase change and each cutover.
+import type { EmbeddingModelStatus, ModelVersionStatus, VersionPhase } from "../../crds/index.ts";
+import { kstatusConditions, setConditions } from "../shared/conditions.ts";
+import type { PromotionDecision } from "./promotion.ts";
+import type { VersionRecord } from "./version-record.ts";
+import type { ServingState } from "./version-status.ts";
+
+/** What the status is built from besides the decision. */
+export interface StatusInputs {
+  generation: number;
+  previous: EmbeddingModelStatus | undefined;
+  decision: PromotionDecision;
+  specVersion: string;
+  serving: Readonly<Record<string, ServingState>>;
+  records: readonly VersionRecord[];
+  endpoint: (version: string) => string;
+  /** The model has a store (pipelines): coverage figures apply. */
+  hasData: boolean;
+  /** The candidate's measured freshness in seconds, when reported. */
+  candidateLagSeconds?: number | undefined;
+  now: Date;
+}
+
+const phaseOrder: Record<VersionPhase, number> = {
+  Active: 0,
+  Pending: 1,
+  Deploying: 1,
+  Bootstrapping: 1,
+  CatchingUp: 1,
+  AwaitingCutover: 1,
+  Failed: 1,
+  Draining: 2,
+  Retained: 3,
+};
+
+/** The complete status the controller owns. */
+export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
+  const { decision } = input;
+  const records = new Map(input.records.map((record) => [record.version, record]));
+  const coverage = decision.gates.find((gate) => gate.type === "CoverageMet")?.value;
+  const versions: ModelVersionStatus[] = Object.entries(decision.phases)
+    .sort(([a, phaseA], [b, phaseB]) => phaseOrder[phaseA] - phaseOrder[phaseB] || a.localeCompare(b))
+    .map(([version, phase]) => {
+      const record = records.get(version);
+      const previous = input.previous?.versions?.find((entry) => entry.version === version);
+      const digest = record?.spec.model.sha256 ?? previous?.modelDigest;
+      const candidate = version === input.specVersion && phase !== "Active";
+      return {
+        version,
+        phase,
+        readyReplicas: input.serving[version]?.readyReplicas ?? 0,
+        endpoint: input.endpoint(version),
+        ...(digest !== undefined ? { modelDigest: digest } : {}),
+        ...(phase === "Active" && input.hasData ? { coverage: 1 } : {}),
+        ...(candidate && coverage !== undefined ? { coverage: Math.min(1, coverage) } : {}),
+        ...(candidate && input.candidateLagSeconds !== undefined
+          ? { lagSeconds: input.candidateLagSeconds }
+          : {}),
+        ...(record?.activatedTime !== undefined ? { activatedTime: record.activatedTime } : {}),
+      };
+    });
+  const conditions = setConditions(
+    input.previous?.conditions,
+    [...kstatusConditions(decision.verdict), ...decision.conditions],
+    input.generation,
+    input.now,
+  );
+  return {
+    observedGeneration: input.generation,
+    conditions,
+    ...(decision.activeVersion !== undefined ? { activeVersion: decision.activeVersion } : {}),
+    versions,
+  };
+}
+
+/** An Event to record. */
+export interface PromotionEvent {
+  warning: boolean;
+  reason: string;
+  message: string;
+}
+
+/** Events for the changes from the previous status to the decision: phases and the cutover. */
+export function promotionEvents(
+  previous: EmbeddingModelStatus | undefined,
+  decision: PromotionDecision,
+): PromotionEvent[] {
+  const events: PromotionEvent[] = [];
+  const before = new Map((previous?.versions ?? []).map((entry) => [entry.version, entry.phase]));
+  if (decision.switchPointer !== undefined) {
+    const { kind, expectedCurrent, target } = decision.switchPointer;
+    events.push({
+      warning: false,
+      reason: kind === "rollback" ? "RolledBack" : "Promoted",
+      message: `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
+    });
+  }
+  for (const [version, phase] of Object.entries(decision.phases)) {
+    const was = before.get(version);
+    if (was === phase) continue;
+    events.push({
+      warning: phase === "Failed",
+      reason: phase,
+      message: `version ${version}: ${was ?? "new"} -> ${phase}${phase === "Failed" ? `: ${decision.verdict.message}` : ""}`,
+    });
+  }
+  // The kstatus verdict's own Event when it turns Ready or Stalled (what `kubectl describe` users scan).
+  const verdict = decision.verdict;
+  const was = previous?.conditions?.find((condition) => condition.type === verdict.state)?.status;
+  if (was !== "True" && verdict.state !== "Reconciling")
+    events.push({
+      warning: verdict.state === "Stalled",
+      reason: verdict.state === "Ready" ? "Ready" : verdict.reason,
+      message: verdict.message,
+    });
+  for (const version of before.keys())
+    if (decision.phases[version] === undefined)
+      events.push({
+        warning: false,
+        reason: "VersionRemoved",
+        message: `version ${version} is no longer served or retained`,
+      });
+  return events;
+}

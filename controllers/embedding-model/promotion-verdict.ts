@@ -1,0 +1,93 @@
+// The verdict and domain conditions of a promotion in progress, pure: the phase of the candidate from
+// its first shut gate, Stalled for a failed gate or a passed deadline (the active version keeps
+// serving), and the Promoted and RolledBack conditions.
+import type { VersionPhase } from "../../crds/index.ts";
+import type { ConditionInput, Kstatus } from "../shared/conditions.ts";
+import type { Gate } from "./promotion-gates.ts";
+import type { VersionRecord } from "./version-record.ts";
+
+export function candidatePhase(shut: Gate | undefined): VersionPhase {
+  switch (shut?.type) {
+    case undefined:
+      return "AwaitingCutover";
+    case "ServingReady":
+      return "Deploying";
+    case "BootstrapComplete":
+      return "Bootstrapping";
+    default:
+      return "CatchingUp";
+  }
+}
+
+export function promotingVerdict(
+  spec: string,
+  current: string | null | undefined,
+  shut: Gate | undefined,
+  failed: Gate | undefined,
+  overdue: boolean,
+  deadlineSeconds: number,
+): Kstatus {
+  const serving = current ? `; version ${current} keeps serving` : "";
+  if (failed !== undefined)
+    return {
+      state: "Stalled",
+      reason: failed.reason,
+      message: `${failed.type}: ${failed.message}${serving}`,
+    };
+  if (shut === undefined)
+    return {
+      state: "Reconciling",
+      reason: "AwaitingApproval",
+      message: `every gate of version ${spec} passed; cutover Manual waits until spec.promotion.approvedVersion is ${spec}${serving}`,
+    };
+  if (overdue)
+    return {
+      state: "Stalled",
+      reason: "PromotionDeadlineExceeded",
+      message: `version ${spec} is not promoted after ${deadlineSeconds}s: ${shut.type}: ${shut.message}${serving}`,
+    };
+  return {
+    state: "Reconciling",
+    reason: shut.reason,
+    message: `promoting ${spec}: ${shut.type}: ${shut.message}`,
+  };
+}
+
+export function promotedCondition(
+  promoted: boolean,
+  spec: string,
+  phase: string,
+  message: string,
+): ConditionInput {
+  return promoted
+    ? { type: "Promoted", status: "True", reason: "Promoted", message }
+    : {
+        type: "Promoted",
+        status: "False",
+        reason: phase,
+        message: `version ${spec} is ${phase}: ${message}`,
+      };
+}
+
+export function rolledBackCondition(record: VersionRecord, spec: string, rolledBack = false): ConditionInput {
+  if (record.collected === true)
+    return {
+      type: "RolledBack",
+      status: "False",
+      reason: "VectorsCollected",
+      message: `version ${spec} was retained once but its vectors were garbage-collected: it is promoted from scratch`,
+    };
+  if (rolledBack)
+    return {
+      type: "RolledBack",
+      status: "True",
+      reason: "RolledBack",
+      message: `rolled back to retained version ${spec}`,
+    };
+  return {
+    type: "RolledBack",
+    status: "False",
+    reason: "NotRolledBack",
+    message: `version ${spec} was promoted, not rolled back to`,
+  };
+}

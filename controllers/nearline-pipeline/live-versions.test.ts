@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { parseBootstrapRun } from "../../crds/index.ts";
+import { record } from "../embedding-model/promotion-fixtures.ts";
+import { resolveLiveVersions } from "./live-versions.ts";
+import { testModel } from "./test-objects.ts";
+
+const run = (version: string, watermarks: boolean) =>
+  parseBootstrapRun({
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "BootstrapRun",
+    metadata: { name: `jobs-${version}`, namespace: "recs" },
+    spec: { pipelineRef: { name: "jobs" }, modelVersion: version, source: { kafkaSnapshot: {} } },
+    ...(watermarks
+      ? {
+          status: {
+            watermarks: {
+              capturedTime: "2026-12-02T12:00:00Z",
+              topic: "jobs",
+              partitions: [{ partition: 0, offset: 42 }],
+            },
+          },
+        }
+      : {}),
+  });
+
+describe("live versions of a pipeline", () => {
+  const pinned = (version: string, fields = {}) => {
+    const entry = record(version, fields);
+    return { ...entry, spec: { ...entry.spec, model: { ...entry.spec.model, sha256: "c".repeat(64) } } };
+  };
+
+  it("without records: the spec's version, as before promotion", () => {
+    const model = testModel();
+    expect(resolveLiveVersions(model).versions.map((entry) => entry.version)).toEqual([model.spec.version]);
+  });
+
+  it("with records: the versions whose record runs workers, each with its own prompts and digest", () => {
+    const resolved = resolveLiveVersions(testModel(), [
+      pinned("v1", { workers: true }),
+      pinned("v0", { workers: false }),
+    ]);
+    expect(resolved.versions.map((entry) => [entry.version, entry.modelDigest])).toEqual([
+      ["v1", `sha256:${"c".repeat(64)}`],
+    ]);
+  });
+
+  it("starts a bootstrapped version's workers from its run's captured offsets, and waits for them", () => {
+    const records = [pinned("v2", { workers: true, fromBootstrap: true })];
+    const waiting = resolveLiveVersions(testModel(), records, [run("v2", false)]);
+    expect(waiting.versions).toEqual([]);
+    expect(waiting.waiting[0]?.reason).toContain("waiting for them");
+    const started = resolveLiveVersions(testModel(), records, [run("v2", true)]);
+    expect(started.versions[0]?.startOffsets).toEqual([{ partition: 0, offset: 42 }]);
+  });
+});
