@@ -81,7 +81,7 @@ export async function bringUpPlatform(narrator: Narrator, namespace: string): Pr
   return platformFrom(env);
 }
 
-/** Deletes a namespace and waits until it is gone (its objects' finalizers done). */
+/** Deletes a namespace (waiting until it is gone) and the model volume the quickstart made for it. */
 export async function deleteNamespace(platform: Platform, namespace: string): Promise<void> {
   await platform.kubectl([
     "delete",
@@ -90,6 +90,31 @@ export async function deleteNamespace(platform: Platform, namespace: string): Pr
     "--ignore-not-found",
     "--wait=true",
     "--timeout=180s",
+  ]);
+  await platform.kubectl(["delete", "persistentvolume", `${namespace}-model`, "--ignore-not-found"]);
+}
+
+/**
+ * Removes a previous run's story from the namespace (its JUDE objects, whose children are
+ * garbage-collected with them, and the model volume: a released volume does not rebind), keeping the
+ * namespace and the operator's Role in it.
+ */
+export async function resetStory(platform: Platform, namespace: string): Promise<void> {
+  await platform.kubectl([
+    "delete",
+    "embeddingmodels.jude.dev,nearlinepipelines.jude.dev,bootstrapruns.jude.dev,persistentvolumeclaims",
+    "--all",
+    "-n",
+    namespace,
+    "--wait=true",
+    "--timeout=180s",
+  ]);
+  await platform.kubectl([
+    "delete",
+    "persistentvolume",
+    `${namespace}-model`,
+    "--ignore-not-found",
+    "--wait=true",
   ]);
 }
 
@@ -114,6 +139,19 @@ export async function installOperator(
   narrator: Narrator,
   namespace: string,
 ): Promise<void> {
+  // The watched namespace first: the chart puts the operator's Role there.
+  const namespaceObject = await platform.kubectl([
+    "create",
+    "namespace",
+    namespace,
+    "--dry-run=client",
+    "-o",
+    "json",
+  ]);
+  await platform.kubectl(
+    ["apply", "--server-side", "--field-manager=jude-quickstart", "-f", "-"],
+    namespaceObject,
+  );
   const crd = await platform.client.get<{ metadata: { labels?: Record<string, string> } }>(
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/embeddingmodels.jude.dev",
   );

@@ -19,7 +19,7 @@ import { createChangelogTopics, produceChangelog } from "./kafka-io.ts";
 import { promotedVersion, quickstartFiles, quickstartObjects, type ManifestValues } from "./manifests.ts";
 import { bootstrapCounters, pipelineCounters, presentCount, storeCount, topJobsFor } from "./measure.ts";
 import type { Narrator } from "./narrator.ts";
-import { deleteNamespace, type Platform } from "./platform.ts";
+import { resetStory, type Platform } from "./platform.ts";
 import { promote } from "./promote.ts";
 import {
   summarize,
@@ -97,9 +97,7 @@ export async function runStory(
   const expected = expectedFigures(changelog);
 
   narrator.act("The example objects, a seeded snapshot and its bootstrap");
-  // A fresh start: the previous run's objects, and its model volume (a released volume does not rebind).
-  await deleteNamespace(platform, namespace);
-  await apply(platform, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+  await resetStory(platform, namespace);
   await apply(platform, {
     apiVersion: "v1",
     kind: "Secret",
