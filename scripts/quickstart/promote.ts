@@ -40,7 +40,12 @@ export async function promote(
     listWatcher: apiListWatcher(platform.client, resourceTypes.embeddingModel, { namespace }),
     log: silentLogger(),
   });
-  let last: EmbeddingModel["status"];
+  // Narrate from the status as it is before the change, so only what the promotion changes is told.
+  let last: EmbeddingModel["status"] = (
+    await platform.client.get<EmbeddingModel>(
+      resourcePath(resourceTypes.embeddingModel, namespace, "jude-minilm"),
+    )
+  )?.status;
   const outcome = new Promise<void>((resolve, reject) => {
     informer.on((_type, object) => {
       const current = object as unknown as EmbeddingModel;

@@ -39,6 +39,23 @@ describe("promotionSteps", () => {
     ]);
   });
 
+  it("narrates outcome conditions on status changes only, and Stalled only when it matters", () => {
+    const before = {
+      conditions: [
+        condition("Promoted", "False", "waiting for CoverageMet"),
+        condition("Stalled", "False", "fine"),
+      ],
+    };
+    const after = {
+      conditions: [
+        condition("Promoted", "False", "waiting for ParityPassed"),
+        condition("Stalled", "True", "deadline passed"),
+      ],
+    };
+    expect(promotionSteps(before, after)).toEqual(["✗ Stalled           deadline passed"]);
+    expect(promotionSteps(undefined, before)).toEqual(["✗ Promoted          waiting for CoverageMet"]);
+  });
+
   it("says nothing when nothing it narrates changed", () => {
     const status = {
       versions: [{ version: "v1", phase: "Active" as const }],

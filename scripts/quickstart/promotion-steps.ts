@@ -1,9 +1,12 @@
 // The gated cutover "step by step": what changed between two observations of the EmbeddingModel —
 // version phases, the promotion's conditions (with the value each carries) and the active version —
 // as the lines the quickstart prints while it watches.
+import { conditionVerdict } from "../../cli/kubectl-jude/dashboard/view-model.ts";
 import type { Condition, EmbeddingModel } from "../../crds/index.ts";
 
-const mark = (status: string): string => (status === "True" ? "✓" : status === "False" ? "✗" : "…");
+const marks = { good: "✓", bad: "✗", neutral: "•", pending: "…" } as const;
+/** Outcome conditions: narrated when their status changes, not on every new message. */
+const outcomes = new Set(["Promoted", "RolledBack", "Stalled"]);
 
 /** The conditions the quickstart narrates, in the order a promotion meets them. */
 export const narratedConditions = [
@@ -33,10 +36,12 @@ export function promotionSteps(before: ModelStatus | undefined, after: ModelStat
     const previous = conditionOf(before, type);
     const current = conditionOf(after, type);
     if (current === undefined) continue;
-    if (previous?.status === current.status && previous.message === current.message) continue;
-    lines.push(
-      `${mark(current.status)} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd(),
-    );
+    if (previous?.status === current.status && (outcomes.has(type) || previous.message === current.message))
+      continue;
+    // A promotion that is not stalled is the normal case, not news.
+    if (previous === undefined && type === "Stalled" && current.status === "False") continue;
+    const mark = marks[conditionVerdict(type, current.status)];
+    lines.push(`${mark} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd());
   }
   if (after?.activeVersion !== undefined && after.activeVersion !== before?.activeVersion)
     lines.push(`active version is now ${after.activeVersion}`);

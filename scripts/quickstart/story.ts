@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { EmbeddingModel } from "../../crds/index.ts";
 import { resourcePath, resourceTypes } from "../../operator/runtime/resource-types.ts";
 import { connectRedis, openStore, StoreReader } from "../../store/index.ts";
 import { waitFor } from "../../test/testbed/wait.ts";
@@ -32,8 +33,10 @@ import {
 const firstVersion = "minilm-v1";
 const pipelines: Record<EntityKind, string> = { job: "jobs", "member-profile": "member-profiles" };
 const fieldManager = "jude-quickstart";
-/** Members whose top jobs the summary lists. */
-export const sampleMembers = ["member-00001", "member-00002", "member-00003"];
+/** Members whose top jobs the summary lists: the first three (by id) alive after the changelog. */
+export function sampleMembers(changelog: GeneratedChangelog): string[] {
+  return [...changelog.final["member-profile"].keys()].sort().slice(0, 3);
+}
 
 export interface StoryResult {
   namespace: string;
@@ -141,6 +144,19 @@ export async function runStory(
     `minilm-v1 bootstrapped: ${bootstraps.reduce((sum, run) => sum + run.embedded, 0)} texts embedded, ${bootstraps.reduce((sum, run) => sum + run.deduplicated, 0)} duplicates reused`,
   );
 
+  await waitFor(
+    `${firstVersion} to go live`,
+    async () => {
+      const model = await client.get<EmbeddingModel>(
+        resourcePath(resourceTypes.embeddingModel, namespace, "jude-minilm"),
+      );
+      const promoted = model?.status?.conditions?.find((condition) => condition.type === "Promoted");
+      return model?.status?.activeVersion === firstVersion && promoted?.status === "True";
+    },
+    { timeoutMs: 600_000, intervalMs: 1_000 },
+  );
+  narrator.done(`${firstVersion} is live: its gates passed and the store's pointer names it`);
+
   narrator.act("The changelog, live through the nearline pipelines");
   await narrator.pause(`next: ${expected.replay.total} changes (creates, updates, no-op updates, deletes)`);
   await waitFor(
@@ -227,7 +243,7 @@ async function measure(
     const reader = await StoreReader.open(store);
     try {
       const activeVersion = reader.pointer.current ?? "";
-      const topJobs = await topJobsFor(reader, sampleMembers, [...changelog.final.job.keys()]);
+      const topJobs = await topJobsFor(reader, sampleMembers(changelog), [...changelog.final.job.keys()]);
       return {
         activeVersion,
         replay: Object.values(pipelines).map((pipeline, index) => ({

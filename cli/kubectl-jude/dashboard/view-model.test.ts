@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../fixtures.test-data.ts";
-import { dashboardView, throughputKey, type WatchedObjects } from "./view-model.ts";
+import { conditionVerdict, dashboardView, throughputKey, type WatchedObjects } from "./view-model.ts";
 
 const now = new Date("2026-12-01T10:05:00Z");
 
@@ -13,6 +13,17 @@ function objects(overrides: Partial<WatchedObjects> = {}): WatchedObjects {
     ...overrides,
   };
 }
+
+describe("conditionVerdict", () => {
+  it("reads Stalled=True as bad, Stalled=False as good, RolledBack as neutral, Unknown as pending", () => {
+    expect(conditionVerdict("CoverageMet", "True")).toBe("good");
+    expect(conditionVerdict("CoverageMet", "False")).toBe("bad");
+    expect(conditionVerdict("Stalled", "True")).toBe("bad");
+    expect(conditionVerdict("Stalled", "False")).toBe("good");
+    expect(conditionVerdict("RolledBack", "True")).toBe("neutral");
+    expect(conditionVerdict("Promoted", "Unknown")).toBe("pending");
+  });
+});
 
 describe("dashboardView", () => {
   it("shows every promotion condition with its measured value, Unknown when not reported", () => {

@@ -18,6 +18,8 @@ export interface ConditionView {
   /** The measured value, as the operator wrote it ("coverage 0.95 < 0.99"). */
   message: string;
   lastTransitionTime?: string;
+  /** Whether this status is good news: Stalled=False is, RolledBack is neither; Unknown is pending. */
+  verdict: "good" | "bad" | "neutral" | "pending";
 }
 
 export interface PipelineVersionView {
@@ -83,10 +85,22 @@ export interface WatchedObjects extends JudeObjects {
 export const throughputKey = (namespace: string, pipeline: string, version: string): string =>
   `${namespace}/${pipeline}/${version}`;
 
+/** Conditions whose True is bad news (kstatus abnormal-true), and those that are only informative. */
+const abnormalTrue = new Set(["Stalled"]);
+const informative = new Set(["RolledBack"]);
+
+/** How a condition's status reads to someone watching a promotion. */
+export function conditionVerdict(type: string, status: string): ConditionView["verdict"] {
+  if (status !== "True" && status !== "False") return "pending";
+  if (informative.has(type)) return "neutral";
+  return (status === "True") !== abnormalTrue.has(type) ? "good" : "bad";
+}
+
 function conditionView(conditions: Condition[] | undefined, type: string): ConditionView {
   const condition = conditions?.find((candidate) => candidate.type === type);
   return {
     type,
+    verdict: conditionVerdict(type, condition?.status ?? "Unknown"),
     status: condition?.status ?? "Unknown",
     reason: condition?.reason ?? "",
     message: condition?.message ?? "",

@@ -19,7 +19,7 @@ const number = (value) => (value === undefined ? dash : value.toLocaleString("en
 const fixed = (value, digits) => (value === undefined ? dash : value.toFixed(digits));
 const percent = (value) => (value === undefined ? dash : `${(value * 100).toFixed(1)}%`);
 const ratio = (part, whole) => (part === undefined || !whole ? undefined : part / whole);
-const mark = (status) => (status === "True" ? "✓" : status === "False" ? "✗" : "…");
+const marks = { good: "✓", bad: "✗", neutral: "•", pending: "…" };
 
 /** "2026-12-01 10:00:00" in the browser's time zone, or a dash. */
 export function when(iso) {
@@ -88,7 +88,7 @@ function gatesSection(model) {
             "data-status": condition.status,
             title: when(condition.lastTransitionTime),
           },
-          h("span", { class: "mark", "data-status": condition.status }, mark(condition.status)),
+          h("span", { class: "mark", "data-verdict": condition.verdict }, marks[condition.verdict]),
           h("b", {}, condition.type),
           h("span", { class: "value" }, condition.message || condition.reason || dash),
         ),
