@@ -21,6 +21,7 @@ describe("conditionVerdict", () => {
     expect(conditionVerdict("Stalled", "True")).toBe("bad");
     expect(conditionVerdict("Stalled", "False")).toBe("good");
     expect(conditionVerdict("RolledBack", "True")).toBe("neutral");
+    expect(conditionVerdict("Failed", "False")).toBe("good");
     expect(conditionVerdict("Promoted", "Unknown")).toBe("pending");
   });
 });
@@ -136,7 +137,9 @@ describe("dashboardView", () => {
       status: "Normal",
       message: "waiting for gates",
       count: 3,
+      verdict: "neutral",
     });
+    expect(timeline.find((entry) => entry.title === "CoverageMet")?.verdict).toBe("bad");
     // The other model's event is not on this model's timeline; the conditions (5 on the model, 1 on
     // the pipeline) follow the newer event.
     expect(timeline).toHaveLength(7);

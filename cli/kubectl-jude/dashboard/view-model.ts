@@ -56,7 +56,7 @@ export interface DashboardModel extends Omit<ModelView, "gates" | "pipelines" | 
   conditions: ConditionView[];
   pipelines: DashboardPipeline[];
   bootstraps: DashboardBootstrap[];
-  timeline: TimelineEntry[];
+  timeline: Array<TimelineEntry & { verdict: ConditionView["verdict"] }>;
   actions: { approve: ActionView; rollback: ActionView };
 }
 
@@ -86,8 +86,8 @@ export const throughputKey = (namespace: string, pipeline: string, version: stri
   `${namespace}/${pipeline}/${version}`;
 
 /** Conditions whose True is bad news (kstatus abnormal-true), and those that are only informative. */
-const abnormalTrue = new Set(["Stalled"]);
-const informative = new Set(["RolledBack"]);
+const abnormalTrue = new Set(["Stalled", "Failed"]);
+const informative = new Set(["RolledBack", "Reconciling"]);
 
 /** How a condition's status reads to someone watching a promotion. */
 export function conditionVerdict(type: string, status: string): ConditionView["verdict"] {
@@ -190,7 +190,15 @@ export function dashboardView(
         ],
         objects.events,
         view.namespace,
-      ),
+      ).map((entry) => ({
+        ...entry,
+        verdict:
+          entry.source === "condition"
+            ? conditionVerdict(entry.title, entry.status)
+            : entry.status === "Warning"
+              ? ("bad" as const)
+              : ("neutral" as const),
+      })),
       actions: {
         approve: actionView(model, "approve", records),
         rollback: actionView(model, "rollback", records),

@@ -191,7 +191,7 @@ function timelineSection(model) {
               h("time", { datetime: entry.time }, when(entry.time)),
               h(
                 "span",
-                { "data-status": entry.status },
+                { "data-verdict": entry.verdict },
                 `${entry.title} ${entry.source === "condition" ? entry.status : ""}`,
               ),
               h("span", {}, `${entry.object}: ${entry.message}${entry.count ? ` (×${entry.count})` : ""}`),
