@@ -54,6 +54,9 @@ async function startPlugin(): Promise<string> {
 
 const modelStatus = () => promotingModel().status!;
 
+/** The EmbeddingModel as the API server holds it now. */
+const heldModel = <T>() => kubectlJson<T>(["get", "-n", namespace, "embeddingmodel/minilm"]);
+
 beforeAll(async () => {
   await installCrds("dashboard-test");
   await kubectl(["create", "namespace", namespace]);
@@ -106,12 +109,7 @@ describe("kubectl jude dashboard in a browser", () => {
     const card = page.locator(`[data-model="${namespace}/minilm"]`);
     await expect(card.locator("[data-field=desired]").textContent()).resolves.toBe("minilm-v2");
     await expect(card.locator("[data-field=active]").textContent()).resolves.toBe("minilm-v1");
-    const held = await kubectlJson<{ status: { versions: Array<{ version: string; phase: string }> } }>([
-      "get",
-      "-n",
-      namespace,
-      "embeddingmodel/minilm",
-    ]);
+    const held = await heldModel<{ status: { versions: Array<{ version: string; phase: string }> } }>();
     const shown = await card
       .locator("tr[data-version][data-phase]")
       .evaluateAll((rows) => rows.map((row) => `${row.dataset.version}:${row.dataset.phase}`));
@@ -167,14 +165,8 @@ describe("kubectl jude dashboard in a browser", () => {
 
   it("approves the manual cutover only after confirmation", async () => {
     const approvedVersion = async () =>
-      (
-        await kubectlJson<{ spec: { promotion: { approvedVersion?: string } } }>([
-          "get",
-          "-n",
-          namespace,
-          "embeddingmodel/minilm",
-        ])
-      ).spec.promotion.approvedVersion;
+      (await heldModel<{ spec: { promotion: { approvedVersion?: string } } }>()).spec.promotion
+        .approvedVersion;
     const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=approve]`);
     await expect(button.textContent()).resolves.toBe("Approve minilm-v2");
     await button.click();
@@ -205,12 +197,7 @@ describe("kubectl jude dashboard in a browser", () => {
       body: "{}",
     });
     expect(response.status).toBe(403);
-    const model = await kubectlJson<{ spec: { version: string } }>([
-      "get",
-      "-n",
-      namespace,
-      "embeddingmodel/minilm",
-    ]);
+    const model = await heldModel<{ spec: { version: string } }>();
     expect(model.spec.version).toBe("minilm-v2");
   });
 
@@ -218,12 +205,7 @@ describe("kubectl jude dashboard in a browser", () => {
     const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=rollback]`);
     await expect(button.isDisabled()).resolves.toBe(true);
     // The operator's record of minilm-v0 (written as the operator writes it) makes the rollback possible.
-    const held = await kubectlJson<ReturnType<typeof promotingModel>>([
-      "get",
-      "-n",
-      namespace,
-      "embeddingmodel/minilm",
-    ]);
+    const held = await heldModel<ReturnType<typeof promotingModel>>();
     const v0Model = { ...held.spec.model, uri: "file:///models/minilm-v0.onnx", precision: "fp32" as const };
     await kubectl(
       ["apply", "--server-side", "--field-manager=dashboard-test", "-f", "-"],
@@ -245,9 +227,7 @@ describe("kubectl jude dashboard in a browser", () => {
     await expect(page.locator("#toast").textContent()).resolves.toBe(
       "rolling minilm back to minilm-v0 (was minilm-v1)",
     );
-    const model = await kubectlJson<{ spec: { version: string; model: { uri: string; precision: string } } }>(
-      ["get", "-n", namespace, "embeddingmodel/minilm"],
-    );
+    const model = await heldModel<{ spec: { version: string; model: { uri: string; precision: string } } }>();
     expect(model.spec.version).toBe("minilm-v0");
     expect(model.spec.model).toMatchObject({ uri: "file:///models/minilm-v0.onnx", precision: "fp32" });
   });
