@@ -36,10 +36,13 @@ export async function produceChangelog(
   events: readonly ChangeEvent[],
   options: ProduceOptions,
 ): Promise<void> {
+  // Idempotent: a batch retried after a timeout (a busy machine) must not land twice, or the
+  // snapshot would hold more records than the generator made and the expected figures would not hold.
   const producer = new Producer({
     clientId: "jude-quickstart",
     bootstrapBrokers: [options.bootstrap],
     acks: -1,
+    idempotent: true,
   });
   const batch = 100;
   const started = Date.now();
