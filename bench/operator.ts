@@ -5,6 +5,8 @@
  * `npm run bench -- operator [--json] [--models 200] [--pipelines 200]`; it starts kube and kwok when
  * they are not running and stops what it started.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -14,6 +16,8 @@ import { startJude, stopJude, waitReady } from "../test/support/processes.ts";
 import { down, up } from "../test/testbed/index.ts";
 import { probe } from "../test/testbed/http-probe.ts";
 import { freePort } from "../test/testbed/ports.ts";
+import { repoRoot } from "../test/testbed/paths.ts";
+import { parse } from "yaml";
 import { installCrds } from "../test/integration/operator/operator-harness.ts";
 import { benchModel, benchPipeline, benchSecret } from "./operator-objects.ts";
 import { machineInfo, round, type MachineInfo } from "./stats.ts";
@@ -62,14 +66,22 @@ export async function runOperatorBench(models = 200, pipelines = models): Promis
   await installCrds();
   await kubectl(["create", "namespace", namespace]);
   const port = await freePort();
-  const operator = startJude("operator-bench", [
-    "operator",
-    `--kubeconfig=${process.env.KUBECONFIG}`,
-    `--namespaces=${namespace}`,
-    "--leader-elect=false",
-    "--http-host=127.0.0.1",
-    `--http-port=${port}`,
-  ]);
+  // The operator runs with the V8 sizing the chart gives its pod (values.yaml nodeOptions).
+  const chartValues = parse(readFileSync(join(repoRoot, "charts/jude-operator/values.yaml"), "utf8")) as {
+    nodeOptions?: string;
+  };
+  const operator = startJude(
+    "operator-bench",
+    [
+      "operator",
+      `--kubeconfig=${process.env.KUBECONFIG}`,
+      `--namespaces=${namespace}`,
+      "--leader-elect=false",
+      "--http-host=127.0.0.1",
+      `--http-port=${port}`,
+    ],
+    { NODE_OPTIONS: chartValues.nodeOptions ?? "" },
+  );
   try {
     await waitReady(operator, port);
     const kubeConfig = new KubeConfig();

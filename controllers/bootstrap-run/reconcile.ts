@@ -11,7 +11,7 @@ import {
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { EmbeddingModel } from "../../crds/index.ts";
-import { parseVersionRecord, versionRecordSelector } from "../embedding-model/version-record.ts";
+import { readVersionRecords } from "../embedding-model/record-reader.ts";
 import { resolveVersion, type ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
@@ -133,7 +133,7 @@ async function startRun(
   settings: RunReconcileSettings,
 ): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | undefined> {
   const model = read?.surroundings.model;
-  const versions = model === undefined ? { versions: [], waiting: [] } : runVersions(context, model);
+  const versions = model === undefined ? { versions: [], waiting: [] } : await runVersions(context, model);
   const cause = runStallCause({ run, pipeline: read?.surroundings, versions });
   const waiting = versions.waiting.find((entry) => entry.version === run.spec.modelVersion);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
@@ -186,13 +186,8 @@ async function startRun(
  * The versions a run may fill: the spec's version (usually the one being promoted; its workers wait
  * for this run's offsets, so it cannot wait for them) and every version the promotion still records.
  */
-function runVersions(context: ReconcileContext, model: EmbeddingModel): ResolvedVersions {
-  const records = context.cache
-    .list(resourceTypes.configMap, {
-      namespace: context.key.namespace,
-      labels: versionRecordSelector(model.metadata.name),
-    })
-    .flatMap((configMap) => parseVersionRecord(configMap as never) ?? []);
+async function runVersions(context: ReconcileContext, model: EmbeddingModel): Promise<ResolvedVersions> {
+  const records = await readVersionRecords(context, model.metadata, []);
   const specs = new Map(records.map((record) => [record.version, record.spec]));
   specs.set(model.spec.version, model.spec);
   const resolved: ResolvedVersions = { versions: [], waiting: [] };

@@ -61,6 +61,8 @@ export interface ParityObservation {
   minCosine?: number;
   /** Why the first mismatch failed, for the message. */
   firstMismatch?: string;
+  /** The measurement itself failed (server or changelog unreachable); measured again later. */
+  error?: string;
 }
 
 /** The parity threshold: a vector re-embedded through the candidate's server must match this well. */
@@ -184,6 +186,13 @@ export function parityGate(version: string, parity: ParityObservation | undefine
       state: "Shut",
       reason: "Unmeasured",
       message: `parity of version ${version} not checked yet`,
+    };
+  if (parity.error !== undefined)
+    return {
+      type: "ParityPassed",
+      state: "Shut",
+      reason: "ParityUnmeasured",
+      message: `parity of version ${version} could not be measured: ${parity.error}`,
     };
   const cosine = parity.minCosine === undefined ? "n/a" : parity.minCosine.toFixed(5);
   const figures = `${parity.matched}/${parity.sampled} sampled vectors matched, min cosine ${cosine} (gate ${parityMinCosine})`;

@@ -15,25 +15,11 @@ import { childLabels, labelKeys } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
 import type { Blocker } from "./blockers.ts";
 import { observeStore } from "./model-store.ts";
+import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
 import type { PromotionInputs } from "./promotion.ts";
-import {
-  parseVersionRecord,
-  recordedSpec,
-  versionRecordSelector,
-  type VersionRecord,
-} from "./version-record.ts";
+import { recordedSpec } from "./version-record.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
-
-/** The records of a model's versions, from their ConfigMaps. */
-export function readVersionRecords(context: ReconcileContext, model: EmbeddingModel): VersionRecord[] {
-  return context.cache
-    .list(resourceTypes.configMap, {
-      namespace: context.key.namespace,
-      labels: versionRecordSelector(model.metadata.name),
-    })
-    .flatMap((configMap) => parseVersionRecord(configMap as never) ?? []);
-}
 
 /** BootstrapRuns of `version` for the model's pipelines (operator-created or the user's own). */
 export function runsOfVersion(
@@ -157,8 +143,13 @@ export async function observePromotion(
   blockers: readonly Blocker[],
 ): Promise<PromotionInputs> {
   const spec = model.spec.version;
-  const records = readVersionRecords(context, model);
   const storeObservation = store === undefined ? undefined : await observeStore(store);
+  const records = await readVersionRecords(context, model.metadata, [
+    spec,
+    storeObservation?.current,
+    storeObservation?.backup,
+    model.status?.activeVersion,
+  ]);
   const serving: Record<string, ServingState> = {};
   for (const version of new Set([spec, ...records.map((record) => record.version)]))
     serving[version] = versionServing(context, model, version);

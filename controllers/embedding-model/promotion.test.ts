@@ -224,7 +224,7 @@ describe("restart at each step: the next reconcile decides from what it observes
     expect(decision.switchPointer).toBeUndefined();
     expect(decision).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
     expect(decision.records.find((entry) => entry.version === "v1")?.deactivatedTime).toBe(ago(5));
-    expect(decision.records.find((entry) => entry.version === "v2")?.activatedTime).toBeUndefined();
+    expect(decision.records.find((entry) => entry.version === "v2")?.activatedTime).toBe(ago(5));
     expect(decision.phases.v1).toBe("Draining");
   });
 

@@ -220,6 +220,13 @@ function settle(
   if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
     record.activatedTime = nowText;
     delete record.collected;
+  } else if (!wasLive(record) && input.store?.current === active) {
+    // The pointer names it but its record does not say so (a restart right after the flip): the
+    // flip's own time is when it became active.
+    record.activatedTime = input.store.flippedAtMs
+      ? conditionTime(new Date(input.store.flippedAtMs))
+      : nowText;
+    delete record.collected;
   }
   // Every other version that was live until now leaves at this switch; a restarted operator that
   // finds the pointer already flipped takes the flip's time.

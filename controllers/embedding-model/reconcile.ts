@@ -21,6 +21,8 @@ import { observePromotion } from "./promotion-observe.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
+import type { ParityObservation } from "./promotion-gates.ts";
+import { servingPorts } from "./serving-config.ts";
 import { grpcEndpoint } from "./service.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
 
@@ -121,7 +123,11 @@ export async function reconcileEmbeddingModel(
 /** The only gate left shut is parity, not measured yet. */
 function parityDue(decision: PromotionDecision): boolean {
   const shut = decision.gates.filter((gate) => gate.state !== "Open");
-  return shut.length === 1 && shut[0]!.type === "ParityPassed" && shut[0]!.reason !== "ParityFailed";
+  return (
+    shut.length === 1 &&
+    shut[0]!.type === "ParityPassed" &&
+    (shut[0]!.reason === "Unmeasured" || shut[0]!.reason === "NothingToSample")
+  );
 }
 
 /** Measures parity, keeps it in the candidate's record (a restart does not measure again), decides again. */
@@ -150,19 +156,39 @@ async function withParity(
     version: model.spec.version,
     spec: inputs.spec,
     modelDigest: `sha256:${model.spec.model.sha256 ?? model.status?.versions?.find((entry) => entry.version === model.spec.version)?.modelDigest ?? ""}`,
-    endpoint: (settings.servingEndpoint ?? ((ns, name) => grpcEndpoint(name, ns)))(namespace, serviceName),
+    endpoint: (settings.servingEndpoint ?? ((ns, name) => clusterEndpoint(context, ns, name)))(
+      namespace,
+      serviceName,
+    ),
     token: tokenRef === undefined ? undefined : secrets.get(tokenRef.name)?.get(tokenRef.key)?.toString(),
     pipelines,
     secrets,
     sampleSize: paritySampleSize,
     signal: context.signal,
   };
-  const parity = await (settings.measureParity ?? measureParity)(target);
+  // A measurement that cannot run keeps the gate shut with the reason; the next reconcile tries again.
+  const parity = await (settings.measureParity ?? measureParity)(target).catch(
+    (error: unknown): ParityObservation => ({ sampled: 0, matched: 0, error: (error as Error).message }),
+  );
   context.log.info({ version: model.spec.version, parity }, "parity sample measured");
   const records = inputs.records.map((record) =>
-    record.version === model.spec.version && parity.sampled > 0 ? { ...record, parity } : record,
+    record.version === model.spec.version && parity.sampled > 0 && parity.error === undefined
+      ? { ...record, parity }
+      : record,
   );
   return decidePromotion({ ...inputs, records, candidate: { ...inputs.candidate, parity } });
+}
+
+/**
+ * The Service's cluster IP and gRPC port: reachable wherever the operator runs with cluster networking,
+ * without depending on cluster DNS; the DNS name when the IP is not known yet.
+ */
+function clusterEndpoint(context: ReconcileContext, namespace: string, name: string): string {
+  const service = context.cache.get(resourceTypes.service, { namespace, name });
+  const ip = (service?.spec as { clusterIP?: string } | undefined)?.clusterIP;
+  return ip !== undefined && ip !== "None" && ip !== ""
+    ? `${ip}:${servingPorts.grpc}`
+    : grpcEndpoint(name, namespace);
 }
 
 /** Secrets a pipeline's Kafka connection needs (read for the parity sample's source events). */

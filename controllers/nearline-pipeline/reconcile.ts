@@ -17,11 +17,7 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
-import {
-  parseVersionRecord,
-  versionRecordSelector,
-  type VersionRecord,
-} from "../embedding-model/version-record.ts";
+import { readVersionRecords } from "../embedding-model/record-reader.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
 import { workerConsumerGroup } from "./worker-config.ts";
@@ -67,7 +63,11 @@ export async function reconcileNearlinePipeline(
   const model = surroundings.model;
   const resolved: ResolvedVersions =
     cause === undefined && model !== undefined
-      ? resolveLiveVersions(model, versionRecords(context, model), bootstrapRunsOf(context, pipeline))
+      ? resolveLiveVersions(
+          model,
+          await readVersionRecords(context, model.metadata, [model.spec.version]),
+          bootstrapRunsOf(context, pipeline),
+        )
       : { versions: [], waiting: [] };
   if (cause === undefined && model !== undefined) {
     for (const version of resolved.versions) {
@@ -114,16 +114,6 @@ export async function reconcileNearlinePipeline(
     ...(versions.length > 0 ? { versions } : {}),
   });
   return { requeueAfterMs: pipelinePollMs };
-}
-
-/** The version records of the pipeline's model (which versions run workers). */
-function versionRecords(context: ReconcileContext, model: EmbeddingModel): VersionRecord[] {
-  return context.cache
-    .list(resourceTypes.configMap, {
-      namespace: context.key.namespace,
-      labels: versionRecordSelector(model.metadata.name),
-    })
-    .flatMap((configMap) => parseVersionRecord(configMap as never) ?? []);
 }
 
 /** BootstrapRuns of this pipeline (their watermarks are where a new version's workers start). */

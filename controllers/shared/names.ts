@@ -53,5 +53,6 @@ export function bootstrapJobName(run: string): string {
 
 /** The BootstrapRun the operator creates for a version it promotes. */
 export function promotionBootstrapRunName(pipeline: string, embeddingVersion: string): string {
-  return childName(pipeline, embeddingVersion);
+  // Suffixed so a run a user names <pipeline>-<version> in Git never collides with the operator's.
+  return childName(pipeline, embeddingVersion, "promotion");
 }

@@ -15,7 +15,7 @@ import {
   waitForObject,
   type ControllersHarness,
 } from "./harness.ts";
-import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
 interface RunObject {
   [field: string]: unknown;
@@ -38,16 +38,7 @@ describe("BootstrapRun controller", () => {
     harness = await startControllers("bootstrap-ctl");
     topic = uniqueTopic("jobs-changelog");
     await createTopics([topic], produced.length);
-    await produceEvents(
-      topic,
-      produced.flatMap((count, partition) =>
-        Array.from({ length: count }, (_, index) => ({
-          key: `job-${partition}-${index}`,
-          value: { jobId: `job-${partition}-${index}`, title: "Engineer" },
-          partition,
-        })),
-      ),
-    );
+    await produceEvents(topic, snapshotEvents(produced));
     await applyObjects(harness.namespace, [storeSecret(), model(), pipeline("jobs", topic)]);
   });
 

@@ -28,31 +28,45 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
   const namespace = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
   await createRestrictedNamespace(namespace);
 
+  const stop = startManager(namespace, "controllers-test", (manager) => {
+    const settings = { images: testImages, concurrency: 2 };
+    manager.add(nearlinePipelineController(settings));
+    manager.add(bootstrapRunController(settings));
+  });
+  return {
+    namespace,
+    async stop() {
+      await stop();
+      await deleteNamespace(namespace);
+    },
+  };
+}
+
+/**
+ * Runs a manager with the controllers `add` registers on `namespace`, in this process; returns its
+ * stop. JUDE_TEST_LOG=1 shows the controllers' errors (failed reconciles are retried, not thrown here).
+ */
+export function startManager(
+  namespace: string,
+  component: string,
+  add: (manager: Manager) => void,
+): () => Promise<void> {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
   const manager = new Manager({
     kubeConfig,
     namespaces: [namespace],
-    // JUDE_TEST_LOG=1 shows the controllers' errors (failed reconciles are retried, not thrown here).
-    log: process.env.JUDE_TEST_LOG
-      ? createRootLogger({ component: "controllers-test", level: "error" })
-      : silentLogger(),
+    log: process.env.JUDE_TEST_LOG ? createRootLogger({ component, level: "error" }) : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: 300_000,
     drainMs: 5_000,
   });
-  const settings = { images: testImages, concurrency: 2 };
-  manager.add(nearlinePipelineController(settings));
-  manager.add(bootstrapRunController(settings));
+  add(manager);
   const abort = new AbortController();
   const running = manager.run(abort.signal);
-  return {
-    namespace,
-    async stop() {
-      abort.abort();
-      await running;
-      await deleteNamespace(namespace);
-    },
+  return async () => {
+    abort.abort();
+    await running;
   };
 }
 

@@ -3,6 +3,7 @@
 import type { BootstrapRunInput, NearlinePipelineInput } from "../../../crds/index.ts";
 import { loadExample, type JsonObject } from "../../fixtures/examples.ts";
 import { requireEnv } from "../../support/env.ts";
+import type { TestEvent } from "../../support/kafka.ts";
 
 /** The Secret the example pipelines reference for the store URL. */
 export function storeSecret(name = "jude-redis"): JsonObject {
@@ -46,4 +47,15 @@ export function bootstrapRun(name: string, pipelineName: string, parallelism: nu
   spec.pipelineRef = { name: pipelineName };
   spec.parallelism = parallelism;
   return object;
+}
+
+/** A changelog of `counts[p]` job events on each partition p (a snapshot for a BootstrapRun). */
+export function snapshotEvents(counts: readonly number[]): TestEvent[] {
+  return counts.flatMap((count, partition) =>
+    Array.from({ length: count }, (_, index) => ({
+      key: `job-${partition}-${index}`,
+      value: { jobId: `job-${partition}-${index}`, title: "Engineer" },
+      partition,
+    })),
+  );
 }

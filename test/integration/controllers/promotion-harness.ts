@@ -2,12 +2,9 @@
 // the testbed's API server; its pods only pretend to run on kwok nodes): the bootstrap shards (vectors
 // written to the real Redis store, the version marked complete, the run's status Succeeded), the
 // pipeline's reported lag, and the objects a user applies.
-import { KubeConfig } from "@kubernetes/client-node";
-import type { Registry } from "prom-client";
+import { Registry } from "prom-client";
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
-import { Manager } from "../../../operator/runtime/manager.ts";
-import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
 import {
   connectRedis,
   markVersionComplete,
@@ -19,6 +16,7 @@ import {
 import { requireEnv } from "../../support/env.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { testImages } from "../operator/operator-harness.ts";
+import { startManager } from "./harness.ts";
 
 /** A running EmbeddingModel controller; `parity` is what its parity measurement answers. */
 export interface PromotionOperator {
@@ -35,36 +33,19 @@ export function startPromotionOperator(
   namespace: string,
   parity: (version: string) => ParityObservation,
 ): PromotionOperator {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
-  const manager = new Manager({
-    kubeConfig,
-    namespaces: [namespace],
-    log: process.env.JUDE_TEST_LOG
-      ? createRootLogger({ component: "promotion-test", level: "info" })
-      : silentLogger(),
-    http: { host: "127.0.0.1", port: 0 },
-    watchStaleMs: 300_000,
-    drainMs: 5_000,
+  let registry = new Registry();
+  const stop = startManager(namespace, "promotion-test", (manager) => {
+    registry = manager.metrics.registry;
+    manager.add(
+      embeddingModelController({
+        images: testImages,
+        concurrency: 2,
+        registry,
+        measureParity: async (target) => parity(target.version),
+      }),
+    );
   });
-  const registry = manager.metrics.registry;
-  manager.add(
-    embeddingModelController({
-      images: testImages,
-      concurrency: 2,
-      registry,
-      measureParity: async (target) => parity(target.version),
-    }),
-  );
-  const stopper = new AbortController();
-  const running = manager.run(stopper.signal);
-  return {
-    registry,
-    stop: async () => {
-      stopper.abort(new Error("test step"));
-      await running;
-    },
-  };
+  return { registry, stop };
 }
 
 /** The test's own store (name unique per run) on the testbed's Redis. */

@@ -96,16 +96,16 @@ describe("promotion on the API server", () => {
     await applyObjects(namespace, [modelAt("v1")]);
     await until(
       "v1's BootstrapRun",
-      async () => (await getObject("bootstraprun/jobs-v1", namespace)) !== undefined,
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
     );
-    const run = (await getObject("bootstraprun/jobs-v1", namespace))!;
+    const run = (await getObject("bootstraprun/jobs-v1-promotion", namespace))!;
     expect((run.metadata as Json).ownerReferences).toMatchObject([
       { kind: "EmbeddingModel", name: "jobs-model", controller: true },
     ]);
     expect(await phaseOf("v1")).toBe("Bootstrapping");
     expect((await readPointer(store)).current).toBeNull();
     await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v1", "v1");
+    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
     await reportCaughtUp(namespace, "jobs", ["v1"]);
     await until("v1 active", async () => (await status()).activeVersion === "v1");
     expect((await readPointer(store)).current).toBe("v1");
@@ -119,12 +119,12 @@ describe("promotion on the API server", () => {
     await applyObjects(namespace, [modelAt("v2")]);
     await until(
       "v2's BootstrapRun",
-      async () => (await getObject("bootstraprun/jobs-v2", namespace)) !== undefined,
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
     );
     expect(await getObject("deployment/jobs-model-v1", namespace)).toBeDefined();
     expect(await getObject("deployment/jobs-model-v2", namespace)).toBeDefined();
     await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids.slice(0, 5));
-    await finishBootstrap(store, namespace, "jobs-v2", "v2");
+    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
     await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
     await until("coverage measured", async () =>
       (conditionOf(await model(), "CoverageMet")?.message ?? "").includes("5/10 records"),
@@ -154,7 +154,7 @@ describe("promotion on the API server", () => {
     await applyObjects(namespace, [modelAt("v3")]);
     await until(
       "v3's BootstrapRun",
-      async () => (await getObject("bootstraprun/jobs-v3", namespace)) !== undefined,
+      async () => (await getObject("bootstraprun/jobs-v3-promotion", namespace)) !== undefined,
     );
     await writeVectors(store, "v3", `sha256:${hex("v3")}`, ids.slice(0, 3));
     await applyObjects(namespace, [modelAt("v4")]);
@@ -163,7 +163,7 @@ describe("promotion on the API server", () => {
         await Promise.all([
           getObject("deployment/jobs-model-v3", namespace),
           getObject("configmap/jobs-model-v3-record", namespace),
-          getObject("bootstraprun/jobs-v3", namespace),
+          getObject("bootstraprun/jobs-v3-promotion", namespace),
         ])
       ).every((object) => object === undefined),
     );
@@ -182,7 +182,7 @@ describe("promotion on the API server", () => {
       firstMismatch: "job:j1: cosine 0.42000 < 0.999",
     });
     await writeVectors(store, "v4", `sha256:${hex("v4")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v4", "v4");
+    await finishBootstrap(store, namespace, "jobs-v4-promotion", "v4");
     await reportCaughtUp(namespace, "jobs", ["v1", "v4"]);
     await until(
       "Stalled on parity",
@@ -202,11 +202,11 @@ describe("promotion on the API server", () => {
     await applyObjects(namespace, [modelAt("v5", { cutover: "Manual" })]);
     await until(
       "v5's BootstrapRun",
-      async () => (await getObject("bootstraprun/jobs-v5", namespace)) !== undefined,
+      async () => (await getObject("bootstraprun/jobs-v5-promotion", namespace)) !== undefined,
     );
     await operator.stop();
     await writeVectors(store, "v5", `sha256:${hex("v5")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v5", "v5");
+    await finishBootstrap(store, namespace, "jobs-v5-promotion", "v5");
     await reportCaughtUp(namespace, "jobs", ["v1", "v5"]);
     operator = startPromotionOperator(namespace, (version) => parity.get(version) ?? passing);
     await until("AwaitingCutover", async () => (await phaseOf("v5")) === "AwaitingCutover");

@@ -1,0 +1,39 @@
+// Reads the version records of a model live (see version-record.ts). Shared by the EmbeddingModel
+// controller (its promotion's memory), the NearlinePipeline controller (which versions run workers)
+// and the BootstrapRun controller (which versions a run may fill).
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import type { ReconcileContext } from "../../operator/runtime/types.ts";
+import {
+  parseVersionRecord,
+  versionRecordName,
+  versionRecordSelector,
+  type VersionRecord,
+} from "./version-record.ts";
+
+/**
+ * The records of a model's versions, read live: the cache may not show the record this controller
+ * wrote a moment ago, and deciding from an older one would forget what happened (e.g. an activation).
+ * (The shared cache keeps no ConfigMap data at all.) The cache only says which records exist; the
+ * versions named in `alsoVersions` are always looked up.
+ */
+export async function readVersionRecords(
+  context: ReconcileContext,
+  model: { name: string; uid?: string | undefined },
+  alsoVersions: readonly (string | null | undefined)[],
+): Promise<VersionRecord[]> {
+  const namespace = context.key.namespace;
+  const names = new Set(
+    context.cache
+      .list(resourceTypes.configMap, { namespace, labels: versionRecordSelector(model.name) })
+      .map((configMap) => configMap.metadata?.name ?? ""),
+  );
+  for (const version of alsoVersions) if (version) names.add(versionRecordName(model.name, version));
+  const records: VersionRecord[] = [];
+  for (const name of names) {
+    const live = await context.client.getLive(resourceTypes.configMap, { namespace, name });
+    const owned = live?.metadata?.ownerReferences?.some((owner) => owner.uid === model.uid);
+    const record = live === undefined || !owned ? undefined : parseVersionRecord(live as never);
+    if (record !== undefined) records.push(record);
+  }
+  return records;
+}

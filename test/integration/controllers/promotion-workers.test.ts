@@ -1,0 +1,72 @@
+// A promoted version's nearline workers start exactly where its bootstrap snapshot ended: with the
+// NearlinePipeline and BootstrapRun controllers on the testbed (real Kafka), a version record that
+// asks for bootstrapped workers holds the workers back until the run captured its watermarks, then
+// the version's consumer group is committed at those offsets before its worker Deployment exists.
+import { Admin } from "@platformatic/kafka";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
+import { workerConsumerGroup } from "../../../controllers/nearline-pipeline/worker-config.ts";
+import { parseEmbeddingModel, parseNearlinePipeline } from "../../../crds/index.ts";
+import { bootstrapBrokers, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { kubectlJson } from "../../support/kubectl.ts";
+import { applyObjects, startControllers, waitForObject, type ControllersHarness } from "./harness.ts";
+import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
+
+const produced = [5, 3];
+
+async function committed(groupId: string, topic: string): Promise<Map<number, number>> {
+  const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
+    const partitions = group?.topics.find((entry) => entry.name === topic)?.partitions ?? [];
+    return new Map(partitions.map((entry) => [entry.partitionIndex, Number(entry.committedOffset)]));
+  } finally {
+    await admin.close();
+  }
+}
+
+describe("workers of a promoted version", () => {
+  let harness: ControllersHarness;
+  let topic: string;
+
+  beforeAll(async () => {
+    harness = await startControllers("promotion-workers");
+    topic = uniqueTopic("promotion-workers");
+    await createTopics([topic], produced.length);
+    await produceEvents(topic, snapshotEvents(produced));
+    await applyObjects(harness.namespace, [storeSecret(), model(), pipeline("jobs", topic)]);
+  });
+
+  afterAll(async () => {
+    await harness?.stop();
+  });
+
+  it("start from the offsets the version's BootstrapRun captured", async () => {
+    const ns = harness.namespace;
+    const stored = parseEmbeddingModel(await kubectlJson(["get", "-n", ns, "embeddingmodel/jude-minilm"]));
+    const jobs = parseNearlinePipeline(await kubectlJson(["get", "-n", ns, "nearlinepipeline/jobs"]));
+    // What the EmbeddingModel controller records for a version it promotes: workers from the bootstrap.
+    const record = desiredVersionRecord(stored, {
+      version: "minilm-v2",
+      spec: { model: stored.spec.model, prompts: stored.spec.prompts, serving: stored.spec.serving },
+      promotionStartTime: "2026-12-02T00:00:00Z",
+      workers: true,
+      fromBootstrap: true,
+    });
+    await applyObjects(ns, [{ ...record, metadata: { ...record.metadata, namespace: undefined } }]);
+    await waitForObject<{ status?: { conditions?: { type: string; reason: string }[] } }>(
+      ns,
+      "nearlinepipeline/jobs",
+      "workers held back for the offsets",
+      (object) => object.status?.conditions?.some((entry) => entry.reason === "WaitingForModel") === true,
+    );
+    const group = workerConsumerGroup(jobs, "minilm-v2");
+    expect((await committed(group, topic)).size).toBe(0);
+
+    const run = bootstrapRun("jobs-minilm-v2", "jobs", 2);
+    (run.spec as { modelVersion: string }).modelVersion = "minilm-v2";
+    await applyObjects(ns, [run]);
+    await waitForObject(ns, "deployment/jobs-minilm-v2-nearline", "v2 workers", () => true);
+    expect(Object.fromEntries(await committed(group, topic))).toEqual({ 0: 5, 1: 3 });
+  });
+});
