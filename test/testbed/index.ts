@@ -10,7 +10,7 @@ import { localNodesComponent } from "./components/local-nodes.ts";
 import { model } from "./components/model.ts";
 import { redis } from "./components/redis.ts";
 import { stateDir } from "./paths.ts";
-import { readState, writeState } from "./state.ts";
+import { readState, withStateLock, writeState } from "./state.ts";
 
 export { componentNames, type ComponentName } from "./component.ts";
 export { TestbedStepError } from "./step.ts";
@@ -60,6 +60,10 @@ export interface UpResult {
  * and ready are left alone, so `up` twice is a no-op.
  */
 export async function up(requested: readonly ComponentName[] = []): Promise<UpResult> {
+  return withStateLock(() => upLocked(requested));
+}
+
+async function upLocked(requested: readonly ComponentName[]): Promise<UpResult> {
   const state = readState();
   const started: ComponentName[] = [];
   for (const name of resolveOrder(requested)) {
@@ -96,6 +100,10 @@ export async function stop(name: ComponentName): Promise<void> {
 
 /** Stops the given components (default: all) in reverse start order and forgets them. */
 export async function down(requested: readonly ComponentName[] = []): Promise<void> {
+  await withStateLock(() => downLocked(requested));
+}
+
+async function downLocked(requested: readonly ComponentName[]): Promise<void> {
   const state = readState();
   const names = requested.length > 0 ? [...requested] : [...componentNames];
   for (const name of [...componentNames].reverse()) {

@@ -5,7 +5,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { imagesFor } from "../../../controllers/shared/image.ts";
 import { controllerFactories } from "../../../operator/controllers.ts";
 import { Manager } from "../../../operator/runtime/manager.ts";
-import { silentLogger } from "../../../plumbing/logger.ts";
+import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
+import type { WorkloadPlacement } from "../../../controllers/shared/placement.ts";
 import { installCrds as installJudeCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
@@ -65,8 +66,14 @@ export function cpuModel(namespace: string, name: string, serving: Json): Json {
 /** The testbed's images as the operator renders them. */
 export const testImages = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
 
-/** Runs the operator's manager in this process, watching `namespaces`, without leader election. */
-export function startInProcessOperator(namespaces: string[]): {
+/**
+ * Runs the operator's manager in this process, watching `namespaces`, without leader election: the
+ * EmbeddingModel controller, or the `controllers` named, with `placement` for the pods they render.
+ */
+export function startInProcessOperator(
+  namespaces: string[],
+  options: { controllers?: string[]; placement?: WorkloadPlacement; concurrency?: number } = {},
+): {
   manager: Manager;
   stop: () => Promise<void>;
 } {
@@ -75,12 +82,21 @@ export function startInProcessOperator(namespaces: string[]): {
   const manager = new Manager({
     kubeConfig,
     namespaces,
-    log: silentLogger(),
+    // JUDE_TEST_LOG=1 shows the controllers' errors (failed reconciles are retried, not thrown here).
+    log: process.env.JUDE_TEST_LOG
+      ? createRootLogger({ component: "operator-test", level: "error" })
+      : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: 300_000,
     drainMs: 10_000,
   });
-  manager.add(controllerFactories["embedding-model"]!({ images: testImages, concurrency: 4 }));
+  const settings = {
+    images: testImages,
+    concurrency: options.concurrency ?? 4,
+    ...(options.placement !== undefined ? { placement: options.placement } : {}),
+  };
+  for (const name of options.controllers ?? ["embedding-model"])
+    manager.add(controllerFactories[name]!(settings));
   const stopper = new AbortController();
   const running = manager.run(stopper.signal);
   return {
