@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
 import { Cluster, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript } from "./kubectl-jude/completion.ts";
+import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
 import { statusView } from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
 
@@ -17,12 +18,14 @@ commands:
   status [MODEL]            versions, phases, promotion gates with their values, pipeline lag, bootstrap progress
   approve MODEL [VERSION]   approve the manual cutover to VERSION (default: the version being promoted)
   rollback MODEL [--to V]   set spec.version back to a retained version (default: the previous active one)
+  dashboard                 a live web page of models, promotions, pipelines and bootstraps (loopback only)
   completion bash|zsh       print a shell completion script
 
 flags:
   -n, --namespace NS        namespace (default: the current context's)
   -A, --all-namespaces      status across all namespaces
   -o, --output text|json    output format of status (default text)
+      --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
       --kubeconfig FILE     kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
 
@@ -43,6 +46,7 @@ async function run(argv: string[]): Promise<number> {
       context: { type: "string" },
       kubeconfig: { type: "string" },
       to: { type: "string" },
+      port: { type: "string", default: "3100" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -71,6 +75,13 @@ async function run(argv: string[]): Promise<number> {
       process.stdout.write(
         values.output === "json" ? `${JSON.stringify(models, null, 2)}\n` : renderStatus(models),
       );
+      return 0;
+    }
+    case "dashboard": {
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new UsageError(`--port must be a port number, not "${values.port}"`);
+      await runDashboard({ cluster, namespace: values["all-namespaces"] ? undefined : namespace, port });
       return 0;
     }
     case "approve":

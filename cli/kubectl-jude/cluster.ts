@@ -92,6 +92,7 @@ export class Cluster {
         undefined,
         undefined,
         undefined,
+        undefined, // fieldSelector
         selector,
       );
       return list.items.flatMap((item) => parseVersionRecord(item as never) ?? []);

@@ -10,6 +10,7 @@ const flags = [
   "--output",
   "--context",
   "--kubeconfig",
+  "--port",
   "--help",
 ];
 

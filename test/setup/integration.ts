@@ -1,4 +1,4 @@
 import { testbedSetup } from "./testbed-setup.ts";
 
 /** Integration tests run against every real component of the testbed. */
-export default testbedSetup(["kube", "kwok", "helm", "kafka", "redis", "model", "chart-tools"]);
+export default testbedSetup(["kube", "kwok", "helm", "kafka", "redis", "model", "chart-tools", "browser"]);

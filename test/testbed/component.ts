@@ -8,6 +8,7 @@ export const componentNames = [
   "model",
   "local-nodes",
   "chart-tools",
+  "browser",
 ] as const;
 export type ComponentName = (typeof componentNames)[number];
 

@@ -12,6 +12,7 @@ describe("testbed component resolution", () => {
       "model",
       "local-nodes",
       "chart-tools",
+      "browser",
     ]);
   });
 
@@ -22,7 +23,7 @@ describe("testbed component resolution", () => {
 
   it("rejects an unknown component and lists the valid ones", () => {
     expect(() => parseComponentNames(["kube", "postgres"])).toThrow(
-      'unknown testbed component "postgres"; components: kube, kwok, helm, kafka, redis, model, local-nodes, chart-tools',
+      'unknown testbed component "postgres"; components: kube, kwok, helm, kafka, redis, model, local-nodes, chart-tools, browser',
     );
   });
 });

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { componentNames, type Component, type ComponentName, type ComponentState } from "./component.ts";
+import { browser } from "./components/browser.ts";
 import { chartTools } from "./components/chart-tools.ts";
 import { helm } from "./components/helm.ts";
 import { kafka } from "./components/kafka.ts";
@@ -23,6 +24,7 @@ const components: Record<ComponentName, Component> = {
   model,
   "local-nodes": localNodesComponent,
   "chart-tools": chartTools,
+  browser,
 };
 
 /** Requested components plus what they require, in start order. */

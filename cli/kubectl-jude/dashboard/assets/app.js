@@ -1,0 +1,62 @@
+// The dashboard page: one EventSource on /api/stream (the server pushes the whole state whenever a
+// watch reports a change; EventSource reconnects by itself), and the approve / rollback buttons, each
+// behind a confirmation dialog.
+/* global document, window, EventSource, fetch */
+import { h, renderModel } from "./render.js";
+
+const models = document.getElementById("models");
+const connection = document.getElementById("connection");
+const scope = document.getElementById("scope");
+const dialog = document.getElementById("confirm");
+const toast = document.getElementById("toast");
+
+function showToast(text, kind = "info") {
+  toast.textContent = text;
+  toast.dataset.kind = kind;
+  toast.hidden = false;
+  window.clearTimeout(showToast.timer);
+  showToast.timer = window.setTimeout(() => (toast.hidden = true), 6000);
+}
+
+/** Asks for confirmation in a modal dialog; resolves true when confirmed. */
+function confirmAction(title, text) {
+  document.getElementById("confirm-title").textContent = title;
+  document.getElementById("confirm-text").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) =>
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }),
+  );
+}
+
+async function onAction(model, kind, action) {
+  const title = kind === "approve" ? `Approve the cutover of ${model.name}?` : `Roll ${model.name} back?`;
+  if (!(await confirmAction(title, `${action.summary}.`))) return;
+  const response = await fetch(`/api/models/${model.namespace}/${model.name}/${kind}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ version: action.version }),
+  });
+  const body = await response.json();
+  showToast(response.ok ? body.summary : `refused: ${body.error}`, response.ok ? "info" : "error");
+}
+
+function render(state) {
+  scope.textContent = state.namespace === undefined ? "all namespaces" : `namespace ${state.namespace}`;
+  const cards = state.models.map((model) => renderModel(model, onAction));
+  models.replaceChildren(
+    ...(cards.length > 0 ? cards : [h("p", { class: "empty" }, "No EmbeddingModels here yet.")]),
+  );
+  document.body.dataset.generatedAt = state.generatedAt;
+}
+
+const events = new EventSource("/api/stream");
+events.addEventListener("state", (message) => {
+  connection.dataset.state = "live";
+  connection.textContent = "live";
+  render(JSON.parse(message.data));
+});
+events.addEventListener("error", () => {
+  connection.dataset.state = "reconnecting";
+  connection.textContent = "reconnecting…";
+});

@@ -1,0 +1,145 @@
+// The dashboard's HTTP server, on loopback only: the page's files, the current state as JSON, a
+// Server-Sent Events stream that pushes the state whenever a watch changed it, and the two actions
+// (approve, rollback) — decided by the same functions as `kubectl jude approve|rollback` on a freshly
+// read object and applied as the same spec patch, with the user's credentials.
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { approve, rollback } from "../actions.ts";
+import { PluginError, type Cluster } from "../cluster.ts";
+import { loadAssets } from "./assets.ts";
+import { guardRequest } from "./request-guard.ts";
+import type { WatchHub } from "./watch-hub.ts";
+
+export interface DashboardServerOptions {
+  hub: WatchHub;
+  cluster: Pick<Cluster, "readModel" | "readVersionRecords" | "patchModelSpec">;
+  /** 0 picks a free port. */
+  port: number;
+  /** Loopback address to bind (default 127.0.0.1). */
+  address?: string;
+  /** Seconds between keep-alive comments on idle event streams (default 15). */
+  heartbeatSeconds?: number;
+}
+
+export interface DashboardServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const securityHeaders = {
+  "content-security-policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+};
+
+const actionPath = /^\/api\/models\/([a-z0-9-]+)\/([a-z0-9.-]+)\/(approve|rollback)$/;
+
+function send(response: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  response.writeHead(status, { ...securityHeaders, "content-type": type });
+  response.end(body);
+}
+
+const sendJson = (response: ServerResponse, status: number, body: unknown): void =>
+  send(response, status, "application/json; charset=utf-8", JSON.stringify(body));
+
+async function readJson(request: IncomingMessage, limit = 4096): Promise<Record<string, unknown>> {
+  let text = "";
+  for await (const chunk of request) {
+    text += String(chunk);
+    if (text.length > limit) throw new PluginError("request body too large");
+  }
+  const parsed: unknown = text === "" ? {} : JSON.parse(text);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new PluginError("request body must be a JSON object");
+  return parsed as Record<string, unknown>;
+}
+
+/** Starts the server; resolves once it listens. */
+export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
+  const assets = loadAssets();
+  const streams = new Set<ServerResponse>();
+  const address = options.address ?? "127.0.0.1";
+  let port = options.port;
+
+  const stream = (request: IncomingMessage, response: ServerResponse): void => {
+    response.writeHead(200, {
+      ...securityHeaders,
+      "content-type": "text/event-stream; charset=utf-8",
+      connection: "keep-alive",
+    });
+    const push = (state: unknown): void => {
+      response.write(`event: state\ndata: ${JSON.stringify(state)}\n\n`);
+    };
+    push(options.hub.state());
+    const unsubscribe = options.hub.subscribe(push);
+    streams.add(response);
+    request.once("close", () => {
+      unsubscribe();
+      streams.delete(response);
+    });
+  };
+
+  const act = async (request: IncomingMessage, response: ServerResponse, match: RegExpExecArray) => {
+    const [, namespace = "", name = "", action] = match;
+    const body = await readJson(request);
+    const requested = typeof body.version === "string" ? body.version : undefined;
+    // Decide on the object as it is now, not as the page last saw it.
+    const model = await options.cluster.readModel(namespace, name);
+    const decision =
+      action === "approve"
+        ? approve(model, requested)
+        : rollback(model, requested, await options.cluster.readVersionRecords(namespace, name));
+    if ("refused" in decision) return sendJson(response, 409, { error: decision.refused });
+    await options.cluster.patchModelSpec(namespace, name, decision.patch);
+    sendJson(response, 200, { summary: decision.summary });
+  };
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const verdict = guardRequest(request.method ?? "GET", request.headers, port);
+    if (verdict !== undefined) return sendJson(response, verdict.status, { error: verdict.message });
+    const path = new URL(request.url ?? "/", "http://dashboard").pathname;
+    if (request.method === "POST") {
+      const match = actionPath.exec(path);
+      if (match === null) return sendJson(response, 404, { error: `no action at ${path}` });
+      return act(request, response, match);
+    }
+    if (path === "/api/state") return sendJson(response, 200, options.hub.state());
+    if (path === "/api/stream") return stream(request, response);
+    const asset = assets.get(path);
+    if (asset === undefined) return sendJson(response, 404, { error: `${path} not found` });
+    send(response, 200, asset.type, asset.body);
+  };
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      const status = error instanceof PluginError || error instanceof SyntaxError ? 400 : 500;
+      if (!response.headersSent) sendJson(response, status, { error: (error as Error).message });
+      else response.end();
+    });
+  });
+  const heartbeat = setInterval(
+    () => {
+      for (const response of streams) response.write(": keep-alive\n\n");
+    },
+    (options.heartbeatSeconds ?? 15) * 1000,
+  );
+  heartbeat.unref();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, address, () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${address}:${port}/`,
+    port,
+    close: async () => {
+      clearInterval(heartbeat);
+      for (const response of streams) response.end();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import { bootstrapOfV2, jobsPipeline, promotingModel } from "../fixtures.test-data.ts";
+import { conditionVerdict, dashboardView, throughputKey, type WatchedObjects } from "./view-model.ts";
+
+const now = new Date("2026-12-01T10:05:00Z");
+
+function objects(overrides: Partial<WatchedObjects> = {}): WatchedObjects {
+  return {
+    models: [promotingModel()],
+    pipelines: [jobsPipeline()],
+    bootstrapRuns: [bootstrapOfV2()],
+    events: [],
+    ...overrides,
+  };
+}
+
+describe("conditionVerdict", () => {
+  it("reads Stalled=True as bad, Stalled=False as good, RolledBack as neutral, Unknown as pending", () => {
+    expect(conditionVerdict("CoverageMet", "True")).toBe("good");
+    expect(conditionVerdict("CoverageMet", "False")).toBe("bad");
+    expect(conditionVerdict("Stalled", "True")).toBe("bad");
+    expect(conditionVerdict("Stalled", "False")).toBe("good");
+    expect(conditionVerdict("RolledBack", "True")).toBe("neutral");
+    expect(conditionVerdict("Failed", "False")).toBe("good");
+    expect(conditionVerdict("Promoted", "Unknown")).toBe("pending");
+  });
+});
+
+describe("dashboardView", () => {
+  it("shows every promotion condition with its measured value, Unknown when not reported", () => {
+    const [model] = dashboardView(objects(), { now }).models;
+    expect(
+      model!.conditions.map((condition) => [condition.type, condition.status, condition.message]),
+    ).toEqual([
+      ["ServingReady", "True", "2/2 replicas ready"],
+      ["BootstrapComplete", "True", "12000 entities"],
+      ["CaughtUp", "True", "lag 0.4 s <= 30 s"],
+      ["CoverageMet", "False", "coverage 0.95 < 0.99"],
+      ["ParityPassed", "Unknown", ""],
+      ["Promoted", "Unknown", ""],
+      ["RolledBack", "Unknown", ""],
+      ["Stalled", "Unknown", ""],
+    ]);
+    expect(model!.versions.map((version) => `${version.version}:${version.phase}`)).toEqual([
+      "minilm-v0:Retained",
+      "minilm-v1:Active",
+      "minilm-v2:CatchingUp",
+    ]);
+    expect(model!.promoting).toBe(true);
+  });
+
+  it("offers approve for a manual cutover in progress and rollback to the recorded retained version", () => {
+    const record = {
+      version: "minilm-v0",
+      promotionStartTime: "2026-10-31T00:00:00Z",
+      spec: {
+        model: promotingModel().spec.model,
+        prompts: { job: "Job: {{title}}" },
+        serving: promotingModel().spec.serving,
+      },
+    };
+    const [model] = dashboardView(
+      objects({
+        versionRecords: [
+          { namespace: "recs", model: "minilm", record },
+          { namespace: "recs", model: "other", record: { ...record, version: "minilm-v1" } },
+        ],
+      }),
+      { now },
+    ).models;
+    expect(model!.actions).toEqual({
+      approve: { version: "minilm-v2", summary: "approved cutover of minilm to minilm-v2" },
+      rollback: { version: "minilm-v0", summary: "rolling minilm back to minilm-v0 (was minilm-v1)" },
+    });
+  });
+
+  it("refuses rollback, with the reason, while the operator kept no record of the version", () => {
+    const [model] = dashboardView(objects(), { now }).models;
+    expect(model!.actions.rollback).toMatchObject({
+      refused: expect.stringMatching(/no record of minilm-v0/),
+    });
+  });
+
+  it("refuses approve once the version is approved, with the reason shown on the button", () => {
+    const approved = promotingModel();
+    approved.spec.promotion = { ...approved.spec.promotion!, approvedVersion: "minilm-v2" };
+    const [model] = dashboardView(objects({ models: [approved] }), { now }).models;
+    expect(model!.actions.approve).toEqual({ refused: "minilm-v2 is already approved" });
+  });
+
+  it("adds pipeline throughput and bootstrap dedup counts to the status figures", () => {
+    const run = bootstrapOfV2();
+    run.status!.progress = { ...run.status!.progress, embedded: 3000, deduplicated: 2040 };
+    const [model] = dashboardView(objects({ bootstrapRuns: [run] }), {
+      now,
+      throughput: (key) => (key === throughputKey("recs", "jobs", "minilm-v1") ? 120.5 : undefined),
+    }).models;
+    expect(model!.pipelines[0]!.versions).toEqual([
+      {
+        version: "minilm-v1",
+        lag: 0,
+        embedded: 9000,
+        skippedUnchanged: 3000,
+        deadLettered: 2,
+        throughput: 120.5,
+      },
+      { version: "minilm-v2", lag: 12, embedded: 400 },
+    ]);
+    expect(model!.bootstraps[0]).toMatchObject({ percent: 42, embedded: 3000, deduplicated: 2040 });
+  });
+
+  it("builds the timeline from condition transitions and the events of the model's objects", () => {
+    const event = (name: string, kind: string, objectName: string, time: string) => ({
+      metadata: { name, namespace: "recs" },
+      involvedObject: { kind, name: objectName, namespace: "recs", apiVersion: "jude.dev/v1alpha1" },
+      type: "Normal",
+      reason: "CutoverApproved",
+      message: "waiting for gates",
+      count: 3,
+      lastTimestamp: time,
+    });
+    const state = dashboardView(
+      objects({
+        events: [
+          event("e1", "EmbeddingModel", "minilm", "2026-12-01T10:02:00Z"),
+          event("e2", "EmbeddingModel", "other-model", "2026-12-01T10:03:00Z"),
+        ],
+      }),
+      { now, namespace: "recs" },
+    );
+    const timeline = state.models[0]!.timeline;
+    expect(timeline[0]).toEqual({
+      time: "2026-12-01T10:02:00Z",
+      source: "event",
+      object: "EmbeddingModel/minilm",
+      title: "CutoverApproved",
+      status: "Normal",
+      message: "waiting for gates",
+      count: 3,
+      verdict: "neutral",
+    });
+    expect(timeline.find((entry) => entry.title === "CoverageMet")?.verdict).toBe("bad");
+    // The other model's event is not on this model's timeline; the conditions (5 on the model, 1 on
+    // the pipeline) follow the newer event.
+    expect(timeline).toHaveLength(7);
+    expect(timeline.slice(1).every((entry) => entry.source === "condition")).toBe(true);
+    expect(state).toMatchObject({ namespace: "recs", generatedAt: "2026-12-01T10:05:00.000Z" });
+  });
+
+  it("lists models sorted by namespace and name, each with only its own pipelines", () => {
+    const other = promotingModel();
+    other.metadata = { ...other.metadata, name: "bge", namespace: "recs" };
+    const names = dashboardView(objects({ models: [promotingModel(), other] }), { now }).models.map(
+      (model) => [model.name, model.pipelines.length],
+    );
+    expect(names).toEqual([
+      ["bge", 0],
+      ["minilm", 1],
+    ]);
+  });
+});

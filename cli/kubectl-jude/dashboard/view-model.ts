@@ -1,0 +1,214 @@
+// What the dashboard page shows, computed from the watched objects alone (pure, so it is tested without
+// a cluster or a browser). It extends the `kubectl jude status` view with every promotion condition,
+// the timeline, pipeline throughput and the actions the page may offer.
+import type { VersionRecord } from "../../../controllers/embedding-model/version-record.ts";
+import type { Condition, EmbeddingModel, NearlinePipeline } from "../../../crds/index.ts";
+import { approve, rollback } from "../actions.ts";
+import type { JudeObjects } from "../cluster.ts";
+import { gateTypes, statusView, type BootstrapView, type ModelView } from "../status-view.ts";
+import { buildTimeline, type KubeEvent, type TimelineEntry } from "./timeline.ts";
+
+/** The gates, then the outcome conditions of a promotion (DESIGN section 4). */
+export const promotionConditionTypes = [...gateTypes, "Promoted", "RolledBack", "Stalled"];
+
+export interface ConditionView {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  /** The measured value, as the operator wrote it ("coverage 0.95 < 0.99"). */
+  message: string;
+  lastTransitionTime?: string;
+  /** Whether this status is good news: Stalled=False is, RolledBack is neither; Unknown is pending. */
+  verdict: "good" | "bad" | "neutral" | "pending";
+}
+
+export interface PipelineVersionView {
+  version: string;
+  readyReplicas?: number;
+  lag?: number;
+  processed?: number;
+  embedded?: number;
+  skippedUnchanged?: number;
+  deleted?: number;
+  deadLettered?: number;
+  freshnessP95Ms?: number;
+  /** Events per second, derived from how `processed` moved (undefined until measured). */
+  throughput?: number;
+}
+
+export interface DashboardPipeline {
+  name: string;
+  entity: string;
+  ready: string;
+  versions: PipelineVersionView[];
+}
+
+export interface DashboardBootstrap extends BootstrapView {
+  embedded?: number;
+  deduplicated?: number;
+  failed?: number;
+}
+
+/** An action the page offers: what it would do (shown in the confirmation), or why it cannot. */
+export type ActionView = { version: string; summary: string } | { refused: string };
+
+export interface DashboardModel extends Omit<ModelView, "gates" | "pipelines" | "bootstraps"> {
+  conditions: ConditionView[];
+  pipelines: DashboardPipeline[];
+  bootstraps: DashboardBootstrap[];
+  timeline: Array<TimelineEntry & { verdict: ConditionView["verdict"] }>;
+  actions: { approve: ActionView; rollback: ActionView };
+}
+
+export interface DashboardState {
+  /** The namespace watched, or undefined for all. */
+  namespace?: string;
+  generatedAt: string;
+  models: DashboardModel[];
+}
+
+/** A version record (what the operator kept of a version's model and prompts) and its model. */
+export interface OwnedVersionRecord {
+  namespace: string;
+  model: string;
+  record: VersionRecord;
+}
+
+/** Everything the dashboard watches. */
+export interface WatchedObjects extends JudeObjects {
+  events: KubeEvent[];
+  /** Needed to offer a rollback: it restores the recorded model and prompts with the version. */
+  versionRecords?: OwnedVersionRecord[];
+}
+
+/** Key of a pipeline version's throughput: namespace/pipeline/version. */
+export const throughputKey = (namespace: string, pipeline: string, version: string): string =>
+  `${namespace}/${pipeline}/${version}`;
+
+/** Conditions whose True is bad news (kstatus abnormal-true), and those that are only informative. */
+const abnormalTrue = new Set(["Stalled", "Failed"]);
+const informative = new Set(["RolledBack", "Reconciling"]);
+
+/** How a condition's status reads to someone watching a promotion. */
+export function conditionVerdict(type: string, status: string): ConditionView["verdict"] {
+  if (status !== "True" && status !== "False") return "pending";
+  if (informative.has(type)) return "neutral";
+  return (status === "True") !== abnormalTrue.has(type) ? "good" : "bad";
+}
+
+function conditionView(conditions: Condition[] | undefined, type: string): ConditionView {
+  const condition = conditions?.find((candidate) => candidate.type === type);
+  return {
+    type,
+    verdict: conditionVerdict(type, condition?.status ?? "Unknown"),
+    status: condition?.status ?? "Unknown",
+    reason: condition?.reason ?? "",
+    message: condition?.message ?? "",
+    ...(condition?.lastTransitionTime !== undefined && { lastTransitionTime: condition.lastTransitionTime }),
+  };
+}
+
+function actionView(
+  model: EmbeddingModel,
+  kind: "approve" | "rollback",
+  records: readonly VersionRecord[],
+): ActionView {
+  const decision = kind === "approve" ? approve(model) : rollback(model, undefined, records);
+  if ("refused" in decision) return decision;
+  const version = kind === "approve" ? model.spec.version : String(decision.patch.version);
+  return { version, summary: decision.summary };
+}
+
+function pipelineView(
+  pipeline: NearlinePipeline,
+  throughput: (key: string) => number | undefined,
+): DashboardPipeline {
+  const namespace = pipeline.metadata.namespace ?? "default";
+  return {
+    name: pipeline.metadata.name,
+    entity: pipeline.spec.entity,
+    ready: pipeline.status?.conditions?.find((condition) => condition.type === "Ready")?.status ?? "Unknown",
+    versions: (pipeline.status?.versions ?? []).map((version) => {
+      const rate = throughput(throughputKey(namespace, pipeline.metadata.name, version.version));
+      return { ...version, ...(rate !== undefined && { throughput: rate }) };
+    }),
+  };
+}
+
+/** The whole page state: one entry per EmbeddingModel, sorted by namespace and name. */
+export function dashboardView(
+  objects: WatchedObjects,
+  options: { namespace?: string; now: Date; throughput?: (key: string) => number | undefined },
+): DashboardState {
+  const throughput = options.throughput ?? (() => undefined);
+  const models = statusView(objects).map((view): DashboardModel => {
+    const model = objects.models.find(
+      (candidate) =>
+        candidate.metadata.name === view.name &&
+        (candidate.metadata.namespace ?? "default") === view.namespace,
+    )!;
+    const pipelines = objects.pipelines.filter(
+      (pipeline) =>
+        (pipeline.metadata.namespace ?? "default") === view.namespace &&
+        view.pipelines.some((candidate) => candidate.name === pipeline.metadata.name),
+    );
+    const runs = objects.bootstrapRuns.filter(
+      (run) =>
+        (run.metadata.namespace ?? "default") === view.namespace &&
+        view.bootstraps.some((candidate) => candidate.name === run.metadata.name),
+    );
+    const records = (objects.versionRecords ?? [])
+      .filter((owned) => owned.namespace === view.namespace && owned.model === view.name)
+      .map((owned) => owned.record);
+    const { gates: _gates, pipelines: _pipelines, bootstraps, ...rest } = view;
+    return {
+      ...rest,
+      conditions: promotionConditionTypes.map((type) => conditionView(model.status?.conditions, type)),
+      pipelines: pipelines.map((pipeline) => pipelineView(pipeline, throughput)),
+      bootstraps: bootstraps.map((bootstrap) => {
+        const progress = runs.find((run) => run.metadata.name === bootstrap.name)?.status?.progress;
+        return {
+          ...bootstrap,
+          ...(progress?.embedded !== undefined && { embedded: progress.embedded }),
+          ...(progress?.deduplicated !== undefined && { deduplicated: progress.deduplicated }),
+          ...(progress?.failed !== undefined && { failed: progress.failed }),
+        };
+      }),
+      timeline: buildTimeline(
+        [
+          { kind: "EmbeddingModel", name: view.name, conditions: model.status?.conditions },
+          ...pipelines.map((pipeline) => ({
+            kind: "NearlinePipeline",
+            name: pipeline.metadata.name,
+            conditions: pipeline.status?.conditions,
+          })),
+          ...runs.map((run) => ({
+            kind: "BootstrapRun",
+            name: run.metadata.name,
+            conditions: run.status?.conditions,
+          })),
+        ],
+        objects.events,
+        view.namespace,
+      ).map((entry) => ({
+        ...entry,
+        verdict:
+          entry.source === "condition"
+            ? conditionVerdict(entry.title, entry.status)
+            : entry.status === "Warning"
+              ? ("bad" as const)
+              : ("neutral" as const),
+      })),
+      actions: {
+        approve: actionView(model, "approve", records),
+        rollback: actionView(model, "rollback", records),
+      },
+    };
+  });
+  models.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  return {
+    ...(options.namespace !== undefined && { namespace: options.namespace }),
+    generatedAt: options.now.toISOString(),
+    models,
+  };
+}

@@ -1,0 +1,153 @@
+// The dashboard's live data: informers (list, then watch; relist on 410 Gone, restart with back-off on
+// errors — the operator's own runtime) on the three JUDE kinds and on Events, folded into one page
+// state that is pushed to every subscriber when something changed. Bursts of watch events (a
+// reconcile writes several objects) are coalesced into one push.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { parseVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
+import { labelKeys } from "../../../controllers/shared/labels.ts";
+import type { BootstrapRun, EmbeddingModel, NearlinePipeline } from "../../../crds/index.ts";
+import { Informer } from "../../../operator/runtime/informer.ts";
+import { KubeClient } from "../../../operator/runtime/kube-client.ts";
+import { apiListWatcher } from "../../../operator/runtime/list-watcher.ts";
+import { resourceTypes, type ResourceType } from "../../../operator/runtime/resource-types.ts";
+import type { KubeObject } from "../../../operator/runtime/types.ts";
+import type { Logger } from "../../../plumbing/logger.ts";
+import { ThroughputTracker } from "./throughput.ts";
+import type { KubeEvent } from "./timeline.ts";
+import { dashboardView, throughputKey, type DashboardState, type OwnedVersionRecord } from "./view-model.ts";
+
+export type StateListener = (state: DashboardState) => void;
+
+export interface WatchHubOptions {
+  config: KubeConfig;
+  /** The namespace to watch; undefined watches all namespaces. */
+  namespace?: string;
+  log: Logger;
+  /** How long to gather a burst of watch events before pushing (default 100 ms). */
+  coalesceMs?: number;
+  now?: () => number;
+}
+
+/** Keeps the page state current from watches and tells listeners when it changed. */
+export class WatchHub {
+  readonly #options: WatchHubOptions;
+  readonly #informers: Record<
+    "models" | "pipelines" | "bootstrapRuns" | "events" | "versionRecords",
+    Informer
+  >;
+  readonly #listeners = new Set<StateListener>();
+  readonly #throughput = new ThroughputTracker();
+  readonly #now: () => number;
+  #state: DashboardState | undefined;
+  #pending: NodeJS.Timeout | undefined;
+
+  constructor(options: WatchHubOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    const client = new KubeClient(options.config);
+    const informer = (type: ResourceType, name: string, labelSelector?: string): Informer =>
+      new Informer({
+        name,
+        listWatcher: apiListWatcher(client, type, {
+          ...(options.namespace !== undefined && { namespace: options.namespace }),
+          ...(labelSelector !== undefined && { labelSelector }),
+        }),
+        log: options.log,
+      });
+    this.#informers = {
+      models: informer(resourceTypes.embeddingModel, "embeddingmodels.jude.dev"),
+      pipelines: informer(resourceTypes.nearlinePipeline, "nearlinepipelines.jude.dev"),
+      bootstrapRuns: informer(resourceTypes.bootstrapRun, "bootstrapruns.jude.dev"),
+      events: informer(resourceTypes.event, "events"),
+      // The operator's record of each version (model, prompts): what a rollback restores.
+      versionRecords: informer(
+        resourceTypes.configMap,
+        "configmaps",
+        `${labelKeys.name}=jude,${labelKeys.component}=version-record`,
+      ),
+    };
+    for (const [name, each] of Object.entries(this.#informers))
+      each.on((_type, object) => {
+        if (name === "events" && !isJudeEvent(object as unknown as KubeEvent)) return;
+        if (name === "pipelines") this.#recordThroughput(object as unknown as NearlinePipeline);
+        this.#schedule();
+      });
+  }
+
+  /**
+   * Starts every watch and resolves once the JUDE kinds are listed. Events and version records arrive
+   * when they do: a user who may not read them still gets the page, without timeline or rollback.
+   */
+  async start(): Promise<void> {
+    for (const each of Object.values(this.#informers)) each.start();
+    const { models, pipelines, bootstrapRuns } = this.#informers;
+    await Promise.all([models, pipelines, bootstrapRuns].map((each) => each.waitForSync()));
+    this.#state = this.#compute();
+  }
+
+  /** The current page state (computed at once when a push is pending). */
+  state(): DashboardState {
+    return (this.#state ??= this.#compute());
+  }
+
+  /** Subscribes to state changes; returns the unsubscribe function. */
+  subscribe(listener: StateListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#pending);
+    await Promise.all(Object.values(this.#informers).map((each) => each.stop()));
+  }
+
+  #recordThroughput(pipeline: NearlinePipeline): void {
+    const namespace = pipeline.metadata.namespace ?? "default";
+    for (const version of pipeline.status?.versions ?? [])
+      if (version.processed !== undefined)
+        this.#throughput.record(
+          throughputKey(namespace, pipeline.metadata.name, version.version),
+          version.processed,
+          this.#now(),
+        );
+  }
+
+  #schedule(): void {
+    if (this.#pending !== undefined) return;
+    this.#pending = setTimeout(() => {
+      this.#pending = undefined;
+      this.#state = this.#compute();
+      for (const listener of this.#listeners) listener(this.#state);
+    }, this.#options.coalesceMs ?? 100);
+  }
+
+  #compute(): DashboardState {
+    return dashboardView(
+      {
+        models: this.#informers.models.list() as unknown as EmbeddingModel[],
+        pipelines: this.#informers.pipelines.list() as unknown as NearlinePipeline[],
+        bootstrapRuns: this.#informers.bootstrapRuns.list() as unknown as BootstrapRun[],
+        events: (this.#informers.events.list() as unknown as KubeEvent[]).filter(isJudeEvent),
+        versionRecords: this.#informers.versionRecords.list().flatMap(ownedRecord),
+      },
+      {
+        ...(this.#options.namespace !== undefined && { namespace: this.#options.namespace }),
+        now: new Date(this.#now()),
+        throughput: (key) => this.#throughput.rate(key),
+      },
+    );
+  }
+}
+
+/** Events recorded on a JUDE object (the only ones the timeline shows). */
+function isJudeEvent(event: KubeEvent): boolean {
+  return event.involvedObject?.apiVersion?.startsWith("jude.dev/") === true;
+}
+
+/** A version record ConfigMap with the model that owns it; nothing for one that does not parse. */
+function ownedRecord(configMap: KubeObject): OwnedVersionRecord[] {
+  const record = parseVersionRecord(configMap as Parameters<typeof parseVersionRecord>[0]);
+  const owner = configMap.metadata?.ownerReferences?.find((reference) => reference.kind === "EmbeddingModel");
+  if (record === undefined || owner === undefined) return [];
+  return [{ namespace: configMap.metadata?.namespace ?? "default", model: owner.name, record }];
+}

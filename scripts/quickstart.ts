@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+/**
+ * `npm run quickstart`: the whole JUDE story on one machine — the testbed's real components, the
+ * operator installed with its Helm chart on the local nodes, the example objects, a generated changelog
+ * replayed live, the gated promotion of an int8 model, a measured summary and the dashboard.
+ * `npm run quickstart -- down` (or Ctrl-C) stops everything it started. Exit codes: 0 done, 1 failed,
+ * 2 usage error.
+ */
+import { writeFileSync } from "node:fs";
+import { Cluster } from "../cli/kubectl-jude/cluster.ts";
+import { startDashboard, type RunningDashboard } from "../cli/kubectl-jude/dashboard/command.ts";
+import { quickstartSummaryFile } from "./quickstart/files.ts";
+import { createNarrator } from "./quickstart/narrator.ts";
+import { parseQuickstartArgs, quickstartUsage, type QuickstartOptions } from "./quickstart/options.ts";
+import { bringUpPlatform, installOperator, tearDown } from "./quickstart/platform.ts";
+import { runStory } from "./quickstart/story.ts";
+import { renderSummary } from "./quickstart/summary.ts";
+import { generateChangelog } from "./quickstart/changelog.ts";
+
+async function up(options: QuickstartOptions): Promise<void> {
+  const narrator = createNarrator({ interactive: options.interactive });
+  const started = Date.now();
+  // Set once the dashboard runs; the interrupt handler stops it if it exists by then.
+  const running: { dashboard?: RunningDashboard } = {};
+  let stopping = false;
+  const interrupt = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write("\nstopping everything the quickstart started…\n");
+    await running.dashboard?.stop().catch(() => undefined);
+    await tearDown(narrator);
+    process.exit(130);
+  };
+  process.once("SIGINT", () => void interrupt());
+
+  narrator.act("The platform: testbed components and the operator (Helm)");
+  const platform = await bringUpPlatform(narrator, options.namespace);
+  await installOperator(platform, narrator, options.namespace);
+  const dashboard = await startDashboard({
+    cluster: new Cluster({ kubeconfig: platform.env.KUBECONFIG! }),
+    namespace: options.namespace,
+    port: options.dashboardPort,
+  });
+  running.dashboard = dashboard;
+  narrator.done(`dashboard: ${dashboard.url}`);
+
+  const result = await runStory(platform, narrator, options.namespace, dashboard.url);
+  const titles = new Map(
+    [...generateChangelog().final.job.entries()].map(([id, job]) => [id, "title" in job ? job.title : ""]),
+  );
+  process.stdout.write(`\n${renderSummary(result.summary, titles)}`);
+  const elapsedSeconds = (Date.now() - started) / 1000;
+  writeFileSync(quickstartSummaryFile(), JSON.stringify({ ...result, elapsedSeconds }, null, 2));
+  process.stdout.write(
+    `\nThe quickstart took ${elapsedSeconds.toFixed(0)} s. Dashboard: ${dashboard.url}\n` +
+      `Status from a terminal: npm run kubectl-jude -- status -n ${options.namespace} --kubeconfig ${platform.env.KUBECONFIG}\n`,
+  );
+  if (options.interactive) {
+    process.stdout.write("The dashboard keeps running; Ctrl-C stops everything the quickstart started.\n");
+    await new Promise(() => undefined);
+  }
+  await dashboard.stop();
+  process.stdout.write("Everything stays up for a re-run; `npm run quickstart -- down` stops it.\n");
+}
+
+async function main(): Promise<number> {
+  let options: QuickstartOptions;
+  try {
+    options = parseQuickstartArgs(process.argv.slice(2), process.stdin.isTTY === true);
+  } catch (error) {
+    process.stderr.write(`quickstart: ${(error as Error).message}\n`);
+    return 2;
+  }
+  if (options.kind) {
+    process.stderr.write(
+      "quickstart: --kind needs Docker and kind, which this machine does not have; see README (Quickstart on kind)\n",
+    );
+    return 2;
+  }
+  if (options.command === "down") await tearDown(createNarrator({ interactive: false }));
+  else await up(options);
+  return 0;
+}
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  process.stderr.write(`\nquickstart failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`${quickstartUsage.split("\n")[0]}\n`);
+  process.exitCode = 1;
+}
+// Open handles (Kafka, Redis, watches) must not keep a finished run alive.
+if (process.exitCode !== undefined) setTimeout(() => process.exit(), 100).unref();

@@ -1,0 +1,50 @@
+// Command line of `npm run quickstart`: `up` (the default) runs the story, `down` stops everything the
+// quickstart started; `--non-interactive` never waits for the user (CI, the e2e test).
+import { parseArgs } from "node:util";
+
+export interface QuickstartOptions {
+  command: "up" | "down";
+  interactive: boolean;
+  namespace: string;
+  dashboardPort: number;
+  kind: boolean;
+}
+
+export const quickstartUsage = `usage: npm run quickstart [-- up|down] [--non-interactive] [--dashboard-port N] [--namespace NS]
+
+  up (default)        provision the testbed, install the operator with Helm, run the story, print a summary
+  down                uninstall the operator, delete the quickstart namespace, stop the testbed
+  --non-interactive   do not wait for Enter between acts; exit after the summary (leaves things up)
+  --dashboard-port N  port of the dashboard on 127.0.0.1 (default 3100; 0 picks a free one)
+  --namespace NS      namespace of the quickstart objects (default jude-quickstart)
+  --kind              run on a kind cluster (needs Docker and kind; not available on this machine)
+`;
+
+/** Parses the arguments after `npm run quickstart --`. */
+export function parseQuickstartArgs(argv: string[], isTty: boolean): QuickstartOptions {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      "non-interactive": { type: "boolean", default: false },
+      "dashboard-port": { type: "string", default: "3100" },
+      namespace: { type: "string", default: "jude-quickstart" },
+      kind: { type: "boolean", default: false },
+    },
+  });
+  const command = positionals[0] ?? "up";
+  if (command !== "up" && command !== "down")
+    throw new Error(`unknown command "${command}"\n\n${quickstartUsage}`);
+  if (positionals.length > 1)
+    throw new Error(`unexpected argument "${positionals[1]}"\n\n${quickstartUsage}`);
+  const port = Number(values["dashboard-port"]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--dashboard-port must be a port number, not "${values["dashboard-port"]}"`);
+  return {
+    command,
+    interactive: isTty && !values["non-interactive"],
+    namespace: values.namespace,
+    dashboardPort: port,
+    kind: values.kind,
+  };
+}

@@ -1,0 +1,225 @@
+// The platform the story runs on: the testbed's real components (provisioned and cached by the testbed,
+// reused when already up) and the operator installed with its Helm chart, placed — with every pod it
+// creates — on the testbed's local nodes, where pods run as real processes.
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../../operator/runtime/kube-client.ts";
+import { down, environment, up, type ComponentName } from "../../test/testbed/index.ts";
+import { localNodePlacement } from "../../test/testbed/local-nodes/local-node-registry.ts";
+import { repoRoot } from "../../test/testbed/paths.ts";
+import { quickstartStateFile } from "./files.ts";
+import type { Narrator } from "./narrator.ts";
+
+const run = promisify(execFile);
+
+/** The testbed components the quickstart needs (kwok's pretend nodes are not among them). */
+export const quickstartComponents: ComponentName[] = [
+  "kube",
+  "helm",
+  "kafka",
+  "redis",
+  "model",
+  "local-nodes",
+];
+
+export const operatorRelease = { name: "jude-operator", namespace: "jude-system" };
+
+/** What the later steps need from the platform. */
+export interface Platform {
+  env: Record<string, string>;
+  kubeConfig: KubeConfig;
+  client: KubeClient;
+  kubectl(args: string[], input?: string): Promise<string>;
+}
+
+/** What `up` started, so that `down` stops just that (a testbed that was already up stays up). */
+interface QuickstartState {
+  started: ComponentName[];
+  namespaces: string[];
+}
+
+const stateFile = quickstartStateFile;
+
+function readQuickstartState(): QuickstartState {
+  return existsSync(stateFile())
+    ? (JSON.parse(readFileSync(stateFile(), "utf8")) as QuickstartState)
+    : { started: [], namespaces: [] };
+}
+
+function platformFrom(env: Record<string, string>): Platform {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(env.KUBECONFIG!);
+  return {
+    env,
+    kubeConfig,
+    client: new KubeClient(kubeConfig),
+    kubectl: async (args, input) => {
+      const child = run(env.JUDE_KUBECTL!, ["--kubeconfig", env.KUBECONFIG!, ...args], {
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      if (input !== undefined) child.child.stdin?.end(input);
+      return (await child).stdout;
+    },
+  };
+}
+
+/** Provisions (cached) and starts what is not yet up; remembers what it started. */
+export async function bringUpPlatform(narrator: Narrator, namespace: string): Promise<Platform> {
+  const { started, env } = await up(quickstartComponents);
+  const state = readQuickstartState();
+  const record: QuickstartState = {
+    started: [...new Set([...state.started, ...started])],
+    namespaces: [...new Set([...state.namespaces, namespace])],
+  };
+  writeFileSync(stateFile(), JSON.stringify(record));
+  narrator.done(
+    started.length === 0 ? "testbed already up: reusing it" : `testbed: started ${started.join(", ")}`,
+  );
+  return platformFrom(env);
+}
+
+/** Deletes a namespace (waiting until it is gone) and the model volume the quickstart made for it. */
+export async function deleteNamespace(platform: Platform, namespace: string): Promise<void> {
+  await platform.kubectl([
+    "delete",
+    "namespace",
+    namespace,
+    "--ignore-not-found",
+    "--wait=true",
+    "--timeout=180s",
+  ]);
+  await platform.kubectl(["delete", "persistentvolume", `${namespace}-model`, "--ignore-not-found"]);
+}
+
+/**
+ * Removes a previous run's story from the namespace (its JUDE objects, whose children are
+ * garbage-collected with them, and the model volume: a released volume does not rebind), keeping the
+ * namespace and the operator's Role in it.
+ */
+export async function resetStory(platform: Platform, namespace: string): Promise<void> {
+  await platform.kubectl([
+    "delete",
+    "embeddingmodels.jude.dev,nearlinepipelines.jude.dev,bootstrapruns.jude.dev,persistentvolumeclaims",
+    "--all",
+    "-n",
+    namespace,
+    "--wait=true",
+    "--timeout=180s",
+  ]);
+  await platform.kubectl([
+    "delete",
+    "persistentvolume",
+    `${namespace}-model`,
+    "--ignore-not-found",
+    "--wait=true",
+  ]);
+}
+
+/** Helm's --set-json arguments that put the operator and its workloads on the local nodes. */
+export function placementValues(): string[] {
+  const json = JSON.stringify;
+  return [
+    `nodeSelector=${json(localNodePlacement.nodeSelector)}`,
+    `tolerations=${json(localNodePlacement.tolerations)}`,
+    `workloads.nodeSelector=${json(localNodePlacement.nodeSelector)}`,
+    `workloads.tolerations=${json(localNodePlacement.tolerations)}`,
+  ].flatMap((value) => ["--set-json", value]);
+}
+
+/**
+ * `helm upgrade --install` of charts/jude-operator (idempotent: a second run reuses the release).
+ * When the CRDs already exist without Helm's ownership (installed by tests on a shared testbed),
+ * they are applied server-side instead of through the release, which could not adopt them.
+ */
+export async function installOperator(
+  platform: Platform,
+  narrator: Narrator,
+  namespace: string,
+): Promise<void> {
+  // The watched namespace first: the chart puts the operator's Role there.
+  const namespaceObject = await platform.kubectl([
+    "create",
+    "namespace",
+    namespace,
+    "--dry-run=client",
+    "-o",
+    "json",
+  ]);
+  await platform.kubectl(
+    ["apply", "--server-side", "--field-manager=jude-quickstart", "-f", "-"],
+    namespaceObject,
+  );
+  const crd = await platform.client.get<{ metadata: { labels?: Record<string, string> } }>(
+    "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/embeddingmodels.jude.dev",
+  );
+  const crdsByHelm = crd === undefined || crd.metadata.labels?.["app.kubernetes.io/managed-by"] === "Helm";
+  if (!crdsByHelm)
+    await platform.kubectl([
+      "apply",
+      "--server-side",
+      "--force-conflicts",
+      "--field-manager=jude-quickstart",
+      "-f",
+      join(repoRoot, "crds", "generated"),
+    ]);
+  await run(
+    platform.env.JUDE_HELM!,
+    [
+      "upgrade",
+      "--install",
+      operatorRelease.name,
+      join(repoRoot, "charts", "jude-operator"),
+      "--kubeconfig",
+      platform.env.KUBECONFIG!,
+      "--namespace",
+      operatorRelease.namespace,
+      "--create-namespace",
+      "--set",
+      "replicaCount=1",
+      "--set",
+      `crds.install=${crdsByHelm}`,
+      "--set-json",
+      `watchNamespaces=${JSON.stringify([namespace])}`,
+      ...placementValues(),
+      "--wait",
+      "--timeout",
+      "5m",
+    ],
+    { maxBuffer: 16 * 1024 * 1024 },
+  );
+  narrator.done(
+    `operator installed with Helm (release ${operatorRelease.name} in ${operatorRelease.namespace})`,
+  );
+}
+
+/** `npm run quickstart -- down`: uninstall, delete the namespaces, stop what `up` started. */
+export async function tearDown(narrator: Narrator): Promise<void> {
+  const state = readQuickstartState();
+  const env = environment();
+  if (env.KUBECONFIG !== undefined && env.JUDE_HELM !== undefined) {
+    const platform = platformFrom(env);
+    await run(env.JUDE_HELM, [
+      "uninstall",
+      operatorRelease.name,
+      "--kubeconfig",
+      env.KUBECONFIG,
+      "--namespace",
+      operatorRelease.namespace,
+      "--ignore-not-found",
+      "--wait",
+    ]);
+    narrator.done("operator uninstalled");
+    for (const namespace of state.namespaces) {
+      await deleteNamespace(platform, namespace);
+      narrator.done(`namespace ${namespace} deleted`);
+    }
+  }
+  if (state.started.length > 0) {
+    await down(state.started);
+    narrator.done(`testbed: stopped ${state.started.join(", ")}`);
+  } else narrator.done("testbed left running (it was up before the quickstart started)");
+  rmSync(stateFile(), { force: true });
+}

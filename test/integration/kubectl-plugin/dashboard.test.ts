@@ -1,0 +1,238 @@
+/**
+ * `kubectl jude dashboard` in a real browser (Debian's headless Chromium driven by playwright-core)
+ * against the testbed's API server: the plugin runs as a user runs it, with a kubeconfig; the objects
+ * of a promotion in progress are written with their status through /status as the operator writes
+ * them. The page must show what the API holds, follow a phase change pushed by the watch (no polling,
+ * no reload), and approve a manual cutover only after confirmation. A screenshot is kept in
+ * test-artifacts/ and the page must log no console errors.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
+import { repoRoot } from "../../testbed/paths.ts";
+import { applyWithStatus, installCrds } from "../../support/crds.ts";
+import { requireEnv } from "../../support/env.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+
+const namespace = `dashboard-${process.pid}`;
+const artifacts = join(repoRoot, "test-artifacts", "dashboard");
+let plugin: ChildProcess;
+let browser: Browser;
+let page: Page;
+let url: string;
+const consoleErrors: string[] = [];
+const requestsAfterLoad: string[] = [];
+let loaded = false;
+
+/** Starts `kubectl jude dashboard` on a free port and resolves the URL it prints. */
+async function startPlugin(): Promise<string> {
+  plugin = spawn(
+    process.execPath,
+    [
+      join(repoRoot, "cli/kubectl-jude.ts"),
+      "dashboard",
+      "-n",
+      namespace,
+      "--port",
+      "0",
+      "--kubeconfig",
+      requireEnv("KUBECONFIG"),
+    ],
+    { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  for await (const line of createInterface({ input: plugin.stdout! })) {
+    const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
+    if (match !== null) return match[1]!;
+  }
+  throw new Error(`kubectl jude dashboard exited (${plugin.exitCode}) without printing its URL`);
+}
+
+const modelStatus = () => promotingModel().status!;
+
+/** The EmbeddingModel as the API server holds it now. */
+const heldModel = <T>() => kubectlJson<T>(["get", "-n", namespace, "embeddingmodel/minilm"]);
+
+beforeAll(async () => {
+  await installCrds("dashboard-test");
+  await kubectl(["create", "namespace", namespace]);
+  for (const object of [promotingModel(), jobsPipeline(), bootstrapOfV2()])
+    await applyWithStatus(object, namespace, object.status);
+  // An Event on the model, as the operator's event recorder writes them, for the timeline.
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name: "minilm.bootstrap-started", namespace },
+      involvedObject: { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "minilm", namespace },
+      reason: "BootstrapStarted",
+      message: "created BootstrapRun jobs-minilm-v2",
+      type: "Normal",
+      count: 1,
+      firstTimestamp: "2026-12-01T10:01:00Z",
+      lastTimestamp: "2026-12-01T10:01:00Z",
+      source: { component: "jude-operator" },
+    }),
+  );
+  url = await startPlugin();
+  browser = await chromium.launch({ executablePath: requireEnv("JUDE_CHROMIUM"), args: ["--no-sandbox"] });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(message.text());
+  });
+  page.on("pageerror", (error) => consoleErrors.push(error.message));
+  page.on("request", (request) => {
+    if (loaded) requestsAfterLoad.push(`${request.method()} ${new URL(request.url()).pathname}`);
+  });
+  await page.goto(url);
+  await page.locator("#connection[data-state=live]").waitFor();
+  loaded = true;
+});
+
+afterAll(async () => {
+  if (page !== undefined) {
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, "promotion.png"), fullPage: true });
+  }
+  await browser?.close();
+  plugin?.kill("SIGTERM");
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+});
+
+describe("kubectl jude dashboard in a browser", () => {
+  it("shows the versions, phases and gate values the API holds", async () => {
+    const card = page.locator(`[data-model="${namespace}/minilm"]`);
+    await expect(card.locator("[data-field=desired]").textContent()).resolves.toBe("minilm-v2");
+    await expect(card.locator("[data-field=active]").textContent()).resolves.toBe("minilm-v1");
+    const held = await heldModel<{ status: { versions: Array<{ version: string; phase: string }> } }>();
+    const shown = await card
+      .locator("tr[data-version][data-phase]")
+      .evaluateAll((rows) => rows.map((row) => `${row.dataset.version}:${row.dataset.phase}`));
+    expect(shown).toEqual(held.status.versions.map((version) => `${version.version}:${version.phase}`));
+    for (const condition of modelStatus().conditions!.filter((each) => each.type !== "Ready")) {
+      const gate = card.locator(`[data-gate="${condition.type}"]`);
+      await expect(gate.getAttribute("data-status")).resolves.toBe(condition.status);
+      await expect(gate.locator(".value").textContent()).resolves.toBe(condition.message);
+    }
+    await expect(card.locator('[data-gate="ParityPassed"]').getAttribute("data-status")).resolves.toBe(
+      "Unknown",
+    );
+    await expect(card.locator('tr[data-bootstrap="jobs-minilm-v2"]').textContent()).resolves.toContain(
+      "5,040 / 12,000",
+    );
+    await expect(
+      card.locator('tr[data-pipeline="jobs"][data-version="minilm-v1"]').textContent(),
+    ).resolves.toMatch(/9,000.*3,000.*2/);
+    await expect(card.locator(".timeline").textContent()).resolves.toContain(
+      "EmbeddingModel/minilm: created BootstrapRun jobs-minilm-v2",
+    );
+  });
+
+  it("follows a phase change pushed through the watch, without polling or reloading", async () => {
+    const status = modelStatus();
+    status.versions = status.versions!.map((version) =>
+      version.version === "minilm-v2" ? { ...version, phase: "AwaitingCutover", coverage: 0.995 } : version,
+    );
+    status.conditions = status.conditions!.map((condition) =>
+      condition.type === "CoverageMet"
+        ? { ...condition, status: "True", reason: "Passed", message: "coverage 0.995 >= 0.99" }
+        : condition,
+    );
+    await kubectl([
+      "patch",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status }),
+    ]);
+    const card = page.locator(`[data-model="${namespace}/minilm"]`);
+    await card
+      .locator('tr[data-version="minilm-v2"][data-phase="AwaitingCutover"]')
+      .waitFor({ timeout: 30_000 });
+    await expect(card.locator('[data-gate="CoverageMet"] .value').textContent()).resolves.toBe(
+      "coverage 0.995 >= 0.99",
+    );
+    expect(requestsAfterLoad).toEqual([]);
+  });
+
+  it("approves the manual cutover only after confirmation", async () => {
+    const approvedVersion = async () =>
+      (await heldModel<{ spec: { promotion: { approvedVersion?: string } } }>()).spec.promotion
+        .approvedVersion;
+    const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=approve]`);
+    await expect(button.textContent()).resolves.toBe("Approve minilm-v2");
+    await button.click();
+    await expect(page.locator("#confirm-text").textContent()).resolves.toBe(
+      "approved cutover of minilm to minilm-v2.",
+    );
+    await page.click("#confirm-cancel");
+    expect(await approvedVersion()).toBeUndefined();
+
+    await button.click();
+    await page.click("#confirm-ok");
+    await page.locator("#toast:not([hidden])").waitFor();
+    await expect(page.locator("#toast").textContent()).resolves.toBe(
+      "approved cutover of minilm to minilm-v2",
+    );
+    expect(await approvedVersion()).toBe("minilm-v2");
+    // The watch brings the approval back to the page: the button now says why it is disabled.
+    await page
+      .locator(`[data-model="${namespace}/minilm"] [data-action=approve][disabled]`)
+      .waitFor({ timeout: 30_000 });
+    await expect(button.getAttribute("title")).resolves.toBe("minilm-v2 is already approved");
+  });
+
+  it("refuses actions from another origin", async () => {
+    const response = await fetch(`${url}api/models/${namespace}/minilm/rollback`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: "https://evil.example" },
+      body: "{}",
+    });
+    expect(response.status).toBe(403);
+    const model = await heldModel<{ spec: { version: string } }>();
+    expect(model.spec.version).toBe("minilm-v2");
+  });
+
+  it("rolls back, after confirmation, to the retained version with the model the operator recorded", async () => {
+    const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=rollback]`);
+    await expect(button.isDisabled()).resolves.toBe(true);
+    // The operator's record of minilm-v0 (written as the operator writes it) makes the rollback possible.
+    const held = await heldModel<ReturnType<typeof promotingModel>>();
+    const v0Model = { ...held.spec.model, uri: "file:///models/minilm-v0.onnx", precision: "fp32" as const };
+    await kubectl(
+      ["apply", "--server-side", "--field-manager=dashboard-test", "-f", "-"],
+      JSON.stringify(
+        desiredVersionRecord(held, {
+          version: "minilm-v0",
+          promotionStartTime: "2026-10-31T00:00:00Z",
+          spec: { model: v0Model, prompts: held.spec.prompts, serving: held.spec.serving },
+        }),
+      ),
+    );
+    await page
+      .locator(`[data-model="${namespace}/minilm"] [data-action=rollback]:not([disabled])`)
+      .waitFor({ timeout: 30_000 });
+    await expect(button.textContent()).resolves.toBe("Roll back to minilm-v0");
+    await button.click();
+    await page.click("#confirm-ok");
+    await page.locator("#toast:not([hidden])", { hasText: /rolling|refused/ }).waitFor();
+    await expect(page.locator("#toast").textContent()).resolves.toBe(
+      "rolling minilm back to minilm-v0 (was minilm-v1)",
+    );
+    const model = await heldModel<{ spec: { version: string; model: { uri: string; precision: string } } }>();
+    expect(model.spec.version).toBe("minilm-v0");
+    expect(model.spec.model).toMatchObject({ uri: "file:///models/minilm-v0.onnx", precision: "fp32" });
+  });
+
+  it("logs no console errors", () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,56 @@
+// A headless browser for the dashboard's browser test: Debian's `chromium`, driven by playwright-core
+// through `executablePath`. Installed like the testbed's other Debian tools (redis-server, lua5.1);
+// the downloaded .deb files are kept in the testbed cache, so a fresh machine reinstalls offline-fast.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Component } from "../component.ts";
+import { cacheDir } from "../paths.ts";
+import { buildLog, runStep, TestbedStepError } from "../step.ts";
+
+const chromiumPath = "/usr/bin/chromium";
+
+function chromiumBinary(): string {
+  return process.env.JUDE_CHROMIUM_BIN ?? chromiumPath;
+}
+
+async function installChromium(): Promise<void> {
+  if (existsSync(chromiumBinary())) return;
+  if (process.env.JUDE_CHROMIUM_BIN !== undefined)
+    throw new TestbedStepError("chromium override", `JUDE_CHROMIUM_BIN ${chromiumBinary()} does not exist`);
+  if (process.getuid?.() !== 0)
+    throw new TestbedStepError(
+      "install chromium",
+      "chromium is not installed; run `sudo apt-get install chromium` or set JUDE_CHROMIUM_BIN",
+    );
+  const logFile = buildLog("chromium-apt");
+  // Wait for a dpkg lock held by another installer instead of failing at once.
+  const options = ["-o", "DPkg::Lock::Timeout=600", "-o", `Dir::Cache::archives=${join(cacheDir(), "apt")}`];
+  await runStep("apt-get update", "apt-get", [...options, "update", "-qq"], { logFile });
+  await runStep(
+    "install chromium",
+    "apt-get",
+    [...options, "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    { logFile, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } },
+  );
+}
+
+/** Chromium; a tool, so "starting" it only exports its path. */
+export const browser: Component = {
+  name: "browser",
+  requires: [],
+  overrides: { JUDE_CHROMIUM_BIN: "a Chromium (or Chrome) binary for the dashboard's browser test" },
+
+  async provision() {
+    await installChromium();
+  },
+
+  async start() {
+    return { pids: [], external: false, env: { JUDE_CHROMIUM: chromiumBinary() }, details: {} };
+  },
+
+  async isReady() {
+    return existsSync(chromiumBinary());
+  },
+
+  async stop() {},
+};
