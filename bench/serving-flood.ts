@@ -4,7 +4,7 @@
  * Reports the server's RSS before, its peak (the kernel's VmHWM, so no sample can miss it), the
  * answers by status code, and whether the server is healthy and embeds afterwards.
  *
- * `npm run bench -- serving-flood [--calls N] [--concurrency N] [--connections N] [--node-flags "…"]
+ * `npm run bench -- serving-flood [--calls N] [--concurrency N] [--connections N] [--node-flags="--flag …"]
  * [-- <extra jude serve flags>]`; the last line is one JSON object. Needs JUDE_MODEL_DIR.
  */
 import { spawn, type ChildProcess } from "node:child_process";
