@@ -4,6 +4,7 @@ import { watchShutdownSignals } from "../plumbing/shutdown.ts";
 import { loadServeConfig, serveUsage } from "./cli-options.ts";
 import { ConfigError, type ServingConfig } from "./config.ts";
 import { startEmbeddingServer } from "./server.ts";
+import { boundHeapGrowth } from "./heap.ts";
 
 /**
  * `jude serve`: parse the config, start the server, and on SIGTERM (or SIGINT) drain within the
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`jude serve: ${error.message}\n\n${serveUsage()}`);
     return 2;
   }
+  boundHeapGrowth();
   const logger = createRootLogger({ component: "serving", level: config.logLevel });
   const shutdown = watchShutdownSignals();
   try {
