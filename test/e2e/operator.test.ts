@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controllerFactories } from "../../operator/controllers.ts";
-import { EmbeddingClient } from "../../serving/client.ts";
+import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import { connectRedis, openStore, StoreReader, type RedisClient, type Store } from "../../store/index.ts";
 import {
   condition,

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { desiredVersionRecord, recordedSpec } from "../../../controllers/embedding-model/version-record.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 import { requireEnv } from "../../support/env.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
@@ -79,19 +80,40 @@ describe("kubectl jude on the testbed", () => {
     expect(again).toMatchObject({ code: 1, stderr: "kubectl jude: minilm-v2 is already approved\n" });
   });
 
-  it("rolls back by setting spec.version to the retained version", async () => {
+  it("rolls back to the retained version with the model and prompts the operator recorded for it", async () => {
     const refused = await plugin(["rollback", "minilm", "--to", "minilm-v7", "-n", namespace]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("minilm-v7 is not a retained version of minilm (kept: minilm-v0)");
+    // Without the operator's record of v0 the plugin cannot know v0's model: it says so, changes nothing.
+    const unrecorded = await plugin(["rollback", "minilm", "-n", namespace]);
+    expect(unrecorded.code).toBe(1);
+    expect(unrecorded.stderr).toContain("the operator has no record of minilm-v0's model and prompts");
+    const fixture = promotingModel();
+    const v0Model = {
+      ...fixture.spec.model,
+      uri: "pvc://models/minilm/fp32.onnx",
+      precision: "fp32" as const,
+    };
+    const record = desiredVersionRecord(fixture, {
+      version: "minilm-v0",
+      spec: { ...recordedSpec(fixture), model: v0Model, prompts: { job: "Job v0: {{title}}" } },
+      promotionStartTime: "2026-10-31T00:00:00Z",
+      activatedTime: "2026-11-01T00:00:00Z",
+    });
+    // The fixture model's uid is not the API server's; a dangling owner would be garbage-collected.
+    const { ownerReferences: _owner, ...metadata } = record.metadata!;
+    await kubectl(
+      ["apply", "-n", namespace, "-f", "-"],
+      JSON.stringify({ ...record, metadata: { ...metadata, namespace } }),
+    );
     const { code } = await plugin(["rollback", "minilm", "-n", namespace]);
     expect(code).toBe(0);
-    const model = await kubectlJson<{ spec: { version: string } }>([
-      "get",
-      "-n",
-      namespace,
-      "embeddingmodel/minilm",
-    ]);
+    const model = await kubectlJson<{
+      spec: { version: string; model: { uri: string; precision: string }; prompts: Record<string, string> };
+    }>(["get", "-n", namespace, "embeddingmodel/minilm"]);
     expect(model.spec.version).toBe("minilm-v0");
+    expect(model.spec.model).toMatchObject({ uri: v0Model.uri, precision: "fp32" });
+    expect(model.spec.prompts).toEqual({ job: "Job v0: {{title}}" });
   });
 
   it("names a missing model and the user who lacks access", async () => {

@@ -2,10 +2,9 @@
 // through `executablePath`. Installed like the testbed's other Debian tools (redis-server, lua5.1);
 // the downloaded .deb files are kept in the testbed cache, so a fresh machine reinstalls offline-fast.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import type { Component } from "../component.ts";
-import { cacheDir } from "../paths.ts";
-import { buildLog, runStep, TestbedStepError } from "../step.ts";
+import { installDebianPackages } from "../debian-packages.ts";
+import { TestbedStepError } from "../step.ts";
 
 const chromiumPath = "/usr/bin/chromium";
 
@@ -17,21 +16,11 @@ async function installChromium(): Promise<void> {
   if (existsSync(chromiumBinary())) return;
   if (process.env.JUDE_CHROMIUM_BIN !== undefined)
     throw new TestbedStepError("chromium override", `JUDE_CHROMIUM_BIN ${chromiumBinary()} does not exist`);
-  if (process.getuid?.() !== 0)
-    throw new TestbedStepError(
-      "install chromium",
-      "chromium is not installed; run `sudo apt-get install chromium` or set JUDE_CHROMIUM_BIN",
-    );
-  const logFile = buildLog("chromium-apt");
-  // Wait for a dpkg lock held by another installer instead of failing at once.
-  const options = ["-o", "DPkg::Lock::Timeout=600", "-o", `Dir::Cache::archives=${join(cacheDir(), "apt")}`];
-  await runStep("apt-get update", "apt-get", [...options, "update", "-qq"], { logFile });
-  await runStep(
-    "install chromium",
-    "apt-get",
-    [...options, "install", "-y", "-qq", "--no-install-recommends", "chromium"],
-    { logFile, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } },
-  );
+  await installDebianPackages({
+    step: "chromium",
+    packages: ["chromium"],
+    alternative: "set JUDE_CHROMIUM_BIN",
+  });
 }
 
 /** Chromium; a tool, so "starting" it only exports its path. */
