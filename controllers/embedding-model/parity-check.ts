@@ -10,7 +10,7 @@ import type { NearlinePipeline } from "../../crds/index.ts";
 import { KafkaRangeReader } from "../../pipelines/bootstrap/kafka-range.ts";
 import { createDecoder } from "../../pipelines/shared/decode.ts";
 import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
-import { EmbeddingClient } from "../../serving/client.ts";
+import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import { bucketKeys, decodeMeta, decodePayload, type Store } from "../../store/index.ts";
 import { kafkaOptions } from "../bootstrap-run/run-io.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
