@@ -325,6 +325,8 @@ describe("promotion on the local nodes with real pods and data", () => {
   it("keeps v1 serving while a v3 whose digest does not match its file stays Stalled", async () => {
     await apply([modelAt("v3", { progressDeadlineSeconds: 20 }, sha256Of("model.onnx"))]);
     await eventually("v3 Stalled", async () => condition(await model(), "Stalled")?.status === "True");
+    // fetch-model refuses the file (DIGEST_MISMATCH), so v3's pods never become ready.
+    expect(condition(await model(), "Stalled")?.message).toContain("ServingReady");
     expect(condition(await model(), "ServingReady")?.status).toBe("False");
     expect((await status()).activeVersion).toBe("v1");
     expect((await readPointer(store)).current).toBe("v1");
