@@ -297,6 +297,15 @@ describe("rollback", () => {
     expect(decision.bootstrap).toBeUndefined();
   });
 
+  it("with cutover Manual goes at once, without approval, while approvedVersion still names v2", () => {
+    const decision = rollbackTo(
+      { deactivatedTime: ago(100), workers: true },
+      { policy: { ...policy, cutover: "Manual", approvedVersion: "v2" } },
+    );
+    expect(decision.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v2", target: "v1" });
+    expect(decision.phases).toEqual({ v1: "Active", v2: "Draining" });
+  });
+
   it("to a retained version past its bake serves it and restarts its workers, then flips once caught up", () => {
     const stopped = { deactivatedTime: ago(5000) };
     const starting = rollbackTo(stopped, { serving: { v2: ready } });

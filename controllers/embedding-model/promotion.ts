@@ -133,7 +133,12 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const gateConditions = gates.map(gateCondition);
 
   if (shut === undefined) {
-    const approved = input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
+    // Approval guards new data reaching readers; a rollback to retained vectors readers already used
+    // is the escape hatch and goes at once, whatever approvedVersion still names (a Git revert of
+    // spec.version alone leaves it on the version being rolled back from).
+    const rollsBack = retained && input.store !== undefined && record.activatedTime !== undefined;
+    const approved =
+      rollsBack || input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
     if (approved) {
       const kind = input.store !== undefined && record.activatedTime !== undefined ? "rollback" : "flip";
       const switchPointer =
