@@ -11,12 +11,12 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startNearline } from "../../pipelines/nearline/app.ts";
 import type { BatchStep } from "../../pipelines/nearline/processor.ts";
 import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import { connectEmbedding } from "../../pipelines/shared/embed-client.ts";
-import { silentLogger } from "../../plumbing/logger.ts";
 import { connectRedis, openStore, StoreWriter, type RedisClient, type Store } from "../../store/index.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../support/embedding-server.ts";
 import { requireEnv } from "../support/env.ts";
@@ -200,8 +200,11 @@ describe("nearline sinks through faults at a known step of a batch", () => {
     let holdAt: BatchStep | undefined;
     let held = Promise.withResolvers<void>();
     let release = Promise.withResolvers<void>();
+    // The worker's log goes to a file whose tail a failure reports: an outage test that times out
+    // must say where the worker stood (retrying, rejoining, failed), not only that it timed out.
+    const logFile = join(stateDir(), "logs", `nearline-sink-broker-${process.pid}.log`);
     const app = await startNearline(p.config, {
-      logger: silentLogger(),
+      logger: pino({ level: "info" }, pino.destination({ dest: logFile, sync: true, mkdir: true })),
       embedCall: connection.call,
       isRetryableEmbedError: connection.isRetryable,
       atStep: async (step, batch) => {
@@ -238,18 +241,17 @@ describe("nearline sinks through faults at a known step of a batch", () => {
       expect(await storedKeys(p)).toBe(0);
       expect(app.worker.totals.batches).toBe(0);
       await restartComponent("kafka");
-      await waitFor(
-        "chunk 0 committed",
-        async () => (await committedOffsets(p.group, p.topic)) === chunkSize,
-        {
+      await withLogTail(
+        logFile,
+        waitFor("chunk 0 committed", async () => (await committedOffsets(p.group, p.topic)) === chunkSize, {
           timeoutMs: 120_000,
           intervalMs: 250,
-        },
+        }),
       );
 
       await outageAt("stored", 1);
       await restartComponent("kafka");
-      const report = await expectSinksExact(await sinksOf(p));
+      const report = await withLogTail(logFile, sinksOf(p).then(expectSinksExact));
       process.stdout.write(`nearline broker outages: ${JSON.stringify(report)}\n`);
     } finally {
       release.resolve();
@@ -258,3 +260,13 @@ describe("nearline sinks through faults at a known step of a batch", () => {
     }
   });
 });
+
+/** Resolves as `work` does; a failure carries the last lines of the worker's log file. */
+async function withLogTail<T>(logFile: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    const tail = readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-25).join("\n");
+    throw new Error(`${(error as Error).message}\nworker log (last lines):\n${tail}`, { cause: error });
+  }
+}
