@@ -33,6 +33,8 @@ export async function produceEvents(topic: string, events: readonly TestEvent[])
     clientId: "jude-test-producer",
     bootstrapBrokers: bootstrapBrokers(),
     acks: -1,
+    // A send retried after a timeout on a busy machine must not land twice: tests count records.
+    idempotent: true,
   });
   try {
     for (const piece of chunk(events, 1000)) {
