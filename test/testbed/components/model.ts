@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Component } from "../component.ts";
 import { buildScripts, cacheDir, repoRoot } from "../paths.ts";
@@ -84,15 +85,23 @@ export const model: Component = {
       async () => {
         const temporary = `${modelDir()}.tmp`;
         rmSync(temporary, { recursive: true, force: true });
-        await runStep(
-          "export model and reference embeddings",
-          join(venv, "bin/python"),
-          [script, texts, temporary],
-          {
-            logFile,
-            env: { ...process.env, HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1", OMP_NUM_THREADS: "2" },
-          },
-        );
+        // onnxruntime's shape inference drops scratch files (sym_shape_infer_temp.onnx and its external
+        // data) into the working directory: give it one of its own, never the checkout.
+        const scratch = mkdtempSync(join(tmpdir(), "jude-model-build-"));
+        try {
+          await runStep(
+            "export model and reference embeddings",
+            join(venv, "bin/python"),
+            [script, texts, temporary],
+            {
+              logFile,
+              cwd: scratch,
+              env: { ...process.env, HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1", OMP_NUM_THREADS: "2" },
+            },
+          );
+        } finally {
+          rmSync(scratch, { recursive: true, force: true });
+        }
         renameSync(temporary, modelDir());
       },
     );
