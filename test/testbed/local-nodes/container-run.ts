@@ -37,6 +37,8 @@ export class ContainerRun {
   readonly probing = new Set<ProbeKind>();
   /** Earliest time of the next start (crash-loop back-off). */
   nextStartAtMs = 0;
+  /** What the last run started from: `checkout` or `image <ref> (<id>)`. */
+  source: string | undefined;
   /** Why the agent killed the process, when it did (liveness, OOM, deletion). */
   killReason: string | undefined;
 
