@@ -7,7 +7,16 @@ import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { requireEnv } from "../../../support/env.ts";
 import { readContainerLog } from "../../../testbed/local-nodes/cli-commands.ts";
 import { runProbe } from "../../../testbed/local-nodes/probe-runner.ts";
-import { eventually, isReady, pidOf, pods, withLocalNodes, apply, type Pod } from "./helpers.ts";
+import {
+  eventually,
+  isReady,
+  localNodePrefix,
+  pidOf,
+  pods,
+  withLocalNodes,
+  apply,
+  type Pod,
+} from "./helpers.ts";
 import {
   embedderDeployment,
   loopingClient,
@@ -80,7 +89,7 @@ describe("local nodes run a real `jude serve` Deployment", () => {
     const ready = await readyEmbedders();
     expect(ready).toHaveLength(2);
     for (const pod of ready) {
-      expect(pod.spec.nodeName).toBe("local-gpu-0");
+      expect(pod.spec.nodeName).toBe(`${localNodePrefix}local-gpu-0`);
       expect(await grpcServing(pod.status.podIP!)).toBe(true);
       const pid = pidOf(pod.status.containerStatuses?.[0]);
       expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toContain(
