@@ -29,9 +29,7 @@ export interface LocalImage {
 
 /** The answer of a lookup. */
 export type ImageLookup =
-  | { state: "pending" }
-  | { state: "missing"; message: string }
-  | { state: "ready"; image: LocalImage };
+  { state: "pending" } | { state: "missing"; message: string } | { state: "ready"; image: LocalImage };
 
 /** The host's kernel file systems every container of an image gets (its own are empty folders). */
 export const imageSystemMounts: PodMount[] = ["/proc", "/sys", "/dev"].map((path) => ({
@@ -91,7 +89,10 @@ export class ImageStore {
       inspected = JSON.parse(await buildah("inspect", "--type", "image", ref)) as typeof inspected;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT")
-        return { state: "missing", message: `image "${ref}": buildah is not installed (Debian package buildah)` };
+        return {
+          state: "missing",
+          message: `image "${ref}": buildah is not installed (Debian package buildah)`,
+        };
       const last = ref.split("@")[0]!.split("/").at(-1)!;
       const tag = last.includes(":") ? last.slice(last.indexOf(":") + 1) : "latest";
       return {

@@ -57,11 +57,7 @@ export async function registerNodes(
 }
 
 /** One heartbeat: Ready condition, addresses, and the Lease renewal. */
-export async function heartbeat(
-  api: KubeApi,
-  address: string,
-  nodes: readonly TestbedNode[],
-): Promise<void> {
+export async function heartbeat(api: KubeApi, address: string, nodes: readonly TestbedNode[]): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   for (const node of nodes) {
     const condition = (type: string, status: string, reason: string) => ({

@@ -6,7 +6,7 @@
  * scripts/build-image.sh under the tag image.test.ts uses, so buildah's layer cache serves both.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -33,7 +33,7 @@ function fromImage(objects: object[]): object[] {
       spec: {
         template: {
           metadata: { annotations: Record<string, string> };
-          spec: { containers: { image: string }[]; volumes: { secret?: { defaultMode?: number } }[] };
+          spec: { containers: { image: string }[]; securityContext?: { fsGroup: number } };
         };
       };
     };
@@ -41,9 +41,8 @@ function fromImage(objects: object[]): object[] {
     const template = deployment.spec.template;
     template.metadata.annotations[runFromAnnotation] = "image";
     for (const container of template.spec.containers) container.image = image;
-    // The image runs as 65532 and local nodes do not apply fsGroup: the token must be world-readable.
-    for (const volume of template.spec.volumes)
-      if (volume.secret !== undefined) volume.secret.defaultMode = 0o444;
+    // As the operator renders it: the image's user reads its 0400 token through the pod's fsGroup.
+    template.spec.securityContext = { fsGroup: 65532 };
     return object;
   });
 }
@@ -88,10 +87,12 @@ describe("local nodes run a pod from the built image's filesystem", () => {
     // The image's USER and WORKDIR, and the volumes at their mountPaths inside that root.
     expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(/^Uid:\s+65532\s/m);
     expect(readFileSync(`/proc/${pid}/root/run/jude/auth/token`, "utf8")).toBe(token);
+    const tokenFile = statSync(`/proc/${pid}/root/run/jude/auth/token`);
+    expect([tokenFile.gid, tokenFile.mode & 0o777]).toEqual([65532, 0o440]);
     expect(existsSync(`/proc/${pid}/root/models/minilm/tokenizer.json`)).toBe(true);
-    expect(serverLog(pod!.metadata.name).some((line) => line.msg === "model loaded and warmed up; serving")).toBe(
-      true,
-    );
+    expect(
+      serverLog(pod!.metadata.name).some((line) => line.msg === "model loaded and warmed up; serving"),
+    ).toBe(true);
   });
 
   it("answers a client in another pod through the Service name", async () => {
