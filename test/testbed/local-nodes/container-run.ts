@@ -171,3 +171,15 @@ function terminatedState(termination: Termination): NonNullable<V1ContainerState
     finishedAt: termination.finishedAt,
   };
 }
+
+/** Resolves once none of `runs` has a process. */
+export async function waitForExit(
+  runs: readonly ContainerRun[],
+  deadlineMs = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
+  while (runs.some((run) => run.running)) {
+    if (Date.now() >= deadlineMs) return false;
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  return true;
+}

@@ -8,7 +8,7 @@ import { launchContainer, signalContainer } from "./container-launch.ts";
 import { containerProcess, ContainerConfigError, isRunnableImage } from "./container-process.ts";
 import { runFromOf } from "./image-config.ts";
 import { imageSystemMounts, type LocalImage } from "./image-store.ts";
-import { ContainerRun } from "./container-run.ts";
+import { ContainerRun, waitForExit } from "./container-run.ts";
 import { enforceMemoryLimits } from "./memory-limit.ts";
 import { planMounts } from "./mount-plan.ts";
 import { PodSandbox } from "./pod-sandbox.ts";
@@ -295,16 +295,4 @@ export class PodWorker {
     await this.context.writeStatus(this.pod, toApiJson(status) as typeof status);
     this.#lastStatus = json;
   }
-}
-
-/** Resolves once none of `runs` has a process. */
-export async function waitForExit(
-  runs: readonly ContainerRun[],
-  deadlineMs = Number.POSITIVE_INFINITY,
-): Promise<boolean> {
-  while (runs.some((run) => run.running)) {
-    if (Date.now() >= deadlineMs) return false;
-    await new Promise((done) => setTimeout(done, 50));
-  }
-  return true;
 }

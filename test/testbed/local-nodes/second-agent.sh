@@ -9,7 +9,8 @@
 # them with JUDE_LOCAL_NODE_PREFIX=<PREFIX>. The agent runs in a "node" network namespace of its own,
 # attached to the shared bridge: inside it are its own bridge and pod range, its own Service listeners
 # (no clash with the shared agent's on the same ClusterIPs), and the testbed's 127.0.0.1 ports reach the
-# host through the shared agent's forwarders. Its pod logs go to the shared log folder, so
+# host through the shared agent's forwarders; JUDE_LOCAL_NODES_RUN_FROM=image makes it run every pod
+# from the built image, as on `testbed up`. Its pod logs go to the shared log folder, so
 # `npm run testbed -- logs` finds them. Needs root, jq, and the shared local-nodes component up.
 set -euo pipefail
 ACTION=${1:?usage: second-agent.sh up|down [PREFIX]}
@@ -57,8 +58,8 @@ up)
   "${X[@]}" ip route add unreachable "$SVC"
   "${X[@]}" ip route add local "$SVC" dev lo table local
   jq --arg dir "$DIR" --arg checkout "$CHECKOUT" --arg tag "$TAG" --arg pod "$POD_CIDR" --arg gw "$GW" \
-    --arg prefix "$PREFIX" \
-    '.dir=$dir | .plan.tag=$tag | .plan.bridge=("jtb"+$tag) | .plan.podCidr=$pod | .plan.gateway=$gw
+    --arg prefix "$PREFIX" --arg runFrom "${JUDE_LOCAL_NODES_RUN_FROM:-checkout}" \
+    '.dir=$dir | .runFrom=$runFrom | .plan.tag=$tag | .plan.bridge=("jtb"+$tag) | .plan.podCidr=$pod | .plan.gateway=$gw
      | .nodePrefix=$prefix | .baseMounts[0].source=($dir+"/launcher/bin") | .baseMounts[2].source=$checkout' \
     "$cfg" >"$DIR/agent.json"
   NODE=$(jq -r '.baseMounts[1].source' "$cfg")/bin/node
