@@ -17,7 +17,9 @@ ACTION=${1:?usage: second-agent.sh up|down [PREFIX]}
 PREFIX=${2:-second-}
 CHECKOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 SHARED=${JUDE_TESTBED_STATE_DIR:?set JUDE_TESTBED_STATE_DIR to the shared testbed state dir}
-DIR=$CHECKOUT/.scratch-local-nodes
+# Laid out like a state dir, so `JUDE_TESTBED_STATE_DIR=$CHECKOUT/.scratch-local-nodes npm run testbed --
+# status` lists the second agent's pods.
+DIR=$CHECKOUT/.scratch-local-nodes/local-nodes
 HASH=$(printf 'second:%s' "$CHECKOUT" | sha256sum | cut -c1-6)
 TAG=s$(printf %s "$HASH" | cut -c1-5)
 NODE_NS=jtb$TAG-node
