@@ -45,6 +45,8 @@ export interface OperatorBenchFigures {
   api_requests_per_s: number;
   rss_mb: number;
   heap_mb: number;
+  /** Keys each controller reconciled at once (--concurrency). */
+  concurrency: number;
   machine: MachineInfo;
 }
 
@@ -89,7 +91,11 @@ async function seedStores(client: RedisClient, names: readonly string[]): Promis
 }
 
 /** Runs the benchmark and returns its figures. */
-export async function runOperatorBench(models = 200, pipelines = models): Promise<OperatorBenchFigures> {
+export async function runOperatorBench(
+  models = 200,
+  pipelines = models,
+  concurrency?: number,
+): Promise<OperatorBenchFigures> {
   if (pipelines > models) throw new Error("each pipeline needs a model of its own: pipelines <= models");
   const namespace = `bench-operator-${process.pid}`;
   const redis = connectRedis({ url: process.env.JUDE_REDIS_URL ?? "redis://127.0.0.1:6379" });
@@ -104,7 +110,9 @@ export async function runOperatorBench(models = 200, pipelines = models): Promis
   // The operator runs with the V8 sizing the chart gives its pod (values.yaml nodeOptions).
   const chartValues = parse(readFileSync(join(repoRoot, "charts/jude-operator/values.yaml"), "utf8")) as {
     nodeOptions?: string;
+    concurrency?: number;
   };
+  const workers = concurrency ?? chartValues.concurrency ?? 4;
   const operator = startJude(
     "operator-bench",
     [
@@ -114,6 +122,7 @@ export async function runOperatorBench(models = 200, pipelines = models): Promis
       "--leader-elect=false",
       "--http-host=127.0.0.1",
       `--http-port=${port}`,
+      `--concurrency=${workers}`,
     ],
     { NODE_OPTIONS: chartValues.nodeOptions ?? "" },
   );
@@ -178,6 +187,7 @@ export async function runOperatorBench(models = 200, pipelines = models): Promis
       api_requests_per_s: round(requests / convergeS, 1),
       rss_mb: round(rss / 2 ** 20, 1),
       heap_mb: round(heap / 2 ** 20, 1),
+      concurrency: workers,
       machine: machineInfo(),
     };
   } finally {
@@ -194,11 +204,14 @@ async function main(argv: string[]): Promise<void> {
   const models = modelsFlag >= 0 ? Number(argv[modelsFlag + 1]) : 200;
   const pipelinesFlag = argv.indexOf("--pipelines");
   const pipelines = pipelinesFlag >= 0 ? Number(argv[pipelinesFlag + 1]) : models;
+  // Default: the chart's --concurrency, as the operator runs when installed.
+  const concurrencyFlag = argv.indexOf("--concurrency");
+  const concurrency = concurrencyFlag >= 0 ? Number(argv[concurrencyFlag + 1]) : undefined;
   // Redis: the promotion reads each model's store (the pipelines' store Secret) on every reconcile.
   const { started, env } = await up(["kube", "kwok", "redis"]);
   Object.assign(process.env, env);
   try {
-    const figures = await runOperatorBench(models, pipelines);
+    const figures = await runOperatorBench(models, pipelines, concurrency);
     if (!json)
       console.log(
         `operator: ${figures.models} models + ${figures.pipelines} pipelines Ready in ${figures.converge_s} s, ${figures.reconciles_per_s} reconciles/s, ${figures.api_requests_per_s} API requests/s, RSS ${figures.rss_mb} MB, heap ${figures.heap_mb} MB`,
