@@ -13,6 +13,7 @@ import {
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import { dependencyOf } from "../shared/errors.ts";
+import { FreshnessWindow, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
@@ -44,7 +45,7 @@ export interface NearlineWorkerOptions {
 type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
 /** Totals since start (a batch's counts summed), for status and tests. */
-export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs"> & { batches: number };
+export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs"> & { batches: number };
 
 export class NearlineWorker {
   readonly #options: NearlineWorkerOptions;
@@ -58,6 +59,7 @@ export class NearlineWorker {
   #firstCommitAtMs: number | undefined;
   #joinStartedAtMs = 0;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
+  readonly #freshness = new FreshnessWindow();
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
@@ -74,6 +76,11 @@ export class NearlineWorker {
       [...this.#lag].sort(([a], [b]) => a - b).map(([partition, lag]) => [String(partition), lag]),
     );
     return { total: [...this.#lag.values()].reduce((sum, value) => sum + value, 0), partitions };
+  }
+
+  /** Freshness (event time -> store write acknowledged) of the last minute's writes; /readyz shows it. */
+  freshness(nowMs = Date.now()): FreshnessSketch {
+    return this.#freshness.snapshot(nowMs);
   }
 
   /** When this worker first committed offsets (epoch ms); undefined before. */
@@ -238,9 +245,11 @@ export class NearlineWorker {
     metrics.skippedUnchanged.inc(labels, outcome.skippedUnchanged);
     metrics.skippedStale.inc(labels, outcome.skippedStale);
     metrics.deleted.inc(labels, outcome.deleted);
-    const now = Date.now();
-    for (const eventTime of outcome.visibleEventTimesMs)
-      metrics.freshness.observe(labels, Math.max(0, now - eventTime) / 1000);
+    for (const eventTime of outcome.visibleEventTimesMs) {
+      const freshnessMs = Math.max(0, outcome.storedAtMs - eventTime);
+      metrics.freshness.observe(labels, freshnessMs / 1000);
+      this.#freshness.observe(freshnessMs);
+    }
   }
 }
 
