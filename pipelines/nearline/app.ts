@@ -105,6 +105,7 @@ export async function startNearline(
     topic: config.source.kafka.topic,
     consumerGroup: config.source.kafka.consumerGroup,
     startOffset: config.source.kafka.startOffset,
+    sessionTimeoutMs: config.source.kafka.sessionTimeoutMs,
     batching: config.batching,
     process: processBatch,
     isRetryable: (error) =>

@@ -25,6 +25,8 @@ export interface NearlineWorkerOptions {
   topic: string;
   consumerGroup: string;
   startOffset: "earliest" | "latest";
+  /** Consumer session timeout (ms); the rebalance timeout is at least this (see the config). */
+  sessionTimeoutMs?: number;
   batching: { maxEvents: number; lingerMs: number };
   process: (records: readonly ConsumedRecord[]) => Promise<BatchOutcome>;
   isRetryable: (error: unknown) => boolean;
@@ -102,9 +104,11 @@ export class NearlineWorker {
       groupId: options.consumerGroup,
       ...(options.groupInstanceId !== undefined ? { groupInstanceId: options.groupInstanceId } : {}),
       autocommit: false,
-      sessionTimeout: 20_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 20_000,
       heartbeatInterval: 1_000,
-      rebalanceTimeout: 30_000,
+      // Never shorter than the session: a rebalance then cannot evict a dead member sooner than its
+      // session would, so the session timeout alone says how long a lost worker's partitions wait.
+      rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
     this.#stream = await this.#consumer.consume({
       topics: [options.topic],
