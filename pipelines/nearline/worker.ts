@@ -8,7 +8,6 @@ import {
   Consumer,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
-  type Message,
   type MessagesStream,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
@@ -18,6 +17,7 @@ import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
+import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
 export interface NearlineWorkerOptions {
@@ -43,8 +43,6 @@ export interface NearlineWorkerOptions {
   /** Aborted when a drain ran out of time: stops retrying the final offset commit. */
   signal?: AbortSignal | undefined;
 }
-
-type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 
 /** Totals since start (a batch's counts summed), for status and tests. */
 export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs"> & { batches: number };
@@ -110,17 +108,7 @@ export class NearlineWorker {
       // session would, so the session timeout alone says how long a lost worker's partitions wait.
       rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
-    this.#stream = await this.#consumer.consume({
-      topics: [options.topic],
-      mode: MessagesStreamModes.COMMITTED,
-      fallbackMode:
-        options.startOffset === "latest"
-          ? MessagesStreamFallbackModes.LATEST
-          : MessagesStreamFallbackModes.EARLIEST,
-      autocommit: false,
-      maxWaitTime: 200,
-    });
-    this.#stream.on("error", (error: Error) => options.logger.error({ err: error }, "kafka stream error"));
+    const source = await this.#openStream();
     this.#consumer.startLagMonitoring({ topics: [options.topic] }, 5_000);
     this.#consumer.on("consumer:lag", (lag) => {
       for (const [, partitions] of lag) {
@@ -131,7 +119,6 @@ export class NearlineWorker {
         });
       }
     });
-    const source = new BatchSource<RawMessage>(this.#stream, options.batching);
     this.#ready = true;
     this.#loop = this.#run(source);
     // Callers learn of a failure through `done`; this handler only keeps it from being "unhandled".
@@ -157,10 +144,76 @@ export class NearlineWorker {
     return this.#loop ?? Promise.resolve();
   }
 
-  async #run(source: BatchSource<RawMessage>): Promise<void> {
+  /**
+   * Opens the message stream: from the group's committed offsets, which every processed batch moved
+   * (its commit follows its sinks), and from `startOffset` where the group has none.
+   */
+  async #openStream(): Promise<BatchSource<RawMessage>> {
+    const options = this.#options;
+    this.#stream = await this.#consumer!.consume({
+      topics: [options.topic],
+      mode: MessagesStreamModes.COMMITTED,
+      fallbackMode:
+        options.startOffset === "latest"
+          ? MessagesStreamFallbackModes.LATEST
+          : MessagesStreamFallbackModes.EARLIEST,
+      autocommit: false,
+      maxWaitTime: 200,
+    });
+    this.#stream.on("error", (error: Error) => options.logger.warn({ err: error }, "kafka stream error"));
+    return new BatchSource<RawMessage>(this.#stream, options.batching);
+  }
+
+  /**
+   * A new stream after the client gave up on the old one. The client destroys its stream when a fetch
+   * or the offset refresh after a group rejoin still fails after its own few retries, which a broker
+   * restart easily outlasts; the consumer itself stays usable. BatchSource handed out everything the
+   * old stream delivered, and each batch was committed after its sinks, so the new stream starts at
+   * the committed offsets exactly where processing stopped: nothing skipped, at most replayed (a batch
+   * whose commit a rebalance refused). One gap remains: a partition the group never committed, whose
+   * first records sat unread in the dead stream, starts again from `startOffset`, so with `latest`
+   * those records are skipped (a version started from its bootstrap is not exposed: the operator
+   * commits its start offsets before its workers exist).
+   */
+  async #reopenStream(): Promise<BatchSource<RawMessage>> {
+    const old = this.#stream;
+    // Its 'close' untracks the topic in the consumer; a new stream must subscribe after that.
+    if (old !== undefined && !old.closed) {
+      const closed = new Promise<void>((resolve) => old.once("close", () => resolve()));
+      if (!old.destroyed) await old.close().catch(() => undefined);
+      await closed;
+    }
     const { metrics, labels, logger } = this.#options;
+    return retry(() => this.#openStream(), {
+      signal: this.#abort.signal,
+      isRetryable: (error) => this.#options.isRetryable(error) || isRebalanceError(error),
+      onRetry: (error, attempt) => {
+        metrics.retries.inc({ ...labels, dependency: "kafka" });
+        logger.warn({ err: error, attempt }, "reopening the kafka stream failed; retrying");
+      },
+    });
+  }
+
+  async #run(initial: BatchSource<RawMessage>): Promise<void> {
+    const { metrics, labels, logger } = this.#options;
+    let source = initial;
     while (!this.#abort.signal.aborted) {
-      const messages = await source.next(this.#abort.signal);
+      let messages: RawMessage[];
+      try {
+        messages = await source.next(this.#abort.signal);
+      } catch (error) {
+        if (this.#abort.signal.aborted) return;
+        if (!this.#options.isRetryable(error) && !isRebalanceError(error)) throw error;
+        metrics.retries.inc({ ...labels, dependency: "kafka" });
+        logger.warn({ err: error }, "kafka stream failed; reopening it at the committed offsets");
+        try {
+          source = await this.#reopenStream();
+        } catch (reopenError) {
+          if (this.#abort.signal.aborted) return;
+          throw reopenError;
+        }
+        continue;
+      }
       if (messages.length === 0) continue;
       const records = messages.map(toRecord);
       // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
@@ -184,31 +237,18 @@ export class NearlineWorker {
         throw error;
       }
       const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
-      await this.#commit(messages);
+      await this.#commit([...nextOffsets(messages).values()]);
       stopCommit();
       this.#record(outcome);
       this.#options.onBatch?.(outcome, Date.now());
     }
   }
 
-  async #commit(messages: readonly RawMessage[]): Promise<void> {
-    const next = new Map<string, { topic: string; partition: number; offset: bigint; leaderEpoch: number }>();
-    for (const message of messages) {
-      const key = `${message.topic}/${message.partition}`;
-      const current = next.get(key);
-      if (current === undefined || message.offset + 1n > current.offset) {
-        next.set(key, {
-          topic: message.topic,
-          partition: message.partition,
-          offset: message.offset + 1n,
-          leaderEpoch: message.leaderEpoch,
-        });
-      }
-    }
+  async #commit(offsets: readonly NextOffset[]): Promise<void> {
     const { metrics, labels, logger } = this.#options;
     try {
       // Retried until the broker is back: the batch is in both sinks, only its offsets are missing.
-      await retry(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
+      await retry(() => this.#consumer!.commit({ offsets: [...offsets] }), {
         isRetryable: (error) => this.#options.isRetryable(error) && !isRebalanceError(error),
         signal: this.#options.signal,
         onRetry: (error, attempt) => {
@@ -266,14 +306,3 @@ const countKeys = [
   "deadLettered",
   "inferenceTexts",
 ] as const satisfies readonly (keyof WorkerTotals & keyof BatchOutcome)[];
-
-function toRecord(message: RawMessage): ConsumedRecord {
-  return {
-    topic: message.topic,
-    partition: message.partition,
-    offset: message.offset,
-    timestamp: message.timestamp,
-    key: message.key?.length ? message.key : null,
-    value: message.value?.length ? message.value : null,
-  };
-}

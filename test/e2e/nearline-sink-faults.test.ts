@@ -203,7 +203,7 @@ describe("nearline sinks through faults at a known step of a batch", () => {
     },
   );
 
-  it("broker stopped while a batch's output produce is in flight, then while its offset commit is", async () => {
+  it("broker stopped while a batch's output produce is in flight, then while its offset commit is, then while idle", async () => {
     const p = await pipeline("broker");
     const connection = connectEmbedding(p.config.embedding, { modelDigest: p.config.model.digest });
     let holdAt: BatchStep | undefined;
@@ -260,6 +260,43 @@ describe("nearline sinks through faults at a known step of a batch", () => {
 
       await outageAt("stored", 1);
       await restartComponent("kafka");
+      await withLogTail(
+        logFile,
+        waitFor(
+          "chunk 1 committed",
+          async () => (await committedOffsets(p.group, p.topic)) === 2 * chunkSize,
+          {
+            timeoutMs: 120_000,
+            intervalMs: 250,
+          },
+        ),
+      );
+
+      // Idle, its stream long-polling: the client gives up on the stream during the outage (a fetch
+      // fails past its own retries) and the worker opens a new one where it stood once the broker is back.
+      const before = await kafkaRetries();
+      await stopComponent("kafka");
+      await waitFor(
+        "the idle worker to notice the stopped broker",
+        async () => (await kafkaRetries()) > before,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+        },
+      );
+      await restartComponent("kafka");
+      await produceEvents(p.topic, changelog(2));
+      await withLogTail(
+        logFile,
+        waitFor(
+          "chunk 2 committed",
+          async () => (await committedOffsets(p.group, p.topic)) === 3 * chunkSize,
+          {
+            timeoutMs: 120_000,
+            intervalMs: 250,
+          },
+        ),
+      );
       const report = await withLogTail(logFile, sinksOf(p).then(expectSinksExact));
       process.stdout.write(`nearline broker outages: ${JSON.stringify(report)}\n`);
     } finally {
