@@ -244,33 +244,27 @@ describe("nearline sinks through faults at a known step of a batch", () => {
         },
       );
     };
+    /** Waits until the first `chunks` chunks are committed; a timeout carries the worker's last log lines. */
+    const chunksCommitted = (chunks: number) =>
+      withLogTail(
+        logFile,
+        waitFor(
+          `chunk ${chunks - 1} committed`,
+          async () => (await committedOffsets(p.group, p.topic)) === chunks * chunkSize,
+          { timeoutMs: 120_000, intervalMs: 250 },
+        ),
+      );
     try {
       await outageAt("embedded", 0);
       // The output is not acknowledged, so nothing of the batch may be visible in the store yet.
       expect(await storedKeys(p)).toBe(0);
       expect(app.worker.totals.batches).toBe(0);
       await restartComponent("kafka");
-      await withLogTail(
-        logFile,
-        waitFor("chunk 0 committed", async () => (await committedOffsets(p.group, p.topic)) === chunkSize, {
-          timeoutMs: 120_000,
-          intervalMs: 250,
-        }),
-      );
+      await chunksCommitted(1);
 
       await outageAt("stored", 1);
       await restartComponent("kafka");
-      await withLogTail(
-        logFile,
-        waitFor(
-          "chunk 1 committed",
-          async () => (await committedOffsets(p.group, p.topic)) === 2 * chunkSize,
-          {
-            timeoutMs: 120_000,
-            intervalMs: 250,
-          },
-        ),
-      );
+      await chunksCommitted(2);
 
       // Idle, its stream long-polling: the client gives up on the stream during the outage (a fetch
       // fails past its own retries) and the worker opens a new one where it stood once the broker is back.
@@ -286,17 +280,7 @@ describe("nearline sinks through faults at a known step of a batch", () => {
       );
       await restartComponent("kafka");
       await produceEvents(p.topic, changelog(2));
-      await withLogTail(
-        logFile,
-        waitFor(
-          "chunk 2 committed",
-          async () => (await committedOffsets(p.group, p.topic)) === 3 * chunkSize,
-          {
-            timeoutMs: 120_000,
-            intervalMs: 250,
-          },
-        ),
-      );
+      await chunksCommitted(3);
       const report = await withLogTail(logFile, sinksOf(p).then(expectSinksExact));
       process.stdout.write(`nearline broker outages: ${JSON.stringify(report)}\n`);
     } finally {
