@@ -105,7 +105,11 @@ describe("NearlinePipeline controller", () => {
       await kubectlJson<V1Deployment>(["get", "-n", ns, "deployment/jobs-minilm-v1-nearline"]),
     );
     await applyObjects(ns, [
-      pipeline("jobs", topic, (spec) => (spec.workers = { replicas: 2, maxBatchSize: 16 })),
+      pipeline("jobs", topic, (spec) => {
+        spec.workers = { replicas: 2, maxBatchSize: 16 };
+        // Admitted by the CRD and carried into the worker config, so offset commits wait for a replica.
+        spec.sinks.store.durability = { replicas: 1, timeoutMs: 500 };
+      }),
     ]);
     const after = await waitForObject<V1Deployment>(
       ns,
@@ -114,9 +118,9 @@ describe("NearlinePipeline controller", () => {
       (d) => hashOf(d) !== before,
     );
     const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-minilm-v1-nearline"]);
-    expect(nearlineConfigSchema.parse(parse(configMap.data!["config.yaml"]!)).embedding.maxBatchSize).toBe(
-      16,
-    );
+    const rendered = nearlineConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
+    expect(rendered.embedding.maxBatchSize).toBe(16);
+    expect(rendered.sinks.store.durability).toEqual({ replicas: 1, fsync: false, timeoutMs: 500 });
     expect(hashOf(after)).toBe(createHash("sha256").update(configMap.data!["config.yaml"]!).digest("hex"));
   });
 
