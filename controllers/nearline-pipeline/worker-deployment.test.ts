@@ -66,7 +66,7 @@ describe("desiredWorkers", () => {
       consumerGroup: "jude.jobs.minilm-v1",
       startOffset: "latest",
     });
-    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1:50051");
+    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1.recs.svc:50051");
     expect(config.sinks.store.url).toEqual({ env: "JUDE_STORE_URL" });
     expect(config.http.port).toBe(9090);
   });

@@ -64,7 +64,7 @@ describe("NearlinePipeline controller", () => {
     expect(config.model.digest).toBe(
       "sha256:76edd143b0c9457a40a018144d94a10a7973d218d5de1d7e317a88516e0467ab",
     );
-    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1:50051");
+    expect(config.embedding.endpoint).toBe(`jude-minilm-minilm-v1.${ns}.svc:50051`);
     expect(config.sinks.store).toMatchObject({ name: "job-recs", url: { env: "JUDE_STORE_URL" } });
     expect(text).not.toContain(process.env.JUDE_REDIS_URL);
 
