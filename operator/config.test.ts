@@ -13,7 +13,7 @@ describe("operator config", () => {
       renewDeadlineSeconds: 10,
       retryPeriodSeconds: 2,
       httpPort: 8081,
-      concurrency: 4,
+      concurrency: 16,
     });
     expect(config.namespaces).toBeUndefined();
   });

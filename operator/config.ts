@@ -58,7 +58,7 @@ export const operatorConfigSchema = z
       .int()
       .min(1)
       .max(64)
-      .default(4)
+      .default(16)
       .describe("keys each controller reconciles at once"),
     workloadNodeSelector: nodeSelectorFlag
       .optional()
