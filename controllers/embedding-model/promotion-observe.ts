@@ -1,5 +1,5 @@
 // Reads everything the promotion decides from: version records, the model's pipelines and their
-// figures, BootstrapRuns, serving Deployments and worker Deployments from the cache; the pointer,
+// figures, BootstrapRuns, serving Deployments and pods and worker Deployments from the cache; the pointer,
 // registry and coverage counters from the store. No decisions here.
 import type { V1Deployment } from "@kubernetes/client-node";
 import {
@@ -18,6 +18,7 @@ import { observeStore } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
 import type { PromotionInputs } from "./promotion.ts";
+import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
 
@@ -84,7 +85,7 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
   };
 }
 
-/** The serving state of one version's Deployment. */
+/** The serving state of one version's Deployment and pods. */
 export function versionServing(
   context: ReconcileContext,
   model: EmbeddingModel,
@@ -94,7 +95,15 @@ export function versionServing(
     namespace: context.key.namespace,
     name: servingName(model.metadata.name, version),
   });
-  return servingState(observeDeployment(deployment), model.spec.serving.autoscaling?.minReplicas);
+  const pods = context.cache.list<KubeObject & ServingPodView>(resourceTypes.pod, {
+    namespace: context.key.namespace,
+    labels: childLabels("serving", { model: model.metadata.name, embeddingVersion: version }).selector,
+  });
+  return servingState(
+    observeDeployment(deployment),
+    model.spec.serving.autoscaling?.minReplicas,
+    servingPodFailure(pods),
+  );
 }
 
 /** Versions whose writers (worker Deployments, unfinished operator-created runs) still exist. */
