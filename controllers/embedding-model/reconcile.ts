@@ -12,6 +12,8 @@ import { kstatusConditions, setConditions, type Kstatus } from "../shared/condit
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
+import { captureWatermarks } from "../bootstrap-run/run-io.ts";
+import { readSecrets } from "../nearline-pipeline/secret-reader.ts";
 import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
@@ -95,6 +97,7 @@ export async function reconcileEmbeddingModel(
     placement: settings.placement,
     pipelines,
     specBlocked: blockers.length > 0,
+    changelogPartitions: (pipeline) => changelogPartitions(context, pipeline),
   });
   await writeStatus(context, model, inputs, decision);
   const metrics = promotionMetrics(settings.registry);
@@ -141,16 +144,11 @@ async function withParity(
 ): Promise<PromotionDecision> {
   const namespace = context.key.namespace;
   const serviceName = servingName(model.metadata.name, model.spec.version);
-  const secrets = new Map<string, Map<string, Buffer>>();
-  for (const name of new Set(pipelines.flatMap((pipeline) => pipelineSecretNames(pipeline)))) {
-    const secret = await context.client.getLive(resourceTypes.secret, { namespace, name });
-    const data = (secret?.data ?? {}) as Record<string, string>;
-    secrets.set(
-      name,
-      new Map(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, "base64")])),
-    );
-  }
   const tokenRef = model.spec.serving.auth?.tokenSecretRef;
+  const secrets = await readSecrets(context.client, namespace, [
+    ...pipelines.flatMap((pipeline) => pipelineSecretNames(pipeline)),
+    ...(tokenRef !== undefined ? [tokenRef.name] : []),
+  ]);
   const target: ParityTarget = {
     store,
     version: model.spec.version,
@@ -191,7 +189,13 @@ function clusterEndpoint(context: ReconcileContext, namespace: string, name: str
     : grpcEndpoint(name, namespace);
 }
 
-/** Secrets a pipeline's Kafka connection needs (read for the parity sample's source events). */
+/** The changelog's partition count of a pipeline, which sizes the BootstrapRun the operator creates. */
+async function changelogPartitions(context: ReconcileContext, pipeline: NearlinePipeline): Promise<number> {
+  const secrets = await readSecrets(context.client, context.key.namespace, pipelineSecretNames(pipeline));
+  return (await captureWatermarks(pipeline, secrets, context.signal)).length;
+}
+
+/** Secrets a pipeline's Kafka connection needs (parity's source events, the partition count). */
 function pipelineSecretNames(pipeline: NearlinePipeline): string[] {
   const kafka = pipeline.spec.source.kafka;
   return [
