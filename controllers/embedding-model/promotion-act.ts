@@ -32,6 +32,8 @@ export interface ActOptions {
   pipelines: readonly NearlinePipeline[];
   /** The spec's version cannot be rendered (its objects are left as they are). */
   specBlocked: boolean;
+  /** When the reconcile acting began (logged with a pointer switch). */
+  reconcileStartedAtMs: number;
   /** Partitions of a pipeline's changelog (asked only when a BootstrapRun is created). */
   changelogPartitions: (pipeline: NearlinePipeline) => Promise<number>;
 }
@@ -44,8 +46,23 @@ export async function actOnPromotion(
   options: ActOptions,
 ): Promise<number | undefined> {
   let switchSeconds: number | undefined;
-  if (decision.switchPointer !== undefined && options.store !== undefined)
-    switchSeconds = await switchPointer(options.store, decision.switchPointer);
+  const change = decision.switchPointer;
+  if (change !== undefined && options.store !== undefined) {
+    switchSeconds = await switchPointer(options.store, change);
+    // From the start of the reconcile that observed the change to the pointer readers follow: the
+    // figure behind "rollback at once" (README, promotion e2e).
+    context.log.info(
+      {
+        kind: change.kind,
+        from: change.expectedCurrent,
+        to: change.target,
+        reconcileStartedAtMs: options.reconcileStartedAtMs,
+        switchedAtMs: Date.now(),
+        switchSeconds,
+      },
+      "store pointer switched",
+    );
+  }
   await applyRecords(context, model, decision);
   const records = new Map(decision.records.map((record) => [record.version, record]));
   for (const version of decision.serve) {

@@ -51,6 +51,7 @@ export async function reconcileEmbeddingModel(
   context: ReconcileContext,
   settings: ModelReconcileSettings,
 ): Promise<ReconcileResult | void> {
+  const reconcileStartedAtMs = Date.now();
   const raw = context.cache.get(resourceTypes.embeddingModel, context.key);
   if (raw === undefined || raw.metadata?.deletionTimestamp !== undefined) return; // children are garbage-collected
   const parsed = safeParseEmbeddingModel(raw);
@@ -98,6 +99,7 @@ export async function reconcileEmbeddingModel(
     pipelines,
     specBlocked: blockers.length > 0,
     changelogPartitions: (pipeline) => changelogPartitions(context, pipeline),
+    reconcileStartedAtMs,
   });
   await writeStatus(context, model, inputs, decision);
   const metrics = promotionMetrics(settings.registry);
