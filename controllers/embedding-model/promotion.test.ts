@@ -12,6 +12,7 @@ import {
   store,
   stuck,
   succeeded,
+  unreadyDeployment,
 } from "./promotion-fixtures.ts";
 import { decidePromotion, type PromotionDecision } from "./promotion.ts";
 import { servingPodFailure } from "./serving-pods.ts";
@@ -19,15 +20,7 @@ import { servingState } from "./version-status.ts";
 
 /** v2's only pod: fetch-model exited with the digest-mismatch code and waits to be retried. */
 const digestMismatch = servingState(
-  {
-    generation: 1,
-    observedGeneration: 1,
-    replicas: 1,
-    updatedReplicas: 1,
-    readyReplicas: 0,
-    availableReplicas: 0,
-    progressDeadlineExceeded: false,
-  },
+  unreadyDeployment,
   0,
   servingPodFailure([
     {

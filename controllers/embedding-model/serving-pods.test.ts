@@ -1,5 +1,6 @@
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { unreadyDeployment } from "./promotion-fixtures.ts";
 import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
 
@@ -74,15 +75,7 @@ describe("certain failures of serving pods (decision table)", () => {
 });
 
 describe("servingState with a pod failure", () => {
-  const rollingOut = {
-    generation: 1,
-    observedGeneration: 1,
-    replicas: 1,
-    updatedReplicas: 1,
-    readyReplicas: 0,
-    availableReplicas: 0,
-    progressDeadlineExceeded: false,
-  };
+  const rollingOut = unreadyDeployment;
   const failure = { reason: "ModelDigestMismatch", message: "the model file does not match" } as const;
 
   it("stalls a version that is not ready at once, long before the Deployment's deadline", () => {
