@@ -11,9 +11,6 @@
  * v2's bootstrap must be in v2. The rollback's time from the reconcile that observed it to readers on
  * v1 is printed. A v3 whose digest does not match its file is Stalled at once, v1 serving.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
 import {
@@ -27,17 +24,24 @@ import {
 } from "../../store/index.ts";
 import { condition, getObject, listObjects, type Json } from "../integration/operator/operator-harness.ts";
 import { requireEnv } from "../support/env.ts";
-import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../support/kafka.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../support/kafka.ts";
 import { waitFor } from "../testbed/wait.ts";
-import { applyAll, createE2eNamespace, storeSecretRef } from "./support/namespace.ts";
+import { applyAll, createE2eNamespace } from "./support/namespace.ts";
 import { operatorLogLines, startOperatorProcess, type OperatorProcess } from "./support/operator-process.ts";
+import {
+  extract,
+  jobEvent,
+  jobsPipeline,
+  promotionModel,
+  sha256Of,
+  template,
+  watermarks,
+} from "./support/promotion-objects.ts";
 import { startReaderLoop, type ReaderLoop } from "./support/reader-loop.ts";
 
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
 const namespace = `promotion-e2e-${suffix}`;
 const storeName = `promotion-e2e-${suffix}`;
-const template = "Job: {{title}} at {{company}}";
-const extract = { title: "$.title", company: "$.company.name" };
 const snapshotIds = Array.from({ length: 40 }, (_, index) => `snap-${index}`);
 const liveIds = Array.from({ length: 12 }, (_, index) => `live-${index}`);
 
@@ -64,56 +68,19 @@ async function killOperator(phase: string, meanwhile: () => Promise<unknown> = a
   operator = await startOperatorProcess(namespace);
 }
 
-const sha256Of = (file: string) =>
-  createHash("sha256")
-    .update(readFileSync(join(requireEnv("JUDE_MODEL_DIR"), file)))
-    .digest("hex");
-
-/** The model at `version`; v1 is the fp32 file, v2 and v3 the int8 one (another digest). */
+/** The model at `version` (its digest recorded for the reader's checks). */
 function modelAt(version: "v1" | "v2" | "v3", promotion: Json = {}, sha256Override?: string): Json {
-  const file = version === "v1" ? "model.onnx" : "model.int8.onnx";
-  const sha256 = sha256Override ?? sha256Of(file);
-  digests.set(version, `sha256:${sha256}`);
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: "minilm", namespace },
-    spec: {
-      version,
-      model: { uri: `pvc://model/${file}`, sha256, dimensions: 384 },
-      prompts: { job: template },
-      serving: { replicas: 1 },
-      promotion: { bakeSeconds, maxLagSeconds: 120, ...promotion },
-    },
-  };
-}
-
-function pipeline(): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "NearlinePipeline",
-    metadata: { name: "jobs", namespace },
-    spec: {
-      modelRef: { name: "minilm" },
-      entity: "job",
-      source: {
-        kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic, startOffset: "Latest" },
-      },
-      decode: { format: "json", keyPath: "$.jobId", eventTimePath: "$.updatedAt" },
-      extract,
-      sinks: { store: { name: storeName, urlSecretRef: storeSecretRef } },
-      workers: { replicas: 1, maxBatchSize: 16, maxInflight: 2 },
-    },
-  };
+  const object = promotionModel(
+    namespace,
+    version,
+    { bakeSeconds, maxLagSeconds: 120, ...promotion },
+    sha256Override,
+  );
+  digests.set(version, `sha256:${((object.spec as Json).model as Json).sha256 as string}`);
+  return object;
 }
 
 const apply = (objects: Json[]) => applyAll(namespace, objects);
-
-const jobEvent = (id: string, index: number, title: string): TestEvent => ({
-  key: id,
-  partition: index % 2,
-  value: { jobId: id, updatedAt: 1_000 + index, title, company: { name: "Acme" } },
-});
 
 const model = async () => (await getObject("embeddingmodel/minilm", namespace))!;
 const status = async () => (await model()).status as Json & { activeVersion?: string; versions?: Json[] };
@@ -124,12 +91,6 @@ const querySelector = async () =>
     ((await getObject("service/minilm", namespace))?.spec as Json | undefined)?.selector as Json | undefined
   )?.["jude.dev/version"];
 const pointer = async () => (await readPointer(store)).current;
-
-/** The changelog positions a BootstrapRun captured (empty until it did). */
-function watermarks(run: Json | undefined): { partition: number; offset: number }[] {
-  const captured = (run?.status as Json | undefined)?.watermarks as Json | undefined;
-  return (captured?.partitions ?? []) as { partition: number; offset: number }[];
-}
 
 /** One entity only v1 holds (written beside its workers): v2's coverage stays under 0.99 meanwhile. */
 async function heldInV1(kind: "upsert" | "delete", eventTimeMs: number): Promise<void> {
@@ -159,7 +120,7 @@ beforeAll(async () => {
   store = await openStore(redis, { name: storeName, create: true });
   reader = await StoreReader.open(store);
   operator = await startOperatorProcess(namespace);
-  await apply([pipeline(), modelAt("v1")]);
+  await apply([jobsPipeline(namespace, topic, storeName), modelAt("v1")]);
 }, 120_000);
 
 afterAll(async () => {
@@ -321,7 +282,15 @@ describe("promotion on the local nodes with real pods and data, the operator kil
   it("keeps v1 serving while a v3 whose digest does not match its file is Stalled at once", async () => {
     // The default progress deadline (an hour) is far away: the pods' digest check decides.
     await apply([modelAt("v3", {}, sha256Of("model.onnx"))]);
-    await eventually("v3 Stalled", async () => condition(await model(), "Stalled")?.status === "True");
+    await eventually("v3 Stalled", async () => {
+      // fetch-model exits 3 on a digest mismatch; a checkout older than that exits 1 (stalls only at the deadline).
+      const [pod] = await listObjects("pods", namespace, "jude.dev/version=v3");
+      const fetch = ((pod?.status as Json | undefined)?.initContainerStatuses as Json[] | undefined)?.[0];
+      const ended = ((fetch?.state as Json)?.terminated ?? (fetch?.lastState as Json)?.terminated) as Json;
+      if (ended?.exitCode === 1)
+        throw new Error("v3's fetch-model exited 1: the local nodes run a checkout without exit code 3");
+      return condition(await model(), "Stalled")?.status === "True";
+    });
     const stalled = condition(await model(), "Stalled");
     expect(stalled?.reason).toBe("ModelDigestMismatch");
     expect(stalled?.message).toContain(
