@@ -176,7 +176,7 @@ describe("https://", () => {
     });
   });
 
-  it("runs as `jude fetch-model`, exiting 1 with the reason on a digest mismatch and 0 on success", async () => {
+  it("runs as `jude fetch-model`, exiting 3 with the reason on a digest mismatch and 0 on success", async () => {
     const caFile = join(work, "ca.pem");
     await writeFile(caFile, ca);
     const run = (sha: string, dest: string) =>
