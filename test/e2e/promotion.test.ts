@@ -307,4 +307,10 @@ describe("promotion on the local nodes with real pods and data, the operator kil
     const hits = await reader.getMany("job", snapshotIds);
     expect(hits.every((hit) => hit?.version === "v1" && hit.modelDigest === digests.get("v1"))).toBe(true);
   });
+
+  it("stops gracefully on SIGTERM: the operator process exits 0 after its drain", async () => {
+    const stopping = operator!;
+    operator = undefined;
+    expect(await stopping.stop()).toBe(0);
+  });
 });

@@ -13,8 +13,8 @@ export interface OperatorProcess {
   readonly process: JudeProcess;
   /** SIGKILL: no drain, no final status write. */
   kill(): Promise<void>;
-  /** SIGTERM and the graceful drain (SIGKILL when it has not exited 15 s later). */
-  stop(): Promise<void>;
+  /** SIGTERM and the graceful drain; its exit code, or "running" (then SIGKILLed) after 15 s. */
+  stop(): Promise<number | null | "running">;
 }
 
 let started = 0;
@@ -44,13 +44,12 @@ export async function startOperatorProcess(namespace: string): Promise<OperatorP
     process,
     kill: async () => void (await stopJude(process, "SIGKILL")),
     stop: async () => {
-      // Today `jude operator` logs "operator stopped" on SIGTERM but its process stays up (a client
-      // left open keeps the event loop alive); graceful exit is not what these tests check.
       const exited = await Promise.race([
         stopJude(process, "SIGTERM"),
-        new Promise((resolve) => setTimeout(() => resolve("running"), 15_000)),
+        new Promise<"running">((resolve) => setTimeout(() => resolve("running"), 15_000)),
       ]);
       if (exited === "running") await stopJude(process, "SIGKILL");
+      return exited;
     },
   };
 }
