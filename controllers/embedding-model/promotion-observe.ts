@@ -1,6 +1,7 @@
 // Reads everything the promotion decides from: version records, the model's pipelines and their
-// figures, BootstrapRuns, serving Deployments and pods and worker Deployments from the cache; the pointer,
-// registry and coverage counters from the store. No decisions here.
+// figures, BootstrapRuns, serving Deployments and pods and worker Deployments from the cache; the pointer
+// and registry from the store; coverage counters (a scan of every bucket) only when the decision asks.
+// No decisions here.
 import type { V1Deployment } from "@kubernetes/client-node";
 import {
   safeParseBootstrapRun,
@@ -143,7 +144,11 @@ export async function observeCoverage(
   };
 }
 
-/** Builds the decision's inputs. `blockers` keep the spec's version from being served. */
+/**
+ * Builds the decision's inputs, without coverage: counting scans every bucket of two versions, so it
+ * is measured only once the decision reaches that gate (a rollback never does).
+ * `blockers` keep the spec's version from being served.
+ */
 export async function observePromotion(
   context: ReconcileContext,
   model: EmbeddingModel,
@@ -170,8 +175,6 @@ export async function observePromotion(
       message: blockers.map((entry) => entry.message).join("; "),
       readyReplicas: 0,
     };
-  const complete = storeObservation?.versions[spec] === "complete";
-  const current = storeObservation?.current ?? null;
   const parity = records.find((record) => record.version === spec)?.parity;
   return {
     specVersion: spec,
@@ -184,10 +187,6 @@ export async function observePromotion(
     candidate: {
       bootstrap: bootstrapObservation(pipelines, runsOfVersion(context, pipelines, spec)),
       lag: lagObservation(pipelines, spec),
-      coverage:
-        store !== undefined && complete && current !== spec
-          ? await observeCoverage(store, spec, current)
-          : undefined,
       parity,
     },
     writersPresent: writersPresent(context, model),

@@ -19,7 +19,7 @@ import { openModelStore, pipelinesOfModel, type ModelStores } from "./model-stor
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
-import { observePromotion } from "./promotion-observe.ts";
+import { observeCoverage, observePromotion } from "./promotion-observe.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
@@ -87,8 +87,13 @@ export async function reconcileEmbeddingModel(
     return result.success ? [result.data] : [];
   });
   const store = await openModelStore(context, settings.stores, pipelines);
-  const inputs = await observePromotion(context, model, pipelines, store, blockers);
+  let inputs = await observePromotion(context, model, pipelines, store, blockers);
   let decision = decidePromotion(inputs);
+  if (store !== undefined && gateUnmeasured(decision, "CoverageMet")) {
+    const coverage = await observeCoverage(store, model.spec.version, inputs.store?.current ?? null);
+    inputs = { ...inputs, candidate: { ...inputs.candidate, coverage } };
+    decision = decidePromotion(inputs);
+  }
   if (store !== undefined && parityDue(decision))
     decision = await withParity(context, model, inputs, store, pipelines, settings);
 
@@ -123,6 +128,11 @@ export async function reconcileEmbeddingModel(
     (value): value is number => value !== undefined,
   );
   return waits.length > 0 ? { requeueAfterMs: Math.max(1, Math.min(...waits)) } : undefined;
+}
+
+/** The decision reached `type` and found it unmeasured. */
+function gateUnmeasured(decision: PromotionDecision, type: string): boolean {
+  return decision.gates.some((gate) => gate.type === type && gate.reason === "Unmeasured");
 }
 
 /** The only gate left shut is parity, not measured yet. */

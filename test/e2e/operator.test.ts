@@ -7,9 +7,6 @@
  * separate `jude serve` on the host returns for the text the test writes out by hand, the run's counts
  * are known from how the snapshot was built, and a worker killed with SIGKILL mid-stream loses nothing.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controllerFactories } from "../../operator/controllers.ts";
 import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
@@ -27,6 +24,7 @@ import { startJude, stopJude, waitReady, type JudeProcess } from "../support/pro
 import { localNodePlacement, localNodes } from "../testbed/local-nodes/local-node-registry.ts";
 import { freePort } from "../testbed/ports.ts";
 import { applyAll, createE2eNamespace, storeSecretRef } from "./support/namespace.ts";
+import { testbedModel } from "./support/testbed-model.ts";
 import { waitFor } from "../testbed/wait.ts";
 
 const version = "v1";
@@ -66,26 +64,12 @@ function startOperator(): () => Promise<void> {
   return operator.stop;
 }
 
-function model(modelDir: string): Json {
-  const file = join(modelDir, "model.onnx");
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: "minilm", namespace },
-    spec: {
-      version,
-      // The testbed model on a claim bound to its folder (the local-node convention); fetch-model
-      // copies it into the pod's model volume and verifies the checksum.
-      model: {
-        uri: "pvc://model/model.onnx",
-        sha256: createHash("sha256").update(readFileSync(file)).digest("hex"),
-        dimensions: 384,
-      },
-      prompts: { job: jobTemplate, "member-profile": memberTemplate },
-      serving: { replicas: 1 },
-    },
-  };
-}
+const model = () =>
+  testbedModel(namespace, {
+    version,
+    file: "model.onnx",
+    prompts: { job: jobTemplate, "member-profile": memberTemplate },
+  });
 
 function pipeline(name: string, entity: string, topic: string, replicas: number, spec: Json): Json {
   return {
@@ -185,7 +169,7 @@ beforeAll(async () => {
 
   stopOperator = startOperator();
   await apply([
-    model(modelDir),
+    model(),
     // The back-fill of the first version, created with the model: the operator adopts a user's run
     // for a pipeline and version instead of creating its own.
     {

@@ -1,38 +1,27 @@
 // The objects of the promotion end-to-end test: the `minilm` EmbeddingModel at a version (v1 the fp32
 // model, later versions the int8 one, so each version has its own digest), the `jobs` NearlinePipeline
 // on a two-partition changelog, its events, and the positions a BootstrapRun captured.
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Json } from "../../integration/operator/operator-harness.ts";
 import { requireEnv } from "../../support/env.ts";
 import type { TestEvent } from "../../support/kafka.ts";
 import { storeSecretRef } from "./namespace.ts";
+import { testbedModel } from "./testbed-model.ts";
+
+export { sha256Of } from "./testbed-model.ts";
 
 export const template = "Job: {{title}} at {{company}}";
 export const extract = { title: "$.title", company: "$.company.name" };
 
-/** sha256 (hex) of a file of the testbed's model folder. */
-export const sha256Of = (file: string) =>
-  createHash("sha256")
-    .update(readFileSync(join(requireEnv("JUDE_MODEL_DIR"), file)))
-    .digest("hex");
-
 /** The model at `version`; `sha256` overrides the file's digest (a mismatch). */
 export function promotionModel(namespace: string, version: string, promotion: Json, sha256?: string): Json {
   const file = version === "v1" ? "model.onnx" : "model.int8.onnx";
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: "minilm", namespace },
-    spec: {
-      version,
-      model: { uri: `pvc://model/${file}`, sha256: sha256 ?? sha256Of(file), dimensions: 384 },
-      prompts: { job: template },
-      serving: { replicas: 1 },
-      promotion,
-    },
-  };
+  return testbedModel(namespace, {
+    version,
+    file,
+    prompts: { job: template },
+    promotion,
+    ...(sha256 !== undefined ? { sha256 } : {}),
+  });
 }
 
 /** The pipeline of job events from `topic` into the store `storeName`. */
