@@ -22,17 +22,6 @@ const commandTimeoutMs = 10_000;
 /** Open store connections, shared by the reconciles of one controller. */
 export class ModelStores {
   readonly #stores = new Map<string, { client: RedisClient; store: Promise<Store> }>();
-  readonly #stopSignals = new WeakSet<AbortSignal>();
-
-  /**
-   * Disconnects every store once `signal` (the controller's, aborted when the operator stops) aborts:
-   * an open Redis client keeps the process alive after the manager has stopped.
-   */
-  closeOnAbort(signal: AbortSignal): void {
-    if (this.#stopSignals.has(signal)) return;
-    this.#stopSignals.add(signal);
-    signal.addEventListener("abort", () => this.close(), { once: true });
-  }
 
   /** The store `name` at `url`, connected once. */
   open(url: string, name: string): Promise<Store> {
@@ -90,7 +79,6 @@ export async function openModelStore(
     throw new Error(
       `Secret ${urlSecretRef.name} key ${urlSecretRef.key} (the store URL of NearlinePipeline ${pipeline.metadata.name}) does not exist`,
     );
-  stores.closeOnAbort(context.signal);
   return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name);
 }
 
