@@ -63,6 +63,40 @@ export const decode = z.strictObject({
     ),
 });
 
+/**
+ * When an acknowledged store write counts as durable, i.e. when a worker may commit the offsets of the
+ * batch that made it (README, "Delivery guarantees"). Unset: Redis's own acknowledgement. The worker
+ * config carries the same object.
+ */
+export const storeDurability = z
+  .strictObject({
+    replicas: z
+      .int()
+      .min(0)
+      .max(16)
+      .default(0)
+      .describe(
+        "Replicas that must hold each batch's writes before its offsets are committed (Redis WAIT, or WAITAOF with fsync).",
+      ),
+    fsync: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Also wait until the primary (and those replicas) fsynced the writes to the AOF: WAITAOF, Redis >= 7.2 with appendonly yes; workers refuse to start otherwise.",
+      ),
+    timeoutMs: z
+      .int()
+      .min(10)
+      .max(60_000)
+      .default(1_000)
+      .describe(
+        "Longest one wait blocks, in milliseconds; a wait that falls short is retried and the offsets stay uncommitted.",
+      ),
+  })
+  .describe(
+    "Make offset commits (and bootstrap checkpoints) wait until the store writes are replicated or fsynced; unset: Redis's acknowledgement, which `appendfsync everysec` can lose about a second of on a host crash.",
+  );
+
 /** Where vectors are written. */
 export const sinks = z.strictObject({
   store: z
@@ -73,6 +107,7 @@ export const sinks = z.strictObject({
       name: dnsLabel().describe(
         "Store name (key prefix jude:<name>) holding every version's vectors and the current-version pointer. All pipelines of one model name the same store, so one pointer flip switches every entity at once.",
       ),
+      durability: storeDurability.optional(),
     })
     .describe("The online key-value store ranking services read vectors from."),
   kafka: z

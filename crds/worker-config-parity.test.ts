@@ -58,7 +58,11 @@ function nearlineConfigOf(pipeline: Spec, model: Spec): unknown {
       maxInflight: pipeline.workers?.maxInflight,
     },
     sinks: {
-      store: { name: pipeline.sinks?.store?.name, url: { env: "JUDE_STORE_URL" } },
+      store: {
+        name: pipeline.sinks?.store?.name,
+        url: { env: "JUDE_STORE_URL" },
+        durability: pipeline.sinks?.store?.durability,
+      },
       kafka: pipeline.sinks?.kafka,
       deadLetter: pipeline.sinks?.deadLetter,
     },
@@ -220,6 +224,10 @@ describe("NearlinePipeline + EmbeddingModel -> nearline worker config", () => {
     ["sinks.kafka.topic", topics],
     ["sinks.deadLetter.topic", [...topics, "jobs.changelog"]],
     ["sinks.store.name", dnsNames],
+    ["sinks.store.durability.replicas", integers],
+    ["sinks.store.durability.timeoutMs", integers],
+    ["sinks.store.durability.fsync", [true, false, "yes", 1]],
+    ["sinks.store.durability", [{}, null, "always", { replicas: 1, wait: true }]],
     ["workers.maxBatchSize", integers],
     ["workers.maxInflight", integers],
     ["entity", dnsNames],

@@ -42,10 +42,11 @@ function modelOfRun(run: KubeObject, cache: CacheReader) {
 export function embeddingModelController(
   settings: ControllerSettings & Partial<Pick<ModelReconcileSettings, "servingEndpoint" | "measureParity">>,
 ): ControllerDefinition {
+  const stores = new ModelStores();
   const reconcileSettings: ModelReconcileSettings = {
     images: settings.images,
     placement: settings.placement,
-    stores: new ModelStores(),
+    stores,
     registry: settings.registry ?? new Registry(),
     ...(settings.servingEndpoint !== undefined ? { servingEndpoint: settings.servingEndpoint } : {}),
     ...(settings.measureParity !== undefined ? { measureParity: settings.measureParity } : {}),
@@ -68,5 +69,6 @@ export function embeddingModelController(
     ],
     concurrency: settings.concurrency,
     reconcile: (context) => reconcileEmbeddingModel(context, reconcileSettings),
+    close: () => stores.close(),
   };
 }

@@ -95,8 +95,15 @@ export function embeddingConfig(
   };
 }
 
-/** The versioned store: its name, and its URL from the referenced Secret. */
+/**
+ * The versioned store: its name, its URL from the referenced Secret, and the durability offset commits
+ * (and bootstrap checkpoints, which share this section) wait for.
+ */
 export function storeConfig(pipeline: NearlinePipeline, wiring: SecretWiring): z.input<typeof storeSection> {
   const store = pipeline.spec.sinks.store;
-  return { name: store.name, url: wiring.envFrom(secretEnv.storeUrl, store.urlSecretRef) };
+  return {
+    name: store.name,
+    url: wiring.envFrom(secretEnv.storeUrl, store.urlSecretRef),
+    ...(store.durability !== undefined ? { durability: { ...store.durability } } : {}),
+  };
 }

@@ -6,10 +6,8 @@
 import type { BootstrapRun, EmbeddingModel } from "../../crds/index.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import type { RecordedSpec, VersionRecord } from "../embedding-model/version-record.ts";
+import { grpcEndpoint } from "../embedding-model/service.ts";
 import { servingName } from "../shared/names.ts";
-
-/** gRPC port of every version's serving Service (the `jude serve` default, kept by the Service). */
-export const servingGrpcPort = 50051;
 
 /** One live embedding version, resolved. */
 export interface LiveVersion {
@@ -96,6 +94,10 @@ export function resolveVersion(
     modelDigest: `sha256:${digestHex}`,
     dimensions: spec.model.dimensions,
     prompts: spec.prompts,
-    endpoint: observed?.endpoint ?? `${servingName(model.metadata.name, version)}:${servingGrpcPort}`,
+    // The address the model's status will report, so a worker rendered before that status (from the
+    // version record alone) is not rolled again when it arrives.
+    endpoint:
+      observed?.endpoint ??
+      grpcEndpoint(servingName(model.metadata.name, version), model.metadata.namespace ?? ""),
   };
 }

@@ -159,6 +159,7 @@ describe("deploymentRollout", () => {
 
 describe("pipelineStanding", () => {
   const resolved = resolveLiveVersions(testModel());
+  const nothingLive: typeof resolved = { versions: [], waiting: [] };
   const done: Rollout = { done: true, readyReplicas: 3, message: "" };
   const rollingOut: Rollout = {
     done: false,
@@ -178,6 +179,13 @@ describe("pipelineStanding", () => {
     {
       name: "digest unknown",
       versions: resolveLiveVersions(testModel((object) => setPath(object, "spec.model.sha256", undefined))),
+      rollouts: [],
+      state: "Reconciling",
+      reason: "WaitingForModel",
+    },
+    {
+      name: "no version live yet (records, none with workers)",
+      versions: nothingLive,
       rollouts: [],
       state: "Reconciling",
       reason: "WaitingForModel",

@@ -14,6 +14,14 @@ export function pipelineStanding(
   const waiting = resolved.waiting[0];
   if (waiting !== undefined)
     return { state: "Reconciling", reason: "WaitingForModel", message: waiting.reason };
+  // The model's records name no version with workers yet (its promotion has not started them): no
+  // worker runs, so the pipeline is not Ready, however vacuously "every live version" would hold.
+  if (resolved.versions.length === 0)
+    return {
+      state: "Reconciling",
+      reason: "WaitingForModel",
+      message: "the model's promotion has not started workers for any version yet",
+    };
   const pending = resolved.versions
     .map((version) => ({ version: version.version, rollout: rollouts.get(version.version) }))
     .filter((entry) => entry.rollout?.done !== true);

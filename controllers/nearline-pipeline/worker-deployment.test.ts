@@ -36,13 +36,10 @@ describe("desiredWorkers", () => {
       setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" });
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } });
     });
-    const workers = desiredWorkers(
-      testPipeline("nearline-pipeline-member-profiles.yaml"),
-      model,
-      liveVersion(model),
-      images,
-      testPlacement,
+    const pipeline = testPipeline("nearline-pipeline-member-profiles.yaml", (object) =>
+      setPath(object, "spec.sinks.store.durability", { replicas: 1 }),
     );
+    const workers = desiredWorkers(pipeline, model, liveVersion(model), images, testPlacement);
     expect(
       checkGolden(golden("member-profiles.yaml"), [workers.configMap, workers.deployment]),
     ).toBeUndefined();
@@ -69,21 +66,29 @@ describe("desiredWorkers", () => {
       consumerGroup: "jude.jobs.minilm-v1",
       startOffset: "latest",
     });
-    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1:50051");
+    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1.recs.svc:50051");
     expect(config.sinks.store.url).toEqual({ env: "JUDE_STORE_URL" });
     expect(config.http.port).toBe(9090);
+  });
+
+  it("carries the store durability into the worker config, defaults filled, and leaves it out when unset", () => {
+    const durable = testPipeline("nearline-pipeline-jobs.yaml", (object) =>
+      setPath(object, "spec.sinks.store.durability", { replicas: 2, fsync: true }),
+    );
+    const config = workerConfig(desiredWorkers(durable, testModel(), liveVersion(), images));
+    expect(config.sinks.store.durability).toEqual({ replicas: 2, fsync: true, timeoutMs: 1000 });
+    const plain = workerConfig(desiredWorkers(testPipeline(), testModel(), liveVersion(), images));
+    expect(plain.sinks.store.durability).toBeUndefined();
   });
 
   it("never copies a secret value into the ConfigMap or the pod", () => {
     const model = testModel((object) =>
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),
     );
-    const workers = desiredWorkers(
-      testPipeline("nearline-pipeline-member-profiles.yaml"),
-      model,
-      liveVersion(model),
-      images,
+    const pipeline = testPipeline("nearline-pipeline-member-profiles.yaml", (object) =>
+      setPath(object, "spec.sinks.store.durability", { replicas: 1 }),
     );
+    const workers = desiredWorkers(pipeline, model, liveVersion(model), images);
     const config = workerConfig(workers);
     expect(config.source.kafka.sasl?.username).toEqual({ env: "JUDE_KAFKA_SASL_USERNAME" });
     expect(config.source.kafka.tls?.caFile).toBe("/var/run/jude/secrets/kafka-ca/ca.crt");

@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { parseConsumerLag, parseWorkerReadyz, versionStatus } from "./worker-figures.ts";
+import { FreshnessWindow } from "../../pipelines/shared/freshness-sketch.ts";
+import {
+  parseConsumerLag,
+  parseWorkerFreshness,
+  parseWorkerReadyz,
+  versionStatus,
+} from "./worker-figures.ts";
+
+/** A worker's /readyz freshness (as pipelines/nearline/app.ts shows it) after writes of these ages. */
+function freshnessOf(samplesMs: readonly number[]): unknown {
+  const window = new FreshnessWindow();
+  for (const sample of samplesMs) window.observe(sample, 5_000);
+  return JSON.parse(JSON.stringify({ p95Ms: 0, samples: samplesMs.length, ...window.snapshot(5_000) }));
+}
 
 // What a worker serves (pipelines/shared/ops-server.ts with the worker's totals).
 const readyz = {
@@ -62,6 +75,33 @@ describe("worker figures", () => {
       deadLettered: 4,
       lag: 6 + 0 + 11,
     });
+  });
+
+  it("reads a worker's freshness sketch from /readyz and ignores bodies without a valid one", () => {
+    const sketch = parseWorkerFreshness({ ...readyz, freshness: freshnessOf([120, 130, 900]) });
+    expect(sketch?.windowMs).toBe(60_000);
+    expect(Object.values(sketch!.buckets).reduce((a, b) => a + b, 0)).toBe(3);
+    expect(parseWorkerFreshness(readyz)).toBeUndefined();
+    expect(
+      parseWorkerFreshness({ freshness: { gamma: 1.02, windowMs: 1, buckets: { x: 1 } } }),
+    ).toBeUndefined();
+  });
+
+  it("writes the 95th percentile of every worker's freshness samples together", () => {
+    // 95 fast writes on one worker, 5 slow ones on the other: the p95 (nearest rank) is the 95th sample.
+    const fast = { freshness: parseWorkerFreshness({ freshness: freshnessOf(Array(95).fill(200)) }) };
+    const slow = {
+      freshness: parseWorkerFreshness({ freshness: freshnessOf([4_000, 4_100, 4_200, 4_300, 4_400]) }),
+    };
+    expect(versionStatus("minilm-v1", 2, [fast, slow]).freshnessP95Ms).toBeCloseTo(200, -1);
+    const slower = { freshness: parseWorkerFreshness({ freshness: freshnessOf(Array(6).fill(5_000)) }) };
+    expect(versionStatus("minilm-v1", 2, [fast, slower]).freshnessP95Ms).toBeCloseTo(5_000, -2);
+  });
+
+  it("leaves freshness unset when no worker wrote anything in the last minute", () => {
+    const idle = { freshness: parseWorkerFreshness({ freshness: freshnessOf([]) }) };
+    expect(idle.freshness).toBeDefined();
+    expect(versionStatus("minilm-v1", 1, [idle, {}]).freshnessP95Ms).toBeUndefined();
   });
 
   it("leaves figures unset when no worker could be read", () => {

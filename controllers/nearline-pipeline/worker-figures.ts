@@ -1,13 +1,17 @@
 // The pipeline's status from the workers' own figures: each worker's /readyz JSON (its totals since
-// it started, pipelines/nearline/worker.ts) and the consumer lag per partition from its /metrics.
+// it started and its last minute's freshness sketch, pipelines/nearline/worker.ts) and the consumer
+// lag per partition from its /metrics.
 import { z } from "zod";
 import type { PipelineVersionStatus } from "../../crds/index.ts";
+import { mergeSketches, quantileOf, type FreshnessSketch } from "../../pipelines/shared/freshness-sketch.ts";
 
 /** What one worker reported; either part is missing when the worker could not be read. */
 export interface WorkerFigures {
   counts?: WorkerCounts | undefined;
   /** Records behind, per partition (partition -> lag). */
   lag?: ReadonlyMap<number, number> | undefined;
+  /** Event time -> store write acknowledged, over the worker's last minute. */
+  freshness?: FreshnessSketch | undefined;
 }
 
 const count = z.int().min(0).catch(0);
@@ -39,6 +43,20 @@ export function parseWorkerReadyz(body: unknown): WorkerCounts | undefined {
     : undefined;
 }
 
+const freshnessBody = z.object({
+  freshness: z.object({
+    gamma: z.number().positive(),
+    windowMs: z.number().min(0),
+    buckets: z.record(z.string().regex(/^-?\d+$/), z.int().min(0)),
+  }),
+});
+
+/** The freshness sketch in a worker's /readyz body, or undefined when it has none (or a malformed one). */
+export function parseWorkerFreshness(body: unknown): FreshnessSketch | undefined {
+  const result = freshnessBody.safeParse(body);
+  return result.success ? result.data.freshness : undefined;
+}
+
 const lagSample = /^jude_pipeline_consumer_lag\{([^}]*)\}\s+(\S+)/;
 const partitionLabel = /(?:^|,)partition="(\d+)"/;
 
@@ -57,7 +75,8 @@ export function parseConsumerLag(exposition: string): Map<number, number> {
 /**
  * One version's status from its workers' figures. Counts add up over workers (each counts its own
  * events). Lag is a property of the group's committed offsets, so several workers may report the same
- * partition: the largest report per partition counts once. A figure no worker reported stays unset.
+ * partition: the largest report per partition counts once. Freshness is the 95th percentile of all
+ * the workers' samples of the last minute. A figure no worker reported stays unset.
  */
 export function versionStatus(
   version: string,
@@ -79,5 +98,9 @@ export function versionStatus(
     for (const [partition, lag] of worker.lag ?? [])
       byPartition.set(partition, Math.max(lag, byPartition.get(partition) ?? 0));
   if (byPartition.size > 0) status.lag = [...byPartition.values()].reduce((total, lag) => total + lag, 0);
+  // Freshness sketches add up bucket by bucket, so this is the p95 of every worker's samples together.
+  const sketches = workers.flatMap((worker) => (worker.freshness !== undefined ? [worker.freshness] : []));
+  const p95 = quantileOf(mergeSketches(sketches), 0.95);
+  if (p95 !== undefined) status.freshnessP95Ms = Math.round(p95);
   return status;
 }

@@ -1,7 +1,12 @@
-// Reads a worker pod's own figures over its ops port: /readyz (totals) and /metrics (lag per
+// Reads a worker pod's own figures over its ops port: /readyz (totals, freshness) and /metrics (lag per
 // partition). A worker that does not answer in time simply contributes no figures this round.
 import type { V1Pod } from "@kubernetes/client-node";
-import { parseConsumerLag, parseWorkerReadyz, type WorkerFigures } from "./worker-figures.ts";
+import {
+  parseConsumerLag,
+  parseWorkerFreshness,
+  parseWorkerReadyz,
+  type WorkerFigures,
+} from "./worker-figures.ts";
 import { workerOpsPort } from "./worker-config.ts";
 
 /** How long one worker may take to answer; status polling must never stall a reconcile. */
@@ -36,6 +41,7 @@ export async function probeWorker(pod: V1Pod, signal: AbortSignal): Promise<Work
   }
   return {
     counts: parseWorkerReadyz(body),
+    freshness: parseWorkerFreshness(body),
     lag: metrics === undefined ? undefined : parseConsumerLag(metrics),
   };
 }

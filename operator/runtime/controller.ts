@@ -91,6 +91,11 @@ export class Controller {
     await Promise.all(this.#workers);
   }
 
+  /** Releases what the definition keeps open across reconciles; after stop() (or its drain time). */
+  async close(): Promise<void> {
+    await this.definition.close?.();
+  }
+
   async #work(signal: AbortSignal): Promise<void> {
     for (;;) {
       const key = await this.queue.get();

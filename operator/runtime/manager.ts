@@ -128,6 +128,7 @@ export class Manager {
     if (!drained)
       log.warn({ drainMs }, "reconciles were still running after the drain time and were aborted");
     leading.abort(new Error("operator shutting down"));
+    await Promise.all(controllers.map((controller) => controller.close()));
     await this.#cache?.stop();
     await elector?.release();
     await this.#client.close();

@@ -122,4 +122,9 @@ export interface ControllerDefinition {
   /** Keys reconciled in parallel (distinct keys only; one key never runs twice at once). Default 4. */
   concurrency?: number;
   reconcile: Reconcile;
+  /**
+   * Releases what the reconciles keep open between passes (store connections), once, at shutdown
+   * after they stopped: an open socket would keep the process alive after "operator stopped".
+   */
+  close?: () => void | Promise<void>;
 }

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { Registry } from "prom-client";
 import {
+  checkDurabilitySupport,
   createStoreMetrics,
   isStoreError,
   isTransientRedisError,
@@ -77,8 +78,14 @@ export async function runBootstrap(
   };
   const timer = setInterval(printProgress, config.checkpoint.progressIntervalMs);
   try {
+    await checkDurabilitySupport(client, config.store.durability);
+    // The same durability as the version's nearline workers: each batch's writes are durable before the
+    // checkpoint that covers them is saved, so a Redis host crash or failover can never leave a shard
+    // (or a Succeeded run, which promotion then cuts over to) past vectors the store lost. Ordering
+    // alone is not enough: in a Redis Cluster the checkpoint and the vectors live on different primaries.
     const writer = new StoreWriter(store, {
       dtype: config.store.dtype,
+      durability: config.store.durability,
       onRetry: (attempt, error, pending) =>
         logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
     });

@@ -16,6 +16,7 @@ import {
   type RedisClient,
 } from "../../store/index.ts";
 import { createPipelineEmbedder, type BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
+import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRetryableKafkaError, kafkaClientOptions } from "../shared/kafka.ts";
 import { createPipelineMetrics, timePhase, type PipelineMetrics } from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
@@ -104,6 +105,7 @@ export async function startNearline(
     topic: config.source.kafka.topic,
     consumerGroup: config.source.kafka.consumerGroup,
     startOffset: config.source.kafka.startOffset,
+    sessionTimeoutMs: config.source.kafka.sessionTimeoutMs,
     batching: config.batching,
     process: processBatch,
     isRetryable: (error) =>
@@ -126,6 +128,7 @@ export async function startNearline(
     status: () => ({
       ...worker.totals,
       lag: worker.lag,
+      freshness: freshnessReport(worker.freshness()),
       ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
     }),
   });
@@ -230,6 +233,19 @@ function wireProcessor(
     },
     ...(atStep !== undefined ? { atStep } : {}),
   });
+}
+
+/**
+ * Freshness as /readyz shows it: the p95 and sample count for whoever curls it, and the sketch itself,
+ * which the operator merges over a version's workers (controllers/nearline-pipeline/worker-figures.ts).
+ */
+function freshnessReport(sketch: FreshnessSketch): Record<string, unknown> {
+  const p95 = quantileOf(sketch, 0.95);
+  return {
+    ...(p95 !== undefined ? { p95Ms: Math.round(p95) } : {}),
+    samples: sampleCount(sketch),
+    ...sketch,
+  };
 }
 
 /** The code and message of a worker failure, as /readyz shows it. */

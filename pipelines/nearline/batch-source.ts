@@ -33,10 +33,14 @@ export class BatchSource<T> {
     });
   }
 
-  /** The next batch; empty only when the stream ended. Rejects when the stream failed. */
+  /**
+   * The next batch; empty only when the stream ended. Rejects when the stream failed, but only once
+   * every item it delivered before failing was handed out, so the caller knows exactly what it saw.
+   */
   async next(signal?: AbortSignal): Promise<T[]> {
     for (;;) {
-      if (this.#error !== undefined) throw this.#error;
+      if (this.#error !== undefined && this.#buffer.length === 0) throw this.#error;
+      if (this.#error !== undefined) return this.#take();
       const full = this.#buffer.length >= this.#maxEvents;
       const lingered = this.#buffer.length > 0 && Date.now() - this.#firstAt >= this.#lingerMs;
       if (full || lingered || (this.#ended && this.#buffer.length > 0)) return this.#take();
@@ -59,7 +63,8 @@ export class BatchSource<T> {
   #take(): T[] {
     const batch = this.#buffer.splice(0, this.#maxEvents);
     if (this.#buffer.length > 0) this.#firstAt = Date.now();
-    if (this.#buffer.length < this.#maxEvents && this.#stream.isPaused()) this.#stream.resume();
+    if (this.#buffer.length < this.#maxEvents && this.#stream.isPaused() && !this.#stream.destroyed)
+      this.#stream.resume();
     return batch;
   }
 

@@ -40,6 +40,14 @@ export const nearlineConfigSchema = z
           .regex(kafkaTopicPattern, "letters, digits, '.', '_' and '-'"),
         /** Resolved by the operator from spec startOffset and any bootstrap watermarks. */
         startOffset: z.enum(["earliest", "latest"]).default("earliest"),
+        /**
+         * How long the group waits for a silent worker before moving its partitions (and, as the
+         * rebalance timeout, for a member to rejoin). With static membership (JUDE_POD_NAME) a crashed
+         * worker's restart takes its partitions back at once whatever this is, so it only bounds how
+         * long the partitions of a pod that never comes back stand still. Within the broker's
+         * group.min/max.session.timeout.ms (6 s and 30 min by default).
+         */
+        sessionTimeoutMs: z.int().min(6_000).max(1_800_000).default(20_000),
       }),
     }),
     decode: decodeSection.prefault({}),

@@ -23,7 +23,7 @@ Environment:
                   membership, so a restarted worker resumes its partitions at once
   JUDE_LOG_LEVEL  log level (default info)
 
-Endpoints on the config's http.port (default 9090): /healthz, /readyz (ready, totals, consumer lag),
+Endpoints on the config's http.port (default 9090): /healthz, /readyz (ready, totals, consumer lag, freshness),
 /metrics (Prometheus; README section "Metrics").
 `;
 

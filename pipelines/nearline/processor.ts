@@ -84,6 +84,8 @@ export interface BatchOutcome {
   inferenceTexts: number;
   /** Event times of the writes that became visible (for the freshness histogram). */
   visibleEventTimesMs: number[];
+  /** When the store acknowledged the batch's writes (epoch ms): the end of each write's freshness. */
+  storedAtMs: number;
 }
 
 /** A decoded event with its rendered text (upserts only). */
@@ -113,7 +115,12 @@ export function createProcessor(
   const identity: VectorIdentity = { ...target, templateHash: templateHash(options.template) };
 
   return async (records) => {
-    const outcome: BatchOutcome = { ...zeroCounts(), consumed: records.length, visibleEventTimesMs: [] };
+    const outcome: BatchOutcome = {
+      ...zeroCounts(),
+      consumed: records.length,
+      visibleEventTimesMs: [],
+      storedAtMs: 0,
+    };
     const produced: OutputRecord[] = [];
     const deadLetter = (record: ConsumedRecord, code: string, reason: string): void => {
       outcome.deadLettered++;
@@ -141,6 +148,7 @@ export function createProcessor(
       target,
       toWrite.map((item) => entityWrite(item, vectorOf)),
     );
+    outcome.storedAtMs = Date.now();
     await options.atStep?.("stored", step);
     toWrite.forEach((item, index) => {
       // Lost a race with another writer (bootstrap, or the previous owner of a partition during a
@@ -158,7 +166,7 @@ export function createProcessor(
 }
 
 /** Counts of nothing yet: a batch's start, and the worker's totals at start. */
-export function zeroCounts(): Omit<BatchOutcome, "visibleEventTimesMs"> {
+export function zeroCounts(): Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs"> {
   return {
     consumed: 0,
     embedded: 0,

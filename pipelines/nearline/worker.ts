@@ -8,15 +8,16 @@ import {
   Consumer,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
-  type Message,
   type MessagesStream,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
 import { dependencyOf } from "../shared/errors.ts";
+import { FreshnessWindow, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
+import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
 export interface NearlineWorkerOptions {
@@ -24,6 +25,8 @@ export interface NearlineWorkerOptions {
   topic: string;
   consumerGroup: string;
   startOffset: "earliest" | "latest";
+  /** Consumer session timeout (ms); the rebalance timeout is at least this (see the config). */
+  sessionTimeoutMs?: number;
   batching: { maxEvents: number; lingerMs: number };
   process: (records: readonly ConsumedRecord[]) => Promise<BatchOutcome>;
   isRetryable: (error: unknown) => boolean;
@@ -41,10 +44,8 @@ export interface NearlineWorkerOptions {
   signal?: AbortSignal | undefined;
 }
 
-type RawMessage = Message<Buffer, Buffer, Buffer, Buffer>;
-
 /** Totals since start (a batch's counts summed), for status and tests. */
-export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs"> & { batches: number };
+export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs"> & { batches: number };
 
 export class NearlineWorker {
   readonly #options: NearlineWorkerOptions;
@@ -58,6 +59,7 @@ export class NearlineWorker {
   #firstCommitAtMs: number | undefined;
   #joinStartedAtMs = 0;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
+  readonly #freshness = new FreshnessWindow();
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
@@ -74,6 +76,11 @@ export class NearlineWorker {
       [...this.#lag].sort(([a], [b]) => a - b).map(([partition, lag]) => [String(partition), lag]),
     );
     return { total: [...this.#lag.values()].reduce((sum, value) => sum + value, 0), partitions };
+  }
+
+  /** Freshness (event time -> store write acknowledged) of the last minute's writes; /readyz shows it. */
+  freshness(nowMs = Date.now()): FreshnessSketch {
+    return this.#freshness.snapshot(nowMs);
   }
 
   /** When this worker first committed offsets (epoch ms); undefined before. */
@@ -95,21 +102,13 @@ export class NearlineWorker {
       groupId: options.consumerGroup,
       ...(options.groupInstanceId !== undefined ? { groupInstanceId: options.groupInstanceId } : {}),
       autocommit: false,
-      sessionTimeout: 20_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 20_000,
       heartbeatInterval: 1_000,
-      rebalanceTimeout: 30_000,
+      // Never shorter than the session: a rebalance then cannot evict a dead member sooner than its
+      // session would, so the session timeout alone says how long a lost worker's partitions wait.
+      rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
-    this.#stream = await this.#consumer.consume({
-      topics: [options.topic],
-      mode: MessagesStreamModes.COMMITTED,
-      fallbackMode:
-        options.startOffset === "latest"
-          ? MessagesStreamFallbackModes.LATEST
-          : MessagesStreamFallbackModes.EARLIEST,
-      autocommit: false,
-      maxWaitTime: 200,
-    });
-    this.#stream.on("error", (error: Error) => options.logger.error({ err: error }, "kafka stream error"));
+    const source = await this.#openStream();
     this.#consumer.startLagMonitoring({ topics: [options.topic] }, 5_000);
     this.#consumer.on("consumer:lag", (lag) => {
       for (const [, partitions] of lag) {
@@ -120,7 +119,6 @@ export class NearlineWorker {
         });
       }
     });
-    const source = new BatchSource<RawMessage>(this.#stream, options.batching);
     this.#ready = true;
     this.#loop = this.#run(source);
     // Callers learn of a failure through `done`; this handler only keeps it from being "unhandled".
@@ -146,10 +144,76 @@ export class NearlineWorker {
     return this.#loop ?? Promise.resolve();
   }
 
-  async #run(source: BatchSource<RawMessage>): Promise<void> {
+  /**
+   * Opens the message stream: from the group's committed offsets, which every processed batch moved
+   * (its commit follows its sinks), and from `startOffset` where the group has none.
+   */
+  async #openStream(): Promise<BatchSource<RawMessage>> {
+    const options = this.#options;
+    this.#stream = await this.#consumer!.consume({
+      topics: [options.topic],
+      mode: MessagesStreamModes.COMMITTED,
+      fallbackMode:
+        options.startOffset === "latest"
+          ? MessagesStreamFallbackModes.LATEST
+          : MessagesStreamFallbackModes.EARLIEST,
+      autocommit: false,
+      maxWaitTime: 200,
+    });
+    this.#stream.on("error", (error: Error) => options.logger.warn({ err: error }, "kafka stream error"));
+    return new BatchSource<RawMessage>(this.#stream, options.batching);
+  }
+
+  /**
+   * A new stream after the client gave up on the old one. The client destroys its stream when a fetch
+   * or the offset refresh after a group rejoin still fails after its own few retries, which a broker
+   * restart easily outlasts; the consumer itself stays usable. BatchSource handed out everything the
+   * old stream delivered, and each batch was committed after its sinks, so the new stream starts at
+   * the committed offsets exactly where processing stopped: nothing skipped, at most replayed (a batch
+   * whose commit a rebalance refused). One gap remains: a partition the group never committed, whose
+   * first records sat unread in the dead stream, starts again from `startOffset`, so with `latest`
+   * those records are skipped (a version started from its bootstrap is not exposed: the operator
+   * commits its start offsets before its workers exist).
+   */
+  async #reopenStream(): Promise<BatchSource<RawMessage>> {
+    const old = this.#stream;
+    // Its 'close' untracks the topic in the consumer; a new stream must subscribe after that.
+    if (old !== undefined && !old.closed) {
+      const closed = new Promise<void>((resolve) => old.once("close", () => resolve()));
+      if (!old.destroyed) await old.close().catch(() => undefined);
+      await closed;
+    }
     const { metrics, labels, logger } = this.#options;
+    return retry(() => this.#openStream(), {
+      signal: this.#abort.signal,
+      isRetryable: (error) => this.#options.isRetryable(error) || isRebalanceError(error),
+      onRetry: (error, attempt) => {
+        metrics.retries.inc({ ...labels, dependency: "kafka" });
+        logger.warn({ err: error, attempt }, "reopening the kafka stream failed; retrying");
+      },
+    });
+  }
+
+  async #run(initial: BatchSource<RawMessage>): Promise<void> {
+    const { metrics, labels, logger } = this.#options;
+    let source = initial;
     while (!this.#abort.signal.aborted) {
-      const messages = await source.next(this.#abort.signal);
+      let messages: RawMessage[];
+      try {
+        messages = await source.next(this.#abort.signal);
+      } catch (error) {
+        if (this.#abort.signal.aborted) return;
+        if (!this.#options.isRetryable(error) && !isRebalanceError(error)) throw error;
+        metrics.retries.inc({ ...labels, dependency: "kafka" });
+        logger.warn({ err: error }, "kafka stream failed; reopening it at the committed offsets");
+        try {
+          source = await this.#reopenStream();
+        } catch (reopenError) {
+          if (this.#abort.signal.aborted) return;
+          throw reopenError;
+        }
+        continue;
+      }
       if (messages.length === 0) continue;
       const records = messages.map(toRecord);
       // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
@@ -173,31 +237,18 @@ export class NearlineWorker {
         throw error;
       }
       const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
-      await this.#commit(messages);
+      await this.#commit([...nextOffsets(messages).values()]);
       stopCommit();
       this.#record(outcome);
       this.#options.onBatch?.(outcome, Date.now());
     }
   }
 
-  async #commit(messages: readonly RawMessage[]): Promise<void> {
-    const next = new Map<string, { topic: string; partition: number; offset: bigint; leaderEpoch: number }>();
-    for (const message of messages) {
-      const key = `${message.topic}/${message.partition}`;
-      const current = next.get(key);
-      if (current === undefined || message.offset + 1n > current.offset) {
-        next.set(key, {
-          topic: message.topic,
-          partition: message.partition,
-          offset: message.offset + 1n,
-          leaderEpoch: message.leaderEpoch,
-        });
-      }
-    }
+  async #commit(offsets: readonly NextOffset[]): Promise<void> {
     const { metrics, labels, logger } = this.#options;
     try {
       // Retried until the broker is back: the batch is in both sinks, only its offsets are missing.
-      await retry(() => this.#consumer!.commit({ offsets: [...next.values()] }), {
+      await retry(() => this.#consumer!.commit({ offsets: [...offsets] }), {
         isRetryable: (error) => this.#options.isRetryable(error) && !isRebalanceError(error),
         signal: this.#options.signal,
         onRetry: (error, attempt) => {
@@ -238,9 +289,11 @@ export class NearlineWorker {
     metrics.skippedUnchanged.inc(labels, outcome.skippedUnchanged);
     metrics.skippedStale.inc(labels, outcome.skippedStale);
     metrics.deleted.inc(labels, outcome.deleted);
-    const now = Date.now();
-    for (const eventTime of outcome.visibleEventTimesMs)
-      metrics.freshness.observe(labels, Math.max(0, now - eventTime) / 1000);
+    for (const eventTime of outcome.visibleEventTimesMs) {
+      const freshnessMs = Math.max(0, outcome.storedAtMs - eventTime);
+      metrics.freshness.observe(labels, freshnessMs / 1000);
+      this.#freshness.observe(freshnessMs);
+    }
   }
 }
 
@@ -253,14 +306,3 @@ const countKeys = [
   "deadLettered",
   "inferenceTexts",
 ] as const satisfies readonly (keyof WorkerTotals & keyof BatchOutcome)[];
-
-function toRecord(message: RawMessage): ConsumedRecord {
-  return {
-    topic: message.topic,
-    partition: message.partition,
-    offset: message.offset,
-    timestamp: message.timestamp,
-    key: message.key?.length ? message.key : null,
-    value: message.value?.length ? message.value : null,
-  };
-}

@@ -111,14 +111,9 @@ export const storeSection = z.strictObject({
   dtype: z.enum(["f32", "f16"]).default("f32"),
   /**
    * When an acknowledged write counts as durable, i.e. when offsets may be committed after it (README,
-   * "Delivery guarantees"). Unset: Redis's acknowledgement. `replicas`: WAIT for that many replicas;
-   * `fsync`: WAITAOF, the primary (and those replicas) fsynced the AOF — Redis >= 7.2.
+   * "Delivery guarantees"): NearlinePipeline.spec.sinks.store.durability, the same schema. Unset:
+   * Redis's acknowledgement. `replicas`: WAIT for that many replicas; `fsync`: WAITAOF, the primary
+   * (and those replicas) fsynced the AOF — Redis >= 7.2.
    */
-  durability: z
-    .strictObject({
-      replicas: z.int().min(0).max(16).default(0),
-      fsync: z.boolean().default(false),
-      timeoutMs: z.int().min(10).max(60_000).default(1_000),
-    })
-    .optional(),
+  durability: sinks.shape.store.shape.durability,
 });

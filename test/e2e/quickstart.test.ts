@@ -74,6 +74,8 @@ describe("npm run quickstart", () => {
     expect(summary.dedupRatio).toBeCloseTo(expected.dedupRatio, 9);
     expect(summary.deadLettered).toBe(0);
     expect(summary.cutoverSeconds).toBeGreaterThan(0);
+    // The workers' freshness reaches the pipelines' status (a missing figure prints "not reported").
+    expect(summary.freshnessP95Ms).toBeGreaterThan(0);
   });
 
   it("leaves every live entity in the store under the active version, and no deleted one", async () => {

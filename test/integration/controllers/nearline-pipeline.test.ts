@@ -64,7 +64,7 @@ describe("NearlinePipeline controller", () => {
     expect(config.model.digest).toBe(
       "sha256:76edd143b0c9457a40a018144d94a10a7973d218d5de1d7e317a88516e0467ab",
     );
-    expect(config.embedding.endpoint).toBe("jude-minilm-minilm-v1:50051");
+    expect(config.embedding.endpoint).toBe(`jude-minilm-minilm-v1.${ns}.svc:50051`);
     expect(config.sinks.store).toMatchObject({ name: "job-recs", url: { env: "JUDE_STORE_URL" } });
     expect(text).not.toContain(process.env.JUDE_REDIS_URL);
 
@@ -105,7 +105,11 @@ describe("NearlinePipeline controller", () => {
       await kubectlJson<V1Deployment>(["get", "-n", ns, "deployment/jobs-minilm-v1-nearline"]),
     );
     await applyObjects(ns, [
-      pipeline("jobs", topic, (spec) => (spec.workers = { replicas: 2, maxBatchSize: 16 })),
+      pipeline("jobs", topic, (spec) => {
+        spec.workers = { replicas: 2, maxBatchSize: 16 };
+        // Admitted by the CRD and carried into the worker config, so offset commits wait for a replica.
+        spec.sinks.store.durability = { replicas: 1, timeoutMs: 500 };
+      }),
     ]);
     const after = await waitForObject<V1Deployment>(
       ns,
@@ -114,9 +118,9 @@ describe("NearlinePipeline controller", () => {
       (d) => hashOf(d) !== before,
     );
     const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-minilm-v1-nearline"]);
-    expect(nearlineConfigSchema.parse(parse(configMap.data!["config.yaml"]!)).embedding.maxBatchSize).toBe(
-      16,
-    );
+    const rendered = nearlineConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
+    expect(rendered.embedding.maxBatchSize).toBe(16);
+    expect(rendered.sinks.store.durability).toEqual({ replicas: 1, fsync: false, timeoutMs: 500 });
     expect(hashOf(after)).toBe(createHash("sha256").update(configMap.data!["config.yaml"]!).digest("hex"));
   });
 

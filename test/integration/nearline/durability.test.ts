@@ -2,14 +2,15 @@
  * The store writer's durability option on the testbed's Redis (standalone and cluster, no replicas,
  * `appendonly yes`): a write that asks for a replica is not acknowledged — also when it is a replay
  * whose writes are all stale — until one has it; with a real replica attached it is; and WAITAOF is
- * used or refused according to what the server supports.
+ * used or refused according to what the server supports. A bootstrap shard honours the same option.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { pathToFileURL } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   checkDurabilitySupport,
   connectRedis,
@@ -19,6 +20,15 @@ import {
   type RedisClient,
 } from "../../../store/index.ts";
 import { createTestStore, testTargets, upsert, type TestStore } from "../store/helpers.ts";
+import {
+  createBootstrapStore,
+  jobDocument,
+  runShardInProcess,
+  shardConfig,
+  shardDocument,
+  VERSION,
+} from "../bootstrap/helpers.ts";
+import { startServedEmbedder, type ServedEmbedder } from "../bootstrap/served-embed.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
@@ -84,6 +94,7 @@ describe("durable writes with a real replica", () => {
   let replicaClient: RedisClient | undefined;
   let replicaDir: string | undefined;
   afterAll(async () => {
+    await served?.close();
     await replicaClient?.quit().catch(() => undefined);
     await testStore?.drop();
     if (replica && replica.exitCode === null) {
@@ -93,8 +104,10 @@ describe("durable writes with a real replica", () => {
     if (replicaDir !== undefined) rmSync(replicaDir, { recursive: true, force: true });
   });
 
-  it("acknowledges once a replica of the primary received the writes (WAIT 1)", async () => {
-    const standalone = testTargets()[0]!;
+  const standalone = testTargets()[0]!;
+  let served: ServedEmbedder | undefined;
+  beforeAll(async () => {
+    served = await startServedEmbedder();
     const primaryUrl = new URL((standalone.target as { url: string }).url);
     const port = await freePort();
     // A replica of the testbed's standalone server for the length of this test; the RDB of its initial
@@ -125,6 +138,9 @@ describe("durable writes with a real replica", () => {
       async () => /master_link_status:up/.test(await replicaClient!.info("replication")),
       { timeoutMs: 60_000, intervalMs: 200 },
     );
+  });
+
+  it("acknowledges once a replica of the primary received the writes (WAIT 1)", async () => {
     testStore = await createTestStore(standalone, "durable-replica");
     const { store } = testStore;
     await registerVersion(store, "A", { modelDigest: "sha256:A", dimension: 4 });
@@ -137,7 +153,45 @@ describe("durable writes with a real replica", () => {
       "created",
     ]);
     // What was acknowledged is on the replica.
-    const layoutKey = (await replicaClient.keys(`{${testStore.prefix}:*}:v:A:m`)).length;
+    const layoutKey = (await replicaClient!.keys(`{${testStore.prefix}:*}:v:A:m`)).length;
     expect(layoutKey).toBeGreaterThan(0);
   });
+
+  it("makes a bootstrap shard wait for the replica before its checkpoint counts the writes", async () => {
+    const target = await createBootstrapStore("durable");
+    const file = join(replicaDir!, "snapshot.jsonl");
+    writeFileSync(file, [1, 2, 3].map((id) => JSON.stringify(jobDocument(id, 3))).join("\n") + "\n");
+    const document = shardDocument({
+      storeName: target.name,
+      run: "durable",
+      shards: { count: 1, index: 0 },
+      source: { files: { uris: [pathToFileURL(file).href] } },
+    });
+    try {
+      // Refused at start-up where the server cannot give the guarantee (the testbed runs Redis 7.0).
+      const fsync = { ...(document.store as object), durability: { fsync: true } };
+      const refusal = runShardInProcess(shardConfig({ ...document, store: fsync }), served!.embed);
+      if ((await redisMajorMinor(target.client)) < 7.2) await expect(refusal).rejects.toThrow(/WAITAOF/);
+      else await refusal;
+
+      const durable = { ...(document.store as object), durability: { replicas: 1 } };
+      const outcome = await runShardInProcess(shardConfig({ ...document, store: durable }), served!.embed);
+      expect(outcome.state.counts.written).toBe(3);
+      // The wait ran (its marker is in the written buckets' stats) and the replica holds every vector.
+      const statsKeys = await target.client.keys(`{${target.store.layout.prefix}:*}:v:${VERSION}:s`);
+      const markers = await Promise.all(statsKeys.map((key) => target.client.hget(key, "durableAtMs")));
+      expect(markers.filter((marker) => marker !== null).length).toBeGreaterThan(0);
+      const dataKeys = await target.client.keys(`{${target.store.layout.prefix}:*}:v:${VERSION}:d`);
+      for (const key of dataKeys) expect(await replicaClient!.hlen(key)).toBe(await target.client.hlen(key));
+      expect(dataKeys.length).toBeGreaterThan(0);
+    } finally {
+      await target.drop();
+    }
+  });
 });
+
+/** The server's version as major.minor (e.g. 7.0), to know whether it has WAITAOF. */
+async function redisMajorMinor(client: RedisClient): Promise<number> {
+  const version = /redis_version:(\d+)\.(\d+)/.exec(await client.info("server"));
+  return version === null ? 0 : Number(`${version[1]}.${version[2]}`);
+}

@@ -26,6 +26,11 @@ import {
   type RedisMode,
 } from "../../support/nearline.ts";
 import { schemaValid } from "../../support/nearline-sinks.ts";
+import {
+  parseWorkerFreshness,
+  versionStatus,
+} from "../../../controllers/nearline-pipeline/worker-figures.ts";
+import { bucketValue } from "../../../pipelines/shared/freshness-sketch.ts";
 import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { cosine } from "../serving/helpers.ts";
@@ -185,11 +190,12 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     expect(deleted).toMatchObject({ vector: null });
   });
 
-  it("reports its consumer lag per partition on /readyz, not only on /metrics", async () => {
+  it("reports its consumer lag per partition and its freshness on /readyz, as the operator reads them", async () => {
     let readyz: {
       ready?: boolean;
       consumed?: number;
       lag?: { total: number; partitions: Record<string, number> };
+      freshness?: { p95Ms?: number };
     } = {};
     // The lag is measured every 5 s; the first measurement lands within that.
     await waitFor(
@@ -202,6 +208,21 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     );
     expect(readyz).toMatchObject({ ready: true, lag: { total: 0, partitions: { "0": 0, "1": 0 } } });
     expect(readyz.consumed).toBe(app.worker.totals.consumed);
+
+    // A change with a current event time, so the last minute holds a sample of a known age.
+    const sentAt = Date.now();
+    await send([jobEvent("j-fresh", sentAt, { title: "Fresh role", company: "Acme", skills: [] })]);
+    const writtenBy = Date.now();
+    readyz = JSON.parse((await probe(`http://127.0.0.1:${app.ops.port}/readyz`)).body);
+    // What the operator makes of the body: the pipeline status figure; a missing one fails here.
+    const sketch = parseWorkerFreshness(readyz);
+    const status = versionStatus(version, 1, [{ freshness: sketch }]);
+    expect(status.freshnessP95Ms).toBe(readyz.freshness?.p95Ms);
+    expect(status.freshnessP95Ms).toBeGreaterThan(0);
+    // The earlier changes carry 1970 event times; the fresh one is the smallest sample, and it was
+    // written within the time this test waited for it (give or take the sketch's 1%).
+    const smallest = Math.min(...Object.keys(sketch!.buckets).map(Number));
+    expect(bucketValue(smallest)).toBeLessThanOrEqual((writtenBy - sentAt) * 1.01 + 1);
   });
 
   async function readVectors(ids: string[]): Promise<Float32Array[]> {

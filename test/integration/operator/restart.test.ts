@@ -3,6 +3,8 @@
 // by the restart (server-side apply of deterministic names and content is idempotent).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireEnv } from "../../support/env.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { pipeline, storeSecret } from "../controllers/objects.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -93,6 +95,62 @@ describe("operator restarted mid-reconcile", () => {
       // One ReplicaSet: the restart re-applied identical pod templates, so nothing rolled.
       expect(await listObjects("replicasets", namespace, selector)).toHaveLength(1);
       expect(await listObjects("pods", namespace, selector)).toHaveLength(2);
+    }
+  });
+});
+
+describe("operator stopped by SIGTERM", () => {
+  const stopNamespace = `${namespace}-stop`;
+
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(stopNamespace);
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(stopNamespace);
+  });
+
+  it("exits after its reconciles opened a model's store", async () => {
+    const port = await freePort();
+    const operator = startJude("operator-stop", [
+      "operator",
+      `--kubeconfig=${requireEnv("KUBECONFIG")}`,
+      `--namespaces=${stopNamespace}`,
+      "--leader-elect=false",
+      "--http-host=127.0.0.1",
+      `--http-port=${port}`,
+    ]);
+    let exitCode: number | null | undefined;
+    void operator.exited.then((code) => (exitCode = code));
+    try {
+      await waitReady(operator, port);
+      const topic = uniqueTopic("operator-stop");
+      await createTopics([topic], 1);
+      const secret = storeSecret();
+      (secret.metadata as Json).namespace = stopNamespace;
+      const jobs = pipeline("jobs", topic, (spec) => {
+        spec.modelRef = { name: "stop-model" };
+      });
+      (jobs.metadata as Json).namespace = stopNamespace;
+      const model = cpuModel(stopNamespace, "stop-model", { replicas: 1 });
+      (model.spec as Json).prompts = { job: "Job: {{title}} at {{company}}" };
+      await apply([secret, model, jobs]);
+      // The model's first version is bootstrapped from its pipelines' store: once the operator has
+      // created that BootstrapRun it has read the store's pointer over a connection it keeps.
+      await waitFor(
+        "the first version's BootstrapRun",
+        async () => (await listObjects("bootstrapruns", stopNamespace, "")).length > 0,
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+      operator.child.kill("SIGTERM");
+      await waitFor("the operator process to exit after SIGTERM", async () => exitCode !== undefined, {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
+      expect(exitCode).toBe(0);
+    } finally {
+      if (exitCode === undefined) await stopJude(operator, "SIGKILL");
     }
   });
 });

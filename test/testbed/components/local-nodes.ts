@@ -78,6 +78,13 @@ export const localNodesComponent: Component = {
         "the running kube component predates local nodes; run `npm run testbed -- down kube` and up again",
       );
     }
+    const runFrom = process.env.JUDE_LOCAL_NODES_RUN_FROM ?? "checkout";
+    if (runFrom !== "checkout" && runFrom !== "image") {
+      throw new TestbedStepError(
+        "start local-nodes",
+        `JUDE_LOCAL_NODES_RUN_FROM="${runFrom}": use "checkout" (the default) or "image"`,
+      );
+    }
     const dir = localNodesDir();
     mkdirSync(join(dir, "launcher", "bin"), { recursive: true });
     const launcher = join(dir, "launcher", "bin", "jude");
@@ -111,6 +118,7 @@ export const localNodesComponent: Component = {
         { target: "/.jude-testbed/app", source: repoRoot, kind: "dir", readOnly: true },
       ],
       kubernetesVersion: versions.kubernetes,
+      runFrom,
     };
     const configFile = join(dir, "agent.json");
     writeFileSync(configFile, JSON.stringify(config, null, 2));

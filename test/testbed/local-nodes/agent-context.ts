@@ -2,6 +2,8 @@
 // calls that write back to the API server.
 import type { V1Pod, V1PodStatus, V1Service } from "@kubernetes/client-node";
 import type { EnvSources } from "./container-process.ts";
+import type { RunFrom } from "./image-config.ts";
+import type { ImageStore } from "./image-store.ts";
 import type { HostTree, PodMount } from "./mount-plan.ts";
 import type { NetworkPlan } from "./network-plan.ts";
 import type { VolumeSources } from "./volumes.ts";
@@ -17,8 +19,12 @@ export interface AgentContext {
   loopbackPorts: number[];
   /** Read access to the host filesystem for mount plans. */
   host: HostTree;
-  /** Mounts every container gets: the `jude` launcher, Node and the checkout. */
+  /** Mounts every container run from the checkout gets: the `jude` launcher, Node and the checkout. */
   baseMounts: PodMount[];
+  /** Where pods run from unless their `testbed.jude.dev/run-from` annotation says otherwise. */
+  runFrom: RunFrom;
+  /** Built images pods run from (`run-from: image`). */
+  images: ImageStore;
   volumeSources: VolumeSources;
   envSources(pod: V1Pod): EnvSources;
   services(): V1Service[];

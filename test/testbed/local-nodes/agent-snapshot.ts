@@ -8,7 +8,15 @@ export interface PodSnapshot {
   name: string;
   node: string;
   ip: string | undefined;
-  containers: { name: string; pid: number | undefined; state: string; restarts: number; ready: boolean }[];
+  containers: {
+    name: string;
+    pid: number | undefined;
+    state: string;
+    restarts: number;
+    ready: boolean;
+    /** `checkout` or `image <ref> (<id>)`; absent before the first start. */
+    from?: string;
+  }[];
 }
 
 /** The snapshot file's content. */
@@ -34,6 +42,7 @@ export function podsSnapshot(workers: readonly PodWorker[], serviceListeners: st
             (run.terminated === undefined ? "waiting" : `exited ${run.terminated.exitCode}`)),
         restarts: run.restartCount,
         ready: run.ready,
+        ...(run.source === undefined ? {} : { from: run.source }),
       })),
     })),
     serviceListeners: serviceListeners.sort(),

@@ -1,14 +1,17 @@
 // The local node agent: registers the local nodes and acts as their kubelet, kube-proxy and cluster
 // DNS. It watches pods bound to its nodes and runs each through a PodWorker.
-import { lstatSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Server } from "node:net";
 import type { V1ConfigMap, V1EndpointSlice, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
 import type { AgentContext } from "./agent-context.ts";
 import { asText, clusterVolumeSources } from "./cluster-sources.ts";
 import { ApiError, KubeApi, type ApiEndpoint } from "./kube-api.ts";
-import { deregisterNodes, heartbeat, localNodes, registerNodes } from "./local-node-registry.ts";
-import type { HostTree, PodMount } from "./mount-plan.ts";
+import type { RunFrom } from "./image-config.ts";
+import { ImageStore } from "./image-store.ts";
+import { deregisterNodes, heartbeat, localNodesFor, registerNodes } from "./local-node-registry.ts";
+import { hostTree } from "./host-tree.ts";
+import type { PodMount } from "./mount-plan.ts";
 import { inCidr, type NetworkPlan } from "./network-plan.ts";
 import { PodWorker } from "./pod-worker.ts";
 import { ResourceCache } from "./resource-cache.ts";
@@ -26,6 +29,10 @@ export interface AgentConfig {
   loopbackPorts: number[];
   baseMounts: PodMount[];
   kubernetesVersion: string;
+  /** Where pods run from by default (`JUDE_LOCAL_NODES_RUN_FROM`); the pod annotation overrides it. */
+  runFrom?: RunFrom;
+  /** Node name prefix of a second agent on the same cluster (see `localNodesFor`); none by default. */
+  nodePrefix?: string;
 }
 
 const tickMs = 250;
@@ -40,7 +47,9 @@ export async function runAgent(
   const api = new KubeApi(config.endpoint);
   const workers = new Map<string, PodWorker>();
   const slots = new Map<number, string>();
-  const nodeNames = new Set(localNodes.map((node) => node.name));
+  const nodes = localNodesFor(config.nodePrefix ?? "");
+  const nodeNames = new Set(nodes.map((node) => node.name));
+  const images = new ImageStore(config.plan.tag, log);
   const pods = new ResourceCache<V1Pod>(api, "/api/v1/pods", (key, pod) => onPod(key, pod), log);
   const services = new ResourceCache<V1Service>(api, "/api/v1/services", () => undefined, log);
   const slices = new ResourceCache<V1EndpointSlice>(
@@ -73,6 +82,8 @@ export async function runAgent(
     loopbackPorts: config.loopbackPorts,
     host: hostTree,
     baseMounts: config.baseMounts,
+    runFrom: config.runFrom ?? "checkout",
+    images,
     volumeSources,
     envSources: (pod) => ({
       configMap: (namespace, name) => asText(volumeSources.configMap(namespace, name)),
@@ -155,8 +166,8 @@ export async function runAgent(
     for (const [slot, uid] of slots) if (uid === worker.pod.metadata?.uid) slots.delete(slot);
   }
 
-  await registerNodes(api, config.kubernetesVersion);
-  await heartbeat(api, config.plan.gateway);
+  await registerNodes(api, config.kubernetesVersion, nodes);
+  await heartbeat(api, config.plan.gateway, nodes);
   const forwarders: Server[] = config.loopbackPorts.map((port) =>
     loopbackForwarder(config.plan.gateway, port, log),
   );
@@ -178,7 +189,7 @@ export async function runAgent(
     }
     if (now - lastHeartbeat >= heartbeatMs) {
       lastHeartbeat = now;
-      await heartbeat(api, config.plan.gateway).catch((error: unknown) =>
+      await heartbeat(api, config.plan.gateway, nodes).catch((error: unknown) =>
         log(`heartbeat: ${(error as Error).message}`),
       );
     }
@@ -191,19 +202,7 @@ export async function runAgent(
   await Promise.all([...workers.values()].map((worker) => worker.kill()));
   proxy.close();
   for (const server of forwarders) server.close();
-  await deregisterNodes(api);
+  await images.close();
+  await deregisterNodes(api, nodes);
   await watching;
 }
-
-/** The host filesystem as mount plans read it. */
-export const hostTree: HostTree = {
-  kind(path) {
-    const stat = lstatSync(path, { throwIfNoEntry: false });
-    if (stat === undefined) return "missing";
-    if (stat.isSymbolicLink()) return "symlink";
-    if (stat.isDirectory()) return "dir";
-    return stat.isFile() ? "file" : "other";
-  },
-  readlink: (path) => readlinkSync(path),
-  list: (dir) => readdirSync(dir),
-};

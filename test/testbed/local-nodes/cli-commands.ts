@@ -9,12 +9,12 @@ import { podLogDir, snapshotFile } from "./paths.ts";
 export function localPodLines(): string[] {
   if (!existsSync(snapshotFile())) return [];
   const snapshot = JSON.parse(readFileSync(snapshotFile(), "utf8")) as AgentSnapshot;
-  const lines = ["", "local pods (namespace/name node ip: container pid state restarts ready):"];
+  const lines = ["", "local pods (namespace/name node ip: container pid state restarts ready from):"];
   for (const pod of snapshot.pods) {
     lines.push(`  ${pod.namespace}/${pod.name} ${pod.node} ${pod.ip ?? "-"}`);
     for (const container of pod.containers) {
       lines.push(
-        `    ${container.name} pid=${container.pid ?? "-"} ${container.state} restarts=${container.restarts} ready=${container.ready}`,
+        `    ${container.name} pid=${container.pid ?? "-"} ${container.state} restarts=${container.restarts} ready=${container.ready} from=${container.from ?? "-"}`,
       );
     }
   }

@@ -1,7 +1,9 @@
 // Pod-to-process translation: what a container of the project's image becomes on a local node — the
-// argv, environment, working directory and user — exactly as the pod spec says. Pure, no I/O.
+// argv, environment, working directory and user — exactly as the pod spec says, over the defaults of
+// the image (or of the checkout standing in for it). Pure, no I/O.
 import type { V1Container, V1EnvVar, V1EnvFromSource, V1Pod } from "@kubernetes/client-node";
 import { defaultImageRepository } from "../../../controllers/shared/image.ts";
+import { checkoutDefaults, checkoutPath, type ImageDefaults } from "./image-config.ts";
 
 /** Values the translation reads from the cluster, already fetched by the caller. */
 export interface EnvSources {
@@ -28,9 +30,8 @@ export class ContainerConfigError extends Error {
   override readonly name = "ContainerConfigError";
 }
 
-/** PATH of the image: the `jude` launcher and Node first (the image has both on its PATH). */
-export const imagePath =
-  "/.jude-testbed/bin:/.jude-testbed/node/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** PATH in the checkout (kept under its old name for callers). */
+export const imagePath = checkoutPath;
 
 /** True when `image` is the project's image (any tag or digest): the only one local nodes run. */
 export function isRunnableImage(image: string | undefined): boolean {
@@ -42,30 +43,40 @@ export function isRunnableImage(image: string | undefined): boolean {
 }
 
 /**
- * Translates one container. The image's entrypoint is `jude`, so `command` defaults to it; `$(VAR)`
- * references in env values, command and args expand as on a cluster (`$$` escapes).
+ * Translates one container over its image's defaults, as a container runtime does: `command` replaces
+ * the entrypoint (and drops the image's CMD), `args` replace the CMD; the pod's variables override the
+ * image's; `workingDir` and `runAsUser`/`runAsGroup` override the image's WORKDIR and USER. In the
+ * checkout the entrypoint is `jude`; `$(VAR)` references in env values, command and args expand from
+ * the pod's variables as on a cluster (`$$` escapes).
  */
-export function containerProcess(pod: V1Pod, container: V1Container, sources: EnvSources): ProcessSpec {
+export function containerProcess(
+  pod: V1Pod,
+  container: V1Container,
+  sources: EnvSources,
+  image: ImageDefaults = checkoutDefaults,
+): ProcessSpec {
   const namespace = pod.metadata?.namespace ?? "default";
   const env: Record<string, string> = { ...sources.serviceEnv };
   for (const from of container.envFrom ?? []) Object.assign(env, envFromSource(namespace, from, sources));
   for (const variable of container.env ?? []) {
     env[variable.name] = envValue(pod, variable, env, sources);
   }
-  env.PATH ??= imagePath;
+  const command = container.command ?? image.entrypoint;
+  const args = container.args ?? (container.command === undefined ? image.cmd : []);
+  for (const [name, value] of Object.entries(image.env)) env[name] ??= value;
   env.HOSTNAME ??= pod.spec?.hostname ?? pod.metadata?.name ?? "";
-  const argv = [...(container.command ?? ["jude"]), ...(container.args ?? [])].map((part) =>
-    expand(part, env),
-  );
+  const argv = [...command, ...args].map((part) => expand(part, env));
   const runAsUser = container.securityContext?.runAsUser ?? pod.spec?.securityContext?.runAsUser;
   const runAsGroup = container.securityContext?.runAsGroup ?? pod.spec?.securityContext?.runAsGroup;
-  env.HOME ??= runAsUser === undefined || runAsUser === 0 ? "/root" : "/";
-  return {
-    argv,
-    env,
-    workingDir: container.workingDir ?? "/",
-    user: runAsUser === undefined ? undefined : { uid: runAsUser, gid: runAsGroup ?? runAsUser },
-  };
+  const user =
+    runAsUser === undefined
+      ? image.user === undefined
+        ? undefined
+        : { uid: image.user.uid, gid: runAsGroup ?? image.user.gid }
+      : { uid: runAsUser, gid: runAsGroup ?? runAsUser };
+  env.HOME ??= user === undefined || user.uid === 0 ? "/root" : "/";
+  if (argv.length === 0) throw new ContainerConfigError("no command specified (the image has no entrypoint)");
+  return { argv, env, workingDir: container.workingDir ?? image.workingDir, user };
 }
 
 function envFromSource(

@@ -37,6 +37,8 @@ export class ContainerRun {
   readonly probing = new Set<ProbeKind>();
   /** Earliest time of the next start (crash-loop back-off). */
   nextStartAtMs = 0;
+  /** What the last run started from: `checkout` or `image <ref> (<id>)`. */
+  source: string | undefined;
   /** Why the agent killed the process, when it did (liveness, OOM, deletion). */
   killReason: string | undefined;
 
@@ -168,4 +170,16 @@ function terminatedState(termination: Termination): NonNullable<V1ContainerState
     startedAt: termination.startedAt,
     finishedAt: termination.finishedAt,
   };
+}
+
+/** Resolves once none of `runs` has a process. */
+export async function waitForExit(
+  runs: readonly ContainerRun[],
+  deadlineMs = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
+  while (runs.some((run) => run.running)) {
+    if (Date.now() >= deadlineMs) return false;
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  return true;
 }

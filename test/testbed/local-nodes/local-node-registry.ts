@@ -16,27 +16,32 @@ export const localNodePlacement = {
   tolerations: [{ key: localNodeTaint.key, operator: "Exists", effect: localNodeTaint.effect }],
 };
 
-/** The local nodes: one GPU-shaped node and one CPU node, names distinct from kwok's. */
-export const localNodes: TestbedNode[] = [
-  {
-    name: "local-gpu-0",
-    gpus: 1,
-    labels: { type: "local", "testbed.jude.dev/node": "local" },
-    taints: [localNodeTaint],
-  },
-  {
-    name: "local-cpu-0",
-    gpus: 0,
-    labels: { type: "local", "testbed.jude.dev/node": "local" },
-    taints: [localNodeTaint],
-  },
-];
+/**
+ * The local nodes of an agent: one GPU-shaped node and one CPU node, names distinct from kwok's. A
+ * second agent on the same cluster (one testing a checkout's own agent code) passes a `prefix`: its
+ * nodes are `<prefix>local-gpu-0` … and carry `testbed.jude.dev/node=<prefix>local`, so workloads placed
+ * with `localNodePlacement` never land on them.
+ */
+export function localNodesFor(prefix: string): TestbedNode[] {
+  const labels = { type: "local", "testbed.jude.dev/node": `${prefix}local` };
+  return [
+    { name: `${prefix}local-gpu-0`, gpus: 1, labels, taints: [localNodeTaint] },
+    { name: `${prefix}local-cpu-0`, gpus: 0, labels, taints: [localNodeTaint] },
+  ];
+}
+
+/** The testbed agent's local nodes: `local-gpu-0` and `local-cpu-0`. */
+export const localNodes: TestbedNode[] = localNodesFor("");
 
 const leaseSeconds = 40;
 
 /** Creates (or updates) the Node objects. */
-export async function registerNodes(api: KubeApi, kubeletVersion: string): Promise<void> {
-  for (const node of localNodes) {
+export async function registerNodes(
+  api: KubeApi,
+  kubeletVersion: string,
+  nodes: readonly TestbedNode[],
+): Promise<void> {
+  for (const node of nodes) {
     const manifest = nodeManifest(node);
     const { status: _status, ...object } = manifest;
     try {
@@ -52,9 +57,9 @@ export async function registerNodes(api: KubeApi, kubeletVersion: string): Promi
 }
 
 /** One heartbeat: Ready condition, addresses, and the Lease renewal. */
-export async function heartbeat(api: KubeApi, address: string): Promise<void> {
+export async function heartbeat(api: KubeApi, address: string, nodes: readonly TestbedNode[]): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  for (const node of localNodes) {
+  for (const node of nodes) {
     const condition = (type: string, status: string, reason: string) => ({
       type,
       status,
@@ -97,8 +102,8 @@ async function renewLease(api: KubeApi, nodeName: string, renewTime: string): Pr
 }
 
 /** Deletes the Node objects (the agent is stopping; their pods are garbage-collected). */
-export async function deregisterNodes(api: KubeApi): Promise<void> {
-  for (const node of localNodes) {
+export async function deregisterNodes(api: KubeApi, nodes: readonly TestbedNode[]): Promise<void> {
+  for (const node of nodes) {
     await api.send("DELETE", `/api/v1/nodes/${node.name}`).catch(() => undefined);
   }
 }

@@ -77,6 +77,51 @@ describe("pod mount plan", () => {
     expect(binds).toEqual(["/data", "/etc/passwd", "/data/models/mini"]);
   });
 
+  it("binds an image's entries read-only from its folder, with the host's /proc and /dev over them", () => {
+    const ops = planMounts(
+      [
+        { target: "/proc", source: "/proc", kind: "dir", readOnly: false, recursive: true },
+        { target: "/var/run/jude/auth", source: "/state/auth", kind: "dir", readOnly: true },
+      ],
+      host,
+      { sourceRoot: "/images/jude", readOnly: true },
+    );
+    expect(ops).toContainEqual({
+      op: "bind",
+      source: "/images/jude/usr",
+      path: "/usr",
+      kind: "dir",
+      recursive: true,
+      readOnly: true,
+    });
+    // The image's /var/run -> /run link decides where the volume lands; /run is rebuilt, not bound.
+    expect(ops.some((op) => op.op === "bind" && op.path === "/run")).toBe(false);
+    expect(ops).toContainEqual({
+      op: "bind",
+      source: "/images/jude/run/lock",
+      path: "/run/lock",
+      kind: "dir",
+      recursive: true,
+      readOnly: true,
+    });
+    expect(
+      ops.filter(
+        (op) =>
+          (op.op === "bind" && op.source.startsWith("/state")) || (op.op === "bind" && op.source === "/proc"),
+      ),
+    ).toEqual([
+      { op: "bind", source: "/proc", path: "/proc", kind: "dir", recursive: true, readOnly: false },
+      {
+        op: "bind",
+        source: "/state/auth",
+        path: "/run/jude/auth",
+        kind: "dir",
+        recursive: false,
+        readOnly: true,
+      },
+    ]);
+  });
+
   it("renders a script that builds the root and execs the process as the user in its folder", () => {
     const script = mountScript(
       [{ op: "bind", source: "/a b", path: "/x", kind: "file", recursive: false, readOnly: true }],

@@ -1,6 +1,7 @@
-// A pod's filesystem view: a tmpfs root holding the host's directories by bind mount, except the
-// directories on the way to a volume's mountPath, which are rebuilt entry by entry so the mountPath
-// can be created without touching the host. Pure: it reads the host tree through `HostTree`.
+// A pod's filesystem view: a tmpfs root holding the directories of a base tree (the host's, or a built
+// image's filesystem) by bind mount, except the directories on the way to a volume's mountPath, which
+// are rebuilt entry by entry so the mountPath can be created without touching the base. Pure: it reads
+// the base tree through `HostTree`.
 import { posix } from "node:path";
 
 /** One volume (or per-pod file such as /etc/hosts) to mount at `target` inside the pod. */
@@ -8,6 +9,16 @@ export interface PodMount {
   target: string;
   source: string;
   kind: "dir" | "file";
+  readOnly: boolean;
+  /** Bind the source's submounts too (the host's /dev with /dev/pts, /dev/shm). */
+  recursive?: boolean;
+}
+
+/** Where the base tree's entries are bound from, and how. */
+export interface BaseTree {
+  /** Host folder the tree's paths are relative to ("/" for the host itself). */
+  sourceRoot: string;
+  /** Bind the tree's entries read-only (an image's filesystem is shared by every pod that runs it). */
   readOnly: boolean;
 }
 
@@ -51,7 +62,11 @@ export function resolveInRoot(path: string, host: HostTree): string {
  * The ordered operations that build a pod root: host entries (bound whole, or rebuilt where a mount
  * lies beneath), then each mount at its resolved target, parents before children.
  */
-export function planMounts(mounts: readonly PodMount[], host: HostTree): MountOp[] {
+export function planMounts(
+  mounts: readonly PodMount[],
+  host: HostTree,
+  base: BaseTree = { sourceRoot: "/", readOnly: false },
+): MountOp[] {
   const resolved = mounts.map((mount) => ({ ...mount, target: resolveInRoot(mount.target, host) }));
   const targets = new Set(resolved.map((mount) => mount.target));
   const expanded = new Set<string>(["/"]);
@@ -72,7 +87,8 @@ export function planMounts(mounts: readonly PodMount[], host: HostTree): MountOp
         rebuild(path);
       } else if (kind === "dir" || kind === "file") {
         if (kind === "dir") ops.push({ op: "mkdir", path });
-        ops.push({ op: "bind", source: path, path, kind, recursive: kind === "dir", readOnly: false });
+        const source = posix.join(base.sourceRoot, path);
+        ops.push({ op: "bind", source, path, kind, recursive: kind === "dir", readOnly: base.readOnly });
       }
     }
   };
@@ -85,7 +101,7 @@ export function planMounts(mounts: readonly PodMount[], host: HostTree): MountOp
       source: mount.source,
       path: mount.target,
       kind: mount.kind,
-      recursive: false,
+      recursive: mount.recursive === true,
       readOnly: mount.readOnly,
     });
   }

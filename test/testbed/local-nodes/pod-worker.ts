@@ -6,7 +6,9 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { AgentContext } from "./agent-context.ts";
 import { launchContainer, signalContainer } from "./container-launch.ts";
 import { containerProcess, ContainerConfigError, isRunnableImage } from "./container-process.ts";
-import { ContainerRun } from "./container-run.ts";
+import { runFromOf } from "./image-config.ts";
+import { imageSystemMounts, type LocalImage } from "./image-store.ts";
+import { ContainerRun, waitForExit } from "./container-run.ts";
 import { enforceMemoryLimits } from "./memory-limit.ts";
 import { planMounts } from "./mount-plan.ts";
 import { PodSandbox } from "./pod-sandbox.ts";
@@ -158,10 +160,31 @@ export class PodWorker {
         return;
       }
     }
-    this.#start(run, nowMs, effective);
+    const image = this.#imageFor(run, nowMs);
+    if (image !== false) this.#start(run, nowMs, effective, image);
   }
 
-  #start(run: ContainerRun, nowMs: number, policy: string | undefined): void {
+  /**
+   * The built image `run` starts from (undefined: the checkout), or false while it cannot start yet:
+   * the image is being mounted (ContainerCreating) or is not in this machine's image store.
+   */
+  #imageFor(run: ContainerRun, nowMs: number): LocalImage | undefined | false {
+    try {
+      if (runFromOf(this.pod, this.context.runFrom) === "checkout") return undefined;
+    } catch (error) {
+      run.waiting = { reason: "CreateContainerConfigError", message: (error as Error).message };
+      return false;
+    }
+    const lookup = this.context.images.lookup(run.image, nowMs);
+    if (lookup.state === "ready") return lookup.image;
+    run.waiting =
+      lookup.state === "pending"
+        ? { reason: "ContainerCreating" }
+        : { reason: "ErrImageNotRunnableLocally", message: lookup.message };
+    return false;
+  }
+
+  #start(run: ContainerRun, nowMs: number, policy: string | undefined, image: LocalImage | undefined): void {
     const sandbox = this.sandbox!;
     const pod: V1Pod = {
       ...this.pod,
@@ -175,7 +198,7 @@ export class PodWorker {
     let process;
     let mounts;
     try {
-      process = containerProcess(pod, run.spec, this.context.envSources(pod));
+      process = containerProcess(pod, run.spec, this.context.envSources(pod), image?.defaults);
       mounts = containerMounts(
         run.spec,
         this.#volumePaths,
@@ -186,7 +209,15 @@ export class PodWorker {
       run.waiting = { reason: "CreateContainerConfigError", message: error.message };
       return;
     }
-    const ops = planMounts([...this.context.baseMounts, ...sandbox.mounts(), ...mounts], this.context.host);
+    // From the checkout: the host's folders plus the launcher, Node and checkout. From an image: the
+    // image's folders (read-only, shared by its pods) plus the host's /proc, /sys and /dev.
+    const ops =
+      image === undefined
+        ? planMounts([...this.context.baseMounts, ...sandbox.mounts(), ...mounts], this.context.host)
+        : planMounts([...imageSystemMounts, ...sandbox.mounts(), ...mounts], image.tree, {
+            sourceRoot: image.root,
+            readOnly: true,
+          });
     const uid = this.pod.metadata?.uid ?? "";
     const logFile = join(
       this.context.logDir,
@@ -211,6 +242,7 @@ export class PodWorker {
       void this.tick(Date.now());
     });
     run.markLaunched(child, process, startedFile);
+    run.source = image === undefined ? "checkout" : `image ${image.ref} (${image.id.slice(0, 12)})`;
     this.context.log(`pod ${this.key} container ${run.spec.name} started, pid ${child.pid}`);
   }
 
@@ -263,16 +295,4 @@ export class PodWorker {
     await this.context.writeStatus(this.pod, toApiJson(status) as typeof status);
     this.#lastStatus = json;
   }
-}
-
-/** Resolves once none of `runs` has a process. */
-export async function waitForExit(
-  runs: readonly ContainerRun[],
-  deadlineMs = Number.POSITIVE_INFINITY,
-): Promise<boolean> {
-  while (runs.some((run) => run.running)) {
-    if (Date.now() >= deadlineMs) return false;
-    await new Promise((done) => setTimeout(done, 50));
-  }
-  return true;
 }

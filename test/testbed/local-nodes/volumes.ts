@@ -2,10 +2,11 @@
 // token, downwardAPI, emptyDir incl. medium Memory, PersistentVolumeClaims, hostPath) and says where
 // each container mounts them. Called at pod start and again periodically so updates reach the pod.
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { V1Pod, V1Volume, V1VolumeProjection, V1KeyToPath } from "@kubernetes/client-node";
 import { writeAtomically, type VolumeFile } from "./atomic-writer.ts";
+import { applyFsGroup } from "./fs-group.ts";
 import { ContainerConfigError, fieldValue } from "./container-process.ts";
 import type { PodMount } from "./mount-plan.ts";
 
@@ -44,10 +45,14 @@ async function syncVolume(
   sources: VolumeSources,
 ): Promise<string> {
   const namespace = pod.metadata?.namespace ?? "default";
+  const fsGroup = pod.spec?.securityContext?.fsGroup;
   if (volume.emptyDir !== undefined) {
+    // fsGroup applies once, when the volume is made (later files are the containers' own business).
+    const created = !existsSync(dir);
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o777);
     if (volume.emptyDir.medium === "Memory") mountTmpfs(dir, String(volume.emptyDir.sizeLimit ?? "256Mi"));
+    if (created && fsGroup !== undefined) applyFsGroup(dir, fsGroup, false);
     return dir;
   }
   if (volume.persistentVolumeClaim !== undefined) {
@@ -55,7 +60,7 @@ async function syncVolume(
   }
   if (volume.hostPath !== undefined) return volume.hostPath.path;
   const files = await volumeFiles(pod, volume, sources);
-  writeAtomically(dir, files);
+  if (writeAtomically(dir, files) && fsGroup !== undefined) applyFsGroup(dir, fsGroup, true);
   return dir;
 }
 

@@ -18,10 +18,17 @@ async function useLocalNodes(): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * Prefix of the local nodes the tests use: empty for the testbed's agent; a checkout testing its own
+ * agent code beside a shared testbed runs a second agent with `nodePrefix` and sets
+ * `JUDE_LOCAL_NODE_PREFIX` to the same value (README, local nodes).
+ */
+export const localNodePrefix = process.env.JUDE_LOCAL_NODE_PREFIX ?? "";
+
 /** Pod spec fields that put a pod on a local node (they carry an opt-in taint). */
 export function onLocalNode(node: "local-cpu-0" | "local-gpu-0" = "local-cpu-0"): Record<string, unknown> {
   return {
-    nodeSelector: { "kubernetes.io/hostname": node },
+    nodeSelector: { "kubernetes.io/hostname": `${localNodePrefix}${node}` },
     tolerations: [
       { key: localNodeTaint.key, operator: "Exists", effect: "NoSchedule" },
       { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
@@ -40,6 +47,7 @@ export async function apply(...objects: object[]): Promise<void> {
 /** Minimal typed views of what the tests read. */
 export interface ContainerStatus {
   name: string;
+  image?: string;
   ready: boolean;
   restartCount: number;
   containerID?: string;

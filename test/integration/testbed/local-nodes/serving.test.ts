@@ -1,13 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingClient } from "../../../../pipelines/embedding-client/client.ts";
 import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { requireEnv } from "../../../support/env.ts";
-import { readContainerLog } from "../../../testbed/local-nodes/cli-commands.ts";
 import { runProbe } from "../../../testbed/local-nodes/probe-runner.ts";
-import { eventually, isReady, pidOf, pods, withLocalNodes, apply, type Pod } from "./helpers.ts";
+import { eventually, isReady, localNodePrefix, pidOf, pods, apply, type Pod } from "./helpers.ts";
 import {
   embedderDeployment,
   loopingClient,
@@ -15,6 +14,7 @@ import {
   servingConfig,
   servingPort,
 } from "./serving-manifests.ts";
+import { clientFirstEmbedding, serverLogLines, stopClient, withServingScenario } from "./serving-scenario.ts";
 
 const namespace = `local-serving-${process.pid}`;
 const token = `token-${process.pid}`;
@@ -37,13 +37,7 @@ const readyEmbedders = async (): Promise<Pod[]> =>
   (await pods(namespace, "app=embedder")).filter(
     (pod) => isReady(pod) && pod.metadata.deletionTimestamp === undefined,
   );
-const serverLog = (pod: string): string =>
-  readContainerLog({ pod, namespace, container: "server", previous: false });
-const logLines = (text: string): Record<string, unknown>[] =>
-  text
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+const serverLog = (pod: string): Record<string, unknown>[] => serverLogLines(namespace, pod);
 
 /** The server's own count of inputs in flight, from its Prometheus endpoint. */
 async function inFlight(ip: string): Promise<number> {
@@ -61,12 +55,7 @@ async function grpcServing(ip: string): Promise<boolean> {
 }
 
 describe("local nodes run a real `jude serve` Deployment", () => {
-  withLocalNodes(namespace, async () => {
-    await kubectl(["delete", "persistentvolume", `${namespace}-model`, "--wait=false"]).catch(
-      () => undefined,
-    );
-    rmSync(controlDir, { recursive: true, force: true });
-  });
+  withServingScenario(namespace, controlDir);
   beforeAll(async () => {
     await apply(
       ...modelVolume(namespace, requireEnv("JUDE_MODEL_DIR")),
@@ -80,14 +69,14 @@ describe("local nodes run a real `jude serve` Deployment", () => {
     const ready = await readyEmbedders();
     expect(ready).toHaveLength(2);
     for (const pod of ready) {
-      expect(pod.spec.nodeName).toBe("local-gpu-0");
+      expect(pod.spec.nodeName).toBe(`${localNodePrefix}local-gpu-0`);
       expect(await grpcServing(pod.status.podIP!)).toBe(true);
       const pid = pidOf(pod.status.containerStatuses?.[0]);
       expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toContain(
         "cli/jude.ts\0serve\0--config\0/etc/jude/config.yaml",
       );
       // Ready turned True no earlier than the second in which the server said it was serving.
-      const serving = logLines(serverLog(pod.metadata.name)).find(
+      const serving = serverLog(pod.metadata.name).find(
         (line) => line.msg === "model loaded and warmed up; serving",
       );
       expect(serving).toBeDefined();
@@ -101,13 +90,7 @@ describe("local nodes run a real `jude serve` Deployment", () => {
 
   it("serves a client in another pod through the Service name", async () => {
     await apply(loopingClient(namespace, controlDir));
-    await eventually("the client's first embedding", async () => {
-      const client = (await pods(namespace, "!app")).find((pod) => pod.metadata.name === "client");
-      if (client?.status.phase !== "Running" && client?.status.phase !== "Succeeded") return false;
-      return readContainerLog({ pod: "client", namespace, container: "client", previous: false }).includes(
-        '{"first":{"dimensions":384}}',
-      );
-    });
+    await clientFirstEmbedding(namespace);
   });
 
   it("scales to 3 by starting a third real process", async () => {
@@ -146,16 +129,7 @@ describe("local nodes run a real `jude serve` Deployment", () => {
       },
       420_000,
     );
-    writeFileSync(join(controlDir, "stop"), "");
-    await eventually(
-      "the client to finish",
-      async () =>
-        (await pods(namespace, "!app")).find((pod) => pod.metadata.name === "client")?.status.phase ===
-        "Succeeded",
-    );
-    const summary = logLines(
-      readContainerLog({ pod: "client", namespace, container: "client", previous: false }),
-    ).find((line) => "summary" in line)?.summary as { ok: number; failed: number };
+    const summary = await stopClient(namespace, controlDir);
     expect(summary.failed).toBe(0);
     expect(summary.ok).toBeGreaterThan(0);
   }, 600_000);
@@ -180,7 +154,7 @@ describe("local nodes run a real `jude serve` Deployment", () => {
     await eventually("the pod to be gone", async () =>
       (await pods(namespace, "app=embedder")).every((pod) => pod.metadata.uid !== victim!.metadata.uid),
     );
-    const lines = logLines(serverLog(victim!.metadata.name));
+    const lines = serverLog(victim!.metadata.name);
     expect(lines.find((line) => line.msg === "shutdown requested")?.signal).toBe("SIGTERM");
     expect(Number(lines.find((line) => line.msg === "draining")?.inFlight)).toBeGreaterThan(0);
     expect(lines.find((line) => line.msg === "stopped")?.completed).toBe(true);
