@@ -18,14 +18,14 @@ import {
   markVersionComplete,
   registerVersion,
 } from "../store/index.ts";
-import { applyObjects } from "../test/integration/controllers/harness.ts";
 import { pipeline, storeSecret } from "../test/integration/controllers/objects.ts";
 import {
+  applyObjects,
   finishBootstrap,
   openTestStore,
   reportCaughtUp,
   startPromotionOperator,
-} from "../test/integration/controllers/promotion-harness.ts";
+} from "../test/integration/controllers/harness.ts";
 import {
   createRestrictedNamespace,
   deleteNamespace,

@@ -1,10 +1,12 @@
 // The EmbeddingModel controller as the operator registers it: its primary resource, the children it
 // owns (their events wake the model), the pipelines and BootstrapRuns whose progress gates its
-// promotion, and the reconcile function.
+// promotion, the serving pods whose failures stall it, and the reconcile function.
 import { Registry } from "prom-client";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
+import { labelKeys } from "../shared/labels.ts";
+import { labelValue } from "../shared/names.ts";
 import { ModelStores } from "./model-store.ts";
 import { reconcileEmbeddingModel, type ModelReconcileSettings } from "./reconcile.ts";
 
@@ -12,6 +14,17 @@ import { reconcileEmbeddingModel, type ModelReconcileSettings } from "./reconcil
 function modelOfPipeline(pipeline: KubeObject) {
   const name = (pipeline.spec as { modelRef?: { name?: string } } | undefined)?.modelRef?.name;
   return name === undefined ? [] : [{ namespace: pipeline.metadata?.namespace ?? "", name }];
+}
+
+/** The model whose serving pod this is (a fetch step's failure in its status stalls the promotion). */
+function modelOfServingPod(pod: KubeObject, cache: CacheReader) {
+  const labels = pod.metadata?.labels ?? {};
+  if (labels[labelKeys.component] !== "serving" || labels[labelKeys.model] === undefined) return [];
+  const namespace = pod.metadata?.namespace ?? "";
+  return cache
+    .list(resourceTypes.embeddingModel, { namespace })
+    .filter((model) => labelValue(model.metadata?.name ?? "") === labels[labelKeys.model])
+    .map((model) => ({ namespace, name: model.metadata!.name! }));
 }
 
 /** The model of the pipeline a BootstrapRun fills (user-created runs are adopted, not owned). */
@@ -52,6 +65,7 @@ export function embeddingModelController(
     watches: [
       { type: resourceTypes.nearlinePipeline, map: modelOfPipeline },
       { type: resourceTypes.bootstrapRun, map: modelOfRun },
+      { type: resourceTypes.pod, map: modelOfServingPod },
     ],
     concurrency: settings.concurrency,
     reconcile: (context) => reconcileEmbeddingModel(context, reconcileSettings),

@@ -8,6 +8,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { deleteVersionStep, flip, isStoreError, rollback, type Store } from "../../store/index.ts";
 import type { Images } from "../shared/image.ts";
+import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
@@ -31,6 +32,10 @@ export interface ActOptions {
   pipelines: readonly NearlinePipeline[];
   /** The spec's version cannot be rendered (its objects are left as they are). */
   specBlocked: boolean;
+  /** When the reconcile acting began (logged with a pointer switch). */
+  reconcileStartedAtMs: number;
+  /** Partitions of a pipeline's changelog (asked only when a BootstrapRun is created). */
+  changelogPartitions: (pipeline: NearlinePipeline) => Promise<number>;
 }
 
 /** Applies the decision; returns the seconds the pointer switch took, if one was made. */
@@ -41,8 +46,23 @@ export async function actOnPromotion(
   options: ActOptions,
 ): Promise<number | undefined> {
   let switchSeconds: number | undefined;
-  if (decision.switchPointer !== undefined && options.store !== undefined)
-    switchSeconds = await switchPointer(options.store, decision.switchPointer);
+  const change = decision.switchPointer;
+  if (change !== undefined && options.store !== undefined) {
+    switchSeconds = await switchPointer(options.store, change);
+    // From the start of the reconcile that observed the change to the pointer readers follow: the
+    // figure behind "rollback at once" (README, promotion e2e).
+    context.log.info(
+      {
+        kind: change.kind,
+        from: change.expectedCurrent,
+        to: change.target,
+        reconcileStartedAtMs: options.reconcileStartedAtMs,
+        switchedAtMs: Date.now(),
+        switchSeconds,
+      },
+      "store pointer switched",
+    );
+  }
   await applyRecords(context, model, decision);
   const records = new Map(decision.records.map((record) => [record.version, record]));
   for (const version of decision.serve) {
@@ -55,7 +75,7 @@ export async function actOnPromotion(
   }
   await context.client.apply(desiredQueryService(model, decision.queryVersion));
   await deleteRetiredVersions(context, model, decision.serve);
-  await reconcileRuns(context, model, decision, options.pipelines);
+  await reconcileRuns(context, model, decision, options);
   if (options.store !== undefined) await collectStep(context, options.store, decision.collect);
   return switchSeconds;
 }
@@ -87,11 +107,15 @@ async function applyRecords(context: ReconcileContext, model: EmbeddingModel, de
   }
 }
 
-/** The BootstrapRun the operator creates for one pipeline of a version it promotes. */
+/**
+ * The BootstrapRun the operator creates for one pipeline of a version it promotes, with one shard per
+ * changelog partition up to a cap (bootstrap-run/shard-count.ts).
+ */
 export function desiredBootstrapRun(
   model: EmbeddingModel,
   pipeline: NearlinePipeline,
   embeddingVersion: string,
+  partitions: number,
 ): BootstrapRunInput {
   const name = promotionBootstrapRunName(pipeline.metadata.name, embeddingVersion);
   const { labels } = childLabels("bootstrap", {
@@ -107,6 +131,7 @@ export function desiredBootstrapRun(
       pipelineRef: { name: pipeline.metadata.name },
       modelVersion: embeddingVersion,
       source: { kafkaSnapshot: {} },
+      parallelism: promotionShardCount(partitions),
     },
   };
 }
@@ -120,13 +145,15 @@ async function reconcileRuns(
   context: ReconcileContext,
   model: EmbeddingModel,
   decision: PromotionDecision,
-  pipelines: readonly NearlinePipeline[],
+  options: Pick<ActOptions, "pipelines" | "changelogPartitions">,
 ): Promise<void> {
   if (decision.bootstrap !== undefined) {
-    const existing = runsOfVersion(context, pipelines, decision.bootstrap);
-    for (const pipeline of pipelines) {
+    const existing = runsOfVersion(context, options.pipelines, decision.bootstrap);
+    for (const pipeline of options.pipelines) {
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
-      await context.client.apply(desiredBootstrapRun(model, pipeline, decision.bootstrap) as KubeObject);
+      const partitions = await options.changelogPartitions(pipeline);
+      const run = desiredBootstrapRun(model, pipeline, decision.bootstrap, partitions);
+      await context.client.apply(run as KubeObject);
     }
   }
   const recorded = new Set(decision.records.map((record) => record.version));

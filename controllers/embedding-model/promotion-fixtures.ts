@@ -3,7 +3,7 @@
 import type { BootstrapObservation } from "./promotion-gates.ts";
 import type { PromotionInputs, PromotionPolicy, StoreObservation } from "./promotion.ts";
 import type { RecordedSpec, VersionRecord } from "./version-record.ts";
-import type { ServingState } from "./version-status.ts";
+import type { DeploymentObservation, ServingState } from "./version-status.ts";
 
 /** The decision's clock in every table. */
 export const now = new Date("2026-12-02T12:00:00Z");
@@ -36,6 +36,17 @@ export const policy: PromotionPolicy = {
   bakeSeconds: 600,
   retainVersions: 1,
   progressDeadlineSeconds: 3600,
+};
+
+/** A Deployment rolled out to one replica that is not ready yet. */
+export const unreadyDeployment: DeploymentObservation = {
+  generation: 1,
+  observedGeneration: 1,
+  replicas: 1,
+  updatedReplicas: 1,
+  readyReplicas: 0,
+  availableReplicas: 0,
+  progressDeadlineExceeded: false,
 };
 
 export const ready: ServingState = {

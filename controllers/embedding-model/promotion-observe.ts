@@ -1,6 +1,7 @@
 // Reads everything the promotion decides from: version records, the model's pipelines and their
-// figures, BootstrapRuns, serving Deployments and worker Deployments from the cache; the pointer,
-// registry and coverage counters from the store. No decisions here.
+// figures, BootstrapRuns, serving Deployments and pods and worker Deployments from the cache; the pointer
+// and registry from the store; coverage counters (a scan of every bucket) only when the decision asks.
+// No decisions here.
 import type { V1Deployment } from "@kubernetes/client-node";
 import {
   safeParseBootstrapRun,
@@ -18,6 +19,7 @@ import { observeStore } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
 import type { PromotionInputs } from "./promotion.ts";
+import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
 
@@ -84,7 +86,7 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
   };
 }
 
-/** The serving state of one version's Deployment. */
+/** The serving state of one version's Deployment and pods. */
 export function versionServing(
   context: ReconcileContext,
   model: EmbeddingModel,
@@ -94,7 +96,15 @@ export function versionServing(
     namespace: context.key.namespace,
     name: servingName(model.metadata.name, version),
   });
-  return servingState(observeDeployment(deployment), model.spec.serving.autoscaling?.minReplicas);
+  const pods = context.cache.list<KubeObject & ServingPodView>(resourceTypes.pod, {
+    namespace: context.key.namespace,
+    labels: childLabels("serving", { model: model.metadata.name, embeddingVersion: version }).selector,
+  });
+  return servingState(
+    observeDeployment(deployment),
+    model.spec.serving.autoscaling?.minReplicas,
+    servingPodFailure(pods),
+  );
 }
 
 /** Versions whose writers (worker Deployments, unfinished operator-created runs) still exist. */
@@ -134,7 +144,11 @@ export async function observeCoverage(
   };
 }
 
-/** Builds the decision's inputs. `blockers` keep the spec's version from being served. */
+/**
+ * Builds the decision's inputs, without coverage: counting scans every bucket of two versions, so it
+ * is measured only once the decision reaches that gate (a rollback never does).
+ * `blockers` keep the spec's version from being served.
+ */
 export async function observePromotion(
   context: ReconcileContext,
   model: EmbeddingModel,
@@ -161,8 +175,6 @@ export async function observePromotion(
       message: blockers.map((entry) => entry.message).join("; "),
       readyReplicas: 0,
     };
-  const complete = storeObservation?.versions[spec] === "complete";
-  const current = storeObservation?.current ?? null;
   const parity = records.find((record) => record.version === spec)?.parity;
   return {
     specVersion: spec,
@@ -175,10 +187,6 @@ export async function observePromotion(
     candidate: {
       bootstrap: bootstrapObservation(pipelines, runsOfVersion(context, pipelines, spec)),
       lag: lagObservation(pipelines, spec),
-      coverage:
-        store !== undefined && complete && current !== spec
-          ? await observeCoverage(store, spec, current)
-          : undefined,
       parity,
     },
     writersPresent: writersPresent(context, model),

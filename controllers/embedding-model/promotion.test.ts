@@ -12,8 +12,35 @@ import {
   store,
   stuck,
   succeeded,
+  unreadyDeployment,
 } from "./promotion-fixtures.ts";
 import { decidePromotion, type PromotionDecision } from "./promotion.ts";
+import { servingPodFailure } from "./serving-pods.ts";
+import { servingState } from "./version-status.ts";
+
+/** v2's only pod: fetch-model exited with the digest-mismatch code and waits to be retried. */
+const digestMismatch = servingState(
+  unreadyDeployment,
+  0,
+  servingPodFailure([
+    {
+      metadata: { name: "minilm-v2-abc" },
+      status: {
+        initContainerStatuses: [
+          {
+            name: "fetch-model",
+            image: "jude",
+            imageID: "",
+            ready: false,
+            restartCount: 1,
+            state: { waiting: { reason: "CrashLoopBackOff" } },
+            lastState: { terminated: { exitCode: 3, reason: "Error" } },
+          },
+        ],
+      },
+    },
+  ]),
+);
 
 const condition = (decision: PromotionDecision, type: string) =>
   decision.conditions.find((entry) => entry.type === type);
@@ -130,6 +157,11 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
   it.each([
     ["v2's pods never become ready", { serving: { v1: ready, v2: stuck } }, "ProgressDeadlineExceeded"],
     [
+      "v2's model file fails its digest check, a minute into the promotion (no deadline involved)",
+      { serving: { v1: ready, v2: digestMismatch } },
+      "ModelDigestMismatch",
+    ],
+    [
       "the bootstrap failed",
       { candidate: { bootstrap: { ...succeeded, phase: "Failed" as const, message: "backoff limit" } } },
       "BootstrapFailed",
@@ -158,6 +190,8 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
   ] as const)("%s -> Stalled (%s)", (_, overrides, reason) => {
     const decision = decidePromotion(promoting(overrides));
     expect(decision.verdict).toMatchObject({ state: "Stalled", reason });
+    if (reason === "ModelDigestMismatch")
+      expect(decision.verdict.message).toContain("ServingReady: version v2: the model file does not match");
     expect(decision.verdict.message).toContain("version v1 keeps serving");
     expect(decision).toMatchObject({ stalled: true, queryVersion: "v1", activeVersion: "v1" });
     expect(decision.switchPointer).toBeUndefined();

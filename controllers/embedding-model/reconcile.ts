@@ -12,12 +12,14 @@ import { kstatusConditions, setConditions, type Kstatus } from "../shared/condit
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
+import { captureWatermarks } from "../bootstrap-run/run-io.ts";
+import { readSecrets } from "../nearline-pipeline/secret-reader.ts";
 import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
-import { observePromotion } from "./promotion-observe.ts";
+import { observeCoverage, observePromotion } from "./promotion-observe.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
@@ -49,6 +51,7 @@ export async function reconcileEmbeddingModel(
   context: ReconcileContext,
   settings: ModelReconcileSettings,
 ): Promise<ReconcileResult | void> {
+  const reconcileStartedAtMs = Date.now();
   const raw = context.cache.get(resourceTypes.embeddingModel, context.key);
   if (raw === undefined || raw.metadata?.deletionTimestamp !== undefined) return; // children are garbage-collected
   const parsed = safeParseEmbeddingModel(raw);
@@ -84,8 +87,13 @@ export async function reconcileEmbeddingModel(
     return result.success ? [result.data] : [];
   });
   const store = await openModelStore(context, settings.stores, pipelines);
-  const inputs = await observePromotion(context, model, pipelines, store, blockers);
+  let inputs = await observePromotion(context, model, pipelines, store, blockers);
   let decision = decidePromotion(inputs);
+  if (store !== undefined && gateUnmeasured(decision, "CoverageMet")) {
+    const coverage = await observeCoverage(store, model.spec.version, inputs.store?.current ?? null);
+    inputs = { ...inputs, candidate: { ...inputs.candidate, coverage } };
+    decision = decidePromotion(inputs);
+  }
   if (store !== undefined && parityDue(decision))
     decision = await withParity(context, model, inputs, store, pipelines, settings);
 
@@ -95,6 +103,8 @@ export async function reconcileEmbeddingModel(
     placement: settings.placement,
     pipelines,
     specBlocked: blockers.length > 0,
+    changelogPartitions: (pipeline) => changelogPartitions(context, pipeline),
+    reconcileStartedAtMs,
   });
   await writeStatus(context, model, inputs, decision);
   const metrics = promotionMetrics(settings.registry);
@@ -120,6 +130,11 @@ export async function reconcileEmbeddingModel(
   return waits.length > 0 ? { requeueAfterMs: Math.max(1, Math.min(...waits)) } : undefined;
 }
 
+/** The decision reached `type` and found it unmeasured. */
+function gateUnmeasured(decision: PromotionDecision, type: string): boolean {
+  return decision.gates.some((gate) => gate.type === type && gate.reason === "Unmeasured");
+}
+
 /** The only gate left shut is parity, not measured yet. */
 function parityDue(decision: PromotionDecision): boolean {
   const shut = decision.gates.filter((gate) => gate.state !== "Open");
@@ -141,16 +156,11 @@ async function withParity(
 ): Promise<PromotionDecision> {
   const namespace = context.key.namespace;
   const serviceName = servingName(model.metadata.name, model.spec.version);
-  const secrets = new Map<string, Map<string, Buffer>>();
-  for (const name of new Set(pipelines.flatMap((pipeline) => pipelineSecretNames(pipeline)))) {
-    const secret = await context.client.getLive(resourceTypes.secret, { namespace, name });
-    const data = (secret?.data ?? {}) as Record<string, string>;
-    secrets.set(
-      name,
-      new Map(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, "base64")])),
-    );
-  }
   const tokenRef = model.spec.serving.auth?.tokenSecretRef;
+  const secrets = await readSecrets(context.client, namespace, [
+    ...pipelines.flatMap((pipeline) => pipelineSecretNames(pipeline)),
+    ...(tokenRef !== undefined ? [tokenRef.name] : []),
+  ]);
   const target: ParityTarget = {
     store,
     version: model.spec.version,
@@ -191,7 +201,13 @@ function clusterEndpoint(context: ReconcileContext, namespace: string, name: str
     : grpcEndpoint(name, namespace);
 }
 
-/** Secrets a pipeline's Kafka connection needs (read for the parity sample's source events). */
+/** The changelog's partition count of a pipeline, which sizes the BootstrapRun the operator creates. */
+async function changelogPartitions(context: ReconcileContext, pipeline: NearlinePipeline): Promise<number> {
+  const secrets = await readSecrets(context.client, context.key.namespace, pipelineSecretNames(pipeline));
+  return (await captureWatermarks(pipeline, secrets, context.signal)).length;
+}
+
+/** Secrets a pipeline's Kafka connection needs (parity's source events, the partition count). */
 function pipelineSecretNames(pipeline: NearlinePipeline): string[] {
   const kafka = pipeline.spec.source.kafka;
   return [

@@ -28,12 +28,13 @@ export async function readVersionRecords(
       .map((configMap) => configMap.metadata?.name ?? ""),
   );
   for (const version of alsoVersions) if (version) names.add(versionRecordName(model.name, version));
-  const records: VersionRecord[] = [];
-  for (const name of names) {
-    const live = await context.client.getLive(resourceTypes.configMap, { namespace, name });
-    const owned = live?.metadata?.ownerReferences?.some((owner) => owner.uid === model.uid);
-    const record = live === undefined || !owned ? undefined : parseVersionRecord(live as never);
-    if (record !== undefined) records.push(record);
-  }
-  return records;
+  // In parallel: a rollback waits for these reads before it flips the pointer.
+  const read = await Promise.all(
+    [...names].map(async (name) => {
+      const live = await context.client.getLive(resourceTypes.configMap, { namespace, name });
+      const owned = live?.metadata?.ownerReferences?.some((owner) => owner.uid === model.uid);
+      return live === undefined || !owned ? undefined : parseVersionRecord(live as never);
+    }),
+  );
+  return read.filter((record): record is VersionRecord => record !== undefined);
 }

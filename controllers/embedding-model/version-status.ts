@@ -1,5 +1,6 @@
 // Decisions about one version's serving Deployment, from what the cache shows: is it rolled out and
 // ready, still rolling out, or stuck. Pure; the inputs are plain numbers so tables can test them.
+import type { ServingPodFailure } from "./serving-pods.ts";
 
 /** What the decision needs from a Deployment (absent: not created or not yet in the cache). */
 export interface DeploymentObservation {
@@ -52,8 +53,19 @@ export function observeDeployment(
 /**
  * The serving state of a version from its Deployment. With autoscaling, `minReplicas` counts too: the
  * Deployment starts at one replica until the HPA raises it, and the version is not Ready below the floor.
+ * A certain failure of its pods (`podFailure`) stalls a version that is not Ready at once.
  */
-export function servingState(deployment: DeploymentObservation | undefined, minReplicas = 0): ServingState {
+export function servingState(
+  deployment: DeploymentObservation | undefined,
+  minReplicas = 0,
+  podFailure?: ServingPodFailure,
+): ServingState {
+  const state = deploymentState(deployment, minReplicas);
+  if (podFailure === undefined || state.state === "Ready") return state;
+  return { ...podFailure, state: "Stalled", readyReplicas: state.readyReplicas };
+}
+
+function deploymentState(deployment: DeploymentObservation | undefined, minReplicas: number): ServingState {
   if (deployment === undefined)
     return {
       state: "Reconciling",

@@ -8,6 +8,12 @@ export type FetchModelErrorCode =
   | "INVALID_ARCHIVE"
   | "UNSAFE_ARCHIVE";
 
+/**
+ * Exit code of `jude fetch-model` when the artifact does not match its sha256: waiting or retrying
+ * cannot fix it, so the operator reads this code in the init container's status and stalls at once.
+ */
+export const digestMismatchExitCode = 3;
+
 /** A model download failure; `retryable` failures are retried (resuming) before they surface. */
 export class FetchModelError extends Error {
   override readonly name = "FetchModelError";

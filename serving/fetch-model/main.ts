@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";
 import { z } from "zod";
-import { FetchModelError } from "./errors.ts";
+import { digestMismatchExitCode, FetchModelError } from "./errors.ts";
 import { fetchModel } from "./fetch.ts";
 
 const USAGE = `usage: jude fetch-model --uri <https://…|file://…> --sha256 <hex> --dest <path> [flags]
@@ -32,7 +32,7 @@ const argsSchema = z.object({
 
 /**
  * `jude fetch-model`: the init-container step that fills a pod's model volume. Exit codes: 0 done (or
- * already present), 1 download or verification failed, 2 usage error.
+ * already present), 1 download failed, 2 usage error, 3 the artifact does not match its sha256.
  */
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -80,6 +80,6 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const code = error instanceof FetchModelError ? error.code : "UNEXPECTED";
     logger.error({ code, err: error }, (error as Error).message);
-    return 1;
+    return code === "DIGEST_MISMATCH" ? digestMismatchExitCode : 1;
   }
 }

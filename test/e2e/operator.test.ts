@@ -7,30 +7,24 @@
  * separate `jude serve` on the host returns for the text the test writes out by hand, the run's counts
  * are known from how the snapshot was built, and a worker killed with SIGKILL mid-stream loses nothing.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { controllerFactories } from "../../operator/controllers.ts";
 import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import { connectRedis, openStore, StoreReader, type RedisClient, type Store } from "../../store/index.ts";
 import {
   condition,
-  createRestrictedNamespace,
-  deleteNamespace,
   getObject,
-  installCrds,
   listObjects,
   startInProcessOperator,
   type Json,
 } from "../integration/operator/operator-harness.ts";
 import { requireEnv } from "../support/env.ts";
 import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../support/kafka.ts";
-import { kubectl } from "../support/kubectl.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../support/processes.ts";
 import { localNodePlacement, localNodes } from "../testbed/local-nodes/local-node-registry.ts";
-import { modelVolume } from "../integration/testbed/local-nodes/serving-manifests.ts";
 import { freePort } from "../testbed/ports.ts";
+import { applyAll, createE2eNamespace, storeSecretRef } from "./support/namespace.ts";
+import { testbedModel } from "./support/testbed-model.ts";
 import { waitFor } from "../testbed/wait.ts";
 
 const version = "v1";
@@ -50,6 +44,7 @@ const storeName = `e2e-op-${Date.now().toString(36)}`;
 let jobsTopic: string;
 let membersTopic: string;
 let stopOperator: () => Promise<void>;
+let removeNamespace: (() => Promise<void>) | undefined;
 let hostServer: JudeProcess;
 let embedder: EmbeddingClient;
 let redis: RedisClient;
@@ -69,26 +64,12 @@ function startOperator(): () => Promise<void> {
   return operator.stop;
 }
 
-function model(modelDir: string): Json {
-  const file = join(modelDir, "model.onnx");
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: "minilm", namespace },
-    spec: {
-      version,
-      // The testbed model on a claim bound to its folder (the local-node convention); fetch-model
-      // copies it into the pod's model volume and verifies the checksum.
-      model: {
-        uri: "pvc://model/model.onnx",
-        sha256: createHash("sha256").update(readFileSync(file)).digest("hex"),
-        dimensions: 384,
-      },
-      prompts: { job: jobTemplate, "member-profile": memberTemplate },
-      serving: { replicas: 1 },
-    },
-  };
-}
+const model = () =>
+  testbedModel(namespace, {
+    version,
+    file: "model.onnx",
+    prompts: { job: jobTemplate, "member-profile": memberTemplate },
+  });
 
 function pipeline(name: string, entity: string, topic: string, replicas: number, spec: Json): Json {
   return {
@@ -102,18 +83,13 @@ function pipeline(name: string, entity: string, topic: string, replicas: number,
         kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic, startOffset: "Latest" },
       },
       ...spec,
-      sinks: { store: { name: storeName, urlSecretRef: { name: "store", key: "url" } } },
+      sinks: { store: { name: storeName, urlSecretRef: storeSecretRef } },
       workers: { replicas, maxBatchSize: 16, maxInflight: 2 },
     },
   };
 }
 
-async function apply(objects: Json[]): Promise<void> {
-  await kubectl(
-    ["apply", "--server-side", "--field-manager=jude-e2e", "-n", namespace, "-f", "-"],
-    JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
-  );
-}
+const apply = (objects: Json[]) => applyAll(namespace, objects);
 
 interface PodView {
   metadata: { name: string };
@@ -159,8 +135,7 @@ async function storeHolds(entity: string, expected: Map<string, string | null>):
 }
 
 beforeAll(async () => {
-  await installCrds();
-  await createRestrictedNamespace(namespace);
+  removeNamespace = await createE2eNamespace(namespace);
   jobsTopic = uniqueTopic("e2e-op-jobs");
   membersTopic = uniqueTopic("e2e-op-members");
   await createTopics([jobsTopic], snapshotPartitions);
@@ -194,14 +169,7 @@ beforeAll(async () => {
 
   stopOperator = startOperator();
   await apply([
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "store" },
-      stringData: { url: requireEnv("JUDE_REDIS_URL") },
-    },
-    ...(modelVolume(namespace, modelDir) as Json[]),
-    model(modelDir),
+    model(),
     // The back-fill of the first version, created with the model: the operator adopts a user's run
     // for a pipeline and version instead of creating its own.
     {
@@ -258,8 +226,7 @@ afterAll(async () => {
   await redis?.quit();
   embedder?.close();
   if (hostServer !== undefined) await stopJude(hostServer);
-  await deleteNamespace(namespace);
-  await kubectl(["delete", "persistentvolume", `${namespace}-model`, "--wait=false", "--ignore-not-found"]);
+  await removeNamespace?.();
 });
 
 function snapshotEvents(): TestEvent[] {

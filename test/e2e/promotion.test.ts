@@ -1,24 +1,18 @@
 /**
- * Promotion end to end on the testbed's local nodes, where pods really run: the three controllers (in
- * this process, workloads placed on the local nodes) serve v1 (the fp32 model), bootstrap it from a
- * real changelog with an operator-created BootstrapRun and promote it; then spec.version moves to v2
- * (the int8 model, another digest) with cutover Manual: v2 is served beside v1, bootstrapped, its
- * workers catch up, the real parity measurement re-embeds through v2's Service, and the pointer flips
- * only once approved. The operator is stopped mid-bootstrap and started again. A reader loops through
- * the whole promotion and the rollback and must never miss, fail, or see a vector whose model digest is
- * not the one of the version it reports. Events produced during v2's bootstrap must be in v2.
+ * Promotion end to end on the testbed's local nodes, where pods really run: `jude operator` (a real
+ * process, workloads placed on the local nodes) serves v1 (the fp32 model), bootstraps it from a real
+ * changelog with an operator-created BootstrapRun (one shard per partition) and promotes it; then
+ * spec.version moves to v2 (the int8 model, another digest) with cutover Manual: v2 is served beside
+ * v1, bootstrapped, its workers catch up, the real parity measurement re-embeds through v2's Service,
+ * and the pointer flips only once approved. The operator is SIGKILLed once in each phase (bootstrap,
+ * catch-up, gates, flip, bake), each time after the phase shows in status, and a new process resumes.
+ * A reader loops through the whole promotion, the rollback and the bake and must never miss, fail, or
+ * see a vector whose model digest is not the one of the version it reports. Events produced during
+ * v2's bootstrap must be in v2. The rollback's time from the reconcile that observed it to readers on
+ * v1 is printed. A v3 whose digest does not match its file is Stalled at once, v1 serving.
  */
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootstrapRunController } from "../../controllers/bootstrap-run/controller.ts";
-import { embeddingModelController } from "../../controllers/embedding-model/controller.ts";
-import { nearlinePipelineController } from "../../controllers/nearline-pipeline/controller.ts";
-import { Manager } from "../../operator/runtime/manager.ts";
 import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
-import { createRootLogger, silentLogger } from "../../plumbing/logger.ts";
 import {
   connectRedis,
   openStore,
@@ -28,122 +22,65 @@ import {
   type RedisClient,
   type Store,
 } from "../../store/index.ts";
-import {
-  condition,
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  testImages,
-  type Json,
-} from "../integration/operator/operator-harness.ts";
-import { modelVolume } from "../integration/testbed/local-nodes/serving-manifests.ts";
+import { condition, getObject, listObjects, type Json } from "../integration/operator/operator-harness.ts";
 import { requireEnv } from "../support/env.ts";
-import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../support/kafka.ts";
-import { kubectl } from "../support/kubectl.ts";
-import { localNodePlacement } from "../testbed/local-nodes/local-node-registry.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../support/kafka.ts";
 import { waitFor } from "../testbed/wait.ts";
+import { applyAll, createE2eNamespace } from "./support/namespace.ts";
+import { operatorLogLines, startOperatorProcess, type OperatorProcess } from "./support/operator-process.ts";
+import {
+  extract,
+  jobEvent,
+  jobsPipeline,
+  promotionModel,
+  sha256Of,
+  template,
+  watermarks,
+} from "./support/promotion-objects.ts";
+import { startReaderLoop, type ReaderLoop } from "./support/reader-loop.ts";
 
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
 const namespace = `promotion-e2e-${suffix}`;
 const storeName = `promotion-e2e-${suffix}`;
-const template = "Job: {{title}} at {{company}}";
-const extract = { title: "$.title", company: "$.company.name" };
 const snapshotIds = Array.from({ length: 40 }, (_, index) => `snap-${index}`);
 const liveIds = Array.from({ length: 12 }, (_, index) => `live-${index}`);
 
-let modelDir: string;
 let topic: string;
-let stopOperator: (() => Promise<void>) | undefined;
+let operator: OperatorProcess | undefined;
+let removeNamespace: (() => Promise<void>) | undefined;
 let redis: RedisClient;
 let store: Store;
 let reader: StoreReader;
+let readers: ReaderLoop | undefined;
+let bakeSeconds = 3_600;
 const digests = new Map<string, string>();
+const kills: string[] = [];
 
 /** Waits long: the machine is shared, and pods start real processes. */
 const eventually = (description: string, check: () => Promise<boolean>, timeoutMs = 300_000) =>
   waitFor(description, check, { timeoutMs, intervalMs: 500 });
 
-function startOperator(): () => Promise<void> {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
-  const manager = new Manager({
-    kubeConfig,
-    namespaces: [namespace],
-    log: process.env.JUDE_TEST_LOG
-      ? createRootLogger({ component: "promotion-e2e", level: "info" })
-      : silentLogger(),
-    http: { host: "127.0.0.1", port: 0 },
-    watchStaleMs: 300_000,
-    drainMs: 5_000,
-  });
-  const settings = { images: testImages, placement: localNodePlacement, concurrency: 2 };
-  manager.add(embeddingModelController(settings));
-  manager.add(nearlinePipelineController(settings));
-  manager.add(bootstrapRunController(settings));
-  const abort = new AbortController();
-  const running = manager.run(abort.signal);
-  return async () => {
-    abort.abort();
-    await running;
-  };
+/** SIGKILLs the operator in `phase`, does `meanwhile` while none runs, and starts a new process. */
+async function killOperator(phase: string, meanwhile: () => Promise<unknown> = async () => {}) {
+  await operator!.kill();
+  kills.push(phase);
+  await meanwhile();
+  operator = await startOperatorProcess(namespace);
 }
 
-const sha256Of = (file: string) =>
-  createHash("sha256")
-    .update(readFileSync(join(modelDir, file)))
-    .digest("hex");
-
-/** The model at `version`; v1 is the fp32 file, v2 and v3 the int8 one (another digest). */
+/** The model at `version` (its digest recorded for the reader's checks). */
 function modelAt(version: "v1" | "v2" | "v3", promotion: Json = {}, sha256Override?: string): Json {
-  const file = version === "v1" ? "model.onnx" : "model.int8.onnx";
-  const sha256 = sha256Override ?? sha256Of(file);
-  digests.set(version, `sha256:${sha256}`);
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: "minilm", namespace },
-    spec: {
-      version,
-      model: { uri: `pvc://model/${file}`, sha256, dimensions: 384 },
-      prompts: { job: template },
-      serving: { replicas: 1 },
-      promotion: { bakeSeconds: 3_600, maxLagSeconds: 120, ...promotion },
-    },
-  };
-}
-
-function pipeline(): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "NearlinePipeline",
-    metadata: { name: "jobs", namespace },
-    spec: {
-      modelRef: { name: "minilm" },
-      entity: "job",
-      source: {
-        kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic, startOffset: "Latest" },
-      },
-      decode: { format: "json", keyPath: "$.jobId", eventTimePath: "$.updatedAt" },
-      extract,
-      sinks: { store: { name: storeName, urlSecretRef: { name: "store", key: "url" } } },
-      workers: { replicas: 1, maxBatchSize: 16, maxInflight: 2 },
-    },
-  };
-}
-
-async function apply(objects: Json[]): Promise<void> {
-  await kubectl(
-    ["apply", "--server-side", "--force-conflicts", "--field-manager=jude-e2e", "-n", namespace, "-f", "-"],
-    JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+  const object = promotionModel(
+    namespace,
+    version,
+    { bakeSeconds, maxLagSeconds: 120, ...promotion },
+    sha256Override,
   );
+  digests.set(version, `sha256:${((object.spec as Json).model as Json).sha256 as string}`);
+  return object;
 }
 
-const jobEvent = (id: string, index: number, title: string): TestEvent => ({
-  key: id,
-  partition: index % 2,
-  value: { jobId: id, updatedAt: 1_000 + index, title, company: { name: "Acme" } },
-});
+const apply = (objects: Json[]) => applyAll(namespace, objects);
 
 const model = async () => (await getObject("embeddingmodel/minilm", namespace))!;
 const status = async () => (await model()).status as Json & { activeVersion?: string; versions?: Json[] };
@@ -153,51 +90,26 @@ const querySelector = async () =>
   (
     ((await getObject("service/minilm", namespace))?.spec as Json | undefined)?.selector as Json | undefined
   )?.["jude.dev/version"];
+const pointer = async () => (await readPointer(store)).current;
 
-/** The changelog positions a BootstrapRun captured (empty until it did). */
-function watermarks(run: Json | undefined): { partition: number; offset: number }[] {
-  const captured = (run?.status as Json | undefined)?.watermarks as Json | undefined;
-  return (captured?.partitions ?? []) as { partition: number; offset: number }[];
-}
-
-/** A reader looping over the snapshot keys, following the pointer, recording every anomaly. */
-function startReaderLoop() {
-  const anomalies: string[] = [];
-  const versionsSeen = new Set<string>();
-  let rounds = 0;
-  let running = true;
-  const done = (async () => {
-    while (running) {
-      try {
-        const hits = await reader.getMany("job", snapshotIds);
-        hits.forEach((hit, index) => {
-          if (hit === null) anomalies.push(`missing ${snapshotIds[index]}`);
-          else if (hit.modelDigest !== digests.get(hit.version))
-            anomalies.push(`${snapshotIds[index]}: digest ${hit.modelDigest} under ${hit.version}`);
-          else versionsSeen.add(hit.version);
-        });
-      } catch (error) {
-        anomalies.push(`error ${(error as Error).message}`);
-      }
-      rounds += 1;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  return {
-    anomalies,
-    versionsSeen,
-    rounds: () => rounds,
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
+/** One entity only v1 holds (written beside its workers): v2's coverage stays under 0.99 meanwhile. */
+async function heldInV1(kind: "upsert" | "delete", eventTimeMs: number): Promise<void> {
+  const base = { entity: "job", id: "held-0", version: "v1", eventTimeMs, offset: 0, partition: -1 };
+  await new StoreWriter(store).write([
+    kind === "upsert"
+      ? {
+          ...base,
+          kind,
+          vector: new Float32Array(384).fill(1 / Math.sqrt(384)),
+          modelDigest: digests.get("v1")!,
+          contentHash: "held",
+        }
+      : { ...base, kind },
+  ]);
 }
 
 beforeAll(async () => {
-  modelDir = requireEnv("JUDE_MODEL_DIR");
-  await installCrds();
-  await createRestrictedNamespace(namespace);
+  removeNamespace = await createE2eNamespace(namespace);
   topic = uniqueTopic("promotion-e2e-jobs");
   await createTopics([topic], 2);
   await produceEvents(
@@ -207,70 +119,64 @@ beforeAll(async () => {
   redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
   store = await openStore(redis, { name: storeName, create: true });
   reader = await StoreReader.open(store);
-  stopOperator = startOperator();
-  await apply([
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "store" },
-      stringData: { url: requireEnv("JUDE_REDIS_URL") },
-    },
-    ...(modelVolume(namespace, modelDir) as Json[]),
-    pipeline(),
-    modelAt("v1"),
-  ]);
+  operator = await startOperatorProcess(namespace);
+  await apply([jobsPipeline(namespace, topic, storeName), modelAt("v1")]);
 }, 120_000);
 
 afterAll(async () => {
-  await stopOperator?.();
+  await readers?.stop();
+  await operator?.stop();
   await reader?.close();
   await redis?.quit();
-  await deleteNamespace(namespace);
-  await kubectl(["delete", "persistentvolume", `${namespace}-model`, "--wait=false", "--ignore-not-found"]);
+  await removeNamespace?.();
 });
 
-describe("promotion on the local nodes with real pods and data", () => {
-  const reads = { loop: undefined as ReturnType<typeof startReaderLoop> | undefined };
-
-  it("bootstraps v1 from the changelog with an operator-created run and promotes it", async () => {
+describe("promotion on the local nodes with real pods and data, the operator killed in each phase", () => {
+  it("bootstraps v1 from the changelog with an operator-created run, one shard per partition", async () => {
     await eventually("v1 active", async () => (await status()).activeVersion === "v1");
-    expect((await readPointer(store)).current).toBe("v1");
+    expect(await pointer()).toBe("v1");
     expect(await querySelector()).toBe("v1");
     expect(condition(await model(), "Promoted")?.status).toBe("True");
     const run = await getObject("bootstraprun/jobs-v1-promotion", namespace);
     expect((run?.status as Json).phase).toBe("Succeeded");
+    expect((run?.spec as Json).parallelism).toBe(2);
     const hits = await reader.getMany("job", snapshotIds);
     expect(hits.filter((hit) => hit?.version === "v1" && hit.modelDigest === digests.get("v1"))).toHaveLength(
       snapshotIds.length,
     );
-    reads.loop = startReaderLoop();
+    readers = startReaderLoop(reader, "job", snapshotIds, digests);
   });
 
-  it("promotes v2 (int8) beside v1 across an operator restart, flipping only once approved", async () => {
+  it("promotes v2 (int8) beside v1 across a SIGKILL in bootstrap, catch-up, gates and flip", async () => {
+    await heldInV1("upsert", 1);
     await apply([modelAt("v2", { cutover: "Manual" })]);
-    await eventually(
-      "v2's BootstrapRun",
-      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
-    );
-    // Once v2's snapshot position is captured, stop the operator mid-promotion: events produced now
-    // lie past the capture, so only v2's workers (started from it) can bring them into v2.
-    await eventually(
-      "v2's snapshot captured",
-      async () => watermarks(await getObject("bootstraprun/jobs-v2-promotion", namespace)).length > 0,
-    );
+    // Bootstrap: once v2's snapshot position is captured, events produced lie past it, so only v2's
+    // workers (started from it) can bring them into v2 — produced while no operator runs.
+    await eventually("v2 bootstrapping, its snapshot captured", async () => {
+      const run = await getObject("bootstraprun/jobs-v2-promotion", namespace);
+      return (await phaseOf("v2")) === "Bootstrapping" && watermarks(run).length > 0;
+    });
     const captured = watermarks(await getObject("bootstraprun/jobs-v2-promotion", namespace));
-    await stopOperator!();
-    stopOperator = undefined;
-    await produceEvents(
-      topic,
-      liveIds.map((id, index) => jobEvent(id, 100 + index, `Live role ${index}`)),
+    await killOperator("bootstrap", () =>
+      produceEvents(
+        topic,
+        liveIds.map((id, index) => jobEvent(id, 100 + index, `Live role ${index}`)),
+      ),
     );
-    stopOperator = startOperator();
+    await eventually("v2 catching up (coverage held under its gate)", async () => {
+      if ((await phaseOf("v2")) === "Failed") throw new Error(JSON.stringify((await model()).status));
+      return (
+        (await phaseOf("v2")) === "CatchingUp" &&
+        condition(await model(), "CoverageMet")?.reason === "CoverageBelowGate"
+      );
+    });
+    await killOperator("catch-up", () => heldInV1("delete", 2));
     await eventually("v2 awaiting cutover", async () => {
       const phase = await phaseOf("v2");
-      if (phase === "Stalled") throw new Error(`v2 stalled: ${JSON.stringify((await model()).status)}`);
+      if (phase === "Failed") throw new Error(`v2 failed: ${JSON.stringify((await model()).status)}`);
       return phase === "AwaitingCutover";
     });
+    await killOperator("gates");
     const gates = await model();
     for (const gate of ["ServingReady", "BootstrapComplete", "CaughtUp", "CoverageMet", "ParityPassed"])
       expect(condition(gates, gate)?.status, gate).toBe("True");
@@ -280,15 +186,24 @@ describe("promotion on the local nodes with real pods and data", () => {
     ) ?? [undefined, "0", "-1"];
     expect(Number(sampled)).toBeGreaterThan(0);
     expect(matched).toBe(sampled);
-    expect((await readPointer(store)).current).toBe("v1");
+    expect(await pointer()).toBe("v1");
     expect(await querySelector()).toBe("v1");
-    expect(await getObject("deployment/minilm-v1", namespace)).toBeDefined();
 
     await apply([modelAt("v2", { cutover: "Manual", approvedVersion: "v2" })]);
-    await eventually("v2 active", async () => (await status()).activeVersion === "v2");
-    expect((await readPointer(store)).current).toBe("v2");
+    await waitFor("the pointer on v2", async () => (await pointer()) === "v2", {
+      timeoutMs: 120_000,
+      intervalMs: 20,
+    });
+    await killOperator("flip");
+    await eventually("v2 active, v1 draining", async () => {
+      const versions = (await status()).versions ?? [];
+      const phase = (version: string) => versions.find((entry) => entry.version === version)?.phase;
+      return (
+        (await status()).activeVersion === "v2" && phase("v2") === "Active" && phase("v1") === "Draining"
+      );
+    });
     expect(await querySelector()).toBe("v2");
-    await eventually("the reader on v2", async () => reads.loop!.versionsSeen.has("v2"), 30_000);
+    await eventually("the reader on v2", async () => readers!.versionsSeen().has("v2"), 30_000);
 
     // Every live event is in v2 with the text of its event (its content hash), under v2's digest.
     const render = createEntityTextRenderer({ extract, template, modelVersion: "v2" });
@@ -304,34 +219,98 @@ describe("promotion on the local nodes with real pods and data", () => {
     });
     const liveHits = await reader.getMany("job", liveIds, { version: "v2" });
     expect(liveHits.every((hit) => hit?.modelDigest === digests.get("v2"))).toBe(true);
-  });
+    expect(kills).toEqual(["bootstrap", "catch-up", "gates", "flip"]);
+  }, 900_000);
 
-  it("rolls back to v1 at once: pointer, query Service and readers", async () => {
+  it("rolls back to v1 in the reconcile that observes the revert: no bootstrap, readers on v1", async () => {
+    // Every run that ever filled v1 (the operator labels its runs with the version).
+    const runsOfV1 = async () =>
+      (await listObjects("bootstrapruns", namespace, "jude.dev/version=v1")).map(
+        (run) => (run.metadata as Json).uid,
+      );
+    const [v1Run] = await runsOfV1();
+    const appliedAtMs = Date.now();
     await apply([modelAt("v1", { cutover: "Manual", approvedVersion: "v2" })]);
-    await eventually("pointer back on v1", async () => (await readPointer(store)).current === "v1", 60_000);
+    await waitFor("the pointer back on v1", async () => (await pointer()) === "v1", {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
     await eventually("query Service on v1", async () => (await querySelector()) === "v1", 60_000);
     await eventually("RolledBack", async () => condition(await model(), "RolledBack")?.status === "True");
-    const roundsAtRollback = reads.loop!.rounds();
-    await eventually("the reader back on v1", async () => {
-      const hits = await reader.getMany("job", snapshotIds);
-      return hits.every((hit) => hit?.version === "v1") && reads.loop!.rounds() > roundsAtRollback + 5;
-    });
-    await reads.loop!.stop();
-    expect(reads.loop!.rounds()).toBeGreaterThan(20);
-    expect(reads.loop!.anomalies.slice(0, 5)).toEqual([]);
-    expect([...reads.loop!.versionsSeen].sort()).toEqual(["v1", "v2"]);
+    const [switched] = operatorLogLines(operator!, "store pointer switched").filter(
+      (entry) => entry.kind === "rollback" && entry.to === "v1",
+    ) as { reconcileStartedAtMs: number; switchedAtMs: number }[];
+    expect(switched).toBeDefined();
+    // Readers: from their first round on v1 after the switch, every round is on v1 only.
+    await eventually("reader rounds on v1", async () =>
+      readers!.rounds.some((round) => round.startMs > switched!.switchedAtMs + 200),
+    );
+    const after = readers!.rounds.filter((round) => round.endMs >= switched!.reconcileStartedAtMs);
+    const firstOnV1 = after.findIndex((round) => round.versions.join() === "v1");
+    expect(firstOnV1).toBeGreaterThanOrEqual(0);
+    expect(after.slice(firstOnV1).every((round) => round.versions.join() === "v1")).toBe(true);
+    const seenAtMs = after[firstOnV1]!.endMs;
+    process.stdout.write(
+      `rollback to v1: reconcile start -> pointer switched ${switched!.switchedAtMs - switched!.reconcileStartedAtMs} ms, ` +
+        `-> readers on v1 ${seenAtMs - switched!.reconcileStartedAtMs} ms (kubectl apply -> readers ${seenAtMs - appliedAtMs} ms)\n`,
+    );
+    // No bootstrap: v1's only BootstrapRun is still the one of its first promotion.
+    expect(v1Run).toBeDefined();
+    expect(await runsOfV1()).toEqual([v1Run]);
+    expect(readers!.anomalies.slice(0, 5)).toEqual([]);
   });
 
-  it("keeps v1 serving while a v3 whose digest does not match its file stays Stalled", async () => {
-    await apply([modelAt("v3", { progressDeadlineSeconds: 20 }, sha256Of("model.onnx"))]);
-    await eventually("v3 Stalled", async () => condition(await model(), "Stalled")?.status === "True");
-    // fetch-model refuses the file (DIGEST_MISMATCH), so v3's pods never become ready.
-    expect(condition(await model(), "Stalled")?.message).toContain("ServingReady");
-    expect(condition(await model(), "ServingReady")?.status).toBe("False");
+  it("finishes the bake after a SIGKILL while v2 drains: v2's workloads go, its vectors stay", async () => {
+    await eventually("v2 draining", async () => (await phaseOf("v2")) === "Draining");
+    // The bake is an hour; the new process sees it shortened to a second and must end it.
+    bakeSeconds = 1;
+    await killOperator("bake", () => apply([modelAt("v1", { cutover: "Manual", approvedVersion: "v2" })]));
+    await eventually("v2 retained", async () => (await phaseOf("v2")) === "Retained");
+    await eventually(
+      "v2's serving removed",
+      async () => !(await getObject("deployment/minilm-v2", namespace)),
+    );
+    expect((await readPointer(store)).backup).toBe("v2");
+    expect(await pointer()).toBe("v1");
+    await readers!.stop();
+    expect(readers!.rounds.length).toBeGreaterThan(20);
+    expect(readers!.anomalies.slice(0, 5)).toEqual([]);
+    expect([...readers!.versionsSeen()].sort()).toEqual(["v1", "v2"]);
+    expect(kills).toEqual(["bootstrap", "catch-up", "gates", "flip", "bake"]);
+  });
+
+  it("keeps v1 serving while a v3 whose digest does not match its file is Stalled at once", async () => {
+    // The default progress deadline (an hour) is far away: the pods' digest check decides.
+    await apply([modelAt("v3", {}, sha256Of("model.onnx"))]);
+    // fetch-model exits 3 on a digest mismatch; a checkout older than that exits 1, and only the
+    // deadline would stall: say so at once instead of timing out.
+    let exitedOne = false;
+    await eventually("v3 Stalled", async () => {
+      const [pod] = await listObjects("pods", namespace, "jude.dev/version=v3");
+      const fetch = ((pod?.status as Json | undefined)?.initContainerStatuses as Json[] | undefined)?.[0];
+      const ended = ((fetch?.state as Json)?.terminated ?? (fetch?.lastState as Json)?.terminated) as Json;
+      exitedOne = ended?.exitCode === 1;
+      return exitedOne || condition(await model(), "Stalled")?.status === "True";
+    });
+    expect(exitedOne, "v3's fetch-model exited 1: the local nodes run a checkout without exit code 3").toBe(
+      false,
+    );
+    const stalled = condition(await model(), "Stalled");
+    expect(stalled?.reason).toBe("ModelDigestMismatch");
+    expect(stalled?.message).toContain(
+      "ServingReady: version v3: the model file does not match spec.model.sha256",
+    );
+    expect(stalled?.message).toContain("version v1 keeps serving");
     expect((await status()).activeVersion).toBe("v1");
-    expect((await readPointer(store)).current).toBe("v1");
+    expect(await pointer()).toBe("v1");
     expect(await querySelector()).toBe("v1");
     const hits = await reader.getMany("job", snapshotIds);
     expect(hits.every((hit) => hit?.version === "v1" && hit.modelDigest === digests.get("v1"))).toBe(true);
+  });
+
+  it("stops gracefully on SIGTERM: the operator process exits 0 after its drain", async () => {
+    const stopping = operator!;
+    operator = undefined;
+    expect(await stopping.stop()).toBe(0);
   });
 });

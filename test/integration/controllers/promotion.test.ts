@@ -18,16 +18,17 @@ import {
   installCrds,
   type Json,
 } from "../operator/operator-harness.ts";
-import { applyObjects, conditionOf } from "./harness.ts";
 import { pipeline, storeSecret } from "./objects.ts";
 import {
+  applyObjects,
+  conditionOf,
   finishBootstrap,
   openTestStore,
   reportCaughtUp,
   startPromotionOperator,
   writeVectors,
   type PromotionOperator,
-} from "./promotion-harness.ts";
+} from "./harness.ts";
 
 const digests: Record<string, string> = { v1: "1", v2: "2", v3: "3", v4: "4", v5: "5" };
 const hex = (version: string) => digests[version]!.repeat(64);

@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import { fetchModel } from "../../../serving/fetch-model/fetch.ts";
+import { digestMismatchExitCode } from "../../../serving/fetch-model/errors.ts";
 import { cosine, modelDir, readReference, repoRoot, selfSignedCertificate, startServer } from "./helpers.ts";
 
 const execFileAsync = promisify(execFile);
@@ -175,7 +176,7 @@ describe("https://", () => {
     });
   });
 
-  it("runs as `jude fetch-model`, exiting 1 with the reason on a digest mismatch and 0 on success", async () => {
+  it("runs as `jude fetch-model`, exiting 3 with the reason on a digest mismatch and 0 on success", async () => {
     const caFile = join(work, "ca.pem");
     await writeFile(caFile, ca);
     const run = (sha: string, dest: string) =>
@@ -195,7 +196,7 @@ describe("https://", () => {
         (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
       );
     const failed = await run("f".repeat(64), join(work, "cli-bad"));
-    expect(failed.code).toBe(1);
+    expect(failed.code).toBe(digestMismatchExitCode);
     expect(failed.stdout).toContain('"code":"DIGEST_MISMATCH"');
     const succeeded = await run(sha256(archive), join(work, "cli-good"));
     expect(succeeded.code).toBe(0);

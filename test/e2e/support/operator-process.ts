@@ -1,0 +1,70 @@
+// The operator as a real process (`jude operator`, the image's entry point) for end-to-end tests that
+// kill it: SIGKILL ends it mid-reconcile the way an OOM kill or a node loss would, with no drain, so a
+// test shows that the next process resumes from what it observes. Its JSON log is kept in a file the
+// test reads back (e.g. when the operator switched the store pointer).
+import { readFileSync } from "node:fs";
+import { requireEnv } from "../../support/env.ts";
+import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
+import { localNodePlacement } from "../../testbed/local-nodes/local-node-registry.ts";
+import { freePort } from "../../testbed/ports.ts";
+
+/** A running operator process watching one namespace, its workloads placed on the local nodes. */
+export interface OperatorProcess {
+  readonly process: JudeProcess;
+  /** SIGKILL: no drain, no final status write. */
+  kill(): Promise<void>;
+  /** SIGTERM and the graceful drain; its exit code, or "running" (then SIGKILLed) after 15 s. */
+  stop(): Promise<number | null | "running">;
+}
+
+let started = 0;
+
+/** Starts `jude operator` on `namespace` and waits until it is ready (informers synced). */
+export async function startOperatorProcess(namespace: string): Promise<OperatorProcess> {
+  const port = await freePort();
+  started += 1;
+  const process = startJude(`${namespace}-operator-${started}`, [
+    "operator",
+    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
+    `--namespaces=${namespace}`,
+    "--leader-elect=false",
+    "--http-host=127.0.0.1",
+    `--http-port=${port}`,
+    "--concurrency=2",
+    "--drain-seconds=5",
+    "--image-repository=ghcr.io/jude-dev/jude",
+    "--image-tag=0.1.0",
+    `--workload-node-selector=${Object.entries(localNodePlacement.nodeSelector)
+      .map(([key, value]) => `${key}=${value}`)
+      .join(",")}`,
+    `--workload-tolerations=${JSON.stringify(localNodePlacement.tolerations)}`,
+  ]);
+  await waitReady(process, port);
+  return {
+    process,
+    kill: async () => void (await stopJude(process, "SIGKILL")),
+    stop: async () => {
+      const exited = await Promise.race([
+        stopJude(process, "SIGTERM"),
+        new Promise<"running">((resolve) => setTimeout(() => resolve("running"), 15_000)),
+      ]);
+      if (exited === "running") await stopJude(process, "SIGKILL");
+      return exited;
+    },
+  };
+}
+
+/** The JSON log lines of `operator` whose msg is `message`. */
+export function operatorLogLines(operator: OperatorProcess, message: string): Record<string, unknown>[] {
+  return readFileSync(operator.process.logFile, "utf8")
+    .split("\n")
+    .flatMap((line) => {
+      if (!line.startsWith("{")) return [];
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        return entry.msg === message ? [entry] : [];
+      } catch {
+        return [];
+      }
+    });
+}
