@@ -65,11 +65,7 @@ export async function runFlood(settings: FloodSettings): Promise<FloodResult> {
   const serve = await startServe({
     modelDir: settings.modelDir,
     nodeFlags: settings.nodeFlags,
-    serveFlags: [
-      "--intra-op-threads=2",
-      `--max-concurrent-requests=${settings.maxConcurrentRequests}`,
-      ...settings.serveFlags,
-    ],
+    serveFlags: [`--max-concurrent-requests=${settings.maxConcurrentRequests}`, ...settings.serveFlags],
   });
   const pid = serve.child.pid!;
   try {

@@ -5,7 +5,7 @@
  * `tei.v1.Embed/Embed`; calls of several texts use `jude.embedding.v1.EmbeddingService/Embed`.
  * Requests are encoded by hand once, up front (protobuf wire format), so the client spends its CPU
  * on gRPC, not on protobuf. Prints one JSON line: calls and texts answered in the window, p50/p95 in
- * ms, and answers by status code.
+ * ms, and answers by status code; before it, a line as the window opens and one as it closes.
  *
  * `node bench/serving-grpc-load.ts --address=H:P --texts-file=F --texts-per-call=N --concurrency=N
  * --connections=N --warmup-ms=N --duration-ms=N` (F: a JSON list of strings).
@@ -64,6 +64,9 @@ async function main(): Promise<void> {
   );
   const begins = performance.now() + Number(values["warmup-ms"]);
   const ends = begins + Number(values["duration-ms"]);
+  // Tell the parent when the window opens and closes (it samples the server's CPU time then).
+  setTimeout(() => console.log(JSON.stringify({ phase: "measuring" })), begins - performance.now());
+  setTimeout(() => console.log(JSON.stringify({ phase: "closed" })), ends - performance.now());
   const latencies: number[] = [];
   const codes: Record<string, number> = {};
   let cursor = 0;

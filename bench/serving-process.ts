@@ -76,3 +76,11 @@ export async function processMemory(pid: number): Promise<{ rssKb: number; hwmKb
   const field = (name: string): number => Number(/(\d+) kB/.exec(text.split(`${name}:`)[1] ?? "")?.[1] ?? 0);
   return { rssKb: field("VmRSS"), hwmKb: field("VmHWM") };
 }
+
+/** CPU time (user + system, all threads) a process has used so far, in ms. */
+export async function processCpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
