@@ -161,6 +161,7 @@ function summarize(samples: Sample[]) {
   const pick = (key: keyof Sample) => round(median(samples.map((sample) => sample[key])), 1);
   return {
     sentences_per_s: pick("sentences_per_s"),
+    server_cpu_ms_per_sentence: round(median(samples.map((sample) => sample.server_cpu_ms_per_sentence)), 2),
     p50_ms: pick("p50_ms"),
     p95_ms: pick("p95_ms"),
     errors: samples.reduce((sum, s) => sum + s.errors, 0),
@@ -251,6 +252,7 @@ async function main(argv: readonly string[]): Promise<void> {
         candidate: summarize(candidate),
         ...(baseline ? { baseline: summarize(baseline) } : {}),
         inprocess_sentences_per_s: inprocess,
+        inprocess_rounds: ceilings[c.length].map((value) => round(value, 1)),
         external_vs_inprocess: round(median(candidate.map((s) => s.sentences_per_s)) / inprocess),
         ...(baseline
           ? {
