@@ -65,8 +65,11 @@ async function main(): Promise<void> {
   const begins = performance.now() + Number(values["warmup-ms"]);
   const ends = begins + Number(values["duration-ms"]);
   // Tell the parent when the window opens and closes (it samples the server's CPU time then).
-  setTimeout(() => console.log(JSON.stringify({ phase: "measuring" })), begins - performance.now());
-  setTimeout(() => console.log(JSON.stringify({ phase: "closed" })), ends - performance.now());
+  setTimeout(
+    () => console.log(JSON.stringify({ phase: "measuring" })),
+    Math.max(0, begins - performance.now()),
+  );
+  setTimeout(() => console.log(JSON.stringify({ phase: "closed" })), Math.max(0, ends - performance.now()));
   const latencies: number[] = [];
   const codes: Record<string, number> = {};
   let cursor = 0;
