@@ -6,6 +6,7 @@
  */
 import { Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import { parseArgs } from "node:util";
+import { teiEmbedRequest } from "./serving-grpc-load.ts";
 
 const { values } = parseArgs({
   options: {
@@ -17,22 +18,10 @@ const { values } = parseArgs({
   },
 });
 
-/** tei.v1.EmbedRequest { inputs: text, truncate: true } in protobuf wire format. */
-function encodeTeiEmbedRequest(text: string): Buffer {
-  const bytes = Buffer.from(text, "utf8");
-  const length: number[] = [];
-  let remaining = bytes.length;
-  do {
-    length.push((remaining & 0x7f) | (remaining > 0x7f ? 0x80 : 0));
-    remaining >>>= 7;
-  } while (remaining > 0);
-  return Buffer.concat([Buffer.from([0x0a, ...length]), bytes, Buffer.from([0x10, 0x01])]);
-}
-
 async function flood(): Promise<void> {
   const calls = Number(values.calls);
   const concurrency = Number(values.concurrency);
-  const request = encodeTeiEmbedRequest(values.text ?? "");
+  const request = teiEmbedRequest(values.text ?? "");
   // Distinct channel options keep grpc-js from sharing one subchannel between the clients.
   const clients = Array.from(
     { length: Number(values.connections) },

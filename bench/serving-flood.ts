@@ -7,14 +7,11 @@
  * `npm run bench -- serving-flood [--calls N] [--concurrency N] [--connections N] [--node-flags="--flag …"]
  * [-- <extra jude serve flags>]`; the last line is one JSON object. Needs JUDE_MODEL_DIR.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { processMemory, runNode, startServe } from "./serving-process.ts";
 
 const HEAP = "jude_serving_nodejs_heap_size_total_bytes";
-const repoRoot = fileURLToPath(new URL("../", import.meta.url));
 // ~128 tokens (14 per sentence, 9 sentences, plus [CLS] and [SEP]).
 const LONG_TEXT = "Senior platform engineer with Kubernetes, Kafka and Redis experience. ".repeat(9).trim();
 
@@ -44,48 +41,9 @@ export interface FloodResult {
   healthy_after: boolean;
 }
 
-async function status(pid: number): Promise<{ rssKb: number; hwmKb: number }> {
-  const text = await readFile(`/proc/${pid}/status`, "utf8");
-  const field = (name: string): number => Number(/(\d+) kB/.exec(text.split(`${name}:`)[1] ?? "")?.[1] ?? 0);
-  return { rssKb: field("VmRSS"), hwmKb: field("VmHWM") };
-}
-
 function metricValue(exposition: string, name: string): number | undefined {
   const line = exposition.split("\n").find((candidate) => candidate.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.split(" ")[1]);
-}
-
-function runNode(args: string[]): ChildProcess {
-  return spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
-}
-
-async function startServe(
-  settings: FloodSettings,
-): Promise<{ child: ChildProcess; grpc: number; http: number }> {
-  const child = runNode([
-    ...settings.nodeFlags,
-    "cli/jude.ts",
-    "serve",
-    `--model-dir=${settings.modelDir}`,
-    "--host=127.0.0.1",
-    "--grpc-port=0",
-    "--http-port=0",
-    "--execution-provider=cpu",
-    "--intra-op-threads=2",
-    `--max-concurrent-requests=${settings.maxConcurrentRequests}`,
-    ...settings.serveFlags,
-  ]);
-  let ports: { grpc: number; http: number } | undefined;
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const record = JSON.parse(line) as Record<string, unknown>;
-    if (typeof record.grpcPort === "number")
-      ports = { grpc: record.grpcPort, http: record.httpPort as number };
-    if (record.msg === "model loaded and warmed up; serving" && ports) {
-      child.stdout!.resume();
-      return { child, ...ports };
-    }
-  }
-  throw new Error("jude serve exited before it served");
 }
 
 async function floodClient(address: string, settings: FloodSettings, calls = settings.calls) {
@@ -104,12 +62,16 @@ async function floodClient(address: string, settings: FloodSettings, calls = set
 
 /** Runs one flood against a fresh `jude serve`. */
 export async function runFlood(settings: FloodSettings): Promise<FloodResult> {
-  const serve = await startServe(settings);
+  const serve = await startServe({
+    modelDir: settings.modelDir,
+    nodeFlags: settings.nodeFlags,
+    serveFlags: [`--max-concurrent-requests=${settings.maxConcurrentRequests}`, ...settings.serveFlags],
+  });
   const pid = serve.child.pid!;
   try {
-    const before = await status(pid);
+    const before = await processMemory(pid);
     const outcome = await floodClient(`127.0.0.1:${serve.grpc}`, settings);
-    const after = await status(pid);
+    const after = await processMemory(pid);
     const heapAfter = metricValue(await (await fetch(`http://127.0.0.1:${serve.http}/metrics`)).text(), HEAP);
     const health = await fetch(`http://127.0.0.1:${serve.http}/health`);
     const probe = await floodClient(`127.0.0.1:${serve.grpc}`, { ...settings, connections: 1 }, 1);
@@ -125,8 +87,7 @@ export async function runFlood(settings: FloodSettings): Promise<FloodResult> {
       healthy_after: health.status === 200 && probe.codes["0"] === 1,
     };
   } finally {
-    serve.child.kill("SIGTERM");
-    await new Promise((resolve) => serve.child.once("exit", resolve));
+    await serve.stop();
   }
 }
 

@@ -44,7 +44,17 @@ const flags: Record<string, { path: readonly string[]; kind: Kind; help: string 
   "intra-op-threads": {
     path: ["backend", "intraOpThreads"],
     kind: "number",
-    help: "ONNX Runtime threads per operator (0 = per core)",
+    help: "ONNX Runtime threads per operator and worker (0 = the cores divided among the workers)",
+  },
+  "cpu-max-batch-tokens": {
+    path: ["backend", "cpuMaxBatchTokens"],
+    kind: "number",
+    help: "on the CPU, the most tokens in one batch (0 = max-batch-tokens alone)",
+  },
+  "inference-workers": {
+    path: ["backend", "inferenceWorkers"],
+    kind: "number",
+    help: "inference worker threads, one ONNX Runtime session each (0 = 2 on a CPU with 2+ cores, 1 on a GPU)",
   },
   "inter-op-threads": {
     path: ["backend", "interOpThreads"],

@@ -59,8 +59,15 @@ export const servingConfigSchema = z
     backend: z
       .object({
         executionProvider: z.enum(["cpu", "cuda", "auto"]).default("auto"),
-        /** 0 lets ONNX Runtime choose (one thread per physical core). */
+        /**
+         * Threads per operator in each worker's session; 0 divides the cores among the workers (one
+         * worker: ONNX Runtime's own choice, one thread per physical core). See backend/inference-plan.ts.
+         */
         intraOpThreads: z.number().int().min(0).default(0),
+        /** Inference worker threads (one session each); 0 = 2 on a CPU with at least 2 cores, 1 on a GPU. */
+        inferenceWorkers: z.number().int().min(0).max(64).default(0),
+        /** On the CPU, batches hold at most this many tokens (and at least one longest input); 0: no cap. */
+        cpuMaxBatchTokens: z.number().int().min(0).default(2048),
         interOpThreads: z.number().int().min(0).default(1),
         /** Idle ONNX Runtime threads spin for work: lower latency on dedicated cores, waste on shared ones. */
         allowSpinning: z.boolean().default(false),

@@ -2,10 +2,14 @@
 import { readFile } from "node:fs/promises";
 import { createRootLogger, type Logger } from "../plumbing/logger.ts";
 import { Permits } from "../plumbing/permits.ts";
-import { OnnxBackend } from "./backend/onnx-backend.ts";
+import { availableParallelism } from "node:os";
+import { BackendPool } from "./backend/backend-pool.ts";
+import { cpuBatchTokens, planInference } from "./backend/inference-plan.ts";
+import { OnnxBackend, type OnnxBackendOptions } from "./backend/onnx-backend.ts";
 import { DeferredBackend } from "./core/backend.ts";
 import { Batcher } from "./core/batcher.ts";
 import { Embedder } from "./core/embedder.ts";
+import type { BatchLimits } from "./core/queue.ts";
 import type { ModelIdentity } from "./core/types.ts";
 import type { ServingConfig } from "./config.ts";
 import { createServingMetrics, type ServingMetrics } from "./metrics.ts";
@@ -67,6 +71,7 @@ export async function startEmbeddingServer(
   const permits = new Permits(config.batching.maxConcurrentRequests);
   const metrics = createServingMetrics({ inFlight: () => permits.inUse });
   const backend = new DeferredBackend(model.dimensions);
+  // One limits object, shared by the batcher's queue and Info, so the CPU cap set at load applies to both.
   const batching = {
     maxBatchTokens: config.batching.maxBatchTokens,
     maxBatchSize: config.batching.maxBatchSize,
@@ -108,7 +113,14 @@ export async function startEmbeddingServer(
     "listening; loading the model",
   );
 
-  const ready = loadModel(config, resolved.modelPath, { model, backend, embedder, health, logger });
+  const ready = loadModel(config, resolved.modelPath, {
+    model,
+    backend,
+    embedder,
+    health,
+    logger,
+    batching,
+  });
   ready.catch((error: unknown) => logger.error({ err: error }, "the model failed to load"));
 
   const shutdown = createShutdown({ embedder, health, grpc, http, ready, backend, auth, logger });
@@ -135,33 +147,78 @@ interface LoadTargets {
   readonly embedder: Embedder;
   readonly health: HealthState;
   readonly logger: Logger;
+  /** The batch limits in force; the CPU token cap is applied here once the provider is known. */
+  readonly batching: BatchLimits;
 }
 
-/** Loads and warms up the model, then marks the embedder ready and health SERVING. */
+/**
+ * Loads and warms up the model in its inference workers, then marks the embedder ready and health
+ * SERVING. The first worker settles the execution provider (`auto` may fall back to the CPU); the
+ * others, if the plan wants more than one, start after it with the same provider.
+ */
 async function loadModel(config: ServingConfig, modelPath: string, targets: LoadTargets): Promise<void> {
-  const { model, backend, embedder, health, logger } = targets;
+  const { model, backend, embedder, health, logger, batching } = targets;
   const started = performance.now();
-  const loaded = await OnnxBackend.start({
-    modelPath,
+  const plan = (executionProvider: "cpu" | "cuda") =>
+    planInference({
+      executionProvider,
+      inferenceWorkers: config.backend.inferenceWorkers,
+      intraOpThreads: config.backend.intraOpThreads,
+      cores: availableParallelism(),
+    });
+  const cpuPlan = plan("cpu");
+  const worker = (settings: Pick<OnnxBackendOptions, "executionProvider" | "intraOpThreads">) =>
+    OnnxBackend.start({
+      ...settings,
+      modelPath,
+      interOpThreads: config.backend.interOpThreads,
+      allowSpinning: config.backend.allowSpinning,
+      cudaDeviceId: config.backend.cudaDeviceId,
+      pooling: model.pooling,
+      expectedDimensions: model.dimensions,
+      // Run the shortest and the longest input once, so the first real call pays no warm-up and a
+      // maxSequenceLength the model cannot take fails here rather than on a user's call.
+      warmupShapes: [
+        [1, 8],
+        [1, model.maxSequenceLength],
+      ],
+      onWarning: (message) => logger.warn(message),
+      onFailure: (error) => {
+        logger.error(
+          { err: error },
+          "an inference worker failed; reporting NOT_SERVING and failing liveness",
+        );
+        health.markBroken("an inference worker failed");
+      },
+    });
+  const first = await worker({
     executionProvider: config.backend.executionProvider,
-    intraOpThreads: config.backend.intraOpThreads,
-    interOpThreads: config.backend.interOpThreads,
-    allowSpinning: config.backend.allowSpinning,
-    cudaDeviceId: config.backend.cudaDeviceId,
-    pooling: model.pooling,
-    expectedDimensions: model.dimensions,
-    // Run the shortest and the longest input once, so the first real call pays no warm-up and a
-    // maxSequenceLength the model cannot take fails here rather than on a user's call.
-    warmupShapes: [
-      [1, 8],
-      [1, model.maxSequenceLength],
-    ],
-    onWarning: (message) => logger.warn(message),
-    onFailure: (error) => {
-      logger.error({ err: error }, "the inference worker failed; reporting NOT_SERVING and failing liveness");
-      health.markBroken("the inference worker failed");
-    },
+    // Sized for the CPU: on a GPU the intra-op threads only run the few operators left on the CPU.
+    intraOpThreads: cpuPlan.intraOpThreads,
   });
+  const resolved = plan(first.executionProvider === "cuda" ? "cuda" : "cpu");
+  const members: OnnxBackend[] = [first];
+  try {
+    const rest = Array.from({ length: resolved.workers - 1 }, () =>
+      worker({
+        executionProvider: first.executionProvider as "cpu" | "cuda",
+        intraOpThreads: resolved.intraOpThreads,
+      }),
+    );
+    members.push(...(await Promise.all(rest)));
+  } catch (error) {
+    await Promise.allSettled(members.map((member) => member.close()));
+    throw error;
+  }
+  const loaded = members.length === 1 ? first : new BackendPool(members);
+  if (loaded.executionProvider === "cpu") {
+    const { maxBatchTokens } = batching;
+    batching.maxBatchTokens = cpuBatchTokens(
+      maxBatchTokens,
+      config.backend.cpuMaxBatchTokens,
+      model.maxSequenceLength,
+    );
+  }
   backend.set(loaded);
   if (embedder.state !== "loading") return; // drained or closed while loading
   embedder.markReady();
@@ -170,6 +227,9 @@ async function loadModel(config: ServingConfig, modelPath: string, targets: Load
     {
       executionProvider: loaded.executionProvider,
       precision: model.precision,
+      inferenceWorkers: members.length,
+      intraOpThreads: resolved.intraOpThreads,
+      maxBatchTokens: batching.maxBatchTokens,
       loadMs: Math.round(performance.now() - started),
     },
     "model loaded and warmed up; serving",

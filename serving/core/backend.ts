@@ -7,6 +7,8 @@ export interface EmbeddingBackend {
   readonly dimensions: number;
   /** The execution provider actually in use ("cpu", "cuda"). */
   readonly executionProvider: string;
+  /** Batches the backend runs at once (one per inference worker); absent means 1. */
+  readonly parallelism?: number;
   /**
    * Runs one batch. Returns `inputs.length * dimensions` floats: the pooled, not yet normalised
    * vectors in input order.
@@ -31,6 +33,10 @@ export class DeferredBackend implements EmbeddingBackend {
 
   get executionProvider(): string {
     return this.#backend?.executionProvider ?? "loading";
+  }
+
+  get parallelism(): number {
+    return this.#backend?.parallelism ?? 1;
   }
 
   /** Installs the loaded backend. */

@@ -5,8 +5,8 @@ import { ServingError } from "./errors.ts";
 
 const tokens = (count: number) => new Int32Array(count).fill(7);
 
-function setup(maxBatchSize = 8) {
-  const backend = new ControlledBackend();
+function setup(maxBatchSize = 8, parallelism = 1) {
+  const backend = new ControlledBackend(4, parallelism);
   const batcher = new Batcher({
     backend,
     limits: { maxBatchTokens: 10_000, maxBatchSize },
@@ -84,5 +84,32 @@ describe("Batcher", () => {
     await Promise.all(results);
     await idlePromise;
     expect(idle).toBe(true);
+  });
+
+  it("with two workers, starts a second batch only when the queue fills one", async () => {
+    const { backend, batcher } = setup(2, 2);
+    const first = batcher.submit(tokens(1));
+    await backend.waitForBatches(1);
+    // A partial batch waits for the running one, as with one worker...
+    const partial = batcher.submit(tokens(2));
+    await Promise.resolve();
+    expect(backend.running).toBe(1);
+    // ...until the queue holds a full batch, which the free worker takes at once.
+    const filling = batcher.submit(tokens(3));
+    await backend.waitForBatches(2);
+    expect(backend.running).toBe(2);
+    expect(backend.batches[1]?.map((input) => input.length)).toEqual([2, 3]);
+    // Never more batches than workers, however full the queue.
+    const waiting = [batcher.submit(tokens(4)), batcher.submit(tokens(5))];
+    expect(backend.running).toBe(2);
+    expect(batcher.queueSize).toBe(2);
+    backend.complete();
+    await backend.waitForBatches(3);
+    expect(backend.batches[2]?.map((input) => input.length)).toEqual([4, 5]);
+    backend.complete();
+    backend.complete();
+    const results = await Promise.all([first, partial, filling, ...waiting]);
+    expect(results.map((result) => result.vector[0])).toEqual([1, 2, 3, 4, 5]);
+    await batcher.idle();
   });
 });

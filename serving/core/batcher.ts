@@ -36,17 +36,20 @@ export interface BatcherOptions {
 }
 
 /**
- * The batching loop (cf. text-embeddings-inference's batching task): one batch runs at a time, because
- * concurrent runs only contend for the same cores or GPU; while it runs, new inputs collect in the
- * queue and form the next batch. When the backend is idle an input waits at most `maxQueueDelayMs`
- * for others to share its batch.
+ * The batching loop (cf. text-embeddings-inference's batching task). A backend with one inference
+ * worker runs one batch at a time, because concurrent runs only contend for the same cores or GPU;
+ * while it runs, new inputs collect in the queue and form the next batch. When the backend is idle an
+ * input waits at most `maxQueueDelayMs` for others to share its batch. A backend with several workers
+ * (`parallelism`, each on its own share of the CPU cores) gets a further batch only when the queue
+ * fills one while another batch runs: a partial batch waits for the running one as it would with one
+ * worker, so extra workers add throughput under load without splitting light load into small batches.
  */
 export class Batcher {
   readonly #backend: EmbeddingBackend;
   readonly #queue: BatchQueue<Entry>;
   readonly #maxQueueDelayMs: number;
   readonly #observer: BatcherObserver;
-  #running = false;
+  #running = 0;
   #timer: NodeJS.Timeout | undefined;
   #idleWaiters: Array<() => void> = [];
 
@@ -88,16 +91,24 @@ export class Batcher {
 
   /** Resolves once nothing is queued or running. */
   idle(): Promise<void> {
-    if (!this.#running && this.#queue.size === 0) return Promise.resolve();
+    if (this.#running === 0 && this.#queue.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #schedule(): void {
-    if (this.#running) return;
+    if (this.#running >= (this.#backend.parallelism ?? 1)) return;
     const oldest = this.#queue.oldestEnqueuedAt;
     if (oldest === undefined) return this.#notifyIdle();
+    if (this.#queue.canFillBatch()) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      void this.#runNext();
+      // Another worker may be free and the queue may hold another full batch.
+      return this.#schedule();
+    }
+    if (this.#running > 0) return; // a partial batch waits for the running one (see the class comment)
     const waitedMs = performance.now() - oldest;
-    if (this.#queue.canFillBatch() || waitedMs >= this.#maxQueueDelayMs) {
+    if (waitedMs >= this.#maxQueueDelayMs) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
       void this.#runNext();
@@ -119,7 +130,7 @@ export class Batcher {
     this.#queueChanged();
     if (batch.length === 0) return this.#notifyIdle();
 
-    this.#running = true;
+    this.#running++;
     const started = performance.now();
     const tokens = batch.reduce((sum, entry) => sum + entry.tokenCount, 0);
     const longest = batch.reduce((max, entry) => Math.max(max, entry.tokenCount), 0);
@@ -138,7 +149,7 @@ export class Batcher {
       failure = error;
     }
     const inferenceMs = performance.now() - started;
-    this.#running = false;
+    this.#running--;
     this.#observer.batchFinished?.({
       size: batch.length,
       tokens,
@@ -165,7 +176,7 @@ export class Batcher {
   }
 
   #notifyIdle(): void {
-    if (this.#running || this.#queue.size > 0) return;
+    if (this.#running > 0 || this.#queue.size > 0) return;
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();

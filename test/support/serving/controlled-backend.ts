@@ -13,13 +13,16 @@ interface PendingBatch {
  */
 export class ControlledBackend implements EmbeddingBackend {
   readonly dimensions: number;
+  /** Batches the batcher may run at once on this backend. */
+  readonly parallelism: number;
   readonly executionProvider = "test";
   readonly batches: Array<readonly Int32Array[]> = [];
   #pending: PendingBatch[] = [];
   #waiters: Array<() => void> = [];
 
-  constructor(dimensions = 4) {
+  constructor(dimensions = 4, parallelism = 1) {
     this.dimensions = dimensions;
+    this.parallelism = parallelism;
   }
 
   /** Batches started and not yet completed. */

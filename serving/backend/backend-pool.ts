@@ -1,0 +1,43 @@
+import type { EmbeddingBackend } from "../core/backend.ts";
+
+/**
+ * Several backends (inference workers, each with its own ONNX Runtime session) behind one: a batch
+ * goes to the member with the fewest batches in flight, so with `parallelism` batches admitted by the
+ * batcher each member runs at most one. Members must produce the same vectors (the same model file
+ * and provider); the first member's width and provider describe the pool.
+ */
+export class BackendPool implements EmbeddingBackend {
+  readonly dimensions: number;
+  readonly executionProvider: string;
+  readonly #members: readonly EmbeddingBackend[];
+  readonly #inFlight: number[];
+
+  constructor(members: readonly EmbeddingBackend[]) {
+    const first = members[0];
+    if (first === undefined) throw new Error("a backend pool needs at least one member");
+    this.#members = members;
+    this.#inFlight = members.map(() => 0);
+    this.dimensions = first.dimensions;
+    this.executionProvider = first.executionProvider;
+  }
+
+  get parallelism(): number {
+    return this.#members.reduce((sum, member) => sum + (member.parallelism ?? 1), 0);
+  }
+
+  async embed(inputs: readonly Int32Array[]): Promise<Float32Array> {
+    let chosen = 0;
+    for (let index = 1; index < this.#members.length; index++)
+      if ((this.#inFlight[index] ?? 0) < (this.#inFlight[chosen] ?? 0)) chosen = index;
+    this.#inFlight[chosen]!++;
+    try {
+      return await this.#members[chosen]!.embed(inputs);
+    } finally {
+      this.#inFlight[chosen]!--;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#members.map((member) => member.close()));
+  }
+}
