@@ -11,7 +11,16 @@ import { fileURLToPath } from "node:url";
 const benchDir = fileURLToPath(new URL(".", import.meta.url));
 
 /** The benchmarks DESIGN.md names; those whose file is not written yet are refused. */
-const benchmarks = ["serving", "serving-external", "serving-flood", "pipeline", "bootstrap", "operator", "cutover", "promotion"];
+const benchmarks = [
+  "serving",
+  "serving-external",
+  "serving-flood",
+  "pipeline",
+  "bootstrap",
+  "operator",
+  "cutover",
+  "promotion",
+];
 const available = (): string[] => benchmarks.filter((name) => existsSync(`${benchDir}${name}.ts`));
 
 async function run(argv: string[]): Promise<number> {

@@ -11,13 +11,12 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { OnnxEmbeddingModel } from "../serving/backend/onnx-model.ts";
 import { readModelManifest, resolveModel } from "../serving/model-manifest.ts";
 import { loadTokenizer } from "../serving/tokenizer/tokenizer.ts";
 import { up } from "../test/testbed/index.ts";
 import { generateChangelog } from "./changelog.ts";
 import { runPipeline, type RunEnvironment, type RunShape } from "./pipeline-run.ts";
-import { withServer } from "./serving-fixtures.ts";
+import { openInProcessModel, withServer } from "./serving-fixtures.ts";
 import { measureInProcess } from "./serving-load.ts";
 import { machineInfo, median, round } from "./stats.ts";
 import { createEntityTextRenderer } from "../pipelines/shared/entity-text.ts";
@@ -160,15 +159,7 @@ async function servingCeiling(
   const manifest = await readModelManifest(modelDir);
   const tokenizer = await loadTokenizer(join(modelDir, manifest.files.tokenizer));
   const resolved = await resolveModel(modelDir, manifest, { precision: "fp32" });
-  const model = await OnnxEmbeddingModel.open({
-    modelPath: resolved.modelPath,
-    executionProvider: "cpu",
-    intraOpThreads: 2,
-    interOpThreads: 1,
-    allowSpinning: false,
-    cudaDeviceId: 0,
-    pooling: resolved.identity.pooling,
-  });
+  const model = await openInProcessModel(resolved, "cpu", 2);
   try {
     const maxLength = resolved.identity.maxSequenceLength;
     let best = { batch: 1, rate: 0 };

@@ -4,10 +4,9 @@
  * interleaved rounds — a, b, c, d, a, b, c, d, … — so a change in machine load during the run hits
  * all of them alike; ratios are the medians of the per-round ratios.
  */
-import { OnnxEmbeddingModel } from "../serving/backend/onnx-model.ts";
 import { resolveModel, type ModelManifest } from "../serving/model-manifest.ts";
 import type { Tokenizer } from "../serving/tokenizer/tokenizer.ts";
-import { startBenchServer } from "./serving-fixtures.ts";
+import { openInProcessModel, startBenchServer } from "./serving-fixtures.ts";
 import { measureClosedLoop, measureInProcess, type Measurement } from "./serving-load.ts";
 import { median, round } from "./stats.ts";
 
@@ -41,15 +40,7 @@ export async function runServingCase(
   const { modelDir, manifest, precision, tokenizer, texts } = inputs;
   const resolved = await resolveModel(modelDir, manifest, { precision });
   const maxLength = resolved.identity.maxSequenceLength;
-  const model = await OnnxEmbeddingModel.open({
-    modelPath: resolved.modelPath,
-    executionProvider: settings.executionProvider,
-    intraOpThreads: settings.intraOpThreads,
-    interOpThreads: 1,
-    allowSpinning: false,
-    cudaDeviceId: 0,
-    pooling: resolved.identity.pooling,
-  });
+  const model = await openInProcessModel(resolved, settings.executionProvider, settings.intraOpThreads);
   const servers: Array<{ close(): Promise<void> }> = [];
   try {
     progress(`${name}: (a) in-process, sweeping batch sizes ${settings.batchSizes.join(", ")}`);

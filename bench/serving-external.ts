@@ -19,7 +19,8 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { OnnxEmbeddingModel } from "../serving/backend/onnx-model.ts";
+import type { OnnxEmbeddingModel } from "../serving/backend/onnx-model.ts";
+import { openInProcessModel } from "./serving-fixtures.ts";
 import { readModelManifest, resolveModel } from "../serving/model-manifest.ts";
 import { loadTokenizer, type Tokenizer } from "../serving/tokenizer/tokenizer.ts";
 import { measureInProcess } from "./serving-load.ts";
@@ -206,15 +207,7 @@ async function main(argv: readonly string[]): Promise<void> {
       writeWrkScript(join(rig.dir, `${length}-${perCall}.lua`), texts[length], perCall);
   }
   const loadBefore = loadavg().map((value) => round(value, 2));
-  const model = await OnnxEmbeddingModel.open({
-    modelPath: resolved.modelPath,
-    executionProvider: "cpu",
-    intraOpThreads: 2,
-    interOpThreads: 1,
-    allowSpinning: false,
-    cudaDeviceId: 0,
-    pooling: resolved.identity.pooling,
-  });
+  const model = await openInProcessModel(resolved, "cpu", 2);
   await ceiling(model, tokenizer, texts.short, 0);
 
   const servers: Array<{ role: "candidate" | "baseline"; serve: ServeProcess }> = [];

@@ -2,6 +2,8 @@ import { pino } from "pino";
 import { EmbeddingClient } from "../pipelines/embedding-client/client.ts";
 import { parseServingConfig } from "../serving/config.ts";
 import { startEmbeddingServer } from "../serving/server.ts";
+import { OnnxEmbeddingModel } from "../serving/backend/onnx-model.ts";
+import type { ResolvedModel } from "../serving/model-manifest.ts";
 
 /** What the benchmark server is started with. */
 export interface BenchServerSettings {
@@ -66,4 +68,24 @@ export async function withServer<T>(
   } finally {
     await server.close();
   }
+}
+
+/**
+ * The model opened in the benchmark's own process, for an in-process ceiling (no server between):
+ * the session options every benchmark compares against (no spinning, one inter-op thread).
+ */
+export function openInProcessModel(
+  resolved: ResolvedModel,
+  executionProvider: "cpu" | "cuda" | "auto" = "cpu",
+  intraOpThreads = 2,
+): Promise<OnnxEmbeddingModel> {
+  return OnnxEmbeddingModel.open({
+    modelPath: resolved.modelPath,
+    executionProvider,
+    intraOpThreads,
+    interOpThreads: 1,
+    allowSpinning: false,
+    cudaDeviceId: 0,
+    pooling: resolved.identity.pooling,
+  });
 }

@@ -22,12 +22,12 @@ import {
 const namespace = `operator-rs-${process.pid}`;
 const modelNames = Array.from({ length: 8 }, (_, index) => `model-${index}`);
 
-async function startOperator(): Promise<{ process: JudeProcess; port: number }> {
+async function startOperator(watched = namespace): Promise<{ process: JudeProcess; port: number }> {
   const port = await freePort();
-  const process = startJude("operator-restart", [
+  const process = startJude(`operator-${watched}`, [
     "operator",
     `--kubeconfig=${requireEnv("KUBECONFIG")}`,
-    `--namespaces=${namespace}`,
+    `--namespaces=${watched}`,
     "--leader-elect=false",
     "--concurrency=2",
     "--http-host=127.0.0.1",
@@ -112,19 +112,10 @@ describe("operator stopped by SIGTERM", () => {
   });
 
   it("exits after its reconciles opened a model's store", async () => {
-    const port = await freePort();
-    const operator = startJude("operator-stop", [
-      "operator",
-      `--kubeconfig=${requireEnv("KUBECONFIG")}`,
-      `--namespaces=${stopNamespace}`,
-      "--leader-elect=false",
-      "--http-host=127.0.0.1",
-      `--http-port=${port}`,
-    ]);
+    const { process: operator } = await startOperator(stopNamespace);
     let exitCode: number | null | undefined;
     void operator.exited.then((code) => (exitCode = code));
     try {
-      await waitReady(operator, port);
       const topic = uniqueTopic("operator-stop");
       await createTopics([topic], 1);
       const secret = storeSecret();
