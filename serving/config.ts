@@ -64,7 +64,7 @@ export const servingConfigSchema = z
          * worker: ONNX Runtime's own choice, one thread per physical core). See backend/inference-plan.ts.
          */
         intraOpThreads: z.number().int().min(0).default(0),
-        /** Inference worker threads (one session each); 0 = 2 on a CPU with at least 2 cores, 1 on a GPU. */
+        /** Inference worker threads (one session each); 0 = 1; two or more run batches side by side on a CPU. */
         inferenceWorkers: z.number().int().min(0).max(64).default(0),
         /** On the CPU, batches hold at most this many tokens (and at least one longest input); 0: no cap. */
         cpuMaxBatchTokens: z.number().int().min(0).default(2048),

@@ -2,18 +2,18 @@ import { describe, expect, it } from "vitest";
 import { cpuBatchTokens, planInference } from "./inference-plan.ts";
 
 describe("planInference", () => {
-  it("runs two single-threaded workers on a 2-core CPU by default", () => {
+  it("runs one worker over every core by default", () => {
     expect(
       planInference({ executionProvider: "cpu", inferenceWorkers: 0, intraOpThreads: 0, cores: 2 }),
     ).toEqual({
-      workers: 2,
-      intraOpThreads: 1,
+      workers: 1,
+      intraOpThreads: 0,
     });
   });
 
-  it("splits the cores between the workers", () => {
+  it("splits the cores between the workers asked for", () => {
     expect(
-      planInference({ executionProvider: "cpu", inferenceWorkers: 0, intraOpThreads: 0, cores: 16 }),
+      planInference({ executionProvider: "cpu", inferenceWorkers: 2, intraOpThreads: 0, cores: 16 }),
     ).toEqual({
       workers: 2,
       intraOpThreads: 8,
