@@ -76,7 +76,14 @@ export async function runPipeline(
   });
 
   const freshness: number[] = [];
-  const producer = new Producer({ clientId: "bench-producer", bootstrapBrokers: [env.kafka], acks: 1 });
+  // Idempotent (so acks from all replicas): a send retried after a timeout must not land twice, or the
+  // worker consumes duplicates, skips them as unchanged and the run stops short of the real events.
+  const producer = new Producer({
+    clientId: "bench-producer",
+    bootstrapBrokers: [env.kafka],
+    acks: -1,
+    idempotent: true,
+  });
   const encode = (event: ChangelogEvent, time: number) => ({
     topic,
     key: Buffer.from(event.key),
