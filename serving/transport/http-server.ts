@@ -34,6 +34,9 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
+/** How long connections still busy when the listener closes may take to finish (see close). */
+const CLOSE_GRACE_MS = 1_000;
+
 /** What a route answers on success. */
 interface RouteAnswer {
   body: unknown;
@@ -80,7 +83,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
     port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // server.close() ends only the connections idle at this moment. A keep-alive connection whose
+        // request is in flight now (a readiness probe, a call refused while draining) would stay open
+        // after its answer until the client leaves or keepAliveTimeout (65 s) passes, past the pod's
+        // grace period. The embedding calls were drained before this, so after a second what is left
+        // is cut.
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
         server.closeIdleConnections();
       }),
   };
