@@ -9,9 +9,11 @@
  * two alternately — case by case, in alternating order, round after round — so a noisy machine hits
  * both alike; `candidate_vs_baseline` is the median of the per-round ratios.
  *
- * `npm run bench -- serving-external [--baseline DIR] [--rounds N] [--duration-ms N] [--cases a,b]
- * [--cpu-prof DIR] [-- <extra jude serve flags for the candidate>]`: one JSON line per case, then one
- * JSON object of everything. Needs JUDE_MODEL_DIR.
+ * `npm run bench -- serving-external [--baseline DIR [--baseline-model-dir DIR]] [--rounds N]
+ * [--duration-ms N] [--cases a,b] [--cpu-prof DIR] [-- <extra jude serve flags for the candidate>]`:
+ * one JSON line per case, then one JSON object of everything. Needs JUDE_MODEL_DIR (the candidate's
+ * model and the in-process ceiling's; the baseline's too unless --baseline-model-dir names another,
+ * e.g. the model directory a baseline checkout's testbed built).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -177,6 +179,7 @@ async function main(argv: readonly string[]): Promise<void> {
     options: {
       json: { type: "boolean" },
       baseline: { type: "string" },
+      "baseline-model-dir": { type: "string" },
       rounds: { type: "string", default: "3" },
       "duration-ms": { type: "string", default: "5000" },
       "warmup-ms": { type: "string", default: "1000" },
@@ -218,7 +221,13 @@ async function main(argv: readonly string[]): Promise<void> {
       serve: await startServe({ modelDir, checkout: repoRoot, nodeFlags: profile, serveFlags: positionals }),
     });
     if (values.baseline)
-      servers.push({ role: "baseline", serve: await startServe({ modelDir, checkout: values.baseline }) });
+      servers.push({
+        role: "baseline",
+        serve: await startServe({
+          modelDir: values["baseline-model-dir"] ?? modelDir,
+          checkout: values.baseline,
+        }),
+      });
     const samples = new Map<string, Sample[]>();
     const ceilings: Record<Length, number[]> = { short: [], long: [] };
     for (let roundIndex = 0; roundIndex < Number(values.rounds); roundIndex++) {
@@ -273,6 +282,9 @@ async function main(argv: readonly string[]): Promise<void> {
           duration_ms: rig.durationMs,
           warmup_ms: rig.warmupMs,
           baseline: values.baseline ?? null,
+          model_dir: modelDir,
+          baseline_model_dir: values.baseline ? (values["baseline-model-dir"] ?? modelDir) : null,
+          inprocess: "one ONNX Runtime session, 2 intra-op threads, batch 32, this process",
           candidate_flags: positionals,
           http_client: "wrk 4.1.0 -t1",
           grpc_client: "node @grpc/grpc-js, 4 channels",

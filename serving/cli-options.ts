@@ -54,7 +54,7 @@ const flags: Record<string, { path: readonly string[]; kind: Kind; help: string 
   "inference-workers": {
     path: ["backend", "inferenceWorkers"],
     kind: "number",
-    help: "inference worker threads, one ONNX Runtime session each (0 = 1; 2+ run batches side by side on a CPU)",
+    help: "inference worker threads, one ONNX Runtime session each (0 = 2 on a CPU with 2+ cores, else 1)",
   },
   "inter-op-threads": {
     path: ["backend", "interOpThreads"],

@@ -64,10 +64,10 @@ export const servingConfigSchema = z
          * worker: ONNX Runtime's own choice, one thread per physical core). See backend/inference-plan.ts.
          */
         intraOpThreads: z.number().int().min(0).default(0),
-        /** Inference worker threads (one session each); 0 = 1; two or more run batches side by side on a CPU. */
+        /** Inference worker threads (one session each); 0 = 2 on a CPU with two cores or more (batches side by side), else 1. */
         inferenceWorkers: z.number().int().min(0).max(64).default(0),
         /** On the CPU, batches hold at most this many tokens (and at least one longest input); 0: no cap. */
-        cpuMaxBatchTokens: z.number().int().min(0).default(2048),
+        cpuMaxBatchTokens: z.number().int().min(0).default(1024),
         interOpThreads: z.number().int().min(0).default(1),
         /** Idle ONNX Runtime threads spin for work: lower latency on dedicated cores, waste on shared ones. */
         allowSpinning: z.boolean().default(false),

@@ -2,7 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { createRootLogger, type Logger } from "../plumbing/logger.ts";
 import { Permits } from "../plumbing/permits.ts";
-import { availableParallelism } from "node:os";
+import { usableCores } from "./backend/cpu-quota.ts";
 import { BackendPool } from "./backend/backend-pool.ts";
 import { cpuBatchTokens, planInference } from "./backend/inference-plan.ts";
 import { OnnxBackend, type OnnxBackendOptions } from "./backend/onnx-backend.ts";
@@ -164,7 +164,7 @@ async function loadModel(config: ServingConfig, modelPath: string, targets: Load
       executionProvider,
       inferenceWorkers: config.backend.inferenceWorkers,
       intraOpThreads: config.backend.intraOpThreads,
-      cores: availableParallelism(),
+      cores: usableCores(),
     });
   const cpuPlan = plan("cpu");
   const worker = (settings: Pick<OnnxBackendOptions, "executionProvider" | "intraOpThreads">) =>

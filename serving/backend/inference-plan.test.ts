@@ -2,12 +2,18 @@ import { describe, expect, it } from "vitest";
 import { cpuBatchTokens, planInference } from "./inference-plan.ts";
 
 describe("planInference", () => {
-  it("runs one worker over every core by default", () => {
+  it("runs two workers with half the cores each by default", () => {
     expect(
       planInference({ executionProvider: "cpu", inferenceWorkers: 0, intraOpThreads: 0, cores: 2 }),
     ).toEqual({
-      workers: 1,
-      intraOpThreads: 0,
+      workers: 2,
+      intraOpThreads: 1,
+    });
+    expect(
+      planInference({ executionProvider: "cpu", inferenceWorkers: 0, intraOpThreads: 0, cores: 16 }),
+    ).toEqual({
+      workers: 2,
+      intraOpThreads: 8,
     });
   });
 
@@ -26,12 +32,12 @@ describe("planInference", () => {
     });
   });
 
-  it("runs one worker on one core, leaving its threads to ONNX Runtime", () => {
+  it("runs one worker with one thread on one core (ONNX Runtime would count the node's cores)", () => {
     expect(
       planInference({ executionProvider: "cpu", inferenceWorkers: 0, intraOpThreads: 0, cores: 1 }),
     ).toEqual({
       workers: 1,
-      intraOpThreads: 0,
+      intraOpThreads: 1,
     });
   });
 
@@ -40,7 +46,7 @@ describe("planInference", () => {
       planInference({ executionProvider: "cpu", inferenceWorkers: 1, intraOpThreads: 0, cores: 2 }),
     ).toEqual({
       workers: 1,
-      intraOpThreads: 0,
+      intraOpThreads: 2,
     });
     expect(
       planInference({ executionProvider: "cpu", inferenceWorkers: 2, intraOpThreads: 2, cores: 2 }),
