@@ -66,7 +66,7 @@ export function createServingMetrics(options: { inFlight: () => number }): Servi
   });
   const batchPaddedTokens = new Histogram({
     name: "jude_serving_batch_padded_tokens",
-    help: "Tokens per batch including padding (what the backend computes).",
+    help: "Tokens per batch padded to its longest input (a CPU backend runs mixed lengths as sub-batches that pad less).",
     buckets: [16, 64, 256, 1024, 2048, 4096, 8192, 16384, 32768],
     registers: [registry],
   });

@@ -3,6 +3,7 @@ import { BackendError } from "./backend-error.ts";
 import { packBatch } from "./batch-tensors.ts";
 import { openSession, type SessionSettings } from "./onnx-session.ts";
 import { halfToFloat32, poolHiddenStates, type Pooling } from "./pooling.ts";
+import { CPU_RUN_COST_TOKENS, planSubBatches } from "./sub-batches.ts";
 
 const SUPPORTED_INPUTS = new Set(["input_ids", "attention_mask", "token_type_ids"]);
 // Token-level outputs are pooled here; a model exported with pooling built in is used as is.
@@ -46,8 +47,33 @@ export class OnnxEmbeddingModel {
     return new OnnxEmbeddingModel(session, executionProvider, settings.pooling);
   }
 
-  /** Runs one batch and returns [batch, dimensions] pooled, unnormalised vectors. */
+  /**
+   * Runs one batch and returns [batch, dimensions] pooled, unnormalised vectors in input order. On the
+   * CPU a batch of mixed lengths runs as sub-batches of similar length (see sub-batches.ts).
+   */
   async embed(inputs: readonly Int32Array[]): Promise<{ vectors: Float32Array; dimensions: number }> {
+    const groups =
+      this.executionProvider === "cpu"
+        ? planSubBatches(
+            inputs.map((ids) => ids.length),
+            CPU_RUN_COST_TOKENS,
+          )
+        : [];
+    if (groups.length <= 1) return this.#run(inputs);
+    let vectors: Float32Array | undefined;
+    let dimensions = 0;
+    for (const group of groups) {
+      const part = await this.#run(group.map((index) => inputs[index]!));
+      dimensions = part.dimensions;
+      vectors ??= new Float32Array(inputs.length * dimensions);
+      group.forEach((index, row) =>
+        vectors!.set(part.vectors.subarray(row * dimensions, (row + 1) * dimensions), index * dimensions),
+      );
+    }
+    return { vectors: vectors!, dimensions };
+  }
+
+  async #run(inputs: readonly Int32Array[]): Promise<{ vectors: Float32Array; dimensions: number }> {
     const packed = packBatch(inputs);
     const shape = [packed.batch, packed.sequenceLength];
     const feeds: Record<string, Tensor> = {};
