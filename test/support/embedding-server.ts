@@ -19,7 +19,7 @@ export async function startTestEmbeddingServer(
     modelDir: requireEnv("JUDE_MODEL_DIR"),
     model: { version },
     listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0 },
-    backend: { executionProvider: "cpu", intraOpThreads: 2 },
+    backend: { executionProvider: "cpu" }, // the default workers and threads
     logLevel: "warn",
     ...overrides,
   });

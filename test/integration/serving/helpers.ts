@@ -36,7 +36,7 @@ export async function startServer(overrides: Partial<ServingConfigInput> = {}): 
     logLevel: "silent",
     ...overrides,
     listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0 },
-    backend: { executionProvider: "cpu", intraOpThreads: 2, ...overrides.backend },
+    backend: { executionProvider: "cpu", ...overrides.backend }, // the default workers and threads
   });
   const server = await startEmbeddingServer(config, { logger: pino({ level: "silent" }) });
   try {
