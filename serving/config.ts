@@ -60,8 +60,8 @@ export const servingConfigSchema = z
       .object({
         executionProvider: z.enum(["cpu", "cuda", "auto"]).default("auto"),
         /**
-         * Threads per operator in each worker's session; 0 divides the cores among the workers (one
-         * worker: ONNX Runtime's own choice, one thread per physical core). See backend/inference-plan.ts.
+         * Threads per operator in each worker's session; 0 divides the cores (the cgroup CPU limit
+         * included) among the workers. See backend/inference-plan.ts.
          */
         intraOpThreads: z.number().int().min(0).default(0),
         /** Inference worker threads (one session each); 0 = 2 on a CPU with two cores or more (batches side by side), else 1. */
