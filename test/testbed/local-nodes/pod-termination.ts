@@ -28,7 +28,12 @@ export async function terminatePod(worker: TerminatingPod, context: AgentContext
       .map((run) => stopContainer(run, worker.sandbox?.podIP ?? "", deadlineMs)),
   );
   const leftovers = worker.runs.filter((run) => run.running);
-  for (const run of leftovers) signalContainer(run.pid!, "SIGKILL");
+  for (const run of leftovers) {
+    context.log(
+      `pod ${worker.pod.metadata?.name} container ${run.spec.name} still running after its ${graceSeconds} s grace period: SIGKILL`,
+    );
+    signalContainer(run.pid!, "SIGKILL");
+  }
   while (worker.runs.some((run) => run.running)) await new Promise((done) => setTimeout(done, 50));
   worker.sandbox?.teardown();
   worker.sandbox = undefined;

@@ -238,6 +238,9 @@ export class PodWorker {
       this.context.log(`pod ${this.key} container ${run.spec.name}: ${error.message}`),
     );
     child.once("exit", (code, signal) => {
+      this.context.log(
+        `pod ${this.key} container ${run.spec.name} pid ${child.pid} exited: ${signal === null ? `code ${code}` : `signal ${signal}`}`,
+      );
       run.markExited(code, signal, Date.now(), shouldRestart(policy, code ?? 137));
       void this.tick(Date.now());
     });

@@ -17,7 +17,13 @@ import { runFromAnnotation } from "../../../testbed/local-nodes/image-config.ts"
 import { repoRoot } from "../../../testbed/paths.ts";
 import { apply, eventually, isReady, pidOf, pods, type Pod } from "./helpers.ts";
 import { embedderDeployment, loopingClient, modelVolume, servingConfig } from "./serving-manifests.ts";
-import { clientFirstEmbedding, serverLogLines, stopClient, withServingScenario } from "./serving-scenario.ts";
+import {
+  clientFirstEmbedding,
+  serverLogLines,
+  serverLogTail,
+  stopClient,
+  withServingScenario,
+} from "./serving-scenario.ts";
 
 const execFileAsync = promisify(execFile);
 const namespace = `local-image-${process.pid}`;
@@ -102,7 +108,10 @@ describe("local nodes run a pod from the built image's filesystem", () => {
     expect(existsSync(`/proc/${pid}`)).toBe(false);
     const lines = serverLog(pod!.metadata.name);
     expect(lines.find((line) => line.msg === "shutdown requested")?.signal).toBe("SIGTERM");
-    expect(lines.find((line) => line.msg === "stopped")?.completed).toBe(true);
+    expect(
+      lines.find((line) => line.msg === "stopped")?.completed,
+      serverLogTail(namespace, pod!.metadata.name),
+    ).toBe(true);
   });
 
   it("names an image missing from this machine's image store in the waiting reason", async () => {

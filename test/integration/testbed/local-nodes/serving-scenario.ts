@@ -22,6 +22,12 @@ export function serverLogLines(namespace: string, pod: string): Record<string, u
   return jsonLines(readContainerLog({ pod, namespace, container: "server", previous: false }));
 }
 
+/** The end of the server's log as written, non-JSON lines too (a native crash), for a failure message. */
+export function serverLogTail(namespace: string, pod: string, count = 20): string {
+  const text = readContainerLog({ pod, namespace, container: "server", previous: false });
+  return `the server's log ends:\n${text.trimEnd().split("\n").slice(-count).join("\n")}`;
+}
+
 /** The JSON lines of a log. */
 export function jsonLines(text: string): Record<string, unknown>[] {
   return text

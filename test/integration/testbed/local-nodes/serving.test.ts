@@ -14,7 +14,13 @@ import {
   servingConfig,
   servingPort,
 } from "./serving-manifests.ts";
-import { clientFirstEmbedding, serverLogLines, stopClient, withServingScenario } from "./serving-scenario.ts";
+import {
+  clientFirstEmbedding,
+  serverLogLines,
+  serverLogTail,
+  stopClient,
+  withServingScenario,
+} from "./serving-scenario.ts";
 
 const namespace = `local-serving-${process.pid}`;
 const token = `token-${process.pid}`;
@@ -157,6 +163,9 @@ describe("local nodes run a real `jude serve` Deployment", () => {
     const lines = serverLog(victim!.metadata.name);
     expect(lines.find((line) => line.msg === "shutdown requested")?.signal).toBe("SIGTERM");
     expect(Number(lines.find((line) => line.msg === "draining")?.inFlight)).toBeGreaterThan(0);
-    expect(lines.find((line) => line.msg === "stopped")?.completed).toBe(true);
+    expect(
+      lines.find((line) => line.msg === "stopped")?.completed,
+      serverLogTail(namespace, victim!.metadata.name),
+    ).toBe(true);
   }, 300_000);
 });
