@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import { servingErrors } from "../core/errors.ts";
+import { stringifyJson } from "./json-body.ts";
 
 /** Bytes held for one request's body; `release` gives them back to the budget. */
 export interface Reservation {
@@ -67,14 +68,14 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-/** Answers with a JSON body. */
+/** Answers with a JSON body; float vectors in it (`Float32Array`) are written as number arrays. */
 export function sendJson(
   response: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const payload = JSON.stringify(body);
+  const payload = stringifyJson(body);
   response.writeHead(status, {
     ...headers,
     "content-type": "application/json",

@@ -32,7 +32,7 @@ const openAiRequestSchema = z.object({
 /** The OpenAI embeddings response. */
 export interface OpenAiEmbeddingsResponse {
   object: "list";
-  data: Array<{ object: "embedding"; index: number; embedding: number[] | string }>;
+  data: Array<{ object: "embedding"; index: number; embedding: Float32Array | string }>;
   model: string;
   usage: { prompt_tokens: number; total_tokens: number };
 }
@@ -66,7 +66,7 @@ export async function handleOpenAiEmbeddings(
               embedding.vector.byteOffset,
               embedding.vector.byteLength,
             ).toString("base64")
-          : Array.from(embedding.vector),
+          : embedding.vector, // written as a JSON number array by sendJson
     })),
     model: result.model.name,
     usage: { prompt_tokens: result.totalTokens, total_tokens: result.totalTokens },

@@ -57,7 +57,7 @@ export async function handleTeiEmbed(
     signal,
   });
   return {
-    body: result.embeddings.map((embedding) => Array.from(embedding.vector)),
+    body: result.embeddings.map((embedding) => embedding.vector), // number arrays in the JSON
     headers: teiHeaders(teiMetadata(texts, result), context.info.executionProvider()),
   };
 }
