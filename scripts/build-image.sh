@@ -47,7 +47,11 @@ if [ -z "$BASE_IMAGE" ]; then
     # Node 24: the same official build scripts/run uses, without headers and docs.
     # The registry's Node build carries no npm: the build stage takes this machine's npm.
     cp -a "$NODE_DIR/bin/node" "$work/rootfs/usr/local/bin/"
-    mkdir -p "$work/rootfs/usr/local/lib/node_modules" && cp -a "$(npm root -g)/npm" "$work/rootfs/usr/local/lib/node_modules/"
+    # `npm root -g` names the global folder of the node first on PATH (the cached Node 24, which has
+    # none), so the npm package is found from the npm command itself.
+    npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+    [ -f "$npm_dir/package.json" ] || { echo "[image] cannot find the npm package (from $(command -v npm))" >&2; exit 1; }
+    mkdir -p "$work/rootfs/usr/local/lib/node_modules" && cp -a "$npm_dir" "$work/rootfs/usr/local/lib/node_modules/npm"
     ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$work/rootfs/usr/local/bin/npm"
     ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$work/rootfs/usr/local/bin/npx"
     container=$(buildah from scratch)
