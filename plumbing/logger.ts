@@ -27,7 +27,12 @@ export function createRootLogger(options: RootLoggerOptions): Logger {
   if (!isLogLevel(level)) {
     throw new Error(`log level ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(", ")}`);
   }
-  return pino({ level }).child({ component: options.component, ...options.bindings });
+  // Synchronous writes: the last lines before a crash, an OOM kill or a SIGKILL after the grace period
+  // reach the log instead of dying in pino's buffer. Processes log a few lines per event, not per call.
+  return pino({ level }, pino.destination({ dest: 1, sync: true })).child({
+    component: options.component,
+    ...options.bindings,
+  });
 }
 
 /** A logger that writes nothing (tests, benchmarks). */

@@ -272,10 +272,19 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
         void embedder.drain();
       }
       health.closeWatches();
-      await Promise.all([grpc.shutdown(graceful ? 1_000 : 0), http.close()]);
-      await ready.catch(() => {});
-      await backend.close();
-      auth?.close();
+      // Each step below is bounded; should one still hang, the log says which.
+      let step = "closing the listeners";
+      const slow = setInterval(() => logger.warn({ step }, "shutdown is taking long"), 5_000).unref();
+      try {
+        await Promise.all([grpc.shutdown(graceful ? 1_000 : 0), http.close()]);
+        step = "waiting for the model load";
+        await ready.catch(() => {});
+        step = "closing the inference workers";
+        await backend.close();
+        auth?.close();
+      } finally {
+        clearInterval(slow);
+      }
       logger.info({ completed }, "stopped");
       return completed;
     })());

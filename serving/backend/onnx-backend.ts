@@ -15,6 +15,9 @@ export interface OnnxBackendOptions extends WorkerSettings {
   onFailure?: (error: Error) => void;
 }
 
+/** How long a closing worker gets to release its session and exit before it is terminated. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
 interface Pending {
   resolve(vectors: Float32Array): void;
   reject(error: Error): void;
@@ -109,13 +112,23 @@ export class OnnxBackend implements EmbeddingBackend {
     });
   }
 
+  /**
+   * Asks the worker to release its session and exit; a worker still there after
+   * `CLOSE_TIMEOUT_MS` is terminated, so a shutdown never waits on it past the pod's grace period.
+   */
   async close(): Promise<void> {
     if (this.#failure !== undefined) return;
     this.#failure = new BackendError("WORKER_FAILED", "the backend is closed");
-    const exited = new Promise((resolve) => this.#worker.once("exit", resolve));
+    const exited = new Promise<true>((resolve) => this.#worker.once("exit", () => resolve(true)));
     const request: WorkerRequest = { type: "close" };
     this.#worker.postMessage(request);
-    await exited;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>(
+      (resolve) => (timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS)),
+    );
+    const inTime = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (!inTime) await this.#worker.terminate();
   }
 
   #onMessage(message: WorkerReply): void {
