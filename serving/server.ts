@@ -276,7 +276,15 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
       let step = "closing the listeners";
       const slow = setInterval(() => logger.warn({ step }, "shutdown is taking long"), 5_000).unref();
       try {
-        await Promise.all([grpc.shutdown(graceful ? 1_000 : 0), http.close()]);
+        const listeners = new Set(["gRPC", "HTTP"]);
+        const closed = (name: string) => () => {
+          listeners.delete(name);
+          step = `closing the ${[...listeners].join(" and ")} listener`;
+        };
+        await Promise.all([
+          grpc.shutdown(graceful ? 1_000 : 0).then(closed("gRPC")),
+          http.close().then(closed("HTTP")),
+        ]);
         step = "waiting for the model load";
         await ready.catch(() => {});
         step = "closing the inference workers";

@@ -1,4 +1,6 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import type { Socket } from "node:net";
 import type { CallContext } from "./call-context.ts";
 import { embeddingServiceHandlers } from "./embed-service.ts";
 import { healthHandlers, type HealthState } from "./health-service.ts";
@@ -51,20 +53,64 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
   const address = options.host.includes(":")
     ? `[${options.host}]:${options.port}`
     : `${options.host}:${options.port}`;
+  const connections = trackConnections();
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address, credentials, (error, boundPort) =>
       error ? reject(error) : resolve(boundPort),
     ),
-  );
+  ).catch((error: unknown) => {
+    connections.stop();
+    throw error;
+  });
+  connections.port = port;
   return {
     port,
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), graceMs);
-        server.tryShutdown(() => {
+        const done = (): void => {
           clearTimeout(force);
+          clearTimeout(giveUp);
+          connections.stop();
           resolve();
-        });
+        };
+        let giveUp: NodeJS.Timeout | undefined;
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          // grpc-js has closed these sessions gracefully by now, and a destroyed session whose close
+          // had begun only ends its socket: a peer that never closes its side (a proxy holding a
+          // half-open upstream) would keep the socket, and this shutdown, forever.
+          connections.destroyAll();
+          giveUp = setTimeout(done, 1_000); // the sockets are gone; never wait on grpc-js past this
+        }, graceMs);
+        server.tryShutdown(done);
       }),
   };
+}
+
+/**
+ * The TCP connections accepted on the gRPC port, which grpc-js does not expose, seen through Node's
+ * `net.server.socket` diagnostics channel. The port is read when a socket arrives: once HTTP/2 owns a
+ * socket, its address is no longer readable.
+ */
+function trackConnections(): { port: number | undefined; destroyAll(): void; stop(): void } {
+  const sockets = new Map<Socket, number | undefined>();
+  const tracker = {
+    port: undefined as number | undefined,
+    destroyAll: () => {
+      for (const [socket, port] of sockets) if (port === tracker.port) socket.destroy();
+    },
+    stop: () => {
+      unsubscribe("net.server.socket", onSocket);
+      sockets.clear();
+    },
+  };
+  function onSocket(message: unknown): void {
+    const { socket } = message as { socket: Socket };
+    const port = socket.localPort;
+    if (tracker.port !== undefined && port !== tracker.port) return;
+    sockets.set(socket, port);
+    socket.once("close", () => sockets.delete(socket));
+  }
+  subscribe("net.server.socket", onSocket);
+  return tracker;
 }

@@ -1,8 +1,13 @@
 /**
- * SIGTERM while an HTTP connection is busy but holds no embedding call (a client still uploading its
- * body, as a slow client or a probe caught mid-request would): the drain does not wait for it, and the
- * listener's close must not either. Before the listener cut such connections, `jude serve` stayed up
- * until the client gave up or the server's request timeout passed, past any pod grace period.
+ * SIGTERM while connections hold no embedding call but do not go away by themselves: the drain does
+ * not wait for them, and the listeners' close must not either.
+ * - HTTP: a client still uploading its body (a slow client, a probe caught mid-request). Before the
+ *   listener cut such connections, `jude serve` stayed up until the client gave up or the server's
+ *   request timeout passed, past any pod grace period.
+ * - gRPC: a peer that keeps its side of the TCP connection open after the server's GOAWAY and FIN (a
+ *   proxy holding a half-open upstream, as the local nodes' Service proxy did under load). grpc-js
+ *   closes such a session gracefully and then only ends, never destroys, its socket, so its shutdown
+ *   waited for the peer forever and the pod was killed at the end of its grace period.
  */
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -10,6 +15,7 @@ import { spawnServe, type ServeProcess } from "./helpers.ts";
 
 let serve: ServeProcess;
 let socket: Socket | undefined;
+let peer: Socket | undefined;
 
 beforeAll(async () => {
   serve = await spawnServe(["--execution-provider=cpu", "--drain-timeout-ms=60000"]);
@@ -17,10 +23,25 @@ beforeAll(async () => {
 });
 afterAll(() => {
   socket?.destroy();
+  peer?.destroy();
   if (serve?.child.exitCode === null) serve.child.kill("SIGKILL");
 });
 
-it("exits 0 after SIGTERM while a keep-alive connection is half way through sending a request", async () => {
+it("exits 0 after SIGTERM while a keep-alive HTTP connection is half way through sending a request and a gRPC peer never closes its side", async () => {
+  // An HTTP/2 client preface and an empty SETTINGS frame, then nothing: the socket stays open even
+  // after the server's FIN (allowHalfOpen), as a stuck proxy's would.
+  const stuck = connect({ port: serve.grpcPort, host: "127.0.0.1", allowHalfOpen: true });
+  peer = stuck;
+  stuck.on("error", () => {});
+  stuck.resume();
+  await new Promise<void>((resolve) => stuck.once("connect", () => resolve()));
+  stuck.write(
+    Buffer.concat([
+      Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+      Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+    ]),
+  );
+
   const connected = connect(serve.httpPort, "127.0.0.1");
   socket = connected;
   const closedByServer = new Promise<void>((resolve) => connected.once("close", () => resolve()));
