@@ -122,13 +122,8 @@ export class OnnxBackend implements EmbeddingBackend {
     const exited = new Promise<true>((resolve) => this.#worker.once("exit", () => resolve(true)));
     const request: WorkerRequest = { type: "close" };
     this.#worker.postMessage(request);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>(
-      (resolve) => (timer = setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS)),
-    );
-    const inTime = await Promise.race([exited, late]);
-    clearTimeout(timer);
-    if (!inTime) await this.#worker.terminate();
+    const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS).unref());
+    if (!(await Promise.race([exited, late]))) await this.#worker.terminate();
   }
 
   #onMessage(message: WorkerReply): void {

@@ -19,8 +19,8 @@ import { apply, eventually, isReady, pidOf, pods, type Pod } from "./helpers.ts"
 import { embedderDeployment, loopingClient, modelVolume, servingConfig } from "./serving-manifests.ts";
 import {
   clientFirstEmbedding,
+  expectStoppedOnSigterm,
   serverLogLines,
-  serverLogTail,
   stopClient,
   withServingScenario,
 } from "./serving-scenario.ts";
@@ -106,12 +106,7 @@ describe("local nodes run a pod from the built image's filesystem", () => {
     await kubectl(["scale", "deployment", "embedder", "-n", namespace, "--replicas=0"]);
     await eventually("the pod to be gone", async () => (await embedders()).length === 0);
     expect(existsSync(`/proc/${pid}`)).toBe(false);
-    const lines = serverLog(pod!.metadata.name);
-    expect(lines.find((line) => line.msg === "shutdown requested")?.signal).toBe("SIGTERM");
-    expect(
-      lines.find((line) => line.msg === "stopped")?.completed,
-      serverLogTail(namespace, pod!.metadata.name),
-    ).toBe(true);
+    expectStoppedOnSigterm(namespace, pod!.metadata.name);
   });
 
   it("names an image missing from this machine's image store in the waiting reason", async () => {

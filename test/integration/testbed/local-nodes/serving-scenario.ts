@@ -3,6 +3,7 @@
 // the looping client's first embedding through the Service.
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { expect } from "vitest";
 import { kubectl } from "../../../support/kubectl.ts";
 import { readContainerLog } from "../../../testbed/local-nodes/cli-commands.ts";
 import { eventually, pods, withLocalNodes } from "./helpers.ts";
@@ -22,10 +23,18 @@ export function serverLogLines(namespace: string, pod: string): Record<string, u
   return jsonLines(readContainerLog({ pod, namespace, container: "server", previous: false }));
 }
 
-/** The end of the server's log as written, non-JSON lines too (a native crash), for a failure message. */
-export function serverLogTail(namespace: string, pod: string, count = 20): string {
+/**
+ * Asserts that a gone pod's server drained on SIGTERM and logged a complete stop; on failure the
+ * message holds the end of the log as written, non-JSON lines too (a native crash). Returns the JSON
+ * lines for further checks.
+ */
+export function expectStoppedOnSigterm(namespace: string, pod: string): Record<string, unknown>[] {
   const text = readContainerLog({ pod, namespace, container: "server", previous: false });
-  return `the server's log ends:\n${text.trimEnd().split("\n").slice(-count).join("\n")}`;
+  const lines = jsonLines(text);
+  const tail = `the server's log ends:\n${text.trimEnd().split("\n").slice(-20).join("\n")}`;
+  expect(lines.find((line) => line.msg === "shutdown requested")?.signal, tail).toBe("SIGTERM");
+  expect(lines.find((line) => line.msg === "stopped")?.completed, tail).toBe(true);
+  return lines;
 }
 
 /** The JSON lines of a log. */

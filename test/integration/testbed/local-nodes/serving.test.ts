@@ -16,8 +16,8 @@ import {
 } from "./serving-manifests.ts";
 import {
   clientFirstEmbedding,
+  expectStoppedOnSigterm,
   serverLogLines,
-  serverLogTail,
   stopClient,
   withServingScenario,
 } from "./serving-scenario.ts";
@@ -160,12 +160,7 @@ describe("local nodes run a real `jude serve` Deployment", () => {
     await eventually("the pod to be gone", async () =>
       (await pods(namespace, "app=embedder")).every((pod) => pod.metadata.uid !== victim!.metadata.uid),
     );
-    const lines = serverLog(victim!.metadata.name);
-    expect(lines.find((line) => line.msg === "shutdown requested")?.signal).toBe("SIGTERM");
+    const lines = expectStoppedOnSigterm(namespace, victim!.metadata.name);
     expect(Number(lines.find((line) => line.msg === "draining")?.inFlight)).toBeGreaterThan(0);
-    expect(
-      lines.find((line) => line.msg === "stopped")?.completed,
-      serverLogTail(namespace, victim!.metadata.name),
-    ).toBe(true);
   }, 300_000);
 });
