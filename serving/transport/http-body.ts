@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import { servingErrors } from "../core/errors.ts";
-import { stringifyJson } from "./json-body.ts";
+import { encodeJson } from "./json-body.ts";
 
 /** Bytes held for one request's body; `release` gives them back to the budget. */
 export interface Reservation {
@@ -68,18 +68,18 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-/** Answers with a JSON body; float vectors in it (`Float32Array`) are written as number arrays. */
+/** Answers with a JSON body; float vectors in it (`Float32Array`) are written as number arrays (see encodeJson). */
 export function sendJson(
   response: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const payload = stringifyJson(body);
+  const payload = encodeJson(body);
   response.writeHead(status, {
     ...headers,
     "content-type": "application/json",
-    "content-length": Buffer.byteLength(payload),
+    "content-length": payload.length,
   });
   response.end(payload);
 }
