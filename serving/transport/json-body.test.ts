@@ -40,15 +40,26 @@ describe("encodeJson", () => {
         // Within a quarter of the gap to either neighbour: a reader that rounds the decimal straight
         // to float32, or first to a double and then to float32, gets `value` back.
         const magnitude = Math.abs(value);
-        const gap = magnitude === 0 ? 1e-45 : Math.min(neighbour(magnitude, true) - magnitude, magnitude - neighbour(magnitude, false) || Infinity);
-        if (Math.fround(read!) !== value || Math.abs(read! - value) > gap / 4) wrong.push(`${value} -> ${read}`);
+        const gap =
+          magnitude === 0
+            ? 1e-45
+            : Math.min(
+                neighbour(magnitude, true) - magnitude,
+                magnitude - neighbour(magnitude, false) || Infinity,
+              );
+        if (Math.fround(read!) !== value || Math.abs(read! - value) > gap / 4)
+          wrong.push(`${value} -> ${read}`);
       });
       expect(wrong.slice(0, 5)).toEqual([]);
     }
     for (const number of text(values).slice(1, -1).split(",")) {
       if (number === "null") continue;
       expect(number).toMatch(JSON_NUMBER);
-      const significant = number.replace(/e.*$/, "").replace(/[-.]/g, "").replace(/^0+/, "").replace(/0+$/, "");
+      const significant = number
+        .replace(/e.*$/, "")
+        .replace(/[-.]/g, "")
+        .replace(/^0+/, "")
+        .replace(/0+$/, "");
       expect(significant.length).toBeLessThanOrEqual(9);
     }
   });
@@ -84,7 +95,11 @@ describe("encodeJson", () => {
 
   it("follows JSON.stringify for everything else in an answer", () => {
     const values: unknown[] = [
-      { object: "list", model: 'quo"te\\ \u0000 \u2028 ☃ \ud800', usage: { prompt_tokens: 3, total_tokens: 3 } },
+      {
+        object: "list",
+        model: 'quo"te\\ \u0000 \u2028 ☃ \ud800',
+        usage: { prompt_tokens: 3, total_tokens: 3 },
+      },
       {
         skipped: undefined,
         fn: () => 1,
