@@ -198,6 +198,21 @@ export const outputTopicRule = distinctTopicRule(
   "the output topic must differ from the source topic",
 );
 
+/**
+ * The dead-letter topic differs from the output topic: dead letters are the raw source records, and
+ * consumers of the output topic (offline training) read every record as a vector record.
+ */
+export const sinkTopicsRule = {
+  rule: "!has(self.sinks.kafka) || !has(self.sinks.deadLetter) || self.sinks.kafka.topic != self.sinks.deadLetter.topic",
+  message:
+    "the dead-letter topic must differ from the output topic, or raw undecodable records reach the consumers of vector records",
+  field: "sinks.deadLetter",
+  holds: (self: TopicsOf) =>
+    self.sinks.kafka === undefined ||
+    self.sinks.deadLetter === undefined ||
+    self.sinks.kafka.topic !== self.sinks.deadLetter.topic,
+};
+
 /** Desired state of a NearlinePipeline. */
 export const nearlinePipelineSpec = withRules(
   z.strictObject({
@@ -223,6 +238,7 @@ export const nearlinePipelineSpec = withRules(
   [
     deadLetterTopicRule,
     outputTopicRule,
+    sinkTopicsRule,
     {
       rule: "self.modelRef == oldSelf.modelRef",
       message: "modelRef is immutable: create a new NearlinePipeline for another model",

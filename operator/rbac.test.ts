@@ -80,6 +80,38 @@ describe("the chart's RBAC", () => {
     expect(missing).toEqual([]);
   });
 
+  it("grants nothing the controllers do not call", () => {
+    const required = requiredPermissions().map(
+      ([type, verb, subresource]) =>
+        `${verb} ${type.plural}${subresource ? `/${subresource}` : ""}.${type.group}`,
+    );
+    const listed = new Set(
+      requiredPermissions()
+        .filter(([, verb]) => verb === "list")
+        .map(([type]) => type),
+    );
+    const unused = controllerRules().flatMap((rule) =>
+      rule.apiGroups.flatMap((group) =>
+        rule.resources.flatMap((resource) =>
+          rule.verbs
+            .map((verb) => `${verb} ${resource}.${group}`)
+            .filter((grant) => {
+              if (required.includes(grant)) return false;
+              // get on a type the controllers list anyway adds nothing a list does not show.
+              if (
+                grant.startsWith("get ") &&
+                [...listed].some((type) => grant === `get ${type.plural}.${type.group}`)
+              )
+                return false;
+              // Owner references with blockOwnerDeletion need update on the owner's finalizers.
+              return !(grant.startsWith("update ") && resource.endsWith("/finalizers"));
+            }),
+        ),
+      ),
+    );
+    expect(unused).toEqual([]);
+  });
+
   it("grants leader election on Leases in the release namespace only", () => {
     const lease = {
       group: "coordination.k8s.io",
@@ -90,6 +122,10 @@ describe("the chart's RBAC", () => {
     };
     for (const verb of ["get", "create", "update"])
       expect(grants(leaderElectionRules(), lease, verb)).toBe(true);
+    // The elector writes no Events; the controllers record theirs in the watched namespaces.
+    expect(leaderElectionRules()).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
     expect(controllerRules().some((rule) => rule.resources.includes("leases"))).toBe(false);
   });
 

@@ -20,10 +20,11 @@ export function referenceBlocker(reference: Reference, lookup: ReferenceLookup):
       reason: reference.kind === "Secret" ? "SecretNotFound" : "PersistentVolumeClaimNotFound",
       message: `${reference.kind} ${reference.name} (${reference.field}) does not exist`,
     };
-  if (reference.key !== undefined && !(lookup.keys ?? []).includes(reference.key))
+  const missing = (reference.keys ?? []).filter((key) => !(lookup.keys ?? []).includes(key));
+  if (missing.length > 0)
     return {
       reason: "SecretKeyNotFound",
-      message: `Secret ${reference.name} has no key ${reference.key} (${reference.field})`,
+      message: `Secret ${reference.name} has no key ${missing.join(", ")} (${reference.field})`,
     };
   return undefined;
 }

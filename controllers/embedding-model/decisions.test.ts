@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { referenceBlocker, specBlockers } from "./blockers.ts";
+import { referencedObjects } from "./references.ts";
 import { httpsModel } from "./test-models.ts";
 import { servingState, type DeploymentObservation } from "./version-status.ts";
 
@@ -50,7 +51,7 @@ describe("blockers", () => {
   const secret = {
     kind: "Secret",
     name: "minilm-token",
-    key: "token",
+    keys: ["token"],
     field: "spec.serving.auth.tokenSecretRef",
   } as const;
   it.each([
@@ -71,6 +72,22 @@ describe("blockers", () => {
     ],
   ] as const)("%s -> %s", (_, reference, lookup, reason) => {
     expect(referenceBlocker(reference, lookup)?.reason).toBe(reason);
+  });
+
+  it("names the keys a TLS Secret lacks: jude serve reads tls.crt and tls.key from it", () => {
+    const model = httpsModel();
+    const [tls] = referencedObjects(model).filter(
+      (reference) => reference.field === "spec.serving.tls.secretName",
+    );
+    expect(referenceBlocker(tls!, { found: true, keys: ["tls.crt", "tls.key", "ca.crt"] })).toBeUndefined();
+    // An Opaque Secret made with --from-file=cert.pem --from-file=key.pem: the pods would crash-loop.
+    expect(referenceBlocker(tls!, { found: true, keys: ["cert.pem", "key.pem"] })).toEqual({
+      reason: "SecretKeyNotFound",
+      message: "Secret minilm-tls has no key tls.crt, tls.key (spec.serving.tls.secretName)",
+    });
+    expect(referenceBlocker(tls!, { found: true, keys: ["tls.crt"] })?.message).toBe(
+      "Secret minilm-tls has no key tls.key (spec.serving.tls.secretName)",
+    );
   });
 
   it("stalls on specs the pods cannot honour, naming the field", () => {

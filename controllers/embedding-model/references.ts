@@ -8,8 +8,8 @@ import { modelSources } from "./model-source.ts";
 export interface Reference {
   kind: "Secret" | "PersistentVolumeClaim";
   name: string;
-  /** The Secret key the pods read, when one is named. */
-  key?: string;
+  /** The Secret keys the pods read from it. */
+  keys?: readonly string[];
   field: string;
 }
 
@@ -17,11 +17,18 @@ export interface Reference {
 export function referencedObjects(model: EmbeddingModel): Reference[] {
   const { serving } = model.spec;
   const references: Reference[] = [];
+  // The whole Secret is mounted and jude serve reads these two files from it (serving-config.ts): an
+  // Opaque Secret with other key names mounts fine and the server then fails at start, pod after pod.
   if (serving.tls !== undefined)
-    references.push({ kind: "Secret", name: serving.tls.secretName, field: "spec.serving.tls.secretName" });
+    references.push({
+      kind: "Secret",
+      name: serving.tls.secretName,
+      keys: ["tls.crt", "tls.key"],
+      field: "spec.serving.tls.secretName",
+    });
   if (serving.auth !== undefined) {
     const { name, key } = serving.auth.tokenSecretRef;
-    references.push({ kind: "Secret", name, key, field: "spec.serving.auth.tokenSecretRef" });
+    references.push({ kind: "Secret", name, keys: [key], field: "spec.serving.auth.tokenSecretRef" });
   }
   const sources = modelSources(model.spec.model);
   if (sources.model.claim !== undefined)

@@ -11,6 +11,7 @@ import {
   deadLetterTopicRule,
   nearlinePipelineSpec,
   outputTopicRule,
+  sinkTopicsRule,
   sinks,
 } from "../../crds/nearline-pipeline.ts";
 import { kafkaTopicPattern } from "../../crds/patterns.ts";
@@ -69,7 +70,8 @@ export const nearlineConfigSchema = z
   })
   // The resource's own topic rules, so a config the operator renders from an admitted spec passes.
   .refine(deadLetterTopicRule.holds, { message: deadLetterTopicRule.message, path: ["sinks", "deadLetter"] })
-  .refine(outputTopicRule.holds, { message: outputTopicRule.message, path: ["sinks", "kafka"] });
+  .refine(outputTopicRule.holds, { message: outputTopicRule.message, path: ["sinks", "kafka"] })
+  .refine(sinkTopicsRule.holds, { message: sinkTopicsRule.message, path: ["sinks", "deadLetter"] });
 export type NearlineConfig = z.infer<typeof nearlineConfigSchema>;
 
 /** Reads and validates a worker config file (YAML or JSON); a ConfigError lists every problem. */

@@ -19,7 +19,13 @@ export interface EmbeddingCallOptions {
    * must never be stored under this version, e.g. when a Service routes to the wrong Deployment.
    */
   modelDigest?: string;
-  /** Cut inputs longer than the model's limit instead of failing the call. */
+  /**
+   * Cut inputs longer than the model's limit instead of failing the call; default true. A pipeline
+   * embeds rendered entity texts whose length nobody checks upstream, and spec.model.maxSequenceLength
+   * promises that longer texts are truncated: failing instead (INVALID_ARGUMENT, not retryable) would
+   * stop the worker on the first long job description and restart it onto the same record forever.
+   * Bootstrap and the parity check truncate too, so every writer embeds a text the same way.
+   */
   truncate?: boolean;
 }
 
@@ -40,22 +46,16 @@ export function connectEmbedding(
       : {}),
     ...(section.token !== undefined ? { token: readSecret(section.token, "embedding server token") } : {}),
   });
-  const { modelDigest, truncate } = options;
-  const call: EmbedCall =
-    modelDigest === undefined && truncate === undefined
-      ? client.embedTexts
-      : async (texts, signal) => {
-          const answer = await client.embed(texts, {
-            ...(truncate !== undefined ? { truncate } : {}),
-            ...(signal ? { signal } : {}),
-          });
-          if (modelDigest !== undefined && answer.model.digest !== modelDigest) {
-            throw new PipelineError(
-              PipelineErrorCodes.MODEL_MISMATCH,
-              `embedding server ${section.endpoint} serves model ${answer.model.digest}, expected ${modelDigest}`,
-            );
-          }
-          return answer.vectors;
-        };
+  const { modelDigest, truncate = true } = options;
+  const call: EmbedCall = async (texts, signal) => {
+    const answer = await client.embed(texts, { truncate, ...(signal ? { signal } : {}) });
+    if (modelDigest !== undefined && answer.model.digest !== modelDigest) {
+      throw new PipelineError(
+        PipelineErrorCodes.MODEL_MISMATCH,
+        `embedding server ${section.endpoint} serves model ${answer.model.digest}, expected ${modelDigest}`,
+      );
+    }
+    return answer.vectors;
+  };
   return { call, isRetryable: isRetryableEmbeddingError, close: () => client.close() };
 }

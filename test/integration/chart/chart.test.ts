@@ -38,11 +38,14 @@ async function can(
   namespace?: string,
 ): Promise<boolean> {
   const scope = namespace === undefined ? ["--all-namespaces"] : ["-n", namespace];
+  // "kind/status" to kubectl auth can-i is the object named status; a subresource needs its own flag.
+  const [type, subresource] = resource.split("/");
   const answer = await kubectl([
     "auth",
     "can-i",
     verb,
-    resource,
+    type!,
+    ...(subresource === undefined ? [] : [`--subresource=${subresource}`]),
     ...scope,
     `--as=system:serviceaccount:${release.namespace}:${release.name}-jude-operator`,
   ]).catch((error: { stdout?: string }) => error.stdout ?? "");
@@ -163,6 +166,8 @@ describe("the jude-operator chart", () => {
     for (const [verb, resource] of [
       ["list", "secrets"],
       ["watch", "secrets"],
+      ["patch", "embeddingmodels.jude.dev"],
+      ["update", "nearlinepipelines.jude.dev/status"],
       ["update", "leases.coordination.k8s.io"],
       ["create", "customresourcedefinitions.apiextensions.k8s.io"],
       ["patch", "nodes"],

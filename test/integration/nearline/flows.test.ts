@@ -26,6 +26,7 @@ import {
   type RedisMode,
 } from "../../support/nearline.ts";
 import { schemaValid } from "../../support/nearline-sinks.ts";
+import { jobText } from "../../support/nearline-oracle.ts";
 import {
   parseWorkerFreshness,
   versionStatus,
@@ -223,6 +224,24 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
     // written within the time this test waited for it (give or take the sketch's 1%).
     const smallest = Math.min(...Object.keys(sketch!.buckets).map(Number));
     expect(bucketValue(smallest)).toBeLessThanOrEqual((writtenBy - sentAt) * 1.01 + 1);
+  });
+
+  it("embeds a text longer than the model's token limit by its first tokens, and keeps going", async () => {
+    // 400 skills render to well over the model's 256 tokens; a long job description does the same.
+    const fields = {
+      title: "Staff Engineer",
+      company: "Initech",
+      skills: Array.from({ length: 400 }, (_, index) => `skill-${index}`),
+    };
+    await send([
+      jobEvent("j-long", 5000, fields),
+      jobEvent("j-after-long", 5000, { title: "Welder", company: "Acme", skills: [] }),
+    ]);
+    const live = produced.filter((event) => !event.key.startsWith("bad")); // dead-lettered above
+    await expectStoreMatches(store, version, expectedFinalState(live, version));
+    const [stored] = await readVectors(["j-long"]);
+    const [reference] = (await client.embed([jobText(fields)], { truncate: true })).vectors;
+    expect(cosine(stored!, reference!)).toBeGreaterThan(0.9999);
   });
 
   async function readVectors(ids: string[]): Promise<Float32Array[]> {

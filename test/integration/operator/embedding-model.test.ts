@@ -241,6 +241,32 @@ describe("EmbeddingModel controller on the testbed", () => {
     expect(reasons).toContain("Ready");
   });
 
+  it("stalls on a TLS Secret without tls.crt and tls.key, naming the keys, and renders nothing", async () => {
+    // An Opaque Secret with other key names mounts fine; jude serve would then fail at start.
+    await kubectl([
+      "create",
+      "secret",
+      "generic",
+      "minilm-tls",
+      "-n",
+      namespace,
+      "--from-literal=cert.pem=x",
+    ]);
+    await apply([cpuModel(namespace, "minilm-tls", { replicas: 1, tls: { secretName: "minilm-tls" } })]);
+    const stalled = await waitForModel(
+      "minilm-tls",
+      (model) => condition(model, "Stalled")?.status === "True",
+    );
+    expect(condition(stalled, "Stalled")).toMatchObject({
+      reason: "SecretKeyNotFound",
+      message: expect.stringContaining(
+        "Secret minilm-tls has no key tls.crt, tls.key (spec.serving.tls.secretName)",
+      ),
+    });
+    expect(await getObject("deployment/minilm-tls-v1", namespace)).toBeUndefined();
+    await kubectl(["delete", "embeddingmodel", "minilm-tls", "-n", namespace, "--wait=true"]);
+  });
+
   it("lets the garbage collector remove every child when the model is deleted", async () => {
     await kubectl(["delete", "embeddingmodel", "minilm-cpu", "-n", namespace, "--wait=true"]);
     await waitFor(
