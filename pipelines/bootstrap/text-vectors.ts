@@ -12,10 +12,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Store, VectorDtype } from "../../store/index.ts";
 import { claimTexts, putTexts, releaseTextClaims } from "../../store/index.ts";
-import { chunk } from "../../plumbing/chunks.ts";
 import { Permits } from "../../plumbing/permits.ts";
 import type { EntityText } from "../shared/entity-text.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
+import { embeddingCalls } from "../shared/embedding.ts";
 
 export interface TextVectorsOptions {
   readonly store: Store;
@@ -131,7 +131,7 @@ export class TextVectors {
     const { store, version, modelDigest, dtype, maxBatchSize, owner } = this.#options;
     const result = new Map<string, Float32Array>();
     const settled = await Promise.allSettled(
-      chunk(claimed, maxBatchSize).map(async (request) => {
+      embeddingCalls(claimed, maxBatchSize, ([, text]) => text).map(async (request) => {
         const vectors = await this.#permits.run(() => this.#options.embed(request.map(([, text]) => text)));
         await putTexts(
           store,
@@ -153,7 +153,7 @@ export class TextVectors {
   }
 
   async #embedAll(texts: readonly string[]): Promise<Float32Array[]> {
-    const requests = chunk(texts, this.#options.maxBatchSize).map((request) =>
+    const requests = embeddingCalls(texts, this.#options.maxBatchSize, (text) => text).map((request) =>
       this.#permits.run(() => this.#options.embed(request)),
     );
     return (await Promise.all(requests)).flat();

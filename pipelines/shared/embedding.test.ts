@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BatchedEmbedder } from "./embedding.ts";
+import { BatchedEmbedder, MAX_CALL_TEXT_BYTES } from "./embedding.ts";
 
 const vectorOf = (text: string): Float32Array => Float32Array.of(text.length);
 
@@ -50,5 +50,26 @@ describe("BatchedEmbedder", () => {
       { maxBatchSize: 8, maxInflight: 1, isRetryable: () => false },
     );
     await expect(broken.embed(["a"])).rejects.toThrow("invalid argument");
+  });
+
+  it("also splits by size, so large texts never make a call above the server's message limit", async () => {
+    const bytes: number[] = [];
+    const embedder = new BatchedEmbedder(
+      async (texts) => {
+        bytes.push(texts.reduce((sum, text) => sum + Buffer.byteLength(text), 0));
+        return texts.map(vectorOf);
+      },
+      { maxBatchSize: 64, maxInflight: 4, isRetryable: () => false },
+    );
+    // 20 texts of 300 KB (multi-byte characters: 100,000 x 3 bytes) and one above the budget on its own.
+    const large = Array.from({ length: 20 }, (_, index) => `${index}`.padEnd(100_000, "€"));
+    const texts = [...large.slice(0, 10), "€".repeat(MAX_CALL_TEXT_BYTES), ...large.slice(10), "short"];
+    const vectors = await embedder.embed(texts);
+    expect(vectors.map((vector) => vector[0])).toEqual(texts.map((text) => text.length));
+    expect(bytes.length).toBeGreaterThan(1);
+    expect(bytes.filter((size) => size > MAX_CALL_TEXT_BYTES)).toEqual([3 * MAX_CALL_TEXT_BYTES]);
+    expect(bytes.reduce((sum, size) => sum + size, 0)).toBe(
+      texts.reduce((sum, text) => sum + Buffer.byteLength(text), 0),
+    );
   });
 });

@@ -1,14 +1,33 @@
 /**
- * The pipelines' side of embedding: split texts into calls of at most `maxBatchSize`, keep at most
- * `maxInflight` calls running, and retry calls that fail because the server is unavailable or
- * overloaded until it answers. Order of results matches the order of texts.
+ * The pipelines' side of embedding: split texts into calls of at most `maxBatchSize` texts and
+ * `MAX_CALL_TEXT_BYTES`, keep at most `maxInflight` calls running, and retry calls that fail because
+ * the server is unavailable or overloaded until it answers. Order of results matches the order of texts.
  */
-import { chunk } from "../../plumbing/chunks.ts";
+import { chunkWithin } from "../../plumbing/chunks.ts";
 import { Permits } from "../../plumbing/permits.ts";
 import type { Logger } from "../../plumbing/logger.ts";
 import { retry } from "../../plumbing/retry.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { PipelineError, PipelineErrorCodes } from "./errors.ts";
+
+/**
+ * The most UTF-8 bytes of text one embedding call carries (a single longer text goes alone). Entity
+ * texts are not bounded upstream: 64 texts of a few hundred KB would make a request above the
+ * server's gRPC message limit (`limits.maxMessageBytes`, 4 MiB by default), which the server refuses
+ * without retry, stopping the worker on the same records after each restart. 1 MiB stays well under
+ * it (and a Kafka record, 1 MB by default, fits); short texts, the common case, still fill whole
+ * batches, since 64 texts of 16 KB each are 1 MiB.
+ */
+export const MAX_CALL_TEXT_BYTES = 1024 * 1024;
+
+/** `texts` cut into the calls that embed them: at most `maxBatchSize` texts and MAX_CALL_TEXT_BYTES each. */
+export function embeddingCalls<T>(
+  texts: readonly T[],
+  maxBatchSize: number,
+  textOf: (item: T) => string,
+): T[][] {
+  return chunkWithin(texts, maxBatchSize, MAX_CALL_TEXT_BYTES, (item) => Buffer.byteLength(textOf(item)));
+}
 
 /** One call to the embedding server: vectors in the order of `texts`. */
 export type EmbedCall = (texts: string[], signal?: AbortSignal) => Promise<Float32Array[]>;
@@ -37,7 +56,7 @@ export class BatchedEmbedder {
   /** Embeds every text; resolves when all calls succeeded. */
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const permits = new Permits(this.#options.maxInflight);
-    const calls = chunk(texts, this.#options.maxBatchSize).map((slice) =>
+    const calls = embeddingCalls(texts, this.#options.maxBatchSize, (text) => text).map((slice) =>
       permits.run(async () => {
         const result = await retry(() => this.#call(slice, this.#options.signal), {
           isRetryable: this.#options.isRetryable,
