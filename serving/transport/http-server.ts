@@ -57,10 +57,10 @@ interface Route {
 
 /**
  * The HTTP side: OpenAI's `POST /v1/embeddings` and `GET /v1/models[/{model}]`, text-embeddings-
- * inference's `POST /embed`, `GET /info` and `GET /health`, Prometheus `/metrics`, and the probes
- * `/healthz` (the process is alive, also while the model loads) and `/readyz` (loaded, warmed up, not
- * draining). Errors carry OpenAI's body except on TEI's routes, which carry TEI's. Probes, `/health`
- * and metrics need no token.
+ * inference's `POST /embed` (also `POST /`, as in TEI), `GET /info` and `GET /health`, Prometheus
+ * `/metrics`, and the probes `/healthz` (the process is alive, also while the model loads) and
+ * `/readyz` (loaded, warmed up, not draining). Errors carry OpenAI's body except on TEI's routes,
+ * which carry TEI's. Probes, `/health` and metrics need no token.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpListener> {
   const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now());
@@ -109,6 +109,12 @@ function apiRoutes(options: HttpServerOptions, bodies: BodyBudget, startedAtMs: 
     }
   };
   const model = (): RouteAnswer => ({ body: openAiModel(context.embedder.model, startedAtMs), headers: {} });
+  const teiEmbed: Route = {
+    method: "POST",
+    family: "tei",
+    metric: "tei.embed",
+    handle: async (request, signal) => handleTeiEmbed(context, await jsonBody(request), signal),
+  };
   const embeddings: Route = {
     method: "POST",
     family: "openai",
@@ -129,15 +135,10 @@ function apiRoutes(options: HttpServerOptions, bodies: BodyBudget, startedAtMs: 
         handle: () => ({ body: { object: "list", data: [model().body] }, headers: {} }),
       },
     ],
-    [
-      "/embed",
-      {
-        method: "POST",
-        family: "tei",
-        metric: "tei.embed",
-        handle: async (request, signal) => handleTeiEmbed(context, await jsonBody(request), signal),
-      },
-    ],
+    ["/embed", teiEmbed],
+    // TEI answers POST / as /embed for an embedding model; huggingface_hub's InferenceClient
+    // (base_url = the server) posts feature_extraction there.
+    ["/", teiEmbed],
     ["/info", { method: "GET", family: "tei", handle: () => handleTeiInfo(context) }],
   ]);
   // OpenAI's GET /v1/models/{model}, under each name the model answers to.
