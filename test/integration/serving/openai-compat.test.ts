@@ -129,6 +129,13 @@ describe("OpenAI's error body on every route", () => {
   });
 });
 
+it("refuses token-id input (LangChain's default) with a message that says how to send text", async () => {
+  // langchain-openai's OpenAIEmbeddings tokenizes with tiktoken and sends the ids by default.
+  const error = await openAiError(openai.raw("POST", "/embeddings", { input: [[101, 7592, 102]] }));
+  expect(error.status).toBe(400);
+  expect(error.body.error.message).toContain("check_embedding_ctx_length=False");
+});
+
 describe("overload", () => {
   let small: EmbeddingServer;
   beforeAll(async () => {
