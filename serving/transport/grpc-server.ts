@@ -4,7 +4,8 @@ import type { Socket } from "node:net";
 import type { CallContext } from "./call-context.ts";
 import { embeddingServiceHandlers } from "./embed-service.ts";
 import { healthHandlers, type HealthState } from "./health-service.ts";
-import { loadProtos, withLenientDecoding } from "./proto.ts";
+import { loadProtoDescriptors, loadProtos, withLenientDecoding } from "./proto.ts";
+import { asV1alpha, DescriptorIndex, REFLECTION_SERVICE, reflectionHandlers } from "./reflection-service.ts";
 import { teiEmbedHandlers, teiInfoHandlers } from "./tei-service.ts";
 
 /** Names of the gRPC services, as health checks address them. */
@@ -31,7 +32,7 @@ export interface GrpcListener {
   shutdown(graceMs: number): Promise<void>;
 }
 
-/** Binds the gRPC server with the embedding, TEI and health services. */
+/** Binds the gRPC server with the embedding, TEI, health and reflection services. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcListener> {
   const protos = loadProtos();
   const server = new Server({
@@ -43,6 +44,18 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
   server.addService(withLenientDecoding(protos.teiEmbed.service), teiEmbedHandlers(options.context));
   server.addService(withLenientDecoding(protos.teiInfo.service), teiInfoHandlers(options.context));
   server.addService(protos.health.service, healthHandlers(options.health));
+  // Server reflection, as TEI offers it: generic clients (grpcurl, grpcui, Postman) need no .proto.
+  const reflection = reflectionHandlers(
+    new DescriptorIndex(loadProtoDescriptors(), [
+      ...GRPC_SERVICE_NAMES,
+      "grpc.health.v1.Health",
+      REFLECTION_SERVICE,
+    ]),
+    options.context,
+  );
+  const reflectionService = withLenientDecoding(protos.reflection.service);
+  server.addService(reflectionService, reflection);
+  server.addService(asV1alpha(reflectionService), reflection);
   const credentials = options.tls
     ? ServerCredentials.createSsl(
         null,

@@ -7,13 +7,12 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { servingErrors } from "../core/errors.ts";
 import type { ServingMetrics } from "../metrics.ts";
 import { type CallContext, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
 import { BodyBudget, parseJsonBody, readBody, sendJson, sendText } from "./http-body.ts";
 import { handleOpenAiEmbeddings } from "./openai-embeddings.ts";
-import { openAiModel, servedModelNames } from "./openai-models.ts";
+import { assertServedModel, openAiModel } from "./openai-models.ts";
 import { toHttpError, toTeiHttpError, type OpenAiErrorBody } from "./status-mapping.ts";
 import { handleTeiEmbed, handleTeiInfo, teiHealth } from "./tei-http.ts";
 
@@ -57,10 +56,10 @@ interface Route {
 
 /**
  * The HTTP side: OpenAI's `POST /v1/embeddings` and `GET /v1/models[/{model}]`, text-embeddings-
- * inference's `POST /embed`, `GET /info` and `GET /health`, Prometheus `/metrics`, and the probes
- * `/healthz` (the process is alive, also while the model loads) and `/readyz` (loaded, warmed up, not
- * draining). Errors carry OpenAI's body except on TEI's routes, which carry TEI's. Probes, `/health`
- * and metrics need no token.
+ * inference's `POST /embed` (also `POST /`, as in TEI), `GET /info` and `GET /health`, Prometheus
+ * `/metrics`, and the probes `/healthz` (the process is alive, also while the model loads) and
+ * `/readyz` (loaded, warmed up, not draining). Errors carry OpenAI's body except on TEI's routes,
+ * which carry TEI's. Probes, `/health` and metrics need no token.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpListener> {
   const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now());
@@ -109,6 +108,12 @@ function apiRoutes(options: HttpServerOptions, bodies: BodyBudget, startedAtMs: 
     }
   };
   const model = (): RouteAnswer => ({ body: openAiModel(context.embedder.model, startedAtMs), headers: {} });
+  const teiEmbed: Route = {
+    method: "POST",
+    family: "tei",
+    metric: "tei.embed",
+    handle: async (request, signal) => handleTeiEmbed(context, await jsonBody(request), signal),
+  };
   const embeddings: Route = {
     method: "POST",
     family: "openai",
@@ -129,21 +134,46 @@ function apiRoutes(options: HttpServerOptions, bodies: BodyBudget, startedAtMs: 
         handle: () => ({ body: { object: "list", data: [model().body] }, headers: {} }),
       },
     ],
+    ["/embed", teiEmbed],
+    // TEI answers POST / as /embed for an embedding model; huggingface_hub's InferenceClient
+    // (base_url = the server) posts feature_extraction there.
+    ["/", teiEmbed],
+    ["/info", { method: "GET", family: "tei", handle: () => handleTeiInfo(context) }],
+    // OpenAI's GET /v1/models/{model}, under each name the model answers to (see requestedModel).
     [
-      "/embed",
+      MODELS_PREFIX,
       {
-        method: "POST",
-        family: "tei",
-        metric: "tei.embed",
-        handle: async (request, signal) => handleTeiEmbed(context, await jsonBody(request), signal),
+        method: "GET",
+        family: "openai",
+        handle: (request) => {
+          assertServedModel(context.embedder.model, requestedModel(request.url ?? "/"));
+          return model();
+        },
       },
     ],
-    ["/info", { method: "GET", family: "tei", handle: () => handleTeiInfo(context) }],
   ]);
-  // OpenAI's GET /v1/models/{model}, under each name the model answers to.
-  for (const name of servedModelNames(context.embedder.model))
-    routes.set(`/v1/models/${encodeURIComponent(name)}`, { method: "GET", family: "openai", handle: model });
   return routes;
+}
+
+const MODELS_PREFIX = "/v1/models/";
+
+/**
+ * The model id in `/v1/models/{model}`, percent-decoded. Clients encode the id differently (the
+ * `openai` SDK leaves `:` and `@` as they are, others send `%3A`), so ids are compared decoded; a
+ * malformed escape is an id no model has.
+ */
+function requestedModel(url: string): string {
+  const segment = (url.split("?")[0] ?? "").slice(MODELS_PREFIX.length);
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/** The route of a path: exact, or the model route for any `/v1/models/{model}`. */
+function routeOf(routes: ReadonlyMap<string, Route>, path: string): Route | undefined {
+  return routes.get(path.startsWith(MODELS_PREFIX) ? MODELS_PREFIX : path);
 }
 
 async function dispatch(
@@ -177,21 +207,10 @@ async function dispatch(
     response.end(await metrics.registry.metrics());
     return;
   }
-  const route = routes.get(path);
+  const route = routeOf(routes, path);
   if (route === undefined) {
-    const missing = path.startsWith("/v1/models/")
-      ? toHttpError(
-          servingErrors.modelNotFound(
-            decodeURIComponent(path.slice("/v1/models/".length)),
-            servedModelNames(context.embedder.model),
-          ),
-        )
-      : {
-          status: 404,
-          headers: {},
-          body: openAiRouteError(`no route for ${request.method} ${path}`, "not_found"),
-        };
-    return sendJson(response, missing.status, missing.body, missing.headers);
+    const body = openAiRouteError(`no route for ${request.method} ${path}`, "not_found");
+    return sendJson(response, 404, body);
   }
   if (request.method !== route.method) {
     const message = `${path} takes ${route.method}, not ${request.method}`;

@@ -14,11 +14,14 @@ export const OPENAI_MAX_INPUTS = 2048;
 
 /**
  * The OpenAI embeddings request. `prompt_name`, `truncate` and `normalize` are extensions (as in
- * text-embeddings-inference's OpenAI route); token-id inputs are not supported.
+ * text-embeddings-inference's OpenAI route). Token-id inputs are refused: the ids OpenAI clients
+ * send are tiktoken's, not this model's tokenizer's, so embedding them would give wrong vectors.
  */
 const openAiRequestSchema = z.object({
   input: z.union([z.string(), z.array(z.string())], {
-    error: "input must be a string or a list of strings (token-id inputs are not supported)",
+    error:
+      "input must be a string or a list of strings; token ids are not accepted (they would be another " +
+      "tokenizer's: LangChain's OpenAIEmbeddings sends them unless check_embedding_ctx_length=False)",
   }),
   model: z.string().optional(),
   encoding_format: z.enum(["float", "base64"]).default("float"),

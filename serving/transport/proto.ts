@@ -1,6 +1,6 @@
 import type { GrpcObject, ServiceClientConstructor, ServiceDefinition } from "@grpc/grpc-js";
 import { loadPackageDefinition } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
+import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -22,22 +22,26 @@ const loaderOptions = {
   includeDirs: [protoDir],
 };
 
-/** The loaded services of the three protos this server speaks. */
+/** The loaded services of the protos this server speaks. */
 export interface Protos {
   embedding: ServiceClientConstructor;
   teiEmbed: ServiceClientConstructor;
   teiInfo: ServiceClientConstructor;
   health: ServiceClientConstructor;
+  reflection: ServiceClientConstructor;
 }
+
+const PROTO_FILES = ["embedding.proto", "tei.proto", "health.proto", "reflection.proto"];
 
 let cached: Protos | undefined;
 
 /** Loads the protos once per process. */
 export function loadProtos(): Protos {
   if (cached !== undefined) return cached;
-  const root = loadPackageDefinition(
-    loadSync(["embedding.proto", "tei.proto", "health.proto"], loaderOptions),
-  ) as unknown as Record<string, GrpcObject>;
+  const root = loadPackageDefinition(loadSync(PROTO_FILES, loaderOptions)) as unknown as Record<
+    string,
+    GrpcObject
+  >;
   const pick = (path: string): ServiceClientConstructor => {
     const found = path
       .split(".")
@@ -50,8 +54,18 @@ export function loadProtos(): Protos {
     teiEmbed: pick("tei.v1.Embed"),
     teiInfo: pick("tei.v1.Info"),
     health: pick("grpc.health.v1.Health"),
+    reflection: pick("grpc.reflection.v1.ServerReflection"),
   };
   return cached;
+}
+
+/**
+ * The served protos for server reflection: every service, message and enum by full name, each
+ * message and enum with the serialized file descriptors. Field names stay as the .proto spells them
+ * (reflection clients derive JSON names from them), unlike the camel case of loadProtos.
+ */
+export function loadProtoDescriptors(): PackageDefinition {
+  return loadSync(PROTO_FILES, { ...loaderOptions, keepCase: true });
 }
 
 const MALFORMED = Symbol("malformed request");

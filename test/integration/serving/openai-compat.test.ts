@@ -90,6 +90,22 @@ describe("GET /v1/models", () => {
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe("model_not_found");
   });
+
+  it("retrieves the model under every name it serves, however the id is encoded", async () => {
+    const expected = (await openai.listModels()).data[0];
+    for (const id of [server.model.name, "2026-11-01", `${server.model.name}:2026-11-01`]) {
+      // As the SDKs send it (`:` raw), and with every reserved character escaped.
+      expect(await openai.retrieveModel(id), id).toEqual(expected);
+      expect(await openai.raw("GET", `/models/${encodeURIComponent(id)}`), id).toEqual(expected);
+    }
+  });
+
+  it("answers 404 model_not_found for an id with a malformed escape, not an internal error", async () => {
+    const error = await openAiError(openai.raw("GET", "/models/%E0%A4%A"));
+    expect(error.status).toBe(404);
+    expect(error.body.error).toMatchObject({ code: "model_not_found", param: "model" });
+    expect(error.body.error.message).toContain('"%E0%A4%A"');
+  });
 });
 
 describe("OpenAI's error body on every route", () => {
@@ -111,6 +127,13 @@ describe("OpenAI's error body on every route", () => {
       },
     });
   });
+});
+
+it("refuses token-id input (LangChain's default) with a message that says how to send text", async () => {
+  // langchain-openai's OpenAIEmbeddings tokenizes with tiktoken and sends the ids by default.
+  const error = await openAiError(openai.raw("POST", "/embeddings", { input: [[101, 7592, 102]] }));
+  expect(error.status).toBe(400);
+  expect(error.body.error.message).toContain("check_embedding_ctx_length=False");
 });
 
 describe("overload", () => {

@@ -85,6 +85,18 @@ describe("TEI's HTTP API", () => {
     expect(Math.hypot(...many.vectors[0]!)).toBeCloseTo(1, 5); // TEI normalises by default
   });
 
+  it("POST / is /embed, as in TEI (huggingface_hub's InferenceClient posts there)", async () => {
+    const atRoot = await http.embed({ inputs: texts, truncate: true }, "/");
+    const atEmbed = await http.embed({ inputs: texts, truncate: true });
+    expect(atRoot.vectors).toHaveLength(texts.length);
+    atRoot.vectors.forEach((vector, index) =>
+      expect(maxAbsDifference(vector, atEmbed.vectors[index]!)).toBeLessThanOrEqual(BATCHING_TOLERANCE.fp32),
+    );
+    expectTimingHeaders(Object.fromEntries(atRoot.headers), [...texts.join("")].length);
+    const error = await http.embed({ inputs: [] }, "/").catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ status: 400, body: { error: expect.any(String), error_type: "Empty" } });
+  });
+
   it("applies normalize, dimensions, prompt_name and truncation_direction", async () => {
     const [base] = (await http.embed({ inputs: texts[0]! })).vectors;
     const [raw] = (await http.embed({ inputs: texts[0]!, normalize: false })).vectors;

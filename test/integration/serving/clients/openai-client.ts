@@ -69,6 +69,17 @@ export class OpenAiClient {
     return (await this.#request("GET", "/models")) as never;
   }
 
+  /**
+   * models.retrieve. The SDKs percent-encode the id as a path segment, leaving RFC 3986's segment
+   * characters (`:`, `@`, `+`, ...) as they are: `name:version` travels with a raw `:`.
+   */
+  async retrieveModel(
+    id: string,
+  ): Promise<{ id: string; object: "model"; created: number; owned_by: string }> {
+    const segment = id.replace(/[^A-Za-z0-9\-._~!$&'()*+,;=:@]+/g, encodeURIComponent);
+    return (await this.#request("GET", `/models/${segment}`)) as never;
+  }
+
   /** Any request; resolves with the JSON body, throws OpenAiApiError for a non-2xx answer. */
   async raw(method: string, path: string, body?: unknown): Promise<unknown> {
     return this.#request(method, path, body);

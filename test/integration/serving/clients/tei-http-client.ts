@@ -1,7 +1,9 @@
 /**
  * A client of text-embeddings-inference's HTTP API as TEI users call it (LlamaIndex's
- * TextEmbeddingsInference, huggingface_hub's feature_extraction), written from TEI's published API
- * description: `POST /embed`, `GET /info`, `GET /health`; errors are `{"error", "error_type"}`.
+ * TextEmbeddingsInference posts to `/embed`; huggingface_hub's InferenceClient.feature_extraction
+ * with the server as `base_url` posts to `/`, which TEI answers as `/embed` for an embedding model),
+ * written from TEI's published API description: `POST /embed`, `GET /info`, `GET /health`; errors
+ * are `{"error", "error_type"}`.
  */
 
 /** TEI's EmbedRequest. */
@@ -34,9 +36,12 @@ export class TeiHttpClient {
     this.baseUrl = baseUrl;
   }
 
-  /** POST /embed: the vectors, and TEI's response headers. */
-  async embed(request: TeiHttpEmbedRequest): Promise<{ vectors: number[][]; headers: Headers }> {
-    const response = await fetch(`${this.baseUrl}/embed`, {
+  /** POST /embed (or `path`): the vectors, and TEI's response headers. */
+  async embed(
+    request: TeiHttpEmbedRequest,
+    path: "/embed" | "/" = "/embed",
+  ): Promise<{ vectors: number[][]; headers: Headers }> {
+    const response = await fetch(`${this.baseUrl}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(request),
