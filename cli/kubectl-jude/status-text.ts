@@ -85,6 +85,8 @@ function renderModel(model: ModelView): string {
         ]);
     }
     lines.push(...table(rows, "    "));
+    for (const pipeline of model.pipelines)
+      if (pipeline.message !== undefined) lines.push(`    ${pipeline.name} not ready: ${pipeline.message}`);
   }
   if (model.bootstraps.length > 0) {
     lines.push("  bootstraps:");
