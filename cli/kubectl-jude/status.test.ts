@@ -64,8 +64,9 @@ describe("kubectl jude status", () => {
     expect(progressBar(undefined)).toContain("?");
   });
 
-  it("says so when there is nothing to show", () => {
+  it("says so when there is nothing to show, and where it looked", () => {
     expect(renderStatus([])).toBe("No EmbeddingModels found.\n");
+    expect(renderStatus([], "in namespace default")).toBe("No EmbeddingModels found in namespace default.\n");
   });
 
   it("says why a pipeline is not ready, where its figures would be", () => {
