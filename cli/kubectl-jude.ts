@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
 import { Cluster, PluginError } from "./kubectl-jude/cluster.ts";
-import { completionScript } from "./kubectl-jude/completion.ts";
+import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
 import { statusView } from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
@@ -56,7 +56,12 @@ async function run(argv: string[]): Promise<number> {
     return command === undefined && !values.help ? 2 : 0;
   }
   if (command === "completion") {
-    process.stdout.write(completionScript(args[0] ?? "bash"));
+    const shell = args[0] ?? "bash";
+    if (!completionShells.includes(shell))
+      throw new UsageError(
+        `unsupported shell "${shell}" for completion: use ${completionShells.join(" or ")}`,
+      );
+    process.stdout.write(completionScript(shell));
     return 0;
   }
   if (values.output !== "text" && values.output !== "json")
@@ -68,12 +73,14 @@ async function run(argv: string[]): Promise<number> {
   const namespace = values.namespace ?? cluster.currentNamespace();
   switch (command) {
     case "status": {
-      const objects = await cluster.readAll(values["all-namespaces"] ? undefined : namespace);
+      const allNamespaces = values["all-namespaces"] === true;
+      const scope = allNamespaces ? "in any namespace" : `in namespace ${namespace}`;
+      const objects = await cluster.readAll(allNamespaces ? undefined : namespace);
       const models = statusView(objects, args[0]);
       if (args[0] !== undefined && models.length === 0)
-        throw new PluginError(`EmbeddingModel ${args[0]} not found in namespace ${namespace}`);
+        throw new PluginError(`EmbeddingModel ${args[0]} not found ${scope}`);
       process.stdout.write(
-        values.output === "json" ? `${JSON.stringify(models, null, 2)}\n` : renderStatus(models),
+        values.output === "json" ? `${JSON.stringify(models, null, 2)}\n` : renderStatus(models, scope),
       );
       return 0;
     }

@@ -29,6 +29,16 @@ describe("API errors the plugin explains", () => {
     );
   });
 
+  it("names a core resource without the JUDE group (rollback reads the version record ConfigMaps)", () => {
+    const configMaps = { ...call, kind: "ConfigMap" };
+    expect(explainApiError(new ApiException(403, "", {}, {}), configMaps).message).toBe(
+      "access denied: alice may not list configmaps in namespace recs (ask for a Role that grants it)",
+    );
+    expect(explainApiError(new ApiException(404, "", {}, {}), configMaps).message).toBe(
+      "cannot list configmaps in namespace recs: HTTP 404",
+    );
+  });
+
   it("names the server when it cannot be reached", () => {
     expect(explainApiError(new Error("connect ECONNREFUSED"), call).message).toBe(
       "cannot reach the cluster (https://k8s:6443): connect ECONNREFUSED",

@@ -1,5 +1,8 @@
 // The plugin's view of the cluster: the user's kubeconfig, the three JUDE kinds read and patched, and
 // API errors turned into messages that say what to do (CRDs missing, access denied, not found).
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import {
   apiVersion,
@@ -43,10 +46,7 @@ export class Cluster {
   readonly config: KubeConfig;
 
   constructor(options: ClusterOptions) {
-    this.config = new KubeConfig();
-    if (options.kubeconfig !== undefined) this.config.loadFromFile(options.kubeconfig);
-    else this.config.loadFromDefault();
-    if (options.context !== undefined) this.config.setCurrentContext(options.context);
+    this.config = loadKubeConfig(options);
     this.api = KubernetesObjectApi.makeApiClient(this.config);
   }
 
@@ -138,6 +138,49 @@ export class Cluster {
   }
 }
 
+/**
+ * The user's kubeconfig (`--kubeconfig`, else $KUBECONFIG or ~/.kube/config) with `--context` selected.
+ * A file that cannot be read or parsed, or a context or cluster it does not define, is a PluginError
+ * naming the file, rather than a stack trace from the client library.
+ */
+export function loadKubeConfig(options: ClusterOptions): KubeConfig {
+  const config = new KubeConfig();
+  const defaultFile = join(homedir(), ".kube", "config");
+  const fromEnvironment = process.env.KUBECONFIG !== undefined && process.env.KUBECONFIG !== "";
+  const source = options.kubeconfig ?? (fromEnvironment ? process.env.KUBECONFIG! : defaultFile);
+  // Without any kubeconfig the client library falls back to http://localhost:8080, and the user would
+  // read about that server instead of the missing file (in a pod, the service account is used).
+  if (
+    options.kubeconfig === undefined &&
+    !fromEnvironment &&
+    !existsSync(defaultFile) &&
+    process.env.KUBERNETES_SERVICE_HOST === undefined
+  )
+    throw new PluginError(
+      `no kubeconfig: ${defaultFile} does not exist; pass --kubeconfig FILE or set KUBECONFIG`,
+    );
+  try {
+    if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
+    else config.loadFromDefault();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new PluginError(`cannot load the kubeconfig ${source}: ${reason}`);
+  }
+  if (options.context !== undefined) {
+    const names = config.getContexts().map((context) => context.name);
+    if (!names.includes(options.context))
+      throw new PluginError(
+        `context "${options.context}" is not in the kubeconfig ${source} (it has: ${names.join(", ") || "none"})`,
+      );
+    config.setCurrentContext(options.context);
+  }
+  if (config.getCurrentCluster() === null)
+    throw new PluginError(
+      `the kubeconfig ${source} names no cluster for context "${config.getCurrentContext()}"`,
+    );
+  return config;
+}
+
 /** What the plugin was doing when an API call failed. */
 export interface CallContext {
   verb: string;
@@ -150,17 +193,22 @@ export interface CallContext {
 
 /** Turns an API failure into a message that says what is wrong and what to do. */
 export function explainApiError(error: unknown, call: CallContext): PluginError {
-  const plural = plurals[call.kind] ?? call.kind.toLowerCase();
+  const judePlural = plurals[call.kind];
+  // The JUDE kinds by their CRD name; anything else the plugin reads (the operator's version record
+  // ConfigMaps, for rollback) is a core resource: its name carries no group.
+  const resource = judePlural === undefined ? `${call.kind.toLowerCase()}s` : `${judePlural}.jude.dev`;
+  const plural = judePlural ?? `${call.kind.toLowerCase()}s`;
   const where = call.namespace === undefined ? "in any namespace" : `in namespace ${call.namespace}`;
   const code = error instanceof ApiException ? error.code : undefined;
-  if (code === 404 && call.name === undefined)
+  if (code === 404 && call.name === undefined && judePlural !== undefined)
     return new PluginError(
-      `the JUDE resources (${plural}.jude.dev) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)`,
+      `the JUDE resources (${resource}) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)`,
     );
-  if (code === 404) return new PluginError(`${call.kind} ${call.name} not found ${where}`);
+  if (code === 404 && call.name !== undefined)
+    return new PluginError(`${call.kind} ${call.name} not found ${where}`);
   if (code === 403 || code === 401)
     return new PluginError(
-      `access denied: ${call.user} may not ${call.verb} ${plural}.jude.dev ${where} (ask for a Role that grants it)`,
+      `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (ask for a Role that grants it)`,
     );
   if (code !== undefined) return new PluginError(`cannot ${call.verb} ${plural} ${where}: HTTP ${code}`);
   const reason = error instanceof Error ? error.message : String(error);

@@ -14,6 +14,9 @@ const flags = [
   "--help",
 ];
 
+/** The shells `kubectl jude completion` writes a script for. */
+export const completionShells = ["bash", "zsh"];
+
 /** The completion script for a shell. */
 export function completionScript(shell: string): string {
   if (shell === "bash") return bash();

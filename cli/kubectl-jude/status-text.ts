@@ -31,9 +31,9 @@ const mark = (status: string): string => (status === "True" ? "✓" : status ===
 const optional = (value: number | undefined, digits = 0): string =>
   value === undefined ? "-" : digits > 0 ? value.toFixed(digits) : String(value);
 
-/** The whole status text for some models. */
-export function renderStatus(models: ModelView[]): string {
-  if (models.length === 0) return "No EmbeddingModels found.\n";
+/** The whole status text for some models; `scope` (`in namespace recs`) says where none were found. */
+export function renderStatus(models: ModelView[], scope?: string): string {
+  if (models.length === 0) return `No EmbeddingModels found${scope === undefined ? "" : ` ${scope}`}.\n`;
   return models.map(renderModel).join("\n");
 }
 
@@ -85,6 +85,8 @@ function renderModel(model: ModelView): string {
         ]);
     }
     lines.push(...table(rows, "    "));
+    for (const pipeline of model.pipelines)
+      if (pipeline.message !== undefined) lines.push(`    ${pipeline.name} not ready: ${pipeline.message}`);
   }
   if (model.bootstraps.length > 0) {
     lines.push("  bootstraps:");

@@ -26,6 +26,8 @@ export interface PipelineView {
   name: string;
   entity: string;
   ready: string;
+  /** Why the pipeline is not Ready (its Stalled, else its Ready condition's message); absent when Ready. */
+  message?: string;
   versions: Array<{
     version: string;
     lag?: number;
@@ -107,10 +109,15 @@ function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
 }
 
 function pipelineView(pipeline: NearlinePipeline): PipelineView {
+  const ready = conditionOf(pipeline.status?.conditions, "Ready");
+  const stalled = conditionOf(pipeline.status?.conditions, "Stalled");
+  // A stalled pipeline has no workers, so no figures: without its message the user sees only dashes.
+  const message = stalled?.status === "True" ? stalled.message : ready?.message;
   return {
     name: pipeline.metadata.name,
     entity: pipeline.spec.entity,
-    ready: conditionOf(pipeline.status?.conditions, "Ready")?.status ?? "Unknown",
+    ready: ready?.status ?? "Unknown",
+    ...(ready?.status !== "True" && message !== undefined && message !== "" && { message }),
     versions: (pipeline.status?.versions ?? []).map((version) => ({
       version: version.version,
       ...(version.lag !== undefined && { lag: version.lag }),

@@ -64,7 +64,29 @@ describe("kubectl jude status", () => {
     expect(progressBar(undefined)).toContain("?");
   });
 
-  it("says so when there is nothing to show", () => {
+  it("says so when there is nothing to show, and where it looked", () => {
     expect(renderStatus([])).toBe("No EmbeddingModels found.\n");
+    expect(renderStatus([], "in namespace default")).toBe("No EmbeddingModels found in namespace default.\n");
+  });
+
+  it("says why a pipeline is not ready, where its figures would be", () => {
+    // A stalled pipeline runs no workers, so its row has no figures: the message is all the user gets.
+    const stalledMessage =
+      "spec.extract: the prompt of entity job in EmbeddingModel minilm uses {{title}}, which spec.extract does not define";
+    const [reason, lastTransitionTime] = ["PromptFieldNotExtracted", "2026-12-02T14:52:00Z"];
+    const stalled = jobsPipeline();
+    stalled.metadata.name = "jobs-broken";
+    stalled.status = {
+      conditions: [
+        { type: "Ready", status: "False", reason, message: stalledMessage, lastTransitionTime },
+        { type: "Stalled", status: "True", reason, message: stalledMessage, lastTransitionTime },
+      ],
+    };
+    const [view] = statusView({ ...objects(), pipelines: [jobsPipeline(), stalled] });
+    expect(view!.pipelines.map((pipeline) => pipeline.message)).toEqual([undefined, stalledMessage]);
+    const text = renderStatus([view!]);
+    expect(text).toMatch(/jobs-broken\s+job\s+-\s+-/);
+    expect(text).toContain(`    jobs-broken not ready: ${stalledMessage}\n`);
+    expect(text).not.toMatch(/^\s+jobs not ready/m);
   });
 });

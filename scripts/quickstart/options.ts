@@ -14,6 +14,7 @@ export const quickstartUsage = `usage: npm run quickstart [-- up|down] [--non-in
 
   up (default)        provision the testbed, install the operator with Helm, run the story, print a summary
   down                uninstall the operator, delete the quickstart namespace, stop the testbed
+                      components up started (a testbed that was already up stays up)
   --non-interactive   do not wait for Enter between acts; exit after the summary (leaves things up)
   --dashboard-port N  port of the dashboard on 127.0.0.1 (default 3100; 0 picks a free one)
   --namespace NS      namespace of the quickstart objects (default jude-quickstart)

@@ -1,6 +1,14 @@
 // Pipeline throughput for the dashboard. The NearlinePipeline status carries counters (events
 // processed since the workers started), not rates, so the dashboard derives events/s from how the
 // counter moved between the status updates it watched, over a sliding window.
+//
+// The operator refreshes a pipeline's status every 30 s (controllers/nearline-pipeline/reconcile.ts,
+// pipelinePollMs) and writes it only when something changed, so an idle pipeline sends no update at
+// all. Silence longer than a refresh therefore means the counter stood still: the rate counts that
+// quiet time, and falls to zero, instead of keeping the last busy figure forever.
+
+/** How often the operator refreshes a pipeline's status (its pipelinePollMs). */
+export const statusRefreshMs = 30_000;
 
 interface Sample {
   timeMs: number;
@@ -11,10 +19,16 @@ interface Sample {
 export class ThroughputTracker {
   readonly #samples = new Map<string, Sample[]>();
   readonly #windowMs: number;
+  readonly #quietAfterMs: number;
 
-  /** `windowMs`: how far back the rate looks (default one minute). */
-  constructor(windowMs = 60_000) {
+  /**
+   * `windowMs`: how far back the rate looks (default one minute). `quietAfterMs`: how long without a
+   * reading means the counter did not move (default one and a half status refreshes, so a refresh
+   * that is a little late does not read as a pause).
+   */
+  constructor(windowMs = 60_000, quietAfterMs = (statusRefreshMs * 3) / 2) {
     this.#windowMs = windowMs;
+    this.#quietAfterMs = quietAfterMs;
   }
 
   /** Records a counter reading; a counter that went down (workers restarted) starts afresh. */
@@ -32,12 +46,22 @@ export class ThroughputTracker {
     this.#samples.set(key, samples);
   }
 
-  /** Events per second over the window, or undefined until two readings exist. */
-  rate(key: string): number | undefined {
+  /**
+   * Events per second over the window, or undefined until it can be measured. With `nowMs`, a
+   * counter that sent no reading for `quietAfterMs` counts as unchanged until `nowMs - quietAfterMs`.
+   */
+  rate(key: string, nowMs?: number): number | undefined {
     const samples = this.#samples.get(key);
-    const first = samples?.[0];
     const last = samples?.at(-1);
-    if (first === undefined || last === undefined || last.timeMs <= first.timeMs) return undefined;
-    return ((last.processed - first.processed) * 1000) / (last.timeMs - first.timeMs);
+    if (samples === undefined || last === undefined) return undefined;
+    const points = [...samples];
+    const quietUntil = nowMs === undefined ? undefined : nowMs - this.#quietAfterMs;
+    if (quietUntil !== undefined && quietUntil > last.timeMs)
+      points.push({ timeMs: quietUntil, processed: last.processed });
+    const end = points.at(-1)!;
+    while (points.length > 2 && end.timeMs - points[1]!.timeMs >= this.#windowMs) points.shift();
+    const first = points[0]!;
+    if (end.timeMs <= first.timeMs) return undefined;
+    return ((end.processed - first.processed) * 1000) / (end.timeMs - first.timeMs);
   }
 }

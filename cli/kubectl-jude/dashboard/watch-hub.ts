@@ -25,6 +25,11 @@ export interface WatchHubOptions {
   log: Logger;
   /** How long to gather a burst of watch events before pushing (default 100 ms). */
   coalesceMs?: number;
+  /**
+   * How often throughput is looked at again without a watch event (default 5 s): an idle pipeline's
+   * status does not change, so only the clock tells the page its rate fell.
+   */
+  rateCheckMs?: number;
   now?: () => number;
 }
 
@@ -40,6 +45,9 @@ export class WatchHub {
   readonly #now: () => number;
   #state: DashboardState | undefined;
   #pending: NodeJS.Timeout | undefined;
+  #rateCheck: NodeJS.Timeout | undefined;
+  /** The throughput figures of the last computed state, to tell when the clock changed them. */
+  readonly #shownRates = new Map<string, number | undefined>();
 
   constructor(options: WatchHubOptions) {
     this.#options = options;
@@ -83,6 +91,8 @@ export class WatchHub {
     const { models, pipelines, bootstrapRuns } = this.#informers;
     await Promise.all([models, pipelines, bootstrapRuns].map((each) => each.waitForSync()));
     this.#state = this.#compute();
+    this.#rateCheck = setInterval(() => this.#checkRates(), this.#options.rateCheckMs ?? 5_000);
+    this.#rateCheck.unref();
   }
 
   /** The current page state (computed at once when a push is pending). */
@@ -98,6 +108,7 @@ export class WatchHub {
 
   async stop(): Promise<void> {
     clearTimeout(this.#pending);
+    clearInterval(this.#rateCheck);
     await Promise.all(Object.values(this.#informers).map((each) => each.stop()));
   }
 
@@ -112,6 +123,13 @@ export class WatchHub {
         );
   }
 
+  /** Pushes a new state when time alone changed a throughput figure (a pipeline went quiet). */
+  #checkRates(): void {
+    const now = this.#now();
+    for (const [key, shown] of this.#shownRates)
+      if (this.#throughput.rate(key, now) !== shown) return this.#schedule();
+  }
+
   #schedule(): void {
     if (this.#pending !== undefined) return;
     this.#pending = setTimeout(() => {
@@ -122,6 +140,8 @@ export class WatchHub {
   }
 
   #compute(): DashboardState {
+    const now = this.#now();
+    this.#shownRates.clear();
     return dashboardView(
       {
         models: this.#informers.models.list() as unknown as EmbeddingModel[],
@@ -132,8 +152,12 @@ export class WatchHub {
       },
       {
         ...(this.#options.namespace !== undefined && { namespace: this.#options.namespace }),
-        now: new Date(this.#now()),
-        throughput: (key) => this.#throughput.rate(key),
+        now: new Date(now),
+        throughput: (key) => {
+          const rate = this.#throughput.rate(key, now);
+          this.#shownRates.set(key, rate);
+          return rate;
+        },
       },
     );
   }

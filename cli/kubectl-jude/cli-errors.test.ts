@@ -1,0 +1,81 @@
+// What a user who mistypes gets from `kubectl jude` before any cluster is involved: one line naming
+// the problem (and the usage for a usage error), never a stack trace from the client library.
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { loadKubeConfig, PluginError } from "./cluster.ts";
+
+const execFileAsync = promisify(execFile);
+const plugin = join(import.meta.dirname, "..", "kubectl-jude.ts");
+
+/** Runs the plugin as a user would; resolves its exit code and output. */
+async function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [plugin, ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-errors-"));
+const kubeconfig = join(folder, "config");
+writeFileSync(
+  kubeconfig,
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:1" } }],
+    users: [{ name: "u", user: { token: "t" } }],
+    contexts: [{ name: "dev", context: { cluster: "c", user: "u" } }],
+    "current-context": "dev",
+  }),
+);
+
+describe("kubectl jude usage and kubeconfig errors", () => {
+  it("rejects an unsupported completion shell as a usage error (exit 2)", async () => {
+    const { code, stderr } = await run(["completion", "fish"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /^kubectl jude: unsupported shell "fish" for completion: use bash or zsh\n\nusage:/,
+    );
+    expect(stderr).not.toContain("    at ");
+  });
+
+  it("names a kubeconfig file that does not exist (exit 1)", async () => {
+    const missing = join(folder, "absent");
+    const { code, stderr } = await run(["status", "--kubeconfig", missing]);
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `kubectl jude: cannot load the kubeconfig ${missing}: ENOENT: no such file or directory, open '${missing}'\n`,
+    );
+  });
+
+  it("names a kubeconfig that is not YAML, and a context it does not have", () => {
+    const broken = join(folder, "broken");
+    writeFileSync(broken, "clusters: [\n");
+    expect(() => loadKubeConfig({ kubeconfig: broken })).toThrow(
+      new RegExp(`^cannot load the kubeconfig ${broken}: `),
+    );
+    expect(() => loadKubeConfig({ kubeconfig, context: "prod" })).toThrow(
+      new PluginError(`context "prod" is not in the kubeconfig ${kubeconfig} (it has: dev)`),
+    );
+    expect(loadKubeConfig({ kubeconfig, context: "dev" }).getCurrentCluster()?.server).toBe(
+      "https://127.0.0.1:1",
+    );
+  });
+
+  it("says there is no kubeconfig instead of talking about localhost:8080", async () => {
+    const home = mkdtempSync(join(tmpdir(), "kubectl-jude-home-"));
+    const { KUBECONFIG: _kubeconfig, KUBERNETES_SERVICE_HOST: _host, ...env } = process.env;
+    const { code, stderr } = await run(["status"], { ...env, HOME: home });
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `kubectl jude: no kubeconfig: ${join(home, ".kube", "config")} does not exist; pass --kubeconfig FILE or set KUBECONFIG\n`,
+    );
+  });
+});
