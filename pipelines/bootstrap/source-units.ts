@@ -72,6 +72,12 @@ export async function* kafkaPartitionBatches(
   const end = unit.end ?? unit.position;
   const entries = table.entriesAfter(unit.position - 1);
   const kept = entries.filter((entry) => interpreter.keep(entry.id, entry.eventTimeMs));
+  // Like `failed` and `deleted`, `skipped` covers the whole partition: it rides on the last batch,
+  // which a resumed shard has never committed, so entries left out before the checkpointed position
+  // were never counted either.
+  const skipped = table
+    .entriesAfter(-1)
+    .filter((entry) => !interpreter.keep(entry.id, entry.eventTimeMs)).length;
   let position = unit.position;
   for (let start = 0; start < kept.length || start === 0; start += maxEntities) {
     const slice = kept.slice(start, start + maxEntities);
@@ -83,7 +89,7 @@ export async function* kafkaPartitionBatches(
       done: last,
       counts: {
         processed: next - position,
-        ...(last ? { failed, deleted: table.counts.dropped, skipped: entries.length - kept.length } : {}),
+        ...(last ? { failed, deleted: table.counts.dropped, skipped } : {}),
       },
     };
     position = next;
