@@ -1,7 +1,8 @@
 /**
  * Bad snapshot data through the real embedding server (production client, truncating): a line that is
  * not JSON and one without the key field are counted as failed and logged with their reason and
- * position; the shard finishes everything else.
+ * position; a value above the server's message limit is embedded by its first tokens; the shard
+ * finishes everything else.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,13 +24,14 @@ describe("bootstrap with bad snapshot data (real Redis and embedding server)", (
     await server?.server.close();
   });
 
-  it("counts and logs undecodable rows, and writes everything else", async () => {
+  it("counts and logs undecodable rows, embeds a huge value, and writes everything else", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bootstrap-bad-"));
+    const huge = "Engineer ".repeat(600_000); // 5.4 MB: above the server's 4 MiB message limit
     const lines = [
       JSON.stringify({ id: "job-1", title: "Nurse", company: "Acme" }),
       "{not json",
       JSON.stringify({ title: "No id", company: "Acme" }),
-      JSON.stringify({ id: "job-2", title: "Cook", company: "Acme" }),
+      JSON.stringify({ id: "job-2", title: huge, company: "Acme" }),
       JSON.stringify({ id: "job-3", title: "Pilot", company: "Acme" }),
     ];
     const path = join(dir, "bad.jsonl");
@@ -61,6 +63,9 @@ describe("bootstrap with bad snapshot data (real Redis and embedding server)", (
       expect(outcome.state.counts).toMatchObject({ processed: 5, written: 3, failed: 2 });
       const stored = await readBack(target.store, ["job-1", "job-2", "job-3"]);
       expect([...stored.values()].map((each) => each.vector !== null)).toEqual([true, true, true]);
+      // The huge text is embedded by its first tokens, as the model's maxSequenceLength promises.
+      const [firstTokens] = await embedding.call([`Job: ${"Engineer ".repeat(2_000).trim()} at Acme`]);
+      expect(cosine(stored.get("job-2")!.vector!, firstTokens!)).toBeGreaterThan(0.9999);
       const reasons = logged.filter((line) => line["msg"] === "record not written");
       expect(reasons).toEqual([
         expect.objectContaining({ code: "INVALID_JSON", unit: "f0", lineEnd: lineEnds[1] }),
@@ -73,3 +78,15 @@ describe("bootstrap with bad snapshot data (real Redis and embedding server)", (
     }
   });
 });
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let normA = 0;
+  let normB = 0;
+  for (let index = 0; index < a.length; index++) {
+    dot += a[index]! * b[index]!;
+    normA += a[index]! ** 2;
+    normB += b[index]! ** 2;
+  }
+  return dot / Math.sqrt(normA * normB);
+}
