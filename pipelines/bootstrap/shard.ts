@@ -27,6 +27,7 @@ import {
 } from "./source-units.ts";
 import type { SourceRecord } from "../shared/decode.ts";
 import { createInterpreter, workFingerprint } from "./work.ts";
+import { failureReporter } from "./failure-log.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
@@ -191,10 +192,12 @@ async function processUnits(
     vectorsFor: deps.vectorsFor,
   });
   const window: { batch: TaggedBatch; written: Promise<BatchCounts> }[] = [];
+  const reportFailures = failureReporter(deps.logger);
   const commitOldest = async (): Promise<void> => {
     const { batch, written } = window.shift()!;
     const added = commit(state, batch, await written, deps.takeInferenceCounts());
     await persist(deps, state);
+    reportFailures(batch);
     deps.onCheckpoint?.(state, added);
   };
   const batches = allBatches(config, deps, state, interpreter);

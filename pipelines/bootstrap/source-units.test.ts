@@ -94,11 +94,46 @@ describe("kafkaPartitionBatches", () => {
     );
     expect(batches).toHaveLength(1);
     expect(batches[0]!.entities.map((entity) => entity.id)).toEqual(["c", "e"]);
-    expect(batches[0]!.counts).toMatchObject({ processed: 5, skipped: 0 });
+    // a (offset 2, out of scope) lies before the position but was never counted: skipped rides on
+    // the last batch, which the interrupted attempt never committed.
+    expect(batches[0]!.counts).toMatchObject({ processed: 5, skipped: 1 });
     const late = await collect(
       kafkaPartitionBatches(chunks(records), { ...unit, position: 0 }, createInterpreter(scoped), 10),
     );
     expect(late[0]!.counts.skipped).toBe(1); // a
+  });
+
+  it("adds up to the same counts whether or not the shard was interrupted", async () => {
+    const scoped = createInterpreter(config({ scope: { ids: ["c", "e"] } }));
+    const sum = (batches: UnitBatch[]) => {
+      const total: Record<string, number> = {};
+      for (const batch of batches)
+        for (const [name, value] of Object.entries(batch.counts)) total[name] = (total[name] ?? 0) + value;
+      return total;
+    };
+    const unit = { start: 0, end: 8, position: 0, done: false };
+    const whole = await collect(kafkaPartitionBatches(chunks(records), unit, scoped, 1));
+    expect(whole.length).toBeGreaterThan(1);
+    // Interrupted after the first batch was checkpointed; the rerun resumes at its position.
+    const resumed = await collect(
+      kafkaPartitionBatches(chunks(records), { ...unit, position: whole[0]!.position }, scoped, 1),
+    );
+    expect(sum([whole[0]!, ...resumed])).toEqual(sum(whole));
+    expect(sum(whole)).toMatchObject({ processed: 8, failed: 1, deleted: 2, skipped: 1 });
+  });
+
+  it("says why each record counted failed was not written, and where it is", async () => {
+    const unit = { start: 0, end: 8, position: 0, done: false };
+    const batches = await collect(
+      kafkaPartitionBatches(chunks(records), unit, createInterpreter(config()), 2),
+    );
+    expect(batches.map((batch) => batch.failures)).toEqual([
+      undefined,
+      [
+        { code: "NO_FIELDS", reason: expect.any(String), partition: 3, offset: 7, id: "e" },
+        { code: "NOT_AN_OBJECT", reason: expect.stringMatching(/not an object/), partition: 3, offset: 5 },
+      ],
+    ]);
   });
 
   it("finishes an empty range with one empty batch", async () => {
@@ -176,5 +211,40 @@ describe("fileBatches", () => {
     );
     expect(kept.flat().sort()).toEqual(lines.map((_, index) => String(index)).sort());
     expect(kept.every((ids) => ids.length > 0)).toBe(true);
+  });
+
+  it("says why lines are not written: undecodable, or none of the fields", async () => {
+    const files = config({ source: { files: { uris: ["file:///x.jsonl"] } } });
+    const lines = [
+      { value: Buffer.from("{broken"), end: 8 },
+      line({ title: "No id" }, 30),
+      line({ id: "1", other: 1 }, 50),
+      line({ id: "2", title: "Cook" }, 80),
+    ];
+    const batches = await collect(
+      fileBatches(chunks(lines), { start: 0, position: 0, done: false }, createInterpreter(files), 10),
+    );
+    expect(batches.flatMap((batch) => batch.failures ?? [])).toEqual([
+      { code: "INVALID_JSON", reason: expect.any(String), lineEnd: 8 },
+      { code: "MISSING_ID", reason: expect.any(String), lineEnd: 30 },
+      { code: "NO_FIELDS", reason: expect.any(String), lineEnd: 50, id: "1" },
+    ]);
+    // Two decode failures here; the entity without fields is counted by the batch writer.
+    expect(batches.reduce((sum, batch) => sum + (batch.counts.failed ?? 0), 0)).toBe(2);
+  });
+
+  it("counts a line without a readable id once per run under the id split, not once per shard", async () => {
+    const uris = ["file:///only.jsonl"];
+    const lines = [{ value: Buffer.from("{broken"), end: 8 }, line({ id: "1", title: "T" }, 30)];
+    const failed = await Promise.all(
+      [0, 1, 2].map(async (index) => {
+        const shard = config({ source: { files: { uris } }, shards: { count: 3, index } });
+        const batches = await collect(
+          fileBatches(chunks(lines), { start: 0, position: 0, done: false }, createInterpreter(shard), 10),
+        );
+        return batches.reduce((sum, batch) => sum + (batch.counts.failed ?? 0), 0);
+      }),
+    );
+    expect(failed).toEqual([1, 0, 0]);
   });
 });

@@ -20,7 +20,27 @@ export interface UnitBatch {
   readonly done: boolean;
   /** Counts known without writing (records finished, decode failures, deletes, skips). */
   readonly counts: Partial<ShardCounts>;
+  /** Why records counted `failed` here were not written (at most MAX_FAILURES_PER_BATCH; absent: none). */
+  readonly failures?: RecordFailure[];
 }
+
+/** A record that is not written, and why: what the shard logs (the checkpoint keeps only the count). */
+export interface RecordFailure {
+  /** A decode failure code (pipelines/shared/decode.ts) or NO_FIELDS, as nearline dead-letters them. */
+  readonly code: string;
+  readonly reason: string;
+  /** Where the record is: its Kafka partition and offset, or the byte position its file line ends at. */
+  readonly partition?: number;
+  readonly offset?: number;
+  readonly lineEnd?: number;
+  /** The entity id, when the record had one. */
+  readonly id?: string;
+}
+
+/** Failures a batch describes one by one; the rest are only counted. */
+export const MAX_FAILURES_PER_BATCH = 20;
+
+const noFields = "none of the extracted fields is present";
 
 /** Turns a source record into what the snapshot needs; shared by both unit kinds. */
 export interface RecordInterpreter {
@@ -30,6 +50,12 @@ export interface RecordInterpreter {
   emptyText: string;
   /** Scope and shard ownership; false means the entity is left out (counted as skipped). */
   keep: (id: string, eventTimeMs: number) => boolean;
+  /**
+   * Whether this shard counts the records it cannot decode. False on all shards but 0 under the `id`
+   * file split: every shard reads every line, and a line without a readable id belongs to none, so
+   * each one would otherwise be counted (and reported in the run's status) once per shard.
+   */
+  countsUndecodable: boolean;
 }
 
 function textOf(interpreter: RecordInterpreter, document: unknown): EntityText | null {
@@ -50,11 +76,18 @@ export async function* kafkaPartitionBatches(
 ): AsyncGenerator<UnitBatch> {
   const table = new SnapshotTable();
   let failed = 0;
+  const undecodable: RecordFailure[] = [];
   for await (const chunk of records) {
     for (const record of chunk) {
       const decoded = interpreter.decode(record);
       if (!decoded.ok) {
         failed++;
+        if (undecodable.length < MAX_FAILURES_PER_BATCH)
+          undecodable.push({
+            ...decoded.failure,
+            partition: record.partition,
+            offset: Number(record.offset),
+          });
         continue;
       }
       const { change } = decoded;
@@ -72,19 +105,34 @@ export async function* kafkaPartitionBatches(
   const end = unit.end ?? unit.position;
   const entries = table.entriesAfter(unit.position - 1);
   const kept = entries.filter((entry) => interpreter.keep(entry.id, entry.eventTimeMs));
+  // Like `failed` and `deleted`, `skipped` covers the whole partition: it rides on the last batch,
+  // which a resumed shard has never committed, so entries left out before the checkpointed position
+  // were never counted either.
+  const skipped = table
+    .entriesAfter(-1)
+    .filter((entry) => !interpreter.keep(entry.id, entry.eventTimeMs)).length;
   let position = unit.position;
   for (let start = 0; start < kept.length || start === 0; start += maxEntities) {
     const slice = kept.slice(start, start + maxEntities);
     const last = start + maxEntities >= kept.length;
     const next = last ? end : slice[slice.length - 1]!.offset + 1;
+    // Undecodable records ride on the last batch with their count; entries without text (counted
+    // failed by the batch writer) on their own batch.
+    const failures = [
+      ...slice
+        .filter((entry) => entry.text === null)
+        .map(({ id, partition, offset }) => ({ code: "NO_FIELDS", reason: noFields, partition, offset, id })),
+      ...(last ? undecodable : []),
+    ].slice(0, MAX_FAILURES_PER_BATCH);
     yield {
       entities: slice.map((entry) => ({ ...entry, op: "upsert" as const })),
       position: next,
       done: last,
       counts: {
         processed: next - position,
-        ...(last ? { failed, deleted: table.counts.dropped, skipped: entries.length - kept.length } : {}),
+        ...(last ? { failed, deleted: table.counts.dropped, skipped } : {}),
       },
+      ...(failures.length > 0 ? { failures } : {}),
     };
     position = next;
   }
@@ -103,12 +151,17 @@ export async function* fileBatches(
 ): AsyncGenerator<UnitBatch> {
   let entities: BatchEntity[] = [];
   let counts = { processed: 0, failed: 0, skipped: 0 };
+  let failures: RecordFailure[] = [];
   let position = unit.position;
   const flush = (done: boolean): UnitBatch => {
-    const batch = { entities, position, done, counts };
+    const batch = { entities, position, done, counts, ...(failures.length > 0 ? { failures } : {}) };
     entities = [];
     counts = { processed: 0, failed: 0, skipped: 0 };
+    failures = [];
     return batch;
+  };
+  const fail = (failure: RecordFailure): void => {
+    if (failures.length < MAX_FAILURES_PER_BATCH) failures.push(failure);
   };
   for await (const chunk of lines) {
     for (const line of chunk) {
@@ -121,17 +174,25 @@ export async function* fileBatches(
         partition: -1,
         offset: 0n,
       });
-      if (!decoded.ok) counts.failed++;
-      else if (!interpreter.keep(decoded.change.id, decoded.change.eventTimeMs)) counts.skipped++;
+      if (!decoded.ok) {
+        if (interpreter.countsUndecodable) {
+          counts.failed++;
+          fail({ ...decoded.failure, lineEnd: line.end });
+        }
+      } else if (!interpreter.keep(decoded.change.id, decoded.change.eventTimeMs)) counts.skipped++;
       else {
         const { change } = decoded;
+        const text = change.op === "upsert" ? textOf(interpreter, change.document) : null;
+        // Counted failed by the batch writer, which writes only deletes and upserts with text.
+        if (change.op === "upsert" && text === null)
+          fail({ code: "NO_FIELDS", reason: noFields, lineEnd: line.end, id: change.id });
         entities.push({
           id: change.id,
           op: change.op,
           eventTimeMs: change.eventTimeMs,
           offset: 0,
           partition: -1,
-          text: change.op === "upsert" ? textOf(interpreter, change.document) : null,
+          text,
         });
         if (entities.length >= maxEntities) yield flush(false);
       }

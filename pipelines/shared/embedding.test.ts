@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BatchedEmbedder, MAX_CALL_TEXT_BYTES } from "./embedding.ts";
+import { BatchedEmbedder, MAX_CALL_TEXT_BYTES, textForTransport } from "./embedding.ts";
 
 const vectorOf = (text: string): Float32Array => Float32Array.of(text.length);
 
@@ -65,11 +65,33 @@ describe("BatchedEmbedder", () => {
     const large = Array.from({ length: 20 }, (_, index) => `${index}`.padEnd(100_000, "€"));
     const texts = [...large.slice(0, 10), "€".repeat(MAX_CALL_TEXT_BYTES), ...large.slice(10), "short"];
     const vectors = await embedder.embed(texts);
-    expect(vectors.map((vector) => vector[0])).toEqual(texts.map((text) => text.length));
+    const sent = texts.map(textForTransport);
+    expect(vectors.map((vector) => vector[0])).toEqual(sent.map((text) => text.length));
     expect(bytes.length).toBeGreaterThan(1);
-    expect(bytes.filter((size) => size > MAX_CALL_TEXT_BYTES)).toEqual([3 * MAX_CALL_TEXT_BYTES]);
+    expect(Math.max(...bytes)).toBeLessThanOrEqual(MAX_CALL_TEXT_BYTES);
     expect(bytes.reduce((sum, size) => sum + size, 0)).toBe(
-      texts.reduce((sum, text) => sum + Buffer.byteLength(text), 0),
+      sent.reduce((sum, text) => sum + Buffer.byteLength(text), 0),
     );
+  });
+
+  it("sends a text above the call budget as its first MAX_CALL_TEXT_BYTES, cut between characters", async () => {
+    const sent: string[] = [];
+    const embedder = new BatchedEmbedder(
+      async (texts) => {
+        sent.push(...texts);
+        return texts.map(vectorOf);
+      },
+      { maxBatchSize: 8, maxInflight: 1, isRetryable: () => false },
+    );
+    // 5 MiB, above the server's 4 MiB message limit; "€" is 3 bytes, so the cut falls inside one.
+    const huge = "€".repeat(Math.ceil((5 * MAX_CALL_TEXT_BYTES) / 3));
+    await embedder.embed(["short", huge]);
+    expect(sent[0]).toBe("short");
+    const cut = sent[1]!;
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(MAX_CALL_TEXT_BYTES);
+    expect(Buffer.byteLength(cut)).toBeGreaterThan(MAX_CALL_TEXT_BYTES - 3);
+    expect(huge.startsWith(cut)).toBe(true); // a prefix, no replacement character at the cut
+    const fits = "a".repeat(MAX_CALL_TEXT_BYTES);
+    expect(textForTransport(fits)).toBe(fits);
   });
 });

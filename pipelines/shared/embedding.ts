@@ -20,6 +20,23 @@ import { PipelineError, PipelineErrorCodes } from "./errors.ts";
  */
 export const MAX_CALL_TEXT_BYTES = 1024 * 1024;
 
+/**
+ * The text sent for `text`: itself, or its first MAX_CALL_TEXT_BYTES bytes (cut on a character
+ * boundary) when it is longer. The server embeds a long text by its first `maxSequenceLength` tokens,
+ * which lie far inside that prefix, so the vector is the same; sent whole, a text above the server's
+ * gRPC message limit (4 MiB) would be refused without retry, and one such row would fail a bootstrap
+ * shard (and stop a worker) on every rerun.
+ */
+export function textForTransport(text: string): string {
+  // At most 3 UTF-8 bytes per UTF-16 code unit: no need to count the bytes of a short text.
+  if (text.length * 3 <= MAX_CALL_TEXT_BYTES) return text;
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.length <= MAX_CALL_TEXT_BYTES) return text;
+  let end = MAX_CALL_TEXT_BYTES;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back to the start of a character
+  return bytes.subarray(0, end).toString("utf8");
+}
+
 /** `texts` cut into the calls that embed them: at most `maxBatchSize` texts and MAX_CALL_TEXT_BYTES each. */
 export function embeddingCalls<T>(
   texts: readonly T[],
@@ -56,7 +73,8 @@ export class BatchedEmbedder {
   /** Embeds every text; resolves when all calls succeeded. */
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const permits = new Permits(this.#options.maxInflight);
-    const calls = embeddingCalls(texts, this.#options.maxBatchSize, (text) => text).map((slice) =>
+    const sent = texts.map(textForTransport);
+    const calls = embeddingCalls(sent, this.#options.maxBatchSize, (text) => text).map((slice) =>
       permits.run(async () => {
         const result = await retry(() => this.#call(slice, this.#options.signal), {
           isRetryable: this.#options.isRetryable,
