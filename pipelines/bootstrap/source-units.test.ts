@@ -213,6 +213,31 @@ describe("fileBatches", () => {
     expect(kept.every((ids) => ids.length > 0)).toBe(true);
   });
 
+  it("counts each line on its owner's shard only under the id split, so the shards add up to the file", async () => {
+    const uris = ["file:///only.jsonl"];
+    const lines = [
+      ...Array.from({ length: 40 }, (_, index) => line({ id: String(index), title: "T" }, (index + 1) * 10)),
+      { value: Buffer.from("{broken"), end: 410 },
+    ];
+    const counts = await Promise.all(
+      [0, 1, 2].map(async (index) => {
+        // A scope that leaves out ids 0-9: skipped, on the shard that owns each of them.
+        const ids = Array.from({ length: 30 }, (_, id) => String(id + 10));
+        const shard = config({ source: { files: { uris } }, shards: { count: 3, index }, scope: { ids } });
+        const batches = await collect(
+          fileBatches(chunks(lines), { start: 0, position: 0, done: false }, createInterpreter(shard), 100),
+        );
+        const sum = (key: "processed" | "skipped" | "failed") =>
+          batches.reduce((total, batch) => total + (batch.counts[key] ?? 0), 0);
+        return { processed: sum("processed"), skipped: sum("skipped"), failed: sum("failed") };
+      }),
+    );
+    expect(counts.reduce((total, each) => total + each.processed, 0)).toBe(41);
+    expect(counts.reduce((total, each) => total + each.skipped, 0)).toBe(10);
+    expect(counts.reduce((total, each) => total + each.failed, 0)).toBe(1);
+    expect(counts.every((each) => each.processed < 41)).toBe(true);
+  });
+
   it("says why lines are not written: undecodable, or none of the fields", async () => {
     const files = config({ source: { files: { uris: ["file:///x.jsonl"] } } });
     const lines = [

@@ -51,6 +51,12 @@ export interface RecordInterpreter {
   /** Scope and shard ownership; false means the entity is left out (counted as skipped). */
   keep: (id: string, eventTimeMs: number) => boolean;
   /**
+   * Whether this shard owns the entity. False only under the `id` file split, for another shard's
+   * entities: every shard reads every line, and a line counts (processed, skipped) on its owner's
+   * shard alone, so the run's status adds the shards up to the lines in the files.
+   */
+  owns: (id: string) => boolean;
+  /**
    * Whether this shard counts the records it cannot decode. False on all shards but 0 under the `id`
    * file split: every shard reads every line, and a line without a readable id belongs to none, so
    * each one would otherwise be counted (and reported in the run's status) once per shard.
@@ -166,7 +172,6 @@ export async function* fileBatches(
   for await (const chunk of lines) {
     for (const line of chunk) {
       position = line.end;
-      counts.processed++;
       const decoded = interpreter.decode({
         key: null,
         value: line.value,
@@ -176,11 +181,17 @@ export async function* fileBatches(
       });
       if (!decoded.ok) {
         if (interpreter.countsUndecodable) {
+          counts.processed++;
           counts.failed++;
           fail({ ...decoded.failure, lineEnd: line.end });
         }
-      } else if (!interpreter.keep(decoded.change.id, decoded.change.eventTimeMs)) counts.skipped++;
-      else {
+      } else if (!interpreter.owns(decoded.change.id))
+        continue; // another shard's: counted there
+      else if (!interpreter.keep(decoded.change.id, decoded.change.eventTimeMs)) {
+        counts.processed++;
+        counts.skipped++;
+      } else {
+        counts.processed++;
         const { change } = decoded;
         const text = change.op === "upsert" ? textOf(interpreter, change.document) : null;
         // Counted failed by the batch writer, which writes only deletes and upserts with text.

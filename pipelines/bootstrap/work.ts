@@ -33,6 +33,7 @@ export function createInterpreter(config: BootstrapConfig): RecordInterpreter {
       eventTimeMs >= from &&
       eventTimeMs < to &&
       (!byId || ownsEntity(config.entity, id, count, index)),
+    owns: (id) => !byId || ownsEntity(config.entity, id, count, index),
     countsUndecodable: !byId || index === 0,
   };
 }

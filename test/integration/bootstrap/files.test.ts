@@ -123,8 +123,9 @@ describe("bootstrap from JSON-lines files (real Redis and model)", () => {
       expect(outcomes.map((each) => each.outcome)).toEqual(["done", "done", "done"]);
       expect(counters.flatMap((counter) => counter.texts)).toHaveLength(15);
       const counts = outcomes.map((each) => each.state.counts);
-      // Every shard read all 151 lines and kept its own ids.
-      expect(counts.map((each) => each.processed)).toEqual([151, 151, 151]);
+      // Every shard read all 151 lines and kept its own ids; each line counts on its owner's shard only.
+      expect(counts.reduce((sum, each) => sum + each.processed, 0)).toBe(151);
+      expect(counts.every((each) => each.processed > 0 && each.processed < 151)).toBe(true);
       expect(counts.reduce((sum, each) => sum + each.written, 0)).toBe(150);
       expect(counts.reduce((sum, each) => sum + each.deleted, 0)).toBe(1);
       const stored = await readBack(target.store, ["job-3", "job-4", "job-120"]);
