@@ -6,7 +6,7 @@
 #   docker build -t ghcr.io/jude-dev/jude:0.1.0 .
 #   buildah bud --isolation chroot -t ghcr.io/jude-dev/jude:0.1.0 .     (no Docker engine)
 #
-# BASE_IMAGE must provide Node 24 (node, npm) at /usr/local/bin; `image/build.sh` makes one from
+# BASE_IMAGE must provide Node 24 (node, npm) at /usr/local/bin; `scripts/build-image.sh` makes one from
 # Debian packages plus the npm registry's official Node build where no registry is reachable.
 ARG BASE_IMAGE=docker.io/library/node:24-bookworm-slim
 

@@ -16,9 +16,13 @@ export interface ServingMetrics {
 
 /**
  * Creates the metrics on a registry of their own (several servers can live in one test process).
- * `inFlight` reads the permits in use at scrape time, so the gauge can never drift from the truth.
+ * `inFlight` reads the permits in use (inputs) and `inFlightCalls` the calls being served, both at
+ * scrape time, so the gauges can never drift from the truth.
  */
-export function createServingMetrics(options: { inFlight: () => number }): ServingMetrics {
+export function createServingMetrics(options: {
+  inFlight: () => number;
+  inFlightCalls: () => number;
+}): ServingMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "jude_serving_" });
   const requests = new Counter({
@@ -96,6 +100,16 @@ export function createServingMetrics(options: { inFlight: () => number }): Servi
     registers: [registry],
     collect() {
       this.set(options.inFlight());
+    },
+  });
+  // The pods metric an EmbeddingModel's HPA targets with spec.serving.autoscaling.targetInflightRequests
+  // (controllers/embedding-model/autoscaler.ts): calls, not inputs, so a 32-text call counts once.
+  new Gauge({
+    name: "jude_serving_inflight_requests",
+    help: "Embedding calls admitted and not yet answered (the autoscaling signal targetInflightRequests).",
+    registers: [registry],
+    collect() {
+      this.set(options.inFlightCalls());
     },
   });
   const recent: Array<{ at: number; tokens: number }> = [];

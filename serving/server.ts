@@ -69,7 +69,12 @@ export async function startEmbeddingServer(
   const auth = config.auth ? await BearerTokenAuth.fromFile(config.auth.tokenFile) : undefined;
 
   const permits = new Permits(config.batching.maxConcurrentRequests);
-  const metrics = createServingMetrics({ inFlight: () => permits.inUse });
+  // The embedder is built below (it needs the batcher, which reports to these metrics); the gauge
+  // reads it only at scrape time, once the listeners are up.
+  const metrics = createServingMetrics({
+    inFlight: () => permits.inUse,
+    inFlightCalls: () => embedder.inFlight,
+  });
   const backend = new DeferredBackend(model.dimensions);
   // One limits object, shared by the batcher's queue and Info, so the CPU cap set at load applies to both.
   const batching = {

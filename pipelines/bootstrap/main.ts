@@ -21,13 +21,32 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 75;
 
-const usage = "usage: jude bootstrap --config <file>\n";
+const usage = `usage: jude bootstrap --config <file>
+
+Runs one shard of a BootstrapRun (one index of its Indexed Job): reads the shard's part of the source,
+embeds it and writes the vectors, resuming from its checkpoint. The config file (YAML or JSON) is
+rendered by the operator; see pipelines/bootstrap/README.md, section "Config".
+
+Environment:
+  JOB_COMPLETION_INDEX  the shard index (set by the Indexed Job) when the config names none
+  JUDE_LOG_LEVEL        log level (default info)
+
+Exit codes: 0 done, 1 failed (a rerun resumes), 2 invalid command line or config, 75 interrupted.
+`;
 
 /** Entry point; returns the exit code (never calls process.exit). */
 export async function main(argv: string[]): Promise<number> {
   let configPath: string | undefined;
   try {
-    const { values } = parseArgs({ args: argv, options: { config: { type: "string" } }, strict: true });
+    const { values } = parseArgs({
+      args: argv,
+      options: { config: { type: "string" }, help: { type: "boolean", short: "h" } },
+      strict: true,
+    });
+    if (values.help) {
+      process.stdout.write(usage);
+      return EXIT_DONE;
+    }
     configPath = values.config;
   } catch (error) {
     process.stderr.write(`jude bootstrap: ${(error as Error).message}\n${usage}`);

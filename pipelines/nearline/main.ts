@@ -37,7 +37,7 @@ export async function main(
 ): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { config: { type: "string" }, help: { type: "boolean" } },
+    options: { config: { type: "string" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     process.stdout.write(usage);

@@ -1,3 +1,5 @@
+// Before onnxruntime-node loads: no ONNX Runtime telemetry (see ort-telemetry.ts).
+import "./ort-telemetry.ts";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";

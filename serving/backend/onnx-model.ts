@@ -1,3 +1,5 @@
+// Before onnxruntime-node loads: no ONNX Runtime telemetry (see ort-telemetry.ts).
+import "./ort-telemetry.ts";
 import { Tensor, type InferenceSession } from "onnxruntime-node";
 import { BackendError } from "./backend-error.ts";
 import { packBatch } from "./batch-tensors.ts";

@@ -1,3 +1,5 @@
+// Before onnxruntime-node loads: no ONNX Runtime telemetry (see ort-telemetry.ts).
+import "./ort-telemetry.ts";
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";

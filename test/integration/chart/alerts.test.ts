@@ -4,7 +4,7 @@
  * annotations an on-call engineer reads, and stays quiet otherwise).
  */
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -67,4 +67,27 @@ it("passes the promtool rule unit tests", async () => {
   }));
   expect(result, `${result.stdout}\n${result.stderr}`).not.toHaveProperty("failed");
   expect(result.stdout).toContain("SUCCESS");
+});
+
+/** Metric names the code registers with prom-client (`name: "jude_…"` in every non-test module). */
+function registeredMetrics(): Set<string> {
+  const names = new Set<string>();
+  for (const folder of ["serving", "pipelines", "store", "operator", "controllers"])
+    for (const file of readdirSync(join(repoRoot, folder), { recursive: true, encoding: "utf8" }))
+      if (file.endsWith(".ts") && !file.endsWith(".test.ts"))
+        for (const [, name] of readFileSync(join(repoRoot, folder, file), "utf8").matchAll(
+          /name: "(jude_[a-z_]+)"/g,
+        ))
+          names.add(name!);
+  return names;
+}
+
+it("queries only metrics the code registers, in the alerts and the dashboard", () => {
+  const registered = registeredMetrics();
+  const dashboard = readFileSync(join(repoRoot, "charts/jude-operator/files/dashboards/jude.json"), "utf8");
+  const queried = [...`${stringify({ groups })}\n${dashboard}`.matchAll(/jude_[a-z_]+/g)].map(([name]) =>
+    name.replace(/_(bucket|sum|count)$/, ""),
+  );
+  expect(queried.length).toBeGreaterThan(20);
+  expect([...new Set(queried)].filter((name) => !registered.has(name))).toEqual([]);
 });

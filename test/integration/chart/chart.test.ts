@@ -4,9 +4,11 @@
  * chart's ServiceAccount: what the controllers call is allowed, a sample of everything else is denied,
  * in both the cluster-wide mode and the Role-per-namespace mode.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { loadOperatorConfig } from "../../../operator/config.ts";
 import { checkGolden } from "../../../controllers/shared/golden.ts";
 import { helm } from "../../support/helm.ts";
 import { kubectl } from "../../support/kubectl.ts";
@@ -105,6 +107,7 @@ describe("the jude-operator chart", () => {
       "crds.install=false",
       "watchNamespaces={recs,search}",
       "metrics.serviceMonitor.enabled=true",
+      "metrics.podMonitor.enabled=true",
       "metrics.prometheusRule.enabled=true",
       "grafanaDashboard.enabled=true",
       "image.tag=1.2.3",
@@ -142,6 +145,109 @@ describe("the jude-operator chart", () => {
       "controllers={embedding-model,bogus}",
     ]).catch((error: { stderr: string }) => error.stderr);
     expect(failure).toMatch(/controllers/);
+  });
+
+  it("refuses leader-election settings the operator would refuse at start", async () => {
+    const failure = (...set: string[]) =>
+      render(...set).then(
+        () => "rendered",
+        (error: { stderr: string }) => error.stderr,
+      );
+    expect(await failure("leaderElection.leaseDurationSeconds=10")).toMatch(
+      /leaderElection\.leaseDurationSeconds \(10\) must exceed leaderElection\.renewDeadlineSeconds \(10\)/,
+    );
+    expect(await failure("leaderElection.retryPeriodSeconds=10")).toMatch(
+      /leaderElection\.renewDeadlineSeconds \(10\) must exceed leaderElection\.retryPeriodSeconds \(10\)/,
+    );
+    expect(await failure("leaderElection.enabled=false")).toMatch(
+      /leaderElection\.enabled=false makes every replica reconcile: set replicaCount to 1 \(it is 2\)/,
+    );
+    // What the chart accepts, the operator accepts: the rendered arguments parse (the nearest valid
+    // timings, and a single replica without election, which is replaced rather than surged).
+    for (const set of [
+      ["leaderElection.leaseDurationSeconds=11"],
+      ["leaderElection.retryPeriodSeconds=9"],
+      ["leaderElection.enabled=false", "replicaCount=1"],
+    ]) {
+      const deployment = (await render(...set)).find(
+        (object) => (object as { kind: string }).kind === "Deployment",
+      ) as {
+        spec: { strategy: { type?: string }; template: { spec: { containers: Array<{ args: string[] }> } } };
+      };
+      expect(() =>
+        loadOperatorConfig(deployment.spec.template.spec.containers[0]!.args.slice(1), {}),
+      ).not.toThrow();
+      if (set[0] === "leaderElection.enabled=false") expect(deployment.spec.strategy.type).toBe("Recreate");
+    }
+    // And the operator refuses the timings the chart refuses.
+    expect(() =>
+      loadOperatorConfig(["--lease-duration-seconds=10", "--renew-deadline-seconds=10"], {}),
+    ).toThrow(/lease-duration-seconds must exceed renew-deadline-seconds/);
+  });
+
+  it("keeps the namespace of the operator's own series when Prometheus scrapes it", async () => {
+    // jude_promotion_stalled{namespace,model,version} and jude_bootstrap_failed{namespace,name,version}
+    // name the resource's namespace; prometheus-operator also attaches the target's namespace, and
+    // without honorLabels the alerts would point at the operator's namespace instead.
+    const [monitor] = (await render("metrics.serviceMonitor.enabled=true")).filter(
+      (object) => (object as { kind: string }).kind === "ServiceMonitor",
+    ) as Array<{ spec: { endpoints: Array<{ honorLabels?: boolean }> } }>;
+    expect(monitor!.spec.endpoints.map((endpoint) => endpoint.honorLabels)).toEqual([true]);
+  });
+
+  it("scrapes the servers and nearline workers the operator renders, in the watched namespaces", async () => {
+    interface PodMonitor {
+      spec: {
+        namespaceSelector: { any?: boolean; matchNames?: string[] };
+        selector: {
+          matchLabels: Record<string, string>;
+          matchExpressions: Array<{ key: string; operator: string; values: string[] }>;
+        };
+        podMetricsEndpoints: Array<{ port: string; path: string }>;
+      };
+    }
+    const podMonitor = async (...set: string[]) =>
+      (await render("metrics.podMonitor.enabled=true", ...set)).find(
+        (object) => (object as { kind: string }).kind === "PodMonitor",
+      ) as PodMonitor;
+    expect((await podMonitor()).spec.namespaceSelector).toEqual({ any: true });
+    expect((await podMonitor("watchNamespaces={recs,search}")).spec.namespaceSelector).toEqual({
+      matchNames: ["recs", "search"],
+    });
+
+    const { selector, podMetricsEndpoints } = (await podMonitor()).spec;
+    const selects = (labels: Record<string, string>) =>
+      Object.entries(selector.matchLabels).every(([key, value]) => labels[key] === value) &&
+      selector.matchExpressions.every(
+        (expression) =>
+          expression.operator === "In" && expression.values.includes(labels[expression.key] ?? ""),
+      );
+    // The workloads as the controllers render them (their golden files, kept current by their tests).
+    const templates = [
+      "embedding-model/golden/cpu-https-tls.yaml",
+      "embedding-model/golden/gpu-pvc-autoscaled.yaml",
+      "nearline-pipeline/golden/jobs.yaml",
+      "bootstrap-run/golden/files.yaml",
+    ].flatMap((file) =>
+      parseAllDocuments(readFileSync(join(repoRoot, "controllers", file), "utf8"))
+        .map((document) => document.toJS() as { kind: string; spec: { template: PodTemplate } })
+        .filter((object) => object.kind === "Deployment" || object.kind === "Job")
+        .map((object) => object.spec.template),
+    );
+    type PodTemplate = {
+      metadata: { labels: Record<string, string> };
+      spec: { containers: Array<{ ports?: Array<{ name: string }> }> };
+    };
+    const scraped = templates.filter((template) => selects(template.metadata.labels));
+    expect(scraped.map((template) => template.metadata.labels["app.kubernetes.io/component"]).sort()).toEqual(
+      ["nearline", "serving", "serving"],
+    );
+    for (const template of scraped) {
+      const ports = template.spec.containers
+        .flatMap((container) => container.ports ?? [])
+        .map((port) => port.name);
+      expect(podMetricsEndpoints.filter((endpoint) => ports.includes(endpoint.port))).toHaveLength(1);
+    }
   });
 
   it("lets the cluster-wide ServiceAccount do what the controllers do, and nothing more", async () => {

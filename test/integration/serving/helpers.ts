@@ -98,8 +98,11 @@ export interface ServeProcess {
   waitForLog(predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
-/** Runs `node cli/jude.ts serve …` and waits until it listens (not until the model is loaded). */
-export async function spawnServe(args: string[]): Promise<ServeProcess> {
+/**
+ * Runs `node cli/jude.ts serve …` and waits until it listens (not until the model is loaded). `env`
+ * replaces the inherited environment when given.
+ */
+export async function spawnServe(args: string[], env?: NodeJS.ProcessEnv): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -115,7 +118,7 @@ export async function spawnServe(args: string[]): Promise<ServeProcess> {
       "0",
       ...args,
     ],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], ...(env === undefined ? {} : { env }) },
   );
   const logs: Array<Record<string, unknown>> = [];
   const waiters: Array<{

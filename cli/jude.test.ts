@@ -1,0 +1,25 @@
+// The image's entry point as a container runtime calls it: `jude <subcommand> --help` (and -h) prints
+// that subcommand's usage on stdout and exits 0 for every subcommand the image documents, so
+// `docker run IMAGE bootstrap --help` helps instead of failing like a usage error.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const entryPoint = join(import.meta.dirname, "jude.ts");
+
+describe("jude <subcommand> --help", () => {
+  for (const subcommand of ["operator", "serve", "nearline", "bootstrap", "fetch-model"])
+    for (const flag of ["--help", "-h"])
+      it(`prints the usage of jude ${subcommand} for ${flag} and exits 0`, async () => {
+        const { stdout } = await run(process.execPath, [entryPoint, subcommand, flag]);
+        expect(stdout).toMatch(new RegExp(`^usage: jude ${subcommand}`));
+      });
+
+  it("lists every subcommand in its own usage", async () => {
+    const { stdout } = await run(process.execPath, [entryPoint, "--help"]);
+    for (const subcommand of ["operator", "serve", "nearline", "bootstrap", "fetch-model"])
+      expect(stdout).toMatch(new RegExp(`^  ${subcommand} `, "m"));
+  });
+});
