@@ -21,6 +21,7 @@ import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName } from "../shared/names.ts";
+import { childApply } from "../shared/owner.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 import type { bootstrapFailedGauge } from "./run-metrics.ts";
 import { recordRunFailed } from "./run-metrics.ts";
@@ -172,8 +173,8 @@ async function startRun(
     settings.images,
     settings.placement,
   );
-  await context.client.apply(desired.configMap as KubeObject);
-  const job = await context.client.apply(desired.job as V1Job & KubeObject);
+  await context.client.apply(desired.configMap as KubeObject, childApply);
+  const job = await context.client.apply(desired.job as V1Job & KubeObject, childApply);
   context.events.normal(
     raw,
     "Started",
@@ -222,15 +223,18 @@ async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, j
       spec.ttlSecondsAfterFinished === wanted.ttlSecondsAfterFinished)
   )
     return;
-  await context.client.apply({
-    apiVersion: "batch/v1",
-    kind: "Job",
-    metadata: {
-      name: job.metadata!.name!,
-      namespace: context.key.namespace,
-      ...(job.metadata?.labels ? { labels: job.metadata.labels } : {}),
-      ...(job.metadata?.ownerReferences ? { ownerReferences: job.metadata.ownerReferences } : {}),
+  await context.client.apply(
+    {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: {
+        name: job.metadata!.name!,
+        namespace: context.key.namespace,
+        ...(job.metadata?.labels ? { labels: job.metadata.labels } : {}),
+        ...(job.metadata?.ownerReferences ? { ownerReferences: job.metadata.ownerReferences } : {}),
+      },
+      spec: { ...spec, ...wanted },
     },
-    spec: { ...spec, ...wanted },
-  });
+    childApply,
+  );
 }

@@ -11,7 +11,7 @@ import type { Images } from "../shared/image.ts";
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
-import { controllerRef } from "../shared/owner.ts";
+import { childApply, controllerRef } from "../shared/owner.ts";
 import { runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
@@ -71,9 +71,9 @@ export async function actOnPromotion(
     const rendered =
       version === model.spec.version || record === undefined ? model : modelAtVersion(model, record);
     for (const object of desiredVersionObjects(rendered, options.images, options.placement))
-      await context.client.apply(object);
+      await context.client.apply(object, childApply);
   }
-  await context.client.apply(desiredQueryService(model, decision.queryVersion));
+  await context.client.apply(desiredQueryService(model, decision.queryVersion), childApply);
   await deleteRetiredVersions(context, model, decision.serve);
   await reconcileRuns(context, model, decision, options);
   if (options.store !== undefined) await collectStep(context, options.store, decision.collect);
@@ -93,7 +93,7 @@ async function applyRecords(context: ReconcileContext, model: EmbeddingModel, de
   for (const record of decision.records) {
     const configMap = desiredVersionRecord(model, record);
     wanted.add(configMap.metadata!.name!);
-    await context.client.apply(configMap);
+    await context.client.apply(configMap, childApply);
   }
   const existing = context.cache.list(resourceTypes.configMap, {
     namespace: context.key.namespace,
@@ -153,7 +153,7 @@ async function reconcileRuns(
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
       const partitions = await options.changelogPartitions(pipeline);
       const run = desiredBootstrapRun(model, pipeline, decision.bootstrap, partitions);
-      await context.client.apply(run as KubeObject);
+      await context.client.apply(run as KubeObject, childApply);
     }
   }
   const recorded = new Set(decision.records.map((record) => record.version));
