@@ -2,6 +2,7 @@
 // from: the store pointer first (records then say what happened), the records, each served version's
 // objects, the query Service (moved in the same reconcile as the flip), removal of what is no longer
 // served, the BootstrapRuns, and one bounded garbage-collection step.
+import type { V1Deployment } from "@kubernetes/client-node";
 import type { BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { apiVersion } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
@@ -14,6 +15,7 @@ import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
 import { runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
+import { deleteDroppedAutoscaler, holdReplicasForAutoscaler } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
@@ -70,8 +72,13 @@ export async function actOnPromotion(
     const record = records.get(version);
     const rendered =
       version === model.spec.version || record === undefined ? model : modelAtVersion(model, record);
-    for (const object of desiredVersionObjects(rendered, options.images, options.placement))
+    const objects = desiredVersionObjects(rendered, options.images, options.placement) as KubeObject[];
+    if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
+      await deleteDroppedAutoscaler(context, model, version);
+    for (const object of objects) {
+      if (object.kind === "Deployment") await holdReplicasForAutoscaler(context, object as V1Deployment);
       await context.client.apply(object, childApply);
+    }
   }
   await context.client.apply(desiredQueryService(model, decision.queryVersion), childApply);
   await deleteRetiredVersions(context, model, decision.serve);

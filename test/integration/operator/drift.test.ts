@@ -1,7 +1,10 @@
 // Drift of an EmbeddingModel's children on the testbed's real API server and controller-manager
-// (Deployment and ReplicaSet controllers): children deleted or edited by hand come back as the spec
-// says, without erasing what other managers add.
+// (Deployment, ReplicaSet and HPA controllers): children deleted or edited by hand come back as the
+// spec says, without erasing what other managers add; replicas pass to the HPA and back without the
+// Deployment ever dropping below the size it had, and an HPA the spec no longer asks for goes.
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireEnv } from "../../support/env.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
@@ -48,6 +51,30 @@ async function waitSettled(timeoutMs = 90_000): Promise<Json> {
     { timeoutMs, intervalMs: 300 },
   );
   return model!;
+}
+
+/** Every spec.replicas the API server reports for the Deployment from now on, in order. */
+function watchReplicas(): { seen: number[]; stop: () => void } {
+  const seen: number[] = [];
+  const watcher = spawn(requireEnv("JUDE_KUBECTL"), [
+    "--kubeconfig",
+    requireEnv("KUBECONFIG"),
+    "get",
+    `deployment/${child}`,
+    "-n",
+    namespace,
+    "--watch",
+    "-o",
+    'jsonpath={.spec.replicas}{"\\n"}',
+  ]);
+  let buffer = "";
+  watcher.stdout.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split("\n");
+    buffer = lines.pop() ?? "";
+    for (const line of lines) if (line.trim() !== "") seen.push(Number(line.trim()));
+  });
+  return { seen, stop: () => watcher.kill() };
 }
 
 describe("EmbeddingModel children under drift", () => {
@@ -102,6 +129,40 @@ describe("EmbeddingModel children under drift", () => {
     const current = await deployment();
     expect(current.metadata.annotations?.["team.example.com/owner"]).toBe("search");
     expect(current.spec.template.metadata.annotations?.["kubectl.kubernetes.io/restartedAt"]).toBeDefined();
+    const model = await waitSettled();
+    expect(condition(model, "Reconciling")?.status).toBe("False");
+  });
+
+  it("hands replicas to the HPA without scaling the Deployment down", async () => {
+    await apply([cpuModel(namespace, modelName, { replicas: 3 })]);
+    await waitFor("3 replicas", async () => (await deployment()).spec.replicas === 3, { timeoutMs: 30_000 });
+    const watch = watchReplicas();
+    try {
+      await waitFor("the watch to report the current size", () => watch.seen.length > 0);
+      await apply([
+        cpuModel(namespace, modelName, {
+          autoscaling: { minReplicas: 3, maxReplicas: 6, targetCPUUtilizationPercentage: 80 },
+        }),
+      ]);
+      await waitFor("the HPA", async () => (await getObject(`hpa/${child}`, namespace)) !== undefined);
+      await waitSettled();
+    } finally {
+      watch.stop();
+    }
+    expect(Math.min(...watch.seen)).toBe(3);
+    expect((await deployment()).spec.replicas).toBe(3);
+  });
+
+  it("deletes the HPA and takes replicas back when autoscaling is turned off", async () => {
+    await apply([cpuModel(namespace, modelName, { replicas: 2 })]);
+    await waitFor(
+      "the HPA to be deleted",
+      async () => (await getObject(`hpa/${child}`, namespace)) === undefined,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    await waitFor("2 replicas", async () => (await deployment()).spec.replicas === 2, { timeoutMs: 30_000 });
     const model = await waitSettled();
     expect(condition(model, "Reconciling")?.status).toBe("False");
   });
