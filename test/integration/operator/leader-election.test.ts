@@ -1,6 +1,7 @@
 // Two real `jude operator` processes against the testbed's API server: exactly one holds the Lease and
 // reconciles; when it is killed (no release), the standby waits out the Lease and takes over; when the
-// leader stops gracefully it releases the Lease and the standby takes over at once. Whoever leads
+// leader stops gracefully it releases the Lease and the standby takes over at once; a leader whose
+// connection to the API server hangs stops leading within its renew deadline. Whoever leads
 // reconciles what is applied.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../testbed/ports.ts";
@@ -9,6 +10,7 @@ import { waitFor } from "../../testbed/wait.ts";
 import { requireEnv } from "../../support/env.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
 import { kubectlJson } from "../../support/kubectl.ts";
+import { apiServerAddress, kubeconfigThrough, startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
 import {
   apply,
   condition,
@@ -22,6 +24,7 @@ import {
 
 const namespace = `operator-le-${process.pid}`;
 const leaseSeconds = 6;
+const renewDeadlineSeconds = 4;
 
 interface Replica {
   identity: string;
@@ -29,19 +32,24 @@ interface Replica {
   process: JudeProcess;
 }
 
-async function startReplica(identity: string): Promise<Replica> {
+async function startReplica(
+  identity: string,
+  kubeconfig = requireEnv("KUBECONFIG"),
+  extraArgs: string[] = [],
+): Promise<Replica> {
   const port = await freePort();
   const process = startJude(`operator-${identity}`, [
     "operator",
-    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
+    `--kubeconfig=${kubeconfig}`,
     `--namespaces=${namespace}`,
     `--lease-namespace=${namespace}`,
     `--identity=${identity}`,
     `--lease-duration-seconds=${leaseSeconds}`,
-    "--renew-deadline-seconds=4",
+    `--renew-deadline-seconds=${renewDeadlineSeconds}`,
     "--retry-period-seconds=1",
     "--http-host=127.0.0.1",
     `--http-port=${port}`,
+    ...extraArgs,
   ]);
   await waitReady(process, port);
   return { identity, port, process };
@@ -139,5 +147,50 @@ describe("leader election between two operator processes", () => {
     replicas.splice(replicas.indexOf(leader), 1);
     await apply([cpuModel(namespace, "third", { replicas: 1 })]);
     await waitReadyModel("third");
+  });
+
+  it("stops leading within the renew deadline when its API connection hangs", async () => {
+    const link: TcpLink = await startTcpLink(apiServerAddress(requireEnv("KUBECONFIG")));
+    try {
+      const cutOff = await startReplica("replica-d", kubeconfigThrough(requireEnv("KUBECONFIG"), link.port), [
+        "--drain-seconds=5",
+      ]);
+      replicas.push(cutOff);
+      const leader = replicas.find((replica) => replica.identity === "replica-c") as Replica;
+      expect(await stopJude(leader.process, "SIGTERM")).toBe(0);
+      replicas.splice(replicas.indexOf(leader), 1);
+      await waitFor("replica-d to lead", async () => (await leaderGauge(cutOff)) === 1, {
+        timeoutMs: 30_000,
+      });
+      const standby = await startReplica("replica-e");
+      replicas.push(standby);
+      let exitCode: number | null | undefined;
+      void cutOff.process.exited.then((code) => (exitCode = code));
+      // Requests in flight and new ones hang: no error, no reset, as behind a partition.
+      link.freeze();
+      const frozenAt = Date.now();
+      await waitFor(
+        "the cut-off leader to stop leading",
+        async () =>
+          (await probe(`http://127.0.0.1:${cutOff.port}/readyz`)).status !== 200 || exitCode !== undefined,
+        { timeoutMs: (renewDeadlineSeconds + 6) * 1000, intervalMs: 200 },
+      );
+      console.error(
+        `[leader-election] a leader cut off stopped leading after ${((Date.now() - frozenAt) / 1000).toFixed(1)} s (renew deadline ${renewDeadlineSeconds} s)`,
+      );
+      // It exits 1 (restarted as a standby) without waiting for the hung connection.
+      await waitFor("the cut-off leader to exit", async () => exitCode !== undefined, { timeoutMs: 20_000 });
+      expect(exitCode).toBe(1);
+      replicas.splice(replicas.indexOf(cutOff), 1);
+      await waitFor(
+        "the standby to take the Lease",
+        async () => (await lease()).holderIdentity === standby.identity,
+        { timeoutMs: 30_000 },
+      );
+      await apply([cpuModel(namespace, "fourth", { replicas: 1 })]);
+      await waitReadyModel("fourth");
+    } finally {
+      await link.close();
+    }
   });
 });
