@@ -3,7 +3,12 @@
 // leader stops gracefully it releases the Lease and the standby takes over at once; a leader whose
 // connection to the API server hangs stops leading within its renew deadline. Whoever leads
 // reconciles what is applied.
+import { setTimeout as sleep } from "node:timers/promises";
+import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Manager } from "../../../operator/runtime/manager.ts";
+import type { ResourceType } from "../../../operator/runtime/resource-types.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -55,13 +60,16 @@ async function startReplica(
   return { identity, port, process };
 }
 
-async function lease(): Promise<{
+async function lease(
+  name = "jude-operator",
+  leaseNamespace = namespace,
+): Promise<{
   holderIdentity?: string;
   leaseTransitions?: number;
   renewTime?: string;
   acquireTime?: string;
 }> {
-  return ((await kubectlJson<Json>(["get", "lease", "jude-operator", "-n", namespace])).spec ?? {}) as never;
+  return ((await kubectlJson<Json>(["get", "lease", name, "-n", leaseNamespace])).spec ?? {}) as never;
 }
 
 async function leaderGauge(replica: Replica): Promise<number> {
@@ -192,5 +200,71 @@ describe("leader election between two operator processes", () => {
     } finally {
       await link.close();
     }
+  });
+});
+
+describe("leader election while the informers sync", () => {
+  const syncNamespace = `${namespace}-sync`;
+  const leaseName = "jude-operator-sync";
+  const leaseMs = 3_000;
+  const syncLease = () => lease(leaseName, syncNamespace);
+  // A collection the API server does not serve: its informer never completes the first list, like
+  // a cluster whose initial list takes longer than the Lease lasts.
+  const unserved: ResourceType = {
+    group: "jude.dev",
+    version: "v1alpha1",
+    kind: "Unserved",
+    plural: "unserveds",
+    namespaced: true,
+  };
+  const running: { stop: () => Promise<unknown> }[] = [];
+
+  function startManager(identity: string): void {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+    const manager = new Manager({
+      kubeConfig,
+      namespaces: [syncNamespace],
+      log: silentLogger(),
+      http: { host: "127.0.0.1", port: 0 },
+      leaderElection: {
+        namespace: syncNamespace,
+        name: leaseName,
+        identity,
+        leaseDurationMs: leaseMs,
+        renewDeadlineMs: 2_000,
+        retryPeriodMs: 500,
+      },
+      watchStaleMs: 300_000,
+      drainMs: 1_000,
+    });
+    manager.add({ name: "never-synced", primary: unserved, reconcile: async () => undefined });
+    const abort = new AbortController();
+    const run = manager.run(abort.signal).catch((error: unknown) => error);
+    running.push({ stop: () => (abort.abort(), run) });
+  }
+
+  beforeAll(async () => {
+    await createRestrictedNamespace(syncNamespace);
+  });
+
+  afterAll(async () => {
+    await Promise.all(running.map((manager) => manager.stop()));
+    await deleteNamespace(syncNamespace);
+  });
+
+  it("keeps renewing the Lease before its informers have synced", async () => {
+    startManager("sync-a");
+    await waitFor("sync-a to hold the Lease", async () => (await syncLease()).holderIdentity === "sync-a");
+    const first = (await syncLease()).renewTime;
+    await waitFor(
+      "sync-a to renew the Lease while syncing",
+      async () => (await syncLease()).renewTime !== first,
+      { timeoutMs: 2 * leaseMs },
+    );
+    // A standby that watched the Lease for longer than it lasts still finds it held.
+    startManager("sync-b");
+    await sleep(2 * leaseMs);
+    expect((await syncLease()).holderIdentity).toBe("sync-a");
   });
 });
