@@ -35,6 +35,11 @@ async function reconcile(objects: Record<string, KubeObject[]>): Promise<Recorde
   return calls;
 }
 
+const shardsConfigMap: KubeObject = {
+  kind: "ConfigMap",
+  metadata: { name: "jobs-minilm-v1-bootstrap", namespace: testNamespace },
+};
+
 describe("reconcileBootstrapRun", () => {
   it("captures the watermarks into status before it creates the ConfigMap and the Job", async () => {
     const calls = await reconcile(world(stored("bootstrap-run.yaml", "run-uid") as KubeObject));
@@ -72,7 +77,7 @@ describe("reconcileBootstrapRun", () => {
     };
     const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
     (run.spec as { suspend: boolean }).suspend = true;
-    const calls = await reconcile(world(run, { Job: [job] }));
+    const calls = await reconcile(world(run, { Job: [job], ConfigMap: [shardsConfigMap] }));
     expect(summarizeCalls(calls)).toEqual([
       "apply Job/jobs-minilm-v1-bootstrap",
       "applyStatus BootstrapRun/jobs-minilm-v1",
@@ -86,6 +91,30 @@ describe("reconcileBootstrapRun", () => {
       completions: 8,
       template: (job.spec as { template: object }).template,
     });
+  });
+
+  it("puts back a running Job's deleted ConfigMap only as the Job started with it", async () => {
+    const status = {
+      phase: "Running",
+      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+    };
+    const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
+    const started = (await reconcile(world(run))).find(
+      (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+        call.verb === "apply" && call.kind === "Job",
+    )!.object;
+    const running = { ...started, status: { active: 2 } };
+    expect(summarizeCalls(await reconcile(world(run, { Job: [running] })))).toEqual([
+      "apply ConfigMap/jobs-minilm-v1-bootstrap",
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+    ]);
+    // The pipeline changed since the Job started: its config is not the one to restore.
+    const objects = world(run, { Job: [running] });
+    (objects.NearlinePipeline[0]!.spec as { extract: { title: string } }).extract.title = "$.heading";
+    expect(summarizeCalls(await reconcile(objects))).toEqual([
+      "event Warning ConfigMapMissing",
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+    ]);
   });
 
   it("never touches a finished run", async () => {

@@ -1,6 +1,7 @@
 // The BootstrapRun reconcile: a run that is not finished is started (stall checks, watermarks captured
 // into status, ConfigMap and Indexed Job applied), then followed (suspend and time limits passed on to
-// the Job, status from the Job and the checkpoints). A finished run is never touched again.
+// the Job, a deleted ConfigMap put back, status from the Job and the checkpoints). A finished run is
+// never touched again.
 import type { V1Job } from "@kubernetes/client-node";
 import {
   safeParseBootstrapRun,
@@ -18,9 +19,11 @@ import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../nearline-pipeline/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
+import { annotationKeys } from "../shared/labels.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName } from "../shared/names.ts";
+import { childApply } from "../shared/owner.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 import type { bootstrapFailedGauge } from "./run-metrics.ts";
 import { recordRunFailed } from "./run-metrics.ts";
@@ -82,6 +85,7 @@ export async function reconcileBootstrapRun(
     ({ run: current, job } = started);
   } else {
     await passControlsToJob(context, run, job);
+    if (!isFinishedJob(job)) await restoreShardConfig(context, raw, run, job, read, settings);
   }
   const checkpoints =
     read === undefined
@@ -172,8 +176,8 @@ async function startRun(
     settings.images,
     settings.placement,
   );
-  await context.client.apply(desired.configMap as KubeObject);
-  const job = await context.client.apply(desired.job as V1Job & KubeObject);
+  await context.client.apply(desired.configMap as KubeObject, childApply);
+  const job = await context.client.apply(desired.job as V1Job & KubeObject, childApply);
   context.events.normal(
     raw,
     "Started",
@@ -199,6 +203,55 @@ async function runVersions(context: ReconcileContext, model: EmbeddingModel): Pr
   return resolved;
 }
 
+/** The Job's Complete or Failed condition is True: no shard pod starts any more. */
+function isFinishedJob(job: V1Job): boolean {
+  return (job.status?.conditions ?? []).some(
+    (condition) =>
+      (condition.type === "Complete" || condition.type === "Failed") && condition.status === "True",
+  );
+}
+
+/**
+ * Puts back the shards' ConfigMap of a Job that still runs if it was deleted: every shard pod the Job
+ * starts later (on resume, or replacing a failed one) mounts it and would wait forever without it.
+ * Only the config the Job started with is restored (its hash is in the pod template); when the
+ * pipeline changed since, a Warning Event says the run cannot get its config back.
+ */
+async function restoreShardConfig(
+  context: ReconcileContext,
+  raw: KubeObject,
+  run: BootstrapRun,
+  job: V1Job & KubeObject,
+  read: { surroundings: PipelineSurroundings } | undefined,
+  settings: RunReconcileSettings,
+): Promise<void> {
+  const key = { namespace: context.key.namespace, name: job.metadata?.name ?? "" };
+  const model = read?.surroundings.model;
+  if (context.cache.get(resourceTypes.configMap, key) !== undefined || model === undefined) return;
+  const versions = await runVersions(context, model);
+  const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
+  if (version === undefined) return;
+  const desired = desiredShards(
+    { run, pipeline: read!.surroundings.pipeline, model, version },
+    settings.images,
+    settings.placement,
+  );
+  const hashOf = (of: V1Job) => of.spec?.template?.metadata?.annotations?.[annotationKeys.configHash];
+  if (hashOf(desired.job) !== hashOf(job)) {
+    context.events.warning(
+      raw,
+      "ConfigMapMissing",
+      `ConfigMap ${key.name} was deleted and the pipeline changed since the run started, so its config cannot be restored; shard pods started from now on cannot start (delete and recreate the run)`,
+    );
+    return;
+  }
+  context.log.info(
+    { configMap: key.name },
+    "restoring the shards' ConfigMap, deleted while the run is unfinished",
+  );
+  await context.client.apply(desired.configMap as KubeObject, childApply);
+}
+
 function keptWatermarks(run: BootstrapRun): Pick<BootstrapRunStatus, "watermarks"> {
   return run.status?.watermarks !== undefined ? { watermarks: run.status.watermarks } : {};
 }
@@ -222,15 +275,18 @@ async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, j
       spec.ttlSecondsAfterFinished === wanted.ttlSecondsAfterFinished)
   )
     return;
-  await context.client.apply({
-    apiVersion: "batch/v1",
-    kind: "Job",
-    metadata: {
-      name: job.metadata!.name!,
-      namespace: context.key.namespace,
-      ...(job.metadata?.labels ? { labels: job.metadata.labels } : {}),
-      ...(job.metadata?.ownerReferences ? { ownerReferences: job.metadata.ownerReferences } : {}),
+  await context.client.apply(
+    {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: {
+        name: job.metadata!.name!,
+        namespace: context.key.namespace,
+        ...(job.metadata?.labels ? { labels: job.metadata.labels } : {}),
+        ...(job.metadata?.ownerReferences ? { ownerReferences: job.metadata.ownerReferences } : {}),
+      },
+      spec: { ...spec, ...wanted },
     },
-    spec: { ...spec, ...wanted },
-  });
+    childApply,
+  );
 }

@@ -2,6 +2,7 @@
 // from: the store pointer first (records then say what happened), the records, each served version's
 // objects, the query Service (moved in the same reconcile as the flip), removal of what is no longer
 // served, the BootstrapRuns, and one bounded garbage-collection step.
+import type { V1Deployment } from "@kubernetes/client-node";
 import type { BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { apiVersion } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
@@ -11,9 +12,10 @@ import type { Images } from "../shared/image.ts";
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
-import { controllerRef } from "../shared/owner.ts";
+import { childApply, controllerRef } from "../shared/owner.ts";
 import { runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
+import { deleteDroppedAutoscaler, holdReplicasForAutoscaler } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
@@ -70,10 +72,15 @@ export async function actOnPromotion(
     const record = records.get(version);
     const rendered =
       version === model.spec.version || record === undefined ? model : modelAtVersion(model, record);
-    for (const object of desiredVersionObjects(rendered, options.images, options.placement))
-      await context.client.apply(object);
+    const objects = desiredVersionObjects(rendered, options.images, options.placement) as KubeObject[];
+    if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
+      await deleteDroppedAutoscaler(context, model, version);
+    for (const object of objects) {
+      if (object.kind === "Deployment") await holdReplicasForAutoscaler(context, object as V1Deployment);
+      await context.client.apply(object, childApply);
+    }
   }
-  await context.client.apply(desiredQueryService(model, decision.queryVersion));
+  await context.client.apply(desiredQueryService(model, decision.queryVersion), childApply);
   await deleteRetiredVersions(context, model, decision.serve);
   await reconcileRuns(context, model, decision, options);
   if (options.store !== undefined) await collectStep(context, options.store, decision.collect);
@@ -93,7 +100,7 @@ async function applyRecords(context: ReconcileContext, model: EmbeddingModel, de
   for (const record of decision.records) {
     const configMap = desiredVersionRecord(model, record);
     wanted.add(configMap.metadata!.name!);
-    await context.client.apply(configMap);
+    await context.client.apply(configMap, childApply);
   }
   const existing = context.cache.list(resourceTypes.configMap, {
     namespace: context.key.namespace,
@@ -153,7 +160,7 @@ async function reconcileRuns(
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
       const partitions = await options.changelogPartitions(pipeline);
       const run = desiredBootstrapRun(model, pipeline, decision.bootstrap, partitions);
-      await context.client.apply(run as KubeObject);
+      await context.client.apply(run as KubeObject, childApply);
     }
   }
   const recorded = new Set(decision.records.map((record) => record.version));

@@ -17,6 +17,7 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
+import { childApply } from "../shared/owner.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
@@ -87,8 +88,8 @@ export async function reconcileNearlinePipeline(
           "start offsets of a new version's workers",
         );
       }
-      await context.client.apply(desired.configMap as KubeObject);
-      await context.client.apply(desired.deployment as KubeObject);
+      await context.client.apply(desired.configMap as KubeObject, childApply);
+      await context.client.apply(desired.deployment as KubeObject, childApply);
     }
     if (resolved.waiting.length === 0) await removeRetiredWorkers(context, pipeline, resolved);
   }

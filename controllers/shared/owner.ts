@@ -22,3 +22,14 @@ export function controllerRef(owner: OwnerObject): V1OwnerReference {
     blockOwnerDeletion: true,
   };
 }
+
+/**
+ * How a controller applies a child it owns: forced. The controller is the sole author of every field
+ * it sets on its children (they are rendered from the spec, the source of truth), so a field someone
+ * changed by hand (`kubectl scale`, `kubectl set image`, `kubectl edit`) is taken back to the spec.
+ * Without force the apply fails with a 409 conflict on every reconcile from then on and the resource
+ * stops converging while its status still shows the last outcome (the Kubernetes documentation advises
+ * controllers to force for this reason). Fields the controller does not set (the replicas an HPA
+ * owns, `kubectl rollout restart`'s annotation, other managers' labels) are left alone.
+ */
+export const childApply = { force: true } as const;

@@ -14,17 +14,25 @@ const configMap = (data: string): KubeObject =>
 /** A KubeClient that records applies and answers with increasing resourceVersions, and a cache of one object. */
 function fakes() {
   const applies: string[] = [];
+  const managers: string[] = [];
   let version = 0;
   let cached: KubeObject | undefined;
   const client = {
-    apply: async (path: string, object: KubeObject) => {
+    apply: async (path: string, object: KubeObject, fieldManager: string) => {
       applies.push(path);
+      managers.push(fieldManager);
       version += 1;
       return { ...object, metadata: { ...object.metadata, resourceVersion: String(version) } };
     },
   } as unknown as KubeClient;
   const cache = { get: () => cached, list: () => [] } as unknown as CacheReader;
-  return { applies, client, cache, setCached: (object: KubeObject | undefined) => (cached = object) };
+  return {
+    applies,
+    managers,
+    client,
+    cache,
+    setCached: (object: KubeObject | undefined) => (cached = object),
+  };
 }
 
 describe("controller client applies", () => {
@@ -65,5 +73,16 @@ describe("controller client applies", () => {
     );
     await writer.apply(configMap("1"));
     expect(applies).toHaveLength(2);
+  });
+
+  it("apply under another field manager when asked, each manager's last apply remembered apart", async () => {
+    const { managers, client, cache, setCached } = fakes();
+    const writer = createControllerClient(client, cache, "test");
+    setCached(await writer.apply(configMap("1")));
+    // The same body under another manager is another claim on the fields: it is sent ...
+    await writer.apply(configMap("1"), { fieldManager: "test-handover" });
+    // ... and the controller's own apply, unchanged since, is still skipped.
+    await writer.apply(configMap("1"));
+    expect(managers).toEqual(["jude-test", "test-handover"]);
   });
 });

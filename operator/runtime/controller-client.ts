@@ -41,7 +41,8 @@ export function createControllerClient(
   controller: string,
 ): ControllerClient {
   const fieldManager = fieldManagerOf(controller);
-  // Per object path: hash of the last applied body and the resourceVersion the server answered.
+  // Per field manager and object path: hash of the last applied body and the resourceVersion the
+  // server answered.
   const lastApplied = new Map<string, { hash: string; resourceVersion: string | undefined }>();
   return {
     fieldManager,
@@ -50,11 +51,13 @@ export function createControllerClient(
       const type = typeOf(object);
       const path = objectPath(type, keyOf(object));
       const body = JSON.stringify(object);
+      const manager = options.fieldManager ?? fieldManager;
       const hash = createHash("sha256")
         .update(body)
         .update(String(options.force === true))
         .digest("base64");
-      const last = lastApplied.get(path);
+      const lastKey = `${manager} ${path}`;
+      const last = lastApplied.get(lastKey);
       const cached = last?.hash === hash ? cachedOf(cache, type, object) : undefined;
       if (
         cached !== undefined &&
@@ -62,8 +65,8 @@ export function createControllerClient(
         cached.metadata?.resourceVersion === last.resourceVersion
       )
         return cached as T;
-      const applied = await client.apply(path, object, fieldManager, options.force === true);
-      lastApplied.set(path, { hash, resourceVersion: applied.metadata?.resourceVersion });
+      const applied = await client.apply(path, object, manager, options.force === true);
+      lastApplied.set(lastKey, { hash, resourceVersion: applied.metadata?.resourceVersion });
       return applied as T;
     },
     async applyStatus<T extends object>(value: T): Promise<void> {
@@ -77,7 +80,9 @@ export function createControllerClient(
       await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, false);
     },
     async delete(type, key): Promise<void> {
-      lastApplied.delete(objectPath(type, key));
+      const path = objectPath(type, key);
+      for (const lastKey of [...lastApplied.keys()])
+        if (lastKey.endsWith(` ${path}`)) lastApplied.delete(lastKey);
       await client.delete(objectPath(type, key));
     },
     async getLive<T extends KubeObject = KubeObject>(

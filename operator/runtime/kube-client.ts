@@ -59,9 +59,9 @@ export class KubeClient {
   }
 
   /** GET one object; undefined on 404. */
-  async get<T extends KubeObject>(path: string): Promise<T | undefined> {
+  async get<T extends KubeObject>(path: string, signal?: AbortSignal): Promise<T | undefined> {
     try {
-      return await this.#json<T>("get", "GET", path);
+      return await this.#json<T>("get", "GET", path, { signal });
     } catch (error) {
       if (error instanceof KubeApiError && error.statusCode === 404) return undefined;
       throw error;
@@ -100,13 +100,31 @@ export class KubeClient {
   }
 
   /** POST a new object into the collection at `path`. */
-  async create<T extends KubeObject>(path: string, object: KubeObject, fieldManager: string): Promise<T> {
-    return this.#json<T>("create", "POST", path, { query: { fieldManager }, body: JSON.stringify(object) });
+  async create<T extends KubeObject>(
+    path: string,
+    object: KubeObject,
+    fieldManager: string,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    return this.#json<T>("create", "POST", path, {
+      query: { fieldManager },
+      body: JSON.stringify(object),
+      signal,
+    });
   }
 
   /** PUT an object; the server refuses it (409) unless metadata.resourceVersion is current. */
-  async update<T extends KubeObject>(path: string, object: KubeObject, fieldManager: string): Promise<T> {
-    return this.#json<T>("update", "PUT", path, { query: { fieldManager }, body: JSON.stringify(object) });
+  async update<T extends KubeObject>(
+    path: string,
+    object: KubeObject,
+    fieldManager: string,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    return this.#json<T>("update", "PUT", path, {
+      query: { fieldManager },
+      body: JSON.stringify(object),
+      signal,
+    });
   }
 
   /** JSON merge patch (used for Event counts, never for arrays of children). */

@@ -3,7 +3,10 @@
 // renews every retryPeriod and gives up leadership when it could not renew for renewDeadline (then
 // the process must stop reconciling: two leaders would fight). Updates carry the Lease's
 // resourceVersion, so of two replicas racing for it exactly one wins. On shutdown the Lease is
-// released so a standby takes over without waiting for it to expire.
+// released so a standby takes over without waiting for it to expire. Every attempt is bounded by the
+// renew deadline (client-go bounds it the same way): behind a partition or a hung load balancer a
+// request neither answers nor fails, and an unbounded one would keep this replica leading long after
+// a standby took the Lease over.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus } from "./api-error.ts";
@@ -46,7 +49,8 @@ export class LeaderElector {
     for (;;) {
       signal.throwIfAborted();
       // An unreachable API server is retried like a held Lease: a standby must not exit for it.
-      const acquired = await this.#tryAcquireOrRenew().catch((error: unknown) => {
+      const attempt = AbortSignal.any([signal, AbortSignal.timeout(this.#options.renewDeadlineMs)]);
+      const acquired = await this.#tryAcquireOrRenew(attempt).catch((error: unknown) => {
         this.#log.warn({ err: error }, "could not read or write the leader lease; retrying");
         return false;
       });
@@ -67,8 +71,12 @@ export class LeaderElector {
     while (!signal.aborted) {
       await sleep(this.#options.retryPeriodMs, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) return;
-      if (await this.#tryAcquireOrRenew().catch(() => false)) {
+      const leftMs = lastRenewMs + this.#options.renewDeadlineMs - Date.now();
+      const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, leftMs))]);
+      if (await this.#tryAcquireOrRenew(attempt).catch(() => false)) {
         lastRenewMs = Date.now();
+      } else if (signal.aborted) {
+        return;
       } else if (Date.now() - lastRenewMs >= this.#options.renewDeadlineMs) {
         throw new Error(`lost the leader lease: not renewed for ${this.#options.renewDeadlineMs} ms`);
       }
@@ -84,6 +92,7 @@ export class LeaderElector {
         this.#path(),
         { ...lease, spec: releasedLeaseSpec(lease.spec, new Date()) },
         fieldManager,
+        AbortSignal.timeout(this.#options.renewDeadlineMs),
       );
       this.#log.info("released the leader lease");
     } catch (error) {
@@ -91,9 +100,9 @@ export class LeaderElector {
     }
   }
 
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name, identity, leaseDurationMs } = this.#options;
-    const current = await this.#client.get<Lease>(this.#path());
+    const current = await this.#client.get<Lease>(this.#path(), signal);
     const nowMs = Date.now();
     const holder = current?.spec?.holderIdentity ?? "";
     const renewTime = current?.spec?.renewTime ?? "";
@@ -116,8 +125,9 @@ export class LeaderElector {
               resourcePath(resourceTypes.lease, namespace),
               { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec },
               fieldManager,
+              signal,
             )
-          : await this.#client.update<Lease>(this.#path(), { ...current, spec }, fieldManager);
+          : await this.#client.update<Lease>(this.#path(), { ...current, spec }, fieldManager, signal);
       return true;
     } catch (error) {
       // Another replica wrote first (409 on update, 409 AlreadyExists on create): it leads.

@@ -74,6 +74,7 @@ export class Manager {
     const elector =
       leaderElection === undefined ? undefined : new LeaderElector(this.#client, leaderElection, log);
     const leading = new AbortController();
+    const stopKeeping = new AbortController();
     const controllers: Controller[] = [];
     try {
       if (elector !== undefined) {
@@ -81,6 +82,12 @@ export class Manager {
         await elector.acquire(signal);
         this.metrics.leader.set(1);
       }
+      // Renewal starts with leadership, not after the caches synced: an initial list that takes
+      // longer than the Lease lasts would otherwise let a standby take over while this replica is
+      // about to start its controllers. Rejects when leadership is lost (checked while syncing too).
+      const keepSignal = AbortSignal.any([signal, stopKeeping.signal]);
+      const kept = elector === undefined ? waitForAbort(keepSignal) : elector.keep(keepSignal);
+      kept.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
       this.#phase = "syncing";
       const cache = new InformerCache({
         client: this.#client,
@@ -100,17 +107,18 @@ export class Manager {
           }),
         );
       }
-      await abortable(cache.start(), signal);
+      await Promise.race([abortable(cache.start(), signal), kept.then(() => signal.throwIfAborted())]);
       for (const controller of controllers) controller.start(leading.signal);
       this.#phase = "running";
       log.info(
         { controllers: this.#definitions.map((d) => d.name), namespaces: this.#options.namespaces ?? "all" },
         "controllers running",
       );
-      await (elector === undefined ? waitForAbort(signal) : elector.keep(signal));
+      await kept;
     } catch (error) {
       if (!signal.aborted) throw error;
     } finally {
+      stopKeeping.abort();
       this.#phase = "stopping";
       await this.#shutdown(controllers, leading, elector);
     }

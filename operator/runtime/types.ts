@@ -51,6 +51,12 @@ export interface ApplyOptions {
    * controller is documented as the sole owner of those fields (say why at the call site).
    */
   force?: boolean;
+  /**
+   * Apply under this field manager instead of the controller's own. Only to hand a field over to
+   * another controller (Kubernetes' "transferring ownership"): a second manager holding the value
+   * keeps the field when the controller's own apply stops setting it, instead of it being reset.
+   */
+  fieldManager?: string;
 }
 
 /** API writes of one controller; every write carries that controller's field manager. */

@@ -1,7 +1,8 @@
 // The BootstrapRun controller on the testbed's API server (shard pods only pretend to run on kwok
 // nodes): a run captures the changelog's end offsets per partition into its status before its shards
 // start, and becomes an Indexed Job with one index per shard whose config the shard's own schema
-// accepts; suspend passes through to the Job.
+// accepts; suspend passes through to the Job; the shards' ConfigMap deleted mid-run comes back as the
+// Job started with it.
 import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -123,6 +124,27 @@ describe("BootstrapRun controller", () => {
       "Job resumed",
       (resumed) => resumed.spec?.suspend === false,
     );
+  });
+
+  it("recreates an unfinished run's ConfigMap deleted by hand, with the config its Job started with", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-drift", "jobs", 2);
+    (run.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [run]);
+    await waitForObject<RunObject>(ns, "bootstraprun/jobs-drift", "run Suspended", (object) => {
+      return object.status?.phase === "Suspended";
+    });
+    const before = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-drift-bootstrap"]);
+    await kubectl(["delete", "-n", ns, "configmap/jobs-drift-bootstrap"]);
+    // Without it, every shard pod the Job starts (on resume, or to replace a failed one) cannot
+    // mount its config and waits forever.
+    const after = await waitForObject<V1ConfigMap>(
+      ns,
+      "configmap/jobs-drift-bootstrap",
+      "the ConfigMap recreated",
+      (object) => object.metadata?.uid !== before.metadata?.uid,
+    );
+    expect(after.data).toEqual(before.data);
   });
 
   it("stalls a run of a version the model does not serve, naming the field, and creates no Job", async () => {

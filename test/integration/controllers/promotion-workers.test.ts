@@ -1,14 +1,15 @@
 // A promoted version's nearline workers start exactly where its bootstrap snapshot ended: with the
 // NearlinePipeline and BootstrapRun controllers on the testbed (real Kafka), a version record that
 // asks for bootstrapped workers holds the workers back until the run captured its watermarks, then
-// the version's consumer group is committed at those offsets before its worker Deployment exists.
+// the version's consumer group is committed at those offsets before its worker Deployment exists,
+// and only then: workers recreated later resume from where the group got to.
 import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
 import { workerConsumerGroup } from "../../../controllers/nearline-pipeline/worker-config.ts";
 import { parseEmbeddingModel, parseNearlinePipeline } from "../../../crds/index.ts";
 import { bootstrapBrokers, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { kubectlJson } from "../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { applyObjects, startControllers, waitForObject, type ControllersHarness } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
@@ -20,6 +21,27 @@ async function committed(groupId: string, topic: string): Promise<Map<number, nu
     const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
     const partitions = group?.topics.find((entry) => entry.name === topic)?.partitions ?? [];
     return new Map(partitions.map((entry) => [entry.partitionIndex, Number(entry.committedOffset)]));
+  } finally {
+    await admin.close();
+  }
+}
+
+/** Commits `offsets` for the group, as the version's workers do after their sinks acknowledged. */
+async function commit(groupId: string, topic: string, offsets: Record<number, number>): Promise<void> {
+  const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.alterConsumerGroupOffsets({
+      groupId,
+      topics: [
+        {
+          name: topic,
+          partitionOffsets: Object.entries(offsets).map(([partition, offset]) => ({
+            partition: Number(partition),
+            offset: BigInt(offset),
+          })),
+        },
+      ],
+    });
   } finally {
     await admin.close();
   }
@@ -68,5 +90,26 @@ describe("workers of a promoted version", () => {
     await applyObjects(ns, [run]);
     await waitForObject(ns, "deployment/jobs-minilm-v2-nearline", "v2 workers", () => true);
     expect(Object.fromEntries(await committed(group, topic))).toEqual({ 0: 5, 1: 3 });
+  });
+
+  it("recreates deleted workers where their group got to, not back at the snapshot", async () => {
+    const ns = harness.namespace;
+    const jobs = parseNearlinePipeline(await kubectlJson(["get", "-n", ns, "nearlinepipeline/jobs"]));
+    const group = workerConsumerGroup(jobs, "minilm-v2");
+    // The workers consumed what arrived after the snapshot and committed it (kwok's pods do not run
+    // them, so the test commits for them; the group has no members, as after a foreground delete or
+    // with crash-looping workers).
+    await produceEvents(topic, snapshotEvents([2, 2]));
+    await commit(group, topic, { 0: 7, 1: 5 });
+    const deployment = "deployment/jobs-minilm-v2-nearline";
+    const before = await kubectlJson<{ metadata: { uid: string } }>(["get", "-n", ns, deployment]);
+    await kubectl(["delete", "-n", ns, deployment, "--wait=true"]);
+    await waitForObject<{ metadata: { uid: string } }>(
+      ns,
+      deployment,
+      "the v2 workers recreated",
+      (object) => object.metadata.uid !== before.metadata.uid,
+    );
+    expect(Object.fromEntries(await committed(group, topic))).toEqual({ 0: 7, 1: 5 });
   });
 });

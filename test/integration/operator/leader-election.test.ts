@@ -1,14 +1,21 @@
 // Two real `jude operator` processes against the testbed's API server: exactly one holds the Lease and
 // reconciles; when it is killed (no release), the standby waits out the Lease and takes over; when the
-// leader stops gracefully it releases the Lease and the standby takes over at once. Whoever leads
+// leader stops gracefully it releases the Lease and the standby takes over at once; a leader whose
+// connection to the API server hangs stops leading within its renew deadline. Whoever leads
 // reconciles what is applied.
+import { setTimeout as sleep } from "node:timers/promises";
+import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Manager } from "../../../operator/runtime/manager.ts";
+import type { ResourceType } from "../../../operator/runtime/resource-types.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { requireEnv } from "../../support/env.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
 import { kubectlJson } from "../../support/kubectl.ts";
+import { apiServerAddress, kubeconfigThrough, startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
 import {
   apply,
   condition,
@@ -22,6 +29,7 @@ import {
 
 const namespace = `operator-le-${process.pid}`;
 const leaseSeconds = 6;
+const renewDeadlineSeconds = 4;
 
 interface Replica {
   identity: string;
@@ -29,31 +37,39 @@ interface Replica {
   process: JudeProcess;
 }
 
-async function startReplica(identity: string): Promise<Replica> {
+async function startReplica(
+  identity: string,
+  kubeconfig = requireEnv("KUBECONFIG"),
+  extraArgs: string[] = [],
+): Promise<Replica> {
   const port = await freePort();
   const process = startJude(`operator-${identity}`, [
     "operator",
-    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
+    `--kubeconfig=${kubeconfig}`,
     `--namespaces=${namespace}`,
     `--lease-namespace=${namespace}`,
     `--identity=${identity}`,
     `--lease-duration-seconds=${leaseSeconds}`,
-    "--renew-deadline-seconds=4",
+    `--renew-deadline-seconds=${renewDeadlineSeconds}`,
     "--retry-period-seconds=1",
     "--http-host=127.0.0.1",
     `--http-port=${port}`,
+    ...extraArgs,
   ]);
   await waitReady(process, port);
   return { identity, port, process };
 }
 
-async function lease(): Promise<{
+async function lease(
+  name = "jude-operator",
+  leaseNamespace = namespace,
+): Promise<{
   holderIdentity?: string;
   leaseTransitions?: number;
   renewTime?: string;
   acquireTime?: string;
 }> {
-  return ((await kubectlJson<Json>(["get", "lease", "jude-operator", "-n", namespace])).spec ?? {}) as never;
+  return ((await kubectlJson<Json>(["get", "lease", name, "-n", leaseNamespace])).spec ?? {}) as never;
 }
 
 async function leaderGauge(replica: Replica): Promise<number> {
@@ -139,5 +155,116 @@ describe("leader election between two operator processes", () => {
     replicas.splice(replicas.indexOf(leader), 1);
     await apply([cpuModel(namespace, "third", { replicas: 1 })]);
     await waitReadyModel("third");
+  });
+
+  it("stops leading within the renew deadline when its API connection hangs", async () => {
+    const link: TcpLink = await startTcpLink(apiServerAddress(requireEnv("KUBECONFIG")));
+    try {
+      const cutOff = await startReplica("replica-d", kubeconfigThrough(requireEnv("KUBECONFIG"), link.port), [
+        "--drain-seconds=5",
+      ]);
+      replicas.push(cutOff);
+      const leader = replicas.find((replica) => replica.identity === "replica-c") as Replica;
+      expect(await stopJude(leader.process, "SIGTERM")).toBe(0);
+      replicas.splice(replicas.indexOf(leader), 1);
+      await waitFor("replica-d to lead", async () => (await leaderGauge(cutOff)) === 1, {
+        timeoutMs: 30_000,
+      });
+      const standby = await startReplica("replica-e");
+      replicas.push(standby);
+      let exitCode: number | null | undefined;
+      void cutOff.process.exited.then((code) => (exitCode = code));
+      // Requests in flight and new ones hang: no error, no reset, as behind a partition.
+      link.freeze();
+      const frozenAt = Date.now();
+      await waitFor(
+        "the cut-off leader to stop leading",
+        async () =>
+          (await probe(`http://127.0.0.1:${cutOff.port}/readyz`)).status !== 200 || exitCode !== undefined,
+        { timeoutMs: (renewDeadlineSeconds + 6) * 1000, intervalMs: 200 },
+      );
+      console.error(
+        `[leader-election] a leader cut off stopped leading after ${((Date.now() - frozenAt) / 1000).toFixed(1)} s (renew deadline ${renewDeadlineSeconds} s)`,
+      );
+      // It exits 1 (restarted as a standby) without waiting for the hung connection.
+      await waitFor("the cut-off leader to exit", async () => exitCode !== undefined, { timeoutMs: 20_000 });
+      expect(exitCode).toBe(1);
+      replicas.splice(replicas.indexOf(cutOff), 1);
+      await waitFor(
+        "the standby to take the Lease",
+        async () => (await lease()).holderIdentity === standby.identity,
+        { timeoutMs: 30_000 },
+      );
+      await apply([cpuModel(namespace, "fourth", { replicas: 1 })]);
+      await waitReadyModel("fourth");
+    } finally {
+      await link.close();
+    }
+  });
+});
+
+describe("leader election while the informers sync", () => {
+  const syncNamespace = `${namespace}-sync`;
+  const leaseName = "jude-operator-sync";
+  const leaseMs = 3_000;
+  const syncLease = () => lease(leaseName, syncNamespace);
+  // A collection the API server does not serve: its informer never completes the first list, like
+  // a cluster whose initial list takes longer than the Lease lasts.
+  const unserved: ResourceType = {
+    group: "jude.dev",
+    version: "v1alpha1",
+    kind: "Unserved",
+    plural: "unserveds",
+    namespaced: true,
+  };
+  const running: { stop: () => Promise<unknown> }[] = [];
+
+  function startManager(identity: string): void {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+    const manager = new Manager({
+      kubeConfig,
+      namespaces: [syncNamespace],
+      log: silentLogger(),
+      http: { host: "127.0.0.1", port: 0 },
+      leaderElection: {
+        namespace: syncNamespace,
+        name: leaseName,
+        identity,
+        leaseDurationMs: leaseMs,
+        renewDeadlineMs: 2_000,
+        retryPeriodMs: 500,
+      },
+      watchStaleMs: 300_000,
+      drainMs: 1_000,
+    });
+    manager.add({ name: "never-synced", primary: unserved, reconcile: async () => undefined });
+    const abort = new AbortController();
+    const run = manager.run(abort.signal).catch((error: unknown) => error);
+    running.push({ stop: () => (abort.abort(), run) });
+  }
+
+  beforeAll(async () => {
+    await createRestrictedNamespace(syncNamespace);
+  });
+
+  afterAll(async () => {
+    await Promise.all(running.map((manager) => manager.stop()));
+    await deleteNamespace(syncNamespace);
+  });
+
+  it("keeps renewing the Lease before its informers have synced", async () => {
+    startManager("sync-a");
+    await waitFor("sync-a to hold the Lease", async () => (await syncLease()).holderIdentity === "sync-a");
+    const first = (await syncLease()).renewTime;
+    await waitFor(
+      "sync-a to renew the Lease while syncing",
+      async () => (await syncLease()).renewTime !== first,
+      { timeoutMs: 2 * leaseMs },
+    );
+    // A standby that watched the Lease for longer than it lasts still finds it held.
+    startManager("sync-b");
+    await sleep(2 * leaseMs);
+    expect((await syncLease()).holderIdentity).toBe("sync-a");
   });
 });

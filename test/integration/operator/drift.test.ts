@@ -1,0 +1,169 @@
+// Drift of an EmbeddingModel's children on the testbed's real API server and controller-manager
+// (Deployment, ReplicaSet and HPA controllers): children deleted or edited by hand come back as the
+// spec says, without erasing what other managers add; replicas pass to the HPA and back without the
+// Deployment ever dropping below the size it had, and an HPA the spec no longer asks for goes.
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireEnv } from "../../support/env.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  apply,
+  condition,
+  cpuModel,
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  startInProcessOperator,
+  testImages,
+  type Json,
+} from "./operator-harness.ts";
+
+const namespace = `operator-drift-${process.pid}`;
+const modelName = "drift";
+const child = `${modelName}-v1`;
+
+interface Deployment {
+  metadata: { uid: string; annotations?: Record<string, string> };
+  spec: {
+    replicas: number;
+    template: { metadata: { annotations?: Record<string, string> }; spec: { containers: Json[] } };
+  };
+}
+
+async function deployment(): Promise<Deployment> {
+  return (await getObject(`deployment/${child}`, namespace)) as unknown as Deployment;
+}
+
+/** The model is Ready for its current generation. */
+async function waitSettled(timeoutMs = 90_000): Promise<Json> {
+  let model: Json | undefined;
+  await waitFor(
+    `embeddingmodel ${modelName} Ready at its generation`,
+    async () => {
+      model = await getObject(`embeddingmodel/${modelName}`, namespace);
+      return (
+        condition(model, "Ready")?.status === "True" &&
+        (model?.status as Json).observedGeneration === (model?.metadata as Json).generation
+      );
+    },
+    { timeoutMs, intervalMs: 300 },
+  );
+  return model!;
+}
+
+/** Every spec.replicas the API server reports for the Deployment from now on, in order. */
+function watchReplicas(): { seen: number[]; stop: () => void } {
+  const seen: number[] = [];
+  const watcher = spawn(requireEnv("JUDE_KUBECTL"), [
+    "--kubeconfig",
+    requireEnv("KUBECONFIG"),
+    "get",
+    `deployment/${child}`,
+    "-n",
+    namespace,
+    "--watch",
+    "-o",
+    'jsonpath={.spec.replicas}{"\\n"}',
+  ]);
+  let buffer = "";
+  watcher.stdout.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split("\n");
+    buffer = lines.pop() ?? "";
+    for (const line of lines) if (line.trim() !== "") seen.push(Number(line.trim()));
+  });
+  return { seen, stop: () => watcher.kill() };
+}
+
+describe("EmbeddingModel children under drift", () => {
+  let operator: ReturnType<typeof startInProcessOperator>;
+
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(namespace);
+    operator = startInProcessOperator([namespace]);
+    await apply([cpuModel(namespace, modelName, { replicas: 2 })]);
+    await waitSettled(120_000);
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    await deleteNamespace(namespace);
+  });
+
+  it("recreates children deleted by hand", async () => {
+    const kinds = ["deployment", "service", "configmap", "pdb"];
+    const before = await Promise.all(kinds.map((kind) => getObject(`${kind}/${child}`, namespace)));
+    await kubectl(["delete", "-n", namespace, ...kinds.map((kind) => `${kind}/${child}`), "--wait=false"]);
+    await waitFor(
+      "every deleted child recreated",
+      async () => {
+        const after = await Promise.all(kinds.map((kind) => getObject(`${kind}/${child}`, namespace)));
+        return after.every(
+          (object, index) =>
+            object !== undefined && (object.metadata as Json).uid !== (before[index]?.metadata as Json).uid,
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+    await waitSettled();
+  });
+
+  it("takes hand-edited fields back to the spec, keeping what other managers added", async () => {
+    await kubectl(["scale", "-n", namespace, `deployment/${child}`, "--replicas=4"]);
+    await kubectl(["set", "image", "-n", namespace, `deployment/${child}`, "serve=example.com/hotfix:1"]);
+    await kubectl(["rollout", "restart", "-n", namespace, `deployment/${child}`]);
+    await kubectl(["annotate", "-n", namespace, `deployment/${child}`, "team.example.com/owner=search"]);
+    await waitFor(
+      "replicas and image back to the spec",
+      async () => {
+        const current = await deployment();
+        return (
+          current.spec.replicas === 2 && current.spec.template.spec.containers[0]?.image === testImages.jude
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+    const current = await deployment();
+    expect(current.metadata.annotations?.["team.example.com/owner"]).toBe("search");
+    expect(current.spec.template.metadata.annotations?.["kubectl.kubernetes.io/restartedAt"]).toBeDefined();
+    const model = await waitSettled();
+    expect(condition(model, "Reconciling")?.status).toBe("False");
+  });
+
+  it("hands replicas to the HPA without scaling the Deployment down", async () => {
+    await apply([cpuModel(namespace, modelName, { replicas: 3 })]);
+    await waitFor("3 replicas", async () => (await deployment()).spec.replicas === 3, { timeoutMs: 30_000 });
+    const watch = watchReplicas();
+    try {
+      await waitFor("the watch to report the current size", () => watch.seen.length > 0);
+      await apply([
+        cpuModel(namespace, modelName, {
+          autoscaling: { minReplicas: 3, maxReplicas: 6, targetCPUUtilizationPercentage: 80 },
+        }),
+      ]);
+      await waitFor("the HPA", async () => (await getObject(`hpa/${child}`, namespace)) !== undefined);
+      await waitSettled();
+    } finally {
+      watch.stop();
+    }
+    expect(Math.min(...watch.seen)).toBe(3);
+    expect((await deployment()).spec.replicas).toBe(3);
+  });
+
+  it("deletes the HPA and takes replicas back when autoscaling is turned off", async () => {
+    await apply([cpuModel(namespace, modelName, { replicas: 2 })]);
+    await waitFor(
+      "the HPA to be deleted",
+      async () => (await getObject(`hpa/${child}`, namespace)) === undefined,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    await waitFor("2 replicas", async () => (await deployment()).spec.replicas === 2, { timeoutMs: 30_000 });
+    const model = await waitSettled();
+    expect(condition(model, "Reconciling")?.status).toBe("False");
+  });
+});
