@@ -9,7 +9,9 @@ import { describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const entryPoint = join(import.meta.dirname, "jude.ts");
 
-describe("jude <subcommand> --help", () => {
+// Each case starts Node on the TypeScript entry point, which loads the subcommand's modules: seconds
+// on a busy CI machine, where the unit suite runs files in parallel (5 s was exceeded once).
+describe("jude <subcommand> --help", { timeout: 60_000 }, () => {
   for (const subcommand of ["operator", "serve", "nearline", "bootstrap", "fetch-model"])
     for (const flag of ["--help", "-h"])
       it(`prints the usage of jude ${subcommand} for ${flag} and exits 0`, async () => {
