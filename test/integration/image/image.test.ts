@@ -48,6 +48,19 @@ it("reports the package version", async () => {
   expect(await inImage("jude", "--version")).toBe(`jude ${version}`);
 });
 
+it("carries the OCI labels registries and scanners read", async () => {
+  const { version } = (await import("../../../package.json", { with: { type: "json" } })).default;
+  const labels = JSON.parse(
+    await buildah("inspect", "--format", "{{json .OCIv1.Config.Labels}}", image),
+  ) as Record<string, string>;
+  expect(labels).toMatchObject({
+    "org.opencontainers.image.title": "jude",
+    "org.opencontainers.image.version": version,
+    "org.opencontainers.image.source": "https://github.com/jude-dev/jude-operator",
+    "org.opencontainers.image.licenses": "Apache-2.0",
+  });
+});
+
 it("runs as the numeric non-root user 65532", async () => {
   expect(await inImage("id", "-u")).toBe("65532");
   expect(await inImage("id", "-g")).toBe("65532");
