@@ -50,9 +50,10 @@ it("reports the package version", async () => {
 
 it("carries the OCI labels registries and scanners read", async () => {
   const { version } = (await import("../../../package.json", { with: { type: "json" } })).default;
-  const labels = JSON.parse(
-    await buildah("inspect", "--format", "{{json .OCIv1.Config.Labels}}", image),
-  ) as Record<string, string>;
+  const inspected = JSON.parse(await buildah("inspect", "--type", "image", image)) as {
+    OCIv1: { config: { Labels: Record<string, string> } };
+  };
+  const labels = inspected.OCIv1.config.Labels;
   expect(labels).toMatchObject({
     "org.opencontainers.image.title": "jude",
     "org.opencontainers.image.version": version,
