@@ -30,8 +30,16 @@ RUN npx tsc -p tsconfig.build.json \
  && find node_modules/onnxruntime-node/bin/napi-v*/linux -mindepth 1 -maxdepth 1 ! -name "$arch" -exec rm -rf {} +
 
 FROM ${BASE_IMAGE}
+# The package version (scripts/build-image.sh passes package.json's); static, so a rebuild of the same
+# version keeps buildah's layer cache.
+ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="jude" \
       org.opencontainers.image.description="JUDE operator, embedding server and pipeline workers" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="https://github.com/jude-dev/jude-operator" \
+      org.opencontainers.image.url="https://github.com/jude-dev/jude-operator" \
+      org.opencontainers.image.documentation="https://github.com/jude-dev/jude-operator#readme" \
+      org.opencontainers.image.vendor="jude-dev" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json

@@ -69,6 +69,6 @@ echo "[image] building $IMAGE on $BASE_IMAGE" >&2
 # trusts (NODE_EXTRA_CA_CERTS) as a build secret, never as a layer.
 secret=()
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then secret=(--secret "id=ca,src=$NODE_EXTRA_CA_CERTS"); fi
-buildah bud --quiet --isolation chroot --layers "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" "$ROOT" >&2
+buildah bud --quiet --isolation chroot --layers "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "VERSION=$(node -p "require('$ROOT/package.json').version")" -t "$IMAGE" "$ROOT" >&2
 size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -1)
 echo "$IMAGE $size"

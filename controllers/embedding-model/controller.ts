@@ -1,6 +1,7 @@
 // The EmbeddingModel controller as the operator registers it: its primary resource, the children it
 // owns (their events wake the model), the pipelines and BootstrapRuns whose progress gates its
-// promotion, the serving pods whose failures stall it, and the reconcile function.
+// promotion, the serving pods whose failures stall it, the terminating writer pods its garbage collection
+// waits for, and the reconcile function.
 import { Registry } from "prom-client";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
@@ -16,10 +17,17 @@ function modelOfPipeline(pipeline: KubeObject) {
   return name === undefined ? [] : [{ namespace: pipeline.metadata?.namespace ?? "", name }];
 }
 
-/** The model whose serving pod this is (a fetch step's failure in its status stalls the promotion). */
-function modelOfServingPod(pod: KubeObject, cache: CacheReader) {
+/**
+ * The model whose serving pod this is (a fetch step's failure in its status stalls the promotion), or
+ * whose terminating nearline or bootstrap pod this is (the garbage collection of its version waits
+ * until such pods are gone, see writer-pods.ts).
+ */
+function modelOfPod(pod: KubeObject, cache: CacheReader) {
   const labels = pod.metadata?.labels ?? {};
-  if (labels[labelKeys.component] !== "serving" || labels[labelKeys.model] === undefined) return [];
+  const component = labels[labelKeys.component];
+  const terminatingWriter =
+    (component === "nearline" || component === "bootstrap") && pod.metadata?.deletionTimestamp != null;
+  if ((component !== "serving" && !terminatingWriter) || labels[labelKeys.model] === undefined) return [];
   const namespace = pod.metadata?.namespace ?? "";
   return cache
     .list(resourceTypes.embeddingModel, { namespace })
@@ -65,7 +73,7 @@ export function embeddingModelController(
     watches: [
       { type: resourceTypes.nearlinePipeline, map: modelOfPipeline },
       { type: resourceTypes.bootstrapRun, map: modelOfRun },
-      { type: resourceTypes.pod, map: modelOfServingPod },
+      { type: resourceTypes.pod, map: modelOfPod },
     ],
     concurrency: settings.concurrency,
     reconcile: (context) => reconcileEmbeddingModel(context, reconcileSettings),

@@ -1,5 +1,5 @@
 // Reads everything the promotion decides from: version records, the model's pipelines and their
-// figures, BootstrapRuns, serving Deployments and pods and worker Deployments from the cache; the pointer
+// figures, BootstrapRuns, serving Deployments and pods, worker Deployments and writer pods from the cache; the pointer
 // and registry from the store; coverage counters (a scan of every bucket) only when the decision asks.
 // No decisions here.
 import type { V1Deployment } from "@kubernetes/client-node";
@@ -21,6 +21,7 @@ import type { BootstrapObservation, CoverageObservation, LagObservation } from "
 import type { PromotionInputs } from "./promotion.ts";
 import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { recordedSpec } from "./version-record.ts";
+import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
 
 /** BootstrapRuns of `version` for the model's pipelines (operator-created or the user's own). */
@@ -107,9 +108,15 @@ export function versionServing(
   );
 }
 
-/** Versions whose writers (worker Deployments, unfinished operator-created runs) still exist. */
+/**
+ * Versions whose writers (worker Deployments, unfinished operator-created runs, and worker or shard
+ * pods that have not ended, terminating ones included) still exist.
+ */
 export function writersPresent(context: ReconcileContext, model: EmbeddingModel): string[] {
-  const versions = new Set<string>();
+  const pods = context.cache.list<KubeObject & WriterPodView>(resourceTypes.pod, {
+    namespace: context.key.namespace,
+  });
+  const versions = new Set<string>(versionsWithWriterPods(pods, model.metadata.name));
   const workers = context.cache.list<V1Deployment & KubeObject>(resourceTypes.deployment, {
     namespace: context.key.namespace,
     labels: childLabels("nearline", { model: model.metadata.name }).selector,

@@ -23,6 +23,8 @@ beforeAll(async () => {
     "template",
     "jude",
     join(repoRoot, "charts/jude-operator"),
+    "--kube-version",
+    "1.34.0",
     "--set",
     "metrics.prometheusRule.enabled=true",
     "--show-only",

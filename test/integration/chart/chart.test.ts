@@ -26,6 +26,9 @@ async function render(...set: string[]): Promise<unknown[]> {
     chart,
     "--namespace",
     "jude-system",
+    // helm template assumes Kubernetes 1.20 without a cluster; the chart needs 1.29 or newer.
+    "--kube-version",
+    "1.34.0",
     ...set.flatMap((value) => ["--set", value]),
   ]);
   return parseAllDocuments(yaml)
@@ -147,10 +150,22 @@ describe("the jude-operator chart", () => {
       "template",
       "jude",
       chart,
+      "--kube-version",
+      "1.34.0",
       "--set",
       "controllers={embedding-model,bogus}",
     ]).catch((error: { stderr: string }) => error.stderr);
     expect(failure).toMatch(/controllers/);
+  });
+
+  it("refuses a cluster older than the CRDs' validation rules need", async () => {
+    const failure = await helm(["template", "jude", chart, "--kube-version", "1.28.9"]).catch(
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(failure).toMatch(
+      /requires kubeVersion: >=1\.29\.0-0 which is incompatible with Kubernetes v1\.28\.9/,
+    );
+    await helm(["template", "jude", chart, "--kube-version", "1.29.0"]);
   });
 
   it("refuses leader-election settings the operator would refuse at start", async () => {

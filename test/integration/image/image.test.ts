@@ -48,6 +48,20 @@ it("reports the package version", async () => {
   expect(await inImage("jude", "--version")).toBe(`jude ${version}`);
 });
 
+it("carries the OCI labels registries and scanners read", async () => {
+  const { version } = (await import("../../../package.json", { with: { type: "json" } })).default;
+  const inspected = JSON.parse(await buildah("inspect", "--type", "image", image)) as {
+    OCIv1: { config: { Labels: Record<string, string> } };
+  };
+  const labels = inspected.OCIv1.config.Labels;
+  expect(labels).toMatchObject({
+    "org.opencontainers.image.title": "jude",
+    "org.opencontainers.image.version": version,
+    "org.opencontainers.image.source": "https://github.com/jude-dev/jude-operator",
+    "org.opencontainers.image.licenses": "Apache-2.0",
+  });
+});
+
 it("runs as the numeric non-root user 65532", async () => {
   expect(await inImage("id", "-u")).toBe("65532");
   expect(await inImage("id", "-g")).toBe("65532");
