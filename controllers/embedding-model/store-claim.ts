@@ -16,6 +16,7 @@ import { childApply } from "../shared/owner.ts";
 import { pipelinesOfModel } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import {
+  classifyOwner,
   decideOwnership,
   needsOwnerLookup,
   ownerName,
@@ -59,7 +60,8 @@ export async function claimStore(
     }
     owner = result.owner;
   }
-  return decideOwnership(self, prefix, owner, { state: "present" }) as StoreStanding;
+  // Lost two races in one reconcile: fail it, and the retry (with back-off) decides afresh.
+  throw new Error(`store ${prefix} changed owners twice while this model claimed it; trying again`);
 }
 
 /** Finds whether the recorded owner still exists and still names the store `prefix`. */
@@ -76,20 +78,21 @@ async function lookUpOwner(
   } catch (error) {
     return { state: "unknown", reason: (error as Error).message };
   }
-  if (live === undefined) return { state: "gone" };
-  if (live.metadata?.uid !== owner.uid) return { state: "recreated" };
   // Its pipelines are read from the cache, which covers the owner's namespace only if this operator
-  // watches it; outside, the owner is assumed to still use the store.
-  if (context.cache.get(resourceTypes.embeddingModel, key) === undefined)
-    return { state: "unknown", reason: `namespace ${owner.namespace} is not watched by this operator` };
-  const [first] = pipelinesOfModel(context, owner.name, owner.namespace).flatMap((object) => {
-    const parsed = safeParseNearlinePipeline(object);
-    return parsed.success ? [parsed.data] : [];
-  });
+  // watches it (and has seen the model); outside, the owner is assumed to still use the store.
+  const watched = context.cache.get(resourceTypes.embeddingModel, key) !== undefined;
+  const [first] = watched
+    ? pipelinesOfModel(context, owner.name, owner.namespace).flatMap((object) => {
+        const parsed = safeParseNearlinePipeline(object);
+        return parsed.success ? [parsed.data] : [];
+      })
+    : [];
   // The same rule as openModelStore: a model's store is its first pipeline's. A prefix equal to ours
   // on another Redis URL still counts as ours (the URLs may name one server in two ways).
-  const ownerStore = first === undefined ? undefined : defaultPrefix(first.spec.sinks.store.name);
-  return ownerStore === prefix ? { state: "present" } : { state: "moved", store: ownerStore };
+  return classifyOwner(owner, prefix, {
+    liveUid: live === undefined ? undefined : (live.metadata?.uid ?? ""),
+    store: watched ? { prefix: first && defaultPrefix(first.spec.sinks.store.name) } : undefined,
+  });
 }
 
 /**

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { StoreOwner } from "../../store/index.ts";
-import { decideOwnership, needsOwnerLookup, type OwnerLookup } from "./store-ownership.ts";
+import {
+  classifyOwner,
+  decideOwnership,
+  needsOwnerLookup,
+  type OwnerLookup,
+  type OwnerSighting,
+} from "./store-ownership.ts";
 
 const prefix = "jude:jobs";
 const self = { namespace: "team-b", name: "other-model", uid: "uid-b" };
@@ -51,5 +57,33 @@ describe("store ownership", () => {
     const message = step.action === "yield" ? step.message : "";
     expect(message).toContain("store jude:jobs is owned by EmbeddingModel team-a/jobs-model");
     expect(message).toContain(detail);
+  });
+
+  it.each<[string, OwnerSighting, OwnerLookup]>([
+    ["deleted", { liveUid: undefined }, { state: "gone" }],
+    ["still naming the store", { liveUid: "uid-a", store: { prefix } }, { state: "present" }],
+    [
+      "naming another store",
+      { liveUid: "uid-a", store: { prefix: "jude:x" } },
+      { state: "moved", store: "jude:x" },
+    ],
+    [
+      "without pipelines",
+      { liveUid: "uid-a", store: { prefix: undefined } },
+      { state: "moved", store: undefined },
+    ],
+    ["recreated, naming the store", { liveUid: "uid-a2", store: { prefix } }, { state: "recreated" }],
+    [
+      "recreated, naming another store",
+      { liveUid: "uid-a2", store: { prefix: "jude:x" } },
+      { state: "gone" },
+    ],
+    [
+      "in a namespace this operator does not watch",
+      { liveUid: "uid-a" },
+      { state: "unknown", reason: "namespace team-a is not watched by this operator" },
+    ],
+  ])("classifies an owner %s", (_, sighting, lookup) => {
+    expect(classifyOwner(owner, prefix, sighting)).toEqual(lookup);
   });
 });

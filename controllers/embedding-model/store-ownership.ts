@@ -74,6 +74,26 @@ export function decideOwnership(
   }
 }
 
+/** What the operator could see of the object named in the owner record. */
+export interface OwnerSighting {
+  /** The object of that namespace/name read live: its uid, or undefined when it does not exist. */
+  liveUid: string | undefined;
+  /** The store prefix its first pipeline names (undefined: none), when its namespace is watched. */
+  store?: { prefix: string | undefined } | undefined;
+}
+
+/** Classifies the recorded `owner` from what was seen of it; `prefix` is the contested store. Pure. */
+export function classifyOwner(owner: StoreOwner, prefix: string, seen: OwnerSighting): OwnerLookup {
+  if (seen.liveUid === undefined) return { state: "gone" };
+  if (seen.store === undefined)
+    return { state: "unknown", reason: `namespace ${owner.namespace} is not watched by this operator` };
+  const namesStore = seen.store.prefix === prefix;
+  // Recreated under the owner's name: it takes the store back only if it names it; otherwise the
+  // recorded owner is simply gone.
+  if (seen.liveUid !== owner.uid) return namesStore ? { state: "recreated" } : { state: "gone" };
+  return namesStore ? { state: "present" } : { state: "moved", store: seen.store.prefix };
+}
+
 /** `namespace/name` of an owner. */
 export function ownerName(owner: Pick<StoreOwner, "namespace" | "name">): string {
   return `${owner.namespace}/${owner.name}`;
