@@ -105,7 +105,7 @@ export const sinks = z.strictObject({
         "Secret key holding the Redis URL (redis:// or rediss://, credentials included) of the online store.",
       ),
       name: dnsLabel().describe(
-        "Store name (key prefix jude:<name>) holding every version's vectors and the current-version pointer. All pipelines of one model name the same store, so one pointer flip switches every entity at once.",
+        "Store name (key prefix jude:<name>) holding every version's vectors and the current-version pointer. All pipelines of one model name the same store, so one pointer flip switches every entity at once. A store belongs to one EmbeddingModel (recorded in the store as {jude:<name>}:owner); another model naming it is Stalled with reason StoreConflict until the owner is deleted or moves away.",
       ),
       durability: storeDurability.optional(),
     })

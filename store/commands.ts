@@ -7,6 +7,7 @@
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import {
   advanceGcLua,
+  claimOwnerLua,
   flipLua,
   initMetaLua,
   markCompleteLua,
@@ -30,6 +31,7 @@ export const scriptDefinitions = {
   judeStoreFlip: { lua: flipLua, numberOfKeys: 2 },
   judeStoreMarkDeleting: { lua: markDeletingLua, numberOfKeys: 2 },
   judeStoreAdvanceGc: { lua: advanceGcLua, numberOfKeys: 1 },
+  judeStoreClaimOwner: { lua: claimOwnerLua, numberOfKeys: 1 },
 } as const;
 
 /** Name of one of the store's scripts. */

@@ -41,6 +41,8 @@ export type { StoreMetrics } from "./metrics.ts";
 export { createStoreMetrics } from "./metrics.ts";
 export type { Position } from "./ordering.ts";
 export { comparePositions, isNewer } from "./ordering.ts";
+export type { ClaimResult, OwnerIdentity, StoreOwner } from "./owner.ts";
+export { claimOwner, readOwner } from "./owner.ts";
 export type { PointerState } from "./pointer.ts";
 export { EMPTY_POINTER, readPointer } from "./pointer.ts";
 export type { PointerWatcherOptions, RefreshReason } from "./pointer-watcher.ts";

@@ -21,9 +21,10 @@ describe("store key layout", () => {
       meta: "{jude:jobs}:meta",
       pointer: "{jude:jobs}:ptr",
       versions: "{jude:jobs}:versions",
+      owner: "{jude:jobs}:owner",
       flipChannel: "{jude:jobs}:flips",
     });
-    expect(new Set([keys.meta, keys.pointer, keys.versions].map(keySlot)).size).toBe(1);
+    expect(new Set([keys.meta, keys.pointer, keys.versions, keys.owner].map(keySlot)).size).toBe(1);
   });
 
   it("puts all five hashes of a (version, bucket) in the bucket's slot, for every version", () => {

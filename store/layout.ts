@@ -5,7 +5,8 @@
  * Two kinds of keys share one prefix `P` per store:
  *
  * - control keys, all tagged `{P}` so they live in one Cluster slot and one Lua script can check and
- *   change them atomically: `{P}:meta`, `{P}:ptr` (current/backup/epoch), `{P}:versions`; the flip
+ *   change them atomically: `{P}:meta`, `{P}:ptr` (current/backup/epoch), `{P}:versions`,
+ *   `{P}:owner` (the EmbeddingModel that alone flips, collects and bootstraps this store); the flip
  *   notification channel is `{P}:flips`.
  * - bucket keys, tagged `{P:<bucket>}`. A record `(entity, id)` belongs to bucket
  *   `fnv1a32(utf8("<entity>:<id>")) mod B`, where B (default 1024) is fixed when the store is created.
@@ -41,6 +42,8 @@ export interface ControlKeys {
   readonly meta: string;
   readonly pointer: string;
   readonly versions: string;
+  /** The owning EmbeddingModel (namespace, name, uid); see owner.ts. */
+  readonly owner: string;
   /** Pub/Sub channel on which every flip is announced. */
   readonly flipChannel: string;
 }
@@ -83,6 +86,7 @@ export function controlKeys(layout: StoreLayout): ControlKeys {
     meta: `${tag}:meta`,
     pointer: `${tag}:ptr`,
     versions: `${tag}:versions`,
+    owner: `${tag}:owner`,
     flipChannel: `${tag}:flips`,
   };
 }

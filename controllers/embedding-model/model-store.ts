@@ -51,12 +51,14 @@ export class ModelStores {
   }
 }
 
-/** The pipelines of `model` in its namespace that parse, by name. */
-export function pipelinesOfModel(context: ReconcileContext, modelName: string): NearlinePipeline[] {
+/** The pipelines naming `modelName` in `namespace` (the reconciled model's by default), by name. */
+export function pipelinesOfModel(
+  context: ReconcileContext,
+  modelName: string,
+  namespace: string = context.key.namespace,
+): NearlinePipeline[] {
   return context.cache
-    .list<NearlinePipeline & { metadata: { name: string } }>(resourceTypes.nearlinePipeline, {
-      namespace: context.key.namespace,
-    })
+    .list<NearlinePipeline & { metadata: { name: string } }>(resourceTypes.nearlinePipeline, { namespace })
     .filter((pipeline) => pipeline.spec?.modelRef?.name === modelName)
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }

@@ -25,6 +25,7 @@ import { decidePromotion, type PromotionDecision, type PromotionInputs } from ".
 import { referencedObjects } from "./references.ts";
 import type { ParityObservation } from "./promotion-gates.ts";
 import { servingPorts } from "./serving-config.ts";
+import { claimStore, stayOffStore, storeConflictPollMs } from "./store-claim.ts";
 import { grpcEndpoint } from "./service.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
 
@@ -87,6 +88,19 @@ export async function reconcileEmbeddingModel(
     return result.success ? [result.data] : [];
   });
   const store = await openModelStore(context, settings.stores, pipelines);
+  if (store !== undefined) {
+    // Another model owns this store: act on nothing (no flip, GC or bootstrap), say so, look again.
+    const standing = await claimStore(context, model, store);
+    if (standing.action === "yield") {
+      await stayOffStore(context, model, standing);
+      await recordPromotion(
+        promotionMetrics(settings.registry),
+        { namespace: context.key.namespace, name: model.metadata.name },
+        { specVersion: model.spec.version, phases: {}, gates: [], stalled: true },
+      );
+      return { requeueAfterMs: storeConflictPollMs };
+    }
+  }
   let inputs = await observePromotion(context, model, pipelines, store, blockers);
   let decision = decidePromotion(inputs);
   if (store !== undefined && gateUnmeasured(decision, "CoverageMet")) {

@@ -128,3 +128,25 @@ local encoded = cjson.encode(info)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return {'ok', encoded}
 `;
+
+/**
+ * Claim the store for an owner (see owner.ts). KEYS: owner. ARGV: namespace, name, uid, the uid of a
+ * stale owner this claim may replace ('' for none). The claim succeeds when nobody owns the store,
+ * when the claimant already does, or when the holder is exactly that stale uid, so two claimants
+ * racing to replace one stale owner cannot both win. Returns {'ok', 'claimed'|'held', namespace,
+ * name, uid, claimedAtMs} naming the owner after the call.
+ */
+export const claimOwnerLua = `${prelude}
+local held = redis.call('HGET', KEYS[1], 'uid')
+if (not held) or held == ARGV[3] or (ARGV[4] ~= '' and held == ARGV[4]) then
+  if held ~= ARGV[3] then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], 'namespace', ARGV[1], 'name', ARGV[2], 'uid', ARGV[3],
+      'claimed_at_ms', tostring(now()))
+  end
+  local owner = redis.call('HMGET', KEYS[1], 'namespace', 'name', 'uid', 'claimed_at_ms')
+  return {'ok', 'claimed', owner[1] or '', owner[2] or '', owner[3] or '', owner[4] or ''}
+end
+local owner = redis.call('HMGET', KEYS[1], 'namespace', 'name', 'uid', 'claimed_at_ms')
+return {'ok', 'held', owner[1] or '', owner[2] or '', owner[3] or '', owner[4] or ''}
+`;

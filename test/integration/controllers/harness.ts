@@ -56,11 +56,11 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
 }
 
 /**
- * Runs a manager with the controllers `add` registers on `namespace`, in this process; returns its
+ * Runs a manager with the controllers `add` registers on `namespace` (one or several), in this process; returns its
  * stop. JUDE_TEST_LOG=1 shows the controllers' errors (failed reconciles are retried, not thrown here).
  */
 export function startManager(
-  namespace: string,
+  namespace: string | readonly string[],
   component: string,
   add: (manager: Manager) => void,
 ): () => Promise<void> {
@@ -68,7 +68,7 @@ export function startManager(
   kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
   const manager = new Manager({
     kubeConfig,
-    namespaces: [namespace],
+    namespaces: typeof namespace === "string" ? [namespace] : namespace,
     log: process.env.JUDE_TEST_LOG ? createRootLogger({ component, level: "error" }) : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: 300_000,
@@ -123,7 +123,7 @@ export interface PromotionOperator {
  * end-to-end test runs the real measurement).
  */
 export function startPromotionOperator(
-  namespace: string,
+  namespace: string | readonly string[],
   parity: (version: string) => ParityObservation,
 ): PromotionOperator {
   let registry = new Registry();

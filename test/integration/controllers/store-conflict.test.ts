@@ -1,0 +1,176 @@
+// Two EmbeddingModels, in two namespaces, whose pipelines name the same store (same Redis, same
+// prefix), on the testbed's API server and Redis. The first model to reconcile owns the store; the
+// second must stay off it (no pointer flip, no garbage collection, no BootstrapRun), say why in its
+// Ready condition and a Warning Event, and take the store over by itself once the owner is deleted.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
+import {
+  flip,
+  getVersion,
+  markVersionComplete,
+  readOwner,
+  readPointer,
+  type Store,
+} from "../../../store/index.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  type Json,
+} from "../operator/operator-harness.ts";
+import { pipeline, storeSecret } from "./objects.ts";
+import {
+  applyObjects,
+  conditionOf,
+  openTestStore,
+  startPromotionOperator,
+  writeVectors,
+  type PromotionOperator,
+} from "./harness.ts";
+
+const hex = (digit: string) => digit.repeat(64);
+const ids = Array.from({ length: 6 }, (_, index) => `j${index}`);
+
+function modelAt(name: string, version: string, digit: string): Json {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name },
+    spec: {
+      version,
+      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(digit), dimensions: 4 },
+      prompts: { job: "Job: {{title}}" },
+      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
+    },
+  };
+}
+
+describe("two EmbeddingModels naming one store", () => {
+  const run = `${process.pid}-${Date.now().toString(36)}`;
+  const owning = `conflict-a-${run}`;
+  const contending = `conflict-b-${run}`;
+  const namespaces = [owning, contending];
+  let operator: PromotionOperator | undefined;
+  let store: Store;
+  let closeStore: (() => void) | undefined;
+  const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
+
+  const modelA = () => getObject("embeddingmodel/jobs-model", owning);
+  const modelB = () => getObject("embeddingmodel/other-model", contending);
+  const workersOfB = async () =>
+    ((await getObject("configmap/other-model-b1-record", contending))?.data as Json | undefined)?.workers;
+  let topic: string;
+  let storeName: string;
+  const storeOf = (modelName: string, name = storeName) =>
+    pipeline("jobs", topic, (spec) => {
+      spec.modelRef = { name: modelName };
+      spec.sinks.store.name = name;
+    });
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+
+  beforeAll(async () => {
+    await installCrds();
+    for (const namespace of namespaces) await createRestrictedNamespace(namespace);
+    topic = uniqueTopic("store-conflict");
+    await createTopics([topic], 1);
+    storeName = `conflict-${run}`;
+    ({ store, close: closeStore } = await openTestStore(storeName));
+    // What model A built before: a1 complete and current.
+    await writeVectors(store, "a1", `sha256:${hex("1")}`, ids);
+    await markVersionComplete(store, "a1");
+    await flip(store, { expectedCurrent: null, target: "a1" });
+    await applyObjects(owning, [storeSecret(), storeOf("jobs-model")]);
+    await applyObjects(contending, [storeSecret(), storeOf("other-model")]);
+    operator = startPromotionOperator(namespaces, () => passing);
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    closeStore?.();
+    for (const namespace of namespaces) await deleteNamespace(namespace);
+  });
+
+  it("keeps the second model off the store: no GC of the owner's candidate, no bootstrap, no flip", async () => {
+    // A promotes a2: its BootstrapRun exists and a2 is being built in the store.
+    await applyObjects(owning, [modelAt("jobs-model", "a2", "2")]);
+    await until(
+      "A's BootstrapRun of a2",
+      async () => (await getObject("bootstraprun/jobs-a2-promotion", owning)) !== undefined,
+    );
+    await writeVectors(store, "a2", `sha256:${hex("2")}`, ids.slice(0, 3));
+
+    await applyObjects(contending, [modelAt("other-model", "b1", "3")]);
+    await until("B reconciled", async () => conditionOf(await modelB(), "Ready") !== undefined);
+    const ready = conditionOf(await modelB(), "Ready")!;
+    // Before the fix B garbage-collected a2 (A's candidate) and bootstrapped b1 into A's store.
+    expect((await getVersion(store, "a2"))?.state).toBe("building");
+    expect(await getObject("bootstraprun/jobs-b1-promotion", contending)).toBeUndefined();
+    expect((await readPointer(store)).current).toBe("a1");
+    expect(ready).toMatchObject({ status: "False", reason: "StoreConflict" });
+    expect(ready.message).toContain(`${owning}/jobs-model`);
+    expect(conditionOf(await modelB(), "Stalled")?.status).toBe("True");
+    await until("a StoreConflict Warning Event", async () =>
+      (
+        await kubectl([
+          "get",
+          "events",
+          "-n",
+          contending,
+          "--field-selector=type=Warning,reason=StoreConflict",
+          "-o",
+          "jsonpath={.items[*].message}",
+        ])
+      ).includes(`${owning}/jobs-model`),
+    );
+    expect((await readOwner(store))?.namespace).toBe(owning);
+  });
+
+  it("takes the store over by itself once the owning model is deleted", async () => {
+    const uidA = ((await getObject("embeddingmodel/jobs-model", owning))?.metadata as Json).uid;
+    expect((await readOwner(store))?.uid).toBe(uidA);
+    await kubectl(["delete", "-n", owning, "embeddingmodel/jobs-model", "--wait=true"]);
+    await until(
+      "B's BootstrapRun of b1",
+      async () => (await getObject("bootstraprun/jobs-b1-promotion", contending)) !== undefined,
+    );
+    const uidB = ((await modelB())?.metadata as Json).uid;
+    expect(await readOwner(store)).toMatchObject({ namespace: contending, name: "other-model", uid: uidB });
+    await until(
+      "B no longer in conflict",
+      async () => conditionOf(await modelB(), "Ready")?.reason !== "StoreConflict",
+    );
+  });
+
+  it("hands the store on when its owner's pipelines move away, and stops a newcomer's workers", async () => {
+    await until("B's workers of b1 asked for", async () => (await workersOfB()) === "true");
+    // A, created again, finds the store B's now: it waits.
+    await applyObjects(owning, [modelAt("jobs-model", "a2", "2")]);
+    await until(
+      "A in conflict",
+      async () => conditionOf(await modelA(), "Ready")?.reason === "StoreConflict",
+    );
+    expect(conditionOf(await modelA(), "Ready")?.message).toContain(`${contending}/other-model`);
+    // B's pipeline moves to another store: A takes this one over.
+    await applyObjects(contending, [storeOf("other-model", `${storeName}-elsewhere`)]);
+    const uidA = ((await modelA())?.metadata as Json).uid;
+    await until("A owns the store again", async () => (await readOwner(store))?.uid === uidA);
+    await until(
+      "A no longer in conflict",
+      async () => conditionOf(await modelA(), "Ready")?.reason !== "StoreConflict",
+    );
+    // B's pipeline comes back: B yields to A and its workers no longer write here.
+    await applyObjects(contending, [storeOf("other-model")]);
+    await until(
+      "B in conflict",
+      async () => conditionOf(await modelB(), "Ready")?.reason === "StoreConflict",
+    );
+    expect(conditionOf(await modelB(), "Ready")?.message).toContain(`${owning}/jobs-model`);
+    await until("B's workers stopped", async () => (await workersOfB()) === undefined);
+    expect((await readOwner(store))?.uid).toBe(uidA);
+  });
+});
