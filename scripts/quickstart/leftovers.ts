@@ -81,14 +81,11 @@ function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
 }
 
+/** A NON_EMPTY_GROUP (68) answer, possibly inside the client's aggregate errors. */
 function isNonEmptyGroup(error: unknown): boolean {
-  const describe = (value: unknown): unknown =>
-    value instanceof Error
-      ? {
-          message: value.message,
-          errors: (value as { errors?: unknown[] }).errors?.map(describe),
-          response: (value as { response?: unknown }).response,
-        }
-      : value;
-  return /NON_EMPTY_GROUP|non.?empty|"errorCode":68/i.test(JSON.stringify(describe(error)));
+  const found = (error as { findBy?: (property: string, value: unknown) => unknown } | null)?.findBy?.(
+    "apiId",
+    "NON_EMPTY_GROUP",
+  );
+  return found !== null && found !== undefined;
 }
