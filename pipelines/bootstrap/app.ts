@@ -90,7 +90,18 @@ export async function runBootstrap(
         logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
     });
     const inference = createInferenceCounter();
-    const vectors = createTextVectors(config, deps, store, inference.add, { metrics, labels, logger });
+    const checkpoints = new CheckpointStore(
+      client,
+      checkpointKey(store.layout.prefix, config.run, config.shards.index),
+      config.checkpoint.retainSeconds,
+    );
+    const vectors = createTextVectors(
+      config,
+      deps,
+      store,
+      { onCall: inference.add, onEmbedded: (texts) => checkpoints.addPending("embedded", texts) },
+      { metrics, labels, logger },
+    );
     const onRetry = (dependency: string) => (error: unknown) => {
       metrics.retries.inc({ ...labels, dependency });
       logger.warn({ err: error }, `${dependency} unavailable; retrying`);
@@ -126,11 +137,7 @@ export async function runBootstrap(
     const outcome = await runShard(config, {
       store,
       writer,
-      checkpoints: new CheckpointStore(
-        client,
-        checkpointKey(store.layout.prefix, config.run, config.shards.index),
-        config.checkpoint.retainSeconds,
-      ),
+      checkpoints,
       vectorsFor: (texts) => vectors.vectorsFor(texts),
       takeInferenceCounts: inference.take,
       kafka,
@@ -181,7 +188,7 @@ function createTextVectors(
   config: BootstrapConfig,
   deps: BootstrapDependencies,
   store: Store,
-  onCall: (texts: number) => void,
+  counting: { onCall: (texts: number) => void; onEmbedded: (texts: number) => Promise<void> },
   reporting: Omit<EmbedderReporting, "onCall">,
 ): TextVectors {
   const embedder = createPipelineEmbedder(
@@ -192,7 +199,7 @@ function createTextVectors(
       maxInflight: 1,
       isRetryable: deps.isRetryableEmbedError,
     },
-    { ...reporting, onCall },
+    { ...reporting, onCall: counting.onCall },
   );
   return new TextVectors({
     store,
@@ -208,6 +215,7 @@ function createTextVectors(
     maxBatchSize: config.embedding.maxBatchSize,
     maxInflight: config.embedding.maxInflight,
     embed: (texts) => embedder.embed(texts),
+    onEmbedded: counting.onEmbedded,
   });
 }
 

@@ -13,15 +13,37 @@ import type { RedisClient } from "../../store/index.ts";
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointState } from "./checkpoint-codec.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
-// ARGV: expected attempt ('' = no checkpoint yet), ttl seconds, '1' to replace the hash, field/value...
+// KEYS: the checkpoint, its pending counts. ARGV: expected attempt ('' = no checkpoint yet), ttl
+// seconds, '1' to replace the hash, what to do with the pending counts ('absorb': add them to the
+// checkpoint's counts and clear them; 'drop': clear them, they belong to other work), field/value...
+// Replies {'ok', field, added, ...} with what it absorbed, or 'conflict:<attempt>'.
 const saveLua = `
 local current = redis.call('HGET', KEYS[1], 'attempt') or ''
 if current ~= ARGV[1] then return 'conflict:' .. current end
 if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local reply = {'ok'}
+if ARGV[4] == 'absorb' then
+  local pending = redis.call('HGETALL', KEYS[2])
+  for i = 1, #pending, 2 do
+    redis.call('HINCRBY', KEYS[1], pending[i], pending[i + 1])
+    reply[#reply + 1] = pending[i]
+    reply[#reply + 1] = pending[i + 1]
+  end
+end
+redis.call('DEL', KEYS[2])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 'ok'
+return reply
 `;
+
+/**
+ * Counts a shard adds the moment the work happens rather than with its batch's checkpoint, because a
+ * rerun of the batch would not count that work again: the texts it embedded (a rerun finds them in
+ * the text cache). They wait in a small hash beside the checkpoint, which the next checkpoint write
+ * absorbs into its counts in the same atomic step, so work is counted once however the shard dies.
+ */
+export type PendingCount = "embedded";
+
 /** The checkpoint key of one shard. */
 export function checkpointKey(
   prefix: string,
@@ -47,6 +69,24 @@ export class CheckpointStore {
     return this.#key;
   }
 
+  /** Where pending counts wait: beside the checkpoint, in its Cluster slot (same hash tag). */
+  get pendingKey(): string {
+    return `${this.#key}:pending`;
+  }
+
+  /**
+   * Adds to a pending count (see PendingCount); the next checkpoint write absorbs it. Not fenced: the
+   * work of a stale pod of this shard was done too.
+   */
+  async addPending(count: PendingCount, amount: number): Promise<void> {
+    if (amount === 0) return;
+    await this.#client
+      .multi()
+      .hincrby(this.pendingKey, count, amount)
+      .expire(this.pendingKey, this.#ttlSeconds)
+      .exec();
+  }
+
   /** The stored checkpoint, or null. */
   async load(): Promise<CheckpointState | null> {
     return decodeCheckpoint(await this.#client.hgetall(this.#key));
@@ -66,35 +106,63 @@ export class CheckpointStore {
     const base = resumed ? stored : fresh();
     // The attempt number keeps growing even across a reset, so pods of the old work are fenced off too.
     const attempt = (stored?.attempt ?? 0) + 1;
-    const state: CheckpointState = { ...base, attempt, updatedAtMs: Date.now(), error: undefined };
+    const state: CheckpointState = {
+      ...base,
+      counts: { ...base.counts },
+      attempt,
+      updatedAtMs: Date.now(),
+      error: undefined,
+    };
     if (state.phase !== "done") state.phase = "running";
-    await this.#write(state, stored === null ? "" : String(stored.attempt), stored !== null && !resumed);
+    // Resumed: what the previous attempt did after its last checkpoint is absorbed now; otherwise the
+    // pending counts belong to other work (or to a checkpoint that expired) and are dropped.
+    await this.#write(
+      state,
+      stored === null ? "" : String(stored.attempt),
+      stored !== null && !resumed,
+      resumed,
+    );
     return { state, resumed };
   }
 
-  /** Writes the whole checkpoint; throws when a newer attempt of this shard has taken over. */
+  /**
+   * Writes the whole checkpoint and absorbs the pending counts into it (and into `state.counts`);
+   * throws when a newer attempt of this shard has taken over.
+   */
   async save(state: CheckpointState): Promise<void> {
-    await this.#write(state, String(state.attempt), false);
+    await this.#write(state, String(state.attempt), false, true);
   }
 
-  async #write(state: CheckpointState, expectedAttempt: string, replace: boolean): Promise<void> {
+  async #write(
+    state: CheckpointState,
+    expectedAttempt: string,
+    replace: boolean,
+    absorb: boolean,
+  ): Promise<void> {
     const fields = Object.entries(encodeCheckpoint(state)).flat();
-    const reply = await this.#client.eval(
+    const reply = (await this.#client.eval(
       saveLua,
-      1,
+      2,
       this.#key,
+      this.pendingKey,
       expectedAttempt,
       this.#ttlSeconds,
       replace ? "1" : "0",
+      absorb ? "absorb" : "drop",
       ...fields,
-    );
-    if (reply !== "ok") {
-      const holder = String(reply).replace(/^conflict:/, "") || "none";
-      throw new PipelineError(
-        PipelineErrorCodes.CHECKPOINT_CONFLICT,
-        `checkpoint ${this.#key} is at attempt ${holder}, expected ${expectedAttempt || "none"}: another pod runs this shard`,
-      );
+    )) as unknown;
+    if (Array.isArray(reply) && reply[0] === "ok") {
+      for (let index = 1; index < reply.length; index += 2) {
+        const name = String(reply[index]) as keyof CheckpointState["counts"];
+        if (name in state.counts) state.counts[name] += Number(reply[index + 1]);
+      }
+      return;
     }
+    const holder = String(reply).replace(/^conflict:/, "") || "none";
+    throw new PipelineError(
+      PipelineErrorCodes.CHECKPOINT_CONFLICT,
+      `checkpoint ${this.#key} is at attempt ${holder}, expected ${expectedAttempt || "none"}: another pod runs this shard`,
+    );
   }
 }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { openJsonl, splitLines, type SourceLine } from "./jsonl-source.ts";
 
 async function lines(source: AsyncIterable<SourceLine[]>): Promise<[string, number][]> {
@@ -49,5 +49,35 @@ describe("openJsonl over file://", () => {
 
   it("refuses other schemes", async () => {
     await expect(openJsonl("s3://bucket/rows.jsonl", 0)).rejects.toThrow("unsupported URI");
+  });
+});
+
+describe("splitLines on one huge line", () => {
+  it("copies each byte of a line a bounded number of times, however many chunks it spans", async () => {
+    // A 512 KiB line in 1 KiB chunks. Re-concatenating the partial line with every chunk copies
+    // ~n²/2 bytes (128 MiB here, hours for a 50 MB line read in 64 KiB chunks); collecting the chunks
+    // and joining them once copies the line once.
+    const size = 512 * 1024;
+    const chunkSize = 1024;
+    const line = Buffer.alloc(size, 0x61);
+    const chunks = Array.from({ length: size / chunkSize }, (_, index) =>
+      line.subarray(index * chunkSize, (index + 1) * chunkSize),
+    );
+    chunks.push(Buffer.from("\nnext\n"));
+    const concat = vi.spyOn(Buffer, "concat");
+    try {
+      const got = await lines(splitLines(chunks, 0, 0));
+      expect(got.map(([value, end]) => [value.length, end])).toEqual([
+        [size, size + 1],
+        [4, size + 6],
+      ]);
+      const copied = concat.mock.calls.reduce(
+        (sum, [list]) => sum + list.reduce((bytes, each) => bytes + each.length, 0),
+        0,
+      );
+      expect(copied).toBeLessThanOrEqual(2 * size);
+    } finally {
+      concat.mockRestore();
+    }
   });
 });

@@ -111,6 +111,11 @@ function isNetworkError(error: unknown): boolean {
 /**
  * Splits a byte stream that starts at byte `start` of the file into lines, dropping the first `skip`
  * bytes; blank lines advance the position but are not yielded. Yields one array per chunk.
+ *
+ * A line that spans chunks is kept as a list of chunk slices and joined once, when its newline
+ * arrives, and each chunk is searched for a newline only once: re-joining the partial line with every
+ * chunk would copy and rescan it once per chunk, quadratic in its length (a 50 MB single line read in
+ * 64 KiB chunks would copy ~20 GB).
  */
 export async function* splitLines(
   chunks: AsyncIterable<Buffer | string> | Iterable<Buffer>,
@@ -119,7 +124,9 @@ export async function* splitLines(
 ): AsyncGenerator<SourceLine[]> {
   let position = start;
   let toSkip = skip;
-  let carry: Buffer = Buffer.alloc(0);
+  // The current line's bytes so far (slices of earlier chunks, in order), not yet ended by a newline.
+  let partial: Buffer[] = [];
+  let partialBytes = 0;
   for await (const raw of chunks) {
     let chunk = typeof raw === "string" ? Buffer.from(raw) : raw;
     if (toSkip > 0) {
@@ -129,19 +136,27 @@ export async function* splitLines(
       position += dropped;
     }
     if (chunk.length === 0) continue;
-    const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
     const lines: SourceLine[] = [];
     let lineStart = 0;
-    for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a, lineStart)) {
-      const value = data.subarray(lineStart, newline);
-      position += newline + 1 - lineStart;
+    for (let newline = chunk.indexOf(0x0a); newline !== -1; newline = chunk.indexOf(0x0a, lineStart)) {
+      const tail = chunk.subarray(lineStart, newline);
+      const value = partialBytes > 0 ? Buffer.concat([...partial, tail], partialBytes + tail.length) : tail;
+      partial = [];
+      partialBytes = 0;
+      position += value.length + 1;
       lineStart = newline + 1;
       if (!isBlank(value)) lines.push({ value, end: position });
     }
-    carry = Buffer.from(data.subarray(lineStart));
+    if (lineStart < chunk.length) {
+      partial.push(chunk.subarray(lineStart));
+      partialBytes += chunk.length - lineStart;
+    }
     if (lines.length > 0) yield lines;
   }
-  if (carry.length > 0 && !isBlank(carry)) yield [{ value: carry, end: position + carry.length }];
+  if (partialBytes > 0) {
+    const value = partial.length === 1 ? partial[0]! : Buffer.concat(partial, partialBytes);
+    if (!isBlank(value)) yield [{ value, end: position + partialBytes }];
+  }
 }
 
 function isBlank(line: Buffer): boolean {

@@ -196,7 +196,9 @@ async function processUnits(
   const commitOldest = async (): Promise<void> => {
     const { batch, written } = window.shift()!;
     const added = commit(state, batch, await written, deps.takeInferenceCounts());
+    const embeddedBefore = state.counts.embedded;
     await persist(deps, state);
+    added.embedded = state.counts.embedded - embeddedBefore;
     reportFailures(batch);
     deps.onCheckpoint?.(state, added);
   };
@@ -278,7 +280,9 @@ function commit(
   const unit: UnitPosition = state.units[batch.unit]!;
   unit.position = batch.position;
   unit.done = batch.done;
-  const added = addedCounts(batch, written);
+  // `embedded` is counted when the texts are embedded (pending counts, checkpoint-store.ts) and
+  // arrives with this save; the batch's own figure only splits its entities into embedded and deduplicated.
+  const added = addedCounts(batch, { ...written, embedded: 0 });
   added.inferenceCalls += inference.calls;
   added.inferenceTexts += inference.texts;
   for (const name of Object.keys(added) as (keyof ShardCounts)[]) state.counts[name] += added[name];

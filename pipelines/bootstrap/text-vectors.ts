@@ -33,6 +33,13 @@ export interface TextVectorsOptions {
   readonly maxInflight: number;
   /** One embedding request (already retried on transient failures by the caller). */
   readonly embed: (texts: string[]) => Promise<Float32Array[]>;
+  /**
+   * Told how many texts were just embedded (with dedupe: and put into the text cache), before the
+   * vectors are used; the shard's `embedded` count comes from here, so work done by a batch that is
+   * then retried, or whose shard is killed before its checkpoint, is still counted (a rerun finds
+   * those texts in the cache and does not embed them again).
+   */
+  readonly onEmbedded?: (texts: number) => Promise<void>;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -48,7 +55,10 @@ export class TextVectors {
     this.#permits = new Permits(options.maxInflight);
   }
 
-  /** Vectors aligned with `texts`, and how many texts this call sent to inference. */
+  /**
+   * Vectors aligned with `texts`, and how many distinct texts this call embedded (the rest came from
+   * the caches or from an identical text); `onEmbedded` has been told of each of them.
+   */
   async vectorsFor(texts: readonly EntityText[]): Promise<{ vectors: Float32Array[]; embedded: number }> {
     if (!this.#options.dedupe) {
       const vectors = await this.#embedAll(texts.map((each) => each.text));
@@ -139,6 +149,7 @@ export class TextVectors {
           request.map(([textHash], index) => ({ textHash, vector: vectors[index]!, modelDigest })),
           { dtype },
         );
+        await this.#options.onEmbedded?.(request.length);
         request.forEach(([hash], index) => result.set(hash, vectors[index]!));
       }),
     );
@@ -153,8 +164,12 @@ export class TextVectors {
   }
 
   async #embedAll(texts: readonly string[]): Promise<Float32Array[]> {
-    const requests = embeddingCalls(texts, this.#options.maxBatchSize, (text) => text).map((request) =>
-      this.#permits.run(() => this.#options.embed(request)),
+    const requests = embeddingCalls(texts, this.#options.maxBatchSize, (text) => text).map(
+      async (request) => {
+        const vectors = await this.#permits.run(() => this.#options.embed(request));
+        await this.#options.onEmbedded?.(request.length);
+        return vectors;
+      },
     );
     return (await Promise.all(requests)).flat();
   }

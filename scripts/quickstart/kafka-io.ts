@@ -5,6 +5,11 @@ import { Admin, Producer } from "@platformatic/kafka";
 import type { ChangeEvent, EntityKind } from "./changelog.ts";
 import { toRecord } from "./records.ts";
 
+/** The dead-letter topic the quickstart's pipelines name for a changelog topic. */
+export function deadLetterTopic(topic: string): string {
+  return `${topic}.dlq`;
+}
+
 /** Creates the topics (and their dead-letter topics); existing ones are left alone. */
 export async function createChangelogTopics(
   bootstrap: string,
@@ -15,7 +20,7 @@ export async function createChangelogTopics(
   try {
     const existing = new Set(await admin.listTopics());
     const missing = topics
-      .flatMap((topic) => [topic, `${topic}.dlq`])
+      .flatMap((topic) => [topic, deadLetterTopic(topic)])
       .filter((topic) => !existing.has(topic));
     if (missing.length > 0) await admin.createTopics({ topics: missing, partitions, replicas: 1 });
   } finally {

@@ -13,8 +13,10 @@ export interface QuickstartOptions {
 export const quickstartUsage = `usage: npm run quickstart [-- up|down] [--non-interactive] [--dashboard-port N] [--namespace NS]
 
   up (default)        provision the testbed, install the operator with Helm, run the story, print a summary
-  down                uninstall the operator, delete the quickstart namespace, stop the testbed
-                      components up started (a testbed that was already up stays up)
+  down                remove what up made: the operator release, the quickstart namespace (and
+                      jude-system if up created it), each run's Kafka topics, consumer groups and
+                      store keys; stop the testbed components up started (a testbed that was
+                      already up stays up); running it again is harmless
   --non-interactive   do not wait for Enter between acts; exit after the summary (leaves things up)
   --dashboard-port N  port of the dashboard on 127.0.0.1 (default 3100; 0 picks a free one)
   --namespace NS      namespace of the quickstart objects (default jude-quickstart)

@@ -2,7 +2,6 @@
 // reused when already up) and the operator installed with its Helm chart, placed — with every pod it
 // creates — on the testbed's local nodes, where pods run as real processes.
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -10,8 +9,9 @@ import { KubeClient } from "../../operator/runtime/kube-client.ts";
 import { down, environment, up, type ComponentName } from "../../test/testbed/index.ts";
 import { localNodePlacement } from "../../test/testbed/local-nodes/local-node-registry.ts";
 import { repoRoot } from "../../test/testbed/paths.ts";
-import { quickstartStateFile } from "./files.ts";
+import { deleteKafkaLeftovers, deleteStoreKeys } from "./leftovers.ts";
 import type { Narrator } from "./narrator.ts";
+import { readQuickstartState, recordInState, writeRemaining, type QuickstartState } from "./state.ts";
 
 const run = promisify(execFile);
 
@@ -35,20 +35,6 @@ export interface Platform {
   kubectl(args: string[], input?: string): Promise<string>;
 }
 
-/** What `up` started, so that `down` stops just that (a testbed that was already up stays up). */
-interface QuickstartState {
-  started: ComponentName[];
-  namespaces: string[];
-}
-
-const stateFile = quickstartStateFile;
-
-function readQuickstartState(): QuickstartState {
-  return existsSync(stateFile())
-    ? (JSON.parse(readFileSync(stateFile(), "utf8")) as QuickstartState)
-    : { started: [], namespaces: [] };
-}
-
 function platformFrom(env: Record<string, string>): Platform {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(env.KUBECONFIG!);
@@ -69,12 +55,7 @@ function platformFrom(env: Record<string, string>): Platform {
 /** Provisions (cached) and starts what is not yet up; remembers what it started. */
 export async function bringUpPlatform(narrator: Narrator, namespace: string): Promise<Platform> {
   const { started, env } = await up(quickstartComponents);
-  const state = readQuickstartState();
-  const record: QuickstartState = {
-    started: [...new Set([...state.started, ...started])],
-    namespaces: [...new Set([...state.namespaces, namespace])],
-  };
-  writeFileSync(stateFile(), JSON.stringify(record));
+  recordInState({ started, namespaces: [namespace] });
   narrator.done(
     started.length === 0 ? "testbed already up: reusing it" : `testbed: started ${started.join(", ")}`,
   );
@@ -152,6 +133,15 @@ export async function installOperator(
     ["apply", "--server-side", "--field-manager=jude-quickstart", "-f", "-"],
     namespaceObject,
   );
+  // Recorded before Helm runs, so `down` knows the release, and whether the namespace is ours to delete.
+  const operatorNamespace = await platform.client.get(`/api/v1/namespaces/${operatorRelease.namespace}`);
+  recordInState({
+    operator: {
+      release: operatorRelease.name,
+      namespace: operatorRelease.namespace,
+      namespaceCreated: operatorNamespace === undefined,
+    },
+  });
   const crd = await platform.client.get<{ metadata: { labels?: Record<string, string> } }>(
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/embeddingmodels.jude.dev",
   );
@@ -195,31 +185,101 @@ export async function installOperator(
   );
 }
 
-/** `npm run quickstart -- down`: uninstall, delete the namespaces, stop what `up` started. */
+/**
+ * `npm run quickstart -- down`: removes what the quickstart recorded and nothing else — the operator
+ * release, the namespaces (the operator's only if the quickstart created it), the story runs' topics,
+ * consumer groups and store keys — then stops the testbed components it started. Idempotent: what is
+ * already gone is skipped; what cannot be reached now stays recorded for the next `down`.
+ */
 export async function tearDown(narrator: Narrator): Promise<void> {
   const state = readQuickstartState();
+  if (state === undefined) {
+    narrator.done("nothing recorded: the quickstart has not run here since the last down");
+    return;
+  }
   const env = environment();
+  const remaining: QuickstartState = { ...state };
   if (env.KUBECONFIG !== undefined && env.JUDE_HELM !== undefined) {
     const platform = platformFrom(env);
+    // A record from before the release was recorded: the quickstart installed it, as it always did.
+    const operator = state.operator ?? {
+      release: operatorRelease.name,
+      namespace: operatorRelease.namespace,
+      namespaceCreated: false,
+    };
     await run(env.JUDE_HELM, [
       "uninstall",
-      operatorRelease.name,
+      operator.release,
       "--kubeconfig",
       env.KUBECONFIG,
       "--namespace",
-      operatorRelease.namespace,
+      operator.namespace,
       "--ignore-not-found",
       "--wait",
     ]);
     narrator.done("operator uninstalled");
+    // Workers stop with their namespace, before their topics, groups and keys go.
     for (const namespace of state.namespaces) {
       await deleteNamespace(platform, namespace);
       narrator.done(`namespace ${namespace} deleted`);
     }
+    if (operator.namespaceCreated) {
+      await platform.kubectl([
+        "delete",
+        "namespace",
+        operator.namespace,
+        "--ignore-not-found",
+        "--wait=true",
+        "--timeout=180s",
+      ]);
+      narrator.done(`namespace ${operator.namespace} deleted`);
+    }
+    delete remaining.operator;
+    remaining.namespaces = [];
   }
+  await removeStoryLeftovers(state, env, narrator, remaining);
   if (state.started.length > 0) {
     await down(state.started);
     narrator.done(`testbed: stopped ${state.started.join(", ")}`);
   } else narrator.done("testbed left running (it was up before the quickstart started)");
-  rmSync(stateFile(), { force: true });
+  remaining.started = [];
+  const left =
+    remaining.namespaces.length + (remaining.topics?.length ?? 0) + (remaining.stores?.length ?? 0) > 0 ||
+    remaining.operator !== undefined;
+  writeRemaining(left ? remaining : undefined);
+}
+
+/** Kafka topics and groups, and store keys, of the recorded story runs (skipped if not running). */
+export async function removeStoryLeftovers(
+  state: QuickstartState,
+  env: Record<string, string>,
+  narrator: Narrator,
+  remaining: QuickstartState,
+): Promise<void> {
+  const topics = state.topics ?? [];
+  const groups = state.consumerGroups ?? [];
+  if (topics.length + groups.length > 0) {
+    if (env.JUDE_KAFKA_BOOTSTRAP === undefined) {
+      narrator.done(
+        `Kafka is not running: its topics stay recorded for the next down (${topics.join(", ")})`,
+      );
+    } else {
+      const deleted = await deleteKafkaLeftovers(env.JUDE_KAFKA_BOOTSTRAP, { topics, groups });
+      narrator.done(
+        `Kafka: deleted ${deleted.topics.length} topics and ${deleted.groups.length} consumer groups`,
+      );
+      remaining.topics = [];
+      remaining.consumerGroups = [];
+    }
+  }
+  const stores = state.stores ?? [];
+  if (stores.length > 0) {
+    if (env.JUDE_REDIS_URL === undefined) {
+      narrator.done(`Redis is not running: stores stay recorded for the next down (${stores.join(", ")})`);
+    } else {
+      const keys = await deleteStoreKeys(env.JUDE_REDIS_URL, stores);
+      narrator.done(`Redis: deleted ${keys} keys of stores ${stores.join(", ")}`);
+      remaining.stores = [];
+    }
+  }
 }

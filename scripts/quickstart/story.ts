@@ -16,12 +16,14 @@ import {
   type EntityKind,
   type GeneratedChangelog,
 } from "./changelog.ts";
-import { createChangelogTopics, produceChangelog } from "./kafka-io.ts";
+import { consumerGroup } from "../../controllers/shared/names.ts";
+import { createChangelogTopics, deadLetterTopic, produceChangelog } from "./kafka-io.ts";
 import { promotedVersion, quickstartFiles, quickstartObjects, type ManifestValues } from "./manifests.ts";
 import { bootstrapCounters, pipelineCounters, presentCount, storeCount, topJobsFor } from "./measure.ts";
 import type { Narrator } from "./narrator.ts";
 import { resetStory, type Platform } from "./platform.ts";
 import { promote } from "./promote.ts";
+import { recordInState } from "./state.ts";
 import {
   summarize,
   type BootstrapCounters,
@@ -106,6 +108,14 @@ export async function runStory(
     kind: "Secret",
     metadata: { name: "quickstart-redis", namespace },
     stringData: { url: env.JUDE_REDIS_URL! },
+  });
+  // Recorded before they exist, so `npm run quickstart -- down` removes them even after a failed run.
+  recordInState({
+    topics: Object.values(topics).flatMap((topic) => [topic, deadLetterTopic(topic)]),
+    consumerGroups: Object.values(pipelines).flatMap((pipeline) =>
+      [firstVersion, promotedVersion].map((version) => consumerGroup(namespace, pipeline, version)),
+    ),
+    stores: [values.STORE_NAME],
   });
   await createChangelogTopics(env.JUDE_KAFKA_BOOTSTRAP!, Object.values(topics));
   await produceChangelog(changelog.snapshot, {

@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bruteForceTopK } from "../../scripts/quickstart/similarity.ts";
 import { generateChangelog, type EntityKind } from "../../scripts/quickstart/changelog.ts";
@@ -22,6 +23,8 @@ import { repoRoot } from "../testbed/paths.ts";
 import { quickstartSummaryFile } from "../../scripts/quickstart/files.ts";
 
 const run = promisify(execFile);
+const namespaceExists = (name: string) =>
+  kubectl(["get", "namespace", name, "--ignore-not-found", "-o", "name"]).then((out) => out.trim() !== "");
 const namespace = "quickstart-e2e";
 const quickstart = (...args: string[]) =>
   run(process.execPath, [join(repoRoot, "scripts/quickstart.ts"), ...args], {
@@ -31,12 +34,15 @@ const quickstart = (...args: string[]) =>
   });
 
 let output: string;
+/** Whether the operator's namespace existed before the quickstart (then `down` must leave it). */
+let operatorNamespaceBefore: boolean;
 let result: StoryResult & { elapsedSeconds: number };
 let redis: RedisClient;
 let reader: StoreReader;
 const changelog = generateChangelog();
 
 beforeAll(async () => {
+  operatorNamespaceBefore = await namespaceExists("jude-system");
   const { stdout } = await quickstart("--non-interactive", "--dashboard-port", "0", "--namespace", namespace);
   output = stdout;
   result = JSON.parse(readFileSync(quickstartSummaryFile(), "utf8")) as typeof result;
@@ -110,9 +116,25 @@ describe("npm run quickstart", () => {
     }
   });
 
-  it("down removes the operator and the quickstart namespace, leaving the shared testbed up", async () => {
+  it("down removes the operator, the namespaces, topics and store keys it made, leaving the shared testbed up", async () => {
     await quickstart("down");
     await expect(kubectl(["get", "namespace", namespace])).rejects.toThrow(/not found/);
+    expect(await namespaceExists("jude-system")).toBe(operatorNamespaceBefore);
     await expect(kubectl(["get", "namespace", "default"])).resolves.toContain("default");
+    const prefix = `jude:${result.storeName}`;
+    expect([...(await redis.keys(`{${prefix}}*`)), ...(await redis.keys(`{${prefix}:*`))]).toEqual([]);
+    const admin = new Admin({
+      clientId: "jude-test-admin",
+      bootstrapBrokers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")],
+    });
+    try {
+      const topics = await admin.listTopics();
+      for (const topic of Object.values(result.topics)) {
+        expect(topics).not.toContain(topic);
+        expect(topics).not.toContain(`${topic}.dlq`);
+      }
+    } finally {
+      await admin.close();
+    }
   });
 });
