@@ -70,6 +70,9 @@ export const operatorConfigSchema = z
     retryBurst: z.coerce.number().int().min(1).default(100).describe("retries a work queue may burst"),
     watchStaleSeconds: seconds(300).describe("/readyz fails when an informer was silent this long"),
     drainSeconds: seconds(25).describe("time reconciles in progress get to finish on SIGTERM"),
+    reconcileErrorAfterSeconds: seconds(60).describe(
+      "a resource whose reconciles fail this long (3 tries at least) turns Stalled with reason ReconcileError",
+    ),
     logLevel: z
       .enum(LOG_LEVELS)
       .optional()

@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     watchStaleMs: config.watchStaleSeconds * 1000,
     drainMs: config.drainSeconds * 1000,
     retry: { qps: config.retryQps, burst: config.retryBurst },
+    reconcileErrorAfterMs: config.reconcileErrorAfterSeconds * 1000,
   });
   const settings = {
     images: imagesFor(config.imageRepository, config.imageTag),

@@ -4,6 +4,7 @@ import type { BootstrapRun } from "../../crds/index.ts";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
 import { bootstrapFailedGauge } from "./run-metrics.ts";
@@ -34,6 +35,7 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
       { type: resourceTypes.embeddingModel, map: (model, cache) => openRuns(model, cache) },
     ],
     concurrency: settings.concurrency,
+    reportFailure: (context, failure) => reportReconcileError(resourceTypes.bootstrapRun, context, failure),
     reconcile: (context) =>
       reconcileBootstrapRun(context, {
         images: settings.images,

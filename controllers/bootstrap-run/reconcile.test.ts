@@ -121,10 +121,38 @@ describe("reconcileBootstrapRun", () => {
     const run = stored(
       "bootstrap-run.yaml",
       "run-uid",
-      (object) => void (object.status = { phase: "Succeeded" }),
+      (object) => void (object.status = { phase: "Succeeded", observedGeneration: 1 }),
     );
     (run.spec as { suspend: boolean }).suspend = true;
     expect(await reconcile(world(run))).toEqual([]);
+  });
+
+  it("acknowledges a spec edited after the run finished, changing nothing else", async () => {
+    const condition = (type: string, status: string) => ({
+      type,
+      status,
+      reason: "Succeeded",
+      message: "",
+      observedGeneration: 1,
+      lastTransitionTime: "2026-12-01T11:00:00Z",
+    });
+    const finished = {
+      phase: "Succeeded",
+      observedGeneration: 1,
+      completionTime: "2026-12-01T11:00:00Z",
+      conditions: [condition("Ready", "True"), condition("Stalled", "False")],
+    };
+    const run = stored("bootstrap-run.yaml", "run-uid", (object) => {
+      object.status = finished;
+      (object.metadata as { generation: number }).generation = 2; // ttlSecondsAfterFinished edited
+    });
+    const calls = await reconcile(world(run));
+    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    expect((calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status).toEqual({
+      ...finished,
+      observedGeneration: 2,
+      conditions: finished.conditions.map((entry) => ({ ...entry, observedGeneration: 2 })),
+    });
   });
 
   it("stalls without capturing anything when the pipeline is missing", async () => {

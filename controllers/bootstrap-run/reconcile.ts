@@ -1,7 +1,7 @@
 // The BootstrapRun reconcile: a run that is not finished is started (stall checks, watermarks captured
 // into status, ConfigMap and Indexed Job applied), then followed (suspend and time limits passed on to
 // the Job, a deleted ConfigMap put back, status from the Job and the checkpoints). A finished run is
-// never touched again.
+// never touched again, but for acknowledging a later spec edit in its observedGeneration.
 import type { V1Job } from "@kubernetes/client-node";
 import {
   safeParseBootstrapRun,
@@ -27,7 +27,7 @@ import { childApply } from "../shared/owner.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 import type { bootstrapFailedGauge } from "./run-metrics.ts";
 import { recordRunFailed } from "./run-metrics.ts";
-import { isFinished, runStatus } from "./run-status.ts";
+import { acknowledgedStatus, isFinished, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
 import { runStallCause } from "./stall-causes.ts";
 
@@ -67,7 +67,20 @@ export async function reconcileBootstrapRun(
   const run = parsed.data;
   if (gauge !== undefined)
     await recordRunFailed(gauge, context.key, run.spec.modelVersion, run.status?.phase === "Failed");
-  if (isFinished(run)) return;
+  if (isFinished(run)) {
+    const acknowledged = acknowledgedStatus(
+      raw.status as BootstrapRunStatus | undefined,
+      run.metadata.generation,
+    );
+    if (acknowledged !== undefined)
+      await context.client.applyStatus({
+        apiVersion: raw.apiVersion,
+        kind: raw.kind,
+        metadata: { name: context.key.name, namespace: context.key.namespace },
+        status: acknowledged,
+      });
+    return;
+  }
   const pipelineRaw = context.cache.get(resourceTypes.nearlinePipeline, {
     namespace: context.key.namespace,
     name: run.spec.pipelineRef.name,

@@ -9,6 +9,7 @@ import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import { connectRedis, defaultPrefix } from "../../store/index.ts";
 import type { SecretKeyReference } from "../nearline-pipeline/secret-wiring.ts";
+import { describeFailure } from "../shared/reconcile-error.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 
 /** Longest a watermark capture or a checkpoint read may take before the reconcile retries later. */
@@ -59,11 +60,22 @@ export async function captureWatermarks(
   signal: AbortSignal,
 ): Promise<PartitionWatermark[]> {
   const { KafkaRangeReader } = await import("../../pipelines/bootstrap/kafka-range.ts");
-  const reader = new KafkaRangeReader(kafkaOptions(pipeline, secrets), pipeline.spec.source.kafka.topic, {
+  const { topic, bootstrapServers } = pipeline.spec.source.kafka;
+  // The reader retries until the timeout aborts it, so what it ends with says only "aborted": the
+  // last error it retried on (an unreachable broker, say) is the cause worth reporting.
+  let retried: unknown;
+  const reader = new KafkaRangeReader(kafkaOptions(pipeline, secrets), topic, {
     signal: AbortSignal.any([signal, AbortSignal.timeout(externalTimeoutMs)]),
+    onRetry: (error) => (retried = error),
   });
   try {
     return await reader.captureWatermarks();
+  } catch (error) {
+    if (signal.aborted || retried === undefined) throw error;
+    throw new Error(
+      `cannot read the end offsets of topic ${topic} from ${bootstrapServers.join(",")}: ${describeFailure(retried)}`,
+      { cause: error },
+    );
   } finally {
     await reader.close();
   }

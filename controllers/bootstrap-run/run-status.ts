@@ -28,6 +28,32 @@ export function isFinished(run: BootstrapRun): boolean {
   return run.status?.phase === "Succeeded" || run.status?.phase === "Failed";
 }
 
+/**
+ * The status of a finished run after its spec was edited (suspend or a time limit: the rest is
+ * immutable): unchanged but for the generation it describes, since no edit changes a finished
+ * result. Without it observedGeneration would lag for good, which kstatus and the Argo CD health
+ * check read as "the operator has not seen this spec yet". Undefined when nothing is to change.
+ */
+export function acknowledgedStatus(
+  status: BootstrapRunStatus | undefined,
+  generation: number | undefined,
+): BootstrapRunStatus | undefined {
+  if (status === undefined || generation === undefined || status.observedGeneration === generation)
+    return undefined;
+  return {
+    ...status,
+    observedGeneration: generation,
+    ...(status.conditions !== undefined
+      ? {
+          conditions: status.conditions.map((condition) => ({
+            ...condition,
+            observedGeneration: generation,
+          })),
+        }
+      : {}),
+  };
+}
+
 function jobCondition(job: V1Job | undefined, type: string): V1JobCondition | undefined {
   return job?.status?.conditions?.find((condition) => condition.type === type && condition.status === "True");
 }

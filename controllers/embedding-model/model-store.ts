@@ -19,35 +19,80 @@ import type { StoreObservation } from "./promotion.ts";
 /** Longest one store command may take before the reconcile fails and is retried with back-off. */
 const commandTimeoutMs = 10_000;
 
+interface StoreEntry {
+  client: RedisClient;
+  store: Promise<Store>;
+  /** `store "name" at redis://host:port`, without the URL's credentials. */
+  where: string;
+  /** The connection's last error since it was last ready (refused, reset, timed out). */
+  connection: { error?: Error | undefined };
+}
+
 /** Open store connections, shared by the reconciles of one controller. */
 export class ModelStores {
-  readonly #stores = new Map<string, { client: RedisClient; store: Promise<Store> }>();
+  readonly #stores = new Map<string, StoreEntry>();
+  readonly #entries = new WeakMap<Store, StoreEntry>();
 
   /** The store `name` at `url`, connected once. */
   open(url: string, name: string): Promise<Store> {
     const key = `${name}\u0000${url}`;
     let entry = this.#stores.get(key);
     if (entry === undefined) {
+      const where = `store "${name}" at ${endpointOf(url)}`;
+      const connection: StoreEntry["connection"] = {};
       const client = connectRedis(
         { url },
-        { connectionName: "jude-operator-promotion", commandTimeoutMs, maxRetriesPerRequest: 1 },
+        {
+          connectionName: "jude-operator-promotion",
+          commandTimeoutMs,
+          maxRetriesPerRequest: 1,
+          onConnectionError: (error) => (connection.error = error),
+        },
       );
-      const store = openStore(client, { prefix: defaultPrefix(name), create: true });
-      entry = { client, store };
+      client.on("ready", () => (connection.error = undefined));
+      // A failed open is forgotten so the next reconcile connects again; its error names the store
+      // and the connection's own error (ioredis' says only that it gave up retrying).
+      const store = openStore(client, { prefix: defaultPrefix(name), create: true }).catch(
+        (error: unknown) => {
+          this.#stores.delete(key);
+          client.disconnect();
+          throw connection.error === undefined
+            ? error
+            : new Error(`${where} is unreachable`, { cause: connection.error });
+        },
+      );
+      entry = { client, store, where, connection };
+      const opened = entry;
+      store.then((value) => this.#entries.set(value, opened)).catch(() => undefined);
       this.#stores.set(key, entry);
-      // A failed open is forgotten so the next reconcile connects again.
-      store.catch(() => {
-        this.#stores.delete(key);
-        client.disconnect();
-      });
     }
     return entry.store;
+  }
+
+  /**
+   * The error to report for a reconcile that failed while using `store`: while the store's connection
+   * is failing, that failure (naming the store and its endpoint) rather than the command's own error.
+   */
+  explain(store: Store | undefined, error: unknown): unknown {
+    const entry = store === undefined ? undefined : this.#entries.get(store);
+    if (entry?.connection.error === undefined) return error;
+    return new Error(`${entry.where} is unreachable`, { cause: entry.connection.error });
   }
 
   /** Disconnects every store. */
   close(): void {
     for (const entry of this.#stores.values()) entry.client.disconnect();
     this.#stores.clear();
+  }
+}
+
+/** The scheme, host and port of a store URL: never its user name or password. */
+export function endpointOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}`;
+  } catch {
+    return "the URL in its Secret";
   }
 }
 

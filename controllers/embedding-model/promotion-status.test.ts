@@ -1,6 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { compareVectors } from "./parity.ts";
-import { now, promoting, ready, rolling } from "./promotion-fixtures.ts";
+import {
+  ago,
+  now,
+  passing,
+  promoting,
+  ready,
+  record,
+  rolling,
+  specOf,
+  store,
+  succeeded,
+} from "./promotion-fixtures.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion } from "./promotion.ts";
 
@@ -62,6 +73,68 @@ describe("status and events of a promotion", () => {
     ]);
     // Phases already recorded raise no Event again.
     expect(promotionEvents(second, { ...flipped, switchPointer: undefined })).toEqual([]);
+  });
+});
+
+describe("gate conditions after a promotion ends", () => {
+  const endpoint = (version: string) => `m-${version}.ns.svc:50051`;
+  const statusOf = (
+    inputs: ReturnType<typeof promoting>,
+    previous: ReturnType<typeof promotionStatus> | undefined,
+  ) => {
+    const decision = decidePromotion(inputs);
+    return promotionStatus({
+      generation: 3,
+      previous,
+      decision,
+      specVersion: inputs.specVersion,
+      serving: inputs.serving,
+      records: decision.records,
+      endpoint,
+      hasData: true,
+      now,
+    });
+  };
+  const types = (status: ReturnType<typeof promotionStatus>) =>
+    (status.conditions ?? []).map((condition) => `${condition.type}=${condition.status}`).sort();
+  const failedBootstrap = { ...succeeded, phase: "Failed" as const, message: "shard 0 failed" };
+
+  it("drops the gates of a promotion given up by setting spec.version back to the active version", () => {
+    const failing = statusOf(promoting({ candidate: { ...passing, bootstrap: failedBootstrap } }), undefined);
+    expect(types(failing)).toContain("BootstrapComplete=False");
+    const back = statusOf(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        records: [record("v1", { activatedTime: ago(7000), workers: true }), record("v2")],
+      }),
+      failing,
+    );
+    expect(types(back)).toEqual([
+      "Promoted=True",
+      "Ready=True",
+      "Reconciling=False",
+      "RolledBack=False",
+      "ServingReady=True",
+      "Stalled=False",
+    ]);
+  });
+
+  it("keeps the gates the active version passed at its cutover", () => {
+    const flipped = statusOf(promoting(), undefined);
+    const settled = statusOf(
+      promoting({
+        store: store("v2", { v1: "complete", v2: "complete" }, { flippedAtMs: Date.parse(ago(30)) }),
+        statusActive: "v2",
+        records: [
+          record("v1", { activatedTime: ago(7000), deactivatedTime: ago(30), workers: true }),
+          record("v2", { promotionStartTime: ago(60), activatedTime: ago(30), workers: true }),
+        ],
+      }),
+      flipped,
+    );
+    for (const gate of ["BootstrapComplete", "CaughtUp", "CoverageMet", "ParityPassed"])
+      expect(types(settled), gate).toContain(`${gate}=True`);
   });
 });
 

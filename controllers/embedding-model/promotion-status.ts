@@ -1,8 +1,9 @@
 // The EmbeddingModel status and Events from a promotion decision. Pure: every version the decision
 // placed in a phase is listed with its serving figures and lifecycle times; conditions keep their
 // lastTransitionTime while unchanged; an Event marks each phase change and each cutover.
-import type { EmbeddingModelStatus, ModelVersionStatus, VersionPhase } from "../../crds/index.ts";
+import type { Condition, EmbeddingModelStatus, ModelVersionStatus, VersionPhase } from "../../crds/index.ts";
 import { kstatusConditions, setConditions } from "../shared/conditions.ts";
+import { gateTypes } from "./promotion-gates.ts";
 import type { PromotionDecision } from "./promotion.ts";
 import type { VersionRecord } from "./version-record.ts";
 import type { ServingState } from "./version-status.ts";
@@ -62,7 +63,7 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
       };
     });
   const conditions = setConditions(
-    input.previous?.conditions,
+    withoutAbandonedGates(input.previous, decision),
     [...kstatusConditions(decision.verdict), ...decision.conditions],
     input.generation,
     input.now,
@@ -73,6 +74,46 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
     ...(decision.activeVersion !== undefined ? { activeVersion: decision.activeVersion } : {}),
     versions,
   };
+}
+
+/** Phases of a version on its way to readers, or stopped on the way. */
+const candidatePhases: ReadonlySet<VersionPhase> = new Set([
+  "Pending",
+  "Deploying",
+  "Bootstrapping",
+  "CatchingUp",
+  "AwaitingCutover",
+  "Failed",
+]);
+
+function candidates(phases: Readonly<Record<string, VersionPhase>>, active: string | undefined): string[] {
+  return Object.entries(phases)
+    .filter(([version, phase]) => version !== active && candidatePhases.has(phase))
+    .map(([version]) => version);
+}
+
+/**
+ * The previous conditions, without the gates of a promotion that ended without a cutover (spec.version
+ * set back to the active version): they measured a version readers never got, and the decision of a
+ * settled model sets no gates, so they would sit for good beside Ready=True, shut or failed. Gates
+ * that led to a cutover stay: they are what the active version passed (the dashboard shows them).
+ */
+export function withoutAbandonedGates(
+  previous: EmbeddingModelStatus | undefined,
+  decision: PromotionDecision,
+): Condition[] | undefined {
+  const previousPhases = Object.fromEntries(
+    (previous?.versions ?? []).map((entry) => [entry.version, entry.phase]),
+  );
+  const wasPromoting = candidates(previousPhases, previous?.activeVersion);
+  const abandoned =
+    wasPromoting.length > 0 &&
+    wasPromoting.every((version) => decision.phases[version] !== "Active") &&
+    candidates(decision.phases, decision.activeVersion).length === 0;
+  if (!abandoned) return previous?.conditions;
+  const set = new Set(decision.conditions.map((condition) => condition.type));
+  const gates = new Set<string>(gateTypes);
+  return previous?.conditions?.filter((condition) => !gates.has(condition.type) || set.has(condition.type));
 }
 
 /** An Event to record. */

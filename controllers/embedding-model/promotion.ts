@@ -90,7 +90,10 @@ export interface PromotionDecision {
   /** The records to apply; records of other versions are deleted. */
   records: VersionRecord[];
   phases: Record<string, VersionPhase>;
-  /** Domain conditions to set (types not listed keep their previous value). */
+  /**
+   * Domain conditions to set; types not listed keep their previous value, except the gates of a
+   * promotion given up without a cutover (promotion-status.ts drops them).
+   */
   conditions: ConditionInput[];
   verdict: Kstatus;
   /** Gates measured this reconcile (metrics). */

@@ -65,6 +65,8 @@ export async function reconcileEmbeddingModel(
       metadata: { name: raw.metadata?.name, namespace: raw.metadata?.namespace },
       status: {
         ...previous,
+        // The verdict is about this generation (kstatus and Argo CD read Stalled only when they match).
+        ...(raw.metadata?.generation !== undefined ? { observedGeneration: raw.metadata.generation } : {}),
         conditions: setConditions(
           previous?.conditions,
           kstatusConditions(verdict),
@@ -88,6 +90,33 @@ export async function reconcileEmbeddingModel(
     return result.success ? [result.data] : [];
   });
   const store = await openModelStore(context, settings.stores, pipelines);
+  try {
+    return await reconcileWithStore(context, settings, {
+      model,
+      pipelines,
+      blockers,
+      store,
+      reconcileStartedAtMs,
+    });
+  } catch (error) {
+    // A store that stopped answering is the cause to report, not the command that gave up on it.
+    throw settings.stores.explain(store, error);
+  }
+}
+
+/** The promotion's part of a reconcile: observe, decide, act, write status; once the store is open. */
+async function reconcileWithStore(
+  context: ReconcileContext,
+  settings: ModelReconcileSettings,
+  read: {
+    model: EmbeddingModel;
+    pipelines: NearlinePipeline[];
+    blockers: Blocker[];
+    store: Store | undefined;
+    reconcileStartedAtMs: number;
+  },
+): Promise<ReconcileResult | void> {
+  const { model, pipelines, blockers, store, reconcileStartedAtMs } = read;
   if (store !== undefined) {
     // Another model owns this store: act on nothing (no flip, GC or bootstrap), say so, look again.
     const standing = await claimStore(context, model, store);

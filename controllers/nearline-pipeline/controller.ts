@@ -4,6 +4,7 @@ import type { NearlinePipeline } from "../../crds/index.ts";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
 
@@ -53,6 +54,8 @@ export function nearlinePipelineController(settings: ControllerSettings): Contro
       },
     ],
     concurrency: settings.concurrency,
+    reportFailure: (context, failure) =>
+      reportReconcileError(resourceTypes.nearlinePipeline, context, failure),
     reconcile: (context) =>
       reconcileNearlinePipeline(context, { images: settings.images, placement: settings.placement }),
   };

@@ -2,13 +2,16 @@
 // or a mapper's), feeds its work queue and runs `concurrency` workers that reconcile distinct keys.
 // Outcome of a reconcile: returned normally -> back-off forgotten; { requeueAfterMs } -> queued again
 // after that delay; thrown -> queued again with per-key exponential back-off. A reconcile that needs
-// the user to act (invalid spec, missing Secret) writes a Stalled condition and returns normally.
+// the user to act (invalid spec, missing Secret) writes a Stalled condition and returns normally. A
+// key that keeps throwing (failure-streaks.ts) is handed to the definition's reportFailure, which puts
+// the cause in the object's conditions.
 import type { Logger } from "../../plumbing/logger.ts";
 import { createControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import type { InformerCache } from "./informer-cache.ts";
 import type { KubeClient } from "./kube-client.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import { FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
 import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
 import { RetryRateLimiter } from "./rate-limiter.ts";
 import { WorkQueue } from "./work-queue.ts";
@@ -28,6 +31,8 @@ export interface ControllerDependencies {
   log: Logger;
   /** Overall retry rate limit of the work queue. */
   retry?: { qps: number; burst: number };
+  /** When failing reconciles are reported on the object (defaultFailurePolicy when absent). */
+  failurePolicy?: FailurePolicy;
 }
 
 /** One running controller. */
@@ -38,6 +43,7 @@ export class Controller {
   readonly #log: Logger;
   readonly #client: ControllerClient;
   readonly #events: EventRecorder;
+  readonly #streaks: FailureStreaks;
   #workers: Promise<void>[] = [];
 
   /** Creates the controller and registers its informers with the cache (call before cache.start()). */
@@ -48,6 +54,7 @@ export class Controller {
     const name = definition.name;
     const { metrics, cache } = dependencies;
     this.#client = createControllerClient(dependencies.client, cache, name);
+    this.#streaks = new FailureStreaks(dependencies.failurePolicy);
     this.#events = createEventRecorder(dependencies.client, {
       component: `jude-operator/${name}`,
       fieldManager: this.#client.fieldManager,
@@ -125,6 +132,7 @@ export class Controller {
     try {
       const result = await this.definition.reconcile(context);
       this.queue.forget(key);
+      this.#streaks.succeeded(key);
       if (result?.requeueAfterMs !== undefined) {
         this.queue.addAfter(key, result.requeueAfterMs);
         metrics.reconciles.inc({ controller: name, result: "requeue" });
@@ -140,9 +148,26 @@ export class Controller {
         { err: error, failures: this.queue.failures(key) + 1 },
         "reconcile failed; retrying with back-off",
       );
+      await this.#reportIfPersistent(context, key, error);
       this.queue.addRateLimited(key);
     } finally {
       stopTimer();
+    }
+  }
+
+  /** Hands a failure to the definition's reportFailure once the key's failures are persistent. */
+  async #reportIfPersistent(context: ReconcileContext, key: string, error: unknown): Promise<void> {
+    const streak = this.#streaks.failed(key, Date.now());
+    const report = this.definition.reportFailure;
+    if (streak === undefined || report === undefined) return;
+    context.log.error(
+      { err: error, failures: streak.failures, since: new Date(streak.sinceMs).toISOString() },
+      "reconcile keeps failing; reporting it in the object's conditions",
+    );
+    try {
+      await report(context, { error, ...streak });
+    } catch (reportError) {
+      context.log.warn({ err: reportError }, "could not report the failing reconcile on the object");
     }
   }
 }

@@ -6,6 +6,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../../plumbing/logger.ts";
 import { drainWithin } from "../../plumbing/shutdown.ts";
 import { Controller } from "./controller.ts";
+import { defaultFailurePolicy } from "./failure-streaks.ts";
 import { startHealthServer } from "./health-server.ts";
 import { InformerCache } from "./informer-cache.ts";
 import { KubeClient } from "./kube-client.ts";
@@ -27,6 +28,11 @@ export interface ManagerOptions {
   drainMs: number;
   /** Overall retry rate of each work queue. */
   retry?: { qps: number; burst: number };
+  /**
+   * A key whose reconciles have failed on every try (at least three) for this long is reported on its
+   * object (ControllerDefinition.reportFailure). Default 60 s.
+   */
+  reconcileErrorAfterMs?: number;
 }
 
 type Phase = "starting" | "standby" | "syncing" | "running" | "stopping";
@@ -104,6 +110,9 @@ export class Manager {
             metrics: this.metrics,
             log,
             retry: this.#options.retry,
+            ...(this.#options.reconcileErrorAfterMs !== undefined
+              ? { failurePolicy: { ...defaultFailurePolicy, afterMs: this.#options.reconcileErrorAfterMs } }
+              : {}),
           }),
         );
       }

@@ -109,6 +109,16 @@ export interface ReconcileResult {
 /** The function a controller implements: read (cache), decide (pure functions), apply. */
 export type Reconcile = (context: ReconcileContext) => Promise<ReconcileResult | void>;
 
+/** A reconcile that has failed on every try for a while (operator/runtime/failure-streaks.ts). */
+export interface ReconcileFailure {
+  /** What the last try threw. */
+  error: unknown;
+  /** When the first failure of the streak happened (ms since the epoch). */
+  sinceMs: number;
+  /** Consecutive failures so far. */
+  failures: number;
+}
+
 /** Maps a watched object to the primary keys to reconcile. */
 export type KeyMapper = (object: KubeObject, cache: CacheReader) => ObjectKey[];
 
@@ -128,6 +138,13 @@ export interface ControllerDefinition {
   /** Keys reconciled in parallel (distinct keys only; one key never runs twice at once). Default 4. */
   concurrency?: number;
   reconcile: Reconcile;
+  /**
+   * Shows a persistent failure on the primary object (its conditions, a Warning Event). The runtime
+   * calls it once the key's reconciles have failed on every try for a while, then at most once per
+   * that period while they keep failing; the next successful reconcile writes the controller's own
+   * status again. Without it a persistent failure is only logged and retried.
+   */
+  reportFailure?: (context: ReconcileContext, failure: ReconcileFailure) => Promise<void>;
   /**
    * Releases what the reconciles keep open between passes (store connections), once, at shutdown
    * after they stopped: an open socket would keep the process alive after "operator stopped".

@@ -9,7 +9,7 @@ import { bootstrapRunController } from "../../../controllers/bootstrap-run/contr
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
-import { Manager } from "../../../operator/runtime/manager.ts";
+import { Manager, type ManagerOptions } from "../../../operator/runtime/manager.ts";
 import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
 import {
   connectRedis,
@@ -63,6 +63,7 @@ export function startManager(
   namespace: string | readonly string[],
   component: string,
   add: (manager: Manager) => void,
+  options: Partial<ManagerOptions> = {},
 ): () => Promise<void> {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
@@ -73,6 +74,7 @@ export function startManager(
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: 300_000,
     drainMs: 5_000,
+    ...options,
   });
   add(manager);
   const abort = new AbortController();

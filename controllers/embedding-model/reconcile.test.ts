@@ -1,0 +1,51 @@
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../operator/runtime/types.ts";
+import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
+import { stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { imagesFor } from "../shared/image.ts";
+import { endpointOf, ModelStores } from "./model-store.ts";
+import { reconcileEmbeddingModel } from "./reconcile.ts";
+
+describe("reconcileEmbeddingModel", () => {
+  it("stalls a spec it cannot parse for the generation it read, keeping the rest of the status", async () => {
+    const model = stored("embedding-model.yaml", "model-uid", (object) => {
+      (object.metadata as { generation: number }).generation = 3;
+      (object.spec as { version: string }).version = "Not A DNS Label";
+      object.status = { observedGeneration: 2, activeVersion: "minilm-v1" };
+    }) as KubeObject;
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      {
+        EmbeddingModel: [model],
+      },
+    );
+    const stores = new ModelStores();
+    await reconcileEmbeddingModel(context, {
+      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+      stores,
+      registry: new Registry(),
+    });
+    stores.close();
+    const [write] = calls as Extract<RecordedCall, { verb: "applyStatus" }>[];
+    expect(write?.status).toMatchObject({ observedGeneration: 3, activeVersion: "minilm-v1" });
+    expect(write?.status.conditions).toContainEqual(
+      expect.objectContaining({
+        type: "Stalled",
+        status: "True",
+        reason: "InvalidSpec",
+        observedGeneration: 3,
+      }),
+    );
+  });
+});
+
+describe("endpointOf", () => {
+  it.each([
+    ["redis://:hunter2@10.0.0.1:6379/0", "redis://10.0.0.1:6379"],
+    ["rediss://user:pass@redis.example:6380", "rediss://redis.example:6380"],
+    ["not a url :pass@", "the URL in its Secret"],
+  ])("%s -> %s", (url, expected) => {
+    expect(endpointOf(url)).toBe(expected);
+  });
+});

@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../operator/runtime/types.ts";
+import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
+import {
+  describeFailure,
+  redactSecrets,
+  reconcileErrorVerdict,
+  reportReconcileError,
+} from "./reconcile-error.ts";
+
+/** A client library's error around the socket's, as @platformatic/kafka and ioredis build them. */
+function wrapped(): Error {
+  const socket = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
+  const network = new Error("Connection to 127.0.0.1:1 failed.", { cause: socket });
+  const any = Object.assign(new Error("Cannot connect to any broker."), { errors: [network] });
+  return new Error("cannot read the end offsets of topic jobs from 127.0.0.1:1", { cause: any });
+}
+
+describe("describeFailure", () => {
+  it.each([
+    [
+      "the causes down to the socket error, on one line",
+      wrapped(),
+      "cannot read the end offsets of topic jobs from 127.0.0.1:1: Cannot connect to any broker: Connection to 127.0.0.1:1 failed: connect ECONNREFUSED 127.0.0.1:1",
+    ],
+    [
+      "an AggregateError without a message of its own",
+      new AggregateError([new Error("connect ECONNREFUSED ::1:6379"), new Error("second")], ""),
+      "connect ECONNREFUSED ::1:6379",
+    ],
+    ["line breaks and repeats", new Error("bad\n  thing", { cause: new Error("bad thing") }), "bad thing"],
+    ["a thrown string", "plain text", "plain text"],
+    [
+      "a time limit under a described error",
+      new Error("end offsets: broker down", {
+        cause: new DOMException("The operation was aborted", "AbortError"),
+      }),
+      "end offsets: broker down",
+    ],
+    ["nothing to say", new Error(""), "unknown error"],
+  ])("%s", (_, error, expected) => {
+    expect(describeFailure(error)).toBe(expected);
+  });
+
+  it("never shows a stack trace, and is cut at a few hundred characters", () => {
+    const error = new Error("x".repeat(2_000));
+    const text = describeFailure(error);
+    expect(text.length).toBeLessThanOrEqual(400);
+    expect(text).not.toContain("    at ");
+  });
+
+  it("masks credentials", () => {
+    expect(describeFailure(new Error("cannot reach redis://:hunter2@10.0.0.1:6379/0"))).toBe(
+      "cannot reach redis://***@10.0.0.1:6379/0",
+    );
+    expect(redactSecrets("rediss://user:p%40ss@h:1 and https://a@b/ ?password=abc&x=1 Bearer eyJ.x-y")).toBe(
+      "rediss://***@h:1 and https://***@b/ ?password=***&x=1 Bearer ***",
+    );
+  });
+});
+
+describe("reportReconcileError", () => {
+  const key = { namespace: "recs", name: "jobs" };
+  const failure = {
+    error: new Error("redis://:pw@h:1 is unreachable"),
+    sinceMs: Date.parse("2026-12-02T12:00:00Z"),
+    failures: 7,
+  };
+  const pipeline = (status: Record<string, unknown>): KubeObject => ({
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "NearlinePipeline",
+    metadata: { name: "jobs", namespace: "recs", generation: 4 },
+    status,
+  });
+  const condition = (type: string, status: string, reason: string) => ({
+    type,
+    status,
+    reason,
+    message: "",
+    observedGeneration: 3,
+    lastTransitionTime: "2026-12-01T00:00:00Z",
+  });
+
+  it("turns Ready False and Stalled True for this generation, keeps the rest, records a Warning", async () => {
+    const before = {
+      observedGeneration: 3,
+      lag: 12,
+      conditions: [
+        condition("Ready", "True", "WorkersReady"),
+        condition("Reconciling", "False", "WorkersReady"),
+        condition("Stalled", "False", "WorkersReady"),
+        condition("BackedUp", "True", "SomeoneElse"),
+      ],
+    };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(before)] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, failure);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status as typeof before;
+    expect(status.observedGeneration).toBe(4);
+    expect(status.lag).toBe(12);
+    const byType = Object.fromEntries(status.conditions.map((entry) => [entry.type, entry]));
+    expect(byType.Ready).toMatchObject({ status: "False", reason: "ReconcileError", observedGeneration: 4 });
+    expect(byType.Stalled).toMatchObject({ status: "True", reason: "ReconcileError" });
+    expect(byType.Reconciling).toMatchObject({ status: "False", lastTransitionTime: "2026-12-01T00:00:00Z" });
+    expect(byType.BackedUp).toEqual(before.conditions[3]);
+    expect(byType.Ready!.message).toBe(
+      "reconciling has failed on every try since 2026-12-02T12:00:00Z (retrying with back-off): redis://***@h:1 is unreachable",
+    );
+    expect((calls[1] as Extract<RecordedCall, { verb: "event" }>).message).toBe(
+      "redis://***@h:1 is unreachable",
+    );
+  });
+
+  it("writes nothing for an object that is gone or being deleted", async () => {
+    const deleting = pipeline({});
+    deleting.metadata!.deletionTimestamp = "2026-12-02T12:00:00Z";
+    const worlds: Record<string, KubeObject[]>[] = [{}, { NearlinePipeline: [deleting] }];
+    for (const objects of worlds) {
+      const { context, calls } = fakeContext(key, objects);
+      await reportReconcileError(resourceTypes.nearlinePipeline, context, failure);
+      expect(calls).toEqual([]);
+    }
+  });
+
+  it("is Stalled, so kstatus and Argo CD report it instead of waiting", () => {
+    expect(reconcileErrorVerdict(failure)).toMatchObject({ state: "Stalled", reason: "ReconcileError" });
+  });
+});

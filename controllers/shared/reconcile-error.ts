@@ -1,0 +1,99 @@
+// A reconcile that keeps failing, shown on the object: Ready False and Stalled True with reason
+// ReconcileError (kstatus' "not making progress", as a Deployment past its progress deadline; Argo CD
+// and Flux health checks report it as degraded instead of waiting forever), a one-line message naming
+// the cause, and a Warning Event. The rest of the status stays as the last successful reconcile wrote
+// it; the next successful reconcile replaces the trio with the controller's own verdict. The runtime
+// decides when a failure is persistent (operator/runtime/failure-streaks.ts).
+import type { Condition } from "../../crds/index.ts";
+import type { ResourceType } from "../../operator/runtime/resource-types.ts";
+import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
+import { conditionTime, kstatusConditions, setConditions, type Kstatus } from "./conditions.ts";
+
+/** The condition reason of a persistent reconcile failure. */
+export const reconcileErrorReason = "ReconcileError";
+
+/** Longest cause text kept in a condition message. */
+const maxCauseLength = 400;
+
+/**
+ * One line of text naming what went wrong: the error's message, then those of what caused it (its
+ * `cause`, or the first of an AggregateError's `errors`, down to the socket error a client library
+ * wrapped), without stack traces or line breaks, credentials in URLs and `password=`/`token=` values
+ * masked, cut at a few hundred characters.
+ */
+export function describeFailure(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth += 1) {
+    const text = messageOf(current).replace(/\s+/g, " ").trim().replace(/\.$/, "");
+    // An abort under a described error is how a time limit ended it, not what went wrong.
+    if (parts.length > 0 && isAbort(current)) break;
+    if (text !== "" && !parts.some((part) => part.includes(text))) parts.push(text);
+    current = nextCause(current);
+  }
+  const line = redactSecrets(parts.join(": ")) || "unknown error";
+  return line.length > maxCauseLength ? `${line.slice(0, maxCauseLength - 1)}…` : line;
+}
+
+function messageOf(error: unknown): string {
+  if (typeof error === "string") return error;
+  if (error instanceof Error) return error.message;
+  return typeof error === "object" ? "" : String(error);
+}
+
+function isAbort(error: unknown): boolean {
+  const name = (error as { name?: unknown }).name;
+  return name === "AbortError" || name === "TimeoutError";
+}
+
+function nextCause(error: unknown): unknown {
+  if (typeof error !== "object" || error === null) return undefined;
+  const { cause, errors } = error as { cause?: unknown; errors?: unknown };
+  if (cause !== undefined) return cause;
+  return Array.isArray(errors) ? errors[0] : undefined;
+}
+
+/** Masks the user-info of URLs (`redis://:pass@host` -> `redis://***@host`) and secret-looking values. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@")
+    .replace(/\b(password|passwd|pwd|token|secret|apikey|api_key)=([^\s&;,]+)/gi, "$1=***")
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, "$1 ***");
+}
+
+/** The kstatus verdict of a failure persisting since `sinceMs`. */
+export function reconcileErrorVerdict(failure: Pick<ReconcileFailure, "error" | "sinceMs">): Kstatus {
+  return {
+    state: "Stalled",
+    reason: reconcileErrorReason,
+    message: `reconciling has failed on every try since ${conditionTime(new Date(failure.sinceMs))} (retrying with back-off): ${describeFailure(failure.error)}`,
+  };
+}
+
+/**
+ * Writes the failure into the status of the object of `type` at `context.key` (as the cache holds it)
+ * and records a Warning Event. Every other status field and condition is kept.
+ */
+export async function reportReconcileError(
+  type: ResourceType,
+  context: ReconcileContext,
+  failure: ReconcileFailure,
+): Promise<void> {
+  const object = context.cache.get(type, context.key);
+  if (object === undefined || object.metadata?.deletionTimestamp) return;
+  const verdict = reconcileErrorVerdict(failure);
+  const status = (object.status ?? {}) as { conditions?: Condition[] };
+  const generation = object.metadata?.generation;
+  await context.client.applyStatus({
+    apiVersion: object.apiVersion,
+    kind: object.kind,
+    metadata: { name: context.key.name, namespace: context.key.namespace },
+    status: {
+      ...status,
+      // The failure is about the spec as it is now: kstatus reads Stalled only when the generations match.
+      ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      conditions: setConditions(status.conditions, kstatusConditions(verdict), generation, new Date()),
+    },
+  });
+  context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
+}

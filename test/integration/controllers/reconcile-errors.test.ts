@@ -1,0 +1,155 @@
+// A reconcile that keeps failing shows in the resource's conditions, on the testbed's API server with
+// real Redis and Kafka: a model whose store (named by its pipeline) does not answer, and a run whose
+// changelog broker does not answer, turn Ready=False / Stalled=True with reason ReconcileError, a
+// one-line message naming the endpoint (never the password in the store URL) and a Warning Event;
+// both recover by themselves once the reference is fixed.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
+import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  cpuModel,
+  createRestrictedNamespace,
+  deleteNamespace,
+  installCrds,
+  testImages,
+} from "../operator/operator-harness.ts";
+import { applyObjects, conditionOf, startManager, waitForObject } from "./harness.ts";
+import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+
+type Conditioned = {
+  status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+};
+type EventList = {
+  items: { type: string; reason: string; message: string; involvedObject: { name: string } }[];
+};
+
+/** Nothing listens on port 1 of the loopback: connections are refused at once. */
+const deadEndpoint = "127.0.0.1:1";
+const password = "hunter2-not-for-status";
+const errorAfterMs = 3_000;
+
+const failing = (object: Conditioned) =>
+  conditionOf(object, "Ready")?.reason === "ReconcileError" &&
+  conditionOf(object, "Stalled")?.status === "True";
+const recovered = (object: Conditioned) =>
+  conditionOf(object, "Ready") !== undefined &&
+  conditionOf(object, "Ready")?.reason !== "ReconcileError" &&
+  conditionOf(object, "Stalled")?.reason !== "ReconcileError";
+
+async function warningsOf(namespace: string, name: string) {
+  const events = await kubectlJson<EventList>(["get", "-n", namespace, "events"]);
+  return events.items.filter(
+    (event) =>
+      event.involvedObject.name === name && event.type === "Warning" && event.reason === "ReconcileError",
+  );
+}
+
+describe("persistent reconcile errors in conditions", () => {
+  const suffix = `${process.pid}-${Date.now().toString(36)}`;
+  const modelNamespace = `reconcile-error-em-${suffix}`;
+  const runNamespace = `reconcile-error-br-${suffix}`;
+  const stops: (() => Promise<void>)[] = [];
+  let topic: string;
+
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(modelNamespace);
+    await createRestrictedNamespace(runNamespace);
+    topic = uniqueTopic("reconcile-error-jobs");
+    await createTopics([topic], 2);
+    const settings = { images: testImages, concurrency: 2 };
+    const options = { reconcileErrorAfterMs: errorAfterMs };
+    stops.push(
+      startManager(
+        modelNamespace,
+        "reconcile-error-em",
+        (m) => m.add(embeddingModelController(settings)),
+        options,
+      ),
+      startManager(
+        runNamespace,
+        "reconcile-error-br",
+        (m) => m.add(bootstrapRunController(settings)),
+        options,
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    for (const stop of stops) await stop();
+    await deleteNamespace(modelNamespace);
+    await deleteNamespace(runNamespace);
+  });
+
+  it("marks a model whose store does not answer, without the URL's password, and recovers", async () => {
+    const ns = modelNamespace;
+    await applyObjects(ns, [cpuModel(ns, "shop", { replicas: 1 })]);
+    await waitForObject<Conditioned>(
+      ns,
+      "embeddingmodel/shop",
+      "model Ready",
+      (object) => conditionOf(object, "Ready")?.status === "True",
+    );
+    const dead = storeSecret("dead-redis");
+    dead.stringData = { url: `redis://:${password}@${deadEndpoint}` };
+    await applyObjects(ns, [
+      storeSecret(),
+      dead,
+      pipeline("shop-jobs", topic, (spec) => {
+        spec.modelRef = { name: "shop" };
+        spec.sinks.store.name = `reconcile-error-${suffix}`;
+        spec.sinks.store.urlSecretRef = { name: "dead-redis", key: "url" };
+      }),
+    ]);
+    const broken = await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "ReconcileError", failing);
+    const message = conditionOf(broken, "Ready")!.message;
+    expect(message).toContain(deadEndpoint);
+    expect(message).not.toContain(password);
+    expect(message).not.toContain("\n");
+    expect(conditionOf(broken, "Reconciling")?.status).toBe("False");
+    await expect.poll(() => warningsOf(ns, "shop"), { timeout: 30_000 }).not.toHaveLength(0);
+    for (const event of await warningsOf(ns, "shop")) expect(event.message).not.toContain(password);
+
+    // The fix: the pipeline names the store's real Secret (the pipeline's change wakes the model).
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      "nearlinepipeline/shop-jobs",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { sinks: { store: { urlSecretRef: { name: "jude-redis", key: "url" } } } } }),
+    ]);
+    await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "recovered", recovered);
+  });
+
+  it("marks a run whose changelog broker does not answer, and recovers", async () => {
+    const ns = runNamespace;
+    await applyObjects(ns, [
+      storeSecret(),
+      model(),
+      pipeline("jobs", topic, (spec) => {
+        spec.source.kafka.bootstrapServers = [deadEndpoint];
+      }),
+      bootstrapRun("jobs-minilm-v1", "jobs", 1),
+    ]);
+    // Each try waits for the broker up to 20 s, so the third failure comes about a minute in.
+    let broken: Conditioned | undefined;
+    await waitFor(
+      "the run's ReconcileError",
+      async () =>
+        failing((broken = await kubectlJson<Conditioned>(["get", "-n", ns, "bootstraprun/jobs-minilm-v1"]))),
+      { timeoutMs: 180_000, intervalMs: 1_000 },
+    );
+    const message = conditionOf(broken, "Ready")!.message;
+    expect(message).toContain(`end offsets of topic ${topic} from ${deadEndpoint}`);
+    expect(message).toContain("ECONNREFUSED");
+    await expect.poll(() => warningsOf(ns, "jobs-minilm-v1"), { timeout: 30_000 }).not.toHaveLength(0);
+
+    await applyObjects(ns, [pipeline("jobs", topic)]);
+    await waitForObject<Conditioned>(ns, "bootstraprun/jobs-minilm-v1", "recovered", recovered);
+  });
+});
