@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Informer, type RestartReason } from "../../../operator/runtime/informer.ts";
 import { KubeClient } from "../../../operator/runtime/kube-client.ts";
 import { apiListWatcher, type ListWatcher } from "../../../operator/runtime/list-watcher.ts";
-import { resourceTypes } from "../../../operator/runtime/resource-types.ts";
+import { resourcePath, resourceTypes } from "../../../operator/runtime/resource-types.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { requireEnv } from "../../support/env.ts";
@@ -153,4 +153,53 @@ describe("an informer whose watch connection is black-holed", () => {
       expect(healthy.lists()).toBe(1);
     },
   );
+});
+
+describe("a watch left by a throw (an ERROR event, a handler's error)", () => {
+  const thrownNamespace = `${namespace}-thrown`;
+
+  beforeAll(async () => {
+    await createRestrictedNamespace(thrownNamespace);
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(thrownNamespace);
+  });
+
+  it("releases its stream, so closing the client later raises nothing", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+      const client = new KubeClient(kubeConfig);
+      const path = resourcePath(resourceTypes.configMap, thrownNamespace);
+      const { resourceVersion } = await client.list(path);
+      const watching = client.watch(
+        path,
+        { resourceVersion, timeoutSeconds: 60 },
+        {
+          onConnected: () => undefined,
+          onEvent: () => {
+            throw new Error("handler failed");
+          },
+        },
+        new AbortController().signal,
+      );
+      const ended = watching.then(
+        () => "ended normally",
+        (error: unknown) => error,
+      );
+      await kubectl(["create", "configmap", "thrown", "-n", thrownNamespace]);
+      expect(await ended).toMatchObject({ message: "handler failed" });
+      // The server still holds the watch open; before the fix its body errored here with nobody
+      // listening ("terminated"), an uncaught exception.
+      await client.close();
+      await sleep(200);
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+  });
 });
