@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createControllerClient } from "./controller-client.ts";
 import type { KubeClient } from "./kube-client.ts";
+import { resourceTypes } from "./resource-types.ts";
 import type { CacheReader, KubeObject } from "./types.ts";
 
 const configMap = (data: string): KubeObject =>
@@ -84,5 +85,21 @@ describe("controller client applies", () => {
     // ... and the controller's own apply, unchanged since, is still skipped.
     await writer.apply(configMap("1"));
     expect(managers).toEqual(["jude-test", "test-handover"]);
+  });
+
+  it("refuse every write once beforeWrite throws (this replica no longer leads), sending nothing", async () => {
+    const { applies, client, cache } = fakes();
+    const leading = new AbortController();
+    const writer = createControllerClient(client, cache, "test", () => leading.signal.throwIfAborted());
+    await writer.apply(configMap("1"));
+    leading.abort(new Error("lost the leader lease"));
+    await expect(writer.apply(configMap("2"))).rejects.toThrow("lost the leader lease");
+    await expect(writer.applyStatus({ ...configMap("2"), status: { ready: true } })).rejects.toThrow(
+      "lost the leader lease",
+    );
+    await expect(writer.delete(resourceTypes.configMap, { namespace: "ns", name: "c" })).rejects.toThrow(
+      "lost the leader lease",
+    );
+    expect(applies).toHaveLength(1);
   });
 });

@@ -34,11 +34,14 @@ function cachedOf(cache: CacheReader, type: ResourceType, object: KubeObject): K
  * cache still shows at the resourceVersion that apply returned (nobody changed it since, so the apply
  * would be a no-op). Level-triggered reconciles re-apply every child each time; without the skip a
  * settled operator with 200 pipelines polled every 30 s sent a dozen no-op applies a second.
+ * `beforeWrite` runs before every write and refuses it by throwing (the controller's does once this
+ * replica no longer leads).
  */
 export function createControllerClient(
   client: KubeClient,
   cache: CacheReader,
   controller: string,
+  beforeWrite: () => void = () => undefined,
 ): ControllerClient {
   const fieldManager = fieldManagerOf(controller);
   // Per field manager and object path: hash of the last applied body and the resourceVersion the
@@ -65,6 +68,7 @@ export function createControllerClient(
         cached.metadata?.resourceVersion === last.resourceVersion
       )
         return cached as T;
+      beforeWrite();
       const applied = await client.apply(path, object, manager, options.force === true);
       lastApplied.set(lastKey, { hash, resourceVersion: applied.metadata?.resourceVersion });
       return applied as T;
@@ -77,9 +81,11 @@ export function createControllerClient(
       // A status write bumps resourceVersion, which the watch turns into another reconcile: writing
       // only real changes is what keeps a settled object quiet.
       if (cached !== undefined && isDeepStrictEqual(cached.status, object.status)) return;
+      beforeWrite();
       await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, false);
     },
     async delete(type, key): Promise<void> {
+      beforeWrite();
       const path = objectPath(type, key);
       for (const lastKey of [...lastApplied.keys()])
         if (lastKey.endsWith(` ${path}`)) lastApplied.delete(lastKey);

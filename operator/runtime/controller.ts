@@ -45,6 +45,8 @@ export class Controller {
   readonly #events: EventRecorder;
   readonly #streaks: FailureStreaks;
   #workers: Promise<void>[] = [];
+  /** The signal given to start(): aborted when this replica lost the Lease or ran out of drain time. */
+  #leading: AbortSignal | undefined;
 
   /** Creates the controller and registers its informers with the cache (call before cache.start()). */
   constructor(definition: ControllerDefinition, dependencies: ControllerDependencies) {
@@ -53,7 +55,11 @@ export class Controller {
     this.#log = dependencies.log.child({ controller: definition.name });
     const name = definition.name;
     const { metrics, cache } = dependencies;
-    this.#client = createControllerClient(dependencies.client, cache, name);
+    // Writes are fenced by the leadership signal: a reconcile that goes on after the Lease was lost
+    // (it awaited something else, not its signal) fails at its next write instead of making it.
+    this.#client = createControllerClient(dependencies.client, cache, name, () =>
+      this.#leading?.throwIfAborted(),
+    );
     this.#streaks = new FailureStreaks(dependencies.failurePolicy);
     this.#events = createEventRecorder(dependencies.client, {
       component: `jude-operator/${name}`,
@@ -88,6 +94,7 @@ export class Controller {
 
   /** Starts the workers; they run until stop(). */
   start(signal: AbortSignal): void {
+    this.#leading = signal;
     const concurrency = this.definition.concurrency ?? 4;
     this.#workers = Array.from({ length: concurrency }, () => this.#work(signal));
   }

@@ -1,5 +1,6 @@
+import { setTimeout as realSleep } from "node:timers/promises";
 import { silentLogger } from "../../plumbing/logger.ts";
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { KubeApiError } from "./api-error.ts";
 import { Informer, type InformerEventType, type RestartReason } from "./informer.ts";
 import type { ListResult, WatchEvent } from "./kube-client.ts";
@@ -18,6 +19,7 @@ function object(name: string, resourceVersion: string): KubeObject {
 /** A ListWatcher that plays scripted answers, then blocks in a watch until stopped. */
 function scripted(lists: (ListResult | Error)[], watches: WatchScript[]) {
   const watchedFrom: string[] = [];
+  const timeouts: number[] = [];
   let listCalls = 0;
   const listWatcher: ListWatcher = {
     list: async () => {
@@ -27,18 +29,45 @@ function scripted(lists: (ListResult | Error)[], watches: WatchScript[]) {
       if (next instanceof Error) throw next;
       return next;
     },
-    watch: async (resourceVersion, handlers, signal) => {
+    watch: async (resourceVersion, handlers, signal, timeoutSeconds) => {
       watchedFrom.push(resourceVersion);
+      timeouts.push(timeoutSeconds);
       const script = watches.shift();
       if (script !== undefined) return script(handlers, signal);
       handlers.onConnected();
       await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
     },
   };
-  return { listWatcher, watchedFrom, listCalls: () => listCalls };
+  return { listWatcher, watchedFrom, timeouts, listCalls: () => listCalls };
 }
 
-function start(listWatcher: ListWatcher, transform?: (object: KubeObject) => KubeObject) {
+/** A watch that connects, sends `bookmarks` (one per `everyMs`, then nothing) and never ends. */
+function neverEnding(bookmarks: number, everyMs: number): WatchScript {
+  return async ({ onEvent, onConnected }, signal) => {
+    onConnected();
+    let sent = 0;
+    const timer = setInterval(() => {
+      sent += 1;
+      onEvent({ type: "BOOKMARK", object: { metadata: { resourceVersion: String(100 + sent) } } });
+      if (sent >= bookmarks) clearInterval(timer);
+    }, everyMs);
+    await new Promise((_, reject) =>
+      signal.addEventListener("abort", () => (clearInterval(timer), reject(signal.reason))),
+    );
+  };
+}
+
+/** Lets the informer's promises and its (real, 1 ms) back-off run until `done` holds. */
+async function settle(done: () => boolean): Promise<void> {
+  for (let round = 0; round < 500 && !done(); round++) await realSleep(1);
+  expect(done()).toBe(true);
+}
+
+function start(
+  listWatcher: ListWatcher,
+  transform?: (object: KubeObject) => KubeObject,
+  watchTimeoutSeconds?: number,
+) {
   const events: [InformerEventType, string][] = [];
   const restarts: RestartReason[] = [];
   const informer = new Informer({
@@ -47,6 +76,7 @@ function start(listWatcher: ListWatcher, transform?: (object: KubeObject) => Kub
     log: silentLogger(),
     ...(transform !== undefined ? { transform } : {}),
     backoff: { baseMs: 1, maxMs: 2 },
+    ...(watchTimeoutSeconds !== undefined ? { watchTimeoutSeconds } : {}),
     onRestart: (reason) => restarts.push(reason),
   });
   informer.on((type, changed) => events.push([type, changed.metadata?.name ?? ""]));
@@ -196,5 +226,46 @@ describe("informer", () => {
     );
     expect(informer.list().map((cached) => "data" in cached)).toEqual([false, false]);
     await informer.stop();
+  });
+
+  describe("gives up a dead watch (black-holed connection) and watches again without relisting", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("when it sent nothing, not even a bookmark, for 90 s", async () => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+      const fake = scripted([{ items: [], resourceVersion: "10" }], [neverEnding(1, 30_000)]);
+      // A server-side timeout far beyond the silence limit, so only the silence counts here.
+      const { informer, restarts } = start(fake.listWatcher, undefined, 300);
+      await settle(() => fake.watchedFrom.length === 1);
+      // A bookmark at 30 s, then silence: given up 90 s after the bookmark, not before.
+      await vi.advanceTimersByTimeAsync(30_000 + 90_000 - 10);
+      expect(restarts).toEqual([]);
+      await vi.advanceTimersByTimeAsync(20);
+      await settle(() => fake.watchedFrom.length === 2);
+      expect(restarts).toEqual(["stalled"]);
+      expect(fake.watchedFrom).toEqual(["10", "101"]);
+      expect(fake.listCalls()).toBe(1);
+      await informer.stop();
+    });
+
+    it("when it is still open 15 s after the server-side timeout it asked for", async () => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+      // Bookmarks every 20 s keep it from going silent, but the server would have ended it.
+      const fake = scripted([{ items: [], resourceVersion: "10" }], [neverEnding(100, 20_000)]);
+      const { informer, restarts } = start(fake.listWatcher, undefined, 100);
+      await settle(() => fake.watchedFrom.length === 1);
+      const timeoutMs = (fake.timeouts[0] ?? 0) * 1000;
+      expect(timeoutMs).toBeGreaterThanOrEqual(100_000);
+      expect(timeoutMs).toBeLessThan(200_000);
+      await vi.advanceTimersByTimeAsync(timeoutMs + 15_000 - 10);
+      expect(restarts).toEqual([]);
+      await vi.advanceTimersByTimeAsync(20);
+      await settle(() => fake.watchedFrom.length === 2);
+      expect(restarts).toEqual(["stalled"]);
+      expect(fake.listCalls()).toBe(1);
+      await informer.stop();
+    });
   });
 });

@@ -1,8 +1,10 @@
 // An informer that never dies silently: it lists, then watches from the list's resourceVersion,
 // keeping an in-memory copy of the collection. A normal end of a watch reconnects at once; 410 Gone
 // (the resourceVersion is too old) relists and emits the differences (deletions included); any other
-// error restarts with exponential back-off. Every restart is reported, and the time of the last
-// successful list, connection or event is exposed for the readiness probe.
+// error restarts with exponential back-off; a watch that went silent or outlived its server-side
+// timeout is given up as dead (watch-liveness.ts) and opened again from its resourceVersion. Every
+// restart is reported, and the time of the last successful list, connection or event is exposed for
+// the readiness probe.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus } from "./api-error.ts";
@@ -10,6 +12,12 @@ import type { WatchEvent } from "./kube-client.ts";
 import type { ListWatcher } from "./list-watcher.ts";
 import { keyOf, keyToString } from "./object-key.ts";
 import type { KubeObject } from "./types.ts";
+import {
+  defaultWatchInactivityMs,
+  defaultWatchTimeoutSeconds,
+  watchDeadMs,
+  watchTimeoutSeconds,
+} from "./watch-liveness.ts";
 
 /** What happened to a cached object. */
 export type InformerEventType = "add" | "update" | "delete";
@@ -17,8 +25,11 @@ export type InformerEventType = "add" | "update" | "delete";
 /** Called for every change of the cache; `object` is the new state (the last state for delete). */
 export type InformerHandler = (type: InformerEventType, object: KubeObject) => void;
 
-/** Why a watch was restarted (the `reason` label of jude_operator_watch_restarts_total). */
-export type RestartReason = "gone" | "error" | "closed";
+/**
+ * Why a watch was restarted (the `reason` label of jude_operator_watch_restarts_total): closed by the
+ * server, gone (410, relisted), error (back-off) or stalled (given up as dead, watched again).
+ */
+export type RestartReason = "gone" | "error" | "closed" | "stalled";
 
 export interface InformerOptions {
   /** For logs and metrics, e.g. "deployments.apps". */
@@ -31,8 +42,10 @@ export interface InformerOptions {
   backoff?: { baseMs: number; maxMs: number };
   /** Reduces each object to what readers need before it is stored (after managedFields are dropped). */
   transform?: (object: KubeObject) => KubeObject;
-  /** Abort a watch that sent nothing for this long (a half-open connection). Default 180 s. */
+  /** Give up a watch that sent nothing (no event, no bookmark) for this long. Default 90 s. */
   inactivityMs?: number;
+  /** The shortest server-side watch timeout; each watch asks for one in [this, 2x this). Default 60. */
+  watchTimeoutSeconds?: number;
   now?: () => number;
 }
 
@@ -112,6 +125,16 @@ export class Informer {
         if (failures > 1) await this.#backOff(failures - 1, signal);
       } catch (error) {
         if (signal.aborted) break;
+        if (error instanceof WatchStalledError) {
+          failures += 1;
+          this.#options.onRestart?.("stalled");
+          this.#options.log.warn(
+            { informer: this.name, reason: error.message, resourceVersion: this.#resourceVersion },
+            "watch given up as dead; watching again from its resourceVersion",
+          );
+          await this.#backOff(failures, signal);
+          continue;
+        }
         if (hasStatus(error, 410)) {
           this.#options.log.info(
             { informer: this.name },
@@ -159,10 +182,23 @@ export class Informer {
 
   async #watchOnce(parent: AbortSignal): Promise<{ events: number; durationMs: number }> {
     const startedMs = this.#now();
-    const inactivity = new AbortController();
-    const inactivityMs = this.#options.inactivityMs ?? 180_000;
-    let timer = setTimeout(() => inactivity.abort(new Error("watch inactive")), inactivityMs);
-    const signal = AbortSignal.any([parent, inactivity.signal]);
+    const timeoutSeconds = watchTimeoutSeconds(
+      this.#options.watchTimeoutSeconds ?? defaultWatchTimeoutSeconds,
+    );
+    const inactivityMs = this.#options.inactivityMs ?? defaultWatchInactivityMs;
+    const dead = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    // Re-armed on every message: the watch is given up at watchDeadMs unless a message comes first.
+    const arm = (lastMessageMs: number) => {
+      clearTimeout(timer);
+      const deadMs = watchDeadMs({ startedMs, lastMessageMs, timeoutSeconds, inactivityMs });
+      const reason =
+        deadMs === lastMessageMs + inactivityMs
+          ? `nothing received for ${inactivityMs / 1000} s`
+          : `still open ${(deadMs - startedMs) / 1000} s after asking for a ${timeoutSeconds} s timeout`;
+      timer = setTimeout(() => dead.abort(new WatchStalledError(reason)), Math.max(0, deadMs - this.#now()));
+    };
+    arm(startedMs);
     let events = 0;
     try {
       await this.#options.listWatcher.watch(
@@ -171,13 +207,16 @@ export class Informer {
           onConnected: () => this.#touch(),
           onEvent: (event) => {
             events += 1;
-            clearTimeout(timer);
-            timer = setTimeout(() => inactivity.abort(new Error("watch inactive")), inactivityMs);
+            arm(this.#now());
             this.#apply(event);
           },
         },
-        signal,
+        AbortSignal.any([parent, dead.signal]),
+        timeoutSeconds,
       );
+    } catch (error) {
+      if (dead.signal.aborted && !parent.aborted) throw dead.signal.reason;
+      throw error;
     } finally {
       clearTimeout(timer);
     }
@@ -235,4 +274,9 @@ function withoutManagedFields(object: KubeObject): KubeObject {
   if (object.metadata?.managedFields === undefined) return object;
   const { managedFields: _managedFields, ...metadata } = object.metadata;
   return { ...object, metadata };
+}
+
+/** A watch given up as dead: it sent nothing for too long, or outlived its server-side timeout. */
+class WatchStalledError extends Error {
+  override name = "WatchStalledError";
 }

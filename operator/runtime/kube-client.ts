@@ -161,19 +161,26 @@ export class KubeClient {
   ): Promise<void> {
     const response = await this.#send("watch", "GET", path, { query: { ...query, watch: true }, signal });
     handlers.onConnected();
-    const lines = createInterface({ input: Readable.fromWeb(response.body as never), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line.trim() === "") continue;
-      const event = JSON.parse(line) as WatchEvent;
-      if (event.type === "ERROR") {
-        const status = event.object as { code?: number; message?: string; reason?: string };
-        throw new KubeApiError(
-          status.code ?? 500,
-          `watch ${path}: ${status.message ?? "error event"}`,
-          status.reason,
-        );
+    const body = Readable.fromWeb(response.body as never);
+    try {
+      for await (const line of createInterface({ input: body, crlfDelay: Infinity })) {
+        if (line.trim() === "") continue;
+        const event = JSON.parse(line) as WatchEvent;
+        if (event.type === "ERROR") {
+          const status = event.object as { code?: number; message?: string; reason?: string };
+          throw new KubeApiError(
+            status.code ?? 500,
+            `watch ${path}: ${status.message ?? "error event"}`,
+            status.reason,
+          );
+        }
+        handlers.onEvent(event);
       }
-      handlers.onEvent(event);
+    } finally {
+      // Leaving the loop by a throw (an ERROR event, a handler's error) closes the line reader but
+      // not the body: the stream would stay open, and when the pool is destroyed later it errors
+      // with no listener left, an uncaught exception that ends the process.
+      body.destroy();
     }
     signal.throwIfAborted();
   }

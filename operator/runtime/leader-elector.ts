@@ -2,8 +2,9 @@
 // polls every retryPeriod and takes the Lease once it has not changed for leaseDuration; the leader
 // renews every retryPeriod and gives up leadership when it could not renew for renewDeadline (then
 // the process must stop reconciling: two leaders would fight). Updates carry the Lease's
-// resourceVersion, so of two replicas racing for it exactly one wins. On shutdown the Lease is
-// released so a standby takes over without waiting for it to expire. Every attempt is bounded by the
+// resourceVersion, so of two replicas racing for it exactly one wins. On shutdown the Lease is kept
+// while reconciles drain and released afterwards, so a standby takes over without waiting for it to
+// expire (manager.ts). Every attempt is bounded by the
 // renew deadline (client-go bounds it the same way): behind a partition or a hung load balancer a
 // request neither answers nor fails, and an unbounded one would keep this replica leading long after
 // a standby took the Lease over.
@@ -83,16 +84,23 @@ export class LeaderElector {
     }
   }
 
-  /** Hands the Lease back if this replica holds it (best effort). */
+  /**
+   * Hands the Lease back if this replica still holds it (best effort). The Lease is read again first:
+   * a renewal cut short when keep() stopped may have been applied by the server all the same, and a
+   * write with the resourceVersion from before it would be refused (409), leaving the standby to wait
+   * out the whole Lease.
+   */
   async release(): Promise<void> {
-    const lease = this.#lease;
-    if (lease?.spec?.holderIdentity !== this.#options.identity) return;
+    if (this.#lease === undefined) return; // never led
+    const signal = AbortSignal.timeout(this.#options.renewDeadlineMs);
     try {
+      const lease = await this.#client.get<Lease>(this.#path(), signal);
+      if (lease?.spec?.holderIdentity !== this.#options.identity) return;
       await this.#client.update(
         this.#path(),
         { ...lease, spec: releasedLeaseSpec(lease.spec, new Date()) },
         fieldManager,
-        AbortSignal.timeout(this.#options.renewDeadlineMs),
+        signal,
       );
       this.#log.info("released the leader lease");
     } catch (error) {

@@ -7,42 +7,37 @@ import { resourcePath, type ResourceType } from "./resource-types.ts";
 /** Lists and watches one collection. */
 export interface ListWatcher {
   list(signal: AbortSignal): Promise<ListResult>;
-  /** Resolves when the server ends the stream normally; rejects on errors (KubeApiError 410 = gone). */
+  /**
+   * Watches from `resourceVersion` with bookmarks, asking the server to end the stream after
+   * `timeoutSeconds`. Resolves when the server ends the stream normally; rejects on errors
+   * (KubeApiError 410 = gone) and with the abort reason when `signal` aborts.
+   */
   watch(
     resourceVersion: string,
     handlers: { onEvent: (event: WatchEvent) => void; onConnected: () => void },
     signal: AbortSignal,
+    timeoutSeconds: number,
   ): Promise<void>;
-}
-
-/** Server-side watch timeout: random in [min, 2*min) so many informers do not reconnect together. */
-function watchTimeoutSeconds(minSeconds: number): number {
-  return minSeconds + Math.floor(Math.random() * minSeconds);
 }
 
 /**
  * Lists and watches `type` in one namespace (or all when `namespace` is undefined), optionally only
- * objects matching `labelSelector`. Watches ask for bookmarks and end after a server-side timeout of
- * `watchTimeoutSeconds`..2x, so a quiet informer still proves its connection regularly.
+ * objects matching `labelSelector`. Watches ask for bookmarks, which keep a quiet watch's
+ * resourceVersion fresh and prove its connection alive (watch-liveness.ts).
  */
 export function apiListWatcher(
   client: KubeClient,
   type: ResourceType,
-  options: { namespace?: string; labelSelector?: string; watchTimeoutSeconds?: number } = {},
+  options: { namespace?: string; labelSelector?: string } = {},
 ): ListWatcher {
   const path = resourcePath(type, options.namespace);
   const selector = { labelSelector: options.labelSelector };
   return {
     list: (signal) => client.list(path, selector, 500, signal),
-    watch: (resourceVersion, handlers, signal) =>
+    watch: (resourceVersion, handlers, signal, timeoutSeconds) =>
       client.watch(
         path,
-        {
-          ...selector,
-          resourceVersion,
-          allowWatchBookmarks: true,
-          timeoutSeconds: watchTimeoutSeconds(options.watchTimeoutSeconds ?? 60),
-        },
+        { ...selector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
         handlers,
         signal,
       ),

@@ -1,6 +1,11 @@
 // The manager runs the controllers of one operator process: health and metrics endpoints, leader
 // election, the shared informer cache and the controllers, and an orderly shutdown (stop taking keys,
 // let reconciles in progress finish within the drain time, stop watches, release the Lease).
+// The Lease is renewed until the drain is over, not just until SIGTERM: the drain (25 s by default)
+// outlasts the Lease (15 s), and a standby that took an unrenewed Lease would reconcile while this
+// replica still finishes its reconciles — two writers. Releasing it right after the drain lets the
+// standby take over at once (controller-runtime's LeaderElectionReleaseOnCancel). Losing the Lease,
+// while running or while draining, aborts the reconciles at once and their writes are refused.
 import type { Server } from "node:http";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "../../plumbing/logger.ts";
@@ -79,8 +84,10 @@ export class Manager {
     });
     const elector =
       leaderElection === undefined ? undefined : new LeaderElector(this.#client, leaderElection, log);
+    // Aborted when leadership is lost or the drain time is up: reconciles stop and writes are refused.
     const leading = new AbortController();
     const stopKeeping = new AbortController();
+    let kept: Promise<void> | undefined;
     const controllers: Controller[] = [];
     try {
       if (elector !== undefined) {
@@ -90,10 +97,10 @@ export class Manager {
       }
       // Renewal starts with leadership, not after the caches synced: an initial list that takes
       // longer than the Lease lasts would otherwise let a standby take over while this replica is
-      // about to start its controllers. Rejects when leadership is lost (checked while syncing too).
-      const keepSignal = AbortSignal.any([signal, stopKeeping.signal]);
-      const kept = elector === undefined ? waitForAbort(keepSignal) : elector.keep(keepSignal);
-      kept.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+      // about to start its controllers. It runs until the shutdown's drain is over (stopKeeping),
+      // and rejects when leadership is lost.
+      kept = elector === undefined ? waitForAbort(stopKeeping.signal) : elector.keep(stopKeeping.signal);
+      kept.catch((error: unknown) => leading.abort(error));
       this.#phase = "syncing";
       const cache = new InformerCache({
         client: this.#client,
@@ -116,37 +123,46 @@ export class Manager {
           }),
         );
       }
-      await Promise.race([abortable(cache.start(), signal), kept.then(() => signal.throwIfAborted())]);
+      await Promise.race([abortable(cache.start(), signal), kept]);
       for (const controller of controllers) controller.start(leading.signal);
       this.#phase = "running";
       log.info(
         { controllers: this.#definitions.map((d) => d.name), namespaces: this.#options.namespaces ?? "all" },
         "controllers running",
       );
-      await kept;
+      await abortable(kept, signal);
     } catch (error) {
       if (!signal.aborted) throw error;
     } finally {
-      stopKeeping.abort();
       this.#phase = "stopping";
-      await this.#shutdown(controllers, leading, elector);
+      await this.#shutdown(controllers, { leading, stopKeeping, kept }, elector);
     }
   }
 
   async #shutdown(
     controllers: Controller[],
-    leading: AbortController,
+    lease: { leading: AbortController; stopKeeping: AbortController; kept: Promise<void> | undefined },
     elector: LeaderElector | undefined,
   ): Promise<void> {
     const { log, drainMs } = this.#options;
+    const { leading, stopKeeping, kept } = lease;
     const stopped = Promise.all(controllers.map((controller) => controller.stop()));
-    // Reconciles in progress finish within the drain time; after it their signal aborts them.
+    // Reconciles in progress finish within the drain time, while the Lease is still renewed; after
+    // it (or as soon as the Lease is lost) their signal aborts them.
     const drained = await drainWithin(stopped, drainMs, () => leading.abort(new Error("drain time is up")));
     if (!drained)
       log.warn({ drainMs }, "reconciles were still running after the drain time and were aborted");
     leading.abort(new Error("operator shutting down"));
+    stopKeeping.abort();
+    const lost = await kept?.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (lost !== undefined && controllers.length > 0)
+      log.warn({ err: lost }, "lost the leader lease; reconciles in progress were aborted");
     await Promise.all(controllers.map((controller) => controller.close()));
     await this.#cache?.stop();
+    // After the drain, so that no reconcile of this replica overlaps the next leader's.
     await elector?.release();
     await this.#client.close();
     this.metrics.leader.set(0);

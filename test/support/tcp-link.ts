@@ -1,7 +1,9 @@
 // A TCP forwarder a test can freeze: while frozen its connections stay open but nothing passes in
 // either direction (a network that drops packets without resetting anything, as a partition or a
-// hung load balancer does); thawed, what was held back is delivered. Also a kubeconfig that reaches
-// the testbed's API server through such a link.
+// hung load balancer does); thawed, what was held back is delivered. `freezeOpen` freezes only the
+// connections open now, so new ones still work (a middlebox that lost one connection's state, or a
+// peer that vanished behind a proxy that keeps the client's side open). Also a kubeconfig that
+// reaches the testbed's API server through such a link.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,6 +14,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 export interface TcpLink {
   port: number;
   freeze(): void;
+  /** Freezes the connections open now; connections made later pass. */
+  freezeOpen(): void;
   thaw(): void;
   close(): Promise<void>;
 }
@@ -21,14 +25,15 @@ export async function startTcpLink(target: { host: string; port: number }): Prom
   let frozen = false;
   const held: (() => void)[] = [];
   const sockets = new Set<Socket>();
-  const forward = (from: Socket, to: Socket) => {
-    from.on("data", (chunk: Buffer) => {
-      if (frozen) held.push(() => to.write(chunk));
-      else to.write(chunk);
-    });
-    from.on("end", () => (frozen ? held.push(() => to.end()) : to.end()));
-    from.on("error", () => to.destroy());
-    from.on("close", () => to.destroy());
+  const frozenConnections = new WeakSet<Socket>();
+  const forward = (from: Socket, to: Socket, client: Socket) => {
+    const isFrozen = () => frozen || frozenConnections.has(client);
+    // A frozen connection passes on no end or close either: the other side is left waiting.
+    const pass = (deliver: () => void) => (isFrozen() ? held.push(deliver) : deliver());
+    from.on("data", (chunk: Buffer) => pass(() => to.write(chunk)));
+    from.on("end", () => pass(() => to.end()));
+    from.on("error", () => pass(() => to.destroy()));
+    from.on("close", () => pass(() => to.destroy()));
   };
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
@@ -36,8 +41,8 @@ export async function startTcpLink(target: { host: string; port: number }): Prom
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
     }
-    forward(client, upstream);
-    forward(upstream, client);
+    forward(client, upstream, client);
+    forward(upstream, client, client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
@@ -47,8 +52,12 @@ export async function startTcpLink(target: { host: string; port: number }): Prom
     freeze: () => {
       frozen = true;
     },
+    freezeOpen: () => {
+      for (const socket of sockets) frozenConnections.add(socket);
+    },
     thaw: () => {
       frozen = false;
+      for (const socket of sockets) frozenConnections.delete(socket);
       for (const deliver of held.splice(0)) deliver();
     },
     close: async () => {

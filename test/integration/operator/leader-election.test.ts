@@ -2,19 +2,21 @@
 // reconciles; when it is killed (no release), the standby waits out the Lease and takes over; when the
 // leader stops gracefully it releases the Lease and the standby takes over at once; a leader whose
 // connection to the API server hangs stops leading within its renew deadline. Whoever leads
-// reconciles what is applied.
+// reconciles what is applied. In-process managers: a leader that drains on SIGTERM keeps renewing the
+// Lease until its reconciles finished and then releases it; one that loses the Lease, running or
+// draining, aborts its reconciles and writes nothing more.
 import { setTimeout as sleep } from "node:timers/promises";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Manager } from "../../../operator/runtime/manager.ts";
-import type { ResourceType } from "../../../operator/runtime/resource-types.ts";
+import { resourceTypes, type ResourceType } from "../../../operator/runtime/resource-types.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { requireEnv } from "../../support/env.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
-import { kubectlJson } from "../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { apiServerAddress, kubeconfigThrough, startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
 import {
   apply,
@@ -267,4 +269,194 @@ describe("leader election while the informers sync", () => {
     await sleep(2 * leaseMs);
     expect((await syncLease()).holderIdentity).toBe("sync-a");
   });
+});
+
+describe("leader election while the leader drains", () => {
+  const drainNamespace = `${namespace}-drain`;
+  const leaseMs = 3_000;
+  const renewDeadlineMs = 2_000;
+  const running: { stop: () => Promise<unknown> }[] = [];
+  const writtenBy = "jude.dev/written-by";
+
+  /**
+   * A reconcile of one ConfigMap that waits until the test opens it (or its signal aborts) and then
+   * writes an annotation: work in progress when the drain begins, whose write must only land while
+   * its replica still holds the Lease.
+   */
+  interface HeldReconcile {
+    started: PromiseWithResolvers<void>;
+    aborted: PromiseWithResolvers<void>;
+    open: PromiseWithResolvers<void>;
+    /** "written", or "refused: <reason>". */
+    outcome: PromiseWithResolvers<string>;
+  }
+  /** By "identity/name": every manager here watches the same ConfigMaps. */
+  const held = new Map<string, HeldReconcile>();
+  const everyHeld: HeldReconcile[] = [];
+
+  function holdReconcile(identity: string, name: string): HeldReconcile {
+    const reconcile = {
+      started: Promise.withResolvers<void>(),
+      aborted: Promise.withResolvers<void>(),
+      open: Promise.withResolvers<void>(),
+      outcome: Promise.withResolvers<string>(),
+    };
+    held.set(`${identity}/${name}`, reconcile);
+    everyHeld.push(reconcile);
+    return reconcile;
+  }
+
+  function startDrainManager(
+    identity: string,
+    leaseName: string,
+  ): { run: Promise<unknown>; abort: () => void } {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+    const manager = new Manager({
+      kubeConfig,
+      namespaces: [drainNamespace],
+      log: silentLogger(),
+      http: { host: "127.0.0.1", port: 0 },
+      leaderElection: {
+        namespace: drainNamespace,
+        name: leaseName,
+        identity,
+        leaseDurationMs: leaseMs,
+        renewDeadlineMs,
+        retryPeriodMs: 500,
+      },
+      watchStaleMs: 300_000,
+      drainMs: 20_000,
+    });
+    manager.add({
+      name: "held",
+      primary: resourceTypes.configMap,
+      reconcile: async ({ key, signal, client }) => {
+        const reconcile = held.get(`${identity}/${key.name}`);
+        if (reconcile === undefined) return;
+        held.delete(`${identity}/${key.name}`);
+        reconcile.started.resolve();
+        if (signal.aborted) reconcile.aborted.resolve();
+        signal.addEventListener("abort", () => reconcile.aborted.resolve(), { once: true });
+        await reconcile.open.promise;
+        try {
+          await client.apply({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: key.name, namespace: key.namespace, annotations: { [writtenBy]: identity } },
+          });
+          reconcile.outcome.resolve("written");
+        } catch (error) {
+          reconcile.outcome.resolve(`refused: ${(error as Error).message}`);
+          throw error;
+        }
+      },
+    });
+    const abort = new AbortController();
+    const run = manager.run(abort.signal).catch((error: unknown) => error);
+    running.push({ stop: () => (abort.abort(), run) });
+    return { run, abort: () => abort.abort(new Error("SIGTERM (test)")) };
+  }
+
+  const drainLease = (leaseName: string) => lease(leaseName, drainNamespace);
+
+  async function createConfigMap(name: string): Promise<void> {
+    await kubectl(["create", "configmap", name, "-n", drainNamespace]);
+  }
+
+  async function annotationOf(name: string): Promise<string | undefined> {
+    const object = await kubectlJson<Json>(["get", "configmap", name, "-n", drainNamespace]);
+    return (object.metadata as { annotations?: Record<string, string> }).annotations?.[writtenBy];
+  }
+
+  /** Another party takes the Lease over (as a standby would after a missed renewal). */
+  async function stealLease(leaseName: string): Promise<void> {
+    await waitFor(`the Lease ${leaseName} to be taken over`, async () => {
+      const current = await kubectlJson<Json>(["get", "lease", leaseName, "-n", drainNamespace]);
+      const renewTime = new Date().toISOString().replace(/Z$/, "000Z");
+      const spec = {
+        holderIdentity: "intruder",
+        leaseDurationSeconds: 3600,
+        renewTime,
+        acquireTime: renewTime,
+      };
+      await kubectl(["replace", "-f", "-"], JSON.stringify({ ...current, spec }));
+      return true;
+    });
+  }
+
+  beforeAll(async () => {
+    await createRestrictedNamespace(drainNamespace);
+  });
+
+  afterAll(async () => {
+    for (const reconcile of everyHeld) reconcile.open.resolve();
+    await Promise.all(running.map((manager) => manager.stop()));
+    await deleteNamespace(drainNamespace);
+  });
+
+  it("keeps renewing the Lease while reconciles drain, then releases it", async () => {
+    const leaseName = "handover";
+    const leader = startDrainManager("drain-a", leaseName);
+    await waitFor("drain-a to lead", async () => (await drainLease(leaseName)).holderIdentity === "drain-a");
+    const reconcile = holdReconcile("drain-a", "handover");
+    await createConfigMap("handover");
+    await reconcile.started.promise;
+    startDrainManager("drain-b", leaseName);
+    leader.abort();
+    // For three Lease durations of drain the draining leader keeps the Lease fresh, so the standby,
+    // which polls it twice a second, never takes it: a second writer would overlap the reconcile.
+    const holders = new Set<string | undefined>();
+    const renewTimes = new Set<string | undefined>();
+    for (const until = Date.now() + 3 * leaseMs; Date.now() < until; await sleep(250)) {
+      const current = await drainLease(leaseName);
+      holders.add(current.holderIdentity);
+      renewTimes.add(current.renewTime);
+    }
+    expect([...holders]).toEqual(["drain-a"]);
+    expect(renewTimes.size).toBeGreaterThan(1);
+    reconcile.open.resolve();
+    expect(await reconcile.outcome.promise).toBe("written");
+    expect(await leader.run).toBeUndefined();
+    // Released right after the drain (no holder, or already the standby, which may have been quick).
+    expect([undefined, null, "", "drain-b"]).toContain((await drainLease(leaseName)).holderIdentity);
+    await waitFor(
+      "drain-b to take the released Lease",
+      async () => (await drainLease(leaseName)).holderIdentity === "drain-b",
+    );
+    expect(await annotationOf("handover")).toBe("drain-a");
+  });
+
+  it.each(["draining", "running"] as const)(
+    "aborts its reconciles and writes nothing once the Lease is lost while %s",
+    async (phase) => {
+      const leaseName = `lost-${phase}`;
+      const identity = `lost-${phase}-a`;
+      const leader = startDrainManager(identity, leaseName);
+      await waitFor(
+        `${identity} to lead`,
+        async () => (await drainLease(leaseName)).holderIdentity === identity,
+      );
+      const reconcile = holdReconcile(identity, leaseName);
+      await createConfigMap(leaseName);
+      await reconcile.started.promise;
+      if (phase === "draining") leader.abort();
+      await stealLease(leaseName);
+      const abortedWithin = renewDeadlineMs + 5_000;
+      const aborted = await Promise.race([
+        reconcile.aborted.promise.then(() => true),
+        sleep(abortedWithin).then(() => false),
+      ]);
+      expect(aborted, `the reconcile's signal aborted within ${abortedWithin} ms of the lost Lease`).toBe(
+        true,
+      );
+      reconcile.open.resolve();
+      expect(await reconcile.outcome.promise).toMatch(/^refused: .*lost the leader lease/);
+      const outcome = await leader.run;
+      if (phase === "running") expect(String(outcome)).toMatch(/lost the leader lease/);
+      expect(await annotationOf(leaseName)).toBeUndefined();
+      // The deposed leader leaves the new holder's Lease alone.
+      expect((await drainLease(leaseName)).holderIdentity).toBe("intruder");
+    },
+  );
 });
