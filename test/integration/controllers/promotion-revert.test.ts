@@ -1,0 +1,150 @@
+// Reverts of spec.version before the cutover, on the testbed's API server and Redis: v1 -> v2 -> v1
+// must leave nothing of v2 behind (objects, run, and every bucket of its partial vectors, although a
+// model back on its active version has no promotion left to poll for), and v1 -> v2 -> v1 -> v2 must
+// wait until the earlier build of v2 is collected (no run or workers writing into a version being
+// deleted), then build v2 anew and promote it. Bootstrap shards and worker lag are played by the test,
+// as in promotion.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getVersion, readPointer, type Store } from "../../../store/index.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  type Json,
+} from "../operator/operator-harness.ts";
+import { pipeline, storeSecret } from "./objects.ts";
+import {
+  applyObjects,
+  finishBootstrap,
+  openTestStore,
+  reportCaughtUp,
+  startPromotionOperator,
+  writeVectors,
+  type PromotionOperator,
+} from "./harness.ts";
+
+const digests: Record<string, string> = { v1: "1", v2: "2" };
+const hex = (version: string) => digests[version]!.repeat(64);
+const ids = Array.from({ length: 10 }, (_, index) => `j${index}`);
+
+function modelAt(version: string): Json {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name: "jobs-model" },
+    spec: {
+      version,
+      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(version), dimensions: 4 },
+      prompts: { job: "Job: {{title}}" },
+      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
+      promotion: { bakeSeconds: 600 },
+    },
+  };
+}
+
+describe("spec.version reverted before the cutover", () => {
+  let namespace: string;
+  let operator: PromotionOperator;
+  let store: Store;
+  let closeStore: () => void;
+
+  const status = async () =>
+    ((await getObject("embeddingmodel/jobs-model", namespace)) as Json).status as Json & {
+      activeVersion?: string;
+    };
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+  const v2State = async () => (await getVersion(store, "v2"))?.state;
+  const v2Objects = () =>
+    Promise.all([
+      getObject("deployment/jobs-model-v2", namespace),
+      getObject("configmap/jobs-model-v2-record", namespace),
+      getObject("bootstraprun/jobs-v2-promotion", namespace),
+    ]);
+  /** v2 promoted until its run exists, some partial vectors written, then spec.version back to v1. */
+  async function startV2ThenRevert() {
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until(
+      "v2's run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids.slice(0, 4));
+    await applyObjects(namespace, [modelAt("v1")]);
+  }
+
+  beforeAll(async () => {
+    await installCrds();
+    namespace = `promotion-revert-${process.pid}-${Date.now().toString(36)}`;
+    await createRestrictedNamespace(namespace);
+    const topic = uniqueTopic("promotion-revert");
+    await createTopics([topic], 1);
+    const storeName = `promotion-revert-${process.pid}-${Date.now().toString(36)}`;
+    ({ store, close: closeStore } = await openTestStore(storeName));
+    await applyObjects(namespace, [
+      storeSecret(),
+      pipeline("jobs", topic, (spec) => {
+        spec.modelRef = { name: "jobs-model" };
+        spec.sinks.store.name = storeName;
+      }),
+    ]);
+    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    await applyObjects(namespace, [modelAt("v1")]);
+    await until(
+      "v1's run",
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
+    await reportCaughtUp(namespace, "jobs", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+  }, 180_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    closeStore?.();
+    if (namespace !== undefined) await deleteNamespace(namespace);
+  });
+
+  it("v1 -> v2 -> v1 removes v2's objects and collects every bucket of its partial vectors", async () => {
+    await startV2ThenRevert();
+    await until("v2's objects removed", async () =>
+      (await v2Objects()).every((object) => object === undefined),
+    );
+    // Collection goes a bounded step per reconcile; nothing but the controller's own poll wakes it now.
+    await until("v2's vectors collected", async () => (await v2State()) === undefined, 60_000);
+    expect(await readPointer(store)).toMatchObject({ current: "v1" });
+    expect((await status()).activeVersion).toBe("v1");
+  });
+
+  it("v1 -> v2 -> v1 -> v2 while v2 is being collected: nothing writes into it, then v2 is built anew", async () => {
+    await startV2ThenRevert();
+    await until("v2 being collected", async () => (await v2State()) === "deleting");
+    await applyObjects(namespace, [modelAt("v2")]);
+    // Until the earlier build is gone, a new run or workers would write into a version being deleted.
+    const violations: string[] = [];
+    await until("v2's earlier build collected", async () => {
+      const [state, run, record] = await Promise.all([
+        v2State(),
+        getObject("bootstraprun/jobs-v2-promotion", namespace),
+        getObject("configmap/jobs-model-v2-record", namespace),
+      ]);
+      if (state === "deleting" && run !== undefined) violations.push("a BootstrapRun of v2 while deleting");
+      if (state === "deleting" && (record?.data as Json | undefined)?.workers === "true")
+        violations.push("v2's workers wanted while deleting");
+      return state === undefined;
+    });
+    expect([...new Set(violations)]).toEqual([]);
+    await until(
+      "v2's new run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
+    await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
+    await until("v2 active", async () => (await status()).activeVersion === "v2");
+    expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+  });
+});
