@@ -3,7 +3,7 @@
 // objects, the query Service (moved in the same reconcile as the flip), removal of what is no longer
 // served, the BootstrapRuns, and one bounded garbage-collection step.
 import type { V1Deployment } from "@kubernetes/client-node";
-import type { BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { BootstrapRun, BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { apiVersion } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
@@ -13,7 +13,7 @@ import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
-import { runsOfVersion } from "./promotion-observe.ts";
+import { isEarlierBuild, runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
 import { deleteDroppedAutoscaler, holdReplicasForAutoscaler } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
@@ -155,7 +155,22 @@ async function reconcileRuns(
   options: Pick<ActOptions, "pipelines" | "changelogPartitions">,
 ): Promise<void> {
   if (decision.bootstrap !== undefined) {
-    const existing = runsOfVersion(context, options.pipelines, decision.bootstrap);
+    const version = decision.bootstrap;
+    const since = decision.records.find((record) => record.version === version)?.promotionStartTime;
+    const existing: BootstrapRun[] = [];
+    for (const run of runsOfVersion(context, options.pipelines, version)) {
+      if (!isEarlierBuild(run, since)) existing.push(run);
+      else if (ownedBy(run, model)) {
+        context.log.info(
+          { run: run.metadata.name, version },
+          "deleting the BootstrapRun of an earlier build",
+        );
+        await context.client.delete(resourceTypes.bootstrapRun, {
+          namespace: context.key.namespace,
+          name: run.metadata.name,
+        });
+      }
+    }
     for (const pipeline of options.pipelines) {
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
       const partitions = await options.changelogPartitions(pipeline);
@@ -203,4 +218,9 @@ async function collectStep(
       throw error;
     }
   }
+}
+
+function ownedBy(run: BootstrapRun, model: EmbeddingModel): boolean {
+  const owners = run.metadata.ownerReferences as { uid?: string }[] | undefined;
+  return owners?.some((owner) => owner.uid === model.metadata.uid) === true;
 }

@@ -18,6 +18,7 @@ import {
 import { pipeline, storeSecret } from "./objects.ts";
 import {
   applyObjects,
+  conditionOf,
   finishBootstrap,
   openTestStore,
   reportCaughtUp,
@@ -26,11 +27,11 @@ import {
   type PromotionOperator,
 } from "./harness.ts";
 
-const digests: Record<string, string> = { v1: "1", v2: "2" };
+const digests: Record<string, string> = { v1: "1", v2: "2", v3: "3" };
 const hex = (version: string) => digests[version]!.repeat(64);
 const ids = Array.from({ length: 10 }, (_, index) => `j${index}`);
 
-function modelAt(version: string): Json {
+function modelAt(version: string, promotion: Json = {}): Json {
   return {
     apiVersion: "jude.dev/v1alpha1",
     kind: "EmbeddingModel",
@@ -40,7 +41,7 @@ function modelAt(version: string): Json {
       model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(version), dimensions: 4 },
       prompts: { job: "Job: {{title}}" },
       serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
-      promotion: { bakeSeconds: 600 },
+      promotion: { bakeSeconds: 600, ...promotion },
     },
   };
 }
@@ -57,6 +58,8 @@ describe("spec.version reverted before the cutover", () => {
     };
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
+  const run = (version: string) => getObject(`bootstraprun/jobs-${version}-promotion`, namespace);
+  const uid = (object: Json | undefined) => (object?.metadata as Json | undefined)?.uid as string | undefined;
   const v2State = async () => (await getVersion(store, "v2"))?.state;
   const v2Objects = () =>
     Promise.all([
@@ -146,5 +149,39 @@ describe("spec.version reverted before the cutover", () => {
     await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
     await until("v2 active", async () => (await status()).activeVersion === "v2");
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+  });
+
+  it("rolls back to v1 after its vectors were collected: a new run bootstraps it, then it is promoted", async () => {
+    const shortLived = { bakeSeconds: 1, retainVersions: 0 };
+    await applyObjects(namespace, [modelAt("v3", shortLived)]);
+    await until("v3's run", async () => (await run("v3")) !== undefined);
+    await writeVectors(store, "v3", `sha256:${hex("v3")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v3-promotion", "v3");
+    await reportCaughtUp(namespace, "jobs", ["v2", "v3"]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    // v2 is the pointer's backup; v1, beyond retainVersions 0, is collected. Its first run stays.
+    await until("v1's vectors collected", async () => (await getVersion(store, "v1")) === null);
+    const firstRun = uid(await run("v1"));
+    expect(firstRun).toBeDefined();
+
+    await applyObjects(namespace, [modelAt("v1", shortLived)]);
+    await until("RolledBack says v1's vectors were collected", async () => {
+      const rolledBack = conditionOf(
+        (await getObject("embeddingmodel/jobs-model", namespace))!,
+        "RolledBack",
+      );
+      return rolledBack?.reason === "VectorsCollected";
+    });
+    // The first run's Succeeded says nothing about the vectors now in the store.
+    await until("a new run of v1", async () => {
+      const next = uid(await run("v1"));
+      return next !== undefined && next !== firstRun;
+    });
+    expect((await readPointer(store)).current).toBe("v3");
+    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
+    await reportCaughtUp(namespace, "jobs", ["v3", "v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    expect(await readPointer(store)).toMatchObject({ current: "v1", backup: "v3" });
   });
 });
