@@ -125,9 +125,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
-  // A version that was live once and whose vectors are gone or going (beyond retention) is rebuilt.
-  const vectorsGone = storeState === undefined || storeState === "deleting";
-  if (input.store !== undefined && record.activatedTime !== undefined && vectorsGone) record.collected = true;
+  // A rollback to a version beyond retention while its vectors are being collected: once they are
+  // gone it is rebuilt, and its record says why (retention marks only versions that are not the spec's).
+  if (input.store !== undefined && record.activatedTime !== undefined && storeState === "deleting")
+    record.collected = true;
   const serving = input.serving[spec] ?? creating;
   const retained =
     input.store === undefined ||
