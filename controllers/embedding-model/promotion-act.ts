@@ -9,6 +9,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { deleteVersionStep, flip, isStoreError, rollback, type Store } from "../../store/index.ts";
 import type { Images } from "../shared/image.ts";
+import { deleteRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
@@ -152,7 +153,7 @@ async function reconcileRuns(
   context: ReconcileContext,
   model: EmbeddingModel,
   decision: PromotionDecision,
-  options: Pick<ActOptions, "pipelines" | "changelogPartitions">,
+  options: Pick<ActOptions, "pipelines" | "changelogPartitions" | "store">,
 ): Promise<void> {
   if (decision.bootstrap !== undefined) {
     const version = decision.bootstrap;
@@ -165,10 +166,7 @@ async function reconcileRuns(
           { run: run.metadata.name, version },
           "deleting the BootstrapRun of an earlier build",
         );
-        await context.client.delete(resourceTypes.bootstrapRun, {
-          namespace: context.key.namespace,
-          name: run.metadata.name,
-        });
+        await deleteRun(context, options.store, run.metadata.name, run.spec.parallelism);
       }
     }
     for (const pipeline of options.pipelines) {
@@ -187,10 +185,8 @@ async function reconcileRuns(
         { run: raw.metadata?.name, version },
         "deleting the BootstrapRun of a superseded version",
       );
-      await context.client.delete(resourceTypes.bootstrapRun, {
-        namespace: context.key.namespace,
-        name: raw.metadata!.name!,
-      });
+      const parallelism = (raw.spec as { parallelism?: number } | undefined)?.parallelism ?? 1;
+      await deleteRun(context, options.store, raw.metadata!.name!, parallelism);
     }
   }
 }
@@ -218,6 +214,22 @@ async function collectStep(
       throw error;
     }
   }
+}
+
+/**
+ * Deletes a run the model created whose vectors go too (superseded, or of an earlier build), with its
+ * shards' checkpoints: a later run of the same name and snapshot would resume them and skip the work.
+ */
+async function deleteRun(
+  context: ReconcileContext,
+  store: Store | undefined,
+  name: string,
+  parallelism: number,
+): Promise<void> {
+  const namespace = context.key.namespace;
+  await context.client.delete(resourceTypes.bootstrapRun, { namespace, name });
+  if (store !== undefined)
+    await deleteRunCheckpoints(store.client, store.layout.prefix, { namespace, name }, parallelism);
 }
 
 function ownedBy(run: BootstrapRun, model: EmbeddingModel): boolean {

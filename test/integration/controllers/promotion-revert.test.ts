@@ -1,10 +1,11 @@
-// Reverts of spec.version before the cutover, on the testbed's API server and Redis: v1 -> v2 -> v1
-// must leave nothing of v2 behind (objects, run, and every bucket of its partial vectors, although a
-// model back on its active version has no promotion left to poll for), and v1 -> v2 -> v1 -> v2 must
+// Reverts of spec.version on the testbed's API server and Redis: v1 -> v2 -> v1 must leave nothing of
+// v2 behind (objects, run, its shards' checkpoints, and every bucket of its partial vectors, although
+// a model back on its active version has no promotion left to poll for); v1 -> v2 -> v1 -> v2 must
 // wait until the earlier build of v2 is collected (no run or workers writing into a version being
-// deleted), then build v2 anew and promote it. Bootstrap shards and worker lag are played by the test,
-// as in promotion.test.ts.
+// deleted), then build v2 anew; a rollback to a collected version bootstraps it with a new run.
+// Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -60,6 +61,7 @@ describe("spec.version reverted before the cutover", () => {
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
   const run = (version: string) => getObject(`bootstraprun/jobs-${version}-promotion`, namespace);
   const uid = (object: Json | undefined) => (object?.metadata as Json | undefined)?.uid as string | undefined;
+  const v2Checkpoint = () => checkpointKey(store.layout.prefix, { namespace, name: "jobs-v2-promotion" }, 0);
   const v2State = async () => (await getVersion(store, "v2"))?.state;
   const v2Objects = () =>
     Promise.all([
@@ -75,6 +77,9 @@ describe("spec.version reverted before the cutover", () => {
       async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
     );
     await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids.slice(0, 4));
+    // Shard 0 finished (its checkpoint says done); a later run of v2 of the same name and snapshot
+    // would resume it and write nothing, after v2's vectors were collected.
+    await store.client.hset(v2Checkpoint(), { phase: "done", attempt: "1" });
     await applyObjects(namespace, [modelAt("v1")]);
   }
 
@@ -118,6 +123,7 @@ describe("spec.version reverted before the cutover", () => {
     );
     // Collection goes a bounded step per reconcile; nothing but the controller's own poll wakes it now.
     await until("v2's vectors collected", async () => (await v2State()) === undefined, 60_000);
+    expect(await store.client.exists(v2Checkpoint()), "the superseded run's checkpoint").toBe(0);
     expect(await readPointer(store)).toMatchObject({ current: "v1" });
     expect((await status()).activeVersion).toBe("v1");
   });
