@@ -117,6 +117,39 @@ describe("reconcileBootstrapRun", () => {
     ]);
   });
 
+  it("waits for the Job of an earlier run of its name instead of taking that Job's outcome", async () => {
+    // The run was deleted (by hand, or by a promotion rebuilding its version) and created again; the
+    // garbage collector has not removed the finished Job the deleted run owned yet.
+    const run = stored("bootstrap-run.yaml", "run-uid");
+    const rendered = (await reconcile(world(run))).find(
+      (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+        call.verb === "apply" && call.kind === "Job",
+    )!.object;
+    const earlier = {
+      ...rendered,
+      metadata: {
+        ...rendered.metadata,
+        ownerReferences: [
+          {
+            apiVersion: "jude.dev/v1alpha1",
+            kind: "BootstrapRun",
+            name: key.name,
+            uid: "earlier-run-uid",
+            controller: true,
+          },
+        ],
+      },
+      status: { succeeded: 2, conditions: [{ type: "Complete", status: "True" }] },
+    } as KubeObject;
+    const calls = await reconcile(world(run, { Job: [earlier], ConfigMap: [shardsConfigMap] }));
+    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+    expect(status.phase).toBe("Pending");
+    expect(status.conditions).toContainEqual(
+      expect.objectContaining({ type: "Reconciling", status: "True", reason: "WaitingForEarlierJob" }),
+    );
+  });
+
   it("never touches a finished run", async () => {
     const run = stored(
       "bootstrap-run.yaml",

@@ -33,6 +33,8 @@ import { runStallCause } from "./stall-causes.ts";
 
 /** How often a running run's progress is read from the checkpoints. */
 export const runPollMs = 10_000;
+/** How often a run waits for the Job of an earlier run of its name to be removed. */
+export const earlierJobPollMs = 2_000;
 /** How often a run that cannot start looks again (a missing Secret is not watched). */
 export const stalledPollMs = 30_000;
 
@@ -91,6 +93,19 @@ export async function reconcileBootstrapRun(
     namespace: context.key.namespace,
     name: bootstrapJobName(run.metadata.name),
   });
+  const earlier = job === undefined ? undefined : earlierRunOf(job, run);
+  if (earlier !== undefined) {
+    // A run deleted and created again under the same name (by hand, or by the promotion rebuilding a
+    // version) finds its predecessor's Job until the garbage collector removes it. Taking that Job's
+    // outcome as its own would finish this run with a result it never produced.
+    const verdict = {
+      state: "Reconciling",
+      reason: "WaitingForEarlierJob",
+      message: `Job ${job!.metadata?.name} belongs to an earlier BootstrapRun of this name (uid ${earlier}); waiting until it is removed`,
+    } as const;
+    await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
+    return { requeueAfterMs: earlierJobPollMs };
+  }
   let current = run;
   if (job === undefined) {
     const started = await startRun(context, raw, run, read, settings);
@@ -302,4 +317,10 @@ async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, j
     },
     childApply,
   );
+}
+
+/** The uid of another run that controls `job`, if any (a Job with no controller is taken as this run's). */
+function earlierRunOf(job: KubeObject, run: BootstrapRun): string | undefined {
+  const controller = job.metadata?.ownerReferences?.find((owner) => owner.controller === true);
+  return controller !== undefined && controller.uid !== run.metadata.uid ? controller.uid : undefined;
 }

@@ -3,17 +3,18 @@
 // objects, the query Service (moved in the same reconcile as the flip), removal of what is no longer
 // served, the BootstrapRuns, and one bounded garbage-collection step.
 import type { V1Deployment } from "@kubernetes/client-node";
-import type { BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { BootstrapRun, BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { apiVersion } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { deleteVersionStep, flip, isStoreError, rollback, type Store } from "../../store/index.ts";
 import type { Images } from "../shared/image.ts";
+import { deleteRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
-import { runsOfVersion } from "./promotion-observe.ts";
+import { isEarlierBuild, runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
 import { deleteDroppedAutoscaler, holdReplicasForAutoscaler } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
@@ -152,10 +153,22 @@ async function reconcileRuns(
   context: ReconcileContext,
   model: EmbeddingModel,
   decision: PromotionDecision,
-  options: Pick<ActOptions, "pipelines" | "changelogPartitions">,
+  options: Pick<ActOptions, "pipelines" | "changelogPartitions" | "store">,
 ): Promise<void> {
   if (decision.bootstrap !== undefined) {
-    const existing = runsOfVersion(context, options.pipelines, decision.bootstrap);
+    const version = decision.bootstrap;
+    const since = decision.records.find((record) => record.version === version)?.promotionStartTime;
+    const existing: BootstrapRun[] = [];
+    for (const run of runsOfVersion(context, options.pipelines, version)) {
+      if (!isEarlierBuild(run, since)) existing.push(run);
+      else if (ownedBy(run, model)) {
+        context.log.info(
+          { run: run.metadata.name, version },
+          "deleting the BootstrapRun of an earlier build",
+        );
+        await deleteRun(context, options.store, run.metadata.name, run.spec.parallelism);
+      }
+    }
     for (const pipeline of options.pipelines) {
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
       const partitions = await options.changelogPartitions(pipeline);
@@ -172,10 +185,8 @@ async function reconcileRuns(
         { run: raw.metadata?.name, version },
         "deleting the BootstrapRun of a superseded version",
       );
-      await context.client.delete(resourceTypes.bootstrapRun, {
-        namespace: context.key.namespace,
-        name: raw.metadata!.name!,
-      });
+      const parallelism = (raw.spec as { parallelism?: number } | undefined)?.parallelism ?? 1;
+      await deleteRun(context, options.store, raw.metadata!.name!, parallelism);
     }
   }
 }
@@ -203,4 +214,25 @@ async function collectStep(
       throw error;
     }
   }
+}
+
+/**
+ * Deletes a run the model created whose vectors go too (superseded, or of an earlier build), with its
+ * shards' checkpoints: a later run of the same name and snapshot would resume them and skip the work.
+ */
+async function deleteRun(
+  context: ReconcileContext,
+  store: Store | undefined,
+  name: string,
+  parallelism: number,
+): Promise<void> {
+  const namespace = context.key.namespace;
+  await context.client.delete(resourceTypes.bootstrapRun, { namespace, name });
+  if (store !== undefined)
+    await deleteRunCheckpoints(store.client, store.layout.prefix, { namespace, name }, parallelism);
+}
+
+function ownedBy(run: BootstrapRun, model: EmbeddingModel): boolean {
+  const owners = run.metadata.ownerReferences as { uid?: string }[] | undefined;
+  return owners?.some((owner) => owner.uid === model.metadata.uid) === true;
 }

@@ -41,6 +41,18 @@ export function runsOfVersion(
     });
 }
 
+/**
+ * Whether `run` filled an earlier build of its version: its snapshot was captured before the current
+ * build's promotion started. A version whose vectors were collected and that is promoted again (a
+ * rollback beyond retention) still has the Succeeded run of its first build; that run says nothing
+ * about the vectors now in the store, and its name is the one the new build's run needs.
+ */
+export function isEarlierBuild(run: BootstrapRun, promotionStartTime: string | undefined): boolean {
+  const captured = run.status?.watermarks?.capturedTime;
+  if (captured === undefined || promotionStartTime === undefined) return false;
+  return Date.parse(captured) < Date.parse(promotionStartTime);
+}
+
 /** The runs of every pipeline, summed into one gate observation (undefined until each has one). */
 export function bootstrapObservation(
   pipelines: readonly NearlinePipeline[],
@@ -182,7 +194,11 @@ export async function observePromotion(
       message: blockers.map((entry) => entry.message).join("; "),
       readyReplicas: 0,
     };
-  const parity = records.find((record) => record.version === spec)?.parity;
+  const specRecord = records.find((record) => record.version === spec);
+  const parity = specRecord?.parity;
+  const runs = runsOfVersion(context, pipelines, spec).filter(
+    (run) => !isEarlierBuild(run, specRecord?.promotionStartTime),
+  );
   return {
     specVersion: spec,
     spec: recordedSpec(model),
@@ -192,7 +208,7 @@ export async function observePromotion(
     records,
     serving,
     candidate: {
-      bootstrap: bootstrapObservation(pipelines, runsOfVersion(context, pipelines, spec)),
+      bootstrap: bootstrapObservation(pipelines, runs),
       lag: lagObservation(pipelines, spec),
       parity,
     },

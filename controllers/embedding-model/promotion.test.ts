@@ -14,7 +14,7 @@ import {
   succeeded,
   unreadyDeployment,
 } from "./promotion-fixtures.ts";
-import { decidePromotion, type PromotionDecision } from "./promotion.ts";
+import { decidePromotion, promotionPollMs, type PromotionDecision } from "./promotion.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
 
@@ -302,6 +302,56 @@ describe("supersede: a new spec.version mid-promotion leaves no orphans", () => 
   it("collects v2's partial vectors once its writers are gone", () => {
     expect(superseded(["v1"]).collect).toEqual(["v2"]);
   });
+
+  it("polls until v2's vectors are collected: no event wakes a model that went back to its active version", () => {
+    // v1 -> v2 -> v1 before the cutover: the model is settled, and each reconcile collects one
+    // bounded step; worker Deployments (the pipelines' children) going away are not watched either.
+    const reverted = (writersPresent: string[]) =>
+      decidePromotion(
+        promoting({
+          specVersion: "v1",
+          spec: specOf("v1"),
+          store: store("v1", { v1: "complete", v2: "deleting" }),
+          records: [
+            record("v1", { activatedTime: ago(7000), workers: true }),
+            record("v2", { promotionStartTime: ago(60), workers: true }),
+          ],
+          writersPresent,
+        }),
+      );
+    expect(reverted(["v1", "v2"])).toMatchObject({ collect: [], requeueAfterMs: promotionPollMs });
+    expect(reverted(["v1"])).toMatchObject({ collect: ["v2"], requeueAfterMs: promotionPollMs });
+    const settled = decidePromotion(
+      promoting({ specVersion: "v1", spec: specOf("v1"), store: store("v1", { v1: "complete" }) }),
+    );
+    expect(settled.requeueAfterMs).toBeUndefined();
+  });
+
+  it("back to v2 while its earlier build is being collected: collects it first, no workers or run meanwhile", () => {
+    // v1 -> v2 -> v1 -> v2: the revert dropped v2's record and its garbage collection started.
+    const returning = (versions: Parameters<typeof store>[1], writersPresent = ["v1"]) =>
+      decidePromotion(
+        promoting({
+          store: store("v1", versions),
+          records: [record("v1", { activatedTime: ago(7000), workers: true })],
+          candidate: { bootstrap: undefined },
+          writersPresent,
+        }),
+      );
+    const waiting = returning({ v1: "complete", v2: "deleting" });
+    expect(waiting.collect).toEqual(["v2"]);
+    expect(waiting.bootstrap).toBeUndefined();
+    expect(waiting.workers).toEqual(["v1"]);
+    expect(waiting.records.find((entry) => entry.version === "v2")?.workers).toBe(false);
+    expect(condition(waiting, "BootstrapComplete")).toMatchObject({ reason: "WaitingForCollection" });
+    expect(waiting.switchPointer).toBeUndefined();
+    // A writer of the earlier build still running would recreate what is collected.
+    expect(returning({ v1: "complete", v2: "deleting" }, ["v1", "v2"]).collect).toEqual([]);
+    const gone = returning({ v1: "complete" });
+    expect(gone.collect).toEqual([]);
+    expect(gone.bootstrap).toBe("v2");
+    expect(gone.workers.sort()).toEqual(["v1", "v2"]);
+  });
 });
 
 describe("rollback", () => {
@@ -352,6 +402,42 @@ describe("rollback", () => {
     expect(behind.phases.v1).toBe("CatchingUp");
     const caughtUp = rollbackTo(stopped, { candidate: { lag: { pipelines: 1, reporting: 1, records: 0 } } });
     expect(caughtUp.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v2", target: "v1" });
+  });
+
+  it("to a version beyond retention whose collection is under way finishes it, then promotes from scratch", () => {
+    const rollingBack = (versions: Parameters<typeof store>[1], v1: Parameters<typeof record>[1] = {}) =>
+      decidePromotion(
+        promoting({
+          store: store("v3", { v3: "complete", v2: "complete", ...versions }, { backup: "v2" }),
+          specVersion: "v1",
+          spec: specOf("v1"),
+          records: [
+            record("v3", { activatedTime: ago(4000), workers: true }),
+            record("v2", { activatedTime: ago(8000), deactivatedTime: ago(4000) }),
+            record("v1", { activatedTime: ago(9000), deactivatedTime: ago(8000), ...v1 }),
+          ],
+          serving: { v3: ready, v1: ready },
+          candidate: { bootstrap: undefined },
+          writersPresent: ["v3"],
+        }),
+      );
+    const collecting = rollingBack({ v1: "deleting" });
+    expect(collecting.collect).toEqual(["v1"]);
+    expect(collecting.switchPointer).toBeUndefined();
+    expect(collecting.bootstrap).toBeUndefined();
+    expect(collecting.workers).toEqual(["v3"]);
+    expect(condition(collecting, "RolledBack")).toMatchObject({
+      status: "False",
+      reason: "VectorsCollected",
+    });
+    // The next reconcile, once the store let go: the record kept what the previous one marked.
+    const collected = rollingBack(
+      {},
+      collecting.records.find((entry) => entry.version === "v1"),
+    );
+    expect(collected.bootstrap).toBe("v1");
+    expect(collected.collect).toEqual([]);
+    expect(condition(collected, "RolledBack")).toMatchObject({ status: "False", reason: "VectorsCollected" });
   });
 
   it("to a collected version promotes it from scratch and says so", () => {

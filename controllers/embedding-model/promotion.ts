@@ -125,10 +125,18 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
+  // A rollback to a version beyond retention while its vectors are being collected: once they are
+  // gone it is rebuilt, and its record says why (retention marks only versions that are not the spec's).
+  if (input.store !== undefined && record.activatedTime !== undefined && storeState === "deleting")
+    record.collected = true;
   const serving = input.serving[spec] ?? creating;
   const retained =
     input.store === undefined ||
     (record.activatedTime !== undefined && record.collected !== true && storeState === "complete");
+  // An earlier build is still being garbage-collected (a revert and a return, or a rollback beyond
+  // retention): finish that first. Only this decision collects it, since the spec's version is never
+  // collected otherwise; a run or workers meanwhile would write into keys being removed.
+  const awaitingCollection = !retained && storeState === "deleting";
   const draining = input.store !== undefined && retained && isDraining(record, input);
   const gates = retained ? rollbackGates(input, serving, draining) : scratchGates(input, serving, storeState);
   const failed = gates.find((gate) => gate.state === "Failed");
@@ -157,9 +165,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const awaiting = shut === undefined;
   const phase: VersionPhase =
     failed !== undefined || (overdue && !awaiting) ? "Failed" : candidatePhase(shut);
-  record.workers = workersWanted(input, retained, gates);
+  record.workers = !awaitingCollection && workersWanted(input, retained, gates);
   record.fromBootstrap = !retained;
-  const bootstrap = !retained && gates[0]?.state === "Open" ? spec : undefined;
+  const bootstrap = !retained && !awaitingCollection && gates[0]?.state === "Open" ? spec : undefined;
   const verdict = promotingVerdict(
     spec,
     current,
@@ -169,8 +177,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     input.policy.progressDeadlineSeconds,
   );
   const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
+  const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {
     ...base,
+    collect: collectSpec ? [spec, ...base.collect] : base.collect,
     queryVersion: current ?? spec,
     activeVersion: current ?? undefined,
     bootstrap,

@@ -11,6 +11,12 @@ import type { VersionRecord } from "./version-record.ts";
 /** Records of collected versions kept, newest first, so a rollback to one explains itself. */
 export const collectedRecordsKept = 5;
 
+/**
+ * Poll interval while store versions wait to be collected: each reconcile removes one bounded step,
+ * and what collection waits for (the pipelines' worker Deployments going) does not wake the model.
+ */
+export const collectionPollMs = 5_000;
+
 /** The part of the decision retention owns. */
 export interface RetentionDecision {
   serve: string[];
@@ -79,16 +85,17 @@ export function decideRetention(
     }
   }
   // Store versions with no phase are superseded builds or beyond retention.
-  const collect = Object.keys(input.store?.versions ?? {}).filter(
+  const unwanted = Object.keys(input.store?.versions ?? {}).filter(
     (version) =>
       phases[version] === undefined &&
       version !== focus.spec &&
       version !== focus.active &&
       version !== input.store?.current &&
-      version !== input.store?.backup &&
-      // Writers still running would recreate what is collected; wait until they are gone.
-      !input.writersPresent.includes(version),
+      version !== input.store?.backup,
   );
+  // Writers still running would recreate what is collected; wait until they are gone.
+  const collect = unwanted.filter((version) => !input.writersPresent.includes(version));
+  if (unwanted.length > 0) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, collectionPollMs);
   const result = [...kept, ...(input.store === undefined ? [] : tombstones.slice(0, collectedRecordsKept))];
   const workers = result.filter((record) => record.workers === true).map((record) => record.version);
   return { serve: [...serve], workers, collect, records: result, phases, requeueAfterMs };

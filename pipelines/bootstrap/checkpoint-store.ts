@@ -166,6 +166,22 @@ export class CheckpointStore {
   }
 }
 
+/**
+ * Deletes the checkpoints of every shard of a run (for the operator, when it deletes a run whose
+ * version's vectors go too): a later run of the same name and work would otherwise resume them and
+ * skip what it must write again. A pod of the deleted run still saving finds its attempt gone and stops.
+ */
+export async function deleteRunCheckpoints(
+  client: RedisClient,
+  prefix: string,
+  run: { namespace: string; name: string },
+  shards: number,
+): Promise<void> {
+  const keys = Array.from({ length: shards }, (_, index) => checkpointKey(prefix, run, index));
+  // One slot (the hash tag), so one command works on Cluster too.
+  if (keys.length > 0) await client.del(...keys);
+}
+
 /** Reads the checkpoints of every shard of a run (for the operator): index -> state or null. */
 export async function readRunCheckpoints(
   client: RedisClient,

@@ -185,7 +185,8 @@ export async function finishBootstrap(store: Store, namespace: string, runName: 
         phase: "Succeeded",
         progress: { total: 10, processed: 10, percent: 100 },
         watermarks: {
-          capturedTime: "2026-12-02T00:00:00Z",
+          // Captured now, as the run's controller does when the run starts (after its promotion did).
+          capturedTime: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
           topic: "jobs",
           partitions: [{ partition: 0, offset: 10 }],
         },

@@ -1,0 +1,193 @@
+// Reverts of spec.version on the testbed's API server and Redis: v1 -> v2 -> v1 must leave nothing of
+// v2 behind (objects, run, its shards' checkpoints, and every bucket of its partial vectors, although
+// a model back on its active version has no promotion left to poll for); v1 -> v2 -> v1 -> v2 must
+// wait until the earlier build of v2 is collected (no run or workers writing into a version being
+// deleted), then build v2 anew; a rollback to a collected version bootstraps it with a new run.
+// Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import { getVersion, readPointer, type Store } from "../../../store/index.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  type Json,
+} from "../operator/operator-harness.ts";
+import { pipeline, storeSecret } from "./objects.ts";
+import {
+  applyObjects,
+  conditionOf,
+  finishBootstrap,
+  openTestStore,
+  reportCaughtUp,
+  startPromotionOperator,
+  writeVectors,
+  type PromotionOperator,
+} from "./harness.ts";
+
+const digests: Record<string, string> = { v1: "1", v2: "2", v3: "3" };
+const hex = (version: string) => digests[version]!.repeat(64);
+const ids = Array.from({ length: 10 }, (_, index) => `j${index}`);
+
+function modelAt(version: string, promotion: Json = {}): Json {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name: "jobs-model" },
+    spec: {
+      version,
+      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(version), dimensions: 4 },
+      prompts: { job: "Job: {{title}}" },
+      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
+      promotion: { bakeSeconds: 600, ...promotion },
+    },
+  };
+}
+
+describe("spec.version reverted before the cutover", () => {
+  let namespace: string;
+  let operator: PromotionOperator;
+  let store: Store;
+  let closeStore: () => void;
+
+  const status = async () =>
+    ((await getObject("embeddingmodel/jobs-model", namespace)) as Json).status as Json & {
+      activeVersion?: string;
+    };
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+  const run = (version: string) => getObject(`bootstraprun/jobs-${version}-promotion`, namespace);
+  const uid = (object: Json | undefined) => (object?.metadata as Json | undefined)?.uid as string | undefined;
+  const v2Checkpoint = () => checkpointKey(store.layout.prefix, { namespace, name: "jobs-v2-promotion" }, 0);
+  const v2State = async () => (await getVersion(store, "v2"))?.state;
+  const v2Objects = () =>
+    Promise.all([
+      getObject("deployment/jobs-model-v2", namespace),
+      getObject("configmap/jobs-model-v2-record", namespace),
+      getObject("bootstraprun/jobs-v2-promotion", namespace),
+    ]);
+  /** v2 promoted until its run exists, some partial vectors written, then spec.version back to v1. */
+  async function startV2ThenRevert() {
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until(
+      "v2's run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids.slice(0, 4));
+    // Shard 0 finished (its checkpoint says done); a later run of v2 of the same name and snapshot
+    // would resume it and write nothing, after v2's vectors were collected.
+    await store.client.hset(v2Checkpoint(), { phase: "done", attempt: "1" });
+    await applyObjects(namespace, [modelAt("v1")]);
+  }
+
+  beforeAll(async () => {
+    await installCrds();
+    namespace = `promotion-revert-${process.pid}-${Date.now().toString(36)}`;
+    await createRestrictedNamespace(namespace);
+    const topic = uniqueTopic("promotion-revert");
+    await createTopics([topic], 1);
+    const storeName = `promotion-revert-${process.pid}-${Date.now().toString(36)}`;
+    ({ store, close: closeStore } = await openTestStore(storeName));
+    await applyObjects(namespace, [
+      storeSecret(),
+      pipeline("jobs", topic, (spec) => {
+        spec.modelRef = { name: "jobs-model" };
+        spec.sinks.store.name = storeName;
+      }),
+    ]);
+    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    await applyObjects(namespace, [modelAt("v1")]);
+    await until(
+      "v1's run",
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
+    await reportCaughtUp(namespace, "jobs", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+  }, 180_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    closeStore?.();
+    if (namespace !== undefined) await deleteNamespace(namespace);
+  });
+
+  it("v1 -> v2 -> v1 removes v2's objects and collects every bucket of its partial vectors", async () => {
+    await startV2ThenRevert();
+    await until("v2's objects removed", async () =>
+      (await v2Objects()).every((object) => object === undefined),
+    );
+    // Collection goes a bounded step per reconcile; nothing but the controller's own poll wakes it now.
+    await until("v2's vectors collected", async () => (await v2State()) === undefined, 60_000);
+    expect(await store.client.exists(v2Checkpoint()), "the superseded run's checkpoint").toBe(0);
+    expect(await readPointer(store)).toMatchObject({ current: "v1" });
+    expect((await status()).activeVersion).toBe("v1");
+  });
+
+  it("v1 -> v2 -> v1 -> v2 while v2 is being collected: nothing writes into it, then v2 is built anew", async () => {
+    await startV2ThenRevert();
+    await until("v2 being collected", async () => (await v2State()) === "deleting");
+    await applyObjects(namespace, [modelAt("v2")]);
+    // Until the earlier build is gone, a new run or workers would write into a version being deleted.
+    const violations: string[] = [];
+    await until("v2's earlier build collected", async () => {
+      const [state, run, record] = await Promise.all([
+        v2State(),
+        getObject("bootstraprun/jobs-v2-promotion", namespace),
+        getObject("configmap/jobs-model-v2-record", namespace),
+      ]);
+      if (state === "deleting" && run !== undefined) violations.push("a BootstrapRun of v2 while deleting");
+      if (state === "deleting" && (record?.data as Json | undefined)?.workers === "true")
+        violations.push("v2's workers wanted while deleting");
+      return state === undefined;
+    });
+    expect([...new Set(violations)]).toEqual([]);
+    await until(
+      "v2's new run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
+    await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
+    await until("v2 active", async () => (await status()).activeVersion === "v2");
+    expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+  });
+
+  it("rolls back to v1 after its vectors were collected: a new run bootstraps it, then it is promoted", async () => {
+    const shortLived = { bakeSeconds: 1, retainVersions: 0 };
+    await applyObjects(namespace, [modelAt("v3", shortLived)]);
+    await until("v3's run", async () => (await run("v3")) !== undefined);
+    await writeVectors(store, "v3", `sha256:${hex("v3")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v3-promotion", "v3");
+    await reportCaughtUp(namespace, "jobs", ["v2", "v3"]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    // v2 is the pointer's backup; v1, beyond retainVersions 0, is collected. Its first run stays.
+    await until("v1's vectors collected", async () => (await getVersion(store, "v1")) === null);
+    const firstRun = uid(await run("v1"));
+    expect(firstRun).toBeDefined();
+
+    await applyObjects(namespace, [modelAt("v1", shortLived)]);
+    await until("RolledBack says v1's vectors were collected", async () => {
+      const rolledBack = conditionOf(
+        (await getObject("embeddingmodel/jobs-model", namespace))!,
+        "RolledBack",
+      );
+      return rolledBack?.reason === "VectorsCollected";
+    });
+    // The first run's Succeeded says nothing about the vectors now in the store.
+    await until("a new run of v1", async () => {
+      const next = uid(await run("v1"));
+      return next !== undefined && next !== firstRun;
+    });
+    expect((await readPointer(store)).current).toBe("v3");
+    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
+    await reportCaughtUp(namespace, "jobs", ["v3", "v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    expect(await readPointer(store)).toMatchObject({ current: "v1", backup: "v3" });
+  });
+});
