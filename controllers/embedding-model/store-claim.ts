@@ -9,10 +9,11 @@ import {
   type EmbeddingModelStatus,
 } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
-import type { ReconcileContext } from "../../operator/runtime/types.ts";
+import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { claimOwner, defaultPrefix, readOwner, type Store, type StoreOwner } from "../../store/index.ts";
-import { findCondition, kstatusConditions, setConditions } from "../shared/conditions.ts";
+import { findCondition } from "../shared/conditions.ts";
 import { childApply } from "../shared/owner.ts";
+import { applyVerdictKeepingStatus } from "../shared/reconcile-error.ts";
 import { pipelinesOfModel } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import {
@@ -112,21 +113,7 @@ export async function stayOffStore(
   }
   const previous: EmbeddingModelStatus | undefined = model.status;
   const verdict = { state: "Stalled" as const, reason: storeConflictReason, message: standing.message };
-  await context.client.applyStatus({
-    apiVersion: model.apiVersion,
-    kind: model.kind,
-    metadata: { name: model.metadata.name, namespace: model.metadata.namespace },
-    status: {
-      ...previous,
-      observedGeneration: model.metadata.generation ?? 0,
-      conditions: setConditions(
-        previous?.conditions,
-        kstatusConditions(verdict),
-        model.metadata.generation,
-        new Date(),
-      ),
-    },
-  });
+  await applyVerdictKeepingStatus(context, model as EmbeddingModel & KubeObject, verdict);
   const ready = findCondition(previous?.conditions, "Ready");
   if (ready?.reason !== storeConflictReason || ready.message !== standing.message)
     context.events.warning(model, storeConflictReason, standing.message);

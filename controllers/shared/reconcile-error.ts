@@ -6,7 +6,7 @@
 // decides when a failure is persistent (operator/runtime/failure-streaks.ts).
 import type { Condition } from "../../crds/index.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
-import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
+import type { KubeObject, ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
 import { conditionTime, kstatusConditions, setConditions, type Kstatus } from "./conditions.ts";
 
 /** The condition reason of a persistent reconcile failure. */
@@ -82,18 +82,30 @@ export async function reportReconcileError(
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
   const verdict = reconcileErrorVerdict(failure);
+  await applyVerdictKeepingStatus(context, object, verdict);
+  context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
+}
+
+/**
+ * Writes `verdict` as the kstatus conditions of `object` (Ready, Stalled, Reconciling), keeping every
+ * other status field and condition, with observedGeneration at the object's generation: the verdict is
+ * about the spec as it is now, and kstatus reads Stalled only when the generations match.
+ */
+export async function applyVerdictKeepingStatus(
+  context: ReconcileContext,
+  object: KubeObject & { status?: unknown },
+  verdict: Kstatus,
+): Promise<void> {
   const status = (object.status ?? {}) as { conditions?: Condition[] };
   const generation = object.metadata?.generation;
   await context.client.applyStatus({
     apiVersion: object.apiVersion,
     kind: object.kind,
-    metadata: { name: context.key.name, namespace: context.key.namespace },
+    metadata: { name: object.metadata?.name, namespace: object.metadata?.namespace },
     status: {
       ...status,
-      // The failure is about the spec as it is now: kstatus reads Stalled only when the generations match.
       ...(generation !== undefined ? { observedGeneration: generation } : {}),
       conditions: setConditions(status.conditions, kstatusConditions(verdict), generation, new Date()),
     },
   });
-  context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
 }

@@ -13,22 +13,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  connectRedis,
   getVersion,
-  openStore,
   readPointer,
-  StoreReader,
+  type StoreReader,
   type RedisClient,
   type Store,
 } from "../../store/index.ts";
 import { condition, getObject, listObjects, type Json } from "../integration/operator/operator-harness.ts";
-import { requireEnv } from "../support/env.ts";
 import { kubectl } from "../support/kubectl.ts";
-import { createTopics, produceEvents, uniqueTopic } from "../support/kafka.ts";
+import { produceEvents } from "../support/kafka.ts";
 import { waitFor } from "../testbed/wait.ts";
-import { applyAll, createE2eNamespace } from "./support/namespace.ts";
+import { applyAll } from "./support/namespace.ts";
 import { startOperatorProcess, type OperatorProcess } from "./support/operator-process.ts";
-import { jobEvent, jobsPipeline, template, watermarks } from "./support/promotion-objects.ts";
+import { startPromotionScene, stopPromotionScene } from "./support/promotion-scene.ts";
+import { jobEvent, template, watermarks } from "./support/promotion-objects.ts";
 import { testbedModel } from "./support/testbed-model.ts";
 
 const suffix = `${process.pid}-${Date.now().toString(36)}`;
@@ -89,25 +87,17 @@ async function phaseIs(version: string, phase: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  removeNamespace = await createE2eNamespace(namespace);
-  topic = uniqueTopic("promotion-interrupts");
-  await createTopics([topic], 2);
-  await produceEvents(
-    topic,
-    snapshotIds.map((id, index) => jobEvent(id, index, `Engineer ${index % 10}`)),
-  );
-  redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-  store = await openStore(redis, { name: storeName, create: true });
-  reader = await StoreReader.open(store);
-  operator = await startOperatorProcess(namespace);
-  await apply([jobsPipeline(namespace, topic, storeName), modelAt("v1")]);
+  ({ topic, redis, store, reader, operator, removeNamespace } = await startPromotionScene({
+    namespace,
+    topicPrefix: "promotion-interrupts",
+    storeName,
+    snapshotIds,
+    firstModel: modelAt("v1"),
+  }));
 }, 120_000);
 
 afterAll(async () => {
-  await operator?.stop();
-  await reader?.close();
-  await redis?.quit();
-  await removeNamespace?.();
+  await stopPromotionScene({ operator, reader, redis, removeNamespace });
 });
 
 describe("a promotion interrupted by its user, on the local nodes", () => {

@@ -14,24 +14,21 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
 import {
-  connectRedis,
-  openStore,
   readPointer,
-  StoreReader,
+  type StoreReader,
   StoreWriter,
   type RedisClient,
   type Store,
 } from "../../store/index.ts";
 import { condition, getObject, listObjects, type Json } from "../integration/operator/operator-harness.ts";
-import { requireEnv } from "../support/env.ts";
-import { createTopics, produceEvents, uniqueTopic } from "../support/kafka.ts";
+import { produceEvents } from "../support/kafka.ts";
 import { waitFor } from "../testbed/wait.ts";
-import { applyAll, createE2eNamespace } from "./support/namespace.ts";
+import { applyAll } from "./support/namespace.ts";
 import { operatorLogLines, startOperatorProcess, type OperatorProcess } from "./support/operator-process.ts";
+import { startPromotionScene, stopPromotionScene } from "./support/promotion-scene.ts";
 import {
   extract,
   jobEvent,
-  jobsPipeline,
   promotionModel,
   sha256Of,
   template,
@@ -109,26 +106,18 @@ async function heldInV1(kind: "upsert" | "delete", eventTimeMs: number): Promise
 }
 
 beforeAll(async () => {
-  removeNamespace = await createE2eNamespace(namespace);
-  topic = uniqueTopic("promotion-e2e-jobs");
-  await createTopics([topic], 2);
-  await produceEvents(
-    topic,
-    snapshotIds.map((id, index) => jobEvent(id, index, `Engineer ${index % 10}`)),
-  );
-  redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-  store = await openStore(redis, { name: storeName, create: true });
-  reader = await StoreReader.open(store);
-  operator = await startOperatorProcess(namespace);
-  await apply([jobsPipeline(namespace, topic, storeName), modelAt("v1")]);
+  ({ topic, redis, store, reader, operator, removeNamespace } = await startPromotionScene({
+    namespace,
+    topicPrefix: "promotion-e2e-jobs",
+    storeName,
+    snapshotIds,
+    firstModel: modelAt("v1"),
+  }));
 }, 120_000);
 
 afterAll(async () => {
   await readers?.stop();
-  await operator?.stop();
-  await reader?.close();
-  await redis?.quit();
-  await removeNamespace?.();
+  await stopPromotionScene({ operator, reader, redis, removeNamespace });
 });
 
 describe("promotion on the local nodes with real pods and data, the operator killed in each phase", () => {

@@ -59,3 +59,29 @@ export function snapshotEvents(counts: readonly number[]): TestEvent[] {
     })),
   );
 }
+
+/** A digest per version for the promotion tests: "1" x 64 for v1, "2" x 64 for v2, and so on. */
+export const versionDigest = (version: string): string => version.replace(/^v/, "").repeat(64);
+
+/** Entity ids the promotion tests write vectors for. */
+export const promotionIds = Array.from({ length: 10 }, (_, index) => `j${index}`);
+
+/** The promotion tests' model `jobs-model` at `version`: each version its own model file and digest. */
+export function promotionModelAt(version: string, promotion: JsonObject = {}): JsonObject {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name: "jobs-model" },
+    spec: {
+      version,
+      model: {
+        uri: `file:///opt/models/${version}/model.onnx`,
+        sha256: versionDigest(version),
+        dimensions: 4,
+      },
+      prompts: { job: "Job: {{title}}" },
+      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
+      promotion: { bakeSeconds: 600, ...promotion },
+    },
+  };
+}

@@ -16,7 +16,13 @@ import {
   installCrds,
   type Json,
 } from "../operator/operator-harness.ts";
-import { pipeline, storeSecret } from "./objects.ts";
+import {
+  pipeline,
+  promotionIds as ids,
+  promotionModelAt as modelAt,
+  storeSecret,
+  versionDigest as hex,
+} from "./objects.ts";
 import {
   applyObjects,
   conditionOf,
@@ -27,25 +33,6 @@ import {
   writeVectors,
   type PromotionOperator,
 } from "./harness.ts";
-
-const digests: Record<string, string> = { v1: "1", v2: "2", v3: "3" };
-const hex = (version: string) => digests[version]!.repeat(64);
-const ids = Array.from({ length: 10 }, (_, index) => `j${index}`);
-
-function modelAt(version: string, promotion: Json = {}): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: "jobs-model" },
-    spec: {
-      version,
-      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(version), dimensions: 4 },
-      prompts: { job: "Job: {{title}}" },
-      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
-      promotion: { bakeSeconds: 600, ...promotion },
-    },
-  };
-}
 
 describe("spec.version reverted before the cutover", () => {
   let namespace: string;

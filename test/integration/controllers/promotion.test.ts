@@ -18,7 +18,13 @@ import {
   installCrds,
   type Json,
 } from "../operator/operator-harness.ts";
-import { pipeline, storeSecret } from "./objects.ts";
+import {
+  pipeline,
+  promotionIds as ids,
+  promotionModelAt as modelAt,
+  storeSecret,
+  versionDigest as hex,
+} from "./objects.ts";
 import {
   applyObjects,
   conditionOf,
@@ -29,26 +35,6 @@ import {
   writeVectors,
   type PromotionOperator,
 } from "./harness.ts";
-
-const digests: Record<string, string> = { v1: "1", v2: "2", v3: "3", v4: "4", v5: "5" };
-const hex = (version: string) => digests[version]!.repeat(64);
-const ids = Array.from({ length: 10 }, (_, index) => `j${index}`);
-
-/** The model at `version`: each version its own model file and digest. */
-function modelAt(version: string, promotion: Json = {}): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name: "jobs-model" },
-    spec: {
-      version,
-      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(version), dimensions: 4 },
-      prompts: { job: "Job: {{title}}" },
-      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
-      promotion: { bakeSeconds: 600, ...promotion },
-    },
-  };
-}
 
 describe("promotion on the API server", () => {
   let namespace: string;
