@@ -16,7 +16,7 @@ import { readVersionRecords } from "../embedding-model/record-reader.ts";
 import { resolveVersion, type ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
-import { writeStatus } from "../nearline-pipeline/status-writer.ts";
+import { writeStatus } from "../shared/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
 import { annotationKeys } from "../shared/labels.ts";

@@ -3,12 +3,12 @@
 // status through /status). It never acts on what an event said; it converges to the spec each time,
 // so a restart at any step of a promotion resumes exactly there.
 import type { Registry } from "prom-client";
-import type { EmbeddingModel, EmbeddingModelStatus, NearlinePipeline } from "../../crds/index.ts";
+import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { Store } from "../../store/index.ts";
-import { kstatusConditions, setConditions, type Kstatus } from "../shared/conditions.ts";
+import type { Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
@@ -25,6 +25,7 @@ import { decidePromotion, type PromotionDecision, type PromotionInputs } from ".
 import { referencedObjects } from "./references.ts";
 import type { ParityObservation } from "./promotion-gates.ts";
 import { servingPorts } from "./serving-config.ts";
+import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
 import { claimStore, stayOffStore, storeConflictPollMs } from "./store-claim.ts";
 import { grpcEndpoint } from "./service.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
@@ -58,23 +59,7 @@ export async function reconcileEmbeddingModel(
   const parsed = safeParseEmbeddingModel(raw);
   if (!parsed.success) {
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
-    const previous = raw.status as EmbeddingModelStatus | undefined;
-    await context.client.applyStatus({
-      apiVersion: raw.apiVersion,
-      kind: raw.kind,
-      metadata: { name: raw.metadata?.name, namespace: raw.metadata?.namespace },
-      status: {
-        ...previous,
-        // The verdict is about this generation (kstatus and Argo CD read Stalled only when they match).
-        ...(raw.metadata?.generation !== undefined ? { observedGeneration: raw.metadata.generation } : {}),
-        conditions: setConditions(
-          previous?.conditions,
-          kstatusConditions(verdict),
-          raw.metadata?.generation,
-          new Date(),
-        ),
-      },
-    });
+    await writeVerdictKeepingStatus(context, raw, verdict);
     return;
   }
   const model = parsed.data;

@@ -13,7 +13,7 @@ import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.
 import { claimOwner, defaultPrefix, readOwner, type Store, type StoreOwner } from "../../store/index.ts";
 import { findCondition } from "../shared/conditions.ts";
 import { childApply } from "../shared/owner.ts";
-import { applyVerdictKeepingStatus } from "../shared/reconcile-error.ts";
+import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
 import { pipelinesOfModel } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import {
@@ -113,7 +113,7 @@ export async function stayOffStore(
   }
   const previous: EmbeddingModelStatus | undefined = model.status;
   const verdict = { state: "Stalled" as const, reason: storeConflictReason, message: standing.message };
-  await applyVerdictKeepingStatus(context, model as EmbeddingModel & KubeObject, verdict);
+  await writeVerdictKeepingStatus(context, model as EmbeddingModel & KubeObject, verdict);
   const ready = findCondition(previous?.conditions, "Ready");
   if (ready?.reason !== storeConflictReason || ready.message !== standing.message)
     context.events.warning(model, storeConflictReason, standing.message);

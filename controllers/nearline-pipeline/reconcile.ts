@@ -24,7 +24,7 @@ import { commitStartOffsets } from "./start-offsets.ts";
 import { workerConsumerGroup } from "./worker-config.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
 import { readSurroundings } from "./read-surroundings.ts";
-import { writeStatus } from "./status-writer.ts";
+import { writeStatus } from "../shared/status-writer.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
 import { desiredWorkers } from "./worker-deployment.ts";
 import { versionStatus, type WorkerFigures } from "./worker-figures.ts";

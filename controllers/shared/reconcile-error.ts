@@ -4,10 +4,10 @@
 // the cause, and a Warning Event. The rest of the status stays as the last successful reconcile wrote
 // it; the next successful reconcile replaces the trio with the controller's own verdict. The runtime
 // decides when a failure is persistent (operator/runtime/failure-streaks.ts).
-import type { Condition } from "../../crds/index.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
-import type { KubeObject, ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
-import { conditionTime, kstatusConditions, setConditions, type Kstatus } from "./conditions.ts";
+import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
+import { conditionTime, type Kstatus } from "./conditions.ts";
+import { writeVerdictKeepingStatus } from "./status-writer.ts";
 
 /** The condition reason of a persistent reconcile failure. */
 export const reconcileErrorReason = "ReconcileError";
@@ -82,30 +82,6 @@ export async function reportReconcileError(
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
   const verdict = reconcileErrorVerdict(failure);
-  await applyVerdictKeepingStatus(context, object, verdict);
+  await writeVerdictKeepingStatus(context, object, verdict);
   context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
-}
-
-/**
- * Writes `verdict` as the kstatus conditions of `object` (Ready, Stalled, Reconciling), keeping every
- * other status field and condition, with observedGeneration at the object's generation: the verdict is
- * about the spec as it is now, and kstatus reads Stalled only when the generations match.
- */
-export async function applyVerdictKeepingStatus(
-  context: ReconcileContext,
-  object: KubeObject & { status?: unknown },
-  verdict: Kstatus,
-): Promise<void> {
-  const status = (object.status ?? {}) as { conditions?: Condition[] };
-  const generation = object.metadata?.generation;
-  await context.client.applyStatus({
-    apiVersion: object.apiVersion,
-    kind: object.kind,
-    metadata: { name: object.metadata?.name, namespace: object.metadata?.namespace },
-    status: {
-      ...status,
-      ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      conditions: setConditions(status.conditions, kstatusConditions(verdict), generation, new Date()),
-    },
-  });
 }

@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { consumerGroup } from "../../../controllers/shared/names.ts";
+import { zeroCounts } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import { createChangelogTopics } from "../../../scripts/quickstart/kafka-io.ts";
 import { createNarrator } from "../../../scripts/quickstart/narrator.ts";
@@ -64,19 +65,7 @@ async function fillStore(name: string): Promise<void> {
     startedAtMs: 0,
     updatedAtMs: 0,
     units: {},
-    counts: {
-      processed: 0,
-      entities: 0,
-      written: 0,
-      stale: 0,
-      embedded: 0,
-      deduplicated: 0,
-      failed: 0,
-      deleted: 0,
-      skipped: 0,
-      inferenceCalls: 0,
-      inferenceTexts: 0,
-    },
+    counts: zeroCounts(),
   }));
 }
 

@@ -2,7 +2,7 @@
 // conditions merged so lastTransitionTime survives unchanged statuses) through the /status subresource.
 import { apiVersion, type Condition } from "../../crds/index.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
-import { setConditions, type ConditionInput } from "../shared/conditions.ts";
+import { kstatusConditions, setConditions, type ConditionInput, type Kstatus } from "./conditions.ts";
 
 /**
  * Applies `fields` plus `conditions` as the status of the object `raw` (as last read). Server-side
@@ -26,4 +26,22 @@ export async function writeStatus(
       conditions: setConditions(previous, conditions, generation, new Date()),
     },
   });
+}
+
+/**
+ * Writes `verdict` as the kstatus conditions (Ready, Stalled, Reconciling) of the object `raw`, keeping
+ * every other status field and condition as they are, with observedGeneration at the object's
+ * generation: the verdict is about the spec as it is now (kstatus reads Stalled only when they match).
+ */
+export async function writeVerdictKeepingStatus(
+  context: ReconcileContext,
+  raw: KubeObject,
+  verdict: Kstatus,
+): Promise<void> {
+  const {
+    conditions: _conditions,
+    observedGeneration: _observedGeneration,
+    ...kept
+  } = (raw.status ?? {}) as Record<string, unknown>;
+  await writeStatus(context, raw, kept, kstatusConditions(verdict));
 }
