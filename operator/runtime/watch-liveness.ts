@@ -1,9 +1,9 @@
 // When a watch is given up as dead. A watch whose connection was black-holed (the API server is gone
 // behind a proxy or load balancer that keeps the client's side of the TCP connection open, or a
 // network drops packets without resetting anything) neither ends nor fails: without a bound the
-// informer would miss every change until the connection pool's own timeouts (minutes). client-go
-// notices through HTTP/2 pings; this client speaks HTTP/1.1, so it uses what the API server promises
-// on the watch itself:
+// informer would miss every change until the connection pool's own timeouts (minutes). Over HTTP/2
+// undici's PINGs drop such a connection after 60-120 s; over HTTP/1.1 (a proxy in between) nothing
+// does, so the informer also uses what the API server promises on the watch itself:
 //   - it ends every watch at the `timeoutSeconds` the client asked for, so a watch still open well
 //     past that is dead (holds on every API server version);
 //   - to a watch that asked for bookmarks it sends one about every minute (since Kubernetes 1.19) and
