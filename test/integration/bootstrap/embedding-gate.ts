@@ -29,6 +29,13 @@ export interface EmbeddingGate {
   held(): number;
   /** Hold every new call until `resume`. */
   pause(): void;
+  /**
+   * Hold every new call once `texts` texts have been answered (decided as each call arrives, so a fast
+   * client cannot race past a test that polls).
+   */
+  pauseAfter(texts: number): void;
+  /** Forward the oldest held call and stay paused: lets a paused client take exactly one step. */
+  releaseOne(): void;
   /** Fail the held calls (their client is gone) and forward new calls again. */
   resume(): void;
   close(): Promise<void>;
@@ -45,6 +52,7 @@ export async function startEmbeddingGate(upstream: string): Promise<EmbeddingGat
   let answered = 0;
   let inFlight = 0;
   let paused = false;
+  let pauseAtTexts = Number.POSITIVE_INFINITY;
   let held: Held[] = [];
   const forward = ({ call, callback }: Held): void => {
     inFlight++;
@@ -57,7 +65,7 @@ export async function startEmbeddingGate(upstream: string): Promise<EmbeddingGat
   const server = new Server();
   server.addService(protos.embedding.service, {
     Embed: (call: Held["call"], callback: Held["callback"]) =>
-      paused ? held.push({ call, callback }) : forward({ call, callback }),
+      paused || answered >= pauseAtTexts ? held.push({ call, callback }) : forward({ call, callback }),
     Info: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) =>
       client.Info!(call.request, (error, response) => callback(error, response)),
     EmbedStream: (call: { destroy(error: Error): void }) =>
@@ -76,11 +84,21 @@ export async function startEmbeddingGate(upstream: string): Promise<EmbeddingGat
     pause: () => {
       paused = true;
     },
+    pauseAfter: (texts) => {
+      pauseAtTexts = texts;
+    },
+    releaseOne: () => {
+      paused = true;
+      const oldest = held.shift();
+      if (oldest === undefined) throw new Error("releaseOne: no call is held");
+      forward(oldest);
+    },
     resume: () => {
       for (const each of held)
         each.callback({ code: status.UNAVAILABLE, details: "dropped by the test gate" });
       held = [];
       paused = false;
+      pauseAtTexts = Number.POSITIVE_INFINITY;
     },
     close: async () => {
       client.close();
