@@ -209,6 +209,28 @@ describe("runStallCause", () => {
         /^spec\.modelVersion: EmbeddingModel jude-minilm does not serve version minilm-v9 \(live: minilm-v1\)/,
     },
     {
+      name: "model kept off its store by another model",
+      input: (() => {
+        const input = surroundings();
+        const model = input.pipeline!.model!;
+        model.status = {
+          conditions: [
+            {
+              type: "Ready",
+              status: "False",
+              reason: "StoreConflict",
+              message: "store jude:jobs belongs to EmbeddingModel other/jobs-model",
+              lastTransitionTime: "2026-12-02T00:00:00Z",
+            },
+          ],
+        };
+        return input;
+      })(),
+      reason: "StoreConflict",
+      message:
+        /^EmbeddingModel jude-minilm is kept off store \S+, so this run would write into another model's store: store jude:jobs belongs to EmbeddingModel other\/jobs-model$/,
+    },
+    {
       name: "pipeline stalled",
       input: { ...surroundings(), pipeline: { ...surroundings().pipeline!, secrets: new Map() } },
       reason: "SecretNotFound",

@@ -1,7 +1,9 @@
 // Why a BootstrapRun cannot start until someone changes a resource: its pipeline is missing or stuck
-// itself, or the model does not serve the version the run fills. Checked only before the Job exists.
+// itself, its model is kept off the store (another model owns it), or the model does not serve the
+// version the run fills. Checked only before the Job exists.
 import type { BootstrapRun, NearlinePipeline } from "../../crds/index.ts";
-import type { Kstatus } from "../shared/conditions.ts";
+import { storeConflictReason } from "../embedding-model/store-claim.ts";
+import { findCondition, type Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { pipelineStallCause, type PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 
@@ -28,6 +30,16 @@ export function runStallCause(surroundings: RunSurroundings): Kstatus | undefine
     return {
       ...cause,
       message: `NearlinePipeline ${pipeline.pipeline.metadata.name} cannot run: ${cause.message}`,
+    };
+  // The model controller decides who owns a store (and takes it over from a deleted owner); a run
+  // of a model it keeps off the store would write vectors into another model's store.
+  const model = pipeline.model!;
+  const ready = findCondition(model.status?.conditions, "Ready");
+  if (ready?.status === "False" && ready.reason === storeConflictReason)
+    return {
+      state: "Stalled",
+      reason: storeConflictReason,
+      message: `EmbeddingModel ${model.metadata.name} is kept off store ${pipeline.pipeline.spec.sinks.store.name}, so this run would write into another model's store: ${ready.message}`,
     };
   const version = run.spec.modelVersion;
   const known = [

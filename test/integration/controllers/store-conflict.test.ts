@@ -20,13 +20,16 @@ import {
   deleteNamespace,
   getObject,
   installCrds,
+  testImages,
   type Json,
 } from "../operator/operator-harness.ts";
-import { pipeline, storeSecret } from "./objects.ts";
+import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
+import { bootstrapRun, pipeline, storeSecret } from "./objects.ts";
 import {
   applyObjects,
   conditionOf,
   openTestStore,
+  startManager,
   startPromotionOperator,
   writeVectors,
   type PromotionOperator,
@@ -128,6 +131,28 @@ describe("two EmbeddingModels naming one store", () => {
       ).includes(`${owning}/jobs-model`),
     );
     expect((await readOwner(store))?.namespace).toBe(owning);
+
+    // A BootstrapRun of B made by hand does not start either: it would write into A's store.
+    const stopRuns = startManager(contending, "store-conflict-runs", (manager) =>
+      manager.add(bootstrapRunController({ images: testImages, concurrency: 1 })),
+    );
+    try {
+      const byHand = bootstrapRun("b1-by-hand", "jobs", 1);
+      (byHand.spec as Json).modelVersion = "b1";
+      await applyObjects(contending, [byHand]);
+      await until(
+        "the run by hand stalled",
+        async () =>
+          conditionOf(await getObject("bootstraprun/b1-by-hand", contending), "Stalled")?.status === "True",
+      );
+      const stalled = conditionOf(await getObject("bootstraprun/b1-by-hand", contending), "Stalled")!;
+      expect(stalled.reason).toBe("StoreConflict");
+      expect(stalled.message).toContain(`${owning}/jobs-model`);
+      expect(await getObject("job/b1-by-hand-bootstrap", contending)).toBeUndefined();
+    } finally {
+      await stopRuns();
+      await kubectl(["delete", "-n", contending, "bootstraprun/b1-by-hand", "--wait=true"]);
+    }
   });
 
   it("takes the store over by itself once the owning model is deleted", async () => {
