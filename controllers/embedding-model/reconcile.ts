@@ -125,6 +125,15 @@ async function reconcileWithStore(
   if (store !== undefined && parityDue(decision))
     decision = await withParity(context, model, inputs, store, pipelines, settings);
 
+  if (decision.switchPointer !== undefined && (await specMovedOn(context, model))) {
+    // Readers would follow a pointer the user already moved away from (a revert during the parity
+    // measurement, which takes seconds). Decide again on the new spec; nothing was acted on yet.
+    context.log.info(
+      { target: decision.switchPointer.target },
+      "the spec changed while this reconcile was deciding; not switching the pointer, deciding again",
+    );
+    return { requeueAfterMs: 1 };
+  }
   const switchSeconds = await actOnPromotion(context, model, decision, {
     store,
     images: settings.images,
@@ -156,6 +165,15 @@ async function reconcileWithStore(
     (value): value is number => value !== undefined,
   );
   return waits.length > 0 ? { requeueAfterMs: Math.max(1, Math.min(...waits)) } : undefined;
+}
+
+/**
+ * The model's spec changed (or it was deleted) since this reconcile read it from the cache: read live,
+ * once per pointer switch.
+ */
+async function specMovedOn(context: ReconcileContext, model: EmbeddingModel): Promise<boolean> {
+  const live = await context.client.getLive(resourceTypes.embeddingModel, context.key);
+  return live === undefined || live.metadata?.generation !== model.metadata.generation;
 }
 
 /** The decision reached `type` and found it unmeasured. */

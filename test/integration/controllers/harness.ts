@@ -126,7 +126,7 @@ export interface PromotionOperator {
  */
 export function startPromotionOperator(
   namespace: string | readonly string[],
-  parity: (version: string) => ParityObservation,
+  parity: (version: string) => ParityObservation | Promise<ParityObservation>,
 ): PromotionOperator {
   let registry = new Registry();
   const stop = startManager(namespace, "promotion-test", (manager) => {

@@ -2,7 +2,8 @@
 // v2 behind (objects, run, its shards' checkpoints, and every bucket of its partial vectors, although
 // a model back on its active version has no promotion left to poll for); v1 -> v2 -> v1 -> v2 must
 // wait until the earlier build of v2 is collected (no run or workers writing into a version being
-// deleted), then build v2 anew; a rollback to a collected version bootstraps it with a new run.
+// deleted), then build v2 anew; a rollback to a collected version bootstraps it with a new run; a revert
+// that lands while the reconcile about to flip is measuring parity does not flip to the reverted version.
 // Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
@@ -39,6 +40,9 @@ describe("spec.version reverted before the cutover", () => {
   let operator: PromotionOperator;
   let store: Store;
   let closeStore: () => void;
+  // Parity answers at once unless a test holds it; `measured` lists the versions asked for.
+  let parityHold: Promise<void> | undefined;
+  const measured: string[] = [];
 
   const status = async () =>
     ((await getObject("embeddingmodel/jobs-model", namespace)) as Json).status as Json & {
@@ -85,7 +89,11 @@ describe("spec.version reverted before the cutover", () => {
         spec.sinks.store.name = storeName;
       }),
     ]);
-    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    operator = startPromotionOperator(namespace, async (version) => {
+      measured.push(version);
+      await parityHold;
+      return { sampled: 4, matched: 4, minCosine: 0.99999 };
+    });
     await applyObjects(namespace, [modelAt("v1")]);
     await until(
       "v1's run",
@@ -176,5 +184,51 @@ describe("spec.version reverted before the cutover", () => {
     await reportCaughtUp(namespace, "jobs", ["v3", "v1"]);
     await until("v1 active", async () => (await status()).activeVersion === "v1");
     expect(await readPointer(store)).toMatchObject({ current: "v1", backup: "v3" });
+  });
+
+  it("a revert while the flip's parity is measured does not flip to the reverted version", async () => {
+    await until(
+      "v1 settled",
+      async () =>
+        conditionOf((await getObject("embeddingmodel/jobs-model", namespace))!, "Ready")?.status === "True",
+    );
+    const before = await readPointer(store);
+    expect(before.current).toBe("v1");
+    let release!: () => void;
+    parityHold = new Promise((resolve) => (release = resolve));
+    try {
+      await applyObjects(namespace, [modelAt("v4")]);
+      await until("v4's run", async () => (await run("v4")) !== undefined);
+      await writeVectors(store, "v4", `sha256:${hex("v4")}`, ids);
+      await finishBootstrap(store, namespace, "jobs-v4-promotion", "v4");
+      await reportCaughtUp(namespace, "jobs", ["v1", "v4"]);
+      // Every gate but parity is open: the reconcile measuring it flips next, unless the spec moved.
+      await until("v4's parity being measured", async () => measured.includes("v4"));
+      await applyObjects(namespace, [modelAt("v1")]);
+    } finally {
+      parityHold = undefined;
+      release();
+    }
+    await until("the revert to v1 reconciled", async () => {
+      const model = (await getObject("embeddingmodel/jobs-model", namespace))!;
+      const generation = (model.metadata as Json).generation;
+      return (
+        (model.status as Json | undefined)?.observedGeneration === generation &&
+        conditionOf(model, "Ready")?.status === "True"
+      );
+    });
+    // Before the fix the pointer went to v4 and straight back (epoch + 2): readers saw a version the
+    // user had already reverted, and v4 stayed served through the bake as a version that was live.
+    expect(await readPointer(store)).toMatchObject({ current: "v1", epoch: before.epoch });
+    await until("v4's objects removed", async () =>
+      (
+        await Promise.all([
+          getObject("deployment/jobs-model-v4", namespace),
+          getObject("configmap/jobs-model-v4-record", namespace),
+          getObject("bootstraprun/jobs-v4-promotion", namespace),
+        ])
+      ).every((object) => object === undefined),
+    );
+    expect((await status()).activeVersion).toBe("v1");
   });
 });
