@@ -17,6 +17,10 @@ describe("store errors", () => {
     ["a Redis loading its AOF", replyError("LOADING Redis is loading the dataset in memory")],
     ["a cluster without quorum", replyError("CLUSTERDOWN The cluster is down")],
     [
+      "a server at its memory limit",
+      replyError("OOM command not allowed when used memory > 'maxmemory'. script: 40f6, on @user_script:22."),
+    ],
+    [
       "exhausted ioredis retries",
       Object.assign(new Error("Reached the max retries"), { name: "MaxRetriesPerRequestError" }),
     ],

@@ -58,8 +58,18 @@ export function isStoreError(error: unknown, code?: StoreErrorCode): error is St
 }
 
 // Redis error replies that mean "the server is there but cannot serve this right now": a restart
-// still loading its AOF, a cluster mid-failover, a replica promoted under us.
-const transientReplyPrefixes = ["LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "READONLY", "BUSY"];
+// still loading its AOF, a cluster mid-failover, a replica promoted under us, a server at its
+// maxmemory (noeviction) refusing writes until memory is freed, e.g. by the operator collecting an
+// old version or by a larger limit: failing the batch would stop a worker over that.
+const transientReplyPrefixes = [
+  "LOADING",
+  "CLUSTERDOWN",
+  "TRYAGAIN",
+  "MASTERDOWN",
+  "READONLY",
+  "BUSY",
+  "OOM",
+];
 
 // ioredis reports lost connections with plain Errors; these are their names and messages.
 const transientErrorNames = new Set(["MaxRetriesPerRequestError", "ClusterAllFailedError", "AbortError"]);
