@@ -56,7 +56,8 @@ export class Controller {
     const name = definition.name;
     const { metrics, cache } = dependencies;
     // Writes are fenced by the leadership signal: a reconcile that goes on after the Lease was lost
-    // (it awaited something else, not its signal) fails at its next write instead of making it.
+    // (it awaited something else, not its signal) fails at its next write instead of making it, and
+    // the Events it emits meanwhile are dropped.
     this.#client = createControllerClient(dependencies.client, cache, name, () =>
       this.#leading?.throwIfAborted(),
     );
@@ -65,6 +66,7 @@ export class Controller {
       component: `jude-operator/${name}`,
       fieldManager: this.#client.fieldManager,
       log: this.#log,
+      fence: () => this.#leading?.throwIfAborted(),
     });
     this.queue = new WorkQueue({
       rateLimiter: new RetryRateLimiter(dependencies.retry ?? {}),
