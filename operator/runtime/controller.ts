@@ -13,7 +13,7 @@ import type { KubeClient } from "./kube-client.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
 import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
-import { RetryRateLimiter } from "./rate-limiter.ts";
+import { RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
 import { WorkQueue } from "./work-queue.ts";
 import type {
   ControllerClient,
@@ -29,8 +29,8 @@ export interface ControllerDependencies {
   cache: InformerCache;
   metrics: OperatorMetrics;
   log: Logger;
-  /** Overall retry rate limit of the work queue. */
-  retry?: { qps: number; burst: number };
+  /** Overall retry rate limit of the work queue, and the cap of a key's back-off. */
+  retry?: RetryOptions;
   /** When failing reconciles are reported on the object (defaultFailurePolicy when absent). */
   failurePolicy?: FailurePolicy;
 }
