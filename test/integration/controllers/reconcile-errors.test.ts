@@ -192,9 +192,9 @@ describe("persistent reconcile errors in conditions", () => {
     await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "model reconciled with its store", recovered);
     await redis.kill();
     await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "ReconcileError", failing);
-    // A long streak. Each failed try takes about 10 s here (the store commands of one reconcile wait
-    // out the kept connection's reconnects), so 15 tries take some 150 s; client-go's uncapped doubling
-    // from 5 ms would add 160 s of back-off before the 15th, and 160 s more before the next.
+    // A long streak: 15 failed tries (each takes about 10 s here: one reconcile's store commands wait
+    // out the kept connection's reconnects). With client-go's uncapped doubling from 5 ms the next try
+    // would then be 82 s or more away; capped at 1 s, it comes within a second of the store's return.
     const retries = async () =>
       (await outageRegistry.getSingleMetric("jude_operator_workqueue_retries_total")?.get())?.values.reduce(
         (sum, sample) => sum + sample.value,
@@ -205,9 +205,16 @@ describe("persistent reconcile errors in conditions", () => {
       intervalMs: 1_000,
     });
     await redis.restart();
-    const back = await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "recovered", recovered);
+    // Well under the 82 s an uncapped back-off would leave (the cap, one reconcile, kubectl's polling).
+    let back: Conditioned | undefined;
+    await waitFor(
+      "recovery within the back-off cap",
+      async () =>
+        recovered((back = await kubectlJson<Conditioned>(["get", "-n", ns, "embeddingmodel/shop"]))),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
     // Nothing of the outage stays in the conditions once the store answers again.
     for (const type of ["Ready", "Stalled", "Reconciling"])
-      expect(conditionOf(back, type)?.message ?? "").not.toContain("reconciling has failed");
+      expect(conditionOf(back!, type)?.message ?? "").not.toContain("reconciling has failed");
   });
 });
