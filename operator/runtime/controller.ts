@@ -4,7 +4,8 @@
 // after that delay; thrown -> queued again with per-key exponential back-off. A reconcile that needs
 // the user to act (invalid spec, missing Secret) writes a Stalled condition and returns normally. A
 // key that keeps throwing (failure-streaks.ts) is handed to the definition's reportFailure, which puts
-// the cause in the object's conditions.
+// the cause in the object's conditions, and jude_operator_reconcile_failing is 1 for it until a
+// reconcile succeeds (the chart's JudeReconcileFailing alert reads it).
 import type { Logger } from "../../plumbing/logger.ts";
 import { createControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
@@ -142,6 +143,7 @@ export class Controller {
       const result = await this.definition.reconcile(context);
       this.queue.forget(key);
       this.#streaks.succeeded(key);
+      metrics.reconcileFailing.remove(failingLabels(name, objectKey));
       if (result?.requeueAfterMs !== undefined) {
         this.queue.addAfter(key, result.requeueAfterMs);
         metrics.reconciles.inc({ controller: name, result: "requeue" });
@@ -168,7 +170,9 @@ export class Controller {
   async #reportIfPersistent(context: ReconcileContext, key: string, error: unknown): Promise<void> {
     const streak = this.#streaks.failed(key, Date.now());
     const report = this.definition.reportFailure;
-    if (streak === undefined || report === undefined) return;
+    if (streak === undefined) return;
+    this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
+    if (report === undefined) return;
     context.log.error(
       { err: error, failures: streak.failures, since: new Date(streak.sinceMs).toISOString() },
       "reconcile keeps failing; reporting it in the object's conditions",
@@ -179,4 +183,9 @@ export class Controller {
       context.log.warn({ err: reportError }, "could not report the failing reconcile on the object");
     }
   }
+}
+
+/** Labels of a resource's jude_operator_reconcile_failing series (its namespace, as the alert reads it). */
+function failingLabels(controller: string, key: ObjectKey) {
+  return { controller, namespace: key.namespace, name: key.name };
 }

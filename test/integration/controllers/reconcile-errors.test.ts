@@ -192,6 +192,14 @@ describe("persistent reconcile errors in conditions", () => {
     await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "model reconciled with its store", recovered);
     await redis.kill();
     await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "ReconcileError", failing);
+    // The alert's series says so too (JudeReconcileFailing), and goes away with the recovery.
+    const failingSeries = async () =>
+      (await outageRegistry.getSingleMetric("jude_operator_reconcile_failing")?.get())?.values.filter(
+        (sample) => sample.labels.namespace === ns && sample.labels.name === "shop",
+      );
+    expect(await failingSeries()).toEqual([
+      { value: 1, labels: { controller: "embedding-model", namespace: ns, name: "shop" } },
+    ]);
     // A long streak: 15 failed tries (each takes about 10 s here: one reconcile's store commands wait
     // out the kept connection's reconnects). With client-go's uncapped doubling from 5 ms the next try
     // would then be 82 s or more away; capped at 1 s, it comes within a second of the store's return.
@@ -216,5 +224,7 @@ describe("persistent reconcile errors in conditions", () => {
     // Nothing of the outage stays in the conditions once the store answers again.
     for (const type of ["Ready", "Stalled", "Reconciling"])
       expect(conditionOf(back!, type)?.message ?? "").not.toContain("reconciling has failed");
+    // The series goes when the reconcile that wrote this status returns.
+    await expect.poll(failingSeries, { timeout: 30_000 }).toEqual([]);
   });
 });
