@@ -14,6 +14,7 @@ describe("operator config", () => {
       retryPeriodSeconds: 2,
       httpPort: 8081,
       concurrency: 16,
+      retryMaxDelaySeconds: 60,
     });
     expect(config.namespaces).toBeUndefined();
   });
@@ -41,6 +42,9 @@ describe("operator config", () => {
       /--http-port: .*\n\s+--concurrency:/s,
     );
     expect(() => loadOperatorConfig(["--bogus", "1"], {})).toThrow(ConfigError);
+    expect(() => loadOperatorConfig(["--retry-max-delay-seconds", "0"], {})).toThrow(
+      /--retry-max-delay-seconds: /,
+    );
     expect(() =>
       loadOperatorConfig(["--renew-deadline-seconds", "1", "--retry-period-seconds", "2"], {}),
     ).toThrow(/renew-deadline-seconds must exceed retry-period-seconds/);

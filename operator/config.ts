@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { defaultImageRepository } from "../controllers/shared/image.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
+import { defaultRetryMaxDelayMs } from "./runtime/rate-limiter.ts";
 import { LOG_LEVELS } from "../plumbing/logger.ts";
 import { nodeSelectorFlag, tolerationsFlag } from "./placement-config.ts";
 
@@ -68,6 +69,9 @@ export const operatorConfigSchema = z
       .describe("JSON array of tolerations added to every workload pod (serving, nearline, bootstrap)"),
     retryQps: z.coerce.number().positive().default(10).describe("overall retry rate of each work queue"),
     retryBurst: z.coerce.number().int().min(1).default(100).describe("retries a work queue may burst"),
+    retryMaxDelaySeconds: seconds(defaultRetryMaxDelayMs / 1000).describe(
+      "longest wait before a failed key is retried (5 ms doubling up to this): a store or broker that comes back is noticed within it",
+    ),
     watchStaleSeconds: seconds(300).describe("/readyz fails when an informer was silent this long"),
     drainSeconds: seconds(25).describe("time reconciles in progress get to finish on SIGTERM"),
     reconcileErrorAfterSeconds: seconds(60).describe(

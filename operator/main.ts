@@ -52,7 +52,11 @@ export async function main(argv: string[]): Promise<number> {
       : undefined,
     watchStaleMs: config.watchStaleSeconds * 1000,
     drainMs: config.drainSeconds * 1000,
-    retry: { qps: config.retryQps, burst: config.retryBurst },
+    retry: {
+      qps: config.retryQps,
+      burst: config.retryBurst,
+      maxDelayMs: config.retryMaxDelaySeconds * 1000,
+    },
     reconcileErrorAfterMs: config.reconcileErrorAfterSeconds * 1000,
   });
   const settings = {

@@ -4,7 +4,8 @@
 // after that delay; thrown -> queued again with per-key exponential back-off. A reconcile that needs
 // the user to act (invalid spec, missing Secret) writes a Stalled condition and returns normally. A
 // key that keeps throwing (failure-streaks.ts) is handed to the definition's reportFailure, which puts
-// the cause in the object's conditions.
+// the cause in the object's conditions, and jude_operator_reconcile_failing is 1 for it until a
+// reconcile succeeds (the chart's JudeReconcileFailing alert reads it).
 import type { Logger } from "../../plumbing/logger.ts";
 import { createControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
@@ -13,7 +14,7 @@ import type { KubeClient } from "./kube-client.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
 import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
-import { RetryRateLimiter } from "./rate-limiter.ts";
+import { RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
 import { WorkQueue } from "./work-queue.ts";
 import type {
   ControllerClient,
@@ -29,8 +30,8 @@ export interface ControllerDependencies {
   cache: InformerCache;
   metrics: OperatorMetrics;
   log: Logger;
-  /** Overall retry rate limit of the work queue. */
-  retry?: { qps: number; burst: number };
+  /** Overall retry rate limit of the work queue, and the cap of a key's back-off. */
+  retry?: RetryOptions;
   /** When failing reconciles are reported on the object (defaultFailurePolicy when absent). */
   failurePolicy?: FailurePolicy;
 }
@@ -56,7 +57,8 @@ export class Controller {
     const name = definition.name;
     const { metrics, cache } = dependencies;
     // Writes are fenced by the leadership signal: a reconcile that goes on after the Lease was lost
-    // (it awaited something else, not its signal) fails at its next write instead of making it.
+    // (it awaited something else, not its signal) fails at its next write instead of making it, and
+    // the Events it emits meanwhile are dropped.
     this.#client = createControllerClient(dependencies.client, cache, name, () =>
       this.#leading?.throwIfAborted(),
     );
@@ -65,6 +67,7 @@ export class Controller {
       component: `jude-operator/${name}`,
       fieldManager: this.#client.fieldManager,
       log: this.#log,
+      fence: () => this.#leading?.throwIfAborted(),
     });
     this.queue = new WorkQueue({
       rateLimiter: new RetryRateLimiter(dependencies.retry ?? {}),
@@ -140,6 +143,7 @@ export class Controller {
       const result = await this.definition.reconcile(context);
       this.queue.forget(key);
       this.#streaks.succeeded(key);
+      metrics.reconcileFailing.remove(failingLabels(name, objectKey));
       if (result?.requeueAfterMs !== undefined) {
         this.queue.addAfter(key, result.requeueAfterMs);
         metrics.reconciles.inc({ controller: name, result: "requeue" });
@@ -166,7 +170,9 @@ export class Controller {
   async #reportIfPersistent(context: ReconcileContext, key: string, error: unknown): Promise<void> {
     const streak = this.#streaks.failed(key, Date.now());
     const report = this.definition.reportFailure;
-    if (streak === undefined || report === undefined) return;
+    if (streak === undefined) return;
+    this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
+    if (report === undefined) return;
     context.log.error(
       { err: error, failures: streak.failures, since: new Date(streak.sinceMs).toISOString() },
       "reconcile keeps failing; reporting it in the object's conditions",
@@ -177,4 +183,9 @@ export class Controller {
       context.log.warn({ err: reportError }, "could not report the failing reconcile on the object");
     }
   }
+}
+
+/** Labels of a resource's jude_operator_reconcile_failing series (its namespace, as the alert reads it). */
+function failingLabels(controller: string, key: ObjectKey) {
+  return { controller, namespace: key.namespace, name: key.name };
 }

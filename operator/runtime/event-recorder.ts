@@ -1,6 +1,9 @@
 // Kubernetes Events (core/v1) on JUDE objects, aggregated the way kubectl shows them: the same
 // reason and message on the same object within ten minutes bumps `count` instead of creating another
-// Event. Recording is best effort: a failure is logged and never fails a reconcile.
+// Event. Recording is best effort: a failure is logged and never fails a reconcile. Events are fenced
+// like every other write: once this replica has lost the Lease (`fence` throws), an Event a reconcile
+// still emits on its way out is dropped, so a deposed leader cannot announce a cutover or a failure
+// that the new leader's status contradicts (or repeat the new leader's Events under its own name).
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../plumbing/logger.ts";
 import type { KubeClient } from "./kube-client.ts";
@@ -20,7 +23,14 @@ interface Recorded {
 /** Creates Events as `component` (the controller name) through `client`. */
 export function createEventRecorder(
   client: KubeClient,
-  options: { component: string; fieldManager: string; log: Logger; now?: () => number },
+  options: {
+    component: string;
+    fieldManager: string;
+    log: Logger;
+    now?: () => number;
+    /** Throws when this replica may no longer write (it lost the Lease); the Event is then dropped. */
+    fence?: () => void;
+  },
 ): EventRecorder {
   const now = options.now ?? Date.now;
   const recorded = new Map<string, Recorded>();
@@ -76,6 +86,12 @@ export function createEventRecorder(
   }
 
   const emit = (object: KubeObject, type: "Normal" | "Warning", reason: string, message: string): void => {
+    try {
+      options.fence?.();
+    } catch (error) {
+      options.log.debug({ err: error, reason }, "not recording an Event: this replica no longer leads");
+      return;
+    }
     record(object, type, reason, message).catch((error: unknown) =>
       options.log.warn({ err: error, reason }, "could not record an Event"),
     );

@@ -17,6 +17,7 @@ import { InformerCache } from "./informer-cache.ts";
 import { KubeClient } from "./kube-client.ts";
 import { LeaderElector, type LeaderElectionOptions } from "./leader-elector.ts";
 import { createOperatorMetrics, type OperatorMetrics } from "./metrics.ts";
+import type { RetryOptions } from "./rate-limiter.ts";
 import type { ControllerDefinition } from "./types.ts";
 
 export interface ManagerOptions {
@@ -31,8 +32,8 @@ export interface ManagerOptions {
   watchStaleMs: number;
   /** How long reconciles in progress may take to finish after shutdown begins. */
   drainMs: number;
-  /** Overall retry rate of each work queue. */
-  retry?: { qps: number; burst: number };
+  /** Overall retry rate of each work queue, and the cap of a failed key's back-off (60 s by default). */
+  retry?: RetryOptions;
   /**
    * A key whose reconciles have failed on every try (at least three) for this long is reported on its
    * object (ControllerDefinition.reportFailure). Default 60 s.

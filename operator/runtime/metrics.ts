@@ -12,6 +12,7 @@ export interface OperatorMetrics {
   queueDepth: Gauge<"controller">;
   queueLatency: Histogram<"controller">;
   queueRetries: Counter<"controller">;
+  reconcileFailing: Gauge<"controller" | "namespace" | "name">;
   watchRestarts: Counter<"resource" | "reason">;
   watchActivityAge: Gauge<"resource">;
   apiRequests: Counter<"verb" | "code">;
@@ -62,6 +63,12 @@ export function createOperatorMetrics(): OperatorMetrics {
       name: "jude_operator_workqueue_retries_total",
       help: "Keys queued again after a failure, with back-off.",
       labelNames: ["controller"],
+      registers,
+    }),
+    reconcileFailing: new Gauge({
+      name: "jude_operator_reconcile_failing",
+      help: "1 while every reconcile of a resource fails (its Ready condition says ReconcileError); the series goes away when one succeeds.",
+      labelNames: ["controller", "namespace", "name"],
       registers,
     }),
     watchRestarts: new Counter({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ExponentialBackoff, RetryRateLimiter, TokenBucket } from "./rate-limiter.ts";
+import { defaultRetryMaxDelayMs, ExponentialBackoff, RetryRateLimiter, TokenBucket } from "./rate-limiter.ts";
 
 describe("per-key exponential back-off", () => {
   it("starts at 5 ms and doubles per failure", () => {
@@ -8,12 +8,20 @@ describe("per-key exponential back-off", () => {
     expect(backoff.failures("ns/a")).toBe(5);
   });
 
-  it("caps at about 16 minutes", () => {
+  it("caps at a minute by default, so a dependency that comes back is retried within it", () => {
     const backoff = new ExponentialBackoff();
+    const delays = Array.from({ length: 40 }, () => backoff.next("ns/a"));
+    // 5 ms doubling: 13 failures (about 41 s of outage) reach 40.96 s; every later retry waits 60 s.
+    expect(delays.slice(10, 15)).toEqual([5_120, 10_240, 20_480, 40_960, 60_000]);
+    expect(delays.slice(14).every((delay) => delay === defaultRetryMaxDelayMs)).toBe(true);
+    expect(defaultRetryMaxDelayMs).toBe(60_000);
+  });
+
+  it("takes client-go's 1000 s cap, or any other, when configured", () => {
+    const backoff = new ExponentialBackoff({ maxMs: 1_000_000 });
     const delays = Array.from({ length: 30 }, () => backoff.next("ns/a"));
-    expect(delays.at(-1)).toBe(1_000_000);
-    expect(Math.max(...delays)).toBe(1_000_000);
     expect(delays[17]).toBe(655_360);
+    expect(Math.max(...delays)).toBe(1_000_000);
   });
 
   it("keeps keys apart and forgets a key after success", () => {
@@ -51,5 +59,25 @@ describe("retry rate limiter", () => {
     expect(limiter.when("ns/a", 0)).toBe(5);
     // The bucket is empty now: a different key's first retry waits for the bucket, not 5 ms.
     expect(limiter.when("ns/b", 0)).toBe(1000);
+  });
+
+  it("caps a key's streak at maxDelayMs and starts over after a success", () => {
+    const limiter = new RetryRateLimiter({ maxDelayMs: 2_000 });
+    let nowMs = 0;
+    const delays = Array.from({ length: 12 }, () => {
+      const delay = limiter.when("ns/a", nowMs);
+      nowMs += delay;
+      return delay;
+    });
+    expect(delays).toEqual([5, 10, 20, 40, 80, 160, 320, 640, 1_280, 2_000, 2_000, 2_000]);
+    limiter.forget("ns/a");
+    expect(limiter.when("ns/a", nowMs)).toBe(5);
+  });
+
+  it("defaults to the one-minute cap", () => {
+    const limiter = new RetryRateLimiter();
+    let last = 0;
+    for (let failure = 0; failure < 30; failure += 1) last = limiter.when("ns/a", failure * 60_000);
+    expect(last).toBe(60_000);
   });
 });

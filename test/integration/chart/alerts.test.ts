@@ -43,6 +43,7 @@ it("renders the alerts the chart documents", () => {
     "JudeNearlineFreshnessHigh",
     "JudeOperatorReconcileErrors",
     "JudePromotionStalled",
+    "JudeReconcileFailing",
     "JudeServingErrors",
     "JudeServingOverloaded",
   ]);
@@ -54,7 +55,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 8 rules found");
+  expect(stdout).toContain("SUCCESS: 9 rules found");
 });
 
 it("passes the promtool rule unit tests", async () => {

@@ -206,6 +206,35 @@ describe("the jude-operator chart", () => {
     ).toThrow(/lease-duration-seconds must exceed renew-deadline-seconds/);
   });
 
+  it("passes the ReconcileError and retry timings to the operator, and refuses what it would refuse", async () => {
+    const argsOf = async (...set: string[]) => {
+      const deployment = (await render(...set)).find(
+        (object) => (object as { kind: string }).kind === "Deployment",
+      ) as { spec: { template: { spec: { containers: Array<{ args: string[] }> } } } };
+      return deployment.spec.template.spec.containers[0]!.args;
+    };
+    const defaults = loadOperatorConfig((await argsOf()).slice(1), {});
+    expect(defaults).toMatchObject({ reconcileErrorAfterSeconds: 60, retryMaxDelaySeconds: 60 });
+    const args = await argsOf("reconcileErrorAfterSeconds=300", "retryMaxDelaySeconds=1000");
+    expect(args).toContain("--reconcile-error-after-seconds=300");
+    expect(loadOperatorConfig(args.slice(1), {})).toMatchObject({
+      reconcileErrorAfterSeconds: 300,
+      retryMaxDelaySeconds: 1000,
+    });
+    const refused = (...set: string[]) =>
+      render(...set).then(
+        () => "rendered",
+        (error: { stderr: string }) => error.stderr,
+      );
+    expect(await refused("reconcileErrorAfterSeconds=0")).toMatch(
+      /\/reconcileErrorAfterSeconds': minimum: got 0, want 1/,
+    );
+    expect(await refused("retryMaxDelaySeconds=0")).toMatch(
+      /\/retryMaxDelaySeconds': minimum: got 0, want 1/,
+    );
+    expect(await refused("reconcileErrorAfterSeconds=soon")).toMatch(/reconcileErrorAfterSeconds/);
+  });
+
   it("keeps the namespace of the operator's own series when Prometheus scrapes it", async () => {
     // jude_promotion_stalled{namespace,model,version} and jude_bootstrap_failed{namespace,name,version}
     // name the resource's namespace; prometheus-operator also attaches the target's namespace, and

@@ -2,7 +2,10 @@
 // real Redis and Kafka: a model whose store (named by its pipeline) does not answer, and a run whose
 // changelog broker does not answer, turn Ready=False / Stalled=True with reason ReconcileError, a
 // one-line message naming the endpoint (never the password in the store URL) and a Warning Event;
-// both recover by themselves once the reference is fixed.
+// both recover by themselves once the reference is fixed. And a model whose own Redis goes down for
+// long (killed and restarted here, never the testbed's) recovers once it returns without waiting out
+// a long back-off: the work queue caps a key's back-off (--retry-max-delay-seconds).
+import type { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
@@ -16,6 +19,7 @@ import {
   installCrds,
   testImages,
 } from "../operator/operator-harness.ts";
+import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { applyObjects, conditionOf, startManager, waitForObject } from "./harness.ts";
 import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
 
@@ -51,13 +55,20 @@ describe("persistent reconcile errors in conditions", () => {
   const suffix = `${process.pid}-${Date.now().toString(36)}`;
   const modelNamespace = `reconcile-error-em-${suffix}`;
   const runNamespace = `reconcile-error-br-${suffix}`;
+  const outageNamespace = `reconcile-error-outage-${suffix}`;
+  /** The longest back-off of the outage namespace's operator: 1 s instead of the 60 s default. */
+  const retryMaxDelayMs = 1_000;
   const stops: (() => Promise<void>)[] = [];
   let topic: string;
+  let redis: OwnedRedis;
+  let outageRegistry: Registry;
 
   beforeAll(async () => {
     await installCrds();
     await createRestrictedNamespace(modelNamespace);
     await createRestrictedNamespace(runNamespace);
+    await createRestrictedNamespace(outageNamespace);
+    redis = await startOwnedRedis();
     topic = uniqueTopic("reconcile-error-jobs");
     await createTopics([topic], 2);
     const settings = { images: testImages, concurrency: 2 };
@@ -75,6 +86,15 @@ describe("persistent reconcile errors in conditions", () => {
         (m) => m.add(bootstrapRunController(settings)),
         options,
       ),
+      startManager(
+        outageNamespace,
+        "reconcile-error-outage",
+        (m) => {
+          outageRegistry = m.metrics.registry;
+          m.add(embeddingModelController(settings));
+        },
+        { ...options, retry: { qps: 10, burst: 100, maxDelayMs: retryMaxDelayMs } },
+      ),
     );
   });
 
@@ -82,6 +102,8 @@ describe("persistent reconcile errors in conditions", () => {
     for (const stop of stops) await stop();
     await deleteNamespace(modelNamespace);
     await deleteNamespace(runNamespace);
+    await deleteNamespace(outageNamespace);
+    await redis?.destroy();
   });
 
   it("marks a model whose store does not answer, without the URL's password, and recovers", async () => {
@@ -151,5 +173,58 @@ describe("persistent reconcile errors in conditions", () => {
 
     await applyObjects(ns, [pipeline("jobs", topic)]);
     await waitForObject<Conditioned>(ns, "bootstraprun/jobs-minilm-v1", "recovered", recovered);
+  });
+
+  it("notices the store's return within the back-off cap, however many tries the outage failed", async () => {
+    const ns = outageNamespace;
+    const own = storeSecret("own-redis");
+    own.stringData = { url: redis.url };
+    await applyObjects(ns, [
+      cpuModel(ns, "shop", { replicas: 1 }),
+      own,
+      pipeline("shop-jobs", topic, (spec) => {
+        spec.modelRef = { name: "shop" };
+        spec.sinks.store.name = `reconcile-error-outage-${suffix}`;
+        spec.sinks.store.urlSecretRef = { name: "own-redis", key: "url" };
+      }),
+    ]);
+    // The model uses its store (it claims it and starts a promotion); then the store goes away.
+    await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "model reconciled with its store", recovered);
+    await redis.kill();
+    await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "ReconcileError", failing);
+    // The alert's series says so too (JudeReconcileFailing), and goes away with the recovery.
+    const failingSeries = async () =>
+      (await outageRegistry.getSingleMetric("jude_operator_reconcile_failing")?.get())?.values.filter(
+        (sample) => sample.labels.namespace === ns && sample.labels.name === "shop",
+      );
+    expect(await failingSeries()).toEqual([
+      { value: 1, labels: { controller: "embedding-model", namespace: ns, name: "shop" } },
+    ]);
+    // A long streak: 15 failed tries (each takes about 10 s here: one reconcile's store commands wait
+    // out the kept connection's reconnects). With client-go's uncapped doubling from 5 ms the next try
+    // would then be 82 s or more away; capped at 1 s, it comes within a second of the store's return.
+    const retries = async () =>
+      (await outageRegistry.getSingleMetric("jude_operator_workqueue_retries_total")?.get())?.values.reduce(
+        (sum, sample) => sum + sample.value,
+        0,
+      ) ?? 0;
+    await waitFor("15 failed tries of the model", async () => (await retries()) >= 15, {
+      timeoutMs: 240_000,
+      intervalMs: 1_000,
+    });
+    await redis.restart();
+    // Well under the 82 s an uncapped back-off would leave (the cap, one reconcile, kubectl's polling).
+    let back: Conditioned | undefined;
+    await waitFor(
+      "recovery within the back-off cap",
+      async () =>
+        recovered((back = await kubectlJson<Conditioned>(["get", "-n", ns, "embeddingmodel/shop"]))),
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    // Nothing of the outage stays in the conditions once the store answers again.
+    for (const type of ["Ready", "Stalled", "Reconciling"])
+      expect(conditionOf(back!, type)?.message ?? "").not.toContain("reconciling has failed");
+    // The series goes when the reconcile that wrote this status returns.
+    await expect.poll(failingSeries, { timeout: 30_000 }).toEqual([]);
   });
 });
