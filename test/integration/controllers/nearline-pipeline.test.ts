@@ -95,6 +95,13 @@ describe("NearlinePipeline controller", () => {
       expect.objectContaining({ version: "minilm-v1", readyReplicas: 2 }),
     ]);
     expect(conditionOf(ready, "Stalled")?.status).toBe("False");
+    // The CRD promises CaughtUp. kwok's pretend pods answer no probe, so no lag is known: the
+    // condition says so (Unknown) rather than being absent or claiming the workers caught up.
+    expect(conditionOf(ready, "CaughtUp")).toMatchObject({
+      status: "Unknown",
+      reason: "WaitingForWorkers",
+      message: expect.stringContaining("version minilm-v1: no worker reported its lag yet"),
+    });
   });
 
   it("rolls the workers when the worker config changes", async () => {
@@ -138,6 +145,7 @@ describe("NearlinePipeline controller", () => {
       /^spec\.entity: EmbeddingModel jude-minilm has no prompt for entity company/,
     );
     expect(conditionOf(stalled, "Ready")?.status).toBe("False");
+    expect(conditionOf(stalled, "CaughtUp")).toMatchObject({ status: "Unknown", reason: "NotMeasured" });
     const deployments = await kubectl([
       "get",
       "deployments",
