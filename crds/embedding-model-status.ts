@@ -21,7 +21,7 @@ export const versionPhase = z.enum([
 export const modelVersionStatus = z.strictObject({
   version: dnsLabel().describe("The embedding version."),
   phase: versionPhase.describe(
-    "Pending, Deploying (serving starting), Bootstrapping, CatchingUp (nearline lag above the gate), AwaitingCutover (gates pass; waiting for approval), Active (readers use it), Draining (previous version during the bake period), Retained (kept for rollback, not served) or Failed.",
+    "Pending, Deploying (serving starting), Bootstrapping, CatchingUp (bootstrapped; waiting for the CaughtUp, CoverageMet or ParityPassed gate), AwaitingCutover (gates pass; waiting for approval), Active (readers use it), Draining (previous version during the bake period), Retained (kept for rollback, not served) or Failed.",
   ),
   modelDigest: z
     .string()
@@ -45,7 +45,9 @@ export const modelVersionStatus = z.strictObject({
     .number()
     .min(0)
     .optional()
-    .describe("Age of the newest changelog event this version's workers have not yet applied."),
+    .describe(
+      "Only while this version is being promoted: the largest freshness p95 (event time to vector written, over the last minute) its nearline workers report in the model's NearlinePipelines, in seconds; what the CaughtUp gate compares with spec.promotion.maxLagSeconds. Unset until a worker reports it.",
+    ),
   activatedTime: z.iso
     .datetime({ offset: true })
     .optional()
