@@ -102,6 +102,10 @@ describe("NearlinePipeline controller", () => {
       reason: "WaitingForWorkers",
       message: expect.stringContaining("version minilm-v1: no worker reported its lag yet"),
     });
+    // What `kubectl get` prints from that status: MODEL, ENTITY, LAG (blank: no figure reported), READY, AGE.
+    expect(await kubectl(["get", "nlp", "jobs", "-n", ns, "--no-headers"])).toMatch(
+      /^jobs\s+jude-minilm\s+job\s+True\s+\d+s\s*$/,
+    );
   });
 
   it("rolls the workers when the worker config changes", async () => {
