@@ -27,7 +27,9 @@ export const modelVersionStatus = z.strictObject({
     .string()
     .regex(sha256Pattern, "must be 64 lower-case hex digits")
     .optional()
-    .describe("SHA-256 of the model file this version serves."),
+    .describe(
+      "The version's spec.model.sha256: the SHA-256 jude fetch-model verified the model file against before the server started. Unset when the spec gives none (the operator does not hash model files).",
+    ),
   readyReplicas: z.int().min(0).optional().describe("Serving replicas that pass their readiness probe."),
   endpoint: z
     .string()

@@ -163,6 +163,28 @@ describe("NearlinePipeline controller", () => {
     expect(deployments.trim()).toBe("");
   });
 
+  it("stalls, naming the field to set, when the model gives no sha256 (nothing ever reports one)", async () => {
+    const ns = harness.namespace;
+    const unpinned = model();
+    (unpinned.metadata as { name: string }).name = "unpinned";
+    delete (unpinned.spec as { model: { sha256?: string } }).model.sha256;
+    await applyObjects(ns, [
+      unpinned,
+      pipeline("unpinned-jobs", topic, (spec) => (spec.modelRef = { name: "unpinned" })),
+    ]);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/unpinned-jobs",
+      "Stalled",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(conditionOf(stalled, "Stalled")).toMatchObject({ reason: "ModelDigestUnknown" });
+    expect(conditionOf(stalled, "Stalled")?.message).toMatch(
+      /^EmbeddingModel unpinned sets no spec\.model\.sha256 for version minilm-v1: /,
+    );
+    expect(conditionOf(stalled, "Reconciling")?.status).toBe("False");
+  });
+
   it("stalls on a missing Secret naming the field, and recovers once it is created", async () => {
     const ns = harness.namespace;
     await applyObjects(ns, [
