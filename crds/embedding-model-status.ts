@@ -36,7 +36,7 @@ export const modelVersionStatus = z.strictObject({
     .max(512)
     .regex(hostPortPattern, "must be host:port")
     .optional()
-    .describe("host:port of the version's gRPC Service."),
+    .describe("host:port of the version's gRPC Service; unset while the version is not served (Retained)."),
   coverage: z
     .number()
     .min(0)
