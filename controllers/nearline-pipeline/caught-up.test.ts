@@ -108,6 +108,20 @@ describe("caughtUpCondition", () => {
       message: "version v1: lag 1 records, freshness p95 0.0s (gate 0s)",
     },
   ];
+  it("a live version whose workers have not started (waiting for its bootstrap's offsets) is not caught up", () => {
+    expect(
+      caughtUpCondition([{ version: "v1", lag: 0 }], gateSeconds, [{ version: "v2", reason: "offsets" }]),
+    ).toEqual({
+      type: "CaughtUp",
+      status: "Unknown",
+      reason: "WaitingForWorkers",
+      message: "version v2: its workers have not started",
+    });
+    expect(
+      caughtUpCondition([{ version: "v1", lag: 9 }], gateSeconds, [{ version: "v2", reason: "offsets" }]),
+    ).toMatchObject({ status: "False", reason: "CatchingUp" });
+  });
+
   for (const testCase of cases)
     it(testCase.name, () => {
       const maxLagSeconds = "maxLagSeconds" in testCase ? testCase.maxLagSeconds : gateSeconds;

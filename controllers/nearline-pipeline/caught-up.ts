@@ -5,18 +5,21 @@
 import type { PipelineVersionStatus } from "../../crds/index.ts";
 import type { ConditionInput } from "../shared/conditions.ts";
 import { caughtUpGate } from "../embedding-model/promotion-gates.ts";
+import type { WaitingVersion } from "./live-versions.ts";
 
 /**
  * CaughtUp from the versions' figures. True when every live version reported its lag and it has
  * nothing left to read or its freshness p95 is within `maxLagSeconds`; False (CatchingUp) when a
- * version is measurably behind; Unknown while a version's workers have not reported their lag
- * (WaitingForWorkers) or no version's workers are measured at all (NotMeasured, e.g. while Stalled).
+ * version is measurably behind; Unknown while a version's workers have not reported their lag or a
+ * live version's workers have not started (`waiting`, e.g. for its bootstrap's offsets:
+ * WaitingForWorkers), or no version is measured at all (NotMeasured, e.g. while Stalled).
  */
 export function caughtUpCondition(
   versions: readonly PipelineVersionStatus[],
   maxLagSeconds: number | undefined,
+  waiting: readonly WaitingVersion[] = [],
 ): ConditionInput {
-  if (versions.length === 0 || maxLagSeconds === undefined)
+  if ((versions.length === 0 && waiting.length === 0) || maxLagSeconds === undefined)
     return {
       type: "CaughtUp",
       status: "Unknown",
@@ -48,12 +51,17 @@ export function caughtUpCondition(
       .join("; ");
   if (behind.length > 0)
     return { type: "CaughtUp", status: "False", reason: "CatchingUp", message: describe(behind) };
-  if (unreported.length > 0)
+  if (unreported.length > 0 || waiting.length > 0)
     return {
       type: "CaughtUp",
       status: "Unknown",
       reason: "WaitingForWorkers",
-      message: describe(unreported),
+      message: [
+        describe(unreported),
+        ...waiting.map((entry) => `version ${entry.version}: its workers have not started`),
+      ]
+        .filter((part) => part !== "")
+        .join("; "),
     };
   return { type: "CaughtUp", status: "True", reason: "CaughtUp", message: describe(judged) };
 }

@@ -111,7 +111,7 @@ export async function reconcileNearlinePipeline(
   const verdict = pipelineStanding(cause, resolved, rollouts);
   const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === activeVersion)?.lag;
-  const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds);
+  const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting);
   await writePipelineStatus(context, raw, verdict, caughtUp, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),
     ...(lag !== undefined ? { lag } : {}),
