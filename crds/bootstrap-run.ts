@@ -158,12 +158,25 @@ export const bootstrapRunSpec = withRules(
 
 /** Counts of a run's work; maintained from the shards' checkpoints. */
 export const bootstrapProgress = z.strictObject({
-  total: z.int().min(0).optional().describe("Records within the watermarks and scope; known once counted."),
+  total: z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "Records in the snapshot: for Kafka the offsets from each partition's start to its watermark (records outside spec.scope included: they are read, and counted processed); for files the lines read, known once every file is done.",
+    ),
   processed: z.int().min(0).optional().describe("Records read so far."),
   embedded: z.int().min(0).optional().describe("Distinct texts embedded."),
   deduplicated: z.int().min(0).optional().describe("Records that reused the vector of an identical text."),
   failed: z.int().min(0).optional().describe("Records that could not be decoded or written."),
-  percent: z.int().min(0).max(100).optional().describe("processed / total, rounded down, in percent."),
+  percent: z
+    .int()
+    .min(0)
+    .max(100)
+    .optional()
+    .describe(
+      "Share of the snapshot the shards have read (Kafka offsets, or bytes of each file), rounded down; 100 only once every shard finished.",
+    ),
 });
 
 /** One partition's end offset captured when the run started. */

@@ -21,20 +21,22 @@ export const versionPhase = z.enum([
 export const modelVersionStatus = z.strictObject({
   version: dnsLabel().describe("The embedding version."),
   phase: versionPhase.describe(
-    "Pending, Deploying (serving starting), Bootstrapping, CatchingUp (nearline lag above the gate), AwaitingCutover (gates pass; waiting for approval), Active (readers use it), Draining (previous version during the bake period), Retained (kept for rollback, not served) or Failed.",
+    "Pending, Deploying (serving starting), Bootstrapping, CatchingUp (bootstrapped; waiting for the CaughtUp, CoverageMet or ParityPassed gate), AwaitingCutover (gates pass; waiting for approval), Active (readers use it), Draining (previous version during the bake period), Retained (kept for rollback, not served) or Failed.",
   ),
   modelDigest: z
     .string()
     .regex(sha256Pattern, "must be 64 lower-case hex digits")
     .optional()
-    .describe("SHA-256 of the model file this version serves."),
+    .describe(
+      "The version's spec.model.sha256: the SHA-256 jude fetch-model verified the model file against before the server started. Unset when the spec gives none (the operator does not hash model files).",
+    ),
   readyReplicas: z.int().min(0).optional().describe("Serving replicas that pass their readiness probe."),
   endpoint: z
     .string()
     .max(512)
     .regex(hostPortPattern, "must be host:port")
     .optional()
-    .describe("host:port of the version's gRPC Service."),
+    .describe("host:port of the version's gRPC Service; unset while the version is not served (Retained)."),
   coverage: z
     .number()
     .min(0)
@@ -45,7 +47,9 @@ export const modelVersionStatus = z.strictObject({
     .number()
     .min(0)
     .optional()
-    .describe("Age of the newest changelog event this version's workers have not yet applied."),
+    .describe(
+      "Only while this version is being promoted: the largest freshness p95 (event time to vector written, over the last minute) its nearline workers report in the model's NearlinePipelines, in seconds; what the CaughtUp gate compares with spec.promotion.maxLagSeconds. Unset until a worker reports it.",
+    ),
   activatedTime: z.iso
     .datetime({ offset: true })
     .optional()

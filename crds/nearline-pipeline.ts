@@ -280,7 +280,7 @@ export const nearlinePipelineStatus = z
     conditions: conditions
       .optional()
       .describe(
-        "Ready, Reconciling and Stalled (kstatus), plus CaughtUp (every live version's lag within the model's gate).",
+        "Ready, Reconciling and Stalled (kstatus), plus CaughtUp: True when every live version's workers reported their lag and have nothing left to read or a freshness p95 within the model's spec.promotion.maxLagSeconds (the rule of the model's CaughtUp gate); False (CatchingUp) naming the versions behind; Unknown while a version's workers have not reported (WaitingForWorkers) or none are measured (NotMeasured).",
       ),
     activeVersion: dnsLabel()
       .optional()

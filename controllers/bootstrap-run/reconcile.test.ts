@@ -199,4 +199,27 @@ describe("reconcileBootstrapRun", () => {
       expect.objectContaining({ type: "Stalled", status: "True", reason: "PipelineNotFound" }),
     );
   });
+
+  it("stalls, capturing nothing, when the model sets no sha256 for the version (nothing else supplies one)", async () => {
+    const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
+    objects.EmbeddingModel = [
+      stored("embedding-model.yaml", "model-uid", (object) => {
+        delete ((object.spec as { model: { sha256?: string } }).model as { sha256?: string }).sha256;
+      }) as KubeObject,
+    ];
+    const calls = await reconcile(objects);
+    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+    expect(status.watermarks).toBeUndefined();
+    expect(status.conditions).toContainEqual(
+      expect.objectContaining({
+        type: "Stalled",
+        status: "True",
+        reason: "ModelDigestUnknown",
+        message: expect.stringMatching(
+          /^EmbeddingModel jude-minilm sets no spec\.model\.sha256 for version minilm-v1: /,
+        ),
+      }),
+    );
+  });
 });

@@ -18,7 +18,7 @@ import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
-import { conditionTime, kstatusConditions } from "../shared/conditions.ts";
+import { conditionTime, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
 import { annotationKeys } from "../shared/labels.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
@@ -170,11 +170,11 @@ async function startRun(
   const waiting = versions.waiting.find((entry) => entry.version === run.spec.modelVersion);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
   if (cause !== undefined || waiting !== undefined || version === undefined || read === undefined) {
-    const verdict = cause ?? {
-      state: "Reconciling",
-      reason: "WaitingForModel",
-      message: waiting?.reason ?? "",
-    };
+    const verdict: Kstatus =
+      cause ??
+      (waiting?.stallReason !== undefined
+        ? { state: "Stalled", reason: waiting.stallReason, message: waiting.reason }
+        : { state: "Reconciling", reason: "WaitingForModel", message: waiting?.reason ?? "" });
     await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
     return undefined;
   }

@@ -18,6 +18,37 @@ import { decidePromotion } from "./promotion.ts";
 const endpoint = (version: string) => `m-${version}.ns.svc:50051`;
 
 describe("status and events of a promotion", () => {
+  it("gives an endpoint only to versions whose Service exists, not to a Retained one", () => {
+    const inputs = promoting({
+      specVersion: "v3",
+      spec: specOf("v3"),
+      store: store("v3", { v3: "complete", v2: "complete" }, { backup: "v2" }),
+      records: [
+        record("v3", { activatedTime: ago(4000), workers: true }),
+        record("v2", { activatedTime: ago(8000), deactivatedTime: ago(601), workers: true }),
+      ],
+      serving: { v3: ready, v2: ready },
+      writersPresent: ["v3"],
+    });
+    const decision = decidePromotion(inputs);
+    expect(decision.serve).toEqual(["v3"]);
+    const status = promotionStatus({
+      generation: 3,
+      previous: undefined,
+      decision,
+      specVersion: "v3",
+      serving: inputs.serving,
+      records: decision.records,
+      endpoint,
+      hasData: true,
+      now,
+    });
+    expect(status.versions?.map((entry) => [entry.version, entry.phase, entry.endpoint])).toEqual([
+      ["v3", "Active", endpoint("v3")],
+      ["v2", "Retained", undefined],
+    ]);
+  });
+
   it("lists each version with its phase, keeps transition times, and moves activeVersion with the flip", () => {
     const waitingInputs = promoting({ serving: { v1: ready, v2: rolling } });
     const waiting = decidePromotion(waitingInputs);

@@ -52,7 +52,8 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
         version,
         phase,
         readyReplicas: input.serving[version]?.readyReplicas ?? 0,
-        endpoint: input.endpoint(version),
+        // Only a served version has a Service; a Retained one's was removed with its workloads.
+        ...(decision.serve.includes(version) ? { endpoint: input.endpoint(version) } : {}),
         ...(digest !== undefined ? { modelDigest: digest } : {}),
         ...(phase === "Active" && input.hasData ? { coverage: 1 } : {}),
         ...(candidate && coverage !== undefined ? { coverage: Math.min(1, coverage) } : {}),

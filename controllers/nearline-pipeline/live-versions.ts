@@ -23,11 +23,22 @@ export interface LiveVersion {
   startOffsets?: readonly PartitionWatermark[] | undefined;
 }
 
+/** A version that cannot be rendered yet, and why. */
+export interface WaitingVersion {
+  version: string;
+  reason: string;
+  /**
+   * Set when only a change of the EmbeddingModel helps: ModelDigestUnknown, the version's spec has no
+   * model.sha256 (nothing else supplies a digest). Unset: the wait ends by itself (offsets captured).
+   */
+  stallReason?: "ModelDigestUnknown";
+}
+
 /** Result of resolving a model's live versions: those ready to render, and those still waiting. */
 export interface ResolvedVersions {
   versions: LiveVersion[];
   /** Versions that cannot be rendered yet, with the reason (e.g. the digest is not known). */
-  waiting: { version: string; reason: string }[];
+  waiting: WaitingVersion[];
 }
 
 /**
@@ -74,20 +85,23 @@ export function resolveLiveVersions(
 }
 
 /**
- * One version resolved from the spec it was made with. Its digest comes from the model's status (what
- * serving verified) or else from the recorded `model.sha256`; without either the version waits.
+ * One version resolved from the spec it was made with. Its digest comes from the model's status or
+ * else from the recorded `model.sha256`. The status carries only that same sha256 (the operator never
+ * hashes a model file: promotion-status.ts), so without it the version cannot run until the model's
+ * spec sets one: a stall, not a wait.
  */
 export function resolveVersion(
   model: EmbeddingModel,
   version: string,
   spec: Pick<RecordedSpec, "model" | "prompts">,
-): LiveVersion | { version: string; reason: string } {
+): LiveVersion | WaitingVersion {
   const observed = model.status?.versions?.find((entry) => entry.version === version);
   const digestHex = observed?.modelDigest ?? spec.model.sha256;
   if (digestHex === undefined)
     return {
       version,
-      reason: `EmbeddingModel ${model.metadata.name} has not reported the model digest of version ${version} yet (set spec.model.sha256 to pin it)`,
+      stallReason: "ModelDigestUnknown",
+      reason: `EmbeddingModel ${model.metadata.name} sets no spec.model.sha256 for version ${version}: nearline workers and bootstrap shards refuse vectors from a server whose model digest differs from it, and the operator does not hash model files; set it to the SHA-256 of the model file`,
     };
   return {
     version,

@@ -177,11 +177,12 @@ describe("pipelineStanding", () => {
       reason: "PromptMissing",
     },
     {
+      // Nothing but the model's spec supplies a digest: only setting spec.model.sha256 helps.
       name: "digest unknown",
       versions: resolveLiveVersions(testModel((object) => setPath(object, "spec.model.sha256", undefined))),
       rollouts: [],
-      state: "Reconciling",
-      reason: "WaitingForModel",
+      state: "Stalled",
+      reason: "ModelDigestUnknown",
     },
     {
       name: "no version live yet (records, none with workers)",

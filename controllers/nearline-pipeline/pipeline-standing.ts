@@ -1,5 +1,6 @@
-// Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix, Reconciling while
-// a version waits for its model digest or its workers roll out, Ready when every live version runs.
+// Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix (a version without a
+// model digest among them), Reconciling while a version waits for its bootstrap's offsets or its
+// workers roll out, Ready when every live version runs.
 import type { Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "./live-versions.ts";
 import type { Rollout } from "./worker-rollout.ts";
@@ -11,6 +12,8 @@ export function pipelineStanding(
   rollouts: ReadonlyMap<string, Rollout>,
 ): Kstatus {
   if (stallCause !== undefined) return stallCause;
+  const stuck = resolved.waiting.find((entry) => entry.stallReason !== undefined);
+  if (stuck !== undefined) return { state: "Stalled", reason: stuck.stallReason!, message: stuck.reason };
   const waiting = resolved.waiting[0];
   if (waiting !== undefined)
     return { state: "Reconciling", reason: "WaitingForModel", message: waiting.reason };

@@ -4,6 +4,7 @@ import { imagesFor } from "../shared/image.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
 import { stored, testNamespace } from "./test-objects.ts";
+import type { WorkerFigures } from "./worker-figures.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
 const key = { namespace: testNamespace, name: "jobs" };
@@ -37,10 +38,30 @@ const retired: KubeObject = {
   },
 };
 
-async function reconcile(objects: Record<string, KubeObject[]>): Promise<RecordedCall[]> {
+async function reconcile(
+  objects: Record<string, KubeObject[]>,
+  probe: () => Promise<WorkerFigures> = async () => ({}),
+): Promise<RecordedCall[]> {
   const { context, calls } = fakeContext(key, objects);
-  await reconcileNearlinePipeline(context, { images, probe: async () => ({}) });
+  await reconcileNearlinePipeline(context, { images, probe });
   return calls;
+}
+
+/** A running worker pod of version minilm-v1 of the jobs pipeline. */
+const workerPod: KubeObject = {
+  kind: "Pod",
+  metadata: {
+    name: "jobs-minilm-v1-nearline-0",
+    namespace: testNamespace,
+    labels: { ...retired.metadata!.labels!, "jude.dev/version": "minilm-v1" },
+  },
+};
+
+/** The conditions of the reconcile's final status write. */
+function writtenConditions(calls: readonly RecordedCall[]) {
+  const write = calls.findLast((call) => call.verb === "applyStatus");
+  if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+  return write.status.conditions as { type: string; status: string; reason: string; message: string }[];
 }
 
 describe("reconcileNearlinePipeline", () => {
@@ -76,6 +97,41 @@ describe("reconcileNearlinePipeline", () => {
       "applyStatus NearlinePipeline/jobs",
       "event Warning ModelNotFound",
     ]);
+  });
+
+  it("reports CaughtUp from the workers' lag against the model's maxLagSeconds", async () => {
+    const objects = {
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+      Secret: [secret],
+      Pod: [workerPod],
+    };
+    const caughtUp = (calls: RecordedCall[]) =>
+      writtenConditions(calls).find((condition) => condition.type === "CaughtUp");
+    expect(caughtUp(await reconcile(objects, async () => ({ lag: new Map([[0, 0]]) })))).toMatchObject({
+      status: "True",
+      reason: "CaughtUp",
+      message: "version minilm-v1: lag 0 records, freshness p95 unknown (gate 30s)",
+    });
+    expect(caughtUp(await reconcile(objects, async () => ({ lag: new Map([[0, 12]]) })))).toMatchObject({
+      status: "False",
+      reason: "CatchingUp",
+    });
+    expect(caughtUp(await reconcile(objects))).toMatchObject({
+      status: "Unknown",
+      reason: "WaitingForWorkers",
+    });
+  });
+
+  it("reports CaughtUp Unknown, not measured, while Stalled", async () => {
+    const calls = await reconcile({
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      Secret: [secret],
+    });
+    expect(writtenConditions(calls).find((condition) => condition.type === "CaughtUp")).toMatchObject({
+      status: "Unknown",
+      reason: "NotMeasured",
+    });
   });
 
   it("does nothing for a pipeline that is gone", async () => {

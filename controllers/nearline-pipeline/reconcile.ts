@@ -1,6 +1,7 @@
 // The NearlinePipeline reconcile: read the pipeline, its model, sibling pipelines and referenced
 // Secrets; decide (stall causes, live versions); apply each live version's worker ConfigMap and
-// Deployment; remove workers of versions no longer live; write status from the workers' own figures.
+// Deployment; remove workers of versions no longer live; write status from the workers' own figures
+// (counters per version, and CaughtUp against the model's lag gate).
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import {
   safeParseBootstrapRun,
@@ -12,13 +13,14 @@ import {
 } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
-import { findCondition, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
+import { findCondition, kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
+import { caughtUpCondition } from "./caught-up.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
 import { workerConsumerGroup } from "./worker-config.ts";
@@ -55,7 +57,7 @@ export async function reconcileNearlinePipeline(
   const parsed = safeParseNearlinePipeline(raw);
   if (!parsed.success) {
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
-    await writePipelineStatus(context, raw, verdict, {});
+    await writePipelineStatus(context, raw, verdict, caughtUpCondition([], undefined), {});
     return;
   }
   const pipeline = parsed.data;
@@ -109,7 +111,8 @@ export async function reconcileNearlinePipeline(
   const verdict = pipelineStanding(cause, resolved, rollouts);
   const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === activeVersion)?.lag;
-  await writePipelineStatus(context, raw, verdict, {
+  const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting);
+  await writePipelineStatus(context, raw, verdict, caughtUp, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
@@ -173,14 +176,15 @@ async function workerFigures(
   return Promise.all(pods.map((pod) => probe(pod, context.signal)));
 }
 
-/** Writes the status, and an Event when the pipeline turns Ready or Stalled. */
+/** Writes the status (kstatus trio and CaughtUp), and an Event when the pipeline turns Ready or Stalled. */
 async function writePipelineStatus(
   context: ReconcileContext,
   raw: KubeObject,
   verdict: Kstatus,
+  caughtUp: ConditionInput,
   fields: Omit<NearlinePipelineStatus, "conditions" | "observedGeneration">,
 ): Promise<void> {
-  await writeStatus(context, raw, fields, kstatusConditions(verdict));
+  await writeStatus(context, raw, fields, [...kstatusConditions(verdict), caughtUp]);
   const previous = (raw.status as NearlinePipelineStatus | undefined)?.conditions;
   const before = findCondition(previous, verdict.state)?.status;
   if (before !== "True" && verdict.state === "Ready")

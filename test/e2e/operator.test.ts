@@ -335,5 +335,17 @@ describe("the operator on the local nodes", () => {
       (pod) => pod.metadata.name === victim!.metadata.name,
     );
     expect(restarted?.status.containerStatuses?.[0]?.restartCount).toBeGreaterThanOrEqual(1);
+
+    // Everything produced is in the store, so the real workers have nothing left to read: each
+    // pipeline's CaughtUp condition, judged from their reported lag, turns True (refreshed every 30 s).
+    for (const name of ["jobs", "member-profiles"]) {
+      await eventually(`NearlinePipeline ${name} CaughtUp`, async () => {
+        const caughtUp = condition(await getObject(`nearlinepipeline/${name}`, namespace), "CaughtUp");
+        return caughtUp?.status === "True";
+      });
+      const caughtUp = condition(await getObject(`nearlinepipeline/${name}`, namespace), "CaughtUp");
+      expect(caughtUp).toMatchObject({ reason: "CaughtUp" });
+      expect(caughtUp?.message).toMatch(/^version v1: lag \d+ records, freshness p95 /);
+    }
   });
 });

@@ -89,6 +89,10 @@ describe("BootstrapRun controller", () => {
       /shard\(s\) 0, 1, 2 have no finished checkpoint/,
     );
     expect(finished.status?.watermarks).toEqual(run.status?.watermarks);
+    // `kubectl get` shows it: VERSION, PHASE, PROGRESS (no shard checkpointed anything), AGE.
+    expect(await kubectl(["get", "br", "jobs-minilm-v1", "-n", ns, "--no-headers"])).toMatch(
+      /^jobs-minilm-v1\s+minilm-v1\s+Failed\s+0\s+\d+s\s*$/,
+    );
   });
 
   it("creates a suspended run's Job suspended, and resumes it", async () => {

@@ -95,6 +95,17 @@ describe("NearlinePipeline controller", () => {
       expect.objectContaining({ version: "minilm-v1", readyReplicas: 2 }),
     ]);
     expect(conditionOf(ready, "Stalled")?.status).toBe("False");
+    // The CRD promises CaughtUp. kwok's pretend pods answer no probe, so no lag is known: the
+    // condition says so (Unknown) rather than being absent or claiming the workers caught up.
+    expect(conditionOf(ready, "CaughtUp")).toMatchObject({
+      status: "Unknown",
+      reason: "WaitingForWorkers",
+      message: expect.stringContaining("version minilm-v1: no worker reported its lag yet"),
+    });
+    // What `kubectl get` prints from that status: MODEL, ENTITY, LAG (blank: no figure reported), READY, AGE.
+    expect(await kubectl(["get", "nlp", "jobs", "-n", ns, "--no-headers"])).toMatch(
+      /^jobs\s+jude-minilm\s+job\s+True\s+\d+s\s*$/,
+    );
   });
 
   it("rolls the workers when the worker config changes", async () => {
@@ -138,6 +149,7 @@ describe("NearlinePipeline controller", () => {
       /^spec\.entity: EmbeddingModel jude-minilm has no prompt for entity company/,
     );
     expect(conditionOf(stalled, "Ready")?.status).toBe("False");
+    expect(conditionOf(stalled, "CaughtUp")).toMatchObject({ status: "Unknown", reason: "NotMeasured" });
     const deployments = await kubectl([
       "get",
       "deployments",
@@ -149,6 +161,28 @@ describe("NearlinePipeline controller", () => {
       "name",
     ]);
     expect(deployments.trim()).toBe("");
+  });
+
+  it("stalls, naming the field to set, when the model gives no sha256 (nothing ever reports one)", async () => {
+    const ns = harness.namespace;
+    const unpinned = model();
+    (unpinned.metadata as { name: string }).name = "unpinned";
+    delete (unpinned.spec as { model: { sha256?: string } }).model.sha256;
+    await applyObjects(ns, [
+      unpinned,
+      pipeline("unpinned-jobs", topic, (spec) => (spec.modelRef = { name: "unpinned" })),
+    ]);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/unpinned-jobs",
+      "Stalled",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(conditionOf(stalled, "Stalled")).toMatchObject({ reason: "ModelDigestUnknown" });
+    expect(conditionOf(stalled, "Stalled")?.message).toMatch(
+      /^EmbeddingModel unpinned sets no spec\.model\.sha256 for version minilm-v1: /,
+    );
+    expect(conditionOf(stalled, "Reconciling")?.status).toBe("False");
   });
 
   it("stalls on a missing Secret naming the field, and recovers once it is created", async () => {

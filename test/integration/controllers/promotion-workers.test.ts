@@ -76,12 +76,20 @@ describe("workers of a promoted version", () => {
       fromBootstrap: true,
     });
     await applyObjects(ns, [{ ...record, metadata: { ...record.metadata, namespace: undefined } }]);
-    await waitForObject<{ status?: { conditions?: { type: string; reason: string }[] } }>(
+    const held = await waitForObject<{
+      status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+    }>(
       ns,
       "nearlinepipeline/jobs",
       "workers held back for the offsets",
       (object) => object.status?.conditions?.some((entry) => entry.reason === "WaitingForModel") === true,
     );
+    // A live version without workers yet is not caught up, whatever the other version's lag.
+    expect(held.status?.conditions?.find((entry) => entry.type === "CaughtUp")).toMatchObject({
+      status: "Unknown",
+      reason: "WaitingForWorkers",
+      message: expect.stringContaining("version minilm-v2: its workers have not started"),
+    });
     const group = workerConsumerGroup(jobs, "minilm-v2");
     expect((await committed(group, topic)).size).toBe(0);
 

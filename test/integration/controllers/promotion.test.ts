@@ -119,8 +119,14 @@ describe("promotion on the API server", () => {
     expect((await readPointer(store)).current).toBe("v1");
     expect(await querySelector()).toBe("v1");
     expect((await status()).activeVersion).toBe("v1");
+    // `kubectl get em` mid-promotion: VERSION v2 desired, ACTIVE v1, READY False (v2 not active yet).
+    const row = () => kubectl(["get", "em", "jobs-model", "-n", namespace, "--no-headers"]);
+    expect(await row()).toMatch(/^jobs-model\s+v2\s+v1\s+False\s+\d+s\s*$/);
     await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
     await until("v2 active", async () => (await status()).activeVersion === "v2");
+    await until("READY True once v2 is active and serving", async () =>
+      /^jobs-model\s+v2\s+v2\s+True\s/.test(await row()),
+    );
     expect((await readPointer(store)).current).toBe("v2");
     expect(await querySelector()).toBe("v2");
     expect(await phaseOf("v1")).toBe("Draining");

@@ -1,0 +1,67 @@
+// The pipeline's CaughtUp condition: every live version's workers within the model's lag gate
+// (spec.promotion.maxLagSeconds), judged from the same figures the EmbeddingModel's CaughtUp promotion
+// gate reads from this status (summed consumer lag, freshness p95), by the same rule, so the two never
+// disagree about one version. Pure.
+import type { PipelineVersionStatus } from "../../crds/index.ts";
+import type { ConditionInput } from "../shared/conditions.ts";
+import { caughtUpGate } from "../embedding-model/promotion-gates.ts";
+import type { WaitingVersion } from "./live-versions.ts";
+
+/**
+ * CaughtUp from the versions' figures. True when every live version reported its lag and it has
+ * nothing left to read or its freshness p95 is within `maxLagSeconds`; False (CatchingUp) when a
+ * version is measurably behind; Unknown while a version's workers have not reported their lag or a
+ * live version's workers have not started (`waiting`, e.g. for its bootstrap's offsets:
+ * WaitingForWorkers), or no version is measured at all (NotMeasured, e.g. while Stalled).
+ */
+export function caughtUpCondition(
+  versions: readonly PipelineVersionStatus[],
+  maxLagSeconds: number | undefined,
+  waiting: readonly WaitingVersion[] = [],
+): ConditionInput {
+  if ((versions.length === 0 && waiting.length === 0) || maxLagSeconds === undefined)
+    return {
+      type: "CaughtUp",
+      status: "Unknown",
+      reason: "NotMeasured",
+      message: "no live version's workers are measured (see the Ready condition)",
+    };
+  const judged = versions.map((entry) => ({
+    version: entry.version,
+    gate: caughtUpGate(
+      entry.version,
+      {
+        pipelines: 1,
+        reporting: entry.lag === undefined ? 0 : 1,
+        ...(entry.lag !== undefined ? { records: entry.lag } : {}),
+        ...(entry.freshnessP95Ms !== undefined ? { freshnessSeconds: entry.freshnessP95Ms / 1000 } : {}),
+      },
+      maxLagSeconds,
+    ),
+  }));
+  const behind = judged.filter((entry) => entry.gate.reason === "CatchingUp");
+  const unreported = judged.filter((entry) => entry.gate.reason === "WaitingForWorkers");
+  const describe = (entries: typeof judged) =>
+    entries
+      .map((entry) =>
+        entry.gate.reason === "WaitingForWorkers"
+          ? `version ${entry.version}: no worker reported its lag yet`
+          : entry.gate.message,
+      )
+      .join("; ");
+  if (behind.length > 0)
+    return { type: "CaughtUp", status: "False", reason: "CatchingUp", message: describe(behind) };
+  if (unreported.length > 0 || waiting.length > 0)
+    return {
+      type: "CaughtUp",
+      status: "Unknown",
+      reason: "WaitingForWorkers",
+      message: [
+        describe(unreported),
+        ...waiting.map((entry) => `version ${entry.version}: its workers have not started`),
+      ]
+        .filter((part) => part !== "")
+        .join("; "),
+    };
+  return { type: "CaughtUp", status: "True", reason: "CaughtUp", message: describe(judged) };
+}
