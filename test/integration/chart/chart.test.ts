@@ -132,6 +132,22 @@ describe("the jude-operator chart", () => {
     ).toBeUndefined();
   });
 
+  it("keeps the CRDs, and so every JUDE resource, on uninstall unless crds.keep is off", async () => {
+    const crds = async (...set: string[]) =>
+      (
+        (await render(...set)) as Array<{
+          kind: string;
+          metadata: { name: string; annotations?: Record<string, string> };
+        }>
+      )
+        .filter((object) => object.kind === "CustomResourceDefinition")
+        .map((crd) => [crd.metadata.name, crd.metadata.annotations?.["helm.sh/resource-policy"]]);
+    const names = ["bootstrapruns.jude.dev", "embeddingmodels.jude.dev", "nearlinepipelines.jude.dev"];
+    expect((await crds()).sort()).toEqual(names.map((name) => [name, "keep"]));
+    expect((await crds("crds.keep=false")).sort()).toEqual(names.map((name) => [name, undefined]));
+    expect(await crds("crds.install=false")).toEqual([]);
+  });
+
   it("grants no wildcard and never writes CRDs or nodes", async () => {
     const roles = (await render()).filter((object) =>
       /Role$/.test((object as { kind: string }).kind),
