@@ -74,6 +74,28 @@ describe("EmbeddingModel builders", () => {
     });
   });
 
+  it("never take the only pod of an accelerated version down before its replacement is ready", () => {
+    const strategy = (model: ReturnType<typeof exampleModel>) =>
+      (byKind(desiredVersionObjects(model, testImages), "Deployment").spec as { strategy: unknown }).strategy;
+    const replaceOneAtATime = { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
+    const surgeFirst = { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+    // The example: a GPU model autoscaled from 2 replicas, so a rollout may dip by one.
+    expect(strategy(exampleModel())).toEqual(replaceOneAtATime);
+    const autoscaledFromOne = exampleModel();
+    autoscaledFromOne.spec.serving.autoscaling!.minReplicas = 1;
+    expect(strategy(autoscaledFromOne)).toEqual(surgeFirst);
+    const fixed = (replicas: number | undefined) => {
+      const model = exampleModel();
+      delete model.spec.serving.autoscaling;
+      if (replicas === undefined) delete model.spec.serving.replicas;
+      else model.spec.serving.replicas = replicas;
+      return model;
+    };
+    expect(strategy(fixed(undefined))).toEqual(surgeFirst);
+    expect(strategy(fixed(1))).toEqual(surgeFirst);
+    expect(strategy(fixed(2))).toEqual(replaceOneAtATime);
+  });
+
   it("leave replicas to the HPA when autoscaling, and render no HPA with fixed replicas", () => {
     const autoscaled = desiredVersionObjects(exampleModel(), testImages);
     expect(byKind(autoscaled, "Deployment").spec?.replicas).toBeUndefined();

@@ -76,10 +76,16 @@ function volumes(model: EmbeddingModel, configMapName: string): V1Volume[] {
 
 /**
  * Accelerators are scarce: with one, replace a pod at a time without a surge pod that may find no free
- * GPU (capacity dips by one during a rollout); on CPU, surge first so capacity never dips.
+ * GPU (capacity dips by one during a rollout); on CPU, surge first so capacity never dips. A version
+ * that may run a single replica surges even with an accelerator: taking its only pod down first would
+ * leave the version with no server at all until the new pod has fetched and loaded the model, and an
+ * operator upgrade (a new image tag) rolls every version at once. Without a free accelerator its new
+ * pod waits Pending while the old one keeps serving.
  */
 function rollout(model: EmbeddingModel): { maxSurge: number; maxUnavailable: number } {
-  return model.spec.serving.accelerator === undefined
+  const { accelerator, autoscaling, replicas } = model.spec.serving;
+  const fewestReplicas = autoscaling === undefined ? (replicas ?? 1) : autoscaling.minReplicas;
+  return accelerator === undefined || fewestReplicas <= 1
     ? { maxSurge: 1, maxUnavailable: 0 }
     : { maxSurge: 0, maxUnavailable: 1 };
 }

@@ -3,7 +3,9 @@
  * charts/jude-operator whose operator really runs on a local node (the image's `jude operator` as a
  * local process, authenticating in-cluster with its ServiceAccount token through the `kubernetes`
  * Service) and reconciles an EmbeddingModel to Ready; `helm upgrade` with a changed value replaces
- * the operator pod; `helm uninstall` removes it. Both namespaces enforce the restricted profile.
+ * the operator pod, and a new image tag rolls the model's Deployment exactly once; `helm uninstall`
+ * removes the operator and leaves the model serving; a reinstall adopts it without rewriting it. Both
+ * namespaces enforce the restricted profile.
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,10 +122,53 @@ describe("the jude-operator chart on the testbed", () => {
     expect(condition(await getObject("embeddingmodel/minilm", watched), "Ready")?.status).toBe("True");
   });
 
-  it("uninstalls cleanly", async () => {
+  it("rolls each workload once to a new image tag, the Lease handed over once", async () => {
+    const servingBefore = (await getObject("deployment/minilm-v1", watched))!;
+    const transitions = async () =>
+      ((await getObject("lease/jude-jude-operator", system))!.spec as Json).leaseTransitions as number;
+    const transitionsBefore = await transitions();
+    await helmRelease("upgrade", [...values, "logLevel=debug", "image.tag=0.1.1"]);
+    const image = (object: Json | undefined) =>
+      (((object?.spec as Json | undefined)?.template as Json | undefined)?.spec as { containers: Json[] })
+        ?.containers[0]?.image;
+    await eventually("the operator and the serving Deployment on the new tag, the model Ready", async () => {
+      const pods = await operatorPods();
+      return (
+        pods.length === 1 &&
+        isReady(pods[0]!) &&
+        image(await getObject("deployment/jude-jude-operator", system)) === "ghcr.io/jude-dev/jude:0.1.1" &&
+        image(await getObject("deployment/minilm-v1", watched)) === "ghcr.io/jude-dev/jude:0.1.1" &&
+        condition(await getObject("embeddingmodel/minilm", watched), "Ready")?.status === "True"
+      );
+    });
+    // One template change (no flip back by an operator of the old release), one handover.
+    expect((await getObject("deployment/minilm-v1", watched))!.metadata).toMatchObject({
+      generation: ((servingBefore.metadata as Json).generation as number) + 1,
+    });
+    expect(await transitions()).toBe(transitionsBefore + 1);
+  });
+
+  it("uninstalls cleanly, leaving the models serving", async () => {
     await helm(["uninstall", release, "--namespace", system, "--wait"]);
     await eventually("the operator's pods gone", async () => (await operatorPods()).length === 0);
     expect(await getObject("deployment/jude-jude-operator", system)).toBeUndefined();
     expect(await helm(["list", "--namespace", system, "-q"])).toBe("");
+    expect(await getObject("embeddingmodel/minilm", watched)).toBeDefined();
+    expect(await getObject("deployment/minilm-v1", watched)).toBeDefined();
+  });
+
+  it("adopts the running model on reinstall without rewriting its Deployment", async () => {
+    const servingBefore = (await getObject("deployment/minilm-v1", watched))!.metadata as Json;
+    // The PDB is applied after the Deployment: once it is back, the new operator has reconciled.
+    await kubectl(["delete", "pdb", "minilm-v1", "-n", watched]);
+    await helmRelease("install", [...values, "logLevel=debug", "image.tag=0.1.1"]);
+    await eventually(
+      "the new operator put the PDB back",
+      async () => (await getObject("pdb/minilm-v1", watched)) !== undefined,
+    );
+    expect((await getObject("deployment/minilm-v1", watched))!.metadata).toMatchObject({
+      generation: servingBefore.generation,
+      resourceVersion: servingBefore.resourceVersion,
+    });
   });
 });

@@ -132,6 +132,22 @@ describe("the jude-operator chart", () => {
     ).toBeUndefined();
   });
 
+  it("keeps the CRDs, and so every JUDE resource, on uninstall unless crds.keep is off", async () => {
+    const crds = async (...set: string[]) =>
+      (
+        (await render(...set)) as Array<{
+          kind: string;
+          metadata: { name: string; annotations?: Record<string, string> };
+        }>
+      )
+        .filter((object) => object.kind === "CustomResourceDefinition")
+        .map((crd) => [crd.metadata.name, crd.metadata.annotations?.["helm.sh/resource-policy"]]);
+    const names = ["bootstrapruns.jude.dev", "embeddingmodels.jude.dev", "nearlinepipelines.jude.dev"];
+    expect((await crds()).sort()).toEqual(names.map((name) => [name, "keep"]));
+    expect((await crds("crds.keep=false")).sort()).toEqual(names.map((name) => [name, undefined]));
+    expect(await crds("crds.install=false")).toEqual([]);
+  });
+
   it("grants no wildcard and never writes CRDs or nodes", async () => {
     const roles = (await render()).filter((object) =>
       /Role$/.test((object as { kind: string }).kind),
@@ -233,6 +249,64 @@ describe("the jude-operator chart", () => {
       /\/retryMaxDelaySeconds': minimum: got 0, want 1/,
     );
     expect(await refused("reconcileErrorAfterSeconds=soon")).toMatch(/reconcileErrorAfterSeconds/);
+  });
+
+  it("replaces operator pods that ignore the Lease when an upgrade turns leader election on", async () => {
+    // No pods needed: the strategy is chosen from the live Deployment's template.
+    const release = await install("election-on", "leaderElection.enabled=false", "replicaCount=0");
+    const upgrade = (value: string) =>
+      helm(["upgrade", release.name, chart, "-n", release.namespace, "--reuse-values", "--set", value]);
+    const strategy = () =>
+      kubectl([
+        "get",
+        "deployment",
+        "election-on-jude-operator",
+        "-n",
+        release.namespace,
+        "-o",
+        "jsonpath={.spec.strategy.type}",
+      ]);
+    expect(await strategy()).toBe("Recreate");
+    // A surge pod would win the free Lease and reconcile beside the pods that never consult it.
+    await upgrade("leaderElection.enabled=true");
+    expect(await strategy()).toBe("Recreate");
+    // From then on every pod takes part in the election: hand over through the Lease.
+    await upgrade("logLevel=debug");
+    expect(await strategy()).toBe("RollingUpdate");
+  });
+
+  it("removes the Roles of namespaces an upgrade no longer watches", async () => {
+    for (const namespace of ["narrowed-a", "narrowed-b"])
+      await kubectl(["create", "namespace", namespace]).catch(() => undefined);
+    const release = await install("narrowed", "watchNamespaces={narrowed-a,narrowed-b}");
+    const roles = async (namespace: string) =>
+      (
+        await kubectl([
+          "get",
+          "roles",
+          "-n",
+          namespace,
+          "-l",
+          `app.kubernetes.io/instance=${release.name}`,
+          "-o",
+          "name",
+        ])
+      ).trim();
+    expect(await roles("narrowed-a")).toBe("role.rbac.authorization.k8s.io/narrowed-jude-operator");
+    await helm([
+      "upgrade",
+      release.name,
+      chart,
+      "-n",
+      release.namespace,
+      "--reuse-values",
+      "--set",
+      "watchNamespaces={narrowed-b}",
+    ]);
+    expect(await roles("narrowed-a")).toBe("");
+    expect(await roles("narrowed-b")).toBe("role.rbac.authorization.k8s.io/narrowed-jude-operator");
+    expect(await can(release, "patch", "deployments.apps", "narrowed-a")).toBe(false);
+    await kubectl(["delete", "namespace", "narrowed-a", "narrowed-b", "--wait=false"]);
   });
 
   it("keeps the namespace of the operator's own series when Prometheus scrapes it", async () => {
