@@ -5,7 +5,7 @@
  * operator writes it.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -146,5 +146,20 @@ describe("kubectl jude on the testbed", () => {
     expect(denied.stderr).toBe(
       `kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it)\n`,
     );
+    // All namespaces: a Role cannot grant that, so the user is not told to ask for one.
+    const deniedEverywhere = await plugin(["status", "-A"], kubeconfig);
+    expect(deniedEverywhere).toMatchObject({
+      code: 1,
+      stderr:
+        "kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n)\n",
+    });
+    // A token the API server does not accept (401) is a credentials problem, not a missing Role.
+    const expired = join(mkdtempSync(join(tmpdir(), "kubectl-jude-")), "config");
+    writeFileSync(expired, readFileSync(kubeconfig, "utf8").replace(token, "not-a-valid-token"));
+    const unauthenticated = await plugin(["status"], expired);
+    expect(unauthenticated).toMatchObject({
+      code: 1,
+      stderr: `kubectl jude: the cluster (${cluster.server}) does not accept the credentials of nobody (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again\n`,
+    });
   });
 });
