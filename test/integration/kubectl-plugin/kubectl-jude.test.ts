@@ -6,6 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -114,6 +115,21 @@ describe("kubectl jude on the testbed", () => {
     expect(model.spec.version).toBe("minilm-v0");
     expect(model.spec.model).toMatchObject({ uri: v0Model.uri, precision: "fp32" });
     expect(model.spec.prompts).toEqual({ job: "Job v0: {{title}}" });
+  });
+
+  it("says a dashboard port is taken instead of dying with a stack trace", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = await plugin(["dashboard", "-n", namespace, "--port", String(port)]);
+      expect(result).toMatchObject({
+        code: 1,
+        stderr: `kubectl jude: port ${port} on 127.0.0.1 is in use: pick another with --port N (--port 0 picks a free one)\n`,
+      });
+    } finally {
+      taken.close();
+    }
   });
 
   it("names a missing model and the user who lacks access", async () => {
