@@ -5,7 +5,7 @@
  * operator writes it.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -115,6 +115,38 @@ describe("kubectl jude on the testbed", () => {
     expect(model.spec.version).toBe("minilm-v0");
     expect(model.spec.model).toMatchObject({ uri: v0Model.uri, precision: "fp32" });
     expect(model.spec.prompts).toEqual({ job: "Job v0: {{title}}" });
+  });
+
+  it("completes model names from the namespace and kubeconfig given on the command line", async () => {
+    // The real kubectl on PATH, as the completion script calls it; bash runs the completion function.
+    const bin = mkdtempSync(join(tmpdir(), "kubectl-jude-bin-"));
+    symlinkSync(requireEnv("JUDE_KUBECTL"), join(bin, "kubectl"));
+    const { stdout: script } = await plugin(["completion", "bash"]);
+    const complete = async (...words: string[]) => {
+      const { stdout } = await execFileAsync(
+        "bash",
+        [
+          "-c",
+          `${script}\nCOMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _kubectl_jude; echo "\${COMPREPLY[*]}"`,
+          "bash",
+          ...words,
+        ],
+        { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: "/nonexistent" } },
+      );
+      return stdout.trim();
+    };
+    const kubeconfig = requireEnv("KUBECONFIG");
+    expect(await complete("kubectl-jude", "approve", "-n", namespace, "--kubeconfig", kubeconfig, "m")).toBe(
+      "minilm",
+    );
+    expect(await complete("kubectl-jude", `--kubeconfig=${kubeconfig}`, "-n", namespace, "status", "")).toBe(
+      "minilm",
+    );
+    expect(await complete("kubectl-jude", "-n", namespace, "")).toBe(
+      "status approve rollback dashboard completion",
+    );
+    expect(await complete("kubectl-jude", "rollback", "minilm", "--t")).toBe("--to");
+    expect(await complete("kubectl-jude", "completion", "")).toBe("bash zsh");
   });
 
   it("says a dashboard port is taken instead of dying with a stack trace", async () => {
