@@ -5,7 +5,7 @@
 import { hasStatus } from "../../../operator/runtime/api-error.ts";
 import type { ListWatcher } from "../../../operator/runtime/list-watcher.ts";
 
-/** What the page says while the API server does not answer: the latest error, and since when. */
+/** What the page says while the watches fail: the latest error, and since when. */
 export interface ApiProblem {
   message: string;
   /** ISO time of the first failure of this outage. */

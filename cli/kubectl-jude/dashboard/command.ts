@@ -34,10 +34,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   hub.subscribe((state) => {
     if (state.apiServer !== undefined && !outage)
       process.stderr.write(
-        `kubectl jude: the API server does not answer (${state.apiServer.message}); the page shows what it last sent, retrying\n`,
+        `kubectl jude: the API server watches fail (${state.apiServer.message}); the page shows the last state received, retrying\n`,
       );
     if (state.apiServer === undefined && outage)
-      process.stderr.write("kubectl jude: the API server answers again; the page is live\n");
+      process.stderr.write("kubectl jude: the API server watches work again; the page is live\n");
     outage = state.apiServer !== undefined;
   });
   await hub.start();

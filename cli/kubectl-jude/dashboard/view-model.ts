@@ -66,8 +66,9 @@ export interface DashboardState {
   namespace?: string;
   generatedAt: string;
   /**
-   * Set while the API server does not answer the watches: the models are then what it last sent,
-   * not live (the watches retry with back-off and clear this once they get through).
+   * Set while the watches of the JUDE kinds fail (the API server gone, or watch not allowed): the
+   * models are then what they last received, not live (the watches retry with back-off and clear
+   * this once they get through).
    */
   apiServer?: ApiProblem;
   models: DashboardModel[];

@@ -50,7 +50,7 @@ function render(state) {
   document.body.dataset.generatedAt = state.generatedAt;
 }
 
-/** The plugin is reachable; says whether the API server behind it answers (else the page is stale). */
+/** The plugin is reachable; says whether its watches of the API server work (else the page is stale). */
 function showConnection(state) {
   if (state.apiServer === undefined) {
     connection.dataset.state = "live";
@@ -60,7 +60,7 @@ function showConnection(state) {
   }
   const since = new Date(state.apiServer.since).toLocaleTimeString();
   connection.dataset.state = "stale";
-  connection.textContent = `API server not answering since ${since}: showing what it last sent`;
+  connection.textContent = `not live since ${since}: the API server watches fail (showing the last state received)`;
   connection.title = state.apiServer.message;
 }
 
