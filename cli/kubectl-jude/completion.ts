@@ -21,7 +21,9 @@ export const completionShells = ["bash", "zsh"];
 /** The completion script for a shell. */
 export function completionScript(shell: string): string {
   if (shell === "bash") return bash();
-  if (shell === "zsh") return `autoload -U +X bashcompinit && bashcompinit\n${bash()}`;
+  // bashcompinit needs compinit's compdef; a zsh without a completion setup has none.
+  if (shell === "zsh")
+    return `(( $+functions[compdef] )) || { autoload -U +X compinit && compinit; }\nautoload -U +X bashcompinit && bashcompinit\n${bash()}`;
   throw new Error(`unsupported shell "${shell}": use bash or zsh`);
 }
 
