@@ -1,6 +1,11 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { explainApiError } from "./cluster.ts";
+import { Cluster, connectionFailure, explainApiError, retryDelayMs } from "./cluster.ts";
 
 const call = {
   verb: "list",
@@ -43,5 +48,127 @@ describe("API errors the plugin explains", () => {
     expect(explainApiError(new Error("connect ECONNREFUSED"), call).message).toBe(
       "cannot reach the cluster (https://k8s:6443): connect ECONNREFUSED",
     );
+  });
+});
+
+describe("API errors the plugin explains (credentials, cluster scope, connection causes)", () => {
+  it("says the credentials were refused on 401, instead of asking for a Role", () => {
+    expect(explainApiError(new ApiException(401, "", {}, {}), call).message).toBe(
+      "the cluster (https://k8s:6443) does not accept the credentials of alice (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again",
+    );
+  });
+
+  it("asks for a ClusterRole when a list across all namespaces is denied (a Role cannot grant it)", () => {
+    const { namespace: _namespace, ...allNamespaces } = call;
+    expect(explainApiError(new ApiException(403, "", {}, {}), allNamespaces).message).toBe(
+      "access denied: alice may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n)",
+    );
+  });
+
+  it("quotes the API server's message for other HTTP failures", () => {
+    const status = { kind: "Status", message: "Too many requests, please try again later." };
+    expect(explainApiError(new ApiException(429, "", status, {}), call).message).toBe(
+      "cannot list embeddingmodels in namespace recs: HTTP 429 (Too many requests, please try again later.)",
+    );
+  });
+
+  it("names the cause fetch keeps behind 'fetch failed' (refused, unknown host, untrusted certificate)", () => {
+    const wrapped = (cause: Error) =>
+      Object.assign(
+        new TypeError("Failed to fetch resource metadata for jude.dev/v1alpha1/EmbeddingModel: fetch failed"),
+        { cause },
+      );
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:6443"), { code: "ECONNREFUSED" });
+    expect(explainApiError(wrapped(refused), call).message).toBe(
+      "cannot reach the cluster (https://k8s:6443): connect ECONNREFUSED 127.0.0.1:6443",
+    );
+    const untrusted = Object.assign(
+      new Error(
+        "unable to verify the first certificate; if the root CA is installed locally, try running Node.js with --use-system-ca",
+      ),
+      { code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
+    );
+    expect(connectionFailure(wrapped(untrusted))).toBe(
+      "the server's TLS certificate is not trusted: unable to verify the first certificate (UNABLE_TO_VERIFY_LEAF_SIGNATURE); check the cluster's certificate-authority in the kubeconfig",
+    );
+  });
+});
+
+describe("retries the API server asks for", () => {
+  it("waits Retry-After on 429 (and on a 5xx that carries it), and never retries other failures", () => {
+    expect(retryDelayMs(new ApiException(429, "", {}, { "retry-after": "2" }))).toBe(2000);
+    expect(retryDelayMs(new ApiException(429, "", {}, {}))).toBe(1000);
+    expect(retryDelayMs(new ApiException(503, "", {}, { "Retry-After": "1" }))).toBe(1000);
+    expect(retryDelayMs(new ApiException(503, "", {}, {}))).toBeUndefined();
+    expect(retryDelayMs(new ApiException(403, "", {}, { "retry-after": "1" }))).toBeUndefined();
+    expect(retryDelayMs(new Error("fetch failed"))).toBeUndefined();
+  });
+
+  it("lists through the 429s an API server answers while a new CRD's watch cache fills", async () => {
+    // An HTTP server in the API server's place: discovery, then two 429s with Retry-After, then the list.
+    let listCalls = 0;
+    const server = createServer((request, response) => {
+      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+        response.writeHead(status, { "content-type": "application/json", ...headers });
+        response.end(JSON.stringify(body));
+      };
+      if (request.url === "/apis/jude.dev/v1alpha1")
+        return json(200, {
+          kind: "APIResourceList",
+          groupVersion: "jude.dev/v1alpha1",
+          resources: ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+            name: `${kind.toLowerCase()}s`,
+            kind,
+            namespaced: true,
+            verbs: ["list"],
+          })),
+        });
+      if (request.url?.startsWith("/apis/jude.dev/v1alpha1/namespaces/recs/")) {
+        if (request.url.includes("/embeddingmodels")) listCalls += 1;
+        if (request.url.includes("/embeddingmodels") && listCalls <= 2)
+          return json(
+            429,
+            { kind: "Status", code: 429, message: "storage is (re)initializing" },
+            { "retry-after": "1" },
+          );
+        return json(200, {
+          kind: "EmbeddingModelList",
+          apiVersion: "jude.dev/v1alpha1",
+          metadata: {},
+          items: [{ metadata: { name: "m" } }],
+        });
+      }
+      json(404, { kind: "Status", code: 404 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-retry-"));
+      const kubeconfig = join(folder, "config");
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Config",
+          clusters: [
+            {
+              name: "c",
+              cluster: {
+                server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+                "insecure-skip-tls-verify": true,
+              },
+            },
+          ],
+          users: [{ name: "u", user: { token: "t" } }],
+          contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+          "current-context": "dev",
+        }),
+      );
+      const cluster = new Cluster({ kubeconfig, maxRetryDelayMs: 50 });
+      const objects = await cluster.readAll("recs");
+      expect(objects.models.map((model) => model.metadata.name)).toEqual(["m"]);
+      expect(listCalls).toBe(3);
+    } finally {
+      server.close();
+    }
   });
 });

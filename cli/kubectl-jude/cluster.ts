@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import {
   apiVersion,
@@ -25,6 +26,8 @@ export class PluginError extends Error {
 export interface ClusterOptions {
   kubeconfig?: string;
   context?: string;
+  /** The longest wait between tries of a call the API server asked to retry (default 5 s). */
+  maxRetryDelayMs?: number;
 }
 
 /** The JUDE objects the plugin reads. */
@@ -44,10 +47,12 @@ const plurals: Record<string, string> = {
 export class Cluster {
   private readonly api: KubernetesObjectApi;
   readonly config: KubeConfig;
+  readonly #maxRetryDelayMs: number;
 
   constructor(options: ClusterOptions) {
     this.config = loadKubeConfig(options);
     this.api = KubernetesObjectApi.makeApiClient(this.config);
+    this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 5_000;
   }
 
   /** The namespace of the current context (default when it names none). */
@@ -69,11 +74,13 @@ export class Cluster {
   /** One EmbeddingModel. */
   async readModel(namespace: string, name: string): Promise<EmbeddingModel> {
     try {
-      return (await this.api.read({
-        apiVersion,
-        kind: "EmbeddingModel",
-        metadata: { name, namespace },
-      })) as unknown as EmbeddingModel;
+      return (await this.#retrying(() =>
+        this.api.read({
+          apiVersion,
+          kind: "EmbeddingModel",
+          metadata: { name, namespace },
+        }),
+      )) as unknown as EmbeddingModel;
     } catch (error) {
       throw this.explain(error, "get", "EmbeddingModel", namespace, name);
     }
@@ -85,15 +92,17 @@ export class Cluster {
       .map(([key, value]) => `${key}=${value}`)
       .join(",");
     try {
-      const list = await this.api.list(
-        "v1",
-        "ConfigMap",
-        namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined, // fieldSelector
-        selector,
+      const list = await this.#retrying(() =>
+        this.api.list(
+          "v1",
+          "ConfigMap",
+          namespace,
+          undefined,
+          undefined,
+          undefined,
+          undefined, // fieldSelector
+          selector,
+        ),
       );
       return list.items.flatMap((item) => parseVersionRecord(item as never) ?? []);
     } catch (error) {
@@ -104,13 +113,15 @@ export class Cluster {
   /** A JSON merge patch of an EmbeddingModel's spec (what a Git commit would change). */
   async patchModelSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
     try {
-      await this.api.patch(
-        { apiVersion, kind: "EmbeddingModel", metadata: { name, namespace }, spec },
-        undefined,
-        undefined,
-        "kubectl-jude",
-        undefined,
-        PatchStrategy.MergePatch,
+      await this.#retrying(() =>
+        this.api.patch(
+          { apiVersion, kind: "EmbeddingModel", metadata: { name, namespace }, spec },
+          undefined,
+          undefined,
+          "kubectl-jude",
+          undefined,
+          PatchStrategy.MergePatch,
+        ),
       );
     } catch (error) {
       throw this.explain(error, "patch", "EmbeddingModel", namespace, name);
@@ -119,10 +130,27 @@ export class Cluster {
 
   private async list<T>(kind: string, namespace: string | undefined): Promise<T[]> {
     try {
-      const list = await this.api.list(apiVersion, kind, namespace);
+      const list = await this.#retrying(() => this.api.list(apiVersion, kind, namespace));
       return list.items as unknown as T[];
     } catch (error) {
       throw this.explain(error, "list", kind, namespace);
+    }
+  }
+
+  /**
+   * Runs an API call again when the API server asks for that (429 Too Many Requests, or a 5xx with
+   * Retry-After), as kubectl does: a freshly installed CRD, or a restarted API server, answers 429
+   * while its watch cache fills. At most `retryAttempts` tries, each wait capped.
+   */
+  async #retrying<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        const delayMs = retryDelayMs(error);
+        if (delayMs === undefined || attempt >= retryAttempts) throw error;
+        await sleep(Math.min(delayMs, this.#maxRetryDelayMs));
+      }
     }
   }
 
@@ -181,6 +209,25 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
   return config;
 }
 
+/** Tries of one API call the API server keeps asking to retry (client-go's limit). */
+export const retryAttempts = 10;
+
+/**
+ * How long the API server asked to wait before trying `error`'s call again (its Retry-After), or
+ * undefined when it is not to be retried: only 429, and a 5xx that carries Retry-After, are.
+ */
+export function retryDelayMs(error: unknown): number | undefined {
+  if (!(error instanceof ApiException)) return undefined;
+  const code = error.code;
+  const header = Object.entries((error.headers ?? {}) as Record<string, string>).find(
+    ([name]) => name.toLowerCase() === "retry-after",
+  )?.[1];
+  const seconds = header === undefined ? Number.NaN : Number(header);
+  if (code === 429) return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 1000;
+  if (code >= 500 && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  return undefined;
+}
+
 /** What the plugin was doing when an API call failed. */
 export interface CallContext {
   verb: string;
@@ -206,11 +253,67 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
     );
   if (code === 404 && call.name !== undefined)
     return new PluginError(`${call.kind} ${call.name} not found ${where}`);
-  if (code === 403 || code === 401)
+  // 401 is about who the user is (a token or certificate the server does not accept), not what a
+  // Role grants: asking for a Role would send the user the wrong way.
+  if (code === 401)
     return new PluginError(
-      `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (ask for a Role that grants it)`,
+      `the cluster (${call.server}) does not accept the credentials of ${call.user} (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again`,
     );
-  if (code !== undefined) return new PluginError(`cannot ${call.verb} ${plural} ${where}: HTTP ${code}`);
-  const reason = error instanceof Error ? error.message : String(error);
-  return new PluginError(`cannot reach the cluster (${call.server}): ${reason}`);
+  if (code === 403)
+    return new PluginError(
+      `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${
+        call.namespace === undefined
+          ? "only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n"
+          : "ask for a Role that grants it"
+      })`,
+    );
+  if (code !== undefined) {
+    const message = statusMessage(error);
+    return new PluginError(
+      `cannot ${call.verb} ${plural} ${where}: HTTP ${code}${message === undefined ? "" : ` (${message})`}`,
+    );
+  }
+  return new PluginError(`cannot reach the cluster (${call.server}): ${connectionFailure(error)}`);
+}
+
+/** The message of the Kubernetes Status an API error carries, if any. */
+function statusMessage(error: unknown): string | undefined {
+  let body = (error as { body?: unknown }).body;
+  if (typeof body === "string")
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  const message = (body as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" && message !== "" ? message : undefined;
+}
+
+const tlsTrustCodes = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+/**
+ * Why a request never got an answer: the innermost cause (fetch reports every failure as "fetch
+ * failed" and keeps the reason — refused, unknown host, untrusted certificate — in `cause`).
+ */
+export function connectionFailure(error: unknown): string {
+  let innermost = error;
+  for (let depth = 0; depth < 8; depth += 1) {
+    const cause = (innermost as { cause?: unknown } | undefined)?.cause;
+    if (cause === undefined || cause === null) break;
+    innermost = cause;
+  }
+  const code = (innermost as { code?: unknown } | undefined)?.code;
+  // Node's own advice about its CA store ("try running Node.js with --use-system-ca") does not apply:
+  // the plugin trusts the kubeconfig's certificate-authority.
+  const message = (innermost instanceof Error ? innermost.message : String(innermost)).split(";")[0]!;
+  if (typeof code === "string" && tlsTrustCodes.has(code))
+    return `the server's TLS certificate is not trusted: ${message} (${code}); check the cluster's certificate-authority in the kubeconfig`;
+  return message;
 }

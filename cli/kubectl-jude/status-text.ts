@@ -42,7 +42,8 @@ function renderModel(model: ModelView): string {
     `EmbeddingModel ${model.namespace}/${model.name}`,
     `  version: ${model.desiredVersion}   active: ${model.activeVersion ?? "(none yet)"}   cutover: ${model.cutover}   ready: ${model.ready}`,
   ];
-  if (model.message !== "") lines.push(`  ${model.message}`);
+  // Stalled is said in words: it needs someone to act, where any other not-ready message means "wait".
+  if (model.message !== "") lines.push(`  ${model.stalled ? "Stalled: " : ""}${model.message}`);
   if (model.versions.length > 0) {
     lines.push("  versions:");
     lines.push(
@@ -63,7 +64,11 @@ function renderModel(model: ModelView): string {
     );
   }
   if (model.promoting) {
-    lines.push(`  promotion ${model.activeVersion} -> ${model.desiredVersion}, gates:`);
+    lines.push(
+      model.activeVersion === undefined
+        ? `  first version ${model.desiredVersion}, gates:`
+        : `  promotion ${model.activeVersion} -> ${model.desiredVersion}, gates:`,
+    );
     for (const gate of model.gates)
       lines.push(`    ${mark(gate.status)} ${gate.type.padEnd(18)} ${gate.message}`.trimEnd());
   }

@@ -54,7 +54,10 @@ export interface ModelView {
   activeVersion?: string;
   cutover: string;
   ready: string;
+  /** Stalled=True: the operator gave up until the spec (or the cluster) changes; someone must act. */
+  stalled: boolean;
   message: string;
+  /** spec.version is not (yet) the active version: the first version too, whose gates also apply. */
   promoting: boolean;
   versions: VersionView[];
   gates: GateView[];
@@ -96,8 +99,9 @@ function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
     ...(activeVersion !== undefined && { activeVersion }),
     cutover: model.spec.promotion?.cutover ?? "Automatic",
     ready: ready?.status ?? "Unknown",
+    stalled: stalled?.status === "True",
     message: (stalled?.status === "True" ? stalled.message : ready?.message) ?? "",
-    promoting: activeVersion !== undefined && activeVersion !== model.spec.version,
+    promoting: activeVersion !== model.spec.version,
     versions: (model.status?.versions ?? []).map((version) => ({ ...version })),
     gates: gateTypes.map((type) => {
       const condition = conditionOf(conditions, type);

@@ -89,4 +89,72 @@ describe("kubectl jude status", () => {
     expect(text).toContain(`    jobs-broken not ready: ${stalledMessage}\n`);
     expect(text).not.toMatch(/^\s+jobs not ready/m);
   });
+
+  it("shows the gates of the first version too, before any version is active", () => {
+    const first = promotingModel();
+    first.spec.version = "minilm-v1";
+    first.status = {
+      conditions: [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "Promoting",
+          message: "promoting minilm-v1: BootstrapComplete: BootstrapRun jobs-minilm-v1 is Running (42%)",
+          lastTransitionTime: "2026-12-01T10:00:00Z",
+        },
+        {
+          type: "BootstrapComplete",
+          status: "False",
+          reason: "Waiting",
+          message: "BootstrapRun jobs-minilm-v1 is Running (42%)",
+          lastTransitionTime: "2026-12-01T10:00:00Z",
+        },
+      ],
+      versions: [{ version: "minilm-v1", phase: "Bootstrapping" }],
+    };
+    const [view] = statusView({ ...objects(), models: [first] });
+    expect(view!.promoting).toBe(true);
+    const text = renderStatus([view!]);
+    expect(text).toContain("active: (none yet)");
+    expect(text).toContain("  first version minilm-v1, gates:\n");
+    expect(text).toMatch(/✗ BootstrapComplete\s+BootstrapRun jobs-minilm-v1 is Running \(42%\)/);
+    // Once it is active, there is no promotion to show.
+    first.status.activeVersion = "minilm-v1";
+    expect(renderStatus(statusView({ ...objects(), models: [first] }))).not.toContain("gates:");
+  });
+
+  it("says a model is Stalled (someone must act), not just not ready", () => {
+    const stalledMessage = "spec.model.uri: scheme ftp is not supported (use pvc://, hf:// or https://)";
+    const stalled = promotingModel();
+    const at = "2026-12-01T10:00:00Z";
+    stalled.status!.conditions = [
+      {
+        type: "Ready",
+        status: "False",
+        reason: "InvalidSpec",
+        message: stalledMessage,
+        lastTransitionTime: at,
+      },
+      {
+        type: "Reconciling",
+        status: "False",
+        reason: "InvalidSpec",
+        message: stalledMessage,
+        lastTransitionTime: at,
+      },
+      {
+        type: "Stalled",
+        status: "True",
+        reason: "InvalidSpec",
+        message: stalledMessage,
+        lastTransitionTime: at,
+      },
+    ];
+    const [view] = statusView({ ...objects(), models: [stalled] });
+    expect(view).toMatchObject({ ready: "False", stalled: true, message: stalledMessage });
+    expect(renderStatus([view!])).toContain(`\n  Stalled: ${stalledMessage}\n`);
+    const [healthy] = statusView(objects());
+    expect(healthy!.stalled).toBe(false);
+    expect(renderStatus([healthy!])).toContain("\n  minilm-v1 is active\n");
+  });
 });

@@ -26,8 +26,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   const hub = new WatchHub({
     config: options.cluster.config,
     ...(options.namespace !== undefined && { namespace: options.namespace }),
-    // Watch restarts are worth a line on the terminal; nothing else is.
-    log: createRootLogger({ component: "kubectl-jude-dashboard", level: "warn" }),
+    // The informers' own lines (a JSON record with a stack for every retry) are not for a terminal:
+    // only errors are logged; an outage is one plain line when it starts and one when it ends.
+    log: createRootLogger({ component: "kubectl-jude-dashboard", level: "error" }),
+  });
+  let outage = false;
+  hub.subscribe((state) => {
+    if (state.apiServer !== undefined && !outage)
+      process.stderr.write(
+        `kubectl jude: the API server watches fail (${state.apiServer.message}); the page shows the last state received, retrying\n`,
+      );
+    if (state.apiServer === undefined && outage)
+      process.stderr.write("kubectl jude: the API server watches work again; the page is live\n");
+    outage = state.apiServer !== undefined;
   });
   await hub.start();
   let server: DashboardServer;

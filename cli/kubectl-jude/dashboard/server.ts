@@ -57,6 +57,20 @@ async function readJson(request: IncomingMessage, limit = 4096): Promise<Record<
   return parsed as Record<string, unknown>;
 }
 
+/** A port the server cannot listen on, as one line that says what to do (not a stack trace). */
+function listenFailure(error: unknown, address: string, port: number): Error {
+  const code = (error as { code?: unknown }).code;
+  if (code === "EADDRINUSE")
+    return new PluginError(
+      `port ${port} on ${address} is in use: pick another with --port N (--port 0 picks a free one)`,
+    );
+  if (code === "EACCES")
+    return new PluginError(
+      `may not listen on port ${port} on ${address} (ports below 1024 need privileges): pick another with --port N`,
+    );
+  return error as Error;
+}
+
 /** Starts the server; resolves once it listens. */
 export async function startDashboardServer(options: DashboardServerOptions): Promise<DashboardServer> {
   const assets = loadAssets();
@@ -127,10 +141,15 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     (options.heartbeatSeconds ?? 15) * 1000,
   );
   heartbeat.unref();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, address, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, address, () => resolve());
+    });
+  } catch (error) {
+    clearInterval(heartbeat);
+    throw listenFailure(error, address, options.port);
+  }
   port = (server.address() as AddressInfo).port;
   return {
     url: `http://${address}:${port}/`,

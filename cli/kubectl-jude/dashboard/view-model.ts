@@ -6,6 +6,7 @@ import type { Condition, EmbeddingModel, NearlinePipeline } from "../../../crds/
 import { approve, rollback } from "../actions.ts";
 import type { JudeObjects } from "../cluster.ts";
 import { gateTypes, statusView, type BootstrapView, type ModelView } from "../status-view.ts";
+import type { ApiProblem } from "./api-health.ts";
 import { buildTimeline, type KubeEvent, type TimelineEntry } from "./timeline.ts";
 
 /** The gates, then the outcome conditions of a promotion (DESIGN section 4). */
@@ -64,6 +65,12 @@ export interface DashboardState {
   /** The namespace watched, or undefined for all. */
   namespace?: string;
   generatedAt: string;
+  /**
+   * Set while the watches of the JUDE kinds fail (the API server gone, or watch not allowed): the
+   * models are then what they last received, not live (the watches retry with back-off and clear
+   * this once they get through).
+   */
+  apiServer?: ApiProblem;
   models: DashboardModel[];
 }
 
@@ -138,7 +145,12 @@ function pipelineView(
 /** The whole page state: one entry per EmbeddingModel, sorted by namespace and name. */
 export function dashboardView(
   objects: WatchedObjects,
-  options: { namespace?: string; now: Date; throughput?: (key: string) => number | undefined },
+  options: {
+    namespace?: string;
+    now: Date;
+    throughput?: (key: string) => number | undefined;
+    apiServer?: ApiProblem;
+  },
 ): DashboardState {
   const throughput = options.throughput ?? (() => undefined);
   const models = statusView(objects).map((view): DashboardModel => {
@@ -209,6 +221,7 @@ export function dashboardView(
   return {
     ...(options.namespace !== undefined && { namespace: options.namespace }),
     generatedAt: options.now.toISOString(),
+    ...(options.apiServer !== undefined && { apiServer: options.apiServer }),
     models,
   };
 }

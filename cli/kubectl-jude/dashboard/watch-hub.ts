@@ -12,6 +12,7 @@ import { apiListWatcher } from "../../../operator/runtime/list-watcher.ts";
 import { resourceTypes, type ResourceType } from "../../../operator/runtime/resource-types.ts";
 import type { KubeObject } from "../../../operator/runtime/types.ts";
 import type { Logger } from "../../../plumbing/logger.ts";
+import { ApiHealth, trackedListWatcher } from "./api-health.ts";
 import { ThroughputTracker } from "./throughput.ts";
 import type { KubeEvent } from "./timeline.ts";
 import { dashboardView, throughputKey, type DashboardState, type OwnedVersionRecord } from "./view-model.ts";
@@ -42,6 +43,7 @@ export class WatchHub {
   >;
   readonly #listeners = new Set<StateListener>();
   readonly #throughput = new ThroughputTracker();
+  readonly #health = new ApiHealth();
   readonly #now: () => number;
   #state: DashboardState | undefined;
   #pending: NodeJS.Timeout | undefined;
@@ -53,26 +55,34 @@ export class WatchHub {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     const client = new KubeClient(options.config);
-    const informer = (type: ResourceType, name: string, labelSelector?: string): Informer =>
-      new Informer({
+    const informer = (
+      type: ResourceType,
+      name: string,
+      options_: { labelSelector?: string; tracked?: boolean } = {},
+    ): Informer => {
+      const listWatcher = apiListWatcher(client, type, {
+        ...(options.namespace !== undefined && { namespace: options.namespace }),
+        ...(options_.labelSelector !== undefined && { labelSelector: options_.labelSelector }),
+      });
+      return new Informer({
         name,
-        listWatcher: apiListWatcher(client, type, {
-          ...(options.namespace !== undefined && { namespace: options.namespace }),
-          ...(labelSelector !== undefined && { labelSelector }),
-        }),
+        listWatcher: options_.tracked
+          ? trackedListWatcher(listWatcher, name, this.#health, () => this.#schedule(), this.#now)
+          : listWatcher,
         log: options.log,
       });
+    };
+    // The JUDE kinds tell the page whether the API server answers; Events and version records do not
+    // (a user who may not read them gets the page without timeline or rollback, not an outage).
     this.#informers = {
-      models: informer(resourceTypes.embeddingModel, "embeddingmodels.jude.dev"),
-      pipelines: informer(resourceTypes.nearlinePipeline, "nearlinepipelines.jude.dev"),
-      bootstrapRuns: informer(resourceTypes.bootstrapRun, "bootstrapruns.jude.dev"),
+      models: informer(resourceTypes.embeddingModel, "embeddingmodels.jude.dev", { tracked: true }),
+      pipelines: informer(resourceTypes.nearlinePipeline, "nearlinepipelines.jude.dev", { tracked: true }),
+      bootstrapRuns: informer(resourceTypes.bootstrapRun, "bootstrapruns.jude.dev", { tracked: true }),
       events: informer(resourceTypes.event, "events"),
       // The operator's record of each version (model, prompts): what a rollback restores.
-      versionRecords: informer(
-        resourceTypes.configMap,
-        "configmaps",
-        `${labelKeys.name}=jude,${labelKeys.component}=version-record`,
-      ),
+      versionRecords: informer(resourceTypes.configMap, "configmaps", {
+        labelSelector: `${labelKeys.name}=jude,${labelKeys.component}=version-record`,
+      }),
     };
     for (const [name, each] of Object.entries(this.#informers))
       each.on((_type, object) => {
@@ -142,6 +152,7 @@ export class WatchHub {
   #compute(): DashboardState {
     const now = this.#now();
     this.#shownRates.clear();
+    const apiServer = this.#health.problem();
     return dashboardView(
       {
         models: this.#informers.models.list() as unknown as EmbeddingModel[],
@@ -152,6 +163,7 @@ export class WatchHub {
       },
       {
         ...(this.#options.namespace !== undefined && { namespace: this.#options.namespace }),
+        ...(apiServer !== undefined && { apiServer }),
         now: new Date(now),
         throughput: (key) => {
           const rate = this.#throughput.rate(key, now);

@@ -5,7 +5,8 @@
  * operator writes it.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -116,6 +117,53 @@ describe("kubectl jude on the testbed", () => {
     expect(model.spec.prompts).toEqual({ job: "Job v0: {{title}}" });
   });
 
+  it("completes model names from the namespace and kubeconfig given on the command line", async () => {
+    // The real kubectl on PATH, as the completion script calls it; bash runs the completion function.
+    const bin = mkdtempSync(join(tmpdir(), "kubectl-jude-bin-"));
+    symlinkSync(requireEnv("JUDE_KUBECTL"), join(bin, "kubectl"));
+    const { stdout: script } = await plugin(["completion", "bash"]);
+    const complete = async (...words: string[]) => {
+      const { stdout } = await execFileAsync(
+        "bash",
+        [
+          "-c",
+          `${script}\nCOMP_WORDS=("$@"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); _kubectl_jude; echo "\${COMPREPLY[*]}"`,
+          "bash",
+          ...words,
+        ],
+        { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, KUBECONFIG: "/nonexistent" } },
+      );
+      return stdout.trim();
+    };
+    const kubeconfig = requireEnv("KUBECONFIG");
+    expect(await complete("kubectl-jude", "approve", "-n", namespace, "--kubeconfig", kubeconfig, "m")).toBe(
+      "minilm",
+    );
+    expect(await complete("kubectl-jude", `--kubeconfig=${kubeconfig}`, "-n", namespace, "status", "")).toBe(
+      "minilm",
+    );
+    expect(await complete("kubectl-jude", "-n", namespace, "")).toBe(
+      "status approve rollback dashboard completion",
+    );
+    expect(await complete("kubectl-jude", "rollback", "minilm", "--t")).toBe("--to");
+    expect(await complete("kubectl-jude", "completion", "")).toBe("bash zsh");
+  });
+
+  it("says a dashboard port is taken instead of dying with a stack trace", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const result = await plugin(["dashboard", "-n", namespace, "--port", String(port)]);
+      expect(result).toMatchObject({
+        code: 1,
+        stderr: `kubectl jude: port ${port} on 127.0.0.1 is in use: pick another with --port N (--port 0 picks a free one)\n`,
+      });
+    } finally {
+      taken.close();
+    }
+  });
+
   it("names a missing model and the user who lacks access", async () => {
     expect(await plugin(["approve", "absent", "-n", namespace])).toMatchObject({
       code: 1,
@@ -146,5 +194,20 @@ describe("kubectl jude on the testbed", () => {
     expect(denied.stderr).toBe(
       `kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it)\n`,
     );
+    // All namespaces: a Role cannot grant that, so the user is not told to ask for one.
+    const deniedEverywhere = await plugin(["status", "-A"], kubeconfig);
+    expect(deniedEverywhere).toMatchObject({
+      code: 1,
+      stderr:
+        "kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n)\n",
+    });
+    // A token the API server does not accept (401) is a credentials problem, not a missing Role.
+    const expired = join(mkdtempSync(join(tmpdir(), "kubectl-jude-")), "config");
+    writeFileSync(expired, readFileSync(kubeconfig, "utf8").replace(token, "not-a-valid-token"));
+    const unauthenticated = await plugin(["status"], expired);
+    expect(unauthenticated).toMatchObject({
+      code: 1,
+      stderr: `kubectl jude: the cluster (${cluster.server}) does not accept the credentials of nobody (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again\n`,
+    });
   });
 });

@@ -50,11 +50,25 @@ function render(state) {
   document.body.dataset.generatedAt = state.generatedAt;
 }
 
+/** The plugin is reachable; says whether its watches of the API server work (else the page is stale). */
+function showConnection(state) {
+  if (state.apiServer === undefined) {
+    connection.dataset.state = "live";
+    connection.textContent = "live";
+    connection.title = "";
+    return;
+  }
+  const since = new Date(state.apiServer.since).toLocaleTimeString();
+  connection.dataset.state = "stale";
+  connection.textContent = `not live since ${since}: the API server watches fail (showing the last state received)`;
+  connection.title = state.apiServer.message;
+}
+
 const events = new EventSource("/api/stream");
 events.addEventListener("state", (message) => {
-  connection.dataset.state = "live";
-  connection.textContent = "live";
-  render(JSON.parse(message.data));
+  const state = JSON.parse(message.data);
+  showConnection(state);
+  render(state);
 });
 events.addEventListener("error", () => {
   connection.dataset.state = "reconnecting";
