@@ -63,4 +63,30 @@ describe("KubeClient", () => {
     expect(connections()).toBe(warm + 1);
     await client.close();
   });
+
+  it("lets a request in flight finish when closed, and aborts one still running after the grace", async () => {
+    const answers: Array<() => void> = [];
+    server = createServer((_request, response) => {
+      response.setHeader("content-type", "application/json");
+      answers.push(() => response.end(JSON.stringify({ metadata: { name: "late" } })));
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const url = `http://127.0.0.1:${port}`;
+    // In flight when close starts, answered within the grace: it completes instead of failing.
+    const client = new KubeClient(agentPerCallConfig(url));
+    const inFlight = client.get("/api/v1/namespaces/a");
+    await new Promise<void>((resolve) => server!.once("request", () => resolve()));
+    const closing = client.close(5_000);
+    setTimeout(() => answers.shift()!(), 50);
+    await expect(inFlight).resolves.toMatchObject({ metadata: { name: "late" } });
+    await closing;
+
+    // Never answered: close returns after the grace, and the request fails.
+    const stuck = new KubeClient(agentPerCallConfig(url));
+    const hanging = stuck.get("/api/v1/namespaces/b");
+    await new Promise<void>((resolve) => server!.once("request", () => resolve()));
+    await stuck.close(50);
+    await expect(hanging).rejects.toThrow(/fetch failed/);
+  });
 });
