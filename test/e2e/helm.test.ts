@@ -124,8 +124,14 @@ describe("the jude-operator chart on the testbed", () => {
 
   it("rolls each workload once to a new image tag, the Lease handed over once", async () => {
     const servingBefore = (await getObject("deployment/minilm-v1", watched))!;
-    const transitions = async () =>
-      ((await getObject("lease/jude-jude-operator", system))!.spec as Json).leaseTransitions as number;
+    const lease = async () => (await getObject("lease/jude-jude-operator", system))!.spec as Json;
+    const transitions = async () => (await lease()).leaseTransitions as number;
+    // A standby is Ready before it leads: the pod of the previous rollout may still be about to take
+    // the Lease its predecessor released. Count from when it holds it.
+    await eventually("the running operator pod holds the Lease", async () => {
+      const pods = await operatorPods();
+      return pods.length === 1 && (await lease()).holderIdentity === pods[0]!.metadata.name;
+    });
     const transitionsBefore = await transitions();
     await helmRelease("upgrade", [...values, "logLevel=debug", "image.tag=0.1.1"]);
     const image = (object: Json | undefined) =>

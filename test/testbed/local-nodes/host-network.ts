@@ -1,7 +1,7 @@
 // The host side of the local pod network (root only): the bridge, the guard routes that keep every
 // pod and Service address on this machine, and one network namespace + veth per pod.
 import { execFileSync } from "node:child_process";
-import { podAddress, podNetns, podVeth, type NetworkPlan } from "./network-plan.ts";
+import { bridgeMac, podAddress, podNetns, podVeth, type NetworkPlan } from "./network-plan.ts";
 
 function ip(...args: string[]): string {
   return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -78,6 +78,9 @@ export function routedCidrs(): string[] {
  */
 export function setupHostNetwork(plan: NetworkPlan): void {
   tryIp("link", "add", plan.bridge, "type", "bridge");
+  // A fixed address: left to itself the bridge takes its lowest port's MAC and changes it when that
+  // pod goes, blackholing the other pods' traffic to the gateway until their ARP entries expire.
+  ip("link", "set", "dev", plan.bridge, "address", bridgeMac(plan));
   tryIp("addr", "add", `${plan.gateway}/24`, "dev", plan.bridge);
   ip("link", "set", plan.bridge, "up");
   tryIp("route", "add", "unreachable", plan.podCidr, "metric", "4000");

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  bridgeMac,
   firstAddress,
   inCidr,
   overlaps,
@@ -22,6 +23,17 @@ describe("local node network plan", () => {
     expect(overlaps(one.serviceCidr, one.podCidr)).toBe(false);
     expect(overlaps(other.serviceCidr, one.serviceCidr)).toBe(false);
     expect(one.gateway).toBe(one.podCidr.replace(".0/24", ".1"));
+  });
+
+  it("gives the bridge a fixed, locally administered unicast MAC per checkout", () => {
+    const one = planNetwork("/work/a/.testbed", []);
+    const other = planNetwork("/work/b/.testbed", []);
+    expect(bridgeMac(one)).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+    expect(bridgeMac(one)).toBe(bridgeMac(planNetwork("/work/a/.testbed", [])));
+    expect(bridgeMac(other)).not.toBe(bridgeMac(one));
+    const first = Number.parseInt(bridgeMac(one).slice(0, 2), 16);
+    expect(first & 0b10).toBe(0b10); // locally administered
+    expect(first & 0b01).toBe(0); // unicast
   });
 
   it("moves on when a range collides with a route of the machine", () => {

@@ -61,6 +61,17 @@ export function podAddress(plan: NetworkPlan, slot: number): string {
   return plan.podCidr.replace(/\.0\/24$/, `.${slot}`);
 }
 
+/**
+ * The bridge's own MAC address: locally administered, unicast, derived from the tag. A Linux bridge
+ * left to itself takes the lowest MAC of its ports and changes it when that port goes, so deleting one
+ * pod would leave every other pod's ARP entry for the gateway pointing at a MAC no longer there, and
+ * their traffic to the API server and the Services blackholed for 30 s and more. Set once, it stays.
+ */
+export function bridgeMac(plan: NetworkPlan): string {
+  const hex = plan.tag.padEnd(6, "0");
+  return `02:6a:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:01`;
+}
+
 /** Name of the network namespace of pod slot `slot`. */
 export function podNetns(plan: NetworkPlan, slot: number): string {
   return `jtb${plan.tag}-${slot}`;
