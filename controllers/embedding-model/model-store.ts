@@ -33,10 +33,22 @@ export class ModelStores {
   readonly #stores = new Map<string, StoreEntry>();
   readonly #entries = new WeakMap<Store, StoreEntry>();
 
-  /** The store `name` at `url`, connected once. */
+  /**
+   * The store `name` at `url`, connected once. While its kept connection is down (it failed and has not
+   * been ready since; ioredis reconnects in the background), this rejects at once naming the store and
+   * the connection's error: a reconcile must not spend seconds per command waiting out reconnects to a
+   * dead Redis, holding a worker that models on healthy stores are queued behind.
+   */
   open(url: string, name: string): Promise<Store> {
     const key = `${name}\u0000${url}`;
     let entry = this.#stores.get(key);
+    if (entry?.client.status === "end") {
+      // Closed for good (ioredis no longer reconnects): start over.
+      this.#stores.delete(key);
+      entry = undefined;
+    }
+    if (entry !== undefined && entry.connection.error !== undefined && entry.client.status !== "ready")
+      return Promise.reject(new Error(`${entry.where} is unreachable`, { cause: entry.connection.error }));
     if (entry === undefined) {
       const where = `store "${name}" at ${endpointOf(url)}`;
       const connection: StoreEntry["connection"] = {};

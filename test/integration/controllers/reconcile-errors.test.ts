@@ -200,9 +200,9 @@ describe("persistent reconcile errors in conditions", () => {
     expect(await failingSeries()).toEqual([
       { value: 1, labels: { controller: "embedding-model", namespace: ns, name: "shop" } },
     ]);
-    // A long streak: 15 failed tries (each takes about 10 s here: one reconcile's store commands wait
-    // out the kept connection's reconnects). With client-go's uncapped doubling from 5 ms the next try
-    // would then be 82 s or more away; capped at 1 s, it comes within a second of the store's return.
+    // A long streak: 15 failed tries (each fails at once: the kept connection is down, see
+    // model-store.test.ts). With client-go's uncapped doubling from 5 ms the next try would then be
+    // 82 s or more away; capped at 1 s, it comes within a second of the store's return.
     const retries = async () =>
       (await outageRegistry.getSingleMetric("jude_operator_workqueue_retries_total")?.get())?.values.reduce(
         (sum, sample) => sum + sample.value,
