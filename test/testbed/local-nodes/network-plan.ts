@@ -72,6 +72,17 @@ export function bridgeMac(plan: NetworkPlan): string {
   return `02:6a:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:01`;
 }
 
+/**
+ * The MAC address of pod slot `slot`'s eth0: the bridge's, with the slot as its last byte (the bridge
+ * keeps 01). Fixed per slot, because the agent hands a deleted pod's address to the next pod: with a
+ * new random MAC, the ARP entries the host (proxy, probes) and the other pods still hold for that
+ * address would send its traffic to the old pod's MAC, lost for 50 s and more until they expire.
+ */
+export function podMac(plan: NetworkPlan, slot: number): string {
+  podAddress(plan, slot); // Checks the slot.
+  return `${bridgeMac(plan).slice(0, -2)}${slot.toString(16).padStart(2, "0")}`;
+}
+
 /** Name of the network namespace of pod slot `slot`. */
 export function podNetns(plan: NetworkPlan, slot: number): string {
   return `jtb${plan.tag}-${slot}`;
