@@ -30,7 +30,8 @@ export class PodWorker {
   #volumePaths = new Map<string, string>();
   #lastVolumeSyncMs = 0;
   #lastStatus = "";
-  #ticking = false;
+  /** The step under way, if any. */
+  #ticking: Promise<void> | undefined;
   readonly #startTime = new Date();
   #lastMemoryCheckMs = 0;
   #terminating: Promise<void> | undefined;
@@ -59,15 +60,21 @@ export class PodWorker {
 
   /** One step of work; overlapping calls are skipped. */
   async tick(nowMs: number): Promise<void> {
-    if (this.#ticking || this.done) return;
-    this.#ticking = true;
+    if (this.#ticking !== undefined || this.done) return;
+    this.#ticking = this.#tickOnce(nowMs);
+    try {
+      await this.#ticking;
+    } finally {
+      this.#ticking = undefined;
+    }
+  }
+
+  async #tickOnce(nowMs: number): Promise<void> {
     try {
       await this.#step(nowMs);
       await this.#pushStatus(nowMs);
     } catch (error) {
       this.context.log(`pod ${this.key}: ${(error as Error).message}`);
-    } finally {
-      this.#ticking = false;
     }
   }
 
@@ -76,7 +83,9 @@ export class PodWorker {
     // Done first: an exit seen while killing must not start the container again.
     this.done = true;
     for (const run of this.runs) if (run.pid !== undefined) signalContainer(run.pid, "SIGKILL");
-    await waitForExit(this.runs);
+    // A step under way (waiting on the API server for a volume) writes the rest of the pod's volumes
+    // when it resumes: the sandbox goes after it, or those files and tmpfs mounts would outlive it.
+    await Promise.all([waitForExit(this.runs), this.#ticking]);
     this.sandbox?.teardown();
     this.sandbox = undefined;
   }
@@ -119,6 +128,8 @@ export class PodWorker {
           if (!run.running) run.waiting = { reason: "CreateContainerConfigError", message: error.message };
         return;
       }
+      // Killed while the volumes were written: start nothing more.
+      if (this.done) return;
     }
     for (const run of this.runs) {
       if (run.launching && run.startedFile !== undefined && existsSync(run.startedFile))
