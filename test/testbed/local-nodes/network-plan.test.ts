@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   bridgeMac,
@@ -45,6 +46,22 @@ describe("local node network plan", () => {
     expect(podMac(one, 2)).not.toBe(podMac(planNetwork("/work/b/.testbed", []), 2));
     expect(podMac(one, 254)).toMatch(/^02:6a:([0-9a-f]{2}:){3}fe$/);
     expect(() => podMac(one, 255)).toThrow(/pod slot 255/);
+  });
+
+  it("derives valid MACs from a second agent's tag too (not hex: see second-agent.sh)", () => {
+    const second = { ...planNetwork("/work/a/.testbed", []), tag: "s1f2e3" };
+    const mac = /^02:6a:([0-9a-f]{2}:){3}[0-9a-f]{2}$/;
+    expect(bridgeMac(second)).toMatch(mac);
+    expect(podMac(second, 7)).toMatch(mac);
+    expect(bridgeMac(second)).not.toBe(bridgeMac({ ...second, tag: "s1f2e4" }));
+    // What second-agent.sh computes in the shell for its bridge.
+    expect(bridgeMac(second)).toBe(
+      `02:6a:${createHash("sha256")
+        .update("s1f2e3")
+        .digest("hex")
+        .slice(0, 6)
+        .replace(/(..)(..)(..)/, "$1:$2:$3")}:01`,
+    );
   });
 
   it("moves on when a range collides with a route of the machine", () => {

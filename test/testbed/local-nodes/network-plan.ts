@@ -68,7 +68,10 @@ export function podAddress(plan: NetworkPlan, slot: number): string {
  * their traffic to the API server and the Services blackholed for 30 s and more. Set once, it stays.
  */
 export function bridgeMac(plan: NetworkPlan): string {
-  const hex = plan.tag.padEnd(6, "0");
+  // A plan's own tag is 6 hex digits; a second agent's (second-agent.sh) is not, and goes through a hash.
+  const hex = /^[0-9a-f]{6}$/.test(plan.tag)
+    ? plan.tag
+    : createHash("sha256").update(plan.tag).digest("hex").slice(0, 6);
   return `02:6a:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:01`;
 }
 
