@@ -20,6 +20,7 @@ import { containerMounts, syncVolumes } from "./volumes.ts";
 
 const volumeResyncMs = 2_000;
 const memoryCheckMs = 1_000;
+const terminationRetryMs = 1_000;
 
 /** One local pod, driven by `tick` from the agent's loop. */
 export class PodWorker {
@@ -35,6 +36,7 @@ export class PodWorker {
   readonly #startTime = new Date();
   #lastMemoryCheckMs = 0;
   #terminating: Promise<void> | undefined;
+  #terminationRetryAtMs = 0;
   /** True once the pod is gone for good (deleted and cleaned up). */
   done = false;
 
@@ -92,10 +94,20 @@ export class PodWorker {
 
   async #step(nowMs: number): Promise<void> {
     if (this.pod.metadata?.deletionTimestamp !== undefined) {
-      if (this.#terminating === undefined) {
-        this.#terminating = terminatePod(this, this.context).then(() => {
-          this.done = true;
-        });
+      if (this.#terminating === undefined && nowMs >= this.#terminationRetryAtMs) {
+        this.#terminating = terminatePod(this, this.context).then(
+          () => {
+            this.done = true;
+          },
+          (error: unknown) => {
+            // The final delete (or the teardown) failed: the API server hung up, throttled, erred.
+            // Unhandled, the rejection would end the agent; a later tick tries again instead (what
+            // is stopped already stays stopped), as the kubelet does.
+            this.context.log(`pod ${this.key}: deleting: ${(error as Error).message}; retrying in 1 s`);
+            this.#terminationRetryAtMs = Date.now() + terminationRetryMs;
+            this.#terminating = undefined;
+          },
+        );
       }
       return;
     }

@@ -27,7 +27,10 @@ const dir = mkdtempSync(join(tmpdir(), "pod-worker-churn-"));
 const logs: string[] = [];
 
 /** A stand-in cluster whose PersistentVolumeClaim lookups answer only when the test says so. */
-function cluster(): { context: AgentContext; claimLookups: (() => void)[] } {
+function cluster(finalizeDeletion: AgentContext["finalizeDeletion"] = async () => undefined): {
+  context: AgentContext;
+  claimLookups: (() => void)[];
+} {
   const claimLookups: (() => void)[] = [];
   const volumeSources: VolumeSources = {
     configMap: () => undefined,
@@ -49,7 +52,7 @@ function cluster(): { context: AgentContext; claimLookups: (() => void)[] } {
     services: () => [],
     headlessAddresses: () => [],
     writeStatus: async () => undefined,
-    finalizeDeletion: async () => undefined,
+    finalizeDeletion,
     log: (message) => logs.push(message),
   };
   return { context, claimLookups };
@@ -131,6 +134,55 @@ describe("local pod worker under churn", () => {
     expect({ podDir: existsSync(podDir), mounts, running: run!.running }).toEqual({
       podDir: false,
       mounts: [],
+      running: false,
+    });
+  });
+
+  it("retries the final delete when the API server fails it once, and the agent lives on", async () => {
+    // A DELETE can fail for a moment (a kept-alive connection the server just closed: "socket hang
+    // up"; 429 or 5xx under load). That must not end the agent (an unhandled rejection would).
+    const deletes: string[] = [];
+    const { context } = cluster(async () => {
+      deletes.push(deletes.length === 0 ? "failed" : "done");
+      if (deletes.length === 1)
+        throw new Error("DELETE /api/v1/namespaces/default/pods/churn: socket hang up");
+    });
+    const pod = podWithClaim();
+    pod.spec!.volumes = [];
+    pod.spec!.containers[0]!.volumeMounts = [];
+    const worker = new PodWorker(context, pod, 3);
+    const [run] = worker.containers;
+    await waitFor("the container to start", async () => {
+      await worker.tick(Date.now());
+      return run!.started;
+    });
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown): void => void rejections.push(reason);
+    process.on("unhandledRejection", onRejection);
+    worker.pod = { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date() } };
+    const deleted = await waitFor(
+      "the pod to be deleted",
+      async () => {
+        await worker.tick(Date.now());
+        return worker.done;
+      },
+      { timeoutMs: 10_000, intervalMs: 100 },
+    ).then(
+      () => true,
+      () => false,
+    );
+    process.off("unhandledRejection", onRejection);
+    expect({
+      deleted,
+      deletes,
+      rejections: rejections.map(String),
+      sandbox: worker.sandbox,
+      running: run!.running,
+    }).toEqual({
+      deleted: true,
+      deletes: ["failed", "done"],
+      rejections: [],
+      sandbox: undefined,
       running: false,
     });
   });
