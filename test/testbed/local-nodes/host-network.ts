@@ -1,7 +1,7 @@
 // The host side of the local pod network (root only): the bridge, the guard routes that keep every
 // pod and Service address on this machine, and one network namespace + veth per pod.
 import { execFileSync } from "node:child_process";
-import { bridgeMac, podAddress, podNetns, podVeth, type NetworkPlan } from "./network-plan.ts";
+import { bridgeMac, podAddress, podMac, podNetns, podVeth, type NetworkPlan } from "./network-plan.ts";
 
 function ip(...args: string[]): string {
   return execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -115,7 +115,21 @@ export function setupPodNetwork(plan: NetworkPlan, slot: number, loopbackPorts: 
   const address = podAddress(plan, slot);
   tryIp("netns", "delete", netns);
   ip("netns", "add", netns);
-  ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns);
+  // eth0's MAC is fixed per slot (see podMac): a new pod at a reused address is reached at once.
+  ip(
+    "link",
+    "add",
+    veth,
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "address",
+    podMac(plan, slot),
+    "netns",
+    netns,
+  );
   ip("link", "set", veth, "master", plan.bridge, "up");
   ip("-n", netns, "addr", "add", `${address}/24`, "dev", "eth0");
   ip("-n", netns, "link", "set", "lo", "up");

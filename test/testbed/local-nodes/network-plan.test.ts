@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   bridgeMac,
@@ -6,6 +7,7 @@ import {
   overlaps,
   planNetwork,
   podAddress,
+  podMac,
   podNetns,
   podVeth,
   serviceCidrFor,
@@ -34,6 +36,32 @@ describe("local node network plan", () => {
     const first = Number.parseInt(bridgeMac(one).slice(0, 2), 16);
     expect(first & 0b10).toBe(0b10); // locally administered
     expect(first & 0b01).toBe(0); // unicast
+  });
+
+  it("gives each pod slot a fixed MAC of its own, never the bridge's", () => {
+    const one = planNetwork("/work/a/.testbed", []);
+    const macs = [...Array(253).keys()].map((index) => podMac(one, index + 2));
+    expect(new Set([...macs, bridgeMac(one)]).size).toBe(254);
+    expect(podMac(one, 2)).toBe(podMac(planNetwork("/work/a/.testbed", []), 2));
+    expect(podMac(one, 2)).not.toBe(podMac(planNetwork("/work/b/.testbed", []), 2));
+    expect(podMac(one, 254)).toMatch(/^02:6a:([0-9a-f]{2}:){3}fe$/);
+    expect(() => podMac(one, 255)).toThrow(/pod slot 255/);
+  });
+
+  it("derives valid MACs from a second agent's tag too (not hex: see second-agent.sh)", () => {
+    const second = { ...planNetwork("/work/a/.testbed", []), tag: "s1f2e3" };
+    const mac = /^02:6a:([0-9a-f]{2}:){3}[0-9a-f]{2}$/;
+    expect(bridgeMac(second)).toMatch(mac);
+    expect(podMac(second, 7)).toMatch(mac);
+    expect(bridgeMac(second)).not.toBe(bridgeMac({ ...second, tag: "s1f2e4" }));
+    // What second-agent.sh computes in the shell for its bridge.
+    expect(bridgeMac(second)).toBe(
+      `02:6a:${createHash("sha256")
+        .update("s1f2e3")
+        .digest("hex")
+        .slice(0, 6)
+        .replace(/(..)(..)(..)/, "$1:$2:$3")}:01`,
+    );
   });
 
   it("moves on when a range collides with a route of the machine", () => {

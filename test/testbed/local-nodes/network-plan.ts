@@ -68,8 +68,22 @@ export function podAddress(plan: NetworkPlan, slot: number): string {
  * their traffic to the API server and the Services blackholed for 30 s and more. Set once, it stays.
  */
 export function bridgeMac(plan: NetworkPlan): string {
-  const hex = plan.tag.padEnd(6, "0");
+  // A plan's own tag is 6 hex digits; a second agent's (second-agent.sh) is not, and goes through a hash.
+  const hex = /^[0-9a-f]{6}$/.test(plan.tag)
+    ? plan.tag
+    : createHash("sha256").update(plan.tag).digest("hex").slice(0, 6);
   return `02:6a:${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:01`;
+}
+
+/**
+ * The MAC address of pod slot `slot`'s eth0: the bridge's, with the slot as its last byte (the bridge
+ * keeps 01). Fixed per slot, because the agent hands a deleted pod's address to the next pod: with a
+ * new random MAC, the ARP entries the host (proxy, probes) and the other pods still hold for that
+ * address would send its traffic to the old pod's MAC, lost for 50 s and more until they expire.
+ */
+export function podMac(plan: NetworkPlan, slot: number): string {
+  podAddress(plan, slot); // Checks the slot.
+  return `${bridgeMac(plan).slice(0, -2)}${slot.toString(16).padStart(2, "0")}`;
 }
 
 /** Name of the network namespace of pod slot `slot`. */

@@ -1,7 +1,19 @@
 // A pod's sandbox: its network namespace and address, and the per-pod files every container shares
 // (/etc/hosts as cluster DNS, resolv.conf, hostname, /tmp). Torn down when the pod ends.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { AgentContext } from "./agent-context.ts";
@@ -66,7 +78,7 @@ export class PodSandbox {
 
   /**
    * Rewrites /etc/hosts when the Services changed. Written in place (same inode), because containers
-   * see it through a bind mount of the file.
+   * see it through a bind mount of the file, and never empty meanwhile (see rewriteInPlace).
    */
   refreshHosts(): void {
     const path = join(this.dir, "etc", "hosts");
@@ -80,7 +92,7 @@ export class PodSandbox {
       this.#context.services(),
       (service) => this.#context.headlessAddresses(service),
     );
-    if (!existsSync(path) || readFileSync(path, "utf8") !== content) writeFileSync(path, content);
+    if (!existsSync(path) || readFileSync(path, "utf8") !== content) rewriteInPlace(path, content);
   }
 
   /** Deletes the namespace, unmounts memory-backed volumes and removes the pod's folder (logs stay). */
@@ -88,6 +100,33 @@ export class PodSandbox {
     teardownPodNetwork(this.#context.plan, this.slot);
     unmountBelow(this.dir);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Replaces a file's content in place (same inode), never leaving it empty or cut short: the new content
+ * goes over the old, padded with blank lines to the old length, and only then is the file truncated to
+ * it. Truncating first (writeFileSync) leaves it empty for a moment, and a name lookup in the pod that
+ * reads /etc/hosts then fails with ENOTFOUND: every pod's hosts file is rewritten whenever a Service
+ * comes or goes anywhere in the cluster.
+ */
+export function rewriteInPlace(path: string, content: string): void {
+  if (!existsSync(path)) {
+    writeFileSync(path, content);
+    return;
+  }
+  const bytes = Buffer.from(content);
+  const fd = openSync(path, "r+");
+  try {
+    const oldSize = fstatSync(fd).size;
+    const padded =
+      oldSize > bytes.length ? Buffer.concat([bytes, Buffer.alloc(oldSize - bytes.length, "\n")]) : bytes;
+    for (let written = 0; written < padded.length;) {
+      written += writeSync(fd, padded, written, padded.length - written, written);
+    }
+    if (oldSize > bytes.length) ftruncateSync(fd, bytes.length);
+  } finally {
+    closeSync(fd);
   }
 }
 

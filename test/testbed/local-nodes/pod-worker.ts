@@ -20,6 +20,7 @@ import { containerMounts, syncVolumes } from "./volumes.ts";
 
 const volumeResyncMs = 2_000;
 const memoryCheckMs = 1_000;
+const terminationRetryMs = 1_000;
 
 /** One local pod, driven by `tick` from the agent's loop. */
 export class PodWorker {
@@ -30,10 +31,12 @@ export class PodWorker {
   #volumePaths = new Map<string, string>();
   #lastVolumeSyncMs = 0;
   #lastStatus = "";
-  #ticking = false;
+  /** The step under way, if any. */
+  #ticking: Promise<void> | undefined;
   readonly #startTime = new Date();
   #lastMemoryCheckMs = 0;
   #terminating: Promise<void> | undefined;
+  #terminationRetryAtMs = 0;
   /** True once the pod is gone for good (deleted and cleaned up). */
   done = false;
 
@@ -59,15 +62,21 @@ export class PodWorker {
 
   /** One step of work; overlapping calls are skipped. */
   async tick(nowMs: number): Promise<void> {
-    if (this.#ticking || this.done) return;
-    this.#ticking = true;
+    if (this.#ticking !== undefined || this.done) return;
+    this.#ticking = this.#tickOnce(nowMs);
+    try {
+      await this.#ticking;
+    } finally {
+      this.#ticking = undefined;
+    }
+  }
+
+  async #tickOnce(nowMs: number): Promise<void> {
     try {
       await this.#step(nowMs);
       await this.#pushStatus(nowMs);
     } catch (error) {
       this.context.log(`pod ${this.key}: ${(error as Error).message}`);
-    } finally {
-      this.#ticking = false;
     }
   }
 
@@ -76,17 +85,29 @@ export class PodWorker {
     // Done first: an exit seen while killing must not start the container again.
     this.done = true;
     for (const run of this.runs) if (run.pid !== undefined) signalContainer(run.pid, "SIGKILL");
-    await waitForExit(this.runs);
+    // A step under way (waiting on the API server for a volume) writes the rest of the pod's volumes
+    // when it resumes: the sandbox goes after it, or those files and tmpfs mounts would outlive it.
+    await Promise.all([waitForExit(this.runs), this.#ticking]);
     this.sandbox?.teardown();
     this.sandbox = undefined;
   }
 
   async #step(nowMs: number): Promise<void> {
     if (this.pod.metadata?.deletionTimestamp !== undefined) {
-      if (this.#terminating === undefined) {
-        this.#terminating = terminatePod(this, this.context).then(() => {
-          this.done = true;
-        });
+      if (this.#terminating === undefined && nowMs >= this.#terminationRetryAtMs) {
+        this.#terminating = terminatePod(this, this.context).then(
+          () => {
+            this.done = true;
+          },
+          (error: unknown) => {
+            // The final delete (or the teardown) failed: the API server hung up, throttled, erred.
+            // Unhandled, the rejection would end the agent; a later tick tries again instead (what
+            // is stopped already stays stopped), as the kubelet does.
+            this.context.log(`pod ${this.key}: deleting: ${(error as Error).message}; retrying in 1 s`);
+            this.#terminationRetryAtMs = Date.now() + terminationRetryMs;
+            this.#terminating = undefined;
+          },
+        );
       }
       return;
     }
@@ -119,6 +140,8 @@ export class PodWorker {
           if (!run.running) run.waiting = { reason: "CreateContainerConfigError", message: error.message };
         return;
       }
+      // Killed while the volumes were written: start nothing more.
+      if (this.done) return;
     }
     for (const run of this.runs) {
       if (run.launching && run.startedFile !== undefined && existsSync(run.startedFile))

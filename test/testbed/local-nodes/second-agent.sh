@@ -54,6 +54,9 @@ up)
   "${X[@]}" iptables -t nat -A POSTROUTING -s 127.0.0.0/8 -o eth0 -j SNAT --to-source "$NODE_IP"
   # What setupHostNetwork does on the host, inside the node namespace.
   "${X[@]}" ip link add "jtb$TAG" type bridge
+  # A fixed MAC, the one bridgeMac gives for this tag (see setupHostNetwork for why).
+  "${X[@]}" ip link set dev "jtb$TAG" address \
+    "$(printf %s "$TAG" | sha256sum | sed -E 's/^(..)(..)(..).*/02:6a:\1:\2:\3:01/')"
   "${X[@]}" ip addr add "$GW/24" dev "jtb$TAG"
   "${X[@]}" ip link set "jtb$TAG" up
   "${X[@]}" ip route add unreachable "$POD_CIDR" metric 4000
