@@ -14,7 +14,11 @@ export const documentationFiles = [
   "controllers/README.md",
   "serving/README.md",
   "pipelines/bootstrap/README.md",
+  "charts/README.md",
   "charts/jude-operator/README.md",
+  "charts/jude-operator/argocd/README.md",
+  "plumbing/README.md",
+  "store/LAYOUT.md",
   "examples/gitops/README.md",
   "examples/quickstart/README.md",
 ] as const;
