@@ -127,7 +127,9 @@ export const servingTls = z.strictObject({
   requireClientCertificate: z
     .boolean()
     .default(false)
-    .describe("Require clients to present a certificate signed by the Secret's ca.crt (mutual TLS)."),
+    .describe(
+      "Mutual TLS (clients present a certificate signed by the Secret's ca.crt): not supported by jude serve yet; true makes the model Stalled until it is set back to false.",
+    ),
 });
 
 /** Bearer-token authentication for the gRPC endpoint. */
