@@ -115,7 +115,7 @@ export const batching = z.strictObject({
     .max(100000)
     .default(512)
     .describe(
-      "Requests a replica admits at once; beyond this it answers RESOURCE_EXHAUSTED at once instead of queueing.",
+      "Inputs (texts, over all calls) a replica holds at once, one permit each; a call that does not get a permit for every input is answered RESOURCE_EXHAUSTED at once instead of queueing.",
     ),
 });
 
