@@ -61,6 +61,16 @@ describe("defaults", () => {
     expect(values.logLevel).toBe("info"); // the operator's default when --log-level is absent
   });
 
+  it("the README's Helm table names every value of values.yaml", () => {
+    const readme = readDocument("README.md");
+    const raw = parse(readFileSync(join(chartDir, "values.yaml"), "utf8")) as Record<string, unknown>;
+    const keys = Object.keys(raw).flatMap((key) =>
+      key === "metrics" ? Object.keys(raw.metrics as object).map((sub) => `metrics.${sub}`) : [key],
+    );
+    expect(keys.length).toBeGreaterThan(20);
+    expect(keys.filter((key) => !new RegExp(`\`${key.replace(".", "\\.")}[\`.]`).test(readme))).toEqual([]);
+  });
+
   it("the README states the operator's flag defaults", () => {
     const readme = readDocument("README.md");
     const flags: Record<string, unknown> = {
