@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: [
-            "{operator,crds,controllers,plumbing,serving,pipelines,store,cli,bench,scripts,test/testbed}/**/*.test.ts",
+            "{operator,crds,controllers,plumbing,serving,pipelines,store,cli,bench,scripts,test/testbed,test/docs}/**/*.test.ts",
           ],
           environment: "node",
         },

@@ -111,7 +111,9 @@ export const bootstrapRunSpec = withRules(
       .int()
       .min(0)
       .optional()
-      .describe("Delete the finished run this long after it succeeds or fails; unset keeps it."),
+      .describe(
+        "Delete the run's Job and its pods this long after the run succeeds or fails (the BootstrapRun and its status stay); unset keeps them.",
+      ),
     activeDeadlineSeconds: z
       .int()
       .min(1)

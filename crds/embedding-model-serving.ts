@@ -115,7 +115,7 @@ export const batching = z.strictObject({
     .max(100000)
     .default(512)
     .describe(
-      "Requests a replica admits at once; beyond this it answers RESOURCE_EXHAUSTED at once instead of queueing.",
+      "Inputs (texts, over all calls) a replica holds at once, one permit each; a call that does not get a permit for every input is answered RESOURCE_EXHAUSTED at once instead of queueing.",
     ),
 });
 
@@ -127,7 +127,9 @@ export const servingTls = z.strictObject({
   requireClientCertificate: z
     .boolean()
     .default(false)
-    .describe("Require clients to present a certificate signed by the Secret's ca.crt (mutual TLS)."),
+    .describe(
+      "Mutual TLS (clients present a certificate signed by the Secret's ca.crt): not supported by jude serve yet; true makes the model Stalled until it is set back to false.",
+    ),
 });
 
 /** Bearer-token authentication for the gRPC endpoint. */

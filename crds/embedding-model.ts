@@ -37,7 +37,7 @@ export const modelArtifact = withRules(
       .regex(artifactUriPattern, "must be an https://host/path, file:///path or pvc://claim/path URI")
       .optional()
       .describe(
-        "Where tokenizer.json is fetched from (same schemes as uri); defaults to tokenizer.json beside the model.",
+        "Where tokenizer.json is read from: file:///path or pvc://claim/path (an https:// tokenizer has no checksum to verify it and stalls the model; ship it in a model archive instead). Defaults to tokenizer.json beside the model.",
       ),
     dimensions: z.int().min(1).max(65536).describe("Length of each embedding vector the model produces."),
     pooling: z

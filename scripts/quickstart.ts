@@ -73,7 +73,7 @@ async function main(): Promise<number> {
   }
   if (options.kind) {
     process.stderr.write(
-      "quickstart: --kind needs Docker and kind, which this machine does not have; see README (Quickstart on kind)\n",
+      "quickstart: --kind is not implemented yet (it would need Docker and kind); run without it on the testbed\n",
     );
     return 2;
   }

@@ -20,7 +20,7 @@ export const quickstartUsage = `usage: npm run quickstart [-- up|down] [--non-in
   --non-interactive   do not wait for Enter between acts; exit after the summary (leaves things up)
   --dashboard-port N  port of the dashboard on 127.0.0.1 (default 3100; 0 picks a free one)
   --namespace NS      namespace of the quickstart objects (default jude-quickstart)
-  --kind              run on a kind cluster (needs Docker and kind; not available on this machine)
+  --kind              not implemented yet (a kind cluster needs Docker and kind); exits 2
 `;
 
 /** Parses the arguments after `npm run quickstart --`. */

@@ -1,0 +1,58 @@
+// The objects and configs shown in the READMEs are what a new engineer copies: each must pass the same
+// schema the API server (through the generated CRDs) or the process reading it applies. An elided
+// checksum ("76edd1…") once made the README's EmbeddingModel fail `kubectl apply`.
+import { describe, expect, it } from "vitest";
+import { parse, parseAllDocuments } from "yaml";
+import { safeParseJudeObject } from "../../crds/index.ts";
+import { bootstrapConfigSchema } from "../../pipelines/bootstrap/config.ts";
+import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
+import { servingConfigSchema } from "../../serving/config.ts";
+import { codeBlocks, documentationFiles, type CodeBlock } from "./markdown.ts";
+
+const yamlBlocks = documentationFiles.flatMap((file) =>
+  codeBlocks(file).filter((block) => block.language === "yaml"),
+);
+
+/** The one YAML block under `heading` in `file`. */
+function blockUnder(file: string, heading: string): CodeBlock {
+  const found = yamlBlocks.filter((block) => block.file === file && block.heading === heading);
+  expect(found, `${file} has one yaml block under "${heading}"`).toHaveLength(1);
+  return found[0]!;
+}
+
+describe("JUDE objects shown in the documentation", () => {
+  const objects = yamlBlocks.flatMap((block) =>
+    parseAllDocuments(block.text)
+      .map((document) => document.toJSON() as { apiVersion?: unknown; kind?: string } | null)
+      .filter((object) => typeof object?.apiVersion === "string" && object.apiVersion.startsWith("jude.dev/"))
+      .map((object) => ({ where: `${block.file} (${block.heading}) ${object!.kind}`, object })),
+  );
+
+  it("are found", () => {
+    expect(objects.length).toBeGreaterThan(0);
+  });
+
+  it.each(objects)("$where is valid", ({ object }) => {
+    const result = safeParseJudeObject(object);
+    expect(result?.success, result?.success === false ? result.error.message : "no parser for its kind").toBe(
+      true,
+    );
+  });
+});
+
+describe("configs shown in the documentation", () => {
+  const configs = [
+    { file: "README.md", heading: "Nearline worker", schema: nearlineConfigSchema },
+    {
+      file: "serving/README.md",
+      heading: "The model directory and the serving config",
+      schema: servingConfigSchema,
+    },
+    { file: "pipelines/bootstrap/README.md", heading: "Config", schema: bootstrapConfigSchema },
+  ] as const;
+
+  it.each(configs)("$file, $heading, passes its schema", ({ file, heading, schema }) => {
+    const result = schema.safeParse(parse(blockUnder(file, heading).text));
+    expect(result.success, result.success ? "" : result.error.message).toBe(true);
+  });
+});

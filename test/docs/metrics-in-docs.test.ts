@@ -1,0 +1,122 @@
+// Every metric the documentation names (in full, as a prefix table row, or shortened to `_suffix` after
+// a full name) is one the code registers, with the labels it is shown with. An operator writing a
+// query or an alert from the README must not find an empty series.
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { bootstrapFailedGauge } from "../../controllers/bootstrap-run/run-metrics.ts";
+import { promotionMetrics } from "../../controllers/embedding-model/promotion-metrics.ts";
+import { createOperatorMetrics } from "../../operator/runtime/metrics.ts";
+import { createBootstrapMetrics, createPipelineMetrics } from "../../pipelines/shared/metrics.ts";
+import { createServingMetrics } from "../../serving/metrics.ts";
+import { createStoreMetrics } from "../../store/metrics.ts";
+import { documentationFiles, paragraphs } from "./markdown.ts";
+
+/** Metric name -> label names, from the registries every process builds. */
+function registeredMetrics(): Map<string, Set<string>> {
+  const controllers = new Registry();
+  promotionMetrics(controllers);
+  bootstrapFailedGauge(controllers);
+  const pipelines = new Registry();
+  createPipelineMetrics(pipelines);
+  createBootstrapMetrics(pipelines);
+  createStoreMetrics(pipelines);
+  const registries = [
+    createOperatorMetrics().registry,
+    createServingMetrics({ inFlight: () => 0, inFlightCalls: () => 0 }).registry,
+    controllers,
+    pipelines,
+  ];
+  const metrics = new Map<string, Set<string>>();
+  for (const registry of registries)
+    for (const metric of registry.getMetricsAsArray()) {
+      const { name, labelNames } = metric as unknown as { name: string; labelNames?: string[] };
+      const labels = new Set(labelNames ?? []);
+      metrics.set(name, labels);
+      if (metric.constructor.name === "Histogram") {
+        metrics.set(`${name}_bucket`, new Set([...labels, "le"]));
+        metrics.set(`${name}_sum`, labels);
+        metrics.set(`${name}_count`, labels);
+      }
+    }
+  return metrics;
+}
+
+/** A metric as a document shows it: its name and the labels written after it. */
+interface Mention {
+  where: string;
+  name: string;
+  labels: string[];
+}
+
+const labelsPattern = String.raw`(?:\{([^}]*)\})?`;
+
+/** Label names in `{a,b="x",...,c}` (values and ellipses dropped). */
+function labelNames(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return text
+    .split(",")
+    .map((label) => label.split("=")[0]!.trim())
+    .filter((label) => /^[a-z_]+$/.test(label));
+}
+
+/** Every metric named in `file`. */
+function mentions(file: string): Mention[] {
+  const found: Mention[] = [];
+  let headingPrefix: string | undefined;
+  for (const paragraph of paragraphs(file)) {
+    const where = `${file}: ${paragraph.slice(0, 60)}…`;
+    // Full names; a name ending in "_" is a prefix, whose table row, paragraph or section (when the
+    // heading names it) lists short names.
+    let lastPart: string | undefined;
+    let prefix = headingPrefix;
+    headingPrefix = undefined;
+    for (const match of paragraph.matchAll(
+      new RegExp(`\\b(jude_[a-z0-9_]*[a-z0-9])(_?)${labelsPattern}`, "g"),
+    )) {
+      if (match[2] === "_") prefix ??= `${match[1]}_`;
+      else {
+        found.push({ where, name: match[1]!, labels: labelNames(match[3]) });
+        lastPart ??= /^jude_[a-z]+/.exec(match[1]!)![0];
+      }
+    }
+    for (const match of paragraph.matchAll(
+      new RegExp(`\`(_[a-z][a-z0-9_]*|[a-z][a-z0-9]*_[a-z0-9_]*)${labelsPattern}\``, "g"),
+    )) {
+      const short = match[1]!;
+      if (short.startsWith("jude_")) continue;
+      if (short.startsWith("_") && lastPart !== undefined)
+        found.push({ where, name: `${lastPart}${short}`, labels: labelNames(match[2]) });
+      else if (!short.startsWith("_") && prefix !== undefined)
+        found.push({ where, name: `${prefix}${short}`, labels: labelNames(match[2]) });
+    }
+    if (paragraph.startsWith("#")) headingPrefix = prefix;
+  }
+  return found;
+}
+
+describe("metrics named in the documentation", () => {
+  const registered = registeredMetrics();
+  const named = documentationFiles.flatMap(mentions);
+
+  it("are found in every part's section", () => {
+    for (const part of ["operator", "serving", "pipeline", "store", "promotion"])
+      expect(
+        named.filter((mention) => mention.name.startsWith(`jude_${part}_`)).length,
+        part,
+      ).toBeGreaterThanOrEqual(5);
+  });
+
+  it("are registered by the code", () => {
+    const unknown = named.filter((mention) => !registered.has(mention.name));
+    expect(unknown.map((mention) => `${mention.name} (${mention.where})`)).toEqual([]);
+  });
+
+  it("carry the labels they are shown with", () => {
+    const wrong = named.flatMap((mention) => {
+      const labels = registered.get(mention.name);
+      const missing = mention.labels.filter((label) => labels !== undefined && !labels.has(label));
+      return missing.length === 0 ? [] : [`${mention.name}{${missing.join(",")}} (${mention.where})`];
+    });
+    expect(wrong).toEqual([]);
+  });
+});
