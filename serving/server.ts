@@ -111,7 +111,11 @@ export async function startEmbeddingServer(
     context,
     health,
   };
-  const grpc = await startGrpcServer({ ...listen, port: config.listen.grpcPort });
+  const grpc = await startGrpcServer({
+    ...listen,
+    port: config.listen.grpcPort,
+    idleConnectionMs: config.limits.grpcIdleConnectionMs,
+  });
   const http = await startHttpServer({ ...listen, port: config.listen.httpPort, metrics });
   logger.info(
     { grpcPort: grpc.port, httpPort: http.port, tls: tls !== undefined, auth: auth !== undefined },
