@@ -60,6 +60,11 @@ export const servingConfigSchema = z
          * Clients reconnect on their next call. Above common load-balancer idle timeouts.
          */
         grpcIdleConnectionMs: z.number().int().min(1000).default(300_000),
+        /**
+         * Longest an HTTP request may take to arrive, body included (408 and the connection closed
+         * beyond it): a slow sender holds part of the shared budget for request bodies until then.
+         */
+        httpRequestTimeoutMs: z.number().int().min(1000).default(30_000),
       })
       .prefault({}),
     backend: z

@@ -116,7 +116,12 @@ export async function startEmbeddingServer(
     port: config.listen.grpcPort,
     idleConnectionMs: config.limits.grpcIdleConnectionMs,
   });
-  const http = await startHttpServer({ ...listen, port: config.listen.httpPort, metrics });
+  const http = await startHttpServer({
+    ...listen,
+    port: config.listen.httpPort,
+    requestTimeoutMs: config.limits.httpRequestTimeoutMs,
+    metrics,
+  });
   logger.info(
     { grpcPort: grpc.port, httpPort: http.port, tls: tls !== undefined, auth: auth !== undefined },
     "listening; loading the model",
