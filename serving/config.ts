@@ -54,6 +54,17 @@ export const servingConfigSchema = z
           .int()
           .min(1024)
           .default(4 * 1024 * 1024),
+        /**
+         * A gRPC connection with no call in progress for this long is closed (GOAWAY), so idle or
+         * abandoned connections cannot pile up (the HTTP side closes idle keep-alives after 65 s).
+         * Clients reconnect on their next call. Above common load-balancer idle timeouts.
+         */
+        grpcIdleConnectionMs: z.number().int().min(1000).default(300_000),
+        /**
+         * Longest an HTTP request may take to arrive, body included (408 and the connection closed
+         * beyond it): a slow sender holds part of the shared budget for request bodies until then.
+         */
+        httpRequestTimeoutMs: z.number().int().min(1000).default(30_000),
       })
       .prefault({}),
     backend: z

@@ -111,8 +111,17 @@ export async function startEmbeddingServer(
     context,
     health,
   };
-  const grpc = await startGrpcServer({ ...listen, port: config.listen.grpcPort });
-  const http = await startHttpServer({ ...listen, port: config.listen.httpPort, metrics });
+  const grpc = await startGrpcServer({
+    ...listen,
+    port: config.listen.grpcPort,
+    idleConnectionMs: config.limits.grpcIdleConnectionMs,
+  });
+  const http = await startHttpServer({
+    ...listen,
+    port: config.listen.httpPort,
+    requestTimeoutMs: config.limits.httpRequestTimeoutMs,
+    metrics,
+  });
   logger.info(
     { grpcPort: grpc.port, httpPort: http.port, tls: tls !== undefined, auth: auth !== undefined },
     "listening; loading the model",

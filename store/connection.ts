@@ -37,11 +37,26 @@ export function parseClusterNodes(list: string): string[] {
     .map((node) => node.trim())
     .filter((node) => node.length > 0);
   for (const node of nodes) {
+    // The list comes from a Secret: a redis:// URL pasted there carries a password, which must not
+    // reach the message (and so the log); what stands before an '@' is masked.
     if (!/^[^:\s]+:\d{1,5}$/.test(node))
-      throw invalidArgument(`cluster node ${JSON.stringify(node)} is not host:port`);
+      throw invalidArgument(`cluster node ${JSON.stringify(node.replace(/^.*@/, "***@"))} is not host:port`);
   }
   if (nodes.length === 0) throw invalidArgument("cluster node list is empty");
   return nodes;
+}
+
+/**
+ * The URL, once it is known to parse: ioredis parses it with `new URL`, whose error keeps the whole URL
+ * (password included) in an `input` property that every log line of the error would print.
+ */
+function parsableUrl(url: string): string {
+  // The forms ioredis accepts: a port number, a Unix socket path, or a URL with or without its scheme.
+  const asUrl = /^rediss?:\/\//i.test(url) ? url : url.startsWith("//") ? `redis:${url}` : `redis://${url}`;
+  if (/^\d+$/.test(url) || (url.startsWith("/") && !url.startsWith("//")) || URL.canParse(asUrl)) return url;
+  throw invalidArgument(
+    "the store URL is not a valid redis:// or rediss:// URL (percent-encode characters such as # / ? @ in its user name and password)",
+  );
 }
 
 /** Opens a client for the target. The caller owns it and must `quit()` it. */
@@ -54,7 +69,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
   };
   const onError = options.onConnectionError ?? (() => undefined);
-  if ("url" in target) return new Redis(target.url, common).on("error", onError);
+  if ("url" in target) return new Redis(parsableUrl(target.url), common).on("error", onError);
   const startupNodes = target.clusterNodes.map((node) => {
     const separator = node.lastIndexOf(":");
     return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };

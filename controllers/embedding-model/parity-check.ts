@@ -28,6 +28,8 @@ export interface ParityTarget {
   /** host:port of the candidate's gRPC Service. */
   endpoint: string;
   token?: string | undefined;
+  /** ca.crt of the candidate's TLS Secret: the serving certificate's private CA (cert-manager's, say). */
+  servingCa?: Buffer | undefined;
   pipelines: readonly NearlinePipeline[];
   secrets: SecretValues;
   /** Keys to sample. */
@@ -45,12 +47,7 @@ export async function measureParity(target: ParityTarget): Promise<ParityObserva
     byPipeline.set(pipeline, [...(byPipeline.get(pipeline) ?? []), sample]);
   }
   const compared: ParitySample[] = [];
-  const client = new EmbeddingClient({
-    address: target.endpoint,
-    deadlineMs: 20_000,
-    ...(target.spec.serving.tls !== undefined ? { tls: true } : {}),
-    ...(target.token !== undefined ? { token: target.token } : {}),
-  });
+  const client = parityClient(target);
   try {
     for (const [pipeline, pipelineSamples] of byPipeline) {
       const texts = await sourceTexts(target, pipeline, pipelineSamples);
@@ -77,6 +74,23 @@ export async function measureParity(target: ParityTarget): Promise<ParityObserva
     modelDigest: target.modelDigest,
     dimensions: target.spec.model.dimensions,
     normalized: target.spec.model.normalize,
+  });
+}
+
+/**
+ * The client of the candidate's Service, as its pipeline workers connect: over TLS when the version
+ * serves TLS, trusting the Secret's ca.crt (system roots only without one), with the bearer token.
+ */
+export function parityClient(
+  target: Pick<ParityTarget, "endpoint" | "spec" | "token" | "servingCa">,
+): EmbeddingClient {
+  return new EmbeddingClient({
+    address: target.endpoint,
+    deadlineMs: 20_000,
+    ...(target.spec.serving.tls !== undefined
+      ? { tls: target.servingCa !== undefined ? { ca: target.servingCa } : true }
+      : {}),
+    ...(target.token !== undefined ? { token: target.token } : {}),
   });
 }
 

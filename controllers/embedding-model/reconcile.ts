@@ -203,9 +203,11 @@ async function withParity(
   const namespace = context.key.namespace;
   const serviceName = servingName(model.metadata.name, model.spec.version);
   const tokenRef = model.spec.serving.auth?.tokenSecretRef;
+  const tlsSecret = model.spec.serving.tls?.secretName;
   const secrets = await readSecrets(context.client, namespace, [
     ...pipelines.flatMap((pipeline) => pipelineSecretNames(pipeline)),
     ...(tokenRef !== undefined ? [tokenRef.name] : []),
+    ...(tlsSecret !== undefined ? [tlsSecret] : []),
   ]);
   const target: ParityTarget = {
     store,
@@ -217,6 +219,8 @@ async function withParity(
       serviceName,
     ),
     token: tokenRef === undefined ? undefined : secrets.get(tokenRef.name)?.get(tokenRef.key)?.toString(),
+    // The workers trust the same key (their serving-ca volume).
+    servingCa: tlsSecret === undefined ? undefined : secrets.get(tlsSecret)?.get("ca.crt"),
     pipelines,
     secrets,
     sampleSize: paritySampleSize,

@@ -21,6 +21,8 @@ export interface GrpcServerOptions {
   port: number;
   tls: { cert: Buffer; key: Buffer } | undefined;
   maxMessageBytes: number;
+  /** A connection without a call for this long is closed; grpc-js keeps idle ones forever by default. */
+  idleConnectionMs: number;
   context: CallContext;
   health: HealthState;
 }
@@ -39,6 +41,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     // Oversized requests are refused by grpc-js with RESOURCE_EXHAUSTED before they are buffered.
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
+    "grpc.max_connection_idle_ms": options.idleConnectionMs,
   });
   server.addService(withLenientDecoding(protos.embedding.service), embeddingServiceHandlers(options.context));
   server.addService(withLenientDecoding(protos.teiEmbed.service), teiEmbedHandlers(options.context));

@@ -22,6 +22,12 @@ export interface HttpServerOptions {
   port: number;
   tls: { cert: Buffer; key: Buffer } | undefined;
   maxMessageBytes: number;
+  /**
+   * Longest a request may take to arrive, body included (answering is not counted): a client sending
+   * its body slowly holds part of the shared body budget, so eight slow ones would refuse every other
+   * HTTP call for Node's default of 300 s.
+   */
+  requestTimeoutMs: number;
   context: CallContext;
   health: HealthState;
   metrics: ServingMetrics;
@@ -70,9 +76,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
       else response.destroy();
     });
   };
+  const timeouts = {
+    requestTimeout: options.requestTimeoutMs,
+    headersTimeout: Math.min(60_000, options.requestTimeoutMs),
+    // How often Node looks for requests past their time (default 30 s, which would double the limit).
+    connectionsCheckingInterval: Math.min(5_000, Math.max(100, options.requestTimeoutMs / 4)),
+  };
   const server: Server = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler)
-    : createHttpServer(handler);
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...timeouts }, handler)
+    : createHttpServer(timeouts, handler);
   server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts (60 s)
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
