@@ -120,7 +120,21 @@ export function pipelinesOfModel(
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
-/** Opens the store the pipelines write to (the first pipeline's reference, by name). */
+/** The store URL's Secret, or its key, does not exist: the user has to act; retrying will not help. */
+export class StoreSecretMissing extends Error {
+  readonly reason: "SecretNotFound" | "SecretKeyNotFound";
+
+  constructor(reason: "SecretNotFound" | "SecretKeyNotFound", message: string) {
+    super(message);
+    this.name = "StoreSecretMissing";
+    this.reason = reason;
+  }
+}
+
+/**
+ * Opens the store the pipelines write to (the first pipeline's reference, by name). Throws
+ * StoreSecretMissing when the URL's Secret or key does not exist.
+ */
 export async function openModelStore(
   context: ReconcileContext,
   stores: ModelStores,
@@ -133,10 +147,14 @@ export async function openModelStore(
     namespace: context.key.namespace,
     name: urlSecretRef.name,
   });
-  const encoded = (secret?.data as Record<string, string> | undefined)?.[urlSecretRef.key];
+  const field = `spec.sinks.store.urlSecretRef of NearlinePipeline ${pipeline.metadata.name}`;
+  if (secret === undefined)
+    throw new StoreSecretMissing("SecretNotFound", `Secret ${urlSecretRef.name} (${field}) does not exist`);
+  const encoded = (secret.data as Record<string, string> | undefined)?.[urlSecretRef.key];
   if (encoded === undefined)
-    throw new Error(
-      `Secret ${urlSecretRef.name} key ${urlSecretRef.key} (the store URL of NearlinePipeline ${pipeline.metadata.name}) does not exist`,
+    throw new StoreSecretMissing(
+      "SecretKeyNotFound",
+      `Secret ${urlSecretRef.name} has no key ${urlSecretRef.key} (${field})`,
     );
   return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name);
 }

@@ -6,7 +6,7 @@ import type { Registry } from "prom-client";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
-import type { ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
+import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { Store } from "../../store/index.ts";
 import type { Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
@@ -15,7 +15,7 @@ import { servingName } from "../shared/names.ts";
 import { captureWatermarks } from "../bootstrap-run/run-io.ts";
 import { readSecrets } from "../nearline-pipeline/secret-reader.ts";
 import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
-import { openModelStore, pipelinesOfModel, type ModelStores } from "./model-store.ts";
+import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
@@ -74,7 +74,16 @@ export async function reconcileEmbeddingModel(
     const result = safeParseNearlinePipeline(object);
     return result.success ? [result.data] : [];
   });
-  const store = await openModelStore(context, settings.stores, pipelines);
+  let store: Store | undefined;
+  try {
+    store = await openModelStore(context, settings.stores, pipelines);
+  } catch (error) {
+    if (!(error instanceof StoreSecretMissing)) throw error;
+    // Said at once, as the model's other missing references are (not as a ReconcileError a minute of
+    // retries later); the Secret's creation is noticed by polling.
+    await reportMissingStoreSecret(context, raw, error);
+    return { requeueAfterMs: missingReferencePollMs };
+  }
   try {
     return await reconcileWithStore(context, settings, {
       model,
@@ -87,6 +96,24 @@ export async function reconcileEmbeddingModel(
     // A store that stopped answering is the cause to report, not the command that gave up on it.
     throw settings.stores.explain(store, error);
   }
+}
+
+/**
+ * Stalled with the missing Secret's reason, the rest of the status kept: without the store no version
+ * can be decided on, deployed or switched to. A Warning Event when the cause is new.
+ */
+async function reportMissingStoreSecret(
+  context: ReconcileContext,
+  raw: KubeObject,
+  missing: StoreSecretMissing,
+): Promise<void> {
+  const message = `${missing.message}: no version is deployed or switched to until it exists`;
+  const conditions = (raw.status as { conditions?: { type: string; reason?: string; message?: string }[] })
+    ?.conditions;
+  const stalled = conditions?.find((condition) => condition.type === "Stalled");
+  await writeVerdictKeepingStatus(context, raw, { state: "Stalled", reason: missing.reason, message });
+  if (stalled?.reason !== missing.reason || stalled.message !== message)
+    context.events.warning(raw, missing.reason, message);
 }
 
 /** The promotion's part of a reconcile: observe, decide, act, write status; once the store is open. */

@@ -148,6 +148,47 @@ describe("persistent reconcile errors in conditions", () => {
     await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "recovered", recovered);
   });
 
+  it("stalls a model whose pipelines name a missing store Secret at once, not as a ReconcileError", async () => {
+    const ns = modelNamespace;
+    await applyObjects(ns, [
+      cpuModel(ns, "books", { replicas: 1 }),
+      pipeline("books-jobs", topic, (spec) => {
+        spec.modelRef = { name: "books" };
+        spec.sinks.store.name = `reconcile-error-books-${suffix}`;
+        spec.sinks.store.urlSecretRef = { name: "books-redis", key: "url" };
+      }),
+    ]);
+    // Its reason from the first reconcile on: a ReconcileError would come only after 3 failed tries.
+    const stalled = await waitForObject<Conditioned>(
+      ns,
+      "embeddingmodel/books",
+      "Stalled",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(conditionOf(stalled, "Stalled")).toMatchObject({
+      reason: "SecretNotFound",
+      message: expect.stringContaining(
+        "Secret books-redis (spec.sinks.store.urlSecretRef of NearlinePipeline books-jobs) does not exist",
+      ),
+    });
+    expect(conditionOf(stalled, "Ready")).toMatchObject({ status: "False", reason: "SecretNotFound" });
+    const events = await kubectlJson<EventList>(["get", "-n", ns, "events"]);
+    expect(
+      events.items.some(
+        (event) =>
+          event.involvedObject.name === "books" && event.type === "Warning" && event.reason === "SecretNotFound",
+      ),
+    ).toBe(true);
+
+    await applyObjects(ns, [storeSecret("books-redis")]);
+    await waitForObject<Conditioned>(
+      ns,
+      "embeddingmodel/books",
+      "going on once the Secret exists",
+      (object) => recovered(object) && conditionOf(object, "Stalled")?.reason !== "SecretNotFound",
+    );
+  });
+
   it("marks a run whose changelog broker does not answer, and recovers", async () => {
     const ns = runNamespace;
     await applyObjects(ns, [
