@@ -5,8 +5,6 @@
  * jude_pipeline_dead_lettered_total must say 1, not one per attempt: the JudeNearlineDeadLetters alert
  * reads its rate, and a Redis outage is not a producer sending bad events.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startNearline } from "../../../pipelines/nearline/app.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
@@ -15,44 +13,21 @@ import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../suppor
 import { createTopics, produceEvents, readTopic, uniqueTopic } from "../../support/kafka.ts";
 import { jobEvent, nearlineConfig } from "../../support/nearline.ts";
 import { metricSum } from "../../support/nearline-processes.ts";
-import { freePort, isListening } from "../../testbed/ports.ts";
+import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "metrics-v1";
 let embedding: TestEmbeddingServer;
-let redisPort: number;
-let redis: ChildProcess | undefined;
-
-/** A Redis of this test's own (the shared one must not be stopped), without persistence. */
-async function startRedis(): Promise<void> {
-  redis = spawn(
-    "redis-server",
-    ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    {
-      stdio: "ignore",
-    },
-  );
-  await waitFor("the test's Redis to listen", () => isListening(redisPort), {
-    timeoutMs: 10_000,
-    intervalMs: 50,
-  });
-}
-
-async function stopRedis(): Promise<void> {
-  if (redis === undefined || redis.exitCode !== null) return;
-  const exited = once(redis, "exit");
-  redis.kill("SIGKILL");
-  await exited;
-}
+// A Redis of this test's own: the shared one must not be stopped.
+let redis: OwnedRedis;
 
 beforeAll(async () => {
-  redisPort = await freePort();
-  await startRedis();
+  redis = await startOwnedRedis();
   embedding = await startTestEmbeddingServer(version);
 });
 
 afterAll(async () => {
-  await stopRedis();
+  await redis?.destroy();
   await embedding?.server.close();
 });
 
@@ -67,7 +42,7 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
     digest: embedding.digest,
     embeddingAddress: embedding.address,
   });
-  process.env.JUDE_TEST_OWN_REDIS_URL = `redis://127.0.0.1:${redisPort}`;
+  process.env.JUDE_TEST_OWN_REDIS_URL = redis.url;
   const config = {
     ...base,
     sinks: { ...base.sinks, store: { ...base.sinks.store, url: { env: "JUDE_TEST_OWN_REDIS_URL" } } },
@@ -81,7 +56,7 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
   const metric = async (name: string, labels = "") =>
     metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
   try {
-    await stopRedis();
+    await redis.kill();
     await produceEvents(topic, [
       { key: "broken", value: "{not json" },
       ...[1, 2, 3].map((index) =>
@@ -94,7 +69,7 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
       async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 3,
       { timeoutMs: 60_000, intervalMs: 200 },
     );
-    await startRedis();
+    await redis.restart();
     await waitFor("the batch to be committed", () => app.worker.totals.batches >= 1, {
       timeoutMs: 60_000,
       intervalMs: 100,
