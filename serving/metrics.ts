@@ -8,6 +8,7 @@ const TOKENS_PER_SECOND_WINDOW_S = 10;
 export interface ServingMetrics {
   registry: Registry;
   requests: Counter<"transport" | "method" | "code">;
+  overloaded: Counter;
   requestDuration: Histogram<"transport" | "method">;
   tokenizeDuration: Histogram;
   inFlightInputs: Gauge;
@@ -29,6 +30,13 @@ export function createServingMetrics(options: {
     name: "jude_serving_requests_total",
     help: "Calls answered, by transport, method and status code (gRPC code names; HTTP maps to them).",
     labelNames: ["transport", "method", "code"] as const,
+    registers: [registry],
+  });
+  // RESOURCE_EXHAUSTED in requests_total also counts HTTP bodies over the size limit (a caller's
+  // mistake that more replicas do not cure); the chart's JudeServingOverloaded reads this instead.
+  const overloaded = new Counter({
+    name: "jude_serving_overloaded_total",
+    help: "Calls refused because the server was full (OVERLOADED: in-flight inputs or request bodies at their limit).",
     registers: [registry],
   });
   const requestDuration = new Histogram({
@@ -147,5 +155,13 @@ export function createServingMetrics(options: {
       queueTokens.set(queue.tokens);
     },
   };
-  return { registry, requests, requestDuration, tokenizeDuration, inFlightInputs, batcherObserver };
+  return {
+    registry,
+    requests,
+    overloaded,
+    requestDuration,
+    tokenizeDuration,
+    inFlightInputs,
+    batcherObserver,
+  };
 }

@@ -51,12 +51,13 @@ function modelOfRun(run: KubeObject, cache: CacheReader) {
 export function embeddingModelController(
   settings: ControllerSettings & Partial<Pick<ModelReconcileSettings, "servingEndpoint" | "measureParity">>,
 ): ControllerDefinition {
-  const stores = new ModelStores();
+  const registry = settings.registry ?? new Registry();
+  const stores = new ModelStores(registry);
   const reconcileSettings: ModelReconcileSettings = {
     images: settings.images,
     placement: settings.placement,
     stores,
-    registry: settings.registry ?? new Registry(),
+    registry,
     ...(settings.servingEndpoint !== undefined ? { servingEndpoint: settings.servingEndpoint } : {}),
     ...(settings.measureParity !== undefined ? { measureParity: settings.measureParity } : {}),
   };

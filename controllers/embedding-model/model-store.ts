@@ -5,14 +5,17 @@
 import type { NearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
+import type { Registry } from "prom-client";
 import {
   connectRedis,
+  createStoreMetrics,
   defaultPrefix,
   listVersions,
   openStore,
   readPointer,
   type RedisClient,
   type Store,
+  type StoreMetrics,
 } from "../../store/index.ts";
 import type { StoreObservation } from "./promotion.ts";
 
@@ -28,10 +31,31 @@ interface StoreEntry {
   connection: { error?: Error | undefined };
 }
 
+const metricsByRegistry = new WeakMap<Registry, StoreMetrics>();
+
+/** The store metrics on `registry`, created once per registry (several controllers may share one). */
+function storeMetricsOn(registry: Registry): StoreMetrics {
+  let metrics = metricsByRegistry.get(registry);
+  if (metrics === undefined) {
+    metrics = createStoreMetrics(registry);
+    metricsByRegistry.set(registry, metrics);
+  }
+  return metrics;
+}
+
 /** Open store connections, shared by the reconciles of one controller. */
 export class ModelStores {
   readonly #stores = new Map<string, StoreEntry>();
   readonly #entries = new WeakMap<Store, StoreEntry>();
+  readonly #metrics: StoreMetrics | undefined;
+
+  /**
+   * `registry`: where the stores' jude_store_* metrics go (the operator's). The operator is the only
+   * process that flips pointers and collects versions, so without it those counters reach no scrape.
+   */
+  constructor(registry?: Registry) {
+    this.#metrics = registry === undefined ? undefined : storeMetricsOn(registry);
+  }
 
   /**
    * The store `name` at `url`, connected once. While its kept connection is down (it failed and has not
@@ -64,15 +88,17 @@ export class ModelStores {
       client.on("ready", () => (connection.error = undefined));
       // A failed open is forgotten so the next reconcile connects again; its error names the store
       // and the connection's own error (ioredis' says only that it gave up retrying).
-      const store = openStore(client, { prefix: defaultPrefix(name), create: true }).catch(
-        (error: unknown) => {
-          this.#stores.delete(key);
-          client.disconnect();
-          throw connection.error === undefined
-            ? error
-            : new Error(`${where} is unreachable`, { cause: connection.error });
-        },
-      );
+      const store = openStore(client, {
+        prefix: defaultPrefix(name),
+        create: true,
+        ...(this.#metrics !== undefined ? { metrics: this.#metrics } : {}),
+      }).catch((error: unknown) => {
+        this.#stores.delete(key);
+        client.disconnect();
+        throw connection.error === undefined
+          ? error
+          : new Error(`${where} is unreachable`, { cause: connection.error });
+      });
       entry = { client, store, where, connection };
       const opened = entry;
       store.then((value) => this.#entries.set(value, opened)).catch(() => undefined);

@@ -82,6 +82,24 @@ export async function recordPromotion(
   metrics.stalled.set({ ...base, version: view.specVersion }, view.stalled ? 1 : 0);
 }
 
+/**
+ * Drops every series of a deleted model: left behind, a model deleted while Stalled would keep
+ * JudePromotionStalled firing (and its phases on the dashboard) until the operator restarts.
+ */
+export async function forgetModel(
+  metrics: PromotionMetrics,
+  model: { namespace: string; name: string },
+): Promise<void> {
+  await removeModelSeries(metrics, { namespace: model.namespace, model: model.name });
+  for (const { labels } of (await metrics.cutoverSeconds.get()).values)
+    if (labels.namespace === model.namespace && labels.model === model.name && labels.kind !== undefined)
+      metrics.cutoverSeconds.remove({
+        namespace: model.namespace,
+        model: model.name,
+        kind: String(labels.kind),
+      });
+}
+
 /** Drops every series of a model (its versions change; stale ones would keep alerting). */
 async function removeModelSeries(
   metrics: PromotionMetrics,

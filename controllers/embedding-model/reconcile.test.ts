@@ -5,6 +5,7 @@ import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-contex
 import { stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
 import { imagesFor } from "../shared/image.ts";
 import { endpointOf, ModelStores } from "./model-store.ts";
+import { promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { reconcileEmbeddingModel } from "./reconcile.ts";
 
 describe("reconcileEmbeddingModel", () => {
@@ -47,5 +48,40 @@ describe("endpointOf", () => {
     ["not a url :pass@", "the URL in its Secret"],
   ])("%s -> %s", (url, expected) => {
     expect(endpointOf(url)).toBe(expected);
+  });
+});
+
+describe("reconcileEmbeddingModel of a deleted model", () => {
+  it("drops the model's promotion series, so JudePromotionStalled does not fire for a model that is gone", async () => {
+    const registry = new Registry();
+    await recordPromotion(
+      promotionMetrics(registry),
+      { namespace: testNamespace, name: "jude-minilm" },
+      {
+        specVersion: "minilm-v2",
+        phases: { "minilm-v1": "Active", "minilm-v2": "Failed" },
+        gates: [],
+        stalled: true,
+      },
+    );
+    promotionMetrics(registry).cutoverSeconds.observe(
+      { namespace: testNamespace, model: "jude-minilm", kind: "flip" },
+      0.01,
+    );
+    expect(await registry.metrics()).toContain(
+      'jude_promotion_stalled{namespace="' + testNamespace + '",model="jude-minilm",version="minilm-v2"} 1',
+    );
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { EmbeddingModel: [] },
+    );
+    const stores = new ModelStores();
+    await reconcileEmbeddingModel(context, {
+      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+      stores,
+      registry,
+    });
+    stores.close();
+    expect(await registry.metrics()).not.toContain('model="jude-minilm"');
   });
 });

@@ -18,7 +18,7 @@ import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } fr
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { actOnPromotion } from "./promotion-act.ts";
-import { promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
+import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { observeCoverage, observePromotion } from "./promotion-observe.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
@@ -55,7 +55,11 @@ export async function reconcileEmbeddingModel(
 ): Promise<ReconcileResult | void> {
   const reconcileStartedAtMs = Date.now();
   const raw = context.cache.get(resourceTypes.embeddingModel, context.key);
-  if (raw === undefined || raw.metadata?.deletionTimestamp !== undefined) return; // children are garbage-collected
+  if (raw === undefined || raw.metadata?.deletionTimestamp !== undefined) {
+    // Children are garbage-collected; the model's metrics go with it.
+    await forgetModel(promotionMetrics(settings.registry), context.key);
+    return;
+  }
   const parsed = safeParseEmbeddingModel(raw);
   if (!parsed.success) {
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };

@@ -224,8 +224,9 @@ function wireProcessor(
     },
     embed: (texts) => timed("inference", () => embedder.embed(texts)),
     produce: (records) => timed("produce", () => producer.produce(records)),
+    // Logged at each attempt of the batch; counted (jude_pipeline_dead_lettered_total) by the worker
+    // once the batch is committed.
     onDeadLetter: (record, code, reason) => {
-      metrics.deadLettered.inc({ ...labels, code });
       logger.warn(
         { code, reason, partition: record.partition, offset: record.offset.toString() },
         "event dead-lettered",

@@ -125,7 +125,11 @@ describe("nearline batch processor", () => {
       record("empty", 100, { other: 1 }),
       record("ok", 100, { title: "Nurse" }),
     ]);
-    expect(outcome).toMatchObject({ deadLettered: 2, embedded: 1 });
+    expect(outcome).toMatchObject({
+      deadLettered: 2,
+      deadLetterCodes: { INVALID_JSON: 1, NO_FIELDS: 1 },
+      embedded: 1,
+    });
     expect(deadLettered).toEqual(["INVALID_JSON", "NO_FIELDS"]);
     const dead = produced.filter((each) => each.topic === "jobs.dlq");
     expect(dead.map((each) => each.headers["jude.error.code"])).toEqual(["INVALID_JSON", "NO_FIELDS"]);

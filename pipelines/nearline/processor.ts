@@ -48,7 +48,7 @@ export interface ProcessorOptions {
   store: EntityStore;
   embed: (texts: readonly string[]) => Promise<Float32Array[]>;
   produce: (records: readonly OutputRecord[]) => Promise<void>;
-  /** Called for every dead-lettered event (logs and metrics; the topic write is separate). */
+  /** Called for every dead-lettered event, at every attempt of its batch (logs; the topic write is separate). */
   onDeadLetter?: (record: ConsumedRecord, code: string, reason: string) => void;
   /**
    * Awaited at each step boundary of an attempt (tests hold a batch there to inject a fault at a known
@@ -86,6 +86,12 @@ export interface BatchOutcome {
   visibleEventTimesMs: number[];
   /** When the store acknowledged the batch's writes (epoch ms): the end of each write's freshness. */
   storedAtMs: number;
+  /**
+   * Dead-lettered events by reason code. The worker counts them in jude_pipeline_dead_lettered_total
+   * once the batch is committed, like the other counts: an attempt that failed (and is run again) must
+   * not count its dead letters, or a Redis outage would read as a producer sending bad events.
+   */
+  deadLetterCodes: Record<string, number>;
 }
 
 /** A decoded event with its rendered text (upserts only). */
@@ -120,10 +126,12 @@ export function createProcessor(
       consumed: records.length,
       visibleEventTimesMs: [],
       storedAtMs: 0,
+      deadLetterCodes: {},
     };
     const produced: OutputRecord[] = [];
     const deadLetter = (record: ConsumedRecord, code: string, reason: string): void => {
       outcome.deadLettered++;
+      outcome.deadLetterCodes[code] = (outcome.deadLetterCodes[code] ?? 0) + 1;
       options.onDeadLetter?.(record, code, reason);
       if (options.deadLetterTopic !== undefined)
         produced.push(deadLetterRecord(options.deadLetterTopic, record, code, reason));
@@ -166,7 +174,7 @@ export function createProcessor(
 }
 
 /** Counts of nothing yet: a batch's start, and the worker's totals at start. */
-export function zeroCounts(): Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs"> {
+export function zeroCounts(): Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs" | "deadLetterCodes"> {
   return {
     consumed: 0,
     embedded: 0,

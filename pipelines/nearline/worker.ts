@@ -45,7 +45,9 @@ export interface NearlineWorkerOptions {
 }
 
 /** Totals since start (a batch's counts summed), for status and tests. */
-export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs"> & { batches: number };
+export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs" | "deadLetterCodes"> & {
+  batches: number;
+};
 
 export class NearlineWorker {
   readonly #options: NearlineWorkerOptions;
@@ -289,6 +291,8 @@ export class NearlineWorker {
     metrics.skippedUnchanged.inc(labels, outcome.skippedUnchanged);
     metrics.skippedStale.inc(labels, outcome.skippedStale);
     metrics.deleted.inc(labels, outcome.deleted);
+    for (const [code, count] of Object.entries(outcome.deadLetterCodes))
+      metrics.deadLettered.inc({ ...labels, code }, count);
     for (const eventTime of outcome.visibleEventTimesMs) {
       const freshnessMs = Math.max(0, outcome.storedAtMs - eventTime);
       metrics.freshness.observe(labels, freshnessMs / 1000);

@@ -82,7 +82,9 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
       name: "jude_pipeline_freshness_seconds",
       help: "Time from a change's event time until its vector is visible in the store.",
       labelNames,
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      // Up to an hour: JudeNearlineFreshnessHigh compares the p95 with a threshold the chart accepts up
+      // to 3600 s, and a quantile never reads above the largest finite bucket.
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600],
       registers,
     }),
     phaseSeconds: new Histogram({

@@ -55,6 +55,7 @@ export function recordOutcome(
   context.metrics.requestDuration.observe({ transport, method }, (performance.now() - startedAt) / 1000);
   if (error === undefined) return;
   const servingError = asServingError(error);
+  if (servingError.code === "OVERLOADED") context.metrics.overloaded.inc();
   if (servingError.kind === "internal") {
     context.logger.error({ err: servingError.cause ?? servingError, transport, method }, "call failed");
   } else {

@@ -1,6 +1,6 @@
 /**
  * The chart's alert rules, rendered by helm, pass `promtool check rules` and the promtool unit tests in
- * test/fixtures/chart/alert-tests.yaml (each alert fires on the series it is about, with the labels and
+ * test/fixtures/chart/alert-tests*.yaml (each alert fires on the series it is about, with the labels and
  * annotations an on-call engineer reads, and stays quiet otherwise).
  */
 import { execFile } from "node:child_process";
@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, expect, it } from "vitest";
+import { Registry } from "prom-client";
 import { parse, stringify } from "yaml";
+import { createPipelineMetrics } from "../../../pipelines/shared/metrics.ts";
 import { helm } from "../../support/helm.ts";
 import { requireEnv } from "../../support/env.ts";
 import { repoRoot } from "../../testbed/paths.ts";
@@ -18,21 +20,38 @@ const execFileAsync = promisify(execFile);
 const directory = mkdtempSync(join(tmpdir(), "jude-alerts-"));
 let groups: Array<{ name: string; rules: Array<{ alert: string }> }> = [];
 
-beforeAll(async () => {
+/** The chart's alert rule groups, rendered with `settings` (helm --set). */
+async function renderGroups(...settings: string[]): Promise<typeof groups> {
   const rendered = await helm([
     "template",
     "jude",
     join(repoRoot, "charts/jude-operator"),
     "--kube-version",
     "1.34.0",
-    "--set",
-    "metrics.prometheusRule.enabled=true",
+    ...["metrics.prometheusRule.enabled=true", ...settings].flatMap((setting) => ["--set", setting]),
     "--show-only",
     "templates/prometheusrule.yaml",
   ]);
-  groups = (parse(rendered) as { spec: { groups: typeof groups } }).spec.groups;
+  return (parse(rendered) as { spec: { groups: typeof groups } }).spec.groups;
+}
+
+/** Runs `promtool test rules` on a fixture copied into the rules' directory. */
+async function promtoolTest(fixture: string): Promise<{ stdout: string; stderr: string; failed?: true }> {
+  copyFileSync(join(repoRoot, "test/fixtures/chart", fixture), join(directory, fixture));
+  return execFileAsync(requireEnv("JUDE_PROMTOOL"), ["test", "rules", join(directory, fixture)]).catch(
+    (error: { stdout: string; stderr: string }) => ({
+      stdout: error.stdout,
+      stderr: error.stderr,
+      failed: true,
+    }),
+  );
+}
+
+beforeAll(async () => {
+  groups = await renderGroups();
   writeFileSync(join(directory, "rules.yaml"), stringify({ groups }));
-  copyFileSync(join(repoRoot, "test/fixtures/chart/alert-tests.yaml"), join(directory, "alert-tests.yaml"));
+  const slow = await renderGroups("metrics.prometheusRule.thresholds.nearlineLagSeconds=1800");
+  writeFileSync(join(directory, "rules-slow.yaml"), stringify({ groups: slow }));
 });
 
 it("renders the alerts the chart documents", () => {
@@ -58,18 +77,35 @@ it("passes promtool check rules", async () => {
   expect(stdout).toContain("SUCCESS: 9 rules found");
 });
 
-it("passes the promtool rule unit tests", async () => {
-  const result = await execFileAsync(requireEnv("JUDE_PROMTOOL"), [
-    "test",
-    "rules",
-    join(directory, "alert-tests.yaml"),
-  ]).catch((error: { stdout: string; stderr: string }) => ({
-    stdout: error.stdout,
-    stderr: error.stderr,
-    failed: true,
-  }));
-  expect(result, `${result.stdout}\n${result.stderr}`).not.toHaveProperty("failed");
-  expect(result.stdout).toContain("SUCCESS");
+it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(
+  "passes the promtool rule unit tests in %s",
+  async (fixture) => {
+    const result = await promtoolTest(fixture);
+    expect(result, `${result.stdout}\n${result.stderr}`).not.toHaveProperty("failed");
+    expect(result.stdout).toContain("SUCCESS");
+  },
+);
+
+it("measures freshness up to the largest threshold the values schema accepts", async () => {
+  const schema = JSON.parse(readFileSync(join(repoRoot, "charts/jude-operator/values.schema.json"), "utf8"));
+  const largest: number =
+    schema.properties.metrics.properties.prometheusRule.properties.thresholds.properties.nearlineLagSeconds
+      .exclusiveMaximum;
+  const registry = new Registry();
+  createPipelineMetrics(registry).freshness.observe({ pipeline: "recs/jobs", version: "v1" }, 1);
+  const bounds = [
+    ...(await registry.metrics()).matchAll(/jude_pipeline_freshness_seconds_bucket\{[^}]*le="([0-9.]+)"/g),
+  ].map(([, bound]) => Number(bound));
+  expect(Math.max(...bounds)).toBeGreaterThanOrEqual(largest);
+  await expect(
+    helm([
+      "template",
+      "jude",
+      join(repoRoot, "charts/jude-operator"),
+      "--set",
+      `metrics.prometheusRule.thresholds.nearlineLagSeconds=${largest}`,
+    ]),
+  ).rejects.toThrow(/nearlineLagSeconds/);
 });
 
 /** Metric names the code registers with prom-client (`name: "jude_…"` in every non-test module). */

@@ -1,0 +1,85 @@
+/**
+ * The worker's counters count what happened, not how often a batch was attempted. A batch that meets
+ * a Redis outage at change detection is processed again from its first step once Redis is back; the
+ * event it dead-letters goes to the dead-letter topic once (the attempt that succeeded), and
+ * jude_pipeline_dead_lettered_total must say 1, not one per attempt: the JudeNearlineDeadLetters alert
+ * reads its rate, and a Redis outage is not a producer sending bad events.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startNearline } from "../../../pipelines/nearline/app.ts";
+import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { createTopics, produceEvents, readTopic, uniqueTopic } from "../../support/kafka.ts";
+import { jobEvent, nearlineConfig } from "../../support/nearline.ts";
+import { metricSum } from "../../support/nearline-processes.ts";
+import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "metrics-v1";
+let embedding: TestEmbeddingServer;
+// A Redis of this test's own: the shared one must not be stopped.
+let redis: OwnedRedis;
+
+beforeAll(async () => {
+  redis = await startOwnedRedis();
+  embedding = await startTestEmbeddingServer(version);
+});
+
+afterAll(async () => {
+  await redis?.destroy();
+  await embedding?.server.close();
+});
+
+it("counts a dead-lettered event once when its batch is retried after a Redis outage", async () => {
+  const topic = uniqueTopic("nl-dlq-retry");
+  const deadLetterTopic = uniqueTopic("nl-dlq-retry-dead");
+  await createTopics([topic, deadLetterTopic], 1);
+  const base = nearlineConfig({
+    topic,
+    deadLetterTopic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  process.env.JUDE_TEST_OWN_REDIS_URL = redis.url;
+  const config = {
+    ...base,
+    sinks: { ...base.sinks, store: { ...base.sinks.store, url: { env: "JUDE_TEST_OWN_REDIS_URL" } } },
+  };
+  const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+  const app = await startNearline(config, {
+    logger: silentLogger(),
+    embedCall: connection.call,
+    isRetryableEmbedError: connection.isRetryable,
+  });
+  const metric = async (name: string, labels = "") =>
+    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
+  try {
+    await redis.kill();
+    await produceEvents(topic, [
+      { key: "broken", value: "{not json" },
+      ...[1, 2, 3].map((index) =>
+        jobEvent(`j${index}`, 1000 + index, { title: `Engineer ${index}`, company: "Acme", skills: [] }),
+      ),
+    ]);
+    // The batch fails at change detection and is attempted again, several times.
+    await waitFor(
+      "three retries of the batch on the store",
+      async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 3,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    await redis.restart();
+    await waitFor("the batch to be committed", () => app.worker.totals.batches >= 1, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+
+    expect(app.worker.totals.deadLettered).toBe(1);
+    expect((await readTopic(deadLetterTopic, 1)).length).toBeGreaterThanOrEqual(1);
+    expect(await metric("jude_pipeline_dead_lettered_total", 'code="INVALID_JSON"')).toBe(1);
+    expect(await metric("jude_pipeline_consumed_total")).toBe(4);
+  } finally {
+    await app.stop();
+  }
+});
