@@ -176,7 +176,9 @@ describe("persistent reconcile errors in conditions", () => {
     expect(
       events.items.some(
         (event) =>
-          event.involvedObject.name === "books" && event.type === "Warning" && event.reason === "SecretNotFound",
+          event.involvedObject.name === "books" &&
+          event.type === "Warning" &&
+          event.reason === "SecretNotFound",
       ),
     ).toBe(true);
 
