@@ -20,6 +20,9 @@ import { BatchSource } from "./batch-source.ts";
 import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
+/** How often the consumer lag is measured. */
+const lagCheckMs = 5_000;
+
 export interface NearlineWorkerOptions {
   kafka: { clientOptions: ReturnType<typeof kafkaClientOptions> };
   topic: string;
@@ -58,6 +61,8 @@ export class NearlineWorker {
   #ready = false;
   #failure: unknown;
   readonly #lag = new Map<number, number>();
+  #lagTimer: NodeJS.Timeout | undefined;
+  #lagCheckedAtMs: number | undefined;
   #firstCommitAtMs: number | undefined;
   #joinStartedAtMs = 0;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
@@ -111,16 +116,11 @@ export class NearlineWorker {
       rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
     const source = await this.#openStream();
-    this.#consumer.startLagMonitoring({ topics: [options.topic] }, 5_000);
-    this.#consumer.on("consumer:lag", (lag) => {
-      for (const [, partitions] of lag) {
-        partitions.forEach((value, partition) => {
-          const lag = Number(value < 0n ? 0n : value);
-          this.#lag.set(partition, lag);
-          options.metrics.consumerLag.set({ ...options.labels, partition: String(partition) }, lag);
-        });
-      }
-    });
+    this.#lagTimer = setTimeout(() => {
+      this.#measureLag()
+        .catch((error: unknown) => options.logger.debug({ err: error }, "consumer lag check failed"))
+        .finally(() => this.#lagTimer?.refresh());
+    }, lagCheckMs);
     this.#ready = true;
     this.#loop = this.#run(source);
     // Callers learn of a failure through `done`; this handler only keeps it from being "unhandled".
@@ -136,9 +136,56 @@ export class NearlineWorker {
     this.#ready = false;
     this.#abort.abort();
     await this.#loop?.catch(() => undefined);
-    this.#consumer?.stopLagMonitoring();
+    clearTimeout(this.#lagTimer);
+    this.#lagTimer = undefined;
     await this.#stream?.close().catch(() => undefined);
     await this.#consumer?.close(true).catch(() => undefined);
+  }
+
+  /**
+   * Lag of each partition this worker is assigned, from the group's committed offset as the broker has
+   * it (the others read 0: another worker reports them). The Kafka client's own figure counts from the
+   * fetch position, which a rejoin takes as the start: a worker stuck on a batch it had fetched but not
+   * committed read 0 while its backlog stayed, and the CaughtUp gate could pass on it. A partition the
+   * group never committed counts from the log's start under `startOffset: earliest`; under `latest`
+   * the client's figure is all there is (where the stream started reading).
+   */
+  async #measureLag(): Promise<void> {
+    const consumer = this.#consumer;
+    if (consumer === undefined || !consumer.isActive()) return;
+    const { topic, startOffset, metrics, labels } = this.#options;
+    const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
+    const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+    const committed =
+      assigned.length === 0
+        ? []
+        : ((await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
+          []);
+    const uncommitted = assigned.filter((partition) => (committed[partition] ?? -1n) < 0n);
+    const start =
+      uncommitted.length === 0
+        ? []
+        : startOffset === "earliest"
+          ? ((await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [])
+          : ((await consumer.getLag({ topics: [topic] })).get(topic) ?? []).map(
+              (lag, partition) => (latest[partition] ?? 0n) - lag,
+            );
+    for (let partition = 0; partition < latest.length; partition += 1) {
+      let lag = 0n;
+      if (assigned.includes(partition)) {
+        const done = committed[partition] ?? -1n;
+        lag = (latest[partition] ?? 0n) - (done >= 0n ? done : (start[partition] ?? latest[partition] ?? 0n));
+      }
+      const value = Number(lag < 0n ? 0n : lag);
+      this.#lag.set(partition, value);
+      metrics.consumerLag.set({ ...labels, partition: String(partition) }, value);
+    }
+    this.#lagCheckedAtMs = Date.now();
+  }
+
+  /** When the lag was last measured (epoch ms); undefined before the first check. */
+  get lagCheckedAtMs(): number | undefined {
+    return this.#lagCheckedAtMs;
   }
 
   /** Resolves when the loop ends (after `stop`), rejects if it failed for good. */
