@@ -94,8 +94,9 @@ export class Manager {
       if (elector !== undefined) {
         this.#phase = "standby";
         await elector.acquire(signal);
-        this.metrics.leader.set(1);
       }
+      // Without leader election the only replica runs the controllers: it leads.
+      this.metrics.leader.set(1);
       // Renewal starts with leadership, not after the caches synced: an initial list that takes
       // longer than the Lease lasts would otherwise let a standby take over while this replica is
       // about to start its controllers. It runs until the shutdown's drain is over (stopKeeping),

@@ -91,7 +91,7 @@ export function createOperatorMetrics(): OperatorMetrics {
     }),
     leader: new Gauge({
       name: "jude_operator_leader",
-      help: "1 while this replica holds the leader lease.",
+      help: "1 while this replica runs the controllers (holds the leader lease, or runs without leader election).",
       registers,
     }),
   };
