@@ -163,9 +163,19 @@ export function observedGeneration(): z.ZodOptional<z.ZodInt> {
     );
 }
 
-/** Object metadata as controllers read it; the API server validates it, so fields pass through. */
+/**
+ * What a JUDE object's metadata.name must be, beyond the API server's own rule (a DNS subdomain): the
+ * operator derives a Service name and Indexed Job pod hostnames from it, which allow no dots.
+ */
+export const objectNameRule = {
+  pattern: dnsLabelPattern,
+  message:
+    "metadata.name must be lower-case letters, digits and '-' (no dots): the operator derives Service and pod host names from it",
+} as const;
+
+/** Object metadata as controllers read it; the API server validates it, so other fields pass through. */
 export const objectMeta = z.looseObject({
-  name: z.string(),
+  name: z.string().regex(objectNameRule.pattern, objectNameRule.message),
   namespace: z.string().optional(),
   uid: z.string().optional(),
   generation: z.int().optional(),
