@@ -44,8 +44,32 @@ export function parseClusterNodes(list: string): string[] {
   return nodes;
 }
 
+/**
+ * Throws INVALID_ARGUMENT unless `url` is `redis://` or `rediss://` with a host and at most a database
+ * number as its path. ioredis takes any scheme (and then only reports "Reached the max retries per
+ * request limit"), and on a non-numeric database path sends SELECT NaN, whose rejection it never
+ * handles: the process dies. The URL comes from a user's Secret, so the messages never echo it whole
+ * (it may hold a password).
+ */
+export function assertStoreUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalidArgument(
+      "store URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://...",
+    );
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+    throw invalidArgument(`store URL scheme "${parsed.protocol}" is not redis: or rediss:`);
+  if (parsed.hostname === "") throw invalidArgument("store URL has no host");
+  if (!/^\/?([0-9]{1,4})?$/.test(parsed.pathname))
+    throw invalidArgument(`store URL path "${parsed.pathname}" is not a database number such as /0`);
+}
+
 /** Opens a client for the target. The caller owns it and must `quit()` it. */
 export function connectRedis(target: RedisTarget, options: ConnectOptions = {}): RedisClient {
+  if ("url" in target) assertStoreUrl(target.url);
   const common: RedisOptions = {
     maxRetriesPerRequest: options.maxRetriesPerRequest ?? 3,
     // Batching is explicit (see batch.ts); automatic pipelining would only reorder it.

@@ -22,6 +22,7 @@ import {
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { applyObjects, conditionOf, startManager, waitForObject } from "./harness.ts";
 import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+import { requireEnv } from "../../support/env.ts";
 
 type Conditioned = {
   status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
@@ -146,6 +147,28 @@ describe("persistent reconcile errors in conditions", () => {
       JSON.stringify({ spec: { sinks: { store: { urlSecretRef: { name: "jude-redis", key: "url" } } } } }),
     ]);
     await waitForObject<Conditioned>(ns, "embeddingmodel/shop", "recovered", recovered);
+  });
+
+  it("marks a model whose store URL has a database path that is not a number; the operator lives on", async () => {
+    // ioredis would send SELECT NaN and never handle its rejection: the operator process died.
+    const ns = modelNamespace;
+    await applyObjects(ns, [cpuModel(ns, "odd-url", { replicas: 1 })]);
+    const odd = storeSecret("odd-redis");
+    odd.stringData = {
+      url: `${requireEnv("JUDE_REDIS_URL").replace("redis://", `redis://:${password}@`)}/jobs`,
+    };
+    await applyObjects(ns, [
+      odd,
+      pipeline("odd-url-jobs", topic, (spec) => {
+        spec.modelRef = { name: "odd-url" };
+        spec.sinks.store.name = `odd-url-${suffix}`;
+        spec.sinks.store.urlSecretRef = { name: "odd-redis", key: "url" };
+      }),
+    ]);
+    const broken = await waitForObject<Conditioned>(ns, "embeddingmodel/odd-url", "ReconcileError", failing);
+    const message = conditionOf(broken, "Ready")!.message;
+    expect(message).toMatch(/store URL path "\/jobs" is not a database number/);
+    expect(message).not.toContain(password);
   });
 
   it("marks a run whose changelog broker does not answer, and recovers", async () => {
