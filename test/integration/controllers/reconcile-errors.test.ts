@@ -171,6 +171,30 @@ describe("persistent reconcile errors in conditions", () => {
     expect(message).not.toContain(password);
   });
 
+  it("marks a model whose query Service name another model's version already uses, and takes nothing over", async () => {
+    // Model "cart" version v1 serves through Service "cart-v1"; model "cart-v1" wants it as its query
+    // Service. Before, the second model silently took the Service over and both reported Ready.
+    const ns = modelNamespace;
+    await applyObjects(ns, [cpuModel(ns, "cart", { replicas: 1 })]);
+    await waitForObject<Conditioned>(ns, "embeddingmodel/cart", "cart Ready", (object) => {
+      return conditionOf(object, "Ready")?.status === "True";
+    });
+    await applyObjects(ns, [cpuModel(ns, "cart-v1", { replicas: 1 })]);
+    const broken = await waitForObject<Conditioned>(ns, "embeddingmodel/cart-v1", "ReconcileError", failing);
+    expect(conditionOf(broken, "Ready")!.message).toContain(
+      `Service ${ns}/cart-v1 belongs to EmbeddingModel cart, so EmbeddingModel cart-v1 cannot use that name`,
+    );
+    const service = await kubectlJson<{ spec: { selector: Record<string, string> } }>([
+      "get",
+      "-n",
+      ns,
+      "service/cart-v1",
+    ]);
+    expect(service.spec.selector).toMatchObject({ "jude.dev/model": "cart", "jude.dev/version": "v1" });
+    const cart = await kubectlJson<Conditioned>(["get", "-n", ns, "embeddingmodel/cart"]);
+    expect(conditionOf(cart, "Ready")?.status).toBe("True");
+  });
+
   it("marks a run whose changelog broker does not answer, and recovers", async () => {
     const ns = runNamespace;
     await applyObjects(ns, [
