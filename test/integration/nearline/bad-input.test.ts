@@ -125,4 +125,31 @@ describe("nearline with hostile records", () => {
     );
     for (const record of dead) expect(record.headers["jude.error.reason"]).toMatch(/\w/);
   });
+  it("dead-letters records near the broker's message limit, cut to fit, and keeps flowing", async () => {
+    const before = { ...app.worker.totals };
+    // Each fits the source topic; with the dead letter's headers, or two in one send, they did not
+    // fit the dead-letter topic (MESSAGE_TOO_LARGE), and the worker stopped on them for good.
+    const big = [
+      { key: "big-1", value: `{${"x".repeat(1_048_400)}` },
+      { key: "big-2", value: `{${"y".repeat(600_000)}` },
+      { key: "big-3", value: `{${"z".repeat(600_000)}` },
+    ];
+    const after = jobEvent("g7", 1000, { title: "Porter", company: "Acme", skills: [] });
+    for (const event of [...big, after]) await produceEvents(topic, [event]);
+    await waitFor("the worker to consume them", () => app.worker.totals.consumed >= before.consumed + 4, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+    expect(app.worker.totals.deadLettered - before.deadLettered).toBe(3);
+    await expectStoreMatches(store, version, expectedFinalState([after], version));
+    const dead = (await readTopic(deadLetterTopic, before.deadLettered + 3)).filter((record) =>
+      record.key.startsWith("big-"),
+    );
+    expect(dead.map((record) => [record.key, record.headers["jude.source.value-bytes"]])).toEqual([
+      ["big-1", "1048401"],
+      ["big-2", "600001"],
+      ["big-3", "600001"],
+    ]);
+    expect(dead.map((record) => record.value?.length)).toEqual([512 * 1024, 512 * 1024, 512 * 1024]);
+  });
 });
