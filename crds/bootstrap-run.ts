@@ -203,7 +203,10 @@ export const bootstrapRunStatus = z
           .string()
           .min(1)
           .max(249)
-          .regex(kafkaTopicPattern, "must be a Kafka topic name: letters, digits, '.', '_' and '-'")
+          .regex(
+            kafkaTopicPattern,
+            "must be a Kafka topic name: letters, digits, '.', '_' and '-', not '.' or '..'",
+          )
           .describe("The changelog topic."),
         partitions: listMap(z.array(partitionWatermark).max(10000), ["partition"]).describe(
           "End offset per partition; the new version's nearline workers start here, so no change is lost.",

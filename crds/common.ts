@@ -2,7 +2,7 @@
 // They mirror the Kubernetes core types a controller copies them into, so a value accepted here is
 // accepted again when it lands in a Deployment or Job.
 import { z } from "zod";
-import { listMap, mapOf, opaqueObject, quantity, withRules } from "./kube.ts";
+import { listMap, mapOf, opaqueObject, quantity, quantityValue, withRules } from "./kube.ts";
 import {
   conditionReasonPattern,
   conditionTypePattern,
@@ -49,16 +49,31 @@ export const localObjectRef = z.strictObject({
 });
 
 /** Compute resources for a container, copied verbatim into the pod template. */
-export const resourceRequirements = z.strictObject({
-  requests: mapOf(quantity(), { max: 16 })
-    .optional()
-    .describe("Minimum resources the scheduler reserves, e.g. {cpu: 500m, memory: 1Gi}."),
-  limits: mapOf(quantity(), { max: 16 })
-    .optional()
-    .describe(
-      "Maximum resources the container may use, e.g. {memory: 2Gi}. A GPU count belongs in accelerator.",
-    ),
-});
+export const resourceRequirements = withRules(
+  z.strictObject({
+    requests: mapOf(quantity(), { max: 16 })
+      .optional()
+      .describe("Minimum resources the scheduler reserves, e.g. {cpu: 500m, memory: 1Gi}."),
+    limits: mapOf(quantity(), { max: 16 })
+      .optional()
+      .describe(
+        "Maximum resources the container may use, e.g. {memory: 2Gi}. A GPU count belongs in accelerator.",
+      ),
+  }),
+  [
+    {
+      // The API server refuses such a Deployment or Job; say so here, naming the resource's own field.
+      rule: "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits) || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) <= 0)",
+      message: "every request must be at most its limit (limits.<resource>)",
+      field: "requests",
+      holds: (self) =>
+        Object.entries(self.requests ?? {}).every(([resource, request]) => {
+          const limit = self.limits?.[resource];
+          return limit === undefined || quantityValue(request) <= quantityValue(limit);
+        }),
+    },
+  ],
+);
 
 /** A pod toleration, as in the core Pod spec. */
 export const toleration = withRules(
@@ -163,9 +178,19 @@ export function observedGeneration(): z.ZodOptional<z.ZodInt> {
     );
 }
 
-/** Object metadata as controllers read it; the API server validates it, so fields pass through. */
+/**
+ * What a JUDE object's metadata.name must be, beyond the API server's own rule (a DNS subdomain): the
+ * operator derives a Service name and Indexed Job pod hostnames from it, which allow no dots.
+ */
+export const objectNameRule = {
+  pattern: dnsLabelPattern,
+  message:
+    "metadata.name must be lower-case letters, digits and '-' (no dots): the operator derives Service and pod host names from it",
+} as const;
+
+/** Object metadata as controllers read it; the API server validates it, so other fields pass through. */
 export const objectMeta = z.looseObject({
-  name: z.string(),
+  name: z.string().regex(objectNameRule.pattern, objectNameRule.message),
   namespace: z.string().optional(),
   uid: z.string().optional(),
   generation: z.int().optional(),

@@ -1,6 +1,8 @@
 // Builds the apiextensions.k8s.io/v1 CustomResourceDefinition of a kind from its definition. The
 // object's key order is fixed so the generated YAML is stable and diffs stay readable.
+import { objectNameRule } from "./common.ts";
 import type { JSONSchemaProps } from "./json-schema-props.ts";
+import { portableSource } from "./patterns.ts";
 import { toStructuralSchema } from "./openapi.ts";
 import { group, version, type KindDefinition, type PrinterColumn } from "./resource.ts";
 
@@ -56,6 +58,13 @@ export function buildCrd(kind: KindDefinition): CustomResourceDefinition {
       status: toStructuralSchema(kind.status, "status"),
     },
     required: ["spec"],
+    // CEL sees metadata.name only from the root; the API server itself only checks for a DNS subdomain.
+    "x-kubernetes-validations": [
+      {
+        rule: `self.metadata.name.matches(r'${portableSource(objectNameRule.pattern)}')`,
+        message: objectNameRule.message,
+      },
+    ],
   };
   return {
     apiVersion: "apiextensions.k8s.io/v1",

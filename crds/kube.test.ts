@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { celRegex, keysMatching, listMap, mapOf, withRules } from "./kube.ts";
+import { celRegex, keysMatching, listMap, mapOf, quantityValue, withRules } from "./kube.ts";
 import { portableSource } from "./patterns.ts";
 
 describe("withRules", () => {
@@ -84,5 +84,18 @@ describe("patterns in the API server's dialect", () => {
     expect(celRegex(/^a\.b$/)).toBe("r'^a\\.b$'");
     expect(() => celRegex(/^'$/)).toThrow();
     expect(() => celRegex(/^a$/i)).toThrow();
+  });
+});
+
+describe("quantityValue", () => {
+  it("compares quantities as the API server does", () => {
+    expect(quantityValue("500m")).toBe(0.5);
+    expect(quantityValue(2)).toBe(2);
+    expect(quantityValue("1Gi")).toBe(2 ** 30);
+    expect(quantityValue("1G")).toBe(1e9);
+    expect(quantityValue("1e3")).toBe(1000);
+    expect(quantityValue("1E")).toBe(1e18);
+    expect(quantityValue("+1.5Ki")).toBe(1536);
+    expect(quantityValue("4Gi")).toBeGreaterThan(quantityValue("4G"));
   });
 });

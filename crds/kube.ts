@@ -145,11 +145,49 @@ export function listMap<A extends z.ZodArray>(array: A, keys: readonly string[])
   return unique.meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [...keys] });
 }
 
-/** A Kubernetes resource quantity such as `2`, `500m` or `16Gi` (int-or-string, like core types). */
+/**
+ * A container resource quantity such as `2`, `500m` or `16Gi` (int-or-string, like core types); never
+ * negative, since the API server refuses a negative request or limit in the Deployment or Job.
+ */
 export function quantity(): z.ZodUnion<readonly [z.ZodInt, z.ZodString]> {
   return z
-    .union([z.int(), z.string().max(64).regex(quantityPattern, "must be a quantity such as 500m, 2 or 4Gi")])
+    .union([
+      z.int().min(0),
+      z.string().max(64).regex(quantityPattern, "must be a non-negative quantity such as 500m, 2 or 4Gi"),
+    ])
     .meta({ "x-kubernetes-int-or-string": true });
+}
+
+const quantitySuffixes: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/**
+ * The value of a quantity that matches quantityPattern, as a float: close enough to compare a request
+ * with its limit as the API server's CEL `quantity(...).compareTo(...)` does.
+ */
+export function quantityValue(value: number | string): number {
+  if (typeof value === "number") return value;
+  const match = /^\+?([0-9.]+)([eE][-+]?[0-9.]+|[KMGTPE]i|[numkMGTPE])?$/.exec(value);
+  if (match === null) return Number.NaN;
+  const [, digits, suffix] = match;
+  if (suffix === undefined) return Number(digits);
+  if (/^[eE][-+0-9.]/.test(suffix)) return Number(`${digits}${suffix}`);
+  return Number(digits) * quantitySuffixes[suffix]!;
 }
 
 /** An object the API server stores as given (`x-kubernetes-preserve-unknown-fields`), e.g. affinity terms. */

@@ -49,13 +49,19 @@ export const kafkaSource = withRules(
       .string()
       .min(1)
       .max(249)
-      .regex(kafkaTopicPattern, "must be a Kafka topic name: letters, digits, '.', '_' and '-'")
+      .regex(
+        kafkaTopicPattern,
+        "must be a Kafka topic name: letters, digits, '.', '_' and '-', not '.' or '..'",
+      )
       .describe("Changelog topic: one record per change, keyed by entity id (ideally compacted)."),
     consumerGroup: z
       .string()
       .min(1)
       .max(200)
-      .regex(kafkaTopicPattern, "must be a Kafka topic name: letters, digits, '.', '_' and '-'")
+      .regex(
+        kafkaTopicPattern,
+        "must be a Kafka topic name: letters, digits, '.', '_' and '-', not '.' or '..'",
+      )
       .optional()
       .describe(
         "Consumer group prefix; each version's workers commit as <consumerGroup>.<version>. Defaults to jude.<namespace>.<name>.",

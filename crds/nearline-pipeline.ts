@@ -30,7 +30,10 @@ const topic = () =>
     .string()
     .min(1)
     .max(249)
-    .regex(kafkaTopicPattern, "must be a Kafka topic name: letters, digits, '.', '_' and '-'");
+    .regex(
+      kafkaTopicPattern,
+      "must be a Kafka topic name: letters, digits, '.', '_' and '-', not '.' or '..'",
+    );
 
 /** How a Kafka record becomes an upsert or a delete of one entity. */
 export const decode = z.strictObject({

@@ -139,8 +139,10 @@ function convertIntOrString(options: AnySchema[], meta: z.GlobalMeta, path: stri
   const stringPart = convertCore(string, {}, path);
   if (intPart.type !== "integer" || stringPart.type !== "string")
     throw new Error(`${path}: expected [int, string]`);
+  // Numeric checks (minimum) bind only integers, string checks (pattern) only strings.
   const { type: _type, ...stringChecks } = stringPart;
-  return { anyOf: [{ type: "integer" }, { type: "string" }], ...stringChecks };
+  const { type: _intType, ...intChecks } = intPart;
+  return { anyOf: [{ type: "integer" }, { type: "string" }], ...intChecks, ...stringChecks };
 }
 
 function convertObject(object: z.core.$ZodObject, path: string): JSONSchemaProps {

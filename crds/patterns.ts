@@ -28,20 +28,24 @@ export const artifactUriPattern =
 export { fieldNamePattern, promptTemplatePattern } from "./grammar/prompt-template.ts";
 export { jsonPathPattern } from "./grammar/json-path.ts";
 
-/** A Kafka topic name (Kafka's own rule: at most 249 of these characters). */
-export const kafkaTopicPattern = /^[A-Za-z0-9._-]+$/;
+/** A Kafka topic name (Kafka's own rule: at most 249 of these characters, and not "." or ".."). */
+export const kafkaTopicPattern =
+  /^([A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\.\.[A-Za-z0-9._-]+)$/;
 
-/** `host:port` with a DNS name, an IPv4 address or a bracketed IPv6 address. */
+/** `host:port` with a DNS name, an IPv4 address or a bracketed IPv6 address; the port is 1-65535. */
 export const hostPortPattern =
-  /^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$/;
+  /^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/;
 
 /** A domain-prefixed extended resource name such as `nvidia.com/gpu` or `amd.com/gpu`. */
 export const extendedResourcePattern =
   /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
-/** Kubernetes resource quantity (`resource.Quantity`), e.g. `500m`, `2Gi`, `1e3`. */
+/**
+ * Kubernetes resource quantity (`resource.Quantity`), e.g. `500m`, `2Gi`, `1e3`; never negative, as
+ * container requests and limits must not be.
+ */
 export const quantityPattern =
-  /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+  /^(\+)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
 
 /** A container image reference; the registry validates the rest. */
 export const imagePattern = /^[!-~]+$/;

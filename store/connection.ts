@@ -47,20 +47,31 @@ export function parseClusterNodes(list: string): string[] {
 }
 
 /**
- * The URL, once it is known to parse: ioredis parses it with `new URL`, whose error keeps the whole URL
- * (password included) in an `input` property that every log line of the error would print.
+ * Throws INVALID_ARGUMENT unless `url` is `redis://` or `rediss://` with a host and at most a database
+ * number as its path. ioredis takes any scheme (and then only reports "Reached the max retries per
+ * request limit"), and on a non-numeric database path sends SELECT NaN, whose rejection it never
+ * handles: the process dies. The URL comes from a user's Secret, so the messages never echo it whole
+ * (it may hold a password).
  */
-function parsableUrl(url: string): string {
-  // The forms ioredis accepts: a port number, a Unix socket path, or a URL with or without its scheme.
-  const asUrl = /^rediss?:\/\//i.test(url) ? url : url.startsWith("//") ? `redis:${url}` : `redis://${url}`;
-  if (/^\d+$/.test(url) || (url.startsWith("/") && !url.startsWith("//")) || URL.canParse(asUrl)) return url;
-  throw invalidArgument(
-    "the store URL is not a valid redis:// or rediss:// URL (percent-encode characters such as # / ? @ in its user name and password)",
-  );
+export function assertStoreUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw invalidArgument(
+      "store URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://... (percent-encode characters such as # / ? @ in its user name and password)",
+    );
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+    throw invalidArgument(`store URL scheme "${parsed.protocol}" is not redis: or rediss:`);
+  if (parsed.hostname === "") throw invalidArgument("store URL has no host");
+  if (!/^\/?([0-9]{1,4})?$/.test(parsed.pathname))
+    throw invalidArgument(`store URL path "${parsed.pathname}" is not a database number such as /0`);
 }
 
 /** Opens a client for the target. The caller owns it and must `quit()` it. */
 export function connectRedis(target: RedisTarget, options: ConnectOptions = {}): RedisClient {
+  if ("url" in target) assertStoreUrl(target.url);
   const common: RedisOptions = {
     maxRetriesPerRequest: options.maxRetriesPerRequest ?? 3,
     // Batching is explicit (see batch.ts); automatic pipelining would only reorder it.
@@ -69,7 +80,7 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
   };
   const onError = options.onConnectionError ?? (() => undefined);
-  if ("url" in target) return new Redis(parsableUrl(target.url), common).on("error", onError);
+  if ("url" in target) return new Redis(target.url, common).on("error", onError);
   const startupNodes = target.clusterNodes.map((node) => {
     const separator = node.lastIndexOf(":");
     return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };

@@ -91,7 +91,7 @@ export async function reconcileBootstrapRun(
   const read = pipelineParsed?.success ? await readSurroundings(context, pipelineParsed.data) : undefined;
   let job = context.cache.get<V1Job & KubeObject>(resourceTypes.job, {
     namespace: context.key.namespace,
-    name: bootstrapJobName(run.metadata.name),
+    name: bootstrapJobName(run.metadata.name, run.spec.parallelism),
   });
   const earlier = job === undefined ? undefined : earlierRunOf(job, run);
   if (earlier !== undefined) {

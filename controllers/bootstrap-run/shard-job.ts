@@ -29,7 +29,7 @@ export function desiredShards(
   placement?: WorkloadPlacement,
 ): DesiredShards {
   const { run, pipeline, model, version } = objects;
-  const name = bootstrapJobName(run.metadata.name);
+  const name = bootstrapJobName(run.metadata.name, run.spec.parallelism);
   const namespace = run.metadata.namespace ?? "default";
   const { labels } = childLabels("bootstrap", {
     model: model.metadata.name,

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { childName, consumerGroup, labelValue, nearlineWorkerName, servingName } from "./names.ts";
+import {
+  bootstrapJobName,
+  childName,
+  consumerGroup,
+  labelValue,
+  nearlineWorkerName,
+  servingName,
+} from "./names.ts";
 
 describe("child names", () => {
   it("joins parts into a label", () => {
@@ -14,6 +21,18 @@ describe("child names", () => {
     expect(a).toHaveLength(63);
     expect(a).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
     expect(a).not.toBe(b);
+  });
+
+  it("leaves an Indexed Job room for its pods' <job>-<index> names", () => {
+    expect(bootstrapJobName("jobs-minilm-v1", 4)).toBe("jobs-minilm-v1-bootstrap");
+    for (const shards of [1, 10, 11, 101, 256]) {
+      const job = bootstrapJobName(`jobs-${"x".repeat(60)}`, shards);
+      expect(`${job}-${shards - 1}`.length).toBe(63);
+      expect(job).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+    }
+    // A name that fit before this rule keeps its Job (parallelism is immutable).
+    const fits = `${"r".repeat(51)}-bootstrap`;
+    expect(bootstrapJobName("r".repeat(51), 2)).toBe(fits);
   });
 
   it("starts Service names with a letter", () => {

@@ -11,11 +11,16 @@ export const maxLabelLength = 63;
  * two long names that share a prefix never collide. A name that would start with a digit gets `j-`.
  */
 export function childName(...parts: string[]): string {
+  return boundedName(maxLabelLength, parts);
+}
+
+// childName with a length limit below 63, for names that get a suffix of their own.
+function boundedName(maxLength: number, parts: string[]): string {
   const full = parts.join("-");
   const name = /^[a-z]/.test(full) ? full : `j-${full}`;
-  if (name.length <= maxLabelLength) return name;
+  if (name.length <= maxLength) return name;
   const hash = createHash("sha256").update(full).digest("hex").slice(0, 8);
-  const head = name.slice(0, maxLabelLength - hash.length - 1).replace(/-+$/, "");
+  const head = name.slice(0, maxLength - hash.length - 1).replace(/-+$/, "");
   return `${head}-${hash}`;
 }
 
@@ -46,9 +51,14 @@ export function consumerGroup(namespace: string, pipeline: string, embeddingVers
   return `jude.${namespace}.${pipeline}.${embeddingVersion}`;
 }
 
-/** Indexed Job and ConfigMap of a BootstrapRun. */
-export function bootstrapJobName(run: string): string {
-  return childName(run, "bootstrap");
+/**
+ * Indexed Job and ConfigMap of a BootstrapRun with `shards` indexes. The Job's pods are named
+ * `<job>-<index>`, which must be a DNS label too (the API server refuses the Job otherwise), so the
+ * name leaves room for the largest index. Names that fit that way already are unchanged.
+ */
+export function bootstrapJobName(run: string, shards: number): string {
+  const indexSuffix = `-${Math.max(shards - 1, 0)}`.length;
+  return boundedName(maxLabelLength - indexSuffix, [run, "bootstrap"]);
 }
 
 /** The BootstrapRun the operator creates for a version it promotes. */

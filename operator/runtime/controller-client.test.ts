@@ -60,6 +60,33 @@ describe("controller client applies", () => {
     expect(applies).toHaveLength(4);
   });
 
+  it("refuse to take over a child another owner controls: two owners derived the same child name", async () => {
+    const { applies, client, cache, setCached } = fakes();
+    const writer = createControllerClient(client, cache, "test");
+    const owned = (name: string, uid: string): KubeObject => ({
+      ...configMap("1"),
+      metadata: {
+        name: "c",
+        namespace: "ns",
+        ownerReferences: [
+          { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name, uid, controller: true },
+        ],
+      },
+    });
+    // Model "shop" version "v1" and model "shop-v1" both name a Service "shop-v1".
+    setCached(owned("shop", "uid-a"));
+    await expect(writer.apply(owned("shop-v1", "uid-b"))).rejects.toThrow(
+      /^ConfigMap ns\/c belongs to EmbeddingModel shop, so EmbeddingModel shop-v1 cannot use that name/,
+    );
+    expect(applies).toHaveLength(0);
+    // The same owner recreated (a new uid) still adopts what its predecessor left behind.
+    await writer.apply(owned("shop", "uid-c"));
+    // An object without a controller is adopted as before.
+    setCached(configMap("1"));
+    await writer.apply(owned("shop-v1", "uid-b"));
+    expect(applies).toHaveLength(2);
+  });
+
   it("apply again after a delete", async () => {
     const { applies, client, cache, setCached } = fakes();
     const writer = createControllerClient(

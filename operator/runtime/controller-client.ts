@@ -28,6 +28,29 @@ function cachedOf(cache: CacheReader, type: ResourceType, object: KubeObject): K
   }
 }
 
+/** The controller owner reference of an object, if any. */
+function controllerOf(object: KubeObject | undefined) {
+  return object?.metadata?.ownerReferences?.find((reference) => reference.controller === true);
+}
+
+/**
+ * Throws when the cache shows `object` controlled by another owner than the one `object` names: two
+ * owners derived the same child name (model "shop" version "v1" and model "shop-v1" both name a
+ * Service "shop-v1"). Applying would silently take the child over, e.g. point one model's query
+ * Service at the other's pods; the error lands in the owner's conditions instead. An owner recreated
+ * under the same kind and name still adopts what its predecessor left.
+ */
+function assertSameController(cache: CacheReader, type: ResourceType, object: KubeObject): void {
+  const wanted = controllerOf(object);
+  if (wanted === undefined) return;
+  const holder = controllerOf(cachedOf(cache, type, object));
+  if (holder === undefined || (holder.kind === wanted.kind && holder.name === wanted.name)) return;
+  const key = keyOf(object);
+  throw new Error(
+    `${object.kind} ${key.namespace}/${key.name} belongs to ${holder.kind} ${holder.name}, so ${wanted.kind} ${wanted.name} cannot use that name; rename one of them (child names join the owner's name and version with '-')`,
+  );
+}
+
 /**
  * A ControllerClient for `controller`, reading the cache to skip writes that change nothing: a status
  * equal to the cached one, and an apply of exactly what this client last applied to an object the
@@ -52,6 +75,7 @@ export function createControllerClient(
     async apply<T extends object>(value: T, options: ApplyOptions = {}): Promise<T> {
       const object = value as KubeObject;
       const type = typeOf(object);
+      assertSameController(cache, type, object);
       const path = objectPath(type, keyOf(object));
       const body = JSON.stringify(object);
       const manager = options.fieldManager ?? fieldManager;

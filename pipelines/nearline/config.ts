@@ -38,7 +38,7 @@ export const nearlineConfigSchema = z
           .string()
           .min(1)
           .max(264)
-          .regex(kafkaTopicPattern, "letters, digits, '.', '_' and '-'"),
+          .regex(kafkaTopicPattern, "letters, digits, '.', '_' and '-', not '.' or '..'"),
         /** Resolved by the operator from spec startOffset and any bootstrap watermarks. */
         startOffset: z.enum(["earliest", "latest"]).default("earliest"),
         /**

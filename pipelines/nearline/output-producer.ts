@@ -21,14 +21,49 @@ export function createOutputProducer(
 ): OutputProducer {
   const producer = new Producer({ ...clientOptions, acks: -1 });
   return {
-    produce: (records) =>
-      retry(() => producer.send({ messages: records.map(toMessage) }).then(() => undefined), {
-        isRetryable: isRetryableKafkaError,
-        onRetry: options.onRetry,
-        signal: options.signal,
-      }),
+    produce: async (records) => {
+      // One send becomes one record batch per partition, and the broker refuses a batch over its
+      // message limit (1 MiB by default): a few large dead letters in one send would stop the worker.
+      for (const part of splitBySize(records, maxSendBytes)) {
+        await retry(() => producer.send({ messages: part.map(toMessage) }).then(() => undefined), {
+          isRetryable: isRetryableKafkaError,
+          onRetry: options.onRetry,
+          signal: options.signal,
+        });
+      }
+    },
     close: () => producer.close().catch(() => undefined),
   };
+}
+
+/** Bytes of records per send; a record larger than this alone is sent alone. */
+export const maxSendBytes = 512 * 1024;
+
+/** Splits records, in order, into runs of at most `budget` bytes (keys, values and headers). */
+export function splitBySize(records: readonly OutputRecord[], budget: number): OutputRecord[][] {
+  const parts: OutputRecord[][] = [];
+  let current: OutputRecord[] = [];
+  let size = 0;
+  for (const record of records) {
+    const bytes = sizeOf(record);
+    if (current.length > 0 && size + bytes > budget) {
+      parts.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(record);
+    size += bytes;
+  }
+  if (current.length > 0) parts.push(current);
+  return parts;
+}
+
+function sizeOf(record: OutputRecord): number {
+  let bytes = 0;
+  for (const part of [record.key, record.value]) if (part !== undefined) bytes += Buffer.byteLength(part);
+  for (const [name, value] of Object.entries(record.headers))
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return bytes;
 }
 
 function toMessage(record: OutputRecord) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deadLetterRecord, outputRecord, type ConsumedRecord } from "./records.ts";
+import { deadLetterRecord, maxDeadLetterValueBytes, outputRecord, type ConsumedRecord } from "./records.ts";
 
 const source: ConsumedRecord = {
   topic: "jobs",
@@ -57,5 +57,13 @@ describe("nearline output records", () => {
       "jude.source.offset": "41",
     });
     expect(record.headers["jude.error.reason"]).toHaveLength(1000);
+    expect(record.headers["jude.source.value-bytes"]).toBeUndefined();
+  });
+
+  it("cuts a value that would not fit under the broker's message limit with the headers, saying so", () => {
+    const value = Buffer.alloc(1_048_400, "x");
+    const record = deadLetterRecord("dlq", { ...source, value }, "INVALID_JSON", "value is not JSON");
+    expect(record.value).toHaveLength(maxDeadLetterValueBytes);
+    expect(record.headers["jude.source.value-bytes"]).toBe("1048400");
   });
 });

@@ -65,19 +65,30 @@ export function deadLetterRecord(
   code: string,
   reason: string,
 ): OutputRecord {
+  const valueBytes = source.value?.length ?? 0;
+  const truncated = valueBytes > maxDeadLetterValueBytes;
   return {
     topic,
     key: source.key ? Buffer.from(source.key) : undefined,
-    value: source.value ? Buffer.from(source.value) : undefined,
+    value: source.value ? Buffer.from(source.value.subarray(0, maxDeadLetterValueBytes)) : undefined,
     headers: {
       "jude.error.code": code,
       "jude.error.reason": reason.slice(0, 1000),
       "jude.source.topic": source.topic,
       "jude.source.partition": String(source.partition),
       "jude.source.offset": source.offset.toString(),
+      ...(truncated ? { "jude.source.value-bytes": String(valueBytes) } : {}),
     },
   };
 }
+
+/**
+ * Longest value a dead letter carries. A record just under the broker's message limit (1 MiB by
+ * default) plus the dead letter's headers would exceed it, and a refused dead letter stops the
+ * worker on that record for good. A longer value is cut, and `jude.source.value-bytes` gives its
+ * full length; the source position headers lead to the original.
+ */
+export const maxDeadLetterValueBytes = 512 * 1024;
 
 function littleEndian(bytes: Buffer): Buffer {
   if (new Uint8Array(Uint16Array.of(1).buffer)[0] === 1) return bytes;

@@ -73,6 +73,29 @@ describe("createDecoder", () => {
   });
 });
 
+describe("entity ids", () => {
+  const decode = createDecoder({ keyPath: "$.jobId" });
+
+  it("dead-letters an id with a lone surrogate, which UTF-8 store keys would merge with others", () => {
+    expect(decode(record('{"jobId":"j\\ud800"}'))).toMatchObject({
+      ok: false,
+      failure: { code: "INVALID_ID", reason: expect.stringContaining("lone surrogate") },
+    });
+    expect(decode(record({ jobId: "j-✓-😀" }))).toMatchObject({ ok: true, change: { id: "j-✓-😀" } });
+  });
+});
+
+describe("record timestamps", () => {
+  const decode = createDecoder({ keyPath: "$.jobId" });
+
+  it("dead-letters a record whose timestamp no Date can hold, tombstone or not", () => {
+    for (const value of [{ jobId: "j-1" }, null]) {
+      const result = decode(record(value, "j-1", 2 ** 60));
+      expect(result).toMatchObject({ ok: false, failure: { code: "INVALID_EVENT_TIME" } });
+    }
+  });
+});
+
 describe("parseEventTime", () => {
   it("accepts RFC 3339 and epoch milliseconds only", () => {
     expect(parseEventTime("2026-01-02T03:04:05.678+01:00")).toBe(Date.parse("2026-01-02T02:04:05.678Z"));
@@ -81,5 +104,13 @@ describe("parseEventTime", () => {
     expect(parseEventTime("2026-01-02")).toBeUndefined();
     expect(parseEventTime(-1)).toBeUndefined();
     expect(parseEventTime(null)).toBeUndefined();
+  });
+
+  it("refuses times no Date can hold, which the store and the output record cannot take", () => {
+    expect(parseEventTime(8.64e15)).toBe(8.64e15);
+    expect(parseEventTime(8.64e15 + 1)).toBeUndefined();
+    expect(parseEventTime(9e15)).toBeUndefined();
+    expect(parseEventTime(1e300)).toBeUndefined();
+    expect(parseEventTime("9999999999999999")).toBeUndefined();
   });
 });

@@ -59,6 +59,9 @@ export function createDecoder(rules: DecodeRules): (record: SourceRecord) => Dec
 
   return (record) => {
     const recordTime = Number(record.timestamp);
+    // A producer sets the timestamp; one out of range would fail the store write of the whole batch.
+    if (!isEventTime(recordTime))
+      return fail("INVALID_EVENT_TIME", `record timestamp ${String(record.timestamp)} is out of range`);
     if (record.value === null || record.value === undefined || record.value.length === 0) {
       // A tombstone carries no value, so its id can only come from the record key.
       const id =
@@ -119,6 +122,10 @@ function fail(code: DecodeFailureCode, reason: string): DecodeResult {
 function checkId(id: string, build: (id: string) => EntityChange): DecodeResult {
   if (Buffer.byteLength(id) > MAX_ID_BYTES)
     return fail("INVALID_ID", `entity id is longer than ${MAX_ID_BYTES} bytes`);
+  // JSON may escape a lone surrogate ("\ud800"); in the store's UTF-8 keys every one of them becomes
+  // U+FFFD, so two different ids would share one record.
+  if (!id.isWellFormed())
+    return fail("INVALID_ID", "entity id is not well-formed Unicode (it has a lone surrogate)");
   return { ok: true, change: build(id) };
 }
 
@@ -137,11 +144,26 @@ function idAt(path: CompiledJsonPath, document: unknown): string | undefined {
   return undefined;
 }
 
-/** RFC 3339 strings and epoch milliseconds (number or digit string); anything else is undefined. */
+/** Latest time a JavaScript Date holds (year 275760); output records carry event times as ISO strings. */
+const maxEventTimeMs = 8.64e15;
+
+/** True for epoch milliseconds the store (a safe integer) and a Date (ISO output) can both hold. */
+function isEventTime(ms: number): boolean {
+  return Number.isSafeInteger(ms) && ms >= 0 && ms <= maxEventTimeMs;
+}
+
+/**
+ * RFC 3339 strings and epoch milliseconds (number or digit string) up to year 275760; anything else is
+ * undefined. An out-of-range time must be refused here: the store refuses to write it, and one such
+ * event would otherwise fail its whole batch on every redelivery.
+ */
 export function parseEventTime(value: unknown): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? Math.trunc(value) : undefined;
+  if (typeof value === "number") {
+    const ms = Math.trunc(value);
+    return isEventTime(ms) ? ms : undefined;
+  }
   if (typeof value !== "string") return undefined;
-  if (/^[0-9]{1,16}$/.test(value)) return Number(value);
+  if (/^[0-9]{1,16}$/.test(value)) return isEventTime(Number(value)) ? Number(value) : undefined;
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value)) return undefined;
   const parsed = Date.parse(value);
   return Number.isNaN(parsed) ? undefined : parsed;

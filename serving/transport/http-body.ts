@@ -59,10 +59,20 @@ export async function readBody(
   return Buffer.concat(chunks);
 }
 
-/** Parses a JSON body; MALFORMED_REQUEST when it is not JSON. */
+// Fatal: Buffer#toString would turn invalid bytes into U+FFFD, which the tokenizer then drops, so a
+// Latin-1 "café" would be embedded as "caf" without a word. RFC 8259 requires UTF-8 JSON.
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Parses a JSON body; MALFORMED_REQUEST when it is not UTF-8 or not JSON. */
 export function parseJsonBody(body: Buffer): unknown {
+  let text: string;
   try {
-    return JSON.parse(body.toString("utf8"));
+    text = utf8.decode(body);
+  } catch (error) {
+    throw servingErrors.malformedRequest("the body is not valid UTF-8 (JSON must be UTF-8 encoded)", error);
+  }
+  try {
+    return JSON.parse(text);
   } catch (error) {
     throw servingErrors.malformedRequest(`the body is not valid JSON (${(error as Error).message})`, error);
   }

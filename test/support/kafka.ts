@@ -23,6 +23,7 @@ export async function createTopics(topics: string[], partitions = 1): Promise<vo
 /** One changelog event: key, JSON value (or null for a tombstone), optional partition. */
 export interface TestEvent {
   key: string;
+  /** A string or Buffer is sent as is, null as a tombstone, anything else as JSON. */
   value: unknown;
   partition?: number;
 }
@@ -45,9 +46,9 @@ export async function produceEvents(topic: string, events: readonly TestEvent[])
           ...(event.value === null
             ? {}
             : {
-                value: Buffer.from(
-                  typeof event.value === "string" ? event.value : JSON.stringify(event.value),
-                ),
+                value: Buffer.isBuffer(event.value)
+                  ? event.value
+                  : Buffer.from(typeof event.value === "string" ? event.value : JSON.stringify(event.value)),
               }),
           ...(event.partition !== undefined ? { partition: event.partition } : {}),
         })),

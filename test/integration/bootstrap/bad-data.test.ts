@@ -77,6 +77,52 @@ describe("bootstrap with bad snapshot data (real Redis and embedding server)", (
       await target.drop();
     }
   });
+
+  it("reads a file with a BOM and CRLF line ends, and counts non-UTF-8, null and lone-surrogate rows", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bootstrap-bad-"));
+    const path = join(dir, "crlf.jsonl");
+    writeFileSync(
+      path,
+      Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(JSON.stringify({ id: "job-1", title: "Nurse", company: "Acme" }) + "\r\n"),
+        Buffer.from([0x7b, 0xff, 0x7d, 0x0d, 0x0a]),
+        Buffer.from("null\r\n\r\n"),
+        Buffer.from('{"id":"job-2\\ud800","title":"Cook","company":"Acme"}\r\n'),
+        Buffer.from(JSON.stringify({ id: "job:{3}", title: "Pilot", company: "Acme" })),
+      ]),
+    );
+    const target = await createBootstrapStore("crlf");
+    const config = shardConfig(
+      shardDocument({
+        storeName: target.name,
+        run: "crlf",
+        source: { files: { uris: [pathToFileURL(path).href] } },
+        shards: { count: 1, index: 0 },
+      }),
+    );
+    const embedding = connectEmbedding(
+      { endpoint: server.address, timeoutMs: 60_000 },
+      { modelDigest: server.digest, truncate: true },
+    );
+    try {
+      const outcome = await runBootstrap(
+        { ...config, model: { ...config.model, digest: server.digest } },
+        {
+          logger: pino({ level: "silent" }),
+          embedCall: embedding.call,
+          isRetryableEmbedError: embedding.isRetryable,
+        },
+      );
+      expect(outcome.outcome).toBe("done");
+      expect(outcome.state.counts).toMatchObject({ processed: 5, written: 2, failed: 3 });
+      const stored = await readBack(target.store, ["job-1", "job:{3}"]);
+      expect([...stored.values()].map((each) => each.vector !== null)).toEqual([true, true]);
+    } finally {
+      embedding.close();
+      await target.drop();
+    }
+  });
 });
 
 function cosine(a: Float32Array, b: Float32Array): number {

@@ -151,6 +151,30 @@ describe("BootstrapRun controller", () => {
     expect(after.data).toEqual(before.data);
   });
 
+  it("runs a run whose name is long: the Job leaves room for its pods' host names <job>-<index>", async () => {
+    const ns = harness.namespace;
+    // 55 characters: "<name>-bootstrap" is shortened to a valid Job name, but an Indexed Job's pods are
+    // named <job>-<index>, and the API server refuses a Job whose pods could not get a DNS label.
+    const name = `jobs-with-a-long-name-${"x".repeat(33)}`;
+    await applyObjects(ns, [bootstrapRun(name, "jobs", 12)]);
+    const run = await waitForObject<RunObject>(
+      ns,
+      `bootstraprun/${name}`,
+      "the run names its Job",
+      (object) => {
+        return object.status?.jobName !== undefined;
+      },
+    );
+    const jobName = run.status!.jobName!;
+    expect(`${jobName}-11`.length).toBeLessThanOrEqual(63);
+    const job = await waitForObject<V1Job>(ns, `job/${jobName}`, "shard pods created", (object) => {
+      return (
+        (object.status?.active ?? 0) + (object.status?.succeeded ?? 0) + (object.status?.failed ?? 0) > 0
+      );
+    });
+    expect(job.spec?.completions).toBe(12);
+  });
+
   it("stalls a run of a version the model does not serve, naming the field, and creates no Job", async () => {
     const ns = harness.namespace;
     const run = bootstrapRun("jobs-minilm-v9", "jobs", 2);

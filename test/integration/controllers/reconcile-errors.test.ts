@@ -22,6 +22,7 @@ import {
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { applyObjects, conditionOf, startManager, waitForObject } from "./harness.ts";
 import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+import { requireEnv } from "../../support/env.ts";
 
 type Conditioned = {
   status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
@@ -189,6 +190,52 @@ describe("persistent reconcile errors in conditions", () => {
       "going on once the Secret exists",
       (object) => recovered(object) && conditionOf(object, "Stalled")?.reason !== "SecretNotFound",
     );
+  });
+
+  it("marks a model whose store URL has a database path that is not a number; the operator lives on", async () => {
+    // ioredis would send SELECT NaN and never handle its rejection: the operator process died.
+    const ns = modelNamespace;
+    await applyObjects(ns, [cpuModel(ns, "odd-url", { replicas: 1 })]);
+    const odd = storeSecret("odd-redis");
+    odd.stringData = {
+      url: `${requireEnv("JUDE_REDIS_URL").replace("redis://", `redis://:${password}@`)}/jobs`,
+    };
+    await applyObjects(ns, [
+      odd,
+      pipeline("odd-url-jobs", topic, (spec) => {
+        spec.modelRef = { name: "odd-url" };
+        spec.sinks.store.name = `odd-url-${suffix}`;
+        spec.sinks.store.urlSecretRef = { name: "odd-redis", key: "url" };
+      }),
+    ]);
+    const broken = await waitForObject<Conditioned>(ns, "embeddingmodel/odd-url", "ReconcileError", failing);
+    const message = conditionOf(broken, "Ready")!.message;
+    expect(message).toMatch(/store URL path "\/jobs" is not a database number/);
+    expect(message).not.toContain(password);
+  });
+
+  it("marks a model whose query Service name another model's version already uses, and takes nothing over", async () => {
+    // Model "cart" version v1 serves through Service "cart-v1"; model "cart-v1" wants it as its query
+    // Service. Before, the second model silently took the Service over and both reported Ready.
+    const ns = modelNamespace;
+    await applyObjects(ns, [cpuModel(ns, "cart", { replicas: 1 })]);
+    await waitForObject<Conditioned>(ns, "embeddingmodel/cart", "cart Ready", (object) => {
+      return conditionOf(object, "Ready")?.status === "True";
+    });
+    await applyObjects(ns, [cpuModel(ns, "cart-v1", { replicas: 1 })]);
+    const broken = await waitForObject<Conditioned>(ns, "embeddingmodel/cart-v1", "ReconcileError", failing);
+    expect(conditionOf(broken, "Ready")!.message).toContain(
+      `Service ${ns}/cart-v1 belongs to EmbeddingModel cart, so EmbeddingModel cart-v1 cannot use that name`,
+    );
+    const service = await kubectlJson<{ spec: { selector: Record<string, string> } }>([
+      "get",
+      "-n",
+      ns,
+      "service/cart-v1",
+    ]);
+    expect(service.spec.selector).toMatchObject({ "jude.dev/model": "cart", "jude.dev/version": "v1" });
+    const cart = await kubectlJson<Conditioned>(["get", "-n", ns, "embeddingmodel/cart"]);
+    expect(conditionOf(cart, "Ready")?.status).toBe("True");
   });
 
   it("marks a run whose changelog broker does not answer, and recovers", async () => {

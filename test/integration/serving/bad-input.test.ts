@@ -245,4 +245,18 @@ describe("OpenAI POST /v1/embeddings", () => {
     if (typeof message === "string") expect(response.body.error?.message).toBe(message);
     else expect(response.body.error?.message).toMatch(message);
   });
+
+  it("refuses a body that is not UTF-8 (Latin-1 'café') instead of embedding 'caf' and a dropped U+FFFD", async () => {
+    const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: Buffer.concat([Buffer.from('{"input":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]),
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error?: { code: string; message: string } };
+    expect(body.error).toMatchObject({
+      code: "JUDE_SERVING_MALFORMED_REQUEST",
+      message: "malformed request: the body is not valid UTF-8 (JSON must be UTF-8 encoded)",
+    });
+  });
 });

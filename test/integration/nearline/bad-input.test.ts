@@ -1,0 +1,155 @@
+/**
+ * Hostile records on a real changelog: each undecodable one goes to the dead-letter topic with its
+ * reason, and the good records around it, in the same batch, land in the store.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
+import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
+import { connectRedis, openStore, type RedisClient, type Store } from "../../../store/index.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { requireEnv } from "../../support/env.ts";
+import { createTopics, produceEvents, readTopic, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import { expectedFinalState, expectStoreMatches, jobEvent, nearlineConfig } from "../../support/nearline.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "minilm-v1";
+
+describe("nearline with hostile records", () => {
+  let embedding: TestEmbeddingServer;
+  let app: NearlineApp;
+  let redis: RedisClient;
+  let store: Store;
+  let closeConnection: (() => void) | undefined;
+  const topic = uniqueTopic("nl-bad-src");
+  const outputTopic = uniqueTopic("nl-bad-out");
+  const deadLetterTopic = uniqueTopic("nl-bad-dlq");
+
+  beforeAll(async () => {
+    embedding = await startTestEmbeddingServer(version);
+    await createTopics([topic, outputTopic, deadLetterTopic], 1);
+    const config = nearlineConfig({
+      topic,
+      outputTopic,
+      deadLetterTopic,
+      version,
+      digest: embedding.digest,
+      embeddingAddress: embedding.address,
+    });
+    const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+    closeConnection = connection.close;
+    app = await startNearline(config, {
+      logger: process.env.JUDE_TEST_LOG
+        ? createRootLogger({ component: "nl-bad", level: "warn" })
+        : silentLogger(),
+      embedCall: connection.call,
+      isRetryableEmbedError: connection.isRetryable,
+    });
+    redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+    store = await openStore(redis, { name: config.sinks.store.name });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    closeConnection?.();
+    await redis?.quit();
+    await embedding?.server.close();
+  });
+
+  it("dead-letters each hostile record with its reason and stores the good ones beside them", async () => {
+    const good: TestEvent[] = [
+      jobEvent("g1", 1000, { title: "Nurse", company: "Umbrella", skills: ["ICU"] }),
+      // Ids with the store layout's separators and hash-tag characters are ordinary ids.
+      jobEvent("g:2", 1000, { title: "Pilot", company: "Wayne", skills: [] }),
+      jobEvent("{g3}", 1000, { title: "Cook", company: "Soylent", skills: [] }),
+      jobEvent("g}{4 ✓", 1000, { title: "Baker", company: "Globex", skills: [] }),
+      // The same key twice in one batch: the newer event wins.
+      jobEvent("g1", 2000, { title: "Head Nurse", company: "Umbrella", skills: ["ICU"] }),
+      jobEvent("g5", 1000, { title: `Writer ${"word ".repeat(100_000)}`, company: "Acme", skills: [] }),
+    ];
+    const bad: (TestEvent & { code: string })[] = [
+      { key: "bad-utf8", value: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), code: "INVALID_JSON" },
+      { key: "bad-array", value: "[1,2]", code: "NOT_AN_OBJECT" },
+      { key: "bad-number", value: "42", code: "NOT_AN_OBJECT" },
+      { key: "bad-id-object", value: { jobId: { a: 1 }, updatedAt: 1000, title: "x" }, code: "MISSING_ID" },
+      { key: "bad-id-empty", value: { jobId: "", updatedAt: 1000, title: "x" }, code: "MISSING_ID" },
+      {
+        key: "bad-id-long",
+        value: { jobId: "x".repeat(600), updatedAt: 1000, title: "x" },
+        code: "INVALID_ID",
+      },
+      { key: "", value: null, code: "TOMBSTONE_WITHOUT_KEY" },
+      // Stored as UTF-8, "\ud800" and "\ud801" would both become U+FFFD: two entities, one record.
+      {
+        key: "bad-id-surrogate",
+        value: { jobId: "g1\ud800", updatedAt: 1000, title: "x" },
+        code: "INVALID_ID",
+      },
+      {
+        key: "bad-time-far",
+        value: { jobId: "bad-time-far", updatedAt: 9e15, title: "x" },
+        code: "INVALID_EVENT_TIME",
+      },
+      {
+        key: "bad-time-string",
+        value: { jobId: "bad-time-string", updatedAt: "9999999999999999", title: "x" },
+        code: "INVALID_EVENT_TIME",
+      },
+    ];
+    const events = [
+      good[0]!,
+      ...bad.slice(0, 4),
+      good[1]!,
+      good[2]!,
+      ...bad.slice(4),
+      good[3]!,
+      good[4]!,
+      good[5]!,
+    ];
+    await produceEvents(topic, events);
+    await waitFor("the worker to consume every record", () => app.worker.totals.consumed >= events.length, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+    // A good record after them proves the stream still flows.
+    const after = jobEvent("g6", 1000, { title: "Clerk", company: "Acme", skills: [] });
+    await produceEvents(topic, [after]);
+    await waitFor("the record after them", () => app.worker.totals.consumed >= events.length + 1, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+    await expectStoreMatches(store, version, expectedFinalState([...good, after], version));
+
+    const dead = await readTopic(deadLetterTopic, bad.length);
+    expect(new Map(dead.map((record) => [record.key, record.headers["jude.error.code"]]))).toEqual(
+      new Map(bad.map((event) => [event.key, event.code])),
+    );
+    for (const record of dead) expect(record.headers["jude.error.reason"]).toMatch(/\w/);
+  });
+  it("dead-letters records near the broker's message limit, cut to fit, and keeps flowing", async () => {
+    const before = { ...app.worker.totals };
+    // Each fits the source topic; with the dead letter's headers, or two in one send, they did not
+    // fit the dead-letter topic (MESSAGE_TOO_LARGE), and the worker stopped on them for good.
+    const big = [
+      { key: "big-1", value: `{${"x".repeat(1_048_400)}` },
+      { key: "big-2", value: `{${"y".repeat(600_000)}` },
+      { key: "big-3", value: `{${"z".repeat(600_000)}` },
+    ];
+    const after = jobEvent("g7", 1000, { title: "Porter", company: "Acme", skills: [] });
+    for (const event of [...big, after]) await produceEvents(topic, [event]);
+    await waitFor("the worker to consume them", () => app.worker.totals.consumed >= before.consumed + 4, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+    expect(app.worker.totals.deadLettered - before.deadLettered).toBe(3);
+    await expectStoreMatches(store, version, expectedFinalState([after], version));
+    const dead = (await readTopic(deadLetterTopic, before.deadLettered + 3)).filter((record) =>
+      record.key.startsWith("big-"),
+    );
+    expect(dead.map((record) => [record.key, record.headers["jude.source.value-bytes"]])).toEqual([
+      ["big-1", "1048401"],
+      ["big-2", "600001"],
+      ["big-3", "600001"],
+    ]);
+    expect(dead.map((record) => record.value?.length)).toEqual([512 * 1024, 512 * 1024, 512 * 1024]);
+  });
+});
