@@ -4,7 +4,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
+import type { Logger } from "pino";
+import { startNearline, type NearlineApp } from "../../pipelines/nearline/app.ts";
 import { nearlineConfigSchema, type NearlineConfig } from "../../pipelines/nearline/config.ts";
+import { connectEmbedding } from "../../pipelines/shared/embed-client.ts";
+import { silentLogger } from "../../plumbing/logger.ts";
 import { StoreWriter, type Store } from "../../store/index.ts";
 import { requireEnv } from "./env.ts";
 import type { TestEvent } from "./kafka.ts";
@@ -25,6 +29,30 @@ export function storeUrlEnv(mode: RedisMode): string {
   return name;
 }
 
+/** A fresh env var holding `url` (a test's own Redis), as a pod gets it from a Secret. */
+function ownStoreUrlEnv(url: string): string {
+  const name = `JUDE_TEST_OWN_STORE_${randomUUID().slice(0, 8).toUpperCase()}`;
+  process.env[name] = url;
+  return name;
+}
+
+/**
+ * `jude nearline` in this process for `config`, with its own connection to the embedding server as
+ * the command opens it (every answer's model digest is checked). `close` ends that connection.
+ */
+export async function startInProcessNearline(
+  config: NearlineConfig,
+  logger: Logger = silentLogger(),
+): Promise<{ app: NearlineApp; closeConnection: () => void }> {
+  const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+  const app = await startNearline(config, {
+    logger,
+    embedCall: connection.call,
+    isRetryableEmbedError: connection.isRetryable,
+  });
+  return { app, closeConnection: connection.close };
+}
+
 /** A worker config for a job changelog. */
 export function nearlineConfig(options: {
   topic: string;
@@ -32,6 +60,8 @@ export function nearlineConfig(options: {
   deadLetterTopic?: string;
   storeName?: string;
   mode?: RedisMode;
+  /** A standalone Redis of the test's own (e.g. one it kills) instead of the testbed's. */
+  storeUrl?: string;
   version: string;
   digest: string;
   embeddingAddress: string;
@@ -54,7 +84,12 @@ export function nearlineConfig(options: {
     sinks: {
       store: {
         name: options.storeName ?? `nl-${randomUUID().slice(0, 8)}`,
-        url: { env: storeUrlEnv(options.mode ?? "standalone") },
+        url: {
+          env:
+            options.storeUrl === undefined
+              ? storeUrlEnv(options.mode ?? "standalone")
+              : ownStoreUrlEnv(options.storeUrl),
+        },
         cluster: options.mode === "cluster",
       },
       ...(options.outputTopic ? { kafka: { topic: options.outputTopic } } : {}),

@@ -3,14 +3,19 @@
  * reason, and the good records around it, in the same batch, land in the store.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
-import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
 import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
 import { connectRedis, openStore, type RedisClient, type Store } from "../../../store/index.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { requireEnv } from "../../support/env.ts";
 import { createTopics, produceEvents, readTopic, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
-import { expectedFinalState, expectStoreMatches, jobEvent, nearlineConfig } from "../../support/nearline.ts";
+import {
+  expectedFinalState,
+  expectStoreMatches,
+  jobEvent,
+  nearlineConfig,
+  startInProcessNearline,
+} from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "minilm-v1";
@@ -36,15 +41,10 @@ describe("nearline with hostile records", () => {
       digest: embedding.digest,
       embeddingAddress: embedding.address,
     });
-    const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
-    closeConnection = connection.close;
-    app = await startNearline(config, {
-      logger: process.env.JUDE_TEST_LOG
-        ? createRootLogger({ component: "nl-bad", level: "warn" })
-        : silentLogger(),
-      embedCall: connection.call,
-      isRetryableEmbedError: connection.isRetryable,
-    });
+    ({ app, closeConnection } = await startInProcessNearline(
+      config,
+      process.env.JUDE_TEST_LOG ? createRootLogger({ component: "nl-bad", level: "warn" }) : silentLogger(),
+    ));
     redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
     store = await openStore(redis, { name: config.sinks.store.name });
   });

@@ -7,12 +7,9 @@
  */
 import { Consumer } from "@platformatic/kafka";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startNearline } from "../../../pipelines/nearline/app.ts";
-import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
-import { silentLogger } from "../../../plumbing/logger.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { bootstrapBrokers, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { jobEvent, nearlineConfig } from "../../support/nearline.ts";
+import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 
@@ -38,23 +35,14 @@ it.each([
   async (_, before) => {
     const topic = uniqueTopic("nl-lag");
     await createTopics([topic], 2);
-    const base = nearlineConfig({
+    const config = nearlineConfig({
       topic,
       version,
       digest: embedding.digest,
       embeddingAddress: embedding.address,
+      storeUrl: redis.url,
     });
-    process.env.JUDE_TEST_LAG_REDIS_URL = redis.url;
-    const config = {
-      ...base,
-      sinks: { ...base.sinks, store: { ...base.sinks.store, url: { env: "JUDE_TEST_LAG_REDIS_URL" } } },
-    };
-    const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
-    const app = await startNearline(config, {
-      logger: silentLogger(),
-      embedCall: connection.call,
-      isRetryableEmbedError: connection.isRetryable,
-    });
+    const { app, closeConnection } = await startInProcessNearline(config);
     const joiner = new Consumer({
       clientId: "jude-test-lag-joiner",
       groupId: config.source.kafka.consumerGroup,
@@ -120,6 +108,7 @@ it.each([
     } finally {
       await joiner.close(true).catch(() => undefined);
       await app.stop();
+      closeConnection();
     }
   },
 );

@@ -3,9 +3,7 @@
  * (all-MiniLM-L6-v2) -> versioned Redis store (standalone and cluster) + output and dead-letter topics.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
-import { silentLogger } from "../../../plumbing/logger.ts";
-import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
 import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import {
   connectRedis,
@@ -24,6 +22,7 @@ import {
   jobEvent,
   nearlineConfig,
   type RedisMode,
+  startInProcessNearline,
 } from "../../support/nearline.ts";
 import { schemaValid } from "../../support/nearline-sinks.ts";
 import { jobText } from "../../support/nearline-oracle.ts";
@@ -80,14 +79,7 @@ describe.each<RedisMode>(["standalone", "cluster"])("nearline on %s Redis", (mod
       digest: embedding.digest,
       embeddingAddress: embedding.address,
     });
-    // The worker's own connection, as `jude nearline` opens it: every answer's model digest is checked.
-    const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
-    closeConnection = connection.close;
-    app = await startNearline(config, {
-      logger: silentLogger(),
-      embedCall: connection.call,
-      isRetryableEmbedError: connection.isRetryable,
-    });
+    ({ app, closeConnection } = await startInProcessNearline(config));
     redis =
       mode === "cluster"
         ? connectRedis({ clusterNodes: parseClusterNodes(requireEnv("JUDE_REDIS_CLUSTER_NODES")) })

@@ -6,12 +6,9 @@
  * reads its rate, and a Redis outage is not a producer sending bad events.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startNearline } from "../../../pipelines/nearline/app.ts";
-import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
-import { silentLogger } from "../../../plumbing/logger.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { createTopics, produceEvents, readTopic, uniqueTopic } from "../../support/kafka.ts";
-import { jobEvent, nearlineConfig } from "../../support/nearline.ts";
+import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
 import { metricSum } from "../../support/nearline-processes.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -35,24 +32,15 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
   const topic = uniqueTopic("nl-dlq-retry");
   const deadLetterTopic = uniqueTopic("nl-dlq-retry-dead");
   await createTopics([topic, deadLetterTopic], 1);
-  const base = nearlineConfig({
+  const config = nearlineConfig({
     topic,
     deadLetterTopic,
     version,
     digest: embedding.digest,
     embeddingAddress: embedding.address,
+    storeUrl: redis.url,
   });
-  process.env.JUDE_TEST_OWN_REDIS_URL = redis.url;
-  const config = {
-    ...base,
-    sinks: { ...base.sinks, store: { ...base.sinks.store, url: { env: "JUDE_TEST_OWN_REDIS_URL" } } },
-  };
-  const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
-  const app = await startNearline(config, {
-    logger: silentLogger(),
-    embedCall: connection.call,
-    isRetryableEmbedError: connection.isRetryable,
-  });
+  const { app, closeConnection } = await startInProcessNearline(config);
   const metric = async (name: string, labels = "") =>
     metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
   try {
@@ -81,5 +69,6 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
     expect(await metric("jude_pipeline_consumed_total")).toBe(4);
   } finally {
     await app.stop();
+    closeConnection();
   }
 });
