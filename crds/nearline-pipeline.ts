@@ -140,7 +140,9 @@ export const workers = z.strictObject({
     .min(1)
     .max(4096)
     .default(64)
-    .describe("Most texts a worker sends in one embedding call."),
+    .describe(
+      "Most texts a worker (and a bootstrap shard) sends in one embedding call; capped at what the model's servers take in one call, min(128, spec.serving.batching.maxConcurrentRequests).",
+    ),
   maxInflight: z
     .int()
     .min(1)

@@ -10,6 +10,15 @@ export { ConfigError };
 /** Inputs one call may carry unless the config says otherwise (TEI's max-client-batch-size is 32). */
 const DEFAULT_MAX_INPUTS_PER_CALL = 128;
 
+/**
+ * The most inputs one call may carry when `limits.maxInputsPerCall` is not set (as the operator
+ * renders the config): 128, or fewer when the replica holds fewer at once. Pipelines' calls to a
+ * model's servers are capped at it (a larger call is refused whole with TOO_MANY_INPUTS).
+ */
+export function defaultMaxInputsPerCall(maxConcurrentRequests: number): number {
+  return Math.min(DEFAULT_MAX_INPUTS_PER_CALL, maxConcurrentRequests);
+}
+
 const port = z.number().int().min(0).max(65_535);
 const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
 
@@ -126,8 +135,7 @@ export const servingConfigSchema = z
     limits: {
       ...config.limits,
       maxInputsPerCall:
-        config.limits.maxInputsPerCall ??
-        Math.min(DEFAULT_MAX_INPUTS_PER_CALL, config.batching.maxConcurrentRequests),
+        config.limits.maxInputsPerCall ?? defaultMaxInputsPerCall(config.batching.maxConcurrentRequests),
     },
   }));
 

@@ -10,6 +10,7 @@ import type {
   modelSection,
   storeSection,
 } from "../../pipelines/shared/config-common.ts";
+import { defaultMaxInputsPerCall } from "../../serving/config.ts";
 import type { LiveVersion } from "./live-versions.ts";
 import type { SecretWiring } from "./secret-wiring.ts";
 
@@ -90,7 +91,11 @@ export function embeddingConfig(
     ...(serving.auth !== undefined
       ? { token: wiring.envFrom(secretEnv.embeddingToken, serving.auth.tokenSecretRef) }
       : {}),
-    maxBatchSize: pipeline.spec.workers.maxBatchSize,
+    // No larger than one call the model's servers take: a larger one is refused whole (TOO_MANY_INPUTS).
+    maxBatchSize: Math.min(
+      pipeline.spec.workers.maxBatchSize,
+      defaultMaxInputsPerCall(serving.batching.maxConcurrentRequests),
+    ),
     maxInflight: pipeline.spec.workers.maxInflight,
   };
 }

@@ -136,6 +136,24 @@ describe("desiredWorkers", () => {
     expect(hash(rebatched)).not.toBe(hash(base));
   });
 
+  it("sends no more texts per embedding call than the model's servers take in one call", () => {
+    const config = (maxBatchSize: number, maxConcurrentRequests: number) =>
+      workerConfig(
+        desiredWorkers(
+          testPipeline(undefined, (object) => setPath(object, "spec.workers.maxBatchSize", maxBatchSize)),
+          testModel((object) =>
+            setPath(object, "spec.serving.batching.maxConcurrentRequests", maxConcurrentRequests),
+          ),
+          liveVersion(),
+          images,
+        ),
+      ).embedding.maxBatchSize;
+    // jude serve refuses a call of more than min(128, maxConcurrentRequests) inputs whole.
+    expect(config(64, 512)).toBe(64);
+    expect(config(64, 32)).toBe(32);
+    expect(config(1000, 512)).toBe(128);
+  });
+
   it("gives each version its own Deployment and consumer group", () => {
     const v1 = liveVersion();
     const v2: LiveVersion = { ...v1, version: "minilm-v2", endpoint: "jude-minilm-minilm-v2:50051" };
