@@ -10,7 +10,7 @@ import { EmbeddingClientError } from "./errors.ts";
 import type { EmbedResponseMessage } from "../../serving/transport/embed-messages.ts";
 import { loadProtos } from "../../serving/transport/proto.ts";
 
-export { EmbeddingClientError, isRetryableEmbeddingError } from "./errors.ts";
+export { EmbeddingClientError, isRefusedEmbeddingInput, isRetryableEmbeddingError } from "./errors.ts";
 
 /** How to reach a server. */
 export interface EmbeddingClientOptions {

@@ -51,3 +51,15 @@ export class EmbeddingClientError extends Error {
 export function isRetryableEmbeddingError(error: unknown): boolean {
   return error instanceof EmbeddingClientError && error.retryable;
 }
+
+/**
+ * For pipelines: true when the server refused the input itself (INVALID_ARGUMENT, or a size limit other
+ * than overload), which no retry changes; the texts of such a call are isolated and dead-lettered.
+ */
+export function isRefusedEmbeddingInput(error: unknown): boolean {
+  return (
+    error instanceof EmbeddingClientError &&
+    (error.code === GrpcStatus.INVALID_ARGUMENT ||
+      (error.code === GrpcStatus.RESOURCE_EXHAUSTED && !error.retryable))
+  );
+}

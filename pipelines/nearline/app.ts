@@ -15,6 +15,7 @@ import {
   StoreWriter,
   type RedisClient,
 } from "../../store/index.ts";
+import { isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import { createPipelineEmbedder, type BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRetryableKafkaError, kafkaClientOptions } from "../shared/kafka.ts";
@@ -223,6 +224,7 @@ function wireProcessor(
       write: (writes) => timed("store", () => writer.write(writes)),
     },
     embed: (texts) => timed("inference", () => embedder.embed(texts)),
+    isRefusedInput: isRefusedEmbeddingInput,
     produce: (records) => timed("produce", () => producer.produce(records)),
     // Logged at each attempt of the batch; counted (jude_pipeline_dead_lettered_total) by the worker
     // once the batch is committed.

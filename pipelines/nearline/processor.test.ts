@@ -147,6 +147,62 @@ describe("nearline batch processor", () => {
     expect(produced).toEqual([]);
   });
 
+  it("dead-letters the events whose text the server refuses, and writes the rest of the batch", async () => {
+    class Refusal extends Error {}
+    const calls: string[][] = [];
+    const { store, produced, deadLettered, process } = setup({
+      embed: async (texts) => {
+        calls.push([...texts]);
+        const bad = texts.find((text) => text.includes("\u0007"));
+        if (bad !== undefined) throw new Refusal(`input ${JSON.stringify(bad)} is not text`);
+        return texts.map((text) => Float32Array.of(text.length, 0));
+      },
+      isRefusedInput: (error) => error instanceof Refusal,
+    });
+    const outcome = await process([
+      record("a", 100, { title: "Nurse" }),
+      record("b", 100, { title: "Bell \u0007" }),
+      record("c", 100, { title: "Pilot" }),
+      record("d", 100, { title: "Chef" }),
+    ]);
+    expect(outcome).toMatchObject({
+      deadLettered: 1,
+      deadLetterCodes: { EMBEDDING_REFUSED: 1 },
+      embedded: 3,
+    });
+    expect(deadLettered).toEqual(["EMBEDDING_REFUSED"]);
+    expect(store.writes.map((write) => write.id)).toEqual(["a", "c", "d"]);
+    const dead = produced.filter((each) => each.topic === "jobs.dlq");
+    expect(dead.map((each) => [String(each.key), each.headers["jude.error.code"]])).toEqual([
+      ["b", "EMBEDDING_REFUSED"],
+    ]);
+    expect(dead[0]!.headers["jude.error.reason"]).toContain("the embedding server refused its text: input");
+    expect(produced.filter((each) => each.topic === "jobs.vectors").map((each) => each.key)).toEqual([
+      "a",
+      "c",
+      "d",
+    ]);
+    // Halved until the refused text stood alone: the other texts were embedded in the halves.
+    expect(calls).toEqual([
+      ["Job: Nurse", "Job: Bell \u0007", "Job: Pilot", "Job: Chef"],
+      ["Job: Nurse", "Job: Bell \u0007"],
+      ["Job: Nurse"],
+      ["Job: Bell \u0007"],
+      ["Job: Pilot", "Job: Chef"],
+    ]);
+  });
+
+  it("still fails the batch when the server refuses for a reason that is not about the input", async () => {
+    const { store, process } = setup({
+      embed: async () => {
+        throw new Error("server away");
+      },
+      isRefusedInput: () => false,
+    });
+    await expect(process([record("a", 100, { title: "Nurse" })])).rejects.toThrow("server away");
+    expect(store.writes).toEqual([]);
+  });
+
   it("acknowledges the output before the store write: a failed produce leaves the store untouched", async () => {
     let failProduce = true;
     const { store, produced, process } = setup({

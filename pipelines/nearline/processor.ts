@@ -14,6 +14,7 @@
  * same key and source position, so consumers drop them).
  */
 import type { RecordMeta } from "../../store/index.ts";
+import { embedIsolatingRefusals, type IsolatedEmbeddings } from "../shared/embedding.ts";
 import { createDecoder, type DecodeRules, type EntityChange } from "../shared/decode.ts";
 import { createEntityTextRenderer, templateHash, type EntityText } from "../shared/entity-text.ts";
 import {
@@ -47,6 +48,11 @@ export interface ProcessorOptions {
   deadLetterTopic?: string | undefined;
   store: EntityStore;
   embed: (texts: readonly string[]) => Promise<Float32Array[]>;
+  /**
+   * Whether an embed error is the server refusing the texts themselves (never retried): the refused
+   * texts' events are dead-lettered (EMBEDDING_REFUSED) and the rest of the batch goes on. Unset: none is.
+   */
+  isRefusedInput?: (error: unknown) => boolean;
   produce: (records: readonly OutputRecord[]) => Promise<void>;
   /** Called for every dead-lettered event, at every attempt of its batch (logs; the topic write is separate). */
   onDeadLetter?: (record: ConsumedRecord, code: string, reason: string) => void;
@@ -138,8 +144,14 @@ export function createProcessor(
     };
 
     const planned = plan(records, deadLetter);
-    const toWrite = await detectChanges(options, target, planned, outcome);
-    const vectorOf = await embedDistinct(options, toWrite, outcome);
+    const changed = await detectChanges(options, target, planned, outcome);
+    const { vectors: vectorOf, refused } = await embedDistinct(options, changed, outcome);
+    const toWrite = changed.filter((item) => {
+      const reason = item.text === undefined ? undefined : refused.get(item.text.text);
+      if (reason !== undefined)
+        deadLetter(item.record, "EMBEDDING_REFUSED", `the embedding server refused its text: ${reason}`);
+      return reason === undefined;
+    });
     if (options.outputTopic !== undefined) {
       for (const item of toWrite) {
         const vector = item.text ? vectorOf.get(item.text.text) : undefined;
@@ -273,11 +285,10 @@ async function embedDistinct(
   options: ProcessorOptions,
   toWrite: readonly Planned[],
   outcome: BatchOutcome,
-): Promise<Map<string, Float32Array>> {
+): Promise<IsolatedEmbeddings> {
   const distinct = [...new Set(toWrite.flatMap((item) => (item.text ? [item.text.text] : [])))];
-  const vectors = distinct.length > 0 ? await options.embed(distinct) : [];
   outcome.inferenceTexts = distinct.length;
-  return new Map(distinct.map((text, index) => [text, vectors[index]!]));
+  return embedIsolatingRefusals(options.embed, distinct, options.isRefusedInput ?? (() => false));
 }
 
 /** Step 4's input: the store write of a planned event (the store resolves races with other writers). */

@@ -95,6 +95,45 @@ export class BatchedEmbedder {
   }
 }
 
+/** What `embedIsolatingRefusals` found: vectors by text, and the server's reason for each refused text. */
+export interface IsolatedEmbeddings {
+  vectors: Map<string, Float32Array>;
+  refused: Map<string, string>;
+}
+
+/**
+ * Embeds `texts`; when the server refuses a call for its input (`isRefused`: INVALID_ARGUMENT, a size
+ * limit), halves it until the refused texts stand alone, so one text the server will never take costs
+ * its own record (dead-lettered by the caller with the server's reason) and not the batch: a refusal
+ * is not retried, and a worker that failed on it would meet it again after every restart, its
+ * partition stopped for good. Other errors are thrown as they are.
+ */
+export async function embedIsolatingRefusals(
+  embed: (texts: readonly string[]) => Promise<Float32Array[]>,
+  texts: readonly string[],
+  isRefused: (error: unknown) => boolean,
+): Promise<IsolatedEmbeddings> {
+  const found: IsolatedEmbeddings = { vectors: new Map(), refused: new Map() };
+  const attempt = async (slice: readonly string[]): Promise<void> => {
+    if (slice.length === 0) return;
+    try {
+      const vectors = await embed(slice);
+      slice.forEach((text, index) => found.vectors.set(text, vectors[index]!));
+    } catch (error) {
+      if (!isRefused(error)) throw error;
+      if (slice.length === 1) {
+        found.refused.set(slice[0]!, error instanceof Error ? error.message : String(error));
+        return;
+      }
+      const half = Math.ceil(slice.length / 2);
+      await attempt(slice.slice(0, half));
+      await attempt(slice.slice(half));
+    }
+  };
+  await attempt(texts);
+  return found;
+}
+
 /** Where a pipeline's embedder reports: retry and inference metrics under its labels, and warnings. */
 export interface EmbedderReporting {
   readonly metrics: PipelineMetrics;
