@@ -70,6 +70,14 @@ export const servingConfigSchema = z
          */
         grpcIdleConnectionMs: z.number().int().min(1000).default(300_000),
         /**
+         * Every connection is ended after this long, whether busy or not (gRPC: GOAWAY, running calls
+         * get 30 s more; HTTP: `Connection: close` on the next answer), and the client reconnects.
+         * A Kubernetes Service balances connections, not calls: without this, a busy client (a
+         * nearline worker, a query encoder) stays on the pod it first reached, and pods added by
+         * scaling out never get its calls. grpc-js adds ±10% jitter so clients do not reconnect at once.
+         */
+        maxConnectionAgeMs: z.number().int().min(1000).default(120_000),
+        /**
          * Longest an HTTP request may take to arrive, body included (408 and the connection closed
          * beyond it): a slow sender holds part of the shared budget for request bodies until then.
          */

@@ -115,11 +115,13 @@ export async function startEmbeddingServer(
     ...listen,
     port: config.listen.grpcPort,
     idleConnectionMs: config.limits.grpcIdleConnectionMs,
+    maxConnectionAgeMs: config.limits.maxConnectionAgeMs,
   });
   const http = await startHttpServer({
     ...listen,
     port: config.listen.httpPort,
     requestTimeoutMs: config.limits.httpRequestTimeoutMs,
+    maxConnectionAgeMs: config.limits.maxConnectionAgeMs,
     metrics,
   });
   logger.info(

@@ -15,6 +15,9 @@ export const GRPC_SERVICE_NAMES = [
   "tei.v1.Info",
 ] as const;
 
+/** How long calls (a long EmbedStream above all) may run on a connection past its maximum age. */
+const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
+
 /** Options of the gRPC listener. */
 export interface GrpcServerOptions {
   host: string;
@@ -23,6 +26,8 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   /** A connection without a call for this long is closed; grpc-js keeps idle ones forever by default. */
   idleConnectionMs: number;
+  /** Every connection is ended (GOAWAY) after this long, so clients behind a Service rebalance. */
+  maxConnectionAgeMs: number;
   context: CallContext;
   health: HealthState;
 }
@@ -42,6 +47,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
     "grpc.max_connection_idle_ms": options.idleConnectionMs,
+    // Kubernetes Services balance connections, not calls: a busy channel would stay on its first pod
+    // forever. grpc-js jitters the age by ±10%; calls running at the GOAWAY get the grace to finish.
+    "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
+    "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
   });
   server.addService(withLenientDecoding(protos.embedding.service), embeddingServiceHandlers(options.context));
   server.addService(withLenientDecoding(protos.teiEmbed.service), teiEmbedHandlers(options.context));

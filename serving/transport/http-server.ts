@@ -6,7 +6,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { ServingMetrics } from "../metrics.ts";
 import { type CallContext, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
@@ -28,6 +28,11 @@ export interface HttpServerOptions {
    * HTTP call for Node's default of 300 s.
    */
   requestTimeoutMs: number;
+  /**
+   * A keep-alive connection older than this (±10% per connection) gets `Connection: close` on its
+   * next answer, so a busy client behind a Service reconnects and reaches pods added since.
+   */
+  maxConnectionAgeMs: number;
   context: CallContext;
   health: HealthState;
   metrics: ServingMetrics;
@@ -69,7 +74,16 @@ interface Route {
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpListener> {
   const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now());
+  // When each connection is to be closed, from its first request (the TLS and plain sockets differ,
+  // so not from the listener's connection event), jittered so that clients which connected together
+  // do not all reconnect together.
+  const closeAfter = new WeakMap<Socket, number>();
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
+    const now = Date.now();
+    const deadline = closeAfter.get(request.socket);
+    if (deadline === undefined)
+      closeAfter.set(request.socket, now + options.maxConnectionAgeMs * (0.9 + 0.2 * Math.random()));
+    else if (now >= deadline) response.setHeader("connection", "close");
     void dispatch(options, routes, request, response).catch((error: unknown) => {
       options.context.logger.error({ err: error }, "http handler failed");
       if (!response.headersSent) sendJson(response, 500, toHttpError(error).body);

@@ -1,0 +1,125 @@
+/**
+ * Connections are rebalanced when serving scales out. A Kubernetes Service balances TCP connections,
+ * not calls: a nearline worker's gRPC channel (or an HTTP keep-alive client) that is never idle stays
+ * on the pod it first reached, so pods added by the autoscaler got none of its calls. The server ends
+ * every connection after limits.maxConnectionAgeMs (gRPC GOAWAY; HTTP `Connection: close` on the next
+ * answer), the client reconnects through the Service, and no call fails on the way.
+ *
+ * Two real servers stand behind a TCP balancer that, like kube-proxy, picks a backend per connection.
+ */
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { Agent, request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
+import type { EmbeddingServer } from "../../../serving/server.ts";
+import { startServer } from "./helpers.ts";
+
+/** A per-connection round-robin TCP balancer; counts the bytes each backend answered. */
+interface Balancer {
+  port: number;
+  answeredBytes: number[];
+  connections: number;
+  close(): Promise<void>;
+}
+
+async function startBalancer(backendPorts: number[]): Promise<Balancer> {
+  const sockets = new Set<Socket>();
+  const balancer: Balancer = {
+    port: 0,
+    answeredBytes: backendPorts.map(() => 0),
+    connections: 0,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  const server: Server = createServer((client) => {
+    const index = balancer.connections++ % backendPorts.length;
+    const backend = connect(backendPorts[index] ?? 0, "127.0.0.1");
+    sockets.add(client).add(backend);
+    backend.on("data", (chunk: Buffer) => {
+      balancer.answeredBytes[index] = (balancer.answeredBytes[index] ?? 0) + chunk.length;
+    });
+    client.pipe(backend).pipe(client);
+    const end = (): void => {
+      client.destroy();
+      backend.destroy();
+    };
+    client.on("error", end).on("close", end);
+    backend.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  balancer.port = (server.address() as { port: number }).port;
+  return balancer;
+}
+
+const servers: EmbeddingServer[] = [];
+
+beforeAll(async () => {
+  for (let index = 0; index < 2; index++)
+    servers.push(await startServer({ limits: { maxConnectionAgeMs: 1_000 } }));
+});
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.close()));
+});
+
+/** Runs `call` back to back for `durationMs`; returns how many calls succeeded and the failures. */
+async function callContinuously(
+  durationMs: number,
+  call: () => Promise<unknown>,
+): Promise<{ calls: number; failures: unknown[] }> {
+  const until = Date.now() + durationMs;
+  let calls = 0;
+  const failures: unknown[] = [];
+  while (Date.now() < until) {
+    try {
+      await call();
+      calls++;
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  return { calls, failures };
+}
+
+describe("a client that is never idle", () => {
+  it("over gRPC reaches every backend and loses no call", async () => {
+    const balancer = await startBalancer(servers.map((server) => server.grpcPort));
+    const client = new EmbeddingClient({ address: `127.0.0.1:${balancer.port}`, deadlineMs: 10_000 });
+    try {
+      const outcome = await callContinuously(5_000, () => client.embed(["a busy nearline worker"]));
+      expect(outcome.failures).toEqual([]);
+      expect(outcome.calls).toBeGreaterThan(10);
+      expect(balancer.connections).toBeGreaterThanOrEqual(2);
+      expect(Math.min(...balancer.answeredBytes)).toBeGreaterThan(0);
+    } finally {
+      client.close();
+      await balancer.close();
+    }
+  });
+
+  it("over HTTP keep-alive reaches every backend and loses no call", async () => {
+    const balancer = await startBalancer(servers.map((server) => server.httpPort));
+    const agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 });
+    try {
+      const outcome = await callContinuously(5_000, async () => {
+        const response = await request(`http://127.0.0.1:${balancer.port}/v1/embeddings`, {
+          method: "POST",
+          dispatcher: agent,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ input: "a busy query encoder" }),
+        });
+        const body = await response.body.text();
+        if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${body}`);
+      });
+      expect(outcome.failures).toEqual([]);
+      expect(outcome.calls).toBeGreaterThan(10);
+      expect(balancer.connections).toBeGreaterThanOrEqual(2);
+      expect(Math.min(...balancer.answeredBytes)).toBeGreaterThan(0);
+    } finally {
+      await agent.close();
+      await balancer.close();
+    }
+  });
+});
