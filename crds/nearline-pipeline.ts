@@ -51,6 +51,14 @@ export const decode = z.strictObject({
     .describe(
       "JSON path of the change's event time (RFC 3339 or epoch milliseconds); unset means the record timestamp. Newer event times win in the store.",
     ),
+  maxEventTimeAheadSeconds: z
+    .int()
+    .min(1)
+    .max(10 * 365 * 86_400)
+    .default(3600)
+    .describe(
+      "How far an event time may be ahead of the worker's clock; a change further ahead is dead-lettered (EVENT_TIME_AHEAD). Newer event times win in the store, so one far-future time (a producer's bad clock, milliseconds written as microseconds) would hide every later change of that entity. 3600 matches Kafka's log.message.timestamp.after.max.ms.",
+    ),
   delete: z
     .strictObject({
       path: jsonPath().describe("JSON path of the operation field, e.g. $.op."),

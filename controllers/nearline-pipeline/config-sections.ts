@@ -69,6 +69,7 @@ export function decodeConfig(pipeline: NearlinePipeline): z.input<typeof decodeS
     format: decode.format,
     ...(decode.keyPath !== undefined ? { keyPath: decode.keyPath } : {}),
     ...(decode.eventTimePath !== undefined ? { eventTimePath: decode.eventTimePath } : {}),
+    maxEventTimeAheadSeconds: decode.maxEventTimeAheadSeconds,
     ...(decode.delete !== undefined
       ? { delete: { path: decode.delete.path, values: [...decode.delete.values] } }
       : {}),

@@ -114,3 +114,45 @@ describe("parseEventTime", () => {
     expect(parseEventTime("9999999999999999")).toBeUndefined();
   });
 });
+
+describe("event times ahead of the clock", () => {
+  const now = Date.parse("2026-12-03T12:00:00Z");
+  const decode = createDecoder(
+    { keyPath: "$.jobId", eventTimePath: "$.updatedAt", maxEventTimeAheadSeconds: 3600 },
+    { now: () => now },
+  );
+  const byRecordTime = createDecoder({ maxEventTimeAheadSeconds: 3600 }, { now: () => now });
+
+  it("accepts a time up to the limit ahead, and any time behind", () => {
+    for (const updatedAt of ["2026-12-03T13:00:00Z", "2026-12-03T12:00:00Z", "1999-01-01T00:00:00Z"])
+      expect(decode(record({ jobId: "j-1", updatedAt }))).toMatchObject({ ok: true });
+  });
+
+  it("dead-letters a change further ahead, naming how far and the setting", () => {
+    const result = decode(record({ jobId: "j-1", updatedAt: "3000-01-01T00:00:00Z" }));
+    expect(result).toMatchObject({ ok: false, failure: { code: "EVENT_TIME_AHEAD" } });
+    if (result.ok) return;
+    expect(result.failure.reason).toContain("3000-01-01T00:00:00.000Z is 973 years ahead");
+    expect(result.failure.reason).toContain("decode.maxEventTimeAheadSeconds (3600)");
+    expect(result.failure.reason).toContain('"j-1"');
+    const justPast = decode(record({ jobId: "j-1", updatedAt: "2026-12-03T13:00:01Z" }));
+    expect(justPast).toMatchObject({ ok: false, failure: { code: "EVENT_TIME_AHEAD" } });
+  });
+
+  it("applies to record timestamps and tombstones too", () => {
+    const future = now + 2 * 3600 * 1000;
+    for (const value of [{ jobId: "j-1" }, null])
+      expect(byRecordTime(record(value, "j-1", future))).toMatchObject({
+        ok: false,
+        failure: { code: "EVENT_TIME_AHEAD", reason: expect.stringContaining("2 h ahead") },
+      });
+    expect(byRecordTime(record(null, "j-1", now + 3600 * 1000))).toMatchObject({ ok: true });
+  });
+
+  it("has no limit when none is set", () => {
+    const unlimited = createDecoder({ keyPath: "$.jobId", eventTimePath: "$.updatedAt" }, { now: () => now });
+    expect(unlimited(record({ jobId: "j-1", updatedAt: "3000-01-01T00:00:00Z" }))).toMatchObject({
+      ok: true,
+    });
+  });
+});

@@ -20,6 +20,14 @@ export interface DecodeRules {
   keyPath?: string | undefined;
   eventTimePath?: string | undefined;
   delete?: { path: string; values: string[] } | undefined;
+  /** How far an event time may be ahead of `now`; unset: no limit (NearlinePipeline's default is 3600). */
+  maxEventTimeAheadSeconds?: number | undefined;
+}
+
+/** What the decoder takes from its surroundings. */
+export interface DecoderOptions {
+  /** The clock event times are compared with; Date.now by default. */
+  now?: () => number;
 }
 
 export type EntityChange =
@@ -32,6 +40,7 @@ export const decodeFailureCodes = [
   "MISSING_ID",
   "INVALID_ID",
   "INVALID_EVENT_TIME",
+  "EVENT_TIME_AHEAD",
   "TOMBSTONE_WITHOUT_KEY",
 ] as const;
 export type DecodeFailureCode = (typeof decodeFailureCodes)[number];
@@ -49,7 +58,23 @@ export const MAX_ID_BYTES = 512;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Compiles the rules once; the returned function decodes one record. */
-export function createDecoder(rules: DecodeRules): (record: SourceRecord) => DecodeResult {
+export function createDecoder(
+  rules: DecodeRules,
+  options: DecoderOptions = {},
+): (record: SourceRecord) => DecodeResult {
+  const now = options.now ?? Date.now;
+  const maxAheadMs =
+    rules.maxEventTimeAheadSeconds !== undefined ? rules.maxEventTimeAheadSeconds * 1000 : undefined;
+  // Newer event times win in the store: one far ahead would hide every later change of its entity.
+  const checkAhead = (change: EntityChange): DecodeResult => {
+    if (maxAheadMs === undefined) return { ok: true, change };
+    const aheadMs = change.eventTimeMs - now();
+    if (aheadMs <= maxAheadMs) return { ok: true, change };
+    return fail(
+      "EVENT_TIME_AHEAD",
+      `event time ${new Date(change.eventTimeMs).toISOString()} is ${describeDuration(aheadMs)} ahead of this worker's clock, more than decode.maxEventTimeAheadSeconds (${rules.maxEventTimeAheadSeconds}): newer event times win in the store, so it would hide every later change of entity ${JSON.stringify(change.id)}`,
+    );
+  };
   const keyPath = rules.keyPath !== undefined ? compileJsonPath(rules.keyPath) : undefined;
   const eventTimePath = rules.eventTimePath !== undefined ? compileJsonPath(rules.eventTimePath) : undefined;
   const deleteRule =
@@ -70,7 +95,7 @@ export function createDecoder(rules: DecodeRules): (record: SourceRecord) => Dec
           : undefined;
       if (id === undefined)
         return fail("TOMBSTONE_WITHOUT_KEY", "tombstone (null value) without a UTF-8 record key");
-      return checkId(id, (valid) => ({ op: "delete", id: valid, eventTimeMs: recordTime }));
+      return checkId(id, (valid) => checkAhead({ op: "delete", id: valid, eventTimeMs: recordTime }));
     }
     const text = decodeText(record.value);
     if (text === undefined) return fail("INVALID_JSON", "value is not valid UTF-8");
@@ -108,25 +133,38 @@ export function createDecoder(rules: DecodeRules): (record: SourceRecord) => Dec
     const isDelete =
       deleteRule !== undefined && deleteRule.values.has(fieldText(deleteRule.path(document)) ?? "\u0000");
     return checkId(id, (valid) =>
-      isDelete
-        ? { op: "delete", id: valid, eventTimeMs }
-        : { op: "upsert", id: valid, eventTimeMs, document },
+      checkAhead(
+        isDelete
+          ? { op: "delete", id: valid, eventTimeMs }
+          : { op: "upsert", id: valid, eventTimeMs, document },
+      ),
     );
   };
+}
+
+/** "40 s", "3.5 h", "973 years": how far ahead, for people. */
+function describeDuration(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds < 3600) return `${Math.round(seconds)} s`;
+  const hours = seconds / 3600;
+  if (hours < 48) return `${Math.round(hours * 10) / 10} h`;
+  const days = hours / 24;
+  if (days < 730) return `${Math.round(days)} days`;
+  return `${Math.round(days / 365.25)} years`;
 }
 
 function fail(code: DecodeFailureCode, reason: string): DecodeResult {
   return { ok: false, failure: { code, reason } };
 }
 
-function checkId(id: string, build: (id: string) => EntityChange): DecodeResult {
+function checkId(id: string, build: (id: string) => DecodeResult): DecodeResult {
   if (Buffer.byteLength(id) > MAX_ID_BYTES)
     return fail("INVALID_ID", `entity id is longer than ${MAX_ID_BYTES} bytes`);
   // JSON may escape a lone surrogate ("\ud800"); in the store's UTF-8 keys every one of them becomes
   // U+FFFD, so two different ids would share one record.
   if (!id.isWellFormed())
     return fail("INVALID_ID", "entity id is not well-formed Unicode (it has a lone surrogate)");
-  return { ok: true, change: build(id) };
+  return build(id);
 }
 
 function decodeText(bytes: Uint8Array): string | undefined {

@@ -65,6 +65,8 @@ describe("nearline with hostile records", () => {
       // The same key twice in one batch: the newer event wins.
       jobEvent("g1", 2000, { title: "Head Nurse", company: "Umbrella", skills: ["ICU"] }),
       jobEvent("g5", 1000, { title: `Writer ${"word ".repeat(100_000)}`, company: "Acme", skills: [] }),
+      // After its far-future event below was dead-lettered, the entity still takes ordinary changes.
+      jobEvent("ahead", 3000, { title: "Guard", company: "Acme", skills: [] }),
     ];
     const bad: (TestEvent & { code: string })[] = [
       { key: "bad-utf8", value: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), code: "INVALID_JSON" },
@@ -94,6 +96,12 @@ describe("nearline with hostile records", () => {
         value: { jobId: "bad-time-string", updatedAt: "9999999999999999", title: "x" },
         code: "INVALID_EVENT_TIME",
       },
+      // Newest wins per key: kept, it would hide every later change of "ahead" until the year 3000.
+      {
+        key: "ahead",
+        value: { jobId: "ahead", updatedAt: "3000-01-01T00:00:00Z", title: "Future" },
+        code: "EVENT_TIME_AHEAD",
+      },
     ];
     const events = [
       good[0]!,
@@ -104,6 +112,7 @@ describe("nearline with hostile records", () => {
       good[3]!,
       good[4]!,
       good[5]!,
+      good[6]!,
     ];
     await produceEvents(topic, events);
     await waitFor("the worker to consume every record", () => app.worker.totals.consumed >= events.length, {
