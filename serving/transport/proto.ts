@@ -3,6 +3,7 @@ import { loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { utf8Checker } from "./strict-utf8.ts";
 
 // Beside the sources (serving/proto); a compiled build (dist/serving/…) has no .proto files of its
 // own and reads them from the package's serving/proto.
@@ -65,8 +66,11 @@ export function loadProtos(): Protos {
  * (reflection clients derive JSON names from them), unlike the camel case of loadProtos.
  */
 export function loadProtoDescriptors(): PackageDefinition {
-  return loadSync(PROTO_FILES, { ...loaderOptions, keepCase: true });
+  descriptors ??= loadSync(PROTO_FILES, { ...loaderOptions, keepCase: true });
+  return descriptors;
 }
+
+let descriptors: PackageDefinition | undefined;
 
 const MALFORMED = Symbol("malformed request");
 
@@ -93,6 +97,9 @@ export function withLenientDecoding(service: ServiceDefinition): ServiceDefiniti
       {
         ...method,
         requestDeserialize: (bytes: Buffer): unknown => {
+          const invalidString = checkUtf8(method)(bytes);
+          if (invalidString !== undefined)
+            return { [MALFORMED]: new Error(`field ${invalidString} is not valid UTF-8`) };
           try {
             return method.requestDeserialize(bytes);
           } catch (error) {
@@ -102,4 +109,27 @@ export function withLenientDecoding(service: ServiceDefinition): ServiceDefiniti
       },
     ]),
   ) as ServiceDefinition;
+}
+
+const utf8Checkers = new Map<string, (bytes: Uint8Array) => string | undefined>();
+
+/**
+ * The UTF-8 check of a method's request (see strict-utf8.ts). The request type is looked up by its
+ * name in the service's package (where these protos define it), else in any package.
+ */
+function checkUtf8(method: ServiceDefinition[string]): (bytes: Uint8Array) => string | undefined {
+  const known = utf8Checkers.get(method.path);
+  if (known !== undefined) return known;
+  const definitions = loadProtoDescriptors();
+  const typeName = (method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name;
+  const servicePackage = method.path.slice(1, method.path.indexOf("/", 1)).split(".").slice(0, -1).join(".");
+  const fullName =
+    typeName === undefined
+      ? undefined
+      : `${servicePackage}.${typeName}` in definitions
+        ? `${servicePackage}.${typeName}`
+        : Object.keys(definitions).find((name) => name.endsWith(`.${typeName}`));
+  const checker = fullName === undefined ? () => undefined : utf8Checker(definitions, fullName);
+  utf8Checkers.set(method.path, checker);
+  return checker;
 }

@@ -166,6 +166,43 @@ describe("gRPC Embed", () => {
     ]);
   });
 
+  it("refuses a text that is not UTF-8 instead of embedding U+FFFD in its place", async () => {
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${TOKEN}`);
+    const latin1Cafe = Buffer.from([0x63, 0x61, 0x66, 0xe9]); // "café" in Latin-1
+    const field = (number: number, bytes: Buffer): Buffer =>
+      Buffer.concat([Buffer.from([(number << 3) | 2, bytes.length]), bytes]);
+    const requests: Array<[string, string, Buffer, RegExp]> = [
+      // jude Embed: inputs[0].text
+      ["/jude.embedding.v1.EmbeddingService/Embed", "text", field(1, field(1, latin1Cafe)), /inputs\.text/],
+      // jude Embed: a value of inputs[0].fields (a map entry is a nested message)
+      [
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        "field value",
+        field(1, field(3, Buffer.concat([field(1, Buffer.from("title")), field(2, latin1Cafe)]))),
+        /inputs\.fields\.value/,
+      ],
+      // TEI Embed: inputs
+      ["/tei.v1.Embed/Embed", "TEI inputs", field(1, latin1Cafe), /inputs/],
+    ];
+    for (const [path, what, body, fieldName] of requests) {
+      const error = await rawUnary(address, path, body, metadata);
+      expect(error, what).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringMatching(/not valid UTF-8/),
+      });
+      expect((error as { details: string }).details, what).toMatch(fieldName);
+    }
+    // The same request with valid UTF-8 is embedded.
+    const cafe = await rawUnary(
+      address,
+      "/jude.embedding.v1.EmbeddingService/Embed",
+      field(1, field(1, Buffer.from("café"))),
+      metadata,
+    );
+    expect(cafe).toBeInstanceOf(Buffer);
+  });
+
   it("embeds the oversize text when truncate is set, and keeps serving after every refusal", async () => {
     const answer = await client.embed(["short", longText], { truncate: true });
     expect(answer.tokenCounts[1]).toBe(256);
