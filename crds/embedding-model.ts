@@ -1,11 +1,17 @@
 // EmbeddingModel: one embedding model, served per version, with its prompt templates and the policy
 // for promoting a new version (DESIGN.md section 4). Changing spec.version starts a promotion.
 import { z } from "zod";
-import { dnsLabel } from "./common.ts";
+import { dnsLabel, secretKeyRef } from "./common.ts";
 import { serving } from "./embedding-model-serving.ts";
 import { embeddingModelStatus } from "./embedding-model-status.ts";
-import { keysMatching, mapOf, withRules } from "./kube.ts";
-import { artifactUriPattern, dnsLabelPattern, promptTemplatePattern, sha256Pattern } from "./patterns.ts";
+import { celRegex, keysMatching, mapOf, withRules } from "./kube.ts";
+import {
+  artifactUriPattern,
+  credentialQueryPattern,
+  dnsLabelPattern,
+  promptTemplatePattern,
+  sha256Pattern,
+} from "./patterns.ts";
 import {
   parseResource,
   resourceSchema,
@@ -20,9 +26,17 @@ export const modelArtifact = withRules(
     uri: z
       .string()
       .max(2048)
-      .regex(artifactUriPattern, "must be an https://host/path, file:///path or pvc://claim/path URI")
+      .regex(
+        artifactUriPattern,
+        "must be an https://host/path (no user:password@; put a URL with credentials in uriSecretRef), file:///path or pvc://claim/path URI",
+      )
       .describe(
-        "Where the ONNX model file is fetched from: https://host/path, file:///path (in the image or mounted) or pvc://claim/path (a PersistentVolumeClaim in this namespace).",
+        "Where the ONNX model file is fetched from: https://host/path, file:///path (in the image or mounted) or pvc://claim/path (a PersistentVolumeClaim in this namespace). It is copied into pod args, ConfigMaps and status, so it must carry no credentials: for a signed URL, set uriSecretRef and give here the same URL without its query.",
+      ),
+    uriSecretRef: secretKeyRef
+      .optional()
+      .describe(
+        "A Secret key holding the full https:// URL to download the model from, credentials included (a pre-signed S3 or GCS URL, an Azure SAS URL). Only the pods' fetch-model init container reads it, from an environment variable; uri then names the same artifact without credentials (for records, messages and the archive check). The Secret is read at each pod start, so a re-signed URL applies to new pods without a new version. Requires an https:// uri and sha256.",
       ),
     sha256: z
       .string()
@@ -34,7 +48,10 @@ export const modelArtifact = withRules(
     tokenizerUri: z
       .string()
       .max(2048)
-      .regex(artifactUriPattern, "must be an https://host/path, file:///path or pvc://claim/path URI")
+      .regex(
+        artifactUriPattern,
+        "must be an https://host/path (no user:password@), file:///path or pvc://claim/path URI",
+      )
       .optional()
       .describe(
         "Where tokenizer.json is read from: file:///path or pvc://claim/path (an https:// tokenizer has no checksum to verify it and stalls the model; ship it in a model archive instead). Defaults to tokenizer.json beside the model.",
@@ -68,6 +85,28 @@ export const modelArtifact = withRules(
       field: "sha256",
       reason: "FieldValueRequired",
       holds: (self) => !self.uri.startsWith("https://") || self.sha256 !== undefined,
+    },
+    {
+      rule: `!self.uri.lowerAscii().matches(${celRegex(credentialQueryPattern)})`,
+      message:
+        "uri carries a credential in its query (a signature, token or key): it would be copied into pod args and ConfigMaps; put the full URL in a Secret, name it in uriSecretRef, and give uri without its query",
+      field: "uri",
+      holds: (self) => !credentialQueryPattern.test(self.uri.toLowerCase()),
+    },
+    {
+      rule: `!has(self.tokenizerUri) || !self.tokenizerUri.lowerAscii().matches(${celRegex(credentialQueryPattern)})`,
+      message:
+        "tokenizerUri carries a credential in its query (a signature, token or key): it would be copied into ConfigMaps and status; ship the tokenizer in a model archive fetched through uriSecretRef",
+      field: "tokenizerUri",
+      holds: (self) =>
+        self.tokenizerUri === undefined || !credentialQueryPattern.test(self.tokenizerUri.toLowerCase()),
+    },
+    {
+      rule: "!has(self.uriSecretRef) || self.uri.startsWith('https://')",
+      message: "uriSecretRef applies only to an https:// uri: give uri as the URL without its credentials",
+      field: "uriSecretRef",
+      reason: "FieldValueForbidden",
+      holds: (self) => self.uriSecretRef === undefined || self.uri.startsWith("https://"),
     },
   ],
 );

@@ -24,6 +24,15 @@ export const sha256Pattern = /^[a-f0-9]{64}$/;
 export const artifactUriPattern =
   /^(https:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[!-~]+|file:\/\/\/[!-~]+|pvc:\/\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[!-~]+)$/;
 
+/**
+ * A query parameter that carries a credential in a signed or token-bearing URL (AWS SigV4 and SigV2,
+ * Google Cloud Storage, Azure SAS `sig`, CloudFront, generic tokens and API keys). Matched, unanchored,
+ * against the lower-cased URI: such a URL belongs in a Secret, never in a spec the operator copies
+ * into pod args and ConfigMaps.
+ */
+export const credentialQueryPattern =
+  /[?&](x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|signature|sig|awsaccesskeyid|googleaccessid|key-pair-id|policy|token|access_token|api_key|apikey|password)=/;
+
 // Grammars that workers also parse live with their parsers, so the two cannot drift apart.
 export { fieldNamePattern, promptTemplatePattern } from "./grammar/prompt-template.ts";
 export { jsonPathPattern } from "./grammar/json-path.ts";

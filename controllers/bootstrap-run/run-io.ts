@@ -8,7 +8,7 @@ import { readRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.t
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import { connectRedis, defaultPrefix } from "../../store/index.ts";
-import type { SecretKeyReference } from "../nearline-pipeline/secret-wiring.ts";
+import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 

@@ -13,7 +13,7 @@ import {
   storeConfig,
 } from "../nearline-pipeline/config-sections.ts";
 import type { LiveVersion } from "../nearline-pipeline/live-versions.ts";
-import type { SecretWiring } from "../nearline-pipeline/secret-wiring.ts";
+import type { SecretWiring } from "../shared/secret-wiring.ts";
 
 /** Input of `jude bootstrap --config`, as the shard's schema reads it. */
 export type BootstrapConfigInput = z.input<typeof bootstrapConfigSchema>;

@@ -35,12 +35,17 @@ export function locateArtifact(uri: string): ArtifactLocation {
 
 /** True when the URI names a tar archive of a model directory. */
 export function isArchive(uri: string): boolean {
-  return /\.(tar|tar\.gz|tgz)$/.test(uri);
+  return /\.(tar|tar\.gz|tgz)$/.test(withoutQuery(uri));
+}
+
+/** The URI without its query and fragment: what names the artifact's file. */
+function withoutQuery(uri: string): string {
+  return uri.replace(/[?#].*$/, "");
 }
 
 /** The tokenizer's URI: the spec's, or tokenizer.json beside the model. */
 export function tokenizerUri(model: EmbeddingModel["spec"]["model"]): string {
-  return model.tokenizerUri ?? model.uri.replace(/[^/]+$/, "tokenizer.json");
+  return model.tokenizerUri ?? withoutQuery(model.uri).replace(/[^/]+$/, "tokenizer.json");
 }
 
 /** The model sources of a spec: model, tokenizer (absent for archives) and the claims to mount. */

@@ -1,6 +1,6 @@
-// What a version's pods need that the operator does not create: the Secrets (TLS, bearer token) and
-// the PersistentVolumeClaims (pvc:// model URIs) the spec names, and the spec combinations the pods
-// cannot honour. Pure; the reconciler checks the references exist and reports what is missing.
+// What a version's pods need that the operator does not create: the Secrets (TLS, bearer token, the
+// model's download URL) and the PersistentVolumeClaims (pvc:// model URIs) the spec names, and the
+// spec combinations the pods cannot honour. Pure; the reconciler checks the references exist and reports what is missing.
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { modelSources } from "./model-source.ts";
 
@@ -29,6 +29,10 @@ export function referencedObjects(model: EmbeddingModel): Reference[] {
   if (serving.auth !== undefined) {
     const { name, key } = serving.auth.tokenSecretRef;
     references.push({ kind: "Secret", name, keys: [key], field: "spec.serving.auth.tokenSecretRef" });
+  }
+  if (model.spec.model.uriSecretRef !== undefined) {
+    const { name, key } = model.spec.model.uriSecretRef;
+    references.push({ kind: "Secret", name, keys: [key], field: "spec.model.uriSecretRef" });
   }
   const sources = modelSources(model.spec.model);
   if (sources.model.claim !== undefined)

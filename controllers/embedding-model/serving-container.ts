@@ -4,6 +4,7 @@
 import type { V1Container, V1Probe, V1VolumeMount } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { restrictedContainerSecurityContext } from "../shared/pod-security.ts";
+import { SecretWiring } from "../shared/secret-wiring.ts";
 import { claimMountRoot, copiedModelFile, modelDir, modelSources } from "./model-source.ts";
 import { configFiles, servingPaths, servingPorts } from "./serving-config.ts";
 
@@ -17,6 +18,12 @@ export const volumeNames = {
   auth: "auth",
   claim: (claim: string) => `pvc-${claim}`.slice(0, 63),
 } as const;
+
+/**
+ * The variable the fetch-model init container reads the download URL from when spec.model.uriSecretRef
+ * names one: a secretKeyRef, so the signed URL is in neither the pod spec nor the process's argv.
+ */
+export const modelUriEnv = "JUDE_MODEL_URI";
 
 /** Seconds the preStop hook waits before SIGTERM, so endpoints drop the pod before it stops accepting. */
 export const preStopSeconds = 5;
@@ -46,15 +53,20 @@ export function fetchModelContainers(
   };
   const modelsMount: V1VolumeMount = { name: volumeNames.models, mountPath: modelDir };
   const containers: V1Container[] = [];
-  const sha256 = model.spec.model.sha256;
+  const { sha256, uriSecretRef } = model.spec.model;
   if (sha256 !== undefined) {
+    // With uriSecretRef, --uri is the credential-free form fetch-model names in its messages.
+    const wiring = new SecretWiring();
+    if (uriSecretRef !== undefined) wiring.envFrom(modelUriEnv, uriSecretRef);
     containers.push({
       ...common,
       name: "fetch-model",
+      ...(wiring.env.length > 0 ? { env: wiring.env } : {}),
       args: [
         "fetch-model",
         "--uri",
         sources.model.fetchUri,
+        ...(uriSecretRef === undefined ? [] : ["--uri-env", modelUriEnv]),
         "--sha256",
         sha256,
         "--dest",

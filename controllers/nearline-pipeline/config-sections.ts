@@ -12,7 +12,7 @@ import type {
 } from "../../pipelines/shared/config-common.ts";
 import { defaultMaxInputsPerCall } from "../../serving/config.ts";
 import type { LiveVersion } from "./live-versions.ts";
-import type { SecretWiring } from "./secret-wiring.ts";
+import type { SecretWiring } from "../shared/secret-wiring.ts";
 
 /** Environment variables the rendered configs name; the pod maps each to a secretKeyRef. */
 export const secretEnv = {

@@ -1,7 +1,7 @@
 // Every Secret key a pipeline's workers read, with the field that names it, so a missing Secret is
 // reported by the field a person must fix. Shared with BootstrapRun, whose shards read the same keys.
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
-import type { SecretKeyReference } from "./secret-wiring.ts";
+import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 
 /** A Secret key and the field that references it, e.g. spec.sinks.store.urlSecretRef. */
 export interface FieldSecretRef extends SecretKeyReference {

@@ -12,7 +12,7 @@ import {
   storeConfig,
 } from "./config-sections.ts";
 import type { LiveVersion } from "./live-versions.ts";
-import type { SecretWiring } from "./secret-wiring.ts";
+import type { SecretWiring } from "../shared/secret-wiring.ts";
 
 /** Port of the worker's /metrics, /healthz and /readyz. */
 export const workerOpsPort = 9090;

@@ -5,7 +5,7 @@ import { placePod, type WorkloadPlacement } from "../shared/placement.ts";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../shared/pod-security.ts";
 import type { V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
 import { configFileName, configMapFor, configMountPath } from "./config-map.ts";
-import { SecretWiring } from "./secret-wiring.ts";
+import { SecretWiring } from "../shared/secret-wiring.ts";
 
 /** Resource requirements as the CRDs hold them (a quantity may be a number). */
 export interface ResourceSpec {

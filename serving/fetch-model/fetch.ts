@@ -5,6 +5,7 @@ import { open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createGunzip } from "node:zlib";
 import { waitBeforeRetry } from "../../plumbing/retry.ts";
 import { FetchModelError } from "./errors.ts";
+import { redactUri } from "./redact.ts";
 import { openSource, type HttpSourceOptions } from "./sources.ts";
 import { extractTar, looksLikeTar } from "./tar.ts";
 
@@ -68,7 +69,7 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchModel
     await rm(partial, { force: true });
     throw new FetchModelError(
       "DIGEST_MISMATCH",
-      `sha256 mismatch for ${redact(options.uri)}: expected ${expected}, got ${digest} (${bytes} bytes); the download was discarded`,
+      `sha256 mismatch for ${redactUri(options.uri)}: expected ${expected}, got ${digest} (${bytes} bytes); the download was discarded`,
     );
   }
   const extracted = options.extract !== "never" && (await isArchive(partial));
@@ -192,9 +193,4 @@ async function readMarker(path: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** Drops query strings (signed URLs carry credentials there) from URIs in messages. */
-function redact(uri: string): string {
-  return uri.replace(/\?.*$/, "?…");
 }

@@ -5,10 +5,13 @@ import { createRootLogger } from "../../plumbing/logger.ts";
 import { z } from "zod";
 import { digestMismatchExitCode, FetchModelError } from "./errors.ts";
 import { fetchModel } from "./fetch.ts";
+import { redactUri, sameArtifact } from "./redact.ts";
 
-const USAGE = `usage: jude fetch-model --uri <https://…|file://…> --sha256 <hex> --dest <path> [flags]
+const USAGE = `usage: jude fetch-model (--uri <https://…|file://…> | --uri-env <name>) --sha256 <hex> --dest <path> [flags]
 
   --uri <uri>          the model artifact: one file, or a tar / tar.gz of a model directory
+  --uri-env <name>     read the URL to download from this environment variable instead (a signed
+                       URL from a Secret); --uri, if given, must name the same scheme, host and path
   --sha256 <hex>       expected sha256 of the artifact (also accepts sha256:<hex>)
   --dest <path>        file or directory to create (archives are unpacked into it)
   --ca-file <pem>      extra CA certificates to trust for https://
@@ -18,7 +21,11 @@ const USAGE = `usage: jude fetch-model --uri <https://…|file://…> --sha256 <
 `;
 
 const argsSchema = z.object({
-  uri: z.string().min(1, "--uri is required"),
+  uri: z.string().optional(),
+  "uri-env": z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "--uri-env must name an environment variable")
+    .optional(),
   sha256: z
     .string({ error: "--sha256 is required" })
     .transform((value) => value.replace(/^sha256:/, "").toLowerCase())
@@ -31,6 +38,26 @@ const argsSchema = z.object({
 });
 
 /**
+ * The URL to download: --uri, or the variable --uri-env names (a signed URL from a Secret, which must
+ * name the artifact --uri names when both are given). Messages never quote the variable's value.
+ */
+function downloadUri(args: z.infer<typeof argsSchema>, env: NodeJS.ProcessEnv): string {
+  const variable = args["uri-env"];
+  if (variable === undefined) {
+    if (args.uri === undefined || args.uri === "") throw new Error("--uri or --uri-env is required");
+    return args.uri;
+  }
+  const value = env[variable]?.trim();
+  if (value === undefined || value === "")
+    throw new Error(`environment variable ${variable} (--uri-env) is not set or empty`);
+  if (args.uri !== undefined && !sameArtifact(args.uri, value))
+    throw new Error(
+      `the URL in ${variable} names ${redactUri(value)}, not ${redactUri(args.uri)} (--uri): the Secret and spec.model.uri must name the same artifact`,
+    );
+  return value;
+}
+
+/**
  * `jude fetch-model`: the init-container step that fills a pod's model volume. Exit codes: 0 done (or
  * already present), 1 download failed, 2 usage error, 3 the artifact does not match its sha256.
  */
@@ -40,20 +67,22 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let args: z.infer<typeof argsSchema>;
+  let uri: string;
   try {
     const { values } = parseArgs({
       args: argv,
       options: Object.fromEntries(
-        ["uri", "sha256", "dest", "ca-file", "token-file", "retries", "extract"].map((name) => [
+        ["uri", "uri-env", "sha256", "dest", "ca-file", "token-file", "retries", "extract"].map((name) => [
           name,
           { type: "string" as const },
         ]),
       ),
       strict: true,
     });
-    const parsed = argsSchema.safeParse({ uri: "", ...values });
+    const parsed = argsSchema.safeParse(values);
     if (!parsed.success) throw new Error(parsed.error.issues.map((issue) => issue.message).join("; "));
     args = parsed.data;
+    uri = downloadUri(args, process.env);
   } catch (error) {
     process.stderr.write(`jude fetch-model: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
@@ -61,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   const logger = createRootLogger({ component: "fetch-model", bindings: { dest: args.dest } });
   try {
     const result = await fetchModel({
-      uri: args.uri,
+      uri,
       sha256: args.sha256,
       dest: args.dest,
       extract: args.extract,

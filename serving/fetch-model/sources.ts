@@ -4,6 +4,7 @@ import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, interceptors, request, type Dispatcher } from "undici";
 import { FetchModelError } from "./errors.ts";
+import { redactUri } from "./redact.ts";
 
 /** The bytes of an artifact from some offset on. */
 export interface SourceRange {
@@ -32,14 +33,15 @@ export async function openSource(
   let url: URL;
   try {
     url = new URL(uri);
-  } catch (error) {
-    throw new FetchModelError("UNSUPPORTED_URI", `not a URI: "${uri}"`, { cause: error });
+  } catch {
+    // Neither the URI nor Node's error (whose `input` is the URI) is kept: it may hold a credential.
+    throw new FetchModelError("UNSUPPORTED_URI", "the artifact URI is not a valid URI");
   }
   if (url.protocol === "file:") return openFile(fileURLToPath(url), offset);
   if (url.protocol === "https:" || url.protocol === "http:") return openHttp(url, offset, options);
   throw new FetchModelError(
     "UNSUPPORTED_URI",
-    `unsupported URI scheme "${url.protocol}" in ${uri}; use https:// or file://`,
+    `unsupported URI scheme "${url.protocol}" in ${redactUri(uri)}; use https:// or file://`,
   );
 }
 

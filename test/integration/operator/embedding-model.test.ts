@@ -267,6 +267,61 @@ describe("EmbeddingModel controller on the testbed", () => {
     await kubectl(["delete", "embeddingmodel", "minilm-tls", "-n", namespace, "--wait=true"]);
   });
 
+  it("reads a signed model URL only from its Secret: stalls on a missing key, then wires a secretKeyRef", async () => {
+    const uri = "https://bucket.s3.amazonaws.com/minilm/v1/model.tar.gz";
+    const signed = `${uri}?X-Amz-Credential=AKIASECRETKEYID&X-Amz-Signature=sigsecretsig`;
+    await kubectl(["create", "secret", "generic", "minilm-download", "-n", namespace, "--from-literal=u=x"]);
+    const model = cpuModel(namespace, "minilm-signed", { replicas: 1 });
+    (model.spec as Json).model = {
+      uri,
+      uriSecretRef: { name: "minilm-download", key: "url" },
+      sha256: "a".repeat(64),
+      dimensions: 384,
+    };
+    await apply([model]);
+    const stalled = await waitForModel(
+      "minilm-signed",
+      (object) => condition(object, "Stalled")?.status === "True",
+    );
+    expect(condition(stalled, "Stalled")).toMatchObject({
+      reason: "SecretKeyNotFound",
+      message: expect.stringContaining("Secret minilm-download has no key url (spec.model.uriSecretRef)"),
+    });
+    expect(await getObject("deployment/minilm-signed-v1", namespace)).toBeUndefined();
+
+    await kubectl([
+      "patch",
+      "secret",
+      "minilm-download",
+      "-n",
+      namespace,
+      "-p",
+      JSON.stringify({ stringData: { url: signed } }),
+    ]);
+    await waitFor(
+      "the Deployment of minilm-signed",
+      async () => (await getObject("deployment/minilm-signed-v1", namespace)) !== undefined,
+      { timeoutMs: 60_000 },
+    );
+    const deployment = (await getObject("deployment/minilm-signed-v1", namespace))!;
+    const pod = ((deployment.spec as Json).template as Json).spec as Json;
+    const fetch = (pod.initContainers as Json[]).find((container) => container.name === "fetch-model")!;
+    expect(fetch.env).toEqual([
+      { name: "JUDE_MODEL_URI", valueFrom: { secretKeyRef: { name: "minilm-download", key: "url" } } },
+    ]);
+    expect(fetch.args).toEqual(expect.arrayContaining(["--uri", uri, "--uri-env", "JUDE_MODEL_URI"]));
+    // The credential is nowhere the operator writes: children, ConfigMaps, Events, the model's status.
+    const written = await Promise.all([
+      listObjects("deployments", namespace, "jude.dev/model=minilm-signed"),
+      listObjects("configmaps", namespace, ""),
+      listObjects("events", namespace, ""),
+      getObject("embeddingmodel/minilm-signed", namespace),
+    ]);
+    expect(JSON.stringify(written)).toContain(uri);
+    expect(JSON.stringify(written)).not.toMatch(/AKIASECRETKEYID|sigsecretsig/);
+    await kubectl(["delete", "embeddingmodel", "minilm-signed", "-n", namespace, "--wait=true"]);
+  });
+
   it("lets the garbage collector remove every child when the model is deleted", async () => {
     await kubectl(["delete", "embeddingmodel", "minilm-cpu", "-n", namespace, "--wait=true"]);
     await waitFor(

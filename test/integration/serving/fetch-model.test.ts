@@ -54,7 +54,8 @@ beforeAll(async () => {
   https = createServer({ cert: await readFile(cert), key: await readFile(key) }, (request, response) => {
     const range = request.headers.range;
     requests.push({ path: request.url ?? "", range });
-    if (request.url !== "/models/model.tgz") {
+    // Like an object store, the query (a signature) is not part of the object's name.
+    if (new URL(request.url ?? "/", "https://localhost").pathname !== "/models/model.tgz") {
       response.writeHead(404).end();
       return;
     }
@@ -201,5 +202,86 @@ describe("https://", () => {
     const succeeded = await run(sha256(archive), join(work, "cli-good"));
     expect(succeeded.code).toBe(0);
     expect(existsSync(join(work, "cli-good", "tokenizer.json"))).toBe(true);
+  });
+
+  it("downloads a signed URL from --uri-env and never prints its query or user:password", async () => {
+    const caFile = join(work, "ca-signed.pem");
+    await writeFile(caFile, ca);
+    const signed = `${baseUrl}/models/model.tgz?X-Amz-Credential=AKIASECRETKEYID&X-Amz-Signature=sigsecretsig`;
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      execFileAsync(process.execPath, ["cli/jude.ts", "fetch-model", `--ca-file=${caFile}`, ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, ...env },
+      }).then(
+        ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => ({
+          code: error.code,
+          output: error.stdout + error.stderr,
+        }),
+      );
+    const secrets = /AKIASECRETKEYID|sigsecretsig|pwsecretpw/;
+
+    requests.length = 0;
+    const fetched = await run(
+      [
+        `--uri=${baseUrl}/models/model.tgz`,
+        "--uri-env=JUDE_MODEL_URI",
+        `--sha256=${sha256(archive)}`,
+        `--dest=${join(work, "signed-good")}`,
+      ],
+      { JUDE_MODEL_URI: signed },
+    );
+    expect(fetched.code, fetched.output).toBe(0);
+    expect(requests.at(-1)?.path).toContain("X-Amz-Signature=sigsecretsig");
+    expect(existsSync(join(work, "signed-good", "tokenizer.json"))).toBe(true);
+    expect(fetched.output).not.toMatch(secrets);
+
+    // Failures: a digest mismatch, URLs Node cannot parse or fetch-model cannot read, a Secret URL
+    // naming another artifact than --uri, and an unset variable. Each is said clearly, never quoted.
+    const failures: { args: string[]; env: Record<string, string>; code: number; says: string }[] = [
+      {
+        args: ["--uri-env=JUDE_MODEL_URI", `--sha256=${"f".repeat(64)}`],
+        env: { JUDE_MODEL_URI: signed },
+        code: digestMismatchExitCode,
+        says: `sha256 mismatch for ${baseUrl}/models/model.tgz?…`,
+      },
+      {
+        args: ["--uri-env=JUDE_MODEL_URI", `--sha256=${sha256(archive)}`],
+        env: { JUDE_MODEL_URI: "https://user:pwsecretpw@localhost:99999/m.onnx?sig=sigsecretsig" },
+        code: 1,
+        says: "the artifact URI is not a valid URI",
+      },
+      {
+        args: [`--uri=ftp://user:pwsecretpw@host/m.onnx?sig=sigsecretsig`, `--sha256=${sha256(archive)}`],
+        env: {},
+        code: 1,
+        says: "in ftp://host/m.onnx?…; use https:// or file://",
+      },
+      {
+        args: [
+          `--uri=${baseUrl}/models/other.tgz`,
+          "--uri-env=JUDE_MODEL_URI",
+          `--sha256=${sha256(archive)}`,
+        ],
+        env: { JUDE_MODEL_URI: signed },
+        code: 2,
+        says: `names ${baseUrl}/models/model.tgz?…, not ${baseUrl}/models/other.tgz (--uri)`,
+      },
+      {
+        args: ["--uri-env=JUDE_MODEL_URI", `--sha256=${sha256(archive)}`],
+        env: { JUDE_MODEL_URI: "" },
+        code: 2,
+        says: "environment variable JUDE_MODEL_URI (--uri-env) is not set or empty",
+      },
+    ];
+    for (const [index, failure] of failures.entries()) {
+      const result = await run(
+        [...failure.args, `--dest=${join(work, `signed-bad-${index}`)}`, "--retries=0"],
+        failure.env,
+      );
+      expect(result.code, result.output).toBe(failure.code);
+      expect(result.output).toContain(failure.says);
+      expect(result.output).not.toMatch(secrets);
+    }
   });
 });
