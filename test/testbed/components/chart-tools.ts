@@ -1,6 +1,7 @@
-// The tools that check what the Helm chart ships besides Kubernetes objects: promtool (the alert
-// rules: `promtool check rules`, `promtool test rules`), built from the Go module proxy like the other
-// Go tools, and a Lua 5.1 interpreter (Argo CD's health checks are Lua 5.1 scripts) from Debian.
+// The tools that check what the Helm chart and the kubectl plugin ship besides Kubernetes objects:
+// promtool (the alert rules: `promtool check rules`, `promtool test rules`), built from the Go module
+// proxy like the other Go tools; a Lua 5.1 interpreter (Argo CD's health checks are Lua 5.1 scripts)
+// and zsh (the plugin's zsh completion runs in it) from Debian.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Component } from "../component.ts";
@@ -9,6 +10,7 @@ import { buildScripts, cacheDir, versions } from "../paths.ts";
 import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
 
 const luaPath = "/usr/bin/lua5.1";
+const zshPath = "/usr/bin/zsh";
 
 function promtoolBinary(): string {
   return (
@@ -20,11 +22,16 @@ function luaBinary(): string {
   return process.env.JUDE_LUA_BIN ?? luaPath;
 }
 
-async function installLua(): Promise<void> {
-  if (existsSync(luaBinary())) return;
-  if (process.env.JUDE_LUA_BIN !== undefined)
-    throw new TestbedStepError("lua override", `JUDE_LUA_BIN ${luaBinary()} does not exist`);
-  await installDebianPackages({ step: "lua", packages: ["lua5.1"], alternative: "set JUDE_LUA_BIN" });
+function zshBinary(): string {
+  return process.env.JUDE_ZSH_BIN ?? zshPath;
+}
+
+/** Installs a Debian package unless its binary (or the override naming one) is there. */
+async function installFromDebian(step: string, pkg: string, binary: string, override: string): Promise<void> {
+  if (existsSync(binary)) return;
+  if (process.env[override] !== undefined)
+    throw new TestbedStepError(`${step} override`, `${override} ${binary} does not exist`);
+  await installDebianPackages({ step, packages: [pkg], alternative: `set ${override}` });
 }
 
 /** promtool and lua5.1; tools, so "starting" them only exports their paths. */
@@ -34,10 +41,12 @@ export const chartTools: Component = {
   overrides: {
     JUDE_PROMTOOL_BIN: "a prebuilt promtool binary",
     JUDE_LUA_BIN: "a Lua 5.1 interpreter",
+    JUDE_ZSH_BIN: "a zsh",
   },
 
   async provision() {
-    await installLua();
+    await installFromDebian("lua", "lua5.1", luaBinary(), "JUDE_LUA_BIN");
+    await installFromDebian("zsh", "zsh", zshBinary(), "JUDE_ZSH_BIN");
     if (process.env.JUDE_PROMTOOL_BIN !== undefined) {
       if (!existsSync(promtoolBinary()))
         throw new TestbedStepError(
@@ -68,13 +77,13 @@ export const chartTools: Component = {
     return {
       pids: [],
       external: process.env.JUDE_PROMTOOL_BIN !== undefined,
-      env: { JUDE_PROMTOOL: promtoolBinary(), JUDE_LUA: luaBinary() },
+      env: { JUDE_PROMTOOL: promtoolBinary(), JUDE_LUA: luaBinary(), JUDE_ZSH: zshBinary() },
       details: {},
     };
   },
 
   async isReady() {
-    return existsSync(promtoolBinary()) && existsSync(luaBinary());
+    return existsSync(promtoolBinary()) && existsSync(luaBinary()) && existsSync(zshBinary());
   },
 
   async stop() {},
