@@ -69,6 +69,9 @@ async function install(name: string, ...set: string[]): Promise<{ name: string; 
     "--create-namespace",
     "--set",
     "crds.install=false",
+    // No operator pods unless a test asks: a release with replicas claims its namespaces (see below).
+    "--set",
+    "replicaCount=0",
     ...set.flatMap((value) => ["--set", value]),
   ]);
   releases.push(release);
@@ -273,6 +276,43 @@ describe("the jude-operator chart", () => {
     // From then on every pod takes part in the election: hand over through the Lease.
     await upgrade("logLevel=debug");
     expect(await strategy()).toBe("RollingUpdate");
+  });
+
+  it("refuses a second release whose operator would reconcile the same objects, naming the first", async () => {
+    // Operator pods that never schedule: a release claims what its values say it reconciles.
+    const unscheduled = ["replicaCount=1", "nodeSelector.jude\\.dev/no-such-node=none"];
+    const refusal = (name: string, ...set: string[]) =>
+      install(name, ...unscheduled, ...set).then(
+        () => "installed",
+        (error: Error) => error.message,
+      );
+    await kubectl(["create", "namespace", "overlap-models"]).catch(() => undefined);
+    await install("overlap-a", ...unscheduled, "controllers={bootstrap-run}");
+    // Without the check the operators rewrite each other's Deployments (generation 2 to 105 in 45 s).
+    expect(await refusal("overlap-b", "watchNamespaces={overlap-models}", "crds.install=true")).toContain(
+      "another jude-operator release, overlap-a-system/overlap-a, already runs controllers bootstrap-run " +
+        "in every namespace (its ClusterRole overlap-a-jude-operator)",
+    );
+    const disjoint = ["watchNamespaces={overlap-models}", "controllers={embedding-model,nearline-pipeline}"];
+    expect(await refusal("overlap-b", ...disjoint)).toBe("installed");
+    // A release does not refuse itself on upgrade.
+    await helm([
+      "upgrade",
+      "overlap-b",
+      chart,
+      "-n",
+      "overlap-b-system",
+      "--reuse-values",
+      "--set",
+      "logLevel=debug",
+    ]);
+    expect(
+      await refusal("overlap-c", "watchNamespaces={overlap-models}", "controllers={nearline-pipeline}"),
+    ).toContain(
+      "another jude-operator release, overlap-b-system/overlap-b, already runs controllers nearline-pipeline " +
+        "in namespace overlap-models (its Role overlap-models/overlap-b-jude-operator)",
+    );
+    await kubectl(["delete", "namespace", "overlap-models", "--wait=false"]);
   });
 
   it("removes the Roles of namespaces an upgrade no longer watches", async () => {
