@@ -10,7 +10,7 @@
 
 {{- define "jude-operator.selectorLabels" -}}
 app.kubernetes.io/name: jude-operator
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{- define "jude-operator.labels" -}}

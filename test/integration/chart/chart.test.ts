@@ -177,6 +177,46 @@ describe("the jude-operator chart", () => {
     expect(failure).toMatch(/controllers/);
   });
 
+  it("renders objects Kubernetes decodes for a release or namespace named like a YAML 1.1 boolean", async () => {
+    // Unquoted, `n`, `y`, `on` or `off` decode as booleans: every object was refused, labels first.
+    const yaml = await helm([
+      "template",
+      "n",
+      chart,
+      "--namespace",
+      "on",
+      "--kube-version",
+      "1.34.0",
+      "--set",
+      "crds.install=false",
+      "--set",
+      "watchNamespaces={y,off}",
+    ]);
+    expect(await kubectl(["apply", "--dry-run=client", "-f", "-"], yaml)).toContain(
+      "role.rbac.authorization.k8s.io/n-jude-operator created (dry run)",
+    );
+  });
+
+  it("points the install notes at a port-forward target that exists", async () => {
+    const notes = (...set: string[]) =>
+      helm(
+        [
+          "install",
+          "notes",
+          chart,
+          "-n",
+          "default",
+          "--dry-run=server",
+          "--set",
+          "crds.install=false",
+        ].concat(set.flatMap((value) => ["--set", value])),
+      );
+    expect(await notes()).toContain("port-forward svc/notes-jude-operator-metrics 8081");
+    expect(await notes("metrics.service.enabled=false")).toContain(
+      "port-forward deployment/notes-jude-operator 8081",
+    );
+  });
+
   it("refuses a cluster older than the CRDs' validation rules need", async () => {
     const failure = await helm(["template", "jude", chart, "--kube-version", "1.28.9"]).catch(
       (error: { stderr: string }) => error.stderr,
