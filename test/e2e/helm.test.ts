@@ -4,8 +4,9 @@
  * local process, authenticating in-cluster with its ServiceAccount token through the `kubernetes`
  * Service) and reconciles an EmbeddingModel to Ready; `helm upgrade` with a changed value replaces
  * the operator pod, and a new image tag rolls the model's Deployment exactly once; `helm uninstall`
- * removes the operator and leaves the model serving; a reinstall adopts it without rewriting it. Both
- * namespaces enforce the restricted profile.
+ * (after scaling the operator to zero, as the chart's README says) removes the operator and leaves the
+ * model serving; a reinstall adopts it without rewriting it. Both namespaces enforce the restricted
+ * profile.
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -154,9 +155,15 @@ describe("the jude-operator chart on the testbed", () => {
     expect(await transitions()).toBe(transitionsBefore + 1);
   });
 
-  it("uninstalls cleanly, leaving the models serving", async () => {
-    await helm(["uninstall", release, "--namespace", system, "--wait"]);
+  it("uninstalls cleanly in the chart README's order, leaving the models serving", async () => {
+    // Helm deletes the RBAC while the pods still drain: scaled to zero first, they drain with it in place.
+    await kubectl(["scale", "deployment/jude-jude-operator", "-n", system, "--replicas=0"]);
     await eventually("the operator's pods gone", async () => (await operatorPods()).length === 0);
+    await helm(["uninstall", release, "--namespace", system, "--wait"]);
+    // The leader released the Lease (a 403 would leave it held until it expires).
+    expect(
+      ((await getObject("lease/jude-jude-operator", system))!.spec as Json).holderIdentity,
+    ).toBeUndefined();
     expect(await getObject("deployment/jude-jude-operator", system)).toBeUndefined();
     expect(await helm(["list", "--namespace", system, "-q"])).toBe("");
     expect(await getObject("embeddingmodel/minilm", watched)).toBeDefined();

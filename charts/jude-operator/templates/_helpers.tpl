@@ -10,7 +10,7 @@
 
 {{- define "jude-operator.selectorLabels" -}}
 app.kubernetes.io/name: jude-operator
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end -}}
 
 {{- define "jude-operator.labels" -}}
@@ -31,4 +31,56 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 
 {{- define "jude-operator.imageTag" -}}
 {{- default .Chart.AppVersion .Values.image.tag -}}
+{{- end -}}
+
+{{- /*
+What this release's operator reconciles: its controllers, sorted, comma-separated; empty with no
+replicas. Stamped on the watch Roles / ClusterRole so that another release can see the overlap.
+*/ -}}
+{{- define "jude-operator.reconciles" -}}
+{{- if gt (int .Values.replicaCount) 0 -}}
+{{- join "," (sortAlpha (default (list "bootstrap-run" "embedding-model" "nearline-pipeline") .Values.controllers)) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /*
+Two releases whose operators reconcile the same controllers in the same namespace fight over every
+child (each rewrites it to its own image and settings, with the same field manager, so nothing
+conflicts and nothing says so). Refuse that at helm install/upgrade: the other releases' watch Roles in
+the watched namespaces (in every namespace for a cluster-wide release) and, when this release writes
+cluster-scoped objects anyway, their ClusterRoles. lookup answers nothing without a cluster (helm
+template, Argo CD), and a namespaced release with crds.install=false (whose installer may hold no
+cluster-wide read) does not see cluster-wide releases: the cluster-wide release sees it instead.
+*/ -}}
+{{- define "jude-operator.refuseOverlap" -}}
+{{- $mine := compact (splitList "," (include "jude-operator.reconciles" .)) -}}
+{{- if $mine -}}
+{{- $candidates := list -}}
+{{- $rbac := "rbac.authorization.k8s.io/v1" -}}
+{{- range $namespace := (.Values.watchNamespaces | default (list "")) -}}
+{{- $candidates = concat $candidates (default (list) (lookup $rbac "Role" $namespace "").items) -}}
+{{- end -}}
+{{- if or (not .Values.watchNamespaces) .Values.crds.install -}}
+{{- $candidates = concat $candidates (default (list) (lookup $rbac "ClusterRole" "" "").items) -}}
+{{- end -}}
+{{- range $candidates -}}
+{{- $labels := default (dict) .metadata.labels -}}
+{{- $annotations := default (dict) .metadata.annotations -}}
+{{- $owner := printf "%s/%s" (get $annotations "meta.helm.sh/release-namespace" | default "?") (get $annotations "meta.helm.sh/release-name" | default (get $labels "app.kubernetes.io/instance")) -}}
+{{- if and (eq (get $labels "app.kubernetes.io/name") "jude-operator") (not (hasSuffix "-leader-election" .metadata.name)) (ne $owner (printf "%s/%s" $.Release.Namespace $.Release.Name)) -}}
+{{- $theirs := list "bootstrap-run" "embedding-model" "nearline-pipeline" -}}
+{{- if hasKey $annotations "jude.dev/reconciles" -}}
+{{- $theirs = compact (splitList "," (get $annotations "jude.dev/reconciles")) -}}
+{{- end -}}
+{{- $shared := list -}}
+{{- range $mine -}}
+{{- if has . $theirs }}{{ $shared = append $shared . }}{{ end -}}
+{{- end -}}
+{{- if $shared -}}
+{{- $where := ternary (printf "in namespace %s (its Role %s/%s)" .metadata.namespace .metadata.namespace .metadata.name) (printf "in every namespace (its ClusterRole %s)" .metadata.name) (hasKey .metadata "namespace") -}}
+{{- fail (printf "another jude-operator release, %s, already runs controllers %s %s: two operators would rewrite the same objects back and forth. Give the releases disjoint watchNamespaces or controllers, set replicaCount=0 on one, or uninstall the other first" $owner (join ", " $shared) $where) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

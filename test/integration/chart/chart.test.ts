@@ -69,6 +69,9 @@ async function install(name: string, ...set: string[]): Promise<{ name: string; 
     "--create-namespace",
     "--set",
     "crds.install=false",
+    // No operator pods unless a test asks: a release with replicas claims its namespaces (see below).
+    "--set",
+    "replicaCount=0",
     ...set.flatMap((value) => ["--set", value]),
   ]);
   releases.push(release);
@@ -174,6 +177,46 @@ describe("the jude-operator chart", () => {
     expect(failure).toMatch(/controllers/);
   });
 
+  it("renders objects Kubernetes decodes for a release or namespace named like a YAML 1.1 boolean", async () => {
+    // Unquoted, `n`, `y`, `on` or `off` decode as booleans: every object was refused, labels first.
+    const yaml = await helm([
+      "template",
+      "n",
+      chart,
+      "--namespace",
+      "on",
+      "--kube-version",
+      "1.34.0",
+      "--set",
+      "crds.install=false",
+      "--set",
+      "watchNamespaces={y,off}",
+    ]);
+    expect(await kubectl(["apply", "--dry-run=client", "-f", "-"], yaml)).toContain(
+      "role.rbac.authorization.k8s.io/n-jude-operator created (dry run)",
+    );
+  });
+
+  it("points the install notes at a port-forward target that exists", async () => {
+    const notes = (...set: string[]) =>
+      helm(
+        [
+          "install",
+          "notes",
+          chart,
+          "-n",
+          "default",
+          "--dry-run=server",
+          "--set",
+          "crds.install=false",
+        ].concat(set.flatMap((value) => ["--set", value])),
+      );
+    expect(await notes()).toContain("port-forward svc/notes-jude-operator-metrics 8081");
+    expect(await notes("metrics.service.enabled=false")).toContain(
+      "port-forward deployment/notes-jude-operator 8081",
+    );
+  });
+
   it("refuses a cluster older than the CRDs' validation rules need", async () => {
     const failure = await helm(["template", "jude", chart, "--kube-version", "1.28.9"]).catch(
       (error: { stderr: string }) => error.stderr,
@@ -273,6 +316,43 @@ describe("the jude-operator chart", () => {
     // From then on every pod takes part in the election: hand over through the Lease.
     await upgrade("logLevel=debug");
     expect(await strategy()).toBe("RollingUpdate");
+  });
+
+  it("refuses a second release whose operator would reconcile the same objects, naming the first", async () => {
+    // Operator pods that never schedule: a release claims what its values say it reconciles.
+    const unscheduled = ["replicaCount=1", "nodeSelector.jude\\.dev/no-such-node=none"];
+    const refusal = (name: string, ...set: string[]) =>
+      install(name, ...unscheduled, ...set).then(
+        () => "installed",
+        (error: Error) => error.message,
+      );
+    await kubectl(["create", "namespace", "overlap-models"]).catch(() => undefined);
+    await install("overlap-a", ...unscheduled, "controllers={bootstrap-run}");
+    // Without the check the operators rewrite each other's Deployments (generation 2 to 105 in 45 s).
+    expect(await refusal("overlap-b", "watchNamespaces={overlap-models}", "crds.install=true")).toContain(
+      "another jude-operator release, overlap-a-system/overlap-a, already runs controllers bootstrap-run " +
+        "in every namespace (its ClusterRole overlap-a-jude-operator)",
+    );
+    const disjoint = ["watchNamespaces={overlap-models}", "controllers={embedding-model,nearline-pipeline}"];
+    expect(await refusal("overlap-b", ...disjoint)).toBe("installed");
+    // A release does not refuse itself on upgrade.
+    await helm([
+      "upgrade",
+      "overlap-b",
+      chart,
+      "-n",
+      "overlap-b-system",
+      "--reuse-values",
+      "--set",
+      "logLevel=debug",
+    ]);
+    expect(
+      await refusal("overlap-c", "watchNamespaces={overlap-models}", "controllers={nearline-pipeline}"),
+    ).toContain(
+      "another jude-operator release, overlap-b-system/overlap-b, already runs controllers nearline-pipeline " +
+        "in namespace overlap-models (its Role overlap-models/overlap-b-jude-operator)",
+    );
+    await kubectl(["delete", "namespace", "overlap-models", "--wait=false"]);
   });
 
   it("removes the Roles of namespaces an upgrade no longer watches", async () => {
