@@ -62,6 +62,7 @@ it("renders the alerts the chart documents", () => {
     "JudeNearlineConsumerLagGrowing",
     "JudeNearlineDeadLetters",
     "JudeNearlineFreshnessHigh",
+    "JudeNearlineWorkersDown",
     "JudeOperatorReconcileErrors",
     "JudePromotionStalled",
     "JudeReconcileFailing",
@@ -76,7 +77,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 9 rules found");
+  expect(stdout).toContain("SUCCESS: 10 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(
