@@ -26,7 +26,7 @@ import { bootstrapJobName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 import type { bootstrapFailedGauge } from "./run-metrics.ts";
-import { recordRunFailed } from "./run-metrics.ts";
+import { recordNamespaceRuns, recordRunFailed } from "./run-metrics.ts";
 import { acknowledgedStatus, isFinished, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
 import { runStallCause } from "./stall-causes.ts";
@@ -57,7 +57,11 @@ export async function reconcileBootstrapRun(
   const raw = context.cache.get(resourceTypes.bootstrapRun, context.key);
   const gauge = settings.failedGauge;
   if (raw === undefined || raw.metadata?.deletionTimestamp) {
-    if (gauge !== undefined) await recordRunFailed(gauge, context.key, undefined, false);
+    if (gauge !== undefined) {
+      await recordRunFailed(gauge, context.key, undefined, false);
+      // A deleted success no longer supersedes the failures before it.
+      await recordNamespaceRuns(gauge, namespaceRuns(context, context.key.name));
+    }
     return;
   }
   const parsed = safeParseBootstrapRun(raw);
@@ -67,8 +71,7 @@ export async function reconcileBootstrapRun(
     return;
   }
   const run = parsed.data;
-  if (gauge !== undefined)
-    await recordRunFailed(gauge, context.key, run.spec.modelVersion, run.status?.phase === "Failed");
+  if (gauge !== undefined) await recordNamespaceRuns(gauge, namespaceRuns(context), run);
   if (isFinished(run)) {
     const acknowledged = acknowledgedStatus(
       raw.status as BootstrapRunStatus | undefined,
@@ -142,7 +145,10 @@ export async function reconcileBootstrapRun(
     decision.conditions,
   );
   if (gauge !== undefined)
-    await recordRunFailed(gauge, context.key, run.spec.modelVersion, decision.status.phase === "Failed");
+    await recordNamespaceRuns(gauge, namespaceRuns(context), {
+      ...run,
+      status: { ...run.status, phase: decision.status.phase },
+    });
   if (decision.status.phase !== run.status?.phase && decision.status.phase !== "Running") {
     const record = decision.status.phase === "Failed" ? context.events.warning : context.events.normal;
     record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);
@@ -150,6 +156,17 @@ export async function reconcileBootstrapRun(
   return decision.status.phase === "Succeeded" || decision.status.phase === "Failed"
     ? undefined
     : { requeueAfterMs: runPollMs };
+}
+
+/** The valid BootstrapRuns of the reconciled run's namespace in the cache, but `except` (a deleted one). */
+function namespaceRuns(context: ReconcileContext, except?: string): BootstrapRun[] {
+  return context.cache
+    .list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })
+    .flatMap((raw) => {
+      if (raw.metadata?.name === except || raw.metadata?.deletionTimestamp) return [];
+      const parsed = safeParseBootstrapRun(raw);
+      return parsed.success ? [parsed.data] : [];
+    });
 }
 
 /**

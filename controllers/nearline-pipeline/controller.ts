@@ -7,6 +7,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
+import { workerGauges } from "./worker-metrics.ts";
 
 /** The pipelines of the namespace that name `model` (how a model change reaches its pipelines). */
 function pipelinesOfModel(model: KubeObject, cache: CacheReader) {
@@ -20,6 +21,7 @@ function pipelinesOfModel(model: KubeObject, cache: CacheReader) {
 
 /** The controller definition. */
 export function nearlinePipelineController(settings: ControllerSettings): ControllerDefinition {
+  const gauges = settings.registry === undefined ? undefined : workerGauges(settings.registry);
   return {
     name: "nearline-pipeline",
     primary: resourceTypes.nearlinePipeline,
@@ -57,6 +59,10 @@ export function nearlinePipelineController(settings: ControllerSettings): Contro
     reportFailure: (context, failure) =>
       reportReconcileError(resourceTypes.nearlinePipeline, context, failure),
     reconcile: (context) =>
-      reconcileNearlinePipeline(context, { images: settings.images, placement: settings.placement }),
+      reconcileNearlinePipeline(context, {
+        images: settings.images,
+        placement: settings.placement,
+        workerGauges: gauges,
+      }),
   };
 }

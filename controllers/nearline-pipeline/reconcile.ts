@@ -31,6 +31,7 @@ import { pipelineStallCause } from "./stall-causes.ts";
 import { desiredWorkers } from "./worker-deployment.ts";
 import { versionStatus, type WorkerFigures } from "./worker-figures.ts";
 import { probeWorker } from "./worker-probe.ts";
+import { recordWorkers, type WorkerGauges } from "./worker-metrics.ts";
 import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
 
 /** How often status is refreshed from the workers' figures, and a missing Secret looked for again. */
@@ -43,6 +44,8 @@ export interface PipelineReconcileSettings {
   placement?: WorkloadPlacement | undefined;
   /** Commits a new version's start offsets (tests may replace it). */
   commitStartOffsets?: typeof commitStartOffsets;
+  /** Where jude_nearline_workers_desired/_ready are exported (not at all when absent). */
+  workerGauges?: WorkerGauges | undefined;
   /** Reads one worker pod's figures (tests may replace it). */
   probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
 }
@@ -53,9 +56,14 @@ export async function reconcileNearlinePipeline(
   settings: PipelineReconcileSettings,
 ): Promise<ReconcileResult | void> {
   const raw = context.cache.get(resourceTypes.nearlinePipeline, context.key);
-  if (raw === undefined || raw.metadata?.deletionTimestamp) return; // children are garbage-collected
+  const gauges = settings.workerGauges;
+  if (raw === undefined || raw.metadata?.deletionTimestamp) {
+    if (gauges !== undefined) await recordWorkers(gauges, context.key, []);
+    return; // children are garbage-collected
+  }
   const parsed = safeParseNearlinePipeline(raw);
   if (!parsed.success) {
+    if (gauges !== undefined) await recordWorkers(gauges, context.key, []);
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
     await writePipelineStatus(context, raw, verdict, caughtUpCondition([], undefined), {});
     return;
@@ -108,6 +116,16 @@ export async function reconcileNearlinePipeline(
     const figures = await workerFigures(context, pipeline, model!, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
   }
+  if (gauges !== undefined)
+    await recordWorkers(
+      gauges,
+      context.key,
+      resolved.versions.map((version) => ({
+        version: version.version,
+        desired: pipeline.spec.workers.replicas,
+        ready: rollouts.get(version.version)?.readyReplicas ?? 0,
+      })),
+    );
   const verdict = pipelineStanding(cause, resolved, rollouts);
   const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === activeVersion)?.lag;

@@ -64,6 +64,7 @@ export class InformerCache implements CacheReader {
   /** Starts every informer and waits until each has listed once. */
   async start(): Promise<void> {
     this.#started = true;
+    this.#metrics.watchAges.refresh = this.#refreshWatchAges;
     for (const registration of this.#registrations.values()) {
       const name = resourceName(registration.type);
       const scopes =
@@ -89,8 +90,15 @@ export class InformerCache implements CacheReader {
 
   /** Stops every informer. */
   async stop(): Promise<void> {
+    if (this.#metrics.watchAges.refresh === this.#refreshWatchAges)
+      this.#metrics.watchAges.refresh = undefined;
     await Promise.all(this.#informers().map((informer) => informer.stop()));
   }
+
+  /** Sets jude_operator_watch_last_event_age_seconds from the informers (at each scrape). */
+  readonly #refreshWatchAges = (): void => {
+    this.health();
+  };
 
   /** Per informer: synced, and seconds since its last successful list, connection or event. */
   health(): { name: string; synced: boolean; ageSeconds: number | undefined }[] {

@@ -15,6 +15,8 @@ export interface OperatorMetrics {
   reconcileFailing: Gauge<"controller" | "namespace" | "name">;
   watchRestarts: Counter<"resource" | "reason">;
   watchActivityAge: Gauge<"resource">;
+  /** Sets watchActivityAge from the running informers; called at each scrape (set by the informer cache). */
+  watchAges: { refresh: (() => void) | undefined };
   apiRequests: Counter<"verb" | "code">;
   leader: Gauge;
 }
@@ -25,8 +27,10 @@ export function createOperatorMetrics(): OperatorMetrics {
   collectDefaultMetrics({ register: registry, prefix: "jude_operator_" });
   const registers = [registry];
   const latencyBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60];
+  const watchAges: OperatorMetrics["watchAges"] = { refresh: undefined };
   return {
     registry,
+    watchAges,
     reconciles: new Counter({
       name: "jude_operator_reconciles_total",
       help: "Reconciles by controller and result (success, requeue, error).",
@@ -82,6 +86,11 @@ export function createOperatorMetrics(): OperatorMetrics {
       help: "Seconds since an informer's last successful list, watch connection or event.",
       labelNames: ["resource"],
       registers,
+      // Measured at scrape time: an age set only when something else asked (the readiness probe)
+      // would show Prometheus a value as old as that last question.
+      collect() {
+        watchAges.refresh?.();
+      },
     }),
     apiRequests: new Counter({
       name: "jude_operator_api_requests_total",

@@ -19,7 +19,12 @@ import { isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import { createPipelineEmbedder, type BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRetryableKafkaError, kafkaClientOptions } from "../shared/kafka.ts";
-import { createPipelineMetrics, timePhase, type PipelineMetrics } from "../shared/metrics.ts";
+import {
+  collectPipelineProcessMetrics,
+  createPipelineMetrics,
+  timePhase,
+  type PipelineMetrics,
+} from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
 import { openPipelineStore } from "../shared/store-connection.ts";
 import type { NearlineConfig } from "./config.ts";
@@ -40,6 +45,7 @@ export interface NearlineDependencies {
   /** One call to the embedding server; errors it marks retryable are retried. */
   embedCall: EmbedCall;
   isRetryableEmbedError: (error: unknown) => boolean;
+  /** Where the metrics go (a new registry when absent); the process metrics are added to it. */
   registry?: Registry;
   /** How long `stop` waits for the batch in hand before abandoning it (default 20 s). */
   drainMs?: number;
@@ -57,6 +63,7 @@ export async function startNearline(
   deps: NearlineDependencies,
 ): Promise<NearlineApp> {
   const registry = deps.registry ?? new Registry();
+  collectPipelineProcessMetrics(registry);
   const labels = {
     pipeline: `${config.pipeline.namespace}/${config.pipeline.name}`,
     version: config.model.version,

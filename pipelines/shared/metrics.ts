@@ -2,7 +2,7 @@
  * `jude_pipeline_*` metrics shared by nearline workers and bootstrap shards. Library code takes the
  * registry as an argument so tests and embedding processes never collide on the global one.
  */
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from "prom-client";
 
 export interface PipelineMetrics {
   consumed: Counter<"pipeline" | "version">;
@@ -101,6 +101,15 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
       registers,
     }),
   };
+}
+
+/**
+ * Registers Node's process metrics (RSS, heap, event-loop lag, GC) on a worker's `registry` with the
+ * `jude_pipeline_` prefix (jude_pipeline_process_resident_memory_bytes, ...), as the server and the
+ * operator export them under theirs. Once per registry.
+ */
+export function collectPipelineProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry, prefix: "jude_pipeline_" });
 }
 
 /** Metrics only a bootstrap shard has; the shared ones above cover reading, inference and writes. */

@@ -5,8 +5,13 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { bootstrapFailedGauge } from "../../controllers/bootstrap-run/run-metrics.ts";
 import { promotionMetrics } from "../../controllers/embedding-model/promotion-metrics.ts";
+import { workerGauges } from "../../controllers/nearline-pipeline/worker-metrics.ts";
 import { createOperatorMetrics } from "../../operator/runtime/metrics.ts";
-import { createBootstrapMetrics, createPipelineMetrics } from "../../pipelines/shared/metrics.ts";
+import {
+  collectPipelineProcessMetrics,
+  createBootstrapMetrics,
+  createPipelineMetrics,
+} from "../../pipelines/shared/metrics.ts";
 import { createServingMetrics } from "../../serving/metrics.ts";
 import { createStoreMetrics } from "../../store/metrics.ts";
 import { documentationFiles, paragraphs } from "./markdown.ts";
@@ -16,10 +21,12 @@ function registeredMetrics(): Map<string, Set<string>> {
   const controllers = new Registry();
   promotionMetrics(controllers);
   bootstrapFailedGauge(controllers);
+  workerGauges(controllers);
   const pipelines = new Registry();
   createPipelineMetrics(pipelines);
   createBootstrapMetrics(pipelines);
   createStoreMetrics(pipelines);
+  collectPipelineProcessMetrics(pipelines);
   const registries = [
     createOperatorMetrics().registry,
     createServingMetrics({ inFlight: () => 0, inFlightCalls: () => 0 }).registry,

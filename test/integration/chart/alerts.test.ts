@@ -12,13 +12,15 @@ import { beforeAll, expect, it } from "vitest";
 import { Registry } from "prom-client";
 import { parse, stringify } from "yaml";
 import { createPipelineMetrics } from "../../../pipelines/shared/metrics.ts";
+import { errorKinds, ServingError, type ServingErrorCode } from "../../../serving/core/errors.ts";
+import { codeLabel } from "../../../serving/transport/status-mapping.ts";
 import { helm } from "../../support/helm.ts";
 import { requireEnv } from "../../support/env.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 
 const execFileAsync = promisify(execFile);
 const directory = mkdtempSync(join(tmpdir(), "jude-alerts-"));
-let groups: Array<{ name: string; rules: Array<{ alert: string }> }> = [];
+let groups: Array<{ name: string; rules: Array<{ alert: string; expr: string }> }> = [];
 
 /** The chart's alert rule groups, rendered with `settings` (helm --set). */
 async function renderGroups(...settings: string[]): Promise<typeof groups> {
@@ -60,6 +62,7 @@ it("renders the alerts the chart documents", () => {
     "JudeNearlineConsumerLagGrowing",
     "JudeNearlineDeadLetters",
     "JudeNearlineFreshnessHigh",
+    "JudeNearlineWorkersDown",
     "JudeOperatorReconcileErrors",
     "JudePromotionStalled",
     "JudeReconcileFailing",
@@ -74,7 +77,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 9 rules found");
+  expect(stdout).toContain("SUCCESS: 10 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(
@@ -106,6 +109,23 @@ it("measures freshness up to the largest threshold the values schema accepts", a
       `metrics.prometheusRule.thresholds.nearlineLagSeconds=${largest}`,
     ]),
   ).rejects.toThrow(/nearlineLagSeconds/);
+});
+
+it("counts as serving errors exactly the server's own failures, by the code labels the server records", () => {
+  const rule = groups
+    .flatMap((group) => group.rules)
+    .find((candidate) => candidate.alert === "JudeServingErrors");
+  const counted = /code=~"([^"]+)"/.exec(rule!.expr)![1]!.split("|").sort();
+  const labelsOf = (kinds: readonly string[]) =>
+    new Set(
+      (Object.keys(errorKinds) as ServingErrorCode[])
+        .filter((code) => kinds.includes(errorKinds[code]))
+        .map((code) => codeLabel(new ServingError(code, "test"))),
+    );
+  expect(counted).toEqual([...labelsOf(["internal", "unavailable"])].sort());
+  // Every label it counts is one the server records at all.
+  const recorded = labelsOf(Object.values(errorKinds));
+  expect(counted.filter((code) => !recorded.has(code))).toEqual([]);
 });
 
 /** Metric names the code registers with prom-client (`name: "jude_…"` in every non-test module). */

@@ -32,6 +32,8 @@ import {
 /** A running in-process operator with the two pipeline controllers, watching one namespace. */
 export interface ControllersHarness {
   namespace: string;
+  /** The manager's metrics registry (the controllers' domain metrics are on it). */
+  registry: Registry;
   stop(): Promise<void>;
 }
 
@@ -41,13 +43,16 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
   const namespace = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
   await createRestrictedNamespace(namespace);
 
+  let registry = new Registry();
   const stop = startManager(namespace, "controllers-test", (manager) => {
-    const settings = { images: testImages, concurrency: 2 };
+    registry = manager.metrics.registry;
+    const settings = { images: testImages, concurrency: 2, registry };
     manager.add(nearlinePipelineController(settings));
     manager.add(bootstrapRunController(settings));
   });
   return {
     namespace,
+    registry,
     async stop() {
       await stop();
       await deleteNamespace(namespace);

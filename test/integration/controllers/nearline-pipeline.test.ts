@@ -95,6 +95,14 @@ describe("NearlinePipeline controller", () => {
       expect.objectContaining({ version: "minilm-v1", readyReplicas: 2 }),
     ]);
     expect(conditionOf(ready, "Stalled")?.status).toBe("False");
+    // The operator's count of the version's workers (JudeNearlineWorkersDown reads it).
+    const workers = async (name: string) =>
+      (await harness.registry.getSingleMetric(name)!.get()).values.find(
+        ({ labels }) =>
+          labels.namespace === ns && labels.pipeline === "jobs" && labels.version === "minilm-v1",
+      )?.value;
+    expect(await workers("jude_nearline_workers_desired")).toBe(2);
+    expect(await workers("jude_nearline_workers_ready")).toBe(2);
     // The CRD promises CaughtUp. kwok's pretend pods answer no probe, so no lag is known: the
     // condition says so (Unknown) rather than being absent or claiming the workers caught up.
     expect(conditionOf(ready, "CaughtUp")).toMatchObject({
