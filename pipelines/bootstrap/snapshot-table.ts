@@ -9,7 +9,7 @@
  * the delete) loses, as it loses in nearline. Keeping the last record instead would give the version a
  * bootstrap builds other texts and deletes than the version nearline kept for the same changelog.
  *
- * Memory is O(keys of the partition) × (rendered text + a few numbers; deleted keys only their id): the table keeps the
+ * Memory is O(keys of the partition) × (rendered text + a few numbers; deleted keys their id and position): the table keeps the
  * rendered prompt text, not the record, and a shard replays its partitions one at a time. A partition
  * with tens of millions of keys needs a spill-to-disk table; that is not done in this milestone.
  */
