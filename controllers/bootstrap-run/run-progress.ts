@@ -1,6 +1,7 @@
 // A BootstrapRun's progress from its shards' checkpoints (pipelines/bootstrap/checkpoint-codec.ts):
 // counts summed over shards, percent over every shard's source range together, and an ETA from the
-// rate so far. A shard without a checkpoint has not started: its range, and so the total, is unknown.
+// rate so far. A shard without a checkpoint has not started: its range, and so the total, is unknown,
+// and it counts as an average-sized shard with nothing done.
 import type { BootstrapRunStatus } from "../../crds/index.ts";
 import {
   percentDone,
@@ -33,10 +34,13 @@ export function runProgress(
   present.forEach((state, shard) => {
     for (const [unit, position] of Object.entries(state.units)) units[`${shard}/${unit}`] = position;
   });
-  const percent =
-    missingShards.length > 0 && present.length === 0
-      ? 0
-      : percentDone({ units, phase: allDone ? "done" : "running" });
+  const startedDone = present.every((state) => state.phase === "done");
+  const startedPercent =
+    present.length === 0 ? 0 : percentDone({ units, phase: startedDone ? "done" : "running" });
+  // A shard without a checkpoint has not started (e.g. its pod waits for a node): its range is unknown,
+  // so it weighs as much as an average started shard, none of it done. Leaving it out would show a run
+  // whose one started shard finished as 99% done, with an ETA of seconds.
+  const percent = Math.floor((startedPercent * present.length) / checkpoints.length);
   const totals = present.map((state) => totalRecords(state, source));
   const total =
     missingShards.length === 0 && totals.every((value) => value !== undefined)

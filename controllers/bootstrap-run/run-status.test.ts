@@ -58,6 +58,12 @@ describe("runProgress", () => {
     expect(runProgress([finished, finished], "kafka").progress.percent).toBe(100);
   });
 
+  it("counts shards that have not started as not done, not the run as nearly finished", () => {
+    // One of four shards finished, three still waiting for a node: a quarter done, not 99%.
+    expect(runProgress([finished, null, null, null], "kafka").progress.percent).toBe(25);
+    expect(runProgress([halfway, finished, null, null], "kafka").progress.percent).toBe(37);
+  });
+
   it("estimates the time left from the rate so far", () => {
     expect(etaMs(25, start, start + 60_000)).toBe(180_000);
     expect(etaMs(0, start, start + 60_000)).toBeUndefined();

@@ -15,6 +15,7 @@ import {
   StoreWriter,
   type Store,
 } from "../../store/index.ts";
+import { isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import { createPipelineEmbedder, type EmbedCall, type EmbedderReporting } from "../shared/embedding.ts";
 import { kafkaClientOptions } from "../shared/kafka.ts";
 import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics.ts";
@@ -215,6 +216,9 @@ function createTextVectors(
     maxBatchSize: config.embedding.maxBatchSize,
     maxInflight: config.embedding.maxInflight,
     embed: (texts) => embedder.embed(texts),
+    // A text the server refuses (never retried) is isolated and its entities counted failed, as in
+    // nearline; failing the batch would fail the shard on every rerun.
+    isRefused: isRefusedEmbeddingInput,
     onEmbedded: counting.onEmbedded,
   });
 }

@@ -27,10 +27,14 @@ describe("createEntityBatchWriter", () => {
       vectorsFor: async (texts) => {
         asked.push(...texts.map((each) => each.text));
         const distinct = new Set(texts.map((each) => each.hash)).size;
-        return { vectors: texts.map((each) => Float32Array.of(each.text.length)), embedded: distinct };
+        return {
+          vectors: texts.map((each) => Float32Array.of(each.text.length)),
+          refused: new Map(),
+          embedded: distinct,
+        };
       },
     });
-    const counts = await write([
+    const { counts } = await write([
       upsert("fresh", "Nurse"),
       upsert("older", "Nurse"),
       upsert("new", "Nurse"),
@@ -74,8 +78,53 @@ describe("createEntityBatchWriter", () => {
       version: "v2",
       modelDigest: "sha256:d",
       store: racing,
-      vectorsFor: async (texts) => ({ vectors: texts.map(() => Float32Array.of(1)), embedded: texts.length }),
+      vectorsFor: async (texts) => ({
+        vectors: texts.map(() => Float32Array.of(1)),
+        refused: new Map(),
+        embedded: texts.length,
+      }),
     });
-    expect(await write([upsert("k", "Cook")])).toMatchObject({ written: 0, stale: 1 });
+    expect((await write([upsert("k", "Cook")])).counts).toMatchObject({ written: 0, stale: 1 });
+  });
+
+  it("writes no entity whose text the server refused, counts it failed and says why", async () => {
+    const store = memoryStore();
+    const write = createEntityBatchWriter({
+      entity: "job",
+      version: "v2",
+      modelDigest: "sha256:d",
+      store,
+      vectorsFor: async (texts) => ({
+        vectors: texts.map((each) => (each.text === "huge" ? undefined : Float32Array.of(1))),
+        refused: new Map([["hash-huge", "message too large"]]),
+        embedded: 1,
+      }),
+    });
+    const { counts, failures } = await write([
+      upsert("a", "Cook"),
+      upsert("b", "huge", 100, 7),
+      upsert("c", "huge", 100, 8),
+      upsert("d", "Cook"),
+    ]);
+    expect(counts).toEqual({
+      entities: 2,
+      written: 2,
+      stale: 0,
+      embedded: 1,
+      deduplicated: 1,
+      failed: 2,
+      deleted: 0,
+    });
+    expect(store.writes.map((each) => each.id)).toEqual(["a", "d"]);
+    expect(failures).toEqual([
+      {
+        code: "EMBEDDING_REFUSED",
+        reason: "the embedding server refused its text: message too large",
+        partition: 0,
+        offset: 7,
+        id: "b",
+      },
+      expect.objectContaining({ code: "EMBEDDING_REFUSED", offset: 8, id: "c" }),
+    ]);
   });
 });

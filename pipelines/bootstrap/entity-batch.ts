@@ -2,7 +2,9 @@
  * Writes one batch of snapshot entities into the version being built: skip what the store already
  * holds at a newer position (nearline got there first: no inference needed), get a vector for each
  * remaining text (deduplicated, text-vectors.ts), then write conditionally at the entity's own source
- * position, so a fresher nearline write that lands meanwhile still wins.
+ * position, so a fresher nearline write that lands meanwhile still wins. An entity whose text the
+ * embedding server refused is not written: it is counted `failed` and described (EMBEDDING_REFUSED,
+ * with the server's reason) like the records the shard cannot decode.
  */
 import type { EntityText } from "../shared/entity-text.ts";
 import {
@@ -12,7 +14,10 @@ import {
   type EntityStore,
   type EntityWrite,
 } from "../shared/entity-writes.ts";
+import { EMBEDDING_REFUSED, refusedTextReason } from "../shared/embedding.ts";
 import type { ShardCounts } from "./checkpoint-codec.ts";
+import { MAX_FAILURES_PER_BATCH, type RecordFailure } from "./source-units.ts";
+import type { TextVectorsResult } from "./text-vectors.ts";
 
 /** One entity of the snapshot at its source position. */
 export interface BatchEntity {
@@ -32,9 +37,7 @@ export interface EntityBatchOptions {
   readonly version: string;
   readonly modelDigest: string;
   readonly store: EntityStore;
-  readonly vectorsFor: (
-    texts: readonly EntityText[],
-  ) => Promise<{ vectors: Float32Array[]; embedded: number }>;
+  readonly vectorsFor: (texts: readonly EntityText[]) => Promise<TextVectorsResult>;
 }
 
 /** The counts one batch adds. */
@@ -43,10 +46,17 @@ export type BatchCounts = Pick<
   "entities" | "written" | "stale" | "embedded" | "deduplicated" | "failed" | "deleted"
 >;
 
+/** What writing one batch added: its counts, and why the entities it counted `failed` were not written. */
+export interface BatchWritten {
+  readonly counts: BatchCounts;
+  /** At most MAX_FAILURES_PER_BATCH; the rest are only counted. */
+  readonly failures: RecordFailure[];
+}
+
 /** Builds the batch writer. */
 export function createEntityBatchWriter(
   options: EntityBatchOptions,
-): (entities: readonly BatchEntity[]) => Promise<BatchCounts> {
+): (entities: readonly BatchEntity[]) => Promise<BatchWritten> {
   return async (entities) => {
     const counts: BatchCounts = {
       entities: 0,
@@ -60,7 +70,8 @@ export function createEntityBatchWriter(
     const usable = entities.filter((each) => each.op === "delete" || each.text !== null);
     counts.failed = entities.length - usable.length;
     counts.entities = usable.length;
-    if (usable.length === 0) return counts;
+    const failures: RecordFailure[] = [];
+    if (usable.length === 0) return { counts, failures };
 
     const stored = await readStored(
       options.store,
@@ -71,18 +82,26 @@ export function createEntityBatchWriter(
     counts.stale = usable.length - toWrite.length;
 
     const upserts = toWrite.filter((each) => each.op === "upsert");
-    const { vectors, embedded } =
+    const { vectors, refused, embedded } =
       upserts.length > 0
         ? await options.vectorsFor(upserts.map((each) => each.text!))
-        : { vectors: [], embedded: 0 };
+        : { vectors: [], refused: new Map<string, string>(), embedded: 0 };
+    const vectorOf = new Map(upserts.map((each, index) => [each, vectors[index]]));
+    const writable = toWrite.filter((each) => each.op === "delete" || vectorOf.get(each) !== undefined);
+    for (const each of toWrite) {
+      const reason = each.text === null ? undefined : refused.get(each.text.hash);
+      if (reason === undefined) continue;
+      counts.failed++;
+      counts.entities--;
+      if (failures.length < MAX_FAILURES_PER_BATCH) failures.push(refusalOf(each, reason));
+    }
     counts.embedded = embedded;
-    counts.deduplicated = upserts.length - embedded;
-    const vectorOf = new Map(upserts.map((each, index) => [each, vectors[index]!]));
+    counts.deduplicated = upserts.length - (toWrite.length - writable.length) - embedded;
 
     const outcomes = await writeEntities(
       options.store,
       options,
-      toWrite.map((each): EntityWrite =>
+      writable.map((each): EntityWrite =>
         each.op === "delete"
           ? { ...each, op: "delete" }
           : { ...each, op: "upsert", vector: vectorOf.get(each)!, contentHash: each.text!.hash },
@@ -93,6 +112,16 @@ export function createEntityBatchWriter(
       else if (outcome === "deleted" || outcome === "tombstoned") counts.deleted++;
       else counts.written++;
     }
-    return counts;
+    return { counts, failures };
+  };
+}
+
+/** How a refused entity is described: where it is (Kafka position; a file row has none) and why. */
+function refusalOf(entity: BatchEntity, serverReason: string): RecordFailure {
+  return {
+    code: EMBEDDING_REFUSED,
+    reason: refusedTextReason(serverReason),
+    ...(entity.partition >= 0 ? { partition: entity.partition, offset: entity.offset } : {}),
+    id: entity.id,
   };
 }

@@ -10,13 +10,17 @@
 import type { Logger } from "pino";
 import type { Store } from "../../store/index.ts";
 import { getVersion, markVersionComplete, registerVersion } from "../../store/index.ts";
-import type { EntityText } from "../shared/entity-text.ts";
 import type { CheckpointState, ShardCounts, UnitPosition } from "./checkpoint-codec.ts";
 import { zeroCounts } from "./checkpoint-codec.ts";
 import { readRunCheckpoints, type CheckpointStore } from "./checkpoint-store.ts";
 import type { BootstrapConfig, PartitionWatermark } from "./config.ts";
 import type { EntityStore } from "../shared/entity-writes.ts";
-import { createEntityBatchWriter, type BatchCounts } from "./entity-batch.ts";
+import {
+  createEntityBatchWriter,
+  type BatchCounts,
+  type BatchWritten,
+  type EntityBatchOptions,
+} from "./entity-batch.ts";
 import type { OpenedFile } from "./jsonl-source.ts";
 import { filesOfShard, partitionsOfShard } from "./sharding.ts";
 import {
@@ -43,9 +47,7 @@ export interface ShardDependencies {
   readonly writer: EntityStore;
   readonly checkpoints: CheckpointStore;
   /** Vectors for texts (a TextVectors instance's `vectorsFor`). */
-  readonly vectorsFor: (
-    texts: readonly EntityText[],
-  ) => Promise<{ vectors: Float32Array[]; embedded: number }>;
+  readonly vectorsFor: EntityBatchOptions["vectorsFor"];
   /** Reads inference counts since the last call (requests, texts), so they land in the checkpoint. */
   readonly takeInferenceCounts: () => { calls: number; texts: number };
   readonly kafka?: RangeSource | undefined;
@@ -191,15 +193,17 @@ async function processUnits(
     store: deps.writer,
     vectorsFor: deps.vectorsFor,
   });
-  const window: { batch: TaggedBatch; written: Promise<BatchCounts> }[] = [];
+  const window: { batch: TaggedBatch; written: Promise<BatchWritten> }[] = [];
   const reportFailures = failureReporter(deps.logger);
   const commitOldest = async (): Promise<void> => {
     const { batch, written } = window.shift()!;
-    const added = commit(state, batch, await written, deps.takeInferenceCounts());
+    const { counts, failures } = await written;
+    const added = commit(state, batch, counts, deps.takeInferenceCounts());
     const embeddedBefore = state.counts.embedded;
     await persist(deps, state);
     added.embedded = state.counts.embedded - embeddedBefore;
-    reportFailures(batch);
+    // Logged once the batch is checkpointed, so a retried or killed batch does not log its records twice.
+    reportFailures({ ...batch, failures: [...(batch.failures ?? []), ...failures] });
     deps.onCheckpoint?.(state, added);
   };
   const batches = allBatches(config, deps, state, interpreter);

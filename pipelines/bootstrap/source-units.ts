@@ -97,7 +97,8 @@ export async function* kafkaPartitionBatches(
         continue;
       }
       const { change } = decoded;
-      if (change.op === "delete") table.delete(change.id);
+      if (change.op === "delete")
+        table.delete(change.id, { eventTimeMs: change.eventTimeMs, offset: Number(record.offset) });
       else
         table.upsert({
           id: change.id,

@@ -8,6 +8,11 @@
  * when the whole batch is done: a shard killed mid-batch then loses at most the requests in flight,
  * and other shards waiting for those texts get them sooner. Requests are bounded by one set of permits
  * shared by all batches in flight, so `maxInflight` holds for the shard as a whole.
+ *
+ * A request the server refuses for its input (INVALID_ARGUMENT, a size limit: never retried) is halved
+ * until the refused texts stand alone (`embedIsolatingRefusals`, as nearline does); those texts get the
+ * server's reason instead of a vector, so the caller counts their entities `failed` and writes the rest.
+ * Their claims are released, not cached: a refusal is a fact about this server's limits, not the text.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Store, VectorDtype } from "../../store/index.ts";
@@ -15,7 +20,7 @@ import { claimTexts, putTexts, releaseTextClaims } from "../../store/index.ts";
 import { Permits } from "../../plumbing/permits.ts";
 import type { EntityText } from "../shared/entity-text.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
-import { embeddingCalls } from "../shared/embedding.ts";
+import { embeddingCalls, embedIsolatingRefusals } from "../shared/embedding.ts";
 
 export interface TextVectorsOptions {
   readonly store: Store;
@@ -32,7 +37,9 @@ export interface TextVectorsOptions {
   readonly maxBatchSize: number;
   readonly maxInflight: number;
   /** One embedding request (already retried on transient failures by the caller). */
-  readonly embed: (texts: string[]) => Promise<Float32Array[]>;
+  readonly embed: (texts: readonly string[]) => Promise<Float32Array[]>;
+  /** Whether an embed error is the server refusing the texts themselves (see the module comment). */
+  readonly isRefused?: ((error: unknown) => boolean) | undefined;
   /**
    * Told how many texts were just embedded (with dedupe: and put into the text cache), before the
    * vectors are used; the shard's `embedded` count comes from here, so work done by a batch that is
@@ -43,10 +50,24 @@ export interface TextVectorsOptions {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** What `vectorsFor` found for the texts it was given. */
+export interface TextVectorsResult {
+  /** Aligned with the texts; undefined where the server refused the text (see `refused`). */
+  vectors: (Float32Array | undefined)[];
+  /** The server's reason for each text it refused, by text hash. */
+  refused: Map<string, string>;
+  /** How many distinct texts this call embedded. */
+  embedded: number;
+}
+
+/** A text's vector, or the server's reason for refusing it. */
+type Resolved = Float32Array | { readonly refused: string };
+
 /** Resolves vectors for rendered texts; see the module comment. */
 export class TextVectors {
   readonly #options: TextVectorsOptions;
-  readonly #local = new Map<string, Float32Array>();
+  /** Also remembers refusals, so a refused text repeated in later batches is not halved down to again. */
+  readonly #local = new Map<string, Resolved>();
   readonly #inflight = new Map<string, Deferred>();
   readonly #permits: Permits;
 
@@ -59,14 +80,11 @@ export class TextVectors {
    * Vectors aligned with `texts`, and how many distinct texts this call embedded (the rest came from
    * the caches or from an identical text); `onEmbedded` has been told of each of them.
    */
-  async vectorsFor(texts: readonly EntityText[]): Promise<{ vectors: Float32Array[]; embedded: number }> {
-    if (!this.#options.dedupe) {
-      const vectors = await this.#embedAll(texts.map((each) => each.text));
-      return { vectors, embedded: texts.length };
-    }
+  async vectorsFor(texts: readonly EntityText[]): Promise<TextVectorsResult> {
+    if (!this.#options.dedupe) return this.#embedAll(texts);
     const textOf = new Map<string, string>();
     for (const each of texts) textOf.set(each.hash, each.text);
-    const found = new Map<string, Float32Array>();
+    const found = new Map<string, Resolved>();
     const awaited: Promise<void>[] = [];
     const mine: string[] = [];
     for (const hash of textOf.keys()) {
@@ -100,14 +118,14 @@ export class TextVectors {
     }
     await Promise.all(awaited);
     for (const [hash, vector] of found) this.#remember(hash, vector);
-    return { vectors: texts.map((each) => found.get(each.hash)!), embedded };
+    return resultOf(texts, (each) => found.get(each.hash)!, embedded);
   }
 
   /** Claims, embeds or waits for `hashes` until every one has a vector; returns how many it embedded. */
   async #resolveFromStore(
     hashes: string[],
     textOf: ReadonlyMap<string, string>,
-    onVector: (hash: string, vector: Float32Array) => void,
+    onVector: (hash: string, vector: Resolved) => void,
   ): Promise<number> {
     let embedded = 0;
     let remaining = hashes;
@@ -128,7 +146,7 @@ export class TextVectors {
       if (claims.claimed.length > 0) {
         const vectors = await this.#embedClaimed(claims.claimed.map((hash) => [hash, textOf.get(hash)!]));
         vectors.forEach((vector, hash) => onVector(hash, vector));
-        embedded += claims.claimed.length;
+        for (const vector of vectors.values()) if (vector instanceof Float32Array) embedded++;
       }
       remaining = claims.pending;
       if (remaining.length > 0) await sleep(wait, undefined, { signal: this.#options.signal });
@@ -136,45 +154,63 @@ export class TextVectors {
     return embedded;
   }
 
-  /** Embeds claimed texts request by request, putting each request's vectors into the store cache. */
-  async #embedClaimed(claimed: readonly [string, string][]): Promise<Map<string, Float32Array>> {
+  /**
+   * Embeds claimed texts request by request, putting each request's vectors into the store cache;
+   * refused texts come back with the server's reason.
+   */
+  async #embedClaimed(claimed: readonly [string, string][]): Promise<Map<string, Resolved>> {
     const { store, version, modelDigest, dtype, maxBatchSize, owner } = this.#options;
-    const result = new Map<string, Float32Array>();
+    const result = new Map<string, Resolved>();
     const settled = await Promise.allSettled(
       embeddingCalls(claimed, maxBatchSize, ([, text]) => text).map(async (request) => {
-        const vectors = await this.#permits.run(() => this.#options.embed(request.map(([, text]) => text)));
-        await putTexts(
-          store,
-          version,
-          request.map(([textHash], index) => ({ textHash, vector: vectors[index]!, modelDigest })),
-          { dtype },
-        );
-        await this.#options.onEmbedded?.(request.length);
-        request.forEach(([hash], index) => result.set(hash, vectors[index]!));
+        const found = await this.#embedRequest(request.map(([, text]) => text));
+        const accepted = request.filter(([, text]) => found.vectors.has(text));
+        if (accepted.length > 0) {
+          await putTexts(
+            store,
+            version,
+            accepted.map(([textHash, text]) => ({ textHash, vector: found.vectors.get(text)!, modelDigest })),
+            { dtype },
+          );
+          await this.#options.onEmbedded?.(accepted.length);
+        }
+        for (const [hash, text] of request)
+          result.set(hash, found.vectors.get(text) ?? { refused: found.refused.get(text)! });
       }),
     );
+    // Claims of texts without a cached vector (a failed request, a refused text): let other shards take
+    // them now instead of after the lease; best effort, the lease expires anyway.
+    const unput = claimed.map(([hash]) => hash).filter((hash) => !(result.get(hash) instanceof Float32Array));
+    if (unput.length > 0) await releaseTextClaims(store, version, unput, owner).catch(() => undefined);
     const failure = settled.find((each) => each.status === "rejected");
-    if (failure !== undefined) {
-      // Let other shards take the texts now instead of after the lease; best effort, the lease expires anyway.
-      const unput = claimed.map(([hash]) => hash).filter((hash) => !result.has(hash));
-      await releaseTextClaims(store, version, unput, owner).catch(() => undefined);
-      throw failure.reason;
-    }
+    if (failure !== undefined) throw failure.reason;
     return result;
   }
 
-  async #embedAll(texts: readonly string[]): Promise<Float32Array[]> {
-    const requests = embeddingCalls(texts, this.#options.maxBatchSize, (text) => text).map(
+  /** Without dedupe: every text embedded, request by request. */
+  async #embedAll(texts: readonly EntityText[]): Promise<TextVectorsResult> {
+    const requests = embeddingCalls(texts, this.#options.maxBatchSize, (each) => each.text).map(
       async (request) => {
-        const vectors = await this.#permits.run(() => this.#options.embed(request));
-        await this.#options.onEmbedded?.(request.length);
-        return vectors;
+        const found = await this.#embedRequest(request.map((each) => each.text));
+        const accepted = request.filter((each) => found.vectors.has(each.text)).length;
+        if (accepted > 0) await this.#options.onEmbedded?.(accepted);
+        return request.map(
+          (each): Resolved => found.vectors.get(each.text) ?? { refused: found.refused.get(each.text)! },
+        );
       },
     );
-    return (await Promise.all(requests)).flat();
+    const resolved = (await Promise.all(requests)).flat();
+    const embedded = resolved.filter((each) => each instanceof Float32Array).length;
+    return resultOf(texts, (_, index) => resolved[index]!, embedded);
   }
 
-  #remember(hash: string, vector: Float32Array): void {
+  /** One request under a permit, refused texts isolated (by halving) instead of failing it. */
+  #embedRequest(texts: readonly string[]): ReturnType<typeof embedIsolatingRefusals> {
+    const isRefused = this.#options.isRefused ?? (() => false);
+    return this.#permits.run(() => embedIsolatingRefusals(this.#options.embed, texts, isRefused));
+  }
+
+  #remember(hash: string, vector: Resolved): void {
     const limit = this.#options.localEntries;
     if (limit === 0) return;
     // Re-inserting moves the entry to the end, so eviction from the front drops the least recently used.
@@ -184,14 +220,30 @@ export class TextVectors {
   }
 }
 
+/** The result of `texts`, given what each one resolved to. */
+function resultOf(
+  texts: readonly EntityText[],
+  resolvedOf: (text: EntityText, index: number) => Resolved,
+  embedded: number,
+): TextVectorsResult {
+  const refused = new Map<string, string>();
+  const vectors = texts.map((each, index) => {
+    const resolved = resolvedOf(each, index);
+    if (resolved instanceof Float32Array) return resolved;
+    refused.set(each.hash, resolved.refused);
+    return undefined;
+  });
+  return { vectors, refused, embedded };
+}
+
 interface Deferred {
-  readonly promise: Promise<Float32Array>;
-  readonly resolve: (vector: Float32Array) => void;
+  readonly promise: Promise<Resolved>;
+  readonly resolve: (vector: Resolved) => void;
   readonly reject: (error: unknown) => void;
 }
 
 function deferred(): Deferred {
-  const { promise, resolve, reject } = Promise.withResolvers<Float32Array>();
+  const { promise, resolve, reject } = Promise.withResolvers<Resolved>();
   // Nobody may be waiting when it fails; the failure is reported through the batch that owned it.
   promise.catch(() => undefined);
   return { promise, resolve, reject };

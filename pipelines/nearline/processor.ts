@@ -14,7 +14,12 @@
  * same key and source position, so consumers drop them).
  */
 import type { RecordMeta } from "../../store/index.ts";
-import { embedIsolatingRefusals, type IsolatedEmbeddings } from "../shared/embedding.ts";
+import {
+  EMBEDDING_REFUSED,
+  embedIsolatingRefusals,
+  refusedTextReason,
+  type IsolatedEmbeddings,
+} from "../shared/embedding.ts";
 import { createDecoder, type DecodeRules, type EntityChange } from "../shared/decode.ts";
 import { createEntityTextRenderer, templateHash, type EntityText } from "../shared/entity-text.ts";
 import {
@@ -148,8 +153,7 @@ export function createProcessor(
     const { vectors: vectorOf, refused } = await embedDistinct(options, changed, outcome);
     const toWrite = changed.filter((item) => {
       const reason = item.text === undefined ? undefined : refused.get(item.text.text);
-      if (reason !== undefined)
-        deadLetter(item.record, "EMBEDDING_REFUSED", `the embedding server refused its text: ${reason}`);
+      if (reason !== undefined) deadLetter(item.record, EMBEDDING_REFUSED, refusedTextReason(reason));
       return reason === undefined;
     });
     if (options.outputTopic !== undefined) {

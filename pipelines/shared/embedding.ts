@@ -95,6 +95,14 @@ export class BatchedEmbedder {
   }
 }
 
+/** The code under which pipelines report a record whose text the embedding server refused. */
+export const EMBEDDING_REFUSED = "EMBEDDING_REFUSED";
+
+/** The reason pipelines give for an EMBEDDING_REFUSED record: the server's own reason, prefixed. */
+export function refusedTextReason(serverReason: string): string {
+  return `the embedding server refused its text: ${serverReason}`;
+}
+
 /** What `embedIsolatingRefusals` found: vectors by text, and the server's reason for each refused text. */
 export interface IsolatedEmbeddings {
   vectors: Map<string, Float32Array>;
@@ -104,9 +112,10 @@ export interface IsolatedEmbeddings {
 /**
  * Embeds `texts`; when the server refuses a call for its input (`isRefused`: INVALID_ARGUMENT, a size
  * limit), halves it until the refused texts stand alone, so one text the server will never take costs
- * its own record (dead-lettered by the caller with the server's reason) and not the batch: a refusal
- * is not retried, and a worker that failed on it would meet it again after every restart, its
- * partition stopped for good. Other errors are thrown as they are.
+ * its own record (dead-lettered by nearline, counted `failed` by bootstrap, with the server's reason)
+ * and not the batch: a refusal is not retried, and a worker or bootstrap shard that failed on it would
+ * meet it again after every restart, its partition (or run) stopped for good. Other errors are thrown
+ * as they are.
  */
 export async function embedIsolatingRefusals(
   embed: (texts: readonly string[]) => Promise<Float32Array[]>,

@@ -1,0 +1,107 @@
+/**
+ * Bootstrap and nearline agree on a key's state when its events arrive out of event-time order: the
+ * store's rule is "newer event time, then offset, wins", so nearline keeps a key's newest event even
+ * when an older one (a late event, a delete stamped before the last update) comes later in the log.
+ * A Kafka snapshot must pick the same event per key, or a version built by bootstrap holds other texts
+ * (and other deletes) than the version nearline kept, and a promotion silently changes them. Both run
+ * on the same changelog and are checked against the oracle the nearline tests use.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { connectRedis, openStore } from "../../../store/index.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { requireEnv } from "../../support/env.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import {
+  expectedFinalState,
+  expectStoreMatches,
+  jobEvent,
+  jobExtract,
+  jobTemplate,
+  nearlineConfig,
+  startInProcessNearline,
+} from "../../support/nearline.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { deleteKeysWithPrefix } from "../store/helpers.ts";
+import { createBootstrapStore, runShardInProcess, shardConfig, shardDocument, VERSION } from "./helpers.ts";
+import { MODEL_DIMENSIONS } from "./served-embed.ts";
+
+let server: TestEmbeddingServer;
+
+beforeAll(async () => {
+  server = await startTestEmbeddingServer(VERSION, { logLevel: "silent" });
+});
+
+afterAll(async () => {
+  await server?.server.close();
+});
+
+it("writes each key's newest event by event time, as nearline keeps it, not its last record", async () => {
+  const topic = uniqueTopic("bootstrap-event-order");
+  await createTopics([topic], 1);
+  const job = (title: string) => ({ title, company: "Acme", skills: [] });
+  const events = [
+    jobEvent("late", 200, job("Nurse")),
+    jobEvent("late", 100, job("Pilot")), // a late event: older than what the key holds
+    jobEvent("old-delete", 300, job("Chef")),
+    { key: "old-delete", value: { jobId: "old-delete", updatedAt: 250, op: "d" } }, // older than the update
+    jobEvent("recreated-too-early", 100, job("Cook")),
+    { key: "recreated-too-early", value: { jobId: "recreated-too-early", updatedAt: 150, op: "d" } },
+    jobEvent("recreated-too-early", 120, job("Baker")), // older than the delete: the key stays deleted
+    jobEvent("plain", 100, job("Welder")),
+  ];
+  await produceEvents(topic, events);
+  const expected = expectedFinalState(events, VERSION);
+
+  const nearline = nearlineConfig({
+    topic,
+    version: VERSION,
+    digest: server.digest,
+    embeddingAddress: server.address,
+  });
+  const { app, closeConnection } = await startInProcessNearline(nearline);
+  const target = await createBootstrapStore("event-order");
+  const embedding = connectEmbedding({ endpoint: server.address, timeoutMs: 60_000 });
+  const redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+  try {
+    await waitFor(
+      "nearline handled every event",
+      () => app.worker.totals.consumed === events.length && app.worker.lag.total === 0,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    await expectStoreMatches(await openStore(redis, { name: nearline.sinks.store.name }), VERSION, expected);
+
+    const config = shardConfig(
+      shardDocument({
+        storeName: target.name,
+        run: "event-order",
+        source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic } },
+        shards: { count: 1, index: 0 },
+        extra: {
+          model: {
+            version: VERSION,
+            digest: server.digest,
+            dimensions: MODEL_DIMENSIONS,
+            template: jobTemplate,
+          },
+          decode: {
+            keyPath: "$.jobId",
+            eventTimePath: "$.updatedAt",
+            delete: { path: "$.op", values: ["d"] },
+          },
+          extract: jobExtract,
+        },
+      }),
+    );
+    const outcome = await runShardInProcess(config, embedding.call);
+    expect(outcome.outcome).toBe("done");
+    await expectStoreMatches(target.store, VERSION, expected);
+  } finally {
+    embedding.close();
+    await app.stop();
+    closeConnection();
+    await target.drop();
+    await deleteKeysWithPrefix(redis, `jude:${nearline.sinks.store.name}`);
+    await redis.quit();
+  }
+});
