@@ -37,6 +37,10 @@ export interface EmbedOptions {
   deadlineMs?: number;
 }
 
+/** How often a connection with calls in flight is pinged, and how long an answer may take. */
+const KEEPALIVE_TIME_MS = 15_000;
+const KEEPALIVE_TIMEOUT_MS = 5_000;
+
 /** A decoded Embed answer. */
 export interface EmbedAnswer {
   vectors: Float32Array[];
@@ -82,6 +86,12 @@ export class EmbeddingClient {
     this.#client = new (loadProtos().embedding)(options.address, channelCredentials, {
       ...channelOptions,
       "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      // A server pod that vanishes with its node sends no FIN or RST: without pings the channel would
+      // keep sending calls into the silent connection (each timing out) for as long as the kernel
+      // retransmits, about 15 minutes. Pinged every 15 s while calls run (the server allows it), an
+      // unanswered ping for 5 s closes the connection and the next call reconnects through the Service.
+      "grpc.keepalive_time_ms": KEEPALIVE_TIME_MS,
+      "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     });
   }
 

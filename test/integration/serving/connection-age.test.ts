@@ -12,6 +12,7 @@ import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
+import { waitFor } from "../../testbed/wait.ts";
 import { startServer } from "./helpers.ts";
 
 /** A per-connection round-robin TCP balancer; counts the bytes each backend answered. */
@@ -19,15 +20,26 @@ interface Balancer {
   port: number;
   answeredBytes: number[];
   connections: number;
+  /**
+   * Backend `index` dies as a crashed node does: its open connections go silent (no FIN, no RST:
+   * packets to a vanished pod are dropped) and new connections go to the others.
+   */
+  blackhole(index: number): void;
   close(): Promise<void>;
 }
 
 async function startBalancer(backendPorts: number[]): Promise<Balancer> {
   const sockets = new Set<Socket>();
+  const dead = new Set<number>();
+  const silence: Array<Array<() => void>> = backendPorts.map(() => []);
   const balancer: Balancer = {
     port: 0,
     answeredBytes: backendPorts.map(() => 0),
     connections: 0,
+    blackhole: (index) => {
+      dead.add(index);
+      for (const silenceOne of silence[index] ?? []) silenceOne();
+    },
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -35,13 +47,21 @@ async function startBalancer(backendPorts: number[]): Promise<Balancer> {
       }),
   };
   const server: Server = createServer((client) => {
-    const index = balancer.connections++ % backendPorts.length;
+    let index = balancer.connections++ % backendPorts.length;
+    while (dead.has(index)) index = (index + 1) % backendPorts.length;
     const backend = connect(backendPorts[index] ?? 0, "127.0.0.1");
     sockets.add(client).add(backend);
+    silence[index]?.push(() => {
+      client.unpipe(backend);
+      backend.unpipe(client);
+      client.pause();
+      backend.pause();
+    });
     backend.on("data", (chunk: Buffer) => {
       balancer.answeredBytes[index] = (balancer.answeredBytes[index] ?? 0) + chunk.length;
     });
     client.pipe(backend).pipe(client);
+    if (dead.has(index)) silence[index]?.at(-1)?.();
     const end = (): void => {
       client.destroy();
       backend.destroy();
@@ -119,6 +139,32 @@ describe("a client that is never idle", () => {
       expect(Math.min(...balancer.answeredBytes)).toBeGreaterThan(0);
     } finally {
       await agent.close();
+      await balancer.close();
+    }
+  });
+});
+
+describe("a backend that vanishes without closing its connections", () => {
+  it("is left within seconds: the client's keepalive pings find the connection dead", async () => {
+    const balancer = await startBalancer(servers.map((server) => server.grpcPort));
+    const client = new EmbeddingClient({ address: `127.0.0.1:${balancer.port}`, deadlineMs: 2_000 });
+    try {
+      expect((await client.embed(["before"])).vectors).toHaveLength(1); // on backend 0
+      balancer.blackhole(0);
+      // Calls time out while the channel still trusts the silent connection; without keepalive it
+      // would for as long as the kernel retransmits (about 15 minutes).
+      await waitFor(
+        "a call that succeeds on the live backend",
+        async () =>
+          await client.embed(["after"]).then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
+      expect(balancer.answeredBytes[1]).toBeGreaterThan(0);
+    } finally {
+      client.close();
       await balancer.close();
     }
   });
