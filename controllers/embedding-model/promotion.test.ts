@@ -271,6 +271,73 @@ describe("restart at each step: the next reconcile decides from what it observes
       expect(decidePromotion(promoting(overrides))).toEqual(decidePromotion(promoting(overrides)));
     }
   });
+
+  // The operator died after the flip and before it wrote the records, and the spec moved on before
+  // it came back: the pointer is the only witness that v2 went live, so v2 must be kept as a version
+  // readers used (drained, then retained), not dropped as a build that never went live.
+  describe("after a flip whose records were never written, spec.version changed meanwhile", () => {
+    const flippedAtMs = now.getTime() - 5_000;
+    const flipped = store("v2", { v1: "complete", v2: "complete" }, { backup: "v1", flippedAtMs });
+    const recordOf = (decision: PromotionDecision, version: string) =>
+      decision.records.find((entry) => entry.version === version);
+
+    it("to v3: v2 is active since the flip, and after v3's cutover a rollback to v2 is one flip", () => {
+      const restarted = decidePromotion(
+        promoting({
+          specVersion: "v3",
+          spec: specOf("v3"),
+          store: flipped,
+          serving: { v1: ready, v2: ready },
+        }),
+      );
+      expect(restarted).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
+      expect(restarted.switchPointer).toBeUndefined();
+      expect(recordOf(restarted, "v2")?.activatedTime).toBe(ago(5));
+      expect(recordOf(restarted, "v1")?.deactivatedTime).toBe(ago(5));
+      expect(restarted.phases).toMatchObject({ v1: "Draining", v2: "Active" });
+
+      const v3Live = decidePromotion(
+        promoting({
+          specVersion: "v3",
+          spec: specOf("v3"),
+          store: store(
+            "v3",
+            { v1: "complete", v2: "complete", v3: "complete" },
+            { backup: "v2", flippedAtMs: now.getTime() },
+          ),
+          records: restarted.records.map((entry) =>
+            entry.version === "v3" ? { ...entry, activatedTime: ago(0) } : entry,
+          ),
+          serving: { v1: ready, v2: ready, v3: ready },
+        }),
+      );
+      expect(v3Live.phases.v2).toBe("Draining");
+      const back = decidePromotion(
+        promoting({
+          specVersion: "v2",
+          store: store(
+            "v3",
+            { v1: "complete", v2: "complete", v3: "complete" },
+            { backup: "v2", flippedAtMs: now.getTime() },
+          ),
+          records: v3Live.records,
+          serving: { v1: ready, v2: ready, v3: ready },
+          candidate: {},
+        }),
+      );
+      expect(back.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v3", target: "v2" });
+      expect(back.bootstrap).toBeUndefined();
+    });
+
+    it("back to v1: flips back at once and keeps v2 draining, not dropped as never live", () => {
+      const decision = decidePromotion(
+        promoting({ specVersion: "v1", spec: specOf("v1"), store: flipped, candidate: {} }),
+      );
+      expect(decision.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v2", target: "v1" });
+      expect(decision.phases).toEqual({ v1: "Active", v2: "Draining" });
+      expect(recordOf(decision, "v2")).toMatchObject({ activatedTime: ago(5), deactivatedTime: ago(0) });
+    });
+  });
 });
 
 describe("supersede: a new spec.version mid-promotion leaves no orphans", () => {
