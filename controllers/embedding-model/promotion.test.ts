@@ -15,6 +15,7 @@ import {
   unreadyDeployment,
 } from "./promotion-fixtures.ts";
 import { decidePromotion, promotionPollMs, type PromotionDecision } from "./promotion.ts";
+import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
 
@@ -584,5 +585,29 @@ describe("a model no pipeline names (serving only)", () => {
     expect(switched).toMatchObject({ queryVersion: "v2", activeVersion: "v2", collect: [], workers: [] });
     expect(switched.switchPointer).toBeUndefined();
     expect(condition(switched, "BootstrapComplete")).toMatchObject({ status: "True", reason: "NoPipelines" });
+  });
+});
+
+describe("version phases", () => {
+  // The CRD's enum is what `kubectl explain`, the dashboard and Argo CD's health script go by: a phase
+  // listed there that no step of a promotion reaches sends a reader looking for a state that never comes.
+  it("the CRD lists exactly the phases a promotion's steps reach", () => {
+    const afterFlip = store("v2", { v1: "complete", v2: "complete" }, { backup: "v1" });
+    const v2Live = [
+      record("v1", { activatedTime: ago(7000), deactivatedTime: ago(100), workers: true }),
+      record("v2", { activatedTime: ago(100), workers: true }),
+    ];
+    const steps = [
+      promoting({ serving: { v1: ready, v2: rolling } }),
+      promoting({ candidate: { bootstrap: undefined } }),
+      promoting({ candidate: { ...passing, lag: { pipelines: 1, reporting: 1, records: 500 } } }),
+      promoting({ policy: { ...policy, cutover: "Manual" } }),
+      promoting({ serving: { v1: ready, v2: stuck } }),
+      promoting(),
+      promoting({ store: afterFlip, records: v2Live }),
+      promoting({ store: afterFlip, records: v2Live, now: new Date(now.getTime() + 3_600_000) }),
+    ];
+    const reached = new Set(steps.flatMap((inputs) => Object.values(decidePromotion(inputs).phases)));
+    expect([...reached].sort()).toEqual([...versionPhase.options].sort());
   });
 });
