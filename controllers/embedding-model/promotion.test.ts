@@ -586,6 +586,42 @@ describe("a model no pipeline names (serving only)", () => {
     expect(switched.switchPointer).toBeUndefined();
     expect(condition(switched, "BootstrapComplete")).toMatchObject({ status: "True", reason: "NoPipelines" });
   });
+
+  // The escape hatch works as for a model with data: the encoder being rolled back to is one readers
+  // used until now, and a Git revert of spec.version alone leaves approvedVersion on the bad version.
+  it("with cutover Manual rolls back to the version readers used before, without approval", () => {
+    const manual = { ...policy, cutover: "Manual" as const, approvedVersion: "v2" };
+    const v2Live = [
+      record("v1", { promotionStartTime: ago(9000), activatedTime: ago(7000), deactivatedTime: ago(100) }),
+      record("v2", { promotionStartTime: ago(200), activatedTime: ago(100) }),
+    ];
+    const back = decidePromotion(
+      promoting({
+        store: undefined,
+        statusActive: "v2",
+        specVersion: "v1",
+        spec: specOf("v1"),
+        policy: manual,
+        records: v2Live,
+        candidate: {},
+      }),
+    );
+    expect(back).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    expect(back.phases).toEqual({ v1: "Active", v2: "Draining" });
+    // A version readers never used still waits for its approval.
+    const fresh = decidePromotion(
+      promoting({
+        store: undefined,
+        specVersion: "v3",
+        spec: specOf("v3"),
+        policy: manual,
+        serving: { v1: ready, v3: ready },
+        candidate: {},
+      }),
+    );
+    expect(fresh).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    expect(fresh.phases.v3).toBe("AwaitingCutover");
+  });
 });
 
 describe("version phases", () => {

@@ -146,9 +146,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
 
   if (shut === undefined) {
     // Approval guards new data reaching readers; a rollback to retained vectors readers already used
-    // is the escape hatch and goes at once, whatever approvedVersion still names (a Git revert of
-    // spec.version alone leaves it on the version being rolled back from).
-    const rollsBack = retained && input.store !== undefined && record.activatedTime !== undefined;
+    // (or, for a model without data, to an encoder they used) is the escape hatch and goes at once,
+    // whatever approvedVersion still names (a Git revert of spec.version alone leaves it on the
+    // version being rolled back from).
+    const rollsBack = retained && record.activatedTime !== undefined;
     const approved =
       rollsBack || input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
     if (approved) {
