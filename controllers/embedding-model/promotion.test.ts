@@ -520,6 +520,19 @@ describe("rollback", () => {
     // Its clock restarted: an old promotionStartTime does not make the rebuild overdue at once.
     expect(decision.records.find((entry) => entry.version === "v1")?.promotionStartTime).toBe(ago(0));
   });
+
+  // The last collection step and the record saying so are two reconciles apart: a revert landing in
+  // between finds the vectors gone and the record not yet marked.
+  it("to a version whose collection finished before its record said so: the same, VectorsCollected", () => {
+    const decision = rollbackTo(
+      { deactivatedTime: ago(5000) },
+      { store: store("v2", { v2: "complete" }, { backup: null }), candidate: { bootstrap: undefined } },
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.bootstrap).toBe("v1");
+    expect(condition(decision, "RolledBack")).toMatchObject({ status: "False", reason: "VectorsCollected" });
+    expect(decision.records.find((entry) => entry.version === "v1")).toMatchObject({ collected: true });
+  });
 });
 
 describe("bake, retention and garbage collection", () => {

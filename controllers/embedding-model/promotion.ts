@@ -126,10 +126,11 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
-  // A rollback to a version beyond retention while its vectors are being collected: once they are
-  // gone it is rebuilt, and its record says why (retention marks only versions that are not the spec's).
-  if (input.store !== undefined && record.activatedTime !== undefined && storeState === "deleting")
-    record.collected = true;
+  // A rollback to a version beyond retention while its vectors are being collected, or after the
+  // last step removed them but before the next reconcile marked its record: it is rebuilt, and its
+  // record says why (retention marks only versions that are not the spec's).
+  const vectorsGone = storeState === "deleting" || storeState === undefined;
+  if (input.store !== undefined && record.activatedTime !== undefined && vectorsGone) record.collected = true;
   const serving = input.serving[spec] ?? creating;
   const retained =
     input.store === undefined ||
