@@ -6,7 +6,6 @@ import { hostPortPattern, sha256Pattern } from "./patterns.ts";
 
 /** Lifecycle of one embedding version. */
 export const versionPhase = z.enum([
-  "Pending",
   "Deploying",
   "Bootstrapping",
   "CatchingUp",
@@ -21,7 +20,7 @@ export const versionPhase = z.enum([
 export const modelVersionStatus = z.strictObject({
   version: dnsLabel().describe("The embedding version."),
   phase: versionPhase.describe(
-    "Pending, Deploying (serving starting), Bootstrapping, CatchingUp (bootstrapped; waiting for the CaughtUp, CoverageMet or ParityPassed gate), AwaitingCutover (gates pass; waiting for approval), Active (readers use it), Draining (previous version during the bake period), Retained (kept for rollback, not served) or Failed.",
+    "Deploying (serving starting), Bootstrapping, CatchingUp (bootstrapped; waiting for the CaughtUp, CoverageMet or ParityPassed gate), AwaitingCutover (gates pass; waiting for approval), Active (readers use it), Draining (previous version during the bake period), Retained (kept for rollback, not served) or Failed.",
   ),
   modelDigest: z
     .string()

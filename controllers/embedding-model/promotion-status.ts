@@ -26,7 +26,6 @@ export interface StatusInputs {
 
 const phaseOrder: Record<VersionPhase, number> = {
   Active: 0,
-  Pending: 1,
   Deploying: 1,
   Bootstrapping: 1,
   CatchingUp: 1,
@@ -79,7 +78,6 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
 
 /** Phases of a version on its way to readers, or stopped on the way. */
 const candidatePhases: ReadonlySet<VersionPhase> = new Set([
-  "Pending",
   "Deploying",
   "Bootstrapping",
   "CatchingUp",

@@ -15,6 +15,7 @@ import {
   unreadyDeployment,
 } from "./promotion-fixtures.ts";
 import { decidePromotion, promotionPollMs, type PromotionDecision } from "./promotion.ts";
+import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
 
@@ -271,6 +272,73 @@ describe("restart at each step: the next reconcile decides from what it observes
       expect(decidePromotion(promoting(overrides))).toEqual(decidePromotion(promoting(overrides)));
     }
   });
+
+  // The operator died after the flip and before it wrote the records, and the spec moved on before
+  // it came back: the pointer is the only witness that v2 went live, so v2 must be kept as a version
+  // readers used (drained, then retained), not dropped as a build that never went live.
+  describe("after a flip whose records were never written, spec.version changed meanwhile", () => {
+    const flippedAtMs = now.getTime() - 5_000;
+    const flipped = store("v2", { v1: "complete", v2: "complete" }, { backup: "v1", flippedAtMs });
+    const recordOf = (decision: PromotionDecision, version: string) =>
+      decision.records.find((entry) => entry.version === version);
+
+    it("to v3: v2 is active since the flip, and after v3's cutover a rollback to v2 is one flip", () => {
+      const restarted = decidePromotion(
+        promoting({
+          specVersion: "v3",
+          spec: specOf("v3"),
+          store: flipped,
+          serving: { v1: ready, v2: ready },
+        }),
+      );
+      expect(restarted).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
+      expect(restarted.switchPointer).toBeUndefined();
+      expect(recordOf(restarted, "v2")?.activatedTime).toBe(ago(5));
+      expect(recordOf(restarted, "v1")?.deactivatedTime).toBe(ago(5));
+      expect(restarted.phases).toMatchObject({ v1: "Draining", v2: "Active" });
+
+      const v3Live = decidePromotion(
+        promoting({
+          specVersion: "v3",
+          spec: specOf("v3"),
+          store: store(
+            "v3",
+            { v1: "complete", v2: "complete", v3: "complete" },
+            { backup: "v2", flippedAtMs: now.getTime() },
+          ),
+          records: restarted.records.map((entry) =>
+            entry.version === "v3" ? { ...entry, activatedTime: ago(0) } : entry,
+          ),
+          serving: { v1: ready, v2: ready, v3: ready },
+        }),
+      );
+      expect(v3Live.phases.v2).toBe("Draining");
+      const back = decidePromotion(
+        promoting({
+          specVersion: "v2",
+          store: store(
+            "v3",
+            { v1: "complete", v2: "complete", v3: "complete" },
+            { backup: "v2", flippedAtMs: now.getTime() },
+          ),
+          records: v3Live.records,
+          serving: { v1: ready, v2: ready, v3: ready },
+          candidate: {},
+        }),
+      );
+      expect(back.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v3", target: "v2" });
+      expect(back.bootstrap).toBeUndefined();
+    });
+
+    it("back to v1: flips back at once and keeps v2 draining, not dropped as never live", () => {
+      const decision = decidePromotion(
+        promoting({ specVersion: "v1", spec: specOf("v1"), store: flipped, candidate: {} }),
+      );
+      expect(decision.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v2", target: "v1" });
+      expect(decision.phases).toEqual({ v1: "Active", v2: "Draining" });
+      expect(recordOf(decision, "v2")).toMatchObject({ activatedTime: ago(5), deactivatedTime: ago(0) });
+    });
+  });
 });
 
 describe("supersede: a new spec.version mid-promotion leaves no orphans", () => {
@@ -452,6 +520,19 @@ describe("rollback", () => {
     // Its clock restarted: an old promotionStartTime does not make the rebuild overdue at once.
     expect(decision.records.find((entry) => entry.version === "v1")?.promotionStartTime).toBe(ago(0));
   });
+
+  // The last collection step and the record saying so are two reconciles apart: a revert landing in
+  // between finds the vectors gone and the record not yet marked.
+  it("to a version whose collection finished before its record said so: the same, VectorsCollected", () => {
+    const decision = rollbackTo(
+      { deactivatedTime: ago(5000) },
+      { store: store("v2", { v2: "complete" }, { backup: null }), candidate: { bootstrap: undefined } },
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.bootstrap).toBe("v1");
+    expect(condition(decision, "RolledBack")).toMatchObject({ status: "False", reason: "VectorsCollected" });
+    expect(decision.records.find((entry) => entry.version === "v1")).toMatchObject({ collected: true });
+  });
 });
 
 describe("bake, retention and garbage collection", () => {
@@ -517,5 +598,65 @@ describe("a model no pipeline names (serving only)", () => {
     expect(switched).toMatchObject({ queryVersion: "v2", activeVersion: "v2", collect: [], workers: [] });
     expect(switched.switchPointer).toBeUndefined();
     expect(condition(switched, "BootstrapComplete")).toMatchObject({ status: "True", reason: "NoPipelines" });
+  });
+
+  // The escape hatch works as for a model with data: the encoder being rolled back to is one readers
+  // used until now, and a Git revert of spec.version alone leaves approvedVersion on the bad version.
+  it("with cutover Manual rolls back to the version readers used before, without approval", () => {
+    const manual = { ...policy, cutover: "Manual" as const, approvedVersion: "v2" };
+    const v2Live = [
+      record("v1", { promotionStartTime: ago(9000), activatedTime: ago(7000), deactivatedTime: ago(100) }),
+      record("v2", { promotionStartTime: ago(200), activatedTime: ago(100) }),
+    ];
+    const back = decidePromotion(
+      promoting({
+        store: undefined,
+        statusActive: "v2",
+        specVersion: "v1",
+        spec: specOf("v1"),
+        policy: manual,
+        records: v2Live,
+        candidate: {},
+      }),
+    );
+    expect(back).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    expect(back.phases).toEqual({ v1: "Active", v2: "Draining" });
+    // A version readers never used still waits for its approval.
+    const fresh = decidePromotion(
+      promoting({
+        store: undefined,
+        specVersion: "v3",
+        spec: specOf("v3"),
+        policy: manual,
+        serving: { v1: ready, v3: ready },
+        candidate: {},
+      }),
+    );
+    expect(fresh).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    expect(fresh.phases.v3).toBe("AwaitingCutover");
+  });
+});
+
+describe("version phases", () => {
+  // The CRD's enum is what `kubectl explain`, the dashboard and Argo CD's health script go by: a phase
+  // listed there that no step of a promotion reaches sends a reader looking for a state that never comes.
+  it("the CRD lists exactly the phases a promotion's steps reach", () => {
+    const afterFlip = store("v2", { v1: "complete", v2: "complete" }, { backup: "v1" });
+    const v2Live = [
+      record("v1", { activatedTime: ago(7000), deactivatedTime: ago(100), workers: true }),
+      record("v2", { activatedTime: ago(100), workers: true }),
+    ];
+    const steps = [
+      promoting({ serving: { v1: ready, v2: rolling } }),
+      promoting({ candidate: { bootstrap: undefined } }),
+      promoting({ candidate: { ...passing, lag: { pipelines: 1, reporting: 1, records: 500 } } }),
+      promoting({ policy: { ...policy, cutover: "Manual" } }),
+      promoting({ serving: { v1: ready, v2: stuck } }),
+      promoting(),
+      promoting({ store: afterFlip, records: v2Live }),
+      promoting({ store: afterFlip, records: v2Live, now: new Date(now.getTime() + 3_600_000) }),
+    ];
+    const reached = new Set(steps.flatMap((inputs) => Object.values(decidePromotion(inputs).phases)));
+    expect([...reached].sort()).toEqual([...versionPhase.options].sort());
   });
 });

@@ -112,6 +112,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const spec = input.specVersion;
   const current = input.store !== undefined ? input.store.current : input.statusActive;
   const records = new Map(input.records.map((record) => [record.version, { ...record }]));
+  followPointer(input.store, records, input.now);
   const previous = records.get(spec);
   const storeState = input.store?.versions[spec];
 
@@ -125,10 +126,11 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
-  // A rollback to a version beyond retention while its vectors are being collected: once they are
-  // gone it is rebuilt, and its record says why (retention marks only versions that are not the spec's).
-  if (input.store !== undefined && record.activatedTime !== undefined && storeState === "deleting")
-    record.collected = true;
+  // A rollback to a version beyond retention while its vectors are being collected, or after the
+  // last step removed them but before the next reconcile marked its record: it is rebuilt, and its
+  // record says why (retention marks only versions that are not the spec's).
+  const vectorsGone = storeState === "deleting" || storeState === undefined;
+  if (input.store !== undefined && record.activatedTime !== undefined && vectorsGone) record.collected = true;
   const serving = input.serving[spec] ?? creating;
   const retained =
     input.store === undefined ||
@@ -145,9 +147,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
 
   if (shut === undefined) {
     // Approval guards new data reaching readers; a rollback to retained vectors readers already used
-    // is the escape hatch and goes at once, whatever approvedVersion still names (a Git revert of
-    // spec.version alone leaves it on the version being rolled back from).
-    const rollsBack = retained && input.store !== undefined && record.activatedTime !== undefined;
+    // (or, for a model without data, to an encoder they used) is the escape hatch and goes at once,
+    // whatever approvedVersion still names (a Git revert of spec.version alone leaves it on the
+    // version being rolled back from).
+    const rollsBack = retained && record.activatedTime !== undefined;
     const approved =
       rollsBack || input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
     if (approved) {
@@ -238,20 +241,11 @@ function settle(
   if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
     record.activatedTime = nowText;
     delete record.collected;
-  } else if (!wasLive(record) && input.store?.current === active) {
-    // The pointer names it but its record does not say so (a restart right after the flip): the
-    // flip's own time is when it became active.
-    record.activatedTime = input.store.flippedAtMs
-      ? conditionTime(new Date(input.store.flippedAtMs))
-      : nowText;
-    delete record.collected;
   }
-  // Every other version that was live until now leaves at this switch; a restarted operator that
-  // finds the pointer already flipped takes the flip's time.
-  const leftAt = input.store?.flippedAtMs ? conditionTime(new Date(input.store.flippedAtMs)) : nowText;
+  // Every other version that was live until now leaves at this switch (a pointer switched before
+  // this reconcile was already followed by followPointer).
   for (const other of records.values())
-    if (other.version !== active && wasLive(other))
-      other.deactivatedTime = switchPointer !== undefined ? nowText : leftAt;
+    if (other.version !== active && wasLive(other)) other.deactivatedTime = nowText;
   record.workers = input.store !== undefined;
   record.fromBootstrap = false;
   const serving = input.serving[active] ?? creating;
@@ -286,6 +280,29 @@ function settle(
     gates: [],
     stalled: false,
   };
+}
+
+/**
+ * Brings the records in line with the store's pointer before anything is decided. The records are
+ * written after the pointer switch, so an operator stopped in between finds the pointer on a version
+ * whose record does not say it went live; the spec may have moved on meanwhile (to a new version, or
+ * back). The pointer is the witness: its version became active at the flip's time and every other
+ * version readers used left then. Without this, a version readers used would be dropped as a build
+ * that never went live (not drained, not retained, a rollback to it rebuilt from scratch).
+ */
+function followPointer(
+  store: StoreObservation | undefined,
+  records: Map<string, VersionRecord>,
+  now: Date,
+): void {
+  const current = store?.current;
+  const record = current ? records.get(current) : undefined;
+  if (store === undefined || record === undefined || wasLive(record)) return;
+  const flippedAt = conditionTime(store.flippedAtMs ? new Date(store.flippedAtMs) : now);
+  for (const other of records.values())
+    if (other.version !== record.version && wasLive(other)) other.deactivatedTime = flippedAt;
+  record.activatedTime = flippedAt;
+  delete record.collected;
 }
 
 /** The decision when the spec reuses a version name for different vectors. */

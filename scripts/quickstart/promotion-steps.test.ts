@@ -62,8 +62,8 @@ describe("promotionSteps", () => {
       conditions: [condition("Ready", "True", "x")],
     };
     expect(promotionSteps(status, structuredClone(status))).toEqual([]);
-    expect(promotionSteps(undefined, { versions: [{ version: "v2", phase: "Pending" as const }] })).toEqual([
-      "version v2: new -> Pending",
-    ]);
+    expect(promotionSteps(undefined, { versions: [{ version: "v2", phase: "Deploying" as const }] })).toEqual(
+      ["version v2: new -> Deploying"],
+    );
   });
 });

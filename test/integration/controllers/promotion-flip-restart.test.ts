@@ -1,0 +1,119 @@
+// The operator stopped between the store flip and everything after it (version records, query
+// Service), and spec.version set back while it was down: the restarted operator must take the pointer
+// as the witness that the candidate went live. Readers used v2's vectors, so the rollback to v1 is one
+// flip back, the query Service and the pointer end on the same version, and v2 drains for the bake
+// period (served, a rollback to it one flip) instead of being removed as a build that never went live.
+// Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { flip, readPointer, type Store } from "../../../store/index.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  type Json,
+} from "../operator/operator-harness.ts";
+import {
+  pipeline,
+  promotionIds as ids,
+  promotionModelAt as modelAt,
+  storeSecret,
+  versionDigest as hex,
+} from "./objects.ts";
+import {
+  applyObjects,
+  finishBootstrap,
+  openTestStore,
+  reportCaughtUp,
+  startPromotionOperator,
+  writeVectors,
+  type PromotionOperator,
+} from "./harness.ts";
+
+describe("operator stopped right after a flip, spec.version set back while it was down", () => {
+  let namespace: string;
+  let operator: PromotionOperator | undefined;
+  let store: Store;
+  let closeStore: () => void;
+  const passing = { sampled: 4, matched: 4, minCosine: 0.99999 };
+
+  const status = async () =>
+    ((await getObject("embeddingmodel/jobs-model", namespace)) as Json).status as Json & {
+      activeVersion?: string;
+      versions?: Json[];
+    };
+  const phaseOf = async (version: string) =>
+    (await status()).versions?.find((entry) => entry.version === version)?.phase;
+  const querySelector = async () =>
+    (
+      ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
+        Json | undefined
+    )?.["jude.dev/version"];
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+
+  beforeAll(async () => {
+    await installCrds();
+    namespace = `promotion-flip-restart-${process.pid}-${Date.now().toString(36)}`;
+    await createRestrictedNamespace(namespace);
+    const topic = uniqueTopic("promotion-flip-restart");
+    await createTopics([topic], 1);
+    const storeName = `promotion-flip-restart-${process.pid}-${Date.now().toString(36)}`;
+    ({ store, close: closeStore } = await openTestStore(storeName));
+    await applyObjects(namespace, [
+      storeSecret(),
+      pipeline("jobs", topic, (spec) => {
+        spec.modelRef = { name: "jobs-model" };
+        spec.sinks.store.name = storeName;
+      }),
+    ]);
+    operator = startPromotionOperator(namespace, () => passing);
+    await applyObjects(namespace, [modelAt("v1", { cutover: "Manual", approvedVersion: "v1" })]);
+    await until(
+      "v1's run",
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
+    await reportCaughtUp(namespace, "jobs", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+  }, 180_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    closeStore?.();
+    if (namespace !== undefined) await deleteNamespace(namespace);
+  });
+
+  it("flips back to v1 with the query Service, and keeps v2 draining", async () => {
+    // v2 passes every gate and waits for approval; the operator is then stopped and the flip the
+    // approval would trigger is made by hand: the state a kill right after the flip leaves.
+    await applyObjects(namespace, [modelAt("v2", { cutover: "Manual" })]);
+    await until(
+      "v2's run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
+    await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
+    await until("v2 AwaitingCutover", async () => (await phaseOf("v2")) === "AwaitingCutover");
+    await operator!.stop();
+    operator = undefined;
+    await flip(store, { expectedCurrent: "v1", target: "v2" });
+    expect(await querySelector(), "the Service was not moved before the stop").toBe("v1");
+    await applyObjects(namespace, [modelAt("v1", { cutover: "Manual" })]);
+
+    operator = startPromotionOperator(namespace, () => passing);
+    await until("pointer back on v1", async () => (await readPointer(store)).current === "v1");
+    await until("v2 draining", async () => (await phaseOf("v2")) === "Draining");
+    expect(await querySelector()).toBe("v1");
+    expect((await status()).activeVersion).toBe("v1");
+    expect(
+      await getObject("deployment/jobs-model-v2", namespace),
+      "v2 stays served for the bake",
+    ).toBeDefined();
+    expect((await readPointer(store)).backup).toBe("v2");
+  });
+});
