@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ComponentName, ComponentState } from "./component.ts";
 import { stateDir } from "./paths.ts";
+import { replaceFile } from "./replace-file.ts";
 
 export type TestbedState = Partial<Record<ComponentName, ComponentState>>;
 
@@ -16,9 +17,7 @@ export function readState(): TestbedState {
 /** Writes the state atomically so a crash never leaves half a file. */
 export function writeState(state: TestbedState): void {
   mkdirSync(stateDir(), { recursive: true });
-  const temporary = `${stateFile()}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
-  renameSync(temporary, stateFile());
+  replaceFile(stateFile(), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 /**

@@ -1,6 +1,6 @@
 // The local node agent: registers the local nodes and acts as their kubelet, kube-proxy and cluster
 // DNS. It watches pods bound to its nodes and runs each through a PodWorker.
-import { writeFileSync } from "node:fs";
+import { replaceFile } from "../replace-file.ts";
 import { join } from "node:path";
 import type { Server } from "node:net";
 import type { V1ConfigMap, V1EndpointSlice, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
@@ -195,7 +195,8 @@ export async function runAgent(
     }
     const snapshot = JSON.stringify(podsSnapshot([...workers.values()], proxy.addresses()), null, 2);
     if (snapshot !== lastSnapshot) {
-      writeFileSync(join(config.dir, "pods.json"), snapshot);
+      // Tests and `testbed status` read it while the agent runs: never half a file.
+      replaceFile(join(config.dir, "pods.json"), snapshot);
       lastSnapshot = snapshot;
     }
   }
