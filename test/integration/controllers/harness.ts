@@ -22,6 +22,7 @@ import {
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { promotionIds, versionDigest } from "./objects.ts";
 import {
   createRestrictedNamespace,
   deleteNamespace,
@@ -172,6 +173,23 @@ export async function writeVectors(store: Store, version: string, digest: string
       contentHash: `h-${id}`,
     })),
   );
+}
+
+/**
+ * Builds `version` of the test model's "jobs" pipeline as its promotion would: `ids` written with the
+ * version's digest, the store marking it complete, its run `jobs-<version>-promotion` Succeeded, and
+ * the pipeline's workers of `liveVersions` reporting that they caught up.
+ */
+export async function buildVersion(
+  store: Store,
+  namespace: string,
+  version: string,
+  liveVersions: string[],
+  ids: readonly string[] = promotionIds,
+) {
+  await writeVectors(store, version, `sha256:${versionDigest(version)}`, ids);
+  await finishBootstrap(store, namespace, `jobs-${version}-promotion`, version);
+  await reportCaughtUp(namespace, "jobs", liveVersions);
 }
 
 /** Finishes `version`'s bootstrap: the store marks it complete and its run reports Succeeded. */

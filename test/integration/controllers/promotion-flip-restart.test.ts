@@ -15,21 +15,13 @@ import {
   installCrds,
   type Json,
 } from "../operator/operator-harness.ts";
-import {
-  pipeline,
-  promotionIds as ids,
-  promotionModelAt as modelAt,
-  storeSecret,
-  versionDigest as hex,
-} from "./objects.ts";
+import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
 import {
   applyObjects,
-  finishBootstrap,
+  buildVersion,
   openTestStore,
-  reportCaughtUp,
-  startPromotionOperator,
-  writeVectors,
   type PromotionOperator,
+  startPromotionOperator,
 } from "./harness.ts";
 
 describe("operator stopped right after a flip, spec.version set back while it was down", () => {
@@ -75,9 +67,7 @@ describe("operator stopped right after a flip, spec.version set back while it wa
       "v1's run",
       async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
     );
-    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
-    await reportCaughtUp(namespace, "jobs", ["v1"]);
+    await buildVersion(store, namespace, "v1", ["v1"]);
     await until("v1 active", async () => (await status()).activeVersion === "v1");
   }, 180_000);
 
@@ -95,9 +85,7 @@ describe("operator stopped right after a flip, spec.version set back while it wa
       "v2's run",
       async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
     );
-    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
-    await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
+    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
     await until("v2 AwaitingCutover", async () => (await phaseOf("v2")) === "AwaitingCutover");
     await operator!.stop();
     operator = undefined;

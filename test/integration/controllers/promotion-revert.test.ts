@@ -26,13 +26,12 @@ import {
 } from "./objects.ts";
 import {
   applyObjects,
+  buildVersion,
   conditionOf,
-  finishBootstrap,
   openTestStore,
-  reportCaughtUp,
+  type PromotionOperator,
   startPromotionOperator,
   writeVectors,
-  type PromotionOperator,
 } from "./harness.ts";
 
 describe("spec.version reverted before the cutover", () => {
@@ -99,9 +98,7 @@ describe("spec.version reverted before the cutover", () => {
       "v1's run",
       async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
     );
-    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
-    await reportCaughtUp(namespace, "jobs", ["v1"]);
+    await buildVersion(store, namespace, "v1", ["v1"]);
     await until("v1 active", async () => (await status()).activeVersion === "v1");
   }, 180_000);
 
@@ -145,9 +142,7 @@ describe("spec.version reverted before the cutover", () => {
       "v2's new run",
       async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
     );
-    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
-    await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
+    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
     await until("v2 active", async () => (await status()).activeVersion === "v2");
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
   });
@@ -156,9 +151,7 @@ describe("spec.version reverted before the cutover", () => {
     const shortLived = { bakeSeconds: 1, retainVersions: 0 };
     await applyObjects(namespace, [modelAt("v3", shortLived)]);
     await until("v3's run", async () => (await run("v3")) !== undefined);
-    await writeVectors(store, "v3", `sha256:${hex("v3")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v3-promotion", "v3");
-    await reportCaughtUp(namespace, "jobs", ["v2", "v3"]);
+    await buildVersion(store, namespace, "v3", ["v2", "v3"]);
     await until("v3 active", async () => (await status()).activeVersion === "v3");
     // v2 is the pointer's backup; v1, beyond retainVersions 0, is collected. Its first run stays.
     await until("v1's vectors collected", async () => (await getVersion(store, "v1")) === null);
@@ -179,9 +172,7 @@ describe("spec.version reverted before the cutover", () => {
       return next !== undefined && next !== firstRun;
     });
     expect((await readPointer(store)).current).toBe("v3");
-    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
-    await reportCaughtUp(namespace, "jobs", ["v3", "v1"]);
+    await buildVersion(store, namespace, "v1", ["v3", "v1"]);
     await until("v1 active", async () => (await status()).activeVersion === "v1");
     expect(await readPointer(store)).toMatchObject({ current: "v1", backup: "v3" });
   });
@@ -199,9 +190,7 @@ describe("spec.version reverted before the cutover", () => {
     try {
       await applyObjects(namespace, [modelAt("v4")]);
       await until("v4's run", async () => (await run("v4")) !== undefined);
-      await writeVectors(store, "v4", `sha256:${hex("v4")}`, ids);
-      await finishBootstrap(store, namespace, "jobs-v4-promotion", "v4");
-      await reportCaughtUp(namespace, "jobs", ["v1", "v4"]);
+      await buildVersion(store, namespace, "v4", ["v1", "v4"]);
       // Every gate but parity is open: the reconcile measuring it flips next, unless the spec moved.
       await until("v4's parity being measured", async () => measured.includes("v4"));
       await applyObjects(namespace, [modelAt("v1")]);

@@ -27,13 +27,14 @@ import {
 } from "./objects.ts";
 import {
   applyObjects,
+  buildVersion,
   conditionOf,
   finishBootstrap,
   openTestStore,
+  type PromotionOperator,
   reportCaughtUp,
   startPromotionOperator,
   writeVectors,
-  type PromotionOperator,
 } from "./harness.ts";
 
 describe("promotion on the API server", () => {
@@ -91,9 +92,7 @@ describe("promotion on the API server", () => {
     ]);
     expect(await phaseOf("v1")).toBe("Bootstrapping");
     expect((await readPointer(store)).current).toBeNull();
-    await writeVectors(store, "v1", `sha256:${hex("v1")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v1-promotion", "v1");
-    await reportCaughtUp(namespace, "jobs", ["v1"]);
+    await buildVersion(store, namespace, "v1", ["v1"]);
     await until("v1 active", async () => (await status()).activeVersion === "v1");
     expect((await readPointer(store)).current).toBe("v1");
     expect(await querySelector()).toBe("v1");
@@ -174,9 +173,7 @@ describe("promotion on the API server", () => {
       minCosine: 0.42,
       firstMismatch: "job:j1: cosine 0.42000 < 0.999",
     });
-    await writeVectors(store, "v4", `sha256:${hex("v4")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v4-promotion", "v4");
-    await reportCaughtUp(namespace, "jobs", ["v1", "v4"]);
+    await buildVersion(store, namespace, "v4", ["v1", "v4"]);
     await until(
       "Stalled on parity",
       async () => conditionOf(await model(), "Stalled")?.reason === "ParityFailed",
@@ -198,9 +195,7 @@ describe("promotion on the API server", () => {
       async () => (await getObject("bootstraprun/jobs-v5-promotion", namespace)) !== undefined,
     );
     await operator.stop();
-    await writeVectors(store, "v5", `sha256:${hex("v5")}`, ids);
-    await finishBootstrap(store, namespace, "jobs-v5-promotion", "v5");
-    await reportCaughtUp(namespace, "jobs", ["v1", "v5"]);
+    await buildVersion(store, namespace, "v5", ["v1", "v5"]);
     operator = startPromotionOperator(namespace, (version) => parity.get(version) ?? passing);
     await until("AwaitingCutover", async () => (await phaseOf("v5")) === "AwaitingCutover");
     expect((await readPointer(store)).current).toBe("v1");
