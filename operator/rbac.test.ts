@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { perVersionTypes } from "../controllers/embedding-model/retire-versions.ts";
 import { imagesFor } from "../controllers/shared/image.ts";
 import { controllerFactories } from "./controllers.ts";
 import { resourceTypes, type ResourceType } from "./runtime/resource-types.ts";
@@ -54,8 +55,8 @@ function requiredPermissions(): Array<[ResourceType, string, string?]> {
     for (const owned of definition.owns ?? []) {
       for (const verb of ["list", "watch"]) required.push([owned, verb]);
       // Worker pods are owned only to be watched (the pipeline reads their figures), never written.
-      if (owned !== resourceTypes.pod)
-        for (const verb of ["create", "patch", "delete"]) required.push([owned, verb]);
+      // Children are applied (create + patch); deletes are listed below, per call.
+      if (owned !== resourceTypes.pod) for (const verb of ["create", "patch"]) required.push([owned, verb]);
     }
     for (const watched of definition.watches ?? [])
       for (const verb of ["list", "watch"]) required.push([watched.type, verb]);
@@ -65,6 +66,19 @@ function requiredPermissions(): Array<[ResourceType, string, string?]> {
   for (const type of [resourceTypes.secret, resourceTypes.persistentVolumeClaim, resourceTypes.bootstrapRun])
     required.push([type, "get"]);
   for (const verb of ["create", "patch"]) required.push([resourceTypes.event, verb]);
+  // The only deletes (context.client.delete): a retired version's serving objects
+  // (embedding-model/retire-versions.ts), an HPA when replicas are set by hand
+  // (replicas-ownership.ts), the worker Deployments and ConfigMaps of a version no longer live
+  // (nearline-pipeline/reconcile.ts), and a promotion's BootstrapRun rebuilt (promotion-act.ts).
+  // Jobs are never deleted: the garbage collector removes them with their BootstrapRun.
+  for (const type of [
+    ...perVersionTypes,
+    resourceTypes.horizontalPodAutoscaler,
+    resourceTypes.deployment,
+    resourceTypes.configMap,
+    resourceTypes.bootstrapRun,
+  ])
+    required.push([type, "delete"]);
   return required;
 }
 

@@ -21,3 +21,63 @@ describe("createRootLogger", () => {
     );
   });
 });
+
+describe("the root logger's error serializer", () => {
+  /** The JSON lines a root logger writes. */
+  function capture(): { logger: ReturnType<typeof createRootLogger>; lines: () => string } {
+    const chunks: string[] = [];
+    const destination = { write: (chunk: string) => void chunks.push(chunk) };
+    return {
+      logger: createRootLogger({ component: "t", env: {}, destination }),
+      lines: () => chunks.join(""),
+    };
+  }
+
+  // ioredis attaches the failed command to its errors; a refused HELLO/AUTH carries the password.
+  function refusedHello(): Error {
+    const error = new Error("WRONGPASS invalid username-password pair or user is disabled.");
+    error.name = "ReplyError";
+    Object.assign(error, { command: { name: "hello", args: ["3", "AUTH", "jude", "s3cret-pw"] } });
+    return error;
+  }
+
+  it("never writes the arguments of a Redis command attached to an error", () => {
+    const { logger, lines } = capture();
+    logger.warn({ err: refusedHello() }, "store unavailable");
+    logger.error(refusedHello());
+    const aggregate = new AggregateError([refusedHello()], "every node failed");
+    logger.warn({ err: Object.assign(new Error("open failed"), { last: refusedHello() }) }, "nested");
+    logger.warn({ err: aggregate }, "cluster unavailable");
+    expect(lines()).not.toContain("s3cret-pw");
+    const first = JSON.parse(lines().split("\n")[0]!) as { err: Record<string, unknown> };
+    expect(first.err).toMatchObject({
+      message: "WRONGPASS invalid username-password pair or user is disabled.",
+      command: { name: "hello", args: "[4 arguments not logged]" },
+    });
+  });
+
+  it("leaves the logged error itself untouched", () => {
+    const { logger } = capture();
+    const error = refusedHello();
+    const details = { command: { name: "auth", args: ["s3cret-pw"] } };
+    logger.warn({ err: Object.assign(error, { details }) }, "store unavailable");
+    expect((error as Error & { command: { args: string[] } }).command.args).toContain("s3cret-pw");
+    expect(details.command.args).toEqual(["s3cret-pw"]);
+  });
+
+  it("writes other error fields as pino does", () => {
+    const { logger, lines } = capture();
+    const error = Object.assign(new Error("bad record"), {
+      code: "E1",
+      key: Buffer.from("ab"),
+      at: new Date(0),
+    });
+    logger.warn({ err: error }, "failed");
+    expect(JSON.parse(lines()).err).toMatchObject({
+      message: "bad record",
+      code: "E1",
+      key: { type: "Buffer", data: [97, 98] },
+      at: "1970-01-01T00:00:00.000Z",
+    });
+  });
+});

@@ -1,5 +1,5 @@
 /** The one root logger of every JUDE process: pino JSON lines, level from JUDE_LOG_LEVEL, child bindings. */
-import { pino, type Logger, type LevelWithSilent } from "pino";
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 
 export type { Logger } from "pino";
 
@@ -16,6 +16,8 @@ export interface RootLoggerOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Extra bindings for every line (pipeline, version, ...). */
   readonly bindings?: Readonly<Record<string, unknown>>;
+  /** Where lines go; standard output (synchronously) by default. Tests capture lines here. */
+  readonly destination?: DestinationStream;
 }
 
 /**
@@ -29,10 +31,45 @@ export function createRootLogger(options: RootLoggerOptions): Logger {
   }
   // Synchronous writes: the last lines before a crash, an OOM kill or a SIGKILL after the grace period
   // reach the log instead of dying in pino's buffer. Processes log a few lines per event, not per call.
-  return pino({ level }, pino.destination({ dest: 1, sync: true })).child({
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: true });
+  return pino({ level, serializers: { err: serializeError } }, destination).child({
     component: options.component,
     ...options.bindings,
   });
+}
+
+/**
+ * pino's error serializer, minus the arguments of a Redis command that ioredis attaches to its errors
+ * (`err.command.args`): a refused HELLO/AUTH carries the store's password there, and other commands
+ * carry keys and vectors. The command's name stays, to tell which call failed. The error itself is not
+ * changed.
+ */
+export function serializeError(error: unknown): unknown {
+  return withoutCommandArguments(pino.stdSerializers.err(error as Error));
+}
+
+function withoutCommandArguments(serialized: unknown, depth = 0): unknown {
+  if (typeof serialized !== "object" || serialized === null || depth > 4) return serialized;
+  // Only arrays and object-like values are walked; Buffers, Dates and the like are written as they are.
+  const tag = Object.prototype.toString.call(serialized);
+  if (tag !== "[object Object]" && tag !== "[object Array]") return serialized;
+  if (Array.isArray(serialized)) return serialized.map((item) => withoutCommandArguments(item, depth + 1));
+  // A copy: below the top level, plain objects are the logged error's own fields, not pino's copies.
+  const fields = Object.assign(
+    Object.create(Object.getPrototypeOf(serialized) as object | null),
+    serialized,
+  ) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(fields)) {
+    const command = value as { args?: unknown } | null;
+    if (key === "command" && typeof command === "object" && command !== null && command.args !== undefined) {
+      const count = Array.isArray(command.args) ? command.args.length : 1;
+      fields.command = { ...command, args: `[${count} arguments not logged]` };
+    } else {
+      // Nested errors (aggregateErrors, an error kept in a field) and plain objects are walked too.
+      fields[key] = withoutCommandArguments(value, depth + 1);
+    }
+  }
+  return fields;
 }
 
 /** A logger that writes nothing (tests, benchmarks). */
