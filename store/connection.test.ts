@@ -70,4 +70,21 @@ describe("connectRedis with a store URL", () => {
       client.disconnect();
     },
   );
+
+  it("refuses a password with an unencoded # / ? or @ that parses with part of it as the host", () => {
+    // "redis://:p@zq#wordy@host" parses as host "zq" and fragment "#wordy@host": a connection error
+    // would name "zq", part of the password, and the path check quoted "/wordy@host".
+    for (const url of [
+      "redis://:p@zq#wordy@redis.data.svc:6379",
+      "redis://:p@zq/wordy@redis.data.svc:6379",
+      "redis://:p@zq?wordy@redis.data.svc:6379",
+      "redis://redis.data.svc:6379/0#frag",
+    ]) {
+      const error = thrownBy(() => connectRedis({ url }));
+      expect(isStoreError(error, "INVALID_ARGUMENT"), url).toBe(true);
+      expect((error as Error).message, url).toMatch(/percent-encode/);
+      expect(logged(error), url).not.toContain("zq");
+      expect(logged(error), url).not.toContain("wordy");
+    }
+  });
 });

@@ -64,6 +64,12 @@ export function assertStoreUrl(url: string): void {
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
     throw invalidArgument(`store URL scheme "${parsed.protocol}" is not redis: or rediss:`);
+  // With an unencoded # / ? or @ in the password, part of it parses as the host and the rest lands
+  // after it: refused before any message can quote the host or the path.
+  if (`${parsed.pathname}${parsed.search}${parsed.hash}`.includes("@") || parsed.hash !== "")
+    throw invalidArgument(
+      "store URL has '@' or '#' after its host; percent-encode # / ? @ in its user name and password (%23 %2F %3F %40)",
+    );
   if (parsed.hostname === "") throw invalidArgument("store URL has no host");
   if (!/^\/?([0-9]{1,4})?$/.test(parsed.pathname))
     throw invalidArgument(`store URL path "${parsed.pathname}" is not a database number such as /0`);
