@@ -15,7 +15,7 @@ import {
   StoreWriter,
   type Store,
 } from "../../store/index.ts";
-import { isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
+import { isCancelledEmbeddingCall, isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import { createPipelineEmbedder, type EmbedCall, type EmbedderReporting } from "../shared/embedding.ts";
 import { kafkaClientOptions } from "../shared/kafka.ts";
 import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics.ts";
@@ -35,7 +35,10 @@ export interface BootstrapDependencies {
   embedCall: EmbedCall;
   isRetryableEmbedError: (error: unknown) => boolean;
   registry?: Registry;
-  /** Abort = stop after the batches in flight, checkpoint, end `interrupted` (SIGTERM). */
+  /**
+   * Abort = read no further, finish the batches in flight that need no waiting, checkpoint, end
+   * `interrupted` (SIGTERM); see `runShard`.
+   */
   signal?: AbortSignal;
 }
 
@@ -90,7 +93,6 @@ export async function runBootstrap(
       onRetry: (attempt, error, pending) =>
         logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
     });
-    const inference = createInferenceCounter();
     const checkpoints = new CheckpointStore(
       client,
       checkpointKey(store.layout.prefix, config.run, config.shards.index),
@@ -100,7 +102,7 @@ export async function runBootstrap(
       config,
       deps,
       store,
-      { onCall: inference.add, onEmbedded: (texts) => checkpoints.addPending("embedded", texts) },
+      { onEmbedded: (texts) => checkpoints.addPending("embedded", texts) },
       { metrics, labels, logger },
     );
     const onRetry = (dependency: string) => (error: unknown) => {
@@ -140,7 +142,6 @@ export async function runBootstrap(
       writer,
       checkpoints,
       vectorsFor: (texts) => vectors.vectorsFor(texts),
-      takeInferenceCounts: inference.take,
       kafka,
       openFile: fileOpener(config, deps, onRetry("source")),
       logger,
@@ -150,6 +151,7 @@ export async function runBootstrap(
         (isStoreError(error) && error.retryable) ||
         isTransientRedisError(error) ||
         deps.isRetryableEmbedError(error),
+      isCancelled: isCancelledEmbeddingCall,
       onRetry: onRetry("store"),
       onCheckpoint,
     });
@@ -165,31 +167,12 @@ export async function runBootstrap(
   }
 }
 
-/** Inference counted since the last checkpoint (calls and texts), so each checkpoint adds its share. */
-function createInferenceCounter(): {
-  add: (texts: number) => void;
-  take: () => { calls: number; texts: number };
-} {
-  let counts = { calls: 0, texts: 0 };
-  return {
-    add: (texts) => {
-      counts.calls++;
-      counts.texts += texts;
-    },
-    take: () => {
-      const taken = counts;
-      counts = { calls: 0, texts: 0 };
-      return taken;
-    },
-  };
-}
-
 /** Vectors for the shard's texts: deduplicated through the store's text cache, embedded with retries. */
 function createTextVectors(
   config: BootstrapConfig,
   deps: BootstrapDependencies,
   store: Store,
-  counting: { onCall: (texts: number) => void; onEmbedded: (texts: number) => Promise<void> },
+  counting: { onEmbedded: (texts: number) => Promise<void> },
   reporting: Omit<EmbedderReporting, "onCall">,
 ): TextVectors {
   const embedder = createPipelineEmbedder(
@@ -199,8 +182,11 @@ function createTextVectors(
       maxBatchSize: config.embedding.maxBatchSize,
       maxInflight: 1,
       isRetryable: deps.isRetryableEmbedError,
+      // SIGTERM cancels the calls in flight and stops retrying an unavailable server, so the shard
+      // checkpoints and exits within the pod's grace period instead of being SIGKILLed.
+      ...(deps.signal ? { signal: deps.signal } : {}),
     },
-    { ...reporting, onCall: counting.onCall },
+    reporting,
   );
   return new TextVectors({
     store,
@@ -220,6 +206,8 @@ function createTextVectors(
     // nearline; failing the batch would fail the shard on every rerun.
     isRefused: isRefusedEmbeddingInput,
     onEmbedded: counting.onEmbedded,
+    // Ends waits for texts other shards have claimed (up to leaseMs) at SIGTERM.
+    signal: deps.signal,
   });
 }
 

@@ -31,6 +31,7 @@ describe("createEntityBatchWriter", () => {
           vectors: texts.map((each) => Float32Array.of(each.text.length)),
           refused: new Map(),
           embedded: distinct,
+          inference: { calls: 1, texts: distinct },
         };
       },
     });
@@ -50,6 +51,8 @@ describe("createEntityBatchWriter", () => {
       deduplicated: 1,
       failed: 1,
       deleted: 1,
+      inferenceCalls: 1,
+      inferenceTexts: 1,
     });
     expect(store.writes.map((each) => [each.id, each.kind, each.eventTimeMs, each.offset])).toEqual([
       ["older", "upsert", 100, 5],
@@ -82,6 +85,7 @@ describe("createEntityBatchWriter", () => {
         vectors: texts.map(() => Float32Array.of(1)),
         refused: new Map(),
         embedded: texts.length,
+        inference: { calls: 1, texts: texts.length },
       }),
     });
     expect((await write([upsert("k", "Cook")])).counts).toMatchObject({ written: 0, stale: 1 });
@@ -98,6 +102,7 @@ describe("createEntityBatchWriter", () => {
         vectors: texts.map((each) => (each.text === "huge" ? undefined : Float32Array.of(1))),
         refused: new Map([["hash-huge", "message too large"]]),
         embedded: 1,
+        inference: { calls: 2, texts: 2 },
       }),
     });
     const { counts, failures } = await write([
@@ -114,6 +119,8 @@ describe("createEntityBatchWriter", () => {
       deduplicated: 1,
       failed: 2,
       deleted: 0,
+      inferenceCalls: 2,
+      inferenceTexts: 2,
     });
     expect(store.writes.map((each) => each.id)).toEqual(["a", "d"]);
     expect(failures).toEqual([

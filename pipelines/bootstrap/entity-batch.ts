@@ -43,7 +43,15 @@ export interface EntityBatchOptions {
 /** The counts one batch adds. */
 export type BatchCounts = Pick<
   ShardCounts,
-  "entities" | "written" | "stale" | "embedded" | "deduplicated" | "failed" | "deleted"
+  | "entities"
+  | "written"
+  | "stale"
+  | "embedded"
+  | "deduplicated"
+  | "failed"
+  | "deleted"
+  | "inferenceCalls"
+  | "inferenceTexts"
 >;
 
 /** What writing one batch added: its counts, and why the entities it counted `failed` were not written. */
@@ -66,6 +74,8 @@ export function createEntityBatchWriter(
       deduplicated: 0,
       failed: 0,
       deleted: 0,
+      inferenceCalls: 0,
+      inferenceTexts: 0,
     };
     const usable = entities.filter((each) => each.op === "delete" || each.text !== null);
     counts.failed = entities.length - usable.length;
@@ -82,10 +92,10 @@ export function createEntityBatchWriter(
     counts.stale = usable.length - toWrite.length;
 
     const upserts = toWrite.filter((each) => each.op === "upsert");
-    const { vectors, refused, embedded } =
+    const { vectors, refused, embedded, inference } =
       upserts.length > 0
         ? await options.vectorsFor(upserts.map((each) => each.text!))
-        : { vectors: [], refused: new Map<string, string>(), embedded: 0 };
+        : { vectors: [], refused: new Map<string, string>(), embedded: 0, inference: { calls: 0, texts: 0 } };
     const vectorOf = new Map(upserts.map((each, index) => [each, vectors[index]]));
     const writable = toWrite.filter((each) => each.op === "delete" || vectorOf.get(each) !== undefined);
     for (const each of toWrite) {
@@ -96,6 +106,10 @@ export function createEntityBatchWriter(
       if (failures.length < MAX_FAILURES_PER_BATCH) failures.push(refusalOf(each, reason));
     }
     counts.embedded = embedded;
+    // The requests this batch made travel with its checkpoint (a batch killed or retried before its
+    // checkpoint adds none), not with whichever batch is checkpointed next.
+    counts.inferenceCalls = inference.calls;
+    counts.inferenceTexts = inference.texts;
     counts.deduplicated = upserts.length - (toWrite.length - writable.length) - embedded;
 
     const outcomes = await writeEntities(

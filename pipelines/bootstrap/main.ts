@@ -5,9 +5,9 @@
  *   0  the shard's work is completely written (also when it was already done before this start);
  *   1  it failed (the message says why); a rerun resumes from the checkpoint;
  *   2  the command line or the config is invalid: rerunning cannot help;
- *   75 interrupted by SIGTERM/SIGINT after checkpointing the batches in flight (EX_TEMPFAIL): the Job
- *      must run the shard again, it resumes where it stopped. Never 0, or an interrupted shard would
- *      count as complete.
+ *   75 interrupted by SIGTERM/SIGINT (EX_TEMPFAIL), checkpointed `interrupted` within seconds (waits
+ *      and retries are cut short; see runShard): the Job must run the shard again, it resumes where it
+ *      stopped. Never 0, or an interrupted shard would count as complete.
  */
 import { parseArgs } from "node:util";
 import { createRootLogger, type Logger } from "../../plumbing/logger.ts";

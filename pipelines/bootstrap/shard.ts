@@ -3,9 +3,13 @@
  * its units (partitions or files), stream their batches through the batch writer with a few batches in
  * flight, and checkpoint strictly in order, so the checkpoint only ever covers completely written work.
  *
- * The outcome is `done` only when every unit is written; an abort (SIGTERM) finishes and checkpoints
- * the batches in flight and ends `interrupted`, which the caller must report as failure: the Job must
- * run the shard again, and the rerun resumes from the checkpoint.
+ * The outcome is `done` only when every unit is written; an abort (SIGTERM) stops reading, checkpoints
+ * the batches in flight that finish without waiting, and ends `interrupted`, which the caller must
+ * report as failure: the Job must run the shard again, and the rerun resumes from the checkpoint. The
+ * abort also ends the waits that could outlast the pod's grace period (a text another shard has
+ * claimed, retries of an unavailable embedding server or of a whole batch): such a batch is abandoned,
+ * with the batches after it, and the checkpoint stays at the last batch written; the texts it already
+ * embedded are in the text cache, so the rerun reuses them.
  */
 import type { Logger } from "pino";
 import type { Store } from "../../store/index.ts";
@@ -48,14 +52,14 @@ export interface ShardDependencies {
   readonly checkpoints: CheckpointStore;
   /** Vectors for texts (a TextVectors instance's `vectorsFor`). */
   readonly vectorsFor: EntityBatchOptions["vectorsFor"];
-  /** Reads inference counts since the last call (requests, texts), so they land in the checkpoint. */
-  readonly takeInferenceCounts: () => { calls: number; texts: number };
   readonly kafka?: RangeSource | undefined;
   readonly openFile?: ((uri: string, position: number) => Promise<OpenedFile>) | undefined;
   readonly logger: Logger;
   readonly signal?: AbortSignal | undefined;
   /** Failures after which a batch is retried whole (it is idempotent) instead of failing the shard. */
   readonly isRetryable: (error: unknown) => boolean;
+  /** Failures that are the abort cancelling a call in flight (an embedding call cancelled on SIGTERM). */
+  readonly isCancelled?: ((error: unknown) => boolean) | undefined;
   readonly onRetry?: ((error: unknown) => void) | undefined;
   /** Called after every checkpoint write with the new state and the counts it added. */
   readonly onCheckpoint?: ((state: CheckpointState, added: ShardCounts) => void) | undefined;
@@ -197,8 +201,26 @@ async function processUnits(
   const reportFailures = failureReporter(deps.logger);
   const commitOldest = async (): Promise<void> => {
     const { batch, written } = window.shift()!;
-    const { counts, failures } = await written;
-    const added = commit(state, batch, counts, deps.takeInferenceCounts());
+    let result: BatchWritten;
+    try {
+      result = await written;
+    } catch (error) {
+      // After the abort a batch fails when its waits or retries are cut short: it and every batch after
+      // it stay out of the checkpoint (strictly in order), and a rerun writes them. A batch that failed
+      // for good still fails the shard, abort or not.
+      if (!cutShortByAbort(error, deps)) throw error;
+      const later = window.splice(0);
+      // Let them settle first: a request that returned meanwhile still puts its vectors into the text
+      // cache (and counts them `embedded`), so the rerun does not embed those texts again.
+      await Promise.allSettled(later.map((each) => each.written));
+      deps.logger.info(
+        { err: error, batches: 1 + later.length, unit: batch.unit },
+        "batches in flight abandoned by the abort; a rerun writes them",
+      );
+      return;
+    }
+    const { counts, failures } = result;
+    const added = commit(state, batch, counts);
     const embeddedBefore = state.counts.embedded;
     await persist(deps, state);
     added.embedded = state.counts.embedded - embeddedBefore;
@@ -223,6 +245,7 @@ async function processUnits(
     const written = retry(() => writeBatch(batch.entities), {
       isRetryable: deps.isRetryable,
       onRetry: deps.onRetry,
+      signal: deps.signal,
     });
     written.catch(() => undefined); // awaited in order by commitOldest; avoid an unhandled rejection meanwhile
     window.push({ batch, written });
@@ -234,6 +257,21 @@ async function processUnits(
   }
   while (window.length > 0) await commitOldest();
   return deps.signal?.aborted === true && Object.values(state.units).some((unit) => !unit.done);
+}
+
+/**
+ * Whether a batch's failure only says the abort cut it short: the signal's reason (a wait or a permit),
+ * an AbortError (a timer), a retryable failure whose retries the abort stopped, or a cancelled call.
+ */
+function cutShortByAbort(error: unknown, deps: ShardDependencies): boolean {
+  const signal = deps.signal;
+  if (signal?.aborted !== true) return false;
+  return (
+    error === signal.reason ||
+    (error instanceof Error && error.name === "AbortError") ||
+    deps.isRetryable(error) ||
+    deps.isCancelled?.(error) === true
+  );
 }
 
 async function* allBatches(
@@ -275,20 +313,13 @@ function addedCounts(batch: UnitBatch, written: BatchCounts): ShardCounts {
   return added;
 }
 
-function commit(
-  state: CheckpointState,
-  batch: TaggedBatch,
-  written: BatchCounts,
-  inference: { calls: number; texts: number },
-): ShardCounts {
+function commit(state: CheckpointState, batch: TaggedBatch, written: BatchCounts): ShardCounts {
   const unit: UnitPosition = state.units[batch.unit]!;
   unit.position = batch.position;
   unit.done = batch.done;
   // `embedded` is counted when the texts are embedded (pending counts, checkpoint-store.ts) and
   // arrives with this save; the batch's own figure only splits its entities into embedded and deduplicated.
   const added = addedCounts(batch, { ...written, embedded: 0 });
-  added.inferenceCalls += inference.calls;
-  added.inferenceTexts += inference.texts;
   for (const name of Object.keys(added) as (keyof ShardCounts)[]) state.counts[name] += added[name];
   state.updatedAtMs = Date.now();
   return added;

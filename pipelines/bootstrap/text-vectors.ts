@@ -13,6 +13,10 @@
  * until the refused texts stand alone (`embedIsolatingRefusals`, as nearline does); those texts get the
  * server's reason instead of a vector, so the caller counts their entities `failed` and writes the rest.
  * Their claims are released, not cached: a refusal is a fact about this server's limits, not the text.
+ *
+ * The abort signal (SIGTERM) ends a call promptly with the signal's reason: waits for texts another
+ * shard has claimed, requests waiting for a permit, and (through the shard's `embed`) the retries of an
+ * unavailable embedding server. Vectors already put into the text cache stay there for the rerun.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Store, VectorDtype } from "../../store/index.ts";
@@ -58,6 +62,17 @@ export interface TextVectorsResult {
   refused: Map<string, string>;
   /** How many distinct texts this call embedded. */
   embedded: number;
+  /**
+   * The inference requests this call made and the texts they carried, so they are checkpointed with
+   * the batch that made them (a request that fails, even a refused one, is not counted).
+   */
+  inference: InferenceCounts;
+}
+
+/** Successful embedding requests and the texts they carried. */
+export interface InferenceCounts {
+  calls: number;
+  texts: number;
 }
 
 /** A text's vector, or the server's reason for refusing it. */
@@ -81,7 +96,8 @@ export class TextVectors {
    * the caches or from an identical text); `onEmbedded` has been told of each of them.
    */
   async vectorsFor(texts: readonly EntityText[]): Promise<TextVectorsResult> {
-    if (!this.#options.dedupe) return this.#embedAll(texts);
+    const inference: InferenceCounts = { calls: 0, texts: 0 };
+    if (!this.#options.dedupe) return this.#embedAll(texts, inference);
     const textOf = new Map<string, string>();
     for (const each of texts) textOf.set(each.hash, each.text);
     const found = new Map<string, Resolved>();
@@ -103,7 +119,7 @@ export class TextVectors {
     for (const hash of mine) this.#inflight.set(hash, deferred());
     let embedded: number;
     try {
-      embedded = await this.#resolveFromStore(mine, textOf, (hash, vector) => {
+      embedded = await this.#resolveFromStore(mine, textOf, inference, (hash, vector) => {
         found.set(hash, vector);
         this.#remember(hash, vector);
         this.#inflight.get(hash)?.resolve(vector);
@@ -118,13 +134,14 @@ export class TextVectors {
     }
     await Promise.all(awaited);
     for (const [hash, vector] of found) this.#remember(hash, vector);
-    return resultOf(texts, (each) => found.get(each.hash)!, embedded);
+    return resultOf(texts, (each) => found.get(each.hash)!, embedded, inference);
   }
 
   /** Claims, embeds or waits for `hashes` until every one has a vector; returns how many it embedded. */
   async #resolveFromStore(
     hashes: string[],
     textOf: ReadonlyMap<string, string>,
+    inference: InferenceCounts,
     onVector: (hash: string, vector: Resolved) => void,
   ): Promise<number> {
     let embedded = 0;
@@ -144,7 +161,10 @@ export class TextVectors {
         onVector(hash, payload.vector);
       }
       if (claims.claimed.length > 0) {
-        const vectors = await this.#embedClaimed(claims.claimed.map((hash) => [hash, textOf.get(hash)!]));
+        const vectors = await this.#embedClaimed(
+          claims.claimed.map((hash) => [hash, textOf.get(hash)!]),
+          inference,
+        );
         vectors.forEach((vector, hash) => onVector(hash, vector));
         for (const vector of vectors.values()) if (vector instanceof Float32Array) embedded++;
       }
@@ -158,12 +178,18 @@ export class TextVectors {
    * Embeds claimed texts request by request, putting each request's vectors into the store cache;
    * refused texts come back with the server's reason.
    */
-  async #embedClaimed(claimed: readonly [string, string][]): Promise<Map<string, Resolved>> {
+  async #embedClaimed(
+    claimed: readonly [string, string][],
+    inference: InferenceCounts,
+  ): Promise<Map<string, Resolved>> {
     const { store, version, modelDigest, dtype, maxBatchSize, owner } = this.#options;
     const result = new Map<string, Resolved>();
     const settled = await Promise.allSettled(
       embeddingCalls(claimed, maxBatchSize, ([, text]) => text).map(async (request) => {
-        const found = await this.#embedRequest(request.map(([, text]) => text));
+        const found = await this.#embedRequest(
+          request.map(([, text]) => text),
+          inference,
+        );
         const accepted = request.filter(([, text]) => found.vectors.has(text));
         if (accepted.length > 0) {
           await putTexts(
@@ -188,10 +214,13 @@ export class TextVectors {
   }
 
   /** Without dedupe: every text embedded, request by request. */
-  async #embedAll(texts: readonly EntityText[]): Promise<TextVectorsResult> {
+  async #embedAll(texts: readonly EntityText[], inference: InferenceCounts): Promise<TextVectorsResult> {
     const requests = embeddingCalls(texts, this.#options.maxBatchSize, (each) => each.text).map(
       async (request) => {
-        const found = await this.#embedRequest(request.map((each) => each.text));
+        const found = await this.#embedRequest(
+          request.map((each) => each.text),
+          inference,
+        );
         const accepted = request.filter((each) => found.vectors.has(each.text)).length;
         if (accepted > 0) await this.#options.onEmbedded?.(accepted);
         return request.map(
@@ -201,13 +230,28 @@ export class TextVectors {
     );
     const resolved = (await Promise.all(requests)).flat();
     const embedded = resolved.filter((each) => each instanceof Float32Array).length;
-    return resultOf(texts, (_, index) => resolved[index]!, embedded);
+    return resultOf(texts, (_, index) => resolved[index]!, embedded, inference);
   }
 
-  /** One request under a permit, refused texts isolated (by halving) instead of failing it. */
-  #embedRequest(texts: readonly string[]): ReturnType<typeof embedIsolatingRefusals> {
+  /**
+   * One request under a permit, refused texts isolated (by halving) instead of failing it; each
+   * successful `embed` is one inference call (its texts are already cut to one call's limits), added
+   * to `inference`. Not started once the signal has aborted.
+   */
+  #embedRequest(
+    texts: readonly string[],
+    inference: InferenceCounts,
+  ): ReturnType<typeof embedIsolatingRefusals> {
+    const { embed, signal } = this.#options;
     const isRefused = this.#options.isRefused ?? (() => false);
-    return this.#permits.run(() => embedIsolatingRefusals(this.#options.embed, texts, isRefused));
+    const counted = async (slice: readonly string[]): Promise<Float32Array[]> => {
+      signal?.throwIfAborted();
+      const vectors = await embed(slice);
+      inference.calls++;
+      inference.texts += slice.length;
+      return vectors;
+    };
+    return this.#permits.run(() => embedIsolatingRefusals(counted, texts, isRefused), 1, signal);
   }
 
   #remember(hash: string, vector: Resolved): void {
@@ -225,6 +269,7 @@ function resultOf(
   texts: readonly EntityText[],
   resolvedOf: (text: EntityText, index: number) => Resolved,
   embedded: number,
+  inference: InferenceCounts,
 ): TextVectorsResult {
   const refused = new Map<string, string>();
   const vectors = texts.map((each, index) => {
@@ -233,7 +278,7 @@ function resultOf(
     refused.set(each.hash, resolved.refused);
     return undefined;
   });
-  return { vectors, refused, embedded };
+  return { vectors, refused, embedded, inference };
 }
 
 interface Deferred {

@@ -52,6 +52,11 @@ export function isRetryableEmbeddingError(error: unknown): boolean {
   return error instanceof EmbeddingClientError && error.retryable;
 }
 
+/** True for a call the client cancelled (its abort signal fired, e.g. on SIGTERM): not a server failure. */
+export function isCancelledEmbeddingCall(error: unknown): boolean {
+  return error instanceof EmbeddingClientError && error.code === GrpcStatus.CANCELLED;
+}
+
 /**
  * For pipelines: true when the server refused the input itself (INVALID_ARGUMENT, or a size limit other
  * than overload), which no retry changes; the texts of such a call are isolated and dead-lettered.

@@ -1,7 +1,8 @@
 /**
  * A shard run as the Job runs it (`node cli/jude.ts bootstrap --config …`) against the real embedding
  * server: SIGKILLed half-way and started again, it finishes with the exact result and embeds no text
- * twice (counted at the server boundary); SIGTERM makes it checkpoint and exit 75, never 0.
+ * twice (counted at the server boundary); SIGTERM makes it checkpoint and exit 75, never 0, also
+ * when the embedding server does not answer (within the pod's grace period, not after it).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -202,6 +203,53 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
       expect((await second.exited).code, second.output.join("")).toBe(0);
       expect((await checkpoints.load())?.counts).toMatchObject({ written: ENTITIES });
     } finally {
+      await target.drop();
+    }
+  });
+
+  it("exits 75 well within the grace period on SIGTERM while the embedding server does not answer", async () => {
+    const target = await createBootstrapStore("term-hung");
+    try {
+      const configPath = writeConfig(target.name, "term-hung");
+      const checkpoints = new CheckpointStore(
+        target.client,
+        checkpointKey(`jude:${target.name}`, { namespace: "test", name: "term-hung" }, 0),
+        60,
+      );
+      const answeredBefore = gate.answeredTexts();
+      // From a quarter of the texts on the server takes calls and never answers (the gate holds them).
+      gate.pauseAfter(answeredBefore + DISTINCT / 4);
+      const first = startShard(configPath);
+      await waitFor(
+        async () =>
+          gate.held() > 0 &&
+          gate.outstanding() === 0 &&
+          (await countVersion(target.store, "v2")).texts === gate.answeredTexts() - answeredBefore,
+        "the shard to wait on a call the server does not answer",
+      );
+      first.child.kill("SIGTERM");
+      // The pod's grace period is 30 s; the shard must checkpoint and exit well before the SIGKILL.
+      const exit = await Promise.race([
+        first.exited,
+        new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 10_000)),
+      ]);
+      if (exit === "still running") first.child.kill("SIGKILL");
+      expect(exit, first.output.join("")).toEqual({ code: 75, signal: null });
+      const stopped = await checkpoints.load();
+      expect(stopped).toMatchObject({ phase: "interrupted", attempt: 1 });
+      const embeddedBeforeTerm = gate.answeredTexts() - answeredBefore;
+      expect(stopped!.counts.embedded).toBe(embeddedBeforeTerm);
+      gate.resume();
+
+      const second = startShard(configPath);
+      expect((await second.exited).code, second.output.join("")).toBe(0);
+      const done = await checkpoints.load();
+      expect(done!.counts.written + done!.counts.stale).toBe(ENTITIES);
+      // Nothing embedded before the SIGTERM was embedded again.
+      expect(gate.answeredTexts() - answeredBefore).toBe(DISTINCT);
+      expect(done!.counts.embedded).toBe(DISTINCT);
+    } finally {
+      gate.resume();
       await target.drop();
     }
   });
