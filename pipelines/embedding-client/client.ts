@@ -134,11 +134,17 @@ export class EmbeddingClient {
     const callOptions = deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + deadlineMs) };
     const invoke = (this.#client as unknown as Record<string, UnaryMethod>)[method]?.bind(this.#client);
     if (invoke === undefined) throw new Error(`no method ${method}`);
+    const signal = options.signal;
     return new Promise((resolve, reject) => {
-      const call = invoke(request, this.#metadata(), callOptions, (error, response) =>
-        error ? reject(EmbeddingClientError.fromServiceError(error)) : resolve(response),
-      );
-      options.signal?.addEventListener("abort", () => call.cancel(), { once: true });
+      // The listener goes when the call ends: a worker passes one long-lived signal to every call.
+      const cancel = (): void => call.cancel();
+      const call = invoke(request, this.#metadata(), callOptions, (error, response) => {
+        signal?.removeEventListener("abort", cancel);
+        if (error) reject(EmbeddingClientError.fromServiceError(error));
+        else resolve(response);
+      });
+      if (signal?.aborted) call.cancel();
+      else signal?.addEventListener("abort", cancel, { once: true });
     });
   }
 }
