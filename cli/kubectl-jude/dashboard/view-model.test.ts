@@ -147,6 +147,22 @@ describe("dashboardView", () => {
     expect(state).toMatchObject({ namespace: "recs", generatedAt: "2026-12-01T10:05:00.000Z" });
   });
 
+  it("says why a pipeline is not Ready: a Stalled one reports no figures, only its message", () => {
+    const stalled = jobsPipeline();
+    stalled.status = {
+      conditions: [
+        { type: "Ready", status: "False", reason: "StoreConflict", message: "store recs belongs to bge" },
+        { type: "Stalled", status: "True", reason: "StoreConflict", message: "store recs belongs to bge" },
+      ],
+    } as typeof stalled.status;
+    const [model] = dashboardView(objects({ pipelines: [stalled] }), { now }).models;
+    expect(model!.pipelines).toEqual([
+      { name: "jobs", entity: "job", ready: "False", message: "store recs belongs to bge", versions: [] },
+    ]);
+    const [ready] = dashboardView(objects(), { now }).models;
+    expect(ready!.pipelines[0]).not.toHaveProperty("message");
+  });
+
   it("lists models sorted by namespace and name, each with only its own pipelines", () => {
     const other = promotingModel();
     other.metadata = { ...other.metadata, name: "bge", namespace: "recs" };

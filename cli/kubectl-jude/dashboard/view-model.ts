@@ -5,7 +5,13 @@ import type { VersionRecord } from "../../../controllers/embedding-model/version
 import type { Condition, EmbeddingModel, NearlinePipeline } from "../../../crds/index.ts";
 import { approve, rollback } from "../actions.ts";
 import type { JudeObjects } from "../cluster.ts";
-import { gateTypes, statusView, type BootstrapView, type ModelView } from "../status-view.ts";
+import {
+  gateTypes,
+  statusView,
+  type BootstrapView,
+  type ModelView,
+  type PipelineView,
+} from "../status-view.ts";
 import type { ApiProblem } from "./api-health.ts";
 import { buildTimeline, type KubeEvent, type TimelineEntry } from "./timeline.ts";
 
@@ -41,6 +47,8 @@ export interface DashboardPipeline {
   name: string;
   entity: string;
   ready: string;
+  /** Why the pipeline is not Ready (its Stalled, else its Ready condition's message); absent when Ready. */
+  message?: string;
   versions: PipelineVersionView[];
 }
 
@@ -128,6 +136,7 @@ function actionView(
 
 function pipelineView(
   pipeline: NearlinePipeline,
+  status: PipelineView | undefined,
   throughput: (key: string) => number | undefined,
 ): DashboardPipeline {
   const namespace = pipeline.metadata.namespace ?? "default";
@@ -135,6 +144,7 @@ function pipelineView(
     name: pipeline.metadata.name,
     entity: pipeline.spec.entity,
     ready: pipeline.status?.conditions?.find((condition) => condition.type === "Ready")?.status ?? "Unknown",
+    ...(status?.message !== undefined && { message: status.message }),
     versions: (pipeline.status?.versions ?? []).map((version) => {
       const rate = throughput(throughputKey(namespace, pipeline.metadata.name, version.version));
       return { ...version, ...(rate !== undefined && { throughput: rate }) };
@@ -176,7 +186,13 @@ export function dashboardView(
     return {
       ...rest,
       conditions: promotionConditionTypes.map((type) => conditionView(model.status?.conditions, type)),
-      pipelines: pipelines.map((pipeline) => pipelineView(pipeline, throughput)),
+      pipelines: pipelines.map((pipeline) =>
+        pipelineView(
+          pipeline,
+          view.pipelines.find((candidate) => candidate.name === pipeline.metadata.name),
+          throughput,
+        ),
+      ),
       bootstraps: bootstraps.map((bootstrap) => {
         const progress = runs.find((run) => run.metadata.name === bootstrap.name)?.status?.progress;
         return {
