@@ -3,8 +3,12 @@
 import type { EmbeddingModel } from "../../crds/index.ts";
 import type { VersionRecord } from "../../controllers/embedding-model/version-record.ts";
 
-/** A spec change to apply, or the reason the action is refused. */
-export type Decision = { patch: Record<string, unknown>; summary: string } | { refused: string };
+/**
+ * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
+ * of the operator's record of the target version).
+ */
+export type Decision =
+  { patch: Record<string, unknown>; summary: string } | { refused: string; missingRecord?: true };
 
 /** Approves the manual cutover of `requested` (default: the version being promoted). */
 export function approve(model: EmbeddingModel, requested?: string): Decision {
@@ -57,6 +61,7 @@ export function rollback(
   if (record === undefined)
     return {
       refused: `the operator has no record of ${target}'s model and prompts; set spec.version, spec.model and spec.prompts of ${name} together (as the commit that introduced ${target} did)`,
+      missingRecord: true,
     };
   return {
     patch: {

@@ -81,6 +81,24 @@ describe("dashboardView", () => {
     });
   });
 
+  it("says the version records cannot be read, rather than that the operator kept none", () => {
+    // A user who may patch EmbeddingModels but not list ConfigMaps: the record may well exist.
+    const forbidden =
+      'configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" in the namespace "recs"';
+    const [model] = dashboardView(objects(), { now, versionRecordsProblem: forbidden }).models;
+    expect(model!.actions.rollback).toEqual({
+      refused: `cannot read the operator's version records (ConfigMaps), which a rollback restores: ${forbidden}`,
+    });
+    // Other refusals stay as they are.
+    const first = promotingModel();
+    first.status = { ...first.status!, versions: [] };
+    const [none] = dashboardView(objects({ models: [first] }), {
+      now,
+      versionRecordsProblem: forbidden,
+    }).models;
+    expect(none!.actions.rollback).toEqual({ refused: "minilm has no retained version to roll back to" });
+  });
+
   it("refuses approve once the version is approved, with the reason shown on the button", () => {
     const approved = promotingModel();
     approved.spec.promotion = { ...approved.spec.promotion!, approvedVersion: "minilm-v2" };

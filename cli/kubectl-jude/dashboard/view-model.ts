@@ -127,9 +127,15 @@ function actionView(
   model: EmbeddingModel,
   kind: "approve" | "rollback",
   records: readonly VersionRecord[],
+  recordsProblem: string | undefined,
 ): ActionView {
   const decision = kind === "approve" ? approve(model) : rollback(model, undefined, records);
-  if ("refused" in decision) return decision;
+  // Records the user may not read (or that could not be listed) are not records the operator lacks.
+  if ("refused" in decision && decision.missingRecord === true && recordsProblem !== undefined)
+    return {
+      refused: `cannot read the operator's version records (ConfigMaps), which a rollback restores: ${recordsProblem}`,
+    };
+  if ("refused" in decision) return { refused: decision.refused };
   const version = kind === "approve" ? model.spec.version : String(decision.patch.version);
   return { version, summary: decision.summary };
 }
@@ -160,6 +166,8 @@ export function dashboardView(
     now: Date;
     throughput?: (key: string) => number | undefined;
     apiServer?: ApiProblem;
+    /** Why the version record ConfigMaps cannot be listed or watched (403 for a user without access). */
+    versionRecordsProblem?: string;
   },
 ): DashboardState {
   const throughput = options.throughput ?? (() => undefined);
@@ -228,8 +236,8 @@ export function dashboardView(
               : ("neutral" as const),
       })),
       actions: {
-        approve: actionView(model, "approve", records),
-        rollback: actionView(model, "rollback", records),
+        approve: actionView(model, "approve", records, undefined),
+        rollback: actionView(model, "rollback", records, options.versionRecordsProblem),
       },
     };
   });
