@@ -112,7 +112,7 @@ async function run(argv: string[]): Promise<number> {
           : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, name));
       if ("refused" in decision) throw new PluginError(decision.refused);
       await cluster.patchModelSpec(namespace, name, decision.patch);
-      process.stdout.write(`${decision.summary}\n`);
+      process.stdout.write(`${decision.summary}\nnext: ${decision.next}\n`);
       return 0;
     }
     default:

@@ -69,7 +69,10 @@ describe("kubectl jude on the testbed", () => {
 
   it("approves the manual cutover by setting spec.promotion.approvedVersion", async () => {
     const { code, stdout } = await plugin(["approve", "minilm", "-n", namespace]);
-    expect({ code, stdout }).toEqual({ code: 0, stdout: "approved cutover of minilm to minilm-v2\n" });
+    expect({ code, stdout }).toEqual({
+      code: 0,
+      stdout: `approved cutover of minilm to minilm-v2\nnext: the operator switches readers to minilm-v2 once every promotion gate passes (3 of 5 pass now); follow it with: kubectl jude status minilm -n ${namespace}\n`,
+    });
     const model = await kubectlJson<{ spec: { promotion: { approvedVersion?: string } } }>([
       "get",
       "-n",
