@@ -40,6 +40,34 @@ describe("kubectl jude status", () => {
     ]);
   });
 
+  it("keeps the JSON fields the README documents for status -o json", () => {
+    const [view] = JSON.parse(JSON.stringify(statusView(objects()))) as Array<Record<string, unknown>>;
+    expect(Object.keys(view!).sort()).toEqual(
+      [
+        "namespace",
+        "name",
+        "desiredVersion",
+        "activeVersion",
+        "cutover",
+        "ready",
+        "stalled",
+        "message",
+        "promoting",
+        "versions",
+        "gates",
+        "pipelines",
+        "bootstraps",
+      ].sort(),
+    );
+    expect(Object.keys((view!.gates as object[])[0]!).sort()).toEqual(["message", "status", "type"]);
+    expect(Object.keys((view!.pipelines as object[])[0]!).sort()).toEqual([
+      "entity",
+      "name",
+      "ready",
+      "versions",
+    ]);
+  });
+
   it("keeps other models' pipelines out and filters by model name", () => {
     const other = { ...jobsPipeline(), spec: { ...jobsPipeline().spec, modelRef: { name: "other" } } };
     const [view] = statusView({ ...objects(), pipelines: [other] });
