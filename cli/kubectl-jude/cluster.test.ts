@@ -193,6 +193,15 @@ describe("--request-timeout", () => {
     expect([1000, 1500, 60_000, 90_000].map(formatDuration)).toEqual(["1s", "1.5s", "1m", "1m30s"]);
   });
 
+  it("suggests --request-timeout when the HTTP client's own 5-minute wait for an answer ran out", () => {
+    const headersTimeout = Object.assign(new Error("Headers Timeout Error"), {
+      code: "UND_ERR_HEADERS_TIMEOUT",
+    });
+    expect(explainApiError(new TypeError("fetch failed", { cause: headersTimeout }), call).message).toBe(
+      "cannot reach the cluster (https://k8s:6443): the API server accepted the connection but sent no answer (UND_ERR_HEADERS_TIMEOUT); pass --request-timeout 30s to give up sooner",
+    );
+  });
+
   it("says the server did not answer in time, wherever the client library wrapped the abort", () => {
     const wrapped = new TypeError("fetch failed", { cause: new RequestTimeout(30_000) });
     expect(explainApiError(wrapped, call).message).toBe(

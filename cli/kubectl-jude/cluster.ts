@@ -395,6 +395,9 @@ export function connectionFailure(error: unknown): string {
   // Node's own advice about its CA store ("try running Node.js with --use-system-ca") does not apply:
   // the plugin trusts the kubeconfig's certificate-authority.
   const message = (innermost instanceof Error ? innermost.message : String(innermost)).split(";")[0]!;
+  // undici's own limit (5 min) on a server that accepted the request and never answered it.
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
+    return `the API server accepted the connection but sent no answer (${code}); pass --request-timeout 30s to give up sooner`;
   if (typeof code === "string" && tlsTrustCodes.has(code))
     return `the server's TLS certificate is not trusted: ${message} (${code}); check the cluster's certificate-authority in the kubeconfig`;
   return message;
