@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
-import { Cluster, PluginError } from "./kubectl-jude/cluster.ts";
+import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
 import { statusView } from "./kubectl-jude/status-view.ts";
@@ -28,6 +28,9 @@ flags:
       --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
       --kubeconfig FILE     kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
+      --request-timeout T   give up on an API request after T (30s, 1m; 0, the default: no limit)
+
+exit codes: 0 done, 1 refused or failed (the reason is on stderr), 2 usage error
 
 approve and rollback change the EmbeddingModel like a Git commit would; with Argo CD or Flux, commit
 the same change (spec.promotion.approvedVersion, spec.version) or the next sync reverts it.
@@ -45,6 +48,7 @@ async function run(argv: string[]): Promise<number> {
       output: { type: "string", short: "o", default: "text" },
       context: { type: "string" },
       kubeconfig: { type: "string" },
+      "request-timeout": { type: "string", default: "0" },
       to: { type: "string" },
       port: { type: "string", default: "3100" },
       help: { type: "boolean", short: "h" },
@@ -66,7 +70,13 @@ async function run(argv: string[]): Promise<number> {
   }
   if (values.output !== "text" && values.output !== "json")
     throw new UsageError(`unknown output format "${values.output}"`);
+  const requestTimeoutMs = parseRequestTimeout(values["request-timeout"]);
+  if (requestTimeoutMs === undefined)
+    throw new UsageError(
+      `--request-timeout must be a duration such as 30s, 1m or 0 (no limit), not "${values["request-timeout"]}"`,
+    );
   const cluster = new Cluster({
+    requestTimeoutMs,
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
     ...(values.context !== undefined && { context: values.context }),
   });
@@ -102,7 +112,7 @@ async function run(argv: string[]): Promise<number> {
           : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, name));
       if ("refused" in decision) throw new PluginError(decision.refused);
       await cluster.patchModelSpec(namespace, name, decision.patch);
-      process.stdout.write(`${decision.summary}\n`);
+      process.stdout.write(`${decision.summary}\nnext: ${decision.next}\n`);
       return 0;
     }
     default:

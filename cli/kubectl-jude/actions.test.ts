@@ -26,6 +26,7 @@ describe("approve", () => {
     expect(approve(promotingModel())).toEqual({
       patch: { promotion: { approvedVersion: "minilm-v2" } },
       summary: "approved cutover of minilm to minilm-v2",
+      next: "the operator switches readers to minilm-v2 once every promotion gate passes (3 of 5 pass now); follow it with: kubectl jude status minilm -n recs",
     });
   });
 
@@ -62,6 +63,9 @@ describe("rollback", () => {
     const decision = rollback(model, undefined, [v0Record]);
     if (!("patch" in decision)) throw new Error(decision.refused);
     expect(decision.summary).toBe("rolling minilm back to minilm-v0 (was minilm-v1)");
+    expect(decision.next).toBe(
+      "the operator switches readers back to minilm-v0's retained vectors at once; follow it with: kubectl jude status minilm -n recs",
+    );
     expect(decision.patch.version).toBe("minilm-v0");
     // Applied as a JSON merge patch, the spec becomes exactly v0's model and prompts and still parses.
     const patched = mergePatch(structuredClone(model.spec), decision.patch) as typeof model.spec;

@@ -2,9 +2,19 @@
 // The plugin then applies the change as a merge patch, the same change a Git commit would carry.
 import type { EmbeddingModel } from "../../crds/index.ts";
 import type { VersionRecord } from "../../controllers/embedding-model/version-record.ts";
+import { gateTypes } from "./status-view.ts";
 
-/** A spec change to apply, or the reason the action is refused. */
-export type Decision = { patch: Record<string, unknown>; summary: string } | { refused: string };
+/** How to watch what the operator does next. */
+const follow = (model: EmbeddingModel): string =>
+  `follow it with: kubectl jude status ${model.metadata.name} -n ${model.metadata.namespace ?? "default"}`;
+
+/**
+ * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
+ * of the operator's record of the target version).
+ */
+export type Decision =
+  | { patch: Record<string, unknown>; summary: string; next: string }
+  | { refused: string; missingRecord?: true };
 
 /** Approves the manual cutover of `requested` (default: the version being promoted). */
 export function approve(model: EmbeddingModel, requested?: string): Decision {
@@ -22,9 +32,13 @@ export function approve(model: EmbeddingModel, requested?: string): Decision {
   if (model.status?.activeVersion === version)
     return { refused: `${version} is already the active version of ${name}` };
   if (model.spec.promotion?.approvedVersion === version) return { refused: `${version} is already approved` };
+  const passing = gateTypes.filter(
+    (type) => model.status?.conditions?.find((condition) => condition.type === type)?.status === "True",
+  ).length;
   return {
     patch: { promotion: { approvedVersion: version } },
     summary: `approved cutover of ${name} to ${version}`,
+    next: `the operator switches readers to ${version} once every promotion gate passes (${passing} of ${gateTypes.length} pass now); ${follow(model)}`,
   };
 }
 
@@ -57,6 +71,7 @@ export function rollback(
   if (record === undefined)
     return {
       refused: `the operator has no record of ${target}'s model and prompts; set spec.version, spec.model and spec.prompts of ${name} together (as the commit that introduced ${target} did)`,
+      missingRecord: true,
     };
   return {
     patch: {
@@ -65,6 +80,7 @@ export function rollback(
       prompts: replacing(model.spec.prompts, record.spec.prompts),
     },
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
+    next: `the operator switches readers back to ${target}'s retained vectors at once; ${follow(model)}`,
   };
 }
 

@@ -2,6 +2,7 @@
 // the problem (and the usage for a usage error), never a stack trace from the client library.
 import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -78,4 +79,41 @@ describe("kubectl jude usage and kubeconfig errors", () => {
       `kubectl jude: no kubeconfig: ${join(home, ".kube", "config")} does not exist; pass --kubeconfig FILE or set KUBECONFIG\n`,
     );
   });
+
+  it("gives up on an API server that accepts but never answers after --request-timeout (exit 1)", async () => {
+    // Accepts the connection and reads the request, never answers: an overloaded or half-dead API server.
+    const silent = createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const slow = join(folder, "slow");
+    writeFileSync(
+      slow,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          { name: "c", cluster: { server: `http://127.0.0.1:${port}`, "insecure-skip-tls-verify": true } },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      const started = Date.now();
+      const { code, stderr } = await run(["status", "--kubeconfig", slow, "--request-timeout", "1s"]);
+      expect({ code, stderr }).toEqual({
+        code: 1,
+        stderr: `kubectl jude: the cluster (http://127.0.0.1:${port}) did not answer within 1s (--request-timeout); check that the API server is up and reachable\n`,
+      });
+      expect(Date.now() - started).toBeLessThan(8_000);
+      const invalid = await run(["status", "--kubeconfig", slow, "--request-timeout", "soon"]);
+      expect(invalid.code).toBe(2);
+      expect(invalid.stderr).toMatch(
+        /^kubectl jude: --request-timeout must be a duration such as 30s, 1m or 0 \(no limit\), not "soon"\n/,
+      );
+    } finally {
+      silent.close();
+    }
+  }, 20_000);
 });

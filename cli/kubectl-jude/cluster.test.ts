@@ -5,7 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { Cluster, connectionFailure, explainApiError, retryDelayMs } from "./cluster.ts";
+import {
+  Cluster,
+  connectionFailure,
+  explainApiError,
+  formatDuration,
+  parseRequestTimeout,
+  RequestTimeout,
+  retryDelayMs,
+} from "./cluster.ts";
 
 const call = {
   verb: "list",
@@ -170,5 +178,34 @@ describe("retries the API server asks for", () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe("--request-timeout", () => {
+  it("reads kubectl's values: seconds, Go durations, 0 for no limit; nothing else", () => {
+    expect(parseRequestTimeout("0")).toBe(0);
+    expect(parseRequestTimeout("5")).toBe(5000);
+    expect(parseRequestTimeout("500ms")).toBe(500);
+    expect(parseRequestTimeout("1m30s")).toBe(90_000);
+    expect(parseRequestTimeout("1.5s")).toBe(1500);
+    for (const invalid of ["", "soon", "5x", "-1", "s", "1 s"])
+      expect(parseRequestTimeout(invalid)).toBeUndefined();
+    expect([1000, 1500, 60_000, 90_000].map(formatDuration)).toEqual(["1s", "1.5s", "1m", "1m30s"]);
+  });
+
+  it("suggests --request-timeout when the HTTP client's own 5-minute wait for an answer ran out", () => {
+    const headersTimeout = Object.assign(new Error("Headers Timeout Error"), {
+      code: "UND_ERR_HEADERS_TIMEOUT",
+    });
+    expect(explainApiError(new TypeError("fetch failed", { cause: headersTimeout }), call).message).toBe(
+      "cannot reach the cluster (https://k8s:6443): the API server accepted the connection but sent no answer (UND_ERR_HEADERS_TIMEOUT); pass --request-timeout 30s to give up sooner",
+    );
+  });
+
+  it("says the server did not answer in time, wherever the client library wrapped the abort", () => {
+    const wrapped = new TypeError("fetch failed", { cause: new RequestTimeout(30_000) });
+    expect(explainApiError(wrapped, call).message).toBe(
+      "the cluster (https://k8s:6443) did not answer within 30s (--request-timeout); check that the API server is up and reachable",
+    );
   });
 });

@@ -4,7 +4,15 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
+import {
+  ApiException,
+  createConfiguration,
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  ServerConfiguration,
+  setHeaderMiddleware,
+} from "@kubernetes/client-node";
 import {
   apiVersion,
   type BootstrapRun,
@@ -17,6 +25,38 @@ import {
   type VersionRecord,
 } from "../../controllers/embedding-model/version-record.ts";
 
+/** The reason a request is aborted when it outlives --request-timeout. */
+export class RequestTimeout extends Error {
+  override readonly name = "RequestTimeout";
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    super(`no answer within ${formatDuration(timeoutMs)}`);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** 1500 -> "1.5s", 60000 -> "1m", 90000 -> "1m30s" (as the user would have typed it). */
+export function formatDuration(ms: number): string {
+  const minutes = Math.floor(ms / 60_000);
+  const seconds = (ms - minutes * 60_000) / 1000;
+  if (minutes === 0) return `${seconds}s`;
+  return seconds === 0 ? `${minutes}m` : `${minutes}m${seconds}s`;
+}
+
+/**
+ * kubectl's --request-timeout value in milliseconds: a plain number of seconds, or a Go duration such
+ * as 500ms, 30s, 1m or 1h30m; 0 means no limit. Undefined when the text is none of those.
+ */
+export function parseRequestTimeout(text: string): number | undefined {
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
+  let total = 0;
+  for (const [, amount, , unit] of text.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
+    total += Number(amount) * unitMs[unit!]!;
+  return Math.round(total);
+}
+
 /** A failure the plugin reports as one clear line (exit code 1). */
 export class PluginError extends Error {
   override readonly name = "PluginError";
@@ -28,6 +68,11 @@ export interface ClusterOptions {
   context?: string;
   /** The longest wait between tries of a call the API server asked to retry (default 5 s). */
   maxRetryDelayMs?: number;
+  /**
+   * How long one API request may take before the plugin gives up (kubectl's --request-timeout);
+   * 0 or absent: no limit of the plugin's own, as with kubectl.
+   */
+  requestTimeoutMs?: number;
 }
 
 /** The JUDE objects the plugin reads. */
@@ -51,7 +96,28 @@ export class Cluster {
 
   constructor(options: ClusterOptions) {
     this.config = loadKubeConfig(options);
-    this.api = KubernetesObjectApi.makeApiClient(this.config);
+    const timeoutMs = options.requestTimeoutMs ?? 0;
+    // What KubeConfig.makeApiClient builds, plus a deadline on every request (discovery included).
+    this.api = new KubernetesObjectApi(
+      createConfiguration({
+        baseServer: new ServerConfiguration(this.config.getCurrentCluster()!.server, {}),
+        authMethods: { default: this.config },
+        middleware: [setHeaderMiddleware("User-Agent", "kubectl-jude")],
+        promiseMiddleware: [
+          {
+            pre: async (context) => {
+              if (timeoutMs > 0) {
+                const controller = new AbortController();
+                setTimeout(() => controller.abort(new RequestTimeout(timeoutMs)), timeoutMs).unref();
+                context.setSignal(controller.signal);
+              }
+              return context;
+            },
+            post: async (response) => response,
+          },
+        ],
+      }),
+    );
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? 5_000;
   }
 
@@ -273,7 +339,23 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
       `cannot ${call.verb} ${plural} ${where}: HTTP ${code}${message === undefined ? "" : ` (${message})`}`,
     );
   }
+  const timeout = causes(error).find((cause) => cause instanceof RequestTimeout);
+  if (timeout !== undefined)
+    return new PluginError(
+      `the cluster (${call.server}) did not answer within ${formatDuration(timeout.timeoutMs)} (--request-timeout); check that the API server is up and reachable`,
+    );
   return new PluginError(`cannot reach the cluster (${call.server}): ${connectionFailure(error)}`);
+}
+
+/** An error and the chain of its causes. */
+function causes(error: unknown): unknown[] {
+  const chain = [error];
+  for (let depth = 0; depth < 8; depth += 1) {
+    const cause = (chain.at(-1) as { cause?: unknown } | undefined)?.cause;
+    if (cause === undefined || cause === null) break;
+    chain.push(cause);
+  }
+  return chain;
 }
 
 /** The message of the Kubernetes Status an API error carries, if any. */
@@ -313,6 +395,9 @@ export function connectionFailure(error: unknown): string {
   // Node's own advice about its CA store ("try running Node.js with --use-system-ca") does not apply:
   // the plugin trusts the kubeconfig's certificate-authority.
   const message = (innermost instanceof Error ? innermost.message : String(innermost)).split(";")[0]!;
+  // undici's own limit (5 min) on a server that accepted the request and never answered it.
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
+    return `the API server accepted the connection but sent no answer (${code}); pass --request-timeout 30s to give up sooner`;
   if (typeof code === "string" && tlsTrustCodes.has(code))
     return `the server's TLS certificate is not trusted: ${message} (${code}); check the cluster's certificate-authority in the kubeconfig`;
   return message;

@@ -25,5 +25,8 @@ describe("kubectl jude completion", () => {
     expect(bashComplete("kubectl-jude", "completion", "")).toBe("bash zsh");
     expect(bashComplete("kubectl-jude", "rollback", "minilm", "--t")).toBe("--to");
     expect(bashComplete("kubectl-jude", "status", "-o", "")).toBe("text json");
+    expect(bashComplete("kubectl-jude", "--req")).toBe("--request-timeout");
+    // The flag's value is not taken for the command.
+    expect(bashComplete("kubectl-jude", "--request-timeout", "5s", "st")).toBe("status");
   });
 });

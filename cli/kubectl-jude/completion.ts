@@ -10,6 +10,7 @@ const flags = [
   "--output",
   "--context",
   "--kubeconfig",
+  "--request-timeout",
   "--port",
   "--to",
   "--help",
@@ -40,8 +41,8 @@ _kubectl_jude() {
     case "$word" in
       -n|--namespace) namespace=(--namespace "\${COMP_WORDS[i+1]}"); ((i++)) ;;
       --namespace=*) namespace=("$word") ;;
-      --context|--kubeconfig) cluster+=("$word" "\${COMP_WORDS[i+1]}"); ((i++)) ;;
-      --context=*|--kubeconfig=*) cluster+=("$word") ;;
+      --context|--kubeconfig|--request-timeout) cluster+=("$word" "\${COMP_WORDS[i+1]}"); ((i++)) ;;
+      --context=*|--kubeconfig=*|--request-timeout=*) cluster+=("$word") ;;
       -o|--output|--port|--to) ((i++)) ;;
       -*) ;;
       *) positionals+=("$word") ;;
@@ -52,7 +53,7 @@ _kubectl_jude() {
     -n|--namespace) COMPREPLY=($(compgen -W "$(kubectl "\${cluster[@]}" get namespaces -o name 2>/dev/null | cut -d/ -f2)" -- "$current")); return ;;
     --context) COMPREPLY=($(compgen -W "$(kubectl "\${cluster[@]}" config get-contexts -o name 2>/dev/null)" -- "$current")); return ;;
     --kubeconfig) COMPREPLY=($(compgen -f -- "$current")); return ;;
-    --port|--to) return ;;
+    --port|--to|--request-timeout) return ;;
   esac
   if [[ "$current" == -* ]]; then
     COMPREPLY=($(compgen -W "${flags.join(" ")}" -- "$current")); return

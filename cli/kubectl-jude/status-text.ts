@@ -3,13 +3,17 @@
 import type { BootstrapView, ModelView } from "./status-view.ts";
 
 const barWidth = 24;
+/** The narrowest bar a bootstrap row gets while it is made to fit the terminal width. */
+const minBarWidth = 10;
+/** The width the text is laid out for (a terminal's default). */
+const lineWidth = 80;
 
-/** A progress bar such as `[##########--------------]  42%`. */
-export function progressBar(percent: number | undefined): string {
-  if (percent === undefined) return `[${"?".repeat(barWidth)}]    ?`;
+/** A progress bar such as `[##########--------------]  42%` (`width` marks between the brackets). */
+export function progressBar(percent: number | undefined, width = barWidth): string {
+  if (percent === undefined) return `[${"?".repeat(width)}]    ?`;
   const clamped = Math.max(0, Math.min(100, Math.floor(percent)));
-  const filled = Math.round((clamped / 100) * barWidth);
-  return `[${"#".repeat(filled)}${"-".repeat(barWidth - filled)}] ${String(clamped).padStart(3)}%`;
+  const filled = Math.round((clamped / 100) * width);
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(clamped).padStart(3)}%`;
 }
 
 /** Lays rows out in aligned columns. */
@@ -95,13 +99,23 @@ function renderModel(model: ModelView): string {
   }
   if (model.bootstraps.length > 0) {
     lines.push("  bootstraps:");
-    lines.push(...table(model.bootstraps.map(bootstrapRow), "    "));
+    // The bar narrows (down to minBarWidth) so that a row fits in lineWidth columns.
+    const widest = Math.max(
+      ...model.bootstraps.map((run) => table([bootstrapRow(run, 0)], "    ")[0]!.length),
+    );
+    const width = Math.max(minBarWidth, Math.min(barWidth, lineWidth - widest));
+    lines.push(
+      ...table(
+        model.bootstraps.map((run) => bootstrapRow(run, width)),
+        "    ",
+      ),
+    );
   }
   return `${lines.join("\n")}\n`;
 }
 
-function bootstrapRow(run: BootstrapView): string[] {
+function bootstrapRow(run: BootstrapView, barMarks: number): string[] {
   const counts =
     run.total === undefined ? optional(run.processed) : `${optional(run.processed)}/${run.total}`;
-  return [run.name, run.version, run.phase, progressBar(run.percent), counts];
+  return [run.name, run.version, run.phase, progressBar(run.percent, barMarks), counts];
 }

@@ -40,6 +40,34 @@ describe("kubectl jude status", () => {
     ]);
   });
 
+  it("keeps the JSON fields the README documents for status -o json", () => {
+    const [view] = JSON.parse(JSON.stringify(statusView(objects()))) as Array<Record<string, unknown>>;
+    expect(Object.keys(view!).sort()).toEqual(
+      [
+        "namespace",
+        "name",
+        "desiredVersion",
+        "activeVersion",
+        "cutover",
+        "ready",
+        "stalled",
+        "message",
+        "promoting",
+        "versions",
+        "gates",
+        "pipelines",
+        "bootstraps",
+      ].sort(),
+    );
+    expect(Object.keys((view!.gates as object[])[0]!).sort()).toEqual(["message", "status", "type"]);
+    expect(Object.keys((view!.pipelines as object[])[0]!).sort()).toEqual([
+      "entity",
+      "name",
+      "ready",
+      "versions",
+    ]);
+  });
+
   it("keeps other models' pipelines out and filters by model name", () => {
     const other = { ...jobsPipeline(), spec: { ...jobsPipeline().spec, modelRef: { name: "other" } } };
     const [view] = statusView({ ...objects(), pipelines: [other] });
@@ -52,9 +80,20 @@ describe("kubectl jude status", () => {
     const text = renderStatus(statusView(objects()));
     expect(text).toContain("promotion minilm-v1 -> minilm-v2, gates:");
     expect(text).toMatch(/✗ CoverageMet\s+coverage 0\.95 < 0\.99/);
-    expect(text).toContain(progressBar(42));
+    expect(text).toContain(progressBar(42, 21));
     expect(text).toMatch(/jobs\s+job\s+minilm-v1\s+0\s+9000\s+3000\s+2/);
     expect(text).toContain("5040/12000");
+  });
+
+  it("fits the bootstrap rows in 80 columns by narrowing the bar (down to 10 marks)", () => {
+    const text = renderStatus(statusView(objects()));
+    for (const line of text.split("\n")) expect(line.length, line).toBeLessThanOrEqual(80);
+    expect(text).toMatch(/jobs-minilm-v2 {2}minilm-v2 {2}Running {2}\[#+-+\] {2}42% {2}5040\/12000/);
+    const long = bootstrapOfV2();
+    long.metadata = { ...long.metadata, name: "member-profiles-minilm-l6-v2-2026-12-01-backfill" };
+    const wide = renderStatus(statusView({ ...objects(), bootstrapRuns: [long] }));
+    expect(wide).toContain(`Running  ${progressBar(42, 10)}  5040/12000`);
+    expect(progressBar(50, 10)).toBe(`[${"#".repeat(5)}${"-".repeat(5)}]  50%`);
   });
 
   it("draws progress bars proportionally and clamps them", () => {

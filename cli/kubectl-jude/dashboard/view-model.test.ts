@@ -81,6 +81,24 @@ describe("dashboardView", () => {
     });
   });
 
+  it("says the version records cannot be read, rather than that the operator kept none", () => {
+    // A user who may patch EmbeddingModels but not list ConfigMaps: the record may well exist.
+    const forbidden =
+      'configmaps is forbidden: User "alice" cannot list resource "configmaps" in API group "" in the namespace "recs"';
+    const [model] = dashboardView(objects(), { now, versionRecordsProblem: forbidden }).models;
+    expect(model!.actions.rollback).toEqual({
+      refused: `cannot read the operator's version records (ConfigMaps), which a rollback restores: ${forbidden}`,
+    });
+    // Other refusals stay as they are.
+    const first = promotingModel();
+    first.status = { ...first.status!, versions: [] };
+    const [none] = dashboardView(objects({ models: [first] }), {
+      now,
+      versionRecordsProblem: forbidden,
+    }).models;
+    expect(none!.actions.rollback).toEqual({ refused: "minilm has no retained version to roll back to" });
+  });
+
   it("refuses approve once the version is approved, with the reason shown on the button", () => {
     const approved = promotingModel();
     approved.spec.promotion = { ...approved.spec.promotion!, approvedVersion: "minilm-v2" };
@@ -145,6 +163,22 @@ describe("dashboardView", () => {
     expect(timeline).toHaveLength(7);
     expect(timeline.slice(1).every((entry) => entry.source === "condition")).toBe(true);
     expect(state).toMatchObject({ namespace: "recs", generatedAt: "2026-12-01T10:05:00.000Z" });
+  });
+
+  it("says why a pipeline is not Ready: a Stalled one reports no figures, only its message", () => {
+    const stalled = jobsPipeline();
+    stalled.status = {
+      conditions: [
+        { type: "Ready", status: "False", reason: "StoreConflict", message: "store recs belongs to bge" },
+        { type: "Stalled", status: "True", reason: "StoreConflict", message: "store recs belongs to bge" },
+      ],
+    } as typeof stalled.status;
+    const [model] = dashboardView(objects({ pipelines: [stalled] }), { now }).models;
+    expect(model!.pipelines).toEqual([
+      { name: "jobs", entity: "job", ready: "False", message: "store recs belongs to bge", versions: [] },
+    ]);
+    const [ready] = dashboardView(objects(), { now }).models;
+    expect(ready!.pipelines[0]).not.toHaveProperty("message");
   });
 
   it("lists models sorted by namespace and name, each with only its own pipelines", () => {

@@ -5,7 +5,13 @@ import type { VersionRecord } from "../../../controllers/embedding-model/version
 import type { Condition, EmbeddingModel, NearlinePipeline } from "../../../crds/index.ts";
 import { approve, rollback } from "../actions.ts";
 import type { JudeObjects } from "../cluster.ts";
-import { gateTypes, statusView, type BootstrapView, type ModelView } from "../status-view.ts";
+import {
+  gateTypes,
+  statusView,
+  type BootstrapView,
+  type ModelView,
+  type PipelineView,
+} from "../status-view.ts";
 import type { ApiProblem } from "./api-health.ts";
 import { buildTimeline, type KubeEvent, type TimelineEntry } from "./timeline.ts";
 
@@ -41,6 +47,8 @@ export interface DashboardPipeline {
   name: string;
   entity: string;
   ready: string;
+  /** Why the pipeline is not Ready (its Stalled, else its Ready condition's message); absent when Ready. */
+  message?: string;
   versions: PipelineVersionView[];
 }
 
@@ -119,15 +127,22 @@ function actionView(
   model: EmbeddingModel,
   kind: "approve" | "rollback",
   records: readonly VersionRecord[],
+  recordsProblem: string | undefined,
 ): ActionView {
   const decision = kind === "approve" ? approve(model) : rollback(model, undefined, records);
-  if ("refused" in decision) return decision;
+  // Records the user may not read (or that could not be listed) are not records the operator lacks.
+  if ("refused" in decision && decision.missingRecord === true && recordsProblem !== undefined)
+    return {
+      refused: `cannot read the operator's version records (ConfigMaps), which a rollback restores: ${recordsProblem}`,
+    };
+  if ("refused" in decision) return { refused: decision.refused };
   const version = kind === "approve" ? model.spec.version : String(decision.patch.version);
   return { version, summary: decision.summary };
 }
 
 function pipelineView(
   pipeline: NearlinePipeline,
+  status: PipelineView | undefined,
   throughput: (key: string) => number | undefined,
 ): DashboardPipeline {
   const namespace = pipeline.metadata.namespace ?? "default";
@@ -135,6 +150,7 @@ function pipelineView(
     name: pipeline.metadata.name,
     entity: pipeline.spec.entity,
     ready: pipeline.status?.conditions?.find((condition) => condition.type === "Ready")?.status ?? "Unknown",
+    ...(status?.message !== undefined && { message: status.message }),
     versions: (pipeline.status?.versions ?? []).map((version) => {
       const rate = throughput(throughputKey(namespace, pipeline.metadata.name, version.version));
       return { ...version, ...(rate !== undefined && { throughput: rate }) };
@@ -150,6 +166,8 @@ export function dashboardView(
     now: Date;
     throughput?: (key: string) => number | undefined;
     apiServer?: ApiProblem;
+    /** Why the version record ConfigMaps cannot be listed or watched (403 for a user without access). */
+    versionRecordsProblem?: string;
   },
 ): DashboardState {
   const throughput = options.throughput ?? (() => undefined);
@@ -176,7 +194,13 @@ export function dashboardView(
     return {
       ...rest,
       conditions: promotionConditionTypes.map((type) => conditionView(model.status?.conditions, type)),
-      pipelines: pipelines.map((pipeline) => pipelineView(pipeline, throughput)),
+      pipelines: pipelines.map((pipeline) =>
+        pipelineView(
+          pipeline,
+          view.pipelines.find((candidate) => candidate.name === pipeline.metadata.name),
+          throughput,
+        ),
+      ),
       bootstraps: bootstraps.map((bootstrap) => {
         const progress = runs.find((run) => run.metadata.name === bootstrap.name)?.status?.progress;
         return {
@@ -212,8 +236,8 @@ export function dashboardView(
               : ("neutral" as const),
       })),
       actions: {
-        approve: actionView(model, "approve", records),
-        rollback: actionView(model, "rollback", records),
+        approve: actionView(model, "approve", records, undefined),
+        rollback: actionView(model, "rollback", records, options.versionRecordsProblem),
       },
     };
   });

@@ -44,6 +44,8 @@ export class WatchHub {
   readonly #listeners = new Set<StateListener>();
   readonly #throughput = new ThroughputTracker();
   readonly #health = new ApiHealth();
+  /** Whether the version records can be read: without them the page cannot offer a rollback. */
+  readonly #recordsHealth = new ApiHealth();
   readonly #now: () => number;
   #state: DashboardState | undefined;
   #pending: NodeJS.Timeout | undefined;
@@ -58,7 +60,7 @@ export class WatchHub {
     const informer = (
       type: ResourceType,
       name: string,
-      options_: { labelSelector?: string; tracked?: boolean } = {},
+      options_: { labelSelector?: string; health?: ApiHealth } = {},
     ): Informer => {
       const listWatcher = apiListWatcher(client, type, {
         ...(options.namespace !== undefined && { namespace: options.namespace }),
@@ -66,22 +68,27 @@ export class WatchHub {
       });
       return new Informer({
         name,
-        listWatcher: options_.tracked
-          ? trackedListWatcher(listWatcher, name, this.#health, () => this.#schedule(), this.#now)
-          : listWatcher,
+        listWatcher:
+          options_.health === undefined
+            ? listWatcher
+            : trackedListWatcher(listWatcher, name, options_.health, () => this.#schedule(), this.#now),
         log: options.log,
       });
     };
     // The JUDE kinds tell the page whether the API server answers; Events and version records do not
-    // (a user who may not read them gets the page without timeline or rollback, not an outage).
+    // (a user who may not read them gets the page without timeline or rollback, not an outage; the
+    // rollback button then says the records cannot be read, not that the operator kept none).
     this.#informers = {
-      models: informer(resourceTypes.embeddingModel, "embeddingmodels.jude.dev", { tracked: true }),
-      pipelines: informer(resourceTypes.nearlinePipeline, "nearlinepipelines.jude.dev", { tracked: true }),
-      bootstrapRuns: informer(resourceTypes.bootstrapRun, "bootstrapruns.jude.dev", { tracked: true }),
+      models: informer(resourceTypes.embeddingModel, "embeddingmodels.jude.dev", { health: this.#health }),
+      pipelines: informer(resourceTypes.nearlinePipeline, "nearlinepipelines.jude.dev", {
+        health: this.#health,
+      }),
+      bootstrapRuns: informer(resourceTypes.bootstrapRun, "bootstrapruns.jude.dev", { health: this.#health }),
       events: informer(resourceTypes.event, "events"),
       // The operator's record of each version (model, prompts): what a rollback restores.
       versionRecords: informer(resourceTypes.configMap, "configmaps", {
         labelSelector: `${labelKeys.name}=jude,${labelKeys.component}=version-record`,
+        health: this.#recordsHealth,
       }),
     };
     for (const [name, each] of Object.entries(this.#informers))
@@ -153,6 +160,7 @@ export class WatchHub {
     const now = this.#now();
     this.#shownRates.clear();
     const apiServer = this.#health.problem();
+    const versionRecordsProblem = this.#recordsHealth.problem()?.message;
     return dashboardView(
       {
         models: this.#informers.models.list() as unknown as EmbeddingModel[],
@@ -164,6 +172,7 @@ export class WatchHub {
       {
         ...(this.#options.namespace !== undefined && { namespace: this.#options.namespace }),
         ...(apiServer !== undefined && { apiServer }),
+        ...(versionRecordsProblem !== undefined && { versionRecordsProblem }),
         now: new Date(now),
         throughput: (key) => {
           const rate = this.#throughput.rate(key, now);

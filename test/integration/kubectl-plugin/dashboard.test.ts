@@ -232,6 +232,40 @@ describe("kubectl jude dashboard in a browser", () => {
     expect(model.spec.model).toMatchObject({ uri: "file:///models/minilm-v0.onnx", precision: "fp32" });
   });
 
+  it("shows a Stalled pipeline that has no figures, with its message set as text", async () => {
+    // A stalled pipeline runs no workers, so it reports no versions: the page must still list it and
+    // say why, as `kubectl jude status` does. The message is the operator's; markup in it stays text.
+    const stalled = jobsPipeline();
+    stalled.metadata = { ...stalled.metadata, name: "resumes" };
+    const message = 'sinks.store.name "recs" belongs to <img src=x onerror="document.title=1"> bge';
+    stalled.status = {
+      conditions: [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "StoreConflict",
+          message,
+          lastTransitionTime: "2026-12-01T10:02:00Z",
+        },
+        {
+          type: "Stalled",
+          status: "True",
+          reason: "StoreConflict",
+          message,
+          lastTransitionTime: "2026-12-01T10:02:00Z",
+        },
+      ],
+    };
+    await applyWithStatus(stalled, namespace, stalled.status);
+    const card = page.locator(`[data-model="${namespace}/minilm"]`);
+    await card.locator('tr[data-pipeline="resumes"]').waitFor({ timeout: 30_000 });
+    await expect(card.locator('[data-pipeline-message="resumes"]').textContent()).resolves.toBe(
+      `resumes not ready: ${message}`,
+    );
+    await expect(card.locator(".pipelines img").count()).resolves.toBe(0);
+    await expect(page.title()).resolves.not.toBe("1");
+  });
+
   it("logs no console errors", () => {
     expect(consoleErrors).toEqual([]);
   });

@@ -54,7 +54,7 @@ describe("kubectl jude on the testbed", () => {
     expect(stdout).toContain(`EmbeddingModel ${namespace}/minilm`);
     expect(stdout).toContain("promotion minilm-v1 -> minilm-v2, gates:");
     expect(stdout).toMatch(/✗ CoverageMet\s+coverage 0\.95 < 0\.99/);
-    expect(stdout).toMatch(/jobs-minilm-v2\s+minilm-v2\s+Running\s+\[#{10}-{14}\]\s+42%\s+5040\/12000/);
+    expect(stdout).toMatch(/jobs-minilm-v2\s+minilm-v2\s+Running\s+\[#{9}-{12}\]\s+42%\s+5040\/12000/);
   });
 
   it("prints the same view as JSON", async () => {
@@ -69,7 +69,10 @@ describe("kubectl jude on the testbed", () => {
 
   it("approves the manual cutover by setting spec.promotion.approvedVersion", async () => {
     const { code, stdout } = await plugin(["approve", "minilm", "-n", namespace]);
-    expect({ code, stdout }).toEqual({ code: 0, stdout: "approved cutover of minilm to minilm-v2\n" });
+    expect({ code, stdout }).toEqual({
+      code: 0,
+      stdout: `approved cutover of minilm to minilm-v2\nnext: the operator switches readers to minilm-v2 once every promotion gate passes (3 of 5 pass now); follow it with: kubectl jude status minilm -n ${namespace}\n`,
+    });
     const model = await kubectlJson<{ spec: { promotion: { approvedVersion?: string } } }>([
       "get",
       "-n",

@@ -99,10 +99,15 @@ function gatesSection(model) {
 
 function pipelinesSection(model) {
   const rows = model.pipelines.flatMap((pipeline) =>
-    pipeline.versions.map((version) =>
+    // A pipeline with no version reports (a stalled one runs no workers) still gets its row.
+    (pipeline.versions.length > 0 ? pipeline.versions : [{ version: dash }]).map((version) =>
       h(
         "tr",
-        { "data-pipeline": pipeline.name, "data-version": version.version },
+        {
+          "data-pipeline": pipeline.name,
+          "data-version": version.version === dash ? undefined : version.version,
+          "data-ready": pipeline.ready,
+        },
         cell(pipeline.name),
         cell(pipeline.entity),
         cell(version.version),
@@ -121,7 +126,7 @@ function pipelinesSection(model) {
     { class: "pipelines" },
     h("h3", {}, "Nearline pipelines"),
     rows.length === 0
-      ? h("p", { class: "muted" }, "No pipeline reports for this model yet.")
+      ? h("p", { class: "muted" }, "No NearlinePipelines for this model.")
       : table(
           [
             "pipeline",
@@ -137,6 +142,16 @@ function pipelinesSection(model) {
           ],
           rows,
         ),
+    // Why a pipeline is not Ready (a Stalled one names the field to fix): its row alone has no figures.
+    model.pipelines
+      .filter((pipeline) => pipeline.message !== undefined)
+      .map((pipeline) =>
+        h(
+          "p",
+          { class: "message", "data-pipeline-message": pipeline.name },
+          `${pipeline.name} not ready: ${pipeline.message}`,
+        ),
+      ),
   );
 }
 
