@@ -67,7 +67,7 @@ cluster-wide read) does not see cluster-wide releases: the cluster-wide release 
 {{- $labels := default (dict) .metadata.labels -}}
 {{- $annotations := default (dict) .metadata.annotations -}}
 {{- $owner := printf "%s/%s" (get $annotations "meta.helm.sh/release-namespace" | default "?") (get $annotations "meta.helm.sh/release-name" | default (get $labels "app.kubernetes.io/instance")) -}}
-{{- if and (eq (get $labels "app.kubernetes.io/name") "jude-operator") (not (hasSuffix "-leader-election" .metadata.name)) (ne $owner (printf "%s/%s" $.Release.Namespace $.Release.Name)) -}}
+{{- if and (eq (get $labels "app.kubernetes.io/name") "jude-operator") (not (hasSuffix "-leader-election" .metadata.name)) (ne (get $labels "app.kubernetes.io/component") "user-access") (ne $owner (printf "%s/%s" $.Release.Namespace $.Release.Name)) -}}
 {{- $theirs := list "bootstrap-run" "embedding-model" "nearline-pipeline" -}}
 {{- if hasKey $annotations "jude.dev/reconciles" -}}
 {{- $theirs = compact (splitList "," (get $annotations "jude.dev/reconciles")) -}}

@@ -14,6 +14,7 @@ import { installCrds } from "../../support/crds.ts";
 import { helm } from "../../support/helm.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { repoRoot } from "../../testbed/paths.ts";
+import { waitFor } from "../../testbed/wait.ts";
 
 const chart = join(repoRoot, "charts/jude-operator");
 const releases: Array<{ name: string; namespace: string }> = [];
@@ -37,12 +38,22 @@ async function render(...set: string[]): Promise<unknown[]> {
 }
 
 /** Whether the release's ServiceAccount may do something (`kubectl auth can-i` with impersonation). */
-async function can(
+function can(
   release: { name: string; namespace: string },
   verb: string,
   resource: string,
   namespace?: string,
 ): Promise<boolean> {
+  return canAs(
+    `system:serviceaccount:${release.namespace}:${release.name}-jude-operator`,
+    verb,
+    resource,
+    namespace,
+  );
+}
+
+/** Whether a user may do something (`kubectl auth can-i` with impersonation). */
+async function canAs(user: string, verb: string, resource: string, namespace?: string): Promise<boolean> {
   const scope = namespace === undefined ? ["--all-namespaces"] : ["-n", namespace];
   // "kind/status" to kubectl auth can-i is the object named status; a subresource needs its own flag.
   const [type, subresource] = resource.split("/");
@@ -53,7 +64,7 @@ async function can(
     type!,
     ...(subresource === undefined ? [] : [`--subresource=${subresource}`]),
     ...scope,
-    `--as=system:serviceaccount:${release.namespace}:${release.name}-jude-operator`,
+    `--as=${user}`,
   ]).catch((error: { stdout?: string }) => error.stdout ?? "");
   return answer.trim() === "yes";
 }
@@ -489,6 +500,41 @@ describe("the jude-operator chart", () => {
       ["delete", "namespaces"],
     ])
       expect(await can(release, verb!, resource!, "recs"), `${verb} ${resource}`).toBe(false);
+  });
+
+  it("lets people who may view or edit a namespace read or change its JUDE resources", async () => {
+    const namespace = "rbac-users";
+    await kubectl(["create", "namespace", namespace]).catch(() => undefined);
+    try {
+      await install("rbac-users-op");
+      await kubectl([
+        "create",
+        "rolebinding",
+        "viewer",
+        "--clusterrole=view",
+        "--user=alice",
+        "-n",
+        namespace,
+      ]);
+      await kubectl(["create", "rolebinding", "editor", "--clusterrole=edit", "--user=bob", "-n", namespace]);
+      // The controller manager aggregates the chart's roles into view and edit shortly after install.
+      await waitFor(
+        "view and edit to take in the chart's roles",
+        async () =>
+          (await canAs("alice", "list", "embeddingmodels.jude.dev", namespace)) &&
+          (await canAs("bob", "patch", "embeddingmodels.jude.dev", namespace)),
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      for (const resource of ["nearlinepipelines.jude.dev", "bootstrapruns.jude.dev"]) {
+        expect(await canAs("alice", "watch", resource, namespace), resource).toBe(true);
+        expect(await canAs("bob", "delete", resource, namespace), resource).toBe(true);
+      }
+      expect(await canAs("alice", "patch", "embeddingmodels.jude.dev", namespace)).toBe(false);
+      expect(await canAs("alice", "list", "embeddingmodels.jude.dev", "default")).toBe(false);
+      expect(await canAs("bob", "patch", "embeddingmodels.jude.dev", "default")).toBe(false);
+    } finally {
+      await kubectl(["delete", "namespace", namespace, "--wait=false"]).catch(() => undefined);
+    }
   });
 
   it("confines the namespaced mode to its watch list", async () => {
