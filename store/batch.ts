@@ -132,6 +132,16 @@ async function groupByNode(
   return groups;
 }
 
+/**
+ * Re-reads a Cluster's slot map; a no-op on a standalone server; never throws. ioredis refreshes it on
+ * its own only after a MOVED or a closed connection, so a primary that hangs (timeouts, connection
+ * still open) would keep receiving a retrying writer's commands long after its replica took over.
+ */
+export function refreshClusterSlots(client: RedisClient): Promise<void> {
+  if (!isCluster(client)) return Promise.resolve();
+  return new Promise((resolve) => client.refreshSlotsCache(() => resolve()));
+}
+
 /** Whether the client is a Redis Cluster client. */
 export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;

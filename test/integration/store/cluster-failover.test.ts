@@ -60,11 +60,11 @@ describe("store on a Redis Cluster that loses nodes", () => {
   }
 
   /** A primary serving data buckets but not the control slot, so flips keep working. */
-  async function dataPrimary(): Promise<ClusterNode> {
+  async function dataPrimary(exclude: ClusterNode | null = null): Promise<ClusterNode> {
     const control = await cluster.ownerOf(keySlot(store.keys.pointer));
     for (let bucket = 0; bucket < store.layout.buckets; bucket++) {
       const owner = await cluster.ownerOf(keySlot(bucketKeys(store.layout, "A", bucket).meta));
-      if (owner !== control) return owner;
+      if (owner !== control && owner !== exclude) return owner;
     }
     throw new Error("every bucket shares the control slot's primary");
   }
@@ -97,6 +97,31 @@ describe("store on a Redis Cluster that loses nodes", () => {
       allIds.map(() => "stale"),
     );
     expect(await readRevisions()).toEqual(allIds.map(() => 3));
+    expect(await countVersion(store, "A")).toMatchObject({ live: RECORDS, tombstones: 0 });
+  });
+
+  it("writes through a hung primary (no reply, connection open) once its replica is promoted", async () => {
+    // A primary that still has a replica (not the one promoted in the previous test).
+    const hung = await dataPrimary(await cluster.ownerOf(victimSlot));
+    const slot = await slotServedBy(hung);
+    // What a worker should configure: a command timeout, so a hung node cannot stall a batch forever.
+    const timed = connectRedis({ clusterNodes: cluster.seeds }, { commandTimeoutMs: 1_000 });
+    try {
+      const timedStore = await openStore(timed, { prefix: store.layout.prefix });
+      const writer = new StoreWriter(timedStore, {
+        retry: { deadlineMs: 20_000, initialDelayMs: 50, maxDelayMs: 500 },
+      });
+      await writer.write(allIds.map((id) => upsert("A", Number(id), 3_000, 3, 3))); // warm: slots cached
+      hung.pause();
+      expect(await writer.write(allIds.map((id) => upsert("A", Number(id), 3_500, 3, 5)))).toEqual(
+        allIds.map(() => "updated"),
+      );
+    } finally {
+      timed.disconnect();
+      await hung.kill();
+    }
+    expect(await cluster.ownerOf(slot)).not.toBe(hung);
+    expect(await readRevisions()).toEqual(allIds.map(() => 5));
     expect(await countVersion(store, "A")).toMatchObject({ live: RECORDS, tombstones: 0 });
   });
 

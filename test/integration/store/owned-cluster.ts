@@ -25,6 +25,8 @@ export interface ClusterNode {
   readonly admin: Redis;
   /** SIGKILLs this node (a crashed primary or replica). */
   readonly kill: () => Promise<void>;
+  /** SIGSTOPs this node: its connections stay open but nothing answers (a hung or partitioned node). */
+  readonly pause: () => void;
 }
 
 /** The owned cluster. */
@@ -102,7 +104,11 @@ export async function startOwnedCluster(
         child.kill("SIGKILL");
         await exited;
       };
-      nodes.push({ port, address: `127.0.0.1:${port}`, admin, kill });
+      const pause = () => {
+        admin.disconnect();
+        child.kill("SIGSTOP");
+      };
+      nodes.push({ port, address: `127.0.0.1:${port}`, admin, kill, pause });
     }
     await waitFor("cluster nodes to answer", async () =>
       (await Promise.all(nodes.map((node) => node.admin.ping()))).every((reply) => reply === "PONG"),
