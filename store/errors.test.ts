@@ -19,6 +19,10 @@ describe("store errors", () => {
     ["a slot that moved", replyError("MOVED 8858 127.0.0.1:7001")],
     ["a slot being migrated", replyError("ASK 8858 127.0.0.1:7001")],
     [
+      "a cluster down for longer than ioredis follows it",
+      new Error("Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down"),
+    ],
+    [
       "a server at its memory limit",
       replyError("OOM command not allowed when used memory > 'maxmemory'. script: 40f6, on @user_script:22."),
     ],

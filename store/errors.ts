@@ -83,6 +83,9 @@ const transientMessageFragments = [
   "connect ETIMEDOUT",
   "Failed to refresh slots cache",
   "None of startup nodes is available",
+  // ioredis gave up following CLUSTERDOWN/TRYAGAIN/MOVED after maxRedirections (16, ~1.6 s of
+  // CLUSTERDOWN): a failover still electing a replica, or slots still moving.
+  "Too many Cluster redirections",
 ];
 const transientSocketCodes = new Set([
   "ECONNREFUSED",
