@@ -6,6 +6,8 @@
  * reported as a failure. Runs on a private cluster: the testbed's shared one must not be resharded.
  */
 
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RedisClient, Store } from "../../../store/index.ts";
 import {
@@ -29,6 +31,7 @@ import { upsert } from "./helpers.ts";
 import type { ClusterNode, OwnedCluster } from "./owned-cluster.ts";
 import { finishMigration, migrateSlot, startOwnedCluster } from "./owned-cluster.ts";
 
+const run = promisify(execFile);
 const RECORDS = 120;
 const allIds = Array.from({ length: RECORDS }, (_, id) => String(id));
 
@@ -117,6 +120,63 @@ describe("store on a Redis Cluster while slots move", () => {
     });
     expect(await readPointer(store)).toMatchObject({ current: "A", backup: "C" });
     expect(await readAll()).toEqual(allIds.map(() => 3));
+  });
+
+  it("loses and reorders nothing while redis-cli --cluster reshard moves slots under writers and readers", async () => {
+    const source = await cluster.ownerOf(slotOfRecord(store, "0"));
+    const target = cluster.nodes.find((node) => node !== source) as ClusterNode;
+    const [sourceId, targetId] = await Promise.all([cluster.nodeId(source), cluster.nodeId(target)]);
+    const dataSlots = [...new Set(allIds.map((id) => slotOfRecord(store, id)))];
+    const ownersBefore = await Promise.all(dataSlots.map((slot) => cluster.ownerOf(slot)));
+    const reshard = run(process.env["JUDE_REDIS_CLI_BIN"] ?? "redis-cli", [
+      "--cluster",
+      "reshard",
+      source.address,
+      "--cluster-from",
+      sourceId,
+      "--cluster-to",
+      targetId,
+      "--cluster-slots",
+      "3000",
+      "--cluster-pipeline",
+      "1",
+      "--cluster-yes",
+    ]);
+    let done = false;
+    let committed = 3; // the revision every record had before
+    const writing = (async () => {
+      const writer = new StoreWriter(store);
+      for (let revision = 10; !done || revision < 15; revision++) {
+        const outcomes = await writer.write(
+          allIds.map((id) => upsert("A", Number(id), 10_000 + revision, revision, revision)),
+        );
+        expect(outcomes).toEqual(allIds.map(() => "updated"));
+        committed = revision;
+      }
+    })();
+    const reading = (async () => {
+      const reader = await StoreReader.open(store, { subscribe: false, refreshIntervalMs: 0 });
+      try {
+        while (!done) {
+          const floor = committed;
+          const hits = await reader.getMany("job", allIds);
+          for (const hit of hits) expect(hit?.vector[2] ?? -1).toBeGreaterThanOrEqual(floor);
+        }
+      } finally {
+        await reader.close();
+      }
+    })();
+    try {
+      await reshard;
+    } finally {
+      done = true;
+    }
+    await Promise.all([writing, reading]);
+    expect(await readAll()).toEqual(allIds.map(() => committed));
+    expect(await countVersion(store, "A")).toMatchObject({ live: RECORDS, tombstones: 0 });
+    // The reshard moved slots that hold this store's data (else the test proved nothing).
+    const ownersAfter = await Promise.all(dataSlots.map((slot) => cluster.ownerOf(slot)));
+    expect(ownersAfter.filter((owner, index) => owner !== ownersBefore[index]).length).toBeGreaterThan(0);
   });
 
   it("collects a version's buckets on a slot that has moved", async () => {
