@@ -17,6 +17,7 @@ import {
   flip,
   markVersionComplete,
   openStore,
+  readPointer,
   registerVersion,
 } from "../../../store/index.ts";
 import { keySlot } from "../../../store/slot.ts";
@@ -123,6 +124,35 @@ describe("store on a Redis Cluster that loses nodes", () => {
     expect(await cluster.ownerOf(slot)).not.toBe(hung);
     expect(await readRevisions()).toEqual(allIds.map(() => 5));
     expect(await countVersion(store, "A")).toMatchObject({ live: RECORDS, tombstones: 0 });
+  });
+
+  it("flips once the control slot's hung primary is replaced by its replica", async () => {
+    // A long-lived client (the operator's) with a command timeout, its slot map cached before the hang.
+    const timed = connectRedis({ clusterNodes: cluster.seeds }, { commandTimeoutMs: 1_000 });
+    const control = await cluster.ownerOf(keySlot(store.keys.pointer));
+    try {
+      const timedStore = await openStore(timed, { prefix: store.layout.prefix });
+      await registerVersion(timedStore, "B", { modelDigest: "sha256:B", dimension: 4 });
+      await new StoreWriter(timedStore).write([upsert("B", 0, 1_000, 1)]);
+      await markVersionComplete(timedStore, "B");
+      control.pause();
+      const started = Date.now();
+      let current: string | null = null;
+      while (current === null) {
+        try {
+          current = (await flip(timedStore, { expectedCurrent: "A", target: "B" })).pointer.current;
+        } catch (error) {
+          expect(error).toMatchObject({ code: "STORE_UNAVAILABLE" });
+          if (Date.now() - started > 15_000) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      }
+      expect(current).toBe("B");
+    } finally {
+      timed.disconnect();
+      await control.kill();
+    }
+    expect(await readPointer(store)).toMatchObject({ current: "B", backup: "A" });
   });
 
   it("fails with STORE_UNAVAILABLE, within the budget, while a slot range has no node", async () => {
