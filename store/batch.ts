@@ -2,6 +2,18 @@
  * Pipelined execution of many single-slot commands. On a standalone server everything goes into one
  * pipeline (chunked); on Redis Cluster commands are grouped by the node set that serves their slot,
  * because ioredis only accepts a pipeline whose keys all live on one node. Groups run concurrently.
+ *
+ * While slots move (resharding) a node answers MOVED or ASK for the commands of a slot it no longer
+ * (or not fully) serves. ioredis follows a redirection of a pipeline only when every command of it
+ * failed with the same one, which a pipeline spanning several slots rarely does: the other commands
+ * succeed and the redirected ones come back as errors. Those are re-sent here, one pipeline per slot
+ * (so each gets a single redirection that ioredis follows, ASKING included, in input order). A
+ * redirected command was not executed, so re-sending it never applies anything twice.
+ *
+ * A single command's MOVED (e.g. a flip after the control slot moved) makes ioredis repoint the slot
+ * array it shares with every slot of that range, while its own per-slot grouping changes for the one
+ * slot only; until its slot refresh completes it then refuses a pipeline grouped from that array
+ * ("... same slots allocation group"), before sending anything. Such pipelines are re-sent per slot too.
  */
 
 import type { ChainableCommander, Cluster } from "ioredis";
@@ -23,6 +35,9 @@ export type BatchResult =
 /** Largest pipeline sent at once; bounds the memory of one request and its reply. */
 export const MAX_PIPELINE_LENGTH = 1000;
 
+/** Rounds of re-sending redirected commands before their error is returned (MOVED/ASK: transient). */
+const MAX_REDIRECT_ROUNDS = 5;
+
 /**
  * Sends the commands in as few pipelines as possible and returns one result per command, in order.
  * Never throws for a failing command; a failure of a whole pipeline becomes each of its commands' error.
@@ -37,7 +52,40 @@ export async function execBatch(
   const groups = await groupByNode(client, commands);
   const pipelines = [...groups.values()].flatMap((indexes) => chunk(indexes, MAX_PIPELINE_LENGTH));
   await Promise.all(pipelines.map((indexes) => runPipeline(client, commands, indexes, results)));
+  if (isCluster(client)) await resendRedirected(client, commands, results);
   return results;
+}
+
+/**
+ * Whether a command failed without being executed because of where it was sent: a Cluster redirection,
+ * or ioredis refusing a pipeline whose slots its map no longer places on one node.
+ */
+export function needsResendPerSlot(error: Error | null): boolean {
+  return (
+    error !== null &&
+    (/^(MOVED|ASK) \d+ /.test(error.message) ||
+      error.message.startsWith("All keys in the pipeline should belong to the same slots allocation group"))
+  );
+}
+
+async function resendRedirected(
+  cluster: Cluster,
+  commands: readonly BatchCommand[],
+  results: BatchResult[],
+): Promise<void> {
+  for (let round = 0; round < MAX_REDIRECT_ROUNDS; round++) {
+    const bySlot = new Map<number, number[]>();
+    results.forEach((result, index) => {
+      if (!needsResendPerSlot(result.error)) return;
+      const slot = keySlot((commands[index] as BatchCommand).key);
+      let members = bySlot.get(slot);
+      if (members === undefined) bySlot.set(slot, (members = []));
+      members.push(index);
+    });
+    if (bySlot.size === 0) return;
+    const pipelines = [...bySlot.values()].flatMap((indexes) => chunk(indexes, MAX_PIPELINE_LENGTH));
+    await Promise.all(pipelines.map((indexes) => runPipeline(cluster, commands, indexes, results)));
+  }
 }
 
 async function runPipeline(
@@ -82,6 +130,16 @@ async function groupByNode(
     members.push(index);
   });
   return groups;
+}
+
+/**
+ * Re-reads a Cluster's slot map; a no-op on a standalone server; never throws. ioredis refreshes it on
+ * its own only after a MOVED or a closed connection, so a primary that hangs (timeouts, connection
+ * still open) would keep receiving a retrying writer's commands long after its replica took over.
+ */
+export function refreshClusterSlots(client: RedisClient): Promise<void> {
+  if (!isCluster(client)) return Promise.resolve();
+  return new Promise((resolve) => client.refreshSlotsCache(() => resolve()));
 }
 
 /** Whether the client is a Redis Cluster client. */

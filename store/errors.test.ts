@@ -16,6 +16,12 @@ describe("store errors", () => {
     ],
     ["a Redis loading its AOF", replyError("LOADING Redis is loading the dataset in memory")],
     ["a cluster without quorum", replyError("CLUSTERDOWN The cluster is down")],
+    ["a slot that moved", replyError("MOVED 8858 127.0.0.1:7001")],
+    ["a slot being migrated", replyError("ASK 8858 127.0.0.1:7001")],
+    [
+      "a cluster down for longer than ioredis follows it",
+      new Error("Too many Cluster redirections. Last error: ReplyError: CLUSTERDOWN The cluster is down"),
+    ],
     [
       "a server at its memory limit",
       replyError("OOM command not allowed when used memory > 'maxmemory'. script: 40f6, on @user_script:22."),

@@ -60,8 +60,11 @@ export function isStoreError(error: unknown, code?: StoreErrorCode): error is St
 // Redis error replies that mean "the server is there but cannot serve this right now": a restart
 // still loading its AOF, a cluster mid-failover, a replica promoted under us, a server at its
 // maxmemory (noeviction) refusing writes until memory is freed, e.g. by the operator collecting an
-// old version or by a larger limit: failing the batch would stop a worker over that.
+// old version or by a larger limit: failing the batch would stop a worker over that. MOVED and ASK are
+// slots moving (resharding); batch.ts follows them, and one still left means the move is under way.
 const transientReplyPrefixes = [
+  "MOVED ",
+  "ASK ",
   "LOADING",
   "CLUSTERDOWN",
   "TRYAGAIN",
@@ -80,6 +83,9 @@ const transientMessageFragments = [
   "connect ETIMEDOUT",
   "Failed to refresh slots cache",
   "None of startup nodes is available",
+  // ioredis gave up following CLUSTERDOWN/TRYAGAIN/MOVED after maxRedirections (16, ~1.6 s of
+  // CLUSTERDOWN): a failover still electing a replica, or slots still moving.
+  "Too many Cluster redirections",
 ];
 const transientSocketCodes = new Set([
   "ECONNREFUSED",

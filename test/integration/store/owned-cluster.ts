@@ -1,0 +1,190 @@
+/**
+ * A private Redis Cluster for tests that move slots, fail over or stop nodes: the testbed's shared
+ * cluster must stay as it is for the other suites. Starts `masters` primaries (and `replicasPerMaster`
+ * replicas each) on free loopback ports under a temporary directory, joins them with
+ * `redis-cli --cluster create`, and stops exactly those processes on `destroy`.
+ */
+
+import type { ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { Redis } from "ioredis";
+
+const run = promisify(execFile);
+
+/** One node of the owned cluster. */
+export interface ClusterNode {
+  readonly port: number;
+  readonly address: string;
+  /** A plain (non-cluster) connection to this node, for CLUSTER commands. */
+  readonly admin: Redis;
+  /** SIGKILLs this node (a crashed primary or replica). */
+  readonly kill: () => Promise<void>;
+  /** SIGSTOPs this node: its connections stay open but nothing answers (a hung or partitioned node). */
+  readonly pause: () => void;
+}
+
+/** The owned cluster. */
+export interface OwnedCluster {
+  readonly nodes: readonly ClusterNode[];
+  /** `host:port` of every node, as a seed list. */
+  readonly seeds: string[];
+  /** The node whose `CLUSTER NODES` line says `myself`, with its id. */
+  readonly nodeId: (node: ClusterNode) => Promise<string>;
+  /** The primary that serves `slot` now, by asking the cluster. */
+  readonly ownerOf: (slot: number) => Promise<ClusterNode>;
+  /** Stops every process this cluster started and removes its directory. */
+  readonly destroy: () => Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  await once(server, "close");
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Starts a private cluster; the caller must `destroy()` it. */
+export async function startOwnedCluster(
+  options: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number } = {},
+): Promise<OwnedCluster> {
+  const masters = options.masters ?? 3;
+  const replicas = options.replicasPerMaster ?? 0;
+  const binary = process.env["JUDE_REDIS_SERVER_BIN"] ?? "redis-server";
+  const cliBinary = process.env["JUDE_REDIS_CLI_BIN"] ?? "redis-cli";
+  const dir = mkdtempSync(join(tmpdir(), "jude-store-cluster-"));
+  const children: ChildProcess[] = [];
+  const nodes: ClusterNode[] = [];
+  const destroy = async () => {
+    for (const node of nodes) node.admin.disconnect();
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, "exit");
+        child.kill("SIGKILL");
+        await exited;
+      }),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let index = 0; index < masters * (1 + replicas); index++) {
+      const port = await freePort();
+      const data = join(dir, String(port));
+      mkdirSync(data);
+      const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", data, "--save", ""];
+      args.push("--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf");
+      args.push("--cluster-node-timeout", String(options.nodeTimeoutMs ?? 2_000));
+      args.push("--logfile", join(data, "redis.log"));
+      const child = spawn(binary, args, { stdio: "ignore" });
+      children.push(child);
+      const admin = new Redis(port, "127.0.0.1", { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+      admin.on("error", () => undefined);
+      const kill = async () => {
+        admin.disconnect();
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, "exit");
+        child.kill("SIGKILL");
+        await exited;
+      };
+      const pause = () => {
+        admin.disconnect();
+        child.kill("SIGSTOP");
+      };
+      nodes.push({ port, address: `127.0.0.1:${port}`, admin, kill, pause });
+    }
+    await waitFor("cluster nodes to answer", async () =>
+      (await Promise.all(nodes.map((node) => node.admin.ping()))).every((reply) => reply === "PONG"),
+    );
+    await run(cliBinary, [
+      "--cluster",
+      "create",
+      ...nodes.map((node) => node.address),
+      "--cluster-replicas",
+      String(replicas),
+      "--cluster-yes",
+    ]);
+    await waitFor("cluster_state:ok on every node", async () => {
+      for (const node of nodes) {
+        const info = (await node.admin.call("CLUSTER", "INFO")) as string;
+        if (!info.includes("cluster_state:ok")) return false;
+        const known = ((await node.admin.call("CLUSTER", "NODES")) as string).trim().split("\n");
+        if (known.length !== nodes.length || known.some((line) => line.includes("handshake"))) return false;
+      }
+      return true;
+    });
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+  const nodeId = async (node: ClusterNode) => String(await node.admin.call("CLUSTER", "MYID"));
+  const ownerOf = async (slot: number) => {
+    for (const node of nodes) {
+      const ranges = (await node.admin.call("CLUSTER", "SLOTS").catch(() => null)) as
+        [number, number, [string, number, string]][] | null;
+      if (ranges === null) continue;
+      for (const [from, to, [, port]] of ranges) {
+        if (slot >= from && slot <= to) {
+          const owner = nodes.find((each) => each.port === Number(port));
+          if (owner !== undefined) return owner;
+        }
+      }
+    }
+    throw new Error(`no node serves slot ${slot}`);
+  };
+  return { nodes, seeds: nodes.map((node) => node.address), nodeId, ownerOf, destroy };
+}
+
+/**
+ * Moves every key of `slot` from `source` to `target` the way `redis-cli --cluster reshard` does:
+ * IMPORTING on the target, MIGRATING on the source, MIGRATE of each key. With `finish` the slot is
+ * then assigned to the target on every node (afterwards the source answers MOVED); without it the
+ * slot stays mid-migration (the source answers ASK for keys it no longer has).
+ */
+export async function migrateSlot(
+  cluster: OwnedCluster,
+  slot: number,
+  source: ClusterNode,
+  target: ClusterNode,
+  finish: boolean,
+): Promise<void> {
+  const [sourceId, targetId] = await Promise.all([cluster.nodeId(source), cluster.nodeId(target)]);
+  await target.admin.call("CLUSTER", "SETSLOT", slot, "IMPORTING", sourceId);
+  await source.admin.call("CLUSTER", "SETSLOT", slot, "MIGRATING", targetId);
+  for (;;) {
+    const keys = (await source.admin.call("CLUSTER", "GETKEYSINSLOT", slot, 100)) as string[];
+    if (keys.length === 0) break;
+    await source.admin.call("MIGRATE", "127.0.0.1", target.port, "", 0, 5_000, "KEYS", ...keys);
+  }
+  if (finish) await finishMigration(cluster, slot, target);
+}
+
+/** Assigns a migrating slot to `target` on every primary. */
+export async function finishMigration(
+  cluster: OwnedCluster,
+  slot: number,
+  target: ClusterNode,
+): Promise<void> {
+  const targetId = await cluster.nodeId(target);
+  // The target first, as redis-cli does, so the slot never has no owner.
+  for (const node of [target, ...cluster.nodes.filter((each) => each !== target)]) {
+    await node.admin.call("CLUSTER", "SETSLOT", slot, "NODE", targetId).catch(() => undefined);
+  }
+}
