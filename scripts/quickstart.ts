@@ -13,11 +13,16 @@ import { quickstartSummaryFile } from "./quickstart/files.ts";
 import { createNarrator } from "./quickstart/narrator.ts";
 import { parseQuickstartArgs, quickstartUsage, type QuickstartOptions } from "./quickstart/options.ts";
 import { bringUpPlatform, installOperator, tearDown } from "./quickstart/platform.ts";
+import { checkDashboardPort, claimQuickstart, QuickstartRefusal } from "./quickstart/preflight.ts";
+import { readQuickstartState } from "./quickstart/state.ts";
 import { runStory } from "./quickstart/story.ts";
 import { renderSummary } from "./quickstart/summary.ts";
 import { generateChangelog } from "./quickstart/changelog.ts";
 
 async function up(options: QuickstartOptions): Promise<void> {
+  // Before anything is made: a second run, or a taken port, would otherwise fail only after minutes.
+  claimQuickstart("up");
+  await checkDashboardPort(options.dashboardPort);
   const narrator = createNarrator({ interactive: options.interactive });
   const started = Date.now();
   // Set once the dashboard runs; the interrupt handler stops it if it exists by then.
@@ -77,8 +82,10 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  if (options.command === "down") await tearDown(createNarrator({ interactive: false }));
-  else await up(options);
+  if (options.command === "down") {
+    claimQuickstart("down");
+    await tearDown(createNarrator({ interactive: false }));
+  } else await up(options);
   return 0;
 }
 
@@ -86,7 +93,14 @@ try {
   process.exitCode = await main();
 } catch (error) {
   process.stderr.write(`\nquickstart failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.stderr.write(`${quickstartUsage.split("\n")[0]}\n`);
+  // What was made before the failure stays up (to look at); say how to remove it.
+  if (error instanceof QuickstartRefusal) {
+    // Refused before anything was made: nothing to remove.
+  } else if (readQuickstartState() !== undefined)
+    process.stderr.write(
+      "What the quickstart made so far stays up; `npm run quickstart -- down` removes it, and a re-run reuses it.\n",
+    );
+  else process.stderr.write(`${quickstartUsage.split("\n")[0]}\n`);
   process.exitCode = 1;
 }
 // Open handles (Kafka, Redis, watches) must not keep a finished run alive.

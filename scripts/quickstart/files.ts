@@ -16,3 +16,6 @@ export const quickstartStateFile = (): string => join(quickstartDir(), "quicksta
 
 /** The last run's summary as JSON (the e2e test reads it). */
 export const quickstartSummaryFile = (): string => join(quickstartDir(), "quickstart-summary.json");
+
+/** The id of the quickstart process running now (one at a time per state directory). */
+export const quickstartLockFile = (): string => join(quickstartDir(), "quickstart.pid");

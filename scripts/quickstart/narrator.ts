@@ -13,9 +13,19 @@ export interface Narrator {
   pause(prompt: string): Promise<void>;
 }
 
-/** A narrator writing to `out` (stdout by default). */
-export function createNarrator(options: { interactive: boolean; out?: NodeJS.WriteStream }): Narrator {
+/**
+ * A narrator writing to `out` (stdout by default) and reading Enter from `input` (stdin). `interrupt`
+ * is what Ctrl-C at a pause does: by default the SIGINT the process gets from Ctrl-C anywhere else.
+ */
+export function createNarrator(options: {
+  interactive: boolean;
+  out?: NodeJS.WriteStream;
+  input?: NodeJS.ReadableStream;
+  terminal?: boolean;
+  interrupt?: () => void;
+}): Narrator {
   const out = options.out ?? process.stdout;
+  const interrupt = options.interrupt ?? (() => process.kill(process.pid, "SIGINT"));
   const tty = out.isTTY === true;
   let acts = 0;
   let lastDecile = -1;
@@ -54,9 +64,28 @@ export function createNarrator(options: { interactive: boolean; out?: NodeJS.Wri
     async pause(prompt) {
       if (!options.interactive) return;
       endProgress();
-      const reader = createInterface({ input: process.stdin, output: out });
-      await reader.question(`\n   ${prompt} — press Enter to continue `);
-      reader.close();
+      const reader = createInterface({
+        input: options.input ?? process.stdin,
+        output: out,
+        ...(options.terminal !== undefined && { terminal: options.terminal }),
+      });
+      // On a terminal readline reads Ctrl-C as a key, so no SIGINT reaches the process (and the question
+      // would fail the run with "Aborted with Ctrl+C", leaving everything up): pass it on as the
+      // interrupt, and wait here while the interrupt stops everything.
+      let interrupted = false;
+      reader.once("SIGINT", () => {
+        interrupted = true;
+        reader.close();
+        interrupt();
+      });
+      try {
+        await reader.question(`\n   ${prompt} — press Enter to continue `);
+      } catch (error) {
+        if (!interrupted) throw error;
+      } finally {
+        reader.close();
+      }
+      if (interrupted) await new Promise<never>(() => undefined);
     },
   };
 }
