@@ -20,6 +20,10 @@ export interface OwnedRedis {
   readonly kill: () => Promise<void>;
   /** Starts the server again on the same port and data directory; resolves when it answers PING. */
   readonly restart: () => Promise<void>;
+  /** SIGSTOP: the server hangs with its connections open, as a stalled host or a half-open link. */
+  readonly pause: () => void;
+  /** SIGCONT after `pause`. */
+  readonly resume: () => void;
   /** Stops the server and removes its data directory. */
   readonly destroy: () => Promise<void>;
 }
@@ -83,6 +87,12 @@ export async function startOwnedRedis(): Promise<OwnedRedis> {
     url: `redis://127.0.0.1:${port}`,
     kill,
     restart: start,
+    pause: () => {
+      (child as ChildProcess | null)?.kill("SIGSTOP");
+    },
+    resume: () => {
+      (child as ChildProcess | null)?.kill("SIGCONT");
+    },
     destroy: async () => {
       await kill();
       rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,119 @@
+/**
+ * A store that hangs with its connection open (redis-server SIGSTOPped: a stalled host, or a link
+ * that drops packets without a reset) must not stall the worker silently. Without a command timeout a
+ * command sent to it waits forever: no error, no retry, no log, and the batch never ends. The worker
+ * must time the command out, count and log the retries (jude_pipeline_retries_total{dependency="store"}),
+ * keep the batch uncommitted, and finish it — every event stored — once the store answers again.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { committedOffsets, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+import { metricSum } from "../../support/nearline-processes.ts";
+import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "hung-v1";
+let embedding: TestEmbeddingServer;
+// A Redis of this test's own: the shared one must not be stopped.
+let redis: OwnedRedis;
+
+beforeAll(async () => {
+  redis = await startOwnedRedis();
+  embedding = await startTestEmbeddingServer(version);
+});
+
+afterAll(async () => {
+  redis?.resume();
+  await redis?.destroy();
+  await embedding?.server.close();
+});
+
+it("times out commands to a hung store, retries them visibly, and stores the batch once it answers", async () => {
+  const topic = uniqueTopic("nl-hung-store");
+  await createTopics([topic], 1);
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+    storeUrl: redis.url,
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  const metric = async (name: string, labels = "") =>
+    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
+  try {
+    // A first batch: the worker's connection to the store is open and in use.
+    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", company: "Acme", skills: [] })]);
+    await waitFor("the first batch", () => app.worker.totals.batches >= 1, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+
+    redis.pause();
+    await produceEvents(
+      topic,
+      [1, 2, 3].map((index) =>
+        jobEvent(`j${index}`, 2000 + index, { title: `Engineer ${index}`, company: "Acme", skills: [] }),
+      ),
+    );
+    await waitFor(
+      "a retry on the hung store",
+      async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 1,
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
+    expect(app.worker.totals.batches).toBe(1); // nothing of the second batch committed meanwhile
+
+    redis.resume();
+    await waitFor("the events after the pause", () => app.worker.totals.consumed >= 4, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    expect(app.worker.totals.embedded).toBe(4);
+  } finally {
+    redis.resume(); // a worker stops after its batch, which waits on the store
+    await app.stop();
+    closeConnection();
+  }
+}, 150_000);
+
+it("drains within the pod's grace period while the store hangs, leaving the batch uncommitted", async () => {
+  const topic = uniqueTopic("nl-hung-drain");
+  await createTopics([topic], 1);
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+    storeUrl: redis.url,
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  const metric = async (name: string, labels = "") =>
+    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
+  try {
+    await produceEvents(topic, [jobEvent("d0", 1000, { title: "Engineer 0", company: "Acme", skills: [] })]);
+    await waitFor("the first batch", () => app.worker.totals.batches >= 1, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    redis.pause();
+    await produceEvents(topic, [jobEvent("d1", 2000, { title: "Engineer 1", company: "Acme", skills: [] })]);
+    await waitFor(
+      "a retry on the hung store",
+      async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 1,
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
+    // SIGTERM: the drain waits 20 s for the batch in hand, then gives up on it. The whole stop must end
+    // well inside the worker pod's terminationGracePeriodSeconds (30), or the kubelet's SIGKILL ends it.
+    const started = Date.now();
+    await app.stop();
+    const stoppedMs = Date.now() - started;
+    expect(stoppedMs).toBeLessThan(25_000);
+    expect(app.worker.totals.batches).toBe(1);
+    expect(await committedOffsets(config.source.kafka.consumerGroup, topic)).toBe(1);
+  } finally {
+    redis.resume();
+    await app.stop();
+    closeConnection();
+  }
+}, 150_000);
