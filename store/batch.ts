@@ -142,6 +142,26 @@ export function refreshClusterSlots(client: RedisClient): Promise<void> {
   return new Promise((resolve) => client.refreshSlotsCache(() => resolve()));
 }
 
+/**
+ * What a client does after a transient failure, before it is retried. On a Cluster: re-read the slot
+ * map (see refreshClusterSlots). On a standalone server, after a command timeout: reconnect. ioredis
+ * keeps a connection whose command timed out, so if the server vanished without closing it (its pod
+ * gone with its node: no FIN, no RST) every later command would time out on it too, for as long as
+ * the kernel retransmits (about 15 minutes), while a new connection through the Service reaches the
+ * replacement. Commands still pending on it are sent again on the new one; every store write is
+ * conditional (newer wins), so none is applied twice out of order. Never throws.
+ */
+export async function recoverConnection(client: RedisClient, failure: unknown): Promise<void> {
+  if (isCluster(client)) return refreshClusterSlots(client);
+  if (isCommandTimeout(failure) && client.status === "ready") client.disconnect(true);
+}
+
+function isCommandTimeout(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause)
+    if (cause.message.includes("Command timed out")) return true;
+  return false;
+}
+
 /** Whether the client is a Redis Cluster client. */
 export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;

@@ -3,7 +3,7 @@
  * from `{P}:meta` so all processes agree on it) and the metrics to update.
  */
 
-import { refreshClusterSlots } from "./batch.ts";
+import { recoverConnection } from "./batch.ts";
 import type { RedisClient } from "./commands.ts";
 import { defineStoreCommands, runScript } from "./commands.ts";
 import { StoreError, StoreErrorCodes, toStoreError } from "./errors.ts";
@@ -93,14 +93,15 @@ function resolvePrefix(options: OpenStoreOptions): string {
 
 /**
  * Records a failed operation in the error counter and returns the error as a StoreError. A transient
- * failure on a Cluster also starts a re-read of the slot map (not awaited): ioredis re-reads it only
- * after a MOVED or a closed connection, so without this a primary that hangs (timeouts, connection
- * open) would keep receiving the flips, reads and counts of a long-lived client after its replica
- * took over.
+ * failure also starts the client's recovery (not awaited; see recoverConnection): on a Cluster a
+ * re-read of the slot map, since ioredis re-reads it only after a MOVED or a closed connection and a
+ * primary that hangs (timeouts, connection open) would otherwise keep receiving the flips, reads and
+ * counts of a long-lived client after its replica took over; on a standalone server whose command
+ * timed out, a new connection.
  */
 export function recordFailure(store: Store, operation: string, error: unknown): StoreError {
   const storeError = toStoreError(error, operation);
   store.metrics.errors.inc({ store: store.layout.prefix, operation, code: storeError.code });
-  if (storeError.retryable) void refreshClusterSlots(store.client);
+  if (storeError.retryable) void recoverConnection(store.client, error);
   return storeError;
 }

@@ -15,7 +15,7 @@ import { StoreError, StoreErrorCodes, isTransientRedisError } from "./errors.ts"
 import type { BatchCommand } from "./batch.ts";
 import type { DurabilityOptions } from "./durability.ts";
 import { awaitDurable, isPlainAck } from "./durability.ts";
-import { execBatch, refreshClusterSlots } from "./batch.ts";
+import { execBatch, recoverConnection } from "./batch.ts";
 import { assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { DEFAULT_RETRY_POLICY, waitBeforeRetry, withinDeadline } from "./retry.ts";
@@ -121,8 +121,9 @@ export class StoreWriter {
           this.#store.metrics.writeRetries.inc({ store: prefix });
           if (lastTransient !== null) this.#onRetry?.(attempt, lastTransient, pending.length);
           await waitBeforeRetry(this.#retry, attempt, this.#signal);
-          // A failover may have moved the failing slots to a promoted replica.
-          await refreshClusterSlots(this.#store.client);
+          // A failover may have moved the failing slots to a promoted replica, or the server may have
+          // vanished behind a silent connection.
+          await recoverConnection(this.#store.client, lastTransient);
         }
         const batch = pending.map((index) => commands[index] as BatchCommand);
         const results = await execBatch(this.#store.client, batch);
@@ -183,7 +184,7 @@ export class StoreWriter {
         this.#store.metrics.writeRetries.inc({ store: this.#store.layout.prefix });
         this.#onRetry?.(attempt, failure, writes.length);
         await waitBeforeRetry(this.#retry, attempt, this.#signal);
-        await refreshClusterSlots(this.#store.client);
+        await recoverConnection(this.#store.client, error);
       }
     }
   }
