@@ -2,6 +2,7 @@
 // troubleshooting list), the chart's alerts, and the phases of an embedding version (the CRD's own
 // description). A code, alert or phase added or removed in one place and not the other leaves a
 // reader looking up something that does not exist, or missing what they were sent.
+import { status as grpcStatus } from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -10,6 +11,8 @@ import { modelVersionStatus, versionPhase } from "../../crds/embedding-model-sta
 import { decode as decodeSpec } from "../../crds/nearline-pipeline.ts";
 import { createDecoder, decodeFailureCodes } from "../../pipelines/shared/decode.ts";
 import { EMBEDDING_REFUSED } from "../../pipelines/shared/embedding.ts";
+import { errorKinds, ServingError, type ServingErrorCode } from "../../serving/core/errors.ts";
+import { toGrpcStatus, toHttpError } from "../../serving/transport/status-mapping.ts";
 import { documentationFiles, readDocument, repoRoot } from "./markdown.ts";
 
 const readme = readDocument("README.md");
@@ -23,7 +26,8 @@ function deadLetterTable(): Map<string, string> {
   const section = readme.slice(start, readme.indexOf("\n- **", start + 1));
   expect(start, "README.md: the Dead letters item").toBeGreaterThan(0);
   const rows = new Map<string, string>();
-  for (const match of section.matchAll(/^\s*\| `([A-Z_]+)`\s*\| (.*?)\s*\|$/gm)) rows.set(match[1]!, match[2]!);
+  for (const match of section.matchAll(/^\s*\| `([A-Z_]+)`\s*\| (.*?)\s*\|$/gm))
+    rows.set(match[1]!, match[2]!);
   return rows;
 }
 
@@ -99,5 +103,28 @@ describe("phases of an embedding version", () => {
       for (const match of text.matchAll(/jude_promotion_phase\{[^}]*phase="(\w+)"/g))
         expect(versionPhase.options).toContain(match[1]);
     expect(parse(dashboard) as unknown).toBeTruthy();
+  });
+});
+
+describe("serving error codes in serving/README.md", () => {
+  /** The error table's rows: codes, gRPC status and HTTP status as the reader sees them. */
+  const rows = [
+    ...readDocument("serving/README.md").matchAll(
+      /^\| ([A-Z][A-Z_, ]+[A-Z_])\b[^|]*\| (\w+)\s*\| (\d+)\s*\|/gm,
+    ),
+  ]
+    .filter((match) => !match[1]!.startsWith("code"))
+    .flatMap((match) =>
+      match[1]!.split(",").map((code) => ({ code: code.trim(), grpc: match[2]!, http: Number(match[3]) })),
+    );
+
+  it("the table names every code of the catalogue once, and no other", () => {
+    expect(rows.map((row) => row.code).sort()).toEqual(Object.keys(errorKinds).sort());
+  });
+
+  it.each(rows)("$code is answered with gRPC $grpc and HTTP $http", ({ code, grpc, http }) => {
+    const error = new ServingError(code as ServingErrorCode, "x");
+    expect(grpcStatus[toGrpcStatus(error).code]).toBe(grpc);
+    expect(toHttpError(error).status).toBe(http);
   });
 });
