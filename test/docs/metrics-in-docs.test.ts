@@ -138,7 +138,9 @@ describe("metrics the chart queries", () => {
     "charts/jude-operator/files/dashboards/jude.json",
   ])("%s queries only registered metrics", (file) => {
     const text = readFileSync(join(repoRoot, file), "utf8");
-    const names = [...new Set([...text.matchAll(/\b(jude_[a-z0-9_]*[a-z0-9])\b/g)].map((match) => match[1]!))];
+    const names = [
+      ...new Set([...text.matchAll(/\b(jude_[a-z0-9_]*[a-z0-9])\b/g)].map((match) => match[1]!)),
+    ];
     expect(names.length).toBeGreaterThan(3);
     expect(names.filter((name) => !registered.has(name))).toEqual([]);
   });
