@@ -8,6 +8,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { safeParseJudeObject } from "../../crds/index.ts";
 import { bootstrapConfigSchema } from "../../pipelines/bootstrap/config.ts";
 import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
+import { serveFlagPaths } from "../../serving/cli-options.ts";
 import { servingConfigSchema } from "../../serving/config.ts";
 import { examplesDir, exampleFiles } from "../fixtures/examples.ts";
 import { codeBlocks, documentationFiles, readDocument, type CodeBlock } from "./markdown.ts";
@@ -75,5 +76,23 @@ describe("the examples directory", () => {
     expect(result?.success, result?.success === false ? result.error.message : "no parser for its kind").toBe(
       true,
     );
+  });
+});
+
+describe("jude serve's flags", () => {
+  it("set every field of the serving config but model.dimensions and prompts, as serving/README.md says", () => {
+    const block = blockUnder("serving/README.md", "The model directory and the serving config");
+    const leaves = (value: unknown, path: string): string[] =>
+      typeof value === "object" && value !== null && !Array.isArray(value)
+        ? Object.entries(value).flatMap(([key, child]) => leaves(child, path === "" ? key : `${path}.${key}`))
+        : [path];
+    const fields = leaves(parse(block.text), "").filter(
+      (field) => !field.startsWith("prompts.") && field !== "model.dimensions",
+    );
+    expect(fields.length).toBeGreaterThan(20);
+    expect(readDocument("serving/README.md")).toContain(
+      "every field has a flag and a `JUDE_SERVING_*` variable",
+    );
+    expect(fields.filter((field) => !serveFlagPaths().includes(field))).toEqual([]);
   });
 });
