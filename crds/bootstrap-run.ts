@@ -170,7 +170,13 @@ export const bootstrapProgress = z.strictObject({
   processed: z.int().min(0).optional().describe("Records read so far."),
   embedded: z.int().min(0).optional().describe("Distinct texts embedded."),
   deduplicated: z.int().min(0).optional().describe("Records that reused the vector of an identical text."),
-  failed: z.int().min(0).optional().describe("Records that could not be decoded or written."),
+  failed: z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      'Records not written: they could not be decoded (a dead-letter code such as INVALID_JSON or EVENT_TIME_AHEAD), had none of the extracted fields (NO_FIELDS), or their text was refused by the embedding server (EMBEDDING_REFUSED); each is logged by its shard as "record not written" with its code. A store write that fails fails the shard instead.',
+    ),
   percent: z
     .int()
     .min(0)

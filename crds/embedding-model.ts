@@ -133,12 +133,12 @@ export const promotion = withRules(
       .enum(["Automatic", "Manual"])
       .default("Automatic")
       .describe(
-        "Automatic switches readers to the new version as soon as every gate passes; Manual waits until approvedVersion names it.",
+        "Automatic switches readers to the new version as soon as every gate passes; Manual waits until approvedVersion names it. A rollback (spec.version back to a Draining or Retained version readers already used) needs no approval either way.",
       ),
     approvedVersion: dnsLabel()
       .optional()
       .describe(
-        "With cutover Manual: the version approved for cutover. When it equals spec.version and the gates pass, readers switch. Commit it to Git like any other change.",
+        "With cutover Manual: the version approved for cutover. When it equals spec.version and the gates pass, readers switch. Not needed to roll back to a version readers already used. Commit it to Git like any other change.",
       ),
     minCoverage: z
       .number()

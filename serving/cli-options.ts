@@ -97,6 +97,21 @@ const flags: Record<string, { path: readonly string[]; kind: Kind; help: string 
     kind: "number",
     help: "request size limit (gRPC and HTTP)",
   },
+  "grpc-idle-connection-ms": {
+    path: ["limits", "grpcIdleConnectionMs"],
+    kind: "number",
+    help: "close a gRPC connection without a call for this long (GOAWAY)",
+  },
+  "max-connection-age-ms": {
+    path: ["limits", "maxConnectionAgeMs"],
+    kind: "number",
+    help: "end every connection after this (±10%), so busy clients rebalance",
+  },
+  "http-request-timeout-ms": {
+    path: ["limits", "httpRequestTimeoutMs"],
+    kind: "number",
+    help: "an HTTP request (body included) must arrive within this (else 408)",
+  },
   host: { path: ["listen", "host"], kind: "string", help: "listen address" },
   "grpc-port": { path: ["listen", "grpcPort"], kind: "number", help: "gRPC port (0 = any free port)" },
   "http-port": {
@@ -122,6 +137,11 @@ const flags: Record<string, { path: readonly string[]; kind: Kind; help: string 
   },
   "log-level": { path: ["logLevel"], kind: "string", help: "trace | debug | info | warn | error" },
 };
+
+/** The config fields the flags set, as dotted paths (e.g. "limits.maxMessageBytes"). */
+export function serveFlagPaths(): string[] {
+  return Object.values(flags).map(({ path }) => path.join("."));
+}
 
 /** The help text of `jude serve`. */
 export function serveUsage(): string {

@@ -63,8 +63,9 @@ describe("rollback", () => {
     const decision = rollback(model, undefined, [v0Record]);
     if (!("patch" in decision)) throw new Error(decision.refused);
     expect(decision.summary).toBe("rolling minilm back to minilm-v0 (was minilm-v1)");
+    // minilm-v0 is Retained: its pods and workers are gone, so readers move once they are back.
     expect(decision.next).toBe(
-      "the operator switches readers back to minilm-v0's retained vectors at once; follow it with: kubectl jude status minilm -n recs",
+      "the operator starts minilm-v0's serving pods and any nearline workers again and switches readers back to its retained vectors once they are ready and caught up; follow it with: kubectl jude status minilm -n recs",
     );
     expect(decision.patch.version).toBe("minilm-v0");
     // Applied as a JSON merge patch, the spec becomes exactly v0's model and prompts and still parses.
@@ -72,6 +73,18 @@ describe("rollback", () => {
     expect(patched.model).toEqual(v0Record.spec.model);
     expect(patched.prompts).toEqual(v0Record.spec.prompts);
     expect(() => parseEmbeddingModel({ ...model, spec: patched, status: undefined })).not.toThrow();
+  });
+
+  it("says a Draining version, still served, gets readers back at once", () => {
+    const model = promotingModel();
+    const versions = model.status!.versions!.map((entry) =>
+      entry.version === "minilm-v0" ? { ...entry, phase: "Draining" as const } : entry,
+    );
+    const decision = rollback({ ...model, status: { ...model.status, versions } }, undefined, [v0Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.next).toBe(
+      "the operator switches readers back to minilm-v0's retained vectors at once; follow it with: kubectl jude status minilm -n recs",
+    );
   });
 
   it("refuses when the operator kept no record of the version's model and prompts", () => {

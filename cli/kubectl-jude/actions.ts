@@ -80,7 +80,12 @@ export function rollback(
       prompts: replacing(model.spec.prompts, record.spec.prompts),
     },
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
-    next: `the operator switches readers back to ${target}'s retained vectors at once; ${follow(model)}`,
+    // A Draining version is still served, so readers move in the reconcile that sees the change; a
+    // Retained one's pods and workers were removed and must be ready (and caught up) again first.
+    next:
+      kept.find((version) => version.version === target)?.phase === "Draining"
+        ? `the operator switches readers back to ${target}'s retained vectors at once; ${follow(model)}`
+        : `the operator starts ${target}'s serving pods and any nearline workers again and switches readers back to its retained vectors once they are ready and caught up; ${follow(model)}`,
   };
 }
 

@@ -7,7 +7,9 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { defaultImageRepository } from "../../controllers/shared/image.ts";
 import { loadOperatorConfig } from "../../operator/config.ts";
-import { readDocument, repoRoot } from "./markdown.ts";
+import { decode } from "../../crds/nearline-pipeline.ts";
+import { parseServingConfig } from "../../serving/config.ts";
+import { codeBlocks, readDocument, repoRoot } from "./markdown.ts";
 
 const chartDir = join(repoRoot, "charts/jude-operator");
 const values = parse(readFileSync(join(chartDir, "values.yaml"), "utf8")) as {
@@ -90,5 +92,27 @@ describe("defaults", () => {
       .map(([flag, value]) => `\`--${flag} ${String(value)}\``)
       .filter((shown) => !readme.includes(shown));
     expect(missing, "README.md's Operator section shows these defaults").toEqual([]);
+  });
+});
+
+describe("defaults in the READMEs", () => {
+  it("serving/README.md's config shows jude serve's defaults for batching, limits, backend and listen", () => {
+    const block = codeBlocks("serving/README.md").find(
+      (each) => each.heading === "The model directory and the serving config" && each.language === "yaml",
+    );
+    const shown = parse(block!.text) as Record<string, Record<string, unknown>>;
+    const defaults = parseServingConfig({ modelDir: "/m" }) as unknown as Record<
+      string,
+      Record<string, unknown>
+    >;
+    for (const section of ["batching", "limits", "backend", "listen"])
+      for (const [key, value] of Object.entries(shown[section]!))
+        expect(value, `${section}.${key}`).toEqual(defaults[section]![key]);
+    expect(shown.drainTimeoutMs).toBe(defaults.drainTimeoutMs);
+  });
+
+  it("the README states decode.maxEventTimeAheadSeconds' default", () => {
+    const fallback = decode.parse({}).maxEventTimeAheadSeconds;
+    expect(readDocument("README.md")).toContain(`\`decode.maxEventTimeAheadSeconds\` (${fallback}`);
   });
 });

@@ -1,13 +1,17 @@
 // The objects and configs shown in the READMEs are what a new engineer copies: each must pass the same
 // schema the API server (through the generated CRDs) or the process reading it applies. An elided
 // checksum ("76edd1…") once made the README's EmbeddingModel fail `kubectl apply`.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { safeParseJudeObject } from "../../crds/index.ts";
 import { bootstrapConfigSchema } from "../../pipelines/bootstrap/config.ts";
 import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
+import { serveFlagPaths } from "../../serving/cli-options.ts";
 import { servingConfigSchema } from "../../serving/config.ts";
-import { codeBlocks, documentationFiles, type CodeBlock } from "./markdown.ts";
+import { examplesDir, exampleFiles } from "../fixtures/examples.ts";
+import { codeBlocks, documentationFiles, readDocument, type CodeBlock } from "./markdown.ts";
 
 const yamlBlocks = documentationFiles.flatMap((file) =>
   codeBlocks(file).filter((block) => block.language === "yaml"),
@@ -54,5 +58,41 @@ describe("configs shown in the documentation", () => {
   it.each(configs)("$file, $heading, passes its schema", ({ file, heading, schema }) => {
     const result = schema.safeParse(parse(blockUnder(file, heading).text));
     expect(result.success, result.success ? "" : result.error.message).toBe(true);
+  });
+});
+
+describe("the examples directory", () => {
+  const files = readdirSync(examplesDir).filter((file) => file.endsWith(".yaml"));
+
+  it("every example is listed in the README and applied by the integration suite", () => {
+    const readme = readDocument("README.md");
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    expect(files.filter((file) => !readme.includes(`\`examples/${file}\``))).toEqual([]);
+    expect([...files].sort()).toEqual([...exampleFiles].sort());
+  });
+
+  it.each(files)("examples/%s is valid", (file) => {
+    const result = safeParseJudeObject(parse(readFileSync(join(examplesDir, file), "utf8")));
+    expect(result?.success, result?.success === false ? result.error.message : "no parser for its kind").toBe(
+      true,
+    );
+  });
+});
+
+describe("jude serve's flags", () => {
+  it("set every field of the serving config but model.dimensions and prompts, as serving/README.md says", () => {
+    const block = blockUnder("serving/README.md", "The model directory and the serving config");
+    const leaves = (value: unknown, path: string): string[] =>
+      typeof value === "object" && value !== null && !Array.isArray(value)
+        ? Object.entries(value).flatMap(([key, child]) => leaves(child, path === "" ? key : `${path}.${key}`))
+        : [path];
+    const fields = leaves(parse(block.text), "").filter(
+      (field) => !field.startsWith("prompts.") && field !== "model.dimensions",
+    );
+    expect(fields.length).toBeGreaterThan(20);
+    expect(readDocument("serving/README.md")).toContain(
+      "every field has a flag and a `JUDE_SERVING_*` variable",
+    );
+    expect(fields.filter((field) => !serveFlagPaths().includes(field))).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 // Every metric the documentation names (in full, as a prefix table row, or shortened to `_suffix` after
 // a full name) is one the code registers, with the labels it is shown with. An operator writing a
 // query or an alert from the README must not find an empty series.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { bootstrapFailedGauge } from "../../controllers/bootstrap-run/run-metrics.ts";
@@ -14,7 +16,7 @@ import {
 } from "../../pipelines/shared/metrics.ts";
 import { createServingMetrics } from "../../serving/metrics.ts";
 import { createStoreMetrics } from "../../store/metrics.ts";
-import { documentationFiles, paragraphs } from "./markdown.ts";
+import { documentationFiles, paragraphs, repoRoot } from "./markdown.ts";
 
 /** Metric name -> label names, from the registries every process builds. */
 function registeredMetrics(): Map<string, Set<string>> {
@@ -125,5 +127,21 @@ describe("metrics named in the documentation", () => {
       return missing.length === 0 ? [] : [`${mention.name}{${missing.join(",")}} (${mention.where})`];
     });
     expect(wrong).toEqual([]);
+  });
+});
+
+describe("metrics the chart queries", () => {
+  const registered = registeredMetrics();
+
+  it.each([
+    "charts/jude-operator/templates/prometheusrule.yaml",
+    "charts/jude-operator/files/dashboards/jude.json",
+  ])("%s queries only registered metrics", (file) => {
+    const text = readFileSync(join(repoRoot, file), "utf8");
+    const names = [
+      ...new Set([...text.matchAll(/\b(jude_[a-z0-9_]*[a-z0-9])\b/g)].map((match) => match[1]!)),
+    ];
+    expect(names.length).toBeGreaterThan(3);
+    expect(names.filter((name) => !registered.has(name))).toEqual([]);
   });
 });
