@@ -7,7 +7,13 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { committedOffsets, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import {
+  committedOffsets,
+  createTopics,
+  produceEvents,
+  uniqueTopic,
+  type TestEvent,
+} from "../../support/kafka.ts";
 import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
 import { metricSum } from "../../support/nearline-processes.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
@@ -29,8 +35,12 @@ afterAll(async () => {
   await embedding?.server.close();
 });
 
-it("times out commands to a hung store, retries them visibly, and stores the batch once it answers", async () => {
-  const topic = uniqueTopic("nl-hung-store");
+/**
+ * A worker on this test's Redis that has committed a first batch; then the Redis hangs and `later`
+ * events arrive. Resolves once the worker has timed out a store command and retried it.
+ */
+async function workerOnHungStore(label: string, later: TestEvent[]) {
+  const topic = uniqueTopic(label);
   await createTopics([topic], 1);
   const config = nearlineConfig({
     topic,
@@ -40,28 +50,47 @@ it("times out commands to a hung store, retries them visibly, and stores the bat
     storeUrl: redis.url,
   });
   const { app, closeConnection } = await startInProcessNearline(config);
-  const metric = async (name: string, labels = "") =>
-    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
+  const stop = async () => {
+    redis.resume(); // a worker stops after its batch, which waits on the store
+    await app.stop();
+    closeConnection();
+  };
   try {
     // A first batch: the worker's connection to the store is open and in use.
-    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", company: "Acme", skills: [] })]);
+    await produceEvents(topic, [
+      jobEvent(`${label}-0`, 1000, { title: "Engineer 0", company: "Acme", skills: [] }),
+    ]);
     await waitFor("the first batch", () => app.worker.totals.batches >= 1, {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-
     redis.pause();
-    await produceEvents(
-      topic,
-      [1, 2, 3].map((index) =>
-        jobEvent(`j${index}`, 2000 + index, { title: `Engineer ${index}`, company: "Acme", skills: [] }),
-      ),
-    );
+    await produceEvents(topic, later);
     await waitFor(
       "a retry on the hung store",
-      async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 1,
+      async () =>
+        metricSum(
+          await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(),
+          "jude_pipeline_retries_total",
+          'dependency="store"',
+        ) >= 1,
       { timeoutMs: 45_000, intervalMs: 500 },
     );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { app, config, topic, stop };
+}
+
+it("times out commands to a hung store, retries them visibly, and stores the batch once it answers", async () => {
+  const { app, stop } = await workerOnHungStore(
+    "nl-hung-store",
+    [1, 2, 3].map((index) =>
+      jobEvent(`j${index}`, 2000 + index, { title: `Engineer ${index}`, company: "Acme", skills: [] }),
+    ),
+  );
+  try {
     expect(app.worker.totals.batches).toBe(1); // nothing of the second batch committed meanwhile
 
     redis.resume();
@@ -71,38 +100,15 @@ it("times out commands to a hung store, retries them visibly, and stores the bat
     });
     expect(app.worker.totals.embedded).toBe(4);
   } finally {
-    redis.resume(); // a worker stops after its batch, which waits on the store
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 }, 150_000);
 
 it("drains within the pod's grace period while the store hangs, leaving the batch uncommitted", async () => {
-  const topic = uniqueTopic("nl-hung-drain");
-  await createTopics([topic], 1);
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
-    storeUrl: redis.url,
-  });
-  const { app, closeConnection } = await startInProcessNearline(config);
-  const metric = async (name: string, labels = "") =>
-    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
+  const { app, config, topic, stop } = await workerOnHungStore("nl-hung-drain", [
+    jobEvent("d1", 2000, { title: "Engineer 1", company: "Acme", skills: [] }),
+  ]);
   try {
-    await produceEvents(topic, [jobEvent("d0", 1000, { title: "Engineer 0", company: "Acme", skills: [] })]);
-    await waitFor("the first batch", () => app.worker.totals.batches >= 1, {
-      timeoutMs: 60_000,
-      intervalMs: 100,
-    });
-    redis.pause();
-    await produceEvents(topic, [jobEvent("d1", 2000, { title: "Engineer 1", company: "Acme", skills: [] })]);
-    await waitFor(
-      "a retry on the hung store",
-      async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 1,
-      { timeoutMs: 45_000, intervalMs: 500 },
-    );
     // SIGTERM: the drain waits 20 s for the batch in hand, then gives up on it. The whole stop must end
     // well inside the worker pod's terminationGracePeriodSeconds (30), or the kubelet's SIGKILL ends it.
     const started = Date.now();
@@ -112,8 +118,6 @@ it("drains within the pod's grace period while the store hangs, leaving the batc
     expect(app.worker.totals.batches).toBe(1);
     expect(await committedOffsets(config.source.kafka.consumerGroup, topic)).toBe(1);
   } finally {
-    redis.resume();
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 }, 150_000);
