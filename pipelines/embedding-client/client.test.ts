@@ -1,16 +1,8 @@
 import { getEventListeners } from "node:events";
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
+import { freePort } from "../../test/testbed/ports.ts";
 import { EmbeddingClient, EmbeddingClientError } from "./client.ts";
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe("EmbeddingClient and abort signals", () => {
   it("cancels a call whose signal has already fired instead of letting it run to its deadline", async () => {
@@ -34,7 +26,8 @@ describe("EmbeddingClient and abort signals", () => {
   });
 
   it("leaves no listener on a long-lived signal once its calls are over", async () => {
-    const client = new EmbeddingClient({ address: `127.0.0.1:${await closedPort()}`, deadlineMs: 5_000 });
+    // A port nothing listens on: every call fails at once.
+    const client = new EmbeddingClient({ address: `127.0.0.1:${await freePort()}`, deadlineMs: 5_000 });
     const shutdown = new AbortController();
     try {
       for (let call = 0; call < 20; call++)

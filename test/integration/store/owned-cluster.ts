@@ -9,13 +9,15 @@ import type { ChildProcess } from "node:child_process";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
+import { freePort } from "../../testbed/ports.ts";
+import { waitFor } from "../../testbed/wait.ts";
 
 const run = promisify(execFile);
+const polling = { timeoutMs: 30_000, intervalMs: 100 };
 
 /** One node of the owned cluster. */
 export interface ClusterNode {
@@ -40,25 +42,6 @@ export interface OwnedCluster {
   readonly ownerOf: (slot: number) => Promise<ClusterNode>;
   /** Stops every process this cluster started and removes its directory. */
   readonly destroy: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  await once(server, "close");
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Starts a private cluster; the caller must `destroy()` it. */
@@ -110,8 +93,11 @@ export async function startOwnedCluster(
       };
       nodes.push({ port, address: `127.0.0.1:${port}`, admin, kill, pause });
     }
-    await waitFor("cluster nodes to answer", async () =>
-      (await Promise.all(nodes.map((node) => node.admin.ping()))).every((reply) => reply === "PONG"),
+    await waitFor(
+      "cluster nodes to answer",
+      async () =>
+        (await Promise.all(nodes.map((node) => node.admin.ping()))).every((reply) => reply === "PONG"),
+      polling,
     );
     await run(cliBinary, [
       "--cluster",
@@ -121,15 +107,19 @@ export async function startOwnedCluster(
       String(replicas),
       "--cluster-yes",
     ]);
-    await waitFor("cluster_state:ok on every node", async () => {
-      for (const node of nodes) {
-        const info = (await node.admin.call("CLUSTER", "INFO")) as string;
-        if (!info.includes("cluster_state:ok")) return false;
-        const known = ((await node.admin.call("CLUSTER", "NODES")) as string).trim().split("\n");
-        if (known.length !== nodes.length || known.some((line) => line.includes("handshake"))) return false;
-      }
-      return true;
-    });
+    await waitFor(
+      "cluster_state:ok on every node",
+      async () => {
+        for (const node of nodes) {
+          const info = (await node.admin.call("CLUSTER", "INFO")) as string;
+          if (!info.includes("cluster_state:ok")) return false;
+          const known = ((await node.admin.call("CLUSTER", "NODES")) as string).trim().split("\n");
+          if (known.length !== nodes.length || known.some((line) => line.includes("handshake"))) return false;
+        }
+        return true;
+      },
+      polling,
+    );
   } catch (error) {
     await destroy();
     throw error;

@@ -8,10 +8,10 @@ import type { ChildProcess } from "node:child_process";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { freePort } from "../../testbed/ports.ts";
 
 /** A redis-server this test owns. */
 export interface OwnedRedis {
@@ -26,17 +26,6 @@ export interface OwnedRedis {
   readonly resume: () => void;
   /** Stops the server and removes its data directory. */
   readonly destroy: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  await once(server, "close");
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 async function waitForReady(port: number, child: ChildProcess): Promise<void> {
