@@ -2,6 +2,7 @@
 // a serving config `jude serve` would refuse, a missing Secret (or key) or PersistentVolumeClaim. The
 // live reads are the reconciler's; turning results into Blockers is pure.
 import type { EmbeddingModel } from "../../crds/index.ts";
+import { redactUri, sameArtifact } from "../../serving/fetch-model/redact.ts";
 import { unsupportedSpec, type Reference } from "./references.ts";
 
 /** A reason the spec's version cannot be served until the user acts (missing Secret, bad spec). */
@@ -10,8 +11,13 @@ export interface Blocker {
   message: string;
 }
 
-/** What a live read found for a reference: absent, or present with these data keys (Secrets). */
-export type ReferenceLookup = { found: false } | { found: true; keys?: readonly string[] };
+/**
+ * What a live read found for a reference: absent, or present with these data keys (Secrets) and, for a
+ * reference with `urlOf`, the URL under that key as fetch-model may print it (redactUri: no query, no
+ * user:password@), so the credential never reaches a blocker.
+ */
+export type ReferenceLookup =
+  { found: false } | { found: true; keys?: readonly string[]; redactedUrl?: string };
 
 /** The blocker for a reference, or undefined when it is satisfied. */
 export function referenceBlocker(reference: Reference, lookup: ReferenceLookup): Blocker | undefined {
@@ -25,6 +31,14 @@ export function referenceBlocker(reference: Reference, lookup: ReferenceLookup):
     return {
       reason: "SecretKeyNotFound",
       message: `Secret ${reference.name} has no key ${missing.join(", ")} (${reference.field})`,
+    };
+  // fetch-model refuses a Secret URL of another artifact and exits 2 in every pod's init container;
+  // said here, the model stalls at once with the reason instead of crash-looping to its deadline.
+  const urlOf = reference.urlOf;
+  if (urlOf !== undefined && lookup.redactedUrl !== undefined && !sameArtifact(lookup.redactedUrl, urlOf.uri))
+    return {
+      reason: "SecretURLMismatch",
+      message: `the URL in Secret ${reference.name} key ${urlOf.key} (${reference.field}) names ${lookup.redactedUrl}, not ${redactUri(urlOf.uri)} (${urlOf.uriField}): they must name the same artifact, the Secret's with its credentials`,
     };
   return undefined;
 }

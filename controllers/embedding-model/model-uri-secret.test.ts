@@ -4,6 +4,7 @@ import type { V1Container, V1Deployment } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { safeParseEmbeddingModel, type EmbeddingModel } from "../../crds/index.ts";
 import { referenceBlocker } from "./blockers.ts";
+import { redactUri } from "../../serving/fetch-model/redact.ts";
 import { modelSources } from "./model-source.ts";
 import { referencedObjects } from "./references.ts";
 import { modelUriEnv } from "./serving-container.ts";
@@ -89,7 +90,7 @@ describe("spec.model.uriSecretRef", () => {
 
   it("is a Secret reference: a missing Secret or key stalls the model naming the field", () => {
     const reference = referencedObjects(model).find((ref) => ref.field === "spec.model.uriSecretRef");
-    expect(reference).toEqual({
+    expect(reference).toMatchObject({
       kind: "Secret",
       name: "minilm-download",
       keys: ["url"],
@@ -103,5 +104,25 @@ describe("spec.model.uriSecretRef", () => {
       reason: "SecretKeyNotFound",
       message: "Secret minilm-download has no key url (spec.model.uriSecretRef)",
     });
+  });
+
+  it("stalls at once when the Secret's URL names another artifact, quoting neither credential nor query", () => {
+    const reference = referencedObjects(model).find((ref) => ref.field === "spec.model.uriSecretRef")!;
+    const same = redactUri(`${cleanUri}?X-Amz-Signature=secret`);
+    expect(referenceBlocker(reference, { found: true, keys: ["url"], redactedUrl: same })).toBeUndefined();
+    const other = redactUri(`${cleanUri.replace("model.tar.gz", "other.tar.gz")}?X-Amz-Signature=secret`);
+    const blocker = referenceBlocker(reference, { found: true, keys: ["url"], redactedUrl: other });
+    expect(blocker).toEqual({
+      reason: "SecretURLMismatch",
+      message: `the URL in Secret minilm-download key url (spec.model.uriSecretRef) names ${other}, not ${cleanUri} (spec.model.uri): they must name the same artifact, the Secret's with its credentials`,
+    });
+    expect(blocker!.message).not.toContain("Signature");
+    const garbled = referenceBlocker(reference, {
+      found: true,
+      keys: ["url"],
+      redactedUrl: redactUri("not a url"),
+    });
+    expect(garbled?.reason).toBe("SecretURLMismatch");
+    expect(garbled?.message).toContain("names (an unparseable URI)");
   });
 });

@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { redactUri } from "../../serving/fetch-model/redact.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { Store } from "../../store/index.ts";
 import type { Kstatus } from "../shared/conditions.ts";
@@ -191,7 +192,10 @@ async function reconcileWithStore(
       stalled: decision.stalled,
     },
   );
-  const missing = blockers.some((blocker) => blocker.reason.endsWith("NotFound"));
+  // Secrets and claims are not watched: what only their creation or an edit fixes is looked at again.
+  const missing = blockers.some(
+    (blocker) => blocker.reason.endsWith("NotFound") || blocker.reason === "SecretURLMismatch",
+  );
   const waits = [decision.requeueAfterMs, missing ? missingReferencePollMs : undefined].filter(
     (value): value is number => value !== undefined,
   );
@@ -308,11 +312,20 @@ async function missingReferences(context: ReconcileContext, model: EmbeddingMode
       namespace: model.metadata.namespace ?? "",
       name: reference.name,
     });
-    // Only the key names of a Secret are looked at; its values never leave this function.
+    // Only the key names of a Secret are looked at, and a URL key as redactUri prints it (no query,
+    // no user:password@); its values never leave this function.
+    const data = (object?.data ?? {}) as Record<string, unknown>;
+    const urlValue = reference.urlOf === undefined ? undefined : data[reference.urlOf.key];
     const lookup: ReferenceLookup =
       object === undefined
         ? { found: false }
-        : { found: true, keys: Object.keys((object.data ?? {}) as object) };
+        : {
+            found: true,
+            keys: Object.keys(data),
+            ...(typeof urlValue === "string"
+              ? { redactedUrl: redactUri(Buffer.from(urlValue, "base64").toString("utf8").trim()) }
+              : {}),
+          };
     const blocker = referenceBlocker(reference, lookup);
     if (blocker !== undefined) blockers.push(blocker);
   }

@@ -11,6 +11,11 @@ export interface Reference {
   /** The Secret keys the pods read from it. */
   keys?: readonly string[];
   field: string;
+  /**
+   * A Secret key that holds a URL which must name the same artifact (scheme, host, path) as `uri`:
+   * the signed download URL of spec.model.uriSecretRef against spec.model.uri.
+   */
+  urlOf?: { key: string; uri: string; uriField: string };
 }
 
 /** Every Secret and claim the serving pods of this spec mount. */
@@ -32,7 +37,13 @@ export function referencedObjects(model: EmbeddingModel): Reference[] {
   }
   if (model.spec.model.uriSecretRef !== undefined) {
     const { name, key } = model.spec.model.uriSecretRef;
-    references.push({ kind: "Secret", name, keys: [key], field: "spec.model.uriSecretRef" });
+    references.push({
+      kind: "Secret",
+      name,
+      keys: [key],
+      field: "spec.model.uriSecretRef",
+      urlOf: { key, uri: model.spec.model.uri, uriField: "spec.model.uri" },
+    });
   }
   const sources = modelSources(model.spec.model);
   if (sources.model.claim !== undefined)

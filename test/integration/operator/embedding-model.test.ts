@@ -289,15 +289,30 @@ describe("EmbeddingModel controller on the testbed", () => {
     });
     expect(await getObject("deployment/minilm-signed-v1", namespace)).toBeUndefined();
 
-    await kubectl([
-      "patch",
-      "secret",
-      "minilm-download",
-      "-n",
-      namespace,
-      "-p",
-      JSON.stringify({ stringData: { url: signed } }),
-    ]);
+    // A Secret URL of another artifact: fetch-model would refuse it in every pod; the model stalls
+    // now, naming both paths and neither the signature nor the key id.
+    const patchUrl = (url: string) =>
+      kubectl([
+        "patch",
+        "secret",
+        "minilm-download",
+        "-n",
+        namespace,
+        "-p",
+        JSON.stringify({ stringData: { url } }),
+      ]);
+    await patchUrl(signed.replace("/v1/", "/v2/"));
+    const mismatched = await waitForModel(
+      "minilm-signed",
+      (object) => condition(object, "Stalled")?.reason === "SecretURLMismatch",
+    );
+    expect(condition(mismatched, "Stalled")?.message).toContain(
+      "names https://bucket.s3.amazonaws.com/minilm/v2/model.tar.gz?…, not https://bucket.s3.amazonaws.com/minilm/v1/model.tar.gz (spec.model.uri)",
+    );
+    expect(JSON.stringify(mismatched)).not.toMatch(/AKIASECRETKEYID|sigsecretsig/);
+    expect(await getObject("deployment/minilm-signed-v1", namespace)).toBeUndefined();
+
+    await patchUrl(signed);
     await waitFor(
       "the Deployment of minilm-signed",
       async () => (await getObject("deployment/minilm-signed-v1", namespace)) !== undefined,
