@@ -163,6 +163,40 @@ describe("kubectl jude dashboard in a browser", () => {
     expect(requestsAfterLoad).toEqual([]);
   });
 
+  it("says so when an action gets no answer or no JSON, and changes nothing", async () => {
+    const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=approve]`);
+    const actionUrl = `${url}api/models/${namespace}/minilm/approve`;
+    const errorsBefore = consoleErrors.length;
+    const errorToast = (text: string) =>
+      page.locator("#toast:not([hidden])[data-kind=error]", { hasText: text });
+    // The plugin stopped: the request fails in the browser.
+    await page.route(actionUrl, (route) => route.abort("connectionrefused"));
+    await button.click();
+    await page.click("#confirm-ok");
+    await errorToast("did not answer").waitFor();
+    // A proxy in between answers with its own page.
+    await page.unroute(actionUrl);
+    await page.route(actionUrl, (route) =>
+      route.fulfill({ status: 502, contentType: "text/html", body: "<h1>Bad Gateway</h1>" }),
+    );
+    await button.click();
+    await page.click("#confirm-ok");
+    await errorToast("refused: HTTP 502").waitFor();
+    await page.unroute(actionUrl);
+    // Out of the way of the next test's toast.
+    await page.evaluate(() => {
+      document.getElementById("toast")!.hidden = true;
+    });
+    const model = await heldModel<{ spec: { promotion: { approvedVersion?: string } } }>();
+    expect(model.spec.promotion.approvedVersion).toBeUndefined();
+    // The browser reports each failed load itself; the page's own code threw nothing.
+    const caused = consoleErrors.splice(errorsBefore);
+    expect(caused).toEqual([
+      expect.stringContaining("net::ERR_CONNECTION_REFUSED"),
+      expect.stringContaining("status of 502"),
+    ]);
+  });
+
   it("approves the manual cutover only after confirmation", async () => {
     const approvedVersion = async () =>
       (await heldModel<{ spec: { promotion: { approvedVersion?: string } } }>()).spec.promotion

@@ -32,13 +32,23 @@ function confirmAction(title, text) {
 async function onAction(model, kind, action) {
   const title = kind === "approve" ? `Approve the cutover of ${model.name}?` : `Roll ${model.name} back?`;
   if (!(await confirmAction(title, `${action.summary}.`))) return;
-  const response = await fetch(`/api/models/${model.namespace}/${model.name}/${kind}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ version: action.version }),
-  });
-  const body = await response.json();
-  showToast(response.ok ? body.summary : `refused: ${body.error}`, response.ok ? "info" : "error");
+  let response;
+  try {
+    response = await fetch(`/api/models/${model.namespace}/${model.name}/${kind}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ version: action.version }),
+    });
+  } catch {
+    // The plugin is gone (stopped, or its port forward dropped): nothing was sent to the API server.
+    showToast(`not sent: the dashboard's kubectl jude process did not answer; is it still running?`, "error");
+    return;
+  }
+  // A proxy in between may answer with a page of its own rather than the plugin's JSON.
+  const body = await response.json().catch(() => undefined);
+  if (response.ok) showToast(body?.summary ?? `${kind} sent (HTTP ${response.status})`, "info");
+  else
+    showToast(`refused: ${body?.error ?? `HTTP ${response.status} ${response.statusText}`.trim()}`, "error");
 }
 
 function render(state) {
