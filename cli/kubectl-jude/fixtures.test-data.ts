@@ -31,7 +31,7 @@ export function promotingModel(): EmbeddingModel {
         condition("ServingReady", "True", "2/2 replicas ready"),
         condition("BootstrapComplete", "True", "12000 entities"),
         condition("CaughtUp", "True", "lag 0.4 s <= 30 s"),
-        condition("CoverageMet", "False", "coverage 0.95 < 0.99"),
+        { ...condition("CoverageMet", "False", "coverage 0.95 < 0.99"), reason: "CoverageBelowGate" },
       ],
       versions: [
         { version: "minilm-v0", phase: "Retained", activatedTime: "2026-11-01T00:00:00Z" },

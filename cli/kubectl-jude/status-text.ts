@@ -1,6 +1,7 @@
 // Text rendering of `kubectl jude status`: one block per EmbeddingModel with its versions, the
 // promotion gates with their measured values, pipelines and bootstrap progress bars.
-import type { BootstrapView, ModelView } from "./status-view.ts";
+import { conditionVerdict } from "./dashboard/view-model.ts";
+import type { BootstrapView, GateView, ModelView } from "./status-view.ts";
 
 const barWidth = 24;
 /** The narrowest bar a bootstrap row gets while it is made to fit the terminal width. */
@@ -31,7 +32,9 @@ export function table(rows: string[][], indent = "  "): string[] {
   );
 }
 
-const mark = (status: string): string => (status === "True" ? "✓" : status === "False" ? "✗" : "…");
+const marks = { good: "✓", bad: "✗", neutral: "•", pending: "…" } as const;
+/** ✓ passed, ✗ failed, … not reached yet (a gate the operator is still waiting for, or not reported). */
+const mark = (gate: GateView): string => marks[conditionVerdict(gate.type, gate.status, gate.reason)];
 const optional = (value: number | undefined, digits = 0): string =>
   value === undefined ? "-" : digits > 0 ? value.toFixed(digits) : String(value);
 
@@ -74,7 +77,7 @@ function renderModel(model: ModelView): string {
         : `  promotion ${model.activeVersion} -> ${model.desiredVersion}, gates:`,
     );
     for (const gate of model.gates)
-      lines.push(`    ${mark(gate.status)} ${gate.type.padEnd(18)} ${gate.message}`.trimEnd());
+      lines.push(`    ${mark(gate)} ${gate.type.padEnd(18)} ${gate.message}`.trimEnd());
   }
   if (model.pipelines.length > 0) {
     lines.push("  pipelines:");

@@ -9,6 +9,8 @@ export const gateTypes = ["ServingReady", "BootstrapComplete", "CaughtUp", "Cove
 export interface GateView {
   type: string;
   status: "True" | "False" | "Unknown";
+  /** The operator's reason: tells a gate still waited for from a failed one. */
+  reason?: string;
   message: string;
 }
 
@@ -105,7 +107,12 @@ function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
     versions: (model.status?.versions ?? []).map((version) => ({ ...version })),
     gates: gateTypes.map((type) => {
       const condition = conditionOf(conditions, type);
-      return { type, status: condition?.status ?? "Unknown", message: condition?.message ?? "" };
+      return {
+        type,
+        status: condition?.status ?? "Unknown",
+        ...(condition?.reason !== undefined && { reason: condition.reason }),
+        message: condition?.message ?? "",
+      };
     }),
     pipelines: pipelines.map(pipelineView),
     bootstraps: bootstraps.map(bootstrapView),

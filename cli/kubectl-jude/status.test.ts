@@ -59,7 +59,12 @@ describe("kubectl jude status", () => {
         "bootstraps",
       ].sort(),
     );
-    expect(Object.keys((view!.gates as object[])[0]!).sort()).toEqual(["message", "status", "type"]);
+    expect(Object.keys((view!.gates as object[])[0]!).sort()).toEqual([
+      "message",
+      "reason",
+      "status",
+      "type",
+    ]);
     expect(Object.keys((view!.pipelines as object[])[0]!).sort()).toEqual([
       "entity",
       "name",
@@ -79,7 +84,7 @@ describe("kubectl jude status", () => {
   it("renders the gate values, a progress bar and the pipeline figures as text", () => {
     const text = renderStatus(statusView(objects()));
     expect(text).toContain("promotion minilm-v1 -> minilm-v2, gates:");
-    expect(text).toMatch(/✗ CoverageMet\s+coverage 0\.95 < 0\.99/);
+    expect(text).toMatch(/… CoverageMet\s+coverage 0\.95 < 0\.99/);
     expect(text).toContain(progressBar(42, 21));
     expect(text).toMatch(/jobs\s+job\s+minilm-v1\s+0\s+9000\s+3000\s+2/);
     expect(text).toContain("5040/12000");

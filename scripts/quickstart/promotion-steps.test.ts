@@ -56,6 +56,25 @@ describe("promotionSteps", () => {
     expect(promotionSteps(undefined, before)).toEqual(["✗ Promoted          waiting for CoverageMet"]);
   });
 
+  it("marks a gate still waited for with … and a failed one with ✗, by the operator's reason", () => {
+    const gate = (type: string, reason: string, message: string) => ({
+      ...condition(type, "False", message),
+      reason,
+    });
+    const after = {
+      conditions: [
+        gate("BootstrapComplete", "Bootstrapping", "BootstrapRun minilm-v2 is Running (40%)"),
+        gate("CaughtUp", "WaitingForWorkers", "0/1 pipelines report version minilm-v2's workers"),
+        gate("ParityPassed", "ParityFailed", "version minilm-v2: 3/4 sampled vectors matched"),
+      ],
+    };
+    expect(promotionSteps(undefined, after)).toEqual([
+      "… BootstrapComplete BootstrapRun minilm-v2 is Running (40%)",
+      "… CaughtUp          0/1 pipelines report version minilm-v2's workers",
+      "✗ ParityPassed      version minilm-v2: 3/4 sampled vectors matched",
+    ]);
+  });
+
   it("says nothing when nothing it narrates changed", () => {
     const status = {
       versions: [{ version: "v1", phase: "Active" as const }],

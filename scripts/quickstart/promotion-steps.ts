@@ -40,7 +40,7 @@ export function promotionSteps(before: ModelStatus | undefined, after: ModelStat
       continue;
     // A promotion that is not stalled is the normal case, not news.
     if (previous === undefined && type === "Stalled" && current.status === "False") continue;
-    const mark = marks[conditionVerdict(type, current.status)];
+    const mark = marks[conditionVerdict(type, current.status, current.reason)];
     lines.push(`${mark} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd());
   }
   if (after?.activeVersion !== undefined && after.activeVersion !== before?.activeVersion)

@@ -26,6 +26,8 @@ export interface TimelineEntry {
   title: string;
   /** Condition status (True/False/Unknown) or event type (Normal/Warning). */
   status: string;
+  /** A condition's reason (an event's is its title). */
+  reason?: string;
   message: string;
   count?: number;
 }
@@ -60,6 +62,7 @@ export function buildTimeline(
           object: `${subject.kind}/${subject.name}`,
           title: condition.type,
           status: condition.status,
+          ...(condition.reason !== undefined && { reason: condition.reason }),
           message: condition.message ?? "",
         });
   for (const event of events) {

@@ -24,6 +24,19 @@ describe("conditionVerdict", () => {
     expect(conditionVerdict("Failed", "False")).toBe("good");
     expect(conditionVerdict("Promoted", "Unknown")).toBe("pending");
   });
+
+  it("reads a gate that is False while it is waited for as pending, and a failed one as bad", () => {
+    expect(conditionVerdict("BootstrapComplete", "False", "Bootstrapping")).toBe("pending");
+    expect(conditionVerdict("CaughtUp", "False", "CatchingUp")).toBe("pending");
+    expect(conditionVerdict("CoverageMet", "False", "CoverageBelowGate")).toBe("pending");
+    expect(conditionVerdict("Promoted", "False", "AwaitingCutover")).toBe("pending");
+    expect(conditionVerdict("BootstrapComplete", "False", "BootstrapFailed")).toBe("bad");
+    expect(conditionVerdict("ParityPassed", "False", "ParityFailed")).toBe("bad");
+    expect(conditionVerdict("ServingReady", "False", "ProgressDeadlineExceeded")).toBe("bad");
+    expect(conditionVerdict("Promoted", "False", "Failed")).toBe("bad");
+    // A waiting reason of another condition does not count.
+    expect(conditionVerdict("Ready", "False", "Bootstrapping")).toBe("bad");
+  });
 });
 
 describe("dashboardView", () => {
@@ -157,7 +170,7 @@ describe("dashboardView", () => {
       count: 3,
       verdict: "neutral",
     });
-    expect(timeline.find((entry) => entry.title === "CoverageMet")?.verdict).toBe("bad");
+    expect(timeline.find((entry) => entry.title === "CoverageMet")?.verdict).toBe("pending");
     // The other model's event is not on this model's timeline; the conditions (5 on the model, 1 on
     // the pipeline) follow the newer event.
     expect(timeline).toHaveLength(7);

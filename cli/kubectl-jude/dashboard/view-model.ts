@@ -104,10 +104,32 @@ export const throughputKey = (namespace: string, pipeline: string, version: stri
 const abnormalTrue = new Set(["Stalled", "Failed"]);
 const informative = new Set(["RolledBack", "Reconciling"]);
 
-/** How a condition's status reads to someone watching a promotion. */
-export function conditionVerdict(type: string, status: string): ConditionView["verdict"] {
+/**
+ * Reasons the operator gives a promotion gate (or Promoted) that is False because it has not been
+ * reached yet, as opposed to failed (BootstrapFailed, ParityFailed, ProgressDeadlineExceeded, Failed):
+ * controllers/embedding-model/promotion-gates.ts, version-status.ts and promotion-verdict.ts.
+ */
+const waitingReasons: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ["ServingReady", new Set(["Creating", "RollingOut"])],
+  [
+    "BootstrapComplete",
+    new Set(["Creating", "Bootstrapping", "BootstrapSuspended", "VersionNotComplete", "Unmeasured"]),
+  ],
+  ["CaughtUp", new Set(["WaitingForWorkers", "CatchingUp", "Unmeasured"])],
+  ["CoverageMet", new Set(["CoverageBelowGate", "Unmeasured"])],
+  ["ParityPassed", new Set(["Unmeasured", "NothingToSample", "ParityUnmeasured"])],
+  ["Promoted", new Set(["Deploying", "Bootstrapping", "CatchingUp", "AwaitingCutover"])],
+]);
+
+/**
+ * How a condition's status reads to someone watching a promotion: a gate that is False because it is
+ * still being waited for is pending (…), not bad (✗); bad is kept for a failure.
+ */
+export function conditionVerdict(type: string, status: string, reason?: string): ConditionView["verdict"] {
   if (status !== "True" && status !== "False") return "pending";
   if (informative.has(type)) return "neutral";
+  if (status === "False" && reason !== undefined && waitingReasons.get(type)?.has(reason) === true)
+    return "pending";
   return (status === "True") !== abnormalTrue.has(type) ? "good" : "bad";
 }
 
@@ -115,7 +137,7 @@ function conditionView(conditions: Condition[] | undefined, type: string): Condi
   const condition = conditions?.find((candidate) => candidate.type === type);
   return {
     type,
-    verdict: conditionVerdict(type, condition?.status ?? "Unknown"),
+    verdict: conditionVerdict(type, condition?.status ?? "Unknown", condition?.reason),
     status: condition?.status ?? "Unknown",
     reason: condition?.reason ?? "",
     message: condition?.message ?? "",
@@ -230,7 +252,7 @@ export function dashboardView(
         ...entry,
         verdict:
           entry.source === "condition"
-            ? conditionVerdict(entry.title, entry.status)
+            ? conditionVerdict(entry.title, entry.status, entry.reason)
             : entry.status === "Warning"
               ? ("bad" as const)
               : ("neutral" as const),

@@ -184,9 +184,7 @@ describe("kubectl jude dashboard in a browser", () => {
     await errorToast("refused: HTTP 502").waitFor();
     await page.unroute(actionUrl);
     // Out of the way of the next test's toast.
-    await page.evaluate(() => {
-      document.getElementById("toast")!.hidden = true;
-    });
+    await page.locator("#toast").evaluate((toast: { hidden: boolean }) => (toast.hidden = true));
     const model = await heldModel<{ spec: { promotion: { approvedVersion?: string } } }>();
     expect(model.spec.promotion.approvedVersion).toBeUndefined();
     // The browser reports each failed load itself; the page's own code threw nothing.

@@ -53,7 +53,7 @@ describe("kubectl jude on the testbed", () => {
     expect(code).toBe(0);
     expect(stdout).toContain(`EmbeddingModel ${namespace}/minilm`);
     expect(stdout).toContain("promotion minilm-v1 -> minilm-v2, gates:");
-    expect(stdout).toMatch(/✗ CoverageMet\s+coverage 0\.95 < 0\.99/);
+    expect(stdout).toMatch(/… CoverageMet\s+coverage 0\.95 < 0\.99/);
     expect(stdout).toMatch(/jobs-minilm-v2\s+minilm-v2\s+Running\s+\[#{9}-{12}\]\s+42%\s+5040\/12000/);
   });
 
