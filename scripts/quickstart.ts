@@ -19,6 +19,9 @@ import { runStory } from "./quickstart/story.ts";
 import { renderSummary } from "./quickstart/summary.ts";
 import { generateChangelog } from "./quickstart/changelog.ts";
 
+/** Set by Ctrl-C: the run is being torn down on purpose, so what fails meanwhile is not news. */
+let interrupted = false;
+
 async function up(options: QuickstartOptions): Promise<void> {
   // Before anything is made: a second run, or a taken port, would otherwise fail only after minutes.
   claimQuickstart("up");
@@ -27,13 +30,20 @@ async function up(options: QuickstartOptions): Promise<void> {
   const started = Date.now();
   // Set once the dashboard runs; the interrupt handler stops it if it exists by then.
   const running: { dashboard?: RunningDashboard } = {};
-  let stopping = false;
   const interrupt = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
+    if (interrupted) return;
+    interrupted = true;
     process.stdout.write("\nstopping everything the quickstart started…\n");
     await running.dashboard?.stop().catch(() => undefined);
-    await tearDown(narrator);
+    try {
+      await tearDown(narrator);
+    } catch (error) {
+      process.stderr.write(
+        `quickstart: stopping failed: ${error instanceof Error ? error.message : String(error)}\n` +
+          "`npm run quickstart -- down` tries again.\n",
+      );
+      process.exit(1);
+    }
     process.exit(130);
   };
   process.once("SIGINT", () => void interrupt());
@@ -92,6 +102,9 @@ async function main(): Promise<number> {
 try {
   process.exitCode = await main();
 } catch (error) {
+  // After Ctrl-C the story fails as its components go away; the interrupt handler finishes the
+  // teardown and exits, so neither a failure message nor the exit timer below may cut in.
+  if (interrupted) await new Promise(() => undefined);
   process.stderr.write(`\nquickstart failed: ${error instanceof Error ? error.message : String(error)}\n`);
   // What was made before the failure stays up (to look at); say how to remove it.
   if (error instanceof QuickstartRefusal) {
