@@ -15,6 +15,7 @@ import {
   flip,
   isStoreError,
   markVersionComplete,
+  openStore,
   registerVersion,
 } from "../../../store/index.ts";
 import type { TestStore } from "./helpers.ts";
@@ -54,7 +55,11 @@ describe("store reader on standalone Redis", () => {
   }
 
   it("serves the first version once it is flipped, when opened before any version existed", async () => {
-    const { store } = await newStore("before-first");
+    const { store, client } = await newStore("before-first");
+    // Before the operator created the store, a reader cannot even open it (README: "no embeddings yet").
+    await expect(openStore(client, { prefix: `${store.layout.prefix}-not-created` })).rejects.toSatisfy(
+      (error) => isStoreError(error, "STORE_NOT_FOUND"),
+    );
     // Notifications only: no periodic refresh, so the flip message is what the reader must act on.
     const reader = await openReader({ refreshIntervalMs: 0 });
     await expect(reader.get("job", "1")).rejects.toSatisfy((error) =>
