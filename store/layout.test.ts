@@ -66,6 +66,13 @@ describe("store key layout", () => {
     expect(() => recordField("job", "")).toThrowError(/id/);
   });
 
+  it("refuses an id with a lone surrogate, which UTF-8 would turn into another record's U+FFFD", () => {
+    expect(() => recordField("job", "j\ud800")).toThrowError(/well-formed Unicode/);
+    expect(() => recordField("job", "\udc00x")).toThrowError(/well-formed Unicode/);
+    expect(recordField("job", "j\ufffd")).toBe("job:j\ufffd");
+    expect(recordField("job", "emoji\ud83d\ude42")).toBe("job:emoji\ud83d\ude42");
+  });
+
   it("rejects prefixes and bucket counts that would break the layout", () => {
     for (const bad of ["", "a{b}", "with space"]) {
       expect(() => createLayout(bad)).toThrow();

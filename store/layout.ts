@@ -135,11 +135,16 @@ export function assertEntity(entity: string): void {
   assertName("entity", entity);
 }
 
-/** Throws INVALID_ARGUMENT unless `id` is a non-empty id of at most 512 characters. */
+/**
+ * Throws INVALID_ARGUMENT unless `id` is a non-empty id of at most 512 characters and well-formed
+ * Unicode. Keys and fields reach Redis as UTF-8, where every lone surrogate becomes U+FFFD: such an id
+ * would name another record (a reader would return that record's vector, a writer overwrite it).
+ */
 export function assertId(id: string): void {
   if (typeof id !== "string" || id.length === 0 || id.length > maxIdLength) {
     throw invalidArgument(`id must be a non-empty string of at most ${maxIdLength} characters`);
   }
+  if (!id.isWellFormed()) throw invalidArgument("id is not well-formed Unicode (it has a lone surrogate)");
 }
 
 /** Throws INVALID_ARGUMENT unless `textHash` looks like a hash (8-128 chars of a safe alphabet). */

@@ -9,12 +9,12 @@
  * flip itself.
  */
 
-import type { VectorDtype } from "./codec.ts";
+import type { VectorDtype, VectorPayload } from "./codec.ts";
 import { decodePayload } from "./codec.ts";
 import type { BatchCommand } from "./batch.ts";
 import { execBatch } from "./batch.ts";
-import { StoreError, StoreErrorCodes } from "./errors.ts";
-import { assertVersion, bucketKeys, groupByBucket, recordField } from "./layout.ts";
+import { StoreError, StoreErrorCodes, invalidArgument, isStoreError } from "./errors.ts";
+import { assertEntity, assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
 import type { PointerState } from "./pointer.ts";
 import type { PointerWatcherOptions } from "./pointer-watcher.ts";
 import { PointerWatcher } from "./pointer-watcher.ts";
@@ -81,16 +81,18 @@ export class StoreReader {
 
   /**
    * Looks up many vectors of one entity type in one version, pipelined per bucket and Cluster node.
-   * Returns one entry per id, in order; null for misses. Throws NO_CURRENT_VERSION before the first
-   * publish, STORE_UNAVAILABLE when Redis cannot be reached (readers do not retry: the caller owns the
-   * latency budget).
+   * Returns one entry per id, in order; null for misses. Throws INVALID_ARGUMENT naming the position
+   * of an id that cannot be a record's (`ids[i]`), NO_CURRENT_VERSION before the first publish,
+   * CORRUPT_RECORD naming the record, version and key of a stored vector that does not decode, and
+   * STORE_UNAVAILABLE when Redis cannot be reached (readers do not retry: the caller owns the latency
+   * budget).
    */
   async getMany(
     entity: string,
     ids: readonly string[],
     options: LookupOptions = {},
   ): Promise<(VectorHit | null)[]> {
-    const fields = ids.map((id) => recordField(entity, id));
+    const fields = recordFields(entity, ids);
     const prefix = this.#store.layout.prefix;
     const stopTimer = this.#store.metrics.readBatchSeconds.startTimer({ store: prefix });
     try {
@@ -149,7 +151,7 @@ export class StoreReader {
       indexes.forEach((index, slot) => {
         const payload = payloads[slot];
         if (payload === null || payload === undefined) return;
-        const decoded = decodePayload(payload);
+        const decoded = this.#decode(payload, version, fields[index] as string);
         hits[index] = {
           vector: decoded.vector,
           version,
@@ -161,6 +163,25 @@ export class StoreReader {
     return hits;
   }
 
+  /** Decodes one payload; a CORRUPT_RECORD says which record of which version (and key) it is. */
+  #decode(payload: Buffer, version: string, field: string): VectorPayload {
+    try {
+      return decodePayload(payload);
+    } catch (error) {
+      if (!isStoreError(error)) throw error;
+      const key = bucketKeys(this.#store.layout, version, bucketOf(this.#store.layout, field)).data;
+      throw recordFailure(
+        this.#store,
+        "read",
+        new StoreError(
+          StoreErrorCodes.CORRUPT_RECORD,
+          `record ${field} of version ${version} (HGET ${key} ${field}): ${error.message}`,
+          { cause: error, details: { field, version, key } },
+        ),
+      );
+    }
+  }
+
   #count(hits: (VectorHit | null)[]): (VectorHit | null)[] {
     const misses = hits.reduce((total, hit) => total + (hit === null ? 1 : 0), 0);
     const prefix = this.#store.layout.prefix;
@@ -169,4 +190,20 @@ export class StoreReader {
     if (misses > 0) this.#store.metrics.reads.inc({ store: prefix, result: "miss" }, misses);
     return hits;
   }
+}
+
+/**
+ * The record fields of one lookup. An id that cannot be a record's is refused with its position, so
+ * the caller of a lookup of thousands of ids can find it.
+ */
+function recordFields(entity: string, ids: readonly string[]): string[] {
+  assertEntity(entity);
+  return ids.map((id, index) => {
+    try {
+      return recordField(entity, id);
+    } catch (error) {
+      if (!isStoreError(error)) throw error;
+      throw invalidArgument(`ids[${index}]: ${error.message}`, { index });
+    }
+  });
 }
