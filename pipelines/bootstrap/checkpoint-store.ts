@@ -54,6 +54,9 @@ export function checkpointKey(
 }
 
 /** Reads and writes one shard's checkpoint. */
+/** Where a checkpoint's pending counts wait: beside it, in its Cluster slot (same hash tag). */
+const pendingKeyOf = (checkpoint: string): string => `${checkpoint}:pending`;
+
 export class CheckpointStore {
   readonly #client: RedisClient;
   readonly #key: string;
@@ -71,7 +74,7 @@ export class CheckpointStore {
 
   /** Where pending counts wait: beside the checkpoint, in its Cluster slot (same hash tag). */
   get pendingKey(): string {
-    return `${this.#key}:pending`;
+    return pendingKeyOf(this.#key);
   }
 
   /**
@@ -177,8 +180,11 @@ export async function deleteRunCheckpoints(
   run: { namespace: string; name: string },
   shards: number,
 ): Promise<void> {
-  const keys = Array.from({ length: shards }, (_, index) => checkpointKey(prefix, run, index));
-  // One slot (the hash tag), so one command works on Cluster too.
+  // With each shard's pending counts (CheckpointStore.pendingKey), which would otherwise wait for
+  // their expiry. One slot (the hash tag), so one command works on Cluster too.
+  const keys = Array.from({ length: shards }, (_, index) => checkpointKey(prefix, run, index)).flatMap(
+    (key) => [key, pendingKeyOf(key)],
+  );
   if (keys.length > 0) await client.del(...keys);
 }
 

@@ -1,13 +1,15 @@
 /**
  * Shard checkpoints in real Redis (standalone and Cluster): a newer attempt fences off an older pod of
  * the same shard, a checkpoint of different work is replaced rather than resumed, every save refreshes
- * the expiry, and the operator reads all shards of a run in one round trip.
+ * the expiry, and the operator reads all shards of a run in one round trip and deletes them, pending
+ * counts included.
  */
 import { describe, expect, it } from "vitest";
 import { zeroCounts, type CheckpointState } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import {
   CheckpointStore,
   checkpointKey,
+  deleteRunCheckpoints,
   readRunCheckpoints,
 } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import { createBootstrapStore } from "./helpers.ts";
@@ -61,6 +63,16 @@ describe.each(["standalone", "cluster"] as const)("bootstrap checkpoints (%s Red
       );
       const shards = await readRunCheckpoints(target.client, target.store.layout.prefix, run, 3);
       expect(shards.map((shard) => shard?.attempt ?? null)).toEqual([1, 3, null]);
+
+      // Deleting the run takes every shard's checkpoint and its pending counts.
+      await newPod.addPending("embedded", 2);
+      expect(await target.client.exists(newPod.pendingKey)).toBe(1);
+      await deleteRunCheckpoints(target.client, target.store.layout.prefix, run, 3);
+      const left = [0, 1, 2].flatMap((shard) => {
+        const shardKey = checkpointKey(target.store.layout.prefix, run, shard);
+        return [shardKey, `${shardKey}:pending`];
+      });
+      expect(await target.client.exists(...left)).toBe(0);
     } finally {
       await target.drop();
     }
