@@ -6,7 +6,8 @@ import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
-import { reconcileNearlinePipeline } from "./reconcile.ts";
+import { FiguresSampler } from "./figures-sampler.ts";
+import { pipelinePollMs, reconcileNearlinePipeline, type PipelineReconcileSettings } from "./reconcile.ts";
 import { workerGauges } from "./worker-metrics.ts";
 
 /** The pipelines of the namespace that name `model` (how a model change reaches its pipelines). */
@@ -19,9 +20,14 @@ function pipelinesOfModel(model: KubeObject, cache: CacheReader) {
     .map(keyOf);
 }
 
-/** The controller definition. */
-export function nearlinePipelineController(settings: ControllerSettings): ControllerDefinition {
+/** The controller definition; `testing.probe` replaces the reads of the workers' figures (tests). */
+export function nearlinePipelineController(
+  settings: ControllerSettings,
+  testing: Pick<PipelineReconcileSettings, "probe"> = {},
+): ControllerDefinition {
   const gauges = settings.registry === undefined ? undefined : workerGauges(settings.registry);
+  // The workers' figures are read once per poll, not on every reconcile (figures-sampler.ts).
+  const sampler = new FiguresSampler(pipelinePollMs);
   return {
     name: "nearline-pipeline",
     primary: resourceTypes.nearlinePipeline,
@@ -63,6 +69,8 @@ export function nearlinePipelineController(settings: ControllerSettings): Contro
         images: settings.images,
         placement: settings.placement,
         workerGauges: gauges,
+        sampler,
+        ...testing,
       }),
   };
 }

@@ -11,6 +11,7 @@ import {
   type NearlinePipeline,
   type NearlinePipelineStatus,
 } from "../../crds/index.ts";
+import { keyToString } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import { findCondition, kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
@@ -21,6 +22,7 @@ import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
 import { caughtUpCondition } from "./caught-up.ts";
+import type { FiguresSampler } from "./figures-sampler.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
 import { workerConsumerGroup } from "./worker-config.ts";
@@ -48,6 +50,8 @@ export interface PipelineReconcileSettings {
   workerGauges?: WorkerGauges | undefined;
   /** Reads one worker pod's figures (tests may replace it). */
   probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
+  /** Reuses the workers' figures between polls (read on every reconcile when absent). */
+  sampler?: FiguresSampler | undefined;
 }
 
 /** Reconciles one NearlinePipeline. */
@@ -59,6 +63,7 @@ export async function reconcileNearlinePipeline(
   const gauges = settings.workerGauges;
   if (raw === undefined || raw.metadata?.deletionTimestamp) {
     if (gauges !== undefined) await recordWorkers(gauges, context.key, []);
+    settings.sampler?.forget(keyToString(context.key));
     return; // children are garbage-collected
   }
   const parsed = safeParseNearlinePipeline(raw);
@@ -116,6 +121,10 @@ export async function reconcileNearlinePipeline(
     const figures = await workerFigures(context, pipeline, model!, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
   }
+  settings.sampler?.forget(
+    keyToString(context.key),
+    resolved.versions.map((version) => version.version),
+  );
   if (gauges !== undefined)
     await recordWorkers(
       gauges,
@@ -191,7 +200,13 @@ async function workerFigures(
     labels: selector,
   });
   const probe = settings.probe ?? probeWorker;
-  return Promise.all(pods.map((pod) => probe(pod, context.signal)));
+  const read = () => Promise.all(pods.map((pod) => probe(pod, context.signal)));
+  if (settings.sampler === undefined) return read();
+  const podsRead = pods
+    .map((pod) => `${pod.metadata?.name}@${pod.status?.podIP}/${pod.status?.phase}`)
+    .sort()
+    .join(",");
+  return settings.sampler.figures(keyToString(context.key), embeddingVersion, podsRead, read);
 }
 
 /** Writes the status (kstatus trio and CaughtUp), and an Event when the pipeline turns Ready or Stalled. */

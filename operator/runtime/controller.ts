@@ -5,8 +5,12 @@
 // the user to act (invalid spec, missing Secret) writes a Stalled condition and returns normally. A
 // key that keeps throwing (failure-streaks.ts) is handed to the definition's reportFailure, which puts
 // the cause in the object's conditions, and jude_operator_reconcile_failing is 1 for it until a
-// reconcile succeeds (the chart's JudeReconcileFailing alert reads it).
+// reconcile succeeds (the chart's JudeReconcileFailing alert reads it). A write refused because the
+// namespace is being deleted ends the reconcile as done: the object goes with its namespace, and its
+// deletion is reconciled like any other (a retry could only be refused again, and was an error storm
+// each time a namespace of models was deleted).
 import type { Logger } from "../../plumbing/logger.ts";
+import { isNamespaceTerminating } from "./api-error.ts";
 import { createControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import type { InformerCache } from "./informer-cache.ts";
@@ -141,9 +145,7 @@ export class Controller {
     const stopTimer = metrics.reconcileDuration.startTimer({ controller: name });
     try {
       const result = await this.definition.reconcile(context);
-      this.queue.forget(key);
-      this.#streaks.succeeded(key);
-      metrics.reconcileFailing.remove(failingLabels(name, objectKey));
+      this.#settled(key, objectKey);
       if (result?.requeueAfterMs !== undefined) {
         this.queue.addAfter(key, result.requeueAfterMs);
         metrics.reconciles.inc({ controller: name, result: "requeue" });
@@ -151,6 +153,12 @@ export class Controller {
         metrics.reconciles.inc({ controller: name, result: "success" });
       }
     } catch (error) {
+      if (isNamespaceTerminating(error)) {
+        log.debug({ err: error }, "namespace is being deleted; not retrying");
+        this.#settled(key, objectKey);
+        metrics.reconciles.inc({ controller: name, result: "success" });
+        return;
+      }
       metrics.reconciles.inc({ controller: name, result: "error" });
       metrics.reconcileErrors.inc({ controller: name });
       if (signal.aborted) return;
@@ -164,6 +172,13 @@ export class Controller {
     } finally {
       stopTimer();
     }
+  }
+
+  /** Forgets a key's back-off and failure streak after a reconcile that needs no retry. */
+  #settled(key: string, objectKey: ObjectKey): void {
+    this.queue.forget(key);
+    this.#streaks.succeeded(key);
+    this.#dependencies.metrics.reconcileFailing.remove(failingLabels(this.definition.name, objectKey));
   }
 
   /** Hands a failure to the definition's reportFailure once the key's failures are persistent. */

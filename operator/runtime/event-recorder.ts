@@ -6,6 +6,7 @@
 // that the new leader's status contradicts (or repeat the new leader's Events under its own name).
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../plumbing/logger.ts";
+import { isNamespaceTerminating } from "./api-error.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { resourcePath, resourceTypes } from "./resource-types.ts";
 import type { EventRecorder, KubeObject } from "./types.ts";
@@ -93,7 +94,10 @@ export function createEventRecorder(
       return;
     }
     record(object, type, reason, message).catch((error: unknown) =>
-      options.log.warn({ err: error, reason }, "could not record an Event"),
+      // An Event into a namespace being deleted is refused; so is everything else there, expectedly.
+      isNamespaceTerminating(error)
+        ? options.log.debug({ err: error, reason }, "not recording an Event: the namespace is being deleted")
+        : options.log.warn({ err: error, reason }, "could not record an Event"),
     );
   };
   return {
