@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createControllerClient } from "./controller-client.ts";
+import { createControllerClient, forgetUncached } from "./controller-client.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { resourceTypes } from "./resource-types.ts";
 import type { CacheReader, KubeObject } from "./types.ts";
@@ -128,5 +128,40 @@ describe("controller client applies", () => {
       "lost the leader lease",
     );
     expect(applies).toHaveLength(1);
+  });
+});
+
+describe("controller client memory", () => {
+  it("forgets the applies of objects the cache no longer holds", () => {
+    const remembered = new Map([
+      ["m a", { gone: false }],
+      ["m b", { gone: true }],
+    ]);
+    forgetUncached(remembered, (entry) => !entry.gone);
+    expect([...remembered.keys()]).toEqual(["m a"]);
+  });
+
+  it("keeps skipping an unchanged object the cache holds after a sweep of thousands of removed ones", async () => {
+    const applies: string[] = [];
+    let version = 0;
+    const client = {
+      apply: async (path: string, object: KubeObject) => {
+        applies.push(path);
+        version += 1;
+        return { ...object, metadata: { ...object.metadata, resourceVersion: String(version) } };
+      },
+    } as unknown as KubeClient;
+    let kept: KubeObject | undefined;
+    // The cache holds only "c"; every other ConfigMap was removed by someone else.
+    const cache = {
+      get: (_type: unknown, key: { name: string }) => (key.name === "c" ? kept : undefined),
+      list: () => [],
+    } as unknown as CacheReader;
+    const writer = createControllerClient(client, cache, "test");
+    kept = await writer.apply(configMap("1"));
+    for (let index = 0; index < 3000; index += 1)
+      await writer.apply({ ...configMap("x"), metadata: { name: `gone-${index}`, namespace: "ns" } });
+    expect(await writer.apply(configMap("1"))).toBe(kept);
+    expect(applies).toHaveLength(3001);
   });
 });

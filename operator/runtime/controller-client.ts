@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { KubeClient } from "./kube-client.ts";
 import { keyOf } from "./object-key.ts";
 import { objectPath, typeOfObject, type ResourceType } from "./resource-types.ts";
-import type { ApplyOptions, CacheReader, ControllerClient, KubeObject } from "./types.ts";
+import type { ApplyOptions, CacheReader, ControllerClient, KubeObject, ObjectKey } from "./types.ts";
 
 /** The field manager of a controller's applies. */
 export function fieldManagerOf(controller: string): string {
@@ -19,13 +19,18 @@ function typeOf(object: KubeObject): ResourceType {
   return type;
 }
 
-/** What the cache holds of an object, if its type is cached at all. */
-function cachedOf(cache: CacheReader, type: ResourceType, object: KubeObject): KubeObject | undefined {
+/** What the cache holds at `key`, if its type is cached at all. */
+function cachedAt(cache: CacheReader, type: ResourceType, key: ObjectKey): KubeObject | undefined {
   try {
-    return cache.get(type, keyOf(object));
+    return cache.get(type, key);
   } catch {
     return undefined; // a type no controller watches
   }
+}
+
+/** What the cache holds of an object, if its type is cached at all. */
+function cachedOf(cache: CacheReader, type: ResourceType, object: KubeObject): KubeObject | undefined {
+  return cachedAt(cache, type, keyOf(object));
 }
 
 /** The controller owner reference of an object, if any. */
@@ -51,6 +56,28 @@ function assertSameController(cache: CacheReader, type: ResourceType, object: Ku
   );
 }
 
+/** What a client remembers of its last apply of one object under one field manager. */
+interface AppliedEntry {
+  hash: string;
+  resourceVersion: string | undefined;
+  type: ResourceType;
+  key: ObjectKey;
+}
+
+/** The number of remembered applies below which the client does not sweep them. */
+const minSweepSize = 1024;
+
+/**
+ * Drops the remembered applies whose object `isCached` says is gone. An object applied but not yet
+ * seen by its watch is dropped too: its next apply is then sent rather than skipped, nothing worse.
+ */
+export function forgetUncached<Entry>(
+  remembered: Map<string, Entry>,
+  isCached: (entry: Entry) => boolean,
+): void {
+  for (const [key, entry] of remembered) if (!isCached(entry)) remembered.delete(key);
+}
+
 /**
  * A ControllerClient for `controller`, reading the cache to skip writes that change nothing: a status
  * equal to the cached one, and an apply of exactly what this client last applied to an object the
@@ -68,8 +95,9 @@ export function createControllerClient(
 ): ControllerClient {
   const fieldManager = fieldManagerOf(controller);
   // Per field manager and object path: hash of the last applied body and the resourceVersion the
-  // server answered.
-  const lastApplied = new Map<string, { hash: string; resourceVersion: string | undefined }>();
+  // server answered, with the object's type and key for the sweep below.
+  const lastApplied = new Map<string, AppliedEntry>();
+  let sweepAbove = minSweepSize;
   return {
     fieldManager,
     async apply<T extends object>(value: T, options: ApplyOptions = {}): Promise<T> {
@@ -94,7 +122,18 @@ export function createControllerClient(
         return cached as T;
       beforeWrite();
       const applied = await client.apply(path, object, manager, options.force === true);
-      lastApplied.set(lastKey, { hash, resourceVersion: applied.metadata?.resourceVersion });
+      lastApplied.set(lastKey, {
+        hash,
+        resourceVersion: applied.metadata?.resourceVersion,
+        type,
+        key: keyOf(object),
+      });
+      if (lastApplied.size > sweepAbove) {
+        // Objects the garbage collector or a namespace deletion removed are never deleted through
+        // this client; forget those the cache no longer holds, at amortised constant cost.
+        forgetUncached(lastApplied, (entry) => cachedAt(cache, entry.type, entry.key) !== undefined);
+        sweepAbove = Math.max(minSweepSize, 2 * lastApplied.size);
+      }
       return applied as T;
     },
     async applyStatus<T extends object>(value: T): Promise<void> {
