@@ -151,14 +151,15 @@ describe("controller client memory", () => {
         return { ...object, metadata: { ...object.metadata, resourceVersion: String(version) } };
       },
     } as unknown as KubeClient;
-    let kept: KubeObject | undefined;
+    const held: { kept?: KubeObject } = {};
     // The cache holds only "c"; every other ConfigMap was removed by someone else.
     const cache = {
-      get: (_type: unknown, key: { name: string }) => (key.name === "c" ? kept : undefined),
+      get: (_type: unknown, key: { name: string }) => (key.name === "c" ? held.kept : undefined),
       list: () => [],
     } as unknown as CacheReader;
     const writer = createControllerClient(client, cache, "test");
-    kept = await writer.apply(configMap("1"));
+    const kept = await writer.apply(configMap("1"));
+    held.kept = kept;
     for (let index = 0; index < 3000; index += 1)
       await writer.apply({ ...configMap("x"), metadata: { name: `gone-${index}`, namespace: "ns" } });
     expect(await writer.apply(configMap("1"))).toBe(kept);
