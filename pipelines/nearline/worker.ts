@@ -65,6 +65,8 @@ export class NearlineWorker {
   #lagCheckedAtMs: number | undefined;
   #firstCommitAtMs: number | undefined;
   #joinStartedAtMs = 0;
+  /** The topic's partition count as this member saw it when the group last assigned partitions. */
+  #partitionsAtJoin: number | undefined;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
   readonly #freshness = new FreshnessWindow();
 
@@ -115,6 +117,7 @@ export class NearlineWorker {
       // session would, so the session timeout alone says how long a lost worker's partitions wait.
       rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
+    this.#consumer.on("consumer:group:join", () => this.#notePartitionsAtJoin());
     const source = await this.#openStream();
     this.#lagTimer = setTimeout(() => {
       this.#measureLag()
@@ -156,6 +159,7 @@ export class NearlineWorker {
     const { topic, startOffset, metrics, labels } = this.#options;
     const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
     const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+    this.#rejoinIfPartitionsAdded(consumer, latest.length);
     const committed =
       assigned.length === 0
         ? []
@@ -181,6 +185,41 @@ export class NearlineWorker {
       metrics.consumerLag.set({ ...labels, partition: String(partition) }, value);
     }
     this.#lagCheckedAtMs = Date.now();
+  }
+
+  /** Notes the topic's partition count (the cached metadata the group leader assigned from). */
+  #notePartitionsAtJoin(): void {
+    const { topic, logger } = this.#options;
+    this.#consumer
+      ?.metadata({ topics: [topic] })
+      .then((metadata) => {
+        this.#partitionsAtJoin = metadata.topics.get(topic)?.partitionsCount;
+      })
+      .catch((error: unknown) => logger.debug({ err: error }, "reading the topic's partitions failed"));
+  }
+
+  /**
+   * The group assigns a topic's partitions when it (re)joins, as its leader sees the topic then. Kafka's
+   * Java consumer rejoins when partitions are added later (within metadata.max.age.ms); this client
+   * does not, so added partitions went unread for good, and their lag read 0 (no member owned them).
+   * Every member compares the partition count at each lag check and rejoins when it grew: the
+   * leader's rejoin makes the group assign the new partitions (another member's is a no-op at the
+   * broker), which are then read from `startOffset` (`earliest`: from their first record).
+   */
+  #rejoinIfPartitionsAdded(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, partitions: number): void {
+    const known = this.#partitionsAtJoin;
+    if (known === undefined || partitions <= known) return;
+    const { topic, logger } = this.#options;
+    this.#partitionsAtJoin = partitions;
+    logger.info(
+      { topic, partitions, before: known },
+      "partitions were added to the changelog; rejoining the group to have them assigned",
+    );
+    consumer.joinGroup({}).catch((error: unknown) => {
+      // Tried again at the next lag check.
+      if (this.#partitionsAtJoin === partitions) this.#partitionsAtJoin = known;
+      logger.warn({ err: error }, "rejoining the group after partitions were added failed");
+    });
   }
 
   /** When the lag was last measured (epoch ms); undefined before the first check. */

@@ -1,0 +1,74 @@
+/**
+ * What happens to a running worker when the changelog topic changes under it, as it does in production:
+ * partitions added by an admin. Real Kafka (the testbed's broker), the real store (the testbed's Redis),
+ * the test embedding server.
+ */
+import { Admin } from "@platformatic/kafka";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import {
+  bootstrapBrokers,
+  committedOffsets,
+  createTopics,
+  produceEvents,
+  uniqueTopic,
+} from "../../support/kafka.ts";
+import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "topic-changes-v1";
+let embedding: TestEmbeddingServer;
+
+beforeAll(async () => {
+  embedding = await startTestEmbeddingServer(version);
+});
+
+afterAll(async () => {
+  await embedding?.server.close();
+});
+
+it("consumes partitions added to the changelog while it runs, from their first record", async () => {
+  const topic = uniqueTopic("nl-parts");
+  await createTopics([topic], 1);
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  const group = config.source.kafka.consumerGroup;
+  const { app, closeConnection } = await startInProcessNearline(config);
+  const admin = new Admin({ clientId: "jude-test-partitions", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+    await waitFor("the first event committed", async () => (await committedOffsets(group, topic)) === 1, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    // Produced before the worker can have noticed the new partitions: `startOffset: earliest` must
+    // still read them (nothing lost between the partitions' creation and their assignment).
+    await produceEvents(topic, [
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+
+    // Kafka's own consumers notice new partitions within metadata.max.age.ms (5 min by default); the
+    // worker's lag check runs every 5 s.
+    await waitFor(
+      "the new partitions' events committed",
+      async () => (await committedOffsets(group, topic)) === 3,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      },
+    );
+    expect(app.worker.totals.embedded).toBe(3);
+    expect(Object.keys(app.worker.lag.partitions)).toEqual(["0", "1", "2"]);
+  } finally {
+    await admin.close();
+    await app.stop();
+    closeConnection();
+  }
+});
