@@ -83,6 +83,7 @@ export async function startNearline(
   );
   const producer = createOutputProducer(clientOptions, {
     signal: abort.signal,
+    logger,
     onRetry: (error) => {
       metrics.retries.inc({ ...labels, dependency: "kafka" });
       logger.warn({ err: error }, "output produce failed; retrying");
