@@ -57,6 +57,11 @@ export class NearlineWorker {
   readonly #abort = new AbortController();
   #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #source: BatchSource<RawMessage> | undefined;
+  /** True from taking a batch until its offsets are committed. */
+  #inBatch = false;
+  /** The commit of a fetch position past transaction markers in flight (see #commitPastMarkers). */
+  #markerCommit: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
   #ready = false;
   #failure: unknown;
@@ -165,6 +170,7 @@ export class NearlineWorker {
         ? []
         : ((await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
           []);
+    await this.#commitPastMarkers(consumer, committed);
     const uncommitted = assigned.filter((partition) => (committed[partition] ?? -1n) < 0n);
     const start =
       uncommitted.length === 0
@@ -185,6 +191,53 @@ export class NearlineWorker {
       metrics.consumerLag.set({ ...labels, partition: String(partition) }, value);
     }
     this.#lagCheckedAtMs = Date.now();
+  }
+
+  /**
+   * Transaction markers take offsets of their own, and aborted records are dropped (read_committed),
+   * so neither reaches a batch: a partition whose last records ended a transaction kept its committed
+   * offset short of the log's end for good, its lag never read 0, and on a quiet topic (no freshness
+   * samples) the CaughtUp gate stayed shut. While the worker holds nothing uncommitted (no batch in
+   * hand, nothing buffered), everything below the stream's fetch position was processed and committed
+   * or was such an offset, so the position itself is committed, as Kafka's Java consumer commits its
+   * position. Updates `committed` (per partition) in place.
+   */
+  async #commitPastMarkers(
+    consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+    committed: bigint[],
+  ): Promise<void> {
+    const { topic, logger } = this.#options;
+    const stream = this.#stream;
+    const idle =
+      !this.#inBatch &&
+      this.#markerCommit === undefined &&
+      this.#source?.buffered === 0 &&
+      stream !== undefined &&
+      !stream.destroyed &&
+      stream.readableLength === 0;
+    if (!idle) return;
+    // Read now, in the same turn as the checks above: the assignment may have changed since.
+    const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
+    const offsets: NextOffset[] = [];
+    for (const partition of assigned) {
+      const position = stream.offsetsToFetch.get(`${topic}:${partition}`);
+      if (position !== undefined && position > (committed[partition] ?? -1n))
+        offsets.push({ topic, partition, offset: position, leaderEpoch: -1 });
+    }
+    if (offsets.length === 0) return;
+    // The loop waits for this before committing its next batch, which lies at or past these offsets.
+    this.#markerCommit = consumer
+      .commit({ offsets })
+      .then(() => {
+        for (const { partition, offset } of offsets) committed[partition] = offset;
+      })
+      .catch((error: unknown) =>
+        logger.debug({ err: error }, "committing the position past transaction markers failed"),
+      )
+      .finally(() => {
+        this.#markerCommit = undefined;
+      });
+    await this.#markerCommit;
   }
 
   /** Notes the topic's partition count (the cached metadata the group leader assigned from). */
@@ -285,6 +338,7 @@ export class NearlineWorker {
   async #run(initial: BatchSource<RawMessage>): Promise<void> {
     const { metrics, labels, logger } = this.#options;
     let source = initial;
+    this.#source = source;
     while (!this.#abort.signal.aborted) {
       let messages: RawMessage[];
       try {
@@ -296,6 +350,7 @@ export class NearlineWorker {
         logger.warn({ err: error }, "kafka stream failed; reopening it at the committed offsets");
         try {
           source = await this.#reopenStream();
+          this.#source = source;
         } catch (reopenError) {
           if (this.#abort.signal.aborted) return;
           throw reopenError;
@@ -303,33 +358,46 @@ export class NearlineWorker {
         continue;
       }
       if (messages.length === 0) continue;
-      const records = messages.map(toRecord);
-      // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
-      let outcome: BatchOutcome;
+      this.#inBatch = true;
       try {
-        outcome = await retry(() => this.#options.process(records), {
-          signal: this.#abort.signal,
-          isRetryable: this.#options.isRetryable,
-          onRetry: (error, attempt) => {
-            metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
-            logger.warn(
-              { err: error, attempt, events: records.length },
-              "batch failed on an unavailable dependency; retrying",
-            );
-          },
-        });
-      } catch (error) {
-        // Stopping while a dependency is away: leave the batch uncommitted; whoever owns these
-        // partitions next replays it (at least once, nothing lost).
-        if (this.#abort.signal.aborted) return;
-        throw error;
+        await this.#processAndCommit(messages);
+      } finally {
+        this.#inBatch = false;
       }
-      const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
-      await this.#commit([...nextOffsets(messages).values()]);
-      stopCommit();
-      this.#record(outcome);
-      this.#options.onBatch?.(outcome, Date.now());
     }
+  }
+
+  /** Runs one batch through the sinks, then commits its offsets. */
+  async #processAndCommit(messages: RawMessage[]): Promise<void> {
+    const { metrics, labels, logger } = this.#options;
+    const records = messages.map(toRecord);
+    // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
+    let outcome: BatchOutcome;
+    try {
+      outcome = await retry(() => this.#options.process(records), {
+        signal: this.#abort.signal,
+        isRetryable: this.#options.isRetryable,
+        onRetry: (error, attempt) => {
+          metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
+          logger.warn(
+            { err: error, attempt, events: records.length },
+            "batch failed on an unavailable dependency; retrying",
+          );
+        },
+      });
+    } catch (error) {
+      // Stopping while a dependency is away: leave the batch uncommitted; whoever owns these
+      // partitions next replays it (at least once, nothing lost).
+      if (this.#abort.signal.aborted) return;
+      throw error;
+    }
+    // A commit past transaction markers (lag check) goes first: this batch lies at or past it.
+    await this.#markerCommit;
+    const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
+    await this.#commit([...nextOffsets(messages).values()]);
+    stopCommit();
+    this.#record(outcome);
+    this.#options.onBatch?.(outcome, Date.now());
   }
 
   async #commit(offsets: readonly NextOffset[]): Promise<void> {
