@@ -137,6 +137,7 @@ export async function startNearline(
     status: () => ({
       ...worker.totals,
       lag: worker.lag,
+      sourceRecordsLost: worker.recordsLost,
       freshness: freshnessReport(worker.freshness()),
       ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
     }),

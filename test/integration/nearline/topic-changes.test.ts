@@ -1,6 +1,7 @@
 /**
- * What happens to a running worker when the changelog topic changes under it, as it does in production:
- * partitions added by an admin. Real Kafka (the testbed's broker), the real store (the testbed's Redis),
+ * What happens to a worker when the changelog topic changes under it, as it does in production:
+ * partitions added by an admin; records deleted (retention, kafka-delete-records) before the worker
+ * read them. Real Kafka (the testbed's broker), the real store (the testbed's Redis),
  * the test embedding server.
  */
 import { Admin } from "@platformatic/kafka";
@@ -68,6 +69,67 @@ it("consumes partitions added to the changelog while it runs, from their first r
     expect(Object.keys(app.worker.lag.partitions)).toEqual(["0", "1", "2"]);
   } finally {
     await admin.close();
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it("says how many records retention deleted before it read them, instead of skipping them silently", async () => {
+  const topic = uniqueTopic("nl-expired");
+  await createTopics([topic], 1);
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  const group = config.source.kafka.consumerGroup;
+  const event = (index: number) =>
+    jobEvent(`j${index}`, 1000 + index, { title: `Engineer ${index}`, skills: [] });
+  const first = await startInProcessNearline(config);
+  try {
+    await produceEvents(topic, [0, 1, 2, 3].map(event));
+    await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+  } finally {
+    await first.app.stop();
+    first.closeConnection();
+  }
+  // While the worker is away, 6 more events arrive and retention (here: delete-records) removes the
+  // log below offset 8: events 4-7 are gone before the group read them.
+  await produceEvents(topic, [4, 5, 6, 7, 8, 9].map(event));
+  const admin = new Admin({ clientId: "jude-test-delete-records", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 8n }] }] });
+  } finally {
+    await admin.close();
+  }
+
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await waitFor(
+      "the remaining events committed",
+      async () => (await committedOffsets(group, topic)) === 10,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    expect(app.worker.totals.consumed).toBe(2);
+    await waitFor("the loss reported", async () => app.worker.recordsLost === 4, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    const metrics = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
+    expect(metrics).toMatch(/^jude_pipeline_source_records_lost_total\{[^}]*partition="0"[^}]*\} 4$/m);
+    const readyz = (await (await fetch(`http://127.0.0.1:${app.ops.port}/readyz`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(readyz.sourceRecordsLost).toBe(4);
+  } finally {
     await app.stop();
     closeConnection();
   }
