@@ -134,3 +134,34 @@ it("says how many records retention deleted before it read them, instead of skip
     closeConnection();
   }
 });
+
+it("refuses to start, naming the topic, when its dead-letter or changelog topic does not exist", async () => {
+  const topic = uniqueTopic("nl-nodlq");
+  await createTopics([topic], 1);
+  const deadLetterTopic = `${topic}.dlq`;
+  const config = nearlineConfig({
+    topic,
+    deadLetterTopic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  // Without the check, the worker ran until its first undecodable event, then failed with the
+  // client's "Unknown topic" (PLT_KFK_USER), with the batch stuck behind it.
+  await expect(startInProcessNearline(config)).rejects.toMatchObject({
+    code: "TOPIC_MISSING",
+    message: expect.stringContaining(
+      `dead-letter topic (sinks.deadLetter.topic) ${deadLetterTopic} does not exist`,
+    ),
+  });
+  const missingChangelog = nearlineConfig({
+    topic: uniqueTopic("nl-nochangelog"),
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  await expect(startInProcessNearline(missingChangelog)).rejects.toMatchObject({
+    code: "TOPIC_MISSING",
+    message: expect.stringContaining("changelog topic (source.kafka.topic)"),
+  });
+});
