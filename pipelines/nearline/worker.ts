@@ -17,6 +17,7 @@ import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
+import { PartitionWatch } from "./partition-watch.ts";
 import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
@@ -70,16 +71,13 @@ export class NearlineWorker {
   #lagCheckedAtMs: number | undefined;
   #firstCommitAtMs: number | undefined;
   #joinStartedAtMs = 0;
-  /** The topic's partition count as this member saw it when the group last assigned partitions. */
-  #partitionsAtJoin: number | undefined;
-  /** Per partition, the offset after the last record handed out since the group last assigned it. */
-  readonly #expectedOffsets = new Map<number, bigint>();
-  #recordsLost = 0;
+  readonly #partitions: PartitionWatch;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
   readonly #freshness = new FreshnessWindow();
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
+    this.#partitions = new PartitionWatch(options);
   }
 
   /** True once the consumer joined its group and the loop runs. */
@@ -100,9 +98,9 @@ export class NearlineWorker {
     return this.#freshness.snapshot(nowMs);
   }
 
-  /** Source offsets retention deleted before this worker read them (see #findSkippedRecords). */
+  /** Source offsets retention deleted before this worker read them (see PartitionWatch). */
   get recordsLost(): number {
-    return this.#recordsLost;
+    return this.#partitions.recordsLost;
   }
 
   /** When this worker first committed offsets (epoch ms); undefined before. */
@@ -130,11 +128,8 @@ export class NearlineWorker {
       // session would, so the session timeout alone says how long a lost worker's partitions wait.
       rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
-    this.#consumer.on("consumer:group:join", () => {
-      // The stream goes back to the committed offsets of whatever it is assigned now.
-      this.#expectedOffsets.clear();
-      this.#notePartitionsAtJoin();
-    });
+    const consumer = this.#consumer;
+    consumer.on("consumer:group:join", () => this.#partitions.joined(consumer));
     const source = await this.#openStream();
     this.#lagTimer = setTimeout(() => {
       this.#measureLag()
@@ -176,7 +171,7 @@ export class NearlineWorker {
     const { topic, startOffset, metrics, labels } = this.#options;
     const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
     const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
-    this.#rejoinIfPartitionsAdded(consumer, latest.length);
+    this.#partitions.rejoinIfAdded(consumer, latest.length);
     const committed =
       assigned.length === 0
         ? []
@@ -252,41 +247,6 @@ export class NearlineWorker {
     await this.#markerCommit;
   }
 
-  /** Notes the topic's partition count (the cached metadata the group leader assigned from). */
-  #notePartitionsAtJoin(): void {
-    const { topic, logger } = this.#options;
-    this.#consumer
-      ?.metadata({ topics: [topic] })
-      .then((metadata) => {
-        this.#partitionsAtJoin = metadata.topics.get(topic)?.partitionsCount;
-      })
-      .catch((error: unknown) => logger.debug({ err: error }, "reading the topic's partitions failed"));
-  }
-
-  /**
-   * The group assigns a topic's partitions when it (re)joins, as its leader sees the topic then. Kafka's
-   * Java consumer rejoins when partitions are added later (within metadata.max.age.ms); this client
-   * does not, so added partitions went unread for good, and their lag read 0 (no member owned them).
-   * Every member compares the partition count at each lag check and rejoins when it grew: the
-   * leader's rejoin makes the group assign the new partitions (another member's is a no-op at the
-   * broker), which are then read from `startOffset` (`earliest`: from their first record).
-   */
-  #rejoinIfPartitionsAdded(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, partitions: number): void {
-    const known = this.#partitionsAtJoin;
-    if (known === undefined || partitions <= known) return;
-    const { topic, logger } = this.#options;
-    this.#partitionsAtJoin = partitions;
-    logger.info(
-      { topic, partitions, before: known },
-      "partitions were added to the changelog; rejoining the group to have them assigned",
-    );
-    consumer.joinGroup({}).catch((error: unknown) => {
-      // Tried again at the next lag check.
-      if (this.#partitionsAtJoin === partitions) this.#partitionsAtJoin = known;
-      logger.warn({ err: error }, "rejoining the group after partitions were added failed");
-    });
-  }
-
   /** When the lag was last measured (epoch ms); undefined before the first check. */
   get lagCheckedAtMs(): number | undefined {
     return this.#lagCheckedAtMs;
@@ -303,7 +263,7 @@ export class NearlineWorker {
    */
   async #openStream(): Promise<BatchSource<RawMessage>> {
     const options = this.#options;
-    this.#expectedOffsets.clear();
+    this.#partitions.streamOpened();
     this.#stream = await this.#consumer!.consume({
       topics: [options.topic],
       mode: MessagesStreamModes.COMMITTED,
@@ -373,75 +333,12 @@ export class NearlineWorker {
       if (messages.length === 0) continue;
       this.#inBatch = true;
       try {
-        await this.#findSkippedRecords(messages);
+        await this.#partitions.findSkippedRecords(this.#consumer!, messages);
         await this.#processAndCommit(messages);
       } finally {
         this.#inBatch = false;
       }
     }
-  }
-
-  /**
-   * A partition whose committed offset retention (or kafka-delete-records) removed is resumed by the
-   * client at the log's start, as Kafka's consumers do with auto.offset.reset=earliest, but without a
-   * word. The records in between are gone for every reader and their changes are missing from the
-   * store until a later event of the key or a bootstrap, so the jump is reported: a warning, the
-   * counter jude_pipeline_source_records_lost_total{partition} and `sourceRecordsLost` on /readyz.
-   * Found as a batch starting past the offset expected (the committed one after a group join), with
-   * the log's start past that offset too; compaction and transaction markers leave gaps as well, but
-   * never move the log's start.
-   */
-  async #findSkippedRecords(messages: readonly RawMessage[]): Promise<void> {
-    const { topic, logger } = this.#options;
-    const consumer = this.#consumer!;
-    const first = new Map<number, bigint>();
-    const next = new Map<number, bigint>();
-    for (const { partition, offset } of messages) {
-      if (offset < (first.get(partition) ?? offset + 1n)) first.set(partition, offset);
-      if (offset + 1n > (next.get(partition) ?? -1n)) next.set(partition, offset + 1n);
-    }
-    const expected = new Map(this.#expectedOffsets);
-    const unknown = [...first.keys()].filter((partition) => !expected.has(partition));
-    if (unknown.length > 0) {
-      try {
-        const topics = [{ topic, partitions: unknown }];
-        const committed = (await consumer.listCommittedOffsets({ topics })).get(topic) ?? [];
-        for (const partition of unknown) expected.set(partition, committed[partition] ?? -1n);
-      } catch (error) {
-        logger.debug({ err: error }, "reading the committed offsets to check for skipped records failed");
-      }
-    }
-    for (const [partition, offset] of next) this.#expectedOffsets.set(partition, offset);
-    const gaps = [...first]
-      .map(([partition, offset]) => ({ partition, from: expected.get(partition) ?? -1n, first: offset }))
-      .filter((gap) => gap.from >= 0n && gap.first > gap.from);
-    if (gaps.length === 0) return;
-    // The log's start does not depend on this batch: measured beside it, not before it.
-    consumer
-      .listOffsets({ topics: [topic], timestamp: -2n })
-      .then((offsets) => {
-        const logStart = offsets.get(topic) ?? [];
-        for (const gap of gaps) {
-          const start = logStart[gap.partition] ?? -1n;
-          if (start <= gap.from) continue;
-          const lost = Number((start < gap.first ? start : gap.first) - gap.from);
-          this.#recordsLost += lost;
-          const { metrics, labels } = this.#options;
-          metrics.sourceRecordsLost.inc({ ...labels, partition: String(gap.partition) }, lost);
-          logger.warn(
-            {
-              partition: gap.partition,
-              from: gap.from.toString(),
-              logStart: start.toString(),
-              records: lost,
-            },
-            "source records were deleted (retention) before this pipeline read them; resumed at the log's start",
-          );
-        }
-      })
-      .catch((error: unknown) =>
-        logger.debug({ err: error }, "reading the log's start to check for skipped records failed"),
-      );
   }
 
   /** Runs one batch through the sinks, then commits its offsets. */
