@@ -13,6 +13,7 @@ type KafkaConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
 /** What the watch reports with: the worker's topic, logger and metrics. */
 export interface PartitionWatchOptions {
   topic: string;
+  startOffset: "earliest" | "latest";
   logger: Logger;
   metrics: PipelineMetrics;
   labels: { pipeline: string; version: string };
@@ -83,8 +84,8 @@ export class PartitionWatch {
 
   /**
    * A partition whose committed offset retention (or kafka-delete-records) removed is resumed by the
-   * client at the log's start, as Kafka's consumers do with auto.offset.reset=earliest, but without a
-   * word. The records in between are gone for every reader and their changes are missing from the
+   * client at the log's start (or end, under `startOffset: latest`), as Kafka's consumers do with
+   * auto.offset.reset, but without a word. The records in between are gone for every reader and their changes are missing from the
    * store until a later event of the key or a bootstrap, so the jump is reported: a warning, the
    * counter jude_pipeline_source_records_lost_total{partition} and `sourceRecordsLost` on /readyz.
    * Found as a batch starting past the offset expected (the committed one after a group join), with
@@ -111,35 +112,46 @@ export class PartitionWatch {
       }
     }
     for (const [partition, offset] of next) this.#expectedOffsets.set(partition, offset);
-    const gaps = [...first]
-      .map(([partition, offset]) => ({ partition, from: expected.get(partition) ?? -1n, first: offset }))
-      .filter((gap) => gap.from >= 0n && gap.first > gap.from);
-    if (gaps.length === 0) return;
+    const jumps = [...first]
+      .map(([partition, offset]) => ({ partition, from: expected.get(partition) ?? -1n, resumedAt: offset }))
+      .filter((jump) => jump.from >= 0n && jump.resumedAt > jump.from);
     // The log's start does not depend on this batch: measured beside it, not before it.
-    consumer
-      .listOffsets({ topics: [topic], timestamp: -2n })
-      .then((offsets) => {
-        const logStart = offsets.get(topic) ?? [];
-        for (const gap of gaps) {
-          const start = logStart[gap.partition] ?? -1n;
-          if (start <= gap.from) continue;
-          const lost = Number((start < gap.first ? start : gap.first) - gap.from);
-          this.#recordsLost += lost;
-          const { metrics, labels } = this.#options;
-          metrics.sourceRecordsLost.inc({ ...labels, partition: String(gap.partition) }, lost);
-          logger.warn(
-            {
-              partition: gap.partition,
-              from: gap.from.toString(),
-              logStart: start.toString(),
-              records: lost,
-            },
-            "source records were deleted (retention) before this pipeline read them; resumed at the log's start",
-          );
-        }
-      })
-      .catch((error: unknown) =>
-        logger.debug({ err: error }, "reading the log's start to check for skipped records failed"),
-      );
+    if (jumps.length > 0) void this.reportDeletedBelow(consumer, jumps);
+  }
+
+  /**
+   * Reports the records lost where a partition's reading jumped from `from` to `resumedAt` while the
+   * log's start moved past `from`: retention deleted them, and the client resumed at the log's start
+   * (`startOffset: earliest`) or at its end (`latest`, skipping the records still there as well).
+   * Other jumps (compaction, transaction markers) never move the log's start and are not reported.
+   * Never rejects.
+   */
+  async reportDeletedBelow(
+    consumer: KafkaConsumer,
+    jumps: readonly { partition: number; from: bigint; resumedAt: bigint }[],
+  ): Promise<void> {
+    const { topic, startOffset, metrics, labels, logger } = this.#options;
+    try {
+      const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+      for (const { partition, from, resumedAt } of jumps) {
+        const start = logStart[partition] ?? -1n;
+        if (from < 0n || start <= from) continue;
+        const lost = Number((startOffset === "earliest" && start < resumedAt ? start : resumedAt) - from);
+        this.#recordsLost += lost;
+        metrics.sourceRecordsLost.inc({ ...labels, partition: String(partition) }, lost);
+        logger.warn(
+          {
+            partition,
+            from: from.toString(),
+            logStart: start.toString(),
+            resumedAt: resumedAt.toString(),
+            records: lost,
+          },
+          "source records were deleted (retention) before this pipeline read them; it resumed past them",
+        );
+      }
+    } catch (error) {
+      logger.debug({ err: error }, "reading the log's start to check for skipped records failed");
+    }
   }
 }

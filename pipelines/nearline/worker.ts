@@ -207,7 +207,9 @@ export class NearlineWorker {
    * samples) the CaughtUp gate stayed shut. While the worker holds nothing uncommitted (no batch in
    * hand, nothing buffered), everything below the stream's fetch position was processed and committed
    * or was such an offset, so the position itself is committed, as Kafka's Java consumer commits its
-   * position. Updates `committed` (per partition) in place.
+   * position. The position may also have jumped past offsets retention deleted unread (the client
+   * resumed at the log's start or end, with no batch yet): that is reported first, so the commit
+   * does not hide it. Updates `committed` (per partition) in place.
    */
   async #commitPastMarkers(
     consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
@@ -233,8 +235,15 @@ export class NearlineWorker {
     }
     if (offsets.length === 0) return;
     // The loop waits for this before committing its next batch, which lies at or past these offsets.
-    this.#markerCommit = consumer
-      .commit({ offsets })
+    // A position past offsets retention deleted unread is reported before it is committed over.
+    const jumps = offsets.map(({ partition, offset }) => ({
+      partition,
+      from: committed[partition] ?? -1n,
+      resumedAt: offset,
+    }));
+    this.#markerCommit = this.#partitions
+      .reportDeletedBelow(consumer, jumps)
+      .then(() => consumer.commit({ offsets }))
       .then(() => {
         for (const { partition, offset } of offsets) committed[partition] = offset;
       })

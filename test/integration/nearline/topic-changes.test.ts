@@ -74,66 +74,78 @@ it("consumes partitions added to the changelog while it runs, from their first r
   }
 });
 
-it("says how many records retention deleted before it read them, instead of skipping them silently", async () => {
-  const topic = uniqueTopic("nl-expired");
-  await createTopics([topic], 1);
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
-  });
-  const group = config.source.kafka.consumerGroup;
-  const event = (index: number) =>
-    jobEvent(`j${index}`, 1000 + index, { title: `Engineer ${index}`, skills: [] });
-  const first = await startInProcessNearline(config);
-  try {
-    await produceEvents(topic, [0, 1, 2, 3].map(event));
-    await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
+it.each([
+  // The client resumes at the log's start (offset 8): events 8 and 9 are read, 4-7 are lost.
+  { startOffset: "earliest" as const, read: 2, lost: 4 },
+  // The client resumes at the log's end (offset 10): 4-9 are skipped, 8 and 9 although still there.
+  { startOffset: "latest" as const, read: 0, lost: 6 },
+])(
+  "says how many records it skipped after retention deleted its offset (startOffset $startOffset)",
+  async ({ startOffset, read, lost }) => {
+    const topic = uniqueTopic("nl-expired");
+    await createTopics([topic], 1);
+    const config = nearlineConfig({
+      topic,
+      version,
+      digest: embedding.digest,
+      embeddingAddress: embedding.address,
     });
-  } finally {
-    await first.app.stop();
-    first.closeConnection();
-  }
-  // While the worker is away, 6 more events arrive and retention (here: delete-records) removes the
-  // log below offset 8: events 4-7 are gone before the group read them.
-  await produceEvents(topic, [4, 5, 6, 7, 8, 9].map(event));
-  const admin = new Admin({ clientId: "jude-test-delete-records", bootstrapBrokers: bootstrapBrokers() });
-  try {
-    await admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 8n }] }] });
-  } finally {
-    await admin.close();
-  }
-
-  const { app, closeConnection } = await startInProcessNearline(config);
-  try {
-    await waitFor(
-      "the remaining events committed",
-      async () => (await committedOffsets(group, topic)) === 10,
-      {
+    config.source.kafka.startOffset = startOffset;
+    const group = config.source.kafka.consumerGroup;
+    const event = (index: number) =>
+      jobEvent(`j${index}`, 1000 + index, { title: `Engineer ${index}`, skills: [] });
+    const first = await startInProcessNearline(config);
+    try {
+      await produceEvents(topic, [0, 1, 2, 3].map(event));
+      await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
         timeoutMs: 60_000,
         intervalMs: 200,
-      },
-    );
-    expect(app.worker.totals.consumed).toBe(2);
-    await waitFor("the loss reported", async () => app.worker.recordsLost === 4, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-    });
-    const metrics = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
-    expect(metrics).toMatch(/^jude_pipeline_source_records_lost_total\{[^}]*partition="0"[^}]*\} 4$/m);
-    const readyz = (await (await fetch(`http://127.0.0.1:${app.ops.port}/readyz`)).json()) as Record<
-      string,
-      unknown
-    >;
-    expect(readyz.sourceRecordsLost).toBe(4);
-  } finally {
-    await app.stop();
-    closeConnection();
-  }
-});
+      });
+    } finally {
+      await first.app.stop();
+      first.closeConnection();
+    }
+    // While the worker is away, 6 more events arrive and retention (here: delete-records) removes the
+    // log below offset 8: events 4-7 are gone before the group read them.
+    await produceEvents(topic, [4, 5, 6, 7, 8, 9].map(event));
+    const admin = new Admin({ clientId: "jude-test-delete-records", bootstrapBrokers: bootstrapBrokers() });
+    try {
+      await admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 8n }] }] });
+    } finally {
+      await admin.close();
+    }
+
+    const { app, closeConnection } = await startInProcessNearline(config);
+    try {
+      // Committed up to the end: by the batch of events 8 and 9, or (nothing to read) by the idle worker.
+      await waitFor(
+        "the group's offset at the end",
+        async () => (await committedOffsets(group, topic)) === 10,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        },
+      );
+      expect(app.worker.totals.consumed).toBe(read);
+      await waitFor("the loss reported", async () => app.worker.recordsLost === lost, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      const metrics = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
+      expect(metrics).toMatch(
+        new RegExp(`^jude_pipeline_source_records_lost_total\\{[^}]*partition="0"[^}]*\\} ${lost}$`, "m"),
+      );
+      const readyz = (await (await fetch(`http://127.0.0.1:${app.ops.port}/readyz`)).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(readyz.sourceRecordsLost).toBe(lost);
+    } finally {
+      await app.stop();
+      closeConnection();
+    }
+  },
+);
 
 it("refuses to start, naming the topic, when its dead-letter or changelog topic does not exist", async () => {
   const topic = uniqueTopic("nl-nodlq");
