@@ -18,7 +18,7 @@ import {
 import { isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import { createPipelineEmbedder, type BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
-import { isRetryableKafkaError, kafkaClientOptions } from "../shared/kafka.ts";
+import { isRetryableKafkaError, kafkaClientOptions, requireTopics } from "../shared/kafka.ts";
 import {
   collectPipelineProcessMetrics,
   createPipelineMetrics,
@@ -76,13 +76,24 @@ export async function startNearline(
   const metrics = createPipelineMetrics(registry);
   // Aborted when a drain runs out of time: every retry loop of the batch in hand then stops.
   const abort = new AbortController();
-  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger);
   const clientOptions = kafkaClientOptions(
     config.source.kafka,
     `jude-nearline-${config.pipeline.name}-${config.model.version}`,
   );
+  // Before the store opens: a missing topic is a configuration error, not a dependency to wait for.
+  await requireTopics(clientOptions, [
+    { topic: config.source.kafka.topic, role: "changelog topic (source.kafka.topic)" },
+    ...(config.sinks.kafka !== undefined
+      ? [{ topic: config.sinks.kafka.topic, role: "output topic (sinks.kafka.topic)" }]
+      : []),
+    ...(config.sinks.deadLetter !== undefined
+      ? [{ topic: config.sinks.deadLetter.topic, role: "dead-letter topic (sinks.deadLetter.topic)" }]
+      : []),
+  ]);
+  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger);
   const producer = createOutputProducer(clientOptions, {
     signal: abort.signal,
+    logger,
     onRetry: (error) => {
       metrics.retries.inc({ ...labels, dependency: "kafka" });
       logger.warn({ err: error }, "output produce failed; retrying");
@@ -136,6 +147,7 @@ export async function startNearline(
     status: () => ({
       ...worker.totals,
       lag: worker.lag,
+      sourceRecordsLost: worker.recordsLost,
       freshness: freshnessReport(worker.freshness()),
       ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
     }),

@@ -33,6 +33,11 @@ export class BatchSource<T> {
     });
   }
 
+  /** Items received and not handed out yet. */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
   /**
    * The next batch; empty only when the stream ended. Rejects when the stream failed, but only once
    * every item it delivered before failing was handed out, so the caller knows exactly what it saw.

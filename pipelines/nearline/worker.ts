@@ -17,6 +17,7 @@ import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
+import { PartitionWatch } from "./partition-watch.ts";
 import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
@@ -57,6 +58,11 @@ export class NearlineWorker {
   readonly #abort = new AbortController();
   #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #source: BatchSource<RawMessage> | undefined;
+  /** True from taking a batch until its offsets are committed. */
+  #inBatch = false;
+  /** The commit of a fetch position past transaction markers in flight (see #commitPastMarkers). */
+  #markerCommit: Promise<void> | undefined;
   #loop: Promise<void> | undefined;
   #ready = false;
   #failure: unknown;
@@ -65,11 +71,13 @@ export class NearlineWorker {
   #lagCheckedAtMs: number | undefined;
   #firstCommitAtMs: number | undefined;
   #joinStartedAtMs = 0;
+  readonly #partitions: PartitionWatch;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
   readonly #freshness = new FreshnessWindow();
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
+    this.#partitions = new PartitionWatch(options);
   }
 
   /** True once the consumer joined its group and the loop runs. */
@@ -88,6 +96,11 @@ export class NearlineWorker {
   /** Freshness (event time -> store write acknowledged) of the last minute's writes; /readyz shows it. */
   freshness(nowMs = Date.now()): FreshnessSketch {
     return this.#freshness.snapshot(nowMs);
+  }
+
+  /** Source offsets retention deleted before this worker read them (see PartitionWatch). */
+  get recordsLost(): number {
+    return this.#partitions.recordsLost;
   }
 
   /** When this worker first committed offsets (epoch ms); undefined before. */
@@ -115,6 +128,8 @@ export class NearlineWorker {
       // session would, so the session timeout alone says how long a lost worker's partitions wait.
       rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
+    const consumer = this.#consumer;
+    consumer.on("consumer:group:join", () => this.#partitions.joined(consumer));
     const source = await this.#openStream();
     this.#lagTimer = setTimeout(() => {
       this.#measureLag()
@@ -156,11 +171,13 @@ export class NearlineWorker {
     const { topic, startOffset, metrics, labels } = this.#options;
     const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
     const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+    this.#partitions.rejoinIfAdded(consumer, latest.length);
     const committed =
       assigned.length === 0
         ? []
         : ((await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
           []);
+    await this.#commitPastMarkers(consumer, committed);
     const uncommitted = assigned.filter((partition) => (committed[partition] ?? -1n) < 0n);
     const start =
       uncommitted.length === 0
@@ -183,6 +200,62 @@ export class NearlineWorker {
     this.#lagCheckedAtMs = Date.now();
   }
 
+  /**
+   * Transaction markers take offsets of their own, and aborted records are dropped (read_committed),
+   * so neither reaches a batch: a partition whose last records ended a transaction kept its committed
+   * offset short of the log's end for good, its lag never read 0, and on a quiet topic (no freshness
+   * samples) the CaughtUp gate stayed shut. While the worker holds nothing uncommitted (no batch in
+   * hand, nothing buffered), everything below the stream's fetch position was processed and committed
+   * or was such an offset, so the position itself is committed, as Kafka's Java consumer commits its
+   * position. The position may also have jumped past offsets retention deleted unread (the client
+   * resumed at the log's start or end, with no batch yet): that is reported first, so the commit
+   * does not hide it. Updates `committed` (per partition) in place.
+   */
+  async #commitPastMarkers(
+    consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+    committed: bigint[],
+  ): Promise<void> {
+    const { topic, logger } = this.#options;
+    const stream = this.#stream;
+    const idle =
+      !this.#inBatch &&
+      this.#markerCommit === undefined &&
+      this.#source?.buffered === 0 &&
+      stream !== undefined &&
+      !stream.destroyed &&
+      stream.readableLength === 0;
+    if (!idle) return;
+    // Read now, in the same turn as the checks above: the assignment may have changed since.
+    const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
+    const offsets: NextOffset[] = [];
+    for (const partition of assigned) {
+      const position = stream.offsetsToFetch.get(`${topic}:${partition}`);
+      if (position !== undefined && position > (committed[partition] ?? -1n))
+        offsets.push({ topic, partition, offset: position, leaderEpoch: -1 });
+    }
+    if (offsets.length === 0) return;
+    // The loop waits for this before committing its next batch, which lies at or past these offsets.
+    // A position past offsets retention deleted unread is reported before it is committed over.
+    const jumps = offsets.map(({ partition, offset }) => ({
+      partition,
+      from: committed[partition] ?? -1n,
+      resumedAt: offset,
+    }));
+    this.#markerCommit = this.#partitions
+      .reportDeletedBelow(consumer, jumps)
+      .then(() => consumer.commit({ offsets }))
+      .then(() => {
+        for (const { partition, offset } of offsets) committed[partition] = offset;
+      })
+      .catch((error: unknown) =>
+        logger.debug({ err: error }, "committing the position past transaction markers failed"),
+      )
+      .finally(() => {
+        this.#markerCommit = undefined;
+      });
+    await this.#markerCommit;
+  }
+
   /** When the lag was last measured (epoch ms); undefined before the first check. */
   get lagCheckedAtMs(): number | undefined {
     return this.#lagCheckedAtMs;
@@ -199,6 +272,7 @@ export class NearlineWorker {
    */
   async #openStream(): Promise<BatchSource<RawMessage>> {
     const options = this.#options;
+    this.#partitions.streamOpened();
     this.#stream = await this.#consumer!.consume({
       topics: [options.topic],
       mode: MessagesStreamModes.COMMITTED,
@@ -246,6 +320,7 @@ export class NearlineWorker {
   async #run(initial: BatchSource<RawMessage>): Promise<void> {
     const { metrics, labels, logger } = this.#options;
     let source = initial;
+    this.#source = source;
     while (!this.#abort.signal.aborted) {
       let messages: RawMessage[];
       try {
@@ -257,6 +332,7 @@ export class NearlineWorker {
         logger.warn({ err: error }, "kafka stream failed; reopening it at the committed offsets");
         try {
           source = await this.#reopenStream();
+          this.#source = source;
         } catch (reopenError) {
           if (this.#abort.signal.aborted) return;
           throw reopenError;
@@ -264,33 +340,47 @@ export class NearlineWorker {
         continue;
       }
       if (messages.length === 0) continue;
-      const records = messages.map(toRecord);
-      // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
-      let outcome: BatchOutcome;
+      this.#inBatch = true;
       try {
-        outcome = await retry(() => this.#options.process(records), {
-          signal: this.#abort.signal,
-          isRetryable: this.#options.isRetryable,
-          onRetry: (error, attempt) => {
-            metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
-            logger.warn(
-              { err: error, attempt, events: records.length },
-              "batch failed on an unavailable dependency; retrying",
-            );
-          },
-        });
-      } catch (error) {
-        // Stopping while a dependency is away: leave the batch uncommitted; whoever owns these
-        // partitions next replays it (at least once, nothing lost).
-        if (this.#abort.signal.aborted) return;
-        throw error;
+        await this.#partitions.findSkippedRecords(this.#consumer!, messages);
+        await this.#processAndCommit(messages);
+      } finally {
+        this.#inBatch = false;
       }
-      const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
-      await this.#commit([...nextOffsets(messages).values()]);
-      stopCommit();
-      this.#record(outcome);
-      this.#options.onBatch?.(outcome, Date.now());
     }
+  }
+
+  /** Runs one batch through the sinks, then commits its offsets. */
+  async #processAndCommit(messages: RawMessage[]): Promise<void> {
+    const { metrics, labels, logger } = this.#options;
+    const records = messages.map(toRecord);
+    // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
+    let outcome: BatchOutcome;
+    try {
+      outcome = await retry(() => this.#options.process(records), {
+        signal: this.#abort.signal,
+        isRetryable: this.#options.isRetryable,
+        onRetry: (error, attempt) => {
+          metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
+          logger.warn(
+            { err: error, attempt, events: records.length },
+            "batch failed on an unavailable dependency; retrying",
+          );
+        },
+      });
+    } catch (error) {
+      // Stopping while a dependency is away: leave the batch uncommitted; whoever owns these
+      // partitions next replays it (at least once, nothing lost).
+      if (this.#abort.signal.aborted) return;
+      throw error;
+    }
+    // A commit past transaction markers (lag check) goes first: this batch lies at or past it.
+    await this.#markerCommit;
+    const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
+    await this.#commit([...nextOffsets(messages).values()]);
+    stopCommit();
+    this.#record(outcome);
+    this.#options.onBatch?.(outcome, Date.now());
   }
 
   async #commit(offsets: readonly NextOffset[]): Promise<void> {

@@ -24,6 +24,10 @@ export const PipelineErrorCodes = {
   OFFSET_OUT_OF_RANGE: "OFFSET_OUT_OF_RANGE",
   /** The source URI scheme is not one the bootstrap reads. */
   UNSUPPORTED_SOURCE: "UNSUPPORTED_SOURCE",
+  /** A topic the config names does not exist (the workers never create topics). */
+  TOPIC_MISSING: "TOPIC_MISSING",
+  /** The output or dead-letter topic refuses a record by its size alone (its max.message.bytes). */
+  OUTPUT_REFUSED: "OUTPUT_REFUSED",
   /** The Kafka consumer loop ended although nobody stopped it. */
   CONSUMER_ENDED: "CONSUMER_ENDED",
 } as const;

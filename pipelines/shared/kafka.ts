@@ -1,7 +1,7 @@
 /** Kafka client options from a pipeline config: brokers, TLS files and SASL credentials from Secrets. */
 import { readFileSync } from "node:fs";
-import type { ConnectionOptions } from "@platformatic/kafka";
-import { someError } from "./errors.ts";
+import { Admin, type ConnectionOptions } from "@platformatic/kafka";
+import { PipelineError, PipelineErrorCodes, someError } from "./errors.ts";
 import { readSecret, type KafkaConnection } from "./config-common.ts";
 
 /** Connection options shared by consumers, producers and admin clients of one pipeline. */
@@ -64,4 +64,37 @@ export function isRetryableKafkaError(error: unknown): boolean {
  */
 export function isRebalanceError(error: unknown): boolean {
   return someError(error, (candidate) => candidate.needsRejoin === true);
+}
+
+/** A topic a worker reads or writes, and what the config calls it (for the error). */
+export interface NamedTopic {
+  topic: string;
+  role: string;
+}
+
+/**
+ * Fails with TOPIC_MISSING, naming each of `topics` the cluster lacks. The workers never create
+ * topics (their clients ask for metadata without auto-creation, whatever the broker allows), so a
+ * missing dead-letter or output topic would otherwise surface only at the first record sent there,
+ * perhaps days later, as the client's "Unknown topic" with the worker's whole batch stuck behind it.
+ */
+export async function requireTopics(
+  clientOptions: ReturnType<typeof kafkaClientOptions>,
+  topics: readonly NamedTopic[],
+): Promise<void> {
+  const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter(({ topic }) => !existing.has(topic));
+    if (missing.length === 0) return;
+    throw new PipelineError(
+      PipelineErrorCodes.TOPIC_MISSING,
+      `${missing.map(({ topic, role }) => `the ${role} ${topic}`).join(" and ")} ` +
+        `${missing.length === 1 ? "does" : "do"} not exist, or this worker's Kafka user may not describe ` +
+        `${missing.length === 1 ? "it" : "them"}: JUDE never creates topics; create ` +
+        `${missing.length === 1 ? "it" : "them"} (partitions, retention and size limits as your cluster's policy asks)`,
+    );
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
 }

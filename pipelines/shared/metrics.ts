@@ -14,6 +14,7 @@ export interface PipelineMetrics {
   inferenceCalls: Counter<"pipeline" | "version">;
   inferenceTexts: Counter<"pipeline" | "version">;
   consumerLag: Gauge<"pipeline" | "version" | "partition">;
+  sourceRecordsLost: Counter<"pipeline" | "version" | "partition">;
   freshness: Histogram<"pipeline" | "version">;
   phaseSeconds: Histogram<"pipeline" | "version" | "phase">;
   retries: Counter<"pipeline" | "version" | "dependency">;
@@ -75,6 +76,12 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
     consumerLag: new Gauge({
       name: "jude_pipeline_consumer_lag",
       help: "Records between the committed offset and the end of each source partition.",
+      labelNames: [...labelNames, "partition"],
+      registers,
+    }),
+    sourceRecordsLost: new Counter({
+      name: "jude_pipeline_source_records_lost_total",
+      help: "Source offsets deleted (retention, delete-records) before the worker read them; it resumed at the log's start.",
       labelNames: [...labelNames, "partition"],
       registers,
     }),

@@ -1,0 +1,157 @@
+/**
+ * What the Kafka client leaves to its user about the changelog's partitions, for the nearline worker
+ * (worker.ts): partitions added while the group runs, and records deleted by retention before they
+ * were read. Transaction markers are the worker's own concern (it commits past them when idle).
+ */
+import type { Consumer } from "@platformatic/kafka";
+import type { Logger } from "pino";
+import type { PipelineMetrics } from "../shared/metrics.ts";
+import type { RawMessage } from "./consumed-messages.ts";
+
+type KafkaConsumer = Consumer<Buffer, Buffer, Buffer, Buffer>;
+
+/** What the watch reports with: the worker's topic, logger and metrics. */
+export interface PartitionWatchOptions {
+  topic: string;
+  startOffset: "earliest" | "latest";
+  logger: Logger;
+  metrics: PipelineMetrics;
+  labels: { pipeline: string; version: string };
+}
+
+export class PartitionWatch {
+  readonly #options: PartitionWatchOptions;
+  /** The topic's partition count as this member saw it when the group last assigned partitions. */
+  #partitionsAtJoin: number | undefined;
+  /** Per partition, the offset after the last record handed out since the group last assigned it. */
+  readonly #expectedOffsets = new Map<number, bigint>();
+  #recordsLost = 0;
+
+  constructor(options: PartitionWatchOptions) {
+    this.#options = options;
+  }
+
+  /** Source offsets deleted before the worker read them, since it started. */
+  get recordsLost(): number {
+    return this.#recordsLost;
+  }
+
+  /** The group (re)assigned partitions: the stream goes back to their committed offsets. */
+  joined(consumer: KafkaConsumer): void {
+    this.#expectedOffsets.clear();
+    this.#notePartitionsAtJoin(consumer);
+  }
+
+  /** A new stream starts at the committed offsets. */
+  streamOpened(): void {
+    this.#expectedOffsets.clear();
+  }
+
+  /** Notes the topic's partition count (the cached metadata the group leader assigned from). */
+  #notePartitionsAtJoin(consumer: KafkaConsumer): void {
+    const { topic, logger } = this.#options;
+    consumer
+      .metadata({ topics: [topic] })
+      .then((metadata) => {
+        this.#partitionsAtJoin = metadata.topics.get(topic)?.partitionsCount;
+      })
+      .catch((error: unknown) => logger.debug({ err: error }, "reading the topic's partitions failed"));
+  }
+
+  /**
+   * The group assigns a topic's partitions when it (re)joins, as its leader sees the topic then. Kafka's
+   * Java consumer rejoins when partitions are added later (within metadata.max.age.ms); this client
+   * does not, so added partitions went unread for good, and their lag read 0 (no member owned them).
+   * Every member compares the partition count at each lag check and rejoins when it grew: the
+   * leader's rejoin makes the group assign the new partitions (another member's is a no-op at the
+   * broker), which are then read from `startOffset` (`earliest`: from their first record).
+   */
+  rejoinIfAdded(consumer: KafkaConsumer, partitions: number): void {
+    const known = this.#partitionsAtJoin;
+    if (known === undefined || partitions <= known) return;
+    const { topic, logger } = this.#options;
+    this.#partitionsAtJoin = partitions;
+    logger.info(
+      { topic, partitions, before: known },
+      "partitions were added to the changelog; rejoining the group to have them assigned",
+    );
+    consumer.joinGroup({}).catch((error: unknown) => {
+      // Tried again at the next lag check.
+      if (this.#partitionsAtJoin === partitions) this.#partitionsAtJoin = known;
+      logger.warn({ err: error }, "rejoining the group after partitions were added failed");
+    });
+  }
+
+  /**
+   * A partition whose committed offset retention (or kafka-delete-records) removed is resumed by the
+   * client at the log's start (or end, under `startOffset: latest`), as Kafka's consumers do with
+   * auto.offset.reset, but without a word. The records in between are gone for every reader and their changes are missing from the
+   * store until a later event of the key or a bootstrap, so the jump is reported: a warning, the
+   * counter jude_pipeline_source_records_lost_total{partition} and `sourceRecordsLost` on /readyz.
+   * Found as a batch starting past the offset expected (the committed one after a group join), with
+   * the log's start past that offset too; compaction and transaction markers leave gaps as well, but
+   * never move the log's start.
+   */
+  async findSkippedRecords(consumer: KafkaConsumer, messages: readonly RawMessage[]): Promise<void> {
+    const { topic, logger } = this.#options;
+    const first = new Map<number, bigint>();
+    const next = new Map<number, bigint>();
+    for (const { partition, offset } of messages) {
+      if (offset < (first.get(partition) ?? offset + 1n)) first.set(partition, offset);
+      if (offset + 1n > (next.get(partition) ?? -1n)) next.set(partition, offset + 1n);
+    }
+    const expected = new Map(this.#expectedOffsets);
+    const unknown = [...first.keys()].filter((partition) => !expected.has(partition));
+    if (unknown.length > 0) {
+      try {
+        const topics = [{ topic, partitions: unknown }];
+        const committed = (await consumer.listCommittedOffsets({ topics })).get(topic) ?? [];
+        for (const partition of unknown) expected.set(partition, committed[partition] ?? -1n);
+      } catch (error) {
+        logger.debug({ err: error }, "reading the committed offsets to check for skipped records failed");
+      }
+    }
+    for (const [partition, offset] of next) this.#expectedOffsets.set(partition, offset);
+    const jumps = [...first]
+      .map(([partition, offset]) => ({ partition, from: expected.get(partition) ?? -1n, resumedAt: offset }))
+      .filter((jump) => jump.from >= 0n && jump.resumedAt > jump.from);
+    // The log's start does not depend on this batch: measured beside it, not before it.
+    if (jumps.length > 0) void this.reportDeletedBelow(consumer, jumps);
+  }
+
+  /**
+   * Reports the records lost where a partition's reading jumped from `from` to `resumedAt` while the
+   * log's start moved past `from`: retention deleted them, and the client resumed at the log's start
+   * (`startOffset: earliest`) or at its end (`latest`, skipping the records still there as well).
+   * Other jumps (compaction, transaction markers) never move the log's start and are not reported.
+   * Never rejects.
+   */
+  async reportDeletedBelow(
+    consumer: KafkaConsumer,
+    jumps: readonly { partition: number; from: bigint; resumedAt: bigint }[],
+  ): Promise<void> {
+    const { topic, startOffset, metrics, labels, logger } = this.#options;
+    try {
+      const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+      for (const { partition, from, resumedAt } of jumps) {
+        const start = logStart[partition] ?? -1n;
+        if (from < 0n || start <= from) continue;
+        const lost = Number((startOffset === "earliest" && start < resumedAt ? start : resumedAt) - from);
+        this.#recordsLost += lost;
+        metrics.sourceRecordsLost.inc({ ...labels, partition: String(partition) }, lost);
+        logger.warn(
+          {
+            partition,
+            from: from.toString(),
+            logStart: start.toString(),
+            resumedAt: resumedAt.toString(),
+            records: lost,
+          },
+          "source records were deleted (retention) before this pipeline read them; it resumed past them",
+        );
+      }
+    } catch (error) {
+      logger.debug({ err: error }, "reading the log's start to check for skipped records failed");
+    }
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * What happens to a worker when the changelog topic changes under it, as it does in production:
+ * partitions added by an admin; records deleted (retention, kafka-delete-records) before the worker
+ * read them. Real Kafka (the testbed's broker), the real store (the testbed's Redis),
+ * the test embedding server.
+ */
+import { Admin } from "@platformatic/kafka";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import {
+  bootstrapBrokers,
+  committedOffsets,
+  createTopics,
+  produceEvents,
+  uniqueTopic,
+} from "../../support/kafka.ts";
+import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "topic-changes-v1";
+let embedding: TestEmbeddingServer;
+
+beforeAll(async () => {
+  embedding = await startTestEmbeddingServer(version);
+});
+
+afterAll(async () => {
+  await embedding?.server.close();
+});
+
+it("consumes partitions added to the changelog while it runs, from their first record", async () => {
+  const topic = uniqueTopic("nl-parts");
+  await createTopics([topic], 1);
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  const group = config.source.kafka.consumerGroup;
+  const { app, closeConnection } = await startInProcessNearline(config);
+  const admin = new Admin({ clientId: "jude-test-partitions", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+    await waitFor("the first event committed", async () => (await committedOffsets(group, topic)) === 1, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    // Produced before the worker can have noticed the new partitions: `startOffset: earliest` must
+    // still read them (nothing lost between the partitions' creation and their assignment).
+    await produceEvents(topic, [
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+
+    // Kafka's own consumers notice new partitions within metadata.max.age.ms (5 min by default); the
+    // worker's lag check runs every 5 s.
+    await waitFor(
+      "the new partitions' events committed",
+      async () => (await committedOffsets(group, topic)) === 3,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      },
+    );
+    expect(app.worker.totals.embedded).toBe(3);
+    expect(Object.keys(app.worker.lag.partitions)).toEqual(["0", "1", "2"]);
+  } finally {
+    await admin.close();
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it.each([
+  // The client resumes at the log's start (offset 8): events 8 and 9 are read, 4-7 are lost.
+  { startOffset: "earliest" as const, read: 2, lost: 4 },
+  // The client resumes at the log's end (offset 10): 4-9 are skipped, 8 and 9 although still there.
+  { startOffset: "latest" as const, read: 0, lost: 6 },
+])(
+  "says how many records it skipped after retention deleted its offset (startOffset $startOffset)",
+  async ({ startOffset, read, lost }) => {
+    const topic = uniqueTopic("nl-expired");
+    await createTopics([topic], 1);
+    const config = nearlineConfig({
+      topic,
+      version,
+      digest: embedding.digest,
+      embeddingAddress: embedding.address,
+    });
+    config.source.kafka.startOffset = startOffset;
+    const group = config.source.kafka.consumerGroup;
+    const event = (index: number) =>
+      jobEvent(`j${index}`, 1000 + index, { title: `Engineer ${index}`, skills: [] });
+    const first = await startInProcessNearline(config);
+    try {
+      await produceEvents(topic, [0, 1, 2, 3].map(event));
+      await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+    } finally {
+      await first.app.stop();
+      first.closeConnection();
+    }
+    // While the worker is away, 6 more events arrive and retention (here: delete-records) removes the
+    // log below offset 8: events 4-7 are gone before the group read them.
+    await produceEvents(topic, [4, 5, 6, 7, 8, 9].map(event));
+    const admin = new Admin({ clientId: "jude-test-delete-records", bootstrapBrokers: bootstrapBrokers() });
+    try {
+      await admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 8n }] }] });
+    } finally {
+      await admin.close();
+    }
+
+    const { app, closeConnection } = await startInProcessNearline(config);
+    try {
+      // Committed up to the end: by the batch of events 8 and 9, or (nothing to read) by the idle worker.
+      await waitFor(
+        "the group's offset at the end",
+        async () => (await committedOffsets(group, topic)) === 10,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        },
+      );
+      expect(app.worker.totals.consumed).toBe(read);
+      await waitFor("the loss reported", async () => app.worker.recordsLost === lost, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
+      const metrics = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
+      expect(metrics).toMatch(
+        new RegExp(`^jude_pipeline_source_records_lost_total\\{[^}]*partition="0"[^}]*\\} ${lost}$`, "m"),
+      );
+      const readyz = (await (await fetch(`http://127.0.0.1:${app.ops.port}/readyz`)).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(readyz.sourceRecordsLost).toBe(lost);
+    } finally {
+      await app.stop();
+      closeConnection();
+    }
+  },
+);
+
+it("refuses to start, naming the topic, when its dead-letter or changelog topic does not exist", async () => {
+  const topic = uniqueTopic("nl-nodlq");
+  await createTopics([topic], 1);
+  const deadLetterTopic = `${topic}.dlq`;
+  const config = nearlineConfig({
+    topic,
+    deadLetterTopic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  // Without the check, the worker ran until its first undecodable event, then failed with the
+  // client's "Unknown topic" (PLT_KFK_USER), with the batch stuck behind it.
+  await expect(startInProcessNearline(config)).rejects.toMatchObject({
+    code: "TOPIC_MISSING",
+    message: expect.stringContaining(
+      `dead-letter topic (sinks.deadLetter.topic) ${deadLetterTopic} does not exist`,
+    ),
+  });
+  const missingChangelog = nearlineConfig({
+    topic: uniqueTopic("nl-nochangelog"),
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  await expect(startInProcessNearline(missingChangelog)).rejects.toMatchObject({
+    code: "TOPIC_MISSING",
+    message: expect.stringContaining("changelog topic (source.kafka.topic)"),
+  });
+});
