@@ -62,6 +62,7 @@ it("renders the alerts the chart documents", () => {
     "JudeNearlineConsumerLagGrowing",
     "JudeNearlineDeadLetters",
     "JudeNearlineFreshnessHigh",
+    "JudeNearlineSourceRecordsLost",
     "JudeNearlineWorkersDown",
     "JudeOperatorReconcileErrors",
     "JudePromotionStalled",
@@ -77,7 +78,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 10 rules found");
+  expect(stdout).toContain("SUCCESS: 11 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(
