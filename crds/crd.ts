@@ -34,6 +34,15 @@ export interface CustomResourceDefinition {
   };
 }
 
+/**
+ * The status an object reads with until a controller writes one (the API server applies it on every
+ * read). kstatus (Flux's `wait`, kpt, Config Sync) reads an object with neither observedGeneration nor
+ * conditions as Current, so a model applied a moment ago would pass as ready before the operator saw
+ * it; observedGeneration 0 (below every generation) reads as "in progress" instead. The operator's
+ * first status write replaces it.
+ */
+export const notYetObserved = { observedGeneration: 0 } as const;
+
 /** `kubectl get jude` lists every JUDE resource. */
 export const category = "jude";
 
@@ -55,7 +64,7 @@ export function buildCrd(kind: KindDefinition): CustomResourceDefinition {
       kind: { description: `Kind of this object; ${kind.kind}.`, type: "string" },
       metadata: { type: "object" },
       spec: toStructuralSchema(kind.spec, "spec"),
-      status: toStructuralSchema(kind.status, "status"),
+      status: { ...toStructuralSchema(kind.status, "status"), default: notYetObserved },
     },
     required: ["spec"],
     // CEL sees metadata.name only from the root; the API server itself only checks for a DNS subdomain.

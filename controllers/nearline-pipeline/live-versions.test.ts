@@ -34,6 +34,22 @@ describe("live versions of a pipeline", () => {
     expect(resolveLiveVersions(model).versions.map((entry) => entry.version)).toEqual([model.spec.version]);
   });
 
+  it("without records and never observed (status at the CRD default): no version yet, waiting", () => {
+    const model = { ...testModel(), status: { observedGeneration: 0 } };
+    const resolved = resolveLiveVersions(model);
+    expect(resolved.versions).toEqual([]);
+    expect(resolved.waiting).toEqual([
+      {
+        version: model.spec.version,
+        reason: `EmbeddingModel ${model.metadata.name} has not been reconciled yet: its versions' workers start once the operator has recorded them`,
+      },
+    ]);
+    const observed = { ...model, status: { observedGeneration: 1 } };
+    expect(resolveLiveVersions(observed).versions.map((entry) => entry.version)).toEqual([
+      model.spec.version,
+    ]);
+  });
+
   it("with records: the versions whose record runs workers, each with its own prompts and digest", () => {
     const resolved = resolveLiveVersions(testModel(), [
       pinned("v1", { workers: true }),

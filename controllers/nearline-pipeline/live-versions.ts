@@ -45,8 +45,9 @@ export interface ResolvedVersions {
  * The live versions of `model` for one pipeline. With version records, those whose record says its
  * workers run; a version filled by a bootstrap waits until this pipeline's BootstrapRun of it (in
  * `runs`) captured the changelog offsets its workers start from, so nothing between the snapshot and
- * the workers is lost. Without records (the EmbeddingModel controller has not acted yet, or runs
- * elsewhere) the spec's version is live, as before promotion existed.
+ * the workers is lost. Without records, none while the EmbeddingModel controller has not looked at
+ * the model yet (its status is the CRD default); else (it runs elsewhere, or an older operator) the
+ * spec's version is live, as before promotion existed.
  */
 export function resolveLiveVersions(
   model: EmbeddingModel,
@@ -54,6 +55,21 @@ export function resolveLiveVersions(
   runs: readonly BootstrapRun[] = [],
 ): ResolvedVersions {
   const live = records.filter((record) => record.workers === true);
+  // observedGeneration 0 is the CRD's default until a controller first writes the model's status: the
+  // EmbeddingModel controller has not looked at it yet and is about to record its versions (a model
+  // and its pipelines applied together, as a GitOps sync does). Running the spec version now would
+  // start its workers ahead of the promotion, before their serving and BootstrapRun exist, only to
+  // remove them again once the records say the version waits for its bootstrap.
+  if (records.length === 0 && model.status?.observedGeneration === 0)
+    return {
+      versions: [],
+      waiting: [
+        {
+          version: model.spec.version,
+          reason: `EmbeddingModel ${model.metadata.name} has not been reconciled yet: its versions' workers start once the operator has recorded them`,
+        },
+      ],
+    };
   if (records.length === 0) {
     const resolved = resolveVersion(model, model.spec.version, model.spec);
     return "reason" in resolved

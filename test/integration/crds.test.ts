@@ -1,7 +1,8 @@
 // The generated CRDs on the testbed's real kube-apiserver: they install and become Established, the
 // examples apply and are defaulted exactly as zod defaults them, every invalid object of the shared
 // table is rejected by the API server and by zod with the same field named (the parity test), the
-// transition rules hold, and `kubectl explain` and `kubectl get` show what users need.
+// transition rules hold, an object reads as not yet observed until a controller writes its status, and
+// `kubectl explain` and `kubectl get` show what users need.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -77,6 +78,41 @@ describe("JUDE CRDs on the real kube-apiserver", () => {
     // What the API server stored is also what controllers will parse.
     expect(safeParseJudeObject(stored)?.success).toBe(true);
   });
+
+  // kstatus (Flux's `wait`, kpt, Config Sync) reads an object without status.observedGeneration and
+  // without conditions as Current: an object no controller has looked at yet would pass as ready.
+  it.each(exampleFiles)(
+    "reads %s as not yet observed until a controller writes its status (kstatus: in progress)",
+    async (file) => {
+      const example = loadExample(file);
+      const fresh = {
+        ...example,
+        metadata: { ...(example.metadata as JsonObject), name: `fresh-${name(example)}` },
+      };
+      await kubectl(
+        ["apply", "--server-side", `--field-manager=${fieldManager}`, "-n", namespace, "-f", "-"],
+        JSON.stringify(fresh),
+      );
+      const stored = await kubectlJson<JsonObject>(["get", "-n", namespace, resource(fresh)]);
+      expect((stored.metadata as { generation: number }).generation).toBe(1);
+      expect(stored.status).toEqual({ observedGeneration: 0 });
+      expect(safeParseJudeObject(stored)?.success).toBe(true);
+      // Once the controller writes a status, the default gives way to it.
+      await kubectl([
+        "patch",
+        "-n",
+        namespace,
+        resource(fresh),
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ status: { observedGeneration: 1 } }),
+      ]);
+      const observed = await kubectlJson<JsonObject>(["get", "-n", namespace, resource(fresh)]);
+      expect(observed.status).toEqual({ observedGeneration: 1 });
+      await kubectl(["delete", "-n", namespace, resource(fresh)]);
+    },
+  );
 
   it.each(invalidObjects)(
     "rejects: $name (API server and zod both name $field)",

@@ -100,6 +100,30 @@ export async function applyObjects(namespace: string, objects: readonly object[]
     );
 }
 
+/**
+ * Writes the status an EmbeddingModel controller would have written by now (observedGeneration only),
+ * for tests that run the pipeline controllers without it: a model no controller has looked at yet
+ * (status.observedGeneration 0, the CRD default) gets no nearline workers.
+ */
+export async function markModelObserved(namespace: string, name: string): Promise<void> {
+  const model = await kubectlJson<{ metadata: { generation: number } }>([
+    "get",
+    "-n",
+    namespace,
+    `embeddingmodel/${name}`,
+  ]);
+  await kubectl([
+    "patch",
+    "-n",
+    namespace,
+    `embeddingmodel/${name}`,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status: { observedGeneration: model.metadata.generation } }),
+  ]);
+}
+
 /** Waits until `kubectl get` of `resource` satisfies `accept`, and returns it. */
 export async function waitForObject<T>(
   namespace: string,

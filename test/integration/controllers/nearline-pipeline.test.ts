@@ -12,6 +12,7 @@ import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
   applyObjects,
   conditionOf,
+  markModelObserved,
   startControllers,
   waitForObject,
   type ControllersHarness,
@@ -31,6 +32,7 @@ describe("NearlinePipeline controller", () => {
     topic = uniqueTopic("jobs-changelog");
     await createTopics([topic], 3);
     await applyObjects(harness.namespace, [storeSecret(), model()]);
+    await markModelObserved(harness.namespace, "jude-minilm");
   });
 
   afterAll(async () => {
@@ -143,6 +145,43 @@ describe("NearlinePipeline controller", () => {
     expect(hashOf(after)).toBe(createHash("sha256").update(configMap.data!["config.yaml"]!).digest("hex"));
   });
 
+  // A GitOps sync applies a model and its pipelines together. Until the EmbeddingModel controller has
+  // looked at the model (it records the versions whose workers run), the pipeline starts none: before,
+  // it ran the spec version's workers at once, ahead of their serving and BootstrapRun, and removed
+  // them again a moment later.
+  it("starts no workers for a model no controller has looked at yet", async () => {
+    const ns = harness.namespace;
+    const fresh = model();
+    (fresh.metadata as { name: string }).name = "fresh";
+    await applyObjects(ns, [
+      fresh,
+      pipeline("fresh-jobs", topic, (spec) => (spec.modelRef = { name: "fresh" })),
+    ]);
+    // The pipeline's first verdict with its model in view (not ModelNotFound from a reconcile that ran
+    // before the model reached the controller's cache).
+    const waiting = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/fresh-jobs",
+      "a verdict on the pipeline",
+      (object) => ![undefined, "ModelNotFound"].includes(conditionOf(object, "Ready")?.reason),
+    );
+    expect(conditionOf(waiting, "Reconciling")).toMatchObject({ status: "True", reason: "WaitingForModel" });
+    expect(conditionOf(waiting, "Reconciling")?.message).toMatch(
+      /^EmbeddingModel fresh has not been reconciled yet/,
+    );
+    const workers = () =>
+      kubectl(["get", "deployments", "-n", ns, "-l", "jude.dev/pipeline=fresh-jobs", "-o", "name"]);
+    expect((await workers()).trim()).toBe("");
+    // Once the model was observed (and, as here, records no versions), its spec version runs.
+    await markModelObserved(ns, "fresh");
+    await waitForObject<V1Deployment>(
+      ns,
+      "deployment/fresh-jobs-minilm-v1-nearline",
+      "worker Deployment",
+      () => true,
+    );
+  });
+
   it("stalls a pipeline whose entity has no prompt, naming the field, and creates no workers", async () => {
     const ns = harness.namespace;
     await applyObjects(ns, [pipeline("companies", topic, (spec) => (spec.entity = "company"))]);
@@ -180,6 +219,7 @@ describe("NearlinePipeline controller", () => {
       unpinned,
       pipeline("unpinned-jobs", topic, (spec) => (spec.modelRef = { name: "unpinned" })),
     ]);
+    await markModelObserved(ns, "unpinned");
     const stalled = await waitForObject<Status>(
       ns,
       "nearlinepipeline/unpinned-jobs",

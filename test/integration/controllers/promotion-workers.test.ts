@@ -10,7 +10,13 @@ import { workerConsumerGroup } from "../../../controllers/nearline-pipeline/work
 import { parseEmbeddingModel, parseNearlinePipeline } from "../../../crds/index.ts";
 import { bootstrapBrokers, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { applyObjects, startControllers, waitForObject, type ControllersHarness } from "./harness.ts";
+import {
+  applyObjects,
+  markModelObserved,
+  startControllers,
+  waitForObject,
+  type ControllersHarness,
+} from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
 const produced = [5, 3];
@@ -57,6 +63,8 @@ describe("workers of a promoted version", () => {
     await createTopics([topic], produced.length);
     await produceEvents(topic, snapshotEvents(produced));
     await applyObjects(harness.namespace, [storeSecret(), model(), pipeline("jobs", topic)]);
+    // The records below stand in for the EmbeddingModel controller, which has looked at the model.
+    await markModelObserved(harness.namespace, "jude-minilm");
   });
 
   afterAll(async () => {
