@@ -12,7 +12,7 @@ import { ContainerRun, waitForExit } from "./container-run.ts";
 import { enforceMemoryLimits } from "./memory-limit.ts";
 import { planMounts } from "./mount-plan.ts";
 import { PodSandbox } from "./pod-sandbox.ts";
-import { buildPodStatus, toApiJson } from "./pod-status.ts";
+import { buildPodStatus, statusDrifted, toApiJson } from "./pod-status.ts";
 import { runProbes } from "./pod-probes.ts";
 import { terminatePod } from "./pod-termination.ts";
 import { podPhase, shouldRestart } from "./restart-backoff.ts";
@@ -333,7 +333,8 @@ export class PodWorker {
         conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
       }),
     );
-    if (json === this.#lastStatus) return;
+    // Unchanged since the last write, and the API still says so (the pod cache follows the API).
+    if (json === this.#lastStatus && !statusDrifted(this.pod, status)) return;
     await this.context.writeStatus(this.pod, toApiJson(status) as typeof status);
     this.#lastStatus = json;
   }
