@@ -19,7 +19,7 @@ import { observeStore } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
 import type { PromotionInputs } from "./promotion.ts";
-import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
+import { servingPodFailure, unschedulableServingPods, type ServingPodView } from "./serving-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
@@ -117,6 +117,7 @@ export function versionServing(
     observeDeployment(deployment),
     model.spec.serving.autoscaling?.minReplicas,
     servingPodFailure(pods),
+    unschedulableServingPods(pods),
   );
 }
 

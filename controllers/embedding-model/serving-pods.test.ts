@@ -1,7 +1,7 @@
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { unreadyDeployment } from "./promotion-fixtures.ts";
-import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
+import { servingPodFailure, unschedulableServingPods, type ServingPodView } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
 
 const fetchStep = (fields: Partial<V1ContainerStatus>, name = "fetch-model"): V1ContainerStatus => ({
@@ -90,5 +90,74 @@ describe("servingState with a pod failure", () => {
   it("leaves a ready version Ready (the failing pod is a leftover)", () => {
     const rolledOut = { ...rollingOut, readyReplicas: 1, availableReplicas: 1 };
     expect(servingState(rolledOut, 0, failure).state).toBe("Ready");
+  });
+});
+
+describe("serving pods the scheduler cannot place", () => {
+  const schedulerMessage =
+    "0/7 nodes are available: 2 Insufficient nvidia.com/gpu, 5 node(s) didn't match Pod's node affinity/selector. preemption: 0/7 nodes are available: 2 No preemption victims found for incoming pod, 5 Preemption is not helpful for scheduling.";
+  const pending = (name: string, reason = "Unschedulable"): ServingPodView => ({
+    metadata: { name },
+    status: {
+      phase: "Pending",
+      conditions: [{ type: "PodScheduled", status: "False", reason, message: schedulerMessage }],
+    },
+  });
+  const scheduled: ServingPodView = {
+    metadata: { name: "minilm-v1-ok" },
+    status: { phase: "Running", conditions: [{ type: "PodScheduled", status: "True" }] },
+  };
+
+  it("counts the unschedulable pods and keeps the scheduler's reason of the first", () => {
+    expect(unschedulableServingPods([scheduled, pending("minilm-v1-a"), pending("minilm-v1-b")])).toEqual({
+      pods: 2,
+      firstPod: "minilm-v1-a",
+      message: schedulerMessage,
+    });
+  });
+
+  it("ignores scheduled pods, pods being deleted and pods merely not yet tried (no reason)", () => {
+    const deleting = { ...pending("minilm-v1-a"), metadata: { name: "x", deletionTimestamp: "now" } };
+    const untried: ServingPodView = {
+      metadata: { name: "y" },
+      status: { phase: "Pending", conditions: [] },
+    };
+    expect(unschedulableServingPods([scheduled, deleting, untried])).toBeUndefined();
+  });
+
+  it("turns a rolling-out version's reason into Unschedulable with the scheduler's message", () => {
+    const missingOne = {
+      ...unreadyDeployment,
+      replicas: 5,
+      updatedReplicas: 5,
+      readyReplicas: 4,
+      availableReplicas: 4,
+    };
+    const unschedulable = unschedulableServingPods([pending("minilm-v1-a")]);
+    expect(servingState(missingOne, 0, undefined, unschedulable)).toEqual({
+      state: "Reconciling",
+      reason: "Unschedulable",
+      message: `4/5 replicas ready, 5/5 updated; 1 pod cannot be scheduled (minilm-v1-a): ${schedulerMessage}`,
+      readyReplicas: 4,
+    });
+  });
+
+  it("names the scheduler's reason when the Deployment's deadline has passed too", () => {
+    const stuck = { ...unreadyDeployment, progressDeadlineExceeded: true };
+    const state = servingState(stuck, 0, undefined, unschedulableServingPods([pending("minilm-v1-a")]));
+    expect(state).toMatchObject({ state: "Stalled", reason: "ProgressDeadlineExceeded" });
+    expect(state.message).toContain(`1 pod cannot be scheduled (minilm-v1-a): ${schedulerMessage}`);
+  });
+
+  it("leaves a Ready version Ready (a surge pod waiting for room is no outage)", () => {
+    const rolledOut = { ...unreadyDeployment, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 };
+    const state = servingState(rolledOut, 0, undefined, unschedulableServingPods([pending("minilm-v1-a")]));
+    expect(state.state).toBe("Ready");
+  });
+
+  it("a certain pod failure still wins over a waiting pod", () => {
+    const failure = { reason: "ModelDigestMismatch", message: "the model file does not match" } as const;
+    const state = servingState(unreadyDeployment, 0, failure, unschedulableServingPods([pending("a")]));
+    expect(state).toMatchObject({ state: "Stalled", reason: "ModelDigestMismatch" });
   });
 });

@@ -1,14 +1,16 @@
-// Failures of a version's serving pods that no amount of waiting cures, read from the pods' status so
-// a promotion stalls as soon as they are certain instead of at the progress deadline. Today one such
-// failure: `jude fetch-model` exits with its digest-mismatch code when the model file does not match
-// spec.model.sha256 (or the rendered manifest does not match its own digest). Pure.
-import type { V1ContainerStatus } from "@kubernetes/client-node";
+// What a version's serving pods say that the Deployment's counts do not, read from the pods' status.
+// Failures that no amount of waiting cures, so a promotion stalls as soon as they are certain instead
+// of at the progress deadline; today one such failure: `jude fetch-model` exits with its
+// digest-mismatch code when the model file does not match spec.model.sha256 (or the rendered manifest
+// does not match its own digest). And pods the scheduler cannot place (no free GPU, no node matching
+// the selector or tolerations), whose reason the status carries instead of a bare "not ready". Pure.
+import type { V1ContainerStatus, V1PodCondition } from "@kubernetes/client-node";
 import { digestMismatchExitCode } from "../../serving/fetch-model/errors.ts";
 
 /** What the decision reads of a serving pod (the cache keeps metadata and status). */
 export interface ServingPodView {
   metadata?: { name?: string; deletionTimestamp?: unknown };
-  status?: { initContainerStatuses?: V1ContainerStatus[] };
+  status?: { phase?: string; conditions?: V1PodCondition[]; initContainerStatuses?: V1ContainerStatus[] };
 }
 
 /** A failure of the serving pods that waiting cannot fix. */
@@ -44,4 +46,40 @@ export function servingPodFailure(pods: readonly ServingPodView[]): ServingPodFa
     }
   }
   return undefined;
+}
+
+/** Serving pods the scheduler has tried and failed to place. */
+export interface UnschedulablePods {
+  /** How many (not being deleted). */
+  pods: number;
+  /** The first of them, for the message. */
+  firstPod: string;
+  /** The scheduler's reason for that pod ("0/7 nodes are available: 2 Insufficient nvidia.com/gpu, ..."). */
+  message: string;
+}
+
+/**
+ * The pods whose PodScheduled condition is False with reason Unschedulable, the scheduler's verdict
+ * after a try (a pod not tried yet has no such condition). Waiting may cure it (a node added by the
+ * cluster autoscaler, a GPU freed), so it is a reason to show, not a failure.
+ */
+export function unschedulableServingPods(pods: readonly ServingPodView[]): UnschedulablePods | undefined {
+  const waiting = pods.flatMap((pod) => {
+    if (pod.metadata?.deletionTimestamp !== undefined) return [];
+    const scheduled = pod.status?.conditions?.find((condition) => condition.type === "PodScheduled");
+    return scheduled?.status === "False" && scheduled.reason === "Unschedulable" ? [{ pod, scheduled }] : [];
+  });
+  const first = waiting[0];
+  if (first === undefined) return undefined;
+  return {
+    pods: waiting.length,
+    firstPod: first.pod.metadata?.name ?? "?",
+    message: (first.scheduled.message ?? "no reason given").trim(),
+  };
+}
+
+/** "1 pod cannot be scheduled (name): reason", for the serving state's messages. */
+export function describeUnschedulable(unschedulable: UnschedulablePods): string {
+  const pods = unschedulable.pods === 1 ? "1 pod cannot" : `${unschedulable.pods} pods cannot`;
+  return `${pods} be scheduled (${unschedulable.firstPod}): ${unschedulable.message}`;
 }

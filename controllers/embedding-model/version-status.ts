@@ -1,6 +1,6 @@
 // Decisions about one version's serving Deployment, from what the cache shows: is it rolled out and
 // ready, still rolling out, or stuck. Pure; the inputs are plain numbers so tables can test them.
-import type { ServingPodFailure } from "./serving-pods.ts";
+import { describeUnschedulable, type ServingPodFailure, type UnschedulablePods } from "./serving-pods.ts";
 
 /** What the decision needs from a Deployment (absent: not created or not yet in the cache). */
 export interface DeploymentObservation {
@@ -53,19 +53,26 @@ export function observeDeployment(
 /**
  * The serving state of a version from its Deployment. With autoscaling, `minReplicas` counts too: the
  * Deployment starts at one replica until the HPA raises it, and the version is not Ready below the floor.
- * A certain failure of its pods (`podFailure`) stalls a version that is not Ready at once.
+ * A certain failure of its pods (`podFailure`) stalls a version that is not Ready at once. Pods the
+ * scheduler cannot place (`unschedulable`) name the scheduler's reason in a version that is not Ready:
+ * the reason Unschedulable while it rolls out, and in the message once the progress deadline passed.
  */
 export function servingState(
   deployment: DeploymentObservation | undefined,
   minReplicas = 0,
   podFailure?: ServingPodFailure,
+  unschedulable?: UnschedulablePods,
 ): ServingState {
-  const state = deploymentState(deployment, minReplicas);
+  const state = deploymentState(deployment, minReplicas, unschedulable);
   if (podFailure === undefined || state.state === "Ready") return state;
   return { ...podFailure, state: "Stalled", readyReplicas: state.readyReplicas };
 }
 
-function deploymentState(deployment: DeploymentObservation | undefined, minReplicas: number): ServingState {
+function deploymentState(
+  deployment: DeploymentObservation | undefined,
+  minReplicas: number,
+  unschedulable: UnschedulablePods | undefined,
+): ServingState {
   if (deployment === undefined)
     return {
       state: "Reconciling",
@@ -80,7 +87,7 @@ function deploymentState(deployment: DeploymentObservation | undefined, minRepli
     return {
       state: "Stalled",
       reason: "ProgressDeadlineExceeded",
-      message: `the serving pods did not become ready within the Deployment's progress deadline (${counts}); see the pods' events`,
+      message: `the serving pods did not become ready within the Deployment's progress deadline (${counts}); ${unschedulable === undefined ? "see the pods' events" : describeUnschedulable(unschedulable)}`,
       readyReplicas,
     };
   if (deployment.observedGeneration < deployment.generation)
@@ -93,8 +100,8 @@ function deploymentState(deployment: DeploymentObservation | undefined, minRepli
   if (updatedReplicas < replicas || readyReplicas < replicas || availableReplicas < replicas)
     return {
       state: "Reconciling",
-      reason: "RollingOut",
-      message: `${counts}, ${updatedReplicas}/${replicas} updated`,
+      reason: unschedulable === undefined ? "RollingOut" : "Unschedulable",
+      message: `${counts}, ${updatedReplicas}/${replicas} updated${unschedulable === undefined ? "" : `; ${describeUnschedulable(unschedulable)}`}`,
       readyReplicas,
     };
   return { state: "Ready", reason: "ServingReady", message: counts, readyReplicas };

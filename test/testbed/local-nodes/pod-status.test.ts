@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { buildPodStatus, toApiJson, type PodFacts } from "./pod-status.ts";
+import { buildPodStatus, statusDrifted, toApiJson, type PodFacts } from "./pod-status.ts";
 
 const earlier = "2026-12-01T10:00:00Z";
 const pod = {
@@ -58,5 +58,41 @@ describe("pod status", () => {
       reason: "PodCompleted",
     });
     expect(toApiJson({ startTime: facts.startTime })).toEqual({ startTime: "2026-12-01T09:59:00Z" });
+  });
+});
+
+describe("status another component changed", () => {
+  // The node lifecycle controller marks every pod of a NotReady node Ready=False; once the node is
+  // back, the kubelet writes its own view again instead of trusting what it last sent.
+  it("is drift when the API's phase or a condition this agent owns differs from its own", () => {
+    const ours = buildPodStatus(pod, facts, now);
+    const marked = {
+      ...pod,
+      status: {
+        ...ours,
+        conditions: ours.conditions!.map((c) => (c.type === "Ready" ? { ...c, status: "False" } : c)),
+      },
+    } as V1Pod;
+    expect(statusDrifted(marked, ours)).toBe(true);
+    expect(statusDrifted({ ...pod, status: { ...ours, phase: "Pending" } } as V1Pod, ours)).toBe(true);
+  });
+
+  it("is no drift when they agree, whatever the other components' conditions say", () => {
+    const ours = buildPodStatus(pod, facts, now);
+    const same = {
+      ...pod,
+      status: {
+        ...ours,
+        conditions: [...ours.conditions!, { type: "DisruptionTarget", status: "True" }],
+      },
+    } as V1Pod;
+    expect(statusDrifted(same, ours)).toBe(false);
+  });
+});
+
+describe("status in a terminal phase", () => {
+  it("is no drift: the API server would refuse to move the pod out of it", () => {
+    const ours = buildPodStatus(pod, facts, now);
+    expect(statusDrifted({ ...pod, status: { ...ours, phase: "Failed" } } as V1Pod, ours)).toBe(false);
   });
 });

@@ -63,3 +63,20 @@ export function toApiJson(value: unknown): unknown {
     }),
   );
 }
+
+/**
+ * True when the pod's status in the API no longer says what this agent reports: its phase, or the
+ * status of a condition the agent owns. Someone else wrote it — the node lifecycle controller marks
+ * the pods of a node that stopped heartbeating Ready=False — and, as the kubelet's status manager
+ * does, the agent writes its own view again (otherwise a pod stays not ready after its node is back).
+ */
+export function statusDrifted(pod: V1Pod, ours: V1PodStatus): boolean {
+  const phase = pod.status?.phase;
+  // The API server refuses to move a pod out of a terminal phase: no point writing again.
+  if (phase === "Succeeded" || phase === "Failed") return false;
+  if (phase !== ours.phase) return true;
+  const theirs = pod.status?.conditions ?? [];
+  return (ours.conditions ?? [])
+    .filter((condition) => owned.includes(condition.type))
+    .some((condition) => theirs.find((c) => c.type === condition.type)?.status !== condition.status);
+}

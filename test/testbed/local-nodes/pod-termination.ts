@@ -1,5 +1,6 @@
 // Graceful deletion of a local pod, as the kubelet does it: preStop hooks, SIGTERM, the grace period,
-// SIGKILL for what is left, then the sandbox goes and the Pod object is finally deleted.
+// SIGKILL for what is left, the final status in a terminal phase, then the sandbox goes and the Pod
+// object is finally deleted.
 import type { AgentContext } from "./agent-context.ts";
 import { signalContainer } from "./container-launch.ts";
 import type { ContainerRun } from "./container-run.ts";
@@ -15,6 +16,8 @@ export interface TerminatingPod {
   readonly runs: readonly ContainerRun[];
   sandbox: PodSandbox | undefined;
   tick(nowMs: number): Promise<void>;
+  /** Writes the stopped pod's final status, in a terminal phase. */
+  reportStopped(): Promise<void>;
 }
 
 /** Stops every container within the pod's grace period, then cleans up and deletes the Pod. */
@@ -35,6 +38,11 @@ export async function terminatePod(worker: TerminatingPod, context: AgentContext
     signalContainer(run.pid!, "SIGKILL");
   }
   while (worker.runs.some((run) => run.running)) await new Promise((done) => setTimeout(done, 50));
+  // The kubelet reports a deleted pod's terminal phase (Failed, or Succeeded when every container
+  // exited 0) before the deletion completes. A Job with a podFailurePolicy replaces only pods in a
+  // terminal phase, and its tracking finalizer keeps the Pod object: without this status an evicted
+  // shard would stay "Running" forever and its index would never run again.
+  await worker.reportStopped();
   worker.sandbox?.teardown();
   worker.sandbox = undefined;
   await context.finalizeDeletion(worker.pod as Parameters<AgentContext["finalizeDeletion"]>[0]);

@@ -12,7 +12,7 @@ import { ContainerRun, waitForExit } from "./container-run.ts";
 import { enforceMemoryLimits } from "./memory-limit.ts";
 import { planMounts } from "./mount-plan.ts";
 import { PodSandbox } from "./pod-sandbox.ts";
-import { buildPodStatus, toApiJson } from "./pod-status.ts";
+import { buildPodStatus, statusDrifted, toApiJson } from "./pod-status.ts";
 import { runProbes } from "./pod-probes.ts";
 import { terminatePod } from "./pod-termination.ts";
 import { podPhase, shouldRestart } from "./restart-backoff.ts";
@@ -31,6 +31,8 @@ export class PodWorker {
   #volumePaths = new Map<string, string>();
   #lastVolumeSyncMs = 0;
   #lastStatus = "";
+  /** Deleted and every container stopped: the phase is terminal from now on. */
+  #stopped = false;
   /** The step under way, if any. */
   #ticking: Promise<void> | undefined;
   readonly #startTime = new Date();
@@ -272,12 +274,26 @@ export class PodWorker {
     this.context.log(`pod ${this.key} container ${run.spec.name} started, pid ${child.pid}`);
   }
 
+  /**
+   * Writes the final status of the pod being deleted once its containers stopped: a terminal phase,
+   * as the kubelet reports it (Succeeded when every container, init containers included, exited 0;
+   * Failed otherwise, whatever the restart policy: a deleted pod's containers never run again).
+   */
+  async reportStopped(): Promise<void> {
+    this.#stopped = true;
+    await this.#pushStatus(Date.now());
+  }
+
   #terminal(): boolean {
     const phase = this.#phase();
     return phase === "Succeeded" || phase === "Failed";
   }
 
   #phase(): "Pending" | "Running" | "Succeeded" | "Failed" {
+    if (this.#stopped) {
+      const succeeded = (run: ContainerRun) => run.terminated?.exitCode === 0;
+      return this.inits.every(succeeded) && this.containers.every(succeeded) ? "Succeeded" : "Failed";
+    }
     const policy = this.pod.spec?.restartPolicy;
     const failedInit = this.inits.find(
       (run) => !run.running && run.terminated !== undefined && run.terminated.exitCode !== 0,
@@ -317,7 +333,8 @@ export class PodWorker {
         conditions: status.conditions?.map(({ lastTransitionTime: _, ...rest }) => rest),
       }),
     );
-    if (json === this.#lastStatus) return;
+    // Unchanged since the last write, and the API still says so (the pod cache follows the API).
+    if (json === this.#lastStatus && !statusDrifted(this.pod, status)) return;
     await this.context.writeStatus(this.pod, toApiJson(status) as typeof status);
     this.#lastStatus = json;
   }

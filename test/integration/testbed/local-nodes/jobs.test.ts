@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { kubectlJson } from "../../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { apply, eventually, judeImage, onLocalNode, pods, withLocalNodes } from "./helpers.ts";
 
 const namespace = `local-jobs-${process.pid}`;
@@ -109,5 +109,45 @@ describe("Jobs on local nodes behave as on a cluster", () => {
     await eventually("the Job to fail", async () => condition(await job("fatal"), "Failed") !== undefined);
     expect(condition(await job("fatal"), "Failed")?.reason).toBe("PodFailurePolicy");
     expect((await job("fatal")).status.failed).toBe(1);
+  });
+
+  it("ends an evicted shard Failed before deleting it, so the Job replaces it without counting a failure (podFailurePolicy Ignore)", async () => {
+    // What a drain does to a bootstrap shard: the Eviction API adds DisruptionTarget and deletes the
+    // pod. The kubelet reports the stopped pod's terminal phase before the deletion completes; the Job
+    // controller (with a podFailurePolicy) replaces only pods in a terminal phase.
+    await apply(
+      indexedJob(
+        "evicted",
+        "if [ -e /out/evicted-ran ]; then exit 0; fi; touch /out/evicted-ran; trap 'exit 75' TERM; while true; do sleep 0.2; done",
+        {
+          completions: 1,
+          parallelism: 1,
+          backoffLimit: 0,
+          podFailurePolicy: {
+            rules: [{ action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] }],
+          },
+        },
+      ),
+    );
+    let shard = "";
+    await eventually("the shard to run", async () => {
+      const running = (await pods(namespace, "job-name=evicted")).find(
+        (pod) => pod.status.phase === "Running",
+      );
+      shard = running?.metadata.name ?? "";
+      return shard !== "" && readdirSync(outDir).includes("evicted-ran");
+    });
+    await kubectl(
+      ["create", "--raw", `/api/v1/namespaces/${namespace}/pods/${shard}/eviction`, "-f", "-"],
+      JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: shard, namespace } }),
+    );
+    await eventually(
+      "the Job to complete",
+      async () => condition(await job("evicted"), "Complete") !== undefined,
+      90_000,
+    );
+    const status = (await job("evicted")).status;
+    expect(status.succeeded).toBe(1);
+    expect(status.failed ?? 0).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { kubectlJson } from "../../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { apply, eventually, judeImage, onLocalNode, pidOf, withLocalNodes, type Pod } from "./helpers.ts";
 
 const namespace = `local-lifecycle-${process.pid}`;
@@ -57,6 +57,29 @@ describe("local pod lifecycle", () => {
     expect(current.status.phase).toBe("Running");
     expect(current.status.conditions?.find((c) => c.type === "Ready")?.status).toBe("False");
     expect(pidOf(current.status.containerStatuses?.[0])).toBeGreaterThan(0);
+  });
+
+  it("reports a ready pod Ready again after the node lifecycle controller marked it not ready", async () => {
+    // What the controller does to every pod of a node that stopped heartbeating (MarkPodsNotReady);
+    // once the node is back, the kubelet's status manager writes its own view again.
+    await apply(barePod("marked", { command: ["sh", "-c", "exec sleep 3600"] }));
+    const readyNow = async () =>
+      (await pod("marked")).status.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    await eventually("the pod Ready", readyNow);
+    await kubectl([
+      "patch",
+      "pod",
+      "marked",
+      "-n",
+      namespace,
+      "--subresource=status",
+      "--type=strategic",
+      "-p",
+      JSON.stringify({
+        status: { conditions: [{ type: "Ready", status: "False", reason: "NodeNotReady" }] },
+      }),
+    ]);
+    await eventually("the pod Ready again", readyNow, 30_000);
   });
 
   it("gives an image it cannot run a clear waiting reason and keeps serving other pods", async () => {
