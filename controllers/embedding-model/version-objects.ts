@@ -3,13 +3,13 @@
 import type { V1ConfigMap } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import type { Images } from "../shared/image.ts";
+import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import { childLabels } from "../shared/labels.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
 import { desiredAutoscaler } from "./autoscaler.ts";
 import { desiredDeployment } from "./deployment.ts";
-import { desiredDisruptionBudget } from "./disruption-budget.ts";
 import { configFiles, configHash, servingConfigData, sha256Hex } from "./serving-config.ts";
 import { desiredVersionService } from "./service.ts";
 
@@ -23,7 +23,7 @@ export function desiredVersionObjects(
   const name = servingName(model.metadata.name, embeddingVersion);
   const data = servingConfigData(model);
   const manifest = data[configFiles.manifest];
-  const { labels } = childLabels("serving", { model: model.metadata.name, embeddingVersion });
+  const { labels, selector } = childLabels("serving", { model: model.metadata.name, embeddingVersion });
   const configMap: V1ConfigMap = {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -43,7 +43,13 @@ export function desiredVersionObjects(
       placement,
     ),
     desiredVersionService(model, embeddingVersion),
-    desiredDisruptionBudget(model, embeddingVersion),
+    desiredDisruptionBudget({
+      name,
+      namespace: model.metadata.namespace,
+      labels,
+      selector,
+      owner: controllerRef(model),
+    }),
     ...(autoscaler === undefined ? [] : [autoscaler]),
   ];
 }

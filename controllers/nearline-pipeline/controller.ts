@@ -33,7 +33,12 @@ export function nearlinePipelineController(
     primary: resourceTypes.nearlinePipeline,
     // Pods are listed (managed-by label only) to read the workers' figures; their owner is a
     // ReplicaSet, so their events wake nothing and the status is refreshed by polling instead.
-    owns: [resourceTypes.deployment, resourceTypes.configMap, resourceTypes.pod],
+    owns: [
+      resourceTypes.deployment,
+      resourceTypes.configMap,
+      resourceTypes.podDisruptionBudget,
+      resourceTypes.pod,
+    ],
     watches: [
       { type: resourceTypes.embeddingModel, map: pipelinesOfModel },
       // A BootstrapRun that captured its offsets lets the new version's workers start.

@@ -65,17 +65,20 @@ function writtenConditions(calls: readonly RecordedCall[]) {
 }
 
 describe("reconcileNearlinePipeline", () => {
-  it("applies the worker ConfigMap and Deployment of the live version, removes retired ones, and reports RollingOut", async () => {
+  it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
       EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
       Secret: [secret],
       Deployment: [retired],
+      PodDisruptionBudget: [{ ...retired, kind: "PodDisruptionBudget" }],
     });
     expect(summarizeCalls(calls)).toEqual([
       "apply ConfigMap/jobs-minilm-v1-nearline",
       "apply Deployment/jobs-minilm-v1-nearline",
+      "apply PodDisruptionBudget/jobs-minilm-v1-nearline",
       "delete Deployment/jobs-minilm-v0-nearline",
+      "delete PodDisruptionBudget/jobs-minilm-v0-nearline",
       "applyStatus NearlinePipeline/jobs",
     ]);
     const last = calls.at(-1);

@@ -105,6 +105,7 @@ export async function reconcileNearlinePipeline(
       }
       await context.client.apply(desired.configMap as KubeObject, childApply);
       await context.client.apply(desired.deployment as KubeObject, childApply);
+      await context.client.apply(desired.disruptionBudget as KubeObject, childApply);
     }
     if (resolved.waiting.length === 0) await removeRetiredWorkers(context, pipeline, resolved);
   }
@@ -159,7 +160,7 @@ function bootstrapRunsOf(context: ReconcileContext, pipeline: NearlinePipeline):
     });
 }
 
-/** Deletes worker Deployments and ConfigMaps of this pipeline whose version is no longer live. */
+/** Deletes the workers (Deployment, ConfigMap, PDB) of this pipeline's versions no longer live. */
 async function removeRetiredWorkers(
   context: ReconcileContext,
   pipeline: NearlinePipeline,
@@ -170,7 +171,7 @@ async function removeRetiredWorkers(
     model: pipeline.spec.modelRef.name,
     pipeline: pipeline.metadata.name,
   });
-  for (const type of [resourceTypes.deployment, resourceTypes.configMap]) {
+  for (const type of [resourceTypes.deployment, resourceTypes.configMap, resourceTypes.podDisruptionBudget]) {
     for (const child of context.cache.list(type, { namespace: context.key.namespace, labels: selector })) {
       const owned = child.metadata?.ownerReferences?.some((owner) => owner.uid === pipeline.metadata.uid);
       const version = child.metadata?.labels?.[labelKeys.embeddingVersion];

@@ -26,9 +26,15 @@ function workerConfig(workers: DesiredWorkers) {
 }
 
 describe("desiredWorkers", () => {
-  it("renders the jobs pipeline's ConfigMap and Deployment (golden)", () => {
+  it("renders the jobs pipeline's ConfigMap, Deployment and PodDisruptionBudget (golden)", () => {
     const workers = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
-    expect(checkGolden(golden("jobs.yaml"), [workers.configMap, workers.deployment])).toBeUndefined();
+    expect(
+      checkGolden(golden("jobs.yaml"), [workers.configMap, workers.deployment, workers.disruptionBudget]),
+    ).toBeUndefined();
+    // The budget covers exactly this version's workers.
+    expect(workers.disruptionBudget.spec?.selector?.matchLabels).toEqual(
+      workers.deployment.spec?.selector.matchLabels,
+    );
   });
 
   it("renders TLS files, SASL credentials, serving TLS and token by reference, placed by the operator's defaults (golden)", () => {

@@ -1,7 +1,9 @@
-// The desired children of one live version of a NearlinePipeline: the worker ConfigMap and the worker
-// Deployment (its config hash in the pod template, probes on the ops port, restricted pods).
-import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+// The desired children of one live version of a NearlinePipeline: the worker ConfigMap, the worker
+// Deployment (its config hash in the pod template, probes on the ops port, restricted pods) and its
+// PodDisruptionBudget.
+import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import type { Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
@@ -18,6 +20,8 @@ export const startOffsetsAnnotation = "jude.dev/start-offsets";
 export interface DesiredWorkers {
   configMap: V1ConfigMap;
   deployment: V1Deployment;
+  /** A drain takes one worker at a time: the others keep the partitions while it moves. */
+  disruptionBudget: V1PodDisruptionBudget;
   /** Secrets the pods reference (they must exist; they are never copied). */
   secretNames: string[];
 }
@@ -101,5 +105,6 @@ export function desiredWorkers(
       },
     },
   };
-  return { configMap, deployment, secretNames: wiring.secretNames };
+  const disruptionBudget = desiredDisruptionBudget({ name, namespace, labels, selector, owner });
+  return { configMap, deployment, disruptionBudget, secretNames: wiring.secretNames };
 }
