@@ -3,7 +3,7 @@
 // and a Deployment whose pods the restricted admission plugin admits; inconsistent pipelines stall
 // with a message naming the field, and recover when the missing piece appears.
 import { createHash } from "node:crypto";
-import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nearlineConfigSchema } from "../../../pipelines/nearline/config.ts";
@@ -39,7 +39,7 @@ describe("NearlinePipeline controller", () => {
     await harness?.stop();
   });
 
-  it("renders a version's worker ConfigMap and Deployment and turns Ready", async () => {
+  it("renders a version's worker ConfigMap, Deployment and PDB and turns Ready", async () => {
     const ns = harness.namespace;
     await applyObjects(ns, [pipeline("jobs", topic)]);
     const deployment = await waitForObject<V1Deployment>(
@@ -79,7 +79,18 @@ describe("NearlinePipeline controller", () => {
       { name: "JUDE_POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },
       { name: "JUDE_STORE_URL", valueFrom: { secretKeyRef: { name: "jude-redis", key: "url" } } },
     ]);
-    for (const child of [deployment, configMap])
+    // A drain takes one of this version's workers at a time.
+    const budget = await kubectlJson<V1PodDisruptionBudget>([
+      "get",
+      "-n",
+      ns,
+      "poddisruptionbudget/jobs-minilm-v1-nearline",
+    ]);
+    expect(budget.spec).toMatchObject({
+      maxUnavailable: 1,
+      selector: { matchLabels: deployment.spec!.selector.matchLabels },
+    });
+    for (const child of [deployment, configMap, budget])
       expect(child.metadata!.ownerReferences).toEqual([
         expect.objectContaining({ kind: "NearlinePipeline", uid: owner.metadata.uid, controller: true }),
       ]);
