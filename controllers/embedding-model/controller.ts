@@ -75,7 +75,7 @@ export function embeddingModelController(
     watches: [
       { type: resourceTypes.nearlinePipeline, map: modelOfPipeline },
       { type: resourceTypes.bootstrapRun, map: modelOfRun },
-      { type: resourceTypes.pod, map: modelOfPod },
+      { type: resourceTypes.pod, map: modelOfPod, managedOnly: true },
     ],
     concurrency: settings.concurrency,
     reportFailure: (context, failure) => reportReconcileError(resourceTypes.embeddingModel, context, failure),

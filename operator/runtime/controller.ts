@@ -93,7 +93,7 @@ export class Controller {
     }
     for (const watched of definition.watches ?? []) {
       cache.use(watched.type, {
-        managedOnly: false,
+        managedOnly: watched.managedOnly ?? false,
         handler: (_, object) => enqueue(watched.map(object, cache)),
       });
     }

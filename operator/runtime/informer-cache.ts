@@ -111,6 +111,14 @@ export class InformerCache implements CacheReader {
     });
   }
 
+  /** What each informer lists: every object of its type, or operator-managed ones only (logged at start). */
+  scopes(): { resource: string; managedOnly: boolean }[] {
+    return [...this.#registrations.entries()].map(([resource, registration]) => ({
+      resource,
+      managedOnly: registration.managedOnly,
+    }));
+  }
+
   get<T extends KubeObject = KubeObject>(type: ResourceType, key: ObjectKey): T | undefined {
     const id = keyToString(type.namespaced ? key : { namespace: "", name: key.name });
     for (const informer of this.#registrationOf(type).informers) {

@@ -125,6 +125,13 @@ export class Manager {
           }),
         );
       }
+      log.info(
+        {
+          all: cache.scopes().flatMap((scope) => (scope.managedOnly ? [] : [scope.resource])),
+          managedOnly: cache.scopes().flatMap((scope) => (scope.managedOnly ? [scope.resource] : [])),
+        },
+        "starting informers",
+      );
       await Promise.race([abortable(cache.start(), signal), kept]);
       for (const controller of controllers) controller.start(leading.signal);
       this.#phase = "running";

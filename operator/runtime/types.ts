@@ -133,8 +133,13 @@ export interface ControllerDefinition {
    * enqueue the owner. Their informers only hold objects labelled managed-by=jude-operator.
    */
   owns?: ResourceType[];
-  /** Other resources whose events map to primary keys (e.g. the EmbeddingModel of a pipeline). */
-  watches?: { type: ResourceType; map: KeyMapper }[];
+  /**
+   * Other resources whose events map to primary keys (e.g. the EmbeddingModel of a pipeline).
+   * `managedOnly` when the controller only needs objects labelled managed-by=jude-operator (pods the
+   * operator's workloads made): without it the informer holds every object of the type in the watched
+   * namespaces, which for pods is the whole cluster's.
+   */
+  watches?: { type: ResourceType; map: KeyMapper; managedOnly?: boolean }[];
   /** Keys reconciled in parallel (distinct keys only; one key never runs twice at once). Default 4. */
   concurrency?: number;
   reconcile: Reconcile;
