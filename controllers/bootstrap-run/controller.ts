@@ -4,6 +4,8 @@ import type { BootstrapRun } from "../../crds/index.ts";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { labelKeys } from "../shared/labels.ts";
+import { labelValue } from "../shared/names.ts";
 import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
@@ -20,6 +22,14 @@ function openRuns(object: KubeObject, cache: CacheReader, pipeline?: string) {
     .map(keyOf);
 }
 
+/** The run whose Job made a shard pod (its label holds the run's name, shortened when long). */
+function runOfShardPod(pod: KubeObject, cache: CacheReader) {
+  const labels = pod.metadata?.labels ?? {};
+  const run = labels[labelKeys.bootstrapRun];
+  if (labels[labelKeys.component] !== "bootstrap" || run === undefined) return [];
+  return openRuns(pod, cache).filter((key) => labelValue(key.name) === run);
+}
+
 /** The controller definition. */
 export function bootstrapRunController(settings: ControllerSettings): ControllerDefinition {
   const failedGauge = settings.registry === undefined ? undefined : bootstrapFailedGauge(settings.registry);
@@ -33,6 +43,8 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
         map: (pipeline, cache) => openRuns(pipeline, cache, pipeline.metadata?.name),
       },
       { type: resourceTypes.embeddingModel, map: (model, cache) => openRuns(model, cache) },
+      // A shard pod the scheduler cannot place (or places at last) changes the run's standing.
+      { type: resourceTypes.pod, map: runOfShardPod, managedOnly: true },
     ],
     concurrency: settings.concurrency,
     reportFailure: (context, failure) => reportReconcileError(resourceTypes.bootstrapRun, context, failure),

@@ -19,10 +19,11 @@ import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 import { conditionTime, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
-import { annotationKeys } from "../shared/labels.ts";
+import { annotationKeys, labelKeys } from "../shared/labels.ts";
+import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
-import { bootstrapJobName } from "../shared/names.ts";
+import { bootstrapJobName, labelValue } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 import type { bootstrapFailedGauge } from "./run-metrics.ts";
@@ -136,7 +137,17 @@ export async function reconcileBootstrapRun(
           );
           return undefined;
         });
-  const decision = runStatus({ run: current, job, checkpoints, nowMs: Date.now() });
+  const shardPods = context.cache.list(resourceTypes.pod, {
+    namespace: context.key.namespace,
+    labels: { [labelKeys.component]: "bootstrap", [labelKeys.bootstrapRun]: labelValue(run.metadata.name) },
+  });
+  const decision = runStatus({
+    run: current,
+    job,
+    checkpoints,
+    nowMs: Date.now(),
+    unschedulable: unschedulablePods(shardPods),
+  });
   const watermarks = current.status?.watermarks;
   await writeStatus(
     context,

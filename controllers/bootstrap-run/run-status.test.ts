@@ -160,6 +160,40 @@ describe("runStatus", () => {
     expect(isTrue("Stalled")).toBe(phase === "Failed");
   });
 
+  describe("shards the scheduler cannot place", () => {
+    const unschedulable = {
+      pods: 2,
+      firstPod: "jobs-minilm-v1-bootstrap-0-abc",
+      message: "0/3 nodes are available: 3 Insufficient memory.",
+    };
+    it.each([
+      { name: "no shard started", job: job([], 2), checkpoints: [null, null], phase: "Running" },
+      { name: "one shard runs", job: job([], 2), checkpoints: [halfway, null], phase: "Running" },
+      { name: "Job just created", job: job([]), checkpoints: [null, null], phase: "Pending" },
+    ])("$name: reason Unschedulable with the scheduler's message", ({ job, checkpoints, phase }) => {
+      const decision = runStatus({ run: testRun(), job, checkpoints, nowMs: now, unschedulable });
+      expect(decision.status.phase).toBe(phase);
+      expect(decision.standing).toMatchObject({ state: "Reconciling", reason: "Unschedulable" });
+      expect(decision.standing.message).toMatch(
+        /; 2 pods cannot be scheduled \(jobs-minilm-v1-bootstrap-0-abc\): 0\/3 nodes are available: 3 Insufficient memory\.$/,
+      );
+    });
+
+    it("leaves suspended, finished and failed runs as they are", () => {
+      for (const conditions of [[{ type: "Suspended" }], [{ type: "Complete" }], [{ type: "Failed" }]]) {
+        const decision = runStatus({
+          run: testRun(),
+          job: job(conditions),
+          checkpoints: [finished, finished],
+          nowMs: now,
+          unschedulable,
+        });
+        expect(decision.standing.reason).not.toBe("Unschedulable");
+        expect(decision.standing.message).not.toContain("cannot be scheduled");
+      }
+    });
+  });
+
   it("records start and completion times from the Job", () => {
     const decision = runStatus({
       run: testRun(),

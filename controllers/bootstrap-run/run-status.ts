@@ -5,6 +5,7 @@ import type { V1Job, V1JobCondition } from "@kubernetes/client-node";
 import type { BootstrapPhase, BootstrapRun, BootstrapRunStatus } from "../../crds/index.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import { kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
+import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
 
 /** What the controller read about a run that has a Job (or should have one). */
@@ -14,6 +15,8 @@ export interface RunObservation {
   /** Checkpoints per shard index; undefined when the store could not be read this time. */
   checkpoints: readonly (CheckpointState | null)[] | undefined;
   nowMs: number;
+  /** Shard pods the scheduler cannot place. */
+  unschedulable?: UnschedulablePods | undefined;
 }
 
 /** The status fields a reconcile writes, and the conditions. */
@@ -77,7 +80,7 @@ function jobPhase(observation: RunObservation): BootstrapPhase {
 
 /** Decides the run's status; call only for runs that are not finished. */
 export function runStatus(observation: RunObservation): RunDecision {
-  const { run, job, checkpoints, nowMs } = observation;
+  const { run, job, checkpoints, nowMs, unschedulable } = observation;
   const source = run.spec.source.files !== undefined ? "files" : "kafka";
   let phase = jobPhase(observation);
   const progress = checkpoints === undefined ? undefined : runProgress(checkpoints, source);
@@ -107,7 +110,7 @@ export function runStatus(observation: RunObservation): RunDecision {
         ? (isoTime(failed?.lastTransitionTime ?? job?.status?.completionTime) ?? isoTime(new Date(nowMs)))
         : undefined;
   const counts = progress?.progress ?? run.status?.progress;
-  const standing = standingOf(phase, counts, failure, startTime, nowMs);
+  const standing = waitingForRoom(standingOf(phase, counts, failure, startTime, nowMs), unschedulable);
   return {
     status: {
       phase,
@@ -148,6 +151,20 @@ function describeCounts(counts: RunDecision["status"]["progress"]): string {
   if (counts === undefined) return "no shard has reported yet";
   const of = counts.total !== undefined ? ` of ${counts.total}` : "";
   return `${counts.percent ?? 0}% (${counts.processed ?? 0}${of} records, ${counts.embedded ?? 0} texts embedded, ${counts.deduplicated ?? 0} deduplicated, ${counts.failed ?? 0} failed)`;
+}
+
+/**
+ * A pending or running run with shards the scheduler cannot place says so: reason Unschedulable and
+ * the scheduler's message (the Job's own status only counts them as active).
+ */
+function waitingForRoom(standing: Kstatus, unschedulable: UnschedulablePods | undefined): Kstatus {
+  if (unschedulable === undefined || standing.state !== "Reconciling" || standing.reason === "Suspended")
+    return standing;
+  return {
+    state: "Reconciling",
+    reason: "Unschedulable",
+    message: `${standing.message}; ${describeUnschedulable(unschedulable)}`,
+  };
 }
 
 function standingOf(

@@ -19,7 +19,8 @@ import { observeStore } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
 import type { PromotionInputs } from "./promotion.ts";
-import { servingPodFailure, unschedulableServingPods, type ServingPodView } from "./serving-pods.ts";
+import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
+import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
@@ -117,7 +118,7 @@ export function versionServing(
     observeDeployment(deployment),
     model.spec.serving.autoscaling?.minReplicas,
     servingPodFailure(pods),
-    unschedulableServingPods(pods),
+    unschedulablePods(pods),
   );
 }
 

@@ -1,7 +1,8 @@
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { unreadyDeployment } from "./promotion-fixtures.ts";
-import { servingPodFailure, unschedulableServingPods, type ServingPodView } from "./serving-pods.ts";
+import { unschedulablePods } from "../shared/unschedulable-pods.ts";
+import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
 
 const fetchStep = (fields: Partial<V1ContainerStatus>, name = "fetch-model"): V1ContainerStatus => ({
@@ -109,7 +110,7 @@ describe("serving pods the scheduler cannot place", () => {
   };
 
   it("counts the unschedulable pods and keeps the scheduler's reason of the first", () => {
-    expect(unschedulableServingPods([scheduled, pending("minilm-v1-a"), pending("minilm-v1-b")])).toEqual({
+    expect(unschedulablePods([scheduled, pending("minilm-v1-a"), pending("minilm-v1-b")])).toEqual({
       pods: 2,
       firstPod: "minilm-v1-a",
       message: schedulerMessage,
@@ -122,7 +123,7 @@ describe("serving pods the scheduler cannot place", () => {
       metadata: { name: "y" },
       status: { phase: "Pending", conditions: [] },
     };
-    expect(unschedulableServingPods([scheduled, deleting, untried])).toBeUndefined();
+    expect(unschedulablePods([scheduled, deleting, untried])).toBeUndefined();
   });
 
   it("turns a rolling-out version's reason into Unschedulable with the scheduler's message", () => {
@@ -133,7 +134,7 @@ describe("serving pods the scheduler cannot place", () => {
       readyReplicas: 4,
       availableReplicas: 4,
     };
-    const unschedulable = unschedulableServingPods([pending("minilm-v1-a")]);
+    const unschedulable = unschedulablePods([pending("minilm-v1-a")]);
     expect(servingState(missingOne, 0, undefined, unschedulable)).toEqual({
       state: "Reconciling",
       reason: "Unschedulable",
@@ -144,20 +145,20 @@ describe("serving pods the scheduler cannot place", () => {
 
   it("names the scheduler's reason when the Deployment's deadline has passed too", () => {
     const stuck = { ...unreadyDeployment, progressDeadlineExceeded: true };
-    const state = servingState(stuck, 0, undefined, unschedulableServingPods([pending("minilm-v1-a")]));
+    const state = servingState(stuck, 0, undefined, unschedulablePods([pending("minilm-v1-a")]));
     expect(state).toMatchObject({ state: "Stalled", reason: "ProgressDeadlineExceeded" });
     expect(state.message).toContain(`1 pod cannot be scheduled (minilm-v1-a): ${schedulerMessage}`);
   });
 
   it("leaves a Ready version Ready (a surge pod waiting for room is no outage)", () => {
     const rolledOut = { ...unreadyDeployment, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1 };
-    const state = servingState(rolledOut, 0, undefined, unschedulableServingPods([pending("minilm-v1-a")]));
+    const state = servingState(rolledOut, 0, undefined, unschedulablePods([pending("minilm-v1-a")]));
     expect(state.state).toBe("Ready");
   });
 
   it("a certain pod failure still wins over a waiting pod", () => {
     const failure = { reason: "ModelDigestMismatch", message: "the model file does not match" } as const;
-    const state = servingState(unreadyDeployment, 0, failure, unschedulableServingPods([pending("a")]));
+    const state = servingState(unreadyDeployment, 0, failure, unschedulablePods([pending("a")]));
     expect(state).toMatchObject({ state: "Stalled", reason: "ModelDigestMismatch" });
   });
 });

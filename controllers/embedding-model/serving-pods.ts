@@ -2,8 +2,7 @@
 // Failures that no amount of waiting cures, so a promotion stalls as soon as they are certain instead
 // of at the progress deadline; today one such failure: `jude fetch-model` exits with its
 // digest-mismatch code when the model file does not match spec.model.sha256 (or the rendered manifest
-// does not match its own digest). And pods the scheduler cannot place (no free GPU, no node matching
-// the selector or tolerations), whose reason the status carries instead of a bare "not ready". Pure.
+// does not match its own digest). Pods the scheduler cannot place: ../shared/unschedulable-pods.ts. Pure.
 import type { V1ContainerStatus, V1PodCondition } from "@kubernetes/client-node";
 import { digestMismatchExitCode } from "../../serving/fetch-model/errors.ts";
 
@@ -46,40 +45,4 @@ export function servingPodFailure(pods: readonly ServingPodView[]): ServingPodFa
     }
   }
   return undefined;
-}
-
-/** Serving pods the scheduler has tried and failed to place. */
-export interface UnschedulablePods {
-  /** How many (not being deleted). */
-  pods: number;
-  /** The first of them, for the message. */
-  firstPod: string;
-  /** The scheduler's reason for that pod ("0/7 nodes are available: 2 Insufficient nvidia.com/gpu, ..."). */
-  message: string;
-}
-
-/**
- * The pods whose PodScheduled condition is False with reason Unschedulable, the scheduler's verdict
- * after a try (a pod not tried yet has no such condition). Waiting may cure it (a node added by the
- * cluster autoscaler, a GPU freed), so it is a reason to show, not a failure.
- */
-export function unschedulableServingPods(pods: readonly ServingPodView[]): UnschedulablePods | undefined {
-  const waiting = pods.flatMap((pod) => {
-    if (pod.metadata?.deletionTimestamp !== undefined) return [];
-    const scheduled = pod.status?.conditions?.find((condition) => condition.type === "PodScheduled");
-    return scheduled?.status === "False" && scheduled.reason === "Unschedulable" ? [{ pod, scheduled }] : [];
-  });
-  const first = waiting[0];
-  if (first === undefined) return undefined;
-  return {
-    pods: waiting.length,
-    firstPod: first.pod.metadata?.name ?? "?",
-    message: (first.scheduled.message ?? "no reason given").trim(),
-  };
-}
-
-/** "1 pod cannot be scheduled (name): reason", for the serving state's messages. */
-export function describeUnschedulable(unschedulable: UnschedulablePods): string {
-  const pods = unschedulable.pods === 1 ? "1 pod cannot" : `${unschedulable.pods} pods cannot`;
-  return `${pods} be scheduled (${unschedulable.firstPod}): ${unschedulable.message}`;
 }

@@ -1,6 +1,7 @@
 // Decisions about one version's serving Deployment, from what the cache shows: is it rolled out and
 // ready, still rolling out, or stuck. Pure; the inputs are plain numbers so tables can test them.
-import { describeUnschedulable, type ServingPodFailure, type UnschedulablePods } from "./serving-pods.ts";
+import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
+import type { ServingPodFailure } from "./serving-pods.ts";
 
 /** What the decision needs from a Deployment (absent: not created or not yet in the cache). */
 export interface DeploymentObservation {

@@ -155,6 +155,28 @@ describe("deploymentRollout", () => {
     expect(rollout.done).toBe(done);
     expect(rollout.message).toMatch(message);
   });
+
+  const unschedulable = {
+    pods: 2,
+    firstPod: "jobs-minilm-v1-abc",
+    message: "0/3 nodes are available: 3 Insufficient cpu.",
+  };
+
+  it("names the workers the scheduler cannot place while not rolled out", () => {
+    const rollout = deploymentRollout(deployment({ ready: 1 }), unschedulable);
+    expect(rollout).toMatchObject({ done: false, unschedulable });
+    expect(rollout.message).toMatch(
+      /1 of 3 workers ready; 2 pods cannot be scheduled \(jobs-minilm-v1-abc\): 0\/3 nodes are available: 3 Insufficient cpu\.$/,
+    );
+  });
+
+  it("leaves a rolled-out Deployment done (a surge pod waiting for room is no outage)", () => {
+    expect(deploymentRollout(deployment({}), unschedulable)).toEqual({
+      done: true,
+      readyReplicas: 3,
+      message: "",
+    });
+  });
 });
 
 describe("pipelineStanding", () => {
@@ -204,6 +226,18 @@ describe("pipelineStanding", () => {
       rollouts: [["minilm-v1", rollingOut]],
       state: "Reconciling",
       reason: "RollingOut",
+    },
+    {
+      name: "workers the scheduler cannot place",
+      versions: resolved,
+      rollouts: [
+        [
+          "minilm-v1",
+          { ...rollingOut, unschedulable: { pods: 2, firstPod: "w-a", message: "0/3 nodes are available" } },
+        ],
+      ],
+      state: "Reconciling",
+      reason: "Unschedulable",
     },
     {
       name: "every version rolled out",

@@ -1,6 +1,7 @@
 // Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix (a version without a
 // model digest among them), Reconciling while a version waits for its bootstrap's offsets or its
-// workers roll out, Ready when every live version runs.
+// workers roll out (reason Unschedulable while the scheduler cannot place some of them), Ready when
+// every live version runs.
 import type { Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "./live-versions.ts";
 import type { Rollout } from "./worker-rollout.ts";
@@ -31,7 +32,9 @@ export function pipelineStanding(
   if (pending.length > 0)
     return {
       state: "Reconciling",
-      reason: "RollingOut",
+      reason: pending.some((entry) => entry.rollout?.unschedulable !== undefined)
+        ? "Unschedulable"
+        : "RollingOut",
       message: pending
         .map((entry) => `version ${entry.version}: ${entry.rollout?.message ?? "not created yet"}`)
         .join("; "),

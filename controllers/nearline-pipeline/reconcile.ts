@@ -35,6 +35,7 @@ import { versionStatus, type WorkerFigures } from "./worker-figures.ts";
 import { probeWorker } from "./worker-probe.ts";
 import { recordWorkers, type WorkerGauges } from "./worker-metrics.ts";
 import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
+import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 
 /** How often status is refreshed from the workers' figures, and a missing Secret looked for again. */
 export const pipelinePollMs = 30_000;
@@ -117,9 +118,10 @@ export async function reconcileNearlinePipeline(
       namespace: context.key.namespace,
       name,
     });
-    const rollout = deploymentRollout(deployment);
+    const pods = workerPods(context, pipeline, version.version);
+    const rollout = deploymentRollout(deployment, unschedulablePods(pods));
     rollouts.set(version.version, rollout);
-    const figures = await workerFigures(context, pipeline, model!, version.version, settings);
+    const figures = await workerFigures(context, pods, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
   }
   settings.sampler?.forget(
@@ -183,23 +185,26 @@ async function removeRetiredWorkers(
   }
 }
 
-/** Figures of the running worker pods of one version. */
-async function workerFigures(
-  context: ReconcileContext,
-  pipeline: NearlinePipeline,
-  model: EmbeddingModel,
-  embeddingVersion: string,
-  settings: PipelineReconcileSettings,
-): Promise<WorkerFigures[]> {
+/** The worker pods of one version of the pipeline. */
+function workerPods(context: ReconcileContext, pipeline: NearlinePipeline, embeddingVersion: string) {
   const { selector } = childLabels("nearline", {
-    model: model.metadata.name,
+    model: pipeline.spec.modelRef.name,
     embeddingVersion,
     pipeline: pipeline.metadata.name,
   });
-  const pods = context.cache.list<V1Pod & KubeObject>(resourceTypes.pod, {
+  return context.cache.list<V1Pod & KubeObject>(resourceTypes.pod, {
     namespace: context.key.namespace,
     labels: selector,
   });
+}
+
+/** Figures of the running worker pods of one version. */
+async function workerFigures(
+  context: ReconcileContext,
+  pods: readonly (V1Pod & KubeObject)[],
+  embeddingVersion: string,
+  settings: PipelineReconcileSettings,
+): Promise<WorkerFigures[]> {
   const probe = settings.probe ?? probeWorker;
   const read = () => Promise.all(pods.map((pod) => probe(pod, context.signal)));
   if (settings.sampler === undefined) return read();

@@ -1,6 +1,8 @@
 // Whether a worker Deployment has rolled out its current template with every replica ready, read
-// from the Deployment's own status as the Deployment controller reports it.
+// from the Deployment's own status as the Deployment controller reports it, and, while it has not,
+// whether the scheduler is what holds it back (from the workers' pods).
 import type { V1Deployment } from "@kubernetes/client-node";
+import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 
 /** Rollout state of one Deployment. */
 export interface Rollout {
@@ -8,10 +10,28 @@ export interface Rollout {
   readyReplicas: number;
   /** Why it is not done yet; empty when done. */
   message: string;
+  /** Worker pods the scheduler cannot place, while not done. */
+  unschedulable?: UnschedulablePods;
 }
 
-/** Rollout state of `deployment` (undefined: not created yet). */
-export function deploymentRollout(deployment: V1Deployment | undefined): Rollout {
+/**
+ * Rollout state of `deployment` (undefined: not created yet); `unschedulable`, the workers the
+ * scheduler cannot place, is named in the message of a rollout that is not done.
+ */
+export function deploymentRollout(
+  deployment: V1Deployment | undefined,
+  unschedulable?: UnschedulablePods,
+): Rollout {
+  const rollout = rolloutOf(deployment);
+  if (rollout.done || unschedulable === undefined) return rollout;
+  return {
+    ...rollout,
+    message: `${rollout.message}; ${describeUnschedulable(unschedulable)}`,
+    unschedulable,
+  };
+}
+
+function rolloutOf(deployment: V1Deployment | undefined): Rollout {
   if (deployment === undefined) return { done: false, readyReplicas: 0, message: "not created yet" };
   const name = deployment.metadata?.name ?? "";
   const status = deployment.status ?? {};

@@ -2,7 +2,7 @@
 // nodes): a run captures the changelog's end offsets per partition into its status before its shards
 // start, and becomes an Indexed Job with one index per shard whose config the shard's own schema
 // accepts; suspend passes through to the Job; the shards' ConfigMap deleted mid-run comes back as the
-// Job started with it.
+// Job started with it; shards the scheduler cannot place are named with its reason.
 import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -173,6 +173,26 @@ describe("BootstrapRun controller", () => {
       );
     });
     expect(job.spec?.completions).toBe(12);
+  });
+
+  it("says Unschedulable with the scheduler's reason while no node has room for a shard", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-huge", "jobs", 2);
+    // No node of the testbed has 500 CPUs.
+    (run.spec as { resources?: unknown }).resources = { requests: { cpu: "500" } };
+    await applyObjects(ns, [run]);
+    const waiting = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-huge",
+      "Unschedulable",
+      (object) => conditionOf(object, "Ready")?.reason === "Unschedulable",
+    );
+    expect(waiting.status?.phase).toMatch(/^(Pending|Running)$/);
+    expect(conditionOf(waiting, "Reconciling")).toMatchObject({ status: "True", reason: "Unschedulable" });
+    expect(conditionOf(waiting, "Ready")?.message).toMatch(
+      /; [12] pods? cannot be scheduled \(jobs-huge-bootstrap-[0-9]-[a-z0-9]+\): 0\/\d+ nodes are available: .*Insufficient cpu/,
+    );
+    await kubectl(["delete", "bootstraprun", "jobs-huge", "-n", ns, "--wait=true"]);
   });
 
   it("stalls a run of a version the model does not serve, naming the field, and creates no Job", async () => {

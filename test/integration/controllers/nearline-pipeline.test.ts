@@ -1,7 +1,8 @@
 // The NearlinePipeline controller on the testbed's API server (pods only pretend to run on kwok
 // nodes): a pipeline and its EmbeddingModel become a worker ConfigMap the worker's own schema accepts
 // and a Deployment whose pods the restricted admission plugin admits; inconsistent pipelines stall
-// with a message naming the field, and recover when the missing piece appears.
+// with a message naming the field, and recover when the missing piece appears; workers the scheduler
+// cannot place are named with its reason.
 import { createHash } from "node:crypto";
 import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { parse } from "yaml";
@@ -276,5 +277,35 @@ describe("NearlinePipeline controller", () => {
       "worker Deployment",
       () => true,
     );
+  });
+
+  it("says Unschedulable with the scheduler's reason while no node has room for a worker, then turns Ready", async () => {
+    const ns = harness.namespace;
+    const withCpu = (cpu: string) =>
+      pipeline(
+        "titles",
+        topic,
+        (spec) => (spec.workers = { ...spec.workers, resources: { requests: { cpu } } }),
+      );
+    // No node of the testbed has 500 CPUs.
+    await applyObjects(ns, [withCpu("500")]);
+    const waiting = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/titles",
+      "Unschedulable",
+      (object) => conditionOf(object, "Ready")?.reason === "Unschedulable",
+    );
+    expect(conditionOf(waiting, "Reconciling")).toMatchObject({ status: "True", reason: "Unschedulable" });
+    expect(conditionOf(waiting, "Ready")?.message).toMatch(
+      /^version minilm-v1: Deployment titles-minilm-v1-nearline: 0 of 2 workers ready; [12] pods? cannot be scheduled \(titles-minilm-v1-nearline-[a-z0-9-]+\): 0\/\d+ nodes are available: .*Insufficient cpu/,
+    );
+    await applyObjects(ns, [withCpu("10m")]);
+    const ready = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/titles",
+      "Ready",
+      (object) => conditionOf(object, "Ready")?.status === "True",
+    );
+    expect(conditionOf(ready, "Ready")?.message).not.toContain("cannot be scheduled");
   });
 });
