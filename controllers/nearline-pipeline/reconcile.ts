@@ -7,7 +7,6 @@ import {
   safeParseBootstrapRun,
   safeParseNearlinePipeline,
   type BootstrapRun,
-  type EmbeddingModel,
   type NearlinePipeline,
   type NearlinePipelineStatus,
 } from "../../crds/index.ts";
