@@ -9,6 +9,11 @@ import { unsupportedSpec, type Reference } from "./references.ts";
 export interface Blocker {
   reason: string;
   message: string;
+  /**
+   * Cured by creating or editing an object the operator does not watch (a Secret, a claim), so the
+   * model is looked at again every missingReferencePollMs instead of waiting for its next event.
+   */
+  recheck?: true;
 }
 
 /**
@@ -21,6 +26,11 @@ export type ReferenceLookup =
 
 /** The blocker for a reference, or undefined when it is satisfied. */
 export function referenceBlocker(reference: Reference, lookup: ReferenceLookup): Blocker | undefined {
+  const blocker = unmetReference(reference, lookup);
+  return blocker === undefined ? undefined : { ...blocker, recheck: true };
+}
+
+function unmetReference(reference: Reference, lookup: ReferenceLookup): Omit<Blocker, "recheck"> | undefined {
   if (!lookup.found)
     return {
       reason: reference.kind === "Secret" ? "SecretNotFound" : "PersistentVolumeClaimNotFound",

@@ -84,6 +84,7 @@ describe("blockers", () => {
     expect(referenceBlocker(tls!, { found: true, keys: ["cert.pem", "key.pem"] })).toEqual({
       reason: "SecretKeyNotFound",
       message: "Secret minilm-tls has no key tls.crt, tls.key (spec.serving.tls.secretName)",
+      recheck: true,
     });
     expect(referenceBlocker(tls!, { found: true, keys: ["tls.crt"] })?.message).toBe(
       "Secret minilm-tls has no key tls.key (spec.serving.tls.secretName)",

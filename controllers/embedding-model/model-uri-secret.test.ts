@@ -99,10 +99,12 @@ describe("spec.model.uriSecretRef", () => {
     expect(referenceBlocker(reference!, { found: false })).toEqual({
       reason: "SecretNotFound",
       message: "Secret minilm-download (spec.model.uriSecretRef) does not exist",
+      recheck: true,
     });
     expect(referenceBlocker(reference!, { found: true, keys: ["URL"] })).toEqual({
       reason: "SecretKeyNotFound",
       message: "Secret minilm-download has no key url (spec.model.uriSecretRef)",
+      recheck: true,
     });
   });
 
@@ -115,6 +117,7 @@ describe("spec.model.uriSecretRef", () => {
     expect(blocker).toEqual({
       reason: "SecretURLMismatch",
       message: `the URL in Secret minilm-download key url (spec.model.uriSecretRef) names ${other}, not ${cleanUri} (spec.model.uri): they must name the same artifact, the Secret's with its credentials`,
+      recheck: true,
     });
     expect(blocker!.message).not.toContain("Signature");
     const garbled = referenceBlocker(reference, {

@@ -193,9 +193,7 @@ async function reconcileWithStore(
     },
   );
   // Secrets and claims are not watched: what only their creation or an edit fixes is looked at again.
-  const missing = blockers.some(
-    (blocker) => blocker.reason.endsWith("NotFound") || blocker.reason === "SecretURLMismatch",
-  );
+  const missing = blockers.some((blocker) => blocker.recheck === true);
   const waits = [decision.requeueAfterMs, missing ? missingReferencePollMs : undefined].filter(
     (value): value is number => value !== undefined,
   );
