@@ -6,6 +6,7 @@ import { listMap, withRules } from "./kube.ts";
 import { artifactUriPattern, kafkaTopicPattern } from "./patterns.ts";
 import {
   parseResource,
+  readyMessageColumn,
   resourceSchema,
   safeParseResource,
   type KindDefinition,
@@ -106,7 +107,9 @@ export const bootstrapRunSpec = withRules(
       ),
     resources: resourceRequirements
       .optional()
-      .describe("CPU and memory requests and limits of a shard's container."),
+      .describe(
+        "CPU and memory requests and limits of a shard's container; fixed when the run is created (its Job's pod template cannot change).",
+      ),
     ttlSecondsAfterFinished: z
       .int()
       .min(0)
@@ -124,7 +127,9 @@ export const bootstrapRunSpec = withRules(
       .min(0)
       .max(1000)
       .default(6)
-      .describe("Pod failures tolerated before the run fails; a retried shard resumes from its checkpoint."),
+      .describe(
+        "Pod failures tolerated before the run fails; a retried shard resumes from its checkpoint. An edit applies to the running Job.",
+      ),
     suspend: z
       .boolean()
       .default(false)
@@ -153,9 +158,16 @@ export const bootstrapRunSpec = withRules(
       field: "parallelism",
     },
     { rule: "self.dedupe == oldSelf.dedupe", message: "dedupe is immutable", field: "dedupe" },
+    {
+      // A Job's pod template is immutable, so an edit here would be accepted and never reach a shard.
+      rule: "has(self.resources) == has(oldSelf.resources) && (!has(self.resources) || self.resources == oldSelf.resources)",
+      message:
+        "resources is immutable: the run's Job keeps the pod template it started with; delete and recreate the run to change them",
+      field: "resources",
+    },
   ],
 ).describe(
-  "Desired state: what to back-fill, from where, and how the Job runs. Immutable except suspend and the time limits.",
+  "Desired state: what to back-fill, from where, and how the Job runs. Immutable except suspend, backoffLimit and the time limits.",
 );
 
 /** Counts of a run's work; maintained from the shards' checkpoints. */
@@ -286,6 +298,7 @@ export const bootstrapRunKind: KindDefinition = {
       description: "The NearlinePipeline used.",
       priority: 1,
     },
+    readyMessageColumn,
     {
       name: "Age",
       type: "date",

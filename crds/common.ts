@@ -2,7 +2,7 @@
 // They mirror the Kubernetes core types a controller copies them into, so a value accepted here is
 // accepted again when it lands in a Deployment or Job.
 import { z } from "zod";
-import { listMap, mapOf, opaqueObject, quantity, quantityValue, withRules } from "./kube.ts";
+import { listMap, mapOf, quantity, quantityValue, withRules } from "./kube.ts";
 import {
   conditionReasonPattern,
   conditionTypePattern,
@@ -56,9 +56,7 @@ export const resourceRequirements = withRules(
       .describe("Minimum resources the scheduler reserves, e.g. {cpu: 500m, memory: 1Gi}."),
     limits: mapOf(quantity(), { max: 16 })
       .optional()
-      .describe(
-        "Maximum resources the container may use, e.g. {memory: 2Gi}. A GPU count belongs in accelerator.",
-      ),
+      .describe("Maximum resources the container may use, e.g. {memory: 2Gi}."),
   }),
   [
     {
@@ -122,16 +120,6 @@ export const tolerations = z.array(toleration).max(32);
 
 /** Node selector labels (at most 32 pairs). */
 export const nodeSelector = mapOf(z.string().max(63), { max: 32 });
-
-/**
- * Pod affinity, stored as given and copied into the pod spec, where the API server validates its
- * contents. Only the three top-level keys are checked here, which catches misspelled keys early.
- */
-export const affinity = z.strictObject({
-  nodeAffinity: opaqueObject().optional().describe("Node affinity terms, as in the core Pod spec."),
-  podAffinity: opaqueObject().optional().describe("Pod affinity terms, as in the core Pod spec."),
-  podAntiAffinity: opaqueObject().optional().describe("Pod anti-affinity terms, as in the core Pod spec."),
-});
 
 /** A status condition with the fields and limits of metav1.Condition. */
 export const condition = z.strictObject({

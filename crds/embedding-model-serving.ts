@@ -2,14 +2,8 @@
 // builds one Deployment (plus Service, PodDisruptionBudget and optional HorizontalPodAutoscaler) per
 // version from this block; the defaults match the serving engine's own defaults.
 import { z } from "zod";
-import {
-  affinity,
-  dnsSubdomain,
-  nodeSelector,
-  resourceRequirements,
-  secretKeyRef,
-  tolerations,
-} from "./common.ts";
+import { affinity } from "./affinity.ts";
+import { dnsSubdomain, nodeSelector, resourceRequirements, secretKeyRef, tolerations } from "./common.ts";
 import { withRules } from "./kube.ts";
 import { extendedResourcePattern, imagePattern } from "./patterns.ts";
 
@@ -158,7 +152,9 @@ export const serving = withRules(
       .describe("Accelerator each replica requests, e.g. one nvidia.com/gpu; omit to serve on CPU."),
     resources: resourceRequirements
       .optional()
-      .describe("CPU and memory requests and limits of the serving container."),
+      .describe(
+        "CPU and memory requests and limits of the serving container; a GPU count belongs in accelerator.",
+      ),
     nodeSelector: nodeSelector
       .optional()
       .describe("Node labels a serving pod requires, e.g. a GPU product label."),

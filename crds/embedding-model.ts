@@ -14,6 +14,7 @@ import {
 } from "./patterns.ts";
 import {
   parseResource,
+  readyMessageColumn,
   resourceSchema,
   safeParseResource,
   type KindDefinition,
@@ -280,6 +281,7 @@ export const embeddingModelKind: KindDefinition = {
       description: "Automatic or Manual cutover.",
       priority: 1,
     },
+    readyMessageColumn,
     {
       name: "Age",
       type: "date",

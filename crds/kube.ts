@@ -190,7 +190,7 @@ export function quantityValue(value: number | string): number {
   return Number(digits) * quantitySuffixes[suffix]!;
 }
 
-/** An object the API server stores as given (`x-kubernetes-preserve-unknown-fields`), e.g. affinity terms. */
+/** An object the API server stores as given (`x-kubernetes-preserve-unknown-fields`). */
 export function opaqueObject(): z.ZodRecord<z.ZodString, z.ZodUnknown> {
   return z.record(z.string(), z.unknown()).meta({ "x-kubernetes-preserve-unknown-fields": true });
 }

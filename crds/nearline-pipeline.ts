@@ -14,6 +14,7 @@ import { kafkaSource } from "./nearline-pipeline-kafka.ts";
 import { fieldNamePattern, jsonPathPattern, kafkaTopicPattern } from "./patterns.ts";
 import {
   parseResource,
+  readyMessageColumn,
   resourceSchema,
   safeParseResource,
   type KindDefinition,
@@ -365,6 +366,7 @@ export const nearlinePipelineKind: KindDefinition = {
       description: "Source topic.",
       priority: 1,
     },
+    readyMessageColumn,
     {
       name: "Age",
       type: "date",

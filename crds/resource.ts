@@ -21,6 +21,18 @@ export interface PrinterColumn {
   priority?: number;
 }
 
+/**
+ * `kubectl get -o wide`: the Ready condition's message, so a list says why an object is not ready
+ * without a `describe` per object (cert-manager and Flux show the same column).
+ */
+export const readyMessageColumn: PrinterColumn = {
+  name: "Status",
+  type: "string",
+  jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+  description: "The Ready condition's message: why the object is or is not ready.",
+  priority: 1,
+};
+
 /** Everything CRD generation needs to know about one kind. */
 export interface KindDefinition {
   kind: string;

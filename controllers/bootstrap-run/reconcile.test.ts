@@ -93,6 +93,35 @@ describe("reconcileBootstrapRun", () => {
     });
   });
 
+  it("passes a raised backoffLimit to a running Job (a Job's backoffLimit may change, its template not)", async () => {
+    const status = {
+      phase: "Running",
+      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+    };
+    const template = { metadata: { labels: { "batch.kubernetes.io/job-name": "x" } } };
+    const job: KubeObject = {
+      kind: "Job",
+      metadata: { name: "jobs-minilm-v1-bootstrap", namespace: testNamespace },
+      spec: {
+        suspend: false,
+        backoffLimit: 6,
+        activeDeadlineSeconds: 21600,
+        ttlSecondsAfterFinished: 604800,
+        completions: 8,
+        template,
+      },
+      status: { active: 8 },
+    };
+    const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
+    (run.spec as { backoffLimit: number }).backoffLimit = 20;
+    const calls = await reconcile(world(run, { Job: [job], ConfigMap: [shardsConfigMap] }));
+    expect(summarizeCalls(calls)[0]).toBe("apply Job/jobs-minilm-v1-bootstrap");
+    const applied = (calls[0] as Extract<RecordedCall, { verb: "apply" }>).object as {
+      spec: Record<string, unknown>;
+    };
+    expect(applied.spec).toMatchObject({ backoffLimit: 20, suspend: false, completions: 8, template });
+  });
+
   it("puts back a running Job's deleted ConfigMap only as the Job started with it", async () => {
     const status = {
       phase: "Running",

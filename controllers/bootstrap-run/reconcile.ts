@@ -313,20 +313,23 @@ function keptWatermarks(run: BootstrapRun): Pick<BootstrapRunStatus, "watermarks
 }
 
 /**
- * Passes suspend and the time limits on to the Job, the only fields of a running Job that may change.
- * The rest of its spec is sent back as the server holds it: the pod template is immutable, and the run
- * keeps the config it started with even if its pipeline changed since.
+ * Passes suspend, backoffLimit and the time limits on to the Job: fields of a running Job that may
+ * change (the CRD refuses edits of the others). The rest of its spec is sent back as the server holds
+ * it: the pod template is immutable, and the run keeps the config it started with even if its
+ * pipeline changed since.
  */
 async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, job: V1Job & KubeObject) {
   const spec = job.spec;
   const wanted = {
     suspend: run.spec.suspend,
+    backoffLimit: run.spec.backoffLimit,
     activeDeadlineSeconds: run.spec.activeDeadlineSeconds,
     ttlSecondsAfterFinished: run.spec.ttlSecondsAfterFinished,
   };
   if (
     spec === undefined ||
     (spec.suspend === wanted.suspend &&
+      spec.backoffLimit === wanted.backoffLimit &&
       spec.activeDeadlineSeconds === wanted.activeDeadlineSeconds &&
       spec.ttlSecondsAfterFinished === wanted.ttlSecondsAfterFinished)
   )

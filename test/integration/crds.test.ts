@@ -164,6 +164,13 @@ describe("JUDE CRDs on the real kube-apiserver", () => {
         },
         field: "spec.source",
       },
+      {
+        // The run's Job keeps its pod template; an accepted edit would never reach a shard.
+        name: "a BootstrapRun's resources are immutable",
+        file: "bootstrap-run.yaml",
+        patch: { spec: { resources: { requests: { cpu: "2", memory: "4Gi" }, limits: { memory: "8Gi" } } } },
+        field: "spec.resources",
+      },
     ];
 
     it.each(cases)("$name", async ({ file, patch, field }) => {
@@ -207,13 +214,13 @@ describe("JUDE CRDs on the real kube-apiserver", () => {
       ).toBeUndefined();
     });
 
-    it("lets a BootstrapRun be suspended", async () => {
+    it("lets a BootstrapRun be suspended and its backoffLimit be raised", async () => {
       const example = loadExample("bootstrap-run.yaml");
       await kubectl(
         ["apply", "--server-side", `--field-manager=${fieldManager}`, "-n", namespace, "-f", "-"],
         JSON.stringify(example),
       );
-      const patch = JSON.stringify({ spec: { suspend: true } });
+      const patch = JSON.stringify({ spec: { suspend: true, backoffLimit: 20 } });
       expect(
         await kubectlFailure([
           "patch",
@@ -261,6 +268,38 @@ describe("JUDE CRDs on the real kube-apiserver", () => {
     expect(await header("br")).toMatch(/^NAME\s+VERSION\s+PHASE\s+PROGRESS\s+AGE$/);
     const models = await kubectl(["get", "em", "-n", namespace]);
     expect(models).toMatch(/jude-minilm\s+minilm-v1\s/);
+    // -o wide says why an object is not ready: the Ready condition's message, as cert-manager and Flux do.
+    const wideHeader = async (shortName: string) =>
+      (await kubectl(["get", shortName, "-n", namespace, "-o", "wide"])).split("\n")[0];
+    expect(await wideHeader("em")).toMatch(/^NAME\s+VERSION\s+ACTIVE\s+READY\s+CUTOVER\s+STATUS\s+AGE$/);
+    expect(await wideHeader("nlp")).toMatch(/^NAME\s+MODEL\s+ENTITY\s+LAG\s+READY\s+TOPIC\s+STATUS\s+AGE$/);
+    expect(await wideHeader("br")).toMatch(/^NAME\s+VERSION\s+PHASE\s+PROGRESS\s+PIPELINE\s+STATUS\s+AGE$/);
+    await kubectl([
+      "patch",
+      "-n",
+      namespace,
+      "em/jude-minilm",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        status: {
+          observedGeneration: 1,
+          conditions: [
+            {
+              type: "Ready",
+              status: "False",
+              reason: "SecretNotFound",
+              message: "Secret jude-redis does not exist",
+              lastTransitionTime: "2026-12-01T10:00:00Z",
+            },
+          ],
+        },
+      }),
+    ]);
+    expect(await kubectl(["get", "em", "jude-minilm", "-n", namespace, "-o", "wide"])).toMatch(
+      /jude-minilm\s+minilm-v1\s+False\s+Automatic\s+Secret jude-redis does not exist\s/,
+    );
     // The category lists every JUDE object at once.
     const all = await kubectl(["get", "jude", "-n", namespace, "-o", "name"]);
     expect(all.trim().split("\n").sort()).toEqual(
