@@ -66,6 +66,8 @@ function requiredPermissions(): Array<[ResourceType, string, string?]> {
   for (const type of [resourceTypes.secret, resourceTypes.persistentVolumeClaim, resourceTypes.bootstrapRun])
     required.push([type, "get"]);
   for (const verb of ["create", "patch"]) required.push([resourceTypes.event, verb]);
+  // Listed live (bootstrap-run/reconcile.ts): a Job's FailedCreate Events say why its pods are refused.
+  required.push([resourceTypes.event, "list"]);
   // The only deletes (context.client.delete): a retired version's serving objects
   // (embedding-model/retire-versions.ts), an HPA when replicas are set by hand
   // (replicas-ownership.ts), the worker Deployments and ConfigMaps of a version no longer live

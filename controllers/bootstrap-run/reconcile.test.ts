@@ -122,6 +122,47 @@ describe("reconcileBootstrapRun", () => {
     expect(applied.spec).toMatchObject({ backoffLimit: 20, suspend: false, completions: 8, template });
   });
 
+  it("says FailedCreate with the API server's answer while the Job's shard pods are refused", async () => {
+    const status = {
+      phase: "Pending",
+      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+    };
+    const job: KubeObject = {
+      kind: "Job",
+      metadata: { name: "jobs-minilm-v1-bootstrap", namespace: testNamespace, uid: "job-uid" },
+      spec: { suspend: false, completions: 8, parallelism: 8 },
+      status: {},
+    };
+    const answer =
+      'pods "jobs-minilm-v1-bootstrap-0-lgdcq" is forbidden: failed quota: compute: must specify limits.cpu for: bootstrap';
+    const event = (uid: string, reason: string): KubeObject =>
+      ({
+        kind: "Event",
+        metadata: { name: `e-${uid}-${reason}`, namespace: testNamespace },
+        involvedObject: { kind: "Job", uid },
+        reason,
+        message: `Error creating: ${answer}`,
+        lastTimestamp: "2026-12-01T10:00:05Z",
+      }) as KubeObject;
+    const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
+    const objects = world(run, { Job: [job], ConfigMap: [shardsConfigMap] });
+    const standing = async (events: KubeObject[]) => {
+      const calls = await reconcile({ ...objects, Event: events });
+      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
+        RecordedCall,
+        { verb: "applyStatus" }
+      >;
+      return (written.status.conditions as { type: string; reason: string; message: string }[]).find(
+        (condition) => condition.type === "Reconciling",
+      );
+    };
+    const refused = await standing([event("job-uid", "FailedCreate"), event("other-job", "FailedCreate")]);
+    expect(refused).toMatchObject({ reason: "FailedCreate" });
+    expect(refused?.message).toContain(answer);
+    // Another Job's refusal, or none, leaves the run waiting.
+    expect(await standing([event("other-job", "FailedCreate")])).toMatchObject({ reason: "Pending" });
+  });
+
   it("puts back a running Job's deleted ConfigMap only as the Job started with it", async () => {
     const status = {
       phase: "Running",

@@ -20,6 +20,7 @@ import { writeStatus } from "../shared/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 import { conditionTime, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
 import { annotationKeys, labelKeys } from "../shared/labels.ts";
+import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
@@ -147,6 +148,7 @@ export async function reconcileBootstrapRun(
     checkpoints,
     nowMs: Date.now(),
     unschedulable: unschedulablePods(shardPods),
+    refused: await shardRefusal(context, job, shardPods),
   });
   const watermarks = current.status?.watermarks;
   await writeStatus(
@@ -257,6 +259,35 @@ async function runVersions(context: ReconcileContext, model: EmbeddingModel): Pr
     else resolved.versions.push(entry);
   }
   return resolved;
+}
+
+/**
+ * Why the API server refuses to create the Job's shard pods (a ResourceQuota, a LimitRange, Pod
+ * Security admission, ...), from the Job controller's FailedCreate Events: the Job's status does not
+ * say it, and the pods do not exist. Read live, and only while the Job runs fewer pods than it wants,
+ * so a run whose shards all run costs no request. A read that fails (an operator installed before its
+ * role could list Events) only leaves the refusal unreported.
+ */
+async function shardRefusal(
+  context: ReconcileContext,
+  job: V1Job & KubeObject,
+  shardPods: readonly KubeObject[],
+): Promise<RefusedPods | undefined> {
+  const uid = job.metadata?.uid;
+  if (uid === undefined || job.spec?.suspend === true || isFinishedJob(job)) return undefined;
+  const remaining = (job.spec?.completions ?? 1) - (job.status?.succeeded ?? 0);
+  if ((job.status?.active ?? 0) >= Math.min(job.spec?.parallelism ?? 1, remaining)) return undefined;
+  try {
+    const events = await context.client.listLive<KubeObject & EventView>(
+      resourceTypes.event,
+      context.key.namespace,
+      `involvedObject.uid=${uid},reason=FailedCreate`,
+    );
+    return jobRefusal(events, shardPods);
+  } catch (error) {
+    context.log.warn({ err: error }, "cannot read the Job's Events; a refusal of its pods goes unreported");
+    return undefined;
+  }
 }
 
 /** The Job's Complete or Failed condition is True: no shard pod starts any more. */

@@ -194,6 +194,51 @@ describe("runStatus", () => {
     });
   });
 
+  describe("shard pods the API server refuses to create", () => {
+    const refused = {
+      message:
+        'pods "jobs-minilm-v1-bootstrap-0-lgdcq" is forbidden: failed quota: compute: must specify limits.cpu for: bootstrap',
+    };
+    it("says FailedCreate with the API server's answer instead of waiting for the shards to start", () => {
+      const decision = runStatus({
+        run: testRun(),
+        job: job([]),
+        checkpoints: [null, null],
+        nowMs: now,
+        refused,
+      });
+      expect(decision.status.phase).toBe("Pending");
+      expect(decision.standing).toMatchObject({ state: "Reconciling", reason: "FailedCreate" });
+      expect(decision.standing.message).toMatch(
+        /^waiting for the shards to start; the API server refuses to create its pods .*: pods "jobs-minilm-v1-bootstrap-0-lgdcq" is forbidden: failed quota: compute: must specify limits\.cpu for: bootstrap$/,
+      );
+      const both = runStatus({
+        run: testRun(),
+        job: job([], 1),
+        checkpoints: [halfway, null],
+        nowMs: now,
+        refused,
+        unschedulable: { pods: 1, firstPod: "p", message: "0/3 nodes are available" },
+      });
+      expect(both.standing.reason).toBe("FailedCreate");
+      expect(both.standing.message).toContain("1 pod cannot be scheduled (p)");
+    });
+
+    it("leaves suspended and finished runs as they are", () => {
+      for (const conditions of [[{ type: "Suspended" }], [{ type: "Complete" }], [{ type: "Failed" }]]) {
+        const decision = runStatus({
+          run: testRun(),
+          job: job(conditions),
+          checkpoints: [finished, finished],
+          nowMs: now,
+          refused,
+        });
+        expect(decision.standing.reason).not.toBe("FailedCreate");
+        expect(decision.standing.message).not.toContain("refuses");
+      }
+    });
+  });
+
   it("records start and completion times from the Job", () => {
     const decision = runStatus({
       run: testRun(),

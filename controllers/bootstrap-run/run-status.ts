@@ -5,6 +5,7 @@ import type { V1Job, V1JobCondition } from "@kubernetes/client-node";
 import type { BootstrapPhase, BootstrapRun, BootstrapRunStatus } from "../../crds/index.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import { kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
+import { describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
 
@@ -17,6 +18,8 @@ export interface RunObservation {
   nowMs: number;
   /** Shard pods the scheduler cannot place. */
   unschedulable?: UnschedulablePods | undefined;
+  /** Why the API server refuses to create shard pods (the Job's FailedCreate Events). */
+  refused?: RefusedPods | undefined;
 }
 
 /** The status fields a reconcile writes, and the conditions. */
@@ -80,7 +83,7 @@ function jobPhase(observation: RunObservation): BootstrapPhase {
 
 /** Decides the run's status; call only for runs that are not finished. */
 export function runStatus(observation: RunObservation): RunDecision {
-  const { run, job, checkpoints, nowMs, unschedulable } = observation;
+  const { run, job, checkpoints, nowMs, unschedulable, refused } = observation;
   const source = run.spec.source.files !== undefined ? "files" : "kafka";
   let phase = jobPhase(observation);
   const progress = checkpoints === undefined ? undefined : runProgress(checkpoints, source);
@@ -110,7 +113,11 @@ export function runStatus(observation: RunObservation): RunDecision {
         ? (isoTime(failed?.lastTransitionTime ?? job?.status?.completionTime) ?? isoTime(new Date(nowMs)))
         : undefined;
   const counts = progress?.progress ?? run.status?.progress;
-  const standing = waitingForRoom(standingOf(phase, counts, failure, startTime, nowMs), unschedulable);
+  const standing = waitingForPods(
+    standingOf(phase, counts, failure, startTime, nowMs),
+    unschedulable,
+    refused,
+  );
   return {
     status: {
       phase,
@@ -154,16 +161,30 @@ function describeCounts(counts: RunDecision["status"]["progress"]): string {
 }
 
 /**
- * A pending or running run with shards the scheduler cannot place says so: reason Unschedulable and
- * the scheduler's message (the Job's own status only counts them as active).
+ * A pending or running run whose shard pods the API server refuses to create says so (reason
+ * FailedCreate and the API server's answer: the Job's status does not show it at all, only its
+ * Events), and likewise one with shards the scheduler cannot place (reason Unschedulable and the
+ * scheduler's message: the Job's own status only counts them as active).
  */
-function waitingForRoom(standing: Kstatus, unschedulable: UnschedulablePods | undefined): Kstatus {
-  if (unschedulable === undefined || standing.state !== "Reconciling" || standing.reason === "Suspended")
+function waitingForPods(
+  standing: Kstatus,
+  unschedulable: UnschedulablePods | undefined,
+  refused: RefusedPods | undefined,
+): Kstatus {
+  if (
+    (unschedulable === undefined && refused === undefined) ||
+    standing.state !== "Reconciling" ||
+    standing.reason === "Suspended"
+  )
     return standing;
+  const why = [
+    ...(refused !== undefined ? [describeRefused(refused)] : []),
+    ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
+  ];
   return {
     state: "Reconciling",
-    reason: "Unschedulable",
-    message: `${standing.message}; ${describeUnschedulable(unschedulable)}`,
+    reason: refused !== undefined ? "FailedCreate" : "Unschedulable",
+    message: [standing.message, ...why].join("; "),
   };
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { referenceBlocker, specBlockers } from "./blockers.ts";
 import { referencedObjects } from "./references.ts";
 import { httpsModel } from "./test-models.ts";
-import { servingState, type DeploymentObservation } from "./version-status.ts";
+import { observeDeployment, servingState, type DeploymentObservation } from "./version-status.ts";
 
 const rolledOut: DeploymentObservation = {
   generation: 2,
@@ -35,6 +35,40 @@ describe("serving state of a version (decision table)", () => {
     ],
   ] as const)("%s -> %s (%s)", (_, deployment, state, reason) => {
     expect(servingState(deployment)).toMatchObject({ state, reason });
+  });
+
+  it("says FailedCreate with the API server's answer while its pods are refused, and names it at the deadline", () => {
+    const answer =
+      'pods "jude-minilm-minilm-v1-574cc44bf6-mtw9d" is forbidden: no PriorityClass with name online-serving was found';
+    const refused = {
+      ...rolledOut,
+      readyReplicas: 0,
+      availableReplicas: 0,
+      updatedReplicas: 0,
+      refused: { message: answer },
+    };
+    const rollingOut = servingState(refused);
+    expect(rollingOut).toMatchObject({ state: "Reconciling", reason: "FailedCreate" });
+    expect(rollingOut.message).toMatch(
+      /^0\/2 replicas ready, 0\/2 updated; the API server refuses to create its pods/,
+    );
+    expect(rollingOut.message).toContain(answer);
+    const stuck = servingState({ ...refused, progressDeadlineExceeded: true });
+    expect(stuck).toMatchObject({ state: "Stalled", reason: "ProgressDeadlineExceeded" });
+    expect(stuck.message).toContain(answer);
+    expect(stuck.message).not.toContain("see the pods' events");
+  });
+
+  it("reads the refusal from the Deployment's ReplicaFailure condition", () => {
+    const observed = observeDeployment({
+      metadata: { generation: 1 },
+      spec: { replicas: 1 },
+      status: {
+        observedGeneration: 1,
+        conditions: [{ type: "ReplicaFailure", status: "True", reason: "FailedCreate", message: "quota" }],
+      },
+    });
+    expect(observed?.refused).toEqual({ message: "quota" });
   });
 
   it("is not Ready below the autoscaler's floor before the HPA has raised the replicas", () => {

@@ -1,5 +1,6 @@
 // Decisions about one version's serving Deployment, from what the cache shows: is it rolled out and
 // ready, still rolling out, or stuck. Pure; the inputs are plain numbers so tables can test them.
+import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import type { ServingPodFailure } from "./serving-pods.ts";
 
@@ -14,6 +15,8 @@ export interface DeploymentObservation {
   availableReplicas: number;
   /** The Progressing condition says ProgressDeadlineExceeded. */
   progressDeadlineExceeded: boolean;
+  /** The ReplicaFailure condition: the API server refuses to create pods (quota, admission). */
+  refused?: RefusedPods | undefined;
 }
 
 /** Where a version's serving stands. */
@@ -36,8 +39,9 @@ export function observeDeployment(
     updatedReplicas?: number;
     readyReplicas?: number;
     availableReplicas?: number;
-    conditions?: { type: string; reason?: string }[];
+    conditions?: { type: string; status?: string; reason?: string; message?: string }[];
   };
+  const refused = deploymentRefusal({ status });
   return {
     generation: metadata.generation ?? 0,
     observedGeneration: status.observedGeneration ?? 0,
@@ -48,6 +52,7 @@ export function observeDeployment(
     progressDeadlineExceeded: (status.conditions ?? []).some(
       (condition) => condition.type === "Progressing" && condition.reason === "ProgressDeadlineExceeded",
     ),
+    ...(refused !== undefined ? { refused } : {}),
   };
 }
 
@@ -56,7 +61,8 @@ export function observeDeployment(
  * Deployment starts at one replica until the HPA raises it, and the version is not Ready below the floor.
  * A certain failure of its pods (`podFailure`) stalls a version that is not Ready at once. Pods the
  * scheduler cannot place (`unschedulable`) name the scheduler's reason in a version that is not Ready:
- * the reason Unschedulable while it rolls out, and in the message once the progress deadline passed.
+ * the reason Unschedulable while it rolls out, and in the message once the progress deadline passed;
+ * pods the API server refuses to create (the Deployment's ReplicaFailure) likewise, reason FailedCreate.
  */
 export function servingState(
   deployment: DeploymentObservation | undefined,
@@ -84,11 +90,15 @@ function deploymentState(
   const { readyReplicas, updatedReplicas, availableReplicas } = deployment;
   const replicas = Math.max(deployment.replicas, minReplicas);
   const counts = `${readyReplicas}/${replicas} replicas ready`;
+  const why = [
+    ...(deployment.refused !== undefined ? [describeRefused(deployment.refused)] : []),
+    ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
+  ].join("; ");
   if (deployment.progressDeadlineExceeded)
     return {
       state: "Stalled",
       reason: "ProgressDeadlineExceeded",
-      message: `the serving pods did not become ready within the Deployment's progress deadline (${counts}); ${unschedulable === undefined ? "see the pods' events" : describeUnschedulable(unschedulable)}`,
+      message: `the serving pods did not become ready within the Deployment's progress deadline (${counts}); ${why === "" ? "see the pods' events" : why}`,
       readyReplicas,
     };
   if (deployment.observedGeneration < deployment.generation)
@@ -101,8 +111,13 @@ function deploymentState(
   if (updatedReplicas < replicas || readyReplicas < replicas || availableReplicas < replicas)
     return {
       state: "Reconciling",
-      reason: unschedulable === undefined ? "RollingOut" : "Unschedulable",
-      message: `${counts}, ${updatedReplicas}/${replicas} updated${unschedulable === undefined ? "" : `; ${describeUnschedulable(unschedulable)}`}`,
+      reason:
+        deployment.refused !== undefined
+          ? "FailedCreate"
+          : unschedulable !== undefined
+            ? "Unschedulable"
+            : "RollingOut",
+      message: `${counts}, ${updatedReplicas}/${replicas} updated${why === "" ? "" : `; ${why}`}`,
       readyReplicas,
     };
   return { state: "Ready", reason: "ServingReady", message: counts, readyReplicas };

@@ -63,6 +63,19 @@ export function fakeContext(
       },
       getLive: async <T extends KubeObject>(type: ResourceType, at: ObjectKey) =>
         find(type, at) as T | undefined,
+      // Field selectors as the API server reads them: `path=value` pairs joined by commas.
+      listLive: async <T extends KubeObject>(type: ResourceType, namespace: string, fieldSelector: string) =>
+        ofType(type).filter(
+          (object) =>
+            object.metadata?.namespace === namespace &&
+            fieldSelector.split(",").every((term) => {
+              const [path = "", value] = term.split("=");
+              const found = path
+                .split(".")
+                .reduce<unknown>((at, part) => (at as Record<string, unknown> | undefined)?.[part], object);
+              return found === value;
+            }),
+        ) as T[],
     },
     events: {
       normal: (_, reason, message) => calls.push({ verb: "event", type: "Normal", reason, message }),

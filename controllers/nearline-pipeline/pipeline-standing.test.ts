@@ -170,6 +170,19 @@ describe("deploymentRollout", () => {
     );
   });
 
+  it("names the API server's refusal of worker pods (the Deployment's ReplicaFailure) while not rolled out", () => {
+    const answer =
+      'pods "jobs-minilm-v1-nearline-68c74cf47b-zng7r" is forbidden: failed quota: compute: must specify limits.cpu for: nearline';
+    const refusing = deployment({ ready: 0, updated: 0 });
+    refusing.status!.conditions = [
+      { type: "ReplicaFailure", status: "True", reason: "FailedCreate", message: answer },
+    ];
+    const rollout = deploymentRollout(refusing);
+    expect(rollout).toMatchObject({ done: false, refused: { message: answer } });
+    expect(rollout.message).toMatch(/0 of 3 workers updated; the API server refuses to create its pods/);
+    expect(rollout.message).toContain(answer);
+  });
+
   it("leaves a rolled-out Deployment done (a surge pod waiting for room is no outage)", () => {
     expect(deploymentRollout(deployment({}), unschedulable)).toEqual({
       done: true,
@@ -238,6 +251,13 @@ describe("pipelineStanding", () => {
       ],
       state: "Reconciling",
       reason: "Unschedulable",
+    },
+    {
+      name: "workers the API server refuses to create",
+      versions: resolved,
+      rollouts: [["minilm-v1", { ...rollingOut, refused: { message: 'pods "w-a" is forbidden: ...' } }]],
+      state: "Reconciling",
+      reason: "FailedCreate",
     },
     {
       name: "every version rolled out",

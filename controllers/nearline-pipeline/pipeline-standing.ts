@@ -1,7 +1,7 @@
 // Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix (a version without a
 // model digest among them), Reconciling while a version waits for its bootstrap's offsets or its
-// workers roll out (reason Unschedulable while the scheduler cannot place some of them), Ready when
-// every live version runs.
+// workers roll out (reason FailedCreate while the API server refuses to create some of them,
+// Unschedulable while the scheduler cannot place some), Ready when every live version runs.
 import type { Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "./live-versions.ts";
 import type { Rollout } from "./worker-rollout.ts";
@@ -32,9 +32,11 @@ export function pipelineStanding(
   if (pending.length > 0)
     return {
       state: "Reconciling",
-      reason: pending.some((entry) => entry.rollout?.unschedulable !== undefined)
-        ? "Unschedulable"
-        : "RollingOut",
+      reason: pending.some((entry) => entry.rollout?.refused !== undefined)
+        ? "FailedCreate"
+        : pending.some((entry) => entry.rollout?.unschedulable !== undefined)
+          ? "Unschedulable"
+          : "RollingOut",
       message: pending
         .map((entry) => `version ${entry.version}: ${entry.rollout?.message ?? "not created yet"}`)
         .join("; "),

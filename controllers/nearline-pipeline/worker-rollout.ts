@@ -1,7 +1,9 @@
 // Whether a worker Deployment has rolled out its current template with every replica ready, read
 // from the Deployment's own status as the Deployment controller reports it, and, while it has not,
-// whether the scheduler is what holds it back (from the workers' pods).
+// whether the API server refuses its pods (its ReplicaFailure condition) or the scheduler cannot
+// place them (from the workers' pods).
 import type { V1Deployment } from "@kubernetes/client-node";
+import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 
 /** Rollout state of one Deployment. */
@@ -12,22 +14,31 @@ export interface Rollout {
   message: string;
   /** Worker pods the scheduler cannot place, while not done. */
   unschedulable?: UnschedulablePods;
+  /** Why the API server refuses to create worker pods, while not done. */
+  refused?: RefusedPods;
 }
 
 /**
- * Rollout state of `deployment` (undefined: not created yet); `unschedulable`, the workers the
- * scheduler cannot place, is named in the message of a rollout that is not done.
+ * Rollout state of `deployment` (undefined: not created yet); pods the API server refuses to create
+ * and `unschedulable`, the workers the scheduler cannot place, are named in the message of a rollout
+ * that is not done.
  */
 export function deploymentRollout(
   deployment: V1Deployment | undefined,
   unschedulable?: UnschedulablePods,
 ): Rollout {
   const rollout = rolloutOf(deployment);
-  if (rollout.done || unschedulable === undefined) return rollout;
+  const refused = deploymentRefusal(deployment);
+  if (rollout.done || (unschedulable === undefined && refused === undefined)) return rollout;
+  const why = [
+    ...(refused !== undefined ? [describeRefused(refused)] : []),
+    ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
+  ];
   return {
     ...rollout,
-    message: `${rollout.message}; ${describeUnschedulable(unschedulable)}`,
-    unschedulable,
+    message: [rollout.message, ...why].join("; "),
+    ...(unschedulable !== undefined ? { unschedulable } : {}),
+    ...(refused !== undefined ? { refused } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import type { KubeClient } from "./kube-client.ts";
 import { keyOf } from "./object-key.ts";
-import { objectPath, typeOfObject, type ResourceType } from "./resource-types.ts";
+import { objectPath, resourcePath, typeOfObject, type ResourceType } from "./resource-types.ts";
 import type { ApplyOptions, CacheReader, ControllerClient, KubeObject, ObjectKey } from "./types.ts";
 
 /** The field manager of a controller's applies. */
@@ -159,6 +159,13 @@ export function createControllerClient(
       key: Parameters<ControllerClient["getLive"]>[1],
     ) {
       return client.get<T>(objectPath(type, key));
+    },
+    async listLive<T extends KubeObject = KubeObject>(
+      type: ResourceType,
+      namespace: string,
+      fieldSelector: string,
+    ) {
+      return (await client.list(resourcePath(type, namespace), { fieldSelector })).items as T[];
     },
   };
 }

@@ -79,6 +79,15 @@ export interface ControllerClient {
   delete(type: ResourceType, key: ObjectKey): Promise<void>;
   /** A live (uncached) read, for kinds the operator does not watch (Secrets, PVCs): undefined on 404. */
   getLive<T extends KubeObject = KubeObject>(type: ResourceType, key: ObjectKey): Promise<T | undefined>;
+  /**
+   * A live (uncached) list of one namespace's objects of a kind the operator does not watch (Events),
+   * narrowed by a field selector (`involvedObject.uid=...,reason=FailedCreate`).
+   */
+  listLive<T extends KubeObject = KubeObject>(
+    type: ResourceType,
+    namespace: string,
+    fieldSelector: string,
+  ): Promise<T[]>;
 }
 
 /** Records Kubernetes Events on an object (aggregated: a repeat bumps the count). */

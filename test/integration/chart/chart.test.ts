@@ -481,6 +481,8 @@ describe("the jude-operator chart", () => {
       ["get", "secrets"],
       ["get", "persistentvolumeclaims"],
       ["create", "events"],
+      // A bootstrap Job's FailedCreate Events say why its shard pods are refused.
+      ["list", "events"],
     ])
       expect(await can(release, verb!, resource!, "recs"), `${verb} ${resource}`).toBe(true);
     expect(await can(release, "update", "leases.coordination.k8s.io", release.namespace)).toBe(true);
@@ -496,6 +498,7 @@ describe("the jude-operator chart", () => {
       ["patch", "nodes"],
       ["delete", "nodes"],
       ["create", "pods"],
+      ["watch", "events"],
       ["create", "clusterroles.rbac.authorization.k8s.io"],
       ["delete", "namespaces"],
     ])
