@@ -8,7 +8,7 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { ServingMetrics } from "../metrics.ts";
-import { type CallContext, recordOutcome } from "./call-context.ts";
+import { type CallContext, outcomeOfSuccess, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
 import { BodyBudget, parseJsonBody, readBody, sendJson, sendText } from "./http-body.ts";
 import { handleOpenAiEmbeddings } from "./openai-embeddings.ts";
@@ -264,7 +264,8 @@ async function answer(
   try {
     context.auth?.check(request.headers.authorization);
     const result = await route.handle(request, controller.signal);
-    if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt);
+    if (route.metric !== undefined)
+      recordOutcome(context, "http", route.metric, startedAt, outcomeOfSuccess(controller.signal));
     return sendJson(response, 200, result.body, result.headers);
   } catch (error) {
     if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, error);
