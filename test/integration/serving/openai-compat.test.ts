@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
-import { OpenAiApiError, OpenAiClient } from "./clients/openai-client.ts";
+import { type CreateEmbeddingResponse, OpenAiApiError, OpenAiClient } from "./clients/openai-client.ts";
 import { TeiHttpClient, TeiHttpError } from "./clients/tei-http-client.ts";
 import { BATCHING_TOLERANCE, maxAbsDifference, readReference, startServer } from "./helpers.ts";
 
@@ -64,6 +64,31 @@ describe("POST /v1/embeddings", () => {
         },
       });
     }
+  });
+
+  it("takes null for an optional field as not given (LiteLLM sends encoding_format: null)", async () => {
+    const expected = await openai.createEmbeddings({
+      model: server.model.name,
+      input: "hello",
+      encoding_format: "float",
+    });
+    const nulls = { model: null, encoding_format: null, dimensions: null, user: null, prompt_name: null };
+    const answer = (await openai.raw("POST", "/embeddings", {
+      input: "hello",
+      ...nulls,
+      truncate: null,
+      normalize: null,
+    })) as CreateEmbeddingResponse;
+    expect(answer.model).toBe(server.model.name);
+    expect(answer.data[0]!.embedding).toEqual(expected.data[0]!.embedding); // floats, all dimensions, normalised
+  });
+
+  it("says a body without input lacks it, not that it holds token ids", async () => {
+    const error = await openAiError(openai.raw("POST", "/embeddings", { model: server.model.name }));
+    expect(error.status).toBe(400);
+    expect(error.body.error.message).toBe(
+      "malformed request: input: input is required: a string or a list of strings",
+    );
   });
 
   it("refuses more than 2,048 inputs with a clear 400", async () => {
