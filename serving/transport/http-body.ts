@@ -40,12 +40,21 @@ export class BodyBudget {
   }
 }
 
-/** Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it. */
+/**
+ * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, MALFORMED_REQUEST for a
+ * compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads).
+ */
 export async function readBody(
   request: IncomingMessage,
   limit: number,
   reservation: Reservation,
 ): Promise<Buffer> {
+  const encoding = request.headers["content-encoding"]?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== "" && encoding !== "identity") {
+    throw servingErrors.malformedRequest(
+      `Content-Encoding ${encoding} is not supported: send the body uncompressed`,
+    );
+  }
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
   if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
   const chunks: Buffer[] = [];
