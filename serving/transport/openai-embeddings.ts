@@ -22,7 +22,7 @@ export const OPENAI_MAX_INPUTS = 2048;
 const openAiRequestSchema = z.object({
   input: z.union([z.string(), z.array(z.string())], {
     error: (issue) =>
-      issue.input === undefined
+      issue.input === undefined || issue.input === null
         ? "input is required: a string or a list of strings"
         : "input must be a string or a list of strings; token ids are not accepted (they would be another " +
           "tokenizer's: LangChain's OpenAIEmbeddings sends them unless check_embedding_ctx_length=False)",
