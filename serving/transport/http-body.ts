@@ -1,7 +1,7 @@
 /** Request bodies (size limit and a shared byte budget) and JSON / text answers of the HTTP side. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { servingErrors } from "../core/errors.ts";
+import { isServingError, servingErrors } from "../core/errors.ts";
 import { encodeJson } from "./json-body.ts";
 
 /** Bytes held for one request's body; `release` gives them back to the budget. */
@@ -59,11 +59,18 @@ export async function readBody(
   if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw servingErrors.messageTooLarge(size, limit);
-    reservation.grow((chunk as Buffer).length);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of request) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw servingErrors.messageTooLarge(size, limit);
+      reservation.grow((chunk as Buffer).length);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (isServingError(error)) throw error;
+    // The connection closed before the body was whole ("aborted"): the client left, or Node cut a
+    // body slower than httpRequestTimeoutMs (408). The caller's doing, not a server failure.
+    throw servingErrors.cancelled(error);
   }
   return Buffer.concat(chunks);
 }
