@@ -42,7 +42,8 @@ export class BodyBudget {
 
 /**
  * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, MALFORMED_REQUEST for a
- * compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads).
+ * compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads), CANCELLED for
+ * one that never arrives whole.
  */
 export async function readBody(
   request: IncomingMessage,
