@@ -100,7 +100,8 @@ export const servingErrors = {
         ? "missing bearer token: send 'authorization: Bearer <token>'"
         : "invalid bearer token",
     ),
-  cancelled: () => new ServingError("CANCELLED", "the call was cancelled by the client"),
+  cancelled: (cause?: unknown) =>
+    new ServingError("CANCELLED", "the call was cancelled by the client", { cause }),
   backendFailed: (cause: unknown) => new ServingError("BACKEND_FAILED", "inference failed", { cause }),
 };
 

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Embedder } from "../core/embedder.ts";
+import { servingErrors, type ServingError } from "../core/errors.ts";
 import type { EmbedCall, EmbedResult } from "../core/types.ts";
 import type { ServingMetrics } from "../metrics.ts";
 import type { BearerTokenAuth } from "./auth.ts";
@@ -38,6 +39,15 @@ export async function runEmbed(context: CallContext, call: EmbedCall): Promise<E
   const result = await context.embedder.embed(call);
   context.metrics.tokenizeDuration.observe(result.timings.tokenizationNs / 1e9);
   return result;
+}
+
+/**
+ * The outcome of a call whose work succeeded: CANCELLED when its caller left while the work ran (a
+ * deadline passed, the call or stream was cancelled, the connection closed), because the answer
+ * reached no one and the caller saw a failure; otherwise undefined (OK).
+ */
+export function outcomeOfSuccess(signal: AbortSignal): ServingError | undefined {
+  return signal.aborted ? servingErrors.cancelled() : undefined;
 }
 
 /**

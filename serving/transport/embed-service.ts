@@ -1,5 +1,11 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { type CallContext, contextWindowSize, recordOutcome, runEmbed } from "./call-context.ts";
+import {
+  type CallContext,
+  contextWindowSize,
+  outcomeOfSuccess,
+  recordOutcome,
+  runEmbed,
+} from "./call-context.ts";
 import {
   toEmbedCall,
   toEmbedResponse,
@@ -73,7 +79,7 @@ function embedStream(
     work()
       .then(
         (response) => {
-          recordOutcome(context, "grpc", "EmbedStream", startedAt);
+          recordOutcome(context, "grpc", "EmbedStream", startedAt, outcomeOfSuccess(controller.signal));
           send({ requestId, response });
         },
         (error: unknown) => {

@@ -1,6 +1,6 @@
 import { Metadata, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
 import { servingErrors } from "../core/errors.ts";
-import { type CallContext, recordOutcome } from "./call-context.ts";
+import { type CallContext, outcomeOfSuccess, recordOutcome } from "./call-context.ts";
 import { malformation } from "./proto.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
 
@@ -55,7 +55,7 @@ export function unary<Request, Response>(
     run().then(
       (response) => {
         answered = true;
-        recordOutcome(context, "grpc", method, startedAt);
+        recordOutcome(context, "grpc", method, startedAt, outcomeOfSuccess(controller.signal));
         callback(null, response);
       },
       (error: unknown) => {

@@ -1,7 +1,7 @@
 /** Request bodies (size limit and a shared byte budget) and JSON / text answers of the HTTP side. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { servingErrors } from "../core/errors.ts";
+import { isServingError, servingErrors } from "../core/errors.ts";
 import { encodeJson } from "./json-body.ts";
 
 /** Bytes held for one request's body; `release` gives them back to the budget. */
@@ -40,21 +40,38 @@ export class BodyBudget {
   }
 }
 
-/** Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it. */
+/**
+ * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, MALFORMED_REQUEST for a
+ * compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads), CANCELLED for
+ * one that never arrives whole.
+ */
 export async function readBody(
   request: IncomingMessage,
   limit: number,
   reservation: Reservation,
 ): Promise<Buffer> {
+  const encoding = request.headers["content-encoding"]?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== "" && encoding !== "identity") {
+    throw servingErrors.malformedRequest(
+      `Content-Encoding ${encoding} is not supported: send the body uncompressed`,
+    );
+  }
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
   if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw servingErrors.messageTooLarge(size, limit);
-    reservation.grow((chunk as Buffer).length);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of request) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw servingErrors.messageTooLarge(size, limit);
+      reservation.grow((chunk as Buffer).length);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (isServingError(error)) throw error;
+    // The connection closed before the body was whole ("aborted"): the client left, or Node cut a
+    // body slower than httpRequestTimeoutMs (408). The caller's doing, not a server failure.
+    throw servingErrors.cancelled(error);
   }
   return Buffer.concat(chunks);
 }

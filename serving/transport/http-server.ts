@@ -8,7 +8,7 @@ import {
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { ServingMetrics } from "../metrics.ts";
-import { type CallContext, recordOutcome } from "./call-context.ts";
+import { type CallContext, outcomeOfSuccess, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
 import { BodyBudget, parseJsonBody, readBody, sendJson, sendText } from "./http-body.ts";
 import { handleOpenAiEmbeddings } from "./openai-embeddings.ts";
@@ -210,12 +210,15 @@ async function dispatch(
 ): Promise<void> {
   const path = (request.url ?? "/").split("?")[0] ?? "/";
   const { health, metrics, context } = options;
-  if (request.method === "GET" && path === "/healthz") {
+  // HEAD is GET without the body (RFC 9110; Node leaves the body out): uptime checks and `curl -I`
+  // ask a probe or the model list this way.
+  const method = request.method === "HEAD" ? "GET" : request.method;
+  if (method === "GET" && path === "/healthz") {
     // Liveness: fails only when restarting the container is the fix (the inference worker died).
     const broken = health.broken;
     return broken === undefined ? sendText(response, 200, "ok\n") : sendText(response, 503, `${broken}\n`);
   }
-  if (request.method === "GET" && path === "/readyz") {
+  if (method === "GET" && path === "/readyz") {
     const ready = health.get("") === "SERVING";
     return sendText(
       response,
@@ -223,29 +226,25 @@ async function dispatch(
       ready ? "ready\n" : `not ready (${context.embedder.state})\n`,
     );
   }
-  if (request.method === "GET" && path === "/health") {
+  if (method === "GET" && path === "/health") {
     const unhealthy = teiHealth(context, health);
     if (unhealthy === undefined) return void response.writeHead(200).end();
     return sendJson(response, unhealthy.status, unhealthy.body, unhealthy.headers);
   }
-  if (request.method === "GET" && path === "/metrics") {
+  if (method === "GET" && path === "/metrics") {
     response.writeHead(200, { "content-type": metrics.registry.contentType });
     response.end(await metrics.registry.metrics());
     return;
   }
+  // A probe path reaches here only with another method than GET.
+  const probe = PROBE_PATHS.get(path);
+  if (probe !== undefined) return methodNotAllowed(response, request, path, { method: "GET", family: probe });
   const route = routeOf(routes, path);
   if (route === undefined) {
     const body = openAiRouteError(`no route for ${request.method} ${path}`, "not_found");
     return sendJson(response, 404, body);
   }
-  if (request.method !== route.method) {
-    const message = `${path} takes ${route.method}, not ${request.method}`;
-    const body =
-      route.family === "tei"
-        ? { error: message, error_type: "Validation" }
-        : openAiRouteError(message, "method_not_allowed");
-    return sendJson(response, 405, body, { allow: route.method });
-  }
+  if (method !== route.method) return methodNotAllowed(response, request, path, route);
   await answer(context, route, request, response);
 }
 
@@ -264,7 +263,8 @@ async function answer(
   try {
     context.auth?.check(request.headers.authorization);
     const result = await route.handle(request, controller.signal);
-    if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt);
+    if (route.metric !== undefined)
+      recordOutcome(context, "http", route.metric, startedAt, outcomeOfSuccess(controller.signal));
     return sendJson(response, 200, result.body, result.headers);
   } catch (error) {
     if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, error);
@@ -273,6 +273,29 @@ async function answer(
     if (!request.complete) mapped.headers.connection = "close";
     return sendJson(response, mapped.status, mapped.body, mapped.headers);
   }
+}
+
+/** The probes and metrics (answered in dispatch, GET only) and whose error body they give. */
+const PROBE_PATHS = new Map<string, ApiFamily>([
+  ["/healthz", "openai"],
+  ["/readyz", "openai"],
+  ["/health", "tei"],
+  ["/metrics", "openai"],
+]);
+
+/** 405 with `Allow`, in the error shape of the route's API. */
+function methodNotAllowed(
+  response: ServerResponse,
+  request: IncomingMessage,
+  path: string,
+  route: Pick<Route, "method" | "family">,
+): void {
+  const message = `${path} takes ${route.method}, not ${request.method}`;
+  const body =
+    route.family === "tei"
+      ? { error: message, error_type: "Validation" }
+      : openAiRouteError(message, "method_not_allowed");
+  sendJson(response, 405, body, { allow: route.method === "GET" ? "GET, HEAD" : route.method });
 }
 
 /** OpenAI's error body for a request no route takes. */

@@ -4,7 +4,7 @@ import { servingErrors } from "../core/errors.ts";
 import type { EmbedCall, EmbedResult } from "../core/types.ts";
 import type { ServingMetrics } from "../metrics.ts";
 import type { CallContext } from "./call-context.ts";
-import { embedInChunks } from "./openai-embeddings.ts";
+import { embedInChunks, handleOpenAiEmbeddings } from "./openai-embeddings.ts";
 
 /** A context whose embedder answers each text with [its length] and records the calls' sizes. */
 function contextWith(maxInputsPerCall: number, fail?: (call: EmbedCall) => Error | undefined) {
@@ -55,6 +55,17 @@ describe("embedInChunks", () => {
     await expect(embedInChunks(context, call(10))).rejects.toMatchObject({
       code: "EMPTY_TEXT",
       message: "input 5 is empty: send a text with at least one character",
+    });
+  });
+});
+
+describe("POST /v1/embeddings without input", () => {
+  it.each([{}, { input: null }])("says input is required: %j", async (document) => {
+    await expect(
+      handleOpenAiEmbeddings({} as CallContext, document, new AbortController().signal),
+    ).rejects.toMatchObject({
+      code: "MALFORMED_REQUEST",
+      message: "malformed request: input: input is required: a string or a list of strings",
     });
   });
 });

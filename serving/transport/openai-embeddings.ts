@@ -16,20 +16,24 @@ export const OPENAI_MAX_INPUTS = 2048;
  * The OpenAI embeddings request. `prompt_name`, `truncate` and `normalize` are extensions (as in
  * text-embeddings-inference's OpenAI route). Token-id inputs are refused: the ids OpenAI clients
  * send are tiktoken's, not this model's tokenizer's, so embedding them would give wrong vectors.
+ * Optional fields may be null, meaning not given, as OpenAI takes them: LiteLLM sends
+ * `"encoding_format": null` whenever its caller did not choose one.
  */
 const openAiRequestSchema = z.object({
   input: z.union([z.string(), z.array(z.string())], {
-    error:
-      "input must be a string or a list of strings; token ids are not accepted (they would be another " +
-      "tokenizer's: LangChain's OpenAIEmbeddings sends them unless check_embedding_ctx_length=False)",
+    error: (issue) =>
+      issue.input === undefined || issue.input === null
+        ? "input is required: a string or a list of strings"
+        : "input must be a string or a list of strings; token ids are not accepted (they would be another " +
+          "tokenizer's: LangChain's OpenAIEmbeddings sends them unless check_embedding_ctx_length=False)",
   }),
-  model: z.string().optional(),
-  encoding_format: z.enum(["float", "base64"]).default("float"),
-  dimensions: z.number().int().optional(),
-  user: z.string().optional(),
-  prompt_name: z.string().optional(),
-  truncate: z.boolean().default(false),
-  normalize: z.boolean().optional(),
+  model: z.string().nullish(),
+  encoding_format: z.enum(["float", "base64"]).nullish(),
+  dimensions: z.number().int().nullish(),
+  user: z.string().nullish(),
+  prompt_name: z.string().nullish(),
+  truncate: z.boolean().nullish(),
+  normalize: z.boolean().nullish(),
 });
 
 /** The OpenAI embeddings response. */
@@ -47,14 +51,14 @@ export async function handleOpenAiEmbeddings(
   signal: AbortSignal,
 ): Promise<OpenAiEmbeddingsResponse> {
   const request = parseRequest(openAiRequestSchema, document);
-  assertServedModel(context.embedder.model, request.model);
+  assertServedModel(context.embedder.model, request.model ?? undefined);
   const texts = typeof request.input === "string" ? [request.input] : request.input;
   if (texts.length > OPENAI_MAX_INPUTS) throw servingErrors.tooManyInputs(texts.length, OPENAI_MAX_INPUTS);
   const result = await embedInChunks(context, {
-    inputs: texts.map((text) => ({ text, promptName: request.prompt_name })),
-    truncate: request.truncate,
-    normalize: request.normalize,
-    dimensions: request.dimensions,
+    inputs: texts.map((text) => ({ text, promptName: request.prompt_name ?? undefined })),
+    truncate: request.truncate ?? false,
+    normalize: request.normalize ?? undefined,
+    dimensions: request.dimensions ?? undefined,
     signal,
   });
   return {

@@ -12,7 +12,12 @@ const tokenIds = z.array(z.number().int());
 
 /** TEI's EmbedRequest (its HTTP API description); token-id inputs are refused with a clear message. */
 const teiEmbedSchema = z.object({
-  inputs: z.union([z.string(), z.array(z.union([z.string(), tokenIds])), tokenIds]),
+  inputs: z.union([z.string(), z.array(z.union([z.string(), tokenIds])), tokenIds], {
+    error: (issue) =>
+      issue.input === undefined || issue.input === null
+        ? "inputs is required: a string or a list of strings"
+        : "inputs must be a string or a list of strings",
+  }),
   normalize: z.boolean().nullish(),
   truncate: z.boolean().nullish(),
   // TEI's enum is "Left" | "Right"; lower case is accepted too.

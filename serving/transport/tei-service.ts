@@ -1,7 +1,13 @@
 /** text-embeddings-inference's gRPC services (tei.v1.Embed, tei.v1.Info) on the JUDE core. */
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { EmbedCall } from "../core/types.ts";
-import { type CallContext, contextWindowSize, recordOutcome, runEmbed } from "./call-context.ts";
+import {
+  type CallContext,
+  contextWindowSize,
+  outcomeOfSuccess,
+  recordOutcome,
+  runEmbed,
+} from "./call-context.ts";
 import { assertDecoded, authorize, unary } from "./grpc-call.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
 import { StreamWindow } from "./stream-window.ts";
@@ -115,7 +121,7 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
       try {
         if (failed) return;
         const response = await result;
-        recordOutcome(context, "grpc", "tei.EmbedStream", startedAt);
+        recordOutcome(context, "grpc", "tei.EmbedStream", startedAt, outcomeOfSuccess(controller.signal));
         if (!call.cancelled) window.wrote(call.write(response));
       } catch (error) {
         recordOutcome(context, "grpc", "tei.EmbedStream", startedAt, error);

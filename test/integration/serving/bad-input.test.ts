@@ -6,6 +6,7 @@ import { Metadata, status } from "@grpc/grpc-js";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   EmbeddingClient,
@@ -294,6 +295,24 @@ describe("OpenAI POST /v1/embeddings", () => {
     expect(body.error).toMatchObject({
       code: "JUDE_SERVING_MALFORMED_REQUEST",
       message: "malformed request: the body is not valid UTF-8 (JSON must be UTF-8 encoded)",
+    });
+  });
+
+  it("refuses a gzip-compressed body by naming its encoding, not as a body that is not UTF-8", async () => {
+    const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "content-encoding": "gzip",
+        authorization: `Bearer ${TOKEN}`,
+      },
+      body: gzipSync(JSON.stringify({ input: "hello" })),
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error?: { code: string; message: string } };
+    expect(body.error).toMatchObject({
+      code: "JUDE_SERVING_MALFORMED_REQUEST",
+      message: "malformed request: Content-Encoding gzip is not supported: send the body uncompressed",
     });
   });
 });

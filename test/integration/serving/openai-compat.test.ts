@@ -5,7 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
-import { OpenAiApiError, OpenAiClient } from "./clients/openai-client.ts";
+import {
+  type CreateEmbeddingResponse,
+  OpenAiApiError,
+  type OpenAiErrorBody,
+  OpenAiClient,
+} from "./clients/openai-client.ts";
 import { TeiHttpClient, TeiHttpError } from "./clients/tei-http-client.ts";
 import { BATCHING_TOLERANCE, maxAbsDifference, readReference, startServer } from "./helpers.ts";
 
@@ -64,6 +69,31 @@ describe("POST /v1/embeddings", () => {
         },
       });
     }
+  });
+
+  it("takes null for an optional field as not given (LiteLLM sends encoding_format: null)", async () => {
+    const expected = await openai.createEmbeddings({
+      model: server.model.name,
+      input: "hello",
+      encoding_format: "float",
+    });
+    const nulls = { model: null, encoding_format: null, dimensions: null, user: null, prompt_name: null };
+    const answer = (await openai.raw("POST", "/embeddings", {
+      input: "hello",
+      ...nulls,
+      truncate: null,
+      normalize: null,
+    })) as CreateEmbeddingResponse;
+    expect(answer.model).toBe(server.model.name);
+    expect(answer.data[0]!.embedding).toEqual(expected.data[0]!.embedding); // floats, all dimensions, normalised
+  });
+
+  it("says a body without input lacks it, not that it holds token ids", async () => {
+    const error = await openAiError(openai.raw("POST", "/embeddings", { model: server.model.name }));
+    expect(error.status).toBe(400);
+    expect(error.body.error.message).toBe(
+      "malformed request: input: input is required: a string or a list of strings",
+    );
   });
 
   it("refuses more than 2,048 inputs with a clear 400", async () => {
@@ -126,6 +156,41 @@ describe("OpenAI's error body on every route", () => {
         code,
       },
     });
+  });
+});
+
+describe("HTTP methods", () => {
+  const base = () => `http://127.0.0.1:${server.httpPort}`;
+
+  it("answers HEAD on every GET route as GET, without the body", async () => {
+    for (const path of [
+      "/health",
+      "/healthz",
+      "/readyz",
+      "/metrics",
+      "/info",
+      "/v1/models",
+      `/v1/models/${server.model.name}`,
+    ]) {
+      const get = await fetch(`${base()}${path}`);
+      const head = await fetch(`${base()}${path}`, { method: "HEAD" });
+      expect(head.status, path).toBe(get.status);
+      expect(head.headers.get("content-type"), path).toBe(get.headers.get("content-type"));
+      expect(await head.text(), path).toBe("");
+    }
+  });
+
+  it("refuses another method on a probe with 405 and Allow, as on every other route", async () => {
+    const health = await fetch(`${base()}/health`, { method: "POST" });
+    expect(health.status).toBe(405);
+    expect(health.headers.get("allow")).toBe("GET, HEAD");
+    expect(await health.json()).toEqual({ error: "/health takes GET, not POST", error_type: "Validation" });
+    const metrics = await fetch(`${base()}/metrics`, { method: "DELETE" });
+    expect(metrics.status).toBe(405);
+    expect(((await metrics.json()) as OpenAiErrorBody).error.code).toBe("method_not_allowed");
+    const embeddings = await fetch(`${base()}/v1/embeddings`, { method: "HEAD" });
+    expect(embeddings.status).toBe(405);
+    expect(embeddings.headers.get("allow")).toBe("POST");
   });
 });
 

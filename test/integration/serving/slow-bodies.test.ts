@@ -6,7 +6,7 @@
 import { connect, type Socket } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
-import { startServer } from "./helpers.ts";
+import { metricValue, startServer } from "./helpers.ts";
 
 const maxMessageBytes = 64 * 1024;
 let server: EmbeddingServer;
@@ -54,4 +54,19 @@ it("cuts slow senders at the request time limit, which frees the body budget", a
   expect(outcome).not.toBe("still open");
   expect(outcome[0]).toMatch(/^HTTP\/1\.1 408/);
   expect(await embedStatus()).toBe(200);
+});
+
+it("counts bodies that never arrived whole (cut at the time limit, or the client left) as CANCELLED, not INTERNAL", async () => {
+  const cancelled = async () =>
+    metricValue(
+      await server.metrics.registry.metrics(),
+      'jude_serving_requests_total{transport="http",method="embeddings",code="CANCELLED"}',
+    ) ?? 0;
+  const before = await cancelled();
+  const { socket } = await slowSender(server.httpPort);
+  socket.destroy();
+  await expect.poll(cancelled, { timeout: 5_000, interval: 20 }).toBe(before + 1);
+  // The eight bodies cut with 408 above were not server failures either.
+  expect(before).toBe(8);
+  expect(await server.metrics.registry.metrics()).not.toContain('code="INTERNAL"');
 });
