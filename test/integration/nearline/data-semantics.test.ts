@@ -1,0 +1,90 @@
+/**
+ * What the nearline worker makes of correct input, on real Kafka, Redis and the real embedding server:
+ * per-key ordering by event time when change detection skips an update.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
+import { connectRedis, openStore, type RedisClient, type Store } from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { createTopics, produceEvents, readAll, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import {
+  expectedFinalState,
+  expectStoreMatches,
+  jobEvent,
+  nearlineConfig,
+  startInProcessNearline,
+} from "../../support/nearline.ts";
+import { schemaValid } from "../../support/nearline-sinks.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "minilm-v1";
+
+describe("nearline data semantics", () => {
+  let embedding: TestEmbeddingServer;
+  let app: NearlineApp;
+  let closeConnection: (() => void) | undefined;
+  let redis: RedisClient;
+  let store: Store;
+  const topic = uniqueTopic("nl-sem-src");
+  const outputTopic = uniqueTopic("nl-sem-out");
+  const deadLetterTopic = uniqueTopic("nl-sem-dlq");
+  const produced: TestEvent[] = [];
+
+  /** Produces `events` and waits until the worker committed them (one batch when they arrive together). */
+  async function send(events: TestEvent[]): Promise<void> {
+    produced.push(...events);
+    const target = app.worker.totals.consumed + events.length;
+    await produceEvents(topic, events);
+    await waitFor(`the worker to consume ${target} events`, () => app.worker.totals.consumed >= target, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+  }
+
+  beforeAll(async () => {
+    embedding = await startTestEmbeddingServer(version);
+    await createTopics([topic, outputTopic, deadLetterTopic], 1);
+    const config = nearlineConfig({
+      topic,
+      outputTopic,
+      deadLetterTopic,
+      version,
+      digest: embedding.digest,
+      embeddingAddress: embedding.address,
+    });
+    ({ app, closeConnection } = await startInProcessNearline(config));
+    redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+    store = await openStore(redis, { name: config.sinks.store.name });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    closeConnection?.();
+    await redis?.quit();
+    await embedding?.server.close();
+  });
+
+  it("keeps the newest event's text when a late event follows an update that changed nothing", async () => {
+    const nurse = { title: "Registered Nurse", company: "Umbrella Health", skills: ["ICU"] };
+    await send([jobEvent("late-1", 1000, nurse), jobEvent("late-2", 1000, nurse)]);
+    // late-1: the update at 3000 renders the same text (only a field outside the prompt changed) and
+    // is skipped as unchanged; the event of 2000 arrives after it, in another batch.
+    await send([jobEvent("late-1", 3000, { ...nurse, views: 7 })]);
+    await send([jobEvent("late-1", 2000, { ...nurse, title: "Night Porter" })]);
+    // late-2: the same, within one batch.
+    await send([
+      jobEvent("late-2", 3000, { ...nurse, views: 7 }),
+      jobEvent("late-2", 2000, { ...nurse, title: "Night Porter" }),
+    ]);
+
+    // The newest event (3000) says "Registered Nurse": that is what the store must hold.
+    await expectStoreMatches(store, version, expectedFinalState(produced, version));
+    // And the training data must not state "Night Porter" as of 2000, after the entity was already
+    // "Registered Nurse" as of 3000 (a point-in-time join between 2000 and 3000 would read it).
+    const outputs = schemaValid(await readAll(outputTopic)).filter((value) => value.id.startsWith("late-"));
+    expect(outputs.map((value) => [value.id, value.eventTime])).toEqual([
+      ["late-1", new Date(1000).toISOString()],
+      ["late-2", new Date(1000).toISOString()],
+    ]);
+  });
+});
