@@ -41,5 +41,6 @@ export function toRecord(message: RawMessage): ConsumedRecord {
     timestamp: message.timestamp,
     key: message.key?.length ? message.key : null,
     value: message.value?.length ? message.value : null,
+    headers: message.headers,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * What the nearline worker makes of correct input, on real Kafka, Redis and the real embedding server:
- * per-key ordering by event time when change detection skips an update.
+ * per-key ordering by event time when change detection skips an update, and dead letters that keep
+ * the original record (headers included) so it can be fixed and replayed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
@@ -86,5 +87,29 @@ describe("nearline data semantics", () => {
       ["late-1", new Date(1000).toISOString()],
       ["late-2", new Date(1000).toISOString()],
     ]);
+  });
+
+  it("dead-letters an event with its original key, value and headers", async () => {
+    const before = app.worker.totals.deadLettered;
+    await send([
+      {
+        key: "dl-1",
+        value: { jobId: "dl-1", updatedAt: "yesterday", title: "Pilot" },
+        headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "schema-id": "7" },
+      },
+    ]);
+    expect(app.worker.totals.deadLettered - before).toBeGreaterThanOrEqual(1);
+    const dead = (await readAll(deadLetterTopic)).find((record) => record.key === "dl-1");
+    expect(dead?.headers).toMatchObject({
+      "jude.error.code": "INVALID_EVENT_TIME",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      "schema-id": "7",
+    });
+    expect(dead?.headers["jude.source.timestamp"]).toMatch(/^[0-9]{13}$/);
+    expect(JSON.parse(dead!.value!.toString())).toEqual({
+      jobId: "dl-1",
+      updatedAt: "yesterday",
+      title: "Pilot",
+    });
   });
 });
