@@ -1,7 +1,8 @@
 /**
  * What the nearline worker makes of correct input, on real Kafka, Redis and the real embedding server:
- * per-key ordering by event time when change detection skips an update, and dead letters that keep
- * the original record (headers included) so it can be fixed and replayed.
+ * per-key ordering by event time when change detection skips an update, delete-then-upsert of one key
+ * in one batch, dead letters that keep the original record (headers included) so it can be fixed and
+ * replayed, and counts that say what happened.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
@@ -17,6 +18,7 @@ import {
   startInProcessNearline,
 } from "../../support/nearline.ts";
 import { schemaValid } from "../../support/nearline-sinks.ts";
+import { workerMetric } from "../../support/nearline-processes.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "minilm-v1";
@@ -89,6 +91,32 @@ describe("nearline data semantics", () => {
     ]);
   });
 
+  it("applies delete-then-upsert of one key within one batch in order, in the store and on the output topic", async () => {
+    const before = { ...app.worker.totals };
+    const pilot = { title: "Pilot", company: "Wayne Logistics", skills: ["A320"] };
+    await send([
+      jobEvent("du-1", 1000, pilot),
+      jobEvent("du-1", 2000, { op: "d" }),
+      jobEvent("du-1", 3000, pilot), // re-created with the same text: embedded again, not "unchanged"
+      jobEvent("du-2", 1000, pilot),
+      { key: "du-2", value: null }, // a Kafka tombstone: deleted as of its record timestamp
+    ]);
+    const after = app.worker.totals;
+    expect(after.embedded - before.embedded).toBe(3);
+    expect(after.deleted - before.deleted).toBe(2);
+    expect(after.inferenceTexts - before.inferenceTexts).toBe(1);
+    await expectStoreMatches(store, version, expectedFinalState(produced, version));
+    const outputs = schemaValid(await readAll(outputTopic)).filter((value) => value.id.startsWith("du-"));
+    expect(outputs.map((value) => [value.id, value.op, value.dimensions])).toEqual([
+      ["du-1", "upsert", 384],
+      ["du-1", "delete", 0],
+      ["du-1", "upsert", 384],
+      ["du-2", "upsert", 384],
+      ["du-2", "delete", 0],
+    ]);
+    expect(Number(outputs[4]!.source.offset)).toBeGreaterThan(Number(outputs[3]!.source.offset));
+  });
+
   it("dead-letters an event with its original key, value and headers", async () => {
     const before = app.worker.totals.deadLettered;
     await send([
@@ -111,5 +139,28 @@ describe("nearline data semantics", () => {
       updatedAt: "yesterday",
       title: "Pilot",
     });
+  });
+  it("counts every case once, in its totals and on /metrics alike", async () => {
+    // 6 events of the late-event case (2 created, 2 unchanged, 2 stale), 5 of delete-then-upsert
+    // (3 embedded, 2 deleted), 1 dead letter; nothing was redelivered (no fault).
+    const expected = {
+      consumed: 12,
+      embedded: 5,
+      skippedUnchanged: 2,
+      skippedStale: 2,
+      deleted: 2,
+      deadLettered: 1,
+    };
+    expect(app.worker.totals).toMatchObject(expected);
+    const metric = async (name: string, labels = "") =>
+      workerMetric(app.ops.port, `jude_pipeline_${name}`, labels);
+    expect({
+      consumed: await metric("consumed_total"),
+      embedded: await metric("embedded_total"),
+      skippedUnchanged: await metric("skipped_unchanged_total"),
+      skippedStale: await metric("skipped_stale_total"),
+      deleted: await metric("deleted_total"),
+      deadLettered: await metric("dead_lettered_total", 'code="INVALID_EVENT_TIME"'),
+    }).toEqual(expected);
   });
 });
