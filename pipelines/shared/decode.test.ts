@@ -106,6 +106,15 @@ describe("parseEventTime", () => {
     expect(parseEventTime(null)).toBeUndefined();
   });
 
+  it("refuses dates and times that do not exist instead of rolling them over", () => {
+    // Date.parse would read these as 2026-03-02, 2026-01-02T00:00 and 2026-01-01T00:00.
+    expect(parseEventTime("2026-02-30T00:00:00Z")).toBeUndefined();
+    expect(parseEventTime("2026-01-01T24:00:00Z")).toBeUndefined();
+    expect(parseEventTime("2026-01-01T00:00:00+24:00")).toBeUndefined();
+    expect(parseEventTime("2024-02-29T23:59:59.999-23:59")).toBe(Date.parse("2024-03-01T23:58:59.999Z"));
+    expect(parseEventTime("2026-12-31t23:59:59z")).toBe(Date.parse("2026-12-31T23:59:59Z"));
+  });
+
   it("refuses times no Date can hold, which the store and the output record cannot take", () => {
     expect(parseEventTime(8.64e15)).toBe(8.64e15);
     expect(parseEventTime(8.64e15 + 1)).toBeUndefined();

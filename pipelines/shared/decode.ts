@@ -202,7 +202,19 @@ export function parseEventTime(value: unknown): number | undefined {
   }
   if (typeof value !== "string") return undefined;
   if (/^[0-9]{1,16}$/.test(value)) return isEventTime(Number(value)) ? Number(value) : undefined;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value)) return undefined;
-  const parsed = Date.parse(value);
+  const match = rfc3339.exec(value);
+  if (match === null) return undefined;
+  // Date.parse rolls a day or hour that does not exist over ("2026-02-30" is March 2, "T24:00" the
+  // next day): a producer's bad time would become a valid other one instead of a dead letter.
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match
+    .slice(1)
+    .map((part) => Number(part ?? 0));
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth) return undefined;
+  if (hour! > 23 || minute! > 59 || second! > 59 || offsetHour! > 23 || offsetMinute! > 59) return undefined;
+  const parsed = Date.parse(value.toUpperCase());
   return Number.isNaN(parsed) ? undefined : parsed;
 }
+
+/** RFC 3339 date-time: year, month, day, hour, minute, second, and the offset's hours and minutes. */
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/i;

@@ -117,12 +117,12 @@ describe("nearline data semantics", () => {
     expect(Number(outputs[4]!.source.offset)).toBeGreaterThan(Number(outputs[3]!.source.offset));
   });
 
-  it("dead-letters an event with its original key, value and headers", async () => {
+  it("dead-letters an event time that does not exist, with its original key, value and headers", async () => {
     const before = app.worker.totals.deadLettered;
     await send([
       {
         key: "dl-1",
-        value: { jobId: "dl-1", updatedAt: "yesterday", title: "Pilot" },
+        value: { jobId: "dl-1", updatedAt: "2026-02-30T10:00:00Z", title: "Pilot" },
         headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "schema-id": "7" },
       },
     ]);
@@ -136,7 +136,7 @@ describe("nearline data semantics", () => {
     expect(dead?.headers["jude.source.timestamp"]).toMatch(/^[0-9]{13}$/);
     expect(JSON.parse(dead!.value!.toString())).toEqual({
       jobId: "dl-1",
-      updatedAt: "yesterday",
+      updatedAt: "2026-02-30T10:00:00Z",
       title: "Pilot",
     });
   });
