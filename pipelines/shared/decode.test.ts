@@ -45,6 +45,16 @@ describe("createDecoder", () => {
     });
   });
 
+  it("dead-letters an empty value: only a null value is a tombstone (as for Kafka's compaction)", () => {
+    expect(decode({ ...record(null, "j-9", 123), value: Buffer.alloc(0) })).toEqual({
+      ok: false,
+      failure: {
+        code: "INVALID_JSON",
+        reason: "value is empty (a tombstone has a null value, not an empty one)",
+      },
+    });
+  });
+
   it.each([
     [record("{not json"), "INVALID_JSON", /^value is not JSON: /],
     [record("[1,2]"), "NOT_AN_OBJECT", /array/],

@@ -87,7 +87,7 @@ export function createDecoder(
     // A producer sets the timestamp; one out of range would fail the store write of the whole batch.
     if (!isEventTime(recordTime))
       return fail("INVALID_EVENT_TIME", `record timestamp ${String(record.timestamp)} is out of range`);
-    if (record.value === null || record.value === undefined || record.value.length === 0) {
+    if (record.value === null || record.value === undefined) {
       // A tombstone carries no value, so its id can only come from the record key.
       const id =
         record.key !== null && record.key !== undefined && record.key.length > 0
@@ -97,6 +97,9 @@ export function createDecoder(
         return fail("TOMBSTONE_WITHOUT_KEY", "tombstone (null value) without a UTF-8 record key");
       return checkId(id, (valid) => checkAhead({ op: "delete", id: valid, eventTimeMs: recordTime }));
     }
+    // Only a null value is a tombstone: Kafka's compaction keeps a key whose latest value is empty.
+    if (record.value.length === 0)
+      return fail("INVALID_JSON", "value is empty (a tombstone has a null value, not an empty one)");
     const text = decodeText(record.value);
     if (text === undefined) return fail("INVALID_JSON", "value is not valid UTF-8");
     let document: unknown;

@@ -140,16 +140,36 @@ describe("nearline data semantics", () => {
       title: "Pilot",
     });
   });
+  it("dead-letters an empty value instead of deleting the entity: only a null value is a tombstone", async () => {
+    await send([jobEvent("ev-1", 1000, { title: "Welder", company: "Acme", skills: [] })]);
+    await send([{ key: "ev-1", value: Buffer.alloc(0) }]);
+    // Kafka's compaction keeps a key whose latest value is empty; the store must keep its vector too.
+    await expectStoreMatches(
+      store,
+      version,
+      expectedFinalState(
+        produced.filter((event) => event.key === "ev-1" && !Buffer.isBuffer(event.value)),
+        version,
+      ),
+    );
+    const dead = (await readAll(deadLetterTopic)).find((record) => record.key === "ev-1");
+    expect(dead?.headers["jude.error.code"]).toBe("INVALID_JSON");
+    expect(dead?.value).toBeUndefined(); // read back as no bytes
+    const outputs = schemaValid(await readAll(outputTopic)).filter((value) => value.id === "ev-1");
+    expect(outputs.map((value) => value.op)).toEqual(["upsert"]);
+  });
+
   it("counts every case once, in its totals and on /metrics alike", async () => {
     // 6 events of the late-event case (2 created, 2 unchanged, 2 stale), 5 of delete-then-upsert
-    // (3 embedded, 2 deleted), 1 dead letter; nothing was redelivered (no fault).
+    // (3 embedded, 2 deleted), 1 dead letter, 2 of the empty value (1 embedded, 1 dead letter);
+    // nothing was redelivered (no fault).
     const expected = {
-      consumed: 12,
-      embedded: 5,
+      consumed: 14,
+      embedded: 6,
       skippedUnchanged: 2,
       skippedStale: 2,
       deleted: 2,
-      deadLettered: 1,
+      deadLettered: 2,
     };
     expect(app.worker.totals).toMatchObject(expected);
     const metric = async (name: string, labels = "") =>
@@ -160,7 +180,9 @@ describe("nearline data semantics", () => {
       skippedUnchanged: await metric("skipped_unchanged_total"),
       skippedStale: await metric("skipped_stale_total"),
       deleted: await metric("deleted_total"),
-      deadLettered: await metric("dead_lettered_total", 'code="INVALID_EVENT_TIME"'),
+      deadLettered:
+        (await metric("dead_lettered_total", 'code="INVALID_EVENT_TIME"')) +
+        (await metric("dead_lettered_total", 'code="INVALID_JSON"')),
     }).toEqual(expected);
   });
 });
