@@ -110,6 +110,11 @@ interface Planned {
   record: ConsumedRecord;
   change: EntityChange;
   text?: EntityText;
+  /**
+   * A later event of the batch with the same text (skipped as unchanged): the store write takes its
+   * position, so one write leaves the key where both events would (two writes could apply out of order).
+   */
+  storedAs?: Planned;
 }
 
 /** What the store holds for a key, as far as this batch knows. */
@@ -263,6 +268,8 @@ async function detectChanges(
   });
   const toWrite: Planned[] = [];
   const unchanged = new Map<string, Planned>();
+  // Per key, the batch's change that `latest` describes (none while it describes the stored record).
+  const pending = new Map<string, Planned>();
   for (const item of planned) {
     const position = { eventTimeMs: item.change.eventTimeMs, offset: Number(item.record.offset) };
     const known = latest.get(item.change.id);
@@ -275,10 +282,13 @@ async function detectChanges(
     if (options.changeDetection && hash !== null && known !== undefined && known.hash === hash) {
       outcome.skippedUnchanged++;
       // The last unchanged event of a key in the batch is the one whose position matters.
-      unchanged.set(item.change.id, item);
+      const change = pending.get(item.change.id);
+      if (change !== undefined) change.storedAs = item;
+      else unchanged.set(item.change.id, item);
       continue;
     }
     unchanged.delete(item.change.id);
+    pending.set(item.change.id, item);
     toWrite.push(item);
   }
   return { changed: toWrite, unchanged: [...unchanged.values()] };
@@ -316,11 +326,12 @@ function advanceWrite(item: Planned): EntityWrite {
 
 /** Step 4's input: the store write of a planned event (the store resolves races with other writers). */
 function entityWrite(item: Planned, vectorOf: ReadonlyMap<string, Float32Array>): EntityWrite {
+  const at = item.storedAs ?? item;
   const position = {
     id: item.change.id,
-    eventTimeMs: item.change.eventTimeMs,
-    offset: Number(item.record.offset),
-    partition: item.record.partition,
+    eventTimeMs: at.change.eventTimeMs,
+    offset: Number(at.record.offset),
+    partition: at.record.partition,
   };
   if (item.change.op === "delete") return { ...position, op: "delete" };
   return { ...position, op: "upsert", vector: vectorOf.get(item.text!.text)!, contentHash: item.text!.hash };
