@@ -63,6 +63,12 @@ describe("createDecoder", () => {
     [record({ jobId: "", updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
     [record({ jobId: "x", updatedAt: "yesterday" }), "INVALID_EVENT_TIME", /\$\.updatedAt/],
     [record({ jobId: "x".repeat(600), updatedAt: 1 }), "INVALID_ID", /longer than 512 bytes/],
+    // An id that is there but of no usable type is invalid, not missing.
+    [record({ jobId: 1.5, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is the number 1\.5/],
+    [record({ jobId: 12345678901234567890, updatedAt: 1 }), "INVALID_ID", /not a safe integer/],
+    [record({ jobId: { id: 1 }, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is an object/],
+    [record({ jobId: true, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is a boolean/],
+    [record({ jobId: null, updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
     [record(null, null), "TOMBSTONE_WITHOUT_KEY", /without a UTF-8 record key/],
     [{ ...record({}), value: Uint8Array.from([0xff, 0xfe]) }, "INVALID_JSON", /not valid UTF-8/],
   ] as const)("reports %# as %s with a reason", (input, code, reason) => {

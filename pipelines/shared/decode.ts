@@ -116,6 +116,11 @@ export function createDecoder(
     }
     const id =
       keyPath !== undefined ? idAt(keyPath, document) : record.key ? decodeText(record.key) : undefined;
+    if (typeof id === "object")
+      return fail(
+        "INVALID_ID",
+        `the entity id at ${rules.keyPath} ${id.unusable}: ids are strings or integers`,
+      );
     if (id === undefined || id === "") {
       return fail(
         "MISSING_ID",
@@ -178,11 +183,26 @@ function decodeText(bytes: Uint8Array): string | undefined {
   }
 }
 
-function idAt(path: CompiledJsonPath, document: unknown): string | undefined {
+/** The id at `path`: undefined when absent or null, `unusable` saying what is there instead of an id. */
+function idAt(path: CompiledJsonPath, document: unknown): string | undefined | { unusable: string } {
   const value = path(document)[0];
+  if (value === undefined || value === null) return undefined;
   if (typeof value === "string") return value;
-  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
-  return undefined;
+  if (typeof value === "number") {
+    if (Number.isSafeInteger(value)) return String(value);
+    // JSON.parse already rounded a large one: two different ids could become one.
+    return {
+      unusable: Number.isInteger(value)
+        ? `is the number ${value}, not a safe integer (send it as a string)`
+        : `is the number ${value}`,
+    };
+  }
+  const kind = Array.isArray(value)
+    ? "an array"
+    : typeof value === "object"
+      ? "an object"
+      : `a ${typeof value}`;
+  return { unusable: `is ${kind}` };
 }
 
 /** Latest time a JavaScript Date holds (year 275760); output records carry event times as ISO strings. */
