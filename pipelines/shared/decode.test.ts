@@ -65,7 +65,8 @@ describe("createDecoder", () => {
     [record({ jobId: "x".repeat(600), updatedAt: 1 }), "INVALID_ID", /longer than 512 bytes/],
     // An id that is there but of no usable type is invalid, not missing.
     [record({ jobId: 1.5, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is the number 1\.5/],
-    [record({ jobId: 12345678901234567890, updatedAt: 1 }), "INVALID_ID", /not a safe integer/],
+    // A producer's 12345678901234567890 (what JSON.parse makes of it: 12345678901234567000).
+    [record('{"jobId":12345678901234567890,"updatedAt":1}'), "INVALID_ID", /not a safe integer/],
     [record({ jobId: { id: 1 }, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is an object/],
     [record({ jobId: true, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is a boolean/],
     [record({ jobId: null, updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
