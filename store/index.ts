@@ -58,6 +58,7 @@ export { claimTexts, getTexts, putTexts, releaseTextClaims } from "./text-cache.
 export type { VersionInfo, VersionSpec, VersionState } from "./versions.ts";
 export { getVersion, listVersions, markVersionComplete, registerVersion } from "./versions.ts";
 export type {
+  AdvanceWrite,
   DeleteWrite,
   RecordKey,
   StoreWrite,

@@ -53,16 +53,34 @@ export interface DeleteWrite extends WriteBase {
   readonly kind: "delete";
 }
 
+/**
+ * Move a live record to a newer position without rewriting its vector: the event's text is the
+ * stored one (its content hash equals the stored hash). Without it, a late event older than this one
+ * but newer than the stored position would replace the newest text. Stale when the record is not
+ * live with `contentHash` any more (another writer changed it since change detection read it).
+ */
+export interface AdvanceWrite extends WriteBase {
+  readonly kind: "advance";
+  readonly contentHash: string;
+}
+
 /** One conditional write. */
-export type StoreWrite = UpsertWrite | DeleteWrite;
+export type StoreWrite = UpsertWrite | DeleteWrite | AdvanceWrite;
 
 /**
  * What a write did. `stale`: the stored position was newer or equal, nothing changed (after a retry
  * this includes writes that the lost first attempt had applied).
  */
-export type WriteOutcome = "created" | "updated" | "deleted" | "tombstoned" | "stale";
+export type WriteOutcome = "created" | "updated" | "deleted" | "tombstoned" | "advanced" | "stale";
 
-const outcomeByCode: readonly WriteOutcome[] = ["stale", "created", "updated", "deleted", "tombstoned"];
+const outcomeByCode: readonly WriteOutcome[] = [
+  "stale",
+  "created",
+  "updated",
+  "deleted",
+  "tombstoned",
+  "advanced",
+];
 
 /** Writer configuration. */
 export interface WriterOptions {
@@ -224,28 +242,30 @@ export class StoreWriter {
     assertVersion(write.version);
     const field = recordField(write.entity, write.id);
     const keys = bucketKeys(this.#store.layout, write.version, bucketOf(this.#store.layout, field));
-    const upsert = write.kind === "upsert";
-    if (!upsert && write.kind !== "delete") {
-      throw new StoreError(StoreErrorCodes.INVALID_ARGUMENT, `write kind must be upsert or delete`);
+    const op =
+      write.kind === "upsert" ? "L" : write.kind === "delete" ? "D" : write.kind === "advance" ? "A" : "";
+    if (op === "") {
+      throw new StoreError(StoreErrorCodes.INVALID_ARGUMENT, `write kind must be upsert, delete or advance`);
     }
     const meta = encodeMeta({
-      live: upsert,
+      live: op !== "D",
       eventTimeMs: write.eventTimeMs,
       offset: write.offset,
       partition: write.partition ?? -1,
-      contentHash: upsert ? write.contentHash : "",
+      contentHash: write.kind === "delete" ? "" : write.contentHash,
     });
     const args: (string | number | Buffer)[] = [
       keys.meta,
       keys.data,
       keys.stats,
       field,
-      upsert ? "L" : "D",
+      op,
       write.eventTimeMs,
       write.offset,
       meta,
     ];
-    if (upsert) args.push(encodePayload(write.vector, this.#dtype, write.modelDigest));
+    if (write.kind === "upsert") args.push(encodePayload(write.vector, this.#dtype, write.modelDigest));
+    if (write.kind === "advance") args.push(write.contentHash);
     return { key: keys.meta, queue: (pipeline) => queueScript(pipeline, "judeStoreWrite", args) };
   }
 }

@@ -65,15 +65,21 @@ function step(value: unknown, segment: Segment, out: unknown[]): void {
 }
 
 /**
- * Turns what a path reached into the text of one field: strings as they are, numbers and booleans
- * printed, arrays (and multiple matches) joined with ", ", nulls and objects skipped. Undefined when
- * nothing usable was found, so the prompt renders the field as empty.
+ * Turns what a path reached into the text of one field: strings as they are (or through `normalize`,
+ * which then also skips those it makes empty, so `["Go", "", "SQL"]` is "Go, SQL", not "Go, , SQL"),
+ * numbers and booleans printed, arrays (and multiple matches) joined with ", ", nulls and objects
+ * skipped. Undefined when nothing usable was found, so the prompt renders the field as empty.
  */
-export function fieldText(values: readonly unknown[]): string | undefined {
+export function fieldText(
+  values: readonly unknown[],
+  normalize?: (text: string) => string,
+): string | undefined {
   const parts: string[] = [];
   const visit = (value: unknown): void => {
-    if (typeof value === "string") parts.push(value);
-    else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
+    if (typeof value === "string") {
+      const text = normalize ? normalize(value) : value;
+      if (normalize === undefined || text !== "") parts.push(text);
+    } else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
       parts.push(String(value));
     else if (Array.isArray(value)) value.forEach(visit);
   };

@@ -128,7 +128,7 @@ export class KafkaRangeReader {
           if (offset < position || offset >= end) continue;
           records.push({
             key: record.key?.length ? record.key : null,
-            value: record.value?.length ? record.value : null,
+            value: record.value ?? null, // null is a tombstone, empty is not
             timestamp: batch.firstTimestamp + record.timestampDelta,
             partition,
             offset,

@@ -40,6 +40,8 @@ export function toRecord(message: RawMessage): ConsumedRecord {
     offset: message.offset,
     timestamp: message.timestamp,
     key: message.key?.length ? message.key : null,
-    value: message.value?.length ? message.value : null,
+    // Null (a tombstone) and empty (a value that decodes to nothing) differ; keep them apart.
+    value: message.value ?? null,
+    headers: message.headers,
   };
 }

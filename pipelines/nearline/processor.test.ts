@@ -96,6 +96,51 @@ describe("nearline batch processor", () => {
     });
   });
 
+  it("keeps an unchanged update's position, so a late event older than it loses", async () => {
+    const { store, produced, process } = setup();
+    await process([record("a", 100, { title: "Nurse" }), record("b", 100, { title: "Nurse" })]);
+    produced.length = 0;
+    // a: the unchanged update (300) and the late event (200) in separate batches; b: in one batch.
+    expect(await process([record("a", 300, { title: "Nurse", views: 3 })])).toMatchObject({
+      skippedUnchanged: 1,
+      inferenceTexts: 0,
+    });
+    expect(store.metas.get("a")).toMatchObject({ live: true, eventTimeMs: 300 });
+    const late = await process([
+      record("a", 200, { title: "Porter" }),
+      record("b", 300, { title: "Nurse", views: 3 }),
+      record("b", 200, { title: "Porter" }),
+    ]);
+    expect(late).toMatchObject({ skippedStale: 2, skippedUnchanged: 1, embedded: 0, inferenceTexts: 0 });
+    for (const id of ["a", "b"])
+      expect(store.metas.get(id)).toMatchObject({
+        eventTimeMs: 300,
+        contentHash: expectedHash("Job: Nurse"),
+      });
+    expect(produced).toEqual([]);
+  });
+
+  it("stores a change and a later unchanged event of the batch as one write at the later position", async () => {
+    const { store, produced, process } = setup();
+    await process([record("a", 100, { title: "Nurse" })]);
+    store.writes.length = 0;
+    produced.length = 0;
+    const outcome = await process([
+      record("a", 200, { title: "Porter" }),
+      record("a", 300, { title: "Porter", views: 3 }),
+    ]);
+    expect(outcome).toMatchObject({ embedded: 1, skippedUnchanged: 1 });
+    expect(store.writes).toMatchObject([{ kind: "upsert", id: "a", eventTimeMs: 300 }]);
+    expect(store.metas.get("a")).toMatchObject({
+      eventTimeMs: 300,
+      contentHash: expectedHash("Job: Porter"),
+    });
+    // The output record states the change as of its own event.
+    expect(produced.map((each) => JSON.parse(String(each.value)).eventTime)).toEqual([
+      new Date(200).toISOString(),
+    ]);
+  });
+
   it("skips a replayed or late event without inference, and never revives a deleted key", async () => {
     const { store, embedded, process } = setup();
     await process([record("a", 200, { title: "Nurse" }), record("a", 300, { op: "d" })]);

@@ -110,6 +110,11 @@ interface Planned {
   record: ConsumedRecord;
   change: EntityChange;
   text?: EntityText;
+  /**
+   * A later event of the batch with the same text (skipped as unchanged): the store write takes its
+   * position, so one write leaves the key where both events would (two writes could apply out of order).
+   */
+  storedAs?: Planned;
 }
 
 /** What the store holds for a key, as far as this batch knows. */
@@ -149,7 +154,7 @@ export function createProcessor(
     };
 
     const planned = plan(records, deadLetter);
-    const changed = await detectChanges(options, target, planned, outcome);
+    const { changed, unchanged } = await detectChanges(options, target, planned, outcome);
     const { vectors: vectorOf, refused } = await embedDistinct(options, changed, outcome);
     const toWrite = changed.filter((item) => {
       const reason = item.text === undefined ? undefined : refused.get(item.text.text);
@@ -167,11 +172,12 @@ export function createProcessor(
     // Output and dead-letter records first, acknowledged before anything becomes visible in the store.
     if (produced.length > 0) await options.produce(produced);
     await options.atStep?.("produced", step);
-    const outcomes = await writeEntities(
-      options.store,
-      target,
-      toWrite.map((item) => entityWrite(item, vectorOf)),
-    );
+    // Unchanged events are written too, as advances of the stored position after the changes (their
+    // outcomes are not counted: they were counted as skipped).
+    const outcomes = await writeEntities(options.store, target, [
+      ...toWrite.map((item) => entityWrite(item, vectorOf)),
+      ...unchanged.map(advanceWrite),
+    ]);
     outcome.storedAtMs = Date.now();
     await options.atStep?.("stored", step);
     toWrite.forEach((item, index) => {
@@ -243,14 +249,16 @@ function createPlanner(
 
 /**
  * Step 2, change detection against the stored metadata, walking each key's events in order so a
- * create followed by a no-op update inside one batch still counts the update as skipped.
+ * create followed by a no-op update inside one batch still counts the update as skipped. An unchanged
+ * event is newer than what is stored all the same: its position is kept (`unchanged`, written as an
+ * advance), so that a late event between the two loses instead of replacing the newest text.
  */
 async function detectChanges(
   options: ProcessorOptions,
   target: WriteTarget,
   planned: readonly Planned[],
   outcome: BatchOutcome,
-): Promise<Planned[]> {
+): Promise<{ changed: Planned[]; unchanged: Planned[] }> {
   const keys = [...new Set(planned.map((item) => item.change.id))];
   const stored = await readStored(options.store, target, keys);
   const latest = new Map<string, Known>();
@@ -259,6 +267,9 @@ async function detectChanges(
     if (meta) latest.set(id, knownOf(meta));
   });
   const toWrite: Planned[] = [];
+  const unchanged = new Map<string, Planned>();
+  // Per key, the batch's change that `latest` describes (none while it describes the stored record).
+  const pending = new Map<string, Planned>();
   for (const item of planned) {
     const position = { eventTimeMs: item.change.eventTimeMs, offset: Number(item.record.offset) };
     const known = latest.get(item.change.id);
@@ -267,14 +278,20 @@ async function detectChanges(
       continue;
     }
     const hash = item.text?.hash ?? null;
+    latest.set(item.change.id, { position, hash });
     if (options.changeDetection && hash !== null && known !== undefined && known.hash === hash) {
       outcome.skippedUnchanged++;
+      // The last unchanged event of a key in the batch is the one whose position matters.
+      const change = pending.get(item.change.id);
+      if (change !== undefined) change.storedAs = item;
+      else unchanged.set(item.change.id, item);
       continue;
     }
-    latest.set(item.change.id, { position, hash });
+    unchanged.delete(item.change.id);
+    pending.set(item.change.id, item);
     toWrite.push(item);
   }
-  return toWrite;
+  return { changed: toWrite, unchanged: [...unchanged.values()] };
 }
 
 function knownOf(meta: RecordMeta): Known {
@@ -295,13 +312,26 @@ async function embedDistinct(
   return embedIsolatingRefusals(options.embed, distinct, options.isRefusedInput ?? (() => false));
 }
 
-/** Step 4's input: the store write of a planned event (the store resolves races with other writers). */
-function entityWrite(item: Planned, vectorOf: ReadonlyMap<string, Float32Array>): EntityWrite {
-  const position = {
+/** The position-only store write of an unchanged upsert. */
+function advanceWrite(item: Planned): EntityWrite {
+  return {
     id: item.change.id,
     eventTimeMs: item.change.eventTimeMs,
     offset: Number(item.record.offset),
     partition: item.record.partition,
+    op: "advance",
+    contentHash: item.text!.hash,
+  };
+}
+
+/** Step 4's input: the store write of a planned event (the store resolves races with other writers). */
+function entityWrite(item: Planned, vectorOf: ReadonlyMap<string, Float32Array>): EntityWrite {
+  const at = item.storedAs ?? item;
+  const position = {
+    id: item.change.id,
+    eventTimeMs: at.change.eventTimeMs,
+    offset: Number(at.record.offset),
+    partition: at.record.partition,
   };
   if (item.change.op === "delete") return { ...position, op: "delete" };
   return { ...position, op: "upsert", vector: vectorOf.get(item.text!.text)!, contentHash: item.text!.hash };

@@ -60,6 +60,29 @@ describe("nearline output records", () => {
     expect(record.headers["jude.source.value-bytes"]).toBeUndefined();
   });
 
+  it("dead-letters the original headers and timestamp too, its own headers winning a name clash", () => {
+    const record = deadLetterRecord(
+      "dlq",
+      {
+        ...source,
+        timestamp: 1_700_000_000_000n,
+        headers: new Map([
+          [Buffer.from("traceparent"), Buffer.from("00-ab-cd-01")],
+          [Buffer.from("schema-id"), Buffer.from([0, 0, 0, 7])],
+          [Buffer.from("jude.error.code"), Buffer.from("INVALID_JSON")],
+        ]),
+      },
+      "MISSING_ID",
+      "no entity id at $.id",
+    );
+    expect(record.headers).toMatchObject({
+      traceparent: Buffer.from("00-ab-cd-01"),
+      "schema-id": Buffer.from([0, 0, 0, 7]),
+      "jude.error.code": "MISSING_ID",
+      "jude.source.timestamp": "1700000000000",
+    });
+  });
+
   it("cuts a value that would not fit under the broker's message limit with the headers, saying so", () => {
     const value = Buffer.alloc(1_048_400, "x");
     const record = deadLetterRecord("dlq", { ...source, value }, "INVALID_JSON", "value is not JSON");

@@ -7,14 +7,16 @@ import type { EntityChange, SourceRecord } from "../shared/decode.ts";
 /** A consumed Kafka record. */
 export interface ConsumedRecord extends SourceRecord {
   topic: string;
+  /** The record's headers (a dead letter carries them on). */
+  headers?: ReadonlyMap<Buffer, Buffer> | undefined;
 }
 
-/** A record to produce; keys and values are bytes or UTF-8 text. */
+/** A record to produce; keys, values and header values are bytes or UTF-8 text. */
 export interface OutputRecord {
   topic: string;
   key: string | Buffer | undefined;
   value: string | Buffer | undefined;
-  headers: Record<string, string>;
+  headers: Record<string, string | Buffer>;
 }
 
 /** Which model version produced a vector. */
@@ -58,7 +60,11 @@ export function outputRecord(
   };
 }
 
-/** The original record, untouched, with the reason in headers so it can be fixed and replayed. */
+/**
+ * The original record, untouched (key, value and headers; its timestamp in `jude.source.timestamp`),
+ * with the reason in headers so it can be fixed and replayed. A source header of a `jude.` name gives
+ * way to this dead letter's own (a replayed dead letter that fails again says why it failed now).
+ */
 export function deadLetterRecord(
   topic: string,
   source: ConsumedRecord,
@@ -72,11 +78,13 @@ export function deadLetterRecord(
     key: source.key ? Buffer.from(source.key) : undefined,
     value: source.value ? Buffer.from(source.value.subarray(0, maxDeadLetterValueBytes)) : undefined,
     headers: {
+      ...sourceHeaders(source),
       "jude.error.code": code,
       "jude.error.reason": reason.slice(0, 1000),
       "jude.source.topic": source.topic,
       "jude.source.partition": String(source.partition),
       "jude.source.offset": source.offset.toString(),
+      "jude.source.timestamp": String(source.timestamp),
       ...(truncated ? { "jude.source.value-bytes": String(valueBytes) } : {}),
     },
   };
@@ -89,6 +97,13 @@ export function deadLetterRecord(
  * full length; the source position headers lead to the original.
  */
 export const maxDeadLetterValueBytes = 512 * 1024;
+
+/** The source record's headers by name (Kafka header names are UTF-8 strings; values stay bytes). */
+function sourceHeaders(source: ConsumedRecord): Record<string, Buffer> {
+  const headers: Record<string, Buffer> = {};
+  for (const [name, value] of source.headers ?? []) headers[name.toString()] = Buffer.from(value);
+  return headers;
+}
 
 function littleEndian(bytes: Buffer): Buffer {
   if (new Uint8Array(Uint16Array.of(1).buffer)[0] === 1) return bytes;

@@ -45,6 +45,16 @@ describe("createDecoder", () => {
     });
   });
 
+  it("dead-letters an empty value: only a null value is a tombstone (as for Kafka's compaction)", () => {
+    expect(decode({ ...record(null, "j-9", 123), value: Buffer.alloc(0) })).toEqual({
+      ok: false,
+      failure: {
+        code: "INVALID_JSON",
+        reason: "value is empty (a tombstone has a null value, not an empty one)",
+      },
+    });
+  });
+
   it.each([
     [record("{not json"), "INVALID_JSON", /^value is not JSON: /],
     [record("[1,2]"), "NOT_AN_OBJECT", /array/],
@@ -53,6 +63,13 @@ describe("createDecoder", () => {
     [record({ jobId: "", updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
     [record({ jobId: "x", updatedAt: "yesterday" }), "INVALID_EVENT_TIME", /\$\.updatedAt/],
     [record({ jobId: "x".repeat(600), updatedAt: 1 }), "INVALID_ID", /longer than 512 bytes/],
+    // An id that is there but of no usable type is invalid, not missing.
+    [record({ jobId: 1.5, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is the number 1\.5/],
+    // A producer's 12345678901234567890 (what JSON.parse makes of it: 12345678901234567000).
+    [record('{"jobId":12345678901234567890,"updatedAt":1}'), "INVALID_ID", /not a safe integer/],
+    [record({ jobId: { id: 1 }, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is an object/],
+    [record({ jobId: true, updatedAt: 1 }), "INVALID_ID", /at \$\.jobId is a boolean/],
+    [record({ jobId: null, updatedAt: 1 }), "MISSING_ID", /no entity id at \$\.jobId/],
     [record(null, null), "TOMBSTONE_WITHOUT_KEY", /without a UTF-8 record key/],
     [{ ...record({}), value: Uint8Array.from([0xff, 0xfe]) }, "INVALID_JSON", /not valid UTF-8/],
   ] as const)("reports %# as %s with a reason", (input, code, reason) => {
@@ -104,6 +121,15 @@ describe("parseEventTime", () => {
     expect(parseEventTime("2026-01-02")).toBeUndefined();
     expect(parseEventTime(-1)).toBeUndefined();
     expect(parseEventTime(null)).toBeUndefined();
+  });
+
+  it("refuses dates and times that do not exist instead of rolling them over", () => {
+    // Date.parse would read these as 2026-03-02, 2026-01-02T00:00 and 2026-01-01T00:00.
+    expect(parseEventTime("2026-02-30T00:00:00Z")).toBeUndefined();
+    expect(parseEventTime("2026-01-01T24:00:00Z")).toBeUndefined();
+    expect(parseEventTime("2026-01-01T00:00:00+24:00")).toBeUndefined();
+    expect(parseEventTime("2024-02-29T23:59:59.999-23:59")).toBe(Date.parse("2024-03-01T23:58:59.999Z"));
+    expect(parseEventTime("2026-12-31t23:59:59z")).toBe(Date.parse("2026-12-31T23:59:59Z"));
   });
 
   it("refuses times no Date can hold, which the store and the output record cannot take", () => {

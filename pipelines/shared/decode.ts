@@ -87,7 +87,7 @@ export function createDecoder(
     // A producer sets the timestamp; one out of range would fail the store write of the whole batch.
     if (!isEventTime(recordTime))
       return fail("INVALID_EVENT_TIME", `record timestamp ${String(record.timestamp)} is out of range`);
-    if (record.value === null || record.value === undefined || record.value.length === 0) {
+    if (record.value === null || record.value === undefined) {
       // A tombstone carries no value, so its id can only come from the record key.
       const id =
         record.key !== null && record.key !== undefined && record.key.length > 0
@@ -97,6 +97,9 @@ export function createDecoder(
         return fail("TOMBSTONE_WITHOUT_KEY", "tombstone (null value) without a UTF-8 record key");
       return checkId(id, (valid) => checkAhead({ op: "delete", id: valid, eventTimeMs: recordTime }));
     }
+    // Only a null value is a tombstone: Kafka's compaction keeps a key whose latest value is empty.
+    if (record.value.length === 0)
+      return fail("INVALID_JSON", "value is empty (a tombstone has a null value, not an empty one)");
     const text = decodeText(record.value);
     if (text === undefined) return fail("INVALID_JSON", "value is not valid UTF-8");
     let document: unknown;
@@ -113,6 +116,11 @@ export function createDecoder(
     }
     const id =
       keyPath !== undefined ? idAt(keyPath, document) : record.key ? decodeText(record.key) : undefined;
+    if (typeof id === "object")
+      return fail(
+        "INVALID_ID",
+        `the entity id at ${rules.keyPath} ${id.unusable}: ids are strings or integers`,
+      );
     if (id === undefined || id === "") {
       return fail(
         "MISSING_ID",
@@ -175,11 +183,26 @@ function decodeText(bytes: Uint8Array): string | undefined {
   }
 }
 
-function idAt(path: CompiledJsonPath, document: unknown): string | undefined {
+/** The id at `path`: undefined when absent or null, `unusable` saying what is there instead of an id. */
+function idAt(path: CompiledJsonPath, document: unknown): string | undefined | { unusable: string } {
   const value = path(document)[0];
+  if (value === undefined || value === null) return undefined;
   if (typeof value === "string") return value;
-  if (typeof value === "number" && Number.isSafeInteger(value)) return String(value);
-  return undefined;
+  if (typeof value === "number") {
+    if (Number.isSafeInteger(value)) return String(value);
+    // JSON.parse already rounded a large one: two different ids could become one.
+    return {
+      unusable: Number.isInteger(value)
+        ? `is the number ${value}, not a safe integer (send it as a string)`
+        : `is the number ${value}`,
+    };
+  }
+  const kind = Array.isArray(value)
+    ? "an array"
+    : typeof value === "object"
+      ? "an object"
+      : `a ${typeof value}`;
+  return { unusable: `is ${kind}` };
 }
 
 /** Latest time a JavaScript Date holds (year 275760); output records carry event times as ISO strings. */
@@ -202,7 +225,19 @@ export function parseEventTime(value: unknown): number | undefined {
   }
   if (typeof value !== "string") return undefined;
   if (/^[0-9]{1,16}$/.test(value)) return isEventTime(Number(value)) ? Number(value) : undefined;
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(value)) return undefined;
-  const parsed = Date.parse(value);
+  const match = rfc3339.exec(value);
+  if (match === null) return undefined;
+  // Date.parse rolls a day or hour that does not exist over ("2026-02-30" is March 2, "T24:00" the
+  // next day): a producer's bad time would become a valid other one instead of a dead letter.
+  const [year, month, day, hour, minute, second, offsetHour, offsetMinute] = match
+    .slice(1)
+    .map((part) => Number(part ?? 0));
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth) return undefined;
+  if (hour! > 23 || minute! > 59 || second! > 59 || offsetHour! > 23 || offsetMinute! > 59) return undefined;
+  const parsed = Date.parse(value.toUpperCase());
   return Number.isNaN(parsed) ? undefined : parsed;
 }
+
+/** RFC 3339 date-time: year, month, day, hour, minute, second, and the offset's hours and minutes. */
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/i;

@@ -6,6 +6,12 @@ describe("normalizeText", () => {
     expect(normalizeText("  Senior\t\tEngineer\n\n at\u00a0Acme\u200b ")).toBe("Senior Engineer at Acme");
     expect(normalizeText("cafe\u0301")).toBe("café");
   });
+
+  it("drops invisible characters instead of turning them into a space that splits a word", () => {
+    // The model's tokenizer drops them too: "Java\u200bScript" is "JavaScript" to it, not "Java Script".
+    expect(normalizeText("Java\u200bScript de\u00advel\u2060oper\ufeff")).toBe("JavaScript developer");
+    expect(normalizeText("Senior \u200b Engineer")).toBe("Senior Engineer");
+  });
 });
 
 describe("createEntityTextRenderer", () => {
@@ -26,6 +32,17 @@ describe("createEntityTextRenderer", () => {
     const c = render({ title: "Head Nurse", company: { name: "Umbrella" }, skills: ["ICU"] });
     expect(b.hash).toBe(a.hash);
     expect(c.hash).not.toBe(a.hash);
+  });
+
+  it("ignores blank values in a list, as it ignores nulls, and invisible characters in a value", () => {
+    const a = render({ title: "JavaScript Developer", company: { name: "Acme" }, skills: ["ICU", "triage"] });
+    const b = render({
+      title: "Java\u200bScript Developer",
+      company: { name: "Acme" },
+      skills: ["ICU", "", " \u200b ", null, "triage"],
+    });
+    expect(b.text).toBe("Job: JavaScript Developer at Acme. Skills: ICU, triage");
+    expect(b.hash).toBe(a.hash);
   });
 
   it("renders missing fields as empty rather than failing", () => {

@@ -8,12 +8,15 @@ import { compileJsonPath, fieldText } from "../../crds/grammar/json-path.ts";
 
 /**
  * Normalises text so that changes which do not change meaning do not change the hash: Unicode NFC,
- * every run of whitespace (including no-break and zero-width spaces) becomes one space, trimmed.
+ * invisible characters (soft hyphen, zero-width space, word joiner, BOM) removed, every run of
+ * whitespace (including no-break spaces) one space, trimmed. Invisible characters are removed, not
+ * made spaces: "Java\u200bScript" reads (and tokenizes, for BERT-style tokenizers) as "JavaScript".
  */
 export function normalizeText(text: string): string {
   return text
     .normalize("NFC")
-    .replace(/[\s\u200b\u2060\ufeff]+/gu, " ")
+    .replace(/[\u00ad\u200b\u2060\ufeff]/gu, "")
+    .replace(/\s+/gu, " ")
     .trim();
 }
 
@@ -58,8 +61,7 @@ export function createEntityTextRenderer(options: {
     for (const [name, path] of fields) {
       // Field values are normalised before rendering so that stray whitespace at a field's edge does
       // not leave a space before the template's own punctuation ("Acme ." versus "Acme.").
-      const value = fieldText(path(document));
-      values[name] = value === undefined ? undefined : normalizeText(value);
+      values[name] = fieldText(path(document), normalizeText);
     }
     const text = normalizeText(renderPromptTemplate(options.template, values, { missing: "empty" }));
     return { text, hash: contentHash(text, options.template, options.modelVersion) };

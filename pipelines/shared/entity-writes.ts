@@ -34,6 +34,8 @@ export type EntityWrite = SourcePosition & {
 } & (
     | { readonly op: "upsert"; readonly vector: Float32Array; readonly contentHash: string }
     | { readonly op: "delete" }
+    /** A newer event with the stored text: only the position moves (see AdvanceWrite). */
+    | { readonly op: "advance"; readonly contentHash: string }
   );
 
 /**
@@ -68,6 +70,7 @@ export function toStoreWrite(target: WriteTarget, change: EntityWrite): StoreWri
     partition: change.partition,
   };
   if (change.op === "delete") return { ...base, kind: "delete" };
+  if (change.op === "advance") return { ...base, kind: "advance", contentHash: change.contentHash };
   return {
     ...base,
     kind: "upsert",

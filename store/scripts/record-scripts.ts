@@ -5,11 +5,16 @@
  */
 
 /**
- * Conditional write of one record (upsert or delete).
+ * Conditional write of one record (upsert, delete, or advance).
  * KEYS: meta hash, data hash, stats hash of (version, bucket).
- * ARGV: field, op (`L` upsert / `D` delete), eventTimeMs, offset, encoded meta, payload (upserts).
- * Returns 0 stale (stored position >= incoming), 1 created, 2 updated, 3 deleted (live -> tombstone),
- * 4 tombstoned (absent or tombstone -> newer tombstone).
+ * ARGV: field, op (`L` upsert / `D` delete / `A` advance), eventTimeMs, offset, encoded meta, payload
+ * (upserts) or content hash (advances).
+ * Returns 0 stale (stored position >= incoming; for an advance also: the record is not live with that
+ * content hash), 1 created, 2 updated, 3 deleted (live -> tombstone), 4 tombstoned (absent or
+ * tombstone -> newer tombstone), 5 advanced.
+ *
+ * An advance is a newer event whose text equals the stored one (change detection skipped its
+ * inference): only the metadata moves to its position, so a late event older than it still loses.
  *
  * Deletes keep the metadata as a tombstone (flag D) so an older upsert replayed later still compares
  * against the delete's position and loses. Counters change only on live/tombstone transitions, which
@@ -35,6 +40,11 @@ if stored then
   end
   wasLive = flag == 'L'
   wasTombstone = flag == 'D'
+end
+if ARGV[2] == 'A' then
+  if not wasLive or string.sub(stored, -string.len(ARGV[6]) - 1) ~= '|' .. ARGV[6] then return 0 end
+  redis.call('HSET', KEYS[1], field, ARGV[5])
+  return 5
 end
 redis.call('HSET', KEYS[1], field, ARGV[5])
 if upsert then

@@ -26,6 +26,8 @@ export interface TestEvent {
   /** A string or Buffer is sent as is, null as a tombstone, anything else as JSON. */
   value: unknown;
   partition?: number;
+  /** Record headers, sent as UTF-8. */
+  headers?: Record<string, string>;
 }
 
 /** Produces events in order (acks=all) and resolves once the broker acknowledged them. */
@@ -51,6 +53,16 @@ export async function produceEvents(topic: string, events: readonly TestEvent[])
                   : Buffer.from(typeof event.value === "string" ? event.value : JSON.stringify(event.value)),
               }),
           ...(event.partition !== undefined ? { partition: event.partition } : {}),
+          ...(event.headers !== undefined
+            ? {
+                headers: new Map(
+                  Object.entries(event.headers).map(([name, value]) => [
+                    Buffer.from(name),
+                    Buffer.from(value),
+                  ]),
+                ),
+              }
+            : {}),
         })),
       });
     }

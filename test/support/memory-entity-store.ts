@@ -1,6 +1,7 @@
 /**
  * An in-memory EntityStore for unit tests of the pipelines' batch logic. It follows the store's write
- * rule (a newer source position wins, tombstones included) written out here independently of the
+ * rule (a newer source position wins, tombstones included; an advance moves only the position of a
+ * live record with the same content hash) written out here independently of the
  * store package, and records every write it was sent.
  */
 import type { RecordMeta, StoreWrite, WriteOutcome } from "../../store/index.ts";
@@ -29,6 +30,12 @@ export function memoryStore(
           write.eventTimeMs > stored.eventTimeMs ||
           (write.eventTimeMs === stored.eventTimeMs && write.offset > stored.offset);
         if (!newer) return "stale";
+        if (write.kind === "advance") {
+          // Only a live record with the same text moves; its vector stays.
+          if (!stored?.live || stored.contentHash !== write.contentHash) return "stale";
+          metas.set(write.id, { ...stored, eventTimeMs: write.eventTimeMs, offset: write.offset });
+          return "advanced";
+        }
         metas.set(write.id, {
           live: write.kind === "upsert",
           eventTimeMs: write.eventTimeMs,

@@ -61,8 +61,9 @@ function changeOf(record: SourceRecord): ExpectedChange {
 
 /**
  * Walks each partition in offset order: a change is applied when its (event time, offset) is newer than
- * the key's stored position and, for an upsert, its hash differs from the live stored one. Returns the
- * applied changes (each must be on the output topic) and the final hash per key (null: deleted).
+ * the key's stored position and, for an upsert, its hash differs from the live stored one; an unchanged
+ * newer upsert moves only the stored position. Returns the applied changes (each must be on the
+ * output topic) and the final hash per key (null: deleted).
  */
 export function expectedChanges(
   records: readonly SourceRecord[],
@@ -80,8 +81,10 @@ export function expectedChanges(
       (change.eventTimeMs === before.eventTimeMs && change.offset > before.offset);
     if (!newer) continue;
     const hash = change.text === undefined ? null : jobHash(change.text, version);
-    if (hash !== null && before?.hash === hash) continue; // unchanged: nothing written
     stored.set(change.id, { eventTimeMs: change.eventTimeMs, offset: change.offset, hash });
+    // Unchanged: no output record and no inference, but the newer position is kept (a later record
+    // with an event time between the two is older than it, and loses).
+    if (hash !== null && before?.hash === hash) continue;
     applied.push(change);
   }
   return { applied, final: new Map([...stored].map(([id, state]) => [id, state.hash])) };

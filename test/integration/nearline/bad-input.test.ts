@@ -72,7 +72,7 @@ describe("nearline with hostile records", () => {
       { key: "bad-utf8", value: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), code: "INVALID_JSON" },
       { key: "bad-array", value: "[1,2]", code: "NOT_AN_OBJECT" },
       { key: "bad-number", value: "42", code: "NOT_AN_OBJECT" },
-      { key: "bad-id-object", value: { jobId: { a: 1 }, updatedAt: 1000, title: "x" }, code: "MISSING_ID" },
+      { key: "bad-id-object", value: { jobId: { a: 1 }, updatedAt: 1000, title: "x" }, code: "INVALID_ID" },
       { key: "bad-id-empty", value: { jobId: "", updatedAt: 1000, title: "x" }, code: "MISSING_ID" },
       {
         key: "bad-id-long",

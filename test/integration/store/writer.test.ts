@@ -117,6 +117,45 @@ describe.each(testTargets())("store writer on $name Redis", (target) => {
     expect(await countVersion(store, "A")).toMatchObject({ live: 0, tombstones: 1 });
   });
 
+  it("advances a live record with the same content to a newer position, keeping its vector", async () => {
+    const { writer, store, readAll } = await setup("advance");
+    const advance = (id: number, eventTimeMs: number, offset: number, revision: number): StoreWrite => ({
+      kind: "advance",
+      version: "A",
+      entity: "job",
+      id: String(id),
+      eventTimeMs,
+      offset,
+      partition: 0,
+      contentHash: `h${revision}`,
+    });
+    await writer.write([upsert("A", 0, 1_000, 1, 5), upsert("A", 1, 1_000, 1, 5), remove("A", 2, 1_000, 1)]);
+    expect(
+      await writer.write([
+        advance(0, 3_000, 3, 5), // same text, newer: moves
+        advance(1, 3_000, 3, 6), // another text is stored: nothing
+        advance(2, 3_000, 3, 5), // deleted: stays deleted
+        advance(3, 3_000, 3, 5), // never written: nothing
+        advance(0, 3_000, 3, 5), // replay: stale
+      ]),
+    ).toEqual(["advanced", "stale", "stale", "stale", "stale"]);
+    // The late event between the two positions now loses.
+    expect(await writer.write([upsert("A", 0, 2_000, 2, 7)])).toEqual(["stale"]);
+    const metas = await writer.readMeta(
+      "A",
+      [0, 1, 2, 3].map((id) => ({ entity: "job", id: String(id) })),
+    );
+    expect(metas.map((meta) => meta && [meta.live, meta.eventTimeMs, meta.contentHash])).toEqual([
+      [true, 3_000, "h5"],
+      [true, 1_000, "h5"],
+      [false, 1_000, ""],
+      null,
+    ]);
+    expect(await countVersion(store, "A")).toMatchObject({ live: 2, tombstones: 1 });
+    const [hit] = await readAll(1);
+    expect(Array.from(hit!.vector)).toEqual(testVector("A", 0, 5));
+  });
+
   it("keeps versions independent", async () => {
     const { writer, store } = await setup("versions");
     await registerVersion(store, "B", { modelDigest: "sha256:B", dimension: 4 });
