@@ -14,7 +14,12 @@ import {
   succeeded,
   unreadyDeployment,
 } from "./promotion-fixtures.ts";
-import { decidePromotion, promotionPollMs, type PromotionDecision } from "./promotion.ts";
+import {
+  decidePromotion,
+  promotionPollMs,
+  type PromotionDecision,
+  type PromotionInputs,
+} from "./promotion.ts";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
@@ -419,6 +424,49 @@ describe("supersede: a new spec.version mid-promotion leaves no orphans", () => 
     expect(gone.collect).toEqual([]);
     expect(gone.bootstrap).toBe("v2");
     expect(gone.workers.sort()).toEqual(["v1", "v2"]);
+  });
+
+  it("back to v2 before its superseded build's collection started: collects that build first, then builds anew", () => {
+    // v1 -> v2 -> v3 -> v2 with other prompts: v3 dropped v2's record while v2's workers were still
+    // stopping, so its partial vectors are still `building`. A new run over them would keep them
+    // (same source positions), two prompts' vectors in one version.
+    const otherPrompts = { ...specOf("v2"), prompts: { job: "Role: {{title}}" } };
+    const returning = (inputs: Partial<PromotionInputs>) =>
+      decidePromotion(
+        promoting({
+          spec: otherPrompts,
+          records: [record("v1", { activatedTime: ago(7000), workers: true })],
+          candidate: { bootstrap: undefined },
+          writersPresent: ["v1", "v2"],
+          ...inputs,
+        }),
+      );
+    const first = returning({ store: store("v1", { v1: "complete", v2: "building" }) });
+    const v2 = (decision: PromotionDecision) => decision.records.find((entry) => entry.version === "v2")!;
+    expect(v2(first)).toMatchObject({ earlierBuildInStore: true, workers: false });
+    expect(first.bootstrap).toBeUndefined();
+    expect(first.collect).toEqual([]); // its writers are still stopping
+    expect(condition(first, "BootstrapComplete")).toMatchObject({ reason: "WaitingForCollection" });
+    // The next reconcile reads v2's new record back: still the earlier build until the store let go.
+    const records = [record("v1", { activatedTime: ago(7000), workers: true }), v2(first)];
+    const writersGone = returning({
+      store: store("v1", { v1: "complete", v2: "building" }),
+      records,
+      writersPresent: ["v1"],
+    });
+    expect(writersGone.collect).toEqual(["v2"]);
+    expect(writersGone.bootstrap).toBeUndefined();
+    const gone = returning({ store: store("v1", { v1: "complete" }), records, writersPresent: ["v1"] });
+    expect(v2(gone).earlierBuildInStore).toBeUndefined();
+    expect(gone.bootstrap).toBe("v2");
+    expect(gone.workers.sort()).toEqual(["v1", "v2"]);
+    // The build in flight is this record's own: a record that existed before the store entry.
+    const ownBuild = returning({
+      store: store("v1", { v1: "complete", v2: "building" }),
+      records: [records[0]!, record("v2", { spec: otherPrompts, promotionStartTime: ago(60) })],
+    });
+    expect(ownBuild.bootstrap).toBe("v2");
+    expect(ownBuild.collect).toEqual([]);
   });
 });
 

@@ -135,12 +135,21 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const retained =
     input.store === undefined ||
     (record.activatedTime !== undefined && record.collected !== true && storeState === "complete");
+  // The store holds a build of this version no record knows of: one superseded before it went live
+  // whose collection had not started yet (its writers were still stopping), e.g. v1 -> v2 -> v3 -> v2.
+  // It may have other prompts or weights than this spec, and a new build over it would keep its
+  // vectors (same source positions: "newer wins" refuses the rewrite), so it is collected first.
+  if (previous === undefined && storeState !== undefined && spec !== input.store?.backup)
+    record.earlierBuildInStore = true;
+  if (storeState === undefined) delete record.earlierBuildInStore;
   // An earlier build is still being garbage-collected (a revert and a return, or a rollback beyond
   // retention): finish that first. Only this decision collects it, since the spec's version is never
   // collected otherwise; a run or workers meanwhile would write into keys being removed.
-  const awaitingCollection = !retained && storeState === "deleting";
+  const awaitingCollection = !retained && (storeState === "deleting" || record.earlierBuildInStore === true);
   const draining = input.store !== undefined && retained && isDraining(record, input);
-  const gates = retained ? rollbackGates(input, serving, draining) : scratchGates(input, serving, storeState);
+  const gates = retained
+    ? rollbackGates(input, serving, draining)
+    : scratchGates(input, serving, storeState, awaitingCollection);
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
   const gateConditions = gates.map(gateCondition);
