@@ -223,6 +223,45 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.switchPointer).toBeUndefined();
     expect(decision.queryVersion).toBe("v1");
   });
+
+  it("leaves a redefined version as it was: a draining one stays served with its workers and record", () => {
+    // v1 -> v2 (cutover; v1 draining), then spec.version v1 with another model file.
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v9"),
+        store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1" }),
+        records: [
+          record("v1", { activatedTime: ago(7000), deactivatedTime: ago(60), workers: true }),
+          record("v2", { promotionStartTime: ago(3600), activatedTime: ago(60), workers: true }),
+        ],
+      }),
+    );
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.serve.sort()).toEqual(["v1", "v2"]);
+    expect(decision.workers.sort()).toEqual(["v1", "v2"]);
+    expect(decision.phases).toEqual({ v1: "Draining", v2: "Active" });
+    expect(decision.records.find((entry) => entry.version === "v1")?.spec).toEqual(specOf("v1"));
+    expect(decision.collect).toEqual([]);
+  });
+
+  it("leaves a redefined build in flight as it was: served, its record and workers kept", () => {
+    const decision = decidePromotion(
+      promoting({
+        spec: specOf("v9"),
+        store: store("v1", { v1: "complete", v2: "building" }),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true }),
+          record("v2", { promotionStartTime: ago(60), workers: true, fromBootstrap: true }),
+        ],
+      }),
+    );
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.serve.sort()).toEqual(["v1", "v2"]);
+    expect(decision.workers.sort()).toEqual(["v1", "v2"]);
+    expect(decision.phases).toEqual({ v1: "Active", v2: "Failed" });
+    expect(decision.records.find((entry) => entry.version === "v2")?.spec).toEqual(specOf("v2"));
+  });
 });
 
 describe("manual cutover", () => {

@@ -323,12 +323,18 @@ function redefined(
   const spec = input.specVersion;
   const message = `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
-  const base = decideRetention(input, records, { spec, active: current, keepServing: [] });
+  // Nothing of the version changes: it keeps serving, running workers and its phase as its record
+  // says (its objects are rendered from the record). A version readers used goes on through bake and
+  // retention like any other (a rollback to it stays one flip); a build in flight waits as it is.
+  const live = records.get(spec)?.activatedTime !== undefined;
+  const base = live
+    ? decideRetention(input, records, { spec: current ?? spec, active: current, keepServing: [] })
+    : decideRetention(input, records, { spec, active: current, keepServing: [spec] });
   return {
     ...base,
     queryVersion: current ?? spec,
     activeVersion: current ?? undefined,
-    phases: { ...base.phases, [spec]: "Failed" },
+    phases: { ...base.phases, [spec]: base.phases[spec] ?? "Failed" },
     conditions: [promotedCondition(false, spec, "Failed", message)],
     verdict,
     gates: [],

@@ -2,7 +2,9 @@
 // while the superseded first build of v2 (whose record is gone) still sits in the store because its
 // writers are still stopping. The new v2 must not be built over the first build's vectors (same
 // positions, so "newer wins" keeps the old ones, and readers would get two prompts' vectors for one
-// version): the operator collects the first build, then bootstraps v2 anew. Bootstrap shards and
+// version): the operator collects the first build, then bootstraps v2 anew. And v1, draining after
+// v2's cutover, named again with another model file: Stalled (VersionRedefined), while v1 stays served
+// with its own model through the bake, so a rollback to it is still one flip. Bootstrap shards and
 // worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -59,6 +61,12 @@ describe("a version name reused after its build was superseded", () => {
       field,
     );
     return meta?.split("|")[4];
+  };
+  /** v2 with other prompts than its first build. */
+  const v2Again = () => {
+    const object = modelAt("v2");
+    ((object.spec as Json).prompts as Json).job = "Role: {{title}}";
+    return object;
   };
   /** A Deployment labelled as the jobs pipeline's v2 workers: they are still stopping. */
   const stoppingWorkers = {
@@ -147,9 +155,7 @@ describe("a version name reused after its build was superseded", () => {
     expect((await getVersion(store, "v2"))?.state).toBe("building");
 
     // v2 again, with other prompts: the old partial vectors are not v2's any more.
-    const v2Again = modelAt("v2");
-    ((v2Again.spec as Json).prompts as Json).job = "Role: {{title}}";
-    await applyObjects(namespace, [v2Again]);
+    await applyObjects(namespace, [v2Again()]);
     await until("v2 decided", async () => {
       const m = await model();
       return (m.status as Json).observedGeneration === (m.metadata as Json).generation;
@@ -167,5 +173,34 @@ describe("a version name reused after its build was superseded", () => {
     await until("v2 active", async () => ((await model()).status as Json).activeVersion === "v2");
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
     for (const id of ids) expect(await storedHash("v2", id), id).toBe(`h-${id}`);
+  });
+
+  it("v1 (draining) named again with another model file: Stalled, v1 keeps its model and stays served", async () => {
+    const template = async () =>
+      JSON.stringify(
+        ((await getObject("deployment/jobs-model-v1", namespace))?.spec as Json | undefined)?.template,
+      );
+    const before = await template();
+    expect(before).toContain(hex("v1"));
+    const v1Other = modelAt("v1");
+    ((v1Other.spec as Json).model as Json).sha256 = hex("v9");
+    await applyObjects(namespace, [v1Other]);
+    await until(
+      "VersionRedefined",
+      async () => conditionOf(await model(), "Stalled")?.reason === "VersionRedefined",
+    );
+    const status = (await model()).status as Json & { versions: Json[] };
+    expect(status.versions.find((entry) => entry.version === "v1")?.phase).toBe("Draining");
+    // Nothing of v1 changed: its serving pods (its draining workers embed through them) and record.
+    expect(await template()).toBe(before);
+    const record = await getObject("configmap/jobs-model-v1-record", namespace);
+    expect((record?.data as Json)["spec.json"]).toContain(hex("v1"));
+    expect((await readPointer(store)).current).toBe("v2");
+
+    // The model cannot change under one version name (the API refuses it): back to v2, then v1.
+    await applyObjects(namespace, [v2Again()]);
+    await until("v2 settled", async () => conditionOf(await model(), "Ready")?.status === "True");
+    await applyObjects(namespace, [modelAt("v1")]);
+    await until("rolled back to v1", async () => (await readPointer(store)).current === "v1", 30_000);
   });
 });
