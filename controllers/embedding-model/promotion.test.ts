@@ -674,6 +674,26 @@ describe("bake, retention and garbage collection", () => {
     });
     expect(none.collect).toEqual([]); // the backup is kept even with retainVersions 0
   });
+
+  it("finishes a collection under way when retainVersions is raised meanwhile: not shown Retained", () => {
+    const records = [
+      record("v2", { activatedTime: ago(8000), deactivatedTime: ago(4000) }),
+      record("v1", { activatedTime: ago(9000), deactivatedTime: ago(8000) }),
+    ];
+    const raised = decidePromotion({
+      ...promoting(),
+      specVersion: "v3",
+      spec: specOf("v3"),
+      policy: { ...policy, retainVersions: 3 },
+      store: store("v3", { v3: "complete", v2: "complete", v1: "deleting" }, { backup: "v2" }),
+      records: [record("v3", { activatedTime: ago(4000), workers: true }), ...records],
+      serving: { v3: ready },
+      writersPresent: ["v3"],
+    });
+    // Half of v1's buckets may be gone: it cannot serve a rollback as a retained version.
+    expect(raised.phases).toEqual({ v3: "Active", v2: "Retained" });
+    expect(raised.collect).toEqual(["v1"]);
+  });
 });
 
 describe("a model no pipeline names (serving only)", () => {

@@ -69,6 +69,11 @@ export function decideRetention(
       phases[version] = "Draining";
       kept.push(record);
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, bakeEnd - now);
+    } else if (input.store !== undefined && input.store.versions[version] === "deleting") {
+      // Its collection started (retainVersions was raised meanwhile): its vectors are partly gone,
+      // so it is finished rather than shown Retained and left half-deleted.
+      record.workers = false;
+      kept.push(record); // until the store has let go of it
     } else if (retained < input.policy.retainVersions || input.store?.backup === version) {
       // The store never collects its backup (the version a rollback flips to), so neither do we.
       retained += 1;
