@@ -693,6 +693,19 @@ describe("bake, retention and garbage collection", () => {
     // Half of v1's buckets may be gone: it cannot serve a rollback as a retained version.
     expect(raised.phases).toEqual({ v3: "Active", v2: "Retained" });
     expect(raised.collect).toEqual(["v1"]);
+    // The reconcile after the last step: gone from the store, so recorded as collected.
+    const done = decidePromotion({
+      ...promoting(),
+      specVersion: "v3",
+      spec: specOf("v3"),
+      policy: { ...policy, retainVersions: 3 },
+      store: store("v3", { v3: "complete", v2: "complete" }, { backup: "v2" }),
+      records: [record("v3", { activatedTime: ago(4000), workers: true }), ...records],
+      serving: { v3: ready },
+      writersPresent: ["v3"],
+    });
+    expect(done.phases).toEqual({ v3: "Active", v2: "Retained" });
+    expect(done.records.find((entry) => entry.version === "v1")).toMatchObject({ collected: true });
   });
 });
 
