@@ -175,7 +175,7 @@ export const promotion = withRules(
       .max(10)
       .default(1)
       .describe(
-        "Previous versions whose vectors are kept for rollback; older ones are deleted from the store.",
+        "Previous versions whose vectors are kept for rollback after their bake period; older ones are deleted from the store. The version readers left last (the store pointer's backup) is always kept, so 0 still keeps one previous version until the next cutover.",
       ),
   }),
   [

@@ -40,6 +40,7 @@ export function scratchGates(
   input: PromotionInputs,
   serving: ServingState,
   storeState: string | undefined,
+  awaitingCollection: boolean,
 ): Gate[] {
   const spec = input.specVersion;
   const measured = input.candidate;
@@ -50,12 +51,15 @@ export function scratchGates(
     reason: "Waiting",
     message: `waiting for ${after}`,
   });
-  if (storeState === "deleting")
+  if (awaitingCollection)
     gates.push({
       type: "BootstrapComplete",
       state: "Shut",
       reason: "WaitingForCollection",
-      message: `the store is still deleting an earlier build of ${spec}; the bootstrap starts once it is gone`,
+      message:
+        storeState === "deleting"
+          ? `the store is still deleting an earlier build of ${spec}; the bootstrap starts once it is gone`
+          : `the store still holds an earlier build of ${spec}; it is deleted once its writers have stopped, then the bootstrap starts`,
     });
   else if (gates[0]!.state !== "Open") gates.push(unmeasured("BootstrapComplete", "ServingReady"));
   else gates.push(bootstrapGate(spec, measured.bootstrap, storeState));

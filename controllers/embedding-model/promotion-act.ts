@@ -70,9 +70,10 @@ export async function actOnPromotion(
   const records = new Map(decision.records.map((record) => [record.version, record]));
   for (const version of decision.serve) {
     if (version === model.spec.version && options.specBlocked) continue;
+    // Each version as its record says: the spec's own record carries the spec, except when the spec
+    // reuses the name for another model (VersionRedefined), whose served version must not change.
     const record = records.get(version);
-    const rendered =
-      version === model.spec.version || record === undefined ? model : modelAtVersion(model, record);
+    const rendered = record === undefined ? model : modelAtVersion(model, record);
     const objects = desiredVersionObjects(rendered, options.images, options.placement) as KubeObject[];
     if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
       await deleteDroppedAutoscaler(context, model, version);

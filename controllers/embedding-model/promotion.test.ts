@@ -14,7 +14,12 @@ import {
   succeeded,
   unreadyDeployment,
 } from "./promotion-fixtures.ts";
-import { decidePromotion, promotionPollMs, type PromotionDecision } from "./promotion.ts";
+import {
+  decidePromotion,
+  promotionPollMs,
+  type PromotionDecision,
+  type PromotionInputs,
+} from "./promotion.ts";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
@@ -218,6 +223,45 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.switchPointer).toBeUndefined();
     expect(decision.queryVersion).toBe("v1");
   });
+
+  it("leaves a redefined version as it was: a draining one stays served with its workers and record", () => {
+    // v1 -> v2 (cutover; v1 draining), then spec.version v1 with another model file.
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v9"),
+        store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1" }),
+        records: [
+          record("v1", { activatedTime: ago(7000), deactivatedTime: ago(60), workers: true }),
+          record("v2", { promotionStartTime: ago(3600), activatedTime: ago(60), workers: true }),
+        ],
+      }),
+    );
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.serve.sort()).toEqual(["v1", "v2"]);
+    expect(decision.workers.sort()).toEqual(["v1", "v2"]);
+    expect(decision.phases).toEqual({ v1: "Draining", v2: "Active" });
+    expect(decision.records.find((entry) => entry.version === "v1")?.spec).toEqual(specOf("v1"));
+    expect(decision.collect).toEqual([]);
+  });
+
+  it("leaves a redefined build in flight as it was: served, its record and workers kept", () => {
+    const decision = decidePromotion(
+      promoting({
+        spec: specOf("v9"),
+        store: store("v1", { v1: "complete", v2: "building" }),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true }),
+          record("v2", { promotionStartTime: ago(60), workers: true, fromBootstrap: true }),
+        ],
+      }),
+    );
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.serve.sort()).toEqual(["v1", "v2"]);
+    expect(decision.workers.sort()).toEqual(["v1", "v2"]);
+    expect(decision.phases).toEqual({ v1: "Active", v2: "Failed" });
+    expect(decision.records.find((entry) => entry.version === "v2")?.spec).toEqual(specOf("v2"));
+  });
 });
 
 describe("manual cutover", () => {
@@ -420,6 +464,49 @@ describe("supersede: a new spec.version mid-promotion leaves no orphans", () => 
     expect(gone.bootstrap).toBe("v2");
     expect(gone.workers.sort()).toEqual(["v1", "v2"]);
   });
+
+  it("back to v2 before its superseded build's collection started: collects that build first, then builds anew", () => {
+    // v1 -> v2 -> v3 -> v2 with other prompts: v3 dropped v2's record while v2's workers were still
+    // stopping, so its partial vectors are still `building`. A new run over them would keep them
+    // (same source positions), two prompts' vectors in one version.
+    const otherPrompts = { ...specOf("v2"), prompts: { job: "Role: {{title}}" } };
+    const returning = (inputs: Partial<PromotionInputs>) =>
+      decidePromotion(
+        promoting({
+          spec: otherPrompts,
+          records: [record("v1", { activatedTime: ago(7000), workers: true })],
+          candidate: { bootstrap: undefined },
+          writersPresent: ["v1", "v2"],
+          ...inputs,
+        }),
+      );
+    const first = returning({ store: store("v1", { v1: "complete", v2: "building" }) });
+    const v2 = (decision: PromotionDecision) => decision.records.find((entry) => entry.version === "v2")!;
+    expect(v2(first)).toMatchObject({ earlierBuildInStore: true, workers: false });
+    expect(first.bootstrap).toBeUndefined();
+    expect(first.collect).toEqual([]); // its writers are still stopping
+    expect(condition(first, "BootstrapComplete")).toMatchObject({ reason: "WaitingForCollection" });
+    // The next reconcile reads v2's new record back: still the earlier build until the store let go.
+    const records = [record("v1", { activatedTime: ago(7000), workers: true }), v2(first)];
+    const writersGone = returning({
+      store: store("v1", { v1: "complete", v2: "building" }),
+      records,
+      writersPresent: ["v1"],
+    });
+    expect(writersGone.collect).toEqual(["v2"]);
+    expect(writersGone.bootstrap).toBeUndefined();
+    const gone = returning({ store: store("v1", { v1: "complete" }), records, writersPresent: ["v1"] });
+    expect(v2(gone).earlierBuildInStore).toBeUndefined();
+    expect(gone.bootstrap).toBe("v2");
+    expect(gone.workers.sort()).toEqual(["v1", "v2"]);
+    // The build in flight is this record's own: a record that existed before the store entry.
+    const ownBuild = returning({
+      store: store("v1", { v1: "complete", v2: "building" }),
+      records: [records[0]!, record("v2", { spec: otherPrompts, promotionStartTime: ago(60) })],
+    });
+    expect(ownBuild.bootstrap).toBe("v2");
+    expect(ownBuild.collect).toEqual([]);
+  });
 });
 
 describe("rollback", () => {
@@ -586,6 +673,39 @@ describe("bake, retention and garbage collection", () => {
       serving: { v3: ready },
     });
     expect(none.collect).toEqual([]); // the backup is kept even with retainVersions 0
+  });
+
+  it("finishes a collection under way when retainVersions is raised meanwhile: not shown Retained", () => {
+    const records = [
+      record("v2", { activatedTime: ago(8000), deactivatedTime: ago(4000) }),
+      record("v1", { activatedTime: ago(9000), deactivatedTime: ago(8000) }),
+    ];
+    const raised = decidePromotion({
+      ...promoting(),
+      specVersion: "v3",
+      spec: specOf("v3"),
+      policy: { ...policy, retainVersions: 3 },
+      store: store("v3", { v3: "complete", v2: "complete", v1: "deleting" }, { backup: "v2" }),
+      records: [record("v3", { activatedTime: ago(4000), workers: true }), ...records],
+      serving: { v3: ready },
+      writersPresent: ["v3"],
+    });
+    // Half of v1's buckets may be gone: it cannot serve a rollback as a retained version.
+    expect(raised.phases).toEqual({ v3: "Active", v2: "Retained" });
+    expect(raised.collect).toEqual(["v1"]);
+    // The reconcile after the last step: gone from the store, so recorded as collected.
+    const done = decidePromotion({
+      ...promoting(),
+      specVersion: "v3",
+      spec: specOf("v3"),
+      policy: { ...policy, retainVersions: 3 },
+      store: store("v3", { v3: "complete", v2: "complete" }, { backup: "v2" }),
+      records: [record("v3", { activatedTime: ago(4000), workers: true }), ...records],
+      serving: { v3: ready },
+      writersPresent: ["v3"],
+    });
+    expect(done.phases).toEqual({ v3: "Active", v2: "Retained" });
+    expect(done.records.find((entry) => entry.version === "v1")).toMatchObject({ collected: true });
   });
 });
 

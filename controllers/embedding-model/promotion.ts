@@ -135,12 +135,21 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const retained =
     input.store === undefined ||
     (record.activatedTime !== undefined && record.collected !== true && storeState === "complete");
+  // The store holds a build of this version no record knows of: one superseded before it went live
+  // whose collection had not started yet (its writers were still stopping), e.g. v1 -> v2 -> v3 -> v2.
+  // It may have other prompts or weights than this spec, and a new build over it would keep its
+  // vectors (same source positions: "newer wins" refuses the rewrite), so it is collected first.
+  if (previous === undefined && storeState !== undefined && spec !== input.store?.backup)
+    record.earlierBuildInStore = true;
+  if (storeState === undefined) delete record.earlierBuildInStore;
   // An earlier build is still being garbage-collected (a revert and a return, or a rollback beyond
   // retention): finish that first. Only this decision collects it, since the spec's version is never
   // collected otherwise; a run or workers meanwhile would write into keys being removed.
-  const awaitingCollection = !retained && storeState === "deleting";
+  const awaitingCollection = !retained && (storeState === "deleting" || record.earlierBuildInStore === true);
   const draining = input.store !== undefined && retained && isDraining(record, input);
-  const gates = retained ? rollbackGates(input, serving, draining) : scratchGates(input, serving, storeState);
+  const gates = retained
+    ? rollbackGates(input, serving, draining)
+    : scratchGates(input, serving, storeState, awaitingCollection);
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
   const gateConditions = gates.map(gateCondition);
@@ -314,12 +323,18 @@ function redefined(
   const spec = input.specVersion;
   const message = `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
-  const base = decideRetention(input, records, { spec, active: current, keepServing: [] });
+  // Nothing of the version changes: it keeps serving, running workers and its phase as its record
+  // says (its objects are rendered from the record). A version readers used goes on through bake and
+  // retention like any other (a rollback to it stays one flip); a build in flight waits as it is.
+  const live = records.get(spec)?.activatedTime !== undefined;
+  const base = live
+    ? decideRetention(input, records, { spec: current ?? spec, active: current, keepServing: [] })
+    : decideRetention(input, records, { spec, active: current, keepServing: [spec] });
   return {
     ...base,
     queryVersion: current ?? spec,
     activeVersion: current ?? undefined,
-    phases: { ...base.phases, [spec]: "Failed" },
+    phases: { ...base.phases, [spec]: base.phases[spec] ?? "Failed" },
     conditions: [promotedCondition(false, spec, "Failed", message)],
     verdict,
     gates: [],

@@ -69,13 +69,26 @@ export function decideRetention(
       phases[version] = "Draining";
       kept.push(record);
       requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, bakeEnd - now);
+    } else if (
+      input.store !== undefined &&
+      input.store.backup !== version &&
+      vectorsLeaving(input.store.versions[version])
+    ) {
+      // Its collection started, or finished before its record said so: its vectors are partly or
+      // wholly gone (retainVersions raised meanwhile cannot bring them back), so it is not Retained
+      // but collected to the end.
+      record.workers = false;
+      if (input.store.versions[version] === undefined) {
+        record.collected = true;
+        tombstones.push(record);
+      } else kept.push(record); // until the store has let go of it
     } else if (retained < input.policy.retainVersions || input.store?.backup === version) {
       // The store never collects its backup (the version a rollback flips to), so neither do we.
       retained += 1;
       record.workers = false;
       phases[version] = "Retained";
       kept.push(record);
-    } else if (input.store === undefined || input.store.versions[version] === undefined) {
+    } else if (input.store === undefined) {
       record.workers = false;
       record.collected = true;
       tombstones.push(record);
@@ -99,4 +112,9 @@ export function decideRetention(
   const result = [...kept, ...(input.store === undefined ? [] : tombstones.slice(0, collectedRecordsKept))];
   const workers = result.filter((record) => record.workers === true).map((record) => record.version);
   return { serve: [...serve], workers, collect, records: result, phases, requeueAfterMs };
+}
+
+/** A store version being deleted, or gone. */
+function vectorsLeaving(state: "building" | "complete" | "deleting" | undefined): boolean {
+  return state === "deleting" || state === undefined;
 }

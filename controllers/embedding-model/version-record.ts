@@ -36,6 +36,11 @@ export interface VersionRecord {
   parity?: ParityObservation;
   /** Its workers start from the offsets captured by its BootstrapRuns (false: a retained version resumes). */
   fromBootstrap?: boolean;
+  /**
+   * The store still held an earlier build of this version when it became the spec's version again
+   * (superseded, its record dropped before its vectors were collected): collected before this build.
+   */
+  earlierBuildInStore?: boolean;
 }
 
 const dataKeys = {
@@ -48,6 +53,7 @@ const dataKeys = {
   workers: "workers",
   fromBootstrap: "fromBootstrap",
   parity: "parity.json",
+  earlierBuildInStore: "earlierBuildInStore",
 } as const;
 
 /** Name of a version's record ConfigMap. */
@@ -95,6 +101,7 @@ export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecor
   if (record.workers === true) data[dataKeys.workers] = "true";
   if (record.fromBootstrap === true) data[dataKeys.fromBootstrap] = "true";
   if (record.parity !== undefined) data[dataKeys.parity] = JSON.stringify(record.parity);
+  if (record.earlierBuildInStore === true) data[dataKeys.earlierBuildInStore] = "true";
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -139,5 +146,6 @@ export function parseVersionRecord(configMap: {
     ...(data[dataKeys.workers] === "true" ? { workers: true } : {}),
     ...(data[dataKeys.fromBootstrap] === "true" ? { fromBootstrap: true } : {}),
     ...(parity !== undefined ? { parity } : {}),
+    ...(data[dataKeys.earlierBuildInStore] === "true" ? { earlierBuildInStore: true } : {}),
   };
 }

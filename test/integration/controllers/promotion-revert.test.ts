@@ -127,11 +127,13 @@ describe("spec.version reverted before the cutover", () => {
     // Until the earlier build is gone, a new run or workers would write into a version being deleted.
     const violations: string[] = [];
     await until("v2's earlier build collected", async () => {
-      const [state, run, record] = await Promise.all([
-        v2State(),
+      const [run, record] = await Promise.all([
         getObject("bootstraprun/jobs-v2-promotion", namespace),
         getObject("configmap/jobs-model-v2-record", namespace),
       ]);
+      // Read after the objects: still deleting then means they existed while it was (read together,
+      // a run created the moment collection finished could be paired with the state read before).
+      const state = await v2State();
       if (state === "deleting" && run !== undefined) violations.push("a BootstrapRun of v2 while deleting");
       if (state === "deleting" && (record?.data as Json | undefined)?.workers === "true")
         violations.push("v2's workers wanted while deleting");

@@ -1,0 +1,95 @@
+// Retention changed while a version is being garbage-collected, on the testbed's API server and Redis:
+// v1 -> v2 -> v3 with retainVersions 0 starts collecting v1 (v2 is the pointer's backup); raising
+// retainVersions then must not stop the collection half-way and show v1 Retained (half of its buckets
+// gone, it cannot serve a rollback). Bootstrap shards and worker lag are played by the test.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getVersion, readPointer, type Store } from "../../../store/index.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  type Json,
+} from "../operator/operator-harness.ts";
+import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
+import {
+  applyObjects,
+  buildVersion,
+  openTestStore,
+  type PromotionOperator,
+  startPromotionOperator,
+} from "./harness.ts";
+
+describe("retainVersions raised while a version is being collected", () => {
+  let namespace: string;
+  let operator: PromotionOperator;
+  let store: Store;
+  let closeStore: () => void;
+
+  const status = async () =>
+    ((await getObject("embeddingmodel/jobs-model", namespace))!.status ?? {}) as Json & {
+      activeVersion?: string;
+      versions?: Json[];
+    };
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 100 });
+  /** Promotes `version` through its (played) bootstrap until it is active. */
+  async function promote(version: string, live: string[], promotion: Json) {
+    await applyObjects(namespace, [modelAt(version, promotion)]);
+    await until(
+      `${version}'s run`,
+      async () => (await getObject(`bootstraprun/jobs-${version}-promotion`, namespace)) !== undefined,
+    );
+    await buildVersion(store, namespace, version, live);
+    await until(`${version} active`, async () => (await status()).activeVersion === version);
+  }
+
+  beforeAll(async () => {
+    await installCrds();
+    namespace = `promotion-retention-${process.pid}-${Date.now().toString(36)}`;
+    await createRestrictedNamespace(namespace);
+    const topic = uniqueTopic("promotion-retention");
+    await createTopics([topic], 1);
+    const storeName = `promotion-retention-${process.pid}-${Date.now().toString(36)}`;
+    // 1024 buckets: collecting a version takes four bounded steps (256 buckets each), a few seconds apart.
+    ({ store, close: closeStore } = await openTestStore(storeName));
+    await applyObjects(namespace, [
+      storeSecret(),
+      pipeline("jobs", topic, (spec) => {
+        spec.modelRef = { name: "jobs-model" };
+        spec.sinks.store.name = storeName;
+      }),
+    ]);
+    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+  }, 180_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    closeStore?.();
+    if (namespace !== undefined) await deleteNamespace(namespace);
+  });
+
+  it("finishes the collection and does not list the version as Retained", async () => {
+    const shortLived = { bakeSeconds: 0, retainVersions: 0 };
+    await promote("v1", ["v1"], shortLived);
+    await promote("v2", ["v1", "v2"], shortLived);
+    await promote("v3", ["v2", "v3"], shortLived);
+    await until("v1 being collected", async () => (await getVersion(store, "v1"))?.state === "deleting");
+    await applyObjects(namespace, [modelAt("v3", { bakeSeconds: 0, retainVersions: 3 })]);
+    await until("v1 collected", async () => (await getVersion(store, "v1")) === null, 60_000);
+    const record = () => getObject("configmap/jobs-model-v1-record", namespace);
+    // Not Retained once its vectors are gone either: recorded as collected (a rollback rebuilds it).
+    await until(
+      "v1 recorded as collected",
+      async () => ((await record())?.data as Json | undefined)?.collected === "true",
+    );
+    await until("v1 not listed", async () =>
+      ((await status()).versions ?? []).every((entry) => entry.version !== "v1"),
+    );
+    const versions = (await status()).versions ?? [];
+    expect(versions.find((entry) => entry.version === "v2")?.phase).toBe("Retained");
+    expect(await readPointer(store)).toMatchObject({ current: "v3", backup: "v2" });
+  });
+});
