@@ -30,7 +30,7 @@ export function createStoreMetrics(registry?: Registry): StoreMetrics {
   return {
     writes: new Counter({
       name: "jude_store_writes_total",
-      help: "Conditional record writes by outcome (created, updated, deleted, tombstoned, stale).",
+      help: "Conditional record writes by outcome (created, updated, deleted, tombstoned, advanced, stale).",
       labelNames: ["store", "outcome"],
       registers,
     }),

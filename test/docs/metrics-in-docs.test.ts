@@ -16,6 +16,7 @@ import {
 } from "../../pipelines/shared/metrics.ts";
 import { createServingMetrics } from "../../serving/metrics.ts";
 import { createStoreMetrics } from "../../store/metrics.ts";
+import type { WriteOutcome } from "../../store/writer.ts";
 import { documentationFiles, paragraphs, repoRoot } from "./markdown.ts";
 
 /** Metric name -> label names, from the registries every process builds. */
@@ -143,5 +144,24 @@ describe("metrics the chart queries", () => {
     ];
     expect(names.length).toBeGreaterThan(3);
     expect(names.filter((name) => !registered.has(name))).toEqual([]);
+  });
+});
+
+describe("metric help texts", () => {
+  it("jude_store_writes_total names every outcome the writer counts", async () => {
+    // Exhaustive over WriteOutcome: a new outcome fails the type check until it is listed here.
+    const outcomes = {
+      created: true,
+      updated: true,
+      deleted: true,
+      tombstoned: true,
+      advanced: true,
+      stale: true,
+    } satisfies Record<WriteOutcome, true>;
+    const registry = new Registry();
+    createStoreMetrics(registry);
+    const metric = (await registry.getMetricsAsJSON()).find(({ name }) => name === "jude_store_writes_total");
+    const missing = Object.keys(outcomes).filter((outcome) => !metric?.help.includes(outcome));
+    expect(missing).toEqual([]);
   });
 });
