@@ -113,6 +113,8 @@ function renderModel(model: ModelView): string {
         "    ",
       ),
     );
+    for (const run of model.bootstraps)
+      if (run.message !== undefined) lines.push(`    ${run.name}: ${run.message}`);
   }
   return `${lines.join("\n")}\n`;
 }

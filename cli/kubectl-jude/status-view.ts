@@ -47,6 +47,12 @@ export interface BootstrapView {
   percent?: number;
   processed?: number;
   total?: number;
+  /**
+   * Why the run is not progressing as its bar suggests (pods the API server refuses or the scheduler
+   * cannot place, a model or an earlier Job waited for, suspended, failed): its Stalled, else its Ready
+   * condition's message; absent while it just runs or has succeeded.
+   */
+  message?: string;
 }
 
 export interface ModelView {
@@ -139,8 +145,19 @@ function pipelineView(pipeline: NearlinePipeline): PipelineView {
   };
 }
 
+/** Ready reasons of a run whose phase and progress bar already say everything (run-status.ts). */
+const routineRunReasons = new Set(["Pending", "WatermarksCaptured", "Running", "Succeeded"]);
+
 function bootstrapView(run: BootstrapRun): BootstrapView {
   const progress = run.status?.progress;
+  const ready = conditionOf(run.status?.conditions, "Ready");
+  const stalled = conditionOf(run.status?.conditions, "Stalled");
+  const message =
+    stalled?.status === "True"
+      ? stalled.message
+      : ready !== undefined && ready.status !== "True" && !routineRunReasons.has(ready.reason ?? "")
+        ? ready.message
+        : undefined;
   return {
     name: run.metadata.name,
     pipeline: run.spec.pipelineRef.name,
@@ -149,5 +166,6 @@ function bootstrapView(run: BootstrapRun): BootstrapView {
     ...(progress?.percent !== undefined && { percent: progress.percent }),
     ...(progress?.processed !== undefined && { processed: progress.processed }),
     ...(progress?.total !== undefined && { total: progress.total }),
+    ...(message !== undefined && message !== "" && { message }),
   };
 }

@@ -134,6 +134,52 @@ describe("kubectl jude status", () => {
     expect(text).not.toMatch(/^\s+jobs not ready/m);
   });
 
+  it("says why a bootstrap run does not progress, under its bar, and not while it just runs", () => {
+    // The run's status is all that says its pods are refused: the Job only records Events.
+    const refusedMessage =
+      '0% (0 records, 0 texts embedded, 0 deduplicated, 0 failed); the API server refuses to create its pods: pods "jobs-minilm-v2-0" is forbidden: exceeded quota: compute';
+    const condition = (type: string, status: "True" | "False", reason: string, message: string) => ({
+      type,
+      status,
+      reason,
+      message,
+      lastTransitionTime: "2026-12-02T14:52:00Z",
+    });
+    const refused = bootstrapOfV2();
+    refused.status = {
+      ...refused.status!,
+      conditions: [
+        condition("Ready", "False", "FailedCreate", refusedMessage),
+        condition("Stalled", "False", "NotStalled", "not stalled"),
+      ],
+    };
+    const failed = bootstrapOfV2();
+    failed.metadata.name = "jobs-minilm-v2-b";
+    failed.status = {
+      phase: "Failed",
+      conditions: [
+        condition("Ready", "False", "BackoffLimitExceeded", "bootstrap failed: backoff limit"),
+        condition("Stalled", "True", "BackoffLimitExceeded", "bootstrap failed: backoff limit"),
+      ],
+    };
+    const running = bootstrapOfV2();
+    running.metadata.name = "jobs-minilm-v2-c";
+    running.status = {
+      ...running.status!,
+      conditions: [condition("Ready", "False", "Running", "42% (5040/12000 records)")],
+    };
+    const [view] = statusView({ ...objects(), bootstrapRuns: [refused, failed, running] });
+    expect(view!.bootstraps.map((run) => run.message)).toEqual([
+      refusedMessage,
+      "bootstrap failed: backoff limit",
+      undefined,
+    ]);
+    const text = renderStatus([view!]);
+    expect(text).toContain(`    jobs-minilm-v2: ${refusedMessage}\n`);
+    expect(text).toContain("    jobs-minilm-v2-b: bootstrap failed: backoff limit\n");
+    expect(text).not.toContain("jobs-minilm-v2-c:");
+  });
+
   it("shows the gates of the first version too, before any version is active", () => {
     const first = promotingModel();
     first.spec.version = "minilm-v1";
@@ -149,7 +195,7 @@ describe("kubectl jude status", () => {
         {
           type: "BootstrapComplete",
           status: "False",
-          reason: "Waiting",
+          reason: "Bootstrapping",
           message: "BootstrapRun jobs-minilm-v1 is Running (42%)",
           lastTransitionTime: "2026-12-01T10:00:00Z",
         },
@@ -161,7 +207,7 @@ describe("kubectl jude status", () => {
     const text = renderStatus([view!]);
     expect(text).toContain("active: (none yet)");
     expect(text).toContain("  first version minilm-v1, gates:\n");
-    expect(text).toMatch(/✗ BootstrapComplete\s+BootstrapRun jobs-minilm-v1 is Running \(42%\)/);
+    expect(text).toMatch(/… BootstrapComplete\s+BootstrapRun jobs-minilm-v1 is Running \(42%\)/);
     // Once it is active, there is no promotion to show.
     first.status.activeVersion = "minilm-v1";
     expect(renderStatus(statusView({ ...objects(), models: [first] }))).not.toContain("gates:");

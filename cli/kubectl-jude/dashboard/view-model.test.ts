@@ -1,4 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { decidePromotion } from "../../../controllers/embedding-model/promotion.ts";
+import {
+  passing,
+  promoting,
+  store,
+  unreadyDeployment,
+} from "../../../controllers/embedding-model/promotion-fixtures.ts";
+import { servingState } from "../../../controllers/embedding-model/version-status.ts";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../fixtures.test-data.ts";
 import { conditionVerdict, dashboardView, throughputKey, type WatchedObjects } from "./view-model.ts";
 
@@ -36,6 +44,47 @@ describe("conditionVerdict", () => {
     expect(conditionVerdict("Promoted", "False", "Failed")).toBe("bad");
     // A waiting reason of another condition does not count.
     expect(conditionVerdict("Ready", "False", "Bootstrapping")).toBe("bad");
+  });
+
+  it("agrees with the operator's own gate states for every promotion it decides", () => {
+    const unschedulable = { pods: 1, firstPod: "minilm-v2-abc", message: "0/3 nodes are available" };
+    const refused = { message: 'pods "minilm-v2-abc" is forbidden: exceeded quota: compute' };
+    const cases = {
+      // Gates after an unready ServingReady are not measured yet (reason Waiting).
+      rollingOut: promoting({ serving: { v2: servingState(unreadyDeployment) } }),
+      unschedulable: promoting({
+        serving: { v2: servingState(unreadyDeployment, 0, undefined, unschedulable) },
+      }),
+      refused: promoting({ serving: { v2: servingState({ ...unreadyDeployment, refused }) } }),
+      deadline: promoting({
+        serving: { v2: servingState({ ...unreadyDeployment, progressDeadlineExceeded: true }) },
+      }),
+      collecting: promoting({ store: store("v1", { v1: "complete", v2: "deleting" }), records: [] }),
+      bootstrapping: promoting({
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, phase: "Running", percent: 40 } },
+      }),
+      bootstrapFailed: promoting({
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, phase: "Failed", message: "x" } },
+      }),
+      parityFailed: promoting({ candidate: { ...passing, parity: { sampled: 4, matched: 3 } } }),
+    };
+    const expected = { Open: "good", Shut: "pending", Failed: "bad" } as const;
+    for (const [name, input] of Object.entries(cases)) {
+      const decision = decidePromotion(input);
+      expect(decision.gates.length, name).toBeGreaterThan(0);
+      for (const gate of decision.gates)
+        expect([
+          name,
+          gate.type,
+          gate.reason,
+          conditionVerdict(gate.type, gate.state === "Open" ? "True" : "False", gate.reason),
+        ]).toEqual([name, gate.type, gate.reason, expected[gate.state]]);
+      const promoted = decision.conditions.find((condition) => condition.type === "Promoted")!;
+      expect([name, conditionVerdict("Promoted", promoted.status, promoted.reason)]).toEqual([
+        name,
+        decision.stalled ? "bad" : "pending",
+      ]);
+    }
   });
 });
 

@@ -106,18 +106,29 @@ const informative = new Set(["RolledBack", "Reconciling"]);
 
 /**
  * Reasons the operator gives a promotion gate (or Promoted) that is False because it has not been
- * reached yet, as opposed to failed (BootstrapFailed, ParityFailed, ProgressDeadlineExceeded, Failed):
- * controllers/embedding-model/promotion-gates.ts, version-status.ts and promotion-verdict.ts.
+ * reached yet, as opposed to failed (BootstrapFailed, ParityFailed, ProgressDeadlineExceeded, a pod
+ * failure, Failed): controllers/embedding-model/promotion-gates.ts, candidate-gates.ts (Waiting: a gate
+ * not measured until the one before it opens), version-status.ts and promotion-verdict.ts. Pods the
+ * scheduler cannot place or the API server refuses to create are waited for until the Deployment's
+ * progress deadline (the operator's Ready says Reconciling, not Stalled); the message says why.
  */
 const waitingReasons: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  ["ServingReady", new Set(["Creating", "RollingOut"])],
+  ["ServingReady", new Set(["Creating", "RollingOut", "Unschedulable", "FailedCreate"])],
   [
     "BootstrapComplete",
-    new Set(["Creating", "Bootstrapping", "BootstrapSuspended", "VersionNotComplete", "Unmeasured"]),
+    new Set([
+      "Waiting",
+      "WaitingForCollection",
+      "Creating",
+      "Bootstrapping",
+      "BootstrapSuspended",
+      "VersionNotComplete",
+      "Unmeasured",
+    ]),
   ],
-  ["CaughtUp", new Set(["WaitingForWorkers", "CatchingUp", "Unmeasured"])],
-  ["CoverageMet", new Set(["CoverageBelowGate", "Unmeasured"])],
-  ["ParityPassed", new Set(["Unmeasured", "NothingToSample", "ParityUnmeasured"])],
+  ["CaughtUp", new Set(["Waiting", "WaitingForWorkers", "CatchingUp", "Unmeasured"])],
+  ["CoverageMet", new Set(["Waiting", "CoverageBelowGate", "Unmeasured"])],
+  ["ParityPassed", new Set(["Waiting", "Unmeasured", "NothingToSample", "ParityUnmeasured"])],
   ["Promoted", new Set(["Deploying", "Bootstrapping", "CatchingUp", "AwaitingCutover"])],
 ]);
 

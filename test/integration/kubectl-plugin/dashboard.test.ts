@@ -298,6 +298,26 @@ describe("kubectl jude dashboard in a browser", () => {
     await expect(page.title()).resolves.not.toBe("1");
   });
 
+  it("says why a bootstrap run does not progress, under the bars, with its message set as text", async () => {
+    // Pods refused by a quota: only the run's status says so (its bar just stays at 0%).
+    const run = bootstrapOfV2();
+    run.metadata = { ...run.metadata, name: "jobs-minilm-v2-retry" };
+    const message =
+      'the API server refuses to create its pods: pods "x" is forbidden: exceeded quota: <b>compute</b>';
+    const lastTransitionTime = "2026-12-01T10:03:00Z";
+    await applyWithStatus(run, namespace, {
+      phase: "Running",
+      progress: { total: 12000, processed: 0, percent: 0 },
+      conditions: [{ type: "Ready", status: "False", reason: "FailedCreate", message, lastTransitionTime }],
+    });
+    const card = page.locator(`[data-model="${namespace}/minilm"]`);
+    const shown = card.locator('[data-bootstrap-message="jobs-minilm-v2-retry"]');
+    await shown.waitFor({ timeout: 30_000 });
+    await expect(shown.textContent()).resolves.toBe(`jobs-minilm-v2-retry: ${message}`);
+    await expect(card.locator('[data-bootstrap-message="jobs-minilm-v2"]').count()).resolves.toBe(0);
+    await expect(card.locator(".bootstraps b").count()).resolves.toBe(0);
+  });
+
   it("logs no console errors", () => {
     expect(consoleErrors).toEqual([]);
   });

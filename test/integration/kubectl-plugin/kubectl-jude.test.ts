@@ -67,6 +67,37 @@ describe("kubectl jude on the testbed", () => {
     expect(view!.gates.find((gate) => gate.type === "CaughtUp")?.message).toBe("lag 0.4 s <= 30 s");
   });
 
+  it("says why a bootstrap run does not progress: pods refused by a quota, as the operator writes it", async () => {
+    const message =
+      "0% (0 of 12000 records, 0 texts embedded, 0 deduplicated, 0 failed); the API server refuses to create its pods (fix the namespace's quota or policy, or the resource's spec): pods \"jobs-minilm-v2-retry-0\" is forbidden: exceeded quota: compute";
+    const run = bootstrapOfV2();
+    run.metadata.name = "jobs-minilm-v2-retry";
+    const lastTransitionTime = "2026-12-01T10:03:00Z";
+    await applyWithStatus(run, namespace, {
+      phase: "Running",
+      progress: { total: 12000, processed: 0, percent: 0 },
+      conditions: [
+        { type: "Ready", status: "False", reason: "FailedCreate", message, lastTransitionTime },
+        { type: "Stalled", status: "False", reason: "FailedCreate", message: "", lastTransitionTime },
+      ],
+    });
+    try {
+      const { stdout } = await plugin(["status", "-n", namespace]);
+      expect(stdout).toContain(`    jobs-minilm-v2-retry: ${message}\n`);
+      expect(stdout).not.toMatch(/^\s+jobs-minilm-v2: /m);
+      const json = await plugin(["status", "minilm", "-n", namespace, "-o", "json"]);
+      const [view] = JSON.parse(json.stdout) as Array<{
+        bootstraps: Array<{ name: string; message?: string }>;
+      }>;
+      expect(view!.bootstraps.map((bootstrap) => [bootstrap.name, bootstrap.message])).toEqual([
+        ["jobs-minilm-v2", undefined],
+        ["jobs-minilm-v2-retry", message],
+      ]);
+    } finally {
+      await kubectl(["delete", "-n", namespace, "bootstraprun/jobs-minilm-v2-retry"]);
+    }
+  });
+
   it("approves the manual cutover by setting spec.promotion.approvedVersion", async () => {
     const { code, stdout } = await plugin(["approve", "minilm", "-n", namespace]);
     expect({ code, stdout }).toEqual({

@@ -186,6 +186,12 @@ function bootstrapsSection(model) {
     rows.length === 0
       ? h("p", { class: "muted" }, "No bootstrap runs.")
       : table(["run", "version", "phase", "progress", "", "records", "embedded", "deduplicated"], rows),
+    // Why a run does not progress (pods refused or unschedulable, waiting, failed): its bar alone hides it.
+    model.bootstraps
+      .filter((run) => run.message !== undefined)
+      .map((run) =>
+        h("p", { class: "message", "data-bootstrap-message": run.name }, `${run.name}: ${run.message}`),
+      ),
   );
 }
 
