@@ -111,6 +111,16 @@ describe("kafkaPartitionBatches", () => {
       ["NO_FIELDS", 2, "b"],
       ["NO_FIELDS", 3, "a"],
     ]);
+    // Out of scope such a record is not counted at all.
+    const scoped = await collect(
+      kafkaPartitionBatches(
+        chunks([record(0, "a", { id: "a", title: "Nurse" }), record(1, "b", { id: "b", other: 1 })]),
+        { start: 0, end: 2, position: 0, done: false },
+        createInterpreter(config({ scope: { ids: ["a"] } })),
+        10,
+      ),
+    );
+    expect(scoped[0]!.counts).toEqual({ processed: 2, failed: 0, deleted: 0, skipped: 0 });
   });
 
   it("resumes after the checkpointed position and leaves out what the scope excludes", async () => {
@@ -146,7 +156,7 @@ describe("kafkaPartitionBatches", () => {
       kafkaPartitionBatches(chunks(records), { ...unit, position: whole[0]!.position }, scoped, 1),
     );
     expect(sum([whole[0]!, ...resumed])).toEqual(sum(whole));
-    expect(sum(whole)).toMatchObject({ processed: 8, failed: 2, deleted: 2, skipped: 0 });
+    expect(sum(whole)).toMatchObject({ processed: 8, failed: 1, deleted: 2, skipped: 0 });
   });
 
   it("says why each record counted failed was not written, and where it is", async () => {
