@@ -22,8 +22,8 @@ export interface SnapshotEntry {
   readonly partition: number;
   readonly offset: number;
   readonly eventTimeMs: number;
-  /** Rendered text and hash; null when the record had none of the extracted fields. */
-  readonly text: EntityText | null;
+  /** Rendered text and hash (a record with none of the extracted fields is not entered). */
+  readonly text: EntityText;
 }
 
 /** Counts of a replay. */

@@ -67,7 +67,6 @@ describe("kafkaPartitionBatches", () => {
         ["a", 2],
         ["c", 3],
       ],
-      [["e", 7]],
     ]);
     expect(batches[0]!.entities[0]).toMatchObject({
       op: "upsert",
@@ -75,15 +74,53 @@ describe("kafkaPartitionBatches", () => {
       eventTimeMs: 1_002,
       text: { text: "Job: Head nurse" },
     });
-    expect(batches[1]!.entities[0]!.text).toBeNull();
-    expect(batches.map((batch) => [batch.position, batch.done])).toEqual([
-      [4, false],
+    expect(batches.map((batch) => [batch.position, batch.done])).toEqual([[8, true]]);
+    // e's only record has none of the extracted fields: counted failed with the broken record.
+    expect(batches.map((batch) => batch.counts)).toEqual([
+      { processed: 8, failed: 2, deleted: 2, skipped: 0 },
+    ]);
+    const split = await collect(kafkaPartitionBatches(chunks(records), unit, createInterpreter(config()), 1));
+    expect(split.map((batch) => [batch.position, batch.done])).toEqual([
+      [3, false],
       [8, true],
     ]);
-    expect(batches.map((batch) => batch.counts)).toEqual([
-      { processed: 4 },
-      { processed: 4, failed: 1, deleted: 2, skipped: 0 },
+  });
+
+  it("keeps a key's last text when its newest record has none of the extracted fields, as nearline does", async () => {
+    const unit = { start: 0, end: 4, position: 0, done: false };
+    const batches = await collect(
+      kafkaPartitionBatches(
+        chunks([
+          record(0, "a", { id: "a", title: "Nurse" }),
+          record(1, "a", { id: "a", other: 1 }), // dead-lettered by nearline: a keeps "Nurse"
+          record(2, "b", { id: "b", other: 1 }), // never had a text: not written
+          record(3, "a", { id: "a", other: 2 }),
+        ]),
+        unit,
+        createInterpreter(config()),
+        10,
+      ),
+    );
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.entities.map((entity) => [entity.id, entity.offset, entity.text?.text])).toEqual([
+      ["a", 0, "Job: Nurse"],
     ]);
+    expect(batches[0]!.counts).toEqual({ processed: 4, failed: 3, deleted: 0, skipped: 0 });
+    expect(batches[0]!.failures?.map((failure) => [failure.code, failure.offset, failure.id])).toEqual([
+      ["NO_FIELDS", 1, "a"],
+      ["NO_FIELDS", 2, "b"],
+      ["NO_FIELDS", 3, "a"],
+    ]);
+    // Out of scope such a record is not counted at all.
+    const scoped = await collect(
+      kafkaPartitionBatches(
+        chunks([record(0, "a", { id: "a", title: "Nurse" }), record(1, "b", { id: "b", other: 1 })]),
+        { start: 0, end: 2, position: 0, done: false },
+        createInterpreter(config({ scope: { ids: ["a"] } })),
+        10,
+      ),
+    );
+    expect(scoped[0]!.counts).toEqual({ processed: 2, failed: 0, deleted: 0, skipped: 0 });
   });
 
   it("resumes after the checkpointed position and leaves out what the scope excludes", async () => {
@@ -93,7 +130,7 @@ describe("kafkaPartitionBatches", () => {
       kafkaPartitionBatches(chunks(records), unit, createInterpreter(scoped), 10),
     );
     expect(batches).toHaveLength(1);
-    expect(batches[0]!.entities.map((entity) => entity.id)).toEqual(["c", "e"]);
+    expect(batches[0]!.entities.map((entity) => entity.id)).toEqual(["c"]);
     // a (offset 2, out of scope) lies before the position but was never counted: skipped rides on
     // the last batch, which the interrupted attempt never committed.
     expect(batches[0]!.counts).toMatchObject({ processed: 5, skipped: 1 });
@@ -104,7 +141,7 @@ describe("kafkaPartitionBatches", () => {
   });
 
   it("adds up to the same counts whether or not the shard was interrupted", async () => {
-    const scoped = createInterpreter(config({ scope: { ids: ["c", "e"] } }));
+    const scoped = createInterpreter(config({ scope: { ids: ["a", "c"] } }));
     const sum = (batches: UnitBatch[]) => {
       const total: Record<string, number> = {};
       for (const batch of batches)
@@ -119,7 +156,7 @@ describe("kafkaPartitionBatches", () => {
       kafkaPartitionBatches(chunks(records), { ...unit, position: whole[0]!.position }, scoped, 1),
     );
     expect(sum([whole[0]!, ...resumed])).toEqual(sum(whole));
-    expect(sum(whole)).toMatchObject({ processed: 8, failed: 1, deleted: 2, skipped: 1 });
+    expect(sum(whole)).toMatchObject({ processed: 8, failed: 1, deleted: 2, skipped: 0 });
   });
 
   it("says why each record counted failed was not written, and where it is", async () => {
@@ -128,10 +165,9 @@ describe("kafkaPartitionBatches", () => {
       kafkaPartitionBatches(chunks(records), unit, createInterpreter(config()), 2),
     );
     expect(batches.map((batch) => batch.failures)).toEqual([
-      undefined,
       [
-        { code: "NO_FIELDS", reason: expect.any(String), partition: 3, offset: 7, id: "e" },
         { code: "NOT_AN_OBJECT", reason: expect.stringMatching(/not an object/), partition: 3, offset: 5 },
+        { code: "NO_FIELDS", reason: expect.any(String), partition: 3, offset: 7, id: "e" },
       ],
     ]);
   });

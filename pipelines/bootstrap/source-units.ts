@@ -82,31 +82,42 @@ export async function* kafkaPartitionBatches(
 ): AsyncGenerator<UnitBatch> {
   const table = new SnapshotTable();
   let failed = 0;
-  const undecodable: RecordFailure[] = [];
+  const unwritable: RecordFailure[] = [];
+  const fail = (record: SourceRecord, failure: Omit<RecordFailure, "partition" | "offset">): void => {
+    failed++;
+    if (unwritable.length < MAX_FAILURES_PER_BATCH)
+      unwritable.push({ ...failure, partition: record.partition, offset: Number(record.offset) });
+  };
   for await (const chunk of records) {
     for (const record of chunk) {
       const decoded = interpreter.decode(record);
       if (!decoded.ok) {
-        failed++;
-        if (undecodable.length < MAX_FAILURES_PER_BATCH)
-          undecodable.push({
-            ...decoded.failure,
-            partition: record.partition,
-            offset: Number(record.offset),
-          });
+        fail(record, decoded.failure);
         continue;
       }
       const { change } = decoded;
-      if (change.op === "delete")
+      if (change.op === "delete") {
         table.delete(change.id, { eventTimeMs: change.eventTimeMs, offset: Number(record.offset) });
-      else
-        table.upsert({
-          id: change.id,
-          partition: record.partition,
-          offset: Number(record.offset),
-          eventTimeMs: change.eventTimeMs,
-          text: textOf(interpreter, change.document),
-        });
+        continue;
+      }
+      const text = textOf(interpreter, change.document);
+      // Like a record that cannot be decoded, and as nearline dead-letters it, a record with none of
+      // the extracted fields changes nothing: the key keeps its last text (or stays deleted or absent).
+      // Entering it into the table would replace that text and leave the key out of the version.
+      // Out of scope it is not even reported: a run restricted to a few ids would otherwise count the
+      // whole topic's such records failed.
+      if (text === null) {
+        if (interpreter.keep(change.id, change.eventTimeMs))
+          fail(record, { code: "NO_FIELDS", reason: noFields, id: change.id });
+        continue;
+      }
+      table.upsert({
+        id: change.id,
+        partition: record.partition,
+        offset: Number(record.offset),
+        eventTimeMs: change.eventTimeMs,
+        text,
+      });
     }
   }
   const end = unit.end ?? unit.position;
@@ -123,14 +134,9 @@ export async function* kafkaPartitionBatches(
     const slice = kept.slice(start, start + maxEntities);
     const last = start + maxEntities >= kept.length;
     const next = last ? end : slice[slice.length - 1]!.offset + 1;
-    // Undecodable records ride on the last batch with their count; entries without text (counted
-    // failed by the batch writer) on their own batch.
-    const failures = [
-      ...slice
-        .filter((entry) => entry.text === null)
-        .map(({ id, partition, offset }) => ({ code: "NO_FIELDS", reason: noFields, partition, offset, id })),
-      ...(last ? undecodable : []),
-    ].slice(0, MAX_FAILURES_PER_BATCH);
+    // Records not written (undecodable, or without any extracted field) ride on the last batch with
+    // their count, which covers the whole partition like `deleted` and `skipped`.
+    const failures = last ? unwritable : [];
     yield {
       entities: slice.map((entry) => ({ ...entry, op: "upsert" as const })),
       position: next,

@@ -11,7 +11,7 @@ import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
 import { connectRedis, openStore } from "../../../store/index.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { requireEnv } from "../../support/env.ts";
-import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
 import {
   expectedFinalState,
   expectStoreMatches,
@@ -51,8 +51,39 @@ it("writes each key's newest event by event time, as nearline keeps it, not its 
     jobEvent("plain", 100, job("Welder")),
   ];
   await produceEvents(topic, events);
-  const expected = expectedFinalState(events, VERSION);
+  await expectBootstrapMatchesNearline(topic, events, expectedFinalState(events, VERSION));
+});
 
+it("keeps a key's last text when its newest event has none of the extracted fields, as nearline does", async () => {
+  // Nearline dead-letters such an event (NO_FIELDS) and keeps the stored text; a snapshot that let it
+  // replace the key's entry wrote nothing for the key, so the version lacked an entity nearline has.
+  const topic = uniqueTopic("bootstrap-no-fields");
+  await createTopics([topic], 1);
+  const job = (title: string) => ({ title, company: "Acme", skills: [] });
+  const fieldless = (id: string, time: number) => ({
+    key: id,
+    value: { jobId: id, updatedAt: time, note: "x" },
+  });
+  const kept = [
+    jobEvent("emptied", 100, job("Nurse")),
+    jobEvent("plain", 100, job("Welder")),
+    jobEvent("deleted", 100, job("Cook")),
+    { key: "deleted", value: { jobId: "deleted", updatedAt: 200, op: "d" } },
+  ];
+  const events = [...kept, fieldless("emptied", 200), fieldless("deleted", 300), fieldless("never", 100)];
+  await produceEvents(topic, events);
+  const expected = expectedFinalState(kept, VERSION);
+  expected.set("never", null);
+  expect(expected.get("emptied")).not.toBeNull();
+  await expectBootstrapMatchesNearline(topic, events, expected);
+});
+
+/** Runs nearline and a one-shard bootstrap on `topic` and checks both stores hold `expected`. */
+async function expectBootstrapMatchesNearline(
+  topic: string,
+  events: readonly TestEvent[],
+  expected: Map<string, string | null>,
+): Promise<void> {
   const nearline = nearlineConfig({
     topic,
     version: VERSION,
@@ -74,7 +105,7 @@ it("writes each key's newest event by event time, as nearline keeps it, not its 
     const config = shardConfig(
       shardDocument({
         storeName: target.name,
-        run: "event-order",
+        run: topic,
         source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic } },
         shards: { count: 1, index: 0 },
         extra: {
@@ -104,4 +135,4 @@ it("writes each key's newest event by event time, as nearline keeps it, not its 
     await deleteKeysWithPrefix(redis, `jude:${nearline.sinks.store.name}`);
     await redis.quit();
   }
-});
+}
