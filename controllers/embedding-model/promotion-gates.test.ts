@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { httpsModel } from "./test-models.ts";
-import { caughtUpGate, coverageGate, parityGate } from "./promotion-gates.ts";
+import { setPath, testPipeline, testRun } from "../nearline-pipeline/test-objects.ts";
+import { bootstrapGate, caughtUpGate, coverageGate, parityGate } from "./promotion-gates.ts";
+import { bootstrapObservation } from "./promotion-observe.ts";
 import { desiredVersionRecord, parseVersionRecord, recordedSpec, sameVectors } from "./version-record.ts";
 
 describe("gates (decision tables)", () => {
@@ -73,5 +75,40 @@ describe("version record", () => {
     expect(sameVectors(spec, { ...spec, serving: { ...spec.serving, replicas: 9 } })).toBe(true);
     expect(sameVectors(spec, { ...spec, prompts: { query: "q: {{text}}" } })).toBe(false);
     expect(sameVectors(spec, { ...spec, model: { ...spec.model, precision: "int8" } })).toBe(false);
+  });
+});
+
+describe("BootstrapComplete names why the run's shards do not run", () => {
+  const refusal =
+    'waiting for the shards to start; pods "jobs-minilm-v2-bootstrap-0-x" is forbidden: exceeded quota: compute';
+  const held = (reason: string) =>
+    testRun((object) => {
+      setPath(object, "status.phase", "Pending");
+      setPath(object, "status.conditions", [
+        {
+          type: "Ready",
+          status: "False",
+          reason,
+          message: refusal,
+          lastTransitionTime: "2026-12-01T10:00:00Z",
+        },
+      ]);
+    });
+
+  it.each(["FailedCreate", "Unschedulable"])("%s: the run's message is in the gate's", (reason) => {
+    const run = held(reason);
+    const observation = bootstrapObservation([testPipeline()], [run]);
+    expect(observation?.heldBack).toBe(refusal);
+    expect(bootstrapGate("v2", observation, "building")).toMatchObject({
+      state: "Shut",
+      reason: "Bootstrapping",
+      message: `BootstrapRun ${run.metadata.name} is Pending (0%): ${refusal}`,
+    });
+  });
+
+  it("a run that is only progressing says its percentage alone", () => {
+    const observation = bootstrapObservation([testPipeline()], [held("Running")]);
+    expect(observation?.heldBack).toBeUndefined();
+    expect(bootstrapGate("v2", observation, "building").message).toMatch(/is Pending \(0%\)$/);
   });
 });

@@ -33,6 +33,11 @@ export interface BootstrapObservation {
   percent?: number;
   /** The run captured its changelog end offsets (the candidate's workers may start). */
   watermarksCaptured: boolean;
+  /**
+   * Why an unfinished run's shards do not run, when it says (its Ready message while the reason is
+   * Unschedulable or FailedCreate), so the gate shows it instead of a bare percentage.
+   */
+  heldBack?: string;
 }
 
 /** The candidate's workers, summed over every pipeline of the model. */
@@ -107,7 +112,7 @@ export function bootstrapGate(
       type: "BootstrapComplete",
       state: "Shut",
       reason: run.phase === "Suspended" ? "BootstrapSuspended" : "Bootstrapping",
-      message: `BootstrapRun ${run.name} is ${run.phase ?? "Pending"}${percent === undefined ? "" : ` (${percent}%)`}`,
+      message: `BootstrapRun ${run.name} is ${run.phase ?? "Pending"}${percent === undefined ? "" : ` (${percent}%)`}${run.heldBack === undefined ? "" : `: ${run.heldBack}`}`,
       ...(value === undefined ? {} : { value }),
     };
   if (storeState !== "complete")

@@ -73,10 +73,16 @@ export function bootstrapObservation(
   const message =
     shown.status?.conditions?.find((condition) => condition.type === (failed ? "Failed" : "Ready"))
       ?.message ?? "";
+  const ready = pending?.status?.conditions?.find((condition) => condition.type === "Ready");
+  const heldBack =
+    !failed && (ready?.reason === "Unschedulable" || ready?.reason === "FailedCreate")
+      ? `${all.length > 1 ? `${pending!.metadata.name}: ` : ""}${ready.message}`
+      : undefined;
   return {
     name: all.map((run) => run.metadata.name).join(", "),
     phase: failed ? "Failed" : pending ? (pending.status?.phase ?? "Pending") : "Succeeded",
     message,
+    ...(heldBack !== undefined ? { heldBack } : {}),
     percent: Math.floor(percents.reduce((sum, value) => sum + value, 0) / percents.length),
     watermarksCaptured: all.every(
       (run) => run.status?.watermarks !== undefined || run.spec.source.files !== undefined,
