@@ -107,17 +107,23 @@ export function splitBySize(records: readonly OutputRecord[], budget: number): O
 function sizeOf(record: OutputRecord): number {
   let bytes = 0;
   for (const part of [record.key, record.value]) if (part !== undefined) bytes += Buffer.byteLength(part);
-  for (const [name, value] of Object.entries(record.headers))
+  for (const [name, value] of headerEntries(record))
     bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
   return bytes;
 }
 
-function toMessage(record: OutputRecord) {
+/** The carried headers, then the record's own (a Map keyed by distinct buffers keeps repeated names). */
+function headerEntries(record: OutputRecord): (readonly [string, string | Buffer])[] {
+  return [...(record.carriedHeaders ?? []), ...Object.entries(record.headers)];
+}
+
+/** The message the Kafka client sends for `record`. */
+export function toMessage(record: OutputRecord) {
   return {
     topic: record.topic,
     ...(record.key !== undefined ? { key: bytes(record.key) } : {}),
     ...(record.value !== undefined ? { value: bytes(record.value) } : {}),
-    headers: new Map(Object.entries(record.headers).map(([name, value]) => [bytes(name), bytes(value)])),
+    headers: new Map(headerEntries(record).map(([name, value]) => [bytes(name), bytes(value)])),
   };
 }
 

@@ -75,12 +75,35 @@ describe("nearline output records", () => {
       "MISSING_ID",
       "no entity id at $.id",
     );
+    expect(record.carriedHeaders).toEqual([
+      ["traceparent", Buffer.from("00-ab-cd-01")],
+      ["schema-id", Buffer.from([0, 0, 0, 7])],
+    ]);
     expect(record.headers).toMatchObject({
-      traceparent: Buffer.from("00-ab-cd-01"),
-      "schema-id": Buffer.from([0, 0, 0, 7]),
       "jude.error.code": "MISSING_ID",
       "jude.source.timestamp": "1700000000000",
     });
+  });
+
+  it("dead-letters repeated source headers each, in order, and no stale value-bytes of a replay", () => {
+    const record = deadLetterRecord(
+      "dlq",
+      {
+        ...source,
+        headers: new Map([
+          [Buffer.from("baggage"), Buffer.from("a=1")],
+          [Buffer.from("baggage"), Buffer.from("b=2")],
+          [Buffer.from("jude.source.value-bytes"), Buffer.from("2000000")],
+        ]),
+      },
+      "MISSING_ID",
+      "no entity id at $.id",
+    );
+    expect(record.carriedHeaders).toEqual([
+      ["baggage", Buffer.from("a=1")],
+      ["baggage", Buffer.from("b=2")],
+    ]);
+    expect(record.headers["jude.source.value-bytes"]).toBeUndefined();
   });
 
   it("cuts a value that would not fit under the broker's message limit with the headers, saying so", () => {

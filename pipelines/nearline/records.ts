@@ -17,6 +17,11 @@ export interface OutputRecord {
   key: string | Buffer | undefined;
   value: string | Buffer | undefined;
   headers: Record<string, string | Buffer>;
+  /**
+   * Headers carried over from a consumed record as they came, before `headers` and in their order:
+   * a name may repeat (W3C `baggage`, several tracing vendors), which a record by name cannot hold.
+   */
+  carriedHeaders?: readonly (readonly [string, Buffer])[];
 }
 
 /** Which model version produced a vector. */
@@ -62,8 +67,8 @@ export function outputRecord(
 
 /**
  * The original record, untouched (key, value and headers; its timestamp in `jude.source.timestamp`),
- * with the reason in headers so it can be fixed and replayed. A source header of a `jude.` name gives
- * way to this dead letter's own (a replayed dead letter that fails again says why it failed now).
+ * with the reason in headers so it can be fixed and replayed. Source headers are carried as they came,
+ * repeated names included, but for those this dead letter sets itself.
  */
 export function deadLetterRecord(
   topic: string,
@@ -73,20 +78,27 @@ export function deadLetterRecord(
 ): OutputRecord {
   const valueBytes = source.value?.length ?? 0;
   const truncated = valueBytes > maxDeadLetterValueBytes;
+  const headers: Record<string, string> = {
+    "jude.error.code": code,
+    "jude.error.reason": reason.slice(0, 1000),
+    "jude.source.topic": source.topic,
+    "jude.source.partition": String(source.partition),
+    "jude.source.offset": source.offset.toString(),
+    "jude.source.timestamp": String(source.timestamp),
+    ...(truncated ? { "jude.source.value-bytes": String(valueBytes) } : {}),
+  };
+  // Every source header but those this dead letter sets itself (a replayed dead letter that fails
+  // again says why it failed now, and how long its value is now).
+  const carriedHeaders = [...(source.headers ?? [])].flatMap(([name, value]) => {
+    const text = name.toString();
+    return text in headers || text === "jude.source.value-bytes" ? [] : [[text, Buffer.from(value)] as const];
+  });
   return {
     topic,
     key: source.key ? Buffer.from(source.key) : undefined,
     value: source.value ? Buffer.from(source.value.subarray(0, maxDeadLetterValueBytes)) : undefined,
-    headers: {
-      ...sourceHeaders(source),
-      "jude.error.code": code,
-      "jude.error.reason": reason.slice(0, 1000),
-      "jude.source.topic": source.topic,
-      "jude.source.partition": String(source.partition),
-      "jude.source.offset": source.offset.toString(),
-      "jude.source.timestamp": String(source.timestamp),
-      ...(truncated ? { "jude.source.value-bytes": String(valueBytes) } : {}),
-    },
+    headers,
+    carriedHeaders,
   };
 }
 
@@ -97,13 +109,6 @@ export function deadLetterRecord(
  * full length; the source position headers lead to the original.
  */
 export const maxDeadLetterValueBytes = 512 * 1024;
-
-/** The source record's headers by name (Kafka header names are UTF-8 strings; values stay bytes). */
-function sourceHeaders(source: ConsumedRecord): Record<string, Buffer> {
-  const headers: Record<string, Buffer> = {};
-  for (const [name, value] of source.headers ?? []) headers[name.toString()] = Buffer.from(value);
-  return headers;
-}
 
 function littleEndian(bytes: Buffer): Buffer {
   if (new Uint8Array(Uint16Array.of(1).buffer)[0] === 1) return bytes;
