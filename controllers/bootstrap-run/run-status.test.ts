@@ -26,6 +26,10 @@ function shard(
 }
 const halfway = shard("running", { p0: { start: 0, end: 100, position: 50, done: false } }, 50);
 const finished = shard("done", { p1: { start: 10, end: 110, position: 110, done: true } }, 100);
+const allFailed: CheckpointState = {
+  ...finished,
+  counts: { ...zeroCounts(), processed: 100, failed: 100 },
+};
 
 function job(conditions: { type: string; reason?: string; message?: string }[], active = 0): V1Job {
   return {
@@ -122,6 +126,22 @@ describe("runStatus", () => {
       state: "Stalled",
       reason: "ShardsIncomplete",
       message: /the Job completed, but shard\(s\) 1 have no finished checkpoint/,
+    },
+    {
+      name: "completed, but every record read failed",
+      job: job([{ type: "Complete" }]),
+      checkpoints: [allFailed, allFailed],
+      phase: "Failed",
+      state: "Stalled",
+      reason: "NoRecordWritten",
+      message: /every one of the 200 records read failed, so nothing was written/,
+    },
+    {
+      name: "completed with some records failed",
+      job: job([{ type: "Complete" }]),
+      checkpoints: [finished, allFailed],
+      phase: "Succeeded",
+      state: "Ready",
     },
     {
       name: "deadline exceeded",

@@ -104,6 +104,16 @@ export function runStatus(observation: RunObservation): RunDecision {
       message: `the Job completed, but shard(s) ${unfinished.join(", ")} have no finished checkpoint in the store`,
     };
   }
+  // Every record read failed (files that are not JSON Lines, a keyPath that matches nothing): the
+  // shards finished, but the version holds nothing of the source, which "Succeeded" would hide.
+  const read = progress?.progress.processed ?? 0;
+  if (phase === "Succeeded" && read > 0 && progress?.progress.failed === read) {
+    phase = "Failed";
+    failure = {
+      reason: "NoRecordWritten",
+      message: `every one of the ${read} records read failed, so nothing was written; each shard logs "record not written" with its code (e.g. INVALID_JSON for a file that is not JSON Lines, MISSING_ID for a keyPath that matches nothing)`,
+    };
+  }
   const startTime =
     run.status?.startTime ?? isoTime(job?.status?.startTime) ?? (job ? isoTime(new Date(nowMs)) : undefined);
   const completionTime =
