@@ -29,6 +29,21 @@ describe("splitLines", () => {
     ]);
     expect(await lines(splitLines([text.subarray(8)], 8, 0))).toEqual([["three", 14]]);
   });
+
+  it("lets go of a line longer than the cap, reporting its length and where the next line starts", async () => {
+    const chunks = [Buffer.from("ok\n0123"), Buffer.from("456789"), Buffer.from("ab\nfine\n01234567890")];
+    const got: [string, number, number | undefined][] = [];
+    for await (const chunk of splitLines(chunks, 0, 0, 8))
+      for (const line of chunk) got.push([line.value.toString(), line.end, line.tooLong]);
+    expect(got).toEqual([
+      ["ok", 3, undefined],
+      ["", 16, 12], // "0123456789ab": over 8 bytes across three chunks
+      ["fine", 21, undefined],
+      ["", 32, 11], // the last line, without a newline
+    ]);
+    // A line of exactly the cap is kept.
+    expect(await lines(splitLines([Buffer.from("01234567\n")], 0, 0, 8))).toEqual([["01234567", 9]]);
+  });
 });
 
 describe("openJsonl over file://", () => {

@@ -17,10 +17,20 @@ import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 /** One line of a file. */
 export interface SourceLine {
+  /** The line's bytes (empty for a line over maxLineBytes, which is not kept). */
   readonly value: Buffer;
   /** Byte position just after this line's newline: where a resume continues. */
   readonly end: number;
+  /** Set for a line longer than maxLineBytes: its length in bytes. */
+  readonly tooLong?: number;
 }
+
+/**
+ * The longest line a shard holds in memory. One JSON record per line is far shorter; a longer "line"
+ * is a file in another format (one JSON document over many megabytes, no newlines at all), which would
+ * otherwise be buffered whole until the pod is killed for memory without saying why.
+ */
+export const maxLineBytes = 16 * 1024 * 1024;
 
 /** An opened file: its size when known, and its lines from the requested position. */
 export interface OpenedFile {
@@ -121,12 +131,15 @@ export async function* splitLines(
   chunks: AsyncIterable<Buffer | string> | Iterable<Buffer>,
   start: number,
   skip: number,
+  maxBytes = maxLineBytes,
 ): AsyncGenerator<SourceLine[]> {
   let position = start;
   let toSkip = skip;
-  // The current line's bytes so far (slices of earlier chunks, in order), not yet ended by a newline.
+  // The current line's bytes so far (slices of earlier chunks, in order), not yet ended by a newline;
+  // once they pass maxBytes they are let go and only counted (partial stays empty, overlong true).
   let partial: Buffer[] = [];
   let partialBytes = 0;
+  let overlong = false;
   for await (const raw of chunks) {
     let chunk = typeof raw === "string" ? Buffer.from(raw) : raw;
     if (toSkip > 0) {
@@ -140,20 +153,30 @@ export async function* splitLines(
     let lineStart = 0;
     for (let newline = chunk.indexOf(0x0a); newline !== -1; newline = chunk.indexOf(0x0a, lineStart)) {
       const tail = chunk.subarray(lineStart, newline);
-      const value = partialBytes > 0 ? Buffer.concat([...partial, tail], partialBytes + tail.length) : tail;
+      const length = partialBytes + tail.length;
+      position += length + 1;
+      lineStart = newline + 1;
+      if (overlong || length > maxBytes) {
+        lines.push({ value: Buffer.alloc(0), end: position, tooLong: length });
+      } else {
+        const value = partialBytes > 0 ? Buffer.concat([...partial, tail], length) : tail;
+        if (!isBlank(value)) lines.push({ value, end: position });
+      }
       partial = [];
       partialBytes = 0;
-      position += value.length + 1;
-      lineStart = newline + 1;
-      if (!isBlank(value)) lines.push({ value, end: position });
+      overlong = false;
     }
     if (lineStart < chunk.length) {
-      partial.push(chunk.subarray(lineStart));
       partialBytes += chunk.length - lineStart;
+      if (partialBytes > maxBytes) {
+        partial = [];
+        overlong = true;
+      } else partial.push(chunk.subarray(lineStart));
     }
     if (lines.length > 0) yield lines;
   }
-  if (partialBytes > 0) {
+  if (overlong) yield [{ value: Buffer.alloc(0), end: position + partialBytes, tooLong: partialBytes }];
+  else if (partialBytes > 0) {
     const value = partial.length === 1 ? partial[0]! : Buffer.concat(partial, partialBytes);
     if (!isBlank(value)) yield [{ value, end: position + partialBytes }];
   }

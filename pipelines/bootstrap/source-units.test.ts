@@ -231,6 +231,34 @@ describe("fileBatches", () => {
     ]);
   });
 
+  it("counts a line over the cap failed with LINE_TOO_LONG and goes on with the next", async () => {
+    const files = config({
+      decode: { keyPath: "$.id" },
+      source: { files: { uris: ["file:///x.jsonl"] } },
+    });
+    const batches = await collect(
+      fileBatches(
+        chunks([
+          { value: Buffer.alloc(0), end: 40_000_001, tooLong: 40_000_000 },
+          line({ id: "1", title: "Nurse" }, 40_000_050),
+        ]),
+        { start: 0, end: 40_000_050, position: 0, done: false },
+        createInterpreter(files),
+        10,
+      ),
+    );
+    expect(batches.map((batch) => batch.entities.map((entity) => entity.id))).toEqual([["1"]]);
+    expect(batches[0]!.counts).toEqual({ processed: 2, failed: 1, skipped: 0 });
+    expect(batches[0]!.failures).toEqual([
+      {
+        code: "LINE_TOO_LONG",
+        reason:
+          "a line of 40000000 bytes is longer than 16777216 (files must be JSON Lines: one record per line)",
+        lineEnd: 40_000_001,
+      },
+    ]);
+  });
+
   it("keeps only this shard's ids when every shard reads every file", async () => {
     const uris = ["file:///only.jsonl"];
     const lines = Array.from({ length: 40 }, (_, index) =>

@@ -8,7 +8,7 @@ import type { DecodeResult, SourceRecord } from "../shared/decode.ts";
 import type { EntityText } from "../shared/entity-text.ts";
 import type { BatchEntity } from "./entity-batch.ts";
 import type { ShardCounts, UnitPosition } from "./checkpoint-codec.ts";
-import type { SourceLine } from "./jsonl-source.ts";
+import { maxLineBytes, type SourceLine } from "./jsonl-source.ts";
 import { SnapshotTable } from "./snapshot-table.ts";
 
 /** A batch of one unit and where the unit stands once it is written. */
@@ -179,6 +179,18 @@ export async function* fileBatches(
   for await (const chunk of lines) {
     for (const line of chunk) {
       position = line.end;
+      if (line.tooLong !== undefined) {
+        if (interpreter.countsUndecodable) {
+          counts.processed++;
+          counts.failed++;
+          fail({
+            code: "LINE_TOO_LONG",
+            reason: `a line of ${line.tooLong} bytes is longer than ${maxLineBytes} (files must be JSON Lines: one record per line)`,
+            lineEnd: line.end,
+          });
+        }
+        continue;
+      }
       const decoded = interpreter.decode({
         key: null,
         value: line.value,
