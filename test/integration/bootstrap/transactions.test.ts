@@ -9,6 +9,21 @@ import { expect, it } from "vitest";
 import { KafkaRangeReader } from "../../../pipelines/bootstrap/kafka-range.ts";
 import { kafkaClientOptions } from "../../../pipelines/shared/kafka.ts";
 import { bootstrapBrokers, createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+/**
+ * The read_committed watermark once it is past `offset`. A commit returns when the coordinator has
+ * decided it; the markers reach the partition a moment later, and until then the last stable offset
+ * (what a run captures) stops before the transaction, as it should for a run started at that moment.
+ */
+async function watermarkPast(reader: KafkaRangeReader, offset: number): Promise<number> {
+  let watermark = 0;
+  await waitFor(`the commit marker written (watermark past offset ${offset})`, async () => {
+    watermark = (await reader.captureWatermarks())[0]!.offset;
+    return watermark > offset;
+  });
+  return watermark;
+}
 
 it("leaves out every record of an aborted transaction larger than one fetch", async () => {
   const topic = uniqueTopic("bootstrap-txn");
@@ -39,9 +54,10 @@ it("leaves out every record of an aborted transaction larger than one fetch", as
     await committed.send({ messages: [message("committed-1"), message("committed-2")] });
     await committed.commit();
 
-    const [watermark] = await reader.captureWatermarks();
+    // Offsets 0-59 aborted, 60 the abort marker, 61-62 committed.
+    const watermark = await watermarkPast(reader, 62);
     const keys: string[] = [];
-    for await (const records of reader.read(0, 0, watermark!.offset))
+    for await (const records of reader.read(0, 0, watermark))
       for (const record of records) keys.push(record.key!.toString());
     expect(keys).toEqual(["committed-1", "committed-2"]);
   } finally {
@@ -89,9 +105,10 @@ it("leaves out every record of an aborted transaction across a log segment roll"
     await committed.send({ messages: [message("committed-1")] });
     await committed.commit();
 
-    const [watermark] = await reader.captureWatermarks();
+    // Offsets 0-11 aborted, 12 the abort marker, 13 committed.
+    const watermark = await watermarkPast(reader, 13);
     const keys: string[] = [];
-    for await (const records of reader.read(0, 0, watermark!.offset))
+    for await (const records of reader.read(0, 0, watermark))
       for (const record of records) keys.push(record.key!.toString());
     expect(keys).toEqual(["committed-1"]);
   } finally {
