@@ -25,9 +25,14 @@ async function watermarkPast(reader: KafkaRangeReader, offset: number): Promise<
   return watermark;
 }
 
-it("leaves out every record of an aborted transaction larger than one fetch", async () => {
-  const topic = uniqueTopic("bootstrap-txn");
-  await createTopics([topic], 1);
+/**
+ * Aborts a transaction of `aborted` records of `recordKiB` each, commits one of `committed`, and
+ * returns the keys the snapshot reader reads up to the read_committed watermark past them.
+ */
+async function readAfterAbortThenCommit(
+  topic: string,
+  shape: { aborted: number; recordKiB: number; committed: string[] },
+): Promise<string[]> {
   const producer = new Producer({
     clientId: "jude-test-bootstrap-txn",
     bootstrapBrokers: bootstrapBrokers(),
@@ -35,7 +40,7 @@ it("leaves out every record of an aborted transaction larger than one fetch", as
     idempotent: true,
     transactionalId: uniqueTopic("bootstrap-txn-id"),
   });
-  const padding = "x".repeat(200 * 1024);
+  const padding = "x".repeat(shape.recordKiB * 1024);
   const message = (id: string) => ({
     topic,
     key: Buffer.from(id),
@@ -46,24 +51,33 @@ it("leaves out every record of an aborted transaction larger than one fetch", as
     topic,
   );
   try {
-    // 60 records of 200 KiB: about 12 MiB, more than the reader's 8 MiB per fetch.
     const aborted = await producer.beginTransaction();
-    for (let index = 0; index < 60; index++) await aborted.send({ messages: [message(`aborted-${index}`)] });
+    for (let index = 0; index < shape.aborted; index++)
+      await aborted.send({ messages: [message(`aborted-${index}`)] });
     await aborted.abort();
     const committed = await producer.beginTransaction();
-    await committed.send({ messages: [message("committed-1"), message("committed-2")] });
+    await committed.send({ messages: shape.committed.map(message) });
     await committed.commit();
-
-    // Offsets 0-59 aborted, 60 the abort marker, 61-62 committed.
-    const watermark = await watermarkPast(reader, 62);
+    // The aborted records, the abort marker, then the committed records.
+    const watermark = await watermarkPast(reader, shape.aborted + shape.committed.length);
     const keys: string[] = [];
     for await (const records of reader.read(0, 0, watermark))
       for (const record of records) keys.push(record.key!.toString());
-    expect(keys).toEqual(["committed-1", "committed-2"]);
+    return keys;
   } finally {
     await reader.close();
     await producer.close();
   }
+}
+
+it("leaves out every record of an aborted transaction larger than one fetch", async () => {
+  const topic = uniqueTopic("bootstrap-txn");
+  await createTopics([topic], 1);
+  // 60 records of 200 KiB: about 12 MiB, more than the reader's 8 MiB per fetch.
+  const committed = ["committed-1", "committed-2"];
+  expect(await readAfterAbortThenCommit(topic, { aborted: 60, recordKiB: 200, committed })).toEqual(
+    committed,
+  );
 });
 
 it("leaves out every record of an aborted transaction across a log segment roll", async () => {
@@ -80,39 +94,8 @@ it("leaves out every record of an aborted transaction across a log segment roll"
   } finally {
     await admin.close();
   }
-  const producer = new Producer({
-    clientId: "jude-test-bootstrap-txn",
-    bootstrapBrokers: bootstrapBrokers(),
-    acks: -1,
-    idempotent: true,
-    transactionalId: uniqueTopic("bootstrap-txn-id"),
-  });
-  const padding = "x".repeat(150 * 1024);
-  const message = (id: string) => ({
-    topic,
-    key: Buffer.from(id),
-    value: Buffer.from(JSON.stringify({ id, title: `Title of ${id}`, padding })),
-  });
-  const reader = new KafkaRangeReader(
-    kafkaClientOptions({ bootstrapServers: bootstrapBrokers() }, "test-bootstrap-txn"),
-    topic,
+  const committed = ["committed-1"];
+  expect(await readAfterAbortThenCommit(topic, { aborted: 12, recordKiB: 150, committed })).toEqual(
+    committed,
   );
-  try {
-    const aborted = await producer.beginTransaction();
-    for (let index = 0; index < 12; index++) await aborted.send({ messages: [message(`aborted-${index}`)] });
-    await aborted.abort();
-    const committed = await producer.beginTransaction();
-    await committed.send({ messages: [message("committed-1")] });
-    await committed.commit();
-
-    // Offsets 0-11 aborted, 12 the abort marker, 13 committed.
-    const watermark = await watermarkPast(reader, 13);
-    const keys: string[] = [];
-    for await (const records of reader.read(0, 0, watermark))
-      for (const record of records) keys.push(record.key!.toString());
-    expect(keys).toEqual(["committed-1"]);
-  } finally {
-    await reader.close();
-    await producer.close();
-  }
 });
