@@ -1,16 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { ControlledBackend } from "../../test/support/serving/controlled-backend.ts";
-import { Batcher } from "./batcher.ts";
+import { Batcher, type BatcherObserver } from "./batcher.ts";
 import { ServingError } from "./errors.ts";
 
 const tokens = (count: number) => new Int32Array(count).fill(7);
 
-function setup(maxBatchSize = 8, parallelism = 1) {
+function setup(maxBatchSize = 8, parallelism = 1, observer: BatcherObserver = {}) {
   const backend = new ControlledBackend(4, parallelism);
   const batcher = new Batcher({
     backend,
     limits: { maxBatchTokens: 10_000, maxBatchSize },
     maxQueueDelayMs: 0,
+    observer,
   });
   return { backend, batcher };
 }
@@ -42,6 +43,30 @@ describe("Batcher", () => {
     controller.abort();
     backend.complete();
     await expect(cancelled).rejects.toMatchObject({ code: "CANCELLED" });
+    await backend.waitForBatches(2);
+    expect(backend.batches[1]?.map((input) => input.length)).toEqual([4]);
+    backend.complete();
+    await Promise.all([first, kept]);
+  });
+
+  it("rejects a cancelled input at once, without waiting for the running batch", async () => {
+    const dropped: number[] = [];
+    const { backend, batcher } = setup(8, 1, { dropped: (count) => dropped.push(count) });
+    const first = batcher.submit(tokens(3));
+    await backend.waitForBatches(1);
+    const controller = new AbortController();
+    const cancelled = [
+      batcher.submit(tokens(9), controller.signal),
+      batcher.submit(tokens(8), controller.signal),
+    ];
+    const kept = batcher.submit(tokens(4));
+    controller.abort();
+    for (const input of cancelled) await expect(input).rejects.toMatchObject({ code: "CANCELLED" });
+    expect(backend.running).toBe(1);
+    expect(batcher.queueSize).toBe(1);
+    expect(batcher.queueTokens).toBe(4);
+    expect(dropped).toEqual([2]);
+    backend.complete();
     await backend.waitForBatches(2);
     expect(backend.batches[1]?.map((input) => input.length)).toEqual([4]);
     backend.complete();

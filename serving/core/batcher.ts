@@ -26,6 +26,8 @@ interface Entry extends Queued {
   reject(error: unknown): void;
 }
 
+const rejectCancelled = (entry: Entry): void => entry.reject(servingErrors.cancelled());
+
 /** Options of the batching loop. */
 export interface BatcherOptions {
   backend: EmbeddingBackend;
@@ -51,6 +53,8 @@ export class Batcher {
   readonly #observer: BatcherObserver;
   #running = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Signals with an abort listener already (one per signal, however many inputs its call has). */
+  readonly #watchedSignals = new WeakSet<AbortSignal>();
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: BatcherOptions) {
@@ -70,8 +74,15 @@ export class Batcher {
     return this.#queue.tokens;
   }
 
-  /** Queues one tokenized input; rejects with CANCELLED when `signal` aborts before its batch starts. */
+  /**
+   * Queues one tokenized input; rejects with CANCELLED as soon as `signal` aborts before its batch
+   * starts (its queue room goes back at once, so a caller's permits do not wait for a running batch).
+   */
   submit(ids: Int32Array, signal?: AbortSignal): Promise<BatchedVector> {
+    if (signal !== undefined && !signal.aborted && !this.#watchedSignals.has(signal)) {
+      this.#watchedSignals.add(signal);
+      signal.addEventListener("abort", () => this.#dropCancelled(), { once: true });
+    }
     return new Promise((resolve, reject) => {
       this.#queue.push({
         ids,
@@ -120,12 +131,21 @@ export class Batcher {
     }
   }
 
+  /** Rejects the queued inputs of cancelled calls now. */
+  #dropCancelled(): void {
+    const before = this.#queue.size;
+    this.#queue.dropCancelled(rejectCancelled);
+    const dropped = before - this.#queue.size;
+    if (dropped === 0) return;
+    this.#observer.dropped?.(dropped);
+    this.#queueChanged();
+    this.#notifyIdle();
+  }
+
   async #runNext(): Promise<void> {
-    let dropped = 0;
-    const batch = this.#queue.takeBatch((entry) => {
-      dropped++;
-      entry.reject(servingErrors.cancelled());
-    });
+    const before = this.#queue.size;
+    const batch = this.#queue.takeBatch(rejectCancelled);
+    const dropped = before - this.#queue.size - batch.length;
     if (dropped > 0) this.#observer.dropped?.(dropped);
     this.#queueChanged();
     if (batch.length === 0) return this.#notifyIdle();

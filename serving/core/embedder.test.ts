@@ -110,6 +110,33 @@ describe("Embedder admission and validation", () => {
     expect(embedder.permits.inUse).toBe(0);
   });
 
+  it("gives a cancelled call's permits back at once, while the batch before it still runs", async () => {
+    const { embedder, backend } = setup({ permits: 2 });
+    const running = embedder.embed({ inputs: [{ text: "hello" }], truncate: false });
+    await backend.waitForBatches(1);
+    const controller = new AbortController();
+    const cancelled = embedder.embed({
+      inputs: [{ text: "world" }],
+      truncate: false,
+      signal: controller.signal,
+    });
+    await expect(embedder.embed({ inputs: [{ text: "again" }], truncate: false })).rejects.toEqual(
+      failure("OVERLOADED", /more than 2 inputs in flight/),
+    );
+    controller.abort();
+    await expect(cancelled).rejects.toEqual(failure("CANCELLED", /cancel/));
+    // The first batch has not finished: the queue room and the permit went back on the abort.
+    expect(backend.running).toBe(1);
+    expect(embedder.permits.inUse).toBe(1);
+    const admitted = embedder.embed({ inputs: [{ text: "again" }], truncate: false });
+    backend.complete();
+    await running;
+    await backend.waitForBatches(2);
+    backend.complete();
+    await admitted;
+    expect(embedder.permits.inUse).toBe(0);
+  });
+
   it("refuses calls while loading and while draining", async () => {
     const { embedder } = setup();
     const loading = new Embedder({ ...embedderOptionsOf(embedder) });

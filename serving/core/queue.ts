@@ -59,6 +59,22 @@ export class BatchQueue<Entry extends Queued> {
    * removed and handed to `onDropped`.
    */
   takeBatch(onDropped: (entry: Entry) => void = () => {}): Entry[] {
+    const live = this.dropCancelled(onDropped);
+    if (live.length === 0) return [];
+    const chosen = selectBatch(live, this.limits);
+    const taken = new Set(chosen);
+    this.#entries = live.filter((entry) => !taken.has(entry));
+    for (const entry of chosen) this.#tokens -= entry.tokenCount;
+    return chosen;
+  }
+
+  /**
+   * Removes the cancelled entries now, handing each to `onDropped`, and returns the live ones (still
+   * queued). Run when a call is cancelled, so its inputs stop holding queue room and permits while a
+   * batch runs, not only when the next batch is taken.
+   */
+  dropCancelled(onDropped: (entry: Entry) => void = () => {}): readonly Entry[] {
+    if (!this.#entries.some((entry) => entry.cancelled)) return this.#entries;
     const live: Entry[] = [];
     for (const entry of this.#entries) {
       if (entry.cancelled) {
@@ -68,15 +84,8 @@ export class BatchQueue<Entry extends Queued> {
         live.push(entry);
       }
     }
-    if (live.length === 0) {
-      this.#entries = [];
-      return [];
-    }
-    const chosen = selectBatch(live, this.limits);
-    const taken = new Set(chosen);
-    this.#entries = live.filter((entry) => !taken.has(entry));
-    for (const entry of chosen) this.#tokens -= entry.tokenCount;
-    return chosen;
+    this.#entries = live;
+    return live;
   }
 }
 
