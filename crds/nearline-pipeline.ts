@@ -37,43 +37,59 @@ const topic = () =>
     );
 
 /** How a Kafka record becomes an upsert or a delete of one entity. */
-export const decode = z.strictObject({
-  format: z
-    .enum(["json"])
-    .default("json")
-    .describe("Encoding of record values; json is the only format so far."),
-  keyPath: jsonPath()
-    .optional()
-    .describe(
-      "JSON path of the entity id inside the value, e.g. $.jobId; unset means the record key (UTF-8) is the id.",
-    ),
-  eventTimePath: jsonPath()
-    .optional()
-    .describe(
-      "JSON path of the change's event time (RFC 3339 or epoch milliseconds); unset means the record timestamp. Newer event times win in the store.",
-    ),
-  maxEventTimeAheadSeconds: z
-    .int()
-    .min(1)
-    .max(10 * 365 * 86_400)
-    .default(3600)
-    .describe(
-      "How far an event time may be ahead of the worker's clock; a change further ahead is dead-lettered (EVENT_TIME_AHEAD). Newer event times win in the store, so one far-future time (a producer's bad clock, milliseconds written as microseconds) would hide every later change of that entity. 3600 matches Kafka's log.message.timestamp.after.max.ms.",
-    ),
-  delete: z
-    .strictObject({
-      path: jsonPath().describe("JSON path of the operation field, e.g. $.op."),
-      values: z
-        .array(z.string().min(1).max(64))
-        .min(1)
-        .max(8)
-        .describe("Values of that field that mean the entity was deleted, e.g. [d, delete]."),
-    })
-    .optional()
-    .describe(
-      "Marks delete events inside the value. A tombstone (a record with a null value) is always a delete.",
-    ),
-});
+export const decode = withRules(
+  z.strictObject({
+    format: z
+      .enum(["json"])
+      .default("json")
+      .describe("Encoding of record values; json is the only format so far."),
+    keyPath: jsonPath()
+      .optional()
+      .describe(
+        "JSON path of the entity id inside the value, e.g. $.jobId; unset means the record key (its UTF-8 text, or the id at recordKeyPath) is the id. A tombstone's id is always the record key's.",
+      ),
+    recordKeyPath: jsonPath()
+      .optional()
+      .describe(
+        'JSON path of the entity id inside the record key read as JSON, for keys that are JSON objects: $.memberId for Debezium\'s {"memberId": 7}, $.payload.memberId with its schemas enabled. Used for every record, delete events and tombstones included (a Debezium delete has no $.after, its tombstone only the key). Not together with keyPath.',
+      ),
+    eventTimePath: jsonPath()
+      .optional()
+      .describe(
+        "JSON path of the change's event time (RFC 3339 or epoch milliseconds); unset means the record timestamp. Newer event times win in the store.",
+      ),
+    maxEventTimeAheadSeconds: z
+      .int()
+      .min(1)
+      .max(10 * 365 * 86_400)
+      .default(3600)
+      .describe(
+        "How far an event time may be ahead of the worker's clock; a change further ahead is dead-lettered (EVENT_TIME_AHEAD). Newer event times win in the store, so one far-future time (a producer's bad clock, milliseconds written as microseconds) would hide every later change of that entity. 3600 matches Kafka's log.message.timestamp.after.max.ms.",
+      ),
+    delete: z
+      .strictObject({
+        path: jsonPath().describe("JSON path of the operation field, e.g. $.op."),
+        values: z
+          .array(z.string().min(1).max(64))
+          .min(1)
+          .max(8)
+          .describe("Values of that field that mean the entity was deleted, e.g. [d, delete]."),
+      })
+      .optional()
+      .describe(
+        "Marks delete events inside the value. A tombstone (a record with a null value) is always a delete.",
+      ),
+  }),
+  [
+    {
+      rule: "!has(self.keyPath) || !has(self.recordKeyPath)",
+      message:
+        "set keyPath (the id inside the value) or recordKeyPath (the id inside the record key), not both",
+      field: "recordKeyPath",
+      holds: (self) => self.keyPath === undefined || self.recordKeyPath === undefined,
+    },
+  ],
+);
 
 /**
  * When an acknowledged store write counts as durable, i.e. when a worker may commit the offsets of the

@@ -13,6 +13,7 @@ import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts"
 import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import { bucketKeys, decodeMeta, decodePayload, type Store } from "../../store/index.ts";
 import { kafkaOptions } from "../bootstrap-run/run-io.ts";
+import { decodeConfig } from "../nearline-pipeline/config-sections.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { compareVectors, type ParitySample } from "./parity.ts";
 import type { ParityObservation } from "./promotion-gates.ts";
@@ -143,14 +144,8 @@ async function sourceTexts(
   samples: readonly StoredSample[],
 ): Promise<Map<string, string>> {
   const spec = pipeline.spec;
-  const decode = createDecoder({
-    keyPath: spec.decode.keyPath,
-    eventTimePath: spec.decode.eventTimePath,
-    delete:
-      spec.decode.delete === undefined
-        ? undefined
-        : { path: spec.decode.delete.path, values: [...spec.decode.delete.values] },
-  });
+  // The workers' rules, without the event-time bound: a stored sample passed it when it was written.
+  const decode = createDecoder({ ...decodeConfig(pipeline), maxEventTimeAheadSeconds: undefined });
   const template = target.spec.prompts[spec.entity];
   if (template === undefined) return new Map();
   const render = createEntityTextRenderer({

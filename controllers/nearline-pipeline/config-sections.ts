@@ -68,6 +68,7 @@ export function decodeConfig(pipeline: NearlinePipeline): z.input<typeof decodeS
   return {
     format: decode.format,
     ...(decode.keyPath !== undefined ? { keyPath: decode.keyPath } : {}),
+    ...(decode.recordKeyPath !== undefined ? { recordKeyPath: decode.recordKeyPath } : {}),
     ...(decode.eventTimePath !== undefined ? { eventTimePath: decode.eventTimePath } : {}),
     maxEventTimeAheadSeconds: decode.maxEventTimeAheadSeconds,
     ...(decode.delete !== undefined

@@ -104,7 +104,7 @@ export const bootstrapConfigSchema = z
     http: z.strictObject({ port: z.int().min(0).max(65535).optional() }).prefault({}),
   })
   .refine((config) => config.source.files === undefined || config.decode.keyPath !== undefined, {
-    message: "a files source needs decode.keyPath: file lines have no record key",
+    message: "a files source needs decode.keyPath: file lines have no record key (recordKeyPath reads one)",
     path: ["decode", "keyPath"],
   });
 

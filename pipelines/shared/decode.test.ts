@@ -90,6 +90,80 @@ describe("createDecoder", () => {
   });
 });
 
+describe("ids in JSON record keys (Debezium)", () => {
+  // The project's member-profile example: Debezium's envelope, its key {"memberId": 7}.
+  const debezium = { eventTimePath: "$.source.ts_ms", delete: { path: "$.op", values: ["d"] } };
+  const key = JSON.stringify({ memberId: 7 });
+  const update = {
+    before: null,
+    after: { memberId: 7, headline: "Nurse" },
+    op: "u",
+    source: { ts_ms: 1_800_000_000_000 },
+  };
+  const deleted = {
+    before: { memberId: 7, headline: "Nurse" },
+    after: null,
+    op: "d",
+    source: { ts_ms: 1_800_000_000_500 },
+  };
+
+  it("keys updates, delete events and tombstones by the id inside the key", () => {
+    const decode = createDecoder({ ...debezium, recordKeyPath: "$.memberId" });
+    expect(decode(record(update, key))).toMatchObject({ ok: true, change: { op: "upsert", id: "7" } });
+    expect(decode(record(deleted, key))).toEqual({
+      ok: true,
+      change: { op: "delete", id: "7", eventTimeMs: 1_800_000_000_500 },
+    });
+    expect(decode(record(null, key, 1_800_000_000_501))).toEqual({
+      ok: true,
+      change: { op: "delete", id: "7", eventTimeMs: 1_800_000_000_501 },
+    });
+    const withSchemas = createDecoder({ ...debezium, recordKeyPath: "$.payload.memberId" });
+    const enveloped = JSON.stringify({ schema: { type: "struct" }, payload: { memberId: "m-7" } });
+    expect(withSchemas(record(null, enveloped))).toMatchObject({
+      ok: true,
+      change: { op: "delete", id: "m-7" },
+    });
+  });
+
+  it("could not delete with the id in the value: the delete event has no $.after, the tombstone's key is JSON", () => {
+    const decode = createDecoder({ ...debezium, keyPath: "$.after.memberId" });
+    expect(decode(record(update, key))).toMatchObject({ ok: true, change: { id: "7" } });
+    expect(decode(record(deleted, key))).toEqual({
+      ok: false,
+      failure: { code: "MISSING_ID", reason: "no entity id at $.after.memberId" },
+    });
+    expect(decode(record(null, key))).toMatchObject({ ok: true, change: { op: "delete", id: key } });
+  });
+
+  it("dead-letters keys without a usable id, saying where it looked", () => {
+    const decode = createDecoder({ recordKeyPath: "$.memberId" });
+    expect(decode(record({ a: 1 }, "m-7"))).toEqual({
+      ok: false,
+      failure: {
+        code: "MISSING_ID",
+        reason: "no entity id at $.memberId of the record key: the key is not JSON",
+      },
+    });
+    expect(decode(record(null, JSON.stringify({ id: 7 })))).toEqual({
+      ok: false,
+      failure: { code: "MISSING_ID", reason: "no entity id at $.memberId of the record key" },
+    });
+    expect(decode(record({ a: 1 }, JSON.stringify({ memberId: 1.5 })))).toEqual({
+      ok: false,
+      failure: {
+        code: "INVALID_ID",
+        reason:
+          "the entity id at $.memberId of the record key is the number 1.5: ids are strings or integers",
+      },
+    });
+    expect(decode(record(null, null))).toMatchObject({
+      ok: false,
+      failure: { code: "TOMBSTONE_WITHOUT_KEY" },
+    });
+  });
+});
+
 describe("entity ids", () => {
   const decode = createDecoder({ keyPath: "$.jobId" });
 

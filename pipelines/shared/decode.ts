@@ -18,6 +18,8 @@ export interface SourceRecord {
 /** Decoding rules, as in NearlinePipeline.spec.decode. */
 export interface DecodeRules {
   keyPath?: string | undefined;
+  /** JSON path of the id inside the record key read as JSON; exclusive with keyPath. */
+  recordKeyPath?: string | undefined;
   eventTimePath?: string | undefined;
   delete?: { path: string; values: string[] } | undefined;
   /** How far an event time may be ahead of `now`; unset: no limit (NearlinePipeline's default is 3600). */
@@ -76,6 +78,29 @@ export function createDecoder(
     );
   };
   const keyPath = rules.keyPath !== undefined ? compileJsonPath(rules.keyPath) : undefined;
+  const recordKeyPath = rules.recordKeyPath !== undefined ? compileJsonPath(rules.recordKeyPath) : undefined;
+  // The entity id carried by the record key: its UTF-8 text, or the id at recordKeyPath of the key
+  // read as JSON (Debezium's and Kafka Connect's keys are objects such as {"memberId": 7}).
+  const idFromKey = (key: SourceRecord["key"], missing: DecodeFailure): { id: string } | DecodeFailure => {
+    const text = key !== null && key !== undefined && key.length > 0 ? decodeText(key) : undefined;
+    if (text === undefined) return missing;
+    if (recordKeyPath === undefined) return { id: text };
+    const where = `${rules.recordKeyPath} of the record key`;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return { code: "MISSING_ID", reason: `no entity id at ${where}: the key is not JSON` };
+    }
+    const id = idAt(recordKeyPath, parsed);
+    if (typeof id === "object")
+      return {
+        code: "INVALID_ID",
+        reason: `the entity id at ${where} ${id.unusable}: ids are strings or integers`,
+      };
+    if (id === undefined || id === "") return { code: "MISSING_ID", reason: `no entity id at ${where}` };
+    return { id };
+  };
   const eventTimePath = rules.eventTimePath !== undefined ? compileJsonPath(rules.eventTimePath) : undefined;
   const deleteRule =
     rules.delete !== undefined
@@ -89,13 +114,12 @@ export function createDecoder(
       return fail("INVALID_EVENT_TIME", `record timestamp ${String(record.timestamp)} is out of range`);
     if (record.value === null || record.value === undefined) {
       // A tombstone carries no value, so its id can only come from the record key.
-      const id =
-        record.key !== null && record.key !== undefined && record.key.length > 0
-          ? decodeText(record.key)
-          : undefined;
-      if (id === undefined)
-        return fail("TOMBSTONE_WITHOUT_KEY", "tombstone (null value) without a UTF-8 record key");
-      return checkId(id, (valid) => checkAhead({ op: "delete", id: valid, eventTimeMs: recordTime }));
+      const fromKey = idFromKey(record.key, {
+        code: "TOMBSTONE_WITHOUT_KEY",
+        reason: "tombstone (null value) without a UTF-8 record key",
+      });
+      if (!("id" in fromKey)) return { ok: false, failure: fromKey };
+      return checkId(fromKey.id, (valid) => checkAhead({ op: "delete", id: valid, eventTimeMs: recordTime }));
     }
     // Only a null value is a tombstone: Kafka's compaction keeps a key whose latest value is empty.
     if (record.value.length === 0)
@@ -114,18 +138,23 @@ export function createDecoder(
         `value is JSON but not an object (${document === null ? "null" : Array.isArray(document) ? "array" : typeof document})`,
       );
     }
-    const id =
-      keyPath !== undefined ? idAt(keyPath, document) : record.key ? decodeText(record.key) : undefined;
-    if (typeof id === "object")
-      return fail(
-        "INVALID_ID",
-        `the entity id at ${rules.keyPath} ${id.unusable}: ids are strings or integers`,
-      );
-    if (id === undefined || id === "") {
-      return fail(
-        "MISSING_ID",
-        keyPath !== undefined ? `no entity id at ${rules.keyPath}` : "no record key to use as the entity id",
-      );
+    let id: string;
+    if (keyPath !== undefined) {
+      const found = idAt(keyPath, document);
+      if (typeof found === "object")
+        return fail(
+          "INVALID_ID",
+          `the entity id at ${rules.keyPath} ${found.unusable}: ids are strings or integers`,
+        );
+      if (found === undefined || found === "") return fail("MISSING_ID", `no entity id at ${rules.keyPath}`);
+      id = found;
+    } else {
+      const fromKey = idFromKey(record.key, {
+        code: "MISSING_ID",
+        reason: "no record key to use as the entity id",
+      });
+      if (!("id" in fromKey)) return { ok: false, failure: fromKey };
+      id = fromKey.id;
     }
     let eventTimeMs = recordTime;
     if (eventTimePath !== undefined) {

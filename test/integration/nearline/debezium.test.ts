@@ -1,0 +1,116 @@
+/**
+ * A Debezium change stream on real Kafka, Redis and the real embedding server: JSON record keys
+ * ({"jobId": …}), the row under $.after, delete events whose row is only under $.before, and the
+ * tombstones Debezium sends after them. With `decode.recordKeyPath` every one of them names the same
+ * entity, so a deleted row's vector goes away (with `keyPath: $.after.jobId` the delete event was
+ * dead-lettered MISSING_ID and the tombstone deleted an entity named after the whole key text).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
+import { connectRedis, openStore, type RedisClient, type Store } from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import {
+  createTopics,
+  produceEvents,
+  recordCount,
+  uniqueTopic,
+  type TestEvent,
+} from "../../support/kafka.ts";
+import { expectStoreMatches, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+import { jobHash, jobText } from "../../support/nearline-oracle.ts";
+import { waitFor } from "../../testbed/wait.ts";
+
+const version = "minilm-v1";
+
+/** A Debezium change event (JSON converter, schemas off) of the jobs table, keyed as Debezium keys it. */
+function change(jobId: string, op: "c" | "u" | "d", tsMs: number, row: Record<string, unknown>): TestEvent {
+  const rowWithId = { jobId, ...row };
+  return {
+    key: JSON.stringify({ jobId }),
+    value: {
+      before: op === "c" ? null : rowWithId,
+      after: op === "d" ? null : rowWithId,
+      op,
+      ts_ms: tsMs + 5,
+      source: { connector: "postgresql", db: "jobs", table: "job", ts_ms: tsMs },
+    },
+  };
+}
+const tombstone = (jobId: string): TestEvent => ({ key: JSON.stringify({ jobId }), value: null });
+
+describe("nearline on a Debezium change stream", () => {
+  let embedding: TestEmbeddingServer;
+  let app: NearlineApp;
+  let closeConnection: (() => void) | undefined;
+  let redis: RedisClient;
+  let store: Store;
+  const topic = uniqueTopic("nl-dbz-src");
+  const deadLetterTopic = uniqueTopic("nl-dbz-dlq");
+
+  beforeAll(async () => {
+    embedding = await startTestEmbeddingServer(version);
+    await createTopics([topic, deadLetterTopic], 1);
+    const base = nearlineConfig({
+      topic,
+      deadLetterTopic,
+      version,
+      digest: embedding.digest,
+      embeddingAddress: embedding.address,
+    });
+    const config = {
+      ...base,
+      decode: {
+        ...base.decode,
+        keyPath: undefined,
+        recordKeyPath: "$.jobId",
+        eventTimePath: "$.source.ts_ms",
+        delete: { path: "$.op", values: ["d"] },
+      },
+      extract: { title: "$.after.title", company: "$.after.company", skills: "$.after.skills[*]" },
+    };
+    ({ app, closeConnection } = await startInProcessNearline(config));
+    redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+    store = await openStore(redis, { name: config.sinks.store.name });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    closeConnection?.();
+    await redis?.quit();
+    await embedding?.server.close();
+  });
+
+  it("applies creates, updates, delete events and tombstones to the entity named in the key", async () => {
+    const nurse = { title: "Registered Nurse", company: "Umbrella Health", skills: ["ICU"] };
+    const pilot = { title: "Pilot", company: "Wayne Logistics", skills: ["A320"] };
+    const events = [
+      change("dbz-1", "c", 1000, nurse),
+      change("dbz-1", "u", 2000, { ...nurse, title: "Charge Nurse" }),
+      change("dbz-2", "c", 1000, pilot),
+      change("dbz-2", "d", 3000, pilot),
+      tombstone("dbz-2"),
+      change("dbz-3", "c", 1000, pilot),
+      tombstone("dbz-3"), // a compaction-only delete: the key alone
+      change("dbz-4", "c", 1000, pilot),
+      change("dbz-4", "d", 2000, pilot), // deleted, its tombstone not sent (tombstones.on.delete=false)
+    ];
+    await produceEvents(topic, events);
+    await waitFor("the worker to consume every change", () => app.worker.totals.consumed >= events.length, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+
+    await expectStoreMatches(
+      store,
+      version,
+      new Map([
+        ["dbz-1", jobHash(jobText({ ...nurse, title: "Charge Nurse" }), version)],
+        ["dbz-2", null],
+        ["dbz-3", null],
+        ["dbz-4", null],
+      ]),
+    );
+    expect(app.worker.totals.deleted).toBe(4);
+    expect(await recordCount(deadLetterTopic)).toBe(0);
+  });
+});
