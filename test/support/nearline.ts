@@ -9,9 +9,10 @@ import { startNearline, type NearlineApp } from "../../pipelines/nearline/app.ts
 import { nearlineConfigSchema, type NearlineConfig } from "../../pipelines/nearline/config.ts";
 import { connectEmbedding } from "../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../plumbing/logger.ts";
-import { StoreWriter, type Store } from "../../store/index.ts";
+import { connectRedis, openStore, StoreWriter, type Store } from "../../store/index.ts";
+import { startTestEmbeddingServer } from "./embedding-server.ts";
 import { requireEnv } from "./env.ts";
-import type { TestEvent } from "./kafka.ts";
+import { createTopics, type TestEvent } from "./kafka.ts";
 import { jobHash, jobTemplate, jobText } from "./nearline-oracle.ts";
 
 export { jobTemplate };
@@ -140,4 +141,57 @@ export async function expectStoreMatches(
   );
   const actual = new Map(ids.map((id, index) => [id, metas[index]?.live ? metas[index]!.contentHash : null]));
   expect(actual).toEqual(expected);
+}
+
+/** A job pipeline's worker in this process with its own embedding server and the testbed's Kafka and Redis. */
+export interface InProcessPipeline {
+  app: NearlineApp;
+  config: NearlineConfig;
+  /** The worker's store, opened on a connection of the test's own. */
+  store: Store;
+  /** Stops the worker, its embedding connection and server, and the store connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Creates the topics (one partition each) and starts the embedding server and the worker for them;
+ * `configure` changes the job pipeline's config (decode rules, extract paths) before the start.
+ */
+export async function startInProcessPipeline(options: {
+  version: string;
+  topic: string;
+  outputTopic?: string;
+  deadLetterTopic?: string;
+  configure?: (config: NearlineConfig) => NearlineConfig;
+  logger?: Logger;
+}): Promise<InProcessPipeline> {
+  const { version, topic, outputTopic, deadLetterTopic } = options;
+  const embedding = await startTestEmbeddingServer(version);
+  await createTopics(
+    [topic, ...(outputTopic ? [outputTopic] : []), ...(deadLetterTopic ? [deadLetterTopic] : [])],
+    1,
+  );
+  const base = nearlineConfig({
+    topic,
+    outputTopic,
+    deadLetterTopic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  const config = options.configure?.(base) ?? base;
+  const { app, closeConnection } = await startInProcessNearline(config, options.logger);
+  const redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+  const store = await openStore(redis, { name: config.sinks.store.name });
+  return {
+    app,
+    config,
+    store,
+    stop: async () => {
+      await app.stop();
+      closeConnection();
+      await redis.quit();
+      await embedding.server.close();
+    },
+  };
 }

@@ -5,55 +5,40 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
 import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
-import { connectRedis, openStore, type RedisClient, type Store } from "../../../store/index.ts";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { requireEnv } from "../../support/env.ts";
-import { createTopics, produceEvents, readTopic, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import type { Store } from "../../../store/index.ts";
+import { produceEvents, readTopic, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
 import {
   expectedFinalState,
   expectStoreMatches,
   jobEvent,
-  nearlineConfig,
-  startInProcessNearline,
+  startInProcessPipeline,
+  type InProcessPipeline,
 } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "minilm-v1";
 
 describe("nearline with hostile records", () => {
-  let embedding: TestEmbeddingServer;
+  let pipeline: InProcessPipeline;
   let app: NearlineApp;
-  let redis: RedisClient;
   let store: Store;
-  let closeConnection: (() => void) | undefined;
   const topic = uniqueTopic("nl-bad-src");
   const outputTopic = uniqueTopic("nl-bad-out");
   const deadLetterTopic = uniqueTopic("nl-bad-dlq");
 
   beforeAll(async () => {
-    embedding = await startTestEmbeddingServer(version);
-    await createTopics([topic, outputTopic, deadLetterTopic], 1);
-    const config = nearlineConfig({
+    pipeline = await startInProcessPipeline({
+      version,
       topic,
       outputTopic,
       deadLetterTopic,
-      version,
-      digest: embedding.digest,
-      embeddingAddress: embedding.address,
+      logger: process.env.JUDE_TEST_LOG
+        ? createRootLogger({ component: "nl-bad", level: "warn" })
+        : silentLogger(),
     });
-    ({ app, closeConnection } = await startInProcessNearline(
-      config,
-      process.env.JUDE_TEST_LOG ? createRootLogger({ component: "nl-bad", level: "warn" }) : silentLogger(),
-    ));
-    redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-    store = await openStore(redis, { name: config.sinks.store.name });
+    ({ app, store } = pipeline);
   });
-  afterAll(async () => {
-    await app?.stop();
-    closeConnection?.();
-    await redis?.quit();
-    await embedding?.server.close();
-  });
+  afterAll(() => pipeline?.stop());
 
   it("dead-letters each hostile record with its reason and stores the good ones beside them", async () => {
     const good: TestEvent[] = [

@@ -6,16 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
-import { connectRedis, openStore, type RedisClient, type Store } from "../../../store/index.ts";
-import { requireEnv } from "../../support/env.ts";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { createTopics, produceEvents, readAll, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import type { Store } from "../../../store/index.ts";
+import { produceEvents, readAll, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
 import {
   expectedFinalState,
   expectStoreMatches,
   jobEvent,
-  nearlineConfig,
-  startInProcessNearline,
+  startInProcessPipeline,
+  type InProcessPipeline,
 } from "../../support/nearline.ts";
 import { schemaValid } from "../../support/nearline-sinks.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
@@ -24,10 +22,8 @@ import { waitFor } from "../../testbed/wait.ts";
 const version = "minilm-v1";
 
 describe("nearline data semantics", () => {
-  let embedding: TestEmbeddingServer;
+  let pipeline: InProcessPipeline;
   let app: NearlineApp;
-  let closeConnection: (() => void) | undefined;
-  let redis: RedisClient;
   let store: Store;
   const topic = uniqueTopic("nl-sem-src");
   const outputTopic = uniqueTopic("nl-sem-out");
@@ -46,26 +42,10 @@ describe("nearline data semantics", () => {
   }
 
   beforeAll(async () => {
-    embedding = await startTestEmbeddingServer(version);
-    await createTopics([topic, outputTopic, deadLetterTopic], 1);
-    const config = nearlineConfig({
-      topic,
-      outputTopic,
-      deadLetterTopic,
-      version,
-      digest: embedding.digest,
-      embeddingAddress: embedding.address,
-    });
-    ({ app, closeConnection } = await startInProcessNearline(config));
-    redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-    store = await openStore(redis, { name: config.sinks.store.name });
+    pipeline = await startInProcessPipeline({ version, topic, outputTopic, deadLetterTopic });
+    ({ app, store } = pipeline);
   });
-  afterAll(async () => {
-    await app?.stop();
-    closeConnection?.();
-    await redis?.quit();
-    await embedding?.server.close();
-  });
+  afterAll(() => pipeline?.stop());
 
   it("keeps the newest event's text when a late event follows an update that changed nothing", async () => {
     const nurse = { title: "Registered Nurse", company: "Umbrella Health", skills: ["ICU"] };

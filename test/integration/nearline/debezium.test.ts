@@ -6,18 +6,12 @@
  * dead-lettered MISSING_ID and the tombstone deleted an entity named after the whole key text).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
-import { connectRedis, openStore, type RedisClient, type Store } from "../../../store/index.ts";
-import { requireEnv } from "../../support/env.ts";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { produceEvents, recordCount, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
 import {
-  createTopics,
-  produceEvents,
-  recordCount,
-  uniqueTopic,
-  type TestEvent,
-} from "../../support/kafka.ts";
-import { expectStoreMatches, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+  expectStoreMatches,
+  startInProcessPipeline,
+  type InProcessPipeline,
+} from "../../support/nearline.ts";
 import { jobHash, jobText } from "../../support/nearline-oracle.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
@@ -40,45 +34,29 @@ function change(jobId: string, op: "c" | "u" | "d", tsMs: number, row: Record<st
 const tombstone = (jobId: string): TestEvent => ({ key: JSON.stringify({ jobId }), value: null });
 
 describe("nearline on a Debezium change stream", () => {
-  let embedding: TestEmbeddingServer;
-  let app: NearlineApp;
-  let closeConnection: (() => void) | undefined;
-  let redis: RedisClient;
-  let store: Store;
+  let pipeline: InProcessPipeline;
   const topic = uniqueTopic("nl-dbz-src");
   const deadLetterTopic = uniqueTopic("nl-dbz-dlq");
 
   beforeAll(async () => {
-    embedding = await startTestEmbeddingServer(version);
-    await createTopics([topic, deadLetterTopic], 1);
-    const base = nearlineConfig({
+    pipeline = await startInProcessPipeline({
+      version,
       topic,
       deadLetterTopic,
-      version,
-      digest: embedding.digest,
-      embeddingAddress: embedding.address,
+      configure: (config) => ({
+        ...config,
+        decode: {
+          ...config.decode,
+          keyPath: undefined,
+          recordKeyPath: "$.jobId",
+          eventTimePath: "$.source.ts_ms",
+          delete: { path: "$.op", values: ["d"] },
+        },
+        extract: { title: "$.after.title", company: "$.after.company", skills: "$.after.skills[*]" },
+      }),
     });
-    const config = {
-      ...base,
-      decode: {
-        ...base.decode,
-        keyPath: undefined,
-        recordKeyPath: "$.jobId",
-        eventTimePath: "$.source.ts_ms",
-        delete: { path: "$.op", values: ["d"] },
-      },
-      extract: { title: "$.after.title", company: "$.after.company", skills: "$.after.skills[*]" },
-    };
-    ({ app, closeConnection } = await startInProcessNearline(config));
-    redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-    store = await openStore(redis, { name: config.sinks.store.name });
   });
-  afterAll(async () => {
-    await app?.stop();
-    closeConnection?.();
-    await redis?.quit();
-    await embedding?.server.close();
-  });
+  afterAll(() => pipeline?.stop());
 
   it("applies creates, updates, delete events and tombstones to the entity named in the key", async () => {
     const nurse = { title: "Registered Nurse", company: "Umbrella Health", skills: ["ICU"] };
@@ -95,6 +73,7 @@ describe("nearline on a Debezium change stream", () => {
       change("dbz-4", "d", 2000, pilot), // deleted, its tombstone not sent (tombstones.on.delete=false)
     ];
     await produceEvents(topic, events);
+    const { app, store } = pipeline;
     await waitFor("the worker to consume every change", () => app.worker.totals.consumed >= events.length, {
       timeoutMs: 60_000,
       intervalMs: 50,
