@@ -336,6 +336,25 @@ describe("runStallCause", () => {
         /^EmbeddingModel jude-minilm is kept off store \S+, so this run would write into another model's store: store jude:jobs belongs to EmbeddingModel other\/jobs-model$/,
     },
     {
+      name: "files source with a pipeline whose ids come from the record key",
+      input: {
+        ...surroundings(),
+        run: testRun((object) => {
+          setPath(object, "spec.source", { files: { uris: ["pvc://exports/jobs/*.jsonl"] } });
+        }),
+        pipeline: {
+          ...surroundings().pipeline!,
+          pipeline: testPipeline("nearline-pipeline-jobs.yaml", (object) => {
+            setPath(object, "spec.decode.keyPath", undefined);
+            setPath(object, "spec.decode.recordKeyPath", "$.jobId");
+          }),
+        },
+      },
+      reason: "KeyPathRequired",
+      message:
+        /^spec\.source\.files: file lines have no record key, so NearlinePipeline jobs must name the entity id inside the value with spec\.decode\.keyPath; it takes the id from the record key \(decode\.recordKeyPath \$\.jobId\)$/,
+    },
+    {
       name: "pipeline stalled",
       input: { ...surroundings(), pipeline: { ...surroundings().pipeline!, secrets: new Map() } },
       reason: "SecretNotFound",

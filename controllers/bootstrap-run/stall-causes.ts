@@ -1,6 +1,6 @@
 // Why a BootstrapRun cannot start until someone changes a resource: its pipeline is missing or stuck
-// itself, its model is kept off the store (another model owns it), or the model does not serve the
-// version the run fills. Checked only before the Job exists.
+// itself, a files source with a pipeline that takes ids from record keys, its model is kept off the
+// store (another model owns it), or the model does not serve the version the run fills. Checked only before the Job exists.
 import type { BootstrapRun, NearlinePipeline } from "../../crds/index.ts";
 import { storeConflictReason } from "../embedding-model/store-claim.ts";
 import { findCondition, type Kstatus } from "../shared/conditions.ts";
@@ -30,6 +30,15 @@ export function runStallCause(surroundings: RunSurroundings): Kstatus | undefine
     return {
       ...cause,
       message: `NearlinePipeline ${pipeline.pipeline.metadata.name} cannot run: ${cause.message}`,
+    };
+  // File lines have no record key: the id must be inside the value. The shards would refuse the
+  // config at start and the Job fail its retries with only a log line saying why.
+  const decode = pipeline.pipeline.spec.decode;
+  if (run.spec.source.files !== undefined && decode.keyPath === undefined)
+    return {
+      state: "Stalled",
+      reason: "KeyPathRequired",
+      message: `spec.source.files: file lines have no record key, so NearlinePipeline ${pipeline.pipeline.metadata.name} must name the entity id inside the value with spec.decode.keyPath; it takes the id from the record key${decode.recordKeyPath !== undefined ? ` (decode.recordKeyPath ${decode.recordKeyPath})` : ""}`,
     };
   // The model controller decides who owns a store (and takes it over from a deleted owner); a run
   // of a model it keeps off the store would write vectors into another model's store.
