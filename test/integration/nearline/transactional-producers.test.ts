@@ -71,7 +71,7 @@ async function consumeAbortThenCommit(
     for (const id of abortedIds) await aborted.send({ messages: [message(id)] });
     await aborted.abort();
     const committed = await producer.beginTransaction();
-    await committed.send({ messages: shape.committed.map(message) });
+    for (const id of shape.committed) await committed.send({ messages: [message(id)] });
     await committed.commit();
     // The aborted records, the abort marker, the committed records, the commit marker. A commit
     // returns when the coordinator decided it; the marker reaches the partition a moment later.
@@ -115,16 +115,18 @@ it("embeds only committed transactions and reports no lag once it read past the 
   });
 });
 
-it("embeds no record of an aborted transaction across a log segment roll", async () => {
+it("embeds no record of an aborted transaction across a log segment roll, and every committed one", async () => {
   const topic = uniqueTopic("nl-txn-segments");
-  // The smallest segment the broker allows: the 1.8 MiB transaction below spans two segments, and
-  // the abort marker is not in the fetch response that returns the first segment's records.
+  // The smallest segment the broker allows: the 1.8 MiB aborted transaction below spans two segments,
+  // and the abort marker is not in the fetch response that returns the first segment's records; the
+  // committed transaction after it crosses a segment roll as well.
   await createTopics([topic], 1, { "segment.bytes": String(1024 * 1024) });
-  const result = await consumeAbortThenCommit(topic, {
-    aborted: 12,
-    recordKiB: 150,
-    committed: ["committed-1"],
-  });
-  expect(Object.entries(result.live).filter(([, live]) => live)).toEqual([["committed-1", true]]);
-  expect(result).toMatchObject({ consumed: 1, embedded: 1 });
+  const committed = Array.from({ length: 8 }, (_, index) => `committed-${index}`);
+  const result = await consumeAbortThenCommit(topic, { aborted: 12, recordKiB: 150, committed });
+  expect(
+    Object.entries(result.live)
+      .filter(([, live]) => live)
+      .map(([id]) => id),
+  ).toEqual(committed);
+  expect(result).toMatchObject({ consumed: 8, embedded: 8 });
 });
