@@ -5,49 +5,20 @@
  * shard needs exactly its own partitions, must stop at an exact offset, and must commit nothing.
  */
 import { Consumer, ListOffsetTimestamps, type ClusterMetadata } from "@platformatic/kafka";
-
-type FetchResponse = Awaited<ReturnType<Consumer["fetch"]>>;
-type FetchResponsePartition = FetchResponse["responses"][number]["partitions"][number];
 import type { SourceRecord } from "../shared/decode.ts";
 import type { kafkaClientOptions } from "../shared/kafka.ts";
 import { isRetryableKafkaError } from "../shared/kafka.ts";
+import {
+  CONTROL_BATCH,
+  dropAbortedRecords,
+  type FetchResponse,
+  type FetchResponsePartition,
+} from "../shared/aborted-transactions.ts";
 import { retry } from "../../plumbing/retry.ts";
 import type { PartitionWatermark } from "./config.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
-/** IS_CONTROL bit of a record batch's attributes (transaction markers carry no data). */
-const CONTROL_BATCH = 0x20;
 const OFFSET_OUT_OF_RANGE = 1;
-/** Type of a control record (its key: int16 version, int16 type) that marks a transaction aborted. */
-const ABORT_MARKER = 0;
-
-/** Aborted transactions whose marker has not been read yet: first offsets per producer id. */
-export class AbortedTransactions {
-  readonly #open = new Map<bigint, bigint[]>();
-
-  /** A fetch response lists the transaction (again, while its records continue in the next fetch). */
-  add(producerId: bigint, firstOffset: bigint): void {
-    const starts = this.#open.get(producerId) ?? [];
-    if (starts.includes(firstOffset)) return;
-    starts.push(firstOffset);
-    starts.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    this.#open.set(producerId, starts);
-  }
-
-  /** The producer's abort marker at `offset` ends its transaction that started before it. */
-  close(producerId: bigint, offset: bigint): void {
-    const starts = this.#open.get(producerId);
-    if (starts?.[0] === undefined || starts[0] > offset) return;
-    starts.shift();
-    if (starts.length === 0) this.#open.delete(producerId);
-  }
-
-  /** Whether a data batch of the producer at `offset` belongs to an aborted transaction. */
-  covers(producerId: bigint, offset: bigint): boolean {
-    const first = this.#open.get(producerId)?.[0];
-    return first !== undefined && first <= offset;
-  }
-}
 
 /** A client for reading offset ranges; owns one consumer that never joins its group. */
 export class KafkaRangeReader {
@@ -100,11 +71,6 @@ export class KafkaRangeReader {
   async *read(partition: number, from: number, to: number): AsyncGenerator<SourceRecord[]> {
     let position = BigInt(from);
     const end = BigInt(to);
-    // First offsets of the aborted transactions whose abort marker is not read yet, per producer. The
-    // client drops an aborted transaction's records only when its marker is in the same fetch
-    // response; one larger than a fetch (partitionMaxBytes) comes in pieces, so the ranges are kept
-    // here across responses, or the records before the cut would be read as committed.
-    const aborted = new AbortedTransactions();
     while (position < end) {
       this.#signal?.throwIfAborted();
       const fetchOffset = position;
@@ -153,16 +119,13 @@ export class KafkaRangeReader {
       const result = response.responses[0]?.partitions.find((each) => each.partitionIndex === partition);
       const records: SourceRecord[] = [];
       let next = position;
-      for (const each of result?.abortedTransactions ?? []) aborted.add(each.producerId, each.firstOffset);
+      // The client drops an aborted transaction's records only when its abort marker is in the same
+      // response; one larger than a fetch (partitionMaxBytes) comes in pieces (see dropAbortedRecords).
+      if (result !== undefined) dropAbortedRecords(result);
       for (const batch of result?.records ?? []) {
         const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
         if (batchEnd > next) next = batchEnd;
-        if ((batch.attributes & CONTROL_BATCH) !== 0) {
-          if (batch.records[0]?.key?.readInt16BE(2) === ABORT_MARKER)
-            aborted.close(batch.producerId, batch.firstOffset);
-          continue;
-        }
-        if (aborted.covers(batch.producerId, batch.firstOffset)) continue;
+        if ((batch.attributes & CONTROL_BATCH) !== 0) continue;
         for (const record of batch.records) {
           const offset = batch.firstOffset + BigInt(record.offsetDelta);
           // A fetch may start inside a batch (the broker returns whole batches) or pass the watermark.

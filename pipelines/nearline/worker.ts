@@ -5,7 +5,7 @@
  * whole (its writes are idempotent), so a Redis, Kafka or embedding-server restart only pauses it.
  */
 import {
-  Consumer,
+  type Consumer,
   MessagesStreamFallbackModes,
   MessagesStreamModes,
   type MessagesStream,
@@ -18,6 +18,7 @@ import type { PipelineMetrics } from "../shared/metrics.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
 import { PartitionWatch } from "./partition-watch.ts";
+import { ReadCommittedConsumer } from "./read-committed-consumer.ts";
 import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
 
@@ -117,7 +118,8 @@ export class NearlineWorker {
   async start(): Promise<void> {
     const options = this.#options;
     this.#joinStartedAtMs = Date.now();
-    this.#consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+    // Aborted transactions' records are dropped also when their abort marker comes in a later fetch.
+    this.#consumer = new ReadCommittedConsumer({
       ...options.kafka.clientOptions,
       groupId: options.consumerGroup,
       ...(options.groupInstanceId !== undefined ? { groupInstanceId: options.groupInstanceId } : {}),

@@ -10,11 +10,20 @@ export function uniqueTopic(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-/** Creates topics (idempotent for existing ones). */
-export async function createTopics(topics: string[], partitions = 1): Promise<void> {
+/** Creates topics (idempotent for existing ones), with topic configs such as `segment.bytes`. */
+export async function createTopics(
+  topics: string[],
+  partitions = 1,
+  configs: Record<string, string> = {},
+): Promise<void> {
   const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
   try {
-    await admin.createTopics({ topics, partitions, replicas: 1 });
+    await admin.createTopics({
+      topics,
+      partitions,
+      replicas: 1,
+      configs: Object.entries(configs).map(([name, value]) => ({ name, value })),
+    });
   } finally {
     await admin.close();
   }
