@@ -142,7 +142,7 @@ export const sinks = z.strictObject({
     .strictObject({ topic: topic().describe("Topic the vectors are produced to.") })
     .optional()
     .describe(
-      "Also produce each vector (with entity, id, version, model digest and event time) for offline training.",
+      "Also produce each vector (with entity, id, version, model digest and event time) for offline training, keyed by <entity>/<version>/<id> so a compacted topic keeps each version's latest vector during a promotion.",
     ),
   deadLetter: z
     .strictObject({

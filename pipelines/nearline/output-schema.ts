@@ -11,7 +11,7 @@ const decimal = z.string().regex(/^(0|[1-9][0-9]*)$/);
 export const outputRecordValue = z
   .strictObject({
     entity: z.string().min(1).describe("entity type of the pipeline, e.g. job"),
-    id: z.string().min(1).describe("entity id; also the Kafka record key"),
+    id: z.string().min(1).describe("entity id; the Kafka record key is <entity>/<version>/<id>"),
     op: z.enum(["upsert", "delete"]),
     version: z.string().min(1).describe("embedding version the vector belongs to"),
     modelDigest: z.string().min(1).describe("sha256:<hex> of the model artifact that computed the vector"),
@@ -23,7 +23,7 @@ export const outputRecordValue = z
       .string()
       .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/)
       .describe(
-        "RFC 3339 UTC with milliseconds: the change's event time (payload field, or the Kafka timestamp for a tombstone)",
+        "RFC 3339 UTC, milliseconds (finer digits dropped): the change's event time (decode.eventTimePath, else the changelog record's timestamp, always for a tombstone); the output record's own Kafka timestamp is when it was produced",
       ),
     source: z
       .strictObject({
@@ -31,7 +31,9 @@ export const outputRecordValue = z
         partition: z.int().min(0),
         offset: decimal.describe("Kafka offset, decimal string (may exceed 2^53)"),
       })
-      .describe("changelog position; with id it identifies the record (duplicates after a replay share it)"),
+      .describe(
+        "changelog position; with entity, version and id it identifies the record (duplicates after a replay share all four; each version of a promotion writes its own record of one change)",
+      ),
     dimensions: z.int().min(0).describe("vector length; 0 for a delete"),
     vector: z
       .string()
@@ -39,7 +41,9 @@ export const outputRecordValue = z
       .nullable()
       .describe("base64 of dimensions float32 little-endian values; null for a delete"),
   })
-  .describe("value of a jude nearline output record (UTF-8 JSON); header jude.version = version");
+  .describe(
+    "value of a jude nearline output record (UTF-8 JSON); key <entity>/<version>/<id>; header jude.version = version",
+  );
 export type OutputRecordValue = z.infer<typeof outputRecordValue>;
 
 /** The JSON Schema of the value, as committed in output-record.schema.json. */

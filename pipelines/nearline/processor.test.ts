@@ -69,9 +69,9 @@ describe("nearline batch processor", () => {
     });
     expect(store.writes.map((write) => write.id)).toEqual(["a", "b", "c"]);
     expect(produced.map((each) => [each.topic, each.key])).toEqual([
-      ["jobs.vectors", "a"],
-      ["jobs.vectors", "b"],
-      ["jobs.vectors", "c"],
+      ["jobs.vectors", "job/v1/a"],
+      ["jobs.vectors", "job/v1/b"],
+      ["jobs.vectors", "job/v1/c"],
     ]);
   });
 
@@ -223,9 +223,9 @@ describe("nearline batch processor", () => {
     ]);
     expect(dead[0]!.headers["jude.error.reason"]).toContain("the embedding server refused its text: input");
     expect(produced.filter((each) => each.topic === "jobs.vectors").map((each) => each.key)).toEqual([
-      "a",
-      "c",
-      "d",
+      "job/v1/a",
+      "job/v1/c",
+      "job/v1/d",
     ]);
     // Halved until the refused text stood alone: the other texts were embedded in the halves.
     expect(calls).toEqual([

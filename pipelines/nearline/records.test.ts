@@ -22,7 +22,7 @@ describe("nearline output records", () => {
       vector,
     );
     const value = JSON.parse(String(record.value));
-    expect(record).toMatchObject({ topic: "out", key: "j1", headers: { "jude.version": "v1" } });
+    expect(record).toMatchObject({ topic: "out", key: "job/v1/j1", headers: { "jude.version": "v1" } });
     expect(value).toMatchObject({
       ...identity,
       id: "j1",
@@ -33,6 +33,15 @@ describe("nearline output records", () => {
     });
     const bytes = Buffer.from(value.vector, "base64");
     expect([bytes.readFloatLE(0), bytes.readFloatLE(4)]).toEqual([1, -2.5]);
+  });
+
+  it("keys a record by entity, version and id, so a compacted topic keeps each version's and entity's latest", () => {
+    const change = { op: "upsert", id: "a/1", eventTimeMs: 1000, document: {} } as const;
+    const vector = Float32Array.of(1);
+    const keys = [identity, { ...identity, version: "v2" }, { ...identity, entity: "member" }].map(
+      (each) => outputRecord("out", each, source, change, vector).key,
+    );
+    expect(keys).toEqual(["job/v1/a/1", "job/v2/a/1", "member/v1/a/1"]);
   });
 
   it("marks a delete with a null vector", () => {

@@ -59,10 +59,21 @@ export function outputRecord(
   };
   return {
     topic,
-    key: change.id,
+    key: outputRecordKey(identity, change.id),
     value: JSON.stringify(value),
     headers: { "jude.version": identity.version },
   };
+}
+
+/**
+ * The output record's key, `<entity>/<version>/<id>`: a compacted topic keeps the last record of each
+ * key, and during a promotion two versions' workers (and pipelines of other entity types, whose ids may
+ * coincide) write to one topic; keyed by the id alone, one version's latest vector replaced the
+ * other's. Entity and version are DNS labels, so the first two slashes split the key (ids may hold
+ * slashes). One key's records stay in one partition, in order.
+ */
+export function outputRecordKey(identity: Pick<VectorIdentity, "entity" | "version">, id: string): string {
+  return `${identity.entity}/${identity.version}/${id}`;
 }
 
 /**

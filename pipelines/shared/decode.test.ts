@@ -213,6 +213,15 @@ describe("parseEventTime", () => {
     expect(parseEventTime(1e300)).toBeUndefined();
     expect(parseEventTime("9999999999999999")).toBeUndefined();
   });
+
+  it("refuses RFC 3339 times before 1970, which the store refuses as negative epoch milliseconds", () => {
+    // Accepted, one such event failed its batch's store write after the output was produced, on every
+    // redelivery: the worker stopped and each restart repeated the batch's output records.
+    expect(parseEventTime("1969-12-31T23:59:59.999Z")).toBeUndefined();
+    expect(parseEventTime("0000-01-01T00:00:00Z")).toBeUndefined();
+    expect(parseEventTime("1970-01-01T01:00:00+02:00")).toBeUndefined();
+    expect(parseEventTime("1970-01-01T00:00:00Z")).toBe(0);
+  });
 });
 
 describe("event times ahead of the clock", () => {

@@ -243,7 +243,7 @@ function isEventTime(ms: number): boolean {
 }
 
 /**
- * RFC 3339 strings and epoch milliseconds (number or digit string) up to year 275760; anything else is
+ * RFC 3339 strings and epoch milliseconds (number or digit string) from 1970 to year 275760; anything else is
  * undefined. An out-of-range time must be refused here: the store refuses to write it, and one such
  * event would otherwise fail its whole batch on every redelivery.
  */
@@ -264,8 +264,9 @@ export function parseEventTime(value: unknown): number | undefined {
   const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
   if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth) return undefined;
   if (hour! > 23 || minute! > 59 || second! > 59 || offsetHour! > 23 || offsetMinute! > 59) return undefined;
+  // Before 1970 the time is negative, which the store refuses: such an event would fail its batch.
   const parsed = Date.parse(value.toUpperCase());
-  return Number.isNaN(parsed) ? undefined : parsed;
+  return isEventTime(parsed) ? parsed : undefined;
 }
 
 /** RFC 3339 date-time: year, month, day, hour, minute, second, and the offset's hours and minutes. */

@@ -112,6 +112,43 @@ export async function readAll(topic: string): Promise<ReadRecord[]> {
 
 /** Reads `count` records from the start of a topic (fails after `timeoutMs` with what it got). */
 export async function readTopic(topic: string, count: number, timeoutMs = 60_000): Promise<ReadRecord[]> {
+  return readUntil(topic, (records) => records.length >= count, `${count} records`, timeoutMs);
+}
+
+/**
+ * Every record a compacted topic still holds: read until each partition's last offset (the cleaner
+ * never removes a partition's last record, which sits in its active segment).
+ */
+export async function readToEnd(topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
+  const consumer = new Consumer({
+    clientId: "jude-test-offsets",
+    groupId: uniqueTopic("offsets"),
+    bootstrapBrokers: bootstrapBrokers(),
+  });
+  let ends: bigint[];
+  try {
+    ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+  } finally {
+    await consumer.close(true);
+  }
+  const last = new Map(ends.flatMap((end, partition) => (end > 0n ? [[partition, end - 1n] as const] : [])));
+  return readUntil(
+    topic,
+    (records) =>
+      [...last].every(([partition, offset]) =>
+        records.some((r) => r.partition === partition && r.offset === offset),
+      ),
+    "the end of every partition",
+    timeoutMs,
+  );
+}
+
+async function readUntil(
+  topic: string,
+  done: (records: readonly ReadRecord[]) => boolean,
+  what: string,
+  timeoutMs: number,
+): Promise<ReadRecord[]> {
   const consumer = new Consumer({
     clientId: "jude-test-reader",
     groupId: uniqueTopic("reader"),
@@ -129,11 +166,14 @@ export async function readTopic(topic: string, count: number, timeoutMs = 60_000
       const timer = setTimeout(
         () =>
           reject(
-            new Error(`read ${records.length} of ${count} records from ${topic} within ${timeoutMs} ms`),
+            new Error(`read ${records.length} records of ${topic} but not ${what} within ${timeoutMs} ms`),
           ),
         timeoutMs,
       );
-      if (count === 0) resolve();
+      if (done(records)) {
+        clearTimeout(timer);
+        resolve();
+      }
       stream.on("data", (message) => {
         const headers: Record<string, string> = {};
         for (const [name, value] of message.headers) headers[name.toString()] = value.toString();
@@ -145,7 +185,7 @@ export async function readTopic(topic: string, count: number, timeoutMs = 60_000
           offset: message.offset,
           timestampMs: Number(message.timestamp),
         });
-        if (records.length >= count) {
+        if (done(records)) {
           clearTimeout(timer);
           resolve();
         }

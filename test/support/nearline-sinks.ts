@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { Ajv } from "ajv";
 import { expect } from "vitest";
 import type { OutputRecordValue } from "../../pipelines/nearline/output-schema.ts";
+import { outputRecordKey } from "../../pipelines/nearline/records.ts";
 import type { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
 import type { Store } from "../../store/index.ts";
 import { cosine } from "../integration/serving/helpers.ts";
@@ -28,7 +29,7 @@ export function schemaValid(records: readonly ReadRecord[]): OutputRecordValue[]
   return records.map((record) => {
     const value = JSON.parse(record.value!.toString()) as OutputRecordValue;
     expect(validateRecord(value), JSON.stringify(validateRecord.errors)).toBe(true);
-    expect(record.key).toBe(value.id);
+    expect(record.key).toBe(outputRecordKey(value, value.id));
     return value;
   });
 }

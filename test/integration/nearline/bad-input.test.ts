@@ -81,6 +81,12 @@ describe("nearline with hostile records", () => {
         value: { jobId: "bad-time-string", updatedAt: "9999999999999999", title: "x" },
         code: "INVALID_EVENT_TIME",
       },
+      // Before 1970: negative epoch milliseconds, which the store refuses (it stopped the worker).
+      {
+        key: "bad-time-1969",
+        value: { jobId: "bad-time-1969", updatedAt: "1969-12-31T23:59:59Z", title: "x" },
+        code: "INVALID_EVENT_TIME",
+      },
       // Newest wins per key: kept, it would hide every later change of "ahead" until the year 3000.
       {
         key: "ahead",
