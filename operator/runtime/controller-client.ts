@@ -145,7 +145,10 @@ export function createControllerClient(
       // only real changes is what keeps a settled object quiet.
       if (cached !== undefined && isDeepStrictEqual(cached.status, object.status)) return;
       beforeWrite();
-      await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, false);
+      // Forced: this controller is the only writer of its objects' status, and a status field someone
+      // else set (kubectl edit --subresource=status, a script, a former field manager name) would
+      // otherwise refuse every status apply with a 409 conflict, and the status would keep the edit.
+      await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, true);
     },
     async delete(type, key): Promise<void> {
       beforeWrite();
