@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { apiErrorFrom, isNamespaceTerminating, KubeApiError } from "./api-error.ts";
+import { apiErrorFrom, isNamespaceTerminating, KubeApiError, serverRetryDelayMs } from "./api-error.ts";
 
 // The Status body kube-apiserver 1.34 answers a create in a namespace being deleted (captured).
 const terminating = JSON.stringify({
@@ -40,5 +40,19 @@ describe("API errors", () => {
       ),
     ).toBe(false);
     expect(isNamespaceTerminating(new Error("NamespaceTerminating"))).toBe(false);
+  });
+
+  it("say when the server asked for a retry: 429 (1 s without Retry-After), a 5xx only with Retry-After", () => {
+    const delay = (status: number, retryAfter?: string) =>
+      serverRetryDelayMs(apiErrorFrom(status, "GET x", "Too many requests", retryAfter));
+    expect(delay(429, "3")).toBe(3000);
+    expect(delay(429)).toBe(1000);
+    expect(delay(429, "Wed, 21 Oct 2015 07:28:00 GMT")).toBe(1000);
+    expect(delay(503, "2")).toBe(2000);
+    expect(delay(504, "0")).toBe(0);
+    expect(delay(503)).toBeUndefined();
+    expect(delay(500)).toBeUndefined();
+    expect(delay(409, "1")).toBeUndefined();
+    expect(serverRetryDelayMs(new Error("429"))).toBeUndefined();
   });
 });

@@ -8,23 +8,34 @@ export class KubeApiError extends Error {
   readonly reason: string | undefined;
   /** The reasons of the Status's details.causes (e.g. NamespaceTerminating). */
   readonly causes: readonly string[];
+  /** The answer's Retry-After header in seconds, when it had a valid one. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     statusCode: number,
     message: string,
     reason?: string,
-    options?: { cause?: unknown; causes?: readonly string[] },
+    options?: { cause?: unknown; causes?: readonly string[]; retryAfterSeconds?: number },
   ) {
     super(message, options);
     this.name = "KubeApiError";
     this.statusCode = statusCode;
     this.reason = reason;
     this.causes = options?.causes ?? [];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 
-/** The error for an HTTP answer whose body may be a metav1.Status. */
-export function apiErrorFrom(statusCode: number, what: string, body: string): KubeApiError {
+/**
+ * The error for an HTTP answer whose body may be a metav1.Status; `retryAfter` is the answer's
+ * Retry-After header (seconds; an HTTP date or garbage is ignored).
+ */
+export function apiErrorFrom(
+  statusCode: number,
+  what: string,
+  body: string,
+  retryAfter?: string | null,
+): KubeApiError {
   let message = body.slice(0, 500);
   let reason: string | undefined;
   let causes: string[] = [];
@@ -40,12 +51,28 @@ export function apiErrorFrom(statusCode: number, what: string, body: string): Ku
   } catch {
     // Not a Status object (a proxy's HTML page, say): keep the text.
   }
+  const retryAfterSeconds =
+    retryAfter == null || !/^\s*\d+\s*$/.test(retryAfter) ? undefined : Number(retryAfter);
   return new KubeApiError(
     statusCode,
     `${what}: ${statusCode} ${reason ?? ""} ${message}`.replace(/\s+/g, " "),
     reason,
-    { causes },
+    { causes, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}) },
   );
+}
+
+/**
+ * How long to wait before sending `error`'s request again because the API server asked for that, or
+ * undefined when it did not: 429 Too Many Requests (API Priority and Fairness, the max-in-flight
+ * limit, a watch cache still filling) after its Retry-After (1 s without one), and a 5xx only when it
+ * carries Retry-After. client-go's REST client retries exactly these, up to 10 times, inside the
+ * request; other failures go back to the caller (the work queue's back-off, the informer's).
+ */
+export function serverRetryDelayMs(error: unknown): number | undefined {
+  if (!(error instanceof KubeApiError)) return undefined;
+  if (error.statusCode === 429) return (error.retryAfterSeconds ?? 1) * 1000;
+  if (error.statusCode >= 500 && error.retryAfterSeconds !== undefined) return error.retryAfterSeconds * 1000;
+  return undefined;
 }
 
 /** True when the error is a KubeApiError with this HTTP status. */

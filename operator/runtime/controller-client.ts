@@ -85,13 +85,15 @@ export function forgetUncached<Entry>(
  * would be a no-op). Level-triggered reconciles re-apply every child each time; without the skip a
  * settled operator with 200 pipelines polled every 30 s sent a dozen no-op applies a second.
  * `beforeWrite` runs before every write and refuses it by throwing (the controller's does once this
- * replica no longer leads).
+ * replica no longer leads); `writeSignal` aborts writes in flight, and their waits when the API server
+ * asked for a retry (the controller's aborts with leadership).
  */
 export function createControllerClient(
   client: KubeClient,
   cache: CacheReader,
   controller: string,
   beforeWrite: () => void = () => undefined,
+  writeSignal: () => AbortSignal | undefined = () => undefined,
 ): ControllerClient {
   const fieldManager = fieldManagerOf(controller);
   // Per field manager and object path: hash of the last applied body and the resourceVersion the
@@ -121,7 +123,7 @@ export function createControllerClient(
       )
         return cached as T;
       beforeWrite();
-      const applied = await client.apply(path, object, manager, options.force === true);
+      const applied = await client.apply(path, object, manager, options.force === true, writeSignal());
       lastApplied.set(lastKey, {
         hash,
         resourceVersion: applied.metadata?.resourceVersion,
@@ -145,14 +147,17 @@ export function createControllerClient(
       // only real changes is what keeps a settled object quiet.
       if (cached !== undefined && isDeepStrictEqual(cached.status, object.status)) return;
       beforeWrite();
-      await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, false);
+      // Forced: this controller is the only writer of its objects' status, and a status field someone
+      // else set (kubectl edit --subresource=status, a script, a former field manager name) would
+      // otherwise refuse every status apply with a 409 conflict, and the status would keep the edit.
+      await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, true, writeSignal());
     },
     async delete(type, key): Promise<void> {
       beforeWrite();
       const path = objectPath(type, key);
       for (const lastKey of [...lastApplied.keys()])
         if (lastKey.endsWith(` ${path}`)) lastApplied.delete(lastKey);
-      await client.delete(objectPath(type, key));
+      await client.delete(objectPath(type, key), writeSignal());
     },
     async getLive<T extends KubeObject = KubeObject>(
       type: ResourceType,

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { dispatcherTtlMs, KubeClient } from "./kube-client.ts";
+import { dispatcherTtlMs, KubeClient, serverRetryAttempts } from "./kube-client.ts";
 
 // A real local HTTP server counting TCP connections, and a KubeConfig stand-in that behaves like
 // @kubernetes/client-node's: a new undici Agent on every applySecurityAuthentication call.
@@ -88,5 +88,89 @@ describe("KubeClient", () => {
     await new Promise<void>((resolve) => server!.once("request", () => resolve()));
     await stuck.close(50);
     await expect(hanging).rejects.toThrow(/fetch failed/);
+  });
+});
+
+/** A server answering each request with the next of `answers` (the last one from then on). */
+async function scriptedServer(
+  answers: { status: number; retryAfter?: string }[],
+): Promise<{ url: string; times: number[] }> {
+  const times: number[] = [];
+  server = createServer((_request, response) => {
+    const answer = answers[Math.min(times.length, answers.length - 1)]!;
+    times.push(Date.now());
+    if (answer.retryAfter !== undefined) response.setHeader("retry-after", answer.retryAfter);
+    response.statusCode = answer.status;
+    // API Priority and Fairness answers its 429 in plain text, not as a Status.
+    response.end(answer.status === 200 ? JSON.stringify({ metadata: { name: "a" } }) : "Too many requests");
+  });
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, times };
+}
+
+describe("KubeClient and a server that asks to retry", () => {
+  it("sends a request again after the server's Retry-After (429, or a 5xx that carries one)", async () => {
+    const { url, times } = await scriptedServer([
+      { status: 429 }, // no Retry-After: 1 s
+      { status: 503, retryAfter: "0" },
+      { status: 429, retryAfter: "1" },
+      { status: 200 },
+    ]);
+    const codes: number[] = [];
+    const client = new KubeClient(agentPerCallConfig(url), (_verb, code) => codes.push(code));
+    await expect(
+      client.apply("/api/v1/namespaces/a/configmaps/c", { metadata: { name: "c" } }, "test", true),
+    ).resolves.toMatchObject({ metadata: { name: "a" } });
+    expect(codes).toEqual([429, 503, 429, 200]);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(990);
+    expect(times[3]! - times[2]!).toBeGreaterThanOrEqual(990);
+    await client.close();
+  });
+
+  it("does not repeat any other failure, nor a 5xx without Retry-After", async () => {
+    for (const status of [500, 503, 409, 403]) {
+      const { url, times } = await scriptedServer([{ status }, { status: 200 }]);
+      const client = new KubeClient(agentPerCallConfig(url));
+      await expect(client.apply("/x", {}, "test", false)).rejects.toMatchObject({ statusCode: status });
+      expect(times).toHaveLength(1);
+      await client.close();
+      await new Promise<void>((resolve) => server!.close(() => resolve()));
+      server = undefined;
+    }
+  });
+
+  it("gives up after serverRetryAttempts tries, failing with the 429", async () => {
+    const { url, times } = await scriptedServer([{ status: 429, retryAfter: "0" }]);
+    const client = new KubeClient(agentPerCallConfig(url));
+    await expect(client.list("/api/v1/configmaps")).rejects.toMatchObject({ statusCode: 429 });
+    expect(times).toHaveLength(serverRetryAttempts);
+    await client.close();
+  });
+
+  it("stops waiting when the request's signal aborts", async () => {
+    const { url, times } = await scriptedServer([{ status: 429, retryAfter: "5" }]);
+    const client = new KubeClient(agentPerCallConfig(url));
+    const leading = new AbortController();
+    const started = Date.now();
+    const writing = client.apply("/x", {}, "test", true, leading.signal);
+    setTimeout(() => leading.abort(new Error("lost the leader lease")), 100);
+    await expect(writing).rejects.toThrow("lost the leader lease");
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(times).toHaveLength(1);
+    await client.close();
+  });
+
+  it("ends a request waiting to be sent again when closed, with the server's last answer", async () => {
+    const { url, times } = await scriptedServer([{ status: 429, retryAfter: "5" }]);
+    const client = new KubeClient(agentPerCallConfig(url));
+    const started = Date.now();
+    const writing = client.apply("/x", {}, "test", true);
+    await new Promise<void>((resolve) => server!.once("request", () => resolve()));
+    const refused = expect(writing).rejects.toMatchObject({ statusCode: 429 });
+    await client.close();
+    await refused;
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(times).toHaveLength(1);
   });
 });

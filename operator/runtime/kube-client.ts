@@ -5,11 +5,16 @@
 // KubeConfig hands out a new undici Agent per call, and using each once meant a TLS handshake per
 // request and a pool per request lingering until its keep-alive expired (most of the operator's CPU
 // and resident memory under load).
+// A request the API server asks to repeat (429 Too Many Requests, or a 5xx with Retry-After) is sent
+// again after the Retry-After it names, as client-go does: there is no client-side QPS limit (as in
+// controller-runtime, which turns client-go's off and relies on the server's API Priority and
+// Fairness), so honouring the server's 429s is what keeps a throttled operator from hammering it.
 import { createInterface } from "node:readline";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { RequestContext, type HttpMethod, type KubeConfig } from "@kubernetes/client-node";
 import { fetch } from "undici";
-import { apiErrorFrom, KubeApiError } from "./api-error.ts";
+import { apiErrorFrom, KubeApiError, serverRetryDelayMs } from "./api-error.ts";
 import type { KubeObject } from "./types.ts";
 
 /** Called after every API request: verb (get, list, watch, apply, create, update, delete) and code. */
@@ -41,6 +46,15 @@ export const dispatcherTtlMs = 10 * 60_000;
 /** How long `close` lets requests in flight finish before it aborts them. */
 export const closeGraceMs = 2_000;
 
+/** Tries of one request the API server keeps asking to repeat (client-go: 10 retries). */
+export const serverRetryAttempts = 11;
+
+/**
+ * The longest wait between two tries of a request the API server asked to repeat, whatever its
+ * Retry-After says: each wait holds a reconcile worker.
+ */
+export const maxServerRetryDelayMs = 10_000;
+
 /** Talks to one API server with the credentials of a KubeConfig. */
 export class KubeClient {
   readonly #config: KubeConfig;
@@ -48,6 +62,8 @@ export class KubeClient {
   readonly #now: () => number;
   #pool: { dispatcher: Dispatcher; expiresAtMs: number } | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Aborted by close: a request waiting to be sent again gives up with its last answer. */
+  readonly #closing = new AbortController();
 
   constructor(config: KubeConfig, observe?: RequestObserver, now: () => number = Date.now) {
     this.#config = config;
@@ -65,6 +81,7 @@ export class KubeClient {
    * connection open and the request unsettled, so the process would not exit.)
    */
   async close(graceMs = closeGraceMs): Promise<void> {
+    this.#closing.abort();
     const pool = this.#pool;
     this.#pool = undefined;
     if (this.#inFlight.size > 0) {
@@ -122,11 +139,13 @@ export class KubeClient {
     object: KubeObject,
     fieldManager: string,
     force: boolean,
+    signal?: AbortSignal,
   ): Promise<T> {
     return this.#json<T>("apply", "PATCH", path, {
       query: { fieldManager, force: force ? true : undefined },
       body: JSON.stringify(object),
       contentType: "application/apply-patch+yaml",
+      signal,
     });
   }
 
@@ -168,10 +187,11 @@ export class KubeClient {
   }
 
   /** DELETE an object (background propagation); a missing object is fine. */
-  async delete(path: string): Promise<void> {
+  async delete(path: string, signal?: AbortSignal): Promise<void> {
     try {
       await this.#json("delete", "DELETE", path, {
         body: JSON.stringify({ propagationPolicy: "Background" }),
+        signal,
       });
     } catch (error) {
       if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
@@ -232,7 +252,34 @@ export class KubeClient {
     });
   }
 
+  /**
+   * Sends a request, again after the server's Retry-After while it asks for that (at most
+   * serverRetryAttempts tries, each wait at most maxServerRetryDelayMs; `signal` ends a wait too).
+   */
   async #send(
+    verb: string,
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<Awaited<ReturnType<typeof fetch>>> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#sendOnce(verb, method, path, options);
+      } catch (error) {
+        const delayMs = serverRetryDelayMs(error);
+        if (delayMs === undefined || attempt >= serverRetryAttempts || this.#closing.signal.aborted)
+          throw error;
+        const waiting = [this.#closing.signal, ...(options.signal ? [options.signal] : [])];
+        await sleep(Math.min(delayMs, maxServerRetryDelayMs), undefined, {
+          signal: AbortSignal.any(waiting),
+        }).catch(() => undefined);
+        options.signal?.throwIfAborted();
+        if (this.#closing.signal.aborted) throw error;
+      }
+    }
+  }
+
+  async #sendOnce(
     verb: string,
     method: string,
     path: string,
@@ -263,7 +310,12 @@ export class KubeClient {
     }
     this.#observe?.(verb, response.status);
     if (response.status >= 200 && response.status < 300) return response;
-    throw apiErrorFrom(response.status, `${method} ${path}`, await response.text());
+    throw apiErrorFrom(
+      response.status,
+      `${method} ${path}`,
+      await response.text(),
+      response.headers.get("retry-after"),
+    );
   }
 
   /** The shared pool; replaced by the request's own (fresh from the kubeconfig) once it expired. */

@@ -133,6 +133,24 @@ describe("EmbeddingModel children under drift", () => {
     expect(condition(model, "Reconciling")?.status).toBe("False");
   });
 
+  it("takes a status edited by hand back to what it observes", async () => {
+    // Another field manager now owns these status fields (kubectl edit/patch --subresource=status, a
+    // script, an operator version with another manager name): a status apply that does not force
+    // ownership is refused with a 409 conflict on every reconcile, and the status keeps the edit.
+    await kubectl([
+      "patch",
+      `embeddingmodel/${modelName}`,
+      "-n",
+      namespace,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { observedGeneration: 99 } }),
+    ]);
+    const model = await waitSettled(30_000);
+    expect((model.status as Json).observedGeneration).toBe((model.metadata as Json).generation);
+  });
+
   it("hands replicas to the HPA without scaling the Deployment down", async () => {
     await apply([cpuModel(namespace, modelName, { replicas: 3 })]);
     await waitFor("3 replicas", async () => (await deployment()).spec.replicas === 3, { timeoutMs: 30_000 });

@@ -72,13 +72,19 @@ export const testImages = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
  */
 export function startInProcessOperator(
   namespaces: string[],
-  options: { controllers?: string[]; placement?: WorkloadPlacement; concurrency?: number } = {},
+  options: {
+    controllers?: string[];
+    placement?: WorkloadPlacement;
+    concurrency?: number;
+    /** The API server to use (the testbed's, KUBECONFIG, when absent). */
+    kubeconfigPath?: string;
+  } = {},
 ): {
   manager: Manager;
   stop: () => Promise<void>;
 } {
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+  kubeConfig.loadFromFile(options.kubeconfigPath ?? requireEnv("KUBECONFIG"));
   const manager = new Manager({
     kubeConfig,
     namespaces,
