@@ -27,6 +27,10 @@ describe("store errors", () => {
       replyError("OOM command not allowed when used memory > 'maxmemory'. script: 40f6, on @user_script:22."),
     ],
     [
+      "a primary short of the replicas min-replicas-to-write asks for",
+      replyError("NOREPLICAS Not enough good replicas to write. script: 6cdf, on @user_script:27."),
+    ],
+    [
       "exhausted ioredis retries",
       Object.assign(new Error("Reached the max retries"), { name: "MaxRetriesPerRequestError" }),
     ],

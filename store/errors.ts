@@ -60,8 +60,10 @@ export function isStoreError(error: unknown, code?: StoreErrorCode): error is St
 // Redis error replies that mean "the server is there but cannot serve this right now": a restart
 // still loading its AOF, a cluster mid-failover, a replica promoted under us, a server at its
 // maxmemory (noeviction) refusing writes until memory is freed, e.g. by the operator collecting an
-// old version or by a larger limit: failing the batch would stop a worker over that. MOVED and ASK are
-// slots moving (resharding); batch.ts follows them, and one still left means the move is under way.
+// old version or by a larger limit: failing the batch would stop a worker over that; likewise a
+// primary with min-replicas-to-write refusing writes while too few replicas are connected (NOREPLICAS:
+// a replica restarting). MOVED and ASK are slots moving (resharding); batch.ts follows them, and one
+// still left means the move is under way.
 const transientReplyPrefixes = [
   "MOVED ",
   "ASK ",
@@ -72,6 +74,7 @@ const transientReplyPrefixes = [
   "READONLY",
   "BUSY",
   "OOM",
+  "NOREPLICAS",
 ];
 
 // ioredis reports lost connections with plain Errors; these are their names and messages.
