@@ -31,6 +31,12 @@ describe("store errors", () => {
       replyError("NOREPLICAS Not enough good replicas to write. script: 6cdf, on @user_script:27."),
     ],
     [
+      "a server whose last snapshot failed (stop-writes-on-bgsave-error)",
+      replyError(
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
+      ),
+    ],
+    [
       "exhausted ioredis retries",
       Object.assign(new Error("Reached the max retries"), { name: "MaxRetriesPerRequestError" }),
     ],

@@ -62,8 +62,9 @@ export function isStoreError(error: unknown, code?: StoreErrorCode): error is St
 // maxmemory (noeviction) refusing writes until memory is freed, e.g. by the operator collecting an
 // old version or by a larger limit: failing the batch would stop a worker over that; likewise a
 // primary with min-replicas-to-write refusing writes while too few replicas are connected (NOREPLICAS:
-// a replica restarting). MOVED and ASK are slots moving (resharding); batch.ts follows them, and one
-// still left means the move is under way.
+// a replica restarting), or after a snapshot failed with stop-writes-on-bgsave-error (MISCONF: a full
+// disk, until the next snapshot succeeds). MOVED and ASK are slots moving (resharding); batch.ts
+// follows them, and one still left means the move is under way.
 const transientReplyPrefixes = [
   "MOVED ",
   "ASK ",
@@ -75,6 +76,7 @@ const transientReplyPrefixes = [
   "BUSY",
   "OOM",
   "NOREPLICAS",
+  "MISCONF",
 ];
 
 // ioredis reports lost connections with plain Errors; these are their names and messages.
