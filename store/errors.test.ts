@@ -37,6 +37,12 @@ describe("store errors", () => {
       ),
     ],
     [
+      "a transaction discarded because Redis refused a queued command with OOM",
+      Object.assign(replyError("EXECABORT Transaction discarded because of previous errors."), {
+        previousErrors: [replyError("OOM command not allowed when used memory > 'maxmemory'.")],
+      }),
+    ],
+    [
       "exhausted ioredis retries",
       Object.assign(new Error("Reached the max retries"), { name: "MaxRetriesPerRequestError" }),
     ],
@@ -53,6 +59,13 @@ describe("store errors", () => {
     const error = toStoreError(cause, "read");
     expect(error.code).toBe("INTERNAL");
     expect(error.retryable).toBe(false);
+  });
+
+  it("treats a transaction discarded over a queued command's own mistake as INTERNAL", () => {
+    const cause = Object.assign(replyError("EXECABORT Transaction discarded because of previous errors."), {
+      previousErrors: [replyError("ERR wrong number of arguments for 'hincrby' command")],
+    });
+    expect(isTransientRedisError(cause)).toBe(false);
   });
 
   it("passes StoreErrors through unchanged", () => {

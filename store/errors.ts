@@ -105,6 +105,11 @@ const transientSocketCodes = new Set([
 export function isTransientRedisError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === "ReplyError") {
+    // A MULTI/EXEC that Redis discarded because it refused a queued command (OOM on a full server,
+    // READONLY on a demoted primary): as transient as those refusals, which ioredis attaches.
+    const previous = (error as { previousErrors?: unknown }).previousErrors;
+    if (error.message.startsWith("EXECABORT") && Array.isArray(previous) && previous.length > 0)
+      return previous.every(isTransientRedisError);
     return transientReplyPrefixes.some((prefix) => error.message.startsWith(prefix));
   }
   if (transientErrorNames.has(error.name)) return true;
