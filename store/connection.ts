@@ -86,7 +86,14 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     ...(options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {}),
   };
   const onError = options.onConnectionError ?? (() => undefined);
-  if ("url" in target) return new Redis(target.url, common).on("error", onError);
+  if ("url" in target) {
+    // A failover behind a Service (Sentinel, a Redis operator) moves the Service to the promoted
+    // replica, but connections opened before stay with the demoted primary, which answers every write
+    // READONLY for as long as they live: retries on them never succeed. Only a new connection reaches
+    // the new primary. (A Cluster client follows failovers through its slot map instead.)
+    const reconnectOnError = (error: Error) => error.message.startsWith("READONLY");
+    return new Redis(target.url, { ...common, reconnectOnError }).on("error", onError);
+  }
   const startupNodes = target.clusterNodes.map((node) => {
     const separator = node.lastIndexOf(":");
     return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };

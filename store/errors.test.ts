@@ -27,6 +27,22 @@ describe("store errors", () => {
       replyError("OOM command not allowed when used memory > 'maxmemory'. script: 40f6, on @user_script:22."),
     ],
     [
+      "a primary short of the replicas min-replicas-to-write asks for",
+      replyError("NOREPLICAS Not enough good replicas to write. script: 6cdf, on @user_script:27."),
+    ],
+    [
+      "a server whose last snapshot failed (stop-writes-on-bgsave-error)",
+      replyError(
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
+      ),
+    ],
+    [
+      "a transaction discarded because Redis refused a queued command with OOM",
+      Object.assign(replyError("EXECABORT Transaction discarded because of previous errors."), {
+        previousErrors: [replyError("OOM command not allowed when used memory > 'maxmemory'.")],
+      }),
+    ],
+    [
       "exhausted ioredis retries",
       Object.assign(new Error("Reached the max retries"), { name: "MaxRetriesPerRequestError" }),
     ],
@@ -43,6 +59,13 @@ describe("store errors", () => {
     const error = toStoreError(cause, "read");
     expect(error.code).toBe("INTERNAL");
     expect(error.retryable).toBe(false);
+  });
+
+  it("treats a transaction discarded over a queued command's own mistake as INTERNAL", () => {
+    const cause = Object.assign(replyError("EXECABORT Transaction discarded because of previous errors."), {
+      previousErrors: [replyError("ERR wrong number of arguments for 'hincrby' command")],
+    });
+    expect(isTransientRedisError(cause)).toBe(false);
   });
 
   it("passes StoreErrors through unchanged", () => {

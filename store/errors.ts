@@ -60,8 +60,11 @@ export function isStoreError(error: unknown, code?: StoreErrorCode): error is St
 // Redis error replies that mean "the server is there but cannot serve this right now": a restart
 // still loading its AOF, a cluster mid-failover, a replica promoted under us, a server at its
 // maxmemory (noeviction) refusing writes until memory is freed, e.g. by the operator collecting an
-// old version or by a larger limit: failing the batch would stop a worker over that. MOVED and ASK are
-// slots moving (resharding); batch.ts follows them, and one still left means the move is under way.
+// old version or by a larger limit: failing the batch would stop a worker over that; likewise a
+// primary with min-replicas-to-write refusing writes while too few replicas are connected (NOREPLICAS:
+// a replica restarting), or after a snapshot failed with stop-writes-on-bgsave-error (MISCONF: a full
+// disk, until the next snapshot succeeds). MOVED and ASK are slots moving (resharding); batch.ts
+// follows them, and one still left means the move is under way.
 const transientReplyPrefixes = [
   "MOVED ",
   "ASK ",
@@ -72,6 +75,8 @@ const transientReplyPrefixes = [
   "READONLY",
   "BUSY",
   "OOM",
+  "NOREPLICAS",
+  "MISCONF",
 ];
 
 // ioredis reports lost connections with plain Errors; these are their names and messages.
@@ -100,6 +105,11 @@ const transientSocketCodes = new Set([
 export function isTransientRedisError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === "ReplyError") {
+    // A MULTI/EXEC that Redis discarded because it refused a queued command (OOM on a full server,
+    // READONLY on a demoted primary): as transient as those refusals, which ioredis attaches.
+    const previous = (error as { previousErrors?: unknown }).previousErrors;
+    if (error.message.startsWith("EXECABORT") && Array.isArray(previous) && previous.length > 0)
+      return previous.every(isTransientRedisError);
     return transientReplyPrefixes.some((prefix) => error.message.startsWith(prefix));
   }
   if (transientErrorNames.has(error.name)) return true;

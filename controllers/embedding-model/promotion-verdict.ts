@@ -70,6 +70,15 @@ export function promotedCondition(
 }
 
 export function rolledBackCondition(record: VersionRecord, spec: string, rolledBack = false): ConditionInput {
+  // Gone while readers still used it (never deactivated): garbage collection never takes the current
+  // version, so the store lost its data (a Redis restarted without persistence, a flush).
+  if (record.collected === true && record.activatedTime !== undefined && !deactivatedSince(record))
+    return {
+      type: "RolledBack",
+      status: "False",
+      reason: "StoreDataLost",
+      message: `the store has lost version ${spec}, the active one (no pointer to it and no vectors: Redis restarted without persistence, or was flushed); readers find no current version until it is rebuilt from scratch`,
+    };
   if (record.collected === true)
     return {
       type: "RolledBack",
@@ -90,4 +99,13 @@ export function rolledBackCondition(record: VersionRecord, spec: string, rolledB
     reason: "NotRolledBack",
     message: `version ${spec} was promoted, not rolled back to`,
   };
+}
+
+/** Whether the version was deactivated after it was last activated. */
+function deactivatedSince(record: VersionRecord): boolean {
+  return (
+    record.deactivatedTime !== undefined &&
+    record.activatedTime !== undefined &&
+    Date.parse(record.deactivatedTime) >= Date.parse(record.activatedTime)
+  );
 }

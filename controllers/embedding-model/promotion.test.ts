@@ -622,6 +622,35 @@ describe("rollback", () => {
   });
 });
 
+describe("a store that lost its data", () => {
+  // Redis restarted without persistence (or was flushed): no pointer, no registry, no vectors. The
+  // operator never collects the version readers use, so this is not a garbage collection.
+  const lost = (v1: Parameters<typeof record>[1] = {}) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, {}),
+        statusActive: "v1",
+        records: [record("v1", { activatedTime: ago(7000), workers: true, ...v1 })],
+        serving: { v1: ready },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+
+  it("rebuilds the active version and says the store lost it, not that it was collected", () => {
+    const decision = lost();
+    expect(decision.bootstrap).toBe("v1");
+    // Before: reason VectorsCollected, "its vectors were garbage-collected".
+    expect(condition(decision, "RolledBack")).toMatchObject({ status: "False", reason: "StoreDataLost" });
+    expect(condition(decision, "RolledBack")?.message).toMatch(/store has lost version v1/);
+    // The next reconcile reads the record the first one marked: the same explanation.
+    const again = lost(decision.records.find((entry) => entry.version === "v1"));
+    expect(condition(again, "RolledBack")).toMatchObject({ reason: "StoreDataLost" });
+  });
+});
+
 describe("bake, retention and garbage collection", () => {
   const steady = (records: ReturnType<typeof record>[], versions = {}, writersPresent = ["v3"]) =>
     decidePromotion(

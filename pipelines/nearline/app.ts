@@ -90,7 +90,11 @@ export async function startNearline(
       ? [{ topic: config.sinks.deadLetter.topic, role: "dead-letter topic (sinks.deadLetter.topic)" }]
       : []),
   ]);
-  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger);
+  // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
+  // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
+  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger, () =>
+    metrics.retries.inc({ ...labels, dependency: "store" }),
+  );
   const producer = createOutputProducer(clientOptions, {
     signal: abort.signal,
     logger,
@@ -188,6 +192,7 @@ async function openVersionStore(
   registry: Registry,
   signal: AbortSignal,
   logger: Logger,
+  onWriteRetry: () => void,
 ): Promise<{ client: RedisClient; writer: StoreWriter }> {
   const { client, store } = await openPipelineStore(config.sinks.store, {
     connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
@@ -206,8 +211,10 @@ async function openVersionStore(
     retry: { ...DEFAULT_RETRY_POLICY, deadlineMs: undefined },
     signal,
     durability: config.sinks.store.durability,
-    onRetry: (attempt, error, pending) =>
-      logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
+    onRetry: (attempt, error, pending) => {
+      onWriteRetry();
+      logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes");
+    },
   });
   return { client, writer };
 }

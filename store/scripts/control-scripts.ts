@@ -17,6 +17,20 @@ end
 `;
 
 /**
+ * `hsetWhenFull(key, field, value, ...)`: HSET that also works on a Redis at its maxmemory with
+ * noeviction. Such a server refuses a script whose first write may grow memory (HSET), but not one
+ * that frees memory (HDEL), and lets a script that has written run to its end. A rollback and the
+ * collection of an old version (what frees the memory that writers wait for) must work on a full
+ * Redis, so their scripts delete the first field before setting it again, atomically.
+ */
+const hsetWhenFull = `
+local function hsetWhenFull(key, ...)
+  redis.call('HDEL', key, (...))
+  redis.call('HSET', key, ...)
+end
+`;
+
+/**
  * Create the store metadata if absent; return what is stored.
  * KEYS: meta. ARGV: layout version, bucket count. Returns {layout, buckets}.
  */
@@ -68,7 +82,7 @@ return {'ok', encoded}
  * Returns {'ok'|'noop', current, backup, epoch, flippedAtMs}; 'noop' when the same flip already
  * happened (a retry after a lost reply), so callers can retry blindly. Publishes on 'ok'.
  */
-export const flipLua = `${prelude}
+export const flipLua = `${prelude}${hsetWhenFull}
 local current = redis.call('HGET', KEYS[1], 'current') or ''
 local backup = redis.call('HGET', KEYS[1], 'backup') or ''
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
@@ -83,7 +97,7 @@ local info = cjson.decode(existing)
 if info.state ~= 'complete' then return {'VERSION_NOT_COMPLETE', info.state} end
 epoch = epoch + 1
 local flippedAt = tostring(now())
-redis.call('HSET', KEYS[1], 'current', target, 'backup', current, 'epoch', tostring(epoch),
+hsetWhenFull(KEYS[1], 'current', target, 'backup', current, 'epoch', tostring(epoch),
   'flipped_at_ms', flippedAt, 'kind', ARGV[4])
 redis.call('PUBLISH', ARGV[3], '{"epoch":' .. epoch .. ',"current":"' .. target .. '","backup":"' ..
   current .. '","kind":"' .. ARGV[4] .. '"}')
@@ -94,7 +108,7 @@ return {'ok', target, current, tostring(epoch), flippedAt}
  * Start deleting a version: refused while it is current or backup. KEYS: pointer, versions.
  * ARGV: version. Returns {'ok', info} with gcNextBucket set (kept when already deleting).
  */
-export const markDeletingLua = `
+export const markDeletingLua = `${hsetWhenFull}
 local existing = redis.call('HGET', KEYS[2], ARGV[1])
 if not existing then return {'VERSION_NOT_FOUND'} end
 local pointer = redis.call('HMGET', KEYS[1], 'current', 'backup')
@@ -105,7 +119,7 @@ if info.state == 'deleting' then return {'ok', existing} end
 info.state = 'deleting'
 info.gcNextBucket = 0
 local encoded = cjson.encode(info)
-redis.call('HSET', KEYS[2], ARGV[1], encoded)
+hsetWhenFull(KEYS[2], ARGV[1], encoded)
 return {'ok', encoded}
 `;
 
@@ -113,7 +127,7 @@ return {'ok', encoded}
  * Record GC progress of a deleting version; forget the version once every bucket is gone.
  * KEYS: versions. ARGV: version, next bucket, bucket count. Returns {'ok', info} or {'done'}.
  */
-export const advanceGcLua = `
+export const advanceGcLua = `${hsetWhenFull}
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if not existing then return {'VERSION_NOT_FOUND'} end
 local info = cjson.decode(existing)
@@ -125,7 +139,7 @@ if nextBucket >= tonumber(ARGV[3]) then
 end
 if nextBucket > (info.gcNextBucket or 0) then info.gcNextBucket = nextBucket end
 local encoded = cjson.encode(info)
-redis.call('HSET', KEYS[1], ARGV[1], encoded)
+hsetWhenFull(KEYS[1], ARGV[1], encoded)
 return {'ok', encoded}
 `;
 

@@ -14,12 +14,20 @@ export interface Balancer {
    * packets to a vanished pod are dropped) and new connections go to the others.
    */
   blackhole(index: number): void;
+  /**
+   * Backend `index` leaves the Service's endpoints (a demoted primary losing its role label): new
+   * connections go to the others, open ones stay and keep being answered.
+   */
+  retire(index: number): void;
+  /** Backend `index` is an endpoint again, for new connections. */
+  restore(index: number): void;
   close(): Promise<void>;
 }
 
 export async function startBalancer(backendPorts: number[]): Promise<Balancer> {
   const sockets = new Set<Socket>();
   const dead = new Set<number>();
+  const retired = new Set<number>();
   const silence: Array<Array<() => void>> = backendPorts.map(() => []);
   const balancer: Balancer = {
     port: 0,
@@ -29,6 +37,12 @@ export async function startBalancer(backendPorts: number[]): Promise<Balancer> {
       dead.add(index);
       for (const silenceOne of silence[index] ?? []) silenceOne();
     },
+    retire: (index) => {
+      retired.add(index);
+    },
+    restore: (index) => {
+      retired.delete(index);
+    },
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -37,7 +51,7 @@ export async function startBalancer(backendPorts: number[]): Promise<Balancer> {
   };
   const server: Server = createServer((client) => {
     let index = balancer.connections++ % backendPorts.length;
-    while (dead.has(index)) index = (index + 1) % backendPorts.length;
+    while (dead.has(index) || retired.has(index)) index = (index + 1) % backendPorts.length;
     const backend = connect(backendPorts[index] ?? 0, "127.0.0.1");
     sockets.add(client).add(backend);
     silence[index]?.push(() => {

@@ -12,6 +12,7 @@ import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/
 import { metricSum } from "../../support/nearline-processes.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { connectRedis } from "../../../store/index.ts";
 
 const version = "metrics-v1";
 let embedding: TestEmbeddingServer;
@@ -68,6 +69,48 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
     expect(await metric("jude_pipeline_dead_lettered_total", 'code="INVALID_JSON"')).toBe(1);
     expect(await metric("jude_pipeline_consumed_total")).toBe(4);
   } finally {
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it("counts the store retries of a batch waiting at its writes (Redis full)", async () => {
+  const topic = uniqueTopic("nl-store-retry");
+  await createTopics([topic], 1);
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+    storeUrl: redis.url,
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  const metric = async (name: string, labels = "") =>
+    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
+  const admin = connectRedis({ url: redis.url });
+  try {
+    // Full: change detection still reads, the writes are refused (OOM) and retried by the writer.
+    const used = ((await admin.info("memory")).match(/used_memory:(\d+)/) ?? [])[1];
+    await admin.config("SET", "maxmemory-policy", "noeviction");
+    await admin.config("SET", "maxmemory", String(Number(used) - 1024));
+    await produceEvents(topic, [
+      jobEvent("full-1", 1001, { title: "Engineer", company: "Acme", skills: [] }),
+    ]);
+    await waitFor("the writer to retry", async () => (await metric("jude_store_write_retries_total")) >= 3, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    // What README and the freshness alert point to for "which dependency it waits on". Before: 0.
+    expect(await metric("jude_pipeline_retries_total", 'dependency="store"')).toBeGreaterThanOrEqual(3);
+    expect(app.worker.totals.batches).toBe(0);
+    await admin.config("SET", "maxmemory", "0");
+    await waitFor("the batch to be committed", () => app.worker.totals.batches >= 1, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+  } finally {
+    await admin.config("SET", "maxmemory", "0").catch(() => undefined);
+    admin.disconnect();
     await app.stop();
     closeConnection();
   }

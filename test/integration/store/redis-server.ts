@@ -16,6 +16,8 @@ import { freePort } from "../../testbed/ports.ts";
 /** A redis-server this test owns. */
 export interface OwnedRedis {
   readonly url: string;
+  /** Its working directory (AOF, RDB snapshots). */
+  readonly dir: string;
   /** SIGKILL: no graceful shutdown, so only what the AOF fsynced survives. */
   readonly kill: () => Promise<void>;
   /** Starts the server again on the same port and data directory; resolves when it answers PING. */
@@ -74,6 +76,7 @@ export async function startOwnedRedis(): Promise<OwnedRedis> {
   }
   return {
     url: `redis://127.0.0.1:${port}`,
+    dir,
     kill,
     restart: start,
     pause: () => {
