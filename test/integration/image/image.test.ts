@@ -6,8 +6,14 @@
  */
 import { credentials, type ServiceError } from "@grpc/grpc-js";
 import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { fetchModelContainers } from "../../../controllers/embedding-model/serving-container.ts";
+import { httpsModel } from "../../../controllers/embedding-model/test-models.ts";
 import { loadProtos } from "../../../serving/transport/proto.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -28,6 +34,74 @@ function inImage(...command: string[]): Promise<string> {
   return buildah("run", "--isolation", "chroot", container, "--", ...command);
 }
 
+/** A host folder mounted into a pod at `path`. */
+interface PodVolume {
+  host: string;
+  path: string;
+  readOnly?: boolean;
+}
+
+// The pod's root: the image's filesystem bound read-only, proc, the host's /dev with a tmpfs /dev/shm,
+// a tmpfs /tmp (the emptyDir every rendered pod mounts there), then each volume; mount points are made
+// in the container's own layer first, as a container runtime does.
+const podScript = `set -e
+rootfs=$1 pod=$2; shift 2
+for volume in "$@"; do [ "$volume" = -- ] && break; target=\${volume#*:}; mkdir -p "$rootfs\${target%:ro}"; done
+mount --bind "$rootfs" "$pod" && mount -o remount,bind,ro "$pod"
+mount -t proc proc "$pod/proc" && mount --rbind /dev "$pod/dev"
+mount -t tmpfs -o mode=1777 shm "$pod/dev/shm" && mount -t tmpfs -o mode=1777 tmp "$pod/tmp"
+while [ "$1" != -- ]; do
+  host=\${1%%:*} path=\${1#*:} readonly=false
+  case "$path" in *:ro) path=\${path%:ro} readonly=true ;; esac
+  mount --bind "$host" "$pod$path"
+  if [ "$readonly" = true ]; then mount -o remount,bind,ro "$pod$path"; fi
+  shift
+done
+shift
+cd "$pod/app"
+exec chroot --userspec=65532:65532 "$pod" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production HOME=/ "$@"`;
+
+/**
+ * Runs a command in the image as the operator's pods run it (restricted security context): read-only
+ * root filesystem, writable /tmp and /dev/shm, uid and gid 65532, the given volumes. buildah run cannot
+ * make the root read-only, so the image's filesystem is entered with unshare and chroot (as root,
+ * like buildah here). Resolves with the exit code and the combined output.
+ */
+async function inPod(volumes: PodVolume[], ...command: string[]): Promise<{ code: number; output: string }> {
+  const rootfs = await buildah("mount", container);
+  const pod = await mkdtemp(join(tmpdir(), "jude-pod-"));
+  const specs = volumes.map(({ host, path, readOnly }) => `${host}:${path}${readOnly === true ? ":ro" : ""}`);
+  try {
+    const { stdout, stderr } = await execFileAsync(
+      "unshare",
+      [
+        "--mount",
+        "--propagation",
+        "private",
+        "--pid",
+        "--fork",
+        "bash",
+        "-c",
+        podScript,
+        "pod",
+        rootfs,
+        pod,
+        ...specs,
+        "--",
+        ...command,
+      ],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    if (typeof failed.code !== "number") throw error;
+    return { code: failed.code, output: `${failed.stdout ?? ""}${failed.stderr ?? ""}` };
+  } finally {
+    await rm(pod, { recursive: true, force: true });
+  }
+}
+
 beforeAll(async () => {
   const { stdout } = await execFileAsync("bash", ["scripts/build-image.sh", "--tag", tag], {
     cwd: repoRoot,
@@ -40,7 +114,7 @@ beforeAll(async () => {
 }, 1_800_000);
 
 afterAll(async () => {
-  if (container !== "") await buildah("rm", container);
+  if (container !== "") await buildah("rm", container); // unmounts it too
 });
 
 it("reports the package version", async () => {
@@ -94,6 +168,48 @@ it("holds compiled JavaScript and production dependencies only", async () => {
     expect(dependencies).not.toContain(devOnly);
   expect(dependencies).toContain("onnxruntime-node");
 });
+
+it("fills the model volume from an archive on a read-only root, as the rendered fetch-model init container", async () => {
+  const work = await mkdtemp(join(tmpdir(), "jude-image-fetch-"));
+  try {
+    const artifacts = join(work, "artifacts");
+    const models = join(work, "models");
+    await mkdir(artifacts);
+    await mkdir(models);
+    await chmod(models, 0o777); // an emptyDir
+    await execFileAsync("tar", [
+      "czf",
+      join(artifacts, "model.tar.gz"),
+      "-C",
+      modelDir(),
+      "jude-model.json",
+      "tokenizer.json",
+    ]);
+    const sha256 = createHash("sha256")
+      .update(await readFile(join(artifacts, "model.tar.gz")))
+      .digest("hex");
+    const model = httpsModel();
+    model.spec.model = { ...model.spec.model, uri: "file:///artifacts/model.tar.gz", sha256 };
+    const [fetch] = fetchModelContainers(model, image, undefined);
+    expect(fetch!.volumeMounts!.map((mount) => mount.mountPath)).toEqual(["/models"]);
+
+    const { code, output } = await inPod(
+      [
+        { host: models, path: "/models" },
+        { host: artifacts, path: "/artifacts", readOnly: true },
+      ],
+      "jude",
+      ...fetch!.args!,
+    );
+    expect(code, output).toBe(0);
+    expect((await readdir(models)).filter((name) => !name.startsWith(".")).sort()).toEqual([
+      "jude-model.json",
+      "tokenizer.json",
+    ]);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}, 120_000);
 
 it("serves the testbed model from the image and answers gRPC health", async () => {
   const grpcPort = await freePort();

@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -108,6 +108,27 @@ describe("file://", () => {
     });
     expect(result).toMatchObject({ resumedFrom: 1_000_000, extracted: true });
     expect(existsSync(join(dest, "model.int8.onnx"))).toBe(true);
+  });
+
+  it("unpacks into an existing directory (a pod's model volume) without writing beside it", async () => {
+    // In a pod, --dest is the volume's mount point: its parent is the read-only root filesystem and
+    // the mount point itself cannot be removed or renamed onto.
+    const parent = join(work, "volume-parent");
+    const dest = join(parent, "models");
+    await mkdir(dest, { recursive: true });
+    await writeFile(join(dest, "earlier-model.onnx"), "an earlier artifact");
+    const uri = `file://${join(work, "model.tgz")}`;
+    expect(await fetchModel({ uri, sha256: sha256(archive), dest })).toMatchObject({ extracted: true });
+    expect(await readdir(parent)).toEqual(["models"]);
+    expect((await readdir(dest)).filter((name) => !name.startsWith(".")).sort()).toEqual([
+      "jude-model.json",
+      "model.int8.onnx",
+      "tokenizer.json",
+    ]);
+    expect(await fetchModel({ uri, sha256: sha256(archive), dest })).toMatchObject({ cached: true });
+    await expect(
+      fetchModel({ uri, sha256: sha256(archive), dest: parent, extract: "never" }),
+    ).rejects.toThrow(/is a directory: only a tar or tar.gz archive unpacks into it/);
   });
 });
 
