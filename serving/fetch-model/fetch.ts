@@ -24,6 +24,8 @@ export interface FetchModelOptions extends HttpSourceOptions {
   /** First backoff; doubles per attempt, capped at 30 s. */
   retryDelayMs?: number;
   onProgress?: (event: FetchProgress) => void;
+  /** Stops the download (SIGTERM); the partial file stays for the next run to resume. */
+  signal?: AbortSignal;
 }
 
 /** Progress events, for logs. */
@@ -112,6 +114,7 @@ async function downloadWithRetries(
       options.onProgress?.({ type: "downloaded", bytes: result.bytes, resumedFrom });
       return { ...result, resumedFrom };
     } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
       const failure =
         error instanceof FetchModelError
           ? error
@@ -124,6 +127,7 @@ async function downloadWithRetries(
       await waitBeforeRetry(
         { initialDelayMs: options.retryDelayMs ?? 1_000, maxDelayMs: 30_000 },
         attempt + 1,
+        options.signal,
       );
     }
   }
@@ -145,6 +149,7 @@ async function downloadOnce(
   let bytes = source.offset;
   try {
     for await (const chunk of source.body ?? []) {
+      options.signal?.throwIfAborted();
       hash.update(chunk);
       await file.write(chunk);
       bytes += chunk.length;

@@ -7,9 +7,12 @@
 import { credentials, type ServiceError } from "@grpc/grpc-js";
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { fetchModelContainers } from "../../../controllers/embedding-model/serving-container.ts";
@@ -61,45 +64,76 @@ shift
 cd "$pod/app"
 exec chroot --userspec=65532:65532 "$pod" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin NODE_ENV=production HOME=/ "$@"`;
 
+/** A command running in a pod; `pid1` is its process (PID 1 of its PID namespace) as the host sees it. */
+interface PodProcess {
+  pid1(): Promise<number>;
+  /** The exit code and the combined output. */
+  done: Promise<{ code: number | null; output: string }>;
+}
+
 /**
- * Runs a command in the image as the operator's pods run it (restricted security context): read-only
- * root filesystem, writable /tmp and /dev/shm, uid and gid 65532, the given volumes. buildah run cannot
- * make the root read-only, so the image's filesystem is entered with unshare and chroot (as root,
- * like buildah here). Resolves with the exit code and the combined output.
+ * Runs a command in the image as the operator's pods run it (restricted security context): PID 1 of
+ * its own PID namespace, read-only root filesystem, writable /tmp and /dev/shm, uid and gid 65532, the
+ * given volumes. buildah run can do neither the read-only root nor the PID namespace, so the image's
+ * filesystem is entered with unshare and chroot (as root, like buildah here).
  */
-async function inPod(volumes: PodVolume[], ...command: string[]): Promise<{ code: number; output: string }> {
+async function startInPod(volumes: PodVolume[], ...command: string[]): Promise<PodProcess> {
   const rootfs = await buildah("mount", container);
   const pod = await mkdtemp(join(tmpdir(), "jude-pod-"));
   const specs = volumes.map(({ host, path, readOnly }) => `${host}:${path}${readOnly === true ? ":ro" : ""}`);
-  try {
-    const { stdout, stderr } = await execFileAsync(
-      "unshare",
-      [
-        "--mount",
-        "--propagation",
-        "private",
-        "--pid",
-        "--fork",
-        "bash",
-        "-c",
-        podScript,
-        "pod",
-        rootfs,
-        pod,
-        ...specs,
-        "--",
-        ...command,
-      ],
-      { maxBuffer: 16 * 1024 * 1024 },
+  const child = spawn(
+    "unshare",
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "--pid",
+      "--fork",
+      "bash",
+      "-c",
+      podScript,
+      "pod",
+      rootfs,
+      pod,
+      ...specs,
+      "--",
+      ...command,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const done = new Promise<{ code: number | null; output: string }>((resolve) =>
+    child.once("close", (code) => resolve({ code, output })),
+  ).finally(() => rm(pod, { recursive: true, force: true }));
+  const pid1 = async (): Promise<number> => {
+    let pid = 0;
+    await waitFor(
+      "the pod's command to start",
+      async () => {
+        const { stdout } = await execFileAsync("pgrep", ["-P", String(child.pid)]).catch(() => ({
+          stdout: "",
+        }));
+        pid = Number(stdout.trim().split("\n")[0]);
+        return (
+          pid > 0 &&
+          (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0")[0] === "node"
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
     );
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    if (typeof failed.code !== "number") throw error;
-    return { code: failed.code, output: `${failed.stdout ?? ""}${failed.stderr ?? ""}` };
-  } finally {
-    await rm(pod, { recursive: true, force: true });
-  }
+    return pid;
+  };
+  return { pid1, done };
+}
+
+/** Runs a command in a pod (see startInPod) to its end. */
+async function inPod(
+  volumes: PodVolume[],
+  ...command: string[]
+): Promise<{ code: number | null; output: string }> {
+  return (await startInPod(volumes, ...command)).done;
 }
 
 beforeAll(async () => {
@@ -208,6 +242,45 @@ it("fills the model volume from an archive on a read-only root, as the rendered 
     ]);
   } finally {
     await rm(work, { recursive: true, force: true });
+  }
+}, 120_000);
+
+it("fetch-model as a pod's PID 1 stops on SIGTERM mid-download instead of ignoring it", async () => {
+  const models = await mkdtemp(join(tmpdir(), "jude-image-stop-"));
+  await chmod(models, 0o777);
+  // An artifact server that sends the first kilobyte and then nothing.
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { "content-length": 1_000_000 });
+    response.write(Buffer.alloc(1_000));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  const pod = await startInPod(
+    [{ host: models, path: "/models" }],
+    ...["jude", "fetch-model", "--uri", `http://127.0.0.1:${port}/model.onnx`, "--sha256", "a".repeat(64)],
+    ...["--dest", "/models/model.onnx", "--extract", "never"],
+  );
+  const pid1 = await pod.pid1();
+  try {
+    await waitFor(
+      "the first kilobyte in the model volume",
+      async () => (await stat(join(models, "model.onnx.partial")).catch(() => undefined))?.size === 1_000,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    process.kill(pid1, "SIGTERM"); // what the container runtime sends, from outside the pod's PID namespace
+    const stopped = await Promise.race([pod.done, setTimeout(10_000, undefined)]);
+    expect(stopped, "still running 10 s after SIGTERM").toBeDefined();
+    expect(stopped!.code, stopped!.output).toBe(75);
+  } finally {
+    try {
+      process.kill(pid1, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    await pod.done;
+    server.closeAllConnections();
+    server.close();
+    await rm(models, { recursive: true, force: true });
   }
 }, 120_000);
 
