@@ -54,7 +54,7 @@ export interface FetchModelResult {
  * to `dest` makes a second run with the same digest a no-op, so a restarted pod does not download
  * again. When `dest` is an existing directory (in a pod, the model volume's mount point, whose parent
  * is the read-only root filesystem and which no rename can replace), these working files sit inside
- * it and an archive's entries are moved into it.
+ * it and an archive's entries are moved into it, replacing those of the same name.
  */
 export async function fetchModel(options: FetchModelOptions): Promise<FetchModelResult> {
   const expected = options.sha256.toLowerCase();
@@ -90,7 +90,7 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchModel
     const gzipped = (await readHead(partial, 2)).equals(Buffer.from([0x1f, 0x8b]));
     const stream = createReadStream(partial);
     const files = await extractTar(gzipped ? stream.pipe(createGunzip()) : stream, staging);
-    if (intoDirectory) await moveEntries(staging, options.dest, [partial, marker, staging]);
+    if (intoDirectory) await moveEntries(staging, options.dest);
     else await rename(staging, options.dest);
     await rm(partial, { force: true });
     options.onProgress?.({ type: "extracted", files: files.length });
@@ -189,13 +189,15 @@ async function workingPaths(
   };
 }
 
-/** Replaces the entries of `directory` (all but `keep`) with those of `staging`, then removes `staging`. */
-async function moveEntries(staging: string, directory: string, keep: string[]): Promise<void> {
-  for (const name of await readdir(directory)) {
-    const path = join(directory, name);
-    if (!keep.includes(path)) await rm(path, { recursive: true, force: true });
+/**
+ * Moves the entries of `staging` into `directory`, each replacing one of the same name, then removes
+ * `staging`. Other entries stay: the directory may be a claim's root (lost+found) or hold more.
+ */
+async function moveEntries(staging: string, directory: string): Promise<void> {
+  for (const name of await readdir(staging)) {
+    await rm(join(directory, name), { recursive: true, force: true });
+    await rename(join(staging, name), join(directory, name));
   }
-  for (const name of await readdir(staging)) await rename(join(staging, name), join(directory, name));
   await rm(staging, { recursive: true, force: true });
 }
 

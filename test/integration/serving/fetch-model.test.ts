@@ -131,15 +131,20 @@ describe("file://", () => {
     const parent = join(work, "volume-parent");
     const dest = join(parent, "models");
     await mkdir(dest, { recursive: true });
-    await writeFile(join(dest, "earlier-model.onnx"), "an earlier artifact");
+    await writeFile(join(dest, "tokenizer.json"), "an earlier model's");
+    await mkdir(join(dest, "lost+found")); // a claim's root
     const uri = `file://${join(work, "model.tgz")}`;
     expect(await fetchModel({ uri, sha256: sha256(archive), dest })).toMatchObject({ extracted: true });
     expect(await readdir(parent)).toEqual(["models"]);
     expect((await readdir(dest)).filter((name) => !name.startsWith(".")).sort()).toEqual([
       "jude-model.json",
+      "lost+found",
       "model.int8.onnx",
       "tokenizer.json",
     ]);
+    expect(await readFile(join(dest, "tokenizer.json"))).toEqual(
+      await readFile(join(modelDir(), "tokenizer.json")),
+    );
     expect(await fetchModel({ uri, sha256: sha256(archive), dest })).toMatchObject({ cached: true });
     await expect(
       fetchModel({ uri, sha256: sha256(archive), dest: parent, extract: "never" }),
