@@ -183,6 +183,22 @@ it("holds compiled JavaScript and production dependencies only", async () => {
     "serving",
   ]);
   expect(await inImage("find", "/app/dist", "-name", "*.ts", "!", "-name", "*.d.ts")).toBe("");
+  // Type declarations and source maps of dependencies (about 60 MB) serve no running process.
+  expect(
+    await inImage(
+      "find",
+      "/app/node_modules",
+      "-type",
+      "f",
+      "(",
+      "-name",
+      "*.d.ts",
+      "-o",
+      "-name",
+      "*.map",
+      ")",
+    ),
+  ).toBe("");
   expect(
     await inImage(
       "test",
