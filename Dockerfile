@@ -24,6 +24,8 @@ COPY . .
 RUN npx tsc -p tsconfig.build.json \
  && chmod 0755 dist/cli/jude.js \
  && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
+ # Type declarations and source maps of dependencies are never read at run time (about 60 MB).
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete \
  # onnxruntime-node ships binaries for every platform; keep linux/x64 (or linux/arm64) only.
  && arch=$(node -p process.arch) \
  && find node_modules/onnxruntime-node/bin/napi-v*/ -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} + \

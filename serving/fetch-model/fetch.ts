@@ -1,7 +1,8 @@
 /** Downloads a model artifact with resume and retries, verifies its sha256, unpacks archives. */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { createGunzip } from "node:zlib";
 import { waitBeforeRetry } from "../../plumbing/retry.ts";
 import { FetchModelError } from "./errors.ts";
@@ -23,6 +24,8 @@ export interface FetchModelOptions extends HttpSourceOptions {
   /** First backoff; doubles per attempt, capped at 30 s. */
   retryDelayMs?: number;
   onProgress?: (event: FetchProgress) => void;
+  /** Stops the download (SIGTERM); the partial file stays for the next run to resume. */
+  signal?: AbortSignal;
 }
 
 /** Progress events, for logs. */
@@ -49,16 +52,18 @@ export interface FetchModelResult {
  * HTTP range requests after interruptions (and across container restarts), verifies the sha256,
  * then atomically renames the file — or unpacks a tar / tar.gz — into `dest`. A digest marker next
  * to `dest` makes a second run with the same digest a no-op, so a restarted pod does not download
- * again.
+ * again. When `dest` is an existing directory (in a pod, the model volume's mount point, whose parent
+ * is the read-only root filesystem and which no rename can replace), these working files sit inside
+ * it and an archive's entries are moved into it, replacing those of the same name.
  */
 export async function fetchModel(options: FetchModelOptions): Promise<FetchModelResult> {
   const expected = options.sha256.toLowerCase();
-  const marker = `${options.dest}.sha256`;
+  const { intoDirectory, partial, marker, staging } = await workingPaths(options.dest);
   if ((await readMarker(marker)) === expected && (await exists(options.dest))) {
     options.onProgress?.({ type: "cached", dest: options.dest });
     return { dest: options.dest, cached: true, bytes: 0, resumedFrom: 0, extracted: false };
   }
-  const partial = `${options.dest}.partial`;
+  if (intoDirectory && options.extract === "never") throw notUnpackable(options.dest);
   let { digest, bytes, resumedFrom } = await downloadWithRetries(options, partial);
   if (digest !== expected && resumedFrom > 0) {
     // A stale partial file from an earlier, different artifact can poison a resume: start clean once.
@@ -73,14 +78,20 @@ export async function fetchModel(options: FetchModelOptions): Promise<FetchModel
     );
   }
   const extracted = options.extract !== "never" && (await isArchive(partial));
-  await rm(options.dest, { recursive: true, force: true });
+  if (intoDirectory && !extracted) {
+    await rm(partial, { force: true });
+    throw notUnpackable(options.dest);
+  }
+  // A marker left by an earlier artifact must not vouch for a half-replaced directory.
+  await rm(marker, { force: true });
+  if (!intoDirectory) await rm(options.dest, { recursive: true, force: true });
   if (extracted) {
-    const staging = `${options.dest}.extracting`;
     await rm(staging, { recursive: true, force: true });
     const gzipped = (await readHead(partial, 2)).equals(Buffer.from([0x1f, 0x8b]));
     const stream = createReadStream(partial);
     const files = await extractTar(gzipped ? stream.pipe(createGunzip()) : stream, staging);
-    await rename(staging, options.dest);
+    if (intoDirectory) await moveEntries(staging, options.dest);
+    else await rename(staging, options.dest);
     await rm(partial, { force: true });
     options.onProgress?.({ type: "extracted", files: files.length });
   } else {
@@ -103,6 +114,7 @@ async function downloadWithRetries(
       options.onProgress?.({ type: "downloaded", bytes: result.bytes, resumedFrom });
       return { ...result, resumedFrom };
     } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
       const failure =
         error instanceof FetchModelError
           ? error
@@ -115,6 +127,7 @@ async function downloadWithRetries(
       await waitBeforeRetry(
         { initialDelayMs: options.retryDelayMs ?? 1_000, maxDelayMs: 30_000 },
         attempt + 1,
+        options.signal,
       );
     }
   }
@@ -136,6 +149,7 @@ async function downloadOnce(
   let bytes = source.offset;
   try {
     for await (const chunk of source.body ?? []) {
+      options.signal?.throwIfAborted();
       hash.update(chunk);
       await file.write(chunk);
       bytes += chunk.length;
@@ -149,6 +163,42 @@ async function downloadOnce(
     });
   }
   return { digest: hash.digest("hex"), bytes, resumedFrom: source.offset };
+}
+
+function notUnpackable(dest: string): FetchModelError {
+  return new FetchModelError(
+    "INVALID_ARCHIVE",
+    `${dest} is a directory: only a tar or tar.gz archive unpacks into it; for a single file, name a file inside it as the destination`,
+  );
+}
+
+/** The working files of a fetch into `dest`: next to it, or inside it when it is an existing directory. */
+async function workingPaths(
+  dest: string,
+): Promise<{ intoDirectory: boolean; partial: string; marker: string; staging: string }> {
+  const intoDirectory = await stat(dest).then(
+    (found) => found.isDirectory(),
+    () => false,
+  );
+  const base = intoDirectory ? join(dest, ".jude-fetch") : dest;
+  return {
+    intoDirectory,
+    partial: `${base}.partial`,
+    marker: `${base}.sha256`,
+    staging: `${base}.extracting`,
+  };
+}
+
+/**
+ * Moves the entries of `staging` into `directory`, each replacing one of the same name, then removes
+ * `staging`. Other entries stay: the directory may be a claim's root (lost+found) or hold more.
+ */
+async function moveEntries(staging: string, directory: string): Promise<void> {
+  for (const name of await readdir(staging)) {
+    await rm(join(directory, name), { recursive: true, force: true });
+    await rename(join(staging, name), join(directory, name));
+  }
+  await rm(staging, { recursive: true, force: true });
 }
 
 async function hashFile(path: string, hash: Hash): Promise<void> {

@@ -2,6 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";
+import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { z } from "zod";
 import { digestMismatchExitCode, FetchModelError } from "./errors.ts";
 import { fetchModel } from "./fetch.ts";
@@ -18,6 +19,8 @@ const USAGE = `usage: jude fetch-model (--uri <https://…|file://…> | --uri-e
   --token-file <file>  bearer token for https:// (a mounted Secret)
   --retries <n>        retries of interrupted downloads, each resuming (default 5)
   --extract <mode>     auto (unpack tar archives) | never (default auto)
+
+Exit codes: 0 done, 1 failed, 2 usage error, 3 sha256 mismatch, 75 stopped by SIGTERM (resumable).
 `;
 
 const argsSchema = z.object({
@@ -57,9 +60,13 @@ function downloadUri(args: z.infer<typeof argsSchema>, env: NodeJS.ProcessEnv): 
   return value;
 }
 
+/** Exit code after SIGTERM/SIGINT stopped a download (EX_TEMPFAIL, as `jude bootstrap`). */
+export const EXIT_INTERRUPTED = 75;
+
 /**
  * `jude fetch-model`: the init-container step that fills a pod's model volume. Exit codes: 0 done (or
- * already present), 1 download failed, 2 usage error, 3 the artifact does not match its sha256.
+ * already present), 1 download failed, 2 usage error, 3 the artifact does not match its sha256,
+ * 75 stopped by SIGTERM/SIGINT (the partial download is kept for the next start to resume).
  */
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -88,6 +95,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const logger = createRootLogger({ component: "fetch-model", bindings: { dest: args.dest } });
+  // As a container's PID 1 the process gets no default SIGTERM action: without a handler a deleted
+  // pod would wait out its whole grace period while this init container kept downloading.
+  const shutdown = watchShutdownSignals();
   try {
     const result = await fetchModel({
       uri,
@@ -95,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
       dest: args.dest,
       extract: args.extract,
       retries: args.retries,
+      signal: shutdown.signal,
       ...(args["ca-file"] ? { ca: await readFile(args["ca-file"]) } : {}),
       ...(args["token-file"] ? { bearerToken: (await readFile(args["token-file"], "utf8")).trim() } : {}),
       onProgress: (event) => {
@@ -107,8 +118,14 @@ export async function main(argv: string[]): Promise<number> {
     logger.info(summary, result.cached ? "model already present" : "model fetched and verified");
     return 0;
   } catch (error) {
+    if (shutdown.signal.aborted) {
+      logger.warn(`stopped by ${(await shutdown.requested) as string}; the next start resumes the download`);
+      return EXIT_INTERRUPTED;
+    }
     const code = error instanceof FetchModelError ? error.code : "UNEXPECTED";
     logger.error({ code, err: error }, (error as Error).message);
     return code === "DIGEST_MISMATCH" ? digestMismatchExitCode : 1;
+  } finally {
+    shutdown.dispose();
   }
 }

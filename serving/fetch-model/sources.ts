@@ -22,6 +22,8 @@ export interface HttpSourceOptions {
   ca?: Buffer;
   /** Sent as `authorization: Bearer <token>`. */
   bearerToken?: string;
+  /** Aborts the request and its body. */
+  signal?: AbortSignal;
 }
 
 /** Opens an artifact at `offset`: `file://` and `https://` (and `http://`, for in-cluster mirrors). */
@@ -84,7 +86,12 @@ async function openHttp(url: URL, offset: number, options: HttpSourceOptions): P
   if (options.bearerToken !== undefined) headers.authorization = `Bearer ${options.bearerToken}`;
   let response: Dispatcher.ResponseData;
   try {
-    response = await request(url, { method: "GET", headers, dispatcher: dispatcherFor(options.ca) });
+    response = await request(url, {
+      method: "GET",
+      headers,
+      dispatcher: dispatcherFor(options.ca),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   } catch (error) {
     throw new FetchModelError("NETWORK", `cannot reach ${url.origin}: ${(error as Error).message}`, {
       cause: error,

@@ -3,10 +3,10 @@
  * self-signed certificate), resuming after a dropped connection and after a restart, digest
  * verification, unpacking a model directory that the server then serves.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import { fetchModel } from "../../../serving/fetch-model/fetch.ts";
 import { digestMismatchExitCode } from "../../../serving/fetch-model/errors.ts";
+import { EXIT_INTERRUPTED } from "../../../serving/fetch-model/main.ts";
+import { waitFor } from "../../testbed/wait.ts";
 import { cosine, modelDir, readReference, repoRoot, selfSignedCertificate, startServer } from "./helpers.ts";
 
 const execFileAsync = promisify(execFile);
@@ -29,6 +31,8 @@ let baseUrl: string;
 const requests: Array<{ path: string; range: string | undefined }> = [];
 /** When set, the next full (non-range) download is cut off after this many bytes. */
 let cutNextAt: number | undefined;
+/** When set, the next full download stops sending after this many bytes and keeps the connection. */
+let stallNextAt: number | undefined;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "jude-fetch-"));
@@ -69,6 +73,11 @@ beforeAll(async () => {
       return;
     }
     response.writeHead(200, { "content-length": archive.length });
+    if (stallNextAt !== undefined) {
+      response.write(archive.subarray(0, stallNextAt));
+      stallNextAt = undefined;
+      return;
+    }
     if (cutNextAt !== undefined) {
       const cut = cutNextAt;
       cutNextAt = undefined;
@@ -81,7 +90,13 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", resolve));
   baseUrl = `https://localhost:${(https.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise<void>((resolve) => https.close(() => resolve())));
+afterAll(
+  () =>
+    new Promise<void>((resolve) => {
+      https.close(() => resolve());
+      https.closeAllConnections();
+    }),
+);
 
 describe("file://", () => {
   it("copies and verifies a single file, and does nothing the second time", async () => {
@@ -108,6 +123,32 @@ describe("file://", () => {
     });
     expect(result).toMatchObject({ resumedFrom: 1_000_000, extracted: true });
     expect(existsSync(join(dest, "model.int8.onnx"))).toBe(true);
+  });
+
+  it("unpacks into an existing directory (a pod's model volume) without writing beside it", async () => {
+    // In a pod, --dest is the volume's mount point: its parent is the read-only root filesystem and
+    // the mount point itself cannot be removed or renamed onto.
+    const parent = join(work, "volume-parent");
+    const dest = join(parent, "models");
+    await mkdir(dest, { recursive: true });
+    await writeFile(join(dest, "tokenizer.json"), "an earlier model's");
+    await mkdir(join(dest, "lost+found")); // a claim's root
+    const uri = `file://${join(work, "model.tgz")}`;
+    expect(await fetchModel({ uri, sha256: sha256(archive), dest })).toMatchObject({ extracted: true });
+    expect(await readdir(parent)).toEqual(["models"]);
+    expect((await readdir(dest)).filter((name) => !name.startsWith(".")).sort()).toEqual([
+      "jude-model.json",
+      "lost+found",
+      "model.int8.onnx",
+      "tokenizer.json",
+    ]);
+    expect(await readFile(join(dest, "tokenizer.json"))).toEqual(
+      await readFile(join(modelDir(), "tokenizer.json")),
+    );
+    expect(await fetchModel({ uri, sha256: sha256(archive), dest })).toMatchObject({ cached: true });
+    await expect(
+      fetchModel({ uri, sha256: sha256(archive), dest: parent, extract: "never" }),
+    ).rejects.toThrow(/is a directory: only a tar or tar.gz archive unpacks into it/);
   });
 });
 
@@ -202,6 +243,41 @@ describe("https://", () => {
     const succeeded = await run(sha256(archive), join(work, "cli-good"));
     expect(succeeded.code).toBe(0);
     expect(existsSync(join(work, "cli-good", "tokenizer.json"))).toBe(true);
+  });
+
+  it("stops on SIGTERM mid-download, exiting 75 with the partial file kept for the next start", async () => {
+    const caFile = join(work, "ca-stop.pem");
+    await writeFile(caFile, ca);
+    const dest = join(work, "cli-stopped");
+    stallNextAt = 100_000;
+    const child = spawn(
+      process.execPath,
+      [
+        "cli/jude.ts",
+        "fetch-model",
+        `--uri=${baseUrl}/models/model.tgz`,
+        `--sha256=${sha256(archive)}`,
+        `--dest=${dest}`,
+        `--ca-file=${caFile}`,
+      ],
+      { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await waitFor(
+      "the download to reach the stalled server's 100,000 bytes",
+      async () =>
+        (await stat(`${dest}.partial`).then(
+          (file) => file.size,
+          () => 0,
+        )) === 100_000,
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    child.kill("SIGTERM");
+    expect(await exited).toBe(EXIT_INTERRUPTED);
+    expect(stdout).toContain("stopped by SIGTERM; the next start resumes the download");
+    expect((await stat(`${dest}.partial`)).size).toBe(100_000);
   });
 
   it("downloads a signed URL from --uri-env and never prints its query or user:password", async () => {
