@@ -1,6 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { afterEach, describe, expect, it } from "vitest";
 import { createControllerClient, forgetUncached } from "./controller-client.ts";
-import type { KubeClient } from "./kube-client.ts";
+import { KubeClient } from "./kube-client.ts";
 import { resourceTypes } from "./resource-types.ts";
 import type { CacheReader, KubeObject } from "./types.ts";
 
@@ -164,5 +167,52 @@ describe("controller client memory", () => {
       await writer.apply({ ...configMap("x"), metadata: { name: `gone-${index}`, namespace: "ns" } });
     expect(await writer.apply(configMap("1"))).toBe(kept);
     expect(applies).toHaveLength(3001);
+  });
+});
+
+describe("controller client reads on a server that keeps answering 429", () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+  // A reconcile's live reads wait out Retry-After inside the KubeClient (up to 11 tries of 10 s). Once
+  // the replica stops leading (the Lease was lost, or shutdown's drain time is up) they must stop
+  // waiting like its writes: the manager waits for every reconcile before it releases the Lease, and
+  // the Pod is killed 5 s after the drain time.
+  it("stop waiting when the replica no longer leads", async () => {
+    let requests = 0;
+    server = createServer((_request, response) => {
+      requests += 1;
+      response.writeHead(429, { "retry-after": "5" }).end("Too many requests, please try again later.\n");
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const config = {
+      getCurrentCluster: () => ({ server: `http://127.0.0.1:${port}` }),
+      applySecurityAuthentication: async () => undefined,
+    } as unknown as KubeConfig;
+    const client = new KubeClient(config);
+    let leading = new AbortController();
+    const cache = { get: () => undefined, list: () => [] } as unknown as CacheReader;
+    const reader = createControllerClient(
+      client,
+      cache,
+      "test",
+      () => leading.signal.throwIfAborted(),
+      () => leading.signal,
+    );
+    for (const read of [
+      () => reader.getLive(resourceTypes.secret, { namespace: "ns", name: "s" }),
+      () => reader.listLive(resourceTypes.event, "ns", "involvedObject.name=a"),
+    ]) {
+      const before = requests;
+      const started = Date.now();
+      const reading = read();
+      setTimeout(() => leading.abort(new Error("lost the leader lease")), 200);
+      await expect(reading).rejects.toThrow("lost the leader lease");
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(requests - before).toBe(1);
+      leading = new AbortController();
+    }
+    await client.close();
   });
 });

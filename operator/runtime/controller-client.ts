@@ -85,15 +85,16 @@ export function forgetUncached<Entry>(
  * would be a no-op). Level-triggered reconciles re-apply every child each time; without the skip a
  * settled operator with 200 pipelines polled every 30 s sent a dozen no-op applies a second.
  * `beforeWrite` runs before every write and refuses it by throwing (the controller's does once this
- * replica no longer leads); `writeSignal` aborts writes in flight, and their waits when the API server
- * asked for a retry (the controller's aborts with leadership).
+ * replica no longer leads); `leadingSignal` aborts writes and live reads in flight, and their waits
+ * when the API server asked for a retry (the controller's aborts with leadership, and at the end of
+ * shutdown's drain time, which waits for every reconcile: a read waiting out 429s would hold it).
  */
 export function createControllerClient(
   client: KubeClient,
   cache: CacheReader,
   controller: string,
   beforeWrite: () => void = () => undefined,
-  writeSignal: () => AbortSignal | undefined = () => undefined,
+  leadingSignal: () => AbortSignal | undefined = () => undefined,
 ): ControllerClient {
   const fieldManager = fieldManagerOf(controller);
   // Per field manager and object path: hash of the last applied body and the resourceVersion the
@@ -123,7 +124,7 @@ export function createControllerClient(
       )
         return cached as T;
       beforeWrite();
-      const applied = await client.apply(path, object, manager, options.force === true, writeSignal());
+      const applied = await client.apply(path, object, manager, options.force === true, leadingSignal());
       lastApplied.set(lastKey, {
         hash,
         resourceVersion: applied.metadata?.resourceVersion,
@@ -150,27 +151,28 @@ export function createControllerClient(
       // Forced: this controller is the only writer of its objects' status, and a status field someone
       // else set (kubectl edit --subresource=status, a script, a former field manager name) would
       // otherwise refuse every status apply with a 409 conflict, and the status would keep the edit.
-      await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, true, writeSignal());
+      await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, true, leadingSignal());
     },
     async delete(type, key): Promise<void> {
       beforeWrite();
       const path = objectPath(type, key);
       for (const lastKey of [...lastApplied.keys()])
         if (lastKey.endsWith(` ${path}`)) lastApplied.delete(lastKey);
-      await client.delete(objectPath(type, key), writeSignal());
+      await client.delete(objectPath(type, key), leadingSignal());
     },
     async getLive<T extends KubeObject = KubeObject>(
       type: ResourceType,
       key: Parameters<ControllerClient["getLive"]>[1],
     ) {
-      return client.get<T>(objectPath(type, key));
+      return client.get<T>(objectPath(type, key), leadingSignal());
     },
     async listLive<T extends KubeObject = KubeObject>(
       type: ResourceType,
       namespace: string,
       fieldSelector: string,
     ) {
-      return (await client.list(resourcePath(type, namespace), { fieldSelector })).items as T[];
+      return (await client.list(resourcePath(type, namespace), { fieldSelector }, undefined, leadingSignal()))
+        .items as T[];
     },
   };
 }

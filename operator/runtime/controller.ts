@@ -62,8 +62,8 @@ export class Controller {
     const { metrics, cache } = dependencies;
     // Writes are fenced by the leadership signal: a reconcile that goes on after the Lease was lost
     // (it awaited something else, not its signal) fails at its next write instead of making it, a
-    // write waiting to be sent again after a 429 is not sent, and the Events it emits meanwhile are
-    // dropped.
+    // write or live read waiting to be sent again after a 429 is not sent, and the Events it emits
+    // meanwhile are dropped.
     this.#client = createControllerClient(
       dependencies.client,
       cache,

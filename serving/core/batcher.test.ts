@@ -73,6 +73,29 @@ describe("Batcher", () => {
     await Promise.all([first, kept]);
   });
 
+  it("rejects an input whose call was cancelled before it was submitted, without queueing it", async () => {
+    // A client that hung up or a deadline that passed while the request was read and tokenized: the
+    // input must not wait in the queue (holding its room and its call's permits) for the running batch.
+    const dropped: number[] = [];
+    const { backend, batcher } = setup(8, 1, { dropped: (count) => dropped.push(count) });
+    const first = batcher.submit(tokens(3));
+    await backend.waitForBatches(1);
+    const late = batcher.submit(tokens(9), AbortSignal.abort());
+    const settled = await Promise.race([
+      late.then(
+        () => "resolved",
+        (error: unknown) => (error as ServingError).code,
+      ),
+      new Promise((resolve) => setTimeout(() => resolve("still queued"), 50)),
+    ]);
+    expect(settled).toBe("CANCELLED");
+    expect(batcher.queueSize).toBe(0);
+    expect(batcher.queueTokens).toBe(0);
+    expect(dropped).toEqual([1]);
+    backend.complete();
+    await first;
+  });
+
   it("fails every input of a failed batch with BACKEND_FAILED and keeps serving", async () => {
     const { backend, batcher } = setup();
     const first = batcher.submit(tokens(2));

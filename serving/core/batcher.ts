@@ -79,7 +79,13 @@ export class Batcher {
    * starts (its queue room goes back at once, so a caller's permits do not wait for a running batch).
    */
   submit(ids: Int32Array, signal?: AbortSignal): Promise<BatchedVector> {
-    if (signal !== undefined && !signal.aborted && !this.#watchedSignals.has(signal)) {
+    // Cancelled already (the client hung up or its deadline passed while the request was read): queued,
+    // it would hold its room and its call's permits until the running batch ends and the next is taken.
+    if (signal?.aborted) {
+      this.#observer.dropped?.(1);
+      return Promise.reject(servingErrors.cancelled());
+    }
+    if (signal !== undefined && !this.#watchedSignals.has(signal)) {
       this.#watchedSignals.add(signal);
       signal.addEventListener("abort", () => this.#dropCancelled(), { once: true });
     }

@@ -116,4 +116,33 @@ describe("an operator throttled by the API server (429 with Retry-After)", () =>
     const restarts = [...samples(metrics, "jude_operator_watch_restarts_total").keys()];
     expect(restarts.filter((labels) => labels.includes('reason="error"'))).toEqual([]);
   });
+
+  it("stops within its drain time while a reconcile's live read is being throttled", async () => {
+    // Every reconcile of a model reads its version records live (GET configmaps/<name>). Refused for
+    // good, such a read would wait out 11 tries of 10 s; shutdown waits for every reconcile before it
+    // releases the Lease, and the Pod is killed 5 s after the drain time (here 10 s).
+    const refusedAt: number[] = [];
+    proxy.setRule(({ method, path, query }) => {
+      if (method !== "GET" || !inNamespace(path) || !path.includes("/configmaps/") || query.has("watch"))
+        return undefined;
+      refusedAt.push(Date.now());
+      return { ...apfRejection, headers: { ...apfRejection.headers, "retry-after": "10" } };
+    });
+    await apply([
+      {
+        ...cpuModel(namespace, "a", { replicas: 1 }),
+        metadata: { name: "a", namespace, labels: { poke: "1" } },
+      },
+    ]);
+    await waitFor("a live read throttled", () => refusedAt.length > 0, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+    const stopping = Date.now();
+    await operator!.stop();
+    const stoppedMs = Date.now() - stopping;
+    operator = undefined;
+    proxy.setRule(undefined);
+    expect(stoppedMs).toBeLessThan(14_000);
+  }, 150_000);
 });
