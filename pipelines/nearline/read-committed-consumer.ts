@@ -1,11 +1,12 @@
 /**
  * The nearline worker's Kafka consumer: the client's Consumer with read_committed filtering that holds
- * across fetch responses. The client's message stream filters each raw fetch response (consumer.js
- * #filterUncommittedMessages) before it turns records into messages, and the messages carry neither
- * producer ids nor the response's aborted-transaction list, so the stream's output cannot be filtered
- * afterwards. `fetch` is the public method the stream calls for every response (MessagesStream#fetch),
- * so this override sees each raw response first and drops what the client left of aborted transactions
- * (see dropAbortedRecords); the stream then tracks offsets, skips markers and deserializes as before.
+ * across fetch responses. The client's `Consumer#fetch` filters each fetch response
+ * (#filterUncommittedMessages) only against abort markers within that response, and the messages the
+ * stream makes carry neither producer ids nor the response's aborted-transaction list, so the stream's
+ * output cannot be filtered afterwards. `fetch` is the public method the stream calls for every
+ * response (MessagesStream#fetch), so this override gets each response after the client's own filter
+ * and before the stream, and drops what the client left of aborted transactions (see
+ * dropAbortedRecords); the stream then tracks offsets, skips markers and deserializes as before.
  */
 import { Consumer, type CallbackWithPromise, type FetchOptions } from "@platformatic/kafka";
 import { dropAbortedRecords, type FetchResponse } from "../shared/aborted-transactions.ts";
