@@ -6,7 +6,8 @@ export type FetchModelErrorCode =
   | "NETWORK"
   | "DIGEST_MISMATCH"
   | "INVALID_ARCHIVE"
-  | "UNSAFE_ARCHIVE";
+  | "UNSAFE_ARCHIVE"
+  | "LOCAL_WRITE";
 
 /**
  * Exit code of `jude fetch-model` when the artifact does not match its sha256: waiting or retrying
@@ -29,4 +30,22 @@ export class FetchModelError extends Error {
     this.code = code;
     this.retryable = options.retryable ?? false;
   }
+}
+
+/** Errors of the local filesystem that another attempt cannot fix (read-only, full, no permission). */
+const localWriteErrors = new Set(["EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "ENOTDIR", "EISDIR"]);
+
+/**
+ * A filesystem error as LOCAL_WRITE (not retried: the volume, its size or its permissions must change),
+ * or undefined for any other error.
+ */
+export function localWriteError(error: unknown): FetchModelError | undefined {
+  const { code, path, message } = error as { code?: unknown; path?: unknown; message?: unknown };
+  if (typeof code !== "string" || !localWriteErrors.has(code)) return undefined;
+  const where = typeof path === "string" ? ` ${path}` : "";
+  return new FetchModelError(
+    "LOCAL_WRITE",
+    `cannot write${where}: ${String(message)} (${code}: check the destination volume's space, permissions and that it is not read-only; retrying would not help)`,
+    { cause: error },
+  );
 }

@@ -5,7 +5,7 @@ import { open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/pr
 import { join } from "node:path";
 import { createGunzip } from "node:zlib";
 import { waitBeforeRetry } from "../../plumbing/retry.ts";
-import { FetchModelError } from "./errors.ts";
+import { FetchModelError, localWriteError } from "./errors.ts";
 import { redactUri } from "./redact.ts";
 import { openSource, type HttpSourceOptions } from "./sources.ts";
 import { extractTar, looksLikeTar } from "./tar.ts";
@@ -118,10 +118,11 @@ async function downloadWithRetries(
       const failure =
         error instanceof FetchModelError
           ? error
-          : new FetchModelError("NETWORK", `download interrupted: ${(error as Error).message}`, {
+          : (localWriteError(error) ??
+            new FetchModelError("NETWORK", `download interrupted: ${(error as Error).message}`, {
               cause: error,
               retryable: true,
-            });
+            }));
       if (!failure.retryable || attempt >= retries) throw failure;
       options.onProgress?.({ type: "retrying", attempt: attempt + 1, error: failure });
       await waitBeforeRetry(

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";
 import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { z } from "zod";
-import { digestMismatchExitCode, FetchModelError } from "./errors.ts";
+import { digestMismatchExitCode, FetchModelError, localWriteError } from "./errors.ts";
 import { fetchModel } from "./fetch.ts";
 import { redactUri, sameArtifact } from "./redact.ts";
 
@@ -122,8 +122,9 @@ export async function main(argv: string[]): Promise<number> {
       logger.warn(`stopped by ${(await shutdown.requested) as string}; the next start resumes the download`);
       return EXIT_INTERRUPTED;
     }
-    const code = error instanceof FetchModelError ? error.code : "UNEXPECTED";
-    logger.error({ code, err: error }, (error as Error).message);
+    const failure = localWriteError(error) ?? error;
+    const code = failure instanceof FetchModelError ? failure.code : "UNEXPECTED";
+    logger.error({ code, err: failure }, (failure as Error).message);
     return code === "DIGEST_MISMATCH" ? digestMismatchExitCode : 1;
   } finally {
     shutdown.dispose();

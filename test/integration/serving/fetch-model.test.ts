@@ -218,6 +218,30 @@ describe("https://", () => {
     });
   });
 
+  it("fails at once with LOCAL_WRITE on a read-only destination, without retrying the download", async () => {
+    const readOnly = join(work, "read-only");
+    await mkdir(readOnly);
+    await execFileAsync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "jude-fetch-ro", readOnly]);
+    try {
+      requests.length = 0;
+      await expect(
+        fetchModel({
+          uri: `${baseUrl}/models/model.tgz`,
+          sha256: sha256(archive),
+          dest: readOnly,
+          ca,
+          retryDelayMs: 10,
+        }),
+      ).rejects.toMatchObject({
+        code: "LOCAL_WRITE",
+        message: expect.stringMatching(/^cannot write \S+: .*\(EROFS: check the destination volume's space/),
+      });
+      expect(requests).toHaveLength(1);
+    } finally {
+      await execFileAsync("umount", [readOnly]);
+    }
+  });
+
   it("runs as `jude fetch-model`, exiting 3 with the reason on a digest mismatch and 0 on success", async () => {
     const caFile = join(work, "ca.pem");
     await writeFile(caFile, ca);
