@@ -6,7 +6,7 @@
  * dead-lettered MISSING_ID and the tombstone deleted an entity named after the whole key text).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { produceEvents, recordCount, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import { produceEvents, readTopic, recordCount, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
 import {
   expectStoreMatches,
   startInProcessPipeline,
@@ -18,12 +18,19 @@ import { waitFor } from "../../testbed/wait.ts";
 const version = "minilm-v1";
 
 /** A Debezium change event (JSON converter, schemas off) of the jobs table, keyed as Debezium keys it. */
-function change(jobId: string, op: "c" | "u" | "d", tsMs: number, row: Record<string, unknown>): TestEvent {
+function change(
+  jobId: string,
+  op: "c" | "u" | "d",
+  tsMs: number,
+  row: Record<string, unknown>,
+  // With REPLICA IDENTITY DEFAULT the old row of an update is not sent, only its key.
+  before: Record<string, unknown> | null = op === "c" ? null : { jobId, ...row },
+): TestEvent {
   const rowWithId = { jobId, ...row };
   return {
     key: JSON.stringify({ jobId }),
     value: {
-      before: op === "c" ? null : rowWithId,
+      before,
       after: op === "d" ? null : rowWithId,
       op,
       ts_ms: tsMs + 5,
@@ -91,5 +98,36 @@ describe("nearline on a Debezium change stream", () => {
     );
     expect(app.worker.totals.deleted).toBe(4);
     expect(await recordCount(deadLetterTopic)).toBe(0);
+  });
+
+  it("keeps the vector of an update whose TOAST column Debezium sent as its placeholder, and says why", async () => {
+    // PostgreSQL with REPLICA IDENTITY DEFAULT: an update that leaves a large (TOASTed) column as it
+    // was carries Debezium's placeholder in that column instead of its value.
+    const { app, store } = pipeline;
+    const consumedBefore = app.worker.totals.consumed;
+    const deadBefore = await recordCount(deadLetterTopic);
+    const engineer = { title: "Platform Engineer", company: "Acme", skills: ["Kubernetes", "Go"] };
+    const events = [
+      change("dbz-toast", "c", 1000, engineer),
+      change(
+        "dbz-toast",
+        "u",
+        2000,
+        { ...engineer, title: "Staff Engineer", skills: ["__debezium_unavailable_value"] },
+        null,
+      ),
+    ];
+    await produceEvents(topic, events);
+    await waitFor(
+      "the worker to consume both changes",
+      () => app.worker.totals.consumed >= consumedBefore + events.length,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    // The created text stays: neither the placeholder nor half an update is embedded.
+    await expectStoreMatches(store, version, new Map([["dbz-toast", jobHash(jobText(engineer), version)]]));
+    const [dead] = (await readTopic(deadLetterTopic, deadBefore + 1)).slice(deadBefore);
+    expect(dead!.key).toBe(JSON.stringify({ jobId: "dbz-toast" }));
+    expect(dead!.headers["jude.error.code"]).toBe("UNAVAILABLE_VALUE");
+    expect(dead!.headers["jude.error.reason"]).toMatch(/field skills holds .*REPLICA IDENTITY FULL/);
   });
 });
