@@ -85,8 +85,8 @@ function eventsOf(setup: string): SetupEvents {
   }
   if (setup.includes("ExtractNewRecordState"))
     return {
-      create: record(key, { ...row, __deleted: "false", __source_ts_ms: commitMs }),
-      deleteEvent: record(key, { ...row, __deleted: "true", __source_ts_ms: commitMs }),
+      create: record(key, { ...row, __deleted: "false", __ts_ms: commitMs + 40 }),
+      deleteEvent: record(key, { ...row, __deleted: "true", __ts_ms: commitMs + 40 }),
       tombstone: record(key, null),
     };
   if (setup.startsWith("Maxwell")) {
@@ -121,7 +121,7 @@ describe("the README's decode settings for CDC setups", () => {
       });
       const events = eventsOf(each.setup);
       // Maxwell's ts is seconds: the row leaves eventTimePath unset, so the record timestamp is used.
-      const eventTimeMs = each.setup.startsWith("Maxwell") ? recordMs : commitMs;
+      const eventTimeMs = each.setup.startsWith("Maxwell") ? recordMs : commitMs + 40;
       for (const upsert of [events.create, events.snapshotRead]) {
         if (upsert === undefined) continue;
         const decoded = decode(upsert);
@@ -141,9 +141,44 @@ describe("the README's decode settings for CDC setups", () => {
     });
   }
 
+  // A snapshot reads each table in a transaction begun at its start, so it reads a row as it was then;
+  // its source.ts_ms is when the table was read (DBZ-1588, DBZ-5591). A change committed meanwhile is
+  // streamed after the snapshot with its commit time, earlier than that read time.
+  it("orders a change committed during the initial snapshot after the snapshot's read of its row", () => {
+    for (const each of rows.filter((row) => row.setup.startsWith("Debezium"))) {
+      const decode = createDecoder(decodeSpec.parse(each.decode));
+      const tableReadMs = commitMs + 60_000; // the snapshot reached the table after the change
+      const snapshotRead = {
+        ...envelope("r"),
+        source: { ts_ms: tableReadMs, snapshot: "true" },
+        ts_ms: tableReadMs + 3,
+        after: { ...row, headline: "Nurse" }, // as it was when the snapshot began, before the change
+      };
+      const streamed = {
+        ...envelope("u"),
+        source: { ts_ms: commitMs, snapshot: "false" },
+        ts_ms: tableReadMs + 900_000,
+      };
+      const shaped = (value: { after?: unknown; ts_ms: number }) =>
+        each.setup.includes("schemas.enable=true")
+          ? record({ schema: {}, payload: key }, { schema: {}, payload: value })
+          : each.setup.includes("ExtractNewRecordState")
+            ? record(key, {
+                ...(value.after as object),
+                __deleted: "false",
+                __ts_ms: value.ts_ms,
+              })
+            : record(key, value);
+      const [read, change] = [decode(shaped(snapshotRead)), decode(shaped(streamed))];
+      if (!read.ok || !change.ok) throw new Error(`${each.setup}: not decoded`);
+      // Newer event times win in the store: the streamed change must be the newer one.
+      expect(change.change.eventTimeMs, each.setup).toBeGreaterThan(read.change.eventTimeMs);
+    }
+  });
+
   it("the notes on event times, rewritten deletes, TOAST values, MongoDB and encodings hold", () => {
     const [plain, , unwrap] = rows.map((each) => decodeSpec.parse(each.decode));
-    // Debezium 2.6+ also sends source.ts_us and source.ts_ns.
+    // Debezium 2.6+ also sends ts_us and ts_ns (in the envelope and in source).
     const at = (field: "ts_us" | "ts_ns", value: number) =>
       createDecoder({ ...plain!, eventTimePath: `$.source.${field}` })(
         record(key, { ...envelope("u"), source: { [field]: value } }),

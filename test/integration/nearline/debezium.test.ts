@@ -20,11 +20,13 @@ const version = "minilm-v1";
 /** A Debezium change event (JSON converter, schemas off) of the jobs table, keyed as Debezium keys it. */
 function change(
   jobId: string,
-  op: "c" | "u" | "d",
+  op: "c" | "u" | "d" | "r",
   tsMs: number,
   row: Record<string, unknown>,
   // With REPLICA IDENTITY DEFAULT the old row of an update is not sent, only its key.
-  before: Record<string, unknown> | null = op === "c" ? null : { jobId, ...row },
+  before: Record<string, unknown> | null = op === "c" || op === "r" ? null : { jobId, ...row },
+  // When Debezium processed it; source.ts_ms is the commit time (a snapshot read's: when it was read).
+  processedMs = tsMs + 5,
 ): TestEvent {
   const rowWithId = { jobId, ...row };
   return {
@@ -33,8 +35,14 @@ function change(
       before,
       after: op === "d" ? null : rowWithId,
       op,
-      ts_ms: tsMs + 5,
-      source: { connector: "postgresql", db: "jobs", table: "job", ts_ms: tsMs },
+      ts_ms: processedMs,
+      source: {
+        connector: "postgresql",
+        db: "jobs",
+        table: "job",
+        ts_ms: tsMs,
+        snapshot: op === "r" ? "true" : "false",
+      },
     },
   };
 }
@@ -56,7 +64,7 @@ describe("nearline on a Debezium change stream", () => {
           ...config.decode,
           keyPath: undefined,
           recordKeyPath: "$.jobId",
-          eventTimePath: "$.source.ts_ms",
+          eventTimePath: "$.ts_ms",
           delete: { path: "$.op", values: ["d"] },
         },
         extract: { title: "$.after.title", company: "$.after.company", skills: "$.after.skills[*]" },
@@ -129,5 +137,25 @@ describe("nearline on a Debezium change stream", () => {
     expect(dead!.key).toBe(JSON.stringify({ jobId: "dbz-toast" }));
     expect(dead!.headers["jude.error.code"]).toBe("UNAVAILABLE_VALUE");
     expect(dead!.headers["jude.error.reason"]).toMatch(/field skills holds .*REPLICA IDENTITY FULL/);
+  });
+
+  it("applies a change committed during the initial snapshot over the snapshot's older read of the row", async () => {
+    // The snapshot reads the table at 10_000 as it was when the snapshot began; the update committed at
+    // 4_000, in between, is streamed after the snapshot (processed at 20_000).
+    const { app, store } = pipeline;
+    const consumedBefore = app.worker.totals.consumed;
+    const asSnapshotted = { title: "Line Cook", company: "Bistro", skills: ["Grill"] };
+    const updated = { ...asSnapshotted, title: "Sous Chef" };
+    const events = [
+      change("dbz-snap", "r", 10_000, asSnapshotted, null, 10_002),
+      change("dbz-snap", "u", 4_000, updated, null, 20_000),
+    ];
+    await produceEvents(topic, events);
+    await waitFor(
+      "the worker to consume both changes",
+      () => app.worker.totals.consumed >= consumedBefore + events.length,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    await expectStoreMatches(store, version, new Map([["dbz-snap", jobHash(jobText(updated), version)]]));
   });
 });
