@@ -158,4 +158,40 @@ describe("nearline on a Debezium change stream", () => {
     );
     await expectStoreMatches(store, version, new Map([["dbz-snap", jobHash(jobText(updated), version)]]));
   });
+
+  it("a tombstone, stamped when it was sent, deletes a row deleted and inserted again before the send", async () => {
+    // DELETE then INSERT of one key in a transaction. Debezium leaves record timestamps to the
+    // producer, so the tombstone's event time is when Kafka Connect sent the batch: after the
+    // re-insert's ts_ms. With tombstones.on.delete=false the delete event alone deletes.
+    const { app, store } = pipeline;
+    const consumedBefore = app.worker.totals.consumed;
+    const cook = { title: "Cook", company: "Bistro", skills: ["Grill"] };
+    const baker = { title: "Baker", company: "Bistro", skills: ["Bread"] };
+    const processedMs = Date.now() - 200; // Debezium processed the transaction, then Connect sent it
+    const transaction = (jobId: string, tombstones: boolean): TestEvent[] => [
+      change(jobId, "d", processedMs - 5, cook, { jobId, ...cook }, processedMs),
+      ...(tombstones ? [tombstone(jobId)] : []),
+      change(jobId, "c", processedMs - 5, baker, null, processedMs + 1),
+    ];
+    const events = [
+      change("dbz-re-t", "c", 1000, cook),
+      change("dbz-re", "c", 1000, cook),
+      ...transaction("dbz-re-t", true),
+      ...transaction("dbz-re", false),
+    ];
+    await produceEvents(topic, events);
+    await waitFor(
+      "the worker to consume every change",
+      () => app.worker.totals.consumed >= consumedBefore + events.length,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    await expectStoreMatches(
+      store,
+      version,
+      new Map([
+        ["dbz-re-t", null],
+        ["dbz-re", jobHash(jobText(baker), version)],
+      ]),
+    );
+  });
 });
