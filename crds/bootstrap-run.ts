@@ -187,7 +187,7 @@ export const bootstrapProgress = z.strictObject({
     .min(0)
     .optional()
     .describe(
-      'Records not written: they could not be decoded (a dead-letter code such as INVALID_JSON or EVENT_TIME_AHEAD, or LINE_TOO_LONG for a file line over 16 MiB), had none of the extracted fields (NO_FIELDS), or their text was refused by the embedding server (EMBEDDING_REFUSED); each is logged by its shard as "record not written" with its code. A store write that fails fails the shard instead.',
+      'Records not written: they could not be decoded (a dead-letter code such as INVALID_JSON or EVENT_TIME_AHEAD, or LINE_TOO_LONG for a file line over 16 MiB), had none of the extracted fields (NO_FIELDS) or held Debezium\'s placeholder for an unchanged TOAST value (UNAVAILABLE_VALUE), or their text was refused by the embedding server (EMBEDDING_REFUSED); each is logged by its shard as "record not written" with its code. A store write that fails fails the shard instead.',
     ),
   percent: z
     .int()

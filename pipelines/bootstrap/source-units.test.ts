@@ -86,6 +86,32 @@ describe("kafkaPartitionBatches", () => {
     ]);
   });
 
+  it("keeps a key's last text when its newest record holds Debezium's TOAST placeholder, as nearline does", async () => {
+    const batches = await collect(
+      kafkaPartitionBatches(
+        chunks([
+          record(0, "a", { id: "a", title: "Nurse" }),
+          record(1, "a", { id: "a", title: "__debezium_unavailable_value" }),
+        ]),
+        { start: 0, end: 2, position: 0, done: false },
+        createInterpreter(config()),
+        10,
+      ),
+    );
+    expect(batches[0]!.entities.map((entity) => [entity.id, entity.text?.text])).toEqual([
+      ["a", "Job: Nurse"],
+    ]);
+    expect(batches[0]!.failures).toEqual([
+      {
+        code: "UNAVAILABLE_VALUE",
+        reason: expect.stringMatching(/REPLICA IDENTITY FULL/),
+        partition: 3,
+        offset: 1,
+        id: "a",
+      },
+    ]);
+  });
+
   it("keeps a key's last text when its newest record has none of the extracted fields, as nearline does", async () => {
     const unit = { start: 0, end: 4, position: 0, done: false };
     const batches = await collect(

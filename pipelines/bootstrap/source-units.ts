@@ -5,7 +5,7 @@
  * resumable cursor per unit.
  */
 import type { DecodeResult, SourceRecord } from "../shared/decode.ts";
-import type { EntityText } from "../shared/entity-text.ts";
+import { unavailableReason, type EntityText, type RenderedText } from "../shared/entity-text.ts";
 import type { BatchEntity } from "./entity-batch.ts";
 import type { ShardCounts, UnitPosition } from "./checkpoint-codec.ts";
 import { maxLineBytes, type SourceLine } from "./jsonl-source.ts";
@@ -26,7 +26,7 @@ export interface UnitBatch {
 
 /** A record that is not written, and why: what the shard logs (the checkpoint keeps only the count). */
 export interface RecordFailure {
-  /** A decode failure code (pipelines/shared/decode.ts) or NO_FIELDS, as nearline dead-letters them. */
+  /** A decode failure code (pipelines/shared/decode.ts), NO_FIELDS or UNAVAILABLE_VALUE, as nearline dead-letters them. */
   readonly code: string;
   readonly reason: string;
   /** Where the record is: its Kafka partition and offset, or the byte position its file line ends at. */
@@ -45,7 +45,7 @@ const noFields = "none of the extracted fields is present";
 /** Turns a source record into what the snapshot needs; shared by both unit kinds. */
 export interface RecordInterpreter {
   decode: (record: SourceRecord) => DecodeResult;
-  render: (document: unknown) => EntityText;
+  render: (document: unknown) => RenderedText;
   /** The text of a document with none of the extracted fields. */
   emptyText: string;
   /** Scope and shard ownership; false means the entity is left out (counted as skipped). */
@@ -64,9 +64,16 @@ export interface RecordInterpreter {
   countsUndecodable: boolean;
 }
 
-function textOf(interpreter: RecordInterpreter, document: unknown): EntityText | null {
+/** The text of a document, or why it has none that may be embedded (as nearline dead-letters it). */
+function textOf(
+  interpreter: RecordInterpreter,
+  document: unknown,
+): { text: EntityText } | { failure: { code: string; reason: string } } {
   const text = interpreter.render(document);
-  return text.text === interpreter.emptyText ? null : text;
+  if (text.text === interpreter.emptyText) return { failure: { code: "NO_FIELDS", reason: noFields } };
+  if (text.unavailable.length > 0)
+    return { failure: { code: "UNAVAILABLE_VALUE", reason: unavailableReason(text.unavailable) } };
+  return { text: { text: text.text, hash: text.hash } };
 }
 
 /**
@@ -100,15 +107,15 @@ export async function* kafkaPartitionBatches(
         table.delete(change.id, { eventTimeMs: change.eventTimeMs, offset: Number(record.offset) });
         continue;
       }
-      const text = textOf(interpreter, change.document);
+      const rendered = textOf(interpreter, change.document);
       // Like a record that cannot be decoded, and as nearline dead-letters it, a record with none of
       // the extracted fields changes nothing: the key keeps its last text (or stays deleted or absent).
       // Entering it into the table would replace that text and leave the key out of the version.
       // Out of scope it is not even reported: a run restricted to a few ids would otherwise count the
       // whole topic's such records failed.
-      if (text === null) {
+      if ("failure" in rendered) {
         if (interpreter.keep(change.id, change.eventTimeMs))
-          fail(record, { code: "NO_FIELDS", reason: noFields, id: change.id });
+          fail(record, { ...rendered.failure, id: change.id });
         continue;
       }
       table.upsert({
@@ -116,7 +123,7 @@ export async function* kafkaPartitionBatches(
         partition: record.partition,
         offset: Number(record.offset),
         eventTimeMs: change.eventTimeMs,
-        text,
+        text: rendered.text,
       });
     }
   }
@@ -212,17 +219,17 @@ export async function* fileBatches(
       } else {
         counts.processed++;
         const { change } = decoded;
-        const text = change.op === "upsert" ? textOf(interpreter, change.document) : null;
+        const rendered = change.op === "upsert" ? textOf(interpreter, change.document) : null;
         // Counted failed by the batch writer, which writes only deletes and upserts with text.
-        if (change.op === "upsert" && text === null)
-          fail({ code: "NO_FIELDS", reason: noFields, lineEnd: line.end, id: change.id });
+        if (rendered !== null && "failure" in rendered)
+          fail({ ...rendered.failure, lineEnd: line.end, id: change.id });
         entities.push({
           id: change.id,
           op: change.op,
           eventTimeMs: change.eventTimeMs,
           offset: 0,
           partition: -1,
-          text,
+          text: rendered !== null && "text" in rendered ? rendered.text : null,
         });
         if (entities.length >= maxEntities) yield flush(false);
       }

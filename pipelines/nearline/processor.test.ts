@@ -181,6 +181,28 @@ describe("nearline batch processor", () => {
     expect(String(dead[0]!.value)).toBe("{not json");
   });
 
+  it("dead-letters an update carrying Debezium's placeholder for an unchanged TOAST value and keeps the vector", async () => {
+    const { store, embedded, produced, process } = setup();
+    await process([record("a", 100, { title: "Nurse" })]);
+    embedded.length = 0;
+    produced.length = 0;
+    const outcome = await process([record("a", 200, { title: "__debezium_unavailable_value" })]);
+    expect(outcome).toMatchObject({
+      deadLettered: 1,
+      deadLetterCodes: { UNAVAILABLE_VALUE: 1 },
+      embedded: 0,
+    });
+    expect(embedded).toEqual([]);
+    expect(store.metas.get("a")).toMatchObject({
+      live: true,
+      eventTimeMs: 100,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const reason = String(produced[0]!.headers["jude.error.reason"]);
+    expect(reason).toContain("field title holds");
+    expect(reason).toContain("REPLICA IDENTITY FULL");
+  });
+
   it("writes nothing and produces nothing when inference fails", async () => {
     const { store, produced, process } = setup({
       embed: async () => {

@@ -21,7 +21,12 @@ import {
   type IsolatedEmbeddings,
 } from "../shared/embedding.ts";
 import { createDecoder, type DecodeRules, type EntityChange } from "../shared/decode.ts";
-import { createEntityTextRenderer, templateHash, type EntityText } from "../shared/entity-text.ts";
+import {
+  createEntityTextRenderer,
+  templateHash,
+  unavailableReason,
+  type EntityText,
+} from "../shared/entity-text.ts";
 import {
   isStale,
   readStored,
@@ -240,6 +245,8 @@ function createPlanner(
             "NO_FIELDS",
             `none of the extracted fields (${fieldNames.join(", ")}) is present`,
           );
+        else if (text.unavailable.length > 0)
+          deadLetter(record, "UNAVAILABLE_VALUE", unavailableReason(text.unavailable));
         else planned.push({ record, change: decoded.change, text });
       }
     }

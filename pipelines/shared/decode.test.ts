@@ -136,6 +136,33 @@ describe("ids in JSON record keys (Debezium)", () => {
     expect(decode(record(null, key))).toMatchObject({ ok: true, change: { op: "delete", id: key } });
   });
 
+  it("dead-letters a truncate event, which has no key, saying what it is and what stays", () => {
+    // skipped.operations without "t": Debezium sends one event per truncated table, without a key.
+    const truncate = { source: { ts_ms: 1_800_000_000_000 }, op: "t", ts_ms: 1_800_000_000_100 };
+    for (const [decode, value] of [
+      [createDecoder({ ...debezium, recordKeyPath: "$.memberId" }), truncate],
+      [
+        createDecoder({
+          recordKeyPath: "$.payload.memberId",
+          eventTimePath: "$.payload.source.ts_ms",
+          delete: { path: "$.payload.op", values: ["d"] },
+        }),
+        { schema: { type: "struct" }, payload: truncate },
+      ],
+    ] as const) {
+      const decoded = decode(record(value, null));
+      expect(decoded).toMatchObject({ ok: false, failure: { code: "MISSING_ID" } });
+      expect(decoded.ok || decoded.failure.reason).toMatch(
+        /^no record key to use as the entity id: a truncate event \(op "t"\) names no row, so the vectors of the table's rows stay/,
+      );
+    }
+    // Without a delete rule reading "t" the reason stays the plain one.
+    expect(createDecoder({ recordKeyPath: "$.memberId" })(record(truncate, null))).toEqual({
+      ok: false,
+      failure: { code: "MISSING_ID", reason: "no record key to use as the entity id" },
+    });
+  });
+
   it("dead-letters keys without a usable id, saying where it looked", () => {
     const decode = createDecoder({ recordKeyPath: "$.memberId" });
     expect(decode(record({ a: 1 }, "m-7"))).toEqual({

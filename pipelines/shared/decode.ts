@@ -107,6 +107,13 @@ export function createDecoder(
       ? { path: compileJsonPath(rules.delete.path), values: new Set(rules.delete.values) }
       : undefined;
 
+  // Debezium's truncate event (op "t", read where the delete rule reads "d") has no key: it names no
+  // row, and a pipeline cannot delete every entity of a table, so say so rather than only "no key".
+  const isTruncate = (document: object): boolean =>
+    deleteRule !== undefined && fieldText(deleteRule.path(document)) === "t";
+  const truncateNote =
+    ': a truncate event (op "t") names no row, so the vectors of the table\'s rows stay (Debezium skips truncates unless skipped.operations leaves out "t")';
+
   return (record) => {
     const recordTime = Number(record.timestamp);
     // A producer sets the timestamp; one out of range would fail the store write of the whole batch.
@@ -151,7 +158,7 @@ export function createDecoder(
     } else {
       const fromKey = idFromKey(record.key, {
         code: "MISSING_ID",
-        reason: "no record key to use as the entity id",
+        reason: `no record key to use as the entity id${isTruncate(document) ? truncateNote : ""}`,
       });
       if (!("id" in fromKey)) return { ok: false, failure: fromKey };
       id = fromKey.id;

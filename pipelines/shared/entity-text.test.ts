@@ -56,4 +56,18 @@ describe("createEntityTextRenderer", () => {
     expect(contentHash(text, "t1", "v1")).toMatch(/^[a-f0-9]{64}$/);
     expect(templateHash("t1")).toMatch(/^[a-f0-9]{16}$/);
   });
+
+  it("names the fields that hold Debezium's placeholder for an unchanged PostgreSQL TOAST value", () => {
+    // REPLICA IDENTITY DEFAULT: an update that leaves a large text or array column unchanged carries
+    // the placeholder instead of the value (a text[] column: the placeholder as its one element).
+    const placeholder = "__debezium_unavailable_value";
+    expect(
+      render({ title: placeholder, company: { name: "Umbrella" }, skills: [placeholder] }).unavailable,
+    ).toEqual(["title", "skills"]);
+    expect(render({ title: "Nurse", company: { name: "Umbrella" }, skills: ["ICU"] }).unavailable).toEqual(
+      [],
+    );
+    // Only the whole value is the placeholder; a text that mentions it is text.
+    expect(render({ title: `about ${placeholder}` }).unavailable).toEqual([]);
+  });
 });

@@ -47,23 +47,54 @@ export interface EntityText {
   hash: string;
 }
 
+/** An entity's text as rendered from one document. */
+export interface RenderedText extends EntityText {
+  /**
+   * Fields whose value is Debezium's placeholder for a PostgreSQL TOAST value an update left unchanged
+   * (`unavailablePlaceholder`): the text holds the placeholder, not the row's value, so it must not
+   * be embedded.
+   */
+  unavailable: string[];
+}
+
+/**
+ * What Debezium's PostgreSQL connector sends (its `unavailable.value.placeholder` default) for a TOAST
+ * column an update did not change when the table's REPLICA IDENTITY is not FULL: a text column's value,
+ * or the one element of an array column's.
+ */
+export const unavailablePlaceholder = "__debezium_unavailable_value";
+
+/** Why a text with `unavailable` fields is not embedded: the dead letter's or failed record's reason. */
+export function unavailableReason(fields: readonly string[]): string {
+  return `${fields.length === 1 ? "field" : "fields"} ${fields.join(", ")} ${fields.length === 1 ? "holds" : "hold"} Debezium's placeholder ${JSON.stringify(unavailablePlaceholder)} for a PostgreSQL TOAST value this update left unchanged, not the value: the entity keeps its last text and vector; set REPLICA IDENTITY FULL on the table so that updates carry every column`;
+}
+
+function holdsPlaceholder(values: readonly unknown[]): boolean {
+  return values.some((value) =>
+    Array.isArray(value) ? holdsPlaceholder(value) : value === unavailablePlaceholder,
+  );
+}
+
 /** Compiles an entity's field paths and prompt template into one function from document to text + hash. */
 export function createEntityTextRenderer(options: {
   extract: Readonly<Record<string, string>>;
   template: string;
   modelVersion: string;
-}): (document: unknown) => EntityText {
+}): (document: unknown) => RenderedText {
   const fields = Object.entries(options.extract).map(
     ([name, path]) => [name, compileJsonPath(path)] as const,
   );
   return (document) => {
     const values: Record<string, string | undefined> = {};
+    const unavailable: string[] = [];
     for (const [name, path] of fields) {
+      const reached = path(document);
+      if (holdsPlaceholder(reached)) unavailable.push(name);
       // Field values are normalised before rendering so that stray whitespace at a field's edge does
       // not leave a space before the template's own punctuation ("Acme ." versus "Acme.").
-      values[name] = fieldText(path(document), normalizeText);
+      values[name] = fieldText(reached, normalizeText);
     }
     const text = normalizeText(renderPromptTemplate(options.template, values, { missing: "empty" }));
-    return { text, hash: contentHash(text, options.template, options.modelVersion) };
+    return { text, hash: contentHash(text, options.template, options.modelVersion), unavailable };
   };
 }

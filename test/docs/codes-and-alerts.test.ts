@@ -18,7 +18,7 @@ import { documentationFiles, readDocument, repoRoot } from "./markdown.ts";
 const readme = readDocument("README.md");
 
 /** Every code a nearline worker puts in jude.error.code (bootstrap logs the same ones). */
-const deadLetterCodes = [...decodeFailureCodes, "NO_FIELDS", EMBEDDING_REFUSED];
+const deadLetterCodes = [...decodeFailureCodes, "NO_FIELDS", "UNAVAILABLE_VALUE", EMBEDDING_REFUSED];
 
 /** The README's dead-letter table: code -> example cell. */
 function deadLetterTable(): Map<string, string> {

@@ -6,7 +6,7 @@
  * dead-lettered MISSING_ID and the tombstone deleted an entity named after the whole key text).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { produceEvents, recordCount, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import { produceEvents, readTopic, recordCount, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
 import {
   expectStoreMatches,
   startInProcessPipeline,
@@ -18,16 +18,31 @@ import { waitFor } from "../../testbed/wait.ts";
 const version = "minilm-v1";
 
 /** A Debezium change event (JSON converter, schemas off) of the jobs table, keyed as Debezium keys it. */
-function change(jobId: string, op: "c" | "u" | "d", tsMs: number, row: Record<string, unknown>): TestEvent {
+function change(
+  jobId: string,
+  op: "c" | "u" | "d" | "r",
+  tsMs: number,
+  row: Record<string, unknown>,
+  // With REPLICA IDENTITY DEFAULT the old row of an update is not sent, only its key.
+  before: Record<string, unknown> | null = op === "c" || op === "r" ? null : { jobId, ...row },
+  // When Debezium processed it; source.ts_ms is the commit time (a snapshot read's: when it was read).
+  processedMs = tsMs + 5,
+): TestEvent {
   const rowWithId = { jobId, ...row };
   return {
     key: JSON.stringify({ jobId }),
     value: {
-      before: op === "c" ? null : rowWithId,
+      before,
       after: op === "d" ? null : rowWithId,
       op,
-      ts_ms: tsMs + 5,
-      source: { connector: "postgresql", db: "jobs", table: "job", ts_ms: tsMs },
+      ts_ms: processedMs,
+      source: {
+        connector: "postgresql",
+        db: "jobs",
+        table: "job",
+        ts_ms: tsMs,
+        snapshot: op === "r" ? "true" : "false",
+      },
     },
   };
 }
@@ -49,7 +64,7 @@ describe("nearline on a Debezium change stream", () => {
           ...config.decode,
           keyPath: undefined,
           recordKeyPath: "$.jobId",
-          eventTimePath: "$.source.ts_ms",
+          eventTimePath: "$.ts_ms",
           delete: { path: "$.op", values: ["d"] },
         },
         extract: { title: "$.after.title", company: "$.after.company", skills: "$.after.skills[*]" },
@@ -91,5 +106,92 @@ describe("nearline on a Debezium change stream", () => {
     );
     expect(app.worker.totals.deleted).toBe(4);
     expect(await recordCount(deadLetterTopic)).toBe(0);
+  });
+
+  it("keeps the vector of an update whose TOAST column Debezium sent as its placeholder, and says why", async () => {
+    // PostgreSQL with REPLICA IDENTITY DEFAULT: an update that leaves a large (TOASTed) column as it
+    // was carries Debezium's placeholder in that column instead of its value.
+    const { app, store } = pipeline;
+    const consumedBefore = app.worker.totals.consumed;
+    const deadBefore = await recordCount(deadLetterTopic);
+    const engineer = { title: "Platform Engineer", company: "Acme", skills: ["Kubernetes", "Go"] };
+    const events = [
+      change("dbz-toast", "c", 1000, engineer),
+      change(
+        "dbz-toast",
+        "u",
+        2000,
+        { ...engineer, title: "Staff Engineer", skills: ["__debezium_unavailable_value"] },
+        null,
+      ),
+    ];
+    await produceEvents(topic, events);
+    await waitFor(
+      "the worker to consume both changes",
+      () => app.worker.totals.consumed >= consumedBefore + events.length,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    // The created text stays: neither the placeholder nor half an update is embedded.
+    await expectStoreMatches(store, version, new Map([["dbz-toast", jobHash(jobText(engineer), version)]]));
+    const [dead] = (await readTopic(deadLetterTopic, deadBefore + 1)).slice(deadBefore);
+    expect(dead!.key).toBe(JSON.stringify({ jobId: "dbz-toast" }));
+    expect(dead!.headers["jude.error.code"]).toBe("UNAVAILABLE_VALUE");
+    expect(dead!.headers["jude.error.reason"]).toMatch(/field skills holds .*REPLICA IDENTITY FULL/);
+  });
+
+  it("applies a change committed during the initial snapshot over the snapshot's older read of the row", async () => {
+    // The snapshot reads the table at 10_000 as it was when the snapshot began; the update committed at
+    // 4_000, in between, is streamed after the snapshot (processed at 20_000).
+    const { app, store } = pipeline;
+    const consumedBefore = app.worker.totals.consumed;
+    const asSnapshotted = { title: "Line Cook", company: "Bistro", skills: ["Grill"] };
+    const updated = { ...asSnapshotted, title: "Sous Chef" };
+    const events = [
+      change("dbz-snap", "r", 10_000, asSnapshotted, null, 10_002),
+      change("dbz-snap", "u", 4_000, updated, null, 20_000),
+    ];
+    await produceEvents(topic, events);
+    await waitFor(
+      "the worker to consume both changes",
+      () => app.worker.totals.consumed >= consumedBefore + events.length,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    await expectStoreMatches(store, version, new Map([["dbz-snap", jobHash(jobText(updated), version)]]));
+  });
+
+  it("a tombstone, stamped when it was sent, deletes a row deleted and inserted again before the send", async () => {
+    // DELETE then INSERT of one key in a transaction. Debezium leaves record timestamps to the
+    // producer, so the tombstone's event time is when Kafka Connect sent the batch: after the
+    // re-insert's ts_ms. With tombstones.on.delete=false the delete event alone deletes.
+    const { app, store } = pipeline;
+    const consumedBefore = app.worker.totals.consumed;
+    const cook = { title: "Cook", company: "Bistro", skills: ["Grill"] };
+    const baker = { title: "Baker", company: "Bistro", skills: ["Bread"] };
+    const processedMs = Date.now() - 200; // Debezium processed the transaction, then Connect sent it
+    const transaction = (jobId: string, tombstones: boolean): TestEvent[] => [
+      change(jobId, "d", processedMs - 5, cook, { jobId, ...cook }, processedMs),
+      ...(tombstones ? [tombstone(jobId)] : []),
+      change(jobId, "c", processedMs - 5, baker, null, processedMs + 1),
+    ];
+    const events = [
+      change("dbz-re-t", "c", 1000, cook),
+      change("dbz-re", "c", 1000, cook),
+      ...transaction("dbz-re-t", true),
+      ...transaction("dbz-re", false),
+    ];
+    await produceEvents(topic, events);
+    await waitFor(
+      "the worker to consume every change",
+      () => app.worker.totals.consumed >= consumedBefore + events.length,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    await expectStoreMatches(
+      store,
+      version,
+      new Map([
+        ["dbz-re-t", null],
+        ["dbz-re", jobHash(jobText(baker), version)],
+      ]),
+    );
   });
 });
