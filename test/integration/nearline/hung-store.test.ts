@@ -19,6 +19,7 @@ import {
 import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
 import { metricSum } from "../../support/nearline-processes.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "hung-v1";
@@ -137,3 +138,41 @@ it("drains within the pod's grace period while the store hangs, leaving the batc
     await stop();
   }
 }, 150_000);
+
+it("says it waits on the embedding server while that server is unreachable", async () => {
+  const topic = uniqueTopic("nl-embed-down");
+  await createTopics([topic], 1);
+  // Nothing listens there: every call is refused and retried.
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: `127.0.0.1:${await freePort()}`,
+    storeUrl: redis.url,
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await produceEvents(topic, [jobEvent("e1", 1000, { title: "Engineer 1", company: "Acme", skills: [] })]);
+    const readyz = async () => {
+      const response = await fetch(`http://127.0.0.1:${app.ops.port}/readyz`);
+      return {
+        status: response.status,
+        body: (await response.json()) as { waitingOn?: { dependency: string } },
+      };
+    };
+    await waitFor(
+      "the worker to report its wait",
+      async () => (await readyz()).body.waitingOn !== undefined,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    const { status, body } = await readyz();
+    expect(status).toBe(200); // not a reason to pull or restart the worker
+    expect(body.waitingOn?.dependency).toBe("embedding");
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+}, 120_000);
