@@ -51,6 +51,9 @@ export async function actOnPromotion(
   let switchSeconds: number | undefined;
   const change = decision.switchPointer;
   if (change !== undefined && options.store !== undefined) {
+    // Store writes are not API writes: fenced here, so a replica that lost the Lease while it decided
+    // (a stopped process that resumed) does not flip what the new leader may have decided against.
+    context.fence?.();
     switchSeconds = await switchPointer(options.store, change);
     // From the start of the reconcile that observed the change to the pointer readers follow: the
     // figure behind "rollback at once" (README, promotion e2e).
@@ -202,6 +205,7 @@ async function collectStep(
   for (const version of versions) {
     if (budget <= 0) return;
     try {
+      context.fence?.();
       const step = await deleteVersionStep(store, version, { maxBuckets: budget });
       budget -= Math.max(1, step.bucketsRemoved);
       context.log.info(

@@ -49,6 +49,7 @@ export async function claimStore(
     const step = decideOwnership(self, prefix, owner, lookup);
     if (step.action === "own" || step.action === "yield") return step;
     const replaceUid = step.action === "takeOver" ? step.stale.uid : undefined;
+    context.fence?.(); // a store write: fenced like the API writes (operator/runtime/types.ts)
     const result = await claimOwner(store, self, replaceUid === undefined ? {} : { replaceUid });
     if (result.claimed) {
       const message =

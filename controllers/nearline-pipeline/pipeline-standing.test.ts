@@ -6,6 +6,7 @@ import { resolveLiveVersions } from "./live-versions.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
 import { setPath, testModel, testPipeline } from "./test-objects.ts";
+import type { WorkerWait } from "./worker-figures.ts";
 import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
 
 const allSecrets = new Map([
@@ -266,23 +267,46 @@ describe("pipelineStanding", () => {
       state: "Ready",
       reason: "WorkersReady",
     },
+    {
+      // A store restart: the worker rides it out, the pipeline stays Ready.
+      name: "a worker waited briefly on its store",
+      versions: resolved,
+      rollouts: [["minilm-v1", done]],
+      waits: [["minilm-v1", [{ dependency: "store", seconds: 20, error: "Command timed out" }]]],
+      state: "Ready",
+      reason: "WorkersReady",
+    },
+    {
+      name: "a worker's batch has waited a minute on its store",
+      versions: resolved,
+      rollouts: [["minilm-v1", done]],
+      waits: [["minilm-v1", [{ dependency: "store", seconds: 95, error: "Command timed out" }]]],
+      state: "Stalled",
+      reason: "DependencyUnavailable",
+      message:
+        "version minilm-v1: 1 of 3 workers have waited 95 s on the store (Command timed out); nothing is lost, the batch is retried until it answers",
+    },
   ] as const)(
     "$name",
     ({
       cause,
       versions,
       rollouts,
+      waits = [],
       state,
       reason,
+      message,
     }: {
       cause?: Kstatus;
       versions: typeof resolved;
       rollouts: readonly (readonly [string, Rollout])[];
+      waits?: readonly (readonly [string, readonly WorkerWait[]])[];
       state: string;
       reason: string;
+      message?: string;
     }) => {
-      const standing = pipelineStanding(cause, versions, new Map(rollouts));
-      expect(standing).toMatchObject({ state, reason });
+      const standing = pipelineStanding(cause, versions, new Map(rollouts), new Map(waits));
+      expect(standing).toMatchObject({ state, reason, ...(message !== undefined ? { message } : {}) });
       const conditions = kstatusConditions(standing);
       expect(
         conditions.filter((condition) => condition.status === "True").map((condition) => condition.type),

@@ -1,16 +1,36 @@
 // Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix (a version without a
 // model digest among them), Reconciling while a version waits for its bootstrap's offsets or its
 // workers roll out (reason FailedCreate while the API server refuses to create some of them,
-// Unschedulable while the scheduler cannot place some), Ready when every live version runs.
+// Unschedulable while the scheduler cannot place some), Stalled DependencyUnavailable while a worker's
+// batch has waited on its store, embedding server or Kafka for a minute, Ready when every live version
+// runs.
 import type { Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "./live-versions.ts";
+import type { WorkerWait } from "./worker-figures.ts";
 import type { Rollout } from "./worker-rollout.ts";
 
-/** The pipeline's standing from its stall cause, its resolved versions and their worker rollouts. */
+/**
+ * How long a worker's batch may wait on a dependency before the pipeline says it is not making
+ * progress; as long as a failing reconcile takes to turn the object Stalled (ReconcileError). Shorter
+ * waits are a dependency's restart, which the worker rides out on its own.
+ */
+export const dependencyWaitStalledSeconds = 60;
+
+const dependencyNames: Readonly<Record<string, string>> = {
+  store: "store",
+  embedding: "embedding server",
+  kafka: "Kafka",
+};
+
+/**
+ * The pipeline's standing from its stall cause, its resolved versions, their worker rollouts and what
+ * their workers wait on (version -> the waits its workers reported).
+ */
 export function pipelineStanding(
   stallCause: Kstatus | undefined,
   resolved: ResolvedVersions,
   rollouts: ReadonlyMap<string, Rollout>,
+  waits: ReadonlyMap<string, readonly WorkerWait[]> = new Map(),
 ): Kstatus {
   if (stallCause !== undefined) return stallCause;
   const stuck = resolved.waiting.find((entry) => entry.stallReason !== undefined);
@@ -26,6 +46,21 @@ export function pipelineStanding(
       reason: "WaitingForModel",
       message: "the model's promotion has not started workers for any version yet",
     };
+  // The worker's probes stay green (restarting it would not bring the dependency back), so this is
+  // where a worker stuck on its store or embedding server shows: not making progress, and on what.
+  const waitingWorkers = resolved.versions.flatMap((version) => {
+    const long = (waits.get(version.version) ?? []).filter(
+      (wait) => wait.seconds >= dependencyWaitStalledSeconds,
+    );
+    if (long.length === 0) return [];
+    const longest = long.reduce((a, b) => (b.seconds > a.seconds ? b : a));
+    const workers = rollouts.get(version.version)?.readyReplicas ?? long.length;
+    return [
+      `version ${version.version}: ${long.length} of ${Math.max(workers, long.length)} workers have waited ${longest.seconds} s on the ${dependencyNames[longest.dependency] ?? longest.dependency} (${longest.error.slice(0, 200)}); nothing is lost, the batch is retried until it answers`,
+    ];
+  });
+  if (waitingWorkers.length > 0)
+    return { state: "Stalled", reason: "DependencyUnavailable", message: waitingWorkers.join("; ") };
   const pending = resolved.versions
     .map((version) => ({ version: version.version, rollout: rollouts.get(version.version) }))
     .filter((entry) => entry.rollout?.done !== true);

@@ -126,6 +126,26 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("turns Stalled DependencyUnavailable when a worker's batch has waited a minute on its store", async () => {
+    const objects = {
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+      Secret: [secret],
+      Pod: [workerPod],
+    };
+    const calls = await reconcile(objects, async () => ({
+      lag: new Map([[0, 3]]),
+      waitingOn: { dependency: "store", seconds: 75, error: "Command timed out" },
+    }));
+    expect(writtenConditions(calls).find((condition) => condition.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "DependencyUnavailable",
+      message: expect.stringMatching(
+        /^version minilm-v1: 1 of 1 workers have waited 75 s on the store \(Command timed out\)/,
+      ),
+    });
+  });
+
   it("reports CaughtUp Unknown, not measured, while Stalled", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

@@ -30,7 +30,7 @@ import { readSurroundings } from "./read-surroundings.ts";
 import { writeStatus } from "../shared/status-writer.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
 import { desiredWorkers } from "./worker-deployment.ts";
-import { versionStatus, type WorkerFigures } from "./worker-figures.ts";
+import { versionStatus, type WorkerFigures, type WorkerWait } from "./worker-figures.ts";
 import { probeWorker } from "./worker-probe.ts";
 import { recordWorkers, type WorkerGauges } from "./worker-metrics.ts";
 import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
@@ -110,6 +110,7 @@ export async function reconcileNearlinePipeline(
     if (resolved.waiting.length === 0) await removeRetiredWorkers(context, pipeline, resolved);
   }
   const rollouts = new Map<string, Rollout>();
+  const waits = new Map<string, WorkerWait[]>();
   const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
   for (const version of resolved.versions) {
     const name = nearlineWorkerName(pipeline.metadata.name, version.version);
@@ -122,6 +123,10 @@ export async function reconcileNearlinePipeline(
     rollouts.set(version.version, rollout);
     const figures = await workerFigures(context, pods, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
+    waits.set(
+      version.version,
+      figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
+    );
   }
   settings.sampler?.forget(
     keyToString(context.key),
@@ -137,7 +142,7 @@ export async function reconcileNearlinePipeline(
         ready: rollouts.get(version.version)?.readyReplicas ?? 0,
       })),
     );
-  const verdict = pipelineStanding(cause, resolved, rollouts);
+  const verdict = pipelineStanding(cause, resolved, rollouts, waits);
   const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === activeVersion)?.lag;
   const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting);

@@ -4,6 +4,7 @@ import {
   parseConsumerLag,
   parseWorkerFreshness,
   parseWorkerReadyz,
+  parseWorkerWait,
   versionStatus,
 } from "./worker-figures.ts";
 
@@ -39,6 +40,16 @@ describe("worker figures", () => {
     expect(parseWorkerReadyz(readyz)).toMatchObject({ consumed: 120, embedded: 90, deadLettered: 2 });
     expect(parseWorkerReadyz({ ready: false })).toBeUndefined();
     expect(parseWorkerReadyz("not json")).toBeUndefined();
+  });
+
+  it("reads what a worker's batch waits on from /readyz", () => {
+    const waitingOn = { dependency: "store", seconds: 95, retries: 12, error: "Command timed out" };
+    expect(parseWorkerWait({ ...readyz, waitingOn })).toEqual({
+      dependency: "store",
+      seconds: 95,
+      error: "Command timed out",
+    });
+    expect(parseWorkerWait(readyz)).toBeUndefined();
   });
 
   it("reads the lag per partition from /metrics", () => {

@@ -12,6 +12,31 @@ export interface WorkerFigures {
   lag?: ReadonlyMap<number, number> | undefined;
   /** Event time -> store write acknowledged, over the worker's last minute. */
   freshness?: FreshnessSketch | undefined;
+  /** The worker's batch in hand has been retried on an unavailable dependency this long (seconds). */
+  waitingOn?: WorkerWait | undefined;
+}
+
+/** What a worker's /readyz `waitingOn` says (pipelines/shared/dependency-wait.ts). */
+export interface WorkerWait {
+  dependency: string;
+  seconds: number;
+  error: string;
+}
+
+const waitBody = z.object({
+  waitingOn: z.object({ dependency: z.string(), seconds: z.number().min(0), error: z.string() }),
+});
+
+/** The dependency wait in a worker's /readyz body, or undefined when its batch waits on nothing. */
+export function parseWorkerWait(body: unknown): WorkerWait | undefined {
+  const result = waitBody.safeParse(body);
+  return result.success
+    ? {
+        dependency: result.data.waitingOn.dependency,
+        seconds: result.data.waitingOn.seconds,
+        error: result.data.waitingOn.error,
+      }
+    : undefined;
 }
 
 const count = z.int().min(0).catch(0);

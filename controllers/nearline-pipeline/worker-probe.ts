@@ -5,6 +5,7 @@ import {
   parseConsumerLag,
   parseWorkerFreshness,
   parseWorkerReadyz,
+  parseWorkerWait,
   type WorkerFigures,
 } from "./worker-figures.ts";
 import { workerOpsPort } from "./worker-config.ts";
@@ -42,6 +43,7 @@ export async function probeWorker(pod: V1Pod, signal: AbortSignal): Promise<Work
   return {
     counts: parseWorkerReadyz(body),
     freshness: parseWorkerFreshness(body),
+    waitingOn: parseWorkerWait(body),
     lag: metrics === undefined ? undefined : parseConsumerLag(metrics),
   };
 }

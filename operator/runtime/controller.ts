@@ -52,6 +52,8 @@ export class Controller {
   #workers: Promise<void>[] = [];
   /** The signal given to start(): aborted when this replica lost the Lease or ran out of drain time. */
   #leading: AbortSignal | undefined;
+  /** Throws unless this replica may still write as leader (the manager's, or the signal's check). */
+  #fence: (() => void) | undefined;
 
   /** Creates the controller and registers its informers with the cache (call before cache.start()). */
   constructor(definition: ControllerDefinition, dependencies: ControllerDependencies) {
@@ -68,7 +70,7 @@ export class Controller {
       dependencies.client,
       cache,
       name,
-      () => this.#leading?.throwIfAborted(),
+      () => this.#checkFence(),
       () => this.#leading,
     );
     this.#streaks = new FailureStreaks(dependencies.failurePolicy);
@@ -76,7 +78,7 @@ export class Controller {
       component: `jude-operator/${name}`,
       fieldManager: this.#client.fieldManager,
       log: this.#log,
-      fence: () => this.#leading?.throwIfAborted(),
+      fence: () => this.#checkFence(),
     });
     this.queue = new WorkQueue({
       rateLimiter: new RetryRateLimiter(dependencies.retry ?? {}),
@@ -104,9 +106,13 @@ export class Controller {
     }
   }
 
-  /** Starts the workers; they run until stop(). */
-  start(signal: AbortSignal): void {
+  /**
+   * Starts the workers; they run until stop(). `fence` throws once this replica may no longer write
+   * as leader (by default: once `signal` aborted).
+   */
+  start(signal: AbortSignal, fence?: () => void): void {
     this.#leading = signal;
+    this.#fence = fence;
     const concurrency = this.definition.concurrency ?? 4;
     this.#workers = Array.from({ length: concurrency }, () => this.#work(signal));
   }
@@ -115,6 +121,11 @@ export class Controller {
   async stop(): Promise<void> {
     this.queue.shutDown();
     await Promise.all(this.#workers);
+  }
+
+  #checkFence(): void {
+    if (this.#fence !== undefined) this.#fence();
+    else this.#leading?.throwIfAborted();
   }
 
   /** Releases what the definition keeps open across reconciles; after stop() (or its drain time). */
@@ -146,6 +157,7 @@ export class Controller {
       events: this.#events,
       log,
       signal,
+      fence: () => this.#checkFence(),
     };
     const stopTimer = metrics.reconcileDuration.startTimer({ controller: name });
     try {

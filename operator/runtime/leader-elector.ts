@@ -8,6 +8,15 @@
 // renew deadline (client-go bounds it the same way): behind a partition or a hung load balancer a
 // request neither answers nor fails, and an unbounded one would keep this replica leading long after
 // a standby took the Lease over.
+//
+// Stopping on a failed renewal is not enough when the process itself stops (SIGSTOP, a frozen VM or
+// cgroup, a long GC pause): when it runs again, the reconciles it had in flight continue at once, with
+// their replies already in the socket, before the renewal timer can notice anything, and the
+// leadership signal is still not aborted. `holds()` is the check that does not need the timer: this
+// replica holds the Lease only until renewDeadline after the start of its last successful renewal, on
+// the monotonic clock, which runs on while the process is stopped. A standby takes the Lease no sooner
+// than leaseDuration after it saw that renewal (which was sent after it started), so a write checked
+// with holds() just before it is sent has leaseDuration - renewDeadline (5 s by default) to arrive.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus } from "./api-error.ts";
@@ -38,6 +47,8 @@ export class LeaderElector {
   readonly #log: Logger;
   #observed: { holder: string; renewTime: string; atMs: number } | undefined;
   #lease: Lease | undefined;
+  /** performance.now() until which this replica may act as leader (see holds()). */
+  #heldUntil = -Infinity;
 
   constructor(client: KubeClient, options: LeaderElectionOptions, log: Logger) {
     this.#client = client;
@@ -85,6 +96,15 @@ export class LeaderElector {
   }
 
   /**
+   * Whether this replica still holds the Lease by its own reckoning: less than renewDeadline has
+   * passed since its last successful renewal began. False from then on, however long its renewal
+   * timer takes to run, and so right after the process resumes from a stop that outlasted it.
+   */
+  holds(): boolean {
+    return performance.now() < this.#heldUntil;
+  }
+
+  /**
    * Hands the Lease back if this replica still holds it (best effort). The Lease is read again first:
    * a renewal cut short when keep() stopped may have been applied by the server all the same, and a
    * write with the resourceVersion from before it would be refused (409), leaving the standby to wait
@@ -110,6 +130,8 @@ export class LeaderElector {
 
   async #tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name, identity, leaseDurationMs } = this.#options;
+    // Before the read: the Lease this attempt writes expires for others no sooner than this.
+    const attemptStartedAt = performance.now();
     const current = await this.#client.get<Lease>(this.#path(), signal);
     const nowMs = Date.now();
     const holder = current?.spec?.holderIdentity ?? "";
@@ -136,6 +158,7 @@ export class LeaderElector {
               signal,
             )
           : await this.#client.update<Lease>(this.#path(), { ...current, spec }, fieldManager, signal);
+      this.#heldUntil = attemptStartedAt + this.#options.renewDeadlineMs;
       return true;
     } catch (error) {
       // Another replica wrote first (409 on update, 409 AlreadyExists on create): it leads.

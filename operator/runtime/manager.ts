@@ -133,13 +133,28 @@ export class Manager {
         "starting informers",
       );
       await Promise.race([abortable(cache.start(), signal), kept]);
-      for (const controller of controllers) controller.start(leading.signal);
+      // Checked before every write: a replica that resumes after a stop longer than its renew deadline
+      // is no leader any more, whether or not its renewal timer has run yet (leader-elector.ts).
+      const fence = (): void => {
+        if (elector !== undefined && !leading.signal.aborted && !elector.holds())
+          leading.abort(new Error("lost the leader lease: not renewed within the renew deadline"));
+        leading.signal.throwIfAborted();
+      };
+      for (const controller of controllers) controller.start(leading.signal, fence);
       this.#phase = "running";
       log.info(
         { controllers: this.#definitions.map((d) => d.name), namespaces: this.#options.namespaces ?? "all" },
         "controllers running",
       );
-      await abortable(kept, signal);
+      // Leadership ends when renewal fails (kept rejects) or when the fence finds the Lease expired
+      // first (leading aborts): either way this process stops and restarts as a standby.
+      const fenced = new Promise<never>((_, reject) =>
+        leading.signal.addEventListener("abort", () => reject(leading.signal.reason as Error), {
+          once: true,
+        }),
+      );
+      fenced.catch(() => undefined);
+      await abortable(Promise.race([kept, fenced]), signal);
     } catch (error) {
       if (!signal.aborted) throw error;
     } finally {

@@ -107,6 +107,12 @@ export interface ReconcileContext {
   log: Logger;
   /** Aborted when the operator shuts down or loses leadership; pass it to long waits. */
   signal: AbortSignal;
+  /**
+   * Throws unless this replica still holds the leader Lease. API writes through `client` are checked
+   * already; call it right before a write elsewhere (the store's pointer, its GC, its owner), so a
+   * replica resumed after a stop longer than its Lease does not act on what it decided before.
+   */
+  fence?: () => void;
 }
 
 /** What a reconcile asks for next; returning nothing means "done until something changes". */

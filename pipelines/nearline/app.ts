@@ -16,6 +16,7 @@ import {
   type RedisClient,
 } from "../../store/index.ts";
 import { isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
+import { DependencyWait, registerDependencyWaitMetric } from "../shared/dependency-wait.ts";
 import { createPipelineEmbedder, type BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRetryableKafkaError, kafkaClientOptions, requireTopics } from "../shared/kafka.ts";
@@ -74,6 +75,9 @@ export async function startNearline(
     version: labels.version,
   });
   const metrics = createPipelineMetrics(registry);
+  // The batch in hand waiting on a dependency: /readyz and a metric say which and for how long.
+  const wait = new DependencyWait();
+  registerDependencyWaitMetric(registry, labels, wait);
   // Aborted when a drain runs out of time: every retry loop of the batch in hand then stops.
   const abort = new AbortController();
   const clientOptions = kafkaClientOptions(
@@ -92,14 +96,16 @@ export async function startNearline(
   ]);
   // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
   // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
-  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger, () =>
-    metrics.retries.inc({ ...labels, dependency: "store" }),
-  );
+  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger, (error) => {
+    metrics.retries.inc({ ...labels, dependency: "store" });
+    wait.retried("store", error);
+  });
   const producer = createOutputProducer(clientOptions, {
     signal: abort.signal,
     logger,
     onRetry: (error) => {
       metrics.retries.inc({ ...labels, dependency: "kafka" });
+      wait.retried("kafka", error);
       logger.warn({ err: error }, "output produce failed; retrying");
     },
   });
@@ -111,7 +117,7 @@ export async function startNearline(
       isRetryable: deps.isRetryableEmbedError,
       signal: abort.signal,
     },
-    { metrics, labels, logger },
+    { metrics, labels, logger, onRetry: (error) => wait.retried("embedding", error) },
   );
   const processBatch = wireProcessor(config, {
     writer,
@@ -140,6 +146,7 @@ export async function startNearline(
     logger,
     groupInstanceId: deps.groupInstanceId,
     signal: abort.signal,
+    wait,
     ...(deps.onBatch !== undefined ? { onBatch: deps.onBatch } : {}),
   });
   await worker.start();
@@ -147,13 +154,15 @@ export async function startNearline(
     port: config.http.port,
     registry,
     ready: () => worker.ready,
-    // A failed worker says why on /readyz (e.g. MODEL_MISMATCH), for whoever looks at the probe.
+    // A failed worker says why on /readyz (e.g. MODEL_MISMATCH), for whoever looks at the probe; a
+    // worker whose batch waits on a dependency says which (the probe stays green: dependency-wait.ts).
     status: () => ({
       ...worker.totals,
       lag: worker.lag,
       sourceRecordsLost: worker.recordsLost,
       freshness: freshnessReport(worker.freshness()),
       ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
+      ...waitingOn(wait),
     }),
   });
   logger.info(
@@ -192,7 +201,7 @@ async function openVersionStore(
   registry: Registry,
   signal: AbortSignal,
   logger: Logger,
-  onWriteRetry: () => void,
+  onWriteRetry: (error: unknown) => void,
 ): Promise<{ client: RedisClient; writer: StoreWriter }> {
   const { client, store } = await openPipelineStore(config.sinks.store, {
     connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
@@ -212,7 +221,7 @@ async function openVersionStore(
     signal,
     durability: config.sinks.store.durability,
     onRetry: (attempt, error, pending) => {
-      onWriteRetry();
+      onWriteRetry(error);
       logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes");
     },
   });
@@ -275,6 +284,12 @@ function freshnessReport(sketch: FreshnessSketch): Record<string, unknown> {
     samples: sampleCount(sketch),
     ...sketch,
   };
+}
+
+/** `waitingOn` for /readyz while the batch in hand waits on a dependency. */
+function waitingOn(wait: DependencyWait): { waitingOn?: ReturnType<DependencyWait["report"]> } {
+  const report = wait.report();
+  return report !== undefined ? { waitingOn: report } : {};
 }
 
 /** The code and message of a worker failure, as /readyz shows it. */

@@ -11,6 +11,7 @@ import {
   type MessagesStream,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
+import type { DependencyWait } from "../shared/dependency-wait.ts";
 import { dependencyOf } from "../shared/errors.ts";
 import { FreshnessWindow, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
@@ -47,6 +48,8 @@ export interface NearlineWorkerOptions {
   groupInstanceId?: string | undefined;
   /** Aborted when a drain ran out of time: stops retrying the final offset commit. */
   signal?: AbortSignal | undefined;
+  /** Told when a batch is taken, retried on a dependency, and committed (see dependency-wait.ts). */
+  wait?: DependencyWait | undefined;
 }
 
 /** Totals since start (a batch's counts summed), for status and tests. */
@@ -314,6 +317,7 @@ export class NearlineWorker {
       isRetryable: (error) => this.#options.isRetryable(error) || isRebalanceError(error),
       onRetry: (error, attempt) => {
         metrics.retries.inc({ ...labels, dependency: "kafka" });
+        this.#options.wait?.retried("kafka", error);
         logger.warn({ err: error, attempt }, "reopening the kafka stream failed; retrying");
       },
     });
@@ -331,10 +335,12 @@ export class NearlineWorker {
         if (this.#abort.signal.aborted) return;
         if (!this.#options.isRetryable(error) && !isRebalanceError(error)) throw error;
         metrics.retries.inc({ ...labels, dependency: "kafka" });
+        this.#options.wait?.retried("kafka", error);
         logger.warn({ err: error }, "kafka stream failed; reopening it at the committed offsets");
         try {
           source = await this.#reopenStream();
           this.#source = source;
+          this.#options.wait?.settled();
         } catch (reopenError) {
           if (this.#abort.signal.aborted) return;
           throw reopenError;
@@ -343,11 +349,13 @@ export class NearlineWorker {
       }
       if (messages.length === 0) continue;
       this.#inBatch = true;
+      this.#options.wait?.batchStarted();
       try {
         await this.#partitions.findSkippedRecords(this.#consumer!, messages);
         await this.#processAndCommit(messages);
       } finally {
         this.#inBatch = false;
+        this.#options.wait?.settled();
       }
     }
   }
@@ -364,6 +372,7 @@ export class NearlineWorker {
         isRetryable: this.#options.isRetryable,
         onRetry: (error, attempt) => {
           metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
+          this.#options.wait?.retried(dependencyOf(error), error);
           logger.warn(
             { err: error, attempt, events: records.length },
             "batch failed on an unavailable dependency; retrying",
@@ -394,6 +403,7 @@ export class NearlineWorker {
         signal: this.#options.signal,
         onRetry: (error, attempt) => {
           metrics.retries.inc({ ...labels, dependency: "kafka" });
+          this.#options.wait?.retried("kafka", error);
           logger.warn({ err: error, attempt }, "offset commit failed; retrying");
         },
       });

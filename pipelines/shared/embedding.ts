@@ -150,6 +150,8 @@ export interface EmbedderReporting {
   readonly logger: Logger;
   /** Also told of each successful call (bootstrap counts inference into its checkpoint). */
   readonly onCall?: (texts: number) => void;
+  /** Also told of each retried call (nearline reports how long its batch waits on the server). */
+  readonly onRetry?: (error: unknown) => void;
 }
 
 /**
@@ -166,6 +168,7 @@ export function createPipelineEmbedder(
     ...options,
     onRetry: (error, attempt) => {
       metrics.retries.inc({ ...labels, dependency: "embedding" });
+      reporting.onRetry?.(error);
       if (attempt === 1 || attempt % 10 === 0)
         logger.warn({ err: error, attempt }, "embedding server unavailable; retrying");
     },

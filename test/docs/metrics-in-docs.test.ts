@@ -9,6 +9,7 @@ import { bootstrapFailedGauge } from "../../controllers/bootstrap-run/run-metric
 import { promotionMetrics } from "../../controllers/embedding-model/promotion-metrics.ts";
 import { workerGauges } from "../../controllers/nearline-pipeline/worker-metrics.ts";
 import { createOperatorMetrics } from "../../operator/runtime/metrics.ts";
+import { DependencyWait, registerDependencyWaitMetric } from "../../pipelines/shared/dependency-wait.ts";
 import {
   collectPipelineProcessMetrics,
   createBootstrapMetrics,
@@ -30,6 +31,7 @@ function registeredMetrics(): Map<string, Set<string>> {
   createBootstrapMetrics(pipelines);
   createStoreMetrics(pipelines);
   collectPipelineProcessMetrics(pipelines);
+  registerDependencyWaitMetric(pipelines, { pipeline: "", version: "" }, new DependencyWait());
   const registries = [
     createOperatorMetrics().registry,
     createServingMetrics({ inFlight: () => 0, inFlightCalls: () => 0 }).registry,

@@ -61,6 +61,7 @@ it("renders the alerts the chart documents", () => {
     "JudeBootstrapFailed",
     "JudeNearlineConsumerLagGrowing",
     "JudeNearlineDeadLetters",
+    "JudeNearlineDependencyUnavailable",
     "JudeNearlineFreshnessHigh",
     "JudeNearlineSourceRecordsLost",
     "JudeNearlineWorkersDown",
@@ -78,7 +79,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 11 rules found");
+  expect(stdout).toContain("SUCCESS: 12 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(

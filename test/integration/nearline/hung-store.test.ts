@@ -4,6 +4,8 @@
  * command sent to it waits forever: no error, no retry, no log, and the batch never ends. The worker
  * must time the command out, count and log the retries (jude_pipeline_retries_total{dependency="store"}),
  * keep the batch uncommitted, and finish it — every event stored — once the store answers again.
+ * Meanwhile its probe stays green (a restart would not bring the store back) but says what it waits
+ * on (/readyz waitingOn, jude_pipeline_dependency_wait_seconds), which the operator and alerts read.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
@@ -17,6 +19,7 @@ import {
 import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
 import { metricSum } from "../../support/nearline-processes.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "hung-v1";
@@ -92,6 +95,15 @@ it("times out commands to a hung store, retries them visibly, and stores the bat
   );
   try {
     expect(app.worker.totals.batches).toBe(1); // nothing of the second batch committed meanwhile
+    const readyz = await fetch(`http://127.0.0.1:${app.ops.port}/readyz`);
+    expect(readyz.status).toBe(200);
+    const waiting = ((await readyz.json()) as { waitingOn?: Record<string, unknown> }).waitingOn;
+    expect(waiting).toMatchObject({ dependency: "store", error: expect.any(String) });
+    expect(waiting?.["seconds"]).toBeGreaterThan(0);
+    const metrics = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
+    expect(metricSum(metrics, "jude_pipeline_dependency_wait_seconds", 'dependency="store"')).toBeGreaterThan(
+      0,
+    );
 
     redis.resume();
     await waitFor("the events after the pause", () => app.worker.totals.consumed >= 4, {
@@ -99,6 +111,11 @@ it("times out commands to a hung store, retries them visibly, and stores the bat
       intervalMs: 100,
     });
     expect(app.worker.totals.embedded).toBe(4);
+    const after = (await (await fetch(`http://127.0.0.1:${app.ops.port}/readyz`)).json()) as object;
+    expect(after).not.toHaveProperty("waitingOn");
+    expect(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text()).not.toMatch(
+      /^jude_pipeline_dependency_wait_seconds\{/m,
+    );
   } finally {
     await stop();
   }
@@ -121,3 +138,41 @@ it("drains within the pod's grace period while the store hangs, leaving the batc
     await stop();
   }
 }, 150_000);
+
+it("says it waits on the embedding server while that server is unreachable", async () => {
+  const topic = uniqueTopic("nl-embed-down");
+  await createTopics([topic], 1);
+  // Nothing listens there: every call is refused and retried.
+  const config = nearlineConfig({
+    topic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: `127.0.0.1:${await freePort()}`,
+    storeUrl: redis.url,
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await produceEvents(topic, [jobEvent("e1", 1000, { title: "Engineer 1", company: "Acme", skills: [] })]);
+    const readyz = async () => {
+      const response = await fetch(`http://127.0.0.1:${app.ops.port}/readyz`);
+      return {
+        status: response.status,
+        body: (await response.json()) as { waitingOn?: { dependency: string } },
+      };
+    };
+    await waitFor(
+      "the worker to report its wait",
+      async () => (await readyz()).body.waitingOn !== undefined,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    const { status, body } = await readyz();
+    expect(status).toBe(200); // not a reason to pull or restart the worker
+    expect(body.waitingOn?.dependency).toBe("embedding");
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+}, 120_000);

@@ -289,6 +289,8 @@ describe("leader election while the leader drains", () => {
     open: PromiseWithResolvers<void>;
     /** "written", or "refused: <reason>". */
     outcome: PromiseWithResolvers<string>;
+    /** The process "stops" this long (a synchronous wait: no timer runs) before the write. */
+    stopMs?: number;
   }
   /** By "identity/name": every manager here watches the same ConfigMaps. */
   const held = new Map<string, HeldReconcile>();
@@ -339,6 +341,11 @@ describe("leader election while the leader drains", () => {
         if (signal.aborted) reconcile.aborted.resolve();
         signal.addEventListener("abort", () => reconcile.aborted.resolve(), { once: true });
         await reconcile.open.promise;
+        if (reconcile.stopMs !== undefined) {
+          // As a SIGSTOP: the clocks run on, nothing of this process runs meanwhile.
+          const until = performance.now() + reconcile.stopMs;
+          while (performance.now() < until);
+        }
         try {
           await client.apply({
             apiVersion: "v1",
@@ -436,6 +443,27 @@ describe("leader election while the leader drains", () => {
       async () => (await drainLease(leaseName)).holderIdentity === "drain-b",
     );
     expect(await annotationOf("handover")).toBe("drain-a");
+  });
+
+  it("writes nothing when it resumes from a stop longer than its Lease, before its renewal timer runs", async () => {
+    // A leader stopped (SIGSTOP, a frozen VM, a long pause) mid-reconcile could have been replaced by
+    // a standby meanwhile: its Lease ran out. When it runs again, its reconcile continues at once,
+    // before the renewal timer can notice and abort it; the write must be refused all the same.
+    const leaseName = "stopped";
+    const identity = "stopped-a";
+    const leader = startDrainManager(identity, leaseName);
+    await waitFor(
+      `${identity} to lead`,
+      async () => (await drainLease(leaseName)).holderIdentity === identity,
+    );
+    const reconcile = holdReconcile(identity, leaseName);
+    await createConfigMap(leaseName);
+    await reconcile.started.promise;
+    reconcile.stopMs = leaseMs + 500;
+    reconcile.open.resolve();
+    expect(await reconcile.outcome.promise).toMatch(/^refused: .*lost the leader lease/);
+    expect(String(await leader.run)).toMatch(/lost the leader lease/);
+    expect(await annotationOf(leaseName)).toBeUndefined();
   });
 
   it.each(["draining", "running"] as const)(
