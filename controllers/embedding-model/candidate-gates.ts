@@ -78,8 +78,13 @@ export function scratchGates(
   return gates;
 }
 
-/** Workers run once the bootstrap was requested (each pipeline waits for its run's offsets). */
+/**
+ * Workers run once the bootstrap was requested (each pipeline waits for its run's offsets), and keep
+ * running while the build's runs exist, as the runs do: serving that stops being Ready for a while (a
+ * rollout after an operator upgrade or a serving edit, a lost node) must not delete the candidate's
+ * worker Deployments, which would stop every worker at once and start them all again afterwards.
+ */
 export function workersWanted(input: PromotionInputs, retained: boolean, gates: readonly Gate[]): boolean {
   if (input.store === undefined) return false;
-  return retained || gates[0]?.state === "Open";
+  return retained || gates[0]?.state === "Open" || input.candidate.bootstrap !== undefined;
 }

@@ -53,7 +53,13 @@ const condition = (decision: PromotionDecision, type: string) =>
 
 describe("promoting v2 while v1 serves: one row per step (decision table)", () => {
   it.each([
-    ["serving starting", { serving: { v1: ready, v2: rolling } }, "Deploying", "ServingReady", undefined],
+    [
+      "serving starting",
+      { serving: { v1: ready, v2: rolling }, candidate: { bootstrap: undefined } },
+      "Deploying",
+      "ServingReady",
+      undefined,
+    ],
     [
       "no BootstrapRun yet",
       { candidate: { bootstrap: undefined } },
@@ -116,6 +122,22 @@ describe("promoting v2 while v1 serves: one row per step (decision table)", () =
     expect(decision.stalled).toBe(false);
     // Workers of v2 start once the bootstrap is requested (each pipeline waits for its run's offsets).
     expect(decision.workers.includes("v2")).toBe(bootstrap === "v2");
+  });
+
+  it("keeps v2's workers while its serving rolls after the bootstrap started (an operator upgrade rolls every version)", () => {
+    // A new operator image tag rolls every serving Deployment; v2's rollout shuts ServingReady for a
+    // while. Its BootstrapRun keeps running, and so must its workers: deleting their Deployment stops
+    // every worker at once and restarts them all when the rollout ends.
+    const decision = decidePromotion(
+      promoting({
+        serving: { v1: ready, v2: rolling },
+        candidate: { bootstrap: { ...succeeded, phase: "Running", percent: 40 } },
+      }),
+    );
+    expect(decision.phases).toMatchObject({ v1: "Active", v2: "Deploying" });
+    expect(decision.bootstrap).toBeUndefined();
+    expect(decision.workers.sort()).toEqual(["v1", "v2"]);
+    expect(decision.records.find((entry) => entry.version === "v2")?.workers).toBe(true);
   });
 
   it("carries each gate's measured value in its message", () => {
@@ -397,6 +419,8 @@ describe("supersede: a new spec.version mid-promotion leaves no orphans", () => 
           record("v2", { promotionStartTime: ago(60), workers: true }),
         ],
         serving: { v1: ready, v2: ready, v3: rolling },
+        // v3 has just become the spec's version: no BootstrapRun of it yet.
+        candidate: {},
         writersPresent,
       }),
     );

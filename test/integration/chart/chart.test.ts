@@ -146,6 +146,19 @@ describe("the jude-operator chart", () => {
     ).toBeUndefined();
   });
 
+  it("rolls the operator on a changed value, but only scales it on a changed replicaCount", async () => {
+    const podTemplate = async (...set: string[]) =>
+      ((await render(...set)) as Array<{ kind: string; spec: { replicas: number; template: unknown } }>).find(
+        (object) => object.kind === "Deployment",
+      )!.spec;
+    const two = await podTemplate("replicaCount=2");
+    // A new pod template would replace the leader for nothing: a Lease handover and a pause in reconciles.
+    const three = await podTemplate("replicaCount=3");
+    expect(three.replicas).toBe(3);
+    expect(three.template).toEqual(two.template);
+    expect((await podTemplate("replicaCount=2", "concurrency=8")).template).not.toEqual(two.template);
+  });
+
   it("keeps the CRDs, and so every JUDE resource, on uninstall unless crds.keep is off", async () => {
     const crds = async (...set: string[]) =>
       (
