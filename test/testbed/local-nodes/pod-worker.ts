@@ -235,11 +235,24 @@ export class PodWorker {
       return;
     }
     // From the checkout: the host's folders plus the launcher, Node and checkout. From an image: the
-    // image's folders (read-only, shared by its pods) plus the host's /proc, /sys and /dev.
+    // image's folders (read-only, shared by its pods). Both get the host's /proc, /sys and /dev. With
+    // readOnlyRootFilesystem, everything but the volumes (and /proc, /sys, /dev) is read-only, as
+    // under a real runtime: the root, the host's or image's folders, /tmp and /etc/hosts & co.
+    const readOnlyRoot = run.spec.securityContext?.readOnlyRootFilesystem === true;
+    const podMounts = sandbox
+      .mounts()
+      .map((mount) => ({ ...mount, readOnly: mount.readOnly || readOnlyRoot }));
     const ops =
       image === undefined
-        ? planMounts([...this.context.baseMounts, ...sandbox.mounts(), ...mounts], this.context.host)
-        : planMounts([...imageSystemMounts, ...sandbox.mounts(), ...mounts], image.tree, {
+        ? planMounts(
+            [...this.context.baseMounts, ...imageSystemMounts, ...podMounts, ...mounts],
+            this.context.host,
+            {
+              sourceRoot: "/",
+              readOnly: readOnlyRoot,
+            },
+          )
+        : planMounts([...imageSystemMounts, ...podMounts, ...mounts], image.tree, {
             sourceRoot: image.root,
             readOnly: true,
           });
@@ -256,6 +269,7 @@ export class PodWorker {
       netnsPath: sandbox.netnsPath,
       rootDir: sandbox.rootDir,
       ops,
+      readOnlyRoot,
       logFile,
       startedFile,
     });

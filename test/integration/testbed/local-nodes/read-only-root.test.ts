@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import { kubectlJson } from "../../../support/kubectl.ts";
+import { readContainerLog } from "../../../testbed/local-nodes/cli-commands.ts";
+import { apply, eventually, judeImage, onLocalNode, withLocalNodes, type Pod } from "./helpers.ts";
+
+const namespace = `local-ro-root-${process.pid}`;
+const log = (container: string): string =>
+  readContainerLog({ pod: "writer", namespace, container, previous: false });
+
+/** Tries writes as root (so only a read-only mount can refuse them) and reports each outcome. */
+const tryWrites = [
+  "sh",
+  "-c",
+  'for p in /probe /tmp/probe /etc/probe /scratch/probe /scratch-ro/probe; do if err=$(touch "$p" 2>&1); then echo "$p written"; else echo "$p $err"; fi; done; echo done; sleep 3600',
+];
+const scratchMounts = [
+  { name: "scratch", mountPath: "/scratch" },
+  { name: "scratch", mountPath: "/scratch-ro", readOnly: true },
+];
+
+describe("local pod read-only root filesystem", () => {
+  withLocalNodes(namespace);
+
+  it("makes the root read-only under readOnlyRootFilesystem, volumes keeping their own flags", async () => {
+    await apply({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "writer", namespace },
+      spec: {
+        ...onLocalNode(),
+        terminationGracePeriodSeconds: 1,
+        containers: [
+          {
+            name: "strict",
+            image: judeImage,
+            command: tryWrites,
+            securityContext: { runAsUser: 0, readOnlyRootFilesystem: true },
+            volumeMounts: scratchMounts,
+          },
+          {
+            name: "loose",
+            image: judeImage,
+            command: tryWrites,
+            securityContext: { runAsUser: 0 },
+            volumeMounts: scratchMounts,
+          },
+        ],
+        volumes: [{ name: "scratch", emptyDir: {} }],
+      },
+    });
+    await eventually("both containers tried their writes", async () => {
+      const pod = await kubectlJson<Pod>(["get", "pod", "writer", "-n", namespace]);
+      return (
+        pod.status.phase === "Running" && log("strict").includes("done") && log("loose").includes("done")
+      );
+    });
+    const readOnly = (path: string) => new RegExp(`^${path} .*Read-only file system$`, "m");
+    expect(log("strict")).toMatch(readOnly("/probe"));
+    expect(log("strict")).toMatch(readOnly("/tmp/probe"));
+    expect(log("strict")).toMatch(readOnly("/etc/probe"));
+    expect(log("strict")).toContain("/scratch/probe written\n");
+    expect(log("strict")).toMatch(readOnly("/scratch-ro/probe"));
+    expect(log("loose")).toContain("/probe written\n");
+    expect(log("loose")).toContain("/tmp/probe written\n");
+    expect(log("loose")).toContain("/scratch/probe written\n");
+    expect(log("loose")).toMatch(readOnly("/scratch-ro/probe"));
+  });
+});
