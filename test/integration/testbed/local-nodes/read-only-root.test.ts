@@ -7,12 +7,13 @@ const namespace = `local-ro-root-${process.pid}`;
 const log = (container: string): string =>
   readContainerLog({ pod: "writer", namespace, container, previous: false });
 
-/** Tries writes as root (so only a read-only mount can refuse them) and reports each outcome. */
-const tryWrites = [
+/** Tries writes to `paths` as root (so only a read-only mount can refuse them), reporting each outcome. */
+const tryWrites = (...paths: string[]) => [
   "sh",
   "-c",
-  'for p in /probe /tmp/probe /etc/probe /scratch/probe /scratch-ro/probe; do if err=$(touch "$p" 2>&1); then echo "$p written"; else echo "$p $err"; fi; done; echo done; sleep 3600',
+  `for p in ${paths.join(" ")}; do if err=$(touch "$p" 2>&1); then echo "$p written"; else echo "$p $err"; fi; done; echo done; sleep 3600`,
 ];
+const probes = ["/probe", "/tmp/probe", "/etc/probe", "/scratch/probe", "/scratch-ro/probe"];
 const scratchMounts = [
   { name: "scratch", mountPath: "/scratch" },
   { name: "scratch", mountPath: "/scratch-ro", readOnly: true },
@@ -33,14 +34,15 @@ describe("local pod read-only root filesystem", () => {
           {
             name: "strict",
             image: judeImage,
-            command: tryWrites,
+            // Also a folder of the base tree (the host's, from the checkout): only tried where read-only.
+            command: tryWrites(...probes, "/usr/probe"),
             securityContext: { runAsUser: 0, readOnlyRootFilesystem: true },
             volumeMounts: scratchMounts,
           },
           {
             name: "loose",
             image: judeImage,
-            command: tryWrites,
+            command: tryWrites(...probes),
             securityContext: { runAsUser: 0 },
             volumeMounts: scratchMounts,
           },
@@ -60,6 +62,7 @@ describe("local pod read-only root filesystem", () => {
     expect(log("strict")).toMatch(readOnly("/etc/probe"));
     expect(log("strict")).toContain("/scratch/probe written\n");
     expect(log("strict")).toMatch(readOnly("/scratch-ro/probe"));
+    expect(log("strict")).toMatch(readOnly("/usr/probe"));
     expect(log("loose")).toContain("/probe written\n");
     expect(log("loose")).toContain("/tmp/probe written\n");
     expect(log("loose")).toContain("/scratch/probe written\n");
