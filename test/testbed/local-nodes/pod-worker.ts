@@ -235,9 +235,10 @@ export class PodWorker {
       return;
     }
     // From the checkout: the host's folders plus the launcher, Node and checkout. From an image: the
-    // image's folders (read-only, shared by its pods). Both get the host's /proc, /sys and /dev. With
-    // readOnlyRootFilesystem, everything but the volumes (and /proc, /sys, /dev) is read-only, as
-    // under a real runtime: the root, the host's or image's folders, /tmp and /etc/hosts & co.
+    // image's folders. Both read-only (a write there would land on the host, or in an image every pod
+    // shares), both with the host's /proc, /sys and /dev. With readOnlyRootFilesystem, everything but
+    // the volumes (and /proc, /sys, /dev) is read-only, as under a real runtime: the root too, /tmp
+    // and /etc/hosts & co.
     const readOnlyRoot = run.spec.securityContext?.readOnlyRootFilesystem === true;
     const podMounts = sandbox
       .mounts()
@@ -249,7 +250,7 @@ export class PodWorker {
             this.context.host,
             {
               sourceRoot: "/",
-              readOnly: readOnlyRoot,
+              readOnly: true,
             },
           )
         : planMounts([...imageSystemMounts, ...podMounts, ...mounts], image.tree, {

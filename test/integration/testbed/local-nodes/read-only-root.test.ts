@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { existsSync, rmSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
 import { kubectlJson } from "../../../support/kubectl.ts";
 import { readContainerLog } from "../../../testbed/local-nodes/cli-commands.ts";
 import { apply, eventually, judeImage, onLocalNode, withLocalNodes, type Pod } from "./helpers.ts";
@@ -13,6 +14,8 @@ const tryWrites = (...paths: string[]) => [
   "-c",
   `for p in ${paths.join(" ")}; do if err=$(touch "$p" 2>&1); then echo "$p written"; else echo "$p $err"; fi; done; echo done; sleep 3600`,
 ];
+// In a folder of the base tree: the host's own /var/tmp when the pod runs from the checkout.
+const hostProbe = `/var/tmp/jude-ro-root-${process.pid}`;
 const probes = ["/probe", "/tmp/probe", "/etc/probe", "/scratch/probe", "/scratch-ro/probe"];
 const scratchMounts = [
   { name: "scratch", mountPath: "/scratch" },
@@ -21,6 +24,7 @@ const scratchMounts = [
 
 describe("local pod read-only root filesystem", () => {
   withLocalNodes(namespace);
+  afterAll(() => rmSync(hostProbe, { force: true }));
 
   it("makes the root read-only under readOnlyRootFilesystem, volumes keeping their own flags", async () => {
     await apply({
@@ -34,15 +38,14 @@ describe("local pod read-only root filesystem", () => {
           {
             name: "strict",
             image: judeImage,
-            // Also a folder of the base tree (the host's, from the checkout): only tried where read-only.
-            command: tryWrites(...probes, "/usr/probe"),
+            command: tryWrites(...probes, hostProbe),
             securityContext: { runAsUser: 0, readOnlyRootFilesystem: true },
             volumeMounts: scratchMounts,
           },
           {
             name: "loose",
             image: judeImage,
-            command: tryWrites(...probes),
+            command: tryWrites(...probes, hostProbe),
             securityContext: { runAsUser: 0 },
             volumeMounts: scratchMounts,
           },
@@ -62,7 +65,10 @@ describe("local pod read-only root filesystem", () => {
     expect(log("strict")).toMatch(readOnly("/etc/probe"));
     expect(log("strict")).toContain("/scratch/probe written\n");
     expect(log("strict")).toMatch(readOnly("/scratch-ro/probe"));
-    expect(log("strict")).toMatch(readOnly("/usr/probe"));
+    // The base tree's folders are read-only either way: no write lands on the host (or a shared image).
+    expect(log("strict")).toMatch(readOnly(hostProbe));
+    expect(log("loose")).toMatch(readOnly(hostProbe));
+    expect(existsSync(hostProbe)).toBe(false);
     expect(log("loose")).toContain("/probe written\n");
     expect(log("loose")).toContain("/tmp/probe written\n");
     expect(log("loose")).toContain("/scratch/probe written\n");
