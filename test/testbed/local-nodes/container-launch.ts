@@ -13,6 +13,8 @@ export interface LaunchSpec {
   /** Empty host folder the pod's tmpfs root is mounted on (inside the private mount namespace only). */
   rootDir: string;
   ops: readonly MountOp[];
+  /** securityContext.readOnlyRootFilesystem: the root is read-only once assembled (see mountScript). */
+  readOnlyRoot?: boolean;
   logFile: string;
   /** Created by the launch script right before it execs the command. */
   startedFile: string;
@@ -23,7 +25,7 @@ export function launchContainer(process: ProcessSpec, launch: LaunchSpec): Child
   mkdirSync(launch.rootDir, { recursive: true });
   mkdirSync(dirname(launch.logFile), { recursive: true });
   const user = process.user === undefined ? undefined : `${process.user.uid}:${process.user.gid}`;
-  const script = mountScript(launch.ops, user, process.workingDir);
+  const script = mountScript(launch.ops, user, process.workingDir, launch.readOnlyRoot === true);
   const log = openSync(launch.logFile, "a");
   try {
     return spawn(

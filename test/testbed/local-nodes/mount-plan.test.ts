@@ -136,4 +136,29 @@ describe("pod mount plan", () => {
     );
     expect(quote("it's")).toBe("'it'\\''s'");
   });
+
+  it("makes the root read-only once built under readOnlyRootFilesystem, volumes keeping their flags", () => {
+    const ops = planMounts(
+      [
+        { target: "/data", source: "/state/empty", kind: "dir", readOnly: false },
+        { target: "/etc/jude", source: "/state/cfg", kind: "dir", readOnly: true },
+      ],
+      host,
+      { sourceRoot: "/", readOnly: true },
+    );
+    const lines = mountScript(ops, undefined, "/", true).split("\n");
+    // The host's /run is bound read-only with its submounts (/run/netns), before the volumes.
+    const run = lines.indexOf("/usr/bin/mount --rbind '/run' \"$R\"'/run'");
+    expect(lines.slice(run + 1, run + 3)).toEqual([
+      "/usr/bin/mount -o remount,bind,ro \"$R\"'/run'",
+      "/usr/bin/findmnt -rn -o TARGET -R \"$R\"'/run' | /usr/bin/tail -n +2 | " +
+        'while read -r m; do /usr/bin/mount -o remount,bind,ro "$m"; done',
+    ]);
+    const data = lines.indexOf("/usr/bin/mount --bind '/state/empty' \"$R\"'/data'");
+    expect(lines[data + 1]).not.toContain("remount");
+    expect(lines.indexOf("/usr/bin/mount --bind '/state/cfg' \"$R\"'/etc/jude'")).toBeGreaterThan(run);
+    // Last of all, after every mkdir and touch: the root itself, right before the ready file.
+    expect(lines.slice(-3, -1)).toEqual(['/usr/bin/mount -o remount,bind,ro "$R"', ': > "$S"']);
+    expect(mountScript(ops, undefined, "/")).not.toContain('remount,bind,ro "$R"\n');
+  });
 });

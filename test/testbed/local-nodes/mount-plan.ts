@@ -111,9 +111,17 @@ export function planMounts(
 /**
  * The shell script run inside the pod's fresh mount namespace: `$1` is the root folder, `$2` a file
  * it creates once the root is ready, the rest is the container's argv. It builds the root, then
- * execs the process there (same pid, so signals reach it), as `user` and in `workingDir`.
+ * execs the process there (same pid, so signals reach it), as `user` and in `workingDir`. A read-only
+ * bind is read-only with every mount beneath it (the host's /run holds /run/netns); `readOnlyRoot`
+ * (securityContext.readOnlyRootFilesystem) then makes the pod's tmpfs root read-only too, once built,
+ * so only the mounts bound writable (the volumes that are) take writes.
  */
-export function mountScript(ops: readonly MountOp[], user: string | undefined, workingDir: string): string {
+export function mountScript(
+  ops: readonly MountOp[],
+  user: string | undefined,
+  workingDir: string,
+  readOnlyRoot = false,
+): string {
   const lines = ["set -e", 'R="$1"; S="$2"; shift 2', '/usr/bin/mount -t tmpfs -o mode=0755 jude-pod "$R"'];
   for (const op of ops) {
     const path = `"$R"${quote(op.path)}`;
@@ -123,8 +131,14 @@ export function mountScript(ops: readonly MountOp[], user: string | undefined, w
       if (op.kind === "file") lines.push(`[ -e ${path} ] || /usr/bin/touch ${path}`);
       lines.push(`/usr/bin/mount ${op.recursive ? "--rbind" : "--bind"} ${quote(op.source)} ${path}`);
       if (op.readOnly) lines.push(`/usr/bin/mount -o remount,bind,ro ${path}`);
+      if (op.readOnly && op.recursive) {
+        lines.push(
+          `/usr/bin/findmnt -rn -o TARGET -R ${path} | /usr/bin/tail -n +2 | while read -r m; do /usr/bin/mount -o remount,bind,ro "$m"; done`,
+        );
+      }
     }
   }
+  if (readOnlyRoot) lines.push('/usr/bin/mount -o remount,bind,ro "$R"');
   const userspec = user === undefined ? "" : ` --userspec=${user}`;
   lines.push(': > "$S"');
   lines.push(`exec /usr/sbin/chroot${userspec} "$R" /usr/bin/env -C ${quote(workingDir)} -- "$@"`);

@@ -235,11 +235,25 @@ export class PodWorker {
       return;
     }
     // From the checkout: the host's folders plus the launcher, Node and checkout. From an image: the
-    // image's folders (read-only, shared by its pods) plus the host's /proc, /sys and /dev.
+    // image's folders. Both read-only (a write there would land on the host, or in an image every pod
+    // shares), both with the host's /proc, /sys and /dev. With readOnlyRootFilesystem, everything but
+    // the volumes (and /proc, /sys, /dev) is read-only, as under a real runtime: the root too, /tmp
+    // and /etc/hosts & co.
+    const readOnlyRoot = run.spec.securityContext?.readOnlyRootFilesystem === true;
+    const podMounts = sandbox
+      .mounts()
+      .map((mount) => ({ ...mount, readOnly: mount.readOnly || readOnlyRoot }));
     const ops =
       image === undefined
-        ? planMounts([...this.context.baseMounts, ...sandbox.mounts(), ...mounts], this.context.host)
-        : planMounts([...imageSystemMounts, ...sandbox.mounts(), ...mounts], image.tree, {
+        ? planMounts(
+            [...this.context.baseMounts, ...imageSystemMounts, ...podMounts, ...mounts],
+            this.context.host,
+            {
+              sourceRoot: "/",
+              readOnly: true,
+            },
+          )
+        : planMounts([...imageSystemMounts, ...podMounts, ...mounts], image.tree, {
             sourceRoot: image.root,
             readOnly: true,
           });
@@ -256,6 +270,7 @@ export class PodWorker {
       netnsPath: sandbox.netnsPath,
       rootDir: sandbox.rootDir,
       ops,
+      readOnlyRoot,
       logFile,
       startedFile,
     });
