@@ -1,13 +1,14 @@
 // `jude operator`: parse the config, run the manager with the selected controllers, and on SIGTERM
 // (or SIGINT) drain and return. Exit codes: 0 after a graceful stop, 1 when leadership was lost or the
 // runtime failed (the pod restarts as a standby), 2 for a usage or config error.
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { imagesFor } from "../controllers/shared/image.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { createRootLogger } from "../plumbing/logger.ts";
 import { watchShutdownSignals } from "../plumbing/shutdown.ts";
 import { loadOperatorConfig, operatorUsage, type OperatorConfig } from "./config.ts";
 import { controllerFactories } from "./controllers.ts";
+import { loadKubeConfig } from "./kube-config.ts";
 import { workloadPlacement } from "./placement-config.ts";
 import { Manager } from "./runtime/manager.ts";
 
@@ -18,8 +19,10 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   let config: OperatorConfig;
+  let kubeConfig: KubeConfig;
   try {
     config = loadOperatorConfig(argv, process.env);
+    kubeConfig = loadKubeConfig(config.kubeconfig);
     const unknown = (config.controllers ?? []).filter((name) => controllerFactories[name] === undefined);
     if (unknown.length > 0)
       throw new ConfigError(
@@ -31,9 +34,6 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const log = createRootLogger({ component: "operator", level: config.logLevel });
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig === undefined) kubeConfig.loadFromDefault();
-  else kubeConfig.loadFromFile(config.kubeconfig);
 
   const manager = new Manager({
     kubeConfig,
