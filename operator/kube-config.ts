@@ -10,10 +10,13 @@ import { ConfigError } from "../plumbing/config-file.ts";
 export const serviceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /** Loads `--kubeconfig`, or the default chain; a ConfigError when it cannot be read or finds nothing. */
-export function loadKubeConfig(path: string | undefined): KubeConfig {
+export function loadKubeConfig(
+  path: string | undefined,
+  loadDefault: (kubeConfig: KubeConfig) => void = (kubeConfig) => kubeConfig.loadFromDefault(),
+): KubeConfig {
   const kubeConfig = new KubeConfig();
   try {
-    if (path === undefined) kubeConfig.loadFromDefault();
+    if (path === undefined) loadDefault(kubeConfig);
     else kubeConfig.loadFromFile(path);
   } catch (error) {
     const source = path ?? process.env.KUBECONFIG ?? "the default kubeconfig";
