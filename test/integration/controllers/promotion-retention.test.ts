@@ -2,12 +2,8 @@
 // v1 -> v2 -> v3 with retainVersions 0 starts collecting v1 (v2 is the pointer's backup); raising
 // retainVersions then must not stop the collection half-way and show v1 Retained (half of its buckets
 // gone, it cannot serve a rollback). Bootstrap shards and worker lag are played by the test.
-//
-// Right after a flip the operator reconciles several times in a row (its own writes wake it), and
-// each reconcile removes one bounded step: left alone, v1 could be collected within a second of v3
-// going live, before the test looked. A pod labelled as one of v1's nearline workers holds the
-// collection (it waits for every writer of a version to be gone) until the test is watching; once the
-// pod is gone, the steps come one per poll interval (seconds apart) after the first one or two.
+// A pod that passes for one of v1's writers holds its collection until the test watches (see
+// heldWriterPod).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
@@ -20,8 +16,13 @@ import {
   installCrds,
   type Json,
 } from "../operator/operator-harness.ts";
-import { labelKeys, managedBy } from "../../../controllers/shared/labels.ts";
-import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
+import {
+  heldWriterPod,
+  heldWriterPodName,
+  pipeline,
+  promotionModelAt as modelAt,
+  storeSecret,
+} from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
@@ -54,33 +55,6 @@ describe("retainVersions raised while a version is being collected", () => {
     await until(`${version} active`, async () => (await status()).activeVersion === version);
   }
 
-  /** A pending pod the operator takes for one of `version`'s nearline workers (still writing). */
-  const writerPod = (version: string) => ({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      name: `jobs-${version}-writer-held-by-test`,
-      labels: {
-        [labelKeys.managedBy]: managedBy,
-        [labelKeys.component]: "nearline",
-        [labelKeys.model]: "jobs-model",
-        [labelKeys.embeddingVersion]: version,
-      },
-    },
-    spec: {
-      // Never scheduled: it stays Pending, which counts as a writer that has not ended.
-      nodeSelector: { "jude.dev/test-no-such-node": "true" },
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
-      containers: [
-        {
-          name: "worker",
-          image: "registry.invalid/held:1",
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-        },
-      ],
-    },
-  });
-
   beforeAll(async () => {
     await installCrds();
     namespace = `promotion-retention-${process.pid}-${Date.now().toString(36)}`;
@@ -110,7 +84,7 @@ describe("retainVersions raised while a version is being collected", () => {
     const shortLived = { bakeSeconds: 0, retainVersions: 0 };
     await promote("v1", ["v1"], shortLived);
     await promote("v2", ["v1", "v2"], shortLived);
-    await applyObjects(namespace, [writerPod("v1")]);
+    await applyObjects(namespace, [heldWriterPod("jobs-model", "v1")]);
     await promote("v3", ["v2", "v3"], shortLived);
     // Beyond retention, but a writer of it is still there: nothing of it is collected yet.
     // Once the reconciles the flip set off are over (v2 Retained is their last status change), only
@@ -119,7 +93,7 @@ describe("retainVersions raised while a version is being collected", () => {
       ((await status()).versions ?? []).some((entry) => entry.version === "v2" && entry.phase === "Retained"),
     );
     expect((await getVersion(store, "v1"))?.state).toBe("complete");
-    await kubectl(["delete", "pod", "-n", namespace, writerPod("v1").metadata.name, "--wait=true"]);
+    await kubectl(["delete", "pod", "-n", namespace, heldWriterPodName("jobs-model", "v1"), "--wait=true"]);
     await until("v1 being collected", async () => (await getVersion(store, "v1"))?.state === "deleting");
     await applyObjects(namespace, [modelAt("v3", { bakeSeconds: 0, retainVersions: 3 })]);
     await until("v1 collected", async () => (await getVersion(store, "v1")) === null, 60_000);
