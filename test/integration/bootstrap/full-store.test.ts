@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { connectRedis, isTransientRedisError, type RedisClient } from "../../../store/index.ts";
 import { CheckpointStore } from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import { fillRedis } from "../../support/redis.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 
 let redis: OwnedRedis;
@@ -24,9 +25,7 @@ afterAll(async () => {
 
 it("reports a pending count refused on a full Redis as transient, and adds it once memory is back", async () => {
   const checkpoints = new CheckpointStore(client, "{jude:full:bootstrap:ns/run}:0", 3600);
-  const used = ((await client.info("memory")).match(/used_memory:(\d+)/) ?? [])[1];
-  await client.config("SET", "maxmemory-policy", "noeviction");
-  await client.config("SET", "maxmemory", String(Number(used) - 1024));
+  await fillRedis(client);
   const refused = await checkpoints.addPending("embedded", 3).then(
     () => null,
     (error: unknown) => error as Error,

@@ -10,6 +10,7 @@ import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../suppor
 import { produceEvents, readTopic, uniqueTopic } from "../../support/kafka.ts";
 import { jobEvent, startJobWorker } from "../../support/nearline.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { fillRedis } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { connectRedis } from "../../../store/index.ts";
 
@@ -71,9 +72,7 @@ it("counts the store retries of a batch waiting at its writes (Redis full)", asy
   const admin = connectRedis({ url: redis.url });
   try {
     // Full: change detection still reads, the writes are refused (OOM) and retried by the writer.
-    const used = ((await admin.info("memory")).match(/used_memory:(\d+)/) ?? [])[1];
-    await admin.config("SET", "maxmemory-policy", "noeviction");
-    await admin.config("SET", "maxmemory", String(Number(used) - 1024));
+    await fillRedis(admin);
     await produceEvents(topic, [
       jobEvent("full-1", 1001, { title: "Engineer", company: "Acme", skills: [] }),
     ]);

@@ -6,7 +6,8 @@
  */
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { RedisClient, Store } from "../../../store/index.ts";
+import type { Store } from "../../../store/index.ts";
+import { fillRedis } from "../../support/redis.ts";
 import {
   StoreWriter,
   collectGarbage,
@@ -38,20 +39,17 @@ describe("store writes against a Redis out of memory", () => {
     await redis?.destroy();
   });
 
-  /** Stops Redis from growing: the next write that needs memory is refused with OOM. */
-  async function fill(client: RedisClient): Promise<void> {
-    const used = ((await client.info("memory")).match(/used_memory:(\d+)/) ?? [])[1];
-    await client.config("SET", "maxmemory-policy", "noeviction");
-    await client.config("SET", "maxmemory", String(Number(used) - 1024));
-  }
-
-  /** Versions v1, v2, v3 of 300 records each, published in turn (v3 current, v2 backup). */
+  /**
+   * Versions v1, v2, v3 published in turn (v3 current, v2 backup); v2 and v3 of 300 records, v1 of
+   * 4,000, so that collecting it frees well over fillRedis's margin.
+   */
   async function publishThreeVersions(store: Store): Promise<void> {
     const writer = new StoreWriter(store);
     let current: string | null = null;
     for (const version of ["v1", "v2", "v3"]) {
       await registerVersion(store, version, { modelDigest: `sha256:${version}`, dimension: 4 });
-      await writer.write(Array.from({ length: 300 }, (_, id) => upsert(version, id, 1_000, id)));
+      const records = version === "v1" ? 4_000 : 300;
+      await writer.write(Array.from({ length: records }, (_, id) => upsert(version, id, 1_000, id)));
       await markVersionComplete(store, version);
       await flip(store, { expectedCurrent: current, target: version });
       current = version;
@@ -66,9 +64,7 @@ describe("store writes against a Redis out of memory", () => {
     await writer.write([upsert("A", 0, 1_000, 0, 0)]);
 
     // Full: every write the server would have to grow for is refused.
-    const used = ((await client.info("memory")).match(/used_memory:(\d+)/) ?? [])[1];
-    await client.config("SET", "maxmemory-policy", "noeviction");
-    await client.config("SET", "maxmemory", String(Number(used) - 1024));
+    await fillRedis(client);
     const written = writer.write(
       Array.from({ length: 20 }, (_, id) => upsert("A", id + 1, 1_000, id + 1, 0)),
     );
@@ -88,7 +84,7 @@ describe("store writes against a Redis out of memory", () => {
     const { store, client } = testStore;
     await publishThreeVersions(store);
     const { writer, retried } = retryingWriter(store);
-    await fill(client);
+    await fillRedis(client);
     const written = writer.write(Array.from({ length: 20 }, (_, id) => upsert("v3", id + 300, 2_000, id)));
     await Promise.race([retried, written]);
 
@@ -107,7 +103,7 @@ describe("store writes against a Redis out of memory", () => {
     testStore = await createTestStore({ name: "standalone", target: { url: redis.url } }, "oom-rollback", 16);
     const { store, client } = testStore;
     await publishThreeVersions(store);
-    await fill(client);
+    await fillRedis(client);
     // Before: "rollback: Redis unavailable: OOM command not allowed", until memory was freed.
     await rollback(store, { expectedCurrent: "v3", target: "v2" });
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v3" });
