@@ -100,6 +100,10 @@ describe("operator config: workload image pull Secrets", () => {
       loadOperatorConfig(["--workload-image-pull-secrets", "regcred, mirror.creds"], {})
         .workloadImagePullSecrets,
     ).toEqual(["regcred", "mirror.creds"]);
+    // Once each: the API server refuses a pod template that lists a pull Secret twice.
+    expect(
+      loadOperatorConfig(["--workload-image-pull-secrets", "regcred,regcred"], {}).workloadImagePullSecrets,
+    ).toEqual(["regcred"]);
     expect(
       loadOperatorConfig([], { JUDE_OPERATOR_WORKLOAD_IMAGE_PULL_SECRETS: "regcred" })
         .workloadImagePullSecrets,

@@ -57,6 +57,8 @@ export const operatorConfigSchema = z
     imageTag: z.string().min(1).default("0.1.0").describe("tag of the jude image pods run"),
     workloadImagePullSecrets: list
       .pipe(z.array(z.string().max(253).regex(dnsSubdomainPattern, "not a Secret name")))
+      // A name given twice would make every server-side apply of a pod template fail (a list map).
+      .transform((names) => [...new Set(names)])
       .default([])
       .describe("comma-separated pull Secrets of every workload pod; each must exist in the pods' namespace"),
     concurrency: z.coerce
