@@ -92,3 +92,27 @@ describe("operator config: workload placement", () => {
     ).toThrow(/--workload-tolerations: value must be empty when operator is Exists/);
   });
 });
+
+describe("operator config: workload image pull Secrets", () => {
+  it("reads the Secret names from the flag or its variable, none by default", () => {
+    expect(loadOperatorConfig([], {}).workloadImagePullSecrets).toEqual([]);
+    expect(
+      loadOperatorConfig(["--workload-image-pull-secrets", "regcred, mirror.creds"], {})
+        .workloadImagePullSecrets,
+    ).toEqual(["regcred", "mirror.creds"]);
+    // Once each: the API server refuses a pod template that lists a pull Secret twice.
+    expect(
+      loadOperatorConfig(["--workload-image-pull-secrets", "regcred,regcred"], {}).workloadImagePullSecrets,
+    ).toEqual(["regcred"]);
+    expect(
+      loadOperatorConfig([], { JUDE_OPERATOR_WORKLOAD_IMAGE_PULL_SECRETS: "regcred" })
+        .workloadImagePullSecrets,
+    ).toEqual(["regcred"]);
+  });
+
+  it("rejects a name no Secret can have, naming the flag", () => {
+    expect(() => loadOperatorConfig(["--workload-image-pull-secrets", "regcred,Reg_Cred"], {})).toThrow(
+      /--workload-image-pull-secrets: not a Secret name/,
+    );
+  });
+});

@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { defaultImageRepository } from "../controllers/shared/image.ts";
+import { dnsSubdomainPattern } from "../crds/patterns.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { defaultRetryMaxDelayMs } from "./runtime/rate-limiter.ts";
 import { LOG_LEVELS } from "../plumbing/logger.ts";
@@ -54,6 +55,12 @@ export const operatorConfigSchema = z
       .default(defaultImageRepository)
       .describe("repository of the jude image pods run"),
     imageTag: z.string().min(1).default("0.1.0").describe("tag of the jude image pods run"),
+    workloadImagePullSecrets: list
+      .pipe(z.array(z.string().max(253).regex(dnsSubdomainPattern, "not a Secret name")))
+      // A name given twice would make every server-side apply of a pod template fail (a list map).
+      .transform((names) => [...new Set(names)])
+      .default([])
+      .describe("comma-separated pull Secrets of every workload pod; each must exist in the pods' namespace"),
     concurrency: z.coerce
       .number()
       .int()

@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     reconcileErrorAfterMs: config.reconcileErrorAfterSeconds * 1000,
   });
   const settings = {
-    images: imagesFor(config.imageRepository, config.imageTag),
+    images: imagesFor(config.imageRepository, config.imageTag, config.workloadImagePullSecrets),
     placement: workloadPlacement(config),
     concurrency: config.concurrency,
     registry: manager.metrics.registry,

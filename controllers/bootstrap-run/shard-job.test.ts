@@ -8,8 +8,8 @@ import { resolveLiveVersions, type LiveVersion } from "../nearline-pipeline/live
 import { setPath, testModel, testPipeline, testRun } from "../nearline-pipeline/test-objects.ts";
 import { checkGolden } from "../shared/golden.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
-import { testPlacement } from "../shared/test-placement.ts";
-import { imagesFor } from "../shared/image.ts";
+import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
+import { imagesFor, type Images } from "../shared/image.ts";
 import { desiredShards, type DesiredShards } from "./shard-job.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
@@ -27,10 +27,14 @@ function version(): LiveVersion {
   return resolveLiveVersions(testModel()).versions[0]!;
 }
 
-function shards(run: BootstrapRun, placement?: WorkloadPlacement): DesiredShards {
+function shards(
+  run: BootstrapRun,
+  placement?: WorkloadPlacement,
+  shardImages: Images = images,
+): DesiredShards {
   return desiredShards(
     { run, pipeline: testPipeline(), model: testModel(), version: version() },
-    images,
+    shardImages,
     placement,
   );
 }
@@ -43,8 +47,8 @@ function shardConfig(rendered: DesiredShards) {
 const kafkaRun = () => testRun((object) => setPath(object, "status.watermarks", watermarks));
 
 describe("desiredShards", () => {
-  it("renders a Kafka snapshot run's ConfigMap and Indexed Job, placed by the operator's defaults (golden)", () => {
-    const rendered = shards(kafkaRun(), testPlacement);
+  it("renders a Kafka snapshot run's ConfigMap and Indexed Job, placed and pulled by the operator's defaults (golden)", () => {
+    const rendered = shards(kafkaRun(), testPlacement, testPulledImages);
     expect(checkGolden(golden("kafka-snapshot.yaml"), [rendered.configMap, rendered.job])).toBeUndefined();
   });
 

@@ -58,6 +58,7 @@ export function desiredShards(
     // checkpoint; Never is also what a podFailurePolicy requires.
     restartPolicy: "Never",
     terminationGracePeriodSeconds: 30,
+    images,
     placement,
   });
   podSpec.volumes!.push(...files.claims.volumes);

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { parseServingConfig } from "../../serving/config.ts";
 import { checkGolden } from "../shared/golden.ts";
 import { annotationKeys } from "../shared/labels.ts";
-import { testPlacement } from "../shared/test-placement.ts";
+import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
 import { desiredQueryService } from "./service.ts";
 import { configFiles, desiredServingConfig, sha256Hex } from "./serving-config.ts";
 import { exampleModel, httpsModel, testImages } from "./test-models.ts";
@@ -20,10 +20,10 @@ function byKind(objects: object[], kind: string): Rendered {
 }
 
 describe("EmbeddingModel builders", () => {
-  it("render the example GPU model's version, placed by the operator's defaults, as in the golden file", () => {
+  it("render the example GPU model's version, placed and pulled by the operator's defaults, as in the golden file", () => {
     const model = exampleModel();
     const objects = [
-      ...desiredVersionObjects(model, testImages, testPlacement),
+      ...desiredVersionObjects(model, testPulledImages, testPlacement),
       desiredQueryService(model, model.spec.version),
     ];
     expect(checkGolden(join(goldenDir, "gpu-pvc-autoscaled.yaml"), objects)).toBeUndefined();

@@ -4,7 +4,7 @@
 // covers the preStop pause plus the server's drain, and the config hash that rolls pods on change.
 import type { V1Deployment, V1Toleration, V1Volume } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
-import type { Images } from "../shared/image.ts";
+import { imagePullSecrets, type Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
@@ -122,6 +122,7 @@ export function desiredDeployment(
           {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
+            ...imagePullSecrets(images),
             securityContext: restrictedPodSecurityContext(),
             terminationGracePeriodSeconds: preStopSeconds + Math.ceil(drainTimeoutMs / 1000) + 5,
             initContainers: fetchModelContainers(model, image, config.manifestSha256),

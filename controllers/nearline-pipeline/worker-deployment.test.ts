@@ -3,7 +3,7 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
 import { checkGolden } from "../shared/golden.ts";
-import { testPlacement } from "../shared/test-placement.ts";
+import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
 import { imagesFor } from "../shared/image.ts";
 import { annotationKeys } from "../shared/labels.ts";
 import { configFileName } from "./config-map.ts";
@@ -37,7 +37,7 @@ describe("desiredWorkers", () => {
     );
   });
 
-  it("renders TLS files, SASL credentials, serving TLS and token by reference, placed by the operator's defaults (golden)", () => {
+  it("renders TLS files, SASL credentials, serving TLS and token by reference, placed and pulled by the operator's defaults (golden)", () => {
     const model = testModel((object) => {
       setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" });
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } });
@@ -45,7 +45,7 @@ describe("desiredWorkers", () => {
     const pipeline = testPipeline("nearline-pipeline-member-profiles.yaml", (object) =>
       setPath(object, "spec.sinks.store.durability", { replicas: 1 }),
     );
-    const workers = desiredWorkers(pipeline, model, liveVersion(model), images, testPlacement);
+    const workers = desiredWorkers(pipeline, model, liveVersion(model), testPulledImages, testPlacement);
     expect(
       checkGolden(golden("member-profiles.yaml"), [workers.configMap, workers.deployment]),
     ).toBeUndefined();

@@ -100,6 +100,7 @@ export function desiredWorkers(
           wiring,
           restartPolicy: "Always",
           terminationGracePeriodSeconds: 30,
+          images,
           placement,
         }),
       },

@@ -1,6 +1,7 @@
 // The pod pieces every JUDE worker container shares (nearline workers and bootstrap shards): the
 // config volume, a writable /tmp on a read-only root, Secret wiring and the restricted security context.
 import type { V1Container, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
+import { imagePullSecrets, type Images } from "../shared/image.ts";
 import { placePod, type WorkloadPlacement } from "../shared/placement.ts";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../shared/pod-security.ts";
 import type { V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
@@ -56,7 +57,7 @@ export function workerContainer(options: {
 
 /**
  * The pod spec around one worker container: config and Secret volumes, no API token, restricted,
- * scheduled by the operator's default placement.
+ * pulled with the operator's pull Secrets, scheduled by the operator's default placement.
  */
 export function workerPodSpec(options: {
   container: V1Container;
@@ -64,6 +65,7 @@ export function workerPodSpec(options: {
   wiring: SecretWiring;
   restartPolicy: "Always" | "Never";
   terminationGracePeriodSeconds: number;
+  images: Images;
   placement?: WorkloadPlacement | undefined;
 }): V1PodSpec {
   const volumes: V1Volume[] = [
@@ -82,6 +84,7 @@ export function workerPodSpec(options: {
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: restrictedPodSecurityContext(),
+      ...imagePullSecrets(options.images),
     },
     options.placement,
   );

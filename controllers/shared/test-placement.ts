@@ -1,5 +1,6 @@
-// The operator-wide placement the golden files are rendered with: what the testbed passes so workload
-// pods land on its tainted local nodes. Used only by tests.
+// The operator-wide pod defaults the golden files are rendered with: what the testbed passes so workload
+// pods land on its tainted local nodes, and images pulled with a registry Secret. Used only by tests.
+import { imagesFor } from "./image.ts";
 import type { WorkloadPlacement } from "./placement.ts";
 
 /** Node selector and toleration of the testbed's local nodes. */
@@ -9,3 +10,6 @@ export const testPlacement: WorkloadPlacement = {
     { key: "testbed.jude.dev/local-node", operator: "Equal", value: "true", effect: "NoSchedule" },
   ],
 };
+
+/** The default images pulled with a private registry's Secret (`--workload-image-pull-secrets`). */
+export const testPulledImages = imagesFor("ghcr.io/jude-dev/jude", "0.1.0", ["jude-registry"]);

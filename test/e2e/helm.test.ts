@@ -5,8 +5,8 @@
  * Service) and reconciles an EmbeddingModel to Ready; `helm upgrade` with a changed value replaces
  * the operator pod, and a new image tag rolls the model's Deployment exactly once; `helm uninstall`
  * (after scaling the operator to zero, as the chart's README says) removes the operator and leaves the
- * model serving; a reinstall adopts it without rewriting it. Both namespaces enforce the restricted
- * profile.
+ * model serving; a reinstall adopts it without rewriting it. The chart's workloads.imagePullSecrets
+ * reach the pods the operator renders. Both namespaces enforce the restricted profile.
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,16 +32,19 @@ const system = `e2e-helm-system-${suffix}`;
 const watched = `e2e-helm-models-${suffix}`;
 const chart = join(repoRoot, "charts/jude-operator");
 
-/** Values that put the operator itself on the local nodes and confine it to the test namespace. */
-const values = [
+/** Values that put one operator on the local nodes, confined to `namespace`. */
+const operatorOnLocalNodes = (namespace: string) => [
   "crds.install=false",
   "replicaCount=1",
-  `watchNamespaces={${watched}}`,
+  `watchNamespaces={${namespace}}`,
   "nodeSelector.testbed\\.jude\\.dev/node=local",
   `tolerations[0].key=${localNodeTaint.key}`,
   "tolerations[0].operator=Exists",
   "tolerations[0].effect=NoSchedule",
 ];
+
+/** The release's values: the workloads pull with a registry Secret, as on a private registry. */
+const values = [...operatorOnLocalNodes(watched), "workloads.imagePullSecrets[0].name=jude-registry"];
 
 interface PodView {
   metadata: { name: string; uid: string };
@@ -107,6 +110,9 @@ describe("the jude-operator chart on the testbed", () => {
       "app.kubernetes.io/managed-by=jude-operator",
     );
     expect(deployments).toHaveLength(1);
+    expect(((deployments[0]!.spec as Json).template as { spec: Json }).spec.imagePullSecrets).toEqual([
+      { name: "jude-registry" },
+    ]);
   });
 
   it("rolls the operator when helm upgrade changes a value", async () => {
@@ -183,5 +189,60 @@ describe("the jude-operator chart on the testbed", () => {
       generation: servingBefore.generation,
       resourceVersion: servingBefore.resourceVersion,
     });
+  });
+});
+
+describe("the jude-operator chart with the platform team's own ServiceAccount", () => {
+  const hardened = {
+    release: "jude-own-sa",
+    system: `e2e-helm-sa-${suffix}`,
+    watched: `e2e-helm-sa-w-${suffix}`,
+  };
+
+  beforeAll(async () => {
+    await createRestrictedNamespace(hardened.system);
+    await createRestrictedNamespace(hardened.watched);
+  });
+
+  afterAll(async () => {
+    await helm(["uninstall", hardened.release, "--namespace", hardened.system]).catch(() => undefined);
+    await deleteNamespace(hardened.watched);
+    await deleteNamespace(hardened.system);
+  });
+
+  it("runs the operator with serviceAccount.create=false and an account that does not automount its token", async () => {
+    // Hardened clusters (CIS 5.1.5/5.1.6) turn automounting off on every ServiceAccount; the operator
+    // needs its token all the same, so its pod asks for it itself.
+    await kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: { name: "platform-jude", namespace: hardened.system },
+        automountServiceAccountToken: false,
+      }),
+    );
+    const set = [
+      ...operatorOnLocalNodes(hardened.watched),
+      "serviceAccount.create=false",
+      "serviceAccount.name=platform-jude",
+    ];
+    await helm([
+      "install",
+      hardened.release,
+      chart,
+      "--namespace",
+      hardened.system,
+      ...set.flatMap((value) => ["--set", value]),
+    ]);
+    await eventually("the operator pod Ready", async () =>
+      (
+        (await listObjects(
+          "pods",
+          hardened.system,
+          "app.kubernetes.io/name=jude-operator",
+        )) as unknown as PodView[]
+      ).some(isReady),
+    );
   });
 });

@@ -140,10 +140,35 @@ describe("the jude-operator chart", () => {
       "workloads.tolerations[0].operator=Equal",
       "workloads.tolerations[0].value=jude",
       "workloads.tolerations[0].effect=NoSchedule",
+      "workloads.imagePullSecrets[0].name=regcred",
+      "workloads.imagePullSecrets[1].name=mirror.creds",
     );
     expect(
       checkGolden(join(import.meta.dirname, "golden/namespaced-all-features.yaml"), everything),
     ).toBeUndefined();
+  });
+
+  it("hands workloads.imagePullSecrets to the operator, which refuses what the schema refuses", async () => {
+    const args = async (...set: string[]) =>
+      (
+        (await render(...set)).find((object) => (object as { kind: string }).kind === "Deployment") as {
+          spec: { template: { spec: { containers: Array<{ args: string[] }> } } };
+        }
+      ).spec.template.spec.containers[0]!.args;
+    const config = loadOperatorConfig(
+      (
+        await args("workloads.imagePullSecrets[0].name=regcred", "imagePullSecrets[0].name=operator-only")
+      ).slice(1),
+      {},
+    );
+    // The operator pod's own pull Secrets stay its own: they live in the release namespace.
+    expect(config.workloadImagePullSecrets).toEqual(["regcred"]);
+    expect(loadOperatorConfig((await args()).slice(1), {}).workloadImagePullSecrets).toEqual([]);
+    const refused = await render("workloads.imagePullSecrets[0].name=Reg_Cred").then(
+      () => "rendered",
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(refused).toMatch(/\/workloads\/imagePullSecrets\/0\/name/);
   });
 
   it("rolls the operator on a changed value, but only scales it on a changed replicaCount", async () => {
