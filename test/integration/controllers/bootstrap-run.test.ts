@@ -73,7 +73,7 @@ describe("BootstrapRun controller", () => {
     const config = bootstrapConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
     expect(config.source.kafka?.watermarks).toEqual(run.status?.watermarks?.partitions);
     expect(config.shards).toEqual({ count: 3 });
-    expect(config.run).toEqual({ namespace: ns, name: "jobs-minilm-v1" });
+    expect(config.run).toEqual({ namespace: ns, name: "jobs-minilm-v1", uid: run.metadata.uid });
 
     // kwok "runs" the shard pods (they pass restricted admission) and completes them at once, but no
     // shard wrote a checkpoint: the run must not claim success for a version it did not fill.
