@@ -2,7 +2,8 @@
 // GitOps re-sync): the garbage collector removes every child, the store keeps the pointer, the
 // candidate's partial vectors and the owner (README, "No finalizers"), and the model created again
 // takes the store back, collects the partial build it has no record of, bootstraps the candidate with
-// a new run and promotes it.
+// a new run and promotes it. The model's pipeline deleted mid-promotion holds the candidate until
+// the pipeline is back.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
@@ -40,11 +41,17 @@ describe("an EmbeddingModel deleted mid-promotion and applied again", () => {
   let operator: PromotionOperator;
   let store: Store;
   let closeStore: () => void;
+  let jobsPipeline: Json;
   const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
 
   const model = () => getObject("embeddingmodel/jobs-model", namespace) as Promise<Json | undefined>;
   const status = async () =>
     ((await model())?.status ?? {}) as Json & { activeVersion?: string; versions?: Json[] };
+  const querySelector = async () =>
+    (
+      ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
+        Json | undefined
+    )?.["jude.dev/version"];
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
 
@@ -56,13 +63,11 @@ describe("an EmbeddingModel deleted mid-promotion and applied again", () => {
     await createTopics([topic], 1);
     const storeName = `promotion-del-${process.pid}-${Date.now().toString(36)}`;
     ({ store, close: closeStore } = await openTestStore(storeName));
-    await applyObjects(namespace, [
-      storeSecret(),
-      pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "jobs-model" };
-        spec.sinks.store.name = storeName;
-      }),
-    ]);
+    jobsPipeline = pipeline("jobs", topic, (spec) => {
+      spec.modelRef = { name: "jobs-model" };
+      spec.sinks.store.name = storeName;
+    });
+    await applyObjects(namespace, [storeSecret(), jobsPipeline]);
     operator = startPromotionOperator(namespace, () => passing);
   });
 
@@ -121,5 +126,34 @@ describe("an EmbeddingModel deleted mid-promotion and applied again", () => {
     await reportCaughtUp(namespace, "jobs", ["v2"]);
     await until("v2 active", async () => (await status()).activeVersion === "v2");
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+  });
+
+  // The model's only pipeline deleted while the candidate bootstraps (to be applied again, or pruned):
+  // the model has no store to measure then, and must not promote the candidate like a serving-only
+  // model, which moved the query Service to v3's encoder while the pointer kept readers on v2's vectors.
+  it("holds the candidate while its pipeline is deleted, and goes on once it is applied again", async () => {
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until(
+      "v3's run",
+      async () => (await getObject("bootstraprun/jobs-v3-promotion", namespace)) !== undefined,
+    );
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await until("the promotion waits for a pipeline", async () =>
+      [conditionOf((await model())!, "BootstrapComplete")?.reason].includes("NoPipelines"),
+    );
+    expect((await status()).activeVersion).toBe("v2");
+    expect(await querySelector()).toBe("v2");
+    expect((await readPointer(store)).current).toBe("v2");
+    expect(conditionOf((await model())!, "Ready")?.status).toBe("False");
+
+    await applyObjects(namespace, [jobsPipeline]);
+    await until("v3 bootstrapping again", async () =>
+      [conditionOf((await model())!, "BootstrapComplete")?.reason].includes("Bootstrapping"),
+    );
+    expect(await querySelector()).toBe("v2");
+    await buildVersion(store, namespace, "v3", ["v2", "v3"]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    expect((await readPointer(store)).current).toBe("v3");
+    expect(await querySelector()).toBe("v3");
   });
 });
