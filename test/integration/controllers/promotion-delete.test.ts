@@ -36,7 +36,7 @@ import {
   writeVectors,
 } from "./harness.ts";
 
-describe("an EmbeddingModel deleted mid-promotion and applied again", () => {
+describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
   let namespace: string;
   let operator: PromotionOperator;
   let store: Store;
@@ -155,5 +155,32 @@ describe("an EmbeddingModel deleted mid-promotion and applied again", () => {
     await until("v3 active", async () => (await status()).activeVersion === "v3");
     expect((await readPointer(store)).current).toBe("v3");
     expect(await querySelector()).toBe("v3");
+  });
+
+  // At rest (README: "the current version is served again without a bootstrap").
+  it("serves the active version again without a bootstrap when the model is deleted and applied again", async () => {
+    await kubectl(["delete", "-n", namespace, "embeddingmodel/jobs-model", "--wait=true", "--timeout=60s"]);
+    await until("the garbage collector removed the children", async () =>
+      (
+        await Promise.all([
+          getObject("deployment/jobs-model-v3", namespace),
+          getObject("configmap/jobs-model-v3-record", namespace),
+          getObject("bootstraprun/jobs-v3-promotion", namespace),
+        ])
+      ).every((object) => object === undefined),
+    );
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until("v3 active and Ready", async () => {
+      const again = await model();
+      return (
+        (again?.status as Json | undefined)?.activeVersion === "v3" &&
+        conditionOf(again!, "Ready")?.status === "True"
+      );
+    });
+    expect(await querySelector()).toBe("v3");
+    expect(await readPointer(store)).toMatchObject({ current: "v3", backup: "v2" });
+    expect(await getObject("bootstraprun/jobs-v3-promotion", namespace)).toBeUndefined();
+    const record = await getObject("configmap/jobs-model-v3-record", namespace);
+    expect((record?.data as Json | undefined)?.workers).toBe("true");
   });
 });
