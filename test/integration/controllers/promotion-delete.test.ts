@@ -182,5 +182,9 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
     expect(await getObject("bootstraprun/jobs-v3-promotion", namespace)).toBeUndefined();
     const record = await getObject("configmap/jobs-model-v3-record", namespace);
     expect((record?.data as Json | undefined)?.workers).toBe("true");
+    // Nothing of the deletions failed a reconcile (no retry loop on missing children or records).
+    expect(await operator.registry.metrics()).not.toMatch(
+      /jude_operator_reconcile_errors_total\{[^}]*\} [1-9]/,
+    );
   });
 });
