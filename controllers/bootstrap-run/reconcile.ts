@@ -120,6 +120,7 @@ export async function reconcileBootstrapRun(
     await passControlsToJob(context, run, job);
     if (!isFinishedJob(job)) await restoreShardConfig(context, raw, run, job, read, settings);
   }
+  let checkpointsUnreadable = read === undefined ? pipelineUnreadable(run, pipelineParsed) : undefined;
   const checkpoints =
     read === undefined
       ? undefined
@@ -136,6 +137,7 @@ export async function reconcileBootstrapRun(
             { err: error },
             "cannot read the shards' checkpoints; progress is refreshed later",
           );
+          checkpointsUnreadable = { message: String((error as Error).message ?? error), stalled: false };
           return undefined;
         });
   const shardPods = context.cache.list(resourceTypes.pod, {
@@ -146,6 +148,7 @@ export async function reconcileBootstrapRun(
     run: current,
     job,
     checkpoints,
+    checkpointsUnreadable,
     nowMs: Date.now(),
     unschedulable: unschedulablePods(shardPods),
     refused: await shardRefusal(context, job, shardPods),
@@ -169,6 +172,23 @@ export async function reconcileBootstrapRun(
   return decision.status.phase === "Succeeded" || decision.status.phase === "Failed"
     ? undefined
     : { requeueAfterMs: runPollMs };
+}
+
+/** Why a run's pipeline cannot be used to read its checkpoints: missing (deleted mid-run) or invalid. */
+function pipelineUnreadable(
+  run: BootstrapRun,
+  parsed: ReturnType<typeof safeParseNearlinePipeline> | undefined,
+): { message: string; stalled: boolean } {
+  if (parsed !== undefined && !parsed.success)
+    return {
+      message: `NearlinePipeline ${run.spec.pipelineRef.name} is not valid: ${parsed.error.message}`,
+      stalled: true,
+    };
+  const missing = runStallCause({ run, pipeline: undefined, versions: { versions: [], waiting: [] } });
+  return {
+    message: missing?.message ?? `NearlinePipeline ${run.spec.pipelineRef.name} does not exist`,
+    stalled: true,
+  };
 }
 
 /** The valid BootstrapRuns of the reconciled run's namespace in the cache, but `except` (a deleted one). */

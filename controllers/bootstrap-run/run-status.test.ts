@@ -275,6 +275,40 @@ describe("runStatus", () => {
     expect(failed.status.completionTime).toBe("2026-12-01T10:01:30Z");
   });
 
+  it("says why a completed Job's checkpoints cannot be read instead of reporting it Running", () => {
+    const missing = runStatus({
+      run: testRun(),
+      job: job([{ type: "Complete" }]),
+      checkpoints: undefined,
+      checkpointsUnreadable: { message: "NearlinePipeline jobs does not exist", stalled: true },
+      nowMs: now,
+    });
+    expect(missing.status.phase).toBe("Running");
+    expect(missing.standing).toEqual({
+      state: "Stalled",
+      reason: "CheckpointsUnreadable",
+      message:
+        "the Job completed, but its shards' checkpoints cannot be read to confirm they finished: NearlinePipeline jobs does not exist; the run finishes once they can be read",
+    });
+    const storeDown = runStatus({
+      run: testRun(),
+      job: job([{ type: "Complete" }]),
+      checkpoints: undefined,
+      checkpointsUnreadable: { message: "connection refused", stalled: false },
+      nowMs: now,
+    });
+    expect(storeDown.standing).toMatchObject({ state: "Reconciling", reason: "CheckpointsUnreadable" });
+    // A running Job keeps its progress message; the next read catches up.
+    const running = runStatus({
+      run: testRun(),
+      job: job([], 1),
+      checkpoints: undefined,
+      checkpointsUnreadable: { message: "connection refused", stalled: false },
+      nowMs: now,
+    });
+    expect(running.standing.reason).toBe("Running");
+  });
+
   it("treats a run whose status is Succeeded or Failed as finished", () => {
     expect(isFinished(testRun((object) => setPath(object, "status.phase", "Succeeded")))).toBe(true);
     expect(isFinished(testRun((object) => setPath(object, "status.phase", "Failed")))).toBe(true);

@@ -15,6 +15,11 @@ export interface RunObservation {
   job: V1Job | undefined;
   /** Checkpoints per shard index; undefined when the store could not be read this time. */
   checkpoints: readonly (CheckpointState | null)[] | undefined;
+  /**
+   * Why the checkpoints could not be read, when they were not: `stalled` when only a change of
+   * resource helps (the pipeline, through whose store Secret they are read, is missing or invalid).
+   */
+  checkpointsUnreadable?: { message: string; stalled: boolean } | undefined;
   nowMs: number;
   /** Shard pods the scheduler cannot place. */
   unschedulable?: UnschedulablePods | undefined;
@@ -123,11 +128,16 @@ export function runStatus(observation: RunObservation): RunDecision {
         ? (isoTime(failed?.lastTransitionTime ?? job?.status?.completionTime) ?? isoTime(new Date(nowMs)))
         : undefined;
   const counts = progress?.progress ?? run.status?.progress;
-  const standing = waitingForPods(
-    standingOf(phase, counts, failure, startTime, nowMs),
-    unschedulable,
-    refused,
-  );
+  const unreadable = observation.checkpointsUnreadable;
+  // A completed Job whose checkpoints cannot be read is neither done nor running: say what blocks it.
+  const standing =
+    jobCondition(job, "Complete") !== undefined && progress === undefined && unreadable !== undefined
+      ? ({
+          state: unreadable.stalled ? "Stalled" : "Reconciling",
+          reason: "CheckpointsUnreadable",
+          message: `the Job completed, but its shards' checkpoints cannot be read to confirm they finished: ${unreadable.message}; the run finishes once they can be read`,
+        } as const)
+      : waitingForPods(standingOf(phase, counts, failure, startTime, nowMs), unschedulable, refused);
   return {
     status: {
       phase,

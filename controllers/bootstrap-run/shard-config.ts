@@ -85,7 +85,11 @@ export function desiredShardConfig(
   const { run, pipeline, model, version } = objects;
   const scope = run.spec.scope;
   return {
-    run: { namespace: run.metadata.namespace ?? "default", name: run.metadata.name },
+    run: {
+      namespace: run.metadata.namespace ?? "default",
+      name: run.metadata.name,
+      ...(run.metadata.uid !== undefined ? { uid: run.metadata.uid } : {}),
+    },
     entity: pipeline.spec.entity,
     model: modelConfig(version, pipeline.spec.entity),
     source: sourceConfig(run, pipeline, wiring, fileUris),

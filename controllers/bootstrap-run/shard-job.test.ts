@@ -82,7 +82,7 @@ describe("desiredShards", () => {
 
   it("renders a config every shard accepts, reading up to the captured watermarks", () => {
     const config = shardConfig(shards(kafkaRun()));
-    expect(config.run).toEqual({ namespace: "recs", name: "jobs-minilm-v1" });
+    expect(config.run).toEqual({ namespace: "recs", name: "jobs-minilm-v1", uid: kafkaRun().metadata.uid });
     expect(config.source.kafka?.watermarks).toEqual(watermarks.partitions);
     expect(config.shards).toEqual({ count: 8 });
     expect(config.model).toMatchObject({ version: "minilm-v1", dimensions: 384 });

@@ -79,6 +79,32 @@ export function scratchGates(
 }
 
 /**
+ * Gates of a version whose build started in the store the model's pipelines name, now that none names
+ * the model: shut until one does (the build then goes on where it was).
+ */
+export function pipelinesGoneGates(input: PromotionInputs, serving: ServingState): Gate[] {
+  const spec = input.specVersion;
+  const waiting = (type: Gate["type"], after: string): Gate => ({
+    type,
+    state: "Shut",
+    reason: "Waiting",
+    message: `waiting for ${after}`,
+  });
+  return [
+    servingGate(spec, serving),
+    {
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: "NoPipelines",
+      message: `version ${spec} is built in the store its NearlinePipelines write to, and no NearlinePipeline names this model now; the promotion waits for one`,
+    },
+    waiting("CaughtUp", "BootstrapComplete"),
+    waiting("CoverageMet", "CaughtUp"),
+    waiting("ParityPassed", "CoverageMet"),
+  ];
+}
+
+/**
  * Workers run once the bootstrap was requested (each pipeline waits for its run's offsets), and keep
  * running while the build's runs exist, as the runs do: serving that stops being Ready for a while (a
  * rollout after an operator upgrade or a serving edit, a lost node) must not delete the candidate's

@@ -773,6 +773,34 @@ describe("a model no pipeline names (serving only)", () => {
     expect(condition(switched, "BootstrapComplete")).toMatchObject({ status: "True", reason: "NoPipelines" });
   });
 
+  // A candidate whose build started in the store its pipelines name (fromBootstrap) keeps needing
+  // that build when the pipelines go (deleted to be applied again, an Argo CD prune): switching the
+  // query Service alone would give readers the candidate's encoder over the active version's vectors,
+  // the pointer being on the active version still.
+  it("does not switch to a candidate being bootstrapped when its pipelines are deleted", () => {
+    const building = [
+      record("v1", { activatedTime: ago(7000), workers: true }),
+      record("v2", { promotionStartTime: ago(60), fromBootstrap: true, workers: true }),
+    ];
+    const pipelinesGone = decidePromotion(promoting({ store: undefined, records: building, candidate: {} }));
+    expect(pipelinesGone).toMatchObject({ queryVersion: "v1", activeVersion: "v1", workers: [] });
+    expect(pipelinesGone.phases.v2).toBe("Bootstrapping");
+    expect(condition(pipelinesGone, "BootstrapComplete")).toMatchObject({
+      status: "False",
+      reason: "NoPipelines",
+      message: expect.stringMatching(/no NearlinePipeline names this model/),
+    });
+    expect(pipelinesGone.records.find((entry) => entry.version === "v2")).toMatchObject({
+      fromBootstrap: true,
+    });
+    expect(pipelinesGone.verdict).toMatchObject({ state: "Reconciling" });
+    // The pipeline applied again: the build goes on where it was.
+    const back = decidePromotion(
+      promoting({ records: pipelinesGone.records, store: store("v1", { v1: "complete", v2: "building" }) }),
+    );
+    expect(back).toMatchObject({ queryVersion: "v1", bootstrap: "v2" });
+  });
+
   // The escape hatch works as for a model with data: the encoder being rolled back to is one readers
   // used until now, and a Git revert of spec.version alone leaves approvedVersion on the bad version.
   it("with cutover Manual rolls back to the version readers used before, without approval", () => {

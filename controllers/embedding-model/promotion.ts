@@ -6,7 +6,7 @@
 // same next step from the same observations. Retention (bake, retain, collect) is in retention.ts.
 import type { EmbeddingModel, VersionPhase } from "../../crds/index.ts";
 import { conditionTime, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
-import { rollbackGates, scratchGates, workersWanted } from "./candidate-gates.ts";
+import { pipelinesGoneGates, rollbackGates, scratchGates, workersWanted } from "./candidate-gates.ts";
 import {
   gateCondition,
   servingGate,
@@ -132,9 +132,14 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const vectorsGone = storeState === "deleting" || storeState === undefined;
   if (input.store !== undefined && record.activatedTime !== undefined && vectorsGone) record.collected = true;
   const serving = input.serving[spec] ?? creating;
+  // A build started in the store its pipelines name still needs that store when they go (deleted to
+  // be applied again, pruned by Argo CD): promoting it like a serving-only model would move the query
+  // Service to its encoder while the pointer keeps readers on the active version's vectors.
+  const pipelinesGone = input.store === undefined && previous?.fromBootstrap === true;
   const retained =
-    input.store === undefined ||
-    (record.activatedTime !== undefined && record.collected !== true && storeState === "complete");
+    !pipelinesGone &&
+    (input.store === undefined ||
+      (record.activatedTime !== undefined && record.collected !== true && storeState === "complete"));
   // The store holds a build of this version no record knows of: one superseded before it went live
   // whose collection had not started yet (its writers were still stopping), e.g. v1 -> v2 -> v3 -> v2.
   // It may have other prompts or weights than this spec, and a new build over it would keep its
@@ -149,7 +154,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const draining = input.store !== undefined && retained && isDraining(record, input);
   const gates = retained
     ? rollbackGates(input, serving, draining)
-    : scratchGates(input, serving, storeState, awaitingCollection);
+    : pipelinesGone
+      ? pipelinesGoneGates(input, serving)
+      : scratchGates(input, serving, storeState, awaitingCollection);
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
   const gateConditions = gates.map(gateCondition);

@@ -98,7 +98,7 @@ export class CheckpointStore {
   /**
    * Starts a new attempt: returns the checkpoint to resume from (with its new attempt number), or a
    * fresh one when there is none or it belongs to different work (another fingerprint: the run was
-   * recreated with another version, source or shard count under the same name).
+   * created again under the same name, so another uid, or with another version, source or shard count).
    */
   async begin(
     fingerprint: string,

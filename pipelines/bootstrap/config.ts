@@ -52,7 +52,15 @@ const filesSource = z.strictObject({
 
 export const bootstrapConfigSchema = z
   .strictObject({
-    run: z.strictObject({ namespace: dnsLabel().default("default"), name: dnsLabel() }),
+    run: z.strictObject({
+      namespace: dnsLabel().default("default"),
+      name: dnsLabel(),
+      /**
+       * The BootstrapRun's uid. Part of the work fingerprint, so a run deleted and created again under
+       * its name does its work again instead of resuming (or finishing on) its predecessor's checkpoints.
+       */
+      uid: z.string().min(1).optional(),
+    }),
     entity: nearlinePipelineSpec.shape.entity,
     model: modelSection,
     source: z

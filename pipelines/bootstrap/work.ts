@@ -39,10 +39,12 @@ export function createInterpreter(config: BootstrapConfig): RecordInterpreter {
 }
 
 /**
- * Hash of what defines the shard's work: entity, model (version, digest, template), decode and extract
- * rules, the source (topic and configured watermarks, or files and split), shard count and index,
- * scope, dedupe and the store. Watermarks the shard captured itself are not part of it: they are in the
- * checkpoint and stay fixed across restarts.
+ * Hash of what defines the shard's work: the run object (its uid), entity, model (version, digest,
+ * template), decode and extract rules, the source (topic and configured watermarks, or files and split),
+ * shard count and index, scope, dedupe and the store. Watermarks the shard captured itself are not part
+ * of it: they are in the checkpoint and stay fixed across restarts. The uid matters for files: a dump
+ * rewritten at the same URIs and loaded by a run deleted and created again is the same definition
+ * otherwise, and the new run would finish on the old run's `done` checkpoints without reading it.
  */
 export function workFingerprint(config: BootstrapConfig, storePrefix: string): string {
   const kafka = config.source.kafka;
@@ -52,6 +54,8 @@ export function workFingerprint(config: BootstrapConfig, storePrefix: string): s
       ? { topic: kafka.topic, watermarks: kafka.watermarks ?? null }
       : { uris: files!.uris, split: files!.split };
   const definition = {
+    // Absent (a config without uid) leaves the fingerprint as it was before the uid existed.
+    run: config.run.uid,
     entity: config.entity,
     model: config.model,
     decode: config.decode,

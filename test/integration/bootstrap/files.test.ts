@@ -1,7 +1,8 @@
 /**
  * The JSON-lines file source over file:// and https:// (a local HTTPS server with a self-signed
  * certificate made by openssl): every entity written once whatever the split, delete rows written as
- * tombstones, and an interrupted shard resuming an https file with a Range request from its checkpoint.
+ * tombstones, an interrupted shard resuming an https file with a Range request from its checkpoint,
+ * and a run created again under its name reading a rewritten file again instead of resuming.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -193,6 +194,52 @@ describe("bootstrap from JSON-lines files (real Redis and model)", () => {
       ).toBe(true);
     } finally {
       https.server.close();
+      await target.drop();
+    }
+  });
+
+  it("does its work again when the run is deleted and created again under its name (new uid)", async () => {
+    // A nightly dump at a fixed path: the run is deleted and applied again to load the new dump. Its
+    // shards find the first run's finished checkpoints under the same key (and the same work
+    // fingerprint) and must not take them as their own: that finished the new run at once, with the
+    // old counts and the old texts in the store.
+    const path = join(dir, "dump.jsonl");
+    const dump = (title: string, at: number) =>
+      writeFileSync(
+        path,
+        Array.from({ length: 12 }, (_, id) => JSON.stringify({ id: `job-${id}`, title, company: "Acme", at }))
+          .join("\n")
+          .concat("\n"),
+      );
+    const target = await createBootstrapStore("rerun");
+    try {
+      const document = () =>
+        shardDocument({
+          storeName: target.name,
+          run: "nightly",
+          source: { files: { uris: [pathToFileURL(path).href] } },
+          shards: { count: 1, index: 0 },
+          extra: { decode: { keyPath: "$.id", eventTimePath: "$.at" } },
+        });
+      const withUid = (uid: string) => {
+        const each = document();
+        return { ...each, run: { ...(each.run as object), uid } };
+      };
+      dump("Baker", 1_000);
+      const first = await runShardInProcess(shardConfig(withUid("uid-first")), model.embed);
+      expect(first.state.counts.written).toBe(12);
+
+      dump("Pilot", 2_000);
+      const second = await runShardInProcess(shardConfig(withUid("uid-second")), model.embed);
+      expect(second.resumed).toBe(false);
+      expect(second.state.counts).toMatchObject({ processed: 12, written: 12 });
+      const stored = await readBack(target.store, ["job-0", "job-11"]);
+      const pilot = renderJob({ title: "Pilot", company: "Acme" }).hash;
+      expect([...stored.values()].map((each) => each.meta?.contentHash)).toEqual([pilot, pilot]);
+      // A pod of the same run restarted finds its own checkpoint and resumes it.
+      const restarted = await runShardInProcess(shardConfig(withUid("uid-second")), model.embed);
+      expect(restarted).toMatchObject({ outcome: "done", resumed: true });
+    } finally {
       await target.drop();
     }
   });

@@ -73,7 +73,7 @@ describe("BootstrapRun controller", () => {
     const config = bootstrapConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
     expect(config.source.kafka?.watermarks).toEqual(run.status?.watermarks?.partitions);
     expect(config.shards).toEqual({ count: 3 });
-    expect(config.run).toEqual({ namespace: ns, name: "jobs-minilm-v1" });
+    expect(config.run).toEqual({ namespace: ns, name: "jobs-minilm-v1", uid: run.metadata.uid });
 
     // kwok "runs" the shard pods (they pass restricted admission) and completes them at once, but no
     // shard wrote a checkpoint: the run must not claim success for a version it did not fill.
@@ -221,5 +221,55 @@ describe("BootstrapRun controller", () => {
       "name",
     ]);
     expect(jobs.trim()).toBe("");
+  });
+
+  // The Job of a run made by hand goes on when its pipeline is deleted (its shards have their config),
+  // but the checkpoints that say whether they finished are found through the pipeline's store Secret.
+  // The run stayed Running, its message a progress figure, for as long as the pipeline was missing.
+  it("says why a run whose pipeline was deleted cannot finish, and finishes once it is back", async () => {
+    const ns = harness.namespace;
+    await applyObjects(ns, [pipeline("jobs-gone", topic)]);
+    const run = bootstrapRun("jobs-orphan", "jobs-gone", 1);
+    (run.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [run]);
+    await waitForObject<RunObject>(ns, "bootstraprun/jobs-orphan", "Suspended", (object) =>
+      ["Suspended"].includes(object.status?.phase ?? ""),
+    );
+    await kubectl(["delete", "-n", ns, "nearlinepipeline/jobs-gone", "--wait=true"]);
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      "bootstraprun/jobs-orphan",
+      "--type=merge",
+      "-p",
+      '{"spec":{"suspend":false}}',
+    ]);
+    await waitForObject<V1Job>(ns, "job/jobs-orphan-bootstrap", "Job complete", (job) =>
+      (job.status?.conditions ?? []).some(
+        (condition) => condition.type === "Complete" && condition.status === "True",
+      ),
+    );
+    const stuck = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-orphan",
+      "Stalled",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(stuck.status?.phase).toBe("Running");
+    expect(conditionOf(stuck, "Stalled")).toMatchObject({ reason: "CheckpointsUnreadable" });
+    expect(conditionOf(stuck, "Stalled")?.message).toMatch(
+      /^the Job completed, but its shards' checkpoints cannot be read to confirm they finished: spec\.pipelineRef\.name: NearlinePipeline jobs-gone does not exist/,
+    );
+
+    await applyObjects(ns, [pipeline("jobs-gone", topic)]);
+    // kwok completed the shards without running them: no checkpoint, so the run fails as it should.
+    const finished = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-orphan",
+      "run finished",
+      (object) => ["Succeeded", "Failed"].includes(object.status?.phase ?? ""),
+    );
+    expect(conditionOf(finished, "Failed")).toMatchObject({ status: "True", reason: "ShardsIncomplete" });
   });
 });

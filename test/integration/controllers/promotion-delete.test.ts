@@ -1,0 +1,190 @@
+// An EmbeddingModel deleted while its candidate bootstraps, then applied again under its name (a
+// GitOps re-sync): the garbage collector removes every child, the store keeps the pointer, the
+// candidate's partial vectors and the owner (README, "No finalizers"), and the model created again
+// takes the store back, collects the partial build it has no record of, bootstraps the candidate with
+// a new run and promotes it. The model's pipeline deleted mid-promotion holds the candidate until
+// the pipeline is back.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
+import { getVersion, readPointer, type Store } from "../../../store/index.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  type Json,
+} from "../operator/operator-harness.ts";
+import {
+  pipeline,
+  promotionIds as ids,
+  promotionModelAt as modelAt,
+  storeSecret,
+  versionDigest as hex,
+} from "./objects.ts";
+import {
+  applyObjects,
+  buildVersion,
+  conditionOf,
+  finishBootstrap,
+  openTestStore,
+  type PromotionOperator,
+  reportCaughtUp,
+  startPromotionOperator,
+  writeVectors,
+} from "./harness.ts";
+
+describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
+  let namespace: string;
+  let operator: PromotionOperator;
+  let store: Store;
+  let closeStore: () => void;
+  let jobsPipeline: Json;
+  const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
+
+  const model = () => getObject("embeddingmodel/jobs-model", namespace) as Promise<Json | undefined>;
+  const status = async () =>
+    ((await model())?.status ?? {}) as Json & { activeVersion?: string; versions?: Json[] };
+  const querySelector = async () =>
+    (
+      ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
+        Json | undefined
+    )?.["jude.dev/version"];
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+
+  beforeAll(async () => {
+    await installCrds();
+    namespace = `promotion-del-${process.pid}-${Date.now().toString(36)}`;
+    await createRestrictedNamespace(namespace);
+    const topic = uniqueTopic("promotion-del");
+    await createTopics([topic], 1);
+    const storeName = `promotion-del-${process.pid}-${Date.now().toString(36)}`;
+    ({ store, close: closeStore } = await openTestStore(storeName));
+    jobsPipeline = pipeline("jobs", topic, (spec) => {
+      spec.modelRef = { name: "jobs-model" };
+      spec.sinks.store.name = storeName;
+    });
+    await applyObjects(namespace, [storeSecret(), jobsPipeline]);
+    operator = startPromotionOperator(namespace, () => passing);
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    closeStore?.();
+    if (namespace !== undefined) await deleteNamespace(namespace);
+  });
+
+  it("leaves the store as documented, then takes it back and promotes the candidate", async () => {
+    await applyObjects(namespace, [modelAt("v1")]);
+    await until(
+      "v1's run",
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
+    );
+    await buildVersion(store, namespace, "v1", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until(
+      "v2's run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+    const firstRun = (await getObject("bootstraprun/jobs-v2-promotion", namespace))!;
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids.slice(0, 5));
+
+    await kubectl(["delete", "-n", namespace, "embeddingmodel/jobs-model", "--wait=true", "--timeout=60s"]);
+    await until("the garbage collector removed every child", async () =>
+      (
+        await Promise.all([
+          getObject("deployment/jobs-model-v1", namespace),
+          getObject("deployment/jobs-model-v2", namespace),
+          getObject("service/jobs-model", namespace),
+          getObject("configmap/jobs-model-v1-record", namespace),
+          getObject("configmap/jobs-model-v2-record", namespace),
+          getObject("bootstraprun/jobs-v2-promotion", namespace),
+        ])
+      ).every((object) => object === undefined),
+    );
+    // README: the pointer, the candidate's partial vectors (building) and the owner stay.
+    expect((await readPointer(store)).current).toBe("v1");
+    expect((await getVersion(store, "v2"))?.state).toBe("building");
+    expect(await store.client.hget(store.keys.owner, "name")).toBe("jobs-model");
+
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until("a new v2 run", async () => {
+      const run = await getObject("bootstraprun/jobs-v2-promotion", namespace);
+      return run !== undefined && (run.metadata as Json).uid !== (firstRun.metadata as Json).uid;
+    });
+    // The old build's partial vectors (other prompts, for all the new model knows) were collected
+    // before the new run was made: a build over them would keep them ("newer wins").
+    expect(await getVersion(store, "v2")).toBeNull();
+    expect(conditionOf((await model())!, "Stalled")?.reason).not.toBe("StoreConflict");
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
+    await reportCaughtUp(namespace, "jobs", ["v2"]);
+    await until("v2 active", async () => (await status()).activeVersion === "v2");
+    expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+  });
+
+  // The model's only pipeline deleted while the candidate bootstraps (to be applied again, or pruned):
+  // the model has no store to measure then, and must not promote the candidate like a serving-only
+  // model, which moved the query Service to v3's encoder while the pointer kept readers on v2's vectors.
+  it("holds the candidate while its pipeline is deleted, and goes on once it is applied again", async () => {
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until(
+      "v3's run",
+      async () => (await getObject("bootstraprun/jobs-v3-promotion", namespace)) !== undefined,
+    );
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await until("the promotion waits for a pipeline", async () =>
+      [conditionOf((await model())!, "BootstrapComplete")?.reason].includes("NoPipelines"),
+    );
+    expect((await status()).activeVersion).toBe("v2");
+    expect(await querySelector()).toBe("v2");
+    expect((await readPointer(store)).current).toBe("v2");
+    expect(conditionOf((await model())!, "Ready")?.status).toBe("False");
+
+    await applyObjects(namespace, [jobsPipeline]);
+    await until("v3 bootstrapping again", async () =>
+      [conditionOf((await model())!, "BootstrapComplete")?.reason].includes("Bootstrapping"),
+    );
+    expect(await querySelector()).toBe("v2");
+    await buildVersion(store, namespace, "v3", ["v2", "v3"]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    expect((await readPointer(store)).current).toBe("v3");
+    expect(await querySelector()).toBe("v3");
+  });
+
+  // At rest (README: "the current version is served again without a bootstrap").
+  it("serves the active version again without a bootstrap when the model is deleted and applied again", async () => {
+    await kubectl(["delete", "-n", namespace, "embeddingmodel/jobs-model", "--wait=true", "--timeout=60s"]);
+    await until("the garbage collector removed the children", async () =>
+      (
+        await Promise.all([
+          getObject("deployment/jobs-model-v3", namespace),
+          getObject("configmap/jobs-model-v3-record", namespace),
+          getObject("bootstraprun/jobs-v3-promotion", namespace),
+        ])
+      ).every((object) => object === undefined),
+    );
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until("v3 active and Ready", async () => {
+      const again = await model();
+      return (
+        (again?.status as Json | undefined)?.activeVersion === "v3" &&
+        conditionOf(again!, "Ready")?.status === "True"
+      );
+    });
+    expect(await querySelector()).toBe("v3");
+    expect(await readPointer(store)).toMatchObject({ current: "v3", backup: "v2" });
+    expect(await getObject("bootstraprun/jobs-v3-promotion", namespace)).toBeUndefined();
+    const record = await getObject("configmap/jobs-model-v3-record", namespace);
+    expect((record?.data as Json | undefined)?.workers).toBe("true");
+    // Nothing of the deletions failed a reconcile (no retry loop on missing children or records).
+    expect(await operator.registry.metrics()).not.toMatch(
+      /jude_operator_reconcile_errors_total\{[^}]*\} [1-9]/,
+    );
+  });
+});
