@@ -57,6 +57,14 @@ const workerPod: KubeObject = {
   },
 };
 
+/** The jobs pipeline with its model and store Secret, and that running worker pod. */
+const pipelineWithWorker = () => ({
+  NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+  EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+  Secret: [secret],
+  Pod: [workerPod],
+});
+
 /** The conditions of the reconcile's final status write. */
 function writtenConditions(calls: readonly RecordedCall[]) {
   const write = calls.findLast((call) => call.verb === "applyStatus");
@@ -103,12 +111,7 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   it("reports CaughtUp from the workers' lag against the model's maxLagSeconds", async () => {
-    const objects = {
-      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
-      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
-      Secret: [secret],
-      Pod: [workerPod],
-    };
+    const objects = pipelineWithWorker();
     const caughtUp = (calls: RecordedCall[]) =>
       writtenConditions(calls).find((condition) => condition.type === "CaughtUp");
     expect(caughtUp(await reconcile(objects, async () => ({ lag: new Map([[0, 0]]) })))).toMatchObject({
@@ -127,12 +130,7 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   it("turns Stalled DependencyUnavailable when a worker's batch has waited a minute on its store", async () => {
-    const objects = {
-      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
-      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
-      Secret: [secret],
-      Pod: [workerPod],
-    };
+    const objects = pipelineWithWorker();
     const calls = await reconcile(objects, async () => ({
       lag: new Map([[0, 3]]),
       waitingOn: { dependency: "store", seconds: 75, error: "Command timed out" },

@@ -43,12 +43,14 @@ export class BodyBudget {
 /**
  * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, MALFORMED_REQUEST for a
  * compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads), CANCELLED for
- * one that never arrives whole.
+ * one that never arrives whole. `beforeRead` runs once the headers are found acceptable, just before
+ * the body is read (it sends "100 Continue" to a client that waits for one).
  */
 export async function readBody(
   request: IncomingMessage,
   limit: number,
   reservation: Reservation,
+  beforeRead?: () => void,
 ): Promise<Buffer> {
   const encoding = request.headers["content-encoding"]?.trim().toLowerCase();
   if (encoding !== undefined && encoding !== "" && encoding !== "identity") {
@@ -58,6 +60,7 @@ export async function readBody(
   }
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
   if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
+  beforeRead?.();
   const chunks: Buffer[] = [];
   let size = 0;
   try {

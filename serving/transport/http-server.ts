@@ -73,17 +73,34 @@ interface Route {
  * which carry TEI's. Probes, `/health` and metrics need no token.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpListener> {
-  const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now());
   // When each connection is to be closed, from its first request (the TLS and plain sockets differ,
   // so not from the listener's connection event), jittered so that clients which connected together
   // do not all reconnect together.
   const closeAfter = new WeakMap<Socket, number>();
-  const handler = (request: IncomingMessage, response: ServerResponse): void => {
+  const closeIfOld = (request: IncomingMessage, response: ServerResponse): void => {
     const now = Date.now();
     const deadline = closeAfter.get(request.socket);
     if (deadline === undefined)
       closeAfter.set(request.socket, now + options.maxConnectionAgeMs * (0.9 + 0.2 * Math.random()));
     else if (now >= deadline) response.setHeader("connection", "close");
+  };
+  // Requests with `Expect: 100-continue`, whose client waits for the 100 before it sends the body:
+  // the 100 goes out only when the body is about to be read (see readBody), so a request refused on
+  // its headers (too large, no token, no such route) is answered without its body ever being sent.
+  // Such an answer closes the connection (RFC 9110 10.1.1): the body the client did not send would
+  // otherwise be expected before the connection's next request.
+  const awaitingContinue = new WeakMap<IncomingMessage, ServerResponse>();
+  const continueBody = (request: IncomingMessage): void => {
+    const response = awaitingContinue.get(request);
+    if (response === undefined) return;
+    awaitingContinue.delete(request);
+    response.removeHeader("connection");
+    closeIfOld(request, response);
+    response.writeContinue();
+  };
+  const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now(), continueBody);
+  const handler = (request: IncomingMessage, response: ServerResponse): void => {
+    closeIfOld(request, response);
     void dispatch(options, routes, request, response).catch((error: unknown) => {
       options.context.logger.error({ err: error }, "http handler failed");
       if (!response.headersSent) sendJson(response, 500, toHttpError(error).body);
@@ -100,6 +117,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
     ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...timeouts }, handler)
     : createHttpServer(timeouts, handler);
   server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts (60 s)
+  // Without a listener Node answers "100 Continue" itself before the request is looked at.
+  server.on("checkContinue", (request: IncomingMessage, response: ServerResponse) => {
+    awaitingContinue.set(request, response);
+    response.setHeader("connection", "close");
+    handler(request, response);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => resolve());
@@ -123,12 +146,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
   };
 }
 
-function apiRoutes(options: HttpServerOptions, bodies: BodyBudget, startedAtMs: number): Map<string, Route> {
+function apiRoutes(
+  options: HttpServerOptions,
+  bodies: BodyBudget,
+  startedAtMs: number,
+  continueBody: (request: IncomingMessage) => void,
+): Map<string, Route> {
   const { context } = options;
   const jsonBody = async (request: IncomingMessage): Promise<unknown> => {
     const reservation = bodies.reservation();
     try {
-      return parseJsonBody(await readBody(request, options.maxMessageBytes, reservation));
+      const body = await readBody(request, options.maxMessageBytes, reservation, () => continueBody(request));
+      return parseJsonBody(body);
     } finally {
       reservation.release();
     }

@@ -10,10 +10,11 @@ import { nearlineConfigSchema, type NearlineConfig } from "../../pipelines/nearl
 import { connectEmbedding } from "../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../plumbing/logger.ts";
 import { connectRedis, openStore, StoreWriter, type Store } from "../../store/index.ts";
-import { startTestEmbeddingServer } from "./embedding-server.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "./embedding-server.ts";
 import { requireEnv } from "./env.ts";
 import { createTopics, type TestEvent } from "./kafka.ts";
 import { jobHash, jobTemplate, jobText } from "./nearline-oracle.ts";
+import { workerMetric } from "./nearline-processes.ts";
 
 export { jobTemplate };
 
@@ -192,6 +193,64 @@ export async function startInProcessPipeline(options: {
       closeConnection();
       await redis.quit();
       await embedding.server.close();
+    },
+  };
+}
+
+/** Where a job worker reads and writes, on the embedding server its test file shares. */
+export interface JobWorkerOptions {
+  topic: string;
+  /** Partitions of the changelog topic (1 when absent). */
+  partitions?: number;
+  deadLetterTopic?: string;
+  /** A standalone Redis of the test's own instead of the testbed's. */
+  storeUrl?: string;
+}
+
+/**
+ * Creates the changelog topic (and the dead-letter topic, with as many partitions) and returns a job
+ * pipeline's config on them for `embedding`'s version and model.
+ */
+export async function jobWorkerConfig(
+  embedding: TestEmbeddingServer,
+  options: JobWorkerOptions,
+): Promise<NearlineConfig> {
+  const { topic, deadLetterTopic, storeUrl } = options;
+  await createTopics([topic, ...(deadLetterTopic ? [deadLetterTopic] : [])], options.partitions ?? 1);
+  return nearlineConfig({
+    topic,
+    deadLetterTopic,
+    storeUrl,
+    version: embedding.version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+}
+
+/** A job pipeline's worker in this process on an embedding server the test file shares. */
+export interface InProcessWorker {
+  app: NearlineApp;
+  config: NearlineConfig;
+  /** Sum of a metric's series on the worker's /metrics whose labels contain `labels`. */
+  metric(name: string, labels?: string): Promise<number>;
+  /** Stops the worker and its embedding connection (the server stays). */
+  stop(): Promise<void>;
+}
+
+/** Creates the topics as {@link jobWorkerConfig} does and starts `jude nearline` in this process on them. */
+export async function startJobWorker(
+  embedding: TestEmbeddingServer,
+  options: JobWorkerOptions,
+): Promise<InProcessWorker> {
+  const config = await jobWorkerConfig(embedding, options);
+  const { app, closeConnection } = await startInProcessNearline(config);
+  return {
+    app,
+    config,
+    metric: (name, labels = "") => workerMetric(app.ops.port, name, labels),
+    stop: async () => {
+      await app.stop();
+      closeConnection();
     },
   };
 }

@@ -4,7 +4,9 @@ import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot, stateDir } from "../testbed/paths.ts";
 import { probe } from "../testbed/http-probe.ts";
+import { freePort } from "../testbed/ports.ts";
 import { waitFor } from "../testbed/wait.ts";
+import { requireEnv } from "./env.ts";
 
 export interface JudeProcess {
   child: ChildProcess;
@@ -50,4 +52,28 @@ export async function stopJude(
 ): Promise<number | null> {
   if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill(signal);
   return process.exited;
+}
+
+/**
+ * `jude operator` on the testbed's API server watching `namespace`, without leader election, its ops
+ * server on a free local port, with `flags` added; resolves once it is ready (informers synced).
+ * Its log is `<name>.log`.
+ */
+export async function startJudeOperator(
+  name: string,
+  namespace: string,
+  flags: string[] = [],
+): Promise<{ process: JudeProcess; port: number }> {
+  const port = await freePort();
+  const process = startJude(name, [
+    "operator",
+    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
+    `--namespaces=${namespace}`,
+    "--leader-elect=false",
+    "--http-host=127.0.0.1",
+    `--http-port=${port}`,
+    ...flags,
+  ]);
+  await waitReady(process, port);
+  return { process, port };
 }

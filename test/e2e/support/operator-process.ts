@@ -3,10 +3,8 @@
 // test shows that the next process resumes from what it observes. Its JSON log is kept in a file the
 // test reads back (e.g. when the operator switched the store pointer).
 import { readFileSync } from "node:fs";
-import { requireEnv } from "../../support/env.ts";
-import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
+import { startJudeOperator, stopJude, type JudeProcess } from "../../support/processes.ts";
 import { localNodePlacement } from "../../testbed/local-nodes/local-node-registry.ts";
-import { freePort } from "../../testbed/ports.ts";
 
 /** A running operator process watching one namespace, its workloads placed on the local nodes. */
 export interface OperatorProcess {
@@ -21,15 +19,8 @@ let started = 0;
 
 /** Starts `jude operator` on `namespace` and waits until it is ready (informers synced). */
 export async function startOperatorProcess(namespace: string): Promise<OperatorProcess> {
-  const port = await freePort();
   started += 1;
-  const process = startJude(`${namespace}-operator-${started}`, [
-    "operator",
-    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
-    `--namespaces=${namespace}`,
-    "--leader-elect=false",
-    "--http-host=127.0.0.1",
-    `--http-port=${port}`,
+  const { process } = await startJudeOperator(`${namespace}-operator-${started}`, namespace, [
     "--concurrency=2",
     "--drain-seconds=5",
     "--image-repository=ghcr.io/jude-dev/jude",
@@ -39,7 +30,6 @@ export async function startOperatorProcess(namespace: string): Promise<OperatorP
       .join(",")}`,
     `--workload-tolerations=${JSON.stringify(localNodePlacement.tolerations)}`,
   ]);
-  await waitReady(process, port);
   return {
     process,
     kill: async () => void (await stopJude(process, "SIGKILL")),

@@ -173,10 +173,13 @@ export function startPromotionOperator(
   return { registry, stop };
 }
 
-/** The test's own store (name unique per run) on the testbed's Redis. */
-export async function openTestStore(name: string): Promise<{ store: Store; close: () => void }> {
+/** The test's own store (name unique per run) on the testbed's Redis; `buckets` when not the default. */
+export async function openTestStore(
+  name: string,
+  options: { buckets?: number } = {},
+): Promise<{ store: Store; close: () => void }> {
   const client = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-  const store = await openStore(client, { name, create: true });
+  const store = await openStore(client, { name, create: true, ...options });
   return { store, close: () => client.disconnect() };
 }
 

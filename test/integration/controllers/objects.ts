@@ -1,5 +1,6 @@
 // The objects the controller integration tests apply: the examples, pointed at the testbed's Kafka and
 // Redis, with a Secret holding the store URL.
+import { labelKeys, managedBy } from "../../../controllers/shared/labels.ts";
 import type { BootstrapRunInput, NearlinePipelineInput } from "../../../crds/index.ts";
 import { loadExample, type JsonObject } from "../../fixtures/examples.ts";
 import { requireEnv } from "../../support/env.ts";
@@ -82,6 +83,45 @@ export function promotionModelAt(version: string, promotion: JsonObject = {}): J
       prompts: { job: "Job: {{title}}" },
       serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
       promotion: { bakeSeconds: 600, ...promotion },
+    },
+  };
+}
+
+/** The name of `heldWriterPod(model, version)`, to delete it when the test lets the collection go. */
+export const heldWriterPodName = (model: string, version: string): string =>
+  `${model}-${version}-writer-held-by-test`;
+
+/**
+ * A pod the EmbeddingModel controller takes for one of `version`'s nearline workers, still writing: it
+ * never schedules (Pending has not ended), so the garbage collection of `version` waits until the test
+ * deletes it. Right after a flip or a revert the controller reconciles several times in a row (its own
+ * writes wake it) and each reconcile removes one bounded step, so without it a version could be
+ * collected within a second, before a test looked; once the pod is gone the first step or two come at
+ * once and the others one per poll interval (seconds apart).
+ */
+export function heldWriterPod(model: string, version: string): JsonObject {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: heldWriterPodName(model, version),
+      labels: {
+        [labelKeys.managedBy]: managedBy,
+        [labelKeys.component]: "nearline",
+        [labelKeys.model]: model,
+        [labelKeys.embeddingVersion]: version,
+      },
+    },
+    spec: {
+      nodeSelector: { "jude.dev/test-no-such-node": "true" },
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [
+        {
+          name: "worker",
+          image: "registry.invalid/held:1",
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        },
+      ],
     },
   };
 }

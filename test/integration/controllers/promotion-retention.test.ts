@@ -2,9 +2,12 @@
 // v1 -> v2 -> v3 with retainVersions 0 starts collecting v1 (v2 is the pointer's backup); raising
 // retainVersions then must not stop the collection half-way and show v1 Retained (half of its buckets
 // gone, it cannot serve a rollback). Bootstrap shards and worker lag are played by the test.
+// A pod that passes for one of v1's writers holds its collection until the test watches (see
+// heldWriterPod).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   createRestrictedNamespace,
@@ -13,7 +16,13 @@ import {
   installCrds,
   type Json,
 } from "../operator/operator-harness.ts";
-import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
+import {
+  heldWriterPod,
+  heldWriterPodName,
+  pipeline,
+  promotionModelAt as modelAt,
+  storeSecret,
+} from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
@@ -53,8 +62,8 @@ describe("retainVersions raised while a version is being collected", () => {
     const topic = uniqueTopic("promotion-retention");
     await createTopics([topic], 1);
     const storeName = `promotion-retention-${process.pid}-${Date.now().toString(36)}`;
-    // 1024 buckets: collecting a version takes four bounded steps (256 buckets each), a few seconds apart.
-    ({ store, close: closeStore } = await openTestStore(storeName));
+    // 2048 buckets: collecting a version takes eight bounded steps (256 buckets each).
+    ({ store, close: closeStore } = await openTestStore(storeName, { buckets: 2048 }));
     await applyObjects(namespace, [
       storeSecret(),
       pipeline("jobs", topic, (spec) => {
@@ -75,7 +84,16 @@ describe("retainVersions raised while a version is being collected", () => {
     const shortLived = { bakeSeconds: 0, retainVersions: 0 };
     await promote("v1", ["v1"], shortLived);
     await promote("v2", ["v1", "v2"], shortLived);
+    await applyObjects(namespace, [heldWriterPod("jobs-model", "v1")]);
     await promote("v3", ["v2", "v3"], shortLived);
+    // Beyond retention, but a writer of it is still there: nothing of it is collected yet.
+    // Once the reconciles the flip set off are over (v2 Retained is their last status change), only
+    // the pod's going wakes the model: a step or two at once, the others one per poll interval.
+    await until("v2 retained", async () =>
+      ((await status()).versions ?? []).some((entry) => entry.version === "v2" && entry.phase === "Retained"),
+    );
+    expect((await getVersion(store, "v1"))?.state).toBe("complete");
+    await kubectl(["delete", "pod", "-n", namespace, heldWriterPodName("jobs-model", "v1"), "--wait=true"]);
     await until("v1 being collected", async () => (await getVersion(store, "v1"))?.state === "deleting");
     await applyObjects(namespace, [modelAt("v3", { bakeSeconds: 0, retainVersions: 3 })]);
     await until("v1 collected", async () => (await getVersion(store, "v1")) === null, 60_000);

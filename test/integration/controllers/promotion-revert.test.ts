@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   createRestrictedNamespace,
@@ -18,6 +19,8 @@ import {
   type Json,
 } from "../operator/operator-harness.ts";
 import {
+  heldWriterPod,
+  heldWriterPodName,
   pipeline,
   promotionIds as ids,
   promotionModelAt as modelAt,
@@ -80,7 +83,8 @@ describe("spec.version reverted before the cutover", () => {
     const topic = uniqueTopic("promotion-revert");
     await createTopics([topic], 1);
     const storeName = `promotion-revert-${process.pid}-${Date.now().toString(36)}`;
-    ({ store, close: closeStore } = await openTestStore(storeName));
+    // 2048 buckets: eight bounded collection steps, most of them seconds apart.
+    ({ store, close: closeStore } = await openTestStore(storeName, { buckets: 2048 }));
     await applyObjects(namespace, [
       storeSecret(),
       pipeline("jobs", topic, (spec) => {
@@ -121,7 +125,14 @@ describe("spec.version reverted before the cutover", () => {
   });
 
   it("v1 -> v2 -> v1 -> v2 while v2 is being collected: nothing writes into it, then v2 is built anew", async () => {
+    // Held until the revert's own reconciles are over: they would collect v2 before the test looked.
+    await applyObjects(namespace, [heldWriterPod("jobs-model", "v2")]);
     await startV2ThenRevert();
+    await until("v2's objects removed", async () =>
+      (await v2Objects()).every((object) => object === undefined),
+    );
+    expect(await v2State(), "collection waits for the writer").toBe("building");
+    await kubectl(["delete", "pod", "-n", namespace, heldWriterPodName("jobs-model", "v2"), "--wait=true"]);
     await until("v2 being collected", async () => (await v2State()) === "deleting");
     await applyObjects(namespace, [modelAt("v2")]);
     // Until the earlier build is gone, a new run or workers would write into a version being deleted.

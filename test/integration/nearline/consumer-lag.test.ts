@@ -8,8 +8,8 @@
 import { Consumer } from "@platformatic/kafka";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { bootstrapBrokers, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+import { bootstrapBrokers, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { jobEvent, startJobWorker } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 
@@ -34,15 +34,11 @@ it.each([
   "reports a stuck worker's uncommitted backlog as lag after the group rebalances: %s",
   async (_, before) => {
     const topic = uniqueTopic("nl-lag");
-    await createTopics([topic], 2);
-    const config = nearlineConfig({
+    const { app, config, stop } = await startJobWorker(embedding, {
       topic,
-      version,
-      digest: embedding.digest,
-      embeddingAddress: embedding.address,
+      partitions: 2,
       storeUrl: redis.url,
     });
-    const { app, closeConnection } = await startInProcessNearline(config);
     const joiner = new Consumer({
       clientId: "jude-test-lag-joiner",
       groupId: config.source.kafka.consumerGroup,
@@ -107,8 +103,7 @@ it.each([
       );
     } finally {
       await joiner.close(true).catch(() => undefined);
-      await app.stop();
-      closeConnection();
+      await stop();
     }
   },
 );

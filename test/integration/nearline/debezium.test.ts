@@ -73,6 +73,18 @@ describe("nearline on a Debezium change stream", () => {
   });
   afterAll(() => pipeline?.stop());
 
+  /** Produces `events` to the changelog and waits until the worker has consumed them all. */
+  async function consumeChanges(events: TestEvent[]): Promise<void> {
+    const { worker } = pipeline.app;
+    const consumedBefore = worker.totals.consumed;
+    await produceEvents(topic, events);
+    await waitFor(
+      `the worker to consume ${events.length} changes`,
+      () => worker.totals.consumed >= consumedBefore + events.length,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+  }
+
   it("applies creates, updates, delete events and tombstones to the entity named in the key", async () => {
     const nurse = { title: "Registered Nurse", company: "Umbrella Health", skills: ["ICU"] };
     const pilot = { title: "Pilot", company: "Wayne Logistics", skills: ["A320"] };
@@ -87,12 +99,8 @@ describe("nearline on a Debezium change stream", () => {
       change("dbz-4", "c", 1000, pilot),
       change("dbz-4", "d", 2000, pilot), // deleted, its tombstone not sent (tombstones.on.delete=false)
     ];
-    await produceEvents(topic, events);
+    await consumeChanges(events);
     const { app, store } = pipeline;
-    await waitFor("the worker to consume every change", () => app.worker.totals.consumed >= events.length, {
-      timeoutMs: 60_000,
-      intervalMs: 50,
-    });
 
     await expectStoreMatches(
       store,
@@ -111,8 +119,7 @@ describe("nearline on a Debezium change stream", () => {
   it("keeps the vector of an update whose TOAST column Debezium sent as its placeholder, and says why", async () => {
     // PostgreSQL with REPLICA IDENTITY DEFAULT: an update that leaves a large (TOASTed) column as it
     // was carries Debezium's placeholder in that column instead of its value.
-    const { app, store } = pipeline;
-    const consumedBefore = app.worker.totals.consumed;
+    const { store } = pipeline;
     const deadBefore = await recordCount(deadLetterTopic);
     const engineer = { title: "Platform Engineer", company: "Acme", skills: ["Kubernetes", "Go"] };
     const events = [
@@ -125,12 +132,7 @@ describe("nearline on a Debezium change stream", () => {
         null,
       ),
     ];
-    await produceEvents(topic, events);
-    await waitFor(
-      "the worker to consume both changes",
-      () => app.worker.totals.consumed >= consumedBefore + events.length,
-      { timeoutMs: 60_000, intervalMs: 50 },
-    );
+    await consumeChanges(events);
     // The created text stays: neither the placeholder nor half an update is embedded.
     await expectStoreMatches(store, version, new Map([["dbz-toast", jobHash(jobText(engineer), version)]]));
     const [dead] = (await readTopic(deadLetterTopic, deadBefore + 1)).slice(deadBefore);
@@ -142,20 +144,14 @@ describe("nearline on a Debezium change stream", () => {
   it("applies a change committed during the initial snapshot over the snapshot's older read of the row", async () => {
     // The snapshot reads the table at 10_000 as it was when the snapshot began; the update committed at
     // 4_000, in between, is streamed after the snapshot (processed at 20_000).
-    const { app, store } = pipeline;
-    const consumedBefore = app.worker.totals.consumed;
+    const { store } = pipeline;
     const asSnapshotted = { title: "Line Cook", company: "Bistro", skills: ["Grill"] };
     const updated = { ...asSnapshotted, title: "Sous Chef" };
     const events = [
       change("dbz-snap", "r", 10_000, asSnapshotted, null, 10_002),
       change("dbz-snap", "u", 4_000, updated, null, 20_000),
     ];
-    await produceEvents(topic, events);
-    await waitFor(
-      "the worker to consume both changes",
-      () => app.worker.totals.consumed >= consumedBefore + events.length,
-      { timeoutMs: 60_000, intervalMs: 50 },
-    );
+    await consumeChanges(events);
     await expectStoreMatches(store, version, new Map([["dbz-snap", jobHash(jobText(updated), version)]]));
   });
 
@@ -163,8 +159,7 @@ describe("nearline on a Debezium change stream", () => {
     // DELETE then INSERT of one key in a transaction. Debezium leaves record timestamps to the
     // producer, so the tombstone's event time is when Kafka Connect sent the batch: after the
     // re-insert's ts_ms. With tombstones.on.delete=false the delete event alone deletes.
-    const { app, store } = pipeline;
-    const consumedBefore = app.worker.totals.consumed;
+    const { store } = pipeline;
     const cook = { title: "Cook", company: "Bistro", skills: ["Grill"] };
     const baker = { title: "Baker", company: "Bistro", skills: ["Bread"] };
     const processedMs = Date.now() - 200; // Debezium processed the transaction, then Connect sent it
@@ -179,12 +174,7 @@ describe("nearline on a Debezium change stream", () => {
       ...transaction("dbz-re-t", true),
       ...transaction("dbz-re", false),
     ];
-    await produceEvents(topic, events);
-    await waitFor(
-      "the worker to consume every change",
-      () => app.worker.totals.consumed >= consumedBefore + events.length,
-      { timeoutMs: 60_000, intervalMs: 50 },
-    );
+    await consumeChanges(events);
     await expectStoreMatches(
       store,
       version,

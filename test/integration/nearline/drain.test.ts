@@ -10,8 +10,8 @@ import type { EmbedCall } from "../../../pipelines/shared/embedding.ts";
 import { connectRedis, openStore, type RedisClient } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { committedOffsets, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { expectedFinalState, expectStoreMatches, jobEvent, nearlineConfig } from "../../support/nearline.ts";
+import { committedOffsets, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { expectedFinalState, expectStoreMatches, jobEvent, jobWorkerConfig } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "minilm-v1";
@@ -29,13 +29,7 @@ afterAll(async () => {
 
 it("finishes, writes and commits the batch in hand when stopped mid-batch", async () => {
   const topic = uniqueTopic("nl-drain");
-  await createTopics([topic], 1);
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
-  });
+  const config = await jobWorkerConfig(embedding, { topic });
   const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
   // Holds the batch's inference until the stop has been requested, so the stop finds a batch in hand.
   const inference = Promise.withResolvers<void>();

@@ -9,15 +9,8 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import {
-  committedOffsets,
-  createTopics,
-  produceEvents,
-  uniqueTopic,
-  type TestEvent,
-} from "../../support/kafka.ts";
-import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
-import { metricSum } from "../../support/nearline-processes.ts";
+import { committedOffsets, produceEvents, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import { jobEvent, startJobWorker } from "../../support/nearline.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -44,19 +37,11 @@ afterAll(async () => {
  */
 async function workerOnHungStore(label: string, later: TestEvent[]) {
   const topic = uniqueTopic(label);
-  await createTopics([topic], 1);
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
-    storeUrl: redis.url,
-  });
-  const { app, closeConnection } = await startInProcessNearline(config);
+  const worker = await startJobWorker(embedding, { topic, storeUrl: redis.url });
+  const { app, config, metric } = worker;
   const stop = async () => {
     redis.resume(); // a worker stops after its batch, which waits on the store
-    await app.stop();
-    closeConnection();
+    await worker.stop();
   };
   try {
     // A first batch: the worker's connection to the store is open and in use.
@@ -71,23 +56,18 @@ async function workerOnHungStore(label: string, later: TestEvent[]) {
     await produceEvents(topic, later);
     await waitFor(
       "a retry on the hung store",
-      async () =>
-        metricSum(
-          await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(),
-          "jude_pipeline_retries_total",
-          'dependency="store"',
-        ) >= 1,
+      async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 1,
       { timeoutMs: 45_000, intervalMs: 500 },
     );
   } catch (error) {
     await stop();
     throw error;
   }
-  return { app, config, topic, stop };
+  return { app, config, topic, metric, stop };
 }
 
 it("times out commands to a hung store, retries them visibly, and stores the batch once it answers", async () => {
-  const { app, stop } = await workerOnHungStore(
+  const { app, metric, stop } = await workerOnHungStore(
     "nl-hung-store",
     [1, 2, 3].map((index) =>
       jobEvent(`j${index}`, 2000 + index, { title: `Engineer ${index}`, company: "Acme", skills: [] }),
@@ -100,10 +80,7 @@ it("times out commands to a hung store, retries them visibly, and stores the bat
     const waiting = ((await readyz.json()) as { waitingOn?: Record<string, unknown> }).waitingOn;
     expect(waiting).toMatchObject({ dependency: "store", error: expect.any(String) });
     expect(waiting?.["seconds"]).toBeGreaterThan(0);
-    const metrics = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
-    expect(metricSum(metrics, "jude_pipeline_dependency_wait_seconds", 'dependency="store"')).toBeGreaterThan(
-      0,
-    );
+    expect(await metric("jude_pipeline_dependency_wait_seconds", 'dependency="store"')).toBeGreaterThan(0);
 
     redis.resume();
     await waitFor("the events after the pause", () => app.worker.totals.consumed >= 4, {
@@ -140,17 +117,10 @@ it("drains within the pod's grace period while the store hangs, leaving the batc
 }, 150_000);
 
 it("says it waits on the embedding server while that server is unreachable", async () => {
+  // The file's model, at an address nothing listens on: every call is refused and retried.
+  const unreachable = { ...embedding, address: `127.0.0.1:${await freePort()}` };
   const topic = uniqueTopic("nl-embed-down");
-  await createTopics([topic], 1);
-  // Nothing listens there: every call is refused and retried.
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: `127.0.0.1:${await freePort()}`,
-    storeUrl: redis.url,
-  });
-  const { app, closeConnection } = await startInProcessNearline(config);
+  const { app, stop } = await startJobWorker(unreachable, { topic, storeUrl: redis.url });
   try {
     await produceEvents(topic, [jobEvent("e1", 1000, { title: "Engineer 1", company: "Acme", skills: [] })]);
     const readyz = async () => {
@@ -172,7 +142,6 @@ it("says it waits on the embedding server while that server is unreachable", asy
     expect(status).toBe(200); // not a reason to pull or restart the worker
     expect(body.waitingOn?.dependency).toBe("embedding");
   } finally {
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 }, 120_000);

@@ -7,9 +7,8 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { createTopics, produceEvents, readTopic, uniqueTopic } from "../../support/kafka.ts";
-import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
-import { metricSum } from "../../support/nearline-processes.ts";
+import { produceEvents, readTopic, uniqueTopic } from "../../support/kafka.ts";
+import { jobEvent, startJobWorker } from "../../support/nearline.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { connectRedis } from "../../../store/index.ts";
@@ -32,18 +31,11 @@ afterAll(async () => {
 it("counts a dead-lettered event once when its batch is retried after a Redis outage", async () => {
   const topic = uniqueTopic("nl-dlq-retry");
   const deadLetterTopic = uniqueTopic("nl-dlq-retry-dead");
-  await createTopics([topic, deadLetterTopic], 1);
-  const config = nearlineConfig({
+  const { app, metric, stop } = await startJobWorker(embedding, {
     topic,
     deadLetterTopic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
     storeUrl: redis.url,
   });
-  const { app, closeConnection } = await startInProcessNearline(config);
-  const metric = async (name: string, labels = "") =>
-    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
   try {
     await redis.kill();
     await produceEvents(topic, [
@@ -69,24 +61,13 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
     expect(await metric("jude_pipeline_dead_lettered_total", 'code="INVALID_JSON"')).toBe(1);
     expect(await metric("jude_pipeline_consumed_total")).toBe(4);
   } finally {
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 });
 
 it("counts the store retries of a batch waiting at its writes (Redis full)", async () => {
   const topic = uniqueTopic("nl-store-retry");
-  await createTopics([topic], 1);
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
-    storeUrl: redis.url,
-  });
-  const { app, closeConnection } = await startInProcessNearline(config);
-  const metric = async (name: string, labels = "") =>
-    metricSum(await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text(), name, labels);
+  const { app, metric, stop } = await startJobWorker(embedding, { topic, storeUrl: redis.url });
   const admin = connectRedis({ url: redis.url });
   try {
     // Full: change detection still reads, the writes are refused (OOM) and retried by the writer.
@@ -111,7 +92,6 @@ it("counts the store retries of a batch waiting at its writes (Redis full)", asy
   } finally {
     await admin.config("SET", "maxmemory", "0").catch(() => undefined);
     admin.disconnect();
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 });

@@ -5,12 +5,10 @@
  * key must name all three (entity, version, id) or one version's (or entity's) latest vector is lost.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { Admin } from "@platformatic/kafka";
 import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
 import type { OutputRecordValue } from "../../../pipelines/nearline/output-schema.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import {
-  bootstrapBrokers,
   committedOffsets,
   createTopics,
   produceEvents,
@@ -36,23 +34,13 @@ const workers: { app: NearlineApp; closeConnection: () => void; group: string }[
 beforeAll(async () => {
   embedding = await startTestEmbeddingServer("minilm-v1");
   await createTopics([topic], 1);
-  const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
-  try {
-    // Compacted, with segments that roll and get cleaned within seconds.
-    await admin.createTopics({
-      topics: [outputTopic],
-      partitions: 1,
-      replicas: 1,
-      configs: [
-        { name: "cleanup.policy", value: "compact" },
-        { name: "segment.ms", value: "100" },
-        { name: "min.cleanable.dirty.ratio", value: "0.001" },
-        { name: "min.compaction.lag.ms", value: "0" },
-      ],
-    });
-  } finally {
-    await admin.close();
-  }
+  // Compacted, with segments that roll and get cleaned within seconds.
+  await createTopics([outputTopic], 1, {
+    "cleanup.policy": "compact",
+    "segment.ms": "100",
+    "min.cleanable.dirty.ratio": "0.001",
+    "min.compaction.lag.ms": "0",
+  });
   const storeName = uniqueTopic("nl-compact").slice(0, 40).toLowerCase();
   for (const { entity, version } of writers) {
     const config = nearlineConfig({

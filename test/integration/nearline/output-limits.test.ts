@@ -5,11 +5,9 @@
  * "Producing messages failed.". Real Kafka (the testbed's broker), the testbed's Redis, the test
  * embedding server.
  */
-import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import {
-  bootstrapBrokers,
   committedOffsets,
   createTopics,
   produceEvents,
@@ -35,17 +33,7 @@ async function topics(prefix: string, maxMessageBytes: number): Promise<{ topic:
   const topic = uniqueTopic(prefix);
   const output = `${topic}.embeddings`;
   await createTopics([topic], 1);
-  const admin = new Admin({ clientId: "jude-test-output-limits", bootstrapBrokers: bootstrapBrokers() });
-  try {
-    await admin.createTopics({
-      topics: [output],
-      partitions: 1,
-      replicas: 1,
-      configs: [{ name: "max.message.bytes", value: String(maxMessageBytes) }],
-    });
-  } finally {
-    await admin.close();
-  }
+  await createTopics([output], 1, { "max.message.bytes": String(maxMessageBytes) });
   return { topic, output };
 }
 

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
-import { nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+import { uniqueTopic } from "../../support/kafka.ts";
+import { startJobWorker } from "../../support/nearline.ts";
 
 const version = "process-v1";
 let embedding: TestEmbeddingServer;
@@ -20,15 +20,7 @@ afterAll(async () => {
 });
 
 it("exports process metrics with the jude_pipeline_ prefix on /metrics", async () => {
-  const topic = uniqueTopic("nl-process-metrics");
-  await createTopics([topic], 1);
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
-  });
-  const { app, closeConnection } = await startInProcessNearline(config);
+  const { app, stop } = await startJobWorker(embedding, { topic: uniqueTopic("nl-process-metrics") });
   try {
     const text = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
     const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)$`, "m").exec(text)?.[1]);
@@ -38,7 +30,6 @@ it("exports process metrics with the jude_pipeline_ prefix on /metrics", async (
     // The worker's own metrics are still there beside them.
     expect(text).toMatch(/^# TYPE jude_pipeline_consumed_total counter$/m);
   } finally {
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 });

@@ -14,7 +14,13 @@ import {
   produceEvents,
   uniqueTopic,
 } from "../../support/kafka.ts";
-import { jobEvent, nearlineConfig, startInProcessNearline } from "../../support/nearline.ts";
+import {
+  jobEvent,
+  jobWorkerConfig,
+  nearlineConfig,
+  startInProcessNearline,
+  startJobWorker,
+} from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "topic-changes-v1";
@@ -30,15 +36,8 @@ afterAll(async () => {
 
 it("consumes partitions added to the changelog while it runs, from their first record", async () => {
   const topic = uniqueTopic("nl-parts");
-  await createTopics([topic], 1);
-  const config = nearlineConfig({
-    topic,
-    version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
-  });
+  const { app, config, stop } = await startJobWorker(embedding, { topic });
   const group = config.source.kafka.consumerGroup;
-  const { app, closeConnection } = await startInProcessNearline(config);
   const admin = new Admin({ clientId: "jude-test-partitions", bootstrapBrokers: bootstrapBrokers() });
   try {
     await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
@@ -69,8 +68,7 @@ it("consumes partitions added to the changelog while it runs, from their first r
     expect(Object.keys(app.worker.lag.partitions)).toEqual(["0", "1", "2"]);
   } finally {
     await admin.close();
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 });
 
@@ -83,13 +81,7 @@ it.each([
   "says how many records it skipped after retention deleted its offset (startOffset $startOffset)",
   async ({ startOffset, read, lost }) => {
     const topic = uniqueTopic("nl-expired");
-    await createTopics([topic], 1);
-    const config = nearlineConfig({
-      topic,
-      version,
-      digest: embedding.digest,
-      embeddingAddress: embedding.address,
-    });
+    const config = await jobWorkerConfig(embedding, { topic });
     config.source.kafka.startOffset = startOffset;
     const group = config.source.kafka.consumerGroup;
     const event = (index: number) =>

@@ -367,6 +367,25 @@ describe("leader election while the leader drains", () => {
 
   const drainLease = (leaseName: string) => lease(leaseName, drainNamespace);
 
+  /**
+   * `identity` leading the Lease `leaseName` with a reconcile in hand: the one of a new ConfigMap of
+   * that name, started and held until the test opens it.
+   */
+  async function leaderWithHeldReconcile(
+    identity: string,
+    leaseName: string,
+  ): Promise<{ leader: ReturnType<typeof startDrainManager>; reconcile: HeldReconcile }> {
+    const leader = startDrainManager(identity, leaseName);
+    await waitFor(
+      `${identity} to lead`,
+      async () => (await drainLease(leaseName)).holderIdentity === identity,
+    );
+    const reconcile = holdReconcile(identity, leaseName);
+    await createConfigMap(leaseName);
+    await reconcile.started.promise;
+    return { leader, reconcile };
+  }
+
   async function createConfigMap(name: string): Promise<void> {
     await kubectl(["create", "configmap", name, "-n", drainNamespace]);
   }
@@ -415,11 +434,7 @@ describe("leader election while the leader drains", () => {
 
   it("keeps renewing the Lease while reconciles drain, then releases it", async () => {
     const leaseName = "handover";
-    const leader = startDrainManager("drain-a", leaseName);
-    await waitFor("drain-a to lead", async () => (await drainLease(leaseName)).holderIdentity === "drain-a");
-    const reconcile = holdReconcile("drain-a", "handover");
-    await createConfigMap("handover");
-    await reconcile.started.promise;
+    const { leader, reconcile } = await leaderWithHeldReconcile("drain-a", leaseName);
     startDrainManager("drain-b", leaseName);
     leader.abort();
     // For three Lease durations of drain the draining leader keeps the Lease fresh, so the standby,
@@ -451,14 +466,7 @@ describe("leader election while the leader drains", () => {
     // before the renewal timer can notice and abort it; the write must be refused all the same.
     const leaseName = "stopped";
     const identity = "stopped-a";
-    const leader = startDrainManager(identity, leaseName);
-    await waitFor(
-      `${identity} to lead`,
-      async () => (await drainLease(leaseName)).holderIdentity === identity,
-    );
-    const reconcile = holdReconcile(identity, leaseName);
-    await createConfigMap(leaseName);
-    await reconcile.started.promise;
+    const { leader, reconcile } = await leaderWithHeldReconcile(identity, leaseName);
     reconcile.stopMs = leaseMs + 500;
     reconcile.open.resolve();
     expect(await reconcile.outcome.promise).toMatch(/^refused: .*lost the leader lease/);
@@ -471,14 +479,7 @@ describe("leader election while the leader drains", () => {
     async (phase) => {
       const leaseName = `lost-${phase}`;
       const identity = `lost-${phase}-a`;
-      const leader = startDrainManager(identity, leaseName);
-      await waitFor(
-        `${identity} to lead`,
-        async () => (await drainLease(leaseName)).holderIdentity === identity,
-      );
-      const reconcile = holdReconcile(identity, leaseName);
-      await createConfigMap(leaseName);
-      await reconcile.started.promise;
+      const { leader, reconcile } = await leaderWithHeldReconcile(identity, leaseName);
       if (phase === "draining") leader.abort();
       await stealLease(leaseName);
       const abortedWithin = renewDeadlineMs + 5_000;

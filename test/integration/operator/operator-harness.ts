@@ -8,10 +8,12 @@ import { controllerFactories } from "../../../operator/controllers.ts";
 import { Manager } from "../../../operator/runtime/manager.ts";
 import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
 import type { WorkloadPlacement } from "../../../controllers/shared/placement.ts";
+import type { NearlinePipelineInput } from "../../../crds/index.ts";
 import { installCrds as installJudeCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { pipeline, storeSecret } from "../controllers/objects.ts";
 
 /** A Kubernetes object as kubectl returns it. */
 export type Json = { [key: string]: unknown };
@@ -63,6 +65,30 @@ export function cpuModel(namespace: string, name: string, serving: Json): Json {
       serving,
     },
   };
+}
+
+/**
+ * A model whose first version is bootstrapped from a job pipeline, in `namespace`: the store Secret,
+ * the CPU model `modelName` (`serving` as given, a `job` prompt) and the example pipeline `jobs` on
+ * `topic` pointed at it, `editPipeline` changing its spec further.
+ */
+export function modelWithJobPipeline(
+  namespace: string,
+  modelName: string,
+  topic: string,
+  serving: Json,
+  editPipeline: (spec: NearlinePipelineInput["spec"]) => void = () => undefined,
+): { secret: Json; model: Json; jobs: Json } {
+  const secret = storeSecret();
+  (secret.metadata as Json).namespace = namespace;
+  const jobs = pipeline("jobs", topic, (spec) => {
+    spec.modelRef = { name: modelName };
+    editPipeline(spec);
+  });
+  (jobs.metadata as Json).namespace = namespace;
+  const model = cpuModel(namespace, modelName, serving);
+  (model.spec as Json).prompts = { job: "Job: {{title}} at {{company}}" };
+  return { secret, model, jobs };
 }
 
 /** The testbed's images as the operator renders them. */

@@ -2,11 +2,8 @@
 // started again: everything converges, with exactly one of each child per model and no rollout caused
 // by the restart (server-side apply of deterministic names and content is idempotent).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requireEnv } from "../../support/env.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
-import { pipeline, storeSecret } from "../controllers/objects.ts";
-import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
-import { freePort } from "../../testbed/ports.ts";
+import { startJudeOperator, stopJude, type JudeProcess } from "../../support/processes.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
@@ -16,26 +13,15 @@ import {
   deleteNamespace,
   installCrds,
   listObjects,
+  modelWithJobPipeline,
   type Json,
 } from "./operator-harness.ts";
 
 const namespace = `operator-rs-${process.pid}`;
 const modelNames = Array.from({ length: 8 }, (_, index) => `model-${index}`);
 
-async function startOperator(watched = namespace): Promise<{ process: JudeProcess; port: number }> {
-  const port = await freePort();
-  const process = startJude(`operator-${watched}`, [
-    "operator",
-    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
-    `--namespaces=${watched}`,
-    "--leader-elect=false",
-    "--concurrency=2",
-    "--http-host=127.0.0.1",
-    `--http-port=${port}`,
-  ]);
-  await waitReady(process, port);
-  return { process, port };
-}
+const startOperator = (watched = namespace) =>
+  startJudeOperator(`operator-${watched}`, watched, ["--concurrency=2"]);
 
 describe("operator restarted mid-reconcile", () => {
   let operator: { process: JudeProcess } | undefined;
@@ -118,14 +104,9 @@ describe("operator stopped by SIGTERM", () => {
     try {
       const topic = uniqueTopic("operator-stop");
       await createTopics([topic], 1);
-      const secret = storeSecret();
-      (secret.metadata as Json).namespace = stopNamespace;
-      const jobs = pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "stop-model" };
+      const { secret, model, jobs } = modelWithJobPipeline(stopNamespace, "stop-model", topic, {
+        replicas: 1,
       });
-      (jobs.metadata as Json).namespace = stopNamespace;
-      const model = cpuModel(stopNamespace, "stop-model", { replicas: 1 });
-      (model.spec as Json).prompts = { job: "Job: {{title}} at {{company}}" };
       await apply([secret, model, jobs]);
       // The model's first version is bootstrapped from its pipelines' store: once the operator has
       // created that BootstrapRun it has read the store's pointer over a connection it keeps.

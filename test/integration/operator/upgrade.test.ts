@@ -5,13 +5,10 @@
 // promoting its first version (filled by a bootstrap from the pipeline): the serving rollout once shut
 // its ServingReady gate and made the pipeline delete and recreate the candidate's workers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requireEnv } from "../../support/env.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
-import { startJude, stopJude, waitReady, type JudeProcess } from "../../support/processes.ts";
+import { startJudeOperator, stopJude, type JudeProcess } from "../../support/processes.ts";
 import { probe } from "../../testbed/http-probe.ts";
-import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { pipeline, storeSecret } from "../controllers/objects.ts";
 import {
   apply,
   cpuModel,
@@ -19,6 +16,7 @@ import {
   deleteNamespace,
   installCrds,
   listObjects,
+  modelWithJobPipeline,
   type Json,
 } from "./operator-harness.ts";
 
@@ -33,20 +31,8 @@ interface Operator {
   port: number;
 }
 
-async function startOperator(flags: string[]): Promise<Operator> {
-  const port = await freePort();
-  const process = startJude(`operator-upgrade-${port}`, [
-    "operator",
-    `--kubeconfig=${requireEnv("KUBECONFIG")}`,
-    `--namespaces=${namespace}`,
-    "--leader-elect=false",
-    "--http-host=127.0.0.1",
-    `--http-port=${port}`,
-    ...flags,
-  ]);
-  await waitReady(process, port);
-  return { process, port };
-}
+const startOperator = (flags: string[]): Promise<Operator> =>
+  startJudeOperator(`operator-${namespace}`, namespace, flags);
 
 /** Successful reconciles per controller (success and requeue), and the work queues' total depth. */
 async function progress(operator: Operator): Promise<{ reconciled: Record<string, number>; depth: number }> {
@@ -146,15 +132,13 @@ describe("operator upgrades and restarts with models, a pipeline and a bootstrap
     operator = await startOperator(["--log-level=info", "--concurrency=2"]);
     const topic = uniqueTopic("operator-upgrade");
     await createTopics([topic], 2);
-    const secret = storeSecret();
-    (secret.metadata as Json).namespace = namespace;
-    const jobs = pipeline("jobs", topic, (spec) => {
-      spec.modelRef = { name: "m1" };
+    const {
+      secret,
+      model: m1,
+      jobs,
+    } = modelWithJobPipeline(namespace, "m1", topic, { replicas: 2 }, (spec) => {
       spec.sinks.store.name = `upgrade-${process.pid}`;
     });
-    (jobs.metadata as Json).namespace = namespace;
-    const m1 = cpuModel(namespace, "m1", { replicas: 2 });
-    (m1.spec as Json).prompts = { job: "Job: {{title}} at {{company}}" };
     ((m1.spec as Json).model as Json).sha256 = "1".repeat(64);
     const m2 = cpuModel(namespace, "m2", {
       autoscaling: { minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: 70 },

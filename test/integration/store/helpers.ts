@@ -6,7 +6,7 @@
 
 import { randomUUID } from "node:crypto";
 import type { RedisClient, RedisTarget, Store, StoreWrite } from "../../../store/index.ts";
-import { connectRedis, openStore, parseClusterNodes } from "../../../store/index.ts";
+import { StoreWriter, connectRedis, openStore, parseClusterNodes } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 
@@ -101,4 +101,25 @@ export function remove(version: string, id: number, eventTimeMs: number, offset:
 /** Ids 0..count-1 as strings. */
 export function ids(count: number): string[] {
   return Array.from({ length: count }, (_, index) => String(index));
+}
+
+/**
+ * A writer on `store` that retries quickly for up to a minute (a refusal the test lifts), keeping the
+ * message of each error it retried on; `retried` resolves at its first retry.
+ */
+export function retryingWriter(store: Store): {
+  writer: StoreWriter;
+  retryErrors: string[];
+  retried: Promise<void>;
+} {
+  const retryErrors: string[] = [];
+  const retried = Promise.withResolvers<void>();
+  const writer = new StoreWriter(store, {
+    retry: { deadlineMs: 60_000, initialDelayMs: 20, maxDelayMs: 200 },
+    onRetry: (_attempt, error) => {
+      retryErrors.push(error.message);
+      retried.resolve();
+    },
+  });
+  return { writer, retryErrors, retried: retried.promise };
 }

@@ -19,7 +19,7 @@ import {
   rollback,
 } from "../../../store/index.ts";
 import type { TestStore } from "./helpers.ts";
-import { createTestStore, upsert } from "./helpers.ts";
+import { createTestStore, retryingWriter, upsert } from "./helpers.ts";
 import type { OwnedRedis } from "./redis-server.ts";
 import { startOwnedRedis } from "./redis-server.ts";
 
@@ -62,16 +62,7 @@ describe("store writes against a Redis out of memory", () => {
     testStore = await createTestStore({ name: "standalone", target: { url: redis.url } }, "oom", 16);
     const { store, client } = testStore;
     await registerVersion(store, "A", { modelDigest: "sha256:A", dimension: 4 });
-    const oomErrors: string[] = [];
-    let retried: () => void = () => undefined;
-    const writerRetried = new Promise<void>((resolve) => (retried = resolve));
-    const writer = new StoreWriter(store, {
-      retry: { deadlineMs: 60_000, initialDelayMs: 20, maxDelayMs: 200 },
-      onRetry: (_attempt, error) => {
-        oomErrors.push(error.message);
-        retried();
-      },
-    });
+    const { writer, retryErrors: oomErrors, retried } = retryingWriter(store);
     await writer.write([upsert("A", 0, 1_000, 0, 0)]);
 
     // Full: every write the server would have to grow for is refused.
@@ -82,7 +73,7 @@ describe("store writes against a Redis out of memory", () => {
       Array.from({ length: 20 }, (_, id) => upsert("A", id + 1, 1_000, id + 1, 0)),
     );
     // Before: the batch failed at once (INTERNAL, "unexpected Redis error: OOM ...").
-    await Promise.race([writerRetried, written]);
+    await Promise.race([retried, written]);
     expect(oomErrors[0]).toMatch(/^OOM /);
     // Memory is freed: the same call finishes and everything is stored.
     await client.config("SET", "maxmemory", "0");
@@ -96,15 +87,10 @@ describe("store writes against a Redis out of memory", () => {
     testStore = await createTestStore({ name: "standalone", target: { url: redis.url } }, "oom-gc", 16);
     const { store, client } = testStore;
     await publishThreeVersions(store);
-    let retried: () => void = () => undefined;
-    const writerRetried = new Promise<void>((resolve) => (retried = resolve));
-    const writer = new StoreWriter(store, {
-      retry: { deadlineMs: 60_000, initialDelayMs: 20, maxDelayMs: 200 },
-      onRetry: () => retried(),
-    });
+    const { writer, retried } = retryingWriter(store);
     await fill(client);
     const written = writer.write(Array.from({ length: 20 }, (_, id) => upsert("v3", id + 300, 2_000, id)));
-    await Promise.race([writerRetried, written]);
+    await Promise.race([retried, written]);
 
     // What README promises frees the memory: collecting v1 (beyond retainVersions 1; v2 is backup).
     // Before: its first step failed ("gc mark deleting: ... OOM command not allowed"), so nothing was

@@ -8,10 +8,10 @@
  */
 import { rmSync } from "node:fs";
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { StoreWriter, countVersion, registerVersion } from "../../../store/index.ts";
+import { countVersion, registerVersion } from "../../../store/index.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import type { TestStore } from "./helpers.ts";
-import { createTestStore, upsert } from "./helpers.ts";
+import { createTestStore, retryingWriter, upsert } from "./helpers.ts";
 import type { OwnedRedis } from "./redis-server.ts";
 import { startOwnedRedis } from "./redis-server.ts";
 
@@ -32,18 +32,9 @@ afterEach(async () => {
 /** Writes ten records while Redis refuses writes, then lifts the refusal; returns the refusals seen. */
 async function writeThrough(lift: () => Promise<unknown>): Promise<string[]> {
   const { store } = testStore;
-  const refusals: string[] = [];
-  let retried: () => void = () => undefined;
-  const writerRetried = new Promise<void>((resolve) => (retried = resolve));
-  const writer = new StoreWriter(store, {
-    retry: { deadlineMs: 60_000, initialDelayMs: 20, maxDelayMs: 200 },
-    onRetry: (_attempt, error) => {
-      refusals.push(error.message);
-      retried();
-    },
-  });
+  const { writer, retryErrors: refusals, retried } = retryingWriter(store);
   const written = writer.write(Array.from({ length: 10 }, (_, id) => upsert("A", id, 1_000, id)));
-  await Promise.race([writerRetried, written]);
+  await Promise.race([retried, written]);
   await lift();
   expect(await written).toEqual(Array.from({ length: 10 }, () => "created"));
   expect((await countVersion(store, "A")).live).toBe(10);
