@@ -33,6 +33,14 @@ import { desiredVersionObjects } from "./version-objects.ts";
 
 /** How often a model blocked on a missing Secret or claim looks again (they are not watched). */
 export const missingReferencePollMs = 15_000;
+/**
+ * How often a model with a store is reconciled while nothing else wakes it. Its children are watched
+ * (an edit or a deletion wakes it at once), but the store is not: a pointer flipped or deleted by hand
+ * or by a deposed leader's late write would otherwise stay until the next edit of the model, readers
+ * looking up one version's vectors with the other version's query encoder meanwhile. A settled reconcile
+ * reads the store and the cache and writes nothing, as the pipelines' 30 s poll does.
+ */
+export const modelResyncMs = 30_000;
 /** Keys the parity gate samples. */
 export const paritySampleSize = 16;
 
@@ -192,11 +200,14 @@ async function reconcileWithStore(
       stalled: decision.stalled,
     },
   );
-  // Secrets and claims are not watched: what only their creation or an edit fixes is looked at again.
+  // Secrets, claims and the store are not watched: what only their creation or an edit fixes, or
+  // what someone changed in the store, is looked at again.
   const missing = blockers.some((blocker) => blocker.recheck === true);
-  const waits = [decision.requeueAfterMs, missing ? missingReferencePollMs : undefined].filter(
-    (value): value is number => value !== undefined,
-  );
+  const waits = [
+    decision.requeueAfterMs,
+    missing ? missingReferencePollMs : undefined,
+    store !== undefined ? modelResyncMs : undefined,
+  ].filter((value): value is number => value !== undefined);
   return waits.length > 0 ? { requeueAfterMs: Math.max(1, Math.min(...waits)) } : undefined;
 }
 

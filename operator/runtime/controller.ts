@@ -24,6 +24,7 @@ import type {
   ControllerClient,
   ControllerDefinition,
   EventRecorder,
+  KubeObject,
   ObjectKey,
   ReconcileContext,
 } from "./types.ts";
@@ -91,17 +92,28 @@ export class Controller {
       for (const key of keys) if (key !== undefined) this.queue.add(keyToString(key));
     };
     cache.use(definition.primary, { managedOnly: false, handler: (_, object) => enqueue([keyOf(object)]) });
+    // An update is mapped from the state before it too, as controller-runtime's handlers do: a child
+    // whose owner reference was removed by hand names no owner any more, and a pipeline moved to
+    // another model no longer names the one it left; each must still wake the object it concerned
+    // (the owner puts its reference back, the model it left stops counting it).
+    const ownerOf = (object: KubeObject | undefined) =>
+      object === undefined
+        ? undefined
+        : controllerOwnerKey(object, definition.primary.group, definition.primary.kind);
     for (const owned of definition.owns ?? []) {
       cache.use(owned, {
         managedOnly: true,
-        handler: (_, object) =>
-          enqueue([controllerOwnerKey(object, definition.primary.group, definition.primary.kind)]),
+        handler: (_, object, previous) => enqueue([ownerOf(object), ownerOf(previous)]),
       });
     }
     for (const watched of definition.watches ?? []) {
       cache.use(watched.type, {
         managedOnly: watched.managedOnly ?? false,
-        handler: (_, object) => enqueue(watched.map(object, cache)),
+        handler: (_, object, previous) =>
+          enqueue([
+            ...watched.map(object, cache),
+            ...(previous === undefined ? [] : watched.map(previous, cache)),
+          ]),
       });
     }
   }

@@ -127,6 +127,42 @@ describe("informer", () => {
     await informer.stop();
   });
 
+  it("hands an update's handlers the state it replaced", async () => {
+    // A child whose owner reference was removed names its owner only in the state before the edit.
+    const owned = {
+      ...object("a", "2"),
+      metadata: {
+        ...object("a", "2").metadata,
+        ownerReferences: [{ apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "m", uid: "u" }],
+      },
+    } as KubeObject;
+    const fake = scripted(
+      [{ items: [owned], resourceVersion: "10" }],
+      [
+        async ({ onEvent, onConnected }) => {
+          onConnected();
+          onEvent({ type: "MODIFIED", object: object("a", "11") });
+        },
+      ],
+    );
+    const { informer } = start(fake.listWatcher);
+    const seen: [InformerEventType, string | undefined, string | undefined][] = [];
+    informer.on((type, changed, previous) =>
+      seen.push([
+        type,
+        changed.metadata?.ownerReferences?.[0]?.name,
+        previous?.metadata?.ownerReferences?.[0]?.name,
+      ]),
+    );
+    await informer.waitForSync();
+    await vi.waitFor(() => expect(seen).toHaveLength(2));
+    expect(seen).toEqual([
+      ["add", "m", undefined],
+      ["update", undefined, "m"],
+    ]);
+    await informer.stop();
+  });
+
   it("relists on 410 Gone and emits what changed meanwhile, deletions included", async () => {
     const fake = scripted(
       [

@@ -22,8 +22,12 @@ import {
 /** What happened to a cached object. */
 export type InformerEventType = "add" | "update" | "delete";
 
-/** Called for every change of the cache; `object` is the new state (the last state for delete). */
-export type InformerHandler = (type: InformerEventType, object: KubeObject) => void;
+/**
+ * Called for every change of the cache; `object` is the new state (the last state for delete), and
+ * `previous` the state it replaced (update only): an edit that removed an owner reference or changed
+ * a reference to another object is only traced back to whom it concerned through the state before it.
+ */
+export type InformerHandler = (type: InformerEventType, object: KubeObject, previous?: KubeObject) => void;
 
 /**
  * Why a watch was restarted (the `reason` label of jude_operator_watch_restarts_total): closed by the
@@ -241,7 +245,8 @@ export class Informer {
     if (previous?.metadata?.resourceVersion === object.metadata?.resourceVersion && previous !== undefined)
       return;
     this.#store.set(key, object);
-    this.#emit(previous === undefined ? "add" : "update", object);
+    if (previous === undefined) this.#emit("add", object);
+    else this.#emit("update", object, previous);
   }
 
   #remove(key: string, object: KubeObject): void {
@@ -249,10 +254,10 @@ export class Informer {
     this.#emit("delete", object);
   }
 
-  #emit(type: InformerEventType, object: KubeObject): void {
+  #emit(type: InformerEventType, object: KubeObject, previous?: KubeObject): void {
     for (const handler of this.#handlers) {
       try {
-        handler(type, object);
+        handler(type, object, previous);
       } catch (error) {
         // A handler only enqueues keys; one that throws is a bug, but must not stop the informer.
         this.#options.log.error({ informer: this.name, err: error }, "informer handler threw");

@@ -1,7 +1,8 @@
 // Drift of an EmbeddingModel's children on the testbed's real API server and controller-manager
 // (Deployment, ReplicaSet and HPA controllers): children deleted or edited by hand come back as the
 // spec says, without erasing what other managers add; replicas pass to the HPA and back without the
-// Deployment ever dropping below the size it had, and an HPA the spec no longer asks for goes.
+// Deployment ever dropping below the size it had, and an HPA the spec no longer asks for goes; an owner
+// reference removed by hand is put back (the edit wakes the model that owned the child).
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireEnv } from "../../support/env.ts";
@@ -17,6 +18,7 @@ import {
   installCrds,
   startInProcessOperator,
   testImages,
+  waitUntilAtRest,
   type Json,
 } from "./operator-harness.ts";
 
@@ -131,6 +133,35 @@ describe("EmbeddingModel children under drift", () => {
     expect(current.spec.template.metadata.annotations?.["kubectl.kubernetes.io/restartedAt"]).toBeDefined();
     const model = await waitSettled();
     expect(condition(model, "Reconciling")?.status).toBe("False");
+  });
+
+  it("puts back an owner reference removed by hand", async () => {
+    // The edit's event carries a child with no owner to wake: only the state before it names the
+    // model. Without the reference, deleting the model would leave its serving pods running for good.
+    await waitUntilAtRest(operator.manager.metrics.registry, "embedding-model", 6_000);
+    await kubectl([
+      "patch",
+      "-n",
+      namespace,
+      `deployment/${child}`,
+      "--type=json",
+      "-p",
+      JSON.stringify([{ op: "remove", path: "/metadata/ownerReferences" }]),
+    ]);
+    await waitFor(
+      "the model's owner reference back on the Deployment",
+      async () => {
+        const references = ((await getObject(`deployment/${child}`, namespace))?.metadata as Json)
+          .ownerReferences as { kind: string; name: string; controller?: boolean }[] | undefined;
+        return (
+          references?.some(
+            (reference) =>
+              reference.kind === "EmbeddingModel" && reference.name === modelName && reference.controller,
+          ) === true
+        );
+      },
+      { timeoutMs: 15_000, intervalMs: 300 },
+    );
   });
 
   it("takes a status edited by hand back to what it observes", async () => {

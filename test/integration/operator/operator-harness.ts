@@ -2,6 +2,7 @@
 // them — the operator never does —, namespaces that enforce the restricted Pod Security Standard, an
 // operator run in-process or as a real `jude operator` child process, and reads of what it made.
 import { KubeConfig } from "@kubernetes/client-node";
+import type { Registry } from "prom-client";
 import { imagesFor } from "../../../controllers/shared/image.ts";
 import { controllerFactories } from "../../../operator/controllers.ts";
 import { Manager } from "../../../operator/runtime/manager.ts";
@@ -11,6 +12,7 @@ import type { NearlinePipelineInput } from "../../../crds/index.ts";
 import { installCrds as installJudeCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
 import { pipeline, storeSecret } from "../controllers/objects.ts";
 
 /** A Kubernetes object as kubectl returns it. */
@@ -163,4 +165,31 @@ export async function getObject(resource: string, namespace: string): Promise<Js
 /** Objects of a kind in a namespace with these labels. */
 export async function listObjects(resource: string, namespace: string, selector: string): Promise<Json[]> {
   return (await kubectlJson<Listed>(["get", resource, "-n", namespace, "-l", selector])).items;
+}
+
+/**
+ * Waits until `controller` finished no reconcile for `quietMs`: nothing it watches changes any more
+ * (rollouts, status writes and promotion polls are over), so what happens next is only what the test
+ * does, or the controller's own resync.
+ */
+export async function waitUntilAtRest(
+  registry: Registry,
+  controller: string,
+  quietMs: number,
+): Promise<void> {
+  const reconciles = async () =>
+    ((await registry.getSingleMetric("jude_operator_reconciles_total")?.get())?.values ?? [])
+      .filter((value) => value.labels.controller === controller)
+      .reduce((sum, value) => sum + value.value, 0);
+  let last = await reconciles();
+  let changedAtMs = Date.now();
+  await waitFor(
+    `no ${controller} reconcile for ${quietMs} ms`,
+    async () => {
+      const now = await reconciles();
+      if (now !== last) [last, changedAtMs] = [now, Date.now()];
+      return Date.now() - changedAtMs >= quietMs;
+    },
+    { timeoutMs: 120_000, intervalMs: 100 },
+  );
 }

@@ -1,0 +1,102 @@
+// A promoted model at rest whose store is changed behind the operator's back (a script, a person with
+// redis-cli, a deposed leader's late write): the pointer flipped to the backup version, or deleted.
+// Nothing in the cluster changes, so no watch wakes the model; the operator must still find the drift
+// and set the pointer back to the version its status and query Service name, or readers would look up
+// one model's vectors with the other model's query encoder. Bootstrap shards and worker lag are played
+// by the test, as in promotion.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { modelResyncMs } from "../../../controllers/embedding-model/reconcile.ts";
+import { flip, readPointer, type Store } from "../../../store/index.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  getObject,
+  installCrds,
+  waitUntilAtRest,
+  type Json,
+} from "../operator/operator-harness.ts";
+import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
+import {
+  applyObjects,
+  buildVersion,
+  openTestStore,
+  type PromotionOperator,
+  startPromotionOperator,
+} from "./harness.ts";
+
+describe("a promoted model's store changed by hand while the model is at rest", () => {
+  let namespace: string;
+  let operator: PromotionOperator | undefined;
+  let store: Store;
+  let closeStore: () => void;
+
+  const status = async () =>
+    ((await getObject("embeddingmodel/jobs-model", namespace)) as Json).status as Json & {
+      activeVersion?: string;
+    };
+  const querySelector = async () =>
+    (
+      ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
+        Json | undefined
+    )?.["jude.dev/version"];
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+  /** Within one resync, with room for the reconcile itself. */
+  const withinResync = modelResyncMs + 15_000;
+
+  beforeAll(async () => {
+    await installCrds();
+    namespace = `store-drift-${process.pid}-${Date.now().toString(36)}`;
+    await createRestrictedNamespace(namespace);
+    const topic = uniqueTopic("store-drift");
+    await createTopics([topic], 1);
+    const storeName = `store-drift-${process.pid}-${Date.now().toString(36)}`;
+    ({ store, close: closeStore } = await openTestStore(storeName));
+    await applyObjects(namespace, [
+      storeSecret(),
+      pipeline("jobs", topic, (spec) => {
+        spec.modelRef = { name: "jobs-model" };
+        spec.sinks.store.name = storeName;
+      }),
+    ]);
+    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    await applyObjects(namespace, [modelAt("v1")]);
+    await until(
+      "v1's run",
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
+    );
+    await buildVersion(store, namespace, "v1", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until(
+      "v2's run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
+    await until("v2 active", async () => (await status()).activeVersion === "v2");
+  }, 240_000);
+
+  afterAll(async () => {
+    await operator?.stop();
+    closeStore?.();
+    if (namespace !== undefined) await deleteNamespace(namespace);
+  });
+
+  it("flips the pointer back when it was flipped to the backup version by hand", async () => {
+    await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
+    await flip(store, { expectedCurrent: "v2", target: "v1" });
+    await until("pointer back on v2", async () => (await readPointer(store)).current === "v2", withinResync);
+    expect(await querySelector()).toBe("v2");
+    expect((await status()).activeVersion).toBe("v2");
+  }, 120_000);
+
+  it("writes the pointer again when it was deleted", async () => {
+    await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
+    await store.client.del(store.keys.pointer);
+    await until("pointer on v2 again", async () => (await readPointer(store)).current === "v2", withinResync);
+    expect(await querySelector()).toBe("v2");
+    expect((await status()).activeVersion).toBe("v2");
+  }, 120_000);
+});
