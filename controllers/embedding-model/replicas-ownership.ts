@@ -21,8 +21,8 @@ export function replicasHandoverManager(fieldManager: string): string {
 }
 
 /**
- * Before `deployment` (as rendered) is applied: when it leaves replicas to the HPA and already exists,
- * holds its current replicas under the hand-over manager.
+ * Before `deployment` (as rendered) is applied: when it leaves replicas to the HPA and already exists
+ * with some replicas, holds its current replicas under the hand-over manager.
  */
 export async function holdReplicasForAutoscaler(
   context: ReconcileContext,
@@ -33,6 +33,11 @@ export async function holdReplicasForAutoscaler(
   const current = context.cache.get<V1Deployment & KubeObject>(resourceTypes.deployment, key);
   const replicas = current?.spec?.replicas;
   if (replicas === undefined) return; // not created yet: nothing to keep
+  // Zero is not kept: the HPA never scales a target at 0 replicas (ScalingDisabled), so a version
+  // scaled to zero would stay without a server. Released, the field falls back to the Deployment's
+  // default of 1 and the HPA raises it to minReplicas. (A zero set by `kubectl scale` while the HPA
+  // runs, which is how Kubernetes pauses autoscaling, belongs to kubectl's manager and stays.)
+  if (replicas === 0) return;
   try {
     await context.client.apply(
       {

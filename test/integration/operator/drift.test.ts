@@ -184,4 +184,21 @@ describe("EmbeddingModel children under drift", () => {
     const model = await waitSettled();
     expect(condition(model, "Reconciling")?.status).toBe("False");
   });
+
+  it("hands a Deployment scaled to zero to the HPA at its minReplicas", async () => {
+    // The HPA never scales a target whose replicas are 0 (ScalingDisabled): held at 0, the version
+    // would serve nothing for ever while the model waits for minReplicas.
+    await apply([cpuModel(namespace, modelName, { replicas: 0 })]);
+    await waitFor("0 replicas", async () => (await deployment()).spec.replicas === 0, { timeoutMs: 30_000 });
+    await waitSettled();
+    await apply([
+      cpuModel(namespace, modelName, {
+        autoscaling: { minReplicas: 2, maxReplicas: 4, targetCPUUtilizationPercentage: 80 },
+      }),
+    ]);
+    await waitFor("the HPA", async () => (await getObject(`hpa/${child}`, namespace)) !== undefined);
+    const model = await waitSettled(60_000);
+    expect(condition(model, "Reconciling")?.status).toBe("False");
+    expect((await deployment()).spec.replicas).toBe(2);
+  });
 });
