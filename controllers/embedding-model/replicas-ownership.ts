@@ -34,18 +34,18 @@ export async function holdReplicasForAutoscaler(
   const current = context.cache.get<V1Deployment & KubeObject>(resourceTypes.deployment, key);
   const replicas = current?.spec?.replicas;
   if (replicas === undefined) return; // not created yet: nothing to keep
-  // Zero is not kept: the HPA never scales a target at 0 replicas (ScalingDisabled), so a version
-  // scaled to zero would stay without a server. Released, the field falls back to the Deployment's
-  // default of 1 and the HPA raises it to minReplicas. (A zero set by `kubectl scale` while the HPA
-  // runs, which is how Kubernetes pauses autoscaling, belongs to kubectl's manager and stays.)
-  if (replicas === 0) return;
+  // Zero is not held, and a zero held before is let go (an applied config without the field): the
+  // HPA never scales a target at 0 replicas (ScalingDisabled), so a version scaled to zero would stay
+  // without a server. Released, the field falls back to the Deployment's default of 1 and the HPA
+  // raises it to minReplicas. (A zero set by `kubectl scale` while the HPA runs, which is how
+  // Kubernetes pauses autoscaling, belongs to kubectl's manager and stays.)
   try {
     await context.client.apply(
       {
         apiVersion: "apps/v1",
         kind: "Deployment",
         metadata: { name: key.name, namespace: key.namespace },
-        spec: { replicas },
+        ...(replicas === 0 ? {} : { spec: { replicas } }),
       },
       { fieldManager: replicasHandoverManager(context.client.fieldManager) },
     );

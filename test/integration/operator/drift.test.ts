@@ -3,7 +3,10 @@
 // spec says, without erasing what other managers add; replicas pass to the HPA and back without the
 // Deployment ever dropping below the size it had, and an HPA the spec no longer asks for goes.
 import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { replicasHandoverManager } from "../../../controllers/embedding-model/replicas-ownership.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -200,5 +203,29 @@ describe("EmbeddingModel children under drift", () => {
     const model = await waitSettled(60_000);
     expect(condition(model, "Reconciling")?.status).toBe("False");
     expect((await deployment()).spec.replicas).toBe(2);
+  });
+
+  it("lets go of a zero the hand-over manager holds (left by an operator before the fix)", async () => {
+    const yaml = JSON.stringify({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: child, namespace },
+      spec: { replicas: 0 },
+    });
+    const manifest = `${tmpdir()}/${namespace}-handover.json`;
+    await writeFile(manifest, yaml);
+    await kubectl([
+      "apply",
+      "--server-side",
+      "--force-conflicts",
+      `--field-manager=${replicasHandoverManager("jude-embedding-model")}`,
+      "-f",
+      manifest,
+    ]);
+    await waitFor("2 replicas again", async () => (await deployment()).spec.replicas === 2, {
+      timeoutMs: 60_000,
+      intervalMs: 300,
+    });
+    await waitSettled();
   });
 });
