@@ -48,6 +48,18 @@ export const localObjectRef = z.strictObject({
   name: dnsSubdomain().describe("Name of the referenced object, in the same namespace."),
 });
 
+/**
+ * Resources Kubernetes never overcommits: extended resources (a domain outside kubernetes.io, e.g.
+ * nvidia.com/gpu) and hugepages. A container requesting one must limit it to the same quantity.
+ */
+function overcommitForbidden(resource: string): boolean {
+  return (
+    resource.startsWith("hugepages-") || (resource.includes("/") && !resource.includes("kubernetes.io/"))
+  );
+}
+const overcommitForbiddenCel =
+  "(k.startsWith('hugepages-') || (k.contains('/') && !k.contains('kubernetes.io/')))";
+
 /** Compute resources for a container, copied verbatim into the pod template. */
 export const resourceRequirements = withRules(
   z.strictObject({
@@ -68,6 +80,21 @@ export const resourceRequirements = withRules(
         Object.entries(self.requests ?? {}).every(([resource, request]) => {
           const limit = self.limits?.[resource];
           return limit === undefined || quantityValue(request) <= quantityValue(limit);
+        }),
+    },
+    {
+      // The API server refuses the pods' Deployment or Job ("Limit must be set for non overcommitable
+      // resources", "must be equal to nvidia.com/gpu limit"): the object would be admitted and its
+      // controller fail on every reconcile instead.
+      rule: `!has(self.requests) || self.requests.all(k, !${overcommitForbiddenCel} || (has(self.limits) && k in self.limits && quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k]))) == 0))`,
+      message:
+        "an extended resource such as nvidia.com/gpu, or hugepages, is requested and limited equally: set limits.<resource> to the request (or set only the limit; the request defaults to it)",
+      field: "requests",
+      holds: (self) =>
+        Object.entries(self.requests ?? {}).every(([resource, request]) => {
+          if (!overcommitForbidden(resource)) return true;
+          const limit = self.limits?.[resource];
+          return limit !== undefined && quantityValue(request) === quantityValue(limit);
         }),
     },
   ],

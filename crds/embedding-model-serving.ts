@@ -68,13 +68,16 @@ export const autoscaling = withRules(
   ],
 );
 
+/** The accelerator resource when accelerator.resourceName is not set. */
+const acceleratorDefaultResource = "nvidia.com/gpu";
+
 /** The GPU (or other accelerator) each serving replica requests. */
 export const accelerator = z.strictObject({
   resourceName: z
     .string()
     .max(253)
     .regex(extendedResourcePattern, "must be a domain-prefixed resource name such as nvidia.com/gpu")
-    .default("nvidia.com/gpu")
+    .default(acceleratorDefaultResource)
     .describe("Extended resource name of the accelerator, e.g. nvidia.com/gpu or amd.com/gpu."),
   count: z
     .int()
@@ -189,6 +192,20 @@ export const serving = withRules(
       field: "replicas",
       reason: "FieldValueForbidden",
       holds: (self) => !(self.replicas !== undefined && self.autoscaling !== undefined),
+    },
+    {
+      // The builder sets the accelerator's resource from accelerator.count and would silently drop a
+      // count given here; without an accelerator the pod would hold a GPU on the CPU image, without
+      // the GPU taint's toleration.
+      rule: "!has(self.resources) || [has(self.accelerator) ? self.accelerator.resourceName : 'nvidia.com/gpu'].all(gpu, !(has(self.resources.requests) && gpu in self.resources.requests) && !(has(self.resources.limits) && gpu in self.resources.limits))",
+      message:
+        "a GPU belongs in accelerator (resourceName, count), which also picks the CUDA image and tolerates the GPU taint: resources must not name it",
+      field: "resources",
+      reason: "FieldValueForbidden",
+      holds: (self) => {
+        const gpu = self.accelerator?.resourceName ?? acceleratorDefaultResource;
+        return self.resources?.requests?.[gpu] === undefined && self.resources?.limits?.[gpu] === undefined;
+      },
     },
   ],
 );

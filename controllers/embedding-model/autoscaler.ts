@@ -20,10 +20,22 @@ function podsMetric(name: string, average: number): V2MetricSpec {
   };
 }
 
-/** The HPA of one version, or undefined without autoscaling. */
+/** The autoscaler's minReplicas raised to `floor`, never above maxReplicas. */
+export function flooredMinReplicas(
+  autoscaling: { minReplicas: number; maxReplicas: number },
+  floor = 0,
+): number {
+  return Math.min(autoscaling.maxReplicas, Math.max(autoscaling.minReplicas, floor));
+}
+
+/**
+ * The HPA of one version, or undefined without autoscaling; `floor` raises its minReplicas while
+ * readers move to it (see replicasFloor).
+ */
 export function desiredAutoscaler(
   model: EmbeddingModel,
   embeddingVersion: string,
+  floor?: number,
 ): V2HorizontalPodAutoscaler | undefined {
   const autoscaling = model.spec.serving.autoscaling;
   if (autoscaling === undefined) return undefined;
@@ -48,7 +60,7 @@ export function desiredAutoscaler(
     metadata: { name, namespace: model.metadata.namespace, labels, ownerReferences: [controllerRef(model)] },
     spec: {
       scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
-      minReplicas: autoscaling.minReplicas,
+      minReplicas: flooredMinReplicas(autoscaling, floor),
       maxReplicas: autoscaling.maxReplicas,
       metrics,
       behavior: { scaleDown: { stabilizationWindowSeconds: autoscaling.scaleDownStabilizationSeconds } },

@@ -16,7 +16,7 @@ import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
 import { isEarlierBuild, runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
-import { deleteDroppedAutoscaler, holdReplicasForAutoscaler } from "./replicas-ownership.ts";
+import { deleteDroppedAutoscaler, holdReplicasForAutoscaler, replicasFloor } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
@@ -77,7 +77,8 @@ export async function actOnPromotion(
     // reuses the name for another model (VersionRedefined), whose served version must not change.
     const record = records.get(version);
     const rendered = record === undefined ? model : modelAtVersion(model, record);
-    const objects = desiredVersionObjects(rendered, options.images, options.placement) as KubeObject[];
+    const floor = version === model.spec.version ? replicasFloor(context, model) : undefined;
+    const objects = desiredVersionObjects(rendered, options.images, options.placement, floor) as KubeObject[];
     if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
       await deleteDroppedAutoscaler(context, model, version);
     for (const object of objects) {

@@ -12,6 +12,8 @@ import {
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { countVersion, type Store } from "../../store/index.ts";
+import { flooredMinReplicas } from "./autoscaler.ts";
+import { replicasFloor } from "./replicas-ownership.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
 import type { Blocker } from "./blockers.ts";
@@ -106,11 +108,15 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
   };
 }
 
-/** The serving state of one version's Deployment and pods. */
+/**
+ * The serving state of one version's Deployment and pods; `minReplicas` (default: the spec's
+ * autoscaling floor) is the fewest ready replicas it is Ready with.
+ */
 export function versionServing(
   context: ReconcileContext,
   model: EmbeddingModel,
   version: string,
+  minReplicas = model.spec.serving.autoscaling?.minReplicas,
 ): ServingState {
   const deployment = context.cache.get(resourceTypes.deployment, {
     namespace: context.key.namespace,
@@ -122,7 +128,7 @@ export function versionServing(
   });
   return servingState(
     observeDeployment(deployment),
-    model.spec.serving.autoscaling?.minReplicas,
+    minReplicas,
     servingPodFailure(pods),
     unschedulablePods(pods),
   );
@@ -194,6 +200,17 @@ export async function observePromotion(
   const serving: Record<string, ServingState> = {};
   for (const version of new Set([spec, ...records.map((record) => record.version)]))
     serving[version] = versionServing(context, model, version);
+  // A new version is ready for the readers once it runs as many replicas as its HPA's raised floor
+  // (replicasFloor); a rollback to a version readers used goes at once, as before.
+  const autoscaling = model.spec.serving.autoscaling;
+  const neverLive = records.find((record) => record.version === spec)?.activatedTime === undefined;
+  if (autoscaling !== undefined && neverLive)
+    serving[spec] = versionServing(
+      context,
+      model,
+      spec,
+      flooredMinReplicas(autoscaling, replicasFloor(context, model)),
+    );
   const [blocker] = blockers;
   if (blocker !== undefined)
     serving[spec] = {

@@ -13,11 +13,15 @@ import { desiredDeployment } from "./deployment.ts";
 import { configFiles, configHash, servingConfigData, sha256Hex } from "./serving-config.ts";
 import { desiredVersionService } from "./service.ts";
 
-/** The children of the spec's version, in the order they are applied (config before its readers). */
+/**
+ * The children of the spec's version, in the order they are applied (config before its readers);
+ * `autoscalerFloor` raises its HPA's minReplicas.
+ */
 export function desiredVersionObjects(
   model: EmbeddingModel,
   images: Images,
   placement?: WorkloadPlacement,
+  autoscalerFloor?: number,
 ): object[] {
   const embeddingVersion = model.spec.version;
   const name = servingName(model.metadata.name, embeddingVersion);
@@ -30,7 +34,7 @@ export function desiredVersionObjects(
     metadata: { name, namespace: model.metadata.namespace, labels, ownerReferences: [controllerRef(model)] },
     data,
   };
-  const autoscaler = desiredAutoscaler(model, embeddingVersion);
+  const autoscaler = desiredAutoscaler(model, embeddingVersion, autoscalerFloor);
   return [
     configMap,
     desiredDeployment(

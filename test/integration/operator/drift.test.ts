@@ -4,7 +4,10 @@
 // Deployment ever dropping below the size it had, and an HPA the spec no longer asks for goes; an owner
 // reference removed by hand is put back (the edit wakes the model that owned the child).
 import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { replicasHandoverManager } from "../../../controllers/embedding-model/replicas-ownership.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -214,5 +217,46 @@ describe("EmbeddingModel children under drift", () => {
     await waitFor("2 replicas", async () => (await deployment()).spec.replicas === 2, { timeoutMs: 30_000 });
     const model = await waitSettled();
     expect(condition(model, "Reconciling")?.status).toBe("False");
+  });
+
+  it("hands a Deployment scaled to zero to the HPA at its minReplicas", async () => {
+    // The HPA never scales a target whose replicas are 0 (ScalingDisabled): held at 0, the version
+    // would serve nothing for ever while the model waits for minReplicas.
+    await apply([cpuModel(namespace, modelName, { replicas: 0 })]);
+    await waitFor("0 replicas", async () => (await deployment()).spec.replicas === 0, { timeoutMs: 30_000 });
+    await waitSettled();
+    await apply([
+      cpuModel(namespace, modelName, {
+        autoscaling: { minReplicas: 2, maxReplicas: 4, targetCPUUtilizationPercentage: 80 },
+      }),
+    ]);
+    await waitFor("the HPA", async () => (await getObject(`hpa/${child}`, namespace)) !== undefined);
+    const model = await waitSettled(60_000);
+    expect(condition(model, "Reconciling")?.status).toBe("False");
+    expect((await deployment()).spec.replicas).toBe(2);
+  });
+
+  it("lets go of a zero the hand-over manager holds (left by an operator before the fix)", async () => {
+    const yaml = JSON.stringify({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: child, namespace },
+      spec: { replicas: 0 },
+    });
+    const manifest = `${tmpdir()}/${namespace}-handover.json`;
+    await writeFile(manifest, yaml);
+    await kubectl([
+      "apply",
+      "--server-side",
+      "--force-conflicts",
+      `--field-manager=${replicasHandoverManager("jude-embedding-model")}`,
+      "-f",
+      manifest,
+    ]);
+    await waitFor("2 replicas again", async () => (await deployment()).spec.replicas === 2, {
+      timeoutMs: 60_000,
+      intervalMs: 300,
+    });
+    await waitSettled();
   });
 });
