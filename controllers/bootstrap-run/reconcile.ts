@@ -338,13 +338,15 @@ async function restoreShardConfig(
   const versions = await runVersions(context, model);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
   if (version === undefined) return;
-  const desired = desiredShards(
-    { run, pipeline: read!.surroundings.pipeline, model, version },
-    settings.images,
-    settings.placement,
-  );
+  const objects = { run, pipeline: read!.surroundings.pipeline, model, version };
   const hashOf = (of: V1Job) => of.spec?.template?.metadata?.annotations?.[annotationKeys.configHash];
-  if (hashOf(desired.job) !== hashOf(job)) {
+  // A Job the previous release started has a config without the run's uid (its shards' checkpoints
+  // are fingerprinted without it): that config is the one to put back.
+  const desired = [
+    desiredShards(objects, settings.images, settings.placement),
+    desiredShards(objects, settings.images, settings.placement, { runUid: false }),
+  ].find((candidate) => hashOf(candidate.job) === hashOf(job));
+  if (desired === undefined) {
     context.events.warning(
       raw,
       "ConfigMapMissing",

@@ -76,19 +76,29 @@ function sourceConfig(
   };
 }
 
+/**
+ * How the shards' config is rendered: `runUid: false` leaves the run's uid out, as releases before it
+ * rendered the config (a Job one of them started, whose shards' checkpoints are fingerprinted without it).
+ */
+export interface ShardConfigOptions {
+  runUid?: boolean;
+}
+
 /** Renders the shards' config; secrets are registered on `wiring`, file URIs already resolved. */
 export function desiredShardConfig(
   objects: { run: BootstrapRun; pipeline: NearlinePipeline; model: EmbeddingModel; version: LiveVersion },
   wiring: SecretWiring,
   fileUris: readonly string[],
+  options: ShardConfigOptions = {},
 ): BootstrapConfigInput {
   const { run, pipeline, model, version } = objects;
   const scope = run.spec.scope;
+  const uid = options.runUid === false ? undefined : run.metadata.uid;
   return {
     run: {
       namespace: run.metadata.namespace ?? "default",
       name: run.metadata.name,
-      ...(run.metadata.uid !== undefined ? { uid: run.metadata.uid } : {}),
+      ...(uid !== undefined ? { uid } : {}),
     },
     entity: pipeline.spec.entity,
     model: modelConfig(version, pipeline.spec.entity),

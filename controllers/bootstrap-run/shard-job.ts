@@ -9,7 +9,7 @@ import { annotationKeys, childLabels } from "../shared/labels.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
-import { desiredShardConfig, resolveFileUris } from "./shard-config.ts";
+import { desiredShardConfig, resolveFileUris, type ShardConfigOptions } from "./shard-config.ts";
 
 /** `jude bootstrap` exits 2 on a bad config; retrying cannot fix it, so the Job fails at once. */
 export const badConfigExitCode = 2;
@@ -27,6 +27,7 @@ export function desiredShards(
   objects: { run: BootstrapRun; pipeline: NearlinePipeline; model: EmbeddingModel; version: LiveVersion },
   images: Images,
   placement?: WorkloadPlacement,
+  configOptions?: ShardConfigOptions,
 ): DesiredShards {
   const { run, pipeline, model, version } = objects;
   const name = bootstrapJobName(run.metadata.name, run.spec.parallelism);
@@ -47,7 +48,7 @@ export function desiredShards(
     image: images.jude,
     subcommand: "bootstrap",
     resources: run.spec.resources,
-    render: (secrets) => desiredShardConfig(objects, secrets, files.uris),
+    render: (secrets) => desiredShardConfig(objects, secrets, files.uris, configOptions),
   });
   container.volumeMounts!.push(...files.claims.volumeMounts);
   const podSpec = workerPodSpec({

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { decidePromotion } from "../../../controllers/embedding-model/promotion.ts";
 import {
+  ago,
   passing,
   promoting,
+  record,
   store,
   unreadyDeployment,
 } from "../../../controllers/embedding-model/promotion-fixtures.ts";
@@ -67,6 +69,15 @@ describe("conditionVerdict", () => {
         candidate: { ...passing, bootstrap: { ...passing.bootstrap, phase: "Failed", message: "x" } },
       }),
       parityFailed: promoting({ candidate: { ...passing, parity: { sampled: 4, matched: 3 } } }),
+      // The pipelines deleted mid-bootstrap: the build waits for one to name the model again.
+      pipelinesGone: promoting({
+        store: undefined,
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true }),
+          record("v2", { promotionStartTime: ago(60), fromBootstrap: true, workers: true }),
+        ],
+        candidate: {},
+      }),
     };
     const expected = { Open: "good", Shut: "pending", Failed: "bad" } as const;
     for (const [name, input] of Object.entries(cases)) {

@@ -124,6 +124,8 @@ const waitingReasons: ReadonlyMap<string, ReadonlySet<string>> = new Map([
       "BootstrapSuspended",
       "VersionNotComplete",
       "Unmeasured",
+      // Shut only: the build waits for a pipeline to name the model again (Open: a serving-only model).
+      "NoPipelines",
     ]),
   ],
   ["CaughtUp", new Set(["Waiting", "WaitingForWorkers", "CatchingUp", "Unmeasured"])],
