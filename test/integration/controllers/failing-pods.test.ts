@@ -143,4 +143,27 @@ describe("pods the kubelet cannot run", () => {
       /^bootstrap failed: .*; last failed shard: pod jobs-oom-bootstrap-0-[a-z0-9]+, container bootstrap: OOMKilled, exit code 137; progress /,
     );
   });
+
+  it("an EmbeddingModel whose model file does not exist is Stalled PodFailing with its server's crash loop and exit code", async () => {
+    const ns = `failing-crash-${suffix}`;
+    await createRestrictedNamespace(ns);
+    stops.push(
+      startManager(ns, "failing-crash-test", (manager) => {
+        manager.add(embeddingModelController({ images: testImages, placement: onLocalNode, concurrency: 2 }));
+      }),
+      () => deleteNamespace(ns),
+    );
+    const missing = cpuModel(ns, "missing-file", { replicas: 1 });
+    (missing.spec as { model: { uri: string } }).model.uri = "file:///nonexistent/jude/model.onnx";
+    await applyObjects(ns, [missing]);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "embeddingmodel/missing-file",
+      "Stalled PodFailing",
+      (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
+    );
+    expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
+      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(missing-file-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: back-off \d+s restarting failed container=serve .*; last exit: Error, exit code 1/,
+    );
+  });
 });
