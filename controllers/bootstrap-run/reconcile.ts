@@ -22,6 +22,7 @@ import { conditionTime, kstatusConditions, type Kstatus } from "../shared/condit
 import { annotationKeys, labelKeys } from "../shared/labels.ts";
 import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
+import { failingPods, lastFailedContainer } from "../shared/failing-pods.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
@@ -151,6 +152,8 @@ export async function reconcileBootstrapRun(
     checkpointsUnreadable,
     nowMs: Date.now(),
     unschedulable: unschedulablePods(shardPods),
+    failing: failingPods(shardPods),
+    lastShardFailure: lastFailedContainer(shardPods),
     refused: await shardRefusal(context, job, shardPods),
   });
   const watermarks = current.status?.watermarks;

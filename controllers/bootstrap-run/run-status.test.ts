@@ -214,6 +214,66 @@ describe("runStatus", () => {
     });
   });
 
+  describe("shard pods the kubelet cannot run", () => {
+    const failing = {
+      pods: 2,
+      firstPod: "jobs-minilm-v1-bootstrap-0-abc",
+      container: "container bootstrap",
+      reason: "ErrImagePull",
+      message: 'failed to pull image "registry.example.com/jude:0.1.0": 401 Unauthorized',
+    };
+    it.each([
+      { name: "Job just created", job: job([]), checkpoints: [null, null], phase: "Pending" },
+      { name: "one shard runs", job: job([], 2), checkpoints: [halfway, null], phase: "Running" },
+    ])(
+      "$name: Stalled PodFailing naming the pod, container and the kubelet's words",
+      ({ job, checkpoints, phase }) => {
+        const decision = runStatus({ run: testRun(), job, checkpoints, nowMs: now, failing });
+        expect(decision.status.phase).toBe(phase);
+        expect(decision.standing).toMatchObject({ state: "Stalled", reason: "PodFailing" });
+        expect(decision.standing.message).toMatch(
+          /; 2 pods cannot run \(jobs-minilm-v1-bootstrap-0-abc, container bootstrap\): ErrImagePull: failed to pull image "registry\.example\.com\/jude:0\.1\.0": 401 Unauthorized$/,
+        );
+        const stalled = decision.conditions.find((condition) => condition.type === "Stalled");
+        expect(stalled).toMatchObject({ status: "True", reason: "PodFailing" });
+      },
+    );
+
+    it("leaves suspended and finished runs as they are", () => {
+      for (const conditions of [[{ type: "Suspended" }], [{ type: "Complete" }], [{ type: "Failed" }]]) {
+        const decision = runStatus({
+          run: testRun(),
+          job: job(conditions),
+          checkpoints: [finished, finished],
+          nowMs: now,
+          failing,
+        });
+        expect(decision.standing.reason).not.toBe("PodFailing");
+      }
+    });
+  });
+
+  it("names the last failed shard's exit in a Job that failed its back-off limit (OOMKilled)", () => {
+    const decision = runStatus({
+      run: testRun(),
+      job: job([
+        {
+          type: "Failed",
+          reason: "BackoffLimitExceeded",
+          message: "Job has reached the specified backoff limit",
+        },
+      ]),
+      checkpoints: [halfway, null],
+      nowMs: now,
+      lastShardFailure: "pod jobs-minilm-v1-bootstrap-0-abc, container bootstrap: OOMKilled, exit code 137",
+    });
+    expect(decision.status.phase).toBe("Failed");
+    expect(decision.standing.reason).toBe("BackoffLimitExceeded");
+    expect(decision.standing.message).toMatch(
+      /^bootstrap failed: Job has reached the specified backoff limit; last failed shard: pod jobs-minilm-v1-bootstrap-0-abc, container bootstrap: OOMKilled, exit code 137; progress /,
+    );
+  });
+
   describe("shard pods the API server refuses to create", () => {
     const refused = {
       message:

@@ -5,6 +5,7 @@ import type { V1Job, V1JobCondition } from "@kubernetes/client-node";
 import type { BootstrapPhase, BootstrapRun, BootstrapRunStatus } from "../../crds/index.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import { kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
+import { describeFailing, podFailingReason, type FailingPods } from "../shared/failing-pods.ts";
 import { describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
@@ -25,6 +26,10 @@ export interface RunObservation {
   unschedulable?: UnschedulablePods | undefined;
   /** Why the API server refuses to create shard pods (the Job's FailedCreate Events). */
   refused?: RefusedPods | undefined;
+  /** Shard pods the kubelet cannot run (an image that cannot be pulled, a missing Secret key). */
+  failing?: FailingPods | undefined;
+  /** The shard container that failed last ("pod p, container c: OOMKilled, exit code 137"). */
+  lastShardFailure?: string | undefined;
 }
 
 /** The status fields a reconcile writes, and the conditions. */
@@ -88,7 +93,7 @@ function jobPhase(observation: RunObservation): BootstrapPhase {
 
 /** Decides the run's status; call only for runs that are not finished. */
 export function runStatus(observation: RunObservation): RunDecision {
-  const { run, job, checkpoints, nowMs, unschedulable, refused } = observation;
+  const { run, job, checkpoints, nowMs, unschedulable, refused, failing } = observation;
   const source = run.spec.source.files !== undefined ? "files" : "kafka";
   let phase = jobPhase(observation);
   const progress = checkpoints === undefined ? undefined : runProgress(checkpoints, source);
@@ -98,7 +103,18 @@ export function runStatus(observation: RunObservation): RunDecision {
   let failure =
     failed === undefined
       ? undefined
-      : { reason: failed.reason ?? "JobFailed", message: failed.message ?? "" };
+      : {
+          reason: failed.reason ?? "JobFailed",
+          // The Job says only "reached the specified backoff limit"; its pods say what the shards died of.
+          message: [
+            failed.message ?? "",
+            ...(observation.lastShardFailure !== undefined
+              ? [`last failed shard: ${observation.lastShardFailure}`]
+              : []),
+          ]
+            .filter((part) => part !== "")
+            .join("; "),
+        };
   // Every shard exits 0 only once its checkpoint says done; a Job that completed without that (shards
   // that never ran the work, or checkpoints lost) did not fill the version, whatever its exit codes say.
   if (phase === "Succeeded" && progress !== undefined && !progress.allDone) {
@@ -137,7 +153,7 @@ export function runStatus(observation: RunObservation): RunDecision {
           reason: "CheckpointsUnreadable",
           message: `the Job completed, but its shards' checkpoints cannot be read to confirm they finished: ${unreadable.message}; the run finishes once they can be read`,
         } as const)
-      : waitingForPods(standingOf(phase, counts, failure, startTime, nowMs), unschedulable, refused);
+      : waitingForPods(standingOf(phase, counts, failure, startTime, nowMs), unschedulable, refused, failing);
   return {
     status: {
       phase,
@@ -184,15 +200,18 @@ function describeCounts(counts: RunDecision["status"]["progress"]): string {
  * A pending or running run whose shard pods the API server refuses to create says so (reason
  * FailedCreate and the API server's answer: the Job's status does not show it at all, only its
  * Events), and likewise one with shards the scheduler cannot place (reason Unschedulable and the
- * scheduler's message: the Job's own status only counts them as active).
+ * scheduler's message: the Job's own status only counts them as active). Shards the kubelet cannot
+ * run (an image that cannot be pulled, a missing Secret key: they wait for ever, counted active) stall
+ * it, reason PodFailing with the pod, container and the kubelet's words.
  */
 function waitingForPods(
   standing: Kstatus,
   unschedulable: UnschedulablePods | undefined,
   refused: RefusedPods | undefined,
+  failing: FailingPods | undefined,
 ): Kstatus {
   if (
-    (unschedulable === undefined && refused === undefined) ||
+    (unschedulable === undefined && refused === undefined && failing === undefined) ||
     standing.state !== "Reconciling" ||
     standing.reason === "Suspended"
   )
@@ -200,10 +219,12 @@ function waitingForPods(
   const why = [
     ...(refused !== undefined ? [describeRefused(refused)] : []),
     ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
+    ...(failing !== undefined ? [describeFailing(failing)] : []),
   ];
   return {
-    state: "Reconciling",
-    reason: refused !== undefined ? "FailedCreate" : "Unschedulable",
+    state: failing !== undefined ? "Stalled" : "Reconciling",
+    reason:
+      failing !== undefined ? podFailingReason : refused !== undefined ? "FailedCreate" : "Unschedulable",
     message: [standing.message, ...why].join("; "),
   };
 }

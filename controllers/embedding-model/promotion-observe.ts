@@ -23,6 +23,7 @@ import type { BootstrapObservation, CoverageObservation, LagObservation } from "
 import type { PromotionInputs } from "./promotion.ts";
 import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
+import { failingPods } from "../shared/failing-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
@@ -131,6 +132,7 @@ export function versionServing(
     minReplicas,
     servingPodFailure(pods),
     unschedulablePods(pods),
+    failingPods(pods),
   );
 }
 

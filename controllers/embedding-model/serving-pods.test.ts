@@ -162,3 +162,41 @@ describe("serving pods the scheduler cannot place", () => {
     expect(state).toMatchObject({ state: "Stalled", reason: "ModelDigestMismatch" });
   });
 });
+
+describe("serving pods the kubelet cannot run", () => {
+  const failing = {
+    pods: 1,
+    firstPod: "jude-minilm-minilm-v2-abc",
+    container: "init container fetch-model",
+    reason: "ImagePullBackOff",
+    message: 'Back-off pulling image "ghcr.io/jude-dev/jude:0.9.9"',
+  };
+
+  it("stalls a version that is not ready at once with the pod, container and kubelet's reason", () => {
+    expect(servingState(unreadyDeployment, 0, undefined, undefined, failing)).toEqual({
+      state: "Stalled",
+      reason: "PodFailing",
+      message:
+        '0/1 replicas ready; 1 pod cannot run (jude-minilm-minilm-v2-abc, init container fetch-model): ImagePullBackOff: Back-off pulling image "ghcr.io/jude-dev/jude:0.9.9"',
+      readyReplicas: 0,
+    });
+  });
+
+  it("leaves a ready version Ready (a surge pod failing is shown by the Deployment)", () => {
+    const rolledOut = { ...unreadyDeployment, readyReplicas: 1, availableReplicas: 1 };
+    expect(servingState(rolledOut, 0, undefined, undefined, failing).state).toBe("Ready");
+  });
+
+  it("a digest mismatch still wins (it names what to fix)", () => {
+    const mismatch = { reason: "ModelDigestMismatch", message: "the model file does not match" } as const;
+    expect(servingState(unreadyDeployment, 0, mismatch, undefined, failing).reason).toBe(
+      "ModelDigestMismatch",
+    );
+  });
+
+  it("names the kubelet's reason past the progress deadline too", () => {
+    const stuck = { ...unreadyDeployment, progressDeadlineExceeded: true };
+    const state = servingState(stuck, 0, undefined, undefined, failing);
+    expect(state).toMatchObject({ state: "Stalled", reason: "PodFailing" });
+  });
+});

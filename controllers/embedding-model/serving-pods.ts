@@ -9,7 +9,12 @@ import { digestMismatchExitCode } from "../../serving/fetch-model/errors.ts";
 /** What the decision reads of a serving pod (the cache keeps metadata and status). */
 export interface ServingPodView {
   metadata?: { name?: string; deletionTimestamp?: unknown };
-  status?: { phase?: string; conditions?: V1PodCondition[]; initContainerStatuses?: V1ContainerStatus[] };
+  status?: {
+    phase?: string;
+    conditions?: V1PodCondition[];
+    initContainerStatuses?: V1ContainerStatus[];
+    containerStatuses?: V1ContainerStatus[];
+  };
 }
 
 /** A failure of the serving pods that waiting cannot fix. */

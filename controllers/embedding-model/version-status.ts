@@ -1,6 +1,7 @@
 // Decisions about one version's serving Deployment, from what the cache shows: is it rolled out and
 // ready, still rolling out, or stuck. Pure; the inputs are plain numbers so tables can test them.
 import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
+import { describeFailing, podFailingReason, type FailingPods } from "../shared/failing-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import type { ServingPodFailure } from "./serving-pods.ts";
 
@@ -63,16 +64,29 @@ export function observeDeployment(
  * scheduler cannot place (`unschedulable`) name the scheduler's reason in a version that is not Ready:
  * the reason Unschedulable while it rolls out, and in the message once the progress deadline passed;
  * pods the API server refuses to create (the Deployment's ReplicaFailure) likewise, reason FailedCreate.
+ * Pods the kubelet cannot run (`failing`: an image that cannot be pulled, a crash loop, a missing
+ * Secret key) stall a version that is not Ready at once, reason PodFailing with the pod, container and
+ * the kubelet's words: its Deployment would say only ProgressDeadlineExceeded, ten minutes later.
  */
 export function servingState(
   deployment: DeploymentObservation | undefined,
   minReplicas = 0,
   podFailure?: ServingPodFailure,
   unschedulable?: UnschedulablePods,
+  failing?: FailingPods,
 ): ServingState {
   const state = deploymentState(deployment, minReplicas, unschedulable);
-  if (podFailure === undefined || state.state === "Ready") return state;
-  return { ...podFailure, state: "Stalled", readyReplicas: state.readyReplicas };
+  if (state.state === "Ready") return state;
+  if (podFailure !== undefined)
+    return { ...podFailure, state: "Stalled", readyReplicas: state.readyReplicas };
+  if (failing === undefined) return state;
+  const replicas = Math.max(deployment?.replicas ?? 0, minReplicas);
+  return {
+    state: "Stalled",
+    reason: podFailingReason,
+    message: `${state.readyReplicas}/${replicas} replicas ready; ${describeFailing(failing)}`,
+    readyReplicas: state.readyReplicas,
+  };
 }
 
 function deploymentState(

@@ -261,6 +261,34 @@ describe("pipelineStanding", () => {
       reason: "FailedCreate",
     },
     {
+      name: "workers the kubelet cannot run",
+      versions: resolved,
+      rollouts: [
+        [
+          "minilm-v1",
+          deploymentRollout(
+            {
+              metadata: { name: "x", generation: 1 },
+              spec: { replicas: 2 },
+              status: { observedGeneration: 1, updatedReplicas: 2, readyReplicas: 0, replicas: 2 },
+            } as V1Deployment,
+            undefined,
+            {
+              pods: 2,
+              firstPod: "w-a",
+              container: "container nearline",
+              reason: "CreateContainerConfigError",
+              message: "couldn't find key url in Secret ns/jude-redis",
+            },
+          ),
+        ],
+      ],
+      state: "Stalled",
+      reason: "PodFailing",
+      message:
+        "version minilm-v1: Deployment x: 0 of 2 workers ready; 2 pods cannot run (w-a, container nearline): CreateContainerConfigError: couldn't find key url in Secret ns/jude-redis",
+    },
+    {
       name: "every version rolled out",
       versions: resolved,
       rollouts: [["minilm-v1", done]],

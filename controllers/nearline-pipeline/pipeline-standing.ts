@@ -1,10 +1,12 @@
 // Where a NearlinePipeline stands (kstatus): Stalled for a cause a person must fix (a version without a
 // model digest among them), Reconciling while a version waits for its bootstrap's offsets or its
 // workers roll out (reason FailedCreate while the API server refuses to create some of them,
-// Unschedulable while the scheduler cannot place some), Stalled DependencyUnavailable while a worker's
-// batch has waited on its store, embedding server or Kafka for a minute, Ready when every live version
-// runs.
+// Unschedulable while the scheduler cannot place some), Stalled PodFailing while the kubelet cannot run
+// some (an image that cannot be pulled, a crash loop, a missing Secret key), Stalled
+// DependencyUnavailable while a worker's batch has waited on its store, embedding server or Kafka for a
+// minute, Ready when every live version runs.
 import type { Kstatus } from "../shared/conditions.ts";
+import { podFailingReason } from "../shared/failing-pods.ts";
 import type { ResolvedVersions } from "./live-versions.ts";
 import type { WorkerWait } from "./worker-figures.ts";
 import type { Rollout } from "./worker-rollout.ts";
@@ -64,6 +66,13 @@ export function pipelineStanding(
   const pending = resolved.versions
     .map((version) => ({ version: version.version, rollout: rollouts.get(version.version) }))
     .filter((entry) => entry.rollout?.done !== true);
+  const describePending = () =>
+    pending
+      .map((entry) => `version ${entry.version}: ${entry.rollout?.message ?? "not created yet"}`)
+      .join("; ");
+  // Waiting does not cure these: a person fixes the image, the pull Secret, the Secret or the limits.
+  if (pending.some((entry) => entry.rollout?.failing !== undefined))
+    return { state: "Stalled", reason: podFailingReason, message: describePending() };
   if (pending.length > 0)
     return {
       state: "Reconciling",
@@ -72,9 +81,7 @@ export function pipelineStanding(
         : pending.some((entry) => entry.rollout?.unschedulable !== undefined)
           ? "Unschedulable"
           : "RollingOut",
-      message: pending
-        .map((entry) => `version ${entry.version}: ${entry.rollout?.message ?? "not created yet"}`)
-        .join("; "),
+      message: describePending(),
     };
   const summary = resolved.versions
     .map((version) => `${version.version} (${rollouts.get(version.version)?.readyReplicas ?? 0} ready)`)

@@ -1,8 +1,9 @@
 // Whether a worker Deployment has rolled out its current template with every replica ready, read
 // from the Deployment's own status as the Deployment controller reports it, and, while it has not,
 // whether the API server refuses its pods (its ReplicaFailure condition) or the scheduler cannot
-// place them (from the workers' pods).
+// place them or the kubelet cannot run them (from the workers' pods).
 import type { V1Deployment } from "@kubernetes/client-node";
+import { describeFailing, type FailingPods } from "../shared/failing-pods.ts";
 import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 
@@ -16,29 +17,35 @@ export interface Rollout {
   unschedulable?: UnschedulablePods;
   /** Why the API server refuses to create worker pods, while not done. */
   refused?: RefusedPods;
+  /** Worker pods the kubelet cannot run (image pull, crash loop, missing Secret key), while not done. */
+  failing?: FailingPods;
 }
 
 /**
  * Rollout state of `deployment` (undefined: not created yet); pods the API server refuses to create
- * and `unschedulable`, the workers the scheduler cannot place, are named in the message of a rollout
- * that is not done.
+ * `unschedulable`, the workers the scheduler cannot place, and `failing`, those the kubelet cannot run,
+ * are named in the message of a rollout that is not done.
  */
 export function deploymentRollout(
   deployment: V1Deployment | undefined,
   unschedulable?: UnschedulablePods,
+  failing?: FailingPods,
 ): Rollout {
   const rollout = rolloutOf(deployment);
   const refused = deploymentRefusal(deployment);
-  if (rollout.done || (unschedulable === undefined && refused === undefined)) return rollout;
+  if (rollout.done || (unschedulable === undefined && refused === undefined && failing === undefined))
+    return rollout;
   const why = [
     ...(refused !== undefined ? [describeRefused(refused)] : []),
     ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
+    ...(failing !== undefined ? [describeFailing(failing)] : []),
   ];
   return {
     ...rollout,
     message: [rollout.message, ...why].join("; "),
     ...(unschedulable !== undefined ? { unschedulable } : {}),
     ...(refused !== undefined ? { refused } : {}),
+    ...(failing !== undefined ? { failing } : {}),
   };
 }
 

@@ -43,6 +43,7 @@ describe("conditionVerdict", () => {
     expect(conditionVerdict("BootstrapComplete", "False", "BootstrapFailed")).toBe("bad");
     expect(conditionVerdict("ParityPassed", "False", "ParityFailed")).toBe("bad");
     expect(conditionVerdict("ServingReady", "False", "ProgressDeadlineExceeded")).toBe("bad");
+    expect(conditionVerdict("ServingReady", "False", "PodFailing")).toBe("bad");
     expect(conditionVerdict("Promoted", "False", "Failed")).toBe("bad");
     // A waiting reason of another condition does not count.
     expect(conditionVerdict("Ready", "False", "Bootstrapping")).toBe("bad");
@@ -58,6 +59,17 @@ describe("conditionVerdict", () => {
         serving: { v2: servingState(unreadyDeployment, 0, undefined, unschedulable) },
       }),
       refused: promoting({ serving: { v2: servingState({ ...unreadyDeployment, refused }) } }),
+      podFailing: promoting({
+        serving: {
+          v2: servingState(unreadyDeployment, 0, undefined, undefined, {
+            pods: 1,
+            firstPod: "minilm-v2-abc",
+            container: "container serve",
+            reason: "ImagePullBackOff",
+            message: "Back-off pulling image",
+          }),
+        },
+      }),
       deadline: promoting({
         serving: { v2: servingState({ ...unreadyDeployment, progressDeadlineExceeded: true }) },
       }),

@@ -1,0 +1,137 @@
+import type { V1ContainerStatus } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import { describeFailing, failingPods, lastFailedContainer, type PodContainersView } from "./failing-pods.ts";
+
+const container = (name: string, fields: Partial<V1ContainerStatus>): V1ContainerStatus => ({
+  name,
+  image: "ghcr.io/jude-dev/jude:0.1.0",
+  imageID: "",
+  ready: false,
+  restartCount: 0,
+  ...fields,
+});
+const waiting = (reason: string, message?: string) => ({
+  state: { waiting: { reason, ...(message !== undefined ? { message } : {}) } },
+});
+const pod = (
+  name: string,
+  containers: V1ContainerStatus[],
+  inits: V1ContainerStatus[] = [],
+): PodContainersView => ({
+  metadata: { name },
+  status: { containerStatuses: containers, initContainerStatuses: inits },
+});
+
+describe("pods whose containers the kubelet cannot start or keep running (decision table)", () => {
+  it.each([
+    ["starting: ContainerCreating", pod("p", [container("serve", waiting("ContainerCreating"))]), undefined],
+    [
+      "waiting for its init containers",
+      pod("p", [container("serve", waiting("PodInitializing"))]),
+      undefined,
+    ],
+    ["running", pod("p", [container("serve", { state: { running: {} } })]), undefined],
+    ["no status yet", { metadata: { name: "p" } }, undefined],
+    [
+      "image pull back-off",
+      pod("p", [container("serve", waiting("ImagePullBackOff", "Back-off"))]),
+      "ImagePullBackOff",
+    ],
+    [
+      "first pull failed",
+      pod("p", [container("serve", waiting("ErrImagePull", "not found"))]),
+      "ErrImagePull",
+    ],
+    [
+      "missing Secret key",
+      pod("p", [container("nearline", waiting("CreateContainerConfigError"))]),
+      "CreateContainerConfigError",
+    ],
+    ["crash loop", pod("p", [container("nearline", waiting("CrashLoopBackOff"))]), "CrashLoopBackOff"],
+    [
+      "an init container's image (the main container waits PodInitializing)",
+      pod(
+        "p",
+        [container("serve", waiting("PodInitializing"))],
+        [container("fetch-model", waiting("ImagePullBackOff"))],
+      ),
+      "ImagePullBackOff",
+    ],
+    [
+      "a runtime's own reason (the testbed's local nodes)",
+      pod("p", [container("serve", waiting("ErrImageNotRunnableLocally"))]),
+      "ErrImageNotRunnableLocally",
+    ],
+  ] as const)("%s -> %s", (_, view, reason) => {
+    expect(failingPods([view])?.reason).toBe(reason);
+  });
+
+  it("ignores pods being deleted", () => {
+    const deleting = {
+      ...pod("p", [container("serve", waiting("CrashLoopBackOff"))]),
+      metadata: { name: "p", deletionTimestamp: "now" },
+    };
+    expect(failingPods([deleting])).toBeUndefined();
+  });
+
+  it("names the pod, the container, the kubelet's reason and message", () => {
+    const message = 'Back-off pulling image "registry.example.com/jude:0.9.9"';
+    const failing = failingPods([
+      pod("ok", [container("serve", { state: { running: {} } })]),
+      pod("jobs-v1-nearline-a", [container("nearline", waiting("ImagePullBackOff", message))]),
+      pod("jobs-v1-nearline-b", [container("nearline", waiting("ErrImagePull", "not found"))]),
+    ]);
+    expect(failing).toEqual({
+      pods: 2,
+      firstPod: "jobs-v1-nearline-a",
+      container: "container nearline",
+      reason: "ImagePullBackOff",
+      message,
+    });
+    expect(describeFailing(failing!)).toBe(
+      `2 pods cannot run (jobs-v1-nearline-a, container nearline): ImagePullBackOff: ${message}`,
+    );
+  });
+
+  it("names the last exit of a crash loop: OOMKilled and its exit code", () => {
+    const failing = failingPods([
+      pod("w", [
+        container("nearline", {
+          restartCount: 3,
+          ...waiting("CrashLoopBackOff", "back-off 40s restarting failed container=nearline pod=w"),
+          lastState: { terminated: { exitCode: 137, reason: "OOMKilled" } },
+        }),
+      ]),
+    ]);
+    expect(describeFailing(failing!)).toBe(
+      "1 pod cannot run (w, container nearline): CrashLoopBackOff: back-off 40s restarting failed container=nearline pod=w; last exit: OOMKilled, exit code 137, 3 restarts",
+    );
+  });
+});
+
+describe("the last container that failed (pods that are not restarted: bootstrap shards)", () => {
+  const ended = (name: string, exitCode: number, reason: string, finishedAt: string): PodContainersView => ({
+    metadata: { name },
+    status: {
+      containerStatuses: [
+        container("bootstrap", {
+          state: { terminated: { exitCode, reason, finishedAt: new Date(finishedAt) } },
+        }),
+      ],
+    },
+  });
+
+  it("names the latest non-zero exit: pod, container, reason and exit code", () => {
+    const failure = lastFailedContainer([
+      ended("run-bootstrap-0-a", 137, "OOMKilled", "2026-12-01T10:00:00Z"),
+      ended("run-bootstrap-1-b", 0, "Completed", "2026-12-01T10:05:00Z"),
+      ended("run-bootstrap-0-c", 137, "OOMKilled", "2026-12-01T10:02:00Z"),
+      pod("run-bootstrap-1-d", [container("bootstrap", { state: { running: {} } })]),
+    ]);
+    expect(failure).toBe("pod run-bootstrap-0-c, container bootstrap: OOMKilled, exit code 137");
+  });
+
+  it("is undefined when no container failed", () => {
+    expect(lastFailedContainer([ended("p", 0, "Completed", "2026-12-01T10:00:00Z")])).toBeUndefined();
+  });
+});

@@ -1,0 +1,115 @@
+// Pods placed on a node whose containers the kubelet cannot start or keep running: the image cannot be
+// pulled (ErrImagePull, ImagePullBackOff, InvalidImageName: a wrong tag, a private registry without a
+// pull Secret), the container cannot be created (CreateContainerConfigError: a Secret or key its env
+// names is missing; CreateContainerError, RunContainerError), or it keeps exiting (CrashLoopBackOff,
+// with the last exit: OOMKilled, an exit code). The kubelet says so only on the pod, as a container's
+// waiting reason; a Deployment just counts the pod unavailable until its progress deadline (10 minutes
+// by default), and a Job counts it active for ever. Read from the pods so a status says which pod,
+// which container and the kubelet's own words, seconds after it happens. Every waiting reason but the
+// two of a start under way counts, so a runtime's own reasons (the testbed's local nodes say
+// ErrImageNotRunnableLocally) are named too. Pure; used for serving pods, nearline workers and
+// bootstrap shards alike.
+import type { V1ContainerStatus } from "@kubernetes/client-node";
+
+/** The reason every resource's Stalled condition gives for failing pods. */
+export const podFailingReason = "PodFailing";
+
+/** What the check reads of a pod (the cache keeps metadata and status). */
+export interface PodContainersView {
+  metadata?: { name?: string; deletionTimestamp?: unknown };
+  status?: {
+    initContainerStatuses?: V1ContainerStatus[];
+    containerStatuses?: V1ContainerStatus[];
+  };
+}
+
+/** Pods with a container the kubelet cannot start or keep running. */
+export interface FailingPods {
+  /** How many (not being deleted). */
+  pods: number;
+  /** The first of them, for the message. */
+  firstPod: string;
+  /** Its failing container ("init container fetch-model" or "container serve"). */
+  container: string;
+  /** The kubelet's waiting reason, e.g. ImagePullBackOff. */
+  reason: string;
+  /** The kubelet's message, and for a crash loop the last exit (OOMKilled, exit code 137). */
+  message: string;
+}
+
+/** Waiting reasons of a container whose start is under way, not failing. */
+const starting = new Set(["ContainerCreating", "PodInitializing"]);
+
+/** The pods (not being deleted) with a container waiting for a reason other than a start under way. */
+export function failingPods(pods: readonly PodContainersView[]): FailingPods | undefined {
+  const failing = pods.flatMap((pod) => {
+    if (pod.metadata?.deletionTimestamp !== undefined) return [];
+    const failure = containerFailure(pod);
+    return failure === undefined ? [] : [{ pod, ...failure }];
+  });
+  const first = failing[0];
+  if (first === undefined) return undefined;
+  return {
+    pods: failing.length,
+    firstPod: first.pod.metadata?.name ?? "?",
+    container: first.container,
+    reason: first.reason,
+    message: first.message,
+  };
+}
+
+function containerFailure(
+  pod: PodContainersView,
+): { container: string; reason: string; message: string } | undefined {
+  const statuses = [
+    ...(pod.status?.initContainerStatuses ?? []).map((status) => ({ status, kind: "init container" })),
+    ...(pod.status?.containerStatuses ?? []).map((status) => ({ status, kind: "container" })),
+  ];
+  for (const { status, kind } of statuses) {
+    const waiting = status.state?.waiting;
+    if (waiting?.reason === undefined || starting.has(waiting.reason)) continue;
+    const last = status.lastState?.terminated;
+    const exit =
+      last === undefined
+        ? ""
+        : `last exit: ${last.reason ?? "Error"}, exit code ${last.exitCode}${last.message ? ` (${last.message.trim().slice(0, 200)})` : ""}, ${status.restartCount} restarts`;
+    const message = [waiting.message?.trim(), exit].filter((part) => part !== undefined && part !== "");
+    return {
+      container: `${kind} ${status.name}`,
+      reason: waiting.reason,
+      message: message.join("; ") || "no message",
+    };
+  }
+  return undefined;
+}
+
+/** "1 pod cannot run (name, container c): Reason: message", for status messages. */
+export function describeFailing(failing: FailingPods): string {
+  const pods = failing.pods === 1 ? "1 pod cannot run" : `${failing.pods} pods cannot run`;
+  return `${pods} (${failing.firstPod}, ${failing.container}): ${failing.reason}: ${failing.message}`;
+}
+
+/**
+ * "pod p, container c: OOMKilled, exit code 137" for the container that ended last with a non-zero exit
+ * among `pods`, or undefined. For pods the kubelet does not restart (bootstrap shards: the Job makes a
+ * new pod instead), so the Job's "reached the specified backoff limit" can say what the shards died of.
+ */
+export function lastFailedContainer(pods: readonly PodContainersView[]): string | undefined {
+  const ended = pods.flatMap((pod) =>
+    [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])].flatMap(
+      (status) => {
+        const terminated = status.state?.terminated;
+        if (terminated === undefined || terminated.exitCode === 0) return [];
+        const at = terminated.finishedAt === undefined ? 0 : new Date(terminated.finishedAt).getTime();
+        const detail = terminated.message ? ` (${terminated.message.trim().slice(0, 200)})` : "";
+        return [
+          {
+            at: Number.isNaN(at) ? 0 : at,
+            text: `pod ${pod.metadata?.name ?? "?"}, container ${status.name}: ${terminated.reason ?? "Error"}, exit code ${terminated.exitCode}${detail}`,
+          },
+        ];
+      },
+    ),
+  );
+  return ended.sort((left, right) => right.at - left.at)[0]?.text;
+}

@@ -1,0 +1,169 @@
+// Pods the kubelet cannot run, on the testbed's local nodes (which really start the operator's pods
+// and report container states as a kubelet does): here the workloads' image is in a private registry
+// the nodes cannot pull from, which the local nodes report as ErrImageNotRunnableLocally, as a
+// cluster's kubelet reports ErrImagePull/ImagePullBackOff. A Deployment says nothing of it until its
+// progress deadline (10 minutes), a Job nothing at all: each resource's status must name the pod, its
+// container and the kubelet's reason within seconds (Stalled, reason PodFailing).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
+import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
+import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
+import { imagesFor } from "../../../controllers/shared/image.ts";
+import { localNodeTaint } from "../../testbed/local-nodes/local-node-registry.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import {
+  cpuModel,
+  createRestrictedNamespace,
+  deleteNamespace,
+  installCrds,
+  testImages,
+} from "../operator/operator-harness.ts";
+import { applyObjects, conditionOf, markModelObserved, startManager, waitForObject } from "./harness.ts";
+import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+
+type Status = {
+  status?: {
+    phase?: string;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+};
+
+const privateImages = imagesFor("registry.example.com/platform/jude", "0.1.0");
+const localNode = `${process.env.JUDE_LOCAL_NODE_PREFIX ?? ""}local-cpu-0`;
+const onLocalNode = {
+  nodeSelector: { "kubernetes.io/hostname": localNode },
+  tolerations: [
+    { key: localNodeTaint.key, operator: "Exists", effect: "NoSchedule" },
+    { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+  ],
+};
+const unpullable =
+  /image "registry\.example\.com\/platform\/jude:0\.1\.0" cannot run on local node .*local-cpu-0/;
+
+describe("pods the kubelet cannot run", () => {
+  const suffix = `${process.pid}-${Date.now().toString(36)}`;
+  const namespace = `failing-pods-${suffix}`;
+  const servingNamespace = `failing-serving-${suffix}`;
+  const stops: (() => Promise<void>)[] = [];
+  let topic: string;
+
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(namespace);
+    await createRestrictedNamespace(servingNamespace);
+    topic = uniqueTopic("jobs-changelog");
+    await createTopics([topic], 2);
+    const settings = { images: privateImages, placement: onLocalNode, concurrency: 2 };
+    stops.push(
+      startManager(namespace, "failing-pods-test", (manager) => {
+        manager.add(nearlinePipelineController(settings));
+        manager.add(bootstrapRunController(settings));
+      }),
+      startManager(servingNamespace, "failing-serving-test", (manager) => {
+        manager.add(embeddingModelController(settings));
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    for (const stop of stops) await stop();
+    await deleteNamespace(namespace);
+    await deleteNamespace(servingNamespace);
+  });
+
+  it("an EmbeddingModel whose serving image cannot be pulled is Stalled PodFailing naming the pod and its init container", async () => {
+    await applyObjects(servingNamespace, [cpuModel(servingNamespace, "unpulled", { replicas: 1 })]);
+    const stalled = await waitForObject<Status>(
+      servingNamespace,
+      "embeddingmodel/unpulled",
+      "Stalled PodFailing",
+      (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
+    );
+    expect(conditionOf(stalled, "Stalled")?.status).toBe("True");
+    expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
+      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(unpulled-v1-[a-z0-9]+-[a-z0-9]+, init container model-manifest\): ErrImageNotRunnableLocally: /,
+    );
+    expect(conditionOf(stalled, "Stalled")?.message).toMatch(unpullable);
+  });
+
+  it("a NearlinePipeline and its BootstrapRun whose pods cannot pull their image are Stalled PodFailing", async () => {
+    const ns = namespace;
+    await applyObjects(ns, [storeSecret(), model()]);
+    await markModelObserved(ns, "jude-minilm");
+    await applyObjects(ns, [pipeline("jobs", topic)]);
+    const pipelineStalled = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/jobs",
+      "Stalled PodFailing",
+      (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
+    );
+    expect(conditionOf(pipelineStalled, "Ready")?.message).toMatch(
+      /^version minilm-v1: Deployment jobs-minilm-v1-nearline: 0 of 2 workers ready; 2 pods cannot run \(jobs-minilm-v1-nearline-[a-z0-9]+-[a-z0-9]+, container nearline\): ErrImageNotRunnableLocally: /,
+    );
+    expect(conditionOf(pipelineStalled, "Ready")?.message).toMatch(unpullable);
+
+    await applyObjects(ns, [bootstrapRun("jobs-minilm-v1", "jobs", 1)]);
+    const runStalled = await waitForObject<Status>(
+      ns,
+      "bootstraprun/jobs-minilm-v1",
+      "Stalled PodFailing",
+      (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
+    );
+    expect(runStalled.status?.phase).toMatch(/^(Pending|Running)$/);
+    expect(conditionOf(runStalled, "Ready")?.message).toMatch(
+      /; 1 pod cannot run \(jobs-minilm-v1-bootstrap-0-[a-z0-9]+, container bootstrap\): ErrImageNotRunnableLocally: /,
+    );
+  });
+
+  it("a BootstrapRun whose shard is OOMKilled fails naming the pod, the container and OOMKilled", async () => {
+    // The project's own image this time, so the shard really runs, over a memory limit far too small.
+    const ns = `failing-oom-${suffix}`;
+    await createRestrictedNamespace(ns);
+    stops.push(
+      startManager(ns, "failing-oom-test", (manager) => {
+        manager.add(bootstrapRunController({ images: testImages, placement: onLocalNode, concurrency: 2 }));
+      }),
+      () => deleteNamespace(ns),
+    );
+    await applyObjects(ns, [storeSecret(), model()]);
+    await markModelObserved(ns, "jude-minilm");
+    const run = bootstrapRun("jobs-oom", "jobs", 1);
+    Object.assign(run.spec as Record<string, unknown>, {
+      backoffLimit: 0,
+      resources: { requests: { cpu: "100m", memory: "16Mi" }, limits: { memory: "24Mi" } },
+    });
+    await applyObjects(ns, [pipeline("jobs", topic), run]);
+    const failed = await waitForObject<Status>(
+      ns,
+      "bootstraprun/jobs-oom",
+      "Failed",
+      (object) => object.status?.phase === "Failed",
+    );
+    expect(conditionOf(failed, "Stalled")?.message).toMatch(
+      /^bootstrap failed: .*; last failed shard: pod jobs-oom-bootstrap-0-[a-z0-9]+, container bootstrap: OOMKilled, exit code 137; progress /,
+    );
+  });
+
+  it("an EmbeddingModel whose model file does not exist is Stalled PodFailing with its server's crash loop and exit code", async () => {
+    const ns = `failing-crash-${suffix}`;
+    await createRestrictedNamespace(ns);
+    stops.push(
+      startManager(ns, "failing-crash-test", (manager) => {
+        manager.add(embeddingModelController({ images: testImages, placement: onLocalNode, concurrency: 2 }));
+      }),
+      () => deleteNamespace(ns),
+    );
+    const missing = cpuModel(ns, "missing-file", { replicas: 1 });
+    (missing.spec as { model: { uri: string } }).model.uri = "file:///nonexistent/jude/model.onnx";
+    await applyObjects(ns, [missing]);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "embeddingmodel/missing-file",
+      "Stalled PodFailing",
+      (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
+    );
+    expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
+      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(missing-file-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: back-off \d+s restarting failed container=serve .*; last exit: Error, exit code 1/,
+    );
+  });
+});
