@@ -90,14 +90,22 @@ export function recordedSpec(model: EmbeddingModel): RecordedSpec {
  * candidate's memory limit would kill the active version's larger model).
  */
 export function modelAtVersion(model: EmbeddingModel, record: VersionRecord): EmbeddingModel {
-  const { replicas: _replicas, autoscaling: _autoscaling, ...defining } = record.spec.serving;
-  const { replicas, autoscaling } = model.spec.serving;
-  const serving = {
+  const serving = servingAtVersion(record.spec.serving, model.spec.serving);
+  return { ...model, spec: { ...model.spec, ...record.spec, serving, version: record.version } };
+}
+
+/** A version's recorded serving settings with the capacity of `current` (see modelAtVersion). */
+export function servingAtVersion(
+  recorded: RecordedSpec["serving"],
+  current: RecordedSpec["serving"],
+): RecordedSpec["serving"] {
+  const { replicas: _replicas, autoscaling: _autoscaling, ...defining } = recorded;
+  const { replicas, autoscaling } = current;
+  return {
     ...defining,
     ...(replicas !== undefined ? { replicas } : {}),
     ...(autoscaling !== undefined ? { autoscaling } : {}),
   };
-  return { ...model, spec: { ...model.spec, ...record.spec, serving, version: record.version } };
 }
 
 /** The record ConfigMap to apply. */
