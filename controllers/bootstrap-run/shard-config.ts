@@ -82,7 +82,7 @@ export function desiredShardConfig(
   wiring: SecretWiring,
   fileUris: readonly string[],
 ): BootstrapConfigInput {
-  const { run, pipeline, model, version } = objects;
+  const { run, pipeline, version } = objects;
   const scope = run.spec.scope;
   return {
     run: {
@@ -95,7 +95,7 @@ export function desiredShardConfig(
     source: sourceConfig(run, pipeline, wiring, fileUris),
     decode: decodeConfig(pipeline),
     extract: { ...pipeline.spec.extract },
-    embedding: embeddingConfig(pipeline, model, version, wiring),
+    embedding: embeddingConfig(pipeline, version, wiring),
     store: storeConfig(pipeline, wiring),
     shards: { count: run.spec.parallelism },
     scope: {
