@@ -145,11 +145,13 @@ export const serving = withRules(
       .max(1000)
       .optional()
       .describe(
-        "Fixed number of serving replicas per active version; 1 when neither replicas nor autoscaling is set. Mutually exclusive with autoscaling.",
+        "Fixed number of serving replicas of each served version (the active one, and during a promotion the candidate and a draining one too); 1 when neither replicas nor autoscaling is set. Mutually exclusive with autoscaling.",
       ),
     autoscaling: autoscaling
       .optional()
-      .describe("Scale replicas on load with a HorizontalPodAutoscaler. Mutually exclusive with replicas."),
+      .describe(
+        "Scale replicas on load with a HorizontalPodAutoscaler per served version (the active one, and during a promotion the candidate and a draining one too). Mutually exclusive with replicas.",
+      ),
     accelerator: accelerator
       .optional()
       .describe("Accelerator each replica requests, e.g. one nvidia.com/gpu; omit to serve on CPU."),

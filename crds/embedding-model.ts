@@ -199,7 +199,11 @@ export const embeddingModelSpec = withRules(
     prompts: prompts.describe(
       "Prompt template per entity (job, member-profile, resume, ...). {{field}} placeholders are filled from the fields a NearlinePipeline extracts; braces may appear only as placeholders.",
     ),
-    serving: serving.prefault({}).describe("How each version's gRPC embedding server runs."),
+    serving: serving
+      .prefault({})
+      .describe(
+        "How each version's gRPC embedding server runs. A version keeps the settings it was promoted with (its record) once spec.version moves on, except its capacity: replicas and autoscaling apply to every served version at once.",
+      ),
     promotion: promotion
       .prefault({})
       .describe("Gates and timing of switching readers from the active version to a new one."),

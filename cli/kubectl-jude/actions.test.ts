@@ -75,6 +75,41 @@ describe("rollback", () => {
     expect(() => parseEmbeddingModel({ ...model, spec: patched, status: undefined })).not.toThrow();
   });
 
+  // v0 ran its own image and memory (its model needs more than v1's); rolled back with v1's, its pods
+  // would roll, as readers return to them, into a limit too small for its model. Capacity is the
+  // spec's now (the operator sizes every served version from it).
+  it("restores the version's own serving settings and keeps the spec's capacity", () => {
+    const model = promotingModel();
+    model.spec.serving = {
+      ...model.spec.serving,
+      image: "registry.example/jude:1.1",
+      resources: { limits: { memory: "2Gi" } },
+      replicas: 7,
+    };
+    delete model.spec.serving.autoscaling;
+    const record = {
+      ...v0Record,
+      spec: {
+        ...v0Record.spec,
+        serving: {
+          ...v0Record.spec.serving,
+          image: "registry.example/jude:1.0",
+          resources: { requests: { cpu: "1" } },
+          autoscaling: { minReplicas: 1, maxReplicas: 2, scaleDownStabilizationSeconds: 300 },
+        },
+      },
+    };
+    delete record.spec.serving.replicas;
+    const decision = rollback(model, undefined, [record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    const patched = mergePatch(structuredClone(model.spec), decision.patch) as typeof model.spec;
+    expect(patched.serving.image).toBe("registry.example/jude:1.0");
+    expect(patched.serving.resources).toEqual({ requests: { cpu: "1" } });
+    expect(patched.serving.replicas).toBe(7);
+    expect(patched.serving.autoscaling).toBeUndefined();
+    expect(() => parseEmbeddingModel({ ...model, spec: patched, status: undefined })).not.toThrow();
+  });
+
   it("says a Draining version, still served, gets readers back at once", () => {
     const model = promotingModel();
     const versions = model.status!.versions!.map((entry) =>

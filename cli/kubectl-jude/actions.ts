@@ -1,7 +1,7 @@
 // `approve` and `rollback` as pure decisions: which spec change to make, or why none can be made.
 // The plugin then applies the change as a merge patch, the same change a Git commit would carry.
 import type { EmbeddingModel } from "../../crds/index.ts";
-import type { VersionRecord } from "../../controllers/embedding-model/version-record.ts";
+import { servingAtVersion, type VersionRecord } from "../../controllers/embedding-model/version-record.ts";
 import { gateTypes } from "./status-view.ts";
 
 /** How to watch what the operator does next. */
@@ -49,6 +49,7 @@ const rollbackPhases = new Set(["Draining", "Retained"]);
  * (phase Draining or Retained), by setting spec.version to it together with the model and prompts the
  * operator recorded for it (`records`, from the version's record ConfigMap): a version is its model
  * and prompts, so a spec naming the old version with the new weights would be refused by the operator.
+ * Its recorded serving settings come back too, with the spec's capacity (version-record.ts).
  */
 export function rollback(
   model: EmbeddingModel,
@@ -78,6 +79,9 @@ export function rollback(
       version: target,
       model: replacing(model.spec.model, record.spec.model),
       prompts: replacing(model.spec.prompts, record.spec.prompts),
+      // The serving settings it ran with (image, resources, batching, ...: chosen for its model), so
+      // its pods do not roll into the newer version's as readers return; capacity stays the spec's.
+      serving: replacing(model.spec.serving, servingAtVersion(record.spec.serving, model.spec.serving)),
     },
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
     // A Draining version is still served, so readers move in the reconcile that sees the change; a
@@ -89,9 +93,20 @@ export function rollback(
   };
 }
 
-/** A merge patch turning `current` into `wanted`: keys `wanted` lacks are removed (null). */
+/**
+ * A merge patch turning `current` into `wanted`: keys `wanted` lacks are removed (null), at every
+ * depth (a merge patch merges nested objects, so a key only `current` has would otherwise stay).
+ */
 function replacing(current: object, wanted: object): Record<string, unknown> {
-  const patch: Record<string, unknown> = { ...wanted };
+  const patch: Record<string, unknown> = {};
+  const currentFields = current as Record<string, unknown>;
+  for (const [key, value] of Object.entries(wanted))
+    patch[key] =
+      isObject(value) && isObject(currentFields[key]) ? replacing(currentFields[key], value) : value;
   for (const key of Object.keys(current)) if (!(key in wanted)) patch[key] = null;
   return patch;
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -91,7 +91,7 @@ export function desiredShardConfig(
   fileUris: readonly string[],
   options: ShardConfigOptions = {},
 ): BootstrapConfigInput {
-  const { run, pipeline, model, version } = objects;
+  const { run, pipeline, version } = objects;
   const scope = run.spec.scope;
   const uid = options.runUid === false ? undefined : run.metadata.uid;
   return {
@@ -105,7 +105,7 @@ export function desiredShardConfig(
     source: sourceConfig(run, pipeline, wiring, fileUris),
     decode: decodeConfig(pipeline),
     extract: { ...pipeline.spec.extract },
-    embedding: embeddingConfig(pipeline, model, version, wiring),
+    embedding: embeddingConfig(pipeline, version, wiring),
     store: storeConfig(pipeline, wiring),
     shards: { count: run.spec.parallelism },
     scope: {

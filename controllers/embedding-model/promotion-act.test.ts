@@ -1,11 +1,13 @@
 import { describe, expect, it, vi } from "vitest";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import type { Store } from "../../store/index.ts";
-import { fakeContext } from "../nearline-pipeline/fake-context.ts";
-import { testModel, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import type { KubeObject } from "../../operator/runtime/types.ts";
+import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
+import { setPath, testModel, testNamespace } from "../nearline-pipeline/test-objects.ts";
 import { imagesFor } from "../shared/image.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import type { PromotionDecision } from "./promotion.ts";
+import { recordedSpec } from "./version-record.ts";
 
 describe("actOnPromotion", () => {
   // A replica stopped (SIGSTOP) after deciding a flip resumes with the decision in hand; meanwhile
@@ -32,5 +34,80 @@ describe("actOnPromotion", () => {
       }),
     ).rejects.toThrow(/lost the leader lease/);
     expect(evalsha).not.toHaveBeenCalled();
+  });
+});
+
+describe("actOnPromotion: capacity of the versions it serves", () => {
+  const options = {
+    store: undefined,
+    images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+    pipelines: [],
+    specBlocked: false,
+    reconcileStartedAtMs: 0,
+    changelogPartitions: async () => 1,
+  };
+  // v1 active with its recorded model and 2 fixed replicas; the spec promotes v2 with other weights.
+  function promotingModel(serving: Record<string, unknown>): EmbeddingModel {
+    return testModel((object) => {
+      setPath(object, "spec.version", "minilm-v2");
+      setPath(object, "spec.model.uri", "pvc://jude-models/v2/model.onnx");
+      setPath(object, "spec.model.sha256", undefined);
+      setPath(object, "spec.serving.autoscaling", undefined);
+      for (const [field, value] of Object.entries(serving)) setPath(object, `spec.serving.${field}`, value);
+    });
+  }
+  function decisionServing(model: EmbeddingModel): PromotionDecision {
+    const activeSpec = {
+      ...recordedSpec(model),
+      model: { ...model.spec.model, uri: "pvc://jude-models/v1/model.onnx" },
+      serving: { ...model.spec.serving, replicas: 2, autoscaling: undefined },
+    };
+    delete activeSpec.serving.autoscaling;
+    return {
+      queryVersion: "minilm-v1",
+      activeVersion: "minilm-v1",
+      serve: ["minilm-v1", "minilm-v2"],
+      workers: [],
+      collect: [],
+      records: [
+        {
+          version: "minilm-v1",
+          spec: activeSpec,
+          promotionStartTime: "2026-12-01T00:00:00Z",
+          activatedTime: "2026-12-01T01:00:00Z",
+        },
+        { version: "minilm-v2", spec: recordedSpec(model), promotionStartTime: "2026-12-02T00:00:00Z" },
+      ],
+    } as unknown as PromotionDecision;
+  }
+  const applied = (calls: RecordedCall[], kind: string, name: string) =>
+    calls.find((call) => call.verb === "apply" && call.kind === kind && call.name === name) as
+      { object: KubeObject & { spec?: Record<string, unknown>; data?: Record<string, string> } } | undefined;
+
+  // Traffic spiked during a bootstrap of hours: the active version carries every reader, so the
+  // replicas the spec asks for must reach it, not only the candidate.
+  it("scales the active version to the spec's replicas while a candidate is promoted", async () => {
+    const model = promotingModel({ replicas: 6 });
+    const { context, calls } = fakeContext({ namespace: testNamespace, name: "jude-minilm" }, {});
+    await actOnPromotion(context, model, decisionServing(model), options);
+    expect(applied(calls, "Deployment", "jude-minilm-minilm-v1")?.object.spec?.replicas).toBe(6);
+    expect(applied(calls, "Deployment", "jude-minilm-minilm-v2")?.object.spec?.replicas).toBe(6);
+    // What makes its vectors stays its own.
+    expect(applied(calls, "ConfigMap", "jude-minilm-minilm-v1")?.object.data?.["jude-model.json"]).toContain(
+      "v1/model.onnx",
+    );
+  });
+
+  it("gives the active version the spec's autoscaling, in place of its recorded fixed size", async () => {
+    const model = promotingModel({
+      autoscaling: { minReplicas: 3, maxReplicas: 12, targetQueueTokens: 4096 },
+    });
+    const { context, calls } = fakeContext({ namespace: testNamespace, name: "jude-minilm" }, {});
+    await actOnPromotion(context, model, decisionServing(model), options);
+    expect(applied(calls, "Deployment", "jude-minilm-minilm-v1")?.object.spec?.replicas).toBeUndefined();
+    expect(applied(calls, "HorizontalPodAutoscaler", "jude-minilm-minilm-v1")?.object.spec).toMatchObject({
+      minReplicas: 3,
+      maxReplicas: 12,
+    });
   });
 });

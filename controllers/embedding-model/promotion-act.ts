@@ -73,8 +73,9 @@ export async function actOnPromotion(
   const records = new Map(decision.records.map((record) => [record.version, record]));
   for (const version of decision.serve) {
     if (version === model.spec.version && options.specBlocked) continue;
-    // Each version as its record says: the spec's own record carries the spec, except when the spec
-    // reuses the name for another model (VersionRedefined), whose served version must not change.
+    // Each version as its record says, sized as the spec says (modelAtVersion): the spec's own record
+    // carries the spec, except when the spec reuses the name for another model (VersionRedefined),
+    // whose served model must not change.
     const record = records.get(version);
     const rendered = record === undefined ? model : modelAtVersion(model, record);
     const floor = version === model.spec.version ? replicasFloor(context, model) : undefined;

@@ -79,9 +79,33 @@ export function recordedSpec(model: EmbeddingModel): RecordedSpec {
   return { model: model.spec.model, prompts: model.spec.prompts, serving: model.spec.serving };
 }
 
-/** The model as it was when `record` was its spec's version: what the serving builders render. */
+/**
+ * The model as it was when `record` was its spec's version, sized as the spec says now: what the
+ * serving builders render. What defines the version (model, prompts, and the serving settings chosen
+ * for that model: image, accelerator, resources, placement, batching, TLS, auth) is its record's; its
+ * capacity (`serving.replicas` or `serving.autoscaling`) follows the spec, for every served version.
+ * A promotion runs for hours (a large bootstrap) while the active version carries every reader: a
+ * traffic spike must be answerable by editing the spec, and `kubectl scale` is taken back by the next
+ * apply. Resources and accelerator stay per version because they are sized for its model (a smaller
+ * candidate's memory limit would kill the active version's larger model).
+ */
 export function modelAtVersion(model: EmbeddingModel, record: VersionRecord): EmbeddingModel {
-  return { ...model, spec: { ...model.spec, ...record.spec, version: record.version } };
+  const serving = servingAtVersion(record.spec.serving, model.spec.serving);
+  return { ...model, spec: { ...model.spec, ...record.spec, serving, version: record.version } };
+}
+
+/** A version's recorded serving settings with the capacity of `current` (see modelAtVersion). */
+export function servingAtVersion(
+  recorded: RecordedSpec["serving"],
+  current: RecordedSpec["serving"],
+): RecordedSpec["serving"] {
+  const { replicas: _replicas, autoscaling: _autoscaling, ...defining } = recorded;
+  const { replicas, autoscaling } = current;
+  return {
+    ...defining,
+    ...(replicas !== undefined ? { replicas } : {}),
+    ...(autoscaling !== undefined ? { autoscaling } : {}),
+  };
 }
 
 /** The record ConfigMap to apply. */

@@ -2,7 +2,7 @@
 // NearlinePipeline, the EmbeddingModel and one live version. Secrets are wired through SecretWiring,
 // so the config holds only environment variable names and file paths.
 import type { z } from "zod";
-import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { NearlinePipeline } from "../../crds/index.ts";
 import type {
   decodeSection,
   embeddingSection,
@@ -77,14 +77,13 @@ export function decodeConfig(pipeline: NearlinePipeline): z.input<typeof decodeS
   };
 }
 
-/** The version's embedding server: endpoint, TLS CA and bearer token as the model's serving sets them. */
+/** The version's embedding server: endpoint, TLS CA and bearer token as the version is served. */
 export function embeddingConfig(
   pipeline: NearlinePipeline,
-  model: EmbeddingModel,
   version: LiveVersion,
   wiring: SecretWiring,
 ): z.input<typeof embeddingSection> {
-  const serving = model.spec.serving;
+  const serving = version.serving;
   return {
     endpoint: version.endpoint,
     ...(serving.tls !== undefined

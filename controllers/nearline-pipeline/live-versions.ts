@@ -19,6 +19,12 @@ export interface LiveVersion {
   prompts: Readonly<Record<string, string>>;
   /** host:port of the version's serving Service. */
   endpoint: string;
+  /**
+   * How the version's servers take calls (TLS, token, batching limits), as its spec had them: during a
+   * promotion each version is served as its record says (version-record.ts), so the spec's settings
+   * may be the candidate's only.
+   */
+  serving: Pick<RecordedSpec["serving"], "tls" | "auth" | "batching">;
   /** Offsets per partition a new version's workers start from (captured for its bootstrap). */
   startOffsets?: readonly PartitionWatermark[] | undefined;
 }
@@ -109,7 +115,7 @@ export function resolveLiveVersions(
 export function resolveVersion(
   model: EmbeddingModel,
   version: string,
-  spec: Pick<RecordedSpec, "model" | "prompts">,
+  spec: Pick<RecordedSpec, "model" | "prompts" | "serving">,
 ): LiveVersion | WaitingVersion {
   const observed = model.status?.versions?.find((entry) => entry.version === version);
   const digestHex = observed?.modelDigest ?? spec.model.sha256;
@@ -124,6 +130,7 @@ export function resolveVersion(
     modelDigest: `sha256:${digestHex}`,
     dimensions: spec.model.dimensions,
     prompts: spec.prompts,
+    serving: { tls: spec.serving.tls, auth: spec.serving.auth, batching: spec.serving.batching },
     // The address the model's status will report, so a worker rendered before that status (from the
     // version record alone) is not rolled again when it arrives.
     endpoint:

@@ -55,7 +55,7 @@ export function desiredWorkerConfig(
     decode: decodeConfig(pipeline),
     extract: { ...spec.extract },
     changeDetection: { enabled: spec.changeDetection.enabled },
-    embedding: embeddingConfig(pipeline, model, version, wiring),
+    embedding: embeddingConfig(pipeline, version, wiring),
     sinks: {
       store: storeConfig(pipeline, wiring),
       ...(spec.sinks.kafka !== undefined ? { kafka: { topic: spec.sinks.kafka.topic } } : {}),

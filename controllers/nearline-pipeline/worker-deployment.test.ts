@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
 import { checkGolden } from "../shared/golden.ts";
 import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
+import { record } from "../embedding-model/promotion-fixtures.ts";
 import { imagesFor } from "../shared/image.ts";
 import { annotationKeys } from "../shared/labels.ts";
 import { configFileName } from "./config-map.ts";
@@ -87,6 +88,32 @@ describe("desiredWorkers", () => {
     expect(plain.sinks.store.durability).toBeUndefined();
   });
 
+  // The candidate turns TLS and a token on while the active version, served as its record says,
+  // still runs plaintext without auth: its workers must keep calling it as it serves, or every call
+  // fails and the active version's vectors go stale for the whole promotion.
+  it("calls a recorded version's server with that version's TLS, token and batching, not the spec's", () => {
+    const model = testModel((object) => {
+      setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" });
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } });
+      setPath(object, "spec.serving.batching.maxConcurrentRequests", 4096);
+    });
+    const active = record("minilm-v1", { workers: true });
+    active.spec = {
+      ...active.spec,
+      model: { ...active.spec.model, sha256: "c".repeat(64) },
+      serving: { ...testModel().spec.serving },
+    };
+    const [version] = resolveLiveVersions(model, [active]).versions;
+    const workers = desiredWorkers(testPipeline(), model, version!, images);
+    const config = workerConfig(workers);
+    expect(config.embedding.tls).toBeUndefined();
+    expect(config.embedding.token).toBeUndefined();
+    expect(workers.secretNames).not.toContain("jude-serving-token");
+    expect(config.embedding.maxBatchSize).toBe(
+      workerConfig(desiredWorkers(testPipeline(), testModel(), liveVersion(), images)).embedding.maxBatchSize,
+    );
+  });
+
   it("never copies a secret value into the ConfigMap or the pod", () => {
     const model = testModel((object) =>
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),
@@ -143,17 +170,19 @@ describe("desiredWorkers", () => {
   });
 
   it("sends no more texts per embedding call than the model's servers take in one call", () => {
-    const config = (maxBatchSize: number, maxConcurrentRequests: number) =>
-      workerConfig(
+    const config = (maxBatchSize: number, maxConcurrentRequests: number) => {
+      const model = testModel((object) =>
+        setPath(object, "spec.serving.batching.maxConcurrentRequests", maxConcurrentRequests),
+      );
+      return workerConfig(
         desiredWorkers(
           testPipeline(undefined, (object) => setPath(object, "spec.workers.maxBatchSize", maxBatchSize)),
-          testModel((object) =>
-            setPath(object, "spec.serving.batching.maxConcurrentRequests", maxConcurrentRequests),
-          ),
-          liveVersion(),
+          model,
+          liveVersion(model),
           images,
         ),
       ).embedding.maxBatchSize;
+    };
     // jude serve refuses a call of more than min(128, maxConcurrentRequests) inputs whole.
     expect(config(64, 512)).toBe(64);
     expect(config(64, 32)).toBe(32);

@@ -222,6 +222,9 @@ export async function buildVersion(
 /** Finishes `version`'s bootstrap: the store marks it complete and its run reports Succeeded. */
 export async function finishBootstrap(store: Store, namespace: string, runName: string, version: string) {
   await markVersionComplete(store, version);
+  // The operator creates a promotion's run in a reconcile of its own: on a loaded machine it may not
+  // exist yet when the test plays its shards (the patch failed NotFound).
+  await waitForObject(namespace, `bootstraprun/${runName}`, `BootstrapRun ${runName} created`, () => true);
   await kubectl([
     "patch",
     "-n",

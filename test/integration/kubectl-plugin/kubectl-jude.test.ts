@@ -131,7 +131,13 @@ describe("kubectl jude on the testbed", () => {
     };
     const record = desiredVersionRecord(fixture, {
       version: "minilm-v0",
-      spec: { ...recordedSpec(fixture), model: v0Model, prompts: { job: "Job v0: {{title}}" } },
+      spec: {
+        ...recordedSpec(fixture),
+        model: v0Model,
+        prompts: { job: "Job v0: {{title}}" },
+        // The image v0 ran with comes back with it (its pods do not roll into v2's as readers return).
+        serving: { ...fixture.spec.serving, image: "registry.example/jude:0.9" },
+      },
       promotionStartTime: "2026-10-31T00:00:00Z",
       activatedTime: "2026-11-01T00:00:00Z",
     });
@@ -144,8 +150,14 @@ describe("kubectl jude on the testbed", () => {
     const { code } = await plugin(["rollback", "minilm", "-n", namespace]);
     expect(code).toBe(0);
     const model = await kubectlJson<{
-      spec: { version: string; model: { uri: string; precision: string }; prompts: Record<string, string> };
+      spec: {
+        version: string;
+        model: { uri: string; precision: string };
+        prompts: Record<string, string>;
+        serving: { image?: string };
+      };
     }>(["get", "-n", namespace, "embeddingmodel/minilm"]);
+    expect(model.spec.serving.image).toBe("registry.example/jude:0.9");
     expect(model.spec.version).toBe("minilm-v0");
     expect(model.spec.model).toMatchObject({ uri: v0Model.uri, precision: "fp32" });
     expect(model.spec.prompts).toEqual({ job: "Job v0: {{title}}" });
