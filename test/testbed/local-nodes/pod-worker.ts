@@ -138,8 +138,11 @@ export class PodWorker {
         this.#volumePaths = await syncVolumes(this.pod, this.sandbox.podDir, this.context.volumeSources);
       } catch (error) {
         if (!(error instanceof ContainerConfigError)) throw error;
+        // A kubelet keeps such a pod ContainerCreating (with FailedMount Events) and mounts the volume
+        // once its source exists; it is not a container config error, and a ConfigMap created just
+        // after its pod (or not yet in this agent's cache) must not read as a failing pod.
         for (const run of this.runs)
-          if (!run.running) run.waiting = { reason: "CreateContainerConfigError", message: error.message };
+          if (!run.running) run.waiting = { reason: "ContainerCreating", message: error.message };
         return;
       }
       // Killed while the volumes were written: start nothing more.
