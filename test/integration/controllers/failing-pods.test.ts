@@ -10,7 +10,7 @@ import { embeddingModelController } from "../../../controllers/embedding-model/c
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
 import { imagesFor } from "../../../controllers/shared/image.ts";
 import { localNodeTaint } from "../../testbed/local-nodes/local-node-registry.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import {
   cpuModel,
   createRestrictedNamespace,
@@ -19,7 +19,7 @@ import {
   testImages,
 } from "../operator/operator-harness.ts";
 import { applyObjects, conditionOf, markModelObserved, startManager, waitForObject } from "./harness.ts";
-import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
+import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
 type Status = {
   status?: {
@@ -132,7 +132,12 @@ describe("pods the kubelet cannot run", () => {
       backoffLimit: 0,
       resources: { requests: { cpu: "100m", memory: "16Mi" }, limits: { memory: "24Mi" } },
     });
-    await applyObjects(ns, [pipeline("jobs", topic), run]);
+    // Records to read: with none the shard finishes within a second, which may be before the node
+    // measures its memory; with some it waits for its (absent) embedding server and is measured.
+    const oomTopic = uniqueTopic("jobs-oom-changelog");
+    await createTopics([oomTopic], 2);
+    await produceEvents(oomTopic, snapshotEvents([5, 5]));
+    await applyObjects(ns, [pipeline("jobs", oomTopic), run]);
     const failed = await waitForObject<Status>(
       ns,
       "bootstraprun/jobs-oom",
