@@ -22,10 +22,13 @@ import {
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { promotionIds, versionDigest } from "./objects.ts";
+import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import type { JsonObject } from "../../fixtures/examples.ts";
+import { pipeline, promotionIds, promotionModelAt, storeSecret, versionDigest } from "./objects.ts";
 import {
   createRestrictedNamespace,
   deleteNamespace,
+  getObject,
   installCrds,
   testImages,
 } from "../operator/operator-harness.ts";
@@ -264,3 +267,79 @@ export async function reportCaughtUp(namespace: string, pipeline: string, versio
 }
 
 export { condition as conditionOf } from "../operator/operator-harness.ts";
+
+/** What the promotion tests share: a namespace, a store, a `jobs` pipeline of `jobs-model`, the operator. */
+export interface PromotionSetup {
+  namespace: string;
+  /** The test's own store on the testbed's Redis (name unique per run). */
+  store: Store;
+  storeName: string;
+  /** The `jobs` pipeline as applied (to delete and apply it again). */
+  jobsPipeline: JsonObject;
+  operator: PromotionOperator;
+  /** Stops the operator, closes the store and deletes the namespace. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Sets up a promotion test: the CRDs, a restricted namespace `<prefix>-…`, a one-partition changelog
+ * topic, the test's own store (`buckets` when not the default), the store Secret and the `jobs`
+ * pipeline of model `jobs-model` writing to that store, and the EmbeddingModel controller whose
+ * parity measurement answers `parity`. The model itself is left to the test.
+ */
+export async function setUpPromotion(
+  prefix: string,
+  parity: (version: string) => ParityObservation | Promise<ParityObservation>,
+  options: { buckets?: number } = {},
+): Promise<PromotionSetup> {
+  await installCrds();
+  const unique = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
+  const namespace = unique;
+  await createRestrictedNamespace(namespace);
+  const topic = uniqueTopic(prefix);
+  await createTopics([topic], 1);
+  const { store, close } = await openTestStore(unique, options);
+  const jobsPipeline = pipeline("jobs", topic, (spec) => {
+    spec.modelRef = { name: "jobs-model" };
+    spec.sinks.store.name = unique;
+  });
+  await applyObjects(namespace, [storeSecret(), jobsPipeline]);
+  const operator = startPromotionOperator(namespace, parity);
+  return {
+    namespace,
+    store,
+    storeName: unique,
+    jobsPipeline,
+    operator,
+    async stop() {
+      await operator.stop();
+      close();
+      await deleteNamespace(namespace);
+    },
+  };
+}
+
+/**
+ * Promotes `jobs-model` to `version` (with `promotion` settings) as a user would, plays its bootstrap
+ * (vectors written, the run Succeeded, `live` versions' workers caught up) and waits until it is active.
+ */
+export async function promoteThroughBootstrap(
+  setup: Pick<PromotionSetup, "namespace" | "store">,
+  version: string,
+  live: string[],
+  promotion: JsonObject = {},
+): Promise<void> {
+  const { namespace, store } = setup;
+  const until = (what: string, check: () => Promise<boolean>) =>
+    waitFor(what, check, { timeoutMs: 90_000, intervalMs: 100 });
+  await applyObjects(namespace, [promotionModelAt(version, promotion)]);
+  await until(
+    `${version}'s run`,
+    async () => (await getObject(`bootstraprun/jobs-${version}-promotion`, namespace)) !== undefined,
+  );
+  await buildVersion(store, namespace, version, live);
+  await until(`${version} active`, async () => {
+    const model = await getObject("embeddingmodel/jobs-model", namespace);
+    return (model?.status as { activeVersion?: string } | undefined)?.activeVersion === version;
+  });
+}

@@ -7,40 +7,27 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import {
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  type Json,
-} from "../operator/operator-harness.ts";
-import {
-  pipeline,
-  promotionIds as ids,
-  promotionModelAt as modelAt,
-  storeSecret,
-  versionDigest as hex,
-} from "./objects.ts";
+import { getObject, type Json } from "../operator/operator-harness.ts";
+import { promotionIds as ids, promotionModelAt as modelAt, versionDigest as hex } from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
   conditionOf,
   finishBootstrap,
-  openTestStore,
   type PromotionOperator,
   reportCaughtUp,
-  startPromotionOperator,
   writeVectors,
+  type PromotionSetup,
+  setUpPromotion,
 } from "./harness.ts";
 
 describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
+  let setup: PromotionSetup | undefined;
   let namespace: string;
   let operator: PromotionOperator;
   let store: Store;
-  let closeStore: () => void;
   let jobsPipeline: Json;
   const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
 
@@ -56,26 +43,12 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
 
   beforeAll(async () => {
-    await installCrds();
-    namespace = `promotion-del-${process.pid}-${Date.now().toString(36)}`;
-    await createRestrictedNamespace(namespace);
-    const topic = uniqueTopic("promotion-del");
-    await createTopics([topic], 1);
-    const storeName = `promotion-del-${process.pid}-${Date.now().toString(36)}`;
-    ({ store, close: closeStore } = await openTestStore(storeName));
-    jobsPipeline = pipeline("jobs", topic, (spec) => {
-      spec.modelRef = { name: "jobs-model" };
-      spec.sinks.store.name = storeName;
-    });
-    await applyObjects(namespace, [storeSecret(), jobsPipeline]);
-    operator = startPromotionOperator(namespace, () => passing);
+    setup = await setUpPromotion("promotion-del", () => passing);
+    ({ namespace, store, operator } = setup);
+    jobsPipeline = setup.jobsPipeline;
   });
 
-  afterAll(async () => {
-    await operator?.stop();
-    closeStore?.();
-    if (namespace !== undefined) await deleteNamespace(namespace);
-  });
+  afterAll(() => setup?.stop());
 
   it("leaves the store as documented, then takes it back and promotes the candidate", async () => {
     await applyObjects(namespace, [modelAt("v1")]);

@@ -6,29 +6,24 @@
 // Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { flip, readPointer, type Store } from "../../../store/index.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import {
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  type Json,
-} from "../operator/operator-harness.ts";
-import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
+import { getObject, type Json } from "../operator/operator-harness.ts";
+import { promotionModelAt as modelAt } from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
-  openTestStore,
   type PromotionOperator,
   startPromotionOperator,
+  type PromotionSetup,
+  setUpPromotion,
+  promoteThroughBootstrap,
 } from "./harness.ts";
 
 describe("operator stopped right after a flip, spec.version set back while it was down", () => {
+  let setup: PromotionSetup | undefined;
   let namespace: string;
   let operator: PromotionOperator | undefined;
   let store: Store;
-  let closeStore: () => void;
   const passing = { sampled: 4, matched: 4, minCosine: 0.99999 };
 
   const status = async () =>
@@ -47,34 +42,14 @@ describe("operator stopped right after a flip, spec.version set back while it wa
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
 
   beforeAll(async () => {
-    await installCrds();
-    namespace = `promotion-flip-restart-${process.pid}-${Date.now().toString(36)}`;
-    await createRestrictedNamespace(namespace);
-    const topic = uniqueTopic("promotion-flip-restart");
-    await createTopics([topic], 1);
-    const storeName = `promotion-flip-restart-${process.pid}-${Date.now().toString(36)}`;
-    ({ store, close: closeStore } = await openTestStore(storeName));
-    await applyObjects(namespace, [
-      storeSecret(),
-      pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "jobs-model" };
-        spec.sinks.store.name = storeName;
-      }),
-    ]);
-    operator = startPromotionOperator(namespace, () => passing);
-    await applyObjects(namespace, [modelAt("v1", { cutover: "Manual", approvedVersion: "v1" })]);
-    await until(
-      "v1's run",
-      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, "v1", ["v1"]);
-    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    setup = await setUpPromotion("promotion-flip-restart", () => passing);
+    ({ namespace, store, operator } = setup);
+    await promoteThroughBootstrap(setup, "v1", ["v1"], { cutover: "Manual", approvedVersion: "v1" });
   }, 180_000);
 
   afterAll(async () => {
-    await operator?.stop();
-    closeStore?.();
-    if (namespace !== undefined) await deleteNamespace(namespace);
+    await operator?.stop(); // the one the test started after stopping the first
+    await setup?.stop();
   });
 
   it("flips back to v1 with the query Service, and keeps v2 draining", async () => {

@@ -6,36 +6,16 @@
 // heldWriterPod).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import {
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  type Json,
-} from "../operator/operator-harness.ts";
-import {
-  heldWriterPod,
-  heldWriterPodName,
-  pipeline,
-  promotionModelAt as modelAt,
-  storeSecret,
-} from "./objects.ts";
-import {
-  applyObjects,
-  buildVersion,
-  openTestStore,
-  type PromotionOperator,
-  startPromotionOperator,
-} from "./harness.ts";
+import { getObject, type Json } from "../operator/operator-harness.ts";
+import { heldWriterPod, heldWriterPodName, promotionModelAt as modelAt } from "./objects.ts";
+import { applyObjects, promoteThroughBootstrap, type PromotionSetup, setUpPromotion } from "./harness.ts";
 
 describe("retainVersions raised while a version is being collected", () => {
+  let setup: PromotionSetup | undefined;
   let namespace: string;
-  let operator: PromotionOperator;
   let store: Store;
-  let closeStore: () => void;
 
   const status = async () =>
     ((await getObject("embeddingmodel/jobs-model", namespace))!.status ?? {}) as Json & {
@@ -44,41 +24,20 @@ describe("retainVersions raised while a version is being collected", () => {
     };
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 100 });
-  /** Promotes `version` through its (played) bootstrap until it is active. */
-  async function promote(version: string, live: string[], promotion: Json) {
-    await applyObjects(namespace, [modelAt(version, promotion)]);
-    await until(
-      `${version}'s run`,
-      async () => (await getObject(`bootstraprun/jobs-${version}-promotion`, namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, version, live);
-    await until(`${version} active`, async () => (await status()).activeVersion === version);
-  }
+  const promote = (version: string, live: string[], promotion: Json) =>
+    promoteThroughBootstrap(setup!, version, live, promotion);
 
   beforeAll(async () => {
-    await installCrds();
-    namespace = `promotion-retention-${process.pid}-${Date.now().toString(36)}`;
-    await createRestrictedNamespace(namespace);
-    const topic = uniqueTopic("promotion-retention");
-    await createTopics([topic], 1);
-    const storeName = `promotion-retention-${process.pid}-${Date.now().toString(36)}`;
     // 2048 buckets: collecting a version takes eight bounded steps (256 buckets each).
-    ({ store, close: closeStore } = await openTestStore(storeName, { buckets: 2048 }));
-    await applyObjects(namespace, [
-      storeSecret(),
-      pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "jobs-model" };
-        spec.sinks.store.name = storeName;
-      }),
-    ]);
-    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    setup = await setUpPromotion(
+      "promotion-retention",
+      () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }),
+      { buckets: 2048 },
+    );
+    ({ namespace, store } = setup);
   }, 180_000);
 
-  afterAll(async () => {
-    await operator?.stop();
-    closeStore?.();
-    if (namespace !== undefined) await deleteNamespace(namespace);
-  });
+  afterAll(() => setup?.stop());
 
   it("finishes the collection and does not list the version as Retained", async () => {
     const shortLived = { bakeSeconds: 0, retainVersions: 0 };

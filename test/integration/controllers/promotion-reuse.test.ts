@@ -16,38 +16,24 @@ import {
   StoreWriter,
   type Store,
 } from "../../../store/index.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import {
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  type Json,
-} from "../operator/operator-harness.ts";
-import {
-  pipeline,
-  promotionIds as ids,
-  promotionModelAt as modelAt,
-  storeSecret,
-  versionDigest as hex,
-} from "./objects.ts";
+import { getObject, type Json } from "../operator/operator-harness.ts";
+import { promotionIds as ids, promotionModelAt as modelAt, versionDigest as hex } from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
   conditionOf,
-  openTestStore,
-  type PromotionOperator,
-  startPromotionOperator,
   writeVectors,
+  type PromotionSetup,
+  setUpPromotion,
+  promoteThroughBootstrap,
 } from "./harness.ts";
 
 describe("a version name reused after its build was superseded", () => {
+  let setup: PromotionSetup | undefined;
   let namespace: string;
-  let operator: PromotionOperator;
   let store: Store;
-  let closeStore: () => void;
 
   const model = async () => (await getObject("embeddingmodel/jobs-model", namespace))!;
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
@@ -94,35 +80,12 @@ describe("a version name reused after its build was superseded", () => {
   };
 
   beforeAll(async () => {
-    await installCrds();
-    namespace = `promotion-reuse-${process.pid}-${Date.now().toString(36)}`;
-    await createRestrictedNamespace(namespace);
-    const topic = uniqueTopic("promotion-reuse");
-    await createTopics([topic], 1);
-    const storeName = `promotion-reuse-${process.pid}-${Date.now().toString(36)}`;
-    ({ store, close: closeStore } = await openTestStore(storeName));
-    await applyObjects(namespace, [
-      storeSecret(),
-      pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "jobs-model" };
-        spec.sinks.store.name = storeName;
-      }),
-    ]);
-    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
-    await applyObjects(namespace, [modelAt("v1")]);
-    await until(
-      "v1's run",
-      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, "v1", ["v1"]);
-    await until("v1 active", async () => model().then((m) => (m.status as Json).activeVersion === "v1"));
+    setup = await setUpPromotion("promotion-reuse", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    ({ namespace, store } = setup);
+    await promoteThroughBootstrap(setup, "v1", ["v1"]);
   }, 180_000);
 
-  afterAll(async () => {
-    await operator?.stop();
-    closeStore?.();
-    if (namespace !== undefined) await deleteNamespace(namespace);
-  });
+  afterAll(() => setup?.stop());
 
   it("v1 -> v2 -> v3 -> v2 with other prompts: the first build of v2 is collected before v2 is built again", async () => {
     await applyObjects(namespace, [modelAt("v2")]);

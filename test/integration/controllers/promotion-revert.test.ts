@@ -8,40 +8,30 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import {
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  type Json,
-} from "../operator/operator-harness.ts";
+import { getObject, type Json } from "../operator/operator-harness.ts";
 import {
   heldWriterPod,
   heldWriterPodName,
-  pipeline,
   promotionIds as ids,
   promotionModelAt as modelAt,
-  storeSecret,
   versionDigest as hex,
 } from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
   conditionOf,
-  openTestStore,
-  type PromotionOperator,
-  startPromotionOperator,
   writeVectors,
+  type PromotionSetup,
+  setUpPromotion,
+  promoteThroughBootstrap,
 } from "./harness.ts";
 
 describe("spec.version reverted before the cutover", () => {
+  let setup: PromotionSetup | undefined;
   let namespace: string;
-  let operator: PromotionOperator;
   let store: Store;
-  let closeStore: () => void;
   // Parity answers at once unless a test holds it; `measured` lists the versions asked for.
   let parityHold: Promise<void> | undefined;
   const measured: string[] = [];
@@ -77,40 +67,18 @@ describe("spec.version reverted before the cutover", () => {
   }
 
   beforeAll(async () => {
-    await installCrds();
-    namespace = `promotion-revert-${process.pid}-${Date.now().toString(36)}`;
-    await createRestrictedNamespace(namespace);
-    const topic = uniqueTopic("promotion-revert");
-    await createTopics([topic], 1);
-    const storeName = `promotion-revert-${process.pid}-${Date.now().toString(36)}`;
     // 2048 buckets: eight bounded collection steps, most of them seconds apart.
-    ({ store, close: closeStore } = await openTestStore(storeName, { buckets: 2048 }));
-    await applyObjects(namespace, [
-      storeSecret(),
-      pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "jobs-model" };
-        spec.sinks.store.name = storeName;
-      }),
-    ]);
-    operator = startPromotionOperator(namespace, async (version) => {
+    const parity = async (version: string) => {
       measured.push(version);
       await parityHold;
       return { sampled: 4, matched: 4, minCosine: 0.99999 };
-    });
-    await applyObjects(namespace, [modelAt("v1")]);
-    await until(
-      "v1's run",
-      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, "v1", ["v1"]);
-    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    };
+    setup = await setUpPromotion("promotion-revert", parity, { buckets: 2048 });
+    ({ namespace, store } = setup);
+    await promoteThroughBootstrap(setup, "v1", ["v1"]);
   }, 180_000);
 
-  afterAll(async () => {
-    await operator?.stop();
-    closeStore?.();
-    if (namespace !== undefined) await deleteNamespace(namespace);
-  });
+  afterAll(() => setup?.stop());
 
   it("v1 -> v2 -> v1 removes v2's objects and collects every bucket of its partial vectors", async () => {
     await startV2ThenRevert();

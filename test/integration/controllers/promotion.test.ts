@@ -8,40 +8,28 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { readPointer, type Store } from "../../../store/index.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import {
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  type Json,
-} from "../operator/operator-harness.ts";
-import {
-  pipeline,
-  promotionIds as ids,
-  promotionModelAt as modelAt,
-  storeSecret,
-  versionDigest as hex,
-} from "./objects.ts";
+import { getObject, type Json } from "../operator/operator-harness.ts";
+import { promotionIds as ids, promotionModelAt as modelAt, versionDigest as hex } from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
   conditionOf,
   finishBootstrap,
-  openTestStore,
   type PromotionOperator,
   reportCaughtUp,
   startPromotionOperator,
   writeVectors,
+  type PromotionSetup,
+  setUpPromotion,
 } from "./harness.ts";
 
 describe("promotion on the API server", () => {
+  let setup: PromotionSetup | undefined;
   let namespace: string;
   let operator: PromotionOperator;
   let store: Store;
-  let closeStore: () => void;
   const parity = new Map<string, ParityObservation>();
   const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
 
@@ -57,27 +45,13 @@ describe("promotion on the API server", () => {
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
   beforeAll(async () => {
-    await installCrds();
-    namespace = `promotion-${process.pid}-${Date.now().toString(36)}`;
-    await createRestrictedNamespace(namespace);
-    const topic = uniqueTopic("promotion-jobs");
-    await createTopics([topic], 1);
-    const storeName = `promotion-${process.pid}-${Date.now().toString(36)}`;
-    ({ store, close: closeStore } = await openTestStore(storeName));
-    await applyObjects(namespace, [
-      storeSecret(),
-      pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "jobs-model" };
-        spec.sinks.store.name = storeName;
-      }),
-    ]);
-    operator = startPromotionOperator(namespace, (version) => parity.get(version) ?? passing);
+    setup = await setUpPromotion("promotion-jobs", (version) => parity.get(version) ?? passing);
+    ({ namespace, store, operator } = setup);
   });
 
   afterAll(async () => {
-    await operator?.stop();
-    closeStore?.();
-    if (namespace !== undefined) await deleteNamespace(namespace);
+    await operator?.stop(); // the one the test started after stopping the first
+    await setup?.stop();
   });
 
   it("promotes the first version once its bootstrap, lag, coverage and parity gates pass", async () => {

@@ -7,30 +7,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { modelResyncMs } from "../../../controllers/embedding-model/reconcile.ts";
 import { flip, readPointer, type Store } from "../../../store/index.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
 import {
-  createRestrictedNamespace,
-  deleteNamespace,
-  getObject,
-  installCrds,
-  waitUntilAtRest,
-  type Json,
-} from "../operator/operator-harness.ts";
-import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
-import {
-  applyObjects,
-  buildVersion,
-  openTestStore,
+  promoteThroughBootstrap,
   type PromotionOperator,
-  startPromotionOperator,
+  type PromotionSetup,
+  setUpPromotion,
 } from "./harness.ts";
 
 describe("a promoted model's store changed by hand while the model is at rest", () => {
+  let setup: PromotionSetup | undefined;
   let namespace: string;
   let operator: PromotionOperator | undefined;
   let store: Store;
-  let closeStore: () => void;
 
   const status = async () =>
     ((await getObject("embeddingmodel/jobs-model", namespace)) as Json).status as Json & {
@@ -47,42 +37,13 @@ describe("a promoted model's store changed by hand while the model is at rest", 
   const withinResync = modelResyncMs + 15_000;
 
   beforeAll(async () => {
-    await installCrds();
-    namespace = `store-drift-${process.pid}-${Date.now().toString(36)}`;
-    await createRestrictedNamespace(namespace);
-    const topic = uniqueTopic("store-drift");
-    await createTopics([topic], 1);
-    const storeName = `store-drift-${process.pid}-${Date.now().toString(36)}`;
-    ({ store, close: closeStore } = await openTestStore(storeName));
-    await applyObjects(namespace, [
-      storeSecret(),
-      pipeline("jobs", topic, (spec) => {
-        spec.modelRef = { name: "jobs-model" };
-        spec.sinks.store.name = storeName;
-      }),
-    ]);
-    operator = startPromotionOperator(namespace, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
-    await applyObjects(namespace, [modelAt("v1")]);
-    await until(
-      "v1's run",
-      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, "v1", ["v1"]);
-    await until("v1 active", async () => (await status()).activeVersion === "v1");
-    await applyObjects(namespace, [modelAt("v2")]);
-    await until(
-      "v2's run",
-      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
-    await until("v2 active", async () => (await status()).activeVersion === "v2");
+    setup = await setUpPromotion("store-drift", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    ({ namespace, store, operator } = setup);
+    await promoteThroughBootstrap(setup, "v1", ["v1"]);
+    await promoteThroughBootstrap(setup, "v2", ["v1", "v2"]);
   }, 240_000);
 
-  afterAll(async () => {
-    await operator?.stop();
-    closeStore?.();
-    if (namespace !== undefined) await deleteNamespace(namespace);
-  });
+  afterAll(() => setup?.stop());
 
   it("flips the pointer back when it was flipped to the backup version by hand", async () => {
     await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
