@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { replicasHandoverManager } from "../../../controllers/embedding-model/replicas-ownership.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl } from "../../support/kubectl.ts";
@@ -15,14 +15,11 @@ import {
   apply,
   condition,
   cpuModel,
-  createRestrictedNamespace,
-  deleteNamespace,
   getObject,
-  installCrds,
-  startInProcessOperator,
   testImages,
   waitUntilAtRest,
   type Json,
+  useInProcessOperator,
 } from "./operator-harness.ts";
 
 const namespace = `operator-drift-${process.pid}`;
@@ -83,19 +80,11 @@ function watchReplicas(): { seen: number[]; stop: () => void } {
 }
 
 describe("EmbeddingModel children under drift", () => {
-  let operator: ReturnType<typeof startInProcessOperator>;
+  const operator = useInProcessOperator(namespace);
 
   beforeAll(async () => {
-    await installCrds();
-    await createRestrictedNamespace(namespace);
-    operator = startInProcessOperator([namespace]);
     await apply([cpuModel(namespace, modelName, { replicas: 2 })]);
     await waitSettled(120_000);
-  });
-
-  afterAll(async () => {
-    await operator?.stop();
-    await deleteNamespace(namespace);
   });
 
   it("recreates children deleted by hand", async () => {
@@ -141,7 +130,7 @@ describe("EmbeddingModel children under drift", () => {
   it("puts back an owner reference removed by hand", async () => {
     // The edit's event carries a child with no owner to wake: only the state before it names the
     // model. Without the reference, deleting the model would leave its serving pods running for good.
-    await waitUntilAtRest(operator.manager.metrics.registry, "embedding-model", 6_000);
+    await waitUntilAtRest(operator().manager.metrics.registry, "embedding-model", 6_000);
     await kubectl([
       "patch",
       "-n",

@@ -2,7 +2,7 @@
 // (ReplicaSets, HPA, garbage collector) and kwok GPU nodes, in a namespace that enforces the restricted
 // Pod Security Standard: what it renders is admitted, scheduled on GPU nodes and turns the model Ready;
 // scaling and config changes roll out; a missing Secret stalls it until created; deletion collects all.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { desiredVersionObjects } from "../../../controllers/embedding-model/version-objects.ts";
 import { annotationKeys } from "../../../controllers/shared/labels.ts";
 import { parseEmbeddingModel } from "../../../crds/index.ts";
@@ -13,14 +13,11 @@ import {
   apply,
   condition,
   cpuModel,
-  createRestrictedNamespace,
-  deleteNamespace,
   getObject,
-  installCrds,
   listObjects,
-  startInProcessOperator,
   testImages,
   type Json,
+  useInProcessOperator,
 } from "./operator-harness.ts";
 
 const namespace = `operator-em-${process.pid}`;
@@ -63,17 +60,8 @@ const claim: Json = {
 };
 
 describe("EmbeddingModel controller on the testbed", () => {
-  let operator: ReturnType<typeof startInProcessOperator>;
-
-  beforeAll(async () => {
-    await installCrds();
-    await createRestrictedNamespace(namespace);
-    operator = startInProcessOperator([namespace]);
-  });
-
+  useInProcessOperator(namespace);
   afterAll(async () => {
-    await operator?.stop();
-    await deleteNamespace(namespace);
     await kubectl(["delete", "pv", `${namespace}-models`, "--wait=false", "--ignore-not-found"]);
   });
 

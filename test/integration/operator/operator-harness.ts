@@ -1,6 +1,7 @@
 // What the operator's integration tests share: the CRDs installed the way a user (or Helm) installs
 // them — the operator never does —, namespaces that enforce the restricted Pod Security Standard, an
 // operator run in-process or as a real `jude operator` child process, and reads of what it made.
+import { afterAll, beforeAll } from "vitest";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { imagesFor } from "../../../controllers/shared/image.ts";
@@ -192,4 +193,23 @@ export async function waitUntilAtRest(
     },
     { timeoutMs: 120_000, intervalMs: 100 },
   );
+}
+
+/**
+ * The setup most operator test files share: before them, the CRDs, the restricted namespace
+ * `namespace` and an in-process operator watching it; after them, the operator stopped and the
+ * namespace deleted. Returns the running operator (for use inside the tests and later hooks).
+ */
+export function useInProcessOperator(namespace: string): () => ReturnType<typeof startInProcessOperator> {
+  let operator: ReturnType<typeof startInProcessOperator> | undefined;
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(namespace);
+    operator = startInProcessOperator([namespace]);
+  });
+  afterAll(async () => {
+    await operator?.stop();
+    await deleteNamespace(namespace);
+  });
+  return () => operator!;
 }

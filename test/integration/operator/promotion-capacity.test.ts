@@ -1,19 +1,16 @@
 // Capacity across a cutover on the testbed's real API server and controller-manager (Deployment,
 // ReplicaSet and HPA controllers, kwok nodes): an autoscaled model's candidate takes the readers only
 // once it runs as many replicas as the active version its HPA scaled out, not at its minReplicas.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
   condition,
   cpuModel,
-  createRestrictedNamespace,
-  deleteNamespace,
   getObject,
-  installCrds,
-  startInProcessOperator,
   type Json,
+  useInProcessOperator,
 } from "./operator-harness.ts";
 
 const namespace = `operator-capacity-${process.pid}`;
@@ -32,18 +29,7 @@ async function readyReplicas(deployment: string): Promise<number> {
 }
 
 describe("an autoscaled model's cutover", () => {
-  let operator: ReturnType<typeof startInProcessOperator>;
-
-  beforeAll(async () => {
-    await installCrds();
-    await createRestrictedNamespace(namespace);
-    operator = startInProcessOperator([namespace]);
-  });
-
-  afterAll(async () => {
-    await operator?.stop();
-    await deleteNamespace(namespace);
-  });
+  useInProcessOperator(namespace);
 
   it("moves readers to the candidate once it runs as many replicas as the active version", async () => {
     await apply([model("v1")]);

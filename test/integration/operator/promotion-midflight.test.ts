@@ -2,18 +2,15 @@
 // controller-manager (kwok nodes): the active version carries every reader for the hours a large
 // bootstrap takes, so the capacity the spec asks for (replicas, autoscaling) must reach it, not only
 // the candidate, while what makes its vectors stays its own.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
   condition,
   cpuModel,
-  createRestrictedNamespace,
-  deleteNamespace,
   getObject,
-  installCrds,
-  startInProcessOperator,
   type Json,
+  useInProcessOperator,
 } from "./operator-harness.ts";
 
 const namespace = `operator-midflight-${process.pid}`;
@@ -34,18 +31,7 @@ async function deploymentSpec(version: string): Promise<Json | undefined> {
 }
 
 describe("a promotion in flight", () => {
-  let operator: ReturnType<typeof startInProcessOperator>;
-
-  beforeAll(async () => {
-    await installCrds();
-    await createRestrictedNamespace(namespace);
-    operator = startInProcessOperator([namespace]);
-  });
-
-  afterAll(async () => {
-    await operator?.stop();
-    await deleteNamespace(namespace);
-  });
+  useInProcessOperator(namespace);
 
   it("scales the active version with the spec while the candidate waits for cutover", async () => {
     await apply([model("v1", { replicas: 1 })]);
