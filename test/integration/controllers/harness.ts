@@ -66,7 +66,8 @@ export async function startControllers(prefix: string): Promise<ControllersHarne
 
 /**
  * Runs a manager with the controllers `add` registers on `namespace` (one or several), in this process; returns its
- * stop. JUDE_TEST_LOG=1 shows the controllers' errors (failed reconciles are retried, not thrown here).
+ * stop. JUDE_TEST_LOG=1 shows the controllers' failed reconciles (warnings: they are retried, not thrown
+ * here) and errors.
  */
 export function startManager(
   namespace: string | readonly string[],
@@ -79,7 +80,7 @@ export function startManager(
   const manager = new Manager({
     kubeConfig,
     namespaces: typeof namespace === "string" ? [namespace] : namespace,
-    log: process.env.JUDE_TEST_LOG ? createRootLogger({ component, level: "error" }) : silentLogger(),
+    log: process.env.JUDE_TEST_LOG ? createRootLogger({ component, level: "warn" }) : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: 300_000,
     drainMs: 5_000,

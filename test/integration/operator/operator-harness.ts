@@ -117,9 +117,10 @@ export function startInProcessOperator(
   const manager = new Manager({
     kubeConfig,
     namespaces,
-    // JUDE_TEST_LOG=1 shows the controllers' errors (failed reconciles are retried, not thrown here).
+    // JUDE_TEST_LOG=1 shows the controllers' failed reconciles (warnings: they are retried, not thrown
+    // here) and errors.
     log: process.env.JUDE_TEST_LOG
-      ? createRootLogger({ component: "operator-test", level: "error" })
+      ? createRootLogger({ component: "operator-test", level: "warn" })
       : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: 300_000,
