@@ -91,11 +91,14 @@ describe("pods the kubelet cannot run", () => {
     await applyObjects(ns, [storeSecret(), model()]);
     await markModelObserved(ns, "jude-minilm");
     await applyObjects(ns, [pipeline("jobs", topic)]);
+    // The two workers' pods fail one after the other: wait until the condition names both.
     const pipelineStalled = await waitForObject<Status>(
       ns,
       "nearlinepipeline/jobs",
-      "Stalled PodFailing",
-      (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
+      "Stalled PodFailing with both workers' pods named",
+      (object) =>
+        conditionOf(object, "Stalled")?.reason === "PodFailing" &&
+        /; 2 pods cannot run /.test(conditionOf(object, "Ready")?.message ?? ""),
     );
     expect(conditionOf(pipelineStalled, "Ready")?.message).toMatch(
       /^version minilm-v1: Deployment jobs-minilm-v1-nearline: 0 of 2 workers ready; 2 pods cannot run \(jobs-minilm-v1-nearline-[a-z0-9]+-[a-z0-9]+, container nearline\): ErrImageNotRunnableLocally: /,
