@@ -135,11 +135,16 @@ describe("pods the kubelet cannot run", () => {
       backoffLimit: 0,
       resources: { requests: { cpu: "100m", memory: "16Mi" }, limits: { memory: "24Mi" } },
     });
-    // Records to read: with none the shard finishes within a second, which may be before the node
-    // measures its memory; with some it waits for its (absent) embedding server and is measured.
+    // Records to embed: with none (or only records the pipeline refuses: its decode rules want an
+    // event time) the shard finishes within a second, which may be before the node measures its
+    // memory; with valid ones it waits for its (absent) embedding server and is measured.
     const oomTopic = uniqueTopic("jobs-oom-changelog");
     await createTopics([oomTopic], 2);
-    await produceEvents(oomTopic, snapshotEvents([5, 5]));
+    const updatedAt = new Date().toISOString();
+    await produceEvents(
+      oomTopic,
+      snapshotEvents([5, 5]).map((event) => ({ ...event, value: { ...(event.value as object), updatedAt } })),
+    );
     await applyObjects(ns, [pipeline("jobs", oomTopic), run]);
     const failed = await waitForObject<Status>(
       ns,
