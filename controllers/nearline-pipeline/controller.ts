@@ -1,11 +1,14 @@
 // The NearlinePipeline controller as the operator registers it: reconciles pipelines, owns the worker
-// Deployments and ConfigMaps, and is woken by changes to the pipeline's EmbeddingModel.
+// Deployments and ConfigMaps, and is woken by changes to the pipeline's EmbeddingModel and to its
+// worker pods (a pod the kubelet cannot run stalls the pipeline within seconds, see failing-pods.ts).
 import type { NearlinePipeline } from "../../crds/index.ts";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
+import { labelKeys } from "../shared/labels.ts";
+import { labelValue } from "../shared/names.ts";
 import { FiguresSampler } from "./figures-sampler.ts";
 import { pipelinePollMs, reconcileNearlinePipeline, type PipelineReconcileSettings } from "./reconcile.ts";
 import { workerGauges } from "./worker-metrics.ts";
@@ -20,6 +23,21 @@ function pipelinesOfModel(model: KubeObject, cache: CacheReader) {
     .map(keyOf);
 }
 
+/**
+ * The pipeline whose nearline worker this pod is. Its owner is a ReplicaSet, so without this a worker
+ * the kubelet cannot start (image pull, crash loop) would show only at the next figures poll.
+ */
+function pipelineOfWorkerPod(pod: KubeObject, cache: CacheReader) {
+  const labels = pod.metadata?.labels ?? {};
+  const pipeline = labels[labelKeys.pipeline];
+  if (labels[labelKeys.component] !== "nearline" || pipeline === undefined) return [];
+  const namespace = pod.metadata?.namespace ?? "";
+  return cache
+    .list(resourceTypes.nearlinePipeline, { namespace })
+    .filter((candidate) => labelValue(candidate.metadata?.name ?? "") === pipeline)
+    .map(keyOf);
+}
+
 /** The controller definition; `testing.probe` replaces the reads of the workers' figures (tests). */
 export function nearlinePipelineController(
   settings: ControllerSettings,
@@ -31,15 +49,11 @@ export function nearlinePipelineController(
   return {
     name: "nearline-pipeline",
     primary: resourceTypes.nearlinePipeline,
-    // Pods are listed (managed-by label only) to read the workers' figures; their owner is a
-    // ReplicaSet, so their events wake nothing and the status is refreshed by polling instead.
-    owns: [
-      resourceTypes.deployment,
-      resourceTypes.configMap,
-      resourceTypes.podDisruptionBudget,
-      resourceTypes.pod,
-    ],
+    owns: [resourceTypes.deployment, resourceTypes.configMap, resourceTypes.podDisruptionBudget],
     watches: [
+      // Worker pods (managed-by label only): their figures are read by polling, their failures
+      // (waiting reasons) reported as soon as the kubelet writes them.
+      { type: resourceTypes.pod, map: pipelineOfWorkerPod, managedOnly: true },
       { type: resourceTypes.embeddingModel, map: pipelinesOfModel },
       // A BootstrapRun that captured its offsets lets the new version's workers start.
       {
