@@ -116,3 +116,37 @@ describe("operator config: workload image pull Secrets", () => {
     );
   });
 });
+
+describe("operator config: images", () => {
+  const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+
+  it("refuses a digest in the tag (the CUDA image would be <tag>@<digest>-cuda), naming the flag to use", () => {
+    for (const tag of [`0.1.0@${digest}`, digest]) {
+      expect(() => loadOperatorConfig(["--image-tag", tag], {})).toThrow(
+        /--image-tag: not an image tag \(a digest goes in --image-digest\)/,
+      );
+    }
+    expect(loadOperatorConfig(["--image-tag", "0.1.0-rc.1_b"], {}).imageTag).toBe("0.1.0-rc.1_b");
+  });
+
+  it("reads the digests and the workload pull policy, none by default", () => {
+    const defaults = loadOperatorConfig([], {});
+    expect([defaults.imageDigest, defaults.cudaImageDigest, defaults.workloadImagePullPolicy]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(
+      loadOperatorConfig(
+        ["--image-digest", digest, "--cuda-image-digest", digest, "--workload-image-pull-policy", "Always"],
+        {},
+      ),
+    ).toMatchObject({ imageDigest: digest, cudaImageDigest: digest, workloadImagePullPolicy: "Always" });
+    expect(() => loadOperatorConfig(["--image-digest", "0.1.0"], {})).toThrow(
+      /--image-digest: not an image digest/,
+    );
+    expect(() => loadOperatorConfig(["--workload-image-pull-policy", "always"], {})).toThrow(
+      /--workload-image-pull-policy/,
+    );
+  });
+});

@@ -11,5 +11,12 @@ export const testPlacement: WorkloadPlacement = {
   ],
 };
 
-/** The default images pulled with a private registry's Secret (`--workload-image-pull-secrets`). */
-export const testPulledImages = imagesFor("ghcr.io/jude-dev/jude", "0.1.0", ["jude-registry"]);
+/**
+ * The default images pulled with a private registry's Secret (`--workload-image-pull-secrets`), pinned
+ * by digest (`--image-digest`, `--cuda-image-digest`) and pulled Always (`--workload-image-pull-policy`).
+ */
+export const testPulledImages = imagesFor("ghcr.io/jude-dev/jude", "0.1.0", ["jude-registry"], {
+  digest: `sha256:${"a".repeat(64)}`,
+  cudaDigest: `sha256:${"c".repeat(64)}`,
+  pullPolicy: "Always",
+});
