@@ -150,3 +150,14 @@ describe("operator config: images", () => {
     );
   });
 });
+
+describe("operator config: workload ServiceAccount", () => {
+  it("reads the name from the flag, none by default, and refuses a name no ServiceAccount can have", () => {
+    expect(loadOperatorConfig([], {}).workloadServiceAccount).toBeUndefined();
+    const config = loadOperatorConfig(["--workload-service-account", "jude-workloads"], {});
+    expect(workloadPlacement(config).serviceAccountName).toBe("jude-workloads");
+    expect(() => loadOperatorConfig(["--workload-service-account", "Jude_Workloads"], {})).toThrow(
+      /--workload-service-account: not a ServiceAccount name/,
+    );
+  });
+});

@@ -84,6 +84,14 @@ export const operatorConfigSchema = z
       .transform((names) => [...new Set(names)])
       .default([])
       .describe("comma-separated pull Secrets of every workload pod; each must exist in the pods' namespace"),
+    workloadServiceAccount: z
+      .string()
+      .max(253)
+      .regex(dnsSubdomainPattern, "not a ServiceAccount name")
+      .optional()
+      .describe(
+        "ServiceAccount of every workload pod (it must exist in the pods' namespace; its token is never mounted); the namespace's default when absent",
+      ),
     concurrency: z.coerce
       .number()
       .int()

@@ -3,12 +3,13 @@
 import { imagesFor } from "./image.ts";
 import type { WorkloadPlacement } from "./placement.ts";
 
-/** Node selector and toleration of the testbed's local nodes. */
+/** Node selector and toleration of the testbed's local nodes, and a workload ServiceAccount. */
 export const testPlacement: WorkloadPlacement = {
   nodeSelector: { "testbed.jude.dev/node": "local" },
   tolerations: [
     { key: "testbed.jude.dev/local-node", operator: "Equal", value: "true", effect: "NoSchedule" },
   ],
+  serviceAccountName: "jude-workloads",
 };
 
 /**

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { imagesFor } from "../../../controllers/shared/image.ts";
 import { loadOperatorConfig } from "../../../operator/config.ts";
+import { workloadPlacement } from "../../../operator/placement-config.ts";
 import { checkGolden } from "../../../controllers/shared/golden.ts";
 import { installCrds } from "../../support/crds.ts";
 import { helm } from "../../support/helm.ts";
@@ -145,6 +146,7 @@ describe("the jude-operator chart", () => {
       "workloads.tolerations[0].effect=NoSchedule",
       "workloads.imagePullSecrets[0].name=regcred",
       "workloads.imagePullSecrets[1].name=mirror.creds",
+      "workloads.serviceAccountName=jude-workloads",
     );
     expect(
       checkGolden(join(import.meta.dirname, "golden/namespaced-all-features.yaml"), everything),
@@ -172,6 +174,28 @@ describe("the jude-operator chart", () => {
       (error: { stderr: string }) => error.stderr,
     );
     expect(refused).toMatch(/\/workloads\/imagePullSecrets\/0\/name/);
+  });
+
+  it("hands workloads.serviceAccountName to the operator, the namespace's default ServiceAccount without it", async () => {
+    const args = async (...set: string[]) =>
+      (
+        (await render(...set)).find((object) => (object as { kind: string }).kind === "Deployment") as {
+          spec: { template: { spec: { containers: Array<{ args: string[] }> } } };
+        }
+      ).spec.template.spec.containers[0]!.args;
+    const named = loadOperatorConfig(
+      (await args("workloads.serviceAccountName=jude-workloads")).slice(1),
+      {},
+    );
+    expect(workloadPlacement(named).serviceAccountName).toBe("jude-workloads");
+    expect(workloadPlacement(loadOperatorConfig((await args()).slice(1), {}))).not.toHaveProperty(
+      "serviceAccountName",
+    );
+    const refused = await render("workloads.serviceAccountName=Jude_Workloads").then(
+      () => "rendered",
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(refused).toMatch(/\/workloads\/serviceAccountName/);
   });
 
   it("pins every image by its own digest and gives the workloads the chart's pull policy", async () => {
