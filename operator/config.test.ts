@@ -123,9 +123,12 @@ describe("operator config: images", () => {
   it("refuses a digest in the tag (the CUDA image would be <tag>@<digest>-cuda), naming the flag to use", () => {
     for (const tag of [`0.1.0@${digest}`, digest]) {
       expect(() => loadOperatorConfig(["--image-tag", tag], {})).toThrow(
-        /--image-tag: not an image tag \(a digest goes in --image-digest\)/,
+        /--image-tag: not an image tag of at most 123 characters \(a digest goes in --image-digest\)/,
       );
     }
+    // <tag>-cuda must still be a tag (128 characters at most).
+    expect(() => loadOperatorConfig(["--image-tag", "v".repeat(124)], {})).toThrow(/--image-tag/);
+    expect(loadOperatorConfig(["--image-tag", "v".repeat(123)], {}).imageTag).toHaveLength(123);
     expect(loadOperatorConfig(["--image-tag", "0.1.0-rc.1_b"], {}).imageTag).toBe("0.1.0-rc.1_b");
   });
 

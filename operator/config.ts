@@ -64,8 +64,12 @@ export const operatorConfigSchema = z
       .describe("repository of the jude image pods run"),
     imageTag: z
       .string()
-      // A tag only: the CUDA image is <tag>-cuda, which a digest in the tag would turn into no image at all.
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "not an image tag (a digest goes in --image-digest)")
+      // A tag only, 5 characters short of the 128 a tag may have: the CUDA image is <tag>-cuda, which a
+      // digest in the tag, or a longer tag, would turn into no image at all.
+      .regex(
+        /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,122}$/,
+        "not an image tag of at most 123 characters (a digest goes in --image-digest)",
+      )
       .default("0.1.0")
       .describe("tag of the jude image pods run (the CUDA image is <tag>-cuda)"),
     imageDigest: digest.optional().describe("digest of the jude image: pods run <repository>:<tag>@<digest>"),
