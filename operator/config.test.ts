@@ -116,3 +116,51 @@ describe("operator config: workload image pull Secrets", () => {
     );
   });
 });
+
+describe("operator config: images", () => {
+  const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+
+  it("refuses a digest in the tag (the CUDA image would be <tag>@<digest>-cuda), naming the flag to use", () => {
+    for (const tag of [`0.1.0@${digest}`, digest]) {
+      expect(() => loadOperatorConfig(["--image-tag", tag], {})).toThrow(
+        /--image-tag: not an image tag of at most 123 characters \(a digest goes in --image-digest\)/,
+      );
+    }
+    // <tag>-cuda must still be a tag (128 characters at most).
+    expect(() => loadOperatorConfig(["--image-tag", "v".repeat(124)], {})).toThrow(/--image-tag/);
+    expect(loadOperatorConfig(["--image-tag", "v".repeat(123)], {}).imageTag).toHaveLength(123);
+    expect(loadOperatorConfig(["--image-tag", "0.1.0-rc.1_b"], {}).imageTag).toBe("0.1.0-rc.1_b");
+  });
+
+  it("reads the digests and the workload pull policy, none by default", () => {
+    const defaults = loadOperatorConfig([], {});
+    expect([defaults.imageDigest, defaults.cudaImageDigest, defaults.workloadImagePullPolicy]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(
+      loadOperatorConfig(
+        ["--image-digest", digest, "--cuda-image-digest", digest, "--workload-image-pull-policy", "Always"],
+        {},
+      ),
+    ).toMatchObject({ imageDigest: digest, cudaImageDigest: digest, workloadImagePullPolicy: "Always" });
+    expect(() => loadOperatorConfig(["--image-digest", "0.1.0"], {})).toThrow(
+      /--image-digest: not an image digest/,
+    );
+    expect(() => loadOperatorConfig(["--workload-image-pull-policy", "always"], {})).toThrow(
+      /--workload-image-pull-policy/,
+    );
+  });
+});
+
+describe("operator config: workload ServiceAccount", () => {
+  it("reads the name from the flag, none by default, and refuses a name no ServiceAccount can have", () => {
+    expect(loadOperatorConfig([], {}).workloadServiceAccount).toBeUndefined();
+    const config = loadOperatorConfig(["--workload-service-account", "jude-workloads"], {});
+    expect(workloadPlacement(config).serviceAccountName).toBe("jude-workloads");
+    expect(() => loadOperatorConfig(["--workload-service-account", "Jude_Workloads"], {})).toThrow(
+      /--workload-service-account: not a ServiceAccount name/,
+    );
+  });
+});

@@ -3,7 +3,7 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { defaultImageRepository } from "../controllers/shared/image.ts";
+import { defaultImageRepository, imagePullPolicies } from "../controllers/shared/image.ts";
 import { dnsSubdomainPattern } from "../crds/patterns.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { defaultRetryMaxDelayMs } from "./runtime/rate-limiter.ts";
@@ -11,6 +11,14 @@ import { LOG_LEVELS } from "../plumbing/logger.ts";
 import { nodeSelectorFlag, tolerationsFlag } from "./placement-config.ts";
 
 const seconds = (fallback: number) => z.coerce.number().positive().max(86_400).default(fallback);
+/** An OCI digest (algorithm:hex), e.g. sha256:… */
+const digest = z
+  .string()
+  .regex(
+    /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/,
+    "not an image digest (sha256:<64 hex digits>)",
+  );
+
 const list = z.string().transform((text) =>
   text
     .split(",")
@@ -54,13 +62,40 @@ export const operatorConfigSchema = z
       .min(1)
       .default(defaultImageRepository)
       .describe("repository of the jude image pods run"),
-    imageTag: z.string().min(1).default("0.1.0").describe("tag of the jude image pods run"),
+    imageTag: z
+      .string()
+      // A tag only, 5 characters short of the 128 a tag may have: the CUDA image is <tag>-cuda, which a
+      // digest in the tag, or a longer tag, would turn into no image at all.
+      .regex(
+        /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,122}$/,
+        "not an image tag of at most 123 characters (a digest goes in --image-digest)",
+      )
+      .default("0.1.0")
+      .describe("tag of the jude image pods run (the CUDA image is <tag>-cuda)"),
+    imageDigest: digest.optional().describe("digest of the jude image: pods run <repository>:<tag>@<digest>"),
+    cudaImageDigest: digest
+      .optional()
+      .describe("digest of the CUDA image: accelerated servers run <repository>:<tag>-cuda@<digest>"),
+    workloadImagePullPolicy: z
+      .enum(imagePullPolicies)
+      .optional()
+      .describe(
+        "imagePullPolicy of every workload container running the jude images; Kubernetes' default when absent",
+      ),
     workloadImagePullSecrets: list
       .pipe(z.array(z.string().max(253).regex(dnsSubdomainPattern, "not a Secret name")))
       // A name given twice would make every server-side apply of a pod template fail (a list map).
       .transform((names) => [...new Set(names)])
       .default([])
       .describe("comma-separated pull Secrets of every workload pod; each must exist in the pods' namespace"),
+    workloadServiceAccount: z
+      .string()
+      .max(253)
+      .regex(dnsSubdomainPattern, "not a ServiceAccount name")
+      .optional()
+      .describe(
+        "ServiceAccount of every workload pod (it must exist in the pods' namespace; its token is never mounted); the namespace's default when absent",
+      ),
     concurrency: z.coerce
       .number()
       .int()

@@ -60,7 +60,11 @@ export async function main(argv: string[]): Promise<number> {
     reconcileErrorAfterMs: config.reconcileErrorAfterSeconds * 1000,
   });
   const settings = {
-    images: imagesFor(config.imageRepository, config.imageTag, config.workloadImagePullSecrets),
+    images: imagesFor(config.imageRepository, config.imageTag, config.workloadImagePullSecrets, {
+      digest: config.imageDigest,
+      cudaDigest: config.cudaImageDigest,
+      pullPolicy: config.workloadImagePullPolicy,
+    }),
     placement: workloadPlacement(config),
     concurrency: config.concurrency,
     registry: manager.metrics.registry,

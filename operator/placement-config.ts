@@ -55,9 +55,13 @@ export const tolerationsFlag = z
 export function workloadPlacement(config: {
   workloadNodeSelector?: Record<string, string> | undefined;
   workloadTolerations?: z.output<typeof tolerations> | undefined;
+  workloadServiceAccount?: string | undefined;
 }): WorkloadPlacement {
   return {
     nodeSelector: config.workloadNodeSelector ?? {},
     tolerations: (config.workloadTolerations ?? []) as V1Toleration[],
+    ...(config.workloadServiceAccount === undefined
+      ? {}
+      : { serviceAccountName: config.workloadServiceAccount }),
   };
 }

@@ -4,7 +4,7 @@
 // covers the preStop pause plus the server's drain, and the config hash that rolls pods on change.
 import type { V1Deployment, V1Toleration, V1Volume } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
-import { imagePullSecrets, type Images } from "../shared/image.ts";
+import { imagePullSecrets, withPullPolicy, type Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
@@ -118,24 +118,27 @@ export function desiredDeployment(
       strategy: { type: "RollingUpdate", rollingUpdate: rollout(model) },
       template: {
         metadata: { labels, annotations: { [annotationKeys.configHash]: config.hash } },
-        spec: placePod(
-          {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            ...imagePullSecrets(images),
-            securityContext: restrictedPodSecurityContext(),
-            terminationGracePeriodSeconds: preStopSeconds + Math.ceil(drainTimeoutMs / 1000) + 5,
-            initContainers: fetchModelContainers(model, image, config.manifestSha256),
-            containers: [servingContainer(model, image)],
-            volumes: volumes(model, name),
-            tolerations: tolerations(model),
-            ...(spec.serving.nodeSelector === undefined ? {} : { nodeSelector: spec.serving.nodeSelector }),
-            ...(spec.serving.affinity === undefined ? {} : { affinity: spec.serving.affinity as never }),
-            ...(spec.serving.priorityClassName === undefined
-              ? {}
-              : { priorityClassName: spec.serving.priorityClassName }),
-          },
-          placement,
+        spec: withPullPolicy(
+          placePod(
+            {
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              ...imagePullSecrets(images),
+              securityContext: restrictedPodSecurityContext(),
+              terminationGracePeriodSeconds: preStopSeconds + Math.ceil(drainTimeoutMs / 1000) + 5,
+              initContainers: fetchModelContainers(model, image, config.manifestSha256),
+              containers: [servingContainer(model, image)],
+              volumes: volumes(model, name),
+              tolerations: tolerations(model),
+              ...(spec.serving.nodeSelector === undefined ? {} : { nodeSelector: spec.serving.nodeSelector }),
+              ...(spec.serving.affinity === undefined ? {} : { affinity: spec.serving.affinity as never }),
+              ...(spec.serving.priorityClassName === undefined
+                ? {}
+                : { priorityClassName: spec.serving.priorityClassName }),
+            },
+            placement,
+          ),
+          images,
         ),
       },
     },

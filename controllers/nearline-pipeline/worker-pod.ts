@@ -1,7 +1,7 @@
 // The pod pieces every JUDE worker container shares (nearline workers and bootstrap shards): the
 // config volume, a writable /tmp on a read-only root, Secret wiring and the restricted security context.
 import type { V1Container, V1PodSpec, V1ResourceRequirements, V1Volume } from "@kubernetes/client-node";
-import { imagePullSecrets, type Images } from "../shared/image.ts";
+import { imagePullSecrets, withPullPolicy, type Images } from "../shared/image.ts";
 import { placePod, type WorkloadPlacement } from "../shared/placement.ts";
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from "../shared/pod-security.ts";
 import type { V1ConfigMap, V1OwnerReference } from "@kubernetes/client-node";
@@ -74,19 +74,22 @@ export function workerPodSpec(options: {
     { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
     ...options.wiring.volumes,
   ];
-  return placePod(
-    {
-      containers: [options.container],
-      volumes,
-      restartPolicy: options.restartPolicy,
-      terminationGracePeriodSeconds: options.terminationGracePeriodSeconds,
-      // Workers never talk to the Kubernetes API.
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      securityContext: restrictedPodSecurityContext(),
-      ...imagePullSecrets(options.images),
-    },
-    options.placement,
+  return withPullPolicy(
+    placePod(
+      {
+        containers: [options.container],
+        volumes,
+        restartPolicy: options.restartPolicy,
+        terminationGracePeriodSeconds: options.terminationGracePeriodSeconds,
+        // Workers never talk to the Kubernetes API.
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        securityContext: restrictedPodSecurityContext(),
+        ...imagePullSecrets(options.images),
+      },
+      options.placement,
+    ),
+    options.images,
   );
 }
 

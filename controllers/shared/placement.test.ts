@@ -40,4 +40,14 @@ describe("placePod", () => {
     placePod(spec, localNodes);
     expect(spec).toEqual({ ...bare, nodeSelector: { zone: "a" }, tolerations: [gpu] });
   });
+
+  it("runs the pod as the operator's workload ServiceAccount, token still unmounted", () => {
+    const hardened = { ...bare, automountServiceAccountToken: false };
+    expect(placePod(hardened, { ...noPlacement, serviceAccountName: "jude-workloads" })).toEqual({
+      ...hardened,
+      serviceAccountName: "jude-workloads",
+    });
+    // Without one, the namespace's default ServiceAccount (the field stays absent).
+    expect(placePod(hardened, noPlacement)).not.toHaveProperty("serviceAccountName");
+  });
 });

@@ -2,7 +2,8 @@
 // shards): a default node selector and tolerations from the operator's configuration, merged with what
 // a resource asks for itself. Platform teams use it to keep JUDE on a dedicated, tainted node pool
 // without repeating the toleration in every resource (NearlinePipeline and BootstrapRun have no
-// scheduling fields of their own); the testbed uses it to run the pods on its local nodes.
+// scheduling fields of their own); the testbed uses it to run the pods on its local nodes. The same
+// defaults name the ServiceAccount the pods run as, for clusters that forbid the `default` one.
 import type { V1PodSpec, V1Toleration } from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 
@@ -12,6 +13,11 @@ export interface WorkloadPlacement {
   nodeSelector: Readonly<Record<string, string>>;
   /** Tolerations added to every workload pod (after the resource's own). */
   tolerations: readonly V1Toleration[];
+  /**
+   * ServiceAccount every workload pod runs as (it must exist in the pod's namespace); the namespace's
+   * `default` when absent. The pods never mount its token: none of them calls the Kubernetes API.
+   */
+  serviceAccountName?: string | undefined;
 }
 
 /** No defaults: pods are scheduled by their own spec only. */
@@ -33,6 +39,9 @@ export function placePod(podSpec: V1PodSpec, placement: WorkloadPlacement = noPl
   const { nodeSelector: _selector, tolerations: _tolerations, ...rest } = podSpec;
   return {
     ...rest,
+    ...(placement.serviceAccountName === undefined
+      ? {}
+      : { serviceAccountName: placement.serviceAccountName }),
     ...(podSpec.nodeSelector !== undefined || Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
     ...(podSpec.tolerations !== undefined || tolerations.length > 0 ? { tolerations } : {}),
   };

@@ -33,6 +33,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- default .Chart.AppVersion .Values.image.tag -}}
 {{- end -}}
 
+{{- /* The operator's own image: repository:tag, pinned by image.digest when set. */ -}}
+{{- define "jude-operator.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "jude-operator.imageTag" .) -}}
+{{- with .Values.image.digest }}@{{ . }}{{ end -}}
+{{- end -}}
+
 {{- /*
 What this release's operator reconciles: its controllers, sorted, comma-separated; empty with no
 replicas. Stamped on the watch Roles / ClusterRole so that another release can see the overlap.
@@ -82,5 +88,27 @@ cluster-wide read) does not see cluster-wide releases: the cluster-wide release 
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- /*
+A watched namespace holds the operator's Role: one that does not exist made helm install fail half-way
+(namespaces "x" not found, a failed release with some objects written) without naming the value. Name
+it before anything is written. lookup answers nothing without a cluster (helm template, Argo CD): the
+check runs only when it finds a watched namespace or the release namespace (new with --create-namespace
+on a first install: helm creates it after rendering, and then its own error stands).
+*/ -}}
+{{- define "jude-operator.requireWatchedNamespaces" -}}
+{{- $missing := list -}}
+{{- $cluster := not (empty (lookup "v1" "Namespace" "" .Release.Namespace)) -}}
+{{- range .Values.watchNamespaces -}}
+{{- if empty (lookup "v1" "Namespace" "" .) -}}
+{{- $missing = append $missing . -}}
+{{- else -}}
+{{- $cluster = true -}}
+{{- end -}}
+{{- end -}}
+{{- if and $cluster $missing -}}
+{{- fail (printf "watchNamespaces: namespace %s does not exist (the operator's Role for it would live there): create it first, or remove it from watchNamespaces" (join ", " $missing)) -}}
 {{- end -}}
 {{- end -}}

@@ -8,7 +8,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { imagesFor } from "../../../controllers/shared/image.ts";
 import { loadOperatorConfig } from "../../../operator/config.ts";
+import { workloadPlacement } from "../../../operator/placement-config.ts";
 import { checkGolden } from "../../../controllers/shared/golden.ts";
 import { installCrds } from "../../support/crds.ts";
 import { helm } from "../../support/helm.ts";
@@ -134,6 +136,8 @@ describe("the jude-operator chart", () => {
       "metrics.prometheusRule.enabled=true",
       "grafanaDashboard.enabled=true",
       "image.tag=1.2.3",
+      `image.digest=sha256:${"a".repeat(64)}`,
+      `image.cudaDigest=sha256:${"c".repeat(64)}`,
       "workloads.nodeSelector.pool=jude",
       "workloads.nodeSelector.zone=a",
       "workloads.tolerations[0].key=dedicated",
@@ -142,6 +146,7 @@ describe("the jude-operator chart", () => {
       "workloads.tolerations[0].effect=NoSchedule",
       "workloads.imagePullSecrets[0].name=regcred",
       "workloads.imagePullSecrets[1].name=mirror.creds",
+      "workloads.serviceAccountName=jude-workloads",
     );
     expect(
       checkGolden(join(import.meta.dirname, "golden/namespaced-all-features.yaml"), everything),
@@ -169,6 +174,94 @@ describe("the jude-operator chart", () => {
       (error: { stderr: string }) => error.stderr,
     );
     expect(refused).toMatch(/\/workloads\/imagePullSecrets\/0\/name/);
+  });
+
+  it("hands workloads.serviceAccountName to the operator, the namespace's default ServiceAccount without it", async () => {
+    const args = async (...set: string[]) =>
+      (
+        (await render(...set)).find((object) => (object as { kind: string }).kind === "Deployment") as {
+          spec: { template: { spec: { containers: Array<{ args: string[] }> } } };
+        }
+      ).spec.template.spec.containers[0]!.args;
+    const named = loadOperatorConfig(
+      (await args("workloads.serviceAccountName=jude-workloads")).slice(1),
+      {},
+    );
+    expect(workloadPlacement(named).serviceAccountName).toBe("jude-workloads");
+    expect(workloadPlacement(loadOperatorConfig((await args()).slice(1), {}))).not.toHaveProperty(
+      "serviceAccountName",
+    );
+    const refused = await render("workloads.serviceAccountName=Jude_Workloads").then(
+      () => "rendered",
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(refused).toMatch(/\/workloads\/serviceAccountName/);
+  });
+
+  it("pins every image by its own digest and gives the workloads the chart's pull policy", async () => {
+    const container = async (...set: string[]) =>
+      (
+        (await render(...set)).find((object) => (object as { kind: string }).kind === "Deployment") as {
+          spec: {
+            template: {
+              spec: { containers: Array<{ image: string; imagePullPolicy: string; args: string[] }> };
+            };
+          };
+        }
+      ).spec.template.spec.containers[0]!;
+    const imagesOf = (args: string[]) => {
+      const config = loadOperatorConfig(args.slice(1), {});
+      return imagesFor(config.imageRepository, config.imageTag, config.workloadImagePullSecrets, {
+        digest: config.imageDigest,
+        cudaDigest: config.cudaImageDigest,
+        pullPolicy: config.workloadImagePullPolicy,
+      });
+    };
+    const cpu = `sha256:${"0123456789abcdef".repeat(4)}`;
+    const cuda = `sha256:${"fedcba9876543210".repeat(4)}`;
+    const pinned = await container(
+      "image.tag=1.2.3",
+      `image.digest=${cpu}`,
+      `image.cudaDigest=${cuda}`,
+      "image.pullPolicy=Always",
+    );
+    expect(pinned.image).toBe(`ghcr.io/jude-dev/jude:1.2.3@${cpu}`);
+    expect(pinned.imagePullPolicy).toBe("Always");
+    expect(imagesOf(pinned.args)).toMatchObject({
+      jude: `ghcr.io/jude-dev/jude:1.2.3@${cpu}`,
+      judeCuda: `ghcr.io/jude-dev/jude:1.2.3-cuda@${cuda}`,
+      pullPolicy: "Always",
+    });
+    // The default policy reaches the workloads too, not only the operator pod.
+    expect(imagesOf((await container()).args).pullPolicy).toBe("IfNotPresent");
+    // A digest in the tag made the CUDA image <tag>@<digest>-cuda: refused, naming where it goes.
+    const refused = (...set: string[]) =>
+      render(...set).then(
+        () => "rendered",
+        (error: { stderr: string }) => error.stderr,
+      );
+    expect(await refused(`image.tag=1.2.3@${cpu}`)).toMatch(
+      /image\.tag "1\.2\.3@sha256:[0-9a-f]{64}" is not an image tag .*: put a digest in image\.digest/,
+    );
+    expect(await refused("image.digest=1.2.3")).toMatch(/\/image\/digest/);
+  });
+
+  it("names a watched namespace that does not exist before writing anything", async () => {
+    const name = "absent-watch";
+    const failure = await install(name, "watchNamespaces={default,absent-watch-ns}").then(
+      () => "installed",
+      (error: Error) => error.message,
+    );
+    // Before: `namespaces "absent-watch-ns" not found`, and a failed release with its ServiceAccount and
+    // the Role in default written.
+    const release = await helm(["status", name, "-n", `${name}-system`]).catch(() => "no release");
+    await helm(["uninstall", name, "-n", `${name}-system`]).catch(() => undefined);
+    await kubectl(["delete", "namespace", `${name}-system`, "--wait=false"]).catch(() => undefined);
+    expect(failure).toContain(
+      "watchNamespaces: namespace absent-watch-ns does not exist (the operator's Role for it would live there): " +
+        "create it first, or remove it from watchNamespaces",
+    );
+    expect(release).toBe("no release");
   });
 
   it("rolls the operator on a changed value, but only scales it on a changed replicaCount", async () => {
