@@ -2,7 +2,9 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
-import { stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { setPath, stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { parseEmbeddingModel } from "../../crds/index.ts";
+import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { imagesFor } from "../shared/image.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
 
@@ -59,6 +61,37 @@ describe("reconcileBootstrapRun", () => {
     });
     const last = calls[4] as Extract<RecordedCall, { verb: "applyStatus" }>;
     expect(last.status.watermarks).toEqual(first.status.watermarks);
+  });
+
+  // The spec names a version readers use with other prompts (set back to its name after a promotion
+  // began, with the candidate's prompts): the operator says VersionRedefined and keeps the version as
+  // its record says — served, its workers rendering the recorded prompts. A run of that version fills
+  // the same keys, so it must embed them with the recorded prompts too, not write the spec's template's
+  // vectors into the version readers use.
+  it("fills a version the spec redefined with the prompts its record keeps", async () => {
+    const raw = stored("embedding-model.yaml", "model-uid");
+    const record = desiredVersionRecord(parseEmbeddingModel(raw), {
+      version: "minilm-v1",
+      spec: recordedSpec(parseEmbeddingModel(raw)),
+      promotionStartTime: "2026-11-01T00:00:00Z",
+      activatedTime: "2026-11-01T01:00:00Z",
+      workers: true,
+    }) as KubeObject;
+    const redefined = stored("embedding-model.yaml", "model-uid", (object) =>
+      setPath(object, "spec.prompts.job", "Redefined: {{title}}"),
+    );
+    const calls = await reconcile({
+      ...world(stored("bootstrap-run.yaml", "run-uid") as KubeObject),
+      EmbeddingModel: [redefined as KubeObject],
+      ConfigMap: [record],
+    });
+    const configMap = calls.find(
+      (call) =>
+        call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
+    ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
+    const config = JSON.stringify(configMap?.object);
+    expect(config).not.toContain("Redefined");
+    expect(config).toContain(JSON.stringify(parseEmbeddingModel(raw).spec.prompts.job).slice(1, -1));
   });
 
   it("passes suspend to a running Job without re-rendering its template", async () => {

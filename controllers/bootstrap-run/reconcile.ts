@@ -13,6 +13,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
+import { sameVectors } from "../embedding-model/version-record.ts";
 import { resolveVersion, type ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
@@ -270,11 +271,14 @@ async function startRun(
 /**
  * The versions a run may fill: the spec's version (usually the one being promoted; its workers wait
  * for this run's offsets, so it cannot wait for them) and every version the promotion still records.
+ * A spec that names a recorded version with other weights or prompts (VersionRedefined) does not
+ * define it: the version is served and its workers run as its record says, so a run fills it so too.
  */
 async function runVersions(context: ReconcileContext, model: EmbeddingModel): Promise<ResolvedVersions> {
   const records = await readVersionRecords(context, model.metadata, []);
   const specs = new Map(records.map((record) => [record.version, record.spec]));
-  specs.set(model.spec.version, model.spec);
+  const recorded = specs.get(model.spec.version);
+  if (recorded === undefined || sameVectors(recorded, model.spec)) specs.set(model.spec.version, model.spec);
   const resolved: ResolvedVersions = { versions: [], waiting: [] };
   for (const [version, spec] of specs) {
     const entry = resolveVersion(model, version, spec);

@@ -2,10 +2,13 @@
 // nodes): a run captures the changelog's end offsets per partition into its status before its shards
 // start, and becomes an Indexed Job with one index per shard whose config the shard's own schema
 // accepts; suspend passes through to the Job; the shards' ConfigMap deleted mid-run comes back as the
-// Job started with it; shards the scheduler cannot place are named with its reason.
+// Job started with it; shards the scheduler cannot place are named with its reason; a version the
+// spec names with other prompts than it was built with (VersionRedefined) is filled as its record says.
 import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { desiredVersionRecord, recordedSpec } from "../../../controllers/embedding-model/version-record.ts";
+import { parseEmbeddingModel } from "../../../crds/index.ts";
 import { bootstrapConfigSchema } from "../../../pipelines/bootstrap/config.ts";
 import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
@@ -271,5 +274,45 @@ describe("BootstrapRun controller", () => {
       (object) => ["Succeeded", "Failed"].includes(object.status?.phase ?? ""),
     );
     expect(conditionOf(finished, "Failed")).toMatchObject({ status: "True", reason: "ShardsIncomplete" });
+  });
+
+  // spec.version set back to a version readers use with the candidate's prompts (an abandoned
+  // promotion whose prompts were not reverted; the API server lets prompts change with the version)
+  // is VersionRedefined: the version keeps serving and its workers run as its record says. A run of
+  // it was rendered with the spec's prompts and would write another template's vectors into it.
+  it("fills a version the spec names with other prompts than it was built with as its record says", async () => {
+    const ns = harness.namespace;
+    const stored = parseEmbeddingModel(await kubectlJson(["get", "-n", ns, "embeddingmodel/jude-minilm"]));
+    const built = stored.spec.prompts.job!;
+    const record = desiredVersionRecord(stored, {
+      version: stored.spec.version,
+      spec: recordedSpec(stored),
+      promotionStartTime: "2026-12-01T00:00:00Z",
+      activatedTime: "2026-12-01T01:00:00Z",
+      workers: true,
+    });
+    await applyObjects(ns, [{ ...record, metadata: { ...record.metadata, namespace: undefined } }]);
+    const patchSpec = (spec: object) =>
+      kubectl([
+        "patch",
+        "-n",
+        ns,
+        "embeddingmodel/jude-minilm",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec }),
+      ]);
+    await patchSpec({ version: "minilm-v2", prompts: { job: "Candidate: {{title}}" } });
+    await patchSpec({ version: stored.spec.version });
+
+    await applyObjects(ns, [bootstrapRun("jobs-minilm-v1-again", "jobs", 1)]);
+    const configMap = await waitForObject<V1ConfigMap>(
+      ns,
+      "configmap/jobs-minilm-v1-again-bootstrap",
+      "the run's shard config",
+      () => true,
+    );
+    const config = bootstrapConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
+    expect(config.model.template).toBe(built);
   });
 });
