@@ -18,6 +18,7 @@ import {
   installCrds,
   testImages,
 } from "../operator/operator-harness.ts";
+import { kubectlJson } from "../../support/kubectl.ts";
 import { applyObjects, conditionOf, markModelObserved, startManager, waitForObject } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
@@ -39,6 +40,18 @@ const onLocalNode = {
 };
 const unpullable =
   /image "registry\.example\.com\/platform\/jude:0\.1\.0" cannot run on local node .*local-cpu-0/;
+
+/** The names of the pods of `namespace`, oldest first. */
+async function podNames(namespace: string): Promise<string[]> {
+  const pods = await kubectlJson<{ items: { metadata: { name: string } }[] }>([
+    "get",
+    "pods",
+    "-n",
+    namespace,
+    "--sort-by=.metadata.creationTimestamp",
+  ]);
+  return pods.items.map((pod) => pod.metadata.name);
+}
 
 describe("pods the kubelet cannot run", () => {
   const suffix = `${process.pid}-${Date.now().toString(36)}`;
@@ -150,6 +163,41 @@ describe("pods the kubelet cannot run", () => {
     expect(conditionOf(failed, "Stalled")?.message).toMatch(
       /^bootstrap failed: .*; last failed shard: pod jobs-oom-bootstrap-0-[a-z0-9]+, container bootstrap: OOMKilled, exit code 137; progress /,
     );
+  });
+
+  it("an EmbeddingModel whose image is corrected names its new pods, not the old ReplicaSet's that still cannot pull", async () => {
+    // The new pods crash-loop (no model file at cpuModel's path) while the old one, on the image the
+    // nodes cannot run, waits to be scaled down once a new pod is ready (never, here): the status must
+    // speak of the pods of the corrected template. It named the old pod's image error ("2 pods").
+    const ns = `failing-fixed-${suffix}`;
+    await createRestrictedNamespace(ns);
+    const start = (images: typeof testImages) =>
+      startManager(ns, "failing-fixed-test", (manager) => {
+        manager.add(embeddingModelController({ images, placement: onLocalNode, concurrency: 2 }));
+      });
+    let stop = start(privateImages);
+    stops.push(
+      () => stop(),
+      () => deleteNamespace(ns),
+    );
+    await applyObjects(ns, [cpuModel(ns, "corrected", { replicas: 1 })]);
+    await waitForObject<Status>(ns, "embeddingmodel/corrected", "Stalled PodFailing on the image", (object) =>
+      /ErrImageNotRunnableLocally/.test(conditionOf(object, "Stalled")?.message ?? ""),
+    );
+    const [oldPod] = await podNames(ns);
+    await stop();
+    stop = start(testImages);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "embeddingmodel/corrected",
+      "Stalled PodFailing on the new pod's crash loop",
+      (object) => /CrashLoopBackOff/.test(conditionOf(object, "Stalled")?.message ?? ""),
+    );
+    expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
+      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(corrected-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: /,
+    );
+    expect(conditionOf(stalled, "ServingReady")?.message).not.toContain(oldPod);
+    expect(await podNames(ns)).toContain(oldPod);
   });
 
   it("an EmbeddingModel whose model file does not exist is Stalled PodFailing with its server's crash loop and exit code", async () => {
