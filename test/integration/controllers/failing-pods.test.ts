@@ -19,13 +19,20 @@ import {
   testImages,
 } from "../operator/operator-harness.ts";
 import { kubectlJson } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
 import { applyObjects, conditionOf, markModelObserved, startManager, waitForObject } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
 type Status = {
   status?: {
     phase?: string;
-    conditions?: { type: string; status: string; reason: string; message: string }[];
+    conditions?: {
+      type: string;
+      status: string;
+      reason: string;
+      message: string;
+      lastTransitionTime?: string;
+    }[];
   };
 };
 
@@ -51,6 +58,19 @@ async function podNames(namespace: string): Promise<string[]> {
     "--sort-by=.metadata.creationTimestamp",
   ]);
   return pods.items.map((pod) => pod.metadata.name);
+}
+
+/** When the Stalled condition last changed. */
+const stalledSince = (object: Status) =>
+  object.status?.conditions?.find((entry) => entry.type === "Stalled")?.lastTransitionTime;
+
+/** The restarts of the serve container of the one serving pod of `namespace`. */
+async function serveRestarts(namespace: string): Promise<number> {
+  const pods = await kubectlJson<{
+    items: { status?: { containerStatuses?: { name: string; restartCount: number }[] } }[];
+  }>(["get", "pods", "-n", namespace]);
+  const serve = pods.items[0]?.status?.containerStatuses?.find((entry) => entry.name === "serve");
+  return serve?.restartCount ?? 0;
 }
 
 describe("pods the kubelet cannot run", () => {
@@ -219,7 +239,23 @@ describe("pods the kubelet cannot run", () => {
       (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
     );
     expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
-      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(missing-file-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: back-off \d+s restarting failed container=serve .*; last exit: Error, exit code 1/,
+      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(missing-file-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: (back-off \d+s restarting failed container=serve .*|started again, not ready yet); last exit: Error, exit code 1/,
     );
+
+    // Each restart runs the container again for a moment (starting, then running): the crash loop goes
+    // on, and the model stays Stalled through it instead of turning Reconciling at every restart.
+    const since = stalledSince(stalled);
+    const restarts = await serveRestarts(ns);
+    await waitFor(
+      `two more restarts than ${restarts}`,
+      async () => (await serveRestarts(ns)) >= restarts + 2,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 2_000,
+      },
+    );
+    const later = await waitForObject<Status>(ns, "embeddingmodel/missing-file", "read", () => true);
+    expect(conditionOf(later, "Stalled")?.status).toBe("True");
+    expect(stalledSince(later)).toBe(since);
   });
 });
