@@ -23,6 +23,7 @@ import type { BootstrapObservation, CoverageObservation, LagObservation } from "
 import type { PromotionInputs } from "./promotion.ts";
 import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
+import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
@@ -132,7 +133,7 @@ export function versionServing(
     minReplicas,
     servingPodFailure(pods),
     unschedulablePods(pods),
-    failingPods(pods),
+    failingPods(currentTemplatePods(deployment, pods)),
   );
 }
 

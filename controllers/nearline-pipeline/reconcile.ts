@@ -35,6 +35,7 @@ import { probeWorker } from "./worker-probe.ts";
 import { recordWorkers, type WorkerGauges } from "./worker-metrics.ts";
 import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
+import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
 
 /** How often status is refreshed from the workers' figures, and a missing Secret looked for again. */
@@ -120,7 +121,11 @@ export async function reconcileNearlinePipeline(
       name,
     });
     const pods = workerPods(context, pipeline, version.version);
-    const rollout = deploymentRollout(deployment, unschedulablePods(pods), failingPods(pods));
+    const rollout = deploymentRollout(
+      deployment,
+      unschedulablePods(pods),
+      failingPods(currentTemplatePods(deployment, pods)),
+    );
     rollouts.set(version.version, rollout);
     const figures = await workerFigures(context, pods, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));

@@ -109,6 +109,48 @@ describe("pods whose containers the kubelet cannot start or keep running (decisi
   });
 });
 
+describe("a crash loop between two back-offs (started again after a failed exit)", () => {
+  const nowMs = Date.parse("2026-12-01T10:10:00Z");
+  const crashed = { lastState: { terminated: { exitCode: 137, reason: "OOMKilled" } }, restartCount: 2 };
+  const running = (startedAt: string, ready: boolean) =>
+    container("serve", { ...crashed, ready, state: { running: { startedAt: new Date(startedAt) } } });
+
+  it.each([
+    ["starting again", container("serve", { ...crashed, ...waiting("ContainerCreating") }), true],
+    ["running, not ready, started a minute ago", running("2026-12-01T10:09:00Z", false), true],
+    [
+      "ended again, before its back-off",
+      container("serve", { ...crashed, state: { terminated: { exitCode: 1 } } }),
+      true,
+    ],
+    ["running and ready: recovered", running("2026-12-01T10:09:00Z", true), false],
+    [
+      "running, not ready, for longer than the kubelet's back-off reset",
+      running("2026-12-01T09:59:00Z", false),
+      false,
+    ],
+    [
+      "an init container that completed after a failed run",
+      container("fetch-model", { ...crashed, state: { terminated: { exitCode: 0 } } }),
+      false,
+    ],
+    [
+      "running after a clean exit",
+      container("serve", { lastState: { terminated: { exitCode: 0 } }, state: { running: {} } }),
+      false,
+    ],
+  ] as const)("%s: failing %s", (_, status, expected) => {
+    expect(failingPods([pod("p", [status])], nowMs) !== undefined).toBe(expected);
+  });
+
+  it("keeps the reason CrashLoopBackOff and names the last exit", () => {
+    const failing = failingPods([pod("p", [running("2026-12-01T10:09:00Z", false)])], nowMs);
+    expect(describeFailing(failing!)).toBe(
+      "1 pod cannot run (p, container serve): CrashLoopBackOff: started again, not ready yet; last exit: OOMKilled, exit code 137, 2 restarts",
+    );
+  });
+});
+
 describe("the last container that failed (pods that are not restarted: bootstrap shards)", () => {
   const ended = (name: string, exitCode: number, reason: string, finishedAt: string): PodContainersView => ({
     metadata: { name },

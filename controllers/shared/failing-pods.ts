@@ -40,11 +40,22 @@ export interface FailingPods {
 /** Waiting reasons of a container whose start is under way, not failing. */
 const starting = new Set(["ContainerCreating", "PodInitializing"]);
 
-/** The pods (not being deleted) with a container waiting for a reason other than a start under way. */
-export function failingPods(pods: readonly PodContainersView[]): FailingPods | undefined {
+/**
+ * How long a container restarted after a failed exit may run without becoming ready and still count
+ * as crash-looping: the kubelet's own reset of its restart back-off (twice the 5-minute maximum).
+ */
+export const crashLoopResetMs = 10 * 60_000;
+
+/**
+ * The pods (not being deleted) with a container waiting for a reason other than a start under way,
+ * or, restarted after a failed exit, started again and not ready yet. A crash loop is both by turns
+ * (back-off, then a run until the next crash); counting only the waiting turned the status Reconciling
+ * at every restart and Stalled again at the next crash, for as long as the loop went on.
+ */
+export function failingPods(pods: readonly PodContainersView[], nowMs = Date.now()): FailingPods | undefined {
   const failing = pods.flatMap((pod) => {
     if (pod.metadata?.deletionTimestamp !== undefined) return [];
-    const failure = containerFailure(pod);
+    const failure = containerFailure(pod, nowMs);
     return failure === undefined ? [] : [{ pod, ...failure }];
   });
   const first = failing[0];
@@ -60,6 +71,7 @@ export function failingPods(pods: readonly PodContainersView[]): FailingPods | u
 
 function containerFailure(
   pod: PodContainersView,
+  nowMs: number,
 ): { container: string; reason: string; message: string } | undefined {
   const statuses = [
     ...(pod.status?.initContainerStatuses ?? []).map((status) => ({ status, kind: "init container" })),
@@ -67,20 +79,30 @@ function containerFailure(
   ];
   for (const { status, kind } of statuses) {
     const waiting = status.state?.waiting;
-    if (waiting?.reason === undefined || starting.has(waiting.reason)) continue;
     const last = status.lastState?.terminated;
     const exit =
       last === undefined
         ? ""
         : `last exit: ${last.reason ?? "Error"}, exit code ${last.exitCode}${last.message ? ` (${last.message.trim().slice(0, 200)})` : ""}, ${status.restartCount} restarts`;
-    const message = [waiting.message?.trim(), exit].filter((part) => part !== undefined && part !== "");
-    return {
-      container: `${kind} ${status.name}`,
-      reason: waiting.reason,
-      message: message.join("; ") || "no message",
-    };
+    const container = `${kind} ${status.name}`;
+    if (waiting?.reason !== undefined && !starting.has(waiting.reason)) {
+      const message = [waiting.message?.trim(), exit].filter((part) => part !== undefined && part !== "");
+      return { container, reason: waiting.reason, message: message.join("; ") || "no message" };
+    }
+    if (last !== undefined && last.exitCode !== 0 && restartedNotUp(status, nowMs))
+      return { container, reason: "CrashLoopBackOff", message: `started again, not ready yet; ${exit}` };
   }
   return undefined;
+}
+
+/** A container started again after an exit that is not up: starting, not ready, or ended again. */
+function restartedNotUp(status: V1ContainerStatus, nowMs: number): boolean {
+  const { waiting, running, terminated } = status.state ?? {};
+  if (terminated !== undefined) return terminated.exitCode !== 0;
+  if (waiting !== undefined) return true;
+  if (running === undefined || status.ready) return false;
+  const startedAt = running.startedAt === undefined ? Number.NaN : new Date(running.startedAt).getTime();
+  return Number.isNaN(startedAt) || nowMs - startedAt < crashLoopResetMs;
 }
 
 /** "1 pod cannot run (name, container c): Reason: message", for status messages. */

@@ -18,13 +18,21 @@ import {
   installCrds,
   testImages,
 } from "../operator/operator-harness.ts";
+import { kubectlJson } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
 import { applyObjects, conditionOf, markModelObserved, startManager, waitForObject } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 
 type Status = {
   status?: {
     phase?: string;
-    conditions?: { type: string; status: string; reason: string; message: string }[];
+    conditions?: {
+      type: string;
+      status: string;
+      reason: string;
+      message: string;
+      lastTransitionTime?: string;
+    }[];
   };
 };
 
@@ -39,6 +47,31 @@ const onLocalNode = {
 };
 const unpullable =
   /image "registry\.example\.com\/platform\/jude:0\.1\.0" cannot run on local node .*local-cpu-0/;
+
+/** The names of the pods of `namespace`, oldest first. */
+async function podNames(namespace: string): Promise<string[]> {
+  const pods = await kubectlJson<{ items: { metadata: { name: string } }[] }>([
+    "get",
+    "pods",
+    "-n",
+    namespace,
+    "--sort-by=.metadata.creationTimestamp",
+  ]);
+  return pods.items.map((pod) => pod.metadata.name);
+}
+
+/** When the Stalled condition last changed. */
+const stalledSince = (object: Status) =>
+  object.status?.conditions?.find((entry) => entry.type === "Stalled")?.lastTransitionTime;
+
+/** The restarts of the serve container of the one serving pod of `namespace`. */
+async function serveRestarts(namespace: string): Promise<number> {
+  const pods = await kubectlJson<{
+    items: { status?: { containerStatuses?: { name: string; restartCount: number }[] } }[];
+  }>(["get", "pods", "-n", namespace]);
+  const serve = pods.items[0]?.status?.containerStatuses?.find((entry) => entry.name === "serve");
+  return serve?.restartCount ?? 0;
+}
 
 describe("pods the kubelet cannot run", () => {
   const suffix = `${process.pid}-${Date.now().toString(36)}`;
@@ -157,6 +190,41 @@ describe("pods the kubelet cannot run", () => {
     );
   });
 
+  it("an EmbeddingModel whose image is corrected names its new pods, not the old ReplicaSet's that still cannot pull", async () => {
+    // The new pods crash-loop (no model file at cpuModel's path) while the old one, on the image the
+    // nodes cannot run, waits to be scaled down once a new pod is ready (never, here): the status must
+    // speak of the pods of the corrected template. It named the old pod's image error ("2 pods").
+    const ns = `failing-fixed-${suffix}`;
+    await createRestrictedNamespace(ns);
+    const start = (images: typeof testImages) =>
+      startManager(ns, "failing-fixed-test", (manager) => {
+        manager.add(embeddingModelController({ images, placement: onLocalNode, concurrency: 2 }));
+      });
+    let stop = start(privateImages);
+    stops.push(
+      () => stop(),
+      () => deleteNamespace(ns),
+    );
+    await applyObjects(ns, [cpuModel(ns, "corrected", { replicas: 1 })]);
+    await waitForObject<Status>(ns, "embeddingmodel/corrected", "Stalled PodFailing on the image", (object) =>
+      /ErrImageNotRunnableLocally/.test(conditionOf(object, "Stalled")?.message ?? ""),
+    );
+    const [oldPod] = await podNames(ns);
+    await stop();
+    stop = start(testImages);
+    const stalled = await waitForObject<Status>(
+      ns,
+      "embeddingmodel/corrected",
+      "Stalled PodFailing on the new pod's crash loop",
+      (object) => /CrashLoopBackOff/.test(conditionOf(object, "Stalled")?.message ?? ""),
+    );
+    expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
+      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(corrected-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: /,
+    );
+    expect(conditionOf(stalled, "ServingReady")?.message).not.toContain(oldPod);
+    expect(await podNames(ns)).toContain(oldPod);
+  });
+
   it("an EmbeddingModel whose model file does not exist is Stalled PodFailing with its server's crash loop and exit code", async () => {
     const ns = `failing-crash-${suffix}`;
     await createRestrictedNamespace(ns);
@@ -176,7 +244,23 @@ describe("pods the kubelet cannot run", () => {
       (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
     );
     expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
-      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(missing-file-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: back-off \d+s restarting failed container=serve .*; last exit: Error, exit code 1/,
+      /^version v1: 0\/1 replicas ready; 1 pod cannot run \(missing-file-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: (back-off \d+s restarting failed container=serve .*|started again, not ready yet); last exit: Error, exit code 1/,
     );
+
+    // Each restart runs the container again for a moment (starting, then running): the crash loop goes
+    // on, and the model stays Stalled through it instead of turning Reconciling at every restart.
+    const since = stalledSince(stalled);
+    const restarts = await serveRestarts(ns);
+    await waitFor(
+      `two more restarts than ${restarts}`,
+      async () => (await serveRestarts(ns)) >= restarts + 2,
+      {
+        timeoutMs: 120_000,
+        intervalMs: 2_000,
+      },
+    );
+    const later = await waitForObject<Status>(ns, "embeddingmodel/missing-file", "read", () => true);
+    expect(conditionOf(later, "Stalled")?.status).toBe("True");
+    expect(stalledSince(later)).toBe(since);
   });
 });
