@@ -157,9 +157,10 @@ describe("promotion on the API server", () => {
     );
     expect((await readPointer(store)).current).toBe("v1");
     expect(await querySelector()).toBe("v1");
-    expect(await operator.registry.metrics()).toContain(
-      'jude_promotion_stalled{namespace="' + namespace + '",model="jobs-model",version="v4"} 1',
-    );
+    // The reconcile records its promotion metrics after it wrote the status the wait above read.
+    await expect
+      .poll(() => operator.registry.metrics(), { timeout: 30_000 })
+      .toContain('jude_promotion_stalled{namespace="' + namespace + '",model="jobs-model",version="v4"} 1');
   });
 
   it("with cutover Manual waits in AwaitingCutover across an operator restart, then flips once approved", async () => {

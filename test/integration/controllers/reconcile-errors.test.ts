@@ -44,11 +44,10 @@ const recovered = (object: Conditioned) =>
   conditionOf(object, "Ready")?.reason !== "ReconcileError" &&
   conditionOf(object, "Stalled")?.reason !== "ReconcileError";
 
-async function warningsOf(namespace: string, name: string) {
+async function warningsOf(namespace: string, name: string, reason = "ReconcileError") {
   const events = await kubectlJson<EventList>(["get", "-n", namespace, "events"]);
   return events.items.filter(
-    (event) =>
-      event.involvedObject.name === name && event.type === "Warning" && event.reason === "ReconcileError",
+    (event) => event.involvedObject.name === name && event.type === "Warning" && event.reason === reason,
   );
 }
 
@@ -173,15 +172,10 @@ describe("persistent reconcile errors in conditions", () => {
       ),
     });
     expect(conditionOf(stalled, "Ready")).toMatchObject({ status: "False", reason: "SecretNotFound" });
-    const events = await kubectlJson<EventList>(["get", "-n", ns, "events"]);
-    expect(
-      events.items.some(
-        (event) =>
-          event.involvedObject.name === "books" &&
-          event.type === "Warning" &&
-          event.reason === "SecretNotFound",
-      ),
-    ).toBe(true);
+    // The Event is recorded after the status is written.
+    await expect
+      .poll(() => warningsOf(ns, "books", "SecretNotFound"), { timeout: 30_000 })
+      .not.toHaveLength(0);
 
     await applyObjects(ns, [storeSecret("books-redis")]);
     await waitForObject<Conditioned>(

@@ -55,10 +55,11 @@ it("consumes partitions added to the changelog while it runs, from their first r
     ]);
 
     // Kafka's own consumers notice new partitions within metadata.max.age.ms (5 min by default); the
-    // worker's lag check runs every 5 s.
+    // worker's lag check runs every 5 s. The worker counts a batch once its commit returned, which the
+    // broker may answer the test's offset query before: wait for the count too.
     await waitFor(
-      "the new partitions' events committed",
-      async () => (await committedOffsets(group, topic)) === 3,
+      "the new partitions' events committed and counted",
+      async () => (await committedOffsets(group, topic)) === 3 && app.worker.totals.consumed >= 3,
       {
         timeoutMs: 60_000,
         intervalMs: 500,
@@ -109,10 +110,11 @@ it.each([
 
     const { app, closeConnection } = await startInProcessNearline(config);
     try {
-      // Committed up to the end: by the batch of events 8 and 9, or (nothing to read) by the idle worker.
+      // Committed up to the end: by the batch of events 8 and 9 (counted once its commit returned),
+      // or (nothing to read) by the idle worker.
       await waitFor(
-        "the group's offset at the end",
-        async () => (await committedOffsets(group, topic)) === 10,
+        "the group's offset at the end, its batch counted",
+        async () => (await committedOffsets(group, topic)) === 10 && app.worker.totals.consumed >= read,
         {
           timeoutMs: 60_000,
           intervalMs: 200,

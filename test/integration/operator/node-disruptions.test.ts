@@ -230,9 +230,13 @@ describe("serving pods under node drains and node loss", () => {
     // Both pool nodes hold 2 GPUs: a 5-replica model leaves one replica without a GPU.
     await apply([gpuModel("crowded", 5)]);
     try {
+      // The scheduler can refuse the fifth pod before the other four are ready (seen under load: the
+      // first Unschedulable status said 0/5): wait for the four to be counted too.
       const waiting = await waitForModel(
         "crowded",
-        (model) => condition(model, "Ready")?.reason === "Unschedulable",
+        (model) =>
+          condition(model, "Ready")?.reason === "Unschedulable" &&
+          ((model.status as Json).versions as Json[])[0]?.readyReplicas === 4,
         60_000,
       );
       expect(condition(waiting, "Ready")?.status).toBe("False");
