@@ -277,6 +277,42 @@ describe("the jude-operator chart", () => {
     expect((await podTemplate("replicaCount=2", "concurrency=8")).template).not.toEqual(two.template);
   });
 
+  it("spreads the operator's replicas over nodes and lets a drain evict them one at a time", async () => {
+    type Rendered = {
+      kind: string;
+      spec: {
+        maxUnavailable?: number;
+        selector: { matchLabels: Record<string, string> };
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: { topologySpreadConstraints?: { labelSelector: { matchLabels: Record<string, string> } }[] };
+        };
+      };
+    };
+    const objects = async (...set: string[]) => (await render(...set)) as Rendered[];
+    const defaults = await objects();
+    const deployment = defaults.find((object) => object.kind === "Deployment")!;
+    const budget = defaults.find((object) => object.kind === "PodDisruptionBudget");
+    expect(budget?.spec.maxUnavailable).toBe(1);
+    expect(budget?.spec.selector).toEqual(deployment.spec.selector);
+    const [spread] = deployment.spec.template.spec.topologySpreadConstraints ?? [];
+    expect(spread).toMatchObject({
+      topologyKey: "kubernetes.io/hostname",
+      whenUnsatisfiable: "ScheduleAnyway",
+    });
+    // It selects the operator's own pods, so other pods on a node do not count.
+    expect(deployment.spec.template.metadata.labels).toMatchObject(spread!.labelSelector.matchLabels);
+    // One replica: a budget would block every drain of its node.
+    expect((await objects("replicaCount=1")).some((object) => object.kind === "PodDisruptionBudget")).toBe(
+      false,
+    );
+    expect(
+      (await objects("podDisruptionBudget.enabled=false")).some((o) => o.kind === "PodDisruptionBudget"),
+    ).toBe(false);
+    const unspread = (await objects("topologySpreadConstraints=null")).find((o) => o.kind === "Deployment")!;
+    expect(unspread.spec.template.spec.topologySpreadConstraints).toBeUndefined();
+  });
+
   it("keeps the CRDs, and so every JUDE resource, on uninstall unless crds.keep is off", async () => {
     const crds = async (...set: string[]) =>
       (
