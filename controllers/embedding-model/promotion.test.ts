@@ -801,6 +801,73 @@ describe("a model no pipeline names (serving only)", () => {
     expect(back).toMatchObject({ queryVersion: "v1", bootstrap: "v2" });
   });
 
+  // The pipelines deleted while the model is at rest (to be applied again, an Argo CD prune): readers
+  // use the active version's vectors in the store, which nothing names now. A new version promoted
+  // like a serving-only model moved the query Service to its encoder, the pointer staying on v1.
+  it("notes the store the active version is in, and keeps it when the pipelines go", () => {
+    const atRest = promoting({
+      specVersion: "v1",
+      spec: specOf("v1"),
+      records: [record("v1", { activatedTime: ago(7000) })],
+    });
+    const noted = decidePromotion(atRest).records.find((entry) => entry.version === "v1");
+    expect(noted).toMatchObject({ store: "jobs-store", workers: true });
+    const gone = decidePromotion({ ...atRest, store: undefined, records: [noted!] });
+    expect(gone).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    expect(gone.records.find((entry) => entry.version === "v1")).toMatchObject({
+      store: "jobs-store",
+      workers: false,
+    });
+  });
+
+  it.each([
+    ["named", "jobs-store", /apply a NearlinePipeline of this model writing to store "jobs-store" again/],
+    [
+      "unnamed (an older operator's record)",
+      "",
+      /apply a NearlinePipeline of this model writing to that store again/,
+    ],
+  ])(
+    "does not switch to a new version once the pipelines were deleted at rest: store %s",
+    (_, storeName, hint) => {
+      const v1InStore = [record("v1", { activatedTime: ago(7000), store: storeName })];
+      const waiting = decidePromotion(promoting({ store: undefined, records: v1InStore, candidate: {} }));
+      expect(waiting).toMatchObject({
+        queryVersion: "v1",
+        activeVersion: "v1",
+        workers: [],
+        bootstrap: undefined,
+      });
+      expect(waiting.switchPointer).toBeUndefined();
+      expect(condition(waiting, "BootstrapComplete")).toMatchObject({
+        status: "False",
+        reason: "NoPipelines",
+        message: expect.stringMatching(hint),
+      });
+      expect(condition(waiting, "BootstrapComplete")?.message).toMatch(/or set spec.version back to v1/);
+      expect(waiting.verdict).toMatchObject({ state: "Reconciling", reason: "NoPipelines" });
+      // Past the progress deadline it is Stalled, saying what to do.
+      const overdue = decidePromotion(
+        promoting({
+          store: undefined,
+          records: waiting.records,
+          candidate: {},
+          now: new Date(now.getTime() + 3_601_000),
+        }),
+      );
+      expect(overdue.verdict).toMatchObject({
+        state: "Stalled",
+        reason: "PromotionDeadlineExceeded",
+        message: expect.stringMatching(hint),
+      });
+      // The pipeline applied again: v2 is bootstrapped like any new version.
+      const back = decidePromotion(
+        promoting({ records: waiting.records, store: store("v1", { v1: "complete" }), candidate: {} }),
+      );
+      expect(back).toMatchObject({ queryVersion: "v1", bootstrap: "v2" });
+    },
+  );
+
   // The escape hatch works as for a model with data: the encoder being rolled back to is one readers
   // used until now, and a Git revert of spec.version alone leaves approvedVersion on the bad version.
   it("with cutover Manual rolls back to the version readers used before, without approval", () => {

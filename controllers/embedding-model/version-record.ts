@@ -41,6 +41,13 @@ export interface VersionRecord {
    * (superseded, its record dropped before its vectors were collected): collected before this build.
    */
   earlierBuildInStore?: boolean;
+  /**
+   * The store its vectors are in (the pipelines' spec.sinks.store.name), noted while a pipeline names
+   * it and kept when none does: readers of a model whose pipelines were deleted still use the active
+   * version's vectors there, so a new version is not promoted without them. "" when the name is not
+   * known (a record an older operator wrote for a version whose workers ran or whose build started).
+   */
+  store?: string;
 }
 
 const dataKeys = {
@@ -54,6 +61,7 @@ const dataKeys = {
   fromBootstrap: "fromBootstrap",
   parity: "parity.json",
   earlierBuildInStore: "earlierBuildInStore",
+  store: "store",
 } as const;
 
 /** Name of a version's record ConfigMap. */
@@ -126,6 +134,7 @@ export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecor
   if (record.fromBootstrap === true) data[dataKeys.fromBootstrap] = "true";
   if (record.parity !== undefined) data[dataKeys.parity] = JSON.stringify(record.parity);
   if (record.earlierBuildInStore === true) data[dataKeys.earlierBuildInStore] = "true";
+  if (record.store !== undefined) data[dataKeys.store] = record.store;
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -158,6 +167,9 @@ export function parseVersionRecord(configMap: {
   } catch {
     return undefined;
   }
+  // Older operators did not note the store; workers ran, and builds started, only in one.
+  const inStore = data[dataKeys.workers] === "true" || data[dataKeys.fromBootstrap] === "true";
+  const store = data[dataKeys.store] ?? (inStore ? "" : undefined);
   return {
     version,
     spec,
@@ -171,5 +183,6 @@ export function parseVersionRecord(configMap: {
     ...(data[dataKeys.fromBootstrap] === "true" ? { fromBootstrap: true } : {}),
     ...(parity !== undefined ? { parity } : {}),
     ...(data[dataKeys.earlierBuildInStore] === "true" ? { earlierBuildInStore: true } : {}),
+    ...(store !== undefined ? { store } : {}),
   };
 }

@@ -165,4 +165,45 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
     );
     expect(Number(errors?.[1] ?? 0)).toBeLessThanOrEqual(2);
   });
+
+  // The pipeline deleted while the model is at rest, then a new version applied: nothing names the
+  // store any more, but readers use v3's vectors in it. Promoted like a serving-only model, v4 moved
+  // the query Service to v4's encoder while the pointer kept readers on v3's vectors.
+  it("holds a new version applied after the pipeline was deleted at rest, until it is applied again", async () => {
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    expect(await querySelector()).toBe("v3");
+
+    await applyObjects(namespace, [modelAt("v4")]);
+    // v4's serving ready first: only then would it have been promoted.
+    await until("v4 serving and the promotion waiting for a pipeline", async () => {
+      const waiting = (await model())!;
+      return (
+        conditionOf(waiting, "ServingReady")?.status === "True" &&
+        /version v4/.test(conditionOf(waiting, "ServingReady")?.message ?? "") &&
+        conditionOf(waiting, "BootstrapComplete")?.reason === "NoPipelines"
+      );
+    });
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    expect(await querySelector()).toBe("v3");
+    expect((await status()).activeVersion).toBe("v3");
+    expect((await readPointer(store)).current).toBe("v3");
+    expect(conditionOf((await model())!, "Promoted")?.status).toBe("False");
+    expect(conditionOf((await model())!, "BootstrapComplete")?.message).toMatch(
+      new RegExp(
+        `readers use version v3's vectors in store "${setup!.storeName}".*apply a NearlinePipeline of this model writing to store "${setup!.storeName}" again`,
+      ),
+    );
+
+    await applyObjects(namespace, [jobsPipeline]);
+    await until(
+      "v4's run",
+      async () => (await getObject("bootstraprun/jobs-v4-promotion", namespace)) !== undefined,
+    );
+    expect(await querySelector()).toBe("v3");
+    await buildVersion(store, namespace, "v4", ["v3", "v4"]);
+    await until("v4 active", async () => (await status()).activeVersion === "v4");
+    expect((await readPointer(store)).current).toBe("v4");
+    expect(await querySelector()).toBe("v4");
+  });
 });
