@@ -868,6 +868,28 @@ describe("a model no pipeline names (serving only)", () => {
     },
   );
 
+  // A rollback flips the pointer, which needs the store: with no pipeline naming it, switching the
+  // query Service alone gave readers v1's encoder over v2's vectors.
+  it("does not roll back the query Service alone once the pipelines were deleted at rest", () => {
+    const v2Live = [
+      record("v1", { activatedTime: ago(7000), deactivatedTime: ago(100), store: "jobs-store" }),
+      record("v2", { promotionStartTime: ago(200), activatedTime: ago(100), store: "jobs-store" }),
+    ];
+    const back = decidePromotion(
+      promoting({
+        store: undefined,
+        statusActive: "v2",
+        specVersion: "v1",
+        spec: specOf("v1"),
+        records: v2Live,
+        serving: { v1: ready, v2: ready },
+        candidate: {},
+      }),
+    );
+    expect(back).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
+    expect(condition(back, "BootstrapComplete")).toMatchObject({ status: "False", reason: "NoPipelines" });
+  });
+
   // The escape hatch works as for a model with data: the encoder being rolled back to is one readers
   // used until now, and a Git revert of spec.version alone leaves approvedVersion on the bad version.
   it("with cutover Manual rolls back to the version readers used before, without approval", () => {

@@ -206,4 +206,25 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
     expect((await readPointer(store)).current).toBe("v4");
     expect(await querySelector()).toBe("v4");
   });
+
+  // A rollback is a pointer flip: with no pipeline naming the store it switched the query Service alone
+  // (v3's encoder over v4's vectors).
+  it("rolls back only once the pipeline deleted at rest is applied again", async () => {
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until("the rollback waits for a pipeline", async () => {
+      const gate = conditionOf((await model())!, "BootstrapComplete");
+      return gate?.reason === "NoPipelines" && gate.status === "False";
+    });
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    expect(await querySelector()).toBe("v4");
+    expect((await status()).activeVersion).toBe("v4");
+    expect((await readPointer(store)).current).toBe("v4");
+
+    await applyObjects(namespace, [jobsPipeline]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    expect(await readPointer(store)).toMatchObject({ current: "v3", backup: "v4" });
+    expect(await querySelector()).toBe("v3");
+  });
 });
