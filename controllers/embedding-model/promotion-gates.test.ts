@@ -78,6 +78,10 @@ describe("version record", () => {
     expect(parseVersionRecord({ data: { ...base, workers: "true" } })?.store).toBe("");
     expect(parseVersionRecord({ data: { ...base, fromBootstrap: "true" } })?.store).toBe("");
     expect(parseVersionRecord({ data: base })?.store).toBeUndefined();
+    // This operator says so either way: a build whose workers ran is not a version readers used there.
+    expect(
+      parseVersionRecord({ data: { ...base, workers: "true", inStore: "false" } })?.store,
+    ).toBeUndefined();
   });
 
   it("tells specs apart by model and prompts, not serving settings", () => {

@@ -23,6 +23,8 @@ import {
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
+import { exampleModel } from "./test-models.ts";
+import { desiredVersionRecord, parseVersionRecord, type VersionRecord } from "./version-record.ts";
 
 /** v2's only pod: fetch-model exited with the digest-mismatch code and waits to be retried. */
 const digestMismatch = servingState(
@@ -867,6 +869,38 @@ describe("a model no pipeline names (serving only)", () => {
       expect(back).toMatchObject({ queryVersion: "v1", bootstrap: "v2" });
     },
   );
+
+  // A serving-only model given a pipeline, removed before its store's pointer named any version: readers
+  // never had data there, so it stays a serving-only model (not held for a store it never used).
+  it("stays serving-only when a pipeline came and went before any version was in its store", () => {
+    const servingOnly = [record("v1", { activatedTime: ago(7000) })];
+    const building = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "building" }),
+        records: servingOnly,
+        candidate: {},
+      }),
+    );
+    expect(building.bootstrap).toBe("v1");
+    // Each reconcile reads back the records the previous one wrote.
+    const readBack = (records: VersionRecord[]) =>
+      records.map((entry) => parseVersionRecord(desiredVersionRecord(exampleModel(), entry))!);
+    const gone = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        records: readBack(building.records),
+        candidate: {},
+      }),
+    );
+    const v2 = decidePromotion(
+      promoting({ store: undefined, records: readBack(gone.records), candidate: {} }),
+    );
+    expect(v2).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
+  });
 
   // A rollback flips the pointer, which needs the store: with no pipeline naming it, switching the
   // query Service alone gave readers v1's encoder over v2's vectors.

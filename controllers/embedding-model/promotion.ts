@@ -125,9 +125,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   }
   const record: VersionRecord = retargeted(previous, input, nowText);
   records.set(spec, record);
+  // The version the store's pointer names is in that store (settle notes a version it switches to).
   const active = current ? records.get(current) : undefined;
-  if (input.store !== undefined)
-    for (const entry of [record, active]) if (entry) entry.store = input.store.name;
+  if (input.store !== undefined && active !== undefined) active.store = input.store.name;
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
@@ -267,6 +267,7 @@ function settle(
     record.activatedTime = nowText;
     delete record.collected;
   }
+  if (input.store !== undefined) record.store = input.store.name;
   // Every other version that was live until now leaves at this switch (a pointer switched before
   // this reconcile was already followed by followPointer).
   for (const other of records.values())
