@@ -2,8 +2,8 @@
 // GitOps re-sync): the garbage collector removes every child, the store keeps the pointer, the
 // candidate's partial vectors and the owner (README, "No finalizers"), and the model created again
 // takes the store back, collects the partial build it has no record of, bootstraps the candidate with
-// a new run and promotes it. The model's pipeline deleted mid-promotion holds the candidate until
-// the pipeline is back.
+// a new run and promotes it. The model's pipeline deleted mid-promotion, or at rest before a new
+// version or a rollback, holds the version until the pipeline is back (readers use the store).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
@@ -226,5 +226,24 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
     await until("v3 active", async () => (await status()).activeVersion === "v3");
     expect(await readPointer(store)).toMatchObject({ current: "v3", backup: "v4" });
     expect(await querySelector()).toBe("v3");
+  });
+
+  // README: to serve such a model without a store from then on, delete it and apply it again.
+  it("serves without a store once the model is deleted and applied again without its pipeline", async () => {
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await kubectl(["delete", "-n", namespace, "embeddingmodel/jobs-model", "--wait=true", "--timeout=60s"]);
+    await until(
+      "the records removed",
+      async () => (await getObject("configmap/jobs-model-v3-record", namespace)) === undefined,
+    );
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    await applyObjects(namespace, [modelAt("v5")]);
+    await until("v5 active", async () => (await status()).activeVersion === "v5");
+    expect(await querySelector()).toBe("v5");
+    expect(conditionOf((await model())!, "BootstrapComplete")).toMatchObject({
+      status: "True",
+      reason: "NoPipelines",
+    });
   });
 });
