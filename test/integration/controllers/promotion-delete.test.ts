@@ -174,7 +174,8 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
     await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
     expect(await querySelector()).toBe("v3");
 
-    await applyObjects(namespace, [modelAt("v4")]);
+    // A short progress deadline: the wait turns Stalled, saying what to do.
+    await applyObjects(namespace, [modelAt("v4", { progressDeadlineSeconds: 5 })]);
     // v4's serving ready first: only then would it have been promoted.
     await until("v4 serving and the promotion waiting for a pipeline", async () => {
       const waiting = (await model())!;
@@ -194,6 +195,14 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
         `readers use version v3's vectors in store "${setup!.storeName}".*apply a NearlinePipeline of this model writing to store "${setup!.storeName}" again`,
       ),
     );
+    await until("Stalled past the deadline", async () => {
+      const stalled = conditionOf((await model())!, "Stalled");
+      return stalled?.status === "True" && stalled.reason === "PromotionDeadlineExceeded";
+    });
+    expect(conditionOf((await model())!, "Stalled")?.message).toMatch(
+      /apply a NearlinePipeline of this model writing to store .* again, or set spec.version back to v3/,
+    );
+    expect(await querySelector()).toBe("v3");
 
     await applyObjects(namespace, [jobsPipeline]);
     await until(
