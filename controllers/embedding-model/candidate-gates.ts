@@ -79,11 +79,24 @@ export function scratchGates(
 }
 
 /**
- * Gates of a version whose build started in the store the model's pipelines name, now that none names
- * the model: shut until one does (the build then goes on where it was).
+ * Gates of a version whose build started in the store the model's pipelines name, or of any version of
+ * a model whose active version's vectors are in that store, now that no pipeline names the model: shut
+ * until one does (the build then starts, or goes on where it was). `storeName` is the records' note of
+ * the store ("" or undefined: not known).
  */
-export function pipelinesGoneGates(input: PromotionInputs, serving: ServingState): Gate[] {
+export function pipelinesGoneGates(
+  input: PromotionInputs,
+  serving: ServingState,
+  active: string | undefined,
+  storeName: string | undefined,
+): Gate[] {
   const spec = input.specVersion;
+  const named = storeName ? `store "${storeName}"` : undefined;
+  const where =
+    active === undefined
+      ? `version ${spec} is built in ${named ?? "the store its NearlinePipelines write to"}`
+      : `readers use version ${active}'s vectors in ${named ?? "the store its NearlinePipelines write to"}`;
+  const todo = `apply a NearlinePipeline of this model writing to ${named ?? "that store"} again${active === undefined ? "" : `, or set spec.version back to ${active}`}`;
   const waiting = (type: Gate["type"], after: string): Gate => ({
     type,
     state: "Shut",
@@ -96,7 +109,7 @@ export function pipelinesGoneGates(input: PromotionInputs, serving: ServingState
       type: "BootstrapComplete",
       state: "Shut",
       reason: "NoPipelines",
-      message: `version ${spec} is built in the store its NearlinePipelines write to, and no NearlinePipeline names this model now; the promotion waits for one`,
+      message: `${where}, and no NearlinePipeline names this model now; version ${spec} waits for one: ${todo}`,
     },
     waiting("CaughtUp", "BootstrapComplete"),
     waiting("CoverageMet", "CaughtUp"),

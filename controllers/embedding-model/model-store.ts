@@ -185,14 +185,15 @@ export async function openModelStore(
   return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name);
 }
 
-/** The pointer (with the kind of its last change) and the registry. */
-export async function observeStore(store: Store): Promise<StoreObservation> {
+/** The pointer (with the kind of its last change) and the registry of the store `name`. */
+export async function observeStore(store: Store, name: string): Promise<StoreObservation> {
   const [pointer, kind, versions] = await Promise.all([
     readPointer(store),
     store.client.hget(store.keys.pointer, "kind"),
     listVersions(store),
   ]);
   return {
+    name,
     current: pointer.current,
     backup: pointer.backup,
     kind: kind === "flip" || kind === "rollback" ? kind : undefined,

@@ -79,7 +79,7 @@ export function store(
   versions: StoreObservation["versions"],
   fields: Partial<StoreObservation> = {},
 ): StoreObservation {
-  return { current, backup: null, flippedAtMs: null, versions, ...fields };
+  return { name: "jobs-store", current, backup: null, flippedAtMs: null, versions, ...fields };
 }
 
 export const succeeded: BootstrapObservation = {

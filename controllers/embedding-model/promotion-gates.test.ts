@@ -63,11 +63,25 @@ describe("version record", () => {
       deactivatedTime: "2026-12-02T11:00:00Z",
       workers: true,
       fromBootstrap: true,
+      store: "jobs-store",
     };
     const configMap = desiredVersionRecord(model, record);
     expect(configMap.metadata?.name).toBe("minilm-cpu-v7-record");
     expect(parseVersionRecord(configMap)).toEqual(record);
     expect(parseVersionRecord({ data: { version: "v7" } })).toBeUndefined();
+  });
+
+  // Records written before the operator kept the store's name: workers ran, or a build started, only
+  // in a store, so such a version's vectors are in one whose name the record does not say.
+  it("reads a record without a store as in an unnamed store when its workers ran or its build started", () => {
+    const base = { version: "v7", "spec.json": "{}", promotionStartTime: "2026-12-02T10:00:00Z" };
+    expect(parseVersionRecord({ data: { ...base, workers: "true" } })?.store).toBe("");
+    expect(parseVersionRecord({ data: { ...base, fromBootstrap: "true" } })?.store).toBe("");
+    expect(parseVersionRecord({ data: base })?.store).toBeUndefined();
+    // This operator says so either way: a build whose workers ran is not a version readers used there.
+    expect(
+      parseVersionRecord({ data: { ...base, workers: "true", inStore: "false" } })?.store,
+    ).toBeUndefined();
   });
 
   it("tells specs apart by model and prompts, not serving settings", () => {

@@ -193,7 +193,9 @@ export async function observePromotion(
   blockers: readonly Blocker[],
 ): Promise<PromotionInputs> {
   const spec = model.spec.version;
-  const storeObservation = store === undefined ? undefined : await observeStore(store);
+  const storeName = pipelines[0]?.spec.sinks.store.name;
+  const storeObservation =
+    store === undefined || storeName === undefined ? undefined : await observeStore(store, storeName);
   const records = await readVersionRecords(context, model.metadata, [
     spec,
     storeObservation?.current,

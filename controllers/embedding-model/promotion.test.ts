@@ -23,6 +23,8 @@ import {
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { servingState } from "./version-status.ts";
+import { exampleModel } from "./test-models.ts";
+import { desiredVersionRecord, parseVersionRecord, type VersionRecord } from "./version-record.ts";
 
 /** v2's only pod: fetch-model exited with the digest-mismatch code and waits to be retried. */
 const digestMismatch = servingState(
@@ -799,6 +801,127 @@ describe("a model no pipeline names (serving only)", () => {
       promoting({ records: pipelinesGone.records, store: store("v1", { v1: "complete", v2: "building" }) }),
     );
     expect(back).toMatchObject({ queryVersion: "v1", bootstrap: "v2" });
+  });
+
+  // The pipelines deleted while the model is at rest (to be applied again, an Argo CD prune): readers
+  // use the active version's vectors in the store, which nothing names now. A new version promoted
+  // like a serving-only model moved the query Service to its encoder, the pointer staying on v1.
+  it("notes the store the active version is in, and keeps it when the pipelines go", () => {
+    const atRest = promoting({
+      specVersion: "v1",
+      spec: specOf("v1"),
+      records: [record("v1", { activatedTime: ago(7000) })],
+    });
+    const noted = decidePromotion(atRest).records.find((entry) => entry.version === "v1");
+    expect(noted).toMatchObject({ store: "jobs-store", workers: true });
+    const gone = decidePromotion({ ...atRest, store: undefined, records: [noted!] });
+    expect(gone).toMatchObject({ queryVersion: "v1", activeVersion: "v1" });
+    expect(gone.records.find((entry) => entry.version === "v1")).toMatchObject({
+      store: "jobs-store",
+      workers: false,
+    });
+  });
+
+  it.each([
+    ["named", "jobs-store", /apply a NearlinePipeline of this model writing to store "jobs-store" again/],
+    [
+      "unnamed (an older operator's record)",
+      "",
+      /apply a NearlinePipeline of this model writing to that store again/,
+    ],
+  ])(
+    "does not switch to a new version once the pipelines were deleted at rest: store %s",
+    (_, storeName, hint) => {
+      const v1InStore = [record("v1", { activatedTime: ago(7000), store: storeName })];
+      const waiting = decidePromotion(promoting({ store: undefined, records: v1InStore, candidate: {} }));
+      expect(waiting).toMatchObject({
+        queryVersion: "v1",
+        activeVersion: "v1",
+        workers: [],
+        bootstrap: undefined,
+      });
+      expect(waiting.switchPointer).toBeUndefined();
+      expect(condition(waiting, "BootstrapComplete")).toMatchObject({
+        status: "False",
+        reason: "NoPipelines",
+        message: expect.stringMatching(hint),
+      });
+      expect(condition(waiting, "BootstrapComplete")?.message).toMatch(/or set spec.version back to v1/);
+      expect(waiting.verdict).toMatchObject({ state: "Reconciling", reason: "NoPipelines" });
+      // Past the progress deadline it is Stalled, saying what to do.
+      const overdue = decidePromotion(
+        promoting({
+          store: undefined,
+          records: waiting.records,
+          candidate: {},
+          now: new Date(now.getTime() + 3_601_000),
+        }),
+      );
+      expect(overdue.verdict).toMatchObject({
+        state: "Stalled",
+        reason: "PromotionDeadlineExceeded",
+        message: expect.stringMatching(hint),
+      });
+      // The pipeline applied again: v2 is bootstrapped like any new version.
+      const back = decidePromotion(
+        promoting({ records: waiting.records, store: store("v1", { v1: "complete" }), candidate: {} }),
+      );
+      expect(back).toMatchObject({ queryVersion: "v1", bootstrap: "v2" });
+    },
+  );
+
+  // A serving-only model given a pipeline, removed before its store's pointer named any version: readers
+  // never had data there, so it stays a serving-only model (not held for a store it never used).
+  it("stays serving-only when a pipeline came and went before any version was in its store", () => {
+    const servingOnly = [record("v1", { activatedTime: ago(7000) })];
+    const building = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "building" }),
+        records: servingOnly,
+        candidate: {},
+      }),
+    );
+    expect(building.bootstrap).toBe("v1");
+    // Each reconcile reads back the records the previous one wrote.
+    const readBack = (records: VersionRecord[]) =>
+      records.map((entry) => parseVersionRecord(desiredVersionRecord(exampleModel(), entry))!);
+    const gone = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        records: readBack(building.records),
+        candidate: {},
+      }),
+    );
+    const v2 = decidePromotion(
+      promoting({ store: undefined, records: readBack(gone.records), candidate: {} }),
+    );
+    expect(v2).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
+  });
+
+  // A rollback flips the pointer, which needs the store: with no pipeline naming it, switching the
+  // query Service alone gave readers v1's encoder over v2's vectors.
+  it("does not roll back the query Service alone once the pipelines were deleted at rest", () => {
+    const v2Live = [
+      record("v1", { activatedTime: ago(7000), deactivatedTime: ago(100), store: "jobs-store" }),
+      record("v2", { promotionStartTime: ago(200), activatedTime: ago(100), store: "jobs-store" }),
+    ];
+    const back = decidePromotion(
+      promoting({
+        store: undefined,
+        statusActive: "v2",
+        specVersion: "v1",
+        spec: specOf("v1"),
+        records: v2Live,
+        serving: { v1: ready, v2: ready },
+        candidate: {},
+      }),
+    );
+    expect(back).toMatchObject({ queryVersion: "v2", activeVersion: "v2" });
+    expect(condition(back, "BootstrapComplete")).toMatchObject({ status: "False", reason: "NoPipelines" });
   });
 
   // The escape hatch works as for a model with data: the encoder being rolled back to is one readers

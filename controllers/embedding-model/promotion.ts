@@ -31,6 +31,8 @@ export type PromotionPolicy = EmbeddingModel["spec"]["promotion"];
 
 /** The store's pointer and registry; absent for a model no NearlinePipeline names (serving only). */
 export interface StoreObservation {
+  /** The store's name (the pipelines' spec.sinks.store.name). */
+  name: string;
   current: string | null;
   backup: string | null;
   /** Whether the last pointer change was a flip or a rollback. */
@@ -123,6 +125,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   }
   const record: VersionRecord = retargeted(previous, input, nowText);
   records.set(spec, record);
+  // The version the store's pointer names is in that store (settle notes a version it switches to).
+  const active = current ? records.get(current) : undefined;
+  if (input.store !== undefined && active !== undefined) active.store = input.store.name;
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
@@ -133,9 +138,12 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   if (input.store !== undefined && record.activatedTime !== undefined && vectorsGone) record.collected = true;
   const serving = input.serving[spec] ?? creating;
   // A build started in the store its pipelines name still needs that store when they go (deleted to
-  // be applied again, pruned by Argo CD): promoting it like a serving-only model would move the query
+  // be applied again, pruned by Argo CD), and so does any version of a model whose readers use the
+  // active version's vectors there: promoting it like a serving-only model would move the query
   // Service to its encoder while the pointer keeps readers on the active version's vectors.
-  const pipelinesGone = input.store === undefined && previous?.fromBootstrap === true;
+  const pipelinesGone =
+    input.store === undefined &&
+    (previous?.fromBootstrap === true || previous?.store !== undefined || active?.store !== undefined);
   const retained =
     !pipelinesGone &&
     (input.store === undefined ||
@@ -155,7 +163,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const gates = retained
     ? rollbackGates(input, serving, draining)
     : pipelinesGone
-      ? pipelinesGoneGates(input, serving)
+      ? pipelinesGoneGates(input, serving, current ?? undefined, active?.store ?? previous?.store)
       : scratchGates(input, serving, storeState, awaitingCollection);
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
@@ -186,7 +194,8 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     failed !== undefined || (overdue && !awaiting) ? "Failed" : candidatePhase(shut);
   record.workers = !awaitingCollection && workersWanted(input, retained, gates);
   record.fromBootstrap = !retained;
-  const bootstrap = !retained && !awaitingCollection && gates[0]?.state === "Open" ? spec : undefined;
+  const bootstrap =
+    !retained && !pipelinesGone && !awaitingCollection && gates[0]?.state === "Open" ? spec : undefined;
   const verdict = promotingVerdict(
     spec,
     current,
@@ -258,6 +267,7 @@ function settle(
     record.activatedTime = nowText;
     delete record.collected;
   }
+  if (input.store !== undefined) record.store = input.store.name;
   // Every other version that was live until now leaves at this switch (a pointer switched before
   // this reconcile was already followed by followPointer).
   for (const other of records.values())

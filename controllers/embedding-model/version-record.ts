@@ -41,6 +41,14 @@ export interface VersionRecord {
    * (superseded, its record dropped before its vectors were collected): collected before this build.
    */
   earlierBuildInStore?: boolean;
+  /**
+   * The store its vectors are in (the pipelines' spec.sinks.store.name), noted once the store's pointer
+   * names it and kept when no pipeline names the store: readers of a model whose pipelines were
+   * deleted still use the active version's vectors there, so no other version is promoted without
+   * them. "" when the name is not known (a record an older operator wrote for a version whose workers
+   * ran or whose build started, the safe reading of a record that does not say).
+   */
+  store?: string;
 }
 
 const dataKeys = {
@@ -54,6 +62,9 @@ const dataKeys = {
   fromBootstrap: "fromBootstrap",
   parity: "parity.json",
   earlierBuildInStore: "earlierBuildInStore",
+  store: "store",
+  /** "true" or "false", written by every operator that notes the store; absent in older records. */
+  inStore: "inStore",
 } as const;
 
 /** Name of a version's record ConfigMap. */
@@ -126,6 +137,8 @@ export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecor
   if (record.fromBootstrap === true) data[dataKeys.fromBootstrap] = "true";
   if (record.parity !== undefined) data[dataKeys.parity] = JSON.stringify(record.parity);
   if (record.earlierBuildInStore === true) data[dataKeys.earlierBuildInStore] = "true";
+  data[dataKeys.inStore] = String(record.store !== undefined);
+  if (record.store) data[dataKeys.store] = record.store;
   return {
     apiVersion: "v1",
     kind: "ConfigMap",
@@ -158,6 +171,13 @@ export function parseVersionRecord(configMap: {
   } catch {
     return undefined;
   }
+  // Older operators did not note the store; workers ran, and builds started, only in one.
+  const noted = data[dataKeys.inStore];
+  const inStore =
+    noted !== undefined
+      ? noted === "true"
+      : data[dataKeys.workers] === "true" || data[dataKeys.fromBootstrap] === "true";
+  const store = inStore ? (data[dataKeys.store] ?? "") : undefined;
   return {
     version,
     spec,
@@ -171,5 +191,6 @@ export function parseVersionRecord(configMap: {
     ...(data[dataKeys.fromBootstrap] === "true" ? { fromBootstrap: true } : {}),
     ...(parity !== undefined ? { parity } : {}),
     ...(data[dataKeys.earlierBuildInStore] === "true" ? { earlierBuildInStore: true } : {}),
+    ...(store !== undefined ? { store } : {}),
   };
 }

@@ -124,7 +124,7 @@ const waitingReasons: ReadonlyMap<string, ReadonlySet<string>> = new Map([
       "BootstrapSuspended",
       "VersionNotComplete",
       "Unmeasured",
-      // Shut only: the build waits for a pipeline to name the model again (Open: a serving-only model).
+      // Shut only: a model with data waits for a pipeline to name it again (Open: a serving-only model).
       "NoPipelines",
     ]),
   ],

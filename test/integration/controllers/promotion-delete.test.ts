@@ -2,8 +2,8 @@
 // GitOps re-sync): the garbage collector removes every child, the store keeps the pointer, the
 // candidate's partial vectors and the owner (README, "No finalizers"), and the model created again
 // takes the store back, collects the partial build it has no record of, bootstraps the candidate with
-// a new run and promotes it. The model's pipeline deleted mid-promotion holds the candidate until
-// the pipeline is back.
+// a new run and promotes it. The model's pipeline deleted mid-promotion, or at rest before a new
+// version or a rollback, holds the version until the pipeline is back (readers use the store).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
@@ -164,5 +164,95 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
       await operator.registry.metrics(),
     );
     expect(Number(errors?.[1] ?? 0)).toBeLessThanOrEqual(2);
+  });
+
+  // The pipeline deleted while the model is at rest, then a new version applied: nothing names the
+  // store any more, but readers use v3's vectors in it. Promoted like a serving-only model, v4 moved
+  // the query Service to v4's encoder while the pointer kept readers on v3's vectors.
+  it("holds a new version applied after the pipeline was deleted at rest, until it is applied again", async () => {
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    expect(await querySelector()).toBe("v3");
+
+    // A short progress deadline: the wait turns Stalled, saying what to do.
+    await applyObjects(namespace, [modelAt("v4", { progressDeadlineSeconds: 5 })]);
+    // v4's serving ready first: only then would it have been promoted.
+    await until("v4 serving and the promotion waiting for a pipeline", async () => {
+      const waiting = (await model())!;
+      return (
+        conditionOf(waiting, "ServingReady")?.status === "True" &&
+        /version v4/.test(conditionOf(waiting, "ServingReady")?.message ?? "") &&
+        conditionOf(waiting, "BootstrapComplete")?.reason === "NoPipelines"
+      );
+    });
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    expect(await querySelector()).toBe("v3");
+    expect((await status()).activeVersion).toBe("v3");
+    expect((await readPointer(store)).current).toBe("v3");
+    expect(conditionOf((await model())!, "Promoted")?.status).toBe("False");
+    expect(conditionOf((await model())!, "BootstrapComplete")?.message).toMatch(
+      new RegExp(
+        `readers use version v3's vectors in store "${setup!.storeName}".*apply a NearlinePipeline of this model writing to store "${setup!.storeName}" again`,
+      ),
+    );
+    await until("Stalled past the deadline", async () => {
+      const stalled = conditionOf((await model())!, "Stalled");
+      return stalled?.status === "True" && stalled.reason === "PromotionDeadlineExceeded";
+    });
+    expect(conditionOf((await model())!, "Stalled")?.message).toMatch(
+      /apply a NearlinePipeline of this model writing to store .* again, or set spec.version back to v3/,
+    );
+    expect(await querySelector()).toBe("v3");
+
+    await applyObjects(namespace, [jobsPipeline]);
+    await until(
+      "v4's run",
+      async () => (await getObject("bootstraprun/jobs-v4-promotion", namespace)) !== undefined,
+    );
+    expect(await querySelector()).toBe("v3");
+    await buildVersion(store, namespace, "v4", ["v3", "v4"]);
+    await until("v4 active", async () => (await status()).activeVersion === "v4");
+    expect((await readPointer(store)).current).toBe("v4");
+    expect(await querySelector()).toBe("v4");
+  });
+
+  // A rollback is a pointer flip: with no pipeline naming the store it switched the query Service alone
+  // (v3's encoder over v4's vectors).
+  it("rolls back only once the pipeline deleted at rest is applied again", async () => {
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until("the rollback waits for a pipeline", async () => {
+      const gate = conditionOf((await model())!, "BootstrapComplete");
+      return gate?.reason === "NoPipelines" && gate.status === "False";
+    });
+    await waitUntilAtRest(operator.registry, "embedding-model", 3_000);
+    expect(await querySelector()).toBe("v4");
+    expect((await status()).activeVersion).toBe("v4");
+    expect((await readPointer(store)).current).toBe("v4");
+
+    await applyObjects(namespace, [jobsPipeline]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    expect(await readPointer(store)).toMatchObject({ current: "v3", backup: "v4" });
+    expect(await querySelector()).toBe("v3");
+  });
+
+  // README: to serve such a model without a store from then on, delete it and apply it again.
+  it("serves without a store once the model is deleted and applied again without its pipeline", async () => {
+    await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs", "--wait=true"]);
+    await kubectl(["delete", "-n", namespace, "embeddingmodel/jobs-model", "--wait=true", "--timeout=60s"]);
+    await until(
+      "the records removed",
+      async () => (await getObject("configmap/jobs-model-v3-record", namespace)) === undefined,
+    );
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    await applyObjects(namespace, [modelAt("v5")]);
+    await until("v5 active", async () => (await status()).activeVersion === "v5");
+    expect(await querySelector()).toBe("v5");
+    expect(conditionOf((await model())!, "BootstrapComplete")).toMatchObject({
+      status: "True",
+      reason: "NoPipelines",
+    });
   });
 });
