@@ -7,7 +7,7 @@
  */
 
 import { runControl } from "./control.ts";
-import { isStoreError } from "./errors.ts";
+import { invalidArgument, isStoreError } from "./errors.ts";
 import { assertVersion } from "./layout.ts";
 import type { PointerState } from "./pointer.ts";
 import type { Store } from "./store.ts";
@@ -16,6 +16,11 @@ import type { Store } from "./store.ts";
 export interface FlipRequest {
   readonly expectedCurrent: string | null;
   readonly target: string;
+  /**
+   * The least epoch to write (default: none): the new epoch is max(epoch + 1, minEpoch). For a pointer
+   * written again after the store lost it, whose epoch restarted at 0 below what readers hold.
+   */
+  readonly minEpoch?: number;
 }
 
 /** Result of a flip: the pointer after it, and whether this call changed it. */
@@ -49,6 +54,9 @@ async function switchPointer(
 ): Promise<FlipResult> {
   assertVersion(request.target);
   if (request.expectedCurrent !== null) assertVersion(request.expectedCurrent);
+  const minEpoch = request.minEpoch ?? 0;
+  if (!Number.isSafeInteger(minEpoch) || minEpoch < 0)
+    throw invalidArgument("minEpoch must be a non-negative safe integer");
   const labels = { store: store.layout.prefix, kind };
   try {
     const { status, values } = await runControl(
@@ -62,6 +70,7 @@ async function switchPointer(
         request.target,
         store.keys.flipChannel,
         kind,
+        minEpoch,
       ],
       (status, values) => explainFlipFailure(request, status, values),
     );

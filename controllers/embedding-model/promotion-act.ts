@@ -97,7 +97,11 @@ export async function actOnPromotion(
 /** Flips (or rolls back) the pointer; a repeat of a switch that already happened is a no-op. */
 async function switchPointer(store: Store, change: PointerSwitch): Promise<number> {
   const started = performance.now();
-  const request = { expectedCurrent: change.expectedCurrent, target: change.target };
+  const request = {
+    expectedCurrent: change.expectedCurrent,
+    target: change.target,
+    ...(change.minEpoch !== undefined ? { minEpoch: change.minEpoch } : {}),
+  };
   await (change.kind === "rollback" ? rollback(store, request) : flip(store, request));
   return (performance.now() - started) / 1000;
 }

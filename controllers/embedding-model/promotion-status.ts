@@ -155,6 +155,10 @@ export function promotionEvents(
       reason: verdict.state === "Ready" ? "Ready" : verdict.reason,
       message: verdict.message,
     });
+  // Reconciling verdicts have no Event of their own; the store losing the active version is one.
+  const reconciling = previous?.conditions?.find((condition) => condition.type === "Reconciling");
+  if (verdict.reason === "StoreDataLost" && reconciling?.reason !== "StoreDataLost")
+    events.push({ warning: true, reason: verdict.reason, message: verdict.message });
   for (const version of before.keys())
     if (decision.phases[version] === undefined)
       events.push({

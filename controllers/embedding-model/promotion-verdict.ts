@@ -69,10 +69,31 @@ export function promotedCondition(
       };
 }
 
+/**
+ * The store lost the version readers were using: its vectors are gone while it was still live (never
+ * deactivated). Garbage collection never takes the current version, so the store lost its data (a
+ * Redis restarted without persistence, a flush, a failover to an empty replica).
+ */
+export function lostByStore(record: VersionRecord): boolean {
+  return record.collected === true && record.activatedTime !== undefined && !deactivatedSince(record);
+}
+
+/**
+ * The verdict while the store's lost active version is rebuilt: said first (Ready's reason and
+ * message), not as an ordinary promotion of `spec` (reason Bootstrapping), since readers have no
+ * vectors meanwhile. A failed gate or a passed deadline keeps its own Stalled verdict.
+ */
+export function storeDataLostVerdict(spec: string, progress: Kstatus): Kstatus {
+  if (progress.state === "Stalled") return progress;
+  return {
+    state: "Reconciling",
+    reason: "StoreDataLost",
+    message: `the store lost version ${spec}, the active one (pointer, registry entry and vectors gone: Redis restarted without persistence, was flushed, or failed over to an empty replica); readers find no current version (those running since before get misses) until it is rebuilt from the changelog, which the operator does now: ${progress.message}`,
+  };
+}
+
 export function rolledBackCondition(record: VersionRecord, spec: string, rolledBack = false): ConditionInput {
-  // Gone while readers still used it (never deactivated): garbage collection never takes the current
-  // version, so the store lost its data (a Redis restarted without persistence, a flush).
-  if (record.collected === true && record.activatedTime !== undefined && !deactivatedSince(record))
+  if (lostByStore(record))
     return {
       type: "RolledBack",
       status: "False",

@@ -22,6 +22,7 @@ import {
 } from "./promotion.ts";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { servingPodFailure } from "./serving-pods.ts";
+import { promotionEvents } from "./promotion-status.ts";
 import { servingState } from "./version-status.ts";
 import { exampleModel } from "./test-models.ts";
 import { desiredVersionRecord, parseVersionRecord, type VersionRecord } from "./version-record.ts";
@@ -674,6 +675,58 @@ describe("a store that lost its data", () => {
     // The next reconcile reads the record the first one marked: the same explanation.
     const again = lost(decision.records.find((entry) => entry.version === "v1"));
     expect(condition(again, "RolledBack")).toMatchObject({ reason: "StoreDataLost" });
+  });
+
+  // Readers keep the pointer with the highest epoch they saw; the lost pointer's epoch was 0 again.
+  it("writes the rebuilt pointer above any epoch readers may hold (the flip time in ms)", () => {
+    const rebuilding = lost();
+    const rebuilt = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "complete" }),
+        statusActive: undefined,
+        records: rebuilding.records,
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(rebuilt.switchPointer).toEqual({
+      kind: "rollback",
+      expectedCurrent: null,
+      target: "v1",
+      minEpoch: now.getTime(),
+    });
+    // A first publish (no version was ever live) counts from 1 as before.
+    const first = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "complete" }),
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(60) })],
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(first.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v1" });
+  });
+
+  it("says it in the verdict (Ready's reason and message) and warns once with an Event", () => {
+    const decision = lost();
+    // Before: reason Bootstrapping, "promoting v1: ServingReady…", as if a new version were rolled out.
+    expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "StoreDataLost" });
+    expect(decision.verdict.message).toMatch(/store lost version v1, the active one/);
+    expect(decision.verdict.message).toMatch(/rebuilt from the changelog/);
+    const warned = promotionEvents(undefined, decision).filter((event) => event.reason === "StoreDataLost");
+    expect(warned).toEqual([{ warning: true, reason: "StoreDataLost", message: decision.verdict.message }]);
+    // Not again while the rebuild goes on.
+    const previous = {
+      conditions: [{ type: "Reconciling", status: "True", reason: "StoreDataLost", message: "…" }],
+    } as Parameters<typeof promotionEvents>[0];
+    expect(promotionEvents(previous, decision).some((event) => event.reason === "StoreDataLost")).toBe(false);
   });
 });
 

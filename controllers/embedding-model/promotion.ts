@@ -18,9 +18,11 @@ import {
 } from "./promotion-gates.ts";
 import {
   candidatePhase,
+  lostByStore,
   promotedCondition,
   promotingVerdict,
   rolledBackCondition,
+  storeDataLostVerdict,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
 import { sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
@@ -72,6 +74,12 @@ export interface PointerSwitch {
   kind: "flip" | "rollback";
   expectedCurrent: string | null;
   target: string;
+  /**
+   * The least epoch the switch may write (the flip time in ms): set when the pointer is gone although
+   * a version was live (the store lost its data, or someone deleted it), since readers keep the
+   * pointer with the highest epoch they saw and would ignore one counted from 0 again.
+   */
+  minEpoch?: number | undefined;
 }
 
 /** What the reconciler does. */
@@ -179,9 +187,16 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
       rollsBack || input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
     if (approved) {
       const kind = input.store !== undefined && record.activatedTime !== undefined ? "rollback" : "flip";
-      const switchPointer =
+      const lostPointer =
+        current == null && [...records.values()].some((entry) => entry.activatedTime !== undefined);
+      const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
-          ? ({ kind, expectedCurrent: current ?? null, target: spec } as const)
+          ? {
+              kind,
+              expectedCurrent: current ?? null,
+              target: spec,
+              ...(lostPointer ? { minEpoch: input.now.getTime() } : {}),
+            }
           : undefined;
       return settle(input, records, spec, switchPointer, gateConditions);
     }
@@ -196,7 +211,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   record.fromBootstrap = !retained;
   const bootstrap =
     !retained && !pipelinesGone && !awaitingCollection && gates[0]?.state === "Open" ? spec : undefined;
-  const verdict = promotingVerdict(
+  const progress = promotingVerdict(
     spec,
     current,
     shut,
@@ -204,6 +219,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     overdue,
     input.policy.progressDeadlineSeconds,
   );
+  const verdict = lostByStore(record) ? storeDataLostVerdict(spec, progress) : progress;
   const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {

@@ -78,7 +78,8 @@ return {'ok', encoded}
 
 /**
  * Flip the pointer to a target version. KEYS: pointer, versions.
- * ARGV: expected current ('' for none), target, notification channel, kind (flip|rollback).
+ * ARGV: expected current ('' for none), target, notification channel, kind (flip|rollback), and
+ * optionally the least epoch to write (the new epoch is max(epoch + 1, it)).
  * Returns {'ok'|'noop', current, backup, epoch, flippedAtMs}; 'noop' when the same flip already
  * happened (a retry after a lost reply), so callers can retry blindly. Publishes on 'ok'.
  */
@@ -95,7 +96,7 @@ local existing = redis.call('HGET', KEYS[2], target)
 if not existing then return {'VERSION_NOT_FOUND'} end
 local info = cjson.decode(existing)
 if info.state ~= 'complete' then return {'VERSION_NOT_COMPLETE', info.state} end
-epoch = epoch + 1
+epoch = math.max(epoch + 1, tonumber(ARGV[5] or '0') or 0)
 local flippedAt = tostring(now())
 hsetWhenFull(KEYS[1], 'current', target, 'backup', current, 'epoch', tostring(epoch),
   'flipped_at_ms', flippedAt, 'kind', ARGV[4])

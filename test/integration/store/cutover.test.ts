@@ -105,6 +105,25 @@ describe.each(testTargets())("store cutover on $name Redis", (target) => {
     expect(hit?.version).toBe("B");
   });
 
+  // The store lost its pointer (a Redis restarted without persistence, a flush): a pointer written again
+  // from epoch 0 would be ignored by every reader holding a higher epoch, until flips pass it.
+  it("writes a lost pointer again above the epoch readers hold when given minEpoch", async () => {
+    const store = await setup("min-epoch", { completeB: true });
+    await flip(store, { expectedCurrent: "A", target: "B" });
+    const reader = await openReader({ refreshIntervalMs: 0 });
+    expect(reader.pointer).toMatchObject({ current: "B", epoch: 2 });
+    await store.client.del(store.keys.pointer);
+    const rewritten = nextPointer(reader);
+    const minEpoch = 1_796_000_000_000;
+    const restored = await rollback(store, { expectedCurrent: null, target: "B", minEpoch });
+    expect(restored.pointer).toMatchObject({ current: "B", epoch: minEpoch });
+    expect(await rewritten).toMatchObject({ current: "B", epoch: minEpoch });
+    expect(await readPointer(store)).toMatchObject({ epoch: minEpoch });
+    // Later flips count on from there; minEpoch below the stored epoch changes nothing.
+    const next = await flip(store, { expectedCurrent: "B", target: "A", minEpoch: 5 });
+    expect(next.pointer.epoch).toBe(minEpoch + 1);
+  });
+
   it("catches up without notifications: by periodic refresh, and by re-checking on a miss", async () => {
     const store = await setup("lost-notification", { completeB: true });
     const polling = await openReader({ subscribe: false, refreshIntervalMs: 50 });

@@ -1,0 +1,118 @@
+// A promoted model at rest whose store's Redis loses its data (restarted without persistence, flushed,
+// failed over to an empty replica): pointer, registry and vectors gone while readers and the active
+// version's nearline workers keep running. The loss is played by deleting every key of the test's own
+// store on the testbed's Redis (never FLUSHALL: other suites share it); a worker's write after it, the
+// bootstrap shards and the worker lag are played by the test, as in promotion.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { modelResyncMs } from "../../../controllers/embedding-model/reconcile.ts";
+import { readPointer, StoreReader, StoreWriter, type Store } from "../../../store/index.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import { deleteKeysWithPrefix } from "../../support/redis.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { condition, getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
+import { versionDigest } from "./objects.ts";
+import {
+  buildVersion,
+  promoteThroughBootstrap,
+  type PromotionOperator,
+  type PromotionSetup,
+  setUpPromotion,
+} from "./harness.ts";
+
+describe("a promoted model whose store lost its data", () => {
+  let setup: PromotionSetup | undefined;
+  let namespace: string;
+  let operator: PromotionOperator | undefined;
+  let store: Store;
+  let reader: StoreReader | undefined;
+
+  const model = async () => (await getObject("embeddingmodel/jobs-model", namespace)) as Json;
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+  const querySelector = async () =>
+    (
+      ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
+        Json | undefined
+    )?.["jude.dev/version"];
+
+  beforeAll(async () => {
+    setup = await setUpPromotion("store-data-loss", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    ({ namespace, store, operator } = setup);
+    await promoteThroughBootstrap(setup, "v1", ["v1"]);
+    await promoteThroughBootstrap(setup, "v2", ["v1", "v2"]);
+  }, 240_000);
+
+  afterAll(async () => {
+    await reader?.close();
+    await setup?.stop();
+  });
+
+  it("says so, rebuilds the version, and readers that saw the old pointer follow the next promotion", async () => {
+    await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
+    // A ranking service that has been reading since before the loss.
+    reader = await StoreReader.open(store, { refreshIntervalMs: 200 });
+    expect(reader.pointer).toMatchObject({ current: "v2", epoch: 2 });
+
+    await deleteKeysWithPrefix(store.client, setup!.storeName);
+    // v2's workers keep writing: their writer was opened before the loss.
+    await new StoreWriter(store).write([
+      {
+        kind: "upsert",
+        entity: "job",
+        id: "j1",
+        version: "v2",
+        eventTimeMs: 5_000,
+        offset: 50,
+        partition: 0,
+        vector: [0.5, 0.5, 0.5, 0.5],
+        modelDigest: `sha256:${versionDigest("v2")}`,
+        contentHash: "h-j1",
+      },
+    ]);
+
+    // Found within one resync (nothing in the cluster changed), and said where users look first.
+    await until(
+      "Ready says the store lost its data",
+      async () => {
+        const ready = condition(await model(), "Ready");
+        return ready?.reason === "StoreDataLost" && String(ready.message).includes("jobs-v2-promotion");
+      },
+      modelResyncMs + 15_000,
+    );
+    const ready = condition(await model(), "Ready");
+    expect(ready).toMatchObject({ status: "False" });
+    expect(String(ready?.message)).toMatch(/the store lost version v2, the active one/);
+    expect(condition(await model(), "Reconciling")).toMatchObject({
+      status: "True",
+      reason: "StoreDataLost",
+    });
+    const warnings = await kubectl([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      "--field-selector=type=Warning,reason=StoreDataLost",
+      "-o",
+      "jsonpath={.items[*].message}",
+    ]);
+    expect(warnings).toMatch(/lost version v2/);
+
+    // The rebuild: the operator's new run for v2, played here, then the flip back to v2.
+    await until("v2's new run", async () => {
+      const run = await getObject("bootstraprun/jobs-v2-promotion", namespace);
+      return run !== undefined && (run.status as Json | undefined)?.phase === undefined;
+    });
+    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
+    await until("pointer on v2 again", async () => (await readPointer(store)).current === "v2");
+    await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
+
+    // Readers keep the pointer with the highest epoch they saw: the rebuilt pointer must not start over
+    // below it, or a reader from before the loss ignores the next flips and looks up v2's vectors
+    // while the query Service encodes with v3.
+    await promoteThroughBootstrap(setup!, "v3", ["v2", "v3"]).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}: ${JSON.stringify(condition(await model(), "Ready"))}`);
+    });
+    expect(await querySelector()).toBe("v3");
+    await until("the reader follows to v3", async () => reader!.pointer.current === "v3", 10_000);
+  }, 420_000);
+});
