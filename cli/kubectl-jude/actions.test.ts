@@ -146,9 +146,9 @@ describe("rollback", () => {
   });
 
   it("refuses a version that is not retained", () => {
-    const decision = rollback(promotingModel(), "minilm-v2");
+    const decision = rollback(promotingModel(), "minilm-v7");
     expect("refused" in decision && decision.refused).toMatch(
-      /not a retained version of minilm \(kept: minilm-v0\)/,
+      /minilm-v7 is not a retained version of minilm \(kept: minilm-v0\)/,
     );
   });
 
@@ -197,6 +197,13 @@ describe("rollback while a promotion is in flight", () => {
     expect(patched.prompts).toEqual(v1Record.spec.prompts);
     expect(patched.serving).toEqual(v1Record.spec.serving);
     expect(patched.promotion).toEqual(model.spec.promotion);
+  });
+
+  it("refuses --to the candidate, saying how to abandon it", () => {
+    expect(rollback(promotingModel(), "minilm-v2", [v1Record])).toEqual({
+      refused:
+        "minilm-v2 is the version being promoted, not one to roll back to; to abandon its promotion, roll back without --to (or --to minilm-v1)",
+    });
   });
 
   it("still rolls back further to a retained version named with --to", () => {

@@ -66,6 +66,10 @@ export function rollback(
   const candidate = model.spec.version;
   if (active !== undefined && candidate !== active && (requested ?? active) === active)
     return abandon(model, active, records);
+  if (active !== undefined && requested === candidate && candidate !== active)
+    return {
+      refused: `${candidate} is the version being promoted, not one to roll back to; to abandon its promotion, roll back without --to (or --to ${active})`,
+    };
   const kept = (model.status?.versions ?? [])
     .filter((version) => version.version !== active && rollbackPhases.has(version.phase))
     .sort((a, b) => (b.activatedTime ?? "").localeCompare(a.activatedTime ?? ""));
