@@ -17,7 +17,10 @@ const usage = `usage: kubectl jude <command> [flags]
 commands:
   status [MODEL]            versions, phases, promotion gates with their values, pipeline lag, bootstrap progress
   approve MODEL [VERSION]   approve the manual cutover to VERSION (default: the version being promoted)
-  rollback MODEL [--to V]   set spec.version back to a retained version (default: the previous active one)
+  rollback MODEL [--to V]   set spec.version back to a retained version (default: the previous active one);
+                            during a promotion, by default or --to the active version: abandon the
+                            candidate (the spec back to the active version's recorded model, prompts
+                            and serving settings, so its pods do not roll)
   dashboard                 a live web page of models, promotions, pipelines and bootstraps (loopback only)
   completion bash|zsh       print a shell completion script
 
@@ -105,15 +108,25 @@ async function run(argv: string[]): Promise<number> {
     case "rollback": {
       const name = args[0];
       if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
-      const model = await cluster.readModel(namespace, name);
-      const decision: Decision =
-        command === "approve"
-          ? approve(model, args[1])
-          : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, name));
-      if ("refused" in decision) throw new PluginError(decision.refused);
-      await cluster.patchModelSpec(namespace, name, decision.patch);
-      process.stdout.write(`${decision.summary}\nnext: ${decision.next}\n`);
-      return 0;
+      // An abandon is written only onto the object it was decided on: had the candidate become
+      // active meanwhile, the same spec would be a rollback that moves readers; decided again then.
+      for (let attempt = 1; ; attempt += 1) {
+        const model = await cluster.readModel(namespace, name);
+        const decision: Decision =
+          command === "approve"
+            ? approve(model, args[1])
+            : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, name));
+        if ("refused" in decision) throw new PluginError(decision.refused);
+        const precondition = decision.abandons !== undefined ? model.metadata.resourceVersion : undefined;
+        if (!(await cluster.patchModelSpec(namespace, name, decision.patch, precondition))) {
+          if (attempt < 3) continue;
+          throw new PluginError(
+            `${name} kept changing while the abandon of ${decision.abandons} was decided; nothing was changed; run it again`,
+          );
+        }
+        process.stdout.write(`${decision.summary}\nnext: ${decision.next}\n`);
+        return 0;
+      }
     }
     default:
       throw new UsageError(`unknown command "${command}"`);

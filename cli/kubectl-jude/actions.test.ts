@@ -57,9 +57,27 @@ describe("approve", () => {
   });
 });
 
+/** The fixture model once its spec is back on the active minilm-v1: no promotion in flight. */
+function settledModel() {
+  const model = promotingModel();
+  model.spec.version = "minilm-v1";
+  return model;
+}
+
+/** What the operator recorded of the active minilm-v1: its own model file, prompts and image. */
+const v1Record = {
+  version: "minilm-v1",
+  promotionStartTime: "2026-11-30T00:00:00Z",
+  spec: {
+    model: { ...v0Record.spec.model, uri: "file:///models/minilm-v1.onnx" },
+    prompts: { job: "Job v1: {{title}}" },
+    serving: { ...promotingModel().spec.serving, image: "registry.example/jude:1.0" },
+  },
+};
+
 describe("rollback", () => {
   it("goes back to the most recently active retained version with its recorded model and prompts", () => {
-    const model = promotingModel();
+    const model = settledModel();
     const decision = rollback(model, undefined, [v0Record]);
     if (!("patch" in decision)) throw new Error(decision.refused);
     expect(decision.summary).toBe("rolling minilm back to minilm-v0 (was minilm-v1)");
@@ -79,7 +97,7 @@ describe("rollback", () => {
   // would roll, as readers return to them, into a limit too small for its model. Capacity is the
   // spec's now (the operator sizes every served version from it).
   it("restores the version's own serving settings and keeps the spec's capacity", () => {
-    const model = promotingModel();
+    const model = settledModel();
     model.spec.serving = {
       ...model.spec.serving,
       image: "registry.example/jude:1.1",
@@ -111,7 +129,7 @@ describe("rollback", () => {
   });
 
   it("says a Draining version, still served, gets readers back at once", () => {
-    const model = promotingModel();
+    const model = settledModel();
     const versions = model.status!.versions!.map((entry) =>
       entry.version === "minilm-v0" ? { ...entry, phase: "Draining" as const } : entry,
     );
@@ -123,21 +141,100 @@ describe("rollback", () => {
   });
 
   it("refuses when the operator kept no record of the version's model and prompts", () => {
-    const decision = rollback(promotingModel());
+    const decision = rollback(settledModel());
     expect("refused" in decision && decision.refused).toMatch(/no record of minilm-v0's model and prompts/);
   });
 
   it("refuses a version that is not retained", () => {
-    const decision = rollback(promotingModel(), "minilm-v2");
+    const decision = rollback(promotingModel(), "minilm-v7");
     expect("refused" in decision && decision.refused).toMatch(
-      /not a retained version of minilm \(kept: minilm-v0\)/,
+      /minilm-v7 is not a retained version of minilm \(kept: minilm-v0\)/,
     );
   });
 
-  it("refuses when nothing is retained", () => {
-    const model = promotingModel();
+  it("refuses when nothing is retained and nothing is being promoted", () => {
+    const model = settledModel();
     const decision = rollback({ ...model, status: { ...model.status, versions: [] } });
-    expect(decision).toEqual({ refused: "minilm has no retained version to roll back to" });
+    expect(decision).toEqual({
+      refused:
+        "minilm has no retained version to roll back to, and no promotion to abandon (minilm-v1 is active and spec.version)",
+    });
+    expect(rollback(settledModel(), "minilm-v1", [v1Record])).toEqual({
+      refused: "minilm-v1 is already active and spec.version: no promotion to abandon",
+    });
+  });
+
+  it("refuses before any version is active: nothing to go back to", () => {
+    const model = promotingModel();
+    const decision = rollback({ ...model, status: { versions: [] } }, undefined, [v1Record]);
+    expect(decision).toEqual({
+      refused:
+        "minilm has no active version yet (minilm-v2 is its first): nothing to roll back to or to abandon",
+    });
+  });
+});
+
+describe("rollback while a promotion is in flight", () => {
+  // minilm-v2 is being promoted with its own model, prompts and image; minilm-v1 serves readers.
+  it.each([
+    ["by default", undefined],
+    ["to the active version", "minilm-v1"],
+  ])("abandons the candidate %s: the spec back to the active version's record", (_case, requested) => {
+    const model = promotingModel();
+    model.spec.serving = { ...model.spec.serving, image: "registry.example/jude:2.0" };
+    const decision = rollback(model, requested, [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.abandons).toBe("minilm-v2");
+    expect(decision.summary).toBe(
+      "abandoning the promotion of minilm to minilm-v2: spec.version back to the active minilm-v1, with its recorded model, prompts and serving settings",
+    );
+    expect(decision.next).toBe(
+      "minilm-v1 keeps serving readers, its pods unchanged; the operator removes minilm-v2's serving pods, nearline workers, BootstrapRun and partial vectors; follow it with: kubectl jude status minilm -n recs",
+    );
+    const patched = mergePatch(structuredClone(model.spec), decision.patch) as typeof model.spec;
+    expect(patched.version).toBe("minilm-v1");
+    expect(patched.model).toEqual(v1Record.spec.model);
+    expect(patched.prompts).toEqual(v1Record.spec.prompts);
+    expect(patched.serving).toEqual(v1Record.spec.serving);
+    expect(patched.promotion).toEqual(model.spec.promotion);
+  });
+
+  it("refuses --to the candidate, saying how to abandon it", () => {
+    expect(rollback(promotingModel(), "minilm-v2", [v1Record])).toEqual({
+      refused:
+        "minilm-v2 is the version being promoted, not one to roll back to; to abandon its promotion, roll back without --to (or --to minilm-v1)",
+    });
+  });
+
+  it("still rolls back further to a retained version named with --to", () => {
+    const decision = rollback(promotingModel(), "minilm-v0", [v0Record, v1Record]);
+    expect("patch" in decision && decision.patch.version).toBe("minilm-v0");
+  });
+
+  it("refuses without the active version's record, naming what to set by hand", () => {
+    const decision = rollback(promotingModel(), undefined, [v0Record]);
+    expect(decision).toEqual({
+      refused:
+        "the operator has no record of minilm-v1's model, prompts and serving settings (ConfigMap minilm-minilm-v1-record); to abandon the promotion of minilm-v2, set spec.version, spec.model, spec.prompts and spec.serving of minilm back as they were for minilm-v1 (a Git revert of the commits since)",
+      missingRecord: true,
+    });
+  });
+
+  it("is a normal rollback once the candidate is active", () => {
+    const model = promotingModel();
+    model.status = {
+      ...model.status,
+      activeVersion: "minilm-v2",
+      versions: [
+        { version: "minilm-v0", phase: "Retained", activatedTime: "2026-11-01T00:00:00Z" },
+        { version: "minilm-v1", phase: "Draining", activatedTime: "2026-12-01T10:00:00Z" },
+        { version: "minilm-v2", phase: "Active", activatedTime: "2026-12-02T10:00:00Z" },
+      ],
+    };
+    const decision = rollback(model, undefined, [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.summary).toBe("rolling minilm back to minilm-v1 (was minilm-v2)");
+    expect(decision.next).toMatch(/switches readers back to minilm-v1's retained vectors at once/);
   });
 });
 

@@ -10,10 +10,10 @@ const follow = (model: EmbeddingModel): string =>
 
 /**
  * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
- * of the operator's record of the target version).
+ * of the operator's record of the target version). `abandons`: the candidate a rollback abandons.
  */
 export type Decision =
-  | { patch: Record<string, unknown>; summary: string; next: string }
+  | { patch: Record<string, unknown>; summary: string; next: string; abandons?: string }
   | { refused: string; missingRecord?: true };
 
 /** Approves the manual cutover of `requested` (default: the version being promoted). */
@@ -50,6 +50,11 @@ const rollbackPhases = new Set(["Draining", "Retained"]);
  * operator recorded for it (`records`, from the version's record ConfigMap): a version is its model
  * and prompts, so a spec naming the old version with the new weights would be refused by the operator.
  * Its recorded serving settings come back too, with the spec's capacity (version-record.ts).
+ *
+ * While a promotion is in flight (spec.version is not the active version), the default, and `requested`
+ * naming the active version, abandon it instead: the spec goes back to the active version's record, so
+ * its pods do not roll and the operator removes the candidate (a version superseded mid-promotion).
+ * Once the candidate is active this is the rollback above, never an abandon.
  */
 export function rollback(
   model: EmbeddingModel,
@@ -58,12 +63,26 @@ export function rollback(
 ): Decision {
   const name = model.metadata.name;
   const active = model.status?.activeVersion;
+  const candidate = model.spec.version;
+  if (active !== undefined && candidate !== active && (requested ?? active) === active)
+    return abandon(model, active, records);
+  if (active !== undefined && requested === candidate && candidate !== active)
+    return {
+      refused: `${candidate} is the version being promoted, not one to roll back to; to abandon its promotion, roll back without --to (or --to ${active})`,
+    };
   const kept = (model.status?.versions ?? [])
     .filter((version) => version.version !== active && rollbackPhases.has(version.phase))
     .sort((a, b) => (b.activatedTime ?? "").localeCompare(a.activatedTime ?? ""));
   const target = requested ?? kept[0]?.version;
-  if (target === undefined) return { refused: `${name} has no retained version to roll back to` };
-  if (target === active && target === model.spec.version) return { refused: `${target} is already active` };
+  if (target === undefined)
+    return {
+      refused:
+        active === undefined
+          ? `${name} has no active version yet (${candidate} is its first): nothing to roll back to or to abandon`
+          : `${name} has no retained version to roll back to, and no promotion to abandon (${active} is active and spec.version)`,
+    };
+  if (target === active)
+    return { refused: `${target} is already active and spec.version: no promotion to abandon` };
   if (requested !== undefined && !kept.some((version) => version.version === requested))
     return {
       refused: `${requested} is not a retained version of ${name} (kept: ${kept.map((version) => version.version).join(", ") || "none"})`,
@@ -75,14 +94,7 @@ export function rollback(
       missingRecord: true,
     };
   return {
-    patch: {
-      version: target,
-      model: replacing(model.spec.model, record.spec.model),
-      prompts: replacing(model.spec.prompts, record.spec.prompts),
-      // The serving settings it ran with (image, resources, batching, ...: chosen for its model), so
-      // its pods do not roll into the newer version's as readers return; capacity stays the spec's.
-      serving: replacing(model.spec.serving, servingAtVersion(record.spec.serving, model.spec.serving)),
-    },
+    patch: restoring(model, record),
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
     // A Draining version is still served, so readers move in the reconcile that sees the change; a
     // Retained one's pods and workers were removed and must be ready (and caught up) again first.
@@ -90,6 +102,36 @@ export function rollback(
       kept.find((version) => version.version === target)?.phase === "Draining"
         ? `the operator switches readers back to ${target}'s retained vectors at once; ${follow(model)}`
         : `the operator starts ${target}'s serving pods and any nearline workers again and switches readers back to its retained vectors once they are ready and caught up; ${follow(model)}`,
+  };
+}
+
+/** Abandons the promotion of spec.version: the spec back to the `active` version's record. */
+function abandon(model: EmbeddingModel, active: string, records: readonly VersionRecord[]): Decision {
+  const name = model.metadata.name;
+  const candidate = model.spec.version;
+  const record = records.find((entry) => entry.version === active);
+  if (record === undefined)
+    return {
+      refused: `the operator has no record of ${active}'s model, prompts and serving settings (ConfigMap ${name}-${active}-record); to abandon the promotion of ${candidate}, set spec.version, spec.model, spec.prompts and spec.serving of ${name} back as they were for ${active} (a Git revert of the commits since)`,
+      missingRecord: true,
+    };
+  return {
+    abandons: candidate,
+    patch: restoring(model, record),
+    summary: `abandoning the promotion of ${name} to ${candidate}: spec.version back to the active ${active}, with its recorded model, prompts and serving settings`,
+    next: `${active} keeps serving readers, its pods unchanged; the operator removes ${candidate}'s serving pods, nearline workers, BootstrapRun and partial vectors; ${follow(model)}`,
+  };
+}
+
+/** The spec patch that names `record`'s version with its recorded model, prompts and serving settings. */
+function restoring(model: EmbeddingModel, record: VersionRecord): Record<string, unknown> {
+  return {
+    version: record.version,
+    model: replacing(model.spec.model, record.spec.model),
+    prompts: replacing(model.spec.prompts, record.spec.prompts),
+    // The serving settings it ran with (image, resources, batching, ...: chosen for its model), so
+    // its pods do not roll into the newer version's as readers return; capacity stays the spec's.
+    serving: replacing(model.spec.serving, servingAtVersion(record.spec.serving, model.spec.serving)),
   };
 }
 

@@ -176,12 +176,21 @@ export class Cluster {
     }
   }
 
-  /** A JSON merge patch of an EmbeddingModel's spec (what a Git commit would change). */
-  async patchModelSpec(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  /**
+   * A JSON merge patch of an EmbeddingModel's spec (what a Git commit would change). With
+   * `resourceVersion`, only if the object is still that version: false when it changed meanwhile.
+   */
+  async patchModelSpec(
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown>,
+    resourceVersion?: string,
+  ): Promise<boolean> {
+    const metadata = { name, namespace, ...(resourceVersion !== undefined && { resourceVersion }) };
     try {
       await this.#retrying(() =>
         this.api.patch(
-          { apiVersion, kind: "EmbeddingModel", metadata: { name, namespace }, spec },
+          { apiVersion, kind: "EmbeddingModel", metadata, spec },
           undefined,
           undefined,
           "kubectl-jude",
@@ -189,7 +198,9 @@ export class Cluster {
           PatchStrategy.MergePatch,
         ),
       );
+      return true;
     } catch (error) {
+      if (resourceVersion !== undefined && error instanceof ApiException && error.code === 409) return false;
       throw this.explain(error, "patch", "EmbeddingModel", namespace, name);
     }
   }

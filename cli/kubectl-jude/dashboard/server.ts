@@ -107,7 +107,19 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
         ? approve(model, requested)
         : rollback(model, requested, await options.cluster.readVersionRecords(namespace, name));
     if ("refused" in decision) return sendJson(response, 409, { error: decision.refused });
-    await options.cluster.patchModelSpec(namespace, name, decision.patch);
+    // The page offered to abandon a candidate (or to roll back): if that candidate became active
+    // meanwhile, the same version is now a rollback that moves readers, which was not what was confirmed.
+    const abandons = typeof body.abandons === "string" ? body.abandons : undefined;
+    if (action === "rollback" && abandons !== decision.abandons)
+      return sendJson(response, 409, {
+        error:
+          abandons === undefined
+            ? `${name} is promoting ${model.spec.version} now: this would abandon it; look again`
+            : `${abandons} is no longer being promoted (active: ${model.status?.activeVersion ?? "none"}, spec.version: ${model.spec.version}); nothing was changed; look again`,
+      });
+    const precondition = abandons !== undefined ? model.metadata.resourceVersion : undefined;
+    if (!(await options.cluster.patchModelSpec(namespace, name, decision.patch, precondition)))
+      return sendJson(response, 409, { error: `${name} changed meanwhile; nothing was changed; look again` });
     sendJson(response, 200, { summary: decision.summary });
   };
 

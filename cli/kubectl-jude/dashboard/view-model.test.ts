@@ -134,10 +134,10 @@ describe("dashboardView", () => {
     expect(model!.promoting).toBe(true);
   });
 
-  it("offers approve for a manual cutover in progress and rollback to the recorded retained version", () => {
+  it("offers approve for a manual cutover in progress and, as the rollback, abandoning it for the recorded active version", () => {
     const record = {
-      version: "minilm-v0",
-      promotionStartTime: "2026-10-31T00:00:00Z",
+      version: "minilm-v1",
+      promotionStartTime: "2026-11-30T00:00:00Z",
       spec: {
         model: promotingModel().spec.model,
         prompts: { job: "Job: {{title}}" },
@@ -148,21 +148,26 @@ describe("dashboardView", () => {
       objects({
         versionRecords: [
           { namespace: "recs", model: "minilm", record },
-          { namespace: "recs", model: "other", record: { ...record, version: "minilm-v1" } },
+          { namespace: "recs", model: "other", record: { ...record, version: "minilm-v0" } },
         ],
       }),
       { now },
     ).models;
     expect(model!.actions).toEqual({
       approve: { version: "minilm-v2", summary: "approved cutover of minilm to minilm-v2" },
-      rollback: { version: "minilm-v0", summary: "rolling minilm back to minilm-v0 (was minilm-v1)" },
+      rollback: {
+        version: "minilm-v1",
+        abandons: "minilm-v2",
+        summary:
+          "abandoning the promotion of minilm to minilm-v2: spec.version back to the active minilm-v1, with its recorded model, prompts and serving settings",
+      },
     });
   });
 
   it("refuses rollback, with the reason, while the operator kept no record of the version", () => {
     const [model] = dashboardView(objects(), { now }).models;
     expect(model!.actions.rollback).toMatchObject({
-      refused: expect.stringMatching(/no record of minilm-v0/),
+      refused: expect.stringMatching(/no record of minilm-v1's model, prompts and serving settings/),
     });
   });
 
@@ -176,12 +181,15 @@ describe("dashboardView", () => {
     });
     // Other refusals stay as they are.
     const first = promotingModel();
-    first.status = { ...first.status!, versions: [] };
+    first.status = { versions: [] };
     const [none] = dashboardView(objects({ models: [first] }), {
       now,
       versionRecordsProblem: forbidden,
     }).models;
-    expect(none!.actions.rollback).toEqual({ refused: "minilm has no retained version to roll back to" });
+    expect(none!.actions.rollback).toEqual({
+      refused:
+        "minilm has no active version yet (minilm-v2 is its first): nothing to roll back to or to abandon",
+    });
   });
 
   it("refuses approve once the version is approved, with the reason shown on the button", () => {

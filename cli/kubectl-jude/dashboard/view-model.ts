@@ -59,7 +59,8 @@ export interface DashboardBootstrap extends BootstrapView {
 }
 
 /** An action the page offers: what it would do (shown in the confirmation), or why it cannot. */
-export type ActionView = { version: string; summary: string } | { refused: string };
+/** An action the page offers (`abandons`: the candidate a rollback abandons), or why it does not. */
+export type ActionView = { version: string; summary: string; abandons?: string } | { refused: string };
 
 export interface DashboardModel extends Omit<ModelView, "gates" | "pipelines" | "bootstraps"> {
   conditions: ConditionView[];
@@ -172,7 +173,11 @@ function actionView(
     };
   if ("refused" in decision) return { refused: decision.refused };
   const version = kind === "approve" ? model.spec.version : String(decision.patch.version);
-  return { version, summary: decision.summary };
+  return {
+    version,
+    summary: decision.summary,
+    ...(decision.abandons !== undefined && { abandons: decision.abandons }),
+  };
 }
 
 function pipelineView(

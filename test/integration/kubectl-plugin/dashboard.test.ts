@@ -233,9 +233,47 @@ describe("kubectl jude dashboard in a browser", () => {
     expect(model.spec.version).toBe("minilm-v2");
   });
 
-  it("rolls back, after confirmation, to the retained version with the model the operator recorded", async () => {
+  it("abandons the promotion in flight, after confirmation, for the active version's record", async () => {
     const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=rollback]`);
     await expect(button.isDisabled()).resolves.toBe(true);
+    await expect(button.getAttribute("title")).resolves.toMatch(/no record of minilm-v1's model/);
+    // The operator's record of the active minilm-v1 (written as the operator writes it).
+    const held = await heldModel<ReturnType<typeof promotingModel>>();
+    const v1Model = { ...held.spec.model, uri: "file:///models/minilm-v1.onnx", precision: "fp32" as const };
+    const v1Serving = { ...held.spec.serving, image: "registry.example/jude:1.0" };
+    await kubectl(
+      ["apply", "--server-side", "--field-manager=dashboard-test", "-f", "-"],
+      JSON.stringify(
+        desiredVersionRecord(held, {
+          version: "minilm-v1",
+          promotionStartTime: "2026-11-30T00:00:00Z",
+          spec: { model: v1Model, prompts: held.spec.prompts, serving: v1Serving },
+        }),
+      ),
+    );
+    await page
+      .locator(`[data-model="${namespace}/minilm"] [data-action=rollback]:not([disabled])`)
+      .waitFor({ timeout: 30_000 });
+    await expect(button.textContent()).resolves.toBe("Abandon minilm-v2");
+    await button.click();
+    await expect(page.locator("#confirm-title").textContent()).resolves.toBe(
+      "Abandon the promotion of minilm to minilm-v2?",
+    );
+    await page.click("#confirm-ok");
+    await page.locator("#toast:not([hidden])", { hasText: /abandoning|refused/ }).waitFor();
+    await expect(page.locator("#toast").textContent()).resolves.toBe(
+      "abandoning the promotion of minilm to minilm-v2: spec.version back to the active minilm-v1, with its recorded model, prompts and serving settings",
+    );
+    const model = await heldModel<{
+      spec: { version: string; model: { uri: string }; serving: { image?: string } };
+    }>();
+    expect(model.spec.version).toBe("minilm-v1");
+    expect(model.spec.model.uri).toBe("file:///models/minilm-v1.onnx");
+    expect(model.spec.serving.image).toBe("registry.example/jude:1.0");
+  });
+
+  it("rolls back, after confirmation, to the retained version with the model the operator recorded", async () => {
+    const button = page.locator(`[data-model="${namespace}/minilm"] [data-action=rollback]`);
     // The operator's record of minilm-v0 (written as the operator writes it) makes the rollback possible.
     const held = await heldModel<ReturnType<typeof promotingModel>>();
     const v0Model = { ...held.spec.model, uri: "file:///models/minilm-v0.onnx", precision: "fp32" as const };
@@ -250,9 +288,12 @@ describe("kubectl jude dashboard in a browser", () => {
       ),
     );
     await page
-      .locator(`[data-model="${namespace}/minilm"] [data-action=rollback]:not([disabled])`)
+      .locator(`[data-model="${namespace}/minilm"] [data-action=rollback]:not([disabled])`, {
+        hasText: "minilm-v0",
+      })
       .waitFor({ timeout: 30_000 });
     await expect(button.textContent()).resolves.toBe("Roll back to minilm-v0");
+    await page.locator("#toast").evaluate((toast: { hidden: boolean }) => (toast.hidden = true));
     await button.click();
     await page.click("#confirm-ok");
     await page.locator("#toast:not([hidden])", { hasText: /rolling|refused/ }).waitFor();
@@ -262,6 +303,22 @@ describe("kubectl jude dashboard in a browser", () => {
     const model = await heldModel<{ spec: { version: string; model: { uri: string; precision: string } } }>();
     expect(model.spec.version).toBe("minilm-v0");
     expect(model.spec.model).toMatchObject({ uri: "file:///models/minilm-v0.onnx", precision: "fp32" });
+  });
+
+  it("refuses to abandon a candidate that is no longer being promoted, and changes nothing", async () => {
+    // A page that offered to abandon minilm-v2 before the spec moved on (to minilm-v0 now): the same
+    // version would now abandon another candidate, or, had minilm-v2 become active, move readers back.
+    const response = await fetch(`${url}api/models/${namespace}/minilm/rollback`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ version: "minilm-v1", abandons: "minilm-v2" }),
+    });
+    expect(response.status).toBe(409);
+    expect(((await response.json()) as { error: string }).error).toBe(
+      "minilm-v2 is no longer being promoted (active: minilm-v1, spec.version: minilm-v0); nothing was changed; look again",
+    );
+    const model = await heldModel<{ spec: { version: string } }>();
+    expect(model.spec.version).toBe("minilm-v0");
   });
 
   it("shows a Stalled pipeline that has no figures, with its message set as text", async () => {

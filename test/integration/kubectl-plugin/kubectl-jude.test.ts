@@ -120,7 +120,7 @@ describe("kubectl jude on the testbed", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("minilm-v7 is not a retained version of minilm (kept: minilm-v0)");
     // Without the operator's record of v0 the plugin cannot know v0's model: it says so, changes nothing.
-    const unrecorded = await plugin(["rollback", "minilm", "-n", namespace]);
+    const unrecorded = await plugin(["rollback", "minilm", "--to", "minilm-v0", "-n", namespace]);
     expect(unrecorded.code).toBe(1);
     expect(unrecorded.stderr).toContain("the operator has no record of minilm-v0's model and prompts");
     const fixture = promotingModel();
@@ -147,7 +147,8 @@ describe("kubectl jude on the testbed", () => {
       ["apply", "-n", namespace, "-f", "-"],
       JSON.stringify({ ...record, metadata: { ...metadata, namespace } }),
     );
-    const { code } = await plugin(["rollback", "minilm", "-n", namespace]);
+    // minilm-v2 is being promoted: a rollback without --to would abandon it for the active minilm-v1.
+    const { code } = await plugin(["rollback", "minilm", "--to", "minilm-v0", "-n", namespace]);
     expect(code).toBe(0);
     const model = await kubectlJson<{
       spec: {

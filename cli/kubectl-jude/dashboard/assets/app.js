@@ -30,14 +30,20 @@ function confirmAction(title, text) {
 }
 
 async function onAction(model, kind, action) {
-  const title = kind === "approve" ? `Approve the cutover of ${model.name}?` : `Roll ${model.name} back?`;
+  const title =
+    kind === "approve"
+      ? `Approve the cutover of ${model.name}?`
+      : action.abandons !== undefined
+        ? `Abandon the promotion of ${model.name} to ${action.abandons}?`
+        : `Roll ${model.name} back?`;
   if (!(await confirmAction(title, `${action.summary}.`))) return;
   let response;
   try {
     response = await fetch(`/api/models/${model.namespace}/${model.name}/${kind}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ version: action.version }),
+      // What was confirmed: the plugin refuses if the decision on the model as it is now differs.
+      body: JSON.stringify({ version: action.version, abandons: action.abandons }),
     });
   } catch {
     // The plugin is gone (stopped, or its port forward dropped): nothing was sent to the API server.

@@ -232,7 +232,11 @@ function actionButton(model, kind, label, onAction) {
       disabled: "refused" in action,
       title: "refused" in action ? action.refused : action.summary,
     },
-    "refused" in action ? label : `${label}${kind === "rollback" ? " to" : ""} ${action.version}`,
+    "refused" in action
+      ? label
+      : action.abandons !== undefined
+        ? `Abandon ${action.abandons}`
+        : `${label}${kind === "rollback" ? " to" : ""} ${action.version}`,
   );
   if (!("refused" in action)) button.addEventListener("click", () => onAction(model, kind, action));
   return button;
