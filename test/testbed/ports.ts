@@ -14,6 +14,28 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A free loopback port for a Redis Cluster node. Such a node also listens on its port + 10000 (the
+ * cluster bus) and refuses to start above 55535, while the kernel hands out ports up to 60999: a
+ * port from `freePort` alone left a node that never came up now and then.
+ */
+export async function freeClusterPort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = await freePort();
+    if (port <= 55_535 && (await canBind(port + 10_000))) return port;
+  }
+  throw new Error("no free loopback port with a free cluster bus port (port + 10000) after 200 tries");
+}
+
+async function canBind(port: number): Promise<boolean> {
+  return new Promise((resolveBind) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", () => resolveBind(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolveBind(true)));
+  });
+}
+
 /** True when something accepts TCP connections on 127.0.0.1:port. */
 export async function isListening(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolveListening) => {

@@ -8,12 +8,12 @@
 import type { ChildProcess } from "node:child_process";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
-import { freePort } from "../../testbed/ports.ts";
+import { freeClusterPort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const run = promisify(execFile);
@@ -69,7 +69,7 @@ export async function startOwnedCluster(
   };
   try {
     for (let index = 0; index < masters * (1 + replicas); index++) {
-      const port = await freePort();
+      const port = await freeClusterPort();
       const data = join(dir, String(port));
       mkdirSync(data);
       const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", data, "--save", ""];
@@ -121,7 +121,18 @@ export async function startOwnedCluster(
       polling,
     );
   } catch (error) {
+    // A node that exited says why in its log, which destroy() removes.
+    const exited = nodes.flatMap((node, index) => {
+      const child = children[index];
+      if (child === undefined || (child.exitCode === null && child.signalCode === null)) return [];
+      const logFile = join(dir, String(node.port), "redis.log");
+      const log = existsSync(logFile) ? readFileSync(logFile, "utf8").trim().split("\n") : ["no log"];
+      return [
+        `node ${node.address} exited (${child.exitCode ?? child.signalCode}): ${log.slice(-3).join(" | ")}`,
+      ];
+    });
     await destroy();
+    if (exited.length > 0) throw new Error(`${String(error)}; ${exited.join("; ")}`, { cause: error });
     throw error;
   }
   const nodeId = async (node: ClusterNode) => String(await node.admin.call("CLUSTER", "MYID"));

@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import type { Component, ComponentState } from "../component.ts";
 import { installDebianPackages } from "../debian-packages.ts";
 import { stateDir } from "../paths.ts";
-import { freePort } from "../ports.ts";
+import { freeClusterPort, freePort } from "../ports.ts";
 import { isAlive, startDaemon, stopDaemon } from "../process.ts";
 import { TestbedStepError } from "../step.ts";
 import { waitFor } from "../wait.ts";
@@ -73,7 +73,7 @@ export const redis: Component = {
     const prior = previous?.details as RedisDetails | undefined;
     const details: RedisDetails = prior ?? {
       standalonePort: await freePort(),
-      clusterPorts: [await freePort(), await freePort(), await freePort()],
+      clusterPorts: [await freeClusterPort(), await freeClusterPort(), await freeClusterPort()],
     };
     if (prior === undefined) rmSync(dir(), { recursive: true, force: true });
     const pids: number[] = [];
