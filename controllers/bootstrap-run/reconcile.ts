@@ -132,6 +132,7 @@ export async function reconcileBootstrapRun(
           {
             namespace: context.key.namespace,
             name: run.metadata.name,
+            uid: run.metadata.uid,
           },
           run.spec.parallelism,
         ).catch((error: unknown) => {
