@@ -102,9 +102,13 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
   const freshness = entries.flatMap((entry) =>
     entry.freshnessP95Ms === undefined ? [] : [entry.freshnessP95Ms / 1000],
   );
+  const withoutWorkers = pipelines
+    .filter((pipeline) => pipeline.spec.workers.replicas === 0)
+    .map((pipeline) => pipeline.metadata.name);
   return {
     pipelines: pipelines.length,
     reporting: entries.length,
+    ...(withoutWorkers.length > 0 ? { withoutWorkers } : {}),
     ...(entries.length > 0 ? { records: entries.reduce((sum, entry) => sum + (entry.lag ?? 0), 0) } : {}),
     ...(freshness.length > 0 ? { freshnessSeconds: Math.max(...freshness) } : {}),
   };
