@@ -129,7 +129,14 @@ export function promotionEvents(
 ): PromotionEvent[] {
   const events: PromotionEvent[] = [];
   const before = new Map((previous?.versions ?? []).map((entry) => [entry.version, entry.phase]));
-  if (decision.switchPointer !== undefined) {
+  if (decision.switchPointer?.restores === true) {
+    const { expectedCurrent, target } = decision.switchPointer;
+    events.push({
+      warning: true,
+      reason: "PointerRestored",
+      message: `the store pointer ${expectedCurrent ? `named version ${expectedCurrent}` : "was gone"} while the spec and the status name version ${target} (changed outside the operator); readers switched back to ${target}`,
+    });
+  } else if (decision.switchPointer !== undefined) {
     const { kind, expectedCurrent, target } = decision.switchPointer;
     events.push({
       warning: false,

@@ -80,6 +80,12 @@ export interface PointerSwitch {
    * pointer with the highest epoch they saw and would ignore one counted from 0 again.
    */
   minEpoch?: number | undefined;
+  /**
+   * The switch puts back the version the model already had active: the pointer was moved or deleted
+   * outside the operator (by hand, or a restore) while the spec stayed. Reported as such, not as a
+   * rollback the user asked for.
+   */
+  restores?: boolean | undefined;
 }
 
 /** What the reconciler does. */
@@ -122,7 +128,26 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const spec = input.specVersion;
   const current = input.store !== undefined ? input.store.current : input.statusActive;
   const records = new Map(input.records.map((record) => [record.version, { ...record }]));
+  // The status says the spec's version is active and its record says readers use it, yet the pointer
+  // names another version readers had left (or none): it was changed outside the operator. (A pointer
+  // on a version that never went live is an operator stopped between its flip and its records.)
+  const pointerRecord = current ? records.get(current) : undefined;
+  const pointerMovedAway =
+    input.store !== undefined &&
+    current !== spec &&
+    input.statusActive === spec &&
+    records.get(spec) !== undefined &&
+    wasLive(records.get(spec)!) &&
+    (current == null || (pointerRecord?.activatedTime !== undefined && !wasLive(pointerRecord)));
+  const specLeftBefore = records.get(spec)?.deactivatedTime;
   followPointer(input.store, records, input.now);
+  // The version readers are put back on keeps its record as it was (a restore is no rollback: its
+  // RolledBack condition stays); the other one was live meanwhile and leaves again at the switch.
+  const specRecord = records.get(spec);
+  if (pointerMovedAway && specRecord !== undefined) {
+    if (specLeftBefore === undefined) delete specRecord.deactivatedTime;
+    else specRecord.deactivatedTime = specLeftBefore;
+  }
   const previous = records.get(spec);
   const storeState = input.store?.versions[spec];
 
@@ -196,6 +221,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
               expectedCurrent: current ?? null,
               target: spec,
               ...(lostPointer ? { minEpoch: input.now.getTime() } : {}),
+              ...(pointerMovedAway && retained ? { restores: true } : {}),
             }
           : undefined;
       return settle(input, records, spec, switchPointer, gateConditions);
