@@ -58,8 +58,9 @@ export function assertStoreUrl(url: string): void {
   try {
     parsed = new URL(url);
   } catch {
+    // The advice names no URL with user-info: the operator masks "scheme://…@" in status messages.
     throw invalidArgument(
-      "store URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://... (percent-encode characters such as # / ? @ in its user name and password)",
+      "store URL is not a URL; expected redis://host[:port][/db] or rediss://..., with user:password@ before the host if Redis wants them (percent-encode characters such as # / ? @ in its user name and password)",
     );
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
