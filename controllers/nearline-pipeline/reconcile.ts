@@ -149,8 +149,11 @@ export async function reconcileNearlinePipeline(
       })),
     );
   const verdict = pipelineStanding(cause, resolved, rollouts, waits);
-  const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
-  const lag = versions.find((entry) => entry.version === activeVersion)?.lag;
+  // Before the first cutover readers have no version: LAG then shows the first version's workers,
+  // but activeVersion names none (naming the spec's would say readers use it).
+  const activeVersion = model?.status?.activeVersion;
+  const lagVersion = activeVersion ?? model?.spec.version;
+  const lag = versions.find((entry) => entry.version === lagVersion)?.lag;
   const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting);
   await writePipelineStatus(context, raw, verdict, caughtUp, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),
