@@ -7,6 +7,13 @@
  * old one is the backup and is only garbage-collected after the bake period), so a reader that has not
  * yet seen the notification still gets hits from the old version; it never sees a miss caused by the
  * flip itself.
+ *
+ * A miss is only an answer while the version it was read from is still there: when Redis lost its data
+ * (a restart without persistence, FLUSHALL) or the version was collected, every id misses, and a
+ * ranking service would take "not embedded" for what is an outage. So a lookup with misses confirms
+ * (at most once per `recheckPointerOnMissAfterMs`) that its version is registered, and complete when
+ * it came from the pointer, and otherwise throws NO_CURRENT_VERSION (VERSION_NOT_FOUND for an explicit
+ * version) saying why.
  */
 
 import type { VectorDtype, VectorPayload } from "./codec.ts";
@@ -20,6 +27,8 @@ import type { PointerWatcherOptions } from "./pointer-watcher.ts";
 import { PointerWatcher } from "./pointer-watcher.ts";
 import type { Store } from "./store.ts";
 import { recordFailure } from "./store.ts";
+import type { VersionInfo } from "./versions.ts";
+import { getVersion } from "./versions.ts";
 
 /** A vector found in the store. */
 export interface VectorHit {
@@ -34,7 +43,8 @@ export interface VectorHit {
 export interface ReaderOptions extends PointerWatcherOptions {
   /**
    * When a lookup misses and the cached pointer was last confirmed longer ago than this, re-read the
-   * pointer and, if it moved, repeat the lookup in the new version. Default 1000 ms.
+   * pointer and, if it moved, repeat the lookup in the new version; likewise re-confirm that the
+   * version read is still registered. Default 1000 ms.
    */
   readonly recheckPointerOnMissAfterMs?: number;
 }
@@ -50,6 +60,8 @@ export class StoreReader {
   readonly #store: Store;
   readonly #watcher: PointerWatcher;
   readonly #recheckAfterMs: number;
+  /** The registry entry of the version a lookup last missed in, and when it was read. */
+  #checked: { version: string; info: VersionInfo | null; atMs: number } | null = null;
 
   private constructor(store: Store, watcher: PointerWatcher, options: ReaderOptions) {
     this.#store = store;
@@ -82,7 +94,9 @@ export class StoreReader {
   /**
    * Looks up many vectors of one entity type in one version, pipelined per bucket and Cluster node.
    * Returns one entry per id, in order; null for misses. Throws INVALID_ARGUMENT naming the position
-   * of an id that cannot be a record's (`ids[i]`), NO_CURRENT_VERSION before the first publish,
+   * of an id that cannot be a record's (`ids[i]`), NO_CURRENT_VERSION before the first publish or
+   * when the version the pointer names is gone or not complete (its records would all miss),
+   * VERSION_NOT_FOUND for an explicit version that is not registered,
    * CORRUPT_RECORD naming the record, version and key of a stored vector that does not decode, and
    * STORE_UNAVAILABLE when Redis cannot be reached (readers do not retry: the caller owns the latency
    * budget).
@@ -98,17 +112,26 @@ export class StoreReader {
     try {
       if (options.version !== undefined) {
         assertVersion(options.version);
-        return this.#count(await this.#read(options.version, fields));
+        const hits = await this.#read(options.version, fields);
+        if (hits.includes(null)) await this.#confirmVersion(options.version, null);
+        return this.#count(hits);
       }
-      const pointer = await this.#currentPointer();
+      let pointer = await this.#currentPointer();
       let hits = await this.#read(pointer.current as string, fields);
-      if (hits.includes(null) && this.#watcher.ageMs > this.#recheckAfterMs) {
+      if (
+        hits.includes(null) &&
+        (this.#watcher.ageMs > this.#recheckAfterMs ||
+          !isCurrentState(await this.#registryEntry(pointer.current as string)))
+      ) {
         // A miss may mean our pointer is stale (a lost notification and a version since deleted):
         // confirm it, and repeat the whole lookup if the version moved so the answer is not mixed.
         const fresh = await this.#watcher.refresh("miss");
-        if (fresh.current !== null && fresh.current !== pointer.current)
+        if (fresh.current !== null && fresh.current !== pointer.current) {
+          pointer = fresh;
           hits = await this.#read(fresh.current, fields);
+        }
       }
+      if (hits.includes(null)) await this.#confirmVersion(pointer.current as string, pointer);
       return this.#count(hits);
     } finally {
       stopTimer();
@@ -130,6 +153,52 @@ export class StoreReader {
       );
     }
     return pointer;
+  }
+
+  /**
+   * Throws unless `version` is registered (and complete, when `pointer` named it): its misses are
+   * then real. The registry entry is re-read at most once per recheck interval.
+   */
+  async #confirmVersion(version: string, pointer: PointerState | null): Promise<void> {
+    const info = await this.#registryEntry(version);
+    const prefix = this.#store.layout.prefix;
+    if (pointer === null) {
+      if (info !== null && info.state !== "deleting") return;
+      const why = info === null ? "is not registered" : "is being deleted";
+      throw recordFailure(
+        this.#store,
+        "read",
+        new StoreError(StoreErrorCodes.VERSION_NOT_FOUND, `version ${version} ${why} in store ${prefix}`, {
+          details: { version },
+        }),
+      );
+    }
+    if (isCurrentState(info)) return;
+    const why =
+      info === null
+        ? "is no longer registered (Redis lost its data, or someone removed it)"
+        : `is ${info.state}, not complete`;
+    throw recordFailure(
+      this.#store,
+      "read",
+      new StoreError(
+        StoreErrorCodes.NO_CURRENT_VERSION,
+        `store ${prefix} has no current version: version ${version}, which its pointer named at epoch ` +
+          `${pointer.epoch}, ${why}; lookups resume once the pointer names a complete version again`,
+        { details: { version, epoch: pointer.epoch, state: info?.state ?? null } },
+      ),
+    );
+  }
+
+  /** The registry entry of `version`, re-read when older than the recheck interval. */
+  async #registryEntry(version: string): Promise<VersionInfo | null> {
+    const checked = this.#checked;
+    if (checked !== null && checked.version === version && Date.now() - checked.atMs <= this.#recheckAfterMs)
+      return checked.info;
+    const atMs = Date.now();
+    const info = await getVersion(this.#store, version);
+    this.#checked = { version, info, atMs };
+    return info;
   }
 
   async #read(version: string, fields: readonly string[]): Promise<(VectorHit | null)[]> {
@@ -190,6 +259,11 @@ export class StoreReader {
     if (misses > 0) this.#store.metrics.reads.inc({ store: prefix, result: "miss" }, misses);
     return hits;
   }
+}
+
+/** Whether a version in this registry state can be the current one (its misses are real). */
+function isCurrentState(info: VersionInfo | null): boolean {
+  return info?.state === "complete";
 }
 
 /**
