@@ -19,7 +19,7 @@
 import type { VectorDtype, VectorPayload } from "./codec.ts";
 import { decodePayload } from "./codec.ts";
 import type { BatchCommand } from "./batch.ts";
-import { execBatch } from "./batch.ts";
+import { execBatch, isCluster } from "./batch.ts";
 import { StoreError, StoreErrorCodes, invalidArgument, isStoreError } from "./errors.ts";
 import { assertEntity, assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
 import type { PointerState } from "./pointer.ts";
@@ -98,8 +98,8 @@ export class StoreReader {
    * when the version the pointer names is gone or not complete (its records would all miss),
    * VERSION_NOT_FOUND for an explicit version that is not registered,
    * CORRUPT_RECORD naming the record, version and key of a stored vector that does not decode, and
-   * STORE_UNAVAILABLE when Redis cannot be reached (readers do not retry: the caller owns the latency
-   * budget).
+   * STORE_UNAVAILABLE when Redis cannot be reached, at once while the connection is down (readers do
+   * not retry or wait for a reconnect: the caller owns the latency budget).
    */
   async getMany(
     entity: string,
@@ -110,6 +110,7 @@ export class StoreReader {
     const prefix = this.#store.layout.prefix;
     const stopTimer = this.#store.metrics.readBatchSeconds.startTimer({ store: prefix });
     try {
+      this.#assertConnected();
       if (options.version !== undefined) {
         assertVersion(options.version);
         const hits = await this.#read(options.version, fields);
@@ -141,6 +142,25 @@ export class StoreReader {
   /** Stops the pointer subscription and refresh timer. Does not close the store's client. */
   async close(): Promise<void> {
     await this.#watcher.close();
+  }
+
+  /**
+   * Fails a lookup at once while the (standalone) connection is down. ioredis would queue it until the
+   * connection is back or until its `maxRetriesPerRequest` reconnect attempts failed, and with its
+   * backoff (up to 5 s between attempts) a lookup during an outage waited up to ~20 s. A Cluster
+   * client stays `ready` while it follows failovers, which batch.ts handles per command.
+   */
+  #assertConnected(): void {
+    const client = this.#store.client;
+    if (isCluster(client) || client.status === "ready") return;
+    throw recordFailure(
+      this.#store,
+      "read",
+      new StoreError(
+        StoreErrorCodes.STORE_UNAVAILABLE,
+        `read: Redis unavailable: the connection is ${client.status}, not ready`,
+      ),
+    );
   }
 
   async #currentPointer(): Promise<PointerState> {
