@@ -19,8 +19,9 @@
 import type { VectorDtype, VectorPayload } from "./codec.ts";
 import { decodePayload } from "./codec.ts";
 import type { BatchCommand } from "./batch.ts";
-import { execBatch, isCluster } from "./batch.ts";
+import { execBatch } from "./batch.ts";
 import { StoreError, StoreErrorCodes, invalidArgument, isStoreError } from "./errors.ts";
+import { assertConnected, withinDeadline } from "./lookup-wait.ts";
 import { assertEntity, assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
 import type { PointerState } from "./pointer.ts";
 import type { PointerWatcherOptions } from "./pointer-watcher.ts";
@@ -47,6 +48,13 @@ export interface ReaderOptions extends PointerWatcherOptions {
    * version read is still registered. Default 1000 ms.
    */
   readonly recheckPointerOnMissAfterMs?: number;
+  /**
+   * How long one lookup may wait for Redis. Then it fails with STORE_UNAVAILABLE and the connection
+   * is replaced: a hung server, or one that vanished without closing the connection, would otherwise
+   * hold every lookup for as long as the kernel retransmits (~15 min) when the client has no command
+   * timeout. Default 5000 ms; 0 disables.
+   */
+  readonly lookupTimeoutMs?: number;
 }
 
 /** Per-call options. */
@@ -60,6 +68,7 @@ export class StoreReader {
   readonly #store: Store;
   readonly #watcher: PointerWatcher;
   readonly #recheckAfterMs: number;
+  readonly #lookupTimeoutMs: number;
   /** The registry entry of the version a lookup last missed in, and when it was read. */
   #checked: { version: string; info: VersionInfo | null; atMs: number } | null = null;
 
@@ -67,6 +76,7 @@ export class StoreReader {
     this.#store = store;
     this.#watcher = watcher;
     this.#recheckAfterMs = options.recheckPointerOnMissAfterMs ?? 1_000;
+    this.#lookupTimeoutMs = options.lookupTimeoutMs ?? 5_000;
   }
 
   /** Opens a reader: loads the pointer and subscribes to flips. */
@@ -98,8 +108,9 @@ export class StoreReader {
    * when the version the pointer names is gone or not complete (its records would all miss),
    * VERSION_NOT_FOUND for an explicit version that is not registered,
    * CORRUPT_RECORD naming the record, version and key of a stored vector that does not decode, and
-   * STORE_UNAVAILABLE when Redis cannot be reached, at once while the connection is down (readers do
-   * not retry or wait for a reconnect: the caller owns the latency budget).
+   * STORE_UNAVAILABLE when Redis cannot be reached, at once while the connection is down and after
+   * `lookupTimeoutMs` without an answer (readers do not retry or wait for a reconnect: the caller owns
+   * the latency budget).
    */
   async getMany(
     entity: string,
@@ -110,57 +121,42 @@ export class StoreReader {
     const prefix = this.#store.layout.prefix;
     const stopTimer = this.#store.metrics.readBatchSeconds.startTimer({ store: prefix });
     try {
-      this.#assertConnected();
-      if (options.version !== undefined) {
-        assertVersion(options.version);
-        const hits = await this.#read(options.version, fields);
-        if (hits.includes(null)) await this.#confirmVersion(options.version, null);
-        return this.#count(hits);
-      }
-      let pointer = await this.#currentPointer();
-      let hits = await this.#read(pointer.current as string, fields);
-      if (
-        hits.includes(null) &&
-        (this.#watcher.ageMs > this.#recheckAfterMs ||
-          !isCurrentState(await this.#registryEntry(pointer.current as string)))
-      ) {
-        // A miss may mean our pointer is stale (a lost notification and a version since deleted):
-        // confirm it, and repeat the whole lookup if the version moved so the answer is not mixed.
-        const fresh = await this.#watcher.refresh("miss");
-        if (fresh.current !== null && fresh.current !== pointer.current) {
-          pointer = fresh;
-          hits = await this.#read(fresh.current, fields);
-        }
-      }
-      if (hits.includes(null)) await this.#confirmVersion(pointer.current as string, pointer);
-      return this.#count(hits);
+      assertConnected(this.#store);
+      return await withinDeadline(this.#store, this.#lookup(fields, options), this.#lookupTimeoutMs);
     } finally {
       stopTimer();
     }
   }
 
+  async #lookup(fields: readonly string[], options: LookupOptions): Promise<(VectorHit | null)[]> {
+    if (options.version !== undefined) {
+      assertVersion(options.version);
+      const hits = await this.#read(options.version, fields);
+      if (hits.includes(null)) await this.#confirmVersion(options.version, null);
+      return this.#count(hits);
+    }
+    let pointer = await this.#currentPointer();
+    let hits = await this.#read(pointer.current as string, fields);
+    if (
+      hits.includes(null) &&
+      (this.#watcher.ageMs > this.#recheckAfterMs ||
+        !isCurrentState(await this.#registryEntry(pointer.current as string)))
+    ) {
+      // A miss may mean our pointer is stale (a lost notification and a version since deleted):
+      // confirm it, and repeat the whole lookup if the version moved so the answer is not mixed.
+      const fresh = await this.#watcher.refresh("miss");
+      if (fresh.current !== null && fresh.current !== pointer.current) {
+        pointer = fresh;
+        hits = await this.#read(fresh.current, fields);
+      }
+    }
+    if (hits.includes(null)) await this.#confirmVersion(pointer.current as string, pointer);
+    return this.#count(hits);
+  }
+
   /** Stops the pointer subscription and refresh timer. Does not close the store's client. */
   async close(): Promise<void> {
     await this.#watcher.close();
-  }
-
-  /**
-   * Fails a lookup at once while the (standalone) connection is down. ioredis would queue it until the
-   * connection is back or until its `maxRetriesPerRequest` reconnect attempts failed, and with its
-   * backoff (up to 5 s between attempts) a lookup during an outage waited up to ~20 s. A Cluster
-   * client stays `ready` while it follows failovers, which batch.ts handles per command.
-   */
-  #assertConnected(): void {
-    const client = this.#store.client;
-    if (isCluster(client) || client.status === "ready") return;
-    throw recordFailure(
-      this.#store,
-      "read",
-      new StoreError(
-        StoreErrorCodes.STORE_UNAVAILABLE,
-        `read: Redis unavailable: the connection is ${client.status}, not ready`,
-      ),
-    );
   }
 
   async #currentPointer(): Promise<PointerState> {
