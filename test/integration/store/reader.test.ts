@@ -210,6 +210,34 @@ describe("store reader on standalone Redis", () => {
     );
   });
 
+  it("keeps its pointer and names the key when the pointer is corrupted by hand", async () => {
+    const { store, client } = await newStore("corrupt-pointer");
+    await fill(store, "A", 20);
+    await flip(store, { expectedCurrent: null, target: "A" });
+    const reader = await openReader({
+      subscribe: false,
+      refreshIntervalMs: 0,
+      recheckPointerOnMissAfterMs: 0,
+    });
+    await client.hset(store.keys.pointer, "current", "bad name!", "epoch", "9");
+    expect((await reader.get("job", "1"))?.version).toBe("A");
+    // A miss re-reads the pointer: the error is about the pointer, not the caller's arguments.
+    await expect(reader.get("job", "99")).rejects.toSatisfy(
+      (error) =>
+        isStoreError(error, "CORRUPT_RECORD") &&
+        error.message.includes(`${store.keys.pointer} current "bad name!"`),
+    );
+    expect(reader.pointer).toMatchObject({ current: "A", epoch: 1 });
+    expect((await reader.get("job", "1"))?.version).toBe("A");
+    await client.del(store.keys.pointer);
+    await client.set(store.keys.pointer, "A");
+    await expect(reader.get("job", "99")).rejects.toSatisfy(
+      (error) =>
+        isStoreError(error, "CORRUPT_RECORD") &&
+        error.message.includes(`${store.keys.pointer} is not a hash`),
+    );
+  });
+
   it("refuses a lookup in a version that is not registered instead of answering 'not found'", async () => {
     const { store } = await newStore("explicit-unknown");
     await fill(store, "A", 20);
