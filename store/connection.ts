@@ -18,7 +18,9 @@ export interface ConnectOptions {
   readonly connectionName?: string;
   /**
    * How many reconnect attempts a queued command waits for before failing. The writer retries on its
-   * own deadline; readers want a small number so a dead Redis fails fast. Default 3.
+   * own deadline. Default 3, which with ioredis's reconnect backoff (up to 5 s between attempts) is
+   * still up to ~20 s into an outage; `StoreReader` therefore fails lookups at once while the
+   * connection is down instead of queuing them.
    */
   readonly maxRetriesPerRequest?: number;
   /** Per-command timeout in ms; unset means none. */
