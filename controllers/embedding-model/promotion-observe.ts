@@ -128,12 +128,14 @@ export function versionServing(
     namespace: context.key.namespace,
     labels: childLabels("serving", { model: model.metadata.name, embeddingVersion: version }).selector,
   });
+  // The replaced template's pods (waiting to be scaled down) are no longer what holds the version up.
+  const current = currentTemplatePods(deployment, pods);
   return servingState(
     observeDeployment(deployment),
     minReplicas,
     servingPodFailure(pods),
-    unschedulablePods(pods),
-    failingPods(currentTemplatePods(deployment, pods)),
+    unschedulablePods(current),
+    failingPods(current),
   );
 }
 
