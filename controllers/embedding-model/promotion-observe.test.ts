@@ -85,4 +85,65 @@ describe("versionServing", () => {
     expect(serving).toMatchObject({ state: "Reconciling", reason: "RollingOut" });
     expect(serving.message).not.toContain("be scheduled");
   });
+
+  it("says so in a Ready version's message when its HPA cannot compute a replica count", () => {
+    // No metrics adapter serves the HPA's pods metrics: the version stays at its floor for ever, and its
+    // HPA says so only on itself (ScalingActive False).
+    const ready: KubeObject = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: testNamespace, generation: 1, labels },
+      spec: { replicas: 2 },
+      status: {
+        observedGeneration: 1,
+        replicas: 2,
+        updatedReplicas: 2,
+        readyReplicas: 2,
+        availableReplicas: 2,
+      },
+    };
+    const autoscaler: KubeObject = {
+      apiVersion: "autoscaling/v2",
+      kind: "HorizontalPodAutoscaler",
+      metadata: { name, namespace: testNamespace, labels },
+      status: {
+        conditions: [
+          {
+            type: "AbleToScale",
+            status: "True",
+            reason: "SucceededGetScale",
+            message: "the HPA controller was able to get the target's current scale",
+          },
+          {
+            type: "ScalingActive",
+            status: "False",
+            reason: "FailedGetPodsMetric",
+            message:
+              "the HPA was unable to compute the replica count: unable to get metric jude_serving_queue_tokens: unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered",
+          },
+        ],
+      },
+    };
+    const serving = (objects: Record<string, KubeObject[]>) =>
+      versionServing(
+        fakeContext({ namespace: testNamespace, name: model.metadata.name }, objects).context,
+        model,
+        version,
+      );
+    expect(serving({ Deployment: [ready], HorizontalPodAutoscaler: [autoscaler] })).toEqual({
+      state: "Ready",
+      reason: "ServingReady",
+      message: `2/2 replicas ready; autoscaling inactive: HorizontalPodAutoscaler ${name} cannot compute a replica count (FailedGetPodsMetric): the HPA was unable to compute the replica count: unable to get metric jude_serving_queue_tokens: unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered`,
+      readyReplicas: 2,
+    });
+    // Scaling works again, or the HPA turned it off on purpose (the Deployment scaled to zero): nothing to say.
+    const scalingActive = (status: string, reason: string) => ({
+      ...autoscaler,
+      status: { conditions: [{ type: "ScalingActive", status, reason, message: "..." }] },
+    });
+    for (const hpa of [scalingActive("True", "ValidMetricFound"), scalingActive("False", "ScalingDisabled")])
+      expect(serving({ Deployment: [ready], HorizontalPodAutoscaler: [hpa] }).message).toBe(
+        "2/2 replicas ready",
+      );
+  });
 });
