@@ -225,6 +225,42 @@ describe("pods the kubelet cannot run", () => {
     expect(await podNames(ns)).toContain(oldPod);
   });
 
+  it("a NearlinePipeline whose placement is corrected names its new pods, not the old ReplicaSet's that cannot be scheduled", async () => {
+    // The old workers asked for a node that does not exist and stay Pending (maxUnavailable 0) until a
+    // new one is ready (never, here: the new template's image cannot run). The status named them
+    // ("2 pods cannot be scheduled (...)") beside the new pod's real failure.
+    const ns = `failing-placed-${suffix}`;
+    await createRestrictedNamespace(ns);
+    const start = (placement: typeof onLocalNode) =>
+      startManager(ns, "failing-placed-test", (manager) => {
+        manager.add(nearlinePipelineController({ images: privateImages, placement, concurrency: 2 }));
+      });
+    let stop = start({ ...onLocalNode, nodeSelector: { "kubernetes.io/hostname": "no-such-node" } });
+    stops.push(
+      () => stop(),
+      () => deleteNamespace(ns),
+    );
+    await applyObjects(ns, [storeSecret(), model()]);
+    await markModelObserved(ns, "jude-minilm");
+    await applyObjects(ns, [pipeline("jobs", topic)]);
+    await waitForObject<Status>(ns, "nearlinepipeline/jobs", "Unschedulable workers", (object) =>
+      /2 pods cannot be scheduled/.test(conditionOf(object, "Ready")?.message ?? ""),
+    );
+    const oldPods = await podNames(ns);
+    await stop();
+    stop = start(onLocalNode);
+    const stalled = await waitForObject<Status>(ns, "nearlinepipeline/jobs", "Stalled PodFailing", (object) =>
+      /ErrImageNotRunnableLocally/.test(conditionOf(object, "Ready")?.message ?? ""),
+    );
+    const message = conditionOf(stalled, "Ready")?.message ?? "";
+    expect(message).toMatch(
+      /; 1 pod cannot run \(jobs-minilm-v1-nearline-[a-z0-9]+-[a-z0-9]+, container nearline\)/,
+    );
+    expect(message).not.toMatch(/be scheduled/);
+    for (const old of oldPods) expect(message).not.toContain(old);
+    expect(await podNames(ns)).toEqual(expect.arrayContaining(oldPods));
+  });
+
   it("an EmbeddingModel whose model file does not exist is Stalled PodFailing with its server's crash loop and exit code", async () => {
     const ns = `failing-crash-${suffix}`;
     await createRestrictedNamespace(ns);
