@@ -149,6 +149,22 @@ describe("pods the kubelet cannot run", () => {
     expect(conditionOf(runStalled, "Ready")?.message).toMatch(
       /; 1 pod cannot run \(jobs-minilm-v1-bootstrap-0-[a-z0-9]+, container bootstrap\): ErrImageNotRunnableLocally: /,
     );
+    // Its phase does not change (the Job counts the pod active), so the Stalled turn is its own Event.
+    await waitFor(
+      "a Warning PodFailing Event on the BootstrapRun",
+      async () => {
+        const events = await kubectlJson<{
+          items: { type: string; reason: string; involvedObject: { kind: string; name: string } }[];
+        }>(["get", "events", "-n", ns]);
+        return events.items.some(
+          (event) =>
+            event.involvedObject.kind === "BootstrapRun" &&
+            event.type === "Warning" &&
+            event.reason === "PodFailing",
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
   });
 
   it("a BootstrapRun whose shard is OOMKilled fails naming the pod, the container and OOMKilled", async () => {
