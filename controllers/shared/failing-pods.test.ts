@@ -150,6 +150,27 @@ describe("a crash's termination message made of its last log lines (FallbackToLo
     );
   });
 
+  it("names the uncaught exception Node printed after the last log line, not that line", () => {
+    const uncaught = [
+      JSON.stringify({ level: 30, time: 1, component: "nearline", msg: "partitions assigned" }),
+      "file:///app/pipelines/nearline/worker.ts:88",
+      "    throw new Error(`unexpected batch state ${state}`);",
+      "    ^",
+      "",
+      "Error: unexpected batch state draining",
+      "    at Worker.flush (file:///app/pipelines/nearline/worker.ts:88:11)",
+      "",
+      "Node.js v24.21.0",
+      "",
+    ].join("\n");
+    const ended = container("nearline", {
+      state: { terminated: { exitCode: 1, reason: "Error", message: uncaught } },
+    });
+    expect(lastFailedContainer([pod("w", [ended])])).toBe(
+      "pod w, container nearline: Error, exit code 1 (Error: unexpected batch state draining)",
+    );
+  });
+
   it("keeps a message the container wrote itself, or plain output, on one line", () => {
     const exited = (message: string) =>
       lastFailedContainer([
