@@ -121,11 +121,8 @@ export async function reconcileNearlinePipeline(
       name,
     });
     const pods = workerPods(context, pipeline, version.version);
-    const rollout = deploymentRollout(
-      deployment,
-      unschedulablePods(pods),
-      failingPods(currentTemplatePods(deployment, pods)),
-    );
+    const current = currentTemplatePods(deployment, pods);
+    const rollout = deploymentRollout(deployment, unschedulablePods(current), failingPods(current));
     rollouts.set(version.version, rollout);
     const figures = await workerFigures(context, pods, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
