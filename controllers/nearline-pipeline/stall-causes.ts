@@ -4,6 +4,7 @@
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { templateFields } from "../../serving/core/prompts.ts";
 import type { Kstatus } from "../shared/conditions.ts";
+import { isOlderPipeline as isOlder } from "../shared/pipeline-age.ts";
 import { missingSecret, referencedSecrets } from "./secret-refs.ts";
 
 /** What the controller read about a pipeline's surroundings. */
@@ -19,19 +20,6 @@ export interface PipelineSurroundings {
 
 function stalled(reason: string, message: string): Kstatus {
   return { state: "Stalled", reason, message };
-}
-
-function createdAt(pipeline: NearlinePipeline): string {
-  return String((pipeline.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? "");
-}
-
-/**
- * Orders pipelines by age (then name): when two pipelines of a model name different stores, the
- * older one keeps running and the newer one stalls, so adding a wrong pipeline never stops a working one.
- */
-function isOlder(a: NearlinePipeline, b: NearlinePipeline): boolean {
-  const [timeA, timeB] = [createdAt(a), createdAt(b)];
-  return timeA !== timeB ? timeA < timeB : a.metadata.name < b.metadata.name;
 }
 
 /** The first reason `pipeline` is stuck, or undefined when it is consistent with its surroundings. */
