@@ -162,5 +162,19 @@ describe("a model whose pipelines name another store", () => {
     await until("Ready on v3", async () => condition(await model(), "Ready")?.status === "True");
     expect(condition(await model(), "RolledBack")?.reason).not.toBe("StoreDataLost");
     expect(await readPointer(other!.store)).toMatchObject({ current: "v3" });
+    // Each move said once, as a Normal Event; nothing reported a loss.
+    const events = await kubectl([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      "-o",
+      "jsonpath={range .items[*]}{.type}/{.reason}{'\\n'}{end}",
+    ]);
+    expect(events.split("\n").filter((line) => line.endsWith("/StoreChanged"))).toEqual([
+      "Normal/StoreChanged",
+      "Normal/StoreChanged",
+    ]);
+    expect(events).not.toContain("StoreDataLost");
   }, 240_000);
 });
