@@ -60,6 +60,8 @@ describe("a model whose pipelines name another store", () => {
   }, 240_000);
 
   afterAll(async () => {
+    // The operator first: a reconcile after the cleanup would claim a store again.
+    await setup?.operator.stop();
     if (third !== undefined) {
       await deleteKeysWithPrefix(third.store.client, thirdName);
       third.close();
