@@ -22,6 +22,7 @@ import {
   promotedCondition,
   promotingVerdict,
   rolledBackCondition,
+  storeChangedVerdict,
   storeDataLostVerdict,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
@@ -161,6 +162,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // The version the store's pointer names is in that store (settle notes a version it switches to).
   const active = current ? records.get(current) : undefined;
   if (input.store !== undefined && active !== undefined) active.store = input.store.name;
+  // No pointer although a version was live: the store lost it, or the pipelines now name another
+  // store (their spec.sinks.store moved) while readers of the old one still use that version there.
+  const lastLive = current == null ? lastLiveRecord(records) : undefined;
+  const movedFrom = storeElsewhere(lastLive, input.store);
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
@@ -168,7 +173,15 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // last step removed them but before the next reconcile marked its record: it is rebuilt, and its
   // record says why (retention marks only versions that are not the spec's).
   const vectorsGone = storeState === "deleting" || storeState === undefined;
-  if (input.store !== undefined && record.activatedTime !== undefined && vectorsGone) record.collected = true;
+  // A version whose vectors are in another store (the pipelines moved) was not collected: they are
+  // still there, and it is built anew in this one all the same (its storeState here is absent).
+  if (
+    input.store !== undefined &&
+    record.activatedTime !== undefined &&
+    vectorsGone &&
+    storeElsewhere(record, input.store) === undefined
+  )
+    record.collected = true;
   const serving = input.serving[spec] ?? creating;
   // A build started in the store its pipelines name still needs that store when they go (deleted to
   // be applied again, pruned by Argo CD), and so does any version of a model whose readers use the
@@ -245,13 +258,24 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     overdue,
     input.policy.progressDeadlineSeconds,
   );
-  const verdict = lostByStore(record) ? storeDataLostVerdict(spec, progress) : progress;
+  const verdict =
+    movedFrom !== undefined && lastLive !== undefined && input.store !== undefined
+      ? storeChangedVerdict(
+          spec,
+          { version: lastLive.version, from: movedFrom, to: input.store.name },
+          progress,
+        )
+      : lostByStore(record)
+        ? storeDataLostVerdict(spec, progress)
+        : progress;
   const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {
     ...base,
     collect: collectSpec ? [spec, ...base.collect] : base.collect,
-    queryVersion: current ?? spec,
+    // Until a version is current in the store, the query Service stays on the one readers last used:
+    // moving it to the candidate's encoder would mix model spaces for readers still on its vectors.
+    queryVersion: current ?? lastLive?.version ?? spec,
     activeVersion: current ?? undefined,
     bootstrap,
     phases: { ...base.phases, [spec]: phase },
@@ -408,6 +432,24 @@ function wasLive(record: VersionRecord): boolean {
     record.deactivatedTime === undefined ||
     Date.parse(record.deactivatedTime) < Date.parse(record.activatedTime)
   );
+}
+
+/** The record of the version live last (activated and not deactivated since), if any. */
+function lastLiveRecord(records: ReadonlyMap<string, VersionRecord>): VersionRecord | undefined {
+  return [...records.values()]
+    .filter(wasLive)
+    .sort((a, b) => Date.parse(b.activatedTime!) - Date.parse(a.activatedTime!))[0];
+}
+
+/** The store `record`'s vectors are noted in, when it is not `store` (the one the pipelines name now). */
+function storeElsewhere(
+  record: VersionRecord | undefined,
+  store: StoreObservation | undefined,
+): string | undefined {
+  const noted = record?.store;
+  return store !== undefined && noted !== undefined && noted !== "" && noted !== store.name
+    ? noted
+    : undefined;
 }
 
 function minDefined(a: number | undefined, b: number): number {
