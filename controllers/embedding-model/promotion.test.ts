@@ -740,7 +740,7 @@ describe("the pointer changed outside the operator while the spec stayed", () =>
         statusActive: "v2",
         records: [
           record("v1", { activatedTime: ago(7000), deactivatedTime: ago(60), workers: true }),
-          record("v2", { activatedTime: ago(60), workers: true }),
+          record("v2", { activatedTime: ago(60), workers: true, store: "jobs-store" }),
         ],
       }),
     );
