@@ -104,6 +104,16 @@ describe("status and events of a promotion", () => {
     ]);
     // Phases already recorded raise no Event again.
     expect(promotionEvents(second, { ...flipped, switchPointer: undefined })).toEqual([]);
+    // The first pointer of a store (rebuilt after a loss, or the model moved to it) is written by the
+    // rollback script when the version was live before, but nobody rolled anything back.
+    const rebuilt = { kind: "rollback" as const, expectedCurrent: null, target: "v2", minEpoch: 1 };
+    const firstPointer = promotionEvents(second, { ...flipped, switchPointer: rebuilt })[0];
+    expect(firstPointer).toMatchObject({
+      reason: "Promoted",
+      message: expect.stringContaining("from no version to v2"),
+    });
+    const back = { kind: "rollback" as const, expectedCurrent: "v1", target: "v2" };
+    expect(promotionEvents(second, { ...flipped, switchPointer: back })[0]?.reason).toBe("RolledBack");
   });
 });
 

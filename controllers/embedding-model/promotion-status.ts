@@ -140,7 +140,9 @@ export function promotionEvents(
     const { kind, expectedCurrent, target } = decision.switchPointer;
     events.push({
       warning: false,
-      reason: kind === "rollback" ? "RolledBack" : "Promoted",
+      // A store without a pointer (rebuilt after a loss, or the model moved to it) had no readers to
+      // roll back: its first pointer is a promotion, whichever script wrote it.
+      reason: kind === "rollback" && expectedCurrent !== null ? "RolledBack" : "Promoted",
       message: `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
     });
   }
