@@ -76,7 +76,7 @@ export interface PointerSwitch {
   target: string;
   /**
    * The least epoch the switch may write (the flip time in ms): set when the pointer is gone although
-   * a version was live (the store lost its data, or someone deleted it), since readers keep the
+   * a version was live in the store (it lost its data, or someone deleted it), since readers keep the
    * pointer with the highest epoch they saw and would ignore one counted from 0 again.
    */
   minEpoch?: number | undefined;
@@ -136,6 +136,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // The version the store's pointer names is in that store (settle notes a version it switches to).
   const active = current ? records.get(current) : undefined;
   if (input.store !== undefined && active !== undefined) active.store = input.store.name;
+  // Some version's vectors were in a store (its record notes one, as every version the pointer named
+  // does). Otherwise a store without a pointer is a first one, not a loss: a model served without a
+  // store (no pipeline named it) whose first pipeline was just applied.
+  const hadStore = [...records.values()].some((entry) => entry.store !== undefined);
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
@@ -143,7 +147,8 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // last step removed them but before the next reconcile marked its record: it is rebuilt, and its
   // record says why (retention marks only versions that are not the spec's).
   const vectorsGone = storeState === "deleting" || storeState === undefined;
-  if (input.store !== undefined && record.activatedTime !== undefined && vectorsGone) record.collected = true;
+  if (input.store !== undefined && hadStore && record.activatedTime !== undefined && vectorsGone)
+    record.collected = true;
   const serving = input.serving[spec] ?? creating;
   // A build started in the store its pipelines name still needs that store when they go (deleted to
   // be applied again, pruned by Argo CD), and so does any version of a model whose readers use the
@@ -186,9 +191,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     const approved =
       rollsBack || input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
     if (approved) {
-      const kind = input.store !== undefined && record.activatedTime !== undefined ? "rollback" : "flip";
-      const lostPointer =
-        current == null && [...records.values()].some((entry) => entry.activatedTime !== undefined);
+      const kind =
+        input.store !== undefined && hadStore && record.activatedTime !== undefined ? "rollback" : "flip";
+      const lostPointer = current == null && hadStore;
       const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
           ? {
