@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { approve, rollback } from "./actions.ts";
+import { abandonApplied, approve, rollback } from "./actions.ts";
 import { promotingModel } from "./fixtures.test-data.ts";
 import { parseEmbeddingModel } from "../../crds/index.ts";
 
@@ -218,6 +218,15 @@ describe("rollback while a promotion is in flight", () => {
         "the operator has no record of minilm-v1's model, prompts and serving settings (ConfigMap minilm-minilm-v1-record); to abandon the promotion of minilm-v2, set spec.version, spec.model, spec.prompts and spec.serving of minilm back as they were for minilm-v1 (a Git revert of the commits since)",
       missingRecord: true,
     });
+  });
+
+  // A conditional patch sent again after the API server applied it meets its own change (409): the
+  // plugin reads the model again and must see the abandon done, not decide a rollback to minilm-v0.
+  it("recognises the abandon already applied", () => {
+    const decision = rollback(promotingModel(), undefined, [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(abandonApplied(promotingModel(), decision)).toBe(false);
+    expect(abandonApplied(settledModel(), decision)).toBe(true);
   });
 
   it("is a normal rollback once the candidate is active", () => {

@@ -123,6 +123,17 @@ function abandon(model: EmbeddingModel, active: string, records: readonly Versio
   };
 }
 
+/**
+ * Whether `model` is as the abandon `decision` leaves it: spec.version back on the active version. A
+ * conditional patch sent again after the API server applied it (its answer lost: etcd's "request timed
+ * out" is a 500 with Retry-After) meets its own change (409); deciding again on the abandoned spec
+ * would roll back further, to the previous retained version.
+ */
+export function abandonApplied(model: EmbeddingModel, decision: { patch: Record<string, unknown> }): boolean {
+  const active = model.status?.activeVersion;
+  return active !== undefined && model.spec.version === active && decision.patch.version === active;
+}
+
 /** The spec patch that names `record`'s version with its recorded model, prompts and serving settings. */
 function restoring(model: EmbeddingModel, record: VersionRecord): Record<string, unknown> {
   return {

@@ -14,6 +14,7 @@ import { getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { startApiFaultProxy } from "../../support/api-fault-proxy.ts";
 import { requireEnv } from "../../support/env.ts";
 import { getObject, type Json } from "../operator/operator-harness.ts";
 import {
@@ -29,11 +30,11 @@ import { promotionIds, promotionModelAt, versionDigest } from "../controllers/ob
 const execFileAsync = promisify(execFile);
 
 /** Runs the plugin as a user would; resolves its exit code and output. */
-async function plugin(args: string[]) {
+async function plugin(args: string[], kubeconfig = requireEnv("KUBECONFIG")) {
   try {
     const { stdout, stderr } = await execFileAsync(
       process.execPath,
-      [join(repoRoot, "cli/kubectl-jude.ts"), ...args, "--kubeconfig", requireEnv("KUBECONFIG")],
+      [join(repoRoot, "cli/kubectl-jude.ts"), ...args, "--kubeconfig", kubeconfig],
       { cwd: repoRoot },
     );
     return { code: 0, stdout, stderr };
@@ -134,5 +135,68 @@ describe("kubectl jude rollback during a promotion", () => {
     const stale = read.metadata.resourceVersion;
     expect(await cluster.patchModelSpec(namespace, "jobs-model", { version: "v9" }, stale)).toBe(false);
     expect(((await model()).spec as Json).version).toBe("v1");
+  });
+
+  // etcd's "request timed out" reaches the client as 500 ServerTimeout with Retry-After although the
+  // write may have been committed; the plugin sends it again, as kubectl does. The conditional abandon
+  // then meets its own change (409) and was decided again on the abandoned spec: a rollback to the
+  // draining v4, readers moved off v5, which nobody asked for.
+  it("abandons once when the API server applied the patch but its answer was lost", async () => {
+    // The earlier abandon's fields are the plugin's: the test's manager takes them back.
+    await kubectl(
+      [
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=jude-test-user",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+      ],
+      JSON.stringify(promotionModelAt("v4")),
+    );
+    await promoteThroughBootstrap(setup!, "v4", ["v1", "v4"]);
+    await promoteThroughBootstrap(setup!, "v5", ["v4", "v5"]);
+    await applyObjects(namespace, [promotionModelAt("v6")]);
+    await until(
+      "v6's run",
+      async () => (await getObject("bootstraprun/jobs-v6-promotion", namespace)) !== undefined,
+    );
+    const proxy = await startApiFaultProxy(requireEnv("KUBECONFIG"));
+    try {
+      let lost = 0;
+      proxy.setRule(({ method, path }) =>
+        method === "PATCH" && path.endsWith("/embeddingmodels/jobs-model") && lost++ === 0
+          ? {
+              status: 500,
+              reason: "ServerTimeout",
+              headers: { "retry-after": "1" },
+              afterForwarding: true,
+            }
+          : undefined,
+      );
+      const abandoned = await plugin(["rollback", "jobs-model", "-n", namespace], proxy.kubeconfigPath);
+      expect(((await model()).spec as Json).version, "the spec stays on the active v5").toBe("v5");
+      expect(abandoned).toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(
+          /^abandoning the promotion of jobs-model to v6: spec.version back to the active v5/,
+        ),
+      });
+      expect(
+        proxy.requests.filter((request) => request.injected),
+        "one answer lost",
+      ).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+    await until("Ready on v5", async () => {
+      const current = await model();
+      return (
+        (current.status as Json).activeVersion === "v5" && conditionOf(current, "Ready")?.status === "True"
+      );
+    });
+    expect(await readPointer(store)).toMatchObject({ current: "v5" });
   });
 });
