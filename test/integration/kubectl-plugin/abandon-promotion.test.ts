@@ -21,6 +21,7 @@ import {
   applyObjects,
   conditionOf,
   promoteThroughBootstrap,
+  reportCaughtUp,
   setUpPromotion,
   writeVectors,
   type PromotionSetup,
@@ -198,5 +199,49 @@ describe("kubectl jude rollback during a promotion", () => {
       );
     });
     expect(await readPointer(store)).toMatchObject({ current: "v5" });
+  });
+  // A rollback to a retained version waits for its workers to catch up: abandoning it leaves that
+  // version retained, its vectors kept for a later rollback. The plugin said the operator would remove
+  // its "BootstrapRun and partial vectors", which would tell a user the retained version is gone.
+  it("abandons a rollback in flight without claiming the retained version's vectors go", async () => {
+    const forced = (version: string, promotion: Json = {}) =>
+      kubectl(
+        [
+          "apply",
+          "--server-side",
+          "--force-conflicts",
+          "--field-manager=jude-test-user",
+          "-n",
+          namespace,
+          "-f",
+          "-",
+        ],
+        JSON.stringify(promotionModelAt(version, promotion)),
+      );
+    // v4 past its bake: Retained, its workers stopped and no longer reporting.
+    await forced("v5", { bakeSeconds: 0 });
+    await reportCaughtUp(namespace, "jobs", ["v5"]);
+    await until("v4 retained", async () =>
+      ((await model()).status as { versions?: Json[] }).versions!.some(
+        (entry) => entry.version === "v4" && entry.phase === "Retained",
+      ),
+    );
+    await forced("v4", { bakeSeconds: 0 });
+    await until("the rollback to v4 waits for its workers", async () =>
+      ((await model()).status as { versions?: Json[] }).versions!.some(
+        (entry) => entry.version === "v4" && entry.phase === "CatchingUp",
+      ),
+    );
+    const abandoned = await plugin(["rollback", "jobs-model", "-n", namespace]);
+    expect(abandoned.code).toBe(0);
+    expect(((await model()).spec as Json).version).toBe("v5");
+    await until("v4 retained again", async () =>
+      ((await model()).status as { versions?: Json[] }).versions!.some(
+        (entry) => entry.version === "v4" && entry.phase === "Retained",
+      ),
+    );
+    expect((await getVersion(store, "v4"))?.state).toBe("complete");
+    expect(abandoned.stdout).not.toMatch(/partial vectors/);
+    expect(abandoned.stdout).toMatch(/v4's vectors stay/);
   });
 });
