@@ -729,6 +729,29 @@ describe("a store that lost its data", () => {
     expect(promotionEvents(previous, decision).some((event) => event.reason === "StoreDataLost")).toBe(false);
   });
 
+  // Lost mid-promotion (v2 bootstrapping, v1 active): readers from before keep v1's pointer and get
+  // what v1's workers write after the loss. The query Service moved to v2's encoder (gates not passed)
+  // and the verdict read as an ordinary promotion.
+  it("keeps the query Service on the version readers used when it is lost mid-promotion", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: store(null, {}),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(60), workers: true, fromBootstrap: true }),
+        ],
+        candidate: {},
+      }),
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.queryVersion).toBe("v1");
+    expect(decision.serve).toContain("v1");
+    expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "StoreDataLost" });
+    expect(decision.verdict.message).toMatch(
+      /store lost version v1, the active one .* until version v2, whose promotion goes on, is switched to/,
+    );
+  });
+
   // A store without a pointer is also what a model served without a store finds when its first
   // pipeline is applied: its active version was never in a store, so nothing was lost. It said
   // StoreDataLost (Ready, Warning Event, RolledBack) and its first flip was a "rollback" at epoch ~1.8e12.

@@ -224,13 +224,23 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     overdue,
     input.policy.progressDeadlineSeconds,
   );
-  const verdict = lostByStore(record) ? storeDataLostVerdict(spec, progress) : progress;
+  // The store lost its pointer while a version was live (data loss, possibly mid-promotion): readers
+  // running since before keep that version's pointer, and get what its workers write after the loss,
+  // so the query Service keeps its encoder until the pointer names a version again.
+  const lostLive =
+    current == null && hadStore
+      ? [...records.values()].find((entry) => entry.version !== spec && wasLive(entry))?.version
+      : undefined;
+  const verdict =
+    lostByStore(record) || lostLive !== undefined
+      ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
+      : progress;
   const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {
     ...base,
     collect: collectSpec ? [spec, ...base.collect] : base.collect,
-    queryVersion: current ?? spec,
+    queryVersion: current ?? lostLive ?? spec,
     activeVersion: current ?? undefined,
     bootstrap,
     phases: { ...base.phases, [spec]: phase },
