@@ -314,8 +314,16 @@ export const nearlinePipelineStatus = z
       ),
     activeVersion: dnsLabel()
       .optional()
-      .describe("The model's active version, whose lag the LAG column shows."),
-    lag: z.int().min(0).optional().describe("Lag, in records, of the active version's workers."),
+      .describe(
+        "The model's active version, whose lag the LAG column shows; absent before its first cutover.",
+      ),
+    lag: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "Lag, in records, of the active version's workers (before the first cutover, of the first version's).",
+      ),
     versions: listMap(z.array(pipelineVersionStatus).max(16), ["version"])
       .optional()
       .describe("Counters per live embedding version."),

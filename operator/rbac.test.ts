@@ -50,7 +50,7 @@ function requiredPermissions(): Array<[ResourceType, string, string?]> {
   const required: Array<[ResourceType, string, string?]> = [];
   for (const factory of Object.values(controllerFactories)) {
     const definition = factory(settings);
-    for (const verb of ["get", "list", "watch"]) required.push([definition.primary, verb]);
+    for (const verb of ["list", "watch"]) required.push([definition.primary, verb]);
     required.push([definition.primary, "patch", "status"]);
     for (const owned of definition.owns ?? []) {
       for (const verb of ["list", "watch"]) required.push([owned, verb]);
@@ -61,9 +61,16 @@ function requiredPermissions(): Array<[ResourceType, string, string?]> {
     for (const watched of definition.watches ?? [])
       for (const verb of ["list", "watch"]) required.push([watched.type, verb]);
   }
-  // Read live, never watched (reconcile.ts of embedding-model and bootstrap-run): referenced Secrets
-  // and model claims, and the run itself right before it is marked finished.
-  for (const type of [resourceTypes.secret, resourceTypes.persistentVolumeClaim, resourceTypes.bootstrapRun])
+  // Read live (context.client.getLive): referenced Secrets and model claims (never watched), the run
+  // right before it is marked finished, a model before a pointer switch and a store claim's owner, and
+  // version records (record-reader.ts). Every other type is only listed and watched.
+  for (const type of [
+    resourceTypes.secret,
+    resourceTypes.persistentVolumeClaim,
+    resourceTypes.bootstrapRun,
+    resourceTypes.embeddingModel,
+    resourceTypes.configMap,
+  ])
     required.push([type, "get"]);
   for (const verb of ["create", "patch"]) required.push([resourceTypes.event, verb]);
   // Listed live (bootstrap-run/reconcile.ts): a Job's FailedCreate Events say why its pods are refused.
@@ -101,11 +108,6 @@ describe("the chart's RBAC", () => {
       ([type, verb, subresource]) =>
         `${verb} ${type.plural}${subresource ? `/${subresource}` : ""}.${type.group}`,
     );
-    const listed = new Set(
-      requiredPermissions()
-        .filter(([, verb]) => verb === "list")
-        .map(([type]) => type),
-    );
     const unused = controllerRules().flatMap((rule) =>
       rule.apiGroups.flatMap((group) =>
         rule.resources.flatMap((resource) =>
@@ -113,12 +115,6 @@ describe("the chart's RBAC", () => {
             .map((verb) => `${verb} ${resource}.${group}`)
             .filter((grant) => {
               if (required.includes(grant)) return false;
-              // get on a type the controllers list anyway adds nothing a list does not show.
-              if (
-                grant.startsWith("get ") &&
-                [...listed].some((type) => grant === `get ${type.plural}.${type.group}`)
-              )
-                return false;
               // Owner references with blockOwnerDeletion need update on the owner's finalizers.
               return !(grant.startsWith("update ") && resource.endsWith("/finalizers"));
             }),

@@ -86,6 +86,10 @@ async function main(): Promise<number> {
     process.stderr.write(`quickstart: ${(error as Error).message}\n`);
     return 2;
   }
+  if (options.command === "help") {
+    process.stdout.write(quickstartUsage);
+    return 0;
+  }
   if (options.kind) {
     process.stderr.write(
       "quickstart: --kind is not implemented yet (it would need Docker and kind); run without it on the testbed\n",

@@ -18,7 +18,9 @@ export interface ConnectOptions {
   readonly connectionName?: string;
   /**
    * How many reconnect attempts a queued command waits for before failing. The writer retries on its
-   * own deadline; readers want a small number so a dead Redis fails fast. Default 3.
+   * own deadline. Default 3, which with ioredis's reconnect backoff (up to 5 s between attempts) is
+   * still up to ~20 s into an outage; `StoreReader` therefore fails lookups at once while the
+   * connection is down instead of queuing them.
    */
   readonly maxRetriesPerRequest?: number;
   /** Per-command timeout in ms; unset means none. */
@@ -58,8 +60,9 @@ export function assertStoreUrl(url: string): void {
   try {
     parsed = new URL(url);
   } catch {
+    // The advice names no URL with user-info: the operator masks "scheme://…@" in status messages.
     throw invalidArgument(
-      "store URL is not a URL; expected redis://[user:password@]host[:port][/db] or rediss://... (percent-encode characters such as # / ? @ in its user name and password)",
+      "store URL is not a URL; expected redis://host[:port][/db] or rediss://..., with user:password@ before the host if Redis wants them (percent-encode characters such as # / ? @ in its user name and password)",
     );
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")

@@ -20,6 +20,18 @@ describe("version pointer", () => {
     expect(() => pointerFromFields({ current: "A", epoch: "x" })).toThrow(/epoch/);
   });
 
+  it("rejects a pointer whose current or backup cannot be a version (edited by hand)", () => {
+    expect(() => pointerFromFields({ current: "bad name!", backup: "A", epoch: "9" })).toThrow(
+      expect.objectContaining({
+        code: "CORRUPT_RECORD",
+        message: expect.stringMatching(/current "bad name!"/),
+      }),
+    );
+    expect(() => pointerFromFields({ current: "B", backup: "A:1", epoch: "9" })).toThrow(
+      expect.objectContaining({ code: "CORRUPT_RECORD", message: expect.stringMatching(/backup "A:1"/) }),
+    );
+  });
+
   it("parses flip notifications and ignores anything else", () => {
     expect(parseFlipMessage('{"epoch":3,"current":"B","backup":"A","kind":"flip"}')).toEqual({
       current: "B",
@@ -30,6 +42,7 @@ describe("version pointer", () => {
     expect(parseFlipMessage("not json")).toBeNull();
     expect(parseFlipMessage('{"epoch":"3","current":"B"}')).toBeNull();
     expect(parseFlipMessage('{"epoch":3,"current":""}')).toBeNull();
+    expect(parseFlipMessage('{"epoch":9,"current":"bad name!"}')).toBeNull();
   });
 
   it("only moves forward in epochs", () => {

@@ -6,7 +6,8 @@
  * `flipped_at_ms` and `kind`. Every flip publishes a JSON message on `{P}:flips`.
  */
 
-import { StoreError, StoreErrorCodes } from "./errors.ts";
+import { StoreError, StoreErrorCodes, isStoreError } from "./errors.ts";
+import { assertVersion } from "./layout.ts";
 import type { Store } from "./store.ts";
 import { recordFailure } from "./store.ts";
 
@@ -21,15 +22,34 @@ export interface PointerState {
 /** The pointer of a store no version was ever published to. */
 export const EMPTY_POINTER: PointerState = { current: null, backup: null, epoch: 0, flippedAtMs: null };
 
-/** Reads the pointer. */
+/**
+ * Reads the pointer. A pointer that is not what the flip script writes (edited by hand) is
+ * CORRUPT_RECORD naming the key, so a reader keeps the pointer it has instead of adopting it.
+ */
 export async function readPointer(store: Store): Promise<PointerState> {
+  const key = store.keys.pointer;
   let fields: Record<string, string>;
   try {
-    fields = await store.client.hgetall(store.keys.pointer);
+    fields = await store.client.hgetall(key);
   } catch (error) {
-    throw recordFailure(store, "read pointer", error);
+    if (!(error instanceof Error && error.message.startsWith("WRONGTYPE")))
+      throw recordFailure(store, "read pointer", error);
+    const corrupt = new StoreError(StoreErrorCodes.CORRUPT_RECORD, `${key} is not a hash`, { cause: error });
+    throw recordFailure(store, "read pointer", corrupt);
   }
-  return pointerFromFields(fields);
+  try {
+    return pointerFromFields(fields);
+  } catch (error) {
+    if (!isStoreError(error, StoreErrorCodes.CORRUPT_RECORD)) throw error;
+    const named = new StoreError(
+      StoreErrorCodes.CORRUPT_RECORD,
+      `${key} ${error.message.replace(/^pointer /, "")}`,
+      {
+        cause: error,
+      },
+    );
+    throw recordFailure(store, "read pointer", named);
+  }
 }
 
 /** Builds a PointerState from the pointer hash's fields. */
@@ -43,11 +63,27 @@ export function pointerFromFields(fields: Readonly<Record<string, string | undef
   }
   const flippedAt = fields["flipped_at_ms"];
   return {
-    current: fields["current"] || null,
-    backup: fields["backup"] || null,
+    current: versionField(fields, "current"),
+    backup: versionField(fields, "backup"),
     epoch,
     flippedAtMs: flippedAt ? Number(flippedAt) : null,
   };
+}
+
+/** The version named by a pointer field; null when empty or absent. */
+function versionField(fields: Readonly<Record<string, string | undefined>>, name: string): string | null {
+  const version = fields[name];
+  if (!version) return null;
+  try {
+    assertVersion(version);
+  } catch (cause) {
+    throw new StoreError(
+      StoreErrorCodes.CORRUPT_RECORD,
+      `pointer ${name} ${JSON.stringify(version)} is not a version name`,
+      { cause },
+    );
+  }
+  return version;
 }
 
 /**
@@ -69,6 +105,11 @@ export function parseFlipMessage(message: string): PointerState | null {
     typeof current !== "string" ||
     current === ""
   ) {
+    return null;
+  }
+  try {
+    assertVersion(current);
+  } catch {
     return null;
   }
   return {

@@ -1,6 +1,7 @@
 // The bash completion script runs in bash; the zsh one in the testbed's zsh
 // (test/integration/kubectl-plugin/completion-zsh.test.ts).
 import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { completionScript } from "./completion.ts";
 
@@ -28,5 +29,20 @@ describe("kubectl jude completion", () => {
     expect(bashComplete("kubectl-jude", "--req")).toBe("--request-timeout");
     // The flag's value is not taken for the command.
     expect(bashComplete("kubectl-jude", "--request-timeout", "5s", "st")).toBe("status");
+  });
+});
+
+describe("kubectl_complete-jude", () => {
+  /** What kubectl reads from it for the words typed after `kubectl jude`. */
+  const kubectlComplete = (...words: string[]) =>
+    execFileSync(process.execPath, [join(import.meta.dirname, "../kubectl-complete-jude.ts"), ...words], {
+      encoding: "utf8",
+    });
+
+  it("answers kubectl's plugin completion: one candidate a line, then Cobra's no-file directive", () => {
+    expect(kubectlComplete("")).toBe("status\napprove\nrollback\ndashboard\ncompletion\n:4\n");
+    expect(kubectlComplete("-n", "recs", "ro")).toBe("rollback\n:4\n");
+    expect(kubectlComplete("status", "-o", "")).toBe("text\njson\n:4\n");
+    expect(kubectlComplete("rollback", "minilm", "--to", "")).toBe(":4\n");
   });
 });

@@ -197,6 +197,69 @@ describe("reconcileBootstrapRun", () => {
     expect(await standing([event("other-job", "FailedCreate")])).toMatchObject({ reason: "Pending" });
   });
 
+  it("records a Warning Event when shard pods the kubelet cannot run stall a running run, once", async () => {
+    // The phase stays Running (the Job counts the pod active): the Stalled condition was the only word.
+    const status = {
+      phase: "Running",
+      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+    };
+    const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
+    const started = (await reconcile(world(run))).find(
+      (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+        call.verb === "apply" && call.kind === "Job",
+    )!.object;
+    const shard: KubeObject = {
+      kind: "Pod",
+      metadata: {
+        name: "jobs-minilm-v1-bootstrap-0-abcde",
+        namespace: testNamespace,
+        labels: { "app.kubernetes.io/component": "bootstrap", "jude.dev/bootstrap-run": "jobs-minilm-v1" },
+      },
+      status: {
+        containerStatuses: [
+          {
+            name: "bootstrap",
+            image: "registry.example.com/jude:0.9.9",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: {
+              waiting: {
+                reason: "ImagePullBackOff",
+                message: 'Back-off pulling image "registry.example.com/jude:0.9.9"',
+              },
+            },
+          },
+        ],
+      },
+    } as KubeObject;
+    const objects = world(run, {
+      Job: [{ ...started, status: { active: 1 } }],
+      ConfigMap: [shardsConfigMap],
+      Pod: [shard],
+    });
+    const calls = await reconcile(objects);
+    const written = calls.find((call) => call.verb === "applyStatus") as Extract<
+      RecordedCall,
+      { verb: "applyStatus" }
+    >;
+    const conditions = written.status.conditions as { type: string; status: string; reason: string }[];
+    expect(conditions.find((condition) => condition.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "PodFailing",
+    });
+    expect(calls.filter((call) => call.verb === "event")).toEqual([
+      expect.objectContaining({
+        type: "Warning",
+        reason: "PodFailing",
+        message: expect.stringContaining("ImagePullBackOff"),
+      }),
+    ]);
+    // Still Stalled at the next reconcile: no second Event.
+    objects.BootstrapRun = [{ ...run, status: written.status }];
+    expect((await reconcile(objects)).filter((call) => call.verb === "event")).toEqual([]);
+  });
+
   it("puts back a running Job's deleted ConfigMap only as the Job started with it", async () => {
     const status = {
       phase: "Running",

@@ -19,7 +19,7 @@ import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
-import { conditionTime, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
+import { conditionTime, findCondition, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
 import { annotationKeys, labelKeys } from "../shared/labels.ts";
 import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
@@ -132,6 +132,7 @@ export async function reconcileBootstrapRun(
           {
             namespace: context.key.namespace,
             name: run.metadata.name,
+            uid: run.metadata.uid,
           },
           run.spec.parallelism,
         ).catch((error: unknown) => {
@@ -173,6 +174,11 @@ export async function reconcileBootstrapRun(
     const record = decision.status.phase === "Failed" ? context.events.warning : context.events.normal;
     record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);
   }
+  // Stalled but not Failed (shard pods the kubelet cannot run; a completed Job whose checkpoints cannot
+  // be read): the phase does not change, so the phase's Events never say it. Once, as it turns.
+  const wasStalled = findCondition(run.status?.conditions, "Stalled")?.status === "True";
+  if (!wasStalled && decision.standing.state === "Stalled" && decision.status.phase !== "Failed")
+    context.events.warning(raw, decision.standing.reason, decision.standing.message);
   return decision.status.phase === "Succeeded" || decision.status.phase === "Failed"
     ? undefined
     : { requeueAfterMs: runPollMs };

@@ -85,7 +85,7 @@ export async function captureWatermarks(
 export async function readCheckpoints(
   pipeline: NearlinePipeline,
   secrets: SecretValues,
-  run: { namespace: string; name: string },
+  run: { namespace: string; name: string; uid?: string | undefined },
   shards: number,
 ): Promise<(CheckpointState | null)[]> {
   const store = pipeline.spec.sinks.store;

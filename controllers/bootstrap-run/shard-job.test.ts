@@ -52,6 +52,15 @@ describe("desiredShards", () => {
     expect(checkGolden(golden("kafka-snapshot.yaml"), [rendered.configMap, rendered.job])).toBeUndefined();
   });
 
+  it("ends its container's termination message with its last log lines when it fails without one", () => {
+    // jude writes no termination-log file: with the default policy a crash's message is empty, and the
+    // run's status could say only "exit code 1".
+    const containers = shards(kafkaRun()).job.spec?.template.spec?.containers ?? [];
+    expect(containers.map((container) => container.terminationMessagePolicy)).toEqual([
+      "FallbackToLogsOnError",
+    ]);
+  });
+
   it("renders a files run with a PersistentVolumeClaim mounted read-only (golden)", () => {
     const run = testRun((object) => {
       setPath(object, "spec.source", {

@@ -67,3 +67,22 @@ export function desiredAutoscaler(
     },
   };
 }
+
+/** What is read of a version's HPA (the cache keeps its metadata and status). */
+export interface AutoscalerView {
+  metadata?: { name?: string };
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+}
+
+/**
+ * Why the HPA cannot scale the version, or undefined: its ScalingActive condition is False when it cannot
+ * compute a replica count (no metrics adapter serves the pods metrics, no CPU requests, no metrics
+ * server), and the version then stays where it is for ever while its model says Ready. False with reason
+ * ScalingDisabled is the HPA standing aside on purpose (the Deployment scaled to zero), not a fault.
+ */
+export function autoscalerInactive(autoscaler: AutoscalerView | undefined): string | undefined {
+  const active = autoscaler?.status?.conditions?.find((condition) => condition.type === "ScalingActive");
+  if (active?.status !== "False" || active.reason === "ScalingDisabled") return undefined;
+  const detail = active.message?.trim() ? `: ${active.message.trim()}` : "";
+  return `autoscaling inactive: HorizontalPodAutoscaler ${autoscaler?.metadata?.name ?? "?"} cannot compute a replica count (${active.reason ?? "no reason given"})${detail}`;
+}

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import type { V1Container } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { parseServingConfig } from "../../serving/config.ts";
 import { checkGolden } from "../shared/golden.ts";
@@ -36,6 +37,25 @@ describe("EmbeddingModel builders", () => {
       desiredQueryService(model, model.spec.version),
     ];
     expect(checkGolden(join(goldenDir, "cpu-https-tls.yaml"), objects)).toBeUndefined();
+  });
+
+  it("end every container's termination message with its last log lines when it fails without one", () => {
+    // A server that cannot load its model, or a fetch that cannot download, exits 1 and writes no
+    // termination-log file: the kubelet's fallback is what lets the status say why.
+    const deployment = byKind(desiredVersionObjects(exampleModel(), testImages), "Deployment") as unknown as {
+      spec: { template: { spec: { initContainers: V1Container[]; containers: V1Container[] } } };
+    };
+    const { initContainers, containers } = deployment.spec.template.spec;
+    expect(
+      [...initContainers, ...containers].map((container) => [
+        container.name,
+        container.terminationMessagePolicy,
+      ]),
+    ).toEqual([
+      ["fetch-model", "FallbackToLogsOnError"],
+      ["model-manifest", "FallbackToLogsOnError"],
+      ["serve", "FallbackToLogsOnError"],
+    ]);
   });
 
   it("render a serving config jude serve accepts", () => {

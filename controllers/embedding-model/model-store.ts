@@ -17,6 +17,7 @@ import {
   type Store,
   type StoreMetrics,
 } from "../../store/index.ts";
+import { oldestPipelineFirst } from "../shared/pipeline-age.ts";
 import type { StoreObservation } from "./promotion.ts";
 
 /** Longest one store command may take before the reconcile fails and is retried with back-off. */
@@ -134,7 +135,11 @@ export function endpointOf(url: string): string {
   }
 }
 
-/** The pipelines naming `modelName` in `namespace` (the reconciled model's by default), by name. */
+/**
+ * The pipelines naming `modelName` in `namespace` (the reconciled model's by default), oldest first:
+ * the first one's store is the model's, as the pipeline controller decides (it stalls any newer
+ * pipeline naming another store and keeps the oldest one's workers writing).
+ */
 export function pipelinesOfModel(
   context: ReconcileContext,
   modelName: string,
@@ -143,7 +148,7 @@ export function pipelinesOfModel(
   return context.cache
     .list<NearlinePipeline & { metadata: { name: string } }>(resourceTypes.nearlinePipeline, { namespace })
     .filter((pipeline) => pipeline.spec?.modelRef?.name === modelName)
-    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    .sort(oldestPipelineFirst);
 }
 
 /** The store URL's Secret, or its key, does not exist: the user has to act; retrying will not help. */
@@ -158,7 +163,7 @@ export class StoreSecretMissing extends Error {
 }
 
 /**
- * Opens the store the pipelines write to (the first pipeline's reference, by name). Throws
+ * Opens the store the pipelines write to (the oldest pipeline's, as pipelinesOfModel orders them). Throws
  * StoreSecretMissing when the URL's Secret or key does not exist.
  */
 export async function openModelStore(

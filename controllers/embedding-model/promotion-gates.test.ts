@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { httpsModel } from "./test-models.ts";
 import { setPath, testPipeline, testRun } from "../nearline-pipeline/test-objects.ts";
 import { bootstrapGate, caughtUpGate, coverageGate, parityGate } from "./promotion-gates.ts";
-import { bootstrapObservation } from "./promotion-observe.ts";
+import { bootstrapObservation, lagObservation } from "./promotion-observe.ts";
 import { desiredVersionRecord, parseVersionRecord, recordedSpec, sameVectors } from "./version-record.ts";
 
 describe("gates (decision tables)", () => {
@@ -24,6 +24,27 @@ describe("gates (decision tables)", () => {
     ],
   ] as const)("CaughtUp: %s -> %s", (_, lag, state, reason) => {
     expect(caughtUpGate("v2", lag, 30)).toMatchObject({ state, reason });
+  });
+
+  it("CaughtUp names a pipeline scaled to no workers, whose lag only grows", () => {
+    const pipelines = [
+      testPipeline(),
+      testPipeline("nearline-pipeline-jobs.yaml", (object) => {
+        setPath(object, "metadata.name", "idle");
+        setPath(object, "spec.workers.replicas", 0);
+      }),
+    ];
+    const lag = lagObservation(pipelines, "v2");
+    expect(lag).toMatchObject({ pipelines: 2, reporting: 0, withoutWorkers: ["idle"] });
+    expect(caughtUpGate("v2", lag, 30).message).toContain(
+      "NearlinePipeline idle runs no workers (spec.workers.replicas is 0): scale it up",
+    );
+    const behind = caughtUpGate("v2", { ...lag, reporting: 2, records: 40, freshnessSeconds: 31 }, 30);
+    expect(behind).toMatchObject({ reason: "CatchingUp" });
+    expect(behind.message).toContain("NearlinePipeline idle runs no workers");
+    expect(caughtUpGate("v2", lagObservation([testPipeline()], "v2"), 30).message).not.toContain(
+      "no workers",
+    );
   });
 
   it.each([

@@ -45,6 +45,8 @@ export interface LagObservation {
   /** Pipelines of the model, and how many of them report figures for the candidate. */
   pipelines: number;
   reporting: number;
+  /** Pipelines that run no workers (spec.workers.replicas 0): the candidate cannot catch up there. */
+  withoutWorkers?: string[];
   /** Records not yet processed, summed over pipelines (undefined: not reported yet). */
   records?: number;
   /** Largest 95th-percentile freshness (event time to vector written) reported, in seconds. */
@@ -140,6 +142,9 @@ export function caughtUpGate(version: string, lag: LagObservation, maxLagSeconds
   const figures = `lag ${lag.records ?? "unknown"} records, freshness p95 ${lag.freshnessSeconds === undefined ? "unknown" : `${lag.freshnessSeconds.toFixed(1)}s`} (gate ${maxLagSeconds}s)`;
   const value = lag.records;
   const base = { type: "CaughtUp" as const, ...(value === undefined ? {} : { value }) };
+  const idle = lag.withoutWorkers?.length
+    ? `; NearlinePipeline ${lag.withoutWorkers.join(", ")} runs no workers (spec.workers.replicas is 0): scale it up to let version ${version} catch up`
+    : "";
   if (lag.pipelines === 0)
     return { ...base, state: "Open", reason: "NoPipelines", message: "no NearlinePipeline names this model" };
   if (lag.reporting < lag.pipelines || lag.records === undefined)
@@ -147,12 +152,12 @@ export function caughtUpGate(version: string, lag: LagObservation, maxLagSeconds
       ...base,
       state: "Shut",
       reason: "WaitingForWorkers",
-      message: `${lag.reporting}/${lag.pipelines} pipelines report version ${version}'s workers; ${figures}`,
+      message: `${lag.reporting}/${lag.pipelines} pipelines report version ${version}'s workers; ${figures}${idle}`,
     };
   const fresh = lag.freshnessSeconds !== undefined && lag.freshnessSeconds <= maxLagSeconds;
   if (lag.records === 0 || fresh)
     return { ...base, state: "Open", reason: "CaughtUp", message: `version ${version}: ${figures}` };
-  return { ...base, state: "Shut", reason: "CatchingUp", message: `version ${version}: ${figures}` };
+  return { ...base, state: "Shut", reason: "CatchingUp", message: `version ${version}: ${figures}${idle}` };
 }
 
 /** CoverageMet: the candidate holds at least minCoverage of the active version's live records. */

@@ -12,7 +12,7 @@ import {
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { countVersion, type Store } from "../../store/index.ts";
-import { flooredMinReplicas } from "./autoscaler.ts";
+import { autoscalerInactive, flooredMinReplicas, type AutoscalerView } from "./autoscaler.ts";
 import { replicasFloor } from "./replicas-ownership.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
@@ -102,9 +102,13 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
   const freshness = entries.flatMap((entry) =>
     entry.freshnessP95Ms === undefined ? [] : [entry.freshnessP95Ms / 1000],
   );
+  const withoutWorkers = pipelines
+    .filter((pipeline) => pipeline.spec.workers.replicas === 0)
+    .map((pipeline) => pipeline.metadata.name);
   return {
     pipelines: pipelines.length,
     reporting: entries.length,
+    ...(withoutWorkers.length > 0 ? { withoutWorkers } : {}),
     ...(entries.length > 0 ? { records: entries.reduce((sum, entry) => sum + (entry.lag ?? 0), 0) } : {}),
     ...(freshness.length > 0 ? { freshnessSeconds: Math.max(...freshness) } : {}),
   };
@@ -128,13 +132,23 @@ export function versionServing(
     namespace: context.key.namespace,
     labels: childLabels("serving", { model: model.metadata.name, embeddingVersion: version }).selector,
   });
-  return servingState(
+  // The replaced template's pods (waiting to be scaled down) are no longer what holds the version up.
+  const current = currentTemplatePods(deployment, pods);
+  const serving = servingState(
     observeDeployment(deployment),
     minReplicas,
     servingPodFailure(pods),
-    unschedulablePods(pods),
-    failingPods(currentTemplatePods(deployment, pods)),
+    unschedulablePods(current),
+    failingPods(current),
   );
+  // An HPA that cannot scale says so only on itself; the version serves, at a size nothing adjusts.
+  const inactive = autoscalerInactive(
+    context.cache.get<KubeObject & AutoscalerView>(resourceTypes.horizontalPodAutoscaler, {
+      namespace: context.key.namespace,
+      name: servingName(model.metadata.name, version),
+    }),
+  );
+  return inactive === undefined ? serving : { ...serving, message: `${serving.message}; ${inactive}` };
 }
 
 /**

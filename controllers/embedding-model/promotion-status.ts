@@ -129,7 +129,14 @@ export function promotionEvents(
 ): PromotionEvent[] {
   const events: PromotionEvent[] = [];
   const before = new Map((previous?.versions ?? []).map((entry) => [entry.version, entry.phase]));
-  if (decision.switchPointer !== undefined) {
+  if (decision.switchPointer?.restores === true) {
+    const { expectedCurrent, target } = decision.switchPointer;
+    events.push({
+      warning: true,
+      reason: "PointerRestored",
+      message: `the store pointer ${expectedCurrent ? `named version ${expectedCurrent}` : "was gone"} while the spec and the status name version ${target} (changed outside the operator); readers switched back to ${target}`,
+    });
+  } else if (decision.switchPointer !== undefined) {
     const { kind, expectedCurrent, target } = decision.switchPointer;
     events.push({
       warning: false,
@@ -155,10 +162,16 @@ export function promotionEvents(
       reason: verdict.state === "Ready" ? "Ready" : verdict.reason,
       message: verdict.message,
     });
-  // Reconciling verdicts have no Event of their own; the store losing the active version is one.
+  // Reconciling verdicts have no Event of their own; the store losing the active version is one, and
+  // so is a move to another store.
   const reconciling = previous?.conditions?.find((condition) => condition.type === "Reconciling");
-  if (verdict.reason === "StoreDataLost" && reconciling?.reason !== "StoreDataLost")
-    events.push({ warning: true, reason: verdict.reason, message: verdict.message });
+  const storeEvent = verdict.reason === "StoreDataLost" || verdict.reason === "StoreChanged";
+  if (storeEvent && reconciling?.reason !== verdict.reason)
+    events.push({
+      warning: verdict.reason === "StoreDataLost",
+      reason: verdict.reason,
+      message: verdict.message,
+    });
   for (const version of before.keys())
     if (decision.phases[version] === undefined)
       events.push({

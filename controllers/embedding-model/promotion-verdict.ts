@@ -88,12 +88,31 @@ export function storeDataLostVerdict(lost: string, spec: string, progress: Kstat
   if (progress.state === "Stalled") return progress;
   const until =
     lost === spec
-      ? "it is rebuilt from the changelog, which the operator does now"
+      ? "it is rebuilt from the changelog, which the operator does now (if the store Secret now names another Redis, that one is new and the old one keeps its keys)"
       : `version ${spec}, whose promotion goes on, is switched to (the query Service stays on version ${lost}'s encoder meanwhile)`;
   return {
     state: "Reconciling",
     reason: "StoreDataLost",
     message: `the store lost version ${lost}, the active one (pointer, registry entry and vectors gone: Redis restarted without persistence, was flushed, or failed over to an empty replica); readers find no current version (those running since before get misses) until ${until}: ${progress.message}`,
+  };
+}
+
+/**
+ * The verdict while the pipelines' new store (`move.to`) has no current version: `move.version`, the one
+ * readers used, is in `move.from`, which the operator no longer touches (its keys stay until someone
+ * deletes them), and `spec` is built into the new store. Not a loss: readers of the old store keep
+ * their vectors, and the query Service keeps their encoder until the new store's first flip.
+ */
+export function storeChangedVerdict(
+  spec: string,
+  move: { version: string; from: string; to: string },
+  progress: Kstatus,
+): Kstatus {
+  if (progress.state === "Stalled") return progress;
+  return {
+    state: "Reconciling",
+    reason: "StoreChanged",
+    message: `the pipelines now write to store ${move.to}, which has no current version yet; version ${move.version}, the one readers used, is in store ${move.from}, left as it is (readers still on it keep reading ${move.version} there and the query Service stays on ${move.version} until ${move.to} has a current version; the operator no longer flips or collects ${move.from}: delete its keys once no reader uses it); building ${spec} into ${move.to}: ${progress.message}`,
   };
 }
 

@@ -787,6 +787,80 @@ describe("a store that lost its data", () => {
   });
 });
 
+describe("the pointer changed outside the operator while the spec stayed", () => {
+  // v2 active since a minute ago, v1 draining; someone flips the pointer back to v1 by hand (or
+  // deletes it). The resync puts v2 back: a restore, not a rollback anyone asked for.
+  const atRest = (current: string | null) =>
+    decidePromotion(
+      promoting({
+        store: store(current, { v1: "complete", v2: "complete" }, { backup: "v1" }),
+        statusActive: "v2",
+        // As the operator notes them: each was named by the store's pointer.
+        records: [
+          record("v1", {
+            activatedTime: ago(7000),
+            deactivatedTime: ago(60),
+            workers: true,
+            store: "jobs-store",
+          }),
+          record("v2", { activatedTime: ago(60), workers: true, store: "jobs-store" }),
+        ],
+      }),
+    );
+
+  it.each([
+    ["flipped to the backup", "v1"],
+    ["deleted", null],
+  ] as const)("%s: switches back to v2 and says the pointer was restored, not rolled back", (_, current) => {
+    const decision = atRest(current);
+    expect(decision.switchPointer).toMatchObject({
+      kind: "rollback",
+      expectedCurrent: current,
+      target: "v2",
+      restores: true,
+    });
+    // Before: RolledBack True "rolled back to retained version v2" and a RolledBack Event.
+    expect(condition(decision, "RolledBack")).toMatchObject({ status: "False", reason: "NotRolledBack" });
+    const events = promotionEvents(undefined, decision).filter((event) => event.reason !== "Active");
+    expect(events[0]).toMatchObject({ warning: true, reason: "PointerRestored" });
+    expect(events[0]?.message).toContain("changed outside the operator");
+    expect(events.map((event) => event.reason)).not.toContain("RolledBack");
+    // And at rest afterwards: v2's record is as before the change, v1 left again at the switch.
+    const after = decidePromotion(
+      promoting({
+        store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1" }),
+        statusActive: "v2",
+        records: decision.records,
+      }),
+    );
+    expect(after.switchPointer).toBeUndefined();
+    expect(condition(after, "RolledBack")).toMatchObject({ status: "False", reason: "NotRolledBack" });
+    expect(after.records.find((entry) => entry.version === "v2")?.deactivatedTime).toBeUndefined();
+    // v1 was live again while the pointer named it: it leaves now, its bake counted from here.
+    expect(after.records.find((entry) => entry.version === "v1")?.deactivatedTime).toBe(
+      current === "v1" ? ago(0) : ago(60),
+    );
+  });
+
+  it("a rollback the spec asks for is still one", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1" }),
+        specVersion: "v1",
+        spec: specOf("v1"),
+        statusActive: "v2",
+        records: [
+          record("v1", { activatedTime: ago(7000), deactivatedTime: ago(60), workers: true }),
+          record("v2", { activatedTime: ago(60), workers: true }),
+        ],
+      }),
+    );
+    expect(decision.switchPointer?.restores).toBeUndefined();
+    expect(condition(decision, "RolledBack")).toMatchObject({ status: "True", reason: "RolledBack" });
+    expect(promotionEvents(undefined, decision).map((event) => event.reason)).toContain("RolledBack");
+  });
+});
+
 describe("bake, retention and garbage collection", () => {
   const steady = (records: ReturnType<typeof record>[], versions = {}, writersPresent = ["v3"]) =>
     decidePromotion(

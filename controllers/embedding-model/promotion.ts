@@ -22,6 +22,7 @@ import {
   promotedCondition,
   promotingVerdict,
   rolledBackCondition,
+  storeChangedVerdict,
   storeDataLostVerdict,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
@@ -80,6 +81,12 @@ export interface PointerSwitch {
    * pointer with the highest epoch they saw and would ignore one counted from 0 again.
    */
   minEpoch?: number | undefined;
+  /**
+   * The switch puts back the version the model already had active: the pointer was moved or deleted
+   * outside the operator (by hand, or a restore) while the spec stayed. Reported as such, not as a
+   * rollback the user asked for.
+   */
+  restores?: boolean | undefined;
 }
 
 /** What the reconciler does. */
@@ -122,7 +129,28 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const spec = input.specVersion;
   const current = input.store !== undefined ? input.store.current : input.statusActive;
   const records = new Map(input.records.map((record) => [record.version, { ...record }]));
+  // The status says the spec's version is active and its record says readers use it, yet the pointer
+  // names another version readers had left (or none): it was changed outside the operator. (A pointer
+  // on a version that never went live is an operator stopped between its flip and its records.)
+  const pointerRecord = current ? records.get(current) : undefined;
+  const pointerMovedAway =
+    input.store !== undefined &&
+    current !== spec &&
+    input.statusActive === spec &&
+    records.get(spec) !== undefined &&
+    wasLive(records.get(spec)!) &&
+    // (Live without a store, a model served before its first pipeline: that store is new.)
+    records.get(spec)!.store !== undefined &&
+    (current == null || (pointerRecord?.activatedTime !== undefined && !wasLive(pointerRecord)));
+  const specLeftBefore = records.get(spec)?.deactivatedTime;
   followPointer(input.store, records, input.now);
+  // The version readers are put back on keeps its record as it was (a restore is no rollback: its
+  // RolledBack condition stays); the other one was live meanwhile and leaves again at the switch.
+  const specRecord = records.get(spec);
+  if (pointerMovedAway && specRecord !== undefined) {
+    if (specLeftBefore === undefined) delete specRecord.deactivatedTime;
+    else specRecord.deactivatedTime = specLeftBefore;
+  }
   const previous = records.get(spec);
   const storeState = input.store?.versions[spec];
 
@@ -140,6 +168,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // does). Otherwise a store without a pointer is a first one, not a loss: a model served without a
   // store (no pipeline named it) whose first pipeline was just applied.
   const hadStore = [...records.values()].some((entry) => entry.store !== undefined);
+  // No pointer although a version was live: the store lost it, or the pipelines now name another
+  // store (their spec.sinks.store moved) while readers of the old one still use that version there.
+  const lastLive = current == null ? lastLiveRecord(records) : undefined;
+  const movedFrom = storeElsewhere(lastLive, input.store);
 
   if (spec === current) return settle(input, records, spec, undefined, []);
 
@@ -147,7 +179,15 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // last step removed them but before the next reconcile marked its record: it is rebuilt, and its
   // record says why (retention marks only versions that are not the spec's).
   const vectorsGone = storeState === "deleting" || storeState === undefined;
-  if (input.store !== undefined && hadStore && record.activatedTime !== undefined && vectorsGone)
+  // A version whose vectors are in another store (the pipelines moved) was not collected: they are
+  // still there, and it is built anew in this one all the same (its storeState here is absent).
+  if (
+    input.store !== undefined &&
+    hadStore &&
+    record.activatedTime !== undefined &&
+    vectorsGone &&
+    storeElsewhere(record, input.store) === undefined
+  )
     record.collected = true;
   const serving = input.serving[spec] ?? creating;
   // A build started in the store its pipelines name still needs that store when they go (deleted to
@@ -201,6 +241,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
               expectedCurrent: current ?? null,
               target: spec,
               ...(lostPointer ? { minEpoch: input.now.getTime() } : {}),
+              ...(pointerMovedAway && retained ? { restores: true } : {}),
             }
           : undefined;
       return settle(input, records, spec, switchPointer, gateConditions);
@@ -224,23 +265,28 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     overdue,
     input.policy.progressDeadlineSeconds,
   );
-  // The store lost its pointer while a version was live (data loss, possibly mid-promotion): readers
-  // running since before keep that version's pointer, and get what its workers write after the loss,
-  // so the query Service keeps its encoder until the pointer names a version again.
+  // The store lost its pointer while another version was live (data loss mid-promotion): readers
+  // running since before keep that version's pointer, and get what its workers write after the loss.
   const lostLive =
-    current == null && hadStore
-      ? [...records.values()].find((entry) => entry.version !== spec && wasLive(entry))?.version
-      : undefined;
+    hadStore && lastLive !== undefined && lastLive.version !== spec ? lastLive.version : undefined;
   const verdict =
-    lostByStore(record) || lostLive !== undefined
-      ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
-      : progress;
+    movedFrom !== undefined && lastLive !== undefined && input.store !== undefined
+      ? storeChangedVerdict(
+          spec,
+          { version: lastLive.version, from: movedFrom, to: input.store.name },
+          progress,
+        )
+      : lostByStore(record) || lostLive !== undefined
+        ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
+        : progress;
   const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {
     ...base,
     collect: collectSpec ? [spec, ...base.collect] : base.collect,
-    queryVersion: current ?? lostLive ?? spec,
+    // Until a version is current in the store, the query Service stays on the one readers last used:
+    // moving it to the candidate's encoder would mix model spaces for readers still on its vectors.
+    queryVersion: current ?? lastLive?.version ?? spec,
     activeVersion: current ?? undefined,
     bootstrap,
     phases: { ...base.phases, [spec]: phase },
@@ -397,6 +443,24 @@ function wasLive(record: VersionRecord): boolean {
     record.deactivatedTime === undefined ||
     Date.parse(record.deactivatedTime) < Date.parse(record.activatedTime)
   );
+}
+
+/** The record of the version live last (activated and not deactivated since), if any. */
+function lastLiveRecord(records: ReadonlyMap<string, VersionRecord>): VersionRecord | undefined {
+  return [...records.values()]
+    .filter(wasLive)
+    .sort((a, b) => Date.parse(b.activatedTime!) - Date.parse(a.activatedTime!))[0];
+}
+
+/** The store `record`'s vectors are noted in, when it is not `store` (the one the pipelines name now). */
+function storeElsewhere(
+  record: VersionRecord | undefined,
+  store: StoreObservation | undefined,
+): string | undefined {
+  const noted = record?.store;
+  return store !== undefined && noted !== undefined && noted !== "" && noted !== store.name
+    ? noted
+    : undefined;
 }
 
 function minDefined(a: number | undefined, b: number): number {

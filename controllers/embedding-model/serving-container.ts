@@ -48,6 +48,8 @@ export function fetchModelContainers(
   const sources = modelSources(model.spec.model);
   const common = {
     image,
+    // jude writes no /dev/termination-log: a failed fetch's message is then its last log lines.
+    terminationMessagePolicy: "FallbackToLogsOnError",
     securityContext: restrictedContainerSecurityContext(),
     resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "512Mi" } },
   };
@@ -187,6 +189,9 @@ export function servingContainer(model: EmbeddingModel, image: string): V1Contai
     resources: servingResources(model),
     ...servingProbes(serving.tls !== undefined),
     lifecycle: { preStop: { sleep: { seconds: preStopSeconds } } },
+    // jude writes no /dev/termination-log: a crash's message (which the model's status quotes) is then
+    // the server's last log lines, e.g. why it could not load the model.
+    terminationMessagePolicy: "FallbackToLogsOnError",
     securityContext: restrictedContainerSecurityContext(),
     volumeMounts: mounts,
   };

@@ -5,6 +5,7 @@
 // does not match its own digest). Pods the scheduler cannot place: ../shared/unschedulable-pods.ts. Pure.
 import type { V1ContainerStatus, V1PodCondition } from "@kubernetes/client-node";
 import { digestMismatchExitCode } from "../../serving/fetch-model/errors.ts";
+import { terminationSummary } from "../shared/termination-message.ts";
 
 /** What the decision reads of a serving pod (the cache keeps metadata and status). */
 export interface ServingPodView {
@@ -42,7 +43,8 @@ export function servingPodFailure(pods: readonly ServingPodView[]): ServingPodFa
       if (what === undefined) continue;
       const ended = container.state?.terminated ?? container.lastState?.terminated;
       if (ended?.exitCode !== digestMismatchExitCode) continue;
-      const detail = ended.message ? `: ${ended.message.trim()}` : "";
+      const summary = ended.message === undefined ? "" : terminationSummary(ended.message);
+      const detail = summary === "" ? "" : `: ${summary}`;
       return {
         reason: "ModelDigestMismatch",
         message: `${what} (pod ${pod.metadata?.name ?? "?"}, container ${container.name} exited ${ended.exitCode}, DIGEST_MISMATCH, ${container.restartCount} restarts${detail}); correct the digest or the file under a new version name`,

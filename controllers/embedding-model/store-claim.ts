@@ -89,7 +89,7 @@ async function lookUpOwner(
         return parsed.success ? [parsed.data] : [];
       })
     : [];
-  // The same rule as openModelStore: a model's store is its first pipeline's. A prefix equal to ours
+  // The same rule as openModelStore: a model's store is its oldest pipeline's. A prefix equal to ours
   // on another Redis URL still counts as ours (the URLs may name one server in two ways).
   return classifyOwner(owner, prefix, {
     liveUid: live === undefined ? undefined : (live.metadata?.uid ?? ""),

@@ -78,7 +78,7 @@ export function decideOwnership(
 export interface OwnerSighting {
   /** The object of that namespace/name read live: its uid, or undefined when it does not exist. */
   liveUid: string | undefined;
-  /** The store prefix its first pipeline names (undefined: none), when its namespace is watched. */
+  /** The store prefix its oldest pipeline names (undefined: none), when its namespace is watched. */
   store?: { prefix: string | undefined } | undefined;
 }
 

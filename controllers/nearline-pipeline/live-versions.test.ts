@@ -50,6 +50,27 @@ describe("live versions of a pipeline", () => {
     ]);
   });
 
+  it("without records while the model's reconcile fails (Stalled ReconcileError): no version yet, waiting", () => {
+    const stalled = (reason: string) => ({
+      type: "Stalled",
+      status: "True" as const,
+      reason,
+      message: "reconciling has failed on every try since …: connect ECONNREFUSED",
+      lastTransitionTime: "2026-12-04T08:00:00Z",
+    });
+    const model = testModel();
+    const failing = { ...model, status: { observedGeneration: 1, conditions: [stalled("ReconcileError")] } };
+    const resolved = resolveLiveVersions(failing);
+    expect(resolved.versions).toEqual([]);
+    expect(resolved.waiting[0]?.reason).toContain("cannot be reconciled yet (see its Stalled condition)");
+    // Stalled for another reason (the controller decided something): as before.
+    const decided = {
+      ...model,
+      status: { observedGeneration: 1, conditions: [stalled("VersionRedefined")] },
+    };
+    expect(resolveLiveVersions(decided).versions.map((entry) => entry.version)).toEqual([model.spec.version]);
+  });
+
   it("with records: the versions whose record runs workers, each with its own prompts and digest", () => {
     const resolved = resolveLiveVersions(testModel(), [
       pinned("v1", { workers: true }),

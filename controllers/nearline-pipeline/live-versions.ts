@@ -8,6 +8,7 @@ import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import type { RecordedSpec, VersionRecord } from "../embedding-model/version-record.ts";
 import { grpcEndpoint } from "../embedding-model/service.ts";
 import { servingName } from "../shared/names.ts";
+import { reconcileErrorReason } from "../shared/reconcile-error.ts";
 
 /** One live embedding version, resolved. */
 export interface LiveVersion {
@@ -73,6 +74,24 @@ export function resolveLiveVersions(
         {
           version: model.spec.version,
           reason: `EmbeddingModel ${model.metadata.name} has not been reconciled yet: its versions' workers start once the operator has recorded them`,
+        },
+      ],
+    };
+  // The same while its reconcile fails before it could record anything (a store unreachable, a wrong
+  // password): the failure's status counts as a look, but nothing was decided yet.
+  const failing = model.status?.conditions?.find(
+    (condition) =>
+      condition.type === "Stalled" &&
+      condition.status === "True" &&
+      condition.reason === reconcileErrorReason,
+  );
+  if (records.length === 0 && failing !== undefined)
+    return {
+      versions: [],
+      waiting: [
+        {
+          version: model.spec.version,
+          reason: `EmbeddingModel ${model.metadata.name} cannot be reconciled yet (see its Stalled condition): its versions' workers start once the operator has recorded them`,
         },
       ],
     };

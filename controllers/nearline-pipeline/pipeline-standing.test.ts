@@ -30,6 +30,7 @@ describe("pipelineStallCause", () => {
     model?: EmbeddingModel | undefined;
     siblings?: NearlinePipeline[];
     secrets?: Map<string, Set<string>>;
+    storeEndpoints?: Map<string, string>;
     reason?: string;
     message?: RegExp;
   }[] = [
@@ -65,6 +66,24 @@ describe("pipelineStallCause", () => {
       siblings: [sibling("resumes", "other-store", "2026-12-02T00:00:00Z")],
     },
     {
+      name: "an older pipeline of the model writes the same store name on another Redis",
+      siblings: [sibling("resumes", "job-recs", "2026-11-01T00:00:00Z")],
+      storeEndpoints: new Map([
+        ["jobs", "redis://redis-a:6379/0"],
+        ["resumes", "redis://redis-a:6379/1"],
+      ]),
+      reason: "StoreConflict",
+      message:
+        /^spec\.sinks\.store\.urlSecretRef: Secret jude-redis \(key url\) names Redis redis:\/\/redis-a:6379\/0, but NearlinePipeline resumes of the same EmbeddingModel jude-minilm writes store job-recs at redis:\/\/redis-a:6379\/1/,
+    },
+    {
+      name: "same store as the oldest pipeline, a stalled one between them naming another",
+      siblings: [
+        sibling("resumes", "job-recs", "2026-11-01T00:00:00Z"),
+        sibling("profiles", "other-store", "2026-11-15T00:00:00Z"),
+      ],
+    },
+    {
       name: "older pipeline with the same store",
       siblings: [sibling("resumes", "job-recs", "2026-11-01T00:00:00Z")],
     },
@@ -97,6 +116,7 @@ describe("pipelineStallCause", () => {
       model: "model" in row ? row.model : testModel(),
       siblings: row.siblings ?? [],
       secrets: row.secrets ?? allSecrets,
+      ...(row.storeEndpoints ? { storeEndpoints: row.storeEndpoints } : {}),
     });
     expect(cause?.reason).toBe(row.reason);
     if (row.message) expect(cause?.message).toMatch(row.message);

@@ -1,5 +1,6 @@
 // Reads what a pipeline's decisions need from the cache and the API: its EmbeddingModel, the other
-// pipelines of that model, and the Secrets it references (values kept for reconcilers that connect).
+// pipelines of that model, the Secrets it references (values kept for reconcilers that connect) and
+// where each of those pipelines' stores lives.
 import {
   safeParseEmbeddingModel,
   safeParseNearlinePipeline,
@@ -10,6 +11,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
 import { referencedSecrets } from "./secret-refs.ts";
 import { readSecrets, secretKeys, type SecretValues } from "./secret-reader.ts";
+import { storeEndpoint } from "./store-endpoint.ts";
 import type { PipelineSurroundings } from "./stall-causes.ts";
 
 /** The model, the other pipelines of the model, and the referenced Secrets that exist. */
@@ -34,10 +36,22 @@ export async function readSurroundings(
         other.spec.modelRef.name === pipeline.spec.modelRef.name,
     );
   const refs = model === undefined ? [] : referencedSecrets(pipeline, model);
+  // The siblings' store Secrets too (usually the same one), to tell whether they name the same Redis.
+  const storeRefs = model === undefined ? [] : siblings.map((other) => other.spec.sinks.store.urlSecretRef);
   const secrets = await readSecrets(
     context.client,
     namespace,
-    refs.map((ref) => ref.name),
+    [...refs, ...storeRefs].map((ref) => ref.name),
   );
-  return { surroundings: { pipeline, model, siblings, secrets: secretKeys(secrets) }, secretValues: secrets };
+  const storeEndpoints = new Map<string, string>();
+  for (const each of [pipeline, ...siblings]) {
+    const ref = each.spec.sinks.store.urlSecretRef;
+    const url = secrets.get(ref.name)?.get(ref.key);
+    const endpoint = url === undefined ? undefined : storeEndpoint(url.toString("utf8"));
+    if (endpoint !== undefined) storeEndpoints.set(each.metadata.name, endpoint);
+  }
+  return {
+    surroundings: { pipeline, model, siblings, secrets: secretKeys(secrets), storeEndpoints },
+    secretValues: secrets,
+  };
 }

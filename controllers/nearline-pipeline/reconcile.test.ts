@@ -129,6 +129,28 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("names the model's active version, none before its first cutover, and the LAG of the version readers get or await", async () => {
+    const written = (calls: RecordedCall[]) => {
+      const write = calls.findLast((call) => call.verb === "applyStatus");
+      if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+      return write.status as { activeVersion?: string; lag?: number };
+    };
+    const lag = async () => ({ lag: new Map([[0, 12]]) });
+    // The first version is still being built: readers have no version yet (no store pointer).
+    const first = written(await reconcile(pipelineWithWorker(), lag));
+    expect(first.activeVersion).toBeUndefined();
+    expect(first.lag).toBe(12);
+    const active = {
+      ...pipelineWithWorker(),
+      EmbeddingModel: [
+        stored("embedding-model.yaml", "model-uid", (model) => {
+          model.status = { observedGeneration: 1, activeVersion: "minilm-v1" };
+        }) as KubeObject,
+      ],
+    };
+    expect(written(await reconcile(active, lag))).toMatchObject({ activeVersion: "minilm-v1", lag: 12 });
+  });
+
   it("turns Stalled DependencyUnavailable when a worker's batch has waited a minute on its store", async () => {
     const objects = pipelineWithWorker();
     const calls = await reconcile(objects, async () => ({

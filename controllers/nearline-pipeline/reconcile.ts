@@ -121,11 +121,8 @@ export async function reconcileNearlinePipeline(
       name,
     });
     const pods = workerPods(context, pipeline, version.version);
-    const rollout = deploymentRollout(
-      deployment,
-      unschedulablePods(pods),
-      failingPods(currentTemplatePods(deployment, pods)),
-    );
+    const current = currentTemplatePods(deployment, pods);
+    const rollout = deploymentRollout(deployment, unschedulablePods(current), failingPods(current));
     rollouts.set(version.version, rollout);
     const figures = await workerFigures(context, pods, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
@@ -149,8 +146,11 @@ export async function reconcileNearlinePipeline(
       })),
     );
   const verdict = pipelineStanding(cause, resolved, rollouts, waits);
-  const activeVersion = model?.status?.activeVersion ?? model?.spec.version;
-  const lag = versions.find((entry) => entry.version === activeVersion)?.lag;
+  // Before the first cutover readers have no version: LAG then shows the first version's workers,
+  // but activeVersion names none (naming the spec's would say readers use it).
+  const activeVersion = model?.status?.activeVersion;
+  const lagVersion = activeVersion ?? model?.spec.version;
+  const lag = versions.find((entry) => entry.version === lagVersion)?.lag;
   const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting);
   await writePipelineStatus(context, raw, verdict, caughtUp, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),

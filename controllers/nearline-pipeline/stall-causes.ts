@@ -1,9 +1,11 @@
 // Why a NearlinePipeline cannot run until someone changes a resource: its model is missing, the model
 // has no prompt for its entity, the prompt uses a field the pipeline never extracts, a referenced
-// Secret is missing, or another pipeline of the same model writes to a different store.
+// Secret is missing, or another pipeline of the same model writes to a different store (another name,
+// or the same name on another Redis server or database).
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { templateFields } from "../../serving/core/prompts.ts";
 import type { Kstatus } from "../shared/conditions.ts";
+import { isOlderPipeline as isOlder } from "../shared/pipeline-age.ts";
 import { missingSecret, referencedSecrets } from "./secret-refs.ts";
 
 /** What the controller read about a pipeline's surroundings. */
@@ -15,23 +17,15 @@ export interface PipelineSurroundings {
   siblings: readonly NearlinePipeline[];
   /** Existing Secrets among those referenced: name -> data keys. */
   secrets: ReadonlyMap<string, ReadonlySet<string>>;
+  /**
+   * The store endpoint (store-endpoint.ts) of this pipeline and of its siblings, by pipeline name,
+   * where their store Secret could be read; a pipeline missing here is not compared by endpoint.
+   */
+  storeEndpoints?: ReadonlyMap<string, string>;
 }
 
 function stalled(reason: string, message: string): Kstatus {
   return { state: "Stalled", reason, message };
-}
-
-function createdAt(pipeline: NearlinePipeline): string {
-  return String((pipeline.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? "");
-}
-
-/**
- * Orders pipelines by age (then name): when two pipelines of a model name different stores, the
- * older one keeps running and the newer one stalls, so adding a wrong pipeline never stops a working one.
- */
-function isOlder(a: NearlinePipeline, b: NearlinePipeline): boolean {
-  const [timeA, timeB] = [createdAt(a), createdAt(b)];
-  return timeA !== timeB ? timeA < timeB : a.metadata.name < b.metadata.name;
 }
 
 /** The first reason `pipeline` is stuck, or undefined when it is consistent with its surroundings. */
@@ -55,15 +49,26 @@ export function pipelineStallCause(surroundings: PipelineSurroundings): Kstatus 
       "PromptFieldNotExtracted",
       `spec.extract: the prompt of entity ${spec.entity} in EmbeddingModel ${model.metadata.name} uses ${unextracted.map((field) => `{{${field}}}`).join(", ")}, which spec.extract does not define`,
     );
+  // The model's store is its oldest pipeline's (the EmbeddingModel controller flips and bootstraps
+  // that one): a newer pipeline naming another stalls; a stalled one in between is no measure.
   const store = spec.sinks.store.name;
-  const conflicting = siblings
-    .filter((other) => other.spec.sinks.store.name !== store && isOlder(other, pipeline))
+  const oldest = siblings
+    .filter((other) => isOlder(other, pipeline))
     .sort((a, b) => (isOlder(a, b) ? -1 : 1))[0];
-  if (conflicting !== undefined)
+  if (oldest !== undefined && oldest.spec.sinks.store.name !== store)
     return stalled(
       "StoreConflict",
-      `spec.sinks.store.name: ${store} differs from ${conflicting.spec.sinks.store.name}, the store of NearlinePipeline ${conflicting.metadata.name} of the same EmbeddingModel ${model.metadata.name}; all pipelines of a model must name one store so one pointer flip switches them together`,
+      `spec.sinks.store.name: ${store} differs from ${oldest.spec.sinks.store.name}, the store of NearlinePipeline ${oldest.metadata.name} of the same EmbeddingModel ${model.metadata.name}; all pipelines of a model must name one store so one pointer flip switches them together`,
     );
+  const endpoint = surroundings.storeEndpoints?.get(pipeline.metadata.name);
+  const theirs = oldest && surroundings.storeEndpoints?.get(oldest.metadata.name);
+  if (oldest !== undefined && endpoint !== undefined && theirs !== undefined && theirs !== endpoint) {
+    const ref = spec.sinks.store.urlSecretRef;
+    return stalled(
+      "StoreConflict",
+      `spec.sinks.store.urlSecretRef: Secret ${ref.name} (key ${ref.key}) names Redis ${endpoint}, but NearlinePipeline ${oldest.metadata.name} of the same EmbeddingModel ${model.metadata.name} writes store ${store} at ${theirs}; all pipelines of a model must name one store (one Redis, one name) so one pointer flip switches them together`,
+    );
+  }
   const secret = missingSecret(referencedSecrets(pipeline, model), secrets);
   if (secret !== undefined) return stalled("SecretNotFound", secret);
   return undefined;

@@ -38,6 +38,14 @@ describe("desiredWorkers", () => {
     );
   });
 
+  it("ends its container's termination message with its last log lines when it fails without one", () => {
+    const workers = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    const containers = workers.deployment.spec?.template.spec?.containers ?? [];
+    expect(containers.map((container) => container.terminationMessagePolicy)).toEqual([
+      "FallbackToLogsOnError",
+    ]);
+  });
+
   it("renders TLS files, SASL credentials, serving TLS and token by reference, placed and pulled by the operator's defaults (golden)", () => {
     const model = testModel((object) => {
       setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" });

@@ -51,6 +51,9 @@ export function workerContainer(options: {
       { name: "tmp", mountPath: "/tmp" },
       ...options.wiring.volumeMounts,
     ],
+    // jude writes no /dev/termination-log: a crash's message (which the status quotes) is then the
+    // worker's last log lines instead of nothing.
+    terminationMessagePolicy: "FallbackToLogsOnError",
     securityContext: restrictedContainerSecurityContext(),
   };
 }

@@ -109,6 +109,94 @@ describe("pods whose containers the kubelet cannot start or keep running (decisi
   });
 });
 
+describe("a crash's termination message made of its last log lines (FallbackToLogsOnError)", () => {
+  // What the kubelet puts there: the last 80 lines, at most 2 KiB, so the first may be cut; jude's
+  // logs are pino JSON, and the line that says why it exited is the last error, not the first bytes.
+  const error = {
+    type: "Error",
+    message: "cannot read the model file /models/model.onnx: ENOENT: no such file or directory",
+    stack: `Error: cannot read the model file /models/model.onnx\n${"    at loadModel (file:///app/serving/backend/onnx.ts:40:11)\n".repeat(8)}`,
+  };
+  const logTail = [
+    'ng","msg":"gRPC server listening"}',
+    JSON.stringify({ level: 30, time: 1, pid: 7, component: "serving", msg: "loading the model" }),
+    JSON.stringify({
+      level: 50,
+      time: 2,
+      pid: 7,
+      component: "serving",
+      err: error,
+      msg: "cannot start the embedding server",
+    }),
+    JSON.stringify({ level: 30, time: 3, pid: 7, component: "serving", msg: "server closed" }),
+    "",
+  ].join("\n");
+  const crashed = container("serve", {
+    restartCount: 2,
+    ...waiting("CrashLoopBackOff", "back-off 20s restarting failed container=serve pod=p"),
+    lastState: { terminated: { exitCode: 1, reason: "Error", message: logTail, finishedAt: new Date(3) } },
+  });
+
+  it("names the last error line's message and its error's message", () => {
+    expect(describeFailing(failingPods([pod("p", [crashed])])!)).toBe(
+      "1 pod cannot run (p, container serve): CrashLoopBackOff: back-off 20s restarting failed container=serve pod=p; last exit: Error, exit code 1 (cannot start the embedding server: cannot read the model file /models/model.onnx: ENOENT: no such file or directory), 2 restarts",
+    );
+  });
+
+  it("names it for a shard that is not restarted too", () => {
+    const ended = container("bootstrap", { state: crashed.lastState! });
+    expect(lastFailedContainer([pod("s", [ended])])).toBe(
+      "pod s, container bootstrap: Error, exit code 1 (cannot start the embedding server: cannot read the model file /models/model.onnx: ENOENT: no such file or directory)",
+    );
+  });
+
+  it("names the uncaught exception Node printed after the last log line, not that line", () => {
+    const uncaught = [
+      JSON.stringify({ level: 30, time: 1, component: "nearline", msg: "partitions assigned" }),
+      "file:///app/pipelines/nearline/worker.ts:88",
+      "    throw new Error(`unexpected batch state ${state}`);",
+      "    ^",
+      "",
+      "Error: unexpected batch state draining",
+      "    at Worker.flush (file:///app/pipelines/nearline/worker.ts:88:11)",
+      "",
+      "Node.js v24.21.0",
+      "",
+    ].join("\n");
+    const ended = container("nearline", {
+      state: { terminated: { exitCode: 1, reason: "Error", message: uncaught } },
+    });
+    expect(lastFailedContainer([pod("w", [ended])])).toBe(
+      "pod w, container nearline: Error, exit code 1 (Error: unexpected batch state draining)",
+    );
+  });
+
+  it("keeps a message the container wrote itself, or plain output, on one line", () => {
+    const exited = (message: string) =>
+      lastFailedContainer([
+        pod("s", [
+          container("bootstrap", { state: { terminated: { exitCode: 2, reason: "Error", message } } }),
+        ]),
+      ]);
+    const fetchFailed = JSON.stringify({
+      level: 50,
+      code: "DIGEST_MISMATCH",
+      err: { message: "sha256 of model.onnx is 1234, expected abcd" },
+      msg: "sha256 of model.onnx is 1234, expected abcd",
+    });
+    expect(exited(`${fetchFailed}\n`)).toBe(
+      "pod s, container bootstrap: Error, exit code 2 (sha256 of model.onnx is 1234, expected abcd)",
+    );
+    expect(exited(" \n")).toBe("pod s, container bootstrap: Error, exit code 2");
+    expect(exited("config file not found\n")).toBe(
+      "pod s, container bootstrap: Error, exit code 2 (config file not found)",
+    );
+    expect(exited("jude serve: --config is required\n\nusage: jude serve --config FILE\n")).toBe(
+      "pod s, container bootstrap: Error, exit code 2 (jude serve: --config is required usage: jude serve --config FILE)",
+    );
+  });
+});
+
 describe("a crash loop between two back-offs (started again after a failed exit)", () => {
   const nowMs = Date.parse("2026-12-01T10:10:00Z");
   const crashed = { lastState: { terminated: { exitCode: 137, reason: "OOMKilled" } }, restartCount: 2 };

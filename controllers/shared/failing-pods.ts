@@ -10,6 +10,7 @@
 // ErrImageNotRunnableLocally) are named too. Pure; used for serving pods, nearline workers and
 // bootstrap shards alike.
 import type { V1ContainerStatus } from "@kubernetes/client-node";
+import { terminationSummary } from "./termination-message.ts";
 
 /** The reason every resource's Stalled condition gives for failing pods. */
 export const podFailingReason = "PodFailing";
@@ -83,7 +84,7 @@ function containerFailure(
     const exit =
       last === undefined
         ? ""
-        : `last exit: ${last.reason ?? "Error"}, exit code ${last.exitCode}${last.message ? ` (${last.message.trim().slice(0, 200)})` : ""}, ${status.restartCount} restarts`;
+        : `last exit: ${last.reason ?? "Error"}, exit code ${last.exitCode}${inParentheses(last.message)}, ${status.restartCount} restarts`;
     const container = `${kind} ${status.name}`;
     if (waiting?.reason !== undefined && !starting.has(waiting.reason)) {
       const message = [waiting.message?.trim(), exit].filter((part) => part !== undefined && part !== "");
@@ -123,7 +124,7 @@ export function lastFailedContainer(pods: readonly PodContainersView[]): string 
         const terminated = status.state?.terminated;
         if (terminated === undefined || terminated.exitCode === 0) return [];
         const at = terminated.finishedAt === undefined ? 0 : new Date(terminated.finishedAt).getTime();
-        const detail = terminated.message ? ` (${terminated.message.trim().slice(0, 200)})` : "";
+        const detail = inParentheses(terminated.message);
         return [
           {
             at: Number.isNaN(at) ? 0 : at,
@@ -134,4 +135,10 @@ export function lastFailedContainer(pods: readonly PodContainersView[]): string 
     ),
   );
   return ended.sort((left, right) => right.at - left.at)[0]?.text;
+}
+
+/** " (summary)" of a termination message, or nothing when it has none. */
+function inParentheses(message: string | undefined): string {
+  const summary = message === undefined ? "" : terminationSummary(message);
+  return summary === "" ? "" : ` (${summary})`;
 }

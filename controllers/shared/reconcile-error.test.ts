@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { assertStoreUrl } from "../../store/connection.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
 import {
   describeFailure,
@@ -57,6 +58,21 @@ describe("describeFailure", () => {
     expect(redactSecrets("rediss://user:p%40ss@h:1 and https://a@b/ ?password=abc&x=1 Bearer eyJ.x-y")).toBe(
       "rediss://***@h:1 and https://***@b/ ?password=***&x=1 Bearer ***",
     );
+  });
+
+  it("keeps the advice of a malformed store URL readable while hiding the URL", () => {
+    // A store URL whose password has an unencoded '/' or space: the status says what a URL looks like.
+    let refusal: unknown;
+    try {
+      assertStoreUrl("redis://jude:pa/ss word@redis.data.svc:6379");
+    } catch (error) {
+      refusal = error;
+    }
+    const text = describeFailure(refusal);
+    expect(text).not.toContain("pa/ss");
+    expect(text).not.toContain("***");
+    expect(text).toMatch(/user:password@/);
+    expect(text).toMatch(/redis:\/\/host\[:port\]\[\/db\]/);
   });
 });
 

@@ -34,7 +34,18 @@ describe("checkpoint codec", () => {
       written: "12",
     });
     expect(Object.values(fields).every((value) => typeof value === "string")).toBe(true);
-    expect(decodeCheckpoint(fields)).toEqual({ ...state(), finishedAtMs: undefined, error: undefined });
+    expect(decodeCheckpoint(fields)).toEqual({
+      ...state(),
+      runUid: undefined,
+      finishedAtMs: undefined,
+      error: undefined,
+    });
+  });
+
+  it("keeps the run uid a checkpoint was made for, and reads one without it (older shards) as unknown", () => {
+    expect(decodeCheckpoint(encodeCheckpoint(state({ runUid: "uid-1" })))?.runUid).toBe("uid-1");
+    const { runUid: _, ...older } = encodeCheckpoint(state());
+    expect(decodeCheckpoint(older)?.runUid).toBeUndefined();
   });
 
   it("reads an empty hash as no checkpoint", () => {

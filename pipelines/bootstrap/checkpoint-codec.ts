@@ -62,6 +62,11 @@ export interface CheckpointWatermarks {
 /** The whole checkpoint of one shard. */
 export interface CheckpointState {
   fingerprint: string;
+  /**
+   * The BootstrapRun's uid the checkpoint was made for (absent from shards of older images): a run
+   * deleted and created again under its name must not read its predecessor's shards as its own.
+   */
+  runUid?: string | undefined;
   phase: ShardPhase;
   attempt: number;
   startedAtMs: number;
@@ -138,6 +143,7 @@ export function encodeCheckpoint(state: CheckpointState): Record<string, string>
   const fields: Record<string, string> = {
     format: String(CHECKPOINT_FORMAT),
     fingerprint: state.fingerprint,
+    runUid: state.runUid ?? "",
     phase: state.phase,
     attempt: String(state.attempt),
     startedAtMs: String(state.startedAtMs),
@@ -167,6 +173,7 @@ const watermarksSchema = z.strictObject({
 const fieldsSchema = z.object({
   format: z.literal(String(CHECKPOINT_FORMAT)),
   fingerprint: z.string().min(1),
+  runUid: z.string().optional(),
   phase: z.enum(["running", "done", "interrupted", "failed"]),
   attempt: nonNegative,
   startedAtMs: nonNegative,
@@ -222,6 +229,7 @@ export function decodeCheckpoint(fields: Record<string, string>): CheckpointStat
   for (const name of countNames) counts[name] = data[name];
   return {
     fingerprint: data.fingerprint,
+    runUid: data.runUid || undefined,
     phase: data.phase,
     attempt: data.attempt,
     startedAtMs: data.startedAtMs,

@@ -188,11 +188,16 @@ export async function deleteRunCheckpoints(
   if (keys.length > 0) await client.del(...keys);
 }
 
-/** Reads the checkpoints of every shard of a run (for the operator): index -> state or null. */
+/**
+ * Reads the checkpoints of every shard of a run (for the operator and the last shard): index -> state
+ * or null. With the run's uid, a checkpoint another run of this name left (deleted and created again
+ * before it expired) reads as null, as a shard that has not started: its progress and its `done` are
+ * not this run's.
+ */
 export async function readRunCheckpoints(
   client: RedisClient,
   prefix: string,
-  run: { namespace: string; name: string },
+  run: { namespace: string; name: string; uid?: string | undefined },
   shards: number,
 ): Promise<(CheckpointState | null)[]> {
   const keys = Array.from({ length: shards }, (_, index) => checkpointKey(prefix, run, index));
@@ -202,6 +207,12 @@ export async function readRunCheckpoints(
   const replies = (await pipeline.exec()) ?? [];
   return replies.map(([error, fields]) => {
     if (error) throw error;
-    return decodeCheckpoint(fields as Record<string, string>);
+    const state = decodeCheckpoint(fields as Record<string, string>);
+    return ofAnotherRun(state, run.uid) ? null : state;
   });
+}
+
+/** Whether a checkpoint names a run uid other than `uid` (one without either cannot tell). */
+function ofAnotherRun(state: CheckpointState | null, uid: string | undefined): boolean {
+  return state?.runUid !== undefined && uid !== undefined && state.runUid !== uid;
 }

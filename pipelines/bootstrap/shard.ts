@@ -80,6 +80,7 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
   const fingerprint = workFingerprint(config, deps.store.layout.prefix);
   const { state, resumed } = await deps.checkpoints.begin(fingerprint, () => ({
     fingerprint,
+    runUid: config.run.uid,
     phase: "running",
     attempt: 0,
     startedAtMs: now,

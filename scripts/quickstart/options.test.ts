@@ -31,4 +31,12 @@ describe("parseQuickstartArgs", () => {
       '--dashboard-port must be a port number, not "http"',
     );
   });
+
+  it("answers --help with the usage, and an unknown flag with the usage after the error", () => {
+    expect(parseQuickstartArgs(["--help"], true).command).toBe("help");
+    expect(parseQuickstartArgs(["down", "-h"], true).command).toBe("help");
+    expect(() => parseQuickstartArgs(["--bogus"], true)).toThrow(
+      /Unknown option '--bogus'.*\n\nusage: npm run quickstart/s,
+    );
+  });
 });

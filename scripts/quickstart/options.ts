@@ -3,7 +3,8 @@
 import { parseArgs } from "node:util";
 
 export interface QuickstartOptions {
-  command: "up" | "down";
+  /** `help`: print the usage and do nothing else. */
+  command: "up" | "down" | "help";
   interactive: boolean;
   namespace: string;
   dashboardPort: number;
@@ -21,22 +22,30 @@ export const quickstartUsage = `usage: npm run quickstart [-- up|down] [--non-in
   --dashboard-port N  port of the dashboard on 127.0.0.1 (default 3100; 0 picks a free one)
   --namespace NS      namespace of the quickstart objects (default jude-quickstart)
   --kind              not implemented yet (a kind cluster needs Docker and kind); exits 2
+  -h, --help          print this and exit
 `;
 
 /** Parses the arguments after `npm run quickstart --`. */
 export function parseQuickstartArgs(argv: string[], isTty: boolean): QuickstartOptions {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      "non-interactive": { type: "boolean", default: false },
-      "dashboard-port": { type: "string", default: "3100" },
-      namespace: { type: "string", default: "jude-quickstart" },
-      kind: { type: "boolean", default: false },
-    },
-  });
-  const command = positionals[0] ?? "up";
-  if (command !== "up" && command !== "down")
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        "non-interactive": { type: "boolean", default: false },
+        "dashboard-port": { type: "string", default: "3100" },
+        namespace: { type: "string", default: "jude-quickstart" },
+        kind: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n\n${quickstartUsage}`, { cause: error });
+  }
+  const { values, positionals } = parsed;
+  const command = values.help ? "help" : (positionals[0] ?? "up");
+  if (command !== "up" && command !== "down" && command !== "help")
     throw new Error(`unknown command "${command}"\n\n${quickstartUsage}`);
   if (positionals.length > 1)
     throw new Error(`unexpected argument "${positionals[1]}"\n\n${quickstartUsage}`);

@@ -77,4 +77,32 @@ describe.each(["standalone", "cluster"] as const)("bootstrap checkpoints (%s Red
       await target.drop();
     }
   });
+
+  it("reads a checkpoint another run of the same name left as a shard that has not started", async () => {
+    const target = await createBootstrapStore("checkpoint-uid", deployment);
+    const prefix = target.store.layout.prefix;
+    const run = { namespace: "test", name: "again" };
+    try {
+      // The first run (uid-1) finished both shards, then was deleted and applied again (uid-2), whose
+      // shard 1 has started and shard 0 not yet.
+      for (const shard of [0, 1]) {
+        const store = new CheckpointStore(target.client, checkpointKey(prefix, run, shard), 600);
+        const { state } = await store.begin("work-1", () => ({ ...fresh("work-1")(), runUid: "uid-1" }));
+        await store.save({ ...state, phase: "done", counts: { ...state.counts, processed: 10 } });
+      }
+      await new CheckpointStore(target.client, checkpointKey(prefix, run, 1), 600).begin("work-2", () => ({
+        ...fresh("work-2")(),
+        runUid: "uid-2",
+      }));
+      const second = await readRunCheckpoints(target.client, prefix, { ...run, uid: "uid-2" }, 2);
+      expect(second.map((shard) => shard?.phase ?? null)).toEqual([null, "running"]);
+      const first = await readRunCheckpoints(target.client, prefix, { ...run, uid: "uid-1" }, 2);
+      expect(first.map((shard) => shard?.phase ?? null)).toEqual(["done", null]);
+      // Without a uid to compare (a caller that has none), every checkpoint is read as it is.
+      const any = await readRunCheckpoints(target.client, prefix, run, 2);
+      expect(any.map((shard) => shard?.runUid ?? null)).toEqual(["uid-1", "uid-2"]);
+    } finally {
+      await target.drop();
+    }
+  });
 });

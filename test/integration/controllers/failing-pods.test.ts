@@ -149,6 +149,22 @@ describe("pods the kubelet cannot run", () => {
     expect(conditionOf(runStalled, "Ready")?.message).toMatch(
       /; 1 pod cannot run \(jobs-minilm-v1-bootstrap-0-[a-z0-9]+, container bootstrap\): ErrImageNotRunnableLocally: /,
     );
+    // Its phase does not change (the Job counts the pod active), so the Stalled turn is its own Event.
+    await waitFor(
+      "a Warning PodFailing Event on the BootstrapRun",
+      async () => {
+        const events = await kubectlJson<{
+          items: { type: string; reason: string; involvedObject: { kind: string; name: string } }[];
+        }>(["get", "events", "-n", ns]);
+        return events.items.some(
+          (event) =>
+            event.involvedObject.kind === "BootstrapRun" &&
+            event.type === "Warning" &&
+            event.reason === "PodFailing",
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
   });
 
   it("a BootstrapRun whose shard is OOMKilled fails naming the pod, the container and OOMKilled", async () => {
@@ -186,7 +202,7 @@ describe("pods the kubelet cannot run", () => {
       (object) => object.status?.phase === "Failed",
     );
     expect(conditionOf(failed, "Stalled")?.message).toMatch(
-      /^bootstrap failed: .*; last failed shard: pod jobs-oom-bootstrap-0-[a-z0-9]+, container bootstrap: OOMKilled, exit code 137; progress /,
+      /^bootstrap failed: .*; last failed shard: pod jobs-oom-bootstrap-0-[a-z0-9]+, container bootstrap: OOMKilled, exit code 137( \(.*\))?; progress /,
     );
   });
 
@@ -225,6 +241,42 @@ describe("pods the kubelet cannot run", () => {
     expect(await podNames(ns)).toContain(oldPod);
   });
 
+  it("a NearlinePipeline whose placement is corrected names its new pods, not the old ReplicaSet's that cannot be scheduled", async () => {
+    // The old workers asked for a node that does not exist and stay Pending (maxUnavailable 0) until a
+    // new one is ready (never, here: the new template's image cannot run). The status named them
+    // ("2 pods cannot be scheduled (...)") beside the new pod's real failure.
+    const ns = `failing-placed-${suffix}`;
+    await createRestrictedNamespace(ns);
+    const start = (placement: typeof onLocalNode) =>
+      startManager(ns, "failing-placed-test", (manager) => {
+        manager.add(nearlinePipelineController({ images: privateImages, placement, concurrency: 2 }));
+      });
+    let stop = start({ ...onLocalNode, nodeSelector: { "kubernetes.io/hostname": "no-such-node" } });
+    stops.push(
+      () => stop(),
+      () => deleteNamespace(ns),
+    );
+    await applyObjects(ns, [storeSecret(), model()]);
+    await markModelObserved(ns, "jude-minilm");
+    await applyObjects(ns, [pipeline("jobs", topic)]);
+    await waitForObject<Status>(ns, "nearlinepipeline/jobs", "Unschedulable workers", (object) =>
+      /2 pods cannot be scheduled/.test(conditionOf(object, "Ready")?.message ?? ""),
+    );
+    const oldPods = await podNames(ns);
+    await stop();
+    stop = start(onLocalNode);
+    const stalled = await waitForObject<Status>(ns, "nearlinepipeline/jobs", "Stalled PodFailing", (object) =>
+      /ErrImageNotRunnableLocally/.test(conditionOf(object, "Ready")?.message ?? ""),
+    );
+    const message = conditionOf(stalled, "Ready")?.message ?? "";
+    expect(message).toMatch(
+      /; 1 pod cannot run \(jobs-minilm-v1-nearline-[a-z0-9]+-[a-z0-9]+, container nearline\)/,
+    );
+    expect(message).not.toMatch(/be scheduled/);
+    for (const old of oldPods) expect(message).not.toContain(old);
+    expect(await podNames(ns)).toEqual(expect.arrayContaining(oldPods));
+  });
+
   it("an EmbeddingModel whose model file does not exist is Stalled PodFailing with its server's crash loop and exit code", async () => {
     const ns = `failing-crash-${suffix}`;
     await createRestrictedNamespace(ns);
@@ -245,6 +297,10 @@ describe("pods the kubelet cannot run", () => {
     );
     expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
       /^version v1: 0\/1 replicas ready; 1 pod cannot run \(missing-file-v1-[a-z0-9]+-[a-z0-9]+, container serve\): CrashLoopBackOff: (back-off \d+s restarting failed container=serve .*|started again, not ready yet); last exit: Error, exit code 1/,
+    );
+    // The server's own words (its container's termination message is its last log lines): why it exited.
+    expect(conditionOf(stalled, "ServingReady")?.message).toMatch(
+      /; last exit: Error, exit code 1 \([^)]*\/nonexistent\/jude\/model\.onnx[^)]*\), \d+ restarts$/,
     );
 
     // Each restart runs the container again for a moment (starting, then running): the crash loop goes

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { modelResyncMs } from "../../../controllers/embedding-model/reconcile.ts";
 import { flip, readPointer, type Store } from "../../../store/index.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
 import {
@@ -31,6 +32,16 @@ describe("a promoted model's store changed by hand while the model is at rest", 
       ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
         Json | undefined
     )?.["jude.dev/version"];
+  const eventsOf = (reason: string) =>
+    kubectl([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      `--field-selector=reason=${reason}`,
+      "-o",
+      "jsonpath={.items[*].message}",
+    ]);
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
   /** Within one resync, with room for the reconcile itself. */
@@ -51,6 +62,13 @@ describe("a promoted model's store changed by hand while the model is at rest", 
     await until("pointer back on v2", async () => (await readPointer(store)).current === "v2", withinResync);
     expect(await querySelector()).toBe("v2");
     expect((await status()).activeVersion).toBe("v2");
+    // Said as what happened, not as a rollback someone asked for (it was, before).
+    await until("the PointerRestored Warning", async () =>
+      (await eventsOf("PointerRestored")).includes("v1"),
+    );
+    expect(await eventsOf("RolledBack")).toBe("");
+    const rolledBack = ((await status()).conditions as Json[]).find((each) => each["type"] === "RolledBack");
+    expect(rolledBack).toMatchObject({ status: "False" });
   }, 120_000);
 
   it("writes the pointer again when it was deleted", async () => {

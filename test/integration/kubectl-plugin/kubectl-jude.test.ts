@@ -21,6 +21,10 @@ import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 const execFileAsync = promisify(execFile);
 const namespace = `kubectl-jude-${process.pid}`;
 
+interface PackageJson {
+  bin: Record<string, string>;
+}
+
 /** Runs the plugin as a user would; resolves its exit code and output. */
 async function plugin(args: string[], kubeconfig = requireEnv("KUBECONFIG")) {
   try {
@@ -194,6 +198,29 @@ describe("kubectl jude on the testbed", () => {
     );
     expect(await complete("kubectl-jude", "rollback", "minilm", "--t")).toBe("--to");
     expect(await complete("kubectl-jude", "completion", "")).toBe("bash zsh");
+  });
+
+  it("completes `kubectl jude …` typed to kubectl itself", async () => {
+    // kubectl (1.26+) completes a plugin's arguments only through a `kubectl_complete-<plugin>`
+    // executable on PATH; both executables are installed as the package's bin does it.
+    const bin = mkdtempSync(join(tmpdir(), "kubectl-jude-bin-"));
+    symlinkSync(requireEnv("JUDE_KUBECTL"), join(bin, "kubectl"));
+    const packageBin = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as PackageJson).bin;
+    for (const [name, compiled] of Object.entries(packageBin)) {
+      const source = join(repoRoot, compiled.replace(/^dist\//, "").replace(/\.js$/, ".ts"));
+      writeFileSync(join(bin, name), `#!/bin/sh\nexec "${process.execPath}" "${source}" "$@"\n`, {
+        mode: 0o755,
+      });
+    }
+    const complete = async (...words: string[]) => {
+      const { stdout } = await execFileAsync(join(bin, "kubectl"), ["__complete", "jude", ...words], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      });
+      return stdout.trim().split("\n");
+    };
+    expect(await complete("")).toEqual(["status", "approve", "rollback", "dashboard", "completion", ":4"]);
+    expect(await complete("-n", namespace, "approve", "m")).toEqual(["minilm", ":4"]);
+    expect(await complete("status", "-o", "")).toEqual(["text", "json", ":4"]);
   });
 
   it("says a dashboard port is taken instead of dying with a stack trace", async () => {

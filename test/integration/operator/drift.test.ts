@@ -194,6 +194,25 @@ describe("EmbeddingModel children under drift", () => {
     expect((await deployment()).spec.replicas).toBe(3);
   });
 
+  it("says in Ready that the HPA cannot compute a replica count (the testbed serves no CPU metrics)", async () => {
+    // The HPA says so only on itself (ScalingActive False): the version would stay at 3 replicas for
+    // ever under a model that says Ready and nothing more.
+    const inactive = new RegExp(
+      `; autoscaling inactive: HorizontalPodAutoscaler ${child} cannot compute a replica count \\(FailedGetResourceMetric\\): the HPA was unable to compute the replica count: `,
+    );
+    let model: Json | undefined;
+    await waitFor(
+      "Ready to name the HPA's ScalingActive False",
+      async () => {
+        model = await getObject(`embeddingmodel/${modelName}`, namespace);
+        return inactive.test(condition(model, "Ready")?.message ?? "");
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect(condition(model, "Ready")?.status).toBe("True");
+    expect(condition(model, "ServingReady")?.message).toMatch(inactive);
+  });
+
   it("deletes the HPA and takes replicas back when autoscaling is turned off", async () => {
     await apply([cpuModel(namespace, modelName, { replicas: 2 })]);
     await waitFor(

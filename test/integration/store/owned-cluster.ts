@@ -40,6 +40,8 @@ export interface OwnedCluster {
   readonly nodeId: (node: ClusterNode) => Promise<string>;
   /** The primary that serves `slot` now, by asking the cluster. */
   readonly ownerOf: (slot: number) => Promise<ClusterNode>;
+  /** Every node's own view of the cluster (`CLUSTER NODES`), for a failing test's output. */
+  readonly views: () => Promise<string>;
   /** Stops every process this cluster started and removes its directory. */
   readonly destroy: () => Promise<void>;
 }
@@ -150,7 +152,16 @@ export async function startOwnedCluster(
     }
     throw new Error(`no node serves slot ${slot}`);
   };
-  return { nodes, seeds: nodes.map((node) => node.address), nodeId, ownerOf, destroy };
+  const views = async () => {
+    const lines = await Promise.all(
+      nodes.map(async (node) => {
+        const view = await node.admin.call("CLUSTER", "NODES").catch((error: unknown) => String(error));
+        return `${node.address} sees:\n${String(view).trim()}`;
+      }),
+    );
+    return lines.join("\n");
+  };
+  return { nodes, seeds: nodes.map((node) => node.address), nodeId, ownerOf, views, destroy };
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   StoreWriter,
   bucketKeys,
   bucketOf,
+  deleteVersionStep,
   flip,
   isStoreError,
   markVersionComplete,
@@ -19,7 +20,7 @@ import {
   registerVersion,
 } from "../../../store/index.ts";
 import type { TestStore } from "./helpers.ts";
-import { createTestStore, ids, testTargets, upsert, versionCode } from "./helpers.ts";
+import { createTestStore, deleteKeysWithPrefix, ids, testTargets, upsert, versionCode } from "./helpers.ts";
 
 const standalone = testTargets().find((target) => target.name === "standalone");
 
@@ -146,6 +147,109 @@ describe("store reader on standalone Redis", () => {
     expect(message).toContain("version A");
     expect(message).toContain(key);
     expect(message).toContain("1532 bytes, expected 384 x 4");
+  });
+
+  it("says the store lost its current version instead of answering every lookup 'not found'", async () => {
+    const { store, client } = await newStore("lost-version");
+    await fill(store, "A", 20);
+    await flip(store, { expectedCurrent: null, target: "A" });
+    const reader = await openReader({ refreshIntervalMs: 0, recheckPointerOnMissAfterMs: 0 });
+    expect((await reader.get("job", "3"))?.version).toBe("A");
+    // Redis restarted without persistence (or FLUSHALL): pointer, registry and vectors are gone.
+    await deleteKeysWithPrefix(client, store.layout.prefix);
+    await expect(reader.getMany("job", ["3", "4"])).rejects.toSatisfy(
+      (error) =>
+        isStoreError(error, "NO_CURRENT_VERSION") &&
+        /version A, which its pointer named at epoch 1, is no longer registered/.test(error.message),
+    );
+    // The rebuild re-registers A and refills it: until the pointer names it again it is not current,
+    // and a lookup must not pass off the records not written yet as missing.
+    const recreated = await openStore(client, { prefix: store.layout.prefix, create: true, buckets: 16 });
+    await registerVersion(recreated, "A", { modelDigest: "sha256:A", dimension: 4 });
+    await new StoreWriter(recreated).write([upsert("A", 3, 1_000, 3)]);
+    expect((await reader.get("job", "3"))?.version).toBe("A");
+    await expect(reader.get("job", "4")).rejects.toSatisfy((error) =>
+      isStoreError(error, "NO_CURRENT_VERSION"),
+    );
+    await new StoreWriter(recreated).write([upsert("A", 4, 1_000, 4)]);
+    await markVersionComplete(recreated, "A");
+    const adopted = epochReached(reader, 2);
+    await flip(recreated, { expectedCurrent: null, target: "A", minEpoch: 2 });
+    await adopted;
+    expect((await reader.getMany("job", ["4", "5"])).map((hit) => hit?.version ?? null)).toEqual(["A", null]);
+  });
+
+  it("follows the pointer at once when the version it read was collected since", async () => {
+    const { store } = await newStore("collected");
+    for (const version of ["A", "B", "C"]) await fill(store, version, 20);
+    await flip(store, { expectedCurrent: null, target: "A" });
+    // Deaf, and its pointer confirmed moments ago: only the collected version can tell it to look again.
+    const reader = await openReader({
+      subscribe: false,
+      refreshIntervalMs: 0,
+      recheckPointerOnMissAfterMs: 60_000,
+    });
+    await flip(store, { expectedCurrent: "A", target: "B" });
+    await flip(store, { expectedCurrent: "B", target: "C" });
+    while (!(await deleteVersionStep(store, "A", { maxBuckets: 4 })).done);
+    expect((await reader.getMany("job", ["1", "2"])).map((hit) => hit?.version ?? null)).toEqual(["C", "C"]);
+  });
+
+  it("says a pointer names a version the store does not have", async () => {
+    const { store, client } = await newStore("pointer-to-nothing");
+    await fill(store, "A", 20);
+    await flip(store, { expectedCurrent: null, target: "A" });
+    const reader = await openReader({ recheckPointerOnMissAfterMs: 0 });
+    const adopted = epochReached(reader, 7);
+    // Someone edited the pointer by hand and published it.
+    await client.hset(store.keys.pointer, "current", "typo", "epoch", "7");
+    await client.publish(store.keys.flipChannel, JSON.stringify({ epoch: 7, current: "typo", backup: "" }));
+    await adopted;
+    await expect(reader.get("job", "3")).rejects.toSatisfy(
+      (error) => isStoreError(error, "NO_CURRENT_VERSION") && /version typo/.test(error.message),
+    );
+  });
+
+  it("keeps its pointer and names the key when the pointer is corrupted by hand", async () => {
+    const { store, client } = await newStore("corrupt-pointer");
+    await fill(store, "A", 20);
+    await flip(store, { expectedCurrent: null, target: "A" });
+    const reader = await openReader({
+      subscribe: false,
+      refreshIntervalMs: 0,
+      recheckPointerOnMissAfterMs: 0,
+    });
+    await client.hset(store.keys.pointer, "current", "bad name!", "epoch", "9");
+    expect((await reader.get("job", "1"))?.version).toBe("A");
+    // A miss re-reads the pointer: the error is about the pointer, not the caller's arguments.
+    await expect(reader.get("job", "99")).rejects.toSatisfy(
+      (error) =>
+        isStoreError(error, "CORRUPT_RECORD") &&
+        error.message.includes(`${store.keys.pointer} current "bad name!"`),
+    );
+    expect(reader.pointer).toMatchObject({ current: "A", epoch: 1 });
+    expect((await reader.get("job", "1"))?.version).toBe("A");
+    await client.del(store.keys.pointer);
+    await client.set(store.keys.pointer, "A");
+    await expect(reader.get("job", "99")).rejects.toSatisfy(
+      (error) =>
+        isStoreError(error, "CORRUPT_RECORD") &&
+        error.message.includes(`${store.keys.pointer} is not a hash`),
+    );
+  });
+
+  it("refuses a lookup in a version that is not registered instead of answering 'not found'", async () => {
+    const { store } = await newStore("explicit-unknown");
+    await fill(store, "A", 20);
+    await fill(store, "B", 20);
+    await flip(store, { expectedCurrent: null, target: "A" });
+    const reader = await openReader({ subscribe: false, refreshIntervalMs: 0 });
+    expect(
+      (await reader.getMany("job", ["1", "99"], { version: "B" })).map((hit) => hit?.version ?? null),
+    ).toEqual(["B", null]);
+    await expect(reader.get("job", "1", { version: "Z" })).rejects.toSatisfy(
+      (error) => isStoreError(error, "VERSION_NOT_FOUND") && /version Z/.test(error.message),
+    );
   });
 });
 

@@ -10,7 +10,10 @@ import {
   StoreReader,
   StoreWriter,
   countVersion,
+  flip,
+  isStoreError,
   markVersionComplete,
+  openStore,
   registerVersion,
 } from "../../../store/index.ts";
 import type { TestStore } from "./helpers.ts";
@@ -90,4 +93,43 @@ describe("store across a Redis restart", () => {
     );
     expect(await countVersion(store, "A")).toMatchObject({ live: 320, tombstones: 80 });
   });
+
+  it("fails lookups at once while Redis is down, and serves again, following flips, once it is back", async () => {
+    const { store, client } = testStore;
+    await registerVersion(store, "B", { modelDigest: "sha256:B", dimension: 4 });
+    await new StoreWriter(store).write([upsert("B", 1, 1_000, 1)]);
+    await markVersionComplete(store, "B");
+    await flip(store, { expectedCurrent: null, target: "A" });
+    const { client: readerClient, store: readerStore } = await testStore.reopen();
+    const reader = await StoreReader.open(readerStore, { refreshIntervalMs: 0 });
+    try {
+      expect((await reader.get("job", "1"))?.version).toBe("A");
+      // Down long enough for ioredis's reconnect backoff to reach seconds between attempts.
+      const longBackoff = new Promise<void>((resolve) =>
+        readerClient.on("reconnecting", (delayMs: number) => delayMs >= 3_000 && resolve()),
+      );
+      await redis.kill();
+      await longBackoff;
+      const startedAt = Date.now();
+      const failure = await reader.get("job", "1").catch((error: unknown) => error);
+      const waitedMs = Date.now() - startedAt;
+      expect(isStoreError(failure, "STORE_UNAVAILABLE")).toBe(true);
+      // The caller owns the latency budget: no waiting in the offline queue through the backoff.
+      expect(waitedMs).toBeLessThan(1_000);
+
+      await redis.restart();
+      // Not events.once: it would reject on the 'error' event of a reconnect attempt that failed.
+      if (readerClient.status !== "ready")
+        await new Promise<void>((resolve) => readerClient.once("ready", () => resolve()));
+      expect((await reader.get("job", "1"))?.version).toBe("A");
+      // Its subscription is back too: a flip made now reaches it without any periodic re-read.
+      const moved = new Promise<void>((resolve) => reader.watcher.onChange(() => resolve()));
+      const admin = await openStore(client, { prefix: store.layout.prefix });
+      await flip(admin, { expectedCurrent: "A", target: "B" });
+      await moved;
+      expect((await reader.get("job", "1"))?.version).toBe("B");
+    } finally {
+      await reader.close();
+    }
+  }, 60_000);
 });

@@ -3,13 +3,19 @@
  * and the Service now leads to a replacement). ioredis keeps a connection after a command timeout,
  * so every later command timed out on it too, for as long as the kernel retransmits (about 15
  * minutes). After a command timeout the store reconnects, through the Service, and a retry succeeds.
+ * A reader's lookup has a deadline of its own, so a ranking service's client without a command
+ * timeout neither waits that long nor stays on the silent connection.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   connectRedis,
+  flip,
+  isStoreError,
+  markVersionComplete,
   openStore,
   readPointer,
   registerVersion,
+  StoreReader,
   StoreWriter,
   type RedisClient,
   type Store,
@@ -80,3 +86,54 @@ it("lets a retrying writer through on a new connection", async () => {
   expect(meta).toMatchObject({ contentHash: "h-j1" });
   expect(balancer.connections).toBeGreaterThanOrEqual(3);
 });
+
+it("fails a reader's lookup on a silent connection within its deadline, and reads on a new one", async () => {
+  const redisPort = Number(new URL(requireEnv("JUDE_REDIS_URL")).port);
+  const direct = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+  const readerBalancer = await startBalancer([redisPort, redisPort]);
+  // As a ranking service connects: no command timeout.
+  const readerClient = connectRedis({ url: `redis://127.0.0.1:${readerBalancer.port}` });
+  try {
+    const admin = await openStore(direct, { name });
+    await new StoreWriter(admin).write([
+      {
+        kind: "upsert",
+        entity: "job",
+        id: "j2",
+        version: "v1",
+        eventTimeMs: 1_000,
+        offset: 1,
+        partition: 0,
+        vector: [0.8, 0.6],
+        modelDigest: "sha256:silent",
+        contentHash: "h-j2",
+      },
+    ]);
+    await markVersionComplete(admin, "v1");
+    await flip(admin, { expectedCurrent: null, target: "v1" });
+    const readerStore = await openStore(readerClient, { name });
+    const reader = await StoreReader.open(readerStore, {
+      subscribe: false,
+      refreshIntervalMs: 0,
+      lookupTimeoutMs: 500,
+    });
+    try {
+      expect((await reader.get("job", "j2"))?.version).toBe("v1");
+      readerBalancer.blackhole(0);
+      const failure = await reader.get("job", "j2").catch((error: unknown) => error);
+      expect(isStoreError(failure, "STORE_UNAVAILABLE")).toBe(true);
+      await waitFor(
+        "a lookup on a new connection",
+        async () => (await reader.get("job", "j2").catch(() => null))?.version === "v1",
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      expect(readerBalancer.connections).toBeGreaterThanOrEqual(2);
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    readerClient.disconnect();
+    direct.disconnect();
+    await readerBalancer.close();
+  }
+}, 45_000);

@@ -17,6 +17,7 @@ import { runProbes } from "./pod-probes.ts";
 import { terminatePod } from "./pod-termination.ts";
 import { podPhase, shouldRestart } from "./restart-backoff.ts";
 import { containerMounts, syncVolumes } from "./volumes.ts";
+import { fallbackTerminationMessage } from "./termination-message.ts";
 
 const volumeResyncMs = 2_000;
 const memoryCheckMs = 1_000;
@@ -285,6 +286,16 @@ export class PodWorker {
         `pod ${this.key} container ${run.spec.name} pid ${child.pid} exited: ${signal === null ? `code ${code}` : `signal ${signal}`}`,
       );
       run.markExited(code, signal, Date.now(), shouldRestart(policy, code ?? 137));
+      // What a kubelet reports of a container that failed without a termination-message file.
+      const ended = run.terminated;
+      if (ended !== undefined && ended.message === undefined) {
+        const fallback = fallbackTerminationMessage(
+          run.spec.terminationMessagePolicy,
+          ended.exitCode,
+          logFile,
+        );
+        if (fallback !== undefined) ended.message = fallback;
+      }
       void this.tick(Date.now());
     });
     run.markLaunched(child, process, startedFile);

@@ -1,0 +1,149 @@
+import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../operator/runtime/types.ts";
+import { fakeContext } from "../nearline-pipeline/fake-context.ts";
+import { testModel, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { childLabels } from "../shared/labels.ts";
+import { servingName } from "../shared/names.ts";
+import { versionServing } from "./promotion-observe.ts";
+
+const model = testModel();
+const version = model.spec.version;
+const name = servingName(model.metadata.name, version);
+const labels = childLabels("serving", { model: model.metadata.name, embeddingVersion: version }).labels;
+
+/** A serving pod of ReplicaSet `replicaSet` with the given status. */
+const pod = (podName: string, replicaSet: string, status: Record<string, unknown>): KubeObject => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: {
+    name: podName,
+    namespace: testNamespace,
+    labels,
+    ownerReferences: [
+      { apiVersion: "apps/v1", kind: "ReplicaSet", name: replicaSet, uid: replicaSet, controller: true },
+    ],
+  },
+  status,
+});
+
+describe("versionServing", () => {
+  it("does not blame the replaced ReplicaSet's unschedulable pod once a corrected template's pod is placed", () => {
+    // The old template asked for a node that does not exist; the fix is rolling out: its pod is placed
+    // and starting, the old pod waits (maxUnavailable 0) to be scaled down once the new one is ready.
+    const deployment: KubeObject = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: testNamespace, generation: 2, labels },
+      spec: { replicas: 1 },
+      status: {
+        observedGeneration: 2,
+        replicas: 2,
+        updatedReplicas: 1,
+        readyReplicas: 0,
+        availableReplicas: 0,
+        conditions: [
+          {
+            type: "Progressing",
+            status: "True",
+            reason: "ReplicaSetUpdated",
+            message: `ReplicaSet "${name}-new" is progressing.`,
+          },
+        ],
+      },
+    };
+    const oldPod = pod(`${name}-old-abcde`, `${name}-old`, {
+      phase: "Pending",
+      conditions: [
+        {
+          type: "PodScheduled",
+          status: "False",
+          reason: "Unschedulable",
+          message: "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+        },
+      ],
+    });
+    const newPod = pod(`${name}-new-fghij`, `${name}-new`, {
+      phase: "Running",
+      conditions: [{ type: "PodScheduled", status: "True" }],
+      containerStatuses: [
+        {
+          name: "serve",
+          image: "ghcr.io/jude-dev/jude:0.1.0",
+          imageID: "",
+          ready: false,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt: new Date() } },
+        },
+      ],
+    });
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: model.metadata.name },
+      { Deployment: [deployment], Pod: [oldPod, newPod] },
+    );
+    const serving = versionServing(context, model, version);
+    expect(serving).toMatchObject({ state: "Reconciling", reason: "RollingOut" });
+    expect(serving.message).not.toContain("be scheduled");
+  });
+
+  it("says so in a Ready version's message when its HPA cannot compute a replica count", () => {
+    // No metrics adapter serves the HPA's pods metrics: the version stays at its floor for ever, and its
+    // HPA says so only on itself (ScalingActive False).
+    const ready: KubeObject = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: testNamespace, generation: 1, labels },
+      spec: { replicas: 2 },
+      status: {
+        observedGeneration: 1,
+        replicas: 2,
+        updatedReplicas: 2,
+        readyReplicas: 2,
+        availableReplicas: 2,
+      },
+    };
+    const autoscaler: KubeObject = {
+      apiVersion: "autoscaling/v2",
+      kind: "HorizontalPodAutoscaler",
+      metadata: { name, namespace: testNamespace, labels },
+      status: {
+        conditions: [
+          {
+            type: "AbleToScale",
+            status: "True",
+            reason: "SucceededGetScale",
+            message: "the HPA controller was able to get the target's current scale",
+          },
+          {
+            type: "ScalingActive",
+            status: "False",
+            reason: "FailedGetPodsMetric",
+            message:
+              "the HPA was unable to compute the replica count: unable to get metric jude_serving_queue_tokens: unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered",
+          },
+        ],
+      },
+    };
+    const serving = (objects: Record<string, KubeObject[]>) =>
+      versionServing(
+        fakeContext({ namespace: testNamespace, name: model.metadata.name }, objects).context,
+        model,
+        version,
+      );
+    expect(serving({ Deployment: [ready], HorizontalPodAutoscaler: [autoscaler] })).toEqual({
+      state: "Ready",
+      reason: "ServingReady",
+      message: `2/2 replicas ready; autoscaling inactive: HorizontalPodAutoscaler ${name} cannot compute a replica count (FailedGetPodsMetric): the HPA was unable to compute the replica count: unable to get metric jude_serving_queue_tokens: unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered`,
+      readyReplicas: 2,
+    });
+    // Scaling works again, or the HPA turned it off on purpose (the Deployment scaled to zero): nothing to say.
+    const scalingActive = (status: string, reason: string) => ({
+      ...autoscaler,
+      status: { conditions: [{ type: "ScalingActive", status, reason, message: "..." }] },
+    });
+    for (const hpa of [scalingActive("True", "ValidMetricFound"), scalingActive("False", "ScalingDisabled")])
+      expect(serving({ Deployment: [ready], HorizontalPodAutoscaler: [hpa] }).message).toBe(
+        "2/2 replicas ready",
+      );
+  });
+});
