@@ -139,9 +139,11 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     input.statusActive === spec &&
     records.get(spec) !== undefined &&
     wasLive(records.get(spec)!) &&
-    // (Live without a store, a model served before its first pipeline: that store is new.)
-    records.get(spec)!.store !== undefined &&
-    (current == null || (pointerRecord?.activatedTime !== undefined && !wasLive(pointerRecord)));
+    // Deleted: only in the store the version was recorded in (a model moved to another store finds
+    // no pointer there, and rebuilds; see StoreChanged).
+    (current == null
+      ? records.get(spec)?.store === input.store.name
+      : pointerRecord?.activatedTime !== undefined && !wasLive(pointerRecord));
   const specLeftBefore = records.get(spec)?.deactivatedTime;
   followPointer(input.store, records, input.now);
   // The version readers are put back on keeps its record as it was (a restore is no rollback: its
