@@ -5,7 +5,7 @@
  * user's kubeconfig and permissions. Exit codes: 0 done, 1 refused or failed, 2 usage error.
  */
 import { parseArgs } from "node:util";
-import { approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
+import { abandonApplied, approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
 import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
@@ -110,20 +110,26 @@ async function run(argv: string[]): Promise<number> {
       if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
       // An abandon is written only onto the object it was decided on: had the candidate become
       // active meanwhile, the same spec would be a rollback that moves readers; decided again then.
+      let abandoning: Exclude<Decision, { refused: string }> | undefined;
       for (let attempt = 1; ; attempt += 1) {
         const model = await cluster.readModel(namespace, name);
+        // The 409 may have been the abandon's own write, applied by a try whose answer was lost.
+        if (abandoning !== undefined && abandonApplied(model, abandoning)) {
+          process.stdout.write(`${abandoning.summary}\nnext: ${abandoning.next}\n`);
+          return 0;
+        }
+        if (abandoning !== undefined && attempt > 3)
+          throw new PluginError(
+            `${name} kept changing while the abandon of ${abandoning.abandons} was decided; nothing was changed; run it again`,
+          );
         const decision: Decision =
           command === "approve"
             ? approve(model, args[1])
             : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, name));
         if ("refused" in decision) throw new PluginError(decision.refused);
+        if (decision.abandons !== undefined) abandoning = decision;
         const precondition = decision.abandons !== undefined ? model.metadata.resourceVersion : undefined;
-        if (!(await cluster.patchModelSpec(namespace, name, decision.patch, precondition))) {
-          if (attempt < 3) continue;
-          throw new PluginError(
-            `${name} kept changing while the abandon of ${decision.abandons} was decided; nothing was changed; run it again`,
-          );
-        }
+        if (!(await cluster.patchModelSpec(namespace, name, decision.patch, precondition))) continue;
         process.stdout.write(`${decision.summary}\nnext: ${decision.next}\n`);
         return 0;
       }

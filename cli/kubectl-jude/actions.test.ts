@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { approve, rollback } from "./actions.ts";
+import { abandonApplied, approve, rollback } from "./actions.ts";
 import { promotingModel } from "./fixtures.test-data.ts";
 import { parseEmbeddingModel } from "../../crds/index.ts";
 
@@ -199,6 +199,23 @@ describe("rollback while a promotion is in flight", () => {
     expect(patched.promotion).toEqual(model.spec.promotion);
   });
 
+  // A rollback to a retained version waits for its workers to catch up; abandoned, it stays retained.
+  it("says a retained version whose rollback is abandoned keeps its vectors", () => {
+    const v2Retained = {
+      ...v1Record,
+      version: "minilm-v2",
+      activatedTime: "2026-11-20T00:00:00Z",
+      deactivatedTime: "2026-11-30T00:00:00Z",
+    };
+    const decision = rollback(promotingModel(), undefined, [v1Record, v2Retained]);
+    expect("next" in decision && decision.next).toBe(
+      "minilm-v1 keeps serving readers, its pods unchanged; the operator stops minilm-v2's serving pods and nearline workers again; minilm-v2's vectors stay for a later rollback; follow it with: kubectl jude status minilm -n recs",
+    );
+    // One whose vectors were collected is rebuilt: abandoned, its partial build goes.
+    const collected = rollback(promotingModel(), undefined, [v1Record, { ...v2Retained, collected: true }]);
+    expect("next" in collected && collected.next).toMatch(/removes minilm-v2's .* partial vectors/);
+  });
+
   it("refuses --to the candidate, saying how to abandon it", () => {
     expect(rollback(promotingModel(), "minilm-v2", [v1Record])).toEqual({
       refused:
@@ -218,6 +235,15 @@ describe("rollback while a promotion is in flight", () => {
         "the operator has no record of minilm-v1's model, prompts and serving settings (ConfigMap minilm-minilm-v1-record); to abandon the promotion of minilm-v2, set spec.version, spec.model, spec.prompts and spec.serving of minilm back as they were for minilm-v1 (a Git revert of the commits since)",
       missingRecord: true,
     });
+  });
+
+  // A conditional patch sent again after the API server applied it meets its own change (409): the
+  // plugin reads the model again and must see the abandon done, not decide a rollback to minilm-v0.
+  it("recognises the abandon already applied", () => {
+    const decision = rollback(promotingModel(), undefined, [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(abandonApplied(promotingModel(), decision)).toBe(false);
+    expect(abandonApplied(settledModel(), decision)).toBe(true);
   });
 
   it("is a normal rollback once the candidate is active", () => {

@@ -115,12 +115,29 @@ function abandon(model: EmbeddingModel, active: string, records: readonly Versio
       refused: `the operator has no record of ${active}'s model, prompts and serving settings (ConfigMap ${name}-${active}-record); to abandon the promotion of ${candidate}, set spec.version, spec.model, spec.prompts and spec.serving of ${name} back as they were for ${active} (a Git revert of the commits since)`,
       missingRecord: true,
     };
+  // A rollback to a retained version in flight (its workers catching up): it stays retained.
+  const built = records.find((entry) => entry.version === candidate);
+  const retained = built?.activatedTime !== undefined && built.collected !== true;
+  const removed = retained
+    ? `the operator stops ${candidate}'s serving pods and nearline workers again; ${candidate}'s vectors stay for a later rollback`
+    : `the operator removes ${candidate}'s serving pods, nearline workers, BootstrapRun and partial vectors`;
   return {
     abandons: candidate,
     patch: restoring(model, record),
     summary: `abandoning the promotion of ${name} to ${candidate}: spec.version back to the active ${active}, with its recorded model, prompts and serving settings`,
-    next: `${active} keeps serving readers, its pods unchanged; the operator removes ${candidate}'s serving pods, nearline workers, BootstrapRun and partial vectors; ${follow(model)}`,
+    next: `${active} keeps serving readers, its pods unchanged; ${removed}; ${follow(model)}`,
   };
+}
+
+/**
+ * Whether `model` is as the abandon `decision` leaves it: spec.version back on the active version. A
+ * conditional patch sent again after the API server applied it (its answer lost: etcd's "request timed
+ * out" is a 500 with Retry-After) meets its own change (409); deciding again on the abandoned spec
+ * would roll back further, to the previous retained version.
+ */
+export function abandonApplied(model: EmbeddingModel, decision: { patch: Record<string, unknown> }): boolean {
+  const active = model.status?.activeVersion;
+  return active !== undefined && model.spec.version === active && decision.patch.version === active;
 }
 
 /** The spec patch that names `record`'s version with its recorded model, prompts and serving settings. */

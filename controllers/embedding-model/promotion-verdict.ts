@@ -79,16 +79,21 @@ export function lostByStore(record: VersionRecord): boolean {
 }
 
 /**
- * The verdict while the store's lost active version is rebuilt: said first (Ready's reason and
- * message), not as an ordinary promotion of `spec` (reason Bootstrapping), since readers have no
- * vectors meanwhile. A failed gate or a passed deadline keeps its own Stalled verdict.
+ * The verdict while the store's lost active version `lost` is rebuilt, or, lost mid-promotion, while
+ * `spec` is promoted: said first (Ready's reason and message), not as an ordinary promotion of `spec`
+ * (reason Bootstrapping), since readers have no vectors meanwhile. A failed gate or a passed deadline
+ * keeps its own Stalled verdict.
  */
-export function storeDataLostVerdict(spec: string, progress: Kstatus): Kstatus {
+export function storeDataLostVerdict(lost: string, spec: string, progress: Kstatus): Kstatus {
   if (progress.state === "Stalled") return progress;
+  const until =
+    lost === spec
+      ? "it is rebuilt from the changelog, which the operator does now (if the store Secret now names another Redis, that one is new and the old one keeps its keys)"
+      : `version ${spec}, whose promotion goes on, is switched to (the query Service stays on version ${lost}'s encoder meanwhile)`;
   return {
     state: "Reconciling",
     reason: "StoreDataLost",
-    message: `the store lost version ${spec}, the active one (pointer, registry entry and vectors gone: Redis restarted without persistence, was flushed, or failed over to an empty replica); readers find no current version (those running since before get misses) until it is rebuilt from the changelog, which the operator does now (if the store Secret now names another Redis, that one is new and the old one keeps its keys): ${progress.message}`,
+    message: `the store lost version ${lost}, the active one (pointer, registry entry and vectors gone: Redis restarted without persistence, was flushed, or failed over to an empty replica); readers find no current version (those running since before get misses) until ${until}: ${progress.message}`,
   };
 }
 

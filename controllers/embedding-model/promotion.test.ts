@@ -659,7 +659,7 @@ describe("a store that lost its data", () => {
         spec: specOf("v1"),
         store: store(null, {}),
         statusActive: "v1",
-        records: [record("v1", { activatedTime: ago(7000), workers: true, ...v1 })],
+        records: [record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store", ...v1 })],
         serving: { v1: ready },
         candidate: {},
         writersPresent: ["v1"],
@@ -728,6 +728,63 @@ describe("a store that lost its data", () => {
     } as Parameters<typeof promotionEvents>[0];
     expect(promotionEvents(previous, decision).some((event) => event.reason === "StoreDataLost")).toBe(false);
   });
+
+  // Lost mid-promotion (v2 bootstrapping, v1 active): readers from before keep v1's pointer and get
+  // what v1's workers write after the loss. The query Service moved to v2's encoder (gates not passed)
+  // and the verdict read as an ordinary promotion.
+  it("keeps the query Service on the version readers used when it is lost mid-promotion", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: store(null, {}),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(60), workers: true, fromBootstrap: true }),
+        ],
+        candidate: {},
+      }),
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.queryVersion).toBe("v1");
+    expect(decision.serve).toContain("v1");
+    expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "StoreDataLost" });
+    expect(decision.verdict.message).toMatch(
+      /store lost version v1, the active one .* until version v2, whose promotion goes on, is switched to/,
+    );
+  });
+
+  // A store without a pointer is also what a model served without a store finds when its first
+  // pipeline is applied: its active version was never in a store, so nothing was lost. It said
+  // StoreDataLost (Ready, Warning Event, RolledBack) and its first flip was a "rollback" at epoch ~1.8e12.
+  it("is not what a serving-only model given its first pipeline finds", () => {
+    // The record as the operator wrote it while no pipeline named the model, read back.
+    const [servedOnly] = [record("v1", { activatedTime: ago(7000) })].map((entry) =>
+      parseVersionRecord(desiredVersionRecord(exampleModel(), entry))!,
+    );
+    const firstPipeline = (fields: Partial<Parameters<typeof promoting>[0]>) =>
+      decidePromotion(
+        promoting({
+          specVersion: "v1",
+          spec: specOf("v1"),
+          statusActive: "v1",
+          records: [servedOnly!],
+          serving: { v1: ready },
+          writersPresent: [],
+          ...fields,
+        }),
+      );
+    const building = firstPipeline({ store: store(null, {}), candidate: {} });
+    expect(building).toMatchObject({ queryVersion: "v1", bootstrap: "v1" });
+    expect(building.verdict).toMatchObject({ state: "Reconciling", reason: "Creating" });
+    expect(condition(building, "RolledBack")).toMatchObject({ reason: "NotRolledBack" });
+    expect(promotionEvents(undefined, building).some((event) => event.warning)).toBe(false);
+    const built = firstPipeline({
+      store: store(null, { v1: "complete" }),
+      records: building.records,
+      candidate: { ...passing, coverage: { candidateLive: 1000 } },
+      writersPresent: ["v1"],
+    });
+    expect(built.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v1" });
+  });
 });
 
 describe("the pointer changed outside the operator while the spec stayed", () => {
@@ -738,8 +795,14 @@ describe("the pointer changed outside the operator while the spec stayed", () =>
       promoting({
         store: store(current, { v1: "complete", v2: "complete" }, { backup: "v1" }),
         statusActive: "v2",
+        // As the operator notes them: each was named by the store's pointer.
         records: [
-          record("v1", { activatedTime: ago(7000), deactivatedTime: ago(60), workers: true }),
+          record("v1", {
+            activatedTime: ago(7000),
+            deactivatedTime: ago(60),
+            workers: true,
+            store: "jobs-store",
+          }),
           record("v2", { activatedTime: ago(60), workers: true, store: "jobs-store" }),
         ],
       }),

@@ -77,7 +77,7 @@ export interface PointerSwitch {
   target: string;
   /**
    * The least epoch the switch may write (the flip time in ms): set when the pointer is gone although
-   * a version was live (the store lost its data, or someone deleted it), since readers keep the
+   * a version was live in the store (it lost its data, or someone deleted it), since readers keep the
    * pointer with the highest epoch they saw and would ignore one counted from 0 again.
    */
   minEpoch?: number | undefined;
@@ -166,6 +166,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // The version the store's pointer names is in that store (settle notes a version it switches to).
   const active = current ? records.get(current) : undefined;
   if (input.store !== undefined && active !== undefined) active.store = input.store.name;
+  // Some version's vectors were in a store (its record notes one, as every version the pointer named
+  // does). Otherwise a store without a pointer is a first one, not a loss: a model served without a
+  // store (no pipeline named it) whose first pipeline was just applied.
+  const hadStore = [...records.values()].some((entry) => entry.store !== undefined);
   // No pointer although a version was live: the store lost it, or the pipelines now name another
   // store (their spec.sinks.store moved) while readers of the old one still use that version there.
   const lastLive = current == null ? lastLiveRecord(records) : undefined;
@@ -181,6 +185,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // still there, and it is built anew in this one all the same (its storeState here is absent).
   if (
     input.store !== undefined &&
+    hadStore &&
     record.activatedTime !== undefined &&
     vectorsGone &&
     storeElsewhere(record, input.store) === undefined
@@ -228,9 +233,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     const approved =
       rollsBack || input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
     if (approved) {
-      const kind = input.store !== undefined && record.activatedTime !== undefined ? "rollback" : "flip";
-      const lostPointer =
-        current == null && [...records.values()].some((entry) => entry.activatedTime !== undefined);
+      const kind =
+        input.store !== undefined && hadStore && record.activatedTime !== undefined ? "rollback" : "flip";
+      const lostPointer = current == null && hadStore;
       const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
           ? {
@@ -262,6 +267,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     overdue,
     input.policy.progressDeadlineSeconds,
   );
+  // The store lost its pointer while another version was live (data loss mid-promotion): readers
+  // running since before keep that version's pointer, and get what its workers write after the loss.
+  const lostLive =
+    hadStore && lastLive !== undefined && lastLive.version !== spec ? lastLive.version : undefined;
   const verdict =
     movedFrom !== undefined && lastLive !== undefined && input.store !== undefined
       ? storeChangedVerdict(
@@ -269,8 +278,8 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
           { version: lastLive.version, from: movedFrom, to: input.store.name },
           progress,
         )
-      : lostByStore(record)
-        ? storeDataLostVerdict(spec, progress)
+      : lostByStore(record) || lostLive !== undefined
+        ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
         : progress;
   const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);

@@ -31,6 +31,12 @@ export interface Fault {
   /** A metav1.Status body is made from status and reason when absent. */
   body?: string;
   reason?: string;
+  /**
+   * Forward the request first and answer with this fault instead of the API server's reply: a write
+   * applied whose answer was lost (etcd's "request timed out" reaches the client as 500 ServerTimeout
+   * with Retry-After although the write may have been committed).
+   */
+  afterForwarding?: boolean;
 }
 
 /** Decides per request: a fault to answer with, or undefined to forward. */
@@ -85,7 +91,7 @@ export async function startApiFaultProxy(kubeconfigPath: string): Promise<ApiFau
     };
     requests.push(record);
     const fault = rule?.({ method: record.method, path: record.path, query: record.query });
-    if (fault !== undefined) {
+    if (fault !== undefined && fault.afterForwarding !== true) {
       record.status = fault.status;
       record.injected = true;
       incoming.resume();
@@ -106,6 +112,16 @@ export async function startApiFaultProxy(kubeconfigPath: string): Promise<ApiFau
         agent,
       },
       (answer) => {
+        if (fault !== undefined) {
+          record.status = fault.status;
+          record.injected = true;
+          answer.resume();
+          answer.on("end", () => {
+            outgoing.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
+            outgoing.end(fault.body ?? statusBody(fault));
+          });
+          return;
+        }
         record.status = answer.statusCode ?? 0;
         outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(outgoing);

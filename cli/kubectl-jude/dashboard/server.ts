@@ -4,7 +4,7 @@
 // read object and applied as the same spec patch, with the user's credentials.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { approve, rollback } from "../actions.ts";
+import { abandonApplied, approve, rollback } from "../actions.ts";
 import { PluginError, type Cluster } from "../cluster.ts";
 import { loadAssets } from "./assets.ts";
 import { guardRequest } from "./request-guard.ts";
@@ -118,8 +118,12 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
             : `${abandons} is no longer being promoted (active: ${model.status?.activeVersion ?? "none"}, spec.version: ${model.spec.version}); nothing was changed; look again`,
       });
     const precondition = abandons !== undefined ? model.metadata.resourceVersion : undefined;
-    if (!(await options.cluster.patchModelSpec(namespace, name, decision.patch, precondition)))
+    if (!(await options.cluster.patchModelSpec(namespace, name, decision.patch, precondition))) {
+      // The 409 may have been the abandon's own write, applied by a try whose answer was lost.
+      if (abandonApplied(await options.cluster.readModel(namespace, name), decision))
+        return sendJson(response, 200, { summary: decision.summary });
       return sendJson(response, 409, { error: `${name} changed meanwhile; nothing was changed; look again` });
+    }
     sendJson(response, 200, { summary: decision.summary });
   };
 

@@ -10,8 +10,9 @@ import { kubectl } from "../../support/kubectl.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { condition, getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
-import { versionDigest } from "./objects.ts";
+import { promotionModelAt, versionDigest } from "./objects.ts";
 import {
+  applyObjects,
   buildVersion,
   promoteThroughBootstrap,
   type PromotionOperator,
@@ -115,4 +116,33 @@ describe("a promoted model whose store lost its data", () => {
     expect(await querySelector()).toBe("v3");
     await until("the reader follows to v3", async () => reader!.pointer.current === "v3", 10_000);
   }, 420_000);
+  // The loss in the middle of a promotion (v4 bootstrapping, v3 active): readers running since before
+  // keep v3's pointer and get what v3's workers write after the loss, so the query Service must stay
+  // on v3's encoder, and the status must say the store lost v3.
+  it("keeps the query Service on the active version when the store loses it mid-promotion", async () => {
+    await applyObjects(namespace, [promotionModelAt("v4")]);
+    await until(
+      "v4's run",
+      async () => (await getObject("bootstraprun/jobs-v4-promotion", namespace)) !== undefined,
+    );
+    await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
+    await deleteKeysWithPrefix(store.client, setup!.storeName);
+    await until(
+      "Ready says the store lost v3",
+      async () => condition(await model(), "Ready")?.reason === "StoreDataLost",
+      modelResyncMs + 15_000,
+    );
+    expect(String(condition(await model(), "Ready")?.message)).toMatch(
+      /the store lost version v3, the active one .* until version v4, whose promotion goes on, is switched to \(the query Service stays on version v3's encoder meanwhile\)/,
+    );
+    // Before: the query Service moved to v4, whose gates had not passed.
+    await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
+    expect(await querySelector()).toBe("v3");
+    expect(await getObject("deployment/jobs-model-v3", namespace)).toBeDefined();
+
+    await buildVersion(store, namespace, "v4", ["v3", "v4"]);
+    await until("pointer on v4", async () => (await readPointer(store)).current === "v4");
+    await until("query Service on v4", async () => (await querySelector()) === "v4");
+    await until("the reader follows to v4", async () => reader!.pointer.current === "v4");
+  }, 240_000);
 });

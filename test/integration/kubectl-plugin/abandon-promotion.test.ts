@@ -14,12 +14,14 @@ import { getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { startApiFaultProxy } from "../../support/api-fault-proxy.ts";
 import { requireEnv } from "../../support/env.ts";
 import { getObject, type Json } from "../operator/operator-harness.ts";
 import {
   applyObjects,
   conditionOf,
   promoteThroughBootstrap,
+  reportCaughtUp,
   setUpPromotion,
   writeVectors,
   type PromotionSetup,
@@ -29,11 +31,11 @@ import { promotionIds, promotionModelAt, versionDigest } from "../controllers/ob
 const execFileAsync = promisify(execFile);
 
 /** Runs the plugin as a user would; resolves its exit code and output. */
-async function plugin(args: string[]) {
+async function plugin(args: string[], kubeconfig = requireEnv("KUBECONFIG")) {
   try {
     const { stdout, stderr } = await execFileAsync(
       process.execPath,
-      [join(repoRoot, "cli/kubectl-jude.ts"), ...args, "--kubeconfig", requireEnv("KUBECONFIG")],
+      [join(repoRoot, "cli/kubectl-jude.ts"), ...args, "--kubeconfig", kubeconfig],
       { cwd: repoRoot },
     );
     return { code: 0, stdout, stderr };
@@ -134,5 +136,112 @@ describe("kubectl jude rollback during a promotion", () => {
     const stale = read.metadata.resourceVersion;
     expect(await cluster.patchModelSpec(namespace, "jobs-model", { version: "v9" }, stale)).toBe(false);
     expect(((await model()).spec as Json).version).toBe("v1");
+  });
+
+  // etcd's "request timed out" reaches the client as 500 ServerTimeout with Retry-After although the
+  // write may have been committed; the plugin sends it again, as kubectl does. The conditional abandon
+  // then meets its own change (409) and was decided again on the abandoned spec: a rollback to the
+  // draining v4, readers moved off v5, which nobody asked for.
+  it("abandons once when the API server applied the patch but its answer was lost", async () => {
+    // The earlier abandon's fields are the plugin's: the test's manager takes them back.
+    await kubectl(
+      [
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=jude-test-user",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+      ],
+      JSON.stringify(promotionModelAt("v4")),
+    );
+    await promoteThroughBootstrap(setup!, "v4", ["v1", "v4"]);
+    await promoteThroughBootstrap(setup!, "v5", ["v4", "v5"]);
+    await applyObjects(namespace, [promotionModelAt("v6")]);
+    await until(
+      "v6's run",
+      async () => (await getObject("bootstraprun/jobs-v6-promotion", namespace)) !== undefined,
+    );
+    const proxy = await startApiFaultProxy(requireEnv("KUBECONFIG"));
+    try {
+      let lost = 0;
+      proxy.setRule(({ method, path }) =>
+        method === "PATCH" && path.endsWith("/embeddingmodels/jobs-model") && lost++ === 0
+          ? {
+              status: 500,
+              reason: "ServerTimeout",
+              headers: { "retry-after": "1" },
+              afterForwarding: true,
+            }
+          : undefined,
+      );
+      const abandoned = await plugin(["rollback", "jobs-model", "-n", namespace], proxy.kubeconfigPath);
+      expect(((await model()).spec as Json).version, "the spec stays on the active v5").toBe("v5");
+      expect(abandoned).toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(
+          /^abandoning the promotion of jobs-model to v6: spec.version back to the active v5/,
+        ),
+      });
+      expect(
+        proxy.requests.filter((request) => request.injected),
+        "one answer lost",
+      ).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+    await until("Ready on v5", async () => {
+      const current = await model();
+      return (
+        (current.status as Json).activeVersion === "v5" && conditionOf(current, "Ready")?.status === "True"
+      );
+    });
+    expect(await readPointer(store)).toMatchObject({ current: "v5" });
+  });
+  // A rollback to a retained version waits for its workers to catch up: abandoning it leaves that
+  // version retained, its vectors kept for a later rollback. The plugin said the operator would remove
+  // its "BootstrapRun and partial vectors", which would tell a user the retained version is gone.
+  it("abandons a rollback in flight without claiming the retained version's vectors go", async () => {
+    const forced = (version: string, promotion: Json = {}) =>
+      kubectl(
+        [
+          "apply",
+          "--server-side",
+          "--force-conflicts",
+          "--field-manager=jude-test-user",
+          "-n",
+          namespace,
+          "-f",
+          "-",
+        ],
+        JSON.stringify(promotionModelAt(version, promotion)),
+      );
+    // v4 past its bake: Retained, its workers stopped and no longer reporting.
+    await forced("v5", { bakeSeconds: 0 });
+    await reportCaughtUp(namespace, "jobs", ["v5"]);
+    await until("v4 retained", async () =>
+      ((await model()).status as { versions?: Json[] }).versions!.some(
+        (entry) => entry.version === "v4" && entry.phase === "Retained",
+      ),
+    );
+    await forced("v4", { bakeSeconds: 0 });
+    await until("the rollback to v4 waits for its workers", async () =>
+      ((await model()).status as { versions?: Json[] }).versions!.some(
+        (entry) => entry.version === "v4" && entry.phase === "CatchingUp",
+      ),
+    );
+    const abandoned = await plugin(["rollback", "jobs-model", "-n", namespace]);
+    expect(abandoned.code).toBe(0);
+    expect(((await model()).spec as Json).version).toBe("v5");
+    await until("v4 retained again", async () =>
+      ((await model()).status as { versions?: Json[] }).versions!.some(
+        (entry) => entry.version === "v4" && entry.phase === "Retained",
+      ),
+    );
+    expect((await getVersion(store, "v4"))?.state).toBe("complete");
+    expect(abandoned.stdout).not.toMatch(/partial vectors/);
+    expect(abandoned.stdout).toMatch(/v4's vectors stay/);
   });
 });
