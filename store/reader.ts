@@ -139,7 +139,7 @@ export class StoreReader {
     let hits = await this.#read(pointer.current as string, fields);
     if (
       hits.includes(null) &&
-      (this.#watcher.ageMs > this.#recheckAfterMs ||
+      (this.#watcher.ageMs >= this.#recheckAfterMs ||
         !isCurrentState(await this.#registryEntry(pointer.current as string)))
     ) {
       // A miss may mean our pointer is stale (a lost notification and a version since deleted):
@@ -209,7 +209,7 @@ export class StoreReader {
   /** The registry entry of `version`, re-read when older than the recheck interval. */
   async #registryEntry(version: string): Promise<VersionInfo | null> {
     const checked = this.#checked;
-    if (checked !== null && checked.version === version && Date.now() - checked.atMs <= this.#recheckAfterMs)
+    if (checked !== null && checked.version === version && Date.now() - checked.atMs < this.#recheckAfterMs)
       return checked.info;
     const atMs = Date.now();
     const info = await getVersion(this.#store, version);
