@@ -179,10 +179,15 @@ def lookup(redis, prefix, request):
     if meta.get("layout") != "1":
         raise ValueError(f"layout {meta.get('layout')}")
     buckets = int(meta["buckets"])
-    pointer = read_pointer(redis, prefix)
     explicit = request.get("version")
     if explicit is not None and not VERSION_NAME.fullmatch(explicit):
         raise ReaderError("INVALID_ARGUMENT", f"version {json.dumps(explicit)} is not a version name")
+    try:
+        pointer = read_pointer(redis, prefix)
+    except ReaderError:
+        if explicit is None:
+            raise
+        pointer = None  # a lookup in a version the caller names does not need the pointer
     version = explicit or pointer.get("current")
     if not version:
         return {"meta": meta, "pointer": pointer, "hits": None}

@@ -194,6 +194,9 @@ describe("a Python reader written from the README", () => {
           },
         });
         expect(corrupt.typescript).toEqual({ code: "CORRUPT_RECORD" });
+        const named = await both(["1", "missing"], "A");
+        expect(found(named.python)).toEqual(["A", null]);
+        expect(named.typescript).toEqual(["A", null]);
         await client.hset(store.keys.pointer, "current", "A", "backup", "", "epoch", "1");
       }
     } finally {
