@@ -3,25 +3,42 @@ than the project, with the standard library only (a minimal RESP client), so CI 
 python3. python-reader.test.ts runs it against vectors the project's writer stored; a mismatch means the
 documented layout and the code disagree.
 
-Usage: layout-reader.py lookup <redis-url> <prefix>   (stdin: {"entity", "ids", "version"?})
+Usage: layout-reader.py lookup <redis-url> <prefix> [deadline-ms]   (stdin: {"entity", "ids", "version"?};
+                                                                   deadline default 5000)
        layout-reader.py watch <redis-url> <prefix>    (prints "subscribed", then the first flip message
                                                        and the pointer re-read after it)
-Output: one JSON object per line on stdout.
+Output: one JSON object per line on stdout; a lookup that fails prints {"error": {"code", "message"}}
+and exits 1.
 """
 
 import json
+import re
 import socket
 import struct
 import sys
+import time
 from urllib.parse import urlparse
+
+VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+class ReaderError(Exception):
+    """A failed lookup, with the code the TypeScript reader uses for the same case."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
 
 
 class Resp:
     """Just enough of RESP2 for HGETALL, HMGET, HGET, SUBSCRIBE, pipelined."""
 
-    def __init__(self, url):
+    def __init__(self, url, deadline=None):
         parsed = urlparse(url)
-        self.sock = socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=30)
+        # One deadline for the whole lookup: a hung server, or one gone without closing the
+        # connection, would otherwise hold every reply for as long as the socket timeout.
+        self.deadline = deadline
+        self.sock = socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=self.remaining())
         self.file = self.sock.makefile("rb")
         if parsed.password is not None:
             self.call("AUTH", *([parsed.username] if parsed.username else []), parsed.password)
@@ -35,8 +52,20 @@ class Resp:
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         self.sock.sendall(b"".join(parts))
 
+    def remaining(self):
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("lookup deadline passed")
+        return left
+
     def reply(self):
-        line = self.file.readline()[:-2]
+        self.sock.settimeout(self.remaining())
+        line = self.file.readline()
+        if not line:
+            raise ConnectionError("Redis closed the connection")
+        line = line[:-2]
         kind, rest = line[:1], line[1:]
         if kind == b"+":
             return rest.decode()
@@ -74,7 +103,8 @@ def fnv1a32(text):
 
 
 def as_dict(flat):
-    return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    text = [item.decode(errors="replace") for item in flat]
+    return dict(zip(text[0::2], text[1::2]))
 
 
 def decode_payload(payload):
@@ -95,16 +125,31 @@ def control_key(prefix, name):
     return "{%s}:%s" % (prefix, name)
 
 
-def lookup(redis, prefix, request):
-    meta = as_dict(redis.call("HGETALL", control_key(prefix, "meta")))
-    if meta.get("layout") != "1":
-        raise ValueError(f"layout {meta.get('layout')}")
-    buckets = int(meta["buckets"])
-    pointer = as_dict(redis.call("HGETALL", control_key(prefix, "ptr")))
-    version = request.get("version") or pointer.get("current")
-    if not version:
-        return {"meta": meta, "pointer": pointer, "hits": None}
-    fields = [f"{request['entity']}:{record_id}" for record_id in request["ids"]]
+def read_pointer(redis, prefix):
+    """{P}:ptr as the flip script writes it; anything else was edited by hand and is not adopted."""
+    key = control_key(prefix, "ptr")
+    try:
+        pointer = as_dict(redis.call("HGETALL", key))
+    except RuntimeError as error:
+        if str(error).startswith("WRONGTYPE"):
+            raise ReaderError("CORRUPT_RECORD", f"{key} is not a hash") from error
+        raise
+    if not re.fullmatch(r"[0-9]+", pointer.get("epoch", "0")):
+        raise ReaderError("CORRUPT_RECORD", f"{key} epoch {pointer['epoch']} is malformed")
+    for name in ("current", "backup"):
+        value = pointer.get(name, "")
+        if value and not VERSION_NAME.fullmatch(value):
+            raise ReaderError("CORRUPT_RECORD", f"{key} {name} {json.dumps(value)} is not a version name")
+    return pointer
+
+
+def version_state(redis, prefix, version):
+    """The version's state in the registry, None when it is not registered."""
+    entry = redis.call("HGET", control_key(prefix, "versions"), version)
+    return None if entry is None else json.loads(entry)["state"]
+
+
+def read_version(redis, prefix, buckets, version, fields):
     groups = {}
     for index, field in enumerate(fields):
         groups.setdefault(fnv1a32(field) % buckets, []).append(index)
@@ -124,6 +169,53 @@ def lookup(redis, prefix, request):
                 vector, dtype, digest = decode_payload(payload)
                 entry.update(version=version, dtype=dtype, modelDigest=digest, vector=vector)
             hits[index] = entry
+    return hits
+
+
+def lookup(redis, prefix, request):
+    meta = as_dict(redis.call("HGETALL", control_key(prefix, "meta")))
+    if not meta:
+        raise ReaderError("STORE_NOT_FOUND", f"store {prefix} does not exist ({control_key(prefix, 'meta')})")
+    if meta.get("layout") != "1":
+        raise ValueError(f"layout {meta.get('layout')}")
+    buckets = int(meta["buckets"])
+    explicit = request.get("version")
+    if explicit is not None and not VERSION_NAME.fullmatch(explicit):
+        raise ReaderError("INVALID_ARGUMENT", f"version {json.dumps(explicit)} is not a version name")
+    try:
+        pointer = read_pointer(redis, prefix)
+    except ReaderError:
+        if explicit is None:
+            raise
+        pointer = None  # a lookup in a version the caller names does not need the pointer
+    version = explicit or pointer.get("current")
+    if not version:
+        return {"meta": meta, "pointer": pointer, "hits": None}
+    fields = [f"{request['entity']}:{record_id}" for record_id in request["ids"]]
+    hits = read_version(redis, prefix, buckets, version, fields)
+    # A miss is only "not embedded" while its version is still there: after Redis lost its data every
+    # id misses, which a ranking service must not take for an answer.
+    while any("vector" not in hit for hit in hits):
+        state = version_state(redis, prefix, version)
+        if explicit:
+            if state is None or state == "deleting":
+                why = "is not registered" if state is None else "is being deleted"
+                raise ReaderError("VERSION_NOT_FOUND", f"version {version} {why} in store {prefix}")
+            break
+        if state == "complete":
+            break
+        fresh = read_pointer(redis, prefix)
+        moved = fresh.get("current") and fresh["current"] != version
+        if not moved or int(fresh.get("epoch", "0")) <= int(pointer.get("epoch", "0")):
+            why = "is no longer registered" if state is None else f"is {state}, not complete"
+            raise ReaderError(
+                "NO_CURRENT_VERSION",
+                f"store {prefix} has no current version: version {version}, which its pointer named at "
+                f"epoch {pointer.get('epoch', '0')}, {why}",
+            )
+        # The pointer moved: repeat the whole lookup there, never fill misses from another version.
+        pointer, version = fresh, fresh["current"]
+        hits = read_version(redis, prefix, buckets, version, fields)
     return {"meta": meta, "pointer": pointer, "hits": hits}
 
 
@@ -140,8 +232,18 @@ def watch(redis, prefix):
 
 if __name__ == "__main__":
     mode, url, store_prefix = sys.argv[1:4]
-    connection = Resp(url)
     if mode == "lookup":
-        print(json.dumps(lookup(connection, store_prefix, json.load(sys.stdin))), flush=True)
+        deadline_ms = int(sys.argv[4]) if len(sys.argv) > 4 else 5000
+        request = json.load(sys.stdin)
+        try:
+            try:
+                connection = Resp(url, time.monotonic() + deadline_ms / 1000)
+                result = lookup(connection, store_prefix, request)
+            except OSError as error:  # refused, reset, or no answer before the deadline
+                raise ReaderError("STORE_UNAVAILABLE", f"Redis unavailable: {error}") from error
+        except ReaderError as error:
+            print(json.dumps({"error": {"code": error.code, "message": str(error)}}), flush=True)
+            sys.exit(1)
+        print(json.dumps(result), flush=True)
     else:
-        watch(connection, store_prefix)
+        watch(Resp(url), store_prefix)
