@@ -18,6 +18,10 @@ describe("version pointer", () => {
 
   it("rejects a corrupt epoch", () => {
     expect(() => pointerFromFields({ current: "A", epoch: "x" })).toThrow(/epoch/);
+    // Number() takes these; a hand edit is not what HINCRBY or the flip script writes.
+    for (const epoch of ["", "0x10", "1e3", "-1", " 7", "2.5"])
+      expect(() => pointerFromFields({ current: "A", epoch }), epoch).toThrow(/epoch/);
+    expect(pointerFromFields({ current: "A", epoch: "1796369791631" }).epoch).toBe(1796369791631);
   });
 
   it("rejects a pointer whose current or backup cannot be a version (edited by hand)", () => {
@@ -43,6 +47,7 @@ describe("version pointer", () => {
     expect(parseFlipMessage('{"epoch":"3","current":"B"}')).toBeNull();
     expect(parseFlipMessage('{"epoch":3,"current":""}')).toBeNull();
     expect(parseFlipMessage('{"epoch":9,"current":"bad name!"}')).toBeNull();
+    expect(parseFlipMessage('{"epoch":9,"current":"B","backup":"A}:x"}')).toBeNull();
   });
 
   it("only moves forward in epochs", () => {

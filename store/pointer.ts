@@ -54,8 +54,11 @@ export async function readPointer(store: Store): Promise<PointerState> {
 
 /** Builds a PointerState from the pointer hash's fields. */
 export function pointerFromFields(fields: Readonly<Record<string, string | undefined>>): PointerState {
-  const epoch = Number(fields["epoch"] ?? "0");
-  if (!Number.isSafeInteger(epoch) || epoch < 0) {
+  // Decimal digits only, as HINCRBY and the flip script write it: Number() alone would also take "",
+  // "0x10" or "1e3" from a hand edit.
+  const text = fields["epoch"] ?? "0";
+  const epoch = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(epoch)) {
     throw new StoreError(
       StoreErrorCodes.CORRUPT_RECORD,
       `pointer epoch ${String(fields["epoch"])} is malformed`,
@@ -107,14 +110,16 @@ export function parseFlipMessage(message: string): PointerState | null {
   ) {
     return null;
   }
+  const named = typeof backup === "string" && backup !== "" ? backup : null;
   try {
     assertVersion(current);
+    if (named !== null) assertVersion(named);
   } catch {
     return null;
   }
   return {
     current,
-    backup: typeof backup === "string" && backup !== "" ? backup : null,
+    backup: named,
     epoch,
     flippedAtMs: null,
   };
