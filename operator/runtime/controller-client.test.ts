@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { createControllerClient, forgetUncached } from "./controller-client.ts";
+import { createControllerClient, forgetUncached, statusWriteSeenWithinMs } from "./controller-client.ts";
 import { KubeClient } from "./kube-client.ts";
 import { resourceTypes } from "./resource-types.ts";
 import type { CacheReader, KubeObject } from "./types.ts";
@@ -131,6 +131,31 @@ describe("controller client applies", () => {
       "lost the leader lease",
     );
     expect(applies).toHaveLength(1);
+  });
+});
+
+describe("controller client status writes the cache has not shown", () => {
+  const at = (resourceVersion: string): KubeObject => ({
+    ...configMap("1"),
+    metadata: { name: "c", namespace: "ns", resourceVersion },
+  });
+  const key = { namespace: "ns", name: "c" };
+
+  it("are told until the cache shows the object changed, or for statusWriteSeenWithinMs", async () => {
+    const { client, cache, setCached } = fakes();
+    let nowMs = 1_000;
+    const writer = createControllerClient(client, cache, "test", undefined, undefined, () => nowMs);
+    setCached(at("7"));
+    expect(writer.statusWriteUnseenFor(resourceTypes.configMap, key)).toBeUndefined();
+    await writer.applyStatus({ ...configMap("1"), status: { ready: true } });
+    nowMs += 10;
+    expect(writer.statusWriteUnseenFor(resourceTypes.configMap, key)).toBe(statusWriteSeenWithinMs - 10);
+    setCached(at("1")); // the version the write was answered with
+    expect(writer.statusWriteUnseenFor(resourceTypes.configMap, key)).toBeUndefined();
+
+    await writer.applyStatus({ ...configMap("1"), status: { ready: false } });
+    nowMs += statusWriteSeenWithinMs;
+    expect(writer.statusWriteUnseenFor(resourceTypes.configMap, key)).toBeUndefined();
   });
 });
 

@@ -64,6 +64,32 @@ interface AppliedEntry {
   key: ObjectKey;
 }
 
+/**
+ * A status write the cache has not shown yet: the resourceVersion the cache held when it was sent
+ * (the server answered another one), and when.
+ */
+interface UnseenStatusWrite {
+  cachedResourceVersion: string;
+  writtenMs: number;
+}
+
+/**
+ * How long a status write may stay unseen by the cache before reconciles go on without it: the watch
+ * delivers a write in milliseconds; past this the watch is late or stuck (and restarted by its
+ * liveness check), and a reconcile on the older copy beats none.
+ */
+export const statusWriteSeenWithinMs = 30_000;
+
+/** A ControllerClient that also tells its controller which of its status writes the cache lags. */
+export interface CachedControllerClient extends ControllerClient {
+  /**
+   * While the cache still shows `key` as it was before this client's last status write of it (the
+   * watch has not delivered the write yet): how much longer to wait for it, in ms. Undefined when
+   * the cache shows that write or anything newer, or after statusWriteSeenWithinMs.
+   */
+  statusWriteUnseenFor(type: ResourceType, key: ObjectKey): number | undefined;
+}
+
 /** The number of remembered applies below which the client does not sweep them. */
 const minSweepSize = 1024;
 
@@ -95,8 +121,11 @@ export function createControllerClient(
   controller: string,
   beforeWrite: () => void = () => undefined,
   leadingSignal: () => AbortSignal | undefined = () => undefined,
-): ControllerClient {
+  now: () => number = Date.now,
+): CachedControllerClient {
   const fieldManager = fieldManagerOf(controller);
+  // Per object path: the status write the cache has not shown yet (see statusWriteUnseenFor).
+  const unseenStatusWrites = new Map<string, UnseenStatusWrite>();
   // Per field manager and object path: hash of the last applied body and the resourceVersion the
   // server answered, with the object's type and key for the sweep below.
   const lastApplied = new Map<string, AppliedEntry>();
@@ -151,7 +180,25 @@ export function createControllerClient(
       // Forced: this controller is the only writer of its objects' status, and a status field someone
       // else set (kubectl edit --subresource=status, a script, a former field manager name) would
       // otherwise refuse every status apply with a 409 conflict, and the status would keep the edit.
-      await client.apply(`${objectPath(type, key)}/status`, object, fieldManager, true, leadingSignal());
+      const path = objectPath(type, key);
+      const stored = await client.apply(`${path}/status`, object, fieldManager, true, leadingSignal());
+      const before = cached?.metadata?.resourceVersion;
+      // The next reconcile must not decide from the status this write replaced (it would announce
+      // the same transitions again): remember what the cache shows until the watch brings the write.
+      for (const [unseenPath, unseen] of unseenStatusWrites)
+        if (now() - unseen.writtenMs >= statusWriteSeenWithinMs) unseenStatusWrites.delete(unseenPath);
+      if (before !== undefined && stored.metadata?.resourceVersion !== before)
+        unseenStatusWrites.set(path, { cachedResourceVersion: before, writtenMs: now() });
+    },
+    statusWriteUnseenFor(type, key): number | undefined {
+      const path = objectPath(type, key);
+      const unseen = unseenStatusWrites.get(path);
+      if (unseen === undefined) return undefined;
+      const leftMs = unseen.writtenMs + statusWriteSeenWithinMs - now();
+      if (leftMs > 0 && cache.get(type, key)?.metadata?.resourceVersion === unseen.cachedResourceVersion)
+        return leftMs;
+      unseenStatusWrites.delete(path);
+      return undefined;
     },
     async delete(type, key): Promise<void> {
       beforeWrite();

@@ -11,7 +11,7 @@
 // each time a namespace of models was deleted).
 import type { Logger } from "../../plumbing/logger.ts";
 import { isNamespaceTerminating } from "./api-error.ts";
-import { createControllerClient } from "./controller-client.ts";
+import { createControllerClient, type CachedControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import type { InformerCache } from "./informer-cache.ts";
 import type { KubeClient } from "./kube-client.ts";
@@ -21,7 +21,6 @@ import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-
 import { RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
 import { WorkQueue } from "./work-queue.ts";
 import type {
-  ControllerClient,
   ControllerDefinition,
   EventRecorder,
   KubeObject,
@@ -47,7 +46,7 @@ export class Controller {
   readonly queue: WorkQueue;
   readonly #dependencies: ControllerDependencies;
   readonly #log: Logger;
-  readonly #client: ControllerClient;
+  readonly #client: CachedControllerClient;
   readonly #events: EventRecorder;
   readonly #streaks: FailureStreaks;
   #workers: Promise<void>[] = [];
@@ -162,6 +161,19 @@ export class Controller {
     const { metrics, cache } = this.#dependencies;
     const objectKey = keyFromString(key);
     const log = this.#log.child({ namespace: objectKey.namespace, name: objectKey.name });
+    // Woken (by a child, a poll) before the watch brought this controller's last status write of the
+    // object: a reconcile now would decide from the status that write replaced, announce its
+    // transitions again and write conditions' times anew. The write's own watch event queues the key
+    // again; the delayed add is for a watch that never brings it.
+    const unseenMs = this.#client.statusWriteUnseenFor(this.definition.primary, objectKey);
+    if (unseenMs !== undefined) {
+      log.debug(
+        { waitMs: unseenMs },
+        "the cache does not show the last status write yet; reconciling after it",
+      );
+      this.queue.addAfter(key, unseenMs);
+      return;
+    }
     const context: ReconcileContext = {
       key: objectKey,
       cache,

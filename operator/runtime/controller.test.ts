@@ -1,0 +1,95 @@
+import { describe, expect, it, vi } from "vitest";
+import { silentLogger } from "../../plumbing/logger.ts";
+import { Controller } from "./controller.ts";
+import type { InformerCache } from "./informer-cache.ts";
+import type { InformerHandler } from "./informer.ts";
+import type { KubeClient } from "./kube-client.ts";
+import { createOperatorMetrics } from "./metrics.ts";
+import { resourceTypes } from "./resource-types.ts";
+import type { KubeObject } from "./types.ts";
+
+const modelAt = (resourceVersion: string, phase: string | undefined): KubeObject => ({
+  apiVersion: "jude.dev/v1alpha1",
+  kind: "EmbeddingModel",
+  metadata: { name: "shop", namespace: "ns", uid: "u1", resourceVersion },
+  ...(phase === undefined ? {} : { status: { phase } }),
+});
+
+/**
+ * A controller over one model whose reconcile announces each phase change it makes (as the
+ * EmbeddingModel's does: the status it read against the status it writes), on a cache the test moves
+ * by hand, as a watch would, and an API server answering each status write with the next version.
+ */
+function setUp() {
+  let cached = modelAt("1", undefined);
+  let handler: InformerHandler | undefined;
+  let served = 1;
+  const announced: string[] = [];
+  const cache = {
+    use: (_type: unknown, options: { handler?: InformerHandler }) => (handler ??= options.handler),
+    get: () => cached,
+    list: () => [],
+  } as unknown as InformerCache;
+  const client = {
+    apply: async (_path: string, object: KubeObject) => {
+      served += 1;
+      return { ...object, metadata: { ...object.metadata, resourceVersion: String(served) } };
+    },
+    create: async (_path: string, event: { message: string }) => void announced.push(event.message),
+    // The same Event again (Kubernetes' aggregation: its count bumped).
+    mergePatch: async (_path: string, patch: { count: number }) =>
+      void announced.push(`count ${patch.count}`),
+  } as unknown as KubeClient;
+  const controller = new Controller(
+    {
+      name: "embedding-model",
+      primary: resourceTypes.embeddingModel,
+      async reconcile(context) {
+        const model = context.cache.get(resourceTypes.embeddingModel, context.key)!;
+        const was = (model.status as { phase?: string } | undefined)?.phase;
+        const phase = was === undefined ? "Deploying" : "Bootstrapping";
+        if (was === phase) return;
+        await context.client.applyStatus({ ...model, status: { phase } });
+        context.events.normal(model, phase, `${was ?? "new"} -> ${phase}`);
+      },
+    },
+    { client, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+  );
+  /** The watch delivers the object as the server now has it. */
+  const deliver = (phase: string) => {
+    const previous = cached;
+    cached = modelAt(String(served), phase);
+    handler!("update", cached, previous);
+  };
+  return { controller, announced, deliver };
+}
+
+/** Waits until the queue handed out every waiting key and its reconcile ended. */
+async function drained(controller: Controller): Promise<void> {
+  await vi.waitFor(() => expect(controller.queue.length + controller.queue.inProgress).toBe(0));
+  await controller.queue.idle();
+  await new Promise((resolve) => setImmediate(resolve)); // the recorder's Event writes
+}
+
+describe("controller", () => {
+  it("does not reconcile a key from a copy older than its own last status write", async () => {
+    const { controller, announced, deliver } = setUp();
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(announced).toEqual(["new -> Deploying"]);
+    // A child's event wakes the model before the watch brought the status written above: reconciling
+    // now would announce "new -> Deploying" again.
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(announced).toEqual(["new -> Deploying"]);
+    // The watch brings the write, which queues the key: the reconcile reads the status it wrote.
+    deliver("Deploying");
+    await drained(controller);
+    expect(announced).toEqual(["new -> Deploying", "Deploying -> Bootstrapping"]);
+    deliver("Bootstrapping");
+    await drained(controller);
+    expect(announced).toEqual(["new -> Deploying", "Deploying -> Bootstrapping"]);
+    await controller.stop();
+  });
+});
