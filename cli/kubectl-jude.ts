@@ -26,7 +26,7 @@ commands:
 
 flags:
   -n, --namespace NS        namespace (default: the current context's)
-  -A, --all-namespaces      status across all namespaces
+  -A, --all-namespaces      status and dashboard across all namespaces
   -o, --output text|json    output format of status (default text)
       --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
