@@ -25,6 +25,7 @@ function setUp() {
   let handler: InformerHandler | undefined;
   let served = 1;
   const announced: string[] = [];
+  const metrics = createOperatorMetrics();
   const cache = {
     use: (_type: unknown, options: { handler?: InformerHandler }) => (handler ??= options.handler),
     get: () => cached,
@@ -53,7 +54,7 @@ function setUp() {
         context.events.normal(model, phase, `${was ?? "new"} -> ${phase}`);
       },
     },
-    { client, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+    { client, cache, metrics, log: silentLogger() },
   );
   /** The watch delivers the object as the server now has it. */
   const deliver = (phase: string) => {
@@ -61,7 +62,7 @@ function setUp() {
     cached = modelAt(String(served), phase);
     handler!("update", cached, previous);
   };
-  return { controller, announced, deliver };
+  return { controller, announced, deliver, metrics };
 }
 
 /** Waits until the queue handed out every waiting key and its reconcile ended. */
@@ -73,7 +74,7 @@ async function drained(controller: Controller): Promise<void> {
 
 describe("controller", () => {
   it("does not reconcile a key from a copy older than its own last status write", async () => {
-    const { controller, announced, deliver } = setUp();
+    const { controller, announced, deliver, metrics } = setUp();
     controller.start(new AbortController().signal);
     controller.queue.add("ns/shop");
     await drained(controller);
@@ -83,6 +84,11 @@ describe("controller", () => {
     controller.queue.add("ns/shop");
     await drained(controller);
     expect(announced).toEqual(["new -> Deploying"]);
+    // Counted, so a watch that lags shows in the metrics.
+    const deferred = (await metrics.reconciles.get()).values.find(
+      (value) => value.labels["result"] === "deferred",
+    );
+    expect(deferred?.value).toBe(1);
     // The watch brings the write, which queues the key: the reconcile reads the status it wrote.
     deliver("Deploying");
     await drained(controller);

@@ -171,6 +171,7 @@ export class Controller {
         { waitMs: unseenMs },
         "the cache does not show the last status write yet; reconciling after it",
       );
+      metrics.reconciles.inc({ controller: name, result: "deferred" });
       this.queue.addAfter(key, unseenMs);
       return;
     }
