@@ -6,7 +6,7 @@
  * `flipped_at_ms` and `kind`. Every flip publishes a JSON message on `{P}:flips`.
  */
 
-import { StoreError, StoreErrorCodes, isStoreError } from "./errors.ts";
+import { StoreError, StoreErrorCodes } from "./errors.ts";
 import { assertVersion } from "./layout.ts";
 import type { Store } from "./store.ts";
 import { recordFailure } from "./store.ts";
@@ -38,22 +38,17 @@ export async function readPointer(store: Store): Promise<PointerState> {
     throw recordFailure(store, "read pointer", corrupt);
   }
   try {
-    return pointerFromFields(fields);
+    return pointerFromFields(fields, key);
   } catch (error) {
-    if (!isStoreError(error, StoreErrorCodes.CORRUPT_RECORD)) throw error;
-    const named = new StoreError(
-      StoreErrorCodes.CORRUPT_RECORD,
-      `${key} ${error.message.replace(/^pointer /, "")}`,
-      {
-        cause: error,
-      },
-    );
-    throw recordFailure(store, "read pointer", named);
+    throw recordFailure(store, "read pointer", error);
   }
 }
 
-/** Builds a PointerState from the pointer hash's fields. */
-export function pointerFromFields(fields: Readonly<Record<string, string | undefined>>): PointerState {
+/** Builds a PointerState from the pointer hash's fields; errors name the pointer as `name`. */
+export function pointerFromFields(
+  fields: Readonly<Record<string, string | undefined>>,
+  name = "pointer",
+): PointerState {
   // Decimal digits only, as HINCRBY and the flip script write it: Number() alone would also take "",
   // "0x10" or "1e3" from a hand edit.
   const text = fields["epoch"] ?? "0";
@@ -61,28 +56,32 @@ export function pointerFromFields(fields: Readonly<Record<string, string | undef
   if (!Number.isSafeInteger(epoch)) {
     throw new StoreError(
       StoreErrorCodes.CORRUPT_RECORD,
-      `pointer epoch ${String(fields["epoch"])} is malformed`,
+      `${name} epoch ${String(fields["epoch"])} is malformed`,
     );
   }
   const flippedAt = fields["flipped_at_ms"];
   return {
-    current: versionField(fields, "current"),
-    backup: versionField(fields, "backup"),
+    current: versionField(fields, "current", name),
+    backup: versionField(fields, "backup", name),
     epoch,
     flippedAtMs: flippedAt ? Number(flippedAt) : null,
   };
 }
 
 /** The version named by a pointer field; null when empty or absent. */
-function versionField(fields: Readonly<Record<string, string | undefined>>, name: string): string | null {
-  const version = fields[name];
+function versionField(
+  fields: Readonly<Record<string, string | undefined>>,
+  field: "current" | "backup",
+  name: string,
+): string | null {
+  const version = fields[field];
   if (!version) return null;
   try {
     assertVersion(version);
   } catch (cause) {
     throw new StoreError(
       StoreErrorCodes.CORRUPT_RECORD,
-      `pointer ${name} ${JSON.stringify(version)} is not a version name`,
+      `${name} ${field} ${JSON.stringify(version)} is not a version name`,
       { cause },
     );
   }

@@ -133,23 +133,23 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // names another version readers had left (or none): it was changed outside the operator. (A pointer
   // on a version that never went live is an operator stopped between its flip and its records.)
   const pointerRecord = current ? records.get(current) : undefined;
+  const specRecord = records.get(spec);
   const pointerMovedAway =
     input.store !== undefined &&
     current !== spec &&
     input.statusActive === spec &&
-    records.get(spec) !== undefined &&
-    wasLive(records.get(spec)!) &&
+    specRecord !== undefined &&
+    wasLive(specRecord) &&
     // Deleted: only in the store the version was recorded in (a model moved to another store finds
     // no pointer there, and rebuilds; see StoreChanged).
     (current == null
-      ? records.get(spec)?.store === input.store.name
+      ? specRecord.store === input.store.name
       : pointerRecord?.activatedTime !== undefined && !wasLive(pointerRecord));
-  const specLeftBefore = records.get(spec)?.deactivatedTime;
+  const specLeftBefore = specRecord?.deactivatedTime;
   followPointer(input.store, records, input.now);
   // The version readers are put back on keeps its record as it was (a restore is no rollback: its
   // RolledBack condition stays); the other one was live meanwhile and leaves again at the switch.
-  const specRecord = records.get(spec);
-  if (pointerMovedAway && specRecord !== undefined) {
+  if (pointerMovedAway) {
     if (specLeftBefore === undefined) delete specRecord.deactivatedTime;
     else specRecord.deactivatedTime = specLeftBefore;
   }
