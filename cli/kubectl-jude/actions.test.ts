@@ -199,6 +199,23 @@ describe("rollback while a promotion is in flight", () => {
     expect(patched.promotion).toEqual(model.spec.promotion);
   });
 
+  // The candidate's approval is withdrawn with it: promoted again, it waits for a new approval.
+  it("clears an approval of the abandoned candidate, keeping other promotion settings", () => {
+    const model = promotingModel();
+    const policy = model.spec.promotion;
+    model.spec.promotion = { ...policy, approvedVersion: "minilm-v2" };
+    const decision = rollback(model, undefined, [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.next).toContain("; spec.promotion.approvedVersion (minilm-v2) is cleared;");
+    const patched = mergePatch(structuredClone(model.spec), decision.patch) as typeof model.spec;
+    expect(patched.promotion).toEqual(policy);
+    // An approval naming another version is left as it is.
+    model.spec.promotion = { ...policy, approvedVersion: "minilm-v9" };
+    const other = rollback(model, undefined, [v0Record, v1Record]);
+    if (!("patch" in other)) throw new Error(other.refused);
+    expect(other.patch.promotion).toBeUndefined();
+  });
+
   // A rollback to a retained version waits for its workers to catch up; abandoned, it stays retained.
   it("says a retained version whose rollback is abandoned keeps its vectors", () => {
     const v2Retained = {

@@ -121,11 +121,14 @@ function abandon(model: EmbeddingModel, active: string, records: readonly Versio
   const removed = retained
     ? `the operator stops ${candidate}'s serving pods and nearline workers again; ${candidate}'s vectors stay for a later rollback`
     : `the operator removes ${candidate}'s serving pods, nearline workers, BootstrapRun and partial vectors`;
+  // An approval given to the candidate goes with it: promoted again later (the same version, after
+  // a fix elsewhere), it waits for a new approval instead of switching readers as soon as it is ready.
+  const approved = model.spec.promotion?.approvedVersion === candidate;
   return {
     abandons: candidate,
-    patch: restoring(model, record),
+    patch: { ...restoring(model, record), ...(approved ? { promotion: { approvedVersion: null } } : {}) },
     summary: `abandoning the promotion of ${name} to ${candidate}: spec.version back to the active ${active}, with its recorded model, prompts and serving settings`,
-    next: `${active} keeps serving readers, its pods unchanged; ${removed}; ${follow(model)}`,
+    next: `${active} keeps serving readers, its pods unchanged; ${removed}${approved ? `; spec.promotion.approvedVersion (${candidate}) is cleared` : ""}; ${follow(model)}`,
   };
 }
 
