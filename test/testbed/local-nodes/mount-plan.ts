@@ -114,7 +114,9 @@ export function planMounts(
  * execs the process there (same pid, so signals reach it), as `user` and in `workingDir`. A read-only
  * bind is read-only with every mount beneath it (the host's /run holds /run/netns); `readOnlyRoot`
  * (securityContext.readOnlyRootFilesystem) then makes the pod's tmpfs root read-only too, once built,
- * so only the mounts bound writable (the volumes that are) take writes.
+ * so only the mounts bound writable (the volumes that are) take writes. A submount listed but gone
+ * before its remount (another pod's /run/netns/<name>, deleted as that pod stops: unlinking a mount
+ * point detaches it in every namespace) is skipped; the pod failed to start with exit 32 before.
  */
 export function mountScript(
   ops: readonly MountOp[],
@@ -133,7 +135,7 @@ export function mountScript(
       if (op.readOnly) lines.push(`/usr/bin/mount -o remount,bind,ro ${path}`);
       if (op.readOnly && op.recursive) {
         lines.push(
-          `/usr/bin/findmnt -rn -o TARGET -R ${path} | /usr/bin/tail -n +2 | while read -r m; do /usr/bin/mount -o remount,bind,ro "$m"; done`,
+          `/usr/bin/findmnt -rn -o TARGET -R ${path} | /usr/bin/tail -n +2 | while read -r m; do /usr/bin/mount -o remount,bind,ro "$m" || [ ! -e "$m" ]; done`,
         );
       }
     }
