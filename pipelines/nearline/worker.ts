@@ -63,7 +63,7 @@ export class NearlineWorker {
   #consumer: Consumer<Buffer, Buffer, Buffer, Buffer> | undefined;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   #source: BatchSource<RawMessage> | undefined;
-  /** True from taking a batch until its offsets are committed. */
+  /** True from taking a batch until its offsets are committed (for good if it never is). */
   #inBatch = false;
   /** The commit of a fetch position past transaction markers in flight (see #commitPastMarkers). */
   #markerCommit: Promise<void> | undefined;
@@ -352,16 +352,18 @@ export class NearlineWorker {
       this.#options.wait?.batchStarted();
       try {
         await this.#partitions.findSkippedRecords(this.#consumer!, messages);
-        await this.#processAndCommit(messages);
+        // Stays in hand when it failed for good or a drain abandoned it: the lag check's commit of the
+        // stream's position (past this batch) would otherwise mark its records done, and the restarted
+        // worker would skip them, neither stored nor dead-lettered.
+        if (await this.#processAndCommit(messages)) this.#inBatch = false;
       } finally {
-        this.#inBatch = false;
         this.#options.wait?.settled();
       }
     }
   }
 
-  /** Runs one batch through the sinks, then commits its offsets. */
-  async #processAndCommit(messages: RawMessage[]): Promise<void> {
+  /** Runs one batch through the sinks, then commits its offsets; false when a drain abandoned it. */
+  async #processAndCommit(messages: RawMessage[]): Promise<boolean> {
     const { metrics, labels, logger } = this.#options;
     const records = messages.map(toRecord);
     // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
@@ -382,7 +384,7 @@ export class NearlineWorker {
     } catch (error) {
       // Stopping while a dependency is away: leave the batch uncommitted; whoever owns these
       // partitions next replays it (at least once, nothing lost).
-      if (this.#abort.signal.aborted) return;
+      if (this.#abort.signal.aborted) return false;
       throw error;
     }
     // A commit past transaction markers (lag check) goes first: this batch lies at or past it.
@@ -392,6 +394,7 @@ export class NearlineWorker {
     stopCommit();
     this.#record(outcome);
     this.#options.onBatch?.(outcome, Date.now());
+    return true;
   }
 
   async #commit(offsets: readonly NextOffset[]): Promise<void> {

@@ -12,6 +12,7 @@ import {
   committedOffsets,
   createTopics,
   produceEvents,
+  readTopic,
   uniqueTopic,
 } from "../../support/kafka.ts";
 import {
@@ -170,4 +171,67 @@ it("refuses to start, naming the topic, when its dead-letter or changelog topic 
     code: "TOPIC_MISSING",
     message: expect.stringContaining("changelog topic (source.kafka.topic)"),
   });
+});
+
+it("leaves the batch uncommitted when its dead-letter topic is deleted under it, and replays it once the topic is back", async () => {
+  const topic = uniqueTopic("nl-dlqgone");
+  const deadLetterTopic = `${topic}.dlq`;
+  const first = await startJobWorker(embedding, { topic, deadLetterTopic });
+  const group = first.config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-dlq-deleted", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+    await waitFor("the first event committed", async () => (await committedOffsets(group, topic)) === 1, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    await admin.deleteTopics({ topics: [deadLetterTopic] });
+    await produceEvents(topic, [
+      { key: "bad", value: "not json{" },
+      jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }),
+    ]);
+    await waitFor(
+      "the worker failed on the missing topic",
+      async () => first.app.worker.failure !== undefined,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    expect(String(first.app.worker.failure)).toContain(deadLetterTopic);
+    // A lag check (every 5 s) that started after the failure: it used to commit the stream's position,
+    // past the failed batch, so a restarted worker skipped both events (j1 was never stored).
+    const failedAtMs = Date.now();
+    await waitFor(
+      "a lag check after the failure",
+      async () => (first.app.worker.lagCheckedAtMs ?? 0) > failedAtMs + 5_000,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(await committedOffsets(group, topic)).toBe(1);
+  } finally {
+    await first.stop();
+    await admin.close();
+  }
+
+  await createTopics([deadLetterTopic], 1);
+  const { app, closeConnection } = await startInProcessNearline(first.config);
+  try {
+    await waitFor(
+      "the failed batch replayed and committed",
+      async () => (await committedOffsets(group, topic)) === 3,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 1, deadLettered: 1 });
+    const [deadLetter] = await readTopic(deadLetterTopic, 1);
+    expect(deadLetter).toMatchObject({
+      key: "bad",
+      headers: { "jude.error.code": expect.any(String), "jude.error.reason": expect.stringMatching(/\w/) },
+    });
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
 });
