@@ -146,7 +146,9 @@ export const sinks = z.strictObject({
     ),
   deadLetter: z
     .strictObject({
-      topic: topic().describe("Topic undecodable events are produced to, with the reason in a header."),
+      topic: topic().describe(
+        "Topic events that are not embedded are produced to (undecodable, no id or fields, an event time ahead, a text the embedding server refuses), with the code and reason in headers.",
+      ),
     })
     .optional()
     .describe("Where events that cannot be decoded go; without it they are counted, logged and skipped."),
@@ -295,7 +297,13 @@ export const pipelineVersionStatus = z.strictObject({
     .optional()
     .describe("Events skipped because their text hash was unchanged."),
   deleted: z.int().min(0).optional().describe("Delete events applied to the store."),
-  deadLettered: z.int().min(0).optional().describe("Events that could not be decoded."),
+  deadLettered: z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "Events dead-lettered instead of embedded: undecodable, no id or fields, an event time ahead, a Debezium unavailable value, or a text the embedding server refused (the code is in the record's headers).",
+    ),
   freshnessP95Ms: z
     .number()
     .min(0)
