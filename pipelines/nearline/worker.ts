@@ -26,6 +26,19 @@ import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.
 /** How often the consumer lag is measured. */
 const lagCheckMs = 5_000;
 
+/**
+ * How long a lag figure stands without a newer one: a worker cut off from the broker (checks failing,
+ * or its consumer out of the group) would otherwise report its last figure, perhaps 0, while the
+ * backlog grows, and the operator's CaughtUp gate would pass on it. Past this the figure is unknown:
+ * no lag samples, as before the first check.
+ */
+export const lagStaleMs = 6 * lagCheckMs;
+
+/** Whether a lag figure measured at `checkedAtMs` (undefined: never) still stands at `nowMs`. */
+export function lagStands(checkedAtMs: number | undefined, nowMs: number): boolean {
+  return checkedAtMs !== undefined && nowMs - checkedAtMs <= lagStaleMs;
+}
+
 export interface NearlineWorkerOptions {
   kafka: { clientOptions: ReturnType<typeof kafkaClientOptions> };
   topic: string;
@@ -139,7 +152,10 @@ export class NearlineWorker {
     this.#lagTimer = setTimeout(() => {
       this.#measureLag()
         .catch((error: unknown) => options.logger.debug({ err: error }, "consumer lag check failed"))
-        .finally(() => this.#lagTimer?.refresh());
+        .finally(() => {
+          if (this.#lag.size > 0 && !lagStands(this.#lagCheckedAtMs, Date.now())) this.#forgetLag();
+          this.#lagTimer?.refresh();
+        });
     }, lagCheckMs);
     this.#ready = true;
     this.#loop = this.#run(source);
@@ -203,6 +219,18 @@ export class NearlineWorker {
       metrics.consumerLag.set({ ...labels, partition: String(partition) }, value);
     }
     this.#lagCheckedAtMs = Date.now();
+  }
+
+  /** Drops a lag figure too old to stand (lagStaleMs), from /readyz and /metrics alike. */
+  #forgetLag(): void {
+    const { metrics, labels, logger } = this.#options;
+    logger.warn(
+      { lagCheckedAtMs: this.#lagCheckedAtMs },
+      `consumer lag unknown: no lag check succeeded for ${lagStaleMs / 1000} s (is the broker reachable?)`,
+    );
+    for (const partition of this.#lag.keys())
+      metrics.consumerLag.remove({ ...labels, partition: String(partition) });
+    this.#lag.clear();
   }
 
   /**
