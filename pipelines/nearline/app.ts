@@ -158,7 +158,8 @@ export async function startNearline(
     // worker whose batch waits on a dependency says which (the probe stays green: dependency-wait.ts).
     status: () => ({
       ...worker.totals,
-      lag: worker.lag,
+      // Unknown (before the first lag check, or a figure too old to stand): no lag at all, not 0.
+      ...(Object.keys(worker.lag.partitions).length > 0 ? { lag: worker.lag } : {}),
       sourceRecordsLost: worker.recordsLost,
       freshness: freshnessReport(worker.freshness()),
       ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
