@@ -9,7 +9,7 @@ import { abandonApplied, approve, rollback, type Decision } from "./kubectl-jude
 import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
-import { statusView } from "./kubectl-jude/status-view.ts";
+import { statusView, unattachedPipelines } from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
 
 const usage = `usage: kubectl jude <command> [flags]
@@ -93,7 +93,9 @@ async function run(argv: string[]): Promise<number> {
       if (args[0] !== undefined && models.length === 0)
         throw new PluginError(`EmbeddingModel ${args[0]} not found ${scope}`);
       process.stdout.write(
-        values.output === "json" ? `${JSON.stringify(models, null, 2)}\n` : renderStatus(models, scope),
+        values.output === "json"
+          ? `${JSON.stringify(models, null, 2)}\n`
+          : renderStatus(models, scope, args[0] === undefined ? unattachedPipelines(objects) : []),
       );
       return 0;
     }
