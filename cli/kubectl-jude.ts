@@ -26,7 +26,7 @@ commands:
 
 flags:
   -n, --namespace NS        namespace (default: the current context's)
-  -A, --all-namespaces      status and dashboard across all namespaces
+  -A, --all-namespaces      status and dashboard across all namespaces (approve and rollback refuse it)
   -o, --output text|json    output format of status (default text)
       --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
@@ -110,6 +110,9 @@ async function run(argv: string[]): Promise<number> {
     case "rollback": {
       const name = args[0];
       if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
+      // Silently ignored, -A sent the command to the current namespace and blamed a missing model.
+      if (values["all-namespaces"] === true)
+        throw new UsageError(`${command} changes one EmbeddingModel: name its namespace with -n, not -A`);
       // An abandon is written only onto the object it was decided on: had the candidate become
       // active meanwhile, the same spec would be a rollback that moves readers; decided again then.
       let abandoning: Exclude<Decision, { refused: string }> | undefined;
