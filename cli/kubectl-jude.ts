@@ -9,7 +9,7 @@ import { abandonApplied, approve, rollback, type Decision } from "./kubectl-jude
 import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
-import { statusView } from "./kubectl-jude/status-view.ts";
+import { statusView, unattachedPipelines } from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
 
 const usage = `usage: kubectl jude <command> [flags]
@@ -26,7 +26,7 @@ commands:
 
 flags:
   -n, --namespace NS        namespace (default: the current context's)
-  -A, --all-namespaces      status and dashboard across all namespaces
+  -A, --all-namespaces      status and dashboard across all namespaces (approve and rollback refuse it)
   -o, --output text|json    output format of status (default text)
       --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
@@ -93,7 +93,9 @@ async function run(argv: string[]): Promise<number> {
       if (args[0] !== undefined && models.length === 0)
         throw new PluginError(`EmbeddingModel ${args[0]} not found ${scope}`);
       process.stdout.write(
-        values.output === "json" ? `${JSON.stringify(models, null, 2)}\n` : renderStatus(models, scope),
+        values.output === "json"
+          ? `${JSON.stringify(models, null, 2)}\n`
+          : renderStatus(models, scope, args[0] === undefined ? unattachedPipelines(objects) : []),
       );
       return 0;
     }
@@ -108,6 +110,9 @@ async function run(argv: string[]): Promise<number> {
     case "rollback": {
       const name = args[0];
       if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
+      // Silently ignored, -A sent the command to the current namespace and blamed a missing model.
+      if (values["all-namespaces"] === true)
+        throw new UsageError(`${command} changes one EmbeddingModel: name its namespace with -n, not -A`);
       // An abandon is written only onto the object it was decided on: had the candidate become
       // active meanwhile, the same spec would be a rollback that moves readers; decided again then.
       let abandoning: Exclude<Decision, { refused: string }> | undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../plumbing/config-file.ts";
-import { loadOperatorConfig } from "./config.ts";
+import { loadOperatorConfig, operatorUsage } from "./config.ts";
 import { workloadPlacement } from "./placement-config.ts";
 
 describe("operator config", () => {
@@ -162,5 +162,16 @@ describe("operator config: workload ServiceAccount", () => {
     expect(() => loadOperatorConfig(["--workload-service-account", "Jude_Workloads"], {})).toThrow(
       /--workload-service-account: not a ServiceAccount name/,
     );
+  });
+});
+
+describe("operator usage", () => {
+  it("starts every flag's description in one column, the longest flag's included", () => {
+    const flagLines = operatorUsage()
+      .split("\n")
+      .filter((line) => line.startsWith("  --"));
+    expect(flagLines.length).toBeGreaterThan(20);
+    const columns = new Set(flagLines.map((line) => /^ {2}--\S+ +/.exec(line)![0].length));
+    expect([...columns]).toHaveLength(1);
   });
 });

@@ -188,9 +188,10 @@ export function loadOperatorConfig(argv: string[], env: NodeJS.ProcessEnv): Oper
 /** The usage text, generated from the schema so flags and help cannot drift. */
 export function operatorUsage(): string {
   const shape = operatorConfigSchema.shape;
+  const width = Math.max(...fields.map((field) => flagOf(field).length));
   const lines = fields.map((field) => {
     const description = (shape[field] as z.ZodType).description ?? "";
-    return `  --${flagOf(field).padEnd(26)} ${description} [${envOf(field)}]`;
+    return `  --${flagOf(field).padEnd(width)} ${description} [${envOf(field)}]`;
   });
   return `usage: jude operator [flags]\n\nflags (each also an environment variable):\n${lines.join("\n")}\n`;
 }

@@ -47,6 +47,18 @@ describe("kubectl jude usage and kubeconfig errors", () => {
     expect(stderr).not.toContain("    at ");
   });
 
+  it("refuses -A for approve and rollback, which change one model (exit 2)", async () => {
+    for (const command of ["approve", "rollback"]) {
+      const { code, stderr } = await run([command, "minilm", "-A", "--kubeconfig", kubeconfig]);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(
+        new RegExp(
+          `^kubectl jude: ${command} changes one EmbeddingModel: name its namespace with -n, not -A\n\nusage:`,
+        ),
+      );
+    }
+  });
+
   it("names a kubeconfig file that does not exist (exit 1)", async () => {
     const missing = join(folder, "absent");
     const { code, stderr } = await run(["status", "--kubeconfig", missing]);

@@ -1,7 +1,7 @@
 // Text rendering of `kubectl jude status`: one block per EmbeddingModel with its versions, the
 // promotion gates with their measured values, pipelines and bootstrap progress bars.
 import { conditionVerdict } from "./dashboard/view-model.ts";
-import type { BootstrapView, GateView, ModelView } from "./status-view.ts";
+import type { BootstrapView, GateView, ModelView, UnattachedPipelineView } from "./status-view.ts";
 
 const barWidth = 24;
 /** The narrowest bar a bootstrap row gets while it is made to fit the terminal width. */
@@ -38,10 +38,27 @@ const mark = (gate: GateView): string => marks[conditionVerdict(gate.type, gate.
 const optional = (value: number | undefined, digits = 0): string =>
   value === undefined ? "-" : digits > 0 ? value.toFixed(digits) : String(value);
 
-/** The whole status text for some models; `scope` (`in namespace recs`) says where none were found. */
-export function renderStatus(models: ModelView[], scope?: string): string {
-  if (models.length === 0) return `No EmbeddingModels found${scope === undefined ? "" : ` ${scope}`}.\n`;
-  return models.map(renderModel).join("\n");
+/**
+ * The whole status text for some models; `scope` (`in namespace recs`) says where none were found.
+ * `unattached` are the pipelines naming a model that does not exist, listed after the models.
+ */
+export function renderStatus(
+  models: ModelView[],
+  scope?: string,
+  unattached: UnattachedPipelineView[] = [],
+): string {
+  const text =
+    models.length === 0
+      ? `No EmbeddingModels found${scope === undefined ? "" : ` ${scope}`}.\n`
+      : models.map(renderModel).join("\n");
+  if (unattached.length === 0) return text;
+  const lines = ["NearlinePipelines naming no existing EmbeddingModel:"];
+  for (const pipeline of unattached)
+    lines.push(
+      `  ${pipeline.namespace}/${pipeline.name} (model ${pipeline.modelRef})` +
+        (pipeline.message === undefined ? "" : ` not ready: ${pipeline.message}`),
+    );
+  return `${text}\n${lines.join("\n")}\n`;
 }
 
 function renderModel(model: ModelView): string {

@@ -84,6 +84,31 @@ export function statusView(objects: JudeObjects, modelName?: string): ModelView[
     .map((model) => modelView(model, objects));
 }
 
+/** A pipeline whose `spec.modelRef` names no EmbeddingModel of its namespace (a typo, a model deleted). */
+export interface UnattachedPipelineView extends PipelineView {
+  namespace: string;
+  modelRef: string;
+}
+
+/**
+ * The pipelines no model's view shows, because the model they name does not exist: they are Stalled
+ * (spec.modelRef.name) and, listed under no model, would otherwise go unmentioned.
+ */
+export function unattachedPipelines(objects: JudeObjects): UnattachedPipelineView[] {
+  const models = new Set(
+    objects.models.map((model) => `${model.metadata.namespace ?? "default"}/${model.metadata.name}`),
+  );
+  return objects.pipelines
+    .filter(
+      (pipeline) => !models.has(`${pipeline.metadata.namespace ?? "default"}/${pipeline.spec.modelRef.name}`),
+    )
+    .map((pipeline) => ({
+      namespace: pipeline.metadata.namespace ?? "default",
+      modelRef: pipeline.spec.modelRef.name,
+      ...pipelineView(pipeline),
+    }));
+}
+
 function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
   const namespace = model.metadata.namespace ?? "default";
   const pipelines = objects.pipelines.filter(

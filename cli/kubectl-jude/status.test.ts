@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "./fixtures.test-data.ts";
-import { statusView } from "./status-view.ts";
+import { statusView, unattachedPipelines } from "./status-view.ts";
 import { progressBar, renderStatus } from "./status-text.ts";
 
 const objects = () => ({
@@ -132,6 +132,30 @@ describe("kubectl jude status", () => {
     expect(text).toMatch(/jobs-broken\s+job\s+-\s+-/);
     expect(text).toContain(`    jobs-broken not ready: ${stalledMessage}\n`);
     expect(text).not.toMatch(/^\s+jobs not ready/m);
+  });
+
+  it("lists the pipelines that name no existing model, with why they are not ready", () => {
+    // A typo in spec.modelRef.name: the pipeline is Stalled, but under no model's block.
+    const message = "spec.modelRef.name: EmbeddingModel minlm does not exist in namespace recs";
+    const [reason, lastTransitionTime] = ["ModelNotFound", "2026-12-02T14:52:00Z"];
+    const orphan = jobsPipeline();
+    orphan.metadata.name = "jobs-typo";
+    orphan.spec.modelRef.name = "minlm";
+    orphan.status = {
+      conditions: [
+        { type: "Ready", status: "False", reason, message, lastTransitionTime },
+        { type: "Stalled", status: "True", reason, message, lastTransitionTime },
+      ],
+    };
+    const all = { ...objects(), pipelines: [jobsPipeline(), orphan] };
+    const unattached = unattachedPipelines(all);
+    expect(unattached.map((pipeline) => pipeline.name)).toEqual(["jobs-typo"]);
+    const line = `  ${orphan.metadata.namespace ?? "default"}/jobs-typo (model minlm) not ready: ${message}\n`;
+    expect(renderStatus(statusView(all), "in namespace recs", unattached)).toContain(line);
+    const alone = renderStatus([], "in namespace recs", unattachedPipelines({ ...all, models: [] }));
+    expect(alone).toMatch(/^No EmbeddingModels found in namespace recs\.\n/);
+    expect(alone).toContain("/jobs (model ");
+    expect(alone).toContain(line);
   });
 
   it("says why a bootstrap run does not progress, under its bar, and not while it just runs", () => {

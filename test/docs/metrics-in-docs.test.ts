@@ -18,7 +18,7 @@ import {
 import { createServingMetrics } from "../../serving/metrics.ts";
 import { createStoreMetrics } from "../../store/metrics.ts";
 import type { WriteOutcome } from "../../store/writer.ts";
-import { documentationFiles, paragraphs, repoRoot } from "./markdown.ts";
+import { documentationFiles, paragraphs, readDocument, repoRoot } from "./markdown.ts";
 
 /** Metric name -> label names, from the registries every process builds. */
 function registeredMetrics(): Map<string, Set<string>> {
@@ -129,6 +129,37 @@ describe("metrics named in the documentation", () => {
       const missing = mention.labels.filter((label) => labels !== undefined && !labels.has(label));
       return missing.length === 0 ? [] : [`${mention.name}{${missing.join(",")}} (${mention.where})`];
     });
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe("the README's metrics table", () => {
+  // Labels every metric of a part carries, said once under the table rather than on each row.
+  const common = new Set(["pipeline", "version", "store"]);
+
+  it("shows each metric with all its other labels", () => {
+    const readme = readDocument("README.md");
+    const start = readme.indexOf("\n## Metrics\n");
+    const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
+    const registered = registeredMetrics();
+    const wrong: string[] = [];
+    let rows = 0;
+    for (const [, prefix, cell] of section.matchAll(/^\| `(jude_[a-z]+_)`\s*\|(.*)\|$/gm)) {
+      rows++;
+      for (const match of cell!.matchAll(/`([a-z][a-z0-9_]*)(?:\{([^}]*)\})?`/g)) {
+        const name = `${prefix}${match[1]}`;
+        const labels = registered.get(name);
+        if (labels === undefined) {
+          wrong.push(`${name} (not registered)`);
+          continue;
+        }
+        const expected = [...labels].filter((label) => !common.has(label)).sort();
+        const shown = labelNames(match[2]).sort();
+        if (shown.join(",") !== expected.join(","))
+          wrong.push(`${name}{${shown.join(",")}}: registered with {${expected.join(",")}}`);
+      }
+    }
+    expect(rows).toBe(3);
     expect(wrong).toEqual([]);
   });
 });
