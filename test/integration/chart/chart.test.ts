@@ -4,7 +4,8 @@
  * chart's ServiceAccount: what the controllers call is allowed, a sample of everything else is denied,
  * in both the cluster-wide mode and the Role-per-namespace mode.
  */
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
@@ -494,6 +495,49 @@ describe("the jude-operator chart", () => {
     // From then on every pod takes part in the election: hand over through the Lease.
     await upgrade("logLevel=debug");
     expect(await strategy()).toBe("RollingUpdate");
+  });
+
+  it("upgrades with --reuse-values a release whose chart predates userRoles and podDisruptionBudget", async () => {
+    // --reuse-values renders the new templates with the previous release's values, the older chart's
+    // defaults included: a key added since is absent, not the new chart's default.
+    const older = mkdtempSync(join(tmpdir(), "jude-chart-older-"));
+    try {
+      cpSync(chart, older, { recursive: true });
+      for (const template of ["user-roles.yaml", "poddisruptionbudget.yaml"])
+        rmSync(join(older, "templates", template));
+      const values = readFileSync(join(older, "values.yaml"), "utf8")
+        .replace(/^podDisruptionBudget:\n( {2}.*\n)+/m, "")
+        .replace(/^userRoles:\n( {2}.*\n)+/m, "");
+      expect(values).not.toMatch(/^(podDisruptionBudget|userRoles):/m);
+      writeFileSync(join(older, "values.yaml"), values);
+      const name = `reuse-values-${process.pid}`;
+      const release = { name, namespace: `${name}-system` };
+      await helm([
+        "install",
+        release.name,
+        older,
+        "--namespace",
+        release.namespace,
+        "--create-namespace",
+        "--set",
+        "crds.install=false",
+        "--set",
+        "replicaCount=0",
+      ]);
+      releases.push(release);
+      const upgrade = (...args: string[]) =>
+        helm(["upgrade", release.name, chart, "-n", release.namespace, "--reuse-values", ...args]);
+      // Two replicas would claim the release's namespaces: only render them.
+      const manifest = await upgrade("--set", "replicaCount=2", "--dry-run");
+      expect(manifest).toMatch(/kind: PodDisruptionBudget\n[^]*?maxUnavailable: 1\n/);
+      await upgrade();
+      // The chart's default for a key the older release did not have: the user roles are created.
+      expect(
+        await kubectl(["get", "clusterrole", `${release.name}-jude-operator-view`, "-o", "name"]),
+      ).toContain("clusterrole");
+    } finally {
+      rmSync(older, { recursive: true, force: true });
+    }
   });
 
   it("refuses a second release whose operator would reconcile the same objects, naming the first", async () => {
