@@ -1,6 +1,12 @@
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { describeFailing, failingPods, lastFailedContainer, type PodContainersView } from "./failing-pods.ts";
+import {
+  describeFailing,
+  failingPods,
+  lastFailedContainer,
+  stuckStartMs,
+  type PodContainersView,
+} from "./failing-pods.ts";
 
 const container = (name: string, fields: Partial<V1ContainerStatus>): V1ContainerStatus => ({
   name,
@@ -105,6 +111,74 @@ describe("pods whose containers the kubelet cannot start or keep running (decisi
     ]);
     expect(describeFailing(failing!)).toBe(
       "1 pod cannot run (w, container nearline): CrashLoopBackOff: back-off 40s restarting failed container=nearline pod=w; last exit: OOMKilled, exit code 137, 3 restarts",
+    );
+  });
+});
+
+describe("pods whose containers never start (a volume that will not mount, a sandbox never created)", () => {
+  const now = Date.parse("2026-12-04T12:00:00Z");
+  const startedAgo = (ms: number, view: PodContainersView): PodContainersView => ({
+    ...view,
+    status: { ...view.status, startTime: new Date(now - ms) },
+  });
+  const mountMessage = 'MountVolume.SetUp failed for volume "config": configmap "m-v1" not found';
+
+  it.each([
+    [
+      "ContainerCreating past the limit",
+      startedAgo(stuckStartMs + 1000, pod("p", [container("serve", waiting("ContainerCreating"))])),
+      "ContainerCreating",
+    ],
+    [
+      "ContainerCreating within the limit",
+      startedAgo(stuckStartMs - 1000, pod("p", [container("serve", waiting("ContainerCreating"))])),
+      undefined,
+    ],
+    [
+      "no init container started past the limit (all PodInitializing)",
+      startedAgo(
+        stuckStartMs + 1000,
+        pod(
+          "p",
+          [container("serve", waiting("PodInitializing"))],
+          [container("fetch-model", waiting("PodInitializing"))],
+        ),
+      ),
+      "PodInitializing",
+    ],
+    [
+      "an init container running long (a large model download)",
+      startedAgo(
+        stuckStartMs * 3,
+        pod(
+          "p",
+          [container("serve", waiting("PodInitializing"))],
+          [container("fetch-model", { state: { running: {} } })],
+        ),
+      ),
+      undefined,
+    ],
+    [
+      "no start time (not yet seen by a kubelet)",
+      pod("p", [container("serve", waiting("ContainerCreating"))]),
+      undefined,
+    ],
+  ] as const)("%s -> %s", (_, view, reason) => {
+    expect(failingPods([view], now)?.reason).toBe(reason);
+  });
+
+  it("names the pod, how long it has waited, the runtime's message and where the cause is", () => {
+    const failing = failingPods(
+      [
+        startedAgo(
+          6 * 60_000,
+          pod("m-v1-abc-x", [container("serve", waiting("ContainerCreating", mountMessage))]),
+        ),
+      ],
+      now,
+    );
+    expect(describeFailing(failing!)).toBe(
+      `1 pod cannot run (m-v1-abc-x, container serve): ContainerCreating: ${mountMessage}; no container started in 6m (a volume that cannot mount, a sandbox the runtime cannot create, or an image still pulling): kubectl describe pod m-v1-abc-x shows its events`,
     );
   });
 });

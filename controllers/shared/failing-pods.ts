@@ -19,6 +19,8 @@ export const podFailingReason = "PodFailing";
 export interface PodContainersView {
   metadata?: { name?: string; deletionTimestamp?: unknown };
   status?: {
+    /** When the kubelet took the pod up (its volumes and sandbox are set up after). */
+    startTime?: Date | string;
     initContainerStatuses?: V1ContainerStatus[];
     containerStatuses?: V1ContainerStatus[];
   };
@@ -48,15 +50,25 @@ const starting = new Set(["ContainerCreating", "PodInitializing"]);
 export const crashLoopResetMs = 10 * 60_000;
 
 /**
+ * How long a pod taken up by its kubelet may have no container started before it counts as failing. A
+ * volume that cannot mount (a Secret or ConfigMap gone, a claim attached elsewhere, a CSI driver that
+ * fails) or a sandbox the runtime cannot create leaves every container waiting ContainerCreating (or
+ * PodInitializing) with the cause only in the pod's Events; the kubelet gives up a mount after about
+ * two minutes and tries again. Past this the status says so, not only a Deployment's progress deadline.
+ */
+export const stuckStartMs = 3 * 60_000;
+
+/**
  * The pods (not being deleted) with a container waiting for a reason other than a start under way,
  * or, restarted after a failed exit, started again and not ready yet. A crash loop is both by turns
  * (back-off, then a run until the next crash); counting only the waiting turned the status Reconciling
- * at every restart and Stalled again at the next crash, for as long as the loop went on.
+ * at every restart and Stalled again at the next crash, for as long as the loop went on. Also pods with
+ * no container started `stuckStartMs` after their kubelet took them up.
  */
 export function failingPods(pods: readonly PodContainersView[], nowMs = Date.now()): FailingPods | undefined {
   const failing = pods.flatMap((pod) => {
     if (pod.metadata?.deletionTimestamp !== undefined) return [];
-    const failure = containerFailure(pod, nowMs);
+    const failure = containerFailure(pod, nowMs) ?? stuckStart(pod, nowMs);
     return failure === undefined ? [] : [{ pod, ...failure }];
   });
   const first = failing[0];
@@ -94,6 +106,35 @@ function containerFailure(
       return { container, reason: "CrashLoopBackOff", message: `started again, not ready yet; ${exit}` };
   }
   return undefined;
+}
+
+/** The first container of a pod none of whose containers has started `stuckStartMs` after its start. */
+function stuckStart(
+  pod: PodContainersView,
+  nowMs: number,
+): { container: string; reason: string; message: string } | undefined {
+  const startTime =
+    pod.status?.startTime === undefined ? Number.NaN : new Date(pod.status.startTime).getTime();
+  if (Number.isNaN(startTime) || nowMs - startTime < stuckStartMs) return undefined;
+  const statuses = [
+    ...(pod.status?.initContainerStatuses ?? []).map((status) => ({ status, kind: "init container" })),
+    ...(pod.status?.containerStatuses ?? []).map((status) => ({ status, kind: "container" })),
+  ];
+  const started = statuses.some(
+    ({ status }) => status.state?.waiting === undefined || status.lastState?.terminated !== undefined,
+  );
+  const [first] = statuses;
+  const waiting = first?.status.state?.waiting;
+  if (first === undefined || started || waiting?.reason === undefined) return undefined;
+  const name = pod.metadata?.name ?? "?";
+  const minutes = Math.floor((nowMs - startTime) / 60_000);
+  const cause = `no container started in ${minutes}m (a volume that cannot mount, a sandbox the runtime cannot create, or an image still pulling): kubectl describe pod ${name} shows its events`;
+  const message = [waiting.message?.trim(), cause].filter((part) => part !== undefined && part !== "");
+  return {
+    container: `${first.kind} ${first.status.name}`,
+    reason: waiting.reason,
+    message: message.join("; "),
+  };
 }
 
 /** A container started again after an exit that is not up: starting, not ready, or ended again. */

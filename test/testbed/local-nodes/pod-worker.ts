@@ -31,6 +31,8 @@ export class PodWorker {
   sandbox: PodSandbox | undefined;
   #volumePaths = new Map<string, string>();
   #lastVolumeSyncMs = 0;
+  /** Whether the last volume sync set every volume up; until it has, no container starts. */
+  #volumesReady = false;
   #lastStatus = "";
   /** Deleted and every container stopped: the phase is terminal from now on. */
   #stopped = false;
@@ -137,8 +139,10 @@ export class PodWorker {
       this.sandbox.refreshHosts();
       try {
         this.#volumePaths = await syncVolumes(this.pod, this.sandbox.podDir, this.context.volumeSources);
+        this.#volumesReady = true;
       } catch (error) {
         if (!(error instanceof ContainerConfigError)) throw error;
+        this.#volumesReady = false;
         // A kubelet keeps such a pod ContainerCreating (with FailedMount Events) and mounts the volume
         // once its source exists; it is not a container config error, and a ConfigMap created just
         // after its pod (or not yet in this agent's cache) must not read as a failing pod.
@@ -149,6 +153,9 @@ export class PodWorker {
       // Killed while the volumes were written: start nothing more.
       if (this.done) return;
     }
+    // Between resyncs too: a kubelet starts no container of a pod before all its volumes are set up
+    // (the next tick started them against the missing volume's absent path).
+    if (!this.#volumesReady) return;
     for (const run of this.runs) {
       if (run.launching && run.startedFile !== undefined && existsSync(run.startedFile))
         run.markRunning(nowMs);

@@ -65,6 +65,7 @@ export interface Pod {
     phase?: string;
     podIP?: string;
     conditions?: { type: string; status: string; lastTransitionTime?: string }[];
+    initContainerStatuses?: ContainerStatus[];
     containerStatuses?: ContainerStatus[];
   };
 }

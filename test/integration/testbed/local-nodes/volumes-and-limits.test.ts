@@ -77,6 +77,54 @@ describe("local pod volumes and limits", () => {
     );
   });
 
+  it("starts no container, init or not, while a volume's source is missing, as a kubelet does, and starts them once it exists", async () => {
+    const container = (name: string, command: string) => ({
+      name,
+      image: judeImage,
+      command: ["sh", "-c", command],
+      volumeMounts: [{ name: "late", mountPath: "/late" }],
+    });
+    await apply({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "waits-for-volume", namespace },
+      spec: {
+        ...onLocalNode(),
+        terminationGracePeriodSeconds: 1,
+        initContainers: [{ ...container("init", "true"), volumeMounts: [] }],
+        containers: [container("main", "cat /late/value; sleep 600")],
+        volumes: [{ name: "late", configMap: { name: "late" } }],
+      },
+    });
+    const states = async () => {
+      const { status } = await pod("waits-for-volume");
+      return [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])].map(
+        (entry) => entry.state,
+      );
+    };
+    await eventually("the pod to report container states", async () => (await states()).length === 2);
+    // Past the agent's volume resync (2 s): the pod must still wait, every container ContainerCreating.
+    for (let check = 0; check < 4; check += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      for (const state of await states())
+        expect(state).toEqual({
+          waiting: { reason: "ContainerCreating", message: 'configmap "late" not found' },
+        });
+    }
+    await apply({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "late", namespace },
+      data: { value: "here" },
+    });
+    await eventually(
+      "the main container to read the volume",
+      async () =>
+        (await pod("waits-for-volume")).status.phase === "Running" &&
+        log("waits-for-volume").includes("here"),
+    );
+  });
+
   it("kills a container over its memory limit with reason OOMKilled", async () => {
     await apply({
       apiVersion: "v1",
