@@ -55,8 +55,10 @@ export const crashLoopResetMs = 10 * 60_000;
  * fails) or a sandbox the runtime cannot create leaves every container waiting ContainerCreating (or
  * PodInitializing) with the cause only in the pod's Events; the kubelet gives up a mount after about
  * two minutes and tries again. Past this the status says so, not only a Deployment's progress deadline.
+ * Five minutes, not less: a first pull of a large image (the CUDA one, several GB) waits the same way
+ * and would be reported as a failure while it is only slow.
  */
-export const stuckStartMs = 3 * 60_000;
+export const stuckStartMs = 5 * 60_000;
 
 /**
  * The pods (not being deleted) with a container waiting for a reason other than a start under way,
