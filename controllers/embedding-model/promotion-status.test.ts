@@ -114,6 +114,15 @@ describe("status and events of a promotion", () => {
     });
     const back = { kind: "rollback" as const, expectedCurrent: "v1", target: "v2" };
     expect(promotionEvents(second, { ...flipped, switchPointer: back })[0]?.reason).toBe("RolledBack");
+    // The operator that flipped was killed before its status write: the next one finds the pointer on
+    // v2 and only follows it. The promotion still gets its Event.
+    const followed = decidePromotion(promoting({ store: store("v2", { v1: "complete", v2: "complete" }) }));
+    expect(followed.switchPointer).toBeUndefined();
+    expect(promotionEvents(first, followed)[0]).toMatchObject({
+      reason: "Promoted",
+      message: expect.stringContaining("from v1 to v2"),
+    });
+    expect(promotionEvents(second, followed)).toEqual([]);
   });
 });
 

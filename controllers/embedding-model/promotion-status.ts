@@ -145,6 +145,17 @@ export function promotionEvents(
       reason: kind === "rollback" && expectedCurrent !== null ? "RolledBack" : "Promoted",
       message: `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
     });
+  } else if (pointerFollowed(previous, decision)) {
+    // An operator killed between its pointer switch and the status write that reports it: the next
+    // one finds the pointer already switched and follows it. Readers did switch; say so once.
+    const from = previous!.activeVersion!;
+    const target = decision.activeVersion!;
+    const wasLeft = ["Draining", "Retained"].includes(before.get(target) ?? "");
+    events.push({
+      warning: false,
+      reason: wasLeft ? "RolledBack" : "Promoted",
+      message: `readers switched from ${from} to ${target} (store pointer ${wasLeft ? "rollback" : "flip"} made by an operator stopped before it reported it; query Service moved)`,
+    });
   }
   for (const [version, phase] of Object.entries(decision.phases)) {
     const was = before.get(version);
@@ -182,4 +193,13 @@ export function promotionEvents(
         message: `version ${version} is no longer served or retained`,
       });
   return events;
+}
+
+/** The active version moved with no switch this reconcile: the store pointer had been switched already. */
+function pointerFollowed(previous: EmbeddingModelStatus | undefined, decision: PromotionDecision): boolean {
+  const from = previous?.activeVersion;
+  const target = decision.activeVersion;
+  if (from === undefined || target === undefined || from === target) return false;
+  // A model without a store promotes by moving the query Service alone; its Events are the phases'.
+  return decision.records.find((record) => record.version === target)?.store !== undefined;
 }
