@@ -105,14 +105,18 @@ export function storeDataLostVerdict(lost: string, spec: string, progress: Kstat
  */
 export function storeChangedVerdict(
   spec: string,
-  move: { version: string; from: string; to: string },
+  move: { version: string; from: string; to: string; stalePointer?: string | undefined },
   progress: Kstatus,
 ): Kstatus {
   if (progress.state === "Stalled") return progress;
+  const target =
+    move.stalePointer !== undefined
+      ? `which still names version ${move.stalePointer} as it did when the pipelines left it (not updated since, so not flipped back to)`
+      : "which has no current version yet";
   return {
     state: "Reconciling",
     reason: "StoreChanged",
-    message: `the pipelines now write to store ${move.to}, which has no current version yet; version ${move.version}, the one readers used, is in store ${move.from}, left as it is (readers still on it keep reading ${move.version} there and the query Service stays on ${move.version} until ${move.to} has a current version; the operator no longer flips or collects ${move.from}: delete its keys once no reader uses it); building ${spec} into ${move.to}: ${progress.message}`,
+    message: `the pipelines now write to store ${move.to}, ${target}; version ${move.version}, the one readers used, is in store ${move.from}, left as it is (readers still on it keep reading ${move.version} there and the query Service stays on ${move.version} until ${move.to} has a current version; the operator no longer flips or collects ${move.from}: delete its keys once no reader uses it); building ${spec} into ${move.to}: ${progress.message}`,
   };
 }
 

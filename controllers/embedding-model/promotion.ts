@@ -127,8 +127,20 @@ export const promotionPollMs = 5_000;
 export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const nowText = conditionTime(input.now);
   const spec = input.specVersion;
-  const current = input.store !== undefined ? input.store.current : input.statusActive;
   const records = new Map(input.records.map((record) => [record.version, { ...record }]));
+  const pointer = input.store !== undefined ? input.store.current : input.statusActive;
+  // The pipelines moved back to a store they wrote to before: its pointer names a version readers
+  // left for one whose vectors are in another store, and nothing updated it since they left. Readers
+  // are not sent back to it: the spec's version is built into this store as into any store moved to
+  // (StoreChanged), and its flip replaces that pointer.
+  const readersLastOn = lastLiveRecord(records);
+  const stalePointer =
+    input.store !== undefined &&
+    pointer != null &&
+    readersLastOn !== undefined &&
+    readersLastOn.version !== pointer &&
+    storeElsewhere(readersLastOn, input.store) !== undefined;
+  const current = stalePointer ? null : pointer;
   // The status says the spec's version is active and its record says readers use it, yet the pointer
   // names another version readers had left (or none): it was changed outside the operator. (A pointer
   // on a version that never went live is an operator stopped between its flip and its records.)
@@ -146,7 +158,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
       ? specRecord.store === input.store.name
       : pointerRecord?.activatedTime !== undefined && !wasLive(pointerRecord));
   const specLeftBefore = specRecord?.deactivatedTime;
-  followPointer(input.store, records, input.now);
+  if (!stalePointer) followPointer(input.store, records, input.now);
   // The version readers are put back on keeps its record as it was (a restore is no rollback: its
   // RolledBack condition stays); the other one was live meanwhile and leaves again at the switch.
   if (pointerMovedAway) {
@@ -240,7 +252,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
         input.store !== undefined
           ? {
               kind,
-              expectedCurrent: current ?? null,
+              expectedCurrent: pointer ?? null,
               target: spec,
               ...(lostPointer ? { minEpoch: input.now.getTime() } : {}),
               ...(pointerMovedAway && retained ? { restores: true } : {}),
@@ -275,13 +287,21 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     movedFrom !== undefined && lastLive !== undefined && input.store !== undefined
       ? storeChangedVerdict(
           spec,
-          { version: lastLive.version, from: movedFrom, to: input.store.name },
+          {
+            version: lastLive.version,
+            from: movedFrom,
+            to: input.store.name,
+            stalePointer: stalePointer ? (pointer ?? undefined) : undefined,
+          },
           progress,
         )
       : lostByStore(record) || lostLive !== undefined
         ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
         : progress;
-  const base = decideRetention(input, records, { spec, active: current, keepServing: [spec] });
+  // Readers of the old store still use the version they used there (the query Service stays on it):
+  // it is still the active version, not one draining, until the new store has a current version.
+  const readersOn = current ?? (movedFrom !== undefined ? lastLive?.version : undefined);
+  const base = decideRetention(input, records, { spec, active: readersOn, keepServing: [spec] });
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {
     ...base,
@@ -289,7 +309,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     // Until a version is current in the store, the query Service stays on the one readers last used:
     // moving it to the candidate's encoder would mix model spaces for readers still on its vectors.
     queryVersion: current ?? lastLive?.version ?? spec,
-    activeVersion: current ?? undefined,
+    activeVersion: readersOn ?? undefined,
     bootstrap,
     phases: { ...base.phases, [spec]: phase },
     conditions: [

@@ -117,8 +117,12 @@ describe("a model whose pipelines name another store", () => {
     expect(String(ready?.message)).toContain(`store ${otherName}`);
     expect(String(ready?.message)).toContain(`store ${storeName}`);
     expect(condition(await model(), "RolledBack")?.reason).not.toBe("StoreDataLost");
-    // Readers of the old store still use v2's vectors: the query encoder stays v2's.
+    // Readers of the old store still use v2's vectors: the query encoder stays v2's, and status says so.
     expect(await querySelector()).toBe("v2");
+    expect((await model()).status).toMatchObject({ activeVersion: "v2" });
+    expect(((await model()).status as Json).versions).toEqual(
+      expect.arrayContaining([expect.objectContaining({ version: "v2", phase: "Active" })]),
+    );
     // The old store is left as it was.
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
     expect(Object.fromEntries((await listVersions(store)).map((info) => [info.version, info.state]))).toEqual(
@@ -194,5 +198,30 @@ describe("a model whose pipelines name another store", () => {
     const phaseChanges = said.filter((event) => /^version \S+: \S+ -> /.test(event.message));
     expect(phaseChanges.filter((event) => event.count !== 1)).toEqual([]);
     expect(said.map((event) => event.reason)).not.toContain("StoreDataLost");
+  }, 240_000);
+
+  it("moved back to its first store: the pointer left there is not followed", async () => {
+    const { namespace, store, storeName } = setup!;
+    const before = await getObject("bootstraprun/jobs-v3-promotion", namespace);
+    await applyObjects(namespace, [setup!.jobsPipeline]);
+    await until("the model says its store changed", async () =>
+      String(condition(await model(), "Ready")?.message).includes(`store ${storeName},`),
+    );
+    const ready = condition(await model(), "Ready");
+    expect(ready).toMatchObject({ status: "False", reason: "StoreChanged" });
+    expect(String(ready?.message)).toContain(`store ${storeName}, which still names version v2`);
+    // Readers use v3 (in the third store): neither the query Service nor the status goes back to v2,
+    // whose vectors in the first store stopped being updated when the pipelines left it.
+    expect(await querySelector()).toBe("v3");
+    expect((await model()).status).toMatchObject({ activeVersion: "v3" });
+    expect(await readPointer(store)).toMatchObject({ current: "v2" });
+    await until("a new run of v3", async () => {
+      const run = await getObject("bootstraprun/jobs-v3-promotion", namespace);
+      return run !== undefined && (run.metadata as Json).uid !== (before!.metadata as Json).uid;
+    });
+    await buildVersion(store, namespace, "v3", ["v3"]);
+    await until("pointer of the first store on v3", async () => (await readPointer(store)).current === "v3");
+    await until("Ready on v3", async () => condition(await model(), "Ready")?.status === "True");
+    expect(await querySelector()).toBe("v3");
   }, 240_000);
 });
