@@ -141,11 +141,22 @@ describe("Jobs on local nodes behave as on a cluster", () => {
       ["create", "--raw", `/api/v1/namespaces/${namespace}/pods/${shard}/eviction`, "-f", "-"],
       JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: shard, namespace } }),
     );
+    // A CI run once timed out here (not reproduced): on a timeout, say where the Job and its pods are.
     await eventually(
       "the Job to complete",
       async () => condition(await job("evicted"), "Complete") !== undefined,
       90_000,
-    );
+    ).catch(async (error: unknown) => {
+      const shards = (await pods(namespace, "job-name=evicted")).map((pod) => ({
+        name: pod.metadata.name,
+        phase: pod.status.phase,
+        conditions: pod.status.conditions?.map((c) => `${c.type}=${c.status}`),
+        containers: pod.status.containerStatuses?.map((c) => c.state),
+      }));
+      throw new Error(
+        `${(error as Error).message}; job status ${JSON.stringify((await job("evicted")).status)}; pods ${JSON.stringify(shards)}`,
+      );
+    });
     const status = (await job("evicted")).status;
     expect(status.succeeded).toBe(1);
     expect(status.failed ?? 0).toBe(0);
