@@ -17,7 +17,7 @@ import { produceEvents } from "../support/kafka.ts";
 import { startJude, stopJude, waitReady, type JudeProcess } from "../support/processes.ts";
 import { repoRoot } from "../testbed/paths.ts";
 import { freePort } from "../testbed/ports.ts";
-import { localNodePlacement } from "../testbed/local-nodes/local-node-registry.ts";
+import { localNodeOperatorArgs } from "./support/operator-process.ts";
 import { waitFor } from "../testbed/wait.ts";
 import { applyAll } from "./support/namespace.ts";
 import { startPromotionScene, stopPromotionScene } from "./support/promotion-scene.ts";
@@ -73,14 +73,7 @@ async function startReplica(): Promise<void> {
     "--retry-period-seconds=1",
     "--http-host=127.0.0.1",
     `--http-port=${port}`,
-    "--concurrency=2",
-    "--drain-seconds=5",
-    "--image-repository=ghcr.io/jude-dev/jude",
-    "--image-tag=0.1.0",
-    `--workload-node-selector=${Object.entries(localNodePlacement.nodeSelector)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(",")}`,
-    `--workload-tolerations=${JSON.stringify(localNodePlacement.tolerations)}`,
+    ...localNodeOperatorArgs,
   ]);
   await waitReady(process, port);
   replicas.set(identity, process);

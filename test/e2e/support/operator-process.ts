@@ -15,20 +15,25 @@ export interface OperatorProcess {
   stop(): Promise<number | null | "running">;
 }
 
+/** The flags of an end-to-end operator: quick drains, the testbed's image, workloads on the local nodes. */
+export const localNodeOperatorArgs: readonly string[] = [
+  "--concurrency=2",
+  "--drain-seconds=5",
+  "--image-repository=ghcr.io/jude-dev/jude",
+  "--image-tag=0.1.0",
+  `--workload-node-selector=${Object.entries(localNodePlacement.nodeSelector)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(",")}`,
+  `--workload-tolerations=${JSON.stringify(localNodePlacement.tolerations)}`,
+];
+
 let started = 0;
 
 /** Starts `jude operator` on `namespace` and waits until it is ready (informers synced). */
 export async function startOperatorProcess(namespace: string): Promise<OperatorProcess> {
   started += 1;
   const { process } = await startJudeOperator(`${namespace}-operator-${started}`, namespace, [
-    "--concurrency=2",
-    "--drain-seconds=5",
-    "--image-repository=ghcr.io/jude-dev/jude",
-    "--image-tag=0.1.0",
-    `--workload-node-selector=${Object.entries(localNodePlacement.nodeSelector)
-      .map(([key, value]) => `${key}=${value}`)
-      .join(",")}`,
-    `--workload-tolerations=${JSON.stringify(localNodePlacement.tolerations)}`,
+    ...localNodeOperatorArgs,
   ]);
   return {
     process,
