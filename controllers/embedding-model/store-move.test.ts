@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decidePromotion } from "./promotion.ts";
-import { ago, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
+import { ago, policy, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
 
 describe("a model whose pipelines moved to another store", () => {
   it("mid-promotion: status names the version readers still use as active", () => {
@@ -70,5 +70,41 @@ describe("a model whose pipelines moved to another store", () => {
       }),
     );
     expect(built.switchPointer).toMatchObject({ target: "v3", expectedCurrent: "v2" });
+  });
+});
+
+describe("a model with cutover Manual whose pipelines moved at rest", () => {
+  // v3 was rolled back to v2 (a rollback goes without approval: approvedVersion still names v3), then
+  // the pipelines moved to store-b and v2, the version readers use, was built there. Nothing new
+  // reaches readers at its first flip in store-b; waiting for an approval of the active version would
+  // wait for ever (`kubectl jude approve` refuses the active version).
+  it("flips the version readers already use into the new store without a new approval", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v2",
+        spec: specOf("v2"),
+        policy: { ...policy, cutover: "Manual", approvedVersion: "v3" },
+        store: store(null, { v2: "complete" }, { name: "store-b" }),
+        statusActive: "v2",
+        serving: { v2: ready },
+        writersPresent: ["v2"],
+        records: [
+          record("v2", {
+            activatedTime: ago(3000),
+            workers: true,
+            store: "store-a",
+            fromBootstrap: true,
+          }),
+          record("v3", {
+            promotionStartTime: ago(6000),
+            activatedTime: ago(5000),
+            deactivatedTime: ago(3000),
+            store: "store-a",
+          }),
+        ],
+      }),
+    );
+    expect(decision.verdict).not.toMatchObject({ reason: "AwaitingApproval" });
+    expect(decision.switchPointer).toMatchObject({ target: "v2", expectedCurrent: null });
   });
 });
