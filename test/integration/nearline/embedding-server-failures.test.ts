@@ -7,7 +7,8 @@
  *     (EMBEDDING_FAILED, with the status and message), the others are stored, the offsets committed;
  *   - for every call (a broken server): nothing is dead-lettered or stored, the batch stays
  *     uncommitted, /readyz says the worker waits on the embedding server; once the server answers
- *     again every event is stored.
+ *     again every event is stored; a drain that runs out of time meanwhile leaves the batch uncommitted,
+ *     and the next worker of the group stores it.
  * Before, INTERNAL was neither retried nor isolated: the worker's loop failed, the process exited 1 and
  * a restarted worker met the same record again (CrashLoopBackOff, the partition stopped for good).
  */
@@ -24,13 +25,11 @@ import {
   readTopic,
   uniqueTopic,
 } from "../../support/kafka.ts";
-import {
-  expectedFinalState,
-  expectStoreMatches,
-  jobEvent,
-  nearlineConfig,
-  startInProcessNearline,
-} from "../../support/nearline.ts";
+import { expectedFinalState, expectStoreMatches, jobEvent, nearlineConfig } from "../../support/nearline.ts";
+import { startNearline } from "../../../pipelines/nearline/app.ts";
+import type { NearlineConfig } from "../../../pipelines/nearline/config.ts";
+import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
 import {
   startScriptedEmbeddingServer,
   type ScriptedEmbeddingServer,
@@ -62,14 +61,49 @@ async function startWorker(label: string) {
     digest: embedding.digest,
     embeddingAddress: front.address,
   });
-  const { app, closeConnection } = await startInProcessNearline(config);
   const redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-  const stop = async () => {
-    await app.stop();
-    closeConnection();
-    await redis.quit();
+  const started = await startApp(config);
+  return {
+    topic,
+    deadLetterTopic,
+    config,
+    app: started.app,
+    redis,
+    /** Stops the worker (a drain of at most 2 s) and starts another on the same group. */
+    restart: async () => {
+      await started.stop();
+      Object.assign(started, await startApp(config));
+      return started.app;
+    },
+    stop: async () => {
+      await started.stop();
+      await redis.quit();
+    },
   };
-  return { topic, deadLetterTopic, config, app, redis, stop };
+}
+
+/** `jude nearline` in this process, as startInProcessNearline starts it, with a 2 s drain. */
+async function startApp(config: NearlineConfig) {
+  const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+  const app = await startNearline(config, {
+    logger: silentLogger(),
+    embedCall: connection.call,
+    isRetryableEmbedError: connection.isRetryable,
+    drainMs: 2_000,
+  });
+  return {
+    app,
+    stop: async () => {
+      await app.stop();
+      connection.close();
+    },
+  };
+}
+
+/** True while the worker's loop runs; its failure (the waits report it as their last error) otherwise. */
+function alive(app: { worker: { failure: unknown } }): boolean {
+  if (app.worker.failure !== undefined) throw app.worker.failure;
+  return true;
 }
 
 const goodEvents = (label: string) =>
@@ -91,7 +125,7 @@ it("dead-letters only the event whose text the server fails alone, and stores th
 
     await waitFor(
       "all five events committed",
-      async () => (await committedOffsets(config.source.kafka.consumerGroup, topic)) === 5,
+      async () => alive(app) && (await committedOffsets(config.source.kafka.consumerGroup, topic)) === 5,
       {
         timeoutMs: 60_000,
         intervalMs: 200,
@@ -129,7 +163,7 @@ it("keeps the batch uncommitted and dead-letters nothing while the server fails 
       };
     await waitFor(
       "the worker to report that the server fails every call",
-      async () => (await readyz()).waitingOn?.error.includes("fails every call") === true,
+      async () => alive(app) && (await readyz()).waitingOn?.error.includes("fails every call") === true,
       { timeoutMs: 60_000, intervalMs: 200 },
     );
     expect((await readyz()).waitingOn).toMatchObject({ dependency: "embedding" });
@@ -141,7 +175,7 @@ it("keeps the batch uncommitted and dead-letters nothing while the server fails 
     front.fail = () => undefined;
     await waitFor(
       "all four events committed",
-      async () => (await committedOffsets(config.source.kafka.consumerGroup, topic)) === 4,
+      async () => alive(app) && (await committedOffsets(config.source.kafka.consumerGroup, topic)) === 4,
       {
         timeoutMs: 60_000,
         intervalMs: 200,
@@ -157,3 +191,43 @@ it("keeps the batch uncommitted and dead-letters nothing while the server fails 
     await worker.stop();
   }
 }, 120_000);
+
+it("a drain while the server fails every call leaves the batch uncommitted; the next worker stores it", async () => {
+  const worker = await startWorker("nl-embedretry-drain");
+  const { topic, deadLetterTopic, config, redis } = worker;
+  try {
+    front.fail = () => ({ code: status.UNKNOWN, details: "handler threw" });
+    const good = goodEvents("drain");
+    await produceEvents(topic, good);
+    await waitFor(
+      "the worker to report that the server fails every call",
+      async () => alive(worker.app) && (await embeddingRetries(worker.app.ops.port)) >= 4,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    // The drain gives up on the batch after 2 s: nothing committed, nothing dead-lettered.
+    const next = await worker.restart();
+    expect(await committedOffsets(config.source.kafka.consumerGroup, topic)).toBe(0);
+    expect(await readAll(deadLetterTopic)).toEqual([]);
+
+    front.fail = () => undefined;
+    await waitFor(
+      "all four events committed by the next worker",
+      async () => alive(next) && (await committedOffsets(config.source.kafka.consumerGroup, topic)) === 4,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(next.worker.totals).toMatchObject({ embedded: 4, deadLettered: 0 });
+    expect(await readAll(deadLetterTopic)).toEqual([]);
+    const store = await openStore(redis, { name: config.sinks.store.name });
+    await expectStoreMatches(store, version, expectedFinalState(good, version));
+  } finally {
+    front.fail = () => undefined;
+    await worker.stop();
+  }
+}, 120_000);
+
+/** jude_pipeline_retries_total{dependency="embedding"} of the worker on `port`. */
+async function embeddingRetries(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const match = /^jude_pipeline_retries_total\{[^}]*dependency="embedding"[^}]*\} (\d+)/m.exec(text);
+  return match === null ? 0 : Number(match[1]);
+}
