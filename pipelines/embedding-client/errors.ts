@@ -52,6 +52,33 @@ export function isRetryableEmbeddingError(error: unknown): boolean {
   return error instanceof EmbeddingClientError && error.retryable;
 }
 
+/**
+ * For pipelines: true when the server failed the call itself (INTERNAL, e.g. JUDE_SERVING_BACKEND_FAILED,
+ * or UNKNOWN, a handler that threw): maybe a passing fault, maybe a text the model cannot take. Pipelines
+ * retry such a call a few times, then ask whether the server answers anything else (see
+ * `embedIsolatingRefusals`) before blaming any text.
+ */
+export function isEmbeddingServerFailure(error: unknown): boolean {
+  return (
+    error instanceof EmbeddingClientError &&
+    (error.code === GrpcStatus.INTERNAL || error.code === GrpcStatus.UNKNOWN)
+  );
+}
+
+/** "INTERNAL JUDE_SERVING_BACKEND_FAILED: message" for an embedding error; the message for others. */
+export function describeEmbeddingError(error: unknown): string {
+  if (error instanceof EmbeddingClientError)
+    return `${error.statusName}${error.errorCode !== undefined ? ` ${error.errorCode}` : ""}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The gRPC status name of an embedding error (the code of a pipeline error, else "OTHER"), for metrics. */
+export function embeddingErrorStatus(error: unknown): string {
+  if (error instanceof EmbeddingClientError) return error.statusName;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "OTHER";
+}
+
 /** True for a call the client cancelled (its abort signal fired, e.g. on SIGTERM): not a server failure. */
 export function isCancelledEmbeddingCall(error: unknown): boolean {
   return error instanceof EmbeddingClientError && error.code === GrpcStatus.CANCELLED;

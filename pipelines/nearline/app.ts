@@ -15,9 +15,9 @@ import {
   StoreWriter,
   type RedisClient,
 } from "../../store/index.ts";
-import { isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import { DependencyWait, registerDependencyWaitMetric } from "../shared/dependency-wait.ts";
-import { createPipelineEmbedder, type BatchedEmbedder, type EmbedCall } from "../shared/embedding.ts";
+import type { EmbedCall } from "../shared/embedding.ts";
+import { createNearlineEmbedding, type NearlineEmbedding } from "./embedding-policy.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRetryableKafkaError, kafkaClientOptions, requireTopics } from "../shared/kafka.ts";
 import {
@@ -109,7 +109,7 @@ export async function startNearline(
       logger.warn({ err: error }, "output produce failed; retrying");
     },
   });
-  const embedder = createPipelineEmbedder(
+  const embedding = createNearlineEmbedding(
     deps.embedCall,
     {
       maxBatchSize: config.embedding.maxBatchSize,
@@ -121,7 +121,7 @@ export async function startNearline(
   );
   const processBatch = wireProcessor(config, {
     writer,
-    embedder,
+    embedding,
     producer,
     metrics,
     labels,
@@ -234,7 +234,7 @@ function wireProcessor(
   config: NearlineConfig,
   parts: {
     writer: StoreWriter;
-    embedder: BatchedEmbedder;
+    embedding: NearlineEmbedding;
     producer: OutputProducer;
     metrics: PipelineMetrics;
     labels: { pipeline: string; version: string };
@@ -242,7 +242,7 @@ function wireProcessor(
     atStep: NearlineDependencies["atStep"];
   },
 ): ReturnType<typeof createProcessor> {
-  const { writer, embedder, producer, metrics, labels, logger, atStep } = parts;
+  const { writer, embedding, producer, metrics, labels, logger, atStep } = parts;
   const timed = <T>(phase: string, work: () => Promise<T>): Promise<T> =>
     timePhase(metrics, { ...labels, phase }, work);
   return createProcessor({
@@ -259,8 +259,9 @@ function wireProcessor(
       readMeta: (version, keys) => timed("detect", () => writer.readMeta(version, keys)),
       write: (writes) => timed("store", () => writer.write(writes)),
     },
-    embed: (texts) => timed("inference", () => embedder.embed(texts)),
-    isRefusedInput: isRefusedEmbeddingInput,
+    embed: (texts) => timed("inference", () => embedding.embedder.embed(texts)),
+    isRefusedInput: embedding.isRefusedInput,
+    serverFailures: embedding.serverFailures,
     produce: (records) => timed("produce", () => producer.produce(records)),
     // Logged at each attempt of the batch; counted (jude_pipeline_dead_lettered_total) by the worker
     // once the batch is committed.

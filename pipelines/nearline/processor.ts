@@ -15,10 +15,13 @@
  */
 import type { RecordMeta } from "../../store/index.ts";
 import {
+  EMBEDDING_FAILED,
   EMBEDDING_REFUSED,
   embedIsolatingRefusals,
+  failedTextReason,
   refusedTextReason,
   type IsolatedEmbeddings,
+  type ServerFailurePolicy,
 } from "../shared/embedding.ts";
 import { createDecoder, type DecodeRules, type EntityChange } from "../shared/decode.ts";
 import {
@@ -63,6 +66,12 @@ export interface ProcessorOptions {
    * texts' events are dead-lettered (EMBEDDING_REFUSED) and the rest of the batch goes on. Unset: none is.
    */
   isRefusedInput?: (error: unknown) => boolean;
+  /**
+   * How the server failing a call itself (INTERNAL, UNKNOWN) is told apart from a text it cannot take
+   * (`embedIsolatingRefusals`): a text the server fails alone while it answers a probe is dead-lettered
+   * (EMBEDDING_FAILED); while it fails every call the batch waits, nothing dead-lettered. Unset: thrown.
+   */
+  serverFailures?: ServerFailurePolicy | undefined;
   produce: (records: readonly OutputRecord[]) => Promise<void>;
   /** Called for every dead-lettered event, at every attempt of its batch (logs; the topic write is separate). */
   onDeadLetter?: (record: ConsumedRecord, code: string, reason: string) => void;
@@ -160,11 +169,14 @@ export function createProcessor(
 
     const planned = plan(records, deadLetter);
     const { changed, unchanged } = await detectChanges(options, target, planned, outcome);
-    const { vectors: vectorOf, refused } = await embedDistinct(options, changed, outcome);
+    const { vectors: vectorOf, refused, failed } = await embedDistinct(options, changed, outcome);
     const toWrite = changed.filter((item) => {
-      const reason = item.text === undefined ? undefined : refused.get(item.text.text);
-      if (reason !== undefined) deadLetter(item.record, EMBEDDING_REFUSED, refusedTextReason(reason));
-      return reason === undefined;
+      if (item.text === undefined) return true;
+      const refusal = refused.get(item.text.text);
+      if (refusal !== undefined) deadLetter(item.record, EMBEDDING_REFUSED, refusedTextReason(refusal));
+      const failure = failed.get(item.text.text);
+      if (failure !== undefined) deadLetter(item.record, EMBEDDING_FAILED, failedTextReason(failure));
+      return refusal === undefined && failure === undefined;
     });
     if (options.outputTopic !== undefined) {
       for (const item of toWrite) {
@@ -316,7 +328,10 @@ async function embedDistinct(
 ): Promise<IsolatedEmbeddings> {
   const distinct = [...new Set(toWrite.flatMap((item) => (item.text ? [item.text.text] : [])))];
   outcome.inferenceTexts = distinct.length;
-  return embedIsolatingRefusals(options.embed, distinct, options.isRefusedInput ?? (() => false));
+  return embedIsolatingRefusals(options.embed, distinct, {
+    isRefused: options.isRefusedInput ?? (() => false),
+    serverFailures: options.serverFailures,
+  });
 }
 
 /** The position-only store write of an unchanged upsert. */

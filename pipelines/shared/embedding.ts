@@ -6,9 +6,10 @@
 import { chunkWithin } from "../../plumbing/chunks.ts";
 import { Permits } from "../../plumbing/permits.ts";
 import type { Logger } from "../../plumbing/logger.ts";
-import { retry } from "../../plumbing/retry.ts";
+import { retry, RETRY_FOREVER, waitBeforeRetry, type RetryPolicy } from "../../plumbing/retry.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { PipelineError, PipelineErrorCodes } from "./errors.ts";
+import { embeddingErrorStatus } from "../embedding-client/errors.ts";
 
 /**
  * The most UTF-8 bytes of text one embedding call carries (a single longer text goes alone). Entity
@@ -46,6 +47,9 @@ export function embeddingCalls<T>(
   return chunkWithin(texts, maxBatchSize, MAX_CALL_TEXT_BYTES, (item) => Buffer.byteLength(textOf(item)));
 }
 
+/** How often one call that the server fails (INTERNAL, UNKNOWN) is tried before its error is thrown. */
+export const SERVER_FAILURE_ATTEMPTS = 3;
+
 /** One call to the embedding server: vectors in the order of `texts`. */
 export type EmbedCall = (texts: string[], signal?: AbortSignal) => Promise<Float32Array[]>;
 
@@ -54,6 +58,13 @@ export interface BatchedEmbedderOptions {
   maxInflight: number;
   /** Which errors mean "try again later" (unavailable, overloaded, deadline); others are thrown. */
   isRetryable: (error: unknown) => boolean;
+  /**
+   * Failures of the server itself (INTERNAL, UNKNOWN) that may pass: a call is tried up to
+   * `serverFailureAttempts` times (with the same back-off) before its error is thrown. Unset: none.
+   */
+  isServerFailure?: ((error: unknown) => boolean) | undefined;
+  /** Attempts of one call that fails with a server failure; default SERVER_FAILURE_ATTEMPTS. */
+  serverFailureAttempts?: number | undefined;
   onRetry?: (error: unknown, attempt: number) => void;
   /** Called once per successful call with its size (for the inference-call metric). */
   onCall?: (texts: number) => void;
@@ -76,8 +87,14 @@ export class BatchedEmbedder {
     const sent = texts.map(textForTransport);
     const calls = embeddingCalls(sent, this.#options.maxBatchSize, (text) => text).map((slice) =>
       permits.run(async () => {
+        const { isRetryable, isServerFailure, serverFailureAttempts } = this.#options;
+        let serverFailures = 0;
         const result = await retry(() => this.#call(slice, this.#options.signal), {
-          isRetryable: this.#options.isRetryable,
+          // Transient answers without limit; the server's own failures a few times only.
+          isRetryable: (error) =>
+            isRetryable(error) ||
+            (isServerFailure?.(error) === true &&
+              ++serverFailures < (serverFailureAttempts ?? SERVER_FAILURE_ATTEMPTS)),
           onRetry: this.#options.onRetry,
           signal: this.#options.signal,
         });
@@ -103,10 +120,50 @@ export function refusedTextReason(serverReason: string): string {
   return `the embedding server refused its text: ${serverReason}`;
 }
 
-/** What `embedIsolatingRefusals` found: vectors by text, and the server's reason for each refused text. */
+/**
+ * The code under which nearline dead-letters a record whose text alone the embedding server keeps
+ * failing (INTERNAL, UNKNOWN) while it answers other calls: a text the model cannot take.
+ */
+export const EMBEDDING_FAILED = "EMBEDDING_FAILED";
+
+/** The reason of an EMBEDDING_FAILED record: the server's status, code and message, prefixed. */
+export function failedTextReason(serverError: string): string {
+  return `the embedding server failed on this text alone, while it answered other calls: ${serverError}`;
+}
+
+/**
+ * What `embedIsolatingRefusals` found: vectors by text, the server's reason for each refused text, and
+ * (with `serverFailures`) the reason for each text the server failed on alone while otherwise healthy.
+ */
 export interface IsolatedEmbeddings {
   vectors: Map<string, Float32Array>;
   refused: Map<string, string>;
+  failed: Map<string, string>;
+}
+
+/**
+ * How a failing server is told apart from a text it cannot take. Unset, server failures are thrown.
+ */
+export interface ServerFailurePolicy {
+  /** The server failed the call itself (INTERNAL, UNKNOWN), after the embedder's few attempts. */
+  isFailure: (error: unknown) => boolean;
+  /** Resolves when the server embeds a known harmless text (one attempt); rejects when it does not. */
+  probe: () => Promise<void>;
+  /** Told before each wait while the server fails every call, probe included. */
+  onServerFailing?: ((error: unknown, attempt: number) => void) | undefined;
+  /** The server's error as a reason (status, code, message). */
+  describe?: ((error: unknown) => string) | undefined;
+  /** Back-off while the server fails every call (default RETRY_FOREVER: 50 ms doubling to 5 s, jittered). */
+  policy?: RetryPolicy | undefined;
+  /** Ends the waits (a drain out of time): the abort error is thrown, nothing is isolated. */
+  signal?: AbortSignal | undefined;
+}
+
+/** How `embedIsolatingRefusals` decides; a plain function is `{ isRefused }`. */
+export interface IsolationPolicy {
+  /** The server refused the input itself (INVALID_ARGUMENT, a size limit): isolated at once. */
+  isRefused: (error: unknown) => boolean;
+  serverFailures?: ServerFailurePolicy | undefined;
 }
 
 /**
@@ -114,30 +171,74 @@ export interface IsolatedEmbeddings {
  * limit), halves it until the refused texts stand alone, so one text the server will never take costs
  * its own record (dead-lettered by nearline, counted `failed` by bootstrap, with the server's reason)
  * and not the batch: a refusal is not retried, and a worker or bootstrap shard that failed on it would
- * meet it again after every restart, its partition (or run) stopped for good. Other errors are thrown
- * as they are.
+ * meet it again after every restart, its partition (or run) stopped for good.
+ *
+ * With `serverFailures`, a call the server keeps failing itself (INTERNAL, UNKNOWN, already tried a few
+ * times by the embedder) is not blamed on its texts until the server proves healthy: a probe of a
+ * harmless text must succeed. Then the call is halved like a refused one; a text that, alone, fails
+ * again after a successful probe is `failed` (nearline dead-letters it, EMBEDDING_FAILED). When the
+ * probe fails too, the server is failing every call: nothing is isolated, the same call is tried again
+ * after a back-off for as long as that lasts (each wait reported through `onServerFailing`), until the
+ * signal ends the waits. Other errors are thrown as they are.
  */
 export async function embedIsolatingRefusals(
   embed: (texts: readonly string[]) => Promise<Float32Array[]>,
   texts: readonly string[],
-  isRefused: (error: unknown) => boolean,
+  isolation: IsolationPolicy | ((error: unknown) => boolean),
 ): Promise<IsolatedEmbeddings> {
-  const found: IsolatedEmbeddings = { vectors: new Map(), refused: new Map() };
+  const { isRefused, serverFailures } =
+    typeof isolation === "function" ? { isRefused: isolation, serverFailures: undefined } : isolation;
+  const found: IsolatedEmbeddings = { vectors: new Map(), refused: new Map(), failed: new Map() };
+  let failingWaits = 0;
+  const healthy = async (): Promise<boolean> => {
+    try {
+      await serverFailures!.probe();
+      return true;
+    } catch {
+      return false;
+    }
+  };
   const attempt = async (slice: readonly string[]): Promise<void> => {
     if (slice.length === 0) return;
-    try {
-      const vectors = await embed(slice);
-      slice.forEach((text, index) => found.vectors.set(text, vectors[index]!));
-    } catch (error) {
-      if (!isRefused(error)) throw error;
-      if (slice.length === 1) {
-        found.refused.set(slice[0]!, error instanceof Error ? error.message : String(error));
+    // A lone text that failed once more after the server answered a probe: it is the text.
+    let probedHealthy = false;
+    for (;;) {
+      let failure: unknown;
+      try {
+        const vectors = await embed(slice);
+        slice.forEach((text, index) => found.vectors.set(text, vectors[index]!));
+        failingWaits = 0;
+        return;
+      } catch (error) {
+        failure = error;
+      }
+      if (isRefused(failure)) {
+        if (slice.length === 1)
+          found.refused.set(slice[0]!, failure instanceof Error ? failure.message : String(failure));
+        else await halve(slice);
         return;
       }
-      const half = Math.ceil(slice.length / 2);
-      await attempt(slice.slice(0, half));
-      await attempt(slice.slice(half));
+      if (serverFailures === undefined || !serverFailures.isFailure(failure)) throw failure;
+      if (slice.length === 1 && probedHealthy) {
+        const describe = serverFailures.describe ?? ((error) => String((error as Error).message ?? error));
+        found.failed.set(slice[0]!, describe(failure));
+        return;
+      }
+      if (await healthy()) {
+        if (slice.length > 1) return halve(slice);
+        probedHealthy = true; // one more try of the text alone, now that the server answers
+        continue;
+      }
+      // The server fails everything: no text is to blame. Wait and try the same call again.
+      failingWaits += 1;
+      serverFailures.onServerFailing?.(failure, failingWaits);
+      await waitBeforeRetry(serverFailures.policy ?? RETRY_FOREVER, failingWaits, serverFailures.signal);
     }
+  };
+  const halve = async (slice: readonly string[]): Promise<void> => {
+    const half = Math.ceil(slice.length / 2);
+    await attempt(slice.slice(0, half));
+    await attempt(slice.slice(half));
   };
   await attempt(texts);
   return found;
@@ -160,17 +261,34 @@ export interface EmbedderReporting {
  */
 export function createPipelineEmbedder(
   call: EmbedCall,
-  options: Pick<BatchedEmbedderOptions, "maxBatchSize" | "maxInflight" | "isRetryable" | "signal">,
+  options: Pick<
+    BatchedEmbedderOptions,
+    "maxBatchSize" | "maxInflight" | "isRetryable" | "isServerFailure" | "signal"
+  >,
   reporting: EmbedderReporting,
 ): BatchedEmbedder {
   const { metrics, labels, logger } = reporting;
-  return new BatchedEmbedder(call, {
+  // Every failed call, by status: INTERNAL apart from UNAVAILABLE says whether the server or the path
+  // to it fails (retries_total counts the retries, not why).
+  const counted: EmbedCall = async (texts, signal) => {
+    try {
+      return await call(texts, signal);
+    } catch (error) {
+      const status = embeddingErrorStatus(error);
+      if (status !== "CANCELLED") metrics.embeddingErrors.inc({ ...labels, status });
+      throw error;
+    }
+  };
+  return new BatchedEmbedder(counted, {
     ...options,
     onRetry: (error, attempt) => {
       metrics.retries.inc({ ...labels, dependency: "embedding" });
       reporting.onRetry?.(error);
       if (attempt === 1 || attempt % 10 === 0)
-        logger.warn({ err: error, attempt }, "embedding server unavailable; retrying");
+        logger.warn(
+          { err: error, attempt, status: embeddingErrorStatus(error) },
+          "embedding call failed; retrying",
+        );
     },
     onCall: (texts) => {
       metrics.inferenceCalls.inc(labels);

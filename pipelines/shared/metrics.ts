@@ -18,6 +18,7 @@ export interface PipelineMetrics {
   freshness: Histogram<"pipeline" | "version">;
   phaseSeconds: Histogram<"pipeline" | "version" | "phase">;
   retries: Counter<"pipeline" | "version" | "dependency">;
+  embeddingErrors: Counter<"pipeline" | "version" | "status">;
 }
 
 /** Registers the pipeline metrics on `registry`. */
@@ -105,6 +106,12 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
       name: "jude_pipeline_retries_total",
       help: "Retries after a dependency was unavailable.",
       labelNames: [...labelNames, "dependency"],
+      registers,
+    }),
+    embeddingErrors: new Counter({
+      name: "jude_pipeline_embedding_errors_total",
+      help: "Embedding calls that failed, by gRPC status (UNAVAILABLE, INTERNAL, INVALID_ARGUMENT, ...; a pipeline error by its code); calls the worker cancelled itself are not counted.",
+      labelNames: [...labelNames, "status"],
       registers,
     }),
   };

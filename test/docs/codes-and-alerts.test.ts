@@ -10,7 +10,7 @@ import { parse } from "yaml";
 import { modelVersionStatus, versionPhase } from "../../crds/embedding-model-status.ts";
 import { decode as decodeSpec } from "../../crds/nearline-pipeline.ts";
 import { createDecoder, decodeFailureCodes } from "../../pipelines/shared/decode.ts";
-import { EMBEDDING_REFUSED } from "../../pipelines/shared/embedding.ts";
+import { EMBEDDING_FAILED, EMBEDDING_REFUSED } from "../../pipelines/shared/embedding.ts";
 import { errorKinds, ServingError, type ServingErrorCode } from "../../serving/core/errors.ts";
 import { toGrpcStatus, toHttpError } from "../../serving/transport/status-mapping.ts";
 import { documentationFiles, readDocument, repoRoot } from "./markdown.ts";
@@ -18,7 +18,13 @@ import { documentationFiles, readDocument, repoRoot } from "./markdown.ts";
 const readme = readDocument("README.md");
 
 /** Every code a nearline worker puts in jude.error.code (bootstrap logs the same ones). */
-const deadLetterCodes = [...decodeFailureCodes, "NO_FIELDS", "UNAVAILABLE_VALUE", EMBEDDING_REFUSED];
+const deadLetterCodes = [
+  ...decodeFailureCodes,
+  "NO_FIELDS",
+  "UNAVAILABLE_VALUE",
+  EMBEDDING_REFUSED,
+  EMBEDDING_FAILED,
+];
 
 /** The README's dead-letter table: code -> example cell. */
 function deadLetterTable(): Map<string, string> {

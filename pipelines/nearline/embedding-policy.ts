@@ -1,0 +1,76 @@
+/**
+ * What a nearline worker does with each answer of the embedding server (README, "Nearline worker",
+ * embedding errors):
+ *   - UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED with JUDE_SERVING_OVERLOADED: the server is
+ *     away, slow or busy; the call is retried in-process with jittered exponential back-off (50 ms
+ *     doubling to 5 s) for as long as that lasts, until a drain runs out of time;
+ *   - INVALID_ARGUMENT, any other RESOURCE_EXHAUSTED: the server refuses the input itself; never
+ *     retried, the call is halved until the refused texts stand alone, their events dead-lettered
+ *     (EMBEDDING_REFUSED);
+ *   - INTERNAL, UNKNOWN: the server failed; the call is tried SERVER_FAILURE_ATTEMPTS times, then a
+ *     probe (one harmless text) asks whether the server answers anything. If it does, the call is
+ *     halved like a refused one and a text that alone fails again is dead-lettered (EMBEDDING_FAILED,
+ *     with the status and the server's message): a poison record costs its own event, not the
+ *     partition. If the probe fails too, the server fails every call: nothing is dead-lettered, the
+ *     batch stays in hand and uncommitted, retried with back-off and reported (`waitingOn` embedding on
+ *     /readyz, jude_pipeline_dependency_wait_seconds, jude_pipeline_retries_total, a warning);
+ *   - anything else (UNAUTHENTICATED, NOT_FOUND, UNIMPLEMENTED, a model digest mismatch, ...): a
+ *     configuration error no retry cures; the worker fails (exit 1, the code on /readyz).
+ * Every failed call is counted in jude_pipeline_embedding_errors_total{status}.
+ */
+import {
+  describeEmbeddingError,
+  isEmbeddingServerFailure,
+  isRefusedEmbeddingInput,
+} from "../embedding-client/errors.ts";
+import {
+  createPipelineEmbedder,
+  type BatchedEmbedder,
+  type BatchedEmbedderOptions,
+  type EmbedCall,
+  type EmbedderReporting,
+  type ServerFailurePolicy,
+} from "../shared/embedding.ts";
+
+/** The harmless text a probe embeds to learn whether the server answers at all. */
+export const PROBE_TEXT = "jude nearline probe";
+
+/** The embedder of a nearline worker and how its batches treat refusals and server failures. */
+export interface NearlineEmbedding {
+  embedder: BatchedEmbedder;
+  isRefusedInput: (error: unknown) => boolean;
+  serverFailures: ServerFailurePolicy;
+}
+
+/** Builds it from the worker's one-call `call` (also used, once per check, for the probe). */
+export function createNearlineEmbedding(
+  call: EmbedCall,
+  options: Pick<BatchedEmbedderOptions, "maxBatchSize" | "maxInflight" | "isRetryable" | "signal">,
+  reporting: EmbedderReporting,
+): NearlineEmbedding {
+  const { metrics, labels, logger } = reporting;
+  const embedder = createPipelineEmbedder(
+    call,
+    { ...options, isServerFailure: isEmbeddingServerFailure },
+    reporting,
+  );
+  return {
+    embedder,
+    isRefusedInput: isRefusedEmbeddingInput,
+    serverFailures: {
+      isFailure: isEmbeddingServerFailure,
+      probe: async () => {
+        const vectors = await call([PROBE_TEXT], options.signal);
+        if (vectors.length !== 1) throw new Error(`the probe got ${vectors.length} vectors for 1 text`);
+      },
+      describe: describeEmbeddingError,
+      signal: options.signal,
+      onServerFailing: (error, attempt) => {
+        const reason = `the embedding server fails every call, a probe too (${describeEmbeddingError(error)}); the batch stays uncommitted and is retried`;
+        metrics.retries.inc({ ...labels, dependency: "embedding" });
+        reporting.onRetry?.(new Error(reason, { cause: error }));
+        if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, attempt }, reason);
+      },
+    },
+  };
+}
