@@ -84,7 +84,7 @@ export async function readBody(
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 // A JSON escape of a UTF-16 surrogate, "\ud800" to "\udfff". Encoders that write ASCII only (Python's
-// json.dumps, the openai package's default) write characters beyond U+FFFF as a pair of them.
+// json.dumps by default, so `requests`' json=) write characters beyond U+FFFF as a pair of them.
 const surrogateEscape = /\\u[dD][89a-fA-F]/;
 
 /**
