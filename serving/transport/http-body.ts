@@ -83,7 +83,17 @@ export async function readBody(
 // Latin-1 "café" would be embedded as "caf" without a word. RFC 8259 requires UTF-8 JSON.
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Parses a JSON body; MALFORMED_REQUEST when it is not UTF-8 or not JSON. */
+// A JSON escape of a UTF-16 surrogate, "\ud800" to "\udfff". Encoders that write ASCII only (Python's
+// json.dumps by default, so `requests`' json=) write characters beyond U+FFFF as a pair of them.
+const surrogateEscape = /\\u[dD][89a-fA-F]/;
+
+/**
+ * Parses a JSON body; MALFORMED_REQUEST when it is not UTF-8, not JSON, or holds a string with an
+ * unpaired surrogate escape ("\udce9"): JSON.parse accepts one, but no UTF-8 can encode it (gRPC's
+ * strings cannot hold one), and the tokenizer would drop it as a control character and embed the rest
+ * as a success. Python's `surrogateescape` decoding turns a Latin-1 byte into such a surrogate, so
+ * this is the Latin-1 "café" that a body which is not UTF-8 is refused for, by another way.
+ */
 export function parseJsonBody(body: Buffer): unknown {
   let text: string;
   try {
@@ -91,11 +101,74 @@ export function parseJsonBody(body: Buffer): unknown {
   } catch (error) {
     throw servingErrors.malformedRequest("the body is not valid UTF-8 (JSON must be UTF-8 encoded)", error);
   }
+  let document: unknown;
   try {
-    return JSON.parse(text);
+    document = JSON.parse(text);
   } catch (error) {
     throw servingErrors.malformedRequest(`the body is not valid JSON (${(error as Error).message})`, error);
   }
+  // Only a body with a surrogate escape can hold an unpaired surrogate: the UTF-8 decoder refuses
+  // encoded surrogates, so most bodies are not walked at all.
+  if (surrogateEscape.test(text)) {
+    const unpaired = findUnpairedSurrogate(document);
+    if (unpaired !== undefined) {
+      throw servingErrors.malformedRequest(
+        `${unpaired.where} holds an unpaired surrogate (\\u${unpaired.codeUnit.toString(16).padStart(4, "0")}): ` +
+          "text must be Unicode, as UTF-8 can encode it",
+      );
+    }
+  }
+  return document;
+}
+
+/**
+ * The first string (or object key) of a parsed document that is not well-formed UTF-16, with its
+ * path (`inputs.1`, `a key of extra`) and its lone surrogate. Iterative: a document may nest deeply.
+ */
+function findUnpairedSurrogate(document: unknown): { where: string; codeUnit: number } | undefined {
+  interface Node {
+    value: unknown;
+    parent: Node | undefined;
+    key: string;
+  }
+  const pathOf = (node: Node | undefined): string => {
+    const keys: string[] = [];
+    for (let at = node; at?.parent !== undefined; at = at.parent) keys.push(at.key);
+    return keys.reverse().join(".");
+  };
+  const found = (text: string, where: string) => ({ where, codeUnit: loneSurrogate(text) });
+  const stack: Node[] = [{ value: document, parent: undefined, key: "" }];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const { value } = node;
+    if (typeof value === "string") {
+      if (!value.isWellFormed()) return found(value, pathOf(node) || "the body");
+    } else if (Array.isArray(value)) {
+      for (let index = value.length - 1; index >= 0; index--)
+        stack.push({ value: value[index], parent: node, key: String(index) });
+    } else if (typeof value === "object" && value !== null) {
+      const keys = Object.keys(value);
+      for (const key of keys) {
+        if (!key.isWellFormed()) return found(key, `a key of ${pathOf(node) || "the body"}`);
+      }
+      for (let index = keys.length - 1; index >= 0; index--) {
+        const key = keys[index]!;
+        stack.push({ value: (value as Record<string, unknown>)[key], parent: node, key });
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The first code unit of `text` that is a surrogate without its other half. */
+function loneSurrogate(text: string): number {
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit < 0xd800 || unit > 0xdfff) continue;
+    const next = text.charCodeAt(index + 1);
+    if (unit <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) index++;
+    else return unit;
+  }
+  return 0xfffd; // not reached for a string that is not well-formed
 }
 
 /** Answers with a JSON body; float vectors in it (`Float32Array`) are written as number arrays (see encodeJson). */

@@ -74,6 +74,8 @@ describe("status mapping (the one place errors become transport statuses)", () =
 describe("TEI's HTTP error mapping", () => {
   const table = [
     [servingErrors.emptyInputs(), 400, "Empty"],
+    // TEI refuses an empty text as it refuses an empty batch: "`inputs` cannot be empty", 400 Empty.
+    [servingErrors.emptyText(1), 400, "Empty"],
     [servingErrors.tooManyInputs(33, 32), 413, "Validation"],
     [servingErrors.messageTooLarge(10, 5), 413, "Validation"],
     [servingErrors.inputTooLong(0, 256), 422, "Validation"],

@@ -119,13 +119,14 @@ export interface TeiErrorBody {
   error_type: string;
 }
 
-// TEI's status codes and error types (its HTTP API description): an empty batch is 400 Empty, too
-// many inputs 413, any other invalid input 422 Validation, overload 429, a failed inference 424.
+// TEI's status codes and error types (its HTTP API description): an empty batch or an empty text is
+// 400 Empty (TEI's tokenization refuses "" with "`inputs` cannot be empty"), too many inputs 413, any
+// other invalid input 422 Validation, overload 429, a failed inference 424.
 const teiAnswers: Record<ServingErrorCode, [number, string]> = {
   EMPTY_INPUTS: [400, "Empty"],
   TOO_MANY_INPUTS: [413, "Validation"],
   MESSAGE_TOO_LARGE: [413, "Validation"],
-  EMPTY_TEXT: [422, "Validation"],
+  EMPTY_TEXT: [400, "Empty"],
   INPUT_TOO_LONG: [422, "Validation"],
   UNKNOWN_PROMPT: [422, "Validation"],
   MISSING_PROMPT_FIELD: [422, "Validation"],

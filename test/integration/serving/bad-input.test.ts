@@ -267,6 +267,16 @@ describe("OpenAI POST /v1/embeddings", () => {
       "invalid bearer token",
     ],
     [
+      // What Python's surrogateescape makes of a Latin-1 "café" and json.dumps sends: valid JSON, but
+      // no UTF-8 encodes it, and the tokenizer would drop it and embed "caf au lait" as a success.
+      "a text with an unpaired surrogate escape",
+      '{"input":"caf\\udce9 au lait"}',
+      TOKEN,
+      400,
+      "JUDE_SERVING_MALFORMED_REQUEST",
+      "malformed request: input holds an unpaired surrogate (\\udce9): text must be Unicode, as UTF-8 can encode it",
+    ],
+    [
       "a body over the size limit",
       JSON.stringify({ input: "x".repeat(70 * 1024) }),
       TOKEN,

@@ -130,6 +130,8 @@ describe("TEI's HTTP API", () => {
 
   it.each([
     ["an empty batch", { inputs: [] }, 400, "Empty"],
+    ["an empty text", { inputs: "" }, 400, "Empty"],
+    ["an empty text in a batch", { inputs: ["x", ""] }, 400, "Empty"],
     [
       "more inputs than max_client_batch_size",
       { inputs: Array.from({ length: MAX_CLIENT_BATCH + 1 }, () => "x") },

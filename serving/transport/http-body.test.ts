@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { isServingError } from "../core/errors.ts";
+import { parseJsonBody } from "./http-body.ts";
+
+const body = (text: string): Buffer => Buffer.from(text, "utf8");
+
+function refusal(text: string): { code: string; message: string } | undefined {
+  try {
+    parseJsonBody(body(text));
+    return undefined;
+  } catch (error) {
+    if (!isServingError(error)) throw error;
+    return { code: error.code, message: error.message };
+  }
+}
+
+describe("parseJsonBody", () => {
+  it("parses UTF-8 JSON, surrogate pairs written as escapes included (Python's json.dumps writes emoji so)", () => {
+    expect(parseJsonBody(body('{"input": ["caf\\u00e9", "rocket \\ud83d\\ude80", "ok"]}'))).toEqual({
+      input: ["café", "rocket 🚀", "ok"],
+    });
+    // An escaped backslash before "ud800" is not an escape of a surrogate.
+    expect(parseJsonBody(body('{"input": "\\\\ud800"}'))).toEqual({ input: "\\ud800" });
+  });
+
+  it("refuses a string with an unpaired surrogate escape, naming where it is", () => {
+    // Python's surrogateescape turns a Latin-1 byte into U+DCxx, which json.dumps sends as "\udce9": a
+    // string no UTF-8 encodes. The tokenizer would drop it as a control character and embed "caf au
+    // lait" as a success, the data loss a Latin-1 body is refused for.
+    expect(refusal('{"input": "caf\\udce9 au lait"}')).toEqual({
+      code: "MALFORMED_REQUEST",
+      message:
+        "malformed request: input holds an unpaired surrogate (\\udce9): text must be Unicode, as UTF-8 can encode it",
+    });
+    expect(refusal('{"inputs": ["ok", "lone \\uD83D high"]}')?.message).toMatch(
+      /^malformed request: inputs\.1 holds an unpaired surrogate \(\\ud83d\)/,
+    );
+    expect(refusal('{"input": "x", "extra": {"\\udc80": 1}}')?.message).toMatch(
+      /^malformed request: a key of extra holds an unpaired surrogate/,
+    );
+  });
+
+  it("refuses a body that is not UTF-8 or not JSON", () => {
+    expect(refusal('{"input": "\ufffd"}')).toBeUndefined(); // U+FFFD itself is text
+    expect(() => parseJsonBody(Buffer.from([0x22, 0xe9, 0x22]))).toThrow(/not valid UTF-8/);
+    expect(() => parseJsonBody(body("{input:"))).toThrow(/not valid JSON/);
+  });
+});
