@@ -25,6 +25,7 @@ import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
+import { unreadyPods } from "../shared/unready-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
@@ -140,6 +141,7 @@ export function versionServing(
     servingPodFailure(pods),
     unschedulablePods(current),
     failingPods(current),
+    unreadyPods(current),
   );
   // An HPA that cannot scale says so only on itself; the version serves, at a size nothing adjusts.
   const inactive = autoscalerInactive(
