@@ -1,6 +1,12 @@
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { describeUnready, unreadyPods, type UnreadyPodView } from "./unready-pods.ts";
+import {
+  describeUnready,
+  probeFailure,
+  unreadyPods,
+  withProbeFailure,
+  type UnreadyPodView,
+} from "./unready-pods.ts";
 
 const container = (name: string, fields: Partial<V1ContainerStatus>): V1ContainerStatus => ({
   name,
@@ -120,5 +126,69 @@ describe("why serving pods that do not fail are not ready", () => {
         pod("b", { phase: "Succeeded" }),
       ]),
     ).toBeUndefined();
+  });
+});
+
+describe("the probe's own failure, from the kubelet's Unhealthy Events on the pod", () => {
+  const notReady = () =>
+    unreadyPods([
+      {
+        metadata: { name: "m-v2-b", uid: "u-b" },
+        status: { phase: "Running", containerStatuses: [running("2026-12-01T10:01:02Z", { started: true })] },
+      },
+    ])!;
+  const unhealthy = (message: string, lastTimestamp: string) => ({
+    reason: "Unhealthy",
+    message,
+    lastTimestamp,
+  });
+
+  it("says which pod's Events to read", () => {
+    expect(notReady().notReady?.probe).toEqual({
+      podUid: "u-b",
+      kind: "Readiness",
+      sinceMs: Date.parse("2026-12-01T10:01:02Z"),
+    });
+  });
+
+  it("takes the latest failure of that probe since the container started, and names it", () => {
+    const unready = notReady();
+    const failure = probeFailure(
+      [
+        unhealthy("Readiness probe failed: connection refused", "2026-12-01T10:01:10Z"),
+        unhealthy("Readiness probe failed: HTTP probe failed with statuscode: 503", "2026-12-01T10:02:00Z"),
+        unhealthy("Liveness probe failed: timeout", "2026-12-01T10:03:00Z"),
+        unhealthy("Readiness probe failed: before this run", "2026-12-01T10:00:00Z"),
+      ],
+      unready.notReady!.probe!,
+    );
+    expect(failure).toBe("Readiness probe failed: HTTP probe failed with statuscode: 503");
+    expect(describeUnready(withProbeFailure(unready, failure))).toBe(
+      "pod m-v2-b, container serve: running since 2026-12-01T10:01:02Z, not ready: Readiness probe failed: HTTP probe failed with statuscode: 503",
+    );
+  });
+
+  it("is undefined when the kubelet reported no failure of it since the container started", () => {
+    expect(
+      probeFailure(
+        [unhealthy("Readiness probe failed: before this run", "2026-12-01T10:00:00Z")],
+        notReady().notReady!.probe!,
+      ),
+    ).toBeUndefined();
+  });
+
+  it("is not asked for a restarted container", () => {
+    const restarted = unreadyPods([
+      pod("p", {
+        phase: "Running",
+        containerStatuses: [
+          running("2026-12-01T10:01:02Z", {
+            restartCount: 1,
+            lastState: { terminated: { exitCode: 1, reason: "Error" } },
+          }),
+        ],
+      }),
+    ]);
+    expect(restarted?.notReady?.probe).toBeUndefined();
   });
 });

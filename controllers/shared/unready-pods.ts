@@ -3,15 +3,17 @@
 // readiness probe has not passed, and a pod its node stopped (evicted for memory or disk pressure,
 // shut down with the node, refused at admission). None of these is a failure by itself: a Deployment
 // replaces a stopped pod, and a probe may pass later; its progress deadline decides when waiting is
-// over. Without this, the status said only "0/1 replicas ready" until then. The probe's own failure
-// ("Readiness probe failed: ...") is only in the pod's Events, which the operator does not read; the
-// message says where to look. Only stable facts (pod names, start times, exits), so a status that keeps
-// saying the same thing is not rewritten at each reconcile. Pure.
+// over. Without this, the status said only "0/1 replicas ready" until then. The probe's own answer
+// ("Readiness probe failed: HTTP probe failed with statuscode: 503") is only in the kubelet's
+// Unhealthy Events on the pod: `probeFailure` picks it from Events the caller reads. Only stable facts
+// (pod names, start times, exits, the kubelet's words), so a status that keeps saying the same thing
+// is not rewritten at each reconcile. Pure.
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { lastExit, podEnded, type PodContainersView } from "./failing-pods.ts";
 
 /** What is read of a pod (the cache keeps metadata and status). */
 export interface UnreadyPodView extends PodContainersView {
+  metadata?: PodContainersView["metadata"] & { uid?: string };
   status?: PodContainersView["status"] & {
     /** Why the pod ended, for a pod its node stopped: Evicted, NodeShutdown, OutOfmemory, ... */
     reason?: string;
@@ -19,12 +21,30 @@ export interface UnreadyPodView extends PodContainersView {
   };
 }
 
+/** A probe that has not passed: whose Events to read, and from when. */
+export interface PendingProbe {
+  podUid: string;
+  kind: "Startup" | "Readiness";
+  /** When the container started: failures before are of an earlier run. */
+  sinceMs: number;
+}
+
 /** Why pods are not ready. */
 export interface UnreadyPods {
   /** The first pod that runs, or was restarted, without being ready, and what its container does. */
-  notReady?: { pod: string; detail: string };
+  notReady?: { pod: string; detail: string; probe?: PendingProbe };
   /** The latest pod its node stopped (phase Failed with a reason), with the kubelet's words. */
   stopped?: { pod: string; reason: string; message: string };
+}
+
+/** What is read of an Event. */
+export interface ProbeEventView {
+  reason?: string;
+  message?: string;
+  lastTimestamp?: Date | string | null;
+  eventTime?: Date | string | null;
+  series?: { lastObservedTime?: Date | string | null } | null;
+  metadata?: { creationTimestamp?: Date | string };
 }
 
 /**
@@ -35,18 +55,23 @@ export interface UnreadyPods {
 export function unreadyPods(pods: readonly UnreadyPodView[]): UnreadyPods | undefined {
   const live = pods.filter((pod) => pod.metadata?.deletionTimestamp === undefined);
   const running = live.filter((pod) => !podEnded(pod));
-  const details = (pick: (status: V1ContainerStatus, init: boolean, pod: string) => string | undefined) =>
+  const details = (
+    pick: (status: V1ContainerStatus, init: boolean, pod: UnreadyPodView) => Detail | undefined,
+  ) =>
     running.flatMap((pod) => {
       const statuses = [
         ...(pod.status?.initContainerStatuses ?? []).map((status) => ({ status, init: true })),
         ...(pod.status?.containerStatuses ?? []).map((status) => ({ status, init: false })),
       ];
-      const name = pod.metadata?.name ?? "?";
       for (const { status, init } of statuses) {
-        const detail = pick(status, init, name);
+        const detail = pick(status, init, pod);
         if (detail !== undefined)
           return [
-            { pod: name, detail: `${init ? "init container" : "container"} ${status.name}: ${detail}` },
+            {
+              pod: pod.metadata?.name ?? "?",
+              ...detail,
+              detail: `${init ? "init container" : "container"} ${status.name}: ${detail.detail}`,
+            },
           ];
       }
       return [];
@@ -54,7 +79,7 @@ export function unreadyPods(pods: readonly UnreadyPodView[]): UnreadyPods | unde
   const notReady = details(restartedAfterFailure)[0] ?? details(probeNotPassed)[0];
   const stopped = live
     .filter((pod) => pod.status?.phase === "Failed" && pod.status.reason !== undefined)
-    .sort((left, right) => startMs(right) - startMs(left))[0];
+    .sort((left, right) => timeMs(right.status?.startTime) - timeMs(left.status?.startTime))[0];
   if (notReady === undefined && stopped === undefined) return undefined;
   return {
     ...(notReady !== undefined ? { notReady } : {}),
@@ -70,6 +95,30 @@ export function unreadyPods(pods: readonly UnreadyPodView[]): UnreadyPods | unde
   };
 }
 
+/**
+ * The kubelet's latest report that `probe` failed ("Readiness probe failed: ..."), among the pod's
+ * Events, since its container started; undefined when there is none.
+ */
+export function probeFailure(events: readonly ProbeEventView[], probe: PendingProbe): string | undefined {
+  const prefix = `${probe.kind} probe failed`;
+  return events
+    .filter((event) => event.reason === "Unhealthy" && (event.message ?? "").startsWith(prefix))
+    .map((event) => ({ message: (event.message ?? "").trim(), at: eventTimeMs(event) }))
+    .filter((event) => event.at >= probe.sinceMs)
+    .sort((left, right) => right.at - left.at)[0]?.message;
+}
+
+/** `unready` with the probe's own failure in place of the pointer to `kubectl describe pod`. */
+export function withProbeFailure(unready: UnreadyPods, failure: string | undefined): UnreadyPods {
+  const notReady = unready.notReady;
+  if (failure === undefined || notReady?.probe === undefined) return unready;
+  const detail = notReady.detail.replace(
+    /, not (ready|started): .*$/,
+    (_, what: string) => `, not ${what}: ${failure}`,
+  );
+  return { ...unready, notReady: { ...notReady, detail } };
+}
+
 /** "pod p, container c: ...; pod q was stopped by its node: Evicted: ...", for status messages. */
 export function describeUnready(unready: UnreadyPods): string {
   const { notReady, stopped } = unready;
@@ -81,30 +130,49 @@ export function describeUnready(unready: UnreadyPods): string {
   ].join("; ");
 }
 
+interface Detail {
+  detail: string;
+  probe?: PendingProbe;
+}
+
 /** A container not ready (or an init container not done) that was restarted after a failed exit. */
-function restartedAfterFailure(status: V1ContainerStatus, init: boolean): string | undefined {
+function restartedAfterFailure(status: V1ContainerStatus, init: boolean): Detail | undefined {
   const last = status.lastState?.terminated;
   if (last === undefined || last.exitCode === 0 || status.restartCount < 1) return undefined;
   if (init ? status.state?.terminated?.exitCode === 0 : status.ready) return undefined;
-  return `restarted after a failed exit, not ${init ? "done" : "ready"} yet (${lastExit(status)})`;
+  return {
+    detail: `restarted after a failed exit, not ${init ? "done" : "ready"} yet (${lastExit(status)})`,
+  };
 }
 
 /** A main container that runs and is not ready: its startup or readiness probe has not passed. */
-function probeNotPassed(status: V1ContainerStatus, init: boolean, pod: string): string | undefined {
+function probeNotPassed(status: V1ContainerStatus, init: boolean, pod: UnreadyPodView): Detail | undefined {
   const running = status.state?.running;
   if (init || running === undefined || status.ready) return undefined;
-  const startedAt = running.startedAt === undefined ? Number.NaN : new Date(running.startedAt).getTime();
-  const since = Number.isNaN(startedAt)
-    ? ""
-    : ` since ${new Date(startedAt).toISOString().replace(/\.\d{3}Z$/, "Z")}`;
-  const probe =
-    status.started === false
-      ? "not started: its startup probe has not passed"
-      : "not ready: its readiness probe has not passed";
-  return `running${since}, ${probe} (kubectl describe pod ${pod} shows the probe's failures)`;
+  const name = pod.metadata?.name ?? "?";
+  const startedAt = timeMs(running.startedAt);
+  const since =
+    startedAt === 0 ? "" : ` since ${new Date(startedAt).toISOString().replace(/\.\d{3}Z$/, "Z")}`;
+  const kind = status.started === false ? "Startup" : "Readiness";
+  const what = kind === "Startup" ? "not started: its startup probe" : "not ready: its readiness probe";
+  const uid = pod.metadata?.uid;
+  return {
+    detail: `running${since}, ${what} has not passed (kubectl describe pod ${name} shows the probe's failures)`,
+    ...(uid !== undefined ? { probe: { podUid: uid, kind, sinceMs: startedAt } } : {}),
+  };
 }
 
-function startMs(pod: UnreadyPodView): number {
-  const at = pod.status?.startTime === undefined ? Number.NaN : new Date(pod.status.startTime).getTime();
+function eventTimeMs(event: ProbeEventView): number {
+  return (
+    timeMs(event.series?.lastObservedTime) ||
+    timeMs(event.lastTimestamp) ||
+    timeMs(event.eventTime) ||
+    timeMs(event.metadata?.creationTimestamp)
+  );
+}
+
+/** Milliseconds since the epoch, 0 when absent or not a time. */
+function timeMs(value: Date | string | null | undefined): number {
+  const at = value === undefined || value === null ? Number.NaN : new Date(value).getTime();
   return Number.isNaN(at) ? 0 : at;
 }
