@@ -80,7 +80,7 @@ describe("why serving pods that do not fail are not ready", () => {
       }),
     ]);
     expect(describeUnready(unready!)).toBe(
-      "pod m-v2-b, container serve: restarted after a failed exit, not ready yet (last exit: OOMKilled, exit code 137, 1 restart)",
+      "pod m-v2-b, container serve: running since 2026-12-01T10:01:02Z, restarted after a failed exit (last exit: OOMKilled, exit code 137, 1 restart), not ready: its readiness probe has not passed (kubectl describe pod m-v2-b shows the probe's failures)",
     );
   });
 
@@ -177,18 +177,22 @@ describe("the probe's own failure, from the kubelet's Unhealthy Events on the po
     ).toBeUndefined();
   });
 
-  it("is not asked for a restarted container", () => {
+  it("names a restarted container that is not running again yet", () => {
     const restarted = unreadyPods([
       pod("p", {
         phase: "Running",
         containerStatuses: [
-          running("2026-12-01T10:01:02Z", {
+          container("serve", {
             restartCount: 1,
             lastState: { terminated: { exitCode: 1, reason: "Error" } },
+            state: { waiting: { reason: "ContainerCreating" } },
           }),
         ],
       }),
     ]);
     expect(restarted?.notReady?.probe).toBeUndefined();
+    expect(describeUnready(restarted!)).toBe(
+      "pod p, container serve: restarted after a failed exit, not ready yet (last exit: Error, exit code 1, 1 restart)",
+    );
   });
 });

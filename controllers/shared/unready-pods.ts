@@ -32,7 +32,7 @@ export interface PendingProbe {
 /** Why pods are not ready. */
 export interface UnreadyPods {
   /** The first pod that runs, or was restarted, without being ready, and what its container does. */
-  notReady?: { pod: string; detail: string; probe?: PendingProbe };
+  notReady?: { pod: string; detail: string; probe?: PendingProbe; head?: string };
   /** The latest pod its node stopped (phase Failed with a reason), with the kubelet's words. */
   stopped?: { pod: string; reason: string; message: string };
 }
@@ -49,40 +49,43 @@ export interface ProbeEventView {
 
 /**
  * Why `pods` (not being deleted) are not ready, or undefined when nothing says more than the counts:
- * every container ready, or still being created. A restart after a failed exit is named before a
- * container merely not ready.
+ * every container ready, or still being created. A pod restarted after a failed exit is named before
+ * a pod merely not ready.
  */
 export function unreadyPods(pods: readonly UnreadyPodView[]): UnreadyPods | undefined {
   const live = pods.filter((pod) => pod.metadata?.deletionTimestamp === undefined);
-  const running = live.filter((pod) => !podEnded(pod));
-  const details = (
-    pick: (status: V1ContainerStatus, init: boolean, pod: UnreadyPodView) => Detail | undefined,
-  ) =>
-    running.flatMap((pod) => {
+  const found = live
+    .filter((pod) => !podEnded(pod))
+    .flatMap((pod) => {
       const statuses = [
         ...(pod.status?.initContainerStatuses ?? []).map((status) => ({ status, init: true })),
         ...(pod.status?.containerStatuses ?? []).map((status) => ({ status, init: false })),
       ];
       for (const { status, init } of statuses) {
-        const detail = pick(status, init, pod);
-        if (detail !== undefined)
-          return [
-            {
-              pod: pod.metadata?.name ?? "?",
-              ...detail,
-              detail: `${init ? "init container" : "container"} ${status.name}: ${detail.detail}`,
-            },
-          ];
+        const detail = containerDetail(status, init, pod);
+        if (detail !== undefined) return [{ pod: pod.metadata?.name ?? "?", ...detail }];
       }
       return [];
     });
-  const notReady = details(restartedAfterFailure)[0] ?? details(probeNotPassed)[0];
+  const [notReady] = [
+    ...found.filter((entry) => entry.restarted),
+    ...found.filter((entry) => !entry.restarted),
+  ];
   const stopped = live
     .filter((pod) => pod.status?.phase === "Failed" && pod.status.reason !== undefined)
     .sort((left, right) => timeMs(right.status?.startTime) - timeMs(left.status?.startTime))[0];
   if (notReady === undefined && stopped === undefined) return undefined;
   return {
-    ...(notReady !== undefined ? { notReady } : {}),
+    ...(notReady !== undefined
+      ? {
+          notReady: {
+            pod: notReady.pod,
+            detail: notReady.detail,
+            ...(notReady.probe !== undefined ? { probe: notReady.probe } : {}),
+            ...(notReady.head !== undefined ? { head: notReady.head } : {}),
+          },
+        }
+      : {}),
     ...(stopped !== undefined
       ? {
           stopped: {
@@ -111,12 +114,9 @@ export function probeFailure(events: readonly ProbeEventView[], probe: PendingPr
 /** `unready` with the probe's own failure in place of the pointer to `kubectl describe pod`. */
 export function withProbeFailure(unready: UnreadyPods, failure: string | undefined): UnreadyPods {
   const notReady = unready.notReady;
-  if (failure === undefined || notReady?.probe === undefined) return unready;
-  const detail = notReady.detail.replace(
-    /, not (ready|started): .*$/,
-    (_, what: string) => `, not ${what}: ${failure}`,
-  );
-  return { ...unready, notReady: { ...notReady, detail } };
+  if (failure === undefined || notReady?.probe === undefined || notReady.head === undefined) return unready;
+  const what = notReady.probe.kind === "Startup" ? "not started" : "not ready";
+  return { ...unready, notReady: { ...notReady, detail: `${notReady.head}, ${what}: ${failure}` } };
 }
 
 /** "pod p, container c: ...; pod q was stopped by its node: Evicted: ...", for status messages. */
@@ -132,32 +132,46 @@ export function describeUnready(unready: UnreadyPods): string {
 
 interface Detail {
   detail: string;
+  /** The container was restarted after a failed exit. */
+  restarted: boolean;
   probe?: PendingProbe;
+  /** The detail up to what the probe says, for `withProbeFailure`. */
+  head?: string;
 }
 
-/** A container not ready (or an init container not done) that was restarted after a failed exit. */
-function restartedAfterFailure(status: V1ContainerStatus, init: boolean): Detail | undefined {
+/**
+ * Why a container is not ready: restarted after a failed exit and not up again (an init container:
+ * not done), or running without passing its startup or readiness probe (with the restart, if any).
+ */
+function containerDetail(status: V1ContainerStatus, init: boolean, pod: UnreadyPodView): Detail | undefined {
+  const label = `${init ? "init container" : "container"} ${status.name}`;
   const last = status.lastState?.terminated;
-  if (last === undefined || last.exitCode === 0 || status.restartCount < 1) return undefined;
-  if (init ? status.state?.terminated?.exitCode === 0 : status.ready) return undefined;
-  return {
-    detail: `restarted after a failed exit, not ${init ? "done" : "ready"} yet (${lastExit(status)})`,
-  };
-}
-
-/** A main container that runs and is not ready: its startup or readiness probe has not passed. */
-function probeNotPassed(status: V1ContainerStatus, init: boolean, pod: UnreadyPodView): Detail | undefined {
+  const restarted = last !== undefined && last.exitCode !== 0 && status.restartCount >= 1;
   const running = status.state?.running;
-  if (init || running === undefined || status.ready) return undefined;
+  if (init) {
+    if (!restarted || status.state?.terminated?.exitCode === 0) return undefined;
+    return {
+      detail: `${label}: restarted after a failed exit, not done yet (${lastExit(status)})`,
+      restarted,
+    };
+  }
+  if (status.ready) return undefined;
+  if (running === undefined)
+    return restarted
+      ? { detail: `${label}: restarted after a failed exit, not ready yet (${lastExit(status)})`, restarted }
+      : undefined;
   const name = pod.metadata?.name ?? "?";
   const startedAt = timeMs(running.startedAt);
   const since =
     startedAt === 0 ? "" : ` since ${new Date(startedAt).toISOString().replace(/\.\d{3}Z$/, "Z")}`;
+  const head = `${label}: running${since}${restarted ? `, restarted after a failed exit (${lastExit(status)})` : ""}`;
   const kind = status.started === false ? "Startup" : "Readiness";
   const what = kind === "Startup" ? "not started: its startup probe" : "not ready: its readiness probe";
   const uid = pod.metadata?.uid;
   return {
-    detail: `running${since}, ${what} has not passed (kubectl describe pod ${name} shows the probe's failures)`,
+    detail: `${head}, ${what} has not passed (kubectl describe pod ${name} shows the probe's failures)`,
+    restarted,
+    head,
     ...(uid !== undefined ? { probe: { podUid: uid, kind, sinceMs: startedAt } } : {}),
   };
 }

@@ -67,15 +67,18 @@ async function reportRestarted(namespace: string, pod: V1Pod, restarts: number, 
     started: true,
     restartCount: restarts,
     state: { running: { startedAt: at(1_000) } },
-    lastState: {
-      terminated: {
-        exitCode: 1,
-        reason: "Error",
-        message: "cannot start the embedding server: crashtol test crash\n",
-        startedAt: at(5_000),
-        finishedAt: at(2_000),
-      },
-    },
+    lastState:
+      restarts === 0
+        ? {}
+        : {
+            terminated: {
+              exitCode: 1,
+              reason: "Error",
+              message: "cannot start the embedding server: crashtol test crash\n",
+              startedAt: at(5_000),
+              finishedAt: at(2_000),
+            },
+          },
   }));
   const value = ready ? "True" : "False";
   const conditions = (pod.status?.conditions ?? []).map((condition) =>
@@ -93,6 +96,32 @@ async function reportRestarted(namespace: string, pod: V1Pod, restarts: number, 
     "-p",
     JSON.stringify({ status: { containerStatuses, conditions } }),
   ]);
+}
+
+/** What a kubelet records when `pod`'s probe fails. */
+async function reportProbeFailure(namespace: string, pod: V1Pod, message: string) {
+  const now = new Date().toISOString();
+  const event = {
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: { name: `${pod.metadata!.name!}.probe-${Date.now().toString(36)}`, namespace },
+    involvedObject: {
+      apiVersion: "v1",
+      kind: "Pod",
+      name: pod.metadata!.name!,
+      namespace,
+      uid: pod.metadata!.uid!,
+      fieldPath: "spec.containers{serve}",
+    },
+    reason: "Unhealthy",
+    message,
+    type: "Warning",
+    source: { component: "kubelet" },
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+  };
+  await kubectl(["create", "-n", namespace, "-f", "-"], JSON.stringify(event));
 }
 
 /** The model's Warning Events that say a version turned Failed. */
@@ -148,6 +177,21 @@ describe("a candidate's serving pod that crashes", () => {
       (object) => phaseOf(object, "v2") === "AwaitingCutover",
     );
 
+    // Running, its readiness probe failing: the kubelet's words, and still no failure.
+    const probing = await servingPod(namespace, "health", "v2");
+    await reportRestarted(namespace, probing, 0, false);
+    await reportProbeFailure(namespace, probing, "Readiness probe failed: crashtol probe says NOT_SERVING");
+    const unready = await waitForObject<Model>(
+      namespace,
+      "embeddingmodel/health",
+      "v2's ServingReady naming the probe's failure",
+      (object) => /Readiness probe failed/.test(conditionOf(object, "ServingReady")?.message ?? ""),
+    );
+    expect(phaseOf(unready, "v2")).toBe("Deploying");
+    expect(conditionOf(unready, "ServingReady")?.message).toMatch(
+      /^version v2: 0\/1 replicas ready, 1\/1 updated; pod health-v2-[a-z0-9]+-[a-z0-9]+, container serve: running since \S+Z, not ready: Readiness probe failed: crashtol probe says NOT_SERVING$/,
+    );
+
     // One crash: the kubelet restarted the container at once and it is not ready yet.
     await reportRestarted(namespace, await servingPod(namespace, "health", "v2"), 1, false);
     const restarted = await waitForObject<Model>(
@@ -159,7 +203,7 @@ describe("a candidate's serving pod that crashes", () => {
     expect(phaseOf(restarted, "v2")).toBe("Deploying");
     expect(conditionOf(restarted, "ServingReady")).toMatchObject({ status: "False", reason: "RollingOut" });
     expect(conditionOf(restarted, "ServingReady")?.message).toMatch(
-      /^version v2: 0\/1 replicas ready, 1\/1 updated; pod health-v2-[a-z0-9]+-[a-z0-9]+, container serve: restarted after a failed exit, not ready yet \(last exit: Error, exit code 1 \(cannot start the embedding server: crashtol test crash\), 1 restart\)/,
+      /^version v2: 0\/1 replicas ready, 1\/1 updated; pod health-v2-[a-z0-9]+-[a-z0-9]+, container serve: running since \S+Z, restarted after a failed exit \(last exit: Error, exit code 1 \(cannot start the embedding server: crashtol test crash\), 1 restart\), not ready: /,
     );
     expect(conditionOf(restarted, "Stalled")?.status).not.toBe("True");
     expect(await failedEvents(namespace, "health")).toEqual([]);
