@@ -27,7 +27,7 @@ const pod = (podName: string, replicaSet: string, status: Record<string, unknown
 });
 
 describe("versionServing", () => {
-  it("does not blame the replaced ReplicaSet's unschedulable pod once a corrected template's pod is placed", () => {
+  it("does not blame the replaced ReplicaSet's unschedulable pod once a corrected template's pod is placed", async () => {
     // The old template asked for a node that does not exist; the fix is rolling out: its pod is placed
     // and starting, the old pod waits (maxUnavailable 0) to be scaled down once the new one is ready.
     const deployment: KubeObject = {
@@ -81,12 +81,12 @@ describe("versionServing", () => {
       { namespace: testNamespace, name: model.metadata.name },
       { Deployment: [deployment], Pod: [oldPod, newPod] },
     );
-    const serving = versionServing(context, model, version);
+    const serving = await versionServing(context, model, version);
     expect(serving).toMatchObject({ state: "Reconciling", reason: "RollingOut" });
     expect(serving.message).not.toContain("be scheduled");
   });
 
-  it("says so in a Ready version's message when its HPA cannot compute a replica count", () => {
+  it("says so in a Ready version's message when its HPA cannot compute a replica count", async () => {
     // No metrics adapter serves the HPA's pods metrics: the version stays at its floor for ever, and its
     // HPA says so only on itself (ScalingActive False).
     const ready: KubeObject = {
@@ -130,7 +130,7 @@ describe("versionServing", () => {
         model,
         version,
       );
-    expect(serving({ Deployment: [ready], HorizontalPodAutoscaler: [autoscaler] })).toEqual({
+    expect(await serving({ Deployment: [ready], HorizontalPodAutoscaler: [autoscaler] })).toEqual({
       state: "Ready",
       reason: "ServingReady",
       message: `2/2 replicas ready; autoscaling inactive: HorizontalPodAutoscaler ${name} cannot compute a replica count (FailedGetPodsMetric): the HPA was unable to compute the replica count: unable to get metric jude_serving_queue_tokens: unable to fetch metrics from custom metrics API: no custom metrics API (custom.metrics.k8s.io) registered`,
@@ -142,8 +142,60 @@ describe("versionServing", () => {
       status: { conditions: [{ type: "ScalingActive", status, reason, message: "..." }] },
     });
     for (const hpa of [scalingActive("True", "ValidMetricFound"), scalingActive("False", "ScalingDisabled")])
-      expect(serving({ Deployment: [ready], HorizontalPodAutoscaler: [hpa] }).message).toBe(
+      expect((await serving({ Deployment: [ready], HorizontalPodAutoscaler: [hpa] })).message).toBe(
         "2/2 replicas ready",
       );
+  });
+
+  it("names the readiness probe's failure from the kubelet's Events on a pod that runs and is not ready", async () => {
+    const deployment: KubeObject = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: testNamespace, generation: 1, labels },
+      spec: { replicas: 1 },
+      status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 0 },
+    };
+    const unready = pod(`${name}-abc-fghij`, `${name}-abc`, {
+      phase: "Running",
+      containerStatuses: [
+        {
+          name: "serve",
+          image: "ghcr.io/jude-dev/jude:0.1.0",
+          imageID: "",
+          ready: false,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt: "2026-12-01T10:00:00Z" } },
+        },
+      ],
+    });
+    unready.metadata!.uid = "pod-uid";
+    const event = (podUid: string, message: string): KubeObject =>
+      ({
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { name: `e-${podUid}`, namespace: testNamespace },
+        involvedObject: { kind: "Pod", uid: podUid },
+        reason: "Unhealthy",
+        message,
+        lastTimestamp: "2026-12-01T10:01:00Z",
+      }) as KubeObject;
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: model.metadata.name },
+      {
+        Deployment: [deployment],
+        Pod: [unready],
+        Event: [
+          event("pod-uid", 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")'),
+          event("other-pod", "Readiness probe failed: another pod's"),
+        ],
+      },
+    );
+    const serving = await versionServing(context, model, version);
+    expect(serving).toMatchObject({ state: "Reconciling", reason: "RollingOut" });
+    expect(serving.message).toMatch(/^0\/\d replicas ready, 1\/\d updated; /);
+    expect(serving.message).toContain(
+      `; pod ${name}-abc-fghij, container serve: running since 2026-12-01T10:00:00Z, not ready: Readiness probe failed: service unhealthy (responded with "NOT_SERVING")`,
+    );
   });
 });

@@ -25,6 +25,14 @@ import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
+import {
+  probeFailure,
+  unreadyPods,
+  withProbeFailure,
+  type PendingProbe,
+  type ProbeEventView,
+  type UnreadyPods,
+} from "../shared/unready-pods.ts";
 import { recordedSpec } from "./version-record.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
@@ -116,14 +124,16 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
 
 /**
  * The serving state of one version's Deployment and pods; `minReplicas` (default: the spec's
- * autoscaling floor) is the fewest ready replicas it is Ready with.
+ * autoscaling floor) is the fewest ready replicas it is Ready with. A version not Ready whose pod runs
+ * without passing its startup or readiness probe names the probe's failure, read live from the
+ * kubelet's Unhealthy Events on that pod (the only place it is said; one request, only then).
  */
-export function versionServing(
+export async function versionServing(
   context: ReconcileContext,
   model: EmbeddingModel,
   version: string,
   minReplicas = model.spec.serving.autoscaling?.minReplicas,
-): ServingState {
+): Promise<ServingState> {
   const deployment = context.cache.get(resourceTypes.deployment, {
     namespace: context.key.namespace,
     name: servingName(model.metadata.name, version),
@@ -134,13 +144,20 @@ export function versionServing(
   });
   // The replaced template's pods (waiting to be scaled down) are no longer what holds the version up.
   const current = currentTemplatePods(deployment, pods);
-  const serving = servingState(
-    observeDeployment(deployment),
-    minReplicas,
-    servingPodFailure(pods),
-    unschedulablePods(current),
-    failingPods(current),
-  );
+  const state = (unready: UnreadyPods | undefined) =>
+    servingState(
+      observeDeployment(deployment),
+      minReplicas,
+      servingPodFailure(pods),
+      unschedulablePods(current),
+      failingPods(current),
+      unready,
+    );
+  const unready = unreadyPods(current);
+  let serving = state(unready);
+  const probe = unready?.notReady?.probe;
+  if (serving.state !== "Ready" && probe !== undefined)
+    serving = state(withProbeFailure(unready!, await readProbeFailure(context, probe)));
   // An HPA that cannot scale says so only on itself; the version serves, at a size nothing adjusts.
   const inactive = autoscalerInactive(
     context.cache.get<KubeObject & AutoscalerView>(resourceTypes.horizontalPodAutoscaler, {
@@ -149,6 +166,27 @@ export function versionServing(
     }),
   );
   return inactive === undefined ? serving : { ...serving, message: `${serving.message}; ${inactive}` };
+}
+
+/**
+ * The kubelet's latest report of `probe`'s failure, from the pod's Unhealthy Events. A read that fails
+ * (an operator whose role cannot list Events) leaves the message pointing at `kubectl describe pod`.
+ */
+async function readProbeFailure(context: ReconcileContext, probe: PendingProbe): Promise<string | undefined> {
+  try {
+    const events = await context.client.listLive<KubeObject & ProbeEventView>(
+      resourceTypes.event,
+      context.key.namespace,
+      `involvedObject.uid=${probe.podUid},reason=Unhealthy`,
+    );
+    return probeFailure(events, probe);
+  } catch (error) {
+    context.log.warn(
+      { err: error },
+      "cannot read a serving pod's Events; its probe's failure goes unreported",
+    );
+    return undefined;
+  }
 }
 
 /**
@@ -218,13 +256,13 @@ export async function observePromotion(
   ]);
   const serving: Record<string, ServingState> = {};
   for (const version of new Set([spec, ...records.map((record) => record.version)]))
-    serving[version] = versionServing(context, model, version);
+    serving[version] = await versionServing(context, model, version);
   // A new version is ready for the readers once it runs as many replicas as its HPA's raised floor
   // (replicasFloor); a rollback to a version readers used goes at once, as before.
   const autoscaling = model.spec.serving.autoscaling;
   const neverLive = records.find((record) => record.version === spec)?.activatedTime === undefined;
   if (autoscaling !== undefined && neverLive)
-    serving[spec] = versionServing(
+    serving[spec] = await versionServing(
       context,
       model,
       spec,

@@ -200,3 +200,27 @@ describe("serving pods the kubelet cannot run", () => {
     expect(state).toMatchObject({ state: "Stalled", reason: "PodFailing" });
   });
 });
+
+describe("serving pods that run but are not ready (no failure)", () => {
+  const detail =
+    "container serve: running since 2026-12-01T10:01:02Z, not ready: its readiness probe has not passed (kubectl describe pod m-v2-b shows the probe's failures)";
+  const unready = { notReady: { pod: "m-v2-b", detail } };
+
+  it("rolls out (not Stalled) and names the pod and its probe", () => {
+    expect(servingState(unreadyDeployment, 0, undefined, undefined, undefined, unready)).toEqual({
+      state: "Reconciling",
+      reason: "RollingOut",
+      message: `0/1 replicas ready, 1/1 updated; pod m-v2-b, ${detail}`,
+      readyReplicas: 0,
+    });
+  });
+
+  it("names them past the progress deadline instead of only the pods' events", () => {
+    const stuck = { ...unreadyDeployment, progressDeadlineExceeded: true };
+    expect(servingState(stuck, 0, undefined, undefined, undefined, unready)).toMatchObject({
+      state: "Stalled",
+      reason: "ProgressDeadlineExceeded",
+      message: `the serving pods did not become ready within the Deployment's progress deadline (0/1 replicas ready); pod m-v2-b, ${detail}`,
+    });
+  });
+});

@@ -3,6 +3,7 @@
 import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeFailing, podFailingReason, type FailingPods } from "../shared/failing-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
+import { describeUnready, type UnreadyPods } from "../shared/unready-pods.ts";
 import type { ServingPodFailure } from "./serving-pods.ts";
 
 /** What the decision needs from a Deployment (absent: not created or not yet in the cache). */
@@ -67,6 +68,9 @@ export function observeDeployment(
  * Pods the kubelet cannot run (`failing`: an image that cannot be pulled, a crash loop, a missing
  * Secret key) stall a version that is not Ready at once, reason PodFailing with the pod, container and
  * the kubelet's words: its Deployment would say only ProgressDeadlineExceeded, ten minutes later.
+ * Pods that do not fail but are not ready (`unready`: a probe that has not passed, a single crash the
+ * pod was restarted after, a pod its node evicted) are named in the message of a version rolling out
+ * or past its progress deadline, without changing its state.
  */
 export function servingState(
   deployment: DeploymentObservation | undefined,
@@ -74,8 +78,9 @@ export function servingState(
   podFailure?: ServingPodFailure,
   unschedulable?: UnschedulablePods,
   failing?: FailingPods,
+  unready?: UnreadyPods,
 ): ServingState {
-  const state = deploymentState(deployment, minReplicas, unschedulable);
+  const state = deploymentState(deployment, minReplicas, unschedulable, unready);
   if (state.state === "Ready") return state;
   if (podFailure !== undefined)
     return { ...podFailure, state: "Stalled", readyReplicas: state.readyReplicas };
@@ -93,6 +98,7 @@ function deploymentState(
   deployment: DeploymentObservation | undefined,
   minReplicas: number,
   unschedulable: UnschedulablePods | undefined,
+  unready: UnreadyPods | undefined,
 ): ServingState {
   if (deployment === undefined)
     return {
@@ -107,6 +113,7 @@ function deploymentState(
   const why = [
     ...(deployment.refused !== undefined ? [describeRefused(deployment.refused)] : []),
     ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
+    ...(unready !== undefined ? [describeUnready(unready)] : []),
   ].join("; ");
   if (deployment.progressDeadlineExceeded)
     return {

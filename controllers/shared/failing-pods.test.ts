@@ -339,3 +339,115 @@ describe("the last container that failed (pods that are not restarted: bootstrap
     expect(lastFailedContainer([ended("p", 0, "Completed", "2026-12-01T10:00:00Z")])).toBeUndefined();
   });
 });
+
+describe("one failed exit is not a crash loop (the kubelet restarts a first failure at once)", () => {
+  const nowMs = Date.parse("2026-12-01T10:10:00Z");
+  const exit = (startedAt: string, finishedAt: string, exitCode = 1) => ({
+    terminated: {
+      exitCode,
+      reason: "Error",
+      startedAt: new Date(startedAt),
+      finishedAt: new Date(finishedAt),
+    },
+  });
+  const runningSince = (startedAt: string) => ({ running: { startedAt: new Date(startedAt) } });
+
+  it.each([
+    [
+      "restarted once after a failed exit, running, not ready yet",
+      container("serve", {
+        restartCount: 1,
+        lastState: exit("2026-12-01T10:08:00Z", "2026-12-01T10:09:00Z"),
+        state: runningSince("2026-12-01T10:09:01Z"),
+      }),
+      false,
+    ],
+    [
+      "restarted once after a failed exit, starting",
+      container("serve", {
+        restartCount: 1,
+        lastState: exit("2026-12-01T10:08:00Z", "2026-12-01T10:09:00Z"),
+        ...waiting("ContainerCreating"),
+      }),
+      false,
+    ],
+    [
+      "failed again after its restart: the kubelet backs off (CrashLoopBackOff)",
+      container("serve", {
+        restartCount: 1,
+        lastState: exit("2026-12-01T10:09:01Z", "2026-12-01T10:09:30Z"),
+        ...waiting("CrashLoopBackOff", "back-off 10s restarting failed container=serve pod=p"),
+      }),
+      true,
+    ],
+    [
+      "started again after that back-off, not ready yet",
+      container("serve", {
+        restartCount: 2,
+        lastState: exit("2026-12-01T10:09:01Z", "2026-12-01T10:09:30Z"),
+        state: runningSince("2026-12-01T10:09:40Z"),
+      }),
+      true,
+    ],
+    [
+      "a pod restarted often long ago that failed once after a long run (the kubelet's back-off reset)",
+      container("serve", {
+        restartCount: 5,
+        lastState: exit("2026-11-28T10:00:00Z", "2026-12-01T10:09:00Z"),
+        state: runningSince("2026-12-01T10:09:01Z"),
+      }),
+      false,
+    ],
+    [
+      "that failed once more, soon after its restart: the kubelet backs off",
+      container("serve", {
+        restartCount: 6,
+        lastState: exit("2026-12-01T10:09:01Z", "2026-12-01T10:09:20Z"),
+        state: runningSince("2026-12-01T10:09:31Z"),
+      }),
+      true,
+    ],
+  ] as const)("%s: failing %s", (_, status, expected) => {
+    expect(failingPods([pod("p", [status])], nowMs) !== undefined).toBe(expected);
+  });
+
+  it("an evicted pod (ended, never restarted) is not a crash loop whatever its containers last did", () => {
+    const evicted: PodContainersView = {
+      metadata: { name: "p" },
+      status: {
+        phase: "Failed",
+        containerStatuses: [
+          container("serve", {
+            restartCount: 1,
+            lastState: exit("2026-12-01T10:00:00Z", "2026-12-01T10:00:10Z"),
+            state: {
+              terminated: {
+                exitCode: 137,
+                reason: "ContainerStatusUnknown",
+                message: "The container could not be located when the pod was terminated",
+              },
+            },
+          }),
+        ],
+      },
+    };
+    expect(failingPods([evicted], nowMs)).toBeUndefined();
+  });
+});
+
+describe("a crash loop caught between its exit and the kubelet's next decision", () => {
+  it("names the exit that just ended, not the one before", () => {
+    const failing = failingPods([
+      pod("p", [
+        container("serve", {
+          restartCount: 2,
+          lastState: { terminated: { exitCode: 1, reason: "Error" } },
+          state: { terminated: { exitCode: 137, reason: "OOMKilled" } },
+        }),
+      ]),
+    ]);
+    expect(describeFailing(failing!)).toBe(
+      "1 pod cannot run (p, container serve): CrashLoopBackOff: ended again; last exit: OOMKilled, exit code 137, 2 restarts",
+    );
+  });
+});

@@ -7,8 +7,12 @@
 // by default), and a Job counts it active for ever. Read from the pods so a status says which pod,
 // which container and the kubelet's own words, seconds after it happens. Every waiting reason but the
 // two of a start under way counts, so a runtime's own reasons (the testbed's local nodes say
-// ErrImageNotRunnableLocally) are named too. Pure; used for serving pods, nearline workers and
-// bootstrap shards alike.
+// ErrImageNotRunnableLocally) are named too. One failed exit is not a crash loop: the kubelet restarts
+// a first failure at once and backs off (CrashLoopBackOff) only when a restarted container fails again
+// within 10 minutes of its start, and so does this check. Counting one crash turned a candidate Failed
+// (a Warning Event, a Stalled object for alerts and Argo CD) for a pod that ran on seconds later; a
+// crash the pod recovers from is named in a status that is not Ready (./unready-pods.ts), as a fact.
+// Pure; used for serving pods, nearline workers and bootstrap shards alike.
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { terminationSummary } from "./termination-message.ts";
 
@@ -19,6 +23,8 @@ export const podFailingReason = "PodFailing";
 export interface PodContainersView {
   metadata?: { name?: string; deletionTimestamp?: unknown };
   status?: {
+    /** Failed or Succeeded: the pod has ended (evicted, say) and nothing in it restarts. */
+    phase?: string;
     /** When the kubelet took the pod up (its volumes and sandbox are set up after). */
     startTime?: Date | string;
     initContainerStatuses?: V1ContainerStatus[];
@@ -61,15 +67,16 @@ export const crashLoopResetMs = 10 * 60_000;
 export const stuckStartMs = 5 * 60_000;
 
 /**
- * The pods (not being deleted) with a container waiting for a reason other than a start under way,
- * or, restarted after a failed exit, started again and not ready yet. A crash loop is both by turns
+ * The pods (not being deleted, not ended) with a container waiting for a reason other than a start
+ * under way, or in a crash loop and started again, not ready yet. A crash loop is both by turns
  * (back-off, then a run until the next crash); counting only the waiting turned the status Reconciling
  * at every restart and Stalled again at the next crash, for as long as the loop went on. Also pods with
- * no container started `stuckStartMs` after their kubelet took them up.
+ * no container started `stuckStartMs` after their kubelet took them up. A pod that has ended (phase
+ * Failed: evicted, shut down with its node) is replaced, not restarted: ./unready-pods.ts names it.
  */
 export function failingPods(pods: readonly PodContainersView[], nowMs = Date.now()): FailingPods | undefined {
   const failing = pods.flatMap((pod) => {
-    if (pod.metadata?.deletionTimestamp !== undefined) return [];
+    if (pod.metadata?.deletionTimestamp !== undefined || podEnded(pod)) return [];
     const failure = containerFailure(pod, nowMs) ?? stuckStart(pod, nowMs);
     return failure === undefined ? [] : [{ pod, ...failure }];
   });
@@ -95,19 +102,41 @@ function containerFailure(
   for (const { status, kind } of statuses) {
     const waiting = status.state?.waiting;
     const last = status.lastState?.terminated;
-    const exit =
-      last === undefined
-        ? ""
-        : `last exit: ${last.reason ?? "Error"}, exit code ${last.exitCode}${inParentheses(last.message)}, ${status.restartCount} restarts`;
+    const exit = last === undefined ? "" : lastExit(status);
     const container = `${kind} ${status.name}`;
     if (waiting?.reason !== undefined && !starting.has(waiting.reason)) {
       const message = [waiting.message?.trim(), exit].filter((part) => part !== undefined && part !== "");
       return { container, reason: waiting.reason, message: message.join("; ") || "no message" };
     }
-    if (last !== undefined && last.exitCode !== 0 && restartedNotUp(status, nowMs))
-      return { container, reason: "CrashLoopBackOff", message: `started again, not ready yet; ${exit}` };
+    if (crashLooping(status, nowMs)) {
+      const ended = status.state?.terminated;
+      const message =
+        ended !== undefined
+          ? `ended again; last exit: ${describeExit(ended)}, ${restarts(status.restartCount)}`
+          : `started again, not ready yet; ${exit}`;
+      return { container, reason: "CrashLoopBackOff", message };
+    }
   }
   return undefined;
+}
+
+/** The pod has ended (phase Failed or Succeeded): its containers are not restarted any more. */
+export function podEnded(pod: PodContainersView): boolean {
+  return pod.status?.phase === "Failed" || pod.status?.phase === "Succeeded";
+}
+
+/** "last exit: OOMKilled, exit code 137 (summary), 2 restarts" of a container that has a last state. */
+export function lastExit(status: V1ContainerStatus): string {
+  const last = status.lastState?.terminated;
+  return last === undefined ? "" : `last exit: ${describeExit(last)}, ${restarts(status.restartCount)}`;
+}
+
+function describeExit(exit: { reason?: string; exitCode: number; message?: string }): string {
+  return `${exit.reason ?? "Error"}, exit code ${exit.exitCode}${inParentheses(exit.message)}`;
+}
+
+function restarts(count: number): string {
+  return count === 1 ? "1 restart" : `${count} restarts`;
 }
 
 /** The first container of a pod none of whose containers has started `stuckStartMs` after its start. */
@@ -139,14 +168,31 @@ function stuckStart(
   };
 }
 
-/** A container started again after an exit that is not up: starting, not ready, or ended again. */
-function restartedNotUp(status: V1ContainerStatus, nowMs: number): boolean {
+/**
+ * A container in a crash loop that is not up (starting, running not ready, or ended again): its last
+ * run ended with a failed exit, was itself a restart, and lasted less than the kubelet's back-off reset
+ * (`crashLoopResetMs`), which is when the kubelet backs off instead of restarting at once. A first
+ * failure, or the first after a run of 10 minutes, is restarted at once and is not a loop (yet).
+ * Restarted after a loop, a container counts until it is ready or has run `crashLoopResetMs`.
+ */
+function crashLooping(status: V1ContainerStatus, nowMs: number): boolean {
   const { waiting, running, terminated } = status.state ?? {};
-  if (terminated !== undefined) return terminated.exitCode !== 0;
-  if (waiting !== undefined) return true;
+  // The run that ended last, and whether it was itself a restart (restartCount counts the restarts
+  // up to the current run; an ended run is the current one).
+  const ended = terminated ?? status.lastState?.terminated;
+  const endedRun = terminated !== undefined ? status.restartCount : status.restartCount - 1;
+  if (ended === undefined || ended.exitCode === 0 || endedRun < 1 || ranPastReset(ended)) return false;
+  if (terminated !== undefined || waiting !== undefined) return true;
   if (running === undefined || status.ready) return false;
   const startedAt = running.startedAt === undefined ? Number.NaN : new Date(running.startedAt).getTime();
   return Number.isNaN(startedAt) || nowMs - startedAt < crashLoopResetMs;
+}
+
+/** The run lasted `crashLoopResetMs` or more (unknown times count as a short run). */
+function ranPastReset(ended: { startedAt?: Date | string; finishedAt?: Date | string }): boolean {
+  if (ended.startedAt === undefined || ended.finishedAt === undefined) return false;
+  const ran = new Date(ended.finishedAt).getTime() - new Date(ended.startedAt).getTime();
+  return !Number.isNaN(ran) && ran >= crashLoopResetMs;
 }
 
 /** "1 pod cannot run (name, container c): Reason: message", for status messages. */

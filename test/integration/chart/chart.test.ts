@@ -692,7 +692,8 @@ describe("the jude-operator chart", () => {
       ["get", "secrets"],
       ["get", "persistentvolumeclaims"],
       ["create", "events"],
-      // A bootstrap Job's FailedCreate Events say why its shard pods are refused.
+      // A bootstrap Job's FailedCreate Events say why its shard pods are refused, a serving pod's
+      // Unhealthy Events why its probe fails.
       ["list", "events"],
     ])
       expect(await can(release, verb!, resource!, "recs"), `${verb} ${resource}`).toBe(true);
