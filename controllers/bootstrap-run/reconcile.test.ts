@@ -6,7 +6,8 @@ import { setPath, stored, testNamespace } from "../nearline-pipeline/test-object
 import { parseEmbeddingModel } from "../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { imagesFor } from "../shared/image.ts";
-import { reconcileBootstrapRun } from "./reconcile.ts";
+import { reconcileBootstrapRun, type RunReconcileSettings } from "./reconcile.ts";
+import { ReplacedJobs } from "./run-store.ts";
 
 const key = { namespace: testNamespace, name: "jobs-minilm-v1" };
 const watermarks = [
@@ -28,12 +29,16 @@ const world = (run: KubeObject, extra: Record<string, KubeObject[]> = {}) => ({
   ...extra,
 });
 
-async function reconcile(objects: Record<string, KubeObject[]>): Promise<RecordedCall[]> {
+async function reconcile(
+  objects: Record<string, KubeObject[]>,
+  settings: Partial<RunReconcileSettings> = {},
+): Promise<RecordedCall[]> {
   const { context, calls } = fakeContext(key, objects);
   await reconcileBootstrapRun(context, {
     images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
     captureWatermarks: async () => watermarks,
     readCheckpoints: async () => [null, null],
+    ...settings,
   });
   return calls;
 }
@@ -417,6 +422,24 @@ describe("reconcileBootstrapRun", () => {
         (call): call is Extract<RecordedCall, { verb: "applyStatus" }> => call.verb === "applyStatus",
       );
       expect(written.at(-1)!.status.watermarks).toEqual(runningStatus.watermarks);
+    });
+
+    it("deletes the Job once: a cache that still holds it after the deletion waits without a second Event", async () => {
+      const run = runningRun();
+      const objects = world(run, { Job: [await startedJob(run)], ConfigMap: [shardsConfigMap] });
+      movedTo(objects, "job-recs-b");
+      const replacedJobs = new ReplacedJobs();
+      expect(summarizeCalls(await reconcile(objects, { replacedJobs }))).toEqual([
+        "delete Job/jobs-minilm-v1-bootstrap",
+        "event Normal StoreChanged",
+        "applyStatus BootstrapRun/jobs-minilm-v1",
+      ]);
+      // Woken by its own status write before the Job's watch brought the deletion.
+      const again = await reconcile(objects, { replacedJobs });
+      expect(summarizeCalls(again)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+      expect((again[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status.conditions).toContainEqual(
+        expect.objectContaining({ type: "Reconciling", reason: "StoreChanged" }),
+      );
     });
 
     it("replaces the Job when the store Secret's URL points at another Redis under the same name", async () => {

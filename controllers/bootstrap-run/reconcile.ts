@@ -42,6 +42,7 @@ import {
   storeAnnotations,
   storeLeft,
   type JobStore,
+  type ReplacedJobs,
 } from "./run-store.ts";
 
 /** How often a running run's progress is read from the checkpoints. */
@@ -60,6 +61,8 @@ export interface RunReconcileSettings {
   failedGauge?: ReturnType<typeof bootstrapFailedGauge>;
   captureWatermarks?: typeof captureWatermarks;
   readCheckpoints?: typeof readCheckpoints;
+  /** Jobs deleted for a store move, which the cache may still hold (one set per controller). */
+  replacedJobs?: ReplacedJobs;
 }
 
 /** Reconciles one BootstrapRun. */
@@ -131,7 +134,7 @@ export async function reconcileBootstrapRun(
     // The pipeline moved to another store since the Job started: its shards would go on filling the old one.
     const storeNow = read === undefined ? undefined : storeOf(read.surroundings);
     const left = storeNow === undefined ? undefined : storeLeft(job, storeNow);
-    if (left !== undefined) return replaceJob(context, raw, run, job, left, storeNow!);
+    if (left !== undefined) return replaceJob(context, raw, run, job, left, storeNow!, settings.replacedJobs);
     await passControlsToJob(context, run, job);
     if (!isFinishedJob(job)) await restoreShardConfig(context, raw, run, job, read, settings);
   }
@@ -411,6 +414,7 @@ async function replaceJob(
   job: V1Job & KubeObject,
   from: JobStore,
   to: JobStore,
+  replaced: ReplacedJobs | undefined,
 ): Promise<ReconcileResult> {
   const name = job.metadata?.name ?? "";
   const message = `NearlinePipeline ${run.spec.pipelineRef.name} now writes to ${describeStore(to)}; Job ${name} was filling version ${run.spec.modelVersion} into ${describeStore(from)}, so it is replaced and the shards start again into the new store from the same snapshot`;
@@ -418,8 +422,13 @@ async function replaceJob(
     { job: name, from, to },
     "replacing a bootstrap Job that writes to a store its pipeline left",
   );
-  await context.client.delete(resourceTypes.job, { namespace: context.key.namespace, name });
-  context.events.normal(raw, "StoreChanged", message);
+  const uid = job.metadata?.uid;
+  // Deleted already (this cache has not seen it go yet): wait for it, without saying it again.
+  if (!replaced?.has(uid)) {
+    await context.client.delete(resourceTypes.job, { namespace: context.key.namespace, name });
+    if (uid !== undefined) replaced?.add(uid);
+    context.events.normal(raw, "StoreChanged", message);
+  }
   const verdict = { state: "Reconciling", reason: "StoreChanged", message } as const;
   await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
   return { requeueAfterMs: earlierJobPollMs };

@@ -68,3 +68,26 @@ export function storeLeft(job: KubeObject, current: JobStore): JobStore | undefi
 export function describeStore(store: JobStore): string {
   return `store "${store.name}"${store.endpoint !== undefined ? ` at ${store.endpoint}` : ""}`;
 }
+
+/** How long a deleted Job is remembered: far longer than a watch takes to bring its deletion. */
+const replacedJobMemoryMs = 10 * 60_000;
+
+/**
+ * The uids of Jobs this controller deleted for a store move. A reconcile woken by the run's own status
+ * write may still find such a Job in the cache, before the Job's watch brought its deletion: it then
+ * waits instead of deleting it again and saying the move twice.
+ */
+export class ReplacedJobs {
+  readonly #deleted = new Map<string, number>();
+
+  /** Notes that the Job `uid` was deleted at `nowMs`. */
+  add(uid: string, nowMs: number = Date.now()): void {
+    for (const [each, at] of this.#deleted) if (nowMs - at > replacedJobMemoryMs) this.#deleted.delete(each);
+    this.#deleted.set(uid, nowMs);
+  }
+
+  /** Whether the Job `uid` was deleted (and is only still in the cache). */
+  has(uid: string | undefined): boolean {
+    return uid !== undefined && this.#deleted.has(uid);
+  }
+}
