@@ -78,14 +78,16 @@ function requiredPermissions(): Array<[ResourceType, string, string?]> {
   // The only deletes (context.client.delete): a retired version's serving objects
   // (embedding-model/retire-versions.ts), an HPA when replicas are set by hand
   // (replicas-ownership.ts), the worker Deployments and ConfigMaps of a version no longer live
-  // (nearline-pipeline/reconcile.ts), and a promotion's BootstrapRun rebuilt (promotion-act.ts).
-  // Jobs are never deleted: the garbage collector removes them with their BootstrapRun.
+  // (nearline-pipeline/reconcile.ts), a promotion's BootstrapRun rebuilt (promotion-act.ts), and a
+  // bootstrap Job writing to a store its pipeline left (bootstrap-run/reconcile.ts; otherwise the
+  // garbage collector removes Jobs with their BootstrapRun).
   for (const type of [
     ...perVersionTypes,
     resourceTypes.horizontalPodAutoscaler,
     resourceTypes.deployment,
     resourceTypes.configMap,
     resourceTypes.bootstrapRun,
+    resourceTypes.job,
   ])
     required.push([type, "delete"]);
   return required;

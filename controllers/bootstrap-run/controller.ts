@@ -9,6 +9,7 @@ import { labelValue } from "../shared/names.ts";
 import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
+import { ReplacedJobs } from "./run-store.ts";
 import { bootstrapFailedGauge } from "./run-metrics.ts";
 
 /** The runs of the namespace that are not finished (what a pipeline or model change may unblock). */
@@ -33,6 +34,7 @@ function runOfShardPod(pod: KubeObject, cache: CacheReader) {
 /** The controller definition. */
 export function bootstrapRunController(settings: ControllerSettings): ControllerDefinition {
   const failedGauge = settings.registry === undefined ? undefined : bootstrapFailedGauge(settings.registry);
+  const replacedJobs = new ReplacedJobs();
   return {
     name: "bootstrap-run",
     primary: resourceTypes.bootstrapRun,
@@ -52,6 +54,7 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
       reconcileBootstrapRun(context, {
         images: settings.images,
         placement: settings.placement,
+        replacedJobs,
         ...(failedGauge !== undefined ? { failedGauge } : {}),
       }),
   };

@@ -6,7 +6,8 @@ import { setPath, stored, testNamespace } from "../nearline-pipeline/test-object
 import { parseEmbeddingModel } from "../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { imagesFor } from "../shared/image.ts";
-import { reconcileBootstrapRun } from "./reconcile.ts";
+import { reconcileBootstrapRun, type RunReconcileSettings } from "./reconcile.ts";
+import { ReplacedJobs } from "./run-store.ts";
 
 const key = { namespace: testNamespace, name: "jobs-minilm-v1" };
 const watermarks = [
@@ -28,12 +29,16 @@ const world = (run: KubeObject, extra: Record<string, KubeObject[]> = {}) => ({
   ...extra,
 });
 
-async function reconcile(objects: Record<string, KubeObject[]>): Promise<RecordedCall[]> {
+async function reconcile(
+  objects: Record<string, KubeObject[]>,
+  settings: Partial<RunReconcileSettings> = {},
+): Promise<RecordedCall[]> {
   const { context, calls } = fakeContext(key, objects);
   await reconcileBootstrapRun(context, {
     images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
     captureWatermarks: async () => watermarks,
     readCheckpoints: async () => [null, null],
+    ...settings,
   });
   return calls;
 }
@@ -347,6 +352,156 @@ describe("reconcileBootstrapRun", () => {
     expect(status.conditions).toContainEqual(
       expect.objectContaining({ type: "Reconciling", status: "True", reason: "WaitingForEarlierJob" }),
     );
+  });
+
+  describe("a run whose pipeline moved to another store", () => {
+    const runningStatus = {
+      phase: "Running",
+      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+    };
+    const runningRun = () =>
+      stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = runningStatus)) as KubeObject;
+    /** The Job the run started with the pipeline as `world` has it, now running its shards. */
+    const startedJob = async (run: KubeObject) => {
+      const job = (await reconcile(world(run))).find(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+          call.verb === "apply" && call.kind === "Job",
+      )!.object;
+      return {
+        ...job,
+        metadata: { ...job.metadata, uid: "job-uid" },
+        status: { active: 2 },
+      } as KubeObject;
+    };
+    const movedTo = (objects: Record<string, KubeObject[]>, name: string) =>
+      setPath(objects.NearlinePipeline![0] as Record<string, unknown>, "spec.sinks.store.name", name);
+
+    it("records the store its shards write to on the Job it creates", async () => {
+      const job = await startedJob(runningRun());
+      expect(job.metadata?.annotations).toMatchObject({
+        "jude.dev/store": "job-recs",
+        // The Secret's URL is redis://x: where it points, never its credentials.
+        "jude.dev/store-endpoint": "redis://x:6379/0",
+      });
+    });
+
+    it("replaces the Job writing to the store the pipeline left, keeping the watermarks, and says why", async () => {
+      const run = runningRun();
+      const objects = world(run, { Job: [await startedJob(run)], ConfigMap: [shardsConfigMap] });
+      movedTo(objects, "job-recs-b");
+      const calls = await reconcile(objects);
+      expect(summarizeCalls(calls)).toEqual([
+        "delete Job/jobs-minilm-v1-bootstrap",
+        "event Normal StoreChanged",
+        "applyStatus BootstrapRun/jobs-minilm-v1",
+      ]);
+      const event = calls[1] as Extract<RecordedCall, { verb: "event" }>;
+      expect(event.message).toContain('store "job-recs"');
+      expect(event.message).toContain('store "job-recs-b"');
+      const status = (calls[2] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+      expect(status).toMatchObject({ phase: "Pending", watermarks: runningStatus.watermarks });
+      expect(status.conditions).toContainEqual(
+        expect.objectContaining({ type: "Reconciling", status: "True", reason: "StoreChanged" }),
+      );
+
+      // Once the Job is gone, the run starts again into the new store from the same snapshot.
+      const next = world({ ...run, status: status } as KubeObject, { ConfigMap: [shardsConfigMap] });
+      movedTo(next, "job-recs-b");
+      const restarted = await reconcile(next);
+      const applied = restarted.filter(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> => call.verb === "apply",
+      );
+      expect(applied.map((call) => `${call.kind}/${call.name}`)).toEqual([
+        "ConfigMap/jobs-minilm-v1-bootstrap",
+        "Job/jobs-minilm-v1-bootstrap",
+      ]);
+      expect(applied[1]!.object.metadata?.annotations).toMatchObject({ "jude.dev/store": "job-recs-b" });
+      const config = (applied[0]!.object.data as Record<string, string>)["config.yaml"]!;
+      expect(config).toContain("name: job-recs-b");
+      const written = restarted.filter(
+        (call): call is Extract<RecordedCall, { verb: "applyStatus" }> => call.verb === "applyStatus",
+      );
+      expect(written.at(-1)!.status.watermarks).toEqual(runningStatus.watermarks);
+    });
+
+    it("deletes the Job once: a cache that still holds it after the deletion waits without a second Event", async () => {
+      const run = runningRun();
+      const objects = world(run, { Job: [await startedJob(run)], ConfigMap: [shardsConfigMap] });
+      movedTo(objects, "job-recs-b");
+      const replacedJobs = new ReplacedJobs();
+      expect(summarizeCalls(await reconcile(objects, { replacedJobs }))).toEqual([
+        "delete Job/jobs-minilm-v1-bootstrap",
+        "event Normal StoreChanged",
+        "applyStatus BootstrapRun/jobs-minilm-v1",
+      ]);
+      // Woken by its own status write before the Job's watch brought the deletion.
+      const again = await reconcile(objects, { replacedJobs });
+      expect(summarizeCalls(again)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+      expect((again[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status.conditions).toContainEqual(
+        expect.objectContaining({ type: "Reconciling", reason: "StoreChanged" }),
+      );
+    });
+
+    it("replaces the Job when the store Secret's URL points at another Redis under the same name", async () => {
+      const run = runningRun();
+      const objects = world(run, { Job: [await startedJob(run)], ConfigMap: [shardsConfigMap] });
+      objects.Secret = [
+        {
+          kind: "Secret",
+          metadata: { name: "jude-redis", namespace: testNamespace },
+          data: { url: Buffer.from("redis://other:6380").toString("base64") },
+        },
+      ];
+      const calls = await reconcile(objects);
+      expect(summarizeCalls(calls).slice(0, 2)).toEqual([
+        "delete Job/jobs-minilm-v1-bootstrap",
+        "event Normal StoreChanged",
+      ]);
+      expect((calls[1] as Extract<RecordedCall, { verb: "event" }>).message).toContain(
+        "redis://other:6380/0",
+      );
+    });
+
+    it("leaves a Job alone while its store is the pipeline's, or cannot be told", async () => {
+      const run = runningRun();
+      const job = await startedJob(run);
+      const same = await reconcile(world(run, { Job: [job], ConfigMap: [shardsConfigMap] }));
+      expect(same.filter((call) => call.verb === "delete" || call.verb === "event")).toEqual([]);
+      // The store Secret cannot be read now: the name still matches, which is no evidence of a move.
+      const noSecret = world(run, { Job: [job], ConfigMap: [shardsConfigMap] });
+      noSecret.Secret = [];
+      const unread = await reconcile(noSecret);
+      expect(unread.filter((call) => call.verb === "delete")).toEqual([]);
+    });
+
+    it("never replaces a Job an operator without the annotation started (its store is unknown)", async () => {
+      const run = runningRun();
+      const job = await startedJob(run);
+      const annotations = { ...job.metadata!.annotations };
+      delete annotations["jude.dev/store"];
+      delete annotations["jude.dev/store-endpoint"];
+      const older = { ...job, metadata: { ...job.metadata, annotations } } as KubeObject;
+      const objects = world(run, { Job: [older], ConfigMap: [shardsConfigMap] });
+      movedTo(objects, "job-recs-b");
+      const calls = await reconcile(objects);
+      expect(calls.filter((call) => call.verb === "delete")).toEqual([]);
+    });
+
+    it("keeps the store annotations when it passes controls to the Job", async () => {
+      const run = runningRun();
+      const job = await startedJob(run);
+      (run.spec as { suspend: boolean }).suspend = true;
+      const calls = await reconcile(world(run, { Job: [job], ConfigMap: [shardsConfigMap] }));
+      const applied = calls.find(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+          call.verb === "apply" && call.kind === "Job",
+      )!;
+      expect(applied.object.spec).toMatchObject({ suspend: true });
+      expect(applied.object.metadata?.annotations).toEqual({
+        "jude.dev/store": "job-recs",
+        "jude.dev/store-endpoint": "redis://x:6379/0",
+      });
+    });
   });
 
   it("never touches a finished run", async () => {

@@ -1,7 +1,8 @@
 // The BootstrapRun reconcile: a run that is not finished is started (stall checks, watermarks captured
 // into status, ConfigMap and Indexed Job applied), then followed (suspend and time limits passed on to
-// the Job, a deleted ConfigMap put back, status from the Job and the checkpoints). A finished run is
-// never touched again, but for acknowledging a later spec edit in its observedGeneration.
+// the Job, a deleted ConfigMap put back, a Job writing to a store its pipeline left replaced, status
+// from the Job and the checkpoints). A finished run is never touched again, but for acknowledging a
+// later spec edit in its observedGeneration.
 import type { V1Job } from "@kubernetes/client-node";
 import {
   safeParseBootstrapRun,
@@ -34,6 +35,15 @@ import { recordNamespaceRuns, recordRunFailed } from "./run-metrics.ts";
 import { acknowledgedStatus, isFinished, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
 import { runStallCause } from "./stall-causes.ts";
+import {
+  describeStore,
+  keptStoreAnnotations,
+  pipelineStore,
+  storeAnnotations,
+  storeLeft,
+  type JobStore,
+  type ReplacedJobs,
+} from "./run-store.ts";
 
 /** How often a running run's progress is read from the checkpoints. */
 export const runPollMs = 10_000;
@@ -51,6 +61,8 @@ export interface RunReconcileSettings {
   failedGauge?: ReturnType<typeof bootstrapFailedGauge>;
   captureWatermarks?: typeof captureWatermarks;
   readCheckpoints?: typeof readCheckpoints;
+  /** Jobs deleted for a store move, which the cache may still hold (one set per controller). */
+  replacedJobs?: ReplacedJobs;
 }
 
 /** Reconciles one BootstrapRun. */
@@ -119,6 +131,10 @@ export async function reconcileBootstrapRun(
     if (started === undefined) return { requeueAfterMs: stalledPollMs };
     ({ run: current, job } = started);
   } else {
+    // The pipeline moved to another store since the Job started: its shards would go on filling the old one.
+    const storeNow = read === undefined ? undefined : storeOf(read.surroundings);
+    const left = storeNow === undefined ? undefined : storeLeft(job, storeNow);
+    if (left !== undefined) return replaceJob(context, raw, run, job, left, storeNow!, settings.replacedJobs);
     await passControlsToJob(context, run, job);
     if (!isFinishedJob(job)) await restoreShardConfig(context, raw, run, job, read, settings);
   }
@@ -264,6 +280,11 @@ async function startRun(
     settings.images,
     settings.placement,
   );
+  // The store the shards will write to, so a later move of the pipeline's store can be told.
+  desired.job.metadata = {
+    ...desired.job.metadata,
+    annotations: { ...desired.job.metadata?.annotations, ...storeAnnotations(storeOf(read.surroundings)) },
+  };
   await context.client.apply(desired.configMap as KubeObject, childApply);
   const job = await context.client.apply(desired.job as V1Job & KubeObject, childApply);
   context.events.normal(
@@ -374,6 +395,45 @@ async function restoreShardConfig(
   await context.client.apply(desired.configMap as KubeObject, childApply);
 }
 
+/** The store the run's pipeline names now, and where its Secret's URL points (when readable). */
+function storeOf(surroundings: PipelineSurroundings): JobStore {
+  const pipeline = surroundings.pipeline;
+  return pipelineStore(pipeline, surroundings.storeEndpoints?.get(pipeline.metadata.name));
+}
+
+/**
+ * Deletes the run's Job whose shards write to `from`, a store the pipeline left for `to`: they read
+ * their store when they start, so they would keep filling the version where no reader or worker of
+ * the pipeline looks any more. The run keeps its watermarks; once the Job is gone, the next reconcile
+ * starts it again into `to` (its checkpoints there are its own, so the shards start from there).
+ */
+async function replaceJob(
+  context: ReconcileContext,
+  raw: KubeObject,
+  run: BootstrapRun,
+  job: V1Job & KubeObject,
+  from: JobStore,
+  to: JobStore,
+  replaced: ReplacedJobs | undefined,
+): Promise<ReconcileResult> {
+  const name = job.metadata?.name ?? "";
+  const message = `NearlinePipeline ${run.spec.pipelineRef.name} now writes to ${describeStore(to)}; Job ${name} was filling version ${run.spec.modelVersion} into ${describeStore(from)}, so it is replaced and the shards start again into the new store from the same snapshot`;
+  context.log.info(
+    { job: name, from, to },
+    "replacing a bootstrap Job that writes to a store its pipeline left",
+  );
+  const uid = job.metadata?.uid;
+  // Deleted already (this cache has not seen it go yet): wait for it, without saying it again.
+  if (!replaced?.has(uid)) {
+    await context.client.delete(resourceTypes.job, { namespace: context.key.namespace, name });
+    if (uid !== undefined) replaced?.add(uid);
+    context.events.normal(raw, "StoreChanged", message);
+  }
+  const verdict = { state: "Reconciling", reason: "StoreChanged", message } as const;
+  await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
+  return { requeueAfterMs: earlierJobPollMs };
+}
+
 function keptWatermarks(run: BootstrapRun): Pick<BootstrapRunStatus, "watermarks"> {
   return run.status?.watermarks !== undefined ? { watermarks: run.status.watermarks } : {};
 }
@@ -386,6 +446,7 @@ function keptWatermarks(run: BootstrapRun): Pick<BootstrapRunStatus, "watermarks
  */
 async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, job: V1Job & KubeObject) {
   const spec = job.spec;
+  const stored = keptStoreAnnotations(job);
   const wanted = {
     suspend: run.spec.suspend,
     backoffLimit: run.spec.backoffLimit,
@@ -408,6 +469,8 @@ async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, j
         name: job.metadata!.name!,
         namespace: context.key.namespace,
         ...(job.metadata?.labels ? { labels: job.metadata.labels } : {}),
+        // Sent back as applied at creation: an apply without them would remove them.
+        ...(Object.keys(stored).length > 0 ? { annotations: stored } : {}),
         ...(job.metadata?.ownerReferences ? { ownerReferences: job.metadata.ownerReferences } : {}),
       },
       spec: { ...spec, ...wanted },

@@ -17,6 +17,10 @@ export const labelKeys = {
 export const annotationKeys = {
   /** sha256 of the rendered config in a pod template, so a config change rolls the pods. */
   configHash: "jude.dev/config-hash",
+  /** On a bootstrap Job: the store name its shards write to (bootstrap-run/run-store.ts). */
+  store: "jude.dev/store",
+  /** On a bootstrap Job: where that store is, `redis://host:port/db` without credentials. */
+  storeEndpoint: "jude.dev/store-endpoint",
 } as const;
 
 /** The value of app.kubernetes.io/managed-by on everything the operator owns. */

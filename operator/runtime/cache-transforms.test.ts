@@ -46,7 +46,7 @@ describe("cache transforms", () => {
     expect((deployment as { spec: { template: { spec?: unknown } } }).spec.template.spec).toBeDefined();
   });
 
-  it("keep Jobs whole (a run re-applies the spec the server holds)", () => {
+  it("keep Jobs whole (a run re-applies the spec the server holds, and reads its store's annotations)", () => {
     expect(cacheTransforms["jobs.batch"]).toBeUndefined();
   });
 });

@@ -4,7 +4,8 @@
 // rendered, applied and hashed from the spec, never read back); Deployments keep everything but the
 // pod spec of their template (controllers read replicas, generation, annotations and status). With
 // 200 models and 200 pipelines this is most of the cache. Jobs are kept whole: a BootstrapRun sends
-// back the spec the server holds.
+// back the spec the server holds, and tells the store its shards write to from the Job's annotations
+// (the shards' ConfigMap says it too, but its data is dropped).
 import type { KubeObject } from "./types.ts";
 
 /** A cache transform: the part of an object worth keeping. Pure; never mutates its input. */
