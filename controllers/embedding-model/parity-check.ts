@@ -11,7 +11,14 @@ import { KafkaRangeReader } from "../../pipelines/bootstrap/kafka-range.ts";
 import { createDecoder } from "../../pipelines/shared/decode.ts";
 import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
 import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
-import { bucketKeys, decodeMeta, decodePayload, type Store } from "../../store/index.ts";
+import {
+  bucketKeys,
+  decodeMeta,
+  decodePayload,
+  execBatch,
+  type BatchCommand,
+  type Store,
+} from "../../store/index.ts";
 import { kafkaOptions } from "../bootstrap-run/run-io.ts";
 import { decodeConfig } from "../nearline-pipeline/config-sections.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
@@ -95,7 +102,7 @@ export function parityClient(
   });
 }
 
-interface StoredSample {
+export interface StoredSample {
   field: string;
   entity: string;
   partition: number;
@@ -105,36 +112,71 @@ interface StoredSample {
   digest: string;
 }
 
-/** Random live records of the version: random buckets, then HRANDFIELD within each. */
-async function sampleStoredVectors(target: ParityTarget): Promise<StoredSample[]> {
+/**
+ * Random live records of the version: HRANDFIELD within the buckets whose `live` counter says they hold
+ * records, in random order, two keys a bucket, then more from each while the sample is short. Buckets
+ * picked at random among all B would mostly be empty in a small store (5 records in 1,024 buckets gave
+ * 1 sampled key or none), leaving the gate unmeasured or measured on one key.
+ */
+export async function sampleStoredVectors(
+  target: Pick<ParityTarget, "store" | "version" | "sampleSize">,
+): Promise<StoredSample[]> {
   const { store, version, sampleSize } = target;
+  const buckets = shuffled(await liveBuckets(store, version));
   const samples = new Map<string, StoredSample>();
-  for (let attempt = 0; attempt < sampleSize * 8 && samples.size < sampleSize; attempt++) {
-    const keys = bucketKeys(store.layout, version, Math.floor(Math.random() * store.layout.buckets));
-    const fields = ((await store.client.hrandfield(keys.data, 2)) as string[] | null) ?? [];
-    for (const field of fields) {
-      if (samples.has(field)) continue;
-      const [metaText, payload] = await Promise.all([
-        store.client.hget(keys.meta, field),
-        store.client.hgetBuffer(keys.data, field),
-      ]);
-      if (metaText === null || payload === null) continue;
-      const meta = decodeMeta(metaText);
-      if (!meta.live) continue;
-      const decoded = decodePayload(payload);
-      const separator = field.indexOf(":");
-      samples.set(field, {
-        field,
-        entity: field.slice(0, separator),
-        partition: meta.partition,
-        offset: Number(meta.offset),
-        contentHash: meta.contentHash,
-        vector: decoded.vector,
-        digest: decoded.modelDigest,
-      });
+  for (const perBucket of [2, sampleSize]) {
+    for (const bucket of buckets) {
+      if (samples.size >= sampleSize) break;
+      const keys = bucketKeys(store.layout, version, bucket);
+      const wanted = Math.min(perBucket, sampleSize - samples.size);
+      const fields = ((await store.client.hrandfield(keys.data, wanted)) as string[] | null) ?? [];
+      for (const field of fields) {
+        if (samples.has(field) || samples.size >= sampleSize) continue;
+        const [metaText, payload] = await Promise.all([
+          store.client.hget(keys.meta, field),
+          store.client.hgetBuffer(keys.data, field),
+        ]);
+        if (metaText === null || payload === null) continue;
+        const meta = decodeMeta(metaText);
+        if (!meta.live) continue;
+        const decoded = decodePayload(payload);
+        const separator = field.indexOf(":");
+        samples.set(field, {
+          field,
+          entity: field.slice(0, separator),
+          partition: meta.partition,
+          offset: Number(meta.offset),
+          contentHash: meta.contentHash,
+          vector: decoded.vector,
+          digest: decoded.modelDigest,
+        });
+      }
     }
   }
-  return [...samples.values()].slice(0, sampleSize);
+  return [...samples.values()];
+}
+
+/** The buckets whose `live` counter is positive (one pipelined read of the B counters, as coverage). */
+async function liveBuckets(store: Store, version: string): Promise<number[]> {
+  const commands: BatchCommand[] = [];
+  for (let bucket = 0; bucket < store.layout.buckets; bucket++) {
+    const key = bucketKeys(store.layout, version, bucket).stats;
+    commands.push({ key, queue: (pipeline) => pipeline.hget(key, "live") });
+  }
+  const buckets: number[] = [];
+  for (const [bucket, result] of (await execBatch(store.client, commands)).entries()) {
+    if (result.error !== null) throw result.error;
+    if (Number(result.value ?? 0) > 0) buckets.push(bucket);
+  }
+  return buckets;
+}
+
+function shuffled<T>(items: T[]): T[] {
+  for (let index = items.length - 1; index > 0; index--) {
+    const other = Math.floor(Math.random() * (index + 1));
+    [items[index], items[other]] = [items[other]!, items[index]!];
+  }
+  return items;
 }
 
 /** The rendered text of each sample whose source event still renders to the stored content hash. */

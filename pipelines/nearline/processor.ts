@@ -164,7 +164,7 @@ export function createProcessor(
       outcome.deadLetterCodes[code] = (outcome.deadLetterCodes[code] ?? 0) + 1;
       options.onDeadLetter?.(record, code, reason);
       if (options.deadLetterTopic !== undefined)
-        produced.push(deadLetterRecord(options.deadLetterTopic, record, code, reason));
+        produced.push(deadLetterRecord(options.deadLetterTopic, record, code, reason, options.modelVersion));
     };
 
     const planned = plan(records, deadLetter);

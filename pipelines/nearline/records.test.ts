@@ -56,7 +56,7 @@ describe("nearline output records", () => {
   });
 
   it("dead-letters the original bytes with the reason, its source position, and a bounded reason", () => {
-    const record = deadLetterRecord("dlq", source, "INVALID_JSON", "x".repeat(5000));
+    const record = deadLetterRecord("dlq", source, "INVALID_JSON", "x".repeat(5000), "v1");
     expect(record.key).toEqual(Buffer.from("j1"));
     expect(record.value).toEqual(Buffer.from('{"id":"j1"}'));
     expect(record.headers).toMatchObject({
@@ -67,6 +67,20 @@ describe("nearline output records", () => {
     });
     expect(record.headers["jude.error.reason"]).toHaveLength(1000);
     expect(record.headers["jude.source.value-bytes"]).toBeUndefined();
+  });
+
+  it("names the version whose worker dead-lettered the record: during a promotion each version's does", () => {
+    const [v1, v2] = ["minilm-v1", "minilm-v2"].map((version) =>
+      deadLetterRecord(
+        "dlq",
+        { ...source, headers: new Map([[Buffer.from("jude.version"), Buffer.from("minilm-v0")]]) },
+        "INVALID_JSON",
+        "value is not JSON",
+        version,
+      ),
+    );
+    expect([v1!.headers["jude.version"], v2!.headers["jude.version"]]).toEqual(["minilm-v1", "minilm-v2"]);
+    expect(v1!.carriedHeaders).toEqual([]);
   });
 
   it("dead-letters the original headers and timestamp too, its own headers winning a name clash", () => {
@@ -83,6 +97,7 @@ describe("nearline output records", () => {
       },
       "MISSING_ID",
       "no entity id at $.id",
+      "v1",
     );
     expect(record.carriedHeaders).toEqual([
       ["traceparent", Buffer.from("00-ab-cd-01")],
@@ -107,6 +122,7 @@ describe("nearline output records", () => {
       },
       "MISSING_ID",
       "no entity id at $.id",
+      "v1",
     );
     expect(record.carriedHeaders).toEqual([
       ["baggage", Buffer.from("a=1")],
@@ -117,7 +133,7 @@ describe("nearline output records", () => {
 
   it("cuts a value that would not fit under the broker's message limit with the headers, saying so", () => {
     const value = Buffer.alloc(1_048_400, "x");
-    const record = deadLetterRecord("dlq", { ...source, value }, "INVALID_JSON", "value is not JSON");
+    const record = deadLetterRecord("dlq", { ...source, value }, "INVALID_JSON", "value is not JSON", "v1");
     expect(record.value).toHaveLength(maxDeadLetterValueBytes);
     expect(record.headers["jude.source.value-bytes"]).toBe("1048400");
   });

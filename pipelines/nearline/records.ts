@@ -79,19 +79,23 @@ export function outputRecordKey(identity: Pick<VectorIdentity, "entity" | "versi
 /**
  * The original record, untouched (key, value and headers; its timestamp in `jude.source.timestamp`),
  * with the reason in headers so it can be fixed and replayed. Source headers are carried as they came,
- * repeated names included, but for those this dead letter sets itself.
+ * repeated names included, but for those this dead letter sets itself. `jude.version` names the
+ * embedding version whose worker dead-lettered it: while two versions' workers read the changelog (a
+ * promotion, the bake period) each dead-letters a bad event, and the two records were otherwise the same.
  */
 export function deadLetterRecord(
   topic: string,
   source: ConsumedRecord,
   code: string,
   reason: string,
+  version: string,
 ): OutputRecord {
   const valueBytes = source.value?.length ?? 0;
   const truncated = valueBytes > maxDeadLetterValueBytes;
   const headers: Record<string, string> = {
     "jude.error.code": code,
     "jude.error.reason": reason.slice(0, 1000),
+    "jude.version": version,
     "jude.source.topic": source.topic,
     "jude.source.partition": String(source.partition),
     "jude.source.offset": source.offset.toString(),

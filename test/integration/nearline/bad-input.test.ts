@@ -124,6 +124,8 @@ describe("nearline with hostile records", () => {
       new Map(bad.map((event) => [event.key, event.code])),
     );
     for (const record of dead) expect(record.headers["jude.error.reason"]).toMatch(/\w/);
+    // The version whose worker dead-lettered it: during a promotion each version's workers do.
+    for (const record of dead) expect(record.headers["jude.version"]).toBe(version);
   });
   it("dead-letters records near the broker's message limit, cut to fit, and keeps flowing", async () => {
     const before = { ...app.worker.totals };
