@@ -29,25 +29,41 @@ export interface Coverage {
   readonly ratio: number;
 }
 
-/** Sums the counters of one version over all buckets. */
-export async function countVersion(store: Store, version: string): Promise<VersionCounts> {
+/** The counters `fields` of each bucket of one version, bucket by bucket (one pipelined batch). */
+async function bucketCounters(store: Store, version: string, fields: readonly string[]): Promise<number[][]> {
   assertVersion(version);
   const commands: BatchCommand[] = [];
   for (let bucket = 0; bucket < store.layout.buckets; bucket++) {
     const key = bucketKeys(store.layout, version, bucket).stats;
-    commands.push({ key, queue: (pipeline) => pipeline.hmget(key, "live", "tombstones", "texts") });
+    commands.push({ key, queue: (pipeline) => pipeline.hmget(key, ...fields) });
   }
+  return (await execBatch(store.client, commands)).map((result) => {
+    if (result.error !== null) throw recordFailure(store, "count version", result.error);
+    return (result.value as (string | null)[]).map((text) => Number(text ?? 0));
+  });
+}
+
+/** Sums the counters of one version over all buckets. */
+export async function countVersion(store: Store, version: string): Promise<VersionCounts> {
   let live = 0;
   let tombstones = 0;
   let texts = 0;
-  for (const result of await execBatch(store.client, commands)) {
-    if (result.error !== null) throw recordFailure(store, "count version", result.error);
-    const [liveText, tombstoneText, textText] = result.value as (string | null)[];
-    live += Number(liveText ?? 0);
-    tombstones += Number(tombstoneText ?? 0);
-    texts += Number(textText ?? 0);
+  for (const [bucketLive, bucketTombstones, bucketTexts] of await bucketCounters(store, version, [
+    "live",
+    "tombstones",
+    "texts",
+  ])) {
+    live += bucketLive!;
+    tombstones += bucketTombstones!;
+    texts += bucketTexts!;
   }
   return { version, live, tombstones, texts };
+}
+
+/** The buckets of one version whose `live` counter says they hold records (no scan). */
+export async function liveBuckets(store: Store, version: string): Promise<number[]> {
+  const counters = await bucketCounters(store, version, ["live"]);
+  return counters.flatMap(([live], bucket) => (live! > 0 ? [bucket] : []));
 }
 
 /** Coverage of `candidate` (e.g. the new version B) relative to `base` (the current version A). */

@@ -11,7 +11,7 @@ export type { RedisClient } from "./commands.ts";
 export type { ConnectOptions, RedisTarget } from "./connection.ts";
 export { connectRedis, parseClusterNodes } from "./connection.ts";
 export type { Coverage, VersionCounts } from "./coverage.ts";
-export { countVersion, coverage, coverageRatio } from "./coverage.ts";
+export { countVersion, coverage, coverageRatio, liveBuckets } from "./coverage.ts";
 export type { FlipRequest, FlipResult } from "./cutover.ts";
 export { flip, rollback } from "./cutover.ts";
 export type { StoreErrorCode } from "./errors.ts";

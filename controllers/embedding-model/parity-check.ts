@@ -11,14 +11,7 @@ import { KafkaRangeReader } from "../../pipelines/bootstrap/kafka-range.ts";
 import { createDecoder } from "../../pipelines/shared/decode.ts";
 import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
 import { EmbeddingClient } from "../../pipelines/embedding-client/client.ts";
-import {
-  bucketKeys,
-  decodeMeta,
-  decodePayload,
-  execBatch,
-  type BatchCommand,
-  type Store,
-} from "../../store/index.ts";
+import { bucketKeys, decodeMeta, decodePayload, liveBuckets, type Store } from "../../store/index.ts";
 import { kafkaOptions } from "../bootstrap-run/run-io.ts";
 import { decodeConfig } from "../nearline-pipeline/config-sections.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
@@ -154,21 +147,6 @@ export async function sampleStoredVectors(
     }
   }
   return [...samples.values()];
-}
-
-/** The buckets whose `live` counter is positive (one pipelined read of the B counters, as coverage). */
-async function liveBuckets(store: Store, version: string): Promise<number[]> {
-  const commands: BatchCommand[] = [];
-  for (let bucket = 0; bucket < store.layout.buckets; bucket++) {
-    const key = bucketKeys(store.layout, version, bucket).stats;
-    commands.push({ key, queue: (pipeline) => pipeline.hget(key, "live") });
-  }
-  const buckets: number[] = [];
-  for (const [bucket, result] of (await execBatch(store.client, commands)).entries()) {
-    if (result.error !== null) throw result.error;
-    if (Number(result.value ?? 0) > 0) buckets.push(bucket);
-  }
-  return buckets;
 }
 
 function shuffled<T>(items: T[]): T[] {
