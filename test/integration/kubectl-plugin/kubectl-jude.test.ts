@@ -172,7 +172,12 @@ describe("kubectl jude on the testbed", () => {
     // The real kubectl on PATH, as the completion script calls it; bash runs the completion function.
     const bin = mkdtempSync(join(tmpdir(), "kubectl-jude-bin-"));
     symlinkSync(requireEnv("JUDE_KUBECTL"), join(bin, "kubectl"));
-    const { stdout: script } = await plugin(["completion", "bash"]);
+    // completion takes no cluster flags (it refuses them), so not through plugin().
+    const { stdout: script } = await execFileAsync(
+      process.execPath,
+      [join(repoRoot, "cli/kubectl-jude.ts"), "completion", "bash"],
+      { cwd: repoRoot },
+    );
     const complete = async (...words: string[]) => {
       const { stdout } = await execFileAsync(
         "bash",
