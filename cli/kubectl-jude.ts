@@ -89,6 +89,10 @@ async function run(argv: string[]): Promise<number> {
     throw new UsageError(
       `--request-timeout must be a duration such as 30s, 1m or 0 (no limit), not "${values["request-timeout"]}"`,
     );
+  // Usage errors before the kubeconfig is read: a command line that cannot work is said to be so.
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535)
+    throw new UsageError(`--port must be a port number, not "${values.port}"`);
   const cluster = new Cluster({
     requestTimeoutMs,
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
@@ -111,16 +115,12 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case "dashboard": {
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError(`--port must be a port number, not "${values.port}"`);
       await runDashboard({ cluster, namespace: values["all-namespaces"] ? undefined : namespace, port });
       return 0;
     }
     case "approve":
     case "rollback": {
-      const name = args[0];
-      if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
+      const name = args[0]!;
       // An abandon is written only onto the object it was decided on: had the candidate become
       // active meanwhile, the same spec would be a rollback that moves readers; decided again then.
       let abandoning: Exclude<Decision, { refused: string }> | undefined;
@@ -161,6 +161,8 @@ function checkArguments(command: string, args: string[], to: string | undefined)
     dashboard: [0, "dashboard takes no arguments"],
     completion: [1, "completion takes one shell"],
   };
+  if ((command === "approve" || command === "rollback") && args[0] === undefined)
+    throw new UsageError(`${command} needs the name of an EmbeddingModel`);
   const [most, what] = limits[command]!;
   const extra = args[most];
   if (extra !== undefined)

@@ -129,6 +129,26 @@ describe("kubectl jude usage and kubeconfig errors", () => {
     }
   }, 60_000);
 
+  it("reports a usage error before loading the kubeconfig (exit 2, not a kubeconfig error)", async () => {
+    // Was: "cannot load the kubeconfig …" (exit 1) for a command line that could never have worked.
+    const missing = join(folder, "absent");
+    const cases: Array<[string[], string]> = [
+      [["approve"], "approve needs the name of an EmbeddingModel"],
+      [["rollback", "-n", "recs"], "rollback needs the name of an EmbeddingModel"],
+      [["dashboard", "--port", "abc"], '--port must be a port number, not "abc"'],
+      [["dashboard", "--port", "70000"], '--port must be a port number, not "70000"'],
+    ];
+    const results = await Promise.all(cases.map(([args]) => run([...args, "--kubeconfig", missing])));
+    for (const [index, [args, message]] of cases.entries()) {
+      const { code, stderr } = results[index]!;
+      expect({ args, code, stderr: stderr.split("\n")[0] }).toEqual({
+        args,
+        code: 2,
+        stderr: `kubectl jude: ${message}`,
+      });
+    }
+  }, 60_000);
+
   it("names a kubeconfig file that does not exist (exit 1)", async () => {
     const missing = join(folder, "absent");
     const { code, stderr } = await run(["status", "--kubeconfig", missing]);
