@@ -38,7 +38,9 @@ writeFileSync(
   }),
 );
 
-describe("kubectl jude usage and kubeconfig errors", () => {
+// Each test starts the plugin as a process (about 1 s of CPU to load the Kubernetes client): on a
+// loaded machine one start took over 5 s, vitest's default timeout.
+describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => {
   it("rejects an unsupported completion shell as a usage error (exit 2)", async () => {
     const { code, stderr } = await run(["completion", "fish"]);
     expect(code).toBe(2);
@@ -58,7 +60,7 @@ describe("kubectl jude usage and kubeconfig errors", () => {
         ),
       );
     }
-  }, 30_000);
+  });
 
   it("refuses a flag the command does not read, instead of ignoring it (exit 2)", async () => {
     // Each was accepted and did nothing: `status --port 8080` printed the status, `approve -o json`
@@ -89,7 +91,7 @@ describe("kubectl jude usage and kubeconfig errors", () => {
     expect(stderr).toMatch(
       /^kubectl jude: status does not take --port \(its flags: -n\/--namespace, -A\/--all-namespaces, -o\/--output, --context, --kubeconfig, --request-timeout\)\n\nusage:/,
     );
-  }, 60_000);
+  });
 
   it("documents in --help every flag and command it reads", async () => {
     const { code, stdout } = await run(["--help"]);
@@ -127,7 +129,7 @@ describe("kubectl jude usage and kubeconfig errors", () => {
         stderr: `kubectl jude: ${message}`,
       });
     }
-  }, 60_000);
+  });
 
   it("reports a usage error before loading the kubeconfig (exit 2, not a kubeconfig error)", async () => {
     // Was: "cannot load the kubeconfig …" (exit 1) for a command line that could never have worked.
@@ -147,7 +149,7 @@ describe("kubectl jude usage and kubeconfig errors", () => {
         stderr: `kubectl jude: ${message}`,
       });
     }
-  }, 60_000);
+  });
 
   it("names a kubeconfig file that does not exist (exit 1)", async () => {
     const missing = join(folder, "absent");
