@@ -243,6 +243,20 @@ describe("kubectl jude on the testbed", () => {
     }
   });
 
+  it("says when no operator has written a model's status yet", async () => {
+    // Created as a user applies it; the API server defaults its status (observedGeneration: 0).
+    const fresh = promotingModel();
+    delete fresh.status;
+    fresh.metadata = { name: "fresh" };
+    await kubectl(["create", "-n", namespace, "-f", "-"], JSON.stringify(fresh));
+    const { code, stdout } = await plugin(["status", "fresh", "-n", namespace]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      `\n  no status yet: the operator has not reconciled it (is it running, and does it watch namespace ${namespace}?)\n`,
+    );
+    await kubectl(["delete", "-n", namespace, "embeddingmodel/fresh"]);
+  });
+
   it("names a missing model and the user who lacks access", async () => {
     expect(await plugin(["approve", "absent", "-n", namespace])).toMatchObject({
       code: 1,
