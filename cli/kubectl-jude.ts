@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { abandonApplied, approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
 import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
+import { commandFlags, flagLabel, flagOptions, type FlagName } from "./kubectl-jude/flags.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
 import { statusView, unattachedPipelines } from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
@@ -24,14 +25,16 @@ commands:
   dashboard                 a live web page of models, promotions, pipelines and bootstraps (loopback only)
   completion bash|zsh       print a shell completion script
 
-flags:
+flags (a command refuses a flag it does not read, and completion takes none):
   -n, --namespace NS        namespace (default: the current context's)
   -A, --all-namespaces      status and dashboard across all namespaces (approve and rollback refuse it)
   -o, --output text|json    output format of status (default text)
+      --to VERSION          rollback: the version to roll back to (or give it after MODEL)
       --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
       --kubeconfig FILE     kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
       --request-timeout T   give up on an API request after T (30s, 1m; 0, the default: no limit)
+  -h, --help                print this help
 
 exit codes: 0 done, 1 refused or failed (the reason is on stderr), 2 usage error
 
@@ -42,26 +45,31 @@ the same change (spec.promotion.approvedVersion, spec.version) or the next sync 
 class UsageError extends Error {}
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: {
-      namespace: { type: "string", short: "n" },
-      "all-namespaces": { type: "boolean", short: "A" },
-      output: { type: "string", short: "o", default: "text" },
-      context: { type: "string" },
-      kubeconfig: { type: "string" },
-      "request-timeout": { type: "string", default: "0" },
-      to: { type: "string" },
-      port: { type: "string", default: "3100" },
-      help: { type: "boolean", short: "h" },
-    },
+    tokens: true,
+    options: flagOptions,
   });
   const [command, ...args] = positionals;
   if (values.help || command === undefined || command === "help") {
     process.stdout.write(usage);
     return command === undefined && !values.help ? 2 : 0;
   }
+  const flags = commandFlags[command];
+  if (flags === undefined) throw new UsageError(`unknown command "${command}"`);
+  // Silently ignored, -A sent the command to the current namespace and blamed a missing model.
+  if ((command === "approve" || command === "rollback") && values["all-namespaces"] === true)
+    throw new UsageError(`${command} changes one EmbeddingModel: name its namespace with -n, not -A`);
+  // A flag the command does not read would do nothing (`status --port`, `approve -o json`): refused.
+  const foreign = tokens.find(
+    (token) => token.kind === "option" && token.name !== "help" && !flags.includes(token.name as FlagName),
+  );
+  if (foreign?.kind === "option")
+    throw new UsageError(
+      `${command} does not take ${flagLabel(foreign.name as FlagName)} (its flags: ${flags.map(flagLabel).join(", ") || "none"})`,
+    );
+  checkArguments(command, args, values.to);
   if (command === "completion") {
     const shell = args[0] ?? "bash";
     if (!completionShells.includes(shell))
@@ -71,6 +79,9 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(completionScript(shell));
     return 0;
   }
+  values.output ??= "text";
+  values["request-timeout"] ??= "0";
+  values.port ??= "3100";
   if (values.output !== "text" && values.output !== "json")
     throw new UsageError(`unknown output format "${values.output}"`);
   const requestTimeoutMs = parseRequestTimeout(values["request-timeout"]);
@@ -78,6 +89,10 @@ async function run(argv: string[]): Promise<number> {
     throw new UsageError(
       `--request-timeout must be a duration such as 30s, 1m or 0 (no limit), not "${values["request-timeout"]}"`,
     );
+  // Usage errors before the kubeconfig is read: a command line that cannot work is said to be so.
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535)
+    throw new UsageError(`--port must be a port number, not "${values.port}"`);
   const cluster = new Cluster({
     requestTimeoutMs,
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
@@ -100,19 +115,12 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case "dashboard": {
-      const port = Number(values.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new UsageError(`--port must be a port number, not "${values.port}"`);
       await runDashboard({ cluster, namespace: values["all-namespaces"] ? undefined : namespace, port });
       return 0;
     }
     case "approve":
     case "rollback": {
-      const name = args[0];
-      if (name === undefined) throw new UsageError(`${command} needs the name of an EmbeddingModel`);
-      // Silently ignored, -A sent the command to the current namespace and blamed a missing model.
-      if (values["all-namespaces"] === true)
-        throw new UsageError(`${command} changes one EmbeddingModel: name its namespace with -n, not -A`);
+      const name = args[0]!;
       // An abandon is written only onto the object it was decided on: had the candidate become
       // active meanwhile, the same spec would be a rollback that moves readers; decided again then.
       let abandoning: Exclude<Decision, { refused: string }> | undefined;
@@ -142,6 +150,27 @@ async function run(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+/** Refuses positional arguments a command would ignore (a second model name, a version given twice). */
+function checkArguments(command: string, args: string[], to: string | undefined): void {
+  const limits: Record<string, [number, string]> = {
+    status: [1, "status takes at most one EmbeddingModel name"],
+    approve: [2, "approve takes an EmbeddingModel name and at most a version"],
+    rollback: [2, "rollback takes an EmbeddingModel name and at most a version"],
+    dashboard: [0, "dashboard takes no arguments"],
+    completion: [1, "completion takes one shell"],
+  };
+  if ((command === "approve" || command === "rollback") && args[0] === undefined)
+    throw new UsageError(`${command} needs the name of an EmbeddingModel`);
+  const [most, what] = limits[command]!;
+  const extra = args[most];
+  if (extra !== undefined)
+    throw new UsageError(
+      most === 0 ? `${what}, not "${extra}" (a namespace is -n ${extra})` : `${what}, not also "${extra}"`,
+    );
+  if (command === "rollback" && to !== undefined && args[1] !== undefined)
+    throw new UsageError(`rollback takes the version once: as --to ${to} or as ${args[1]}, not both`);
 }
 
 try {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadKubeConfig, PluginError } from "./cluster.ts";
+import { commands, flagOptions } from "./flags.ts";
 
 const execFileAsync = promisify(execFile);
 const plugin = join(import.meta.dirname, "..", "kubectl-jude.ts");
@@ -37,7 +38,9 @@ writeFileSync(
   }),
 );
 
-describe("kubectl jude usage and kubeconfig errors", () => {
+// Each test starts the plugin as a process (about 1 s of CPU to load the Kubernetes client): on a
+// loaded machine one start took over 5 s, vitest's default timeout.
+describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => {
   it("rejects an unsupported completion shell as a usage error (exit 2)", async () => {
     const { code, stderr } = await run(["completion", "fish"]);
     expect(code).toBe(2);
@@ -56,6 +59,95 @@ describe("kubectl jude usage and kubeconfig errors", () => {
           `^kubectl jude: ${command} changes one EmbeddingModel: name its namespace with -n, not -A\n\nusage:`,
         ),
       );
+    }
+  });
+
+  it("refuses a flag the command does not read, instead of ignoring it (exit 2)", async () => {
+    // Each was accepted and did nothing: `status --port 8080` printed the status, `approve -o json`
+    // printed text, `dashboard --to v1` served the page. The cluster (127.0.0.1:1) is never asked.
+    const cases: Array<[string[], string]> = [
+      [["status", "--port", "8080"], "status does not take --port"],
+      [["status", "minilm", "--to", "minilm-v1"], "status does not take --to"],
+      [["approve", "minilm", "-o", "json"], "approve does not take -o/--output"],
+      [["approve", "minilm", "--to", "minilm-v2"], "approve does not take --to"],
+      [["rollback", "minilm", "--output=json"], "rollback does not take -o/--output"],
+      [["rollback", "minilm", "--port", "3100"], "rollback does not take --port"],
+      [["dashboard", "-o", "json"], "dashboard does not take -o/--output"],
+      [["dashboard", "--to", "minilm-v1"], "dashboard does not take --to"],
+      [["completion", "bash", "-n", "recs"], "completion does not take -n/--namespace"],
+      [["completion", "zsh", "--kubeconfig", kubeconfig], "completion does not take --kubeconfig"],
+    ];
+    const results = await Promise.all(cases.map(([args]) => run([...args, "--kubeconfig", kubeconfig])));
+    for (const [index, [args, message]] of cases.entries()) {
+      const { code, stderr } = results[index]!;
+      expect({ args, code, line: stderr.split("\n")[0] }).toEqual({
+        args,
+        code: 2,
+        line: expect.stringMatching(`^kubectl jude: ${message} \\(its flags: `),
+      });
+    }
+    // The whole line: the flags the command does read.
+    const { stderr } = await run(["status", "--port", "8080", "--kubeconfig", kubeconfig]);
+    expect(stderr).toMatch(
+      /^kubectl jude: status does not take --port \(its flags: -n\/--namespace, -A\/--all-namespaces, -o\/--output, --context, --kubeconfig, --request-timeout\)\n\nusage:/,
+    );
+  });
+
+  it("documents in --help every flag and command it reads", async () => {
+    const { code, stdout } = await run(["--help"]);
+    expect(code).toBe(0);
+    for (const name of Object.keys(flagOptions)) expect(stdout).toMatch(new RegExp(`^ .* --${name}\\b`, "m"));
+    for (const command of commands) expect(stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
+  });
+
+  it("refuses arguments a command does not take, instead of ignoring them (exit 2)", async () => {
+    const cases: Array<[string[], string]> = [
+      [["status", "minilm", "bge"], 'status takes at most one EmbeddingModel name, not also "bge"'],
+      [
+        ["approve", "minilm", "minilm-v2", "now"],
+        'approve takes an EmbeddingModel name and at most a version, not also "now"',
+      ],
+      [
+        ["rollback", "minilm", "minilm-v0", "extra"],
+        'rollback takes an EmbeddingModel name and at most a version, not also "extra"',
+      ],
+      [
+        ["rollback", "minilm", "minilm-v0", "--to", "minilm-v1"],
+        "rollback takes the version once: as --to minilm-v1 or as minilm-v0, not both",
+      ],
+      [["dashboard", "recs"], 'dashboard takes no arguments, not "recs" (a namespace is -n recs)'],
+      [["completion", "bash", "zsh"], 'completion takes one shell, not also "zsh"'],
+    ];
+    const results = await Promise.all(
+      cases.map(([args]) => run(args[0] === "completion" ? args : [...args, "--kubeconfig", kubeconfig])),
+    );
+    for (const [index, [args, message]] of cases.entries()) {
+      const { code, stderr } = results[index]!;
+      expect({ args, code, stderr: stderr.split("\n")[0] }).toEqual({
+        args,
+        code: 2,
+        stderr: `kubectl jude: ${message}`,
+      });
+    }
+  });
+
+  it("reports a usage error before loading the kubeconfig (exit 2, not a kubeconfig error)", async () => {
+    // Was: "cannot load the kubeconfig …" (exit 1) for a command line that could never have worked.
+    const missing = join(folder, "absent");
+    const cases: Array<[string[], string]> = [
+      [["approve"], "approve needs the name of an EmbeddingModel"],
+      [["rollback", "-n", "recs"], "rollback needs the name of an EmbeddingModel"],
+      [["dashboard", "--port", "abc"], '--port must be a port number, not "abc"'],
+      [["dashboard", "--port", "70000"], '--port must be a port number, not "70000"'],
+    ];
+    const results = await Promise.all(cases.map(([args]) => run([...args, "--kubeconfig", missing])));
+    for (const [index, [args, message]] of cases.entries()) {
+      const { code, stderr } = results[index]!;
+      expect({ args, code, stderr: stderr.split("\n")[0] }).toEqual({
+        args,
+        code: 2,
+        stderr: `kubectl jude: ${message}`,
+      });
     }
   });
 

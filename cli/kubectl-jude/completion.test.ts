@@ -30,6 +30,20 @@ describe("kubectl jude completion", () => {
     // The flag's value is not taken for the command.
     expect(bashComplete("kubectl-jude", "--request-timeout", "5s", "st")).toBe("status");
   });
+
+  it("offers after a command only the flags it reads (it refuses the others)", () => {
+    expect(bashComplete("kubectl-jude", "status", "--")).toBe(
+      "--namespace --all-namespaces --output --context --kubeconfig --request-timeout --help",
+    );
+    expect(bashComplete("kubectl-jude", "dashboard", "--p")).toBe("--port");
+    expect(bashComplete("kubectl-jude", "status", "--p")).toBe("");
+    expect(bashComplete("kubectl-jude", "approve", "minilm", "--")).toBe(
+      "--namespace --context --kubeconfig --request-timeout --help",
+    );
+    expect(bashComplete("kubectl-jude", "completion", "-")).toBe("-h --help");
+    // Before the command: any flag.
+    expect(bashComplete("kubectl-jude", "--p")).toBe("--port");
+  });
 });
 
 describe("kubectl_complete-jude", () => {

@@ -1,20 +1,11 @@
 // Shell completion scripts for `kubectl jude` (bash and zsh), completing commands, flags and model names.
+import { commandFlags, commands, flagOptions, flagWords, type FlagName } from "./flags.ts";
 
-const commands = ["status", "approve", "rollback", "dashboard", "completion"];
-const flags = [
-  "-n",
-  "--namespace",
-  "-A",
-  "--all-namespaces",
-  "-o",
-  "--output",
-  "--context",
-  "--kubeconfig",
-  "--request-timeout",
-  "--port",
-  "--to",
-  "--help",
-];
+/** Every flag, for words before the command. */
+const allFlags = (Object.keys(flagOptions) as FlagName[]).flatMap(flagWords);
+/** A command's own flags (it refuses the others), and --help. */
+const flagsOf = (command: string): string[] =>
+  [...commandFlags[command]!, "help" as const].flatMap(flagWords);
 
 /** The shells `kubectl jude completion` writes a script for. */
 export const completionShells = ["bash", "zsh"];
@@ -56,7 +47,11 @@ _kubectl_jude() {
     --port|--to|--request-timeout) return ;;
   esac
   if [[ "$current" == -* ]]; then
-    COMPREPLY=($(compgen -W "${flags.join(" ")}" -- "$current")); return
+    case "\${positionals[0]}" in
+${commands.map((command) => `      ${command}) COMPREPLY=($(compgen -W "${flagsOf(command).join(" ")}" -- "$current")) ;;`).join("\n")}
+      *) COMPREPLY=($(compgen -W "${allFlags.join(" ")}" -- "$current")) ;;
+    esac
+    return
   fi
   case "\${#positionals[@]}:\${positionals[0]}" in
     0:) COMPREPLY=($(compgen -W "${commands.join(" ")}" -- "$current")) ;;

@@ -133,7 +133,9 @@ function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
     cutover: model.spec.promotion?.cutover ?? "Automatic",
     ready: ready?.status ?? "Unknown",
     stalled: stalled?.status === "True",
-    message: (stalled?.status === "True" ? stalled.message : ready?.message) ?? "",
+    message: unreconciled(model)
+      ? `no status yet: the operator has not reconciled it (is it running, and does it watch namespace ${namespace}?)`
+      : ((stalled?.status === "True" ? stalled.message : ready?.message) ?? ""),
     promoting: activeVersion !== model.spec.version,
     versions: (model.status?.versions ?? []).map((version) => ({ ...version })),
     gates: gateTypes.map((type) => {
@@ -148,6 +150,15 @@ function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
     pipelines: pipelines.map(pipelineView),
     bootstraps: bootstraps.map(bootstrapView),
   };
+}
+
+/**
+ * Whether the operator never wrote the model's status (none running, or none watching its namespace):
+ * told apart from a promotion waiting on its gates, which reads the same without a message.
+ */
+function unreconciled(model: EmbeddingModel): boolean {
+  // The CRD defaults observedGeneration to 0: a stored object starts with { observedGeneration: 0 }.
+  return (model.status?.observedGeneration ?? 0) === 0 && (model.status?.conditions ?? []).length === 0;
 }
 
 function pipelineView(pipeline: NearlinePipeline): PipelineView {

@@ -134,6 +134,25 @@ describe("kubectl jude status", () => {
     expect(text).not.toMatch(/^\s+jobs not ready/m);
   });
 
+  it("says when the operator has not reported on a model at all, instead of showing it as waiting", () => {
+    // As applied from examples/ with no operator running (or one not watching the namespace): no
+    // status. It read "ready: Unknown" with every gate "…", as a promotion in progress reads.
+    const message =
+      "no status yet: the operator has not reconciled it (is it running, and does it watch namespace recs?)";
+    // Without a status, and with the one the API server defaults (the CRD's observedGeneration: 0).
+    for (const status of [undefined, { observedGeneration: 0 }]) {
+      const fresh = promotingModel();
+      if (status === undefined) delete fresh.status;
+      else fresh.status = status;
+      const [view] = statusView({ ...objects(), models: [fresh] });
+      expect(view).toMatchObject({ ready: "Unknown", stalled: false, message });
+      expect(renderStatus([view!])).toContain(`\n  ${message}\n`);
+    }
+    // Once the operator wrote any status, its own conditions speak.
+    const [reconciled] = statusView(objects());
+    expect(reconciled!.message).not.toMatch(/no status yet/);
+  });
+
   it("lists the pipelines that name no existing model, with why they are not ready", () => {
     // A typo in spec.modelRef.name: the pipeline is Stalled, but under no model's block.
     const message = "spec.modelRef.name: EmbeddingModel minlm does not exist in namespace recs";

@@ -5,13 +5,18 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
+import { configFileName } from "../../controllers/nearline-pipeline/config-map.ts";
+import { resolveLiveVersions } from "../../controllers/nearline-pipeline/live-versions.ts";
+import { testModel, testPipeline } from "../../controllers/nearline-pipeline/test-objects.ts";
+import { desiredWorkers } from "../../controllers/nearline-pipeline/worker-deployment.ts";
+import { imagesFor } from "../../controllers/shared/image.ts";
 import { safeParseJudeObject } from "../../crds/index.ts";
 import { bootstrapConfigSchema } from "../../pipelines/bootstrap/config.ts";
 import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
 import { serveFlagPaths } from "../../serving/cli-options.ts";
 import { servingConfigSchema } from "../../serving/config.ts";
 import { examplesDir, exampleFiles } from "../fixtures/examples.ts";
-import { codeBlocks, documentationFiles, readDocument, type CodeBlock } from "./markdown.ts";
+import { codeBlocks, documentationFiles, paragraphs, readDocument, type CodeBlock } from "./markdown.ts";
 
 const yamlBlocks = documentationFiles.flatMap((file) =>
   codeBlocks(file).filter((block) => block.language === "yaml"),
@@ -58,6 +63,36 @@ describe("configs shown in the documentation", () => {
   it.each(configs)("$file, $heading, passes its schema", ({ file, heading, schema }) => {
     const result = schema.safeParse(parse(blockUnder(file, heading).text));
     expect(result.success, result.success ? "" : result.error.message).toBe(true);
+  });
+});
+
+describe("the README's worker config", () => {
+  it("says which of its keys the operator never renders (a NearlinePipeline cannot set them)", () => {
+    // The README once gave `source.kafka.sessionTimeoutMs` as the knob of a worker's session timeout:
+    // the operator renders no such key, so every worker it runs has the 20 s default.
+    const leaves = (value: unknown, path: string): string[] =>
+      typeof value === "object" && value !== null && !Array.isArray(value)
+        ? Object.entries(value).flatMap(([key, child]) => leaves(child, path === "" ? key : `${path}.${key}`))
+        : [path];
+    const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
+    const model = testModel();
+    const [version] = resolveLiveVersions(model).versions;
+    const rendered = new Set(
+      (["nearline-pipeline-jobs.yaml", "nearline-pipeline-member-profiles.yaml"] as const).flatMap((file) =>
+        leaves(
+          parse(desiredWorkers(testPipeline(file), model, version!, images).configMap.data![configFileName]!),
+          "",
+        ),
+      ),
+    );
+    const shown = leaves(parse(blockUnder("README.md", "Nearline worker").text), "");
+    const neverRendered = shown.filter((key) => !rendered.has(key));
+    expect(neverRendered).toContain("source.kafka.sessionTimeoutMs");
+    const said = paragraphs("README.md").filter((paragraph) =>
+      paragraph.includes("the operator never renders"),
+    );
+    expect(said, "one README paragraph says which keys the operator never renders").toHaveLength(1);
+    expect(neverRendered.filter((key) => !said[0]!.includes(`\`${key}\``))).toEqual([]);
   });
 });
 

@@ -10,6 +10,7 @@ import {
 } from "../../../controllers/embedding-model/promotion-fixtures.ts";
 import { servingState } from "../../../controllers/embedding-model/version-status.ts";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../fixtures.test-data.ts";
+import { unattachedPipelines } from "../status-view.ts";
 import { conditionVerdict, dashboardView, throughputKey, type WatchedObjects } from "./view-model.ts";
 
 const now = new Date("2026-12-01T10:05:00Z");
@@ -272,6 +273,40 @@ describe("dashboardView", () => {
     ]);
     const [ready] = dashboardView(objects(), { now }).models;
     expect(ready!.pipelines[0]).not.toHaveProperty("message");
+  });
+
+  it("lists the pipelines that name no existing model, as `kubectl jude status` does", () => {
+    // A typo in spec.modelRef.name: the pipeline is Stalled, under no model's card.
+    const message = "spec.modelRef.name: EmbeddingModel minlm does not exist in namespace recs";
+    const orphan = jobsPipeline();
+    orphan.metadata.name = "jobs-typo";
+    orphan.spec.modelRef.name = "minlm";
+    orphan.status = {
+      conditions: [
+        { type: "Ready", status: "False", reason: "ModelNotFound", message },
+        { type: "Stalled", status: "True", reason: "ModelNotFound", message },
+      ],
+    } as typeof orphan.status;
+    const watched = objects({ pipelines: [jobsPipeline(), orphan] });
+    const state = dashboardView(watched, { now });
+    expect(state.models.map((model) => model.pipelines.map((pipeline) => pipeline.name))).toEqual([["jobs"]]);
+    expect(state.unattachedPipelines).toEqual(unattachedPipelines(watched));
+    expect(state.unattachedPipelines).toEqual([
+      {
+        namespace: "recs",
+        modelRef: "minlm",
+        name: "jobs-typo",
+        entity: "job",
+        ready: "False",
+        message,
+        versions: [],
+      },
+    ]);
+    // With no model at all, every pipeline is listed; with none unattached, an empty list.
+    expect(dashboardView(objects({ models: [] }), { now }).unattachedPipelines.map((p) => p.name)).toEqual([
+      "jobs",
+    ]);
+    expect(dashboardView(objects(), { now }).unattachedPipelines).toEqual([]);
   });
 
   it("lists models sorted by namespace and name, each with only its own pipelines", () => {

@@ -8,9 +8,11 @@ import type { JudeObjects } from "../cluster.ts";
 import {
   gateTypes,
   statusView,
+  unattachedPipelines,
   type BootstrapView,
   type ModelView,
   type PipelineView,
+  type UnattachedPipelineView,
 } from "../status-view.ts";
 import type { ApiProblem } from "./api-health.ts";
 import { buildTimeline, type KubeEvent, type TimelineEntry } from "./timeline.ts";
@@ -81,6 +83,12 @@ export interface DashboardState {
    */
   apiServer?: ApiProblem;
   models: DashboardModel[];
+  /**
+   * The NearlinePipelines whose `spec.modelRef` names no EmbeddingModel of their namespace (a typo, a
+   * model deleted): Stalled, and on no model's card; listed after the models, as `kubectl jude status`
+   * lists them.
+   */
+  unattachedPipelines: UnattachedPipelineView[];
 }
 
 /** A version record (what the operator kept of a version's model and prompts) and its model. */
@@ -287,5 +295,8 @@ export function dashboardView(
     generatedAt: options.now.toISOString(),
     ...(options.apiServer !== undefined && { apiServer: options.apiServer }),
     models,
+    unattachedPipelines: unattachedPipelines(objects).sort(
+      (a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),
+    ),
   };
 }

@@ -6,10 +6,11 @@
  * no reload), and approve a manual cutover only after confirmation. A screenshot is kept in
  * test-artifacts/ and the page must log no console errors.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
@@ -19,6 +20,7 @@ import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 
+const execFileAsync = promisify(execFile);
 const namespace = `dashboard-${process.pid}`;
 const artifacts = join(repoRoot, "test-artifacts", "dashboard");
 let plugin: ChildProcess;
@@ -373,6 +375,49 @@ describe("kubectl jude dashboard in a browser", () => {
     await expect(shown.textContent()).resolves.toBe(`jobs-minilm-v2-retry: ${message}`);
     await expect(card.locator('[data-bootstrap-message="jobs-minilm-v2"]').count()).resolves.toBe(0);
     await expect(card.locator(".bootstraps b").count()).resolves.toBe(0);
+  });
+
+  it("lists a pipeline naming no existing model after the models, with why, as status does", async () => {
+    // A typo in spec.modelRef.name: the operator stalls the pipeline, and no model's card shows it.
+    const orphan = jobsPipeline();
+    orphan.metadata = { ...orphan.metadata, name: "jobs-typo" };
+    orphan.spec.modelRef.name = "minlm";
+    const message = `spec.modelRef.name: EmbeddingModel minlm does not exist in namespace ${namespace}`;
+    const lastTransitionTime = "2026-12-01T10:04:00Z";
+    orphan.status = {
+      conditions: [
+        { type: "Ready", status: "False", reason: "ModelNotFound", message, lastTransitionTime },
+        { type: "Stalled", status: "True", reason: "ModelNotFound", message, lastTransitionTime },
+      ],
+    };
+    await applyWithStatus(orphan, namespace, orphan.status);
+    // Created, then its status written: the page shows it once the status is in.
+    const row = page.locator(`tr[data-unattached-pipeline="${namespace}/jobs-typo"][data-ready=False]`);
+    await row.waitFor({ timeout: 30_000 });
+    await expect(row.locator("td").allTextContents()).resolves.toEqual([
+      `${namespace}/jobs-typo`,
+      "minlm",
+      "job",
+      "False",
+    ]);
+    await expect(
+      page.locator(`[data-unattached-message="${namespace}/jobs-typo"]`).textContent(),
+    ).resolves.toBe(`${namespace}/jobs-typo (model minlm) not ready: ${message}`);
+    // Under no model's card, and the same line `kubectl jude status` prints.
+    await expect(page.locator('.model[data-model] [data-pipeline="jobs-typo"]').count()).resolves.toBe(0);
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [
+        join(repoRoot, "cli/kubectl-jude.ts"),
+        "status",
+        "-n",
+        namespace,
+        "--kubeconfig",
+        requireEnv("KUBECONFIG"),
+      ],
+      { cwd: repoRoot },
+    );
+    expect(stdout).toContain(`  ${namespace}/jobs-typo (model minlm) not ready: ${message}\n`);
   });
 
   it("logs no console errors", () => {

@@ -172,7 +172,12 @@ describe("kubectl jude on the testbed", () => {
     // The real kubectl on PATH, as the completion script calls it; bash runs the completion function.
     const bin = mkdtempSync(join(tmpdir(), "kubectl-jude-bin-"));
     symlinkSync(requireEnv("JUDE_KUBECTL"), join(bin, "kubectl"));
-    const { stdout: script } = await plugin(["completion", "bash"]);
+    // completion takes no cluster flags (it refuses them), so not through plugin().
+    const { stdout: script } = await execFileAsync(
+      process.execPath,
+      [join(repoRoot, "cli/kubectl-jude.ts"), "completion", "bash"],
+      { cwd: repoRoot },
+    );
     const complete = async (...words: string[]) => {
       const { stdout } = await execFileAsync(
         "bash",
@@ -236,6 +241,20 @@ describe("kubectl jude on the testbed", () => {
     } finally {
       taken.close();
     }
+  });
+
+  it("says when no operator has written a model's status yet", async () => {
+    // Created as a user applies it; the API server defaults its status (observedGeneration: 0).
+    const fresh = promotingModel();
+    delete fresh.status;
+    fresh.metadata = { name: "fresh" };
+    await kubectl(["create", "-n", namespace, "-f", "-"], JSON.stringify(fresh));
+    const { code, stdout } = await plugin(["status", "fresh", "-n", namespace]);
+    expect(code).toBe(0);
+    expect(stdout).toContain(
+      `\n  no status yet: the operator has not reconciled it (is it running, and does it watch namespace ${namespace}?)\n`,
+    );
+    await kubectl(["delete", "-n", namespace, "embeddingmodel/fresh"]);
   });
 
   it("names a missing model and the user who lacks access", async () => {

@@ -2,7 +2,7 @@
 // watch reports a change; EventSource reconnects by itself), and the approve / rollback buttons, each
 // behind a confirmation dialog.
 /* global document, window, EventSource, fetch */
-import { h, renderModel } from "./render.js";
+import { h, renderModel, renderUnattached } from "./render.js";
 
 const models = document.getElementById("models");
 const connection = document.getElementById("connection");
@@ -62,6 +62,7 @@ function render(state) {
   const cards = state.models.map((model) => renderModel(model, onAction));
   models.replaceChildren(
     ...(cards.length > 0 ? cards : [h("p", { class: "empty" }, "No EmbeddingModels here yet.")]),
+    ...(state.unattachedPipelines.length > 0 ? [renderUnattached(state.unattachedPipelines)] : []),
   );
   document.body.dataset.generatedAt = state.generatedAt;
 }

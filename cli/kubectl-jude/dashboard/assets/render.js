@@ -277,3 +277,38 @@ export function renderModel(model, onAction) {
     bar.style.width = `${bar.getAttribute("data-width")}%`;
   return card;
 }
+
+/**
+ * The NearlinePipelines whose spec.modelRef names no EmbeddingModel (a typo, a model deleted): on no
+ * model's card, so listed after them with why they are not ready, as `kubectl jude status` lists them.
+ */
+export function renderUnattached(pipelines) {
+  const key = (pipeline) => `${pipeline.namespace}/${pipeline.name}`;
+  return h(
+    "article",
+    { class: "model unattached" },
+    h("header", {}, h("h2", {}, "NearlinePipelines naming no existing EmbeddingModel")),
+    table(
+      ["pipeline", "model", "entity", "ready"],
+      pipelines.map((pipeline) =>
+        h(
+          "tr",
+          { "data-unattached-pipeline": key(pipeline), "data-ready": pipeline.ready },
+          cell(key(pipeline)),
+          cell(pipeline.modelRef),
+          cell(pipeline.entity),
+          cell(pipeline.ready),
+        ),
+      ),
+    ),
+    pipelines
+      .filter((pipeline) => pipeline.message !== undefined)
+      .map((pipeline) =>
+        h(
+          "p",
+          { class: "message", "data-unattached-message": key(pipeline) },
+          `${key(pipeline)} (model ${pipeline.modelRef}) not ready: ${pipeline.message}`,
+        ),
+      ),
+  );
+}
