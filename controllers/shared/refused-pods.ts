@@ -78,7 +78,8 @@ function apiAnswer(message: string): string {
     .replace(/^Error creating:\s*/, "");
 }
 
-function eventTimeMs(event: EventView): number {
+/** When the Event last happened (series, lastTimestamp, eventTime, creation), 0 when none says. */
+export function eventTimeMs(event: EventView): number {
   return (
     timeMs(event.series?.lastObservedTime) ??
     timeMs(event.lastTimestamp) ??

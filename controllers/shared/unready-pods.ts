@@ -10,6 +10,7 @@
 // is not rewritten at each reconcile. Pure.
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { lastExit, podEnded, type PodContainersView } from "./failing-pods.ts";
+import { eventTimeMs, type EventView } from "./refused-pods.ts";
 
 /** What is read of a pod (the cache keeps metadata and status). */
 export interface UnreadyPodView extends PodContainersView {
@@ -37,15 +38,8 @@ export interface UnreadyPods {
   stopped?: { pod: string; reason: string; message: string };
 }
 
-/** What is read of an Event. */
-export interface ProbeEventView {
-  reason?: string;
-  message?: string;
-  lastTimestamp?: Date | string | null;
-  eventTime?: Date | string | null;
-  series?: { lastObservedTime?: Date | string | null } | null;
-  metadata?: { creationTimestamp?: Date | string };
-}
+/** What is read of an Event (as for refused pods). */
+export type ProbeEventView = EventView;
 
 /**
  * Why `pods` (not being deleted) are not ready, or undefined when nothing says more than the counts:
@@ -174,15 +168,6 @@ function containerDetail(status: V1ContainerStatus, init: boolean, pod: UnreadyP
     head,
     ...(uid !== undefined ? { probe: { podUid: uid, kind, sinceMs: startedAt } } : {}),
   };
-}
-
-function eventTimeMs(event: ProbeEventView): number {
-  return (
-    timeMs(event.series?.lastObservedTime) ||
-    timeMs(event.lastTimestamp) ||
-    timeMs(event.eventTime) ||
-    timeMs(event.metadata?.creationTimestamp)
-  );
 }
 
 /** Milliseconds since the epoch, 0 when absent or not a time. */
