@@ -15,8 +15,17 @@ import {
   StoreWriter,
   type Store,
 } from "../../store/index.ts";
-import { isCancelledEmbeddingCall, isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
-import { createPipelineEmbedder, type EmbedCall, type EmbedderReporting } from "../shared/embedding.ts";
+import {
+  isCancelledEmbeddingCall,
+  isEmbeddingServerFailure,
+  isRefusedEmbeddingInput,
+} from "../embedding-client/errors.ts";
+import {
+  createPipelineEmbedder,
+  createServerFailurePolicy,
+  type EmbedCall,
+  type EmbedderReporting,
+} from "../shared/embedding.ts";
 import { kafkaClientOptions } from "../shared/kafka.ts";
 import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
@@ -151,7 +160,8 @@ export async function runBootstrap(
         (isStoreError(error) && error.retryable) ||
         isTransientRedisError(error) ||
         deps.isRetryableEmbedError(error),
-      isCancelled: isCancelledEmbeddingCall,
+      // A server failure (INTERNAL, UNKNOWN) after the abort: the abort stopped its retries.
+      isCancelled: (error) => isCancelledEmbeddingCall(error) || isEmbeddingServerFailure(error),
       onRetry: onRetry("store"),
       onCheckpoint,
     });
@@ -168,7 +178,7 @@ export async function runBootstrap(
 }
 
 /** Vectors for the shard's texts: deduplicated through the store's text cache, embedded with retries. */
-function createTextVectors(
+export function createTextVectors(
   config: BootstrapConfig,
   deps: BootstrapDependencies,
   store: Store,
@@ -182,6 +192,8 @@ function createTextVectors(
       maxBatchSize: config.embedding.maxBatchSize,
       maxInflight: 1,
       isRetryable: deps.isRetryableEmbedError,
+      // INTERNAL, UNKNOWN: tried a few times, then the policy below (as in nearline).
+      isServerFailure: isEmbeddingServerFailure,
       // SIGTERM cancels the calls in flight and stops retrying an unavailable server, so the shard
       // checkpoints and exits within the pod's grace period instead of being SIGKILLed.
       ...(deps.signal ? { signal: deps.signal } : {}),
@@ -205,6 +217,13 @@ function createTextVectors(
     // A text the server refuses (never retried) is isolated and its entities counted failed, as in
     // nearline; failing the batch would fail the shard on every rerun.
     isRefused: isRefusedEmbeddingInput,
+    // A text the server fails alone (INTERNAL, UNKNOWN) while it answers a probe is counted failed
+    // (EMBEDDING_FAILED) the same way; while it fails every call the batch waits, reported, its
+    // checkpoint untouched, until the server answers or SIGTERM ends the wait.
+    serverFailures: createServerFailurePolicy(deps.embedCall, reporting, {
+      waiting: "the batch waits, not checkpointed, and is retried",
+      signal: deps.signal,
+    }),
     onEmbedded: counting.onEmbedded,
     // Ends waits for texts other shards have claimed (up to leaseMs) at SIGTERM.
     signal: deps.signal,

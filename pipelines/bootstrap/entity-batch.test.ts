@@ -30,6 +30,7 @@ describe("createEntityBatchWriter", () => {
         return {
           vectors: texts.map((each) => Float32Array.of(each.text.length)),
           refused: new Map(),
+          failed: new Map(),
           embedded: distinct,
           inference: { calls: 1, texts: distinct },
         };
@@ -84,6 +85,7 @@ describe("createEntityBatchWriter", () => {
       vectorsFor: async (texts) => ({
         vectors: texts.map(() => Float32Array.of(1)),
         refused: new Map(),
+        failed: new Map(),
         embedded: texts.length,
         inference: { calls: 1, texts: texts.length },
       }),
@@ -91,7 +93,7 @@ describe("createEntityBatchWriter", () => {
     expect((await write([upsert("k", "Cook")])).counts).toMatchObject({ written: 0, stale: 1 });
   });
 
-  it("writes no entity whose text the server refused, counts it failed and says why", async () => {
+  it("writes no entity whose text the server refused or failed on alone, counts it failed and says why", async () => {
     const store = memoryStore();
     const write = createEntityBatchWriter({
       entity: "job",
@@ -99,8 +101,11 @@ describe("createEntityBatchWriter", () => {
       modelDigest: "sha256:d",
       store,
       vectorsFor: async (texts) => ({
-        vectors: texts.map((each) => (each.text === "huge" ? undefined : Float32Array.of(1))),
+        vectors: texts.map((each) =>
+          ["huge", "poison"].includes(each.text) ? undefined : Float32Array.of(1),
+        ),
         refused: new Map([["hash-huge", "message too large"]]),
+        failed: new Map([["hash-poison", "INTERNAL JUDE_SERVING_BACKEND_FAILED: inference failed"]]),
         embedded: 1,
         inference: { calls: 2, texts: 2 },
       }),
@@ -110,6 +115,7 @@ describe("createEntityBatchWriter", () => {
       upsert("b", "huge", 100, 7),
       upsert("c", "huge", 100, 8),
       upsert("d", "Cook"),
+      upsert("e", "poison", 100, 9),
     ]);
     expect(counts).toEqual({
       entities: 2,
@@ -117,7 +123,7 @@ describe("createEntityBatchWriter", () => {
       stale: 0,
       embedded: 1,
       deduplicated: 1,
-      failed: 2,
+      failed: 3,
       deleted: 0,
       inferenceCalls: 2,
       inferenceTexts: 2,
@@ -132,6 +138,14 @@ describe("createEntityBatchWriter", () => {
         id: "b",
       },
       expect.objectContaining({ code: "EMBEDDING_REFUSED", offset: 8, id: "c" }),
+      {
+        code: "EMBEDDING_FAILED",
+        reason:
+          "the embedding server failed on this text alone, while it answered other calls: INTERNAL JUDE_SERVING_BACKEND_FAILED: inference failed",
+        partition: 0,
+        offset: 9,
+        id: "e",
+      },
     ]);
   });
 });

@@ -3,8 +3,9 @@
  * holds at a newer position (nearline got there first: no inference needed), get a vector for each
  * remaining text (deduplicated, text-vectors.ts), then write conditionally at the entity's own source
  * position, so a fresher nearline write that lands meanwhile still wins. An entity whose text the
- * embedding server refused is not written: it is counted `failed` and described (EMBEDDING_REFUSED,
- * with the server's reason) like the records the shard cannot decode.
+ * embedding server refused, or failed on alone while it answered a probe, is not written: it is counted
+ * `failed` and described (EMBEDDING_REFUSED with the server's reason, EMBEDDING_FAILED with its status
+ * and message) like the records the shard cannot decode.
  */
 import type { EntityText } from "../shared/entity-text.ts";
 import {
@@ -14,7 +15,12 @@ import {
   type EntityStore,
   type EntityWrite,
 } from "../shared/entity-writes.ts";
-import { EMBEDDING_REFUSED, refusedTextReason } from "../shared/embedding.ts";
+import {
+  EMBEDDING_FAILED,
+  EMBEDDING_REFUSED,
+  failedTextReason,
+  refusedTextReason,
+} from "../shared/embedding.ts";
 import type { ShardCounts } from "./checkpoint-codec.ts";
 import { MAX_FAILURES_PER_BATCH, type RecordFailure } from "./source-units.ts";
 import type { TextVectorsResult } from "./text-vectors.ts";
@@ -92,18 +98,31 @@ export function createEntityBatchWriter(
     counts.stale = usable.length - toWrite.length;
 
     const upserts = toWrite.filter((each) => each.op === "upsert");
-    const { vectors, refused, embedded, inference } =
+    const { vectors, refused, failed, embedded, inference } =
       upserts.length > 0
         ? await options.vectorsFor(upserts.map((each) => each.text!))
-        : { vectors: [], refused: new Map<string, string>(), embedded: 0, inference: { calls: 0, texts: 0 } };
+        : {
+            vectors: [],
+            refused: new Map<string, string>(),
+            failed: new Map<string, string>(),
+            embedded: 0,
+            inference: { calls: 0, texts: 0 },
+          };
     const vectorOf = new Map(upserts.map((each, index) => [each, vectors[index]]));
     const writable = toWrite.filter((each) => each.op === "delete" || vectorOf.get(each) !== undefined);
     for (const each of toWrite) {
-      const reason = each.text === null ? undefined : refused.get(each.text.hash);
-      if (reason === undefined) continue;
+      if (each.text === null) continue;
+      const refusal = refused.get(each.text.hash);
+      const failure = failed.get(each.text.hash);
+      if (refusal === undefined && failure === undefined) continue;
       counts.failed++;
       counts.entities--;
-      if (failures.length < MAX_FAILURES_PER_BATCH) failures.push(refusalOf(each, reason));
+      if (failures.length < MAX_FAILURES_PER_BATCH)
+        failures.push(
+          refusal !== undefined
+            ? embeddingFailureOf(each, EMBEDDING_REFUSED, refusedTextReason(refusal))
+            : embeddingFailureOf(each, EMBEDDING_FAILED, failedTextReason(failure!)),
+        );
     }
     counts.embedded = embedded;
     // The requests this batch made travel with its checkpoint (a batch killed or retried before its
@@ -130,11 +149,14 @@ export function createEntityBatchWriter(
   };
 }
 
-/** How a refused entity is described: where it is (Kafka position; a file row has none) and why. */
-function refusalOf(entity: BatchEntity, serverReason: string): RecordFailure {
+/**
+ * How an entity whose text the server refused or failed on is described: where it is (Kafka position;
+ * a file row has none) and why.
+ */
+function embeddingFailureOf(entity: BatchEntity, code: string, reason: string): RecordFailure {
   return {
-    code: EMBEDDING_REFUSED,
-    reason: refusedTextReason(serverReason),
+    code,
+    reason,
     ...(entity.partition >= 0 ? { partition: entity.partition, offset: entity.offset } : {}),
     id: entity.id,
   };

@@ -7,9 +7,9 @@
  * the batches in flight that finish without waiting, and ends `interrupted`, which the caller must
  * report as failure: the Job must run the shard again, and the rerun resumes from the checkpoint. The
  * abort also ends the waits that could outlast the pod's grace period (a text another shard has
- * claimed, retries of an unavailable embedding server or of a whole batch): such a batch is abandoned,
- * with the batches after it, and the checkpoint stays at the last batch written; the texts it already
- * embedded are in the text cache, so the rerun reuses them.
+ * claimed, retries of an unavailable embedding server or of one that fails every call, or of a whole
+ * batch): such a batch is abandoned, with the batches after it, and the checkpoint stays at the last
+ * batch written; the texts it already embedded are in the text cache, so the rerun reuses them.
  */
 import type { Logger } from "pino";
 import type { Store } from "../../store/index.ts";

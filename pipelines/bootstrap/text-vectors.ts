@@ -14,6 +14,14 @@
  * server's reason instead of a vector, so the caller counts their entities `failed` and writes the rest.
  * Their claims are released, not cached: a refusal is a fact about this server's limits, not the text.
  *
+ * A request the server fails itself (INTERNAL, UNKNOWN) is handled by the nearline policy too
+ * (`serverFailures`, `embedIsolatingRefusals`): the embedder tries it a few times; then a probe asks
+ * whether the server answers at all. It does: the request is halved, and a text the server fails alone
+ * once more comes back `failed` with the server's status and message (its entities counted failed,
+ * EMBEDDING_FAILED; its claim released, not cached), so one text the model cannot take does not fail
+ * the shard on every rerun. It does not: no text is blamed, the request waits with back-off (reported
+ * through the policy) until the server answers or the abort ends the wait.
+ *
  * The abort signal (SIGTERM) ends a call promptly with the signal's reason: waits for texts another
  * shard has claimed, requests waiting for a permit, and (through the shard's `embed`) the retries of an
  * unavailable embedding server. Vectors already put into the text cache stay there for the rerun.
@@ -24,7 +32,7 @@ import { claimTexts, putTexts, releaseTextClaims } from "../../store/index.ts";
 import { Permits } from "../../plumbing/permits.ts";
 import type { EntityText } from "../shared/entity-text.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
-import { embeddingCalls, embedIsolatingRefusals } from "../shared/embedding.ts";
+import { embeddingCalls, embedIsolatingRefusals, type ServerFailurePolicy } from "../shared/embedding.ts";
 
 export interface TextVectorsOptions {
   readonly store: Store;
@@ -44,6 +52,8 @@ export interface TextVectorsOptions {
   readonly embed: (texts: readonly string[]) => Promise<Float32Array[]>;
   /** Whether an embed error is the server refusing the texts themselves (see the module comment). */
   readonly isRefused?: ((error: unknown) => boolean) | undefined;
+  /** How a server failing a request is told apart from a text it cannot take (module comment). */
+  readonly serverFailures?: ServerFailurePolicy | undefined;
   /**
    * Told how many texts were just embedded (with dedupe: and put into the text cache), before the
    * vectors are used; the shard's `embedded` count comes from here, so work done by a batch that is
@@ -56,10 +66,12 @@ export interface TextVectorsOptions {
 
 /** What `vectorsFor` found for the texts it was given. */
 export interface TextVectorsResult {
-  /** Aligned with the texts; undefined where the server refused the text (see `refused`). */
+  /** Aligned with the texts; undefined where the server refused the text or failed on it (below). */
   vectors: (Float32Array | undefined)[];
   /** The server's reason for each text it refused, by text hash. */
   refused: Map<string, string>;
+  /** The server's error for each text it failed on alone while answering a probe, by text hash. */
+  failed: Map<string, string>;
   /** How many distinct texts this call embedded. */
   embedded: number;
   /**
@@ -75,8 +87,19 @@ export interface InferenceCounts {
   texts: number;
 }
 
-/** A text's vector, or the server's reason for refusing it. */
-type Resolved = Float32Array | { readonly refused: string };
+/** A text's vector, or the server's reason for refusing it or the error it failed with. */
+type Resolved = Float32Array | { readonly refused: string } | { readonly failed: string };
+
+/** What `embedIsolatingRefusals` found for `text`. */
+function resolvedFrom(
+  found: { vectors: Map<string, Float32Array>; refused: Map<string, string>; failed: Map<string, string> },
+  text: string,
+): Resolved {
+  const failed = found.failed.get(text);
+  return (
+    found.vectors.get(text) ?? (failed !== undefined ? { failed } : { refused: found.refused.get(text)! })
+  );
+}
 
 /** Resolves vectors for rendered texts; see the module comment. */
 export class TextVectors {
@@ -200,8 +223,7 @@ export class TextVectors {
           );
           await this.#options.onEmbedded?.(accepted.length);
         }
-        for (const [hash, text] of request)
-          result.set(hash, found.vectors.get(text) ?? { refused: found.refused.get(text)! });
+        for (const [hash, text] of request) result.set(hash, resolvedFrom(found, text));
       }),
     );
     // Claims of texts without a cached vector (a failed request, a refused text): let other shards take
@@ -223,9 +245,7 @@ export class TextVectors {
         );
         const accepted = request.filter((each) => found.vectors.has(each.text)).length;
         if (accepted > 0) await this.#options.onEmbedded?.(accepted);
-        return request.map(
-          (each): Resolved => found.vectors.get(each.text) ?? { refused: found.refused.get(each.text)! },
-        );
+        return request.map((each) => resolvedFrom(found, each.text));
       },
     );
     const resolved = (await Promise.all(requests)).flat();
@@ -242,7 +262,7 @@ export class TextVectors {
     texts: readonly string[],
     inference: InferenceCounts,
   ): ReturnType<typeof embedIsolatingRefusals> {
-    const { embed, signal } = this.#options;
+    const { embed, signal, serverFailures } = this.#options;
     const isRefused = this.#options.isRefused ?? (() => false);
     const counted = async (slice: readonly string[]): Promise<Float32Array[]> => {
       signal?.throwIfAborted();
@@ -251,7 +271,11 @@ export class TextVectors {
       inference.texts += slice.length;
       return vectors;
     };
-    return this.#permits.run(() => embedIsolatingRefusals(counted, texts, isRefused), 1, signal);
+    return this.#permits.run(
+      () => embedIsolatingRefusals(counted, texts, { isRefused, serverFailures }),
+      1,
+      signal,
+    );
   }
 
   #remember(hash: string, vector: Resolved): void {
@@ -272,13 +296,15 @@ function resultOf(
   inference: InferenceCounts,
 ): TextVectorsResult {
   const refused = new Map<string, string>();
+  const failed = new Map<string, string>();
   const vectors = texts.map((each, index) => {
     const resolved = resolvedOf(each, index);
     if (resolved instanceof Float32Array) return resolved;
-    refused.set(each.hash, resolved.refused);
+    if ("failed" in resolved) failed.set(each.hash, resolved.failed);
+    else refused.set(each.hash, resolved.refused);
     return undefined;
   });
-  return { vectors, refused, embedded, inference };
+  return { vectors, refused, failed, embedded, inference };
 }
 
 interface Deferred {

@@ -18,13 +18,10 @@
  *     configuration error no retry cures; the worker fails (exit 1, the code on /readyz).
  * Every failed call is counted in jude_pipeline_embedding_errors_total{status}.
  */
-import {
-  describeEmbeddingError,
-  isEmbeddingServerFailure,
-  isRefusedEmbeddingInput,
-} from "../embedding-client/errors.ts";
+import { isEmbeddingServerFailure, isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import {
   createPipelineEmbedder,
+  createServerFailurePolicy,
   type BatchedEmbedder,
   type BatchedEmbedderOptions,
   type EmbedCall,
@@ -32,8 +29,7 @@ import {
   type ServerFailurePolicy,
 } from "../shared/embedding.ts";
 
-/** The harmless text a probe embeds to learn whether the server answers at all. */
-export const PROBE_TEXT = "jude nearline probe";
+export { PROBE_TEXT } from "../shared/embedding.ts";
 
 /** The embedder of a nearline worker and how its batches treat refusals and server failures. */
 export interface NearlineEmbedding {
@@ -48,7 +44,6 @@ export function createNearlineEmbedding(
   options: Pick<BatchedEmbedderOptions, "maxBatchSize" | "maxInflight" | "isRetryable" | "signal">,
   reporting: EmbedderReporting,
 ): NearlineEmbedding {
-  const { metrics, labels, logger } = reporting;
   const embedder = createPipelineEmbedder(
     call,
     { ...options, isServerFailure: isEmbeddingServerFailure },
@@ -57,20 +52,9 @@ export function createNearlineEmbedding(
   return {
     embedder,
     isRefusedInput: isRefusedEmbeddingInput,
-    serverFailures: {
-      isFailure: isEmbeddingServerFailure,
-      probe: async () => {
-        const vectors = await call([PROBE_TEXT], options.signal);
-        if (vectors.length !== 1) throw new Error(`the probe got ${vectors.length} vectors for 1 text`);
-      },
-      describe: describeEmbeddingError,
+    serverFailures: createServerFailurePolicy(call, reporting, {
+      waiting: "the batch stays uncommitted and is retried",
       signal: options.signal,
-      onServerFailing: (error, attempt) => {
-        const reason = `the embedding server fails every call, a probe too (${describeEmbeddingError(error)}); the batch stays uncommitted and is retried`;
-        metrics.retries.inc({ ...labels, dependency: "embedding" });
-        reporting.onRetry?.(new Error(reason, { cause: error }));
-        if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, attempt }, reason);
-      },
-    },
+    }),
   };
 }

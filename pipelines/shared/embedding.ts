@@ -9,7 +9,11 @@ import type { Logger } from "../../plumbing/logger.ts";
 import { retry, RETRY_FOREVER, waitBeforeRetry, type RetryPolicy } from "../../plumbing/retry.ts";
 import type { PipelineMetrics } from "./metrics.ts";
 import { PipelineError, PipelineErrorCodes } from "./errors.ts";
-import { embeddingErrorStatus } from "../embedding-client/errors.ts";
+import {
+  describeEmbeddingError,
+  embeddingErrorStatus,
+  isEmbeddingServerFailure,
+} from "../embedding-client/errors.ts";
 
 /**
  * The most UTF-8 bytes of text one embedding call carries (a single longer text goes alone). Entity
@@ -121,8 +125,9 @@ export function refusedTextReason(serverReason: string): string {
 }
 
 /**
- * The code under which nearline dead-letters a record whose text alone the embedding server keeps
- * failing (INTERNAL, UNKNOWN) while it answers other calls: a text the model cannot take.
+ * The code under which nearline dead-letters (and bootstrap counts `failed`) a record whose text alone
+ * the embedding server keeps failing (INTERNAL, UNKNOWN) while it answers other calls: a text the model
+ * cannot take.
  */
 export const EMBEDDING_FAILED = "EMBEDDING_FAILED";
 
@@ -176,7 +181,8 @@ export interface IsolationPolicy {
  * With `serverFailures`, a call the server keeps failing itself (INTERNAL, UNKNOWN, already tried a few
  * times by the embedder) is not blamed on its texts until the server proves healthy: a probe of a
  * harmless text must succeed. Then the call is halved like a refused one; a text that, alone, fails
- * again after a successful probe is `failed` (nearline dead-letters it, EMBEDDING_FAILED). When the
+ * again after a successful probe is `failed` (nearline dead-letters it, bootstrap counts it failed:
+EMBEDDING_FAILED). When the
  * probe fails too, the server is failing every call: nothing is isolated, the same call is tried again
  * after a back-off for as long as that lasts (each wait reported through `onServerFailing`), until the
  * signal ends the waits. Other errors are thrown as they are.
@@ -242,6 +248,39 @@ export async function embedIsolatingRefusals(
   };
   await attempt(texts);
   return found;
+}
+
+/** The harmless text a probe embeds to learn whether the server answers at all. */
+export const PROBE_TEXT = "jude pipeline probe";
+
+/**
+ * The server-failure policy nearline and bootstrap share (`embedIsolatingRefusals`): INTERNAL and
+ * UNKNOWN are server failures; the probe embeds PROBE_TEXT with one `call` (one attempt); each wait
+ * while the server fails every call, probe included, counts a retry of dependency `embedding`, is told
+ * to `reporting.onRetry` and logged (a warning on the first wait and every tenth) with the server's
+ * error and what the pipeline does meanwhile (`waiting`). `signal` ends the waits and the probe.
+ */
+export function createServerFailurePolicy(
+  call: EmbedCall,
+  reporting: EmbedderReporting,
+  options: { waiting: string; signal?: AbortSignal | undefined },
+): ServerFailurePolicy {
+  const { metrics, labels, logger } = reporting;
+  return {
+    isFailure: isEmbeddingServerFailure,
+    probe: async () => {
+      const vectors = await call([PROBE_TEXT], options.signal);
+      if (vectors.length !== 1) throw new Error(`the probe got ${vectors.length} vectors for 1 text`);
+    },
+    describe: describeEmbeddingError,
+    signal: options.signal,
+    onServerFailing: (error, attempt) => {
+      const reason = `the embedding server fails every call, a probe too (${describeEmbeddingError(error)}); ${options.waiting}`;
+      metrics.retries.inc({ ...labels, dependency: "embedding" });
+      reporting.onRetry?.(new Error(reason, { cause: error }));
+      if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, attempt }, reason);
+    },
+  };
 }
 
 /** Where a pipeline's embedder reports: retry and inference metrics under its labels, and warnings. */
