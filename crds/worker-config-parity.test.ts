@@ -61,6 +61,7 @@ function nearlineConfigOf(pipeline: Spec, model: Spec): unknown {
       store: {
         name: pipeline.sinks?.store?.name,
         url: { env: "JUDE_STORE_URL" },
+        cluster: pipeline.sinks?.store?.cluster,
         durability: pipeline.sinks?.store?.durability,
       },
       kafka: pipeline.sinks?.kafka,
@@ -224,6 +225,7 @@ describe("NearlinePipeline + EmbeddingModel -> nearline worker config", () => {
     ["sinks.kafka.topic", topics],
     ["sinks.deadLetter.topic", [...topics, "jobs.changelog"]],
     ["sinks.store.name", dnsNames],
+    ["sinks.store.cluster", [true, false, "true", 1, null]],
     ["sinks.store.durability.replicas", integers],
     ["sinks.store.durability.timeoutMs", integers],
     ["sinks.store.durability.fsync", [true, false, "yes", 1]],

@@ -9,6 +9,7 @@ import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import { connectRedis, defaultPrefix } from "../../store/index.ts";
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
+import { storeTarget } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 
@@ -90,7 +91,7 @@ export async function readCheckpoints(
 ): Promise<(CheckpointState | null)[]> {
   const store = pipeline.spec.sinks.store;
   const client = connectRedis(
-    { url: secretValue(secrets, store.urlSecretRef).toString() },
+    storeTarget(secretValue(secrets, store.urlSecretRef).toString(), store.cluster === true),
     {
       connectionName: "jude-operator-bootstrap-run",
       commandTimeoutMs: externalTimeoutMs,

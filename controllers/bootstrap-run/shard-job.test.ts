@@ -100,6 +100,18 @@ describe("desiredShards", () => {
     expect(resolveShardIndex(config, { JOB_COMPLETION_INDEX: "7" }).shards.index).toBe(7);
   });
 
+  it("tells the shards the store is a Redis Cluster when the pipeline says so", () => {
+    const pipeline = testPipeline("nearline-pipeline-jobs.yaml", (object) =>
+      setPath(object, "spec.sinks.store.cluster", true),
+    );
+    const rendered = desiredShards(
+      { run: kafkaRun(), pipeline, model: testModel(), version: version() },
+      images,
+    );
+    expect(shardConfig(rendered).store).toMatchObject({ cluster: true, url: { env: "JUDE_STORE_URL" } });
+    expect(shardConfig(shards(kafkaRun())).store.cluster).toBe(false);
+  });
+
   it("runs one shard per index with the run's back-off, deadline, TTL and suspend", () => {
     const run = testRun((object) => {
       setPath(object, "status.watermarks", watermarks);

@@ -14,10 +14,12 @@ import {
   openStore,
   readPointer,
   type RedisClient,
+  type RedisTarget,
   type Store,
   type StoreMetrics,
 } from "../../store/index.ts";
 import { oldestPipelineFirst } from "../shared/pipeline-age.ts";
+import { storeTarget, targetEndpoint } from "../shared/store-target.ts";
 import type { StoreObservation } from "./promotion.ts";
 
 /** Longest one store command may take before the reconcile fails and is retried with back-off. */
@@ -59,13 +61,15 @@ export class ModelStores {
   }
 
   /**
-   * The store `name` at `url`, connected once. While its kept connection is down (it failed and has not
+   * The store `name` at `url` (with `cluster`, the Redis Cluster whose seed nodes `url` lists as
+   * host:port,host:port, as spec.sinks.store.cluster says), connected once. Throws INVALID_ARGUMENT when
+   * `url` is neither a store URL nor, with `cluster`, a seed list. While its kept connection is down (it failed and has not
    * been ready since; ioredis reconnects in the background), this rejects at once naming the store and
    * the connection's error: a reconcile must not spend seconds per command waiting out reconnects to a
    * dead Redis, holding a worker that models on healthy stores are queued behind.
    */
-  open(url: string, name: string): Promise<Store> {
-    const key = `${name}\u0000${url}`;
+  open(url: string, name: string, cluster = false): Promise<Store> {
+    const key = `${name}\u0000${cluster ? "cluster" : "url"}\u0000${url}`;
     let entry = this.#stores.get(key);
     if (entry?.client.status === "end") {
       // Closed for good (ioredis no longer reconnects): start over.
@@ -75,17 +79,20 @@ export class ModelStores {
     if (entry !== undefined && entry.connection.error !== undefined && entry.client.status !== "ready")
       return Promise.reject(new Error(`${entry.where} is unreachable`, { cause: entry.connection.error }));
     if (entry === undefined) {
-      const where = `store "${name}" at ${endpointOf(url)}`;
+      let target: RedisTarget;
+      try {
+        target = storeTarget(url, cluster);
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+      const where = `store "${name}" at ${targetEndpoint(target)}`;
       const connection: StoreEntry["connection"] = {};
-      const client = connectRedis(
-        { url },
-        {
-          connectionName: "jude-operator-promotion",
-          commandTimeoutMs,
-          maxRetriesPerRequest: 1,
-          onConnectionError: (error) => (connection.error = error),
-        },
-      );
+      const client = connectRedis(target, {
+        connectionName: "jude-operator-promotion",
+        commandTimeoutMs,
+        maxRetriesPerRequest: 1,
+        onConnectionError: (error) => (connection.error = error),
+      });
       client.on("ready", () => (connection.error = undefined));
       // A failed open is forgotten so the next reconcile connects again; its error names the store
       // and the connection's own error (ioredis' says only that it gave up retrying).
@@ -127,12 +134,7 @@ export class ModelStores {
 
 /** The scheme, host and port of a store URL: never its user name or password. */
 export function endpointOf(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}`;
-  } catch {
-    return "the URL in its Secret";
-  }
+  return targetEndpoint({ url });
 }
 
 /**
@@ -173,7 +175,7 @@ export async function openModelStore(
 ): Promise<Store | undefined> {
   const [pipeline] = pipelines;
   if (pipeline === undefined) return undefined;
-  const { name, urlSecretRef } = pipeline.spec.sinks.store;
+  const { name, urlSecretRef, cluster } = pipeline.spec.sinks.store;
   const secret = await context.client.getLive(resourceTypes.secret, {
     namespace: context.key.namespace,
     name: urlSecretRef.name,
@@ -187,7 +189,7 @@ export async function openModelStore(
       "SecretKeyNotFound",
       `Secret ${urlSecretRef.name} has no key ${urlSecretRef.key} (${field})`,
     );
-  return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name);
+  return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name, cluster === true);
 }
 
 /** The pointer (with the kind of its last change) and the registry of the store `name`. */

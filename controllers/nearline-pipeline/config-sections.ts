@@ -102,7 +102,8 @@ export function embeddingConfig(
 }
 
 /**
- * The versioned store: its name, its URL from the referenced Secret, and the durability offset commits
+ * The versioned store: its name, its URL (or Cluster seed list) from the referenced Secret, whether it is a
+ * Redis Cluster, and the durability offset commits
  * (and bootstrap checkpoints, which share this section) wait for.
  */
 export function storeConfig(pipeline: NearlinePipeline, wiring: SecretWiring): z.input<typeof storeSection> {
@@ -110,6 +111,9 @@ export function storeConfig(pipeline: NearlinePipeline, wiring: SecretWiring): z
   return {
     name: store.name,
     url: wiring.envFrom(secretEnv.storeUrl, store.urlSecretRef),
+    // Only when set: a config rendered before the field existed stays byte for byte the same, so an
+    // operator upgrade rolls no workers.
+    ...(store.cluster === true ? { cluster: true } : {}),
     ...(store.durability !== undefined ? { durability: { ...store.durability } } : {}),
   };
 }

@@ -96,6 +96,21 @@ describe("desiredWorkers", () => {
     expect(plain.sinks.store.durability).toBeUndefined();
   });
 
+  it("tells the workers the store is a Redis Cluster, and renders nothing new for a standalone store", () => {
+    const clustered = testPipeline("nearline-pipeline-jobs.yaml", (object) =>
+      setPath(object, "spec.sinks.store.cluster", true),
+    );
+    const rendered = desiredWorkers(clustered, testModel(), liveVersion(), images);
+    expect(workerConfig(rendered).sinks.store).toMatchObject({
+      cluster: true,
+      url: { env: "JUDE_STORE_URL" },
+    });
+    // Unset (or false): the ConfigMap stays as before the field existed, so an upgrade rolls no workers.
+    const plain = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    expect(plain.configMap.data![configFileName]).not.toContain("cluster");
+    expect(workerConfig(plain).sinks.store.cluster).toBe(false);
+  });
+
   // The candidate turns TLS and a token on while the active version, served as its record says,
   // still runs plaintext without auth: its workers must keep calling it as it serves, or every call
   // fails and the active version's vectors go stale for the whole promotion.

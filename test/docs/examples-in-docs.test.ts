@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { configFileName } from "../../controllers/nearline-pipeline/config-map.ts";
 import { resolveLiveVersions } from "../../controllers/nearline-pipeline/live-versions.ts";
-import { testModel, testPipeline } from "../../controllers/nearline-pipeline/test-objects.ts";
+import { setPath, testModel, testPipeline } from "../../controllers/nearline-pipeline/test-objects.ts";
 import { desiredWorkers } from "../../controllers/nearline-pipeline/worker-deployment.ts";
 import { imagesFor } from "../../controllers/shared/image.ts";
 import { safeParseJudeObject } from "../../crds/index.ts";
@@ -77,12 +77,18 @@ describe("the README's worker config", () => {
     const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
     const model = testModel();
     const [version] = resolveLiveVersions(model).versions;
+    // The examples, and a pipeline setting the optional fields they leave out that render a key only
+    // when set (spec.sinks.store.cluster).
+    const pipelines = [
+      testPipeline("nearline-pipeline-jobs.yaml"),
+      testPipeline("nearline-pipeline-member-profiles.yaml"),
+      testPipeline("nearline-pipeline-jobs.yaml", (object) =>
+        setPath(object, "spec.sinks.store.cluster", true),
+      ),
+    ];
     const rendered = new Set(
-      (["nearline-pipeline-jobs.yaml", "nearline-pipeline-member-profiles.yaml"] as const).flatMap((file) =>
-        leaves(
-          parse(desiredWorkers(testPipeline(file), model, version!, images).configMap.data![configFileName]!),
-          "",
-        ),
+      pipelines.flatMap((pipeline) =>
+        leaves(parse(desiredWorkers(pipeline, model, version!, images).configMap.data![configFileName]!), ""),
       ),
     );
     const shown = leaves(parse(blockUnder("README.md", "Nearline worker").text), "");

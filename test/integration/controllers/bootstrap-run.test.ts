@@ -20,6 +20,7 @@ import {
   type ControllersHarness,
 } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
+import { requireEnv } from "../../support/env.ts";
 
 interface RunObject {
   [field: string]: unknown;
@@ -96,6 +97,39 @@ describe("BootstrapRun controller", () => {
     expect(await kubectl(["get", "br", "jobs-minilm-v1", "-n", ns, "--no-headers"])).toMatch(
       /^jobs-minilm-v1\s+minilm-v1\s+Failed\s+0\s+\d+s\s*$/,
     );
+  });
+
+  it("tells the shards a Cluster store is one and reads their checkpoints there", async () => {
+    const ns = harness.namespace;
+    const seeds = storeSecret("cluster-redis");
+    seeds.stringData = { url: requireEnv("JUDE_REDIS_CLUSTER_NODES") };
+    await applyObjects(ns, [
+      seeds,
+      pipeline("jobs-cluster", topic, (spec) => {
+        spec.sinks.store.urlSecretRef = { name: "cluster-redis", key: "url" };
+        spec.sinks.store.cluster = true;
+      }),
+      bootstrapRun("jobs-cluster-minilm-v1", "jobs-cluster", 2),
+    ]);
+    await waitForObject<V1Job>(ns, "job/jobs-cluster-minilm-v1-bootstrap", "Indexed Job", () => true);
+    const configMap = await kubectlJson<V1ConfigMap>([
+      "get",
+      "-n",
+      ns,
+      "configmap/jobs-cluster-minilm-v1-bootstrap",
+    ]);
+    const config = bootstrapConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
+    expect(config.store).toMatchObject({ cluster: true, url: { env: "JUDE_STORE_URL" } });
+    // No shard ran (kwok): the operator read the checkpoints on the Cluster and found none. Read as a
+    // redis:// URL, the seed list would leave the run unable to read them at all.
+    const finished = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-cluster-minilm-v1",
+      "run finished",
+      (object) => ["Succeeded", "Failed"].includes(object.status?.phase ?? ""),
+    );
+    expect(conditionOf(finished, "Failed")).toMatchObject({ status: "True", reason: "ShardsIncomplete" });
+    expect(conditionOf(finished, "Stalled")?.message).toMatch(/shard\(s\) 0, 1 have no finished checkpoint/);
   });
 
   it("creates a suspended run's Job suspended, and resumes it", async () => {

@@ -15,6 +15,7 @@ import {
   connectRedis,
   markVersionComplete,
   openStore,
+  parseClusterNodes,
   registerVersion,
   StoreWriter,
   type Store,
@@ -180,10 +181,15 @@ export function startPromotionOperator(
 /** The test's own store (name unique per run) on the testbed's Redis; `buckets` when not the default. */
 export async function openTestStore(
   name: string,
-  options: { buckets?: number } = {},
+  options: { buckets?: number; cluster?: boolean } = {},
 ): Promise<{ store: Store; close: () => void }> {
-  const client = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
-  const store = await openStore(client, { name, create: true, ...options });
+  const { cluster, ...storeOptions } = options;
+  const client = connectRedis(
+    cluster === true
+      ? { clusterNodes: parseClusterNodes(requireEnv("JUDE_REDIS_CLUSTER_NODES")) }
+      : { url: requireEnv("JUDE_REDIS_URL") },
+  );
+  const store = await openStore(client, { name, create: true, ...storeOptions });
   return { store, close: () => client.disconnect() };
 }
 
@@ -286,12 +292,14 @@ export interface PromotionSetup {
  * Sets up a promotion test: the CRDs, a restricted namespace `<prefix>-…`, a one-partition changelog
  * topic, the test's own store (`buckets` when not the default), the store Secret and the `jobs`
  * pipeline of model `jobs-model` writing to that store, and the EmbeddingModel controller whose
- * parity measurement answers `parity`. The model itself is left to the test.
+ * parity measurement answers `parity`. The model itself is left to the test. With `cluster` the store
+ * is on the testbed's Redis Cluster: the Secret holds its seed nodes and the pipeline says
+ * spec.sinks.store.cluster.
  */
 export async function setUpPromotion(
   prefix: string,
   parity: (version: string) => ParityObservation | Promise<ParityObservation>,
-  options: { buckets?: number } = {},
+  options: { buckets?: number; cluster?: boolean } = {},
 ): Promise<PromotionSetup> {
   await installCrds();
   const unique = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
@@ -303,8 +311,11 @@ export async function setUpPromotion(
   const jobsPipeline = pipeline("jobs", topic, (spec) => {
     spec.modelRef = { name: "jobs-model" };
     spec.sinks.store.name = unique;
+    if (options.cluster === true) spec.sinks.store.cluster = true;
   });
-  await applyObjects(namespace, [storeSecret(), jobsPipeline]);
+  const secret = storeSecret();
+  if (options.cluster === true) secret.stringData = { url: requireEnv("JUDE_REDIS_CLUSTER_NODES") };
+  await applyObjects(namespace, [secret, jobsPipeline]);
   const operator = startPromotionOperator(namespace, parity);
   return {
     namespace,

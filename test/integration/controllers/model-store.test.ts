@@ -2,10 +2,22 @@
 // while a store's connection is down, opening it fails at once with the store's name, its endpoint and
 // the connection's error, instead of handing out a store whose every command waits out reconnects
 // (a reconcile would hold one of the operator's workers for seconds per command). Once Redis answers
-// again, the same kept connection is used.
+// again, the same kept connection is used. And a store on the testbed's Redis Cluster
+// (spec.sinks.store.cluster, the Secret holding the seed nodes) is opened with a cluster client and
+// flipped like a standalone one.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ModelStores } from "../../../controllers/embedding-model/model-store.ts";
-import { readPointer } from "../../../store/index.ts";
+import { ModelStores, observeStore } from "../../../controllers/embedding-model/model-store.ts";
+import {
+  connectRedis,
+  flip,
+  isCluster,
+  markVersionComplete,
+  openStore,
+  parseClusterNodes,
+  readPointer,
+  registerVersion,
+} from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 
@@ -46,5 +58,51 @@ describe("the operator's store connections during a Redis outage", () => {
     );
     expect(reopened).toBe(store);
     await readPointer(reopened!);
+  });
+});
+
+describe("the operator's store connection to a Redis Cluster", () => {
+  const stores = new ModelStores();
+  const name = `model-store-cluster-${process.pid}-${Date.now().toString(36)}`;
+  const seeds = () => requireEnv("JUDE_REDIS_CLUSTER_NODES");
+
+  afterAll(async () => {
+    const client = connectRedis({ clusterNodes: parseClusterNodes(seeds()) });
+    try {
+      const store = await openStore(client, { prefix: `jude:${name}` });
+      // Only control keys were written (no vectors): all in the store's {jude:<name>} slot.
+      await client.del(store.keys.meta, store.keys.pointer, store.keys.versions, store.keys.owner);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("opens the store through the seed list with a cluster client and flips it there", async () => {
+    const store = await stores.open(seeds(), name, true);
+    expect(isCluster(store.client)).toBe(true);
+    const digest = `sha256:${"c".repeat(64)}`;
+    await registerVersion(store, "v1", { modelDigest: digest, dimension: 4 });
+    await markVersionComplete(store, "v1");
+    await flip(store, { expectedCurrent: null, target: "v1" });
+    expect(await observeStore(store, name)).toMatchObject({ current: "v1", versions: { v1: "complete" } });
+    // Kept: the same store again, and a reader with its own cluster client sees the flip.
+    expect(await stores.open(seeds(), name, true)).toBe(store);
+    const reader = connectRedis({ clusterNodes: parseClusterNodes(seeds()) });
+    try {
+      const seen = await openStore(reader, { prefix: `jude:${name}` });
+      expect((await readPointer(seen)).current).toBe("v1");
+    } finally {
+      reader.disconnect();
+    }
+    stores.close();
+  });
+
+  it("refuses the seed list read as a URL, as before spec.sinks.store.cluster existed", async () => {
+    const standalone = new ModelStores();
+    try {
+      await expect(standalone.open(seeds(), name, false)).rejects.toThrow(/store URL/);
+    } finally {
+      standalone.close();
+    }
   });
 });

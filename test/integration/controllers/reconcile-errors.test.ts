@@ -208,6 +208,35 @@ describe("persistent reconcile errors in conditions", () => {
     expect(message).not.toContain(password);
   });
 
+  it("marks a model whose Cluster store's Secret holds a URL, not seed nodes, saying what it must hold", async () => {
+    const ns = modelNamespace;
+    await applyObjects(ns, [cpuModel(ns, "cluster-url", { replicas: 1 })]);
+    const urlForCluster = storeSecret("cluster-url-redis");
+    urlForCluster.stringData = {
+      url: requireEnv("JUDE_REDIS_URL").replace("redis://", `redis://:${password}@`),
+    };
+    await applyObjects(ns, [
+      urlForCluster,
+      pipeline("cluster-url-jobs", topic, (spec) => {
+        spec.modelRef = { name: "cluster-url" };
+        spec.sinks.store.name = `cluster-url-${suffix}`;
+        spec.sinks.store.urlSecretRef = { name: "cluster-url-redis", key: "url" };
+        spec.sinks.store.cluster = true;
+      }),
+    ]);
+    const broken = await waitForObject<Conditioned>(
+      ns,
+      "embeddingmodel/cluster-url",
+      "ReconcileError",
+      failing,
+    );
+    const message = conditionOf(broken, "Ready")!.message;
+    expect(message).toContain(
+      "spec.sinks.store.cluster is true, so the store Secret must hold the Redis Cluster's seed nodes as host:port,host:port",
+    );
+    expect(message).not.toContain(password);
+  });
+
   it("marks a model whose query Service name another model's version already uses, and takes nothing over", async () => {
     // Model "cart" version v1 serves through Service "cart-v1"; model "cart-v1" wants it as its query
     // Service. Before, the second model silently took the Service over and both reported Ready.

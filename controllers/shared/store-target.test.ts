@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { ModelStores } from "../embedding-model/model-store.ts";
+import { describeFailure } from "./reconcile-error.ts";
+import { storeTarget, targetEndpoint } from "./store-target.ts";
+
+describe("storeTarget", () => {
+  it("reads the Secret's value as a URL, or with cluster as the Cluster's seed nodes", () => {
+    expect(storeTarget("redis://redis.data.svc:6379", false)).toEqual({ url: "redis://redis.data.svc:6379" });
+    expect(storeTarget("redis-0.redis:6379, redis-1.redis:6379", true)).toEqual({
+      clusterNodes: ["redis-0.redis:6379", "redis-1.redis:6379"],
+    });
+  });
+
+  it.each(["redis://:hunter2@redis.data.svc:6379", "", "redis-0.redis"])(
+    "refuses %j as a seed list, saying what the Secret must hold and never its password",
+    (value) => {
+      let refusal: unknown;
+      try {
+        storeTarget(value, true);
+      } catch (error) {
+        refusal = error;
+      }
+      const text = describeFailure(refusal);
+      expect(text).toContain(
+        "spec.sinks.store.cluster is true, so the store Secret must hold the Redis Cluster's seed nodes as host:port,host:port",
+      );
+      expect(text).not.toContain("hunter2");
+    },
+  );
+
+  it("names the endpoint without credentials", () => {
+    expect(targetEndpoint({ clusterNodes: ["10.0.0.1:7000", "10.0.0.2:7000"] })).toBe(
+      "Redis Cluster 10.0.0.1:7000,10.0.0.2:7000",
+    );
+    expect(targetEndpoint({ url: "redis://:hunter2@10.0.0.1:6379/0" })).toBe("redis://10.0.0.1:6379");
+  });
+});
+
+describe("ModelStores.open of a Redis Cluster store", () => {
+  it("refuses a Secret value that is not a seed list before connecting anywhere", async () => {
+    const stores = new ModelStores();
+    try {
+      await expect(stores.open("redis://:hunter2@127.0.0.1:6379", "jobs", true)).rejects.toThrow(
+        /spec\.sinks\.store\.cluster is true.*cluster node "\*\*\*@127\.0\.0\.1:6379" is not host:port/,
+      );
+    } finally {
+      stores.close();
+    }
+  });
+});

@@ -1,0 +1,38 @@
+// Where the operator reaches a pipeline's store: the value of its store Secret read as the workers
+// read it (pipelines/shared/config-common.ts storeSection): a redis:// URL, or with
+// spec.sinks.store.cluster a host:port,host:port list of Redis Cluster seed nodes.
+import { assertStoreUrl } from "../../store/connection.ts";
+import { invalidArgument } from "../../store/errors.ts";
+import { isStoreError, parseClusterNodes, type RedisTarget } from "../../store/index.ts";
+
+/**
+ * The connection target of a store Secret's value. Throws INVALID_ARGUMENT when the value is not a
+ * store URL (assertStoreUrl) or, with `cluster`, not a seed list, saying which form the Secret must hold (the message masks what
+ * stands before an '@', so a pasted URL's password never reaches a status).
+ */
+export function storeTarget(value: string, cluster: boolean): RedisTarget {
+  if (!cluster) {
+    assertStoreUrl(value);
+    return { url: value };
+  }
+  try {
+    return { clusterNodes: parseClusterNodes(value) };
+  } catch (error) {
+    if (!isStoreError(error)) throw error;
+    throw invalidArgument(
+      `spec.sinks.store.cluster is true, so the store Secret must hold the Redis Cluster's seed nodes as host:port,host:port (not a redis:// URL): ${error.message}`,
+    );
+  }
+}
+
+/** The target's endpoint for messages: the URL's scheme, host and port, or the seed nodes. */
+export function targetEndpoint(target: RedisTarget): string {
+  if ("clusterNodes" in target)
+    return `Redis Cluster ${target.clusterNodes.map((node) => node.replace(/^.*@/, "***@")).join(",")}`;
+  try {
+    const parsed = new URL(target.url);
+    return `${parsed.protocol}//${parsed.host}`;
+  } catch {
+    return "the URL in its Secret";
+  }
+}
