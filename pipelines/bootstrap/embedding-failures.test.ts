@@ -11,33 +11,15 @@
 import { status } from "@grpc/grpc-js";
 import { Registry } from "prom-client";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Store } from "../../store/index.ts";
-import {
-  startScriptedEmbeddingServer,
-  type ScriptedEmbeddingServer,
-} from "../../test/support/scripted-embedding-server.ts";
-import { connectEmbedding } from "../shared/embed-client.ts";
+import { useScriptedEmbedding } from "../../test/support/scripted-embedding-server.ts";
 import { PROBE_TEXT } from "../shared/embedding.ts";
 import { createPipelineMetrics } from "../shared/metrics.ts";
 import { createTextVectors } from "./app.ts";
 import type { BootstrapConfig } from "./config.ts";
 
-let server: ScriptedEmbeddingServer;
-let connection: ReturnType<typeof connectEmbedding>;
-
-beforeAll(async () => {
-  server = await startScriptedEmbeddingServer();
-  connection = connectEmbedding(
-    { endpoint: server.address, timeoutMs: 5_000 },
-    { modelDigest: server.digest },
-  );
-});
-
-afterAll(async () => {
-  connection?.close();
-  await server?.close();
-});
+const scripted = useScriptedEmbedding();
 
 /** Without dedupe the text cache (the store) is never asked, so no store is needed. */
 const config = {
@@ -59,8 +41,8 @@ function wire(signal?: AbortSignal) {
     config,
     {
       logger,
-      embedCall: connection.call,
-      isRetryableEmbedError: connection.isRetryable,
+      embedCall: scripted.connection.call,
+      isRetryableEmbedError: scripted.connection.isRetryable,
       ...(signal ? { signal } : {}),
     },
     {} as Store,
@@ -87,7 +69,7 @@ describe("bootstrap: the embedding server failing a call itself", () => {
   ] as const)("%s that passes: retried, every text embedded", async (_name, code) => {
     const { vectors } = wire();
     let left = 2;
-    server.fail = () => (left-- > 0 ? { code, details: "backend failed" } : undefined);
+    scripted.server.fail = () => (left-- > 0 ? { code, details: "backend failed" } : undefined);
     const result = await vectors.vectorsFor(texts);
     expect(result.vectors.every((each) => each instanceof Float32Array)).toBe(true);
     expect(result.failed).toEqual(new Map());
@@ -100,7 +82,7 @@ describe("bootstrap: the embedding server failing a call itself", () => {
     "%s for one text while the server answers a probe: that text alone comes back failed, with the server's reason",
     async (name, code) => {
       const { vectors } = wire();
-      server.fail = (batch) =>
+      scripted.server.fail = (batch) =>
         batch.includes(poison)
           ? { code, details: "inference failed", errorCode: "JUDE_SERVING_BACKEND_FAILED" }
           : undefined;
@@ -118,7 +100,7 @@ describe("bootstrap: the embedding server failing a call itself", () => {
   it("INTERNAL for every call, a probe too: nothing failed; the batch waits, reported, until the server answers", async () => {
     const { vectors, warnings, retries } = wire();
     let probes = 0;
-    server.fail = (batch) => {
+    scripted.server.fail = (batch) => {
       if (batch.includes(PROBE_TEXT)) probes++;
       return probes < 3
         ? { code: status.INTERNAL, details: "backend failed", errorCode: "JUDE_SERVING_BACKEND_FAILED" }
@@ -137,7 +119,7 @@ describe("bootstrap: the embedding server failing a call itself", () => {
   it("INTERNAL for every call: the abort (SIGTERM) ends the wait with its reason, nothing failed", async () => {
     const abort = new AbortController();
     const { vectors } = wire(abort.signal);
-    server.fail = (batch) => {
+    scripted.server.fail = (batch) => {
       if (batch.includes(PROBE_TEXT)) abort.abort(new Error("SIGTERM"));
       return { code: status.INTERNAL, details: "backend failed" };
     };

@@ -4,35 +4,16 @@
  */
 import { status } from "@grpc/grpc-js";
 import { Registry } from "prom-client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createRootLogger } from "../../plumbing/logger.ts";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
-import {
-  startScriptedEmbeddingServer,
-  type ScriptedEmbeddingServer,
-  type ScriptedFailure,
-} from "../../test/support/scripted-embedding-server.ts";
-import { connectEmbedding } from "../shared/embed-client.ts";
+import { useScriptedEmbedding, type ScriptedFailure } from "../../test/support/scripted-embedding-server.ts";
 import { createPipelineMetrics } from "../shared/metrics.ts";
 import { createNearlineEmbedding, PROBE_TEXT } from "./embedding-policy.ts";
 import { createProcessor, type ConsumedRecord } from "./processor.ts";
 import type { OutputRecord } from "./records.ts";
 
-let server: ScriptedEmbeddingServer;
-let connection: ReturnType<typeof connectEmbedding>;
-
-beforeAll(async () => {
-  server = await startScriptedEmbeddingServer();
-  connection = connectEmbedding(
-    { endpoint: server.address, timeoutMs: 5_000 },
-    { modelDigest: server.digest },
-  );
-});
-
-afterAll(async () => {
-  connection?.close();
-  await server?.close();
-});
+const scripted = useScriptedEmbedding();
 
 let offset = 0n;
 function record(id: string, title: string): ConsumedRecord {
@@ -54,8 +35,8 @@ function wire(signal?: AbortSignal) {
   const logger = createRootLogger({ component: "test", level: "silent" });
   const waits: string[] = [];
   const embedding = createNearlineEmbedding(
-    connection.call,
-    { maxBatchSize: 64, maxInflight: 2, isRetryable: connection.isRetryable, signal },
+    scripted.connection.call,
+    { maxBatchSize: 64, maxInflight: 2, isRetryable: scripted.connection.isRetryable, signal },
     { metrics, labels, logger, onRetry: (error) => waits.push((error as Error).message) },
   );
   const store = memoryStore();
@@ -63,7 +44,7 @@ function wire(signal?: AbortSignal) {
   const process = createProcessor({
     entity: "job",
     modelVersion: "v1",
-    modelDigest: server.digest,
+    modelDigest: scripted.server.digest,
     template: "Job: {{title}}",
     extract: { title: "$.title" },
     decode: { keyPath: "$.id", eventTimePath: "$.time" },
@@ -93,7 +74,7 @@ const poisonText = "Job: Poison";
 /** Fails the first `times` calls with `failure`, then answers. */
 function failFirst(times: number, failure: ScriptedFailure): void {
   let left = times;
-  server.fail = () => (left-- > 0 ? failure : undefined);
+  scripted.server.fail = () => (left-- > 0 ? failure : undefined);
 }
 
 describe("nearline: embedding server answers by gRPC status", () => {
@@ -117,7 +98,7 @@ describe("nearline: embedding server answers by gRPC status", () => {
 
   it("INVALID_ARGUMENT for one text: halved, only that event dead-lettered (EMBEDDING_REFUSED)", async () => {
     const { process, store, deadLetters } = wire();
-    server.fail = (texts) =>
+    scripted.server.fail = (texts) =>
       texts.includes(poisonText) ? { code: status.INVALID_ARGUMENT, details: "not text" } : undefined;
     const outcome = await process(batch());
     expect(outcome).toMatchObject({ embedded: 3, deadLettered: 1 });
@@ -132,7 +113,7 @@ describe("nearline: embedding server answers by gRPC status", () => {
     "%s for one text while the server answers others: only that event dead-lettered, the rest embedded",
     async (name, code) => {
       const { process, store, deadLetters } = wire();
-      server.fail = (texts) =>
+      scripted.server.fail = (texts) =>
         texts.includes(poisonText)
           ? { code, details: "inference failed", errorCode: "JUDE_SERVING_BACKEND_FAILED" }
           : undefined;
@@ -147,7 +128,7 @@ describe("nearline: embedding server answers by gRPC status", () => {
 
   it("INTERNAL for every call, a probe too: nothing dead-lettered; the batch waits, reported, until the server is back", async () => {
     const { process, store, produced, waits, registry } = wire();
-    server.fail = () => ({
+    scripted.server.fail = () => ({
       code: status.INTERNAL,
       details: "backend failed",
       errorCode: "JUDE_SERVING_BACKEND_FAILED",
@@ -157,9 +138,9 @@ describe("nearline: embedding server answers by gRPC status", () => {
     // Waiting: nothing produced, nothing stored, nothing dead-lettered; the probe was asked.
     expect(produced).toEqual([]);
     expect(store.writes).toEqual([]);
-    expect(server.calls).toContainEqual([PROBE_TEXT]);
+    expect(scripted.server.calls).toContainEqual([PROBE_TEXT]);
     expect(waits.at(-1)).toContain("INTERNAL JUDE_SERVING_BACKEND_FAILED: backend failed");
-    server.fail = () => undefined;
+    scripted.server.fail = () => undefined;
     expect(await outcome).toMatchObject({ embedded: 4, deadLettered: 0 });
     expect(store.writes.map((write) => write.id)).toEqual(["a", "b", "c", "d"]);
     const errors = await registry.getSingleMetric("jude_pipeline_embedding_errors_total")!.get();
@@ -169,7 +150,7 @@ describe("nearline: embedding server answers by gRPC status", () => {
   it("INTERNAL for every call: a drain that runs out of time ends the wait without isolating anything", async () => {
     const abort = new AbortController();
     const { process, store, produced, waits } = wire(abort.signal);
-    server.fail = () => ({ code: status.INTERNAL, details: "backend failed" });
+    scripted.server.fail = () => ({ code: status.INTERNAL, details: "backend failed" });
     const outcome = process(batch());
     await until(() => waits.some((each) => each.includes("fails every call")));
     abort.abort();
@@ -180,7 +161,7 @@ describe("nearline: embedding server answers by gRPC status", () => {
 
   it("INTERNAL for a batch of one text while the probe is answered: that event alone dead-lettered", async () => {
     const { process, store, deadLetters } = wire();
-    server.fail = (texts) =>
+    scripted.server.fail = (texts) =>
       texts.includes(poisonText) ? { code: status.INTERNAL, details: "inference failed" } : undefined;
     const outcome = process([record("b", "Poison")]);
     expect(await outcome).toMatchObject({ embedded: 0, deadLettered: 1 });
@@ -190,7 +171,7 @@ describe("nearline: embedding server answers by gRPC status", () => {
 
   it("a server failure the embedder does not classify (UNAUTHENTICATED) still fails the batch", async () => {
     const { process, store } = wire();
-    server.fail = () => ({ code: status.UNAUTHENTICATED, details: "bad token" });
+    scripted.server.fail = () => ({ code: status.UNAUTHENTICATED, details: "bad token" });
     await expect(process(batch())).rejects.toThrow("bad token");
     expect(store.writes).toEqual([]);
   });

@@ -15,6 +15,8 @@ import {
   type ServerUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
+import { afterAll, beforeAll } from "vitest";
+import { connectEmbedding } from "../../pipelines/shared/embed-client.ts";
 import { loadProtos } from "../../serving/transport/proto.ts";
 
 /** A scripted failure: the gRPC status, its details and, optionally, the jude-error-code trailer. */
@@ -111,4 +113,30 @@ export async function startScriptedEmbeddingServer(
     ),
   );
   return Object.assign(state, { address: `127.0.0.1:${port}` });
+}
+
+/** A scripted server without an upstream and the pipelines' client connected to it. */
+export interface ScriptedEmbedding {
+  readonly server: ScriptedEmbeddingServer;
+  readonly connection: ReturnType<typeof connectEmbedding>;
+}
+
+/**
+ * For a unit test file: starts a scripted server and connects the pipelines' embedding client to it
+ * before the file's tests (closing both after them); the returned object holds them once started.
+ */
+export function useScriptedEmbedding(): ScriptedEmbedding {
+  const scripted = {} as { server: ScriptedEmbeddingServer; connection: ReturnType<typeof connectEmbedding> };
+  beforeAll(async () => {
+    scripted.server = await startScriptedEmbeddingServer();
+    scripted.connection = connectEmbedding(
+      { endpoint: scripted.server.address, timeoutMs: 5_000 },
+      { modelDigest: scripted.server.digest },
+    );
+  });
+  afterAll(async () => {
+    scripted.connection?.close();
+    await scripted.server?.close();
+  });
+  return scripted;
 }
