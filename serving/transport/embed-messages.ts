@@ -1,5 +1,6 @@
 import type { EmbedCall, EmbedResult } from "../core/types.ts";
 import type { CallContext } from "./call-context.ts";
+import { truncationDirectionOf, type TruncationDirectionMessage } from "./grpc-call.ts";
 
 /** jude.embedding.v1.EmbedRequest as decoded by proto-loader (camelCase, enums as strings). */
 export interface EmbedRequestMessage {
@@ -7,7 +8,7 @@ export interface EmbedRequestMessage {
   truncate: boolean;
   normalize?: boolean;
   requestId: string;
-  truncationDirection: "TRUNCATION_DIRECTION_RIGHT" | "TRUNCATION_DIRECTION_LEFT";
+  truncationDirection: TruncationDirectionMessage;
   dimensions?: number;
 }
 
@@ -33,7 +34,7 @@ export function toEmbedCall(message: EmbedRequestMessage, signal: AbortSignal): 
     })),
     truncate: message.truncate ?? false,
     normalize: message.normalize ?? undefined,
-    truncationDirection: message.truncationDirection === "TRUNCATION_DIRECTION_LEFT" ? "left" : "right",
+    truncationDirection: truncationDirectionOf(message.truncationDirection),
     dimensions: message.dimensions ?? undefined,
     signal,
   };

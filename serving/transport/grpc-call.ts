@@ -17,6 +17,22 @@ export function assertDecoded(request: unknown): void {
   if (error !== undefined) throw servingErrors.malformedRequest(error.message, error);
 }
 
+/** The proto enum TruncationDirection as proto-loader decodes it (an unknown value stays a number). */
+export type TruncationDirectionMessage = "TRUNCATION_DIRECTION_RIGHT" | "TRUNCATION_DIRECTION_LEFT" | number;
+
+/**
+ * The direction a decoded request asks for. A value the proto does not define is refused with
+ * INVALID_ARGUMENT rather than taken as RIGHT (proto3 keeps unknown enum values; TEI itself fails on
+ * them).
+ */
+export function truncationDirectionOf(value: TruncationDirectionMessage | undefined): "left" | "right" {
+  if (value === "TRUNCATION_DIRECTION_LEFT") return "left";
+  if (value === undefined || value === "TRUNCATION_DIRECTION_RIGHT") return "right";
+  throw servingErrors.malformedRequest(
+    `truncation_direction ${String(value)} is not a TruncationDirection: send TRUNCATION_DIRECTION_RIGHT (0) or TRUNCATION_DIRECTION_LEFT (1)`,
+  );
+}
+
 /** What a unary handler may do besides answering. */
 export interface UnaryResponder {
   /** Sends response headers (initial metadata) before the answer, as TEI sends its timings. */

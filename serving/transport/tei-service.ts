@@ -8,7 +8,13 @@ import {
   recordOutcome,
   runEmbed,
 } from "./call-context.ts";
-import { assertDecoded, authorize, unary } from "./grpc-call.ts";
+import {
+  assertDecoded,
+  authorize,
+  truncationDirectionOf,
+  type TruncationDirectionMessage,
+  unary,
+} from "./grpc-call.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
 import { StreamWindow } from "./stream-window.ts";
 import { teiInfo } from "./tei-info.ts";
@@ -19,7 +25,7 @@ interface TeiEmbedRequest {
   inputs: string;
   truncate: boolean;
   normalize?: boolean;
-  truncationDirection: "TRUNCATION_DIRECTION_RIGHT" | "TRUNCATION_DIRECTION_LEFT";
+  truncationDirection: TruncationDirectionMessage;
   promptName?: string;
   dimensions?: number;
 }
@@ -34,7 +40,7 @@ function toCall(request: TeiEmbedRequest, signal: AbortSignal): EmbedCall {
     inputs: [{ text: request.inputs ?? "", promptName: request.promptName || undefined }],
     truncate: request.truncate ?? false,
     normalize: request.normalize ?? undefined,
-    truncationDirection: request.truncationDirection === "TRUNCATION_DIRECTION_LEFT" ? "left" : "right",
+    truncationDirection: truncationDirectionOf(request.truncationDirection),
     dimensions: request.dimensions ?? undefined,
     signal,
   };

@@ -204,6 +204,38 @@ describe("gRPC Embed", () => {
     expect(cafe).toBeInstanceOf(Buffer);
   });
 
+  it("refuses a truncation_direction the proto does not define instead of taking it as RIGHT", async () => {
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${TOKEN}`);
+    const bytesField = (number: number, bytes: Buffer): Buffer =>
+      Buffer.concat([Buffer.from([(number << 3) | 2, bytes.length]), bytes]);
+    const varintField = (number: number, value: number): Buffer => Buffer.from([number << 3, value]);
+    const text = Buffer.from("kubernetes operator engineer");
+    const requests: Array<[string, (direction: number) => Buffer]> = [
+      // jude Embed: inputs[0].text, truncate, truncation_direction (field 5)
+      [
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        (direction) =>
+          Buffer.concat([bytesField(1, bytesField(1, text)), varintField(2, 1), varintField(5, direction)]),
+      ],
+      // TEI Embed: inputs, truncate, truncation_direction (field 4)
+      [
+        "/tei.v1.Embed/Embed",
+        (direction) => Buffer.concat([bytesField(1, text), varintField(2, 1), varintField(4, direction)]),
+      ],
+    ];
+    for (const [path, request] of requests) {
+      const error = await rawUnary(address, path, request(7), metadata);
+      expect(error, path).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: expect.stringMatching(/truncation_direction 7 is not a TruncationDirection/),
+      });
+      // The two defined values are embedded.
+      for (const direction of [0, 1])
+        expect(await rawUnary(address, path, request(direction), metadata)).toBeInstanceOf(Buffer);
+    }
+  });
+
   it("embeds the oversize text when truncate is set, and keeps serving after every refusal", async () => {
     const answer = await client.embed(["short", longText], { truncate: true });
     expect(answer.tokenCounts[1]).toBe(256);
