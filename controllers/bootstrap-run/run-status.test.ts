@@ -96,6 +96,26 @@ describe("runStatus", () => {
       message: /^75% \(150 of 200 records.*about 40s left$/,
     },
     {
+      name: "a shard waits on its embedding server",
+      job: job([], 2),
+      checkpoints: [
+        {
+          ...halfway,
+          waiting: {
+            dependency: "embedding",
+            sinceMs: start + 60_000,
+            error: "the embedding server fails every call, a probe too (INTERNAL: backend failed)",
+          },
+        },
+        finished,
+      ],
+      phase: "Running",
+      state: "Reconciling",
+      reason: "Running",
+      message:
+        /^75% \(150 of 200 records.*left; shard 0 waits on the embedding server since 2026-12-01T10:01:00.000Z: the embedding server fails every call, a probe too \(INTERNAL: backend failed\)$/,
+    },
+    {
       name: "suspended",
       job: job([{ type: "Suspended" }]),
       checkpoints: [halfway, finished],

@@ -153,7 +153,12 @@ export function runStatus(observation: RunObservation): RunDecision {
           reason: "CheckpointsUnreadable",
           message: `the Job completed, but its shards' checkpoints cannot be read to confirm they finished: ${unreadable.message}; the run finishes once they can be read`,
         } as const)
-      : waitingForPods(standingOf(phase, counts, failure, startTime, nowMs), unschedulable, refused, failing);
+      : waitingForPods(
+          standingOf(phase, counts, failure, startTime, nowMs, checkpoints),
+          unschedulable,
+          refused,
+          failing,
+        );
   return {
     status: {
       phase,
@@ -188,6 +193,22 @@ export function runStatus(observation: RunObservation): RunDecision {
 function trioFor(phase: BootstrapPhase, verdict: Kstatus): ConditionInput[] {
   const trio = kstatusConditions(verdict);
   return phase === "Suspended" ? trio.map((condition) => ({ ...condition, status: "False" })) : trio;
+}
+
+/**
+ * What running shards wait on, from their checkpoints (`waiting`, written while a batch keeps being
+ * retried, e.g. on an embedding server that fails every call): the shards open no port, so this is how
+ * the run tells a shard that waits from one that works.
+ */
+function shardWaits(checkpoints: readonly (CheckpointState | null)[] | undefined): string[] {
+  return (checkpoints ?? []).flatMap((state, index) => {
+    const waiting = state?.phase === "running" ? state.waiting : undefined;
+    if (waiting === undefined) return [];
+    const what = waiting.dependency === "embedding" ? "the embedding server" : waiting.dependency;
+    return [
+      `shard ${index} waits on ${what} since ${new Date(waiting.sinceMs).toISOString()}: ${waiting.error}`,
+    ];
+  });
 }
 
 function describeCounts(counts: RunDecision["status"]["progress"]): string {
@@ -235,6 +256,7 @@ function standingOf(
   failure: { reason: string; message: string } | undefined,
   startTime: string | undefined,
   nowMs: number,
+  checkpoints?: readonly (CheckpointState | null)[] | undefined,
 ): Kstatus {
   switch (phase) {
     case "Succeeded":
@@ -261,7 +283,11 @@ function standingOf(
       const eta =
         startTime === undefined ? undefined : etaMs(counts?.percent ?? 0, Date.parse(startTime), nowMs);
       const left = eta === undefined ? "" : `; about ${formatDuration(eta)} left`;
-      return { state: "Reconciling", reason: "Running", message: `${describeCounts(counts)}${left}` };
+      return {
+        state: "Reconciling",
+        reason: "Running",
+        message: [`${describeCounts(counts)}${left}`, ...shardWaits(checkpoints)].join("; "),
+      };
     }
   }
 }

@@ -16,6 +16,7 @@ import {
   type Store,
 } from "../../store/index.ts";
 import {
+  describeEmbeddingError,
   isCancelledEmbeddingCall,
   isEmbeddingServerFailure,
   isRefusedEmbeddingInput,
@@ -31,6 +32,7 @@ import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
 import { openPipelineStore } from "../shared/store-connection.ts";
 import { percentDone, totalRecords, type CheckpointState, type ShardCounts } from "./checkpoint-codec.ts";
+import { ShardWaits } from "./shard-waits.ts";
 import { CheckpointStore, checkpointKey } from "./checkpoint-store.ts";
 import type { BootstrapConfig } from "./config.ts";
 import { openJsonl, type OpenedFile } from "./jsonl-source.ts";
@@ -107,12 +109,25 @@ export async function runBootstrap(
       checkpointKey(store.layout.prefix, config.run, config.shards.index),
       config.checkpoint.retainSeconds,
     );
+    // A batch that keeps waiting on the embedding server says so in the checkpoint, which the operator
+    // reads into the BootstrapRun's status (the shards open no port).
+    const waits = new ShardWaits();
     const vectors = createTextVectors(
       config,
       deps,
       store,
       { onEmbedded: (texts) => checkpoints.addPending("embedded", texts) },
-      { metrics, labels, logger },
+      {
+        metrics,
+        labels,
+        logger,
+        onRetry: (error) =>
+          void waits
+            .retried("embedding", describeEmbeddingError(error))
+            .catch((failure: unknown) =>
+              logger.warn({ err: failure }, "could not note the wait in the checkpoint"),
+            ),
+      },
     );
     const onRetry = (dependency: string) => (error: unknown) => {
       metrics.retries.inc({ ...labels, dependency });
@@ -164,6 +179,7 @@ export async function runBootstrap(
       isCancelled: (error) => isCancelledEmbeddingCall(error) || isEmbeddingServerFailure(error),
       onRetry: onRetry("store"),
       onCheckpoint,
+      waits,
     });
     latest = outcome.state;
     bootstrapMetrics.percent.set(shardLabels, percentDone(outcome.state));

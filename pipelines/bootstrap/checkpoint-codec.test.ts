@@ -39,7 +39,26 @@ describe("checkpoint codec", () => {
       runUid: undefined,
       finishedAtMs: undefined,
       error: undefined,
+      waiting: undefined,
     });
+  });
+
+  it("carries what a running shard waits on, and a save without it clears it (every field written)", () => {
+    const waiting = {
+      dependency: "embedding",
+      sinceMs: 1_500,
+      error: "the embedding server fails every call",
+    };
+    const fields = encodeCheckpoint(state({ waiting }));
+    expect(fields).toMatchObject({ waitingOn: "embedding", waitingSinceMs: "1500" });
+    expect(decodeCheckpoint(fields)?.waiting).toEqual(waiting);
+    // HSET of the next save over the same hash: the waiting fields are overwritten with empty values.
+    const next = { ...fields, ...encodeCheckpoint(state()) };
+    expect(next).toMatchObject({ waitingOn: "", waitingSinceMs: "", waitingError: "" });
+    expect(decodeCheckpoint(next)?.waiting).toBeUndefined();
+    // A checkpoint of an older shard has no such fields.
+    const { waitingOn: _a, waitingSinceMs: _b, waitingError: _c, ...older } = fields;
+    expect(decodeCheckpoint(older)?.waiting).toBeUndefined();
   });
 
   it("keeps the run uid a checkpoint was made for, and reads one without it (older shards) as unknown", () => {

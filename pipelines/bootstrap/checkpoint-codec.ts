@@ -59,6 +59,18 @@ export interface CheckpointWatermarks {
   partitions: { partition: number; offset: number }[];
 }
 
+/**
+ * What a running shard's batch has been waiting on (its embedding server failing every call, a probe
+ * too, or unavailable or overloaded): written while the wait lasts, cleared with the batch's checkpoint,
+ * so the operator can say it in the BootstrapRun's status (the shards open no port).
+ */
+export interface ShardWaiting {
+  dependency: string;
+  sinceMs: number;
+  /** The last error, as the shard's log gives it (at most 500 characters). */
+  error: string;
+}
+
 /** The whole checkpoint of one shard. */
 export interface CheckpointState {
   fingerprint: string;
@@ -73,6 +85,8 @@ export interface CheckpointState {
   updatedAtMs: number;
   finishedAtMs?: number | undefined;
   error?: string | undefined;
+  /** Set while a batch waits on a dependency (phase running only). */
+  waiting?: ShardWaiting | undefined;
   watermarks?: CheckpointWatermarks | undefined;
   units: Record<string, UnitPosition>;
   counts: ShardCounts;
@@ -150,6 +164,10 @@ export function encodeCheckpoint(state: CheckpointState): Record<string, string>
     updatedAtMs: String(state.updatedAtMs),
     finishedAtMs: state.finishedAtMs === undefined ? "" : String(state.finishedAtMs),
     error: state.error ?? "",
+    // Always written (empty when none), so a save clears what an earlier one set (HSET keeps fields).
+    waitingOn: state.waiting?.dependency ?? "",
+    waitingSinceMs: state.waiting === undefined ? "" : String(state.waiting.sinceMs),
+    waitingError: state.waiting?.error ?? "",
     watermarks: state.watermarks === undefined ? "" : JSON.stringify(state.watermarks),
     units: JSON.stringify(state.units),
     percent: String(percentDone(state)),
@@ -180,6 +198,9 @@ const fieldsSchema = z.object({
   updatedAtMs: nonNegative,
   finishedAtMs: z.string().optional(),
   error: z.string().optional(),
+  waitingOn: z.string().optional(),
+  waitingSinceMs: z.union([z.literal(""), nonNegative]).optional(),
+  waitingError: z.string().optional(),
   watermarks: z.string().optional(),
   units: z.string(),
   ...Object.fromEntries(countNames.map((name) => [name, nonNegative.default(0)])),
@@ -236,6 +257,10 @@ export function decodeCheckpoint(fields: Record<string, string>): CheckpointStat
     updatedAtMs: data.updatedAtMs,
     finishedAtMs: data.finishedAtMs ? Number(data.finishedAtMs) : undefined,
     error: data.error || undefined,
+    waiting:
+      data.waitingOn && typeof data.waitingSinceMs === "number"
+        ? { dependency: data.waitingOn, sinceMs: data.waitingSinceMs, error: data.waitingError ?? "" }
+        : undefined,
     watermarks,
     units: units.data,
     counts,

@@ -19,7 +19,8 @@ import { createPipelineMetrics } from "../shared/metrics.ts";
 import { createTextVectors } from "./app.ts";
 import type { BootstrapConfig } from "./config.ts";
 
-const scripted = useScriptedEmbedding();
+// A short deadline: a call the server never answers (a text that hangs it) ends in half a second.
+const scripted = useScriptedEmbedding({ timeoutMs: 500 });
 
 /** Without dedupe the text cache (the store) is never asked, so no store is needed. */
 const config = {
@@ -33,6 +34,7 @@ const config = {
 } as unknown as BootstrapConfig;
 
 function wire(signal?: AbortSignal) {
+  scripted.server.hang = () => false;
   const registry = new Registry();
   const metrics = createPipelineMetrics(registry);
   const warnings: Record<string, unknown>[] = [];
@@ -96,6 +98,30 @@ describe("bootstrap: the embedding server failing a call itself", () => {
       expect(result.embedded).toBe(3);
     },
   );
+
+  it("a text that hangs the server (DEADLINE_EXCEEDED on every call) while it answers a probe: that text alone comes back failed", async () => {
+    const { vectors } = wire();
+    scripted.server.fail = () => undefined;
+    scripted.server.hang = (batch) => batch.includes(poison);
+    const result = await vectors.vectorsFor(texts);
+    expect(result.vectors.map((each) => each !== undefined)).toEqual([true, false, true, true]);
+    expect([...result.failed.keys()]).toEqual([`hash-${poison}`]);
+    expect(result.failed.get(`hash-${poison}`)).toContain("DEADLINE_EXCEEDED");
+    expect(result.embedded).toBe(3);
+  }, 30_000);
+
+  it("DEADLINE_EXCEEDED for every call, a probe too (a slow server): nothing failed; the batch waits until the server answers", async () => {
+    const { vectors } = wire();
+    let probes = 0;
+    scripted.server.fail = (batch) => {
+      if (batch.includes(PROBE_TEXT)) probes++;
+      return probes < 3 ? { code: status.DEADLINE_EXCEEDED, details: "Deadline exceeded" } : undefined;
+    };
+    const result = await vectors.vectorsFor(texts);
+    expect(probes).toBe(3);
+    expect(result.vectors.every((each) => each instanceof Float32Array)).toBe(true);
+    expect(result.failed).toEqual(new Map());
+  });
 
   it("INTERNAL for every call, a probe too: nothing failed; the batch waits, reported, until the server answers", async () => {
     const { vectors, warnings, retries } = wire();

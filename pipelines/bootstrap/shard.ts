@@ -36,6 +36,7 @@ import {
 import type { SourceRecord } from "../shared/decode.ts";
 import { createInterpreter, workFingerprint } from "./work.ts";
 import { failureReporter } from "./failure-log.ts";
+import type { ShardWaits } from "./shard-waits.ts";
 import { retry } from "../../plumbing/retry.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
@@ -63,6 +64,8 @@ export interface ShardDependencies {
   readonly onRetry?: ((error: unknown) => void) | undefined;
   /** Called after every checkpoint write with the new state and the counts it added. */
   readonly onCheckpoint?: ((state: CheckpointState, added: ShardCounts) => void) | undefined;
+  /** Where the shard's waits are told; attached to its checkpoint once loaded (shard-waits.ts). */
+  readonly waits?: ShardWaits | undefined;
 }
 
 /** How a shard ended. */
@@ -88,6 +91,12 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     units: {},
     counts: zeroCounts(),
   }));
+  // A wait is saved into the current checkpoint (positions as committed), cleared by the next commit.
+  deps.waits?.attach(async (waiting) => {
+    if (state.phase !== "running") return;
+    state.waiting = waiting;
+    await deps.checkpoints.save(state);
+  });
   const { logger } = deps;
   logger.info(
     { attempt: state.attempt, resumed, phase: state.phase, counts: state.counts },
@@ -104,6 +113,7 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     await layOutUnits(config, deps, state);
     await persist(deps, state);
     const aborted = await processUnits(config, deps, state);
+    state.waiting = undefined;
     if (aborted) {
       state.phase = "interrupted";
       await persist(deps, { ...state, updatedAtMs: Date.now() });
@@ -116,6 +126,7 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     return { outcome: "done", state, resumed };
   } catch (error) {
     state.phase = "failed";
+    state.waiting = undefined;
     state.error = String((error as Error).message ?? error).slice(0, 1000);
     await deps.checkpoints.save({ ...state, updatedAtMs: Date.now() }).catch(() => undefined);
     throw error;
@@ -224,6 +235,7 @@ async function processUnits(
     const added = commit(state, batch, counts);
     const embeddedBefore = state.counts.embedded;
     await persist(deps, state);
+    deps.waits?.checkpointed();
     added.embedded = state.counts.embedded - embeddedBefore;
     // Logged once the batch is checkpointed, so a retried or killed batch does not log its records twice.
     reportFailures({ ...batch, failures: [...(batch.failures ?? []), ...failures] });
@@ -323,6 +335,7 @@ function commit(state: CheckpointState, batch: TaggedBatch, written: BatchCounts
   const added = addedCounts(batch, { ...written, embedded: 0 });
   for (const name of Object.keys(added) as (keyof ShardCounts)[]) state.counts[name] += added[name];
   state.updatedAtMs = Date.now();
+  state.waiting = undefined; // a batch got through: whatever waited is over
   return added;
 }
 

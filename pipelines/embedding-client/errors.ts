@@ -54,14 +54,19 @@ export function isRetryableEmbeddingError(error: unknown): boolean {
 
 /**
  * For pipelines: true when the server failed the call itself (INTERNAL, e.g. JUDE_SERVING_BACKEND_FAILED,
- * or UNKNOWN, a handler that threw): maybe a passing fault, maybe a text the model cannot take. Pipelines
- * retry such a call a few times, then ask whether the server answers anything else (see
- * `embedIsolatingRefusals`) before blaming any text.
+ * or UNKNOWN, a handler that threw) or did not answer it within the deadline (DEADLINE_EXCEEDED: a slow
+ * server, or a text that hangs the model and would time out on every call): maybe a passing fault, maybe
+ * a text the model cannot take. Pipelines retry such a call a few times, then ask whether the server
+ * answers a harmless text in time (see `embedIsolatingRefusals`) before blaming any text. UNAVAILABLE
+ * and overload (RESOURCE_EXHAUSTED JUDE_SERVING_OVERLOADED) are not: they are waited out, never blamed
+ * on a text.
  */
 export function isEmbeddingServerFailure(error: unknown): boolean {
   return (
     error instanceof EmbeddingClientError &&
-    (error.code === GrpcStatus.INTERNAL || error.code === GrpcStatus.UNKNOWN)
+    (error.code === GrpcStatus.INTERNAL ||
+      error.code === GrpcStatus.UNKNOWN ||
+      error.code === GrpcStatus.DEADLINE_EXCEEDED)
   );
 }
 

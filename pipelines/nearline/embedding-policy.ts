@@ -1,17 +1,19 @@
 /**
  * What a nearline worker does with each answer of the embedding server (README, "Nearline worker",
  * embedding errors):
- *   - UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED with JUDE_SERVING_OVERLOADED: the server is
- *     away, slow or busy; the call is retried in-process with jittered exponential back-off (50 ms
- *     doubling to 5 s) for as long as that lasts, until a drain runs out of time;
+ *   - UNAVAILABLE, RESOURCE_EXHAUSTED with JUDE_SERVING_OVERLOADED: the server is away or busy; the
+ *     call is retried in-process with jittered exponential back-off (50 ms doubling to 5 s) for as long
+ *     as that lasts, until a drain runs out of time; never blamed on a text;
  *   - INVALID_ARGUMENT, any other RESOURCE_EXHAUSTED: the server refuses the input itself; never
  *     retried, the call is halved until the refused texts stand alone, their events dead-lettered
  *     (EMBEDDING_REFUSED);
- *   - INTERNAL, UNKNOWN: the server failed; the call is tried SERVER_FAILURE_ATTEMPTS times, then a
- *     probe (one harmless text) asks whether the server answers anything. If it does, the call is
- *     halved like a refused one and a text that alone fails again is dead-lettered (EMBEDDING_FAILED,
- *     with the status and the server's message): a poison record costs its own event, not the
- *     partition. If the probe fails too, the server fails every call: nothing is dead-lettered, the
+ *   - INTERNAL, UNKNOWN, DEADLINE_EXCEEDED: the server failed, or did not answer in time (slow, or a
+ *     text hangs it); the call is tried SERVER_FAILURE_ATTEMPTS times, then a probe (one harmless
+ *     text) asks whether the server answers anything within the deadline. If it does, the call is
+ *     halved like a refused one and a text that alone fails again, while a second probe is answered,
+ *     is dead-lettered (EMBEDDING_FAILED, with the status and the server's message): a poison record
+ *     costs its own event, not the partition. If a probe fails too, the server fails (or is too slow
+ *     for) every call: nothing is dead-lettered, the
  *     batch stays in hand and uncommitted, retried with back-off and reported (`waitingOn` embedding on
  *     /readyz, jude_pipeline_dependency_wait_seconds, jude_pipeline_retries_total, a warning);
  *   - anything else (UNAUTHENTICATED, NOT_FOUND, UNIMPLEMENTED, a model digest mismatch, ...): a

@@ -13,7 +13,8 @@ import { createNearlineEmbedding, PROBE_TEXT } from "./embedding-policy.ts";
 import { createProcessor, type ConsumedRecord } from "./processor.ts";
 import type { OutputRecord } from "./records.ts";
 
-const scripted = useScriptedEmbedding();
+// A short deadline: a call the server never answers (a text that hangs it) ends in half a second.
+const scripted = useScriptedEmbedding({ timeoutMs: 500 });
 
 let offset = 0n;
 function record(id: string, title: string): ConsumedRecord {
@@ -39,6 +40,7 @@ function wire(signal?: AbortSignal) {
     { maxBatchSize: 64, maxInflight: 2, isRetryable: scripted.connection.isRetryable, signal },
     { metrics, labels, logger, onRetry: (error) => waits.push((error as Error).message) },
   );
+  scripted.server.hang = () => false;
   const store = memoryStore();
   const produced: OutputRecord[] = [];
   const process = createProcessor({
@@ -167,6 +169,57 @@ describe("nearline: embedding server answers by gRPC status", () => {
     expect(await outcome).toMatchObject({ embedded: 0, deadLettered: 1 });
     expect(store.writes).toEqual([]);
     expect(deadLetters()).toMatchObject([{ key: "b", code: "EMBEDDING_FAILED" }]);
+  });
+
+  it("a text that hangs the server (DEADLINE_EXCEEDED) while it answers others: only that event dead-lettered", async () => {
+    const { process, store, deadLetters } = wire();
+    scripted.server.hang = (texts) => texts.includes(poisonText);
+    const outcome = await process(batch());
+    expect(outcome).toMatchObject({ embedded: 3, deadLettered: 1 });
+    expect(store.writes.map((write) => write.id)).toEqual(["a", "c", "d"]);
+    const [dead] = deadLetters();
+    expect(dead).toMatchObject({ key: "b", code: "EMBEDDING_FAILED" });
+    expect(dead!.reason).toContain("DEADLINE_EXCEEDED");
+  }, 30_000);
+
+  it.each([
+    ["DEADLINE_EXCEEDED (a slow server)", { code: status.DEADLINE_EXCEEDED, details: "Deadline exceeded" }],
+    ["UNAVAILABLE", { code: status.UNAVAILABLE, details: "server restarting" }],
+    [
+      "RESOURCE_EXHAUSTED (overloaded)",
+      { code: status.RESOURCE_EXHAUSTED, details: "queue full", errorCode: "JUDE_SERVING_OVERLOADED" },
+    ],
+  ] as const)(
+    "%s for every call, a probe too: nothing dead-lettered; the batch waits until the server answers",
+    async (_name, failure) => {
+      const { process, store, produced, waits } = wire();
+      scripted.server.fail = () => failure;
+      const outcome = process(batch());
+      await until(() => waits.length >= 6);
+      expect(produced).toEqual([]);
+      expect(store.writes).toEqual([]);
+      scripted.server.fail = () => undefined;
+      expect(await outcome).toMatchObject({ embedded: 4, deadLettered: 0 });
+      expect(store.writes.map((write) => write.id)).toEqual(["a", "b", "c", "d"]);
+    },
+  );
+
+  it("a server that times out one text but fails the probe as well: nothing dead-lettered, the batch waits", async () => {
+    const { process, store, produced, waits } = wire();
+    let probes = 0;
+    scripted.server.fail = (texts) => {
+      if (texts.includes(PROBE_TEXT)) probes++;
+      return texts.includes(PROBE_TEXT) || texts.includes(poisonText)
+        ? { code: status.DEADLINE_EXCEEDED, details: "Deadline exceeded" }
+        : undefined;
+    };
+    const outcome = process(batch());
+    await until(() => probes >= 3);
+    expect(produced.filter((each) => each.topic === "jobs.dlq")).toEqual([]);
+    expect(waits.some((each) => each.includes("fails every call"))).toBe(true);
+    scripted.server.fail = () => undefined;
+    expect(await outcome).toMatchObject({ embedded: 4, deadLettered: 0 });
+    expect(store.writes.map((write) => write.id).sort()).toEqual(["a", "b", "c", "d"]);
   });
 
   it("a server failure the embedder does not classify (UNAUTHENTICATED) still fails the batch", async () => {

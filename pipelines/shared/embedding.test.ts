@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { BatchedEmbedder, MAX_CALL_TEXT_BYTES, textForTransport } from "./embedding.ts";
+import {
+  BatchedEmbedder,
+  embedIsolatingRefusals,
+  MAX_CALL_TEXT_BYTES,
+  textForTransport,
+} from "./embedding.ts";
 
 const vectorOf = (text: string): Float32Array => Float32Array.of(text.length);
 
@@ -93,5 +98,39 @@ describe("BatchedEmbedder", () => {
     expect(huge.startsWith(cut)).toBe(true); // a prefix, no replacement character at the cut
     const fits = "a".repeat(MAX_CALL_TEXT_BYTES);
     expect(textForTransport(fits)).toBe(fits);
+  });
+});
+
+describe("embedIsolatingRefusals with server failures", () => {
+  it("blames a lone text only when a probe answers after its last failure too; a server that stops answering meanwhile makes it wait", async () => {
+    const serverFailure = Object.assign(new Error("Deadline exceeded"), { serverFailure: true });
+    // The probe answers, answers, then fails once (the server turned slow), then answers again.
+    const probeAnswers = [true, true, false, true, true];
+    let probes = 0;
+    let waits = 0;
+    const found = await embedIsolatingRefusals(
+      async (texts) => {
+        if (texts.includes("hangs")) throw serverFailure;
+        return texts.map(vectorOf);
+      },
+      ["fine", "hangs"],
+      {
+        isRefused: () => false,
+        serverFailures: {
+          isFailure: (error) => (error as { serverFailure?: boolean }).serverFailure === true,
+          probe: async () => {
+            if (!(probeAnswers[probes++] ?? true)) throw serverFailure;
+          },
+          onServerFailing: () => void waits++,
+          policy: { initialDelayMs: 1, maxDelayMs: 1 },
+        },
+      },
+    );
+    expect([...found.vectors.keys()]).toEqual(["fine"]);
+    expect([...found.failed.keys()]).toEqual(["hangs"]);
+    // Probe 3 failed after "hangs" had failed alone twice: not blamed then; it waited once and was
+    // blamed after probes 4 and 5 both answered around its next failures.
+    expect(probes).toBe(5);
+    expect(waits).toBe(1);
   });
 });

@@ -51,7 +51,10 @@ export function embeddingCalls<T>(
   return chunkWithin(texts, maxBatchSize, MAX_CALL_TEXT_BYTES, (item) => Buffer.byteLength(textOf(item)));
 }
 
-/** How often one call that the server fails (INTERNAL, UNKNOWN) is tried before its error is thrown. */
+/**
+ * How often one call that the server fails (INTERNAL, UNKNOWN, DEADLINE_EXCEEDED) is tried before its
+ * error is thrown.
+ */
 export const SERVER_FAILURE_ATTEMPTS = 3;
 
 /** One call to the embedding server: vectors in the order of `texts`. */
@@ -63,8 +66,10 @@ export interface BatchedEmbedderOptions {
   /** Which errors mean "try again later" (unavailable, overloaded, deadline); others are thrown. */
   isRetryable: (error: unknown) => boolean;
   /**
-   * Failures of the server itself (INTERNAL, UNKNOWN) that may pass: a call is tried up to
-   * `serverFailureAttempts` times (with the same back-off) before its error is thrown. Unset: none.
+   * Failures of the server itself (INTERNAL, UNKNOWN, DEADLINE_EXCEEDED) that may pass: a call is tried
+   * up to `serverFailureAttempts` times (with the same back-off) before its error is thrown, even when
+   * `isRetryable` also takes it (a deadline): a text that hangs the server must not be retried without
+   * end. Unset: none.
    */
   isServerFailure?: ((error: unknown) => boolean) | undefined;
   /** Attempts of one call that fails with a server failure; default SERVER_FAILURE_ATTEMPTS. */
@@ -94,11 +99,12 @@ export class BatchedEmbedder {
         const { isRetryable, isServerFailure, serverFailureAttempts } = this.#options;
         let serverFailures = 0;
         const result = await retry(() => this.#call(slice, this.#options.signal), {
-          // Transient answers without limit; the server's own failures a few times only.
+          // The server's own failures (a deadline among them) a few times only; transient answers
+          // (unavailable, overloaded) without limit.
           isRetryable: (error) =>
-            isRetryable(error) ||
-            (isServerFailure?.(error) === true &&
-              ++serverFailures < (serverFailureAttempts ?? SERVER_FAILURE_ATTEMPTS)),
+            isServerFailure?.(error) === true
+              ? ++serverFailures < (serverFailureAttempts ?? SERVER_FAILURE_ATTEMPTS)
+              : isRetryable(error),
           onRetry: this.#options.onRetry,
           signal: this.#options.signal,
         });
@@ -126,8 +132,8 @@ export function refusedTextReason(serverReason: string): string {
 
 /**
  * The code under which nearline dead-letters (and bootstrap counts `failed`) a record whose text alone
- * the embedding server keeps failing (INTERNAL, UNKNOWN) while it answers other calls: a text the model
- * cannot take.
+ * the embedding server keeps failing (INTERNAL, UNKNOWN) or never answers in time (DEADLINE_EXCEEDED)
+ * while it answers a probe before and after: a text the model cannot take.
  */
 export const EMBEDDING_FAILED = "EMBEDDING_FAILED";
 
@@ -150,9 +156,15 @@ export interface IsolatedEmbeddings {
  * How a failing server is told apart from a text it cannot take. Unset, server failures are thrown.
  */
 export interface ServerFailurePolicy {
-  /** The server failed the call itself (INTERNAL, UNKNOWN), after the embedder's few attempts. */
+  /**
+   * The server failed the call itself (INTERNAL, UNKNOWN) or did not answer it in time
+   * (DEADLINE_EXCEEDED), after the embedder's few attempts.
+   */
   isFailure: (error: unknown) => boolean;
-  /** Resolves when the server embeds a known harmless text (one attempt); rejects when it does not. */
+  /**
+   * Resolves when the server embeds a known harmless text (one attempt, within the call's deadline);
+   * rejects when it does not.
+   */
   probe: () => Promise<void>;
   /** Told before each wait while the server fails every call, probe included. */
   onServerFailing?: ((error: unknown, attempt: number) => void) | undefined;
@@ -178,14 +190,15 @@ export interface IsolationPolicy {
  * and not the batch: a refusal is not retried, and a worker or bootstrap shard that failed on it would
  * meet it again after every restart, its partition (or run) stopped for good.
  *
- * With `serverFailures`, a call the server keeps failing itself (INTERNAL, UNKNOWN, already tried a few
- * times by the embedder) is not blamed on its texts until the server proves healthy: a probe of a
- * harmless text must succeed. Then the call is halved like a refused one; a text that, alone, fails
- * again after a successful probe is `failed` (nearline dead-letters it, bootstrap counts it failed:
-EMBEDDING_FAILED). When the
- * probe fails too, the server is failing every call: nothing is isolated, the same call is tried again
- * after a back-off for as long as that lasts (each wait reported through `onServerFailing`), until the
- * signal ends the waits. Other errors are thrown as they are.
+ * With `serverFailures`, a call the server keeps failing itself (INTERNAL, UNKNOWN) or never answers in
+ * time (DEADLINE_EXCEEDED: a text that hangs the model, or a slow server), already tried a few times by
+ * the embedder, is not blamed on its texts until the server proves healthy: a probe of a harmless text
+ * must succeed. Then the call is halved like a refused one; a text that, alone, fails again after a
+ * successful probe, and while a second probe succeeds too, is `failed` (nearline dead-letters it,
+ * bootstrap counts it failed: EMBEDDING_FAILED). When a probe fails, the server is failing (or too slow
+ * for) every call: nothing is isolated, the same call is tried again after a back-off for as long as
+ * that lasts (each wait reported through `onServerFailing`), until the signal ends the waits. Other
+ * errors are thrown as they are.
  */
 export async function embedIsolatingRefusals(
   embed: (texts: readonly string[]) => Promise<Float32Array[]>,
@@ -206,7 +219,7 @@ export async function embedIsolatingRefusals(
   };
   const attempt = async (slice: readonly string[]): Promise<void> => {
     if (slice.length === 0) return;
-    // A lone text that failed once more after the server answered a probe: it is the text.
+    // Set once the server answered a probe after this lone text failed: one more failure blames it.
     let probedHealthy = false;
     for (;;) {
       let failure: unknown;
@@ -225,17 +238,20 @@ export async function embedIsolatingRefusals(
         return;
       }
       if (serverFailures === undefined || !serverFailures.isFailure(failure)) throw failure;
-      if (slice.length === 1 && probedHealthy) {
-        const describe = serverFailures.describe ?? ((error) => String((error as Error).message ?? error));
-        found.failed.set(slice[0]!, describe(failure));
-        return;
-      }
       if (await healthy()) {
         if (slice.length > 1) return halve(slice);
+        if (probedHealthy) {
+          // The server answered a probe before and after this text failed alone: it is the text.
+          const describe = serverFailures.describe ?? ((error) => String((error as Error).message ?? error));
+          found.failed.set(slice[0]!, describe(failure));
+          return;
+        }
         probedHealthy = true; // one more try of the text alone, now that the server answers
         continue;
       }
-      // The server fails everything: no text is to blame. Wait and try the same call again.
+      // The server fails (or is too slow for) everything: no text is to blame. Wait and try the same
+      // call again; a lone text is blamed only after two probes answered around its failures.
+      probedHealthy = false;
       failingWaits += 1;
       serverFailures.onServerFailing?.(failure, failingWaits);
       await waitBeforeRetry(serverFailures.policy ?? RETRY_FOREVER, failingWaits, serverFailures.signal);
@@ -254,8 +270,8 @@ export async function embedIsolatingRefusals(
 export const PROBE_TEXT = "jude pipeline probe";
 
 /**
- * The server-failure policy nearline and bootstrap share (`embedIsolatingRefusals`): INTERNAL and
- * UNKNOWN are server failures; the probe embeds PROBE_TEXT with one `call` (one attempt); each wait
+ * The server-failure policy nearline and bootstrap share (`embedIsolatingRefusals`): INTERNAL, UNKNOWN
+ * and DEADLINE_EXCEEDED are server failures; the probe embeds PROBE_TEXT with one `call` (one attempt); each wait
  * while the server fails every call, probe included, counts a retry of dependency `embedding`, is told
  * to `reporting.onRetry` and logged (a warning on the first wait and every tenth) with the server's
  * error and what the pipeline does meanwhile (`waiting`). `signal` ends the waits and the probe.

@@ -36,6 +36,11 @@ export interface ScriptedEmbeddingServer {
   readonly calls: string[][];
   /** Decides each call's answer; undefined answers normally. Replace it at any time. */
   fail: (texts: readonly string[]) => ScriptedFailure | undefined;
+  /**
+   * True for a call the server never answers (a text that hangs the model): the client's deadline
+   * ends it (DEADLINE_EXCEEDED). Asked before `fail`. Replace it at any time.
+   */
+  hang: (texts: readonly string[]) => boolean;
   close(): Promise<void>;
 }
 
@@ -65,6 +70,7 @@ export async function startScriptedEmbeddingServer(
     digest,
     calls,
     fail: () => undefined,
+    hang: () => false,
     close: async () => {
       upstream?.close();
       server.forceShutdown();
@@ -74,6 +80,7 @@ export async function startScriptedEmbeddingServer(
     Embed: (call: ServerUnaryCall<EmbedRequest, unknown>, callback: sendUnaryData<unknown>) => {
       const texts = call.request.inputs.map((input) => input.text);
       calls.push(texts);
+      if (state.hang(texts)) return; // never answered; forceShutdown at close ends it
       const failure = state.fail(texts);
       if (failure !== undefined) {
         const metadata = new Metadata();
@@ -124,13 +131,14 @@ export interface ScriptedEmbedding {
 /**
  * For a unit test file: starts a scripted server and connects the pipelines' embedding client to it
  * before the file's tests (closing both after them); the returned object holds them once started.
+ * `timeoutMs` is the client's deadline per call (5 s by default; shorter where a test hangs calls).
  */
-export function useScriptedEmbedding(): ScriptedEmbedding {
+export function useScriptedEmbedding(options: { timeoutMs?: number } = {}): ScriptedEmbedding {
   const scripted = {} as { server: ScriptedEmbeddingServer; connection: ReturnType<typeof connectEmbedding> };
   beforeAll(async () => {
     scripted.server = await startScriptedEmbeddingServer();
     scripted.connection = connectEmbedding(
-      { endpoint: scripted.server.address, timeoutMs: 5_000 },
+      { endpoint: scripted.server.address, timeoutMs: options.timeoutMs ?? 5_000 },
       { modelDigest: scripted.server.digest },
     );
   });

@@ -7,7 +7,8 @@
  *     until that text stands alone; its entity alone is counted `failed` and logged with code
  *     EMBEDDING_FAILED (the status, the server's code and message), the rest of the shard is written;
  *   - for every call (a broken server): nothing is counted failed or written, the shard waits, logging
- *     it and counting retries of the embedding dependency; SIGTERM then ends it `interrupted` with its
+ *     it, counting retries of the embedding dependency and, after a few seconds, saying so in its
+ *     checkpoint (`waiting`, which the operator shows in the BootstrapRun's status); SIGTERM then ends it `interrupted` with its
  *     checkpoint kept, and the rerun, once the server answers, writes every entity.
  * Before, INTERNAL was neither retried nor isolated: it failed the shard at once, and a poison record
  * failed every retry of the Job, then the BootstrapRun (a version that could never be promoted).
@@ -155,11 +156,22 @@ it("waits while the server fails every call, a probe too, reported; SIGTERM ends
       (each) => each.labels.dependency === "embedding",
     );
     expect(retries?.value).toBeGreaterThanOrEqual(3);
+    // Once the wait has lasted a few seconds, the checkpoint (what the operator reads into the
+    // BootstrapRun's Reconciling message; the shard opens no port) says the shard waits, and on what.
+    let waiting: Awaited<ReturnType<typeof shard.checkpoint>> = null;
+    while (waiting?.waiting === undefined) {
+      await Promise.race([new Promise((resolve) => setTimeout(resolve, 200)), ended]);
+      waiting = await shard.checkpoint();
+    }
+    expect(waiting).toMatchObject({ phase: "running", counts: { written: 0, failed: 0 } });
+    expect(waiting.waiting).toMatchObject({ dependency: "embedding" });
+    expect(waiting.waiting!.error).toContain("INTERNAL JUDE_SERVING_BACKEND_FAILED: backend failed");
     abort.abort(); // SIGTERM
     const interrupted = await running;
     expect(interrupted.outcome).toBe("interrupted");
     const saved = await shard.checkpoint();
     expect(saved).toMatchObject({ phase: "interrupted", attempt: 1 });
+    expect(saved!.waiting).toBeUndefined();
     expect(saved!.counts).toMatchObject({ written: 0, failed: 0 });
     expect(shard.logged.filter((line) => line["msg"] === "record not written")).toEqual([]);
 
@@ -167,6 +179,7 @@ it("waits while the server fails every call, a probe too, reported; SIGTERM ends
     const resumed = await shard.runShard();
     expect(resumed).toMatchObject({ outcome: "done", resumed: true });
     expect(resumed.state.counts).toMatchObject({ processed: 5, written: 5, failed: 0 });
+    expect((await shard.checkpoint())!.waiting).toBeUndefined();
   } finally {
     front.fail = () => undefined;
     await shard.close();

@@ -62,6 +62,8 @@ it("renders the alerts the chart documents", () => {
     "JudeNearlineConsumerLagGrowing",
     "JudeNearlineDeadLetters",
     "JudeNearlineDependencyUnavailable",
+    "JudeNearlineEmbeddingErrors",
+    "JudeNearlineEmbeddingFailed",
     "JudeNearlineFreshnessHigh",
     "JudeNearlineSourceRecordsLost",
     "JudeNearlineWorkersDown",
@@ -79,7 +81,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 12 rules found");
+  expect(stdout).toContain("SUCCESS: 14 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(

@@ -9,6 +9,9 @@
  *     uncommitted, /readyz says the worker waits on the embedding server; once the server answers
  *     again every event is stored; a drain that runs out of time meanwhile leaves the batch uncommitted,
  *     and the next worker of the group stores it.
+ * A text that hangs the server (every call with it ends DEADLINE_EXCEEDED) is isolated the same way
+ * once a probe answers in time; before, DEADLINE_EXCEEDED was retried without limit and such a record
+ * stopped its partition for good.
  * Before, INTERNAL was neither retried nor isolated: the worker's loop failed, the process exited 1 and
  * a restarted worker met the same record again (CrashLoopBackOff, the partition stopped for good).
  */
@@ -50,7 +53,7 @@ afterAll(async () => {
   await embedding?.server.close();
 });
 
-async function startWorker(label: string) {
+async function startWorker(label: string, options: { embeddingTimeoutMs?: number } = {}) {
   const topic = uniqueTopic(label);
   const deadLetterTopic = uniqueTopic(`${label}-dead`);
   await createTopics([topic, deadLetterTopic], 1);
@@ -61,6 +64,7 @@ async function startWorker(label: string) {
     digest: embedding.digest,
     embeddingAddress: front.address,
   });
+  if (options.embeddingTimeoutMs !== undefined) config.embedding.timeoutMs = options.embeddingTimeoutMs;
   const redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
   const started = await startApp(config);
   return {
@@ -149,6 +153,38 @@ it("dead-letters only the event whose text the server fails alone, and stores th
     await worker.stop();
   }
 }, 120_000);
+
+it("dead-letters only the event whose text hangs the server (DEADLINE_EXCEEDED on every try), and stores the rest", async () => {
+  // A 2 s deadline per call, so the hanging text's tries end soon; the probe and the others answer.
+  const worker = await startWorker("nl-hangtext-poison", { embeddingTimeoutMs: 2_000 });
+  const { topic, deadLetterTopic, config, app, redis } = worker;
+  try {
+    front.hang = (texts) => texts.some((text) => text.includes("Hanging"));
+    const good = goodEvents("hang");
+    const poison = jobEvent("hanging", 2000, { title: "Hanging", company: "Acme", skills: [] });
+    await produceEvents(topic, [good[0]!, good[1]!, poison, good[2]!, good[3]!]);
+
+    await waitFor(
+      "all five events committed",
+      async () => alive(app) && (await committedOffsets(config.source.kafka.consumerGroup, topic)) === 5,
+      { timeoutMs: 90_000, intervalMs: 200 },
+    );
+    expect(app.worker.totals).toMatchObject({ consumed: 5, embedded: 4, deadLettered: 1 });
+    const [dead] = await readTopic(deadLetterTopic, 1);
+    expect(dead!.key).toBe("hanging");
+    expect(dead!.headers["jude.error.code"]).toBe("EMBEDDING_FAILED");
+    expect(dead!.headers["jude.error.reason"]).toContain("DEADLINE_EXCEEDED");
+    const store = await openStore(redis, { name: config.sinks.store.name });
+    await expectStoreMatches(store, version, expectedFinalState(good, version));
+    const metrics = await (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
+    expect(metrics).toMatch(
+      /^jude_pipeline_embedding_errors_total\{[^}]*status="DEADLINE_EXCEEDED"[^}]*\} [1-9]/m,
+    );
+  } finally {
+    front.hang = () => false;
+    await worker.stop();
+  }
+}, 150_000);
 
 it("keeps the batch uncommitted and dead-letters nothing while the server fails every call", async () => {
   const worker = await startWorker("nl-embedretry-down");
