@@ -271,6 +271,52 @@ describe("a crash's termination message made of its last log lines (FallbackToLo
   });
 });
 
+describe("a termination message quoted into a status and an Event", () => {
+  const exited = (message: string) =>
+    lastFailedContainer([
+      pod("w", [container("nearline", { state: { terminated: { exitCode: 1, reason: "Error", message } } })]),
+    ]);
+
+  it("masks a password or token a container printed, as reconcile errors are masked", () => {
+    // Output jude does not format itself (a library's stderr, a crash report) is quoted as it is.
+    expect(
+      exited(
+        "could not connect to redis://jude:faultSECRETxyz@redis:6379/0 (password=faultSECRETxyz, retrying)\n",
+      ),
+    ).toBe(
+      "pod w, container nearline: Error, exit code 1 (could not connect to redis://***@redis:6379/0 (password=***, retrying))",
+    );
+    const logged = JSON.stringify({
+      level: 50,
+      err: { message: "auth failed for Bearer tokSECRETbearer" },
+      msg: "cannot start",
+    });
+    expect(exited(`${logged}\n`)).toBe(
+      "pod w, container nearline: Error, exit code 1 (cannot start: auth failed for Bearer ***)",
+    );
+  });
+
+  it("names the message of a last log line longer than the tail the kubelet keeps, not its cut end", () => {
+    // A Kafka client's aggregate error serializes to more than 2 KiB: the tail starts inside that
+    // line's error stacks, and pino writes the line's msg last.
+    const line = JSON.stringify({
+      level: 50,
+      time: 1,
+      component: "nearline",
+      err: {
+        type: "MultipleErrors",
+        message: "Listing topics failed.",
+        stack: `AggregateError: Listing topics failed.\n${"    at worked (/app/node_modules/fastq/queue.js:259:14)\n".repeat(60)}`,
+      },
+      msg: "nearline worker failed to start",
+    });
+    const tail = `${line}\n`.slice(-2048);
+    expect(exited(tail)).toBe(
+      "pod w, container nearline: Error, exit code 1 (nearline worker failed to start)",
+    );
+  });
+});
+
 describe("a crash loop between two back-offs (started again after a failed exit)", () => {
   const nowMs = Date.parse("2026-12-01T10:10:00Z");
   const crashed = { lastState: { terminated: { exitCode: 137, reason: "OOMKilled" } }, restartCount: 2 };

@@ -5,7 +5,11 @@
 // embedding server" and its error), not the first bytes of the tail or a routine line logged while
 // closing; an uncaught exception is Node's plain report after the last JSON line, whose "Error: …" line
 // says it. Other output (a usage error, a message a container wrote itself) is short: kept from its
-// start. Pure.
+// start. A last pino line longer than the tail (an error with long aggregate stacks) is cut at its
+// start; pino writes its msg last, so that msg is what the cut line says. The text goes into statuses
+// and Events, so it is masked like a reconcile error's (redactSecrets): a library may print a
+// connection string. Pure.
+import { redactSecrets } from "./reconcile-error.ts";
 
 /** The longest text kept, in characters. */
 const limit = 300;
@@ -25,7 +29,9 @@ interface LogLine {
  */
 export function terminationSummary(message: string): string {
   const lines = message.split("\n").map((line) => line.trim());
-  const parsed = lines.map(parseLogLine);
+  const parsed = lines.map(
+    (line, index) => parseLogLine(line) ?? (index === 0 ? cutLogLine(line) : undefined),
+  );
   const lastLogged = parsed.findLastIndex((line) => line !== undefined);
   const after = lines.slice(lastLogged + 1).filter((line) => line !== "");
   if (after.length > 0) {
@@ -64,6 +70,18 @@ function parseLogLine(line: string): LogLine | undefined {
   }
 }
 
+/** The msg of a pino line whose start the kubelet cut off: `…,"msg":"text"}`. */
+function cutLogLine(line: string): LogLine | undefined {
+  const msg = /"msg":("(?:[^"\\]|\\.)*")\}$/.exec(line)?.[1];
+  if (msg === undefined || line.startsWith("{")) return undefined;
+  try {
+    return { msg: JSON.parse(msg) as string };
+  } catch {
+    return undefined;
+  }
+}
+
 function clip(text: string): string {
-  return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+  const masked = redactSecrets(text);
+  return masked.length <= limit ? masked : `${masked.slice(0, limit - 1)}…`;
 }
