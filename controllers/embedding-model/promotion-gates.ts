@@ -54,6 +54,11 @@ export interface LagObservation {
    * ready), or that ready workers' first report is awaited.
    */
   unreported?: string[];
+  /**
+   * Pipelines Stalled ("NearlinePipeline p is Stalled (reason): message"): said while CaughtUp is not
+   * measured yet (the bootstrap runs), since the candidate's workers run, or fail, from its start.
+   */
+  stalled?: string[];
   /** Records not yet processed, summed over pipelines (undefined: not reported yet). */
   records?: number;
   /** Largest 95th-percentile freshness (event time to vector written) reported, in seconds. */

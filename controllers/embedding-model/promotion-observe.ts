@@ -124,11 +124,18 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
     const workers = versions.reduce((sum, entry) => sum + (entry.readyReplicas ?? 0), 0);
     return workers > 0 ? [`NearlinePipeline ${name}: ${waitingForLag(workers)}`] : [];
   });
+  const stalled = pipelines.flatMap((pipeline) => {
+    const condition = pipeline.status?.conditions?.find((entry) => entry.type === "Stalled");
+    return condition?.status === "True"
+      ? [`NearlinePipeline ${pipeline.metadata.name} is Stalled (${condition.reason}): ${condition.message}`]
+      : [];
+  });
   return {
     pipelines: pipelines.length,
     reporting: entries.length,
     ...(withoutWorkers.length > 0 ? { withoutWorkers } : {}),
     ...(unreported.length > 0 ? { unreported } : {}),
+    ...(stalled.length > 0 ? { stalled } : {}),
     ...(entries.length > 0 ? { records: entries.reduce((sum, entry) => sum + (entry.lag ?? 0), 0) } : {}),
     ...(freshness.length > 0 ? { freshnessSeconds: Math.max(...freshness) } : {}),
   };
