@@ -265,6 +265,93 @@ describe("reconcileBootstrapRun", () => {
     expect((await reconcile(objects)).filter((call) => call.verb === "event")).toEqual([]);
   });
 
+  describe("names shard pods that ended while the run goes on (the Job retries or replaces them)", () => {
+    const status = {
+      phase: "Running",
+      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+    };
+    const shardPod = (name: string, podStatus: Record<string, unknown>): KubeObject =>
+      ({
+        kind: "Pod",
+        metadata: {
+          name,
+          namespace: testNamespace,
+          labels: { "app.kubernetes.io/component": "bootstrap", "jude.dev/bootstrap-run": "jobs-minilm-v1" },
+        },
+        status: podStatus,
+      }) as KubeObject;
+    const failedAt = (name: string, finishedAt: string) =>
+      shardPod(name, {
+        phase: "Failed",
+        containerStatuses: [
+          {
+            name: "bootstrap",
+            image: "",
+            imageID: "",
+            ready: false,
+            restartCount: 0,
+            state: {
+              terminated: {
+                exitCode: 1,
+                reason: "Error",
+                message: "cannot reach Kafka at kafka:9092\n",
+                finishedAt,
+              },
+            },
+          },
+        ],
+      });
+    const standing = async (pods: KubeObject[]) => {
+      const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
+      const started = (await reconcile(world(run))).find(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+          call.verb === "apply" && call.kind === "Job",
+      )!.object;
+      const calls = await reconcile(
+        world(run, {
+          Job: [{ ...started, status: { active: 1, failed: 2 } }],
+          ConfigMap: [shardsConfigMap],
+          Pod: pods,
+        }),
+      );
+      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
+        RecordedCall,
+        { verb: "applyStatus" }
+      >;
+      const conditions = written.status.conditions as { type: string; reason: string; message: string }[];
+      return conditions.find((condition) => condition.type === "Ready")!;
+    };
+
+    it("a shard that failed and was retried: how many, of spec.backoffLimit, and the last exit", async () => {
+      const ready = await standing([
+        failedAt("jobs-minilm-v1-bootstrap-0-aaaaa", "2026-12-04T10:00:00Z"),
+        failedAt("jobs-minilm-v1-bootstrap-0-bbbbb", "2026-12-04T10:00:30Z"),
+        shardPod("jobs-minilm-v1-bootstrap-0-ccccc", { phase: "Pending" }),
+      ]);
+      expect(ready).toMatchObject({
+        reason: "ShardsRetried",
+        message: expect.stringMatching(
+          /; 2 shard pods failed and were retried \(2 of spec\.backoffLimit 6\); last: pod jobs-minilm-v1-bootstrap-0-bbbbb, container bootstrap: Error, exit code 1 \(cannot reach Kafka at kafka:9092\)$/,
+        ),
+      });
+    });
+
+    it("a shard its node evicted (not counted against spec.backoffLimit)", async () => {
+      const ready = await standing([
+        shardPod("jobs-minilm-v1-bootstrap-1-ddddd", {
+          phase: "Failed",
+          reason: "Evicted",
+          message: "The node was low on resource: ephemeral-storage.",
+          startTime: "2026-12-04T10:00:00Z",
+        }),
+        shardPod("jobs-minilm-v1-bootstrap-1-eeeee", { phase: "Running" }),
+      ]);
+      expect(ready.message).toMatch(
+        /; pod jobs-minilm-v1-bootstrap-1-ddddd was stopped by its node: Evicted: The node was low on resource: ephemeral-storage\.; the Job replaced it \(a stop is not counted against spec\.backoffLimit\)$/,
+      );
+    });
+  });
+
   it("puts back a running Job's deleted ConfigMap only as the Job started with it", async () => {
     const status = {
       phase: "Running",

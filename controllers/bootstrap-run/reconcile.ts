@@ -25,6 +25,7 @@ import { annotationKeys, labelKeys } from "../shared/labels.ts";
 import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { failingPods, lastFailedContainer } from "../shared/failing-pods.ts";
+import { shardRetries } from "./shard-retries.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
@@ -172,6 +173,7 @@ export async function reconcileBootstrapRun(
     unschedulable: unschedulablePods(shardPods),
     failing: failingPods(shardPods),
     lastShardFailure: lastFailedContainer(shardPods),
+    retries: shardRetries(shardPods),
     refused: await shardRefusal(context, job, shardPods),
   });
   const watermarks = current.status?.watermarks;

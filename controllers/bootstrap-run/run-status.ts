@@ -9,6 +9,7 @@ import { describeFailing, podFailingReason, type FailingPods } from "../shared/f
 import { describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
+import { describeShardRetries, type ShardRetries } from "./shard-retries.ts";
 
 /** What the controller read about a run that has a Job (or should have one). */
 export interface RunObservation {
@@ -30,6 +31,8 @@ export interface RunObservation {
   failing?: FailingPods | undefined;
   /** The shard container that failed last ("pod p, container c: OOMKilled, exit code 137"). */
   lastShardFailure?: string | undefined;
+  /** Shard pods that failed or that their node stopped, retried or replaced by the Job. */
+  retries?: ShardRetries | undefined;
 }
 
 /** The status fields a reconcile writes, and the conditions. */
@@ -154,7 +157,7 @@ export function runStatus(observation: RunObservation): RunDecision {
           message: `the Job completed, but its shards' checkpoints cannot be read to confirm they finished: ${unreadable.message}; the run finishes once they can be read`,
         } as const)
       : waitingForPods(
-          standingOf(phase, counts, failure, startTime, nowMs, checkpoints),
+          withRetries(standingOf(phase, counts, failure, startTime, nowMs, checkpoints), observation),
           unschedulable,
           refused,
           failing,
@@ -247,6 +250,22 @@ function waitingForPods(
     reason:
       failing !== undefined ? podFailingReason : refused !== undefined ? "FailedCreate" : "Unschedulable",
     message: [standing.message, ...why].join("; "),
+  };
+}
+
+/**
+ * A pending or running run whose shard pods failed (and were retried) or were stopped by their node
+ * (and replaced) says so: reason ShardsRetried while failures count against spec.backoffLimit, the
+ * stop named in the message alone otherwise (the shard resumes from its checkpoint).
+ */
+function withRetries(standing: Kstatus, observation: RunObservation): Kstatus {
+  const retries = observation.retries;
+  if (retries === undefined || standing.state !== "Reconciling" || standing.reason === "Suspended")
+    return standing;
+  return {
+    ...standing,
+    ...(retries.failed > 0 ? { reason: "ShardsRetried" } : {}),
+    message: `${standing.message}; ${describeShardRetries(retries, observation.run.spec.backoffLimit)}`,
   };
 }
 

@@ -64,10 +64,16 @@ export function scratchGates(
   else if (gates[0]!.state !== "Open") gates.push(unmeasured("BootstrapComplete", "ServingReady"));
   else gates.push(bootstrapGate(spec, measured.bootstrap, storeState));
   const open = () => gates.every((gate) => gate.state === "Open");
+  // The candidate's workers run from the bootstrap's start: a pipeline that cannot run them says so
+  // now, not once the bootstrap is done.
+  const stalled = measured.lag?.stalled ?? [];
+  const caughtUpWaiting = unmeasured("CaughtUp", "BootstrapComplete");
   gates.push(
     open()
       ? caughtUpGate(spec, measured.lag ?? { pipelines: 1, reporting: 0 }, input.policy.maxLagSeconds)
-      : unmeasured("CaughtUp", "BootstrapComplete"),
+      : stalled.length === 0
+        ? caughtUpWaiting
+        : { ...caughtUpWaiting, message: `${caughtUpWaiting.message}; meanwhile ${stalled.join("; ")}` },
   );
   gates.push(
     open()

@@ -47,6 +47,50 @@ describe("gates (decision tables)", () => {
     );
   });
 
+  it("CaughtUp says why a pipeline does not report the candidate: workers not ready, or their first report awaited", () => {
+    const stalled = testPipeline("nearline-pipeline-jobs.yaml", (object) => {
+      setPath(object, "status", {
+        versions: [{ version: "v2", readyReplicas: 0 }],
+        conditions: [
+          {
+            type: "Ready",
+            status: "False",
+            lastTransitionTime: "2026-12-04T10:00:00Z",
+            reason: "PodFailing",
+            message:
+              "version v2: Deployment jobs-v2-nearline: 0 of 3 workers ready; 1 pod cannot run (jobs-v2-nearline-a-b, container nearline): CrashLoopBackOff: back-off 40s",
+          },
+          {
+            type: "Stalled",
+            status: "True",
+            lastTransitionTime: "2026-12-04T10:00:00Z",
+            reason: "PodFailing",
+            message: "same",
+          },
+        ],
+      });
+    });
+    const starting = testPipeline("nearline-pipeline-jobs.yaml", (object) => {
+      setPath(object, "metadata.name", "members");
+      setPath(object, "status", {
+        versions: [{ version: "v2", readyReplicas: 2 }],
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            lastTransitionTime: "2026-12-04T10:00:00Z",
+            reason: "WorkersReady",
+            message: "ok",
+          },
+        ],
+      });
+    });
+    const message = caughtUpGate("v2", lagObservation([stalled, starting], "v2"), 30).message;
+    expect(message).toBe(
+      "0/2 pipelines report version v2's workers; lag unknown records, freshness p95 unknown (gate 30s); NearlinePipeline jobs is not Ready (PodFailing): version v2: Deployment jobs-v2-nearline: 0 of 3 workers ready; 1 pod cannot run (jobs-v2-nearline-a-b, container nearline): CrashLoopBackOff: back-off 40s; NearlinePipeline members: waiting for a lag figure from its 2 ready workers (read every 30 s)",
+    );
+  });
+
   it.each([
     [undefined, "Shut", undefined],
     [{ candidateLive: 990, baseLive: 1000 }, "Open", 0.99],
@@ -130,16 +174,19 @@ describe("BootstrapComplete names why the run's shards do not run", () => {
       ]);
     });
 
-  it.each(["FailedCreate", "Unschedulable"])("%s: the run's message is in the gate's", (reason) => {
-    const run = held(reason);
-    const observation = bootstrapObservation([testPipeline()], [run]);
-    expect(observation?.heldBack).toBe(refusal);
-    expect(bootstrapGate("v2", observation, "building")).toMatchObject({
-      state: "Shut",
-      reason: "Bootstrapping",
-      message: `BootstrapRun ${run.metadata.name} is Pending (0%): ${refusal}`,
-    });
-  });
+  it.each(["FailedCreate", "Unschedulable", "PodFailing", "ShardsRetried"])(
+    "%s: the run's message is in the gate's",
+    (reason) => {
+      const run = held(reason);
+      const observation = bootstrapObservation([testPipeline()], [run]);
+      expect(observation?.heldBack).toBe(refusal);
+      expect(bootstrapGate("v2", observation, "building")).toMatchObject({
+        state: "Shut",
+        reason: "Bootstrapping",
+        message: `BootstrapRun ${run.metadata.name} is Pending (0%): ${refusal}`,
+      });
+    },
+  );
 
   it("a run that is only progressing says its percentage alone", () => {
     const observation = bootstrapObservation([testPipeline()], [held("Running")]);

@@ -34,8 +34,9 @@ export interface BootstrapObservation {
   /** The run captured its changelog end offsets (the candidate's workers may start). */
   watermarksCaptured: boolean;
   /**
-   * Why an unfinished run's shards do not run, when it says (its Ready message while the reason is
-   * Unschedulable or FailedCreate), so the gate shows it instead of a bare percentage.
+   * Why an unfinished run's shards do not run or keep failing, when it says (its Ready message while
+   * the reason is Unschedulable, FailedCreate, PodFailing or ShardsRetried), so the gate shows it
+   * instead of a bare percentage.
    */
   heldBack?: string;
 }
@@ -47,6 +48,17 @@ export interface LagObservation {
   reporting: number;
   /** Pipelines that run no workers (spec.workers.replicas 0): the candidate cannot catch up there. */
   withoutWorkers?: string[];
+  /**
+   * Why pipelines that run workers do not report the candidate's figures, where their status says:
+   * "NearlinePipeline p is not Ready (reason): its Ready message" (workers that cannot run or are not
+   * ready), or that ready workers' first report is awaited.
+   */
+  unreported?: string[];
+  /**
+   * Pipelines Stalled ("NearlinePipeline p is Stalled (reason): message"): said while CaughtUp is not
+   * measured yet (the bootstrap runs), since the candidate's workers run, or fail, from its start.
+   */
+  stalled?: string[];
   /** Records not yet processed, summed over pipelines (undefined: not reported yet). */
   records?: number;
   /** Largest 95th-percentile freshness (event time to vector written) reported, in seconds. */
@@ -147,12 +159,13 @@ export function caughtUpGate(version: string, lag: LagObservation, maxLagSeconds
     : "";
   if (lag.pipelines === 0)
     return { ...base, state: "Open", reason: "NoPipelines", message: "no NearlinePipeline names this model" };
+  const why = lag.unreported?.length ? `; ${lag.unreported.join("; ")}` : "";
   if (lag.reporting < lag.pipelines || lag.records === undefined)
     return {
       ...base,
       state: "Shut",
       reason: "WaitingForWorkers",
-      message: `${lag.reporting}/${lag.pipelines} pipelines report version ${version}'s workers; ${figures}${idle}`,
+      message: `${lag.reporting}/${lag.pipelines} pipelines report version ${version}'s workers; ${figures}${why}${idle}`,
     };
   const fresh = lag.freshnessSeconds !== undefined && lag.freshnessSeconds <= maxLagSeconds;
   if (lag.records === 0 || fresh)

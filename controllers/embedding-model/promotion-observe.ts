@@ -25,15 +25,10 @@ import { servingPodFailure, type ServingPodView } from "./serving-pods.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
-import {
-  probeFailure,
-  unreadyPods,
-  withProbeFailure,
-  type PendingProbe,
-  type ProbeEventView,
-  type UnreadyPods,
-} from "../shared/unready-pods.ts";
+import { unreadyPods, withProbeFailure, type UnreadyPods } from "../shared/unready-pods.ts";
+import { readProbeFailure } from "../shared/probe-events.ts";
 import { recordedSpec } from "./version-record.ts";
+import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
 
@@ -66,6 +61,12 @@ export function isEarlierBuild(run: BootstrapRun, promotionStartTime: string | u
   return Date.parse(captured) < Date.parse(promotionStartTime);
 }
 
+/**
+ * A run's Ready reasons that say why its shards do not run or keep failing: the API server refuses
+ * them, the scheduler cannot place them, the kubelet cannot run them, or they failed and are retried.
+ */
+const heldBackReasons = new Set(["FailedCreate", "Unschedulable", "PodFailing", "ShardsRetried"]);
+
 /** The runs of every pipeline, summed into one gate observation (undefined until each has one). */
 export function bootstrapObservation(
   pipelines: readonly NearlinePipeline[],
@@ -87,7 +88,7 @@ export function bootstrapObservation(
       ?.message ?? "";
   const ready = pending?.status?.conditions?.find((condition) => condition.type === "Ready");
   const heldBack =
-    !failed && (ready?.reason === "Unschedulable" || ready?.reason === "FailedCreate")
+    !failed && ready !== undefined && heldBackReasons.has(ready.reason)
       ? `${all.length > 1 ? `${pending!.metadata.name}: ` : ""}${ready.message}`
       : undefined;
   return {
@@ -113,10 +114,28 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
   const withoutWorkers = pipelines
     .filter((pipeline) => pipeline.spec.workers.replicas === 0)
     .map((pipeline) => pipeline.metadata.name);
+  const unreported = pipelines.flatMap((pipeline) => {
+    const versions = (pipeline.status?.versions ?? []).filter((entry) => entry.version === version);
+    if (pipeline.spec.workers.replicas === 0 || versions.some((entry) => entry.lag !== undefined)) return [];
+    const name = pipeline.metadata.name;
+    const ready = pipeline.status?.conditions?.find((condition) => condition.type === "Ready");
+    if (ready !== undefined && ready.status !== "True" && (ready.message ?? "") !== "")
+      return [`NearlinePipeline ${name} is not Ready (${ready.reason}): ${ready.message}`];
+    const workers = versions.reduce((sum, entry) => sum + (entry.readyReplicas ?? 0), 0);
+    return workers > 0 ? [`NearlinePipeline ${name}: ${waitingForLag(workers)}`] : [];
+  });
+  const stalled = pipelines.flatMap((pipeline) => {
+    const condition = pipeline.status?.conditions?.find((entry) => entry.type === "Stalled");
+    return condition?.status === "True"
+      ? [`NearlinePipeline ${pipeline.metadata.name} is Stalled (${condition.reason}): ${condition.message}`]
+      : [];
+  });
   return {
     pipelines: pipelines.length,
     reporting: entries.length,
     ...(withoutWorkers.length > 0 ? { withoutWorkers } : {}),
+    ...(unreported.length > 0 ? { unreported } : {}),
+    ...(stalled.length > 0 ? { stalled } : {}),
     ...(entries.length > 0 ? { records: entries.reduce((sum, entry) => sum + (entry.lag ?? 0), 0) } : {}),
     ...(freshness.length > 0 ? { freshnessSeconds: Math.max(...freshness) } : {}),
   };
@@ -157,7 +176,7 @@ export async function versionServing(
   let serving = state(unready);
   const probe = unready?.notReady?.probe;
   if (serving.state !== "Ready" && probe !== undefined)
-    serving = state(withProbeFailure(unready!, await readProbeFailure(context, probe)));
+    serving = state(withProbeFailure(unready!, await readProbeFailure(context, probe, "a serving pod's")));
   // An HPA that cannot scale says so only on itself; the version serves, at a size nothing adjusts.
   const inactive = autoscalerInactive(
     context.cache.get<KubeObject & AutoscalerView>(resourceTypes.horizontalPodAutoscaler, {
@@ -166,27 +185,6 @@ export async function versionServing(
     }),
   );
   return inactive === undefined ? serving : { ...serving, message: `${serving.message}; ${inactive}` };
-}
-
-/**
- * The kubelet's latest report of `probe`'s failure, from the pod's Unhealthy Events. A read that fails
- * (an operator whose role cannot list Events) leaves the message pointing at `kubectl describe pod`.
- */
-async function readProbeFailure(context: ReconcileContext, probe: PendingProbe): Promise<string | undefined> {
-  try {
-    const events = await context.client.listLive<KubeObject & ProbeEventView>(
-      resourceTypes.event,
-      context.key.namespace,
-      `involvedObject.uid=${probe.podUid},reason=Unhealthy`,
-    );
-    return probeFailure(events, probe);
-  } catch (error) {
-    context.log.warn(
-      { err: error },
-      "cannot read a serving pod's Events; its probe's failure goes unreported",
-    );
-    return undefined;
-  }
 }
 
 /**

@@ -127,6 +127,25 @@ describe("promoting v2 while v1 serves: one row per step (decision table)", () =
     expect(decision.workers.includes("v2")).toBe(bootstrap === "v2");
   });
 
+  it("names a Stalled pipeline (its candidate's workers cannot run) in CaughtUp while the bootstrap runs", () => {
+    const stalled =
+      "NearlinePipeline jobs is Stalled (PodFailing): version v2: Deployment jobs-v2-nearline: 0 of 3 workers ready; 1 pod cannot run (jobs-v2-nearline-a-b, container nearline): CrashLoopBackOff: back-off 40s";
+    const decision = decidePromotion(
+      promoting({
+        candidate: {
+          bootstrap: { ...succeeded, phase: "Running", percent: 40 },
+          lag: { pipelines: 1, reporting: 0, stalled: [stalled] },
+        },
+      }),
+    );
+    expect(decision.phases).toMatchObject({ v2: "Bootstrapping" });
+    expect(condition(decision, "CaughtUp")).toMatchObject({
+      status: "False",
+      reason: "Waiting",
+      message: `waiting for BootstrapComplete; meanwhile ${stalled}`,
+    });
+  });
+
   it("keeps v2's workers while its serving rolls after the bootstrap started (an operator upgrade rolls every version)", () => {
     // A new operator image tag rolls every serving Deployment; v2's rollout shuts ServingReady for a
     // while. Its BootstrapRun keeps running, and so must its workers: deleting their Deployment stops

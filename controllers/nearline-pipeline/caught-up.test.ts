@@ -62,7 +62,7 @@ describe("caughtUpCondition", () => {
       versions: [{ version: "v1", readyReplicas: 2 }],
       status: "Unknown",
       reason: "WaitingForWorkers",
-      message: "version v1: no worker reported its lag yet",
+      message: "version v1: waiting for a lag figure from its 2 ready workers (read every 30 s)",
     },
     {
       name: "one version caught up, the other behind: only the one behind is named",

@@ -7,6 +7,20 @@ import type { ConditionInput } from "../shared/conditions.ts";
 import { caughtUpGate } from "../embedding-model/promotion-gates.ts";
 import type { WaitingVersion } from "./live-versions.ts";
 
+/** How often status is refreshed from the workers' figures, and a missing Secret looked for again. */
+export const pipelinePollMs = 30_000;
+
+/**
+ * "waiting for a lag figure from its 2 ready workers (read every 30 s)": ready workers whose lag is
+ * not known yet. A new version's workers are ready up to a poll before their figures are read, and a
+ * worker reports lag only once it has read its partitions' end offsets; without this the status said
+ * only that nobody reported, as if the workers were missing.
+ */
+export function waitingForLag(readyWorkers: number): string {
+  const workers = readyWorkers === 1 ? "its 1 ready worker" : `its ${readyWorkers} ready workers`;
+  return `waiting for a lag figure from ${workers} (read every ${pipelinePollMs / 1000} s)`;
+}
+
 /**
  * CaughtUp from the versions' figures. True when every live version reported its lag and it has
  * nothing left to read or its freshness p95 is within `maxLagSeconds`; False (CatchingUp) when a
@@ -28,6 +42,7 @@ export function caughtUpCondition(
     };
   const judged = versions.map((entry) => ({
     version: entry.version,
+    workers: entry.readyReplicas ?? 0,
     gate: caughtUpGate(
       entry.version,
       {
@@ -45,7 +60,7 @@ export function caughtUpCondition(
     entries
       .map((entry) =>
         entry.gate.reason === "WaitingForWorkers"
-          ? `version ${entry.version}: no worker reported its lag yet`
+          ? `version ${entry.version}: ${entry.workers > 0 ? waitingForLag(entry.workers) : "no worker reported its lag yet"}`
           : entry.gate.message,
       )
       .join("; ");

@@ -177,6 +177,96 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  describe("names why its workers are not ready, as the serving pods are named", () => {
+    const deployment: KubeObject = {
+      kind: "Deployment",
+      metadata: {
+        name: "jobs-minilm-v1-nearline",
+        namespace: testNamespace,
+        generation: 1,
+        labels: workerPod.metadata!.labels!,
+      },
+      spec: { replicas: 3 },
+      status: { observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: 2 },
+    } as KubeObject;
+    const pod = (name: string, status: Record<string, unknown>): KubeObject =>
+      ({
+        ...workerPod,
+        metadata: { ...workerPod.metadata, name, uid: `${name}-uid` },
+        status,
+      }) as KubeObject;
+    const readyMessage = async (pods: KubeObject[], events: KubeObject[] = []) =>
+      writtenConditions(
+        await reconcile({ ...pipelineWithWorker(), Deployment: [deployment], Pod: pods, Event: events }),
+      ).find((condition) => condition.type === "Ready");
+
+    it("a worker whose readiness probe fails, with the kubelet's words from its Unhealthy Event", async () => {
+      const startedAt = "2026-12-04T10:00:00Z";
+      const probing = pod("jobs-minilm-v1-nearline-probing", {
+        phase: "Running",
+        containerStatuses: [
+          {
+            name: "nearline",
+            ready: false,
+            started: true,
+            restartCount: 0,
+            state: { running: { startedAt } },
+          },
+        ],
+      });
+      const unhealthy: KubeObject = {
+        kind: "Event",
+        metadata: { name: "probe", namespace: testNamespace },
+        involvedObject: { uid: "jobs-minilm-v1-nearline-probing-uid" },
+        reason: "Unhealthy",
+        message: "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        lastTimestamp: "2026-12-04T10:01:00Z",
+      } as KubeObject;
+      expect(await readyMessage([probing], [unhealthy])).toMatchObject({
+        status: "False",
+        reason: "RollingOut",
+        message:
+          "version minilm-v1: Deployment jobs-minilm-v1-nearline: 2 of 3 workers ready; pod jobs-minilm-v1-nearline-probing, container nearline: running since 2026-12-04T10:00:00Z, not ready: Readiness probe failed: HTTP probe failed with statuscode: 503",
+      });
+    });
+
+    it("a worker restarted once after a failed exit (not a crash loop: not Stalled)", async () => {
+      const restarted = pod("jobs-minilm-v1-nearline-restarted", {
+        phase: "Running",
+        containerStatuses: [
+          {
+            name: "nearline",
+            ready: false,
+            restartCount: 1,
+            state: { waiting: { reason: "ContainerCreating" } },
+            lastState: { terminated: { exitCode: 1, reason: "Error", message: "KAFKA_UNREACHABLE\n" } },
+          },
+        ],
+      });
+      expect(await readyMessage([restarted])).toMatchObject({
+        reason: "RollingOut",
+        message: expect.stringMatching(
+          /; pod jobs-minilm-v1-nearline-restarted, container nearline: restarted after a failed exit, not ready yet \(last exit: Error, exit code 1 \(KAFKA_UNREACHABLE\), 1 restart\)$/,
+        ),
+      });
+    });
+
+    it("a worker its node evicted", async () => {
+      const evicted = pod("jobs-minilm-v1-nearline-evicted", {
+        phase: "Failed",
+        reason: "Evicted",
+        message: "The node was low on resource: memory.",
+        startTime: "2026-12-04T10:00:00Z",
+      });
+      expect(await readyMessage([evicted])).toMatchObject({
+        reason: "RollingOut",
+        message: expect.stringMatching(
+          /; pod jobs-minilm-v1-nearline-evicted was stopped by its node: Evicted: The node was low on resource: memory\.$/,
+        ),
+      });
+    });
+  });
+
   it("does nothing for a pipeline that is gone", async () => {
     expect(await reconcile({})).toEqual([]);
   });

@@ -20,7 +20,7 @@ import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
-import { caughtUpCondition } from "./caught-up.ts";
+import { caughtUpCondition, pipelinePollMs } from "./caught-up.ts";
 import type { FiguresSampler } from "./figures-sampler.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
@@ -37,9 +37,10 @@ import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
+import { readProbeFailure } from "../shared/probe-events.ts";
+import { unreadyPods, withProbeFailure, type UnreadyPodView } from "../shared/unready-pods.ts";
 
-/** How often status is refreshed from the workers' figures, and a missing Secret looked for again. */
-export const pipelinePollMs = 30_000;
+export { pipelinePollMs };
 
 /** What the reconcile needs besides its context. */
 export interface PipelineReconcileSettings {
@@ -122,7 +123,7 @@ export async function reconcileNearlinePipeline(
     });
     const pods = workerPods(context, pipeline, version.version);
     const current = currentTemplatePods(deployment, pods);
-    const rollout = deploymentRollout(deployment, unschedulablePods(current), failingPods(current));
+    const rollout = await workerRollout(context, deployment, current);
     rollouts.set(version.version, rollout);
     const figures = await workerFigures(context, pods, version.version, settings);
     versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
@@ -158,6 +159,26 @@ export async function reconcileNearlinePipeline(
     ...(versions.length > 0 ? { versions } : {}),
   });
   return { requeueAfterMs: pipelinePollMs };
+}
+
+/**
+ * The rollout of one version's workers from their Deployment and its current template's pods. A
+ * rollout not done whose worker runs without passing its startup or readiness probe names the probe's
+ * failure from the kubelet's Unhealthy Events on that pod (one live read, only then), as for serving
+ * pods.
+ */
+async function workerRollout(
+  context: ReconcileContext,
+  deployment: V1Deployment | undefined,
+  pods: readonly (V1Pod & KubeObject)[],
+): Promise<Rollout> {
+  const unready = unreadyPods(pods as readonly UnreadyPodView[]);
+  const rollout = (why: typeof unready) =>
+    deploymentRollout(deployment, unschedulablePods(pods), failingPods(pods), why);
+  const first = rollout(unready);
+  const probe = unready?.notReady?.probe;
+  if (first.done || first.failing !== undefined || probe === undefined) return first;
+  return rollout(withProbeFailure(unready!, await readProbeFailure(context, probe, "a worker pod's")));
 }
 
 /** BootstrapRuns of this pipeline (their watermarks are where a new version's workers start). */

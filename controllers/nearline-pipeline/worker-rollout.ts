@@ -1,11 +1,13 @@
 // Whether a worker Deployment has rolled out its current template with every replica ready, read
 // from the Deployment's own status as the Deployment controller reports it, and, while it has not,
 // whether the API server refuses its pods (its ReplicaFailure condition) or the scheduler cannot
-// place them or the kubelet cannot run them (from the workers' pods).
+// place them or the kubelet cannot run them, and why the others are not ready (from the workers'
+// pods, as the serving pods are read: ../shared/unready-pods.ts).
 import type { V1Deployment } from "@kubernetes/client-node";
 import { describeFailing, type FailingPods } from "../shared/failing-pods.ts";
 import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
+import { describeUnready, type UnreadyPods } from "../shared/unready-pods.ts";
 
 /** Rollout state of one Deployment. */
 export interface Rollout {
@@ -23,22 +25,31 @@ export interface Rollout {
 
 /**
  * Rollout state of `deployment` (undefined: not created yet); pods the API server refuses to create
- * `unschedulable`, the workers the scheduler cannot place, and `failing`, those the kubelet cannot run,
- * are named in the message of a rollout that is not done.
+ * `unschedulable`, the workers the scheduler cannot place, `failing`, those the kubelet cannot run,
+ * and otherwise `unready`, why workers that do not fail are not ready (a restart after one failed exit,
+ * a probe that has not passed, a pod its node stopped), are named in the message of a rollout that is
+ * not done.
  */
 export function deploymentRollout(
   deployment: V1Deployment | undefined,
   unschedulable?: UnschedulablePods,
   failing?: FailingPods,
+  unready?: UnreadyPods,
 ): Rollout {
   const rollout = rolloutOf(deployment);
   const refused = deploymentRefusal(deployment);
-  if (rollout.done || (unschedulable === undefined && refused === undefined && failing === undefined))
+  // A failing pod is the cause; what the others wait on would only lengthen the message.
+  const notReady = failing === undefined ? unready : undefined;
+  if (
+    rollout.done ||
+    (unschedulable === undefined && refused === undefined && failing === undefined && notReady === undefined)
+  )
     return rollout;
   const why = [
     ...(refused !== undefined ? [describeRefused(refused)] : []),
     ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
     ...(failing !== undefined ? [describeFailing(failing)] : []),
+    ...(notReady !== undefined ? [describeUnready(notReady)] : []),
   ];
   return {
     ...rollout,

@@ -7,7 +7,8 @@
 // ("Readiness probe failed: HTTP probe failed with statuscode: 503") is only in the kubelet's
 // Unhealthy Events on the pod: `probeFailure` picks it from Events the caller reads. Only stable facts
 // (pod names, start times, exits, the kubelet's words), so a status that keeps saying the same thing
-// is not rewritten at each reconcile. Pure.
+// is not rewritten at each reconcile. Pure; used for serving pods, nearline workers and bootstrap
+// shards alike (./probe-events.ts reads the Events).
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { lastExit, podEnded, type PodContainersView } from "./failing-pods.ts";
 import { eventTimeMs, type EventView } from "./refused-pods.ts";

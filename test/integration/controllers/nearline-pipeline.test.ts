@@ -122,7 +122,9 @@ describe("NearlinePipeline controller", () => {
     expect(conditionOf(ready, "CaughtUp")).toMatchObject({
       status: "Unknown",
       reason: "WaitingForWorkers",
-      message: expect.stringContaining("version minilm-v1: no worker reported its lag yet"),
+      message: expect.stringContaining(
+        "version minilm-v1: waiting for a lag figure from its 2 ready workers (read every 30 s)",
+      ),
     });
     // What `kubectl get` prints from that status: MODEL, ENTITY, LAG (blank: no figure reported), READY, AGE.
     expect(await kubectl(["get", "nlp", "jobs", "-n", ns, "--no-headers"])).toMatch(

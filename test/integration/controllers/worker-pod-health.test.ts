@@ -1,0 +1,252 @@
+// Nearline worker pods that crash or fail a probe, and bootstrap shard pods that fail and are retried.
+// Workers on kwok: its pretend pods take the status a test writes (and the Events a kubelet records),
+// and the Deployment controller acts on it as on a real kubelet's. Shards on a local node, really run
+// (kwok completes a Job's pods at once). Their resources must name the pod with the kubelet's words as
+// serving pods are named (serving-pod-health.test.ts), not only count workers ready or shards running.
+import type { V1Pod } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  applyObjects,
+  conditionOf,
+  markModelObserved,
+  startControllers,
+  startManager,
+  waitForObject,
+  type ControllersHarness,
+} from "./harness.ts";
+import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
+import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
+import { localNodeTaint } from "../../testbed/local-nodes/local-node-registry.ts";
+import { createRestrictedNamespace, deleteNamespace, testImages } from "../operator/operator-harness.ts";
+
+const localNode = `${process.env.JUDE_LOCAL_NODE_PREFIX ?? ""}local-cpu-0`;
+const onLocalNode = {
+  nodeSelector: { "kubernetes.io/hostname": localNode },
+  tolerations: [{ key: localNodeTaint.key, operator: "Exists", effect: "NoSchedule" }],
+};
+
+type Status = {
+  status?: {
+    phase?: string;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+};
+
+/** The running pods (not being deleted, with container statuses) whose name starts with `prefix`. */
+async function runningPods(namespace: string, prefix: string): Promise<V1Pod[]> {
+  let found: V1Pod[] = [];
+  await waitFor(
+    `running pods ${prefix}*`,
+    async () => {
+      const pods = await kubectlJson<{ items: V1Pod[] }>(["get", "pods", "-n", namespace]);
+      found = pods.items.filter(
+        (pod) =>
+          pod.metadata?.name?.startsWith(prefix) === true &&
+          pod.metadata.deletionTimestamp === undefined &&
+          pod.status?.phase === "Running" &&
+          (pod.status.containerStatuses ?? []).length > 0,
+      );
+      return found.length > 0;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+  return found;
+}
+
+async function patchStatus(namespace: string, pod: V1Pod, status: object): Promise<void> {
+  await kubectl([
+    "patch",
+    "-n",
+    namespace,
+    `pod/${pod.metadata!.name!}`,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status }),
+  ]);
+}
+
+/** What a kubelet reports of a pod whose containers run again after `restarts` failed exits. */
+async function reportRunning(namespace: string, pod: V1Pod, restarts: number, ready: boolean) {
+  const now = Date.now();
+  const at = (ms: number) => new Date(now - ms).toISOString();
+  const containerStatuses = (pod.status?.containerStatuses ?? []).map((status) => ({
+    ...status,
+    ready,
+    started: true,
+    restartCount: restarts,
+    state: { running: { startedAt: at(1_000) } },
+    lastState:
+      restarts === 0
+        ? {}
+        : {
+            terminated: {
+              exitCode: 1,
+              reason: "Error",
+              message: "cannot reach Kafka: statusworkers test\n",
+              startedAt: at(5_000),
+              finishedAt: at(2_000),
+            },
+          },
+  }));
+  const value = ready ? "True" : "False";
+  const conditions = (pod.status?.conditions ?? []).map((condition) =>
+    condition.type === "Ready" || condition.type === "ContainersReady"
+      ? { ...condition, status: value, lastTransitionTime: at(0) }
+      : condition,
+  );
+  await patchStatus(namespace, pod, { containerStatuses, conditions });
+}
+
+/** What a kubelet records when `pod`'s probe fails. */
+async function reportProbeFailure(namespace: string, pod: V1Pod, container: string, message: string) {
+  const now = new Date().toISOString();
+  const event = {
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: { name: `${pod.metadata!.name!}.probe-${Date.now().toString(36)}`, namespace },
+    involvedObject: {
+      apiVersion: "v1",
+      kind: "Pod",
+      name: pod.metadata!.name!,
+      namespace,
+      uid: pod.metadata!.uid!,
+      fieldPath: `spec.containers{${container}}`,
+    },
+    reason: "Unhealthy",
+    message,
+    type: "Warning",
+    source: { component: "kubelet" },
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+  };
+  await kubectl(["create", "-n", namespace, "-f", "-"], JSON.stringify(event));
+}
+
+describe("worker and shard pods that crash or fail a probe", () => {
+  let harness: ControllersHarness;
+  let topic: string;
+
+  beforeAll(async () => {
+    harness = await startControllers("statusworkers-health");
+    topic = uniqueTopic("statusworkers-changelog");
+    await createTopics([topic], 2);
+    await applyObjects(harness.namespace, [storeSecret(), model()]);
+    await markModelObserved(harness.namespace, "jude-minilm");
+  });
+
+  afterAll(async () => {
+    await harness?.stop();
+  });
+
+  it("a NearlinePipeline names a worker failing its readiness probe, restarted once, then crash-looping", async () => {
+    const ns = harness.namespace;
+    await applyObjects(ns, [pipeline("jobs", topic, (spec) => void (spec.workers!.replicas = 1))]);
+    await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/jobs",
+      "pipeline Ready",
+      (object) => conditionOf(object, "Ready")?.status === "True",
+    );
+    const ready = (object: Status) => conditionOf(object, "Ready")?.message ?? "";
+
+    // Running, its readiness probe failing: the kubelet's words from its Unhealthy Event.
+    const [probing] = await runningPods(ns, "jobs-minilm-v1-nearline-");
+    await reportRunning(ns, probing!, 0, false);
+    await reportProbeFailure(
+      ns,
+      probing!,
+      "nearline",
+      "Readiness probe failed: HTTP probe failed with statuscode: 503",
+    );
+    const unready = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/jobs",
+      "the probe's failure",
+      (object) => /Readiness probe failed/.test(ready(object)),
+    );
+    expect(conditionOf(unready, "Ready")).toMatchObject({ status: "False", reason: "RollingOut" });
+    expect(ready(unready)).toMatch(
+      /^version minilm-v1: Deployment jobs-minilm-v1-nearline: 0 of 1 workers ready; pod jobs-minilm-v1-nearline-[a-z0-9]+-[a-z0-9]+, container nearline: running since \S+Z, not ready: Readiness probe failed: HTTP probe failed with statuscode: 503$/,
+    );
+
+    // One crash, restarted at once: named, not a failure.
+    await reportRunning(ns, probing!, 1, false);
+    const restarted = await waitForObject<Status>(ns, "nearlinepipeline/jobs", "the restart", (object) =>
+      /restarted after a failed exit/.test(ready(object)),
+    );
+    expect(conditionOf(restarted, "Stalled")?.status).toBe("False");
+    expect(ready(restarted)).toMatch(
+      /restarted after a failed exit \(last exit: Error, exit code 1 \(cannot reach Kafka: statusworkers test\), 1 restart\)/,
+    );
+
+    // Failed again, started again after its back-off: a crash loop.
+    await reportRunning(ns, probing!, 2, false);
+    const looping = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/jobs",
+      "Stalled PodFailing",
+      (object) => conditionOf(object, "Stalled")?.reason === "PodFailing",
+    );
+    expect(ready(looping)).toMatch(
+      /; 1 pod cannot run \(jobs-minilm-v1-nearline-[a-z0-9]+-[a-z0-9]+, container nearline\): CrashLoopBackOff: started again, not ready yet; last exit: Error, exit code 1 \(cannot reach Kafka: statusworkers test\), 2 restarts$/,
+    );
+
+    await reportRunning(ns, probing!, 2, true);
+    await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/jobs",
+      "pipeline Ready again",
+      (object) => conditionOf(object, "Ready")?.status === "True",
+    );
+  });
+
+  it("a BootstrapRun names a shard that failed and was retried, with its last exit, before its backoffLimit fails it", async () => {
+    // The project's image on a local node (a real process), over a memory limit far too small: each
+    // shard pod is OOMKilled, and the Job makes a new one after its back-off (10 s, then 20 s).
+    const ns = `statusworkers-oom-${process.pid}-${Date.now().toString(36)}`;
+    await createRestrictedNamespace(ns);
+    const stop = startManager(ns, "statusworkers-oom-test", (manager) => {
+      manager.add(bootstrapRunController({ images: testImages, placement: onLocalNode, concurrency: 2 }));
+    });
+    try {
+      await applyObjects(ns, [storeSecret(), model()]);
+      await markModelObserved(ns, "jude-minilm");
+      const run = bootstrapRun("jobs-oom", "jobs", 1);
+      Object.assign(run.spec as Record<string, unknown>, {
+        backoffLimit: 3,
+        resources: { requests: { cpu: "100m", memory: "16Mi" }, limits: { memory: "24Mi" } },
+      });
+      // Valid records, so the shard waits for its (absent) embedding server and is measured.
+      const oomTopic = uniqueTopic("statusworkers-oom-changelog");
+      await createTopics([oomTopic], 2);
+      const updatedAt = new Date().toISOString();
+      await produceEvents(
+        oomTopic,
+        snapshotEvents([5, 5]).map((event) => ({
+          ...event,
+          value: { ...(event.value as object), updatedAt },
+        })),
+      );
+      await applyObjects(ns, [pipeline("jobs", oomTopic), run]);
+      const retried = await waitForObject<Status>(
+        ns,
+        "bootstraprun/jobs-oom",
+        "ShardsRetried",
+        (object) => conditionOf(object, "Ready")?.reason === "ShardsRetried",
+      );
+      expect(retried.status?.phase).toMatch(/^(Pending|Running)$/);
+      expect(conditionOf(retried, "Stalled")?.status).toBe("False");
+      expect(conditionOf(retried, "Ready")?.message).toMatch(
+        /; 1 shard pod failed and was retried \(1 of spec\.backoffLimit 3\); last: pod jobs-oom-bootstrap-0-[a-z0-9]+, container bootstrap: OOMKilled, exit code 137( \(.*\))?$/,
+      );
+    } finally {
+      await stop();
+      await deleteNamespace(ns);
+    }
+  });
+});
