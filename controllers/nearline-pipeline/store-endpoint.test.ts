@@ -25,12 +25,15 @@ describe("storeEndpoint", () => {
     );
   });
 
-  it.each(["", "redis://redis:6379", "redis-0:6379,redis-1"])(
-    "gives nothing for the seed list %j",
-    (list) => {
-      expect(storeEndpoint(list, true)).toBeUndefined();
-    },
-  );
+  it("leaves a password-protected Cluster's credentials out", () => {
+    expect(storeEndpoint("redis://jude:S3cret@Redis-1:6379, redis-0:6379", true)).toBe(
+      "redis-cluster://redis-0:6379,redis-1:6379",
+    );
+  });
+
+  it.each(["", "redis://redis", "redis-0:6379,redis-1"])("gives nothing for the seed list %j", (list) => {
+    expect(storeEndpoint(list, true)).toBeUndefined();
+  });
 });
 
 describe("sameStoreEndpoint", () => {

@@ -4,6 +4,8 @@
 // never flips or bootstraps. Credentials are left out (pipelines may reach one store as different
 // users) and never reach a status message.
 
+import { parseClusterTarget } from "../../store/index.ts";
+
 /** The scheme of a Redis Cluster's endpoint: `redis-cluster://host:port,host:port` (seeds sorted). */
 const clusterScheme = "redis-cluster://";
 
@@ -27,16 +29,20 @@ export function storeEndpoint(value: string, cluster = false): string | undefine
   return `redis://${parsed.hostname.toLowerCase()}:${parsed.port || "6379"}/${db}`;
 }
 
-/** The endpoint of a seed list (the form store/connection.ts parseClusterNodes accepts). */
+/** The endpoint of a seed list (store/connection.ts parseClusterTarget), its credentials left out. */
 function clusterEndpoint(list: string): string | undefined {
-  const seeds = new Set<string>();
-  for (const node of list.split(",").map((each) => each.trim())) {
-    if (node === "") continue;
-    const match = /^([^:\s@]+):(\d{1,5})$/.exec(node);
-    if (match === null) return undefined;
-    seeds.add(`${match[1]!.toLowerCase()}:${Number(match[2])}`);
+  let nodes: string[];
+  try {
+    nodes = parseClusterTarget(list).clusterNodes;
+  } catch {
+    return undefined;
   }
-  if (seeds.size === 0) return undefined;
+  const seeds = new Set(
+    nodes.map((node) => {
+      const separator = node.lastIndexOf(":");
+      return `${node.slice(0, separator).toLowerCase()}:${Number(node.slice(separator + 1))}`;
+    }),
+  );
   return `${clusterScheme}${[...seeds].sort().join(",")}`;
 }
 
