@@ -116,3 +116,14 @@ describe("connectRedis with a store URL", () => {
     }
   });
 });
+
+describe("connectRedis with a Cluster no seed node of which answers", () => {
+  it("fails queued commands after clusterConnectAttempts tries", async () => {
+    const client = connectRedis({ clusterNodes: ["127.0.0.1:1"] }, { clusterConnectAttempts: 2 });
+    try {
+      await expect(client.ping()).rejects.toThrow(/None of startup nodes is available/);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

@@ -42,6 +42,14 @@ export interface ConnectOptions {
    * these events are for logging. Without a listener ioredis would print every one to stderr.
    */
   readonly onConnectionError?: (error: Error) => void;
+  /**
+   * For a Cluster: how many times the client tries to reach the seed nodes (to learn the slot map)
+   * before it gives up, failing its queued commands and ending (status "end"). Unset: it tries for
+   * ever, ioredis's default, and a command sent while no node answers (all down, a wrong password)
+   * waits for ever: neither maxRetriesPerRequest nor commandTimeoutMs applies to a command the
+   * cluster client has not sent yet. A caller that must not hang (the operator's reconciles) sets it.
+   */
+  readonly clusterConnectAttempts?: number;
 }
 
 /** Parses `host:port,host:port` into cluster seed nodes (see parseClusterTarget). */
@@ -190,6 +198,12 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     enableAutoPipelining: false,
     // Reads go to masters: a replica may lag behind a flip, and the store promises read-your-flip.
     scaleReads: "master",
+    ...(options.clusterConnectAttempts !== undefined
+      ? {
+          clusterRetryStrategy: (times: number) =>
+            times >= options.clusterConnectAttempts! ? null : Math.min(100 + times * 2, 2000),
+        }
+      : {}),
   };
   return new Cluster(startupNodes, clusterOptions).on("error", onError);
 }

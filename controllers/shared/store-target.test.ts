@@ -49,4 +49,16 @@ describe("ModelStores.open of a Redis Cluster store", () => {
       stores.close();
     }
   });
+
+  it("fails, naming the Cluster, when no seed node answers, instead of waiting for ever", async () => {
+    // Port 1 on the loopback refuses at once: a Cluster all of whose nodes are down.
+    const stores = new ModelStores();
+    try {
+      await expect(stores.open("127.0.0.1:1,127.0.0.1:2", "jobs", true)).rejects.toThrow(
+        'store "jobs" at Redis Cluster 127.0.0.1:1,127.0.0.1:2 is unreachable',
+      );
+    } finally {
+      stores.close();
+    }
+  });
 });

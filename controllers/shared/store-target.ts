@@ -7,6 +7,13 @@ import { invalidArgument } from "../../store/errors.ts";
 import { isStoreError, parseClusterTarget, type RedisTarget } from "../../store/index.ts";
 
 /**
+ * How many times the operator's cluster clients try the seed nodes before their commands fail
+ * (store/connection.ts clusterConnectAttempts): without a limit a Cluster no node of which answers
+ * (all down, or one that wants a password the Secret lacks) holds the reconcile for ever.
+ */
+export const operatorClusterConnectAttempts = 5;
+
+/**
  * The connection target of a store Secret's value. Throws INVALID_ARGUMENT when the value is not a
  * store URL (assertStoreUrl) or, with `cluster`, not a seed list, saying which form the Secret must hold (the message masks what
  * stands before an '@', so a pasted URL's password never reaches a status).

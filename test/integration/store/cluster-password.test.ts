@@ -4,13 +4,15 @@
  * `redis://:<password>@host:port,host:port,…`. The workers' and bootstrap shards' connection
  * (openPipelineStore, reading the Secret from a file as the rendered config says) writes vectors; the
  * operator's (storeTarget, as the EmbeddingModel and BootstrapRun controllers open it) flips the
- * pointer and reads them back. Plain seeds without the password are refused by the Cluster, and the
- * operator's endpoint and the Job annotation's endpoint never hold the password.
+ * pointer and reads them back. Plain seeds without the password are refused by the Cluster (the
+ * operator's open fails instead of waiting for ever), and the operator's endpoint and the Job
+ * annotation's endpoint never hold the password.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ModelStores } from "../../../controllers/embedding-model/model-store.ts";
 import { storeEndpoint } from "../../../controllers/nearline-pipeline/store-endpoint.ts";
 import { storeTarget, targetEndpoint } from "../../../controllers/shared/store-target.ts";
 import { openPipelineStore } from "../../../pipelines/shared/store-connection.ts";
@@ -55,6 +57,17 @@ describe("a password-protected Redis Cluster store", () => {
       await expect(client.ping()).rejects.toThrow(/NOAUTH/);
     } finally {
       client.disconnect();
+    }
+  });
+
+  it("fails the operator's open of the store, without hanging, when the Secret lacks the password", async () => {
+    const stores = new ModelStores();
+    try {
+      await expect(stores.open(cluster.seeds.join(","), storeName, true)).rejects.toThrow(
+        `store "${storeName}" at Redis Cluster ${cluster.seeds.join(",")} is unreachable`,
+      );
+    } finally {
+      stores.close();
     }
   });
 
