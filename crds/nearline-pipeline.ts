@@ -136,7 +136,7 @@ export const sinks = z.strictObject({
         .boolean()
         .default(false)
         .describe(
-          "The store is a Redis Cluster: the Secret holds its seed nodes as host:port,host:port (no password), and the workers and the operator connect with a cluster client.",
+          "The store is a Redis Cluster: the Secret holds its seed nodes as host:port,host:port (for a Cluster that wants a password, one seed as redis://[user]:password@host:port; it applies to every node), and the workers and the operator connect with a cluster client.",
         ),
       name: dnsLabel().describe(
         "Store name (key prefix jude:<name>) holding every version's vectors and the current-version pointer. All pipelines of one model name the same store, so one pointer flip switches every entity at once. A store belongs to one EmbeddingModel (recorded in the store as {jude:<name>}:owner); another model naming it is Stalled with reason StoreConflict until the owner is deleted or moves away.",

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { connectRedis, parseClusterNodes } from "./connection.ts";
+import { connectRedis, parseClusterNodes, parseClusterTarget } from "./connection.ts";
 import { isStoreError } from "./errors.ts";
 
 /** What a process's log line would hold for `error` (pino's standard error serializer). */
@@ -30,14 +30,42 @@ describe("connectRedis", () => {
 });
 
 describe("parseClusterNodes", () => {
-  it("names a malformed seed node without the credentials a URL put in it", () => {
-    const error = thrownBy(() => parseClusterNodes("redis://admin:S3cret@10.0.0.1:6379"));
-    expect((error as Error).message).toContain("is not host:port");
+  it.each([
+    ["rediss://admin:S3cret@10.0.0.1:6379", /TLS to a Redis Cluster, is not supported/],
+    ["redis://admin:S3cret@10.0.0.1:6379/1", /has a path/],
+    ["redis://admin:S3cret@10.0.0.1", /has no host:port/],
+    ["admin:S3cret@10.0.0.1:6379", /is not host:port/],
+    [
+      "redis://admin:S3cret@10.0.0.1:6379,redis://admin:0ther@10.0.0.2:6379",
+      /different user names or passwords/,
+    ],
+  ])("names a malformed seed list %# without the credentials in it", (list, message) => {
+    const error = thrownBy(() => parseClusterNodes(list));
+    expect((error as Error).message).toMatch(message);
     expect(logged(error)).not.toContain("S3cret");
+    expect(logged(error)).not.toContain("0ther");
   });
 
   it("still quotes a plain typo so it can be found", () => {
     expect(() => parseClusterNodes("10.0.0.1:6379,10.0.0.2")).toThrow(/"10\.0\.0\.2" is not host:port/);
+  });
+});
+
+describe("parseClusterTarget", () => {
+  it("reads plain seeds with no credentials", () => {
+    expect(parseClusterTarget(" a:1 , b:2,")).toEqual({ clusterNodes: ["a:1", "b:2"] });
+  });
+
+  it("takes a password (and user) given on one seed for every node, percent-decoded", () => {
+    expect(parseClusterTarget("redis://:p%40ss@a:1,b:2")).toEqual({
+      clusterNodes: ["a:1", "b:2"],
+      password: "p@ss",
+    });
+    expect(parseClusterTarget("redis://jude:pw@A:1,redis://jude:pw@b:2")).toEqual({
+      clusterNodes: ["A:1", "b:2"],
+      username: "jude",
+      password: "pw",
+    });
   });
 });
 
@@ -85,6 +113,17 @@ describe("connectRedis with a store URL", () => {
       expect((error as Error).message, url).toMatch(/percent-encode/);
       expect(logged(error), url).not.toContain("zq");
       expect(logged(error), url).not.toContain("wordy");
+    }
+  });
+});
+
+describe("connectRedis with a Cluster no seed node of which answers", () => {
+  it("fails queued commands after clusterConnectAttempts tries", async () => {
+    const client = connectRedis({ clusterNodes: ["127.0.0.1:1"] }, { clusterConnectAttempts: 2 });
+    try {
+      await expect(client.ping()).rejects.toThrow(/None of startup nodes is available/);
+    } finally {
+      client.disconnect();
     }
   });
 });

@@ -9,8 +9,20 @@ import { Cluster, Redis } from "ioredis";
 import type { RedisClient } from "./commands.ts";
 import { invalidArgument } from "./errors.ts";
 
-/** Where the store's Redis is: a standalone server or the seed nodes of a cluster. */
-export type RedisTarget = { readonly url: string } | { readonly clusterNodes: readonly string[] };
+/**
+ * Where the store's Redis is: a standalone server, or the seed nodes of a cluster (with the user name
+ * and password every node of a password-protected cluster wants, if any).
+ */
+export type RedisTarget =
+  | { readonly url: string }
+  | { readonly clusterNodes: readonly string[]; readonly username?: string; readonly password?: string };
+
+/** A Redis Cluster's seed nodes (`host:port`) and the credentials that apply to every node. */
+export interface ClusterTarget {
+  readonly clusterNodes: string[];
+  readonly username?: string;
+  readonly password?: string;
+}
 
 /** Client options the caller may tune; everything else has store-appropriate defaults. */
 export interface ConnectOptions {
@@ -30,22 +42,98 @@ export interface ConnectOptions {
    * these events are for logging. Without a listener ioredis would print every one to stderr.
    */
   readonly onConnectionError?: (error: Error) => void;
+  /**
+   * For a Cluster: how many times the client tries to reach the seed nodes (to learn the slot map)
+   * before it gives up, failing its queued commands and ending (status "end"). Unset: it tries for
+   * ever, ioredis's default, and a command sent while no node answers (all down, a wrong password)
+   * waits for ever: neither maxRetriesPerRequest nor commandTimeoutMs applies to a command the
+   * cluster client has not sent yet. A caller that must not hang (the operator's reconciles) sets it.
+   */
+  readonly clusterConnectAttempts?: number;
 }
 
-/** Parses `host:port,host:port` into cluster seed nodes. */
+/** Parses `host:port,host:port` into cluster seed nodes (see parseClusterTarget). */
 export function parseClusterNodes(list: string): string[] {
-  const nodes = list
+  return parseClusterTarget(list).clusterNodes;
+}
+
+/**
+ * Parses a Redis Cluster's seed list: comma-separated nodes, each `host:port` or, for a cluster that
+ * wants a password, `redis://[user]:password@host:port` (user name and password percent-encoded as in
+ * a store URL). Credentials apply to every node, so one seed may carry them
+ * (`redis://:pw@redis-0:6379,redis-1:6379`); seeds carrying different ones are refused. The list
+ * comes from a Secret: messages mask what stands before an '@' and never quote a password.
+ */
+export function parseClusterTarget(list: string): ClusterTarget {
+  const nodes: string[] = [];
+  let credentials: { username: string; password: string } | undefined;
+  for (const node of list
     .split(",")
-    .map((node) => node.trim())
-    .filter((node) => node.length > 0);
-  for (const node of nodes) {
-    // The list comes from a Secret: a redis:// URL pasted there carries a password, which must not
-    // reach the message (and so the log); what stands before an '@' is masked.
-    if (!/^[^:\s]+:\d{1,5}$/.test(node))
-      throw invalidArgument(`cluster node ${JSON.stringify(node.replace(/^.*@/, "***@"))} is not host:port`);
+    .map((each) => each.trim())
+    .filter((each) => each.length > 0)) {
+    const masked = JSON.stringify(node.replace(/^.*@/, "***@"));
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(node)) {
+      const seed = parseSeedUrl(node, masked);
+      if (
+        credentials !== undefined &&
+        seed.credentials !== undefined &&
+        (credentials.username !== seed.credentials.username ||
+          credentials.password !== seed.credentials.password)
+      )
+        throw invalidArgument(
+          "cluster nodes carry different user names or passwords; one applies to every node, so give it once (redis://[user]:password@host:port on one seed)",
+        );
+      credentials ??= seed.credentials;
+      nodes.push(seed.node);
+      continue;
+    }
+    if (!/^[^:\s@/]+:\d{1,5}$/.test(node)) throw invalidArgument(`cluster node ${masked} is not host:port`);
+    nodes.push(node);
   }
   if (nodes.length === 0) throw invalidArgument("cluster node list is empty");
-  return nodes;
+  return {
+    clusterNodes: nodes,
+    ...(credentials?.username ? { username: credentials.username } : {}),
+    ...(credentials?.password ? { password: credentials.password } : {}),
+  };
+}
+
+/** One seed given as `redis://[user[:password]@]host:port`: its `host:port` and credentials. */
+function parseSeedUrl(
+  node: string,
+  masked: string,
+): { node: string; credentials?: { username: string; password: string } } {
+  let parsed: URL;
+  try {
+    parsed = new URL(node);
+  } catch {
+    throw invalidArgument(`cluster node ${masked} is not host:port or redis://[user]:password@host:port`);
+  }
+  if (parsed.protocol !== "redis:")
+    throw invalidArgument(
+      `cluster node ${masked} is not host:port or redis://[user]:password@host:port (rediss://, TLS to a Redis Cluster, is not supported)`,
+    );
+  if (`${parsed.pathname}${parsed.search}${parsed.hash}`.includes("@") || parsed.hash !== "")
+    throw invalidArgument(
+      `cluster node ${masked} has '@' or '#' after its host; percent-encode # / ? @ in its user name and password (%23 %2F %3F %40)`,
+    );
+  if (parsed.hostname === "" || parsed.port === "")
+    throw invalidArgument(`cluster node ${masked} has no host:port`);
+  if (!/^\/?$/.test(parsed.pathname) || parsed.search !== "")
+    throw invalidArgument(`cluster node ${masked} has a path; a Redis Cluster has only database 0`);
+  const hostPort = `${parsed.hostname}:${parsed.port}`;
+  if (parsed.username === "" && parsed.password === "") return { node: hostPort };
+  let username: string;
+  let password: string;
+  try {
+    username = decodeURIComponent(parsed.username);
+    password = decodeURIComponent(parsed.password);
+  } catch {
+    throw invalidArgument(
+      `cluster node ${masked} has a user name or password that is not percent-encoded right`,
+    );
+  }
+  return { node: hostPort, credentials: { username, password } };
 }
 
 /**
@@ -102,10 +190,20 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
     return { host: node.slice(0, separator), port: Number(node.slice(separator + 1)) };
   });
   const clusterOptions: ClusterOptions = {
-    redisOptions: common,
+    redisOptions: {
+      ...common,
+      ...(target.username !== undefined ? { username: target.username } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+    },
     enableAutoPipelining: false,
     // Reads go to masters: a replica may lag behind a flip, and the store promises read-your-flip.
     scaleReads: "master",
+    ...(options.clusterConnectAttempts !== undefined
+      ? {
+          clusterRetryStrategy: (times: number) =>
+            times >= options.clusterConnectAttempts! ? null : Math.min(100 + times * 2, 2000),
+        }
+      : {}),
   };
   return new Cluster(startupNodes, clusterOptions).on("error", onError);
 }

@@ -549,6 +549,41 @@ describe("reconcileBootstrapRun", () => {
       );
     });
 
+    it("tells a Cluster store's move by its seeds: another Cluster is a move, the same seeds reordered are not", async () => {
+      const clusterWorld = (run: KubeObject, seeds: string, extra: Record<string, KubeObject[]> = {}) => {
+        const objects = world(run, extra);
+        setPath(objects.NearlinePipeline![0] as Record<string, unknown>, "spec.sinks.store.cluster", true);
+        objects.Secret = [
+          {
+            kind: "Secret",
+            metadata: { name: "jude-redis", namespace: testNamespace },
+            data: { url: Buffer.from(seeds).toString("base64") },
+          },
+        ];
+        return objects;
+      };
+      const run = runningRun();
+      const started = (await reconcile(clusterWorld(run, "redis-0:6379,redis-1:6379"))).find(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+          call.verb === "apply" && call.kind === "Job",
+      )!.object;
+      expect(started.metadata?.annotations?.["jude.dev/store-endpoint"]).toBe(
+        "redis-cluster://redis-0:6379,redis-1:6379",
+      );
+      const job = { ...started, metadata: { ...started.metadata, uid: "job-uid" }, status: { active: 2 } };
+      const extra = { Job: [job as KubeObject], ConfigMap: [shardsConfigMap] };
+      const reordered = await reconcile(clusterWorld(run, " Redis-1:6379, redis-0:6379", extra));
+      expect(reordered.filter((call) => call.verb === "delete" || call.verb === "event")).toEqual([]);
+      const moved = await reconcile(clusterWorld(run, "other-0:6379,other-1:6379", extra));
+      expect(summarizeCalls(moved).slice(0, 2)).toEqual([
+        "delete Job/jobs-minilm-v1-bootstrap",
+        "event Normal StoreChanged",
+      ]);
+      expect((moved[1] as Extract<RecordedCall, { verb: "event" }>).message).toContain(
+        "redis-cluster://other-0:6379,other-1:6379",
+      );
+    });
+
     it("leaves a Job alone while its store is the pipeline's, or cannot be told", async () => {
       const run = runningRun();
       const job = await startedJob(run);

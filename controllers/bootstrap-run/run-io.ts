@@ -9,7 +9,7 @@ import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import { connectRedis, defaultPrefix } from "../../store/index.ts";
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
-import { storeTarget } from "../shared/store-target.ts";
+import { operatorClusterConnectAttempts, storeTarget } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 
@@ -96,6 +96,7 @@ export async function readCheckpoints(
       connectionName: "jude-operator-bootstrap-run",
       commandTimeoutMs: externalTimeoutMs,
       maxRetriesPerRequest: 1,
+      clusterConnectAttempts: operatorClusterConnectAttempts,
     },
   );
   try {

@@ -21,6 +21,14 @@ describe("the store a bootstrap Job writes to", () => {
     expect(storeLeft(job, { name: "a", endpoint: "redis://r:6379/0" })).toBeUndefined();
   });
 
+  it("was left for another Redis Cluster, not for the same seeds in another order", () => {
+    const job = recorded("a", "redis-cluster://r0:6379,r1:6379");
+    expect(storeLeft(job, { name: "a", endpoint: "redis-cluster://r0:6379,r1:6379" })).toBeUndefined();
+    expect(storeLeft(job, { name: "a", endpoint: "redis-cluster://r1:6379,r2:6379" })).toBeUndefined();
+    expect(storeLeft(job, { name: "a", endpoint: "redis-cluster://s0:6379,s1:6379" })).toEqual(jobStore(job));
+    expect(storeLeft(job, { name: "a", endpoint: "redis://r0:6379/0" })).toEqual(jobStore(job));
+  });
+
   it("is no evidence of a move where it cannot be told", () => {
     // A Job an older operator made records nothing.
     expect(storeLeft(jobWith(), { name: "b" })).toBeUndefined();

@@ -1,11 +1,12 @@
 // The store a bootstrap Job's shards write to, recorded on the Job when it is created: the store's
-// name (spec.sinks.store.name) and where the Secret's URL pointed then (redis://host:port/db, no
-// credentials). A shard reads both once, when its pod starts, so a Job keeps writing to that store
+// name (spec.sinks.store.name) and where the Secret's value pointed then (redis://host:port/db, or
+// redis-cluster://host:port,… for a Cluster's seed list; no credentials). A shard reads both once, when its pod starts, so a Job keeps writing to that store
 // after its pipeline moves to another one (a new name, or the Secret's URL changed). The operator's
 // cache keeps Jobs whole (operator/runtime/cache-transforms.ts), annotations included; the shards'
 // ConfigMap says the store too, but the cache drops ConfigMap data.
 import type { NearlinePipeline } from "../../crds/index.ts";
 import type { KubeObject } from "../../operator/runtime/types.ts";
+import { sameStoreEndpoint } from "../nearline-pipeline/store-endpoint.ts";
 import { annotationKeys } from "../shared/labels.ts";
 
 /** A store as a Job records it; `endpoint` is unknown when the URL could not be read or parsed. */
@@ -48,7 +49,7 @@ export function jobStore(job: KubeObject): JobStore | undefined {
 
 /**
  * The store `job` writes to when it is not `current`, the pipeline's: another name, or the same name
- * at another endpoint. What cannot be told is no evidence of a move: a Job that records no store (an
+ * at another endpoint (sameStoreEndpoint: the same Cluster's seeds in another order are no move). What cannot be told is no evidence of a move: a Job that records no store (an
  * older operator made it), or an endpoint unknown on either side, compares nothing or names only.
  */
 export function storeLeft(job: KubeObject, current: JobStore): JobStore | undefined {
@@ -58,7 +59,7 @@ export function storeLeft(job: KubeObject, current: JobStore): JobStore | undefi
   if (
     recorded.endpoint !== undefined &&
     current.endpoint !== undefined &&
-    recorded.endpoint !== current.endpoint
+    !sameStoreEndpoint(recorded.endpoint, current.endpoint)
   )
     return recorded;
   return undefined;

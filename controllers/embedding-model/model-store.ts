@@ -19,7 +19,7 @@ import {
   type StoreMetrics,
 } from "../../store/index.ts";
 import { oldestPipelineFirst } from "../shared/pipeline-age.ts";
-import { storeTarget, targetEndpoint } from "../shared/store-target.ts";
+import { operatorClusterConnectAttempts, storeTarget, targetEndpoint } from "../shared/store-target.ts";
 import type { StoreObservation } from "./promotion.ts";
 
 /** Longest one store command may take before the reconcile fails and is retried with back-off. */
@@ -90,6 +90,7 @@ export class ModelStores {
       const client = connectRedis(target, {
         connectionName: "jude-operator-promotion",
         commandTimeoutMs,
+        clusterConnectAttempts: operatorClusterConnectAttempts,
         maxRetriesPerRequest: 1,
         onConnectionError: (error) => (connection.error = error),
       });

@@ -77,6 +77,25 @@ describe("pipelineStallCause", () => {
         /^spec\.sinks\.store\.urlSecretRef: Secret jude-redis \(key url\) names Redis redis:\/\/redis-a:6379\/0, but NearlinePipeline resumes of the same EmbeddingModel jude-minilm writes store job-recs at redis:\/\/redis-a:6379\/1/,
     },
     {
+      name: "an older pipeline of the model writes the same store name on another Redis Cluster",
+      siblings: [sibling("resumes", "job-recs", "2026-11-01T00:00:00Z")],
+      storeEndpoints: new Map([
+        ["jobs", "redis-cluster://a-0:6379,a-1:6379"],
+        ["resumes", "redis-cluster://b-0:6379,b-1:6379"],
+      ]),
+      reason: "StoreConflict",
+      message:
+        /^spec\.sinks\.store\.urlSecretRef: Secret jude-redis \(key url\) names Redis redis-cluster:\/\/a-0:6379,a-1:6379, but NearlinePipeline resumes .* at redis-cluster:\/\/b-0:6379,b-1:6379/,
+    },
+    {
+      name: "an older pipeline of the model writes the same store on a Cluster named by other seeds of it",
+      siblings: [sibling("resumes", "job-recs", "2026-11-01T00:00:00Z")],
+      storeEndpoints: new Map([
+        ["jobs", "redis-cluster://a-0:6379,a-1:6379"],
+        ["resumes", "redis-cluster://a-1:6379,a-2:6379"],
+      ]),
+    },
+    {
       name: "same store as the oldest pipeline, a stalled one between them naming another",
       siblings: [
         sibling("resumes", "job-recs", "2026-11-01T00:00:00Z"),

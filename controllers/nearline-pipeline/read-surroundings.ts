@@ -36,7 +36,8 @@ export async function readSurroundings(
         other.spec.modelRef.name === pipeline.spec.modelRef.name,
     );
   const refs = model === undefined ? [] : referencedSecrets(pipeline, model);
-  // The siblings' store Secrets too (usually the same one), to tell whether they name the same Redis.
+  // The siblings' store Secrets too (usually the same one), to tell whether they name the same Redis
+  // (or Redis Cluster).
   const storeRefs = model === undefined ? [] : siblings.map((other) => other.spec.sinks.store.urlSecretRef);
   const secrets = await readSecrets(
     context.client,
@@ -45,9 +46,9 @@ export async function readSurroundings(
   );
   const storeEndpoints = new Map<string, string>();
   for (const each of [pipeline, ...siblings]) {
-    const ref = each.spec.sinks.store.urlSecretRef;
-    const url = secrets.get(ref.name)?.get(ref.key);
-    const endpoint = url === undefined ? undefined : storeEndpoint(url.toString("utf8"));
+    const { urlSecretRef: ref, cluster } = each.spec.sinks.store;
+    const value = secrets.get(ref.name)?.get(ref.key);
+    const endpoint = value === undefined ? undefined : storeEndpoint(value.toString("utf8"), cluster);
     if (endpoint !== undefined) storeEndpoints.set(each.metadata.name, endpoint);
   }
   return {

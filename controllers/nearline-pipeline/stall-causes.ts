@@ -1,12 +1,13 @@
 // Why a NearlinePipeline cannot run until someone changes a resource: its model is missing, the model
 // has no prompt for its entity, the prompt uses a field the pipeline never extracts, a referenced
 // Secret is missing, or another pipeline of the same model writes to a different store (another name,
-// or the same name on another Redis server or database).
+// or the same name on another Redis server, database or Redis Cluster).
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { templateFields } from "../../serving/core/prompts.ts";
 import type { Kstatus } from "../shared/conditions.ts";
 import { isOlderPipeline as isOlder } from "../shared/pipeline-age.ts";
 import { missingSecret, referencedSecrets } from "./secret-refs.ts";
+import { sameStoreEndpoint } from "./store-endpoint.ts";
 
 /** What the controller read about a pipeline's surroundings. */
 export interface PipelineSurroundings {
@@ -20,6 +21,7 @@ export interface PipelineSurroundings {
   /**
    * The store endpoint (store-endpoint.ts) of this pipeline and of its siblings, by pipeline name,
    * where their store Secret could be read; a pipeline missing here is not compared by endpoint.
+   * Compared with sameStoreEndpoint (seed lists of one Cluster need not be equal).
    */
   storeEndpoints?: ReadonlyMap<string, string>;
 }
@@ -62,7 +64,12 @@ export function pipelineStallCause(surroundings: PipelineSurroundings): Kstatus 
     );
   const endpoint = surroundings.storeEndpoints?.get(pipeline.metadata.name);
   const theirs = oldest && surroundings.storeEndpoints?.get(oldest.metadata.name);
-  if (oldest !== undefined && endpoint !== undefined && theirs !== undefined && theirs !== endpoint) {
+  if (
+    oldest !== undefined &&
+    endpoint !== undefined &&
+    theirs !== undefined &&
+    !sameStoreEndpoint(theirs, endpoint)
+  ) {
     const ref = spec.sinks.store.urlSecretRef;
     return stalled(
       "StoreConflict",

@@ -19,7 +19,7 @@ export const annotationKeys = {
   configHash: "jude.dev/config-hash",
   /** On a bootstrap Job: the store name its shards write to (bootstrap-run/run-store.ts). */
   store: "jude.dev/store",
-  /** On a bootstrap Job: where that store is, `redis://host:port/db` without credentials. */
+  /** On a bootstrap Job: where that store is, `redis://host:port/db` or `redis-cluster://host:port,…`, without credentials. */
   storeEndpoint: "jude.dev/store-endpoint",
 } as const;
 

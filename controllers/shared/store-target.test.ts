@@ -11,22 +11,24 @@ describe("storeTarget", () => {
     });
   });
 
-  it.each(["redis://:hunter2@redis.data.svc:6379", "", "redis-0.redis"])(
-    "refuses %j as a seed list, saying what the Secret must hold and never its password",
-    (value) => {
-      let refusal: unknown;
-      try {
-        storeTarget(value, true);
-      } catch (error) {
-        refusal = error;
-      }
-      const text = describeFailure(refusal);
-      expect(text).toContain(
-        "spec.sinks.store.cluster is true, so the store Secret must hold the Redis Cluster's seed nodes as host:port,host:port",
-      );
-      expect(text).not.toContain("hunter2");
-    },
-  );
+  it.each([
+    "redis://:hunter2@redis.data.svc:6379/0",
+    "rediss://:hunter2@redis.data.svc:6379",
+    "",
+    "redis-0.redis",
+  ])("refuses %j as a seed list, saying what the Secret must hold and never its password", (value) => {
+    let refusal: unknown;
+    try {
+      storeTarget(value, true);
+    } catch (error) {
+      refusal = error;
+    }
+    const text = describeFailure(refusal);
+    expect(text).toContain(
+      "spec.sinks.store.cluster is true, so the store Secret must hold the Redis Cluster's seed nodes as host:port,host:port",
+    );
+    expect(text).not.toContain("hunter2");
+  });
 
   it("names the endpoint without credentials", () => {
     expect(targetEndpoint({ clusterNodes: ["10.0.0.1:7000", "10.0.0.2:7000"] })).toBe(
@@ -40,8 +42,20 @@ describe("ModelStores.open of a Redis Cluster store", () => {
   it("refuses a Secret value that is not a seed list before connecting anywhere", async () => {
     const stores = new ModelStores();
     try {
-      await expect(stores.open("redis://:hunter2@127.0.0.1:6379", "jobs", true)).rejects.toThrow(
-        /spec\.sinks\.store\.cluster is true.*cluster node "\*\*\*@127\.0\.0\.1:6379" is not host:port/,
+      await expect(stores.open("redis://:hunter2@127.0.0.1:6379/0", "jobs", true)).rejects.toThrow(
+        /spec\.sinks\.store\.cluster is true.*cluster node "\*\*\*@127\.0\.0\.1:6379\/0" has a path/,
+      );
+    } finally {
+      stores.close();
+    }
+  });
+
+  it("fails, naming the Cluster, when no seed node answers, instead of waiting for ever", async () => {
+    // Port 1 on the loopback refuses at once: a Cluster all of whose nodes are down.
+    const stores = new ModelStores();
+    try {
+      await expect(stores.open("127.0.0.1:1,127.0.0.1:2", "jobs", true)).rejects.toThrow(
+        'store "jobs" at Redis Cluster 127.0.0.1:1,127.0.0.1:2 is unreachable',
       );
     } finally {
       stores.close();

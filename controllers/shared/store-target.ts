@@ -1,9 +1,17 @@
 // Where the operator reaches a pipeline's store: the value of its store Secret read as the workers
 // read it (pipelines/shared/config-common.ts storeSection): a redis:// URL, or with
-// spec.sinks.store.cluster a host:port,host:port list of Redis Cluster seed nodes.
+// spec.sinks.store.cluster a host:port,host:port list of Redis Cluster seed nodes (a seed may be
+// redis://[user]:password@host:port for a password-protected Cluster).
 import { assertStoreUrl } from "../../store/connection.ts";
 import { invalidArgument } from "../../store/errors.ts";
-import { isStoreError, parseClusterNodes, type RedisTarget } from "../../store/index.ts";
+import { isStoreError, parseClusterTarget, type RedisTarget } from "../../store/index.ts";
+
+/**
+ * How many times the operator's cluster clients try the seed nodes before their commands fail
+ * (store/connection.ts clusterConnectAttempts): without a limit a Cluster no node of which answers
+ * (all down, or one that wants a password the Secret lacks) holds the reconcile for ever.
+ */
+export const operatorClusterConnectAttempts = 5;
 
 /**
  * The connection target of a store Secret's value. Throws INVALID_ARGUMENT when the value is not a
@@ -16,11 +24,11 @@ export function storeTarget(value: string, cluster: boolean): RedisTarget {
     return { url: value };
   }
   try {
-    return { clusterNodes: parseClusterNodes(value) };
+    return parseClusterTarget(value);
   } catch (error) {
     if (!isStoreError(error)) throw error;
     throw invalidArgument(
-      `spec.sinks.store.cluster is true, so the store Secret must hold the Redis Cluster's seed nodes as host:port,host:port (not a redis:// URL): ${error.message}`,
+      `spec.sinks.store.cluster is true, so the store Secret must hold the Redis Cluster's seed nodes as host:port,host:port (a seed may be redis://[user]:password@host:port when the Cluster wants a password): ${error.message}`,
     );
   }
 }

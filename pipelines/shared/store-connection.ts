@@ -2,7 +2,7 @@
 import {
   connectRedis,
   openStore,
-  parseClusterNodes,
+  parseClusterTarget,
   type RedisClient,
   type Store,
   type StoreMetrics,
@@ -37,7 +37,7 @@ export async function openPipelineStore(
     commandTimeoutMs: storeCommandTimeoutMs + (section.durability?.timeoutMs ?? 0),
   };
   const client = section.cluster
-    ? connectRedis({ clusterNodes: parseClusterNodes(secret) }, connect)
+    ? connectRedis(parseClusterTarget(secret), connect)
     : connectRedis({ url: secret }, connect);
   try {
     const store = await openStore(client, {

@@ -24,8 +24,14 @@ export async function applyAll(namespace: string, objects: readonly Json[]): Pro
   );
 }
 
-/** Creates `namespace` with the store Secret and the model claim; returns its cleanup. */
-export async function createE2eNamespace(namespace: string): Promise<() => Promise<void>> {
+/**
+ * Creates `namespace` with the store Secret and the model claim; returns its cleanup. With `cluster`
+ * the Secret holds the testbed's Redis Cluster seed nodes (for `spec.sinks.store.cluster: true`).
+ */
+export async function createE2eNamespace(
+  namespace: string,
+  options: { cluster?: boolean } = {},
+): Promise<() => Promise<void>> {
   await installCrds();
   await createRestrictedNamespace(namespace);
   await applyAll(namespace, [
@@ -33,7 +39,11 @@ export async function createE2eNamespace(namespace: string): Promise<() => Promi
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name: storeSecretRef.name },
-      stringData: { [storeSecretRef.key]: requireEnv("JUDE_REDIS_URL") },
+      stringData: {
+        [storeSecretRef.key]: requireEnv(
+          options.cluster === true ? "JUDE_REDIS_CLUSTER_NODES" : "JUDE_REDIS_URL",
+        ),
+      },
     },
     ...(modelVolume(namespace, requireEnv("JUDE_MODEL_DIR")) as Json[]),
   ]);

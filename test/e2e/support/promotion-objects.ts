@@ -24,8 +24,8 @@ export function promotionModel(namespace: string, version: string, promotion: Js
   });
 }
 
-/** The pipeline of job events from `topic` into the store `storeName`. */
-export function jobsPipeline(namespace: string, topic: string, storeName: string): Json {
+/** The pipeline of job events from `topic` into the store `storeName` (on a Redis Cluster with `cluster`). */
+export function jobsPipeline(namespace: string, topic: string, storeName: string, cluster = false): Json {
   return {
     apiVersion: "jude.dev/v1alpha1",
     kind: "NearlinePipeline",
@@ -38,7 +38,9 @@ export function jobsPipeline(namespace: string, topic: string, storeName: string
       },
       decode: { format: "json", keyPath: "$.jobId", eventTimePath: "$.updatedAt" },
       extract,
-      sinks: { store: { name: storeName, urlSecretRef: storeSecretRef } },
+      sinks: {
+        store: { name: storeName, urlSecretRef: storeSecretRef, ...(cluster ? { cluster: true } : {}) },
+      },
       workers: { replicas: 1, maxBatchSize: 16, maxInflight: 2 },
     },
   };

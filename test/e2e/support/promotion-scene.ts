@@ -1,7 +1,14 @@
 // The setting both promotion end-to-end tests start from: their namespace, a two-partition changelog
 // holding the snapshot's job events, the store opened with a reader, and `jude operator` as a process
 // with the jobs pipeline and the first model applied.
-import { connectRedis, openStore, StoreReader, type RedisClient, type Store } from "../../../store/index.ts";
+import {
+  connectRedis,
+  openStore,
+  parseClusterNodes,
+  StoreReader,
+  type RedisClient,
+  type Store,
+} from "../../../store/index.ts";
 import type { Json } from "../../integration/operator/operator-harness.ts";
 import { requireEnv } from "../../support/env.ts";
 import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
@@ -26,22 +33,29 @@ export async function startPromotionScene(options: {
   snapshotIds: readonly string[];
   /** The EmbeddingModel applied with the pipeline (its first version). */
   firstModel: Json;
+  /** The store on the testbed's Redis Cluster (`spec.sinks.store.cluster: true`). */
+  cluster?: boolean;
 }): Promise<PromotionScene> {
   const { namespace, storeName } = options;
   const made: Partial<PromotionScene> = {};
   try {
-    made.removeNamespace = await createE2eNamespace(namespace);
+    const cluster = options.cluster === true;
+    made.removeNamespace = await createE2eNamespace(namespace, { cluster });
     made.topic = uniqueTopic(options.topicPrefix);
     await createTopics([made.topic], 2);
     await produceEvents(
       made.topic,
       options.snapshotIds.map((id, index) => jobEvent(id, index, `Engineer ${index % 10}`)),
     );
-    made.redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+    made.redis = connectRedis(
+      cluster
+        ? { clusterNodes: parseClusterNodes(requireEnv("JUDE_REDIS_CLUSTER_NODES")) }
+        : { url: requireEnv("JUDE_REDIS_URL") },
+    );
     made.store = await openStore(made.redis, { name: storeName, create: true });
     made.reader = await StoreReader.open(made.store);
     made.operator = await startOperatorProcess(namespace);
-    await applyAll(namespace, [jobsPipeline(namespace, made.topic, storeName), options.firstModel]);
+    await applyAll(namespace, [jobsPipeline(namespace, made.topic, storeName, cluster), options.firstModel]);
     return made as PromotionScene;
   } catch (error) {
     await stopPromotionScene(made);

@@ -48,7 +48,13 @@ export interface OwnedCluster {
 
 /** Starts a private cluster; the caller must `destroy()` it. */
 export async function startOwnedCluster(
-  options: { masters?: number; replicasPerMaster?: number; nodeTimeoutMs?: number } = {},
+  options: {
+    masters?: number;
+    replicasPerMaster?: number;
+    nodeTimeoutMs?: number;
+    /** Every node wants this password (requirepass, and masterauth for replicas). */
+    password?: string;
+  } = {},
 ): Promise<OwnedCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicasPerMaster ?? 0;
@@ -78,9 +84,15 @@ export async function startOwnedCluster(
       args.push("--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf");
       args.push("--cluster-node-timeout", String(options.nodeTimeoutMs ?? 2_000));
       args.push("--logfile", join(data, "redis.log"));
+      if (options.password !== undefined)
+        args.push("--requirepass", options.password, "--masterauth", options.password);
       const child = spawn(binary, args, { stdio: "ignore" });
       children.push(child);
-      const admin = new Redis(port, "127.0.0.1", { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+      const admin = new Redis(port, "127.0.0.1", {
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => 50,
+        ...(options.password !== undefined ? { password: options.password } : {}),
+      });
       admin.on("error", () => undefined);
       const kill = async () => {
         admin.disconnect();
@@ -102,6 +114,7 @@ export async function startOwnedCluster(
       polling,
     );
     await run(cliBinary, [
+      ...(options.password !== undefined ? ["--no-auth-warning", "-a", options.password] : []),
       "--cluster",
       "create",
       ...nodes.map((node) => node.address),
