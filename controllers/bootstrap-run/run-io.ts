@@ -63,23 +63,41 @@ export async function captureWatermarks(
   const { KafkaRangeReader } = await import("../../pipelines/bootstrap/kafka-range.ts");
   const { topic, bootstrapServers } = pipeline.spec.source.kafka;
   // The reader retries until the timeout aborts it, so what it ends with says only "aborted": the
-  // last error it retried on (an unreachable broker, say) is the cause worth reporting.
+  // last error it retried on (an unreachable broker, say) is the cause worth reporting. The reader
+  // looks at its signal only between attempts, and one attempt against a broker that accepts but never
+  // answers lasts the client's request timeouts and retries (a minute and a half): the capture is
+  // abandoned when the signal aborts, and the reader closed under it.
   let retried: unknown;
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(externalTimeoutMs)]);
   const reader = new KafkaRangeReader(kafkaOptions(pipeline, secrets), topic, {
-    signal: AbortSignal.any([signal, AbortSignal.timeout(externalTimeoutMs)]),
+    signal: deadline,
     onRetry: (error) => (retried = error),
   });
   try {
-    return await reader.captureWatermarks();
+    return await untilAborted(reader.captureWatermarks(), deadline);
   } catch (error) {
-    if (signal.aborted || retried === undefined) throw error;
+    if (signal.aborted || (retried === undefined && !deadline.aborted)) throw error;
+    const cause =
+      retried !== undefined ? describeFailure(retried) : `no answer within ${externalTimeoutMs / 1000} s`;
     throw new Error(
-      `cannot read the end offsets of topic ${topic} from ${bootstrapServers.join(",")}: ${describeFailure(retried)}`,
-      { cause: error },
+      `cannot read the end offsets of topic ${topic} from ${bootstrapServers.join(",")}: ${cause}`,
+      {
+        cause: error,
+      },
     );
   } finally {
     await reader.close();
   }
+}
+
+/** `work`, or the signal's reason as soon as it aborts (`work` goes on unobserved). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** The checkpoints of a run's shards (index -> state or null) from the pipeline's store. */
