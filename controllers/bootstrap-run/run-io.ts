@@ -11,6 +11,7 @@ import { connectRedis, defaultPrefix } from "../../store/index.ts";
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 import { storeTarget } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
+import { untilAborted } from "../shared/until-aborted.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 
 /** Longest a watermark capture or a checkpoint read may take before the reconcile retries later. */
@@ -88,16 +89,6 @@ export async function captureWatermarks(
   } finally {
     await reader.close();
   }
-}
-
-/** `work`, or the signal's reason as soon as it aborts (`work` goes on unobserved). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /** The checkpoints of a run's shards (index -> state or null) from the pipeline's store. */
