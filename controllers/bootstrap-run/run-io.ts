@@ -11,6 +11,7 @@ import { connectRedis, defaultPrefix } from "../../store/index.ts";
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 import { operatorClusterConnectAttempts, storeTarget } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
+import { untilAborted } from "../shared/until-aborted.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 
 /** Longest a watermark capture or a checkpoint read may take before the reconcile retries later. */
@@ -63,19 +64,27 @@ export async function captureWatermarks(
   const { KafkaRangeReader } = await import("../../pipelines/bootstrap/kafka-range.ts");
   const { topic, bootstrapServers } = pipeline.spec.source.kafka;
   // The reader retries until the timeout aborts it, so what it ends with says only "aborted": the
-  // last error it retried on (an unreachable broker, say) is the cause worth reporting.
+  // last error it retried on (an unreachable broker, say) is the cause worth reporting. The reader
+  // looks at its signal only between attempts, and one attempt against a broker that accepts but never
+  // answers lasts the client's request timeouts and retries (a minute and a half): the capture is
+  // abandoned when the signal aborts, and the reader closed under it.
   let retried: unknown;
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(externalTimeoutMs)]);
   const reader = new KafkaRangeReader(kafkaOptions(pipeline, secrets), topic, {
-    signal: AbortSignal.any([signal, AbortSignal.timeout(externalTimeoutMs)]),
+    signal: deadline,
     onRetry: (error) => (retried = error),
   });
   try {
-    return await reader.captureWatermarks();
+    return await untilAborted(reader.captureWatermarks(), deadline);
   } catch (error) {
-    if (signal.aborted || retried === undefined) throw error;
+    if (signal.aborted || (retried === undefined && !deadline.aborted)) throw error;
+    const cause =
+      retried !== undefined ? describeFailure(retried) : `no answer within ${externalTimeoutMs / 1000} s`;
     throw new Error(
-      `cannot read the end offsets of topic ${topic} from ${bootstrapServers.join(",")}: ${describeFailure(retried)}`,
-      { cause: error },
+      `cannot read the end offsets of topic ${topic} from ${bootstrapServers.join(",")}: ${cause}`,
+      {
+        cause: error,
+      },
     );
   } finally {
     await reader.close();

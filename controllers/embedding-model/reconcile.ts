@@ -18,6 +18,7 @@ import { readSecrets } from "../nearline-pipeline/secret-reader.ts";
 import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
+import { untilAborted } from "../shared/until-aborted.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { observeCoverage, observePromotion } from "./promotion-observe.ts";
@@ -43,6 +44,8 @@ export const missingReferencePollMs = 15_000;
 export const modelResyncMs = 30_000;
 /** Keys the parity gate samples. */
 export const paritySampleSize = 16;
+/** Longest a parity measurement may take before the gate says it could not be measured. */
+const parityTimeoutMs = 30_000;
 
 /** What the reconcile needs besides its context. */
 export interface ModelReconcileSettings {
@@ -253,6 +256,7 @@ async function withParity(
     ...(tokenRef !== undefined ? [tokenRef.name] : []),
     ...(tlsSecret !== undefined ? [tlsSecret] : []),
   ]);
+  const measuring = AbortSignal.any([context.signal, AbortSignal.timeout(parityTimeoutMs)]);
   const target: ParityTarget = {
     store,
     version: model.spec.version,
@@ -268,11 +272,21 @@ async function withParity(
     pipelines,
     secrets,
     sampleSize: paritySampleSize,
-    signal: context.signal,
+    signal: measuring,
   };
   // A measurement that cannot run keeps the gate shut with the reason; the next reconcile tries again.
-  const parity = await (settings.measureParity ?? measureParity)(target).catch(
-    (error: unknown): ParityObservation => ({ sampled: 0, matched: 0, error: (error as Error).message }),
+  // One that does not finish in time is abandoned: it reads the changelog and calls the candidate's
+  // server, and a broker or server that never answers must not hold the model's reconcile (and one of
+  // the controller's few workers) until it does.
+  const parity = await untilAborted((settings.measureParity ?? measureParity)(target), measuring).catch(
+    (error: unknown): ParityObservation => ({
+      sampled: 0,
+      matched: 0,
+      error:
+        measuring.aborted && !context.signal.aborted
+          ? `not finished within ${parityTimeoutMs / 1000} s`
+          : (error as Error).message,
+    }),
   );
   context.log.info({ version: model.spec.version, parity }, "parity sample measured");
   const records = inputs.records.map((record) =>

@@ -13,6 +13,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 /** A running link; `port` is where it listens on 127.0.0.1. */
 export interface TcpLink {
   port: number;
+  /** Connections accepted so far. */
+  accepted(): number;
   freeze(): void;
   /** Freezes the connections open now; connections made later pass. */
   freezeOpen(): void;
@@ -35,7 +37,9 @@ export async function startTcpLink(target: { host: string; port: number }): Prom
     from.on("error", () => pass(() => to.destroy()));
     from.on("close", () => pass(() => to.destroy()));
   };
+  let accepted = 0;
   const server = createServer((client) => {
+    accepted += 1;
     const upstream = connect(target.port, target.host);
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -49,6 +53,7 @@ export async function startTcpLink(target: { host: string; port: number }): Prom
   if (address === null || typeof address === "string") throw new Error("the link has no TCP address");
   return {
     port: address.port,
+    accepted: () => accepted,
     freeze: () => {
       frozen = true;
     },
