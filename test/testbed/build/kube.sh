@@ -2,7 +2,9 @@
 # Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl of one pinned Kubernetes
 # release from the Go module proxy. k8s.io/kubernetes pins its staging modules to v0.0.0 with local
 # replaces, so `go install` refuses it; a wrapper module that replaces each staging module with its
-# published v0.x tag builds the real binaries. Usage: kube.sh <version> <dest-dir>
+# published v0.x tag builds the real binaries, in one `go build` so the packages they share compile
+# once. No debug info (-gcflags=all=-dwarf=false, -ldflags -w): see go-tool.sh.
+# Usage: kube.sh <version> <dest-dir>
 set -euo pipefail
 V=${1:?kubernetes version, e.g. 1.34.4}
 DEST=${2:?destination directory}
@@ -22,7 +24,7 @@ done
 P=k8s.io/kubernetes/cmd
 go get -tool "$P/kube-apiserver@v$V" "$P/kube-controller-manager@v$V" "$P/kube-scheduler@v$V" "$P/kubectl@v$V"
 mkdir -p bin
-CGO_ENABLED=0 go build -trimpath -o bin/ -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$V \
+CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -o bin/ -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$V \
   -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$MIN" \
   "$P/kube-apiserver" "$P/kube-controller-manager" "$P/kube-scheduler" "$P/kubectl"
 mkdir -p "$DEST"
