@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from "node:net";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { connectRedis, parseClusterNodes, parseClusterTarget } from "./connection.ts";
@@ -124,6 +125,35 @@ describe("connectRedis with a Cluster no seed node of which answers", () => {
       await expect(client.ping()).rejects.toThrow(/None of startup nodes is available/);
     } finally {
       client.disconnect();
+    }
+  });
+});
+
+describe("connectRedis with seed nodes that are not a Redis Cluster", () => {
+  it("reports the node's own answer, not only that the slots could not be read", async () => {
+    // A standalone Redis answers CLUSTER SLOTS (and everything else here) with this error.
+    const server = createServer((socket) =>
+      socket.on("data", (data) => {
+        // One answer per command: each RESP command is an array ("*<n>") at the start of a line.
+        const commands = `\n${data.toString("latin1")}`.split("\n*").length - 1;
+        socket.write("-ERR This instance has cluster support disabled\r\n".repeat(commands));
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const errors: Error[] = [];
+    const client = connectRedis(
+      { clusterNodes: [`127.0.0.1:${port}`] },
+      { clusterConnectAttempts: 1, onConnectionError: (error) => errors.push(error) },
+    );
+    try {
+      await expect(client.ping()).rejects.toThrow();
+      expect(errors[0]?.message).toBe(
+        "Failed to refresh slots cache. (a node answered: ERR This instance has cluster support disabled)",
+      );
+    } finally {
+      client.disconnect();
+      server.close();
     }
   });
 });

@@ -205,5 +205,13 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
         }
       : {}),
   };
-  return new Cluster(startupNodes, clusterOptions).on("error", onError);
+  // ioredis says only that it could not read the slot map; the node's own answer (a standalone
+  // Redis: "ERR This instance has cluster support disabled"; a wrong password) says why.
+  return new Cluster(startupNodes, clusterOptions).on("error", (error: Error & { lastNodeError?: Error }) =>
+    onError(
+      error.lastNodeError === undefined
+        ? error
+        : new Error(`${error.message} (a node answered: ${error.lastNodeError.message})`),
+    ),
+  );
 }

@@ -103,9 +103,15 @@ describe("BootstrapRun controller", () => {
     const ns = harness.namespace;
     const seeds = storeSecret("cluster-redis");
     seeds.stringData = { url: requireEnv("JUDE_REDIS_CLUSTER_NODES") };
+    // A model of its own: the pipelines of one model share one store (the file's other pipeline
+    // writes the standalone Redis; the same model would make this one a StoreConflict).
+    const clusterModel = model();
+    (clusterModel.metadata as { name: string }).name = "jude-minilm-cluster";
     await applyObjects(ns, [
       seeds,
+      clusterModel,
       pipeline("jobs-cluster", topic, (spec) => {
+        spec.modelRef = { name: "jude-minilm-cluster" };
         spec.sinks.store.urlSecretRef = { name: "cluster-redis", key: "url" };
         spec.sinks.store.cluster = true;
       }),

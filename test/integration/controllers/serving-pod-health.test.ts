@@ -8,7 +8,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { reportProbeFailure, reportRestarted } from "../../support/kubelet-reports.ts";
+import { kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   cpuModel,
@@ -18,6 +19,9 @@ import {
   testImages,
 } from "../operator/operator-harness.ts";
 import { applyObjects, conditionOf, startManager, waitForObject } from "./harness.ts";
+
+/** The last exit message of a restarted container. */
+const crashMessage = "cannot start the embedding server: crashtol test crash";
 
 type Model = {
   status?: {
@@ -51,77 +55,6 @@ async function servingPod(namespace: string, name: string, version: string): Pro
     { timeoutMs: 60_000, intervalMs: 500 },
   );
   return found!;
-}
-
-/**
- * Writes what a kubelet reports of `pod` after `restarts` restarts, the last run having failed
- * seconds ago, its containers running again (kwok leaves a pod with running containers alone) and
- * ready or not.
- */
-async function reportRestarted(namespace: string, pod: V1Pod, restarts: number, ready: boolean) {
-  const now = Date.now();
-  const at = (ms: number) => new Date(now - ms).toISOString();
-  const containerStatuses = (pod.status?.containerStatuses ?? []).map((status) => ({
-    ...status,
-    ready,
-    started: true,
-    restartCount: restarts,
-    state: { running: { startedAt: at(1_000) } },
-    lastState:
-      restarts === 0
-        ? {}
-        : {
-            terminated: {
-              exitCode: 1,
-              reason: "Error",
-              message: "cannot start the embedding server: crashtol test crash\n",
-              startedAt: at(5_000),
-              finishedAt: at(2_000),
-            },
-          },
-  }));
-  const value = ready ? "True" : "False";
-  const conditions = (pod.status?.conditions ?? []).map((condition) =>
-    condition.type === "Ready" || condition.type === "ContainersReady"
-      ? { ...condition, status: value, lastTransitionTime: at(0) }
-      : condition,
-  );
-  await kubectl([
-    "patch",
-    "-n",
-    namespace,
-    `pod/${pod.metadata!.name!}`,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status: { containerStatuses, conditions } }),
-  ]);
-}
-
-/** What a kubelet records when `pod`'s probe fails. */
-async function reportProbeFailure(namespace: string, pod: V1Pod, message: string) {
-  const now = new Date().toISOString();
-  const event = {
-    apiVersion: "v1",
-    kind: "Event",
-    metadata: { name: `${pod.metadata!.name!}.probe-${Date.now().toString(36)}`, namespace },
-    involvedObject: {
-      apiVersion: "v1",
-      kind: "Pod",
-      name: pod.metadata!.name!,
-      namespace,
-      uid: pod.metadata!.uid!,
-      fieldPath: "spec.containers{serve}",
-    },
-    reason: "Unhealthy",
-    message,
-    type: "Warning",
-    source: { component: "kubelet" },
-    firstTimestamp: now,
-    lastTimestamp: now,
-    count: 1,
-  };
-  await kubectl(["create", "-n", namespace, "-f", "-"], JSON.stringify(event));
 }
 
 /** The model's Warning Events that say a version turned Failed. */
@@ -179,8 +112,13 @@ describe("a candidate's serving pod that crashes", () => {
 
     // Running, its readiness probe failing: the kubelet's words, and still no failure.
     const probing = await servingPod(namespace, "health", "v2");
-    await reportRestarted(namespace, probing, 0, false);
-    await reportProbeFailure(namespace, probing, "Readiness probe failed: crashtol probe says NOT_SERVING");
+    await reportRestarted(namespace, probing, 0, false, crashMessage);
+    await reportProbeFailure(
+      namespace,
+      probing,
+      "serve",
+      "Readiness probe failed: crashtol probe says NOT_SERVING",
+    );
     const unready = await waitForObject<Model>(
       namespace,
       "embeddingmodel/health",
@@ -193,7 +131,7 @@ describe("a candidate's serving pod that crashes", () => {
     );
 
     // One crash: the kubelet restarted the container at once and it is not ready yet.
-    await reportRestarted(namespace, await servingPod(namespace, "health", "v2"), 1, false);
+    await reportRestarted(namespace, await servingPod(namespace, "health", "v2"), 1, false, crashMessage);
     const restarted = await waitForObject<Model>(
       namespace,
       "embeddingmodel/health",
@@ -209,7 +147,7 @@ describe("a candidate's serving pod that crashes", () => {
     expect(await failedEvents(namespace, "health")).toEqual([]);
 
     // It failed again and runs again after its back-off: a crash loop.
-    await reportRestarted(namespace, await servingPod(namespace, "health", "v2"), 2, false);
+    await reportRestarted(namespace, await servingPod(namespace, "health", "v2"), 2, false, crashMessage);
     const looping = await waitForObject<Model>(
       namespace,
       "embeddingmodel/health",
@@ -227,7 +165,7 @@ describe("a candidate's serving pod that crashes", () => {
     );
 
     // Ready at last: back to its phase.
-    await reportRestarted(namespace, await servingPod(namespace, "health", "v2"), 2, true);
+    await reportRestarted(namespace, await servingPod(namespace, "health", "v2"), 2, true, crashMessage);
     const recovered = await waitForObject<Model>(
       namespace,
       "embeddingmodel/health",

@@ -6,7 +6,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { reportProbeFailure, reportRestarted } from "../../support/kubelet-reports.ts";
+import { kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   applyObjects,
@@ -21,6 +22,9 @@ import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./ob
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import { localNodeTaint } from "../../testbed/local-nodes/local-node-registry.ts";
 import { createRestrictedNamespace, deleteNamespace, testImages } from "../operator/operator-harness.ts";
+
+/** The last exit message of a restarted container. */
+const crashMessage = "cannot reach Kafka: statusworkers test";
 
 const localNode = `${process.env.JUDE_LOCAL_NODE_PREFIX ?? ""}local-cpu-0`;
 const onLocalNode = {
@@ -56,77 +60,6 @@ async function runningPods(namespace: string, prefix: string): Promise<V1Pod[]> 
   return found;
 }
 
-async function patchStatus(namespace: string, pod: V1Pod, status: object): Promise<void> {
-  await kubectl([
-    "patch",
-    "-n",
-    namespace,
-    `pod/${pod.metadata!.name!}`,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-}
-
-/** What a kubelet reports of a pod whose containers run again after `restarts` failed exits. */
-async function reportRunning(namespace: string, pod: V1Pod, restarts: number, ready: boolean) {
-  const now = Date.now();
-  const at = (ms: number) => new Date(now - ms).toISOString();
-  const containerStatuses = (pod.status?.containerStatuses ?? []).map((status) => ({
-    ...status,
-    ready,
-    started: true,
-    restartCount: restarts,
-    state: { running: { startedAt: at(1_000) } },
-    lastState:
-      restarts === 0
-        ? {}
-        : {
-            terminated: {
-              exitCode: 1,
-              reason: "Error",
-              message: "cannot reach Kafka: statusworkers test\n",
-              startedAt: at(5_000),
-              finishedAt: at(2_000),
-            },
-          },
-  }));
-  const value = ready ? "True" : "False";
-  const conditions = (pod.status?.conditions ?? []).map((condition) =>
-    condition.type === "Ready" || condition.type === "ContainersReady"
-      ? { ...condition, status: value, lastTransitionTime: at(0) }
-      : condition,
-  );
-  await patchStatus(namespace, pod, { containerStatuses, conditions });
-}
-
-/** What a kubelet records when `pod`'s probe fails. */
-async function reportProbeFailure(namespace: string, pod: V1Pod, container: string, message: string) {
-  const now = new Date().toISOString();
-  const event = {
-    apiVersion: "v1",
-    kind: "Event",
-    metadata: { name: `${pod.metadata!.name!}.probe-${Date.now().toString(36)}`, namespace },
-    involvedObject: {
-      apiVersion: "v1",
-      kind: "Pod",
-      name: pod.metadata!.name!,
-      namespace,
-      uid: pod.metadata!.uid!,
-      fieldPath: `spec.containers{${container}}`,
-    },
-    reason: "Unhealthy",
-    message,
-    type: "Warning",
-    source: { component: "kubelet" },
-    firstTimestamp: now,
-    lastTimestamp: now,
-    count: 1,
-  };
-  await kubectl(["create", "-n", namespace, "-f", "-"], JSON.stringify(event));
-}
-
 describe("worker and shard pods that crash or fail a probe", () => {
   let harness: ControllersHarness;
   let topic: string;
@@ -156,7 +89,7 @@ describe("worker and shard pods that crash or fail a probe", () => {
 
     // Running, its readiness probe failing: the kubelet's words from its Unhealthy Event.
     const [probing] = await runningPods(ns, "jobs-minilm-v1-nearline-");
-    await reportRunning(ns, probing!, 0, false);
+    await reportRestarted(ns, probing!, 0, false, crashMessage);
     await reportProbeFailure(
       ns,
       probing!,
@@ -175,7 +108,7 @@ describe("worker and shard pods that crash or fail a probe", () => {
     );
 
     // One crash, restarted at once: named, not a failure.
-    await reportRunning(ns, probing!, 1, false);
+    await reportRestarted(ns, probing!, 1, false, crashMessage);
     const restarted = await waitForObject<Status>(ns, "nearlinepipeline/jobs", "the restart", (object) =>
       /restarted after a failed exit/.test(ready(object)),
     );
@@ -185,7 +118,7 @@ describe("worker and shard pods that crash or fail a probe", () => {
     );
 
     // Failed again, started again after its back-off: a crash loop.
-    await reportRunning(ns, probing!, 2, false);
+    await reportRestarted(ns, probing!, 2, false, crashMessage);
     const looping = await waitForObject<Status>(
       ns,
       "nearlinepipeline/jobs",
@@ -196,7 +129,7 @@ describe("worker and shard pods that crash or fail a probe", () => {
       /; 1 pod cannot run \(jobs-minilm-v1-nearline-[a-z0-9]+-[a-z0-9]+, container nearline\): CrashLoopBackOff: started again, not ready yet; last exit: Error, exit code 1 \(cannot reach Kafka: statusworkers test\), 2 restarts$/,
     );
 
-    await reportRunning(ns, probing!, 2, true);
+    await reportRestarted(ns, probing!, 2, true, crashMessage);
     await waitForObject<Status>(
       ns,
       "nearlinepipeline/jobs",
