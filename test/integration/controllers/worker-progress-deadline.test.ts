@@ -1,5 +1,5 @@
-// Nearline workers that never become ready must not leave their NearlinePipeline Reconciling for ever.
-// Workers on kwok, whose pretend pods take the status a test writes; the testbed's kube-controller-
+// Nearline workers, and serving pods, that never become ready must not leave their NearlinePipeline or
+// EmbeddingModel Reconciling for ever. Pods on kwok, whose pretend pods take the status a test writes; the testbed's kube-controller-
 // manager runs the Deployment controller, which marks a rollout that has not progressed within the
 // Deployment's spec.progressDeadlineSeconds Progressing=False, reason ProgressDeadlineExceeded. A
 // rollout it once completed never times out though, however long a replacement pod stays unready: the
@@ -16,10 +16,20 @@ import {
   conditionOf,
   markModelObserved,
   startControllers,
+  startManager,
   waitForObject,
   type ControllersHarness,
 } from "./harness.ts";
 import { model, pipeline, storeSecret } from "./objects.ts";
+import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
+import { servingName } from "../../../controllers/shared/names.ts";
+import {
+  cpuModel,
+  createRestrictedNamespace,
+  deleteNamespace,
+  installCrds,
+  testImages,
+} from "../operator/operator-harness.ts";
 
 type Status = {
   status?: {
@@ -188,6 +198,73 @@ describe("nearline workers that never become ready", () => {
       "nearlinepipeline/lapsed",
       "pipeline Ready again",
       (object) => conditionOf(object, "Ready")?.status === "True",
+    );
+  });
+});
+
+describe("serving pods that never become ready", () => {
+  const namespace = `progress-serving-${process.pid}-${Date.now().toString(36)}`;
+  let stop: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    await installCrds();
+    await createRestrictedNamespace(namespace);
+    stop = startManager(namespace, "progress-serving-test", (manager) => {
+      manager.add(embeddingModelController({ images: testImages, concurrency: 2 }));
+    });
+  });
+
+  afterAll(async () => {
+    await stop?.();
+    await deleteNamespace(namespace);
+  });
+
+  it("an active version whose rolled-out serving pod turns unready and stays so turns Stalled past the deadline", async () => {
+    type Model = Status & { status?: { versions?: { version: string; phase: string }[] } };
+    const phase = (object: Model) => object.status?.versions?.find((entry) => entry.version === "v1")?.phase;
+    await applyObjects(namespace, [cpuModel(namespace, "deadline", { replicas: 1 })]);
+    await waitForObject<Model>(
+      namespace,
+      "embeddingmodel/deadline",
+      "v1 active",
+      (object) => phase(object) === "Active",
+    );
+    const deployment = servingName("deadline", "v1");
+    let pod: V1Pod | undefined;
+    await waitFor(
+      "the serving pod",
+      async () => {
+        const pods = await kubectlJson<{ items: V1Pod[] }>(["get", "pods", "-n", namespace]);
+        pod = pods.items.find(
+          (entry) =>
+            entry.metadata?.name?.startsWith(`${deployment}-`) === true &&
+            (entry.status?.containerStatuses ?? []).length > 0,
+        );
+        return pod !== undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    await setProgressDeadline(namespace, deployment, 2);
+    await reportRestarted(namespace, pod!, 0, false, "unused");
+    const stalled = await waitForObject<Model>(
+      namespace,
+      "embeddingmodel/deadline",
+      "Stalled ProgressDeadlineExceeded",
+      (object) => conditionOf(object, "Stalled")?.status === "True",
+    );
+    expect(conditionOf(stalled, "Stalled")?.reason).toBe("ProgressDeadlineExceeded");
+    expect(ready(stalled)).toMatch(
+      new RegExp(
+        `^version v1: the serving pods did not become ready within the Deployment's progress deadline \\(0/1 replicas ready\\); pod ${pod!.metadata!.name!}, container serve: running since \\S+Z, not ready: .*; pod ${pod!.metadata!.name!} not ready since \\S+Z$`,
+      ),
+    );
+
+    await reportRestarted(namespace, pod!, 0, true, "unused");
+    await waitForObject<Model>(
+      namespace,
+      "embeddingmodel/deadline",
+      "Ready again",
+      (object) => conditionOf(object, "Ready")?.status === "True" && phase(object) === "Active",
     );
   });
 });
