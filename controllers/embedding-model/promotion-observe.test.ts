@@ -198,4 +198,60 @@ describe("versionServing", () => {
       `; pod ${name}-abc-fghij, container serve: running since 2026-12-01T10:00:00Z, not ready: Readiness probe failed: service unhealthy (responded with "NOT_SERVING")`,
     );
   });
+
+  it("turns Stalled, reason ProgressDeadlineExceeded, when a pod of a rolled-out Deployment stays unready past its deadline", async () => {
+    // The Deployment controller still says the rollout completed: it never times out after that.
+    const deployment: KubeObject = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: testNamespace, generation: 1, labels },
+      spec: { replicas: 2, progressDeadlineSeconds: 600 },
+      status: {
+        observedGeneration: 1,
+        replicas: 2,
+        updatedReplicas: 2,
+        readyReplicas: 1,
+        availableReplicas: 1,
+        conditions: [
+          {
+            type: "Progressing",
+            status: "True",
+            reason: "NewReplicaSetAvailable",
+            message: `ReplicaSet "${name}-abc" has successfully progressed.`,
+          },
+        ],
+      },
+    };
+    const since = (seconds: number) => new Date(Date.now() - seconds * 1000).toISOString();
+    const replacement = (unreadySeconds: number) => {
+      const pending = pod(`${name}-abc-pending`, `${name}-abc`, {
+        phase: "Pending",
+        conditions: [
+          {
+            type: "PodScheduled",
+            status: "False",
+            reason: "Unschedulable",
+            message: "0/3 nodes are available: 3 Insufficient cpu.",
+          },
+        ],
+      });
+      pending.metadata!.creationTimestamp = since(unreadySeconds) as unknown as Date;
+      return pending;
+    };
+    const servingWith = async (unreadySeconds: number) => {
+      const { context } = fakeContext(
+        { namespace: testNamespace, name: model.metadata.name },
+        { Deployment: [deployment], Pod: [replacement(unreadySeconds)] },
+      );
+      return versionServing(context, model, version);
+    };
+    expect(await servingWith(60)).toMatchObject({ state: "Reconciling", reason: "Unschedulable" });
+    const stuck = await servingWith(900);
+    expect(stuck).toMatchObject({ state: "Stalled", reason: "ProgressDeadlineExceeded" });
+    expect(stuck.message).toMatch(
+      new RegExp(
+        `^the serving pods did not become ready within the Deployment's progress deadline \\(1/2 replicas ready\\); 1 pod cannot be scheduled \\(${name}-abc-pending\\): 0/3 nodes are available: 3 Insufficient cpu\\.; pod ${name}-abc-pending not ready since \\S+Z$`,
+      ),
+    );
+  });
 });

@@ -27,6 +27,7 @@ import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
 import { unreadyPods, withProbeFailure, type UnreadyPods } from "../shared/unready-pods.ts";
 import { readProbeFailure } from "../shared/probe-events.ts";
+import { describeNotReadyPod, notProgressing } from "../shared/progress-deadline.ts";
 import { recordedSpec } from "./version-record.ts";
 import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
@@ -163,9 +164,21 @@ export async function versionServing(
   });
   // The replaced template's pods (waiting to be scaled down) are no longer what holds the version up.
   const current = currentTemplatePods(deployment, pods);
+  // Past the progress deadline by the Deployment controller's word, or by a pod's: it never times
+  // out a rollout it once completed (a replacement pod Pending for lack of capacity, a probe failing).
+  const observed = observeDeployment(deployment);
+  const progress = notProgressing(deployment, current);
+  const observation =
+    observed === undefined || progress === undefined
+      ? observed
+      : {
+          ...observed,
+          progressDeadlineExceeded: true,
+          ...(progress.pod !== undefined ? { notReadyPod: describeNotReadyPod(progress) } : {}),
+        };
   const state = (unready: UnreadyPods | undefined) =>
     servingState(
-      observeDeployment(deployment),
+      observation,
       minReplicas,
       servingPodFailure(pods),
       unschedulablePods(current),

@@ -15,8 +15,14 @@ export interface DeploymentObservation {
   updatedReplicas: number;
   readyReplicas: number;
   availableReplicas: number;
-  /** The Progressing condition says ProgressDeadlineExceeded. */
+  /**
+   * The Progressing condition says ProgressDeadlineExceeded, or a pod has not been ready for longer
+   * than the deadline (../shared/progress-deadline.ts: Kubernetes never times out a rollout it once
+   * completed).
+   */
   progressDeadlineExceeded: boolean;
+  /** "pod p not ready since t": the pod past the deadline, when a pod says so. */
+  notReadyPod?: string | undefined;
   /** The ReplicaFailure condition: the API server refuses to create pods (quota, admission). */
   refused?: RefusedPods | undefined;
 }
@@ -119,7 +125,7 @@ function deploymentState(
     return {
       state: "Stalled",
       reason: "ProgressDeadlineExceeded",
-      message: `the serving pods did not become ready within the Deployment's progress deadline (${counts}); ${why === "" ? "see the pods' events" : why}`,
+      message: `the serving pods did not become ready within the Deployment's progress deadline (${counts}); ${why === "" ? "see the pods' events" : why}${deployment.notReadyPod === undefined ? "" : `; ${deployment.notReadyPod}`}`,
       readyReplicas,
     };
   if (deployment.observedGeneration < deployment.generation)

@@ -223,6 +223,21 @@ describe("deploymentRollout", () => {
     expect(rollout.message).toContain(answer);
   });
 
+  it("keeps the progress deadline's verdict on a rollout not done only", () => {
+    const progress = { deployment: "x", deadlineSeconds: 600, timedOut: true };
+    expect(
+      deploymentRollout(deployment({ ready: 1 }), undefined, undefined, undefined, progress),
+    ).toMatchObject({
+      done: false,
+      notProgressing: progress,
+    });
+    expect(deploymentRollout(deployment({}), undefined, undefined, undefined, progress)).toEqual({
+      done: true,
+      readyReplicas: 3,
+      message: "",
+    });
+  });
+
   it("leaves a rolled-out Deployment done (a surge pod waiting for room is no outage)", () => {
     expect(deploymentRollout(deployment({}), unschedulable)).toEqual({
       done: true,
@@ -326,6 +341,54 @@ describe("pipelineStanding", () => {
       reason: "PodFailing",
       message:
         "version minilm-v1: Deployment x: 0 of 2 workers ready; 2 pods cannot run (w-a, container nearline): CreateContainerConfigError: couldn't find key url in Secret ns/jude-redis",
+    },
+    {
+      name: "workers not ready within their Deployment's progress deadline",
+      versions: resolved,
+      rollouts: [
+        [
+          "minilm-v1",
+          {
+            ...rollingOut,
+            unschedulable: { pods: 1, firstPod: "w-a", message: "0/3 nodes are available" },
+            message:
+              "Deployment x: 1 of 3 workers ready; 1 pod cannot be scheduled (w-a): 0/3 nodes are available",
+            notProgressing: {
+              deployment: "x",
+              deadlineSeconds: 600,
+              timedOut: false,
+              pod: { name: "w-a", since: "2026-12-04T11:45:00Z" },
+            },
+          },
+        ],
+      ],
+      state: "Stalled",
+      reason: "ProgressDeadlineExceeded",
+      message:
+        "version minilm-v1: the workers did not become ready within the progress deadline of Deployment x (600 s): Deployment x: 1 of 3 workers ready; 1 pod cannot be scheduled (w-a): 0/3 nodes are available; pod w-a not ready since 2026-12-04T11:45:00Z",
+    },
+    {
+      // The kubelet's reason says more than the deadline.
+      name: "workers the kubelet cannot run, past their progress deadline",
+      versions: resolved,
+      rollouts: [
+        [
+          "minilm-v1",
+          {
+            ...rollingOut,
+            failing: {
+              pods: 1,
+              firstPod: "w-a",
+              container: "container nearline",
+              reason: "ImagePullBackOff",
+              message: "",
+            },
+            notProgressing: { deployment: "x", deadlineSeconds: 600, timedOut: true },
+          },
+        ],
+      ],
+      state: "Stalled",
+      reason: "PodFailing",
     },
     {
       name: "every version rolled out",

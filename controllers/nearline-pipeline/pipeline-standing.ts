@@ -3,10 +3,13 @@
 // workers roll out (reason FailedCreate while the API server refuses to create some of them,
 // Unschedulable while the scheduler cannot place some), Stalled PodFailing while the kubelet cannot run
 // some (an image that cannot be pulled, a crash loop, a missing Secret key), Stalled
+// ProgressDeadlineExceeded once some workers have not become ready within their Deployment's progress
+// deadline (600 s by default: a pod Pending for lack of capacity, a probe that never passes), Stalled
 // DependencyUnavailable while a worker's batch has waited on its store, embedding server or Kafka for a
 // minute, Ready when every live version runs.
 import type { Kstatus } from "../shared/conditions.ts";
 import { podFailingReason } from "../shared/failing-pods.ts";
+import { describeDeadline, describeNotReadyPod } from "../shared/progress-deadline.ts";
 import type { ResolvedVersions } from "./live-versions.ts";
 import type { WorkerWait } from "./worker-figures.ts";
 import type { Rollout } from "./worker-rollout.ts";
@@ -17,6 +20,9 @@ import type { Rollout } from "./worker-rollout.ts";
  * waits are a dependency's restart, which the worker rides out on its own.
  */
 export const dependencyWaitStalledSeconds = 60;
+
+/** The reason of a pipeline whose workers did not become ready within their progress deadline. */
+export const progressDeadlineExceededReason = "ProgressDeadlineExceeded";
 
 const dependencyNames: Readonly<Record<string, string>> = {
   store: "store",
@@ -73,6 +79,17 @@ export function pipelineStanding(
   // Waiting does not cure these: a person fixes the image, the pull Secret, the Secret or the limits.
   if (pending.some((entry) => entry.rollout?.failing !== undefined))
     return { state: "Stalled", reason: podFailingReason, message: describePending() };
+  // Waited long enough: whatever holds them (capacity, a probe, a dependency at start) needs a look.
+  const overdue = pending.flatMap((entry) => {
+    const progress = entry.rollout?.notProgressing;
+    if (progress === undefined) return [];
+    const pod = describeNotReadyPod(progress);
+    return [
+      `version ${entry.version}: the workers did not become ready within ${describeDeadline(progress)}: ${entry.rollout!.message}${pod === "" ? "" : `; ${pod}`}`,
+    ];
+  });
+  if (overdue.length > 0)
+    return { state: "Stalled", reason: progressDeadlineExceededReason, message: overdue.join("; ") };
   if (pending.length > 0)
     return {
       state: "Reconciling",

@@ -38,6 +38,7 @@ import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
 import { readProbeFailure } from "../shared/probe-events.ts";
+import { notProgressing, type PodReadinessView } from "../shared/progress-deadline.ts";
 import { unreadyPods, withProbeFailure, type UnreadyPodView } from "../shared/unready-pods.ts";
 
 export { pipelinePollMs };
@@ -144,6 +145,7 @@ export async function reconcileNearlinePipeline(
         version: version.version,
         desired: pipeline.spec.workers.replicas,
         ready: rollouts.get(version.version)?.readyReplicas ?? 0,
+        notProgressing: rollouts.get(version.version)?.notProgressing !== undefined,
       })),
     );
   const verdict = pipelineStanding(cause, resolved, rollouts, waits);
@@ -165,7 +167,8 @@ export async function reconcileNearlinePipeline(
  * The rollout of one version's workers from their Deployment and its current template's pods. A
  * rollout not done whose worker runs without passing its startup or readiness probe names the probe's
  * failure from the kubelet's Unhealthy Events on that pod (one live read, only then), as for serving
- * pods.
+ * pods, and says whether it is past its progress deadline (the Deployment controller's verdict, or a
+ * pod unready for longer).
  */
 async function workerRollout(
   context: ReconcileContext,
@@ -173,8 +176,9 @@ async function workerRollout(
   pods: readonly (V1Pod & KubeObject)[],
 ): Promise<Rollout> {
   const unready = unreadyPods(pods as readonly UnreadyPodView[]);
+  const progress = notProgressing(deployment, pods as readonly PodReadinessView[]);
   const rollout = (why: typeof unready) =>
-    deploymentRollout(deployment, unschedulablePods(pods), failingPods(pods), why);
+    deploymentRollout(deployment, unschedulablePods(pods), failingPods(pods), why, progress);
   const first = rollout(unready);
   const probe = unready?.notReady?.probe;
   if (first.done || first.failing !== undefined || probe === undefined) return first;

@@ -17,13 +17,24 @@ const secret: KubeObject = {
   data: { url: Buffer.from("redis://redis:6379").toString("base64") },
 };
 
-/** The live version's worker Deployment with `ready` of its 3 replicas ready. */
-function workers(ready: number): KubeObject {
+/**
+ * The live version's worker Deployment with `ready` of its 3 replicas ready, its rollout past its
+ * progress deadline or not.
+ */
+function workers(ready: number, timedOut = false): KubeObject {
   return {
     kind: "Deployment",
     metadata: { name: "jobs-minilm-v1-nearline", namespace: testNamespace, generation: 1 },
     spec: { replicas: 3 },
-    status: { observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: ready },
+    status: {
+      observedGeneration: 1,
+      replicas: 3,
+      updatedReplicas: 3,
+      readyReplicas: ready,
+      conditions: timedOut
+        ? [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded" }]
+        : [],
+    },
   } as KubeObject;
 }
 
@@ -36,7 +47,11 @@ async function gaugesAfter(registry: Registry, objects: Record<string, KubeObjec
     workerGauges: workerGauges(registry),
   });
   const values: Record<string, number> = {};
-  for (const metric of ["jude_nearline_workers_desired", "jude_nearline_workers_ready"])
+  for (const metric of [
+    "jude_nearline_workers_desired",
+    "jude_nearline_workers_ready",
+    "jude_nearline_workers_not_progressing",
+  ])
     for (const { labels, value } of (await registry.getSingleMetric(metric)!.get()).values) {
       expect(labels).toMatchObject({ namespace: testNamespace, pipeline: "jobs" });
       values[`${metric} ${labels.version}`] = value;
@@ -51,11 +66,20 @@ const world = (deployments: KubeObject[]) => ({
   Deployment: deployments,
 });
 
-describe("jude_nearline_workers_desired / _ready", () => {
+describe("jude_nearline_workers_desired / _ready / _not_progressing", () => {
   it("report the live version's workers asked for and ready", async () => {
     expect(await gaugesAfter(new Registry(), world([workers(2)]))).toEqual({
       "jude_nearline_workers_desired minilm-v1": 3,
       "jude_nearline_workers_ready minilm-v1": 2,
+      "jude_nearline_workers_not_progressing minilm-v1": 0,
+    });
+  });
+
+  it("report the workers not ready within their Deployment's progress deadline", async () => {
+    expect(await gaugesAfter(new Registry(), world([workers(2, true)]))).toEqual({
+      "jude_nearline_workers_desired minilm-v1": 3,
+      "jude_nearline_workers_ready minilm-v1": 2,
+      "jude_nearline_workers_not_progressing minilm-v1": 1,
     });
   });
 
@@ -64,6 +88,7 @@ describe("jude_nearline_workers_desired / _ready", () => {
     expect(await gaugesAfter(registry, world([workers(0)]))).toEqual({
       "jude_nearline_workers_desired minilm-v1": 3,
       "jude_nearline_workers_ready minilm-v1": 0,
+      "jude_nearline_workers_not_progressing minilm-v1": 0,
     });
     expect(await gaugesAfter(registry, { ...world([workers(0)]), NearlinePipeline: [] })).toEqual({});
   });

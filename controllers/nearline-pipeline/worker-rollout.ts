@@ -2,12 +2,14 @@
 // from the Deployment's own status as the Deployment controller reports it, and, while it has not,
 // whether the API server refuses its pods (its ReplicaFailure condition) or the scheduler cannot
 // place them or the kubelet cannot run them, and why the others are not ready (from the workers'
-// pods, as the serving pods are read: ../shared/unready-pods.ts).
+// pods, as the serving pods are read: ../shared/unready-pods.ts), and whether its progress deadline
+// passed without them (../shared/progress-deadline.ts).
 import type { V1Deployment } from "@kubernetes/client-node";
 import { describeFailing, type FailingPods } from "../shared/failing-pods.ts";
 import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import { describeUnready, type UnreadyPods } from "../shared/unready-pods.ts";
+import type { NotProgressing } from "../shared/progress-deadline.ts";
 
 /** Rollout state of one Deployment. */
 export interface Rollout {
@@ -21,6 +23,8 @@ export interface Rollout {
   refused?: RefusedPods;
   /** Worker pods the kubelet cannot run (image pull, crash loop, missing Secret key), while not done. */
   failing?: FailingPods;
+  /** The workers did not become ready within the Deployment's progress deadline, while not done. */
+  notProgressing?: NotProgressing;
 }
 
 /**
@@ -28,15 +32,17 @@ export interface Rollout {
  * `unschedulable`, the workers the scheduler cannot place, `failing`, those the kubelet cannot run,
  * and otherwise `unready`, why workers that do not fail are not ready (a restart after one failed exit,
  * a probe that has not passed, a pod its node stopped), are named in the message of a rollout that is
- * not done.
+ * not done. `notProgressing` (../shared/progress-deadline.ts) is kept on a rollout that is not done.
  */
 export function deploymentRollout(
   deployment: V1Deployment | undefined,
   unschedulable?: UnschedulablePods,
   failing?: FailingPods,
   unready?: UnreadyPods,
+  notProgressing?: NotProgressing,
 ): Rollout {
-  const rollout = rolloutOf(deployment);
+  const plain = rolloutOf(deployment);
+  const rollout = plain.done || notProgressing === undefined ? plain : { ...plain, notProgressing };
   const refused = deploymentRefusal(deployment);
   // A failing pod is the cause; what the others wait on would only lengthen the message.
   const notReady = failing === undefined ? unready : undefined;

@@ -67,6 +67,7 @@ it("renders the alerts the chart documents", () => {
     "JudeNearlineFreshnessHigh",
     "JudeNearlineSourceRecordsLost",
     "JudeNearlineWorkersDown",
+    "JudeNearlineWorkersNotProgressing",
     "JudeOperatorReconcileErrors",
     "JudePromotionStalled",
     "JudeReconcileFailing",
@@ -81,7 +82,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 14 rules found");
+  expect(stdout).toContain("SUCCESS: 15 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(
