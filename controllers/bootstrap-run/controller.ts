@@ -10,7 +10,7 @@ import { reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
 import { ReplacedJobs } from "./run-store.ts";
-import { bootstrapFailedGauge } from "./run-metrics.ts";
+import { bootstrapFailedGauge, bootstrapShardGauges } from "./run-metrics.ts";
 
 /** The runs of the namespace that are not finished (what a pipeline or model change may unblock). */
 function openRuns(object: KubeObject, cache: CacheReader, pipeline?: string) {
@@ -34,6 +34,7 @@ function runOfShardPod(pod: KubeObject, cache: CacheReader) {
 /** The controller definition. */
 export function bootstrapRunController(settings: ControllerSettings): ControllerDefinition {
   const failedGauge = settings.registry === undefined ? undefined : bootstrapFailedGauge(settings.registry);
+  const shardGauges = settings.registry === undefined ? undefined : bootstrapShardGauges(settings.registry);
   const replacedJobs = new ReplacedJobs();
   return {
     name: "bootstrap-run",
@@ -56,6 +57,7 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
         placement: settings.placement,
         replacedJobs,
         ...(failedGauge !== undefined ? { failedGauge } : {}),
+        ...(shardGauges !== undefined ? { shardGauges } : {}),
       }),
   };
 }

@@ -31,8 +31,8 @@ import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { captureWatermarks, readCheckpoints } from "./run-io.ts";
-import type { bootstrapFailedGauge } from "./run-metrics.ts";
-import { recordNamespaceRuns, recordRunFailed } from "./run-metrics.ts";
+import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
+import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
 import { acknowledgedStatus, isFinished, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
 import { runStallCause } from "./stall-causes.ts";
@@ -60,6 +60,8 @@ export interface RunReconcileSettings {
   placement?: WorkloadPlacement | undefined;
   /** Where jude_bootstrap_failed is exported (a private registry when absent). */
   failedGauge?: ReturnType<typeof bootstrapFailedGauge>;
+  /** Where the shards' dead letters and waits are exported (run-metrics.ts; not at all when absent). */
+  shardGauges?: ShardGauges;
   captureWatermarks?: typeof captureWatermarks;
   readCheckpoints?: typeof readCheckpoints;
   /** Jobs deleted for a store move, which the cache may still hold (one set per controller). */
@@ -73,7 +75,9 @@ export async function reconcileBootstrapRun(
 ): Promise<ReconcileResult | void> {
   const raw = context.cache.get(resourceTypes.bootstrapRun, context.key);
   const gauge = settings.failedGauge;
+  const shardGauges = settings.shardGauges;
   if (raw === undefined || raw.metadata?.deletionTimestamp) {
+    if (shardGauges !== undefined) await recordRunShards(shardGauges, context.key, undefined, {});
     if (gauge !== undefined) {
       await recordRunFailed(gauge, context.key, undefined, false);
       // A deleted success no longer supersedes the failures before it.
@@ -90,6 +94,9 @@ export async function reconcileBootstrapRun(
   const run = parsed.data;
   if (gauge !== undefined) await recordNamespaceRuns(gauge, namespaceRuns(context), run);
   if (isFinished(run)) {
+    // A finished run waits on nothing; its dead letters stay as last read.
+    if (shardGauges !== undefined)
+      await recordRunShards(shardGauges, context.key, run.spec.modelVersion, { waitingSinceMs: {} });
     const acknowledged = acknowledgedStatus(
       raw.status as BootstrapRunStatus | undefined,
       run.metadata.generation,
@@ -143,7 +150,7 @@ export async function reconcileBootstrapRun(
   const checkpoints =
     read === undefined
       ? undefined
-      : await readCheckpoints(
+      : await (settings.readCheckpoints ?? readCheckpoints)(
           read.surroundings.pipeline,
           read.secretValues,
           {
@@ -188,6 +195,19 @@ export async function reconcileBootstrapRun(
       ...run,
       status: { ...run.status, phase: decision.status.phase },
     });
+  if (shardGauges !== undefined) {
+    const finished = decision.status.phase === "Succeeded" || decision.status.phase === "Failed";
+    const figures = checkpoints === undefined ? undefined : shardFigures(checkpoints);
+    await recordRunShards(shardGauges, context.key, run.spec.modelVersion, {
+      ...(figures !== undefined ? { deadLetters: figures.deadLetters } : {}),
+      // A shard killed mid-wait leaves its wait in its checkpoint: a finished run waits on nothing.
+      ...(finished
+        ? { waitingSinceMs: {} }
+        : figures !== undefined
+          ? { waitingSinceMs: figures.waitingSinceMs }
+          : {}),
+    });
+  }
   if (decision.status.phase !== run.status?.phase && decision.status.phase !== "Running") {
     const record = decision.status.phase === "Failed" ? context.events.warning : context.events.normal;
     record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);

@@ -40,7 +40,18 @@ describe("checkpoint codec", () => {
       finishedAtMs: undefined,
       error: undefined,
       waiting: undefined,
+      failedCodes: {},
     });
+  });
+
+  it("keeps the failed records by code, and reads a checkpoint without them (older shards) as unknown", () => {
+    const failedCodes = { EMBEDDING_FAILED: 3, NO_FIELDS: 1 };
+    const fields = encodeCheckpoint(state({ failedCodes, counts: { ...zeroCounts(), failed: 4 } }));
+    expect(fields.failedCodes).toBe('{"EMBEDDING_FAILED":3,"NO_FIELDS":1}');
+    expect(decodeCheckpoint(fields)?.failedCodes).toEqual(failedCodes);
+    const { failedCodes: _, ...older } = fields;
+    expect(decodeCheckpoint(older)?.failedCodes).toBeUndefined();
+    expect(() => decodeCheckpoint({ ...fields, failedCodes: '{"X":-1}' })).toThrow(/failedCodes/);
   });
 
   it("carries what a running shard waits on, and a save without it clears it (every field written)", () => {

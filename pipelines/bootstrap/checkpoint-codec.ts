@@ -90,6 +90,21 @@ export interface CheckpointState {
   watermarks?: CheckpointWatermarks | undefined;
   units: Record<string, UnitPosition>;
   counts: ShardCounts;
+  /**
+   * `counts.failed` by the code each record was logged with (DECODE codes, NO_FIELDS,
+   * EMBEDDING_FAILED, ...), so the operator can export dead letters by reason; absent from shards of
+   * older images, whose failures it reports under UNKNOWN.
+   */
+  failedCodes?: Record<string, number> | undefined;
+}
+
+/** Adds `added` (code -> count) into `into`. */
+export function addFailedCodes(
+  into: Record<string, number>,
+  added: Readonly<Record<string, number>> | undefined,
+): void {
+  for (const [code, count] of Object.entries(added ?? {}))
+    if (count > 0) into[code] = (into[code] ?? 0) + count;
 }
 
 /** Counts at zero. */
@@ -170,6 +185,7 @@ export function encodeCheckpoint(state: CheckpointState): Record<string, string>
     waitingError: state.waiting?.error ?? "",
     watermarks: state.watermarks === undefined ? "" : JSON.stringify(state.watermarks),
     units: JSON.stringify(state.units),
+    failedCodes: JSON.stringify(state.failedCodes ?? {}),
     percent: String(percentDone(state)),
   };
   for (const name of countNames) fields[name] = String(state.counts[name]);
@@ -203,6 +219,7 @@ const fieldsSchema = z.object({
   waitingError: z.string().optional(),
   watermarks: z.string().optional(),
   units: z.string(),
+  failedCodes: z.string().optional(),
   ...Object.fromEntries(countNames.map((name) => [name, nonNegative.default(0)])),
 });
 
@@ -246,6 +263,18 @@ export function decodeCheckpoint(fields: Record<string, string>): CheckpointStat
       );
     watermarks = result.data;
   }
+  let failedCodes: Record<string, number> | undefined;
+  if (data.failedCodes) {
+    const result = z
+      .record(z.string(), z.number().int().nonnegative())
+      .safeParse(json(data.failedCodes, "failedCodes"));
+    if (!result.success)
+      throw new PipelineError(
+        PipelineErrorCodes.CHECKPOINT_CORRUPT,
+        `bootstrap checkpoint failedCodes are malformed: ${result.error.message}`,
+      );
+    failedCodes = result.data;
+  }
   const counts = zeroCounts();
   for (const name of countNames) counts[name] = data[name];
   return {
@@ -264,5 +293,6 @@ export function decodeCheckpoint(fields: Record<string, string>): CheckpointStat
     watermarks,
     units: units.data,
     counts,
+    ...(failedCodes !== undefined ? { failedCodes } : {}),
   };
 }

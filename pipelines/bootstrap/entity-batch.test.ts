@@ -110,7 +110,7 @@ describe("createEntityBatchWriter", () => {
         inference: { calls: 2, texts: 2 },
       }),
     });
-    const { counts, failures } = await write([
+    const { counts, failures, failedCodes } = await write([
       upsert("a", "Cook"),
       upsert("b", "huge", 100, 7),
       upsert("c", "huge", 100, 8),
@@ -129,6 +129,8 @@ describe("createEntityBatchWriter", () => {
       inferenceTexts: 2,
     });
     expect(store.writes.map((each) => each.id)).toEqual(["a", "d"]);
+    // Every failed entity by code (the operator exports them as jude_bootstrap_dead_letters{code}).
+    expect(failedCodes).toEqual({ EMBEDDING_REFUSED: 2, EMBEDDING_FAILED: 1 });
     expect(failures).toEqual([
       {
         code: "EMBEDDING_REFUSED",

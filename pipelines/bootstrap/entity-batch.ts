@@ -36,6 +36,8 @@ export interface BatchEntity {
   readonly partition: number;
   /** Rendered text of an upsert; null when it had none of the extracted fields. */
   readonly text: EntityText | null;
+  /** Why an upsert has no text (NO_FIELDS, UNAVAILABLE_VALUE): the code it is counted failed under. */
+  readonly failedCode?: string;
 }
 
 export interface EntityBatchOptions {
@@ -65,6 +67,8 @@ export interface BatchWritten {
   readonly counts: BatchCounts;
   /** At most MAX_FAILURES_PER_BATCH; the rest are only counted. */
   readonly failures: RecordFailure[];
+  /** `counts.failed` by code, every one of them. */
+  readonly failedCodes: Record<string, number>;
 }
 
 /** Builds the batch writer. */
@@ -84,10 +88,16 @@ export function createEntityBatchWriter(
       inferenceTexts: 0,
     };
     const usable = entities.filter((each) => each.op === "delete" || each.text !== null);
-    counts.failed = entities.length - usable.length;
+    const failedCodes: Record<string, number> = {};
+    const countFailed = (code: string): void => {
+      counts.failed++;
+      failedCodes[code] = (failedCodes[code] ?? 0) + 1;
+    };
+    for (const each of entities)
+      if (each.op === "upsert" && each.text === null) countFailed(each.failedCode ?? "NO_FIELDS");
     counts.entities = usable.length;
     const failures: RecordFailure[] = [];
-    if (usable.length === 0) return { counts, failures };
+    if (usable.length === 0) return { counts, failures, failedCodes };
 
     const stored = await readStored(
       options.store,
@@ -115,7 +125,7 @@ export function createEntityBatchWriter(
       const refusal = refused.get(each.text.hash);
       const failure = failed.get(each.text.hash);
       if (refusal === undefined && failure === undefined) continue;
-      counts.failed++;
+      countFailed(refusal !== undefined ? EMBEDDING_REFUSED : EMBEDDING_FAILED);
       counts.entities--;
       if (failures.length < MAX_FAILURES_PER_BATCH)
         failures.push(
@@ -145,7 +155,7 @@ export function createEntityBatchWriter(
       else if (outcome === "deleted" || outcome === "tombstoned") counts.deleted++;
       else counts.written++;
     }
-    return { counts, failures };
+    return { counts, failures, failedCodes };
   };
 }
 

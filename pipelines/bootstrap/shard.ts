@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import type { Store } from "../../store/index.ts";
 import { getVersion, markVersionComplete, registerVersion } from "../../store/index.ts";
 import type { CheckpointState, ShardCounts, UnitPosition } from "./checkpoint-codec.ts";
-import { zeroCounts } from "./checkpoint-codec.ts";
+import { addFailedCodes, zeroCounts } from "./checkpoint-codec.ts";
 import { readRunCheckpoints, type CheckpointStore } from "./checkpoint-store.ts";
 import type { BootstrapConfig, PartitionWatermark } from "./config.ts";
 import type { EntityStore } from "../shared/entity-writes.ts";
@@ -231,8 +231,8 @@ async function processUnits(
       );
       return;
     }
-    const { counts, failures } = result;
-    const added = commit(state, batch, counts);
+    const { counts, failures, failedCodes } = result;
+    const added = commit(state, batch, counts, failedCodes);
     const embeddedBefore = state.counts.embedded;
     await persist(deps, state);
     deps.waits?.checkpointed();
@@ -326,7 +326,12 @@ function addedCounts(batch: UnitBatch, written: BatchCounts): ShardCounts {
   return added;
 }
 
-function commit(state: CheckpointState, batch: TaggedBatch, written: BatchCounts): ShardCounts {
+function commit(
+  state: CheckpointState,
+  batch: TaggedBatch,
+  written: BatchCounts,
+  writtenFailedCodes: Readonly<Record<string, number>>,
+): ShardCounts {
   const unit: UnitPosition = state.units[batch.unit]!;
   unit.position = batch.position;
   unit.done = batch.done;
@@ -334,6 +339,10 @@ function commit(state: CheckpointState, batch: TaggedBatch, written: BatchCounts
   // arrives with this save; the batch's own figure only splits its entities into embedded and deduplicated.
   const added = addedCounts(batch, { ...written, embedded: 0 });
   for (const name of Object.keys(added) as (keyof ShardCounts)[]) state.counts[name] += added[name];
+  const failedCodes = { ...state.failedCodes };
+  addFailedCodes(failedCodes, batch.failedCodes);
+  addFailedCodes(failedCodes, writtenFailedCodes);
+  state.failedCodes = failedCodes;
   state.updatedAtMs = Date.now();
   state.waiting = undefined; // a batch got through: whatever waited is over
   return added;

@@ -196,6 +196,8 @@ describe("kafkaPartitionBatches", () => {
         { code: "NO_FIELDS", reason: expect.any(String), partition: 3, offset: 7, id: "e" },
       ],
     ]);
+    // Counted by code with the failed count, on the partition's last batch.
+    expect(batches.map((batch) => batch.failedCodes)).toEqual([{ NOT_AN_OBJECT: 1, NO_FIELDS: 1 }]);
   });
 
   it("finishes an empty range with one empty batch", async () => {
@@ -344,8 +346,13 @@ describe("fileBatches", () => {
       { code: "MISSING_ID", reason: expect.any(String), lineEnd: 30 },
       { code: "NO_FIELDS", reason: expect.any(String), lineEnd: 50, id: "1" },
     ]);
-    // Two decode failures here; the entity without fields is counted by the batch writer.
+    // Two decode failures here; the entity without fields is counted by the batch writer, by its code.
     expect(batches.reduce((sum, batch) => sum + (batch.counts.failed ?? 0), 0)).toBe(2);
+    expect(batches.map((batch) => batch.failedCodes)).toEqual([{ INVALID_JSON: 1, MISSING_ID: 1 }]);
+    expect(batches.flatMap((batch) => batch.entities.map((each) => each.failedCode))).toEqual([
+      "NO_FIELDS",
+      undefined,
+    ]);
   });
 
   it("counts a line without a readable id once per run under the id split, not once per shard", async () => {

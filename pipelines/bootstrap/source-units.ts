@@ -22,6 +22,8 @@ export interface UnitBatch {
   readonly counts: Partial<ShardCounts>;
   /** Why records counted `failed` here were not written (at most MAX_FAILURES_PER_BATCH; absent: none). */
   readonly failures?: RecordFailure[];
+  /** `counts.failed` of this batch by code (every one, not only those described in `failures`). */
+  readonly failedCodes?: Record<string, number>;
 }
 
 /** A record that is not written, and why: what the shard logs (the checkpoint keeps only the count). */
@@ -89,9 +91,11 @@ export async function* kafkaPartitionBatches(
 ): AsyncGenerator<UnitBatch> {
   const table = new SnapshotTable();
   let failed = 0;
+  const failedCodes: Record<string, number> = {};
   const unwritable: RecordFailure[] = [];
   const fail = (record: SourceRecord, failure: Omit<RecordFailure, "partition" | "offset">): void => {
     failed++;
+    failedCodes[failure.code] = (failedCodes[failure.code] ?? 0) + 1;
     if (unwritable.length < MAX_FAILURES_PER_BATCH)
       unwritable.push({ ...failure, partition: record.partition, offset: Number(record.offset) });
   };
@@ -153,6 +157,7 @@ export async function* kafkaPartitionBatches(
         ...(last ? { failed, deleted: table.counts.dropped, skipped } : {}),
       },
       ...(failures.length > 0 ? { failures } : {}),
+      ...(last && failed > 0 ? { failedCodes } : {}),
     };
     position = next;
   }
@@ -172,15 +177,27 @@ export async function* fileBatches(
   let entities: BatchEntity[] = [];
   let counts = { processed: 0, failed: 0, skipped: 0 };
   let failures: RecordFailure[] = [];
+  let failedCodes: Record<string, number> = {};
   let position = unit.position;
   const flush = (done: boolean): UnitBatch => {
-    const batch = { entities, position, done, counts, ...(failures.length > 0 ? { failures } : {}) };
+    const batch = {
+      entities,
+      position,
+      done,
+      counts,
+      ...(failures.length > 0 ? { failures } : {}),
+      ...(counts.failed > 0 ? { failedCodes } : {}),
+    };
     entities = [];
     counts = { processed: 0, failed: 0, skipped: 0 };
     failures = [];
+    failedCodes = {};
     return batch;
   };
-  const fail = (failure: RecordFailure): void => {
+  // `counted`: the record is counted failed here; otherwise the batch writer counts it (an entity
+  // without text, which carries its code).
+  const fail = (failure: RecordFailure, counted = true): void => {
+    if (counted) failedCodes[failure.code] = (failedCodes[failure.code] ?? 0) + 1;
     if (failures.length < MAX_FAILURES_PER_BATCH) failures.push(failure);
   };
   for await (const chunk of lines) {
@@ -222,7 +239,7 @@ export async function* fileBatches(
         const rendered = change.op === "upsert" ? textOf(interpreter, change.document) : null;
         // Counted failed by the batch writer, which writes only deletes and upserts with text.
         if (rendered !== null && "failure" in rendered)
-          fail({ ...rendered.failure, lineEnd: line.end, id: change.id });
+          fail({ ...rendered.failure, lineEnd: line.end, id: change.id }, false);
         entities.push({
           id: change.id,
           op: change.op,
@@ -230,6 +247,7 @@ export async function* fileBatches(
           offset: 0,
           partition: -1,
           text: rendered !== null && "text" in rendered ? rendered.text : null,
+          ...(rendered !== null && "failure" in rendered ? { failedCode: rendered.failure.code } : {}),
         });
         if (entities.length >= maxEntities) yield flush(false);
       }

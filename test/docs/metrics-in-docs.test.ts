@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { bootstrapFailedGauge } from "../../controllers/bootstrap-run/run-metrics.ts";
+import { bootstrapFailedGauge, bootstrapShardGauges } from "../../controllers/bootstrap-run/run-metrics.ts";
 import { promotionMetrics } from "../../controllers/embedding-model/promotion-metrics.ts";
 import { workerGauges } from "../../controllers/nearline-pipeline/worker-metrics.ts";
 import { createOperatorMetrics } from "../../operator/runtime/metrics.ts";
@@ -25,6 +25,7 @@ function registeredMetrics(): Map<string, Set<string>> {
   const controllers = new Registry();
   promotionMetrics(controllers);
   bootstrapFailedGauge(controllers);
+  bootstrapShardGauges(controllers);
   workerGauges(controllers);
   const pipelines = new Registry();
   createPipelineMetrics(pipelines);

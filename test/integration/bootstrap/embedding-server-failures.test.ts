@@ -115,6 +115,8 @@ it("retries a passing INTERNAL, counts the entity of a text the server fails alo
     const outcome = await shard.runShard();
     expect(outcome.outcome).toBe("done");
     expect(outcome.state.counts).toMatchObject({ processed: 5, written: 4, failed: 1, embedded: 4 });
+    // By code in the checkpoint, as the operator reads it for jude_bootstrap_dead_letters{code}.
+    expect((await shard.checkpoint())?.failedCodes).toEqual({ EMBEDDING_FAILED: 1 });
     const stored = await readBack(shard.target.store, ids);
     expect([...stored.values()].map((each) => each.vector !== null)).toEqual([true, true, false, true, true]);
     const reasons = shard.logged.filter((line) => line["msg"] === "record not written");

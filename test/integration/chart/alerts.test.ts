@@ -58,6 +58,9 @@ beforeAll(async () => {
 
 it("renders the alerts the chart documents", () => {
   expect(groups.flatMap((group) => group.rules.map((rule) => rule.alert)).sort()).toEqual([
+    "JudeBootstrapDeadLetters",
+    "JudeBootstrapDependencyUnavailable",
+    "JudeBootstrapEmbeddingFailed",
     "JudeBootstrapFailed",
     "JudeNearlineConsumerLagGrowing",
     "JudeNearlineDeadLetters",
@@ -82,7 +85,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 15 rules found");
+  expect(stdout).toContain("SUCCESS: 18 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(
