@@ -55,6 +55,9 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
         images: settings.images,
         placement: settings.placement,
         replacedJobs,
+        ...(settings.externalTimeoutMs !== undefined
+          ? { externalTimeoutMs: settings.externalTimeoutMs }
+          : {}),
         ...(failedGauge !== undefined ? { failedGauge } : {}),
       }),
   };
