@@ -19,6 +19,24 @@ describe("operator config", () => {
     expect(config.namespaces).toBeUndefined();
   });
 
+  it("defaults the controllers' timers to the values the controllers use without the flags", async () => {
+    const { defaultExternalTimeoutMs } = await import("../controllers/bootstrap-run/run-io.ts");
+    const { defaultParityTimeoutMs, modelResyncMs } =
+      await import("../controllers/embedding-model/reconcile.ts");
+    const { collectionPollMs } = await import("../controllers/embedding-model/retention.ts");
+    const { pipelinePollMs } = await import("../controllers/nearline-pipeline/caught-up.ts");
+    const config = loadOperatorConfig([], {});
+    expect(config.externalTimeoutSeconds * 1000).toBe(defaultExternalTimeoutMs);
+    expect(config.parityTimeoutSeconds * 1000).toBe(defaultParityTimeoutMs);
+    expect(config.modelResyncSeconds * 1000).toBe(modelResyncMs);
+    expect(config.collectionPollSeconds * 1000).toBe(collectionPollMs);
+    expect(config.pipelinePollSeconds * 1000).toBe(pipelinePollMs);
+    expect(
+      loadOperatorConfig(["--external-timeout-seconds", "2.5", "--model-resync-seconds=3"], {}),
+    ).toMatchObject({ externalTimeoutSeconds: 2.5, modelResyncSeconds: 3, parityTimeoutSeconds: 30 });
+    expect(() => loadOperatorConfig(["--parity-timeout-seconds", "0"], {})).toThrow(ConfigError);
+  });
+
   it("takes flags over JUDE_OPERATOR_* over platform variables", () => {
     const env = {
       JUDE_OPERATOR_LEASE_NAME: "from-env",

@@ -119,6 +119,21 @@ export const operatorConfigSchema = z
     reconcileErrorAfterSeconds: seconds(60).describe(
       "a resource whose reconciles fail this long (3 tries at least) turns Stalled with reason ReconcileError",
     ),
+    externalTimeoutSeconds: seconds(20).describe(
+      "longest a changelog's end offsets or a run's checkpoints may take to read before the reconcile retries",
+    ),
+    parityTimeoutSeconds: seconds(30).describe(
+      "longest a parity measurement may take before the gate says it could not be measured",
+    ),
+    modelResyncSeconds: seconds(30).describe(
+      "how often a model with a store is reconciled while nothing else wakes it (notices store drift)",
+    ),
+    collectionPollSeconds: seconds(5).describe(
+      "how often a model looks again while store versions wait to be collected (one bounded step each time)",
+    ),
+    pipelinePollSeconds: seconds(30).describe(
+      "how often a pipeline's status is refreshed from its workers' figures (and a missing Secret looked for)",
+    ),
     logLevel: z
       .enum(LOG_LEVELS)
       .optional()

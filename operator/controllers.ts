@@ -17,6 +17,23 @@ export interface ControllerSettings {
   concurrency: number;
   /** The operator's metrics registry (controllers add their domain metrics to it). */
   registry?: Registry;
+  /**
+   * Longest a call outside the API server may take before the reconcile retries later: a changelog's
+   * end offsets (a BootstrapRun's watermarks, a promotion's partition count) and a run's checkpoints
+   * in the store. 20 s when absent (--external-timeout-seconds).
+   */
+  externalTimeoutMs?: number;
+  /** Longest a parity measurement may take before the gate says it could not be measured; 30 s when absent. */
+  parityTimeoutMs?: number;
+  /** How often a model with a store is reconciled while nothing else wakes it; 30 s when absent. */
+  modelResyncMs?: number;
+  /** How often a model looks again while store versions wait to be collected; 5 s when absent. */
+  collectionPollMs?: number;
+  /**
+   * How often a pipeline's status is refreshed from its workers' figures and a missing Secret looked
+   * for again; 30 s when absent.
+   */
+  pipelinePollMs?: number;
 }
 
 /** Controller factories by name. */

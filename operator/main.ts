@@ -68,6 +68,11 @@ export async function main(argv: string[]): Promise<number> {
     placement: workloadPlacement(config),
     concurrency: config.concurrency,
     registry: manager.metrics.registry,
+    externalTimeoutMs: config.externalTimeoutSeconds * 1000,
+    parityTimeoutMs: config.parityTimeoutSeconds * 1000,
+    modelResyncMs: config.modelResyncSeconds * 1000,
+    collectionPollMs: config.collectionPollSeconds * 1000,
+    pipelinePollMs: config.pipelinePollSeconds * 1000,
   };
   const selected = config.controllers ?? Object.keys(controllerFactories);
   for (const name of selected) manager.add(controllerFactories[name]!(settings));

@@ -56,6 +56,9 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
         images: settings.images,
         placement: settings.placement,
         replacedJobs,
+        ...(settings.externalTimeoutMs !== undefined
+          ? { externalTimeoutMs: settings.externalTimeoutMs }
+          : {}),
         ...(failedGauge !== undefined ? { failedGauge } : {}),
         ...(shardGauges !== undefined ? { shardGauges } : {}),
       }),

@@ -66,6 +66,8 @@ export interface RunReconcileSettings {
   readCheckpoints?: typeof readCheckpoints;
   /** Jobs deleted for a store move, which the cache may still hold (one set per controller). */
   replacedJobs?: ReplacedJobs;
+  /** The time limit of the watermark capture and the checkpoint reads (20 s when absent). */
+  externalTimeoutMs?: number;
 }
 
 /** Reconciles one BootstrapRun. */
@@ -159,6 +161,7 @@ export async function reconcileBootstrapRun(
             uid: run.metadata.uid,
           },
           run.spec.parallelism,
+          settings.externalTimeoutMs,
         ).catch((error: unknown) => {
           context.log.warn(
             { err: error },
@@ -287,6 +290,7 @@ async function startRun(
         read.surroundings.pipeline,
         read.secretValues,
         context.signal,
+        settings.externalTimeoutMs,
       ),
     };
     started = { ...run, status: { ...run.status, watermarks } };

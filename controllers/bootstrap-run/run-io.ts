@@ -14,8 +14,11 @@ import { describeFailure } from "../shared/reconcile-error.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 
-/** Longest a watermark capture or a checkpoint read may take before the reconcile retries later. */
-const externalTimeoutMs = 20_000;
+/**
+ * Longest a watermark capture or a checkpoint read may take before the reconcile retries later, unless
+ * the operator says otherwise (--external-timeout-seconds).
+ */
+export const defaultExternalTimeoutMs = 20_000;
 
 function secretValue(secrets: SecretValues, ref: SecretKeyReference): Buffer {
   const value = secrets.get(ref.name)?.get(ref.key);
@@ -60,6 +63,7 @@ export async function captureWatermarks(
   pipeline: NearlinePipeline,
   secrets: SecretValues,
   signal: AbortSignal,
+  externalTimeoutMs: number = defaultExternalTimeoutMs,
 ): Promise<PartitionWatermark[]> {
   const { KafkaRangeReader } = await import("../../pipelines/bootstrap/kafka-range.ts");
   const { topic, bootstrapServers } = pipeline.spec.source.kafka;
@@ -97,6 +101,7 @@ export async function readCheckpoints(
   secrets: SecretValues,
   run: { namespace: string; name: string; uid?: string | undefined },
   shards: number,
+  externalTimeoutMs: number = defaultExternalTimeoutMs,
 ): Promise<(CheckpointState | null)[]> {
   const store = pipeline.spec.sinks.store;
   const client = connectRedis(

@@ -60,6 +60,10 @@ export function embeddingModelController(
     registry,
     ...(settings.servingEndpoint !== undefined ? { servingEndpoint: settings.servingEndpoint } : {}),
     ...(settings.measureParity !== undefined ? { measureParity: settings.measureParity } : {}),
+    ...(settings.modelResyncMs !== undefined ? { modelResyncMs: settings.modelResyncMs } : {}),
+    ...(settings.collectionPollMs !== undefined ? { collectionPollMs: settings.collectionPollMs } : {}),
+    ...(settings.parityTimeoutMs !== undefined ? { parityTimeoutMs: settings.parityTimeoutMs } : {}),
+    ...(settings.externalTimeoutMs !== undefined ? { externalTimeoutMs: settings.externalTimeoutMs } : {}),
   };
   return {
     name: "embedding-model",

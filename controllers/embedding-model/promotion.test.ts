@@ -464,7 +464,7 @@ describe("supersede: a new spec.version mid-promotion leaves no orphans", () => 
   it("polls until v2's vectors are collected: no event wakes a model that went back to its active version", () => {
     // v1 -> v2 -> v1 before the cutover: the model is settled, and each reconcile collects one
     // bounded step; worker Deployments (the pipelines' children) going away are not watched either.
-    const reverted = (writersPresent: string[]) =>
+    const reverted = (writersPresent: string[], collectionPollMs?: number) =>
       decidePromotion(
         promoting({
           specVersion: "v1",
@@ -475,10 +475,13 @@ describe("supersede: a new spec.version mid-promotion leaves no orphans", () => 
             record("v2", { promotionStartTime: ago(60), workers: true }),
           ],
           writersPresent,
+          collectionPollMs,
         }),
       );
     expect(reverted(["v1", "v2"])).toMatchObject({ collect: [], requeueAfterMs: promotionPollMs });
     expect(reverted(["v1"])).toMatchObject({ collect: ["v2"], requeueAfterMs: promotionPollMs });
+    // The operator's --collection-poll-seconds.
+    expect(reverted(["v1"], 1_000)).toMatchObject({ collect: ["v2"], requeueAfterMs: 1_000 });
     const settled = decidePromotion(
       promoting({ specVersion: "v1", spec: specOf("v1"), store: store("v1", { v1: "complete" }) }),
     );

@@ -68,6 +68,8 @@ export interface PromotionInputs {
   /** Versions whose nearline worker Deployments or operator-created BootstrapRuns still exist. */
   writersPresent: readonly string[];
   now: Date;
+  /** Replaces collectionPollMs (--collection-poll-seconds). */
+  collectionPollMs?: number | undefined;
 }
 
 /** A pointer change to make before anything else in this reconcile. */

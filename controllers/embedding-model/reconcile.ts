@@ -45,7 +45,7 @@ export const modelResyncMs = 30_000;
 /** Keys the parity gate samples. */
 export const paritySampleSize = 16;
 /** Longest a parity measurement may take before the gate says it could not be measured. */
-const parityTimeoutMs = 30_000;
+export const defaultParityTimeoutMs = 30_000;
 
 /** What the reconcile needs besides its context. */
 export interface ModelReconcileSettings {
@@ -58,6 +58,14 @@ export interface ModelReconcileSettings {
   measureParity?: typeof measureParity;
   /** The operator's default scheduling of the serving pods. */
   placement?: WorkloadPlacement | undefined;
+  /** Replaces modelResyncMs (--model-resync-seconds). */
+  modelResyncMs?: number;
+  /** Replaces collectionPollMs (--collection-poll-seconds). */
+  collectionPollMs?: number;
+  /** Replaces defaultParityTimeoutMs (--parity-timeout-seconds). */
+  parityTimeoutMs?: number;
+  /** The time limit of a changelog's partition count (--external-timeout-seconds; 20 s when absent). */
+  externalTimeoutMs?: number;
 }
 
 /** Reconciles one EmbeddingModel. */
@@ -159,6 +167,8 @@ async function reconcileWithStore(
     }
   }
   let inputs = await observePromotion(context, model, pipelines, store, blockers);
+  if (settings.collectionPollMs !== undefined)
+    inputs = { ...inputs, collectionPollMs: settings.collectionPollMs };
   let decision = decidePromotion(inputs);
   if (store !== undefined && gateUnmeasured(decision, "CoverageMet")) {
     const coverage = await observeCoverage(store, model.spec.version, inputs.store?.current ?? null);
@@ -183,7 +193,7 @@ async function reconcileWithStore(
     placement: settings.placement,
     pipelines,
     specBlocked: blockers.length > 0,
-    changelogPartitions: (pipeline) => changelogPartitions(context, pipeline),
+    changelogPartitions: (pipeline) => changelogPartitions(context, pipeline, settings.externalTimeoutMs),
     reconcileStartedAtMs,
   });
   await writeStatus(context, model, inputs, decision);
@@ -209,7 +219,7 @@ async function reconcileWithStore(
   const waits = [
     decision.requeueAfterMs,
     missing ? missingReferencePollMs : undefined,
-    store !== undefined ? modelResyncMs : undefined,
+    store !== undefined ? (settings.modelResyncMs ?? modelResyncMs) : undefined,
   ].filter((value): value is number => value !== undefined);
   return waits.length > 0 ? { requeueAfterMs: Math.max(1, Math.min(...waits)) } : undefined;
 }
@@ -256,6 +266,7 @@ async function withParity(
     ...(tokenRef !== undefined ? [tokenRef.name] : []),
     ...(tlsSecret !== undefined ? [tlsSecret] : []),
   ]);
+  const parityTimeoutMs = settings.parityTimeoutMs ?? defaultParityTimeoutMs;
   const measuring = AbortSignal.any([context.signal, AbortSignal.timeout(parityTimeoutMs)]);
   const target: ParityTarget = {
     store,
@@ -310,9 +321,13 @@ function clusterEndpoint(context: ReconcileContext, namespace: string, name: str
 }
 
 /** The changelog's partition count of a pipeline, which sizes the BootstrapRun the operator creates. */
-async function changelogPartitions(context: ReconcileContext, pipeline: NearlinePipeline): Promise<number> {
+async function changelogPartitions(
+  context: ReconcileContext,
+  pipeline: NearlinePipeline,
+  externalTimeoutMs: number | undefined,
+): Promise<number> {
   const secrets = await readSecrets(context.client, context.key.namespace, pipelineSecretNames(pipeline));
-  return (await captureWatermarks(pipeline, secrets, context.signal)).length;
+  return (await captureWatermarks(pipeline, secrets, context.signal, externalTimeoutMs)).length;
 }
 
 /** Secrets a pipeline's Kafka connection needs (parity's source events, the partition count). */

@@ -108,7 +108,8 @@ export function decideRetention(
   );
   // Writers still running would recreate what is collected; wait until they are gone.
   const collect = unwanted.filter((version) => !input.writersPresent.includes(version));
-  if (unwanted.length > 0) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, collectionPollMs);
+  if (unwanted.length > 0)
+    requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, input.collectionPollMs ?? collectionPollMs);
   const result = [...kept, ...(input.store === undefined ? [] : tombstones.slice(0, collectedRecordsKept))];
   const workers = result.filter((record) => record.workers === true).map((record) => record.version);
   return { serve: [...serve], workers, collect, records: result, phases, requeueAfterMs };

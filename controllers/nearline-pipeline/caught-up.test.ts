@@ -133,6 +133,12 @@ describe("caughtUpCondition", () => {
       });
     });
 
+  it("names the operator's poll period when it is not the default (--pipeline-poll-seconds)", () => {
+    expect(caughtUpCondition([{ version: "v1", readyReplicas: 1 }], 30, [], 5_000).message).toBe(
+      "version v1: waiting for a lag figure from its 1 ready worker (read every 5 s)",
+    );
+  });
+
   it("agrees with the model's CaughtUp gate for a single pipeline", () => {
     for (const entry of [
       { version: "v2", lag: 0 },

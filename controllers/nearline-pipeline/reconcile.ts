@@ -56,6 +56,8 @@ export interface PipelineReconcileSettings {
   probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
   /** Reuses the workers' figures between polls (read on every reconcile when absent). */
   sampler?: FiguresSampler | undefined;
+  /** Replaces pipelinePollMs (--pipeline-poll-seconds). */
+  pollMs?: number | undefined;
 }
 
 /** Reconciles one NearlinePipeline. */
@@ -154,13 +156,18 @@ export async function reconcileNearlinePipeline(
   const activeVersion = model?.status?.activeVersion;
   const lagVersion = activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === lagVersion)?.lag;
-  const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting);
+  const caughtUp = caughtUpCondition(
+    versions,
+    model?.spec.promotion.maxLagSeconds,
+    resolved.waiting,
+    settings.pollMs ?? pipelinePollMs,
+  );
   await writePipelineStatus(context, raw, verdict, caughtUp, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
   });
-  return { requeueAfterMs: pipelinePollMs };
+  return { requeueAfterMs: settings.pollMs ?? pipelinePollMs };
 }
 
 /**

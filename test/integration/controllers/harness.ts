@@ -9,6 +9,7 @@ import { bootstrapRunController } from "../../../controllers/bootstrap-run/contr
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
+import type { ControllerSettings } from "../../../operator/controllers.ts";
 import { Manager, type ManagerOptions } from "../../../operator/runtime/manager.ts";
 import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
 import {
@@ -42,19 +43,30 @@ export interface ControllersHarness {
   stop(): Promise<void>;
 }
 
-/** Installs the CRDs, creates a restricted namespace and starts the controllers on it. */
-export async function startControllers(prefix: string): Promise<ControllersHarness> {
+/**
+ * Installs the CRDs, creates a restricted namespace and starts the controllers on it; `options` gives
+ * the controllers shorter timers (settings) or the manager other options than startManager's.
+ */
+export async function startControllers(
+  prefix: string,
+  options: { settings?: Partial<ControllerSettings>; manager?: Partial<ManagerOptions> } = {},
+): Promise<ControllersHarness> {
   await installCrds();
   const namespace = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
   await createRestrictedNamespace(namespace);
 
   let registry = new Registry();
-  const stop = startManager(namespace, "controllers-test", (manager) => {
-    registry = manager.metrics.registry;
-    const settings = { images: testImages, concurrency: 2, registry };
-    manager.add(nearlinePipelineController(settings));
-    manager.add(bootstrapRunController(settings));
-  });
+  const stop = startManager(
+    namespace,
+    "controllers-test",
+    (manager) => {
+      registry = manager.metrics.registry;
+      const settings = { images: testImages, concurrency: 2, registry, ...options.settings };
+      manager.add(nearlinePipelineController(settings));
+      manager.add(bootstrapRunController(settings));
+    },
+    options.manager,
+  );
   return {
     namespace,
     registry,
@@ -162,6 +174,7 @@ export interface PromotionOperator {
 export function startPromotionOperator(
   namespace: string | readonly string[],
   parity: (version: string) => ParityObservation | Promise<ParityObservation>,
+  settings: Partial<ControllerSettings> = {},
 ): PromotionOperator {
   let registry = new Registry();
   const stop = startManager(namespace, "promotion-test", (manager) => {
@@ -172,6 +185,7 @@ export function startPromotionOperator(
         concurrency: 2,
         registry,
         measureParity: async (target) => parity(target.version),
+        ...settings,
       }),
     );
   });
@@ -294,12 +308,12 @@ export interface PromotionSetup {
  * pipeline of model `jobs-model` writing to that store, and the EmbeddingModel controller whose
  * parity measurement answers `parity`. The model itself is left to the test. With `cluster` the store
  * is on the testbed's Redis Cluster: the Secret holds its seed nodes and the pipeline says
- * spec.sinks.store.cluster.
+ * spec.sinks.store.cluster. `settings` gives the controller shorter timers (modelResyncMs, …).
  */
 export async function setUpPromotion(
   prefix: string,
   parity: (version: string) => ParityObservation | Promise<ParityObservation>,
-  options: { buckets?: number; cluster?: boolean } = {},
+  options: { buckets?: number; cluster?: boolean; settings?: Partial<ControllerSettings> } = {},
 ): Promise<PromotionSetup> {
   await installCrds();
   const unique = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
@@ -307,7 +321,8 @@ export async function setUpPromotion(
   await createRestrictedNamespace(namespace);
   const topic = uniqueTopic(prefix);
   await createTopics([topic], 1);
-  const { store, close } = await openTestStore(unique, options);
+  const { settings, ...storeOptions } = options;
+  const { store, close } = await openTestStore(unique, storeOptions);
   const jobsPipeline = pipeline("jobs", topic, (spec) => {
     spec.modelRef = { name: "jobs-model" };
     spec.sinks.store.name = unique;
@@ -316,7 +331,7 @@ export async function setUpPromotion(
   const secret = storeSecret();
   if (options.cluster === true) secret.stringData = { url: requireEnv("JUDE_REDIS_CLUSTER_NODES") };
   await applyObjects(namespace, [secret, jobsPipeline]);
-  const operator = startPromotionOperator(namespace, parity);
+  const operator = startPromotionOperator(namespace, parity, settings);
   return {
     namespace,
     store,

@@ -24,12 +24,18 @@ type Status = {
   status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
 };
 
+/**
+ * The pipelines' poll here (--pipeline-poll-seconds; 30 s in production): a missing Secret is looked
+ * for again only at the poll (Secrets are not watched).
+ */
+const pipelinePollMs = 5_000;
+
 describe("NearlinePipeline controller", () => {
   let harness: ControllersHarness;
   let topic: string;
 
   beforeAll(async () => {
-    harness = await startControllers("nearline-ctl");
+    harness = await startControllers("nearline-ctl", { settings: { pipelinePollMs } });
     topic = uniqueTopic("jobs-changelog");
     await createTopics([topic], 3);
     await applyObjects(harness.namespace, [storeSecret(), model()]);
@@ -123,7 +129,7 @@ describe("NearlinePipeline controller", () => {
       status: "Unknown",
       reason: "WaitingForWorkers",
       message: expect.stringContaining(
-        "version minilm-v1: waiting for a lag figure from its 2 ready workers (read every 30 s)",
+        `version minilm-v1: waiting for a lag figure from its 2 ready workers (read every ${pipelinePollMs / 1000} s)`,
       ),
     });
     // What `kubectl get` prints from that status: MODEL, ENTITY, LAG (blank: no figure reported), READY, AGE.

@@ -23,6 +23,12 @@ import {
 import { applyObjects, buildVersion, openTestStore, startManager } from "./harness.ts";
 import { pipeline, promotionModelAt as modelAt, storeSecret } from "./objects.ts";
 
+/**
+ * The measurement's time limit here (--parity-timeout-seconds; 30 s in production): against a broker
+ * that never answers, only this limit ends it (the Kafka client's own retries last far longer).
+ */
+const parityTimeoutMs = 5_000;
+
 describe("the parity measurement against a changelog broker that stops answering", () => {
   const namespace = `parity-kafka-hung-faultops-${process.pid}-${Date.now().toString(36)}`;
   let link: TcpLink;
@@ -58,6 +64,7 @@ describe("the parity measurement against a changelog broker that stops answering
             registry: manager.metrics.registry,
             // Never reached: the measurement reads the changelog before it embeds.
             servingEndpoint: () => "127.0.0.1:1",
+            parityTimeoutMs,
           }),
         ),
       { kubeConfig },
@@ -102,6 +109,8 @@ describe("the parity measurement against a changelog broker that stops answering
       { timeoutMs: 150_000, intervalMs: 1_000 },
     );
     expect(parity).toMatchObject({ status: "False" });
-    expect(String(parity!.message)).toContain("could not be measured");
+    expect(String(parity!.message)).toContain(
+      `could not be measured: not finished within ${parityTimeoutMs / 1000} s`,
+    );
   });
 });

@@ -1,7 +1,7 @@
 // A pipeline whose workers carry traffic: their figures (events consumed, embedded, lag) change between
-// any two reads. The controller writes them into the status every poll (30 s), and that write must not
-// wake the controller again: it would read fresh figures, write again, and loop as fast as a reconcile
-// runs, for every busy pipeline. kwok's pretend worker pods answer nothing, so the workers' figures
+// any two reads. The controller writes them into the status every poll (30 s in production, 8 s here
+// through --pipeline-poll-seconds), and that write must not wake the controller again: it would read
+// fresh figures, write again, and loop as fast as a reconcile runs, for every busy pipeline. kwok's pretend worker pods answer nothing, so the workers' figures
 // come from a stand-in probe that counts up on every read, as a busy worker's /readyz does.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
@@ -18,6 +18,10 @@ import { applyObjects, conditionOf, markModelObserved, startManager } from "./ha
 import { model, pipeline, storeSecret } from "./objects.ts";
 
 const namespace = `pipeline-poll-${process.pid}`;
+/** The controller's poll period here. */
+const pipelinePollMs = 8_000;
+/** How long the test watches for reconciles it did not cause: shorter than one poll period. */
+const quietWindowMs = 4_000;
 
 /** The events processed that the pipeline's status shows for its version. */
 async function processed(): Promise<number> {
@@ -51,7 +55,7 @@ describe("a busy pipeline's status", () => {
       // The controller as the operator registers it; only the reads of the workers' figures differ.
       started.add(
         nearlinePipelineController(
-          { images: testImages, concurrency: 2 },
+          { images: testImages, concurrency: 2, pipelinePollMs },
           {
             probe: async () => {
               reads += 1;
@@ -93,9 +97,9 @@ describe("a busy pipeline's status", () => {
       { timeoutMs: 120_000, intervalMs: 500 },
     );
     const before = await metricSum(manager, "jude_operator_reconciles_total", "nearline-pipeline");
-    // Nothing to await: the test is that (almost) nothing happens. Within 10 s the 30 s poll may come
+    // Nothing to await: the test is that (almost) nothing happens. Within 4 s the 8 s poll may come
     // once; a pipeline woken by its own status writes reconciles many times a second.
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    await new Promise((resolve) => setTimeout(resolve, quietWindowMs));
     const reconciles =
       (await metricSum(manager, "jude_operator_reconciles_total", "nearline-pipeline")) - before;
     expect(reconciles).toBeLessThanOrEqual(2);

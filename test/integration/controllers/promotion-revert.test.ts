@@ -67,13 +67,17 @@ describe("spec.version reverted before the cutover", () => {
   }
 
   beforeAll(async () => {
-    // 2048 buckets: eight bounded collection steps, most of them seconds apart.
+    // 2048 buckets: eight bounded collection steps, most of them a collection poll apart (1 s here,
+    // --collection-poll-seconds; 5 s in production).
     const parity = async (version: string) => {
       measured.push(version);
       await parityHold;
       return { sampled: 4, matched: 4, minCosine: 0.99999 };
     };
-    setup = await setUpPromotion("promotion-revert", parity, { buckets: 2048 });
+    setup = await setUpPromotion("promotion-revert", parity, {
+      buckets: 2048,
+      settings: { collectionPollMs: 1_000 },
+    });
     ({ namespace, store } = setup);
     await promoteThroughBootstrap(setup, "v1", ["v1"]);
   }, 180_000);

@@ -58,7 +58,9 @@ describe("workers of a promoted version", () => {
   let topic: string;
 
   beforeAll(async () => {
-    harness = await startControllers("promotion-workers");
+    // A 5 s pipeline poll (--pipeline-poll-seconds; 30 s in production): the version record the test
+    // applies wakes no pipeline, so the held-back workers' status came only at the 30 s poll.
+    harness = await startControllers("promotion-workers", { settings: { pipelinePollMs: 5_000 } });
     topic = uniqueTopic("promotion-workers");
     await createTopics([topic], produced.length);
     await produceEvents(topic, snapshotEvents(produced));

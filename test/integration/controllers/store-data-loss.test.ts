@@ -4,7 +4,6 @@
 // store on the testbed's Redis (never FLUSHALL: other suites share it); a worker's write after it, the
 // bootstrap shards and the worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { modelResyncMs } from "../../../controllers/embedding-model/reconcile.ts";
 import { readPointer, StoreReader, StoreWriter, type Store } from "../../../store/index.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
@@ -19,6 +18,12 @@ import {
   type PromotionSetup,
   setUpPromotion,
 } from "./harness.ts";
+
+/**
+ * The model's resync here (--model-resync-seconds; 30 s in production): nothing but the resync wakes a
+ * model at rest, and it stays longer than the 6 s of quiet the tests wait for before touching the store.
+ */
+const modelResyncMs = 10_000;
 
 describe("a promoted model whose store lost its data", () => {
   let setup: PromotionSetup | undefined;
@@ -37,7 +42,9 @@ describe("a promoted model whose store lost its data", () => {
     )?.["jude.dev/version"];
 
   beforeAll(async () => {
-    setup = await setUpPromotion("store-data-loss", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    setup = await setUpPromotion("store-data-loss", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }), {
+      settings: { modelResyncMs },
+    });
     ({ namespace, store, operator } = setup);
     await promoteThroughBootstrap(setup, "v1", ["v1"]);
     await promoteThroughBootstrap(setup, "v2", ["v1", "v2"]);

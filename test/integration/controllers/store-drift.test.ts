@@ -5,7 +5,6 @@
 // one model's vectors with the other model's query encoder. Bootstrap shards and worker lag are played
 // by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { modelResyncMs } from "../../../controllers/embedding-model/reconcile.ts";
 import { flip, readPointer, type Store } from "../../../store/index.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -16,6 +15,12 @@ import {
   type PromotionSetup,
   setUpPromotion,
 } from "./harness.ts";
+
+/**
+ * The model's resync here (--model-resync-seconds; 30 s in production): nothing but the resync wakes a
+ * model at rest, and it stays longer than the 6 s of quiet the tests wait for before touching the store.
+ */
+const modelResyncMs = 10_000;
 
 describe("a promoted model's store changed by hand while the model is at rest", () => {
   let setup: PromotionSetup | undefined;
@@ -48,7 +53,9 @@ describe("a promoted model's store changed by hand while the model is at rest", 
   const withinResync = modelResyncMs + 15_000;
 
   beforeAll(async () => {
-    setup = await setUpPromotion("store-drift", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
+    setup = await setUpPromotion("store-drift", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }), {
+      settings: { modelResyncMs },
+    });
     ({ namespace, store, operator } = setup);
     await promoteThroughBootstrap(setup, "v1", ["v1"]);
     await promoteThroughBootstrap(setup, "v2", ["v1", "v2"]);

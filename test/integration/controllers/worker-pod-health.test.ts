@@ -65,7 +65,9 @@ describe("worker and shard pods that crash or fail a probe", () => {
   let topic: string;
 
   beforeAll(async () => {
-    harness = await startControllers("statusworkers-health");
+    // A 5 s pipeline poll (--pipeline-poll-seconds; 30 s in production): what no watch brings (the
+    // workers' figures, an Unhealthy Event's words) is read at the poll.
+    harness = await startControllers("statusworkers-health", { settings: { pipelinePollMs: 5_000 } });
     topic = uniqueTopic("statusworkers-changelog");
     await createTopics([topic], 2);
     await applyObjects(harness.namespace, [storeSecret(), model()]);
