@@ -7,6 +7,7 @@ import { defaultImageRepository, imagePullPolicies } from "../controllers/shared
 import { dnsSubdomainPattern } from "../crds/patterns.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { defaultRetryMaxDelayMs } from "./runtime/rate-limiter.ts";
+import { pipelinePollMs } from "../controllers/nearline-pipeline/caught-up.ts";
 import { LOG_LEVELS } from "../plumbing/logger.ts";
 import { nodeSelectorFlag, tolerationsFlag } from "./placement-config.ts";
 
@@ -103,6 +104,15 @@ export const operatorConfigSchema = z
       .max(64)
       .default(16)
       .describe("keys each controller reconciles at once"),
+    pipelinePollSeconds: z.coerce
+      .number()
+      .int()
+      .min(2)
+      .max(3_600)
+      .default(pipelinePollMs / 1000)
+      .describe(
+        "how often each NearlinePipeline's status is refreshed from its workers' figures (lag, freshness, counts), which a promotion's CaughtUp gate waits on",
+      ),
     workloadNodeSelector: nodeSelectorFlag
       .optional()
       .describe("key=value,… labels every workload pod's node must carry (a resource's own win per key)"),

@@ -13,6 +13,8 @@ export interface ControllerSettings {
   images: Images;
   /** Default node selector and tolerations of every workload pod the controllers render. */
   placement?: WorkloadPlacement;
+  /** How often a pipeline's status is refreshed from its workers' figures (pipelinePollMs when absent). */
+  pipelinePollMs?: number;
   /** Keys reconciled at once per controller. */
   concurrency: number;
   /** The operator's metrics registry (controllers add their domain metrics to it). */

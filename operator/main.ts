@@ -60,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     reconcileErrorAfterMs: config.reconcileErrorAfterSeconds * 1000,
   });
   const settings = {
+    pipelinePollMs: config.pipelinePollSeconds * 1000,
     images: imagesFor(config.imageRepository, config.imageTag, config.workloadImagePullSecrets, {
       digest: config.imageDigest,
       cudaDigest: config.cudaImageDigest,

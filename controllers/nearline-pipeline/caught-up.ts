@@ -7,7 +7,10 @@ import type { ConditionInput } from "../shared/conditions.ts";
 import { caughtUpGate } from "../embedding-model/promotion-gates.ts";
 import type { WaitingVersion } from "./live-versions.ts";
 
-/** How often status is refreshed from the workers' figures, and a missing Secret looked for again. */
+/**
+ * How often status is refreshed from the workers' figures, and a missing Secret looked for again, by
+ * default (`jude operator --pipeline-poll-seconds`).
+ */
 export const pipelinePollMs = 30_000;
 
 /**
@@ -16,9 +19,9 @@ export const pipelinePollMs = 30_000;
  * worker reports lag only once it has read its partitions' end offsets; without this the status said
  * only that nobody reported, as if the workers were missing.
  */
-export function waitingForLag(readyWorkers: number): string {
+export function waitingForLag(readyWorkers: number, pollMs: number = pipelinePollMs): string {
   const workers = readyWorkers === 1 ? "its 1 ready worker" : `its ${readyWorkers} ready workers`;
-  return `waiting for a lag figure from ${workers} (read every ${pipelinePollMs / 1000} s)`;
+  return `waiting for a lag figure from ${workers} (read every ${pollMs / 1000} s)`;
 }
 
 /**
@@ -32,6 +35,7 @@ export function caughtUpCondition(
   versions: readonly PipelineVersionStatus[],
   maxLagSeconds: number | undefined,
   waiting: readonly WaitingVersion[] = [],
+  pollMs: number = pipelinePollMs,
 ): ConditionInput {
   if ((versions.length === 0 && waiting.length === 0) || maxLagSeconds === undefined)
     return {
@@ -60,7 +64,7 @@ export function caughtUpCondition(
     entries
       .map((entry) =>
         entry.gate.reason === "WaitingForWorkers"
-          ? `version ${entry.version}: ${entry.workers > 0 ? waitingForLag(entry.workers) : "no worker reported its lag yet"}`
+          ? `version ${entry.version}: ${entry.workers > 0 ? waitingForLag(entry.workers, pollMs) : "no worker reported its lag yet"}`
           : entry.gate.message,
       )
       .join("; ");

@@ -45,7 +45,8 @@ export function nearlinePipelineController(
 ): ControllerDefinition {
   const gauges = settings.registry === undefined ? undefined : workerGauges(settings.registry);
   // The workers' figures are read once per poll, not on every reconcile (figures-sampler.ts).
-  const sampler = new FiguresSampler(pipelinePollMs);
+  const pollMs = settings.pipelinePollMs ?? pipelinePollMs;
+  const sampler = new FiguresSampler(pollMs);
   return {
     name: "nearline-pipeline",
     primary: resourceTypes.nearlinePipeline,
@@ -89,6 +90,7 @@ export function nearlinePipelineController(
         placement: settings.placement,
         workerGauges: gauges,
         sampler,
+        pollMs,
         ...testing,
       }),
   };

@@ -55,6 +55,8 @@ export interface PipelineReconcileSettings {
   probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
   /** Reuses the workers' figures between polls (read on every reconcile when absent). */
   sampler?: FiguresSampler | undefined;
+  /** How often status is refreshed from the workers' figures (pipelinePollMs when absent). */
+  pollMs?: number | undefined;
 }
 
 /** Reconciles one NearlinePipeline. */
@@ -152,13 +154,14 @@ export async function reconcileNearlinePipeline(
   const activeVersion = model?.status?.activeVersion;
   const lagVersion = activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === lagVersion)?.lag;
-  const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting);
+  const pollMs = settings.pollMs ?? pipelinePollMs;
+  const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting, pollMs);
   await writePipelineStatus(context, raw, verdict, caughtUp, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
   });
-  return { requeueAfterMs: pipelinePollMs };
+  return { requeueAfterMs: pollMs };
 }
 
 /**
