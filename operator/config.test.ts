@@ -15,6 +15,7 @@ describe("operator config", () => {
       httpPort: 8081,
       concurrency: 16,
       retryMaxDelaySeconds: 60,
+      pipelinePollSeconds: 30,
     });
     expect(config.namespaces).toBeUndefined();
   });
@@ -63,6 +64,14 @@ describe("operator config", () => {
     expect(() => loadOperatorConfig(["--retry-max-delay-seconds", "0"], {})).toThrow(
       /--retry-max-delay-seconds: /,
     );
+    // The figures sampler reuses a sample until 1 s before the poll: 2 s is the shortest period.
+    expect(() => loadOperatorConfig(["--pipeline-poll-seconds", "1"], {})).toThrow(
+      /--pipeline-poll-seconds: /,
+    );
+    expect(() => loadOperatorConfig(["--pipeline-poll-seconds", "2.5"], {})).toThrow(
+      /--pipeline-poll-seconds: /,
+    );
+    expect(loadOperatorConfig(["--pipeline-poll-seconds", "5"], {}).pipelinePollSeconds).toBe(5);
     expect(() =>
       loadOperatorConfig(["--renew-deadline-seconds", "1", "--retry-period-seconds", "2"], {}),
     ).toThrow(/renew-deadline-seconds must exceed retry-period-seconds/);

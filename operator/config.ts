@@ -7,6 +7,7 @@ import { defaultImageRepository, imagePullPolicies } from "../controllers/shared
 import { dnsSubdomainPattern } from "../crds/patterns.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { defaultRetryMaxDelayMs } from "./runtime/rate-limiter.ts";
+import { pipelinePollMs } from "../controllers/nearline-pipeline/caught-up.ts";
 import { LOG_LEVELS } from "../plumbing/logger.ts";
 import { nodeSelectorFlag, tolerationsFlag } from "./placement-config.ts";
 
@@ -103,6 +104,15 @@ export const operatorConfigSchema = z
       .max(64)
       .default(16)
       .describe("keys each controller reconciles at once"),
+    pipelinePollSeconds: z.coerce
+      .number()
+      .int()
+      .min(2)
+      .max(3_600)
+      .default(pipelinePollMs / 1000)
+      .describe(
+        "how often each NearlinePipeline's status is refreshed from its workers' figures (lag, freshness, counts), which a promotion's CaughtUp gate waits on, and a missing Secret looked for again",
+      ),
     workloadNodeSelector: nodeSelectorFlag
       .optional()
       .describe("key=value,… labels every workload pod's node must carry (a resource's own win per key)"),
@@ -130,9 +140,6 @@ export const operatorConfigSchema = z
     ),
     collectionPollSeconds: seconds(5).describe(
       "how often a model looks again while store versions wait to be collected (one bounded step each time)",
-    ),
-    pipelinePollSeconds: seconds(30).describe(
-      "how often a pipeline's status is refreshed from its workers' figures (and a missing Secret looked for)",
     ),
     logLevel: z
       .enum(LOG_LEVELS)

@@ -56,6 +56,7 @@ export function embeddingModelController(
   const reconcileSettings: ModelReconcileSettings = {
     images: settings.images,
     placement: settings.placement,
+    ...(settings.pipelinePollMs !== undefined ? { pipelinePollMs: settings.pipelinePollMs } : {}),
     stores,
     registry,
     ...(settings.servingEndpoint !== undefined ? { servingEndpoint: settings.servingEndpoint } : {}),

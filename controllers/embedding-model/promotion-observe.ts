@@ -105,7 +105,11 @@ export function bootstrapObservation(
 }
 
 /** The workers of `version` over every pipeline, from the pipelines' status. */
-export function lagObservation(pipelines: readonly NearlinePipeline[], version: string): LagObservation {
+export function lagObservation(
+  pipelines: readonly NearlinePipeline[],
+  version: string,
+  pipelinePollMs?: number,
+): LagObservation {
   const entries = pipelines.flatMap((pipeline) =>
     (pipeline.status?.versions ?? []).filter((entry) => entry.version === version && entry.lag !== undefined),
   );
@@ -123,7 +127,7 @@ export function lagObservation(pipelines: readonly NearlinePipeline[], version: 
     if (ready !== undefined && ready.status !== "True" && (ready.message ?? "") !== "")
       return [`NearlinePipeline ${name} is not Ready (${ready.reason}): ${ready.message}`];
     const workers = versions.reduce((sum, entry) => sum + (entry.readyReplicas ?? 0), 0);
-    return workers > 0 ? [`NearlinePipeline ${name}: ${waitingForLag(workers)}`] : [];
+    return workers > 0 ? [`NearlinePipeline ${name}: ${waitingForLag(workers, pipelinePollMs)}`] : [];
   });
   const stalled = pipelines.flatMap((pipeline) => {
     const condition = pipeline.status?.conditions?.find((entry) => entry.type === "Stalled");
@@ -254,6 +258,7 @@ export async function observePromotion(
   pipelines: readonly NearlinePipeline[],
   store: Store | undefined,
   blockers: readonly Blocker[],
+  pipelinePollMs?: number,
 ): Promise<PromotionInputs> {
   const spec = model.spec.version;
   const storeName = pipelines[0]?.spec.sinks.store.name;
@@ -302,7 +307,7 @@ export async function observePromotion(
     serving,
     candidate: {
       bootstrap: bootstrapObservation(pipelines, runs),
-      lag: lagObservation(pipelines, spec),
+      lag: lagObservation(pipelines, spec, pipelinePollMs),
       parity,
     },
     writersPresent: writersPresent(context, model),

@@ -51,6 +51,8 @@ export const defaultParityTimeoutMs = 30_000;
 export interface ModelReconcileSettings {
   images: Images;
   stores: ModelStores;
+  /** How often the pipelines' status is refreshed from the workers (the CaughtUp gate's wording). */
+  pipelinePollMs?: number | undefined;
   registry: Registry;
   /** Where the operator reaches a version's gRPC Service (tests and benchmarks outside the cluster). */
   servingEndpoint?: (namespace: string, serviceName: string) => string;
@@ -166,7 +168,7 @@ async function reconcileWithStore(
       return { requeueAfterMs: storeConflictPollMs };
     }
   }
-  let inputs = await observePromotion(context, model, pipelines, store, blockers);
+  let inputs = await observePromotion(context, model, pipelines, store, blockers, settings.pipelinePollMs);
   if (settings.collectionPollMs !== undefined)
     inputs = { ...inputs, collectionPollMs: settings.collectionPollMs };
   let decision = decidePromotion(inputs);

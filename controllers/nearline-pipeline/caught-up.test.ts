@@ -122,6 +122,12 @@ describe("caughtUpCondition", () => {
     ).toMatchObject({ status: "False", reason: "CatchingUp" });
   });
 
+  it("names the operator's poll period when it is not the default (--pipeline-poll-seconds)", () => {
+    expect(caughtUpCondition([{ version: "v1", readyReplicas: 1 }], gateSeconds, [], 5_000).message).toBe(
+      "version v1: waiting for a lag figure from its 1 ready worker (read every 5 s)",
+    );
+  });
+
   for (const testCase of cases)
     it(testCase.name, () => {
       const maxLagSeconds = "maxLagSeconds" in testCase ? testCase.maxLagSeconds : gateSeconds;

@@ -156,18 +156,14 @@ export async function reconcileNearlinePipeline(
   const activeVersion = model?.status?.activeVersion;
   const lagVersion = activeVersion ?? model?.spec.version;
   const lag = versions.find((entry) => entry.version === lagVersion)?.lag;
-  const caughtUp = caughtUpCondition(
-    versions,
-    model?.spec.promotion.maxLagSeconds,
-    resolved.waiting,
-    settings.pollMs ?? pipelinePollMs,
-  );
+  const pollMs = settings.pollMs ?? pipelinePollMs;
+  const caughtUp = caughtUpCondition(versions, model?.spec.promotion.maxLagSeconds, resolved.waiting, pollMs);
   await writePipelineStatus(context, raw, verdict, caughtUp, {
     ...(activeVersion !== undefined ? { activeVersion } : {}),
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
   });
-  return { requeueAfterMs: settings.pollMs ?? pipelinePollMs };
+  return { requeueAfterMs: pollMs };
 }
 
 /**

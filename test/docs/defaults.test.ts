@@ -19,6 +19,7 @@ const values = parse(readFileSync(join(chartDir, "values.yaml"), "utf8")) as {
   drainSeconds: number;
   reconcileErrorAfterSeconds: number;
   retryMaxDelaySeconds: number;
+  pipelinePollSeconds: number | null;
   logLevel: string;
   metrics: { port: number };
 };
@@ -61,6 +62,7 @@ describe("defaults", () => {
       httpPort: operatorDefaults.httpPort,
     });
     expect(values.logLevel).toBe("info"); // the operator's default when --log-level is absent
+    expect(values.pipelinePollSeconds).toBeNull(); // no flag: the operator's own default
   });
 
   it("the README's Helm table names every value of values.yaml", () => {
@@ -87,6 +89,7 @@ describe("defaults", () => {
       "retry-qps": operatorDefaults.retryQps,
       "retry-burst": operatorDefaults.retryBurst,
       "retry-max-delay-seconds": operatorDefaults.retryMaxDelaySeconds,
+      "pipeline-poll-seconds": operatorDefaults.pipelinePollSeconds,
     };
     const missing = Object.entries(flags)
       .map(([flag, value]) => `\`--${flag} ${String(value)}\``)

@@ -2,10 +2,11 @@
 // processed since the workers started), not rates, so the dashboard derives events/s from how the
 // counter moved between the status updates it watched, over a sliding window.
 //
-// The operator refreshes a pipeline's status every 30 s (controllers/nearline-pipeline/reconcile.ts,
-// pipelinePollMs) and writes it only when something changed, so an idle pipeline sends no update at
-// all. Silence longer than a refresh therefore means the counter stood still: the rate counts that
-// quiet time, and falls to zero, instead of keeping the last busy figure forever.
+// The operator refreshes a pipeline's status every 30 s by default (controllers/nearline-pipeline/
+// reconcile.ts, pipelinePollMs; `--pipeline-poll-seconds` may make it shorter) and writes it only when
+// something changed, so an idle pipeline sends no update at all. Silence longer than a refresh
+// therefore means the counter stood still: the rate counts that quiet time, and falls to zero, instead
+// of keeping the last busy figure forever (with a shorter poll it falls a little later than it could).
 
 /** How often the operator refreshes a pipeline's status (its pipelinePollMs). */
 export const statusRefreshMs = 30_000;

@@ -15,10 +15,15 @@ export interface OperatorProcess {
   stop(): Promise<number | null | "running">;
 }
 
-/** The flags of an end-to-end operator: quick drains, the testbed's image, workloads on the local nodes. */
+/**
+ * The flags of an end-to-end operator: quick drains, pipeline status refreshed every 5 s (not 30: each
+ * promotion's CaughtUp gate waits for the refresh after the candidate's workers start), the testbed's
+ * image, workloads on the local nodes.
+ */
 export const localNodeOperatorArgs: readonly string[] = [
   "--concurrency=2",
   "--drain-seconds=5",
+  "--pipeline-poll-seconds=5",
   "--image-repository=ghcr.io/jude-dev/jude",
   "--image-tag=0.1.0",
   `--workload-node-selector=${Object.entries(localNodePlacement.nodeSelector)

@@ -105,6 +105,8 @@ export function startInProcessOperator(
     controllers?: string[];
     placement?: WorkloadPlacement;
     concurrency?: number;
+    /** The pipelines' status poll (`--pipeline-poll-seconds`; 30 s when absent). */
+    pipelinePollMs?: number;
     /** The API server to use (the testbed's, KUBECONFIG, when absent). */
     kubeconfigPath?: string;
   } = {},
@@ -129,6 +131,7 @@ export function startInProcessOperator(
   const settings = {
     images: testImages,
     concurrency: options.concurrency ?? 4,
+    ...(options.pipelinePollMs !== undefined ? { pipelinePollMs: options.pipelinePollMs } : {}),
     ...(options.placement !== undefined ? { placement: options.placement } : {}),
   };
   for (const name of options.controllers ?? ["embedding-model"])
