@@ -12,7 +12,8 @@ npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 step "typecheck"
 npx tsc -p tsconfig.json --noEmit
 results=$(mktemp -d)
-run_project() { npx vitest run --project "$1" --reporter=default --reporter=json --outputFile.json="$results/$1.json"; }
+# run_project PROJECT [REPORT]: one JSON report per run in $results (the closing line sums them all).
+run_project() { npx vitest run --project "$1" --reporter=default --reporter=json --outputFile.json="$results/${2:-$1}.json"; }
 step "unit"
 run_project unit
 
@@ -20,8 +21,16 @@ step "testbed up"
 already_up=$(node test/testbed/cli.ts status >/dev/null 2>&1 && echo yes || echo no)
 if [ "$already_up" = no ]; then trap 'step "testbed down"; node test/testbed/cli.ts down' EXIT; fi
 node test/testbed/cli.ts up
-step "integration"
-run_project integration
+# Integration in two lanes (vitest.config.ts): first the files listed as safe beside each other,
+# several at a time (they mostly wait on product timers), then every other file one at a time.
+# A failing concurrent lane still lets the serial lane run (the whole project is tested, as before);
+# then the script stops as a failing project always stopped it. Both reports count in the closing line.
+step "integration (concurrent lane)"
+lanes_ok=yes
+JUDE_INTEGRATION_LANE=concurrent run_project integration integration-concurrent || lanes_ok=no
+step "integration (serial lane)"
+JUDE_INTEGRATION_LANE=serial run_project integration integration-serial || lanes_ok=no
+[ "$lanes_ok" = yes ] || exit 1
 step "e2e"
 run_project e2e
 if [ "$already_up" = no ]; then trap - EXIT; step "testbed down"; node test/testbed/cli.ts down; fi
