@@ -5,7 +5,7 @@ import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernet
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import type { Images } from "../shared/image.ts";
-import { annotationKeys, childLabels } from "../shared/labels.ts";
+import { annotationKeys, childLabels, secretVersionsOf } from "../shared/labels.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
@@ -121,16 +121,4 @@ export function desiredWorkers(
   const disruptionBudget = desiredDisruptionBudget({ name, namespace, labels, selector, owner });
 
   return { configMap, deployment, disruptionBudget, secretNames: wiring.secretNames };
-}
-
-/**
- * `name@resourceVersion` of each of `names`, sorted: a Secret written since (a rotated credential, a
- * store URL pointing elsewhere) changes the pod template and so rolls the workers, which read the
- * values only when they start. Versions, never values or digests of values, go into the object.
- */
-export function secretVersionsOf(names: readonly string[], versions: ReadonlyMap<string, string>): string {
-  return [...new Set(names)]
-    .sort()
-    .map((name) => `${name}@${versions.get(name) ?? "absent"}`)
-    .join(",");
 }

@@ -57,3 +57,15 @@ export function childLabels(
     },
   };
 }
+
+/**
+ * `name@resourceVersion` of each of `names`, sorted: a Secret written since (a rotated credential, a
+ * store URL pointing elsewhere) changes the pod template and so rolls the pods, which read the
+ * values only when they start. Versions, never values or digests of values, go into the object.
+ */
+export function secretVersionsOf(names: readonly string[], versions: ReadonlyMap<string, string>): string {
+  return [...new Set(names)]
+    .sort()
+    .map((name) => `${name}@${versions.get(name) ?? "absent"}`)
+    .join(",");
+}
