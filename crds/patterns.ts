@@ -30,8 +30,26 @@ export const artifactUriPattern =
  * against the lower-cased URI: such a URL belongs in a Secret, never in a spec the operator copies
  * into pod args and ConfigMaps.
  */
-export const credentialQueryPattern =
-  /[?&](x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|signature|sig|awsaccesskeyid|googleaccessid|key-pair-id|policy|token|access_token|api_key|apikey|password)=/;
+export const credentialQueryParameters = [
+  "x-amz-signature",
+  "x-amz-credential",
+  "x-amz-security-token",
+  "x-goog-signature",
+  "x-goog-credential",
+  "signature",
+  "sig",
+  "awsaccesskeyid",
+  "googleaccessid",
+  "key-pair-id",
+  "policy",
+  "token",
+  "access_token",
+  "api_key",
+  "apikey",
+  "password",
+] as const;
+
+export const credentialQueryPattern = new RegExp(`[?&](${credentialQueryParameters.join("|")})=`);
 
 // Grammars that workers also parse live with their parsers, so the two cannot drift apart.
 export { fieldNamePattern, promptTemplatePattern } from "./grammar/prompt-template.ts";

@@ -7,6 +7,7 @@ import type { NearlinePipeline } from "../../crds/index.ts";
 import { readRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
+import { kafkaRefusal } from "../../pipelines/shared/kafka-refusal.ts";
 import { connectRedis, defaultPrefix } from "../../store/index.ts";
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 import { operatorClusterConnectAttempts, storeTarget } from "../shared/store-target.ts";
@@ -81,6 +82,13 @@ export async function captureWatermarks(
   try {
     return await untilAborted(reader.captureWatermarks(), deadline);
   } catch (error) {
+    // Refused TLS or SASL settings are not retried: say why in the words of the resource's fields.
+    const refusal = kafkaRefusal(error);
+    if (refusal !== undefined && !signal.aborted)
+      throw new Error(
+        `cannot read the end offsets of topic ${topic}: Kafka at ${bootstrapServers.join(",")} refused the operator: ${refusal.reason}`,
+        { cause: error },
+      );
     if (signal.aborted || (retried === undefined && !deadline.aborted)) throw error;
     const cause =
       retried !== undefined ? describeFailure(retried) : `no answer within ${externalTimeoutMs / 1000} s`;

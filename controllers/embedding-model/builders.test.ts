@@ -78,6 +78,29 @@ describe("EmbeddingModel builders", () => {
     expect(hash(desiredVersionObjects(model, testImages))).not.toBe(before);
   });
 
+  it("roll the pods when their TLS Secret is written (the server reads its certificate once), not for the token", () => {
+    const annotations = (versions: ReadonlyMap<string, string>, model = httpsModel()) =>
+      (
+        byKind(desiredVersionObjects(model, testImages, undefined, undefined, versions), "Deployment")
+          .spec as {
+          template: { metadata: { annotations: Record<string, string> } };
+        }
+      ).template.metadata.annotations;
+    const tls = httpsModel().spec.serving.tls!.secretName;
+    const token = httpsModel().spec.serving.auth!.tokenSecretRef.name;
+    const read = new Map([
+      [tls, "41"],
+      [token, "7"],
+    ]);
+    expect(annotations(read)[annotationKeys.secretVersions]).toBe(`${tls}@41`);
+    // A renewed certificate (cert-manager writes the Secret) changes the template; a rotated token,
+    // which the server re-reads, does not.
+    expect(annotations(new Map([...read, [tls, "42"]]))[annotationKeys.secretVersions]).toBe(`${tls}@42`);
+    expect(annotations(new Map([...read, [token, "8"]]))).toEqual(annotations(read));
+    // Without TLS there is nothing to name.
+    expect(annotations(read, exampleModel())[annotationKeys.secretVersions]).toBeUndefined();
+  });
+
   it("verify the rendered manifest with the checksum of exactly what the ConfigMap holds", () => {
     const objects = desiredVersionObjects(exampleModel(), testImages);
     const manifest = byKind(objects, "ConfigMap").data?.[configFiles.manifest] ?? "";

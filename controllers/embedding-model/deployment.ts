@@ -5,7 +5,7 @@
 import type { V1Deployment, V1Toleration, V1Volume } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { imagePullSecrets, withPullPolicy, type Images } from "../shared/image.ts";
-import { annotationKeys, childLabels } from "../shared/labels.ts";
+import { annotationKeys, childLabels, secretVersionsOf } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
 import { placePod, type WorkloadPlacement } from "../shared/placement.ts";
@@ -97,7 +97,11 @@ function rollout(model: EmbeddingModel): { maxSurge: number; maxUnavailable: num
 export function desiredDeployment(
   model: EmbeddingModel,
   images: Images,
-  config: { hash: string; manifestSha256: string | undefined },
+  config: {
+    hash: string;
+    manifestSha256: string | undefined;
+    secretVersions?: ReadonlyMap<string, string> | undefined;
+  },
   placement?: WorkloadPlacement,
 ): V1Deployment {
   const { spec } = model;
@@ -117,7 +121,22 @@ export function desiredDeployment(
       selector: { matchLabels: selector },
       strategy: { type: "RollingUpdate", rollingUpdate: rollout(model) },
       template: {
-        metadata: { labels, annotations: { [annotationKeys.configHash]: config.hash } },
+        metadata: {
+          labels,
+          annotations: {
+            [annotationKeys.configHash]: config.hash,
+            // The server reads its certificate only at start; the bearer token it re-reads, and the
+            // model URL's Secret matters only to a pod's download: those do not roll the pods.
+            ...(spec.serving.tls !== undefined && config.secretVersions !== undefined
+              ? {
+                  [annotationKeys.secretVersions]: secretVersionsOf(
+                    [spec.serving.tls.secretName],
+                    config.secretVersions,
+                  ),
+                }
+              : {}),
+          },
+        },
         spec: withPullPolicy(
           placePod(
             {

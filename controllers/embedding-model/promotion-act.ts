@@ -39,6 +39,8 @@ export interface ActOptions {
   reconcileStartedAtMs: number;
   /** Partitions of a pipeline's changelog (asked only when a BootstrapRun is created). */
   changelogPartitions: (pipeline: NearlinePipeline) => Promise<number>;
+  /** resourceVersion of each Secret the serving pods reference, as read this reconcile. */
+  secretVersions?: ReadonlyMap<string, string>;
 }
 
 /** Applies the decision; returns the seconds the pointer switch took, if one was made. */
@@ -79,7 +81,13 @@ export async function actOnPromotion(
     const record = records.get(version);
     const rendered = record === undefined ? model : modelAtVersion(model, record);
     const floor = version === model.spec.version ? replicasFloor(context, model) : undefined;
-    const objects = desiredVersionObjects(rendered, options.images, options.placement, floor) as KubeObject[];
+    const objects = desiredVersionObjects(
+      rendered,
+      options.images,
+      options.placement,
+      floor,
+      options.secretVersions,
+    ) as KubeObject[];
     if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
       await deleteDroppedAutoscaler(context, model, version);
     for (const object of objects) {

@@ -95,7 +95,8 @@ export async function reconcileEmbeddingModel(
   } catch (error) {
     renderError = error as Error;
   }
-  const blockers = [...specBlockers(model, renderError), ...(await missingReferences(context, model))];
+  const references = await readReferences(context, model);
+  const blockers = [...specBlockers(model, renderError), ...references.blockers];
   const pipelines = pipelinesOfModel(context, model.metadata.name).flatMap((object) => {
     const result = safeParseNearlinePipeline(object);
     return result.success ? [result.data] : [];
@@ -117,6 +118,7 @@ export async function reconcileEmbeddingModel(
       blockers,
       store,
       reconcileStartedAtMs,
+      secretVersions: references.secretVersions,
     });
   } catch (error) {
     // A store that stopped answering is the cause to report, not the command that gave up on it.
@@ -152,9 +154,10 @@ async function reconcileWithStore(
     blockers: Blocker[];
     store: Store | undefined;
     reconcileStartedAtMs: number;
+    secretVersions: ReadonlyMap<string, string>;
   },
 ): Promise<ReconcileResult | void> {
-  const { model, pipelines, blockers, store, reconcileStartedAtMs } = read;
+  const { model, pipelines, blockers, store, reconcileStartedAtMs, secretVersions } = read;
   if (store !== undefined) {
     // Another model owns this store: act on nothing (no flip, GC or bootstrap), say so, look again.
     const standing = await claimStore(context, model, store);
@@ -197,6 +200,7 @@ async function reconcileWithStore(
     specBlocked: blockers.length > 0,
     changelogPartitions: (pipeline) => changelogPartitions(context, pipeline, settings.externalTimeoutMs),
     reconcileStartedAtMs,
+    secretVersions,
   });
   await writeStatus(context, model, inputs, decision);
   const metrics = promotionMetrics(settings.registry);
@@ -344,8 +348,16 @@ function pipelineSecretNames(pipeline: NearlinePipeline): string[] {
   ].filter((name): name is string => name !== undefined);
 }
 
-async function missingReferences(context: ReconcileContext, model: EmbeddingModel): Promise<Blocker[]> {
+/**
+ * What the serving pods' references block (missing Secrets, keys, claims; a Secret URL naming another
+ * artifact), and the resourceVersion of each Secret found (a rotated TLS certificate rolls the pods).
+ */
+async function readReferences(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+): Promise<{ blockers: Blocker[]; secretVersions: Map<string, string> }> {
   const blockers: Blocker[] = [];
+  const secretVersions = new Map<string, string>();
   for (const reference of referencedObjects(model)) {
     const type = reference.kind === "Secret" ? resourceTypes.secret : resourceTypes.persistentVolumeClaim;
     const object = await context.client.getLive(type, {
@@ -368,8 +380,10 @@ async function missingReferences(context: ReconcileContext, model: EmbeddingMode
           };
     const blocker = referenceBlocker(reference, lookup);
     if (blocker !== undefined) blockers.push(blocker);
+    if (reference.kind === "Secret" && object !== undefined)
+      secretVersions.set(reference.name, object.metadata?.resourceVersion ?? "");
   }
-  return blockers;
+  return { blockers, secretVersions };
 }
 
 async function writeStatus(

@@ -15,13 +15,15 @@ import { desiredVersionService } from "./service.ts";
 
 /**
  * The children of the spec's version, in the order they are applied (config before its readers);
- * `autoscalerFloor` raises its HPA's minReplicas.
+ * `autoscalerFloor` raises its HPA's minReplicas; `secretVersions` (Secret name -> resourceVersion)
+ * puts the serving TLS Secret's version into the pod template.
  */
 export function desiredVersionObjects(
   model: EmbeddingModel,
   images: Images,
   placement?: WorkloadPlacement,
   autoscalerFloor?: number,
+  secretVersions?: ReadonlyMap<string, string>,
 ): object[] {
   const embeddingVersion = model.spec.version;
   const name = servingName(model.metadata.name, embeddingVersion);
@@ -43,6 +45,7 @@ export function desiredVersionObjects(
       {
         hash: configHash(data),
         manifestSha256: manifest === undefined ? undefined : sha256Hex(manifest),
+        secretVersions,
       },
       placement,
     ),

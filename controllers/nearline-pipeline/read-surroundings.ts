@@ -10,7 +10,7 @@ import {
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
 import { referencedSecrets } from "./secret-refs.ts";
-import { readSecrets, secretKeys, type SecretValues } from "./secret-reader.ts";
+import { readSecrets, secretKeys, type ReadSecrets } from "./secret-reader.ts";
 import { storeEndpoint } from "./store-endpoint.ts";
 import type { PipelineSurroundings } from "./stall-causes.ts";
 
@@ -18,7 +18,7 @@ import type { PipelineSurroundings } from "./stall-causes.ts";
 export async function readSurroundings(
   context: ReconcileContext,
   pipeline: NearlinePipeline,
-): Promise<{ surroundings: PipelineSurroundings; secretValues: SecretValues }> {
+): Promise<{ surroundings: PipelineSurroundings; secretValues: ReadSecrets }> {
   const namespace = context.key.namespace;
   const modelRaw = context.cache.get(resourceTypes.embeddingModel, {
     namespace,

@@ -93,7 +93,14 @@ export async function reconcileNearlinePipeline(
       : { versions: [], waiting: [] };
   if (cause === undefined && model !== undefined) {
     for (const version of resolved.versions) {
-      const desired = desiredWorkers(pipeline, model, version, settings.images, settings.placement);
+      const desired = desiredWorkers(
+        pipeline,
+        model,
+        version,
+        settings.images,
+        settings.placement,
+        secretValues.versions,
+      );
       const name = nearlineWorkerName(pipeline.metadata.name, version.version);
       const exists = context.cache.get(resourceTypes.deployment, { namespace: context.key.namespace, name });
       if (version.startOffsets !== undefined && exists === undefined) {

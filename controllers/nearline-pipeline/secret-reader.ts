@@ -7,13 +7,17 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 /** Existing Secrets by name: key -> decoded value. A missing Secret is absent. */
 export type SecretValues = ReadonlyMap<string, ReadonlyMap<string, Buffer>>;
 
+/** Secrets as read, with each one's resourceVersion (which changes with every write of the Secret). */
+export type ReadSecrets = SecretValues & { readonly versions: ReadonlyMap<string, string> };
+
 /** Reads the named Secrets of `namespace`. */
 export async function readSecrets(
   client: ControllerClient,
   namespace: string,
   names: Iterable<string>,
-): Promise<SecretValues> {
-  const result = new Map<string, Map<string, Buffer>>();
+): Promise<ReadSecrets> {
+  const versions = new Map<string, string>();
+  const result = Object.assign(new Map<string, Map<string, Buffer>>(), { versions });
   for (const name of new Set(names)) {
     const secret = await client.getLive<
       KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> }
@@ -27,6 +31,7 @@ export async function readSecrets(
       values.set(key, Buffer.from(value, "base64"));
     for (const [key, value] of Object.entries(secret.stringData ?? {})) values.set(key, Buffer.from(value));
     result.set(name, values);
+    versions.set(name, secret.metadata?.resourceVersion ?? "");
   }
   return result;
 }

@@ -192,6 +192,33 @@ describe("desiredWorkers", () => {
     expect(hash(rebatched)).not.toBe(hash(base));
   });
 
+  it("puts the version of each Secret the pods read into the pod template, so a rotation rolls them", () => {
+    const model = testModel((object) =>
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),
+    );
+    const pipeline = testPipeline("nearline-pipeline-member-profiles.yaml");
+    const versions = new Map([
+      ["jude-redis", "700"],
+      ["jude-kafka-user", "12"],
+      ["profiles-kafka-ca", "9"],
+      ["jude-serving-token", "31"],
+      ["a-sibling-pipelines-store", "5"],
+    ]);
+    const annotations = (read: ReadonlyMap<string, string>) =>
+      desiredWorkers(pipeline, model, liveVersion(model), images, undefined, read).deployment.spec!.template
+        .metadata!.annotations!;
+    // Only the Secrets these pods reference, sorted; a Secret read elsewhere does not roll them.
+    expect(annotations(versions)[annotationKeys.secretVersions]).toBe(
+      "jude-kafka-user@12,jude-redis@700,jude-serving-token@31,profiles-kafka-ca@9",
+    );
+    const rotated = annotations(new Map([...versions, ["jude-kafka-user", "13"]]));
+    expect(rotated[annotationKeys.secretVersions]).toContain("jude-kafka-user@13");
+    expect(rotated[annotationKeys.configHash]).toBe(annotations(versions)[annotationKeys.configHash]);
+    expect(annotations(new Map([...versions, ["a-sibling-pipelines-store", "6"]]))).toEqual(
+      annotations(versions),
+    );
+  });
+
   it("sends no more texts per embedding call than the model's servers take in one call", () => {
     const config = (maxBatchSize: number, maxConcurrentRequests: number) => {
       const model = testModel((object) =>

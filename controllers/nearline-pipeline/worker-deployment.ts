@@ -5,7 +5,7 @@ import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernet
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import type { Images } from "../shared/image.ts";
-import { annotationKeys, childLabels } from "../shared/labels.ts";
+import { annotationKeys, childLabels, secretVersionsOf } from "../shared/labels.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
@@ -26,13 +26,17 @@ export interface DesiredWorkers {
   secretNames: string[];
 }
 
-/** Builds the ConfigMap and Deployment of `version`'s nearline workers. Pure. */
+/**
+ * Builds the ConfigMap and Deployment of `version`'s nearline workers. `secretVersions` (Secret name ->
+ * resourceVersion, as read) goes into the pod template for the Secrets the pods reference. Pure.
+ */
 export function desiredWorkers(
   pipeline: NearlinePipeline,
   model: EmbeddingModel,
   version: LiveVersion,
   images: Images,
   placement?: WorkloadPlacement,
+  secretVersions?: ReadonlyMap<string, string>,
 ): DesiredWorkers {
   const name = nearlineWorkerName(pipeline.metadata.name, version.version);
   const namespace = pipeline.metadata.namespace ?? "default";
@@ -92,7 +96,15 @@ export function desiredWorkers(
       strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       revisionHistoryLimit: 3,
       template: {
-        metadata: { labels, annotations: { [annotationKeys.configHash]: configHash } },
+        metadata: {
+          labels,
+          annotations: {
+            [annotationKeys.configHash]: configHash,
+            ...(secretVersions !== undefined && wiring.secretNames.length > 0
+              ? { [annotationKeys.secretVersions]: secretVersionsOf(wiring.secretNames, secretVersions) }
+              : {}),
+          },
+        },
         // The worker drains its batch in hand within 20 s of SIGTERM (pipelines/nearline/app.ts).
         spec: workerPodSpec({
           container,
@@ -107,5 +119,6 @@ export function desiredWorkers(
     },
   };
   const disruptionBudget = desiredDisruptionBudget({ name, namespace, labels, selector, owner });
+
   return { configMap, deployment, disruptionBudget, secretNames: wiring.secretNames };
 }

@@ -17,6 +17,11 @@ export const labelKeys = {
 export const annotationKeys = {
   /** sha256 of the rendered config in a pod template, so a config change rolls the pods. */
   configHash: "jude.dev/config-hash",
+  /**
+   * In a worker pod template: `name@resourceVersion` of each Secret the pods read, so a changed Secret
+   * (a rotated password, a store URL pointing elsewhere) rolls the pods, which read values only at start.
+   */
+  secretVersions: "jude.dev/secret-versions",
   /** On a bootstrap Job: the store name its shards write to (bootstrap-run/run-store.ts). */
   store: "jude.dev/store",
   /** On a bootstrap Job: where that store is, `redis://host:port/db` or `redis-cluster://host:port,…`, without credentials. */
@@ -51,4 +56,16 @@ export function childLabels(
       [labelKeys.partOf]: "jude",
     },
   };
+}
+
+/**
+ * `name@resourceVersion` of each of `names`, sorted: a Secret written since (a rotated credential, a
+ * store URL pointing elsewhere) changes the pod template and so rolls the pods, which read the
+ * values only when they start. Versions, never values or digests of values, go into the object.
+ */
+export function secretVersionsOf(names: readonly string[], versions: ReadonlyMap<string, string>): string {
+  return [...new Set(names)]
+    .sort()
+    .map((name) => `${name}@${versions.get(name) ?? "absent"}`)
+    .join(",");
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { credentialQueryParameters } from "../../crds/patterns.ts";
 import { assertStoreUrl } from "../../store/connection.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
 import {
@@ -57,6 +58,27 @@ describe("describeFailure", () => {
     );
     expect(redactSecrets("rediss://user:p%40ss@h:1 and https://a@b/ ?password=abc&x=1 Bearer eyJ.x-y")).toBe(
       "rediss://***@h:1 and https://***@b/ ?password=***&x=1 Bearer ***",
+    );
+  });
+
+  it.each(credentialQueryParameters)(
+    "masks the signed-URL parameter %s wherever a library prints it",
+    (name) => {
+      const url = `GET https://bucket.example.com/m.onnx?X-Amz-Date=20261204&${name}=c2VjcmV0dmFsdWU&x=1 failed`;
+      expect(redactSecrets(url)).toBe(
+        `GET https://bucket.example.com/m.onnx?X-Amz-Date=20261204&${name}=***&x=1 failed`,
+      );
+      expect(redactSecrets(`${name.toUpperCase()}=c2VjcmV0dmFsdWU`)).toBe(`${name.toUpperCase()}=***`);
+    },
+  );
+
+  it("masks keys ending in a credential word and leaves look-alikes alone", () => {
+    expect(redactSecrets("db_password=hunter2, X-Goog-Signature=abc; access_token=t0k")).toBe(
+      "db_password=***, X-Goog-Signature=***; access_token=***",
+    );
+    // Only whole key names: "design=" and "prefix_sig=" are not the Azure `sig` parameter.
+    expect(redactSecrets("design=plain prefix_sig=kept tokens_used=12")).toBe(
+      "design=plain prefix_sig=kept tokens_used=12",
     );
   });
 

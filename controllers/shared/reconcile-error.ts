@@ -4,6 +4,7 @@
 // the cause, and a Warning Event. The rest of the status stays as the last successful reconcile wrote
 // it; the next successful reconcile replaces the trio with the controller's own verdict. The runtime
 // decides when a failure is persistent (operator/runtime/failure-streaks.ts).
+import { credentialQueryParameters } from "../../crds/patterns.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
 import { conditionTime, type Kstatus } from "./conditions.ts";
@@ -53,11 +54,21 @@ function nextCause(error: unknown): unknown {
   return Array.isArray(errors) ? errors[0] : undefined;
 }
 
+/**
+ * A `key=value` whose key names a credential: every signed-URL parameter a spec is refused for
+ * (credentialQueryParameters: `X-Amz-Signature`, `X-Goog-Credential`, `sig`, `access_token`...) and
+ * any key ending in password, token, secret or key-like words (`db_password`, `X-Amz-Security-Token`).
+ */
+const secretAssignment = new RegExp(
+  `(?<![A-Za-z0-9_.-])((?:${credentialQueryParameters.join("|")})|[A-Za-z0-9_.-]*(?:password|passwd|pwd|token|secret|apikey|api_key|signature|credential))=[^\\s&;,"']+`,
+  "gi",
+);
+
 /** Masks the user-info of URLs (`redis://:pass@host` -> `redis://***@host`) and secret-looking values. */
 export function redactSecrets(text: string): string {
   return text
     .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@")
-    .replace(/\b(password|passwd|pwd|token|secret|apikey|api_key)=([^\s&;,]+)/gi, "$1=***")
+    .replace(secretAssignment, "$1=***")
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, "$1 ***");
 }
 

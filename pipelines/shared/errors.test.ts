@@ -1,9 +1,10 @@
-import { MultipleErrors, ProtocolError } from "@platformatic/kafka";
+import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError } from "@platformatic/kafka";
 import { describe, expect, it } from "vitest";
 import { StoreError, StoreErrorCodes } from "../../store/index.ts";
 import { EmbeddingClientError } from "../embedding-client/errors.ts";
 import { dependencyOf, isPipelineError, PipelineError, PipelineErrorCodes } from "./errors.ts";
 import { isRebalanceError, isRetryableKafkaError } from "./kafka.ts";
+import { kafkaRefusal } from "./kafka-refusal.ts";
 
 describe("pipeline error classification (by type and code, never by message)", () => {
   it("names the dependency a failure came from", () => {
@@ -30,6 +31,38 @@ describe("pipeline error classification (by type and code, never by message)", (
   it("retries Kafka errors the client marks retryable", () => {
     expect(isRetryableKafkaError(new ProtocolError("NOT_COORDINATOR"))).toBe(true);
     expect(isRetryableKafkaError(new ProtocolError("TOPIC_AUTHORIZATION_FAILED"))).toBe(false);
+  });
+
+  it("does not retry a broker's refusal of the credentials, though the client wraps it in a retryable network error", () => {
+    // The client's shape (checked against a real SASL_SSL broker in test/integration/nearline/kafka-sasl.test.ts).
+    const refusal = new ProtocolError(
+      "SASL_AUTHENTICATION_FAILED",
+      "invalid credentials with SASL mechanism SCRAM-SHA-512",
+    );
+    const login = new NetworkError("Connection to b:9093 failed.", {
+      cause: new AuthenticationError("SASL authentication failed.", {
+        cause: new MultipleErrors("response", [refusal]),
+      }),
+    });
+    const wrapped = new MultipleErrors("Listing topics failed.", [
+      new MultipleErrors("Cannot connect to any broker.", [login]),
+    ]);
+    expect(isRetryableKafkaError(wrapped)).toBe(false);
+    expect(kafkaRefusal(wrapped)).toEqual({
+      reason: expect.stringContaining(
+        "refused the SASL login (invalid credentials with SASL mechanism SCRAM-SHA-512)",
+      ),
+      final: true,
+    });
+    // A connection closed mid-handshake may be a broker restarting: still retried, only explained.
+    const closed = new NetworkError("Connection to b:9093 failed.", {
+      cause: new AuthenticationError("Cannot find a suitable SASL mechanism.", {
+        cause: new NetworkError("Connection closed"),
+      }),
+    });
+    expect(kafkaRefusal(closed)?.final).toBe(false);
+    expect(isRetryableKafkaError(closed)).toBe(true);
+    expect(kafkaRefusal(new NetworkError("Connection to b:9093 failed."))).toBeUndefined();
   });
 
   it("matches pipeline errors by code; none is retryable", () => {

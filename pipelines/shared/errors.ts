@@ -24,6 +24,8 @@ export const PipelineErrorCodes = {
   OFFSET_OUT_OF_RANGE: "OFFSET_OUT_OF_RANGE",
   /** The source URI scheme is not one the bootstrap reads. */
   UNSUPPORTED_SOURCE: "UNSUPPORTED_SOURCE",
+  /** The brokers refused the worker's TLS or SASL settings (credentials, certificate, listener). */
+  KAFKA_REFUSED: "KAFKA_REFUSED",
   /** A topic the config names does not exist (the workers never create topics). */
   TOPIC_MISSING: "TOPIC_MISSING",
   /** The output or dead-letter topic refuses a record by its size alone (its max.message.bytes). */

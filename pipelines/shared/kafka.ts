@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Admin, type ConnectionOptions } from "@platformatic/kafka";
 import { PipelineError, PipelineErrorCodes, someError } from "./errors.ts";
+import { kafkaRefusal } from "./kafka-refusal.ts";
 import { readSecret, type KafkaConnection } from "./config-common.ts";
 
 /** Connection options shared by consumers, producers and admin clients of one pipeline. */
@@ -47,8 +48,13 @@ export function kafkaClientOptions(
   return options;
 }
 
-/** Errors from the Kafka client that a retry can cure (network, leadership, coordinator moves). */
+/**
+ * Errors from the Kafka client that a retry can cure (network, leadership, coordinator moves). A
+ * broker's refusal of the credentials or an untrusted certificate is not one, although the client
+ * wraps it in a retryable network error: the worker exits and its restart reads the Secret again.
+ */
 export function isRetryableKafkaError(error: unknown): boolean {
+  if (kafkaRefusal(error)?.final === true) return false;
   return someError(
     error,
     (candidate) =>
@@ -84,7 +90,18 @@ export async function requireTopics(
 ): Promise<void> {
   const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
   try {
-    const existing = new Set(await admin.listTopics());
+    const existing = new Set(
+      await admin.listTopics().catch((error: unknown) => {
+        // The first call to the brokers: a refusal of this worker's TLS or SASL settings says so.
+        const refusal = kafkaRefusal(error);
+        if (refusal === undefined) throw error;
+        throw new PipelineError(
+          PipelineErrorCodes.KAFKA_REFUSED,
+          `Kafka at ${clientOptions.bootstrapBrokers.join(",")} refused this worker: ${refusal.reason}`,
+          { cause: error },
+        );
+      }),
+    );
     const missing = topics.filter(({ topic }) => !existing.has(topic));
     if (missing.length === 0) return;
     throw new PipelineError(

@@ -8,6 +8,7 @@ import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernet
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nearlineConfigSchema } from "../../../pipelines/nearline/config.ts";
+import { requireEnv } from "../../support/env.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
@@ -163,6 +164,46 @@ describe("NearlinePipeline controller", () => {
     expect(rendered.embedding.maxBatchSize).toBe(16);
     expect(rendered.sinks.store.durability).toEqual({ replicas: 1, fsync: false, timeoutMs: 500 });
     expect(hashOf(after)).toBe(createHash("sha256").update(configMap.data!["config.yaml"]!).digest("hex"));
+  });
+
+  // Workers read their Secrets (the store URL, Kafka credentials) only when they start: a rotated
+  // password or a store URL pointing at another Redis must roll them, as a config change does.
+  it("rolls the workers when a Secret they read is written, and names only its version", async () => {
+    const ns = harness.namespace;
+    const template = async () =>
+      (await kubectlJson<V1Deployment>(["get", "-n", ns, "deployment/jobs-minilm-v1-nearline"])).spec!
+        .template.metadata!.annotations!;
+    const secretVersion = async () =>
+      (await kubectlJson<{ metadata: { resourceVersion: string } }>(["get", "-n", ns, "secret/jude-redis"]))
+        .metadata.resourceVersion;
+    const before = await template();
+    expect(before["jude.dev/secret-versions"]).toBe(`jude-redis@${await secretVersion()}`);
+
+    // The same server with a password in the URL (the testbed's Redis ignores it): a rotation.
+    const rotated = requireEnv("JUDE_REDIS_URL").replace("redis://", "redis://:rotated-Pa55word@");
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      "secret/jude-redis",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ stringData: { url: rotated } }),
+    ]);
+    const version = await secretVersion();
+    const after = await waitForObject<V1Deployment>(
+      ns,
+      "deployment/jobs-minilm-v1-nearline",
+      "the Secret's new version in the pod template",
+      (deployment) =>
+        deployment.spec!.template.metadata!.annotations!["jude.dev/secret-versions"] ===
+        `jude-redis@${version}`,
+    );
+    // The config is the same; only the Secret's version moved, and no value is copied anywhere.
+    expect(after.spec!.template.metadata!.annotations!["jude.dev/config-hash"]).toBe(
+      before["jude.dev/config-hash"],
+    );
+    expect(JSON.stringify(after)).not.toContain("rotated-Pa55word");
   });
 
   // A GitOps sync applies a model and its pipelines together. Until the EmbeddingModel controller has

@@ -229,7 +229,7 @@ describe("EmbeddingModel controller on the testbed", () => {
     expect(reasons).toContain("Ready");
   });
 
-  it("stalls on a TLS Secret without tls.crt and tls.key, naming the keys, and renders nothing", async () => {
+  it("stalls on a TLS Secret without tls.crt and tls.key, naming the keys; once they exist, a renewal rolls the pods", async () => {
     // An Opaque Secret with other key names mounts fine; jude serve would then fail at start.
     await kubectl([
       "create",
@@ -252,6 +252,48 @@ describe("EmbeddingModel controller on the testbed", () => {
       ),
     });
     expect(await getObject("deployment/minilm-tls-v1", namespace)).toBeUndefined();
+
+    // With its keys the version renders; the server reads its certificate only at start, so a renewed
+    // certificate (cert-manager writes the Secret) must roll the pods: the Secret's version is in the template.
+    const tlsVersionInTemplate = async () =>
+      (
+        (
+          ((await getObject("deployment/minilm-tls-v1", namespace))?.spec as Json | undefined)
+            ?.template as Json
+        )?.metadata as Json | undefined
+      )?.annotations as Record<string, string> | undefined;
+    const secretVersion = async () =>
+      ((await getObject("secret/minilm-tls", namespace))!.metadata as Json).resourceVersion as string;
+    const writeCertificate = (cert: string) =>
+      kubectl([
+        "patch",
+        "secret",
+        "minilm-tls",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        JSON.stringify({ stringData: { "tls.crt": cert, "tls.key": "key" } }),
+      ]);
+    await writeCertificate("first certificate");
+    let written = await secretVersion();
+    await waitFor(
+      "the TLS Secret's version in the serving pod template",
+      async () => (await tlsVersionInTemplate())?.[annotationKeys.secretVersions] === `minilm-tls@${written}`,
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    const hash = (await tlsVersionInTemplate())![annotationKeys.configHash];
+    await writeCertificate("renewed certificate");
+    written = await secretVersion();
+    await waitFor(
+      "the renewed Secret's version in the serving pod template",
+      async () => (await tlsVersionInTemplate())?.[annotationKeys.secretVersions] === `minilm-tls@${written}`,
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect((await tlsVersionInTemplate())![annotationKeys.configHash]).toBe(hash);
+    expect(JSON.stringify(await getObject("deployment/minilm-tls-v1", namespace))).not.toContain(
+      "renewed certificate",
+    );
     await kubectl(["delete", "embeddingmodel", "minilm-tls", "-n", namespace, "--wait=true"]);
   });
 
