@@ -71,8 +71,8 @@ export const concurrentIntegrationFiles = [
  * durability (attaches a replica to the shared Redis), silent-connection and cluster-failover
  * (deadlines), quickstart/down (broker-wide topic and group listings), store/*, testbed/*;
  * operator/upgrade (compares two snapshots of its models' conditions, and the shared
- * controller-manager's first HPA status can land between them when it is busy: it did, beside the
- * other files here).
+ * controller-manager's first HPA status could land between them when it was busy: it did, beside
+ * the other files here; the test now waits for that status, but has not been run concurrently since).
  */
 
 /**

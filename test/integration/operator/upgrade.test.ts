@@ -168,6 +168,19 @@ describe("operator upgrades and restarts with models, a pipeline and a bootstrap
       },
       { timeoutMs: 120_000, intervalMs: 500 },
     );
+    // The controller-manager's first status of m2's HPA (no metrics here: ScalingActive False) is
+    // reflected in m2's conditions: wait for it too, or it may land between the snapshots.
+    await waitFor(
+      "m2's HPA has its first status",
+      async () => {
+        const hpa = (await listObjects("hpa", namespace, "")).find(
+          (item) => (item.metadata as { name: string }).name === "m2-v1",
+        );
+        const conditions = (hpa?.status as { conditions?: { type: string }[] } | undefined)?.conditions;
+        return conditions?.some((condition) => condition.type === "ScalingActive") === true;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
     await settled(operator);
 
     // helm upgrade changing only operator values (logLevel, concurrency, retryMaxDelaySeconds).
