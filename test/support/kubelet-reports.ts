@@ -3,7 +3,8 @@
  * with running containers alone, and the controllers act on the status as on a real kubelet's).
  */
 import type { V1Pod } from "@kubernetes/client-node";
-import { kubectl } from "./kubectl.ts";
+import { waitFor } from "../testbed/wait.ts";
+import { kubectl, kubectlJson } from "./kubectl.ts";
 
 /**
  * Writes the status of `pod` after `restarts` restarts, the last run having failed seconds ago with
@@ -84,4 +85,28 @@ export async function reportProbeFailure(
     count: 1,
   };
   await kubectl(["create", "-n", namespace, "-f", "-"], JSON.stringify(event));
+}
+
+/**
+ * The running pods (not being deleted, with container statuses) whose name starts with `prefix`,
+ * waiting up to a minute for at least one: a Deployment's or Job's pods once kwok runs them.
+ */
+export async function runningPods(namespace: string, prefix: string): Promise<V1Pod[]> {
+  let found: V1Pod[] = [];
+  await waitFor(
+    `running pods ${prefix}*`,
+    async () => {
+      const pods = await kubectlJson<{ items: V1Pod[] }>(["get", "pods", "-n", namespace]);
+      found = pods.items.filter(
+        (pod) =>
+          pod.metadata?.name?.startsWith(prefix) === true &&
+          pod.metadata.deletionTimestamp === undefined &&
+          pod.status?.phase === "Running" &&
+          (pod.status.containerStatuses ?? []).length > 0,
+      );
+      return found.length > 0;
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
+  return found;
 }

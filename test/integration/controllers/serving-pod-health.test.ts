@@ -8,7 +8,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
-import { reportProbeFailure, reportRestarted } from "../../support/kubelet-reports.ts";
+import { reportProbeFailure, reportRestarted, runningPods } from "../../support/kubelet-reports.ts";
 import { kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
@@ -39,22 +39,8 @@ const phaseOf = (model: Model, version: string) =>
 
 /** The one pod of `version` of model `name` that is not being deleted. */
 async function servingPod(namespace: string, name: string, version: string): Promise<V1Pod> {
-  let found: V1Pod | undefined;
-  await waitFor(
-    `the serving pod of ${version}`,
-    async () => {
-      const pods = await kubectlJson<{ items: V1Pod[] }>(["get", "pods", "-n", namespace]);
-      found = pods.items.find(
-        (pod) =>
-          pod.metadata?.name?.startsWith(`${name}-${version}-`) === true &&
-          pod.metadata.deletionTimestamp === undefined &&
-          (pod.status?.containerStatuses ?? []).length > 0,
-      );
-      return found !== undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 500 },
-  );
-  return found!;
+  const [pod] = await runningPods(namespace, `${name}-${version}-`);
+  return pod!;
 }
 
 /** The model's Warning Events that say a version turned Failed. */

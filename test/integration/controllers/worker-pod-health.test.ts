@@ -3,12 +3,9 @@
 // and the Deployment controller acts on it as on a real kubelet's. Shards on a local node, really run
 // (kwok completes a Job's pods at once). Their resources must name the pod with the kubelet's words as
 // serving pods are named (serving-pod-health.test.ts), not only count workers ready or shards running.
-import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { reportProbeFailure, reportRestarted } from "../../support/kubelet-reports.ts";
-import { kubectlJson } from "../../support/kubectl.ts";
-import { waitFor } from "../../testbed/wait.ts";
+import { reportProbeFailure, reportRestarted, runningPods } from "../../support/kubelet-reports.ts";
 import {
   applyObjects,
   conditionOf,
@@ -38,27 +35,6 @@ type Status = {
     conditions?: { type: string; status: string; reason: string; message: string }[];
   };
 };
-
-/** The running pods (not being deleted, with container statuses) whose name starts with `prefix`. */
-async function runningPods(namespace: string, prefix: string): Promise<V1Pod[]> {
-  let found: V1Pod[] = [];
-  await waitFor(
-    `running pods ${prefix}*`,
-    async () => {
-      const pods = await kubectlJson<{ items: V1Pod[] }>(["get", "pods", "-n", namespace]);
-      found = pods.items.filter(
-        (pod) =>
-          pod.metadata?.name?.startsWith(prefix) === true &&
-          pod.metadata.deletionTimestamp === undefined &&
-          pod.status?.phase === "Running" &&
-          (pod.status.containerStatuses ?? []).length > 0,
-      );
-      return found.length > 0;
-    },
-    { timeoutMs: 60_000, intervalMs: 500 },
-  );
-  return found;
-}
 
 describe("worker and shard pods that crash or fail a probe", () => {
   let harness: ControllersHarness;

@@ -5,10 +5,9 @@
 // rollout it once completed never times out though, however long a replacement pod stays unready: the
 // operator counts that from the pod itself. The tests shorten the deadline (600 s by default) by
 // patching the worker Deployment, a field the operator does not set and so leaves as patched.
-import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
-import { reportRestarted } from "../../support/kubelet-reports.ts";
+import { reportRestarted, runningPods } from "../../support/kubelet-reports.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
@@ -152,20 +151,7 @@ describe("nearline workers that never become ready", () => {
       (object) => conditionOf(object, "Ready")?.status === "True",
     );
     const deployment = "lapsed-minilm-v1-nearline";
-    let pod: V1Pod | undefined;
-    await waitFor(
-      "the running worker",
-      async () => {
-        const pods = await kubectlJson<{ items: V1Pod[] }>(["get", "pods", "-n", ns]);
-        pod = pods.items.find(
-          (entry) =>
-            entry.metadata?.name?.startsWith(`${deployment}-`) === true &&
-            (entry.status?.containerStatuses ?? []).length > 0,
-        );
-        return pod !== undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
+    const [pod] = await runningPods(ns, `${deployment}-`);
     await setProgressDeadline(ns, deployment, 2);
     // Its readiness probe fails from now on; the Deployment keeps saying it had progressed.
     await reportRestarted(ns, pod!, 0, false, "unused");
@@ -230,20 +216,7 @@ describe("serving pods that never become ready", () => {
       (object) => phase(object) === "Active",
     );
     const deployment = servingName("deadline", "v1");
-    let pod: V1Pod | undefined;
-    await waitFor(
-      "the serving pod",
-      async () => {
-        const pods = await kubectlJson<{ items: V1Pod[] }>(["get", "pods", "-n", namespace]);
-        pod = pods.items.find(
-          (entry) =>
-            entry.metadata?.name?.startsWith(`${deployment}-`) === true &&
-            (entry.status?.containerStatuses ?? []).length > 0,
-        );
-        return pod !== undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
+    const [pod] = await runningPods(namespace, `${deployment}-`);
     await setProgressDeadline(namespace, deployment, 2);
     await reportRestarted(namespace, pod!, 0, false, "unused");
     const stalled = await waitForObject<Model>(
