@@ -158,3 +158,26 @@ it("queries only metrics the code registers, in the alerts and the dashboard", (
   expect(queried.length).toBeGreaterThan(20);
   expect([...new Set(queried)].filter((name) => !registered.has(name))).toEqual([]);
 });
+
+it("the dashboard's queries are valid PromQL (promtool check rules on each as a recording rule)", async () => {
+  const dashboard = JSON.parse(
+    readFileSync(join(repoRoot, "charts/jude-operator/files/dashboards/jude.json"), "utf8"),
+  ) as { panels: Array<{ id: number; targets: Array<{ refId: string; expr: string }> }> };
+  const rules = dashboard.panels.flatMap((panel) =>
+    panel.targets.map((target) => ({
+      record: `dashboard:panel${panel.id}_${target.refId}`,
+      expr: target.expr,
+    })),
+  );
+  writeFileSync(
+    join(directory, "dashboard-queries.yaml"),
+    stringify({ groups: [{ name: "dashboard", rules }] }),
+  );
+  const { stdout } = await execFileAsync(requireEnv("JUDE_PROMTOOL"), [
+    "check",
+    "rules",
+    join(directory, "dashboard-queries.yaml"),
+  ]);
+  expect(rules.length).toBeGreaterThan(15);
+  expect(stdout).toContain(`SUCCESS: ${rules.length} rules found`);
+});
