@@ -1190,3 +1190,29 @@ describe("version phases", () => {
     expect([...reached].sort()).toEqual([...versionPhase.options].sort());
   });
 });
+describe("the active version with a pod stuck past the progress deadline", () => {
+  const settled = (readyReplicas: number) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v1", { v1: "complete" }),
+        records: [record("v1", { activatedTime: ago(7000), workers: true })],
+        serving: { v1: { ...stuck, readyReplicas, message: `${readyReplicas}/3 replicas ready` } },
+      }),
+    );
+  it("stays Active while its other pods serve readers, Stalled saying which pod", () => {
+    const decision = settled(2);
+    expect(decision.phases).toMatchObject({ v1: "Active" });
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "ProgressDeadlineExceeded" });
+  });
+  it("is Failed when none of its pods serves", () => {
+    expect(settled(0).phases).toMatchObject({ v1: "Failed" });
+  });
+  it("while v2 is promoted, v1 with two of three pods serving stays Active", () => {
+    const decision = decidePromotion(
+      promoting({ serving: { v1: { ...stuck, readyReplicas: 2 }, v2: { ...stuck, readyReplicas: 0 } } }),
+    );
+    expect(decision.phases).toMatchObject({ v1: "Active" });
+  });
+});

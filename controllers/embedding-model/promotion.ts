@@ -378,6 +378,10 @@ function settle(
   const serving = input.serving[active] ?? creating;
   const base = decideRetention(input, records, { spec: active, active, keepServing: [active] });
   const ready = serving.state === "Ready" || switchPointer !== undefined;
+  // Readers use it (the store's pointer, or the status, names it): while some of its pods still serve
+  // them, a pod stuck past the progress deadline leaves it Active, the Ready condition Stalled naming
+  // the pod; Failed only when none serves, or before it ever served.
+  const servesReaders = input.store !== undefined || input.statusActive === active;
   const verdict: Kstatus =
     serving.state === "Stalled"
       ? { state: "Stalled", reason: serving.reason, message: `version ${active}: ${serving.message}` }
@@ -395,7 +399,14 @@ function settle(
     switchPointer,
     phases: {
       ...base.phases,
-      [active]: serving.state === "Stalled" ? "Failed" : ready ? "Active" : "Deploying",
+      [active]:
+        serving.state === "Stalled"
+          ? serving.readyReplicas > 0 && servesReaders
+            ? "Active"
+            : "Failed"
+          : ready
+            ? "Active"
+            : "Deploying",
     },
     conditions: [
       ...gateConditions,
