@@ -39,6 +39,7 @@ export const concurrentIntegrationFiles = [
   "test/integration/controllers/promotion-leader-kills.test.ts", // 31s; its own Lease in its own namespace
   "test/integration/operator/promotion-capacity.test.ts", // 27s
   "test/integration/controllers/promotion-retention.test.ts", // 27s
+  "test/integration/operator/upgrade.test.ts", // 25s; real operator processes on its own namespace; waits for the HPA's first status before its snapshots
   "test/integration/kubectl-plugin/abandon-promotion.test.ts", // 24s
   "test/integration/controllers/store-conflict.test.ts", // 24s; two namespaces of its own, one store name of its own
   "test/integration/nearline/metrics-under-retries.test.ts", // 24s; fills its private redis-server only
@@ -46,10 +47,13 @@ export const concurrentIntegrationFiles = [
   "test/integration/nearline/topic-changes.test.ts", // 23s; adds partitions to / deletes records of its own topics
   "test/integration/nearline/transactional-producers.test.ts", // 23s
   "test/integration/controllers/promotion.test.ts", // 16s
+  "test/integration/controllers/worker-progress-deadline.test.ts", // 16s; its own Deployments' progress deadlines, a 5 s pipeline poll
   "test/integration/bootstrap/redis-restart.test.ts", // 14s
   "test/integration/controllers/bootstrap-run.test.ts", // 13s
   "test/integration/controllers/store-switch.test.ts", // 12s
   "test/integration/operator/restart.test.ts", // 10s
+  "test/integration/operator/namespace-deletion.test.ts", // 9s; deletes only its own namespace
+  "test/integration/controllers/refused-pods.test.ts", // 5s; a ResourceQuota in its own namespace, a PriorityClass no one creates
   "test/integration/controllers/promotion-flip-restart.test.ts", // 4s
   "test/integration/controllers/promotion-flip-restart-event.test.ts", // 3s
   "test/integration/controllers/promotion-cluster.test.ts", // 3s; its own keys on the shared Redis Cluster
@@ -69,10 +73,7 @@ export const concurrentIntegrationFiles = [
  * up), serving/* (CPU-bound model serving, overload, back-pressure, connection timing), image (a
  * buildah build), chart, kubectl-jude, crds (cluster-scoped RBAC and CRDs, all-namespace lists),
  * durability (attaches a replica to the shared Redis), silent-connection and cluster-failover
- * (deadlines), quickstart/down (broker-wide topic and group listings), store/*, testbed/*;
- * operator/upgrade (compares two snapshots of its models' conditions, and the shared
- * controller-manager's first HPA status could land between them when it was busy: it did, beside
- * the other files here; the test now waits for that status, but has not been run concurrently since).
+ * (deadlines), quickstart/down (broker-wide topic and group listings), store/*, testbed/*.
  */
 
 /**

@@ -69,7 +69,9 @@ describe("nearline workers that never become ready", () => {
   let topic: string;
 
   beforeAll(async () => {
-    harness = await startControllers("progress-deadline");
+    // A 5 s pipeline poll (--pipeline-poll-seconds; 30 s in production): a rolled-out worker's lapse
+    // past the deadline changes no object the operator watches, so the poll is what sees it.
+    harness = await startControllers("progress-deadline", { settings: { pipelinePollMs: 5_000 } });
     topic = uniqueTopic("progress-deadline-changelog");
     await createTopics([topic], 2);
     await applyObjects(harness.namespace, [storeSecret(), model()]);
