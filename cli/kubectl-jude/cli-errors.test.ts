@@ -139,6 +139,9 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       [["rollback", "-n", "recs"], "rollback needs the name of an EmbeddingModel"],
       [["dashboard", "--port", "abc"], '--port must be a port number, not "abc"'],
       [["dashboard", "--port", "70000"], '--port must be a port number, not "70000"'],
+      // kubectl's own names for formats the plugin does not write: the ones it does are named.
+      [["status", "-o", "wide"], 'unknown output format "wide" (status writes text, json or yaml)'],
+      [["status", "-o", "name"], 'unknown output format "name" (status writes text, json or yaml)'],
     ];
     const results = await Promise.all(cases.map(([args]) => run([...args, "--kubeconfig", missing])));
     for (const [index, [args, message]] of cases.entries()) {

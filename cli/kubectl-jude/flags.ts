@@ -29,6 +29,9 @@ export const commandFlags: Record<string, readonly FlagName[]> = {
   completion: [],
 };
 
+/** What `status -o` writes (kubectl's own `wide`, `name`, `jsonpath` are refused by name). */
+export const outputFormats = ["text", "json", "yaml"];
+
 /** The commands, in the order usage and completion list them. */
 export const commands = Object.keys(commandFlags);
 

@@ -205,3 +205,55 @@ function bootstrapView(run: BootstrapRun): BootstrapView {
     ...(message !== undefined && message !== "" && { message }),
   };
 }
+
+/** `status -o json|yaml`: everything the text shows, with each object's conditions as it stores them. */
+export interface StatusDocument {
+  models: Array<
+    Omit<ModelView, "pipelines" | "bootstraps"> & {
+      conditions: Condition[];
+      pipelines: Array<PipelineView & { conditions: Condition[] }>;
+      bootstraps: Array<BootstrapView & { conditions: Condition[] }>;
+    }
+  >;
+  /** As the text lists them after the models; empty when one model is asked for. */
+  unattachedPipelines: Array<UnattachedPipelineView & { conditions: Condition[] }>;
+}
+
+/**
+ * The document `status -o json` (and `-o yaml`) prints: the views the text is rendered from, each with
+ * the conditions of its object (every type, with reason and lastTransitionTime), so that a script tells
+ * one not-ready reason from another without a second `kubectl get`.
+ */
+export function statusDocument(objects: JudeObjects, modelName?: string): StatusDocument {
+  const key = (object: { metadata: { namespace?: string; name: string } }) =>
+    `${object.metadata.namespace ?? "default"}/${object.metadata.name}`;
+  const conditionsOf = (
+    list: Array<{ metadata: { namespace?: string; name: string }; status?: { conditions?: Condition[] } }>,
+    namespace: string,
+    name: string,
+  ): Condition[] =>
+    (list.find((object) => key(object) === `${namespace}/${name}`)?.status?.conditions ?? []).map(
+      (condition) => ({ ...condition }),
+    );
+  return {
+    models: statusView(objects, modelName).map((view) => ({
+      ...view,
+      conditions: conditionsOf(objects.models, view.namespace, view.name),
+      pipelines: view.pipelines.map((pipeline) => ({
+        ...pipeline,
+        conditions: conditionsOf(objects.pipelines, view.namespace, pipeline.name),
+      })),
+      bootstraps: view.bootstraps.map((run) => ({
+        ...run,
+        conditions: conditionsOf(objects.bootstrapRuns, view.namespace, run.name),
+      })),
+    })),
+    unattachedPipelines:
+      modelName === undefined
+        ? unattachedPipelines(objects).map((pipeline) => ({
+            ...pipeline,
+            conditions: conditionsOf(objects.pipelines, pipeline.namespace, pipeline.name),
+          }))
+        : [],
+  };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "./fixtures.test-data.ts";
-import { statusView, unattachedPipelines } from "./status-view.ts";
+import { statusDocument, statusView, unattachedPipelines } from "./status-view.ts";
 import { progressBar, renderStatus } from "./status-text.ts";
 
 const objects = () => ({
@@ -175,6 +175,46 @@ describe("kubectl jude status", () => {
     expect(alone).toMatch(/^No EmbeddingModels found in namespace recs\.\n/);
     expect(alone).toContain("/jobs (model ");
     expect(alone).toContain(line);
+  });
+
+  it("carries in status -o json what the text shows: pipelines naming no model, and every condition", () => {
+    // `-o json` was the array of models alone: the pipelines the text lists after them (a typo in
+    // spec.modelRef.name) were missing, and so were the conditions' reasons (StoreDataLost,
+    // ProgressDeadlineExceeded...) a script needs to tell one not-ready from another.
+    const orphan = jobsPipeline();
+    orphan.metadata.name = "jobs-typo";
+    orphan.spec.modelRef.name = "minlm";
+    const all = { ...objects(), pipelines: [jobsPipeline(), orphan] };
+    const document = JSON.parse(JSON.stringify(statusDocument(all))) as {
+      models: Array<Record<string, unknown> & { pipelines: Array<Record<string, unknown>> }>;
+      unattachedPipelines: Array<Record<string, unknown>>;
+    };
+    expect(Object.keys(document)).toEqual(["models", "unattachedPipelines"]);
+    const [model] = document.models;
+    // The text's view, each object with its conditions added.
+    const withoutConditions = ({ conditions: _, ...rest }: Record<string, unknown>) => rest;
+    const { conditions: modelConditions, ...modelView } = model!;
+    expect({
+      ...modelView,
+      pipelines: model!.pipelines.map(withoutConditions),
+      bootstraps: (model!.bootstraps as Array<Record<string, unknown>>).map(withoutConditions),
+    }).toEqual(JSON.parse(JSON.stringify(statusView(all)[0])));
+    expect(modelConditions).toEqual(promotingModel().status!.conditions);
+    expect(model!.pipelines.map((pipeline) => pipeline.conditions)).toEqual([
+      jobsPipeline().status!.conditions,
+    ]);
+    expect((model!.bootstraps as Array<Record<string, unknown>>)[0]!.conditions).toEqual(
+      bootstrapOfV2().status?.conditions ?? [],
+    );
+    expect(document.unattachedPipelines).toEqual([
+      {
+        ...JSON.parse(JSON.stringify(unattachedPipelines(all)[0])),
+        conditions: orphan.status?.conditions ?? [],
+      },
+    ]);
+    // Asked for one model, as the text: that model only.
+    expect(statusDocument(all, "minilm").unattachedPipelines).toEqual([]);
+    expect(statusDocument({ ...all, models: [] }, "minilm")).toEqual({ models: [], unattachedPipelines: [] });
   });
 
   it("says why a bootstrap run does not progress, under its bar, and not while it just runs", () => {
