@@ -9,7 +9,14 @@ import { stringify as toYaml } from "yaml";
 import { abandonApplied, approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
 import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
-import { commandFlags, flagLabel, flagOptions, outputFormats, type FlagName } from "./kubectl-jude/flags.ts";
+import {
+  commandFlags,
+  flagLabel,
+  flagOptions,
+  outputFormats,
+  splitShortFlagValues,
+  type FlagName,
+} from "./kubectl-jude/flags.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
 import { statusDocument, statusView, unattachedPipelines } from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
@@ -47,7 +54,7 @@ class UsageError extends Error {}
 
 async function run(argv: string[]): Promise<number> {
   const { values, positionals, tokens } = parseArgs({
-    args: argv,
+    args: splitShortFlagValues(argv),
     allowPositionals: true,
     tokens: true,
     options: flagOptions,

@@ -142,6 +142,8 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       // kubectl's own names for formats the plugin does not write: the ones it does are named.
       [["status", "-o", "wide"], 'unknown output format "wide" (status writes text, json or yaml)'],
       [["status", "-o", "name"], 'unknown output format "name" (status writes text, json or yaml)'],
+      // `-o=wide` as kubectl (pflag) reads it: the value after the "=", not "=wide".
+      [["status", "-o=wide"], 'unknown output format "wide" (status writes text, json or yaml)'],
     ];
     const results = await Promise.all(cases.map(([args]) => run([...args, "--kubeconfig", missing])));
     for (const [index, [args, message]] of cases.entries()) {
