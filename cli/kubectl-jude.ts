@@ -18,7 +18,12 @@ import {
   type FlagName,
 } from "./kubectl-jude/flags.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
-import { statusDocument, statusView, unattachedPipelines } from "./kubectl-jude/status-view.ts";
+import {
+  statusDocument,
+  statusView,
+  unattachedBootstrapRuns,
+  unattachedPipelines,
+} from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
 
 const usage = `usage: kubectl jude <command> [flags]
@@ -119,7 +124,9 @@ async function run(argv: string[]): Promise<number> {
         throw new PluginError(`EmbeddingModel ${args[0]} not found ${scope}`);
       if (values.output === "text")
         process.stdout.write(
-          renderStatus(models, scope, args[0] === undefined ? unattachedPipelines(objects) : []),
+          args[0] === undefined
+            ? renderStatus(models, scope, unattachedPipelines(objects), unattachedBootstrapRuns(objects))
+            : renderStatus(models, scope),
         );
       else {
         const document = statusDocument(objects, args[0]);

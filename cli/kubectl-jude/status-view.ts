@@ -109,6 +109,31 @@ export function unattachedPipelines(objects: JudeObjects): UnattachedPipelineVie
     }));
 }
 
+/** A run whose pipeline does not exist, or names no existing model: no model's view shows it. */
+export interface UnattachedBootstrapView extends BootstrapView {
+  namespace: string;
+}
+
+/**
+ * The BootstrapRuns no model's view shows: their `spec.pipelineRef.name` names no NearlinePipeline of
+ * their namespace (the operator stalls them), or a pipeline that is itself unattached.
+ */
+export function unattachedBootstrapRuns(objects: JudeObjects): UnattachedBootstrapView[] {
+  const models = new Set(
+    objects.models.map((model) => `${model.metadata.namespace ?? "default"}/${model.metadata.name}`),
+  );
+  const attached = new Set(
+    objects.pipelines
+      .filter((pipeline) =>
+        models.has(`${pipeline.metadata.namespace ?? "default"}/${pipeline.spec.modelRef.name}`),
+      )
+      .map((pipeline) => `${pipeline.metadata.namespace ?? "default"}/${pipeline.metadata.name}`),
+  );
+  return objects.bootstrapRuns
+    .filter((run) => !attached.has(`${run.metadata.namespace ?? "default"}/${run.spec.pipelineRef.name}`))
+    .map((run) => ({ namespace: run.metadata.namespace ?? "default", ...bootstrapView(run) }));
+}
+
 function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
   const namespace = model.metadata.namespace ?? "default";
   const pipelines = objects.pipelines.filter(
@@ -216,7 +241,10 @@ export interface StatusDocument {
     }
   >;
   /** As the text lists them after the models; empty when one model is asked for. */
-  unattachedPipelines: Array<UnattachedPipelineView & { conditions: Condition[] }>;
+  unattachedPipelines: Array<
+    UnattachedPipelineView & { conditions: Condition[] }
+  >; /** As the text lists them after those pipelines; empty when one model is asked for. */
+  unattachedBootstrapRuns: Array<UnattachedBootstrapView & { conditions: Condition[] }>;
 }
 
 /**
@@ -253,6 +281,13 @@ export function statusDocument(objects: JudeObjects, modelName?: string): Status
         ? unattachedPipelines(objects).map((pipeline) => ({
             ...pipeline,
             conditions: conditionsOf(objects.pipelines, pipeline.namespace, pipeline.name),
+          }))
+        : [],
+    unattachedBootstrapRuns:
+      modelName === undefined
+        ? unattachedBootstrapRuns(objects).map((run) => ({
+            ...run,
+            conditions: conditionsOf(objects.bootstrapRuns, run.namespace, run.name),
           }))
         : [],
   };

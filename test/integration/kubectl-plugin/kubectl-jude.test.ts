@@ -78,28 +78,38 @@ describe("kubectl jude on the testbed", () => {
     expect(view!.conditions.map((condition) => condition.type)).toContain("Ready");
   });
 
-  it("prints the pipelines naming no model in JSON and YAML too, as the text does", async () => {
+  it("lists the pipelines naming no model, and runs under no model, in text, JSON and YAML", async () => {
     // `-o json` was the models alone: a pipeline whose spec.modelRef.name has a typo was in the text only.
     const orphan = jobsPipeline();
     orphan.metadata.name = "jobs-typo";
     orphan.spec.modelRef.name = "minlm";
     await applyWithStatus(orphan, namespace, orphan.status);
+    // And a BootstrapRun naming a pipeline that does not exist: it was shown nowhere.
+    const run = bootstrapOfV2();
+    run.metadata.name = "typo-run";
+    run.spec.pipelineRef.name = "jbos";
+    await applyWithStatus(run, namespace, run.status);
     try {
       const text = await plugin(["status", "-n", namespace]);
       expect(text.stdout).toContain(`  ${namespace}/jobs-typo (model minlm)`);
+      expect(text.stdout).toContain(`  ${namespace}/typo-run (pipeline jbos) Running\n`);
       const json = await plugin(["status", "-n", namespace, "-o", "json"]);
       const document = JSON.parse(json.stdout) as {
         models: Array<{ name: string }>;
         unattachedPipelines: Array<{ namespace: string; name: string; modelRef: string }>;
+        unattachedBootstrapRuns: Array<{ namespace: string; name: string; pipeline: string }>;
       };
       expect(document.models.map((model) => model.name)).toContain("minilm");
       expect(document.unattachedPipelines).toMatchObject([
         { namespace, name: "jobs-typo", modelRef: "minlm" },
       ]);
+      expect(document.unattachedBootstrapRuns).toMatchObject([
+        { namespace, name: "typo-run", pipeline: "jbos" },
+      ]);
       const yaml = await plugin(["status", "-n", namespace, "-o", "yaml"]);
       expect({ code: yaml.code, document: parseYaml(yaml.stdout) as unknown }).toEqual({ code: 0, document });
     } finally {
-      await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs-typo"]);
+      await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs-typo", "bootstraprun/typo-run"]);
     }
   });
 
