@@ -200,7 +200,17 @@ function checkArguments(command: string, args: string[], to: string | undefined)
 try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+  // node:util's own words for an unknown flag go on about positionals after "--": named plainly.
+  const unknown =
+    (error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+      ? /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
+      : undefined;
+  if (unknown !== undefined) {
+    process.stderr.write(
+      `kubectl jude: unknown flag "${unknown}" (kubectl jude --help lists the flags)\n\n${usage}`,
+    );
+    process.exitCode = 2;
+  } else if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
     process.stderr.write(`kubectl jude: ${(error as Error).message}\n\n${usage}`);
     process.exitCode = 2;
   } else if (error instanceof PluginError) {
