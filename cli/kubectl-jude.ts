@@ -5,12 +5,25 @@
  * user's kubeconfig and permissions. Exit codes: 0 done, 1 refused or failed, 2 usage error.
  */
 import { parseArgs } from "node:util";
+import { stringify as toYaml } from "yaml";
 import { abandonApplied, approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
 import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
-import { commandFlags, flagLabel, flagOptions, type FlagName } from "./kubectl-jude/flags.ts";
+import {
+  commandFlags,
+  flagLabel,
+  flagOptions,
+  outputFormats,
+  splitShortFlagValues,
+  type FlagName,
+} from "./kubectl-jude/flags.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
-import { statusView, unattachedPipelines } from "./kubectl-jude/status-view.ts";
+import {
+  statusDocument,
+  statusView,
+  unattachedBootstrapRuns,
+  unattachedPipelines,
+} from "./kubectl-jude/status-view.ts";
 import { renderStatus } from "./kubectl-jude/status-text.ts";
 
 const usage = `usage: kubectl jude <command> [flags]
@@ -28,7 +41,7 @@ commands:
 flags (a command refuses a flag it does not read, and completion takes none):
   -n, --namespace NS        namespace (default: the current context's)
   -A, --all-namespaces      status and dashboard across all namespaces (approve and rollback refuse it)
-  -o, --output text|json    output format of status (default text)
+  -o, --output FORMAT       output format of status: text (default), json or yaml
       --to VERSION          rollback: the version to roll back to (or give it after MODEL)
       --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
@@ -46,7 +59,7 @@ class UsageError extends Error {}
 
 async function run(argv: string[]): Promise<number> {
   const { values, positionals, tokens } = parseArgs({
-    args: argv,
+    args: splitShortFlagValues(argv),
     allowPositionals: true,
     tokens: true,
     options: flagOptions,
@@ -82,8 +95,10 @@ async function run(argv: string[]): Promise<number> {
   values.output ??= "text";
   values["request-timeout"] ??= "0";
   values.port ??= "3100";
-  if (values.output !== "text" && values.output !== "json")
-    throw new UsageError(`unknown output format "${values.output}"`);
+  if (!outputFormats.includes(values.output))
+    throw new UsageError(
+      `unknown output format "${values.output}" (status writes ${outputFormats.slice(0, -1).join(", ")} or ${outputFormats.at(-1)})`,
+    );
   const requestTimeoutMs = parseRequestTimeout(values["request-timeout"]);
   if (requestTimeoutMs === undefined)
     throw new UsageError(
@@ -107,11 +122,20 @@ async function run(argv: string[]): Promise<number> {
       const models = statusView(objects, args[0]);
       if (args[0] !== undefined && models.length === 0)
         throw new PluginError(`EmbeddingModel ${args[0]} not found ${scope}`);
-      process.stdout.write(
-        values.output === "json"
-          ? `${JSON.stringify(models, null, 2)}\n`
-          : renderStatus(models, scope, args[0] === undefined ? unattachedPipelines(objects) : []),
-      );
+      if (values.output === "text")
+        process.stdout.write(
+          args[0] === undefined
+            ? renderStatus(models, scope, unattachedPipelines(objects), unattachedBootstrapRuns(objects))
+            : renderStatus(models, scope),
+        );
+      else {
+        const document = statusDocument(objects, args[0]);
+        process.stdout.write(
+          values.output === "json"
+            ? `${JSON.stringify(document, null, 2)}\n`
+            : toYaml(document, { lineWidth: 0 }),
+        );
+      }
       return 0;
     }
     case "dashboard": {
@@ -176,7 +200,17 @@ function checkArguments(command: string, args: string[], to: string | undefined)
 try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (error) {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+  // node:util's own words for an unknown flag go on about positionals after "--": named plainly.
+  const unknown =
+    (error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+      ? /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
+      : undefined;
+  if (unknown !== undefined) {
+    process.stderr.write(
+      `kubectl jude: unknown flag "${unknown}" (kubectl jude --help lists the flags)\n\n${usage}`,
+    );
+    process.exitCode = 2;
+  } else if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
     process.stderr.write(`kubectl jude: ${(error as Error).message}\n\n${usage}`);
     process.exitCode = 2;
   } else if (error instanceof PluginError) {

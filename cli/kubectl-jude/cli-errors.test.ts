@@ -139,6 +139,17 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       [["rollback", "-n", "recs"], "rollback needs the name of an EmbeddingModel"],
       [["dashboard", "--port", "abc"], '--port must be a port number, not "abc"'],
       [["dashboard", "--port", "70000"], '--port must be a port number, not "70000"'],
+      // kubectl's own names for formats the plugin does not write: the ones it does are named.
+      [["status", "-o", "wide"], 'unknown output format "wide" (status writes text, json or yaml)'],
+      [["status", "-o", "name"], 'unknown output format "name" (status writes text, json or yaml)'],
+      // A flag no command reads: said in one line, not node:util's advice on positionals after "--".
+      [["status", "-x"], 'unknown flag "-x" (kubectl jude --help lists the flags)'],
+      [
+        ["approve", "minilm", "--nmespace", "recs"],
+        'unknown flag "--nmespace" (kubectl jude --help lists the flags)',
+      ],
+      // `-o=wide` as kubectl (pflag) reads it: the value after the "=", not "=wide".
+      [["status", "-o=wide"], 'unknown output format "wide" (status writes text, json or yaml)'],
     ];
     const results = await Promise.all(cases.map(([args]) => run([...args, "--kubeconfig", missing])));
     for (const [index, [args, message]] of cases.entries()) {

@@ -25,7 +25,7 @@ describe("kubectl jude completion", () => {
     expect(bashComplete("kubectl-jude", "-n", "recs", "ro")).toBe("rollback");
     expect(bashComplete("kubectl-jude", "completion", "")).toBe("bash zsh");
     expect(bashComplete("kubectl-jude", "rollback", "minilm", "--t")).toBe("--to");
-    expect(bashComplete("kubectl-jude", "status", "-o", "")).toBe("text json");
+    expect(bashComplete("kubectl-jude", "status", "-o", "")).toBe("text json yaml");
     expect(bashComplete("kubectl-jude", "--req")).toBe("--request-timeout");
     // The flag's value is not taken for the command.
     expect(bashComplete("kubectl-jude", "--request-timeout", "5s", "st")).toBe("status");
@@ -56,7 +56,7 @@ describe("kubectl_complete-jude", () => {
   it("answers kubectl's plugin completion: one candidate a line, then Cobra's no-file directive", () => {
     expect(kubectlComplete("")).toBe("status\napprove\nrollback\ndashboard\ncompletion\n:4\n");
     expect(kubectlComplete("-n", "recs", "ro")).toBe("rollback\n:4\n");
-    expect(kubectlComplete("status", "-o", "")).toBe("text\njson\n:4\n");
+    expect(kubectlComplete("status", "-o", "")).toBe("text\njson\nyaml\n:4\n");
     expect(kubectlComplete("rollback", "minilm", "--to", "")).toBe(":4\n");
   });
 });

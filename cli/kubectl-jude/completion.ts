@@ -1,5 +1,5 @@
 // Shell completion scripts for `kubectl jude` (bash and zsh), completing commands, flags and model names.
-import { commandFlags, commands, flagOptions, flagWords, type FlagName } from "./flags.ts";
+import { commandFlags, commands, flagOptions, flagWords, outputFormats, type FlagName } from "./flags.ts";
 
 /** Every flag, for words before the command. */
 const allFlags = (Object.keys(flagOptions) as FlagName[]).flatMap(flagWords);
@@ -40,7 +40,7 @@ _kubectl_jude() {
     esac
   done
   case "$previous" in
-    -o|--output) COMPREPLY=($(compgen -W "text json" -- "$current")); return ;;
+    -o|--output) COMPREPLY=($(compgen -W "${outputFormats.join(" ")}" -- "$current")); return ;;
     -n|--namespace) COMPREPLY=($(compgen -W "$(kubectl "\${cluster[@]}" get namespaces -o name 2>/dev/null | cut -d/ -f2)" -- "$current")); return ;;
     --context) COMPREPLY=($(compgen -W "$(kubectl "\${cluster[@]}" config get-contexts -o name 2>/dev/null)" -- "$current")); return ;;
     --kubeconfig) COMPREPLY=($(compgen -f -- "$current")); return ;;

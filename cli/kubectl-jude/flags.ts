@@ -29,6 +29,9 @@ export const commandFlags: Record<string, readonly FlagName[]> = {
   completion: [],
 };
 
+/** What `status -o` writes (kubectl's own `wide`, `name`, `jsonpath` are refused by name). */
+export const outputFormats = ["text", "json", "yaml"];
+
 /** The commands, in the order usage and completion list them. */
 export const commands = Object.keys(commandFlags);
 
@@ -48,3 +51,30 @@ const shortOf = (name: FlagName): string | undefined => {
   const option: { type: string; short?: string } = flagOptions[name];
   return option.short;
 };
+
+/**
+ * `-n=recs` as kubectl (pflag) reads it, `-n recs`: node:util parseArgs would take "=recs" as the
+ * value. Only the short form of a flag with a value is split; a word that is the value of the flag
+ * before it, and everything after `--`, are left as they are.
+ */
+export function splitShortFlagValues(argv: string[]): string[] {
+  const options: Record<string, { type: string; short?: string }> = flagOptions;
+  const takesValue = (name: string | undefined) => name !== undefined && options[name]?.type === "string";
+  const shortName = (letter: string) => Object.keys(options).find((name) => options[name]!.short === letter);
+  const result: string[] = [];
+  for (let index = 0; index < argv.length; index += 1) {
+    const word = argv[index]!;
+    if (word === "--") return [...result, ...argv.slice(index)];
+    const short = /^-([A-Za-z])=(.*)$/s.exec(word);
+    if (short !== null && takesValue(shortName(short[1]!))) {
+      result.push(`-${short[1]}`, short[2]!);
+      continue;
+    }
+    result.push(word);
+    // `-n VALUE`, `--namespace VALUE`: the next word is a value, whatever it looks like.
+    const flag = /^-([A-Za-z])$/.exec(word)?.[1] ?? /^--([a-z-]+)$/.exec(word)?.[1];
+    const name = flag === undefined ? undefined : flag.length === 1 ? shortName(flag) : flag;
+    if (takesValue(name) && index + 1 < argv.length) result.push(argv[(index += 1)]!);
+  }
+  return result;
+}

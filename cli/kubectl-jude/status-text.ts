@@ -1,7 +1,13 @@
 // Text rendering of `kubectl jude status`: one block per EmbeddingModel with its versions, the
 // promotion gates with their measured values, pipelines and bootstrap progress bars.
 import { conditionVerdict } from "./dashboard/view-model.ts";
-import type { BootstrapView, GateView, ModelView, UnattachedPipelineView } from "./status-view.ts";
+import type {
+  BootstrapView,
+  GateView,
+  ModelView,
+  UnattachedBootstrapView,
+  UnattachedPipelineView,
+} from "./status-view.ts";
 
 const barWidth = 24;
 /** The narrowest bar a bootstrap row gets while it is made to fit the terminal width. */
@@ -40,25 +46,40 @@ const optional = (value: number | undefined, digits = 0): string =>
 
 /**
  * The whole status text for some models; `scope` (`in namespace recs`) says where none were found.
- * `unattached` are the pipelines naming a model that does not exist, listed after the models.
+ * `unattached` are the pipelines naming a model that does not exist, listed after the models, and
+ * `unattachedRuns` the bootstrap runs whose pipeline does not exist or is one of those, after them.
  */
 export function renderStatus(
   models: ModelView[],
   scope?: string,
   unattached: UnattachedPipelineView[] = [],
+  unattachedRuns: UnattachedBootstrapView[] = [],
 ): string {
-  const text =
+  let text =
     models.length === 0
       ? `No EmbeddingModels found${scope === undefined ? "" : ` ${scope}`}.\n`
       : models.map(renderModel).join("\n");
-  if (unattached.length === 0) return text;
-  const lines = ["NearlinePipelines naming no existing EmbeddingModel:"];
-  for (const pipeline of unattached)
-    lines.push(
-      `  ${pipeline.namespace}/${pipeline.name} (model ${pipeline.modelRef})` +
-        (pipeline.message === undefined ? "" : ` not ready: ${pipeline.message}`),
-    );
-  return `${text}\n${lines.join("\n")}\n`;
+  if (unattached.length > 0) {
+    const lines = ["NearlinePipelines naming no existing EmbeddingModel:"];
+    for (const pipeline of unattached)
+      lines.push(
+        `  ${pipeline.namespace}/${pipeline.name} (model ${pipeline.modelRef})` +
+          (pipeline.message === undefined ? "" : ` not ready: ${pipeline.message}`),
+      );
+    text = `${text}\n${lines.join("\n")}\n`;
+  }
+  if (unattachedRuns.length > 0) {
+    const lines = [
+      "BootstrapRuns under no EmbeddingModel (their NearlinePipeline does not exist or names none):",
+    ];
+    for (const run of unattachedRuns)
+      lines.push(
+        `  ${run.namespace}/${run.name} (pipeline ${run.pipeline}) ${run.phase}` +
+          (run.message === undefined ? "" : `: ${run.message}`),
+      );
+    text = `${text}\n${lines.join("\n")}\n`;
+  }
+  return text;
 }
 
 function renderModel(model: ModelView): string {

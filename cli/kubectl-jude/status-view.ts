@@ -109,6 +109,31 @@ export function unattachedPipelines(objects: JudeObjects): UnattachedPipelineVie
     }));
 }
 
+/** A run whose pipeline does not exist, or names no existing model: no model's view shows it. */
+export interface UnattachedBootstrapView extends BootstrapView {
+  namespace: string;
+}
+
+/**
+ * The BootstrapRuns no model's view shows: their `spec.pipelineRef.name` names no NearlinePipeline of
+ * their namespace (the operator stalls them), or a pipeline that is itself unattached.
+ */
+export function unattachedBootstrapRuns(objects: JudeObjects): UnattachedBootstrapView[] {
+  const models = new Set(
+    objects.models.map((model) => `${model.metadata.namespace ?? "default"}/${model.metadata.name}`),
+  );
+  const attached = new Set(
+    objects.pipelines
+      .filter((pipeline) =>
+        models.has(`${pipeline.metadata.namespace ?? "default"}/${pipeline.spec.modelRef.name}`),
+      )
+      .map((pipeline) => `${pipeline.metadata.namespace ?? "default"}/${pipeline.metadata.name}`),
+  );
+  return objects.bootstrapRuns
+    .filter((run) => !attached.has(`${run.metadata.namespace ?? "default"}/${run.spec.pipelineRef.name}`))
+    .map((run) => ({ namespace: run.metadata.namespace ?? "default", ...bootstrapView(run) }));
+}
+
 function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
   const namespace = model.metadata.namespace ?? "default";
   const pipelines = objects.pipelines.filter(
@@ -203,5 +228,67 @@ function bootstrapView(run: BootstrapRun): BootstrapView {
     ...(progress?.processed !== undefined && { processed: progress.processed }),
     ...(progress?.total !== undefined && { total: progress.total }),
     ...(message !== undefined && message !== "" && { message }),
+  };
+}
+
+/** `status -o json|yaml`: everything the text shows, with each object's conditions as it stores them. */
+export interface StatusDocument {
+  models: Array<
+    Omit<ModelView, "pipelines" | "bootstraps"> & {
+      conditions: Condition[];
+      pipelines: Array<PipelineView & { conditions: Condition[] }>;
+      bootstraps: Array<BootstrapView & { conditions: Condition[] }>;
+    }
+  >;
+  /** As the text lists them after the models; empty when one model is asked for. */
+  unattachedPipelines: Array<
+    UnattachedPipelineView & { conditions: Condition[] }
+  >; /** As the text lists them after those pipelines; empty when one model is asked for. */
+  unattachedBootstrapRuns: Array<UnattachedBootstrapView & { conditions: Condition[] }>;
+}
+
+/**
+ * The document `status -o json` (and `-o yaml`) prints: the views the text is rendered from, each with
+ * the conditions of its object (every type, with reason and lastTransitionTime), so that a script tells
+ * one not-ready reason from another without a second `kubectl get`.
+ */
+export function statusDocument(objects: JudeObjects, modelName?: string): StatusDocument {
+  const key = (object: { metadata: { namespace?: string; name: string } }) =>
+    `${object.metadata.namespace ?? "default"}/${object.metadata.name}`;
+  const conditionsOf = (
+    list: Array<{ metadata: { namespace?: string; name: string }; status?: { conditions?: Condition[] } }>,
+    namespace: string,
+    name: string,
+  ): Condition[] =>
+    (list.find((object) => key(object) === `${namespace}/${name}`)?.status?.conditions ?? []).map(
+      (condition) => ({ ...condition }),
+    );
+  return {
+    models: statusView(objects, modelName).map((view) => ({
+      ...view,
+      conditions: conditionsOf(objects.models, view.namespace, view.name),
+      pipelines: view.pipelines.map((pipeline) => ({
+        ...pipeline,
+        conditions: conditionsOf(objects.pipelines, view.namespace, pipeline.name),
+      })),
+      bootstraps: view.bootstraps.map((run) => ({
+        ...run,
+        conditions: conditionsOf(objects.bootstrapRuns, view.namespace, run.name),
+      })),
+    })),
+    unattachedPipelines:
+      modelName === undefined
+        ? unattachedPipelines(objects).map((pipeline) => ({
+            ...pipeline,
+            conditions: conditionsOf(objects.pipelines, pipeline.namespace, pipeline.name),
+          }))
+        : [],
+    unattachedBootstrapRuns:
+      modelName === undefined
+        ? unattachedBootstrapRuns(objects).map((run) => ({
+            ...run,
+            conditions: conditionsOf(objects.bootstrapRuns, run.namespace, run.name),
+          }))
+        : [],
   };
 }

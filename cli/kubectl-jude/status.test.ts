@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "./fixtures.test-data.ts";
-import { statusView, unattachedPipelines } from "./status-view.ts";
+import { statusDocument, statusView, unattachedBootstrapRuns, unattachedPipelines } from "./status-view.ts";
 import { progressBar, renderStatus } from "./status-text.ts";
 
 const objects = () => ({
@@ -175,6 +175,105 @@ describe("kubectl jude status", () => {
     expect(alone).toMatch(/^No EmbeddingModels found in namespace recs\.\n/);
     expect(alone).toContain("/jobs (model ");
     expect(alone).toContain(line);
+  });
+
+  it("carries in status -o json what the text shows: pipelines naming no model, and every condition", () => {
+    // `-o json` was the array of models alone: the pipelines the text lists after them (a typo in
+    // spec.modelRef.name) were missing, and so were the conditions' reasons (StoreDataLost,
+    // ProgressDeadlineExceeded...) a script needs to tell one not-ready from another.
+    const orphan = jobsPipeline();
+    orphan.metadata.name = "jobs-typo";
+    orphan.spec.modelRef.name = "minlm";
+    const all = { ...objects(), pipelines: [jobsPipeline(), orphan] };
+    const document = JSON.parse(JSON.stringify(statusDocument(all))) as {
+      models: Array<Record<string, unknown> & { pipelines: Array<Record<string, unknown>> }>;
+      unattachedPipelines: Array<Record<string, unknown>>;
+    };
+    expect(Object.keys(document)).toEqual(["models", "unattachedPipelines", "unattachedBootstrapRuns"]);
+    const [model] = document.models;
+    // The text's view, each object with its conditions added.
+    const withoutConditions = ({ conditions: _, ...rest }: Record<string, unknown>) => rest;
+    const { conditions: modelConditions, ...modelView } = model!;
+    expect({
+      ...modelView,
+      pipelines: model!.pipelines.map(withoutConditions),
+      bootstraps: (model!.bootstraps as Array<Record<string, unknown>>).map(withoutConditions),
+    }).toEqual(JSON.parse(JSON.stringify(statusView(all)[0])));
+    expect(modelConditions).toEqual(promotingModel().status!.conditions);
+    expect(model!.pipelines.map((pipeline) => pipeline.conditions)).toEqual([
+      jobsPipeline().status!.conditions,
+    ]);
+    expect((model!.bootstraps as Array<Record<string, unknown>>)[0]!.conditions).toEqual(
+      bootstrapOfV2().status?.conditions ?? [],
+    );
+    expect(document.unattachedPipelines).toEqual([
+      {
+        ...JSON.parse(JSON.stringify(unattachedPipelines(all)[0])),
+        conditions: orphan.status?.conditions ?? [],
+      },
+    ]);
+    // Asked for one model, as the text: that model only.
+    expect(statusDocument(all, "minilm").unattachedPipelines).toEqual([]);
+    expect(statusDocument({ ...all, models: [] }, "minilm")).toEqual({
+      models: [],
+      unattachedPipelines: [],
+      unattachedBootstrapRuns: [],
+    });
+  });
+
+  it("lists the bootstrap runs no model's block shows, with why they do not run", () => {
+    // A typo in spec.pipelineRef.name: the operator stalls the run, but `status` showed it nowhere (a
+    // run is listed under the model of its pipeline, and it has none), in text and JSON alike.
+    const message = "spec.pipelineRef.name: NearlinePipeline jbos does not exist in namespace recs";
+    const [reason, lastTransitionTime] = ["PipelineNotFound", "2026-12-02T14:52:00Z"];
+    const typo = bootstrapOfV2();
+    typo.metadata.name = "typo-run";
+    typo.spec.pipelineRef.name = "jbos";
+    typo.status = {
+      phase: "Pending",
+      conditions: [
+        { type: "Ready", status: "False", reason, message, lastTransitionTime },
+        { type: "Stalled", status: "True", reason, message, lastTransitionTime },
+      ],
+    };
+    // And a run of a pipeline that names no model: listed with that pipeline's run too.
+    const orphanPipeline = jobsPipeline();
+    orphanPipeline.metadata.name = "jobs-typo";
+    orphanPipeline.spec.modelRef.name = "minlm";
+    const orphanRun = bootstrapOfV2();
+    orphanRun.metadata.name = "jobs-typo-run";
+    orphanRun.spec.pipelineRef.name = "jobs-typo";
+    const all = {
+      ...objects(),
+      pipelines: [jobsPipeline(), orphanPipeline],
+      bootstrapRuns: [bootstrapOfV2(), typo, orphanRun],
+    };
+    const runs = unattachedBootstrapRuns(all);
+    expect(runs.map((run) => [run.name, run.pipeline])).toEqual([
+      ["typo-run", "jbos"],
+      ["jobs-typo-run", "jobs-typo"],
+    ]);
+    const namespace = typo.metadata.namespace ?? "default";
+    const text = renderStatus(statusView(all), "in namespace recs", unattachedPipelines(all), runs);
+    expect(text).toContain(
+      "\nBootstrapRuns under no EmbeddingModel (their NearlinePipeline does not exist or names none):\n",
+    );
+    expect(text).toContain(`  ${namespace}/typo-run (pipeline jbos) Pending: ${message}\n`);
+    expect(text).toContain(`  ${namespace}/jobs-typo-run (pipeline jobs-typo) Running\n`);
+    // Alone in a namespace, after "No EmbeddingModels found".
+    const alone = renderStatus(
+      [],
+      "in namespace recs",
+      [],
+      unattachedBootstrapRuns({ ...all, models: [], pipelines: [] }),
+    );
+    expect(alone).toMatch(/^No EmbeddingModels found in namespace recs\.\n\nBootstrapRuns under no/);
+    const document = statusDocument(all);
+    expect(document.unattachedBootstrapRuns.map((run) => [run.namespace, run.name, run.conditions])).toEqual([
+      [namespace, "typo-run", typo.status.conditions],
+      [namespace, "jobs-typo-run", orphanRun.status?.conditions ?? []],
+    ]);
+    expect(statusDocument(all, "minilm").unattachedBootstrapRuns).toEqual([]);
   });
 
   it("says why a bootstrap run does not progress, under its bar, and not while it just runs", () => {

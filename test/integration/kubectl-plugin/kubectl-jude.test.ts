@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { desiredVersionRecord, recordedSpec } from "../../../controllers/embedding-model/version-record.ts";
 import { repoRoot } from "../../testbed/paths.ts";
@@ -63,12 +64,53 @@ describe("kubectl jude on the testbed", () => {
 
   it("prints the same view as JSON", async () => {
     const { stdout } = await plugin(["status", "minilm", "-n", namespace, "-o", "json"]);
-    const [view] = JSON.parse(stdout) as Array<{
-      activeVersion: string;
-      gates: Array<{ type: string; message: string }>;
-    }>;
+    const {
+      models: [view],
+    } = JSON.parse(stdout) as {
+      models: Array<{
+        activeVersion: string;
+        gates: Array<{ type: string; message: string }>;
+        conditions: Array<{ type: string; reason?: string }>;
+      }>;
+    };
     expect(view!.activeVersion).toBe("minilm-v1");
     expect(view!.gates.find((gate) => gate.type === "CaughtUp")?.message).toBe("lag 0.4 s <= 30 s");
+    expect(view!.conditions.map((condition) => condition.type)).toContain("Ready");
+  });
+
+  it("lists the pipelines naming no model, and runs under no model, in text, JSON and YAML", async () => {
+    // `-o json` was the models alone: a pipeline whose spec.modelRef.name has a typo was in the text only.
+    const orphan = jobsPipeline();
+    orphan.metadata.name = "jobs-typo";
+    orphan.spec.modelRef.name = "minlm";
+    await applyWithStatus(orphan, namespace, orphan.status);
+    // And a BootstrapRun naming a pipeline that does not exist: it was shown nowhere.
+    const run = bootstrapOfV2();
+    run.metadata.name = "typo-run";
+    run.spec.pipelineRef.name = "jbos";
+    await applyWithStatus(run, namespace, run.status);
+    try {
+      const text = await plugin(["status", "-n", namespace]);
+      expect(text.stdout).toContain(`  ${namespace}/jobs-typo (model minlm)`);
+      expect(text.stdout).toContain(`  ${namespace}/typo-run (pipeline jbos) Running\n`);
+      const json = await plugin(["status", "-n", namespace, "-o", "json"]);
+      const document = JSON.parse(json.stdout) as {
+        models: Array<{ name: string }>;
+        unattachedPipelines: Array<{ namespace: string; name: string; modelRef: string }>;
+        unattachedBootstrapRuns: Array<{ namespace: string; name: string; pipeline: string }>;
+      };
+      expect(document.models.map((model) => model.name)).toContain("minilm");
+      expect(document.unattachedPipelines).toMatchObject([
+        { namespace, name: "jobs-typo", modelRef: "minlm" },
+      ]);
+      expect(document.unattachedBootstrapRuns).toMatchObject([
+        { namespace, name: "typo-run", pipeline: "jbos" },
+      ]);
+      const yaml = await plugin(["status", "-n", namespace, "-o", "yaml"]);
+      expect({ code: yaml.code, document: parseYaml(yaml.stdout) as unknown }).toEqual({ code: 0, document });
+    } finally {
+      await kubectl(["delete", "-n", namespace, "nearlinepipeline/jobs-typo", "bootstraprun/typo-run"]);
+    }
   });
 
   it("says why a bootstrap run does not progress: pods refused by a quota, as the operator writes it", async () => {
@@ -90,9 +132,11 @@ describe("kubectl jude on the testbed", () => {
       expect(stdout).toContain(`    jobs-minilm-v2-retry: ${message}\n`);
       expect(stdout).not.toMatch(/^\s+jobs-minilm-v2: /m);
       const json = await plugin(["status", "minilm", "-n", namespace, "-o", "json"]);
-      const [view] = JSON.parse(json.stdout) as Array<{
-        bootstraps: Array<{ name: string; message?: string }>;
-      }>;
+      const {
+        models: [view],
+      } = JSON.parse(json.stdout) as {
+        models: Array<{ bootstraps: Array<{ name: string; message?: string }> }>;
+      };
       expect(view!.bootstraps.map((bootstrap) => [bootstrap.name, bootstrap.message])).toEqual([
         ["jobs-minilm-v2", undefined],
         ["jobs-minilm-v2-retry", message],
@@ -225,7 +269,7 @@ describe("kubectl jude on the testbed", () => {
     };
     expect(await complete("")).toEqual(["status", "approve", "rollback", "dashboard", "completion", ":4"]);
     expect(await complete("-n", namespace, "approve", "m")).toEqual(["minilm", ":4"]);
-    expect(await complete("status", "-o", "")).toEqual(["text", "json", ":4"]);
+    expect(await complete("status", "-o", "")).toEqual(["text", "json", "yaml", ":4"]);
   });
 
   it("says a dashboard port is taken instead of dying with a stack trace", async () => {
