@@ -6,26 +6,15 @@
  * gets the new token at its own moment, in both orders; the worker keeps running and every record is
  * stored once, as of its newest event. A wrong token still stops the worker with UNAUTHENTICATED.
  */
-import {
-  mkdirSync,
-  mkdtempSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EmbeddingClient, EmbeddingClientError } from "../../../pipelines/embedding-client/client.ts";
+import { EmbeddingClientError } from "../../../pipelines/embedding-client/client.ts";
 import type { NearlineConfig } from "../../../pipelines/nearline/config.ts";
 import { connectRedis, openStore, type RedisClient } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
-import { metricSum } from "../../support/nearline-processes.ts";
+import { SecretVolume, refusedCalls as refusedBy, untilServerAccepts } from "../../support/secret-volume.ts";
 import {
   expectedFinalState,
   expectStoreMatches,
@@ -36,36 +25,6 @@ import {
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "minilm-tokenrot";
-
-/** A Secret volume holding one key, `token`, written and rotated the way the kubelet does it. */
-class SecretVolume {
-  readonly dir = mkdtempSync(join(tmpdir(), "jude-tokenrot-"));
-  #generation = 0;
-
-  constructor(token: string) {
-    this.#writeGeneration(token);
-    symlinkSync(join("..data", "token"), join(this.dir, "token"));
-  }
-
-  get tokenFile(): string {
-    return join(this.dir, "token");
-  }
-
-  /** The kubelet's AtomicWriter: new timestamped directory, `..data_tmp` link to it, renamed over `..data`, old one removed. */
-  rotate(token: string): void {
-    const old = readlinkSync(join(this.dir, "..data"));
-    this.#writeGeneration(token);
-    rmSync(join(this.dir, old), { recursive: true });
-  }
-
-  #writeGeneration(token: string): void {
-    const name = `..2026_12_05_03_00_00.${++this.#generation}`;
-    mkdirSync(join(this.dir, name));
-    writeFileSync(join(this.dir, name, "token"), `${token}\n`, { mode: 0o440 });
-    symlinkSync(name, join(this.dir, "..data_tmp"));
-    renameSync(join(this.dir, "..data_tmp"), join(this.dir, "..data"));
-  }
-}
 
 let embedding: TestEmbeddingServer;
 let redis: RedisClient;
@@ -81,28 +40,9 @@ afterAll(async () => {
 });
 
 /** Calls the server refused for their token so far. */
-async function refusedCalls(): Promise<number> {
-  const text = await embedding.server.metrics.registry.metrics();
-  return metricSum(text, "jude_serving_requests_total", 'code="UNAUTHENTICATED"');
-}
+const refusedCalls = () => refusedBy(embedding.server);
 
-/** Waits until the server (which re-reads its file every 10 s) accepts `token`. */
-async function serverAccepts(token: string): Promise<void> {
-  const client = new EmbeddingClient({ address: embedding.address, token, deadlineMs: 10_000 });
-  try {
-    await waitFor(`the server to accept ${token}`, async () => {
-      try {
-        await client.embed(["probe"]);
-        return true;
-      } catch (error) {
-        if (error instanceof EmbeddingClientError && error.code === GrpcStatus.UNAUTHENTICATED) return false;
-        throw error;
-      }
-    });
-  } finally {
-    client.close();
-  }
-}
+const serverAccepts = (token: string) => untilServerAccepts(embedding.address, token);
 
 function workerConfig(
   topic: string,
