@@ -112,6 +112,35 @@ describe("desiredShards", () => {
     expect(shardConfig(shards(kafkaRun())).store.cluster).toBe(false);
   });
 
+  it("gives the shards the serving token as a Secret volume file, which the kubelet updates in place", () => {
+    const model = testModel((object) =>
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),
+    );
+    const rendered = desiredShards(
+      { run: kafkaRun(), pipeline: testPipeline(), model, version: resolveLiveVersions(model).versions[0]! },
+      images,
+    );
+    expect(shardConfig(rendered).embedding.token).toEqual({
+      file: "/var/run/jude/secrets/serving-token/token",
+    });
+    const pod = rendered.job.spec!.template.spec!;
+    expect(pod.volumes).toContainEqual(
+      expect.objectContaining({
+        name: "serving-token",
+        secret: expect.objectContaining({ secretName: "jude-serving-token" }),
+      }),
+    );
+    expect(pod.containers[0]!.volumeMounts).toContainEqual({
+      name: "serving-token",
+      mountPath: "/var/run/jude/secrets/serving-token",
+      readOnly: true,
+    });
+    expect((pod.containers[0]!.env ?? []).map((variable) => variable.name)).not.toContain(
+      "JUDE_EMBEDDING_TOKEN",
+    );
+    expect(rendered.secretNames).toContain("jude-serving-token");
+  });
+
   it("runs one shard per index with the run's back-off, deadline, TTL and suspend", () => {
     const run = testRun((object) => {
       setPath(object, "status.watermarks", watermarks);

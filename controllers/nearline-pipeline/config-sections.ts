@@ -19,7 +19,6 @@ export const secretEnv = {
   storeUrl: "JUDE_STORE_URL",
   kafkaUsername: "JUDE_KAFKA_SASL_USERNAME",
   kafkaPassword: "JUDE_KAFKA_SASL_PASSWORD",
-  embeddingToken: "JUDE_EMBEDDING_TOKEN",
 } as const;
 
 /**
@@ -90,7 +89,11 @@ export function embeddingConfig(
       ? { tls: { caFile: wiring.fileFrom("serving-ca", { name: serving.tls.secretName, key: "ca.crt" }) } }
       : {}),
     ...(serving.auth !== undefined
-      ? { token: wiring.envFrom(secretEnv.embeddingToken, serving.auth.tokenSecretRef) }
+      ? // A file, not a variable: the kubelet rewrites it when the Secret is rotated, and the worker
+        // reads it again when the server refuses the token it holds (pipelines/shared/token-refusals.ts).
+        {
+          token: { file: wiring.fileFrom("serving-token", serving.auth.tokenSecretRef, { readAgain: true }) },
+        }
       : {}),
     // No larger than one call the model's servers take: a larger one is refused whole (TOO_MANY_INPUTS).
     maxBatchSize: Math.min(

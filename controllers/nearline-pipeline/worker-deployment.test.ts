@@ -148,7 +148,24 @@ describe("desiredWorkers", () => {
     const config = workerConfig(workers);
     expect(config.source.kafka.sasl?.username).toEqual({ env: "JUDE_KAFKA_SASL_USERNAME" });
     expect(config.source.kafka.tls?.caFile).toBe("/var/run/jude/secrets/kafka-ca/ca.crt");
-    expect(config.embedding.token).toEqual({ env: "JUDE_EMBEDDING_TOKEN" });
+    // The token as a Secret volume file, which the kubelet updates in place on rotation.
+    expect(config.embedding.token).toEqual({ file: "/var/run/jude/secrets/serving-token/token" });
+    expect(workers.deployment.spec!.template.spec!.volumes).toContainEqual({
+      name: "serving-token",
+      secret: {
+        secretName: "jude-serving-token",
+        items: [{ key: "token", path: "token" }],
+        defaultMode: 0o440,
+      },
+    });
+    const mounts = workers.deployment.spec!.template.spec!.containers[0]!.volumeMounts ?? [];
+    const tokenMount = mounts.find((mount) => mount.name === "serving-token");
+    // A whole-volume mount: a subPath mount is never updated by the kubelet.
+    expect(tokenMount).toEqual({
+      name: "serving-token",
+      mountPath: "/var/run/jude/secrets/serving-token",
+      readOnly: true,
+    });
     const env = workers.deployment.spec!.template.spec!.containers[0]!.env ?? [];
     // Secret values only by reference; the one other variable is the pod name (static group membership).
     expect(
@@ -161,7 +178,6 @@ describe("desiredWorkers", () => {
       ),
     ).toBe(true);
     expect(env.map((variable) => variable.name).sort()).toEqual([
-      "JUDE_EMBEDDING_TOKEN",
       "JUDE_KAFKA_SASL_PASSWORD",
       "JUDE_KAFKA_SASL_USERNAME",
       "JUDE_POD_NAME",
@@ -192,7 +208,7 @@ describe("desiredWorkers", () => {
     expect(hash(rebatched)).not.toBe(hash(base));
   });
 
-  it("puts the version of each Secret the pods read into the pod template, so a rotation rolls them", () => {
+  it("puts the version of each Secret the pods read at start into the pod template, so a rotation rolls them", () => {
     const model = testModel((object) =>
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),
     );
@@ -207,10 +223,12 @@ describe("desiredWorkers", () => {
     const annotations = (read: ReadonlyMap<string, string>) =>
       desiredWorkers(pipeline, model, liveVersion(model), images, undefined, read).deployment.spec!.template
         .metadata!.annotations!;
-    // Only the Secrets these pods reference, sorted; a Secret read elsewhere does not roll them.
+    // Only the Secrets these pods read at start, sorted; a Secret read elsewhere does not roll them,
+    // nor does the serving token, whose file the workers read again when refused.
     expect(annotations(versions)[annotationKeys.secretVersions]).toBe(
-      "jude-kafka-user@12,jude-redis@700,jude-serving-token@31,profiles-kafka-ca@9",
+      "jude-kafka-user@12,jude-redis@700,profiles-kafka-ca@9",
     );
+    expect(annotations(new Map([...versions, ["jude-serving-token", "32"]]))).toEqual(annotations(versions));
     const rotated = annotations(new Map([...versions, ["jude-kafka-user", "13"]]));
     expect(rotated[annotationKeys.secretVersions]).toContain("jude-kafka-user@13");
     expect(rotated[annotationKeys.configHash]).toBe(annotations(versions)[annotationKeys.configHash]);

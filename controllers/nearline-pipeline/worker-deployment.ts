@@ -100,8 +100,14 @@ export function desiredWorkers(
           labels,
           annotations: {
             [annotationKeys.configHash]: configHash,
-            ...(secretVersions !== undefined && wiring.secretNames.length > 0
-              ? { [annotationKeys.secretVersions]: secretVersionsOf(wiring.secretNames, secretVersions) }
+            // Only the Secrets read at start: the serving token's file is read again in place.
+            ...(secretVersions !== undefined && wiring.readAtStartSecretNames.length > 0
+              ? {
+                  [annotationKeys.secretVersions]: secretVersionsOf(
+                    wiring.readAtStartSecretNames,
+                    secretVersions,
+                  ),
+                }
               : {}),
           },
         },

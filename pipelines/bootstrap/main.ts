@@ -14,7 +14,7 @@ import { createRootLogger, type Logger } from "../../plumbing/logger.ts";
 import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { runBootstrap } from "./app.ts";
 import { loadBootstrapConfig, type BootstrapConfig } from "./config.ts";
-import { connectEmbedding } from "../shared/embed-client.ts";
+import { connectEmbedding, warnOfTokenRefusals } from "../shared/embed-client.ts";
 
 export const EXIT_DONE = 0;
 export const EXIT_FAILED = 1;
@@ -75,7 +75,11 @@ export async function main(argv: string[]): Promise<number> {
   void shutdown.requested.then((signal) => logger.info({ signal }, "stopping after the batches in flight"));
   // Long texts are cut to the model's limit rather than failing the shard; every answer must come
   // from this version's model.
-  const embedding = connectEmbedding(config.embedding, { modelDigest: config.model.digest, truncate: true });
+  const embedding = connectEmbedding(config.embedding, {
+    modelDigest: config.model.digest,
+    truncate: true,
+    onTokenRefused: warnOfTokenRefusals(logger, config.embedding.tokenRefusedRetrySeconds),
+  });
   try {
     const { outcome, state } = await runBootstrap(config, {
       logger,

@@ -70,9 +70,11 @@ type UnaryMethod = (
 export class EmbeddingClient {
   readonly #client: Client;
   readonly #options: EmbeddingClientOptions;
+  #token: string | undefined;
 
   constructor(options: EmbeddingClientOptions) {
     this.#options = options;
+    this.#token = options.token;
     const channelCredentials =
       options.tls === undefined || options.tls === false
         ? credentials.createInsecure()
@@ -118,6 +120,11 @@ export class EmbeddingClient {
     return new EmbeddingStream(call);
   }
 
+  /** Sends `token` on the calls started from now on (a rotated token, read again). */
+  setToken(token: string): void {
+    this.#token = token;
+  }
+
   /** Closes the channel. */
   close(): void {
     this.#client.close();
@@ -125,7 +132,7 @@ export class EmbeddingClient {
 
   #metadata(): Metadata {
     const metadata = new Metadata();
-    if (this.#options.token !== undefined) metadata.set("authorization", `Bearer ${this.#options.token}`);
+    if (this.#token !== undefined) metadata.set("authorization", `Bearer ${this.#token}`);
     return metadata;
   }
 

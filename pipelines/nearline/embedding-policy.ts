@@ -16,8 +16,11 @@
  *     for) every call: nothing is dead-lettered, the
  *     batch stays in hand and uncommitted, retried with back-off and reported (`waitingOn` embedding on
  *     /readyz, jude_pipeline_dependency_wait_seconds, jude_pipeline_retries_total, a warning);
- *   - anything else (UNAUTHENTICATED, NOT_FOUND, UNIMPLEMENTED, a model digest mismatch, ...): a
- *     configuration error no retry cures; the worker fails (exit 1, the code on /readyz).
+ *   - UNAUTHENTICATED: retried inside the connection with the token read again, while refusals last
+ *     less than embedding.tokenRefusedRetrySeconds (a rotation: pipelines/shared/token-refusals.ts);
+ *     past that, as below;
+ *   - anything else (NOT_FOUND, UNIMPLEMENTED, a model digest mismatch, ...): a configuration error
+ *     no retry cures; the worker fails (exit 1, the code on /readyz).
  * Every failed call is counted in jude_pipeline_embedding_errors_total{status}.
  */
 import { isEmbeddingServerFailure, isRefusedEmbeddingInput } from "../embedding-client/errors.ts";

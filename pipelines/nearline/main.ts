@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";
 import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
-import { connectEmbedding } from "../shared/embed-client.ts";
+import { connectEmbedding, warnOfTokenRefusals } from "../shared/embed-client.ts";
 import { startNearline, type NearlineDependencies } from "./app.ts";
 import { loadNearlineConfig, type NearlineConfig } from "./config.ts";
 import type { Logger } from "../../plumbing/logger.ts";
@@ -55,7 +55,10 @@ export async function main(
   }
 
   // Every answer must come from this version's model: vectors of another model are refused, not stored.
-  const embedding = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+  const embedding = connectEmbedding(config.embedding, {
+    modelDigest: config.model.digest,
+    onTokenRefused: warnOfTokenRefusals(logger, config.embedding.tokenRefusedRetrySeconds),
+  });
   let app: Awaited<ReturnType<typeof startNearline>>;
   try {
     app = await startNearline(config, {

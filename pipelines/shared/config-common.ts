@@ -10,6 +10,7 @@ import { z } from "zod";
 import { embeddingModelSpec, modelArtifact, promptTemplate } from "../../crds/embedding-model.ts";
 import { decode, extract, sinks, workers } from "../../crds/nearline-pipeline.ts";
 import { kafkaSasl, kafkaSource } from "../../crds/nearline-pipeline-kafka.ts";
+import { DEFAULT_TOKEN_REFUSED_RETRY_SECONDS } from "./token-refusals.ts";
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
 
@@ -94,6 +95,12 @@ export const embeddingSection = z.strictObject({
   endpoint: z.string().min(1).describe("host:port of the version's embedding Service"),
   tls: z.strictObject({ caFile: z.string().optional() }).optional(),
   token: secretSource.optional(),
+  /**
+   * How long calls the server refuses (UNAUTHENTICATED) are retried, the token read again before each
+   * try, before the worker fails: a rotated token reaches the worker's and the servers' pods at
+   * different moments (pipelines/shared/token-refusals.ts). 0: fail at the first refusal.
+   */
+  tokenRefusedRetrySeconds: z.int().min(0).max(3600).default(DEFAULT_TOKEN_REFUSED_RETRY_SECONDS),
   maxBatchSize: workers.shape.maxBatchSize,
   maxInflight: workers.shape.maxInflight,
   timeoutMs: z.int().min(100).default(30_000),

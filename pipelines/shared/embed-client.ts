@@ -1,14 +1,24 @@
 /** The pipelines' connection to the embedding server of their version, from the config's embedding section. */
 import { readFileSync } from "node:fs";
-import { EmbeddingClient, isRetryableEmbeddingError } from "../embedding-client/client.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import {
+  EmbeddingClient,
+  EmbeddingClientError,
+  isRetryableEmbeddingError,
+} from "../embedding-client/client.ts";
+import type { Logger } from "../../plumbing/logger.ts";
 import { readSecret, type SecretSource } from "./config-common.ts";
 import type { EmbedCall } from "./embedding.ts";
 import { PipelineError, PipelineErrorCodes } from "./errors.ts";
+import { DEFAULT_TOKEN_REFUSED_RETRY_SECONDS, TokenRefusals } from "./token-refusals.ts";
 
 export interface EmbeddingSectionConfig {
   endpoint: string;
   tls?: { caFile?: string | undefined } | undefined;
   token?: SecretSource | undefined;
+  /** How long refused calls are retried with the token read again (default 150 s; 0: not at all). */
+  tokenRefusedRetrySeconds?: number | undefined;
   timeoutMs: number;
 }
 
@@ -27,9 +37,21 @@ export interface EmbeddingCallOptions {
    * Bootstrap and the parity check truncate too, so every writer embeds a text the same way.
    */
   truncate?: boolean;
+  /**
+   * Told of each refused call that will be retried (`since`: when the refusals began), e.g. to log a
+   * warning; the token is read again before the retry.
+   */
+  onTokenRefused?: (refusal: { error: EmbeddingClientError; since: Date; retryInMs: number }) => void;
 }
 
-/** Opens a client; `call` is the pipelines' EmbedCall, `close` releases the channel. */
+/**
+ * Opens a client; `call` is the pipelines' EmbedCall, `close` releases the channel. A call the server
+ * refuses for its token (UNAUTHENTICATED) is retried, the token read again from its file or variable
+ * before each try, until refusals have lasted `tokenRefusedRetrySeconds` (see token-refusals.ts): a
+ * rotated Secret reaches this pod and the servers' pods at different moments. Read through the path
+ * each time, so the kubelet's in-place update of a Secret volume (the `..data` link swapped to a new
+ * directory) is seen; a variable never changes, but the server may still be the one behind.
+ */
 export function connectEmbedding(
   section: EmbeddingSectionConfig,
   options: EmbeddingCallOptions = {},
@@ -46,9 +68,39 @@ export function connectEmbedding(
       : {}),
     ...(section.token !== undefined ? { token: readSecret(section.token, "embedding server token") } : {}),
   });
-  const { modelDigest, truncate = true } = options;
+  const { modelDigest, truncate = true, onTokenRefused } = options;
+  const tokenSource = section.token;
+  const refusals = new TokenRefusals(
+    (section.tokenRefusedRetrySeconds ?? DEFAULT_TOKEN_REFUSED_RETRY_SECONDS) * 1000,
+  );
+  const embedWithToken = async (texts: string[], signal: AbortSignal | undefined) => {
+    for (;;) {
+      try {
+        const answer = await client.embed(texts, { truncate, ...(signal ? { signal } : {}) });
+        refusals.accepted();
+        return answer;
+      } catch (error) {
+        if (
+          tokenSource === undefined ||
+          !(error instanceof EmbeddingClientError) ||
+          error.code !== GrpcStatus.UNAUTHENTICATED ||
+          signal?.aborted === true
+        )
+          throw error;
+        const retryInMs = refusals.refused(Date.now());
+        if (retryInMs === undefined) throw error;
+        onTokenRefused?.({ error, since: new Date(refusals.refusedSince!), retryInMs });
+        await sleep(retryInMs, undefined, signal ? { signal } : {});
+        try {
+          client.setToken(readSecret(tokenSource, "embedding server token"));
+        } catch {
+          // Mid-update or briefly unreadable: the next try sends the token read last.
+        }
+      }
+    }
+  };
   const call: EmbedCall = async (texts, signal) => {
-    const answer = await client.embed(texts, { truncate, ...(signal ? { signal } : {}) });
+    const answer = await embedWithToken(texts, signal);
     if (modelDigest !== undefined && answer.model.digest !== modelDigest) {
       throw new PipelineError(
         PipelineErrorCodes.MODEL_MISMATCH,
@@ -58,4 +110,27 @@ export function connectEmbedding(
     return answer.vectors;
   };
   return { call, isRetryable: isRetryableEmbeddingError, close: () => client.close() };
+}
+
+/**
+ * An `onTokenRefused` that warns once per run of refusals (concurrent calls share one): the token is
+ * being read again, and until when the worker keeps trying before it fails.
+ */
+export function warnOfTokenRefusals(
+  logger: Logger,
+  boundSeconds: number = DEFAULT_TOKEN_REFUSED_RETRY_SECONDS,
+): NonNullable<EmbeddingCallOptions["onTokenRefused"]> {
+  let warned: number | undefined;
+  return ({ error, since }) => {
+    if (warned === since.getTime()) return;
+    warned = since.getTime();
+    logger.warn(
+      {
+        err: error,
+        refusedSince: since.toISOString(),
+        givesUpAt: new Date(warned + boundSeconds * 1000).toISOString(),
+      },
+      "the embedding server refuses the bearer token (rotated?): reading it again and retrying",
+    );
+  };
 }
