@@ -3,20 +3,30 @@
  * components that integration and end-to-end tests use.
  */
 import { execFileSync } from "node:child_process";
-import { componentNames, down, environment, overrides, parseComponentNames, status, up } from "./index.ts";
+import {
+  componentNames,
+  down,
+  environment,
+  overrides,
+  parseComponentNames,
+  provision,
+  status,
+  up,
+} from "./index.ts";
 import { localPodLines, parseLogsArgs, readContainerLog } from "./local-nodes/cli-commands.ts";
 
-const usage = `usage: npm run testbed -- <up|down|status|env> [component…]
+const usage = `usage: npm run testbed -- <up|provision|down|status|env> [component…]
        npm run testbed -- logs POD [-n NAMESPACE] [-c CONTAINER] [--previous]
        npm run testbed -- service NAME [-n NAMESPACE]
 
 components: ${componentNames.join(", ")} (default: all)
-  up       provision what is missing (cached), start, wait until ready; a no-op for running components
-  down     stop components and remove their runtime state
-  status   say whether each component is ready (exit 0 only when all are)
-  env      print shell exports: eval "$(npm run -s testbed -- env)"
-  logs     print a local pod's container log (local-nodes)
-  service  print a Service's host-reachable address(es), ClusterIP:port (local-nodes)
+  up         provision what is missing (cached), start, wait until ready; a no-op for running components
+  provision  only fill the cache (build and download what is missing); starts nothing
+  down       stop components and remove their runtime state
+  status     say whether each component is ready (exit 0 only when all are)
+  env        print shell exports: eval "$(npm run -s testbed -- env)"
+  logs       print a local pod's container log (local-nodes)
+  service    print a Service's host-reachable address(es), ClusterIP:port (local-nodes)
 
 overrides (environment variables):
 ${Object.entries(overrides())
@@ -33,6 +43,9 @@ async function main(argv: string[]): Promise<number> {
       for (const [name, value] of Object.entries(env)) console.log(`  ${name}=${value}`);
       return 0;
     }
+    case "provision":
+      await provision(parseComponentNames(rest));
+      return 0;
     case "down":
       await down(parseComponentNames(rest));
       return 0;

@@ -1,3 +1,5 @@
+import type { ProvisionStep } from "./schedule.ts";
+
 /** The testbed's component names; DESIGN section 7 fixes them for `npm run testbed -- up [component…]`. */
 export const componentNames = [
   "kube",
@@ -31,8 +33,12 @@ export interface Component {
   readonly requires: readonly ComponentName[];
   /** Env var overrides this component honours, with what each means (for docs and `status`). */
   readonly overrides: Readonly<Record<string, string>>;
-  /** Builds or fetches what the component needs into the cache; idempotent and cheap when cached. */
-  provision(): Promise<void>;
+  /**
+   * The steps that build or fetch what the component needs into the cache (none when all is cached or
+   * an override supplies it). The steps of all components run together (schedule.ts); a missing
+   * override target is an error right away.
+   */
+  provisionSteps(): ProvisionStep[];
   /**
    * Starts the component. With `previous`, restarts on the same ports and data (fault tests restart
    * Kafka or Redis mid-stream); without, starts fresh. Resolves once the component is ready.

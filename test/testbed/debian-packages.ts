@@ -17,6 +17,27 @@ export interface DebianInstall {
   alternative: string;
 }
 
+let updated: Promise<void> | undefined;
+
+/** Makes the next install refresh the package lists again (each provisioning run starts with this). */
+export function forgetAptUpdate(): void {
+  updated = undefined;
+}
+
+/**
+ * `apt-get update`, once per provisioning run: the components' package installs used to refresh the
+ * package lists each (up to six times in a cold run). A failed update is retried by the next caller.
+ */
+function aptUpdate(options: string[], logFile: string, env: NodeJS.ProcessEnv): Promise<void> {
+  updated ??= runStep("apt-get update", "apt-get", [...options, "update", "-qq"], { logFile, env }).catch(
+    (error: unknown) => {
+      updated = undefined;
+      throw error;
+    },
+  );
+  return updated;
+}
+
 /** `apt-get install` the packages (after `apt-get update`); a clear error when not root. */
 export async function installDebianPackages(install: DebianInstall): Promise<void> {
   if (process.getuid?.() !== 0) {
@@ -30,7 +51,7 @@ export async function installDebianPackages(install: DebianInstall): Promise<voi
   mkdirSync(join(archives, "partial"), { recursive: true });
   const options = ["-o", "DPkg::Lock::Timeout=600", "-o", `Dir::Cache::archives=${archives}`];
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  await runStep("apt-get update", "apt-get", [...options, "update", "-qq"], { logFile, env });
+  await aptUpdate(options, logFile, env);
   await runStep(
     `install ${install.step}`,
     "apt-get",
@@ -98,7 +119,7 @@ export async function extractDebianFile(spec: DebianFile): Promise<void> {
     try {
       if (process.getuid?.() === 0) {
         const options = ["-o", "DPkg::Lock::Timeout=600", "-o", `Dir::Cache::archives=${archives}`];
-        await runStep("apt-get update", "apt-get", [...options, "update", "-qq"], { logFile, env });
+        await aptUpdate(options, logFile, env);
       }
       await runStep(`download ${spec.step}`, "apt-get", ["download", "-qq", spec.package], {
         logFile,

@@ -10,6 +10,8 @@ import { localNodesComponent } from "./components/local-nodes.ts";
 import { model } from "./components/model.ts";
 import { redis } from "./components/redis.ts";
 import { stateDir } from "./paths.ts";
+import { forgetAptUpdate } from "./debian-packages.ts";
+import { runSteps } from "./schedule.ts";
 import { readState, withStateLock, writeState } from "./state.ts";
 
 export { componentNames, type ComponentName } from "./component.ts";
@@ -65,19 +67,56 @@ export async function up(requested: readonly ComponentName[] = []): Promise<UpRe
 
 async function upLocked(requested: readonly ComponentName[]): Promise<UpResult> {
   const state = readState();
-  const started: ComponentName[] = [];
+  const toStart: ComponentName[] = [];
   for (const name of resolveOrder(requested)) {
+    const current = state[name];
+    if (current !== undefined && (await components[name].isReady(current))) continue;
+    toStart.push(name);
+  }
+  // Everything that will start is provisioned first, all components' steps together.
+  await provisionComponents(toStart);
+  const started: ComponentName[] = [];
+  for (const name of toStart) {
     const component = components[name];
     const current = state[name];
-    if (current !== undefined && (await component.isReady(current))) continue;
     if (current !== undefined) await component.stop(current);
-    await component.provision();
     process.stderr.write(`[testbed] starting ${name}\n`);
     state[name] = await component.start();
     writeState(state);
     started.push(name);
   }
   return { started, env: environment() };
+}
+
+/**
+ * Fills the cache for the requested components and what they require (default: all), starting
+ * nothing: downloads run beside the compiles, one compile at a time (schedule.ts). Cheap when cached.
+ * Needs no state lock: each cache entry has its own.
+ */
+export async function provision(requested: readonly ComponentName[] = []): Promise<void> {
+  await provisionComponents(resolveOrder(requested));
+}
+
+async function provisionComponents(names: readonly ComponentName[]): Promise<void> {
+  const steps = names.flatMap((name) => components[name].provisionSteps());
+  if (steps.length === 0) return;
+  forgetAptUpdate();
+  const began = Date.now();
+  await runSteps(steps, {
+    // A failure is told at once, with its error when steps still run (it is thrown once they end).
+    finished: (step, seconds, error, running) => {
+      if (error === undefined) process.stderr.write(`[testbed] done: ${step.name} (${seconds} s)\n`);
+      else if (running.length === 0) process.stderr.write(`[testbed] FAILED: ${step.name} (${seconds} s)\n`);
+      else
+        process.stderr.write(
+          `[testbed] FAILED: ${step.name} (${seconds} s); waiting for ${running.join(", ")}\n` +
+            `${error instanceof Error ? error.message : String(error)}\n`,
+        );
+    },
+  });
+  process.stderr.write(
+    `[testbed] provisioned ${names.join(", ")} in ${Math.round((Date.now() - began) / 1000)} s\n`,
+  );
 }
 
 /** Restarts one running component on the same ports and data (fault-injection tests). */

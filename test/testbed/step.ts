@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cacheDir } from "./paths.ts";
 import { isAlive } from "./process.ts";
+import type { ProvisionStep } from "./schedule.ts";
 
 /** A provisioning or start-up step that failed: which step, why, and where its log is. */
 export class TestbedStepError extends Error {
@@ -70,6 +71,7 @@ export async function runStep(
 
 /**
  * Builds a cache entry once. `isComplete` says whether the entry is usable; `build` produces it.
+ * `logFile` (default: the entry's build log) is named in the progress line.
  * A lock directory serialises concurrent builders (two test runs, or `up` beside a test run); a lock
  * left by a dead process is taken over.
  */
@@ -77,6 +79,7 @@ export async function ensureCached(
   name: string,
   isComplete: () => boolean,
   build: () => Promise<void>,
+  logFile: string = buildLog(name),
 ): Promise<void> {
   if (isComplete()) return;
   const lock = join(cacheDir(), "locks", `${name}.lock`);
@@ -95,7 +98,7 @@ export async function ensureCached(
   }
   try {
     if (!isComplete()) {
-      process.stderr.write(`[testbed] building ${name} (log: ${buildLog(name)})\n`);
+      process.stderr.write(`[testbed] building ${name} (log: ${logFile})\n`);
       const started = Date.now();
       await build();
       if (!isComplete())
@@ -109,4 +112,43 @@ export async function ensureCached(
 
 function readIfExists(file: string): string | undefined {
   return existsSync(file) ? readFileSync(file, "utf8") : undefined;
+}
+
+/**
+ * The steps that fill one cache entry from a Go build script (go-tool.sh, kube.sh): the module download
+ * (`--fetch-only`, network lane) and the compile (cpu lane, under the entry's lock, after the download).
+ * None when the entry is complete.
+ */
+export function goBuildSteps(spec: {
+  /** Cache entry and log name, e.g. "kube-1.34.4". */
+  entry: string;
+  isComplete: () => boolean;
+  script: string;
+  args: string[];
+}): ProvisionStep[] {
+  if (spec.isComplete()) return [];
+  const fetch = `fetch ${spec.entry} modules`;
+  return [
+    {
+      name: fetch,
+      lane: "net",
+      run: async () => {
+        if (spec.isComplete()) return;
+        const logFile = buildLog(`${spec.entry}-fetch`);
+        process.stderr.write(`[testbed] fetching the Go modules of ${spec.entry} (log: ${logFile})\n`);
+        await runStep(fetch, "bash", [spec.script, "--fetch-only", ...spec.args], { logFile });
+      },
+    },
+    {
+      name: `build ${spec.entry}`,
+      lane: "cpu",
+      after: [fetch],
+      run: () =>
+        ensureCached(spec.entry, spec.isComplete, () =>
+          runStep(`build ${spec.entry}`, "bash", [spec.script, ...spec.args], {
+            logFile: buildLog(spec.entry),
+          }),
+        ),
+    },
+  ];
 }

@@ -4,8 +4,11 @@
 # replaces, so `go install` refuses it; a wrapper module that replaces each staging module with its
 # published v0.x tag builds the real binaries, in one `go build` so the packages they share compile
 # once. No debug info (-gcflags=all=-dwarf=false, -ldflags -w): see go-tool.sh.
-# Usage: kube.sh <version> <dest-dir>
+# --fetch-only: download the modules only (see go-tool.sh).
+# Usage: kube.sh [--fetch-only] <version> <dest-dir>
 set -euo pipefail
+FETCH_ONLY=no
+if [ "${1:-}" = --fetch-only ]; then FETCH_ONLY=yes; shift; fi
 V=${1:?kubernetes version, e.g. 1.34.4}
 DEST=${2:?destination directory}
 SV=v0.${V#1.}
@@ -23,6 +26,10 @@ for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => \./staging/.*#\1#p' "
 done
 P=k8s.io/kubernetes/cmd
 go get -tool "$P/kube-apiserver@v$V" "$P/kube-controller-manager@v$V" "$P/kube-scheduler@v$V" "$P/kubectl@v$V"
+if [ "$FETCH_ONLY" = yes ]; then
+  go list -deps "$P/kube-apiserver" "$P/kube-controller-manager" "$P/kube-scheduler" "$P/kubectl" >/dev/null
+  exit 0
+fi
 mkdir -p bin
 CGO_ENABLED=0 go build -trimpath -gcflags=all=-dwarf=false -o bin/ -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=v$V \
   -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$MIN" \

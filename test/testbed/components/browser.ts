@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import type { Component } from "../component.ts";
 import { installDebianPackages } from "../debian-packages.ts";
+import type { ProvisionStep } from "../schedule.ts";
 import { TestbedStepError } from "../step.ts";
 
 const chromiumPath = "/usr/bin/chromium";
@@ -12,15 +13,22 @@ function chromiumBinary(): string {
   return process.env.JUDE_CHROMIUM_BIN ?? chromiumPath;
 }
 
-async function installChromium(): Promise<void> {
-  if (existsSync(chromiumBinary())) return;
+function installChromium(): ProvisionStep[] {
+  if (existsSync(chromiumBinary())) return [];
   if (process.env.JUDE_CHROMIUM_BIN !== undefined)
     throw new TestbedStepError("chromium override", `JUDE_CHROMIUM_BIN ${chromiumBinary()} does not exist`);
-  await installDebianPackages({
-    step: "chromium",
-    packages: ["chromium"],
-    alternative: "set JUDE_CHROMIUM_BIN",
-  });
+  return [
+    {
+      name: "install chromium",
+      lane: "apt",
+      run: () =>
+        installDebianPackages({
+          step: "chromium",
+          packages: ["chromium"],
+          alternative: "set JUDE_CHROMIUM_BIN",
+        }),
+    },
+  ];
 }
 
 /** Chromium; a tool, so "starting" it only exports its path. */
@@ -29,8 +37,8 @@ export const browser: Component = {
   requires: [],
   overrides: { JUDE_CHROMIUM_BIN: "a Chromium (or Chrome) binary for the dashboard's browser test" },
 
-  async provision() {
-    await installChromium();
+  provisionSteps() {
+    return installChromium();
   },
 
   async start() {

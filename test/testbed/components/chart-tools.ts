@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Component } from "../component.ts";
 import { extractDebianFile, installDebianPackages } from "../debian-packages.ts";
+import type { ProvisionStep } from "../schedule.ts";
 import { cacheDir, versions } from "../paths.ts";
 import { ensureCached, TestbedStepError } from "../step.ts";
 
@@ -28,11 +29,17 @@ function zshBinary(): string {
 }
 
 /** Installs a Debian package unless its binary (or the override naming one) is there. */
-async function installFromDebian(step: string, pkg: string, binary: string, override: string): Promise<void> {
-  if (existsSync(binary)) return;
+function installFromDebian(step: string, pkg: string, binary: string, override: string): ProvisionStep[] {
+  if (existsSync(binary)) return [];
   if (process.env[override] !== undefined)
     throw new TestbedStepError(`${step} override`, `${override} ${binary} does not exist`);
-  await installDebianPackages({ step, packages: [pkg], alternative: `set ${override}` });
+  return [
+    {
+      name: `install ${step}`,
+      lane: "apt",
+      run: () => installDebianPackages({ step, packages: [pkg], alternative: `set ${override}` }),
+    },
+  ];
 }
 
 /** promtool and lua5.1; tools, so "starting" them only exports their paths. */
@@ -45,30 +52,39 @@ export const chartTools: Component = {
     JUDE_ZSH_BIN: "a zsh",
   },
 
-  async provision() {
-    await installFromDebian("lua", "lua5.1", luaBinary(), "JUDE_LUA_BIN");
-    await installFromDebian("zsh", "zsh", zshBinary(), "JUDE_ZSH_BIN");
+  provisionSteps() {
+    const steps = [
+      ...installFromDebian("lua", "lua5.1", luaBinary(), "JUDE_LUA_BIN"),
+      ...installFromDebian("zsh", "zsh", zshBinary(), "JUDE_ZSH_BIN"),
+    ];
     if (process.env.JUDE_PROMTOOL_BIN !== undefined) {
       if (!existsSync(promtoolBinary()))
         throw new TestbedStepError(
           "promtool override",
           `JUDE_PROMTOOL_BIN ${promtoolBinary()} does not exist`,
         );
-      return;
+      return steps;
     }
-    await ensureCached(
-      `promtool-${versions.prometheus}`,
-      () => existsSync(promtoolBinary()),
-      () =>
-        extractDebianFile({
-          step: "promtool",
-          package: "prometheus",
-          version: versions.prometheus,
-          file: "usr/bin/promtool",
-          dest: promtoolBinary(),
-          alternative: "set JUDE_PROMTOOL_BIN to a promtool 2.42 or later",
-        }),
-    );
+    const entry = `promtool-${versions.prometheus}`;
+    const isComplete = (): boolean => existsSync(promtoolBinary());
+    if (isComplete()) return steps;
+    // apt lane: it may run `apt-get update` and downloads through apt.
+    steps.push({
+      name: `fetch ${entry}`,
+      lane: "apt",
+      run: () =>
+        ensureCached(entry, isComplete, () =>
+          extractDebianFile({
+            step: "promtool",
+            package: "prometheus",
+            version: versions.prometheus,
+            file: "usr/bin/promtool",
+            dest: promtoolBinary(),
+            alternative: "set JUDE_PROMTOOL_BIN to a promtool 2.42 or later",
+          }),
+        ),
+    });
+    return steps;
   },
 
   async start() {

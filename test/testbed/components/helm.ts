@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Component } from "../component.ts";
 import { buildScripts, cacheDir, versions } from "../paths.ts";
-import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
+import { goBuildSteps, TestbedStepError } from "../step.ts";
 
 function helmBinary(): string {
   return process.env.JUDE_HELM_BIN ?? join(cacheDir(), `helm-${versions.helm}`, "bin", "helm");
@@ -14,28 +14,18 @@ export const helm: Component = {
   requires: [],
   overrides: { JUDE_HELM_BIN: "a prebuilt helm v3 binary" },
 
-  async provision() {
+  provisionSteps() {
     if (process.env.JUDE_HELM_BIN !== undefined) {
       if (!existsSync(helmBinary()))
         throw new TestbedStepError("helm override", `JUDE_HELM_BIN ${helmBinary()} does not exist`);
-      return;
+      return [];
     }
-    await ensureCached(
-      `helm-${versions.helm}`,
-      () => existsSync(helmBinary()),
-      () =>
-        runStep(
-          "build helm",
-          "bash",
-          [
-            join(buildScripts, "go-tool.sh"),
-            `helm.sh/helm/v3@v${versions.helm}`,
-            "helm.sh/helm/v3/cmd/helm",
-            helmBinary(),
-          ],
-          { logFile: buildLog(`helm-${versions.helm}`) },
-        ),
-    );
+    return goBuildSteps({
+      entry: `helm-${versions.helm}`,
+      isComplete: () => existsSync(helmBinary()),
+      script: join(buildScripts, "go-tool.sh"),
+      args: [`helm.sh/helm/v3@v${versions.helm}`, "helm.sh/helm/v3/cmd/helm", helmBinary()],
+    });
   },
 
   async start() {

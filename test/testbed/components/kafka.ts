@@ -42,33 +42,40 @@ export const kafka: Component = {
     JUDE_KAFKA_LIBS: "folder of Kafka broker jars (e.g. a distribution's libs/)",
   },
 
-  async provision() {
-    if (process.env.JUDE_TESTBED_KAFKA_BOOTSTRAP !== undefined) return;
+  provisionSteps() {
+    if (process.env.JUDE_TESTBED_KAFKA_BOOTSTRAP !== undefined) return [];
     if (process.env.JUDE_KAFKA_LIBS !== undefined) {
       if (!existsSync(libsDir()))
         throw new TestbedStepError("kafka override", `JUDE_KAFKA_LIBS ${libsDir()} does not exist`);
-      return;
+      return [];
     }
-    await ensureCached(
-      `kafka-${versions.kafka}`,
-      () =>
-        existsSync(libsDir()) &&
-        readdirSync(libsDir()).some((file) => file.startsWith(`kafka_2.13-${versions.kafka}`)),
-      () =>
-        runStep(
-          "fetch kafka jars",
-          "mvn",
-          [
-            "-q",
-            "-B",
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            `-Dkafka.version=${versions.kafka}`,
-            `-DoutputDirectory=${libsDir()}`,
-          ],
-          { logFile: buildLog(`kafka-${versions.kafka}`), cwd: join(buildScripts, "kafka") },
-        ),
-    );
+    const entry = `kafka-${versions.kafka}`;
+    const isComplete = (): boolean =>
+      existsSync(libsDir()) &&
+      readdirSync(libsDir()).some((file) => file.startsWith(`kafka_2.13-${versions.kafka}`));
+    if (isComplete()) return [];
+    return [
+      {
+        name: `fetch ${entry} jars`,
+        lane: "net",
+        run: () =>
+          ensureCached(entry, isComplete, () =>
+            runStep(
+              "fetch kafka jars",
+              "mvn",
+              [
+                "-q",
+                "-B",
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                `-Dkafka.version=${versions.kafka}`,
+                `-DoutputDirectory=${libsDir()}`,
+              ],
+              { logFile: buildLog(entry), cwd: join(buildScripts, "kafka") },
+            ),
+          ),
+      },
+    ];
   },
 
   async start(previous) {

@@ -8,7 +8,8 @@ import { probe } from "../http-probe.ts";
 import { buildScripts, cacheDir, stateDir, versions } from "../paths.ts";
 import { freePort } from "../ports.ts";
 import { isAlive, startDaemon, stopDaemon } from "../process.ts";
-import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
+import type { ProvisionStep } from "../schedule.ts";
+import { goBuildSteps, TestbedStepError } from "../step.ts";
 import { waitFor } from "../wait.ts";
 import { routedCidrs } from "../local-nodes/host-network.ts";
 import { firstAddress, planNetwork, type NetworkPlan } from "../local-nodes/network-plan.ts";
@@ -59,16 +60,28 @@ export const kube: Component = {
     JUDE_ETCD_BIN: "a prebuilt etcd 3.5+ binary",
   },
 
-  async provision() {
-    if (process.env.JUDE_TESTBED_KUBECONFIG !== undefined) return;
+  provisionSteps() {
+    if (process.env.JUDE_TESTBED_KUBECONFIG !== undefined) return [];
+    const steps: ProvisionStep[] = [];
+    // etcd first: its modules download soonest, so the first compile starts early (schedule.ts).
+    if (process.env.JUDE_ETCD_BIN === undefined) {
+      steps.push(
+        ...goBuildSteps({
+          entry: `etcd-${versions.etcd}`,
+          isComplete: () => existsSync(etcdBinary()),
+          script: join(buildScripts, "go-tool.sh"),
+          args: [`go.etcd.io/etcd/server/v3@v${versions.etcd}`, "go.etcd.io/etcd/server/v3", etcdBinary()],
+        }),
+      );
+    }
     if (process.env.JUDE_KUBE_BIN_DIR === undefined) {
-      await ensureCached(
-        `kube-${versions.kubernetes}`,
-        () => kubeBinaries.every((binary) => existsSync(join(kubeBinDir(), binary))),
-        () =>
-          runStep("build kube", "bash", [join(buildScripts, "kube.sh"), versions.kubernetes, kubeBinDir()], {
-            logFile: buildLog(`kube-${versions.kubernetes}`),
-          }),
+      steps.push(
+        ...goBuildSteps({
+          entry: `kube-${versions.kubernetes}`,
+          isComplete: () => kubeBinaries.every((binary) => existsSync(join(kubeBinDir(), binary))),
+          script: join(buildScripts, "kube.sh"),
+          args: [versions.kubernetes, kubeBinDir()],
+        }),
       );
     } else {
       for (const binary of kubeBinaries) {
@@ -77,24 +90,7 @@ export const kube: Component = {
         }
       }
     }
-    if (process.env.JUDE_ETCD_BIN === undefined) {
-      await ensureCached(
-        `etcd-${versions.etcd}`,
-        () => existsSync(etcdBinary()),
-        () =>
-          runStep(
-            "build etcd",
-            "bash",
-            [
-              join(buildScripts, "go-tool.sh"),
-              `go.etcd.io/etcd/server/v3@v${versions.etcd}`,
-              "go.etcd.io/etcd/server/v3",
-              etcdBinary(),
-            ],
-            { logFile: buildLog(`etcd-${versions.etcd}`) },
-          ),
-      );
-    }
+    return steps;
   },
 
   async start(previous) {

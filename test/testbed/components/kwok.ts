@@ -7,7 +7,7 @@ import { probe } from "../http-probe.ts";
 import { buildScripts, cacheDir, stateDir, versions } from "../paths.ts";
 import { freePort } from "../ports.ts";
 import { isAlive, startDaemon, stopDaemon } from "../process.ts";
-import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
+import { goBuildSteps, TestbedStepError } from "../step.ts";
 import { waitFor } from "../wait.ts";
 import { readState } from "../state.ts";
 import { kubectlPath } from "./kube.ts";
@@ -39,28 +39,18 @@ export const kwok: Component = {
   requires: ["kube"],
   overrides: { JUDE_KWOK_BIN: "a prebuilt kwok binary (v0.7)" },
 
-  async provision() {
+  provisionSteps() {
     if (process.env.JUDE_KWOK_BIN !== undefined) {
       if (!existsSync(kwokBinary()))
         throw new TestbedStepError("kwok override", `JUDE_KWOK_BIN ${kwokBinary()} does not exist`);
-      return;
+      return [];
     }
-    await ensureCached(
-      `kwok-${versions.kwok}`,
-      () => existsSync(kwokBinary()),
-      () =>
-        runStep(
-          "build kwok",
-          "bash",
-          [
-            join(buildScripts, "go-tool.sh"),
-            `sigs.k8s.io/kwok@v${versions.kwok}`,
-            "sigs.k8s.io/kwok/cmd/kwok",
-            kwokBinary(),
-          ],
-          { logFile: buildLog(`kwok-${versions.kwok}`) },
-        ),
-    );
+    return goBuildSteps({
+      entry: `kwok-${versions.kwok}`,
+      isComplete: () => existsSync(kwokBinary()),
+      script: join(buildScripts, "go-tool.sh"),
+      args: [`sigs.k8s.io/kwok@v${versions.kwok}`, "sigs.k8s.io/kwok/cmd/kwok", kwokBinary()],
+    });
   },
 
   async start(previous) {

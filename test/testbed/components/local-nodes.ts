@@ -49,17 +49,24 @@ export const localNodesComponent: Component = {
   requires: ["kube"],
   overrides: {},
 
-  async provision() {
+  provisionSteps() {
     if (process.getuid?.() !== 0) {
       throw new TestbedStepError("local-nodes", "local nodes need root (network namespaces, bind mounts)");
     }
     const missing = Object.keys(tools).filter((tool) => !hasCommand(tool));
-    if (missing.length === 0) return;
-    await installDebianPackages({
-      step: "local-nodes",
-      packages: [...new Set(missing.map((tool) => tools[tool] as string))],
-      alternative: `install the commands ${missing.join(", ")}`,
-    });
+    if (missing.length === 0) return [];
+    return [
+      {
+        name: "install local-nodes tools",
+        lane: "apt",
+        run: () =>
+          installDebianPackages({
+            step: "local-nodes",
+            packages: [...new Set(missing.map((tool) => tools[tool] as string))],
+            alternative: `install the commands ${missing.join(", ")}`,
+          }),
+      },
+    ];
   },
 
   async start() {

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Component } from "../component.ts";
+import type { ProvisionStep } from "../schedule.ts";
 import { buildScripts, cacheDir, repoRoot } from "../paths.ts";
 import { buildLog, ensureCached, runStep, TestbedStepError } from "../step.ts";
 
@@ -52,7 +53,7 @@ export const model: Component = {
   requires: [],
   overrides: { JUDE_TESTBED_MODEL_DIR: "an existing model directory with the files model.py produces" },
 
-  async provision() {
+  provisionSteps() {
     if (process.env.JUDE_TESTBED_MODEL_DIR !== undefined) {
       const missing = modelFiles.filter((file) => !existsSync(join(modelDir(), file)));
       if (missing.length > 0)
@@ -60,51 +61,76 @@ export const model: Component = {
           "model override",
           `JUDE_TESTBED_MODEL_DIR ${modelDir()} lacks ${missing.join(", ")}`,
         );
-      return;
+      return [];
     }
+    // A built model needs no toolchain: the virtualenv is only made for a model that is not built yet.
+    if (complete(modelDir())) return [];
     const venv = venvDir();
     const logFile = buildLog("model");
-    await ensureCached(
-      "model-venv",
-      () => existsSync(join(venv, ".complete")),
-      async () => {
-        rmSync(venv, { recursive: true, force: true });
-        await runStep("create model virtualenv", "python3", ["-m", "venv", venv], { logFile });
-        await runStep(
-          "install model toolchain (pip)",
-          join(venv, "bin/pip"),
-          ["install", "--quiet", "--disable-pip-version-check", "-r", requirements],
-          { logFile },
-        );
-        await runStep("mark virtualenv complete", "touch", [join(venv, ".complete")], { logFile });
-      },
-    );
-    await ensureCached(
-      "model",
-      () => complete(modelDir()),
-      async () => {
-        const temporary = `${modelDir()}.tmp`;
-        rmSync(temporary, { recursive: true, force: true });
-        // onnxruntime's shape inference drops scratch files (sym_shape_infer_temp.onnx and its external
-        // data) into the working directory: give it one of its own, never the checkout.
-        const scratch = mkdtempSync(join(tmpdir(), "jude-model-build-"));
-        try {
-          await runStep(
-            "export model and reference embeddings",
-            join(venv, "bin/python"),
-            [script, texts, temporary],
-            {
-              logFile,
-              cwd: scratch,
-              env: { ...process.env, HF_HUB_OFFLINE: "1", TRANSFORMERS_OFFLINE: "1", OMP_NUM_THREADS: "2" },
+    const venvComplete = (): boolean => existsSync(join(venv, ".complete"));
+    const steps: ProvisionStep[] = [];
+    if (!venvComplete()) {
+      steps.push({
+        name: "model toolchain (pip)",
+        lane: "net",
+        run: () =>
+          ensureCached(
+            "model-venv",
+            venvComplete,
+            async () => {
+              rmSync(venv, { recursive: true, force: true });
+              await runStep("create model virtualenv", "python3", ["-m", "venv", venv], { logFile });
+              await runStep(
+                "install model toolchain (pip)",
+                join(venv, "bin/pip"),
+                ["install", "--quiet", "--disable-pip-version-check", "-r", requirements],
+                { logFile },
+              );
+              await runStep("mark virtualenv complete", "touch", [join(venv, ".complete")], { logFile });
             },
-          );
-        } finally {
-          rmSync(scratch, { recursive: true, force: true });
-        }
-        renameSync(temporary, modelDir());
-      },
-    );
+            logFile,
+          ),
+      });
+    }
+    steps.push({
+      name: "export model",
+      lane: "cpu",
+      after: steps.map((step) => step.name),
+      run: () =>
+        ensureCached(
+          "model",
+          () => complete(modelDir()),
+          async () => {
+            const temporary = `${modelDir()}.tmp`;
+            rmSync(temporary, { recursive: true, force: true });
+            // onnxruntime's shape inference drops scratch files (sym_shape_infer_temp.onnx and its
+            // external data) into the working directory: give it one of its own, never the checkout.
+            const scratch = mkdtempSync(join(tmpdir(), "jude-model-build-"));
+            try {
+              await runStep(
+                "export model and reference embeddings",
+                join(venv, "bin/python"),
+                [script, texts, temporary],
+                {
+                  logFile,
+                  cwd: scratch,
+                  env: {
+                    ...process.env,
+                    HF_HUB_OFFLINE: "1",
+                    TRANSFORMERS_OFFLINE: "1",
+                    OMP_NUM_THREADS: "2",
+                  },
+                },
+              );
+            } finally {
+              rmSync(scratch, { recursive: true, force: true });
+            }
+            renameSync(temporary, modelDir());
+          },
+          logFile,
+        ),
+    });
+    return steps;
   },
 
   async start() {

@@ -45,18 +45,25 @@ export const redis: Component = {
     JUDE_REDIS_SERVER_BIN: "a redis-server binary (default: from PATH, installed from Debian if missing)",
   },
 
-  async provision() {
+  provisionSteps() {
     if (
       process.env.JUDE_TESTBED_REDIS_URL !== undefined &&
       process.env.JUDE_TESTBED_REDIS_CLUSTER_NODES !== undefined
     )
-      return;
-    if (existsSync(serverBinary()) && existsSync(cliBinary())) return;
-    await installDebianPackages({
-      step: "redis",
-      packages: ["redis-server", "redis-tools"],
-      alternative: "set JUDE_REDIS_SERVER_BIN",
-    });
+      return [];
+    if (existsSync(serverBinary()) && existsSync(cliBinary())) return [];
+    return [
+      {
+        name: "install redis",
+        lane: "apt",
+        run: () =>
+          installDebianPackages({
+            step: "redis",
+            packages: ["redis-server", "redis-tools"],
+            alternative: "set JUDE_REDIS_SERVER_BIN",
+          }),
+      },
+    ];
   },
 
   async start(previous) {
