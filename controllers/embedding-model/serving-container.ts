@@ -5,6 +5,7 @@ import type { V1Container, V1Probe, V1VolumeMount } from "@kubernetes/client-nod
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { restrictedContainerSecurityContext } from "../shared/pod-security.ts";
 import { SecretWiring } from "../shared/secret-wiring.ts";
+import { startupProbeTiming } from "../shared/startup-probe.ts";
 import { claimMountRoot, copiedModelFile, modelDir, modelSources } from "./model-source.ts";
 import { configFiles, servingPaths, servingPorts } from "./serving-config.ts";
 
@@ -103,6 +104,9 @@ export function fetchModelContainers(
   return containers;
 }
 
+/** How long a serving container may take to load and warm its model before liveness applies. */
+export const servingStartupSeconds = 600;
+
 /**
  * Probes on the server's health: gRPC health (kubelet's native gRPC probe) for startup and
  * readiness; over TLS the kubelet cannot speak gRPC, so the HTTPS /readyz (the same health) is used.
@@ -120,7 +124,12 @@ export function servingProbes(tls: boolean): {
       : { grpc: { port: servingPorts.grpc, service } };
   return {
     // Loading and warming a large model can take minutes: up to 10 minutes before liveness applies.
-    startupProbe: { ...health("", "/readyz"), periodSeconds: 5, failureThreshold: 120, timeoutSeconds: 3 },
+    // Asked every second (../shared/startup-probe.ts): a loading server answers NOT_SERVING cheaply.
+    startupProbe: {
+      ...health("", "/readyz"),
+      ...startupProbeTiming(servingStartupSeconds),
+      timeoutSeconds: 3,
+    },
     readinessProbe: {
       ...health("jude.embedding.v1.EmbeddingService", "/readyz"),
       periodSeconds: 5,

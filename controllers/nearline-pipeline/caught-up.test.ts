@@ -62,7 +62,7 @@ describe("caughtUpCondition", () => {
       versions: [{ version: "v1", readyReplicas: 2 }],
       status: "Unknown",
       reason: "WaitingForWorkers",
-      message: "version v1: waiting for a lag figure from its 2 ready workers (read every 30 s)",
+      message: "version v1: waiting for a lag figure from its 2 ready workers (read every 2 s)",
     },
     {
       name: "one version caught up, the other behind: only the one behind is named",
@@ -122,9 +122,9 @@ describe("caughtUpCondition", () => {
     ).toMatchObject({ status: "False", reason: "CatchingUp" });
   });
 
-  it("names the operator's poll period when it is not the default (--pipeline-poll-seconds)", () => {
+  it("says the figures are read again every 2 s while awaited, with a 5 s poll (--pipeline-poll-seconds)", () => {
     expect(caughtUpCondition([{ version: "v1", readyReplicas: 1 }], gateSeconds, [], 5_000).message).toBe(
-      "version v1: waiting for a lag figure from its 1 ready worker (read every 5 s)",
+      "version v1: waiting for a lag figure from its 1 ready worker (read every 2 s)",
     );
   });
 
@@ -139,9 +139,9 @@ describe("caughtUpCondition", () => {
       });
     });
 
-  it("names the operator's poll period when it is not the default (--pipeline-poll-seconds)", () => {
-    expect(caughtUpCondition([{ version: "v1", readyReplicas: 1 }], 30, [], 5_000).message).toBe(
-      "version v1: waiting for a lag figure from its 1 ready worker (read every 5 s)",
+  it("says the figures are read again every 2 s while awaited, with a 60 s poll (--pipeline-poll-seconds)", () => {
+    expect(caughtUpCondition([{ version: "v1", readyReplicas: 1 }], 30, [], 60_000).message).toBe(
+      "version v1: waiting for a lag figure from its 1 ready worker (read every 2 s)",
     );
   });
 

@@ -14,14 +14,31 @@ import type { WaitingVersion } from "./live-versions.ts";
 export const pipelinePollMs = 30_000;
 
 /**
- * "waiting for a lag figure from its 2 ready workers (read every 30 s)": ready workers whose lag is
- * not known yet. A new version's workers are ready up to a poll before their figures are read, and a
- * worker reports lag only once it has read its partitions' end offsets; without this the status said
- * only that nobody reported, as if the workers were missing.
+ * How soon the figures are read again while a version has ready workers that have not reported their
+ * lag: a worker reports it within seconds of joining its group (once it has read its partitions' end
+ * offsets), and a promotion's CaughtUp gate waits on that first figure, which a whole poll (30 s by
+ * default) would delay for no reason. The flag's own minimum, so no faster than a poll may be set.
+ */
+export const lagPendingPollMs = 2_000;
+
+/** When the figures are read next: soon while ready workers owe their first lag figure. */
+export function nextFiguresReadMs(
+  versions: readonly PipelineVersionStatus[],
+  pollMs: number = pipelinePollMs,
+): number {
+  const pending = versions.some((entry) => (entry.readyReplicas ?? 0) > 0 && entry.lag === undefined);
+  return pending ? Math.min(pollMs, lagPendingPollMs) : pollMs;
+}
+
+/**
+ * "waiting for a lag figure from its 2 ready workers (read every 2 s)": ready workers whose lag is
+ * not known yet. A new version's workers are ready a moment before their figures are read (again
+ * every 2 s until they report), and a worker reports lag only once it has read its partitions' end
+ * offsets; without this the status said only that nobody reported, as if the workers were missing.
  */
 export function waitingForLag(readyWorkers: number, pollMs: number = pipelinePollMs): string {
   const workers = readyWorkers === 1 ? "its 1 ready worker" : `its ${readyWorkers} ready workers`;
-  return `waiting for a lag figure from ${workers} (read every ${pollMs / 1000} s)`;
+  return `waiting for a lag figure from ${workers} (read every ${Math.min(pollMs, lagPendingPollMs) / 1000} s)`;
 }
 
 /**

@@ -27,6 +27,22 @@ describe("figures sampler", () => {
     expect(worker.reads()).toBe(2);
   });
 
+  it("reuses a sample without a worker's lag for 1 s only, so the 2 s re-read while it is owed reads", async () => {
+    let nowMs = 0;
+    const sampler = new FiguresSampler(30_000, () => nowMs);
+    let reads = 0;
+    const starting = async (): Promise<WorkerFigures[]> => {
+      reads += 1;
+      return [{ lag: new Map([[0, 0]]) }, {}];
+    };
+    const first = await sampler.figures("ns/jobs", "v1", "pod-a,pod-b", starting);
+    nowMs = 500; // a reconcile woken by the status write
+    expect(await sampler.figures("ns/jobs", "v1", "pod-a,pod-b", starting)).toBe(first);
+    nowMs = 2_000; // the re-read 2 s after a reconcile that began after the sample
+    expect(await sampler.figures("ns/jobs", "v1", "pod-a,pod-b", starting)).not.toBe(first);
+    expect(reads).toBe(2);
+  });
+
   it("reads at once when the pods changed, per version and pipeline", async () => {
     const sampler = new FiguresSampler(30_000, () => 0);
     const worker = busyWorker();

@@ -4,6 +4,7 @@
 // watches) into a reconcile that read new figures and wrote again, as fast as a reconcile runs
 // (measured: 396 reconciles and status writes in 10 s for one busy pipeline). Reconciles woken by
 // events in between reuse the last sample, so they write nothing new; the poll reads fresh ones.
+import { lagPendingPollMs } from "./caught-up.ts";
 import type { WorkerFigures } from "./worker-figures.ts";
 
 interface Sample {
@@ -39,8 +40,12 @@ export class FiguresSampler {
     const key = `${pipelineKey} ${version}`;
     const startedMs = this.#now();
     const last = this.#samples.get(key);
-    if (last !== undefined && last.pods === pods && startedMs - last.atMs < this.#maxAgeMs)
-      return last.figures;
+    // A sample in which a worker owes its lag figure is reused for 1 s only: the pipeline reads again
+    // every 2 s until it is reported (./caught-up.ts, lagPendingPollMs), and a promotion waits on it.
+    const maxAgeMs = last?.figures.some((worker) => worker.lag === undefined)
+      ? Math.min(this.#maxAgeMs, lagPendingPollMs - 1_000)
+      : this.#maxAgeMs;
+    if (last !== undefined && last.pods === pods && startedMs - last.atMs < maxAgeMs) return last.figures;
     const figures = await read();
     this.#samples.set(key, { atMs: startedMs, pods, figures });
     return figures;

@@ -129,6 +129,35 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("reads its workers' figures again within 2 s while ready workers have not reported their lag", async () => {
+    const deployment = {
+      kind: "Deployment",
+      metadata: {
+        name: "jobs-minilm-v1-nearline",
+        namespace: testNamespace,
+        generation: 1,
+        labels: workerPod.metadata!.labels!,
+      },
+      spec: { replicas: 1 },
+      status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1 },
+    } as KubeObject;
+    const next = async (probe: () => Promise<WorkerFigures>, pollMs?: number) => {
+      const { context } = fakeContext(key, { ...pipelineWithWorker(), Deployment: [deployment] });
+      const result = await reconcileNearlinePipeline(context, {
+        images,
+        probe,
+        ...(pollMs !== undefined ? { pollMs } : {}),
+      });
+      return result?.requeueAfterMs;
+    };
+    // A promotion's CaughtUp gate waits on that first figure: not a whole poll (30 s by default).
+    expect(await next(async () => ({}))).toBe(2_000);
+    expect(await next(async () => ({}), 5_000)).toBe(2_000);
+    // Once reported, the figures are read at the poll's pace.
+    expect(await next(async () => ({ lag: new Map([[0, 0]]) }))).toBe(30_000);
+    expect(await next(async () => ({ lag: new Map([[0, 0]]) }), 5_000)).toBe(5_000);
+  });
+
   it("names the model's active version, none before its first cutover, and the LAG of the version readers get or await", async () => {
     const written = (calls: RecordedCall[]) => {
       const write = calls.findLast((call) => call.verb === "applyStatus");

@@ -20,7 +20,7 @@ import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
-import { caughtUpCondition, pipelinePollMs } from "./caught-up.ts";
+import { caughtUpCondition, nextFiguresReadMs, pipelinePollMs } from "./caught-up.ts";
 import type { FiguresSampler } from "./figures-sampler.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
@@ -170,7 +170,7 @@ export async function reconcileNearlinePipeline(
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
   });
-  return { requeueAfterMs: pollMs };
+  return { requeueAfterMs: nextFiguresReadMs(versions, pollMs) };
 }
 
 /**

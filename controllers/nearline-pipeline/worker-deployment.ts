@@ -9,9 +9,13 @@ import { annotationKeys, childLabels, secretVersionsOf } from "../shared/labels.
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
+import { startupProbeTiming } from "../shared/startup-probe.ts";
 import type { LiveVersion } from "./live-versions.ts";
 import { desiredWorkerConfig, workerOpsPort } from "./worker-config.ts";
 import { workerParts, workerPodSpec } from "./worker-pod.ts";
+
+/** How long a worker may take to join its group (waiting for Kafka) before liveness applies. */
+export const workerStartupSeconds = 300;
 
 /** Annotation on a worker Deployment recording the offsets a promoted version's workers start from. */
 export const startOffsetsAnnotation = "jude.dev/start-offsets";
@@ -58,11 +62,11 @@ export function desiredWorkers(
   });
   container.ports = [{ name: "ops", containerPort: workerOpsPort, protocol: "TCP" }];
   // /healthz answers once the worker has joined its group; joining may wait for Kafka, so the startup
-  // probe allows five minutes before liveness applies. Readiness is the worker's own /readyz.
+  // probe allows five minutes before liveness applies, asking every second (../shared/startup-probe.ts).
+  // Readiness is the worker's own /readyz.
   container.startupProbe = {
     httpGet: { path: "/healthz", port: "ops" },
-    periodSeconds: 5,
-    failureThreshold: 60,
+    ...startupProbeTiming(workerStartupSeconds),
   };
   container.livenessProbe = {
     httpGet: { path: "/healthz", port: "ops" },

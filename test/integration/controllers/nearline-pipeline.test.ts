@@ -125,12 +125,13 @@ describe("NearlinePipeline controller", () => {
     expect(await workers("jude_nearline_workers_desired")).toBe(2);
     expect(await workers("jude_nearline_workers_ready")).toBe(2);
     // The CRD promises CaughtUp. kwok's pretend pods answer no probe, so no lag is known: the
-    // condition says so (Unknown) rather than being absent or claiming the workers caught up.
+    // condition says so (Unknown) rather than being absent or claiming the workers caught up; ready
+    // workers that owe their lag are read again every 2 s, not at the 5 s poll.
     expect(conditionOf(ready, "CaughtUp")).toMatchObject({
       status: "Unknown",
       reason: "WaitingForWorkers",
       message: expect.stringContaining(
-        `version minilm-v1: waiting for a lag figure from its 2 ready workers (read every ${pipelinePollMs / 1000} s)`,
+        "version minilm-v1: waiting for a lag figure from its 2 ready workers (read every 2 s)",
       ),
     });
     // What `kubectl get` prints from that status: MODEL, ENTITY, LAG (blank: no figure reported), READY, AGE.
