@@ -87,11 +87,11 @@ describe("gates (decision tables)", () => {
     });
     const message = caughtUpGate("v2", lagObservation([stalled, starting], "v2"), 30).message;
     expect(message).toBe(
-      "0/2 pipelines report version v2's workers; lag unknown records, freshness p95 unknown (gate 30s); NearlinePipeline jobs is not Ready (PodFailing): version v2: Deployment jobs-v2-nearline: 0 of 3 workers ready; 1 pod cannot run (jobs-v2-nearline-a-b, container nearline): CrashLoopBackOff: back-off 40s; NearlinePipeline members: waiting for a lag figure from its 2 ready workers (read every 2 s)",
+      "0/2 pipelines report version v2's workers; lag unknown records, freshness p95 unknown (gate 30s); NearlinePipeline jobs is not Ready (PodFailing): version v2: Deployment jobs-v2-nearline: 0 of 3 workers ready; 1 pod cannot run (jobs-v2-nearline-a-b, container nearline): CrashLoopBackOff: back-off 40s; NearlinePipeline members: waiting for a lag figure from its 2 ready workers (read every 2 s for a minute after they turn ready, then every 30 s)",
     );
     // Whatever the poll (--pipeline-poll-seconds), awaited figures are read again every 2 s.
     expect(caughtUpGate("v2", lagObservation([starting], "v2", 5_000), 30).message).toContain(
-      "NearlinePipeline members: waiting for a lag figure from its 2 ready workers (read every 2 s)",
+      "NearlinePipeline members: waiting for a lag figure from its 2 ready workers (read every 2 s for a minute after they turn ready, then every 5 s)",
     );
   });
 

@@ -62,7 +62,8 @@ describe("caughtUpCondition", () => {
       versions: [{ version: "v1", readyReplicas: 2 }],
       status: "Unknown",
       reason: "WaitingForWorkers",
-      message: "version v1: waiting for a lag figure from its 2 ready workers (read every 2 s)",
+      message:
+        "version v1: waiting for a lag figure from its 2 ready workers (read every 2 s for a minute after they turn ready, then every 30 s)",
     },
     {
       name: "one version caught up, the other behind: only the one behind is named",
@@ -124,7 +125,7 @@ describe("caughtUpCondition", () => {
 
   it("says the figures are read again every 2 s while awaited, with a 5 s poll (--pipeline-poll-seconds)", () => {
     expect(caughtUpCondition([{ version: "v1", readyReplicas: 1 }], gateSeconds, [], 5_000).message).toBe(
-      "version v1: waiting for a lag figure from its 1 ready worker (read every 2 s)",
+      "version v1: waiting for a lag figure from its 1 ready worker (read every 2 s for a minute after they turn ready, then every 5 s)",
     );
   });
 
@@ -141,7 +142,7 @@ describe("caughtUpCondition", () => {
 
   it("says the figures are read again every 2 s while awaited, with a 60 s poll (--pipeline-poll-seconds)", () => {
     expect(caughtUpCondition([{ version: "v1", readyReplicas: 1 }], 30, [], 60_000).message).toBe(
-      "version v1: waiting for a lag figure from its 1 ready worker (read every 2 s)",
+      "version v1: waiting for a lag figure from its 1 ready worker (read every 2 s for a minute after they turn ready, then every 60 s)",
     );
   });
 

@@ -21,24 +21,58 @@ export const pipelinePollMs = 30_000;
  */
 export const lagPendingPollMs = 2_000;
 
-/** When the figures are read next: soon while ready workers owe their first lag figure. */
+/**
+ * How long after a worker turned ready its missing lag figure is read again soon: a worker that has
+ * not reported by then will not within seconds (its lag checks fail: the brokers, or its ops port,
+ * are out of reach), and reading it every 2 s for ever would only load the operator and the pods.
+ */
+export const lagPendingWindowMs = 60_000;
+
+/**
+ * When the figures are read next: soon while ready workers owe their first lag figure, for the
+ * versions in `recentlyReady` (a worker turned ready within lagPendingWindowMs); at the poll's pace
+ * otherwise.
+ */
 export function nextFiguresReadMs(
   versions: readonly PipelineVersionStatus[],
   pollMs: number = pipelinePollMs,
+  recentlyReady: ReadonlySet<string> = new Set(versions.map((entry) => entry.version)),
 ): number {
-  const pending = versions.some((entry) => (entry.readyReplicas ?? 0) > 0 && entry.lag === undefined);
+  const pending = versions.some(
+    (entry) => (entry.readyReplicas ?? 0) > 0 && entry.lag === undefined && recentlyReady.has(entry.version),
+  );
   return pending ? Math.min(pollMs, lagPendingPollMs) : pollMs;
 }
 
+/** Whether one of `pods` turned Ready within `windowMs` before `nowMs` (its Ready condition's time). */
+export function turnedReadyWithin(
+  pods: readonly {
+    status?: { conditions?: { type: string; status: string; lastTransitionTime?: Date | string }[] };
+  }[],
+  nowMs: number,
+  windowMs: number = lagPendingWindowMs,
+): boolean {
+  return pods.some((pod) => {
+    const ready = pod.status?.conditions?.find((condition) => condition.type === "Ready");
+    if (ready?.status !== "True" || ready.lastTransitionTime === undefined) return false;
+    return nowMs - new Date(ready.lastTransitionTime).getTime() < windowMs;
+  });
+}
+
 /**
- * "waiting for a lag figure from its 2 ready workers (read every 2 s)": ready workers whose lag is
+ * "waiting for a lag figure from its 2 ready workers (read every 2 s for a minute after they turn ready, then every 30 s)": ready workers whose lag is
  * not known yet. A new version's workers are ready a moment before their figures are read (again
  * every 2 s until they report), and a worker reports lag only once it has read its partitions' end
  * offsets; without this the status said only that nobody reported, as if the workers were missing.
  */
 export function waitingForLag(readyWorkers: number, pollMs: number = pipelinePollMs): string {
   const workers = readyWorkers === 1 ? "its 1 ready worker" : `its ${readyWorkers} ready workers`;
-  return `waiting for a lag figure from ${workers} (read every ${Math.min(pollMs, lagPendingPollMs) / 1000} s)`;
+  const soon = Math.min(pollMs, lagPendingPollMs);
+  const pace =
+    soon < pollMs
+      ? `read every ${soon / 1000} s for a minute after they turn ready, then every ${pollMs / 1000} s`
+      : `read every ${pollMs / 1000} s`;
+  return `waiting for a lag figure from ${workers} (${pace})`;
 }
 
 /**

@@ -141,8 +141,24 @@ describe("reconcileNearlinePipeline", () => {
       spec: { replicas: 1 },
       status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1 },
     } as KubeObject;
-    const next = async (probe: () => Promise<WorkerFigures>, pollMs?: number) => {
-      const { context } = fakeContext(key, { ...pipelineWithWorker(), Deployment: [deployment] });
+    const readyPod = (secondsAgo: number) => ({
+      ...workerPod,
+      status: {
+        conditions: [
+          {
+            type: "Ready",
+            status: "True",
+            lastTransitionTime: new Date(Date.now() - secondsAgo * 1000).toISOString(),
+          },
+        ],
+      },
+    });
+    const next = async (probe: () => Promise<WorkerFigures>, pollMs?: number, readySecondsAgo = 5) => {
+      const { context } = fakeContext(key, {
+        ...pipelineWithWorker(),
+        Pod: [readyPod(readySecondsAgo)],
+        Deployment: [deployment],
+      });
       const result = await reconcileNearlinePipeline(context, {
         images,
         probe,
@@ -153,6 +169,9 @@ describe("reconcileNearlinePipeline", () => {
     // A promotion's CaughtUp gate waits on that first figure: not a whole poll (30 s by default).
     expect(await next(async () => ({}))).toBe(2_000);
     expect(await next(async () => ({}), 5_000)).toBe(2_000);
+    // A worker ready for over a minute without a figure will not report within seconds (its lag
+    // checks fail): the poll's pace, not a read every 2 s for ever.
+    expect(await next(async () => ({}), undefined, 90)).toBe(30_000);
     // Once reported, the figures are read at the poll's pace.
     expect(await next(async () => ({ lag: new Map([[0, 0]]) }))).toBe(30_000);
     expect(await next(async () => ({ lag: new Map([[0, 0]]) }), 5_000)).toBe(5_000);

@@ -20,7 +20,7 @@ import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
-import { caughtUpCondition, nextFiguresReadMs, pipelinePollMs } from "./caught-up.ts";
+import { caughtUpCondition, nextFiguresReadMs, pipelinePollMs, turnedReadyWithin } from "./caught-up.ts";
 import type { FiguresSampler } from "./figures-sampler.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
@@ -125,6 +125,7 @@ export async function reconcileNearlinePipeline(
   const rollouts = new Map<string, Rollout>();
   const waits = new Map<string, WorkerWait[]>();
   const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
+  const recentlyReady = new Set<string>();
   for (const version of resolved.versions) {
     const name = nearlineWorkerName(pipeline.metadata.name, version.version);
     const deployment = context.cache.get<V1Deployment & KubeObject>(resourceTypes.deployment, {
@@ -133,6 +134,7 @@ export async function reconcileNearlinePipeline(
     });
     const pods = workerPods(context, pipeline, version.version);
     const current = currentTemplatePods(deployment, pods);
+    if (turnedReadyWithin(current, Date.now())) recentlyReady.add(version.version);
     const rollout = await workerRollout(context, deployment, current);
     rollouts.set(version.version, rollout);
     const figures = await workerFigures(context, pods, version.version, settings);
@@ -170,7 +172,7 @@ export async function reconcileNearlinePipeline(
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
   });
-  return { requeueAfterMs: nextFiguresReadMs(versions, pollMs) };
+  return { requeueAfterMs: nextFiguresReadMs(versions, pollMs, recentlyReady) };
 }
 
 /**

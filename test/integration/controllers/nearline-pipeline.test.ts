@@ -131,7 +131,7 @@ describe("NearlinePipeline controller", () => {
       status: "Unknown",
       reason: "WaitingForWorkers",
       message: expect.stringContaining(
-        "version minilm-v1: waiting for a lag figure from its 2 ready workers (read every 2 s)",
+        "version minilm-v1: waiting for a lag figure from its 2 ready workers (read every 2 s for a minute after they turn ready, then every 5 s)",
       ),
     });
     // What `kubectl get` prints from that status: MODEL, ENTITY, LAG (blank: no figure reported), READY, AGE.

@@ -74,7 +74,9 @@ describe("a pipeline whose ready workers have not reported their lag yet", () =>
         { timeoutMs: 120_000, intervalMs: 250 },
       );
       const awaited = await caughtUp();
-      expect(awaited?.message).toContain("(read every 2 s)");
+      expect(awaited?.message).toContain(
+        "(read every 2 s for a minute after they turn ready, then every 60 s)",
+      );
       lagKnown = true;
       // Well within one 60 s poll: on the poll alone, the first figure would show a minute later.
       await waitFor(
