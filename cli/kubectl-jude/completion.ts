@@ -32,6 +32,7 @@ _kubectl_jude() {
     case "$word" in
       -n|--namespace) namespace=(--namespace "\${COMP_WORDS[i+1]}"); ((i++)) ;;
       --namespace=*) namespace=("$word") ;;
+      -n=*) namespace=(--namespace "\${word#-n=}") ;;
       --context|--kubeconfig|--request-timeout) cluster+=("$word" "\${COMP_WORDS[i+1]}"); ((i++)) ;;
       --context=*|--kubeconfig=*|--request-timeout=*) cluster+=("$word") ;;
       -o|--output|--port|--to) ((i++)) ;;

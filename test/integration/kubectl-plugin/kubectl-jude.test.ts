@@ -242,6 +242,10 @@ describe("kubectl jude on the testbed", () => {
     expect(await complete("kubectl-jude", `--kubeconfig=${kubeconfig}`, "-n", namespace, "status", "")).toBe(
       "minilm",
     );
+    // -n=NS is read as kubectl reads it (the plugin itself does, cli/kubectl-jude/flags.ts).
+    expect(await complete("kubectl-jude", "status", `-n=${namespace}`, "--kubeconfig", kubeconfig, "m")).toBe(
+      "minilm",
+    );
     expect(await complete("kubectl-jude", "-n", namespace, "")).toBe(
       "status approve rollback dashboard completion",
     );
