@@ -45,12 +45,15 @@ function ownStoreUrlEnv(url: string): string {
 export async function startInProcessNearline(
   config: NearlineConfig,
   logger: Logger = silentLogger(),
+  /** How long a stop waits for the batch in hand (default: the worker's 20 s). */
+  drainMs?: number,
 ): Promise<{ app: NearlineApp; closeConnection: () => void }> {
   const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
   const app = await startNearline(config, {
     logger,
     embedCall: connection.call,
     isRetryableEmbedError: connection.isRetryable,
+    ...(drainMs !== undefined ? { drainMs } : {}),
   });
   return { app, closeConnection: connection.close };
 }
@@ -205,6 +208,8 @@ export interface JobWorkerOptions {
   deadLetterTopic?: string;
   /** A standalone Redis of the test's own instead of the testbed's. */
   storeUrl?: string;
+  /** How long a stop waits for the batch in hand (default: the worker's 20 s). */
+  drainMs?: number;
 }
 
 /**
@@ -243,7 +248,7 @@ export async function startJobWorker(
   options: JobWorkerOptions,
 ): Promise<InProcessWorker> {
   const config = await jobWorkerConfig(embedding, options);
-  const { app, closeConnection } = await startInProcessNearline(config);
+  const { app, closeConnection } = await startInProcessNearline(config, silentLogger(), options.drainMs);
   return {
     app,
     config,

@@ -120,7 +120,8 @@ it("says it waits on the embedding server while that server is unreachable", asy
   // The file's model, at an address nothing listens on: every call is refused and retried.
   const unreachable = { ...embedding, address: `127.0.0.1:${await freePort()}` };
   const topic = uniqueTopic("nl-embed-down");
-  const { app, stop } = await startJobWorker(unreachable, { topic, storeUrl: redis.url });
+  // Stopped with its batch still waiting on the server: no need to wait the 20 s drain out.
+  const { app, stop } = await startJobWorker(unreachable, { topic, storeUrl: redis.url, drainMs: 1_000 });
   try {
     await produceEvents(topic, [jobEvent("e1", 1000, { title: "Engineer 1", company: "Acme", skills: [] })]);
     const readyz = async () => {
