@@ -241,9 +241,8 @@ export interface StatusDocument {
     }
   >;
   /** As the text lists them after the models; empty when one model is asked for. */
-  unattachedPipelines: Array<
-    UnattachedPipelineView & { conditions: Condition[] }
-  >; /** As the text lists them after those pipelines; empty when one model is asked for. */
+  unattachedPipelines: Array<UnattachedPipelineView & { conditions: Condition[] }>;
+  /** As the text lists them after those pipelines; empty when one model is asked for. */
   unattachedBootstrapRuns: Array<UnattachedBootstrapView & { conditions: Condition[] }>;
 }
 

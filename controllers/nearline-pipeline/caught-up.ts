@@ -6,6 +6,7 @@ import type { PipelineVersionStatus } from "../../crds/index.ts";
 import type { ConditionInput } from "../shared/conditions.ts";
 import { caughtUpGate } from "../embedding-model/promotion-gates.ts";
 import type { WaitingVersion } from "./live-versions.ts";
+import { readySinceMs, type PodReadinessView } from "../shared/progress-deadline.ts";
 
 /**
  * How often status is refreshed from the workers' figures, and a missing Secret looked for again,
@@ -46,16 +47,13 @@ export function nextFiguresReadMs(
 
 /** Whether one of `pods` turned Ready within `windowMs` before `nowMs` (its Ready condition's time). */
 export function turnedReadyWithin(
-  pods: readonly {
-    status?: { conditions?: { type: string; status: string; lastTransitionTime?: Date | string }[] };
-  }[],
+  pods: readonly PodReadinessView[],
   nowMs: number,
   windowMs: number = lagPendingWindowMs,
 ): boolean {
   return pods.some((pod) => {
-    const ready = pod.status?.conditions?.find((condition) => condition.type === "Ready");
-    if (ready?.status !== "True" || ready.lastTransitionTime === undefined) return false;
-    return nowMs - new Date(ready.lastTransitionTime).getTime() < windowMs;
+    const since = readySinceMs(pod);
+    return since !== undefined && nowMs - since < windowMs;
   });
 }
 

@@ -102,6 +102,14 @@ function notReadySinceMs(pod: PodReadinessView): number | undefined {
   return since === 0 ? undefined : since;
 }
 
+/** Since when a pod has been ready (its Ready condition turned True); undefined when not ready or unknown. */
+export function readySinceMs(pod: PodReadinessView): number | undefined {
+  const ready = pod.status?.conditions?.find((condition) => condition.type === "Ready");
+  if (ready?.status !== "True") return undefined;
+  const since = timeMs(ready.lastTransitionTime);
+  return since === 0 ? undefined : since;
+}
+
 function timeMs(value: Date | string | undefined): number {
   const at = value === undefined ? Number.NaN : new Date(value).getTime();
   return Number.isNaN(at) ? 0 : at;
