@@ -289,6 +289,34 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.collect).toEqual([]);
   });
 
+  it("refuses the store's current version built by another model file it has no record of", () => {
+    // The model deleted (its records with it) and applied again, or another model taking the store
+    // over, naming the pointer's version with another model file.
+    const withDigest = (sha256: string) => ({ ...specOf("v1"), model: { ...specOf("v1").model, sha256 } });
+    const inputs = promoting({
+      specVersion: "v1",
+      spec: withDigest("b".repeat(64)),
+      store: store("v1", { v1: "complete", v2: "building" }, { digests: { v1: `sha256:${"a".repeat(64)}` } }),
+      statusActive: undefined,
+      records: [],
+      serving: {},
+      writersPresent: [],
+    });
+    const decision = decidePromotion(inputs);
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.verdict.message).toContain(`was built with model sha256:${"a".repeat(64)}`);
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.serve).toEqual([]);
+    expect(decision.activeVersion).toBeUndefined();
+    expect(decision.records).toEqual([]);
+    expect(decision.collect).toEqual([]);
+    expect(decision.bootstrap).toBeUndefined();
+    // The model that built it, applied again: served again without a bootstrap.
+    const same = decidePromotion({ ...inputs, spec: withDigest("a".repeat(64)) });
+    expect(same.verdict.reason).not.toBe("VersionRedefined");
+    expect(same.serve).toEqual(["v1"]);
+  });
+
   it("leaves a redefined build in flight as it was: served, its record and workers kept", () => {
     const decision = decidePromotion(
       promoting({
