@@ -5,12 +5,14 @@
 // and reverted to the active version while down is abandoned with the active version untouched; a
 // candidate whose run failed, or whose run outlives progressDeadlineSeconds, is Stalled with a
 // message naming why while the active version keeps the pointer and the query Service, across a
-// restart. Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
+// restart; killed right after its flip with a newer version applied while down, the flipped version
+// is taken as live (Service, status, its vectors kept) and the newer one promoted over it.
+// Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
 import { checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
-import { getVersion, readPointer, type Store } from "../../../store/index.ts";
+import { flip, getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { apiServerAddress, kubeconfigThrough, startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
@@ -247,13 +249,36 @@ describe("a promotion whose operator is killed, and whose spec changes while it 
     );
     expect(await readPointer(store)).toEqual(before);
   });
+
+  it("killed right after the flip (made by hand while down), v8 applied while down: v7 went live, v8 is promoted", async () => {
+    await applyObjects(namespace, [modelAt("v7", { cutover: "Manual" })]);
+    await until("v7's run", async () => (await run("v7")) !== undefined);
+    await buildVersion(store, namespace, "v7", ["v5", "v7"]);
+    await until("v7 AwaitingCutover", async () => (await phaseOf("v7")) === "AwaitingCutover");
+    const before = await readPointer(store);
+    expect(before.current).toBe("v5");
+    await killOperator();
+    // What the approval's reconcile did before it was killed: the flip, nothing after it.
+    await flip(store, { expectedCurrent: "v5", target: "v7" });
+    await applyObjects(namespace, [modelAt("v8")]);
+    await startOperator();
+    await until("v7 active", async () => (await status()).activeVersion === "v7");
+    await until("Service on v7", async () => (await querySelector()) === "v7");
+    await until("v8's run", async () => (await run("v8")) !== undefined);
+    expect(await readPointer(store)).toMatchObject({ current: "v7", backup: "v5", epoch: before.epoch + 1 });
+    expect((await getVersion(store, "v7"))?.state).toBe("complete");
+    expect(await phaseOf("v5")).toBe("Draining");
+    await buildVersion(store, namespace, "v8", ["v5", "v7", "v8"]);
+    await until("v8 active", async () => (await status()).activeVersion === "v8");
+    expect(await readPointer(store)).toMatchObject({ current: "v8", backup: "v7", epoch: before.epoch + 2 });
+  });
 });
 
 // The EmbeddingModel deleted at rest (its version records go with it) and applied again (a GitOps
-// re-sync, or another model taking the store over) naming the store's current version with another
+// re-sync, or another model taking the store over) naming the store's current (or backup) version with another
 // model file: the store's registry says which model built that version's vectors, and a spec whose
 // model is not it must not be served as that version (query vectors of one model, data of another).
-describe("a model applied again naming the store's current version with another model file", () => {
+describe("a model applied again naming the store's current or backup version with another model file", () => {
   let setup: PromotionSetup | undefined;
   let namespace: string;
   let store: Store;
@@ -305,6 +330,23 @@ describe("a model applied again naming the store's current version with another 
     await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
     await reportCaughtUp(namespace, "jobs", ["v2"]);
     await until("v2 active", async () => ((await model())?.status as Json).activeVersion === "v2");
-    expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1", epoch: before.epoch + 1 });
+    const promoted = await readPointer(store);
+    expect(promoted).toMatchObject({ current: "v2", backup: "v1", epoch: before.epoch + 1 });
+    // v1 again with this model file: the pointer's backup, which the old file built, is refused too
+    // (a build over it would keep the old file's vectors), and v2 keeps the readers.
+    await applyObjects(namespace, [other]);
+    await until(
+      "v1 refused",
+      async () => conditionOf((await model())!, "Stalled")?.reason === "VersionRedefined",
+    );
+    expect(conditionOf((await model())!, "Stalled")?.message).toContain("the backup");
+    expect(await readPointer(store)).toEqual(promoted);
+    expect(await getObject("bootstraprun/jobs-v1-promotion", namespace)).toBeUndefined();
+    expect(((await model())?.status as Json).activeVersion).toBe("v2");
+    expect(
+      (((await getObject("service/jobs-model", namespace))?.spec as Json).selector as Json)[
+        "jude.dev/version"
+      ],
+    ).toBe("v2");
   });
 });
