@@ -100,7 +100,13 @@ export async function startNearline(
       ? [{ topic: config.sinks.kafka.topic, role: "output topic (sinks.kafka.topic)" }]
       : []),
     ...(config.sinks.deadLetter !== undefined
-      ? [{ topic: config.sinks.deadLetter.topic, role: "dead-letter topic (sinks.deadLetter.topic)" }]
+      ? [
+          {
+            topic: config.sinks.deadLetter.topic,
+            role: "dead-letter topic (sinks.deadLetter.topic)",
+            notCompacted: true,
+          },
+        ]
       : []),
   ]);
   // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
