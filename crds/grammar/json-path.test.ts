@@ -32,6 +32,11 @@ describe("compileJsonPath", () => {
     expect(() => compileJsonPath("$['a']")).toThrow("not supported at character 1");
   });
 
+  it("reaches every element of an array too long to spread into one call", () => {
+    const many = Array.from({ length: 300_000 }, (_, i) => i);
+    expect(compileJsonPath("$.many[*]")({ many })).toHaveLength(300_000);
+  });
+
   it("does not read inherited properties", () => {
     expect(compileJsonPath("$.constructor")({})).toEqual([]);
   });
@@ -43,6 +48,13 @@ describe("fieldText", () => {
     expect(fieldText(["ICU", "triage"])).toBe("ICU, triage");
     expect(fieldText([5000])).toBe("5000");
     expect(fieldText([false])).toBe("false");
+  });
+
+  it("opens nested arrays in document order at any depth, without recursion", () => {
+    expect(fieldText([[1, [2, [3, []]], 4], "5"])).toBe("1, 2, 3, 4, 5");
+    // As JSON.parse reads `[[[ … "Diver" … ]]]` from a few hundred KB of changelog record.
+    const deep = JSON.parse(`${"[".repeat(100_000)}"Diver"${"]".repeat(100_000)}`) as unknown;
+    expect(fieldText([deep])).toBe("Diver");
   });
 
   it("is undefined when nothing usable was reached", () => {

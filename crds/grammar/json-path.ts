@@ -59,7 +59,8 @@ function step(value: unknown, segment: Segment, out: unknown[]): void {
       out.push((value as Record<string, unknown>)[segment.name]);
     }
   } else if (Array.isArray(value)) {
-    if (segment.kind === "all") out.push(...value);
+    // Not push(...value): spread into one call, an array of ~150,000 values overflows the stack.
+    if (segment.kind === "all") for (const item of value) out.push(item);
     else if (segment.index < value.length) out.push(value[segment.index]);
   }
 }
@@ -75,14 +76,32 @@ export function fieldText(
   normalize?: (text: string) => string,
 ): string | undefined {
   const parts: string[] = [];
-  const visit = (value: unknown): void => {
+  // Depth first, in document order, on a stack of its own: a value nested thousands of arrays deep
+  // (a few hundred KB any producer can write) overflowed the call stack of a recursive walk.
+  for (const value of flattenArrays(values)) {
     if (typeof value === "string") {
       const text = normalize ? normalize(value) : value;
       if (normalize === undefined || text !== "") parts.push(text);
     } else if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint")
       parts.push(String(value));
-    else if (Array.isArray(value)) value.forEach(visit);
-  };
-  values.forEach(visit);
+  }
   return parts.length > 0 ? parts.join(", ") : undefined;
+}
+
+/**
+ * The values that are not arrays, in document order, arrays at any depth opened in place
+ * (`[1, [2, [3]], 4]` gives 1, 2, 3, 4), without recursion: nesting depth costs no call stack.
+ */
+export function* flattenArrays(values: readonly unknown[]): Generator<unknown> {
+  const stack: { items: readonly unknown[]; next: number }[] = [{ items: values, next: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next >= top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const value = top.items[top.next++];
+    if (Array.isArray(value)) stack.push({ items: value, next: 0 });
+    else yield value;
+  }
 }

@@ -17,6 +17,7 @@ import {
 } from "../../store/index.ts";
 import {
   describeEmbeddingError,
+  embeddingErrorStatus,
   isCancelledEmbeddingCall,
   isEmbeddingServerFailure,
   isRefusedEmbeddingInput,
@@ -27,6 +28,7 @@ import {
   type EmbedCall,
   type EmbedderReporting,
 } from "../shared/embedding.ts";
+import type { TokenRefusalListener } from "../shared/embed-client.ts";
 import { kafkaClientOptions } from "../shared/kafka.ts";
 import { createBootstrapMetrics, createPipelineMetrics } from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
@@ -46,6 +48,13 @@ export interface BootstrapDependencies {
   embedCall: EmbedCall;
   isRetryableEmbedError: (error: unknown) => boolean;
   registry?: Registry;
+  /**
+   * Where the embedding connection tells of calls refused for their token and retried inside
+   * `embedCall` (connectEmbedding's watchTokenRefusals): each is counted in
+   * jude_pipeline_embedding_errors_total{status="UNAUTHENTICATED"} and retries_total, and a lasting
+   * run of them is written into the checkpoint as a wait on the embedding server.
+   */
+  watchTokenRefusals?: (listener: TokenRefusalListener) => void;
   /**
    * Abort = read no further, finish the batches in flight that need no waiting, checkpoint, end
    * `interrupted` (SIGTERM); see `runShard`.
@@ -129,6 +138,21 @@ export async function runBootstrap(
             ),
       },
     );
+    // Refused tokens are retried inside the call (a rotation reaches pods at different moments), below
+    // the embedder's own counting: counted and reported here, or a wrong token stays invisible to
+    // every alert until the shard gives up at the bound.
+    deps.watchTokenRefusals?.(({ error }) => {
+      metrics.embeddingErrors.inc({ ...labels, status: embeddingErrorStatus(error) });
+      metrics.retries.inc({ ...labels, dependency: "embedding" });
+      void waits
+        .retried(
+          "embedding",
+          `the embedding server refuses the bearer token (${describeEmbeddingError(error)}); reading it again and retrying`,
+        )
+        .catch((failure: unknown) =>
+          logger.warn({ err: failure }, "could not note the wait in the checkpoint"),
+        );
+    });
     const onRetry = (dependency: string) => (error: unknown) => {
       metrics.retries.inc({ ...labels, dependency });
       logger.warn({ err: error }, `${dependency} unavailable; retrying`);

@@ -85,6 +85,7 @@ export async function main(argv: string[]): Promise<number> {
       logger,
       embedCall: embedding.call,
       isRetryableEmbedError: embedding.isRetryable,
+      watchTokenRefusals: embedding.watchTokenRefusals,
       signal: shutdown.signal,
     });
     if (outcome === "done") {

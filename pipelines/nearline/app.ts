@@ -16,6 +16,8 @@ import {
   type RedisClient,
 } from "../../store/index.ts";
 import { DependencyWait, registerDependencyWaitMetric } from "../shared/dependency-wait.ts";
+import type { TokenRefusalListener } from "../shared/embed-client.ts";
+import { embeddingErrorStatus } from "../embedding-client/errors.ts";
 import type { EmbedCall } from "../shared/embedding.ts";
 import { createNearlineEmbedding, type NearlineEmbedding } from "./embedding-policy.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
@@ -50,6 +52,13 @@ export interface NearlineDependencies {
   registry?: Registry;
   /** How long `stop` waits for the batch in hand before abandoning it (default 20 s). */
   drainMs?: number;
+  /**
+   * Where the embedding connection tells of calls refused for their token and retried inside
+   * `embedCall` (connectEmbedding's watchTokenRefusals): each is counted in
+   * jude_pipeline_embedding_errors_total{status="UNAUTHENTICATED"} and retries_total, and the batch
+   * in hand is reported waiting on the embedding server (/readyz `waitingOn`, dependency_wait_seconds).
+   */
+  watchTokenRefusals?: (listener: TokenRefusalListener) => void;
   /** Called after each committed batch (benchmarks measure freshness from it). */
   onBatch?: (outcome: BatchOutcome, committedAtMs: number) => void;
   /** Static group membership id (`jude nearline` passes JUDE_POD_NAME); see NearlineWorker. */
@@ -91,7 +100,13 @@ export async function startNearline(
       ? [{ topic: config.sinks.kafka.topic, role: "output topic (sinks.kafka.topic)" }]
       : []),
     ...(config.sinks.deadLetter !== undefined
-      ? [{ topic: config.sinks.deadLetter.topic, role: "dead-letter topic (sinks.deadLetter.topic)" }]
+      ? [
+          {
+            topic: config.sinks.deadLetter.topic,
+            role: "dead-letter topic (sinks.deadLetter.topic)",
+            notCompacted: true,
+          },
+        ]
       : []),
   ]);
   // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
@@ -119,6 +134,23 @@ export async function startNearline(
     },
     { metrics, labels, logger, onRetry: (error) => wait.retried("embedding", error) },
   );
+  // A refused token is retried inside the call (a rotation takes up to a minute or so to reach every
+  // pod), so the embedder above never sees those failures: count and report them here, or a worker
+  // with a wrong token looks healthy to every alert until it gives up at the bound.
+  deps.watchTokenRefusals?.(({ error }) => {
+    if (abort.signal.aborted) return;
+    metrics.embeddingErrors.inc({ ...labels, status: embeddingErrorStatus(error) });
+    metrics.retries.inc({ ...labels, dependency: "embedding" });
+    wait.retried(
+      "embedding",
+      new Error(
+        `the embedding server refuses the bearer token (${error.message}); reading it again and retrying`,
+        {
+          cause: error,
+        },
+      ),
+    );
+  });
   const processBatch = wireProcessor(config, {
     writer,
     embedding,

@@ -17,8 +17,9 @@
  *     batch stays in hand and uncommitted, retried with back-off and reported (`waitingOn` embedding on
  *     /readyz, jude_pipeline_dependency_wait_seconds, jude_pipeline_retries_total, a warning);
  *   - UNAUTHENTICATED: retried inside the connection with the token read again, while refusals last
- *     less than embedding.tokenRefusedRetrySeconds (a rotation: pipelines/shared/token-refusals.ts);
- *     past that, as below;
+ *     less than embedding.tokenRefusedRetrySeconds (a rotation: pipelines/shared/token-refusals.ts),
+ *     each refused try counted and the batch reported waiting on embedding (app.ts,
+ *     watchTokenRefusals); past that, as below;
  *   - anything else (NOT_FOUND, UNIMPLEMENTED, a model digest mismatch, ...): a configuration error
  *     no retry cures; the worker fails (exit 1, the code on /readyz).
  * Every failed call is counted in jude_pipeline_embedding_errors_total{status}.

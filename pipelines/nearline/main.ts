@@ -65,6 +65,7 @@ export async function main(
       logger,
       embedCall: embedding.call,
       isRetryableEmbedError: embedding.isRetryable,
+      watchTokenRefusals: embedding.watchTokenRefusals,
       // The pod name (downward API): a container restarted after a crash keeps it, so the worker
       // takes its old place in the consumer group at once (static membership).
       groupInstanceId: process.env.JUDE_POD_NAME || undefined,

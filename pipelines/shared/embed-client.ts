@@ -41,8 +41,15 @@ export interface EmbeddingCallOptions {
    * Told of each refused call that will be retried (`since`: when the refusals began), e.g. to log a
    * warning; the token is read again before the retry.
    */
-  onTokenRefused?: (refusal: { error: EmbeddingClientError; since: Date; retryInMs: number }) => void;
+  onTokenRefused?: TokenRefusalListener;
 }
+
+/** A call refused for its token that will be retried (`since`: when the refusals began). */
+export type TokenRefusalListener = (refusal: {
+  error: EmbeddingClientError;
+  since: Date;
+  retryInMs: number;
+}) => void;
 
 /**
  * Opens a client; `call` is the pipelines' EmbedCall, `close` releases the channel. A call the server
@@ -58,6 +65,12 @@ export function connectEmbedding(
 ): {
   call: EmbedCall;
   isRetryable: (error: unknown) => boolean;
+  /**
+   * Adds a listener told of each refused call that will be retried, like `onTokenRefused`: the
+   * pipeline apps count those calls and report their batch as waiting on the server (the retries
+   * happen inside `call`, which fails only once refusals reach the bound).
+   */
+  watchTokenRefusals: (listener: TokenRefusalListener) => void;
   close: () => void;
 } {
   const client = new EmbeddingClient({
@@ -70,6 +83,7 @@ export function connectEmbedding(
   });
   const { modelDigest, truncate = true, onTokenRefused } = options;
   const tokenSource = section.token;
+  const listeners: TokenRefusalListener[] = onTokenRefused !== undefined ? [onTokenRefused] : [];
   const refusals = new TokenRefusals(
     (section.tokenRefusedRetrySeconds ?? DEFAULT_TOKEN_REFUSED_RETRY_SECONDS) * 1000,
   );
@@ -89,7 +103,8 @@ export function connectEmbedding(
           throw error;
         const retryInMs = refusals.refused(Date.now());
         if (retryInMs === undefined) throw error;
-        onTokenRefused?.({ error, since: new Date(refusals.refusedSince!), retryInMs });
+        const refusal = { error, since: new Date(refusals.refusedSince!), retryInMs };
+        for (const listener of listeners) listener(refusal);
         await sleep(retryInMs, undefined, signal ? { signal } : {});
         try {
           client.setToken(readSecret(tokenSource, "embedding server token"));
@@ -109,7 +124,12 @@ export function connectEmbedding(
     }
     return answer.vectors;
   };
-  return { call, isRetryable: isRetryableEmbeddingError, close: () => client.close() };
+  return {
+    call,
+    isRetryable: isRetryableEmbeddingError,
+    watchTokenRefusals: (listener) => void listeners.push(listener),
+    close: () => client.close(),
+  };
 }
 
 /**
@@ -119,7 +139,7 @@ export function connectEmbedding(
 export function warnOfTokenRefusals(
   logger: Logger,
   boundSeconds: number = DEFAULT_TOKEN_REFUSED_RETRY_SECONDS,
-): NonNullable<EmbeddingCallOptions["onTokenRefused"]> {
+): TokenRefusalListener {
   let warned: number | undefined;
   return ({ error, since }) => {
     if (warned === since.getTime()) return;

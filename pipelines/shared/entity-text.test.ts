@@ -45,6 +45,16 @@ describe("createEntityTextRenderer", () => {
     expect(b.hash).toBe(a.hash);
   });
 
+  it("renders a field nested thousands of arrays deep, and finds a placeholder there", () => {
+    const nested = (inner: string) =>
+      JSON.parse(`${"[".repeat(100_000)}${JSON.stringify(inner)}${"]".repeat(100_000)}`) as unknown;
+    const rendered = render({ title: nested("Diver"), company: { name: "Acme" }, skills: [] });
+    expect(rendered.text).toBe("Job: Diver at Acme. Skills:");
+    expect(rendered.unavailable).toEqual([]);
+    const placeholder = render({ title: "Diver", skills: nested("__debezium_unavailable_value") });
+    expect(placeholder.unavailable).toEqual(["skills"]);
+  });
+
   it("renders missing fields as empty rather than failing", () => {
     expect(render({ title: "Nurse" }).text).toBe("Job: Nurse at . Skills:");
   });

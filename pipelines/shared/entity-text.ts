@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { renderPromptTemplate } from "../../crds/grammar/prompt-template.ts";
-import { compileJsonPath, fieldText } from "../../crds/grammar/json-path.ts";
+import { compileJsonPath, fieldText, flattenArrays } from "../../crds/grammar/json-path.ts";
 
 /**
  * Normalises text so that changes which do not change meaning do not change the hash: Unicode NFC,
@@ -70,9 +70,8 @@ export function unavailableReason(fields: readonly string[]): string {
 }
 
 function holdsPlaceholder(values: readonly unknown[]): boolean {
-  return values.some((value) =>
-    Array.isArray(value) ? holdsPlaceholder(value) : value === unavailablePlaceholder,
-  );
+  for (const value of flattenArrays(values)) if (value === unavailablePlaceholder) return true;
+  return false;
 }
 
 /** Compiles an entity's field paths and prompt template into one function from document to text + hash. */

@@ -28,6 +28,8 @@ export const PipelineErrorCodes = {
   KAFKA_REFUSED: "KAFKA_REFUSED",
   /** A topic the config names does not exist (the workers never create topics). */
   TOPIC_MISSING: "TOPIC_MISSING",
+  /** A topic the config names has settings the worker cannot work with (a compacted dead-letter topic). */
+  TOPIC_UNSUITABLE: "TOPIC_UNSUITABLE",
   /** The output or dead-letter topic refuses a record by its size alone (its max.message.bytes). */
   OUTPUT_REFUSED: "OUTPUT_REFUSED",
   /** The Kafka consumer loop ended although nobody stopped it. */

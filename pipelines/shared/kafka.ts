@@ -1,6 +1,6 @@
 /** Kafka client options from a pipeline config: brokers, TLS files and SASL credentials from Secrets. */
 import { readFileSync } from "node:fs";
-import { Admin, type ConnectionOptions } from "@platformatic/kafka";
+import { Admin, ConfigResourceTypes, type ConnectionOptions } from "@platformatic/kafka";
 import { PipelineError, PipelineErrorCodes, someError } from "./errors.ts";
 import { kafkaRefusal } from "./kafka-refusal.ts";
 import { readSecret, type KafkaConnection } from "./config-common.ts";
@@ -76,6 +76,12 @@ export function isRebalanceError(error: unknown): boolean {
 export interface NamedTopic {
   topic: string;
   role: string;
+  /**
+   * Refuse it when compacted (`cleanup.policy` with `compact`): the dead-letter topic, whose records
+   * keep their original key, which may be none (the broker refuses a keyless record on a compacted
+   * topic, so the worker could not pass the record), and of which compaction would keep one per key.
+   */
+  notCompacted?: boolean;
 }
 
 /**
@@ -103,7 +109,13 @@ export async function requireTopics(
       }),
     );
     const missing = topics.filter(({ topic }) => !existing.has(topic));
-    if (missing.length === 0) return;
+    if (missing.length === 0) {
+      await refuseCompacted(
+        admin,
+        topics.filter((each) => each.notCompacted === true),
+      );
+      return;
+    }
     throw new PipelineError(
       PipelineErrorCodes.TOPIC_MISSING,
       `${missing.map(({ topic, role }) => `the ${role} ${topic}`).join(" and ")} ` +
@@ -114,4 +126,35 @@ export async function requireTopics(
   } finally {
     await admin.close().catch(() => undefined);
   }
+}
+
+/**
+ * Fails with TOPIC_UNSUITABLE when one of `topics` is compacted. A worker whose Kafka user may not
+ * describe topic configs (or a broker that does not answer that) is not stopped: it goes on unchecked.
+ */
+async function refuseCompacted(admin: Admin, topics: readonly NamedTopic[]): Promise<void> {
+  if (topics.length === 0) return;
+  const described = await admin
+    .describeConfigs({
+      resources: topics.map(({ topic }) => ({
+        resourceType: ConfigResourceTypes.TOPIC,
+        resourceName: topic,
+        configurationKeys: ["cleanup.policy"],
+      })),
+    })
+    .catch(() => []);
+  const compacted = topics.filter(({ topic }) =>
+    described
+      .find((each) => each.resourceName === topic)
+      ?.configs.some((config) => config.name === "cleanup.policy" && /\bcompact\b/.test(config.value ?? "")),
+  );
+  if (compacted.length === 0) return;
+  throw new PipelineError(
+    PipelineErrorCodes.TOPIC_UNSUITABLE,
+    `${compacted.map(({ topic, role }) => `the ${role} ${topic}`).join(" and ")} ` +
+      `${compacted.length === 1 ? "is" : "are"} compacted (cleanup.policy compact): a dead letter keeps the ` +
+      `original record's key, the broker refuses one without a key on a compacted topic (the worker could ` +
+      `not pass that record), and compaction keeps only the last dead letter of each key; set ` +
+      `cleanup.policy=delete (retention as your cluster's policy asks)`,
+  );
 }

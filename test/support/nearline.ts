@@ -53,6 +53,7 @@ export async function startInProcessNearline(
     logger,
     embedCall: connection.call,
     isRetryableEmbedError: connection.isRetryable,
+    watchTokenRefusals: connection.watchTokenRefusals,
     ...(drainMs !== undefined ? { drainMs } : {}),
   });
   return { app, closeConnection: connection.close };

@@ -8,11 +8,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { runBootstrap } from "../../../pipelines/bootstrap/app.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { metricSum } from "../../support/nearline-processes.ts";
 import { refusedCalls, SecretVolume, untilServerAccepts } from "../../support/secret-volume.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { createBootstrapStore, jobDocument, readBack, shardConfig, shardDocument } from "./helpers.ts";
@@ -54,15 +56,37 @@ it("a shard refused after the server's token changed waits for its own file to f
     await untilServerAccepts(server.address, "token-2");
     const refusedBefore = await refusedCalls(server.server);
     let settled = false;
+    const registry = new Registry();
     const run = runBootstrap(
       { ...config, model: { ...config.model, digest: server.digest } },
-      { logger: silentLogger(), embedCall: embedding.call, isRetryableEmbedError: embedding.isRetryable },
+      {
+        logger: silentLogger(),
+        embedCall: embedding.call,
+        isRetryableEmbedError: embedding.isRetryable,
+        watchTokenRefusals: embedding.watchTokenRefusals,
+        registry,
+      },
     ).finally(() => (settled = true));
     run.catch(() => undefined);
     await waitFor(
       "the server refusing the shard's old token",
       async () => settled || (await refusedCalls(server.server)) > refusedBefore,
     );
+    // Each refused try is counted as the shard's embedding error (what an alert on errors watches).
+    await waitFor(
+      "the refused calls counted",
+      async () =>
+        settled ||
+        metricSum(
+          await registry.metrics(),
+          "jude_pipeline_embedding_errors_total",
+          'status="UNAUTHENTICATED"',
+        ) >= 1,
+      { timeoutMs: 20_000 },
+    );
+    expect(
+      metricSum(await registry.metrics(), "jude_pipeline_retries_total", 'dependency="embedding"'),
+    ).toBeGreaterThan(0);
     // Refused, the shard neither failed nor went on without its batch.
     expect(settled).toBe(false);
     shardVolume.rotate("token-2");

@@ -127,6 +127,34 @@ describe("nearline with hostile records", () => {
     // The version whose worker dead-lettered it: during a promotion each version's workers do.
     for (const record of dead) expect(record.headers["jude.version"]).toBe(version);
   });
+  it("renders a field nested thousands of arrays deep, or an array of 200,000 values, and keeps flowing", async () => {
+    const before = { ...app.worker.totals };
+    // Well under the broker's 1 MiB: any producer can write them. Walking either by recursion (or by
+    // spreading the array into one call) threw RangeError and stopped the worker, and every restart
+    // stopped again on the same record: the partition stalled for good.
+    const depth = 100_000;
+    const deep = {
+      key: "deep",
+      value: `{"jobId":"deep","updatedAt":1000,"company":"Acme","title":${"[".repeat(depth)}"Diver"${"]".repeat(depth)}}`,
+    };
+    const wide = jobEvent("wide", 1000, {
+      title: "Sorter",
+      company: "Acme",
+      skills: Array.from({ length: 200_000 }, (_, i) => String(i % 10)),
+    });
+    const after = jobEvent("g8", 1000, { title: "Miner", company: "Acme", skills: [] });
+    for (const event of [deep, wide, after]) await produceEvents(topic, [event]);
+    await waitFor(
+      "the worker to consume them",
+      () => app.worker.failure !== undefined || app.worker.totals.consumed >= before.consumed + 3,
+      { timeoutMs: 60_000, intervalMs: 50 },
+    );
+    expect(app.worker.failure).toBeUndefined();
+    expect(app.worker.totals.deadLettered).toBe(before.deadLettered);
+    // Arrays flatten at any depth, as the README's multi-valued paths say.
+    const diver = jobEvent("deep", 1000, { title: "Diver", company: "Acme", skills: [] });
+    await expectStoreMatches(store, version, expectedFinalState([diver, wide, after], version));
+  });
   it("dead-letters records near the broker's message limit, cut to fit, and keeps flowing", async () => {
     const before = { ...app.worker.totals };
     // Each fits the source topic; with the dead letter's headers, or two in one send, they did not

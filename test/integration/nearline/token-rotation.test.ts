@@ -14,6 +14,7 @@ import { connectRedis, openStore, type RedisClient } from "../../../store/index.
 import { requireEnv } from "../../support/env.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
+import { metricSum } from "../../support/nearline-processes.ts";
 import { SecretVolume, refusedCalls as refusedBy, untilServerAccepts } from "../../support/secret-volume.ts";
 import {
   expectedFinalState,
@@ -131,6 +132,56 @@ describe("a worker whose serving token is rotated", () => {
 
       expect(app.worker.ready).toBe(true);
       expect(app.worker.totals.deadLettered).toBe(0);
+      const store = await openStore(redis, { name: config.sinks.store.name });
+      await expectStoreMatches(store, version, expectedFinalState(events, version));
+    } finally {
+      await app.stop();
+      closeConnection();
+    }
+  });
+
+  it("while refused, counts each refused call as an embedding error and says on /readyz that the batch waits on the server", async () => {
+    // A platform engineer alerting on jude_pipeline_embedding_errors_total or the dependency wait must
+    // see a worker whose calls are refused, before the bound and not only after it exits.
+    serverVolume.rotate("token-alerting");
+    await serverAccepts("token-alerting");
+    const topic = uniqueTopic("nl-tokenrot-alerting");
+    await createTopics([topic], 1);
+    const workerVolume = new SecretVolume("token-stale");
+    const config = workerConfig(topic, workerVolume.tokenFile, { tokenRefusedRetrySeconds: 600 });
+    const { app, closeConnection } = await startInProcessNearline(config, undefined, 1_000);
+    try {
+      const refusedBefore = await refusedCalls();
+      const events = [jobEvent("a1", 1_000, { title: "Welder", company: "Acme", skills: [] })];
+      await produceEvents(topic, events);
+      await waitFor(
+        "the server refusing the worker's token",
+        async () => (await refusedCalls()) > refusedBefore,
+      );
+      const metrics = async () => (await fetch(`http://127.0.0.1:${app.ops.port}/metrics`)).text();
+      await waitFor(
+        "the refused calls counted",
+        async () =>
+          metricSum(await metrics(), "jude_pipeline_embedding_errors_total", 'status="UNAUTHENTICATED"') >= 1,
+        { timeoutMs: 20_000 },
+      );
+      const text = await metrics();
+      expect(metricSum(text, "jude_pipeline_retries_total", 'dependency="embedding"')).toBeGreaterThan(0);
+      expect(text).toMatch(/^jude_pipeline_dependency_wait_seconds\{[^}]*dependency="embedding"[^}]*\} \d/m);
+      const readyz = (await (await fetch(`http://127.0.0.1:${app.ops.port}/readyz`)).json()) as {
+        waitingOn: { error: string };
+      };
+      expect(readyz).toMatchObject({ ready: true, waitingOn: { dependency: "embedding" } });
+      expect(readyz.waitingOn.error).toContain("bearer token");
+      expect(app.worker.totals.consumed).toBe(0);
+
+      // The token file catches up: the batch is stored and nothing waits any more.
+      workerVolume.rotate("token-alerting");
+      await waitFor("the event consumed", () => app.worker.totals.consumed === 1, { timeoutMs: 30_000 });
+      const after = (await (await fetch(`http://127.0.0.1:${app.ops.port}/readyz`)).json()) as {
+        waitingOn?: unknown;
+      };
+      expect(after.waitingOn).toBeUndefined();
       const store = await openStore(redis, { name: config.sinks.store.name });
       await expectStoreMatches(store, version, expectedFinalState(events, version));
     } finally {

@@ -173,6 +173,27 @@ it("refuses to start, naming the topic, when its dead-letter or changelog topic 
   });
 });
 
+it("refuses to start when its dead-letter topic is compacted", async () => {
+  const topic = uniqueTopic("nl-compactdlq");
+  const deadLetterTopic = `${topic}.dlq`;
+  await createTopics([topic], 1);
+  await createTopics([deadLetterTopic], 1, { "cleanup.policy": "compact,delete" });
+  const config = nearlineConfig({
+    topic,
+    deadLetterTopic,
+    version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  // Without the check, the first keyless undecodable record (a tombstone without key) made the broker
+  // refuse its dead letter ("Compacted topic cannot accept message without key"): the worker failed,
+  // and every restart failed on the same record. Compaction also keeps one dead letter per key.
+  await expect(startInProcessNearline(config)).rejects.toMatchObject({
+    code: "TOPIC_UNSUITABLE",
+    message: expect.stringContaining(`dead-letter topic (sinks.deadLetter.topic) ${deadLetterTopic}`),
+  });
+});
+
 it("leaves the batch uncommitted when its dead-letter topic is deleted under it, and replays it once the topic is back", async () => {
   const topic = uniqueTopic("nl-dlqgone");
   const deadLetterTopic = `${topic}.dlq`;
