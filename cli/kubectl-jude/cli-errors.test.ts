@@ -1,7 +1,7 @@
 // What a user who mistypes gets from `kubectl jude` before any cluster is involved: one line naming
 // the problem (and the usage for a usage error), never a stack trace from the client library.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,6 +91,33 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     expect(stderr).toMatch(
       /^kubectl jude: status does not take --port \(its flags: -n\/--namespace, -A\/--all-namespaces, -o\/--output, --context, --kubeconfig, --request-timeout\)\n\nusage:/,
     );
+  });
+
+  it("prints its usage on stdout and exits 0 with no arguments, as kubectl does", async () => {
+    // Was exit 2: `kubectl` and its Cobra plugins print their help and succeed when given no command.
+    const { code, stdout, stderr } = await run([]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).toMatch(/^usage: kubectl jude <command> \[flags\]\n/);
+  });
+
+  it("prints its own version, without a kubeconfig, and refuses arguments and flags to it", async () => {
+    const version = (
+      JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as {
+        version: string;
+      }
+    ).version;
+    const missing = join(folder, "absent");
+    const printed = await run(["version"], { ...process.env, KUBECONFIG: missing });
+    expect(printed).toEqual({ code: 0, stdout: `kubectl-jude ${version}\n`, stderr: "" });
+    const [extra, flag] = await Promise.all([run(["version", "now"]), run(["version", "-n", "recs"])]);
+    expect([extra.code, extra.stderr.split("\n")[0]]).toEqual([
+      2,
+      'kubectl jude: version takes no arguments, not "now"',
+    ]);
+    expect([flag.code, flag.stderr.split("\n")[0]]).toEqual([
+      2,
+      "kubectl jude: version does not take -n/--namespace (its flags: none)",
+    ]);
   });
 
   it("documents in --help every flag and command it reads", async () => {
