@@ -121,7 +121,9 @@ async function run(argv: string[]): Promise<number> {
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
     ...(values.context !== undefined && { context: values.context }),
   });
-  const namespace = values.namespace ?? cluster.currentNamespace();
+  // `-n ""` (an unset variable in `-n "$NS"`) is the context's namespace, as kubectl reads it; as a
+  // namespace of its own it listed every namespace.
+  const namespace = values.namespace || cluster.currentNamespace();
   switch (command) {
     case "status": {
       const allNamespaces = values["all-namespaces"] === true;

@@ -2,6 +2,7 @@
 // the problem (and the usage for a usage error), never a stack trace from the client library.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -210,6 +211,88 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     expect(loadKubeConfig({ kubeconfig, context: "dev" }).getCurrentCluster()?.server).toBe(
       "https://127.0.0.1:1",
     );
+  });
+
+  it("says a kubeconfig sets no current context, naming the contexts it has", () => {
+    // Was: `names no cluster for context "undefined"`.
+    const unset = join(folder, "no-current-context");
+    const config = { apiVersion: "v1", kind: "Config", clusters: [], users: [], contexts: [] };
+    writeFileSync(unset, JSON.stringify(config));
+    expect(() => loadKubeConfig({ kubeconfig: unset })).toThrow(
+      new PluginError(`the kubeconfig ${unset} sets no current-context and has no contexts`),
+    );
+    const { "current-context": _current, ...withContexts } = JSON.parse(readFileSync(kubeconfig, "utf8")) as {
+      "current-context": string;
+    };
+    writeFileSync(unset, JSON.stringify(withContexts));
+    expect(() => loadKubeConfig({ kubeconfig: unset })).toThrow(
+      new PluginError(`the kubeconfig ${unset} sets no current-context: pass --context NAME (it has: dev)`),
+    );
+    expect(loadKubeConfig({ kubeconfig: unset, context: "dev" }).getCurrentCluster()?.server).toBe(
+      "https://127.0.0.1:1",
+    );
+  });
+
+  it('reads -n "" as kubectl does, the context\'s namespace, not every namespace', async () => {
+    // An unset variable in `kubectl jude status -n "$NS"`: kubectl lists the context's namespace; the
+    // plugin listed every namespace (the cluster-wide path) under a blank "in namespace ".
+    const paths: string[] = [];
+    const server = createHttpServer((request, response) => {
+      paths.push(request.url ?? "");
+      response.writeHead(200, { "content-type": "application/json" });
+      // The client library's discovery of the group, then empty lists.
+      const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+        name: `${kind.toLowerCase()}s`,
+        singularName: kind.toLowerCase(),
+        namespaced: true,
+        kind,
+        verbs: ["get", "list", "patch"],
+      }));
+      response.end(
+        JSON.stringify(
+          request.url === "/apis/jude.dev/v1alpha1"
+            ? { kind: "APIResourceList", apiVersion: "v1", groupVersion: "jude.dev/v1alpha1", resources }
+            : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = join(folder, "context-namespace");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "c",
+            cluster: {
+              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+              "insecure-skip-tls-verify": true,
+            },
+          },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      for (const namespace of ["-n=", "--namespace="]) {
+        paths.length = 0;
+        const { code, stdout, stderr } = await run(["status", namespace, "--kubeconfig", file]);
+        expect({ code, stdout, stderr }).toEqual({
+          code: 0,
+          stdout: "No EmbeddingModels found in namespace recs.\n",
+          stderr: "",
+        });
+        expect(paths.map((path) => path.split("?")[0])).toContain(
+          "/apis/jude.dev/v1alpha1/namespaces/recs/embeddingmodels",
+        );
+      }
+    } finally {
+      server.close();
+    }
   });
 
   it("says there is no kubeconfig instead of talking about localhost:8080", async () => {
