@@ -17,6 +17,7 @@ import {
   splitShortFlagValues,
   type FlagName,
 } from "./kubectl-jude/flags.ts";
+import { SERVER_VERSION } from "../serving/version.ts";
 import { runDashboard } from "./kubectl-jude/dashboard/command.ts";
 import {
   statusDocument,
@@ -37,8 +38,9 @@ commands:
                             and serving settings, so its pods do not roll)
   dashboard                 a live web page of models, promotions, pipelines and bootstraps (loopback only)
   completion bash|zsh       print a shell completion script
+  version                   print the plugin's version
 
-flags (a command refuses a flag it does not read, and completion takes none):
+flags (a command refuses a flag it does not read; completion and version take none):
   -n, --namespace NS        namespace (default: the current context's)
   -A, --all-namespaces      status and dashboard across all namespaces (approve and rollback refuse it)
   -o, --output FORMAT       output format of status: text (default), json or yaml
@@ -49,7 +51,8 @@ flags (a command refuses a flag it does not read, and completion takes none):
       --request-timeout T   give up on an API request after T (30s, 1m; 0, the default: no limit)
   -h, --help                print this help
 
-exit codes: 0 done, 1 refused or failed (the reason is on stderr), 2 usage error
+exit codes: 0 done (and this help, with no command), 1 refused or failed (the reason is on stderr),
+2 usage error
 
 approve and rollback change the EmbeddingModel like a Git commit would; with Argo CD or Flux, commit
 the same change (spec.promotion.approvedVersion, spec.version) or the next sync reverts it.
@@ -65,9 +68,10 @@ async function run(argv: string[]): Promise<number> {
     options: flagOptions,
   });
   const [command, ...args] = positionals;
+  // No command prints the help and succeeds, as `kubectl` (and a Cobra plugin) does with none.
   if (values.help || command === undefined || command === "help") {
     process.stdout.write(usage);
-    return command === undefined && !values.help ? 2 : 0;
+    return 0;
   }
   const flags = commandFlags[command];
   if (flags === undefined) throw new UsageError(`unknown command "${command}"`);
@@ -92,6 +96,10 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(completionScript(shell));
     return 0;
   }
+  if (command === "version") {
+    process.stdout.write(`kubectl-jude ${SERVER_VERSION}\n`);
+    return 0;
+  }
   values.output ??= "text";
   values["request-timeout"] ??= "0";
   values.port ??= "3100";
@@ -113,7 +121,9 @@ async function run(argv: string[]): Promise<number> {
     ...(values.kubeconfig !== undefined && { kubeconfig: values.kubeconfig }),
     ...(values.context !== undefined && { context: values.context }),
   });
-  const namespace = values.namespace ?? cluster.currentNamespace();
+  // `-n ""` (an unset variable in `-n "$NS"`) is the context's namespace, as kubectl reads it; as a
+  // namespace of its own it listed every namespace.
+  const namespace = values.namespace || cluster.currentNamespace();
   switch (command) {
     case "status": {
       const allNamespaces = values["all-namespaces"] === true;
@@ -184,6 +194,7 @@ function checkArguments(command: string, args: string[], to: string | undefined)
     rollback: [2, "rollback takes an EmbeddingModel name and at most a version"],
     dashboard: [0, "dashboard takes no arguments"],
     completion: [1, "completion takes one shell"],
+    version: [0, "version takes no arguments"],
   };
   if ((command === "approve" || command === "rollback") && args[0] === undefined)
     throw new UsageError(`${command} needs the name of an EmbeddingModel`);
@@ -191,7 +202,9 @@ function checkArguments(command: string, args: string[], to: string | undefined)
   const extra = args[most];
   if (extra !== undefined)
     throw new UsageError(
-      most === 0 ? `${what}, not "${extra}" (a namespace is -n ${extra})` : `${what}, not also "${extra}"`,
+      most > 0
+        ? `${what}, not also "${extra}"`
+        : `${what}, not "${extra}"${command === "dashboard" ? ` (a namespace is -n ${extra})` : ""}`,
     );
   if (command === "rollback" && to !== undefined && args[1] !== undefined)
     throw new UsageError(`rollback takes the version once: as --to ${to} or as ${args[1]}, not both`);

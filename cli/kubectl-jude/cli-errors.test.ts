@@ -1,7 +1,8 @@
 // What a user who mistypes gets from `kubectl jude` before any cluster is involved: one line naming
 // the problem (and the usage for a usage error), never a stack trace from the client library.
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -91,6 +92,33 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     expect(stderr).toMatch(
       /^kubectl jude: status does not take --port \(its flags: -n\/--namespace, -A\/--all-namespaces, -o\/--output, --context, --kubeconfig, --request-timeout\)\n\nusage:/,
     );
+  });
+
+  it("prints its usage on stdout and exits 0 with no arguments, as kubectl does", async () => {
+    // Was exit 2: `kubectl` and its Cobra plugins print their help and succeed when given no command.
+    const { code, stdout, stderr } = await run([]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout).toMatch(/^usage: kubectl jude <command> \[flags\]\n/);
+  });
+
+  it("prints its own version, without a kubeconfig, and refuses arguments and flags to it", async () => {
+    const version = (
+      JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "package.json"), "utf8")) as {
+        version: string;
+      }
+    ).version;
+    const missing = join(folder, "absent");
+    const printed = await run(["version"], { ...process.env, KUBECONFIG: missing });
+    expect(printed).toEqual({ code: 0, stdout: `kubectl-jude ${version}\n`, stderr: "" });
+    const [extra, flag] = await Promise.all([run(["version", "now"]), run(["version", "-n", "recs"])]);
+    expect([extra.code, extra.stderr.split("\n")[0]]).toEqual([
+      2,
+      'kubectl jude: version takes no arguments, not "now"',
+    ]);
+    expect([flag.code, flag.stderr.split("\n")[0]]).toEqual([
+      2,
+      "kubectl jude: version does not take -n/--namespace (its flags: none)",
+    ]);
   });
 
   it("documents in --help every flag and command it reads", async () => {
@@ -183,6 +211,88 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     expect(loadKubeConfig({ kubeconfig, context: "dev" }).getCurrentCluster()?.server).toBe(
       "https://127.0.0.1:1",
     );
+  });
+
+  it("says a kubeconfig sets no current context, naming the contexts it has", () => {
+    // Was: `names no cluster for context "undefined"`.
+    const unset = join(folder, "no-current-context");
+    const config = { apiVersion: "v1", kind: "Config", clusters: [], users: [], contexts: [] };
+    writeFileSync(unset, JSON.stringify(config));
+    expect(() => loadKubeConfig({ kubeconfig: unset })).toThrow(
+      new PluginError(`the kubeconfig ${unset} sets no current-context and has no contexts`),
+    );
+    const { "current-context": _current, ...withContexts } = JSON.parse(readFileSync(kubeconfig, "utf8")) as {
+      "current-context": string;
+    };
+    writeFileSync(unset, JSON.stringify(withContexts));
+    expect(() => loadKubeConfig({ kubeconfig: unset })).toThrow(
+      new PluginError(`the kubeconfig ${unset} sets no current-context: pass --context NAME (it has: dev)`),
+    );
+    expect(loadKubeConfig({ kubeconfig: unset, context: "dev" }).getCurrentCluster()?.server).toBe(
+      "https://127.0.0.1:1",
+    );
+  });
+
+  it('reads -n "" as kubectl does, the context\'s namespace, not every namespace', async () => {
+    // An unset variable in `kubectl jude status -n "$NS"`: kubectl lists the context's namespace; the
+    // plugin listed every namespace (the cluster-wide path) under a blank "in namespace ".
+    const paths: string[] = [];
+    const server = createHttpServer((request, response) => {
+      paths.push(request.url ?? "");
+      response.writeHead(200, { "content-type": "application/json" });
+      // The client library's discovery of the group, then empty lists.
+      const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+        name: `${kind.toLowerCase()}s`,
+        singularName: kind.toLowerCase(),
+        namespaced: true,
+        kind,
+        verbs: ["get", "list", "patch"],
+      }));
+      response.end(
+        JSON.stringify(
+          request.url === "/apis/jude.dev/v1alpha1"
+            ? { kind: "APIResourceList", apiVersion: "v1", groupVersion: "jude.dev/v1alpha1", resources }
+            : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = join(folder, "context-namespace");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "c",
+            cluster: {
+              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+              "insecure-skip-tls-verify": true,
+            },
+          },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      for (const namespace of ["-n=", "--namespace="]) {
+        paths.length = 0;
+        const { code, stdout, stderr } = await run(["status", namespace, "--kubeconfig", file]);
+        expect({ code, stdout, stderr }).toEqual({
+          code: 0,
+          stdout: "No EmbeddingModels found in namespace recs.\n",
+          stderr: "",
+        });
+        expect(paths.map((path) => path.split("?")[0])).toContain(
+          "/apis/jude.dev/v1alpha1/namespaces/recs/embeddingmodels",
+        );
+      }
+    } finally {
+      server.close();
+    }
   });
 
   it("says there is no kubeconfig instead of talking about localhost:8080", async () => {

@@ -279,6 +279,15 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
       );
     config.setCurrentContext(options.context);
   }
+  // kubectl says "current-context is not set"; the client library's context is then undefined.
+  if (!config.getCurrentContext()) {
+    const names = config.getContexts().map((context) => context.name);
+    throw new PluginError(
+      names.length === 0
+        ? `the kubeconfig ${source} sets no current-context and has no contexts`
+        : `the kubeconfig ${source} sets no current-context: pass --context NAME (it has: ${names.join(", ")})`,
+    );
+  }
   if (config.getCurrentCluster() === null)
     throw new PluginError(
       `the kubeconfig ${source} names no cluster for context "${config.getCurrentContext()}"`,

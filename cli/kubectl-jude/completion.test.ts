@@ -21,7 +21,7 @@ function bashComplete(...words: string[]): string {
 
 describe("kubectl jude completion", () => {
   it("offers commands (after leading flags too), shells after 'completion', and every flag", () => {
-    expect(bashComplete("kubectl-jude", "")).toBe("status approve rollback dashboard completion");
+    expect(bashComplete("kubectl-jude", "")).toBe("status approve rollback dashboard completion version");
     expect(bashComplete("kubectl-jude", "-n", "recs", "ro")).toBe("rollback");
     expect(bashComplete("kubectl-jude", "completion", "")).toBe("bash zsh");
     expect(bashComplete("kubectl-jude", "rollback", "minilm", "--t")).toBe("--to");
@@ -54,7 +54,7 @@ describe("kubectl_complete-jude", () => {
     });
 
   it("answers kubectl's plugin completion: one candidate a line, then Cobra's no-file directive", () => {
-    expect(kubectlComplete("")).toBe("status\napprove\nrollback\ndashboard\ncompletion\n:4\n");
+    expect(kubectlComplete("")).toBe("status\napprove\nrollback\ndashboard\ncompletion\nversion\n:4\n");
     expect(kubectlComplete("-n", "recs", "ro")).toBe("rollback\n:4\n");
     expect(kubectlComplete("status", "-o", "")).toBe("text\njson\nyaml\n:4\n");
     expect(kubectlComplete("rollback", "minilm", "--to", "")).toBe(":4\n");

@@ -27,6 +27,7 @@ export const commandFlags: Record<string, readonly FlagName[]> = {
   rollback: [...clusterFlags, "to"],
   dashboard: ["namespace", "all-namespaces", "port", ...clusterFlags.slice(1)],
   completion: [],
+  version: [],
 };
 
 /** What `status -o` writes (kubectl's own `wide`, `name`, `jsonpath` are refused by name). */

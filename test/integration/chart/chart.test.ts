@@ -356,6 +356,57 @@ describe("the jude-operator chart", () => {
     expect(failure).toMatch(/controllers/);
   });
 
+  it("refuses at render what the API server would drop with a warning, or what would block every drain", async () => {
+    // Each rendered, and the API server kept the operator's defaults with only a warning
+    // (`unknown field "spec.template.spec.containers[0].resources.limit"`), or refused the install
+    // half-way (an empty quantity), or accepted a budget that lets no drain evict an operator pod.
+    const refusal = (...set: string[]) =>
+      helm([
+        "template",
+        "jude",
+        chart,
+        "--kube-version",
+        "1.34.0",
+        ...set.flatMap((value) => ["--set", value]),
+      ]).then(
+        () => "rendered",
+        (error: { stderr: string }) => /^- at '([^']*)'/m.exec(error.stderr)?.[1] ?? error.stderr,
+      );
+    const cases: Array<[string[], string]> = [
+      [["resources.limit.memory=1Gi"], "/resources"],
+      [["resources.requests.cpu="], "/resources/requests/cpu"],
+      [["resources.limits.memory=lots"], "/resources/limits/memory"],
+      [["tolerations[0].key=dedicated", "tolerations[0].efect=NoSchedule"], "/tolerations/0"],
+      [["extraEnv[0].name=A", "extraEnv[0].vaule=b"], "/extraEnv/0"],
+      [["podDisruptionBudget.maxUnavailable=0"], "/podDisruptionBudget/maxUnavailable"],
+      [["podDisruptionBudget.maxUnavailable=0%"], "/podDisruptionBudget/maxUnavailable"],
+      [["podDisruptionBudget.maxUnavailable=half"], "/podDisruptionBudget/maxUnavailable"],
+    ];
+    const accepted: Array<[string[], string]> = [
+      [
+        ["resources.limits.cpu=1500m", "resources.requests.memory=0.5Gi", "resources.limits.memory=1e9"],
+        "rendered",
+      ],
+      [["resources.limits.nvidia\\.com/gpu=1"], "rendered"],
+      // null drops a default (the memory limit) or a key the defaults lack, as Helm reads it.
+      [["resources.limits.memory=null", "resources.limits.cpu=null"], "rendered"],
+      [["tolerations[0].operator=Exists"], "rendered"],
+      [
+        [
+          "extraEnv[0].name=A",
+          "extraEnv[0].valueFrom.secretKeyRef.name=s",
+          "extraEnv[0].valueFrom.secretKeyRef.key=k",
+        ],
+        "rendered",
+      ],
+      [["podDisruptionBudget.maxUnavailable=50%"], "rendered"],
+      [["podDisruptionBudget.maxUnavailable=2"], "rendered"],
+    ];
+    const all = [...cases, ...accepted];
+    const results = await Promise.all(all.map(([set]) => refusal(...set)));
+    expect(all.map(([set], index) => [set, results[index]])).toEqual(all.map(([set, at]) => [set, at]));
+  });
+
   it("renders objects Kubernetes decodes for a release or namespace named like a YAML 1.1 boolean", async () => {
     // Unquoted, `n`, `y`, `on` or `off` decode as booleans: every object was refused, labels first.
     const yaml = await helm([

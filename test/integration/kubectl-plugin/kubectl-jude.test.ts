@@ -247,7 +247,7 @@ describe("kubectl jude on the testbed", () => {
       "minilm",
     );
     expect(await complete("kubectl-jude", "-n", namespace, "")).toBe(
-      "status approve rollback dashboard completion",
+      "status approve rollback dashboard completion version",
     );
     expect(await complete("kubectl-jude", "rollback", "minilm", "--t")).toBe("--to");
     expect(await complete("kubectl-jude", "completion", "")).toBe("bash zsh");
@@ -271,7 +271,15 @@ describe("kubectl jude on the testbed", () => {
       });
       return stdout.trim().split("\n");
     };
-    expect(await complete("")).toEqual(["status", "approve", "rollback", "dashboard", "completion", ":4"]);
+    expect(await complete("")).toEqual([
+      "status",
+      "approve",
+      "rollback",
+      "dashboard",
+      "completion",
+      "version",
+      ":4",
+    ]);
     expect(await complete("-n", namespace, "approve", "m")).toEqual(["minilm", ":4"]);
     expect(await complete("status", "-o", "")).toEqual(["text", "json", "yaml", ":4"]);
   });
