@@ -16,7 +16,7 @@ import { autoscalerInactive, flooredMinReplicas, type AutoscalerView } from "./a
 import { replicasFloor } from "./replicas-ownership.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
-import type { Blocker } from "./blockers.ts";
+import { blockedServing, type Blocker } from "./blockers.ts";
 import { observeStore } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
@@ -284,14 +284,7 @@ export async function observePromotion(
       spec,
       flooredMinReplicas(autoscaling, replicasFloor(context, model)),
     );
-  const [blocker] = blockers;
-  if (blocker !== undefined)
-    serving[spec] = {
-      state: "Stalled",
-      reason: blocker.reason,
-      message: blockers.map((entry) => entry.message).join("; "),
-      readyReplicas: 0,
-    };
+  serving[spec] = blockedServing(serving[spec]!, blockers);
   const specRecord = records.find((record) => record.version === spec);
   const parity = specRecord?.parity;
   const runs = runsOfVersion(context, pipelines, spec).filter(
