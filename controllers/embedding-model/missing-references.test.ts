@@ -119,3 +119,33 @@ describe("a reference the candidate's pods need is missing", () => {
     expect(decision.verdict.message).toContain("Secret minilm-token");
   });
 });
+
+describe("a pipeline's Kafka Secret missing before the candidate's BootstrapRun exists", () => {
+  const runBlocked = {
+    reason: "SecretNotFound",
+    message:
+      "NearlinePipeline jobs: spec.source.kafka.sasl.usernameSecretRef names Secret kafka-user, which does not exist",
+  };
+  it("keeps the bootstrap gate shut naming it, and the promotion Reconciling until the deadline", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: {
+          name: "jobs-store",
+          current: "v1",
+          backup: null,
+          flippedAtMs: null,
+          versions: { v1: "complete" },
+        },
+        candidate: { runBlocked },
+      }),
+    );
+    expect(decision.phases).toMatchObject({ v1: "Active", v2: "Bootstrapping" });
+    expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "SecretNotFound" });
+    expect(decision.verdict.message).toContain(
+      `BootstrapRun for version v2 cannot be created: ${runBlocked.message}`,
+    );
+    expect(promotionEvents(activeStatus, decision)).toContainEqual(
+      expect.objectContaining({ warning: true, reason: "SecretNotFound" }),
+    );
+  });
+});

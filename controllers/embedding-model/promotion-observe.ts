@@ -259,6 +259,7 @@ export async function observePromotion(
   store: Store | undefined,
   blockers: readonly Blocker[],
   pipelinePollMs?: number,
+  runBlockers: ReadonlyMap<string, Blocker> = new Map(),
 ): Promise<PromotionInputs> {
   const spec = model.spec.version;
   const storeName = pipelines[0]?.spec.sinks.store.name;
@@ -302,6 +303,14 @@ export async function observePromotion(
       bootstrap: bootstrapObservation(pipelines, runs),
       lag: lagObservation(pipelines, spec, pipelinePollMs),
       parity,
+      ...(runBlockers.size > 0
+        ? {
+            runBlocked: {
+              reason: [...runBlockers.values()][0]!.reason,
+              message: [...runBlockers.values()].map((blocker) => blocker.message).join("; "),
+            },
+          }
+        : {}),
     },
     writersPresent: writersPresent(context, model),
     now: new Date(),

@@ -51,6 +51,11 @@ export interface CandidateMeasurements {
   lag?: LagObservation | undefined;
   coverage?: CoverageObservation | undefined;
   parity?: ParityObservation | undefined;
+  /**
+   * Why a BootstrapRun of the candidate cannot be created yet (a pipeline's Kafka Secret missing: the
+   * run is sized from the changelog's partition count, which cannot be read without it).
+   */
+  runBlocked?: { reason: string; message: string } | undefined;
 }
 
 /** Everything the decision reads. */
