@@ -88,8 +88,12 @@ export function bootstrapObservation(
     shown.status?.conditions?.find((condition) => condition.type === (failed ? "Failed" : "Ready"))
       ?.message ?? "";
   const ready = pending?.status?.conditions?.find((condition) => condition.type === "Ready");
+  // A run Stalled before it starts (a Secret of its pipeline missing, the pipeline stalled) says why too.
+  const stalled = pending?.status?.conditions?.some(
+    (condition) => condition.type === "Stalled" && condition.status === "True",
+  );
   const heldBack =
-    !failed && ready !== undefined && heldBackReasons.has(ready.reason)
+    !failed && ready !== undefined && (heldBackReasons.has(ready.reason) || stalled === true)
       ? `${all.length > 1 ? `${pending!.metadata.name}: ` : ""}${ready.message}`
       : undefined;
   return {
