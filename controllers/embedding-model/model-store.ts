@@ -207,5 +207,6 @@ export async function observeStore(store: Store, name: string): Promise<StoreObs
     kind: kind === "flip" || kind === "rollback" ? kind : undefined,
     flippedAtMs: pointer.flippedAtMs,
     versions: Object.fromEntries(versions.map((info) => [info.version, info.state])),
+    digests: Object.fromEntries(versions.map((info) => [info.version, info.modelDigest])),
   };
 }

@@ -289,6 +289,55 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.collect).toEqual([]);
   });
 
+  it("refuses the store's current version built by another model file it has no record of", () => {
+    // The model deleted (its records with it) and applied again, or another model taking the store
+    // over, naming the pointer's version with another model file.
+    const withDigest = (sha256: string) => ({ ...specOf("v1"), model: { ...specOf("v1").model, sha256 } });
+    const inputs = promoting({
+      specVersion: "v1",
+      spec: withDigest("b".repeat(64)),
+      store: store("v1", { v1: "complete", v2: "building" }, { digests: { v1: `sha256:${"a".repeat(64)}` } }),
+      statusActive: undefined,
+      records: [],
+      serving: {},
+      writersPresent: [],
+    });
+    const decision = decidePromotion(inputs);
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.verdict.message).toContain(`was built with model sha256:${"a".repeat(64)}`);
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.serve).toEqual([]);
+    expect(decision.activeVersion).toBeUndefined();
+    expect(decision.records).toEqual([]);
+    expect(decision.collect).toEqual([]);
+    expect(decision.bootstrap).toBeUndefined();
+    // The pointer's backup, another model's build, named while this model's v2 is current.
+    const backup = decidePromotion({
+      ...inputs,
+      store: store(
+        "v2",
+        { v1: "complete", v2: "complete" },
+        { backup: "v1", digests: { v1: `sha256:${"a".repeat(64)}` } },
+      ),
+      statusActive: "v2",
+      records: [record("v2", { activatedTime: ago(60), workers: true })],
+      serving: { v2: ready },
+    });
+    expect(backup.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(backup.verdict.message).toContain("the backup");
+    expect(backup.switchPointer).toBeUndefined();
+    expect(backup.bootstrap).toBeUndefined();
+    expect(backup.serve).toEqual(["v2"]);
+    expect(backup.workers).toEqual(["v2"]);
+    expect(backup.queryVersion).toBe("v2");
+    expect(backup.activeVersion).toBe("v2");
+    expect(backup.phases).toEqual({ v1: "Failed", v2: "Active" });
+    // The model that built it, applied again: served again without a bootstrap.
+    const same = decidePromotion({ ...inputs, spec: withDigest("a".repeat(64)) });
+    expect(same.verdict.reason).not.toBe("VersionRedefined");
+    expect(same.serve).toEqual(["v1"]);
+  });
+
   it("leaves a redefined build in flight as it was: served, its record and workers kept", () => {
     const decision = decidePromotion(
       promoting({

@@ -43,6 +43,8 @@ export interface StoreObservation {
   flippedAtMs: number | null;
   /** Registry state per version present in the store. */
   versions: Readonly<Record<string, "building" | "complete" | "deleting">>;
+  /** The model digest (`sha256:<hex>`) each registered version's vectors were made with. */
+  digests?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The candidate's measured gates (the reconciler measures only what the next gate needs). */
@@ -180,6 +182,12 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     const built = storeState !== undefined || previous.activatedTime !== undefined || spec === current;
     if (built) return redefined(input, current, records);
   }
+  // The pointer names the spec's version (current or backup), built by a model this one has no
+  // record of (deleted and applied again with its records gone, or another model's store taken
+  // over) with another model file: serving it as that version would pair one model's query vectors
+  // with another's data, and a build over it would keep the other model's vectors.
+  const foreign = previous === undefined ? foreignBuild(input, spec, current) : undefined;
+  if (foreign !== undefined) return refusedForeignBuild(input, current, records, foreign);
   const record: VersionRecord = retargeted(previous, input, nowText);
   records.set(spec, record);
   // The version the store's pointer names is in that store (settle notes a version it switches to).
@@ -447,6 +455,52 @@ function followPointer(
     if (other.version !== record.version && wasLive(other)) other.deactivatedTime = flippedAt;
   record.activatedTime = flippedAt;
   delete record.collected;
+}
+
+/**
+ * The model digest the store's registry gives the spec's version when the pointer names it, as the
+ * version readers use or as its backup (neither is ever collected, so a build over it would keep its
+ * vectors: "newer wins"), and the spec names another model file.
+ */
+function foreignBuild(input: PromotionInputs, spec: string, current: string | null | undefined) {
+  const builtWith = input.store?.digests?.[spec];
+  const sha256 = input.spec.model.sha256;
+  if (spec !== current && spec !== input.store?.backup) return undefined;
+  if (builtWith === undefined || sha256 === undefined) return undefined;
+  return builtWith === `sha256:${sha256}` ? undefined : builtWith;
+}
+
+/**
+ * The decision when the spec names a version of the store that another model file built, and no
+ * record of this model says it built it: nothing is served or switched as that version (no pods with
+ * the spec's model answering as it), nothing of the store is collected or written, the version
+ * readers use keeps serving when this model has it, and the verdict says what to do.
+ */
+function refusedForeignBuild(
+  input: PromotionInputs,
+  current: string | null | undefined,
+  records: Map<string, VersionRecord>,
+  builtWith: string,
+): PromotionDecision {
+  const spec = input.specVersion;
+  const role = spec === current ? "current" : "the backup";
+  const message = `version ${spec}, ${role} in store ${input.store?.name ?? ""}, was built with model ${builtWith}, not this spec's sha256:${input.spec.model.sha256}; give this model file a new version name (or delete the EmbeddingModel and apply it again with the model file that built it)`;
+  const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
+  const active = current != null && current !== spec && records.has(current) ? current : undefined;
+  const base = decideRetention(input, records, { spec, active, keepServing: [] });
+  return {
+    ...base,
+    collect: [],
+    // Without a version of its own readers use, its query Service selects pods of the spec's
+    // version, which it does not serve: no answers rather than answers from another model's space.
+    queryVersion: active ?? spec,
+    activeVersion: active,
+    phases: { ...base.phases, [spec]: "Failed" },
+    conditions: [promotedCondition(false, spec, "Failed", message)],
+    verdict,
+    gates: [],
+    stalled: true,
+  };
 }
 
 /** The decision when the spec reuses a version name for different vectors. */

@@ -202,6 +202,9 @@ describe("a promotion's flip through faults of the store and the API server", ()
       "the model's ReconcileError",
       async () => conditionOf(await model(), "Ready")?.reason === "ReconcileError",
     );
+    // The condition names the store that cannot be reached, not only the command that gave up.
+    expect(conditionOf(await model(), "Ready")?.message).toContain(`store "${scene!.namespace}" at `);
+    expect(conditionOf(await model(), "Ready")?.message).toContain("is unreachable");
     expect(await querySelector()).toBe("v1");
     expect((await status()).activeVersion).toBe("v1");
     await scene!.redis.restart();
@@ -218,6 +221,8 @@ describe("a promotion's flip through faults of the store and the API server", ()
       "the model's ReconcileError",
       async () => conditionOf(await model(), "Ready")?.reason === "ReconcileError",
     );
+    // A hung store names itself too (the command timed out on it).
+    expect(conditionOf(await model(), "Ready")?.message).toContain(`store "${scene!.namespace}" at `);
     expect(await querySelector()).toBe("v1");
     scene!.redis.resume();
     await expectPromotedOnce(v1Epoch);
