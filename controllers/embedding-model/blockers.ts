@@ -4,6 +4,7 @@
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { redactUri, sameArtifact } from "../../serving/fetch-model/redact.ts";
 import { unsupportedSpec, type Reference } from "./references.ts";
+import type { ServingState } from "./version-status.ts";
 
 /** A reason the spec's version cannot be served until the user acts (missing Secret, bad spec). */
 export interface Blocker {
@@ -64,4 +65,39 @@ export function specBlockers(model: EmbeddingModel, renderError: Error | undefin
       message: `jude serve would refuse the rendered config: ${renderError.message}`,
     });
   return blockers;
+}
+
+/** Reasons of references that do not exist (yet) or lack a key: cured by creating or editing that object. */
+export const missingReferenceReasons: ReadonlySet<string> = new Set([
+  "SecretNotFound",
+  "SecretKeyNotFound",
+  "PersistentVolumeClaimNotFound",
+  "SecretURLMismatch",
+]);
+
+/**
+ * The serving state of the spec's version given what blocks it; `observed` is its Deployment's. A spec
+ * the pods cannot honour is Stalled: only a spec change cures it. A referenced Secret or claim that is
+ * missing (or lacks a key) is waited for, Reconciling with its reason and `blocked`: it may be created
+ * after the model (an ExternalSecret, a claim provisioned later), the operator looks again every
+ * missingReferencePollMs, and a candidate turns Failed only once the promotion's progress deadline
+ * passed, as for pods that cannot be scheduled. The observed ready replicas are kept: pods started
+ * before a Secret was deleted still serve.
+ */
+export function blockedServing(observed: ServingState, blockers: readonly Blocker[]): ServingState {
+  if (blockers.length === 0) return observed;
+  const stalling = blockers.filter((blocker) => blocker.recheck !== true);
+  const first = stalling[0] ?? blockers[0]!;
+  const message = [...stalling, ...blockers.filter((blocker) => blocker.recheck === true)]
+    .map((entry) => entry.message)
+    .join("; ");
+  return stalling.length > 0
+    ? { state: "Stalled", reason: first.reason, message, readyReplicas: observed.readyReplicas }
+    : {
+        state: "Reconciling",
+        reason: first.reason,
+        message: `${message} (the operator looks again every 15 s)`,
+        readyReplicas: observed.readyReplicas,
+        blocked: true,
+      };
 }

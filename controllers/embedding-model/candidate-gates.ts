@@ -62,7 +62,7 @@ export function scratchGates(
           : `the store still holds an earlier build of ${spec}; it is deleted once its writers have stopped, then the bootstrap starts`,
     });
   else if (gates[0]!.state !== "Open") gates.push(unmeasured("BootstrapComplete", "ServingReady"));
-  else gates.push(bootstrapGate(spec, measured.bootstrap, storeState));
+  else gates.push(bootstrapGate(spec, measured.bootstrap, storeState, measured.runBlocked));
   const open = () => gates.every((gate) => gate.state === "Open");
   // The candidate's workers run from the bootstrap's start: a pipeline that cannot run them says so
   // now, not once the bootstrap is done.

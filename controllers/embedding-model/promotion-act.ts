@@ -39,6 +39,8 @@ export interface ActOptions {
   reconcileStartedAtMs: number;
   /** Partitions of a pipeline's changelog (asked only when a BootstrapRun is created). */
   changelogPartitions: (pipeline: NearlinePipeline) => Promise<number>;
+  /** Pipelines whose run cannot be created yet (a Kafka Secret missing): none is, the gate says why. */
+  runsBlocked?: ReadonlySet<string>;
   /** resourceVersion of each Secret the serving pods reference, as read this reconcile. */
   secretVersions?: ReadonlyMap<string, string>;
 }
@@ -171,7 +173,7 @@ async function reconcileRuns(
   context: ReconcileContext,
   model: EmbeddingModel,
   decision: PromotionDecision,
-  options: Pick<ActOptions, "pipelines" | "changelogPartitions" | "store">,
+  options: Pick<ActOptions, "pipelines" | "changelogPartitions" | "store" | "runsBlocked">,
 ): Promise<void> {
   if (decision.bootstrap !== undefined) {
     const version = decision.bootstrap;
@@ -189,6 +191,7 @@ async function reconcileRuns(
     }
     for (const pipeline of options.pipelines) {
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
+      if (options.runsBlocked?.has(pipeline.metadata.name) === true) continue;
       const partitions = await options.changelogPartitions(pipeline);
       const run = desiredBootstrapRun(model, pipeline, decision.bootstrap, partitions);
       await context.client.apply(run as KubeObject, childApply);

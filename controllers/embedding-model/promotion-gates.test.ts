@@ -192,6 +192,31 @@ describe("BootstrapComplete names why the run's shards do not run", () => {
     },
   );
 
+  // A kubernetes.io/tls Secret made with `kubectl create secret tls` has no ca.crt: the serving pods
+  // start, but the pipeline (its workers and shards verify the server with it) cannot run.
+  it("a run Stalled before its shards start (a Secret of its pipeline missing): its message is in the gate's", () => {
+    const message =
+      "NearlinePipeline jobs cannot run: EmbeddingModel jude-minilm: spec.serving.tls.secretName names key ca.crt of Secret minilm-tls, which has no such key";
+    const run = testRun((object) => {
+      setPath(object, "status.phase", "Pending");
+      setPath(
+        object,
+        "status.conditions",
+        ["Ready", "Reconciling", "Stalled"].map((type) => ({
+          type,
+          status: type === "Stalled" ? "True" : "False",
+          reason: "SecretNotFound",
+          message,
+          lastTransitionTime: "2026-12-01T10:00:00Z",
+        })),
+      );
+    });
+    const observation = bootstrapObservation([testPipeline()], [run]);
+    expect(bootstrapGate("v2", observation, "building").message).toBe(
+      `BootstrapRun ${run.metadata.name} is Pending (0%): ${message}`,
+    );
+  });
+
   it("a run that is only progressing says its percentage alone", () => {
     const observation = bootstrapObservation([testPipeline()], [held("Running")]);
     expect(observation?.heldBack).toBeUndefined();

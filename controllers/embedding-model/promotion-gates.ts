@@ -104,9 +104,17 @@ export function bootstrapGate(
   version: string,
   run: BootstrapObservation | undefined,
   storeState: string | undefined,
+  runBlocked?: { reason: string; message: string },
 ): Gate {
   const percent = run?.percent;
   const value = percent === undefined ? undefined : percent / 100;
+  if (run === undefined && runBlocked !== undefined)
+    return {
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: runBlocked.reason,
+      message: `BootstrapRun for version ${version} cannot be created: ${runBlocked.message}`,
+    };
   if (run === undefined)
     return {
       type: "BootstrapComplete",

@@ -16,7 +16,7 @@ import { autoscalerInactive, flooredMinReplicas, type AutoscalerView } from "./a
 import { replicasFloor } from "./replicas-ownership.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
-import type { Blocker } from "./blockers.ts";
+import { blockedServing, type Blocker } from "./blockers.ts";
 import { observeStore } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
@@ -88,8 +88,12 @@ export function bootstrapObservation(
     shown.status?.conditions?.find((condition) => condition.type === (failed ? "Failed" : "Ready"))
       ?.message ?? "";
   const ready = pending?.status?.conditions?.find((condition) => condition.type === "Ready");
+  // A run Stalled before it starts (a Secret of its pipeline missing, the pipeline stalled) says why too.
+  const stalled = pending?.status?.conditions?.some(
+    (condition) => condition.type === "Stalled" && condition.status === "True",
+  );
   const heldBack =
-    !failed && ready !== undefined && heldBackReasons.has(ready.reason)
+    !failed && ready !== undefined && (heldBackReasons.has(ready.reason) || stalled === true)
       ? `${all.length > 1 ? `${pending!.metadata.name}: ` : ""}${ready.message}`
       : undefined;
   return {
@@ -259,6 +263,7 @@ export async function observePromotion(
   store: Store | undefined,
   blockers: readonly Blocker[],
   pipelinePollMs?: number,
+  runBlockers: ReadonlyMap<string, Blocker> = new Map(),
 ): Promise<PromotionInputs> {
   const spec = model.spec.version;
   const storeName = pipelines[0]?.spec.sinks.store.name;
@@ -284,14 +289,7 @@ export async function observePromotion(
       spec,
       flooredMinReplicas(autoscaling, replicasFloor(context, model)),
     );
-  const [blocker] = blockers;
-  if (blocker !== undefined)
-    serving[spec] = {
-      state: "Stalled",
-      reason: blocker.reason,
-      message: blockers.map((entry) => entry.message).join("; "),
-      readyReplicas: 0,
-    };
+  serving[spec] = blockedServing(serving[spec]!, blockers);
   const specRecord = records.find((record) => record.version === spec);
   const parity = specRecord?.parity;
   const runs = runsOfVersion(context, pipelines, spec).filter(
@@ -309,6 +307,14 @@ export async function observePromotion(
       bootstrap: bootstrapObservation(pipelines, runs),
       lag: lagObservation(pipelines, spec, pipelinePollMs),
       parity,
+      ...(runBlockers.size > 0
+        ? {
+            runBlocked: {
+              reason: [...runBlockers.values()][0]!.reason,
+              message: [...runBlockers.values()].map((blocker) => blocker.message).join("; "),
+            },
+          }
+        : {}),
     },
     writersPresent: writersPresent(context, model),
     now: new Date(),

@@ -1,6 +1,7 @@
 // The EmbeddingModel status and Events from a promotion decision. Pure: every version the decision
 // placed in a phase is listed with its serving figures and lifecycle times; conditions keep their
 // lastTransitionTime while unchanged; an Event marks each phase change and each cutover.
+import { missingReferenceReasons } from "./blockers.ts";
 import type { Condition, EmbeddingModelStatus, ModelVersionStatus, VersionPhase } from "../../crds/index.ts";
 import { kstatusConditions, setConditions } from "../shared/conditions.ts";
 import { gateTypes } from "./promotion-gates.ts";
@@ -176,7 +177,15 @@ export function promotionEvents(
       message: verdict.message,
     });
   // Reconciling verdicts have no Event of their own; the store losing the active version is one, and
-  // so is a move to another store.
+  // so is a move to another store, and a candidate waiting for a missing Secret or claim (a Warning
+  // when the cause or its wording is new: `kubectl describe` shows what to create).
+  const ready = previous?.conditions?.find((condition) => condition.type === "Ready");
+  if (
+    verdict.state === "Reconciling" &&
+    missingReferenceReasons.has(verdict.reason) &&
+    (ready?.reason !== verdict.reason || ready.message !== verdict.message)
+  )
+    events.push({ warning: true, reason: verdict.reason, message: verdict.message });
   const reconciling = previous?.conditions?.find((condition) => condition.type === "Reconciling");
   const storeEvent = verdict.reason === "StoreDataLost" || verdict.reason === "StoreChanged";
   if (storeEvent && reconciling?.reason !== verdict.reason)

@@ -53,6 +53,11 @@ export interface CandidateMeasurements {
   lag?: LagObservation | undefined;
   coverage?: CoverageObservation | undefined;
   parity?: ParityObservation | undefined;
+  /**
+   * Why a BootstrapRun of the candidate cannot be created yet (a pipeline's Kafka Secret missing: the
+   * run is sized from the changelog's partition count, which cannot be read without it).
+   */
+  runBlocked?: { reason: string; message: string } | undefined;
 }
 
 /** Everything the decision reads. */
@@ -390,12 +395,14 @@ function settle(
   // them, a pod stuck past the progress deadline leaves it Active, the Ready condition Stalled naming
   // the pod; Failed only when none serves, or before it ever served.
   const servesReaders = input.store !== undefined || input.statusActive === active;
-  const verdict: Kstatus =
-    serving.state === "Stalled"
-      ? { state: "Stalled", reason: serving.reason, message: `version ${active}: ${serving.message}` }
-      : ready
-        ? { state: "Ready", reason: "Promoted", message: `version ${active} is active: ${serving.message}` }
-        : { state: "Reconciling", reason: serving.reason, message: `version ${active}: ${serving.message}` };
+  // A Secret or claim of the live version gone (a candidate waits for one until its deadline): nothing
+  // times this out, and its pods that stop cannot start again, so it is Stalled at once.
+  const stalled = serving.state === "Stalled" || serving.blocked === true;
+  const verdict: Kstatus = stalled
+    ? { state: "Stalled", reason: serving.reason, message: `version ${active}: ${serving.message}` }
+    : ready
+      ? { state: "Ready", reason: "Promoted", message: `version ${active} is active: ${serving.message}` }
+      : { state: "Reconciling", reason: serving.reason, message: `version ${active}: ${serving.message}` };
   const activatedTime = record.activatedTime ?? nowText;
   return {
     ...base,
@@ -407,14 +414,13 @@ function settle(
     switchPointer,
     phases: {
       ...base.phases,
-      [active]:
-        serving.state === "Stalled"
-          ? serving.readyReplicas > 0 && servesReaders
-            ? "Active"
-            : "Failed"
-          : ready
-            ? "Active"
-            : "Deploying",
+      [active]: stalled
+        ? serving.readyReplicas > 0 && servesReaders
+          ? "Active"
+          : "Failed"
+        : ready
+          ? "Active"
+          : "Deploying",
     },
     conditions: [
       ...gateConditions,

@@ -14,14 +14,15 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
 import { captureWatermarks } from "../bootstrap-run/run-io.ts";
-import { readSecrets } from "../nearline-pipeline/secret-reader.ts";
+import { readSecrets, secretKeys } from "../nearline-pipeline/secret-reader.ts";
+import { missingSecret, referencedSecrets } from "../nearline-pipeline/secret-refs.ts";
 import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
-import { observeCoverage, observePromotion } from "./promotion-observe.ts";
+import { observeCoverage, observePromotion, runsOfVersion } from "./promotion-observe.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
@@ -171,7 +172,16 @@ async function reconcileWithStore(
       return { requeueAfterMs: storeConflictPollMs };
     }
   }
-  let inputs = await observePromotion(context, model, pipelines, store, blockers, settings.pipelinePollMs);
+  const runBlockers = await unstartableRuns(context, model, pipelines);
+  let inputs = await observePromotion(
+    context,
+    model,
+    pipelines,
+    store,
+    blockers,
+    settings.pipelinePollMs,
+    runBlockers,
+  );
   if (settings.collectionPollMs !== undefined)
     inputs = { ...inputs, collectionPollMs: settings.collectionPollMs };
   let decision = decidePromotion(inputs);
@@ -201,6 +211,7 @@ async function reconcileWithStore(
     changelogPartitions: (pipeline) => changelogPartitions(context, pipeline, settings.externalTimeoutMs),
     reconcileStartedAtMs,
     secretVersions,
+    runsBlocked: new Set(runBlockers.keys()),
   });
   await writeStatus(context, model, inputs, decision);
   const metrics = promotionMetrics(settings.registry);
@@ -221,7 +232,7 @@ async function reconcileWithStore(
   );
   // Secrets, claims and the store are not watched: what only their creation or an edit fixes, or
   // what someone changed in the store, is looked at again.
-  const missing = blockers.some((blocker) => blocker.recheck === true);
+  const missing = blockers.some((blocker) => blocker.recheck === true) || runBlockers.size > 0;
   const waits = [
     decision.requeueAfterMs,
     missing ? missingReferencePollMs : undefined,
@@ -334,6 +345,45 @@ async function changelogPartitions(
 ): Promise<number> {
   const secrets = await readSecrets(context.client, context.key.namespace, pipelineSecretNames(pipeline));
   return (await captureWatermarks(pipeline, secrets, context.signal, externalTimeoutMs)).length;
+}
+
+/**
+ * Pipelines without a BootstrapRun of the spec's version whose Kafka Secret (or key) is missing: the
+ * run is sized from the changelog's partition count, read with those credentials, so it cannot be
+ * created yet. Said in the BootstrapComplete gate naming the pipeline, field and Secret (not a failed
+ * reconcile retried until it shows as ReconcileError), and looked at again every
+ * missingReferencePollMs: Secrets are not watched.
+ */
+async function unstartableRuns(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  pipelines: readonly NearlinePipeline[],
+): Promise<Map<string, Blocker>> {
+  const runs = runsOfVersion(context, pipelines, model.spec.version);
+  const blocked = new Map<string, Blocker>();
+  for (const pipeline of pipelines) {
+    if (runs.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
+    const refs = referencedSecrets(pipeline, model).filter((ref) =>
+      ref.field.startsWith("spec.source.kafka."),
+    );
+    if (refs.length === 0) continue;
+    const secrets = secretKeys(
+      await readSecrets(
+        context.client,
+        context.key.namespace,
+        refs.map((ref) => ref.name),
+      ),
+    );
+    const message = missingSecret(refs, secrets);
+    const first = refs.find((ref) => secrets.get(ref.name)?.has(ref.key) !== true);
+    if (message === undefined || first === undefined) continue;
+    blocked.set(pipeline.metadata.name, {
+      reason: secrets.has(first.name) ? "SecretKeyNotFound" : "SecretNotFound",
+      message: `${message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
+      recheck: true,
+    });
+  }
+  return blocked;
 }
 
 /** Secrets a pipeline's Kafka connection needs (parity's source events, the partition count). */

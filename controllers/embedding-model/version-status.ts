@@ -33,6 +33,11 @@ export interface ServingState {
   reason: string;
   message: string;
   readyReplicas: number;
+  /**
+   * The spec's version cannot be rendered until a referenced Secret or claim exists (blockers.ts): a
+   * wait within the promotion's deadline for a candidate, Stalled at once for the live version.
+   */
+  blocked?: true;
 }
 
 /** Reads the fields of a Deployment object the decision uses. */
