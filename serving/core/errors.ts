@@ -32,11 +32,14 @@ export class ServingError extends Error {
   override readonly name = "ServingError";
   readonly code: ServingErrorCode;
   readonly kind: ServingErrorKind;
+  /** The top-level request field the error is about, when the transport knows it (OpenAI's `param`). */
+  readonly param: string | undefined;
 
-  constructor(code: ServingErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ServingErrorCode, message: string, options?: { cause?: unknown; param?: string }) {
     super(message, options);
     this.code = code;
     this.kind = errorKinds[code];
+    this.param = options?.param;
   }
 
   /** The code as clients see it. */
@@ -69,8 +72,8 @@ export const servingErrors = {
       "INVALID_DIMENSIONS",
       `dimensions must be between 1 and the model's ${dimensions}, got ${requested}`,
     ),
-  malformedRequest: (detail: string, cause?: unknown) =>
-    new ServingError("MALFORMED_REQUEST", `malformed request: ${detail}`, { cause }),
+  malformedRequest: (detail: string, cause?: unknown, param?: string) =>
+    new ServingError("MALFORMED_REQUEST", `malformed request: ${detail}`, { cause, param }),
   modelNotFound: (requested: string, served: readonly string[]) =>
     new ServingError(
       "MODEL_NOT_FOUND",

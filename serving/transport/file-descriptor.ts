@@ -11,9 +11,10 @@ interface WireField {
 }
 
 // Field numbers in google/protobuf/descriptor.proto.
-const FILE = { name: 1, package: 2, dependency: 3, messageType: 4 } as const;
-const MESSAGE = { name: 1, field: 2, nestedType: 3, options: 7 } as const;
-const FIELD = { name: 1, label: 4, typeName: 6 } as const;
+const FILE = { name: 1, package: 2, dependency: 3, messageType: 4, syntax: 12 } as const;
+const MESSAGE = { name: 1, field: 2, nestedType: 3, options: 7, oneofDecl: 8 } as const;
+const FIELD = { name: 1, label: 4, typeName: 6, oneofIndex: 9, proto3Optional: 17 } as const;
+const ONEOF = { name: 1 } as const;
 const MESSAGE_OPTIONS_MAP_ENTRY = 7;
 const LABEL_REPEATED = 3;
 
@@ -71,6 +72,13 @@ function encodeFields(fields: readonly WireField[]): Buffer {
   );
 }
 
+/** The number a varint field holds (its value bytes as parseFields keeps them). */
+function varintValue(value: Buffer): number {
+  let result = 0;
+  for (let index = 0; index < value.length; index++) result += (value[index]! & 0x7f) * 2 ** (7 * index);
+  return result;
+}
+
 const text = (fields: readonly WireField[], number: number): string | undefined =>
   fields.find((field) => field.number === number && field.wireType === 2)?.value.toString("utf8");
 
@@ -97,26 +105,35 @@ export function mapEntryName(fieldName: string): string {
 }
 
 /**
- * The FileDescriptorProto with every map entry type named as protoc names it. protobufjs names the
- * entry of `map<...> fields` "Fields", not "FieldsEntry", and strict readers (Go's protodesc, so
- * grpcurl; Postman) refuse the file: "is an invalid map: incorrect implicit map entry name".
+ * The FileDescriptorProto as protoc would describe the same .proto, where proto-loader (protobufjs)
+ * describes it otherwise in ways strict readers and code generators notice:
+ * - every map entry type is named as protoc names it: protobufjs names the entry of
+ *   `map<...> fields` "Fields", not "FieldsEntry", and strict readers (Go's protodesc, so grpcurl;
+ *   Postman) refuse the file: "is an invalid map: incorrect implicit map entry name";
+ * - a proto3 `optional` field is marked `proto3_optional`, its one-field oneof `_name` synthetic:
+ *   protobufjs's descriptor writer sets it as `proto3_optional`, a property its encoder does not know
+ *   (`proto3Optional`), so it is lost, and grpcurl then describes `optional bool normalize = 3` as
+ *   `oneof _normalize { bool normalize = 3; }` (code generated from it gets a oneof, not an optional).
  */
-export function withProtocMapEntryNames(file: Buffer): Buffer {
+export function asProtocDescribes(file: Buffer): Buffer {
+  const fields = parseFields(file);
+  const proto3 = text(fields, FILE.syntax) === "proto3";
   return encodeFields(
-    parseFields(file).map((field) =>
+    fields.map((field) =>
       field.number === FILE.messageType && field.wireType === 2
-        ? { ...field, value: mendMessage(field.value) }
+        ? { ...field, value: mendMessage(field.value, proto3) }
         : field,
     ),
   );
 }
 
-function mendMessage(message: Buffer): Buffer {
+function mendMessage(message: Buffer, proto3: boolean): Buffer {
   let fields = parseFields(message).map((field) =>
     field.number === MESSAGE.nestedType && field.wireType === 2
-      ? { ...field, value: mendMessage(field.value) }
+      ? { ...field, value: mendMessage(field.value, proto3) }
       : field,
   );
+  if (proto3) fields = withProto3Optional(fields);
   const mapEntries = new Set(
     fields
       .filter((field) => field.number === MESSAGE.nestedType && field.wireType === 2)
@@ -161,4 +178,44 @@ function isMapEntry(message: readonly WireField[]): boolean {
           option.number === MESSAGE_OPTIONS_MAP_ENTRY && option.wireType === 0 && option.value[0] === 1,
       ),
   );
+}
+
+const PROTO3_OPTIONAL: WireField = { number: FIELD.proto3Optional, wireType: 0, value: Buffer.from([1]) };
+
+/**
+ * The message's fields with `proto3_optional` set on each field protobufjs made of a proto3
+ * `optional`: the only field of a oneof named `_<field>` (protoc's name for the synthetic oneof),
+ * when that oneof comes after every real one (as protoc orders them, and strict readers require).
+ */
+function withProto3Optional(fields: WireField[]): WireField[] {
+  const oneofNames = fields
+    .filter((field) => field.number === MESSAGE.oneofDecl && field.wireType === 2)
+    .map((field) => text(parseFields(field.value), ONEOF.name) ?? "");
+  if (oneofNames.length === 0) return fields;
+  const members = new Map<number, string[]>();
+  for (const field of fields) {
+    if (field.number !== MESSAGE.field || field.wireType !== 2) continue;
+    const descriptor = parseFields(field.value);
+    const index = descriptor.find((part) => part.number === FIELD.oneofIndex && part.wireType === 0);
+    if (index === undefined) continue;
+    const oneof = varintValue(index.value);
+    members.set(oneof, [...(members.get(oneof) ?? []), text(descriptor, FIELD.name) ?? ""]);
+  }
+  const looksSynthetic = (oneof: number): boolean => {
+    const names = members.get(oneof) ?? [];
+    return names.length === 1 && oneofNames[oneof] === `_${names[0]}`;
+  };
+  let lastReal = -1;
+  oneofNames.forEach((_name, oneof) => {
+    if (!looksSynthetic(oneof)) lastReal = oneof;
+  });
+  return fields.map((field) => {
+    if (field.number !== MESSAGE.field || field.wireType !== 2) return field;
+    const descriptor = parseFields(field.value);
+    const index = descriptor.find((part) => part.number === FIELD.oneofIndex && part.wireType === 0);
+    if (index === undefined || descriptor.some((part) => part.number === FIELD.proto3Optional)) return field;
+    const oneof = varintValue(index.value);
+    if (oneof <= lastReal || !looksSynthetic(oneof)) return field;
+    return { ...field, value: encodeFields([...descriptor, PROTO3_OPTIONAL]) };
+  });
 }

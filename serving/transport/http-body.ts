@@ -115,6 +115,8 @@ export function parseJsonBody(body: Buffer): unknown {
       throw servingErrors.malformedRequest(
         `${unpaired.where} holds an unpaired surrogate (\\u${unpaired.codeUnit.toString(16).padStart(4, "0")}): ` +
           "text must be Unicode, as UTF-8 can encode it",
+        undefined,
+        unpaired.param,
       );
     }
   }
@@ -125,7 +127,9 @@ export function parseJsonBody(body: Buffer): unknown {
  * The first string (or object key) of a parsed document that is not well-formed UTF-16, with its
  * path (`inputs.1`, `a key of extra`) and its lone surrogate. Iterative: a document may nest deeply.
  */
-function findUnpairedSurrogate(document: unknown): { where: string; codeUnit: number } | undefined {
+function findUnpairedSurrogate(
+  document: unknown,
+): { where: string; param: string | undefined; codeUnit: number } | undefined {
   interface Node {
     value: unknown;
     parent: Node | undefined;
@@ -136,19 +140,29 @@ function findUnpairedSurrogate(document: unknown): { where: string; codeUnit: nu
     for (let at = node; at?.parent !== undefined; at = at.parent) keys.push(at.key);
     return keys.reverse().join(".");
   };
-  const found = (text: string, where: string) => ({ where, codeUnit: loneSurrogate(text) });
+  // The body's top-level field the node is in (OpenAI's `param`), when the body is an object.
+  const paramOf = (node: Node | undefined): string | undefined => {
+    let at = node;
+    while (at?.parent?.parent !== undefined) at = at.parent;
+    return at?.parent !== undefined && !Array.isArray(document) ? at.key : undefined;
+  };
+  const found = (text: string, where: string, node: Node | undefined) => ({
+    where,
+    param: paramOf(node),
+    codeUnit: loneSurrogate(text),
+  });
   const stack: Node[] = [{ value: document, parent: undefined, key: "" }];
   for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
     const { value } = node;
     if (typeof value === "string") {
-      if (!value.isWellFormed()) return found(value, pathOf(node) || "the body");
+      if (!value.isWellFormed()) return found(value, pathOf(node) || "the body", node);
     } else if (Array.isArray(value)) {
       for (let index = value.length - 1; index >= 0; index--)
         stack.push({ value: value[index], parent: node, key: String(index) });
     } else if (typeof value === "object" && value !== null) {
       const keys = Object.keys(value);
       for (const key of keys) {
-        if (!key.isWellFormed()) return found(key, `a key of ${pathOf(node) || "the body"}`);
+        if (!key.isWellFormed()) return found(key, `a key of ${pathOf(node) || "the body"}`, node);
       }
       for (let index = keys.length - 1; index >= 0; index--) {
         const key = keys[index]!;
@@ -199,5 +213,10 @@ export function parseRequest<T>(schema: z.ZodType<T>, document: unknown): T {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const where = issue?.path.length ? issue.path.join(".") : "body";
-  throw servingErrors.malformedRequest(`${where}: ${issue?.message ?? "invalid"}`, parsed.error);
+  const field = issue?.path[0];
+  throw servingErrors.malformedRequest(
+    `${where}: ${issue?.message ?? "invalid"}`,
+    parsed.error,
+    typeof field === "string" ? field : undefined,
+  );
 }

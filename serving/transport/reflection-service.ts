@@ -6,7 +6,7 @@ import type { ServerDuplexStream, ServiceDefinition, UntypedServiceImplementatio
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { AnyDefinition, PackageDefinition, ProtobufTypeDefinition } from "@grpc/proto-loader";
 import type { CallContext } from "./call-context.ts";
-import { readFileHeader, withProtocMapEntryNames } from "./file-descriptor.ts";
+import { readFileHeader, asProtocDescribes } from "./file-descriptor.ts";
 import { authorize } from "./grpc-call.ts";
 import { malformation } from "./proto.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
@@ -63,7 +63,7 @@ export class DescriptorIndex {
       }
     }
     this.#files = buffers.map((raw) => {
-      const bytes = withProtocMapEntryNames(raw);
+      const bytes = asProtocDescribes(raw);
       return { ...readFileHeader(bytes), bytes };
     });
   }

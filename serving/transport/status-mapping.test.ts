@@ -69,6 +69,17 @@ describe("status mapping (the one place errors become transport statuses)", () =
     });
     expect(toHttpError(servingErrors.overloaded(1)).body.error.param).toBeNull();
   });
+
+  it("names the field a malformed request got wrong in `param`, when the transport knows it", () => {
+    const wrongType = servingErrors.malformedRequest("dimensions: expected number", undefined, "dimensions");
+    expect(toHttpError(wrongType).body.error).toMatchObject({
+      param: "dimensions",
+      code: "JUDE_SERVING_MALFORMED_REQUEST",
+    });
+    expect(
+      toHttpError(servingErrors.malformedRequest("the body is not valid JSON")).body.error.param,
+    ).toBeNull();
+  });
 });
 
 describe("TEI's HTTP error mapping", () => {

@@ -106,7 +106,7 @@ export function toHttpError(error: unknown): HttpErrorAnswer<OpenAiErrorBody> {
       error: {
         message: servingError.message,
         type: openAiTypes[servingError.kind],
-        param: openAiParams[servingError.code] ?? null,
+        param: servingError.param ?? openAiParams[servingError.code] ?? null,
         code: servingError.code === "MODEL_NOT_FOUND" ? "model_not_found" : servingError.publicCode,
       },
     },

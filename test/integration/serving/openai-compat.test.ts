@@ -96,6 +96,19 @@ describe("POST /v1/embeddings", () => {
     );
   });
 
+  it.each([
+    ["a dimensions of the wrong type", { input: "hi", dimensions: "64" }, "dimensions"],
+    ["an unknown encoding_format", { input: "hi", encoding_format: "int8" }, "encoding_format"],
+    ["a model of the wrong type", { input: "hi", model: 5 }, "model"],
+    ["an input of the wrong type", { input: 5 }, "input"],
+    ["a list input holding an unpaired surrogate", { input: ["ok", "caf\udce9"] }, "input"],
+    ["a body that is not an object", ["hi"], null],
+  ])("names the field in `param` for %s, as OpenAI does", async (_name, body, param) => {
+    const error = await openAiError(openai.raw("POST", "/embeddings", body));
+    expect(error.status).toBe(400);
+    expect(error.body.error).toMatchObject({ code: "JUDE_SERVING_MALFORMED_REQUEST", param });
+  });
+
   it("refuses more than 2,048 inputs with a clear 400", async () => {
     const error = await openAiError(
       openai.createEmbeddings({ model: server.model.name, input: [...texts, "one more"] }),

@@ -115,6 +115,48 @@ describe("grpc.reflection", () => {
     expect(maps).toContain("ok EmbedInput.fields -> FieldsEntry");
   });
 
+  it("describes proto3 `optional` fields as protoc does (proto3_optional), not as one-field oneofs", async () => {
+    // Without proto3_optional, grpcurl describes `optional bool normalize = 3` as
+    // `oneof _normalize { bool normalize = 3; }`, and code generated from the reflected descriptors
+    // (grpcurl -protoset-out, then protoc) gets a oneof wrapper instead of an optional field.
+    const reflection = new ReflectionClient(address);
+    const optional: string[] = [];
+    const realOneofs: string[] = [];
+    try {
+      for (const symbol of ["jude.embedding.v1.EmbeddingService", "tei.v1.Embed"]) {
+        const [file] = (await reflection.fileContainingSymbol(symbol)).map(decodeFileDescriptor);
+        for (const message of file!.message_type)
+          for (const field of message.field) {
+            if (field.oneof_index === undefined || field.oneof_index === null) continue;
+            const oneof = message.oneof_decl[field.oneof_index]?.name;
+            const name = `${file!.package}.${message.name}.${field.name}`;
+            if (field.proto3_optional) optional.push(`${name} in ${oneof}`);
+            else realOneofs.push(`${name} in ${oneof}`);
+          }
+      }
+    } finally {
+      reflection.close();
+    }
+    expect(optional.sort()).toEqual(
+      [
+        "jude.embedding.v1.EmbedRequest.normalize in _normalize",
+        "jude.embedding.v1.EmbedRequest.dimensions in _dimensions",
+        "tei.v1.InfoResponse.sha in _sha",
+        "tei.v1.InfoResponse.docker_label in _docker_label",
+        "tei.v1.InfoResponse.model_sha in _model_sha",
+        "tei.v1.InfoResponse.max_batch_requests in _max_batch_requests",
+        "tei.v1.EmbedRequest.normalize in _normalize",
+        "tei.v1.EmbedRequest.prompt_name in _prompt_name",
+        "tei.v1.EmbedRequest.dimensions in _dimensions",
+      ].sort(),
+    );
+    // A oneof the .proto declares stays one.
+    expect(realOneofs.sort()).toEqual([
+      "jude.embedding.v1.EmbedStreamResponse.error in result",
+      "jude.embedding.v1.EmbedStreamResponse.response in result",
+    ]);
+  });
+
   it("answers an unknown symbol in-stream with NOT_FOUND, and the stream goes on", async () => {
     const reflection = new ReflectionClient(address);
     try {

@@ -42,9 +42,18 @@ export interface FileDescriptor {
 /** A DescriptorProto. */
 export interface MessageDescriptor {
   name: string;
-  field: Array<{ name: string; number: number; label: number; type: number; type_name: string }>;
+  field: Array<{
+    name: string;
+    number: number;
+    label: number;
+    type: number;
+    type_name: string;
+    oneof_index?: number;
+    proto3_optional: boolean;
+  }>;
   nested_type: MessageDescriptor[];
   options: { map_entry: boolean } | null;
+  oneof_decl: Array<{ name: string }>;
 }
 
 /** A reflection endpoint; `version` picks the service (grpcurl asks v1 first, older tools v1alpha). */
