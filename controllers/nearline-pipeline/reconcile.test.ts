@@ -214,6 +214,32 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("keeps reporting the running workers' figures while Stalled for a missing Secret", async () => {
+    const running: KubeObject = {
+      ...retired,
+      metadata: {
+        ...retired.metadata!,
+        name: "jobs-minilm-v1-nearline",
+        labels: { ...retired.metadata!.labels!, "jude.dev/version": "minilm-v1" },
+      },
+    };
+    const { Secret: _storeSecret, ...withoutSecret } = pipelineWithWorker();
+    const calls = await reconcile({ ...withoutSecret, Deployment: [running] }, async () => ({
+      lag: new Map([[0, 4]]),
+    }));
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning SecretNotFound",
+    ]);
+    expect(writtenConditions(calls).find((condition) => condition.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "SecretNotFound",
+    });
+    const write = calls.findLast((call) => call.verb === "applyStatus");
+    if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+    expect(write.status).toMatchObject({ lag: 4, versions: [{ version: "minilm-v1", lag: 4 }] });
+  });
+
   it("reports CaughtUp Unknown, not measured, while Stalled", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

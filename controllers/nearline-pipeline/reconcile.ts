@@ -122,41 +122,44 @@ export async function reconcileNearlinePipeline(
     }
     if (resolved.waiting.length === 0) await removeRetiredWorkers(context, pipeline, resolved);
   }
+  // While Stalled nothing is applied or removed, but the workers already running go on: their
+  // figures are still reported (status, gauges), not dropped until the cause is gone.
+  const reported =
+    cause === undefined
+      ? resolved.versions.map((version) => version.version)
+      : runningVersions(context, pipeline);
   const rollouts = new Map<string, Rollout>();
   const waits = new Map<string, WorkerWait[]>();
   const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
   const recentlyReady = new Set<string>();
-  for (const version of resolved.versions) {
-    const name = nearlineWorkerName(pipeline.metadata.name, version.version);
+  for (const version of reported) {
+    const name = nearlineWorkerName(pipeline.metadata.name, version);
     const deployment = context.cache.get<V1Deployment & KubeObject>(resourceTypes.deployment, {
       namespace: context.key.namespace,
       name,
     });
-    const pods = workerPods(context, pipeline, version.version);
+    const pods = workerPods(context, pipeline, version);
     const current = currentTemplatePods(deployment, pods);
-    if (turnedReadyWithin(current, Date.now())) recentlyReady.add(version.version);
+    if (turnedReadyWithin(current, Date.now())) recentlyReady.add(version);
     const rollout = await workerRollout(context, deployment, current);
-    rollouts.set(version.version, rollout);
-    const figures = await workerFigures(context, pods, version.version, settings);
-    versions.push(versionStatus(version.version, rollout.readyReplicas, figures));
+    rollouts.set(version, rollout);
+    const figures = await workerFigures(context, pods, version, settings);
+    versions.push(versionStatus(version, rollout.readyReplicas, figures));
     waits.set(
-      version.version,
+      version,
       figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
     );
   }
-  settings.sampler?.forget(
-    keyToString(context.key),
-    resolved.versions.map((version) => version.version),
-  );
+  settings.sampler?.forget(keyToString(context.key), reported);
   if (gauges !== undefined)
     await recordWorkers(
       gauges,
       context.key,
-      resolved.versions.map((version) => ({
-        version: version.version,
+      reported.map((version) => ({
+        version,
         desired: pipeline.spec.workers.replicas,
-        ready: rollouts.get(version.version)?.readyReplicas ?? 0,
-        notProgressing: rollouts.get(version.version)?.notProgressing !== undefined,
+        ready: rollouts.get(version)?.readyReplicas ?? 0,
+        notProgressing: rollouts.get(version)?.notProgressing !== undefined,
       })),
     );
   const verdict = pipelineStanding(cause, resolved, rollouts, waits);
@@ -230,6 +233,19 @@ async function removeRetiredWorkers(
       }
     }
   }
+}
+
+/** The versions whose worker Deployments (owned by this pipeline) exist, in name order. */
+function runningVersions(context: ReconcileContext, pipeline: NearlinePipeline): string[] {
+  const { selector } = childLabels("nearline", {
+    model: pipeline.spec.modelRef.name,
+    pipeline: pipeline.metadata.name,
+  });
+  const versions = context.cache
+    .list(resourceTypes.deployment, { namespace: context.key.namespace, labels: selector })
+    .filter((child) => child.metadata?.ownerReferences?.some((owner) => owner.uid === pipeline.metadata.uid))
+    .flatMap((child) => child.metadata?.labels?.[labelKeys.embeddingVersion] ?? []);
+  return [...new Set(versions)].sort();
 }
 
 /** The worker pods of one version of the pipeline. */

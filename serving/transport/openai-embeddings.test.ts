@@ -69,3 +69,32 @@ describe("POST /v1/embeddings without input", () => {
     });
   });
 });
+
+describe("handleOpenAiEmbeddings input errors", () => {
+  const refusal = async (input: unknown) => {
+    const { context } = contextWith(4);
+    const error = await handleOpenAiEmbeddings(context, { input }, new AbortController().signal).then(
+      () => undefined,
+      (caught: unknown) => caught as Error,
+    );
+    expect(error).toBeDefined();
+    return error!.message;
+  };
+
+  it("says token ids are refused only for token ids", async () => {
+    expect(await refusal([101, 102])).toMatch(/token ids are not accepted/);
+    expect(await refusal([[101, 102], [103]])).toMatch(/token ids are not accepted/);
+  });
+
+  it("names the list item that is not a string", async () => {
+    const message = await refusal(["a", 5]);
+    expect(message).toContain("input[1] is a number: input must be a string or a list of strings");
+    expect(message).not.toMatch(/token ids/);
+    expect(await refusal(["a", "b", null])).toContain("input[2] is null");
+  });
+
+  it("names the type of an input that is neither a string nor a list", async () => {
+    expect(await refusal(5)).toContain("input is a number: input must be a string or a list of strings");
+    expect(await refusal({ text: "a" })).toContain("input is an object");
+  });
+});

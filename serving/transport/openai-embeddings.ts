@@ -20,13 +20,7 @@ export const OPENAI_MAX_INPUTS = 2048;
  * `"encoding_format": null` whenever its caller did not choose one.
  */
 const openAiRequestSchema = z.object({
-  input: z.union([z.string(), z.array(z.string())], {
-    error: (issue) =>
-      issue.input === undefined || issue.input === null
-        ? "input is required: a string or a list of strings"
-        : "input must be a string or a list of strings; token ids are not accepted (they would be another " +
-          "tokenizer's: LangChain's OpenAIEmbeddings sends them unless check_embedding_ctx_length=False)",
-  }),
+  input: z.union([z.string(), z.array(z.string())], { error: (issue) => inputRefusal(issue.input) }),
   model: z.string().nullish(),
   encoding_format: z.enum(["float", "base64"]).nullish(),
   dimensions: z.number().int().nullish(),
@@ -35,6 +29,35 @@ const openAiRequestSchema = z.object({
   truncate: z.boolean().nullish(),
   normalize: z.boolean().nullish(),
 });
+
+/** OpenAI's token-id inputs: a list of integers, or a list of such lists. */
+function isTokenIds(input: unknown): boolean {
+  const ids = (value: unknown) => Array.isArray(value) && value.length > 0 && value.every(Number.isInteger);
+  return ids(input) || (Array.isArray(input) && input.length > 0 && input.every(ids));
+}
+
+/** What a JSON value is, for a message: "a number", "null", "an object", … */
+function describeJson(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/** Why `input` was refused: missing, token ids, a list item that is not a string, or its type. */
+function inputRefusal(input: unknown): string {
+  const expected = "input must be a string or a list of strings";
+  if (input === undefined || input === null) return "input is required: a string or a list of strings";
+  if (isTokenIds(input))
+    return (
+      `${expected}; token ids are not accepted (they would be another tokenizer's: LangChain's ` +
+      "OpenAIEmbeddings sends them unless check_embedding_ctx_length=False)"
+    );
+  if (Array.isArray(input)) {
+    const index = input.findIndex((item) => typeof item !== "string");
+    if (index >= 0) return `input[${index}] is ${describeJson(input[index])}: ${expected}`;
+  }
+  return `input is ${describeJson(input)}: ${expected}`;
+}
 
 /** The OpenAI embeddings response. */
 export interface OpenAiEmbeddingsResponse {
