@@ -19,9 +19,21 @@ describe("jude <subcommand> --help", { timeout: 60_000 }, () => {
         expect(stdout).toMatch(new RegExp(`^usage: jude ${subcommand}`));
       });
 
-  it("lists every subcommand in its own usage", async () => {
+  it("with no arguments prints its usage on stderr, as the usage error it is (exit 2)", async () => {
+    // A container given no arguments is misconfigured (the image's default arguments are --help): it
+    // fails, saying what it takes. The usage went to stdout, unlike every other usage error of jude.
+    const failure = await run(process.execPath, [entryPoint]).then(
+      () => undefined,
+      (error: unknown) => error as { code: number; stdout: string; stderr: string },
+    );
+    expect(failure).toMatchObject({ code: 2, stdout: "" });
+    expect(failure?.stderr).toMatch(/^usage: jude <command> \[flags\]\n/);
+  });
+
+  it("lists every subcommand in its own usage, and how to get each one's", async () => {
     const { stdout } = await run(process.execPath, [entryPoint, "--help"]);
     for (const subcommand of ["operator", "serve", "nearline", "bootstrap", "fetch-model"])
       expect(stdout).toMatch(new RegExp(`^  ${subcommand} `, "m"));
+    expect(stdout).toContain("jude <command> --help");
   });
 });
