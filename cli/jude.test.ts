@@ -5,6 +5,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { FETCH_MODEL_FLAGS, USAGE as fetchModelUsage } from "../serving/fetch-model/main.ts";
 
 const run = promisify(execFile);
 const entryPoint = join(import.meta.dirname, "jude.ts");
@@ -18,6 +19,16 @@ describe("jude <subcommand> --help", { timeout: 60_000 }, () => {
         const { stdout } = await run(process.execPath, [entryPoint, subcommand, flag]);
         expect(stdout).toMatch(new RegExp(`^usage: jude ${subcommand}`));
       });
+
+  it("names in each subcommand's usage every flag it parses", async () => {
+    // operator and serve generate theirs from the tables they parse with (operator/config.test.ts,
+    // serving/cli-options.ts); fetch-model, nearline and bootstrap list theirs by hand.
+    for (const flag of FETCH_MODEL_FLAGS) expect(fetchModelUsage).toMatch(new RegExp(`^  --${flag} <`, "m"));
+    for (const subcommand of ["nearline", "bootstrap"]) {
+      const { stdout } = await run(process.execPath, [entryPoint, subcommand, "--help"]);
+      expect(stdout).toMatch(new RegExp(`^usage: jude ${subcommand} --config <file>\n`));
+    }
+  });
 
   it("with no arguments prints its usage on stderr, as the usage error it is (exit 2)", async () => {
     // A container given no arguments is misconfigured (the image's default arguments are --help): it
