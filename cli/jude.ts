@@ -39,7 +39,7 @@ register(
 
 function usage(): string {
   const lines = Object.entries(subcommands).map(([name, { summary }]) => `  ${name.padEnd(12)} ${summary}`);
-  return `usage: jude <command> [flags]\n       jude --version\n\ncommands:\n${lines.join("\n")}\n`;
+  return `usage: jude <command> [flags]\n       jude --version\n\ncommands:\n${lines.join("\n")}\n\njude <command> --help prints a command's flags.\n`;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -48,9 +48,15 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`jude ${(await import("../serving/version.ts")).SERVER_VERSION}\n`);
     return 0;
   }
-  if (name === undefined || name === "--help" || name === "-h") {
+  if (name === "--help" || name === "-h") {
     process.stdout.write(usage());
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  // No arguments: a container run without the image's default ones (--help), a misconfiguration, so
+  // a usage error (exit 2, the usage on stderr as with an unknown command) rather than a success.
+  if (name === undefined) {
+    process.stderr.write(usage());
+    return 2;
   }
   const command = subcommands[name];
   if (command === undefined) {

@@ -9,6 +9,7 @@ import { stringify as toYaml } from "yaml";
 import { abandonApplied, approve, rollback, type Decision } from "./kubectl-jude/actions.ts";
 import { Cluster, parseRequestTimeout, PluginError } from "./kubectl-jude/cluster.ts";
 import { completionScript, completionShells } from "./kubectl-jude/completion.ts";
+import { commandUsage } from "./kubectl-jude/help.ts";
 import {
   commandFlags,
   flagLabel,
@@ -49,7 +50,8 @@ flags (a command refuses a flag it does not read; completion and version take no
       --context NAME        kubeconfig context
       --kubeconfig FILE     kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
       --request-timeout T   give up on an API request after T (30s, 1m; 0, the default: no limit)
-  -h, --help                print this help
+  -h, --help                print this help; kubectl jude <command> --help (or help <command>)
+                            prints that command's usage, flags, defaults and examples
 
 exit codes: 0 done (and this help, with no command), 1 refused or failed (the reason is on stderr),
 2 usage error
@@ -60,6 +62,9 @@ the same change (spec.promotion.approvedVersion, spec.version) or the next sync 
 
 class UsageError extends Error {}
 
+/** What follows a usage error: the usage of the command named, once it is known to exist. */
+let errorUsage = usage;
+
 async function run(argv: string[]): Promise<number> {
   const { values, positionals, tokens } = parseArgs({
     args: splitShortFlagValues(argv),
@@ -69,12 +74,23 @@ async function run(argv: string[]): Promise<number> {
   });
   const [command, ...args] = positionals;
   // No command prints the help and succeeds, as `kubectl` (and a Cobra plugin) does with none.
-  if (values.help || command === undefined || command === "help") {
+  if (command === undefined || (command === "help" && args[0] === undefined)) {
     process.stdout.write(usage);
+    return 0;
+  }
+  // `COMMAND --help`, `COMMAND -h`, `help COMMAND`: that command's usage, before anything is checked
+  // or read (no kubeconfig needed), as kubectl prints for each of its commands.
+  const helpFor = command === "help" ? args[0]! : values.help ? command : undefined;
+  if (helpFor !== undefined) {
+    if (commandFlags[helpFor] === undefined) throw new UsageError(`unknown command "${helpFor}"`);
+    if (command === "help" && args[1] !== undefined)
+      throw new UsageError(`help takes one command, not also "${args[1]}"`);
+    process.stdout.write(commandUsage(helpFor));
     return 0;
   }
   const flags = commandFlags[command];
   if (flags === undefined) throw new UsageError(`unknown command "${command}"`);
+  errorUsage = commandUsage(command);
   // Silently ignored, -A sent the command to the current namespace and blamed a missing model.
   if ((command === "approve" || command === "rollback") && values["all-namespaces"] === true)
     throw new UsageError(`${command} changes one EmbeddingModel: name its namespace with -n, not -A`);
@@ -224,7 +240,7 @@ try {
     );
     process.exitCode = 2;
   } else if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    process.stderr.write(`kubectl jude: ${(error as Error).message}\n\n${usage}`);
+    process.stderr.write(`kubectl jude: ${(error as Error).message}\n\n${errorUsage}`);
     process.exitCode = 2;
   } else if (error instanceof PluginError) {
     process.stderr.write(`kubectl jude: ${error.message}\n`);

@@ -8,7 +8,19 @@ import { digestMismatchExitCode, FetchModelError, localWriteError } from "./erro
 import { fetchModel } from "./fetch.ts";
 import { redactUri, sameArtifact } from "./redact.ts";
 
-const USAGE = `usage: jude fetch-model (--uri <https://…|file://…> | --uri-env <name>) --sha256 <hex> --dest <path> [flags]
+/** The flags `jude fetch-model` parses: its usage names each (cli/jude.test.ts checks). */
+export const FETCH_MODEL_FLAGS = [
+  "uri",
+  "uri-env",
+  "sha256",
+  "dest",
+  "ca-file",
+  "token-file",
+  "retries",
+  "extract",
+] as const;
+
+export const USAGE = `usage: jude fetch-model (--uri <https://…|file://…> | --uri-env <name>) --sha256 <hex> --dest <path> [flags]
 
   --uri <uri>          the model artifact: one file, or a tar / tar.gz of a model directory
   --uri-env <name>     read the URL to download from this environment variable instead (a signed
@@ -78,12 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { values } = parseArgs({
       args: argv,
-      options: Object.fromEntries(
-        ["uri", "uri-env", "sha256", "dest", "ca-file", "token-file", "retries", "extract"].map((name) => [
-          name,
-          { type: "string" as const },
-        ]),
-      ),
+      options: Object.fromEntries(FETCH_MODEL_FLAGS.map((name) => [name, { type: "string" as const }])),
       strict: true,
     });
     const parsed = argsSchema.safeParse(values);
