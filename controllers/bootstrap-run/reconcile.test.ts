@@ -99,6 +99,36 @@ describe("reconcileBootstrapRun", () => {
     expect(config).toContain(JSON.stringify(parseEmbeddingModel(raw).spec.prompts.job).slice(1, -1));
   });
 
+  it("renders the shards' serving TLS from the Secret as read: ca.crt when it has one, else the system roots", async () => {
+    const served = stored("embedding-model.yaml", "model-uid", (object) =>
+      setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" }),
+    );
+    const shardConfig = async (data: Record<string, string>) => {
+      const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
+      const calls = await reconcile({
+        ...objects,
+        EmbeddingModel: [served as KubeObject],
+        Secret: [
+          ...objects.Secret,
+          { kind: "Secret", metadata: { name: "jude-minilm-tls", namespace: testNamespace }, data },
+        ],
+      });
+      const configMap = calls.find(
+        (call) =>
+          call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
+      ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
+      return (configMap?.object.data as Record<string, string> | undefined)?.["config.yaml"];
+    };
+    const pair = { "tls.crt": "Y3J0", "tls.key": "a2V5" };
+    // Before: the run waited, Pending SecretNotFound on ca.crt, and rendered no ConfigMap.
+    const withoutCa = await shardConfig(pair);
+    expect(withoutCa).toBeDefined();
+    expect(withoutCa).not.toContain("caFile");
+    expect(await shardConfig({ ...pair, "ca.crt": "Y2E=" })).toContain(
+      "caFile: /var/run/jude/secrets/serving-ca/ca.crt",
+    );
+  });
+
   it("passes suspend to a running Job without re-rendering its template", async () => {
     const status = {
       phase: "Running",

@@ -305,6 +305,7 @@ async function startRun(
     { run: started, pipeline: read.surroundings.pipeline, model: model!, version },
     settings.images,
     settings.placement,
+    { secretKeys: read.surroundings.secrets },
   );
   // The store the shards will write to, so a later move of the pipeline's store can be told.
   desired.job.metadata = {
@@ -402,9 +403,10 @@ async function restoreShardConfig(
   const hashOf = (of: V1Job) => of.spec?.template?.metadata?.annotations?.[annotationKeys.configHash];
   // A Job the previous release started has a config without the run's uid (its shards' checkpoints
   // are fingerprinted without it): that config is the one to put back.
+  const secretKeys = read!.surroundings.secrets;
   const desired = [
-    desiredShards(objects, settings.images, settings.placement),
-    desiredShards(objects, settings.images, settings.placement, { runUid: false }),
+    desiredShards(objects, settings.images, settings.placement, { secretKeys }),
+    desiredShards(objects, settings.images, settings.placement, { runUid: false, secretKeys }),
   ].find((candidate) => hashOf(candidate.job) === hashOf(job));
   if (desired === undefined) {
     context.events.warning(

@@ -11,6 +11,7 @@ import {
   kafkaConnectionConfig,
   modelConfig,
   storeConfig,
+  type SecretKeyNames,
 } from "../nearline-pipeline/config-sections.ts";
 import type { LiveVersion } from "../nearline-pipeline/live-versions.ts";
 import type { SecretWiring } from "../shared/secret-wiring.ts";
@@ -82,6 +83,8 @@ function sourceConfig(
  */
 export interface ShardConfigOptions {
   runUid?: boolean;
+  /** The key names of the Secrets as read: whether the serving TLS Secret has a ca.crt to mount. */
+  secretKeys?: SecretKeyNames;
 }
 
 /** Renders the shards' config; secrets are registered on `wiring`, file URIs already resolved. */
@@ -105,7 +108,7 @@ export function desiredShardConfig(
     source: sourceConfig(run, pipeline, wiring, fileUris),
     decode: decodeConfig(pipeline),
     extract: { ...pipeline.spec.extract },
-    embedding: embeddingConfig(pipeline, version, wiring),
+    embedding: embeddingConfig(pipeline, version, wiring, options.secretKeys),
     store: storeConfig(pipeline, wiring),
     shards: { count: run.spec.parallelism },
     scope: {

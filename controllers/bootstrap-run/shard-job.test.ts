@@ -141,6 +141,32 @@ describe("desiredShards", () => {
     expect(rendered.secretNames).toContain("jude-serving-token");
   });
 
+  it("gives the shards the serving CA only when the TLS Secret has ca.crt, else the system roots", () => {
+    const model = testModel((object) =>
+      setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" }),
+    );
+    const render = (keys: string[]) =>
+      desiredShards(
+        {
+          run: kafkaRun(),
+          pipeline: testPipeline(),
+          model,
+          version: resolveLiveVersions(model).versions[0]!,
+        },
+        images,
+        undefined,
+        { secretKeys: new Map([["jude-minilm-tls", new Set(keys)]]) },
+      );
+    const withoutCa = render(["tls.crt", "tls.key"]);
+    expect(shardConfig(withoutCa).embedding.tls).toEqual({});
+    expect((withoutCa.job.spec!.template.spec!.volumes ?? []).map((volume) => volume.name)).not.toContain(
+      "serving-ca",
+    );
+    const withCa = render(["tls.crt", "tls.key", "ca.crt"]);
+    expect(shardConfig(withCa).embedding.tls).toEqual({ caFile: "/var/run/jude/secrets/serving-ca/ca.crt" });
+    expect(withCa.secretNames).toContain("jude-minilm-tls");
+  });
+
   it("runs one shard per index with the run's back-off, deadline, TTL and suspend", () => {
     const run = testRun((object) => {
       setPath(object, "status.watermarks", watermarks);

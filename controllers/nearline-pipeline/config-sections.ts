@@ -13,6 +13,10 @@ import type {
 import { defaultMaxInputsPerCall } from "../../serving/config.ts";
 import type { LiveVersion } from "./live-versions.ts";
 import type { SecretWiring } from "../shared/secret-wiring.ts";
+import { servingCaKey } from "./secret-refs.ts";
+
+/** The key names of each Secret as read (Secret name -> keys). */
+export type SecretKeyNames = ReadonlyMap<string, ReadonlySet<string>>;
 
 /** Environment variables the rendered configs name; the pod maps each to a secretKeyRef. */
 export const secretEnv = {
@@ -76,17 +80,30 @@ export function decodeConfig(pipeline: NearlinePipeline): z.input<typeof decodeS
   };
 }
 
-/** The version's embedding server: endpoint, TLS CA and bearer token as the version is served. */
+/**
+ * The version's embedding server: endpoint, TLS CA and bearer token as the version is served. The TLS
+ * Secret's ca.crt is mounted as the CA file when `secretKeys` shows the Secret has one (or the Secret
+ * was not read); without one (a certificate from a CA the system roots hold, as `kubectl create secret
+ * tls` or an ACME issuer writes it) no CA file is named and the client trusts the system roots, as the
+ * operator's parity check does. Adding or removing ca.crt changes the config, so the pods roll.
+ */
 export function embeddingConfig(
   pipeline: NearlinePipeline,
   version: LiveVersion,
   wiring: SecretWiring,
+  secretKeys?: SecretKeyNames,
 ): z.input<typeof embeddingSection> {
   const serving = version.serving;
+  const tls = serving.tls;
+  const hasCa = tls !== undefined && (secretKeys?.get(tls.secretName)?.has(servingCaKey) ?? true);
   return {
     endpoint: version.endpoint,
-    ...(serving.tls !== undefined
-      ? { tls: { caFile: wiring.fileFrom("serving-ca", { name: serving.tls.secretName, key: "ca.crt" }) } }
+    ...(tls !== undefined
+      ? {
+          tls: hasCa
+            ? { caFile: wiring.fileFrom("serving-ca", { name: tls.secretName, key: servingCaKey }) }
+            : {},
+        }
       : {}),
     ...(serving.auth !== undefined
       ? // A file, not a variable: the kubelet rewrites it when the Secret is rotated, and the worker

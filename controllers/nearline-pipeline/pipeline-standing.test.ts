@@ -121,6 +121,18 @@ describe("pipelineStallCause", () => {
         /spec\.source\.kafka\.sasl\.passwordSecretRef names key password of Secret jude-kafka-user, which has no such key/,
     },
     {
+      name: "a serving TLS Secret without ca.crt (a certificate the system roots trust)",
+      model: testModel((object) => setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" })),
+      secrets: new Map([...allSecrets, ["jude-minilm-tls", new Set(["tls.crt", "tls.key"])]]),
+    },
+    {
+      name: "missing serving TLS Secret of the model",
+      model: testModel((object) => setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" })),
+      reason: "SecretNotFound",
+      message:
+        /^EmbeddingModel jude-minilm: spec\.serving\.tls\.secretName names Secret jude-minilm-tls, which does not exist/,
+    },
+    {
       name: "missing serving token Secret of the model",
       model: testModel((object) =>
         setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-token", key: "token" } }),

@@ -100,6 +100,7 @@ export async function reconcileNearlinePipeline(
         settings.images,
         settings.placement,
         secretValues.versions,
+        surroundings.secrets,
       );
       const name = nearlineWorkerName(pipeline.metadata.name, version.version);
       const exists = context.cache.get(resourceTypes.deployment, { namespace: context.key.namespace, name });

@@ -8,7 +8,12 @@ export interface FieldSecretRef extends SecretKeyReference {
   field: string;
   /** The kind and name of the object holding the field. */
   object: string;
+  /** The Secret must exist, the key need not (the serving TLS Secret's ca.crt). */
+  keyOptional?: boolean;
 }
+
+/** The serving TLS Secret's key holding the CA that workers and shards verify the server with, if any. */
+export const servingCaKey = "ca.crt";
 
 /** The Secret keys a worker of `pipeline` for `model` reads. */
 export function referencedSecrets(pipeline: NearlinePipeline, model: EmbeddingModel): FieldSecretRef[] {
@@ -27,8 +32,15 @@ export function referencedSecrets(pipeline: NearlinePipeline, model: EmbeddingMo
   add(inPipeline, "spec.source.kafka.sasl.usernameSecretRef", kafka.sasl?.usernameSecretRef);
   add(inPipeline, "spec.source.kafka.sasl.passwordSecretRef", kafka.sasl?.passwordSecretRef);
   const serving = model.spec.serving;
+  // ca.crt is optional, as the parity check treats it: without one the workers trust the system roots.
   if (serving.tls !== undefined)
-    add(inModel, "spec.serving.tls.secretName", { name: serving.tls.secretName, key: "ca.crt" });
+    refs.push({
+      object: inModel,
+      field: "spec.serving.tls.secretName",
+      name: serving.tls.secretName,
+      key: servingCaKey,
+      keyOptional: true,
+    });
   add(inModel, "spec.serving.auth.tokenSecretRef", serving.auth?.tokenSecretRef);
   return refs;
 }
@@ -45,7 +57,7 @@ export function missingSecret(
     const keys = secrets.get(ref.name);
     if (keys === undefined)
       return `${ref.object}: ${ref.field} names Secret ${ref.name}, which does not exist`;
-    if (!keys.has(ref.key))
+    if (ref.keyOptional !== true && !keys.has(ref.key))
       return `${ref.object}: ${ref.field} names key ${ref.key} of Secret ${ref.name}, which has no such key`;
   }
   return undefined;

@@ -10,6 +10,7 @@ import {
   kafkaConnectionConfig,
   modelConfig,
   storeConfig,
+  type SecretKeyNames,
 } from "./config-sections.ts";
 import type { LiveVersion } from "./live-versions.ts";
 import type { SecretWiring } from "../shared/secret-wiring.ts";
@@ -32,12 +33,16 @@ export function workerConsumerGroup(pipeline: NearlinePipeline, embeddingVersion
     : consumerGroup(pipeline.metadata.namespace ?? "default", pipeline.metadata.name, embeddingVersion);
 }
 
-/** Renders the worker config of `version`; secrets it needs are registered on `wiring`. */
+/**
+ * Renders the worker config of `version`; secrets it needs are registered on `wiring`; `secretKeys`
+ * (the key names of the Secrets as read) tells whether the serving TLS Secret has a ca.crt.
+ */
 export function desiredWorkerConfig(
   pipeline: NearlinePipeline,
   model: EmbeddingModel,
   version: LiveVersion,
   wiring: SecretWiring,
+  secretKeys?: SecretKeyNames,
 ): NearlineConfigInput {
   const spec = pipeline.spec;
   return {
@@ -55,7 +60,7 @@ export function desiredWorkerConfig(
     decode: decodeConfig(pipeline),
     extract: { ...spec.extract },
     changeDetection: { enabled: spec.changeDetection.enabled },
-    embedding: embeddingConfig(pipeline, version, wiring),
+    embedding: embeddingConfig(pipeline, version, wiring, secretKeys),
     sinks: {
       store: storeConfig(pipeline, wiring),
       ...(spec.sinks.kafka !== undefined ? { kafka: { topic: spec.sinks.kafka.topic } } : {}),

@@ -208,6 +208,46 @@ describe("desiredWorkers", () => {
     expect(hash(rebatched)).not.toBe(hash(base));
   });
 
+  it("trusts the system roots when the serving TLS Secret has no ca.crt, and rolls when one is added", () => {
+    const model = testModel((object) =>
+      setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" }),
+    );
+    const render = (keys: string[]) =>
+      desiredWorkers(
+        testPipeline(),
+        model,
+        liveVersion(model),
+        images,
+        undefined,
+        new Map([["jude-minilm-tls", "4"]]),
+        new Map([["jude-minilm-tls", new Set(keys)]]),
+      );
+    const withoutCa = render(["tls.crt", "tls.key"]);
+    // TLS stays on; no caFile, so the worker's gRPC client verifies the server with the system roots.
+    expect(workerConfig(withoutCa).embedding.tls).toEqual({});
+    const pod = withoutCa.deployment.spec!.template.spec!;
+    expect((pod.volumes ?? []).map((volume) => volume.name)).not.toContain("serving-ca");
+    expect(withoutCa.secretNames).not.toContain("jude-minilm-tls");
+    const withCa = render(["tls.crt", "tls.key", "ca.crt"]);
+    expect(workerConfig(withCa).embedding.tls).toEqual({
+      caFile: "/var/run/jude/secrets/serving-ca/ca.crt",
+    });
+    expect(withCa.deployment.spec!.template.spec!.volumes).toContainEqual(
+      expect.objectContaining({
+        name: "serving-ca",
+        secret: expect.objectContaining({ secretName: "jude-minilm-tls" }),
+      }),
+    );
+    // ca.crt added or removed changes the config, so the workers roll onto it.
+    const hash = (workers: DesiredWorkers) =>
+      workers.deployment.spec!.template.metadata!.annotations![annotationKeys.configHash];
+    expect(hash(withCa)).not.toBe(hash(withoutCa));
+    // A Secret the caller did not read is taken to hold ca.crt, as before.
+    expect(
+      workerConfig(desiredWorkers(testPipeline(), model, liveVersion(model), images)).embedding.tls,
+    ).toEqual({ caFile: "/var/run/jude/secrets/serving-ca/ca.crt" });
+  });
+
   it("puts the version of each Secret the pods read at start into the pod template, so a rotation rolls them", () => {
     const model = testModel((object) =>
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),

@@ -10,6 +10,7 @@ import type { WorkloadPlacement } from "../shared/placement.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
 import { startupProbeTiming } from "../shared/startup-probe.ts";
+import type { SecretKeyNames } from "./config-sections.ts";
 import type { LiveVersion } from "./live-versions.ts";
 import { desiredWorkerConfig, workerOpsPort } from "./worker-config.ts";
 import { workerParts, workerPodSpec } from "./worker-pod.ts";
@@ -32,7 +33,8 @@ export interface DesiredWorkers {
 
 /**
  * Builds the ConfigMap and Deployment of `version`'s nearline workers. `secretVersions` (Secret name ->
- * resourceVersion, as read) goes into the pod template for the Secrets the pods reference. Pure.
+ * resourceVersion, as read) goes into the pod template for the Secrets the pods reference; `secretKeys`
+ * (their key names, as read) tells whether the serving TLS Secret has a ca.crt to mount. Pure.
  */
 export function desiredWorkers(
   pipeline: NearlinePipeline,
@@ -41,6 +43,7 @@ export function desiredWorkers(
   images: Images,
   placement?: WorkloadPlacement,
   secretVersions?: ReadonlyMap<string, string>,
+  secretKeys?: SecretKeyNames,
 ): DesiredWorkers {
   const name = nearlineWorkerName(pipeline.metadata.name, version.version);
   const namespace = pipeline.metadata.namespace ?? "default";
@@ -58,7 +61,7 @@ export function desiredWorkers(
     image: images.jude,
     subcommand: "nearline",
     resources: pipeline.spec.workers.resources,
-    render: (secrets) => desiredWorkerConfig(pipeline, model, version, secrets),
+    render: (secrets) => desiredWorkerConfig(pipeline, model, version, secrets, secretKeys),
   });
   container.ports = [{ name: "ops", containerPort: workerOpsPort, protocol: "TCP" }];
   // /healthz answers once the worker has joined its group; joining may wait for Kafka, so the startup
