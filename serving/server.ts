@@ -35,10 +35,11 @@ export interface EmbeddingServer {
   /**
    * Graceful shutdown: health NOT_SERVING, new calls refused with UNAVAILABLE, calls in flight
    * answered (for up to `timeoutMs`), listeners and model closed. Resolves true when every call in
-   * flight completed, false when the timeout cut some off.
+   * flight completed, false when the timeout cut some off: HTTP requests then left are answered 503
+   * DRAINING, gRPC calls are cancelled a second later.
    */
   drain(timeoutMs?: number): Promise<boolean>;
-  /** Closes at once; calls in flight are cancelled. */
+  /** Closes at once; calls in flight are cancelled (HTTP requests answered 503 DRAINING). */
   close(): Promise<void>;
 }
 

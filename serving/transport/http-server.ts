@@ -7,6 +7,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import { servingErrors, type ServingError } from "../core/errors.ts";
 import type { ServingMetrics } from "../metrics.ts";
 import { type CallContext, outcomeOfSuccess, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
@@ -41,8 +42,15 @@ export interface HttpServerOptions {
 /** A bound HTTP server. */
 export interface HttpListener {
   port: number;
+  /**
+   * Answers every API request not answered yet with 503 DRAINING (`Connection: close`) and abandons
+   * its work, then closes the listener and its connections (see the body).
+   */
   close(): Promise<void>;
 }
+
+/** The API requests being answered: each entry answers its request with the error now, if not yet. */
+type InFlightAnswers = Set<(error: ServingError) => void>;
 
 /** How long connections still busy when the listener closes may take to finish (see close). */
 const CLOSE_GRACE_MS = 1_000;
@@ -99,9 +107,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
     response.writeContinue();
   };
   const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now(), continueBody);
+  const inFlight: InFlightAnswers = new Set();
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
     closeIfOld(request, response);
-    void dispatch(options, routes, request, response).catch((error: unknown) => {
+    void dispatch(options, routes, inFlight, request, response).catch((error: unknown) => {
       options.context.logger.error({ err: error }, "http handler failed");
       if (!response.headersSent) sendJson(response, 500, toHttpError(error).body);
       else response.destroy();
@@ -131,11 +140,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
     port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
+        // Called once the drain is over (completed or timed out) or to close at once: a request still
+        // computing (or still arriving) gets 503 DRAINING in its API's shape, which clients retry
+        // elsewhere, rather than a cut connection, which they see as a network error. Its queued
+        // inputs are dropped; a batch already in an inference worker ends with the worker.
+        for (const answerNow of [...inFlight]) answerNow(servingErrors.draining());
         // server.close() ends only the connections idle at this moment. A keep-alive connection whose
         // request is in flight now (a readiness probe, a call refused while draining) would stay open
         // after its answer until the client leaves or keepAliveTimeout (65 s) passes, past the pod's
-        // grace period. The embedding calls were drained before this, so after a second what is left
-        // is cut.
+        // grace period. The embedding calls were drained or answered above, so after a second what is
+        // left (an answer still being written to a slow reader) is cut.
         const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
         server.close(() => {
           clearTimeout(cut);
@@ -234,6 +248,7 @@ function routeOf(routes: ReadonlyMap<string, Route>, path: string): Route | unde
 async function dispatch(
   options: HttpServerOptions,
   routes: ReadonlyMap<string, Route>,
+  inFlight: InFlightAnswers,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -274,13 +289,17 @@ async function dispatch(
     return sendJson(response, 404, body);
   }
   if (method !== route.method) return methodNotAllowed(response, request, path, route);
-  await answer(context, route, request, response);
+  await answer(context, route, inFlight, request, response);
 }
 
-/** Runs a route: token, handler, metrics, and the error in the route's API shape. */
+/**
+ * Runs a route: token, handler, metrics, and the error in the route's API shape. While it runs, the
+ * listener's close may answer it first (see InFlightAnswers): then its own outcome is dropped.
+ */
 async function answer(
   context: CallContext,
   route: Route,
+  inFlight: InFlightAnswers,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -289,19 +308,38 @@ async function answer(
   response.on("close", () => {
     if (!response.writableFinished) controller.abort();
   });
+  const sendError = (error: unknown, closeConnection: boolean): void => {
+    const mapped = route.family === "tei" ? toTeiHttpError(error) : toHttpError(error);
+    if (closeConnection) mapped.headers.connection = "close";
+    sendJson(response, mapped.status, mapped.body, mapped.headers);
+  };
+  let answeredEarly: ServingError | undefined;
+  const answerNow = (error: ServingError): void => {
+    // An answer already started is left to finish whole.
+    if (response.headersSent || answeredEarly !== undefined) return;
+    answeredEarly = error;
+    sendError(error, true);
+    controller.abort(error);
+  };
+  inFlight.add(answerNow);
   try {
     context.auth?.check(request.headers.authorization);
     const result = await route.handle(request, controller.signal);
-    if (route.metric !== undefined)
-      recordOutcome(context, "http", route.metric, startedAt, outcomeOfSuccess(controller.signal));
-    return sendJson(response, 200, result.body, result.headers);
+    if (answeredEarly === undefined) {
+      if (route.metric !== undefined)
+        recordOutcome(context, "http", route.metric, startedAt, outcomeOfSuccess(controller.signal));
+      return sendJson(response, 200, result.body, result.headers);
+    }
   } catch (error) {
-    if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, error);
-    const mapped = route.family === "tei" ? toTeiHttpError(error) : toHttpError(error);
-    // The body may be unread (auth failed first); close rather than drain an unknown amount.
-    if (!request.complete) mapped.headers.connection = "close";
-    return sendJson(response, mapped.status, mapped.body, mapped.headers);
+    if (answeredEarly === undefined) {
+      if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, error);
+      // The body may be unread (auth failed first); close rather than drain an unknown amount.
+      return sendError(error, !request.complete);
+    }
+  } finally {
+    inFlight.delete(answerNow);
   }
+  if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, answeredEarly);
 }
 
 /** The probes and metrics (answered in dispatch, GET only) and whose error body they give. */

@@ -3,7 +3,8 @@
  * not wait for them, and the listeners' close must not either.
  * - HTTP: a client still uploading its body (a slow client, a probe caught mid-request). Before the
  *   listener cut such connections, `jude serve` stayed up until the client gave up or the server's
- *   request timeout passed, past any pod grace period.
+ *   request timeout passed, past any pod grace period. The request is answered 503 DRAINING (with
+ *   `Connection: close`) rather than cut without an answer.
  * - gRPC: a peer that keeps its side of the TCP connection open after the server's GOAWAY and FIN (a
  *   proxy holding a half-open upstream, as the local nodes' Service proxy did under load). grpc-js
  *   closes such a session gracefully and then only ends, never destroys, its socket, so its shutdown
@@ -45,7 +46,9 @@ it("exits 0 after SIGTERM while a keep-alive HTTP connection is half way through
   const connected = connect(serve.httpPort, "127.0.0.1");
   socket = connected;
   const closedByServer = new Promise<void>((resolve) => connected.once("close", () => resolve()));
-  connected.on("error", () => {}); // the server cuts the connection: that is the point
+  connected.on("error", () => {}); // should the server cut the connection, the answer check below fails
+  let received = "";
+  connected.on("data", (chunk: Buffer) => (received += chunk.toString()));
   await new Promise<void>((resolve) => connected.once("connect", () => resolve()));
   const body = JSON.stringify({ input: "a request whose body never finishes", model: "all-MiniLM-L6-v2" });
   connected.write(
@@ -59,5 +62,8 @@ it("exits 0 after SIGTERM while a keep-alive HTTP connection is half way through
   serve.child.kill("SIGTERM");
   expect(await serve.exited).toBe(0);
   await closedByServer;
+  expect(received).toMatch(/^HTTP\/1\.1 503 /);
+  expect(received).toMatch(/\r\nconnection: close\r\n/i);
+  expect(received).toContain('"code":"JUDE_SERVING_DRAINING"');
   expect(serve.logs.find((line) => line.msg === "stopped")).toMatchObject({ completed: true });
 });
