@@ -6,6 +6,9 @@ import { redactUri, sameArtifact } from "../../serving/fetch-model/redact.ts";
 import { unsupportedSpec, type Reference } from "./references.ts";
 import type { ServingState } from "./version-status.ts";
 
+/** How often a model blocked on a missing Secret or claim looks again (they are not watched). */
+export const missingReferencePollMs = 15_000;
+
 /** A reason the spec's version cannot be served until the user acts (missing Secret, bad spec). */
 export interface Blocker {
   reason: string;
@@ -96,7 +99,7 @@ export function blockedServing(observed: ServingState, blockers: readonly Blocke
     : {
         state: "Reconciling",
         reason: first.reason,
-        message: `${message} (the operator looks again every 15 s)`,
+        message: `${message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
         readyReplicas: observed.readyReplicas,
         blocked: true,
       };

@@ -16,7 +16,13 @@ import { servingName } from "../shared/names.ts";
 import { captureWatermarks } from "../bootstrap-run/run-io.ts";
 import { readSecrets, secretKeys } from "../nearline-pipeline/secret-reader.ts";
 import { missingSecret, referencedSecrets } from "../nearline-pipeline/secret-refs.ts";
-import { referenceBlocker, specBlockers, type Blocker, type ReferenceLookup } from "./blockers.ts";
+import {
+  missingReferencePollMs,
+  referenceBlocker,
+  specBlockers,
+  type Blocker,
+  type ReferenceLookup,
+} from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
@@ -33,8 +39,6 @@ import { claimStore, stayOffStore, storeConflictPollMs } from "./store-claim.ts"
 import { grpcEndpoint } from "./service.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
 
-/** How often a model blocked on a missing Secret or claim looks again (they are not watched). */
-export const missingReferencePollMs = 15_000;
 /**
  * How often a model with a store is reconciled while nothing else wakes it. Its children are watched
  * (an edit or a deletion wakes it at once), but the store is not: a pointer flipped or deleted by hand
