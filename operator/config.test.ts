@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { loadOperatorConfig, operatorUsage } from "./config.ts";
@@ -193,6 +194,38 @@ describe("operator config: workload ServiceAccount", () => {
 });
 
 describe("operator usage", () => {
+  it("shows each flag's default, the one the parser fills in: the flag given it changes nothing", () => {
+    const defaults = loadOperatorConfig([], {});
+    const flagLines = operatorUsage()
+      .split("\n")
+      .filter((line) => line.startsWith("  --"));
+    const field = (flag: string) => flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+    let shownCount = 0;
+    for (const line of flagLines) {
+      const [, flag, shown] = /^ {2}--(\S+) .*?(?: \(default ([^()]+)\))? \[JUDE_OPERATOR_\w+\]$/.exec(line)!;
+      const value = (defaults as Record<string, unknown>)[field(flag!)];
+      if (shown === undefined) {
+        // No default shown: the field is absent, or an empty list, when no flag gives it.
+        expect(value === undefined || (Array.isArray(value) && value.length === 0), line).toBe(true);
+        continue;
+      }
+      shownCount += 1;
+      if (flag === "identity") {
+        // This process's own value would mislead on any other.
+        expect(shown).toBe("<hostname>-<pid>");
+        expect(value).toBe(`${hostname()}-${process.pid}`);
+        continue;
+      }
+      const text = shown.startsWith('"') ? (JSON.parse(shown) as string) : shown;
+      expect(loadOperatorConfig([`--${flag}=${text}`], {}), line).toEqual(defaults);
+    }
+    expect(shownCount).toBeGreaterThan(20);
+    expect(operatorUsage()).toContain("--lease-name");
+    expect(operatorUsage()).toMatch(
+      /--http-port +port of \/healthz, \/readyz and \/metrics \(default 8081\) \[/,
+    );
+  });
+
   it("starts every flag's description in one column, the longest flag's included", () => {
     const flagLines = operatorUsage()
       .split("\n")

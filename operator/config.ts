@@ -207,13 +207,33 @@ export function loadOperatorConfig(argv: string[], env: NodeJS.ProcessEnv): Oper
   throw new ConfigError(`invalid operator configuration:\n${problems.join("\n")}`);
 }
 
-/** The usage text, generated from the schema so flags and help cannot drift. */
+/** Defaults the usage names rather than shows: this process's value would be wrong for any other. */
+const defaultNames: Partial<Record<Field, string>> = { identity: "<hostname>-<pid>" };
+
+/**
+ * A flag's default as the usage shows it, from the schema's (the config when nothing is given):
+ * strings quoted and lists comma-separated, as the flag takes them; nothing for a field that is absent
+ * or an empty list by default, whose description says what that means.
+ */
+function defaultOf(field: Field, defaults: Record<string, unknown>): string | undefined {
+  const named = defaultNames[field];
+  if (named !== undefined) return named;
+  const value = defaults[field];
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) return undefined;
+  if (Array.isArray(value)) return JSON.stringify(value.join(","));
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/** The usage text, generated from the schema so flags, defaults and help cannot drift. */
 export function operatorUsage(): string {
   const shape = operatorConfigSchema.shape;
+  const defaults = operatorConfigSchema.parse({}) as Record<string, unknown>;
   const width = Math.max(...fields.map((field) => flagOf(field).length));
   const lines = fields.map((field) => {
     const description = (shape[field] as z.ZodType).description ?? "";
-    return `  --${flagOf(field).padEnd(width)} ${description} [${envOf(field)}]`;
+    const fallback = defaultOf(field, defaults);
+    const shown = fallback === undefined ? "" : ` (default ${fallback})`;
+    return `  --${flagOf(field).padEnd(width)} ${description}${shown} [${envOf(field)}]`;
   });
   return `usage: jude operator [flags]\n\nflags (each also an environment variable):\n${lines.join("\n")}\n`;
 }

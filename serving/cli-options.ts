@@ -11,34 +11,66 @@ import {
 type Kind = "string" | "number" | "boolean";
 
 /**
+ * A flag of `jude serve`: the config path it sets, how its text converts, its help. Its default is the
+ * config schema's, shown in the usage as is; `unset` says instead what a flag whose schema default is
+ * no one value stands for when absent (a value of the model's manifest, a derived one, nothing).
+ */
+interface Flag {
+  path: readonly string[];
+  kind: Kind;
+  help: string;
+  unset?: string;
+  required?: true;
+}
+
+/**
  * Flags of `jude serve`, each mapped to a config path. Every flag also has an environment variable:
  * `--max-batch-tokens` is `JUDE_SERVING_MAX_BATCH_TOKENS`. Precedence: flag, environment, config file
  * (`--config` / `JUDE_SERVING_CONFIG`), defaults.
  */
-const flags: Record<string, { path: readonly string[]; kind: Kind; help: string }> = {
+const flags: Record<string, Flag> = {
   "model-dir": {
     path: ["modelDir"],
     kind: "string",
     help: "model directory (jude-model.json, tokenizer, ONNX files); env JUDE_MODEL_DIR too",
+    required: true,
   },
-  "model-name": { path: ["model", "name"], kind: "string", help: "model name reported to clients" },
+  "model-name": {
+    path: ["model", "name"],
+    kind: "string",
+    help: "model name reported to clients",
+    unset: "the manifest's",
+  },
   "model-version": {
     path: ["model", "version"],
     kind: "string",
     help: "embedding version reported with every vector",
+    unset: "the manifest's version, else its name",
   },
-  "model-digest": { path: ["model", "digest"], kind: "string", help: "sha256:<hex> of the model artifact" },
+  "model-digest": {
+    path: ["model", "digest"],
+    kind: "string",
+    help: "sha256:<hex> of the model artifact",
+    unset: "computed from the ONNX file",
+  },
   precision: { path: ["model", "precision"], kind: "string", help: "fp32 | fp16 | int8" },
-  pooling: { path: ["model", "pooling"], kind: "string", help: "mean | cls | last-token" },
+  pooling: {
+    path: ["model", "pooling"],
+    kind: "string",
+    help: "mean | cls | last-token",
+    unset: "the manifest's",
+  },
   normalize: {
     path: ["model", "normalize"],
     kind: "boolean",
     help: "L2-normalise by default (true | false)",
+    unset: "the manifest's",
   },
   "max-sequence-length": {
     path: ["model", "maxSequenceLength"],
     kind: "number",
     help: "tokens per input, special tokens included",
+    unset: "the manifest's",
   },
   "execution-provider": { path: ["backend", "executionProvider"], kind: "string", help: "cpu | cuda | auto" },
   "intra-op-threads": {
@@ -91,6 +123,7 @@ const flags: Record<string, { path: readonly string[]; kind: Kind; help: string 
     path: ["limits", "maxInputsPerCall"],
     kind: "number",
     help: "inputs in one Embed call",
+    unset: "128, or max-concurrent-requests when smaller",
   },
   "max-message-bytes": {
     path: ["limits", "maxMessageBytes"],
@@ -123,19 +156,31 @@ const flags: Record<string, { path: readonly string[]; kind: Kind; help: string 
     path: ["tls", "certFile"],
     kind: "string",
     help: "PEM certificate chain (mounted Secret)",
+    unset: "none, plaintext",
   },
-  "tls-key-file": { path: ["tls", "keyFile"], kind: "string", help: "PEM private key (mounted Secret)" },
+  "tls-key-file": {
+    path: ["tls", "keyFile"],
+    kind: "string",
+    help: "PEM private key (mounted Secret)",
+    unset: "none, plaintext",
+  },
   "auth-token-file": {
     path: ["auth", "tokenFile"],
     kind: "string",
     help: "file holding the bearer token (mounted Secret)",
+    unset: "none, no authentication",
   },
   "drain-timeout-ms": {
     path: ["drainTimeoutMs"],
     kind: "number",
     help: "time for in-flight calls after SIGTERM",
   },
-  "log-level": { path: ["logLevel"], kind: "string", help: "trace | debug | info | warn | error" },
+  "log-level": {
+    path: ["logLevel"],
+    kind: "string",
+    help: "trace | debug | info | warn | error",
+    unset: "$JUDE_LOG_LEVEL, else info",
+  },
 };
 
 /** The config fields the flags set, as dotted paths (e.g. "limits.maxMessageBytes"). */
@@ -143,9 +188,26 @@ export function serveFlagPaths(): string[] {
   return Object.values(flags).map(({ path }) => path.join("."));
 }
 
-/** The help text of `jude serve`. */
+/** A config value as the usage shows a default: strings quoted, as Go's flag package does. */
+export function defaultSpelling(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
+}
+
+/** What the usage says of a flag's default: the schema's own value, or its `unset` text. */
+function defaultOf(flag: Flag, defaults: Record<string, unknown>): string {
+  if (flag.required) return "(required)";
+  if (flag.unset !== undefined) return `(default: ${flag.unset})`;
+  const value = flag.path.reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], defaults);
+  return `(default ${defaultSpelling(value)})`;
+}
+
+/** The help text of `jude serve`, every flag with its default (the config schema's). */
 export function serveUsage(): string {
-  const lines = Object.entries(flags).map(([name, { help }]) => `  --${name.padEnd(26)} ${help}`);
+  // The schema's defaults: a config naming nothing but the (required) model directory.
+  const defaults = parseServingConfig({ modelDir: "-" }) as unknown as Record<string, unknown>;
+  const lines = Object.entries(flags).map(
+    ([name, flag]) => `  --${name.padEnd(26)} ${flag.help} ${defaultOf(flag, defaults)}`,
+  );
   return [
     "usage: jude serve [--config serving-config.yaml] [flags]",
     "",

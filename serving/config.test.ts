@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadServeConfig } from "./cli-options.ts";
+import { loadServeConfig, serveFlagPaths, serveUsage } from "./cli-options.ts";
 import { ConfigError, mergeConfig, parseServingConfig } from "./config.ts";
 
 describe("parseServingConfig", () => {
@@ -88,5 +88,45 @@ describe("loadServeConfig (flags > environment > file > defaults)", () => {
     await expect(loadServeConfig(["--model-dir", "/m", "--prompt", "novalue"], {})).rejects.toThrow(
       /name=template/,
     );
+  });
+});
+
+describe("serveUsage", () => {
+  it("shows each flag's default, the one the parser fills in: the flag given it changes nothing", async () => {
+    const defaults = await loadServeConfig(["--model-dir=/m"], {});
+    const at = (config: unknown, path: string) =>
+      path
+        .split(".")
+        .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], config);
+    const flagLines = serveUsage()
+      .split("\n")
+      .filter((line) => /^ {2}--[a-z]/.test(line) && !/^ {2}--(config|prompt) /.test(line));
+    // In the order of the table the parser reads, which serveFlagPaths lists.
+    const paths = serveFlagPaths();
+    expect(flagLines).toHaveLength(paths.length);
+    for (const [index, line] of flagLines.entries()) {
+      const [, flag, shown, unset] = /^ {2}--(\S+) .* \((?:default ([^:()]+)|default: (.+)|required)\)$/.exec(
+        line,
+      )!;
+      const path = paths[index]!;
+      if (shown !== undefined) {
+        const text = shown.startsWith('"') ? (JSON.parse(shown) as string) : shown;
+        expect(await loadServeConfig(["--model-dir=/m", `--${flag}=${text}`], {}), line).toEqual(defaults);
+      } else if (unset === undefined) {
+        // (required): nothing to fall back on.
+        expect(path).toBe("modelDir");
+        await expect(loadServeConfig([], {})).rejects.toThrow(/modelDir/);
+      } else if (flag === "max-inputs-per-call") {
+        // Derived: 128, or max-concurrent-requests when smaller.
+        expect(unset).toBe("128, or max-concurrent-requests when smaller");
+        expect(at(defaults, path)).toBe(128);
+        const fewer = await loadServeConfig(["--model-dir=/m", "--max-concurrent-requests=64"], {});
+        expect(at(fewer, path)).toBe(64);
+      } else {
+        // What absence stands for is decided elsewhere (the manifest, the environment): the config has none.
+        expect(at(defaults, path), line).toBeUndefined();
+      }
+    }
+    expect(serveUsage()).toMatch(/--grpc-port +gRPC port \(0 = any free port\) \(default 50051\)\n/);
   });
 });

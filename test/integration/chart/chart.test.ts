@@ -148,6 +148,7 @@ describe("the jude-operator chart", () => {
       "workloads.imagePullSecrets[0].name=regcred",
       "workloads.imagePullSecrets[1].name=mirror.creds",
       "workloads.serviceAccountName=jude-workloads",
+      "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring",
     );
     expect(
       checkGolden(join(import.meta.dirname, "golden/namespaced-all-features.yaml"), everything),
@@ -265,7 +266,7 @@ describe("the jude-operator chart", () => {
     expect(release).toBe("no release");
   });
 
-  it("rolls the operator on a changed value, but only scales it on a changed replicaCount", async () => {
+  it("rolls the operator on a changed value, not on a changed replicaCount (it scales) or networkPolicy", async () => {
     const podTemplate = async (...set: string[]) =>
       ((await render(...set)) as Array<{ kind: string; spec: { replicas: number; template: unknown } }>).find(
         (object) => object.kind === "Deployment",
@@ -275,6 +276,10 @@ describe("the jude-operator chart", () => {
     const three = await podTemplate("replicaCount=3");
     expect(three.replicas).toBe(3);
     expect(three.template).toEqual(two.template);
+    // Nor does the NetworkPolicy, which is no part of the pods.
+    expect((await podTemplate("replicaCount=2", "networkPolicy.enabled=false")).template).toEqual(
+      two.template,
+    );
     expect((await podTemplate("replicaCount=2", "concurrency=8")).template).not.toEqual(two.template);
   });
 
@@ -427,7 +432,7 @@ describe("the jude-operator chart", () => {
     );
   });
 
-  it("points the install notes at a port-forward target that exists", async () => {
+  it("points the install notes at a port-forward target that exists, and names the NetworkPolicy", async () => {
     const notes = (...set: string[]) =>
       helm(
         [
@@ -439,12 +444,21 @@ describe("the jude-operator chart", () => {
           "--dry-run=server",
           "--set",
           "crds.install=false",
+          // No operator pods: a release with replicas is refused beside another cluster-wide one.
+          "--set",
+          "replicaCount=0",
         ].concat(set.flatMap((value) => ["--set", value])),
       );
-    expect(await notes()).toContain("port-forward svc/notes-jude-operator-metrics 8081");
+    const defaults = await notes();
+    expect(defaults).toContain("port-forward svc/notes-jude-operator-metrics 8081");
     expect(await notes("metrics.service.enabled=false")).toContain(
       "port-forward deployment/notes-jude-operator 8081",
     );
+    // The NetworkPolicy is named, with what a Prometheus it leaves out must change.
+    expect(defaults).toMatch(
+      /NetworkPolicy notes-jude-operator: [^]*admit traffic on port 8081 alone, from networkPolicy\.metricsFrom/,
+    );
+    expect(await notes("networkPolicy.enabled=false")).not.toContain("NetworkPolicy notes-jude-operator");
   });
 
   it("refuses a cluster older than the CRDs' validation rules need", async () => {
@@ -548,18 +562,19 @@ describe("the jude-operator chart", () => {
     expect(await strategy()).toBe("RollingUpdate");
   });
 
-  it("upgrades with --reuse-values a release whose chart predates userRoles and podDisruptionBudget", async () => {
+  it("upgrades with --reuse-values a release whose chart predates userRoles, podDisruptionBudget and networkPolicy", async () => {
     // --reuse-values renders the new templates with the previous release's values, the older chart's
     // defaults included: a key added since is absent, not the new chart's default.
     const older = mkdtempSync(join(tmpdir(), "jude-chart-older-"));
     try {
       cpSync(chart, older, { recursive: true });
-      for (const template of ["user-roles.yaml", "poddisruptionbudget.yaml"])
+      for (const template of ["user-roles.yaml", "poddisruptionbudget.yaml", "networkpolicy.yaml"])
         rmSync(join(older, "templates", template));
       const values = readFileSync(join(older, "values.yaml"), "utf8")
         .replace(/^podDisruptionBudget:\n( {2}.*\n)+/m, "")
-        .replace(/^userRoles:\n( {2}.*\n)+/m, "");
-      expect(values).not.toMatch(/^(podDisruptionBudget|userRoles):/m);
+        .replace(/^userRoles:\n( {2}.*\n)+/m, "")
+        .replace(/^networkPolicy:\n( {2}.*\n)+/m, "");
+      expect(values).not.toMatch(/^(podDisruptionBudget|userRoles|networkPolicy):/m);
       writeFileSync(join(older, "values.yaml"), values);
       const name = `reuse-values-${process.pid}`;
       const release = { name, namespace: `${name}-system` };
@@ -581,6 +596,7 @@ describe("the jude-operator chart", () => {
       // Two replicas would claim the release's namespaces: only render them.
       const manifest = await upgrade("--set", "replicaCount=2", "--dry-run");
       expect(manifest).toMatch(/kind: PodDisruptionBudget\n[^]*?maxUnavailable: 1\n/);
+      expect(manifest).toMatch(/kind: NetworkPolicy\n[^]*?port: 8081\n[^]*?- namespaceSelector: \{\}\n/);
       await upgrade();
       // The chart's default for a key the older release did not have: the user roles are created.
       expect(
@@ -725,6 +741,137 @@ describe("the jude-operator chart", () => {
         .map((port) => port.name);
       expect(podMetricsEndpoints.filter((endpoint) => ports.includes(endpoint.port))).toHaveLength(1);
     }
+  });
+
+  it("admits traffic to the operator's pods on the one port they serve, from every pod by default", async () => {
+    interface Rendered {
+      kind: string;
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        podSelector: { matchLabels: Record<string, string> };
+        policyTypes: string[];
+        ingress: Array<{ ports: Array<{ port: number; protocol: string }>; from: unknown[] }>;
+        template: {
+          spec: { containers: Array<{ ports?: Array<{ containerPort: number; protocol: string }> }> };
+        };
+        conversion?: { strategy: string };
+      };
+    }
+    const objects = async (...set: string[]) => (await render(...set)) as Rendered[];
+    const policyOf = (rendered: Rendered[]) => rendered.find((object) => object.kind === "NetworkPolicy");
+    const defaults = await objects();
+    const deployment = defaults.find((object) => object.kind === "Deployment")!;
+    const policy = policyOf(defaults)!;
+    expect(policy.spec.podSelector).toEqual(deployment.spec.selector);
+    // Every port the pod serves, and no other: a port added to the container fails here until the
+    // policy admits it. Nothing else calls the pods: the chart registers no webhook, the CRDs convert
+    // nothing (the API server's own source addresses are not pods, and no policy could name them).
+    const served = deployment.spec.template.spec.containers.flatMap((container) =>
+      (container.ports ?? []).map((port) => ({ port: port.containerPort, protocol: port.protocol })),
+    );
+    expect(served).toEqual([{ port: 8081, protocol: "TCP" }]);
+    expect(policy.spec.ingress.flatMap((rule) => rule.ports)).toEqual(served);
+    expect(defaults.map((object) => object.kind)).not.toContain("ValidatingWebhookConfiguration");
+    expect(defaults.map((object) => object.kind)).not.toContain("MutatingWebhookConfiguration");
+    for (const crd of defaults.filter((object) => object.kind === "CustomResourceDefinition"))
+      expect(crd.spec.conversion?.strategy ?? "None").toBe("None");
+    // A Prometheus in any namespace still scrapes; egress is left open (the API server's addresses are
+    // not pods, and the stores and brokers are whatever the resources name).
+    expect(policy.spec.ingress.map((rule) => rule.from)).toEqual([[{ namespaceSelector: {} }]]);
+    expect(policy.spec.policyTypes).toEqual(["Ingress"]);
+
+    const moved = await objects("metrics.port=9090");
+    expect(policyOf(moved)!.spec.ingress[0]!.ports).toEqual([{ port: 9090, protocol: "TCP" }]);
+    const narrowed = policyOf(
+      await objects(
+        "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring",
+        "networkPolicy.metricsFrom[0].podSelector.matchLabels.app\\.kubernetes\\.io/name=prometheus",
+      ),
+    )!;
+    expect(narrowed.spec.ingress[0]!.from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } },
+        podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+      },
+    ]);
+    expect(policyOf(await objects("networkPolicy.enabled=false"))).toBeUndefined();
+  });
+
+  it("renders NetworkPolicies the API server accepts, and refuses at render the peers it would refuse", async () => {
+    const policy = (json: string, ...extra: string[]) =>
+      helm([
+        "template",
+        "jude",
+        chart,
+        "--namespace",
+        "default",
+        "--kube-version",
+        "1.34.0",
+        "--show-only",
+        "templates/networkpolicy.yaml",
+        "--set-json",
+        `networkPolicy.metricsFrom=${json}`,
+        ...extra,
+      ]);
+    const serverDryRun = (yaml: string) =>
+      kubectl(["apply", "--dry-run=server", "-f", "-"], yaml).then(
+        (output) => output.trim(),
+        (error: { stderr: string }) => error.stderr,
+      );
+    const accepted = [
+      '[{"namespaceSelector":{}}]',
+      '[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}},' +
+        '"podSelector":{"matchExpressions":[{"key":"app.kubernetes.io/name","operator":"In","values":["prometheus"]},' +
+        '{"key":"canary","operator":"DoesNotExist"}]}}]',
+      '[{"ipBlock":{"cidr":"192.0.2.0/24","except":["192.0.2.8/29"]}},{"ipBlock":{"cidr":"2001:db8::/32"}}]',
+    ];
+    for (const json of accepted)
+      expect(await serverDryRun(await policy(json)), json).toBe(
+        "networkpolicy.networking.k8s.io/jude-jude-operator created (server dry run)",
+      );
+    // Each refused by the schema at render (where in the values), and by the API server when rendered
+    // without the schema: the schema refuses nothing the API server would take.
+    const refused: Array<[string, string]> = [
+      ["[{}]", "/networkPolicy/metricsFrom/0"],
+      ['[{"ipBlock":{"cidr":"10.0.0.0/8"},"podSelector":{}}]', "/networkPolicy/metricsFrom/0"],
+      ['[{"podSelecter":{}}]', "/networkPolicy/metricsFrom/0"],
+      ['[{"ipBlock":{"cidr":"10.0.0.0"}}]', "/networkPolicy/metricsFrom/0/ipBlock/cidr"],
+      ['[{"ipBlock":{"cidr":"10.0.0.0/33"}}]', "/networkPolicy/metricsFrom/0/ipBlock/cidr"],
+      [
+        '[{"podSelector":{"matchExpressions":[{"key":"app","operator":"In"}]}}]',
+        "/networkPolicy/metricsFrom/0/podSelector/matchExpressions/0",
+      ],
+      [
+        '[{"podSelector":{"matchExpressions":[{"key":"app","operator":"Exists","values":["x"]}]}}]',
+        "/networkPolicy/metricsFrom/0/podSelector/matchExpressions/0/values",
+      ],
+      [
+        '[{"podSelector":{"matchLabels":{"app":"pro metheus"}}}]',
+        "/networkPolicy/metricsFrom/0/podSelector/matchLabels/app",
+      ],
+      [
+        '[{"podSelector":{"matchLabels":{"a b":"x"}}}]',
+        "/networkPolicy/metricsFrom/0/podSelector/matchLabels",
+      ],
+    ];
+    for (const [json, at] of refused) {
+      const failure = await policy(json).then(
+        () => "rendered",
+        (error: { stderr: string }) => /^- at '([^']*)'/m.exec(error.stderr)?.[1] ?? error.stderr,
+      );
+      expect(failure, json).toBe(at);
+      expect(await serverDryRun(await policy(json, "--skip-schema-validation")), json).toMatch(
+        /is invalid|strict decoding error/,
+      );
+    }
+    // The one refusal of the schema's own: a rule without peers admits every source, the opposite of
+    // what an empty list reads as.
+    expect(
+      await policy("[]").then(
+        () => "rendered",
+        (error: { stderr: string }) => error.stderr,
+      ),
+    ).toMatch(/'\/networkPolicy\/metricsFrom': minItems: got 0, want 1/);
   });
 
   it("lets the cluster-wide ServiceAccount do what the controllers do, and nothing more", async () => {
