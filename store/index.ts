@@ -56,7 +56,15 @@ export { openStore } from "./store.ts";
 export type { ClaimOptions, TextClaims, TextVector } from "./text-cache.ts";
 export { claimTexts, getTexts, putTexts, releaseTextClaims } from "./text-cache.ts";
 export type { VersionInfo, VersionSpec, VersionState } from "./versions.ts";
-export { getVersion, listVersions, markVersionComplete, registerVersion } from "./versions.ts";
+export {
+  describeRedefinition,
+  getVersion,
+  listVersions,
+  markVersionComplete,
+  parseVersionInfo,
+  promptDigest,
+  registerVersion,
+} from "./versions.ts";
 export type {
   AdvanceWrite,
   DeleteWrite,

@@ -7,6 +7,7 @@
  * atomic step as the pointer, which is why it lives in the control slot.
  */
 
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { VectorDtype } from "./codec.ts";
 import { assertDtype, assertModelDigest, MAX_DIMENSION } from "./codec.ts";
@@ -28,6 +29,11 @@ const versionInfoSchema = z.object({
   createdAtMs: z.number(),
   completedAtMs: z.number().optional(),
   gcNextBucket: z.number().int().nonnegative().optional(),
+  /**
+   * `sha256:<hex>` of the prompt template per entity the version's vectors were made with, as its
+   * writers registered them. Absent in an entry an older writer registered: no template is known.
+   */
+  prompts: z.record(z.string(), z.string()).optional(),
 });
 
 /** One registry entry. */
@@ -38,11 +44,44 @@ export interface VersionSpec {
   readonly modelDigest: string;
   readonly dimension: number;
   readonly dtype?: VectorDtype;
+  /** The prompt template per entity this writer embeds with (recorded as their digests). */
+  readonly prompts?: Readonly<Record<string, string>>;
+}
+
+/** How the registry records a prompt template: `sha256:<hex>` of its text. */
+export function promptDigest(template: string): string {
+  return `sha256:${createHash("sha256").update(template).digest("hex")}`;
+}
+
+/**
+ * What makes `spec` another definition of the version than its registry entry records, in words
+ * ("model sha256:a, not this spec's sha256:b, and prompt template sha256:c for entity job, not this
+ * spec's sha256:d" with `whose` "this spec's "), or undefined when nothing recorded differs. Only what
+ * the entry records is compared: a template of an entity it has none for, or any template against an
+ * entry an older writer registered (no `prompts`), is taken as it is.
+ */
+export function describeRedefinition(
+  info: Pick<VersionInfo, "modelDigest" | "prompts">,
+  spec: { readonly modelDigest?: string | undefined; readonly prompts?: Readonly<Record<string, string>> },
+  whose = "",
+): string | undefined {
+  const differences: string[] = [];
+  if (spec.modelDigest !== undefined && spec.modelDigest !== info.modelDigest)
+    differences.push(`model ${info.modelDigest}, not ${whose}${spec.modelDigest}`);
+  for (const [entity, template] of Object.entries(spec.prompts ?? {})) {
+    const recorded = info.prompts?.[entity];
+    const digest = promptDigest(template);
+    if (recorded !== undefined && recorded !== digest)
+      differences.push(`prompt template ${recorded} for entity ${entity}, not ${whose}${digest}`);
+  }
+  return differences.length === 0 ? undefined : differences.join(", and ");
 }
 
 /**
  * Registers a version in state `building`. Idempotent: registering again with the same model digest
- * returns the existing entry; a different digest (or a version being deleted) is PRECONDITION_FAILED.
+ * and prompt templates returns the existing entry (adding the templates of entities it has none for,
+ * unless an older writer registered it without any); a different digest or template (or a version
+ * being deleted) is PRECONDITION_FAILED, its message saying which.
  */
 export async function registerVersion(
   store: Store,
@@ -56,13 +95,29 @@ export async function registerVersion(
   if (!Number.isInteger(spec.dimension) || spec.dimension < 1 || spec.dimension > MAX_DIMENSION) {
     throw invalidArgument(`dimension must be an integer in 1..${MAX_DIMENSION}`);
   }
-  const reply = await runControl(store, "register version", "judeStoreRegisterVersion", [
-    store.keys.versions,
-    version,
-    spec.modelDigest,
-    dtype,
-    spec.dimension,
-  ]);
+  const prompts = Object.fromEntries(
+    Object.entries(spec.prompts ?? {}).map(([entity, template]) => [entity, promptDigest(template)]),
+  );
+  const reply = await runControl(
+    store,
+    "register version",
+    "judeStoreRegisterVersion",
+    [store.keys.versions, version, spec.modelDigest, dtype, spec.dimension, JSON.stringify(prompts)],
+    (_status, values) => {
+      const text = values[0] ?? "";
+      let info: VersionInfo | undefined;
+      try {
+        info = parseVersionInfo(text);
+      } catch {
+        return { message: text, details: { values } };
+      }
+      const why =
+        info.state === "deleting"
+          ? "it is being deleted"
+          : `it was registered with ${describeRedefinition(info, spec, "this writer's ") ?? "another definition"}`;
+      return { message: `version ${version} cannot be written: ${why}`, details: { values, existing: info } };
+    },
+  );
   return expectInfo(reply, version);
 }
 

@@ -15,7 +15,11 @@ import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operat
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
 import { sameVectors } from "../embedding-model/version-record.ts";
-import { resolveVersion, type ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
+import {
+  resolveVersion,
+  type LiveVersion,
+  type ResolvedVersions,
+} from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
@@ -30,7 +34,8 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
-import { captureWatermarks, readCheckpoints } from "./run-io.ts";
+import { captureWatermarks, readCheckpoints, readRegisteredVersion } from "./run-io.ts";
+import { describeRedefinition } from "../../store/index.ts";
 import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
 import { acknowledgedStatus, isFinished, runStatus } from "./run-status.ts";
@@ -64,6 +69,7 @@ export interface RunReconcileSettings {
   shardGauges?: ShardGauges;
   captureWatermarks?: typeof captureWatermarks;
   readCheckpoints?: typeof readCheckpoints;
+  readRegisteredVersion?: typeof readRegisteredVersion;
   /** Jobs deleted for a store move, which the cache may still hold (one set per controller). */
   replacedJobs?: ReplacedJobs;
   /** The time limit of the watermark capture and the checkpoint reads (20 s when absent). */
@@ -279,6 +285,17 @@ async function startRun(
     await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
     return undefined;
   }
+  const redefined = await redefinedInStore(context, run, read, version, settings);
+  if (redefined !== undefined) {
+    const verdict = { state: "Stalled", reason: "VersionRedefined", message: redefined } as const;
+    await writeStatus(context, raw, { phase: "Failed", ...keptWatermarks(run) }, [
+      ...kstatusConditions(verdict),
+      { type: "Complete", status: "False", reason: "Failed", message: "" },
+      { type: "Failed", status: "True", reason: verdict.reason, message: verdict.message },
+    ]);
+    context.events.warning(raw, "Failed", verdict.message);
+    return undefined;
+  }
   let started = run;
   if (run.spec.source.kafkaSnapshot !== undefined && run.status?.watermarks === undefined) {
     const live = await context.client.getLive(resourceTypes.bootstrapRun, context.key);
@@ -320,6 +337,49 @@ async function startRun(
     `Indexed Job ${desired.job.metadata!.name} runs ${run.spec.parallelism} shards`,
   );
   return { run: started, job };
+}
+
+/**
+ * What the store's registry records of the run's version that this run would embed otherwise (another
+ * model file, another prompt template for the pipeline's entity), in words; undefined when nothing
+ * recorded differs or the version is not registered. Such a version was built by a definition the
+ * model has no record of (its EmbeddingModel is Stalled, reason VersionRedefined): the shards'
+ * registration would be refused, so the run fails before it starts, saying what differs, rather than
+ * with their store error once the Job's retries are spent. A registry that cannot be read leaves the
+ * check to the shards' registration (a warning logged).
+ */
+async function redefinedInStore(
+  context: ReconcileContext,
+  run: BootstrapRun,
+  read: { surroundings: PipelineSurroundings; secretValues: SecretValues },
+  version: LiveVersion,
+  settings: RunReconcileSettings,
+): Promise<string | undefined> {
+  const pipeline = read.surroundings.pipeline;
+  let info;
+  try {
+    info = await (settings.readRegisteredVersion ?? readRegisteredVersion)(
+      pipeline,
+      read.secretValues,
+      run.spec.modelVersion,
+      settings.externalTimeoutMs,
+    );
+  } catch (error) {
+    context.log.warn({ err: error }, "cannot read the version's registry entry; the shards check it");
+    return undefined;
+  }
+  if (info === null) return undefined;
+  const template = version.prompts[pipeline.spec.entity];
+  const differs = describeRedefinition(
+    info,
+    {
+      modelDigest: version.modelDigest,
+      ...(template !== undefined ? { prompts: { [pipeline.spec.entity]: template } } : {}),
+    },
+    "this run's ",
+  );
+  if (differs === undefined) return undefined;
+  return `version ${run.spec.modelVersion} in store ${pipeline.spec.sinks.store.name} was built with ${differs}; the store refuses this run's writes into it: fill a new version name`;
 }
 
 /**

@@ -1,5 +1,6 @@
 // What the BootstrapRun reconcile reads outside the API server: the changelog's end offsets when a
-// run starts (pipelines/bootstrap/kafka-range.ts) and the shards' checkpoints in the store
+// run starts (pipelines/bootstrap/kafka-range.ts), the registry entry of the version it fills (what
+// made its vectors so far) and the shards' checkpoints in the store
 // (pipelines/bootstrap/checkpoint-store.ts). Credentials come from the Secrets the pipeline references.
 // The Kafka client is loaded on the first capture: it is a large module (~40 MB resident) that an
 // operator running no BootstrapRun never needs.
@@ -8,7 +9,15 @@ import { readRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.t
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
 import { kafkaRefusal } from "../../pipelines/shared/kafka-refusal.ts";
-import { connectRedis, defaultPrefix } from "../../store/index.ts";
+import {
+  connectRedis,
+  controlKeys,
+  createLayout,
+  defaultPrefix,
+  parseVersionInfo,
+  type RedisClient,
+  type VersionInfo,
+} from "../../store/index.ts";
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 import { operatorClusterConnectAttempts, storeTarget } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
@@ -111,6 +120,31 @@ export async function readCheckpoints(
   shards: number,
   externalTimeoutMs: number = defaultExternalTimeoutMs,
 ): Promise<(CheckpointState | null)[]> {
+  return withStoreClient(pipeline, secrets, externalTimeoutMs, (client, prefix) =>
+    readRunCheckpoints(client, prefix, run, shards),
+  );
+}
+
+/** The registry entry of `version` in the pipeline's store (store/versions.ts), or null when none. */
+export async function readRegisteredVersion(
+  pipeline: NearlinePipeline,
+  secrets: SecretValues,
+  version: string,
+  externalTimeoutMs: number = defaultExternalTimeoutMs,
+): Promise<VersionInfo | null> {
+  return withStoreClient(pipeline, secrets, externalTimeoutMs, async (client, prefix) => {
+    const text = await client.hget(controlKeys(createLayout(prefix)).versions, version);
+    return text === null ? null : parseVersionInfo(text);
+  });
+}
+
+/** Runs `read` on a client of the pipeline's store (its key prefix given), closed afterwards. */
+async function withStoreClient<T>(
+  pipeline: NearlinePipeline,
+  secrets: SecretValues,
+  externalTimeoutMs: number,
+  read: (client: RedisClient, prefix: string) => Promise<T>,
+): Promise<T> {
   const store = pipeline.spec.sinks.store;
   const client = connectRedis(
     storeTarget(secretValue(secrets, store.urlSecretRef).toString(), store.cluster === true),
@@ -122,7 +156,7 @@ export async function readCheckpoints(
     },
   );
   try {
-    return await readRunCheckpoints(client, defaultPrefix(store.name), run, shards);
+    return await read(client, defaultPrefix(store.name));
   } finally {
     client.disconnect();
   }

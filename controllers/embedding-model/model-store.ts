@@ -208,5 +208,8 @@ export async function observeStore(store: Store, name: string): Promise<StoreObs
     flippedAtMs: pointer.flippedAtMs,
     versions: Object.fromEntries(versions.map((info) => [info.version, info.state])),
     digests: Object.fromEntries(versions.map((info) => [info.version, info.modelDigest])),
+    prompts: Object.fromEntries(
+      versions.flatMap((info) => (info.prompts !== undefined ? [[info.version, info.prompts]] : [])),
+    ),
   };
 }

@@ -252,6 +252,28 @@ export async function observeCoverage(
 }
 
 /**
+ * The inputs with the candidate's BootstrapRuns that cannot be created (reconcile.ts unstartableRuns,
+ * per pipeline) said in its BootstrapComplete gate: the first blocker's reason, every message.
+ */
+export function withRunBlockers(
+  inputs: PromotionInputs,
+  runBlockers: ReadonlyMap<string, Blocker>,
+): PromotionInputs {
+  if (runBlockers.size === 0) return inputs;
+  const blockers = [...runBlockers.values()];
+  return {
+    ...inputs,
+    candidate: {
+      ...inputs.candidate,
+      runBlocked: {
+        reason: blockers[0]!.reason,
+        message: blockers.map((blocker) => blocker.message).join("; "),
+      },
+    },
+  };
+}
+
+/**
  * Builds the decision's inputs, without coverage: counting scans every bucket of two versions, so it
  * is measured only once the decision reaches that gate (a rollback never does).
  * `blockers` keep the spec's version from being served.
@@ -263,7 +285,6 @@ export async function observePromotion(
   store: Store | undefined,
   blockers: readonly Blocker[],
   pipelinePollMs?: number,
-  runBlockers: ReadonlyMap<string, Blocker> = new Map(),
 ): Promise<PromotionInputs> {
   const spec = model.spec.version;
   const storeName = pipelines[0]?.spec.sinks.store.name;
@@ -307,14 +328,6 @@ export async function observePromotion(
       bootstrap: bootstrapObservation(pipelines, runs),
       lag: lagObservation(pipelines, spec, pipelinePollMs),
       parity,
-      ...(runBlockers.size > 0
-        ? {
-            runBlocked: {
-              reason: [...runBlockers.values()][0]!.reason,
-              message: [...runBlockers.values()].map((blocker) => blocker.message).join("; "),
-            },
-          }
-        : {}),
     },
     writersPresent: writersPresent(context, model),
     now: new Date(),

@@ -15,12 +15,14 @@ import {
   unreadyDeployment,
 } from "./promotion-fixtures.ts";
 import {
-  decidePromotion,
+  decidePromotion as decide,
+  mayBootstrap,
   promotionPollMs,
   type PromotionDecision,
   type PromotionInputs,
 } from "./promotion.ts";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
+import { promptDigest } from "../../store/index.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { promotionEvents } from "./promotion-status.ts";
 import { servingState } from "./version-status.ts";
@@ -53,6 +55,44 @@ const digestMismatch = servingState(
 
 const condition = (decision: PromotionDecision, type: string) =>
   decision.conditions.find((entry) => entry.type === type);
+
+/**
+ * Every decision below, checked against mayBootstrap: the reconcile reads what a run's creation needs
+ * only when it says a run may be asked for, so it must never say no to a decision that asks for one.
+ */
+function decidePromotion(input: PromotionInputs): PromotionDecision {
+  const decision = decide(input);
+  if (decision.bootstrap !== undefined) expect(mayBootstrap(input)).toBe(true);
+  return decision;
+}
+
+describe("mayBootstrap", () => {
+  it("says no run is asked for without a store, for the version readers use, or for a rollback", () => {
+    expect(mayBootstrap(promoting({ serving: { v1: ready, v2: ready } }))).toBe(true);
+    expect(decide(promoting({ candidate: {} })).bootstrap).toBe("v2");
+    expect(mayBootstrap(promoting({ store: undefined }))).toBe(false);
+    const settled = promoting({
+      specVersion: "v1",
+      spec: specOf("v1"),
+      store: store("v1", { v1: "complete" }),
+      records: [record("v1", { activatedTime: ago(7000), workers: true })],
+    });
+    expect(mayBootstrap(settled)).toBe(false);
+    expect(decide(settled).bootstrap).toBeUndefined();
+    const rollback = promoting({
+      specVersion: "v1",
+      spec: specOf("v1"),
+      store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1" }),
+      statusActive: "v2",
+      records: [
+        record("v1", { activatedTime: ago(7000), deactivatedTime: ago(60), workers: true }),
+        record("v2", { promotionStartTime: ago(600), activatedTime: ago(60), workers: true }),
+      ],
+    });
+    expect(mayBootstrap(rollback)).toBe(false);
+    expect(decide(rollback).bootstrap).toBeUndefined();
+  });
+});
 
 describe("promoting v2 while v1 serves: one row per step (decision table)", () => {
   it.each([
@@ -336,6 +376,49 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     const same = decidePromotion({ ...inputs, spec: withDigest("a".repeat(64)) });
     expect(same.verdict.reason).not.toBe("VersionRedefined");
     expect(same.serve).toEqual(["v1"]);
+  });
+
+  it("refuses the store's current version built with another prompt template, unless none is registered", () => {
+    const spec = { ...specOf("v1"), model: { ...specOf("v1").model, sha256: "a".repeat(64) } };
+    const template = spec.prompts.job!;
+    const registered = (prompts?: Record<string, string>) =>
+      store(
+        "v1",
+        { v1: "complete" },
+        {
+          digests: { v1: `sha256:${spec.model.sha256}` },
+          ...(prompts !== undefined ? { prompts: { v1: prompts } } : {}),
+        },
+      );
+    const inputs = promoting({
+      specVersion: "v1",
+      spec,
+      store: registered({ job: promptDigest("Other: {{title}}") }),
+      statusActive: undefined,
+      records: [],
+      serving: {},
+      writersPresent: [],
+    });
+    const decision = decidePromotion(inputs);
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.verdict.message).toContain(
+      `was built with prompt template ${promptDigest("Other: {{title}}")} for entity job, not this spec's ${promptDigest(template)}`,
+    );
+    expect(decision.serve).toEqual([]);
+    expect(decision.collect).toEqual([]);
+    expect(decision.switchPointer).toBeUndefined();
+    // The same template, a template only for an entity the spec has none for, or none registered (an
+    // older writer): taken back as it is.
+    const kept: (Record<string, string> | undefined)[] = [
+      { job: promptDigest(template) },
+      { resume: promptDigest("R") },
+      undefined,
+    ];
+    for (const prompts of kept) {
+      const taken = decidePromotion({ ...inputs, store: registered(prompts) });
+      expect(taken.verdict.reason).not.toBe("VersionRedefined");
+      expect(taken.serve).toEqual(["v1"]);
+    }
   });
 
   it("leaves a redefined build in flight as it was: served, its record and workers kept", () => {

@@ -26,6 +26,7 @@ import {
   storeDataLostVerdict,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
+import { describeRedefinition } from "../../store/index.ts";
 import { sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
 import type { ServingState } from "./version-status.ts";
 
@@ -45,6 +46,11 @@ export interface StoreObservation {
   versions: Readonly<Record<string, "building" | "complete" | "deleting">>;
   /** The model digest (`sha256:<hex>`) each registered version's vectors were made with. */
   digests?: Readonly<Record<string, string>> | undefined;
+  /**
+   * The prompt template digests per entity (`sha256:<hex>`, store/versions.ts) each registered version's
+   * vectors were made with; a version registered by an older writer has none.
+   */
+  prompts?: Readonly<Record<string, Readonly<Record<string, string>>>> | undefined;
 }
 
 /** The candidate's measured gates (the reconciler measures only what the next gate needs). */
@@ -132,16 +138,31 @@ export interface PromotionDecision {
 /** Poll interval while a promotion waits on something not watched (store counters, worker lag). */
 export const promotionPollMs = 5_000;
 
-/** Decides the next step of the model's promotion. Pure. */
-export function decidePromotion(input: PromotionInputs): PromotionDecision {
-  const nowText = conditionTime(input.now);
+/**
+ * Whether the decision may ask for a BootstrapRun of the spec's version (its `bootstrap`), told from
+ * the inputs without deciding: never for a model without a store (served only, or its pipelines
+ * gone), while the spec's version is the one readers use, or for a build of it readers used whose
+ * vectors the store keeps (a rollback). What a run's creation needs besides (the pipelines' Kafka
+ * Secrets, read live) is read only when it may.
+ */
+export function mayBootstrap(input: PromotionInputs): boolean {
+  if (input.store === undefined) return false;
   const spec = input.specVersion;
-  const records = new Map(input.records.map((record) => [record.version, { ...record }]));
+  const records = new Map(input.records.map((record) => [record.version, record]));
+  if (readersPointer(input, records).current === spec) return false;
+  const record = records.get(spec);
+  return record === undefined || !retainedBuild(record, input.store.versions[spec]);
+}
+
+/**
+ * The pointer readers follow (the store's, or the status's active version without a store) and the
+ * version the decision takes as theirs: none when the pipelines moved back to a store they wrote to
+ * before, whose pointer names a version readers left for one whose vectors are in another store, and
+ * nothing updated it since they left. Readers are not sent back to it: the spec's version is built
+ * into this store as into any store moved to (StoreChanged), and its flip replaces that pointer.
+ */
+function readersPointer(input: PromotionInputs, records: ReadonlyMap<string, VersionRecord>) {
   const pointer = input.store !== undefined ? input.store.current : input.statusActive;
-  // The pipelines moved back to a store they wrote to before: its pointer names a version readers
-  // left for one whose vectors are in another store, and nothing updated it since they left. Readers
-  // are not sent back to it: the spec's version is built into this store as into any store moved to
-  // (StoreChanged), and its flip replaces that pointer.
   const readersLastOn = lastLiveRecord(records);
   const stalePointer =
     input.store !== undefined &&
@@ -149,7 +170,20 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     readersLastOn !== undefined &&
     readersLastOn.version !== pointer &&
     storeElsewhere(readersLastOn, input.store) !== undefined;
-  const current = stalePointer ? null : pointer;
+  return { pointer, stalePointer, current: stalePointer ? null : pointer };
+}
+
+/** A build readers used whose vectors the store still keeps complete: it is rolled back to, not rebuilt. */
+function retainedBuild(record: VersionRecord, storeState: string | undefined): boolean {
+  return record.activatedTime !== undefined && record.collected !== true && storeState === "complete";
+}
+
+/** Decides the next step of the model's promotion. Pure. */
+export function decidePromotion(input: PromotionInputs): PromotionDecision {
+  const nowText = conditionTime(input.now);
+  const spec = input.specVersion;
+  const records = new Map(input.records.map((record) => [record.version, { ...record }]));
+  const { pointer, stalePointer, current } = readersPointer(input, records);
   // The status says the spec's version is active and its record says readers use it, yet the pointer
   // names another version readers had left (or none): it was changed outside the operator. (A pointer
   // on a version that never went live is an operator stopped between its flip and its records.)
@@ -226,10 +260,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const pipelinesGone =
     input.store === undefined &&
     (previous?.fromBootstrap === true || previous?.store !== undefined || active?.store !== undefined);
-  const retained =
-    !pipelinesGone &&
-    (input.store === undefined ||
-      (record.activatedTime !== undefined && record.collected !== true && storeState === "complete"));
+  const retained = !pipelinesGone && (input.store === undefined || retainedBuild(record, storeState));
   // The store holds a build of this version no record knows of: one superseded before it went live
   // whose collection had not started yet (its writers were still stopping), e.g. v1 -> v2 -> v3 -> v2.
   // It may have other prompts or weights than this spec, and a new build over it would keep its
@@ -458,33 +489,41 @@ function followPointer(
 }
 
 /**
- * The model digest the store's registry gives the spec's version when the pointer names it, as the
- * version readers use or as its backup (neither is ever collected, so a build over it would keep its
- * vectors: "newer wins"), and the spec names another model file.
+ * What the store's registry records of the spec's version that the spec differs in (the model file,
+ * an entity's prompt template; in words), when the pointer names it, as the version readers use or as
+ * its backup (neither is ever collected, so a build over it would keep its vectors: "newer wins").
+ * Only what the registry records is compared: an entry an older writer registered has no templates.
  */
 function foreignBuild(input: PromotionInputs, spec: string, current: string | null | undefined) {
-  const builtWith = input.store?.digests?.[spec];
-  const sha256 = input.spec.model.sha256;
   if (spec !== current && spec !== input.store?.backup) return undefined;
-  if (builtWith === undefined || sha256 === undefined) return undefined;
-  return builtWith === `sha256:${sha256}` ? undefined : builtWith;
+  const modelDigest = input.store?.digests?.[spec];
+  if (modelDigest === undefined) return undefined;
+  const sha256 = input.spec.model.sha256;
+  return describeRedefinition(
+    { modelDigest, prompts: input.store?.prompts?.[spec] },
+    {
+      modelDigest: sha256 === undefined ? undefined : `sha256:${sha256}`,
+      prompts: input.spec.prompts,
+    },
+    "this spec's ",
+  );
 }
 
 /**
- * The decision when the spec names a version of the store that another model file built, and no
- * record of this model says it built it: nothing is served or switched as that version (no pods with
- * the spec's model answering as it), nothing of the store is collected or written, the version
- * readers use keeps serving when this model has it, and the verdict says what to do.
+ * The decision when the spec names a version of the store that another model file or prompt template
+ * built, and no record of this model says it built it: nothing is served or switched as that version
+ * (no pods with the spec's model answering as it), nothing of the store is collected or written, the
+ * version readers use keeps serving when this model has it, and the verdict says what to do.
  */
 function refusedForeignBuild(
   input: PromotionInputs,
   current: string | null | undefined,
   records: Map<string, VersionRecord>,
-  builtWith: string,
+  differs: string,
 ): PromotionDecision {
   const spec = input.specVersion;
   const role = spec === current ? "current" : "the backup";
-  const message = `version ${spec}, ${role} in store ${input.store?.name ?? ""}, was built with model ${builtWith}, not this spec's sha256:${input.spec.model.sha256}; give this model file a new version name (or delete the EmbeddingModel and apply it again with the model file that built it)`;
+  const message = `version ${spec}, ${role} in store ${input.store?.name ?? ""}, was built with ${differs}; give this spec a new version name (or delete the EmbeddingModel and apply it again with the model file and prompts that built it)`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
   const active = current != null && current !== spec && records.has(current) ? current : undefined;
   const base = decideRetention(input, records, { spec, active, keepServing: [] });

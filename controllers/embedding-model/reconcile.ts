@@ -28,9 +28,9 @@ import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
-import { observeCoverage, observePromotion, runsOfVersion } from "./promotion-observe.ts";
+import { observeCoverage, observePromotion, runsOfVersion, withRunBlockers } from "./promotion-observe.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
-import { decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
+import { decidePromotion, mayBootstrap, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
 import type { ParityObservation } from "./promotion-gates.ts";
 import { servingPorts } from "./serving-config.ts";
@@ -176,16 +176,12 @@ async function reconcileWithStore(
       return { requeueAfterMs: storeConflictPollMs };
     }
   }
-  const runBlockers = await unstartableRuns(context, model, pipelines);
-  let inputs = await observePromotion(
-    context,
-    model,
-    pipelines,
-    store,
-    blockers,
-    settings.pipelinePollMs,
-    runBlockers,
-  );
+  let inputs = await observePromotion(context, model, pipelines, store, blockers, settings.pipelinePollMs);
+  // Only a decision that may create a run needs to know which cannot be created (Secrets read live).
+  const runBlockers = mayBootstrap(inputs)
+    ? await unstartableRuns(context, model, pipelines)
+    : new Map<string, Blocker>();
+  inputs = withRunBlockers(inputs, runBlockers);
   if (settings.collectionPollMs !== undefined)
     inputs = { ...inputs, collectionPollMs: settings.collectionPollMs };
   let decision = decidePromotion(inputs);

@@ -142,7 +142,8 @@ function persist(deps: ShardDependencies, state: CheckpointState): Promise<void>
 }
 
 /**
- * Registers the version (idempotent; a different model digest is refused) and refuses one that is
+ * Registers the version with its entity's prompt template (idempotent; another model digest or
+ * template than registered is refused, saying which) and refuses one that is
  * being deleted: writing into it would recreate the keys garbage collection is removing.
  */
 async function prepareVersion(store: Store, config: BootstrapConfig): Promise<void> {
@@ -157,6 +158,7 @@ async function prepareVersion(store: Store, config: BootstrapConfig): Promise<vo
     modelDigest: config.model.digest,
     dimension: config.model.dimensions,
     dtype: config.store.dtype,
+    prompts: { [config.entity]: config.model.template },
   });
 }
 

@@ -228,7 +228,10 @@ export async function startNearline(
   };
 }
 
-/** Opens the store, registers this version (a different digest is refused) and builds its writer. */
+/**
+ * Opens the store, registers this version with its entity's prompt template (another digest or
+ * template than registered is refused) and builds its writer.
+ */
 async function openVersionStore(
   config: NearlineConfig,
   registry: Registry,
@@ -245,6 +248,7 @@ async function openVersionStore(
     modelDigest: config.model.digest,
     dimension: config.model.dimensions,
     dtype: config.sinks.store.dtype,
+    prompts: { [config.entity]: config.model.template },
   });
   const writer = new StoreWriter(store, {
     dtype: config.sinks.store.dtype,

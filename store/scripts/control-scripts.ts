@@ -42,20 +42,45 @@ return redis.call('HMGET', KEYS[1], 'layout', 'buckets')
 `;
 
 /**
- * Register a version in state `building` (idempotent for the same model digest).
- * KEYS: versions. ARGV: version, model digest, dtype, dimension.
+ * Register a version in state `building` (idempotent for the same model digest and prompt templates).
+ * KEYS: versions. ARGV: version, model digest, dtype, dimension, and optionally a JSON object of
+ * prompt template digests per entity (the entities this writer embeds). A digest differing from the
+ * one recorded for an entity is refused like another model digest; an entity not recorded yet is
+ * added. An entry without `prompts` (written before they were recorded) is left so: no template is
+ * known for any of its entities, and none is checked.
  */
 export const registerVersionLua = `${prelude}
+local prompts = nil
+if ARGV[5] and ARGV[5] ~= '' then
+  prompts = cjson.decode(ARGV[5])
+  if next(prompts) == nil then prompts = nil end
+end
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
   local info = cjson.decode(existing)
   if info.modelDigest ~= ARGV[2] or info.state == 'deleting' then
     return {'PRECONDITION_FAILED', existing}
   end
-  return {'ok', existing}
+  if prompts == nil or type(info.prompts) ~= 'table' then return {'ok', existing} end
+  local added = false
+  for entity, digest in pairs(prompts) do
+    local recorded = info.prompts[entity]
+    if recorded == nil then
+      info.prompts[entity] = digest
+      added = true
+    elseif recorded ~= digest then
+      return {'PRECONDITION_FAILED', existing}
+    end
+  end
+  if not added then return {'ok', existing} end
+  local encoded = cjson.encode(info)
+  redis.call('HSET', KEYS[1], ARGV[1], encoded)
+  return {'ok', encoded}
 end
-local encoded = cjson.encode({version = ARGV[1], state = 'building', modelDigest = ARGV[2],
-  dtype = ARGV[3], dimension = tonumber(ARGV[4]), createdAtMs = now()})
+local entry = {version = ARGV[1], state = 'building', modelDigest = ARGV[2],
+  dtype = ARGV[3], dimension = tonumber(ARGV[4]), createdAtMs = now()}
+if prompts ~= nil then entry.prompts = prompts end
+local encoded = cjson.encode(entry)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return {'ok', encoded}
 `;

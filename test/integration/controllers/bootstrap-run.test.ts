@@ -3,7 +3,8 @@
 // start, and becomes an Indexed Job with one index per shard whose config the shard's own schema
 // accepts; suspend passes through to the Job; the shards' ConfigMap deleted mid-run comes back as the
 // Job started with it; shards the scheduler cannot place are named with its reason; a version the
-// spec names with other prompts than it was built with (VersionRedefined) is filled as its record says.
+// spec names with other prompts than it was built with (VersionRedefined) is filled as its record says;
+// a version the store records with another prompt template fails the run at once, saying so.
 import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,9 +13,11 @@ import { parseEmbeddingModel } from "../../../crds/index.ts";
 import { bootstrapConfigSchema } from "../../../pipelines/bootstrap/config.ts";
 import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { promptDigest, registerVersion } from "../../../store/index.ts";
 import {
   applyObjects,
   conditionOf,
+  openTestStore,
   startControllers,
   waitForObject,
   type ControllersHarness,
@@ -314,6 +317,50 @@ describe("BootstrapRun controller", () => {
       (object) => ["Succeeded", "Failed"].includes(object.status?.phase ?? ""),
     );
     expect(conditionOf(finished, "Failed")).toMatchObject({ status: "True", reason: "ShardsIncomplete" });
+  });
+
+  // A run made by hand for a version whose vectors in the store were made with another prompt
+  // template (the store's registry records the template per entity; the EmbeddingModel, with no record
+  // of building it, is Stalled VersionRedefined): its shards' registration would be refused, so it
+  // fails at once saying what differs, rather than with their store error after the Job's retries.
+  it("fails a run of a version the store records with another prompt template, naming it", async () => {
+    const ns = harness.namespace;
+    const storeName = `${ns}-prompts`;
+    const redefinedModel = model();
+    (redefinedModel.metadata as { name: string }).name = "jude-minilm-prompts";
+    const template = (redefinedModel.spec as { prompts: Record<string, string> }).prompts.job!;
+    const { store, close } = await openTestStore(storeName);
+    try {
+      await registerVersion(store, "minilm-v1", {
+        modelDigest: `sha256:${(redefinedModel.spec as { model: { sha256: string } }).model.sha256}`,
+        dimension: 384,
+        prompts: { job: "Job: {{title}}" },
+      });
+    } finally {
+      close();
+    }
+    await applyObjects(ns, [
+      redefinedModel,
+      pipeline("jobs-prompts", topic, (spec) => {
+        spec.modelRef = { name: "jude-minilm-prompts" };
+        spec.sinks.store.name = storeName;
+      }),
+      bootstrapRun("jobs-prompts-minilm-v1", "jobs-prompts", 1),
+    ]);
+    const failed = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-prompts-minilm-v1",
+      "run failed",
+      (object) => object.status?.phase === "Failed",
+    );
+    expect(conditionOf(failed, "Failed")).toMatchObject({ status: "True", reason: "VersionRedefined" });
+    expect(conditionOf(failed, "Failed")?.message).toContain(
+      `version minilm-v1 in store ${storeName} was built with prompt template ${promptDigest("Job: {{title}}")} for entity job, not this run's ${promptDigest(template)}`,
+    );
+    expect(conditionOf(failed, "Stalled")?.reason).toBe("VersionRedefined");
+    expect(
+      (await kubectl(["get", "-n", ns, "job/jobs-prompts-minilm-v1-bootstrap", "--ignore-not-found"])).trim(),
+    ).toBe("");
   });
 
   // spec.version set back to a version readers use with the candidate's prompts (an abandoned
