@@ -111,6 +111,15 @@ describe("names in the documentation", () => {
     expect(unknown(named).filter((entry) => !operatorFlag(entry.split(" ")[0]!))).toEqual([]);
   });
 
+  it("every Kafka header the pipelines write, in backticks, is one they write", () => {
+    const named = namedInDocs(/`(jude\.[a-z]+(?:[.-][a-z]+)+)`/g);
+    expect(named.has("jude.error.code")).toBe(true);
+    const missing = [...named]
+      .filter(([name]) => !source.includes(`"${name}"`))
+      .map(([name, files]) => `${name} (${files.join(", ")})`);
+    expect(missing).toEqual([]);
+  });
+
   it("every command-line flag is one a command reads", () => {
     const named = new Map<string, string[]>();
     for (const file of documentationFiles)
