@@ -71,6 +71,35 @@ describe("live versions of a pipeline", () => {
     expect(resolveLiveVersions(decided).versions.map((entry) => entry.version)).toEqual([model.spec.version]);
   });
 
+  it("without records while the model is Stalled on its store Secret: no version yet, waiting", () => {
+    // The model reports a pipeline's missing store Secret before it records any version. Once the
+    // Secret is created, the pipeline (which polls for it) may look before the model does: reading the
+    // stale Stalled status as "decided" would start the spec version's workers ahead of the promotion,
+    // before its serving and BootstrapRun exist (seen on the testbed following the README's advice).
+    const model = testModel();
+    for (const reason of ["SecretNotFound", "SecretKeyNotFound"]) {
+      const blocked = {
+        ...model,
+        status: {
+          observedGeneration: 1,
+          conditions: [
+            {
+              type: "Stalled",
+              status: "True" as const,
+              reason,
+              message:
+                "Secret jude-redis (spec.sinks.store.urlSecretRef of NearlinePipeline jobs) does not exist: no version is deployed or switched to until it exists",
+              lastTransitionTime: "2026-12-05T09:40:15Z",
+            },
+          ],
+        },
+      };
+      const resolved = resolveLiveVersions(blocked);
+      expect(resolved.versions, reason).toEqual([]);
+      expect(resolved.waiting[0]?.reason).toContain("cannot be reconciled yet (see its Stalled condition)");
+    }
+  });
+
   it("with records: the versions whose record runs workers, each with its own prompts and digest", () => {
     const resolved = resolveLiveVersions(testModel(), [
       pinned("v1", { workers: true }),

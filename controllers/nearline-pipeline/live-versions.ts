@@ -10,6 +10,13 @@ import { grpcEndpoint } from "../embedding-model/service.ts";
 import { servingName } from "../shared/names.ts";
 import { reconcileErrorReason } from "../shared/reconcile-error.ts";
 
+/** Stalled reasons a model reports before it has recorded (decided) any version. */
+const undecidedReasons: ReadonlySet<string> = new Set([
+  reconcileErrorReason,
+  "SecretNotFound",
+  "SecretKeyNotFound",
+]);
+
 /** One live embedding version, resolved. */
 export interface LiveVersion {
   version: string;
@@ -78,12 +85,14 @@ export function resolveLiveVersions(
       ],
     };
   // The same while its reconcile fails before it could record anything (a store unreachable, a wrong
-  // password): the failure's status counts as a look, but nothing was decided yet.
+  // password), or while it waits for a pipeline's store Secret (or key), which it reports before
+  // recording any version: the status counts as a look, but nothing was decided yet. Secrets are not
+  // watched, so once one is created the pipeline may look again before the model does.
   const failing = model.status?.conditions?.find(
     (condition) =>
       condition.type === "Stalled" &&
       condition.status === "True" &&
-      condition.reason === reconcileErrorReason,
+      undecidedReasons.has(condition.reason ?? ""),
   );
   if (records.length === 0 && failing !== undefined)
     return {

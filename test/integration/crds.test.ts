@@ -12,6 +12,8 @@ import { safeParseJudeObject } from "../../crds/index.ts";
 import { exampleFiles, loadExample, type JsonObject } from "../fixtures/examples.ts";
 import { invalidObjects } from "../fixtures/invalid-objects.ts";
 import { installCrds } from "../support/crds.ts";
+import { codeBlocks, documentationFiles } from "../docs/markdown.ts";
+import { parseAllDocuments } from "yaml";
 import { kubectl, kubectlJson } from "../support/kubectl.ts";
 
 const namespace = `crds-test-${process.pid}`;
@@ -77,6 +79,42 @@ describe("JUDE CRDs on the real kube-apiserver", () => {
     expect(stored.spec).toEqual(zodParsed(example).spec);
     // What the API server stored is also what controllers will parse.
     expect(safeParseJudeObject(stored)?.success).toBe(true);
+  });
+
+  // The objects the READMEs show are what a reader copies: the API server's CEL rules and patterns
+  // must take them too, not only zod (test/docs/examples-in-docs.test.ts).
+  const documented = documentationFiles.flatMap((file) =>
+    codeBlocks(file)
+      .filter((block) => block.language === "yaml")
+      .flatMap((block) =>
+        parseAllDocuments(block.text)
+          .map((document) => document.toJSON() as JsonObject | null)
+          .filter(
+            (object) => typeof object?.apiVersion === "string" && object.apiVersion.startsWith("jude.dev/"),
+          )
+          .map((object) => ({
+            where: `${file} (${block.heading}) ${String(object!.kind)}`,
+            object: object!,
+          })),
+      ),
+  );
+
+  it("finds the JUDE objects of the documentation", () => {
+    expect(documented.length).toBeGreaterThan(0);
+  });
+
+  it.each(documented)("the API server accepts $where (server dry run)", async ({ object }) => {
+    // Under a name of its own: the examples applied above may share the README's names.
+    const renamed = {
+      ...object,
+      metadata: { ...(object.metadata as JsonObject), name: `documented-${name(object)}` },
+    };
+    expect(
+      await kubectlFailure(
+        ["create", "--dry-run=server", "-n", namespace, "-f", "-"],
+        JSON.stringify(renamed),
+      ),
+    ).toBeUndefined();
   });
 
   // kstatus (Flux's `wait`, kpt, Config Sync) reads an object without status.observedGeneration and

@@ -244,6 +244,58 @@ describe("NearlinePipeline controller", () => {
     );
   });
 
+  it("starts no workers for a model still Stalled on its store Secret, which it reports before recording any version", async () => {
+    // The README's advice for a missing store Secret is to create it; the model looks again every
+    // 15 s, while the pipeline finds it at its own poll. A pipeline that looks first sees the model's
+    // old status (Stalled SecretNotFound, no version records): that is no decision to run the spec
+    // version, whose serving and BootstrapRun do not exist yet.
+    const ns = harness.namespace;
+    const blocked = model();
+    (blocked.metadata as { name: string }).name = "blocked";
+    await applyObjects(ns, [blocked]);
+    const generation = (
+      await kubectlJson<{ metadata: { generation: number } }>(["get", "-n", ns, "embeddingmodel/blocked"])
+    ).metadata.generation;
+    const stalled = {
+      status: "True",
+      reason: "SecretNotFound",
+      message:
+        "Secret jude-redis (spec.sinks.store.urlSecretRef of NearlinePipeline blocked-jobs) does not exist: no version is deployed or switched to until it exists",
+      lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    };
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      "embeddingmodel/blocked",
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({
+        status: {
+          observedGeneration: generation,
+          conditions: [
+            { type: "Ready", ...stalled, status: "False" },
+            { type: "Stalled", ...stalled },
+          ],
+        },
+      }),
+    ]);
+    await applyObjects(ns, [
+      pipeline("blocked-jobs", topic, (spec) => (spec.modelRef = { name: "blocked" })),
+    ]);
+    const waiting = await waitForObject<Status>(
+      ns,
+      "nearlinepipeline/blocked-jobs",
+      "a verdict on the pipeline",
+      (object) => ![undefined, "ModelNotFound"].includes(conditionOf(object, "Ready")?.reason),
+    );
+    expect(conditionOf(waiting, "Reconciling")).toMatchObject({ status: "True", reason: "WaitingForModel" });
+    const workers = () =>
+      kubectl(["get", "deployments", "-n", ns, "-l", "jude.dev/pipeline=blocked-jobs", "-o", "name"]);
+    expect((await workers()).trim()).toBe("");
+  });
+
   it("stalls a pipeline whose entity has no prompt, naming the field, and creates no workers", async () => {
     const ns = harness.namespace;
     await applyObjects(ns, [pipeline("companies", topic, (spec) => (spec.entity = "company"))]);
