@@ -420,6 +420,29 @@ describe("kubectl jude dashboard in a browser", () => {
     expect(stdout).toContain(`  ${namespace}/jobs-typo (model minlm) not ready: ${message}\n`);
   });
 
+  it("titles a model's first version as such, not a promotion from an undefined version", async () => {
+    // A fresh model (the quickstart's first act): no version is active yet; its gates are open.
+    const fresh = promotingModel();
+    fresh.metadata = { ...fresh.metadata, name: "fresh", uid: "u-fresh" };
+    fresh.spec.version = "fresh-v1";
+    fresh.status = {
+      conditions: [
+        {
+          type: "ServingReady",
+          status: "False",
+          reason: "Waiting",
+          message: "version fresh-v1: 0/1 replicas ready",
+          lastTransitionTime: "2026-12-01T10:05:00Z",
+        },
+      ],
+      versions: [{ version: "fresh-v1", phase: "Deploying" }],
+    };
+    await applyWithStatus(fresh, namespace, fresh.status);
+    const title = page.locator(`[data-model="${namespace}/fresh"] .promotion h3`);
+    await title.waitFor({ timeout: 30_000 });
+    await expect(title.textContent()).resolves.toBe("First version fresh-v1");
+  });
+
   it("logs no console errors", () => {
     expect(consoleErrors).toEqual([]);
   });

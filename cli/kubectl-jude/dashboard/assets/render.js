@@ -72,7 +72,12 @@ function versionsSection(model) {
 }
 
 function gatesSection(model) {
-  const title = model.promoting ? `Promotion ${model.activeVersion} → ${model.desiredVersion}` : "Promotion";
+  // No version active yet (a new model): its first version goes through the gates, from nothing.
+  const title = !model.promoting
+    ? "Promotion"
+    : model.activeVersion === undefined
+      ? `First version ${model.desiredVersion}`
+      : `Promotion ${model.activeVersion} → ${model.desiredVersion}`;
   return h(
     "section",
     { class: "promotion" },
