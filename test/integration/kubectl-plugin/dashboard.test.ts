@@ -443,6 +443,22 @@ describe("kubectl jude dashboard in a browser", () => {
     await expect(title.textContent()).resolves.toBe("First version fresh-v1");
   });
 
+  it("dates a condition by its transition and gives its message as it reads now", async () => {
+    // The operator rewrites a condition's message in place (a pod's progress, a bootstrap's percent)
+    // and keeps lastTransitionTime: under that old time, the message is today's, and says so.
+    const entry = page
+      .locator(`[data-model="${namespace}/minilm"] .timeline li[data-source=condition]`)
+      .filter({ hasText: "ServingReady" });
+    await expect(entry.locator("time").getAttribute("datetime")).resolves.toBe("2026-12-01T10:00:00Z");
+    await expect(entry.locator("span").nth(1).textContent()).resolves.toBe(
+      "EmbeddingModel/minilm, now: 2/2 replicas ready",
+    );
+    const event = page.locator(`[data-model="${namespace}/minilm"] .timeline li[data-source=event]`).first();
+    await expect(event.locator("span").nth(1).textContent()).resolves.toBe(
+      "EmbeddingModel/minilm: created BootstrapRun jobs-minilm-v2",
+    );
+  });
+
   it("logs no console errors", () => {
     expect(consoleErrors).toEqual([]);
   });
