@@ -434,6 +434,14 @@ describe("kubectl jude dashboard in a browser", () => {
           message: "version fresh-v1: 0/1 replicas ready",
           lastTransitionTime: "2026-12-01T10:05:00Z",
         },
+        // The operator leaves some messages empty (a BootstrapRun's Failed=False while it runs).
+        {
+          type: "Stalled",
+          status: "False",
+          reason: "NotStalled",
+          message: "",
+          lastTransitionTime: "2026-12-01T10:05:00Z",
+        },
       ],
       versions: [{ version: "fresh-v1", phase: "Deploying" }],
     };
@@ -441,6 +449,13 @@ describe("kubectl jude dashboard in a browser", () => {
     const title = page.locator(`[data-model="${namespace}/fresh"] .promotion h3`);
     await title.waitFor({ timeout: 30_000 });
     await expect(title.textContent()).resolves.toBe("First version fresh-v1");
+    // An empty message: its reason, as the gates show it, not "EmbeddingModel/fresh, now: ".
+    const stalled = page
+      .locator(`[data-model="${namespace}/fresh"] .timeline li[data-source=condition]`)
+      .filter({ hasText: "Stalled" });
+    await expect(stalled.locator("span").nth(1).textContent()).resolves.toBe(
+      "EmbeddingModel/fresh, now: NotStalled",
+    );
   });
 
   it("dates a condition by its transition and gives its message as it reads now", async () => {

@@ -225,7 +225,7 @@ function timelineSection(model) {
               h(
                 "span",
                 {},
-                `${entry.object}${entry.source === "condition" ? ", now" : ""}: ${entry.message}${entry.count ? ` (×${entry.count})` : ""}`,
+                `${entry.object}${entry.source === "condition" ? ", now" : ""}: ${entry.message || entry.reason || dash}${entry.count ? ` (×${entry.count})` : ""}`,
               ),
             ),
           ),
