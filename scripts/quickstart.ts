@@ -16,7 +16,7 @@ import { bringUpPlatform, installOperator, tearDown } from "./quickstart/platfor
 import { checkDashboardPort, claimQuickstart, QuickstartRefusal } from "./quickstart/preflight.ts";
 import { readQuickstartState } from "./quickstart/state.ts";
 import { runStory } from "./quickstart/story.ts";
-import { renderSummary } from "./quickstart/summary.ts";
+import { closingText, renderSummary } from "./quickstart/summary.ts";
 import { generateChangelog } from "./quickstart/changelog.ts";
 
 /** Set by Ctrl-C: the run is being torn down on purpose, so what fails meanwhile is not news. */
@@ -67,15 +67,16 @@ async function up(options: QuickstartOptions): Promise<void> {
   const elapsedSeconds = (Date.now() - started) / 1000;
   writeFileSync(quickstartSummaryFile(), JSON.stringify({ ...result, elapsedSeconds }, null, 2));
   process.stdout.write(
-    `\nThe quickstart took ${elapsedSeconds.toFixed(0)} s. Dashboard: ${dashboard.url}\n` +
-      `Status from a terminal: npm run kubectl-jude -- status -n ${options.namespace} --kubeconfig ${platform.env.KUBECONFIG}\n`,
+    closingText({
+      elapsedSeconds,
+      url: dashboard.url,
+      namespace: options.namespace,
+      kubeconfig: platform.env.KUBECONFIG!,
+      interactive: options.interactive,
+    }),
   );
-  if (options.interactive) {
-    process.stdout.write("The dashboard keeps running; Ctrl-C stops everything the quickstart started.\n");
-    await new Promise(() => undefined);
-  }
+  if (options.interactive) await new Promise(() => undefined);
   await dashboard.stop();
-  process.stdout.write("Everything stays up for a re-run; `npm run quickstart -- down` stops it.\n");
 }
 
 async function main(): Promise<number> {

@@ -89,6 +89,16 @@ function renderModel(model: ModelView): string {
   ];
   // Stalled is said in words: it needs someone to act, where any other not-ready message means "wait".
   if (model.message !== "") lines.push(`  ${model.stalled ? "Stalled: " : ""}${model.message}`);
+  // The operator's message names the field (spec.promotion.approvedVersion, for GitOps); a user at a
+  // terminal is also told the plugin's command that sets it.
+  if (
+    model.versions.some(
+      (version) => version.version === model.desiredVersion && version.phase === "AwaitingCutover",
+    )
+  )
+    lines.push(
+      `  approve the cutover: kubectl jude approve ${model.name} ${model.desiredVersion} -n ${model.namespace}`,
+    );
   if (model.versions.length > 0) {
     lines.push("  versions:");
     lines.push(

@@ -90,6 +90,16 @@ describe("kubectl jude status", () => {
     expect(text).toContain("5040/12000");
   });
 
+  it("names the command that approves a Manual cutover whose gates all passed, and only then", () => {
+    const awaiting = promotingModel();
+    awaiting.status!.versions = awaiting.status!.versions!.map((version) =>
+      version.version === "minilm-v2" ? { ...version, phase: "AwaitingCutover" } : version,
+    );
+    const text = renderStatus(statusView({ ...objects(), models: [awaiting] }));
+    expect(text).toContain("  approve the cutover: kubectl jude approve minilm minilm-v2 -n recs\n");
+    expect(renderStatus(statusView(objects()))).not.toContain("kubectl jude approve");
+  });
+
   it("fits the bootstrap rows in 80 columns by narrowing the bar (down to 10 marks)", () => {
     const text = renderStatus(statusView(objects()));
     for (const line of text.split("\n")) expect(line.length, line).toBeLessThanOrEqual(80);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseBootstrapRun } from "../../crds/index.ts";
 import { record } from "../embedding-model/promotion-fixtures.ts";
 import { resolveLiveVersions } from "./live-versions.ts";
-import { testModel } from "./test-objects.ts";
+import { setPath, testModel } from "./test-objects.ts";
 
 const run = (version: string, watermarks: boolean) =>
   parseBootstrapRun({
@@ -32,6 +32,17 @@ describe("live versions of a pipeline", () => {
   it("without records: the spec's version, as before promotion", () => {
     const model = testModel();
     expect(resolveLiveVersions(model).versions.map((entry) => entry.version)).toEqual([model.spec.version]);
+  });
+
+  it("without a digest: stalls with a way forward the API server accepts (a new version name)", () => {
+    // spec.model may change only together with spec.version (a CEL rule): "set spec.model.sha256"
+    // alone is refused, so the message says to do it under a new version name.
+    const model = testModel((object) => setPath(object, "spec.model.sha256", undefined));
+    const [waiting] = resolveLiveVersions(model).waiting;
+    expect(waiting).toMatchObject({ stallReason: "ModelDigestUnknown" });
+    expect(waiting!.reason).toContain(
+      "set spec.model.sha256 to the SHA-256 of the model file together with a new spec.version",
+    );
   });
 
   it("without records and never observed (status at the CRD default): no version yet, waiting", () => {

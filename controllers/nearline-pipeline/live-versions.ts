@@ -151,7 +151,7 @@ export function resolveVersion(
     return {
       version,
       stallReason: "ModelDigestUnknown",
-      reason: `EmbeddingModel ${model.metadata.name} sets no spec.model.sha256 for version ${version}: nearline workers and bootstrap shards refuse vectors from a server whose model digest differs from it, and the operator does not hash model files; set it to the SHA-256 of the model file`,
+      reason: `EmbeddingModel ${model.metadata.name} sets no spec.model.sha256 for version ${version}: nearline workers and bootstrap shards refuse vectors from a server whose model digest differs from it, and the operator does not hash model files; set spec.model.sha256 to the SHA-256 of the model file together with a new spec.version (the API server refuses a model change under the same version; while another version is active, kubectl jude rollback ${model.metadata.name} abandons this one)`,
     };
   return {
     version,

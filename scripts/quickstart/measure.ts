@@ -31,6 +31,20 @@ export async function pipelineCounters(
   };
 }
 
+/**
+ * The bootstrap bar's figures over several runs: records processed out of their totals, or out of the
+ * records the quickstart seeded while some run has not counted its partitions yet (a bar of "0/1", or
+ * one out of a single run's total, said nothing true).
+ */
+export function bootstrapProgress(
+  runs: Array<{ processed: number; total?: number | undefined }>,
+  seeded: number,
+): { done: number; total: number } {
+  const done = runs.reduce((sum, run) => sum + run.processed, 0);
+  const counted = runs.every((run) => run.total !== undefined);
+  return { done, total: counted ? runs.reduce((sum, run) => sum + run.total!, 0) : seeded };
+}
+
 /** A BootstrapRun's phase and counts. */
 export async function bootstrapCounters(
   client: KubeClient,

@@ -19,7 +19,14 @@ import {
 import { consumerGroup } from "../../controllers/shared/names.ts";
 import { createChangelogTopics, deadLetterTopic, produceChangelog } from "./kafka-io.ts";
 import { promotedVersion, quickstartFiles, quickstartObjects, type ManifestValues } from "./manifests.ts";
-import { bootstrapCounters, pipelineCounters, presentCount, storeCount, topJobsFor } from "./measure.ts";
+import {
+  bootstrapCounters,
+  bootstrapProgress,
+  pipelineCounters,
+  presentCount,
+  storeCount,
+  topJobsFor,
+} from "./measure.ts";
 import type { Narrator } from "./narrator.ts";
 import { resetStory, type Platform } from "./platform.ts";
 import { promote } from "./promote.ts";
@@ -137,12 +144,8 @@ export async function runStory(
     "the bootstrap of minilm-v1",
     async () => {
       const counts = await Promise.all(runs.map((name) => bootstrapCounters(client, namespace, name)));
-      const total = counts.reduce((sum, each) => sum + (each.total ?? 0), 0);
-      narrator.progress(
-        "bootstrap ",
-        counts.reduce((sum, each) => sum + each.processed, 0),
-        Math.max(total, 1),
-      );
+      const { done, total } = bootstrapProgress(counts, changelog.snapshot.length);
+      narrator.progress("bootstrap ", done, total);
       const failed = counts.find((each) => each.phase === "Failed");
       if (failed !== undefined) throw new Error(`BootstrapRun ${failed.name} failed`);
       return counts.every((each) => each.phase === "Succeeded");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { renderSummary, summarize, type Measurements } from "./summary.ts";
+import { closingText, renderSummary, summarize, type Measurements } from "./summary.ts";
 
 const counters = (processed: number, skippedUnchanged: number, freshnessP95Ms?: number) => ({
   processed,
@@ -56,5 +56,27 @@ describe("summarize", () => {
     expect(text).toContain("freshness p95             1200 ms");
     expect(text).toContain("cutover time              42.3 s");
     expect(text).toContain("0.8123  job-00007  Data Engineer");
+  });
+});
+
+describe("the quickstart's closing lines", () => {
+  const base = {
+    elapsedSeconds: 116.4,
+    url: "http://127.0.0.1:3100/",
+    namespace: "jude-quickstart",
+    kubeconfig: "/k",
+  };
+
+  it("on a terminal, points at the dashboard that keeps running", () => {
+    const text = closingText({ ...base, interactive: true });
+    expect(text).toContain("The quickstart took 116 s. Dashboard: http://127.0.0.1:3100/\n");
+    expect(text).toContain("Ctrl-C stops everything the quickstart started");
+  });
+
+  it("non-interactively, does not hand out the URL of the dashboard it stops, but the command that serves one", () => {
+    const text = closingText({ ...base, interactive: false });
+    expect(text).not.toContain("http://127.0.0.1:3100/");
+    expect(text).toContain("npm run kubectl-jude -- dashboard -n jude-quickstart --kubeconfig /k");
+    expect(text).toContain("npm run kubectl-jude -- status -n jude-quickstart --kubeconfig /k");
   });
 });

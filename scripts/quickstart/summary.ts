@@ -108,3 +108,27 @@ export function renderSummary(summary: Summary, jobTitles: Map<string, string> =
   }
   return `${lines.join("\n")}\n`;
 }
+
+/**
+ * What the quickstart prints after the summary. On a terminal the dashboard keeps running until
+ * Ctrl-C; non-interactively it stops as the run exits, so its URL would be a dead link: the commands
+ * that serve the dashboard and the status again are given instead.
+ */
+export function closingText(run: {
+  elapsedSeconds: number;
+  url: string;
+  namespace: string;
+  kubeconfig: string;
+  interactive: boolean;
+}): string {
+  const plugin = (command: string) =>
+    `npm run kubectl-jude -- ${command} -n ${run.namespace} --kubeconfig ${run.kubeconfig}`;
+  const took = `\nThe quickstart took ${run.elapsedSeconds.toFixed(0)} s.`;
+  return run.interactive
+    ? `${took} Dashboard: ${run.url}\n` +
+        `Status from a terminal: ${plugin("status")}\n` +
+        "The dashboard keeps running; Ctrl-C stops everything the quickstart started.\n"
+    : `${took}\nStatus from a terminal: ${plugin("status")}\n` +
+        `Dashboard (this run's stops as it exits): ${plugin("dashboard")}\n` +
+        "Everything else stays up for a re-run; `npm run quickstart -- down` stops it.\n";
+}

@@ -420,6 +420,60 @@ describe("kubectl jude dashboard in a browser", () => {
     expect(stdout).toContain(`  ${namespace}/jobs-typo (model minlm) not ready: ${message}\n`);
   });
 
+  it("titles a model's first version as such, not a promotion from an undefined version", async () => {
+    // A fresh model (the quickstart's first act): no version is active yet; its gates are open.
+    const fresh = promotingModel();
+    fresh.metadata = { ...fresh.metadata, name: "fresh", uid: "u-fresh" };
+    fresh.spec.version = "fresh-v1";
+    fresh.status = {
+      conditions: [
+        {
+          type: "ServingReady",
+          status: "False",
+          reason: "Waiting",
+          message: "version fresh-v1: 0/1 replicas ready",
+          lastTransitionTime: "2026-12-01T10:05:00Z",
+        },
+        // The operator leaves some messages empty (a BootstrapRun's Failed=False while it runs).
+        {
+          type: "Stalled",
+          status: "False",
+          reason: "NotStalled",
+          message: "",
+          lastTransitionTime: "2026-12-01T10:05:00Z",
+        },
+      ],
+      versions: [{ version: "fresh-v1", phase: "Deploying" }],
+    };
+    await applyWithStatus(fresh, namespace, fresh.status);
+    const title = page.locator(`[data-model="${namespace}/fresh"] .promotion h3`);
+    await title.waitFor({ timeout: 30_000 });
+    await expect(title.textContent()).resolves.toBe("First version fresh-v1");
+    // An empty message: its reason, as the gates show it, not "EmbeddingModel/fresh, now: ".
+    const stalled = page
+      .locator(`[data-model="${namespace}/fresh"] .timeline li[data-source=condition]`)
+      .filter({ hasText: "Stalled" });
+    await expect(stalled.locator("span").nth(1).textContent()).resolves.toBe(
+      "EmbeddingModel/fresh, now: NotStalled",
+    );
+  });
+
+  it("dates a condition by its transition and gives its message as it reads now", async () => {
+    // The operator rewrites a condition's message in place (a pod's progress, a bootstrap's percent)
+    // and keeps lastTransitionTime: under that old time, the message is today's, and says so.
+    const entry = page
+      .locator(`[data-model="${namespace}/minilm"] .timeline li[data-source=condition]`)
+      .filter({ hasText: "ServingReady" });
+    await expect(entry.locator("time").getAttribute("datetime")).resolves.toBe("2026-12-01T10:00:00Z");
+    await expect(entry.locator("span").nth(1).textContent()).resolves.toBe(
+      "EmbeddingModel/minilm, now: 2/2 replicas ready",
+    );
+    const event = page.locator(`[data-model="${namespace}/minilm"] .timeline li[data-source=event]`).first();
+    await expect(event.locator("span").nth(1).textContent()).resolves.toBe(
+      "EmbeddingModel/minilm: created BootstrapRun jobs-minilm-v2",
+    );
+  });
+
   it("logs no console errors", () => {
     expect(consoleErrors).toEqual([]);
   });

@@ -72,7 +72,12 @@ function versionsSection(model) {
 }
 
 function gatesSection(model) {
-  const title = model.promoting ? `Promotion ${model.activeVersion} → ${model.desiredVersion}` : "Promotion";
+  // No version active yet (a new model): its first version goes through the gates, from nothing.
+  const title = !model.promoting
+    ? "Promotion"
+    : model.activeVersion === undefined
+      ? `First version ${model.desiredVersion}`
+      : `Promotion ${model.activeVersion} → ${model.desiredVersion}`;
   return h(
     "section",
     { class: "promotion" },
@@ -215,7 +220,13 @@ function timelineSection(model) {
                 { "data-verdict": entry.verdict },
                 `${entry.title} ${entry.source === "condition" ? entry.status : ""}`,
               ),
-              h("span", {}, `${entry.object}: ${entry.message}${entry.count ? ` (×${entry.count})` : ""}`),
+              // A condition is dated by its last transition, but the operator rewrites its message in
+              // place (a pod's progress, a bootstrap's percent): the message is the one it reads now.
+              h(
+                "span",
+                {},
+                `${entry.object}${entry.source === "condition" ? ", now" : ""}: ${entry.message || entry.reason || dash}${entry.count ? ` (×${entry.count})` : ""}`,
+              ),
             ),
           ),
         ),
