@@ -334,7 +334,7 @@ async function startRun(
   context.events.normal(
     raw,
     "Started",
-    `Indexed Job ${desired.job.metadata!.name} runs ${run.spec.parallelism} shards`,
+    `Indexed Job ${desired.job.metadata!.name} runs ${run.spec.parallelism} shard${run.spec.parallelism === 1 ? "" : "s"}`,
   );
   return { run: started, job };
 }

@@ -223,3 +223,38 @@ describe("BootstrapComplete names why the run's shards do not run", () => {
     expect(bootstrapGate("v2", observation, "building").message).toMatch(/is Pending \(0%\)$/);
   });
 });
+
+describe("BootstrapComplete over several pipelines' runs", () => {
+  const run = (pipeline: string, phase: string, percent?: number) =>
+    testRun((object) => {
+      setPath(object, "metadata.name", `${pipeline}-v2-promotion`);
+      setPath(object, "spec.pipelineRef.name", pipeline);
+      setPath(object, "status.phase", phase);
+      if (percent !== undefined) setPath(object, "status.progress", { percent });
+    });
+  const pipelines = ["jobs", "members"].map((name) =>
+    testPipeline("nearline-pipeline-jobs.yaml", (object) => setPath(object, "metadata.name", name)),
+  );
+
+  // The mean alone ("jobs-v2-promotion, members-v2-promotion is Running (50%)") read as if both
+  // runs were half done while one had finished, and disagreed with each run's own progress bar.
+  it("names each run's phase and percentage beside the mean", () => {
+    const observation = bootstrapObservation(pipelines, [
+      run("jobs", "Succeeded"),
+      run("members", "Running", 46),
+    ]);
+    expect(bootstrapGate("v2", observation, "building")).toMatchObject({
+      state: "Shut",
+      reason: "Bootstrapping",
+      value: 0.73,
+      message: "BootstrapRuns jobs-v2-promotion Succeeded, members-v2-promotion Running (46%): 73% in all",
+    });
+  });
+
+  it("keeps the one-run wording for a single pipeline", () => {
+    const observation = bootstrapObservation([pipelines[0]!], [run("jobs", "Running", 46)]);
+    expect(bootstrapGate("v2", observation, "building").message).toBe(
+      "BootstrapRun jobs-v2-promotion is Running (46%)",
+    );
+  });
+});

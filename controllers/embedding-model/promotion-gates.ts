@@ -39,6 +39,11 @@ export interface BootstrapObservation {
    * instead of a bare percentage.
    */
   heldBack?: string;
+  /**
+   * With more than one pipeline: each run's phase and percentage ("jobs-v2-promotion Succeeded,
+   * members-v2-promotion Running (46%)"), shown beside `percent`, their mean.
+   */
+  perRun?: string;
 }
 
 /** The candidate's workers, summed over every pipeline of the model. */
@@ -134,7 +139,7 @@ export function bootstrapGate(
       type: "BootstrapComplete",
       state: "Shut",
       reason: run.phase === "Suspended" ? "BootstrapSuspended" : "Bootstrapping",
-      message: `BootstrapRun ${run.name} is ${run.phase ?? "Pending"}${percent === undefined ? "" : ` (${percent}%)`}${run.heldBack === undefined ? "" : `: ${run.heldBack}`}`,
+      message: `${run.perRun === undefined ? `BootstrapRun ${run.name} is ${run.phase ?? "Pending"}${percent === undefined ? "" : ` (${percent}%)`}` : `BootstrapRuns ${run.perRun}${percent === undefined ? "" : `: ${percent}% in all`}`}${run.heldBack === undefined ? "" : `: ${run.heldBack}`}`,
       ...(value === undefined ? {} : { value }),
     };
   if (storeState !== "complete")

@@ -102,6 +102,16 @@ export function bootstrapObservation(
     message,
     ...(heldBack !== undefined ? { heldBack } : {}),
     percent: Math.floor(percents.reduce((sum, value) => sum + value, 0) / percents.length),
+    ...(all.length > 1
+      ? {
+          perRun: all
+            .map((run, index) => {
+              const phase = run.status?.phase ?? "Pending";
+              return `${run.metadata.name} ${phase}${phase === "Succeeded" ? "" : ` (${percents[index]}%)`}`;
+            })
+            .join(", "),
+        }
+      : {}),
     watermarksCaptured: all.every(
       (run) => run.status?.watermarks !== undefined || run.spec.source.files !== undefined,
     ),
