@@ -62,7 +62,7 @@ export const embeddingModelStatus = z
     conditions: conditions
       .optional()
       .describe(
-        "Ready, Reconciling and Stalled (kstatus); Promoted (readers use spec.version); the gates of the version being promoted, each with its measured value in the message: ServingReady, BootstrapComplete, CaughtUp, CoverageMet and ParityPassed; RolledBack (True after a rollback to a retained version; False with reason VectorsCollected when the version's vectors were collected and it is promoted from scratch, or StoreDataLost when the store lost the active version, e.g. a Redis restarted without persistence, and it is rebuilt).",
+        "Ready, Reconciling and Stalled (kstatus); Promoted (readers use spec.version); the gates of the version being promoted, each with its measured value in the message: ServingReady, BootstrapComplete, CaughtUp, CoverageMet and ParityPassed; RolledBack (True after a rollback to a retained version; False with reason RollingBack while a retained version's workers catch up before readers return to it, VectorsCollected when the version's vectors were collected and it is promoted from scratch, or StoreDataLost when the store lost the active version, e.g. a Redis restarted without persistence, and it is rebuilt).",
       ),
     activeVersion: dnsLabel()
       .optional()

@@ -120,7 +120,16 @@ export function storeChangedVerdict(
   };
 }
 
-export function rolledBackCondition(record: VersionRecord, spec: string, rolledBack = false): ConditionInput {
+/**
+ * `inFlight`: `spec` is the candidate of a promotion under way, not the active version: a new build,
+ * or a rollback to retained vectors readers used before, which catches up before they return to it.
+ */
+export function rolledBackCondition(
+  record: VersionRecord,
+  spec: string,
+  rolledBack = false,
+  inFlight?: "build" | "rollback",
+): ConditionInput {
   if (lostByStore(record))
     return {
       type: "RolledBack",
@@ -142,11 +151,21 @@ export function rolledBackCondition(record: VersionRecord, spec: string, rolledB
       reason: "RolledBack",
       message: `rolled back to retained version ${spec}`,
     };
+  if (inFlight === "rollback")
+    return {
+      type: "RolledBack",
+      status: "False",
+      reason: "RollingBack",
+      message: `rolling back to retained version ${spec}: readers return to it once its workers caught up`,
+    };
   return {
     type: "RolledBack",
     status: "False",
     reason: "NotRolledBack",
-    message: `version ${spec} was promoted, not rolled back to`,
+    message:
+      inFlight === "build"
+        ? `version ${spec} is promoted as a new build, not rolled back to`
+        : `version ${spec} was promoted, not rolled back to`,
   };
 }
 

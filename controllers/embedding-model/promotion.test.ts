@@ -736,6 +736,11 @@ describe("rollback", () => {
     expect(starting.switchPointer).toBeUndefined();
     const behind = rollbackTo(stopped, { candidate: { lag: { pipelines: 1, reporting: 1, records: 500 } } });
     expect(behind.phases.v1).toBe("CatchingUp");
+    expect(condition(behind, "RolledBack")).toMatchObject({
+      status: "False",
+      reason: "RollingBack",
+      message: "rolling back to retained version v1: readers return to it once its workers caught up",
+    });
     const caughtUp = rollbackTo(stopped, { candidate: { lag: { pipelines: 1, reporting: 1, records: 0 } } });
     expect(caughtUp.switchPointer).toEqual({ kind: "rollback", expectedCurrent: "v2", target: "v1" });
   });
@@ -929,7 +934,11 @@ describe("a store that lost its data", () => {
     const building = firstPipeline({ store: store(null, {}), candidate: {} });
     expect(building).toMatchObject({ queryVersion: "v1", bootstrap: "v1" });
     expect(building.verdict).toMatchObject({ state: "Reconciling", reason: "Creating" });
-    expect(condition(building, "RolledBack")).toMatchObject({ reason: "NotRolledBack" });
+    // Being built, not yet promoted: "was promoted" read as done on the dashboard while it deployed.
+    expect(condition(building, "RolledBack")).toMatchObject({
+      reason: "NotRolledBack",
+      message: "version v1 is promoted as a new build, not rolled back to",
+    });
     expect(promotionEvents(undefined, building).some((event) => event.warning)).toBe(false);
     const built = firstPipeline({
       store: store(null, { v1: "complete" }),

@@ -360,7 +360,12 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     phases: { ...base.phases, [spec]: phase },
     conditions: [
       ...gateConditions,
-      rolledBackCondition(record, spec),
+      rolledBackCondition(
+        record,
+        spec,
+        false,
+        retained && record.activatedTime !== undefined ? "rollback" : "build",
+      ),
       promotedCondition(false, spec, phase, verdict.message),
     ],
     verdict,
