@@ -133,8 +133,11 @@ export class InformerCache implements CacheReader {
     options: { namespace?: string; labels?: Record<string, string> } = {},
   ): T[] {
     const wanted = Object.entries(options.labels ?? {});
+    // Each informer's index: a namespaced list reads only that namespace's objects with the rarest label
+    // asked for, however many other namespaces and models hold (a reconcile lists several types, so a
+    // scan of every cached object would make one resync of n models cost n²).
     return this.#registrationOf(type)
-      .informers.flatMap((informer) => informer.list())
+      .informers.flatMap((informer) => informer.list(options.namespace, options.labels))
       .filter(
         (object) =>
           (options.namespace === undefined || object.metadata?.namespace === options.namespace) &&

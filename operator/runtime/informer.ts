@@ -58,6 +58,11 @@ export class Informer {
   readonly name: string;
   readonly #options: InformerOptions;
   readonly #store = new Map<string, KubeObject>();
+  /**
+   * The same objects in buckets: by namespace ("" for cluster-scoped ones), and by namespace and each
+   * label (key=value) they carry. A namespaced list reads only the smallest bucket it asks for.
+   */
+  readonly #buckets = new Map<string, Map<string, KubeObject>>();
   readonly #handlers: InformerHandler[] = [];
   readonly #stop = new AbortController();
   readonly #now: () => number;
@@ -110,9 +115,20 @@ export class Informer {
     return this.#store.get(key);
   }
 
-  /** All cached objects. */
-  list(): KubeObject[] {
-    return [...this.#store.values()];
+  /**
+   * All cached objects; with `namespace` ("" for cluster-scoped ones), a superset of that namespace's
+   * objects carrying every label in `labels`, read from an index (the caller still filters): a
+   * reconcile lists its own children without visiting every other namespace's or model's.
+   */
+  list(namespace?: string, labels: Record<string, string> = {}): KubeObject[] {
+    if (namespace === undefined) return [...this.#store.values()];
+    let smallest = this.#buckets.get(bucketKey(namespace));
+    for (const [key, value] of Object.entries(labels)) {
+      const bucket = this.#buckets.get(bucketKey(namespace, key, value));
+      if (bucket === undefined) return [];
+      if (smallest === undefined || bucket.size < smallest.size) smallest = bucket;
+    }
+    return [...(smallest?.values() ?? [])];
   }
 
   async #run(): Promise<void> {
@@ -245,13 +261,32 @@ export class Informer {
     if (previous?.metadata?.resourceVersion === object.metadata?.resourceVersion && previous !== undefined)
       return;
     this.#store.set(key, object);
+    this.#index(key, object, previous);
     if (previous === undefined) this.#emit("add", object);
     else this.#emit("update", object, previous);
   }
 
   #remove(key: string, object: KubeObject): void {
+    const stored = this.#store.get(key);
     if (!this.#store.delete(key)) return;
+    this.#index(key, undefined, stored);
     this.#emit("delete", object);
+  }
+
+  /** Keeps #buckets in step with #store: `key` now holds `object` (undefined: removed). */
+  #index(key: string, object: KubeObject | undefined, previous: KubeObject | undefined): void {
+    if (previous !== undefined)
+      for (const name of bucketsOf(previous)) {
+        const bucket = this.#buckets.get(name);
+        bucket?.delete(key);
+        if (bucket?.size === 0) this.#buckets.delete(name);
+      }
+    if (object === undefined) return;
+    for (const name of bucketsOf(object)) {
+      let bucket = this.#buckets.get(name);
+      if (bucket === undefined) this.#buckets.set(name, (bucket = new Map()));
+      bucket.set(key, object);
+    }
   }
 
   #emit(type: InformerEventType, object: KubeObject, previous?: KubeObject): void {
@@ -268,6 +303,20 @@ export class Informer {
   #touch(): void {
     this.#lastActivityMs = this.#now();
   }
+}
+
+/** The index bucket of a namespace, or of the objects in it labelled key=value. */
+function bucketKey(namespace: string, key?: string, value?: string): string {
+  return key === undefined ? namespace : `${namespace}\u0000${key}=${value}`;
+}
+
+/** The index buckets an object is in: its namespace's, and one per label. */
+function bucketsOf(object: KubeObject): string[] {
+  const namespace = object.metadata?.namespace ?? "";
+  return [
+    bucketKey(namespace),
+    ...Object.entries(object.metadata?.labels ?? {}).map(([key, value]) => bucketKey(namespace, key, value)),
+  ];
 }
 
 /**

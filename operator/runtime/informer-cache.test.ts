@@ -1,0 +1,163 @@
+// What a namespaced read of the shared cache costs: every reconcile lists its own namespace's children
+// and pipelines several times, so a list that looked at every cached object of the type (all
+// namespaces' of a cluster-wide informer) would make one resync of n models cost n².
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../../plumbing/logger.ts";
+import { InformerCache } from "./informer-cache.ts";
+import type { KubeClient, ListResult } from "./kube-client.ts";
+import { createOperatorMetrics } from "./metrics.ts";
+import { resourcePath, resourceTypes } from "./resource-types.ts";
+import type { KubeObject } from "./types.ts";
+
+/** A pipeline labelled with its model, whose metadata reads are counted in `reads` (by "namespace/name"). */
+function counted(namespace: string, name: string, model: string, reads: Map<string, number>): KubeObject {
+  const metadata = { namespace, name, resourceVersion: "1", labels: { "jude.dev/model": model } };
+  const object = { apiVersion: "jude.dev/v1alpha1", kind: "NearlinePipeline" } as KubeObject;
+  Object.defineProperty(object, "metadata", {
+    enumerable: true,
+    get: () => {
+      const id = `${namespace}/${name}`;
+      reads.set(id, (reads.get(id) ?? 0) + 1);
+      return metadata;
+    },
+  });
+  return object;
+}
+
+/** A client whose lists answer `items` per collection path and whose watches wait until stopped. */
+function fakeClient(items: Map<string, KubeObject[]>): KubeClient {
+  return {
+    list: async (path: string): Promise<ListResult> => ({
+      items: items.get(path) ?? [],
+      resourceVersion: "1",
+    }),
+    watch: async (
+      _path: string,
+      _query: unknown,
+      handlers: { onConnected: () => void },
+      signal: AbortSignal,
+    ) => {
+      handlers.onConnected();
+      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+    },
+  } as unknown as KubeClient;
+}
+
+describe("InformerCache.list in one namespace", () => {
+  const namespaces = Array.from({ length: 20 }, (_, index) => `team-${index}`);
+  const perNamespace = 30;
+  const type = resourceTypes.nearlinePipeline;
+
+  /** 20 namespaces of 30 pipelines, of models m0..m9 (3 each), cached by `scope` informers. */
+  async function filledCache(scope: "cluster-wide" | "a list of namespaces", reads: Map<string, number>) {
+    const all = namespaces.flatMap((namespace) =>
+      Array.from({ length: perNamespace }, (_, index) =>
+        counted(namespace, `p${index}`, `m${index % 10}`, reads),
+      ),
+    );
+    const byPath = new Map<string, KubeObject[]>();
+    if (scope === "cluster-wide") byPath.set(resourcePath(type, undefined), all);
+    else
+      for (const namespace of namespaces)
+        byPath.set(
+          resourcePath(type, namespace),
+          all.filter((object) => object.metadata?.namespace === namespace),
+        );
+    const cache = new InformerCache({
+      client: fakeClient(byPath),
+      ...(scope === "cluster-wide" ? {} : { namespaces }),
+      log: silentLogger(),
+      metrics: createOperatorMetrics(),
+    });
+    cache.use(type, { managedOnly: false });
+    await cache.start();
+    return cache;
+  }
+
+  for (const scope of ["cluster-wide", "a list of namespaces"] as const) {
+    it(`reads only the objects of that namespace, and with labels only those labelled so (${scope} informers)`, async () => {
+      const reads = new Map<string, number>();
+      const cache = await filledCache(scope, reads);
+      try {
+        reads.clear();
+        const listed = cache.list(type, { namespace: "team-3" });
+        expect(listed).toHaveLength(perNamespace);
+        expect([...reads.keys()].filter((id) => !id.startsWith("team-3/"))).toEqual([]);
+
+        reads.clear();
+        const labelled = cache.list(type, { namespace: "team-3", labels: { "jude.dev/model": "m1" } });
+        expect(labelled.map((object) => object.metadata?.name).sort()).toEqual(["p1", "p11", "p21"]);
+        // What a model's reconcile reads: its own three pipelines, not the namespace's thirty.
+        expect([...reads.keys()].sort()).toEqual(["team-3/p1", "team-3/p11", "team-3/p21"]);
+
+        expect(cache.list(type, { namespace: "team-3", labels: { "jude.dev/model": "none" } })).toEqual([]);
+        expect(
+          cache.list(type, { namespace: "team-3", labels: { "jude.dev/model": "m1", other: "x" } }),
+        ).toEqual([]);
+        // Without a namespace the list is still every object of every namespace.
+        expect(cache.list(type)).toHaveLength(namespaces.length * perNamespace);
+        expect(cache.list(type, { labels: { "jude.dev/model": "m1" } })).toHaveLength(namespaces.length * 3);
+      } finally {
+        await cache.stop();
+      }
+    });
+  }
+
+  it("keeps its index in step with changes, removals and label changes", async () => {
+    const type = resourceTypes.nearlinePipeline;
+    const pipeline = (namespace: string, name: string): KubeObject => ({
+      kind: "NearlinePipeline",
+      metadata: { namespace, name, resourceVersion: "1" },
+    });
+    const events: ((event: { type: string; object: KubeObject }) => void)[] = [];
+    const client = {
+      list: async (): Promise<ListResult> => ({
+        items: [pipeline("a", "one"), pipeline("a", "two"), pipeline("b", "one")],
+        resourceVersion: "1",
+      }),
+      watch: async (
+        _path: string,
+        _query: unknown,
+        handlers: { onConnected: () => void; onEvent: (event: { type: string; object: KubeObject }) => void },
+        signal: AbortSignal,
+      ) => {
+        handlers.onConnected();
+        events.push(handlers.onEvent);
+        await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+      },
+    } as unknown as KubeClient;
+    const cache = new InformerCache({ client, log: silentLogger(), metrics: createOperatorMetrics() });
+    cache.use(type, { managedOnly: false });
+    await cache.start();
+    try {
+      await expect.poll(() => events.length).toBe(1);
+      events[0]!({ type: "DELETED", object: pipeline("a", "two") });
+      events[0]!({
+        type: "MODIFIED",
+        object: { ...pipeline("a", "one"), metadata: { namespace: "a", name: "one", resourceVersion: "2" } },
+      });
+      const names = (namespace: string) =>
+        cache.list(type, { namespace }).map((object) => object.metadata?.name);
+      expect(names("a")).toEqual(["one"]);
+      expect(cache.list(type, { namespace: "a" })[0]?.metadata?.resourceVersion).toBe("2");
+      expect(names("b")).toEqual(["one"]);
+      events[0]!({ type: "DELETED", object: pipeline("b", "one") });
+      expect(names("b")).toEqual([]);
+      // A label changed: the object leaves the old label's index and joins the new one's.
+      const labelled = (model: string, resourceVersion: string): KubeObject => ({
+        kind: "NearlinePipeline",
+        metadata: { namespace: "a", name: "one", resourceVersion, labels: { "jude.dev/model": model } },
+      });
+      events[0]!({ type: "MODIFIED", object: labelled("x", "3") });
+      events[0]!({ type: "MODIFIED", object: labelled("y", "4") });
+      const ofModel = (model: string) =>
+        cache
+          .list(type, { namespace: "a", labels: { "jude.dev/model": model } })
+          .map((o) => o.metadata?.name);
+      expect(ofModel("x")).toEqual([]);
+      expect(ofModel("y")).toEqual(["one"]);
+    } finally {
+      await cache.stop();
+    }
+  });
+});
