@@ -44,7 +44,7 @@ export const modelArtifact = withRules(
       .regex(sha256Pattern, "must be 64 lower-case hex digits")
       .optional()
       .describe(
-        "Lower-case hex SHA-256 of the model file; verified after download. Required for https:// URIs, and for a model that NearlinePipelines or BootstrapRuns feed: their workers refuse vectors from a server of another digest, and the operator does not hash model files, so without it they are Stalled with reason ModelDigestUnknown.",
+        "Lower-case hex SHA-256 of the model file; verified after download. Required for https:// URIs, and for a model that NearlinePipelines or BootstrapRuns feed: their workers refuse vectors from a server of another digest, and the operator does not hash model files, so without it they are Stalled with reason ModelDigestUnknown, and so is the EmbeddingModel while it promotes that version (its active version keeps serving; set sha256 together with a new version).",
       ),
     tokenizerUri: z
       .string()

@@ -35,6 +35,15 @@ export function rollbackGates(input: PromotionInputs, serving: ServingState, dra
   ];
 }
 
+/**
+ * Whether the spec's version has data to build but no model digest: nearline workers and bootstrap
+ * shards check every vector's digest against spec.model.sha256, and the operator does not hash model
+ * files, so none of them can ever run for it (live-versions.ts stalls its pipelines the same way).
+ */
+export function digestUnknown(input: PromotionInputs): boolean {
+  return input.store !== undefined && input.spec.model.sha256 === undefined;
+}
+
 /** Gates of a version built from scratch, each measured only once the previous one is open. */
 export function scratchGates(
   input: PromotionInputs,
@@ -51,7 +60,14 @@ export function scratchGates(
     reason: "Waiting",
     message: `waiting for ${after}`,
   });
-  if (awaitingCollection)
+  if (digestUnknown(input))
+    gates.push({
+      type: "BootstrapComplete",
+      state: "Failed",
+      reason: "ModelDigestUnknown",
+      message: `version ${spec} sets no spec.model.sha256: its nearline workers and bootstrap shards check every vector's model digest against it, and the operator does not hash model files, so none of them can run; set it together with a new spec.version`,
+    });
+  else if (awaitingCollection)
     gates.push({
       type: "BootstrapComplete",
       state: "Shut",
@@ -130,6 +146,6 @@ export function pipelinesGoneGates(
  * worker Deployments, which would stop every worker at once and start them all again afterwards.
  */
 export function workersWanted(input: PromotionInputs, retained: boolean, gates: readonly Gate[]): boolean {
-  if (input.store === undefined) return false;
+  if (input.store === undefined || digestUnknown(input)) return false;
   return retained || gates[0]?.state === "Open" || input.candidate.bootstrap !== undefined;
 }

@@ -288,6 +288,41 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.phases).toMatchObject({ v1: "Active", v2: "Failed" });
   });
 
+  // Workers and shards check every vector's model digest against spec.model.sha256 and the operator
+  // does not hash model files, so without it no bootstrap or worker of v2 can ever run: Stalled at
+  // once, not Reconciling until the progress deadline (an hour by default) while its pipelines stall.
+  it("stalls at once, with no run, when v2 sets no model sha256 and pipelines need one", () => {
+    const { sha256: _, ...model } = specOf("v2").model;
+    const noDigest = { ...specOf("v2"), model };
+    const decision = decidePromotion(
+      promoting({
+        spec: noDigest,
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true }),
+          record("v2", { promotionStartTime: ago(60), spec: noDigest }),
+        ],
+        candidate: { bootstrap: undefined },
+      }),
+    );
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "ModelDigestUnknown" });
+    expect(decision.verdict.message).toMatch(
+      /^BootstrapComplete: version v2 sets no spec\.model\.sha256: .* set it together with a new spec\.version; version v1 keeps serving$/,
+    );
+    expect(decision).toMatchObject({ stalled: true, queryVersion: "v1", bootstrap: undefined });
+    expect(decision.workers).toEqual(["v1"]);
+    expect(decision.phases).toMatchObject({ v1: "Active", v2: "Failed" });
+    // Without pipelines there is nothing to check vectors against: served as any model without data.
+    const servedOnly = decidePromotion(
+      promoting({
+        spec: noDigest,
+        store: undefined,
+        records: [record("v2", { spec: noDigest })],
+        statusActive: undefined,
+      }),
+    );
+    expect(servedOnly.verdict.state).not.toBe("Stalled");
+  });
+
   it("names the shut gate and its value when the deadline passed", () => {
     const decision = decidePromotion(
       promoting({

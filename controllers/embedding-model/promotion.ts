@@ -6,7 +6,13 @@
 // same next step from the same observations. Retention (bake, retain, collect) is in retention.ts.
 import type { EmbeddingModel, VersionPhase } from "../../crds/index.ts";
 import { conditionTime, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
-import { pipelinesGoneGates, rollbackGates, scratchGates, workersWanted } from "./candidate-gates.ts";
+import {
+  digestUnknown,
+  pipelinesGoneGates,
+  rollbackGates,
+  scratchGates,
+  workersWanted,
+} from "./candidate-gates.ts";
 import {
   gateCondition,
   servingGate,
@@ -316,7 +322,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   record.workers = !awaitingCollection && workersWanted(input, retained, gates);
   record.fromBootstrap = !retained;
   const bootstrap =
-    !retained && !pipelinesGone && !awaitingCollection && gates[0]?.state === "Open" ? spec : undefined;
+    !retained && !pipelinesGone && !awaitingCollection && !digestUnknown(input) && gates[0]?.state === "Open"
+      ? spec
+      : undefined;
   const progress = promotingVerdict(
     spec,
     current,
