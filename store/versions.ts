@@ -31,7 +31,8 @@ const versionInfoSchema = z.object({
   gcNextBucket: z.number().int().nonnegative().optional(),
   /**
    * `sha256:<hex>` of the prompt template per entity the version's vectors were made with, as its
-   * writers registered them. Absent in an entry an older writer registered: no template is known.
+   * writers registered them. Absent in an entry an older release's writer registered, until a newer
+   * writer registers it (adding its entity's template).
    */
   prompts: z.record(z.string(), z.string()).optional(),
 });
@@ -80,8 +81,8 @@ export function describeRedefinition(
 /**
  * Registers a version in state `building`. Idempotent: registering again with the same model digest
  * and prompt templates returns the existing entry (adding the templates of entities it has none for,
- * unless an older writer registered it without any); a different digest or template (or a version
- * being deleted) is PRECONDITION_FAILED, its message saying which.
+ * also to an entry an older release registered without any); a different digest or template (or a
+ * version being deleted) is PRECONDITION_FAILED, its message saying which and what to do.
  */
 export async function registerVersion(
   store: Store,
@@ -114,7 +115,7 @@ export async function registerVersion(
       const why =
         info.state === "deleting"
           ? "it is being deleted"
-          : `it was registered with ${describeRedefinition(info, spec, "this writer's ") ?? "another definition"}`;
+          : `it was registered with ${describeRedefinition(info, spec, "this writer's ") ?? "another definition"}; its vectors are another definition's: give the EmbeddingModel a new version name`;
       return { message: `version ${version} cannot be written: ${why}`, details: { values, existing: info } };
     },
   );

@@ -46,8 +46,9 @@ return redis.call('HMGET', KEYS[1], 'layout', 'buckets')
  * KEYS: versions. ARGV: version, model digest, dtype, dimension, and optionally a JSON object of
  * prompt template digests per entity (the entities this writer embeds). A digest differing from the
  * one recorded for an entity is refused like another model digest; an entity not recorded yet is
- * added. An entry without `prompts` (written before they were recorded) is left so: no template is
- * known for any of its entities, and none is checked.
+ * added, also to an entry without `prompts` (one a writer of an older release registered): as for an
+ * entity a newer writer is the first to register, its template is recorded from then on (writers of
+ * one version share its spec, so older ones still running embed with the same template).
  */
 export const registerVersionLua = `${prelude}
 local prompts = nil
@@ -61,7 +62,8 @@ if existing then
   if info.modelDigest ~= ARGV[2] or info.state == 'deleting' then
     return {'PRECONDITION_FAILED', existing}
   end
-  if prompts == nil or type(info.prompts) ~= 'table' then return {'ok', existing} end
+  if prompts == nil then return {'ok', existing} end
+  if type(info.prompts) ~= 'table' then info.prompts = {} end
   local added = false
   for entity, digest in pairs(prompts) do
     local recorded = info.prompts[entity]

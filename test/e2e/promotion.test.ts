@@ -14,6 +14,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEntityTextRenderer } from "../../pipelines/shared/entity-text.ts";
 import {
+  getVersion,
+  promptDigest,
   readPointer,
   type StoreReader,
   StoreWriter,
@@ -133,6 +135,9 @@ describe("promotion on the local nodes with real pods and data, the operator kil
     expect(hits.filter((hit) => hit?.version === "v1" && hit.modelDigest === digests.get("v1"))).toHaveLength(
       snapshotIds.length,
     );
+    // The shards and workers registered v1 with the spec's template: the operator, comparing the spec
+    // with it whenever v1 is the pointer's (the rollback below), finds them the same.
+    expect((await getVersion(store, "v1"))?.prompts).toEqual({ job: promptDigest(template) });
     readers = startReaderLoop(reader, "job", snapshotIds, digests);
   });
 
@@ -209,6 +214,7 @@ describe("promotion on the local nodes with real pods and data, the operator kil
     const liveHits = await reader.getMany("job", liveIds, { version: "v2" });
     expect(liveHits.every((hit) => hit?.modelDigest === digests.get("v2"))).toBe(true);
     expect(kills).toEqual(["bootstrap", "catch-up", "gates", "flip"]);
+    expect((await getVersion(store, "v2"))?.prompts).toEqual({ job: promptDigest(template) });
   }, 900_000);
 
   it("rolls back to v1 in the reconcile that observes the revert: no bootstrap, readers on v1", async () => {
@@ -226,6 +232,8 @@ describe("promotion on the local nodes with real pods and data, the operator kil
     });
     await eventually("query Service on v1", async () => (await querySelector()) === "v1", 60_000);
     await eventually("RolledBack", async () => condition(await model(), "RolledBack")?.status === "True");
+    // v1 is the pointer's version again: the spec's template is the one its writers registered.
+    expect(condition(await model(), "Stalled")?.reason).not.toBe("VersionRedefined");
     const [switched] = operatorLogLines(operator!, "store pointer switched").filter(
       (entry) => entry.kind === "rollback" && entry.to === "v1",
     ) as { reconcileStartedAtMs: number; switchedAtMs: number }[];

@@ -1,7 +1,7 @@
 // The version registry on real Redis (standalone and cluster): a version records the model file and,
 // per entity, the prompt template its writers registered it with; another model file or another
 // template for a recorded entity is refused, saying which, while a writer of a new entity adds its
-// template; an entry written without templates (by an older writer) stays so and refuses none.
+// template, also in an entry written without templates (by an older writer).
 import { afterEach, describe, expect, it } from "vitest";
 import {
   getVersion,
@@ -68,18 +68,18 @@ describe.each(testTargets())("the version registry on $name Redis", (target) => 
     expect((await getVersion(store, "v1"))?.prompts).toEqual(added.prompts);
   });
 
-  it("leaves an entry registered without templates (an older writer) without any", async () => {
+  it("records a template in an entry registered without any (an older writer) from then on", async () => {
     testStore = await createTestStore(target, "promptreg-versions-old");
     const { store } = testStore;
     await registerVersion(store, "v1", { modelDigest: model, dimension: 4 });
     const again = await registerVersion(store, "v1", { modelDigest: model, dimension: 4, prompts: { job } });
-    expect(again.prompts).toBeUndefined();
-    expect(
-      await registerVersion(store, "v1", {
-        modelDigest: model,
-        dimension: 4,
-        prompts: { job: "Other {{x}}" },
-      }),
-    ).toEqual(again);
+    expect(again.prompts).toEqual({ job: promptDigest(job) });
+    const refused = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      prompts: { job: "Other {{x}}" },
+    }).catch((error: unknown) => error);
+    expect(isStoreError(refused, "PRECONDITION_FAILED")).toBe(true);
+    expect(await getVersion(store, "v1")).toEqual(again);
   });
 });

@@ -1,0 +1,119 @@
+// The version registry across a rolling upgrade, on real Redis (standalone and cluster): workers and
+// shards of the previous release (their register script, below as it was before templates were
+// recorded) and of this one register the same version in either order. Neither refuses the other;
+// the older writer never drops or rewrites the templates a newer one recorded, and a newer writer
+// records its entity's template in an entry the older one created, so the version is guarded from
+// then on (a model applied again with another template for it is refused, like a new entity's).
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  getVersion,
+  isStoreError,
+  markVersionComplete,
+  promptDigest,
+  registerVersion,
+  type Store,
+} from "../../../store/index.ts";
+import type { TestStore } from "./helpers.ts";
+import { createTestStore, testTargets } from "./helpers.ts";
+
+/** registerVersionLua of the release before templates were recorded (dc7a2fa), verbatim. */
+const previousRegisterLua = `
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing then
+  local info = cjson.decode(existing)
+  if info.modelDigest ~= ARGV[2] or info.state == 'deleting' then
+    return {'PRECONDITION_FAILED', existing}
+  end
+  return {'ok', existing}
+end
+local encoded = cjson.encode({version = ARGV[1], state = 'building', modelDigest = ARGV[2],
+  dtype = ARGV[3], dimension = tonumber(ARGV[4]), createdAtMs = now()})
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return {'ok', encoded}
+`;
+
+const model = `sha256:${"c".repeat(64)}`;
+const job = "Job: {{title}}";
+const resume = "Resume: {{summary}}";
+
+/** What a worker of the previous release sends (version, digest, dtype, dimension; no templates). */
+async function registerAsPrevious(store: Store, version: string): Promise<[string, string]> {
+  return (await store.client.eval(
+    previousRegisterLua,
+    1,
+    store.keys.versions,
+    version,
+    model,
+    "f32",
+    "4",
+  )) as [string, string];
+}
+
+describe.each(testTargets())("the version registry during a rolling upgrade on $name Redis", (target) => {
+  let testStore: TestStore | undefined;
+  afterEach(async () => {
+    await testStore?.drop();
+    testStore = undefined;
+  });
+
+  it("a previous writer after a newer one: accepted, the recorded templates kept", async () => {
+    testStore = await createTestStore(target, "reviewreg-compat-new-first");
+    const { store } = testStore;
+    const registered = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      prompts: { job },
+    });
+    const [status] = await registerAsPrevious(store, "v1");
+    expect(status).toBe("ok");
+    expect(await getVersion(store, "v1")).toEqual(registered);
+    await markVersionComplete(store, "v1");
+    expect((await getVersion(store, "v1"))?.prompts).toEqual({ job: promptDigest(job) });
+    // A newer writer of the same version after both: nothing changes, nothing refused.
+    expect(
+      (await registerVersion(store, "v1", { modelDigest: model, dimension: 4, prompts: { job } })).prompts,
+    ).toEqual({ job: promptDigest(job) });
+  });
+
+  it("a newer writer after a previous one: accepted, its entity's template recorded from then on", async () => {
+    testStore = await createTestStore(target, "reviewreg-compat-old-first");
+    const { store } = testStore;
+    const [status, created] = await registerAsPrevious(store, "v1");
+    expect(status).toBe("ok");
+    await markVersionComplete(store, "v1");
+    const upgraded = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      prompts: { job },
+    });
+    expect(upgraded).toMatchObject({
+      ...(JSON.parse(created) as object),
+      state: "complete",
+      prompts: { job: promptDigest(job) },
+    });
+    // The previous release's workers still running beside it: accepted, the template kept.
+    expect((await registerAsPrevious(store, "v1"))[0]).toBe("ok");
+    // Another entity's newer writer adds its own; another template for job is refused, saying what to do.
+    expect(
+      (await registerVersion(store, "v1", { modelDigest: model, dimension: 4, prompts: { resume } })).prompts,
+    ).toEqual({ job: promptDigest(job), resume: promptDigest(resume) });
+    const refused = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      prompts: { job: "Title: {{title}}" },
+    }).catch((error: unknown) => error);
+    expect(isStoreError(refused, "PRECONDITION_FAILED")).toBe(true);
+    expect((refused as Error).message).toContain(
+      `it was registered with prompt template ${promptDigest(job)} for entity job, not this writer's ${promptDigest("Title: {{title}}")}`,
+    );
+    expect((refused as Error).message).toContain("a new version name");
+    expect((await getVersion(store, "v1"))?.prompts).toEqual({
+      job: promptDigest(job),
+      resume: promptDigest(resume),
+    });
+  });
+});
