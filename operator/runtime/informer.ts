@@ -131,6 +131,11 @@ export class Informer {
     return [...(smallest?.values() ?? [])];
   }
 
+  /** How many index buckets are held (each non-empty): a bucket emptied by a change is dropped. */
+  get indexBuckets(): number {
+    return this.#buckets.size;
+  }
+
   async #run(): Promise<void> {
     const signal = this.#stop.signal;
     let failures = 0;
@@ -273,16 +278,24 @@ export class Informer {
     this.#emit("delete", object);
   }
 
-  /** Keeps #buckets in step with #store: `key` now holds `object` (undefined: removed). */
+  /**
+   * Keeps #buckets in step with #store: `key` now holds `object` (undefined: removed). An object stays
+   * where it was in the buckets it remains in (Map.set keeps a key's place), so a namespace's list comes
+   * in the store's order, as the full scan it replaces did, and not reordered by every update.
+   */
   #index(key: string, object: KubeObject | undefined, previous: KubeObject | undefined): void {
-    if (previous !== undefined)
+    const now = object === undefined ? [] : bucketsOf(object);
+    if (previous !== undefined) {
+      const staying = new Set(now);
       for (const name of bucketsOf(previous)) {
+        if (staying.has(name)) continue;
         const bucket = this.#buckets.get(name);
         bucket?.delete(key);
         if (bucket?.size === 0) this.#buckets.delete(name);
       }
+    }
     if (object === undefined) return;
-    for (const name of bucketsOf(object)) {
+    for (const name of now) {
       let bucket = this.#buckets.get(name);
       if (bucket === undefined) this.#buckets.set(name, (bucket = new Map()));
       bucket.set(key, object);
