@@ -63,6 +63,8 @@ describe("kubectl jude status with the operator's reasons", () => {
   it("marks a first version whose pods cannot be scheduled as waited for, with the scheduler's reason", async () => {
     const model = cpuModel(namespace, "unplaced", { replicas: 1 });
     (model.spec as Json).prompts = { job: "Job: {{title}}" };
+    // Pipelines need the model's digest (without one the version is Stalled, ModelDigestUnknown).
+    ((model.spec as Json).model as Json).sha256 = "1".repeat(64);
     const jobs = pipeline("jobs", `${namespace}-jobs`, (spec) => {
       spec.modelRef = { name: "unplaced" };
       spec.sinks.store.name = namespace;
