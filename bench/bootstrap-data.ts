@@ -5,6 +5,7 @@
  */
 
 import { createEntityTextRenderer } from "../pipelines/shared/entity-text.ts";
+import { SeededRandom } from "../test/support/seeded-random.ts";
 
 /** The prompt template of the benchmark's model version. */
 export const BENCH_TEMPLATE = "Job: {{title}} at {{company}} in {{city}}";
@@ -61,12 +62,8 @@ export function renderText(text: number): string {
   return render(fieldsOf(text)).text;
 }
 
+/** mulberry32 numbers in [0, 1) from `seed` (test/support/seeded-random.ts). */
 function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = Math.imul(state ^ (state >>> 15), 1 | state);
-    value ^= value + Math.imul(value ^ (value >>> 7), 61 | value);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }

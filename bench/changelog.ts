@@ -3,6 +3,7 @@
  * updated; a configurable share of all events are no-op updates (only fields outside the prompt
  * change, or whitespace), the rest change the embedded text. Deterministic for a given seed.
  */
+import { SeededRandom } from "../test/support/seeded-random.ts";
 
 export interface ChangelogOptions {
   events: number;
@@ -74,16 +75,10 @@ const skills = [
   "Salesforce",
 ];
 
-/** A small deterministic PRNG (mulberry32), so runs compare like with like. */
+/** mulberry32 numbers in [0, 1) from `seed` (test/support/seeded-random.ts). */
 function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 /** The fields that make up the prompt (title, company, location, skills). */

@@ -4,6 +4,7 @@
  * a few tokens of the target (special tokens included).
  */
 import type { Tokenizer } from "../serving/tokenizer/tokenizer.ts";
+import { SeededRandom } from "../test/support/seeded-random.ts";
 
 const WORDS = (
   "senior staff principal engineer developer manager analyst scientist designer nurse accountant " +
@@ -15,16 +16,10 @@ const WORDS = (
   "equity bonus growth learning inclusive mission users millions requests daily on-call incident"
 ).split(" ");
 
-/** A small seeded PRNG (mulberry32): the same texts on every run and machine. */
+/** mulberry32 numbers in [0, 1) from `seed` (test/support/seeded-random.ts). */
 function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 /**

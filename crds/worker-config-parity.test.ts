@@ -11,6 +11,7 @@ import { servingConfigSchema } from "../serving/config.ts";
 import { bootstrapRunSpec } from "./bootstrap-run.ts";
 import { embeddingModelSpec } from "./embedding-model.ts";
 import { nearlinePipelineSpec } from "./nearline-pipeline.ts";
+import { SeededRandom } from "../test/support/seeded-random.ts";
 
 type Spec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -108,15 +109,10 @@ function servingConfigOf(model: Spec): unknown {
   };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
+/** mulberry32 numbers in [0, 1) from `seed` (test/support/seeded-random.ts). */
 function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 /** Strings over `alphabet` (tokens may be longer than one character), many invalid, some valid. */

@@ -12,17 +12,12 @@ import type { WatchEvent } from "./kube-client.ts";
 import type { ListWatcher } from "./list-watcher.ts";
 import { keyOf, keyToString } from "./object-key.ts";
 import type { KubeObject } from "./types.ts";
+import { SeededRandom } from "../../test/support/seeded-random.ts";
 
-/** A small deterministic PRNG (mulberry32), so a failure names a reproducible seed. */
+/** mulberry32 numbers in [0, 1) from `seed` (test/support/seeded-random.ts). */
 function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = new SeededRandom(seed);
+  return () => generator.next();
 }
 
 const namespaces = ["a", "b", undefined]; // undefined: a cluster-scoped object

@@ -3,7 +3,7 @@
 // profiles identical, so the bootstrap has duplicates to skip), then a replay stream of creates,
 // updates, no-op updates (only a field outside the prompt changes) and deletes. Each entity gets at
 // most one replay event, so the expected figures follow from the counts alone.
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../../test/support/seeded-random.ts";
 import {
   cities,
   companies,

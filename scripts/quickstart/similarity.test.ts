@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../../test/support/seeded-random.ts";
 import { bruteForceTopK, cosine, topByCosine } from "./similarity.ts";
 
 const vector = (...values: number[]) => Float32Array.from(values);
