@@ -38,7 +38,7 @@ import { captureWatermarks, readCheckpoints, readRegisteredVersion } from "./run
 import { describeRedefinition } from "../../store/index.ts";
 import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
-import { acknowledgedStatus, isFinished, runStatus } from "./run-status.ts";
+import { acknowledgedStatus, isFinished, runConditions, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
 import { runStallCause } from "./stall-causes.ts";
 import {
@@ -288,11 +288,12 @@ async function startRun(
   const redefined = await redefinedInStore(context, run, read, version, settings);
   if (redefined !== undefined) {
     const verdict = { state: "Stalled", reason: "VersionRedefined", message: redefined } as const;
-    await writeStatus(context, raw, { phase: "Failed", ...keptWatermarks(run) }, [
-      ...kstatusConditions(verdict),
-      { type: "Complete", status: "False", reason: "Failed", message: "" },
-      { type: "Failed", status: "True", reason: verdict.reason, message: verdict.message },
-    ]);
+    await writeStatus(
+      context,
+      raw,
+      { phase: "Failed", ...keptWatermarks(run) },
+      runConditions("Failed", verdict),
+    );
     context.events.warning(raw, "Failed", verdict.message);
     return undefined;
   }

@@ -171,22 +171,27 @@ export function runStatus(observation: RunObservation): RunDecision {
       ...(completionTime !== undefined ? { completionTime } : {}),
     },
     standing,
-    conditions: [
-      ...trioFor(phase, standing),
-      {
-        type: "Complete",
-        status: phase === "Succeeded" ? "True" : "False",
-        reason: phase === "Succeeded" ? "Succeeded" : phase,
-        message: phase === "Succeeded" ? standing.message : "",
-      },
-      {
-        type: "Failed",
-        status: phase === "Failed" ? "True" : "False",
-        reason: phase === "Failed" ? standing.reason : phase,
-        message: phase === "Failed" ? standing.message : "",
-      },
-    ],
+    conditions: runConditions(phase, standing),
   };
+}
+
+/** A run's conditions in `phase`: the kstatus trio from `standing`, then Complete and Failed. */
+export function runConditions(phase: BootstrapPhase, standing: Kstatus): ConditionInput[] {
+  return [
+    ...trioFor(phase, standing),
+    {
+      type: "Complete",
+      status: phase === "Succeeded" ? "True" : "False",
+      reason: phase === "Succeeded" ? "Succeeded" : phase,
+      message: phase === "Succeeded" ? standing.message : "",
+    },
+    {
+      type: "Failed",
+      status: phase === "Failed" ? "True" : "False",
+      reason: phase === "Failed" ? standing.reason : phase,
+      message: phase === "Failed" ? standing.message : "",
+    },
+  ];
 }
 
 /**
