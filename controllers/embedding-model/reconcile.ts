@@ -418,8 +418,8 @@ async function readReferences(
       name: reference.name,
     });
     // Only the key names of a Secret are looked at, and a URL key as redactUri prints it (no query,
-    // no user:password@); other values never leave this function but the TLS Secret's certificate
-    // and key, which only a digest of in the pod template shows (secretStampsOf).
+    // no user:password@); no other value leaves this function but the TLS Secret's certificate and
+    // key, of which the pod template shows only a digest (secretStampsOf).
     const data = (object?.data ?? {}) as Record<string, unknown>;
     const urlValue = reference.urlOf === undefined ? undefined : data[reference.urlOf.key];
     const lookup: ReferenceLookup =
