@@ -160,11 +160,66 @@ describe("gRPC Embed", () => {
     );
     expect(error).toMatchObject({
       code: status.INVALID_ARGUMENT,
-      details: expect.stringMatching(/^malformed request: /),
+      details:
+        "malformed request: the request could not be decoded as jude.embedding.v1.EmbedRequest: " +
+        "field inputs (1) is 16 bytes long, but only 1 byte follows",
     });
     expect((error as { metadata: Metadata }).metadata.get("jude-error-code")).toEqual([
       "JUDE_SERVING_MALFORMED_REQUEST",
     ]);
+  });
+
+  it("refuses a garbled protobuf that protobuf.js would decode into a different text, naming the fault", async () => {
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${TOKEN}`);
+    const cases: Array<[string, string, Buffer, string]> = [
+      // TEI inputs announces 16 bytes but only "A" follows: protobuf.js reads the string "A".
+      [
+        "a truncated string",
+        "/tei.v1.Embed/Embed",
+        Buffer.from([0x0a, 0x10, 0x41]),
+        "tei.v1.EmbedRequest: field inputs (1) is 16 bytes long, but only 1 byte follows",
+      ],
+      // TEI inputs sent as a varint: protobuf.js reads it as the length of an empty string.
+      [
+        "a string sent as a varint",
+        "/tei.v1.Embed/Embed",
+        Buffer.from([0x08, 0x05]),
+        "tei.v1.EmbedRequest: field inputs (1) has wire type 0 (varint); a string is sent as wire type 2 (length-delimited)",
+      ],
+      // jude truncate (a bool) sent as a string.
+      [
+        "a bool sent as a string",
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        Buffer.concat([Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x41]), Buffer.from([0x12, 0x01, 0x31])]),
+        "jude.embedding.v1.EmbedRequest: field truncate (2) has wire type 2 (length-delimited); a bool is sent as wire type 0 (varint)",
+      ],
+      // A string inside a nested message whose length runs past the message that holds it.
+      [
+        "a nested string longer than its message",
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        Buffer.concat([
+          Buffer.from([0x0a, 0x03, 0x0a, 0x05, 0x41]),
+          Buffer.from([0x22, 0x03, 0x42, 0x43, 0x44]),
+        ]),
+        "jude.embedding.v1.EmbedRequest: field inputs.text (1) is 5 bytes long, but only 1 byte follows",
+      ],
+      [
+        "wire type 7",
+        "/tei.v1.Embed/Embed",
+        Buffer.from([0x0f]),
+        "tei.v1.EmbedRequest: field inputs (1) has wire type 7, which does not exist",
+      ],
+    ];
+    for (const [what, path, body, detail] of cases) {
+      const error = await rawUnary(address, path, body, metadata);
+      expect(error, what).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: `malformed request: the request could not be decoded as ${detail}`,
+      });
+    }
+    // The server still embeds well-formed requests afterwards.
+    expect((await client.embed(["hello"])).vectors).toHaveLength(1);
   });
 
   it("refuses a text that is not UTF-8 instead of embedding U+FFFD in its place", async () => {
