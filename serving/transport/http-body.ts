@@ -41,7 +41,7 @@ export class BodyBudget {
 }
 
 /**
- * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, MALFORMED_REQUEST for a
+ * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, UNSUPPORTED_ENCODING (415) for a
  * compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads), CANCELLED for
  * one that never arrives whole. `beforeRead` runs once the headers are found acceptable, just before
  * the body is read (it sends "100 Continue" to a client that waits for one).
@@ -54,9 +54,7 @@ export async function readBody(
 ): Promise<Buffer> {
   const encoding = request.headers["content-encoding"]?.trim().toLowerCase();
   if (encoding !== undefined && encoding !== "" && encoding !== "identity") {
-    throw servingErrors.malformedRequest(
-      `Content-Encoding ${encoding} is not supported: send the body uncompressed`,
-    );
+    throw servingErrors.unsupportedEncoding(encoding);
   }
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
   if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);

@@ -395,21 +395,29 @@ describe("OpenAI POST /v1/embeddings", () => {
     });
   });
 
-  it("refuses a gzip-compressed body by naming its encoding, not as a body that is not UTF-8", async () => {
-    const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "content-encoding": "gzip",
-        authorization: `Bearer ${TOKEN}`,
-      },
-      body: gzipSync(JSON.stringify({ input: "hello" })),
+  it("refuses a gzip-compressed body with 415 and Accept-Encoding, naming its encoding, on OpenAI's and TEI's routes", async () => {
+    const post = (path: string, body: object) =>
+      fetch(`http://127.0.0.1:${server.httpPort}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "content-encoding": "gzip",
+          authorization: `Bearer ${TOKEN}`,
+        },
+        body: gzipSync(JSON.stringify(body)),
+      });
+    const message = "Content-Encoding gzip is not supported: send the body uncompressed";
+    const openAi = await post("/v1/embeddings", { input: "hello" });
+    expect(openAi.status).toBe(415);
+    expect(openAi.headers.get("accept-encoding")).toBe("identity");
+    expect(((await openAi.json()) as { error?: unknown }).error).toMatchObject({
+      type: "invalid_request_error",
+      code: "JUDE_SERVING_UNSUPPORTED_ENCODING",
+      message,
     });
-    expect(response.status).toBe(400);
-    const body = (await response.json()) as { error?: { code: string; message: string } };
-    expect(body.error).toMatchObject({
-      code: "JUDE_SERVING_MALFORMED_REQUEST",
-      message: "malformed request: Content-Encoding gzip is not supported: send the body uncompressed",
-    });
+    const tei = await post("/embed", { inputs: "hello" });
+    expect(tei.status).toBe(415);
+    expect(tei.headers.get("accept-encoding")).toBe("identity");
+    expect(await tei.json()).toEqual({ error: message, error_type: "Validation" });
   });
 });
