@@ -83,4 +83,10 @@ describe("wireChecker", () => {
     expect(check(Buffer.from([0x10, 0xff]))).toEqual(wire("field truncate (2) ends inside its varint"));
     expect(check(Buffer.from([0xff]))).toEqual(wire("the bytes end inside a field's tag, at byte 0"));
   });
+
+  it("refuses groups nested deeper than protobuf's recursion limit of 100, rather than overflowing the stack", () => {
+    expect(check(Buffer.alloc(200_000, (12 << 3) | 3))).toEqual(
+      wire("field 12 nests groups or messages more than 100 deep (protobuf's recursion limit)"),
+    );
+  });
 });

@@ -101,7 +101,7 @@ export function wireChecker(
   };
   return (bytes) => {
     try {
-      walk(bytes, 0, bytes.length, typeName, rulesOf, "");
+      walk(bytes, 0, bytes.length, typeName, rulesOf, "", 0);
       return undefined;
     } catch (fault) {
       if (fault instanceof Fault) return fault.fault;
@@ -170,6 +170,14 @@ function resolveType(definitions: PackageDefinition, scope: string, typeName: st
   return undefined;
 }
 
+/** protoc's parsers (C++ CodedInputStream, Go, Java) refuse messages and groups nested deeper. */
+const RECURSION_LIMIT = 100;
+
+const tooDeep = (label: string): Fault =>
+  wireFault(
+    `${label} nests groups or messages more than ${RECURSION_LIMIT} deep (protobuf's recursion limit)`,
+  );
+
 /** Walks the fields of one message in bytes[start, end); throws a Fault at the first one wrong. */
 function walk(
   bytes: Uint8Array,
@@ -178,6 +186,7 @@ function walk(
   typeName: string,
   rulesOf: (name: string) => MessageRules,
   path: string,
+  depth: number,
   group?: number,
 ): number {
   const rules = rulesOf(typeName);
@@ -213,7 +222,8 @@ function walk(
         throw wireFault(`${label} needs ${bytesWord(size)}, but only ${bytesWord(end - at)} follow`);
       at += size;
     } else if (wireType === 3) {
-      at = walk(bytes, at, end, "", () => new Map(), "", number); // an unknown group: skipped whole
+      if (depth >= RECURSION_LIMIT) throw tooDeep(label);
+      at = walk(bytes, at, end, "", () => new Map(), "", depth + 1, number); // an unknown group: skipped whole
     } else {
       const length = readVarint(bytes, at, end);
       if (length === undefined) throw wireFault(`${label} ends inside its length`);
@@ -229,7 +239,8 @@ function walk(
       if (rule.kind === "string") {
         if (!isUtf8(bytes.subarray(valueStart, at))) throw new Fault({ kind: "utf8", field: fieldPath });
       } else if (rule.kind === "message" && rule.typeName !== undefined) {
-        walk(bytes, valueStart, at, rule.typeName, rulesOf, fieldPath);
+        if (depth >= RECURSION_LIMIT) throw tooDeep(label);
+        walk(bytes, valueStart, at, rule.typeName, rulesOf, fieldPath, depth + 1);
       }
     }
   }

@@ -210,6 +210,13 @@ describe("gRPC Embed", () => {
         Buffer.from([0x0f]),
         "tei.v1.EmbedRequest: field inputs (1) has wire type 7, which does not exist",
       ],
+      // 10,000 nested starts of an unknown group (field 12): refused at protobuf's depth limit.
+      [
+        "deeply nested groups",
+        "/tei.v1.Embed/Embed",
+        Buffer.alloc(10_000, (12 << 3) | 3),
+        "tei.v1.EmbedRequest: field 12 nests groups or messages more than 100 deep (protobuf's recursion limit)",
+      ],
     ];
     for (const [what, path, body, detail] of cases) {
       const error = await rawUnary(address, path, body, metadata);
