@@ -205,6 +205,10 @@ export function sendText(response: ServerResponse, status: number, text: string)
   response.end(text);
 }
 
+/** zod says "expected int, received number" of 2.5; this says what is wanted (a zod `error`). */
+export const wholeNumberRefusal = (issue: { input?: unknown }): string =>
+  `must be a whole number, got ${String(issue.input)}`;
+
 /** Validates a parsed body against a schema; MALFORMED_REQUEST naming the first bad field. */
 export function parseRequest<T>(schema: z.ZodType<T>, document: unknown): T {
   const parsed = schema.safeParse(document);

@@ -345,6 +345,14 @@ describe("OpenAI POST /v1/embeddings", () => {
       "inputs must not be empty: send at least one input",
     ],
     [
+      "dimensions that are not a whole number",
+      JSON.stringify({ input: "hello", dimensions: 2.5 }),
+      TOKEN,
+      400,
+      "JUDE_SERVING_MALFORMED_REQUEST",
+      "malformed request: dimensions: must be a whole number, got 2.5",
+    ],
+    [
       "a missing token",
       JSON.stringify({ input: "hello" }),
       null,
@@ -399,6 +407,28 @@ describe("OpenAI POST /v1/embeddings", () => {
     expect(body.error).toMatchObject({
       code: "JUDE_SERVING_MALFORMED_REQUEST",
       message: "malformed request: the body is not valid UTF-8 (JSON must be UTF-8 encoded)",
+    });
+  });
+
+  it("says dimensions must be a whole number on TEI's route too, and names the model's range for a negative", async () => {
+    const post = async (body: object) => {
+      const response = await fetch(`http://127.0.0.1:${server.httpPort}/embed`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as unknown };
+    };
+    expect(await post({ inputs: "hello", dimensions: 2.5 })).toEqual({
+      status: 422,
+      body: {
+        error: "malformed request: dimensions: must be a whole number, got 2.5",
+        error_type: "Validation",
+      },
+    });
+    expect(await post({ inputs: "hello", dimensions: -1 })).toEqual({
+      status: 422,
+      body: { error: "dimensions must be between 1 and the model's 384, got -1", error_type: "Validation" },
     });
   });
 
