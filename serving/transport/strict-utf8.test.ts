@@ -89,4 +89,13 @@ describe("wireChecker", () => {
       wire("field 12 nests groups or messages more than 100 deep (protobuf's recursion limit)"),
     );
   });
+
+  it("takes a repeated number packed (wire type 2) or one at a time, but not as another wire type", () => {
+    const numbers = wireChecker(loadProtoDescriptors(), "grpc.reflection.v1.ExtensionNumberResponse");
+    expect(numbers(field(2, Buffer.from([1, 2, 3])))).toBeUndefined();
+    expect(numbers(Buffer.concat([varintField(2, 1), varintField(2, 2)]))).toBeUndefined();
+    expect(numbers(Buffer.from([(2 << 3) | 5, 1, 2, 3, 4]))).toEqual(
+      wire("field extension_number (2) has wire type 5 (32-bit); an int32 is sent as wire type 0 (varint)"),
+    );
+  });
 });
