@@ -12,6 +12,7 @@ export const errorKinds = {
   MISSING_PROMPT_FIELD: "invalid-argument",
   INVALID_DIMENSIONS: "invalid-argument",
   MALFORMED_REQUEST: "invalid-argument",
+  UNSUPPORTED_ENCODING: "unsupported-encoding",
   MODEL_NOT_FOUND: "not-found",
   MESSAGE_TOO_LARGE: "too-large",
   OVERLOADED: "overloaded",
@@ -74,6 +75,11 @@ export const servingErrors = {
     ),
   malformedRequest: (detail: string, cause?: unknown, param?: string) =>
     new ServingError("MALFORMED_REQUEST", `malformed request: ${detail}`, { cause, param }),
+  unsupportedEncoding: (encoding: string) =>
+    new ServingError(
+      "UNSUPPORTED_ENCODING",
+      `Content-Encoding ${encoding} is not supported: send the body uncompressed`,
+    ),
   modelNotFound: (requested: string, served: readonly string[]) =>
     new ServingError(
       "MODEL_NOT_FOUND",

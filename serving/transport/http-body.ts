@@ -41,7 +41,7 @@ export class BodyBudget {
 }
 
 /**
- * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, MALFORMED_REQUEST for a
+ * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, UNSUPPORTED_ENCODING (415) for a
  * compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads), CANCELLED for
  * one that never arrives whole. `beforeRead` runs once the headers are found acceptable, just before
  * the body is read (it sends "100 Continue" to a client that waits for one).
@@ -54,9 +54,7 @@ export async function readBody(
 ): Promise<Buffer> {
   const encoding = request.headers["content-encoding"]?.trim().toLowerCase();
   if (encoding !== undefined && encoding !== "" && encoding !== "identity") {
-    throw servingErrors.malformedRequest(
-      `Content-Encoding ${encoding} is not supported: send the body uncompressed`,
-    );
+    throw servingErrors.unsupportedEncoding(encoding);
   }
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
   if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
@@ -206,6 +204,10 @@ export function sendText(response: ServerResponse, status: number, text: string)
   response.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
   response.end(text);
 }
+
+/** zod says "expected int, received number" of 2.5; this says what is wanted (a zod `error`). */
+export const wholeNumberRefusal = (issue: { input?: unknown }): string =>
+  `must be a whole number, got ${String(issue.input)}`;
 
 /** Validates a parsed body against a schema; MALFORMED_REQUEST naming the first bad field. */
 export function parseRequest<T>(schema: z.ZodType<T>, document: unknown): T {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { isServingError, servingErrors, ServingError } from "../core/errors.ts";
 import type { EmbedCall, EmbedResult } from "../core/types.ts";
 import { type CallContext, runEmbed } from "./call-context.ts";
-import { parseRequest } from "./http-body.ts";
+import { parseRequest, wholeNumberRefusal } from "./http-body.ts";
 import { assertServedModel } from "./openai-models.ts";
 
 /**
@@ -23,7 +23,7 @@ const openAiRequestSchema = z.object({
   input: z.union([z.string(), z.array(z.string())], { error: (issue) => inputRefusal(issue.input) }),
   model: z.string().nullish(),
   encoding_format: z.enum(["float", "base64"]).nullish(),
-  dimensions: z.number().int().nullish(),
+  dimensions: z.number().int({ error: wholeNumberRefusal }).nullish(),
   user: z.string().nullish(),
   prompt_name: z.string().nullish(),
   truncate: z.boolean().nullish(),

@@ -3,7 +3,7 @@ import { loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync, type PackageDefinition } from "@grpc/proto-loader";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { utf8Checker } from "./strict-utf8.ts";
+import { wireChecker, type WireFault } from "./strict-utf8.ts";
 
 // Beside the sources (serving/proto); a compiled build (dist/serving/…) has no .proto files of its
 // own and reads them from the package's serving/proto.
@@ -97,13 +97,18 @@ export function withLenientDecoding(service: ServiceDefinition): ServiceDefiniti
       {
         ...method,
         requestDeserialize: (bytes: Buffer): unknown => {
-          const invalidString = checkUtf8(method)(bytes);
-          if (invalidString !== undefined)
-            return { [MALFORMED]: new Error(`field ${invalidString} is not valid UTF-8`) };
+          const { typeName, check } = checkerOf(method);
+          const fault = check(bytes);
+          if (fault?.kind === "utf8")
+            return { [MALFORMED]: new Error(`field ${fault.field} is not valid UTF-8`) };
+          const undecodable = (detail: string): MalformedRequest => ({
+            [MALFORMED]: new Error(`the request could not be decoded as ${typeName}: ${detail}`),
+          });
+          if (fault !== undefined) return undecodable(fault.detail);
           try {
             return method.requestDeserialize(bytes);
           } catch (error) {
-            return { [MALFORMED]: error instanceof Error ? error : new Error(String(error)) };
+            return undecodable(error instanceof Error ? error.message : String(error));
           }
         },
       },
@@ -111,14 +116,18 @@ export function withLenientDecoding(service: ServiceDefinition): ServiceDefiniti
   ) as ServiceDefinition;
 }
 
-const utf8Checkers = new Map<string, (bytes: Uint8Array) => string | undefined>();
+const checkers = new Map<string, { typeName: string; check: (bytes: Uint8Array) => WireFault | undefined }>();
 
 /**
- * The UTF-8 check of a method's request (see strict-utf8.ts). The request type is looked up by its
- * name in the service's package (where these protos define it), else in any package.
+ * The wire check of a method's request (see strict-utf8.ts) and the request type's full name. The
+ * type is looked up by its name in the service's package (where these protos define it), else in any
+ * package.
  */
-function checkUtf8(method: ServiceDefinition[string]): (bytes: Uint8Array) => string | undefined {
-  const known = utf8Checkers.get(method.path);
+function checkerOf(method: ServiceDefinition[string]): {
+  typeName: string;
+  check: (bytes: Uint8Array) => WireFault | undefined;
+} {
+  const known = checkers.get(method.path);
   if (known !== undefined) return known;
   const definitions = loadProtoDescriptors();
   const typeName = (method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name;
@@ -129,7 +138,10 @@ function checkUtf8(method: ServiceDefinition[string]): (bytes: Uint8Array) => st
       : `${servicePackage}.${typeName}` in definitions
         ? `${servicePackage}.${typeName}`
         : Object.keys(definitions).find((name) => name.endsWith(`.${typeName}`));
-  const checker = fullName === undefined ? () => undefined : utf8Checker(definitions, fullName);
-  utf8Checkers.set(method.path, checker);
+  const checker =
+    fullName === undefined
+      ? { typeName: typeName ?? "the request message", check: () => undefined }
+      : { typeName: fullName, check: wireChecker(definitions, fullName) };
+  checkers.set(method.path, checker);
   return checker;
 }

@@ -14,6 +14,7 @@ import {
  */
 const grpcCodes: Record<ServingErrorKind, GrpcStatus> = {
   "invalid-argument": GrpcStatus.INVALID_ARGUMENT,
+  "unsupported-encoding": GrpcStatus.INVALID_ARGUMENT, // HTTP only: grpc-js decodes grpc-encoding itself
   "not-found": GrpcStatus.NOT_FOUND,
   "too-large": GrpcStatus.RESOURCE_EXHAUSTED,
   overloaded: GrpcStatus.RESOURCE_EXHAUSTED,
@@ -25,6 +26,7 @@ const grpcCodes: Record<ServingErrorKind, GrpcStatus> = {
 
 const httpStatuses: Record<ServingErrorKind, number> = {
   "invalid-argument": 400,
+  "unsupported-encoding": 415, // RFC 9110 15.5.16, with Accept-Encoding
   "not-found": 404,
   "too-large": 413,
   overloaded: 429,
@@ -37,6 +39,7 @@ const httpStatuses: Record<ServingErrorKind, number> = {
 // OpenAI's error `type` vocabulary, so OpenAI SDKs classify (and retry) our errors as they do theirs.
 const openAiTypes: Record<ServingErrorKind, string> = {
   "invalid-argument": "invalid_request_error",
+  "unsupported-encoding": "invalid_request_error",
   "not-found": "invalid_request_error",
   "too-large": "invalid_request_error",
   overloaded: "rate_limit_error",
@@ -90,6 +93,7 @@ function httpHeaders(servingError: ServingError): Record<string, string> {
   const headers: Record<string, string> = {};
   if (servingError.kind === "overloaded" || servingError.kind === "unavailable") headers["retry-after"] = "1";
   if (servingError.kind === "unauthenticated") headers["www-authenticate"] = 'Bearer realm="jude"';
+  if (servingError.kind === "unsupported-encoding") headers["accept-encoding"] = "identity";
   return headers;
 }
 
@@ -132,6 +136,7 @@ const teiAnswers: Record<ServingErrorCode, [number, string]> = {
   MISSING_PROMPT_FIELD: [422, "Validation"],
   INVALID_DIMENSIONS: [422, "Validation"],
   MALFORMED_REQUEST: [422, "Validation"],
+  UNSUPPORTED_ENCODING: [415, "Validation"],
   MODEL_NOT_FOUND: [422, "Validation"],
   OVERLOADED: [429, "Overloaded"],
   NOT_READY: [503, "Unhealthy"],

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { servingErrors } from "../core/errors.ts";
 import { type CallContext, runEmbed } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
-import { parseRequest } from "./http-body.ts";
+import { parseRequest, wholeNumberRefusal } from "./http-body.ts";
 import { toTeiHttpError, type HttpErrorAnswer, type TeiErrorBody } from "./status-mapping.ts";
 import { teiInfoJson } from "./tei-info.ts";
 import { teiHeaders, teiMetadata } from "./tei-metadata.ts";
@@ -26,7 +26,8 @@ const teiEmbedSchema = z.object({
     .nullish()
     .transform((direction) => (direction?.toLowerCase() === "left" ? "left" : "right")),
   prompt_name: z.string().nullish(),
-  dimensions: z.number().int().nonnegative().nullish(),
+  // A negative is refused by the embedder, which names the model's range, as for 0.
+  dimensions: z.number().int({ error: wholeNumberRefusal }).nullish(),
 });
 
 /** What a TEI route answers: a JSON body and TEI's headers. */

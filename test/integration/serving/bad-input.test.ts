@@ -160,11 +160,73 @@ describe("gRPC Embed", () => {
     );
     expect(error).toMatchObject({
       code: status.INVALID_ARGUMENT,
-      details: expect.stringMatching(/^malformed request: /),
+      details:
+        "malformed request: the request could not be decoded as jude.embedding.v1.EmbedRequest: " +
+        "field inputs (1) is 16 bytes long, but only 1 byte follows",
     });
     expect((error as { metadata: Metadata }).metadata.get("jude-error-code")).toEqual([
       "JUDE_SERVING_MALFORMED_REQUEST",
     ]);
+  });
+
+  it("refuses a garbled protobuf that protobuf.js would decode into a different text, naming the fault", async () => {
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${TOKEN}`);
+    const cases: Array<[string, string, Buffer, string]> = [
+      // TEI inputs announces 16 bytes but only "A" follows: protobuf.js reads the string "A".
+      [
+        "a truncated string",
+        "/tei.v1.Embed/Embed",
+        Buffer.from([0x0a, 0x10, 0x41]),
+        "tei.v1.EmbedRequest: field inputs (1) is 16 bytes long, but only 1 byte follows",
+      ],
+      // TEI inputs sent as a varint: protobuf.js reads it as the length of an empty string.
+      [
+        "a string sent as a varint",
+        "/tei.v1.Embed/Embed",
+        Buffer.from([0x08, 0x05]),
+        "tei.v1.EmbedRequest: field inputs (1) has wire type 0 (varint); a string is sent as wire type 2 (length-delimited)",
+      ],
+      // jude truncate (a bool) sent as a string.
+      [
+        "a bool sent as a string",
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        Buffer.concat([Buffer.from([0x0a, 0x03, 0x0a, 0x01, 0x41]), Buffer.from([0x12, 0x01, 0x31])]),
+        "jude.embedding.v1.EmbedRequest: field truncate (2) has wire type 2 (length-delimited); a bool is sent as wire type 0 (varint)",
+      ],
+      // A string inside a nested message whose length runs past the message that holds it.
+      [
+        "a nested string longer than its message",
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        Buffer.concat([
+          Buffer.from([0x0a, 0x03, 0x0a, 0x05, 0x41]),
+          Buffer.from([0x22, 0x03, 0x42, 0x43, 0x44]),
+        ]),
+        "jude.embedding.v1.EmbedRequest: field inputs.text (1) is 5 bytes long, but only 1 byte follows",
+      ],
+      [
+        "wire type 7",
+        "/tei.v1.Embed/Embed",
+        Buffer.from([0x0f]),
+        "tei.v1.EmbedRequest: field inputs (1) has wire type 7, which does not exist",
+      ],
+      // 10,000 nested starts of an unknown group (field 12): refused at protobuf's depth limit.
+      [
+        "deeply nested groups",
+        "/tei.v1.Embed/Embed",
+        Buffer.alloc(10_000, (12 << 3) | 3),
+        "tei.v1.EmbedRequest: field 12 nests groups or messages more than 100 deep (protobuf's recursion limit)",
+      ],
+    ];
+    for (const [what, path, body, detail] of cases) {
+      const error = await rawUnary(address, path, body, metadata);
+      expect(error, what).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        details: `malformed request: the request could not be decoded as ${detail}`,
+      });
+    }
+    // The server still embeds well-formed requests afterwards.
+    expect((await client.embed(["hello"])).vectors).toHaveLength(1);
   });
 
   it("refuses a text that is not UTF-8 instead of embedding U+FFFD in its place", async () => {
@@ -283,6 +345,14 @@ describe("OpenAI POST /v1/embeddings", () => {
       "inputs must not be empty: send at least one input",
     ],
     [
+      "dimensions that are not a whole number",
+      JSON.stringify({ input: "hello", dimensions: 2.5 }),
+      TOKEN,
+      400,
+      "JUDE_SERVING_MALFORMED_REQUEST",
+      "malformed request: dimensions: must be a whole number, got 2.5",
+    ],
+    [
       "a missing token",
       JSON.stringify({ input: "hello" }),
       null,
@@ -340,21 +410,51 @@ describe("OpenAI POST /v1/embeddings", () => {
     });
   });
 
-  it("refuses a gzip-compressed body by naming its encoding, not as a body that is not UTF-8", async () => {
-    const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "content-encoding": "gzip",
-        authorization: `Bearer ${TOKEN}`,
+  it("says dimensions must be a whole number on TEI's route too, and names the model's range for a negative", async () => {
+    const post = async (body: object) => {
+      const response = await fetch(`http://127.0.0.1:${server.httpPort}/embed`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as unknown };
+    };
+    expect(await post({ inputs: "hello", dimensions: 2.5 })).toEqual({
+      status: 422,
+      body: {
+        error: "malformed request: dimensions: must be a whole number, got 2.5",
+        error_type: "Validation",
       },
-      body: gzipSync(JSON.stringify({ input: "hello" })),
     });
-    expect(response.status).toBe(400);
-    const body = (await response.json()) as { error?: { code: string; message: string } };
-    expect(body.error).toMatchObject({
-      code: "JUDE_SERVING_MALFORMED_REQUEST",
-      message: "malformed request: Content-Encoding gzip is not supported: send the body uncompressed",
+    expect(await post({ inputs: "hello", dimensions: -1 })).toEqual({
+      status: 422,
+      body: { error: "dimensions must be between 1 and the model's 384, got -1", error_type: "Validation" },
     });
+  });
+
+  it("refuses a gzip-compressed body with 415 and Accept-Encoding, naming its encoding, on OpenAI's and TEI's routes", async () => {
+    const post = (path: string, body: object) =>
+      fetch(`http://127.0.0.1:${server.httpPort}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "content-encoding": "gzip",
+          authorization: `Bearer ${TOKEN}`,
+        },
+        body: gzipSync(JSON.stringify(body)),
+      });
+    const message = "Content-Encoding gzip is not supported: send the body uncompressed";
+    const openAi = await post("/v1/embeddings", { input: "hello" });
+    expect(openAi.status).toBe(415);
+    expect(openAi.headers.get("accept-encoding")).toBe("identity");
+    expect(((await openAi.json()) as { error?: unknown }).error).toMatchObject({
+      type: "invalid_request_error",
+      code: "JUDE_SERVING_UNSUPPORTED_ENCODING",
+      message,
+    });
+    const tei = await post("/embed", { inputs: "hello" });
+    expect(tei.status).toBe(415);
+    expect(tei.headers.get("accept-encoding")).toBe("identity");
+    expect(await tei.json()).toEqual({ error: message, error_type: "Validation" });
   });
 });
