@@ -62,16 +62,22 @@ the same change (spec.promotion.approvedVersion, spec.version) or the next sync 
 
 class UsageError extends Error {}
 
-/** What follows a usage error: the usage of the command named, once it is known to exist. */
-let errorUsage = usage;
+/**
+ * The line after a usage error, as kubectl's: where the usage is. The command's own help once the
+ * command line names one that exists, even when its flags are what is wrong.
+ */
+let usageHint = "See 'kubectl jude --help' for usage.";
 
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals, tokens } = parseArgs({
-    args: splitShortFlagValues(argv),
-    allowPositionals: true,
-    tokens: true,
-    options: flagOptions,
-  });
+  const words = splitShortFlagValues(argv);
+  // The command is found before the flags are checked, so that an error in them is that command's.
+  const named = parseArgs({ args: words, allowPositionals: true, strict: false, options: flagOptions })
+    .positionals[0];
+  if (named !== undefined && commandFlags[named] !== undefined)
+    usageHint = `See 'kubectl jude ${named} --help' for usage.`;
+  // A command that does not exist is the first thing wrong, before any flag after it.
+  else if (named !== undefined && named !== "help") throw new UsageError(`unknown command "${named}"`);
+  const { values, positionals, tokens } = parseFlags(words, named);
   const [command, ...args] = positionals;
   // No command prints the help and succeeds, as `kubectl` (and a Cobra plugin) does with none.
   if (command === undefined || (command === "help" && args[0] === undefined)) {
@@ -90,7 +96,6 @@ async function run(argv: string[]): Promise<number> {
   }
   const flags = commandFlags[command];
   if (flags === undefined) throw new UsageError(`unknown command "${command}"`);
-  errorUsage = commandUsage(command);
   // Silently ignored, -A sent the command to the current namespace and blamed a missing model.
   if ((command === "approve" || command === "rollback") && values["all-namespaces"] === true)
     throw new UsageError(`${command} changes one EmbeddingModel: name its namespace with -n, not -A`);
@@ -202,6 +207,33 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * The command line parsed against every flag; node:util's words for a flag it does not know (advice on
+ * positionals after "--") or a value missing are said plainly, naming the command's own flags.
+ */
+function parseFlags(words: string[], command: string | undefined) {
+  try {
+    return parseArgs({ args: words, allowPositionals: true, tokens: true, options: flagOptions });
+  } catch (error) {
+    const { code, message } = error as { code?: string; message: string };
+    const flags = command === undefined ? undefined : commandFlags[command];
+    const unknown =
+      code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /^Unknown option '([^']+)'/.exec(message)?.[1] : undefined;
+    if (unknown !== undefined)
+      throw new UsageError(
+        `unknown flag "${unknown}"${flags === undefined ? "" : ` for ${command} (its flags: ${flags.map(flagLabel).join(", ") || "none"})`}`,
+      );
+    const name = /--([a-z-]+)/.exec(message)?.[1] as FlagName | undefined;
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && name !== undefined && name in flagOptions)
+      throw new UsageError(
+        / argument missing$/.test(message)
+          ? `${flagLabel(name)} needs a value`
+          : `${flagLabel(name)} takes no value (give it alone to turn it on)`,
+      );
+    throw error;
+  }
+}
+
 /** Refuses positional arguments a command would ignore (a second model name, a version given twice). */
 function checkArguments(command: string, args: string[], to: string | undefined): void {
   const limits: Record<string, [number, string]> = {
@@ -229,18 +261,9 @@ function checkArguments(command: string, args: string[], to: string | undefined)
 try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (error) {
-  // node:util's own words for an unknown flag go on about positionals after "--": named plainly.
-  const unknown =
-    (error as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
-      ? /^Unknown option '([^']+)'/.exec((error as Error).message)?.[1]
-      : undefined;
-  if (unknown !== undefined) {
-    process.stderr.write(
-      `kubectl jude: unknown flag "${unknown}" (kubectl jude --help lists the flags)\n\n${usage}`,
-    );
-    process.exitCode = 2;
-  } else if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    process.stderr.write(`kubectl jude: ${(error as Error).message}\n\n${errorUsage}`);
+  // A usage error is one line and where the usage is, as kubectl says it (exit 2).
+  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    process.stderr.write(`kubectl jude: ${(error as Error).message}\n${usageHint}\n`);
     process.exitCode = 2;
   } else if (error instanceof PluginError) {
     process.stderr.write(`kubectl jude: ${error.message}\n`);

@@ -14,7 +14,7 @@ import { createNarrator } from "./quickstart/narrator.ts";
 import { parseQuickstartArgs, quickstartUsage, type QuickstartOptions } from "./quickstart/options.ts";
 import { bringUpPlatform, installOperator, tearDown } from "./quickstart/platform.ts";
 import { checkDashboardPort, claimQuickstart, QuickstartRefusal } from "./quickstart/preflight.ts";
-import { readQuickstartState } from "./quickstart/state.ts";
+import { discardSummary, readQuickstartState } from "./quickstart/state.ts";
 import { runStory } from "./quickstart/story.ts";
 import { closingText, renderSummary } from "./quickstart/summary.ts";
 import { generateChangelog } from "./quickstart/changelog.ts";
@@ -26,6 +26,8 @@ async function up(options: QuickstartOptions): Promise<void> {
   // Before anything is made: a second run, or a taken port, would otherwise fail only after minutes.
   claimQuickstart("up");
   await checkDashboardPort(options.dashboardPort);
+  // A previous run's figures are not this run's: until this one writes its own, there are none.
+  discardSummary();
   const narrator = createNarrator({ interactive: options.interactive });
   const started = Date.now();
   // Set once the dashboard runs; the interrupt handler stops it if it exists by then.

@@ -46,7 +46,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     const { code, stderr } = await run(["completion", "fish"]);
     expect(code).toBe(2);
     expect(stderr).toMatch(
-      /^kubectl jude: unsupported shell "fish" for completion: use bash or zsh\n\nusage:/,
+      /^kubectl jude: unsupported shell "fish" for completion: use bash or zsh\nSee 'kubectl jude completion --help' for usage\.\n$/,
     );
     expect(stderr).not.toContain("    at ");
   });
@@ -55,10 +55,8 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     for (const command of ["approve", "rollback"]) {
       const { code, stderr } = await run([command, "minilm", "-A", "--kubeconfig", kubeconfig]);
       expect(code).toBe(2);
-      expect(stderr).toMatch(
-        new RegExp(
-          `^kubectl jude: ${command} changes one EmbeddingModel: name its namespace with -n, not -A\n\nusage:`,
-        ),
+      expect(stderr).toBe(
+        `kubectl jude: ${command} changes one EmbeddingModel: name its namespace with -n, not -A\nSee 'kubectl jude ${command} --help' for usage.\n`,
       );
     }
   });
@@ -90,7 +88,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     // The whole line: the flags the command does read.
     const { stderr } = await run(["status", "--port", "8080", "--kubeconfig", kubeconfig]);
     expect(stderr).toMatch(
-      /^kubectl jude: status does not take --port \(its flags: -n\/--namespace, -A\/--all-namespaces, -o\/--output, --context, --kubeconfig, --request-timeout\)\n\nusage:/,
+      /^kubectl jude: status does not take --port \(its flags: -n\/--namespace, -A\/--all-namespaces, -o\/--output, --context, --kubeconfig, --request-timeout\)\nSee 'kubectl jude status --help' for usage\.\n$/,
     );
   });
 
@@ -159,6 +157,77 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("says each usage error in one line and where the usage is, as kubectl does (exit 2)", async () => {
+    // `completion bash --x` printed the whole general usage after the error; every command with an
+    // unknown flag, a missing argument or value, one argument too many, and an unknown command now
+    // gets one line naming the problem, then kubectl's "See '… --help' for usage." line.
+    const hint = (command?: string) =>
+      `See 'kubectl jude ${command === undefined ? "" : `${command} `}--help' for usage.`;
+    const flagsOf: Record<string, string> = {
+      status: "-n/--namespace, -A/--all-namespaces, -o/--output, --context, --kubeconfig, --request-timeout",
+      approve: "-n/--namespace, --context, --kubeconfig, --request-timeout",
+      rollback: "-n/--namespace, --context, --kubeconfig, --request-timeout, --to",
+      dashboard: "-n/--namespace, -A/--all-namespaces, --port, --context, --kubeconfig, --request-timeout",
+      completion: "none",
+      version: "none",
+    };
+    const needs: Record<string, string[]> = {
+      approve: ["minilm"],
+      rollback: ["minilm"],
+      completion: ["bash"],
+    };
+    const cases: Array<[string[], string, string]> = [
+      ...commands.map((command): [string[], string, string] => [
+        [command, ...(needs[command] ?? []), "--x"],
+        `unknown flag "--x" for ${command} (its flags: ${flagsOf[command]})`,
+        hint(command),
+      ]),
+      [["--x"], 'unknown flag "--x"', hint()],
+      // Missing: a required argument, a flag's value.
+      [["approve"], "approve needs the name of an EmbeddingModel", hint("approve")],
+      [["rollback", "-n", "recs"], "rollback needs the name of an EmbeddingModel", hint("rollback")],
+      [["status", "-n"], "-n/--namespace needs a value", hint("status")],
+      [["dashboard", "--port"], "--port needs a value", hint("dashboard")],
+      [["rollback", "minilm", "--to"], "--to needs a value", hint("rollback")],
+      [
+        ["status", "--all-namespaces=yes"],
+        "-A/--all-namespaces takes no value (give it alone to turn it on)",
+        hint("status"),
+      ],
+      // One argument too many.
+      [["status", "a", "b"], 'status takes at most one EmbeddingModel name, not also "b"', hint("status")],
+      [["completion", "bash", "zsh"], 'completion takes one shell, not also "zsh"', hint("completion")],
+      [["version", "now"], 'version takes no arguments, not "now"', hint("version")],
+      [
+        ["dashboard", "recs"],
+        'dashboard takes no arguments, not "recs" (a namespace is -n recs)',
+        hint("dashboard"),
+      ],
+      [["help", "status", "approve"], 'help takes one command, not also "approve"', hint()],
+      // A command that does not exist, before any flag after it.
+      [["stauts"], 'unknown command "stauts"', hint()],
+      [["stauts", "--x"], 'unknown command "stauts"', hint()],
+      [["help", "stauts"], 'unknown command "stauts"', hint()],
+    ];
+    const missing = join(folder, "absent");
+    // The kubeconfig first: a flag left without its value at the end is the case tested (completion
+    // and version take no flags, and need no kubeconfig).
+    const results = await Promise.all(
+      cases.map(([args]) =>
+        run(["completion", "version"].includes(args[0]!) ? args : ["--kubeconfig", missing, ...args]),
+      ),
+    );
+    for (const [index, [args, message, usage]] of cases.entries()) {
+      const { code, stdout, stderr } = results[index]!;
+      expect({ args, code, stdout, stderr }).toEqual({
+        args,
+        code: 2,
+        stdout: "",
+        stderr: `kubectl jude: ${message}\n${usage}\n`,
+      });
+    }
+  });
+
   it("reports a usage error before loading the kubeconfig (exit 2, not a kubeconfig error)", async () => {
     // Was: "cannot load the kubeconfig …" (exit 1) for a command line that could never have worked.
     const missing = join(folder, "absent");
@@ -171,10 +240,13 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       [["status", "-o", "wide"], 'unknown output format "wide" (status writes text, json or yaml)'],
       [["status", "-o", "name"], 'unknown output format "name" (status writes text, json or yaml)'],
       // A flag no command reads: said in one line, not node:util's advice on positionals after "--".
-      [["status", "-x"], 'unknown flag "-x" (kubectl jude --help lists the flags)'],
+      [
+        ["status", "-x"],
+        'unknown flag "-x" for status (its flags: -n/--namespace, -A/--all-namespaces, -o/--output, --context, --kubeconfig, --request-timeout)',
+      ],
       [
         ["approve", "minilm", "--nmespace", "recs"],
-        'unknown flag "--nmespace" (kubectl jude --help lists the flags)',
+        'unknown flag "--nmespace" for approve (its flags: -n/--namespace, --context, --kubeconfig, --request-timeout)',
       ],
       // `-o=wide` as kubectl (pflag) reads it: the value after the "=", not "=wide".
       [["status", "-o=wide"], 'unknown output format "wide" (status writes text, json or yaml)'],

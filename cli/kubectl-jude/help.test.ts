@@ -83,11 +83,12 @@ describe("kubectl jude COMMAND --help", { timeout: 60_000 }, () => {
     }
   });
 
-  it("follows a usage error of a command with that command's usage", async () => {
+  it("follows a usage error of a command with where that command's usage is, as kubectl does", async () => {
     const { code, stderr } = await run(["status", "--port", "8080"]);
     expect(code).toBe(2);
     expect(stderr).toBe(
-      `kubectl jude: status does not take --port (its flags: -n/--namespace, -A/--all-namespaces, -o/--output, --context, --kubeconfig, --request-timeout)\n\n${commandUsage("status")}`,
+      "kubectl jude: status does not take --port (its flags: -n/--namespace, -A/--all-namespaces, -o/--output, --context, --kubeconfig, --request-timeout)\n" +
+        "See 'kubectl jude status --help' for usage.\n",
     );
   });
 

@@ -26,6 +26,22 @@ describe("gates (decision tables)", () => {
     expect(caughtUpGate("v2", lag, 30)).toMatchObject({ state, reason });
   });
 
+  it("CaughtUp on lag 0 with no freshness figure says why there is none: nothing written in the last minute", () => {
+    // Was "freshness p95 unknown", as if a figure were missing while the gate opened on lag 0.
+    expect(caughtUpGate("v2", { pipelines: 1, reporting: 1, records: 0 }, 30)).toMatchObject({
+      state: "Open",
+      message:
+        "version v2: lag 0 records, freshness p95 none: no vector written in the last minute (gate 30s)",
+    });
+    expect(
+      caughtUpGate("v2", { pipelines: 1, reporting: 1, records: 0, freshnessSeconds: 0.42 }, 30).message,
+    ).toBe("version v2: lag 0 records, freshness p95 0.4s (gate 30s)");
+    // Workers not reporting yet: neither figure is known.
+    expect(caughtUpGate("v2", { pipelines: 1, reporting: 0 }, 30).message).toBe(
+      "0/1 pipelines report version v2's workers; lag unknown records, freshness p95 unknown (gate 30s)",
+    );
+  });
+
   it("CaughtUp names a pipeline scaled to no workers, whose lag only grows", () => {
     const pipelines = [
       testPipeline(),

@@ -164,7 +164,15 @@ export function bootstrapGate(
  * have nothing left to read or their 95th-percentile freshness is within maxLagSeconds.
  */
 export function caughtUpGate(version: string, lag: LagObservation, maxLagSeconds: number): Gate {
-  const figures = `lag ${lag.records ?? "unknown"} records, freshness p95 ${lag.freshnessSeconds === undefined ? "unknown" : `${lag.freshnessSeconds.toFixed(1)}s`} (gate ${maxLagSeconds}s)`;
+  // Reporting workers with no freshness figure wrote no vector in the last minute (the p95's window):
+  // said so, not "unknown", since lag 0 then opens the gate on its own.
+  const freshness =
+    lag.freshnessSeconds !== undefined
+      ? `${lag.freshnessSeconds.toFixed(1)}s`
+      : lag.records === undefined
+        ? "unknown"
+        : "none: no vector written in the last minute";
+  const figures = `lag ${lag.records ?? "unknown"} records, freshness p95 ${freshness} (gate ${maxLagSeconds}s)`;
   const value = lag.records;
   const base = { type: "CaughtUp" as const, ...(value === undefined ? {} : { value }) };
   const idle = lag.withoutWorkers?.length

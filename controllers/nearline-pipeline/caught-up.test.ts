@@ -30,11 +30,13 @@ describe("caughtUpCondition", () => {
       message: "no live version's workers are measured (see the Ready condition)",
     },
     {
-      name: "nothing left to read",
+      // Lag 0 opens the gate; no freshness figure only means nothing was written in the last minute.
+      name: "nothing left to read, and nothing written in the last minute",
       versions: [{ version: "v1", lag: 0 }],
       status: "True",
       reason: "CaughtUp",
-      message: "version v1: lag 0 records, freshness p95 unknown (gate 30s)",
+      message:
+        "version v1: lag 0 records, freshness p95 none: no vector written in the last minute (gate 30s)",
     },
     {
       name: "records left but fresh within the gate",
@@ -55,7 +57,8 @@ describe("caughtUpCondition", () => {
       versions: [{ version: "v1", lag: 5 }],
       status: "False",
       reason: "CatchingUp",
-      message: "version v1: lag 5 records, freshness p95 unknown (gate 30s)",
+      message:
+        "version v1: lag 5 records, freshness p95 none: no vector written in the last minute (gate 30s)",
     },
     {
       name: "workers have not reported their lag",
@@ -80,7 +83,8 @@ describe("caughtUpCondition", () => {
       versions: [{ version: "v1" }, { version: "v2", lag: 3 }],
       status: "False",
       reason: "CatchingUp",
-      message: "version v2: lag 3 records, freshness p95 unknown (gate 30s)",
+      message:
+        "version v2: lag 3 records, freshness p95 none: no vector written in the last minute (gate 30s)",
     },
     {
       name: "one caught up, one unreported",
@@ -98,7 +102,7 @@ describe("caughtUpCondition", () => {
       status: "True",
       reason: "CaughtUp",
       message:
-        "version v1: lag 0 records, freshness p95 unknown (gate 30s); version v2: lag 2 records, freshness p95 0.8s (gate 30s)",
+        "version v1: lag 0 records, freshness p95 none: no vector written in the last minute (gate 30s); version v2: lag 2 records, freshness p95 0.8s (gate 30s)",
     },
     {
       name: "a gate of 0 s needs an empty backlog",

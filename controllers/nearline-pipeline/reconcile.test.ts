@@ -155,7 +155,8 @@ describe("reconcileNearlinePipeline", () => {
     expect(caughtUp(await reconcile(objects, async () => ({ lag: new Map([[0, 0]]) })))).toMatchObject({
       status: "True",
       reason: "CaughtUp",
-      message: "version minilm-v1: lag 0 records, freshness p95 unknown (gate 30s)",
+      message:
+        "version minilm-v1: lag 0 records, freshness p95 none: no vector written in the last minute (gate 30s)",
     });
     expect(caughtUp(await reconcile(objects, async () => ({ lag: new Map([[0, 12]]) })))).toMatchObject({
       status: "False",

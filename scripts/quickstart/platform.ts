@@ -11,7 +11,13 @@ import { localNodePlacement } from "../../test/testbed/local-nodes/local-node-re
 import { repoRoot } from "../../test/testbed/paths.ts";
 import { deleteKafkaLeftovers, deleteStoreKeys } from "./leftovers.ts";
 import type { Narrator } from "./narrator.ts";
-import { readQuickstartState, recordInState, writeRemaining, type QuickstartState } from "./state.ts";
+import {
+  discardSummary,
+  readQuickstartState,
+  recordInState,
+  writeRemaining,
+  type QuickstartState,
+} from "./state.ts";
 
 const run = promisify(execFile);
 
@@ -193,10 +199,13 @@ export async function installOperator(
 /**
  * `npm run quickstart -- down`: removes what the quickstart recorded and nothing else — the operator
  * release, the namespaces (the operator's only if the quickstart created it), the story runs' topics,
- * consumer groups and store keys — then stops the testbed components it started. Idempotent: what is
+ * consumer groups and store keys, and the last run's summary — then stops the testbed components it
+ * started. Idempotent: what is
  * already gone is skipped; what cannot be reached now stays recorded for the next `down`.
  */
 export async function tearDown(narrator: Narrator): Promise<void> {
+  // The summary describes what is being removed (or was, by an earlier down): it goes first.
+  discardSummary();
   const state = readQuickstartState();
   if (state === undefined) {
     narrator.done("nothing recorded: the quickstart has not run here since the last down");

@@ -53,6 +53,14 @@ describe("promotionSteps", () => {
       ],
     };
     expect(promotionSteps(before, after)).toEqual(["✗ Stalled           deadline passed"]);
+    // Cleared: "✓ Stalled" read as a stall confirmed, with the Ready message (the operator writes it
+    // on the False Stalled too) as its why.
+    const cleared = {
+      conditions: [
+        { ...condition("Stalled", "False", "version minilm-v2: bootstrapping"), reason: "Bootstrapping" },
+      ],
+    };
+    expect(promotionSteps(after, cleared)).toEqual(["✓ not Stalled"]);
     expect(promotionSteps(undefined, before)).toEqual(["✗ Promoted          waiting for CoverageMet"]);
   });
 

@@ -1,7 +1,7 @@
 // The gated cutover "step by step": what changed between two observations of the EmbeddingModel —
 // version phases, the promotion's conditions (with the value each carries) and the active version —
 // as the lines the quickstart prints while it watches.
-import { conditionVerdict } from "../../cli/kubectl-jude/dashboard/view-model.ts";
+import { conditionLabel, conditionVerdict } from "../../cli/kubectl-jude/dashboard/view-model.ts";
 import type { Condition, EmbeddingModel } from "../../crds/index.ts";
 
 const marks = { good: "✓", bad: "✗", neutral: "•", pending: "…" } as const;
@@ -41,7 +41,13 @@ export function promotionSteps(before: ModelStatus | undefined, after: ModelStat
     // A promotion that is not stalled is the normal case, not news.
     if (previous === undefined && type === "Stalled" && current.status === "False") continue;
     const mark = marks[conditionVerdict(type, current.status, current.reason)];
-    lines.push(`${mark} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd());
+    // "✓ not Stalled" alone: its message is the Ready verdict's, which the operator writes on all three.
+    const label = conditionLabel(type, current.status);
+    lines.push(
+      label !== type
+        ? `${mark} ${label}`
+        : `${mark} ${type.padEnd(17)} ${current.message ?? current.reason ?? ""}`.trimEnd(),
+    );
   }
   if (after?.activeVersion !== undefined && after.activeVersion !== before?.activeVersion)
     lines.push(`active version is now ${after.activeVersion}`);

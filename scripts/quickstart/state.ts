@@ -4,7 +4,7 @@
 // before it is made, so a run that fails half-way still leaves a complete list behind.
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { ComponentName } from "../../test/testbed/index.ts";
-import { quickstartStateFile } from "./files.ts";
+import { quickstartStateFile, quickstartSummaryFile } from "./files.ts";
 
 /** The quickstart's record (the file `quickstart.json`). */
 export interface QuickstartState {
@@ -57,4 +57,13 @@ export function recordInState(addition: Partial<QuickstartState>): void {
 export function writeRemaining(remaining: QuickstartState | undefined): void {
   if (remaining === undefined) rmSync(quickstartStateFile(), { force: true });
   else writeFileSync(quickstartStateFile(), JSON.stringify(remaining));
+}
+
+/**
+ * Removes the last run's summary: `down` (and Ctrl-C) take its run away, and a new `up` replaces it, so
+ * that figures left in the file never pass for those of a run that was torn down, failed or is still
+ * going.
+ */
+export function discardSummary(): void {
+  rmSync(quickstartSummaryFile(), { force: true });
 }

@@ -135,6 +135,50 @@ describe("dashboardView", () => {
     expect(model!.promoting).toBe(true);
   });
 
+  it("reads a condition whose True is bad news, False, as not that: `✓ not Stalled`, never `✓ Stalled`", () => {
+    // The operator writes the kstatus trio with one verdict's reason and message on all three: beside
+    // "Stalled" with a ✓, a False Stalled read as a stall confirmed, with the Ready message as its why.
+    const kstatus = (state: "Ready" | "Stalled") =>
+      ["Ready", "Reconciling", "Stalled"].map((type) => ({
+        type,
+        status: type === state ? "True" : "False",
+        reason: state === "Ready" ? "Promoting" : "ModelDigestUnknown",
+        message: state === "Ready" ? "version minilm-v2: gates 3/5" : "spec.model.sha256 is not set",
+        lastTransitionTime: "2026-12-01T10:00:00Z",
+      }));
+    const withConditions = (conditions: ReturnType<typeof kstatus>) => {
+      const model = promotingModel();
+      model.status!.conditions = conditions as NonNullable<typeof model.status>["conditions"];
+      return dashboardView(objects({ models: [model] }), { now }).models[0]!.conditions.find(
+        (condition) => condition.type === "Stalled",
+      );
+    };
+    expect(withConditions(kstatus("Ready"))).toMatchObject({
+      status: "False",
+      verdict: "good",
+      label: "not Stalled",
+      detail: "",
+    });
+    expect(withConditions(kstatus("Stalled"))).toMatchObject({
+      status: "True",
+      verdict: "bad",
+      label: "Stalled",
+      detail: "spec.model.sha256 is not set",
+    });
+    // A gate reads as itself, whatever its status; not reported is a dash.
+    const [model] = dashboardView(objects(), { now }).models;
+    expect(model!.conditions.map((condition) => [condition.label, condition.detail])).toEqual([
+      ["ServingReady", "2/2 replicas ready"],
+      ["BootstrapComplete", "12000 entities"],
+      ["CaughtUp", "lag 0.4 s <= 30 s"],
+      ["CoverageMet", "coverage 0.95 < 0.99"],
+      ["ParityPassed", "–"],
+      ["Promoted", "–"],
+      ["RolledBack", "–"],
+      ["Stalled", "–"],
+    ]);
+  });
+
   it("offers approve for a manual cutover in progress and, as the rollback, abandoning it for the recorded active version", () => {
     const record = {
       version: "minilm-v1",

@@ -29,6 +29,17 @@ export interface ConditionView {
   lastTransitionTime?: string;
   /** Whether this status is good news: Stalled=False is, RolledBack is neither; Unknown is pending. */
   verdict: "good" | "bad" | "neutral" | "pending";
+  /**
+   * How the page names it: the type, or "not Stalled" for a False condition whose True is bad news,
+   * which beside a ✓ under its own name read as a stall confirmed.
+   */
+  label: string;
+  /**
+   * What the page shows beside it: the message, else the reason, else a dash; nothing for a "not
+   * Stalled", whose message is the Ready verdict's (the operator writes it on all three kstatus
+   * conditions), said in the model's own message line.
+   */
+  detail: string;
 }
 
 export interface PipelineVersionView {
@@ -155,11 +166,22 @@ export function conditionVerdict(type: string, status: string, reason?: string):
   return (status === "True") !== abnormalTrue.has(type) ? "good" : "bad";
 }
 
+/**
+ * How a condition is named beside its mark: "not Stalled" for a False condition whose True is the bad
+ * news; "✓ Stalled" read as a stall confirmed.
+ */
+export function conditionLabel(type: string, status: string): string {
+  return status === "False" && abnormalTrue.has(type) ? `not ${type}` : type;
+}
+
 function conditionView(conditions: Condition[] | undefined, type: string): ConditionView {
   const condition = conditions?.find((candidate) => candidate.type === type);
+  const label = conditionLabel(type, condition?.status ?? "Unknown");
   return {
     type,
     verdict: conditionVerdict(type, condition?.status ?? "Unknown", condition?.reason),
+    label,
+    detail: label !== type ? "" : condition?.message || condition?.reason || "–",
     status: condition?.status ?? "Unknown",
     reason: condition?.reason ?? "",
     message: condition?.message ?? "",

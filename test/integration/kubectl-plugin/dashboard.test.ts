@@ -140,11 +140,21 @@ describe("kubectl jude dashboard in a browser", () => {
     status.versions = status.versions!.map((version) =>
       version.version === "minilm-v2" ? { ...version, phase: "AwaitingCutover", coverage: 0.995 } : version,
     );
-    status.conditions = status.conditions!.map((condition) =>
-      condition.type === "CoverageMet"
-        ? { ...condition, status: "True", reason: "Passed", message: "coverage 0.995 >= 0.99" }
-        : condition,
-    );
+    status.conditions = [
+      ...status.conditions!.map((condition) =>
+        condition.type === "CoverageMet"
+          ? { ...condition, status: "True" as const, reason: "Passed", message: "coverage 0.995 >= 0.99" }
+          : condition,
+      ),
+      // As the operator writes it: the Ready verdict's reason and message on the False Stalled too.
+      {
+        type: "Stalled",
+        status: "False" as const,
+        reason: "AwaitingCutover",
+        message: "version minilm-v2 awaits approval",
+        lastTransitionTime: "2026-12-01T10:02:00Z",
+      },
+    ];
     await kubectl([
       "patch",
       "-n",
@@ -162,6 +172,10 @@ describe("kubectl jude dashboard in a browser", () => {
     await expect(card.locator('[data-gate="CoverageMet"] .value').textContent()).resolves.toBe(
       "coverage 0.995 >= 0.99",
     );
+    // Not "✓ Stalled" with the Ready message beside it, which read as a stall confirmed.
+    const stalled = card.locator('[data-gate="Stalled"]');
+    await expect(stalled.getAttribute("data-status")).resolves.toBe("False");
+    await expect(stalled.textContent()).resolves.toBe("✓not Stalled");
     expect(requestsAfterLoad).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
  * whose names merely start like the quickstart's stay. A second `down` finds nothing and succeeds.
  * (The operator release recorded here is a unique name, so the shared testbed's releases are safe.)
  */
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -15,6 +15,7 @@ import { consumerGroup } from "../../../controllers/shared/names.ts";
 import { zeroCounts } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import { createChangelogTopics } from "../../../scripts/quickstart/kafka-io.ts";
+import { quickstartSummaryFile } from "../../../scripts/quickstart/files.ts";
 import { createNarrator } from "../../../scripts/quickstart/narrator.ts";
 import { tearDown } from "../../../scripts/quickstart/platform.ts";
 import { readQuickstartState, recordInState } from "../../../scripts/quickstart/state.ts";
@@ -126,7 +127,10 @@ describe("npm run quickstart -- down", () => {
 
   it("removes the recorded namespaces, topics, groups and store keys, and nothing else", async () => {
     expect(await storeKeys(ours.store)).not.toHaveLength(0);
+    // The last run's summary goes with its run: left behind, it read as the figures of the next.
+    writeFileSync(quickstartSummaryFile(), JSON.stringify({ storeName: ours.store }));
     await tearDown(createNarrator({ interactive: false }));
+    expect(existsSync(quickstartSummaryFile())).toBe(false);
 
     expect(await namespaceExists(namespace)).toBe(false);
     expect(await namespaceExists(operatorNamespace)).toBe(false);
