@@ -9,6 +9,7 @@ import type { RecordedSpec, VersionRecord } from "../embedding-model/version-rec
 import { grpcEndpoint } from "../embedding-model/service.ts";
 import { servingName } from "../shared/names.ts";
 import { reconcileErrorReason } from "../shared/reconcile-error.ts";
+import { vectorSettingsOf, type VectorSettings } from "../../store/index.ts";
 
 /** Stalled reasons a model reports before it has recorded (decided) any version. */
 const undecidedReasons: ReadonlySet<string> = new Set([
@@ -25,6 +26,8 @@ export interface LiveVersion {
   dimensions: number;
   /** Prompt template per entity, as the version's EmbeddingModel spec had them. */
   prompts: Readonly<Record<string, string>>;
+  /** Pooling, normalize, maxSequenceLength and precision, as the version's spec had them. */
+  vectorSettings: VectorSettings;
   /** host:port of the version's serving Service. */
   endpoint: string;
   /**
@@ -158,6 +161,7 @@ export function resolveVersion(
     modelDigest: `sha256:${digestHex}`,
     dimensions: spec.model.dimensions,
     prompts: spec.prompts,
+    vectorSettings: vectorSettingsOf(spec.model),
     serving: { tls: spec.serving.tls, auth: spec.serving.auth, batching: spec.serving.batching },
     // The address the model's status will report, so a worker rendered before that status (from the
     // version record alone) is not rolled again when it arrives.
