@@ -110,7 +110,8 @@ export function desiredShardConfig(
       ...(uid !== undefined ? { uid } : {}),
     },
     entity: pipeline.spec.entity,
-    model: options.vectorSettings === false ? model : { ...model, vectorSettings },
+    model:
+      options.vectorSettings === false || vectorSettings === undefined ? model : { ...model, vectorSettings },
     source: sourceConfig(run, pipeline, wiring, fileUris),
     decode: decodeConfig(pipeline),
     extract: { ...pipeline.spec.extract },

@@ -38,7 +38,7 @@ export function modelConfig(version: LiveVersion, entity: string): z.input<typeo
     digest: version.modelDigest,
     dimensions: version.dimensions,
     template,
-    vectorSettings: { ...version.vectorSettings },
+    ...(version.vectorSettings !== undefined ? { vectorSettings: { ...version.vectorSettings } } : {}),
   };
 }
 

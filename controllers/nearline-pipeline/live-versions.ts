@@ -26,8 +26,11 @@ export interface LiveVersion {
   dimensions: number;
   /** Prompt template per entity, as the version's EmbeddingModel spec had them. */
   prompts: Readonly<Record<string, string>>;
-  /** Pooling, normalize, maxSequenceLength and precision, as the version's spec had them. */
-  vectorSettings: VectorSettings;
+  /**
+   * Pooling, normalize, maxSequenceLength and precision, as the version's spec had them (the API
+   * server defaults each; a record without one of them renders none, and its writers check none).
+   */
+  vectorSettings?: VectorSettings | undefined;
   /** host:port of the version's serving Service. */
   endpoint: string;
   /**
@@ -161,7 +164,7 @@ export function resolveVersion(
     modelDigest: `sha256:${digestHex}`,
     dimensions: spec.model.dimensions,
     prompts: spec.prompts,
-    vectorSettings: vectorSettingsOf(spec.model),
+    ...(hasVectorSettings(spec.model) ? { vectorSettings: vectorSettingsOf(spec.model) } : {}),
     serving: { tls: spec.serving.tls, auth: spec.serving.auth, batching: spec.serving.batching },
     // The address the model's status will report, so a worker rendered before that status (from the
     // version record alone) is not rolled again when it arrives.
@@ -169,4 +172,11 @@ export function resolveVersion(
       observed?.endpoint ??
       grpcEndpoint(servingName(model.metadata.name, version), model.metadata.namespace ?? ""),
   };
+}
+
+/** Whether a recorded model has every vector setting (a record written by hand may lack one). */
+function hasVectorSettings(model: Partial<VectorSettings>): model is VectorSettings {
+  return [model.pooling, model.normalize, model.maxSequenceLength, model.precision].every(
+    (value) => value !== undefined,
+  );
 }
