@@ -121,7 +121,9 @@ export const bootstrapRunSpec = withRules(
       .int()
       .min(1)
       .optional()
-      .describe("Fail the run when it has been running this long; unset means no deadline."),
+      .describe(
+        "Fail the run (reason DeadlineExceeded) this long after its Job started, time its shards wait to be scheduled or started included; unset means no deadline: shards the scheduler cannot place or the kubelet cannot start are waited for.",
+      ),
     backoffLimit: z
       .int()
       .min(0)

@@ -190,6 +190,7 @@ export async function reconcileBootstrapRun(
     failing: failingPods(shardPods),
     lastShardFailure: lastFailedContainer(shardPods),
     retries: shardRetries(shardPods),
+    shardPods: shardPods.filter((pod) => pod.metadata?.deletionTimestamp === undefined).length,
     refused: await shardRefusal(context, job, shardPods),
   });
   const watermarks = current.status?.watermarks;

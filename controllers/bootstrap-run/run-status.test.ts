@@ -294,6 +294,116 @@ describe("runStatus", () => {
     );
   });
 
+  describe("a Job that reached its deadline while its shards were held back", () => {
+    const deadline = job([
+      {
+        type: "Failed",
+        reason: "DeadlineExceeded",
+        message: "Job was active longer than specified deadline",
+      },
+    ]);
+    // The Job controller deletes the pods as it fails the Job, so only the run's last status still
+    // says what kept them from running.
+    const heldBack = (reason: string, message: string) =>
+      testRun((object) =>
+        setPath(object, "status", {
+          phase: "Pending",
+          conditions: [
+            { type: "Ready", status: "False", reason, message, lastTransitionTime: "2026-12-01T10:00:00Z" },
+          ],
+        }),
+      );
+    it.each([
+      {
+        reason: "Unschedulable",
+        message:
+          "waiting for the shards to start; 2 pods cannot be scheduled (jobs-minilm-v1-bootstrap-0-abc): 0/3 nodes are available: 3 Insufficient cpu.",
+        cause:
+          "2 pods cannot be scheduled (jobs-minilm-v1-bootstrap-0-abc): 0/3 nodes are available: 3 Insufficient cpu.",
+      },
+      {
+        reason: "PodFailing",
+        message:
+          '10% (20 of 200 records, 10 texts embedded, 0 deduplicated, 0 failed); 1 pod cannot run (jobs-minilm-v1-bootstrap-1-def, container bootstrap): ImagePullBackOff: Back-off pulling image "jude:nope"',
+        cause:
+          '1 pod cannot run (jobs-minilm-v1-bootstrap-1-def, container bootstrap): ImagePullBackOff: Back-off pulling image "jude:nope"',
+      },
+      {
+        reason: "FailedCreate",
+        message:
+          "waiting for the shards to start; the API server refuses to create its pods (fix the namespace's quota or policy, or the resource's spec): pods \"x\" is forbidden: exceeded quota",
+        cause:
+          "the API server refuses to create its pods (fix the namespace's quota or policy, or the resource's spec): pods \"x\" is forbidden: exceeded quota",
+      },
+    ])("$reason: the failure names what held the shards back", ({ reason, message, cause }) => {
+      const decision = runStatus({
+        run: heldBack(reason, message),
+        job: deadline,
+        checkpoints: [null, null],
+        nowMs: now,
+      });
+      expect(decision.status.phase).toBe("Failed");
+      expect(decision.standing.reason).toBe("DeadlineExceeded");
+      expect(decision.standing.message).toBe(
+        `bootstrap failed: Job was active longer than specified deadline; the shards were held back: ${cause}; progress 0% (0 records, 0 texts embedded, 0 deduplicated, 0 failed)`,
+      );
+      const failed = decision.conditions.find((condition) => condition.type === "Failed");
+      expect(failed?.message).toContain(cause);
+    });
+
+    it("names pods still held back as the Job fails, before the run's last status", () => {
+      const decision = runStatus({
+        run: heldBack("Unschedulable", "waiting for the shards to start; 1 pod cannot be scheduled (old): x"),
+        job: deadline,
+        checkpoints: [null, null],
+        nowMs: now,
+        failing: {
+          pods: 1,
+          firstPod: "jobs-minilm-v1-bootstrap-0-abc",
+          container: "container bootstrap",
+          reason: "CreateContainerConfigError",
+          message: 'secret "store" not found',
+        },
+      });
+      expect(decision.standing.message).toContain(
+        'the shards were held back: 1 pod cannot run (jobs-minilm-v1-bootstrap-0-abc, container bootstrap): CreateContainerConfigError: secret "store" not found;',
+      );
+      expect(decision.standing.message).not.toContain("(old)");
+    });
+
+    it("keeps saying what held the pods back while the Job deletes them, before it reads as failed", () => {
+      const message =
+        "waiting for the shards to start; 2 pods cannot be scheduled (jobs-minilm-v1-bootstrap-0-abc): 0/3 nodes are available: 3 Insufficient cpu.";
+      const run = heldBack("Unschedulable", message);
+      const gone = runStatus({ run, job: job([]), checkpoints: [null, null], nowMs: now, shardPods: 0 });
+      expect(gone.standing).toEqual({ state: "Reconciling", reason: "Unschedulable", message });
+      const failing = heldBack(
+        "PodFailing",
+        "waiting for the shards to start; 1 pod cannot run (p, container c): X: y",
+      );
+      expect(
+        runStatus({ run: failing, job: job([]), checkpoints: [null, null], nowMs: now, shardPods: 0 })
+          .standing,
+      ).toMatchObject({ state: "Stalled", reason: "PodFailing" });
+      // A pod that is there and held back by nothing any more says otherwise.
+      const placed = runStatus({ run, job: job([], 2), checkpoints: [null, null], nowMs: now, shardPods: 2 });
+      expect(placed.standing).toMatchObject({ state: "Reconciling", reason: "Running" });
+      expect(placed.standing.message).not.toContain("cannot be scheduled");
+    });
+
+    it("says nothing more of a run that was running unhindered", () => {
+      const decision = runStatus({
+        run: heldBack("Running", "10% (20 of 200 records); 1 pod cannot run (p, container c): looks alike"),
+        job: deadline,
+        checkpoints: [halfway, null],
+        nowMs: now,
+      });
+      expect(decision.standing.message).toMatch(
+        /^bootstrap failed: Job was active longer than specified deadline; progress /,
+      );
+    });
+  });
+
   describe("shard pods the API server refuses to create", () => {
     const refused = {
       message:

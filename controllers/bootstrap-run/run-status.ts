@@ -4,7 +4,7 @@
 import type { V1Job, V1JobCondition } from "@kubernetes/client-node";
 import type { BootstrapPhase, BootstrapRun, BootstrapRunStatus } from "../../crds/index.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
-import { kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
+import { findCondition, kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
 import { describeFailing, podFailingReason, type FailingPods } from "../shared/failing-pods.ts";
 import { describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
@@ -31,6 +31,8 @@ export interface RunObservation {
   failing?: FailingPods | undefined;
   /** The shard container that failed last ("pod p, container c: OOMKilled, exit code 137"). */
   lastShardFailure?: string | undefined;
+  /** How many shard pods exist (not being deleted); undefined when not read. */
+  shardPods?: number | undefined;
   /** Shard pods that failed or that their node stopped, retried or replaced by the Job. */
   retries?: ShardRetries | undefined;
 }
@@ -96,7 +98,7 @@ function jobPhase(observation: RunObservation): BootstrapPhase {
 
 /** Decides the run's status; call only for runs that are not finished. */
 export function runStatus(observation: RunObservation): RunDecision {
-  const { run, job, checkpoints, nowMs, unschedulable, refused, failing } = observation;
+  const { run, job, checkpoints, nowMs } = observation;
   const source = run.spec.source.files !== undefined ? "files" : "kafka";
   let phase = jobPhase(observation);
   const progress = checkpoints === undefined ? undefined : runProgress(checkpoints, source);
@@ -113,6 +115,13 @@ export function runStatus(observation: RunObservation): RunDecision {
             failed.message ?? "",
             ...(observation.lastShardFailure !== undefined
               ? [`last failed shard: ${observation.lastShardFailure}`]
+              : []),
+            // The Job says only "Job was active longer than specified deadline", and its controller
+            // deleted the pods: what held them back is read from them or the run's last status.
+            ...(failed.reason === "DeadlineExceeded"
+              ? ((heldBack(observation) ?? heldBackBefore(run))?.why.map(
+                  (cause) => `the shards were held back: ${cause}`,
+                ) ?? [])
               : []),
           ]
             .filter((part) => part !== "")
@@ -158,9 +167,7 @@ export function runStatus(observation: RunObservation): RunDecision {
         } as const)
       : waitingForPods(
           withRetries(standingOf(phase, counts, failure, startTime, nowMs, checkpoints), observation),
-          unschedulable,
-          refused,
-          failing,
+          heldBack(observation),
         );
   return {
     status: {
@@ -225,6 +232,13 @@ function describeCounts(counts: RunDecision["status"]["progress"]): string {
   return `${counts.percent ?? 0}% (${counts.processed ?? 0}${of} records, ${counts.embedded ?? 0} texts embedded, ${counts.deduplicated ?? 0} deduplicated, ${counts.failed ?? 0} failed)`;
 }
 
+/** Shard pods held back, and what the API server, the scheduler or the kubelet says of them. */
+interface HeldBack {
+  reason: string;
+  stalled: boolean;
+  why: string[];
+}
+
 /**
  * A pending or running run whose shard pods the API server refuses to create says so (reason
  * FailedCreate and the API server's answer: the Job's status does not show it at all, only its
@@ -233,28 +247,55 @@ function describeCounts(counts: RunDecision["status"]["progress"]): string {
  * run (an image that cannot be pulled, a missing Secret key: they wait for ever, counted active) stall
  * it, reason PodFailing with the pod, container and the kubelet's words.
  */
-function waitingForPods(
-  standing: Kstatus,
-  unschedulable: UnschedulablePods | undefined,
-  refused: RefusedPods | undefined,
-  failing: FailingPods | undefined,
-): Kstatus {
-  if (
-    (unschedulable === undefined && refused === undefined && failing === undefined) ||
-    standing.state !== "Reconciling" ||
-    standing.reason === "Suspended"
-  )
+function waitingForPods(standing: Kstatus, held: HeldBack | undefined): Kstatus {
+  if (held === undefined || standing.state !== "Reconciling" || standing.reason === "Suspended")
     return standing;
-  const why = [
-    ...(refused !== undefined ? [describeRefused(refused)] : []),
-    ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
-    ...(failing !== undefined ? [describeFailing(failing)] : []),
-  ];
   return {
-    state: failing !== undefined ? "Stalled" : "Reconciling",
-    reason:
-      failing !== undefined ? podFailingReason : refused !== undefined ? "FailedCreate" : "Unschedulable",
-    message: [standing.message, ...why].join("; "),
+    state: held.stalled ? "Stalled" : "Reconciling",
+    reason: held.reason,
+    message: [standing.message, ...held.why].join("; "),
+  };
+}
+
+/**
+ * The shard pods held back now; with no shard pod at all (the Job controller deletes them as it fails
+ * the Job at its deadline, before the Job's Failed condition is read; or replaces pods deleted by
+ * hand), what the run's last status said of them, which nothing read now contradicts.
+ */
+function heldBack(observation: RunObservation): HeldBack | undefined {
+  const { unschedulable, refused, failing } = observation;
+  if (unschedulable !== undefined || refused !== undefined || failing !== undefined)
+    return {
+      reason:
+        failing !== undefined ? podFailingReason : refused !== undefined ? "FailedCreate" : "Unschedulable",
+      stalled: failing !== undefined,
+      why: [
+        ...(refused !== undefined ? [describeRefused(refused)] : []),
+        ...(unschedulable !== undefined ? [describeUnschedulable(unschedulable)] : []),
+        ...(failing !== undefined ? [describeFailing(failing)] : []),
+      ],
+    };
+  return observation.shardPods === 0 ? heldBackBefore(observation.run) : undefined;
+}
+
+/** The Ready reasons of a run whose shard pods are held back (waitingForPods). */
+const heldBackReasons = new Set(["Unschedulable", "FailedCreate", podFailingReason]);
+
+/** Where the first description of held-back pods begins in a status message. */
+const podCauseStart =
+  /(?:^|; )(?:the API server refuses to create its pods|\d+ pods? cannot (?:be scheduled|run) \()/;
+
+/** What the run's last status said of held-back shard pods, if it said so. */
+function heldBackBefore(run: BootstrapRun): HeldBack | undefined {
+  const ready = findCondition(run.status?.conditions, "Ready");
+  if (ready === undefined || !heldBackReasons.has(ready.reason)) return undefined;
+  // The message is the standing's (progress, retries, waits), then the pods' descriptions after "; ".
+  const start = ready.message.search(podCauseStart);
+  if (start < 0) return undefined;
+  return {
+    reason: ready.reason,
+    stalled: ready.reason === podFailingReason,
+    why: [ready.message.slice(start).replace(/^; /, "")],
   };
 }
 

@@ -78,27 +78,44 @@ describe("EmbeddingModel builders", () => {
     expect(hash(desiredVersionObjects(model, testImages))).not.toBe(before);
   });
 
-  it("roll the pods when their TLS Secret is written (the server reads its certificate once), not for the token", () => {
-    const annotations = (versions: ReadonlyMap<string, string>, model = httpsModel()) =>
-      (
-        byKind(desiredVersionObjects(model, testImages, undefined, undefined, versions), "Deployment")
+  it("roll the pods when the certificate or key the server reads changes (it reads them once), not for other writes of the Secret or the token", () => {
+    const tls = httpsModel().spec.serving.tls!.secretName;
+    const token = httpsModel().spec.serving.auth!.tokenSecretRef.name;
+    type Read = [name: string, resourceVersion: string, data: Record<string, string>];
+    const issued: Read = [tls, "41", { "tls.crt": "certificate one", "tls.key": "key one", "ca.crt": "CA" }];
+    const tokenRead: Read = [token, "7", { token: "t1" }];
+    const annotations = (reads: Read[], model = httpsModel()) => {
+      const versions = new Map(reads.map(([name, version]) => [name, version]));
+      const secrets = Object.assign(
+        new Map(
+          reads.map(([name, , data]) => [
+            name,
+            new Map(Object.entries(data).map(([key, value]) => [key, Buffer.from(value)])),
+          ]),
+        ),
+        { versions },
+      );
+      return (
+        byKind(desiredVersionObjects(model, testImages, undefined, undefined, secrets), "Deployment")
           .spec as {
           template: { metadata: { annotations: Record<string, string> } };
         }
       ).template.metadata.annotations;
-    const tls = httpsModel().spec.serving.tls!.secretName;
-    const token = httpsModel().spec.serving.auth!.tokenSecretRef.name;
-    const read = new Map([
-      [tls, "41"],
-      [token, "7"],
-    ]);
-    expect(annotations(read)[annotationKeys.secretVersions]).toBe(`${tls}@41`);
-    // A renewed certificate (cert-manager writes the Secret) changes the template; a rotated token,
-    // which the server re-reads, does not.
-    expect(annotations(new Map([...read, [tls, "42"]]))[annotationKeys.secretVersions]).toBe(`${tls}@42`);
-    expect(annotations(new Map([...read, [token, "8"]]))).toEqual(annotations(read));
+    };
+    const before = annotations([issued, tokenRead]);
+    expect(before[annotationKeys.secretVersions]).toMatch(new RegExp(`^${tls}@sha256:[0-9a-f]{16}$`));
+    // A renewed certificate (cert-manager writes the Secret) changes the template.
+    const renewed: Read = [tls, "42", { ...issued[2], "tls.crt": "certificate two", "tls.key": "key two" }];
+    expect(annotations([renewed, tokenRead])[annotationKeys.secretVersions]).not.toBe(
+      before[annotationKeys.secretVersions],
+    );
+    // A write that changes neither (annotations, a new ca.crt the server does not read) does not,
+    // nor does a rotated token, which the server re-reads.
+    expect(annotations([[tls, "43", issued[2]], tokenRead])).toEqual(before);
+    expect(annotations([[tls, "44", { ...issued[2], "ca.crt": "another CA" }], tokenRead])).toEqual(before);
+    expect(annotations([issued, [token, "8", { token: "t2" }]])).toEqual(before);
     // Without TLS there is nothing to name.
-    expect(annotations(read, exampleModel())[annotationKeys.secretVersions]).toBeUndefined();
+    expect(annotations([issued, tokenRead], exampleModel())[annotationKeys.secretVersions]).toBeUndefined();
   });
 
   it("verify the rendered manifest with the checksum of exactly what the ConfigMap holds", () => {

@@ -5,13 +5,14 @@
 import type { V1Deployment, V1Toleration, V1Volume } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { imagePullSecrets, withPullPolicy, type Images } from "../shared/image.ts";
-import { annotationKeys, childLabels, secretVersionsOf } from "../shared/labels.ts";
+import { annotationKeys, childLabels } from "../shared/labels.ts";
+import { secretStampsOf, type SecretsAsRead } from "../shared/secret-wiring.ts";
 import { servingName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
 import { placePod, type WorkloadPlacement } from "../shared/placement.ts";
 import { restrictedPodSecurityContext } from "../shared/pod-security.ts";
 import { modelSources } from "./model-source.ts";
-import { drainTimeoutMs } from "./serving-config.ts";
+import { drainTimeoutMs, servingTlsFiles } from "./serving-config.ts";
 import { fetchModelContainers, preStopSeconds, servingContainer, volumeNames } from "./serving-container.ts";
 
 /** The toleration of the taint the NVIDIA GPU operator puts on GPU nodes. */
@@ -100,7 +101,7 @@ export function desiredDeployment(
   config: {
     hash: string;
     manifestSha256: string | undefined;
-    secretVersions?: ReadonlyMap<string, string> | undefined;
+    secrets?: SecretsAsRead | undefined;
   },
   placement?: WorkloadPlacement,
 ): V1Deployment {
@@ -125,13 +126,15 @@ export function desiredDeployment(
           labels,
           annotations: {
             [annotationKeys.configHash]: config.hash,
-            // The server reads its certificate only at start; the bearer token it re-reads, and the
-            // model URL's Secret matters only to a pod's download: those do not roll the pods.
-            ...(spec.serving.tls !== undefined && config.secretVersions !== undefined
+            // The server reads its certificate and key only at start, so a renewed certificate rolls
+            // the pods; nothing else of that Secret does (its ca.crt, its annotations). The bearer
+            // token it re-reads, and the model URL's Secret matters only to a pod's download: those
+            // do not roll the pods.
+            ...(spec.serving.tls !== undefined && config.secrets !== undefined
               ? {
-                  [annotationKeys.secretVersions]: secretVersionsOf(
-                    [spec.serving.tls.secretName],
-                    config.secretVersions,
+                  [annotationKeys.secretVersions]: secretStampsOf(
+                    [{ name: spec.serving.tls.secretName, files: servingTlsFiles, values: false }],
+                    config.secrets,
                   ),
                 }
               : {}),

@@ -14,6 +14,7 @@ import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
+import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { isEarlierBuild, runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
 import { deleteDroppedAutoscaler, holdReplicasForAutoscaler, replicasFloor } from "./replicas-ownership.ts";
@@ -41,8 +42,8 @@ export interface ActOptions {
   changelogPartitions: (pipeline: NearlinePipeline) => Promise<number>;
   /** Pipelines whose run cannot be created yet (a Kafka Secret missing): none is, the gate says why. */
   runsBlocked?: ReadonlySet<string>;
-  /** resourceVersion of each Secret the serving pods reference, as read this reconcile. */
-  secretVersions?: ReadonlyMap<string, string>;
+  /** The Secrets the serving pods reference, as read this reconcile. */
+  secrets?: SecretsAsRead;
 }
 
 /** Applies the decision; returns the seconds the pointer switch took, if one was made. */
@@ -88,7 +89,7 @@ export async function actOnPromotion(
       options.images,
       options.placement,
       floor,
-      options.secretVersions,
+      options.secrets,
     ) as KubeObject[];
     if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
       await deleteDroppedAutoscaler(context, model, version);

@@ -13,6 +13,7 @@ import type { Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
+import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { captureWatermarks } from "../bootstrap-run/run-io.ts";
 import { readSecrets, secretKeys } from "../nearline-pipeline/secret-reader.ts";
 import { missingSecret, referencedSecrets } from "../nearline-pipeline/secret-refs.ts";
@@ -33,7 +34,7 @@ import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, mayBootstrap, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
 import type { ParityObservation } from "./promotion-gates.ts";
-import { servingPorts } from "./serving-config.ts";
+import { servingPorts, servingTlsFiles } from "./serving-config.ts";
 import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
 import { claimStore, stayOffStore, storeConflictPollMs } from "./store-claim.ts";
 import { grpcEndpoint } from "./service.ts";
@@ -123,7 +124,7 @@ export async function reconcileEmbeddingModel(
       blockers,
       store,
       reconcileStartedAtMs,
-      secretVersions: references.secretVersions,
+      secrets: references.secrets,
     });
   } catch (error) {
     // A store that stopped answering is the cause to report, not the command that gave up on it.
@@ -159,10 +160,10 @@ async function reconcileWithStore(
     blockers: Blocker[];
     store: Store | undefined;
     reconcileStartedAtMs: number;
-    secretVersions: ReadonlyMap<string, string>;
+    secrets: SecretsAsRead;
   },
 ): Promise<ReconcileResult | void> {
-  const { model, pipelines, blockers, store, reconcileStartedAtMs, secretVersions } = read;
+  const { model, pipelines, blockers, store, reconcileStartedAtMs, secrets } = read;
   if (store !== undefined) {
     // Another model owns this store: act on nothing (no flip, GC or bootstrap), say so, look again.
     const standing = await claimStore(context, model, store);
@@ -210,7 +211,7 @@ async function reconcileWithStore(
     specBlocked: blockers.length > 0,
     changelogPartitions: (pipeline) => changelogPartitions(context, pipeline, settings.externalTimeoutMs),
     reconcileStartedAtMs,
-    secretVersions,
+    secrets,
     runsBlocked: new Set(runBlockers.keys()),
   });
   await writeStatus(context, model, inputs, decision);
@@ -400,14 +401,16 @@ function pipelineSecretNames(pipeline: NearlinePipeline): string[] {
 
 /**
  * What the serving pods' references block (missing Secrets, keys, claims; a Secret URL naming another
- * artifact), and the resourceVersion of each Secret found (a rotated TLS certificate rolls the pods).
+ * artifact), and each Secret found, as read (a renewed TLS certificate rolls the pods): its values
+ * stay in memory, for the pod template's stamp of what the server reads (secretStampsOf).
  */
 async function readReferences(
   context: ReconcileContext,
   model: EmbeddingModel,
-): Promise<{ blockers: Blocker[]; secretVersions: Map<string, string> }> {
+): Promise<{ blockers: Blocker[]; secrets: SecretsAsRead }> {
   const blockers: Blocker[] = [];
-  const secretVersions = new Map<string, string>();
+  const versions = new Map<string, string>();
+  const secrets = Object.assign(new Map<string, Map<string, Buffer>>(), { versions });
   for (const reference of referencedObjects(model)) {
     const type = reference.kind === "Secret" ? resourceTypes.secret : resourceTypes.persistentVolumeClaim;
     const object = await context.client.getLive(type, {
@@ -415,7 +418,8 @@ async function readReferences(
       name: reference.name,
     });
     // Only the key names of a Secret are looked at, and a URL key as redactUri prints it (no query,
-    // no user:password@); its values never leave this function.
+    // no user:password@); no other value leaves this function but the TLS Secret's certificate and
+    // key, of which the pod template shows only a digest (secretStampsOf).
     const data = (object?.data ?? {}) as Record<string, unknown>;
     const urlValue = reference.urlOf === undefined ? undefined : data[reference.urlOf.key];
     const lookup: ReferenceLookup =
@@ -430,10 +434,18 @@ async function readReferences(
           };
     const blocker = referenceBlocker(reference, lookup);
     if (blocker !== undefined) blockers.push(blocker);
-    if (reference.kind === "Secret" && object !== undefined)
-      secretVersions.set(reference.name, object.metadata?.resourceVersion ?? "");
+    if (reference.kind === "Secret" && object !== undefined) {
+      versions.set(reference.name, object.metadata?.resourceVersion ?? "");
+      const tls = reference.name === model.spec.serving.tls?.secretName;
+      const values = new Map<string, Buffer>();
+      for (const key of tls ? servingTlsFiles : []) {
+        const value = data[key];
+        if (typeof value === "string") values.set(key, Buffer.from(value, "base64"));
+      }
+      secrets.set(reference.name, values);
+    }
   }
-  return { blockers, secretVersions };
+  return { blockers, secrets };
 }
 
 async function writeStatus(

@@ -3,6 +3,7 @@
 // spec combinations the pods cannot honour. Pure; the reconciler checks the references exist and reports what is missing.
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { modelSources } from "./model-source.ts";
+import { servingTlsFiles } from "./serving-config.ts";
 
 /** An object the spec refers to, with the field that names it (for messages). */
 export interface Reference {
@@ -28,7 +29,7 @@ export function referencedObjects(model: EmbeddingModel): Reference[] {
     references.push({
       kind: "Secret",
       name: serving.tls.secretName,
-      keys: ["tls.crt", "tls.key"],
+      keys: servingTlsFiles,
       field: "spec.serving.tls.secretName",
     });
   if (serving.auth !== undefined) {

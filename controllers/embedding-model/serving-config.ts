@@ -22,6 +22,9 @@ export const servingPorts = { grpc: 50051, http: 8080 } as const;
 export const drainTimeoutMs = 25_000;
 
 /** File names in the ConfigMap. */
+/** The serving TLS Secret's keys the server reads (as files, once at start): its certificate and key. */
+export const servingTlsFiles = ["tls.crt", "tls.key"];
+
 export const configFiles = { serving: "serving.yaml", manifest: "jude-model.json" } as const;
 
 /** The `jude serve` config of the spec's version; throws ConfigError when the server would refuse it. */

@@ -7,6 +7,7 @@ import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import { childLabels } from "../shared/labels.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
+import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { controllerRef } from "../shared/owner.ts";
 import { desiredAutoscaler } from "./autoscaler.ts";
 import { desiredDeployment } from "./deployment.ts";
@@ -15,15 +16,15 @@ import { desiredVersionService } from "./service.ts";
 
 /**
  * The children of the spec's version, in the order they are applied (config before its readers);
- * `autoscalerFloor` raises its HPA's minReplicas; `secretVersions` (Secret name -> resourceVersion)
- * puts the serving TLS Secret's version into the pod template.
+ * `autoscalerFloor` raises its HPA's minReplicas; `secrets` (as read) stamps the pod template with
+ * what the server reads of its TLS Secret (../shared/secret-wiring.ts secretStampsOf).
  */
 export function desiredVersionObjects(
   model: EmbeddingModel,
   images: Images,
   placement?: WorkloadPlacement,
   autoscalerFloor?: number,
-  secretVersions?: ReadonlyMap<string, string>,
+  secrets?: SecretsAsRead,
 ): object[] {
   const embeddingVersion = model.spec.version;
   const name = servingName(model.metadata.name, embeddingVersion);
@@ -45,7 +46,7 @@ export function desiredVersionObjects(
       {
         hash: configHash(data),
         manifestSha256: manifest === undefined ? undefined : sha256Hex(manifest),
-        secretVersions,
+        secrets,
       },
       placement,
     ),

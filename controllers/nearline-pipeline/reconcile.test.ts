@@ -3,7 +3,7 @@ import type { KubeObject } from "../../operator/runtime/types.ts";
 import { imagesFor } from "../shared/image.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
-import { stored, testNamespace } from "./test-objects.ts";
+import { setPath, stored, testNamespace } from "./test-objects.ts";
 import type { WorkerFigures } from "./worker-figures.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
@@ -73,6 +73,44 @@ function writtenConditions(calls: readonly RecordedCall[]) {
 }
 
 describe("reconcileNearlinePipeline", () => {
+  // The workers read only ca.crt of the serving TLS Secret, once at start. cert-manager writes that
+  // Secret at every renewal (a new tls.crt and tls.key, new annotations) with the same CA: those writes
+  // must not roll every worker; a new CA must.
+  it("rolls the workers when the serving CA they read changes, not at every write of its Secret", async () => {
+    const tlsSecret = (resourceVersion: string, data: Record<string, string>, annotations = {}) => ({
+      kind: "Secret",
+      metadata: { name: "jude-serving-tls", namespace: testNamespace, resourceVersion, annotations },
+      data: Object.fromEntries(
+        Object.entries(data).map(([name, value]) => [name, Buffer.from(value).toString("base64")]),
+      ),
+    });
+    const template = async (tls: KubeObject) => {
+      const calls = await reconcile({
+        NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+        EmbeddingModel: [
+          stored("embedding-model.yaml", "model-uid", (object) =>
+            setPath(object, "spec.serving.tls", { secretName: "jude-serving-tls" }),
+          ) as KubeObject,
+        ],
+        Secret: [secret, tls],
+      });
+      const applied = calls.find((call) => call.verb === "apply" && call.kind === "Deployment");
+      if (applied?.verb !== "apply") throw new Error("the reconcile must apply the worker Deployment");
+      return (applied.object as { spec: { template: unknown } }).spec.template;
+    };
+    const issued = { "ca.crt": "CA one", "tls.crt": "certificate one", "tls.key": "key one" };
+    const before = await template(tlsSecret("5", issued));
+    // A renewal: the same CA, a new certificate and key, cert-manager's annotations rewritten.
+    const renewed = { ...issued, "tls.crt": "certificate two", "tls.key": "key two" };
+    expect(await template(tlsSecret("6", renewed, { "cert-manager.io/certificate-revision": "2" }))).toEqual(
+      before,
+    );
+    // A write that changes nothing at all but the resourceVersion.
+    expect(await template(tlsSecret("7", issued))).toEqual(before);
+    // A new CA reaches the workers, which read it only when they start.
+    expect(await template(tlsSecret("8", { ...renewed, "ca.crt": "CA two" }))).not.toEqual(before);
+  });
+
   it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

@@ -99,7 +99,7 @@ export async function reconcileNearlinePipeline(
         version,
         settings.images,
         settings.placement,
-        secretValues.versions,
+        secretValues,
         surroundings.secrets,
       );
       const name = nearlineWorkerName(pipeline.metadata.name, version.version);

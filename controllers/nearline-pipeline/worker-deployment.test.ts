@@ -7,6 +7,7 @@ import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
 import { record } from "../embedding-model/promotion-fixtures.ts";
 import { imagesFor } from "../shared/image.ts";
 import { annotationKeys } from "../shared/labels.ts";
+import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { configFileName } from "./config-map.ts";
 import { resolveLiveVersions, type LiveVersion } from "./live-versions.ts";
 import { setPath, testModel, testPipeline } from "./test-objects.ts";
@@ -24,6 +25,16 @@ function liveVersion(model = testModel()): LiveVersion {
 /** The worker config inside the ConfigMap, parsed by the worker's own schema (throws if invalid). */
 function workerConfig(workers: DesiredWorkers) {
   return nearlineConfigSchema.parse(parse(workers.configMap.data![configFileName]!));
+}
+
+/** Secrets as the reconcile reads them: name, resourceVersion, data. */
+function readSecrets(entries: [string, string, Record<string, string>][]): SecretsAsRead {
+  const versions = new Map(entries.map(([name, version]) => [name, version]));
+  const data = entries.map(
+    ([name, , values]) =>
+      [name, new Map(Object.entries(values).map(([key, value]) => [key, Buffer.from(value)]))] as const,
+  );
+  return Object.assign(new Map(data), { versions });
 }
 
 describe("desiredWorkers", () => {
@@ -219,7 +230,7 @@ describe("desiredWorkers", () => {
         liveVersion(model),
         images,
         undefined,
-        new Map([["jude-minilm-tls", "4"]]),
+        readSecrets([["jude-minilm-tls", "4", Object.fromEntries(keys.map((key) => [key, "PEM"]))]]),
         new Map([["jude-minilm-tls", new Set(keys)]]),
       );
     const withoutCa = render(["tls.crt", "tls.key"]);
@@ -248,33 +259,47 @@ describe("desiredWorkers", () => {
     ).toEqual({ caFile: "/var/run/jude/secrets/serving-ca/ca.crt" });
   });
 
-  it("puts the version of each Secret the pods read at start into the pod template, so a rotation rolls them", () => {
+  it("puts what the pods read at start of each Secret into the pod template, so a rotation rolls them", () => {
     const model = testModel((object) =>
       setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "jude-serving-token", key: "token" } }),
     );
     const pipeline = testPipeline("nearline-pipeline-member-profiles.yaml");
-    const versions = new Map([
-      ["jude-redis", "700"],
-      ["jude-kafka-user", "12"],
-      ["profiles-kafka-ca", "9"],
-      ["jude-serving-token", "31"],
-      ["a-sibling-pipelines-store", "5"],
-    ]);
-    const annotations = (read: ReadonlyMap<string, string>) =>
-      desiredWorkers(pipeline, model, liveVersion(model), images, undefined, read).deployment.spec!.template
-        .metadata!.annotations!;
+    type Read = [name: string, resourceVersion: string, data: Record<string, string>];
+    const secrets: Read[] = [
+      ["jude-redis", "700", { url: "redis://redis:6379" }],
+      ["jude-kafka-user", "12", { username: "profiles", password: "Pa55word" }],
+      ["profiles-kafka-ca", "9", { "ca.crt": "CA one", unused: "x" }],
+      ["jude-serving-token", "31", { token: "t1" }],
+      ["a-sibling-pipelines-store", "5", { url: "redis://other:6379" }],
+    ];
+    const annotations = (...changed: Read[]) =>
+      desiredWorkers(
+        pipeline,
+        model,
+        liveVersion(model),
+        images,
+        undefined,
+        readSecrets(secrets.map((each) => changed.find(([name]) => name === each[0]) ?? each)),
+      ).deployment.spec!.template.metadata!.annotations!;
+    const before = annotations();
     // Only the Secrets these pods read at start, sorted; a Secret read elsewhere does not roll them,
-    // nor does the serving token, whose file the workers read again when refused.
-    expect(annotations(versions)[annotationKeys.secretVersions]).toBe(
-      "jude-kafka-user@12,jude-redis@700,profiles-kafka-ca@9",
+    // nor does the serving token, whose file the workers read again when refused. A Secret read as
+    // env values is named with its resourceVersion (never a digest of a password); one read only as
+    // files with a digest of those files.
+    expect(before[annotationKeys.secretVersions]).toMatch(
+      /^jude-kafka-user@12,jude-redis@700,profiles-kafka-ca@sha256:[0-9a-f]{16}$/,
     );
-    expect(annotations(new Map([...versions, ["jude-serving-token", "32"]]))).toEqual(annotations(versions));
-    const rotated = annotations(new Map([...versions, ["jude-kafka-user", "13"]]));
+    expect(JSON.stringify(before)).not.toContain("Pa55word");
+    expect(annotations(["jude-serving-token", "32", { token: "t2" }])).toEqual(before);
+    const rotated = annotations(["jude-kafka-user", "13", { username: "profiles", password: "n3w" }]);
     expect(rotated[annotationKeys.secretVersions]).toContain("jude-kafka-user@13");
-    expect(rotated[annotationKeys.configHash]).toBe(annotations(versions)[annotationKeys.configHash]);
-    expect(annotations(new Map([...versions, ["a-sibling-pipelines-store", "6"]]))).toEqual(
-      annotations(versions),
-    );
+    expect(rotated[annotationKeys.configHash]).toBe(before[annotationKeys.configHash]);
+    expect(annotations(["a-sibling-pipelines-store", "6", { url: "redis://another:6379" }])).toEqual(before);
+    // The CA file: a write that leaves ca.crt as it was does not roll the workers; a new CA does.
+    expect(annotations(["profiles-kafka-ca", "10", { "ca.crt": "CA one", unused: "y" }])).toEqual(before);
+    const newCa = annotations(["profiles-kafka-ca", "11", { "ca.crt": "CA two", unused: "y" }]);
+    expect(newCa[annotationKeys.secretVersions]).not.toBe(before[annotationKeys.secretVersions]);
+    expect(newCa[annotationKeys.configHash]).toBe(before[annotationKeys.configHash]);
   });
 
   it("sends no more texts per embedding call than the model's servers take in one call", () => {

@@ -5,10 +5,11 @@ import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernet
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import type { Images } from "../shared/image.ts";
-import { annotationKeys, childLabels, secretVersionsOf } from "../shared/labels.ts";
+import { annotationKeys, childLabels } from "../shared/labels.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
+import { secretStampsOf, type SecretsAsRead } from "../shared/secret-wiring.ts";
 import { startupProbeTiming } from "../shared/startup-probe.ts";
 import type { SecretKeyNames } from "./config-sections.ts";
 import type { LiveVersion } from "./live-versions.ts";
@@ -32,8 +33,8 @@ export interface DesiredWorkers {
 }
 
 /**
- * Builds the ConfigMap and Deployment of `version`'s nearline workers. `secretVersions` (Secret name ->
- * resourceVersion, as read) goes into the pod template for the Secrets the pods reference; `secretKeys`
+ * Builds the ConfigMap and Deployment of `version`'s nearline workers. `secrets` (as read) stamps the
+ * pod template with what the pods read at start of the Secrets they reference (secretStampsOf); `secretKeys`
  * (their key names, as read) tells whether the serving TLS Secret has a ca.crt to mount. Pure.
  */
 export function desiredWorkers(
@@ -42,7 +43,7 @@ export function desiredWorkers(
   version: LiveVersion,
   images: Images,
   placement?: WorkloadPlacement,
-  secretVersions?: ReadonlyMap<string, string>,
+  secrets?: SecretsAsRead,
   secretKeys?: SecretKeyNames,
 ): DesiredWorkers {
   const name = nearlineWorkerName(pipeline.metadata.name, version.version);
@@ -108,13 +109,8 @@ export function desiredWorkers(
           annotations: {
             [annotationKeys.configHash]: configHash,
             // Only the Secrets read at start: the serving token's file is read again in place.
-            ...(secretVersions !== undefined && wiring.readAtStartSecretNames.length > 0
-              ? {
-                  [annotationKeys.secretVersions]: secretVersionsOf(
-                    wiring.readAtStartSecretNames,
-                    secretVersions,
-                  ),
-                }
+            ...(secrets !== undefined && wiring.readAtStart.length > 0
+              ? { [annotationKeys.secretVersions]: secretStampsOf(wiring.readAtStart, secrets) }
               : {}),
           },
         },

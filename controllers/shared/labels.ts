@@ -18,8 +18,10 @@ export const annotationKeys = {
   /** sha256 of the rendered config in a pod template, so a config change rolls the pods. */
   configHash: "jude.dev/config-hash",
   /**
-   * In a worker pod template: `name@resourceVersion` of each Secret the pods read, so a changed Secret
-   * (a rotated password, a store URL pointing elsewhere) rolls the pods, which read values only at start.
+   * In a worker or serving pod template: for each Secret the pods read only at start, what they read of
+   * it (a digest of the files, or the resourceVersion of a Secret read as env values: secretStampsOf in
+   * secret-wiring.ts), so a rotated password, a store URL pointing elsewhere or a new CA rolls the pods
+   * and a write that changes nothing they read does not.
    */
   secretVersions: "jude.dev/secret-versions",
   /** On a bootstrap Job: the store name its shards write to (bootstrap-run/run-store.ts). */
@@ -56,16 +58,4 @@ export function childLabels(
       [labelKeys.partOf]: "jude",
     },
   };
-}
-
-/**
- * `name@resourceVersion` of each of `names`, sorted: a Secret written since (a rotated credential, a
- * store URL pointing elsewhere) changes the pod template and so rolls the pods, which read the
- * values only when they start. Versions, never values or digests of values, go into the object.
- */
-export function secretVersionsOf(names: readonly string[], versions: ReadonlyMap<string, string>): string {
-  return [...new Set(names)]
-    .sort()
-    .map((name) => `${name}@${versions.get(name) ?? "absent"}`)
-    .join(",");
 }

@@ -1,12 +1,59 @@
 // How a worker pod reaches the Secrets its resources reference, without copying them: short values
 // (URLs, SASL credentials) become secretKeyRef environment variables, PEM files and the serving token
 // read-only Secret volumes. The rendered worker config names only the variables and paths.
+import { createHash } from "node:crypto";
 import type { V1EnvVar, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 
 /** A reference to one key of a Secret in the object's namespace. */
 export interface SecretKeyReference {
   name: string;
   key: string;
+}
+
+/**
+ * Secrets as read this reconcile: each existing one's data (key -> value) and, in `versions`, its
+ * resourceVersion. A missing Secret is in neither.
+ */
+export type SecretsAsRead = ReadonlyMap<string, ReadonlyMap<string, Buffer>> & {
+  readonly versions: ReadonlyMap<string, string>;
+};
+
+/** What a pod reads of one Secret only when it starts: keys as files, and whether keys as env values. */
+export interface SecretReadAtStart {
+  name: string;
+  /** Keys mounted as files (PEM certificates and keys), sorted. */
+  files: string[];
+  /** Whether some key is an environment variable (a URL, a password). */
+  values: boolean;
+}
+
+/**
+ * The pod template's `jude.dev/secret-versions`: for each Secret a pod reads only at start, what it
+ * reads of it, so a change of that rolls the pods and nothing else does. A Secret read only as files
+ * is `name@sha256:<digest>` of those keys' contents: a cert-manager renewal that rewrites tls.crt and
+ * tls.key but keeps ca.crt, or a write of annotations, leaves a pod that reads ca.crt alone. The
+ * files are certificates (public) and private keys (far too long to guess from a digest). A Secret
+ * read as an environment value is `name@<resourceVersion>` instead, so any write of it rolls the pods:
+ * a digest of a short value such as a password could be guessed offline from the Deployment, which
+ * more people may read than the Secret. A missing Secret is `name@absent`.
+ */
+export function secretStampsOf(reads: readonly SecretReadAtStart[], secrets: SecretsAsRead): string {
+  return [...reads]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map(({ name, files, values }) => {
+      const data = secrets.get(name);
+      if (data === undefined) return `${name}@absent`;
+      if (values) return `${name}@${secrets.versions.get(name) ?? ""}`;
+      const digest = createHash("sha256");
+      for (const key of [...files].sort()) {
+        const value = data.get(key);
+        digest.update(`${key}\0`);
+        digest.update(value === undefined ? "absent\0" : `${value.length}\0`);
+        if (value !== undefined) digest.update(value);
+      }
+      return `${name}@sha256:${digest.digest("hex").slice(0, 16)}`;
+    })
+    .join(",");
 }
 
 /** Where secret-backed files are mounted inside worker containers. */
@@ -18,13 +65,19 @@ export class SecretWiring {
   readonly volumes: V1Volume[] = [];
   readonly volumeMounts: V1VolumeMount[] = [];
   readonly #secretNames = new Set<string>();
-  readonly #readAtStart = new Set<string>();
+  readonly #readAtStart = new Map<string, { files: Set<string>; values: boolean }>();
+
+  #readsAtStart(name: string): { files: Set<string>; values: boolean } {
+    let reads = this.#readAtStart.get(name);
+    if (reads === undefined) this.#readAtStart.set(name, (reads = { files: new Set(), values: false }));
+    return reads;
+  }
 
   /** Exposes a Secret key as environment variable `envName`; returns the config's `{ env }` source. */
   envFrom(envName: string, ref: SecretKeyReference): { env: string } {
     this.env.push({ name: envName, valueFrom: { secretKeyRef: { name: ref.name, key: ref.key } } });
     this.#secretNames.add(ref.name);
-    this.#readAtStart.add(ref.name);
+    this.#readsAtStart(ref.name).values = true;
     return { env: envName };
   }
 
@@ -43,7 +96,7 @@ export class SecretWiring {
     const mountPath = `${secretMountRoot}/${volumeName}`;
     this.volumeMounts.push({ name: volumeName, mountPath, readOnly: true });
     this.#secretNames.add(ref.name);
-    if (options.readAgain !== true) this.#readAtStart.add(ref.name);
+    if (options.readAgain !== true) this.#readsAtStart(ref.name).files.add(ref.key);
     return `${mountPath}/${ref.key}`;
   }
 
@@ -52,8 +105,13 @@ export class SecretWiring {
     return [...this.#secretNames].sort();
   }
 
-  /** Names of the Secrets the process reads only when it starts, sorted: a write must roll the pods. */
-  get readAtStartSecretNames(): string[] {
-    return [...this.#readAtStart].sort();
+  /**
+   * The Secrets the process reads only when it starts, by name, with what it reads of each: a change
+   * of that must roll the pods (secretStampsOf).
+   */
+  get readAtStart(): SecretReadAtStart[] {
+    return [...this.#readAtStart]
+      .map(([name, reads]) => ({ name, files: [...reads.files].sort(), values: reads.values }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 }

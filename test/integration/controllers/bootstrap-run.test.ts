@@ -2,7 +2,8 @@
 // nodes): a run captures the changelog's end offsets per partition into its status before its shards
 // start, and becomes an Indexed Job with one index per shard whose config the shard's own schema
 // accepts; suspend passes through to the Job; the shards' ConfigMap deleted mid-run comes back as the
-// Job started with it; shards the scheduler cannot place are named with its reason; a version the
+// Job started with it; shards the scheduler cannot place are named with its reason, also once the run
+// fails at its activeDeadlineSeconds (the Job controller has deleted them by then); a version the
 // spec names with other prompts than it was built with (VersionRedefined) is filled as its record says;
 // a version the store records with another prompt template fails the run at once, saying so.
 import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
@@ -221,7 +222,7 @@ describe("BootstrapRun controller", () => {
     expect(job.spec?.completions).toBe(12);
   });
 
-  it("says Unschedulable with the scheduler's reason while no node has room for a shard", async () => {
+  it("says Unschedulable with the scheduler's reason while no node has room for a shard, and in the failure at its deadline", async () => {
     const ns = harness.namespace;
     const run = bootstrapRun("jobs-huge", "jobs", 2);
     // No node of the testbed has 500 CPUs.
@@ -237,6 +238,28 @@ describe("BootstrapRun controller", () => {
     expect(conditionOf(waiting, "Reconciling")).toMatchObject({ status: "True", reason: "Unschedulable" });
     expect(conditionOf(waiting, "Ready")?.message).toMatch(
       /; [12] pods? cannot be scheduled \(jobs-huge-bootstrap-[0-9]-[a-z0-9]+\): 0\/\d+ nodes are available: .*Insufficient cpu/,
+    );
+    // Its deadline passed (set now, so the Job, started earlier, reaches it at once): the Job controller
+    // deletes the pods as it fails the Job, and the failure still says what held them back.
+    await kubectl([
+      "patch",
+      "bootstraprun",
+      "jobs-huge",
+      "-n",
+      ns,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { activeDeadlineSeconds: 1 } }),
+    ]);
+    const failed = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-huge",
+      "Failed",
+      (object) => object.status?.phase === "Failed",
+    );
+    expect(conditionOf(failed, "Failed")).toMatchObject({ status: "True", reason: "DeadlineExceeded" });
+    expect(conditionOf(failed, "Failed")?.message).toMatch(
+      /^bootstrap failed: Job was active longer than specified deadline; the shards were held back: [12] pods? cannot be scheduled \(jobs-huge-bootstrap-[0-9]-[a-z0-9]+\): 0\/\d+ nodes are available: .*Insufficient cpu.*; progress /,
     );
     await kubectl(["delete", "bootstraprun", "jobs-huge", "-n", ns, "--wait=true"]);
   });

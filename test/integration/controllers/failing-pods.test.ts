@@ -18,7 +18,7 @@ import {
   installCrds,
   testImages,
 } from "../operator/operator-harness.ts";
-import { kubectlJson } from "../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { applyObjects, conditionOf, markModelObserved, startManager, waitForObject } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
@@ -164,6 +164,28 @@ describe("pods the kubelet cannot run", () => {
         );
       },
       { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    // The Job waits for ever; its deadline (set now, so the Job reaches it at once) fails it, and the
+    // Job controller deletes the pod: the failure still names the pod and the kubelet's reason.
+    await kubectl([
+      "patch",
+      "bootstraprun",
+      "jobs-minilm-v1",
+      "-n",
+      ns,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { activeDeadlineSeconds: 1 } }),
+    ]);
+    const runFailed = await waitForObject<Status>(
+      ns,
+      "bootstraprun/jobs-minilm-v1",
+      "Failed",
+      (object) => object.status?.phase === "Failed",
+    );
+    expect(conditionOf(runFailed, "Failed")).toMatchObject({ status: "True", reason: "DeadlineExceeded" });
+    expect(conditionOf(runFailed, "Failed")?.message).toMatch(
+      /^bootstrap failed: Job was active longer than specified deadline; the shards were held back: 1 pod cannot run \(jobs-minilm-v1-bootstrap-0-[a-z0-9]+, container bootstrap\): ErrImageNotRunnableLocally: .*; progress /,
     );
   });
 

@@ -4,7 +4,9 @@
 // scaling and config changes roll out; a missing Secret is waited for until created; deletion collects all.
 import { afterAll, describe, expect, it } from "vitest";
 import { desiredVersionObjects } from "../../../controllers/embedding-model/version-objects.ts";
+import { servingTlsFiles } from "../../../controllers/embedding-model/serving-config.ts";
 import { annotationKeys } from "../../../controllers/shared/labels.ts";
+import { secretStampsOf } from "../../../controllers/shared/secret-wiring.ts";
 import { parseEmbeddingModel } from "../../../crds/index.ts";
 import { loadExample } from "../../fixtures/examples.ts";
 import { kubectl } from "../../support/kubectl.ts";
@@ -256,17 +258,30 @@ describe("EmbeddingModel controller on the testbed", () => {
     expect(await getObject("deployment/minilm-tls-v1", namespace)).toBeUndefined();
 
     // With its keys the version renders; the server reads its certificate only at start, so a renewed
-    // certificate (cert-manager writes the Secret) must roll the pods: the Secret's version is in the template.
+    // certificate (cert-manager writes the Secret) must roll the pods: a digest of the certificate and
+    // key it reads is in the template. A write of the Secret that changes neither must not roll them.
+    const template = async () =>
+      ((await getObject("deployment/minilm-tls-v1", namespace))?.spec as Json | undefined)?.template as
+        Json | undefined;
     const tlsVersionInTemplate = async () =>
-      (
-        (
-          ((await getObject("deployment/minilm-tls-v1", namespace))?.spec as Json | undefined)
-            ?.template as Json
-        )?.metadata as Json | undefined
-      )?.annotations as Record<string, string> | undefined;
-    const secretVersion = async () =>
-      ((await getObject("secret/minilm-tls", namespace))!.metadata as Json).resourceVersion as string;
-    const writeCertificate = (cert: string) =>
+      ((await template())?.metadata as Json | undefined)?.annotations as Record<string, string> | undefined;
+    const stampOf = (cert: string) =>
+      secretStampsOf(
+        [{ name: "minilm-tls", files: servingTlsFiles, values: false }],
+        Object.assign(
+          new Map([
+            [
+              "minilm-tls",
+              new Map([
+                ["tls.crt", Buffer.from(cert)],
+                ["tls.key", Buffer.from("key")],
+              ]),
+            ],
+          ]),
+          { versions: new Map<string, string>() },
+        ),
+      );
+    const writeCertificate = (cert: string, also: { annotations?: Json; stringData?: Json } = {}) =>
       kubectl([
         "patch",
         "secret",
@@ -275,21 +290,49 @@ describe("EmbeddingModel controller on the testbed", () => {
         namespace,
         "--type=merge",
         "-p",
-        JSON.stringify({ stringData: { "tls.crt": cert, "tls.key": "key" } }),
+        JSON.stringify({
+          ...(also.annotations !== undefined ? { metadata: { annotations: also.annotations } } : {}),
+          stringData: { ...also.stringData, "tls.crt": cert, "tls.key": "key" },
+        }),
       ]);
     await writeCertificate("first certificate");
-    let written = await secretVersion();
     await waitFor(
-      "the TLS Secret's version in the serving pod template",
-      async () => (await tlsVersionInTemplate())?.[annotationKeys.secretVersions] === `minilm-tls@${written}`,
+      "the TLS certificate's digest in the serving pod template",
+      async () =>
+        (await tlsVersionInTemplate())?.[annotationKeys.secretVersions] === stampOf("first certificate"),
       { timeoutMs: 90_000, intervalMs: 500 },
     );
+    // What cert-manager also writes: its annotations, a ca.crt the server does not read. Then a batching
+    // change, which rolls the pods: once its hash is in the template, the operator has read the Secret
+    // as written, and the Secret's stamp must be the same as before that write.
+    const first = (await tlsVersionInTemplate())![annotationKeys.secretVersions];
+    const hashBefore = (await tlsVersionInTemplate())![annotationKeys.configHash];
+    await writeCertificate("first certificate", {
+      annotations: { "cert-manager.io/certificate-revision": "2" },
+      stringData: { "ca.crt": "a CA" },
+    });
+    await kubectl([
+      "patch",
+      "embeddingmodel",
+      "minilm-tls",
+      "-n",
+      namespace,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { serving: { batching: { maxBatchSize: 16 } } } }),
+    ]);
+    await waitFor(
+      "the batching change's config hash in the serving pod template",
+      async () => (await tlsVersionInTemplate())?.[annotationKeys.configHash] !== hashBefore,
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect((await tlsVersionInTemplate())![annotationKeys.secretVersions]).toBe(first);
     const hash = (await tlsVersionInTemplate())![annotationKeys.configHash];
     await writeCertificate("renewed certificate");
-    written = await secretVersion();
     await waitFor(
-      "the renewed Secret's version in the serving pod template",
-      async () => (await tlsVersionInTemplate())?.[annotationKeys.secretVersions] === `minilm-tls@${written}`,
+      "the renewed certificate's digest in the serving pod template",
+      async () =>
+        (await tlsVersionInTemplate())?.[annotationKeys.secretVersions] === stampOf("renewed certificate"),
       { timeoutMs: 90_000, intervalMs: 500 },
     );
     expect((await tlsVersionInTemplate())![annotationKeys.configHash]).toBe(hash);
