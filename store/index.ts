@@ -55,7 +55,7 @@ export type { OpenStoreOptions, Store } from "./store.ts";
 export { openStore } from "./store.ts";
 export type { ClaimOptions, TextClaims, TextVector } from "./text-cache.ts";
 export { claimTexts, getTexts, putTexts, releaseTextClaims } from "./text-cache.ts";
-export type { VersionInfo, VersionSpec, VersionState } from "./versions.ts";
+export type { VectorSettings, VersionInfo, VersionSpec, VersionState } from "./versions.ts";
 export {
   describeRedefinition,
   getVersion,
@@ -64,6 +64,7 @@ export {
   parseVersionInfo,
   promptDigest,
   registerVersion,
+  vectorSettingsOf,
 } from "./versions.ts";
 export type {
   AdvanceWrite,

@@ -35,10 +35,45 @@ const versionInfoSchema = z.object({
    * writer registers it (adding its entity's template).
    */
   prompts: z.record(z.string(), z.string()).optional(),
+  /**
+   * The settings besides the model file and templates that make its vectors (`VectorSettings`:
+   * pooling, normalize, maxSequenceLength, precision), by name, as its writers registered them. Absent
+   * in an entry an older release's writer registered, until a newer writer registers it. Read as a
+   * plain map, so that a setting a later release adds is kept and compared by those that know it.
+   */
+  vectorSettings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
 });
 
 /** One registry entry. */
 export type VersionInfo = z.infer<typeof versionInfoSchema>;
+
+/**
+ * How a model's output becomes the vector, besides the model file (its digest) and the prompt
+ * template: EmbeddingModel spec.model's pooling, normalize, maxSequenceLength (longer texts are
+ * truncated) and precision (for a model archive, which file of it runs: the archive's digest is the
+ * same for each). Two versions differing in any of these make different vectors from the same text.
+ */
+export type VectorSettings = {
+  readonly pooling: "mean" | "cls" | "last-token";
+  readonly normalize: boolean;
+  readonly maxSequenceLength: number;
+  readonly precision: "fp32" | "fp16" | "int8";
+};
+
+/**
+ * The one place that says which of a model's settings define its vectors: picks them from an
+ * EmbeddingModel's spec.model (or a worker's model section), dropping everything else. The operator
+ * renders them into the worker and shard configs, which register them; the operator checks its spec
+ * against what they registered.
+ */
+export function vectorSettingsOf(model: VectorSettings): VectorSettings {
+  return {
+    pooling: model.pooling,
+    normalize: model.normalize,
+    maxSequenceLength: model.maxSequenceLength,
+    precision: model.precision,
+  };
+}
 
 /** What a version is made of; fixed at registration. */
 export interface VersionSpec {
@@ -47,6 +82,8 @@ export interface VersionSpec {
   readonly dtype?: VectorDtype;
   /** The prompt template per entity this writer embeds with (recorded as their digests). */
   readonly prompts?: Readonly<Record<string, string>>;
+  /** The model's vector settings this writer's server computes with (absent: not told, not checked). */
+  readonly vectorSettings?: VectorSettings | undefined;
 }
 
 /** How the registry records a prompt template: `sha256:<hex>` of its text. */
@@ -56,19 +93,29 @@ export function promptDigest(template: string): string {
 
 /**
  * What makes `spec` another definition of the version than its registry entry records, in words
- * ("model sha256:a, not this spec's sha256:b, and prompt template sha256:c for entity job, not this
- * spec's sha256:d" with `whose` "this spec's "), or undefined when nothing recorded differs. Only what
- * the entry records is compared: a template of an entity it has none for, or any template against an
- * entry an older writer registered (no `prompts`), is taken as it is.
+ * ("model sha256:a, not this spec's sha256:b, and pooling mean, not this spec's cls, and prompt
+ * template sha256:c for entity job, not this spec's sha256:d" with `whose` "this spec's "), or
+ * undefined when nothing recorded differs. Only what the entry records is compared: a template of an
+ * entity it has none for, a setting it has none of, or any template or vector setting against an entry
+ * an older writer registered (no `prompts`, no `vectorSettings`), is taken as it is.
  */
 export function describeRedefinition(
-  info: Pick<VersionInfo, "modelDigest" | "prompts">,
-  spec: { readonly modelDigest?: string | undefined; readonly prompts?: Readonly<Record<string, string>> },
+  info: Pick<VersionInfo, "modelDigest" | "prompts" | "vectorSettings">,
+  spec: {
+    readonly modelDigest?: string | undefined;
+    readonly prompts?: Readonly<Record<string, string>>;
+    readonly vectorSettings?: VectorSettings | undefined;
+  },
   whose = "",
 ): string | undefined {
   const differences: string[] = [];
   if (spec.modelDigest !== undefined && spec.modelDigest !== info.modelDigest)
     differences.push(`model ${info.modelDigest}, not ${whose}${spec.modelDigest}`);
+  for (const [name, value] of Object.entries(spec.vectorSettings ?? {})) {
+    const recorded = info.vectorSettings?.[name];
+    if (recorded !== undefined && recorded !== value)
+      differences.push(`${name} ${String(recorded)}, not ${whose}${String(value)}`);
+  }
   for (const [entity, template] of Object.entries(spec.prompts ?? {})) {
     const recorded = info.prompts?.[entity];
     const digest = promptDigest(template);
@@ -79,10 +126,11 @@ export function describeRedefinition(
 }
 
 /**
- * Registers a version in state `building`. Idempotent: registering again with the same model digest
- * and prompt templates returns the existing entry (adding the templates of entities it has none for,
- * also to an entry an older release registered without any); a different digest or template (or a
- * version being deleted) is PRECONDITION_FAILED, its message saying which and what to do.
+ * Registers a version in state `building`. Idempotent: registering again with the same model digest,
+ * vector settings and prompt templates returns the existing entry (adding the templates of entities it
+ * has none for, and the vector settings when it has none, also to an entry an older release registered
+ * without them); a different digest, setting or template (or a version being deleted) is
+ * PRECONDITION_FAILED, its message saying which and what to do.
  */
 export async function registerVersion(
   store: Store,
@@ -103,7 +151,15 @@ export async function registerVersion(
     store,
     "register version",
     "judeStoreRegisterVersion",
-    [store.keys.versions, version, spec.modelDigest, dtype, spec.dimension, JSON.stringify(prompts)],
+    [
+      store.keys.versions,
+      version,
+      spec.modelDigest,
+      dtype,
+      spec.dimension,
+      JSON.stringify(prompts),
+      spec.vectorSettings === undefined ? "" : JSON.stringify(vectorSettingsOf(spec.vectorSettings)),
+    ],
     (_status, values) => {
       const text = values[0] ?? "";
       let info: VersionInfo | undefined;

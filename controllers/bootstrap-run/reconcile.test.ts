@@ -406,37 +406,53 @@ describe("reconcileBootstrapRun", () => {
     ]);
   });
 
-  it("puts back the ConfigMap of a Job the previous release started, whose config had no run uid", async () => {
-    const status = {
-      phase: "Running",
-      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
-    };
-    const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
-    const applied = (await reconcile(world(run))).filter(
-      (call): call is Extract<RecordedCall, { verb: "apply" }> => call.verb === "apply",
-    );
-    const config = (applied.find((call) => call.kind === "ConfigMap")!.object.data as Record<string, string>)[
-      "config.yaml"
-    ]!;
-    // The config and the Job as the release before the uid rendered them (the same run, no uid line).
-    const uidLine = "\n  uid: run-uid";
-    expect(config).toContain(uidLine);
-    const previousConfig = config.replace(uidLine, "");
-    const job = structuredClone(applied.find((call) => call.kind === "Job")!.object) as KubeObject & {
-      spec: { template: { metadata: { annotations: Record<string, string> } } };
-    };
-    job.spec.template.metadata.annotations["jude.dev/config-hash"] = createHash("sha256")
-      .update(previousConfig)
-      .digest("hex");
-    const calls = await reconcile(world(run, { Job: [{ ...job, status: { active: 2 } }] }));
-    expect(summarizeCalls(calls)).toEqual([
-      "apply ConfigMap/jobs-minilm-v1-bootstrap",
-      "applyStatus BootstrapRun/jobs-minilm-v1",
-    ]);
-    // As the Job started with it: its shards keep resuming their checkpoints.
-    const restored = (calls[0] as Extract<RecordedCall, { verb: "apply" }>).object;
-    expect((restored.data as Record<string, string>)["config.yaml"]).toBe(previousConfig);
-  });
+  // Releases before this one rendered the config without the model's vector settings, and those
+  // before the run uid also without that: a Job either started is given back its own config.
+  it.each([
+    { release: "the previous release", without: ["vectorSettings"] },
+    { release: "a release before the run uid", without: ["vectorSettings", "uid"] },
+  ])(
+    "puts back the ConfigMap of a Job $release started, whose config had no $without",
+    async ({ without }) => {
+      const status = {
+        phase: "Running",
+        watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+      };
+      const run = stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = status));
+      const applied = (await reconcile(world(run))).filter(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> => call.verb === "apply",
+      );
+      const config = (
+        applied.find((call) => call.kind === "ConfigMap")!.object.data as Record<string, string>
+      )["config.yaml"]!;
+      // The config and the Job as that release rendered them (the same run, without those lines).
+      const lines = {
+        uid: "\n  uid: run-uid",
+        vectorSettings:
+          "\n  vectorSettings:\n    pooling: mean\n    normalize: true\n    maxSequenceLength: 256\n    precision: fp32",
+      };
+      let previousConfig = config;
+      for (const name of without) {
+        const line = lines[name as keyof typeof lines];
+        expect(previousConfig).toContain(line);
+        previousConfig = previousConfig.replace(line, "");
+      }
+      const job = structuredClone(applied.find((call) => call.kind === "Job")!.object) as KubeObject & {
+        spec: { template: { metadata: { annotations: Record<string, string> } } };
+      };
+      job.spec.template.metadata.annotations["jude.dev/config-hash"] = createHash("sha256")
+        .update(previousConfig)
+        .digest("hex");
+      const calls = await reconcile(world(run, { Job: [{ ...job, status: { active: 2 } }] }));
+      expect(summarizeCalls(calls)).toEqual([
+        "apply ConfigMap/jobs-minilm-v1-bootstrap",
+        "applyStatus BootstrapRun/jobs-minilm-v1",
+      ]);
+      // As the Job started with it: its shards keep resuming their checkpoints.
+      const restored = (calls[0] as Extract<RecordedCall, { verb: "apply" }>).object;
+      expect((restored.data as Record<string, string>)["config.yaml"]).toBe(previousConfig);
+    },
+  );
 
   it("waits for the Job of an earlier run of its name instead of taking that Job's outcome", async () => {
     // The run was deleted (by hand, or by a promotion rebuilding its version) and created again; the

@@ -343,8 +343,8 @@ async function startRun(
 
 /**
  * What the store's registry records of the run's version that this run would embed otherwise (another
- * model file, another prompt template for the pipeline's entity), in words; undefined when nothing
- * recorded differs or the version is not registered. Such a version was built by a definition the
+ * model file, other vector settings, another prompt template for the pipeline's entity), in words;
+ * undefined when nothing recorded differs or the version is not registered. Such a version was built by a definition the
  * model has no record of (its EmbeddingModel is Stalled, reason VersionRedefined): the shards'
  * registration would be refused, so the run fails before it starts, saying what differs, rather than
  * with their store error once the Job's retries are spent. A registry that cannot be read leaves the
@@ -376,6 +376,7 @@ async function redefinedInStore(
     info,
     {
       modelDigest: version.modelDigest,
+      vectorSettings: version.vectorSettings,
       ...(template !== undefined ? { prompts: { [pipeline.spec.entity]: template } } : {}),
     },
     "this run's ",
@@ -463,13 +464,17 @@ async function restoreShardConfig(
   if (version === undefined) return;
   const objects = { run, pipeline: read!.surroundings.pipeline, model, version };
   const hashOf = (of: V1Job) => of.spec?.template?.metadata?.annotations?.[annotationKeys.configHash];
-  // A Job the previous release started has a config without the run's uid (its shards' checkpoints
-  // are fingerprinted without it): that config is the one to put back.
+  // A Job a previous release started has a config without the model's vector settings, or also
+  // without the run's uid (its shards' checkpoints are fingerprinted without them): that config is the
+  // one to put back.
   const secretKeys = read!.surroundings.secrets;
   const desired = [
-    desiredShards(objects, settings.images, settings.placement, { secretKeys }),
-    desiredShards(objects, settings.images, settings.placement, { runUid: false, secretKeys }),
-  ].find((candidate) => hashOf(candidate.job) === hashOf(job));
+    { secretKeys },
+    { vectorSettings: false, secretKeys },
+    { runUid: false, vectorSettings: false, secretKeys },
+  ]
+    .map((options) => desiredShards(objects, settings.images, settings.placement, options))
+    .find((candidate) => hashOf(candidate.job) === hashOf(job));
   if (desired === undefined) {
     context.events.warning(
       raw,

@@ -83,6 +83,11 @@ function sourceConfig(
  */
 export interface ShardConfigOptions {
   runUid?: boolean;
+  /**
+   * `false` leaves the model's vector settings out, as releases before them rendered the config (a Job
+   * one of them started, whose shards' checkpoints are fingerprinted without them).
+   */
+  vectorSettings?: boolean;
   /** The key names of the Secrets as read: whether the serving TLS Secret has a ca.crt to mount. */
   secretKeys?: SecretKeyNames;
 }
@@ -97,6 +102,7 @@ export function desiredShardConfig(
   const { run, pipeline, version } = objects;
   const scope = run.spec.scope;
   const uid = options.runUid === false ? undefined : run.metadata.uid;
+  const { vectorSettings, ...model } = modelConfig(version, pipeline.spec.entity);
   return {
     run: {
       namespace: run.metadata.namespace ?? "default",
@@ -104,7 +110,8 @@ export function desiredShardConfig(
       ...(uid !== undefined ? { uid } : {}),
     },
     entity: pipeline.spec.entity,
-    model: modelConfig(version, pipeline.spec.entity),
+    model:
+      options.vectorSettings === false || vectorSettings === undefined ? model : { ...model, vectorSettings },
     source: sourceConfig(run, pipeline, wiring, fileUris),
     decode: decodeConfig(pipeline),
     extract: { ...pipeline.spec.extract },

@@ -211,5 +211,10 @@ export async function observeStore(store: Store, name: string): Promise<StoreObs
     prompts: Object.fromEntries(
       versions.flatMap((info) => (info.prompts !== undefined ? [[info.version, info.prompts]] : [])),
     ),
+    vectorSettings: Object.fromEntries(
+      versions.flatMap((info) =>
+        info.vectorSettings !== undefined ? [[info.version, info.vectorSettings]] : [],
+      ),
+    ),
   };
 }

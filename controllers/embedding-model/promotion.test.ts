@@ -22,7 +22,7 @@ import {
   type PromotionInputs,
 } from "./promotion.ts";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
-import { promptDigest } from "../../store/index.ts";
+import { promptDigest, vectorSettingsOf } from "../../store/index.ts";
 import { servingPodFailure } from "./serving-pods.ts";
 import { promotionEvents } from "./promotion-status.ts";
 import { servingState } from "./version-status.ts";
@@ -451,6 +451,44 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     ];
     for (const prompts of kept) {
       const taken = decidePromotion({ ...inputs, store: registered(prompts) });
+      expect(taken.verdict.reason).not.toBe("VersionRedefined");
+      expect(taken.serve).toEqual(["v1"]);
+    }
+  });
+
+  it("refuses the store's current version built with other vector settings, unless none are registered", () => {
+    const spec = { ...specOf("v1"), model: { ...specOf("v1").model, sha256: "a".repeat(64) } };
+    const registered = (settings?: Record<string, string | number | boolean>) =>
+      store(
+        "v1",
+        { v1: "complete" },
+        {
+          digests: { v1: `sha256:${spec.model.sha256}` },
+          ...(settings !== undefined ? { vectorSettings: { v1: settings } } : {}),
+        },
+      );
+    const own = vectorSettingsOf(spec.model);
+    const other = { ...own, pooling: "cls", precision: own.precision === "fp16" ? "fp32" : "fp16" } as const;
+    const inputs = promoting({
+      specVersion: "v1",
+      spec,
+      store: registered(other),
+      statusActive: undefined,
+      records: [],
+      serving: {},
+      writersPresent: [],
+    });
+    const decision = decidePromotion(inputs);
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.verdict.message).toContain(
+      `was built with pooling cls, not this spec's ${own.pooling}, and precision ${other.precision}, not this spec's ${own.precision}; give this spec a new version name`,
+    );
+    expect(decision.serve).toEqual([]);
+    expect(decision.collect).toEqual([]);
+    expect(decision.switchPointer).toBeUndefined();
+    // The same settings, or none registered (only older writers): taken back as it is.
+    for (const settings of [own, undefined]) {
+      const taken = decidePromotion({ ...inputs, store: registered(settings) });
       expect(taken.verdict.reason).not.toBe("VersionRedefined");
       expect(taken.serve).toEqual(["v1"]);
     }

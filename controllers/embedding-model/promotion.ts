@@ -32,7 +32,7 @@ import {
   storeDataLostVerdict,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
-import { describeRedefinition } from "../../store/index.ts";
+import { describeRedefinition, vectorSettingsOf } from "../../store/index.ts";
 import { sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
 import type { ServingState } from "./version-status.ts";
 
@@ -57,6 +57,11 @@ export interface StoreObservation {
    * vectors were made with; a version registered by an older writer has none.
    */
   prompts?: Readonly<Record<string, Readonly<Record<string, string>>>> | undefined;
+  /**
+   * The vector settings by name (store/versions.ts VectorSettings) each registered version's vectors
+   * were made with; a version registered only by writers of an older release has none.
+   */
+  vectorSettings?: Readonly<Record<string, Readonly<Record<string, string | number | boolean>>>> | undefined;
 }
 
 /** The candidate's measured gates (the reconciler measures only what the next gate needs). */
@@ -503,7 +508,7 @@ function followPointer(
 
 /**
  * What the store's registry records of the spec's version that the spec differs in (the model file,
- * an entity's prompt template; in words), when the pointer names it, as the version readers use or as
+ * a vector setting, an entity's prompt template; in words), when the pointer names it, as the version readers use or as
  * its backup (neither is ever collected, so a build over it would keep its vectors: "newer wins").
  * Only what the registry records is compared: an entry an older writer registered has no templates.
  */
@@ -513,19 +518,24 @@ function foreignBuild(input: PromotionInputs, spec: string, current: string | nu
   if (modelDigest === undefined) return undefined;
   const sha256 = input.spec.model.sha256;
   return describeRedefinition(
-    { modelDigest, prompts: input.store?.prompts?.[spec] },
+    {
+      modelDigest,
+      prompts: input.store?.prompts?.[spec],
+      vectorSettings: input.store?.vectorSettings?.[spec],
+    },
     {
       modelDigest: sha256 === undefined ? undefined : `sha256:${sha256}`,
       prompts: input.spec.prompts,
+      vectorSettings: vectorSettingsOf(input.spec.model),
     },
     "this spec's ",
   );
 }
 
 /**
- * The decision when the spec names a version of the store that another model file or prompt template
- * built, and no record of this model says it built it: nothing is served or switched as that version
- * (no pods with the spec's model answering as it), nothing of the store is collected or written, the
+ * The decision when the spec names a version of the store that another model file, vector settings or
+ * prompt template built, and no record of this model says it built it: nothing is served or switched
+ * as that version (no pods with the spec's model answering as it), nothing of the store is collected or written, the
  * version readers use keeps serving when this model has it, and the verdict says what to do.
  */
 function refusedForeignBuild(
@@ -536,7 +546,7 @@ function refusedForeignBuild(
 ): PromotionDecision {
   const spec = input.specVersion;
   const role = spec === current ? "current" : "the backup";
-  const message = `version ${spec}, ${role} in store ${input.store?.name ?? ""}, was built with ${differs}; give this spec a new version name (or delete the EmbeddingModel and apply it again with the model file and prompts that built it)`;
+  const message = `version ${spec}, ${role} in store ${input.store?.name ?? ""}, was built with ${differs}; give this spec a new version name (or delete the EmbeddingModel and apply it again with the model file, settings and prompts that built it)`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
   const active = current != null && current !== spec && records.has(current) ? current : undefined;
   const base = decideRetention(input, records, { spec, active, keepServing: [] });

@@ -26,7 +26,7 @@ export const secretEnv = {
 } as const;
 
 /**
- * The model section: version, digest, dimensions and the entity's prompt template. Throws when the
+ * The model section: version, digest, dimensions, vector settings and the entity's prompt template. Throws when the
  * version has no prompt for the entity (the pipeline's status decision reports that as Stalled first).
  */
 export function modelConfig(version: LiveVersion, entity: string): z.input<typeof modelSection> {
@@ -38,6 +38,7 @@ export function modelConfig(version: LiveVersion, entity: string): z.input<typeo
     digest: version.modelDigest,
     dimensions: version.dimensions,
     template,
+    ...(version.vectorSettings !== undefined ? { vectorSettings: { ...version.vectorSettings } } : {}),
   };
 }
 

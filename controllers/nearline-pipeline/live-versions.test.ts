@@ -121,6 +121,27 @@ describe("live versions of a pipeline", () => {
     ]);
   });
 
+  it("carries each version's recorded vector settings, and none for a record that lacks one", () => {
+    const v1 = pinned("v1", { workers: true });
+    const v2 = pinned("v2", { workers: true });
+    v2.spec = { ...v2.spec, model: { ...v2.spec.model, pooling: "cls" } };
+    const partial = pinned("v3", { workers: true });
+    const { precision: _dropped, ...withoutPrecision } = partial.spec.model;
+    partial.spec = { ...partial.spec, model: withoutPrecision as typeof partial.spec.model };
+    const resolved = resolveLiveVersions(testModel(), [v1, v2, partial]);
+    expect(resolved.versions.map((entry) => [entry.version, entry.vectorSettings?.pooling])).toEqual([
+      ["v1", v1.spec.model.pooling],
+      ["v2", "cls"],
+      ["v3", undefined],
+    ]);
+    expect(resolved.versions[0]!.vectorSettings).toEqual({
+      pooling: v1.spec.model.pooling,
+      normalize: v1.spec.model.normalize,
+      maxSequenceLength: v1.spec.model.maxSequenceLength,
+      precision: v1.spec.model.precision,
+    });
+  });
+
   it("starts a bootstrapped version's workers from its run's captured offsets, and waits for them", () => {
     const records = [pinned("v2", { workers: true, fromBootstrap: true })];
     const waiting = resolveLiveVersions(testModel(), records, [run("v2", false)]);

@@ -9,6 +9,7 @@ import type { RecordedSpec, VersionRecord } from "../embedding-model/version-rec
 import { grpcEndpoint } from "../embedding-model/service.ts";
 import { servingName } from "../shared/names.ts";
 import { reconcileErrorReason } from "../shared/reconcile-error.ts";
+import { vectorSettingsOf, type VectorSettings } from "../../store/index.ts";
 
 /** Stalled reasons a model reports before it has recorded (decided) any version. */
 const undecidedReasons: ReadonlySet<string> = new Set([
@@ -25,6 +26,11 @@ export interface LiveVersion {
   dimensions: number;
   /** Prompt template per entity, as the version's EmbeddingModel spec had them. */
   prompts: Readonly<Record<string, string>>;
+  /**
+   * Pooling, normalize, maxSequenceLength and precision, as the version's spec had them (the API
+   * server defaults each; a record without one of them renders none, and its writers check none).
+   */
+  vectorSettings?: VectorSettings | undefined;
   /** host:port of the version's serving Service. */
   endpoint: string;
   /**
@@ -158,6 +164,7 @@ export function resolveVersion(
     modelDigest: `sha256:${digestHex}`,
     dimensions: spec.model.dimensions,
     prompts: spec.prompts,
+    ...(hasVectorSettings(spec.model) ? { vectorSettings: vectorSettingsOf(spec.model) } : {}),
     serving: { tls: spec.serving.tls, auth: spec.serving.auth, batching: spec.serving.batching },
     // The address the model's status will report, so a worker rendered before that status (from the
     // version record alone) is not rolled again when it arrives.
@@ -165,4 +172,11 @@ export function resolveVersion(
       observed?.endpoint ??
       grpcEndpoint(servingName(model.metadata.name, version), model.metadata.namespace ?? ""),
   };
+}
+
+/** Whether a recorded model has every vector setting (a record written by hand may lack one). */
+function hasVectorSettings(model: Partial<VectorSettings>): model is VectorSettings {
+  return [model.pooling, model.normalize, model.maxSequenceLength, model.precision].every(
+    (value) => value !== undefined,
+  );
 }

@@ -159,6 +159,7 @@ async function prepareVersion(store: Store, config: BootstrapConfig): Promise<vo
     dimension: config.model.dimensions,
     dtype: config.store.dtype,
     prompts: { [config.entity]: config.model.template },
+    vectorSettings: config.model.vectorSettings,
   });
 }
 

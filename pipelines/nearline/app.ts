@@ -249,6 +249,7 @@ async function openVersionStore(
     dimension: config.model.dimensions,
     dtype: config.sinks.store.dtype,
     prompts: { [config.entity]: config.model.template },
+    vectorSettings: config.model.vectorSettings,
   });
   const writer = new StoreWriter(store, {
     dtype: config.sinks.store.dtype,

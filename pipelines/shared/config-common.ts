@@ -50,6 +50,20 @@ export const modelSection = z.strictObject({
   digest: z.string().min(1).max(128),
   dimensions: modelArtifact.shape.dimensions,
   template: promptTemplate,
+  /**
+   * The EmbeddingModel's settings that shape the version's vectors besides its file and template
+   * (store/versions.ts VectorSettings), registered with the version so that a spec re-applied under
+   * the same name with another of them is refused. Absent in a config an older operator rendered: the
+   * worker then registers without them (and checks none).
+   */
+  vectorSettings: z
+    .strictObject({
+      pooling: modelArtifact.shape.pooling.unwrap(),
+      normalize: modelArtifact.shape.normalize.unwrap(),
+      maxSequenceLength: modelArtifact.shape.maxSequenceLength.unwrap(),
+      precision: modelArtifact.shape.precision.unwrap(),
+    })
+    .optional(),
 });
 
 /** How entity changes are decoded: NearlinePipeline.spec.decode, the same schema. */

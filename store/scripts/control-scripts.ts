@@ -42,13 +42,16 @@ return redis.call('HMGET', KEYS[1], 'layout', 'buckets')
 `;
 
 /**
- * Register a version in state `building` (idempotent for the same model digest and prompt templates).
- * KEYS: versions. ARGV: version, model digest, dtype, dimension, and optionally a JSON object of
- * prompt template digests per entity (the entities this writer embeds). A digest differing from the
- * one recorded for an entity is refused like another model digest; an entity not recorded yet is
- * added, also to an entry without `prompts` (one a writer of an older release registered): as for an
- * entity a newer writer is the first to register, its template is recorded from then on (writers of
- * one version share its spec, so older ones still running embed with the same template).
+ * Register a version in state `building` (idempotent for the same model digest, vector settings and
+ * prompt templates). KEYS: versions. ARGV: version, model digest, dtype, dimension, optionally a JSON
+ * object of prompt template digests per entity (the entities this writer embeds), and optionally a
+ * JSON object of vector settings by name (store/versions.ts VectorSettings; '' when the writer was not
+ * told them). A digest differing from the one recorded for an entity, or a setting differing from the
+ * one recorded under its name, is refused like another model digest; an entity or setting not
+ * recorded yet is added, also to an entry a writer of an older release registered without any: as for
+ * an entity a newer writer is the first to register, it is recorded from then on (writers of one
+ * version share its spec, so older ones still running embed with the same template and settings).
+ * Nothing is written when anything is refused.
  */
 export const registerVersionLua = `${prelude}
 local prompts = nil
@@ -56,22 +59,40 @@ if ARGV[5] and ARGV[5] ~= '' then
   prompts = cjson.decode(ARGV[5])
   if next(prompts) == nil then prompts = nil end
 end
+local settings = nil
+if ARGV[6] and ARGV[6] ~= '' then
+  settings = cjson.decode(ARGV[6])
+  if next(settings) == nil then settings = nil end
+end
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
   local info = cjson.decode(existing)
   if info.modelDigest ~= ARGV[2] or info.state == 'deleting' then
     return {'PRECONDITION_FAILED', existing}
   end
-  if prompts == nil then return {'ok', existing} end
-  if type(info.prompts) ~= 'table' then info.prompts = {} end
   local added = false
-  for entity, digest in pairs(prompts) do
-    local recorded = info.prompts[entity]
-    if recorded == nil then
-      info.prompts[entity] = digest
-      added = true
-    elseif recorded ~= digest then
-      return {'PRECONDITION_FAILED', existing}
+  if settings ~= nil then
+    if type(info.vectorSettings) ~= 'table' then info.vectorSettings = {} end
+    for name, value in pairs(settings) do
+      local recorded = info.vectorSettings[name]
+      if recorded == nil then
+        info.vectorSettings[name] = value
+        added = true
+      elseif recorded ~= value then
+        return {'PRECONDITION_FAILED', existing}
+      end
+    end
+  end
+  if prompts ~= nil then
+    if type(info.prompts) ~= 'table' then info.prompts = {} end
+    for entity, digest in pairs(prompts) do
+      local recorded = info.prompts[entity]
+      if recorded == nil then
+        info.prompts[entity] = digest
+        added = true
+      elseif recorded ~= digest then
+        return {'PRECONDITION_FAILED', existing}
+      end
     end
   end
   if not added then return {'ok', existing} end
@@ -82,6 +103,7 @@ end
 local entry = {version = ARGV[1], state = 'building', modelDigest = ARGV[2],
   dtype = ARGV[3], dimension = tonumber(ARGV[4]), createdAtMs = now()}
 if prompts ~= nil then entry.prompts = prompts end
+if settings ~= nil then entry.vectorSettings = settings end
 local encoded = cjson.encode(entry)
 redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return {'ok', encoded}

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { countVersion } from "../../../store/index.ts";
+import { countVersion, getVersion } from "../../../store/index.ts";
 import {
   createBootstrapStore,
   jobDocument,
@@ -142,6 +142,43 @@ describe("bootstrap from JSON-lines files (real Redis and model)", () => {
       });
       expect(stored.get("job-120")!.meta!.contentHash).toBe(renderJob(jobDocument(120, 15)).hash);
       expect(await countVersion(target.store, "v2")).toMatchObject({ live: 149, tombstones: 1 });
+    } finally {
+      await target.drop();
+    }
+  });
+
+  // The shard registers the vector settings the operator rendered into its config (the model's
+  // pooling, normalize, maxSequenceLength, precision); a shard of the version told other ones is
+  // refused before it writes anything, saying which differ.
+  it("registers the version's vector settings, and a shard told other ones writes nothing", async () => {
+    const path = writeJsonl("settings.jsonl", [jobDocument(1, 1), jobDocument(2, 2)]);
+    const target = await createBootstrapStore("vecspec-files");
+    const settings = { pooling: "mean", normalize: true, maxSequenceLength: 256, precision: "fp32" };
+    const shard = (run: string, vectorSettings: Record<string, unknown>) => {
+      const document = shardDocument({
+        storeName: target.name,
+        run,
+        source: { files: { uris: [pathToFileURL(path).href] } },
+        shards: { count: 1, index: 0 },
+      });
+      (document.model as Record<string, unknown>).vectorSettings = vectorSettings;
+      return shardConfig(document);
+    };
+    try {
+      const done = await runShardInProcess(shard("settings", settings), countingEmbed(model.embed).embed);
+      expect(done.outcome).toBe("done");
+      expect((await getVersion(target.store, "v2"))?.vectorSettings).toEqual(settings);
+      const before = await countVersion(target.store, "v2");
+      const other = countingEmbed(model.embed);
+      const refused = await runShardInProcess(
+        shard("settings-cls", { ...settings, pooling: "cls" }),
+        other.embed,
+      ).catch((error: unknown) => error);
+      expect((refused as Error).message).toContain(
+        "version v2 cannot be written: it was registered with pooling mean, not this writer's cls",
+      );
+      expect(other.texts).toHaveLength(0);
+      expect(await countVersion(target.store, "v2")).toEqual(before);
     } finally {
       await target.drop();
     }

@@ -386,6 +386,48 @@ describe("BootstrapRun controller", () => {
     ).toBe("");
   });
 
+  // The same for vector settings: the store records those its vectors were made with (here a
+  // maxSequenceLength of 512 where the model's spec truncates at 256), and the run fails at once.
+  it("fails a run of a version the store records with other vector settings, naming them", async () => {
+    const ns = harness.namespace;
+    const storeName = `${ns}-vecspec`;
+    const redefinedModel = model();
+    (redefinedModel.metadata as { name: string }).name = "jude-minilm-vecspec";
+    const template = (redefinedModel.spec as { prompts: Record<string, string> }).prompts.job!;
+    const { store, close } = await openTestStore(storeName);
+    try {
+      await registerVersion(store, "minilm-v1", {
+        modelDigest: `sha256:${(redefinedModel.spec as { model: { sha256: string } }).model.sha256}`,
+        dimension: 384,
+        prompts: { job: template },
+        vectorSettings: { pooling: "mean", normalize: true, maxSequenceLength: 512, precision: "fp32" },
+      });
+    } finally {
+      close();
+    }
+    await applyObjects(ns, [
+      redefinedModel,
+      pipeline("jobs-vecspec", topic, (spec) => {
+        spec.modelRef = { name: "jude-minilm-vecspec" };
+        spec.sinks.store.name = storeName;
+      }),
+      bootstrapRun("jobs-vecspec-minilm-v1", "jobs-vecspec", 1),
+    ]);
+    const failed = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-vecspec-minilm-v1",
+      "run failed",
+      (object) => object.status?.phase === "Failed",
+    );
+    expect(conditionOf(failed, "Failed")).toMatchObject({ status: "True", reason: "VersionRedefined" });
+    expect(conditionOf(failed, "Failed")?.message).toContain(
+      `version minilm-v1 in store ${storeName} was built with maxSequenceLength 512, not this run's 256; the store refuses this run's writes into it: fill a new version name`,
+    );
+    expect(
+      (await kubectl(["get", "-n", ns, "job/jobs-vecspec-minilm-v1-bootstrap", "--ignore-not-found"])).trim(),
+    ).toBe("");
+  });
+
   // spec.version set back to a version readers use with the candidate's prompts (an abandoned
   // promotion whose prompts were not reverted; the API server lets prompts change with the version)
   // is VersionRedefined: the version keeps serving and its workers run as its record says. A run of

@@ -1,6 +1,7 @@
 // The version registry across a rolling upgrade, on real Redis (standalone and cluster): workers and
-// shards of the previous release (their register script, below as it was before templates were
-// recorded) and of this one register the same version in either order. Neither refuses the other;
+// shards of earlier releases (their register scripts, below as they were before templates were
+// recorded, and before vector settings were) and of this one register the same version in either
+// order. Neither refuses the other;
 // the older writer never drops or rewrites the templates a newer one recorded, and a newer writer
 // records its entity's template in an entry the older one created, so the version is guarded from
 // then on (a model applied again with another template for it is refused, like a new entity's).
@@ -36,9 +37,66 @@ redis.call('HSET', KEYS[1], ARGV[1], encoded)
 return {'ok', encoded}
 `;
 
+/** registerVersionLua of the release before vector settings were recorded (325e509), verbatim. */
+const promptsRegisterLua = `
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local prompts = nil
+if ARGV[5] and ARGV[5] ~= '' then
+  prompts = cjson.decode(ARGV[5])
+  if next(prompts) == nil then prompts = nil end
+end
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing then
+  local info = cjson.decode(existing)
+  if info.modelDigest ~= ARGV[2] or info.state == 'deleting' then
+    return {'PRECONDITION_FAILED', existing}
+  end
+  if prompts == nil then return {'ok', existing} end
+  if type(info.prompts) ~= 'table' then info.prompts = {} end
+  local added = false
+  for entity, digest in pairs(prompts) do
+    local recorded = info.prompts[entity]
+    if recorded == nil then
+      info.prompts[entity] = digest
+      added = true
+    elseif recorded ~= digest then
+      return {'PRECONDITION_FAILED', existing}
+    end
+  end
+  if not added then return {'ok', existing} end
+  local encoded = cjson.encode(info)
+  redis.call('HSET', KEYS[1], ARGV[1], encoded)
+  return {'ok', encoded}
+end
+local entry = {version = ARGV[1], state = 'building', modelDigest = ARGV[2],
+  dtype = ARGV[3], dimension = tonumber(ARGV[4]), createdAtMs = now()}
+if prompts ~= nil then entry.prompts = prompts end
+local encoded = cjson.encode(entry)
+redis.call('HSET', KEYS[1], ARGV[1], encoded)
+return {'ok', encoded}
+`;
+
 const model = `sha256:${"c".repeat(64)}`;
 const job = "Job: {{title}}";
 const resume = "Resume: {{summary}}";
+const settings = { pooling: "mean", normalize: true, maxSequenceLength: 512, precision: "fp32" } as const;
+
+/** What a worker of the release before vector settings sends (with its entity's template digest). */
+async function registerAsPrompts(store: Store, version: string, entity: string, template: string) {
+  return (await store.client.eval(
+    promptsRegisterLua,
+    1,
+    store.keys.versions,
+    version,
+    model,
+    "f32",
+    "4",
+    JSON.stringify({ [entity]: promptDigest(template) }),
+  )) as [string, string];
+}
 
 /** What a worker of the previous release sends (version, digest, dtype, dimension; no templates). */
 async function registerAsPrevious(store: Store, version: string): Promise<[string, string]> {
@@ -115,5 +173,66 @@ describe.each(testTargets())("the version registry during a rolling upgrade on $
       job: promptDigest(job),
       resume: promptDigest(resume),
     });
+  });
+
+  it("writers without vector settings after a newer one: accepted, the settings kept", async () => {
+    testStore = await createTestStore(target, "vecspec-compat-new-first");
+    const { store } = testStore;
+    const registered = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      prompts: { job },
+      vectorSettings: settings,
+    });
+    expect((await registerAsPrevious(store, "v1"))[0]).toBe("ok");
+    expect((await registerAsPrompts(store, "v1", "job", job))[0]).toBe("ok");
+    expect(await getVersion(store, "v1")).toEqual(registered);
+    // The release before settings adds another entity's template: it rewrites the entry, keeping them.
+    const [status, rewritten] = await registerAsPrompts(store, "v1", "resume", resume);
+    expect(status).toBe("ok");
+    expect(JSON.parse(rewritten)).toMatchObject({
+      vectorSettings: settings,
+      prompts: { job: promptDigest(job), resume: promptDigest(resume) },
+    });
+    await markVersionComplete(store, "v1");
+    const refused = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      prompts: { job },
+      vectorSettings: { ...settings, pooling: "cls" },
+    }).catch((error: unknown) => error);
+    expect(isStoreError(refused, "PRECONDITION_FAILED")).toBe(true);
+    expect((refused as Error).message).toContain("pooling mean, not this writer's cls");
+  });
+
+  it("a newer writer after ones without vector settings: accepted, its settings recorded from then on", async () => {
+    testStore = await createTestStore(target, "vecspec-compat-old-first");
+    const { store } = testStore;
+    const [status, created] = await registerAsPrompts(store, "v1", "job", job);
+    expect(status).toBe("ok");
+    await markVersionComplete(store, "v1");
+    const upgraded = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      prompts: { job },
+      vectorSettings: settings,
+    });
+    expect(upgraded).toEqual({
+      ...(JSON.parse(created) as object),
+      state: "complete",
+      completedAtMs: expect.any(Number),
+      vectorSettings: settings,
+    });
+    // Earlier releases' writers still running beside it: accepted, nothing changed.
+    expect((await registerAsPrevious(store, "v1"))[0]).toBe("ok");
+    expect((await registerAsPrompts(store, "v1", "job", job))[0]).toBe("ok");
+    expect(await getVersion(store, "v1")).toEqual(upgraded);
+    const refused = await registerVersion(store, "v1", {
+      modelDigest: model,
+      dimension: 4,
+      vectorSettings: { ...settings, precision: "fp16" },
+    }).catch((error: unknown) => error);
+    expect(isStoreError(refused, "PRECONDITION_FAILED")).toBe(true);
+    expect((refused as Error).message).toContain("precision fp32, not this writer's fp16");
   });
 });
