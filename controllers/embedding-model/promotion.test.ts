@@ -294,16 +294,17 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
   it("stalls at once, with no run, when v2 sets no model sha256 and pipelines need one", () => {
     const { sha256: _, ...model } = specOf("v2").model;
     const noDigest = { ...specOf("v2"), model };
-    const decision = decidePromotion(
-      promoting({
-        spec: noDigest,
-        records: [
-          record("v1", { activatedTime: ago(7000), workers: true }),
-          record("v2", { promotionStartTime: ago(60), spec: noDigest }),
-        ],
-        candidate: { bootstrap: undefined },
-      }),
-    );
+    const input = promoting({
+      spec: noDigest,
+      records: [
+        record("v1", { activatedTime: ago(7000), workers: true }),
+        record("v2", { promotionStartTime: ago(60), spec: noDigest }),
+      ],
+      candidate: { bootstrap: undefined },
+    });
+    const decision = decidePromotion(input);
+    // No run can ever be asked for it, so the pipelines' Kafka Secrets are not read for one either.
+    expect(mayBootstrap(input)).toBe(false);
     expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "ModelDigestUnknown" });
     expect(decision.verdict.message).toMatch(
       /^BootstrapComplete: version v2 sets no spec\.model\.sha256: .* set it together with a new spec\.version; version v1 keeps serving$/,

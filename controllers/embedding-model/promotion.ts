@@ -153,11 +153,12 @@ export const promotionPollMs = 5_000;
  * Whether the decision may ask for a BootstrapRun of the spec's version (its `bootstrap`), told from
  * the inputs without deciding: never for a model without a store (served only, or its pipelines
  * gone), while the spec's version is the one readers use, or for a build of it readers used whose
- * vectors the store keeps (a rollback). What a run's creation needs besides (the pipelines' Kafka
+ * vectors the store keeps (a rollback), nor for a version with no model digest to check its vectors
+ * against (ModelDigestUnknown). What a run's creation needs besides (the pipelines' Kafka
  * Secrets, read live) is read only when it may.
  */
 export function mayBootstrap(input: PromotionInputs): boolean {
-  if (input.store === undefined) return false;
+  if (input.store === undefined || digestUnknown(input)) return false;
   const spec = input.specVersion;
   const records = new Map(input.records.map((record) => [record.version, record]));
   if (readersPointer(input, records).current === spec) return false;
