@@ -277,6 +277,27 @@ describe("gRPC Embed", () => {
         Buffer.concat([bytesField(1, "replaced"), unknown, varintField(3, 1), bytesField(1, text)]),
       ],
       ["/tei.v1.Embed/Embed", Buffer.concat([unknown, bytesField(1, text)])],
+      // What Python's protobuf 7.36 serializes from these protos with fields 20-27 added (int32 -1,
+      // fixed32, fixed64, packed repeated int32, repeated string, bytes 0xff, sint32, double) set in
+      // the request and the input, an empty map entry, normalize false and an empty request_id.
+      [
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        Buffer.from(
+          "0a350a1c6b756265726e65746573206f70657261746f7220656e67696e6565721a040a001200a001" +
+            "fbffffffffffffffff01ba010207080a080a067365636f6e6410011800a001ffffffffffffffffff" +
+            "01ad0103000000b1010400000000000000ba010c01ffffffffffffffffff0102c20100c20102c3a9" +
+            "ca0101ffd00111d901000000000000f83f",
+          "hex",
+        ),
+      ],
+      [
+        "/tei.v1.Embed/Embed",
+        Buffer.from(
+          "0a1c6b756265726e65746573206f70657261746f7220656e67696e656572100118012001a001ffff" +
+            "ffffffffffffff01ad0101000000ba010bffffffffffffffffff0105d9010000000000000040",
+          "hex",
+        ),
+      ],
     ];
     for (const [path, body] of requests)
       expect(await rawUnary(address, path, body, metadata), path).toBeInstanceOf(Buffer);
