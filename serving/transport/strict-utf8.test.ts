@@ -84,6 +84,20 @@ describe("wireChecker", () => {
     expect(check(Buffer.from([0xff]))).toEqual(wire("the bytes end inside a field's tag, at byte 0"));
   });
 
+  it("refuses a field number above protobuf's largest (2^29 - 1), which protobuf.js would read as a known field", () => {
+    // Tag 2^32 + 10: field 2^29 + 1 by its whole value, but field 1 (length-delimited) once cut to
+    // the 32 bits protobuf.js reads a tag as, so the Latin-1 text would be decoded as inputs.
+    const tag = Buffer.from([0x8a, 0x80, 0x80, 0x80, 0x10]);
+    const tei = wireChecker(loadProtoDescriptors(), "tei.v1.EmbedRequest");
+    expect(tei(Buffer.concat([tag, Buffer.from([4]), latin1]))).toEqual(
+      wire("a field has number 536870913, above the largest protobuf allows (536870911)"),
+    );
+    expect(check(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x10, 0x01]))).toEqual(
+      wire("a field has number 536870912, above the largest protobuf allows (536870911)"),
+    );
+    expect(check(Buffer.from([0xf8, 0xff, 0xff, 0xff, 0x0f, 0x01]))).toBeUndefined(); // 536870911 itself
+  });
+
   it("refuses groups nested deeper than protobuf's recursion limit of 100, rather than overflowing the stack", () => {
     expect(check(Buffer.alloc(200_000, (12 << 3) | 3))).toEqual(
       wire("field 12 nests groups or messages more than 100 deep (protobuf's recursion limit)"),

@@ -170,6 +170,9 @@ function resolveType(definitions: PackageDefinition, scope: string, typeName: st
   return undefined;
 }
 
+/** The largest field number protobuf allows (2^29 - 1); Go's parser refuses a larger one. */
+const MAX_FIELD_NUMBER = 536_870_911;
+
 /** protoc's parsers (C++ CodedInputStream, Go, Java) refuse messages and groups nested deeper. */
 const RECURSION_LIMIT = 100;
 
@@ -201,6 +204,11 @@ function walk(
     const fieldPath = rule === undefined ? undefined : path === "" ? rule.name : `${path}.${rule.name}`;
     const label = fieldPath === undefined ? `field ${number}` : `field ${fieldPath} (${number})`;
     if (number === 0) throw wireFault(`a field has number 0, which no field has`);
+    // protobuf.js reads a tag as 32 bits: a larger number would be decoded as the field its low bits name.
+    if (number > MAX_FIELD_NUMBER)
+      throw wireFault(
+        `a field has number ${number}, above the largest protobuf allows (${MAX_FIELD_NUMBER})`,
+      );
     if (wireType > 5) throw wireFault(`${label} has wire type ${wireType}, which does not exist`);
     if (wireType === 4) {
       if (group === number) return at;

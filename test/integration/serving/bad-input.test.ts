@@ -204,6 +204,14 @@ describe("gRPC Embed", () => {
         ]),
         "jude.embedding.v1.EmbedRequest: field inputs.text (1) is 5 bytes long, but only 1 byte follows",
       ],
+      // Tag 2^32 + 10: field 2^29 + 1, above protobuf's largest; protobuf.js cuts the tag to 32 bits
+      // and would decode the Latin-1 bytes that follow as inputs ("caf\uFFFD").
+      [
+        "a field number above 2^29 - 1",
+        "/tei.v1.Embed/Embed",
+        Buffer.from([0x8a, 0x80, 0x80, 0x80, 0x10, 0x04, 0x63, 0x61, 0x66, 0xe9]),
+        "tei.v1.EmbedRequest: a field has number 536870913, above the largest protobuf allows (536870911)",
+      ],
       [
         "wire type 7",
         "/tei.v1.Embed/Embed",
@@ -227,6 +235,72 @@ describe("gRPC Embed", () => {
     }
     // The server still embeds well-formed requests afterwards.
     expect((await client.embed(["hello"])).vectors).toHaveLength(1);
+  });
+
+  it("embeds well-formed requests as a client built from a newer .proto sends them", async () => {
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${TOKEN}`);
+    const bytesField = (number: number, bytes: Buffer | string): Buffer => {
+      const value = typeof bytes === "string" ? Buffer.from(bytes) : bytes;
+      return Buffer.concat([Buffer.from([(number << 3) | 2, value.length]), value]);
+    };
+    const varintField = (number: number, value: number): Buffer => Buffer.from([number << 3, value]);
+    // Fields a newer .proto may add, which arrive as unknown fields: a 10-byte negative int32, a
+    // fixed64, a fixed32, bytes that are not UTF-8, a balanced group holding a group, and a field
+    // number of 2^29 - 1.
+    const unknown = Buffer.concat([
+      Buffer.from([9 << 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+      Buffer.from([(10 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8]),
+      Buffer.from([(11 << 3) | 5, 1, 2, 3, 4]),
+      bytesField(14, Buffer.from([0xff, 0xfe])),
+      Buffer.from([(12 << 3) | 3, (13 << 3) | 3, 1 << 3, 1, (13 << 3) | 4, (12 << 3) | 4]),
+      Buffer.from([0xf8, 0xff, 0xff, 0xff, 0x0f, 0x01]),
+    ]);
+    const text = "kubernetes operator engineer";
+    const requests: Array<[string, Buffer]> = [
+      [
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        Buffer.concat([
+          unknown,
+          varintField(2, 0), // truncate sent twice: the last one counts
+          bytesField(4, ""), // an empty request_id
+          // An input with its text after its other fields, an empty map entry and unknown fields;
+          // then an empty input
+          bytesField(1, Buffer.concat([unknown, bytesField(3, ""), bytesField(1, text)])),
+          varintField(3, 0), // normalize: false, sent explicitly
+          bytesField(1, bytesField(1, "another text")),
+          varintField(2, 1),
+        ]),
+      ],
+      [
+        "/tei.v1.Embed/Embed",
+        Buffer.concat([bytesField(1, "replaced"), unknown, varintField(3, 1), bytesField(1, text)]),
+      ],
+      ["/tei.v1.Embed/Embed", Buffer.concat([unknown, bytesField(1, text)])],
+      // What Python's protobuf 7.36 serializes from these protos with fields 20-27 added (int32 -1,
+      // fixed32, fixed64, packed repeated int32, repeated string, bytes 0xff, sint32, double) set in
+      // the request and the input, an empty map entry, normalize false and an empty request_id.
+      [
+        "/jude.embedding.v1.EmbeddingService/Embed",
+        Buffer.from(
+          "0a350a1c6b756265726e65746573206f70657261746f7220656e67696e6565721a040a001200a001" +
+            "fbffffffffffffffff01ba010207080a080a067365636f6e6410011800a001ffffffffffffffffff" +
+            "01ad0103000000b1010400000000000000ba010c01ffffffffffffffffff0102c20100c20102c3a9" +
+            "ca0101ffd00111d901000000000000f83f",
+          "hex",
+        ),
+      ],
+      [
+        "/tei.v1.Embed/Embed",
+        Buffer.from(
+          "0a1c6b756265726e65746573206f70657261746f7220656e67696e656572100118012001a001ffff" +
+            "ffffffffffffff01ad0101000000ba010bffffffffffffffffff0105d9010000000000000040",
+          "hex",
+        ),
+      ],
+    ];
+    for (const [path, body] of requests)
+      expect(await rawUnary(address, path, body, metadata), path).toBeInstanceOf(Buffer);
   });
 
   it("refuses a text that is not UTF-8 instead of embedding U+FFFD in its place", async () => {
