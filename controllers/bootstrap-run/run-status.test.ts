@@ -461,6 +461,28 @@ describe("runStatus", () => {
       }
     });
 
+    it("inherits nothing when no pod is there but the last status did not say they were held back", () => {
+      const withReady = (reason: string, message: string) =>
+        testRun((object) =>
+          setPath(object, "status", {
+            phase: "Suspended",
+            conditions: [
+              { type: "Ready", status: "False", reason, message, lastTransitionTime: "2026-12-01T10:00:00Z" },
+            ],
+          }),
+        );
+      // Resumed (the Job controller deleted the pods on suspend; the new ones are not made yet), a
+      // brand-new run, a run whose Job was replaced for another store: Pending, nothing more.
+      for (const run of [
+        withReady("Suspended", "suspended at 0%; 1 pod cannot be scheduled (p): 0/3 nodes are available"),
+        testRun(),
+        withReady("StoreChanged", "1 pod cannot run (p, container c): X: y"),
+      ])
+        expect(
+          runStatus({ run, job: job([]), checkpoints: [null, null], nowMs: now, shardPods: 0 }).standing,
+        ).toEqual({ state: "Reconciling", reason: "Pending", message: "waiting for the shards to start" });
+    });
+
     it("says nothing more of a run that was running unhindered", () => {
       const decision = runStatus({
         run: heldBack("Running", "10% (20 of 200 records); 1 pod cannot run (p, container c): looks alike"),
