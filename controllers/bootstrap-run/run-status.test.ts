@@ -4,6 +4,9 @@ import { zeroCounts, type CheckpointState } from "../../pipelines/bootstrap/chec
 import { resolveLiveVersions } from "../nearline-pipeline/live-versions.ts";
 import { setPath, testModel, testPipeline, testRun } from "../nearline-pipeline/test-objects.ts";
 import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
+import { describeFailing } from "../shared/failing-pods.ts";
+import { describeRefused } from "../shared/refused-pods.ts";
+import { describeUnschedulable } from "../shared/unschedulable-pods.ts";
 import { isFinished, runStatus } from "./run-status.ts";
 import { runStallCause } from "./stall-causes.ts";
 
@@ -389,6 +392,95 @@ describe("runStatus", () => {
       const placed = runStatus({ run, job: job([], 2), checkpoints: [null, null], nowMs: now, shardPods: 2 });
       expect(placed.standing).toMatchObject({ state: "Reconciling", reason: "Running" });
       expect(placed.standing.message).not.toContain("cannot be scheduled");
+    });
+
+    it("recovers every cause the run's own Ready message named, with retries and waits before them, and says held back once", () => {
+      const causes = {
+        refused: { message: 'admission webhook "policy" denied the request: a; b; c' },
+        unschedulable: {
+          pods: 2,
+          firstPod: "jobs-minilm-v1-bootstrap-0-abc",
+          message: "0/3 nodes are available: 1 node(s) had untolerated taint {x: y}; 2 Insufficient cpu.",
+        },
+        failing: {
+          pods: 1,
+          firstPod: "jobs-minilm-v1-bootstrap-1-def",
+          container: "container bootstrap",
+          reason: "ImagePullBackOff",
+          message: 'Back-off pulling image "jude:nope"; 1 pod cannot run (not this one)',
+        },
+      };
+      const waiting = {
+        ...halfway,
+        waiting: { dependency: "embedding", sinceMs: start, error: "HTTP 503; retry later" },
+      } as CheckpointState;
+      // The run's status as this module wrote it while the shards were held back, retried and waiting.
+      const before = runStatus({
+        run: testRun(),
+        job: job([], 2),
+        checkpoints: [waiting, null],
+        nowMs: now,
+        retries: { failed: 1, last: "pod p, container c: Error, exit code 1 (died; badly)" },
+        ...causes,
+        shardPods: 3,
+      });
+      expect(before.standing.reason).toBe("PodFailing");
+      const run = testRun((object) =>
+        setPath(object, "status", {
+          phase: "Running",
+          conditions: before.conditions.map((condition) => ({
+            ...condition,
+            lastTransitionTime: "2026-12-01T10:00:00Z",
+          })),
+        }),
+      );
+      const expected = [
+        describeRefused(causes.refused),
+        describeUnschedulable(causes.unschedulable),
+        describeFailing(causes.failing),
+      ].join("; ");
+      const recovered = runStatus({
+        run,
+        job: deadline,
+        checkpoints: [waiting, null],
+        nowMs: now,
+        shardPods: 0,
+      });
+      const live = runStatus({
+        run: testRun(),
+        job: deadline,
+        checkpoints: [waiting, null],
+        nowMs: now,
+        ...causes,
+      });
+      for (const decision of [recovered, live]) {
+        expect(decision.standing.message).toContain(
+          `Job was active longer than specified deadline; the shards were held back: ${expected}; progress `,
+        );
+        expect(decision.standing.message.split("held back").length).toBe(2);
+      }
+    });
+
+    it("inherits nothing when no pod is there but the last status did not say they were held back", () => {
+      const withReady = (reason: string, message: string) =>
+        testRun((object) =>
+          setPath(object, "status", {
+            phase: "Suspended",
+            conditions: [
+              { type: "Ready", status: "False", reason, message, lastTransitionTime: "2026-12-01T10:00:00Z" },
+            ],
+          }),
+        );
+      // Resumed (the Job controller deleted the pods on suspend; the new ones are not made yet), a
+      // brand-new run, a run whose Job was replaced for another store: Pending, nothing more.
+      for (const run of [
+        withReady("Suspended", "suspended at 0%; 1 pod cannot be scheduled (p): 0/3 nodes are available"),
+        testRun(),
+        withReady("StoreChanged", "1 pod cannot run (p, container c): X: y"),
+      ])
+        expect(
+          runStatus({ run, job: job([]), checkpoints: [null, null], nowMs: now, shardPods: 0 }).standing,
+        ).toEqual({ state: "Reconciling", reason: "Pending", message: "waiting for the shards to start" });
     });
 
     it("says nothing more of a run that was running unhindered", () => {

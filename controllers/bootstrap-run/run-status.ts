@@ -119,9 +119,9 @@ export function runStatus(observation: RunObservation): RunDecision {
             // The Job says only "Job was active longer than specified deadline", and its controller
             // deleted the pods: what held them back is read from them or the run's last status.
             ...(failed.reason === "DeadlineExceeded"
-              ? ((heldBack(observation) ?? heldBackBefore(run))?.why.map(
-                  (cause) => `the shards were held back: ${cause}`,
-                ) ?? [])
+              ? [(heldBack(observation) ?? heldBackBefore(run))?.why.join("; ")].flatMap((why) =>
+                  why === undefined ? [] : [`the shards were held back: ${why}`],
+                )
               : []),
           ]
             .filter((part) => part !== "")

@@ -5,6 +5,26 @@ const t0 = new Date("2026-01-01T00:00:00.123Z");
 const t1 = new Date("2026-01-01T00:05:00.000Z");
 
 describe("conditions", () => {
+  it("cuts a message to the 32768 characters the CRDs accept, saying so, so the status can still be written", () => {
+    const long = `${"x".repeat(40_000)}`;
+    const [condition] = setConditions(
+      undefined,
+      [{ type: "Ready", status: "False", reason: "FailedCreate", message: long }],
+      1,
+      t0,
+    );
+    expect(condition!.message.length).toBeLessThanOrEqual(32_768);
+    expect(condition!.message.startsWith("x".repeat(30_000))).toBe(true);
+    expect(condition!.message.endsWith("… (cut)")).toBe(true);
+    const short = setConditions(
+      undefined,
+      [{ type: "Ready", status: "True", reason: "R", message: "m" }],
+      1,
+      t0,
+    );
+    expect(short[0]!.message).toBe("m");
+  });
+
   it("formats times as RFC 3339 seconds", () => {
     expect(conditionTime(t0)).toBe("2026-01-01T00:00:00Z");
   });

@@ -17,6 +17,21 @@ export function conditionTime(now: Date): string {
   return now.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
+/** The most characters a condition's message may have: every CRD's schema refuses a longer one. */
+export const maxConditionMessage = 32_768;
+
+const cutNote = "… (cut)";
+
+/**
+ * A message within maxConditionMessage: a longer one (an admission webhook's long answer, many shards'
+ * words) would have the API server refuse the whole status, leaving the resource's status as it was.
+ */
+function capMessage(message: string): string {
+  return message.length <= maxConditionMessage
+    ? message
+    : `${message.slice(0, maxConditionMessage - cutNote.length)}${cutNote}`;
+}
+
 /**
  * The conditions after setting `inputs`: a condition of a new type is appended, one of an existing type
  * replaced in place; lastTransitionTime is kept when the status is unchanged. Conditions of other
@@ -34,6 +49,7 @@ export function setConditions(
     const previous = index < 0 ? undefined : result[index];
     const next: Condition = {
       ...input,
+      message: capMessage(input.message),
       ...(observedGeneration === undefined ? {} : { observedGeneration }),
       lastTransitionTime:
         previous !== undefined && previous.status === input.status
