@@ -111,3 +111,76 @@ describe("actOnPromotion: capacity of the versions it serves", () => {
     });
   });
 });
+
+describe("actOnPromotion: the TLS Secret each served version reads", () => {
+  const tlsSecret = (name: string, certificate: string) =>
+    ({
+      kind: "Secret",
+      metadata: { name, namespace: testNamespace, resourceVersion: "3" },
+      data: {
+        "tls.crt": Buffer.from(certificate).toString("base64"),
+        "tls.key": Buffer.from(`key of ${certificate}`).toString("base64"),
+      },
+    }) as KubeObject;
+  // The spec promotes v2 under a new TLS Secret; v1, still active, serves with the Secret its record
+  // names. The reconcile read only the spec's references (readReferences), so v1's Secret is not in
+  // `secrets`: it must be read, not stamped `absent` (which rolls v1's pods at once and then no renewal
+  // of its certificate ever does).
+  async function stampOfActive(certificate: string): Promise<string | undefined> {
+    const model = testModel((object) => {
+      setPath(object, "spec.version", "minilm-v2");
+      setPath(object, "spec.serving.tls", { secretName: "tls-v2" });
+    });
+    const activeSpec = {
+      ...recordedSpec(model),
+      serving: { ...model.spec.serving, tls: { secretName: "tls-v1" } },
+    };
+    const decision = {
+      queryVersion: "minilm-v1",
+      activeVersion: "minilm-v1",
+      serve: ["minilm-v1", "minilm-v2"],
+      workers: [],
+      collect: [],
+      records: [
+        { version: "minilm-v1", spec: activeSpec, promotionStartTime: "2026-12-01T00:00:00Z" },
+        { version: "minilm-v2", spec: recordedSpec(model), promotionStartTime: "2026-12-02T00:00:00Z" },
+      ],
+    } as unknown as PromotionDecision;
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { Secret: [tlsSecret("tls-v1", certificate), tlsSecret("tls-v2", "v2 certificate")] },
+    );
+    const secrets = Object.assign(
+      new Map([
+        [
+          "tls-v2",
+          new Map([
+            ["tls.crt", Buffer.from("v2 certificate")],
+            ["tls.key", Buffer.from("key of v2 certificate")],
+          ]),
+        ],
+      ]),
+      { versions: new Map([["tls-v2", "3"]]) },
+    );
+    await actOnPromotion(context, model, decision, {
+      store: undefined,
+      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+      pipelines: [],
+      specBlocked: false,
+      reconcileStartedAtMs: 0,
+      changelogPartitions: async () => 1,
+      secrets,
+    });
+    const deployment = calls.find(
+      (call) => call.verb === "apply" && call.kind === "Deployment" && call.name === "jude-minilm-minilm-v1",
+    ) as
+      { object: { spec: { template: { metadata: { annotations: Record<string, string> } } } } } | undefined;
+    return deployment?.object.spec.template.metadata.annotations["jude.dev/secret-versions"];
+  }
+
+  it("stamps an older version's pods with its own TLS Secret, so its renewal rolls them", async () => {
+    const before = await stampOfActive("v1 certificate");
+    expect(before).toMatch(/^tls-v1@sha256:[0-9a-f]{16}$/);
+    expect(await stampOfActive("v1 certificate renewed")).not.toBe(before);
+  });
+});

@@ -19,6 +19,7 @@ import { isEarlierBuild, runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
 import { deleteDroppedAutoscaler, holdReplicasForAutoscaler, replicasFloor } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
+import { servingTlsValues } from "./serving-config.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
@@ -89,7 +90,7 @@ export async function actOnPromotion(
       options.images,
       options.placement,
       floor,
-      options.secrets,
+      await withTlsSecretOf(context, rendered, options.secrets),
     ) as KubeObject[];
     if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
       await deleteDroppedAutoscaler(context, model, version);
@@ -103,6 +104,27 @@ export async function actOnPromotion(
   await reconcileRuns(context, model, decision, options);
   if (options.store !== undefined) await collectStep(context, options.store, decision.collect);
   return switchSeconds;
+}
+
+/**
+ * `secrets` with the TLS Secret `rendered` serves with, read now when the reconcile did not (it read
+ * the spec's references; an older version's record may name another Secret): stamped `absent`, that
+ * version's pods would roll once and never again at a renewal of their certificate.
+ */
+async function withTlsSecretOf(
+  context: ReconcileContext,
+  rendered: EmbeddingModel,
+  secrets: SecretsAsRead | undefined,
+): Promise<SecretsAsRead | undefined> {
+  const name = rendered.spec.serving.tls?.secretName;
+  if (secrets === undefined || name === undefined || secrets.has(name)) return secrets;
+  const object = await context.client.getLive<KubeObject & { data?: Record<string, unknown> }>(
+    resourceTypes.secret,
+    { namespace: rendered.metadata.namespace ?? context.key.namespace, name },
+  );
+  if (object === undefined) return secrets;
+  const versions = new Map([...secrets.versions, [name, object.metadata?.resourceVersion ?? ""]]);
+  return Object.assign(new Map([...secrets, [name, servingTlsValues(object.data ?? {})]]), { versions });
 }
 
 /** Flips (or rolls back) the pointer; a repeat of a switch that already happened is a no-op. */

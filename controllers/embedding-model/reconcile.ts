@@ -34,7 +34,7 @@ import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, mayBootstrap, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
 import type { ParityObservation } from "./promotion-gates.ts";
-import { servingPorts, servingTlsFiles } from "./serving-config.ts";
+import { servingPorts, servingTlsValues } from "./serving-config.ts";
 import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
 import { claimStore, stayOffStore, storeConflictPollMs } from "./store-claim.ts";
 import { grpcEndpoint } from "./service.ts";
@@ -418,8 +418,8 @@ async function readReferences(
       name: reference.name,
     });
     // Only the key names of a Secret are looked at, and a URL key as redactUri prints it (no query,
-    // no user:password@); no other value leaves this function but the TLS Secret's certificate and
-    // key, of which the pod template shows only a digest (secretStampsOf).
+    // no user:password@); no other value leaves this function but a Secret's tls.crt and tls.key, of
+    // which a pod template shows only a digest (secretStampsOf).
     const data = (object?.data ?? {}) as Record<string, unknown>;
     const urlValue = reference.urlOf === undefined ? undefined : data[reference.urlOf.key];
     const lookup: ReferenceLookup =
@@ -436,13 +436,9 @@ async function readReferences(
     if (blocker !== undefined) blockers.push(blocker);
     if (reference.kind === "Secret" && object !== undefined) {
       versions.set(reference.name, object.metadata?.resourceVersion ?? "");
-      const tls = reference.name === model.spec.serving.tls?.secretName;
-      const values = new Map<string, Buffer>();
-      for (const key of tls ? servingTlsFiles : []) {
-        const value = data[key];
-        if (typeof value === "string") values.set(key, Buffer.from(value, "base64"));
-      }
-      secrets.set(reference.name, values);
+      // Of any Secret, not only the spec's TLS one: an older version's record may name another of
+      // these as its TLS Secret (promotion-act.ts withTlsSecretOf reads only those not read here).
+      secrets.set(reference.name, servingTlsValues(data));
     }
   }
   return { blockers, secrets };

@@ -25,6 +25,19 @@ export const drainTimeoutMs = 25_000;
 /** The serving TLS Secret's keys the server reads (as files, once at start): its certificate and key. */
 export const servingTlsFiles = ["tls.crt", "tls.key"];
 
+/**
+ * What the server reads of a TLS Secret's `data` (base64, as the API server returns it): the values of
+ * servingTlsFiles it has, decoded. Kept in memory only, for the pod template's digest (secretStampsOf).
+ */
+export function servingTlsValues(data: Readonly<Record<string, unknown>>): Map<string, Buffer> {
+  const values = new Map<string, Buffer>();
+  for (const key of servingTlsFiles) {
+    const value = data[key];
+    if (typeof value === "string") values.set(key, Buffer.from(value, "base64"));
+  }
+  return values;
+}
+
 export const configFiles = { serving: "serving.yaml", manifest: "jude-model.json" } as const;
 
 /** The `jude serve` config of the spec's version; throws ConfigError when the server would refuse it. */

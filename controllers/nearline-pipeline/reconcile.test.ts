@@ -3,6 +3,8 @@ import type { KubeObject } from "../../operator/runtime/types.ts";
 import { imagesFor } from "../shared/image.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
+import { parseEmbeddingModel } from "../../crds/index.ts";
+import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { setPath, stored, testNamespace } from "./test-objects.ts";
 import type { WorkerFigures } from "./worker-figures.ts";
 
@@ -109,6 +111,48 @@ describe("reconcileNearlinePipeline", () => {
     expect(await template(tlsSecret("7", issued))).toEqual(before);
     // A new CA reaches the workers, which read it only when they start.
     expect(await template(tlsSecret("8", { ...renewed, "ca.crt": "CA two" }))).not.toEqual(before);
+  });
+
+  // v1's workers run while v2 is promoted under a new TLS Secret: v1's record names the Secret its
+  // servers use, and the workers verify them with that Secret's ca.crt. The reconcile must read that
+  // Secret, not only the spec's: stamped `absent`, v1's workers roll at once and a new CA of their
+  // servers never reaches them; and without its key names the ca.crt is assumed there.
+  it("stamps an older version's workers with the CA of the TLS Secret its record names", async () => {
+    const tlsSecret = (name: string, ca: string) => ({
+      kind: "Secret",
+      metadata: { name, namespace: testNamespace, resourceVersion: "5" },
+      data: { "ca.crt": Buffer.from(ca).toString("base64"), "tls.crt": "", "tls.key": "" },
+    });
+    const raw = stored("embedding-model.yaml", "model-uid", (object) => {
+      setPath(object, "spec.serving.tls", { secretName: "tls-v1" });
+    });
+    const v1 = parseEmbeddingModel(structuredClone(raw));
+    setPath(raw, "spec.version", "minilm-v2");
+    setPath(raw, "spec.serving.tls", { secretName: "tls-v2" });
+    const record = desiredVersionRecord(v1, {
+      version: "minilm-v1",
+      spec: recordedSpec(v1),
+      promotionStartTime: "2026-12-01T00:00:00Z",
+      workers: true,
+    });
+    const stamp = async (ca: string) => {
+      const calls = await reconcile({
+        NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+        EmbeddingModel: [raw as KubeObject],
+        ConfigMap: [record as KubeObject],
+        Secret: [secret, tlsSecret("tls-v1", ca), tlsSecret("tls-v2", "CA of v2")],
+      });
+      const applied = calls.find(
+        (call) =>
+          call.verb === "apply" && call.kind === "Deployment" && call.name === "jobs-minilm-v1-nearline",
+      );
+      if (applied?.verb !== "apply") throw new Error("the reconcile must apply v1's worker Deployment");
+      return (applied.object as { spec: { template: { metadata: { annotations: Record<string, string> } } } })
+        .spec.template.metadata.annotations["jude.dev/secret-versions"];
+    };
+    const before = await stamp("CA of v1");
+    expect(before).toMatch(/tls-v1@sha256:[0-9a-f]{16}/);
+    expect(await stamp("another CA of v1")).not.toBe(before);
   });
 
   it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {

@@ -27,6 +27,7 @@ import { commitStartOffsets } from "./start-offsets.ts";
 import { workerConsumerGroup } from "./worker-config.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
 import { readSurroundings } from "./read-surroundings.ts";
+import { secretKeys, withSecrets } from "./secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
 import { desiredWorkers } from "./worker-deployment.ts";
@@ -92,6 +93,15 @@ export async function reconcileNearlinePipeline(
         )
       : { versions: [], waiting: [] };
   if (cause === undefined && model !== undefined) {
+    // The serving TLS Secret each live version's record names (the CA its workers verify the servers
+    // with), read too where the spec names another: its key names decide the CA mount, its ca.crt the
+    // pod template's stamp.
+    const secrets = await withSecrets(
+      context.client,
+      context.key.namespace,
+      secretValues,
+      resolved.versions.flatMap((version) => version.serving.tls?.secretName ?? []),
+    );
     for (const version of resolved.versions) {
       const desired = desiredWorkers(
         pipeline,
@@ -99,8 +109,8 @@ export async function reconcileNearlinePipeline(
         version,
         settings.images,
         settings.placement,
-        secretValues,
-        surroundings.secrets,
+        secrets,
+        secretKeys(secrets),
       );
       const name = nearlineWorkerName(pipeline.metadata.name, version.version);
       const exists = context.cache.get(resourceTypes.deployment, { namespace: context.key.namespace, name });

@@ -40,3 +40,20 @@ export async function readSecrets(
 export function secretKeys(secrets: SecretValues): Map<string, Set<string>> {
   return new Map([...secrets].map(([name, values]) => [name, new Set(values.keys())]));
 }
+
+/**
+ * `secrets` with those of `names` it lacks read too (a missing one stays absent): an older live
+ * version's record may name a serving TLS Secret the spec no longer does.
+ */
+export async function withSecrets(
+  client: ControllerClient,
+  namespace: string,
+  secrets: ReadSecrets,
+  names: Iterable<string>,
+): Promise<ReadSecrets> {
+  const lacking = [...new Set(names)].filter((name) => !secrets.has(name));
+  if (lacking.length === 0) return secrets;
+  const read = await readSecrets(client, namespace, lacking);
+  const versions = new Map([...secrets.versions, ...read.versions]);
+  return Object.assign(new Map([...secrets, ...read]), { versions });
+}
