@@ -181,6 +181,14 @@ describe("EmbeddingModel controller on the testbed", () => {
         condition(model, "Ready")?.status === "True" &&
         (model.status as Json).observedGeneration === (model.metadata as Json).generation,
     );
+    // Rolled out: the old pods are gone, and so is the ConfigMap they mounted (never rewritten meanwhile).
+    const configBefore = configMapNameOf(before as MountingWorkload);
+    await waitFor(
+      "the superseded serving ConfigMap deleted",
+      async () => (await getObject(`configmap/${configBefore}`, namespace)) === undefined,
+      { timeoutMs: 60_000 },
+    );
+    expect(await getObject(`configmap/${configAfter}`, namespace)).toBeDefined();
   });
 
   it("scales a fixed-size model and waits for a missing Secret until it exists", async () => {
