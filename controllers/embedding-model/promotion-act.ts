@@ -1,7 +1,8 @@
 // Carries out a promotion decision, in an order that keeps every intermediate state safe to resume
 // from: the store pointer first (records then say what happened), the records, each served version's
-// objects (and its config ConfigMaps no pod mounts any more deleted), the query Service (moved in the same reconcile as the flip), removal of what is no longer
-// served, the BootstrapRuns, and one bounded garbage-collection step.
+// objects (then its superseded config ConfigMaps, once no pod mounts them), the query Service (moved
+// in the same reconcile as the flip), removal of what is no longer served, the BootstrapRuns, and one
+// bounded garbage-collection step.
 import type { V1Deployment } from "@kubernetes/client-node";
 import type { BootstrapRun, BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { apiVersion } from "../../crds/index.ts";
