@@ -274,3 +274,38 @@ describe("BootstrapComplete over several pipelines' runs", () => {
     );
   });
 });
+
+describe("BootstrapComplete of a failed run", () => {
+  // As the BootstrapRun controller writes them for a failed run: Ready False, Stalled and Failed True.
+  const failedConditions = (reason: string, message: string) =>
+    ["Ready", "Stalled", "Failed"].map((type) => ({
+      type,
+      status: type === "Ready" ? "False" : "True",
+      reason,
+      message,
+      lastTransitionTime: "2026-12-01T10:00:00Z",
+    }));
+  it("quotes the run's failure without saying twice that it failed", () => {
+    const cause =
+      "bootstrap failed: Job has reached the specified backoff limit; progress 40% (4 records, 4 texts embedded, 0 deduplicated, 0 failed)";
+    const run = testRun((object) => {
+      setPath(object, "status.phase", "Failed");
+      setPath(object, "status.conditions", failedConditions("BackoffLimitExceeded", cause));
+    });
+    const gate = bootstrapGate("v2", bootstrapObservation([testPipeline()], [run]), "building");
+    expect(gate).toMatchObject({ state: "Failed", reason: "BootstrapFailed" });
+    expect(gate.message).toBe(
+      `BootstrapRun ${run.metadata.name} failed: Job has reached the specified backoff limit; progress 40% (4 records, 4 texts embedded, 0 deduplicated, 0 failed)`,
+    );
+  });
+
+  it("keeps a message of another shape whole", () => {
+    const run = testRun((object) => {
+      setPath(object, "status.phase", "Failed");
+      setPath(object, "status.conditions", failedConditions("JobFailed", "shard 0 failed"));
+    });
+    expect(bootstrapGate("v2", bootstrapObservation([testPipeline()], [run]), "building").message).toBe(
+      `BootstrapRun ${run.metadata.name} failed: shard 0 failed`,
+    );
+  });
+});
