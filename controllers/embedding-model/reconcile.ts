@@ -4,7 +4,7 @@
 // so a restart at any step of a promotion resumes exactly there.
 import type { Registry } from "prom-client";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
-import { safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
+import { fromApiServer, safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { Store } from "../../store/index.ts";
@@ -92,7 +92,7 @@ export async function reconcileEmbeddingModel(
     await forgetModel(promotionMetrics(settings.registry), context.key);
     return;
   }
-  const parsed = safeParseEmbeddingModel(raw);
+  const parsed = safeParseEmbeddingModel(raw, fromApiServer);
   if (!parsed.success) {
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
     await writeVerdictKeepingStatus(context, raw, verdict);
@@ -108,7 +108,7 @@ export async function reconcileEmbeddingModel(
   const references = await readReferences(context, model);
   const blockers = [...specBlockers(model, renderError), ...references.blockers];
   const pipelines = pipelinesOfModel(context, model.metadata.name).flatMap((object) => {
-    const result = safeParseNearlinePipeline(object);
+    const result = safeParseNearlinePipeline(object, fromApiServer);
     return result.success ? [result.data] : [];
   });
   let store: Store | undefined;
