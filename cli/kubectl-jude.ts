@@ -14,6 +14,7 @@ import {
   commandFlags,
   flagLabel,
   flagOptions,
+  leadingCommand,
   outputFormats,
   splitShortFlagValues,
   type FlagName,
@@ -71,8 +72,9 @@ let usageHint = "See 'kubectl jude --help' for usage.";
 async function run(argv: string[]): Promise<number> {
   const words = splitShortFlagValues(argv);
   // The command is found before the flags are checked, so that an error in them is that command's.
-  const named = parseArgs({ args: words, allowPositionals: true, strict: false, options: flagOptions })
-    .positionals[0];
+  // An unknown flag before it is the first thing wrong: the word after it may be its value.
+  const { command: named, unknownFlag } = leadingCommand(words);
+  if (unknownFlag !== undefined) throw new UsageError(`unknown flag "${unknownFlag}"`);
   if (named !== undefined && commandFlags[named] !== undefined)
     usageHint = `See 'kubectl jude ${named} --help' for usage.`;
   // A command that does not exist is the first thing wrong, before any flag after it.

@@ -10,6 +10,7 @@ import {
   resourceSchema,
   safeParseResource,
   type KindDefinition,
+  type ParseOptions,
   type ParseResult,
 } from "./resource.ts";
 
@@ -265,8 +266,8 @@ export function parseBootstrapRun(value: unknown): BootstrapRun {
 }
 
 /** Like parseBootstrapRun, returning the error instead of throwing. */
-export function safeParseBootstrapRun(value: unknown): ParseResult<BootstrapRun> {
-  return safeParseResource(bootstrapRunSchema, "BootstrapRun", value);
+export function safeParseBootstrapRun(value: unknown, options?: ParseOptions): ParseResult<BootstrapRun> {
+  return safeParseResource(bootstrapRunSchema, "BootstrapRun", value, options);
 }
 
 /** CRD generation input for BootstrapRun. */

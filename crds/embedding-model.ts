@@ -18,6 +18,7 @@ import {
   resourceSchema,
   safeParseResource,
   type KindDefinition,
+  type ParseOptions,
   type ParseResult,
 } from "./resource.ts";
 
@@ -250,8 +251,8 @@ export function parseEmbeddingModel(value: unknown): EmbeddingModel {
 }
 
 /** Like parseEmbeddingModel, returning the error instead of throwing. */
-export function safeParseEmbeddingModel(value: unknown): ParseResult<EmbeddingModel> {
-  return safeParseResource(embeddingModelSchema, "EmbeddingModel", value);
+export function safeParseEmbeddingModel(value: unknown, options?: ParseOptions): ParseResult<EmbeddingModel> {
+  return safeParseResource(embeddingModelSchema, "EmbeddingModel", value, options);
 }
 
 /** CRD generation input for EmbeddingModel. */

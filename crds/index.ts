@@ -11,7 +11,9 @@ export {
   apiVersion,
   group,
   version,
+  fromApiServer,
   InvalidResourceError,
+  type ParseOptions,
   type ParseResult,
   type ResourceIssue,
 } from "./resource.ts";

@@ -18,6 +18,7 @@ import {
   resourceSchema,
   safeParseResource,
   type KindDefinition,
+  type ParseOptions,
   type ParseResult,
 } from "./resource.ts";
 
@@ -368,8 +369,11 @@ export function parseNearlinePipeline(value: unknown): NearlinePipeline {
 }
 
 /** Like parseNearlinePipeline, returning the error instead of throwing. */
-export function safeParseNearlinePipeline(value: unknown): ParseResult<NearlinePipeline> {
-  return safeParseResource(nearlinePipelineSchema, "NearlinePipeline", value);
+export function safeParseNearlinePipeline(
+  value: unknown,
+  options?: ParseOptions,
+): ParseResult<NearlinePipeline> {
+  return safeParseResource(nearlinePipelineSchema, "NearlinePipeline", value, options);
 }
 
 /** CRD generation input for NearlinePipeline. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadExample } from "../test/fixtures/examples.ts";
 import { parseEmbeddingModel, safeParseEmbeddingModel } from "./embedding-model.ts";
-import { formatPath, InvalidResourceError } from "./resource.ts";
+import { formatPath, fromApiServer, InvalidResourceError } from "./resource.ts";
 
 describe("formatPath", () => {
   it("writes paths as the API server does", () => {
@@ -44,6 +44,24 @@ describe("parsing an object", () => {
     expect(invalid.message).toMatch(/^EmbeddingModel recs\/jude-minilm is invalid: /);
     expect(invalid.issues.map((issue) => issue.path).sort()).toEqual(["spec.extra", "spec.version"]);
     expect(invalid.issues.find((issue) => issue.path === "spec.extra")?.message).toBe("unknown field");
+  });
+
+  // The API server prunes what its CRD does not declare: a field unknown to this release in an
+  // object read from it was declared by a newer release's CRD (see ParseOptions).
+  it("drops fields a newer release declares from an object read from the API server, and refuses the rest", () => {
+    const example = loadExample("embedding-model.yaml");
+    Object.assign(example.spec as object, { extra: true });
+    Object.assign((example.spec as { serving: object }).serving, { extra: { nested: 1 } });
+    example.status = { activeVersion: "minilm-v1", extra: "x" };
+    expect(safeParseEmbeddingModel(example).success).toBe(false);
+    const read = safeParseEmbeddingModel(example, fromApiServer);
+    expect(read.success && read.data.status).toEqual({ activeVersion: "minilm-v1" });
+    expect(read.success && "extra" in read.data.spec).toBe(false);
+    expect(read.success && "extra" in read.data.spec.serving).toBe(false);
+    // Only unknown fields are dropped: a bad value of a known one is still invalid, and named.
+    Object.assign(example.spec as object, { version: "Bad_Version" });
+    const bad = safeParseEmbeddingModel(example, fromApiServer);
+    expect(bad.success ? [] : bad.error.issues.map((issue) => issue.path)).toEqual(["spec.version"]);
   });
 
   it("reports a missing field as a required value, and a wrong kind", () => {

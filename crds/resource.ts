@@ -123,13 +123,48 @@ function objectName(value: unknown): string {
 /** Result of checking an object without throwing. */
 export type ParseResult<T> = { success: true; data: T } | { success: false; error: InvalidResourceError };
 
+/**
+ * How a parse treats a field the schema does not declare. A manifest a user wrote refuses it (a typo
+ * must not pass silently). An object read from the API server drops it: the server prunes every field
+ * its CRD does not declare, so one unknown here was declared by a newer release's CRD, applied by
+ * `helm upgrade` while this release's operator still runs (until the new pod is ready, or for good
+ * after an image rollback with the newer CRDs kept), and filled in on every read where that CRD gives
+ * a default. Refused, every object read InvalidSpec (Stalled) meanwhile; dropped, this operator goes
+ * on as before the upgrade, as Go operators do (their structs ignore unknown JSON fields).
+ */
+export interface ParseOptions {
+  unknownFields?: "refuse" | "drop";
+}
+
+/** Parse options for an object read from the API server (see ParseOptions). */
+export const fromApiServer: ParseOptions = { unknownFields: "drop" };
+
+/** `value` without the fields `error` names unknown, or undefined when it names none. */
+function withoutUnknownFields(value: unknown, error: z.ZodError): unknown {
+  const unknownAt = error.issues.filter((issue) => issue.code === "unrecognized_keys");
+  if (unknownAt.length === 0) return undefined;
+  const copy = structuredClone(value);
+  for (const issue of unknownAt) {
+    let at: unknown = copy;
+    for (const segment of issue.path) at = (at as Record<PropertyKey, unknown> | undefined)?.[segment];
+    if (typeof at !== "object" || at === null) continue;
+    for (const key of issue.keys) delete (at as Record<string, unknown>)[key];
+  }
+  return copy;
+}
+
 /** Validates and defaults an object of `kind`, returning the typed value or an InvalidResourceError. */
 export function safeParseResource<S extends z.ZodType>(
   schema: S,
   kind: string,
   value: unknown,
+  options: ParseOptions = {},
 ): ParseResult<z.output<S>> {
-  const result = schema.safeParse(value);
+  let result = schema.safeParse(value);
+  if (!result.success && options.unknownFields === "drop") {
+    const known = withoutUnknownFields(value, result.error);
+    if (known !== undefined) result = schema.safeParse(known);
+  }
   if (result.success) return { success: true, data: result.data };
   return {
     success: false,

@@ -183,6 +183,13 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
         hint(command),
       ]),
       [["--x"], 'unknown flag "--x"', hint()],
+      // Before the command: an unknown flag may or may not take the next word as its value, so that
+      // word is not taken for the command (`--foo bar status` said `unknown command "bar"`).
+      [["--foo", "bar", "status"], 'unknown flag "--foo"', hint()],
+      [["-n", "recs", "-x", "bar", "status"], 'unknown flag "-x"', hint()],
+      // A known flag's value is not the command; the word after a boolean flag is.
+      [["-n", "recs", "stauts"], 'unknown command "stauts"', hint()],
+      [["-A", "stauts"], 'unknown command "stauts"', hint()],
       // Missing: a required argument, a flag's value.
       [["approve"], "approve needs the name of an EmbeddingModel", hint("approve")],
       [["rollback", "-n", "recs"], "rollback needs the name of an EmbeddingModel", hint("rollback")],

@@ -79,3 +79,30 @@ export function splitShortFlagValues(argv: string[]): string[] {
   }
   return result;
 }
+
+/**
+ * The command: the first word that is neither a flag nor a known flag's value (`-n recs status`,
+ * `-A status`). A flag it does not know before it ends the search, as `unknownFlag`: whether that
+ * flag takes the next word as its value cannot be told, so no word after it is taken for the command
+ * (`--foo bar status` is an unknown flag, not the unknown command "bar"). `words` as
+ * splitShortFlagValues left them.
+ */
+export function leadingCommand(words: readonly string[]): { command?: string; unknownFlag?: string } {
+  const options: Record<string, { type: string; short?: string }> = flagOptions;
+  const known = (flag: string) =>
+    flag.startsWith("--")
+      ? options[flag.slice(2)]
+      : Object.values(options).find((option) => option.short === flag.slice(1));
+  for (let index = 0; index < words.length; index += 1) {
+    const word = words[index]!;
+    if (word === "--") return words[index + 1] === undefined ? {} : { command: words[index + 1]! };
+    if (!word.startsWith("-") || word === "-") return { command: word };
+    const [flag = word, value] = word.split(/=(.*)/s, 2);
+    // `-An recs`: short flags grouped, as parseArgs reads them (only the last may take a value).
+    const group = /^-[A-Za-z]{2,}$/.test(flag) ? [...flag.slice(1)].map((letter) => `-${letter}`) : [flag];
+    const unknown = group.find((each) => known(each) === undefined);
+    if (unknown !== undefined) return { unknownFlag: unknown };
+    if (known(group.at(-1)!)!.type === "string" && value === undefined) index += 1;
+  }
+  return {};
+}

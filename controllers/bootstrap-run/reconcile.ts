@@ -5,6 +5,7 @@
 // later spec edit in its observedGeneration.
 import type { V1Job } from "@kubernetes/client-node";
 import {
+  fromApiServer,
   safeParseBootstrapRun,
   safeParseNearlinePipeline,
   type BootstrapRun,
@@ -93,7 +94,7 @@ export async function reconcileBootstrapRun(
     }
     return;
   }
-  const parsed = safeParseBootstrapRun(raw);
+  const parsed = safeParseBootstrapRun(raw, fromApiServer);
   if (!parsed.success) {
     const verdict = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message } as const;
     await writeStatus(context, raw, {}, kstatusConditions(verdict));
@@ -122,7 +123,8 @@ export async function reconcileBootstrapRun(
     namespace: context.key.namespace,
     name: run.spec.pipelineRef.name,
   });
-  const pipelineParsed = pipelineRaw === undefined ? undefined : safeParseNearlinePipeline(pipelineRaw);
+  const pipelineParsed =
+    pipelineRaw === undefined ? undefined : safeParseNearlinePipeline(pipelineRaw, fromApiServer);
   const read = pipelineParsed?.success ? await readSurroundings(context, pipelineParsed.data) : undefined;
   let job = context.cache.get<V1Job & KubeObject>(resourceTypes.job, {
     namespace: context.key.namespace,
@@ -255,7 +257,7 @@ function namespaceRuns(context: ReconcileContext, except?: string): BootstrapRun
     .list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })
     .flatMap((raw) => {
       if (raw.metadata?.name === except || raw.metadata?.deletionTimestamp) return [];
-      const parsed = safeParseBootstrapRun(raw);
+      const parsed = safeParseBootstrapRun(raw, fromApiServer);
       return parsed.success ? [parsed.data] : [];
     });
 }

@@ -34,7 +34,29 @@ export function referenceBlocker(reference: Reference, lookup: ReferenceLookup):
   return blocker === undefined ? undefined : { ...blocker, recheck: true };
 }
 
-function unmetReference(reference: Reference, lookup: ReferenceLookup): Omit<Blocker, "recheck"> | undefined {
+/**
+ * What a live read of `reference` found (`object`, undefined when absent). Only the key names of a
+ * Secret are looked at, and a URL key as redactUri prints it (no query, no user:password@): no value
+ * leaves this function.
+ */
+export function referenceLookup(reference: Reference, object: object | undefined): ReferenceLookup {
+  if (object === undefined) return { found: false };
+  const data = ((object as { data?: unknown }).data ?? {}) as Record<string, unknown>;
+  const urlValue = reference.urlOf === undefined ? undefined : data[reference.urlOf.key];
+  return {
+    found: true,
+    keys: Object.keys(data),
+    ...(typeof urlValue === "string"
+      ? { redactedUrl: redactUri(Buffer.from(urlValue, "base64").toString("utf8").trim()) }
+      : {}),
+  };
+}
+
+/** Why `reference` is not satisfied (reason and message), or undefined when it is. */
+export function unmetReference(
+  reference: Reference,
+  lookup: ReferenceLookup,
+): Omit<Blocker, "recheck"> | undefined {
   if (!lookup.found)
     return {
       reason: reference.kind === "Secret" ? "SecretNotFound" : "PersistentVolumeClaimNotFound",

@@ -191,3 +191,87 @@ describe("actOnPromotion: the TLS Secret each served version reads", () => {
     expect(await stampOfActive("v1 certificate renewed")).not.toBe(before);
   });
 });
+
+describe("actOnPromotion: an older served version's Secrets that are missing", () => {
+  // v1, still active, renders from its record, which names TLS Secret tls-v1 and token Secret
+  // token-v1; the spec promotes v2 under other Secrets, which the reconcile checked (readReferences).
+  async function olderVersionProblems(existing: KubeObject[]) {
+    const model = testModel((object) => {
+      setPath(object, "spec.version", "minilm-v2");
+      setPath(object, "spec.serving.tls", { secretName: "tls-v2" });
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "token-v2", key: "token" } });
+    });
+    const activeSpec = {
+      ...recordedSpec(model),
+      serving: {
+        ...model.spec.serving,
+        tls: { secretName: "tls-v1" },
+        auth: { tokenSecretRef: { name: "token-v1", key: "token" } },
+      },
+    };
+    const decision = {
+      queryVersion: "minilm-v1",
+      activeVersion: "minilm-v1",
+      serve: ["minilm-v1", "minilm-v2"],
+      workers: [],
+      collect: [],
+      records: [
+        { version: "minilm-v1", spec: activeSpec, promotionStartTime: "2026-12-01T00:00:00Z" },
+        { version: "minilm-v2", spec: recordedSpec(model), promotionStartTime: "2026-12-02T00:00:00Z" },
+      ],
+    } as unknown as PromotionDecision;
+    // The model claim both versions read exists: only the Secrets are in question here.
+    const claim = {
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "jude-models", namespace: testNamespace },
+    };
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { Secret: existing, PersistentVolumeClaim: [claim as KubeObject] },
+    );
+    const acted = await actOnPromotion(context, model, decision, {
+      store: undefined,
+      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+      pipelines: [],
+      specBlocked: false,
+      reconcileStartedAtMs: 0,
+      changelogPartitions: async () => 1,
+      secrets: Object.assign(new Map(), { versions: new Map() }),
+    });
+    // Nothing held back: both versions' objects are applied as before.
+    const applied = calls.filter(
+      (call): call is Extract<RecordedCall, { verb: "apply" }> => call.verb === "apply",
+    );
+    expect(applied.filter((call) => call.kind === "Deployment").map((call) => call.name)).toEqual([
+      "jude-minilm-minilm-v1",
+      "jude-minilm-minilm-v2",
+    ]);
+    return acted.olderVersionProblems;
+  }
+  const secret = (name: string, keys: string[]) =>
+    ({
+      kind: "Secret",
+      metadata: { name, namespace: testNamespace, resourceVersion: "3" },
+      data: Object.fromEntries(keys.map((key) => [key, Buffer.from(`${name} ${key}`).toString("base64")])),
+    }) as KubeObject;
+
+  it("names v1's TLS and token Secrets when they are gone (the spec's own are not its to say)", async () => {
+    const problems = await olderVersionProblems([]);
+    expect(problems.map(({ version, reason }) => ({ version, reason }))).toEqual([
+      { version: "minilm-v1", reason: "SecretNotFound" },
+      { version: "minilm-v1", reason: "SecretNotFound" },
+    ]);
+    expect(problems[0]!.message).toContain(
+      "Secret tls-v1 (spec.serving.tls.secretName in the version's record)",
+    );
+    expect(problems[1]!.message).toContain(
+      "Secret token-v1 (spec.serving.auth.tokenSecretRef in the version's record)",
+    );
+  });
+
+  it("says nothing once they exist with the keys the pods read", async () => {
+    expect(
+      await olderVersionProblems([secret("tls-v1", ["tls.crt", "tls.key"]), secret("token-v1", ["token"])]),
+    ).toEqual([]);
+  });
+});

@@ -18,6 +18,9 @@ import { childApply, controllerRef } from "../shared/owner.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { isEarlierBuild, runsOfVersion } from "./promotion-observe.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
+import { referenceLookup } from "./blockers.ts";
+import { olderVersionProblem, type OlderVersionProblem } from "./older-version-references.ts";
+import { referencedObjects, type Reference } from "./references.ts";
 import { deleteDroppedAutoscaler, holdReplicasForAutoscaler, replicasFloor } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
 import { servingTlsValues } from "./serving-config.ts";
@@ -49,13 +52,21 @@ export interface ActOptions {
   secrets?: SecretsAsRead;
 }
 
-/** Applies the decision; returns the seconds the pointer switch took, if one was made. */
+/** What acting did and found. */
+export interface ActOutcome {
+  /** The seconds the pointer switch took, if one was made. */
+  switchSeconds?: number | undefined;
+  /** What the older versions it serves need (their records' Secrets and claims) and cannot find. */
+  olderVersionProblems: OlderVersionProblem[];
+}
+
+/** Applies the decision. */
 export async function actOnPromotion(
   context: ReconcileContext,
   model: EmbeddingModel,
   decision: PromotionDecision,
   options: ActOptions,
-): Promise<number | undefined> {
+): Promise<ActOutcome> {
   let switchSeconds: number | undefined;
   const change = decision.switchPointer;
   if (change !== undefined && options.store !== undefined) {
@@ -79,6 +90,8 @@ export async function actOnPromotion(
   }
   await applyRecords(context, model, decision);
   const records = new Map(decision.records.map((record) => [record.version, record]));
+  const olderVersionProblems: OlderVersionProblem[] = [];
+  const liveReads = new Map<string, Promise<SecretObject | undefined>>();
   for (const version of decision.serve) {
     if (version === model.spec.version && options.specBlocked) continue;
     // Each version as its record says, sized as the spec says (modelAtVersion): the spec's own record
@@ -87,12 +100,25 @@ export async function actOnPromotion(
     const record = records.get(version);
     const rendered = record === undefined ? model : modelAtVersion(model, record);
     const floor = version === model.spec.version ? replicasFloor(context, model) : undefined;
+    const read = (reference: Pick<Reference, "kind" | "name">) =>
+      readOnce(context, rendered, reference, liveReads);
+    // The spec's references were checked before deciding (they block the spec's version); an older
+    // version's, from its record, are checked here: missing, they are said, not waited for.
+    if (version !== model.spec.version && record !== undefined)
+      for (const reference of referencedObjects(rendered)) {
+        const problem = olderVersionProblem(
+          version,
+          reference,
+          referenceLookup(reference, await read(reference)),
+        );
+        if (problem !== undefined) olderVersionProblems.push(problem);
+      }
     const objects = desiredVersionObjects(
       rendered,
       options.images,
       options.placement,
       floor,
-      await withTlsSecretOf(context, rendered, options.secrets),
+      await withTlsSecretOf(rendered, options.secrets, read),
     ) as KubeObject[];
     if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
       await deleteDroppedAutoscaler(context, model, version);
@@ -108,7 +134,29 @@ export async function actOnPromotion(
   await deleteRetiredVersions(context, model, decision.serve);
   await reconcileRuns(context, model, decision, options);
   if (options.store !== undefined) await collectStep(context, options.store, decision.collect);
-  return switchSeconds;
+  return { switchSeconds, olderVersionProblems };
+}
+
+type SecretObject = KubeObject & { data?: Record<string, unknown> };
+
+/** `reference` of `rendered` read live, once per reconcile however many versions name it. */
+function readOnce(
+  context: ReconcileContext,
+  rendered: EmbeddingModel,
+  reference: Pick<Reference, "kind" | "name">,
+  reads: Map<string, Promise<SecretObject | undefined>>,
+): Promise<SecretObject | undefined> {
+  const key = `${reference.kind}/${reference.name}`;
+  let read = reads.get(key);
+  if (read === undefined) {
+    const type = reference.kind === "Secret" ? resourceTypes.secret : resourceTypes.persistentVolumeClaim;
+    read = context.client.getLive<SecretObject>(type, {
+      namespace: rendered.metadata.namespace ?? context.key.namespace,
+      name: reference.name,
+    });
+    reads.set(key, read);
+  }
+  return read;
 }
 
 /**
@@ -117,16 +165,13 @@ export async function actOnPromotion(
  * version's pods would roll once and never again at a renewal of their certificate.
  */
 async function withTlsSecretOf(
-  context: ReconcileContext,
   rendered: EmbeddingModel,
   secrets: SecretsAsRead | undefined,
+  read: (reference: Pick<Reference, "kind" | "name">) => Promise<SecretObject | undefined>,
 ): Promise<SecretsAsRead | undefined> {
   const name = rendered.spec.serving.tls?.secretName;
   if (secrets === undefined || name === undefined || secrets.has(name)) return secrets;
-  const object = await context.client.getLive<KubeObject & { data?: Record<string, unknown> }>(
-    resourceTypes.secret,
-    { namespace: rendered.metadata.namespace ?? context.key.namespace, name },
-  );
+  const object = await read({ kind: "Secret", name });
   if (object === undefined) return secrets;
   const versions = new Map([...secrets.versions, [name, object.metadata?.resourceVersion ?? ""]]);
   return Object.assign(new Map([...secrets, [name, servingTlsValues(object.data ?? {})]]), { versions });

@@ -169,6 +169,53 @@ describe("version record", () => {
     ).toBeUndefined();
   });
 
+  // After `helm upgrade`, records written by the older operator are read by the newer one. A field the
+  // newer release adds with a default is filled in on the live object by the API server (from the
+  // upgraded CRD) but is absent from the record's spec.json; a release that declares the fields in
+  // another order writes them in another order. Neither is another model: compared as written, every
+  // active version read VersionRedefined (Stalled) after such an upgrade, bootstrap runs filled it from
+  // the record, and the serving builders rendered its older versions without the new field.
+  it("reads a record an older release wrote without a field this release defaults, or in another order, as the same version", () => {
+    const model = httpsModel();
+    const written = recordedSpec(model);
+    const {
+      pooling: _pooling,
+      precision: _precision,
+      ...olderModel
+    } = written.model as unknown as Record<string, unknown>;
+    const { maxBatchSize: _maxBatchSize, ...olderBatching } = written.serving.batching as unknown as Record<
+      string,
+      unknown
+    >;
+    const reordered = Object.fromEntries(Object.entries(olderModel).reverse());
+    const configMap = desiredVersionRecord(model, {
+      version: "v7",
+      spec: {
+        ...written,
+        model: reordered as never,
+        serving: { ...written.serving, batching: olderBatching as never },
+      },
+      promotionStartTime: "2026-12-02T10:00:00Z",
+    });
+    const record = parseVersionRecord(configMap)!;
+    expect(record.spec.model).toMatchObject({ pooling: "mean", precision: "fp32" });
+    expect(record.spec.serving.batching.maxBatchSize).toBe(32);
+    expect(sameVectors(record.spec, written)).toBe(true);
+    expect(record.spec).toEqual(written);
+  });
+
+  it("keeps a recorded spec this release cannot validate as it was written (a newer release's field)", () => {
+    const model = httpsModel();
+    const written = recordedSpec(model);
+    const newer = { ...written, model: { ...written.model, truncation: "left" } as never };
+    const configMap = desiredVersionRecord(model, {
+      version: "v7",
+      spec: newer,
+      promotionStartTime: "2026-12-02T10:00:00Z",
+    });
+    expect(parseVersionRecord(configMap)?.spec).toEqual(newer);
+  });
+
   it("tells specs apart by model and prompts, not serving settings", () => {
     const spec = recordedSpec(httpsModel());
     expect(sameVectors(spec, { ...spec, serving: { ...spec.serving, replicas: 9 } })).toBe(true);
@@ -271,6 +318,41 @@ describe("BootstrapComplete over several pipelines' runs", () => {
     const observation = bootstrapObservation([pipelines[0]!], [run("jobs", "Running", 46)]);
     expect(bootstrapGate("v2", observation, "building").message).toBe(
       "BootstrapRun jobs-v2-promotion is Running (46%)",
+    );
+  });
+});
+
+describe("BootstrapComplete of a failed run", () => {
+  // As the BootstrapRun controller writes them for a failed run: Ready False, Stalled and Failed True.
+  const failedConditions = (reason: string, message: string) =>
+    ["Ready", "Stalled", "Failed"].map((type) => ({
+      type,
+      status: type === "Ready" ? "False" : "True",
+      reason,
+      message,
+      lastTransitionTime: "2026-12-01T10:00:00Z",
+    }));
+  it("quotes the run's failure without saying twice that it failed", () => {
+    const cause =
+      "bootstrap failed: Job has reached the specified backoff limit; progress 40% (4 records, 4 texts embedded, 0 deduplicated, 0 failed)";
+    const run = testRun((object) => {
+      setPath(object, "status.phase", "Failed");
+      setPath(object, "status.conditions", failedConditions("BackoffLimitExceeded", cause));
+    });
+    const gate = bootstrapGate("v2", bootstrapObservation([testPipeline()], [run]), "building");
+    expect(gate).toMatchObject({ state: "Failed", reason: "BootstrapFailed" });
+    expect(gate.message).toBe(
+      `BootstrapRun ${run.metadata.name} failed: Job has reached the specified backoff limit; progress 40% (4 records, 4 texts embedded, 0 deduplicated, 0 failed)`,
+    );
+  });
+
+  it("keeps a message of another shape whole", () => {
+    const run = testRun((object) => {
+      setPath(object, "status.phase", "Failed");
+      setPath(object, "status.conditions", failedConditions("JobFailed", "shard 0 failed"));
+    });
+    expect(bootstrapGate("v2", bootstrapObservation([testPipeline()], [run]), "building").message).toBe(
+      `BootstrapRun ${run.metadata.name} failed: shard 0 failed`,
     );
   });
 });

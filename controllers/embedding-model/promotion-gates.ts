@@ -132,7 +132,8 @@ export function bootstrapGate(
       type: "BootstrapComplete",
       state: "Failed",
       reason: "BootstrapFailed",
-      message: `BootstrapRun ${run.name} failed: ${run.message}`,
+      // The run's own message starts "bootstrap failed: " (run-status.ts): quoted once, not twice.
+      message: `BootstrapRun ${run.name} failed: ${run.message.replace(/^bootstrap failed(: )?/, "")}`,
     };
   if (run.phase !== "Succeeded")
     return {

@@ -4,6 +4,7 @@
 // No decisions here.
 import type { V1Deployment } from "@kubernetes/client-node";
 import {
+  fromApiServer,
   safeParseBootstrapRun,
   type BootstrapRun,
   type EmbeddingModel,
@@ -43,7 +44,7 @@ export function runsOfVersion(
   return context.cache
     .list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })
     .flatMap((raw) => {
-      const parsed = safeParseBootstrapRun(raw);
+      const parsed = safeParseBootstrapRun(raw, fromApiServer);
       if (!parsed.success) return [];
       const run = parsed.data;
       return run.spec.modelVersion === version && names.has(run.spec.pipelineRef.name) ? [run] : [];
@@ -237,7 +238,7 @@ export function writersPresent(context: ReconcileContext, model: EmbeddingModel)
   }
   for (const raw of context.cache.list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })) {
     const owned = raw.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
-    const parsed = safeParseBootstrapRun(raw);
+    const parsed = safeParseBootstrapRun(raw, fromApiServer);
     const phase = parsed.success ? parsed.data.status?.phase : undefined;
     if (owned && parsed.success && phase !== "Succeeded" && phase !== "Failed")
       versions.add(parsed.data.spec.modelVersion);

@@ -337,6 +337,29 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.verdict.message).toContain("not promoted after 3600s: CoverageMet: version v2: 10/1000");
   });
 
+  // The record of the active version as an operator written before `model.precision` existed left it:
+  // the upgraded CRD defaults it on the live model, the record does not say it. Same model all the same.
+  it("keeps an active version whose record an older release wrote without a field this release defaults", () => {
+    const older = record("v1", { activatedTime: ago(7000), workers: true });
+    const { precision: _precision, ...olderModel } = older.spec.model;
+    const configMap = desiredVersionRecord(exampleModel(), {
+      ...older,
+      spec: { ...older.spec, model: olderModel as typeof older.spec.model },
+    });
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v1", { v1: "complete" }),
+        records: [parseVersionRecord(configMap)!],
+        serving: { v1: ready },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.verdict).toMatchObject({ state: "Ready" });
+    expect(decision.stalled).not.toBe(true);
+  });
+
   it("refuses a version name reused for another model", () => {
     const decision = decidePromotion(promoting({ spec: specOf("v9") }));
     expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });

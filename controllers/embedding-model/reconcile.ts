@@ -4,9 +4,8 @@
 // so a restart at any step of a promotion resumes exactly there.
 import type { Registry } from "prom-client";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
-import { safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
+import { fromApiServer, safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
-import { redactUri } from "../../serving/fetch-model/redact.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { Store } from "../../store/index.ts";
 import type { Kstatus } from "../shared/conditions.ts";
@@ -20,13 +19,18 @@ import { missingSecret, referencedSecrets } from "../nearline-pipeline/secret-re
 import {
   missingReferencePollMs,
   referenceBlocker,
+  referenceLookup,
   specBlockers,
   type Blocker,
-  type ReferenceLookup,
 } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
+import {
+  olderVersionEvents,
+  withOlderVersionProblems,
+  type OlderVersionProblem,
+} from "./older-version-references.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { observeCoverage, observePromotion, runsOfVersion, withRunBlockers } from "./promotion-observe.ts";
@@ -88,7 +92,7 @@ export async function reconcileEmbeddingModel(
     await forgetModel(promotionMetrics(settings.registry), context.key);
     return;
   }
-  const parsed = safeParseEmbeddingModel(raw);
+  const parsed = safeParseEmbeddingModel(raw, fromApiServer);
   if (!parsed.success) {
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
     await writeVerdictKeepingStatus(context, raw, verdict);
@@ -104,7 +108,7 @@ export async function reconcileEmbeddingModel(
   const references = await readReferences(context, model);
   const blockers = [...specBlockers(model, renderError), ...references.blockers];
   const pipelines = pipelinesOfModel(context, model.metadata.name).flatMap((object) => {
-    const result = safeParseNearlinePipeline(object);
+    const result = safeParseNearlinePipeline(object, fromApiServer);
     return result.success ? [result.data] : [];
   });
   let store: Store | undefined;
@@ -203,7 +207,7 @@ async function reconcileWithStore(
     );
     return { requeueAfterMs: 1 };
   }
-  const switchSeconds = await actOnPromotion(context, model, decision, {
+  const { switchSeconds, olderVersionProblems } = await actOnPromotion(context, model, decision, {
     store,
     images: settings.images,
     placement: settings.placement,
@@ -214,7 +218,7 @@ async function reconcileWithStore(
     secrets,
     runsBlocked: new Set(runBlockers.keys()),
   });
-  await writeStatus(context, model, inputs, decision);
+  await writeStatus(context, model, inputs, decision, olderVersionProblems);
   const metrics = promotionMetrics(settings.registry);
   if (switchSeconds !== undefined && decision.switchPointer !== undefined)
     metrics.cutoverSeconds.observe(
@@ -233,7 +237,10 @@ async function reconcileWithStore(
   );
   // Secrets, claims and the store are not watched: what only their creation or an edit fixes, or
   // what someone changed in the store, is looked at again.
-  const missing = blockers.some((blocker) => blocker.recheck === true) || runBlockers.size > 0;
+  const missing =
+    blockers.some((blocker) => blocker.recheck === true) ||
+    runBlockers.size > 0 ||
+    olderVersionProblems.length > 0;
   const waits = [
     decision.requeueAfterMs,
     missing ? missingReferencePollMs : undefined,
@@ -417,22 +424,10 @@ async function readReferences(
       namespace: model.metadata.namespace ?? "",
       name: reference.name,
     });
-    // Only the key names of a Secret are looked at, and a URL key as redactUri prints it (no query,
-    // no user:password@); no other value leaves this function but a Secret's tls.crt and tls.key, of
-    // which a pod template shows only a digest (secretStampsOf).
+    // No value leaves this function but a Secret's tls.crt and tls.key, of which a pod template shows
+    // only a digest (secretStampsOf); the lookup holds key names and a redacted URL.
     const data = (object?.data ?? {}) as Record<string, unknown>;
-    const urlValue = reference.urlOf === undefined ? undefined : data[reference.urlOf.key];
-    const lookup: ReferenceLookup =
-      object === undefined
-        ? { found: false }
-        : {
-            found: true,
-            keys: Object.keys(data),
-            ...(typeof urlValue === "string"
-              ? { redactedUrl: redactUri(Buffer.from(urlValue, "base64").toString("utf8").trim()) }
-              : {}),
-          };
-    const blocker = referenceBlocker(reference, lookup);
+    const blocker = referenceBlocker(reference, referenceLookup(reference, object));
     if (blocker !== undefined) blockers.push(blocker);
     if (reference.kind === "Secret" && object !== undefined) {
       versions.set(reference.name, object.metadata?.resourceVersion ?? "");
@@ -448,8 +443,12 @@ async function writeStatus(
   context: ReconcileContext,
   model: EmbeddingModel,
   inputs: PromotionInputs,
-  decision: PromotionDecision,
+  acted: PromotionDecision,
+  problems: readonly OlderVersionProblem[],
 ): Promise<void> {
+  // Said beside the verdict (its state and reason unchanged): a Secret or claim an older version
+  // still served needs is gone, and its pods cannot start again; the promotion goes on.
+  const decision = withOlderVersionProblems(acted, problems);
   const namespace = context.key.namespace;
   const previous = model.status;
   const status = promotionStatus({
@@ -470,7 +469,7 @@ async function writeStatus(
     metadata: { name: model.metadata.name, namespace: model.metadata.namespace },
     status,
   });
-  for (const event of promotionEvents(previous, decision))
+  for (const event of promotionEvents(previous, decision).concat(olderVersionEvents(previous, problems)))
     (event.warning ? context.events.warning : context.events.normal).call(
       context.events,
       model,

@@ -4,6 +4,7 @@
 // and stop its workers. A model in conflict touches nothing else: its serving objects, records and
 // BootstrapRuns stay as they are until it owns a store again.
 import {
+  fromApiServer,
   safeParseNearlinePipeline,
   type EmbeddingModel,
   type EmbeddingModelStatus,
@@ -85,7 +86,7 @@ async function lookUpOwner(
   const watched = context.cache.get(resourceTypes.embeddingModel, key) !== undefined;
   const [first] = watched
     ? pipelinesOfModel(context, owner.name, owner.namespace).flatMap((object) => {
-        const parsed = safeParseNearlinePipeline(object);
+        const parsed = safeParseNearlinePipeline(object, fromApiServer);
         return parsed.success ? [parsed.data] : [];
       })
     : [];

@@ -5,8 +5,15 @@
 // promotion started, when readers switched to it and away from it, whether its vectors were
 // collected, and whether the pipelines run its workers. It is an observed child like any other,
 // so an operator restarted at any step reads the same facts back and resumes there. Pure.
+import { isDeepStrictEqual } from "node:util";
 import type { V1ConfigMap } from "@kubernetes/client-node";
-import type { EmbeddingModel, EmbeddingModelSpec } from "../../crds/index.ts";
+import {
+  modelArtifact,
+  prompts as promptsSchema,
+  serving as servingSchema,
+  type EmbeddingModel,
+  type EmbeddingModelSpec,
+} from "../../crds/index.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { childName } from "../shared/names.ts";
 import { controllerRef } from "../shared/owner.ts";
@@ -77,12 +84,52 @@ export function versionRecordSelector(model: string): Record<string, string> {
   return childLabels("version-record", { model }).selector;
 }
 
-/** Whether two specs make the same vectors: the same model artifact and the same prompts. */
+/** A value as JSON carries it: what a record's spec.json keeps of it (no undefined members). */
+function asJson(value: unknown): unknown {
+  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+}
+
+/**
+ * Whether two specs make the same vectors: the same model artifact and the same prompts. Compared as
+ * values, not as text: a record keeps its fields in the order the release that wrote it declared them.
+ */
 export function sameVectors(a: RecordedSpec, b: RecordedSpec): boolean {
   return (
-    JSON.stringify(a.model) === JSON.stringify(b.model) &&
-    JSON.stringify(a.prompts) === JSON.stringify(b.prompts)
+    isDeepStrictEqual(asJson(a.model), asJson(b.model)) &&
+    isDeepStrictEqual(asJson(a.prompts), asJson(b.prompts))
   );
+}
+
+/** Anything that validates and defaults a value the way this release's CRD schema does. */
+interface SpecPart<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false };
+}
+
+/**
+ * One part of a recorded spec as this release reads it: with the defaults of fields the release that
+ * wrote the record did not have yet (the API server fills them in on the live model from the upgraded
+ * CRD, so without them every older version looked redefined, and its objects rendered without them).
+ * As written when this release cannot validate it (a field of a newer release, after a downgrade):
+ * the version is still known and served as before, which beats forgetting it.
+ */
+function readSpecPart<T>(schema: SpecPart<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  return parsed.success ? parsed.data : (value as T);
+}
+
+/** The recorded serving settings: a record always has them; the spec defaults them from {}. */
+const recordedServing = servingSchema.prefault({}) as SpecPart<RecordedSpec["serving"]>;
+
+/** A recorded spec read with this release's defaults (see readSpecPart); parts it lacks stay absent. */
+function readRecordedSpec(written: RecordedSpec): RecordedSpec {
+  if (typeof written !== "object" || written === null) return written;
+  const read = { ...written };
+  if ("model" in written)
+    read.model = readSpecPart(modelArtifact as SpecPart<RecordedSpec["model"]>, written.model);
+  if ("prompts" in written)
+    read.prompts = readSpecPart(promptsSchema as SpecPart<RecordedSpec["prompts"]>, written.prompts);
+  if ("serving" in written) read.serving = readSpecPart(recordedServing, written.serving);
+  return read;
 }
 
 /** The recorded spec of the spec's own version. */
@@ -165,7 +212,7 @@ export function parseVersionRecord(configMap: {
   let spec: RecordedSpec;
   let parity: ParityObservation | undefined;
   try {
-    spec = JSON.parse(specText) as RecordedSpec;
+    spec = readRecordedSpec(JSON.parse(specText) as RecordedSpec);
     const parityText = data[dataKeys.parity];
     parity = parityText === undefined ? undefined : (JSON.parse(parityText) as ParityObservation);
   } catch {

@@ -2,6 +2,7 @@
 // pipelines of that model, the Secrets it references (values kept for reconcilers that connect) and
 // where each of those pipelines' stores lives.
 import {
+  fromApiServer,
   safeParseEmbeddingModel,
   safeParseNearlinePipeline,
   type EmbeddingModel,
@@ -24,11 +25,11 @@ export async function readSurroundings(
     namespace,
     name: pipeline.spec.modelRef.name,
   });
-  const modelParsed = modelRaw === undefined ? undefined : safeParseEmbeddingModel(modelRaw);
+  const modelParsed = modelRaw === undefined ? undefined : safeParseEmbeddingModel(modelRaw, fromApiServer);
   const model: EmbeddingModel | undefined = modelParsed?.success ? modelParsed.data : undefined;
   const siblings = context.cache
     .list(resourceTypes.nearlinePipeline, { namespace })
-    .map((object) => safeParseNearlinePipeline(object))
+    .map((object) => safeParseNearlinePipeline(object, fromApiServer))
     .flatMap((result) => (result.success ? [result.data] : []))
     .filter(
       (other) =>

@@ -245,6 +245,42 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  // `helm upgrade` applies the new CRDs before the new operator pod is ready (with crds.install=false
+  // the README has them applied first): meanwhile the old operator reads objects carrying what the new
+  // CRDs add, defaults filled in by the API server on every read, and status fields the new operator
+  // wrote if it led for a while before a rollback. The API server prunes anything its CRD does not
+  // declare, so a field unknown here comes from a newer release, never from a user's typo: it was
+  // InvalidSpec (Stalled, Warning Events) on every object until the new pod took over.
+  it("reconciles objects carrying fields a newer release's CRDs add, as before the upgrade", async () => {
+    const newer = (
+      file: "nearline-pipeline-jobs.yaml" | "embedding-model.yaml",
+      uid: string,
+      field: string,
+    ) =>
+      stored(file, uid, (object) => {
+        setPath(object, field, 5);
+        setPath(object, "status.fieldOfANewerRelease", { since: "0.2.0" });
+      }) as KubeObject;
+    const calls = await reconcile({
+      NearlinePipeline: [
+        newer("nearline-pipeline-jobs.yaml", "pipeline-uid", "spec.source.fieldOfANewerRelease"),
+      ],
+      EmbeddingModel: [newer("embedding-model.yaml", "model-uid", "spec.serving.fieldOfANewerRelease")],
+      Secret: [secret],
+    });
+    expect(
+      summarizeCalls(calls).map((call) => call.replace(/-nearline-[0-9a-f]{10}$/, "-nearline-<hash>")),
+    ).toEqual([
+      "apply ConfigMap/jobs-minilm-v1-nearline-<hash>",
+      "apply Deployment/jobs-minilm-v1-nearline",
+      "apply PodDisruptionBudget/jobs-minilm-v1-nearline",
+      "applyStatus NearlinePipeline/jobs",
+    ]);
+    expect(writtenConditions(calls).find((condition) => condition.type === "Stalled")?.status).not.toBe(
+      "True",
+    );
+  });
+
   it("writes only a Stalled status, and a Warning, when the model is missing", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

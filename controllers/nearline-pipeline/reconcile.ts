@@ -5,6 +5,7 @@
 // (counters per version, and CaughtUp against the model's lag gate).
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import {
+  fromApiServer,
   safeParseBootstrapRun,
   safeParseNearlinePipeline,
   type BootstrapRun,
@@ -75,7 +76,7 @@ export async function reconcileNearlinePipeline(
     settings.sampler?.forget(keyToString(context.key));
     return; // children are garbage-collected
   }
-  const parsed = safeParseNearlinePipeline(raw);
+  const parsed = safeParseNearlinePipeline(raw, fromApiServer);
   if (!parsed.success) {
     if (gauges !== undefined) await recordWorkers(gauges, context.key, []);
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
@@ -226,7 +227,7 @@ function bootstrapRunsOf(context: ReconcileContext, pipeline: NearlinePipeline):
   return context.cache
     .list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })
     .flatMap((raw) => {
-      const parsed = safeParseBootstrapRun(raw);
+      const parsed = safeParseBootstrapRun(raw, fromApiServer);
       return parsed.success && parsed.data.spec.pipelineRef.name === pipeline.metadata.name
         ? [parsed.data]
         : [];

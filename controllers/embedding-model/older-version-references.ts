@@ -1,0 +1,68 @@
+// The Secrets and claims of an older version the operator still serves (the active one while the spec
+// promotes another, the draining one during the bake after a cutover). Such a version is rendered from
+// its record, which may name another TLS or token Secret than today's spec, and the spec's references
+// are all the reconcile checks (blockers.ts). One of them missing leaves that version's running pods
+// serving, but a pod that stops (a node drained, an eviction, a crash) cannot start again: a missing
+// Secret volume keeps it in ContainerCreating. It does not hold the promotion back (promoting the new
+// version is often the cure), so it is said beside the verdict: in its message and a Warning Event,
+// once. Pure.
+import type { EmbeddingModelStatus } from "../../crds/index.ts";
+import { unmetReference, type ReferenceLookup } from "./blockers.ts";
+import type { PromotionEvent } from "./promotion-status.ts";
+import type { PromotionDecision } from "./promotion.ts";
+import type { Reference } from "./references.ts";
+
+/** What an older served version's pods need and cannot find. */
+export interface OlderVersionProblem {
+  version: string;
+  /** The reason a spec's reference would have (SecretNotFound, SecretKeyNotFound, ...). */
+  reason: string;
+  message: string;
+}
+
+/** The problem of `version`'s `reference` (from its record) given what a live read found, if any. */
+export function olderVersionProblem(
+  version: string,
+  reference: Reference,
+  lookup: ReferenceLookup,
+): OlderVersionProblem | undefined {
+  const unmet = unmetReference(reference, lookup);
+  if (unmet === undefined) return undefined;
+  const named = `${reference.kind} ${reference.name} (${reference.field} in the version's record)`;
+  const consequence = (what: string) =>
+    `its running pods keep serving, but a pod that stops cannot start again until ${what}`;
+  // The model's download URL is an environment value of the init container; the others are volumes.
+  const verb = reference.field === "spec.model.uriSecretRef" ? "read" : "mount";
+  const missingKeys = (reference.keys ?? []).filter((key) => lookup.found && !lookup.keys?.includes(key));
+  const message = !lookup.found
+    ? `version ${version}'s pods ${verb} ${named}, which does not exist: ${consequence(`the ${reference.kind} is restored`)}`
+    : missingKeys.length > 0
+      ? `version ${version}'s pods read ${named}, which has no key ${missingKeys.join(", ")}: ${consequence(`the key is restored`)}`
+      : `version ${version} (as its record says): ${unmet.message}: ${consequence("this is fixed")}`;
+  return { version, reason: unmet.reason, message };
+}
+
+/**
+ * The decision with `problems` said after its verdict's message (so in the Ready, Reconciling and
+ * Stalled conditions), its state, reason, phases and actions unchanged: the promotion goes on. The
+ * same problems give the same message on every reconcile; once they are gone, so is the text.
+ */
+export function withOlderVersionProblems(
+  decision: PromotionDecision,
+  problems: readonly OlderVersionProblem[],
+): PromotionDecision {
+  if (problems.length === 0) return decision;
+  const said = problems.map((problem) => problem.message).join("; ");
+  return { ...decision, verdict: { ...decision.verdict, message: `${decision.verdict.message}; ${said}` } };
+}
+
+/** A Warning Event for each problem the previous status's Ready condition did not say yet. */
+export function olderVersionEvents(
+  previous: EmbeddingModelStatus | undefined,
+  problems: readonly OlderVersionProblem[],
+): PromotionEvent[] {
+  const ready = previous?.conditions?.find((condition) => condition.type === "Ready")?.message ?? "";
+  return problems
+    .filter((problem) => !ready.includes(problem.message))
+    .map((problem) => ({ warning: true, reason: problem.reason, message: problem.message }));
+}
