@@ -55,6 +55,7 @@ export const concurrentIntegrationFiles = [
   "test/integration/operator/namespace-deletion.test.ts", // 9s; deletes only its own namespace
   "test/integration/controllers/refused-pods.test.ts", // 5s; a ResourceQuota in its own namespace, a PriorityClass no one creates
   "test/integration/controllers/promotion-flip-restart.test.ts", // 4s
+  "test/integration/controllers/worker-config-rollout.test.ts", // 4s; its own namespace and topic, a worker unschedulable by its own request
   "test/integration/controllers/promotion-flip-restart-event.test.ts", // 3s
   "test/integration/controllers/promotion-cluster.test.ts", // 3s; its own keys on the shared Redis Cluster
   "test/integration/controllers/store-switch-run.test.ts", // 3s

@@ -3,16 +3,21 @@ import type { V1Container } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { parseServingConfig } from "../../serving/config.ts";
 import { checkGolden } from "../shared/golden.ts";
-import { annotationKeys } from "../shared/labels.ts";
+import { annotationKeys, labelKeys } from "../shared/labels.ts";
 import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
 import { desiredQueryService } from "./service.ts";
-import { configFiles, desiredServingConfig, sha256Hex } from "./serving-config.ts";
+import { configFiles, configHash, desiredServingConfig, sha256Hex } from "./serving-config.ts";
 import { exampleModel, httpsModel, testImages } from "./test-models.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
 
 const goldenDir = join(import.meta.dirname, "golden");
 
-type Rendered = { kind: string; data?: Record<string, string>; spec?: Record<string, unknown> };
+type Rendered = {
+  kind: string;
+  metadata?: { name?: string; labels?: Record<string, string> };
+  data?: Record<string, string>;
+  spec?: Record<string, unknown>;
+};
 
 function byKind(objects: object[], kind: string): Rendered {
   const found = (objects as Rendered[]).find((object) => object.kind === kind);
@@ -76,6 +81,29 @@ describe("EmbeddingModel builders", () => {
     expect(hash(desiredVersionObjects(exampleModel(), testImages))).toBe(before);
     model.spec.serving.batching.maxBatchSize = 16;
     expect(hash(desiredVersionObjects(model, testImages))).not.toBe(before);
+  });
+
+  it("name the ConfigMap by its content, never rewriting the one older pods mount, and mount that name", () => {
+    const model = exampleModel();
+    const configName = (objects: object[]) => byKind(objects, "ConfigMap").metadata?.name;
+    const mounted = (objects: object[]) =>
+      (
+        byKind(objects, "Deployment").spec as {
+          template: { spec: { volumes: { name: string; configMap?: { name: string } }[] } };
+        }
+      ).template.spec.volumes.flatMap((volume) => volume.configMap?.name ?? []);
+    const before = desiredVersionObjects(model, testImages);
+    const hash = configHash(byKind(before, "ConfigMap").data!);
+    expect(configName(before)).toBe(`${model.metadata.name}-${model.spec.version}-${hash.slice(0, 10)}`);
+    expect(mounted(before)).toContain(configName(before));
+    expect(configName(desiredVersionObjects(exampleModel(), testImages))).toBe(configName(before));
+    model.spec.serving.batching.maxBatchSize = 16;
+    const after = desiredVersionObjects(model, testImages);
+    expect(configName(after)).not.toBe(configName(before));
+    expect(mounted(after)).toContain(configName(after));
+    expect(byKind(after, "ConfigMap").metadata?.labels).toMatchObject({
+      [labelKeys.configOf]: `${model.metadata.name}-${model.spec.version}`,
+    });
   });
 
   it("roll the pods when the certificate or key the server reads changes (it reads them once), not for other writes of the Secret or the token", () => {

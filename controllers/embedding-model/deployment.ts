@@ -92,14 +92,17 @@ function rollout(model: EmbeddingModel): { maxSurge: number; maxUnavailable: num
 }
 
 /**
- * The Deployment of the spec's version; `configHash` is the hash of its ConfigMap's data; `placement`
- * is the operator's default scheduling, merged with the spec's.
+ * The Deployment of the spec's version; `config.hash` is the hash of its ConfigMap's data, which it
+ * mounts by `config.configMapName`; `placement` is the operator's default scheduling, merged with the
+ * spec's.
  */
 export function desiredDeployment(
   model: EmbeddingModel,
   images: Images,
   config: {
     hash: string;
+    /** The content-addressed ConfigMap holding that config. */
+    configMapName: string;
     manifestSha256: string | undefined;
     secrets?: SecretsAsRead | undefined;
   },
@@ -150,7 +153,7 @@ export function desiredDeployment(
               terminationGracePeriodSeconds: preStopSeconds + Math.ceil(drainTimeoutMs / 1000) + 5,
               initContainers: fetchModelContainers(model, image, config.manifestSha256),
               containers: [servingContainer(model, image)],
-              volumes: volumes(model, name),
+              volumes: volumes(model, config.configMapName),
               tolerations: tolerations(model),
               ...(spec.serving.nodeSelector === undefined ? {} : { nodeSelector: spec.serving.nodeSelector }),
               ...(spec.serving.affinity === undefined ? {} : { affinity: spec.serving.affinity as never }),

@@ -80,8 +80,15 @@ describe("actOnPromotion: capacity of the versions it serves", () => {
       ],
     } as unknown as PromotionDecision;
   }
+  // A config ConfigMap is named `<deployment>-<content hash>`.
   const applied = (calls: RecordedCall[], kind: string, name: string) =>
-    calls.find((call) => call.verb === "apply" && call.kind === kind && call.name === name) as
+    calls.find(
+      (call) =>
+        call.verb === "apply" &&
+        call.kind === kind &&
+        (call.name === name ||
+          (kind === "ConfigMap" && new RegExp(`^${name}-[0-9a-f]{10}$`).test(call.name))),
+    ) as
       { object: KubeObject & { spec?: Record<string, unknown>; data?: Record<string, string> } } | undefined;
 
   // Traffic spiked during a bootstrap of hours: the active version carries every reader, so the

@@ -1,7 +1,8 @@
 // Carries out a promotion decision, in an order that keeps every intermediate state safe to resume
 // from: the store pointer first (records then say what happened), the records, each served version's
-// objects, the query Service (moved in the same reconcile as the flip), removal of what is no longer
-// served, the BootstrapRuns, and one bounded garbage-collection step.
+// objects (then its superseded config ConfigMaps, once no pod mounts them), the query Service (moved
+// in the same reconcile as the flip), removal of what is no longer served, the BootstrapRuns, and one
+// bounded garbage-collection step.
 import type { V1Deployment } from "@kubernetes/client-node";
 import type { BootstrapRun, BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { apiVersion } from "../../crds/index.ts";
@@ -23,6 +24,7 @@ import { referencedObjects, type Reference } from "./references.ts";
 import { deleteDroppedAutoscaler, holdReplicasForAutoscaler, replicasFloor } from "./replicas-ownership.ts";
 import { deleteRetiredVersions } from "./retire-versions.ts";
 import { servingTlsValues } from "./serving-config.ts";
+import { deleteSupersededServingConfigs } from "./serving-config-collection.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
@@ -120,10 +122,13 @@ export async function actOnPromotion(
     ) as KubeObject[];
     if (!objects.some((object) => object.kind === "HorizontalPodAutoscaler"))
       await deleteDroppedAutoscaler(context, model, version);
+    let deployment: KubeObject | undefined;
     for (const object of objects) {
       if (object.kind === "Deployment") await holdReplicasForAutoscaler(context, object as V1Deployment);
-      await context.client.apply(object, childApply);
+      const applied = await context.client.apply(object, childApply);
+      if (object.kind === "Deployment") deployment = applied;
     }
+    await deleteSupersededServingConfigs(context, model, version, objects, deployment);
   }
   await context.client.apply(desiredQueryService(model, decision.queryVersion), childApply);
   await deleteRetiredVersions(context, model, decision.serve);

@@ -1,10 +1,13 @@
 // Everything that serves one embedding version, built together so the ConfigMap's hash and the
-// manifest's checksum land in the Deployment that reads them. Pure.
+// manifest's checksum land in the Deployment that reads them. The ConfigMap is content-addressed
+// (`<deployment>-<hash>`, ../shared/config-map-names.ts): a new config is a new ConfigMap, so a pod
+// of the previous template that restarts reads its own config again. Pure.
 import type { V1ConfigMap } from "@kubernetes/client-node";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import type { Images } from "../shared/image.ts";
 import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import { childLabels } from "../shared/labels.ts";
+import { configMapName, configOwnerLabels } from "../shared/config-map-names.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
@@ -31,10 +34,16 @@ export function desiredVersionObjects(
   const data = servingConfigData(model);
   const manifest = data[configFiles.manifest];
   const { labels, selector } = childLabels("serving", { model: model.metadata.name, embeddingVersion });
+  const hash = configHash(data);
   const configMap: V1ConfigMap = {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name, namespace: model.metadata.namespace, labels, ownerReferences: [controllerRef(model)] },
+    metadata: {
+      name: configMapName(name, hash),
+      namespace: model.metadata.namespace,
+      labels: configOwnerLabels(labels, name),
+      ownerReferences: [controllerRef(model)],
+    },
     data,
   };
   const autoscaler = desiredAutoscaler(model, embeddingVersion, autoscalerFloor);
@@ -44,7 +53,8 @@ export function desiredVersionObjects(
       model,
       images,
       {
-        hash: configHash(data),
+        hash,
+        configMapName: configMap.metadata!.name!,
         manifestSha256: manifest === undefined ? undefined : sha256Hex(manifest),
         secrets,
       },

@@ -163,8 +163,10 @@ describe("reconcileNearlinePipeline", () => {
       Deployment: [retired],
       PodDisruptionBudget: [{ ...retired, kind: "PodDisruptionBudget" }],
     });
-    expect(summarizeCalls(calls)).toEqual([
-      "apply ConfigMap/jobs-minilm-v1-nearline",
+    expect(
+      summarizeCalls(calls).map((call) => call.replace(/-nearline-[0-9a-f]{10}$/, "-nearline-<hash>")),
+    ).toEqual([
+      "apply ConfigMap/jobs-minilm-v1-nearline-<hash>",
       "apply Deployment/jobs-minilm-v1-nearline",
       "apply PodDisruptionBudget/jobs-minilm-v1-nearline",
       "delete Deployment/jobs-minilm-v0-nearline",
@@ -177,6 +179,69 @@ describe("reconcileNearlinePipeline", () => {
     expect(conditions.find((condition) => condition.type === "Reconciling")).toMatchObject({
       status: "True",
       reason: "RollingOut",
+    });
+  });
+
+  describe("collects the config ConfigMaps a rollout left behind", () => {
+    const owner = retired.metadata!.ownerReferences!;
+    const labels = { ...retired.metadata!.labels!, "jude.dev/version": "minilm-v1" };
+    const configMap = (
+      name: string,
+      extra: Record<string, string> = {},
+      uid = "pipeline-uid",
+    ): KubeObject => ({
+      kind: "ConfigMap",
+      metadata: {
+        name,
+        namespace: testNamespace,
+        labels: { ...labels, ...extra },
+        ownerReferences: [{ ...owner[0]!, uid }],
+      },
+    });
+    const base = "jobs-minilm-v1-nearline";
+    const configOf = { "jude.dev/config-of": base };
+    const mounting = (name: string, configMapName: string): KubeObject => ({
+      ...workerPod,
+      metadata: { ...workerPod.metadata, name },
+      spec: { volumes: [{ name: "config", configMap: { name: configMapName } }] },
+    });
+    /** The deletes of one reconcile whose Deployment apply answers `status` (rolled out or not). */
+    async function deletes(rolledOut: boolean): Promise<string[]> {
+      const { context, calls } = fakeContext(key, {
+        NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+        EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+        Secret: [secret],
+        ConfigMap: [
+          configMap(base), // what releases before content addressing made
+          configMap(`${base}-aaaaaaaaaa`, configOf),
+          configMap(`${base}-bbbbbbbbbb`, configOf),
+          configMap(`${base}-cccccccccc`, configOf, "another-owner"), // never touched
+        ],
+        Pod: [mounting("old-0", `${base}-bbbbbbbbbb`)],
+      });
+      const apply = context.client.apply.bind(context.client);
+      context.client.apply = async <T extends object>(object: T) => {
+        const applied = (await apply(object)) as KubeObject & { spec?: { replicas?: number } };
+        if (applied.kind !== "Deployment") return applied as T;
+        const replicas = applied.spec?.replicas ?? 1;
+        const status = rolledOut
+          ? { observedGeneration: 2, replicas, updatedReplicas: replicas, availableReplicas: replicas }
+          : { observedGeneration: 1, replicas, updatedReplicas: replicas, availableReplicas: replicas };
+        return { ...applied, metadata: { ...applied.metadata, generation: 2 }, status } as T;
+      };
+      await reconcileNearlinePipeline(context, { images, probe: async () => ({}) });
+      return summarizeCalls(calls).filter((call) => call.startsWith("delete ConfigMap/"));
+    }
+
+    it("deletes the superseded ones no pod mounts, the legacy un-suffixed one included, once the rollout is over", async () => {
+      expect((await deletes(true)).sort()).toEqual([
+        `delete ConfigMap/${base}`,
+        `delete ConfigMap/${base}-aaaaaaaaaa`,
+      ]);
+    });
+
+    it("deletes none while the rollout goes on (an older ReplicaSet may make pods that mount its config)", async () => {
+      expect(await deletes(false)).toEqual([]);
     });
   });
 
@@ -203,8 +268,10 @@ describe("reconcileNearlinePipeline", () => {
       EmbeddingModel: [newer("embedding-model.yaml", "model-uid", "spec.serving.fieldOfANewerRelease")],
       Secret: [secret],
     });
-    expect(summarizeCalls(calls)).toEqual([
-      "apply ConfigMap/jobs-minilm-v1-nearline",
+    expect(
+      summarizeCalls(calls).map((call) => call.replace(/-nearline-[0-9a-f]{10}$/, "-nearline-<hash>")),
+    ).toEqual([
+      "apply ConfigMap/jobs-minilm-v1-nearline-<hash>",
       "apply Deployment/jobs-minilm-v1-nearline",
       "apply PodDisruptionBudget/jobs-minilm-v1-nearline",
       "applyStatus NearlinePipeline/jobs",

@@ -1,6 +1,7 @@
 // The NearlinePipeline reconcile: read the pipeline, its model, sibling pipelines and referenced
 // Secrets; decide (stall causes, live versions); apply each live version's worker ConfigMap and
-// Deployment; remove workers of versions no longer live; write status from the workers' own figures
+// Deployment, and delete the config ConfigMaps its rollouts left that no pod can mount any more;
+// remove workers of versions no longer live; write status from the workers' own figures
 // (counters per version, and CaughtUp against the model's lag gate).
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import {
@@ -20,6 +21,7 @@ import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
+import { deleteSupersededConfigMaps, type DeploymentRollout } from "../shared/config-map-names.ts";
 import { readVersionRecords } from "../embedding-model/record-reader.ts";
 import { caughtUpCondition, nextFiguresReadMs, pipelinePollMs, turnedReadyWithin } from "./caught-up.ts";
 import type { FiguresSampler } from "./figures-sampler.ts";
@@ -129,8 +131,16 @@ export async function reconcileNearlinePipeline(
         );
       }
       await context.client.apply(desired.configMap as KubeObject, childApply);
-      await context.client.apply(desired.deployment as KubeObject, childApply);
+      const deployment = await context.client.apply(desired.deployment as KubeObject, childApply);
       await context.client.apply(desired.disruptionBudget as KubeObject, childApply);
+      await deleteSupersededConfigMaps(context, {
+        namespace: context.key.namespace,
+        base: name,
+        current: desired.configMap.metadata!.name!,
+        ownerUid: pipeline.metadata.uid,
+        deployment: deployment as DeploymentRollout,
+        pods: workerPods(context, pipeline, version.version),
+      });
     }
     if (resolved.waiting.length === 0) await removeRetiredWorkers(context, pipeline, resolved);
   }

@@ -6,7 +6,7 @@ import { checkGolden } from "../shared/golden.ts";
 import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
 import { record } from "../embedding-model/promotion-fixtures.ts";
 import { imagesFor } from "../shared/image.ts";
-import { annotationKeys } from "../shared/labels.ts";
+import { annotationKeys, labelKeys } from "../shared/labels.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { configFileName } from "./config-map.ts";
 import { resolveLiveVersions, type LiveVersion } from "./live-versions.ts";
@@ -47,6 +47,31 @@ describe("desiredWorkers", () => {
     expect(workers.disruptionBudget.spec?.selector?.matchLabels).toEqual(
       workers.deployment.spec?.selector.matchLabels,
     );
+  });
+
+  it("names the ConfigMap by its content (a change makes a new one, never rewrites the one older pods mount) and mounts that name", () => {
+    const render = (maxBatchSize?: number) =>
+      desiredWorkers(
+        testPipeline("nearline-pipeline-jobs.yaml", (object) => {
+          if (maxBatchSize !== undefined) setPath(object, "spec.workers.maxBatchSize", maxBatchSize);
+        }),
+        testModel(),
+        liveVersion(),
+        images,
+      );
+    const mounted = (workers: DesiredWorkers) =>
+      (workers.deployment.spec?.template.spec?.volumes ?? []).flatMap(
+        (volume) => volume.configMap?.name ?? [],
+      );
+    const before = render();
+    const hash = before.deployment.spec?.template.metadata?.annotations?.[annotationKeys.configHash] ?? "";
+    expect(before.configMap.metadata?.name).toBe(`${before.deployment.metadata?.name}-${hash.slice(0, 10)}`);
+    expect(before.configMap.metadata?.labels?.[labelKeys.configOf]).toBe(before.deployment.metadata?.name);
+    expect(mounted(before)).toEqual([before.configMap.metadata?.name]);
+    expect(render().configMap.metadata?.name).toBe(before.configMap.metadata?.name);
+    const after = render(7);
+    expect(after.configMap.metadata?.name).not.toBe(before.configMap.metadata?.name);
+    expect(mounted(after)).toEqual([after.configMap.metadata?.name]);
   });
 
   it("ends its container's termination message with its last log lines when it fails without one", () => {

@@ -117,7 +117,7 @@ export function desiredWorkers(
         // The worker drains its batch in hand within 20 s of SIGTERM (pipelines/nearline/app.ts).
         spec: workerPodSpec({
           container,
-          configMapName: name,
+          configMapName: configMap.metadata!.name!,
           wiring,
           restartPolicy: "Always",
           terminationGracePeriodSeconds: 30,

@@ -98,7 +98,8 @@ export function workerPodSpec(options: {
 
 /**
  * The parts every worker workload starts from: its config (rendered by `render`, which registers the
- * Secrets it needs on the wiring) as a ConfigMap with its hash, and the container that mounts it.
+ * Secrets it needs on the wiring) as a ConfigMap with its hash, and the container that mounts it (the
+ * pod spec mounts the ConfigMap by its name, content-addressed for nearline workers).
  */
 export function workerParts(options: {
   name: string;
@@ -118,6 +119,8 @@ export function workerParts(options: {
     labels,
     owner,
     config: options.render(wiring),
+    // See config-map.ts: a nearline worker's config is content-addressed, a bootstrap Job's is not.
+    contentAddressed: options.subcommand === "nearline",
   });
   const container = workerContainer({
     name: options.subcommand,

@@ -12,6 +12,8 @@ export const labelKeys = {
   embeddingVersion: "jude.dev/version",
   pipeline: "jude.dev/pipeline",
   bootstrapRun: "jude.dev/bootstrap-run",
+  /** On a content-addressed config ConfigMap: the workload it configures (config-map-names.ts). */
+  configOf: "jude.dev/config-of",
 } as const;
 
 export const annotationKeys = {

@@ -5,6 +5,26 @@ import type { KubeObject } from "./types.ts";
 const metadata = { name: "w", namespace: "ns", resourceVersion: "7", labels: { a: "b" } };
 
 describe("cache transforms", () => {
+  it("keep a pod's metadata, node, status and the ConfigMaps it mounts, not the rest of its spec", () => {
+    const pod = {
+      metadata,
+      spec: {
+        nodeName: "n1",
+        containers: [{ name: "c", image: "i" }],
+        volumes: [
+          { name: "config", configMap: { name: "w-0123456789", defaultMode: 420 } },
+          { name: "tmp", emptyDir: {} },
+        ],
+      },
+      status: { phase: "Pending" },
+    } as KubeObject;
+    expect(cacheTransforms.pods!(pod)).toEqual({
+      metadata,
+      spec: { nodeName: "n1", volumes: [{ name: "config", configMap: { name: "w-0123456789" } }] },
+      status: { phase: "Pending" },
+    });
+  });
+
   it("keep a pod's metadata, node and status, not its spec", () => {
     const pod = {
       metadata,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nearlineConfigSchema } from "../../../pipelines/nearline/config.ts";
 import { requireEnv } from "../../support/env.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { configMapNameOf } from "../../support/config-maps.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
   applyObjects,
@@ -56,7 +57,14 @@ describe("NearlinePipeline controller", () => {
       "worker Deployment",
       () => true,
     );
-    const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-minilm-v1-nearline"]);
+    const configMap = await kubectlJson<V1ConfigMap>([
+      "get",
+      "-n",
+      ns,
+      `configmap/${configMapNameOf(deployment)}`,
+    ]);
+    // Named by its content: a config change makes a new one, never rewrites what older pods mount.
+    expect(configMap.metadata!.name).toMatch(/^jobs-minilm-v1-nearline-[0-9a-f]{10}$/);
     const owner = await kubectlJson<{ metadata: { uid: string } }>([
       "get",
       "-n",
@@ -160,7 +168,12 @@ describe("NearlinePipeline controller", () => {
       "new config hash",
       (d) => hashOf(d) !== before,
     );
-    const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, "configmap/jobs-minilm-v1-nearline"]);
+    const configMap = await kubectlJson<V1ConfigMap>([
+      "get",
+      "-n",
+      ns,
+      `configmap/${configMapNameOf(after)}`,
+    ]);
     const rendered = nearlineConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
     expect(rendered.embedding.maxBatchSize).toBe(16);
     expect(rendered.sinks.store.durability).toEqual({ replicas: 1, fsync: false, timeoutMs: 500 });

@@ -3,12 +3,13 @@
 // writes it. The serving pods need only tls.crt and tls.key, and the operator's parity check trusts the
 // system roots without a ca.crt; the pipeline's workers must too, not stall on the missing key. With
 // the NearlinePipeline controller in-process against the testbed's API server.
-import type { V1ConfigMap, V1Deployment } from "@kubernetes/client-node";
+import type { V1Deployment } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nearlineConfigSchema } from "../../../pipelines/nearline/config.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { mountedConfigMap } from "../../support/config-maps.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import {
   applyObjects,
   conditionOf,
@@ -36,12 +37,7 @@ describe("a serving TLS Secret without ca.crt", () => {
   const hashOf = (deployment: V1Deployment) =>
     deployment.spec!.template.metadata!.annotations!["jude.dev/config-hash"];
   const rendered = async () => {
-    const configMap = await kubectlJson<V1ConfigMap>([
-      "get",
-      "-n",
-      harness.namespace,
-      "configmap/jobs-minilm-v1-nearline",
-    ]);
+    const configMap = await mountedConfigMap(harness.namespace, "jobs-minilm-v1-nearline");
     return nearlineConfigSchema.parse(parse(configMap.data!["config.yaml"]!));
   };
   const volumeNames = (deployment: V1Deployment) =>

@@ -9,6 +9,7 @@ import { desiredVersionRecord } from "../../../controllers/embedding-model/versi
 import { configFileName } from "../../../controllers/nearline-pipeline/config-map.ts";
 import { parseEmbeddingModel } from "../../../crds/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { mountedConfigMap } from "../../support/config-maps.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
   applyObjects,
@@ -18,6 +19,7 @@ import {
   type ControllersHarness,
 } from "./harness.ts";
 import { model, pipeline, storeSecret } from "./objects.ts";
+import { waitFor } from "../../testbed/wait.ts";
 
 describe("workers of the active version during a promotion", () => {
   let harness: ControllersHarness;
@@ -46,8 +48,8 @@ describe("workers of the active version during a promotion", () => {
       workers: true,
     });
     await applyObjects(ns, [{ ...record, metadata: { ...record.metadata, namespace: undefined } }]);
-    const workerConfig = `configmap/jobs-${stored.spec.version}-nearline`;
-    await waitForObject(ns, workerConfig, "the active version's worker config", () => true);
+    const workers = `jobs-${stored.spec.version}-nearline`;
+    await waitForObject(ns, `deployment/${workers}`, "the active version's workers", () => true);
 
     // The candidate: a new version whose servers require a token.
     await kubectl(["create", "secret", "generic", "-n", ns, "jude-serving-token", "--from-literal=token=t0"]);
@@ -94,11 +96,17 @@ describe("workers of the active version during a promotion", () => {
         },
       }),
     ]);
-    await waitForObject<V1ConfigMap>(ns, workerConfig, "workers rendered from the edited model", (object) =>
-      (object.data?.[configFileName] ?? "").includes(endpoint),
+    // The workers' config is content-addressed: the one their Deployment mounts.
+    let configMap: V1ConfigMap | undefined;
+    await waitFor(
+      "workers rendered from the edited model",
+      async () => {
+        configMap = await mountedConfigMap(ns, workers);
+        return (configMap.data?.[configFileName] ?? "").includes(endpoint);
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
     );
-    const configMap = await kubectlJson<V1ConfigMap>(["get", "-n", ns, workerConfig]);
-    const config = parse(configMap.data![configFileName]!) as { embedding: { token?: unknown } };
+    const config = parse(configMap!.data![configFileName]!) as { embedding: { token?: unknown } };
     expect(config.embedding.token).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
 // spec says, without erasing what other managers add; replicas pass to the HPA and back without the
 // Deployment ever dropping below the size it had, and an HPA the spec no longer asks for goes; an owner
 // reference removed by hand is put back (the edit wakes the model that owned the child).
+import { configMapNameOf, type MountingWorkload } from "../../support/config-maps.ts";
 import { spawn } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -88,13 +89,17 @@ describe("EmbeddingModel children under drift", () => {
   });
 
   it("recreates children deleted by hand", async () => {
-    const kinds = ["deployment", "service", "configmap", "pdb"];
-    const before = await Promise.all(kinds.map((kind) => getObject(`${kind}/${child}`, namespace)));
-    await kubectl(["delete", "-n", namespace, ...kinds.map((kind) => `${kind}/${child}`), "--wait=false"]);
+    // The serving config is named by its content (what the Deployment mounts), the rest like the Deployment.
+    const config = configMapNameOf((await getObject(`deployment/${child}`, namespace)) as MountingWorkload);
+    const children = ["deployment", "service", "pdb"]
+      .map((kind) => `${kind}/${child}`)
+      .concat(`configmap/${config}`);
+    const before = await Promise.all(children.map((name) => getObject(name, namespace)));
+    await kubectl(["delete", "-n", namespace, ...children, "--wait=false"]);
     await waitFor(
       "every deleted child recreated",
       async () => {
-        const after = await Promise.all(kinds.map((kind) => getObject(`${kind}/${child}`, namespace)));
+        const after = await Promise.all(children.map((name) => getObject(name, namespace)));
         return after.every(
           (object, index) =>
             object !== undefined && (object.metadata as Json).uid !== (before[index]?.metadata as Json).uid,

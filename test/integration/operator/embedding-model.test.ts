@@ -2,6 +2,7 @@
 // (ReplicaSets, HPA, garbage collector) and kwok GPU nodes, in a namespace that enforces the restricted
 // Pod Security Standard: what it renders is admitted, scheduled on GPU nodes and turns the model Ready;
 // scaling and config changes roll out; a missing Secret is waited for until created; deletion collects all.
+import { configMapNameOf, type MountingWorkload } from "../../support/config-maps.ts";
 import { afterAll, describe, expect, it } from "vitest";
 import { desiredVersionObjects } from "../../../controllers/embedding-model/version-objects.ts";
 import { servingTlsFiles } from "../../../controllers/embedding-model/serving-config.ts";
@@ -114,7 +115,12 @@ describe("EmbeddingModel controller on the testbed", () => {
     });
     expect(((await getObject(`pdb/${childName}`, namespace))?.spec as Json).maxUnavailable).toBe(1);
     expect(((await getObject(`hpa/${childName}`, namespace))?.spec as Json).minReplicas).toBe(2);
-    const configMap = (await getObject(`configmap/${childName}`, namespace)) as Json;
+    // Named by its content (what the Deployment mounts), never the Deployment's name.
+    const desiredConfig = desired.find((object) => object.kind === "ConfigMap") as Json;
+    const configName = (desiredConfig.metadata as Json).name as string;
+    expect(configName).toMatch(new RegExp(`^${childName}-[0-9a-f]{10}$`));
+    expect(configMapNameOf(deployment as MountingWorkload)).toBe(configName);
+    const configMap = (await getObject(`configmap/${configName}`, namespace)) as Json;
     expect(Object.keys(configMap.data as Json).sort()).toEqual(["jude-model.json", "serving.yaml"]);
   });
 
@@ -163,15 +169,26 @@ describe("EmbeddingModel controller on the testbed", () => {
       annotationKeys.configHash
     ];
     expect(hashAfter).not.toBe(hashBefore);
-    expect(((await getObject(`configmap/${childName}`, namespace))?.data as Json)["serving.yaml"]).toContain(
-      "maxBatchSize: 16",
-    );
+    // A new ConfigMap (named by its content), mounted by the new template; the old pods keep theirs.
+    const configAfter = configMapNameOf(after as MountingWorkload);
+    expect(configAfter).not.toBe(configMapNameOf(before as MountingWorkload));
+    expect(
+      ((await getObject(`configmap/${configAfter}`, namespace))?.data as Json)["serving.yaml"],
+    ).toContain("maxBatchSize: 16");
     await waitForModel(
       exampleName,
       (model) =>
         condition(model, "Ready")?.status === "True" &&
         (model.status as Json).observedGeneration === (model.metadata as Json).generation,
     );
+    // Rolled out: the old pods are gone, and so is the ConfigMap they mounted (never rewritten meanwhile).
+    const configBefore = configMapNameOf(before as MountingWorkload);
+    await waitFor(
+      "the superseded serving ConfigMap deleted",
+      async () => (await getObject(`configmap/${configBefore}`, namespace)) === undefined,
+      { timeoutMs: 60_000 },
+    );
+    expect(await getObject(`configmap/${configAfter}`, namespace)).toBeDefined();
   });
 
   it("scales a fixed-size model and waits for a missing Secret until it exists", async () => {

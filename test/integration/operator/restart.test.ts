@@ -74,7 +74,7 @@ describe("operator restarted mid-reconcile", () => {
       ]);
       // The serving config and the version's record (the promotion's memory of v1), one each.
       expect((await listObjects("configmaps", namespace, selector)).map(nameOf).sort()).toEqual([
-        `${name}-v1`,
+        expect.stringMatching(new RegExp(`^${name}-v1-[0-9a-f]{10}$`)),
         `${name}-v1-record`,
       ]);
       expect((await listObjects("pdb", namespace, selector)).map(nameOf)).toEqual([`${name}-v1`]);

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import {
+  configMapName,
+  configOwnerLabels,
+  mountedConfigMaps,
+  rolloutSettled,
+  supersededConfigMaps,
+} from "./config-map-names.ts";
+import { labelKeys } from "./labels.ts";
+
+describe("config ConfigMap names", () => {
+  it("are the workload's name and the first 10 hex digits of the content hash", () => {
+    const hash = "0123456789abcdef".repeat(4);
+    expect(configMapName("jobs-v1-nearline", hash)).toBe("jobs-v1-nearline-0123456789");
+    expect(configMapName("a".repeat(63), hash)).toHaveLength(74);
+  });
+
+  it("label a config with the workload it configures, so every one of them can be found", () => {
+    expect(configOwnerLabels({ a: "b" }, "jobs-v1-nearline")).toEqual({
+      a: "b",
+      [labelKeys.configOf]: "jobs-v1-nearline",
+    });
+  });
+});
+
+describe("supersededConfigMaps", () => {
+  const base = "jobs-v1-nearline";
+  const current = `${base}-bbbbbbbbbb`;
+  const old = `${base}-aaaaaaaaaa`;
+  it.each([
+    ["nothing but the current one", [current], [], true, []],
+    ["an old one no pod mounts", [current, old], [current], true, [old]],
+    ["an old one a live pod still mounts", [current, old], [current, old], true, []],
+    ["the legacy un-suffixed name no pod mounts", [base, current], [current], true, [base]],
+    ["the legacy name an old release's pod still mounts", [base, current], [base, current], true, []],
+    ["anything while an older ReplicaSet may still make pods", [base, old, current], [current], false, []],
+    ["the current one, even if nothing mounts it yet", [current, old], [], true, [old]],
+  ])("%s", (_, existing, mounted, settled, deleted) => {
+    expect(supersededConfigMaps({ current, existing, mounted: new Set(mounted), settled }).sort()).toEqual(
+      [...deleted].sort(),
+    );
+  });
+});
+
+describe("mountedConfigMaps", () => {
+  it("names the ConfigMaps that existing pods mount, terminating ones included", () => {
+    const pods = [
+      {
+        spec: {
+          volumes: [
+            { name: "config", configMap: { name: "a" } },
+            { name: "tmp", emptyDir: {} },
+          ],
+        },
+      },
+      {
+        metadata: { deletionTimestamp: new Date() },
+        spec: { volumes: [{ name: "config", configMap: { name: "b" } }] },
+      },
+      {},
+    ];
+    expect([...mountedConfigMaps(pods)].sort()).toEqual(["a", "b"]);
+  });
+});
+
+describe("rolloutSettled", () => {
+  const deployment = (generation: number, status: Record<string, number>, replicas = 2) => ({
+    metadata: { generation },
+    spec: { replicas },
+    status,
+  });
+  const done = { observedGeneration: 3, replicas: 2, updatedReplicas: 2, availableReplicas: 2 };
+  it.each([
+    ["rolled out", deployment(3, done), true],
+    ["a new template not yet seen by the controller", deployment(4, done), false],
+    ["old pods still there", deployment(3, { ...done, replicas: 3 }), false],
+    ["new pods not all made", deployment(3, { ...done, updatedReplicas: 1, replicas: 1 }), false],
+    [
+      "new pods not available (an old ReplicaSet keeps its replicas)",
+      deployment(3, { ...done, availableReplicas: 1 }),
+      false,
+    ],
+    ["scaled to zero", deployment(3, { observedGeneration: 3 }, 0), true],
+    ["no Deployment", undefined, false],
+  ])("%s", (_, object, settled) => {
+    expect(rolloutSettled(object)).toBe(settled);
+  });
+});
