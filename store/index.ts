@@ -59,6 +59,7 @@ export type { VectorSettings, VersionInfo, VersionSpec, VersionState } from "./v
 export {
   describeRedefinition,
   getVersion,
+  isKnownVersionState,
   listVersions,
   markVersionComplete,
   parseVersionInfo,

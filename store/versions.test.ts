@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { describeRedefinition, promptDigest, vectorSettingsOf } from "./versions.ts";
+import { isStoreError } from "./errors.ts";
+import {
+  describeRedefinition,
+  isKnownVersionState,
+  parseVersionInfo,
+  promptDigest,
+  vectorSettingsOf,
+} from "./versions.ts";
 
 const settings = { pooling: "mean", normalize: true, maxSequenceLength: 512, precision: "fp32" } as const;
 const model = `sha256:${"a".repeat(64)}`;
@@ -42,5 +49,38 @@ describe("vector settings in the version registry", () => {
     expect(describeRedefinition(later, { vectorSettings: { ...settings, pooling: "cls" } })).toBe(
       "pooling mean, not cls",
     );
+  });
+});
+
+describe("registry entries of a newer release", () => {
+  const entry = {
+    version: "v2",
+    modelDigest: model,
+    dtype: "f32",
+    dimension: 4,
+    createdAtMs: 1,
+  };
+
+  // After a downgrade an older operator reads the registry a newer one wrote: a state it does not know
+  // is kept as written (never complete for its decisions), not a CORRUPT_RECORD that fails every
+  // listVersions and with it every reconcile of the model.
+  it("a state this release does not know is read as written, and is not a known state", () => {
+    const info = parseVersionInfo(JSON.stringify({ ...entry, state: "sealed" }));
+    expect(info.state).toBe("sealed");
+    expect(isKnownVersionState(info.state)).toBe(false);
+    for (const state of ["building", "complete", "deleting"])
+      expect(isKnownVersionState(parseVersionInfo(JSON.stringify({ ...entry, state })).state)).toBe(true);
+  });
+
+  it("an entry without a state, or with one that is no string, is still CORRUPT_RECORD", () => {
+    for (const state of [undefined, 3, null]) {
+      let error: unknown;
+      try {
+        parseVersionInfo(JSON.stringify({ ...entry, state }));
+      } catch (caught) {
+        error = caught;
+      }
+      expect(isStoreError(error, "CORRUPT_RECORD")).toBe(true);
+    }
   });
 });

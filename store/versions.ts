@@ -17,12 +17,25 @@ import { assertVersion } from "./layout.ts";
 import type { Store } from "./store.ts";
 import { recordFailure } from "./store.ts";
 
-/** Lifecycle state of a version. */
+/** Lifecycle state of a version, as this release writes them. */
 export type VersionState = "building" | "complete" | "deleting";
+
+const knownStates: ReadonlySet<string> = new Set<VersionState>(["building", "complete", "deleting"]);
+
+/**
+ * Whether this release knows `state`. A newer release may add one; after a downgrade its entries are
+ * read as written and taken for what this release can tell of them: not complete (no flip or
+ * rollback to it, no reads served from it), and not to be changed (the scripts mark only a building
+ * version complete, only a building or complete one deleting) nor collected.
+ */
+export function isKnownVersionState(state: string | undefined): state is VersionState {
+  return state !== undefined && knownStates.has(state);
+}
 
 const versionInfoSchema = z.object({
   version: z.string(),
-  state: z.enum(["building", "complete", "deleting"]),
+  /** A VersionState, or a state of a newer release kept as written (isKnownVersionState). */
+  state: z.string().min(1),
   modelDigest: z.string(),
   dtype: z.enum(["f32", "f16"]),
   dimension: z.number().int().positive(),

@@ -6,7 +6,6 @@
 // Secret volume keeps it in ContainerCreating. It does not hold the promotion back (promoting the new
 // version is often the cure), so it is said beside the verdict: in its message and a Warning Event,
 // once. Pure.
-import type { EmbeddingModelStatus } from "../../crds/index.ts";
 import { unmetReference, type ReferenceLookup } from "./blockers.ts";
 import type { PromotionEvent } from "./promotion-status.ts";
 import type { PromotionDecision } from "./promotion.ts";
@@ -20,24 +19,40 @@ export interface OlderVersionProblem {
   message: string;
 }
 
-/** The problem of `version`'s `reference` (from its record) given what a live read found, if any. */
+/** Whose pods an older version's problem concerns: its serving pods, or a pipeline's workers of it. */
+export interface OlderVersionPods {
+  /** What they are called, e.g. "pods", "workers". */
+  plural: string;
+  singular: string;
+  /** What the running ones go on doing, e.g. "serving". */
+  going: string;
+}
+
+/** The serving pods of a version (the default). */
+export const servingPods: OlderVersionPods = { plural: "pods", singular: "pod", going: "serving" };
+
+/**
+ * The problem of `version`'s `reference` (from its record) given what a live read found, if any;
+ * `pods` are those of that version which mount or read it.
+ */
 export function olderVersionProblem(
   version: string,
   reference: Reference,
   lookup: ReferenceLookup,
+  pods: OlderVersionPods = servingPods,
 ): OlderVersionProblem | undefined {
   const unmet = unmetReference(reference, lookup);
   if (unmet === undefined) return undefined;
   const named = `${reference.kind} ${reference.name} (${reference.field} in the version's record)`;
   const consequence = (what: string) =>
-    `its running pods keep serving, but a pod that stops cannot start again until ${what}`;
+    `its running ${pods.plural} keep ${pods.going}, but a ${pods.singular} that stops cannot start again until ${what}`;
   // The model's download URL is an environment value of the init container; the others are volumes.
   const verb = reference.field === "spec.model.uriSecretRef" ? "read" : "mount";
   const missingKeys = (reference.keys ?? []).filter((key) => lookup.found && !lookup.keys?.includes(key));
   const message = !lookup.found
-    ? `version ${version}'s pods ${verb} ${named}, which does not exist: ${consequence(`the ${reference.kind} is restored`)}`
+    ? `version ${version}'s ${pods.plural} ${verb} ${named}, which does not exist: ${consequence(`the ${reference.kind} is restored`)}`
     : missingKeys.length > 0
-      ? `version ${version}'s pods read ${named}, which has no key ${missingKeys.join(", ")}: ${consequence(`the key is restored`)}`
+      ? `version ${version}'s ${pods.plural} read ${named}, which has no key ${missingKeys.join(", ")}: ${consequence(`the key is restored`)}`
       : `version ${version} (as its record says): ${unmet.message}: ${consequence("this is fixed")}`;
   return { version, reason: unmet.reason, message };
 }
@@ -56,9 +71,13 @@ export function withOlderVersionProblems(
   return { ...decision, verdict: { ...decision.verdict, message: `${decision.verdict.message}; ${said}` } };
 }
 
-/** A Warning Event for each problem the previous status's Ready condition did not say yet. */
+/**
+ * A Warning Event for each problem the previous status's Ready condition did not say yet (the status
+ * of an EmbeddingModel, or of a NearlinePipeline for its workers).
+ */
 export function olderVersionEvents(
-  previous: EmbeddingModelStatus | undefined,
+  previous:
+    { conditions?: readonly { type: string; message?: string | undefined }[] | undefined } | undefined,
   problems: readonly OlderVersionProblem[],
 ): PromotionEvent[] {
   const ready = previous?.conditions?.find((condition) => condition.type === "Ready")?.message ?? "";

@@ -690,6 +690,23 @@ describe("supersede: a new spec.version mid-promotion leaves no orphans", () => 
     expect(superseded(["v1"]).collect).toEqual(["v2"]);
   });
 
+  // A newer release may add a registry state; after a downgrade this operator reads it (store/versions.ts
+  // keeps it as written) and must neither collect that version nor count it complete.
+  it("collects no store version in a state a newer release wrote", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v3",
+        spec: specOf("v3"),
+        store: store("v1", { v1: "complete", v2: "sealed" }),
+        records: [record("v1", { activatedTime: ago(7000) })],
+        serving: { v1: ready, v3: rolling },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.collect).toEqual([]);
+  });
+
   it("polls until v2's vectors are collected: no event wakes a model that went back to its active version", () => {
     // v1 -> v2 -> v1 before the cutover: the model is settled, and each reconcile collects one
     // bounded step; worker Deployments (the pipelines' children) going away are not watched either.

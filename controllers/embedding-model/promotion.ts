@@ -48,8 +48,11 @@ export interface StoreObservation {
   /** Whether the last pointer change was a flip or a rollback. */
   kind?: "flip" | "rollback" | undefined;
   flippedAtMs: number | null;
-  /** Registry state per version present in the store. */
-  versions: Readonly<Record<string, "building" | "complete" | "deleting">>;
+  /**
+   * Registry state per version present in the store: a VersionState, or a state a newer release
+   * wrote (store/versions.ts isKnownVersionState), which is never complete here and never collected.
+   */
+  versions: Readonly<Record<string, string>>;
   /** The model digest (`sha256:<hex>`) each registered version's vectors were made with. */
   digests?: Readonly<Record<string, string>> | undefined;
   /**

@@ -5,6 +5,7 @@
 // promotes it from scratch). A version superseded before it went live leaves nothing behind: its
 // record is dropped (its objects are then removed) and its partial vectors collected. Pure.
 import type { VersionPhase } from "../../crds/index.ts";
+import { isKnownVersionState } from "../../store/index.ts";
 import type { PromotionInputs } from "./promotion.ts";
 import type { VersionRecord } from "./version-record.ts";
 
@@ -97,10 +98,12 @@ export function decideRetention(
       kept.push(record); // until the store has let go of it
     }
   }
-  // Store versions with no phase are superseded builds or beyond retention.
+  // Store versions with no phase are superseded builds or beyond retention; one in a state a newer
+  // release wrote (after a downgrade) is that release's to collect, not this one's.
   const unwanted = Object.keys(input.store?.versions ?? {}).filter(
     (version) =>
       phases[version] === undefined &&
+      isKnownVersionState(input.store?.versions[version]) &&
       version !== focus.spec &&
       version !== focus.active &&
       version !== input.store?.current &&
@@ -116,6 +119,6 @@ export function decideRetention(
 }
 
 /** A store version being deleted, or gone. */
-function vectorsLeaving(state: "building" | "complete" | "deleting" | undefined): boolean {
+function vectorsLeaving(state: string | undefined): boolean {
   return state === "deleting" || state === undefined;
 }

@@ -155,6 +155,62 @@ describe("reconcileNearlinePipeline", () => {
     expect(await stamp("another CA of v1")).not.toBe(before);
   });
 
+  // v1's workers run beside v2's during v2's promotion, rendered from v1's record, whose token Secret
+  // today's spec no longer names. That Secret missing: v1's running workers go on, but one that stops
+  // cannot start again. Said on the pipeline's conditions and in one Warning Event; both versions'
+  // workers are applied as before; gone once the Secret is back.
+  it("says an older version's missing token Secret without holding back either version's workers", async () => {
+    const raw = stored("embedding-model.yaml", "model-uid", (object) => {
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "token-v1", key: "token" } });
+    });
+    const v1 = parseEmbeddingModel(structuredClone(raw));
+    setPath(raw, "spec.version", "minilm-v2");
+    setPath(raw, "spec.serving.auth", undefined);
+    const v2 = parseEmbeddingModel(structuredClone(raw));
+    const recordOf = (model: typeof v1) =>
+      desiredVersionRecord(model, {
+        version: model.spec.version,
+        spec: recordedSpec(model),
+        promotionStartTime: "2026-12-01T00:00:00Z",
+        workers: true,
+      }) as KubeObject;
+    const said =
+      "version minilm-v1's workers mount Secret token-v1 (spec.serving.auth.tokenSecretRef in the version's record), which does not exist: its running workers keep working, but a worker that stops cannot start again until the Secret is restored";
+    const objects = (secrets: KubeObject[]) => ({
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [raw as KubeObject],
+      ConfigMap: [recordOf(v1), recordOf(v2)],
+      Secret: [secret, ...secrets],
+    });
+    const missing = await reconcile(objects([]));
+    for (const name of ["jobs-minilm-v1-nearline", "jobs-minilm-v2-nearline"])
+      expect(missing.some((call) => call.verb === "apply" && call.name === name)).toBe(true);
+    const conditions = writtenConditions(missing);
+    expect(conditions.find((entry) => entry.type === "Reconciling")).toMatchObject({
+      status: "True",
+      reason: "RollingOut",
+      message: expect.stringContaining(`; ${said}`),
+    });
+    expect(conditions.find((entry) => entry.type === "Ready")?.message).toContain(said);
+    expect(missing.filter((call) => call.verb === "event")).toEqual([
+      { verb: "event", type: "Warning", reason: "SecretNotFound", message: said },
+    ]);
+
+    // Said once: a reconcile that finds it said in the previous Ready condition emits no Event again.
+    const told = objects([]);
+    told.NearlinePipeline[0] = { ...told.NearlinePipeline[0]!, status: { conditions } };
+    expect((await reconcile(told)).filter((call) => call.verb === "event")).toEqual([]);
+
+    const token: KubeObject = {
+      kind: "Secret",
+      metadata: { name: "token-v1", namespace: testNamespace },
+      data: { token: Buffer.from("t").toString("base64") },
+    };
+    const back = await reconcile(objects([token]));
+    expect(writtenConditions(back).every((entry) => !entry.message.includes("token-v1"))).toBe(true);
+    expect(back.filter((call) => call.verb === "event")).toEqual([]);
+  });
+
   it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

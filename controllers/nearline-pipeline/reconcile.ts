@@ -33,6 +33,13 @@ import { readSurroundings } from "./read-surroundings.ts";
 import { secretKeys, withSecrets } from "./secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
+import {
+  olderVersionSecretNames,
+  olderVersionSecretProblems,
+  pipelineOlderVersionEvents,
+  withOlderVersionSecretProblems,
+} from "./older-version-secrets.ts";
+import type { OlderVersionProblem } from "../embedding-model/older-version-references.ts";
 import { desiredWorkers } from "./worker-deployment.ts";
 import { versionStatus, type WorkerFigures, type WorkerWait } from "./worker-figures.ts";
 import { probeWorker } from "./worker-probe.ts";
@@ -95,16 +102,17 @@ export async function reconcileNearlinePipeline(
           bootstrapRunsOf(context, pipeline),
         )
       : { versions: [], waiting: [] };
+  let olderVersionProblems: OlderVersionProblem[] = [];
   if (cause === undefined && model !== undefined) {
     // The serving TLS Secret each live version's record names (the CA its workers verify the servers
     // with), read too where the spec names another: its key names decide the CA mount, its ca.crt the
-    // pod template's stamp.
-    const secrets = await withSecrets(
-      context.client,
-      context.key.namespace,
-      secretValues,
-      resolved.versions.flatMap((version) => version.serving.tls?.secretName ?? []),
-    );
+    // pod template's stamp. An older version's token Secret too, to tell whether it is missing.
+    const secrets = await withSecrets(context.client, context.key.namespace, secretValues, [
+      ...resolved.versions.flatMap((version) => version.serving.tls?.secretName ?? []),
+      ...olderVersionSecretNames(model, resolved.versions),
+    ]);
+    // An older version's Secret missing is said, not waited for: its workers are applied as before.
+    olderVersionProblems = olderVersionSecretProblems(model, resolved.versions, secretKeys(secrets));
     for (const version of resolved.versions) {
       const desired = desiredWorkers(
         pipeline,
@@ -184,7 +192,10 @@ export async function reconcileNearlinePipeline(
         notProgressing: rollouts.get(version)?.notProgressing !== undefined,
       })),
     );
-  const verdict = pipelineStanding(cause, resolved, rollouts, waits);
+  const verdict = withOlderVersionSecretProblems(
+    pipelineStanding(cause, resolved, rollouts, waits),
+    olderVersionProblems,
+  );
   // Before the first cutover readers have no version: LAG then shows the first version's workers,
   // but activeVersion names none (naming the spec's would say readers use it).
   const activeVersion = model?.status?.activeVersion;
@@ -197,6 +208,10 @@ export async function reconcileNearlinePipeline(
     ...(lag !== undefined ? { lag } : {}),
     ...(versions.length > 0 ? { versions } : {}),
   });
+  // Secrets are not watched: the poll below looks for a missing one again, and its words go with it.
+  const previous = raw.status as NearlinePipelineStatus | undefined;
+  for (const event of pipelineOlderVersionEvents(previous, olderVersionProblems))
+    context.events.warning(raw, event.reason, event.message);
   return { requeueAfterMs: nextFiguresReadMs(versions, pollMs, recentlyReady) };
 }
 

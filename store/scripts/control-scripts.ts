@@ -110,14 +110,15 @@ return {'ok', encoded}
 `;
 
 /**
- * Mark a version complete (its bootstrap finished). KEYS: versions. ARGV: version.
+ * Mark a version complete (its bootstrap finished). KEYS: versions. ARGV: version. Only a building
+ * one: a deleting one, or one in a state a newer release wrote, is left as it is (PRECONDITION_FAILED).
  */
 export const markCompleteLua = `${prelude}
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if not existing then return {'VERSION_NOT_FOUND'} end
 local info = cjson.decode(existing)
-if info.state == 'deleting' then return {'PRECONDITION_FAILED', existing} end
 if info.state == 'complete' then return {'ok', existing} end
+if info.state ~= 'building' then return {'PRECONDITION_FAILED', existing} end
 info.state = 'complete'
 info.completedAtMs = now()
 local encoded = cjson.encode(info)
@@ -155,7 +156,8 @@ return {'ok', target, current, tostring(epoch), flippedAt}
 `;
 
 /**
- * Start deleting a version: refused while it is current or backup. KEYS: pointer, versions.
+ * Start deleting a version: refused while it is current or backup, and for a state a newer release
+ * wrote (left as it is, PRECONDITION_FAILED). KEYS: pointer, versions.
  * ARGV: version. Returns {'ok', info} with gcNextBucket set (kept when already deleting).
  */
 export const markDeletingLua = `${hsetWhenFull}
@@ -166,6 +168,7 @@ if pointer[1] == ARGV[1] then return {'PRECONDITION_FAILED', 'current'} end
 if pointer[2] == ARGV[1] then return {'PRECONDITION_FAILED', 'backup'} end
 local info = cjson.decode(existing)
 if info.state == 'deleting' then return {'ok', existing} end
+if info.state ~= 'building' and info.state ~= 'complete' then return {'PRECONDITION_FAILED', info.state} end
 info.state = 'deleting'
 info.gcNextBucket = 0
 local encoded = cjson.encode(info)

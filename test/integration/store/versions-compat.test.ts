@@ -7,8 +7,12 @@
 // then on (a model applied again with another template for it is refused, like a new entity's).
 import { afterEach, describe, expect, it } from "vitest";
 import {
+  collectGarbage,
+  deleteVersionStep,
+  flip,
   getVersion,
   isStoreError,
+  listVersions,
   markVersionComplete,
   promptDigest,
   registerVersion,
@@ -234,5 +238,53 @@ describe.each(testTargets())("the version registry during a rolling upgrade on $
     }).catch((error: unknown) => error);
     expect(isStoreError(refused, "PRECONDITION_FAILED")).toBe(true);
     expect((refused as Error).message).toContain("precision fp32, not this writer's fp16");
+  });
+});
+
+// After a downgrade an older release reads the registry a newer one wrote. A state it does not know is
+// kept as written: listed (not CORRUPT_RECORD, which would fail every reconcile of the model), never
+// taken for complete (no flip to it), never overwritten (marked complete or deleting) nor collected.
+describe.each(testTargets())("a registry state of a newer release on $name Redis", (target) => {
+  let testStore: TestStore | undefined;
+  afterEach(async () => {
+    await testStore?.drop();
+    testStore = undefined;
+  });
+
+  it("is listed as written, and nothing this release does changes or deletes it", async () => {
+    testStore = await createTestStore(target, "reviewreg-compat-newer-state");
+    const { store } = testStore;
+    await registerVersion(store, "v1", { modelDigest: model, dimension: 4 });
+    await markVersionComplete(store, "v1");
+    await flip(store, { expectedCurrent: null, target: "v1" });
+    const written = JSON.stringify({
+      version: "v2",
+      state: "sealed",
+      modelDigest: model,
+      dtype: "f32",
+      dimension: 4,
+      createdAtMs: Date.now(),
+      sealedBy: "a newer release",
+    });
+    await store.client.hset(store.keys.versions, "v2", written);
+
+    const listed = await listVersions(store);
+    expect(listed.map((info) => [info.version, info.state])).toEqual([
+      ["v1", "complete"],
+      ["v2", "sealed"],
+    ]);
+    const refused = async (step: Promise<unknown>) => {
+      const error = await step.then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(isStoreError(error)).toBe(true);
+      return (error as { code: string }).code;
+    };
+    expect(await refused(flip(store, { expectedCurrent: "v1", target: "v2" }))).toBe("VERSION_NOT_COMPLETE");
+    expect(await refused(markVersionComplete(store, "v2"))).toBe("PRECONDITION_FAILED");
+    expect(await refused(deleteVersionStep(store, "v2"))).toBe("PRECONDITION_FAILED");
+    expect(await collectGarbage(store, { retainVersions: 0 })).toEqual([]);
+    expect(await store.client.hget(store.keys.versions, "v2")).toBe(written);
   });
 });

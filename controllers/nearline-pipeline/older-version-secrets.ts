@@ -1,0 +1,87 @@
+// The Secrets an older version's workers mount. During a promotion (and the bake after it) a pipeline
+// runs workers for the version readers use as well as the new one, each rendered from its version
+// record (live-versions.ts), which may name another serving TLS Secret (its ca.crt) or token Secret
+// than today's spec; the spec's are all the stall causes check (stall-causes.ts). One missing leaves
+// that version's running workers working, but a worker that stops cannot start again (a missing Secret
+// volume holds it in ContainerCreating). It holds nothing back (the new version's workers, the
+// promotion that may be its cure): it is said after the pipeline's verdict and in one Warning Event,
+// as the EmbeddingModel says it of its serving pods (embedding-model/older-version-references.ts).
+// Pure.
+import type { EmbeddingModel, NearlinePipelineStatus } from "../../crds/index.ts";
+import type { ReferenceLookup } from "../embedding-model/blockers.ts";
+import {
+  olderVersionEvents,
+  olderVersionProblem,
+  type OlderVersionPods,
+  type OlderVersionProblem,
+} from "../embedding-model/older-version-references.ts";
+import type { PromotionEvent } from "../embedding-model/promotion-status.ts";
+import type { Reference } from "../embedding-model/references.ts";
+import type { Kstatus } from "../shared/conditions.ts";
+import type { LiveVersion } from "./live-versions.ts";
+
+const workers: OlderVersionPods = { plural: "workers", singular: "worker", going: "working" };
+
+/** The Secrets the workers of `version` mount, from its record. */
+function workerReferences(version: LiveVersion): Reference[] {
+  const { tls, auth } = version.serving;
+  const references: Reference[] = [];
+  // The whole Secret must exist; its ca.crt need not (without one the workers trust the system roots).
+  if (tls !== undefined)
+    references.push({ kind: "Secret", name: tls.secretName, field: "spec.serving.tls.secretName" });
+  if (auth !== undefined) {
+    const { name, key } = auth.tokenSecretRef;
+    references.push({ kind: "Secret", name, keys: [key], field: "spec.serving.auth.tokenSecretRef" });
+  }
+  return references;
+}
+
+const olderThanSpec = (model: EmbeddingModel, versions: readonly LiveVersion[]) =>
+  versions.filter((version) => version.version !== model.spec.version);
+
+/** The names of the Secrets the workers of `versions` other than the spec's mount (to read them). */
+export function olderVersionSecretNames(model: EmbeddingModel, versions: readonly LiveVersion[]): string[] {
+  const names = olderThanSpec(model, versions)
+    .flatMap(workerReferences)
+    .map((reference) => reference.name);
+  return [...new Set(names)];
+}
+
+/**
+ * What the workers of `versions` other than the spec's need and cannot find; `secrets` maps each
+ * existing Secret read to its key names.
+ */
+export function olderVersionSecretProblems(
+  model: EmbeddingModel,
+  versions: readonly LiveVersion[],
+  secrets: ReadonlyMap<string, ReadonlySet<string>>,
+): OlderVersionProblem[] {
+  return olderThanSpec(model, versions).flatMap((version) =>
+    workerReferences(version).flatMap((reference) => {
+      const keys = secrets.get(reference.name);
+      const lookup: ReferenceLookup =
+        keys === undefined ? { found: false } : { found: true, keys: [...keys] };
+      return olderVersionProblem(version.version, reference, lookup, workers) ?? [];
+    }),
+  );
+}
+
+/**
+ * The verdict with `problems` said after its message (so in the Ready, Reconciling and Stalled
+ * conditions), its state and reason unchanged; the same problems give the same message every time.
+ */
+export function withOlderVersionSecretProblems(
+  verdict: Kstatus,
+  problems: readonly OlderVersionProblem[],
+): Kstatus {
+  if (problems.length === 0) return verdict;
+  return { ...verdict, message: [verdict.message, ...problems.map((problem) => problem.message)].join("; ") };
+}
+
+/** A Warning Event for each problem the previous status's Ready condition did not say yet. */
+export function pipelineOlderVersionEvents(
+  previous: NearlinePipelineStatus | undefined,
+  problems: readonly OlderVersionProblem[],
+): PromotionEvent[] {
+  return olderVersionEvents(previous, problems);
+}
