@@ -7,9 +7,12 @@
 // so an operator restarted at any step reads the same facts back and resumes there. Pure.
 import { isDeepStrictEqual } from "node:util";
 import type { V1ConfigMap } from "@kubernetes/client-node";
+import type { z } from "zod";
 import {
+  fromApiServer,
   modelArtifact,
   prompts as promptsSchema,
+  safeParseWith,
   serving as servingSchema,
   type EmbeddingModel,
   type EmbeddingModelSpec,
@@ -100,35 +103,33 @@ export function sameVectors(a: RecordedSpec, b: RecordedSpec): boolean {
   );
 }
 
-/** Anything that validates and defaults a value the way this release's CRD schema does. */
-interface SpecPart<T> {
-  safeParse(value: unknown): { success: true; data: T } | { success: false };
-}
-
 /**
  * One part of a recorded spec as this release reads it: with the defaults of fields the release that
  * wrote the record did not have yet (the API server fills them in on the live model from the upgraded
- * CRD, so without them every older version looked redefined, and its objects rendered without them).
- * As written when this release cannot validate it (a field of a newer release, after a downgrade):
- * the version is still known and served as before, which beats forgetting it.
+ * CRD, so without them every older version looked redefined, and its objects rendered without them),
+ * and without the fields of a newer release that wrote it (after an image rollback with its CRDs kept):
+ * the live model is read without them too (crds/resource.ts fromApiServer), so the record of the
+ * spec's own version still compares equal to the spec, and every version renders from what this
+ * release knows. As written when this release cannot validate it even so: the version is still known
+ * and served as before, which beats forgetting it.
  */
-function readSpecPart<T>(schema: SpecPart<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  return parsed.success ? parsed.data : (value as T);
+function readSpecPart<T>(schema: z.ZodType, value: unknown): T {
+  const parsed = safeParseWith(schema, value, fromApiServer);
+  return (parsed.success ? parsed.data : value) as T;
 }
 
 /** The recorded serving settings: a record always has them; the spec defaults them from {}. */
-const recordedServing = servingSchema.prefault({}) as SpecPart<RecordedSpec["serving"]>;
+const recordedServing = servingSchema.prefault({});
 
 /** A recorded spec read with this release's defaults (see readSpecPart); parts it lacks stay absent. */
 function readRecordedSpec(written: RecordedSpec): RecordedSpec {
   if (typeof written !== "object" || written === null) return written;
   const read = { ...written };
-  if ("model" in written)
-    read.model = readSpecPart(modelArtifact as SpecPart<RecordedSpec["model"]>, written.model);
+  if ("model" in written) read.model = readSpecPart<RecordedSpec["model"]>(modelArtifact, written.model);
   if ("prompts" in written)
-    read.prompts = readSpecPart(promptsSchema as SpecPart<RecordedSpec["prompts"]>, written.prompts);
-  if ("serving" in written) read.serving = readSpecPart(recordedServing, written.serving);
+    read.prompts = readSpecPart<RecordedSpec["prompts"]>(promptsSchema, written.prompts);
+  if ("serving" in written)
+    read.serving = readSpecPart<RecordedSpec["serving"]>(recordedServing, written.serving);
   return read;
 }
 
