@@ -8,7 +8,7 @@
 // once. Pure.
 import type { EmbeddingModelStatus } from "../../crds/index.ts";
 import { unmetReference, type ReferenceLookup } from "./blockers.ts";
-import type { PromotionEvent } from "./promotion-status.ts";
+import { promotionEvents, type PromotionEvent } from "./promotion-status.ts";
 import type { PromotionDecision } from "./promotion.ts";
 import type { Reference } from "./references.ts";
 
@@ -20,6 +20,9 @@ export interface OlderVersionProblem {
   message: string;
 }
 
+/** What every problem's message says; no verdict's message says it (see withoutOlderVersionProblems). */
+const consequencePhrase = "its running pods keep serving, but a pod that stops cannot start again until";
+
 /** The problem of `version`'s `reference` (from its record) given what a live read found, if any. */
 export function olderVersionProblem(
   version: string,
@@ -29,8 +32,7 @@ export function olderVersionProblem(
   const unmet = unmetReference(reference, lookup);
   if (unmet === undefined) return undefined;
   const named = `${reference.kind} ${reference.name} (${reference.field} in the version's record)`;
-  const consequence = (what: string) =>
-    `its running pods keep serving, but a pod that stops cannot start again until ${what}`;
+  const consequence = (what: string) => `${consequencePhrase} ${what}`;
   // The model's download URL is an environment value of the init container; the others are volumes.
   const verb = reference.field === "spec.model.uriSecretRef" ? "read" : "mount";
   const missingKeys = (reference.keys ?? []).filter((key) => lookup.found && !lookup.keys?.includes(key));
@@ -65,4 +67,39 @@ export function olderVersionEvents(
   return problems
     .filter((problem) => !ready.includes(problem.message))
     .map((problem) => ({ warning: true, reason: problem.reason, message: problem.message }));
+}
+
+/**
+ * A Ready message without the problems withOlderVersionProblems said after the verdict's own message:
+ * the trailing "; version …" parts that say a problem's consequence.
+ */
+export function withoutOlderVersionProblems(message: string): string {
+  const parts = message.split("; version ");
+  let kept = parts.length;
+  while (kept > 1 && parts[kept - 1]!.includes(consequencePhrase)) kept -= 1;
+  return parts.slice(0, kept).join("; version ");
+}
+
+/**
+ * The Events of a reconcile that acted on `acted` and found `problems`: the promotion's own, from the
+ * verdict as decided (an older version's problem appearing or going is no new wording of the
+ * candidate's missing Secret, whose Warning Event would say it again), and one per new problem.
+ */
+export function reconcileEvents(
+  previous: EmbeddingModelStatus | undefined,
+  acted: PromotionDecision,
+  problems: readonly OlderVersionProblem[],
+): PromotionEvent[] {
+  const asDecided =
+    previous?.conditions === undefined
+      ? previous
+      : {
+          ...previous,
+          conditions: previous.conditions.map((condition) =>
+            condition.type === "Ready"
+              ? { ...condition, message: withoutOlderVersionProblems(condition.message) }
+              : condition,
+          ),
+        };
+  return promotionEvents(asDecided, acted).concat(olderVersionEvents(previous, problems));
 }
