@@ -363,6 +363,47 @@ describe("BootstrapComplete of a failed run", () => {
     );
   });
 
+  // run-status.ts says a failure without words as "bootstrap failed; progress …".
+  it("quotes a failure without words as the run says it, with no empty quote", () => {
+    const run = testRun((object) => {
+      setPath(object, "status.phase", "Failed");
+      setPath(
+        object,
+        "status.conditions",
+        failedConditions("JobFailed", "bootstrap failed; progress 40% (4 records, 4 texts embedded)"),
+      );
+    });
+    expect(bootstrapGate("v2", bootstrapObservation([testPipeline()], [run]), "building").message).toBe(
+      `BootstrapRun ${run.metadata.name} failed: progress 40% (4 records, 4 texts embedded)`,
+    );
+  });
+
+  // Of several pipelines' runs, the one that failed is named, not all of them.
+  it("names the run that failed among several", () => {
+    const pipelines = ["jobs", "members"].map((name) =>
+      testPipeline("nearline-pipeline-jobs.yaml", (object) => setPath(object, "metadata.name", name)),
+    );
+    const runOf = (pipeline: string, phase: string) =>
+      testRun((object) => {
+        setPath(object, "metadata.name", `${pipeline}-v2-promotion`);
+        setPath(object, "spec.pipelineRef.name", pipeline);
+        setPath(object, "status.phase", phase);
+        if (phase === "Failed")
+          setPath(
+            object,
+            "status.conditions",
+            failedConditions("JobFailed", "bootstrap failed: shard 0 failed"),
+          );
+      });
+    const observation = bootstrapObservation(pipelines, [
+      runOf("jobs", "Running"),
+      runOf("members", "Failed"),
+    ]);
+    expect(bootstrapGate("v2", observation, "building").message).toBe(
+      "BootstrapRun members-v2-promotion failed: shard 0 failed",
+    );
+  });
+
   it("keeps a message of another shape whole", () => {
     const run = testRun((object) => {
       setPath(object, "status.phase", "Failed");
