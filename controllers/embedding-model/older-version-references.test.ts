@@ -206,3 +206,27 @@ describe("withoutOlderVersionProblems", () => {
     );
   });
 });
+
+// A verdict's message near the CRDs' 32 KiB cap (many shards' words, a webhook's long answer): the
+// problems said after it must survive the cap, or every reconcile finds them unsaid and warns again.
+describe("an older version's problem after a very long verdict message", () => {
+  it("is kept in the capped Ready message and warned once", () => {
+    const acted = decidePromotion(promoting({ serving: { v1: ready, v2: rolling } }));
+    const long = { ...acted, verdict: { ...acted.verdict, message: `promoting v2: ${"x".repeat(40_000)}` } };
+    const status = promotionStatus({
+      generation: 2,
+      previous: undefined,
+      decision: withOlderVersionProblems(long, [missingTls]),
+      specVersion: "v2",
+      serving: { v1: ready, v2: rolling },
+      records: long.records,
+      endpoint: (version) => `${version}:50051`,
+      hasData: false,
+      now: new Date("2026-12-02T12:00:00Z"),
+    });
+    const message = status.conditions?.find((condition) => condition.type === "Ready")?.message ?? "";
+    expect(message.length).toBeLessThanOrEqual(32_768);
+    expect(message).toContain(missingTls.message);
+    expect(olderVersionEvents(status, [missingTls])).toEqual([]);
+  });
+});

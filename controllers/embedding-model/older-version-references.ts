@@ -7,6 +7,7 @@
 // version is often the cure), so it is said beside the verdict: in its message and a Warning Event,
 // once. Pure.
 import type { EmbeddingModelStatus } from "../../crds/index.ts";
+import { maxConditionMessage } from "../shared/conditions.ts";
 import { unmetReference, type ReferenceLookup } from "./blockers.ts";
 import { promotionEvents, type PromotionEvent } from "./promotion-status.ts";
 import type { PromotionDecision } from "./promotion.ts";
@@ -19,6 +20,9 @@ export interface OlderVersionProblem {
   reason: string;
   message: string;
 }
+
+/** How a verdict's message cut to make room for the problems ends (as conditions.ts cuts one). */
+const cutNote = "… (cut)";
 
 /** What every problem's message says; no verdict's message says it (see withoutOlderVersionProblems). */
 const consequencePhrase = "its running pods keep serving, but a pod that stops cannot start again until";
@@ -55,7 +59,12 @@ export function withOlderVersionProblems(
 ): PromotionDecision {
   if (problems.length === 0) return decision;
   const said = problems.map((problem) => problem.message).join("; ");
-  return { ...decision, verdict: { ...decision.verdict, message: `${decision.verdict.message}; ${said}` } };
+  // Within the conditions' cap, the verdict's own message is cut, not what is said after it: cut off,
+  // the problems would read as new at every reconcile (olderVersionEvents), each a Warning again.
+  const room = maxConditionMessage - said.length - 2;
+  const own = decision.verdict.message;
+  const kept = own.length <= room ? own : `${own.slice(0, Math.max(0, room - cutNote.length))}${cutNote}`;
+  return { ...decision, verdict: { ...decision.verdict, message: `${kept}; ${said}` } };
 }
 
 /** A Warning Event for each problem the previous status's Ready condition did not say yet. */
