@@ -12,6 +12,7 @@ export {
   group,
   version,
   fromApiServer,
+  safeParseWith,
   InvalidResourceError,
   type ParseOptions,
   type ParseResult,

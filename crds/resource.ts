@@ -153,6 +153,22 @@ function withoutUnknownFields(value: unknown, error: z.ZodError): unknown {
   return copy;
 }
 
+/**
+ * `schema.safeParse(value)`, or with `options.unknownFields` "drop", of `value` without the fields the
+ * schema does not declare (see ParseOptions). Also for a part of an object kept elsewhere as the API
+ * server gave it (a version record's spec): read the same way, it compares equal to the object's.
+ */
+export function safeParseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  options: ParseOptions = {},
+): z.ZodSafeParseResult<z.output<S>> {
+  const result = schema.safeParse(value);
+  if (result.success || options.unknownFields !== "drop") return result;
+  const known = withoutUnknownFields(value, result.error);
+  return known === undefined ? result : schema.safeParse(known);
+}
+
 /** Validates and defaults an object of `kind`, returning the typed value or an InvalidResourceError. */
 export function safeParseResource<S extends z.ZodType>(
   schema: S,
@@ -160,11 +176,7 @@ export function safeParseResource<S extends z.ZodType>(
   value: unknown,
   options: ParseOptions = {},
 ): ParseResult<z.output<S>> {
-  let result = schema.safeParse(value);
-  if (!result.success && options.unknownFields === "drop") {
-    const known = withoutUnknownFields(value, result.error);
-    if (known !== undefined) result = schema.safeParse(known);
-  }
+  const result = safeParseWith(schema, value, options);
   if (result.success) return { success: true, data: result.data };
   return {
     success: false,

@@ -9,7 +9,9 @@ import { blockedServing, referenceBlocker } from "./blockers.ts";
 import {
   olderVersionEvents,
   olderVersionProblem,
+  reconcileEvents,
   withOlderVersionProblems,
+  withoutOlderVersionProblems,
   type OlderVersionProblem,
 } from "./older-version-references.ts";
 import { promoting, ready, rolling } from "./promotion-fixtures.ts";
@@ -150,5 +152,81 @@ describe("olderVersionEvents", () => {
 
   it("none once the Secret is back", () => {
     expect(olderVersionEvents(previousWith(`x; ${missingTls.message}`), [])).toEqual([]);
+  });
+});
+
+// The candidate waiting for a Secret has its Warning Event when its cause or wording is new; an older
+// version's problem said after that message is not a new wording of the candidate's cause.
+describe("the candidate's missing-Secret Event beside an older version's problem", () => {
+  const missingToken = referenceBlocker(
+    { kind: "Secret", name: "token-v2", keys: ["token"], field: "spec.serving.auth.tokenSecretRef" },
+    { found: false },
+  )!;
+  const acted = decidePromotion(
+    promoting({ serving: { v1: ready, v2: blockedServing(rolling, [missingToken]) } }),
+  );
+  const statusOf = (problems: OlderVersionProblem[]) =>
+    promotionStatus({
+      generation: 2,
+      previous: undefined,
+      decision: withOlderVersionProblems(acted, problems),
+      specVersion: "v2",
+      serving: { v1: ready, v2: blockedServing(rolling, [missingToken]) },
+      records: acted.records,
+      endpoint: (version) => `${version}:50051`,
+      hasData: false,
+      now: new Date("2026-12-02T12:00:00Z"),
+    });
+  // As reconcile.ts writeStatus says them.
+  const events = (previous: EmbeddingModelStatus, problems: OlderVersionProblem[]) =>
+    reconcileEvents(previous, acted, problems);
+
+  it("an older version's Secret going missing adds its own Event only", () => {
+    expect(acted.verdict.reason).toBe("SecretNotFound");
+    expect(events(statusOf([]), [missingTls])).toEqual([
+      { warning: true, reason: "SecretNotFound", message: missingTls.message },
+    ]);
+  });
+
+  it("it coming back says nothing again", () => {
+    expect(events(statusOf([missingTls]), [])).toEqual([]);
+  });
+
+  it("while both stay, nothing", () => {
+    expect(events(statusOf([missingTls]), [missingTls])).toEqual([]);
+  });
+});
+
+describe("withoutOlderVersionProblems", () => {
+  it("leaves the verdict's own causes, those about versions included", () => {
+    const verdict = "promoting v2: ServingReady: version v2: 0/1; version v3: Secret x does not exist";
+    expect(withoutOlderVersionProblems(verdict)).toBe(verdict);
+    expect(withoutOlderVersionProblems(`${verdict}; ${missingTls.message}; ${missingTls.message}`)).toBe(
+      verdict,
+    );
+  });
+});
+
+// A verdict's message near the CRDs' 32 KiB cap (many shards' words, a webhook's long answer): the
+// problems said after it must survive the cap, or every reconcile finds them unsaid and warns again.
+describe("an older version's problem after a very long verdict message", () => {
+  it("is kept in the capped Ready message and warned once", () => {
+    const acted = decidePromotion(promoting({ serving: { v1: ready, v2: rolling } }));
+    const long = { ...acted, verdict: { ...acted.verdict, message: `promoting v2: ${"x".repeat(40_000)}` } };
+    const status = promotionStatus({
+      generation: 2,
+      previous: undefined,
+      decision: withOlderVersionProblems(long, [missingTls]),
+      specVersion: "v2",
+      serving: { v1: ready, v2: rolling },
+      records: long.records,
+      endpoint: (version) => `${version}:50051`,
+      hasData: false,
+      now: new Date("2026-12-02T12:00:00Z"),
+    });
+    const message = status.conditions?.find((condition) => condition.type === "Ready")?.message ?? "";
+    expect(message.length).toBeLessThanOrEqual(32_768);
+    expect(message).toContain(missingTls.message);
+    expect(olderVersionEvents(status, [missingTls])).toEqual([]);
   });
 });

@@ -6,8 +6,10 @@
 // Secret volume keeps it in ContainerCreating. It does not hold the promotion back (promoting the new
 // version is often the cure), so it is said beside the verdict: in its message and a Warning Event,
 // once. Pure.
+import type { EmbeddingModelStatus } from "../../crds/index.ts";
+import { maxConditionMessage } from "../shared/conditions.ts";
 import { unmetReference, type ReferenceLookup } from "./blockers.ts";
-import type { PromotionEvent } from "./promotion-status.ts";
+import { promotionEvents, type PromotionEvent } from "./promotion-status.ts";
 import type { PromotionDecision } from "./promotion.ts";
 import type { Reference } from "./references.ts";
 
@@ -28,6 +30,15 @@ export interface OlderVersionPods {
   going: string;
 }
 
+/** How a verdict's message cut to make room for the problems ends (as conditions.ts cuts one). */
+const cutNote = "… (cut)";
+
+/**
+ * What every problem's message says, whoever its pods are; no verdict's message says it (see
+ * withoutOlderVersionProblems).
+ */
+const consequencePhrase = "that stops cannot start again until";
+
 /** The serving pods of a version (the default). */
 export const servingPods: OlderVersionPods = { plural: "pods", singular: "pod", going: "serving" };
 
@@ -45,7 +56,7 @@ export function olderVersionProblem(
   if (unmet === undefined) return undefined;
   const named = `${reference.kind} ${reference.name} (${reference.field} in the version's record)`;
   const consequence = (what: string) =>
-    `its running ${pods.plural} keep ${pods.going}, but a ${pods.singular} that stops cannot start again until ${what}`;
+    `its running ${pods.plural} keep ${pods.going}, but a ${pods.singular} ${consequencePhrase} ${what}`;
   // The model's download URL is an environment value of the init container; the others are volumes.
   const verb = reference.field === "spec.model.uriSecretRef" ? "read" : "mount";
   const missingKeys = (reference.keys ?? []).filter((key) => lookup.found && !lookup.keys?.includes(key));
@@ -68,7 +79,12 @@ export function withOlderVersionProblems(
 ): PromotionDecision {
   if (problems.length === 0) return decision;
   const said = problems.map((problem) => problem.message).join("; ");
-  return { ...decision, verdict: { ...decision.verdict, message: `${decision.verdict.message}; ${said}` } };
+  // Within the conditions' cap, the verdict's own message is cut, not what is said after it: cut off,
+  // the problems would read as new at every reconcile (olderVersionEvents), each a Warning again.
+  const room = maxConditionMessage - said.length - 2;
+  const own = decision.verdict.message;
+  const kept = own.length <= room ? own : `${own.slice(0, Math.max(0, room - cutNote.length))}${cutNote}`;
+  return { ...decision, verdict: { ...decision.verdict, message: `${kept}; ${said}` } };
 }
 
 /**
@@ -84,4 +100,39 @@ export function olderVersionEvents(
   return problems
     .filter((problem) => !ready.includes(problem.message))
     .map((problem) => ({ warning: true, reason: problem.reason, message: problem.message }));
+}
+
+/**
+ * A Ready message without the problems withOlderVersionProblems said after the verdict's own message:
+ * the trailing "; version …" parts that say a problem's consequence.
+ */
+export function withoutOlderVersionProblems(message: string): string {
+  const parts = message.split("; version ");
+  let kept = parts.length;
+  while (kept > 1 && parts[kept - 1]!.includes(consequencePhrase)) kept -= 1;
+  return parts.slice(0, kept).join("; version ");
+}
+
+/**
+ * The Events of a reconcile that acted on `acted` and found `problems`: the promotion's own, from the
+ * verdict as decided (an older version's problem appearing or going is no new wording of the
+ * candidate's missing Secret, whose Warning Event would say it again), and one per new problem.
+ */
+export function reconcileEvents(
+  previous: EmbeddingModelStatus | undefined,
+  acted: PromotionDecision,
+  problems: readonly OlderVersionProblem[],
+): PromotionEvent[] {
+  const asDecided =
+    previous?.conditions === undefined
+      ? previous
+      : {
+          ...previous,
+          conditions: previous.conditions.map((condition) =>
+            condition.type === "Ready"
+              ? { ...condition, message: withoutOlderVersionProblems(condition.message) }
+              : condition,
+          ),
+        };
+  return promotionEvents(asDecided, acted).concat(olderVersionEvents(previous, problems));
 }

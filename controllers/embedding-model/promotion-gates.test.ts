@@ -204,6 +204,8 @@ describe("version record", () => {
     expect(record.spec).toEqual(written);
   });
 
+  // Kept as written (its record is written back so), and compared as this release knows it: the
+  // live model is read without the newer release's field too (crds/resource.ts fromApiServer).
   it("keeps a recorded spec this release cannot validate as it was written (a newer release's field)", () => {
     const model = httpsModel();
     const written = recordedSpec(model);
@@ -213,7 +215,11 @@ describe("version record", () => {
       spec: newer,
       promotionStartTime: "2026-12-02T10:00:00Z",
     });
-    expect(parseVersionRecord(configMap)?.spec).toEqual(newer);
+    const read = parseVersionRecord(configMap)!.spec;
+    expect(read).toEqual(newer);
+    expect(sameVectors(read, written)).toBe(true);
+    // A field of this release it knows still tells them apart.
+    expect(sameVectors(read, { ...written, model: { ...written.model, precision: "int8" } })).toBe(false);
   });
 
   it("tells specs apart by model and prompts, not serving settings", () => {
@@ -343,6 +349,47 @@ describe("BootstrapComplete of a failed run", () => {
     expect(gate).toMatchObject({ state: "Failed", reason: "BootstrapFailed" });
     expect(gate.message).toBe(
       `BootstrapRun ${run.metadata.name} failed: Job has reached the specified backoff limit; progress 40% (4 records, 4 texts embedded, 0 deduplicated, 0 failed)`,
+    );
+  });
+
+  // run-status.ts says a failure without words as "bootstrap failed; progress …".
+  it("quotes a failure without words as the run says it, with no empty quote", () => {
+    const run = testRun((object) => {
+      setPath(object, "status.phase", "Failed");
+      setPath(
+        object,
+        "status.conditions",
+        failedConditions("JobFailed", "bootstrap failed; progress 40% (4 records, 4 texts embedded)"),
+      );
+    });
+    expect(bootstrapGate("v2", bootstrapObservation([testPipeline()], [run]), "building").message).toBe(
+      `BootstrapRun ${run.metadata.name} failed: progress 40% (4 records, 4 texts embedded)`,
+    );
+  });
+
+  // Of several pipelines' runs, the one that failed is named, not all of them.
+  it("names the run that failed among several", () => {
+    const pipelines = ["jobs", "members"].map((name) =>
+      testPipeline("nearline-pipeline-jobs.yaml", (object) => setPath(object, "metadata.name", name)),
+    );
+    const runOf = (pipeline: string, phase: string) =>
+      testRun((object) => {
+        setPath(object, "metadata.name", `${pipeline}-v2-promotion`);
+        setPath(object, "spec.pipelineRef.name", pipeline);
+        setPath(object, "status.phase", phase);
+        if (phase === "Failed")
+          setPath(
+            object,
+            "status.conditions",
+            failedConditions("JobFailed", "bootstrap failed: shard 0 failed"),
+          );
+      });
+    const observation = bootstrapObservation(pipelines, [
+      runOf("jobs", "Running"),
+      runOf("members", "Failed"),
+    ]);
+    expect(bootstrapGate("v2", observation, "building").message).toBe(
+      "BootstrapRun members-v2-promotion failed: shard 0 failed",
     );
   });
 

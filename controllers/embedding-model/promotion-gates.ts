@@ -27,6 +27,7 @@ export interface Gate {
 
 /** What the BootstrapRun of the candidate shows (undefined: none exists yet). */
 export interface BootstrapObservation {
+  /** The run's name; of several pipelines' runs, every name, or the one that failed. */
   name: string;
   phase: "Pending" | "Running" | "Succeeded" | "Failed" | "Suspended" | undefined;
   message: string;
@@ -132,8 +133,9 @@ export function bootstrapGate(
       type: "BootstrapComplete",
       state: "Failed",
       reason: "BootstrapFailed",
-      // The run's own message starts "bootstrap failed: " (run-status.ts): quoted once, not twice.
-      message: `BootstrapRun ${run.name} failed: ${run.message.replace(/^bootstrap failed(: )?/, "")}`,
+      // The run's own message starts "bootstrap failed: " (or "bootstrap failed; progress …" when the
+      // failure has no words; run-status.ts): quoted once, not twice, and never as an empty quote.
+      message: `BootstrapRun ${run.name} failed: ${run.message.replace(/^bootstrap failed(: |; )?/, "")}`,
     };
   if (run.phase !== "Succeeded")
     return {

@@ -98,7 +98,8 @@ export function bootstrapObservation(
       ? `${all.length > 1 ? `${pending!.metadata.name}: ` : ""}${ready.message}`
       : undefined;
   return {
-    name: all.map((run) => run.metadata.name).join(", "),
+    // The failed run alone when one failed: its message is the one quoted.
+    name: failed ? failed.metadata.name : all.map((run) => run.metadata.name).join(", "),
     phase: failed ? "Failed" : pending ? (pending.status?.phase ?? "Pending") : "Succeeded",
     message,
     ...(heldBack !== undefined ? { heldBack } : {}),

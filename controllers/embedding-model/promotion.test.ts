@@ -360,6 +360,39 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.stalled).not.toBe(true);
   });
 
+  // After an image rollback with a newer release's CRDs kept: that release recorded the active version
+  // with a model field this one does not know, and the live model, read from the API server, has the
+  // same field dropped (crds/resource.ts fromApiServer). Both sides must be compared alike: same model.
+  it("keeps an active version whose record a newer release wrote with a field this release does not know", () => {
+    const newer = record("v1", { activatedTime: ago(7000), workers: true });
+    const configMap = desiredVersionRecord(exampleModel(), {
+      ...newer,
+      spec: {
+        ...newer.spec,
+        model: { ...newer.spec.model, newerField: "x" } as typeof newer.spec.model,
+        serving: { ...newer.spec.serving, newerServingField: 1 } as typeof newer.spec.serving,
+      },
+    });
+    const read = parseVersionRecord(configMap)!;
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v1", { v1: "complete" }),
+        records: [read],
+        serving: { v1: ready },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.verdict).toMatchObject({ state: "Ready" });
+    expect(decision.stalled).not.toBe(true);
+    // The record keeps what the newer release wrote, for its return (written back as read).
+    const kept = decision.records.find((entry) => entry.version === "v1")!;
+    const written = JSON.parse(desiredVersionRecord(exampleModel(), kept).data!["spec.json"]!);
+    expect(written.model.newerField).toBe("x");
+    expect(written.serving.newerServingField).toBe(1);
+  });
+
   it("refuses a version name reused for another model", () => {
     const decision = decidePromotion(promoting({ spec: specOf("v9") }));
     expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });

@@ -33,7 +33,7 @@ import {
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
 import { describeRedefinition, vectorSettingsOf } from "../../store/index.ts";
-import { sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
+import { keptAsWritten, sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
 import type { ServingState } from "./version-status.ts";
 
 /** The promotion policy of the spec. */
@@ -408,7 +408,11 @@ function retargeted(previous: VersionRecord | undefined, input: PromotionInputs,
     previous.activatedTime !== undefined &&
     Date.parse(previous.activatedTime) >= Date.parse(previous.promotionStartTime) &&
     input.specVersion !== currentOf(input);
-  return { ...previous, spec: input.spec, ...(restart ? { promotionStartTime: now } : {}) };
+  return {
+    ...previous,
+    spec: keptAsWritten(previous.spec, input.spec),
+    ...(restart ? { promotionStartTime: now } : {}),
+  };
 }
 
 function currentOf(input: PromotionInputs): string | null | undefined {

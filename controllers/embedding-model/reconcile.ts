@@ -27,14 +27,14 @@ import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores 
 import { measureParity, type ParityTarget } from "./parity-check.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
 import {
-  olderVersionEvents,
+  reconcileEvents,
   withOlderVersionProblems,
   type OlderVersionProblem,
 } from "./older-version-references.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { observeCoverage, observePromotion, runsOfVersion, withRunBlockers } from "./promotion-observe.ts";
-import { promotionEvents, promotionStatus } from "./promotion-status.ts";
+import { promotionStatus } from "./promotion-status.ts";
 import { decidePromotion, mayBootstrap, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { referencedObjects } from "./references.ts";
 import type { ParityObservation } from "./promotion-gates.ts";
@@ -469,7 +469,7 @@ async function writeStatus(
     metadata: { name: model.metadata.name, namespace: model.metadata.namespace },
     status,
   });
-  for (const event of promotionEvents(previous, decision).concat(olderVersionEvents(previous, problems)))
+  for (const event of reconcileEvents(previous, acted, problems))
     (event.warning ? context.events.warning : context.events.normal).call(
       context.events,
       model,

@@ -7,9 +7,12 @@
 // so an operator restarted at any step reads the same facts back and resumes there. Pure.
 import { isDeepStrictEqual } from "node:util";
 import type { V1ConfigMap } from "@kubernetes/client-node";
+import type { z } from "zod";
 import {
+  fromApiServer,
   modelArtifact,
   prompts as promptsSchema,
+  safeParseWith,
   serving as servingSchema,
   type EmbeddingModel,
   type EmbeddingModelSpec,
@@ -90,19 +93,26 @@ function asJson(value: unknown): unknown {
 }
 
 /**
- * Whether two specs make the same vectors: the same model artifact and the same prompts. Compared as
- * values, not as text: a record keeps its fields in the order the release that wrote it declared them.
+ * A spec part as this release knows it, for comparing: without the fields of a newer release (a
+ * record it wrote, read after an image rollback with its CRDs kept), as the live model is read
+ * (crds/resource.ts fromApiServer). The record itself keeps them: it is written back as it was read.
+ */
+function knownPart(schema: z.ZodType, value: unknown): unknown {
+  if (value === undefined) return undefined;
+  const parsed = safeParseWith(schema, value, fromApiServer);
+  return asJson(parsed.success ? parsed.data : value);
+}
+
+/**
+ * Whether two specs make the same vectors: the same model artifact and the same prompts, as far as
+ * this release knows them (knownPart). Compared as values, not as text: a record keeps its fields in
+ * the order the release that wrote it declared them.
  */
 export function sameVectors(a: RecordedSpec, b: RecordedSpec): boolean {
   return (
-    isDeepStrictEqual(asJson(a.model), asJson(b.model)) &&
-    isDeepStrictEqual(asJson(a.prompts), asJson(b.prompts))
+    isDeepStrictEqual(knownPart(modelArtifact, a.model), knownPart(modelArtifact, b.model)) &&
+    isDeepStrictEqual(knownPart(promptsSchema, a.prompts), knownPart(promptsSchema, b.prompts))
   );
-}
-
-/** Anything that validates and defaults a value the way this release's CRD schema does. */
-interface SpecPart<T> {
-  safeParse(value: unknown): { success: true; data: T } | { success: false };
 }
 
 /**
@@ -110,26 +120,44 @@ interface SpecPart<T> {
  * wrote the record did not have yet (the API server fills them in on the live model from the upgraded
  * CRD, so without them every older version looked redefined, and its objects rendered without them).
  * As written when this release cannot validate it (a field of a newer release, after a downgrade):
- * the version is still known and served as before, which beats forgetting it.
+ * the version is still known and served as before, which beats forgetting it, and its record is
+ * written back with that field (dropping it would lose it for the newer release's return).
  */
-function readSpecPart<T>(schema: SpecPart<T>, value: unknown): T {
+function readSpecPart<T>(schema: z.ZodType, value: unknown): T {
   const parsed = schema.safeParse(value);
-  return parsed.success ? parsed.data : (value as T);
+  return (parsed.success ? parsed.data : value) as T;
 }
 
 /** The recorded serving settings: a record always has them; the spec defaults them from {}. */
-const recordedServing = servingSchema.prefault({}) as SpecPart<RecordedSpec["serving"]>;
+const recordedServing = servingSchema.prefault({});
 
 /** A recorded spec read with this release's defaults (see readSpecPart); parts it lacks stay absent. */
 function readRecordedSpec(written: RecordedSpec): RecordedSpec {
   if (typeof written !== "object" || written === null) return written;
   const read = { ...written };
-  if ("model" in written)
-    read.model = readSpecPart(modelArtifact as SpecPart<RecordedSpec["model"]>, written.model);
+  if ("model" in written) read.model = readSpecPart<RecordedSpec["model"]>(modelArtifact, written.model);
   if ("prompts" in written)
-    read.prompts = readSpecPart(promptsSchema as SpecPart<RecordedSpec["prompts"]>, written.prompts);
-  if ("serving" in written) read.serving = readSpecPart(recordedServing, written.serving);
+    read.prompts = readSpecPart<RecordedSpec["prompts"]>(promptsSchema, written.prompts);
+  if ("serving" in written)
+    read.serving = readSpecPart<RecordedSpec["serving"]>(recordedServing, written.serving);
   return read;
+}
+
+/**
+ * `spec` (the live model's, read without a newer release's fields) as the record of a version already
+ * recorded as `previous` keeps it: each part (model, prompts, serving) that is the same as far as this
+ * release knows keeps what `previous` wrote, a newer release's fields included, so an image rollback
+ * does not erase them from the records that release finds again on its return.
+ */
+export function keptAsWritten(previous: RecordedSpec, spec: RecordedSpec): RecordedSpec {
+  const same = (schema: z.ZodType, a: unknown, b: unknown) =>
+    isDeepStrictEqual(knownPart(schema, a), knownPart(schema, b));
+  return {
+    ...spec,
+    model: same(modelArtifact, previous.model, spec.model) ? previous.model : spec.model,
+    prompts: same(promptsSchema, previous.prompts, spec.prompts) ? previous.prompts : spec.prompts,
+    serving: same(recordedServing, previous.serving, spec.serving) ? previous.serving : spec.serving,
+  };
 }
 
 /** The recorded spec of the spec's own version. */
