@@ -81,6 +81,13 @@ describe("rolloutSettled", () => {
       false,
     ],
     ["scaled to zero", deployment(3, { observedGeneration: 3 }, 0), true],
+    [
+      // A paused Deployment makes no ReplicaSet for a new template: scaled up, it gives the replicas to
+      // its newest older ReplicaSet, whose pods mount that template's config.
+      "paused at zero replicas after a new template",
+      { ...deployment(3, { observedGeneration: 3 }, 0), spec: { replicas: 0, paused: true } },
+      false,
+    ],
     ["no Deployment", undefined, false],
   ])("%s", (_, object, settled) => {
     expect(rolloutSettled(object)).toBe(settled);

@@ -46,7 +46,7 @@ export function supersededConfigMaps(input: {
 /** What rolloutSettled reads of a Deployment. */
 export interface DeploymentRollout {
   metadata?: { generation?: number | undefined } | undefined;
-  spec?: { replicas?: number | undefined } | undefined;
+  spec?: { replicas?: number | undefined; paused?: boolean | undefined } | undefined;
   status?:
     | {
         observedGeneration?: number | undefined;
@@ -71,10 +71,12 @@ export function mountedConfigMaps(pods: readonly PodVolumes[]): Set<string> {
 /**
  * Whether a Deployment's rollout is over (kubectl rollout status's test): its controller saw the
  * latest template, all replicas run it and are available, and no pod of an older template is left, so
- * no older ReplicaSet keeps replicas that it could make again with its config.
+ * no older ReplicaSet keeps replicas that it could make again with its config. Never while paused: a
+ * paused Deployment makes no ReplicaSet for a new template, and scaled up it gives the replicas to its
+ * newest older ReplicaSet, whose pods mount that one's config.
  */
 export function rolloutSettled(deployment: DeploymentRollout | undefined): boolean {
-  if (deployment === undefined) return false;
+  if (deployment === undefined || deployment.spec?.paused === true) return false;
   const status = deployment.status ?? {};
   const generation = deployment.metadata?.generation ?? 0;
   const updated = status.updatedReplicas ?? 0;
