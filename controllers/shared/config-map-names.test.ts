@@ -61,6 +61,21 @@ describe("mountedConfigMaps", () => {
     ];
     expect([...mountedConfigMaps(pods)].sort()).toEqual(["a", "b"]);
   });
+
+  it("leaves out pods that ended (an evicted pod stays, Failed, until the pod GC: it runs nothing again)", () => {
+    const pods = [
+      { spec: { volumes: [{ name: "config", configMap: { name: "a" } }] }, status: { phase: "Running" } },
+      {
+        spec: { volumes: [{ name: "config", configMap: { name: "evicted" } }] },
+        status: { phase: "Failed", reason: "Evicted" },
+      },
+      {
+        spec: { volumes: [{ name: "config", configMap: { name: "done" } }] },
+        status: { phase: "Succeeded" },
+      },
+    ];
+    expect([...mountedConfigMaps(pods)].sort()).toEqual(["a"]);
+  });
 });
 
 describe("rolloutSettled", () => {

@@ -59,12 +59,19 @@ export interface DeploymentRollout {
 
 interface PodVolumes {
   spec?: { volumes?: readonly { configMap?: { name?: string } }[] };
+  status?: { phase?: string };
 }
 
-/** The ConfigMaps the given pods mount (every pod that exists, terminating ones too). */
+/**
+ * The ConfigMaps the given pods mount: every pod that exists, terminating ones too, but those that
+ * ended (Failed or Succeeded: an evicted pod stays, Failed, until the pod GC deletes it, possibly never)
+ * run no container again, so their config would only be kept for nothing.
+ */
 export function mountedConfigMaps(pods: readonly PodVolumes[]): Set<string> {
   return new Set(
-    pods.flatMap((pod) => (pod.spec?.volumes ?? []).flatMap((volume) => volume.configMap?.name ?? [])),
+    pods
+      .filter((pod) => pod.status?.phase !== "Failed" && pod.status?.phase !== "Succeeded")
+      .flatMap((pod) => (pod.spec?.volumes ?? []).flatMap((volume) => volume.configMap?.name ?? [])),
   );
 }
 
