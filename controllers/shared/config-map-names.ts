@@ -98,7 +98,9 @@ export function rolloutSettled(deployment: DeploymentRollout | undefined): boole
 /**
  * Deletes the config ConfigMaps of workload `base` (owned by `ownerUid`) that `supersededConfigMaps`
  * gives up: those labelled as its config, and the ConfigMap named `base` itself that releases before
- * content addressing mounted. `deployment` is the workload as the server last returned it (its
+ * content addressing mounted, if it carries the workload's `selector` labels and is no workload's
+ * content-addressed config (a name can be another object's: a version is any DNS label, and serving
+ * `<model>-<version>` of version `v1-record` is the name of version v1's record). `deployment` is the workload as the server last returned it (its
  * status says whether the rollout is over); `pods` are the workload's pods from the cache, which
  * keeps their ConfigMap volumes. Idempotent; a ConfigMap already gone is no error.
  */
@@ -109,6 +111,8 @@ export async function deleteSupersededConfigMaps(
     base: string;
     current: string;
     ownerUid: string | undefined;
+    /** The labels every object of the workload carries (its pods' selector). */
+    selector: Readonly<Record<string, string>>;
     deployment: DeploymentRollout | undefined;
     pods: readonly PodVolumes[];
   },
@@ -118,8 +122,15 @@ export async function deleteSupersededConfigMaps(
     namespace,
     labels: { [labelKeys.configOf]: labelValue(base) },
   });
-  const legacy = context.cache.get(resourceTypes.configMap, { namespace, name: base });
-  const existing = [...labelled, ...(legacy === undefined ? [] : [legacy])]
+  const named = context.cache.get(resourceTypes.configMap, { namespace, name: base });
+  const labels = named?.metadata?.labels ?? {};
+  const legacy =
+    named !== undefined &&
+    labels[labelKeys.configOf] === undefined &&
+    Object.entries(workload.selector).every(([key, value]) => labels[key] === value)
+      ? [named]
+      : [];
+  const existing = [...labelled, ...legacy]
     .filter((object) => object.metadata?.ownerReferences?.some((owner) => owner.uid === workload.ownerUid))
     .map((object) => object.metadata?.name ?? "");
   const superseded = supersededConfigMaps({
