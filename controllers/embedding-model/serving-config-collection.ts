@@ -30,6 +30,7 @@ export async function deleteSupersededServingConfigs(
     base: servingName(model.metadata.name, embeddingVersion),
     current,
     ownerUid: model.metadata.uid,
+    selector,
     deployment: deployment as DeploymentRollout | undefined,
     pods: context.cache.list<V1Pod & KubeObject>(resourceTypes.pod, { namespace, labels: selector }),
   });

@@ -146,6 +146,7 @@ export async function reconcileNearlinePipeline(
         base: name,
         current: desired.configMap.metadata!.name!,
         ownerUid: pipeline.metadata.uid,
+        selector: desired.deployment.spec!.selector.matchLabels!,
         deployment: deployment as DeploymentRollout,
         pods: workerPods(context, pipeline, version.version),
       });

@@ -1,12 +1,17 @@
 import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../operator/runtime/types.ts";
+import { versionRecordName } from "../embedding-model/version-record.ts";
+import { fakeContext } from "../nearline-pipeline/fake-context.ts";
 import {
   configMapName,
   configOwnerLabels,
+  deleteSupersededConfigMaps,
   mountedConfigMaps,
   rolloutSettled,
   supersededConfigMaps,
 } from "./config-map-names.ts";
-import { labelKeys } from "./labels.ts";
+import { childLabels, labelKeys } from "./labels.ts";
+import { servingName } from "./names.ts";
 
 describe("config ConfigMap names", () => {
   it("are the workload's name and the first 10 hex digits of the content hash", () => {
@@ -61,6 +66,21 @@ describe("mountedConfigMaps", () => {
     ];
     expect([...mountedConfigMaps(pods)].sort()).toEqual(["a", "b"]);
   });
+
+  it("leaves out pods that ended (an evicted pod stays, Failed, until the pod GC: it runs nothing again)", () => {
+    const pods = [
+      { spec: { volumes: [{ name: "config", configMap: { name: "a" } }] }, status: { phase: "Running" } },
+      {
+        spec: { volumes: [{ name: "config", configMap: { name: "evicted" } }] },
+        status: { phase: "Failed", reason: "Evicted" },
+      },
+      {
+        spec: { volumes: [{ name: "config", configMap: { name: "done" } }] },
+        status: { phase: "Succeeded" },
+      },
+    ];
+    expect([...mountedConfigMaps(pods)].sort()).toEqual(["a"]);
+  });
 });
 
 describe("rolloutSettled", () => {
@@ -81,8 +101,58 @@ describe("rolloutSettled", () => {
       false,
     ],
     ["scaled to zero", deployment(3, { observedGeneration: 3 }, 0), true],
+    [
+      // A paused Deployment makes no ReplicaSet for a new template: scaled up, it gives the replicas to
+      // its newest older ReplicaSet, whose pods mount that template's config.
+      "paused at zero replicas after a new template",
+      { ...deployment(3, { observedGeneration: 3 }, 0), spec: { replicas: 0, paused: true } },
+      false,
+    ],
     ["no Deployment", undefined, false],
   ])("%s", (_, object, settled) => {
     expect(rolloutSettled(object)).toBe(settled);
+  });
+});
+
+describe("deleteSupersededConfigMaps", () => {
+  // The un-suffixed name of releases before content addressing is looked up by name, and a version is
+  // any DNS label: serving `<model>-<version>` of version `v1-record` is the name of version v1's record.
+  it("takes an object of that name for the legacy config only if it carries the workload's labels", async () => {
+    const model = "minilm";
+    const owner = { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: model, uid: "model-uid" };
+    const object = (name: string, labels: Record<string, string>): KubeObject => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name, namespace: "ns", labels, ownerReferences: [{ ...owner, controller: true }] },
+    });
+    const base = servingName(model, "v1-record");
+    const serving = childLabels("serving", { model, embeddingVersion: "v1-record" });
+    const record = object(
+      versionRecordName(model, "v1"),
+      childLabels("version-record", { model, embeddingVersion: "v1" }).labels,
+    );
+    const legacy = object(base, serving.labels);
+    const current = `${base}-bbbbbbbbbb`;
+    const settled = {
+      metadata: { generation: 2 },
+      spec: { replicas: 1 },
+      status: { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 },
+    };
+    const deletes = async (configMaps: KubeObject[]) => {
+      const { context, calls } = fakeContext({ namespace: "ns", name: model }, { ConfigMap: configMaps });
+      await deleteSupersededConfigMaps(context, {
+        namespace: "ns",
+        base,
+        current,
+        ownerUid: "model-uid",
+        selector: serving.selector,
+        deployment: settled,
+        pods: [],
+      });
+      return calls.flatMap((call) => (call.verb === "delete" ? [call.name] : []));
+    };
+    expect(record.metadata!.name).toBe(base);
+    expect(await deletes([record, object(current, configOwnerLabels(serving.labels, base))])).toEqual([]);
+    expect(await deletes([legacy, object(current, configOwnerLabels(serving.labels, base))])).toEqual([base]);
   });
 });

@@ -46,7 +46,7 @@ export function supersededConfigMaps(input: {
 /** What rolloutSettled reads of a Deployment. */
 export interface DeploymentRollout {
   metadata?: { generation?: number | undefined } | undefined;
-  spec?: { replicas?: number | undefined } | undefined;
+  spec?: { replicas?: number | undefined; paused?: boolean | undefined } | undefined;
   status?:
     | {
         observedGeneration?: number | undefined;
@@ -59,22 +59,31 @@ export interface DeploymentRollout {
 
 interface PodVolumes {
   spec?: { volumes?: readonly { configMap?: { name?: string } }[] };
+  status?: { phase?: string };
 }
 
-/** The ConfigMaps the given pods mount (every pod that exists, terminating ones too). */
+/**
+ * The ConfigMaps the given pods mount: every pod that exists, terminating ones too, but those that
+ * ended (Failed or Succeeded: an evicted pod stays, Failed, until the pod GC deletes it, possibly never)
+ * run no container again, so their config would only be kept for nothing.
+ */
 export function mountedConfigMaps(pods: readonly PodVolumes[]): Set<string> {
   return new Set(
-    pods.flatMap((pod) => (pod.spec?.volumes ?? []).flatMap((volume) => volume.configMap?.name ?? [])),
+    pods
+      .filter((pod) => pod.status?.phase !== "Failed" && pod.status?.phase !== "Succeeded")
+      .flatMap((pod) => (pod.spec?.volumes ?? []).flatMap((volume) => volume.configMap?.name ?? [])),
   );
 }
 
 /**
  * Whether a Deployment's rollout is over (kubectl rollout status's test): its controller saw the
  * latest template, all replicas run it and are available, and no pod of an older template is left, so
- * no older ReplicaSet keeps replicas that it could make again with its config.
+ * no older ReplicaSet keeps replicas that it could make again with its config. Never while paused: a
+ * paused Deployment makes no ReplicaSet for a new template, and scaled up it gives the replicas to its
+ * newest older ReplicaSet, whose pods mount that one's config.
  */
 export function rolloutSettled(deployment: DeploymentRollout | undefined): boolean {
-  if (deployment === undefined) return false;
+  if (deployment === undefined || deployment.spec?.paused === true) return false;
   const status = deployment.status ?? {};
   const generation = deployment.metadata?.generation ?? 0;
   const updated = status.updatedReplicas ?? 0;
@@ -89,7 +98,9 @@ export function rolloutSettled(deployment: DeploymentRollout | undefined): boole
 /**
  * Deletes the config ConfigMaps of workload `base` (owned by `ownerUid`) that `supersededConfigMaps`
  * gives up: those labelled as its config, and the ConfigMap named `base` itself that releases before
- * content addressing mounted. `deployment` is the workload as the server last returned it (its
+ * content addressing mounted, if it carries the workload's `selector` labels and is no workload's
+ * content-addressed config (a name can be another object's: a version is any DNS label, and serving
+ * `<model>-<version>` of version `v1-record` is the name of version v1's record). `deployment` is the workload as the server last returned it (its
  * status says whether the rollout is over); `pods` are the workload's pods from the cache, which
  * keeps their ConfigMap volumes. Idempotent; a ConfigMap already gone is no error.
  */
@@ -100,6 +111,8 @@ export async function deleteSupersededConfigMaps(
     base: string;
     current: string;
     ownerUid: string | undefined;
+    /** The labels every object of the workload carries (its pods' selector). */
+    selector: Readonly<Record<string, string>>;
     deployment: DeploymentRollout | undefined;
     pods: readonly PodVolumes[];
   },
@@ -109,8 +122,15 @@ export async function deleteSupersededConfigMaps(
     namespace,
     labels: { [labelKeys.configOf]: labelValue(base) },
   });
-  const legacy = context.cache.get(resourceTypes.configMap, { namespace, name: base });
-  const existing = [...labelled, ...(legacy === undefined ? [] : [legacy])]
+  const named = context.cache.get(resourceTypes.configMap, { namespace, name: base });
+  const labels = named?.metadata?.labels ?? {};
+  const legacy =
+    named !== undefined &&
+    labels[labelKeys.configOf] === undefined &&
+    Object.entries(workload.selector).every(([key, value]) => labels[key] === value)
+      ? [named]
+      : [];
+  const existing = [...labelled, ...legacy]
     .filter((object) => object.metadata?.ownerReferences?.some((owner) => owner.uid === workload.ownerUid))
     .map((object) => object.metadata?.name ?? "");
   const superseded = supersededConfigMaps({
