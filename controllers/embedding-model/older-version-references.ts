@@ -69,22 +69,34 @@ export function olderVersionProblem(
 }
 
 /**
+ * `message` with `problems` said after it, for a condition: within the conditions' cap the message
+ * itself is cut, not what is said after it (cut off, the problems would read as new at every
+ * reconcile, olderVersionEvents, each a Warning again). The same problems give the same text on every
+ * reconcile; none, the message as it was.
+ */
+export function withProblemsSaid(message: string, problems: readonly OlderVersionProblem[]): string {
+  if (problems.length === 0) return message;
+  const said = problems.map((problem) => problem.message).join("; ");
+  const room = maxConditionMessage - said.length - 2;
+  const kept =
+    message.length <= room ? message : `${message.slice(0, Math.max(0, room - cutNote.length))}${cutNote}`;
+  return `${kept}; ${said}`;
+}
+
+/**
  * The decision with `problems` said after its verdict's message (so in the Ready, Reconciling and
- * Stalled conditions), its state, reason, phases and actions unchanged: the promotion goes on. The
- * same problems give the same message on every reconcile; once they are gone, so is the text.
+ * Stalled conditions), its state, reason, phases and actions unchanged: the promotion goes on; once
+ * they are gone, so is the text.
  */
 export function withOlderVersionProblems(
   decision: PromotionDecision,
   problems: readonly OlderVersionProblem[],
 ): PromotionDecision {
   if (problems.length === 0) return decision;
-  const said = problems.map((problem) => problem.message).join("; ");
-  // Within the conditions' cap, the verdict's own message is cut, not what is said after it: cut off,
-  // the problems would read as new at every reconcile (olderVersionEvents), each a Warning again.
-  const room = maxConditionMessage - said.length - 2;
-  const own = decision.verdict.message;
-  const kept = own.length <= room ? own : `${own.slice(0, Math.max(0, room - cutNote.length))}${cutNote}`;
-  return { ...decision, verdict: { ...decision.verdict, message: `${kept}; ${said}` } };
+  return {
+    ...decision,
+    verdict: { ...decision.verdict, message: withProblemsSaid(decision.verdict.message, problems) },
+  };
 }
 
 /**

@@ -5,11 +5,11 @@
 // said in the pipeline's conditions and one Warning Event, the new version's workers untouched.
 import { describe, expect, it } from "vitest";
 import type { NearlinePipelineStatus } from "../../crds/index.ts";
+import { olderVersionEvents } from "../embedding-model/older-version-references.ts";
 import type { LiveVersion } from "./live-versions.ts";
 import {
   olderVersionSecretNames,
   olderVersionSecretProblems,
-  pipelineOlderVersionEvents,
   withOlderVersionSecretProblems,
 } from "./older-version-secrets.ts";
 import { testModel } from "./test-objects.ts";
@@ -104,7 +104,7 @@ describe("the verdict and the Event", () => {
   });
 
   it("one Warning Event while the previous Ready condition does not say it yet", () => {
-    expect(pipelineOlderVersionEvents(undefined, problems)).toEqual([
+    expect(olderVersionEvents(undefined, problems)).toEqual([
       { warning: true, reason: "SecretNotFound", message: tokenGone },
     ]);
     const said: NearlinePipelineStatus = {
@@ -118,6 +118,6 @@ describe("the verdict and the Event", () => {
         },
       ],
     };
-    expect(pipelineOlderVersionEvents(said, problems)).toEqual([]);
+    expect(olderVersionEvents(said, problems)).toEqual([]);
   });
 });

@@ -7,15 +7,14 @@
 // promotion that may be its cure): it is said after the pipeline's verdict and in one Warning Event,
 // as the EmbeddingModel says it of its serving pods (embedding-model/older-version-references.ts).
 // Pure.
-import type { EmbeddingModel, NearlinePipelineStatus } from "../../crds/index.ts";
+import type { EmbeddingModel } from "../../crds/index.ts";
 import type { ReferenceLookup } from "../embedding-model/blockers.ts";
 import {
-  olderVersionEvents,
   olderVersionProblem,
+  withProblemsSaid,
   type OlderVersionPods,
   type OlderVersionProblem,
 } from "../embedding-model/older-version-references.ts";
-import type { PromotionEvent } from "../embedding-model/promotion-status.ts";
 import type { Reference } from "../embedding-model/references.ts";
 import type { Kstatus } from "../shared/conditions.ts";
 import type { LiveVersion } from "./live-versions.ts";
@@ -68,20 +67,12 @@ export function olderVersionSecretProblems(
 
 /**
  * The verdict with `problems` said after its message (so in the Ready, Reconciling and Stalled
- * conditions), its state and reason unchanged; the same problems give the same message every time.
+ * conditions, within their cap: withProblemsSaid), its state and reason unchanged.
  */
 export function withOlderVersionSecretProblems(
   verdict: Kstatus,
   problems: readonly OlderVersionProblem[],
 ): Kstatus {
   if (problems.length === 0) return verdict;
-  return { ...verdict, message: [verdict.message, ...problems.map((problem) => problem.message)].join("; ") };
-}
-
-/** A Warning Event for each problem the previous status's Ready condition did not say yet. */
-export function pipelineOlderVersionEvents(
-  previous: NearlinePipelineStatus | undefined,
-  problems: readonly OlderVersionProblem[],
-): PromotionEvent[] {
-  return olderVersionEvents(previous, problems);
+  return { ...verdict, message: withProblemsSaid(verdict.message, problems) };
 }

@@ -36,10 +36,9 @@ import { pipelineStallCause } from "./stall-causes.ts";
 import {
   olderVersionSecretNames,
   olderVersionSecretProblems,
-  pipelineOlderVersionEvents,
   withOlderVersionSecretProblems,
 } from "./older-version-secrets.ts";
-import type { OlderVersionProblem } from "../embedding-model/older-version-references.ts";
+import { olderVersionEvents, type OlderVersionProblem } from "../embedding-model/older-version-references.ts";
 import { desiredWorkers } from "./worker-deployment.ts";
 import { versionStatus, type WorkerFigures, type WorkerWait } from "./worker-figures.ts";
 import { probeWorker } from "./worker-probe.ts";
@@ -211,7 +210,7 @@ export async function reconcileNearlinePipeline(
   });
   // Secrets are not watched: the poll below looks for a missing one again, and its words go with it.
   const previous = raw.status as NearlinePipelineStatus | undefined;
-  for (const event of pipelineOlderVersionEvents(previous, olderVersionProblems))
+  for (const event of olderVersionEvents(previous, olderVersionProblems))
     context.events.warning(raw, event.reason, event.message);
   return { requeueAfterMs: nextFiguresReadMs(versions, pollMs, recentlyReady) };
 }

@@ -100,9 +100,10 @@ export function rolloutSettled(deployment: DeploymentRollout | undefined): boole
  * gives up: those labelled as its config, and the ConfigMap named `base` itself that releases before
  * content addressing mounted, if it carries the workload's `selector` labels and is no workload's
  * content-addressed config (a name can be another object's: a version is any DNS label, and serving
- * `<model>-<version>` of version `v1-record` is the name of version v1's record). `deployment` is the workload as the server last returned it (its
- * status says whether the rollout is over); `pods` are the workload's pods from the cache, which
- * keeps their ConfigMap volumes. Idempotent; a ConfigMap already gone is no error.
+ * `<model>-<version>` of version `v1-record` is the name of version v1's record). `deployment` is the
+ * workload as the server last returned it (its status says whether the rollout is over); `pods` are
+ * the workload's pods from the cache, which keeps their ConfigMap volumes. Idempotent; a ConfigMap
+ * already gone is no error.
  */
 export async function deleteSupersededConfigMaps(
   context: ReconcileContext,
