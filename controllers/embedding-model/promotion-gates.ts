@@ -45,6 +45,12 @@ export interface BootstrapObservation {
    * members-v2-promotion Running (46%)"), shown beside `percent`, their mean.
    */
   perRun?: string;
+  /**
+   * False when a run's snapshot time is not known (a run of files captures no changelog offsets): a
+   * new build cannot tell it for an earlier build's (promotion-observe.ts isEarlierBuild), so it cannot
+   * be replaced by one; the user deletes it.
+   */
+  snapshotTimed?: boolean;
 }
 
 /** The candidate's workers, summed over every pipeline of the model. */
@@ -163,7 +169,7 @@ export function bootstrapGate(
       type: "BootstrapComplete",
       state: "Shut",
       reason: "StoreLostBuild",
-      message: `BootstrapRun ${run.name} succeeded, but the store no longer has version ${version} (it lost its data, or the version was removed from it): version ${version} is bootstrapped again by a new BootstrapRun`,
+      message: `BootstrapRun ${run.name} succeeded, but the store no longer has version ${version} (it lost its data, or the version was removed from it): ${run.snapshotTimed === false ? `delete the BootstrapRun to bootstrap version ${version} again` : `version ${version} is bootstrapped again by a new BootstrapRun`}`,
     };
   if (storeState !== "complete")
     return {

@@ -70,6 +70,26 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
   });
 
+  // A run of files captures no snapshot time: a new build could not tell it for an earlier one's, and
+  // would adopt it again at every reconcile (restarting the deadline's clock for ever).
+  it("says to delete a run whose snapshot time is unknown, and keeps its promotion's clock", () => {
+    const decision = decide(
+      promoting({
+        store: store(null, {}),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(600), workers: true, fromBootstrap: true }),
+        ],
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, snapshotTimed: false } },
+      }),
+    );
+    expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(ago(600));
+    expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
+    expect(condition(decision, "BootstrapComplete")?.message).toMatch(
+      /delete the BootstrapRun to bootstrap version v2 again/,
+    );
+  });
+
   it("is not rebuilt while the store still has it (building: the last shard marks it complete)", () => {
     const decision = decide(promoting({ store: store("v1", { v1: "complete", v2: "building" }) }));
     expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "VersionNotComplete" });

@@ -297,7 +297,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // as for a lost active version. The run's snapshot now predates the promotion's start, so it is an
   // earlier build's (deleted with its checkpoints, which would let a run of its name skip the work)
   // and a new run fills the version again; the deadline's clock restarts with it.
-  if (gates.some((gate) => gate.type === "BootstrapComplete" && gate.reason === "StoreLostBuild"))
+  if (
+    gates.some((gate) => gate.type === "BootstrapComplete" && gate.reason === "StoreLostBuild") &&
+    input.candidate.bootstrap?.snapshotTimed !== false
+  )
     record.promotionStartTime = nowText;
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
