@@ -9,6 +9,7 @@ import { ago, promoting, ready, record, rolling } from "./promotion-fixtures.ts"
 import { decidePromotion } from "./promotion.ts";
 import { promotionEvents } from "./promotion-status.ts";
 import type { EmbeddingModelStatus } from "../../crds/index.ts";
+import { kstatusConditions, maxConditionMessage, setConditions } from "../shared/conditions.ts";
 
 const missingToken = referenceBlocker(
   { kind: "Secret", name: "minilm-token", keys: ["token"], field: "spec.serving.auth.tokenSecretRef" },
@@ -147,5 +148,35 @@ describe("a pipeline's Kafka Secret missing before the candidate's BootstrapRun 
     expect(promotionEvents(activeStatus, decision)).toContainEqual(
       expect.objectContaining({ warning: true, reason: "SecretNotFound" }),
     );
+  });
+});
+
+describe("a missing-reference message longer than a condition may hold", () => {
+  it("is warned about once: the next reconcile compares it as the status stored it (cut)", () => {
+    const runBlocked = {
+      reason: "SecretNotFound",
+      message: `NearlinePipeline jobs: ${"spec.source.kafka.sasl.usernameSecretRef names Secret kafka-user, which does not exist; ".repeat(400)}`,
+    };
+    const decision = decidePromotion(
+      promoting({
+        store: {
+          name: "jobs-store",
+          current: "v1",
+          backup: null,
+          flippedAtMs: null,
+          versions: { v1: "complete" },
+        },
+        candidate: { runBlocked },
+      }),
+    );
+    expect(decision.verdict.message.length).toBeGreaterThan(maxConditionMessage);
+    const warned = (events: ReturnType<typeof promotionEvents>) =>
+      events.filter((event) => event.warning && event.reason === "SecretNotFound");
+    expect(warned(promotionEvents(activeStatus, decision))).toHaveLength(1);
+    const stored: EmbeddingModelStatus = {
+      ...activeStatus,
+      conditions: setConditions(activeStatus.conditions, kstatusConditions(decision.verdict), 1, new Date()),
+    };
+    expect(warned(promotionEvents(stored, decision))).toEqual([]);
   });
 });
