@@ -275,3 +275,49 @@ describe("actOnPromotion: an older served version's Secrets that are missing", (
     ).toEqual([]);
   });
 });
+
+describe("actOnPromotion: the spec's version served from its record (VersionRedefined)", () => {
+  // The spec reuses version name minilm-v1 for another definition: minilm-v1 keeps serving as its
+  // record says, mounting TLS Secret tls-v1, while the spec names tls-v2 (checked before deciding).
+  it("says the record's Secret its pods mount when it is missing, not the spec's", async () => {
+    const model = testModel((object) => {
+      setPath(object, "spec.version", "minilm-v1");
+      setPath(object, "spec.serving.tls", { secretName: "tls-v2" });
+    });
+    const recorded = {
+      ...recordedSpec(model),
+      serving: { ...model.spec.serving, tls: { secretName: "tls-v1" } },
+    };
+    const decision = {
+      queryVersion: "minilm-v1",
+      activeVersion: "minilm-v1",
+      serve: ["minilm-v1"],
+      workers: [],
+      collect: [],
+      records: [{ version: "minilm-v1", spec: recorded, promotionStartTime: "2026-12-01T00:00:00Z" }],
+    } as unknown as PromotionDecision;
+    const claim = {
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "jude-models", namespace: testNamespace },
+    };
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { Secret: [], PersistentVolumeClaim: [claim as KubeObject] },
+    );
+    const acted = await actOnPromotion(context, model, decision, {
+      store: undefined,
+      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+      pipelines: [],
+      specBlocked: false,
+      reconcileStartedAtMs: 0,
+      changelogPartitions: async () => 1,
+      secrets: Object.assign(new Map(), { versions: new Map() }),
+    });
+    expect(acted.olderVersionProblems.map(({ version, reason }) => ({ version, reason }))).toEqual([
+      { version: "minilm-v1", reason: "SecretNotFound" },
+    ]);
+    expect(acted.olderVersionProblems[0]!.message).toContain(
+      "Secret tls-v1 (spec.serving.tls.secretName in the version's record)",
+    );
+  });
+});
