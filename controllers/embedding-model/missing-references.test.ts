@@ -121,6 +121,22 @@ describe("a reference the candidate's pods need is missing", () => {
   });
 });
 
+/** v1 active in the store, v2's BootstrapRun not created for `runBlocked`. */
+function runBlockedDecision(runBlocked: { reason: string; message: string }) {
+  return decidePromotion(
+    promoting({
+      store: {
+        name: "jobs-store",
+        current: "v1",
+        backup: null,
+        flippedAtMs: null,
+        versions: { v1: "complete" },
+      },
+      candidate: { runBlocked },
+    }),
+  );
+}
+
 describe("a pipeline's Kafka Secret missing before the candidate's BootstrapRun exists", () => {
   const runBlocked = {
     reason: "SecretNotFound",
@@ -128,18 +144,7 @@ describe("a pipeline's Kafka Secret missing before the candidate's BootstrapRun 
       "NearlinePipeline jobs: spec.source.kafka.sasl.usernameSecretRef names Secret kafka-user, which does not exist",
   };
   it("keeps the bootstrap gate shut naming it, and the promotion Reconciling until the deadline", () => {
-    const decision = decidePromotion(
-      promoting({
-        store: {
-          name: "jobs-store",
-          current: "v1",
-          backup: null,
-          flippedAtMs: null,
-          versions: { v1: "complete" },
-        },
-        candidate: { runBlocked },
-      }),
-    );
+    const decision = runBlockedDecision(runBlocked);
     expect(decision.phases).toMatchObject({ v1: "Active", v2: "Bootstrapping" });
     expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "SecretNotFound" });
     expect(decision.verdict.message).toContain(
@@ -157,18 +162,7 @@ describe("a missing-reference message longer than a condition may hold", () => {
       reason: "SecretNotFound",
       message: `NearlinePipeline jobs: ${"spec.source.kafka.sasl.usernameSecretRef names Secret kafka-user, which does not exist; ".repeat(400)}`,
     };
-    const decision = decidePromotion(
-      promoting({
-        store: {
-          name: "jobs-store",
-          current: "v1",
-          backup: null,
-          flippedAtMs: null,
-          versions: { v1: "complete" },
-        },
-        candidate: { runBlocked },
-      }),
-    );
+    const decision = runBlockedDecision(runBlocked);
     expect(decision.verdict.message.length).toBeGreaterThan(maxConditionMessage);
     const warned = (events: ReturnType<typeof promotionEvents>) =>
       events.filter((event) => event.warning && event.reason === "SecretNotFound");
