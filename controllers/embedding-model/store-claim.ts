@@ -12,7 +12,7 @@ import {
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { claimOwner, defaultPrefix, readOwner, type Store, type StoreOwner } from "../../store/index.ts";
-import { findCondition } from "../shared/conditions.ts";
+import { conditionSays, findCondition } from "../shared/conditions.ts";
 import { childApply } from "../shared/owner.ts";
 import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
 import { pipelinesOfModel } from "./model-store.ts";
@@ -117,6 +117,6 @@ export async function stayOffStore(
   const verdict = { state: "Stalled" as const, reason: storeConflictReason, message: standing.message };
   await writeVerdictKeepingStatus(context, model as EmbeddingModel & KubeObject, verdict);
   const ready = findCondition(previous?.conditions, "Ready");
-  if (ready?.reason !== storeConflictReason || ready.message !== standing.message)
+  if (!conditionSays(ready, storeConflictReason, standing.message))
     context.events.warning(model, storeConflictReason, standing.message);
 }
