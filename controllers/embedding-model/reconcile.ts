@@ -150,8 +150,7 @@ async function reportMissingStoreSecret(
     ?.conditions;
   const stalled = conditions?.find((condition) => condition.type === "Stalled");
   await writeVerdictKeepingStatus(context, raw, { state: "Stalled", reason: missing.reason, message });
-  if (!conditionSays(stalled, missing.reason, message))
-    context.events.warning(raw, missing.reason, message);
+  if (!conditionSays(stalled, missing.reason, message)) context.events.warning(raw, missing.reason, message);
 }
 
 /** The promotion's part of a reconcile: observe, decide, act, write status; once the store is open. */
