@@ -412,6 +412,82 @@ describe("the jude-operator chart", () => {
     expect(all.map(([set], index) => [set, results[index]])).toEqual(all.map(([set, at]) => [set, at]));
   });
 
+  it("refuses labels and annotations that would replace the chart's own, and renders each key once", async () => {
+    // toYaml of the user's map was appended after the chart's keys: a podLabels app.kubernetes.io/name
+    // gave the pod template that key twice, the API server took the last and refused the Deployment
+    // ("`selector` does not match template `labels`") at install, after `helm template` had succeeded.
+    interface Manifest {
+      kind: string;
+      metadata?: { labels?: Record<string, string> };
+      spec?: {
+        template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+      };
+    }
+    const template = (...set: string[]) =>
+      helm([
+        "template",
+        "jude",
+        chart,
+        "--kube-version",
+        "1.34.0",
+        ...set.flatMap((value) => ["--set", value]),
+      ]);
+    const refusal = (...set: string[]) =>
+      template(...set).then(
+        () => "rendered",
+        (error: { stderr: string }) =>
+          /execution error at [^:]+:\d+:\d+\): (.*)/.exec(error.stderr)?.[1] ?? error.stderr,
+      );
+    expect(await refusal("podLabels.app\\.kubernetes\\.io/name=evil")).toBe(
+      'podLabels sets "app.kubernetes.io/name" to "evil", but the chart sets it to "jude-operator": leave it out',
+    );
+    expect(await refusal("podLabels.app\\.kubernetes\\.io/instance=other")).toMatch(
+      /^podLabels sets "app\.kubernetes\.io\/instance" to "other", but the chart sets it to "jude"/,
+    );
+    expect(await refusal("podAnnotations.jude\\.dev/values-hash=mine")).toMatch(
+      /^podAnnotations sets "jude\.dev\/values-hash" to "mine", but the chart sets it to "[0-9a-f]{16}": leave it out$/,
+    );
+    expect(
+      await refusal(
+        "metrics.podMonitor.enabled=true",
+        "metrics.podMonitor.labels.app\\.kubernetes\\.io/part-of=x",
+      ),
+    ).toBe(
+      'metrics.podMonitor.labels sets "app.kubernetes.io/part-of" to "x", but the chart sets it to "jude": leave it out',
+    );
+    // The chart's own value again, and labels of the user's own, render once each.
+    const yaml = await template(
+      "podLabels.app\\.kubernetes\\.io/name=jude-operator",
+      "podLabels.team=search",
+      "podAnnotations.owner=search",
+      "metrics.serviceMonitor.enabled=true",
+      "metrics.serviceMonitor.labels.app\\.kubernetes\\.io/part-of=jude",
+      "metrics.serviceMonitor.labels.release=prometheus",
+      "metrics.podMonitor.enabled=true",
+      "metrics.podMonitor.labels.release=prometheus",
+      "metrics.prometheusRule.enabled=true",
+      "metrics.prometheusRule.labels.helm\\.sh/chart=jude-operator-0.1.0",
+      "grafanaDashboard.enabled=true",
+    );
+    const documents = parseAllDocuments(yaml);
+    expect(documents.flatMap((document) => document.errors.map((error) => error.message))).toEqual([]);
+    const objects = documents.map((document) => document.toJS() as Manifest | null).filter((o) => o !== null);
+    const deployment = objects.find((object) => object.kind === "Deployment");
+    expect(deployment?.spec?.template?.metadata?.labels).toEqual({
+      "app.kubernetes.io/name": "jude-operator",
+      "app.kubernetes.io/instance": "jude",
+      team: "search",
+    });
+    expect(deployment?.spec?.template?.metadata?.annotations).toMatchObject({ owner: "search" });
+    const labelsOf = (kind: string) => objects.find((object) => object.kind === kind)?.metadata?.labels;
+    expect(labelsOf("ServiceMonitor")).toMatchObject({
+      "app.kubernetes.io/part-of": "jude",
+      release: "prometheus",
+    });
+    expect(labelsOf("PodMonitor")).toMatchObject({ release: "prometheus" });
+    expect(labelsOf("PrometheusRule")).toMatchObject({ "helm.sh/chart": "jude-operator-0.1.0" });
+  });
+
   it("renders objects Kubernetes decodes for a release or namespace named like a YAML 1.1 boolean", async () => {
     // Unquoted, `n`, `y`, `on` or `off` decode as booleans: every object was refused, labels first.
     const yaml = await helm([
