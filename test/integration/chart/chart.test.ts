@@ -386,6 +386,12 @@ describe("the jude-operator chart", () => {
       [["podDisruptionBudget.maxUnavailable=0"], "/podDisruptionBudget/maxUnavailable"],
       [["podDisruptionBudget.maxUnavailable=0%"], "/podDisruptionBudget/maxUnavailable"],
       [["podDisruptionBudget.maxUnavailable=half"], "/podDisruptionBudget/maxUnavailable"],
+      // The API server accepts any image; the kubelet then refuses the operator's (InvalidImageName).
+      [["image.repository=ghcr.io/jude-dev/jude:1.0"], "/image/repository"],
+      [["image.repository=ghcr.io/jude-dev/jude@sha256:" + "0".repeat(64)], "/image/repository"],
+      [["image.repository=ghcr.io/Jude-Dev/jude"], "/image/repository"],
+      [["image.repository=ghcr.io/jude dev/jude"], "/image/repository"],
+      [["image.repository=https://ghcr.io/jude-dev/jude"], "/image/repository"],
     ];
     const accepted: Array<[string[], string]> = [
       [
@@ -406,6 +412,9 @@ describe("the jude-operator chart", () => {
       ],
       [["podDisruptionBudget.maxUnavailable=50%"], "rendered"],
       [["podDisruptionBudget.maxUnavailable=2"], "rendered"],
+      [["image.repository=registry.example.com:5000/platform/jude"], "rendered"],
+      [["image.repository=localhost/jude_ops/jude-operator__x"], "rendered"],
+      [["image.repository=jude"], "rendered"],
     ];
     const all = [...cases, ...accepted];
     const results = await Promise.all(all.map(([set]) => refusal(...set)));
