@@ -392,6 +392,17 @@ describe("the jude-operator chart", () => {
       [["image.repository=ghcr.io/Jude-Dev/jude"], "/image/repository"],
       [["image.repository=ghcr.io/jude dev/jude"], "/image/repository"],
       [["image.repository=https://ghcr.io/jude-dev/jude"], "/image/repository"],
+      // Labels and annotations the API server refuses (after the CRDs went in, half way).
+      [["podLabels.team=search team"], "/podLabels/team"],
+      [["podLabels.team=" + "x".repeat(64)], "/podLabels/team"],
+      [["podLabels.Team\\ A=search"], "/podLabels"],
+      [["nodeSelector.pool=-gpu"], "/nodeSelector/pool"],
+      [["podAnnotations.a\\ b=x"], "/podAnnotations"],
+      [["serviceAccount.annotations.a\\ b=x"], "/serviceAccount/annotations"],
+      [["metrics.serviceMonitor.labels.release=prometheus stack"], "/metrics/serviceMonitor/labels/release"],
+      [["metrics.podMonitor.labels.release=_x"], "/metrics/podMonitor/labels/release"],
+      [["metrics.prometheusRule.labels.role/=x"], "/metrics/prometheusRule/labels"],
+      [["grafanaDashboard.labels.grafana_dashboard=a b"], "/grafanaDashboard/labels/grafana_dashboard"],
     ];
     const accepted: Array<[string[], string]> = [
       [
@@ -415,6 +426,17 @@ describe("the jude-operator chart", () => {
       [["image.repository=registry.example.com:5000/platform/jude"], "rendered"],
       [["image.repository=localhost/jude_ops/jude-operator__x"], "rendered"],
       [["image.repository=jude"], "rendered"],
+      [
+        [
+          "podLabels.team\\.example\\.com/owner=search_team-1.a",
+          "podLabels.empty=",
+          "nodeSelector.kubernetes\\.io/os=linux",
+          "podAnnotations.example\\.com/note=any text: even spaces",
+          "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/x",
+          "metrics.serviceMonitor.labels.release=prometheus",
+        ],
+        "rendered",
+      ],
     ];
     const all = [...cases, ...accepted];
     const results = await Promise.all(all.map(([set]) => refusal(...set)));
