@@ -393,6 +393,19 @@ describe("the jude-operator chart", () => {
       [["image.repository=ghcr.io/jude dev/jude"], "/image/repository"],
       [["image.repository=https://ghcr.io/jude-dev/jude"], "/image/repository"],
       // Labels and annotations the API server refuses (after the CRDs went in, half way).
+      [
+        ["extraEnv[0].name=A", "extraEnv[0].value=x", "extraEnv[0].valueFrom.secretKeyRef.name=s"],
+        "/extraEnv/0/value",
+      ],
+      [["extraEnv[0].name=A", "extraEnv[0].valueFrom.secretKeyRf.name=s"], "/extraEnv/0/valueFrom"],
+      [
+        [
+          "extraEnv[0].name=A",
+          "extraEnv[0].valueFrom.secretKeyRef.name=s",
+          "extraEnv[0].valueFrom.fieldRef.fieldPath=x",
+        ],
+        "/extraEnv/0/valueFrom",
+      ],
       [["podLabels.team=search team"], "/podLabels/team"],
       [["podLabels.team=" + "x".repeat(64)], "/podLabels/team"],
       [["podLabels.Team\\ A=search"], "/podLabels"],
