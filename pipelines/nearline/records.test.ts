@@ -138,6 +138,20 @@ describe("nearline output records", () => {
     expect(record.headers["jude.source.value-bytes"]).toBeUndefined();
   });
 
+  it("carries a header without a value (Kafka's null) as one without a value", () => {
+    const headers = new Map<Buffer, Buffer | null | undefined>([
+      [Buffer.from("x-null"), null],
+      [Buffer.from("x-undefined"), undefined],
+      [Buffer.from("x-set"), Buffer.from("1")],
+    ]);
+    const record = deadLetterRecord("dlq", { ...source, headers }, "INVALID_JSON", "not JSON", "v1");
+    expect(record.carriedHeaders).toEqual([
+      ["x-null", null],
+      ["x-undefined", null],
+      ["x-set", Buffer.from("1")],
+    ]);
+  });
+
   it("cuts a value that would not fit under the broker's message limit with the headers, saying so", () => {
     const value = Buffer.alloc(1_048_400, "x");
     const record = deadLetterRecord("dlq", { ...source, value }, "INVALID_JSON", "value is not JSON", "v1");

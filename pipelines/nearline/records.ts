@@ -7,8 +7,11 @@ import type { EntityChange, SourceRecord } from "../shared/decode.ts";
 /** A consumed Kafka record. */
 export interface ConsumedRecord extends SourceRecord {
   topic: string;
-  /** The record's headers (a dead letter carries them on). */
-  headers?: ReadonlyMap<Buffer, Buffer> | undefined;
+  /**
+   * The record's headers (a dead letter carries them on). A header without a value (Kafka's null,
+   * which a Java producer's `RecordHeader(name, null)` sends) has an undefined or null value.
+   */
+  headers?: ReadonlyMap<Buffer, Buffer | null | undefined> | undefined;
 }
 
 /** A record to produce; keys, values and header values are bytes or UTF-8 text. */
@@ -20,8 +23,9 @@ export interface OutputRecord {
   /**
    * Headers carried over from a consumed record as they came, before `headers` and in their order:
    * a name may repeat (W3C `baggage`, several tracing vendors), which a record by name cannot hold.
+   * A null value is a header without a value, sent as such.
    */
-  carriedHeaders?: readonly (readonly [string, Buffer])[];
+  carriedHeaders?: readonly (readonly [string, Buffer | null])[];
 }
 
 /** Which model version produced a vector. */
@@ -117,15 +121,15 @@ export function deadLetterRecord(
   const ownNames = new Set([...Object.keys(headers), ...cutSizeHeaders]);
   const sourceHeaders = [...(source.headers ?? [])].flatMap(([name, value]) => {
     const text = name.toString();
-    return ownNames.has(text) ? [] : [[text, Buffer.from(value)] as const];
+    return ownNames.has(text) ? [] : [[text, value == null ? null : Buffer.from(value)] as const];
   });
   const headerBytes = sourceHeaders.reduce(
-    (sum, [name, value]) => sum + Buffer.byteLength(name) + value.length,
+    (sum, [name, value]) => sum + Buffer.byteLength(name) + (value?.length ?? 0),
     0,
   );
   let carriedBytes = 0;
   const carriedHeaders = sourceHeaders.filter(([name, value]) => {
-    const bytes = Buffer.byteLength(name) + value.length;
+    const bytes = Buffer.byteLength(name) + (value?.length ?? 0);
     if (carriedBytes + bytes > maxDeadLetterHeaderBytes) return false;
     carriedBytes += bytes;
     return true;
