@@ -113,7 +113,7 @@ function sizeOf(record: OutputRecord): number {
 }
 
 /** The carried headers, then the record's own (a Map keyed by distinct buffers keeps repeated names). */
-function headerEntries(record: OutputRecord): (readonly [string, string | Buffer | null])[] {
+function headerEntries(record: OutputRecord): (readonly [string | Buffer, string | Buffer | null])[] {
   return [...(record.carriedHeaders ?? []), ...Object.entries(record.headers)];
 }
 

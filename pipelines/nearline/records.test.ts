@@ -152,6 +152,13 @@ describe("nearline output records", () => {
     ]);
   });
 
+  it("carries a header name that is not UTF-8 as its bytes", () => {
+    const name = Buffer.from([0x78, 0xff, 0xfe]);
+    const headers = new Map([[name, Buffer.from("1")]]);
+    const record = deadLetterRecord("dlq", { ...source, headers }, "INVALID_JSON", "not JSON", "v1");
+    expect(record.carriedHeaders).toEqual([[name, Buffer.from("1")]]);
+  });
+
   it("cuts a value that would not fit under the broker's message limit with the headers, saying so", () => {
     const value = Buffer.alloc(1_048_400, "x");
     const record = deadLetterRecord("dlq", { ...source, value }, "INVALID_JSON", "value is not JSON", "v1");

@@ -25,7 +25,7 @@ export interface OutputRecord {
    * a name may repeat (W3C `baggage`, several tracing vendors), which a record by name cannot hold.
    * A null value is a header without a value, sent as such.
    */
-  carriedHeaders?: readonly (readonly [string, Buffer | null])[];
+  carriedHeaders?: readonly (readonly [string | Buffer, Buffer | null])[];
 }
 
 /** Which model version produced a vector. */
@@ -120,8 +120,10 @@ export function deadLetterRecord(
   // again says why it failed now, and how long its parts are now).
   const ownNames = new Set([...Object.keys(headers), ...cutSizeHeaders]);
   const sourceHeaders = [...(source.headers ?? [])].flatMap(([name, value]) => {
-    const text = name.toString();
-    return ownNames.has(text) ? [] : [[text, value == null ? null : Buffer.from(value)] as const];
+    // A name that is not UTF-8 goes as its bytes: as text it would come out as U+FFFD, another name.
+    const text = utf8Text(name);
+    if (text !== undefined && ownNames.has(text)) return [];
+    return [[text ?? Buffer.from(name), value == null ? null : Buffer.from(value)] as const];
   });
   const headerBytes = sourceHeaders.reduce(
     (sum, [name, value]) => sum + Buffer.byteLength(name) + (value?.length ?? 0),
@@ -143,6 +145,17 @@ export function deadLetterRecord(
     headers,
     carriedHeaders,
   };
+}
+
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The UTF-8 text of `bytes`, or undefined when they are not UTF-8. */
+function utf8Text(bytes: Uint8Array): string | undefined {
+  try {
+    return fatalUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The headers saying a part of the source record was cut, with its full size. */
