@@ -1,5 +1,7 @@
 import { hostname } from "node:os";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { imageRepositoryPattern } from "../controllers/shared/image.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { loadOperatorConfig, operatorUsage } from "./config.ts";
 import { workloadPlacement } from "./placement-config.ts";
@@ -147,6 +149,31 @@ describe("operator config: workload image pull Secrets", () => {
 
 describe("operator config: images", () => {
   const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+
+  it("refuses a repository that is no image name (every pod it renders would be InvalidImageName)", () => {
+    for (const repository of [
+      "ghcr.io/jude-dev/jude:1.0",
+      `ghcr.io/jude-dev/jude@${digest}`,
+      "ghcr.io/Jude-Dev/jude",
+      "ghcr.io/jude dev/jude",
+      "https://ghcr.io/jude-dev/jude",
+      "ghcr.io/jude-dev/",
+    ]) {
+      expect(() => loadOperatorConfig(["--image-repository", repository], {})).toThrow(
+        /--image-repository: not an image name without tag or digest/,
+      );
+    }
+    // The chart refuses the same (values.schema.json, image.repository).
+    const schema = JSON.parse(
+      readFileSync(new URL("../charts/jude-operator/values.schema.json", import.meta.url), "utf8"),
+    ) as { properties: { image: { properties: { repository: { pattern: string } } } } };
+    expect(new RegExp(schema.properties.image.properties.repository.pattern).source).toBe(
+      imageRepositoryPattern.source,
+    );
+    for (const repository of ["registry.example.com:5000/platform/jude", "localhost/jude_ops/x__y", "jude"]) {
+      expect(loadOperatorConfig(["--image-repository", repository], {}).imageRepository).toBe(repository);
+    }
+  });
 
   it("refuses a digest in the tag (the CUDA image would be <tag>@<digest>-cuda), naming the flag to use", () => {
     for (const tag of [`0.1.0@${digest}`, digest]) {

@@ -3,7 +3,11 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { defaultImageRepository, imagePullPolicies } from "../controllers/shared/image.ts";
+import {
+  defaultImageRepository,
+  imagePullPolicies,
+  imageRepositoryPattern,
+} from "../controllers/shared/image.ts";
 import { dnsSubdomainPattern } from "../crds/patterns.ts";
 import { ConfigError } from "../plumbing/config-file.ts";
 import { defaultRetryMaxDelayMs } from "./runtime/rate-limiter.ts";
@@ -60,7 +64,11 @@ export const operatorConfigSchema = z
       .describe("port of /healthz, /readyz and /metrics"),
     imageRepository: z
       .string()
-      .min(1)
+      .max(255, "not an image name without tag or digest (at most 255 characters)")
+      .regex(
+        imageRepositoryPattern,
+        "not an image name without tag or digest ([registry[:port]/]path, lowercase path components)",
+      )
       .default(defaultImageRepository)
       .describe("repository of the jude image pods run"),
     imageTag: z

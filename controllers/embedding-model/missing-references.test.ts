@@ -9,6 +9,7 @@ import { ago, promoting, ready, record, rolling } from "./promotion-fixtures.ts"
 import { decidePromotion } from "./promotion.ts";
 import { promotionEvents } from "./promotion-status.ts";
 import type { EmbeddingModelStatus } from "../../crds/index.ts";
+import { kstatusConditions, maxConditionMessage, setConditions } from "../shared/conditions.ts";
 
 const missingToken = referenceBlocker(
   { kind: "Secret", name: "minilm-token", keys: ["token"], field: "spec.serving.auth.tokenSecretRef" },
@@ -120,6 +121,22 @@ describe("a reference the candidate's pods need is missing", () => {
   });
 });
 
+/** v1 active in the store, v2's BootstrapRun not created for `runBlocked`. */
+function runBlockedDecision(runBlocked: { reason: string; message: string }) {
+  return decidePromotion(
+    promoting({
+      store: {
+        name: "jobs-store",
+        current: "v1",
+        backup: null,
+        flippedAtMs: null,
+        versions: { v1: "complete" },
+      },
+      candidate: { runBlocked },
+    }),
+  );
+}
+
 describe("a pipeline's Kafka Secret missing before the candidate's BootstrapRun exists", () => {
   const runBlocked = {
     reason: "SecretNotFound",
@@ -127,18 +144,7 @@ describe("a pipeline's Kafka Secret missing before the candidate's BootstrapRun 
       "NearlinePipeline jobs: spec.source.kafka.sasl.usernameSecretRef names Secret kafka-user, which does not exist",
   };
   it("keeps the bootstrap gate shut naming it, and the promotion Reconciling until the deadline", () => {
-    const decision = decidePromotion(
-      promoting({
-        store: {
-          name: "jobs-store",
-          current: "v1",
-          backup: null,
-          flippedAtMs: null,
-          versions: { v1: "complete" },
-        },
-        candidate: { runBlocked },
-      }),
-    );
+    const decision = runBlockedDecision(runBlocked);
     expect(decision.phases).toMatchObject({ v1: "Active", v2: "Bootstrapping" });
     expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "SecretNotFound" });
     expect(decision.verdict.message).toContain(
@@ -147,5 +153,24 @@ describe("a pipeline's Kafka Secret missing before the candidate's BootstrapRun 
     expect(promotionEvents(activeStatus, decision)).toContainEqual(
       expect.objectContaining({ warning: true, reason: "SecretNotFound" }),
     );
+  });
+});
+
+describe("a missing-reference message longer than a condition may hold", () => {
+  it("is warned about once: the next reconcile compares it as the status stored it (cut)", () => {
+    const runBlocked = {
+      reason: "SecretNotFound",
+      message: `NearlinePipeline jobs: ${"spec.source.kafka.sasl.usernameSecretRef names Secret kafka-user, which does not exist; ".repeat(400)}`,
+    };
+    const decision = runBlockedDecision(runBlocked);
+    expect(decision.verdict.message.length).toBeGreaterThan(maxConditionMessage);
+    const warned = (events: ReturnType<typeof promotionEvents>) =>
+      events.filter((event) => event.warning && event.reason === "SecretNotFound");
+    expect(warned(promotionEvents(activeStatus, decision))).toHaveLength(1);
+    const stored: EmbeddingModelStatus = {
+      ...activeStatus,
+      conditions: setConditions(activeStatus.conditions, kstatusConditions(decision.verdict), 1, new Date()),
+    };
+    expect(warned(promotionEvents(stored, decision))).toEqual([]);
   });
 });

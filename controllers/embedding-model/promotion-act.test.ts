@@ -9,6 +9,17 @@ import { actOnPromotion } from "./promotion-act.ts";
 import type { PromotionDecision } from "./promotion.ts";
 import { recordedSpec } from "./version-record.ts";
 
+/** Options of a model without a store; `secrets` as the reconcile read them, none by default. */
+const options = {
+  store: undefined,
+  images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+  pipelines: [],
+  specBlocked: false,
+  reconcileStartedAtMs: 0,
+  changelogPartitions: async () => 1,
+  secrets: Object.assign(new Map(), { versions: new Map() }),
+};
+
 describe("actOnPromotion", () => {
   // A replica stopped (SIGSTOP) after deciding a flip resumes with the decision in hand; meanwhile
   // another replica took the Lease and may have decided otherwise (the spec was set back). The store's
@@ -38,14 +49,6 @@ describe("actOnPromotion", () => {
 });
 
 describe("actOnPromotion: capacity of the versions it serves", () => {
-  const options = {
-    store: undefined,
-    images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
-    pipelines: [],
-    specBlocked: false,
-    reconcileStartedAtMs: 0,
-    changelogPartitions: async () => 1,
-  };
   // v1 active with its recorded model and 2 fixed replicas; the spec promotes v2 with other weights.
   function promotingModel(serving: Record<string, unknown>): EmbeddingModel {
     return testModel((object) => {
@@ -169,15 +172,7 @@ describe("actOnPromotion: the TLS Secret each served version reads", () => {
       ]),
       { versions: new Map([["tls-v2", "3"]]) },
     );
-    await actOnPromotion(context, model, decision, {
-      store: undefined,
-      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
-      pipelines: [],
-      specBlocked: false,
-      reconcileStartedAtMs: 0,
-      changelogPartitions: async () => 1,
-      secrets,
-    });
+    await actOnPromotion(context, model, decision, { ...options, secrets });
     const deployment = calls.find(
       (call) => call.verb === "apply" && call.kind === "Deployment" && call.name === "jude-minilm-minilm-v1",
     ) as
@@ -229,15 +224,7 @@ describe("actOnPromotion: an older served version's Secrets that are missing", (
       { namespace: testNamespace, name: "jude-minilm" },
       { Secret: existing, PersistentVolumeClaim: [claim as KubeObject] },
     );
-    const acted = await actOnPromotion(context, model, decision, {
-      store: undefined,
-      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
-      pipelines: [],
-      specBlocked: false,
-      reconcileStartedAtMs: 0,
-      changelogPartitions: async () => 1,
-      secrets: Object.assign(new Map(), { versions: new Map() }),
-    });
+    const acted = await actOnPromotion(context, model, decision, options);
     // Nothing held back: both versions' objects are applied as before.
     const applied = calls.filter(
       (call): call is Extract<RecordedCall, { verb: "apply" }> => call.verb === "apply",
@@ -273,5 +260,43 @@ describe("actOnPromotion: an older served version's Secrets that are missing", (
     expect(
       await olderVersionProblems([secret("tls-v1", ["tls.crt", "tls.key"]), secret("token-v1", ["token"])]),
     ).toEqual([]);
+  });
+});
+
+describe("actOnPromotion: the spec's version served from its record (VersionRedefined)", () => {
+  // The spec reuses version name minilm-v1 for another definition: minilm-v1 keeps serving as its
+  // record says, mounting TLS Secret tls-v1, while the spec names tls-v2 (checked before deciding).
+  it("says the record's Secret its pods mount when it is missing, not the spec's", async () => {
+    const model = testModel((object) => {
+      setPath(object, "spec.version", "minilm-v1");
+      setPath(object, "spec.serving.tls", { secretName: "tls-v2" });
+    });
+    const recorded = {
+      ...recordedSpec(model),
+      serving: { ...model.spec.serving, tls: { secretName: "tls-v1" } },
+    };
+    const decision = {
+      queryVersion: "minilm-v1",
+      activeVersion: "minilm-v1",
+      serve: ["minilm-v1"],
+      workers: [],
+      collect: [],
+      records: [{ version: "minilm-v1", spec: recorded, promotionStartTime: "2026-12-01T00:00:00Z" }],
+    } as unknown as PromotionDecision;
+    const claim = {
+      kind: "PersistentVolumeClaim",
+      metadata: { name: "jude-models", namespace: testNamespace },
+    };
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { Secret: [], PersistentVolumeClaim: [claim as KubeObject] },
+    );
+    const acted = await actOnPromotion(context, model, decision, options);
+    expect(acted.olderVersionProblems.map(({ version, reason }) => ({ version, reason }))).toEqual([
+      { version: "minilm-v1", reason: "SecretNotFound" },
+    ]);
+    expect(acted.olderVersionProblems[0]!.message).toContain(
+      "Secret tls-v1 (spec.serving.tls.secretName in the version's record)",
+    );
   });
 });

@@ -3,6 +3,7 @@
 // objects (then its superseded config ConfigMaps, once no pod mounts them), the query Service (moved
 // in the same reconcile as the flip), removal of what is no longer served, the BootstrapRuns, and one
 // bounded garbage-collection step.
+import { isDeepStrictEqual } from "node:util";
 import type { V1Deployment } from "@kubernetes/client-node";
 import type { BootstrapRun, BootstrapRunInput, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { apiVersion } from "../../crds/index.ts";
@@ -92,6 +93,7 @@ export async function actOnPromotion(
   const records = new Map(decision.records.map((record) => [record.version, record]));
   const olderVersionProblems: OlderVersionProblem[] = [];
   const liveReads = new Map<string, Promise<SecretObject | undefined>>();
+  const specReferences = referencedObjects(model);
   for (const version of decision.serve) {
     if (version === model.spec.version && options.specBlocked) continue;
     // Each version as its record says, sized as the spec says (modelAtVersion): the spec's own record
@@ -103,9 +105,15 @@ export async function actOnPromotion(
     const read = (reference: Pick<Reference, "kind" | "name">) =>
       readOnce(context, rendered, reference, liveReads);
     // The spec's references were checked before deciding (they block the spec's version); an older
-    // version's, from its record, are checked here: missing, they are said, not waited for.
-    if (version !== model.spec.version && record !== undefined)
+    // version's, from its record, are checked here: missing, they are said, not waited for. So are
+    // those of the spec's version served from its record (VersionRedefined) that the spec does not name.
+    if (record !== undefined)
       for (const reference of referencedObjects(rendered)) {
+        if (
+          version === model.spec.version &&
+          specReferences.some((named) => isDeepStrictEqual(named, reference))
+        )
+          continue;
         const problem = olderVersionProblem(
           version,
           reference,

@@ -3,7 +3,7 @@
 // lastTransitionTime while unchanged; an Event marks each phase change and each cutover.
 import { missingReferenceReasons } from "./blockers.ts";
 import type { Condition, EmbeddingModelStatus, ModelVersionStatus, VersionPhase } from "../../crds/index.ts";
-import { kstatusConditions, setConditions } from "../shared/conditions.ts";
+import { conditionSays, kstatusConditions, setConditions } from "../shared/conditions.ts";
 import { gateTypes } from "./promotion-gates.ts";
 import type { PromotionDecision } from "./promotion.ts";
 import type { VersionRecord } from "./version-record.ts";
@@ -183,7 +183,7 @@ export function promotionEvents(
   if (
     verdict.state === "Reconciling" &&
     missingReferenceReasons.has(verdict.reason) &&
-    (ready?.reason !== verdict.reason || ready.message !== verdict.message)
+    !conditionSays(ready, verdict.reason, verdict.message)
   )
     events.push({ warning: true, reason: verdict.reason, message: verdict.message });
   const reconciling = previous?.conditions?.find((condition) => condition.type === "Reconciling");

@@ -8,7 +8,7 @@ import { fromApiServer, safeParseEmbeddingModel, safeParseNearlinePipeline } fro
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { Store } from "../../store/index.ts";
-import type { Kstatus } from "../shared/conditions.ts";
+import { conditionSays, type Kstatus } from "../shared/conditions.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
@@ -150,8 +150,7 @@ async function reportMissingStoreSecret(
     ?.conditions;
   const stalled = conditions?.find((condition) => condition.type === "Stalled");
   await writeVerdictKeepingStatus(context, raw, { state: "Stalled", reason: missing.reason, message });
-  if (stalled?.reason !== missing.reason || stalled.message !== message)
-    context.events.warning(raw, missing.reason, message);
+  if (!conditionSays(stalled, missing.reason, message)) context.events.warning(raw, missing.reason, message);
 }
 
 /** The promotion's part of a reconcile: observe, decide, act, write status; once the store is open. */

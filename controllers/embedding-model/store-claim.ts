@@ -19,7 +19,7 @@ import {
   type Store,
   type StoreOwner,
 } from "../../store/index.ts";
-import { findCondition } from "../shared/conditions.ts";
+import { conditionSays, findCondition } from "../shared/conditions.ts";
 import { childApply } from "../shared/owner.ts";
 import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
 import { pipelinesOfModel } from "./model-store.ts";
@@ -149,6 +149,6 @@ export async function stayOffStore(
   const remembering = { ...model, status: { ...model.status, storeConflict } };
   await writeVerdictKeepingStatus(context, remembering as EmbeddingModel & KubeObject, verdict);
   const ready = findCondition(previous?.conditions, "Ready");
-  if (ready?.reason !== storeConflictReason || ready.message !== standing.message)
+  if (!conditionSays(ready, storeConflictReason, standing.message))
     context.events.warning(model, storeConflictReason, standing.message);
 }

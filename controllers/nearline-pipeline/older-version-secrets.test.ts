@@ -12,7 +12,7 @@ import {
   olderVersionSecretProblems,
   withOlderVersionSecretProblems,
 } from "./older-version-secrets.ts";
-import { testModel } from "./test-objects.ts";
+import { setPath, testModel } from "./test-objects.ts";
 
 const model = testModel();
 const live = (version: string, serving: LiveVersion["serving"]): LiveVersion => ({
@@ -38,17 +38,22 @@ const all = new Map([
   ["tls-v0", new Set(["tls.crt", "tls.key", "ca.crt"])],
   ["token-v0", new Set(["token"])],
 ]);
+// The spec naming the Secrets its version's record names, as it does unless VersionRedefined.
+const naming = testModel((object) => {
+  setPath(object, "spec.serving.tls", { secretName: "tls-v9" });
+  setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "token-v9", key: "token" } });
+});
 const tokenGone =
   "version old-v0's workers mount Secret token-v0 (spec.serving.auth.tokenSecretRef in the version's record), which does not exist: its running workers keep working, but a worker that stops cannot start again until the Secret is restored";
 
 describe("olderVersionSecretProblems", () => {
   it("nothing when the older version's Secrets exist", () => {
-    expect(olderVersionSecretProblems(model, [older, current], all)).toEqual([]);
+    expect(olderVersionSecretProblems(naming, [older, current], all)).toEqual([]);
   });
 
   it("a missing token Secret of the older version's record: names version, Secret, field and consequence", () => {
     const secrets = new Map([...all].filter(([name]) => name !== "token-v0"));
-    expect(olderVersionSecretProblems(model, [older, current], secrets)).toEqual([
+    expect(olderVersionSecretProblems(naming, [older, current], secrets)).toEqual([
       { version: "old-v0", reason: "SecretNotFound", message: tokenGone },
     ]);
   });
@@ -78,12 +83,27 @@ describe("olderVersionSecretProblems", () => {
     ]);
   });
 
-  it("the spec's version is not looked at here (its Secrets stall the pipeline: stall-causes.ts)", () => {
-    expect(olderVersionSecretProblems(model, [current], new Map())).toEqual([]);
+  it("the spec's version's Secrets the spec names are not looked at here (they stall the pipeline: stall-causes.ts)", () => {
+    expect(olderVersionSecretProblems(naming, [current], new Map())).toEqual([]);
+  });
+
+  it("the spec's version served from a record naming other Secrets (VersionRedefined): those are said", () => {
+    const renamed = testModel((object) => {
+      setPath(object, "spec.serving.tls", { secretName: "tls-v9" });
+      setPath(object, "spec.serving.auth", { tokenSecretRef: { name: "token-v10", key: "token" } });
+    });
+    expect(olderVersionSecretProblems(renamed, [current], new Map())).toEqual([
+      {
+        version: model.spec.version,
+        reason: "SecretNotFound",
+        message: `version ${model.spec.version}'s workers mount Secret token-v9 (spec.serving.auth.tokenSecretRef in the version's record), which does not exist: its running workers keep working, but a worker that stops cannot start again until the Secret is restored`,
+      },
+    ]);
+    expect(olderVersionSecretNames(renamed, [current])).toEqual(["token-v9"]);
   });
 
   it("the Secret names to read: the older versions' TLS and token Secrets", () => {
-    expect(olderVersionSecretNames(model, [older, current]).sort()).toEqual(["tls-v0", "token-v0"]);
+    expect(olderVersionSecretNames(naming, [older, current]).sort()).toEqual(["tls-v0", "token-v0"]);
   });
 });
 

@@ -5,8 +5,10 @@
 // that version's running workers working, but a worker that stops cannot start again (a missing Secret
 // volume holds it in ContainerCreating). It holds nothing back (the new version's workers, the
 // promotion that may be its cure): it is said after the pipeline's verdict and in one Warning Event,
-// as the EmbeddingModel says it of its serving pods (embedding-model/older-version-references.ts).
+// as the EmbeddingModel says it of its serving pods (embedding-model/older-version-references.ts). So
+// is a Secret of the spec's own version that its record names and the spec does not (VersionRedefined).
 // Pure.
+import { isDeepStrictEqual } from "node:util";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import type { ReferenceLookup } from "../embedding-model/blockers.ts";
 import {
@@ -21,9 +23,8 @@ import type { LiveVersion } from "./live-versions.ts";
 
 const workers: OlderVersionPods = { plural: "workers", singular: "worker", going: "working" };
 
-/** The Secrets the workers of `version` mount, from its record. */
-function workerReferences(version: LiveVersion): Reference[] {
-  const { tls, auth } = version.serving;
+/** The Secrets the workers of a version mount, from its record (or the spec's serving). */
+function workerReferences({ tls, auth }: Pick<LiveVersion["serving"], "tls" | "auth">): Reference[] {
   const references: Reference[] = [];
   // The whole Secret must exist; its ca.crt need not (without one the workers trust the system roots).
   if (tls !== undefined)
@@ -35,28 +36,36 @@ function workerReferences(version: LiveVersion): Reference[] {
   return references;
 }
 
-const olderThanSpec = (model: EmbeddingModel, versions: readonly LiveVersion[]) =>
-  versions.filter((version) => version.version !== model.spec.version);
+/**
+ * What of `version`'s workers the stall causes do not check: all of an older version's; of the spec's
+ * version, what its record names and the spec does not (VersionRedefined: it runs as its record says).
+ */
+function uncheckedReferences(model: EmbeddingModel, version: LiveVersion): Reference[] {
+  const references = workerReferences(version.serving);
+  if (version.version !== model.spec.version) return references;
+  const checked = workerReferences(model.spec.serving);
+  return references.filter((reference) => !checked.some((named) => isDeepStrictEqual(named, reference)));
+}
 
-/** The names of the Secrets the workers of `versions` other than the spec's mount (to read them). */
+/** The names of the Secrets of `versions`' workers that the stall causes do not check (to read them). */
 export function olderVersionSecretNames(model: EmbeddingModel, versions: readonly LiveVersion[]): string[] {
-  const names = olderThanSpec(model, versions)
-    .flatMap(workerReferences)
+  const names = versions
+    .flatMap((version) => uncheckedReferences(model, version))
     .map((reference) => reference.name);
   return [...new Set(names)];
 }
 
 /**
- * What the workers of `versions` other than the spec's need and cannot find; `secrets` maps each
- * existing Secret read to its key names.
+ * What the workers of `versions` need and cannot find, of what the stall causes do not check
+ * (uncheckedReferences); `secrets` maps each existing Secret read to its key names.
  */
 export function olderVersionSecretProblems(
   model: EmbeddingModel,
   versions: readonly LiveVersion[],
   secrets: ReadonlyMap<string, ReadonlySet<string>>,
 ): OlderVersionProblem[] {
-  return olderThanSpec(model, versions).flatMap((version) =>
-    workerReferences(version).flatMap((reference) => {
+  return versions.flatMap((version) =>
+    uncheckedReferences(model, version).flatMap((reference) => {
       const keys = secrets.get(reference.name);
       const lookup: ReferenceLookup =
         keys === undefined ? { found: false } : { found: true, keys: [...keys] };

@@ -62,6 +62,18 @@ export function setConditions(
   return result;
 }
 
+/**
+ * Whether a stored condition already says `reason` and `message`: the message compared as
+ * setConditions stored it (cut past maxConditionMessage), so a long one is not new every reconcile.
+ */
+export function conditionSays(
+  condition: { reason?: string | undefined; message?: string | undefined } | undefined,
+  reason: string,
+  message: string,
+): boolean {
+  return condition?.reason === reason && condition.message === capMessage(message);
+}
+
 /** The condition of a type, if present. */
 export function findCondition(
   conditions: readonly Condition[] | undefined,

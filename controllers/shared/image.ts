@@ -9,6 +9,14 @@ import type { V1Container, V1PodSpec } from "@kubernetes/client-node";
 /** The image repository the Helm chart installs by default; the testbed's local nodes run it. */
 export const defaultImageRepository = "ghcr.io/jude-dev/jude";
 
+/**
+ * An image name without tag or digest, as the distribution reference grammar has it:
+ * `[registry[:port]/]path`, path components lowercase. The chart's values.schema.json holds the same
+ * pattern for `image.repository`.
+ */
+export const imageRepositoryPattern =
+  /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/;
+
 /** Images the operator renders into pods, and how the pods may pull them. */
 export interface Images {
   /** The CPU image, e.g. ghcr.io/jude-dev/jude:0.1.0. */

@@ -108,12 +108,12 @@ function sizeOf(record: OutputRecord): number {
   let bytes = 0;
   for (const part of [record.key, record.value]) if (part !== undefined) bytes += Buffer.byteLength(part);
   for (const [name, value] of headerEntries(record))
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+    bytes += Buffer.byteLength(name) + (value === null ? 0 : Buffer.byteLength(value));
   return bytes;
 }
 
 /** The carried headers, then the record's own (a Map keyed by distinct buffers keeps repeated names). */
-function headerEntries(record: OutputRecord): (readonly [string, string | Buffer])[] {
+function headerEntries(record: OutputRecord): (readonly [string | Buffer, string | Buffer | null])[] {
   return [...(record.carriedHeaders ?? []), ...Object.entries(record.headers)];
 }
 
@@ -123,7 +123,13 @@ export function toMessage(record: OutputRecord) {
     topic: record.topic,
     ...(record.key !== undefined ? { key: bytes(record.key) } : {}),
     ...(record.value !== undefined ? { value: bytes(record.value) } : {}),
-    headers: new Map(headerEntries(record).map(([name, value]) => [bytes(name), bytes(value)])),
+    // A header without a value goes as Kafka's null (the client writes length -1 for it).
+    headers: new Map(
+      headerEntries(record).map(([name, value]) => [
+        bytes(name),
+        (value === null ? null : bytes(value)) as Buffer,
+      ]),
+    ),
   };
 }
 

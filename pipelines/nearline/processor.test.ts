@@ -259,6 +259,35 @@ describe("nearline batch processor", () => {
     ]);
   });
 
+  it("dead-letters every event of a key whose refused text it repeats, not only the first", async () => {
+    class Refusal extends Error {}
+    const { store, produced, process } = setup({
+      embed: async (texts) => {
+        if (texts.some((text) => text.includes("\u0007"))) throw new Refusal("input is not text");
+        return texts.map((text) => Float32Array.of(text.length, 0));
+      },
+      isRefusedInput: (error) => error instanceof Refusal,
+    });
+    // b's second and third events repeat its first one's text (other fields changed): the same refusal.
+    const outcome = await process([
+      record("b", 100, { title: "Bell \u0007" }),
+      record("a", 100, { title: "Nurse" }),
+      record("b", 200, { title: "Bell \u0007", views: 1 }),
+      record("b", 300, { title: "Bell \u0007", views: 2 }),
+    ]);
+    expect(outcome).toMatchObject({
+      embedded: 1,
+      skippedUnchanged: 0,
+      deadLettered: 3,
+      deadLetterCodes: { EMBEDDING_REFUSED: 3 },
+    });
+    const dead = produced.filter((each) => each.topic === "jobs.dlq");
+    expect(dead.map((each) => [String(each.key), each.headers["jude.source.offset"]])).toEqual(
+      [0, 2, 3].map((index) => ["b", String(Number(dead[0]!.headers["jude.source.offset"]) + index)]),
+    );
+    expect(store.writes.map((write) => write.id)).toEqual(["a"]);
+  });
+
   it("still fails the batch when the server refuses for a reason that is not about the input", async () => {
     const { store, process } = setup({
       embed: async () => {

@@ -125,10 +125,11 @@ interface Planned {
   change: EntityChange;
   text?: EntityText;
   /**
-   * A later event of the batch with the same text (skipped as unchanged): the store write takes its
-   * position, so one write leaves the key where both events would (two writes could apply out of order).
+   * Later events of the batch with the same text (skipped as unchanged), in order: the store write takes
+   * the last one's position, so one write leaves the key where all of them would (several writes could
+   * apply out of order). When the server refuses or fails the text, they are dead-lettered with it.
    */
-  storedAs?: Planned;
+  repeats?: Planned[];
 }
 
 /** What the store holds for a key, as far as this batch knows. */
@@ -173,10 +174,19 @@ export function createProcessor(
     const toWrite = changed.filter((item) => {
       if (item.text === undefined) return true;
       const refusal = refused.get(item.text.text);
-      if (refusal !== undefined) deadLetter(item.record, EMBEDDING_REFUSED, refusedTextReason(refusal));
       const failure = failed.get(item.text.text);
-      if (failure !== undefined) deadLetter(item.record, EMBEDDING_FAILED, failedTextReason(failure));
-      return refusal === undefined && failure === undefined;
+      const dead =
+        refusal !== undefined
+          ? { code: EMBEDDING_REFUSED, reason: refusedTextReason(refusal) }
+          : failure !== undefined
+            ? { code: EMBEDDING_FAILED, reason: failedTextReason(failure) }
+            : undefined;
+      if (dead === undefined) return true;
+      // The events that repeat its text carry the same text the server refused: not skipped as
+      // unchanged (nothing of theirs is stored), but dead-lettered beside it.
+      outcome.skippedUnchanged -= item.repeats?.length ?? 0;
+      for (const each of [item, ...(item.repeats ?? [])]) deadLetter(each.record, dead.code, dead.reason);
+      return false;
     });
     if (options.outputTopic !== undefined) {
       for (const item of toWrite) {
@@ -302,7 +312,7 @@ async function detectChanges(
       outcome.skippedUnchanged++;
       // The last unchanged event of a key in the batch is the one whose position matters.
       const change = pending.get(item.change.id);
-      if (change !== undefined) change.storedAs = item;
+      if (change !== undefined) (change.repeats ??= []).push(item);
       else unchanged.set(item.change.id, item);
       continue;
     }
@@ -348,7 +358,7 @@ function advanceWrite(item: Planned): EntityWrite {
 
 /** Step 4's input: the store write of a planned event (the store resolves races with other writers). */
 function entityWrite(item: Planned, vectorOf: ReadonlyMap<string, Float32Array>): EntityWrite {
-  const at = item.storedAs ?? item;
+  const at = item.repeats?.at(-1) ?? item;
   const position = {
     id: item.change.id,
     eventTimeMs: at.change.eventTimeMs,

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { deadLetterRecord, maxDeadLetterValueBytes, outputRecord, type ConsumedRecord } from "./records.ts";
+import {
+  deadLetterRecord,
+  maxDeadLetterHeaderBytes,
+  maxDeadLetterKeyBytes,
+  maxDeadLetterValueBytes,
+  outputRecord,
+  type ConsumedRecord,
+} from "./records.ts";
 
 const source: ConsumedRecord = {
   topic: "jobs",
@@ -131,10 +138,64 @@ describe("nearline output records", () => {
     expect(record.headers["jude.source.value-bytes"]).toBeUndefined();
   });
 
+  it("carries a header without a value (Kafka's null) as one without a value", () => {
+    const headers = new Map<Buffer, Buffer | null | undefined>([
+      [Buffer.from("x-null"), null],
+      [Buffer.from("x-undefined"), undefined],
+      [Buffer.from("x-set"), Buffer.from("1")],
+    ]);
+    const record = deadLetterRecord("dlq", { ...source, headers }, "INVALID_JSON", "not JSON", "v1");
+    expect(record.carriedHeaders).toEqual([
+      ["x-null", null],
+      ["x-undefined", null],
+      ["x-set", Buffer.from("1")],
+    ]);
+  });
+
+  it("carries a header name that is not UTF-8 as its bytes", () => {
+    const name = Buffer.from([0x78, 0xff, 0xfe]);
+    const headers = new Map([[name, Buffer.from("1")]]);
+    const record = deadLetterRecord("dlq", { ...source, headers }, "INVALID_JSON", "not JSON", "v1");
+    expect(record.carriedHeaders).toEqual([[name, Buffer.from("1")]]);
+  });
+
   it("cuts a value that would not fit under the broker's message limit with the headers, saying so", () => {
     const value = Buffer.alloc(1_048_400, "x");
     const record = deadLetterRecord("dlq", { ...source, value }, "INVALID_JSON", "value is not JSON", "v1");
     expect(record.value).toHaveLength(maxDeadLetterValueBytes);
     expect(record.headers["jude.source.value-bytes"]).toBe("1048400");
+  });
+
+  it("cuts a key and leaves out headers that would not fit under the broker's message limit, saying so", () => {
+    const headers = new Map([
+      [Buffer.from("traceparent"), Buffer.from("00-1")],
+      [Buffer.from("blob"), Buffer.alloc(600_000, "h")],
+      [Buffer.from("baggage"), Buffer.from("a=1")],
+      // A replay's figures are the original's, not this record's.
+      [Buffer.from("jude.source.key-bytes"), Buffer.from("7")],
+      [Buffer.from("jude.source.headers-bytes"), Buffer.from("7")],
+    ]);
+    const key = Buffer.alloc(600_000, "k");
+    const record = deadLetterRecord("dlq", { ...source, key, headers }, "INVALID_JSON", "not JSON", "v1");
+    expect(record.key).toEqual(key.subarray(0, maxDeadLetterKeyBytes));
+    expect(record.headers["jude.source.key-bytes"]).toBe("600000");
+    expect(record.carriedHeaders).toEqual([
+      ["traceparent", Buffer.from("00-1")],
+      ["baggage", Buffer.from("a=1")],
+    ]);
+    expect(record.headers["jude.source.headers-bytes"]).toBe(String(11 + 4 + 4 + 600_000 + 7 + 3));
+    expect(maxDeadLetterValueBytes + maxDeadLetterKeyBytes + maxDeadLetterHeaderBytes).toBeLessThan(
+      1_000_000,
+    );
+  });
+
+  it("carries a key and headers that fit whole, without saying anything was cut", () => {
+    const key = Buffer.alloc(maxDeadLetterKeyBytes, "k");
+    const headers = new Map([[Buffer.from("h"), Buffer.alloc(maxDeadLetterHeaderBytes - 1, "v")]]);
+    const record = deadLetterRecord("dlq", { ...source, key, headers }, "INVALID_JSON", "not JSON", "v1");
+    expect(record.key).toEqual(key);
+    expect(record.carriedHeaders).toHaveLength(1);
+    expect(record.headers["jude.source.key-bytes"]).toBeUndefined();
+    expect(record.headers["jude.source.headers-bytes"]).toBeUndefined();
   });
 });

@@ -163,6 +163,21 @@ describe("ids in JSON record keys (Debezium)", () => {
     });
   });
 
+  it("dead-letters a record key that is not UTF-8 as an invalid id, not as a missing key", () => {
+    const key = Buffer.from([0x00, 0x00, 0x00, 0x00, 0x07, 0xff, 0x6d]);
+    const reason = "the record key (7 bytes, starting 0000000007ff6d) is not valid UTF-8: ids are text";
+    const document = Buffer.from(JSON.stringify({ title: "x" }));
+    for (const decode of [createDecoder({}), createDecoder({ recordKeyPath: "$.memberId" })])
+      expect(decode({ key, value: document, timestamp: 1000, partition: 0, offset: 0n })).toEqual({
+        ok: false,
+        failure: { code: "INVALID_ID", reason },
+      });
+    // A tombstone's keeps its documented code, with the same reason.
+    expect(
+      createDecoder({ keyPath: "$.jobId" })({ key, value: null, timestamp: 1000, partition: 0, offset: 0n }),
+    ).toEqual({ ok: false, failure: { code: "TOMBSTONE_WITHOUT_KEY", reason } });
+  });
+
   it("dead-letters keys without a usable id, saying where it looked", () => {
     const decode = createDecoder({ recordKeyPath: "$.memberId" });
     expect(decode(record({ a: 1 }, "m-7"))).toEqual({

@@ -81,9 +81,20 @@ export function createDecoder(
   const recordKeyPath = rules.recordKeyPath !== undefined ? compileJsonPath(rules.recordKeyPath) : undefined;
   // The entity id carried by the record key: its UTF-8 text, or the id at recordKeyPath of the key
   // read as JSON (Debezium's and Kafka Connect's keys are objects such as {"memberId": 7}).
-  const idFromKey = (key: SourceRecord["key"], missing: DecodeFailure): { id: string } | DecodeFailure => {
-    const text = key !== null && key !== undefined && key.length > 0 ? decodeText(key) : undefined;
-    if (text === undefined) return missing;
+  const idFromKey = (
+    key: SourceRecord["key"],
+    missing: DecodeFailure,
+    notText: DecodeFailureCode,
+  ): { id: string } | DecodeFailure => {
+    if (key === null || key === undefined || key.length === 0) return missing;
+    const text = decodeText(key);
+    // A key there, but not text: say so, not "no key" (a binary key, e.g. a schema registry's Avro
+    // key, sends a user looking for keys the producer did send).
+    if (text === undefined)
+      return {
+        code: notText,
+        reason: `the record key (${key.length} bytes, starting ${Buffer.from(key.subarray(0, 8)).toString("hex")}) is not valid UTF-8: ids are text`,
+      };
     if (recordKeyPath === undefined) return { id: text };
     const where = `${rules.recordKeyPath} of the record key`;
     let parsed: unknown;
@@ -121,10 +132,14 @@ export function createDecoder(
       return fail("INVALID_EVENT_TIME", `record timestamp ${String(record.timestamp)} is out of range`);
     if (record.value === null || record.value === undefined) {
       // A tombstone carries no value, so its id can only come from the record key.
-      const fromKey = idFromKey(record.key, {
-        code: "TOMBSTONE_WITHOUT_KEY",
-        reason: "tombstone (null value) without a UTF-8 record key",
-      });
+      const fromKey = idFromKey(
+        record.key,
+        {
+          code: "TOMBSTONE_WITHOUT_KEY",
+          reason: "tombstone (null value) without a UTF-8 record key",
+        },
+        "TOMBSTONE_WITHOUT_KEY",
+      );
       if (!("id" in fromKey)) return { ok: false, failure: fromKey };
       return checkId(fromKey.id, (valid) => checkAhead({ op: "delete", id: valid, eventTimeMs: recordTime }));
     }
@@ -156,10 +171,14 @@ export function createDecoder(
       if (found === undefined || found === "") return fail("MISSING_ID", `no entity id at ${rules.keyPath}`);
       id = found;
     } else {
-      const fromKey = idFromKey(record.key, {
-        code: "MISSING_ID",
-        reason: `no record key to use as the entity id${isTruncate(document) ? truncateNote : ""}`,
-      });
+      const fromKey = idFromKey(
+        record.key,
+        {
+          code: "MISSING_ID",
+          reason: `no record key to use as the entity id${isTruncate(document) ? truncateNote : ""}`,
+        },
+        "INVALID_ID",
+      );
       if (!("id" in fromKey)) return { ok: false, failure: fromKey };
       id = fromKey.id;
     }

@@ -7,7 +7,7 @@ import {
 } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { servingErrors, type ServingError } from "../core/errors.ts";
+import { isServingError, servingErrors, type ServingError } from "../core/errors.ts";
 import type { ServingMetrics } from "../metrics.ts";
 import { type CallContext, outcomeOfSuccess, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
@@ -333,13 +333,21 @@ async function answer(
   } catch (error) {
     if (answeredEarly === undefined) {
       if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, error);
-      // The body may be unread (auth failed first); close rather than drain an unknown amount.
-      return sendError(error, !request.complete);
+      // The body may be unread (auth failed first); close rather than drain an unknown amount. A call
+      // refused because this server is draining (or not loaded) closes too: the client's retry then
+      // connects anew, through the Service to a replica that serves, instead of coming back here on
+      // its keep-alive connection to be refused again for as long as the drain lasts.
+      return sendError(error, !request.complete || refusedAsUnavailable(error));
     }
   } finally {
     inFlight.delete(answerNow);
   }
   if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, answeredEarly);
+}
+
+/** DRAINING or NOT_READY: another replica would take the call. */
+function refusedAsUnavailable(error: unknown): boolean {
+  return isServingError(error) && (error.code === "DRAINING" || error.code === "NOT_READY");
 }
 
 /** The probes and metrics (answered in dispatch, GET only) and whose error body they give. */

@@ -35,8 +35,8 @@ export interface TestEvent {
   /** A string or Buffer is sent as is, null as a tombstone, anything else as JSON. */
   value: unknown;
   partition?: number;
-  /** Record headers, sent as UTF-8. */
-  headers?: Record<string, string>;
+  /** Record headers, sent as UTF-8; null is a header without a value (Kafka allows it). */
+  headers?: Record<string, string | null>;
 }
 
 /** Produces events in order (acks=all) and resolves once the broker acknowledged them. */
@@ -67,7 +67,8 @@ export async function produceEvents(topic: string, events: readonly TestEvent[])
                 headers: new Map(
                   Object.entries(event.headers).map(([name, value]) => [
                     Buffer.from(name),
-                    Buffer.from(value),
+                    // The client writes a null header value as Kafka's null (length -1).
+                    (value === null ? null : Buffer.from(value)) as Buffer,
                   ]),
                 ),
               }
@@ -176,7 +177,9 @@ async function readUntil(
       }
       stream.on("data", (message) => {
         const headers: Record<string, string> = {};
-        for (const [name, value] of message.headers) headers[name.toString()] = value.toString();
+        // A header without a value (null) reads as "(null)".
+        for (const [name, value] of message.headers)
+          headers[name.toString()] = (value as Buffer | undefined)?.toString() ?? "(null)";
         records.push({
           key: message.key?.toString() ?? "",
           value: message.value?.length ? message.value : undefined,

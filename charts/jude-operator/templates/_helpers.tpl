@@ -112,3 +112,24 @@ on a first install: helm creates it after rendering, and then its own error stan
 {{- fail (printf "watchNamespaces: namespace %s does not exist (the operator's Role for it would live there): create it first, or remove it from watchNamespaces" (join ", " $missing)) -}}
 {{- end -}}
 {{- end -}}
+
+{{- /*
+The labels or annotations of a values map (extra) that the chart does not set itself (own, YAML), as
+YAML, for the lines after the chart's own. A key the chart sets is left out when it holds the chart's
+value and refused otherwise: appended, it would be in the map twice, and the API server keeps the last
+(a pod label app.kubernetes.io/name then no longer matches the Deployment's selector).
+*/ -}}
+{{- define "jude-operator.extraMetadata" -}}
+{{- $own := fromYaml .own }}
+{{- $rest := dict }}
+{{- range $key, $value := .extra }}
+{{- if not (hasKey $own $key) }}
+{{- $_ := set $rest $key $value }}
+{{- else if ne (toString $value) (toString (get $own $key)) }}
+{{- fail (printf "%s sets %q to %q, but the chart sets it to %q: leave it out" $.field $key (toString $value) (toString (get $own $key))) }}
+{{- end }}
+{{- end }}
+{{- if $rest }}
+{{- toYaml $rest }}
+{{- end }}
+{{- end -}}

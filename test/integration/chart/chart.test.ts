@@ -386,6 +386,36 @@ describe("the jude-operator chart", () => {
       [["podDisruptionBudget.maxUnavailable=0"], "/podDisruptionBudget/maxUnavailable"],
       [["podDisruptionBudget.maxUnavailable=0%"], "/podDisruptionBudget/maxUnavailable"],
       [["podDisruptionBudget.maxUnavailable=half"], "/podDisruptionBudget/maxUnavailable"],
+      // The API server accepts any image; the kubelet then refuses the operator's (InvalidImageName).
+      [["image.repository=ghcr.io/jude-dev/jude:1.0"], "/image/repository"],
+      [["image.repository=ghcr.io/jude-dev/jude@sha256:" + "0".repeat(64)], "/image/repository"],
+      [["image.repository=ghcr.io/Jude-Dev/jude"], "/image/repository"],
+      [["image.repository=ghcr.io/jude dev/jude"], "/image/repository"],
+      [["image.repository=https://ghcr.io/jude-dev/jude"], "/image/repository"],
+      // Labels and annotations the API server refuses (after the CRDs went in, half way).
+      [
+        ["extraEnv[0].name=A", "extraEnv[0].value=x", "extraEnv[0].valueFrom.secretKeyRef.name=s"],
+        "/extraEnv/0/value",
+      ],
+      [["extraEnv[0].name=A", "extraEnv[0].valueFrom.secretKeyRf.name=s"], "/extraEnv/0/valueFrom"],
+      [
+        [
+          "extraEnv[0].name=A",
+          "extraEnv[0].valueFrom.secretKeyRef.name=s",
+          "extraEnv[0].valueFrom.fieldRef.fieldPath=x",
+        ],
+        "/extraEnv/0/valueFrom",
+      ],
+      [["podLabels.team=search team"], "/podLabels/team"],
+      [["podLabels.team=" + "x".repeat(64)], "/podLabels/team"],
+      [["podLabels.Team\\ A=search"], "/podLabels"],
+      [["nodeSelector.pool=-gpu"], "/nodeSelector/pool"],
+      [["podAnnotations.a\\ b=x"], "/podAnnotations"],
+      [["serviceAccount.annotations.a\\ b=x"], "/serviceAccount/annotations"],
+      [["metrics.serviceMonitor.labels.release=prometheus stack"], "/metrics/serviceMonitor/labels/release"],
+      [["metrics.podMonitor.labels.release=_x"], "/metrics/podMonitor/labels/release"],
+      [["metrics.prometheusRule.labels.role/=x"], "/metrics/prometheusRule/labels"],
+      [["grafanaDashboard.labels.grafana_dashboard=a b"], "/grafanaDashboard/labels/grafana_dashboard"],
     ];
     const accepted: Array<[string[], string]> = [
       [
@@ -406,10 +436,100 @@ describe("the jude-operator chart", () => {
       ],
       [["podDisruptionBudget.maxUnavailable=50%"], "rendered"],
       [["podDisruptionBudget.maxUnavailable=2"], "rendered"],
+      [["image.repository=registry.example.com:5000/platform/jude"], "rendered"],
+      [["image.repository=localhost/jude_ops/jude-operator__x"], "rendered"],
+      [["image.repository=jude"], "rendered"],
+      [
+        [
+          "podLabels.team\\.example\\.com/owner=search_team-1.a",
+          "podLabels.empty=",
+          "nodeSelector.kubernetes\\.io/os=linux",
+          "podAnnotations.example\\.com/note=any text: even spaces",
+          "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/x",
+          "metrics.serviceMonitor.labels.release=prometheus",
+        ],
+        "rendered",
+      ],
     ];
     const all = [...cases, ...accepted];
     const results = await Promise.all(all.map(([set]) => refusal(...set)));
     expect(all.map(([set], index) => [set, results[index]])).toEqual(all.map(([set, at]) => [set, at]));
+  });
+
+  it("refuses labels and annotations that would replace the chart's own, and renders each key once", async () => {
+    // toYaml of the user's map was appended after the chart's keys: a podLabels app.kubernetes.io/name
+    // gave the pod template that key twice, the API server took the last and refused the Deployment
+    // ("`selector` does not match template `labels`") at install, after `helm template` had succeeded.
+    interface Manifest {
+      kind: string;
+      metadata?: { labels?: Record<string, string> };
+      spec?: {
+        template?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+      };
+    }
+    const template = (...set: string[]) =>
+      helm([
+        "template",
+        "jude",
+        chart,
+        "--kube-version",
+        "1.34.0",
+        ...set.flatMap((value) => ["--set", value]),
+      ]);
+    const refusal = (...set: string[]) =>
+      template(...set).then(
+        () => "rendered",
+        (error: { stderr: string }) =>
+          /execution error at [^:]+:\d+:\d+\): (.*)/.exec(error.stderr)?.[1] ?? error.stderr,
+      );
+    expect(await refusal("podLabels.app\\.kubernetes\\.io/name=evil")).toBe(
+      'podLabels sets "app.kubernetes.io/name" to "evil", but the chart sets it to "jude-operator": leave it out',
+    );
+    expect(await refusal("podLabels.app\\.kubernetes\\.io/instance=other")).toMatch(
+      /^podLabels sets "app\.kubernetes\.io\/instance" to "other", but the chart sets it to "jude"/,
+    );
+    expect(await refusal("podAnnotations.jude\\.dev/values-hash=mine")).toMatch(
+      /^podAnnotations sets "jude\.dev\/values-hash" to "mine", but the chart sets it to "[0-9a-f]{16}": leave it out$/,
+    );
+    expect(
+      await refusal(
+        "metrics.podMonitor.enabled=true",
+        "metrics.podMonitor.labels.app\\.kubernetes\\.io/part-of=x",
+      ),
+    ).toBe(
+      'metrics.podMonitor.labels sets "app.kubernetes.io/part-of" to "x", but the chart sets it to "jude": leave it out',
+    );
+    // The chart's own value again, and labels of the user's own, render once each.
+    const yaml = await template(
+      "podLabels.app\\.kubernetes\\.io/name=jude-operator",
+      "podLabels.team=search",
+      "podAnnotations.owner=search",
+      "metrics.serviceMonitor.enabled=true",
+      "metrics.serviceMonitor.labels.app\\.kubernetes\\.io/part-of=jude",
+      "metrics.serviceMonitor.labels.release=prometheus",
+      "metrics.podMonitor.enabled=true",
+      "metrics.podMonitor.labels.release=prometheus",
+      "metrics.prometheusRule.enabled=true",
+      "metrics.prometheusRule.labels.helm\\.sh/chart=jude-operator-0.1.0",
+      "grafanaDashboard.enabled=true",
+    );
+    const documents = parseAllDocuments(yaml);
+    expect(documents.flatMap((document) => document.errors.map((error) => error.message))).toEqual([]);
+    const objects = documents.map((document) => document.toJS() as Manifest | null).filter((o) => o !== null);
+    const deployment = objects.find((object) => object.kind === "Deployment");
+    expect(deployment?.spec?.template?.metadata?.labels).toEqual({
+      "app.kubernetes.io/name": "jude-operator",
+      "app.kubernetes.io/instance": "jude",
+      team: "search",
+    });
+    expect(deployment?.spec?.template?.metadata?.annotations).toMatchObject({ owner: "search" });
+    const labelsOf = (kind: string) => objects.find((object) => object.kind === kind)?.metadata?.labels;
+    expect(labelsOf("ServiceMonitor")).toMatchObject({
+      "app.kubernetes.io/part-of": "jude",
+      release: "prometheus",
+    });
+    expect(labelsOf("PodMonitor")).toMatchObject({ release: "prometheus" });
+    expect(labelsOf("PrometheusRule")).toMatchObject({ "helm.sh/chart": "jude-operator-0.1.0" });
   });
 
   it("renders objects Kubernetes decodes for a release or namespace named like a YAML 1.1 boolean", async () => {
