@@ -70,6 +70,21 @@ export const embeddingModelStatus = z
     versions: listMap(z.array(modelVersionStatus).max(16), ["version"])
       .optional()
       .describe("Every version that is served, being promoted or retained for rollback."),
+    storeConflict: z
+      .strictObject({
+        store: z.string().max(128).describe("The store's key prefix."),
+        owner: z
+          .strictObject({
+            namespace: z.string().max(63).describe("Its namespace."),
+            name: z.string().max(253).describe("Its name."),
+            uid: z.string().max(64).describe("Its metadata.uid (one recreated under its name is another)."),
+          })
+          .describe("The EmbeddingModel that owns the store."),
+      })
+      .optional()
+      .describe(
+        "While Stalled with reason StoreConflict: the model that owns the store this model's pipelines name. Should the store lose its owner record (its Redis lost its data), this model claims the store only once that model no longer exists or names it.",
+      ),
   })
   .describe("Observed state, written by the operator.");
 

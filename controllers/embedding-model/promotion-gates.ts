@@ -45,6 +45,12 @@ export interface BootstrapObservation {
    * members-v2-promotion Running (46%)"), shown beside `percent`, their mean.
    */
   perRun?: string;
+  /**
+   * False when a run's snapshot time is not known (a run of files captures no changelog offsets): a
+   * new build cannot tell it for an earlier build's (promotion-observe.ts isEarlierBuild), so it cannot
+   * be replaced by one; the user deletes it.
+   */
+  snapshotTimed?: boolean;
 }
 
 /** The candidate's workers, summed over every pipeline of the model. */
@@ -105,6 +111,19 @@ export function servingGate(version: string, serving: ServingState): Gate {
   };
 }
 
+/**
+ * The candidate's run succeeded, yet the store's registry has no such version: the store lost the
+ * build after the run (a Redis restarted without persistence or flushed while the candidate waited for
+ * its gates or its approval). The run's success no longer says anything about the store, and nothing
+ * of that run will mark the version complete again, so the version is built anew (promotion.ts).
+ */
+export function buildLostByStore(
+  run: BootstrapObservation | undefined,
+  storeState: string | undefined,
+): boolean {
+  return run?.phase === "Succeeded" && storeState === undefined;
+}
+
 /** BootstrapComplete: the run succeeded and the store marks the version complete. */
 export function bootstrapGate(
   version: string,
@@ -144,6 +163,13 @@ export function bootstrapGate(
       reason: run.phase === "Suspended" ? "BootstrapSuspended" : "Bootstrapping",
       message: `${run.perRun === undefined ? `BootstrapRun ${run.name} is ${run.phase ?? "Pending"}${percent === undefined ? "" : ` (${percent}%)`}` : `BootstrapRuns ${run.perRun}${percent === undefined ? "" : `: ${percent}% in all`}`}${run.heldBack === undefined ? "" : `: ${run.heldBack}`}`,
       ...(value === undefined ? {} : { value }),
+    };
+  if (buildLostByStore(run, storeState))
+    return {
+      type: "BootstrapComplete",
+      state: "Shut",
+      reason: "StoreLostBuild",
+      message: `BootstrapRun ${run.name} succeeded, but the store no longer has version ${version} (it lost its data, or the version was removed from it): ${run.snapshotTimed === false ? `delete the BootstrapRun to bootstrap version ${version} again` : `version ${version} is bootstrapped again by a new BootstrapRun`}`,
     };
   if (storeState !== "complete")
     return {

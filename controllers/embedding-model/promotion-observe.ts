@@ -117,6 +117,7 @@ export function bootstrapObservation(
     watermarksCaptured: all.every(
       (run) => run.status?.watermarks !== undefined || run.spec.source.files !== undefined,
     ),
+    snapshotTimed: all.every((run) => run.status?.watermarks?.capturedTime !== undefined),
   };
 }
 

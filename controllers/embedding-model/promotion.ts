@@ -293,6 +293,15 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     : pipelinesGone
       ? pipelinesGoneGates(input, serving, current ?? undefined, active?.store ?? previous?.store)
       : scratchGates(input, serving, storeState, awaitingCollection);
+  // The store lost the build the candidate's run made (bootstrapGate's StoreLostBuild): a new attempt,
+  // as for a lost active version. The run's snapshot now predates the promotion's start, so it is an
+  // earlier build's (deleted with its checkpoints, which would let a run of its name skip the work)
+  // and a new run fills the version again; the deadline's clock restarts with it.
+  if (
+    gates.some((gate) => gate.type === "BootstrapComplete" && gate.reason === "StoreLostBuild") &&
+    input.candidate.bootstrap?.snapshotTimed !== false
+  )
+    record.promotionStartTime = nowText;
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
   const gateConditions = gates.map(gateCondition);

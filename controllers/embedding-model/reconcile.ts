@@ -171,7 +171,7 @@ async function reconcileWithStore(
     // Another model owns this store: act on nothing (no flip, GC or bootstrap), say so, look again.
     const standing = await claimStore(context, model, store);
     if (standing.action === "yield") {
-      await stayOffStore(context, model, standing);
+      await stayOffStore(context, model, standing, store.layout.prefix);
       await recordPromotion(
         promotionMetrics(settings.registry),
         { namespace: context.key.namespace, name: model.metadata.name },

@@ -11,7 +11,14 @@ import {
 } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
-import { claimOwner, defaultPrefix, readOwner, type Store, type StoreOwner } from "../../store/index.ts";
+import {
+  claimOwner,
+  defaultPrefix,
+  readOwner,
+  readPointer,
+  type Store,
+  type StoreOwner,
+} from "../../store/index.ts";
 import { conditionSays, findCondition } from "../shared/conditions.ts";
 import { childApply } from "../shared/owner.ts";
 import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
@@ -20,6 +27,7 @@ import { readVersionRecords } from "./record-reader.ts";
 import {
   classifyOwner,
   decideOwnership,
+  decideUnowned,
   needsOwnerLookup,
   ownerName,
   type OwnerLookup,
@@ -44,10 +52,27 @@ export async function claimStore(
   const prefix = store.layout.prefix;
   const self = { namespace: context.key.namespace, name: model.metadata.name, uid: model.metadata.uid ?? "" };
   let owner = await readOwner(store);
+  // The owner this model last yielded the store to, should the owner record have gone with the data.
+  const conflict = model.status?.storeConflict;
+  const remembered = conflict?.store === prefix ? conflict.owner : undefined;
   // Two rounds: a claim that loses a race is decided again against the winner.
   for (let round = 0; round < 2; round += 1) {
-    const lookup = needsOwnerLookup(self, owner) ? await lookUpOwner(context, owner, prefix) : undefined;
-    const step = decideOwnership(self, prefix, owner, lookup);
+    let step: OwnershipStep;
+    if (owner === undefined) {
+      // A store that lost its data has no pointer either; one whose owner record alone was deleted
+      // (by hand, to hand it on) still has it.
+      const hasPointer = remembered !== undefined && (await readPointer(store)).current !== null;
+      const lookup =
+        remembered !== undefined &&
+        !hasPointer &&
+        needsOwnerLookup(self, { ...remembered, claimedAtMs: null })
+          ? await lookUpOwner(context, { ...remembered, claimedAtMs: null }, prefix)
+          : undefined;
+      step = decideUnowned(self, prefix, { remembered, hasPointer }, lookup);
+    } else {
+      const lookup = needsOwnerLookup(self, owner) ? await lookUpOwner(context, owner, prefix) : undefined;
+      step = decideOwnership(self, prefix, owner, lookup);
+    }
     if (step.action === "own" || step.action === "yield") return step;
     const replaceUid = step.action === "takeOver" ? step.stale.uid : undefined;
     context.fence?.(); // a store write: fenced like the API writes (operator/runtime/types.ts)
@@ -107,6 +132,7 @@ export async function stayOffStore(
   context: ReconcileContext,
   model: EmbeddingModel,
   standing: Extract<StoreStanding, { action: "yield" }>,
+  prefix: string,
 ): Promise<void> {
   for (const record of await readVersionRecords(context, model.metadata, [])) {
     if (record.workers !== true) continue;
@@ -115,7 +141,13 @@ export async function stayOffStore(
   }
   const previous: EmbeddingModelStatus | undefined = model.status;
   const verdict = { state: "Stalled" as const, reason: storeConflictReason, message: standing.message };
-  await writeVerdictKeepingStatus(context, model as EmbeddingModel & KubeObject, verdict);
+  // The owner is remembered in the status (the next complete status write, once this model owns a
+  // store, drops it): the owner record can be lost with the store's data, and then the owner, not the
+  // model that happens to reconcile first, is the one to claim the store again.
+  const { namespace, name, uid } = standing.owner;
+  const storeConflict = { store: prefix, owner: { namespace, name, uid } };
+  const remembering = { ...model, status: { ...model.status, storeConflict } };
+  await writeVerdictKeepingStatus(context, remembering as EmbeddingModel & KubeObject, verdict);
   const ready = findCondition(previous?.conditions, "Ready");
   if (!conditionSays(ready, storeConflictReason, standing.message))
     context.events.warning(model, storeConflictReason, standing.message);

@@ -3,6 +3,7 @@ import type { StoreOwner } from "../../store/index.ts";
 import {
   classifyOwner,
   decideOwnership,
+  decideUnowned,
   needsOwnerLookup,
   type OwnerLookup,
   type OwnerSighting,
@@ -57,6 +58,49 @@ describe("store ownership", () => {
     const message = step.action === "yield" ? step.message : "";
     expect(message).toContain("store jude:jobs is owned by EmbeddingModel team-a/jobs-model");
     expect(message).toContain(detail);
+  });
+
+  // The owner record went with the store's data (Redis restarted without persistence, flushed): the
+  // model kept off, which looks again every 10 s, claimed the store before the owner's next resync,
+  // and the owner, whose readers use the store, then yielded to it.
+  describe("a store without an owner record, to a model that yielded it", () => {
+    const remembered = { namespace: owner.namespace, name: owner.name, uid: owner.uid };
+
+    it.each<[string, OwnerLookup | undefined, string]>([
+      ["the owner still names the store", { state: "present" }, "claims it back"],
+      ["nothing was looked up", undefined, "claims it back"],
+      ["the owner was recreated naming it", { state: "recreated" }, "was created again"],
+      ["the owner cannot be checked", { state: "unknown", reason: "forbidden" }, "forbidden"],
+    ])("keeps off when %s", (_, lookup, detail) => {
+      const step = decideUnowned(self, prefix, { remembered, hasPointer: false }, lookup);
+      expect(step).toMatchObject({ action: "yield", owner: { ...remembered, claimedAtMs: null } });
+      const message = step.action === "yield" ? step.message : "";
+      expect(message).toContain("store jude:jobs is owned by EmbeddingModel team-a/jobs-model");
+      expect(message).toContain("the store has no owner record (it lost its data)");
+      expect(message).toContain(detail);
+    });
+
+    it.each<[string, OwnerLookup]>([
+      ["the owner was deleted", { state: "gone" }],
+      ["the owner names another store", { state: "moved", store: "jude:other" }],
+    ])("claims it when %s", (_, lookup) => {
+      expect(decideUnowned(self, prefix, { remembered, hasPointer: false }, lookup)).toEqual({
+        action: "claim",
+      });
+    });
+
+    it("claims it when no owner is remembered, or the one remembered is itself", () => {
+      const lost = (remembered: typeof self | undefined) => ({ remembered, hasPointer: false });
+      expect(decideUnowned(self, prefix, lost(undefined))).toEqual({ action: "claim" });
+      expect(decideUnowned(self, prefix, lost(self))).toEqual({ action: "claim" });
+      expect(decideUnowned(self, prefix, lost({ ...self, uid: "uid-b-old" }))).toEqual({ action: "claim" });
+    });
+
+    // `DEL {P}:owner` by hand hands the store on (README): the pointer is still there then.
+    it("claims it when only the owner record was deleted (the store keeps its pointer)", () => {
+      const step = decideUnowned(self, prefix, { remembered, hasPointer: true }, { state: "present" });
+      expect(step).toEqual({ action: "claim" });
+    });
   });
 
   it.each<[string, OwnerSighting, OwnerLookup]>([

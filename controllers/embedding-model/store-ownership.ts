@@ -74,6 +74,45 @@ export function decideOwnership(
   }
 }
 
+/**
+ * The step for a model that finds the store without an owner record while its status remembers
+ * yielding it to `remembered` (status.storeConflict): the record went with the store's data (a Redis
+ * restarted without persistence, flushed), not with its owner. Such a model claims the store only once
+ * that owner no longer holds it as a live owner would (gone, or naming another store); otherwise the
+ * owner, which its readers still use, claims it back at its next reconcile, and this model keeps off.
+ * Without a remembered owner of this store, or when the store still has its pointer (only the owner
+ * record was deleted, by hand: README, StoreConflict), an unowned store is claimed as usual.
+ */
+export function decideUnowned(
+  self: OwnerIdentity,
+  prefix: string,
+  store: { remembered: OwnerIdentity | undefined; hasPointer: boolean },
+  lookup?: OwnerLookup,
+): OwnershipStep {
+  const { remembered } = store;
+  if (
+    remembered === undefined ||
+    store.hasPointer ||
+    remembered.uid === self.uid ||
+    sameName(self, remembered)
+  )
+    return { action: "claim" };
+  const owner: StoreOwner = { ...remembered, claimedAtMs: null };
+  const lost = `; the store has no owner record (it lost its data), and ${ownerName(owner)} claims it back`;
+  switch (lookup?.state) {
+    case "gone":
+    case "moved":
+      return { action: "claim" };
+    case "recreated":
+      return yieldTo(owner, prefix, `${lost}: it was created again and names the store`);
+    case "unknown":
+      return yieldTo(owner, prefix, `${lost} (it could not be checked: ${lookup.reason})`);
+    case "present":
+    case undefined:
+      return yieldTo(owner, prefix, lost);
+  }
+}
+
 /** What the operator could see of the object named in the owner record. */
 export interface OwnerSighting {
   /** The object of that namespace/name read live: its uid, or undefined when it does not exist. */

@@ -1,0 +1,98 @@
+// A candidate whose BootstrapRun succeeded, and whose build the store then lost (its Redis restarted
+// without persistence or was flushed while the candidate waited for its gates or for approval): the
+// run says Succeeded, the registry has no such version. The run's success says nothing about the
+// vectors in the store any more, so the version is built again by a new run, as a lost active
+// version is, instead of waiting for the store to mark complete a version it no longer has.
+import { describe, expect, it } from "vitest";
+import { conditionTime } from "../shared/conditions.ts";
+import { mayBootstrap, decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
+import { ago, now, passing, promoting, record, specOf, store } from "./promotion-fixtures.ts";
+
+const condition = (decision: PromotionDecision, type: string) =>
+  decision.conditions.find((entry) => entry.type === type);
+
+function decide(input: PromotionInputs): PromotionDecision {
+  const decision = decidePromotion(input);
+  if (decision.bootstrap !== undefined) expect(mayBootstrap(input)).toBe(true);
+  return decision;
+}
+
+describe("a candidate whose run succeeded and whose build the store lost", () => {
+  it("is bootstrapped again by a new run while the version readers used keeps serving", () => {
+    // v2 waited for approval (cutover Manual) with every gate passed; then the store lost everything.
+    const decision = decide(
+      promoting({
+        policy: { ...promoting().policy, cutover: "Manual" },
+        store: store(null, {}),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(600), workers: true, fromBootstrap: true }),
+        ],
+        candidate: passing,
+      }),
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.queryVersion).toBe("v1");
+    expect(decision.bootstrap).toBe("v2");
+    // A new build: the succeeded run's snapshot was captured before it started, so the run is an
+    // earlier build's (deleted with its checkpoints) and the next one is created.
+    const v2 = decision.records.find((entry) => entry.version === "v2");
+    expect(v2?.promotionStartTime).toBe(conditionTime(now));
+    expect(condition(decision, "BootstrapComplete")).toMatchObject({
+      status: "False",
+      reason: "StoreLostBuild",
+    });
+    expect(condition(decision, "BootstrapComplete")?.message).toMatch(
+      /BootstrapRun jobs-v2 succeeded, but the store no longer has version v2 .*bootstrapped again/,
+    );
+    expect(decision.phases["v2"]).toBe("Bootstrapping");
+    expect(decision.stalled).toBe(false);
+  });
+
+  it("is bootstrapped again when it is the first version of the store", () => {
+    const decision = decide(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, {}),
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(600), workers: true, fromBootstrap: true })],
+        serving: { v1: promoting().serving["v1"]! },
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v1" } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.switchPointer).toBeUndefined();
+    expect(decision.bootstrap).toBe("v1");
+    expect(decision.records.find((entry) => entry.version === "v1")?.promotionStartTime).toBe(
+      conditionTime(now),
+    );
+    expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
+  });
+
+  // A run of files captures no snapshot time: a new build could not tell it for an earlier one's, and
+  // would adopt it again at every reconcile (restarting the deadline's clock for ever).
+  it("says to delete a run whose snapshot time is unknown, and keeps its promotion's clock", () => {
+    const decision = decide(
+      promoting({
+        store: store(null, {}),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(600), workers: true, fromBootstrap: true }),
+        ],
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, snapshotTimed: false } },
+      }),
+    );
+    expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(ago(600));
+    expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
+    expect(condition(decision, "BootstrapComplete")?.message).toMatch(
+      /delete the BootstrapRun to bootstrap version v2 again/,
+    );
+  });
+
+  it("is not rebuilt while the store still has it (building: the last shard marks it complete)", () => {
+    const decision = decide(promoting({ store: store("v1", { v1: "complete", v2: "building" }) }));
+    expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "VersionNotComplete" });
+    expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(ago(60));
+  });
+});
