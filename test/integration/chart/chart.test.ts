@@ -439,6 +439,9 @@ describe("the jude-operator chart", () => {
       [["image.repository=registry.example.com:5000/platform/jude"], "rendered"],
       [["image.repository=localhost/jude_ops/jude-operator__x"], "rendered"],
       [["image.repository=jude"], "rendered"],
+      // An IPv6 registry, as the image-name grammar (distribution/reference) takes it.
+      [["image.repository=[fd00::1]:5000/platform/jude"], "rendered"],
+      [["image.repository=[2001:db8::5]/jude"], "rendered"],
       [
         [
           "podLabels.team\\.example\\.com/owner=search_team-1.a",
