@@ -448,6 +448,9 @@ describe("the jude-operator chart", () => {
           "podLabels.empty=",
           "nodeSelector.kubernetes\\.io/os=linux",
           "podAnnotations.example\\.com/note=any text: even spaces",
+          // The API server checks an annotation key lowercased: an uppercase prefix is taken.
+          "podAnnotations.Example\\.COM/Owner=x",
+          "serviceAccount.annotations.IAM\\.example\\.com/Role=r",
           "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/x",
           "metrics.serviceMonitor.labels.release=prometheus",
         ],
