@@ -158,6 +158,8 @@ describe("operator config: images", () => {
       "ghcr.io/jude dev/jude",
       "https://ghcr.io/jude-dev/jude",
       "ghcr.io/jude-dev/",
+      "[fd00::1%eth0]:5000/jude",
+      "[fd00::1]:5000/Jude",
     ]) {
       expect(() => loadOperatorConfig(["--image-repository", repository], {})).toThrow(
         /--image-repository: not an image name without tag or digest/,
@@ -170,7 +172,13 @@ describe("operator config: images", () => {
     expect(new RegExp(schema.properties.image.properties.repository.pattern).source).toBe(
       imageRepositoryPattern.source,
     );
-    for (const repository of ["registry.example.com:5000/platform/jude", "localhost/jude_ops/x__y", "jude"]) {
+    for (const repository of [
+      "registry.example.com:5000/platform/jude",
+      "localhost/jude_ops/x__y",
+      "jude",
+      "[fd00::1]:5000/platform/jude",
+      "[2001:db8::5]/jude",
+    ]) {
       expect(loadOperatorConfig(["--image-repository", repository], {}).imageRepository).toBe(repository);
     }
   });

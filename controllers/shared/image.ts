@@ -11,11 +11,12 @@ export const defaultImageRepository = "ghcr.io/jude-dev/jude";
 
 /**
  * An image name without tag or digest, as the distribution reference grammar has it:
- * `[registry[:port]/]path`, path components lowercase. The chart's values.schema.json holds the same
+ * `[registry[:port]/]path`, the registry a host name or a bracketed IPv6 address (`[fd00::1]:5000`),
+ * path components lowercase. The chart's values.schema.json holds the same
  * pattern for `image.repository`.
  */
 export const imageRepositoryPattern =
-  /^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/;
+  /^(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/;
 
 /** Images the operator renders into pods, and how the pods may pull them. */
 export interface Images {

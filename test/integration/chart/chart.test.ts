@@ -439,12 +439,18 @@ describe("the jude-operator chart", () => {
       [["image.repository=registry.example.com:5000/platform/jude"], "rendered"],
       [["image.repository=localhost/jude_ops/jude-operator__x"], "rendered"],
       [["image.repository=jude"], "rendered"],
+      // An IPv6 registry, as the image-name grammar (distribution/reference) takes it.
+      [["image.repository=[fd00::1]:5000/platform/jude"], "rendered"],
+      [["image.repository=[2001:db8::5]/jude"], "rendered"],
       [
         [
           "podLabels.team\\.example\\.com/owner=search_team-1.a",
           "podLabels.empty=",
           "nodeSelector.kubernetes\\.io/os=linux",
           "podAnnotations.example\\.com/note=any text: even spaces",
+          // The API server checks an annotation key lowercased: an uppercase prefix is taken.
+          "podAnnotations.Example\\.COM/Owner=x",
+          "serviceAccount.annotations.IAM\\.example\\.com/Role=r",
           "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/x",
           "metrics.serviceMonitor.labels.release=prometheus",
         ],
