@@ -253,11 +253,14 @@ async function loadModel(config: ServingConfig, modelPath: string, targets: Load
   );
 }
 
+/** How long gRPC calls still running when the drain ends get before they are cancelled. */
+const GRPC_SHUTDOWN_GRACE_MS = 1_000;
+
 /** What a shutdown stops, in order. */
 interface ShutdownParts {
   readonly embedder: Embedder;
   readonly health: HealthState;
-  readonly grpc: { shutdown(graceMs: number): Promise<unknown> };
+  readonly grpc: { goAway(graceMs: number): void; shutdown(graceMs: number): Promise<unknown> };
   readonly http: { close(): Promise<unknown> };
   readonly ready: Promise<void>;
   readonly backend: DeferredBackend;
@@ -277,6 +280,9 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
       health.setAll("NOT_SERVING");
       let completed = true;
       if (graceful) {
+        // GOAWAY: a client's next calls go on a new connection, through the Service to a replica that
+        // serves, instead of being refused here for the whole drain (a Service balances connections).
+        grpc.goAway(timeoutMs + GRPC_SHUTDOWN_GRACE_MS);
         logger.info({ inFlight: embedder.inFlight, timeoutMs }, "draining");
         const drained = embedder.drain().then(() => true);
         const timedOut = new Promise<boolean>((resolve) =>
@@ -299,7 +305,7 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
           step = `closing the ${[...listeners].join(" and ")} listener`;
         };
         await Promise.all([
-          grpc.shutdown(graceful ? 1_000 : 0).then(closed("gRPC")),
+          grpc.shutdown(graceful ? GRPC_SHUTDOWN_GRACE_MS : 0).then(closed("gRPC")),
           http.close().then(closed("HTTP")),
         ]);
         step = "waiting for the model load";

@@ -18,6 +18,9 @@ export const GRPC_SERVICE_NAMES = [
 /** How long calls (a long EmbedStream above all) may run on a connection past its maximum age. */
 const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
 
+/** The longest delay a Node timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of the gRPC listener. */
 export interface GrpcServerOptions {
   host: string;
@@ -35,6 +38,13 @@ export interface GrpcServerOptions {
 /** A bound gRPC server. */
 export interface GrpcListener {
   port: number;
+  /**
+   * Sends GOAWAY on every open connection (a drain's start): clients open their next calls on a new
+   * connection, through a Service to a replica that serves, while running calls go on here; after
+   * `graceMs` the connections left are cut. The port stays bound: a new connection is served (and its
+   * calls refused while the server drains).
+   */
+  goAway(graceMs: number): void;
   /** Lets running calls finish for up to `graceMs`, then cancels what is left. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -75,12 +85,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
         false,
       )
     : ServerCredentials.createInsecure();
-  const address = options.host.includes(":")
-    ? `[${options.host}]:${options.port}`
-    : `${options.host}:${options.port}`;
+  const address = (port: number): string =>
+    options.host.includes(":") ? `[${options.host}]:${port}` : `${options.host}:${port}`;
   const connections = trackConnections();
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, credentials, (error, boundPort) =>
+    server.bindAsync(address(options.port), credentials, (error, boundPort) =>
       error ? reject(error) : resolve(boundPort),
     ),
   ).catch((error: unknown) => {
@@ -90,6 +99,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
   connections.port = port;
   return {
     port,
+    goAway: (graceMs) => {
+      // grpc-js closes each session gracefully (GOAWAY; streams running continue), then destroys them.
+      server.drain(address(port), Math.min(graceMs, MAX_TIMER_MS));
+    },
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
         const done = (): void => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { startServer } from "./helpers.ts";
+import { callContinuously, startServer } from "./helpers.ts";
 import { startBalancer } from "../../support/tcp-balancer.ts";
 
 const servers: EmbeddingServer[] = [];
@@ -24,25 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(servers.map((server) => server.close()));
 });
-
-/** Runs `call` back to back for `durationMs`; returns how many calls succeeded and the failures. */
-async function callContinuously(
-  durationMs: number,
-  call: () => Promise<unknown>,
-): Promise<{ calls: number; failures: unknown[] }> {
-  const until = Date.now() + durationMs;
-  let calls = 0;
-  const failures: unknown[] = [];
-  while (Date.now() < until) {
-    try {
-      await call();
-      calls++;
-    } catch (error) {
-      failures.push(error);
-    }
-  }
-  return { calls, failures };
-}
 
 describe("a client that is never idle", () => {
   it("over gRPC reaches every backend and loses no call", async () => {

@@ -48,6 +48,29 @@ export async function startServer(overrides: Partial<ServingConfigInput> = {}): 
   return server;
 }
 
+/**
+ * Runs `call` back to back for `durationMs`, or until `done()` is true; returns how many calls
+ * succeeded and the failures.
+ */
+export async function callContinuously(
+  until: number | { done(): boolean },
+  call: () => Promise<unknown>,
+): Promise<{ calls: number; failures: unknown[] }> {
+  const deadline = typeof until === "number" ? Date.now() + until : undefined;
+  const done = typeof until === "number" ? () => Date.now() >= (deadline ?? 0) : () => until.done();
+  let calls = 0;
+  const failures: unknown[] = [];
+  while (!done()) {
+    try {
+      await call();
+      calls++;
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  return { calls, failures };
+}
+
 /** Cosine similarity. */
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
