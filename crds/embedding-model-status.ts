@@ -73,6 +73,13 @@ export const embeddingModelStatus = z
     storeConflict: z
       .strictObject({
         store: z.string().max(128).describe("The store's key prefix."),
+        database: z
+          .string()
+          .max(2048)
+          .optional()
+          .describe(
+            "The Redis database the store is in, without credentials (scheme, host, port and database number, or a Redis Cluster's seed nodes): a store of the same name elsewhere is another store.",
+          ),
         owner: z
           .strictObject({
             namespace: z.string().max(63).describe("Its namespace."),

@@ -19,7 +19,12 @@ import {
   type StoreMetrics,
 } from "../../store/index.ts";
 import { oldestPipelineFirst } from "../shared/pipeline-age.ts";
-import { operatorClusterConnectAttempts, storeTarget, targetEndpoint } from "../shared/store-target.ts";
+import {
+  operatorClusterConnectAttempts,
+  storeTarget,
+  targetDatabase,
+  targetEndpoint,
+} from "../shared/store-target.ts";
 import type { StoreObservation } from "./promotion.ts";
 
 /** Longest one store command may take before the reconcile fails and is retried with back-off. */
@@ -30,6 +35,8 @@ interface StoreEntry {
   store: Promise<Store>;
   /** `store "name" at redis://host:port`, without the URL's credentials. */
   where: string;
+  /** The Redis database it is in, without credentials (store-target.ts targetDatabase). */
+  database: string;
   /** The connection's last error since it was last ready (refused, reset, timed out). */
   connection: { error?: Error | undefined };
 }
@@ -108,7 +115,7 @@ export class ModelStores {
           ? error
           : new Error(`${where} is unreachable`, { cause: connection.error });
       });
-      entry = { client, store, where, connection };
+      entry = { client, store, where, database: targetDatabase(target), connection };
       const opened = entry;
       store.then((value) => this.#entries.set(value, opened)).catch(() => undefined);
       this.#stores.set(key, entry);
@@ -124,6 +131,11 @@ export class ModelStores {
     const entry = store === undefined ? undefined : this.#entries.get(store);
     if (entry?.connection.error === undefined) return error;
     return new Error(`${entry.where} is unreachable`, { cause: entry.connection.error });
+  }
+
+  /** The Redis database `store` is in (targetDatabase), once it is open. */
+  databaseOf(store: Store): string | undefined {
+    return this.#entries.get(store)?.database;
   }
 
   /** Disconnects every store. */

@@ -112,16 +112,20 @@ export function servingGate(version: string, serving: ServingState): Gate {
 }
 
 /**
- * The candidate's run succeeded, yet the store's registry has no such version: the store lost the
- * build after the run (a Redis restarted without persistence or flushed while the candidate waited for
- * its gates or its approval). The run's success no longer says anything about the store, and nothing
- * of that run will mark the version complete again, so the version is built anew (promotion.ts).
+ * The candidate's run succeeded, yet the store's registry has no such version, or has it `building`:
+ * the store lost the build after the run (a Redis restarted without persistence or flushed while the
+ * candidate waited for its gates or its approval). A run is Succeeded only once its Job completed, and
+ * its last shard marks the version complete before it exits (pipelines/bootstrap/shard.ts), so a
+ * `building` entry beside it was registered again after the loss: by any writer of the version that
+ * started since (a nearline worker restarted or rescheduled, the first workers in a store the
+ * pipelines moved to). The run's success no longer says anything about the store, and nothing of that
+ * run will mark the version complete again, so the version is built anew (promotion.ts).
  */
 export function buildLostByStore(
   run: BootstrapObservation | undefined,
   storeState: string | undefined,
 ): boolean {
-  return run?.phase === "Succeeded" && storeState === undefined;
+  return run?.phase === "Succeeded" && (storeState === undefined || storeState === "building");
 }
 
 /** BootstrapComplete: the run succeeded and the store marks the version complete. */
@@ -169,7 +173,7 @@ export function bootstrapGate(
       type: "BootstrapComplete",
       state: "Shut",
       reason: "StoreLostBuild",
-      message: `BootstrapRun ${run.name} succeeded, but the store no longer has version ${version} (it lost its data, or the version was removed from it): ${run.snapshotTimed === false ? `delete the BootstrapRun to bootstrap version ${version} again` : `version ${version} is bootstrapped again by a new BootstrapRun`}`,
+      message: `BootstrapRun ${run.name} succeeded, but ${storeState === undefined ? `the store no longer has version ${version} (it lost its data, or the version was removed from it)` : `the store lost its build of version ${version} (it marks it building again: its data was lost and a writer of the version registered it anew)`}: ${run.snapshotTimed === false ? `delete the BootstrapRun to bootstrap version ${version} again` : `version ${version} is bootstrapped again by a new BootstrapRun`}`,
     };
   if (storeState !== "complete")
     return {

@@ -90,9 +90,52 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     );
   });
 
-  it("is not rebuilt while the store still has it (building: the last shard marks it complete)", () => {
-    const decision = decide(promoting({ store: store("v1", { v1: "complete", v2: "building" }) }));
+  // A run is Succeeded only once its Job completed, and its last shard marks the version complete
+  // before it exits (pipelines/bootstrap/shard.ts): a succeeded run beside a `building` entry means
+  // the entry was registered again after the build was lost. Any of the version's writers does that
+  // when it starts (a nearline worker restarted or rescheduled after the Redis restart, or the first
+  // workers in a store the pipelines moved to), often before the operator's next look at the store.
+  it("is bootstrapped again when a writer registered the version again after the loss (building)", () => {
+    const decision = decide(
+      promoting({
+        policy: { ...promoting().policy, cutover: "Manual" },
+        store: store(null, { v2: "building" }),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(600), workers: true, fromBootstrap: true }),
+        ],
+        candidate: passing,
+      }),
+    );
+    expect(decision.bootstrap).toBe("v2");
+    expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(
+      conditionTime(now),
+    );
+    expect(condition(decision, "BootstrapComplete")).toMatchObject({
+      status: "False",
+      reason: "StoreLostBuild",
+    });
+    expect(condition(decision, "BootstrapComplete")?.message).toMatch(
+      /BootstrapRun jobs-v2 succeeded, but the store lost its build of version v2 .*bootstrapped again/,
+    );
+    expect(decision.phases["v2"]).toBe("Bootstrapping");
+  });
+
+  it("is not rebuilt over a state a newer release wrote (not known: neither complete nor lost)", () => {
+    const decision = decide(promoting({ store: store("v1", { v1: "complete", v2: "archived" }) }));
     expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "VersionNotComplete" });
+    expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(ago(60));
+  });
+
+  it("is not rebuilt while its run still runs (building: the last shard marks it complete)", () => {
+    const running = { ...passing.bootstrap, phase: "Running" as const, percent: 80 };
+    const decision = decide(
+      promoting({
+        store: store("v1", { v1: "complete", v2: "building" }),
+        candidate: { ...passing, bootstrap: running },
+      }),
+    );
+    expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "Bootstrapping" });
     expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(ago(60));
   });
 });

@@ -169,9 +169,10 @@ async function reconcileWithStore(
   const { model, pipelines, blockers, store, reconcileStartedAtMs, secrets } = read;
   if (store !== undefined) {
     // Another model owns this store: act on nothing (no flip, GC or bootstrap), say so, look again.
-    const standing = await claimStore(context, model, store);
+    const database = settings.stores.databaseOf(store);
+    const standing = await claimStore(context, model, store, database);
     if (standing.action === "yield") {
-      await stayOffStore(context, model, standing, store.layout.prefix);
+      await stayOffStore(context, model, standing, store.layout.prefix, database);
       await recordPromotion(
         promotionMetrics(settings.registry),
         { namespace: context.key.namespace, name: model.metadata.name },

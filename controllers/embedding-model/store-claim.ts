@@ -29,6 +29,7 @@ import {
   decideOwnership,
   decideUnowned,
   needsOwnerLookup,
+  rememberedOwner,
   ownerName,
   type OwnerLookup,
   type OwnershipStep,
@@ -48,13 +49,14 @@ export async function claimStore(
   context: ReconcileContext,
   model: EmbeddingModel,
   store: Store,
+  /** The Redis database the store is in (store-target.ts targetDatabase), when known. */
+  database?: string,
 ): Promise<StoreStanding> {
   const prefix = store.layout.prefix;
   const self = { namespace: context.key.namespace, name: model.metadata.name, uid: model.metadata.uid ?? "" };
   let owner = await readOwner(store);
   // The owner this model last yielded the store to, should the owner record have gone with the data.
-  const conflict = model.status?.storeConflict;
-  const remembered = conflict?.store === prefix ? conflict.owner : undefined;
+  const remembered = rememberedOwner(model.status?.storeConflict, prefix, database);
   // Two rounds: a claim that loses a race is decided again against the winner.
   for (let round = 0; round < 2; round += 1) {
     let step: OwnershipStep;
@@ -133,6 +135,7 @@ export async function stayOffStore(
   model: EmbeddingModel,
   standing: Extract<StoreStanding, { action: "yield" }>,
   prefix: string,
+  database?: string,
 ): Promise<void> {
   for (const record of await readVersionRecords(context, model.metadata, [])) {
     if (record.workers !== true) continue;
@@ -145,7 +148,11 @@ export async function stayOffStore(
   // store, drops it): the owner record can be lost with the store's data, and then the owner, not the
   // model that happens to reconcile first, is the one to claim the store again.
   const { namespace, name, uid } = standing.owner;
-  const storeConflict = { store: prefix, owner: { namespace, name, uid } };
+  const storeConflict = {
+    store: prefix,
+    ...(database !== undefined ? { database } : {}),
+    owner: { namespace, name, uid },
+  };
   const remembering = { ...model, status: { ...model.status, storeConflict } };
   await writeVerdictKeepingStatus(context, remembering as EmbeddingModel & KubeObject, verdict);
   const ready = findCondition(previous?.conditions, "Ready");

@@ -4,6 +4,7 @@ import {
   classifyOwner,
   decideOwnership,
   decideUnowned,
+  rememberedOwner,
   needsOwnerLookup,
   type OwnerLookup,
   type OwnerSighting,
@@ -94,6 +95,20 @@ describe("store ownership", () => {
       expect(decideUnowned(self, prefix, lost(undefined))).toEqual({ action: "claim" });
       expect(decideUnowned(self, prefix, lost(self))).toEqual({ action: "claim" });
       expect(decideUnowned(self, prefix, lost({ ...self, uid: "uid-b-old" }))).toEqual({ action: "claim" });
+    });
+
+    // Its StoreConflict message says to point its pipelines at another store: another Redis under the
+    // same store name is empty, as a store that lost its data is, but it is not the owner's store.
+    it("remembers the owner only for the store's name in the database it was kept off", () => {
+      const database = "redis://redis-a:6379/0";
+      const conflict = { store: prefix, database, owner: remembered };
+      expect(rememberedOwner(conflict, prefix, database)).toEqual(remembered);
+      expect(rememberedOwner(conflict, prefix, "redis://redis-b:6379/0")).toBeUndefined();
+      expect(rememberedOwner(conflict, prefix, "redis://redis-a:6379/1")).toBeUndefined();
+      expect(rememberedOwner(conflict, "jude:other", database)).toBeUndefined();
+      expect(rememberedOwner(undefined, prefix, database)).toBeUndefined();
+      // Written before the database was noted: the store's name alone, as then.
+      expect(rememberedOwner({ store: prefix, owner: remembered }, prefix, database)).toEqual(remembered);
     });
 
     // `DEL {P}:owner` by hand hands the store on (README): the pointer is still there then.

@@ -75,6 +75,24 @@ export function decideOwnership(
 }
 
 /**
+ * The owner status.storeConflict remembers for the store `prefix` in the Redis database `database`
+ * (undefined when not known): none when it remembers another store, or the same name in another
+ * database (a model kept off that followed its StoreConflict message and moved to another Redis under
+ * the same store name finds that store empty, as one that lost its data is, but it is not the owner's).
+ * A remembrance written before the database was noted matches any.
+ */
+export function rememberedOwner(
+  conflict: { store: string; database?: string | undefined; owner: OwnerIdentity } | undefined,
+  prefix: string,
+  database: string | undefined,
+): OwnerIdentity | undefined {
+  if (conflict?.store !== prefix) return undefined;
+  if (conflict.database !== undefined && database !== undefined && conflict.database !== database)
+    return undefined;
+  return conflict.owner;
+}
+
+/**
  * The step for a model that finds the store without an owner record while its status remembers
  * yielding it to `remembered` (status.storeConflict): the record went with the store's data (a Redis
  * restarted without persistence, flushed), not with its owner. Such a model claims the store only once

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ModelStores } from "../embedding-model/model-store.ts";
 import { describeFailure } from "./reconcile-error.ts";
-import { storeTarget, targetEndpoint } from "./store-target.ts";
+import { storeTarget, targetDatabase, targetEndpoint } from "./store-target.ts";
 
 describe("storeTarget", () => {
   it("reads the Secret's value as a URL, or with cluster as the Cluster's seed nodes", () => {
@@ -60,5 +60,20 @@ describe("ModelStores.open of a Redis Cluster store", () => {
     } finally {
       stores.close();
     }
+  });
+});
+
+describe("targetDatabase", () => {
+  it("names the server and database number without credentials (0 when the URL names none)", () => {
+    expect(targetDatabase({ url: "redis://:secret@redis.data.svc:6379" })).toBe(
+      "redis://redis.data.svc:6379/0",
+    );
+    expect(targetDatabase({ url: "redis://redis.data.svc:6379/" })).toBe("redis://redis.data.svc:6379/0");
+    expect(targetDatabase({ url: "rediss://user:pw@redis.data.svc:6380/3" })).toBe(
+      "rediss://redis.data.svc:6380/3",
+    );
+    expect(targetDatabase({ clusterNodes: ["redis://:pw@redis-0:6379", "redis-1:6379"] })).toBe(
+      "Redis Cluster ***@redis-0:6379,redis-1:6379",
+    );
   });
 });

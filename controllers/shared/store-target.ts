@@ -44,3 +44,19 @@ export function targetEndpoint(target: RedisTarget): string {
     return "the URL in its Secret";
   }
 }
+
+/**
+ * Which Redis database `target` names, without credentials: the URL's scheme, host, port and
+ * database number (0 when it names none), or the Cluster's seed nodes. Two stores of one name on two
+ * of these are two stores (the same server named in two ways reads as two; see store-claim.ts).
+ */
+export function targetDatabase(target: RedisTarget): string {
+  if ("clusterNodes" in target) return targetEndpoint(target);
+  try {
+    const parsed = new URL(target.url);
+    const database = parsed.pathname.replace(/^\//, "");
+    return `${parsed.protocol}//${parsed.host}/${database === "" ? "0" : database}`;
+  } catch {
+    return "the URL in its Secret";
+  }
+}

@@ -6,8 +6,16 @@
 // store on the testbed's Redis (never FLUSHALL: other suites share it).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
-import { flip, markVersionComplete, readOwner, type Store } from "../../../store/index.ts";
+import {
+  connectRedis,
+  flip,
+  markVersionComplete,
+  openStore,
+  readOwner,
+  type Store,
+} from "../../../store/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { requireEnv } from "../../support/env.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
@@ -104,5 +112,46 @@ describe("a store two models name, losing its data", () => {
     expect(conditionOf(await modelB(), "Ready")).toMatchObject({ reason: "StoreConflict" });
     expect(String(conditionOf(await modelB(), "Ready")?.message)).toContain(`${owning}/jobs-model`);
     expect(await getObject("bootstraprun/jobs-b1-promotion", contending)).toBeUndefined();
+  }, 120_000);
+
+  // The remedy its StoreConflict message and the README give: point the model's pipelines at another
+  // store, here another Redis (database 1 of the testbed's) under the same store name. That store is
+  // empty, as one that lost its data is, but it is not the one A owns.
+  it("lets the model kept off claim the same store name on another Redis", async () => {
+    const otherRedis = `${requireEnv("JUDE_REDIS_URL").replace(/\/$/, "")}/1`;
+    const other = connectRedis({ url: otherRedis });
+    try {
+      // As data: server-side apply does not carry a changed stringData into an existing Secret's data.
+      const { stringData: _url, ...secret } = storeSecret();
+      await applyObjects(contending, [
+        { ...secret, data: { url: Buffer.from(otherRedis).toString("base64") } },
+      ]);
+      // Before: B remembered A for the store name alone, found this store without an owner record and
+      // pointer, took it for A's store having lost its data, and kept off it for as long as A exists.
+      await until(
+        "B claims the store on the other Redis",
+        async () => {
+          const ready = conditionOf(await modelB(), "Ready");
+          const owner = await openStore(other, { name: storeName })
+            .then(readOwner)
+            .catch((error: unknown) => {
+              throw new Error(`B is ${ready?.reason}: ${ready?.message}`, { cause: error });
+            });
+          if (owner?.name !== "other-model") throw new Error(`B is ${ready?.reason}: ${ready?.message}`);
+          return true;
+        },
+        60_000,
+      );
+      await until("B no longer kept off", async () => {
+        const ready = conditionOf(await modelB(), "Ready");
+        return ready !== undefined && ready.reason !== "StoreConflict";
+      });
+      expect(await readOwner(store)).toMatchObject({ namespace: owning, name: "jobs-model" });
+    } finally {
+      await operator?.stop();
+      operator = undefined;
+      await deleteKeysWithPrefix(other, storeName).catch(() => undefined);
+      other.disconnect();
+    }
   }, 120_000);
 });
