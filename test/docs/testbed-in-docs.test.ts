@@ -4,6 +4,7 @@
 // installing its piece: a component or variable the README leaves out is found only by reading code.
 import { describe, expect, it } from "vitest";
 import { componentNames, overrides } from "../testbed/index.ts";
+import { versions } from "../testbed/paths.ts";
 import { paragraphs } from "./markdown.ts";
 
 /** The first cell of each README table row that names something in backticks, e.g. `kube`. */
@@ -31,5 +32,18 @@ describe("the README's testbed section", () => {
     const variables = Object.keys(overrides());
     expect(variables).toContain("JUDE_TESTBED_KUBECONFIG");
     expect(variables.filter((variable) => !named.has(variable))).toEqual([]);
+  });
+
+  it("its component table states the version the testbed builds or fetches of each tool", () => {
+    const table = paragraphs("README.md")
+      .filter(
+        (row) => /^\| `[a-z-]+`/.test(row) && componentNames.some((name) => row.startsWith(`| \`${name}\``)),
+      )
+      .join("\n");
+    const shown = Object.entries(versions).map(([tool, version]) =>
+      // promtool is Debian's prometheus package, named by its upstream major.minor.
+      tool === "prometheus" ? `promtool ${version.split(".").slice(0, 2).join(".")}` : version,
+    );
+    expect(shown.filter((version) => !table.includes(version))).toEqual([]);
   });
 });
