@@ -256,6 +256,9 @@ async function loadModel(config: ServingConfig, modelPath: string, targets: Load
 /** How long gRPC calls still running when the drain ends get before they are cancelled. */
 const GRPC_SHUTDOWN_GRACE_MS = 1_000;
 
+/** The longest delay a Node timer takes (a longer one fires at once): a longer drain waits this long. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a shutdown stops, in order. */
 interface ShutdownParts {
   readonly embedder: Embedder;
@@ -294,7 +297,7 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
         logger.info({ inFlight: embedder.inFlight, timeoutMs }, "draining");
         const drained = embedder.drain().then(() => true);
         const timedOut = new Promise<boolean>((resolve) =>
-          setTimeout(() => resolve(false), timeoutMs).unref(),
+          setTimeout(() => resolve(false), Math.min(timeoutMs, MAX_TIMER_MS)).unref(),
         );
         completed = await Promise.race([drained, timedOut, cutShort.promise]);
         if (!completed && now)
