@@ -2,6 +2,7 @@
 import {
   credentials,
   Metadata,
+  status as GrpcStatus,
   type Client,
   type ServiceError,
   type ClientDuplexStream,
@@ -186,7 +187,7 @@ export class EmbeddingStream {
         else if (message.response) pending.resolve(decodeResponse(message.response));
       },
     );
-    call.on("error", (error: ServiceError) => this.#fail(EmbeddingClientError.fromServiceError(error)));
+    call.on("error", (error: ServiceError) => this.#fail(streamFailure(error)));
     call.on("end", () => this.#fail(new EmbeddingClientError(14, "the embedding stream ended", undefined)));
   }
 
@@ -213,6 +214,21 @@ export class EmbeddingStream {
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
   }
+}
+
+/**
+ * The error a broken stream fails with. This client never cancels a stream, so CANCELLED is the server
+ * cutting it (a serving pod stopping: RST_STREAM CANCEL): UNAVAILABLE, retryable on a new stream,
+ * rather than CANCELLED, which pipelines take for their own cancellation and do not retry.
+ */
+function streamFailure(error: ServiceError): EmbeddingClientError {
+  if (error.code !== GrpcStatus.CANCELLED) return EmbeddingClientError.fromServiceError(error);
+  return new EmbeddingClientError(
+    GrpcStatus.UNAVAILABLE,
+    `the server cut the embedding stream (${error.details || error.message})`,
+    undefined,
+    { cause: error },
+  );
 }
 
 function toRequest(
