@@ -256,6 +256,9 @@ async function loadModel(config: ServingConfig, modelPath: string, targets: Load
 /** How long gRPC calls still running when the drain ends get before they are cancelled. */
 const GRPC_SHUTDOWN_GRACE_MS = 1_000;
 
+/** The longest delay a Node timer takes (a longer one fires at once): a longer drain waits this long. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a shutdown stops, in order. */
 interface ShutdownParts {
   readonly embedder: Embedder;
@@ -270,13 +273,21 @@ interface ShutdownParts {
 
 /**
  * The server's one shutdown: health NOT_SERVING, then (graceful) calls in flight answered for up to
- * `timeoutMs`, then listeners, model and token watch closed. Later calls share the first one's result.
+ * `timeoutMs`, then listeners, model and token watch closed. Later calls share the first one's result;
+ * a non-graceful one during a graceful drain (a second signal: "now") cuts the drain short.
  */
 function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boolean) => Promise<boolean> {
   const { embedder, health, grpc, http, ready, backend, auth, logger } = parts;
   let closing: Promise<boolean> | undefined;
-  return (timeoutMs, graceful) =>
-    (closing ??= (async () => {
+  // Resolves when a non-graceful shutdown is asked for while the graceful drain runs.
+  const cutShort = Promise.withResolvers<false>();
+  let now = false;
+  return (timeoutMs, graceful) => {
+    if (!graceful && !now) {
+      now = true;
+      cutShort.resolve(false);
+    }
+    return (closing ??= (async () => {
       health.setAll("NOT_SERVING");
       let completed = true;
       if (graceful) {
@@ -286,10 +297,12 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
         logger.info({ inFlight: embedder.inFlight, timeoutMs }, "draining");
         const drained = embedder.drain().then(() => true);
         const timedOut = new Promise<boolean>((resolve) =>
-          setTimeout(() => resolve(false), timeoutMs).unref(),
+          setTimeout(() => resolve(false), Math.min(timeoutMs, MAX_TIMER_MS)).unref(),
         );
-        completed = await Promise.race([drained, timedOut]);
-        if (!completed)
+        completed = await Promise.race([drained, timedOut, cutShort.promise]);
+        if (!completed && now)
+          logger.warn({ inFlight: embedder.inFlight }, "drain cut short; cancelling what is left");
+        else if (!completed)
           logger.warn({ inFlight: embedder.inFlight }, "drain timed out; cancelling what is left");
       } else {
         void embedder.drain();
@@ -305,7 +318,7 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
           step = `closing the ${[...listeners].join(" and ")} listener`;
         };
         await Promise.all([
-          grpc.shutdown(graceful ? GRPC_SHUTDOWN_GRACE_MS : 0).then(closed("gRPC")),
+          grpc.shutdown(graceful && !now ? GRPC_SHUTDOWN_GRACE_MS : 0).then(closed("gRPC")),
           http.close().then(closed("HTTP")),
         ]);
         step = "waiting for the model load";
@@ -319,4 +332,5 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
       logger.info({ completed }, "stopped");
       return completed;
     })());
+  };
 }

@@ -2,6 +2,7 @@
 import {
   credentials,
   Metadata,
+  status as GrpcStatus,
   type Client,
   type ServiceError,
   type ClientDuplexStream,
@@ -147,7 +148,8 @@ export class EmbeddingClient {
       const cancel = (): void => call.cancel();
       const call = invoke(request, this.#metadata(), callOptions, (error, response) => {
         signal?.removeEventListener("abort", cancel);
-        if (error) reject(EmbeddingClientError.fromServiceError(error));
+        // CANCELLED without the caller's abort: the server cut the call (a drain that timed out).
+        if (error) reject(signal?.aborted ? EmbeddingClientError.fromServiceError(error) : cutFailure(error));
         else resolve(response);
       });
       if (signal?.aborted) call.cancel();
@@ -186,7 +188,8 @@ export class EmbeddingStream {
         else if (message.response) pending.resolve(decodeResponse(message.response));
       },
     );
-    call.on("error", (error: ServiceError) => this.#fail(EmbeddingClientError.fromServiceError(error)));
+    // This client never cancels a stream: a CANCELLED one was cut by the server.
+    call.on("error", (error: ServiceError) => this.#fail(cutFailure(error)));
     call.on("end", () => this.#fail(new EmbeddingClientError(14, "the embedding stream ended", undefined)));
   }
 
@@ -213,6 +216,21 @@ export class EmbeddingStream {
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
   }
+}
+
+/**
+ * The error of a call the client did not cancel. CANCELLED then means the server cut it (a serving pod
+ * stopping: RST_STREAM CANCEL once its drain is over): UNAVAILABLE, retryable on another replica (or a
+ * new stream), rather than CANCELLED, which pipelines take for their own cancellation and do not retry.
+ */
+function cutFailure(error: ServiceError): EmbeddingClientError {
+  if (error.code !== GrpcStatus.CANCELLED) return EmbeddingClientError.fromServiceError(error);
+  return new EmbeddingClientError(
+    GrpcStatus.UNAVAILABLE,
+    `the server cut the call (${error.details || error.message})`,
+    undefined,
+    { cause: error },
+  );
 }
 
 function toRequest(
