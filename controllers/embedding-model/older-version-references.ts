@@ -7,7 +7,7 @@
 // version is often the cure), so it is said beside the verdict: in its message and a Warning Event,
 // once. Pure.
 import type { EmbeddingModelStatus } from "../../crds/index.ts";
-import { maxConditionMessage } from "../shared/conditions.ts";
+import { cutTo, maxConditionMessage } from "../shared/conditions.ts";
 import { unmetReference, type ReferenceLookup } from "./blockers.ts";
 import { promotionEvents, type PromotionEvent } from "./promotion-status.ts";
 import type { PromotionDecision } from "./promotion.ts";
@@ -29,9 +29,6 @@ export interface OlderVersionPods {
   /** What the running ones go on doing, e.g. "serving". */
   going: string;
 }
-
-/** How a verdict's message cut to make room for the problems ends (as conditions.ts cuts one). */
-const cutNote = "… (cut)";
 
 /**
  * What every problem's message says, whoever its pods are; no verdict's message says it (see
@@ -78,9 +75,7 @@ export function withProblemsSaid(message: string, problems: readonly OlderVersio
   if (problems.length === 0) return message;
   const said = problems.map((problem) => problem.message).join("; ");
   const room = maxConditionMessage - said.length - 2;
-  const kept =
-    message.length <= room ? message : `${message.slice(0, Math.max(0, room - cutNote.length))}${cutNote}`;
-  return `${kept}; ${said}`;
+  return `${cutTo(message, room)}; ${said}`;
 }
 
 /**

@@ -13,6 +13,7 @@ import { describeDeadline, describeNotReadyPod } from "../shared/progress-deadli
 import type { ResolvedVersions } from "./live-versions.ts";
 import type { WorkerWait } from "./worker-figures.ts";
 import type { Rollout } from "./worker-rollout.ts";
+import { headOf } from "../shared/text.ts";
 
 /**
  * How long a worker's batch may wait on a dependency before the pipeline says it is not making
@@ -64,7 +65,7 @@ export function pipelineStanding(
     const longest = long.reduce((a, b) => (b.seconds > a.seconds ? b : a));
     const workers = rollouts.get(version.version)?.readyReplicas ?? long.length;
     return [
-      `version ${version.version}: ${long.length} of ${Math.max(workers, long.length)} workers have waited ${longest.seconds} s on the ${dependencyNames[longest.dependency] ?? longest.dependency} (${longest.error.slice(0, 200)}); nothing is lost, the batch is retried until it answers`,
+      `version ${version.version}: ${long.length} of ${Math.max(workers, long.length)} workers have waited ${longest.seconds} s on the ${dependencyNames[longest.dependency] ?? longest.dependency} (${headOf(longest.error, 200)}); nothing is lost, the batch is retried until it answers`,
     ];
   });
   if (waitingWorkers.length > 0)

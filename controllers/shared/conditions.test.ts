@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { conditionTime, findCondition, kstatusConditions, setConditions } from "./conditions.ts";
+import {
+  conditionSays,
+  conditionTime,
+  findCondition,
+  kstatusConditions,
+  setConditions,
+} from "./conditions.ts";
 
 const t0 = new Date("2026-01-01T00:00:00.123Z");
 const t1 = new Date("2026-01-01T00:05:00.000Z");
@@ -23,6 +29,21 @@ describe("conditions", () => {
       t0,
     );
     expect(short[0]!.message).toBe("m");
+  });
+
+  it("never cuts a character in two: the cut message survives the API server's UTF-8 and reads as said", () => {
+    // 32761 UTF-16 units before the cut note: an odd count, the middle of an emoji's surrogate pair.
+    const long = "😀".repeat(20_000);
+    const [condition] = setConditions(
+      undefined,
+      [{ type: "Ready", status: "False", reason: "R", message: long }],
+      1,
+      t0,
+    );
+    const stored = new TextDecoder().decode(new TextEncoder().encode(condition!.message));
+    expect(stored).toBe(condition!.message);
+    expect(condition!.message.endsWith("😀… (cut)")).toBe(true);
+    expect(conditionSays({ reason: "R", message: stored }, "R", long)).toBe(true);
   });
 
   it("formats times as RFC 3339 seconds", () => {

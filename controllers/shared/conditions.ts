@@ -2,6 +2,7 @@
 // Reconciling and Stalled, which Flux, Argo CD and `kubectl wait` understand. lastTransitionTime
 // changes only when a condition's status changes, so it tells users when something last happened.
 import type { Condition } from "../../crds/index.ts";
+import { headOf } from "./text.ts";
 
 /** A condition as a decision function produces it (no times, no generation). */
 export interface ConditionInput {
@@ -23,13 +24,21 @@ export const maxConditionMessage = 32_768;
 const cutNote = "… (cut)";
 
 /**
+ * `message` within `room` characters: cut, saying so, when longer. Never between the two halves of a
+ * surrogate pair, whose lone half the API server would store as U+FFFD (a message that then never
+ * reads as the one said: conditionSays).
+ */
+export function cutTo(message: string, room: number): string {
+  if (message.length <= room) return message;
+  return `${headOf(message, room - cutNote.length)}${cutNote}`;
+}
+
+/**
  * A message within maxConditionMessage: a longer one (an admission webhook's long answer, many shards'
  * words) would have the API server refuse the whole status, leaving the resource's status as it was.
  */
 function capMessage(message: string): string {
-  return message.length <= maxConditionMessage
-    ? message
-    : `${message.slice(0, maxConditionMessage - cutNote.length)}${cutNote}`;
+  return cutTo(message, maxConditionMessage);
 }
 
 /**

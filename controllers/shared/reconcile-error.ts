@@ -9,6 +9,7 @@ import type { ResourceType } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
 import { conditionTime, type Kstatus } from "./conditions.ts";
 import { writeVerdictKeepingStatus } from "./status-writer.ts";
+import { headOf } from "./text.ts";
 
 /** The condition reason of a persistent reconcile failure. */
 export const reconcileErrorReason = "ReconcileError";
@@ -33,7 +34,7 @@ export function describeFailure(error: unknown): string {
     current = nextCause(current);
   }
   const line = redactSecrets(parts.join(": ")) || "unknown error";
-  return line.length > maxCauseLength ? `${line.slice(0, maxCauseLength - 1)}…` : line;
+  return line.length > maxCauseLength ? `${headOf(line, maxCauseLength - 1)}…` : line;
 }
 
 function messageOf(error: unknown): string {

@@ -10,6 +10,7 @@
 // and Events, so it is masked like a reconcile error's (redactSecrets): a library may print a
 // connection string. Pure.
 import { redactSecrets } from "./reconcile-error.ts";
+import { headOf } from "./text.ts";
 
 /** The longest text kept, in characters. */
 const limit = 300;
@@ -83,5 +84,5 @@ function cutLogLine(line: string): LogLine | undefined {
 
 function clip(text: string): string {
   const masked = redactSecrets(text);
-  return masked.length <= limit ? masked : `${masked.slice(0, limit - 1)}…`;
+  return masked.length <= limit ? masked : `${headOf(masked, limit - 1)}…`;
 }
