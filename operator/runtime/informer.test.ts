@@ -85,6 +85,19 @@ function start(
 }
 
 describe("informer", () => {
+  it("tells a first list that failed (403) apart from one still running, and syncs once it succeeds", async () => {
+    const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot list resource "configmaps"');
+    const fake = scripted([forbidden, forbidden, { items: [object("a", "1")], resourceVersion: "10" }], []);
+    const { informer, events } = start(fake.listWatcher);
+    await informer.waitForFirstList();
+    expect(informer.synced).toBe(false);
+    expect(informer.syncError).toBe(forbidden);
+    await informer.waitForSync();
+    expect(informer.syncError).toBeUndefined();
+    expect(events).toEqual([["add", "a"]]);
+    await informer.stop();
+  });
+
   it("lists, then applies watch events from the list's resourceVersion", async () => {
     const fake = scripted(
       [{ items: [object("a", "1"), object("b", "2")], resourceVersion: "10" }],
