@@ -79,7 +79,9 @@ export class Informer {
   constructor(options: InformerOptions) {
     this.name = options.name;
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    // The monotonic clock: activity ages (/readyz, the watch-age metric) and liveness deadlines are
+    // durations, which a step of the wall clock must not make negative or huge.
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Subscribes to changes; add before start() to see the initial list as adds. */
