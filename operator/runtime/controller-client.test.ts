@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createControllerClient, forgetUncached, statusWriteSeenWithinMs } from "./controller-client.ts";
 import { KubeClient } from "./kube-client.ts";
 import { resourceTypes } from "./resource-types.ts";
@@ -156,6 +156,23 @@ describe("controller client status writes the cache has not shown", () => {
     await writer.applyStatus({ ...configMap("1"), status: { ready: false } });
     nowMs += statusWriteSeenWithinMs;
     expect(writer.statusWriteUnseenFor(resourceTypes.configMap, key)).toBeUndefined();
+  });
+
+  it("are told for no longer than statusWriteSeenWithinMs when the wall clock steps back", async () => {
+    const { client, cache, setCached } = fakes();
+    const realNow = Date.now.bind(Date);
+    let stepMs = 0;
+    vi.spyOn(Date, "now").mockImplementation(() => realNow() + stepMs);
+    const writer = createControllerClient(client, cache, "test");
+    setCached(at("7"));
+    await writer.applyStatus({ ...configMap("1"), status: { ready: true } });
+    // NTP steps the clock an hour back before the watch brought the write: the key must not be
+    // deferred for an hour.
+    stepMs = -3_600_000;
+    expect(writer.statusWriteUnseenFor(resourceTypes.configMap, key)).toBeLessThanOrEqual(
+      statusWriteSeenWithinMs,
+    );
+    vi.restoreAllMocks();
   });
 });
 

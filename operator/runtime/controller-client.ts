@@ -121,7 +121,8 @@ export function createControllerClient(
   controller: string,
   beforeWrite: () => void = () => undefined,
   leadingSignal: () => AbortSignal | undefined = () => undefined,
-  now: () => number = Date.now,
+  // Monotonic: only durations are measured (how long a status write stayed unseen).
+  now: () => number = () => performance.now(),
 ): CachedControllerClient {
   const fieldManager = fieldManagerOf(controller);
   // Per object path: the status write the cache has not shown yet (see statusWriteUnseenFor).

@@ -30,6 +30,7 @@ function setUp() {
     use: (_type: unknown, options: { handler?: InformerHandler }) => (handler ??= options.handler),
     get: () => cached,
     list: () => [],
+    syncedIn: () => true,
   } as unknown as InformerCache;
   const client = {
     apply: async (_path: string, object: KubeObject) => {

@@ -28,6 +28,9 @@ import type {
   ReconcileContext,
 } from "./types.ts";
 
+/** How soon a key of a namespace whose informers have not listed yet is looked at again. */
+const notSyncedRetryMs = 10_000;
+
 /** What a controller needs from the manager. */
 export interface ControllerDependencies {
   client: KubeClient;
@@ -165,6 +168,14 @@ export class Controller {
     // object: a reconcile now would decide from the status that write replaced, announce its
     // transitions again and write conditions' times anew. The write's own watch event queues the key
     // again; the delayed add is for a watch that never brings it.
+    // A namespace whose informers could not list yet (RBAC forbids it): the cache would show its
+    // children as missing. Wait for the list; the informer's adds queue its objects once it succeeds.
+    if (!cache.syncedIn(objectKey.namespace)) {
+      log.debug("the cache of this namespace has not listed yet; reconciling later");
+      metrics.reconciles.inc({ controller: name, result: "deferred" });
+      this.queue.addAfter(key, notSyncedRetryMs);
+      return;
+    }
     const unseenMs = this.#client.statusWriteUnseenFor(this.definition.primary, objectKey);
     if (unseenMs !== undefined) {
       log.debug(

@@ -61,7 +61,11 @@ export class InformerCache implements CacheReader {
     this.#registrations.set(name, registration);
   }
 
-  /** Starts every informer and waits until each has listed once. */
+  /**
+   * Starts every informer and waits until each has tried its first list. One that could not list
+   * (RBAC forbids it in one watched namespace) does not hold the others back: its namespace is not
+   * reconciled until it has listed (syncedIn), /readyz names it, and it keeps retrying with back-off.
+   */
   async start(): Promise<void> {
     this.#started = true;
     this.#metrics.watchAges.refresh = this.#refreshWatchAges;
@@ -85,7 +89,28 @@ export class InformerCache implements CacheReader {
         informer.start();
       }
     }
-    await Promise.all(this.#informers().map((informer) => informer.waitForSync()));
+    await Promise.all(this.#informers().map((informer) => informer.waitForFirstList()));
+    for (const informer of this.#informers()) {
+      if (informer.synced) continue;
+      this.#log.error(
+        { informer: informer.name, err: informer.syncError },
+        "cannot list this resource; the objects it covers are not reconciled until it can (retrying with back-off)",
+      );
+    }
+  }
+
+  /**
+   * Whether every informer a reconcile in `namespace` may read from has listed once: the namespace's
+   * own (when watching a list of namespaces) and those of all namespaces or cluster-scoped types.
+   */
+  syncedIn(namespace: string): boolean {
+    return [...this.#registrations.values()].every((registration) =>
+      registration.informers.every((informer, index) => {
+        // Informers of a namespaced type watched per namespace come in this.#namespaces' order.
+        const scoped = registration.type.namespaced && this.#namespaces !== undefined;
+        return informer.synced || (scoped && this.#namespaces?.[index] !== namespace);
+      }),
+    );
   }
 
   /** Stops every informer. */
@@ -101,13 +126,19 @@ export class InformerCache implements CacheReader {
   };
 
   /** Per informer: synced, and seconds since its last successful list, connection or event. */
-  health(): { name: string; synced: boolean; ageSeconds: number | undefined }[] {
+  health(): { name: string; synced: boolean; syncError?: string; ageSeconds: number | undefined }[] {
     return this.#informers().map((informer) => {
       const ageMs = informer.lastActivityAgeMs();
       const ageSeconds = ageMs === undefined ? undefined : ageMs / 1000;
       if (ageSeconds !== undefined)
         this.#metrics.watchActivityAge.set({ resource: informer.name }, ageSeconds);
-      return { name: informer.name, synced: informer.synced, ageSeconds };
+      const error = informer.syncError;
+      return {
+        name: informer.name,
+        synced: informer.synced,
+        ...(error === undefined ? {} : { syncError: error instanceof Error ? error.message : String(error) }),
+        ageSeconds,
+      };
     });
   }
 

@@ -85,6 +85,34 @@ function start(
 }
 
 describe("informer", () => {
+  it("does not report its last activity as newer than it was after the wall clock steps back", async () => {
+    // A stale informer must fail /readyz at --watch-stale-seconds, however NTP moves the wall clock.
+    const realNow = Date.now.bind(Date);
+    let stepMs = 0;
+    vi.spyOn(Date, "now").mockImplementation(() => realNow() + stepMs);
+    const fake = scripted([{ items: [object("a", "1")], resourceVersion: "10" }], []);
+    const { informer } = start(fake.listWatcher);
+    await informer.waitForSync();
+    stepMs = -3_600_000;
+    expect(informer.lastActivityAgeMs()).toBeGreaterThanOrEqual(0);
+    expect(informer.lastActivityAgeMs()).toBeLessThan(60_000);
+    await informer.stop();
+    vi.restoreAllMocks();
+  });
+
+  it("tells a first list that failed (403) apart from one still running, and syncs once it succeeds", async () => {
+    const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot list resource "configmaps"');
+    const fake = scripted([forbidden, forbidden, { items: [object("a", "1")], resourceVersion: "10" }], []);
+    const { informer, events } = start(fake.listWatcher);
+    await informer.waitForFirstList();
+    expect(informer.synced).toBe(false);
+    expect(informer.syncError).toBe(forbidden);
+    await informer.waitForSync();
+    expect(informer.syncError).toBeUndefined();
+    expect(events).toEqual([["add", "a"]]);
+    await informer.stop();
+  });
+
   it("lists, then applies watch events from the list's resourceVersion", async () => {
     const fake = scripted(
       [{ items: [object("a", "1"), object("b", "2")], resourceVersion: "10" }],
@@ -270,7 +298,9 @@ describe("informer", () => {
     });
 
     it("when it sent nothing, not even a bookmark, for 90 s", async () => {
-      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+      vi.useFakeTimers({
+        toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date", "performance"],
+      });
       const fake = scripted([{ items: [], resourceVersion: "10" }], [neverEnding(1, 30_000)]);
       // A server-side timeout far beyond the silence limit, so only the silence counts here.
       const { informer, restarts } = start(fake.listWatcher, undefined, 300);
@@ -287,7 +317,9 @@ describe("informer", () => {
     });
 
     it("when it is still open 15 s after the server-side timeout it asked for", async () => {
-      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] });
+      vi.useFakeTimers({
+        toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date", "performance"],
+      });
       // Bookmarks every 20 s keep it from going silent, but the server would have ended it.
       const fake = scripted([{ items: [], resourceVersion: "10" }], [neverEnding(100, 20_000)]);
       const { informer, restarts } = start(fake.listWatcher, undefined, 100);

@@ -69,13 +69,19 @@ export class Informer {
   #resourceVersion = "";
   #synced = false;
   #syncWaiters: (() => void)[] = [];
+  /** Whether the first list has been tried (succeeded or failed), and who waits for that. */
+  #listTried = false;
+  #listTriedWaiters: (() => void)[] = [];
+  #lastError: unknown;
   #lastActivityMs: number | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(options: InformerOptions) {
     this.name = options.name;
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    // The monotonic clock: activity ages (/readyz, the watch-age metric) and liveness deadlines are
+    // durations, which a step of the wall clock must not make negative or huge.
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Subscribes to changes; add before start() to see the initial list as adds. */
@@ -103,6 +109,20 @@ export class Informer {
   async waitForSync(): Promise<void> {
     if (this.#synced) return;
     return new Promise((resolve) => this.#syncWaiters.push(resolve));
+  }
+
+  /**
+   * Resolves once the first list has been tried, whether it filled the cache or failed (a namespace
+   * this replica may not list): a caller that must not wait forever for one informer waits for this.
+   */
+  async waitForFirstList(): Promise<void> {
+    if (this.#listTried) return;
+    return new Promise((resolve) => this.#listTriedWaiters.push(resolve));
+  }
+
+  /** The last error of the list/watch loop while the cache has not synced yet (why it is not synced). */
+  get syncError(): unknown {
+    return this.#synced ? undefined : this.#lastError;
   }
 
   /** Milliseconds since the last successful list, watch connection or watch event; undefined before. */
@@ -170,6 +190,8 @@ export class Informer {
           continue;
         }
         failures += 1;
+        this.#lastError = error;
+        this.#listWasTried();
         this.#options.onRestart?.("error");
         this.#options.log.warn(
           { informer: this.name, err: error, failures },
@@ -203,6 +225,13 @@ export class Informer {
       this.#synced = true;
       this.#syncWaiters.splice(0).forEach((resolve) => resolve());
     }
+    this.#listWasTried();
+  }
+
+  #listWasTried(): void {
+    if (this.#listTried) return;
+    this.#listTried = true;
+    this.#listTriedWaiters.splice(0).forEach((resolve) => resolve());
   }
 
   async #watchOnce(parent: AbortSignal): Promise<{ events: number; durationMs: number }> {

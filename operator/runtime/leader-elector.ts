@@ -79,17 +79,19 @@ export class LeaderElector {
    * renewDeadline (rejects: leadership is lost).
    */
   async keep(signal: AbortSignal): Promise<void> {
-    let lastRenewMs = Date.now();
+    // The monotonic clock: a step of the wall clock (NTP, a restored VM) must neither cut the next
+    // attempt short and give up a Lease that renews fine, nor stretch the renew deadline.
+    let lastRenewMs = performance.now();
     while (!signal.aborted) {
       await sleep(this.#options.retryPeriodMs, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) return;
-      const leftMs = lastRenewMs + this.#options.renewDeadlineMs - Date.now();
-      const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, leftMs))]);
+      const leftMs = lastRenewMs + this.#options.renewDeadlineMs - performance.now();
+      const attempt = AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.ceil(leftMs)))]);
       if (await this.#tryAcquireOrRenew(attempt).catch(() => false)) {
-        lastRenewMs = Date.now();
+        lastRenewMs = performance.now();
       } else if (signal.aborted) {
         return;
-      } else if (Date.now() - lastRenewMs >= this.#options.renewDeadlineMs) {
+      } else if (performance.now() - lastRenewMs >= this.#options.renewDeadlineMs) {
         throw new Error(`lost the leader lease: not renewed for ${this.#options.renewDeadlineMs} ms`);
       }
     }
@@ -133,7 +135,10 @@ export class LeaderElector {
     // Before the read: the Lease this attempt writes expires for others no sooner than this.
     const attemptStartedAt = performance.now();
     const current = await this.#client.get<Lease>(this.#path(), signal);
-    const nowMs = Date.now();
+    // When this replica saw the Lease change is judged on the monotonic clock: a wall clock stepped
+    // forward would otherwise let a standby take a Lease its holder renews in time (two leaders).
+    // The wall clock only dates the renewTime written.
+    const nowMs = performance.now();
     const holder = current?.spec?.holderIdentity ?? "";
     const renewTime = current?.spec?.renewTime ?? "";
     if (this.#observed?.holder !== holder || this.#observed.renewTime !== renewTime) {
@@ -146,7 +151,7 @@ export class LeaderElector {
       action,
       identity,
       Math.ceil(leaseDurationMs / 1000),
-      new Date(nowMs),
+      new Date(),
     );
     try {
       this.#lease =

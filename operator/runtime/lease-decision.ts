@@ -1,7 +1,7 @@
 // The pure part of leader election: given the Lease as last read, may this replica take or keep it?
-// Expiry is judged on this replica's own clock from when it last saw the Lease change (client-go's
-// rule), never by comparing its clock with another replica's renewTime, so clock skew cannot make
-// two leaders.
+// Expiry is judged on this replica's own monotonic clock from when it last saw the Lease change
+// (client-go's rule), never by comparing its clock with another replica's renewTime, so neither clock
+// skew between replicas nor a step of the wall clock can make two leaders.
 
 /** The Lease spec fields leader election uses. */
 export interface LeaseRecord {

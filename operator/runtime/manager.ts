@@ -201,7 +201,7 @@ export class Manager {
     const checks: Record<string, string | undefined> = {};
     for (const informer of this.#cache?.health() ?? []) {
       checks[`informer:${informer.name}`] = !informer.synced
-        ? "initial list not complete"
+        ? `initial list not complete${informer.syncError === undefined ? "" : `: ${informer.syncError}`}`
         : (informer.ageSeconds ?? Infinity) > staleSeconds
           ? `no successful watch activity for ${Math.round(informer.ageSeconds ?? Infinity)} s (limit ${staleSeconds} s)`
           : undefined;

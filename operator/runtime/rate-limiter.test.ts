@@ -51,6 +51,13 @@ describe("overall token bucket", () => {
     expect(bucket.reserve(1_000_000)).toBe(0);
     expect(bucket.reserve(1_000_000)).toBe(100);
   });
+
+  it("takes a clock that went back as no time passed, not as a debt of tokens", () => {
+    const bucket = new TokenBucket({ qps: 10, burst: 2 });
+    bucket.reserve(3_600_000);
+    expect(bucket.reserve(0)).toBe(0);
+    expect(bucket.reserve(0)).toBe(100);
+  });
 });
 
 describe("retry rate limiter", () => {

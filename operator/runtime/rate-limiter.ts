@@ -61,7 +61,10 @@ export class TokenBucket {
   /** Takes one token and returns the delay until it is available (0 when one is in the bucket). */
   reserve(nowMs: number): number {
     if (this.#lastMs !== undefined) {
-      this.#tokens = Math.min(this.#burst, this.#tokens + ((nowMs - this.#lastMs) / 1000) * this.#qps);
+      // A clock that went back (a wall clock stepped by NTP) counts as no time passed: subtracting
+      // would put the bucket that far in debt and hold every retry back as long.
+      const elapsedMs = Math.max(0, nowMs - this.#lastMs);
+      this.#tokens = Math.min(this.#burst, this.#tokens + (elapsedMs / 1000) * this.#qps);
     }
     this.#lastMs = nowMs;
     this.#tokens -= 1;

@@ -17,6 +17,17 @@ describe("work queue", () => {
     vi.useRealTimers();
   });
 
+  it("retries a failed key after its back-off when the wall clock steps back an hour", async () => {
+    // NTP correcting a clock that ran an hour ahead: the retry delays are durations, not dates.
+    vi.setSystemTime(new Date("2026-01-01T12:00:00Z"));
+    const queue = new WorkQueue({ rateLimiter: new RetryRateLimiter({ qps: 10, burst: 1 }) });
+    queue.addRateLimited("ns/a");
+    vi.setSystemTime(new Date("2026-01-01T11:00:00Z"));
+    queue.addRateLimited("ns/b");
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await drainNow(queue)).toEqual(["ns/a", "ns/b"]);
+  });
+
   it("merges repeated adds of a waiting key into one entry, in first-add order", async () => {
     const queue = new WorkQueue();
     for (const key of ["ns/a", "ns/b", "ns/a", "ns/a", "ns/c", "ns/b"]) queue.add(key);

@@ -31,7 +31,9 @@ export class WorkQueue {
   ) {
     this.#limiter = options.rateLimiter ?? new RetryRateLimiter();
     this.#observer = options.observer;
-    this.#now = options.now ?? Date.now;
+    // The monotonic clock: every use is a duration (back-off, due times, time waited), and a step of
+    // the wall clock must not stretch or shrink them.
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Queues a key; a no-op when it is already waiting, deferred to done() while it is processed. */
