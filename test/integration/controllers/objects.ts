@@ -125,3 +125,24 @@ export function heldWriterPod(model: string, version: string): JsonObject {
     },
   };
 }
+
+/** A sha256 of one repeated hex digit (a stand-in model file's). */
+export const hex = (digit: string): string => digit.repeat(64);
+
+/** The entity ids the store-conflict tests write. */
+export const conflictIds = Array.from({ length: 6 }, (_, index) => `j${index}`);
+
+/** EmbeddingModel `name` at `version`, its model file's sha256 all `digit` (store-conflict tests). */
+export function conflictModelAt(name: string, version: string, digit: string): JsonObject {
+  return {
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "EmbeddingModel",
+    metadata: { name },
+    spec: {
+      version,
+      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(digit), dimensions: 4 },
+      prompts: { job: "Job: {{title}}" },
+      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
+    },
+  };
+}

@@ -23,9 +23,8 @@ import {
   deleteNamespace,
   getObject,
   installCrds,
-  type Json,
 } from "../operator/operator-harness.ts";
-import { pipeline, storeSecret } from "./objects.ts";
+import { conflictIds as ids, conflictModelAt as modelAt, hex, pipeline, storeSecret } from "./objects.ts";
 import {
   applyObjects,
   conditionOf,
@@ -34,23 +33,6 @@ import {
   writeVectors,
   type PromotionOperator,
 } from "./harness.ts";
-
-const hex = (digit: string) => digit.repeat(64);
-const ids = Array.from({ length: 6 }, (_, index) => `j${index}`);
-
-function modelAt(name: string, version: string, digit: string): Json {
-  return {
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "EmbeddingModel",
-    metadata: { name },
-    spec: {
-      version,
-      model: { uri: `file:///opt/models/${version}/model.onnx`, sha256: hex(digit), dimensions: 4 },
-      prompts: { job: "Job: {{title}}" },
-      serving: { replicas: 1, resources: { requests: { cpu: "100m", memory: "128Mi" } } },
-    },
-  };
-}
 
 describe("a store two models name, losing its data", () => {
   const run = `${process.pid}-${Date.now().toString(36)}`;

@@ -1,13 +1,17 @@
 // A candidate waiting for approval (cutover Manual, every gate passed) whose store's Redis then loses
-// its data: its BootstrapRun says Succeeded, the registry has no such version. The loss is played by
-// deleting every key of the test's own store on the testbed's Redis (never FLUSHALL: other suites share
-// it); the bootstrap shards and the worker lag are played by the test, as in promotion.test.ts.
+// its data: its BootstrapRun says Succeeded, the registry has no such version, or (when one of the
+// version's writers registered it again before the operator looked: a nearline worker restarted or
+// rescheduled after the Redis restart registers its version when it starts, pipelines/nearline/app.ts)
+// says building, and nothing of that run will mark it complete again. The loss is played by deleting
+// every key of the test's own store on the testbed's Redis (never FLUSHALL: other suites share it),
+// the worker's registration by registering the version as a worker does; the bootstrap shards and the
+// worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getVersion, readPointer, type Store } from "../../../store/index.ts";
+import { getVersion, readPointer, registerVersion, type Store } from "../../../store/index.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { condition, getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
-import { promotionModelAt } from "./objects.ts";
+import { promotionModelAt, versionDigest } from "./objects.ts";
 import {
   applyObjects,
   buildVersion,
@@ -20,7 +24,26 @@ import {
 /** The model's resync: nothing but the resync wakes a model at rest after its store lost its data. */
 const modelResyncMs = 10_000;
 
-describe("a candidate whose store lost its build while it awaited approval", () => {
+const cases = [
+  {
+    title: "a candidate whose store lost its build while it awaited approval",
+    suite: "store-lost-build",
+    // Before: the succeeded run was kept, BootstrapComplete said "succeeded but the store marks v2
+    // absent" for ever, and no run would ever fill v2 again (nor v1: the spec names v2).
+    afterLoss: async () => {},
+  },
+  {
+    title: "a candidate whose store lost its build and whose worker registered it again",
+    suite: "store-lost-reregistered",
+    // Before: BootstrapComplete said "succeeded but the store marks v2 building" for ever, and no run
+    // would ever fill v2 again.
+    afterLoss: async (store: Store) => {
+      await registerVersion(store, "v2", { modelDigest: `sha256:${versionDigest("v2")}`, dimension: 4 });
+    },
+  },
+];
+
+describe.each(cases)("$title", ({ suite, afterLoss }) => {
   let setup: PromotionSetup | undefined;
   let namespace: string;
   let operator: PromotionOperator | undefined;
@@ -37,7 +60,7 @@ describe("a candidate whose store lost its build while it awaited approval", () 
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
 
   beforeAll(async () => {
-    setup = await setUpPromotion("store-lost-build", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }), {
+    setup = await setUpPromotion(suite, () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }), {
       settings: { modelResyncMs },
     });
     ({ namespace, store, operator } = setup);
@@ -57,9 +80,8 @@ describe("a candidate whose store lost its build while it awaited approval", () 
     await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
 
     await deleteKeysWithPrefix(store.client, setup!.storeName);
+    await afterLoss(store);
 
-    // Before: the succeeded run was kept, BootstrapComplete said "succeeded but the store marks v2
-    // absent" for ever, and no run would ever fill v2 again (nor v1: the spec names v2).
     await until(
       "a new run of v2",
       async () => {

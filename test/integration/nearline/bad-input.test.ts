@@ -182,12 +182,12 @@ describe("nearline with hostile records", () => {
     ]);
     expect(dead.map((record) => record.value?.length)).toEqual([512 * 1024, 512 * 1024, 512 * 1024]);
   });
-  it("dead-letters a record with a header without a value, carrying it, and keeps flowing", async () => {
+  /**
+   * Produces `bad` then `after`, one at a time: the worker goes on (no failure), dead-letters `bad`
+   * alone and stores `after`; the dead letter.
+   */
+  const deadLetterOf = async (bad: TestEvent, after: TestEvent) => {
     const before = { ...app.worker.totals };
-    // Kafka allows a header whose value is null (Java's RecordHeader(name, null)); copying it into the
-    // dead letter threw a TypeError and the worker stopped on the record for good.
-    const bad = { key: "null-header", value: "{not json", headers: { "x-null": null, "x-set": "1" } };
-    const after = jobEvent("g10", 1000, { title: "Mason", company: "Acme", skills: [] });
     for (const event of [bad, after]) await produceEvents(topic, [event]);
     await waitFor(
       "the worker to consume them",
@@ -197,12 +197,19 @@ describe("nearline with hostile records", () => {
     expect(app.worker.failure).toBeUndefined();
     expect(app.worker.totals.deadLettered - before.deadLettered).toBe(1);
     await expectStoreMatches(store, version, expectedFinalState([after], version));
-    const dead = (await readTopic(deadLetterTopic, before.deadLettered + 1)).at(-1)!;
+    return (await readTopic(deadLetterTopic, before.deadLettered + 1)).at(-1)!;
+  };
+
+  it("dead-letters a record with a header without a value, carrying it, and keeps flowing", async () => {
+    // Kafka allows a header whose value is null (Java's RecordHeader(name, null)); copying it into the
+    // dead letter threw a TypeError and the worker stopped on the record for good.
+    const bad = { key: "null-header", value: "{not json", headers: { "x-null": null, "x-set": "1" } };
+    const after = jobEvent("g10", 1000, { title: "Mason", company: "Acme", skills: [] });
+    const dead = await deadLetterOf(bad, after);
     expect([dead.key, dead.headers["jude.error.code"]]).toEqual(["null-header", "INVALID_JSON"]);
     expect([dead.headers["x-null"], dead.headers["x-set"]]).toEqual(["(null)", "1"]);
   });
   it("dead-letters a record near the broker's message limit in its headers, cut to fit, and keeps flowing", async () => {
-    const before = { ...app.worker.totals };
     // It fits the source topic with a value under the dead letter's value cut: its bytes are in a
     // header. The dead letter carried it whole, plus its own headers, and did not fit the dead-letter
     // topic (OUTPUT_REFUSED): the worker stopped on the record for good. (A key as large is cut the
@@ -211,16 +218,7 @@ describe("nearline with hostile records", () => {
     const headerBytes = 1_048_400 - value.length - "big-header".length;
     const big = { key: "big-header", value, headers: { trace: "h".repeat(headerBytes - "trace".length) } };
     const after = jobEvent("g9", 1000, { title: "Tailor", company: "Acme", skills: [] });
-    for (const event of [big, after]) await produceEvents(topic, [event]);
-    await waitFor(
-      "the worker to consume them",
-      () => app.worker.failure !== undefined || app.worker.totals.consumed >= before.consumed + 2,
-      { timeoutMs: 60_000, intervalMs: 50 },
-    );
-    expect(app.worker.failure).toBeUndefined();
-    expect(app.worker.totals.deadLettered - before.deadLettered).toBe(1);
-    await expectStoreMatches(store, version, expectedFinalState([after], version));
-    const dead = (await readTopic(deadLetterTopic, before.deadLettered + 1)).at(-1)!;
+    const dead = await deadLetterOf(big, after);
     expect([dead.key, dead.headers["jude.error.code"]]).toEqual(["big-header", "INVALID_JSON"]);
     // The value is whole; the header that did not fit is left out, and the headers' full size said.
     expect(dead.value?.length).toBe(value.length);

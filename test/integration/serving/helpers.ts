@@ -10,6 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { pino } from "pino";
+import { EmbeddingClient, type EmbedAnswer } from "../../../pipelines/embedding-client/client.ts";
 import { parseServingConfig, type ServingConfigInput } from "../../../serving/config.ts";
 import { startEmbeddingServer, type EmbeddingServer } from "../../../serving/server.ts";
 import { requireEnv } from "../../support/env.ts";
@@ -189,6 +190,43 @@ export async function spawnServe(args: string[], env?: NodeJS.ProcessEnv): Promi
     exited,
     waitForLog,
   };
+}
+
+/** About 256 tokens: a call of it takes long on the CPU, so drain tests find it still in flight. */
+export const longDrainText =
+  "Staff software engineer building data platforms with Kafka, Flink and Kubernetes. ".repeat(20);
+
+/**
+ * `jude serve` on the CPU (two threads, batches of two) with `args` added, and `count` calls of
+ * longDrainText sent on one gRPC client, admitted (the in-flight gauge says so) and still running;
+ * `outcome` maps each call to what the test compares. Killed and closed by `cleanups`.
+ */
+export async function serveWithCallsInFlight<T>(
+  args: string[],
+  count: number,
+  outcome: (call: Promise<EmbedAnswer>) => Promise<T>,
+  cleanups: Array<() => Promise<unknown> | unknown>,
+): Promise<{ serve: ServeProcess; calls: Promise<T[]> }> {
+  const serve = await spawnServe([
+    "--execution-provider=cpu",
+    "--intra-op-threads=2",
+    "--max-batch-size=2",
+    ...args,
+  ]);
+  cleanups.push(() => serve.child.exitCode === null && serve.child.kill("SIGKILL"));
+  await serve.waitForLog((line) => line.msg === "model loaded and warmed up; serving");
+  const client = new EmbeddingClient({ address: `127.0.0.1:${serve.grpcPort}`, deadlineMs: 600_000 });
+  cleanups.push(() => client.close());
+  const calls = Promise.all(
+    Array.from({ length: count }, () => outcome(client.embed([longDrainText], { truncate: true }))),
+  );
+  const inFlight = async (): Promise<number | undefined> =>
+    metricValue(
+      await (await fetch(`http://127.0.0.1:${serve.httpPort}/metrics`)).text(),
+      "jude_serving_in_flight",
+    );
+  while ((await inFlight()) !== count);
+  return { serve, calls };
 }
 
 /** Reads one metric value from a Prometheus text exposition. */
