@@ -293,7 +293,7 @@ function createShutdown(parts: ShutdownParts): (timeoutMs: number, graceful: boo
       if (graceful) {
         // GOAWAY: a client's next calls go on a new connection, through the Service to a replica that
         // serves, instead of being refused here for the whole drain (a Service balances connections).
-        grpc.goAway(timeoutMs + GRPC_SHUTDOWN_GRACE_MS);
+        grpc.goAway(Math.min(timeoutMs + GRPC_SHUTDOWN_GRACE_MS, MAX_TIMER_MS));
         logger.info({ inFlight: embedder.inFlight, timeoutMs }, "draining");
         const drained = embedder.drain().then(() => true);
         const timedOut = new Promise<boolean>((resolve) =>

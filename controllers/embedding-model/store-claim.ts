@@ -59,22 +59,17 @@ export async function claimStore(
   const remembered = rememberedOwner(model.status?.storeConflict, prefix, database);
   // Two rounds: a claim that loses a race is decided again against the winner.
   for (let round = 0; round < 2; round += 1) {
-    let step: OwnershipStep;
-    if (owner === undefined) {
-      // A store that lost its data has no pointer either; one whose owner record alone was deleted
-      // (by hand, to hand it on) still has it.
-      const hasPointer = remembered !== undefined && (await readPointer(store)).current !== null;
-      const lookup =
-        remembered !== undefined &&
-        !hasPointer &&
-        needsOwnerLookup(self, { ...remembered, claimedAtMs: null })
-          ? await lookUpOwner(context, { ...remembered, claimedAtMs: null }, prefix)
-          : undefined;
-      step = decideUnowned(self, prefix, { remembered, hasPointer }, lookup);
-    } else {
-      const lookup = needsOwnerLookup(self, owner) ? await lookUpOwner(context, owner, prefix) : undefined;
-      step = decideOwnership(self, prefix, owner, lookup);
-    }
+    // A store that lost its data has no pointer either; one whose owner record alone was deleted (by
+    // hand, to hand it on) still has it. Without a record, the remembered owner is the one looked up.
+    const hasPointer =
+      owner === undefined && remembered !== undefined && (await readPointer(store)).current !== null;
+    const looked =
+      owner ?? (remembered !== undefined && !hasPointer ? { ...remembered, claimedAtMs: null } : undefined);
+    const lookup = needsOwnerLookup(self, looked) ? await lookUpOwner(context, looked, prefix) : undefined;
+    const step =
+      owner === undefined
+        ? decideUnowned(self, prefix, { remembered, hasPointer }, lookup)
+        : decideOwnership(self, prefix, owner, lookup);
     if (step.action === "own" || step.action === "yield") return step;
     const replaceUid = step.action === "takeOver" ? step.stale.uid : undefined;
     context.fence?.(); // a store write: fenced like the API writes (operator/runtime/types.ts)

@@ -2,7 +2,7 @@
  * Records the nearline worker produces: vectors for offline training (point-in-time joins need the
  * event time, source position, model digest and template hash) and dead letters with their reason.
  */
-import type { EntityChange, SourceRecord } from "../shared/decode.ts";
+import { decodeText, type EntityChange, type SourceRecord } from "../shared/decode.ts";
 
 /** A consumed Kafka record. */
 export interface ConsumedRecord extends SourceRecord {
@@ -121,7 +121,7 @@ export function deadLetterRecord(
   const ownNames = new Set([...Object.keys(headers), ...cutSizeHeaders]);
   const sourceHeaders = [...(source.headers ?? [])].flatMap(([name, value]) => {
     // A name that is not UTF-8 goes as its bytes: as text it would come out as U+FFFD, another name.
-    const text = utf8Text(name);
+    const text = decodeText(name);
     if (text !== undefined && ownNames.has(text)) return [];
     return [[text ?? Buffer.from(name), value == null ? null : Buffer.from(value)] as const];
   });
@@ -145,17 +145,6 @@ export function deadLetterRecord(
     headers,
     carriedHeaders,
   };
-}
-
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** The UTF-8 text of `bytes`, or undefined when they are not UTF-8. */
-function utf8Text(bytes: Uint8Array): string | undefined {
-  try {
-    return fatalUtf8.decode(bytes);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The headers saying a part of the source record was cut, with its full size. */

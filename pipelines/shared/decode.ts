@@ -230,7 +230,8 @@ function checkId(id: string, build: (id: string) => DecodeResult): DecodeResult 
   return build(id);
 }
 
-function decodeText(bytes: Uint8Array): string | undefined {
+/** The UTF-8 text of `bytes`, or undefined when they are not UTF-8. */
+export function decodeText(bytes: Uint8Array): string | undefined {
   try {
     return utf8.decode(bytes);
   } catch {

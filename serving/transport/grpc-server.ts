@@ -18,9 +18,6 @@ export const GRPC_SERVICE_NAMES = [
 /** How long calls (a long EmbedStream above all) may run on a connection past its maximum age. */
 const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
 
-/** The longest delay a Node timer takes (a longer one fires at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** Options of the gRPC listener. */
 export interface GrpcServerOptions {
   host: string;
@@ -42,7 +39,7 @@ export interface GrpcListener {
    * Sends GOAWAY on every open connection (a drain's start): clients open their next calls on a new
    * connection, through a Service to a replica that serves, while running calls go on here; after
    * `graceMs` the connections left are cut. The port stays bound: a new connection is served (and its
-   * calls refused while the server drains).
+   * calls refused while the server drains). `graceMs` is a timer delay (at most 2^31 - 1 ms).
    */
   goAway(graceMs: number): void;
   /** Lets running calls finish for up to `graceMs`, then cancels what is left. */
@@ -101,7 +98,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     port,
     goAway: (graceMs) => {
       // grpc-js closes each session gracefully (GOAWAY; streams running continue), then destroys them.
-      server.drain(address(port), Math.min(graceMs, MAX_TIMER_MS));
+      server.drain(address(port), graceMs);
     },
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
