@@ -292,7 +292,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     ? rollbackGates(input, serving, draining)
     : pipelinesGone
       ? pipelinesGoneGates(input, serving, current ?? undefined, active?.store ?? previous?.store)
-      : scratchGates(input, serving, storeState, awaitingCollection);
+      : scratchGates(input, serving, storeState, awaitingCollection, movedFrom);
   // The store lost the build the candidate's run made (bootstrapGate's StoreLostBuild): a new build,
   // as for a lost active version. The run's snapshot now predates the build's start, so it is an
   // earlier build's (deleted with its checkpoints, which would let a run of its name skip the work)
