@@ -44,12 +44,16 @@ export function digestUnknown(input: PromotionInputs): boolean {
   return input.store !== undefined && input.spec.model.sha256 === undefined;
 }
 
-/** Gates of a version built from scratch, each measured only once the previous one is open. */
+/**
+ * Gates of a version built from scratch, each measured only once the previous one is open. `movedFrom`:
+ * the store readers last used, when the pipelines now name another one (StoreChanged).
+ */
 export function scratchGates(
   input: PromotionInputs,
   serving: ServingState,
   storeState: string | undefined,
   awaitingCollection: boolean,
+  movedFrom?: string,
 ): Gate[] {
   const spec = input.specVersion;
   const measured = input.candidate;
@@ -78,7 +82,11 @@ export function scratchGates(
           : `the store still holds an earlier build of ${spec}; it is deleted once its writers have stopped, then the bootstrap starts`,
     });
   else if (gates[0]!.state !== "Open") gates.push(unmeasured("BootstrapComplete", "ServingReady"));
-  else gates.push(bootstrapGate(spec, measured.bootstrap, storeState, measured.runBlocked));
+  else {
+    const move =
+      movedFrom !== undefined && input.store ? { from: movedFrom, to: input.store.name } : undefined;
+    gates.push(bootstrapGate(spec, measured.bootstrap, storeState, measured.runBlocked, move));
+  }
   const open = () => gates.every((gate) => gate.state === "Open");
   // The candidate's workers run from the bootstrap's start: a pipeline that cannot run them says so
   // now, not once the bootstrap is done.

@@ -29,7 +29,7 @@ import { deleteSupersededServingConfigs } from "./serving-config-collection.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
-import { desiredVersionRecord, modelAtVersion, versionRecordSelector } from "./version-record.ts";
+import { buildStart, desiredVersionRecord, modelAtVersion, versionRecordSelector } from "./version-record.ts";
 
 /** Buckets one reconcile garbage-collects at most (a step is cheap; the next reconcile continues). */
 export const gcBucketsPerReconcile = 256;
@@ -258,7 +258,7 @@ async function reconcileRuns(
 ): Promise<void> {
   if (decision.bootstrap !== undefined) {
     const version = decision.bootstrap;
-    const since = decision.records.find((record) => record.version === version)?.promotionStartTime;
+    const since = buildStart(decision.records.find((record) => record.version === version));
     const existing: BootstrapRun[] = [];
     for (const run of runsOfVersion(context, options.pipelines, version)) {
       if (!isEarlierBuild(run, since)) existing.push(run);

@@ -128,12 +128,17 @@ export function buildLostByStore(
   return run?.phase === "Succeeded" && (storeState === undefined || storeState === "building");
 }
 
-/** BootstrapComplete: the run succeeded and the store marks the version complete. */
+/**
+ * BootstrapComplete: the run succeeded and the store marks the version complete. `move`: the
+ * pipelines now name another store than the one readers last used (StoreChanged), so a succeeded
+ * run's build missing from the store is no loss: the run filled the store they named before.
+ */
 export function bootstrapGate(
   version: string,
   run: BootstrapObservation | undefined,
   storeState: string | undefined,
   runBlocked?: { reason: string; message: string },
+  move?: { from: string; to: string },
 ): Gate {
   const percent = run?.percent;
   const value = percent === undefined ? undefined : percent / 100;
@@ -173,7 +178,7 @@ export function bootstrapGate(
       type: "BootstrapComplete",
       state: "Shut",
       reason: "StoreLostBuild",
-      message: `BootstrapRun ${run.name} succeeded, but ${storeState === undefined ? `the store no longer has version ${version} (it lost its data, or the version was removed from it)` : `the store lost its build of version ${version} (it marks it building again: its data was lost and a writer of the version registered it anew)`}: ${run.snapshotTimed === false ? `delete the BootstrapRun to bootstrap version ${version} again` : `version ${version} is bootstrapped again by a new BootstrapRun`}`,
+      message: `BootstrapRun ${run.name} succeeded, but ${lostBuildCause(version, storeState, move)}: ${run.snapshotTimed === false ? `delete the BootstrapRun to bootstrap version ${version} again` : `version ${version} is bootstrapped again by a new BootstrapRun`}`,
     };
   if (storeState !== "complete")
     return {
@@ -189,6 +194,23 @@ export function bootstrapGate(
     message: `BootstrapRun ${run.name} succeeded`,
     value: 1,
   };
+}
+
+/** What became of the build a succeeded run made, told from the store's state and a store move. */
+function lostBuildCause(
+  version: string,
+  storeState: string | undefined,
+  move: { from: string; to: string } | undefined,
+): string {
+  if (move !== undefined) {
+    const store = `store ${move.to}, which the pipelines now write to instead of store ${move.from},`;
+    return storeState === undefined
+      ? `${store} has no build of version ${version}`
+      : `${store} has no complete build of version ${version} (its writers there registered it, building)`;
+  }
+  return storeState === undefined
+    ? `the store no longer has version ${version} (it lost its data, or the version was removed from it)`
+    : `the store lost its build of version ${version} (it marks it building again: its data was lost and a writer of the version registered it anew)`;
 }
 
 /**

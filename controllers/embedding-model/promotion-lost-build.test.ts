@@ -6,6 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { conditionTime } from "../shared/conditions.ts";
 import { mayBootstrap, decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
+import { exampleModel } from "./test-models.ts";
+import { desiredVersionRecord, parseVersionRecord } from "./version-record.ts";
 import { ago, now, passing, promoting, record, specOf, store } from "./promotion-fixtures.ts";
 
 const condition = (decision: PromotionDecision, type: string) =>
@@ -35,9 +37,11 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     expect(decision.queryVersion).toBe("v1");
     expect(decision.bootstrap).toBe("v2");
     // A new build: the succeeded run's snapshot was captured before it started, so the run is an
-    // earlier build's (deleted with its checkpoints) and the next one is created.
+    // earlier build's (deleted with its checkpoints) and the next one is created. The promotion's
+    // deadline still counts from the promotion's start.
     const v2 = decision.records.find((entry) => entry.version === "v2");
-    expect(v2?.promotionStartTime).toBe(conditionTime(now));
+    expect(v2?.buildStartTime).toBe(conditionTime(now));
+    expect(v2?.promotionStartTime).toBe(ago(600));
     expect(condition(decision, "BootstrapComplete")).toMatchObject({
       status: "False",
       reason: "StoreLostBuild",
@@ -64,14 +68,12 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     );
     expect(decision.switchPointer).toBeUndefined();
     expect(decision.bootstrap).toBe("v1");
-    expect(decision.records.find((entry) => entry.version === "v1")?.promotionStartTime).toBe(
-      conditionTime(now),
-    );
+    expect(decision.records.find((entry) => entry.version === "v1")?.buildStartTime).toBe(conditionTime(now));
     expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
   });
 
   // A run of files captures no snapshot time: a new build could not tell it for an earlier one's, and
-  // would adopt it again at every reconcile (restarting the deadline's clock for ever).
+  // would adopt it again at every reconcile (starting a new build at each).
   it("says to delete a run whose snapshot time is unknown, and keeps its promotion's clock", () => {
     const decision = decide(
       promoting({
@@ -83,7 +85,9 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
         candidate: { ...passing, bootstrap: { ...passing.bootstrap, snapshotTimed: false } },
       }),
     );
-    expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(ago(600));
+    const v2 = decision.records.find((entry) => entry.version === "v2");
+    expect(v2?.promotionStartTime).toBe(ago(600));
+    expect(v2?.buildStartTime).toBeUndefined();
     expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
     expect(condition(decision, "BootstrapComplete")?.message).toMatch(
       /delete the BootstrapRun to bootstrap version v2 again/,
@@ -108,9 +112,7 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
       }),
     );
     expect(decision.bootstrap).toBe("v2");
-    expect(decision.records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(
-      conditionTime(now),
-    );
+    expect(decision.records.find((entry) => entry.version === "v2")?.buildStartTime).toBe(conditionTime(now));
     expect(condition(decision, "BootstrapComplete")).toMatchObject({
       status: "False",
       reason: "StoreLostBuild",
@@ -119,6 +121,32 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
       /BootstrapRun jobs-v2 succeeded, but the store lost its build of version v2 .*bootstrapped again/,
     );
     expect(decision.phases["v2"]).toBe("Bootstrapping");
+  });
+
+  // A store that keeps losing its data (a Redis without persistence restarting in a loop) must not
+  // keep the promotion Reconciling for ever: each loss starts a new build, never a new deadline.
+  it("keeps the promotion's deadline from its start however often the store loses the build", () => {
+    let records = [
+      record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+      record("v2", { promotionStartTime: ago(3900), workers: true, fromBootstrap: true }),
+    ];
+    // The store loses v2's build three times, 300 s apart: the promotion passes its 3600 s deadline.
+    for (const lossAt of [2, 1, 0]) {
+      const at = new Date(now.getTime() - lossAt * 300_000);
+      const decision = decide(promoting({ now: at, store: store(null, {}), records, candidate: passing }));
+      expect(condition(decision, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
+      expect(decision.bootstrap).toBe("v2");
+      // Each reconcile reads the records back from their ConfigMaps.
+      records = decision.records.map((entry) =>
+        parseVersionRecord(desiredVersionRecord(exampleModel(), entry))!,
+      );
+      expect(records.find((entry) => entry.version === "v2")?.buildStartTime).toBe(conditionTime(at));
+    }
+    const decision = decidePromotion(promoting({ store: store(null, {}), records }));
+    expect(records.find((entry) => entry.version === "v2")?.promotionStartTime).toBe(ago(3900));
+    expect(decision.phases["v2"]).toBe("Failed");
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
+    expect(decision.bootstrap).toBe("v2");
   });
 
   it("is not rebuilt over a state a newer release wrote (not known: neither complete nor lost)", () => {

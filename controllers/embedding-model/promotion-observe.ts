@@ -29,7 +29,7 @@ import { failingPods } from "../shared/failing-pods.ts";
 import { unreadyPods, withProbeFailure, type UnreadyPods } from "../shared/unready-pods.ts";
 import { readProbeFailure } from "../shared/probe-events.ts";
 import { describeNotReadyPod, notProgressing } from "../shared/progress-deadline.ts";
-import { recordedSpec } from "./version-record.ts";
+import { buildStart, recordedSpec } from "./version-record.ts";
 import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
@@ -53,14 +53,14 @@ export function runsOfVersion(
 
 /**
  * Whether `run` filled an earlier build of its version: its snapshot was captured before the current
- * build's promotion started. A version whose vectors were collected and that is promoted again (a
+ * build started (its promotion's start, or a later rebuild's: version-record.ts buildStart). A version whose vectors were collected and that is promoted again (a
  * rollback beyond retention) still has the Succeeded run of its first build; that run says nothing
  * about the vectors now in the store, and its name is the one the new build's run needs.
  */
-export function isEarlierBuild(run: BootstrapRun, promotionStartTime: string | undefined): boolean {
+export function isEarlierBuild(run: BootstrapRun, buildStartTime: string | undefined): boolean {
   const captured = run.status?.watermarks?.capturedTime;
-  if (captured === undefined || promotionStartTime === undefined) return false;
-  return Date.parse(captured) < Date.parse(promotionStartTime);
+  if (captured === undefined || buildStartTime === undefined) return false;
+  return Date.parse(captured) < Date.parse(buildStartTime);
 }
 
 /**
@@ -327,7 +327,7 @@ export async function observePromotion(
   const specRecord = records.find((record) => record.version === spec);
   const parity = specRecord?.parity;
   const runs = runsOfVersion(context, pipelines, spec).filter(
-    (run) => !isEarlierBuild(run, specRecord?.promotionStartTime),
+    (run) => !isEarlierBuild(run, buildStart(specRecord)),
   );
   return {
     specVersion: spec,

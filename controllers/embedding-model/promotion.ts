@@ -292,16 +292,17 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     ? rollbackGates(input, serving, draining)
     : pipelinesGone
       ? pipelinesGoneGates(input, serving, current ?? undefined, active?.store ?? previous?.store)
-      : scratchGates(input, serving, storeState, awaitingCollection);
-  // The store lost the build the candidate's run made (bootstrapGate's StoreLostBuild): a new attempt,
-  // as for a lost active version. The run's snapshot now predates the promotion's start, so it is an
+      : scratchGates(input, serving, storeState, awaitingCollection, movedFrom);
+  // The store lost the build the candidate's run made (bootstrapGate's StoreLostBuild): a new build,
+  // as for a lost active version. The run's snapshot now predates the build's start, so it is an
   // earlier build's (deleted with its checkpoints, which would let a run of its name skip the work)
-  // and a new run fills the version again; the deadline's clock restarts with it.
+  // and a new run fills the version again. The deadline still counts from the promotion's start: a
+  // store that keeps losing its data would otherwise keep the promotion Reconciling for ever.
   if (
     gates.some((gate) => gate.type === "BootstrapComplete" && gate.reason === "StoreLostBuild") &&
     input.candidate.bootstrap?.snapshotTimed !== false
   )
-    record.promotionStartTime = nowText;
+    record.buildStartTime = nowText;
   const failed = gates.find((gate) => gate.state === "Failed");
   const shut = gates.find((gate) => gate.state !== "Open");
   const gateConditions = gates.map(gateCondition);
@@ -417,11 +418,9 @@ function retargeted(previous: VersionRecord | undefined, input: PromotionInputs,
     previous.activatedTime !== undefined &&
     Date.parse(previous.activatedTime) >= Date.parse(previous.promotionStartTime) &&
     input.specVersion !== currentOf(input);
-  return {
-    ...previous,
-    spec: keptAsWritten(previous.spec, input.spec),
-    ...(restart ? { promotionStartTime: now } : {}),
-  };
+  if (!restart) return { ...previous, spec: keptAsWritten(previous.spec, input.spec) };
+  const { buildStartTime: _earlierBuild, ...kept } = previous;
+  return { ...kept, spec: keptAsWritten(previous.spec, input.spec), promotionStartTime: now };
 }
 
 function currentOf(input: PromotionInputs): string | null | undefined {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decidePromotion } from "./promotion.ts";
-import { ago, policy, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
+import { ago, passing, policy, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
 
 describe("a model whose pipelines moved to another store", () => {
   it("mid-promotion: status names the version readers still use as active", () => {
@@ -70,6 +70,47 @@ describe("a model whose pipelines moved to another store", () => {
       }),
     );
     expect(built.switchPointer).toMatchObject({ target: "v3", expectedCurrent: "v2" });
+  });
+});
+
+// v3's run filled store-a and succeeded; then the pipelines moved to store-b, which has no v3. Nothing
+// was lost: the condition says the store now named has no build of v3, not that a store lost its data.
+describe("a candidate whose run succeeded before the pipelines moved to another store", () => {
+  const moved = (versions: Record<string, string>) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v3",
+        spec: specOf("v3"),
+        store: store(null, versions, { name: "store-b" }),
+        statusActive: "v2",
+        serving: { v2: ready, v3: ready },
+        records: [
+          record("v2", { activatedTime: ago(7000), workers: true, store: "store-a" }),
+          record("v3", { promotionStartTime: ago(600), workers: true, fromBootstrap: true }),
+        ],
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v3" } },
+      }),
+    );
+  const bootstrapComplete = (decision: ReturnType<typeof decidePromotion>) =>
+    decision.conditions.find((entry) => entry.type === "BootstrapComplete");
+
+  it("says the store the pipelines now name has no build of the version", () => {
+    const decision = moved({});
+    expect(bootstrapComplete(decision)).toMatchObject({ reason: "StoreLostBuild" });
+    const message = bootstrapComplete(decision)?.message ?? "";
+    expect(message).toMatch(
+      /^BootstrapRun jobs-v3 succeeded, but store store-b, which the pipelines now write to instead of store store-a, has no build of version v3: version v3 is bootstrapped again by a new BootstrapRun$/,
+    );
+    expect(message).not.toMatch(/lost|removed/);
+    expect(decision.bootstrap).toBe("v3");
+  });
+
+  it("says so when the version's workers already registered it in the new store (building)", () => {
+    const message = bootstrapComplete(moved({ v3: "building" }))?.message ?? "";
+    expect(message).toMatch(
+      /^BootstrapRun jobs-v3 succeeded, but store store-b, which the pipelines now write to instead of store store-a, has no complete build of version v3 \(its writers there registered it, building\): version v3 is bootstrapped again by a new BootstrapRun$/,
+    );
+    expect(message).not.toMatch(/lost|removed/);
   });
 });
 

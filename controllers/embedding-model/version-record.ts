@@ -31,6 +31,12 @@ export interface VersionRecord {
   spec: RecordedSpec;
   /** When this version first became the spec's version (the promotion deadline counts from here). */
   promotionStartTime: string;
+  /**
+   * When the current build of this version started, if later than the promotion (the store lost the
+   * build and it is bootstrapped again): BootstrapRuns whose snapshot predates it are an earlier
+   * build's. A new build never restarts the deadline, so a store that keeps losing its data stalls.
+   */
+  buildStartTime?: string;
   /** When readers last switched to it. */
   activatedTime?: string;
   /** When readers last switched away from it (the bake period counts from here). */
@@ -65,6 +71,7 @@ const dataKeys = {
   version: "version",
   spec: "spec.json",
   promotionStartTime: "promotionStartTime",
+  buildStartTime: "buildStartTime",
   activatedTime: "activatedTime",
   deactivatedTime: "deactivatedTime",
   collected: "collected",
@@ -194,6 +201,11 @@ export function servingAtVersion(
   };
 }
 
+/** When the version's current build started: BootstrapRuns whose snapshot predates it are earlier builds'. */
+export function buildStart(record: VersionRecord | undefined): string | undefined {
+  return record?.buildStartTime ?? record?.promotionStartTime;
+}
+
 /** The record ConfigMap to apply. */
 export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecord): V1ConfigMap {
   const { labels } = childLabels("version-record", {
@@ -205,6 +217,7 @@ export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecor
     [dataKeys.spec]: JSON.stringify(record.spec),
     [dataKeys.promotionStartTime]: record.promotionStartTime,
   };
+  if (record.buildStartTime !== undefined) data[dataKeys.buildStartTime] = record.buildStartTime;
   if (record.activatedTime !== undefined) data[dataKeys.activatedTime] = record.activatedTime;
   if (record.deactivatedTime !== undefined) data[dataKeys.deactivatedTime] = record.deactivatedTime;
   if (record.collected === true) data[dataKeys.collected] = "true";
@@ -257,6 +270,7 @@ export function parseVersionRecord(configMap: {
     version,
     spec,
     promotionStartTime: started,
+    ...(data[dataKeys.buildStartTime] !== undefined ? { buildStartTime: data[dataKeys.buildStartTime] } : {}),
     ...(data[dataKeys.activatedTime] !== undefined ? { activatedTime: data[dataKeys.activatedTime] } : {}),
     ...(data[dataKeys.deactivatedTime] !== undefined
       ? { deactivatedTime: data[dataKeys.deactivatedTime] }

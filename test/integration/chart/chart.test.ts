@@ -412,6 +412,11 @@ describe("the jude-operator chart", () => {
       [["nodeSelector.pool=-gpu"], "/nodeSelector/pool"],
       [["podAnnotations.a\\ b=x"], "/podAnnotations"],
       [["serviceAccount.annotations.a\\ b=x"], "/serviceAccount/annotations"],
+      // A ServiceAccount name the API server refuses (a DNS-1123 subdomain), created or referenced.
+      [["serviceAccount.name=Jude_Operator"], "/serviceAccount/name"],
+      [["serviceAccount.name=-jude"], "/serviceAccount/name"],
+      [["serviceAccount.name=" + "a".repeat(254)], "/serviceAccount/name"],
+      [["serviceAccount.create=false", "serviceAccount.name=jude operator"], "/serviceAccount/name"],
       [["metrics.serviceMonitor.labels.release=prometheus stack"], "/metrics/serviceMonitor/labels/release"],
       [["metrics.podMonitor.labels.release=_x"], "/metrics/podMonitor/labels/release"],
       [["metrics.prometheusRule.labels.role/=x"], "/metrics/prometheusRule/labels"],
@@ -439,6 +444,8 @@ describe("the jude-operator chart", () => {
       [["image.repository=registry.example.com:5000/platform/jude"], "rendered"],
       [["image.repository=localhost/jude_ops/jude-operator__x"], "rendered"],
       [["image.repository=jude"], "rendered"],
+      [["serviceAccount.name=jude.operator-1"], "rendered"],
+      [["serviceAccount.name=" + "a".repeat(253)], "rendered"],
       // An IPv6 registry, as the image-name grammar (distribution/reference) takes it.
       [["image.repository=[fd00::1]:5000/platform/jude"], "rendered"],
       [["image.repository=[2001:db8::5]/jude"], "rendered"],

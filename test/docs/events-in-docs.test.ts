@@ -1,0 +1,140 @@
+// The README's catalogue of Event reasons (section "Events") against the code that records Events:
+// every reason the operator can emit is in the table, and every row is a reason the code emits. Reasons
+// are read from the recording calls (`context.events.normal|warning(object, reason, …)`, and the
+// `{ warning, reason, message }` objects a reconcile hands to them); a reason the call computes is
+// expanded through `computedReasons` below, which names the set it is drawn from.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { versionPhase } from "../../crds/embedding-model-status.ts";
+import { missingReferenceReasons } from "../../controllers/embedding-model/blockers.ts";
+import { readDocument, repoRoot } from "./markdown.ts";
+
+/** A row standing for whatever reason the object's Stalled condition has (see Troubleshooting). */
+const stalledReason = "<Stalled reason>";
+
+/**
+ * Reasons a recording call computes, by file and the call's reason expression (whitespace collapsed):
+ * the set each is drawn from. A new computed reason fails the test until it is listed here.
+ */
+const computedReasons: Record<string, readonly string[]> = {
+  // A version's phase changed (the EmbeddingModel's status.versions[].phase).
+  "controllers/embedding-model/promotion-status.ts: phase": versionPhase.options,
+  // The verdict turned Ready or Stalled; a candidate waits for a missing reference; the store was
+  // lost or changed.
+  'controllers/embedding-model/promotion-status.ts: verdict.state === "Ready" ? "Ready" : verdict.reason': [
+    "Ready",
+    stalledReason,
+  ],
+  "controllers/embedding-model/promotion-status.ts: verdict.reason": [
+    ...missingReferenceReasons,
+    "StoreDataLost",
+    "StoreChanged",
+  ],
+  // An older version's pods reference a missing Secret, key or claim.
+  "controllers/embedding-model/older-version-references.ts: problem.reason": [...missingReferenceReasons],
+  "controllers/nearline-pipeline/reconcile.ts: event.reason": [...missingReferenceReasons],
+  // The store URL's Secret or key is missing (model-store.ts StoreSecretMissing).
+  "controllers/embedding-model/reconcile.ts: missing.reason": ["SecretNotFound", "SecretKeyNotFound"],
+  // The promotion's Events, listed from promotion-status.ts and older-version-references.ts above.
+  "controllers/embedding-model/reconcile.ts: event.reason": [],
+  // A run's phase changed (Running has no Event of its own).
+  'controllers/bootstrap-run/reconcile.ts: decision.status.phase ?? "Pending"': [
+    "Pending",
+    "Succeeded",
+    "Failed",
+    "Suspended",
+  ],
+  "controllers/bootstrap-run/reconcile.ts: decision.standing.reason": [stalledReason],
+  // A pipeline's verdict turned Ready (pipeline-standing.ts) or Stalled.
+  "controllers/nearline-pipeline/reconcile.ts: verdict.reason": ["WorkersReady", stalledReason],
+};
+
+/** The operator's source files (tests excluded). */
+function sourceFiles(folder: string): string[] {
+  return readdirSync(join(repoRoot, folder), { recursive: true, encoding: "utf8" })
+    .filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts"))
+    .map((file) => join(folder, file));
+}
+
+/** `export const name = "Literal"` across the sources, to read reasons recorded through a constant. */
+function exportedStrings(files: readonly string[]): Map<string, string> {
+  const constants = new Map<string, string>();
+  for (const file of files)
+    for (const match of readFileSync(join(repoRoot, file), "utf8").matchAll(
+      /export const (\w+) = "([A-Za-z]+)";/g,
+    ))
+      constants.set(match[1]!, match[2]!);
+  return constants;
+}
+
+/** The reason expression of each recording call and Event object, by file. */
+function reasonExpressions(files: readonly string[]): Array<{ file: string; expression: string }> {
+  const found: Array<{ file: string; expression: string }> = [];
+  const patterns = [
+    // context.events.warning(object, reason, message)
+    /events\.(?:normal|warning)\(\s*[\w.]+,\s*([^,]+?),/g,
+    // (cond ? context.events.warning : context.events.normal).call(context.events, object, reason, …)
+    /\.call\(\s*context\.events,\s*[\w.]+,\s*([^,]+?),/g,
+    // { warning: …, reason: …, message: … } handed to the recorder (PromotionEvent)
+    /\{\s*warning:[^{}]*?reason:\s*([^,]+?),\s*message:/g,
+  ];
+  for (const file of files) {
+    const text = readFileSync(join(repoRoot, file), "utf8").replace(/^\s*\/\/.*$/gm, "");
+    for (const pattern of patterns)
+      for (const match of text.matchAll(pattern))
+        found.push({ file, expression: match[1]!.replace(/\s+/g, " ").trim() });
+  }
+  return found;
+}
+
+/** The reasons of the README's Events table (its first column, each in backticks). */
+function documentedReasons(): string[] {
+  const text = readDocument("README.md");
+  const section = /^## Events\n([\s\S]*?)^## /m.exec(text)?.[1] ?? "";
+  return section
+    .split("\n")
+    .filter((line) => line.startsWith("| ") && !/^\|\s*-/.test(line) && !line.startsWith("| Reason"))
+    .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([^`]+)`/g)].map((match) => match[1]!));
+}
+
+describe("the README's Event reasons", () => {
+  const files = [...sourceFiles("controllers"), ...sourceFiles("operator")];
+  const constants = exportedStrings(files);
+  const calls = reasonExpressions(files);
+
+  it("finds the recording calls", () => {
+    // The scan itself: a refactor that renames the recorder must not leave the test comparing nothing.
+    expect(calls.length).toBeGreaterThan(10);
+  });
+
+  it("lists every reason the code emits, and only those", () => {
+    const emitted = new Set<string>();
+    const unlisted: string[] = [];
+    const used = new Set<string>();
+    for (const { file, expression } of calls) {
+      const key = `${file}: ${expression}`;
+      const literal = /^"([A-Za-z]+)"$/.exec(expression)?.[1] ?? constants.get(expression);
+      // One of two literals (`cond ? "RolledBack" : "Promoted"`).
+      const either = /^[^?]+\? "([A-Za-z]+)" : "([A-Za-z]+)"$/.exec(expression);
+      const computed = computedReasons[key];
+      if (literal !== undefined) emitted.add(literal);
+      else if (either !== null) {
+        emitted.add(either[1]!);
+        emitted.add(either[2]!);
+      } else if (computed !== undefined) {
+        used.add(key);
+        for (const reason of computed) emitted.add(reason);
+      } else unlisted.push(key);
+    }
+    expect(unlisted, "computed reasons not in computedReasons").toEqual([]);
+    expect(
+      Object.keys(computedReasons).filter((key) => !used.has(key)),
+      "computedReasons entries no call uses",
+    ).toEqual([]);
+    const documented = documentedReasons();
+    expect(documented.length, "README section '## Events' has a table").toBeGreaterThan(0);
+    expect(new Set(documented).size, "each reason has one row").toBe(documented.length);
+    expect([...new Set(documented)].sort()).toEqual([...emitted].sort());
+  });
+});
