@@ -5,12 +5,13 @@
  * slots per node; a redirected command among successful ones must be re-sent to the right node, not
  * reported as a failure. Runs on a private cluster: the testbed's shared one must not be resharded.
  *
- * Each test gets a new cluster and store, so no slot moves twice in one cluster. Redis before 7.4
- * (Debian's 7.0 here) keeps an "owner no longer claims this slot" mark through CLUSTER SETSLOT NODE
- * (fixed upstream by redis/redis#12564); a node holding such a stale mark for a slot that then moves
- * to it takes a late gossip claim from the previous owner as the truth, gives the slot back, and
- * drops its keys: the nodes then bounce MOVED between each other for ever (seen twice in CI when the
- * reshard moved the control slot back to the node an earlier test had moved it from).
+ * Each test gets a new cluster and store, so no slot moves twice in one cluster. Redis 7.0.13-7.0.15
+ * and 7.2.0-7.2.3 (Debian's 7.0.15 here) keep an "owner no longer claims this slot" mark through
+ * CLUSTER SETSLOT NODE (redis/redis#12564 fixed it in 7.2.4); a node holding such a stale mark for a
+ * slot that then moves to it takes a late gossip claim from the previous owner as the truth (whatever
+ * the epochs), gives the slot back and drops its keys: the nodes then bounce MOVED between each other
+ * for ever (seen twice in CI when the reshard moved the control slot back to the node an earlier test
+ * had moved it from).
  */
 
 import { execFile } from "node:child_process";
