@@ -4,11 +4,19 @@
  * has) and a slot already moved while the client's slot map is stale (MOVED). Pipelines group many
  * slots per node; a redirected command among successful ones must be re-sent to the right node, not
  * reported as a failure. Runs on a private cluster: the testbed's shared one must not be resharded.
+ *
+ * Each test gets a new cluster and store, so no slot moves twice in one cluster. Redis 7.0.13-7.0.15
+ * and 7.2.0-7.2.3 (Debian's 7.0.15 here) keep an "owner no longer claims this slot" mark through
+ * CLUSTER SETSLOT NODE (redis/redis#12564 fixed it in 7.2.4); a node holding such a stale mark for a
+ * slot that then moves to it takes a late gossip claim from the previous owner as the truth (whatever
+ * the epochs), gives the slot back and drops its keys: the nodes then bounce MOVED between each other
+ * for ever (seen twice in CI when the reshard moved the control slot back to the node an earlier test
+ * had moved it from).
  */
 
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 import type { RedisClient, Store } from "../../../store/index.ts";
 import {
   StoreReader,
@@ -40,7 +48,7 @@ describe("store on a Redis Cluster while slots move", () => {
   let client: RedisClient;
   let store: Store;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     cluster = await startOwnedCluster({ masters: 3 });
     client = connectRedis({ clusterNodes: cluster.seeds }, { connectionName: "store-test-reshard" });
     store = await openStore(client, { prefix: "jude-test:reshard", create: true, buckets: 16 });
@@ -50,7 +58,7 @@ describe("store on a Redis Cluster while slots move", () => {
     await flip(store, { expectedCurrent: null, target: "A" });
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await client?.quit().catch(() => undefined);
     await cluster?.destroy();
   });
@@ -119,14 +127,16 @@ describe("store on a Redis Cluster while slots move", () => {
       backup: "C",
     });
     expect(await readPointer(store)).toMatchObject({ current: "A", backup: "C" });
-    expect(await readAll()).toEqual(allIds.map(() => 3));
+    expect(await readAll()).toEqual(allIds.map(() => 1));
   });
 
   it("loses and reorders nothing while redis-cli --cluster reshard moves slots under writers and readers", async () => {
-    // A failure here once was a redirection loop on the control slot (MOVED 118 from every node for
-    // the rest of the file); what each node believed then tells a client bug from a cluster one.
+    // What each node believed tells a client bug from a cluster one.
     onTestFailed(async () => console.error(`cluster after the failure:\n${await cluster.views()}`));
-    const source = await cluster.ownerOf(slotOfRecord(store, "0"));
+    // The reshard moves the source's lowest slots: from the control slot's node, that is the control
+    // slot (pointer, versions) and some of version A's buckets.
+    const controlSlot = keySlot(store.keys.pointer);
+    const source = await cluster.ownerOf(controlSlot);
     const target = cluster.nodes.find((node) => node !== source) as ClusterNode;
     const [sourceId, targetId] = await Promise.all([cluster.nodeId(source), cluster.nodeId(target)]);
     const dataSlots = [...new Set(allIds.map((id) => slotOfRecord(store, id)))];
@@ -146,7 +156,7 @@ describe("store on a Redis Cluster while slots move", () => {
       "--cluster-yes",
     ]);
     let done = false;
-    let committed = 3; // the revision every record had before
+    let committed = 1; // the revision every record had before
     const writing = (async () => {
       const writer = new StoreWriter(store);
       for (let revision = 10; !done || revision < 15; revision++) {
@@ -175,11 +185,13 @@ describe("store on a Redis Cluster while slots move", () => {
       done = true;
     }
     await Promise.all([writing, reading]);
+    await cluster.settled();
     expect(await readAll()).toEqual(allIds.map(() => committed));
     expect(await countVersion(store, "A")).toMatchObject({ live: RECORDS, tombstones: 0 });
     // The reshard moved slots that hold this store's data (else the test proved nothing).
     const ownersAfter = await Promise.all(dataSlots.map((slot) => cluster.ownerOf(slot)));
     expect(ownersAfter.filter((owner, index) => owner !== ownersBefore[index]).length).toBeGreaterThan(0);
+    expect(await cluster.ownerOf(controlSlot)).toBe(target);
   });
 
   it("collects a version's buckets on a slot that has moved", async () => {

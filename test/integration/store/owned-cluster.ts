@@ -42,6 +42,11 @@ export interface OwnedCluster {
   readonly ownerOf: (slot: number) => Promise<ClusterNode>;
   /** Every node's own view of the cluster (`CLUSTER NODES`), for a failing test's output. */
   readonly views: () => Promise<string>;
+  /**
+   * Resolves once every node names the same owner for every slot (a move has reached them all);
+   * throws with the first slot they disagree on and every node's view if they never do.
+   */
+  readonly settled: () => Promise<void>;
   /** Stops every process this cluster started and removes its directory. */
   readonly destroy: () => Promise<void>;
 }
@@ -174,7 +179,36 @@ export async function startOwnedCluster(
     );
     return lines.join("\n");
   };
-  return { nodes, seeds: nodes.map((node) => node.address), nodeId, ownerOf, views, destroy };
+  const settled = async () => {
+    let disagreement = "";
+    try {
+      await waitFor(
+        "every node to name the same owner for every slot",
+        async () => {
+          const maps = await Promise.all(nodes.map(async (node) => slotOwners(node)));
+          const first = maps[0] ?? [];
+          const slot = first.findIndex((owner, index) => maps.some((map) => map[index] !== owner));
+          disagreement =
+            slot === -1
+              ? ""
+              : `slot ${slot}: ${nodes.map((node, index) => `${node.address} says ${maps[index]?.[slot] ?? "nobody"}`).join(", ")}`;
+          return slot === -1;
+        },
+        polling,
+      );
+    } catch (error) {
+      throw new Error(`${String(error)}; ${disagreement}\n${await views()}`, { cause: error });
+    }
+  };
+  return { nodes, seeds: nodes.map((node) => node.address), nodeId, ownerOf, views, settled, destroy };
+}
+
+/** The `host:port` of the primary that `node` says serves each slot ("" where it names none). */
+async function slotOwners(node: ClusterNode): Promise<string[]> {
+  const owners = Array.from({ length: 16_384 }, () => "");
+  const ranges = (await node.admin.call("CLUSTER", "SLOTS")) as [number, number, [string, number]][];
+  for (const [from, to, [host, port]] of ranges) owners.fill(`${host}:${port}`, from, to + 1);
+  return owners;
 }
 
 /**
@@ -201,7 +235,10 @@ export async function migrateSlot(
   if (finish) await finishMigration(cluster, slot, target);
 }
 
-/** Assigns a migrating slot to `target` on every primary. */
+/**
+ * Assigns a migrating slot to `target` on every primary, then waits until every node agrees (so the
+ * next step starts from one cluster-wide view, not from gossip still in flight).
+ */
 export async function finishMigration(
   cluster: OwnedCluster,
   slot: number,
@@ -212,4 +249,5 @@ export async function finishMigration(
   for (const node of [target, ...cluster.nodes.filter((each) => each !== target)]) {
     await node.admin.call("CLUSTER", "SETSLOT", slot, "NODE", targetId).catch(() => undefined);
   }
+  await cluster.settled();
 }
