@@ -496,6 +496,57 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("says the JUDE resources are not installed when approve or rollback finds no EmbeddingModel kind", async () => {
+    // Was: "EmbeddingModel minilm not found in namespace recs", as if only the object were missing.
+    const server = createHttpServer((_request, response) => {
+      response.writeHead(404, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          message: "the server could not find the requested resource",
+          reason: "NotFound",
+          code: 404,
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = join(folder, "no-crds");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "c",
+            cluster: {
+              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+              "insecure-skip-tls-verify": true,
+            },
+          },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      const results = await Promise.all(
+        ["approve", "rollback"].map((command) => run([command, "minilm", "--kubeconfig", file])),
+      );
+      for (const { code, stderr } of results)
+        expect({ code, stderr }).toEqual({
+          code: 1,
+          stderr:
+            "kubectl jude: the JUDE resources (embeddingmodels.jude.dev) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)\n",
+        });
+    } finally {
+      server.close();
+    }
+  });
+
   it("gives up on an API server that accepts but never answers after --request-timeout (exit 1)", async () => {
     // Accepts the connection and reads the request, never answers: an overloaded or half-dead API server.
     const silent = createServer((socket) => socket.resume());

@@ -148,7 +148,32 @@ export class Cluster {
         }),
       )) as unknown as EmbeddingModel;
     } catch (error) {
+      // The API server answers 404 both for a model that does not exist and for a kind it does not
+      // serve (no CRDs): a list of the kind that is 404 too says the CRDs are missing. Any other
+      // answer to it (a Role that grants get but not list) leaves the model not found.
+      if (error instanceof ApiException && error.code === 404 && (await this.#kindMissing(namespace)))
+        throw this.explain(error, "list", "EmbeddingModel", namespace);
       throw this.explain(error, "get", "EmbeddingModel", namespace, name);
+    }
+  }
+
+  /** Whether the API server serves no EmbeddingModel kind (its list is 404: the CRDs are not installed). */
+  async #kindMissing(namespace: string): Promise<boolean> {
+    try {
+      await this.api.list(
+        apiVersion,
+        "EmbeddingModel",
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        1,
+      );
+      return false;
+    } catch (error) {
+      return error instanceof ApiException && error.code === 404;
     }
   }
 
