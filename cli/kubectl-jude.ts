@@ -63,6 +63,13 @@ the same change (spec.promotion.approvedVersion, spec.version) or the next sync 
 
 class UsageError extends Error {}
 
+// `kubectl jude status | head -1`: the reader is gone and wants no more; stop quietly, as kubectl
+// does, not with "Unhandled 'error' event" and a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
 /**
  * The line after a usage error, as kubectl's: where the usage is. The command's own help once the
  * command line names one that exists, even when its flags are what is wrong.

@@ -1,6 +1,6 @@
 // What a user who mistypes gets from `kubectl jude` before any cluster is involved: one line naming
 // the problem (and the usage for a usage error), never a stack trace from the client library.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadKubeConfig, PluginError } from "./cluster.ts";
 import { commands, flagOptions } from "./flags.ts";
+import { promotingModel } from "./fixtures.test-data.ts";
 
 const execFileAsync = promisify(execFile);
 const plugin = join(import.meta.dirname, "..", "kubectl-jude.ts");
@@ -382,6 +383,168 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     expect(stderr).toBe(
       `kubectl jude: no kubeconfig: ${join(home, ".kube", "config")} does not exist; pass --kubeconfig FILE or set KUBECONFIG\n`,
     );
+  });
+
+  it("merges the files of KUBECONFIG as kubectl does: a missing one skipped, the first to set a value wins", () => {
+    // Was: a missing file in the list failed the command (ENOENT), a name two files share failed it
+    // ("Duplicate cluster"), and the last file's current-context won.
+    const config = (server: string, current: string, contexts: string[]) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          { name: "c", cluster: { server } },
+          { name: `other-${current}`, cluster: { server: `${server}0` } },
+        ],
+        users: [{ name: "u", user: { token: current } }],
+        contexts: contexts.map((name) => ({
+          name,
+          context: { cluster: name === "dev" ? "c" : `other-${current}`, user: "u" },
+        })),
+        "current-context": current,
+      });
+    const first = join(folder, "merge-first");
+    const second = join(folder, "merge-second");
+    writeFileSync(first, config("https://127.0.0.1:1", "dev", ["dev"]));
+    writeFileSync(second, config("https://127.0.0.1:2", "prod", ["dev", "prod"]));
+    const saved = process.env.KUBECONFIG;
+    try {
+      process.env.KUBECONFIG = [join(folder, "merge-absent"), first, "", second].join(":");
+      const merged = loadKubeConfig({});
+      expect(merged.getCurrentContext()).toBe("dev");
+      expect(merged.getCurrentCluster()?.server).toBe("https://127.0.0.1:1");
+      expect(merged.getCurrentUser()?.token).toBe("dev");
+      expect(merged.getContexts().map((context) => context.name)).toEqual(["dev", "prod"]);
+      const prod = loadKubeConfig({ context: "prod" });
+      expect(prod.getCurrentCluster()?.server).toBe("https://127.0.0.1:20");
+      process.env.KUBECONFIG = [join(folder, "merge-absent"), join(folder, "merge-absent-too")].join(":");
+      expect(() => loadKubeConfig({})).toThrow(
+        new PluginError(
+          `no kubeconfig: none of the files in KUBECONFIG exist (${process.env.KUBECONFIG}); pass --kubeconfig FILE or set KUBECONFIG`,
+        ),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+
+  it("stops quietly when its reader goes away (`| head -1`), without a stack trace", async () => {
+    // Was: "Error: write EPIPE … Unhandled 'error' event" and a stack on stderr, exit 1.
+    const models = Array.from({ length: 2000 }, (_, index) => {
+      const model = promotingModel();
+      model.metadata.name = `model-${index}`;
+      return model;
+    });
+    const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+      name: `${kind.toLowerCase()}s`,
+      singularName: kind.toLowerCase(),
+      namespaced: true,
+      kind,
+      verbs: ["get", "list", "patch"],
+    }));
+    const server = createHttpServer((request, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify(
+          request.url === "/apis/jude.dev/v1alpha1"
+            ? { kind: "APIResourceList", apiVersion: "v1", groupVersion: "jude.dev/v1alpha1", resources }
+            : {
+                apiVersion: "v1",
+                kind: "List",
+                metadata: {},
+                items: request.url?.includes("/embeddingmodels") ? models : [],
+              },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = join(folder, "many-models");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "c",
+            cluster: {
+              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+              "insecure-skip-tls-verify": true,
+            },
+          },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      for (const output of ["text", "json"]) {
+        const child = spawn(process.execPath, [plugin, "status", "-o", output, "--kubeconfig", file], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stderr = "";
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+        // The first chunk read, the reader closes its end, as `head -1` does.
+        child.stdout.once("data", () => child.stdout.destroy());
+        const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+        expect({ output, code, stderr }).toEqual({ output, code: 0, stderr: "" });
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it("says the JUDE resources are not installed when approve or rollback finds no EmbeddingModel kind", async () => {
+    // Was: "EmbeddingModel minilm not found in namespace recs", as if only the object were missing.
+    const server = createHttpServer((_request, response) => {
+      response.writeHead(404, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          message: "the server could not find the requested resource",
+          reason: "NotFound",
+          code: 404,
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = join(folder, "no-crds");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "c",
+            cluster: {
+              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+              "insecure-skip-tls-verify": true,
+            },
+          },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      const results = await Promise.all(
+        ["approve", "rollback"].map((command) => run([command, "minilm", "--kubeconfig", file])),
+      );
+      for (const { code, stderr } of results)
+        expect({ code, stderr }).toEqual({
+          code: 1,
+          stderr:
+            "kubectl jude: the JUDE resources (embeddingmodels.jude.dev) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)\n",
+        });
+    } finally {
+      server.close();
+    }
   });
 
   it("gives up on an API server that accepts but never answers after --request-timeout (exit 1)", async () => {

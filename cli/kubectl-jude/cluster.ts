@@ -2,7 +2,7 @@
 // API errors turned into messages that say what to do (CRDs missing, access denied, not found).
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   ApiException,
@@ -148,7 +148,32 @@ export class Cluster {
         }),
       )) as unknown as EmbeddingModel;
     } catch (error) {
+      // The API server answers 404 both for a model that does not exist and for a kind it does not
+      // serve (no CRDs): a list of the kind that is 404 too says the CRDs are missing. Any other
+      // answer to it (a Role that grants get but not list) leaves the model not found.
+      if (error instanceof ApiException && error.code === 404 && (await this.#kindMissing(namespace)))
+        throw this.explain(error, "list", "EmbeddingModel", namespace);
       throw this.explain(error, "get", "EmbeddingModel", namespace, name);
+    }
+  }
+
+  /** Whether the API server serves no EmbeddingModel kind (its list is 404: the CRDs are not installed). */
+  async #kindMissing(namespace: string): Promise<boolean> {
+    try {
+      await this.api.list(
+        apiVersion,
+        "EmbeddingModel",
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        1,
+      );
+      return false;
+    } catch (error) {
+      return error instanceof ApiException && error.code === 404;
     }
   }
 
@@ -266,8 +291,10 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
     );
   try {
     if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
+    else if (fromEnvironment) loadMerged(config, process.env.KUBECONFIG!);
     else config.loadFromDefault();
   } catch (error) {
+    if (error instanceof PluginError) throw error;
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new PluginError(`cannot load the kubeconfig ${source}: ${reason}`);
   }
@@ -293,6 +320,37 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
       `the kubeconfig ${source} names no cluster for context "${config.getCurrentContext()}"`,
     );
   return config;
+}
+
+/**
+ * The files of $KUBECONFIG merged as kubectl merges them: a file that does not exist is skipped, and
+ * the first file to set a value wins (current-context, and each cluster, user and context by name).
+ * The client library's own merge failed on a missing file and on a name two files share, and took the
+ * last file's current-context.
+ */
+function loadMerged(config: KubeConfig, list: string): void {
+  const files = [...new Set(list.split(delimiter).filter((file) => file !== ""))];
+  const present = files.filter((file) => existsSync(file));
+  if (present.length === 0)
+    throw new PluginError(
+      `no kubeconfig: none of the files in KUBECONFIG exist (${list}); pass --kubeconfig FILE or set KUBECONFIG`,
+    );
+  const firstByName = <T extends { name: string }>(lists: T[][]): T[] => {
+    const byName = new Map<string, T>();
+    for (const item of lists.flat()) if (!byName.has(item.name)) byName.set(item.name, item);
+    return [...byName.values()];
+  };
+  const loaded = present.map((file) => {
+    const each = new KubeConfig();
+    each.loadFromFile(file);
+    return each;
+  });
+  config.loadFromOptions({
+    clusters: firstByName(loaded.map((each) => each.getClusters())),
+    users: firstByName(loaded.map((each) => each.getUsers())),
+    contexts: firstByName(loaded.map((each) => each.getContexts())),
+    currentContext: loaded.map((each) => each.getCurrentContext()).find((name) => name) ?? "",
+  });
 }
 
 /** Tries of one API call the API server keeps asking to retry (client-go's limit). */

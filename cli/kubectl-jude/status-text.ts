@@ -38,6 +38,27 @@ export function table(rows: string[][], indent = "  "): string[] {
   );
 }
 
+const named: Record<string, string> = {
+  "\u001b": "^[",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+  "\u0007": "\\a",
+};
+
+/**
+ * One line as a terminal should get it: the control characters a condition message (free text) may
+ * carry made visible, as kubectl escapes them (ESC as ^[), so that no escape sequence reaches the
+ * terminal and no newline forges a line of its own.
+ */
+export function printable(line: string): string {
+  return line.replace(
+    // eslint-disable-next-line no-control-regex -- the control characters are what is matched
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (character) => named[character] ?? `\\u${character.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 const marks = { good: "✓", bad: "✗", neutral: "•", pending: "…" } as const;
 /** ✓ passed, ✗ failed, … not reached yet (a gate the operator is still waiting for, or not reported). */
 const mark = (gate: GateView): string => marks[conditionVerdict(gate.type, gate.status, gate.reason)];
@@ -66,7 +87,7 @@ export function renderStatus(
         `  ${pipeline.namespace}/${pipeline.name} (model ${pipeline.modelRef})` +
           (pipeline.message === undefined ? "" : ` not ready: ${pipeline.message}`),
       );
-    text = `${text}\n${lines.join("\n")}\n`;
+    text = `${text}\n${lines.map(printable).join("\n")}\n`;
   }
   if (unattachedRuns.length > 0) {
     const lines = [
@@ -77,7 +98,7 @@ export function renderStatus(
         `  ${run.namespace}/${run.name} (pipeline ${run.pipeline}) ${run.phase}` +
           (run.message === undefined ? "" : `: ${run.message}`),
       );
-    text = `${text}\n${lines.join("\n")}\n`;
+    text = `${text}\n${lines.map(printable).join("\n")}\n`;
   }
   return text;
 }
@@ -164,7 +185,7 @@ function renderModel(model: ModelView): string {
     for (const run of model.bootstraps)
       if (run.message !== undefined) lines.push(`    ${run.name}: ${run.message}`);
   }
-  return `${lines.join("\n")}\n`;
+  return `${lines.map(printable).join("\n")}\n`;
 }
 
 function bootstrapRow(run: BootstrapView, barMarks: number): string[] {

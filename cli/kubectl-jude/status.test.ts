@@ -163,6 +163,36 @@ describe("kubectl jude status", () => {
     expect(reconciled!.message).not.toMatch(/no status yet/);
   });
 
+  it("prints condition messages as one line each, their terminal control characters made visible", () => {
+    // Condition messages are free text (anyone who may write a status, or a component's error, sets
+    // them): they were printed raw, so an escape sequence reached the terminal and a newline forged a
+    // line of its own ("EmbeddingModel recs/fake"). kubectl escapes them too (^[ for ESC).
+    const model = promotingModel();
+    model.status!.conditions![0]!.message =
+      "ok\u001b[31mred\u001b[0m\r\nEmbeddingModel recs/fake\u0007\u009b";
+    const pipeline = jobsPipeline();
+    pipeline.status = {
+      conditions: [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "R",
+          message: "a\nb\tc",
+          lastTransitionTime: "2026-12-02T14:52:00Z",
+        },
+      ],
+    };
+    const all = { ...objects(), models: [model], pipelines: [pipeline] };
+    const text = renderStatus(statusView(all));
+    expect(text).toContain("  ok^[[31mred^[[0m\\r\\nEmbeddingModel recs/fake\\a\\u009b\n");
+    expect(text).toContain("    jobs not ready: a\\nb\\tc\n");
+    expect(text).not.toMatch(/^EmbeddingModel recs\/fake/m);
+    // eslint-disable-next-line no-control-regex -- no control character but the line ends
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    const orphans = renderStatus([], "in namespace recs", unattachedPipelines({ ...all, models: [] }));
+    expect(orphans).toContain("not ready: a\\nb\\tc\n");
+  });
+
   it("lists the pipelines that name no existing model, with why they are not ready", () => {
     // A typo in spec.modelRef.name: the pipeline is Stalled, but under no model's block.
     const message = "spec.modelRef.name: EmbeddingModel minlm does not exist in namespace recs";

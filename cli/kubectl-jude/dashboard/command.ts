@@ -43,7 +43,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   await hub.start();
   let server: DashboardServer;
   try {
-    server = await startDashboardServer({ hub, cluster: options.cluster, port: options.port });
+    server = await startDashboardServer({
+      hub,
+      cluster: options.cluster,
+      port: options.port,
+      ...(options.namespace !== undefined && { namespace: options.namespace }),
+    });
   } catch (error) {
     await hub.stop();
     throw error;

@@ -15,6 +15,8 @@ export interface DashboardServerOptions {
   cluster: Pick<Cluster, "readModel" | "readVersionRecords" | "patchModelSpec">;
   /** 0 picks a free port. */
   port: number;
+  /** The namespace the page shows (undefined: all): actions on a model elsewhere are refused. */
+  namespace?: string;
   /** Loopback address to bind (default 127.0.0.1). */
   address?: string;
   /** Seconds between keep-alive comments on idle event streams (default 15). */
@@ -37,13 +39,23 @@ const securityHeaders = {
 
 const actionPath = /^\/api\/models\/([a-z0-9-]+)\/([a-z0-9.-]+)\/(approve|rollback)$/;
 
-function send(response: ServerResponse, status: number, type: string, body: string | Buffer): void {
-  response.writeHead(status, { ...securityHeaders, "content-type": type });
+function send(
+  response: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+): void {
+  response.writeHead(status, { ...securityHeaders, ...headers, "content-type": type });
   response.end(body);
 }
 
-const sendJson = (response: ServerResponse, status: number, body: unknown): void =>
-  send(response, status, "application/json; charset=utf-8", JSON.stringify(body));
+const sendJson = (
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void => send(response, status, "application/json; charset=utf-8", JSON.stringify(body), headers);
 
 async function readJson(request: IncomingMessage, limit = 4096): Promise<Record<string, unknown>> {
   let text = "";
@@ -98,6 +110,11 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
 
   const act = async (request: IncomingMessage, response: ServerResponse, match: RegExpExecArray) => {
     const [, namespace = "", name = "", action] = match;
+    // The page offers actions only on the models it shows; another namespace is not this dashboard's.
+    if (options.namespace !== undefined && namespace !== options.namespace)
+      return sendJson(response, 404, {
+        error: `this dashboard shows namespace ${options.namespace}: no model ${namespace}/${name} here`,
+      });
     const body = await readJson(request);
     const requested = typeof body.version === "string" ? body.version : undefined;
     // Decide on the object as it is now, not as the page last saw it.
@@ -129,7 +146,14 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const verdict = guardRequest(request.method ?? "GET", request.headers, port);
-    if (verdict !== undefined) return sendJson(response, verdict.status, { error: verdict.message });
+    if (verdict !== undefined)
+      // A 405 says which methods are allowed (RFC 9110).
+      return sendJson(
+        response,
+        verdict.status,
+        { error: verdict.message },
+        verdict.status === 405 ? { allow: "GET, HEAD, POST" } : {},
+      );
     const path = new URL(request.url ?? "/", "http://dashboard").pathname;
     if (request.method === "POST") {
       const match = actionPath.exec(path);
