@@ -147,6 +147,18 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     expect(decision.phases["v2"]).toBe("Failed");
     expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
     expect(decision.bootstrap).toBe("v2");
+    // The rebuild goes on past the deadline: once its run succeeded and the store marks v2 complete,
+    // every gate passes and readers switch to it (the verdict stays only until then).
+    const rebuilt = decidePromotion(
+      promoting({
+        store: store(null, { v2: "complete" }),
+        records,
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v2-rebuilt" } },
+      }),
+    );
+    expect(rebuilt.switchPointer).toMatchObject({ target: "v2", expectedCurrent: null });
+    expect(rebuilt.verdict.state).not.toBe("Stalled");
+    expect(rebuilt.phases["v2"]).toBe("Active");
   });
 
   it("is not rebuilt over a state a newer release wrote (not known: neither complete nor lost)", () => {
