@@ -46,7 +46,7 @@ export function digestUnknown(input: PromotionInputs): boolean {
 
 /**
  * Gates of a version built from scratch, each measured only once the previous one is open. `movedFrom`:
- * the store readers last used, when the pipelines now name another one (StoreChanged).
+ * the store the candidate's build filled, when the pipelines now name another one (StoreChanged).
  */
 export function scratchGates(
   input: PromotionInputs,

@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest";
 import { conditionTime } from "../shared/conditions.ts";
 import { mayBootstrap, decidePromotion, type PromotionDecision, type PromotionInputs } from "./promotion.ts";
 import { exampleModel } from "./test-models.ts";
-import { desiredVersionRecord, parseVersionRecord } from "./version-record.ts";
-import { ago, now, passing, promoting, record, specOf, store } from "./promotion-fixtures.ts";
+import { buildStart, desiredVersionRecord, parseVersionRecord } from "./version-record.ts";
+import { ago, now, passing, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
 
 const condition = (decision: PromotionDecision, type: string) =>
   decision.conditions.find((entry) => entry.type === type);
@@ -147,6 +147,47 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     expect(decision.phases["v2"]).toBe("Failed");
     expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
     expect(decision.bootstrap).toBe("v2");
+    // The rebuild goes on past the deadline: once its run succeeded and the store marks v2 complete,
+    // every gate passes and readers switch to it (the verdict stays only until then).
+    const rebuilt = decidePromotion(
+      promoting({
+        store: store(null, { v2: "complete" }),
+        records,
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v2-rebuilt" } },
+      }),
+    );
+    expect(rebuilt.switchPointer).toMatchObject({ target: "v2", expectedCurrent: null });
+    expect(rebuilt.verdict.state).not.toBe("Stalled");
+    expect(rebuilt.phases["v2"]).toBe("Active");
+  });
+
+  // The rebuild's start belongs to that attempt: a later promotion of the version (a rollback beyond
+  // retention) starts a new one, whose runs are told apart from the version's start alone.
+  it("drops the rebuild's start when the version, once live, is promoted again", () => {
+    const decision = decide(
+      promoting({
+        store: store("v3", { v3: "complete" }),
+        statusActive: "v3",
+        serving: { v3: ready, v2: ready },
+        records: [
+          record("v3", { activatedTime: ago(4000), workers: true, store: "jobs-store" }),
+          record("v2", {
+            promotionStartTime: ago(9000),
+            buildStartTime: ago(8500),
+            activatedTime: ago(8000),
+            deactivatedTime: ago(5000),
+            collected: true,
+            store: "jobs-store",
+          }),
+        ],
+        candidate: { bootstrap: undefined },
+      }),
+    );
+    expect(decision.bootstrap).toBe("v2");
+    const v2 = decision.records.find((entry) => entry.version === "v2");
+    expect(v2?.promotionStartTime).toBe(conditionTime(now));
+    expect(v2?.buildStartTime).toBeUndefined();
+    expect(buildStart(v2)).toBe(conditionTime(now));
   });
 
   it("is not rebuilt over a state a newer release wrote (not known: neither complete nor lost)", () => {

@@ -292,7 +292,13 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     ? rollbackGates(input, serving, draining)
     : pipelinesGone
       ? pipelinesGoneGates(input, serving, current ?? undefined, active?.store ?? previous?.store)
-      : scratchGates(input, serving, storeState, awaitingCollection, movedFrom);
+      : scratchGates(
+          input,
+          serving,
+          storeState,
+          awaitingCollection,
+          buildMovedFrom(record, input, movedFrom),
+        );
   // The store lost the build the candidate's run made (bootstrapGate's StoreLostBuild): a new build,
   // as for a lost active version. The run's snapshot now predates the build's start, so it is an
   // earlier build's (deleted with its checkpoints, which would let a run of its name skip the work)
@@ -344,6 +350,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     !retained && !pipelinesGone && !awaitingCollection && !digestUnknown(input) && gates[0]?.state === "Open"
       ? spec
       : undefined;
+  if (bootstrap !== undefined && input.store !== undefined) record.buildStore = input.store.name;
   const progress = promotingVerdict(
     spec,
     current,
@@ -419,8 +426,22 @@ function retargeted(previous: VersionRecord | undefined, input: PromotionInputs,
     Date.parse(previous.activatedTime) >= Date.parse(previous.promotionStartTime) &&
     input.specVersion !== currentOf(input);
   if (!restart) return { ...previous, spec: keptAsWritten(previous.spec, input.spec) };
-  const { buildStartTime: _earlierBuild, ...kept } = previous;
+  const { buildStartTime: _earlierBuild, buildStore: _earlierStore, ...kept } = previous;
   return { ...kept, spec: keptAsWritten(previous.spec, input.spec), promotionStartTime: now };
+}
+
+/**
+ * The store the pipelines left that the candidate's build filled: the one its record notes when the
+ * pipelines name another now; for a record of an older operator (none noted), the store readers last
+ * used when the pipelines moved since (`movedFrom`).
+ */
+function buildMovedFrom(
+  record: VersionRecord,
+  input: PromotionInputs,
+  movedFrom: string | undefined,
+): string | undefined {
+  if (record.buildStore === undefined) return movedFrom;
+  return input.store !== undefined && record.buildStore !== input.store.name ? record.buildStore : undefined;
 }
 
 function currentOf(input: PromotionInputs): string | null | undefined {

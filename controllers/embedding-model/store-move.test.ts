@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decidePromotion } from "./promotion.ts";
+import { exampleModel } from "./test-models.ts";
+import { desiredVersionRecord, parseVersionRecord, type VersionRecord } from "./version-record.ts";
 import { ago, passing, policy, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
 
 describe("a model whose pipelines moved to another store", () => {
@@ -111,6 +113,86 @@ describe("a candidate whose run succeeded before the pipelines moved to another 
       /^BootstrapRun jobs-v3 succeeded, but store store-b, which the pipelines now write to instead of store store-a, has no complete build of version v3 \(its writers there registered it, building\): version v3 is bootstrapped again by a new BootstrapRun$/,
     );
     expect(message).not.toMatch(/lost|removed/);
+  });
+});
+
+// The version record notes the store its build fills (buildStore): what the pipelines named when the
+// decision last asked for its run. It tells a build left behind by a move from one the store lost.
+describe("a candidate's lost build, told by the store its build was asked for in", () => {
+  const decide = (records: VersionRecord[], versions: Record<string, string> = {}) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v3",
+        spec: specOf("v3"),
+        store: store(null, versions, { name: "store-b" }),
+        statusActive: "v2",
+        serving: { v2: ready, v3: ready },
+        records,
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v3" } },
+      }),
+    );
+  const message = (decision: ReturnType<typeof decidePromotion>) =>
+    decision.conditions.find((entry) => entry.type === "BootstrapComplete")?.message ?? "";
+
+  // The first version of a model: none was live, so no record says readers used another store.
+  it("names the move for a first version whose run filled the store the pipelines left", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, {}, { name: "store-b" }),
+        statusActive: undefined,
+        serving: { v1: ready },
+        records: [
+          record("v1", {
+            promotionStartTime: ago(600),
+            workers: true,
+            fromBootstrap: true,
+            buildStore: "store-a",
+          }),
+        ],
+        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v1" } },
+      }),
+    );
+    expect(message(decision)).toBe(
+      "BootstrapRun jobs-v1 succeeded, but store store-b, which the pipelines now write to instead of store store-a, has no build of version v1: version v1 is bootstrapped again by a new BootstrapRun",
+    );
+    expect(decision.bootstrap).toBe("v1");
+    expect(decision.records.find((entry) => entry.version === "v1")?.buildStore).toBe("store-b");
+  });
+
+  // v3's run started after the move and filled store-b, which then lost it: a loss, not the move.
+  it("says the store lost the build when the run filled the store the pipelines name now", () => {
+    const decision = decide([
+      record("v2", { activatedTime: ago(7000), workers: true, store: "store-a" }),
+      record("v3", {
+        promotionStartTime: ago(600),
+        workers: true,
+        fromBootstrap: true,
+        buildStore: "store-b",
+      }),
+    ]);
+    expect(message(decision)).toMatch(
+      /^BootstrapRun jobs-v3 succeeded, but the store no longer has version v3 \(it lost its data/,
+    );
+    expect(decision.bootstrap).toBe("v3");
+  });
+
+  it("notes the store a bootstrap is asked for in", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: store("v1", { v1: "complete" }),
+        records: [
+          record("v1", { activatedTime: ago(7000), workers: true }),
+          record("v2", { promotionStartTime: ago(60) }),
+        ],
+        candidate: { bootstrap: undefined },
+      }),
+    );
+    expect(decision.bootstrap).toBe("v2");
+    const v2 = decision.records.find((entry) => entry.version === "v2")!;
+    expect(v2.buildStore).toBe("jobs-store");
+    expect(parseVersionRecord(desiredVersionRecord(exampleModel(), v2))?.buildStore).toBe("jobs-store");
   });
 });
 

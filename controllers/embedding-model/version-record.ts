@@ -37,6 +37,12 @@ export interface VersionRecord {
    * build's. A new build never restarts the deadline, so a store that keeps losing its data stalls.
    */
   buildStartTime?: string;
+  /**
+   * The store the version's build fills: the one the pipelines named when the decision last asked for
+   * its BootstrapRun. A succeeded run whose build another store lacks was left behind by a move of
+   * the pipelines (StoreChanged), not lost by its store. Absent in records of older operators.
+   */
+  buildStore?: string;
   /** When readers last switched to it. */
   activatedTime?: string;
   /** When readers last switched away from it (the bake period counts from here). */
@@ -72,6 +78,7 @@ const dataKeys = {
   spec: "spec.json",
   promotionStartTime: "promotionStartTime",
   buildStartTime: "buildStartTime",
+  buildStore: "buildStore",
   activatedTime: "activatedTime",
   deactivatedTime: "deactivatedTime",
   collected: "collected",
@@ -218,6 +225,7 @@ export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecor
     [dataKeys.promotionStartTime]: record.promotionStartTime,
   };
   if (record.buildStartTime !== undefined) data[dataKeys.buildStartTime] = record.buildStartTime;
+  if (record.buildStore !== undefined) data[dataKeys.buildStore] = record.buildStore;
   if (record.activatedTime !== undefined) data[dataKeys.activatedTime] = record.activatedTime;
   if (record.deactivatedTime !== undefined) data[dataKeys.deactivatedTime] = record.deactivatedTime;
   if (record.collected === true) data[dataKeys.collected] = "true";
@@ -271,6 +279,7 @@ export function parseVersionRecord(configMap: {
     spec,
     promotionStartTime: started,
     ...(data[dataKeys.buildStartTime] !== undefined ? { buildStartTime: data[dataKeys.buildStartTime] } : {}),
+    ...(data[dataKeys.buildStore] ? { buildStore: data[dataKeys.buildStore] } : {}),
     ...(data[dataKeys.activatedTime] !== undefined ? { activatedTime: data[dataKeys.activatedTime] } : {}),
     ...(data[dataKeys.deactivatedTime] !== undefined
       ? { deactivatedTime: data[dataKeys.deactivatedTime] }

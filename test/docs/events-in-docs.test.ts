@@ -5,6 +5,7 @@
 // expanded through `computedReasons` below, which names the set it is drawn from.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { missingReferenceReasons } from "../../controllers/embedding-model/blockers.ts";
@@ -70,21 +71,79 @@ function exportedStrings(files: readonly string[]): Map<string, string> {
 
 /** The reason expression of each recording call and Event object, by file. */
 function reasonExpressions(files: readonly string[]): Array<{ file: string; expression: string }> {
-  const found: Array<{ file: string; expression: string }> = [];
-  const patterns = [
-    // context.events.warning(object, reason, message)
-    /events\.(?:normal|warning)\(\s*[\w.]+,\s*([^,]+?),/g,
-    // (cond ? context.events.warning : context.events.normal).call(context.events, object, reason, …)
-    /\.call\(\s*context\.events,\s*[\w.]+,\s*([^,]+?),/g,
-    // { warning: …, reason: …, message: … } handed to the recorder (PromotionEvent)
-    /\{\s*warning:[^{}]*?reason:\s*([^,]+?),\s*message:/g,
-  ];
-  for (const file of files) {
-    const text = readFileSync(join(repoRoot, file), "utf8").replace(/^\s*\/\/.*$/gm, "");
-    for (const pattern of patterns)
-      for (const match of text.matchAll(pattern))
-        found.push({ file, expression: match[1]!.replace(/\s+/g, " ").trim() });
-  }
+  return files.flatMap((file) =>
+    reasonExpressionsIn(readFileSync(join(repoRoot, file), "utf8")).map((expression) => ({
+      file,
+      expression,
+    })),
+  );
+}
+
+/** A recorder method: `events.normal` or `events.warning` (on `context.events` or an `events` alias). */
+const recorderMethods = new Set(["normal", "warning"]);
+
+/**
+ * The reason expressions of one source text, read from its syntax tree: a recorder method's call
+ * (`context.events.warning(object, reason, message)`, `.call(context.events, object, reason, message)`)
+ * and an object literal with `warning` and `reason` keys in any order (a PromotionEvent handed to the
+ * recorder). A recorder method used otherwise (kept in a variable and called as it is, passed on) is
+ * not read: it yields an `<unread: …>` expression, which no computed set lists, so the test fails.
+ */
+function reasonExpressionsIn(source: string): string[] {
+  const file = ts.createSourceFile("source.ts", source, ts.ScriptTarget.Latest, true);
+  const text = (node: ts.Node) => node.getText(file).replace(/\s+/g, " ").trim();
+  const isRecorder = (node: ts.Node) => /(^|\.)events$/.test(text(node));
+  const argument = (node: ts.CallExpression, index: number) =>
+    node.arguments[index] !== undefined ? text(node.arguments[index]) : `<unread: ${text(node)}>`;
+  const enclosing = (node: ts.Node): ts.Node => {
+    let at = node.parent;
+    while (!ts.isFunctionLike(at) && !ts.isSourceFile(at)) at = at.parent;
+    return at;
+  };
+  const found: string[] = [];
+  // Functions that call a recorder method with `.call(context.events, …)`, and the method references
+  // outside a direct call (read at that `.call`).
+  const callingRecorder = new Set<ts.Node>();
+  const references: ts.PropertyAccessExpression[] = [];
+  const visit = (node: ts.Node): void => {
+    if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
+      const { name, expression } = node.expression;
+      if (recorderMethods.has(name.text) && isRecorder(expression)) found.push(argument(node, 1));
+      else if (name.text === "call" && node.arguments[0] !== undefined && isRecorder(node.arguments[0])) {
+        found.push(argument(node, 2));
+        callingRecorder.add(enclosing(node));
+      }
+    }
+    if (
+      ts.isPropertyAccessExpression(node) &&
+      recorderMethods.has(node.name.text) &&
+      isRecorder(node.expression) &&
+      !(ts.isCallExpression(node.parent) && node.parent.expression === node)
+    )
+      references.push(node);
+    if (ts.isObjectLiteralExpression(node)) {
+      const keys = new Map(
+        node.properties.flatMap((property) =>
+          property.name !== undefined && ts.isIdentifier(property.name)
+            ? [[property.name.text, property] as const]
+            : [],
+        ),
+      );
+      const reason = keys.get("reason");
+      if (keys.has("warning") && reason !== undefined)
+        found.push(
+          ts.isPropertyAssignment(reason)
+            ? text(reason.initializer)
+            : ts.isShorthandPropertyAssignment(reason)
+              ? reason.name.text
+              : `<unread: ${text(reason)}>`,
+        );
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(file);
+  for (const reference of references)
+    if (!callingRecorder.has(enclosing(reference))) found.push(`<unread: ${text(reference.parent)}>`);
   return found;
 }
 
@@ -106,6 +165,34 @@ describe("the README's Event reasons", () => {
   it("finds the recording calls", () => {
     // The scan itself: a refactor that renames the recorder must not leave the test comparing nothing.
     expect(calls.length).toBeGreaterThan(10);
+  });
+
+  // How a recording call is written must not decide whether the test sees its reason: one it cannot
+  // read would leave that reason out of the comparison and the test passing with it undocumented.
+  it("reads the reason of a recording call however it is written", () => {
+    const source = `
+      context.events.warning(model!, "AfterNonNull", message);
+      context.events.normal(objectOf(run, 1), "AfterCall", message);
+      events.push({ reason: "ReasonFirst", warning: true, message });
+      events.push({ message: \`a \${b}\`, warning: false, reason: "MessageFirst" });
+      const record = failed ? context.events.warning : context.events.normal;
+      record.call(context.events, raw as KubeObject, "CallAfterCast", message);
+      // a comment: context.events.warning(model, "Commented", message)
+      function aliased() {
+        const emit = context.events.warning;
+        emit(model, "Aliased", message);
+      }
+    `;
+    expect(reasonExpressionsIn(source).sort()).toEqual(
+      [
+        '"AfterCall"',
+        '"AfterNonNull"',
+        '"CallAfterCast"',
+        '"MessageFirst"',
+        '"ReasonFirst"',
+        "<unread: emit = context.events.warning>",
+      ].sort(),
+    );
   });
 
   it("lists every reason the code emits, and only those", () => {
