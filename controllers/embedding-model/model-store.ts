@@ -1,7 +1,8 @@
 // The store a model's versions live in, reached the way its writers reach it: through the store Secret
 // that its NearlinePipelines reference (all pipelines of a model name one store; the pipeline
 // controller stalls any that disagree). Connections are kept per URL and store name across
-// reconciles and closed when the operator stops.
+// reconciles, shared by the models that use them, and closed once no model does (the last one was
+// deleted, lost its pipelines or moved to another URL or store) or when the operator stops.
 import type { NearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
@@ -57,6 +58,8 @@ function storeMetricsOn(registry: Registry): StoreMetrics {
 export class ModelStores {
   readonly #stores = new Map<string, StoreEntry>();
   readonly #entries = new WeakMap<Store, StoreEntry>();
+  /** The key of the store each model (namespace/name) last opened. */
+  readonly #users = new Map<string, string>();
   readonly #metrics: StoreMetrics | undefined;
 
   /**
@@ -75,8 +78,16 @@ export class ModelStores {
    * the connection's error: a reconcile must not spend seconds per command waiting out reconnects to a
    * dead Redis, holding a worker that models on healthy stores are queued behind.
    */
-  open(url: string, name: string, cluster = false): Promise<Store> {
+  open(url: string, name: string, cluster = false, user?: string): Promise<Store> {
     const key = `${name}\u0000${cluster ? "cluster" : "url"}\u0000${url}`;
+    if (user !== undefined) {
+      // The model's previous store (its Secret now names another URL, its pipelines another store):
+      // closed unless another model still uses it. A model's reconciles never overlap, so nothing of
+      // this model still uses it.
+      const previous = this.#users.get(user);
+      this.#users.set(user, key);
+      if (previous !== undefined && previous !== key) this.#closeUnused(previous);
+    }
     let entry = this.#stores.get(key);
     if (entry?.client.status === "end") {
       // Closed for good (ioredis no longer reconnects): start over.
@@ -138,6 +149,27 @@ export class ModelStores {
     return this.#entries.get(store)?.database;
   }
 
+  /**
+   * The model `user` (namespace/name) uses no store any more (deleted, or without pipelines): its store's
+   * connection is closed unless another model still uses it. Without this, every store the operator
+   * ever opened would stay connected for its lifetime, and one whose Redis was shut down would be
+   * reconnected to every 2 s, forever.
+   */
+  release(user: string): void {
+    const key = this.#users.get(user);
+    if (key === undefined) return;
+    this.#users.delete(user);
+    this.#closeUnused(key);
+  }
+
+  #closeUnused(key: string): void {
+    for (const used of this.#users.values()) if (used === key) return;
+    const entry = this.#stores.get(key);
+    if (entry === undefined) return;
+    this.#stores.delete(key);
+    entry.client.disconnect();
+  }
+
   /** Disconnects every store. */
   close(): void {
     for (const entry of this.#stores.values()) entry.client.disconnect();
@@ -187,7 +219,11 @@ export async function openModelStore(
   pipelines: readonly NearlinePipeline[],
 ): Promise<Store | undefined> {
   const [pipeline] = pipelines;
-  if (pipeline === undefined) return undefined;
+  const user = `${context.key.namespace}/${context.key.name}`;
+  if (pipeline === undefined) {
+    stores.release(user);
+    return undefined;
+  }
   const { name, urlSecretRef, cluster } = pipeline.spec.sinks.store;
   const secret = await context.client.getLive(resourceTypes.secret, {
     namespace: context.key.namespace,
@@ -202,7 +238,7 @@ export async function openModelStore(
       "SecretKeyNotFound",
       `Secret ${urlSecretRef.name} has no key ${urlSecretRef.key} (${field})`,
     );
-  return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name, cluster === true);
+  return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name, cluster === true, user);
 }
 
 /** The pointer (with the kind of its last change) and the registry of the store `name`. */

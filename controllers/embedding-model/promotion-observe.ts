@@ -303,11 +303,16 @@ export async function observePromotion(
   const storeName = pipelines[0]?.spec.sinks.store.name;
   const storeObservation =
     store === undefined || storeName === undefined ? undefined : await observeStore(store, storeName);
+  // Every version the store holds is looked up by name too, not only those the cache lists by label:
+  // a record whose labels were removed by hand would otherwise leave its version without a record,
+  // which retention takes for a superseded build and collects (a Retained rollback target's vectors
+  // deleted). Read, the record is applied again with its labels.
   const records = await readVersionRecords(context, model.metadata, [
     spec,
     storeObservation?.current,
     storeObservation?.backup,
     model.status?.activeVersion,
+    ...Object.keys(storeObservation?.versions ?? {}),
   ]);
   const serving: Record<string, ServingState> = {};
   for (const version of new Set([spec, ...records.map((record) => record.version)]))

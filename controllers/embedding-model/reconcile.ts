@@ -88,8 +88,10 @@ export async function reconcileEmbeddingModel(
   const reconcileStartedAtMs = Date.now();
   const raw = context.cache.get(resourceTypes.embeddingModel, context.key);
   if (raw === undefined || raw.metadata?.deletionTimestamp !== undefined) {
-    // Children are garbage-collected; the model's metrics go with it.
+    // Children are garbage-collected; the model's metrics go with it, and its store connection unless
+    // another model uses that store.
     await forgetModel(promotionMetrics(settings.registry), context.key);
+    settings.stores.release(`${context.key.namespace}/${context.key.name}`);
     return;
   }
   const parsed = safeParseEmbeddingModel(raw, fromApiServer);

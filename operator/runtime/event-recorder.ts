@@ -1,12 +1,12 @@
 // Kubernetes Events (core/v1) on JUDE objects, aggregated the way kubectl shows them: the same
 // reason and message on the same object within ten minutes bumps `count` instead of creating another
-// Event. Recording is best effort: a failure is logged and never fails a reconcile. Events are fenced
+// Event (a new one when that Event is gone). Recording is best effort: a failure is logged and never fails a reconcile. Events are fenced
 // like every other write: once this replica has lost the Lease (`fence` throws), an Event a reconcile
 // still emits on its way out is dropped, so a deposed leader cannot announce a cutover or a failure
 // that the new leader's status contradicts (or repeat the new leader's Events under its own name).
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../plumbing/logger.ts";
-import { isNamespaceTerminating } from "./api-error.ts";
+import { isNamespaceTerminating, KubeApiError } from "./api-error.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { resourcePath, resourceTypes } from "./resource-types.ts";
 import type { EventRecorder, KubeObject } from "./types.ts";
@@ -49,12 +49,19 @@ export function createEventRecorder(
     const previous = recorded.get(id);
     if (previous !== undefined && now() - previous.firstSeenMs < aggregationWindowMs) {
       previous.count += 1;
-      await client.mergePatch(
-        resourcePath(resourceTypes.event, previous.namespace, previous.name),
-        { count: previous.count, lastTimestamp: timestamp },
-        options.fieldManager,
-      );
-      return;
+      try {
+        await client.mergePatch(
+          resourcePath(resourceTypes.event, previous.namespace, previous.name),
+          { count: previous.count, lastTimestamp: timestamp },
+          options.fieldManager,
+        );
+        return;
+      } catch (error) {
+        // The Event it counts is gone (deleted by hand, or expired under a short --event-ttl): this
+        // occurrence is recorded as a new Event rather than lost.
+        if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
+        recorded.delete(id);
+      }
     }
     const name = `${meta.name ?? "object"}.${randomBytes(8).toString("hex")}`;
     await client.create(

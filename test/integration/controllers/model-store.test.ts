@@ -61,6 +61,65 @@ describe("the operator's store connections during a Redis outage", () => {
   });
 });
 
+describe("the operator's store connections as models come and go", () => {
+  // A year of models deleted, namespaces removed and store Secrets pointed at a new Redis (a moved or
+  // rotated URL): each kept connection no model uses any more must be closed, or the operator holds
+  // (and, for a Redis that was shut down, retries every 2 s) one connection per store it ever opened.
+  const stores = new ModelStores();
+  const name = `model-store-users-${process.pid}`;
+  let redis: OwnedRedis;
+  let admin: ReturnType<typeof connectRedis>;
+
+  /** The operator's connections to the private Redis, per database. */
+  const connections = async (db: number) => {
+    const list = (await admin.call("CLIENT", "LIST")) as string;
+    return list
+      .split("\n")
+      .filter((line) => line.includes("name=jude-operator-promotion") && line.includes(` db=${db} `)).length;
+  };
+
+  beforeAll(async () => {
+    redis = await startOwnedRedis();
+    admin = connectRedis({ url: redis.url });
+  });
+
+  afterAll(async () => {
+    stores.close();
+    admin?.disconnect();
+    await redis?.destroy();
+  });
+
+  it("closes a store's connection once no model uses it: a model moved to another URL, or deleted", async () => {
+    await readPointer(await stores.open(`${redis.url}/1`, name, false, "ns/a"));
+    await readPointer(await stores.open(`${redis.url}/1`, name, false, "ns/b"));
+    expect(await connections(1)).toBe(1);
+
+    // Model a's Secret now names database 2: b still uses database 1's connection.
+    await readPointer(await stores.open(`${redis.url}/2`, name, false, "ns/a"));
+    expect(await connections(2)).toBe(1);
+    expect(await connections(1)).toBe(1);
+
+    // Model b's Secret now names database 3: nobody uses database 1 any more.
+    await readPointer(await stores.open(`${redis.url}/3`, name, false, "ns/b"));
+    await waitFor("the unused connection is closed", async () => (await connections(1)) === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    // b deleted, then a (or left without pipelines): their connections go too.
+    stores.release("ns/b");
+    stores.release("ns/a");
+    await waitFor(
+      "the last connections are closed",
+      async () => (await connections(2)) === 0 && (await connections(3)) === 0,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    // Releasing a model that holds nothing is harmless, and a new open connects again.
+    stores.release("ns/a");
+    await readPointer(await stores.open(`${redis.url}/2`, name, false, "ns/a"));
+    expect(await connections(2)).toBe(1);
+  });
+});
+
 describe("the operator's store connection to a Redis Cluster", () => {
   const stores = new ModelStores();
   const name = `model-store-cluster-${process.pid}-${Date.now().toString(36)}`;
