@@ -161,6 +161,78 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     expect(rebuilt.phases["v2"]).toBe("Active");
   });
 
+  // The deadline measures the time to reach the approval wait. A build the store loses after a long
+  // wait for approval is not the promotion's slowness: the rebuild gets a window of its own, once;
+  // a second loss before the gates pass again counts in that window.
+  it("gives a rebuild after a long approval wait a new deadline window, once", () => {
+    const manual = { ...promoting().policy, cutover: "Manual" as const };
+    let records = [
+      record("v1", { activatedTime: ago(90_000), workers: true, store: "jobs-store" }),
+      record("v2", { promotionStartTime: ago(86_400), workers: true, fromBootstrap: true }),
+    ];
+    const reread = (decision: PromotionDecision) =>
+      decision.records.map((entry) => parseVersionRecord(desiredVersionRecord(exampleModel(), entry))!);
+    const v2Of = (list: typeof records) => list.find((entry) => entry.version === "v2");
+    // Every gate passed 20 hours ago, four hours into the promotion (past its 3600 s deadline, which
+    // does not apply to the wait for approval): the version awaits approval since then.
+    const waiting = decide(
+      promoting({
+        now: new Date(now.getTime() - 72_000_000),
+        policy: manual,
+        store: store("v1", { v1: "complete", v2: "complete" }),
+        records,
+        candidate: passing,
+      }),
+    );
+    expect(waiting.verdict).toMatchObject({ state: "Reconciling", reason: "AwaitingApproval" });
+    records = reread(waiting);
+    const waitedFrom = v2Of(records)?.awaitingApprovalTime;
+    expect(waitedFrom).toBe(conditionTime(new Date(now.getTime() - 72_000_000)));
+    // Still waiting later: the wait's start is kept.
+    records = reread(
+      decide(
+        promoting({
+          policy: manual,
+          store: store("v1", { v1: "complete", v2: "complete" }),
+          records,
+          candidate: passing,
+        }),
+      ),
+    );
+    expect(v2Of(records)?.awaitingApprovalTime).toBe(waitedFrom);
+    // The store loses v2's build while the approval is still awaited, 24 hours after the promotion
+    // started (deadline 3600 s): a rebuild with a window of its own, not Failed.
+    const lost = decide(
+      promoting({ policy: manual, store: store("v1", { v1: "complete" }), records, candidate: passing }),
+    );
+    expect(condition(lost, "BootstrapComplete")).toMatchObject({ reason: "StoreLostBuild" });
+    expect(lost.bootstrap).toBe("v2");
+    expect(lost.phases["v2"]).toBe("Bootstrapping");
+    expect(lost.verdict.state).toBe("Reconciling");
+    records = reread(lost);
+    expect(v2Of(records)).toMatchObject({
+      deadlineStartTime: conditionTime(now),
+      promotionStartTime: ago(86_400),
+    });
+    expect(v2Of(records)?.awaitingApprovalTime).toBeUndefined();
+    // The rebuild's run fails to finish within that window: Stalled, as any promotion past its deadline.
+    const later = new Date(now.getTime() + 3_700_000);
+    const overdue = decide(
+      promoting({
+        now: later,
+        policy: manual,
+        store: store("v1", { v1: "complete", v2: "building" }),
+        records,
+        candidate: {
+          ...passing,
+          bootstrap: { ...passing.bootstrap, name: "jobs-v2-rebuilt", phase: "Running", percent: 40 },
+        },
+      }),
+    );
+    expect(overdue.phases["v2"]).toBe("Failed");
+    expect(overdue.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
+  });
+
   // The rebuild's start belongs to that attempt: a later promotion of the version (a rollback beyond
   // retention) starts a new one, whose runs are told apart from the version's start alone.
   it("drops the rebuild's start when the version, once live, is promoted again", () => {

@@ -338,10 +338,18 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
       return settle(input, records, spec, switchPointer, gateConditions);
     }
   }
-  // Still promoting: the active version keeps serving and readers untouched.
-  const startedMs = Date.parse(record.promotionStartTime);
-  const overdue = input.now.getTime() - startedMs > input.policy.progressDeadlineSeconds * 1000;
+  // Still promoting: the active version keeps serving and readers untouched. The deadline measures the
+  // time to reach the approval wait; a gate that shuts after it (the store lost the build, a pod
+  // failed while the approval took a day) starts a new window, which only reaching the wait again
+  // can restart: a store that keeps losing each build before its gates pass still stalls.
   const awaiting = shut === undefined;
+  if (awaiting) record.awaitingApprovalTime ??= nowText;
+  else if (record.awaitingApprovalTime !== undefined) {
+    delete record.awaitingApprovalTime;
+    record.deadlineStartTime = nowText;
+  }
+  const startedMs = Date.parse(record.deadlineStartTime ?? record.promotionStartTime);
+  const overdue = input.now.getTime() - startedMs > input.policy.progressDeadlineSeconds * 1000;
   const phase: VersionPhase =
     failed !== undefined || (overdue && !awaiting) ? "Failed" : candidatePhase(shut);
   record.workers = !awaitingCollection && workersWanted(input, retained, gates);
@@ -426,7 +434,13 @@ function retargeted(previous: VersionRecord | undefined, input: PromotionInputs,
     Date.parse(previous.activatedTime) >= Date.parse(previous.promotionStartTime) &&
     input.specVersion !== currentOf(input);
   if (!restart) return { ...previous, spec: keptAsWritten(previous.spec, input.spec) };
-  const { buildStartTime: _earlierBuild, buildStore: _earlierStore, ...kept } = previous;
+  const {
+    buildStartTime: _earlierBuild,
+    buildStore: _earlierStore,
+    awaitingApprovalTime: _earlierWait,
+    deadlineStartTime: _earlierWindow,
+    ...kept
+  } = previous;
   return { ...kept, spec: keptAsWritten(previous.spec, input.spec), promotionStartTime: now };
 }
 

@@ -34,9 +34,19 @@ export interface VersionRecord {
   /**
    * When the current build of this version started, if later than the promotion (the store lost the
    * build and it is bootstrapped again): BootstrapRuns whose snapshot predates it are an earlier
-   * build's. A new build never restarts the deadline, so a store that keeps losing its data stalls.
+   * build's. A new build alone never restarts the deadline, so a store that keeps losing its data
+   * stalls.
    */
   buildStartTime?: string;
+  /**
+   * When every gate of the version last passed while it waited for approval (cutover Manual). The
+   * deadline measures the time to get there: a gate that shuts after it (the store lost the build, a
+   * pod failed) starts a new deadline window (`deadlineStartTime`) rather than failing the version at
+   * once because the approval took longer than `progressDeadlineSeconds`.
+   */
+  awaitingApprovalTime?: string;
+  /** When the current deadline window started, if later than the promotion (see awaitingApprovalTime). */
+  deadlineStartTime?: string;
   /**
    * The store the version's build fills: the one the pipelines named when the decision last asked for
    * its BootstrapRun. A succeeded run whose build another store lacks was left behind by a move of
@@ -78,6 +88,8 @@ const dataKeys = {
   spec: "spec.json",
   promotionStartTime: "promotionStartTime",
   buildStartTime: "buildStartTime",
+  awaitingApprovalTime: "awaitingApprovalTime",
+  deadlineStartTime: "deadlineStartTime",
   buildStore: "buildStore",
   activatedTime: "activatedTime",
   deactivatedTime: "deactivatedTime",
@@ -225,6 +237,9 @@ export function desiredVersionRecord(model: EmbeddingModel, record: VersionRecor
     [dataKeys.promotionStartTime]: record.promotionStartTime,
   };
   if (record.buildStartTime !== undefined) data[dataKeys.buildStartTime] = record.buildStartTime;
+  if (record.awaitingApprovalTime !== undefined)
+    data[dataKeys.awaitingApprovalTime] = record.awaitingApprovalTime;
+  if (record.deadlineStartTime !== undefined) data[dataKeys.deadlineStartTime] = record.deadlineStartTime;
   if (record.buildStore !== undefined) data[dataKeys.buildStore] = record.buildStore;
   if (record.activatedTime !== undefined) data[dataKeys.activatedTime] = record.activatedTime;
   if (record.deactivatedTime !== undefined) data[dataKeys.deactivatedTime] = record.deactivatedTime;
@@ -279,6 +294,12 @@ export function parseVersionRecord(configMap: {
     spec,
     promotionStartTime: started,
     ...(data[dataKeys.buildStartTime] !== undefined ? { buildStartTime: data[dataKeys.buildStartTime] } : {}),
+    ...(data[dataKeys.awaitingApprovalTime] !== undefined
+      ? { awaitingApprovalTime: data[dataKeys.awaitingApprovalTime] }
+      : {}),
+    ...(data[dataKeys.deadlineStartTime] !== undefined
+      ? { deadlineStartTime: data[dataKeys.deadlineStartTime] }
+      : {}),
     ...(data[dataKeys.buildStore] ? { buildStore: data[dataKeys.buildStore] } : {}),
     ...(data[dataKeys.activatedTime] !== undefined ? { activatedTime: data[dataKeys.activatedTime] } : {}),
     ...(data[dataKeys.deactivatedTime] !== undefined
