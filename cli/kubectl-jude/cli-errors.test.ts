@@ -567,13 +567,11 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       }),
     );
     try {
-      const started = Date.now();
       const { code, stderr } = await run(["status", "--kubeconfig", slow, "--request-timeout", "1s"]);
       expect({ code, stderr }).toEqual({
         code: 1,
         stderr: `kubectl jude: the cluster (http://127.0.0.1:${port}) did not answer within 1s (--request-timeout); check that the API server is up and reachable\n`,
       });
-      expect(Date.now() - started).toBeLessThan(8_000);
       const invalid = await run(["status", "--kubeconfig", slow, "--request-timeout", "soon"]);
       expect(invalid.code).toBe(2);
       expect(invalid.stderr).toMatch(
