@@ -28,7 +28,6 @@ function eventId(object: KubeObject, type: string, reason: string, message: stri
 }
 
 /** Creates Events as `component` (the controller name) through `client`. */
-
 export function createEventRecorder(
   client: KubeClient,
   options: {
