@@ -2,7 +2,8 @@
 // that its NearlinePipelines reference (all pipelines of a model name one store; the pipeline
 // controller stalls any that disagree). Connections are kept per URL and store name across
 // reconciles, shared by the models that use them, and closed once no model does (the last one was
-// deleted, lost its pipelines or moved to another URL or store) or when the operator stops.
+// deleted, lost its pipelines or its store Secret, or moved to another URL or store) or when the
+// operator stops.
 import type { NearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
@@ -150,10 +151,10 @@ export class ModelStores {
   }
 
   /**
-   * The model `user` (namespace/name) uses no store any more (deleted, or without pipelines): its store's
-   * connection is closed unless another model still uses it. Without this, every store the operator
-   * ever opened would stay connected for its lifetime, and one whose Redis was shut down would be
-   * reconnected to every 2 s, forever.
+   * The model `user` (namespace/name) uses no store any more (deleted, without pipelines, or its store
+   * Secret or key is gone): its store's connection is closed unless another model still uses it.
+   * Without this, every store the operator ever opened would stay connected for its lifetime, and one
+   * whose Redis was shut down would be reconnected to every 2 s, forever.
    */
   release(user: string): void {
     const key = this.#users.get(user);
@@ -230,14 +231,18 @@ export async function openModelStore(
     name: urlSecretRef.name,
   });
   const field = `spec.sinks.store.urlSecretRef of NearlinePipeline ${pipeline.metadata.name}`;
-  if (secret === undefined)
-    throw new StoreSecretMissing("SecretNotFound", `Secret ${urlSecretRef.name} (${field}) does not exist`);
-  const encoded = (secret.data as Record<string, string> | undefined)?.[urlSecretRef.key];
-  if (encoded === undefined)
+  const encoded = (secret?.data as Record<string, string> | undefined)?.[urlSecretRef.key];
+  if (encoded === undefined) {
+    // Without its Secret the model uses no store (it reports this and waits for the Secret): the
+    // connection to the URL the Secret used to name is closed unless another model uses it.
+    stores.release(user);
+    if (secret === undefined)
+      throw new StoreSecretMissing("SecretNotFound", `Secret ${urlSecretRef.name} (${field}) does not exist`);
     throw new StoreSecretMissing(
       "SecretKeyNotFound",
       `Secret ${urlSecretRef.name} has no key ${urlSecretRef.key} (${field})`,
     );
+  }
   return stores.open(Buffer.from(encoded, "base64").toString("utf8"), name, cluster === true, user);
 }
 

@@ -21,6 +21,12 @@ interface Recorded {
   firstSeenMs: number;
 }
 
+/** What makes two occurrences the same Event: the object, type, reason and message. */
+function eventId(object: KubeObject, type: string, reason: string, message: string): string {
+  const meta = object.metadata ?? {};
+  return `${meta.uid ?? `${meta.namespace ?? "default"}/${meta.name}`}|${type}|${reason}|${message}`;
+}
+
 /** Creates Events as `component` (the controller name) through `client`. */
 export function createEventRecorder(
   client: KubeClient,
@@ -35,6 +41,8 @@ export function createEventRecorder(
 ): EventRecorder {
   const now = options.now ?? Date.now;
   const recorded = new Map<string, Recorded>();
+  /** The write of each Event's last occurrence, while it is in flight. */
+  const inFlight = new Map<string, Promise<void>>();
 
   async function record(
     object: KubeObject,
@@ -44,7 +52,7 @@ export function createEventRecorder(
   ): Promise<void> {
     const meta = object.metadata ?? {};
     const namespace = meta.namespace ?? "default";
-    const id = `${meta.uid ?? `${namespace}/${meta.name}`}|${type}|${reason}|${message}`;
+    const id = eventId(object, type, reason, message);
     const timestamp = new Date(now()).toISOString();
     const previous = recorded.get(id);
     if (previous !== undefined && now() - previous.firstSeenMs < aggregationWindowMs) {
@@ -100,12 +108,25 @@ export function createEventRecorder(
       options.log.debug({ err: error, reason }, "not recording an Event: this replica no longer leads");
       return;
     }
-    record(object, type, reason, message).catch((error: unknown) =>
-      // An Event into a namespace being deleted is refused; so is everything else there, expectedly.
-      isNamespaceTerminating(error)
-        ? options.log.debug({ err: error, reason }, "not recording an Event: the namespace is being deleted")
-        : options.log.warn({ err: error, reason }, "could not record an Event"),
-    );
+    // After the previous occurrence of the same Event is written: emitted without waiting, a repeat
+    // would otherwise not see the Event that occurrence creates (or both would see the 404 of a
+    // deleted one) and create another, instead of counting on it.
+    const id = eventId(object, type, reason, message);
+    const written = (inFlight.get(id) ?? Promise.resolve())
+      .then(() => record(object, type, reason, message))
+      .catch((error: unknown) =>
+        // An Event into a namespace being deleted is refused; so is everything else there, expectedly.
+        isNamespaceTerminating(error)
+          ? options.log.debug(
+              { err: error, reason },
+              "not recording an Event: the namespace is being deleted",
+            )
+          : options.log.warn({ err: error, reason }, "could not record an Event"),
+      )
+      .finally(() => {
+        if (inFlight.get(id) === written) inFlight.delete(id);
+      });
+    inFlight.set(id, written);
   };
   return {
     normal: (object, reason, message) => emit(object, "Normal", reason, message),

@@ -6,7 +6,17 @@
 // (spec.sinks.store.cluster, the Secret holding the seed nodes) is opened with a cluster client and
 // flipped like a standalone one.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ModelStores, observeStore } from "../../../controllers/embedding-model/model-store.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { NearlinePipeline } from "../../../crds/index.ts";
+import {
+  ModelStores,
+  observeStore,
+  openModelStore,
+  StoreSecretMissing,
+} from "../../../controllers/embedding-model/model-store.ts";
+import { KubeClient } from "../../../operator/runtime/kube-client.ts";
+import { objectPath, type ResourceType } from "../../../operator/runtime/resource-types.ts";
+import type { ObjectKey, ReconcileContext } from "../../../operator/runtime/types.ts";
 import {
   connectRedis,
   flip,
@@ -18,7 +28,9 @@ import {
   registerVersion,
 } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { createRestrictedNamespace, deleteNamespace } from "../operator/operator-harness.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 
 describe("the operator's store connections during a Redis outage", () => {
@@ -117,6 +129,86 @@ describe("the operator's store connections as models come and go", () => {
     stores.release("ns/a");
     await readPointer(await stores.open(`${redis.url}/2`, name, false, "ns/a"));
     expect(await connections(2)).toBe(1);
+  });
+});
+
+describe("the operator's store connection of a model whose store Secret is gone", () => {
+  // The Secret (or its key) that named the store was deleted: the model reports SecretNotFound and
+  // uses no store until the Secret is back, so the connection to the URL the Secret used to name must
+  // not be kept (a Redis that was shut down along with its Secret would be retried every 2 s, forever).
+  const stores = new ModelStores();
+  const name = `model-store-secret-${process.pid}`;
+  const namespace = `model-store-secret-${process.pid}`;
+  let redis: OwnedRedis;
+  let admin: ReturnType<typeof connectRedis>;
+  let kube: KubeClient;
+
+  const connections = async () => {
+    const list = (await admin.call("CLIENT", "LIST")) as string;
+    return list.split("\n").filter((line) => line.includes("name=jude-operator-promotion")).length;
+  };
+
+  beforeAll(async () => {
+    redis = await startOwnedRedis();
+    admin = connectRedis({ url: redis.url });
+    await createRestrictedNamespace(namespace);
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+    kube = new KubeClient(kubeConfig);
+  });
+
+  afterAll(async () => {
+    stores.close();
+    admin?.disconnect();
+    await kube?.close();
+    await deleteNamespace(namespace);
+    await redis?.destroy();
+  });
+
+  it("closes the connection once the model's store Secret is deleted", async () => {
+    await kubectl([
+      "create",
+      "secret",
+      "generic",
+      "store",
+      "-n",
+      namespace,
+      `--from-literal=url=${redis.url}`,
+    ]);
+    const context = {
+      key: { namespace, name: "jobs-model" },
+      client: { getLive: (type: ResourceType, key: ObjectKey) => kube.get(objectPath(type, key)) },
+    } as unknown as ReconcileContext;
+    const pipeline = {
+      metadata: { name: "jobs" },
+      spec: { sinks: { store: { name, urlSecretRef: { name: "store", key: "url" } } } },
+    } as unknown as NearlinePipeline;
+    await readPointer((await openModelStore(context, stores, [pipeline]))!);
+    expect(await connections()).toBe(1);
+
+    await kubectl(["delete", "secret", "store", "-n", namespace]);
+    await expect(openModelStore(context, stores, [pipeline])).rejects.toBeInstanceOf(StoreSecretMissing);
+    await waitFor(
+      "the connection to the Secret's old URL is closed",
+      async () => (await connections()) === 0,
+      {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      },
+    );
+
+    // The Secret back: the store is connected to again.
+    await kubectl([
+      "create",
+      "secret",
+      "generic",
+      "store",
+      "-n",
+      namespace,
+      `--from-literal=url=${redis.url}`,
+    ]);
+    await readPointer((await openModelStore(context, stores, [pipeline]))!);
+    expect(await connections()).toBe(1);
   });
 });
 

@@ -56,3 +56,37 @@ describe("Events whose earlier occurrence was deleted", () => {
     expect(await counts()).toEqual([1]);
   });
 });
+
+describe("an Event repeated before its previous occurrence was written", () => {
+  // Events are emitted without waiting (a reconcile does not wait for them), so the next reconcile of
+  // the same object can repeat one while the last occurrence's create or patch is still in flight:
+  // the repeat must still count on the one Event, also when that Event was deleted (both occurrences
+  // would otherwise see the 404 and each create an Event of its own).
+  it("counts both occurrences on one Event", async () => {
+    const events = createEventRecorder(client, { component: "c", fieldManager: "m", log: silentLogger() });
+    const object = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "burst", namespace, uid: `burst-${process.pid}` },
+    } as KubeObject;
+    const counts = async () =>
+      (await client.list(resourcePath(resourceTypes.event, namespace))).items
+        .filter((event) => (event as { reason?: string }).reason === "BurstRepeated")
+        .map((event) => (event as { count?: number }).count ?? 0);
+    const total = async () => (await counts()).reduce((sum, count) => sum + count, 0);
+    const until = (what: string, check: () => Promise<boolean>) =>
+      waitFor(what, check, { timeoutMs: 15_000, intervalMs: 100 });
+
+    events.warning(object, "BurstRepeated", "again");
+    events.warning(object, "BurstRepeated", "again");
+    await until("both occurrences recorded", async () => (await total()) === 2);
+    expect(await counts()).toEqual([2]);
+
+    await kubectl(["delete", "events", "--all", "-n", namespace, "--wait=true"]);
+    await until("the Events gone", async () => (await counts()).length === 0);
+    events.warning(object, "BurstRepeated", "again");
+    events.warning(object, "BurstRepeated", "again");
+    await until("both repeats recorded", async () => (await total()) === 2);
+    expect(await counts()).toEqual([2]);
+  });
+});
