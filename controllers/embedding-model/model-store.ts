@@ -121,7 +121,8 @@ export class ModelStores {
         create: true,
         ...(this.#metrics !== undefined ? { metrics: this.#metrics } : {}),
       }).catch((error: unknown) => {
-        this.#stores.delete(key);
+        // Forgotten only if it is still this open's entry (a release and a new open may have replaced it).
+        if (this.#stores.get(key)?.client === client) this.#stores.delete(key);
         client.disconnect();
         throw connection.error === undefined
           ? error
