@@ -168,7 +168,7 @@ export const promotion = withRules(
       .max(604800)
       .default(3600)
       .describe(
-        "A promotion whose gates are not all open this long after it started is reported Stalled (reason PromotionDeadlineExceeded, naming the shut gate and its value); the active version keeps serving and the promotion continues if the gate opens later.",
+        "A promotion whose gates are not all open this long after it started is reported Stalled (reason PromotionDeadlineExceeded, naming the shut gate and its value); the active version keeps serving and the promotion continues if the gate opens later. The wait for approvedVersion (cutover Manual) does not count: a gate that shuts after every gate passed starts a new window from then.",
       ),
     retainVersions: z
       .int()

@@ -233,6 +233,39 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     expect(overdue.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
   });
 
+  // The wait and the window belong to the promotion: once approved and switched, the record of the
+  // version readers use says nothing of a wait that is over.
+  it("drops the approval wait and the deadline window when the approved version goes live", () => {
+    const manual = { ...promoting().policy, cutover: "Manual" as const };
+    const approved = decide(
+      promoting({
+        policy: { ...manual, approvedVersion: "v2" },
+        store: store("v1", { v1: "complete", v2: "complete" }),
+        records: [
+          record("v1", { activatedTime: ago(90_000), workers: true, store: "jobs-store" }),
+          record("v2", {
+            promotionStartTime: ago(86_400),
+            awaitingApprovalTime: ago(3_600),
+            deadlineStartTime: ago(7_000),
+            workers: true,
+            fromBootstrap: true,
+          }),
+        ],
+        candidate: passing,
+      }),
+    );
+    expect(approved.switchPointer).toMatchObject({ target: "v2" });
+    const v2 = parseVersionRecord(
+      desiredVersionRecord(
+        exampleModel(),
+        approved.records.find((entry) => entry.version === "v2")!,
+      ),
+    );
+    expect(v2?.activatedTime).toBe(conditionTime(now));
+    expect(v2?.awaitingApprovalTime).toBeUndefined();
+    expect(v2?.deadlineStartTime).toBeUndefined();
+  });
+
   // The rebuild's start belongs to that attempt: a later promotion of the version (a rollback beyond
   // retention) starts a new one, whose runs are told apart from the version's start alone.
   it("drops the rebuild's start when the version, once live, is promoted again", () => {

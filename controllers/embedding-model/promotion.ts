@@ -482,6 +482,10 @@ function settle(
     delete record.collected;
   }
   if (input.store !== undefined) record.store = input.store.name;
+  // Its promotion is over: a wait for approval and a deadline window belong to a promotion, and a
+  // record of readers' version keeping them would say it still waits.
+  delete record.awaitingApprovalTime;
+  delete record.deadlineStartTime;
   // Every other version that was live until now leaves at this switch (a pointer switched before
   // this reconcile was already followed by followPointer).
   for (const other of records.values())
