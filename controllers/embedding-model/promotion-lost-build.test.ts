@@ -231,6 +231,9 @@ describe("a candidate whose run succeeded and whose build the store lost", () =>
     );
     expect(overdue.phases["v2"]).toBe("Failed");
     expect(overdue.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
+    expect(overdue.verdict.message).toMatch(
+      /^version v2 is not promoted 3600s after a gate shut while it awaited approval: BootstrapComplete: /,
+    );
   });
 
   // The wait and the window belong to the promotion: once approved and switched, the record of the

@@ -26,6 +26,8 @@ export function promotingVerdict(
   failed: Gate | undefined,
   overdue: boolean,
   deadlineSeconds: number,
+  /** The deadline's window started when a gate shut after the approval wait, not with the promotion. */
+  windowAfterWait = false,
 ): Kstatus {
   const serving = current ? `; version ${current} keeps serving` : "";
   if (failed !== undefined)
@@ -44,7 +46,7 @@ export function promotingVerdict(
     return {
       state: "Stalled",
       reason: "PromotionDeadlineExceeded",
-      message: `version ${spec} is not promoted after ${deadlineSeconds}s: ${shut.type}: ${shut.message}${serving}`,
+      message: `version ${spec} is not promoted ${windowAfterWait ? `${deadlineSeconds}s after a gate shut while it awaited approval` : `after ${deadlineSeconds}s`}: ${shut.type}: ${shut.message}${serving}`,
     };
   return {
     state: "Reconciling",

@@ -366,6 +366,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     failed,
     overdue,
     input.policy.progressDeadlineSeconds,
+    record.deadlineStartTime !== undefined,
   );
   // The store lost its pointer while another version was live (data loss mid-promotion): readers
   // running since before keep that version's pointer, and get what its workers write after the loss.
