@@ -77,21 +77,28 @@ describe("a model whose pipelines moved to another store", () => {
 
 // v3's run filled store-a and succeeded; then the pipelines moved to store-b, which has no v3. Nothing
 // was lost: the condition says the store now named has no build of v3, not that a store lost its data.
+/** v3 promoted while v2 is live, the pipelines naming store-b, v3's run (jobs-v3) succeeded. */
+const decideV3 = (records: VersionRecord[], versions: Record<string, string> = {}) =>
+  decidePromotion(
+    promoting({
+      specVersion: "v3",
+      spec: specOf("v3"),
+      store: store(null, versions, { name: "store-b" }),
+      statusActive: "v2",
+      serving: { v2: ready, v3: ready },
+      records,
+      candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v3" } },
+    }),
+  );
+
 describe("a candidate whose run succeeded before the pipelines moved to another store", () => {
   const moved = (versions: Record<string, string>) =>
-    decidePromotion(
-      promoting({
-        specVersion: "v3",
-        spec: specOf("v3"),
-        store: store(null, versions, { name: "store-b" }),
-        statusActive: "v2",
-        serving: { v2: ready, v3: ready },
-        records: [
-          record("v2", { activatedTime: ago(7000), workers: true, store: "store-a" }),
-          record("v3", { promotionStartTime: ago(600), workers: true, fromBootstrap: true }),
-        ],
-        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v3" } },
-      }),
+    decideV3(
+      [
+        record("v2", { activatedTime: ago(7000), workers: true, store: "store-a" }),
+        record("v3", { promotionStartTime: ago(600), workers: true, fromBootstrap: true }),
+      ],
+      versions,
     );
   const bootstrapComplete = (decision: ReturnType<typeof decidePromotion>) =>
     decision.conditions.find((entry) => entry.type === "BootstrapComplete");
@@ -119,18 +126,7 @@ describe("a candidate whose run succeeded before the pipelines moved to another 
 // The version record notes the store its build fills (buildStore): what the pipelines named when the
 // decision last asked for its run. It tells a build left behind by a move from one the store lost.
 describe("a candidate's lost build, told by the store its build was asked for in", () => {
-  const decide = (records: VersionRecord[], versions: Record<string, string> = {}) =>
-    decidePromotion(
-      promoting({
-        specVersion: "v3",
-        spec: specOf("v3"),
-        store: store(null, versions, { name: "store-b" }),
-        statusActive: "v2",
-        serving: { v2: ready, v3: ready },
-        records,
-        candidate: { ...passing, bootstrap: { ...passing.bootstrap, name: "jobs-v3" } },
-      }),
-    );
+  const decide = decideV3;
   const message = (decision: ReturnType<typeof decidePromotion>) =>
     decision.conditions.find((entry) => entry.type === "BootstrapComplete")?.message ?? "";
 

@@ -165,16 +165,11 @@ describe("the operator's store connection of a model whose store Secret is gone"
     await redis?.destroy();
   });
 
+  const createStoreSecret = () =>
+    kubectl(["create", "secret", "generic", "store", "-n", namespace, `--from-literal=url=${redis.url}`]);
+
   it("closes the connection once the model's store Secret is deleted", async () => {
-    await kubectl([
-      "create",
-      "secret",
-      "generic",
-      "store",
-      "-n",
-      namespace,
-      `--from-literal=url=${redis.url}`,
-    ]);
+    await createStoreSecret();
     const context = {
       key: { namespace, name: "jobs-model" },
       client: { getLive: (type: ResourceType, key: ObjectKey) => kube.get(objectPath(type, key)) },
@@ -198,15 +193,7 @@ describe("the operator's store connection of a model whose store Secret is gone"
     );
 
     // The Secret back: the store is connected to again.
-    await kubectl([
-      "create",
-      "secret",
-      "generic",
-      "store",
-      "-n",
-      namespace,
-      `--from-literal=url=${redis.url}`,
-    ]);
+    await createStoreSecret();
     await readPointer((await openModelStore(context, stores, [pipeline]))!);
     expect(await connections()).toBe(1);
   });
