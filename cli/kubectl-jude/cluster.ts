@@ -62,6 +62,9 @@ export class PluginError extends Error {
   override readonly name = "PluginError";
 }
 
+/** A PluginError for an object the API server does not have (404 on a named object). */
+export class NotFound extends PluginError {}
+
 /** Where and as whom the plugin talks to the cluster. */
 export interface ClusterOptions {
   kubeconfig?: string;
@@ -396,7 +399,7 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
       `the JUDE resources (${resource}) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)`,
     );
   if (code === 404 && call.name !== undefined)
-    return new PluginError(`${call.kind} ${call.name} not found ${where}`);
+    return new NotFound(`${call.kind} ${call.name} not found ${where}`);
   // 401 is about who the user is (a token or certificate the server does not accept), not what a
   // Role grants: asking for a Role would send the user the wrong way.
   if (code === 401)
