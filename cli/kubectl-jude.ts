@@ -27,7 +27,7 @@ import {
   unattachedBootstrapRuns,
   unattachedPipelines,
 } from "./kubectl-jude/status-view.ts";
-import { renderStatus } from "./kubectl-jude/status-text.ts";
+import { printable, renderStatus } from "./kubectl-jude/status-text.ts";
 
 const usage = `usage: kubectl jude <command> [flags]
 
@@ -272,10 +272,12 @@ try {
 } catch (error) {
   // A usage error is one line and where the usage is, as kubectl says it (exit 2).
   if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    process.stderr.write(`kubectl jude: ${(error as Error).message}\n${usageHint}\n`);
+    process.stderr.write(`kubectl jude: ${printable((error as Error).message)}\n${usageHint}\n`);
     process.exitCode = 2;
   } else if (error instanceof PluginError) {
-    process.stderr.write(`kubectl jude: ${error.message}\n`);
+    // The message may quote the API server (a Status, a webhook's denial): its control characters are
+    // made visible as in the status text, so that none reaches the terminal.
+    process.stderr.write(`kubectl jude: ${printable(error.message)}\n`);
     process.exitCode = 1;
   } else throw error;
 }

@@ -547,6 +547,72 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("makes the control characters of an API server's message visible on stderr, as in the status text", async () => {
+    // Was: a Status message (or an admission webhook's) with an escape sequence reached the terminal as
+    // is (here: retitle the window, clear the screen) and a newline forged a line of its own.
+    const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+      name: `${kind.toLowerCase()}s`,
+      singularName: kind.toLowerCase(),
+      namespaced: true,
+      kind,
+      verbs: ["get", "list", "patch"],
+    }));
+    const server = createHttpServer((request, response) => {
+      if (request.url === "/apis/jude.dev/v1alpha1") {
+        response.writeHead(200, { "content-type": "application/json" });
+        const list = {
+          kind: "APIResourceList",
+          apiVersion: "v1",
+          groupVersion: "jude.dev/v1alpha1",
+          resources,
+        };
+        return void response.end(JSON.stringify(list));
+      }
+      response.writeHead(500, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          message: "webhook said \u001b]0;pwned\u0007\u001b[2Jno\nkubectl jude: all good",
+          reason: "InternalError",
+          code: 500,
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = join(folder, "escapes");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "c",
+            cluster: {
+              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+              "insecure-skip-tls-verify": true,
+            },
+          },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      const { code, stderr } = await run(["status", "--kubeconfig", file]);
+      expect({ code, stderr }).toEqual({
+        code: 1,
+        stderr:
+          "kubectl jude: cannot list embeddingmodels in namespace recs: HTTP 500 (webhook said ^[]0;pwned\\a^[[2Jno\\nkubectl jude: all good)\n",
+      });
+    } finally {
+      server.close();
+    }
+  });
+
   it("gives up on an API server that accepts but never answers after --request-timeout (exit 1)", async () => {
     // Accepts the connection and reads the request, never answers: an overloaded or half-dead API server.
     const silent = createServer((socket) => socket.resume());
