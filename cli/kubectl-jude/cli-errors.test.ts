@@ -1,7 +1,7 @@
 // What a user who mistypes gets from `kubectl jude` before any cluster is involved: one line naming
 // the problem (and the usage for a usage error), never a stack trace from the client library.
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -422,6 +422,46 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
         new PluginError(
           `no kubeconfig: none of the files in KUBECONFIG exist (${process.env.KUBECONFIG}); pass --kubeconfig FILE or set KUBECONFIG`,
         ),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+
+  it("skips an empty file in KUBECONFIG, as kubectl does, and names the file that is not YAML", () => {
+    // Was: an empty file in the list failed the command ("Cannot read properties of undefined"), and
+    // a file that is not YAML was reported as the whole list.
+    const empty = join(folder, "merge-empty");
+    const broken = join(folder, "merge-broken");
+    writeFileSync(empty, "");
+    writeFileSync(broken, "clusters: [unclosed\n");
+    const saved = process.env.KUBECONFIG;
+    try {
+      process.env.KUBECONFIG = [empty, kubeconfig].join(":");
+      const merged = loadKubeConfig({});
+      expect(merged.getCurrentContext()).toBe("dev");
+      expect(merged.getCurrentCluster()?.server).toBe("https://127.0.0.1:1");
+      // A relative path in a later file is read against that file's folder, not the first file's.
+      const later = join(folder, "later", "config");
+      mkdirSync(join(folder, "later"), { recursive: true });
+      writeFileSync(
+        later,
+        JSON.stringify({
+          clusters: [
+            { name: "ca", cluster: { server: "https://127.0.0.1:3", "certificate-authority": "ca.crt" } },
+          ],
+          users: [{ name: "cert", user: { "client-certificate": "u.crt", "client-key": "u.key" } }],
+          contexts: [{ name: "later", context: { cluster: "ca", user: "cert" } }],
+        }),
+      );
+      process.env.KUBECONFIG = [empty, kubeconfig, later].join(":");
+      const relative = loadKubeConfig({ context: "later" });
+      expect(relative.getCurrentCluster()?.caFile).toBe(join(folder, "later", "ca.crt"));
+      expect(relative.getCurrentUser()?.keyFile).toBe(join(folder, "later", "u.key"));
+      process.env.KUBECONFIG = [kubeconfig, broken].join(":");
+      expect(() => loadKubeConfig({})).toThrow(
+        /^cannot load the kubeconfig \S+merge-broken \(in KUBECONFIG\): /,
       );
     } finally {
       if (saved === undefined) delete process.env.KUBECONFIG;

@@ -1,6 +1,6 @@
 // The plugin's view of the cluster: the user's kubeconfig, the three JUDE kinds read and patched, and
 // API errors turned into messages that say what to do (CRDs missing, access denied, not found).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -327,7 +327,8 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
 
 /**
  * The files of $KUBECONFIG merged as kubectl merges them: a file that does not exist is skipped, and
- * the first file to set a value wins (current-context, and each cluster, user and context by name).
+ * the first file to set a value wins (current-context, and each cluster, user and context by name);
+ * relative certificate and key paths are resolved against their own file's folder.
  * The client library's own merge failed on a missing file and on a name two files share, and took the
  * last file's current-context.
  */
@@ -343,10 +344,18 @@ function loadMerged(config: KubeConfig, list: string): void {
     for (const item of lists.flat()) if (!byName.has(item.name)) byName.set(item.name, item);
     return [...byName.values()];
   };
-  const loaded = present.map((file) => {
+  // An empty file is an empty config, as kubectl reads it; one that cannot be read or parsed fails the
+  // command, as in kubectl, naming that file rather than the whole list.
+  const loaded = present.flatMap((file) => {
     const each = new KubeConfig();
-    each.loadFromFile(file);
-    return each;
+    try {
+      if (readFileSync(file, "utf8").trim() === "") return [];
+      each.loadFromFile(file);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new PluginError(`cannot load the kubeconfig ${file} (in KUBECONFIG): ${reason}`);
+    }
+    return [each];
   });
   config.loadFromOptions({
     clusters: firstByName(loaded.map((each) => each.getClusters())),
