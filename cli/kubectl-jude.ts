@@ -69,6 +69,11 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   if (error.code === "EPIPE") process.exit(0);
   throw error;
 });
+// An error line whose reader is gone (`2>&1 | head -1`) can be told to no one: the exit code still says
+// what happened (2 for a usage error), where the unhandled EPIPE made it 1.
+process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+});
 
 /**
  * The line after a usage error, as kubectl's: where the usage is. The command's own help once the

@@ -536,6 +536,20 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("keeps its exit code when stderr's reader is gone (`2>&1 | head -1`, a closed log pipe)", async () => {
+    // Was: the EPIPE of the error line was an unhandled error, and a usage error exited 1 instead of 2.
+    for (const [args, expected] of [
+      [["approve", "-A", "minilm"], 2],
+      [["status", "--kubeconfig", kubeconfig, "--request-timeout", "1s"], 1],
+    ] as const) {
+      const child = spawn(process.execPath, [plugin, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+      // Closed before the plugin has loaded, so its first write to stderr finds no reader.
+      child.stderr.destroy();
+      const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+      expect({ args, code }).toEqual({ args, code: expected });
+    }
+  });
+
   it("says the JUDE resources are not installed when approve or rollback finds no EmbeddingModel kind", async () => {
     // Was: "EmbeddingModel minilm not found in namespace recs", as if only the object were missing.
     const server = createHttpServer((_request, response) => {
