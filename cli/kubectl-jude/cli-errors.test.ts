@@ -469,6 +469,48 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("reads a token-file and an exec command path against the kubeconfig's folder, as kubectl does", () => {
+    // Was: both were read against the current directory: the token file was not found (the command
+    // failed, ENOENT) and `./bin/get-token` was looked for where the user happened to be.
+    const tokens = join(folder, "tokens");
+    mkdirSync(join(tokens, "bin"), { recursive: true });
+    writeFileSync(join(tokens, "token"), "from-the-file");
+    const file = join(tokens, "config");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:4" } }],
+        users: [
+          { name: "file", user: { "token-file": "token" } },
+          {
+            name: "exec",
+            user: { exec: { apiVersion: "client.authentication.k8s.io/v1", command: "./bin/get-token" } },
+          },
+          {
+            name: "path",
+            user: { exec: { apiVersion: "client.authentication.k8s.io/v1", command: "get-token" } },
+          },
+        ],
+        contexts: ["file", "exec", "path"].map((name) => ({ name, context: { cluster: "c", user: name } })),
+        "current-context": "file",
+      }),
+    );
+    const saved = process.env.KUBECONFIG;
+    try {
+      for (const kubeconfigs of [{ kubeconfig: file }, {}]) {
+        process.env.KUBECONFIG = [kubeconfig, file].join(":");
+        const config = loadKubeConfig({ ...kubeconfigs, context: "file" });
+        expect(config.getCurrentUser()?.token).toBe("from-the-file");
+        const users = Object.fromEntries(config.getUsers().map((user) => [user.name, user.exec?.command]));
+        // A command without a separator is looked up on PATH, as kubectl does.
+        expect([users.exec, users.path]).toEqual([join(tokens, "bin", "get-token"), "get-token"]);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+
   it("stops quietly when its reader goes away (`| head -1`), without a stack trace", async () => {
     // Was: "Error: write EPIPE … Unhandled 'error' event" and a stack on stderr, exit 1.
     const models = Array.from({ length: 2000 }, (_, index) => {

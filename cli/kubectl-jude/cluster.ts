@@ -2,13 +2,14 @@
 // API errors turned into messages that say what to do (CRDs missing, access denied, not found).
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   ApiException,
   createConfiguration,
   KubeConfig,
   KubernetesObjectApi,
+  loadYaml,
   PatchStrategy,
   ServerConfiguration,
   setHeaderMiddleware,
@@ -293,7 +294,7 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
       `no kubeconfig: ${defaultFile} does not exist; pass --kubeconfig FILE or set KUBECONFIG`,
     );
   try {
-    if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
+    if (options.kubeconfig !== undefined) loadFile(config, options.kubeconfig);
     else if (fromEnvironment) loadMerged(config, process.env.KUBECONFIG!);
     else config.loadFromDefault();
   } catch (error) {
@@ -350,7 +351,7 @@ function loadMerged(config: KubeConfig, list: string): void {
     const each = new KubeConfig();
     try {
       if (readFileSync(file, "utf8").trim() === "") return [];
-      each.loadFromFile(file);
+      loadFile(each, file);
     } catch (error) {
       const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
       throw new PluginError(`cannot load the kubeconfig ${file} (in KUBECONFIG): ${reason}`);
@@ -363,6 +364,33 @@ function loadMerged(config: KubeConfig, list: string): void {
     contexts: firstByName(loaded.map((each) => each.getContexts())),
     currentContext: loaded.map((each) => each.getCurrentContext()).find((name) => name) ?? "",
   });
+}
+
+/**
+ * One kubeconfig file with its file references read against the file's own folder, as kubectl reads
+ * them: certificate-authority, client-certificate, client-key, token-file, and an exec command given
+ * as a path (one without a separator is looked up on PATH). The client library resolved only the
+ * first three, and read token-file (at parse time) and ran the exec command from the current directory.
+ */
+function loadFile(config: KubeConfig, file: string): void {
+  const folder = dirname(resolve(file));
+  const document = loadYaml<Record<string, unknown> | null>(readFileSync(file, "utf8")) ?? {};
+  const absolute = (entry: unknown, key: string, onlyPaths = false): void => {
+    if (typeof entry !== "object" || entry === null) return;
+    const holder = entry as Record<string, unknown>;
+    const value = holder[key];
+    if (typeof value !== "string" || value === "" || isAbsolute(value)) return;
+    if (onlyPaths && !value.includes(sep)) return;
+    holder[key] = join(folder, value);
+  };
+  const entries = (list: unknown, field: string): unknown[] =>
+    Array.isArray(list) ? list.map((item) => (item as Record<string, unknown> | null)?.[field]) : [];
+  for (const cluster of entries(document.clusters, "cluster")) absolute(cluster, "certificate-authority");
+  for (const user of entries(document.users, "user")) {
+    for (const key of ["client-certificate", "client-key", "token-file"]) absolute(user, key);
+    absolute((user as { exec?: unknown } | null)?.exec, "command", true);
+  }
+  config.loadFromString(JSON.stringify(document));
 }
 
 /** Tries of one API call the API server keeps asking to retry (client-go's limit). */
