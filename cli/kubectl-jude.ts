@@ -27,7 +27,7 @@ import {
   unattachedBootstrapRuns,
   unattachedPipelines,
 } from "./kubectl-jude/status-view.ts";
-import { renderStatus } from "./kubectl-jude/status-text.ts";
+import { printable, renderStatus } from "./kubectl-jude/status-text.ts";
 
 const usage = `usage: kubectl jude <command> [flags]
 
@@ -68,6 +68,11 @@ class UsageError extends Error {}
 process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   if (error.code === "EPIPE") process.exit(0);
   throw error;
+});
+// An error line whose reader is gone (`2>&1 | head -1`) can be told to no one: the exit code still says
+// what happened (2 for a usage error), where the unhandled EPIPE made it 1.
+process.stderr.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
 });
 
 /**
@@ -272,10 +277,12 @@ try {
 } catch (error) {
   // A usage error is one line and where the usage is, as kubectl says it (exit 2).
   if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    process.stderr.write(`kubectl jude: ${(error as Error).message}\n${usageHint}\n`);
+    process.stderr.write(`kubectl jude: ${printable((error as Error).message)}\n${usageHint}\n`);
     process.exitCode = 2;
   } else if (error instanceof PluginError) {
-    process.stderr.write(`kubectl jude: ${error.message}\n`);
+    // The message may quote the API server (a Status, a webhook's denial): its control characters are
+    // made visible as in the status text, so that none reaches the terminal.
+    process.stderr.write(`kubectl jude: ${printable(error.message)}\n`);
     process.exitCode = 1;
   } else throw error;
 }

@@ -1,7 +1,7 @@
 // What a user who mistypes gets from `kubectl jude` before any cluster is involved: one line naming
 // the problem (and the usage for a usage error), never a stack trace from the client library.
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -429,6 +429,88 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("skips an empty file in KUBECONFIG, as kubectl does, and names the file that is not YAML", () => {
+    // Was: an empty file in the list failed the command ("Cannot read properties of undefined"), and
+    // a file that is not YAML was reported as the whole list.
+    const empty = join(folder, "merge-empty");
+    const broken = join(folder, "merge-broken");
+    writeFileSync(empty, "");
+    writeFileSync(broken, "clusters: [unclosed\n");
+    const saved = process.env.KUBECONFIG;
+    try {
+      process.env.KUBECONFIG = [empty, kubeconfig].join(":");
+      const merged = loadKubeConfig({});
+      expect(merged.getCurrentContext()).toBe("dev");
+      expect(merged.getCurrentCluster()?.server).toBe("https://127.0.0.1:1");
+      // A relative path in a later file is read against that file's folder, not the first file's.
+      const later = join(folder, "later", "config");
+      mkdirSync(join(folder, "later"), { recursive: true });
+      writeFileSync(
+        later,
+        JSON.stringify({
+          clusters: [
+            { name: "ca", cluster: { server: "https://127.0.0.1:3", "certificate-authority": "ca.crt" } },
+          ],
+          users: [{ name: "cert", user: { "client-certificate": "u.crt", "client-key": "u.key" } }],
+          contexts: [{ name: "later", context: { cluster: "ca", user: "cert" } }],
+        }),
+      );
+      process.env.KUBECONFIG = [empty, kubeconfig, later].join(":");
+      const relative = loadKubeConfig({ context: "later" });
+      expect(relative.getCurrentCluster()?.caFile).toBe(join(folder, "later", "ca.crt"));
+      expect(relative.getCurrentUser()?.keyFile).toBe(join(folder, "later", "u.key"));
+      process.env.KUBECONFIG = [kubeconfig, broken].join(":");
+      expect(() => loadKubeConfig({})).toThrow(
+        /^cannot load the kubeconfig \S+merge-broken \(in KUBECONFIG\): /,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+
+  it("reads a token-file and an exec command path against the kubeconfig's folder, as kubectl does", () => {
+    // Was: both were read against the current directory: the token file was not found (the command
+    // failed, ENOENT) and `./bin/get-token` was looked for where the user happened to be.
+    const tokens = join(folder, "tokens");
+    mkdirSync(join(tokens, "bin"), { recursive: true });
+    writeFileSync(join(tokens, "token"), "from-the-file");
+    const file = join(tokens, "config");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:4" } }],
+        users: [
+          { name: "file", user: { "token-file": "token" } },
+          {
+            name: "exec",
+            user: { exec: { apiVersion: "client.authentication.k8s.io/v1", command: "./bin/get-token" } },
+          },
+          {
+            name: "path",
+            user: { exec: { apiVersion: "client.authentication.k8s.io/v1", command: "get-token" } },
+          },
+        ],
+        contexts: ["file", "exec", "path"].map((name) => ({ name, context: { cluster: "c", user: name } })),
+        "current-context": "file",
+      }),
+    );
+    const saved = process.env.KUBECONFIG;
+    try {
+      for (const kubeconfigs of [{ kubeconfig: file }, {}]) {
+        process.env.KUBECONFIG = [kubeconfig, file].join(":");
+        const config = loadKubeConfig({ ...kubeconfigs, context: "file" });
+        expect(config.getCurrentUser()?.token).toBe("from-the-file");
+        const users = Object.fromEntries(config.getUsers().map((user) => [user.name, user.exec?.command]));
+        // A command without a separator is looked up on PATH, as kubectl does.
+        expect([users.exec, users.path]).toEqual([join(tokens, "bin", "get-token"), "get-token"]);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
+  });
+
   it("stops quietly when its reader goes away (`| head -1`), without a stack trace", async () => {
     // Was: "Error: write EPIPE … Unhandled 'error' event" and a stack on stderr, exit 1.
     const models = Array.from({ length: 2000 }, (_, index) => {
@@ -496,6 +578,20 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("keeps its exit code when stderr's reader is gone (`2>&1 | head -1`, a closed log pipe)", async () => {
+    // Was: the EPIPE of the error line was an unhandled error, and a usage error exited 1 instead of 2.
+    for (const [args, expected] of [
+      [["approve", "-A", "minilm"], 2],
+      [["status", "--kubeconfig", kubeconfig, "--request-timeout", "1s"], 1],
+    ] as const) {
+      const child = spawn(process.execPath, [plugin, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+      // Closed before the plugin has loaded, so its first write to stderr finds no reader.
+      child.stderr.destroy();
+      const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
+      expect({ args, code }).toEqual({ args, code: expected });
+    }
+  });
+
   it("says the JUDE resources are not installed when approve or rollback finds no EmbeddingModel kind", async () => {
     // Was: "EmbeddingModel minilm not found in namespace recs", as if only the object were missing.
     const server = createHttpServer((_request, response) => {
@@ -542,6 +638,72 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
           stderr:
             "kubectl jude: the JUDE resources (embeddingmodels.jude.dev) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)\n",
         });
+    } finally {
+      server.close();
+    }
+  });
+
+  it("makes the control characters of an API server's message visible on stderr, as in the status text", async () => {
+    // Was: a Status message (or an admission webhook's) with an escape sequence reached the terminal as
+    // is (here: retitle the window, clear the screen) and a newline forged a line of its own.
+    const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+      name: `${kind.toLowerCase()}s`,
+      singularName: kind.toLowerCase(),
+      namespaced: true,
+      kind,
+      verbs: ["get", "list", "patch"],
+    }));
+    const server = createHttpServer((request, response) => {
+      if (request.url === "/apis/jude.dev/v1alpha1") {
+        response.writeHead(200, { "content-type": "application/json" });
+        const list = {
+          kind: "APIResourceList",
+          apiVersion: "v1",
+          groupVersion: "jude.dev/v1alpha1",
+          resources,
+        };
+        return void response.end(JSON.stringify(list));
+      }
+      response.writeHead(500, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          message: "webhook said \u001b]0;pwned\u0007\u001b[2Jno\nkubectl jude: all good",
+          reason: "InternalError",
+          code: 500,
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = join(folder, "escapes");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [
+          {
+            name: "c",
+            cluster: {
+              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+              "insecure-skip-tls-verify": true,
+            },
+          },
+        ],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+        "current-context": "dev",
+      }),
+    );
+    try {
+      const { code, stderr } = await run(["status", "--kubeconfig", file]);
+      expect({ code, stderr }).toEqual({
+        code: 1,
+        stderr:
+          "kubectl jude: cannot list embeddingmodels in namespace recs: HTTP 500 (webhook said ^[]0;pwned\\a^[[2Jno\\nkubectl jude: all good)\n",
+      });
     } finally {
       server.close();
     }

@@ -1,14 +1,15 @@
 // The plugin's view of the cluster: the user's kubeconfig, the three JUDE kinds read and patched, and
 // API errors turned into messages that say what to do (CRDs missing, access denied, not found).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, isAbsolute, join, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   ApiException,
   createConfiguration,
   KubeConfig,
   KubernetesObjectApi,
+  loadYaml,
   PatchStrategy,
   ServerConfiguration,
   setHeaderMiddleware,
@@ -61,6 +62,9 @@ export function parseRequestTimeout(text: string): number | undefined {
 export class PluginError extends Error {
   override readonly name = "PluginError";
 }
+
+/** A PluginError for an object the API server does not have (404 on a named object). */
+export class NotFound extends PluginError {}
 
 /** Where and as whom the plugin talks to the cluster. */
 export interface ClusterOptions {
@@ -290,7 +294,7 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
       `no kubeconfig: ${defaultFile} does not exist; pass --kubeconfig FILE or set KUBECONFIG`,
     );
   try {
-    if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
+    if (options.kubeconfig !== undefined) loadFile(config, options.kubeconfig);
     else if (fromEnvironment) loadMerged(config, process.env.KUBECONFIG!);
     else config.loadFromDefault();
   } catch (error) {
@@ -324,7 +328,8 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
 
 /**
  * The files of $KUBECONFIG merged as kubectl merges them: a file that does not exist is skipped, and
- * the first file to set a value wins (current-context, and each cluster, user and context by name).
+ * the first file to set a value wins (current-context, and each cluster, user and context by name);
+ * relative certificate and key paths are resolved against their own file's folder.
  * The client library's own merge failed on a missing file and on a name two files share, and took the
  * last file's current-context.
  */
@@ -340,10 +345,18 @@ function loadMerged(config: KubeConfig, list: string): void {
     for (const item of lists.flat()) if (!byName.has(item.name)) byName.set(item.name, item);
     return [...byName.values()];
   };
-  const loaded = present.map((file) => {
+  // An empty file is an empty config, as kubectl reads it; one that cannot be read or parsed fails the
+  // command, as in kubectl, naming that file rather than the whole list.
+  const loaded = present.flatMap((file) => {
     const each = new KubeConfig();
-    each.loadFromFile(file);
-    return each;
+    try {
+      if (readFileSync(file, "utf8").trim() === "") return [];
+      loadFile(each, file);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new PluginError(`cannot load the kubeconfig ${file} (in KUBECONFIG): ${reason}`);
+    }
+    return [each];
   });
   config.loadFromOptions({
     clusters: firstByName(loaded.map((each) => each.getClusters())),
@@ -351,6 +364,33 @@ function loadMerged(config: KubeConfig, list: string): void {
     contexts: firstByName(loaded.map((each) => each.getContexts())),
     currentContext: loaded.map((each) => each.getCurrentContext()).find((name) => name) ?? "",
   });
+}
+
+/**
+ * One kubeconfig file with its file references read against the file's own folder, as kubectl reads
+ * them: certificate-authority, client-certificate, client-key, token-file, and an exec command given
+ * as a path (one without a separator is looked up on PATH). The client library resolved only the
+ * first three, and read token-file (at parse time) and ran the exec command from the current directory.
+ */
+function loadFile(config: KubeConfig, file: string): void {
+  const folder = dirname(resolve(file));
+  const document = loadYaml<Record<string, unknown> | null>(readFileSync(file, "utf8")) ?? {};
+  const absolute = (entry: unknown, key: string, onlyPaths = false): void => {
+    if (typeof entry !== "object" || entry === null) return;
+    const holder = entry as Record<string, unknown>;
+    const value = holder[key];
+    if (typeof value !== "string" || value === "" || isAbsolute(value)) return;
+    if (onlyPaths && !value.includes(sep)) return;
+    holder[key] = join(folder, value);
+  };
+  const entries = (list: unknown, field: string): unknown[] =>
+    Array.isArray(list) ? list.map((item) => (item as Record<string, unknown> | null)?.[field]) : [];
+  for (const cluster of entries(document.clusters, "cluster")) absolute(cluster, "certificate-authority");
+  for (const user of entries(document.users, "user")) {
+    for (const key of ["client-certificate", "client-key", "token-file"]) absolute(user, key);
+    absolute((user as { exec?: unknown } | null)?.exec, "command", true);
+  }
+  config.loadFromString(JSON.stringify(document));
 }
 
 /** Tries of one API call the API server keeps asking to retry (client-go's limit). */
@@ -396,7 +436,7 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
       `the JUDE resources (${resource}) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)`,
     );
   if (code === 404 && call.name !== undefined)
-    return new PluginError(`${call.kind} ${call.name} not found ${where}`);
+    return new NotFound(`${call.kind} ${call.name} not found ${where}`);
   // 401 is about who the user is (a token or certificate the server does not accept), not what a
   // Role grants: asking for a Role would send the user the wrong way.
   if (code === 401)

@@ -49,12 +49,14 @@ const named: Record<string, string> = {
 /**
  * One line as a terminal should get it: the control characters a condition message (free text) may
  * carry made visible, as kubectl escapes them (ESC as ^[), so that no escape sequence reaches the
- * terminal and no newline forges a line of its own.
+ * terminal and no newline forges a line of its own. The bidirectional embeddings, overrides and
+ * isolates (U+202A-U+202E, U+2066-U+2069) are shown as \u202e too: a terminal that honours them
+ * would show the rest of the line reordered ("Trojan Source"). Other text, any script, is kept.
  */
 export function printable(line: string): string {
   return line.replace(
     // eslint-disable-next-line no-control-regex -- the control characters are what is matched
-    /[\u0000-\u001f\u007f-\u009f]/g,
+    /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
     (character) => named[character] ?? `\\u${character.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }

@@ -193,6 +193,20 @@ describe("kubectl jude status", () => {
     expect(orphans).toContain("not ready: a\\nb\\tc\n");
   });
 
+  it("shows bidirectional overrides visibly and keeps other Unicode text intact", () => {
+    // Was: U+202E (right-to-left override) reached the terminal, which showed the rest of the line
+    // reversed ("Trojan Source"): "v1 \u202e2v" reads as "v1 v2". Letters of any script, emoji and
+    // combining marks are text, printed as they are.
+    const model = promotingModel();
+    model.status!.conditions![0]!.message =
+      "rollback to v1 \u202e2v\u202c \u2066x\u2069 — 模型 🚀 e\u0301 שלום مرحبا";
+    const text = renderStatus(statusView({ ...objects(), models: [model] }));
+    expect(text).toContain(
+      "  rollback to v1 \\u202e2v\\u202c \\u2066x\\u2069 — 模型 🚀 e\u0301 שלום مرحبا\n",
+    );
+    expect(text).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+  });
+
   it("lists the pipelines that name no existing model, with why they are not ready", () => {
     // A typo in spec.modelRef.name: the pipeline is Stalled, but under no model's block.
     const message = "spec.modelRef.name: EmbeddingModel minlm does not exist in namespace recs";

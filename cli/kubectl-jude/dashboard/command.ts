@@ -4,6 +4,7 @@
 import { once } from "node:events";
 import { createRootLogger } from "../../../plumbing/logger.ts";
 import type { Cluster } from "../cluster.ts";
+import { printable } from "../status-text.ts";
 import { startDashboardServer, type DashboardServer } from "./server.ts";
 import { WatchHub } from "./watch-hub.ts";
 
@@ -34,7 +35,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   hub.subscribe((state) => {
     if (state.apiServer !== undefined && !outage)
       process.stderr.write(
-        `kubectl jude: the API server watches fail (${state.apiServer.message}); the page shows the last state received, retrying\n`,
+        `kubectl jude: the API server watches fail (${printable(state.apiServer.message)}); the page shows the last state received, retrying\n`,
       );
     if (state.apiServer === undefined && outage)
       process.stderr.write("kubectl jude: the API server watches work again; the page is live\n");

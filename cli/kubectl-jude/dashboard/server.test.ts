@@ -1,6 +1,9 @@
 // The dashboard server's answers to requests the page never sends (another namespace, another method),
 // with a hub and a cluster that only record what they are asked: no API server is involved.
+import { connect } from "node:net";
+import { ApiException } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { explainApiError } from "../cluster.ts";
 import { promotingModel } from "../fixtures.test-data.ts";
 import { startDashboardServer, type DashboardServer } from "./server.ts";
 import type { WatchHub } from "./watch-hub.ts";
@@ -19,6 +22,16 @@ async function start(namespace: string | undefined) {
   const cluster = {
     readModel: async (ns: string, name: string) => {
       calls.push(`read ${ns}/${name}`);
+      // What Cluster.readModel throws for a model the API server does not have.
+      if (name === "absent")
+        throw explainApiError(new ApiException(404, "Not Found", {}, {}), {
+          verb: "get",
+          kind: "EmbeddingModel",
+          namespace: ns,
+          name,
+          user: "u",
+          server: "https://127.0.0.1:1",
+        });
       const model = promotingModel();
       model.metadata.namespace = ns;
       model.metadata.name = name;
@@ -76,5 +89,51 @@ describe("dashboard server", () => {
         "GET, HEAD, POST",
       ]);
     }
+  });
+
+  it("answers 404, not 400, for an action on a model that does not exist", async () => {
+    const { calls, url } = await start("recs");
+    const response = await fetch(`${url}api/models/recs/absent/approve`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect([response.status, await response.json()]).toEqual([
+      404,
+      { error: "EmbeddingModel absent not found in namespace recs" },
+    ]);
+    expect(calls).toEqual(["read recs/absent"]);
+  });
+
+  it("refuses a version or abandons that is not a string (400), instead of ignoring it", async () => {
+    // Was: {"version": 2} approved whatever version was pending, as if no version had been named.
+    const { calls, url } = await start("recs");
+    for (const body of [{ version: 2 }, { version: null }, { abandons: ["v2"] }]) {
+      const response = await fetch(`${url}api/models/recs/minilm/approve`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const field = Object.keys(body)[0];
+      expect([response.status, await response.json()]).toEqual([
+        400,
+        { error: `"${field}" must be a string (a version name such as v2)` },
+      ]);
+    }
+    expect(calls).toEqual([]);
+  });
+
+  it("answers HEAD /api/stream with the headers alone and ends the response", async () => {
+    // Was: the event stream was opened for HEAD too, and the response never ended (a held connection).
+    const { url } = await start("recs");
+    const { port } = new URL(url);
+    const socket = connect(Number(port), "127.0.0.1");
+    socket.write(`HEAD /api/stream HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: close\r\n\r\n`);
+    let answer = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => (answer += chunk));
+    // With `connection: close` the server closes the socket once the response has ended.
+    await new Promise((resolve) => socket.once("end", resolve));
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer.toLowerCase()).toContain("content-type: text/event-stream");
   });
 });

@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { abandonApplied, approve, rollback } from "../actions.ts";
-import { PluginError, type Cluster } from "../cluster.ts";
+import { NotFound, PluginError, type Cluster } from "../cluster.ts";
 import { loadAssets } from "./assets.ts";
 import { guardRequest } from "./request-guard.ts";
 import type { WatchHub } from "./watch-hub.ts";
@@ -91,6 +91,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
   let port = options.port;
 
   const stream = (request: IncomingMessage, response: ServerResponse): void => {
+    // HEAD asks for the headers alone: a stream opened for it would never end.
+    if (request.method === "HEAD") return send(response, 200, "text/event-stream; charset=utf-8", "");
     response.writeHead(200, {
       ...securityHeaders,
       "content-type": "text/event-stream; charset=utf-8",
@@ -116,7 +118,11 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
         error: `this dashboard shows namespace ${options.namespace}: no model ${namespace}/${name} here`,
       });
     const body = await readJson(request);
-    const requested = typeof body.version === "string" ? body.version : undefined;
+    // A version the page did not send as a string is not "no version named" (which takes the pending one).
+    for (const field of ["version", "abandons"])
+      if (body[field] !== undefined && typeof body[field] !== "string")
+        throw new PluginError(`"${field}" must be a string (a version name such as v2)`);
+    const requested = body.version as string | undefined;
     // Decide on the object as it is now, not as the page last saw it.
     const model = await options.cluster.readModel(namespace, name);
     const decision =
@@ -126,7 +132,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     if ("refused" in decision) return sendJson(response, 409, { error: decision.refused });
     // The page offered to abandon a candidate (or to roll back): if that candidate became active
     // meanwhile, the same version is now a rollback that moves readers, which was not what was confirmed.
-    const abandons = typeof body.abandons === "string" ? body.abandons : undefined;
+    const abandons = body.abandons as string | undefined;
     if (action === "rollback" && abandons !== decision.abandons)
       return sendJson(response, 409, {
         error:
@@ -169,7 +175,13 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
 
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      const status = error instanceof PluginError || error instanceof SyntaxError ? 400 : 500;
+      // A model the API server does not have is 404; a request the server cannot act on is 400.
+      const status =
+        error instanceof NotFound
+          ? 404
+          : error instanceof PluginError || error instanceof SyntaxError
+            ? 400
+            : 500;
       if (!response.headersSent) sendJson(response, status, { error: (error as Error).message });
       else response.end();
     });

@@ -1,0 +1,95 @@
+/**
+ * The dashboard's answers, with a real API server, to requests the page does not send: an action on a
+ * model the namespace does not have (404, not 400), a version that is not a string (400), and HEAD on
+ * the event stream (the headers, and the response ends).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { request } from "node:http";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { applyWithStatus, installCrds } from "../../support/crds.ts";
+import { requireEnv } from "../../support/env.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { repoRoot } from "../../testbed/paths.ts";
+
+const namespace = `dashboard-actions-${process.pid}`;
+let plugin: ChildProcess;
+let url: string;
+
+beforeAll(async () => {
+  await installCrds("dashboard-test");
+  await kubectl(["create", "namespace", namespace]);
+  const model = promotingModel();
+  await applyWithStatus(model, namespace, model.status);
+  plugin = spawn(
+    process.execPath,
+    [
+      join(repoRoot, "cli/kubectl-jude.ts"),
+      ...["dashboard", "-n", namespace, "--port", "0", "--kubeconfig", requireEnv("KUBECONFIG")],
+    ],
+    { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  for await (const line of createInterface({ input: plugin.stdout! })) {
+    const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
+    if (match !== null) {
+      url = match[1]!;
+      break;
+    }
+  }
+}, 120_000);
+
+afterAll(async () => {
+  plugin?.kill("SIGTERM");
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+});
+
+const act = (name: string, body: unknown) =>
+  fetch(`${url}api/models/${namespace}/${name}/approve`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+it("answers 404 for an action on a model the namespace does not have", async () => {
+  const response = await act("absent", {});
+  expect([response.status, await response.json()]).toEqual([
+    404,
+    { error: `EmbeddingModel absent not found in namespace ${namespace}` },
+  ]);
+});
+
+it("refuses a version that is not a string (400) and changes nothing", async () => {
+  const response = await act("minilm", { version: 2 });
+  expect([response.status, await response.json()]).toEqual([
+    400,
+    { error: '"version" must be a string (a version name such as v2)' },
+  ]);
+  const model = await kubectlJson<ReturnType<typeof promotingModel>>([
+    "get",
+    "-n",
+    namespace,
+    "embeddingmodel/minilm",
+  ]);
+  expect(model.spec.promotion?.approvedVersion).toBeUndefined();
+});
+
+it("answers HEAD /api/stream with its headers and ends the response", async () => {
+  const { port } = new URL(url);
+  const answer = await new Promise<{ status: number | undefined; type: string | undefined }>(
+    (resolve, reject) => {
+      const sent = request({ host: "127.0.0.1", port, method: "HEAD", path: "/api/stream" }, (response) => {
+        response.resume();
+        // The socket closes once the response has ended (connection: close).
+        response.socket.once("close", () =>
+          resolve({ status: response.statusCode, type: response.headers["content-type"] }),
+        );
+      });
+      sent.setHeader("connection", "close");
+      sent.once("error", reject);
+      sent.end();
+    },
+  );
+  expect(answer).toEqual({ status: 200, type: "text/event-stream; charset=utf-8" });
+});
