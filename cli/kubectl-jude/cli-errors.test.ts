@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadKubeConfig, PluginError } from "./cluster.ts";
 import { commands, flagOptions } from "./flags.ts";
-import { promotingModel } from "./fixtures.test-data.ts";
+import { judeApiResources, kubeconfigFor, promotingModel } from "./fixtures.test-data.ts";
 
 const execFileAsync = promisify(execFile);
 const plugin = join(import.meta.dirname, "..", "kubectl-jude.ts");
@@ -320,43 +320,16 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     const server = createHttpServer((request, response) => {
       paths.push(request.url ?? "");
       response.writeHead(200, { "content-type": "application/json" });
-      // The client library's discovery of the group, then empty lists.
-      const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
-        name: `${kind.toLowerCase()}s`,
-        singularName: kind.toLowerCase(),
-        namespaced: true,
-        kind,
-        verbs: ["get", "list", "patch"],
-      }));
       response.end(
         JSON.stringify(
           request.url === "/apis/jude.dev/v1alpha1"
-            ? { kind: "APIResourceList", apiVersion: "v1", groupVersion: "jude.dev/v1alpha1", resources }
+            ? judeApiResources
             : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
         ),
       );
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const file = join(folder, "context-namespace");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [
-          {
-            name: "c",
-            cluster: {
-              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-              "insecure-skip-tls-verify": true,
-            },
-          },
-        ],
-        users: [{ name: "u", user: { token: "t" } }],
-        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
-        "current-context": "dev",
-      }),
-    );
+    const file = kubeconfigFor(folder, "context-namespace", (server.address() as AddressInfo).port);
     try {
       for (const namespace of ["-n=", "--namespace="]) {
         paths.length = 0;
@@ -518,19 +491,12 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       model.metadata.name = `model-${index}`;
       return model;
     });
-    const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
-      name: `${kind.toLowerCase()}s`,
-      singularName: kind.toLowerCase(),
-      namespaced: true,
-      kind,
-      verbs: ["get", "list", "patch"],
-    }));
     const server = createHttpServer((request, response) => {
       response.writeHead(200, { "content-type": "application/json" });
       response.end(
         JSON.stringify(
           request.url === "/apis/jude.dev/v1alpha1"
-            ? { kind: "APIResourceList", apiVersion: "v1", groupVersion: "jude.dev/v1alpha1", resources }
+            ? judeApiResources
             : {
                 apiVersion: "v1",
                 kind: "List",
@@ -541,26 +507,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       );
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const file = join(folder, "many-models");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [
-          {
-            name: "c",
-            cluster: {
-              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-              "insecure-skip-tls-verify": true,
-            },
-          },
-        ],
-        users: [{ name: "u", user: { token: "t" } }],
-        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
-        "current-context": "dev",
-      }),
-    );
+    const file = kubeconfigFor(folder, "many-models", (server.address() as AddressInfo).port);
     try {
       for (const output of ["text", "json"]) {
         const child = spawn(process.execPath, [plugin, "status", "-o", output, "--kubeconfig", file], {
@@ -608,26 +555,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       );
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const file = join(folder, "no-crds");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [
-          {
-            name: "c",
-            cluster: {
-              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-              "insecure-skip-tls-verify": true,
-            },
-          },
-        ],
-        users: [{ name: "u", user: { token: "t" } }],
-        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
-        "current-context": "dev",
-      }),
-    );
+    const file = kubeconfigFor(folder, "no-crds", (server.address() as AddressInfo).port);
     try {
       const results = await Promise.all(
         ["approve", "rollback"].map((command) => run([command, "minilm", "--kubeconfig", file])),
@@ -645,24 +573,10 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
 
   it("makes the control characters of an API server's message visible on stderr, as in the status text", async () => {
     // Was: a Status message (or an admission webhook's) with an escape sequence reached the terminal as
-    // is (here: retitle the window, clear the screen) and a newline forged a line of its own.
-    const resources = ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
-      name: `${kind.toLowerCase()}s`,
-      singularName: kind.toLowerCase(),
-      namespaced: true,
-      kind,
-      verbs: ["get", "list", "patch"],
-    }));
     const server = createHttpServer((request, response) => {
       if (request.url === "/apis/jude.dev/v1alpha1") {
         response.writeHead(200, { "content-type": "application/json" });
-        const list = {
-          kind: "APIResourceList",
-          apiVersion: "v1",
-          groupVersion: "jude.dev/v1alpha1",
-          resources,
-        };
-        return void response.end(JSON.stringify(list));
+        return void response.end(JSON.stringify(judeApiResources));
       }
       response.writeHead(500, { "content-type": "application/json" });
       response.end(
@@ -677,26 +591,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       );
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const file = join(folder, "escapes");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [
-          {
-            name: "c",
-            cluster: {
-              server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-              "insecure-skip-tls-verify": true,
-            },
-          },
-        ],
-        users: [{ name: "u", user: { token: "t" } }],
-        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
-        "current-context": "dev",
-      }),
-    );
+    const file = kubeconfigFor(folder, "escapes", (server.address() as AddressInfo).port);
     try {
       const { code, stderr } = await run(["status", "--kubeconfig", file]);
       expect({ code, stderr }).toEqual({
@@ -714,20 +609,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     const silent = createServer((socket) => socket.resume());
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const port = (silent.address() as AddressInfo).port;
-    const slow = join(folder, "slow");
-    writeFileSync(
-      slow,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [
-          { name: "c", cluster: { server: `http://127.0.0.1:${port}`, "insecure-skip-tls-verify": true } },
-        ],
-        users: [{ name: "u", user: { token: "t" } }],
-        contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
-        "current-context": "dev",
-      }),
-    );
+    const slow = kubeconfigFor(folder, "slow", port);
     try {
       const { code, stderr } = await run(["status", "--kubeconfig", slow, "--request-timeout", "1s"]);
       expect({ code, stderr }).toEqual({

@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { kubeconfigFor } from "./fixtures.test-data.ts";
 import {
   Cluster,
   connectionFailure,
@@ -151,26 +152,7 @@ describe("retries the API server asks for", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-retry-"));
-      const kubeconfig = join(folder, "config");
-      writeFileSync(
-        kubeconfig,
-        JSON.stringify({
-          apiVersion: "v1",
-          kind: "Config",
-          clusters: [
-            {
-              name: "c",
-              cluster: {
-                server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-                "insecure-skip-tls-verify": true,
-              },
-            },
-          ],
-          users: [{ name: "u", user: { token: "t" } }],
-          contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
-          "current-context": "dev",
-        }),
-      );
+      const kubeconfig = kubeconfigFor(folder, "config", (server.address() as AddressInfo).port);
       const cluster = new Cluster({ kubeconfig, maxRetryDelayMs: 50 });
       const objects = await cluster.readAll("recs");
       expect(objects.models.map((model) => model.metadata.name)).toEqual(["m"]);

@@ -1,5 +1,7 @@
 // JUDE objects in the middle of a promotion (minilm-v1 active, minilm-v2 being promoted), shared by
-// the plugin's unit tests.
+// the plugin's unit tests, and a kubeconfig for a fake API server.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { BootstrapRun, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { parseBootstrapRun, parseEmbeddingModel, parseNearlinePipeline } from "../../crds/index.ts";
 
@@ -75,3 +77,39 @@ export function bootstrapOfV2(): BootstrapRun {
     status: { phase: "Running", progress: { total: 12000, processed: 5040, percent: 42 } },
   });
 }
+
+/**
+ * Writes a kubeconfig `folder/name` whose one context (dev, namespace recs) names the plain-HTTP API
+ * server on 127.0.0.1:`port`, and returns its path.
+ */
+export function kubeconfigFor(folder: string, name: string, port: number): string {
+  const file = join(folder, name);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        { name: "c", cluster: { server: `http://127.0.0.1:${port}`, "insecure-skip-tls-verify": true } },
+      ],
+      users: [{ name: "u", user: { token: "t" } }],
+      contexts: [{ name: "dev", context: { cluster: "c", user: "u", namespace: "recs" } }],
+      "current-context": "dev",
+    }),
+  );
+  return file;
+}
+
+/** The API group's discovery answer (`/apis/jude.dev/v1alpha1`) the client library asks for first. */
+export const judeApiResources = {
+  kind: "APIResourceList",
+  apiVersion: "v1",
+  groupVersion: "jude.dev/v1alpha1",
+  resources: ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+    name: `${kind.toLowerCase()}s`,
+    singularName: kind.toLowerCase(),
+    namespaced: true,
+    kind,
+    verbs: ["get", "list", "patch"],
+  })),
+};

@@ -4,9 +4,7 @@
  * write may have been committed): the plugin sends it again, meets its own change (409), and must say
  * the abandon happened, not "nothing was changed". Through a proxy in front of the testbed's API server.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
@@ -14,7 +12,7 @@ import { startApiFaultProxy, type ApiFaultProxy } from "../../support/api-fault-
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { repoRoot } from "../../testbed/paths.ts";
+import { startDashboard } from "./dashboard-process.ts";
 
 const namespace = `dashboard-retry-${process.pid}`;
 let proxy: ApiFaultProxy;
@@ -43,21 +41,7 @@ beforeAll(async () => {
     ),
   );
   proxy = await startApiFaultProxy(requireEnv("KUBECONFIG"));
-  plugin = spawn(
-    process.execPath,
-    [
-      join(repoRoot, "cli/kubectl-jude.ts"),
-      ...["dashboard", "-n", namespace, "--port", "0", "--kubeconfig", proxy.kubeconfigPath],
-    ],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  for await (const line of createInterface({ input: plugin.stdout! })) {
-    const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
-    if (match !== null) {
-      url = match[1]!;
-      break;
-    }
-  }
+  ({ plugin, url } = await startDashboard(namespace, proxy.kubeconfigPath));
 }, 120_000);
 
 afterAll(async () => {

@@ -3,16 +3,14 @@
  * model the namespace does not have (404, not 400), a version that is not a string (400), and HEAD on
  * the event stream (the headers, and the response ends).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { request } from "node:http";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { repoRoot } from "../../testbed/paths.ts";
+import { startDashboard } from "./dashboard-process.ts";
 
 const namespace = `dashboard-actions-${process.pid}`;
 let plugin: ChildProcess;
@@ -23,21 +21,7 @@ beforeAll(async () => {
   await kubectl(["create", "namespace", namespace]);
   const model = promotingModel();
   await applyWithStatus(model, namespace, model.status);
-  plugin = spawn(
-    process.execPath,
-    [
-      join(repoRoot, "cli/kubectl-jude.ts"),
-      ...["dashboard", "-n", namespace, "--port", "0", "--kubeconfig", requireEnv("KUBECONFIG")],
-    ],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  for await (const line of createInterface({ input: plugin.stdout! })) {
-    const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
-    if (match !== null) {
-      url = match[1]!;
-      break;
-    }
-  }
+  ({ plugin, url } = await startDashboard(namespace, requireEnv("KUBECONFIG")));
 }, 120_000);
 
 afterAll(async () => {

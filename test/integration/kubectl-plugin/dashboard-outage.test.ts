@@ -5,16 +5,15 @@
  * does not answer, the page must say so instead of showing the last state as live, and the terminal
  * gets one plain line (not a JSON record with a stack per retry); once it answers, the page is live.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
-import { repoRoot } from "../../testbed/paths.ts";
+import { startDashboard } from "./dashboard-process.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
@@ -86,29 +85,7 @@ beforeAll(async () => {
   admin.clusters[0]!.cluster.server = `https://127.0.0.1:${relayPort}`;
   const kubeconfig = join(mkdtempSync(join(tmpdir(), "dashboard-outage-")), "config");
   writeFileSync(kubeconfig, JSON.stringify(admin));
-  plugin = spawn(
-    process.execPath,
-    [
-      join(repoRoot, "cli/kubectl-jude.ts"),
-      "dashboard",
-      "-n",
-      namespace,
-      "--port",
-      "0",
-      "--kubeconfig",
-      kubeconfig,
-    ],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  createInterface({ input: plugin.stderr! }).on("line", (line) => terminal.push(line));
-  for await (const line of createInterface({ input: plugin.stdout! })) {
-    const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
-    if (match !== null) {
-      url = match[1]!;
-      break;
-    }
-  }
-  if (url === undefined) throw new Error(`kubectl jude dashboard exited: ${terminal.join("\n")}`);
+  ({ plugin, url } = await startDashboard(namespace, kubeconfig, (line) => terminal.push(line)));
   browser = await chromium.launch({ executablePath: requireEnv("JUDE_CHROMIUM"), args: ["--no-sandbox"] });
   page = await browser.newPage();
   await page.goto(url);

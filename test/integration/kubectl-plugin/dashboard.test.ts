@@ -6,16 +6,16 @@
  * no reload), and approve a manual cutover only after confirmation. A screenshot is kept in
  * test-artifacts/ and the page must log no console errors.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
 import { repoRoot } from "../../testbed/paths.ts";
+import { startDashboard } from "./dashboard-process.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
@@ -33,25 +33,9 @@ let loaded = false;
 
 /** Starts `kubectl jude dashboard` on a free port and resolves the URL it prints. */
 async function startPlugin(): Promise<string> {
-  plugin = spawn(
-    process.execPath,
-    [
-      join(repoRoot, "cli/kubectl-jude.ts"),
-      "dashboard",
-      "-n",
-      namespace,
-      "--port",
-      "0",
-      "--kubeconfig",
-      requireEnv("KUBECONFIG"),
-    ],
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] },
-  );
-  for await (const line of createInterface({ input: plugin.stdout! })) {
-    const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(line);
-    if (match !== null) return match[1]!;
-  }
-  throw new Error(`kubectl jude dashboard exited (${plugin.exitCode}) without printing its URL`);
+  const started = await startDashboard(namespace, requireEnv("KUBECONFIG"));
+  plugin = started.plugin;
+  return started.url;
 }
 
 const modelStatus = () => promotingModel().status!;
