@@ -130,8 +130,8 @@ export function buildLostByStore(
 
 /**
  * BootstrapComplete: the run succeeded and the store marks the version complete. `move`: the
- * pipelines now name another store than the one readers last used (StoreChanged), so a succeeded
- * run's build missing from the store is no loss: the run filled the store they named before.
+ * pipelines now name another store than the one the run filled (StoreChanged), so a succeeded run's
+ * build missing from the store is no loss: the run filled the store they named before.
  */
 export function bootstrapGate(
   version: string,

@@ -33,7 +33,13 @@ import {
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
 import { describeRedefinition, vectorSettingsOf } from "../../store/index.ts";
-import { keptAsWritten, sameVectors, type RecordedSpec, type VersionRecord } from "./version-record.ts";
+import {
+  keptAsWritten,
+  sameVectors,
+  withoutAttempt,
+  type RecordedSpec,
+  type VersionRecord,
+} from "./version-record.ts";
 import type { ServingState } from "./version-status.ts";
 
 /** The promotion policy of the spec. */
@@ -302,7 +308,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   // The store lost the build the candidate's run made (bootstrapGate's StoreLostBuild): a new build,
   // as for a lost active version. The run's snapshot now predates the build's start, so it is an
   // earlier build's (deleted with its checkpoints, which would let a run of its name skip the work)
-  // and a new run fills the version again. The deadline still counts from the promotion's start: a
+  // and a new run fills the version again. The rebuild alone does not restart the deadline (below): a
   // store that keeps losing its data would otherwise keep the promotion Reconciling for ever.
   if (
     gates.some((gate) => gate.type === "BootstrapComplete" && gate.reason === "StoreLostBuild") &&
@@ -435,14 +441,11 @@ function retargeted(previous: VersionRecord | undefined, input: PromotionInputs,
     Date.parse(previous.activatedTime) >= Date.parse(previous.promotionStartTime) &&
     input.specVersion !== currentOf(input);
   if (!restart) return { ...previous, spec: keptAsWritten(previous.spec, input.spec) };
-  const {
-    buildStartTime: _earlierBuild,
-    buildStore: _earlierStore,
-    awaitingApprovalTime: _earlierWait,
-    deadlineStartTime: _earlierWindow,
-    ...kept
-  } = previous;
-  return { ...kept, spec: keptAsWritten(previous.spec, input.spec), promotionStartTime: now };
+  return {
+    ...withoutAttempt(previous),
+    spec: keptAsWritten(previous.spec, input.spec),
+    promotionStartTime: now,
+  };
 }
 
 /**

@@ -220,6 +220,21 @@ export function servingAtVersion(
   };
 }
 
+/**
+ * The record without what belongs to one promotion attempt (its rebuild, the store its build fills,
+ * its approval wait and deadline window): a later promotion of the version starts without them.
+ */
+export function withoutAttempt(record: VersionRecord): VersionRecord {
+  const {
+    buildStartTime: _build,
+    buildStore: _store,
+    awaitingApprovalTime: _wait,
+    deadlineStartTime: _window,
+    ...kept
+  } = record;
+  return kept;
+}
+
 /** When the version's current build started: BootstrapRuns whose snapshot predates it are earlier builds'. */
 export function buildStart(record: VersionRecord | undefined): string | undefined {
   return record?.buildStartTime ?? record?.promotionStartTime;
