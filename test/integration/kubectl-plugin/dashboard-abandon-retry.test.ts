@@ -6,13 +6,11 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
 import { startApiFaultProxy, type ApiFaultProxy } from "../../support/api-fault-proxy.ts";
-import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { startDashboard } from "./dashboard-process.ts";
+import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
 
 const namespace = `dashboard-retry-${process.pid}`;
 let proxy: ApiFaultProxy;
@@ -20,10 +18,7 @@ let plugin: ChildProcess;
 let url: string;
 
 beforeAll(async () => {
-  await installCrds("dashboard-test");
-  await kubectl(["create", "namespace", namespace]);
-  const model = promotingModel();
-  await applyWithStatus(model, namespace, model.status);
+  const model = await namespaceWithPromotingModel(namespace);
   // The operator's record of the active minilm-v1, owned by the model as the API server holds it.
   const held = await kubectlJson<typeof model>(["get", "-n", namespace, "embeddingmodel/minilm"]);
   await kubectl(

@@ -6,21 +6,17 @@
 import type { ChildProcess } from "node:child_process";
 import { request } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
-import { applyWithStatus, installCrds } from "../../support/crds.ts";
+import type { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { startDashboard } from "./dashboard-process.ts";
+import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
 
 const namespace = `dashboard-actions-${process.pid}`;
 let plugin: ChildProcess;
 let url: string;
 
 beforeAll(async () => {
-  await installCrds("dashboard-test");
-  await kubectl(["create", "namespace", namespace]);
-  const model = promotingModel();
-  await applyWithStatus(model, namespace, model.status);
+  await namespaceWithPromotingModel(namespace);
   ({ plugin, url } = await startDashboard(namespace, requireEnv("KUBECONFIG")));
 }, 120_000);
 

@@ -2,6 +2,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import type { EmbeddingModel } from "../../../crds/index.ts";
+import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { applyWithStatus, installCrds } from "../../support/crds.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 
 export interface DashboardProcess {
@@ -46,4 +50,13 @@ export async function startDashboard(
   throw new Error(
     `kubectl jude dashboard exited (${plugin.exitCode}) without printing its URL\n${stderr.join("\n")}`,
   );
+}
+
+/** Installs the CRDs, creates `namespace` and applies the promoting model there with its status. */
+export async function namespaceWithPromotingModel(namespace: string): Promise<EmbeddingModel> {
+  await installCrds("dashboard-test");
+  await kubectl(["create", "namespace", namespace]);
+  const model = promotingModel();
+  await applyWithStatus(model, namespace, model.status);
+  return model;
 }
