@@ -442,7 +442,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
-  it("reads a token-file and an exec command path against the kubeconfig's folder, as kubectl does", () => {
+  it("reads a token-file and an exec command path against the kubeconfig's folder, as kubectl does", async () => {
     // Was: both were read against the current directory: the token file was not found (the command
     // failed, ENOENT) and `./bin/get-token` was looked for where the user happened to be.
     const tokens = join(folder, "tokens");
@@ -473,7 +473,9 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
       for (const kubeconfigs of [{ kubeconfig: file }, {}]) {
         process.env.KUBECONFIG = [kubeconfig, file].join(":");
         const config = loadKubeConfig({ ...kubeconfigs, context: "file" });
-        expect(config.getCurrentUser()?.token).toBe("from-the-file");
+        const request: { headers?: Record<string, unknown> } = {};
+        await config.applyToHTTPSOptions(request);
+        expect(request.headers?.authorization).toBe("Bearer from-the-file");
         const users = Object.fromEntries(config.getUsers().map((user) => [user.name, user.exec?.command]));
         // A command without a separator is looked up on PATH, as kubectl does.
         expect([users.exec, users.path]).toEqual([join(tokens, "bin", "get-token"), "get-token"]);

@@ -1,11 +1,11 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { kubeconfigFor } from "./fixtures.test-data.ts";
+import { judeApiResources, kubeconfigFor } from "./fixtures.test-data.ts";
 import {
   Cluster,
   connectionFailure,
@@ -157,6 +157,51 @@ describe("retries the API server asks for", () => {
       const objects = await cluster.readAll("recs");
       expect(objects.models.map((model) => model.metadata.name)).toEqual(["m"]);
       expect(listCalls).toBe(3);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("a kubeconfig token-file", () => {
+  it("is read again for every request, as kubectl reads a rotated token", async () => {
+    // Was: read once when the kubeconfig was loaded, so a long-running dashboard kept sending a
+    // projected service-account token after the kubelet had rotated it (401 once it expired).
+    const tokens: (string | undefined)[] = [];
+    const server = createServer((request, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      if (request.url === "/apis/jude.dev/v1alpha1") return response.end(JSON.stringify(judeApiResources));
+      tokens.push(request.headers.authorization);
+      response.end(JSON.stringify({ apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", metadata: {} }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-token-file-"));
+      const kubeconfig = join(folder, "config");
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          clusters: [
+            {
+              name: "c",
+              cluster: {
+                server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+                "insecure-skip-tls-verify": true,
+              },
+            },
+          ],
+          users: [{ name: "u", user: { "token-file": "token" } }],
+          contexts: [{ name: "dev", context: { cluster: "c", user: "u" } }],
+          "current-context": "dev",
+        }),
+      );
+      // kubectl trims the file (a trailing newline is not part of the token).
+      writeFileSync(join(folder, "token"), "first\n");
+      const cluster = new Cluster({ kubeconfig });
+      await cluster.readModel("recs", "minilm");
+      writeFileSync(join(folder, "token"), "rotated\n");
+      await cluster.readModel("recs", "minilm");
+      expect(tokens).toEqual(["Bearer first", "Bearer rotated"]);
     } finally {
       server.close();
     }

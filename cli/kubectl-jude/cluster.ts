@@ -13,6 +13,7 @@ import {
   PatchStrategy,
   ServerConfiguration,
   setHeaderMiddleware,
+  type User,
 } from "@kubernetes/client-node";
 import {
   apiVersion,
@@ -65,6 +66,26 @@ export class PluginError extends Error {
 
 /** A PluginError for an object the API server does not have (404 on a named object). */
 export class NotFound extends PluginError {}
+
+/**
+ * A PluginError for an API call that failed on the API server's side or on the way there, not on what
+ * the user asked: the HTTP status it answered (undefined when no answer came) and its Status message.
+ */
+export class ApiFailure extends PluginError {
+  readonly status: number | undefined;
+  readonly apiMessage: string | undefined;
+  /** True when the plugin's own --request-timeout ran out. */
+  readonly timedOut: boolean;
+  constructor(
+    message: string,
+    answer: { status?: number | undefined; apiMessage?: string | undefined; timedOut?: boolean } = {},
+  ) {
+    super(message);
+    this.status = answer.status;
+    this.apiMessage = answer.apiMessage;
+    this.timedOut = answer.timedOut ?? false;
+  }
+}
 
 /** Where and as whom the plugin talks to the cluster. */
 export interface ClusterOptions {
@@ -279,6 +300,7 @@ export class Cluster {
  */
 export function loadKubeConfig(options: ClusterOptions): KubeConfig {
   const config = new KubeConfig();
+  config.addAuthenticator(tokenFileAuthenticator());
   const defaultFile = join(homedir(), ".kube", "config");
   const fromEnvironment = process.env.KUBECONFIG !== undefined && process.env.KUBECONFIG !== "";
   const source = options.kubeconfig ?? (fromEnvironment ? process.env.KUBECONFIG! : defaultFile);
@@ -296,6 +318,9 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
   try {
     if (options.kubeconfig !== undefined) loadFile(config, options.kubeconfig);
     else if (fromEnvironment) loadMerged(config, process.env.KUBECONFIG!);
+    // ~/.kube/config read as any other file (its token-file re-read, its relative paths resolved);
+    // without it, the client library reads the pod's service account.
+    else if (existsSync(defaultFile)) loadFile(config, defaultFile);
     else config.loadFromDefault();
   } catch (error) {
     if (error instanceof PluginError) throw error;
@@ -389,8 +414,52 @@ function loadFile(config: KubeConfig, file: string): void {
   for (const user of entries(document.users, "user")) {
     for (const key of ["client-certificate", "client-key", "token-file"]) absolute(user, key);
     absolute((user as { exec?: unknown } | null)?.exec, "command", true);
+    readTokenFileEachRequest(user);
   }
   config.loadFromString(JSON.stringify(document));
+}
+
+/** The auth-provider a kubeconfig user's token-file is turned into (see readTokenFileEachRequest). */
+const tokenFileProvider = "kubectl-jude-token-file";
+
+/**
+ * A user's token-file, read for every request as kubectl reads it, not once at load as the client
+ * library does: a projected service-account token (or any token a tool renews in place) rotates while
+ * the dashboard runs. The user gets an auth-provider that only tokenFileAuthenticator answers; a token
+ * written in the kubeconfig takes precedence over the file, as in kubectl, and another auth-provider is
+ * left to the library. The file is read here once too, so a missing one fails at load, as before.
+ */
+function readTokenFileEachRequest(user: unknown): void {
+  if (typeof user !== "object" || user === null) return;
+  const fields = user as Record<string, unknown>;
+  const file = fields["token-file"];
+  if (typeof file !== "string" || file === "" || fields.token !== undefined) return;
+  if (fields["auth-provider"] !== undefined) return;
+  const token = readFileSync(file, "utf8").trim();
+  delete fields["token-file"];
+  fields["auth-provider"] = { name: tokenFileProvider, config: { file, token } };
+}
+
+/**
+ * Sends the token its user's file holds now; when the file cannot be read at that moment (replaced
+ * between a delete and a write), the token read last, as client-go does.
+ */
+function tokenFileAuthenticator(): Parameters<KubeConfig["addAuthenticator"]>[0] {
+  const lastRead = new Map<string, string>();
+  return {
+    isAuthProvider: (user: User) => user.authProvider?.name === tokenFileProvider,
+    applyAuthentication: async (user, opts) => {
+      const { file, token } = (user.authProvider as { config: { file: string; token: string } }).config;
+      let current = lastRead.get(file) ?? token;
+      try {
+        current = readFileSync(file, "utf8").trim();
+        lastRead.set(file, current);
+      } catch {
+        // Keep the token read last.
+      }
+      opts.headers = { ...opts.headers, authorization: `Bearer ${current}` };
+    },
+  };
 }
 
 /** Tries of one API call the API server keeps asking to retry (client-go's limit). */
@@ -431,38 +500,44 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
   const plural = judePlural ?? `${call.kind.toLowerCase()}s`;
   const where = call.namespace === undefined ? "in any namespace" : `in namespace ${call.namespace}`;
   const code = error instanceof ApiException ? error.code : undefined;
+  const answer = { status: code, apiMessage: code === undefined ? undefined : statusMessage(error) };
   if (code === 404 && call.name === undefined && judePlural !== undefined)
-    return new PluginError(
+    return new ApiFailure(
       `the JUDE resources (${resource}) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)`,
+      answer,
     );
   if (code === 404 && call.name !== undefined)
     return new NotFound(`${call.kind} ${call.name} not found ${where}`);
   // 401 is about who the user is (a token or certificate the server does not accept), not what a
   // Role grants: asking for a Role would send the user the wrong way.
   if (code === 401)
-    return new PluginError(
+    return new ApiFailure(
       `the cluster (${call.server}) does not accept the credentials of ${call.user} (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again`,
+      answer,
     );
   if (code === 403)
-    return new PluginError(
+    return new ApiFailure(
       `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${
         call.namespace === undefined
           ? "only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n"
           : "ask for a Role that grants it"
       })`,
+      answer,
     );
   if (code !== undefined) {
-    const message = statusMessage(error);
-    return new PluginError(
+    const message = answer.apiMessage;
+    return new ApiFailure(
       `cannot ${call.verb} ${plural} ${where}: HTTP ${code}${message === undefined ? "" : ` (${message})`}`,
+      answer,
     );
   }
   const timeout = causes(error).find((cause) => cause instanceof RequestTimeout);
   if (timeout !== undefined)
-    return new PluginError(
+    return new ApiFailure(
       `the cluster (${call.server}) did not answer within ${formatDuration(timeout.timeoutMs)} (--request-timeout); check that the API server is up and reachable`,
+      { timedOut: true },
     );
-  return new PluginError(`cannot reach the cluster (${call.server}): ${connectionFailure(error)}`);
+  return new ApiFailure(`cannot reach the cluster (${call.server}): ${connectionFailure(error)}`);
 }
 
 /** An error and the chain of its causes. */

@@ -99,6 +99,35 @@ describe("reconcileBootstrapRun", () => {
     expect(config).toContain(JSON.stringify(parseEmbeddingModel(raw).spec.prompts.job).slice(1, -1));
   });
 
+  it("fills a redefined version as its record says when the record's labels were removed by hand", async () => {
+    // Was: records were found by their labels only; without them the run filled the version with the
+    // spec's redefined prompts (vectors the version's servers and workers do not make).
+    const raw = stored("embedding-model.yaml", "model-uid");
+    const record = desiredVersionRecord(parseEmbeddingModel(raw), {
+      version: "minilm-v1",
+      spec: recordedSpec(parseEmbeddingModel(raw)),
+      promotionStartTime: "2026-11-01T00:00:00Z",
+      activatedTime: "2026-11-01T01:00:00Z",
+      workers: true,
+    }) as KubeObject;
+    // `kubectl label configmap jude-minilm-minilm-v1-record jude.dev/model-`: no labels left to list it by.
+    delete record.metadata!.labels;
+    const redefined = stored("embedding-model.yaml", "model-uid", (object) =>
+      setPath(object, "spec.prompts.job", "Redefined: {{title}}"),
+    );
+    const calls = await reconcile({
+      ...world(stored("bootstrap-run.yaml", "run-uid") as KubeObject),
+      EmbeddingModel: [redefined as KubeObject],
+      ConfigMap: [record],
+    });
+    const configMap = calls.find(
+      (call) =>
+        call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
+    ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
+    expect(configMap).toBeDefined();
+    expect(JSON.stringify(configMap?.object)).not.toContain("Redefined");
+  });
+
   it("renders the shards' serving TLS from the Secret as read: ca.crt when it has one, else the system roots", async () => {
     const served = stored("embedding-model.yaml", "model-uid", (object) =>
       setPath(object, "spec.serving.tls", { secretName: "jude-minilm-tls" }),

@@ -14,7 +14,7 @@ import {
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { EmbeddingModel } from "../../crds/index.ts";
-import { readVersionRecords } from "../embedding-model/record-reader.ts";
+import { readVersionRecords, versionsNamedBy } from "../embedding-model/record-reader.ts";
 import { sameVectors } from "../embedding-model/version-record.ts";
 import {
   resolveVersion,
@@ -275,7 +275,8 @@ async function startRun(
   settings: RunReconcileSettings,
 ): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | undefined> {
   const model = read?.surroundings.model;
-  const versions = model === undefined ? { versions: [], waiting: [] } : await runVersions(context, model);
+  const versions =
+    model === undefined ? { versions: [], waiting: [] } : await runVersions(context, model, run);
   const cause = runStallCause({ run, pipeline: read?.surroundings, versions });
   const waiting = versions.waiting.find((entry) => entry.version === run.spec.modelVersion);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
@@ -393,8 +394,16 @@ async function redefinedInStore(
  * A spec that names a recorded version with other weights or prompts (VersionRedefined) does not
  * define it: the version is served and its workers run as its record says, so a run fills it so too.
  */
-async function runVersions(context: ReconcileContext, model: EmbeddingModel): Promise<ResolvedVersions> {
-  const records = await readVersionRecords(context, model.metadata, []);
+async function runVersions(
+  context: ReconcileContext,
+  model: EmbeddingModel,
+  run: BootstrapRun,
+): Promise<ResolvedVersions> {
+  // The run's own version is read by name too, with those the model names (see versionsNamedBy).
+  const records = await readVersionRecords(context, model.metadata, [
+    run.spec.modelVersion,
+    ...versionsNamedBy(model),
+  ]);
   const specs = new Map(records.map((record) => [record.version, record.spec]));
   const recorded = specs.get(model.spec.version);
   if (recorded === undefined || sameVectors(recorded, model.spec)) specs.set(model.spec.version, model.spec);
@@ -461,7 +470,7 @@ async function restoreShardConfig(
   const key = { namespace: context.key.namespace, name: job.metadata?.name ?? "" };
   const model = read?.surroundings.model;
   if (context.cache.get(resourceTypes.configMap, key) !== undefined || model === undefined) return;
-  const versions = await runVersions(context, model);
+  const versions = await runVersions(context, model, run);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
   if (version === undefined) return;
   const objects = { run, pipeline: read!.surroundings.pipeline, model, version };

@@ -41,6 +41,37 @@ describe("reconcileEmbeddingModel", () => {
   });
 });
 
+/** ModelStores that notes the models whose store connection a reconcile gave up. */
+class ReleaseNotingStores extends ModelStores {
+  readonly released: string[] = [];
+  override release(user: string): void {
+    this.released.push(user);
+    super.release(user);
+  }
+}
+
+describe("reconcileEmbeddingModel of a spec it cannot parse", () => {
+  it("gives up the model's store connection (InvalidSpec uses no store until the spec is fixed)", async () => {
+    // Was: kept open (and, for a Redis that went away, reconnected to every 2 s) until the spec was
+    // fixed or the model deleted.
+    const model = stored("embedding-model.yaml", "model-uid", (object) => {
+      (object.spec as { version: string }).version = "Not A DNS Label";
+    }) as KubeObject;
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { EmbeddingModel: [model] },
+    );
+    const stores = new ReleaseNotingStores();
+    await reconcileEmbeddingModel(context, {
+      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+      stores,
+      registry: new Registry(),
+    });
+    stores.close();
+    expect(stores.released).toEqual([`${testNamespace}/jude-minilm`]);
+  });
+});
+
 describe("endpointOf", () => {
   it.each([
     ["redis://:hunter2@10.0.0.1:6379/0", "redis://10.0.0.1:6379"],

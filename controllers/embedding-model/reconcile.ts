@@ -96,6 +96,9 @@ export async function reconcileEmbeddingModel(
   }
   const parsed = safeParseEmbeddingModel(raw, fromApiServer);
   if (!parsed.success) {
+    // A model whose spec cannot be read does nothing with its store until the spec is fixed: its
+    // connection is closed unless another model uses that store (a fixed spec opens it again).
+    settings.stores.release(`${context.key.namespace}/${context.key.name}`);
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
     await writeVerdictKeepingStatus(context, raw, verdict);
     return;

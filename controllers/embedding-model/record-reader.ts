@@ -1,6 +1,7 @@
 // Reads the version records of a model live (see version-record.ts). Shared by the EmbeddingModel
 // controller (its promotion's memory), the NearlinePipeline controller (which versions run workers)
 // and the BootstrapRun controller (which versions a run may fill).
+import type { EmbeddingModel } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
 import {
@@ -37,4 +38,20 @@ export async function readVersionRecords(
     }),
   );
   return read.filter((record): record is VersionRecord => record !== undefined);
+}
+
+/**
+ * The versions a model names itself: its spec's, its active one and every one its status lists
+ * (Draining, Retained, being promoted). The NearlinePipeline and BootstrapRun controllers read their
+ * records by name too, not only those the cache lists by label: a record whose labels were removed by
+ * hand would otherwise look absent, and a Draining version's workers be deleted, or a run fill a
+ * redefined version with the spec's prompts, until the model's next reconcile labelled it again.
+ * (The EmbeddingModel controller names the versions its store holds; see promotion-observe.ts.)
+ */
+export function versionsNamedBy(model: EmbeddingModel): (string | undefined)[] {
+  return [
+    model.spec.version,
+    model.status?.activeVersion,
+    ...(model.status?.versions ?? []).map((entry) => entry.version),
+  ];
 }

@@ -211,6 +211,54 @@ describe("reconcileNearlinePipeline", () => {
     expect(back.filter((call) => call.verb === "event")).toEqual([]);
   });
 
+  // v2 is active and v1 drains (its record says its workers run) when someone removes the labels from
+  // v1's record. Was: the records were found by label only, v1 looked retired and its workers were
+  // deleted until the model's next reconcile labelled the record again (up to its 30 s resync).
+  it("keeps a Draining version's workers when its record's labels were removed by hand", async () => {
+    const raw = stored("embedding-model.yaml", "model-uid");
+    const v1 = parseEmbeddingModel(structuredClone(raw));
+    setPath(raw, "spec.version", "minilm-v2");
+    setPath(raw, "status", {
+      observedGeneration: 1,
+      activeVersion: "minilm-v2",
+      versions: [
+        { version: "minilm-v1", phase: "Draining" },
+        { version: "minilm-v2", phase: "Active" },
+      ],
+    });
+    const v2 = parseEmbeddingModel(structuredClone(raw));
+    const recordOf = (model: typeof v1) =>
+      desiredVersionRecord(model, {
+        version: model.spec.version,
+        spec: recordedSpec(model),
+        promotionStartTime: "2026-12-01T00:00:00Z",
+        activatedTime: "2026-12-01T01:00:00Z",
+        workers: true,
+      }) as KubeObject;
+    const unlabelled = recordOf(v1);
+    delete unlabelled.metadata!.labels;
+    const calls = await reconcile({
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [raw as KubeObject],
+      ConfigMap: [unlabelled, recordOf(v2)],
+      Secret: [secret],
+      // v1's running workers.
+      Deployment: [
+        {
+          ...retired,
+          metadata: {
+            ...retired.metadata,
+            name: "jobs-minilm-v1-nearline",
+            labels: { ...retired.metadata!.labels, "jude.dev/version": "minilm-v1" },
+          },
+        },
+      ],
+    });
+    const touched = summarizeCalls(calls).filter((call) => call.includes("minilm-v1-nearline"));
+    expect(touched).toContain("apply Deployment/jobs-minilm-v1-nearline");
+    expect(touched.filter((call) => call.startsWith("delete"))).toEqual([]);
+  });
+
   it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

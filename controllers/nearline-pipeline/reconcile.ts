@@ -22,7 +22,7 @@ import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
 import { deleteSupersededConfigMaps, type DeploymentRollout } from "../shared/config-map-names.ts";
-import { readVersionRecords } from "../embedding-model/record-reader.ts";
+import { readVersionRecords, versionsNamedBy } from "../embedding-model/record-reader.ts";
 import { caughtUpCondition, nextFiguresReadMs, pipelinePollMs, turnedReadyWithin } from "./caught-up.ts";
 import type { FiguresSampler } from "./figures-sampler.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
@@ -97,7 +97,7 @@ export async function reconcileNearlinePipeline(
     cause === undefined && model !== undefined
       ? resolveLiveVersions(
           model,
-          await readVersionRecords(context, model.metadata, [model.spec.version]),
+          await readVersionRecords(context, model.metadata, versionsNamedBy(model)),
           bootstrapRunsOf(context, pipeline),
         )
       : { versions: [], waiting: [] };

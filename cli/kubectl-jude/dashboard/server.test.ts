@@ -8,6 +8,23 @@ import { promotingModel } from "../fixtures.test-data.ts";
 import { startDashboardServer, type DashboardServer } from "./server.ts";
 import type { WatchHub } from "./watch-hub.ts";
 
+/** The API server's Status for `code`, as the client library keeps it in an ApiException. */
+const apiStatus = (code: number, message: string) =>
+  new ApiException(code, "", JSON.stringify({ kind: "Status", code, message }), {});
+
+/** What the API server (or the network) answers for these model names. */
+const failures: Record<string, unknown> = {
+  absent: new ApiException(404, "Not Found", {}, {}),
+  denied: apiStatus(
+    403,
+    'embeddingmodels.jude.dev "denied" is forbidden: User "system:serviceaccount:recs:viewer" cannot get resource "embeddingmodels"',
+  ),
+  expired: apiStatus(401, "Unauthorized"),
+  unreachable: new TypeError("fetch failed", {
+    cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
+  }),
+};
+
 const hub = { state: () => ({ models: [] }), subscribe: () => () => undefined } as unknown as WatchHub;
 
 let server: DashboardServer | undefined;
@@ -22,9 +39,11 @@ async function start(namespace: string | undefined) {
   const cluster = {
     readModel: async (ns: string, name: string) => {
       calls.push(`read ${ns}/${name}`);
-      // What Cluster.readModel throws for a model the API server does not have.
-      if (name === "absent")
-        throw explainApiError(new ApiException(404, "Not Found", {}, {}), {
+      // What Cluster.readModel throws for a model the API server does not have, and for an API
+      // server that refuses the credentials or the right, or that cannot be reached.
+      const failure = failures[name];
+      if (failure !== undefined)
+        throw explainApiError(failure, {
           verb: "get",
           kind: "EmbeddingModel",
           namespace: ns,
@@ -103,6 +122,31 @@ describe("dashboard server", () => {
       { error: "EmbeddingModel absent not found in namespace recs" },
     ]);
     expect(calls).toEqual(["read recs/absent"]);
+  });
+
+  it("passes the API server's 401 and 403 through with its message, and answers 502 when it cannot reach it", async () => {
+    // Was: 400 for all three, as if the page had sent a bad request.
+    const { url } = await start("recs");
+    const answer = async (name: string) => {
+      const response = await fetch(`${url}api/models/recs/${name}/approve`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      return [response.status, ((await response.json()) as { error: string }).error];
+    };
+    expect(await answer("denied")).toEqual([
+      403,
+      'access denied: u may not get embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it); the API server says: embeddingmodels.jude.dev "denied" is forbidden: User "system:serviceaccount:recs:viewer" cannot get resource "embeddingmodels"',
+    ]);
+    expect(await answer("expired")).toEqual([
+      401,
+      "the cluster (https://127.0.0.1:1) does not accept the credentials of u (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again; the API server says: Unauthorized",
+    ]);
+    expect(await answer("unreachable")).toEqual([
+      502,
+      "cannot reach the cluster (https://127.0.0.1:1): connect ECONNREFUSED 127.0.0.1:1",
+    ]);
   });
 
   it("refuses a version or abandons that is not a string (400), instead of ignoring it", async () => {

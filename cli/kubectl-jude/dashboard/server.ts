@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { abandonApplied, approve, rollback } from "../actions.ts";
-import { NotFound, PluginError, type Cluster } from "../cluster.ts";
+import { ApiFailure, NotFound, PluginError, type Cluster } from "../cluster.ts";
 import { loadAssets } from "./assets.ts";
 import { guardRequest } from "./request-guard.ts";
 import type { WatchHub } from "./watch-hub.ts";
@@ -81,6 +81,29 @@ function listenFailure(error: unknown, address: string, port: number): Error {
       `may not listen on port ${port} on ${address} (ports below 1024 need privileges): pick another with --port N`,
     );
   return error as Error;
+}
+
+/**
+ * The status and message an action that failed is answered with. A model the API server does not have
+ * is 404; credentials or rights it refused are its own 401 or 403, with its message (it names the
+ * identity the request ran as, which the kubeconfig's user name may not); an API server that did not
+ * answer, or failed, is 502 (504 when --request-timeout ran out): the dashboard is a gateway to it.
+ * Only a request the page should not have sent is 400.
+ */
+export function failureAnswer(error: unknown): { status: number; message: string } {
+  const message = (error as Error).message;
+  if (error instanceof NotFound) return { status: 404, message };
+  if (error instanceof ApiFailure) {
+    if (error.status === 401 || error.status === 403)
+      return {
+        status: error.status,
+        message:
+          error.apiMessage === undefined ? message : `${message}; the API server says: ${error.apiMessage}`,
+      };
+    return { status: error.timedOut ? 504 : 502, message };
+  }
+  if (error instanceof PluginError || error instanceof SyntaxError) return { status: 400, message };
+  return { status: 500, message };
 }
 
 /** Starts the server; resolves once it listens. */
@@ -175,14 +198,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
 
   const server = createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      // A model the API server does not have is 404; a request the server cannot act on is 400.
-      const status =
-        error instanceof NotFound
-          ? 404
-          : error instanceof PluginError || error instanceof SyntaxError
-            ? 400
-            : 500;
-      if (!response.headersSent) sendJson(response, status, { error: (error as Error).message });
+      const { status, message } = failureAnswer(error);
+      if (!response.headersSent) sendJson(response, status, { error: message });
       else response.end();
     });
   });
