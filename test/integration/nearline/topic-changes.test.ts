@@ -15,7 +15,11 @@ import {
   readTopic,
   uniqueTopic,
 } from "../../support/kafka.ts";
+import { connectRedis, openStore } from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
 import {
+  expectedFinalState,
+  expectStoreMatches,
   jobEvent,
   jobWorkerConfig,
   nearlineConfig,
@@ -69,6 +73,46 @@ it("consumes partitions added to the changelog while it runs, from their first r
     expect(app.worker.totals.embedded).toBe(3);
     expect(Object.keys(app.worker.lag.partitions)).toEqual(["0", "1", "2"]);
   } finally {
+    await admin.close();
+    await stop();
+  }
+});
+
+it("keeps an entity's newer update of the same event time when partitions added moved its key to a new partition", async () => {
+  const topic = uniqueTopic("nl-moved");
+  const { app, config, stop } = await startJobWorker(embedding, { topic });
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-moved-key", bootstrapBrokers: bootstrapBrokers() });
+  const redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+  // Other entities first, so the moved entity's old event sits at a higher offset (3) than its new one
+  // on the added partition (0): offsets order events only within one partition.
+  const before = [0, 1, 2].map((index) =>
+    jobEvent(`other${index}`, 1000 + index, { title: `Engineer ${index}`, skills: [] }),
+  );
+  const older = { ...jobEvent("moved", 5000, { title: "Old title", skills: [] }), partition: 0 };
+  // The producer's partitioner (hash of the key mod the partition count) sends the key elsewhere once
+  // the count doubled: to partition 1, added. Same event time (a source with second or millisecond
+  // resolution gives several changes of one row the same time), produced after the first.
+  const newer = { ...jobEvent("moved", 5000, { title: "New title", skills: ["Kafka"] }), partition: 1 };
+  try {
+    await produceEvents(topic, [...before, older]);
+    await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    await admin.createPartitions({ topics: [{ name: topic, count: 2 }] });
+    await produceEvents(topic, [newer]);
+    await waitFor(
+      "the added partition's event committed and counted",
+      async () => (await committedOffsets(group, topic)) === 5 && app.worker.totals.consumed >= 5,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    const store = await openStore(redis, { name: config.sinks.store.name });
+    // The newer event's text, not the older one's: the producer sent it last.
+    await expectStoreMatches(store, version, expectedFinalState([...before, older, newer], version));
+    expect(app.worker.totals).toMatchObject({ consumed: 5, embedded: 5, skippedStale: 0 });
+  } finally {
+    await redis.quit();
     await admin.close();
     await stop();
   }
