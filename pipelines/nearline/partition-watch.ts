@@ -64,22 +64,56 @@ export class PartitionWatch {
    * does not, so added partitions went unread for good, and their lag read 0 (no member owned them).
    * Every member compares the partition count at each lag check and rejoins when it grew: the
    * leader's rejoin makes the group assign the new partitions (another member's is a no-op at the
-   * broker), which are then read from `startOffset` (`earliest`: from their first record).
+   * broker), which are then read from their first record.
+   *
+   * Under `startOffset: latest` too: every record of a partition added after the version started is
+   * newer than its start, and a producer writes to it as soon as it exists, before any member noticed.
+   * Read from their end (the client's fallback), those first records were skipped, the idle commit
+   * then moved past them, and their changes were missing from the store for good. So before the rejoin,
+   * the added partitions the group has no offset for get their log start committed. (Partitions added
+   * while no worker of the version ran, or noticed first by a rejoin for another reason, are still read
+   * from their end: their age cannot be told apart from the version's start.)
    */
   rejoinIfAdded(consumer: KafkaConsumer, partitions: number): void {
     const known = this.#partitionsAtJoin;
     if (known === undefined || partitions <= known) return;
-    const { topic, logger } = this.#options;
+    const { topic, logger, startOffset } = this.#options;
     this.#partitionsAtJoin = partitions;
     logger.info(
       { topic, partitions, before: known },
       "partitions were added to the changelog; rejoining the group to have them assigned",
     );
-    consumer.joinGroup({}).catch((error: unknown) => {
-      // Tried again at the next lag check.
-      if (this.#partitionsAtJoin === partitions) this.#partitionsAtJoin = known;
-      logger.warn({ err: error }, "rejoining the group after partitions were added failed");
-    });
+    const added = Array.from({ length: partitions - known }, (_, index) => known + index);
+    (startOffset === "latest" ? this.#startAtLogStart(consumer, added) : Promise.resolve())
+      .then(() => consumer.joinGroup({}))
+      .catch((error: unknown) => {
+        // Tried again at the next lag check.
+        if (this.#partitionsAtJoin === partitions) this.#partitionsAtJoin = known;
+        logger.warn({ err: error }, "rejoining the group after partitions were added failed");
+      });
+  }
+
+  /** Commits the log start of each of `partitions` the group has no committed offset for. */
+  async #startAtLogStart(consumer: KafkaConsumer, partitions: readonly number[]): Promise<void> {
+    const { topic, logger } = this.#options;
+    const committed =
+      (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: [...partitions] }] })).get(
+        topic,
+      ) ?? [];
+    const uncommitted = partitions.filter((partition) => (committed[partition] ?? -1n) < 0n);
+    if (uncommitted.length === 0) return;
+    const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+    const offsets = uncommitted.map((partition) => ({
+      topic,
+      partition,
+      offset: logStart[partition] ?? 0n,
+      leaderEpoch: -1,
+    }));
+    await consumer.commit({ offsets });
+    logger.info(
+      { topic, partitions: uncommitted },
+      "added partitions start at their first record (they are newer than this version's start)",
+    );
   }
 
   /**

@@ -78,6 +78,43 @@ it("consumes partitions added to the changelog while it runs, from their first r
   }
 });
 
+it("reads partitions added while it runs from their first record under startOffset latest too", async () => {
+  const topic = uniqueTopic("nl-partslatest");
+  const config = await jobWorkerConfig(embedding, { topic });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-partitions-latest", bootstrapBrokers: bootstrapBrokers() });
+  // Before the start, an event the version does not read (older than its start), and the group's
+  // start offset after it, as the operator commits it before a version's workers exist.
+  await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+  await admin.alterConsumerGroupOffsets({
+    groupId: group,
+    topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    // Produced before the worker can have noticed the new partitions: every record of a partition
+    // added after the version started is newer than its start, and must be read ("latest" is where
+    // an existing partition's reading starts, not a licence to skip a new partition's first records).
+    await produceEvents(topic, [
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+    await waitFor(
+      "the new partitions assigned and committed up to their end",
+      async () =>
+        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
+  } finally {
+    await admin.close();
+    await app.stop();
+    closeConnection();
+  }
+});
+
 it("keeps an entity's newer update of the same event time when partitions added moved its key to a new partition", async () => {
   const topic = uniqueTopic("nl-moved");
   const { app, config, stop } = await startJobWorker(embedding, { topic });
