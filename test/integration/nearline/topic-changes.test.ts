@@ -115,6 +115,44 @@ it("reads partitions added while it runs from their first record under startOffs
   }
 });
 
+it("reads partitions added while no worker ran from their first record under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partsaway");
+  const config = await jobWorkerConfig(embedding, { topic });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-partitions-away", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    // The version's start, as the operator commits it before its workers exist.
+    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+    await admin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
+    });
+    // While the version's workers are away (a rollout, a node drain), partitions are added and written.
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    await produceEvents(topic, [
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+  } finally {
+    await admin.close();
+  }
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await waitFor(
+      "every partition committed up to its end",
+      async () =>
+        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // j0 is older than the version's start; j1 and j2 came after it.
+    expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+});
+
 it("keeps an entity's newer update of the same event time when partitions added moved its key to a new partition", async () => {
   const topic = uniqueTopic("nl-moved");
   const { app, config, stop } = await startJobWorker(embedding, { topic });
