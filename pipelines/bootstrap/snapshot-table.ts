@@ -3,7 +3,7 @@
  * start up to the run's watermark: a newer record of a key replaces the one held, a delete (a
  * tombstone or the decode rule's delete values) drops the key. What remains is the snapshot to write.
  *
- * "Newer" is the store's order (event time, then offset: store/ordering.ts), which nearline's
+ * "Newer" is the store's order (event time, then partition, then offset: store/ordering.ts), which nearline's
  * conditional writes apply, not the log order: a record that comes later in the log with an older
  * event time (a late event, a delete stamped before the key's last update, a re-create stamped before
  * the delete) loses, as it loses in nearline. Keeping the last record instead would give the version a
@@ -62,7 +62,11 @@ export class SnapshotTable {
   delete(id: string, position: Position): void {
     if (!this.#isNewest(id, position)) return;
     if (this.#latest.delete(id)) this.#superseded++;
-    this.#deleted.set(id, { eventTimeMs: position.eventTimeMs, offset: position.offset });
+    this.#deleted.set(id, {
+      eventTimeMs: position.eventTimeMs,
+      partition: position.partition,
+      offset: position.offset,
+    });
   }
 
   #isNewest(id: string, position: Position): boolean {

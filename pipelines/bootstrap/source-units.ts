@@ -108,7 +108,11 @@ export async function* kafkaPartitionBatches(
       }
       const { change } = decoded;
       if (change.op === "delete") {
-        table.delete(change.id, { eventTimeMs: change.eventTimeMs, offset: Number(record.offset) });
+        table.delete(change.id, {
+          eventTimeMs: change.eventTimeMs,
+          partition: record.partition,
+          offset: Number(record.offset),
+        });
         continue;
       }
       const rendered = textOf(interpreter, change.document);

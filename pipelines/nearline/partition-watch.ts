@@ -3,8 +3,9 @@
  * (worker.ts): partitions added while the group runs, and records deleted by retention before they
  * were read. Transaction markers are the worker's own concern (it commits past them when idle).
  */
-import type { Consumer } from "@platformatic/kafka";
+import { Admin, type Consumer } from "@platformatic/kafka";
 import type { Logger } from "pino";
+import type { kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import type { RawMessage } from "./consumed-messages.ts";
 
@@ -64,22 +65,109 @@ export class PartitionWatch {
    * does not, so added partitions went unread for good, and their lag read 0 (no member owned them).
    * Every member compares the partition count at each lag check and rejoins when it grew: the
    * leader's rejoin makes the group assign the new partitions (another member's is a no-op at the
-   * broker), which are then read from `startOffset` (`earliest`: from their first record).
+   * broker), which are then read from their first record.
+   *
+   * Under `startOffset: latest` too: every record of a partition added after the version started is
+   * newer than its start, and a producer writes to it as soon as it exists, before any member noticed.
+   * Read from their end (the client's fallback), those first records were skipped, the idle commit
+   * then moved past them, and their changes were missing from the store for good. So before the rejoin,
+   * the added partitions the group has no offset for get their log start committed (partitions added
+   * while no worker of the version ran: `startAddedWhileAway`). One a rejoin for another reason
+   * assigned before any member noticed the growth is still read from its end.
    */
   rejoinIfAdded(consumer: KafkaConsumer, partitions: number): void {
     const known = this.#partitionsAtJoin;
     if (known === undefined || partitions <= known) return;
-    const { topic, logger } = this.#options;
+    const { topic, logger, startOffset } = this.#options;
     this.#partitionsAtJoin = partitions;
     logger.info(
       { topic, partitions, before: known },
       "partitions were added to the changelog; rejoining the group to have them assigned",
     );
-    consumer.joinGroup({}).catch((error: unknown) => {
-      // Tried again at the next lag check.
-      if (this.#partitionsAtJoin === partitions) this.#partitionsAtJoin = known;
-      logger.warn({ err: error }, "rejoining the group after partitions were added failed");
-    });
+    const added = Array.from({ length: partitions - known }, (_, index) => known + index);
+    (startOffset === "latest" ? this.#startAtLogStart(consumer, added) : Promise.resolve())
+      .then(() => consumer.joinGroup({}))
+      .catch((error: unknown) => {
+        // Tried again at the next lag check.
+        if (this.#partitionsAtJoin === partitions) this.#partitionsAtJoin = known;
+        logger.warn({ err: error }, "rejoining the group after partitions were added failed");
+      });
+  }
+
+  /**
+   * Under `startOffset: latest`, before this member joins: the partitions added while no worker of the
+   * version ran. The group holds offsets for the partitions the version started with (the operator
+   * commits them before its workers exist; a worker commits every partition it owns once idle), so a
+   * partition without one, beside others with one, was added after the version started: all its
+   * records are newer than the start, and reading it from its end would skip them for good. Its log
+   * start is committed (through the admin API, which the broker allows while the group has no
+   * members; with members running, they see the growth at their lag check and commit it themselves).
+   * Never rejects: a failure is logged, and the partitions are read from `startOffset` as before.
+   */
+  async startAddedWhileAway(
+    consumer: KafkaConsumer,
+    clientOptions: ReturnType<typeof kafkaClientOptions>,
+    groupId: string,
+  ): Promise<void> {
+    const { topic, logger } = this.#options;
+    try {
+      const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+      const all = latest.map((_, partition) => partition);
+      const committed =
+        (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: all }] })).get(topic) ?? [];
+      const uncommitted = all.filter((partition) => (committed[partition] ?? -1n) < 0n);
+      if (uncommitted.length === 0 || uncommitted.length === all.length) return;
+      const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+      const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
+      try {
+        await admin.alterConsumerGroupOffsets({
+          groupId,
+          topics: [
+            {
+              name: topic,
+              partitionOffsets: uncommitted.map((partition) => ({
+                partition,
+                offset: logStart[partition] ?? 0n,
+              })),
+            },
+          ],
+        });
+      } finally {
+        await admin.close().catch(() => undefined);
+      }
+      logger.info(
+        { topic, partitions: uncommitted },
+        "partitions added while no worker ran start at their first record (they are newer than this version's start)",
+      );
+    } catch (error) {
+      logger.warn(
+        { err: error },
+        "could not start the partitions added while no worker ran at their first record; they are read from their end",
+      );
+    }
+  }
+
+  /** Commits the log start of each of `partitions` the group has no committed offset for. */
+  async #startAtLogStart(consumer: KafkaConsumer, partitions: readonly number[]): Promise<void> {
+    const { topic, logger } = this.#options;
+    const committed =
+      (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: [...partitions] }] })).get(
+        topic,
+      ) ?? [];
+    const uncommitted = partitions.filter((partition) => (committed[partition] ?? -1n) < 0n);
+    if (uncommitted.length === 0) return;
+    const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+    const offsets = uncommitted.map((partition) => ({
+      topic,
+      partition,
+      offset: logStart[partition] ?? 0n,
+      leaderEpoch: -1,
+    }));
+    await consumer.commit({ offsets });
+    logger.info(
+      { topic, partitions: uncommitted },
+      "added partitions start at their first record (they are newer than this version's start)",
+    );
   }
 
   /**

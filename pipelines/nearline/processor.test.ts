@@ -75,6 +75,25 @@ describe("nearline batch processor", () => {
     ]);
   });
 
+  it("applies an update of the same event time from a partition added later, whose offsets start at 0", async () => {
+    const { store, process } = setup();
+    // The key's old event sits far into partition 0; after partitions were added its producer's
+    // partitioner sent the next change to partition 1, offset 0, within the same millisecond.
+    await process([{ ...record("moved", 700, { title: "Nurse" }), offset: 99n }]);
+    const outcome = await process([
+      { ...record("moved", 700, { title: "Pilot" }), partition: 1, offset: 0n },
+    ]);
+    expect(outcome).toMatchObject({ embedded: 1, skippedStale: 0 });
+    expect(store.metas.get("moved")).toMatchObject({
+      partition: 1,
+      offset: 0,
+      contentHash: expectedHash("Job: Pilot"),
+    });
+    // The old partition's event replayed (a rebalance) stays out.
+    const replay = await process([{ ...record("moved", 700, { title: "Nurse" }), offset: 99n }]);
+    expect(replay).toMatchObject({ embedded: 0, skippedStale: 1 });
+  });
+
   it("skips an update whose text is unchanged, also right after its create in the same batch", async () => {
     const { embedded, process } = setup();
     const outcome = await process([

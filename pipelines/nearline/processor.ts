@@ -300,7 +300,11 @@ async function detectChanges(
   // Per key, the batch's change that `latest` describes (none while it describes the stored record).
   const pending = new Map<string, Planned>();
   for (const item of planned) {
-    const position = { eventTimeMs: item.change.eventTimeMs, offset: Number(item.record.offset) };
+    const position = {
+      eventTimeMs: item.change.eventTimeMs,
+      partition: item.record.partition,
+      offset: Number(item.record.offset),
+    };
     const known = latest.get(item.change.id);
     if (isStale(position, known?.position)) {
       outcome.skippedStale++; // an equal or newer event is already stored: a replay or a late event
@@ -325,7 +329,7 @@ async function detectChanges(
 
 function knownOf(meta: RecordMeta): Known {
   return {
-    position: { eventTimeMs: meta.eventTimeMs, offset: meta.offset },
+    position: { eventTimeMs: meta.eventTimeMs, partition: meta.partition, offset: meta.offset },
     hash: meta.live ? meta.contentHash : null,
   };
 }

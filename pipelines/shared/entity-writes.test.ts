@@ -4,12 +4,20 @@ import { isStale, toStoreWrite } from "./entity-writes.ts";
 const target = { entity: "job", version: "v2", modelDigest: "sha256:m" };
 
 describe("the pipelines' write path", () => {
-  it("calls a change stale when the stored position is equal or newer (event time first, then offset)", () => {
-    expect(isStale({ eventTimeMs: 10, offset: 5 }, null)).toBe(false);
-    expect(isStale({ eventTimeMs: 10, offset: 5 }, undefined)).toBe(false);
-    expect(isStale({ eventTimeMs: 10, offset: 5 }, { eventTimeMs: 10, offset: 5 })).toBe(true);
-    expect(isStale({ eventTimeMs: 10, offset: 5 }, { eventTimeMs: 9, offset: 99 })).toBe(false);
-    expect(isStale({ eventTimeMs: 10, offset: 5 }, { eventTimeMs: 10, offset: 6 })).toBe(true);
+  it("calls a change stale when the stored position is equal or newer (event time, then partition, then offset)", () => {
+    const at = (eventTimeMs: number, partition: number, offset: number) => ({
+      eventTimeMs,
+      partition,
+      offset,
+    });
+    expect(isStale(at(10, 0, 5), null)).toBe(false);
+    expect(isStale(at(10, 0, 5), undefined)).toBe(false);
+    expect(isStale(at(10, 0, 5), at(10, 0, 5))).toBe(true);
+    expect(isStale(at(10, 0, 5), at(9, 0, 99))).toBe(false);
+    expect(isStale(at(10, 0, 5), at(10, 0, 6))).toBe(true);
+    // Offsets order events only within a partition: a key moved to an added partition starts at offset 0.
+    expect(isStale(at(10, 1, 0), at(10, 0, 99))).toBe(false);
+    expect(isStale(at(10, 0, 99), at(10, 1, 0))).toBe(true);
   });
 
   it("builds an upsert with the model digest and content hash, and a delete without a vector", () => {

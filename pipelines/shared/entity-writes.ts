@@ -20,17 +20,17 @@ export interface WriteTarget {
   readonly modelDigest: string;
 }
 
-/** A source position: event time, then offset, decide which write wins. */
+/** A source position: event time, then partition, then offset decide which write wins (store/ordering.ts). */
 export interface SourcePosition {
   readonly eventTimeMs: number;
+  /** Kafka partition; -1 for file rows. */
+  readonly partition: number;
   readonly offset: number;
 }
 
 /** One entity change ready to write: an upsert carries its vector and content hash. */
 export type EntityWrite = SourcePosition & {
   readonly id: string;
-  /** Kafka partition; -1 for file rows. */
-  readonly partition: number;
 } & (
     | { readonly op: "upsert"; readonly vector: Float32Array; readonly contentHash: string }
     | { readonly op: "delete" }

@@ -7,8 +7,10 @@
 /**
  * Conditional write of one record (upsert, delete, or advance).
  * KEYS: meta hash, data hash, stats hash of (version, bucket).
- * ARGV: field, op (`L` upsert / `D` delete / `A` advance), eventTimeMs, offset, encoded meta, payload
- * (upserts) or content hash (advances).
+ * ARGV: field, op (`L` upsert / `D` delete / `A` advance), eventTimeMs, offset, encoded meta (its
+ * partition is the incoming partition), payload (upserts) or content hash (advances).
+ * Order (store/ordering.ts): event time, then partition, then offset; the offset only breaks ties
+ * within one partition, where Kafka orders records.
  * Returns 0 stale (stored position >= incoming; for an advance also: the record is not live with that
  * content hash), 1 created, 2 updated, 3 deleted (live -> tombstone), 4 tombstoned (absent or
  * tombstone -> newer tombstone), 5 advanced.
@@ -25,17 +27,23 @@ local field = ARGV[1]
 local upsert = ARGV[2] == 'L'
 local eventTime = tonumber(ARGV[3])
 local offset = tonumber(ARGV[4])
+local partition = tonumber(string.match(ARGV[5], '^[LD]|%d+|%d+|(%-?%d+)|'))
 local stored = redis.call('HGET', KEYS[1], field)
 local wasLive = false
 local wasTombstone = false
 if stored then
-  local flag, storedTime, storedOffset = string.match(stored, '^([LD])|(%d+)|(%d+)|')
+  local flag, storedTime, storedOffset, storedPartition = string.match(stored, '^([LD])|(%d+)|(%d+)|(%-?%d+)|')
   if not flag then
     return redis.error_reply('JUDE_CORRUPT record metadata of ' .. field .. ' is malformed')
   end
   storedTime = tonumber(storedTime)
   storedOffset = tonumber(storedOffset)
-  if eventTime < storedTime or (eventTime == storedTime and offset <= storedOffset) then
+  storedPartition = tonumber(storedPartition)
+  if eventTime ~= storedTime then
+    if eventTime < storedTime then return 0 end
+  elseif partition ~= storedPartition then
+    if partition < storedPartition then return 0 end
+  elseif offset <= storedOffset then
     return 0
   end
   wasLive = flag == 'L'

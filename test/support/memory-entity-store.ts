@@ -25,15 +25,23 @@ export function memoryStore(
       batch.map((write): WriteOutcome => {
         writes.push(write);
         const stored = metas.get(write.id);
+        const partition = write.partition ?? -1;
         const newer =
           stored === undefined ||
           write.eventTimeMs > stored.eventTimeMs ||
-          (write.eventTimeMs === stored.eventTimeMs && write.offset > stored.offset);
+          (write.eventTimeMs === stored.eventTimeMs &&
+            (partition > stored.partition ||
+              (partition === stored.partition && write.offset > stored.offset)));
         if (!newer) return "stale";
         if (write.kind === "advance") {
           // Only a live record with the same text moves; its vector stays.
           if (!stored?.live || stored.contentHash !== write.contentHash) return "stale";
-          metas.set(write.id, { ...stored, eventTimeMs: write.eventTimeMs, offset: write.offset });
+          metas.set(write.id, {
+            ...stored,
+            eventTimeMs: write.eventTimeMs,
+            offset: write.offset,
+            partition,
+          });
           return "advanced";
         }
         metas.set(write.id, {

@@ -60,7 +60,7 @@ function changeOf(record: SourceRecord): ExpectedChange {
 }
 
 /**
- * Walks each partition in offset order: a change is applied when its (event time, offset) is newer than
+ * Walks each partition in offset order: a change is applied when its (event time, partition, offset) is newer than
  * the key's stored position and, for an upsert, its hash differs from the live stored one; an unchanged
  * newer upsert moves only the stored position. Returns the applied changes (each must be on the
  * output topic) and the final hash per key (null: deleted).
@@ -70,7 +70,10 @@ export function expectedChanges(
   version: string,
 ): { applied: ExpectedChange[]; final: Map<string, string | null> } {
   const ordered = [...records].sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
-  const stored = new Map<string, { eventTimeMs: number; offset: bigint; hash: string | null }>();
+  const stored = new Map<
+    string,
+    { eventTimeMs: number; partition: number; offset: bigint; hash: string | null }
+  >();
   const applied: ExpectedChange[] = [];
   for (const record of ordered) {
     const change = changeOf(record);
@@ -78,10 +81,17 @@ export function expectedChanges(
     const newer =
       before === undefined ||
       change.eventTimeMs > before.eventTimeMs ||
-      (change.eventTimeMs === before.eventTimeMs && change.offset > before.offset);
+      (change.eventTimeMs === before.eventTimeMs &&
+        (change.partition > before.partition ||
+          (change.partition === before.partition && change.offset > before.offset)));
     if (!newer) continue;
     const hash = change.text === undefined ? null : jobHash(change.text, version);
-    stored.set(change.id, { eventTimeMs: change.eventTimeMs, offset: change.offset, hash });
+    stored.set(change.id, {
+      eventTimeMs: change.eventTimeMs,
+      partition: change.partition,
+      offset: change.offset,
+      hash,
+    });
     // Unchanged: no output record and no inference, but the newer position is kept (a later record
     // with an event time between the two is older than it, and loses).
     if (hash !== null && before?.hash === hash) continue;

@@ -15,7 +15,11 @@ import {
   readTopic,
   uniqueTopic,
 } from "../../support/kafka.ts";
+import { connectRedis, openStore } from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
 import {
+  expectedFinalState,
+  expectStoreMatches,
   jobEvent,
   jobWorkerConfig,
   nearlineConfig,
@@ -69,6 +73,121 @@ it("consumes partitions added to the changelog while it runs, from their first r
     expect(app.worker.totals.embedded).toBe(3);
     expect(Object.keys(app.worker.lag.partitions)).toEqual(["0", "1", "2"]);
   } finally {
+    await admin.close();
+    await stop();
+  }
+});
+
+it("reads partitions added while it runs from their first record under startOffset latest too", async () => {
+  const topic = uniqueTopic("nl-partslatest");
+  const config = await jobWorkerConfig(embedding, { topic });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-partitions-latest", bootstrapBrokers: bootstrapBrokers() });
+  // Before the start, an event the version does not read (older than its start), and the group's
+  // start offset after it, as the operator commits it before a version's workers exist.
+  await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+  await admin.alterConsumerGroupOffsets({
+    groupId: group,
+    topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    // Produced before the worker can have noticed the new partitions: every record of a partition
+    // added after the version started is newer than its start, and must be read ("latest" is where
+    // an existing partition's reading starts, not a licence to skip a new partition's first records).
+    await produceEvents(topic, [
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+    await waitFor(
+      "the new partitions assigned and committed up to their end",
+      async () =>
+        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
+  } finally {
+    await admin.close();
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it("reads partitions added while no worker ran from their first record under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partsaway");
+  const config = await jobWorkerConfig(embedding, { topic });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-partitions-away", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    // The version's start, as the operator commits it before its workers exist.
+    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+    await admin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
+    });
+    // While the version's workers are away (a rollout, a node drain), partitions are added and written.
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    await produceEvents(topic, [
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+  } finally {
+    await admin.close();
+  }
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await waitFor(
+      "every partition committed up to its end",
+      async () =>
+        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // j0 is older than the version's start; j1 and j2 came after it.
+    expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it("keeps an entity's newer update of the same event time when partitions added moved its key to a new partition", async () => {
+  const topic = uniqueTopic("nl-moved");
+  const { app, config, stop } = await startJobWorker(embedding, { topic });
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-moved-key", bootstrapBrokers: bootstrapBrokers() });
+  const redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
+  // Other entities first, so the moved entity's old event sits at a higher offset (3) than its new one
+  // on the added partition (0): offsets order events only within one partition.
+  const before = [0, 1, 2].map((index) =>
+    jobEvent(`other${index}`, 1000 + index, { title: `Engineer ${index}`, skills: [] }),
+  );
+  const older = { ...jobEvent("moved", 5000, { title: "Old title", skills: [] }), partition: 0 };
+  // The producer's partitioner (hash of the key mod the partition count) sends the key elsewhere once
+  // the count doubled: to partition 1, added. Same event time (a source with second or millisecond
+  // resolution gives several changes of one row the same time), produced after the first.
+  const newer = { ...jobEvent("moved", 5000, { title: "New title", skills: ["Kafka"] }), partition: 1 };
+  try {
+    await produceEvents(topic, [...before, older]);
+    await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    await admin.createPartitions({ topics: [{ name: topic, count: 2 }] });
+    await produceEvents(topic, [newer]);
+    await waitFor(
+      "the added partition's event committed and counted",
+      async () => (await committedOffsets(group, topic)) === 5 && app.worker.totals.consumed >= 5,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    const store = await openStore(redis, { name: config.sinks.store.name });
+    // The newer event's text, not the older one's: the producer sent it last.
+    await expectStoreMatches(store, version, expectedFinalState([...before, older, newer], version));
+    expect(app.worker.totals).toMatchObject({ consumed: 5, embedded: 5, skippedStale: 0 });
+  } finally {
+    await redis.quit();
     await admin.close();
     await stop();
   }

@@ -11,6 +11,7 @@ import {
   StoreWriter,
   countVersion,
   flip,
+  isNewer,
   isStoreError,
   markVersionComplete,
   registerVersion,
@@ -59,6 +60,38 @@ describe.each(testTargets())("store writer on $name Redis", (target) => {
     const newer = upsert("A", 1, 2_000, 7, 4);
     expect(await writer.write([newer])).toEqual(["updated"]);
     expect(await countVersion(store, "A")).toMatchObject({ live: 1, tombstones: 0 });
+  });
+
+  it("orders events of one event time by partition, then offset, exactly as isNewer does", async () => {
+    const { writer } = await setup("partitions");
+    // Every pair of positions from a grid with ties in each field: the script keeps the incoming write
+    // exactly when isNewer says so. A key moved to an added partition (offsets from 0) wins a tie.
+    const grid = [-1, 0, 1].flatMap((partition) =>
+      [0, 5].flatMap((offset) => [1_000, 2_000].map((eventTimeMs) => ({ eventTimeMs, partition, offset }))),
+    );
+    let id = 0;
+    for (const stored of grid) {
+      for (const incoming of grid) {
+        id += 1;
+        const at = (position: typeof stored, revision: number) => ({
+          ...upsert("A", id, position.eventTimeMs, position.offset, revision),
+          partition: position.partition,
+        });
+        await writer.write([at(stored, 1)]);
+        const [outcome] = await writer.write([at(incoming, 2)]);
+        expect({ stored, incoming, outcome }).toEqual({
+          stored,
+          incoming,
+          outcome: isNewer(incoming, stored) ? "updated" : "stale",
+        });
+      }
+    }
+    expect(
+      isNewer(
+        { eventTimeMs: 1_000, partition: 1, offset: 0 },
+        { eventTimeMs: 1_000, partition: 0, offset: 5 },
+      ),
+    ).toBe(true);
   });
 
   it("converges to the newest event under a shuffled replay of a whole changelog", async () => {
