@@ -1,5 +1,6 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import type { ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { CallContext } from "./call-context.ts";
 import { embeddingServiceHandlers } from "./embed-service.ts";
@@ -38,8 +39,10 @@ export interface GrpcListener {
   /**
    * Sends GOAWAY on every open connection (a drain's start): clients open their next calls on a new
    * connection, through a Service to a replica that serves, while running calls go on here; after
-   * `graceMs` the connections left are cut. The port stays bound: a new connection is served (and its
-   * calls refused while the server drains). `graceMs` is a timer delay (at most 2^31 - 1 ms).
+   * `graceMs` the connections left are cut. The port stays bound: a connection opened later (a
+   * Service's endpoints are updated late) has its first call answered (refused while the server
+   * drains, a health check NOT_SERVING) and then gets GOAWAY too. `graceMs` is a timer delay (at
+   * most 2^31 - 1 ms).
    */
   goAway(graceMs: number): void;
   /** Lets running calls finish for up to `graceMs`, then cancels what is left. */
@@ -94,11 +97,13 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     throw error;
   });
   connections.port = port;
+  const lateSessions = goAwayLateSessions(port);
   return {
     port,
     goAway: (graceMs) => {
       // grpc-js closes each session gracefully (GOAWAY; streams running continue), then destroys them.
       server.drain(address(port), graceMs);
+      lateSessions.start();
     },
     shutdown: (graceMs) =>
       new Promise<void>((resolve) => {
@@ -106,6 +111,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
           clearTimeout(force);
           clearTimeout(giveUp);
           connections.stop();
+          lateSessions.stop();
           resolve();
         };
         let giveUp: NodeJS.Timeout | undefined;
@@ -148,4 +154,35 @@ function trackConnections(): { port: number | undefined; destroyAll(): void; sto
   }
   subscribe("net.server.socket", onSocket);
   return tracker;
+}
+
+/**
+ * GOAWAY for the connections a drain's `server.drain` did not see (grpc-js closes only the sessions
+ * open at that moment): once started, each session on `port` that opens a stream is closed
+ * gracefully as that stream arrives. The GOAWAY names the stream as the last one processed, so it is
+ * answered; streams the client sent after it are refused (REFUSED_STREAM), which grpc-js retries on a
+ * new connection. Seen through Node's `http2.server.stream.created` diagnostics channel (grpc-js does
+ * not expose its sessions); an early Node 24 release without that channel publishes nothing there,
+ * and such connections get GOAWAY only when the drain ends, as before.
+ */
+function goAwayLateSessions(port: number): { start(): void; stop(): void } {
+  let started = false;
+  function onStream(message: unknown): void {
+    const { session } = (message as { stream: ServerHttp2Stream }).stream;
+    if (session === undefined || session.closed || session.destroyed) return;
+    if (session.socket.localPort !== port) return;
+    session.close();
+  }
+  return {
+    start: () => {
+      if (started) return;
+      started = true;
+      subscribe("http2.server.stream.created", onStream);
+    },
+    stop: () => {
+      if (!started) return;
+      started = false;
+      unsubscribe("http2.server.stream.created", onStream);
+    },
+  };
 }

@@ -1,0 +1,133 @@
+/**
+ * A connection opened to a server that already drains (a Service's endpoints are updated late, so a
+ * client still reaches the stopping pod) must get GOAWAY after its first call, as the connections open
+ * at the drain's start do: the client's next calls then go on a new connection, through the Service
+ * to a replica that serves. Before, such a connection got no GOAWAY until the server stopped, and
+ * every call a channel made on it was refused UNAVAILABLE DRAINING for the whole drain. The first
+ * call is still answered (a health check says NOT_SERVING), so probes and clients see why.
+ */
+import { mkdtemp, readFile } from "node:fs/promises";
+import { connect, constants, type SecureClientSessionOptions } from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
+import { longDrainText, selfSignedCertificate, serveWithCallsInFlight, startServer } from "./helpers.ts";
+
+const IN_FLIGHT = 24;
+
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/**
+ * Opens a new connection to `authority`, sends one health Check on it and returns what it got: the
+ * Check's status and answer, and the GOAWAY's code with whether the drain still ran when it came.
+ */
+async function lateConnection(
+  authority: string,
+  options: SecureClientSessionOptions,
+  drainRunning: () => boolean,
+): Promise<{
+  grpcStatus: string | undefined;
+  answer: Buffer;
+  goaway: { code: number; drainRunning: boolean };
+}> {
+  const session = connect(authority, options);
+  cleanups.push(() => session.destroy());
+  session.on("error", () => {});
+  const goaway = new Promise<{ code: number; drainRunning: boolean }>((resolve) =>
+    session.once("goaway", (code) => resolve({ code, drainRunning: drainRunning() })),
+  );
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest (the server's overall status).
+  const check = session.request({
+    ":method": "POST",
+    ":path": "/grpc.health.v1.Health/Check",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  const chunks: Buffer[] = [];
+  check.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const grpcStatus = new Promise<string | undefined>((resolve) => {
+    check.on("trailers", (trailers) => resolve(trailers["grpc-status"] as string | undefined));
+    check.on("close", () => resolve(undefined));
+  });
+  check.end(Buffer.from([0, 0, 0, 0, 0]));
+  return { grpcStatus: await grpcStatus, answer: Buffer.concat(chunks), goaway: await goaway };
+}
+
+/** What a late connection gets: its Check answered NOT_SERVING (2), then GOAWAY while the drain runs. */
+const EXPECTED = {
+  grpcStatus: "0",
+  answer: Buffer.from([0, 0, 0, 0, 2, 0x08, 0x02]), // length-prefixed HealthCheckResponse{status: 2}
+  goaway: { code: constants.NGHTTP2_NO_ERROR, drainRunning: true },
+};
+
+it("sends GOAWAY on a connection opened during the drain, after answering its first call", async () => {
+  // The calls in flight take many seconds, so the drain is still running when the new connection comes.
+  let callsSettled = false;
+  const { serve, calls } = await serveWithCallsInFlight(
+    ["--drain-timeout-ms=600000"],
+    IN_FLIGHT,
+    (call) =>
+      call.then(
+        () => "answered",
+        () => "failed",
+      ),
+    cleanups,
+  );
+  void calls.then(() => (callsSettled = true));
+
+  serve.child.kill("SIGTERM");
+  await serve.waitForLog((line) => line.msg === "draining");
+
+  expect(
+    await lateConnection(
+      `http://127.0.0.1:${serve.grpcPort}`,
+      {},
+      () => !callsSettled && serve.child.exitCode === null,
+    ),
+  ).toEqual(EXPECTED);
+  expect(await serve.exited).toBe(0);
+  expect(await calls).toEqual(Array.from({ length: IN_FLIGHT }, () => "answered"));
+});
+
+it("sends GOAWAY on a connection opened during the drain on the TLS port too", async () => {
+  const { cert, key } = await selfSignedCertificate(await mkdtemp(join(tmpdir(), "jude-tls-")));
+  const ca = await readFile(cert);
+  const server = await startServer({
+    tls: { certFile: cert, keyFile: key },
+    backend: { intraOpThreads: 2 },
+    batching: { maxBatchSize: 2 },
+  });
+  cleanups.push(() => server.close());
+  const client = new EmbeddingClient({
+    address: `127.0.0.1:${server.grpcPort}`,
+    tls: { ca, serverName: "localhost" },
+    deadlineMs: 600_000,
+  });
+  cleanups.push(() => client.close());
+  const calls = Promise.all(
+    Array.from({ length: IN_FLIGHT }, () =>
+      client.embed([longDrainText], { truncate: true }).then(
+        () => "answered",
+        () => "failed",
+      ),
+    ),
+  );
+  while (server.embedder.inFlight !== IN_FLIGHT) await new Promise((resolve) => setTimeout(resolve, 10));
+
+  const drained = server.drain(600_000);
+
+  // The drain runs while the server has calls in flight (it answers them before it closes connections).
+  expect(
+    await lateConnection(
+      `https://127.0.0.1:${server.grpcPort}`,
+      { ca, servername: "localhost" },
+      () => server.embedder.inFlight > 0,
+    ),
+  ).toEqual(EXPECTED);
+  expect(await drained).toBe(true);
+  expect(await calls).toEqual(Array.from({ length: IN_FLIGHT }, () => "answered"));
+});
