@@ -427,7 +427,9 @@ const tokenFileProvider = "kubectl-jude-token-file";
  * library does: a projected service-account token (or any token a tool renews in place) rotates while
  * the dashboard runs. The user gets an auth-provider that only tokenFileAuthenticator answers; a token
  * written in the kubeconfig takes precedence over the file, as in kubectl, and another auth-provider is
- * left to the library. The file is read here once too, so a missing one fails at load, as before.
+ * left to the library. The file is read here once too, so a missing one fails at load, as before. An
+ * exec plugin the same user names is not run: kubectl runs none for a user with a token or token-file
+ * (and the library tries its exec authenticator before any added one, so it would win).
  */
 function readTokenFileEachRequest(user: unknown): void {
   if (typeof user !== "object" || user === null) return;
@@ -437,6 +439,7 @@ function readTokenFileEachRequest(user: unknown): void {
   if (fields["auth-provider"] !== undefined) return;
   const token = readFileSync(file, "utf8").trim();
   delete fields["token-file"];
+  delete fields.exec;
   fields["auth-provider"] = { name: tokenFileProvider, config: { file, token } };
 }
 
