@@ -272,6 +272,49 @@ describe("a kubeconfig token-file on the dashboard's watches", () => {
     }
   });
 
+  it("never puts the token in an error: a 401, a refused watch, an unreachable server", async () => {
+    const secret = "s3cr3t-token-value";
+    const server = createServer((request, response) => {
+      response.writeHead(401, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({ kind: "Status", code: 401, message: "Unauthorized", reason: "Unauthorized" }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-token-leak-"));
+    writeFileSync(join(folder, "token"), `${secret}\n`);
+    const kubeconfig = kubeconfigWith(folder, port, { "token-file": "token" });
+    const client = new KubeClient(loadKubeConfig({ kubeconfig }));
+    /** Everything an error says: its message, stack and causes, and its own fields. */
+    const everything = (error: unknown): string => {
+      const parts: string[] = [];
+      for (let at = error, depth = 0; at !== undefined && at !== null && depth < 8; depth += 1) {
+        parts.push(String((at as Error).message), String((at as Error).stack), JSON.stringify(at));
+        at = (at as { cause?: unknown }).cause;
+      }
+      return parts.join("\n");
+    };
+    try {
+      const refused = await new Cluster({ kubeconfig })
+        .readModel("recs", "minilm")
+        .catch((error: unknown) => error);
+      expect(everything(refused)).toContain("401");
+      expect(everything(refused)).not.toContain(secret);
+      const watch = await watchOnce(client).catch((error: unknown) => error);
+      expect(everything(watch)).toContain("401");
+      expect(everything(watch)).not.toContain(secret);
+    } finally {
+      await client.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const gone = await new Cluster({ kubeconfig })
+      .readModel("recs", "minilm")
+      .catch((error: unknown) => error);
+    expect(everything(gone)).toContain("ECONNREFUSED");
+    expect(everything(gone)).not.toContain(secret);
+  });
+
   it("sends the token-file's token, not the exec plugin's, when a user sets both (kubectl's order)", async () => {
     // client-go runs no exec plugin for a user with a token or token-file (exec.UpdateTransportConfig).
     const { seen, server, port } = await recordingServer();
