@@ -153,7 +153,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     const decision =
       action === "approve"
         ? approve(model, requested)
-        : rollback(model, requested, await options.cluster.readVersionRecords(namespace, name));
+        : rollback(model, requested, await options.cluster.readVersionRecords(namespace, model));
     if ("refused" in decision) return sendJson(response, 409, { error: decision.refused });
     // The page offered to abandon a candidate (or to roll back): if that candidate became active
     // meanwhile, the same version is now a rollback that moves readers, which was not what was confirmed.
