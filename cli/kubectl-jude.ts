@@ -207,7 +207,7 @@ async function run(argv: string[]): Promise<number> {
         const decision: Decision =
           command === "approve"
             ? approve(model, args[1])
-            : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, name));
+            : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, model));
         if ("refused" in decision) throw new PluginError(decision.refused);
         if (decision.abandons !== undefined) abandoning = decision;
         const precondition = decision.abandons !== undefined ? model.metadata.resourceVersion : undefined;

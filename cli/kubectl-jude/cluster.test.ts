@@ -1,16 +1,18 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
+import { KubeClient } from "../../operator/runtime/kube-client.ts";
 import { judeApiResources, kubeconfigFor } from "./fixtures.test-data.ts";
 import {
   Cluster,
   connectionFailure,
   explainApiError,
   formatDuration,
+  loadKubeConfig,
   parseRequestTimeout,
   RequestTimeout,
   retryDelayMs,
@@ -203,6 +205,144 @@ describe("a kubeconfig token-file", () => {
       await cluster.readModel("recs", "minilm");
       expect(tokens).toEqual(["Bearer first", "Bearer rotated"]);
     } finally {
+      server.close();
+    }
+  });
+});
+
+describe("a kubeconfig token-file on the dashboard's watches", () => {
+  /** An API server that records each request's Authorization and ends every watch at once. */
+  async function recordingServer() {
+    const seen: (string | undefined)[] = [];
+    const server = createServer((request, response) => {
+      seen.push(request.headers.authorization);
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { seen, server, port: (server.address() as AddressInfo).port };
+  }
+
+  /** A kubeconfig whose user is `user`, against `port`. */
+  function kubeconfigWith(folder: string, port: number, user: Record<string, unknown>): string {
+    const file = join(folder, "config");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [
+          { name: "c", cluster: { server: `http://127.0.0.1:${port}`, "insecure-skip-tls-verify": true } },
+        ],
+        users: [{ name: "u", user }],
+        contexts: [{ name: "dev", context: { cluster: "c", user: "u" } }],
+        "current-context": "dev",
+      }),
+    );
+    return file;
+  }
+
+  const watchOnce = (client: KubeClient) =>
+    client.watch(
+      "/api/v1/namespaces/recs/configmaps",
+      {},
+      { onEvent: () => undefined, onConnected: () => undefined },
+      new AbortController().signal,
+    );
+
+  it("sends the rotated token when a watch reconnects, and the last token read while the file is being replaced", async () => {
+    const { seen, server, port } = await recordingServer();
+    const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-watch-token-"));
+    writeFileSync(join(folder, "token"), "at-load\n");
+    const client = new KubeClient(
+      loadKubeConfig({ kubeconfig: kubeconfigWith(folder, port, { "token-file": "token" }) }),
+    );
+    try {
+      writeFileSync(join(folder, "token"), "first\n");
+      await watchOnce(client);
+      writeFileSync(join(folder, "token"), "rotated\n");
+      await watchOnce(client);
+      // Replaced as kubelet's atomic writer does not, between a delete and a write: the file is gone.
+      rmSync(join(folder, "token"));
+      await watchOnce(client);
+      writeFileSync(join(folder, "token"), "third\n");
+      await watchOnce(client);
+      expect(seen).toEqual(["Bearer first", "Bearer rotated", "Bearer rotated", "Bearer third"]);
+    } finally {
+      await client.close();
+      server.close();
+    }
+  });
+
+  it("never puts the token in an error: a 401, a refused watch, an unreachable server", async () => {
+    const secret = "s3cr3t-token-value";
+    const server = createServer((request, response) => {
+      response.writeHead(401, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({ kind: "Status", code: 401, message: "Unauthorized", reason: "Unauthorized" }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-token-leak-"));
+    writeFileSync(join(folder, "token"), `${secret}\n`);
+    const kubeconfig = kubeconfigWith(folder, port, { "token-file": "token" });
+    const client = new KubeClient(loadKubeConfig({ kubeconfig }));
+    /** Everything an error says: its message, stack and causes, and its own fields. */
+    const everything = (error: unknown): string => {
+      const parts: string[] = [];
+      for (let at = error, depth = 0; at !== undefined && at !== null && depth < 8; depth += 1) {
+        parts.push(String((at as Error).message), String((at as Error).stack), JSON.stringify(at));
+        at = (at as { cause?: unknown }).cause;
+      }
+      return parts.join("\n");
+    };
+    try {
+      const refused = await new Cluster({ kubeconfig })
+        .readModel("recs", "minilm")
+        .catch((error: unknown) => error);
+      expect(everything(refused)).toContain("401");
+      expect(everything(refused)).not.toContain(secret);
+      const watch = await watchOnce(client).catch((error: unknown) => error);
+      expect(everything(watch)).toContain("401");
+      expect(everything(watch)).not.toContain(secret);
+    } finally {
+      await client.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    const gone = await new Cluster({ kubeconfig })
+      .readModel("recs", "minilm")
+      .catch((error: unknown) => error);
+    expect(everything(gone)).toContain("ECONNREFUSED");
+    expect(everything(gone)).not.toContain(secret);
+  });
+
+  it("sends the token-file's token, not the exec plugin's, when a user sets both (kubectl's order)", async () => {
+    // client-go runs no exec plugin for a user with a token or token-file (exec.UpdateTransportConfig).
+    const { seen, server, port } = await recordingServer();
+    const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-exec-token-"));
+    writeFileSync(join(folder, "token"), "from-file\n");
+    const plugin = join(folder, "credential.sh");
+    writeFileSync(
+      plugin,
+      `#!/bin/sh\necho '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-exec"}}'\n`,
+      { mode: 0o755 },
+    );
+    const client = new KubeClient(
+      loadKubeConfig({
+        kubeconfig: kubeconfigWith(folder, port, {
+          "token-file": "token",
+          exec: {
+            apiVersion: "client.authentication.k8s.io/v1",
+            command: plugin,
+            interactiveMode: "Never",
+          },
+        }),
+      }),
+    );
+    try {
+      await watchOnce(client);
+      expect(seen).toEqual(["Bearer from-file"]);
+    } finally {
+      await client.close();
       server.close();
     }
   });

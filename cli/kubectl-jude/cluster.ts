@@ -23,9 +23,11 @@ import {
 } from "../../crds/index.ts";
 import {
   parseVersionRecord,
+  versionRecordName,
   versionRecordSelector,
   type VersionRecord,
 } from "../../controllers/embedding-model/version-record.ts";
+import { versionsNamedBy } from "../../controllers/embedding-model/record-reader.ts";
 
 /** The reason a request is aborted when it outlives --request-timeout. */
 export class RequestTimeout extends Error {
@@ -202,11 +204,21 @@ export class Cluster {
     }
   }
 
-  /** The operator's records of a model's versions (their model and prompts, for rollback). */
-  async readVersionRecords(namespace: string, model: string): Promise<VersionRecord[]> {
-    const selector = Object.entries(versionRecordSelector(model))
+  /**
+   * The operator's records of a model's versions (their model and prompts, for rollback), as the
+   * operator reads them: those its labels list and, by name, those of every version the model names
+   * (spec, active, status; a record whose labels were removed by hand is still the version's record),
+   * and only records the model owns (one of the right name and labels another object owns is not).
+   */
+  async readVersionRecords(namespace: string, model: EmbeddingModel): Promise<VersionRecord[]> {
+    const name = model.metadata.name;
+    const selector = Object.entries(versionRecordSelector(name))
       .map(([key, value]) => `${key}=${value}`)
       .join(",");
+    type ConfigMap = Parameters<typeof parseVersionRecord>[0] & {
+      metadata?: { name?: string; ownerReferences?: { uid?: string }[] };
+    };
+    let found: ConfigMap[];
     try {
       const list = await this.#retrying(() =>
         this.api.list(
@@ -220,10 +232,32 @@ export class Cluster {
           selector,
         ),
       );
-      return list.items.flatMap((item) => parseVersionRecord(item as never) ?? []);
+      found = list.items as ConfigMap[];
     } catch (error) {
       throw this.explain(error, "list", "ConfigMap", namespace);
     }
+    const listed = new Set(found.map((item) => item.metadata?.name));
+    const named = new Set(
+      versionsNamedBy(model)
+        .filter((version): version is string => typeof version === "string" && version !== "")
+        .map((version) => versionRecordName(name, version))
+        .filter((recordName) => !listed.has(recordName)),
+    );
+    for (const recordName of named) {
+      try {
+        found.push(
+          (await this.#retrying(() =>
+            this.api.read({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: recordName, namespace } }),
+          )) as ConfigMap,
+        );
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 404) continue;
+        throw this.explain(error, "get", "ConfigMap", namespace, recordName);
+      }
+    }
+    return found
+      .filter((item) => item.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid))
+      .flatMap((item) => parseVersionRecord(item) ?? []);
   }
 
   /**
@@ -427,7 +461,9 @@ const tokenFileProvider = "kubectl-jude-token-file";
  * library does: a projected service-account token (or any token a tool renews in place) rotates while
  * the dashboard runs. The user gets an auth-provider that only tokenFileAuthenticator answers; a token
  * written in the kubeconfig takes precedence over the file, as in kubectl, and another auth-provider is
- * left to the library. The file is read here once too, so a missing one fails at load, as before.
+ * left to the library. The file is read here once too, so a missing one fails at load, as before. An
+ * exec plugin the same user names is not run: kubectl runs none for a user with a token or token-file
+ * (and the library tries its exec authenticator before any added one, so it would win).
  */
 function readTokenFileEachRequest(user: unknown): void {
   if (typeof user !== "object" || user === null) return;
@@ -437,6 +473,7 @@ function readTokenFileEachRequest(user: unknown): void {
   if (fields["auth-provider"] !== undefined) return;
   const token = readFileSync(file, "utf8").trim();
   delete fields["token-file"];
+  delete fields.exec;
   fields["auth-provider"] = { name: tokenFileProvider, config: { file, token } };
 }
 

@@ -739,6 +739,32 @@ describe("reconcileBootstrapRun", () => {
     });
   });
 
+  it("stalls as VersionNotServed, capturing nothing, for a version the model's status lists whose record was deleted", async () => {
+    // The model moved on to minilm-v2; minilm-v1 is still listed as Retained but its record is gone:
+    // nothing says how minilm-v1 was built, so the run must not fill it with the spec's minilm-v2 setup.
+    const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
+    objects.EmbeddingModel = [
+      stored("embedding-model.yaml", "model-uid", (object) => {
+        setPath(object, "spec.version", "minilm-v2");
+        setPath(object, "status", {
+          observedGeneration: 1,
+          activeVersion: "minilm-v2",
+          versions: [
+            { version: "minilm-v1", phase: "Retained" },
+            { version: "minilm-v2", phase: "Active" },
+          ],
+        });
+      }) as KubeObject,
+    ];
+    const calls = await reconcile(objects);
+    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+    expect(status.watermarks).toBeUndefined();
+    expect(status.conditions).toContainEqual(
+      expect.objectContaining({ type: "Stalled", status: "True", reason: "VersionNotServed" }),
+    );
+  });
+
   it("stalls without capturing anything when the pipeline is missing", async () => {
     const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
     objects.NearlinePipeline = [];

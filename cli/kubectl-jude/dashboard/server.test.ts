@@ -25,6 +25,18 @@ const failures: Record<string, unknown> = {
   }),
 };
 
+/** What the API server answers a patch of these model names with. */
+const patchFailures: Record<string, unknown> = {
+  invalid: apiStatus(
+    422,
+    'EmbeddingModel.jude.dev "invalid" is invalid: spec.version: Invalid value: "v1": spec.version is immutable while a BootstrapRun fills it',
+  ),
+  conflicting: apiStatus(
+    409,
+    'Operation cannot be fulfilled on embeddingmodels.jude.dev "conflicting": the object has been modified',
+  ),
+};
+
 const hub = { state: () => ({ models: [] }), subscribe: () => () => undefined } as unknown as WatchHub;
 
 let server: DashboardServer | undefined;
@@ -59,6 +71,16 @@ async function start(namespace: string | undefined) {
     readVersionRecords: async () => [],
     patchModelSpec: async (ns: string, name: string) => {
       calls.push(`patch ${ns}/${name}`);
+      const failure = patchFailures[name];
+      if (failure !== undefined)
+        throw explainApiError(failure, {
+          verb: "patch",
+          kind: "EmbeddingModel",
+          namespace: ns,
+          name,
+          user: "u",
+          server: "https://127.0.0.1:1",
+        });
       return true;
     },
   };
@@ -146,6 +168,34 @@ describe("dashboard server", () => {
     expect(await answer("unreachable")).toEqual([
       502,
       "cannot reach the cluster (https://127.0.0.1:1): connect ECONNREFUSED 127.0.0.1:1",
+    ]);
+  });
+
+  it("passes the API server's refusal of the change (409, 422) through with its message, not as a 502", async () => {
+    // The API server answered, and refused this change (an admission webhook or the CRD's rules, a
+    // conflicting write): not a gateway failure, and nothing the page sent was malformed.
+    const { calls, url } = await start("recs");
+    const answer = async (name: string) => {
+      const response = await fetch(`${url}api/models/recs/${name}/approve`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      return [response.status, ((await response.json()) as { error: string }).error];
+    };
+    expect(await answer("invalid")).toEqual([
+      422,
+      'cannot patch embeddingmodels in namespace recs: HTTP 422 (EmbeddingModel.jude.dev "invalid" is invalid: spec.version: Invalid value: "v1": spec.version is immutable while a BootstrapRun fills it)',
+    ]);
+    expect(await answer("conflicting")).toEqual([
+      409,
+      'cannot patch embeddingmodels in namespace recs: HTTP 409 (Operation cannot be fulfilled on embeddingmodels.jude.dev "conflicting": the object has been modified)',
+    ]);
+    expect(calls).toEqual([
+      "read recs/invalid",
+      "patch recs/invalid",
+      "read recs/conflicting",
+      "patch recs/conflicting",
     ]);
   });
 

@@ -86,9 +86,10 @@ function listenFailure(error: unknown, address: string, port: number): Error {
 /**
  * The status and message an action that failed is answered with. A model the API server does not have
  * is 404; credentials or rights it refused are its own 401 or 403, with its message (it names the
- * identity the request ran as, which the kubeconfig's user name may not); an API server that did not
- * answer, or failed, is 502 (504 when --request-timeout ran out): the dashboard is a gateway to it.
- * Only a request the page should not have sent is 400.
+ * identity the request ran as, which the kubeconfig's user name may not); a change it refused (409
+ * Conflict, 422 from the CRD's rules or an admission webhook) is its own 409 or 422, the message saying
+ * why; an API server that did not answer, or failed, is 502 (504 when --request-timeout ran out): the
+ * dashboard is a gateway to it. Only a request the page should not have sent is 400.
  */
 export function failureAnswer(error: unknown): { status: number; message: string } {
   const message = (error as Error).message;
@@ -100,6 +101,7 @@ export function failureAnswer(error: unknown): { status: number; message: string
         message:
           error.apiMessage === undefined ? message : `${message}; the API server says: ${error.apiMessage}`,
       };
+    if (error.status === 409 || error.status === 422) return { status: error.status, message };
     return { status: error.timedOut ? 504 : 502, message };
   }
   if (error instanceof PluginError || error instanceof SyntaxError) return { status: 400, message };
@@ -151,7 +153,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     const decision =
       action === "approve"
         ? approve(model, requested)
-        : rollback(model, requested, await options.cluster.readVersionRecords(namespace, name));
+        : rollback(model, requested, await options.cluster.readVersionRecords(namespace, model));
     if ("refused" in decision) return sendJson(response, 409, { error: decision.refused });
     // The page offered to abandon a candidate (or to roll back): if that candidate became active
     // meanwhile, the same version is now a rollback that moves readers, which was not what was confirmed.

@@ -132,6 +132,61 @@ describe("the operator's store connections as models come and go", () => {
   });
 });
 
+describe("the operator's store connection of a model whose spec became invalid", () => {
+  // An InvalidSpec model gives up its store (reconcileEmbeddingModel releases it): a model sharing that
+  // store keeps its connection and works on; the fixed spec's model opens the store again.
+  const stores = new ModelStores();
+  const name = `model-store-invalid-${process.pid}`;
+  let redis: OwnedRedis;
+  let admin: ReturnType<typeof connectRedis>;
+
+  const connections = async () => {
+    const list = (await admin.call("CLIENT", "LIST")) as string;
+    return list.split("\n").filter((line) => line.includes("name=jude-operator-promotion")).length;
+  };
+
+  beforeAll(async () => {
+    redis = await startOwnedRedis();
+    admin = connectRedis({ url: redis.url });
+  });
+
+  afterAll(async () => {
+    stores.close();
+    admin?.disconnect();
+    await redis?.destroy();
+  });
+
+  it("keeps the shared connection for the other model, and opens it again once the spec is fixed", async () => {
+    const shared = await stores.open(redis.url, name, false, "ns/a");
+    expect(await stores.open(redis.url, name, false, "ns/b")).toBe(shared);
+    await readPointer(shared);
+    expect(await connections()).toBe(1);
+
+    // a's spec cannot be parsed any more: b still uses the store, through the same connection.
+    stores.release("ns/a");
+    expect(await stores.open(redis.url, name, false, "ns/b")).toBe(shared);
+    await readPointer(shared);
+    expect(await connections()).toBe(1);
+
+    // a's spec fixed: a uses the same store again; once b is invalid too, a keeps it.
+    expect(await stores.open(redis.url, name, false, "ns/a")).toBe(shared);
+    stores.release("ns/b");
+    await readPointer(await stores.open(redis.url, name, false, "ns/a"));
+    expect(await connections()).toBe(1);
+
+    // Both invalid: the connection closes; a fixed spec opens a new one, which works.
+    stores.release("ns/a");
+    await waitFor("the unused connection is closed", async () => (await connections()) === 0, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    const reopened = await stores.open(redis.url, name, false, "ns/a");
+    expect(reopened).not.toBe(shared);
+    await readPointer(reopened);
+    expect(await connections()).toBe(1);
+  });
+});
+
 describe("the operator's store connection of a model whose store Secret is gone", () => {
   // The Secret (or its key) that named the store was deleted: the model reports SecretNotFound and
   // uses no store until the Secret is back, so the connection to the URL the Secret used to name must

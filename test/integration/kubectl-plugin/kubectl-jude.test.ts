@@ -189,11 +189,45 @@ describe("kubectl jude on the testbed", () => {
       promotionStartTime: "2026-10-31T00:00:00Z",
       activatedTime: "2026-11-01T00:00:00Z",
     });
-    // The fixture model's uid is not the API server's; a dangling owner would be garbage-collected.
-    const { ownerReferences: _owner, ...metadata } = record.metadata!;
+    // The fixture's uids are not the API server's: the owners are the live objects'.
+    const { ownerReferences: _owner, labels, ...metadata } = record.metadata!;
+    const live = async (kind: string, name: string) =>
+      (await kubectlJson<{ metadata: { uid: string } }>(["get", "-n", namespace, `${kind}/${name}`])).metadata
+        .uid;
+    const ownedBy = (kind: string, name: string, uid: string) => [
+      { apiVersion: "jude.dev/v1alpha1", kind, name, uid, controller: true, blockOwnerDeletion: true },
+    ];
+    const modelUid = await live("embeddingmodel", "minilm");
+    // A record of that name and labels that another object owns is not the operator's record of this
+    // model's v0 (the operator ignores it): the plugin says it has none, as before it existed.
     await kubectl(
-      ["apply", "-n", namespace, "-f", "-"],
-      JSON.stringify({ ...record, metadata: { ...metadata, namespace } }),
+      ["create", "-n", namespace, "-f", "-"],
+      JSON.stringify({
+        ...record,
+        metadata: {
+          ...metadata,
+          labels,
+          namespace,
+          ownerReferences: ownedBy(
+            "BootstrapRun",
+            "jobs-minilm-v2",
+            await live("bootstrapruns", "jobs-minilm-v2"),
+          ),
+        },
+      }),
+    );
+    const foreign = await plugin(["rollback", "minilm", "--to", "minilm-v0", "-n", namespace]);
+    expect(foreign.stderr).toContain("the operator has no record of minilm-v0's model and prompts");
+    expect(foreign.code).toBe(1);
+    await kubectl(["delete", "-n", namespace, `configmap/${metadata.name}`]);
+    // The model's own record, its labels removed by hand (`kubectl label configmap ... jude.dev/model-`):
+    // read by name, as the operator reads the records of the versions its model names.
+    await kubectl(
+      ["create", "-n", namespace, "-f", "-"],
+      JSON.stringify({
+        ...record,
+        metadata: { ...metadata, namespace, ownerReferences: ownedBy("EmbeddingModel", "minilm", modelUid) },
+      }),
     );
     // minilm-v2 is being promoted: a rollback without --to would abandon it for the active minilm-v1.
     const { code } = await plugin(["rollback", "minilm", "--to", "minilm-v0", "-n", namespace]);
