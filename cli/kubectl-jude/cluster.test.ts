@@ -210,6 +210,46 @@ describe("a kubeconfig token-file", () => {
   });
 });
 
+describe("a kubeconfig token-file that cannot be read", () => {
+  /** A kubeconfig with users "ok" (a token) and "rotating" (a token-file `token`), current context `current`. */
+  function twoUsers(folder: string, current: "uses-ok" | "uses-file"): string {
+    const file = join(folder, "config");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:6443" } }],
+        users: [
+          { name: "ok", user: { token: "t" } },
+          { name: "rotating", user: { "token-file": "token" } },
+        ],
+        contexts: [
+          { name: "uses-ok", context: { cluster: "c", user: "ok" } },
+          { name: "uses-file", context: { cluster: "c", user: "rotating" } },
+        ],
+        "current-context": current,
+      }),
+    );
+    return file;
+  }
+
+  it("does not fail a context whose user does not use it (kubectl reads only the current user's)", () => {
+    // Was: every user's token-file was read at load, so a missing one of another user failed the command.
+    const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-other-token-"));
+    const config = loadKubeConfig({ kubeconfig: twoUsers(folder, "uses-ok") });
+    expect(config.getCurrentUser()?.name).toBe("ok");
+  });
+
+  it("fails a context whose user uses it, naming the user and the file", () => {
+    const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-own-token-"));
+    expect(() => loadKubeConfig({ kubeconfig: twoUsers(folder, "uses-file") })).toThrow(
+      new RegExp(`token-file ${join(folder, "token")} of user "rotating".*ENOENT`),
+    );
+    expect(() => loadKubeConfig({ kubeconfig: twoUsers(folder, "uses-ok"), context: "uses-file" })).toThrow(
+      /of user "rotating"/,
+    );
+  });
+});
+
 describe("a kubeconfig token-file on the dashboard's watches", () => {
   /** An API server that records each request's Authorization and ends every watch at once. */
   async function recordingServer() {

@@ -382,6 +382,8 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
     throw new PluginError(
       `the kubeconfig ${source} names no cluster for context "${config.getCurrentContext()}"`,
     );
+  const tokenFileFailure = unreadableTokenFile(config);
+  if (tokenFileFailure !== undefined) throw new PluginError(`${tokenFileFailure} (kubeconfig ${source})`);
   return config;
 }
 
@@ -461,9 +463,10 @@ const tokenFileProvider = "kubectl-jude-token-file";
  * library does: a projected service-account token (or any token a tool renews in place) rotates while
  * the dashboard runs. The user gets an auth-provider that only tokenFileAuthenticator answers; a token
  * written in the kubeconfig takes precedence over the file, as in kubectl, and another auth-provider is
- * left to the library. The file is read here once too, so a missing one fails at load, as before. An
- * exec plugin the same user names is not run: kubectl runs none for a user with a token or token-file
- * (and the library tries its exec authenticator before any added one, so it would win).
+ * left to the library. The file is read here once too: the current user's missing one fails at load,
+ * as in kubectl (another user's fails nothing). An exec plugin the same user names is not run:
+ * kubectl runs none for a user with a token or token-file (and the library tries its exec
+ * authenticator before any added one, so it would win).
  */
 function readTokenFileEachRequest(user: unknown): void {
   if (typeof user !== "object" || user === null) return;
@@ -471,10 +474,27 @@ function readTokenFileEachRequest(user: unknown): void {
   const file = fields["token-file"];
   if (typeof file !== "string" || file === "" || fields.token !== undefined) return;
   if (fields["auth-provider"] !== undefined) return;
-  const token = readFileSync(file, "utf8").trim();
+  // Read now for the current user's check (unreadableTokenFile); another user's missing file fails
+  // nothing, as in kubectl, which reads only the file of the user it uses.
+  let read: { token: string } | { unreadable: string };
+  try {
+    read = { token: readFileSync(file, "utf8").trim() };
+  } catch (error) {
+    read = { unreadable: error instanceof Error ? error.message : String(error) };
+  }
   delete fields["token-file"];
   delete fields.exec;
-  fields["auth-provider"] = { name: tokenFileProvider, config: { file, token } };
+  fields["auth-provider"] = { name: tokenFileProvider, config: { file, ...read } };
+}
+
+/** Why the current user's token-file could not be read at load, if it could not (see readTokenFileEachRequest). */
+function unreadableTokenFile(config: KubeConfig): string | undefined {
+  const user = config.getCurrentUser();
+  if (user?.authProvider?.name !== tokenFileProvider) return undefined;
+  const { file, unreadable } = user.authProvider.config as { file: string; unreadable?: string };
+  return unreadable === undefined
+    ? undefined
+    : `cannot read the token-file ${file} of user "${user.name}": ${unreadable}`;
 }
 
 /**
@@ -486,8 +506,8 @@ function tokenFileAuthenticator(): Parameters<KubeConfig["addAuthenticator"]>[0]
   return {
     isAuthProvider: (user: User) => user.authProvider?.name === tokenFileProvider,
     applyAuthentication: async (user, opts) => {
-      const { file, token } = (user.authProvider as { config: { file: string; token: string } }).config;
-      let current = lastRead.get(file) ?? token;
+      const { file, token } = (user.authProvider as { config: { file: string; token?: string } }).config;
+      let current = lastRead.get(file) ?? token ?? "";
       try {
         current = readFileSync(file, "utf8").trim();
         lastRead.set(file, current);
