@@ -96,10 +96,16 @@ export class PartitionWatch {
 
   /**
    * Under `startOffset: latest`, before this member joins: the partitions added while no worker of the
-   * version ran. The group holds offsets for the partitions the version started with (the operator
-   * commits them before its workers exist; a worker commits every partition it owns once idle), so a
-   * partition without one, beside others with one, was added after the version started: all its
-   * records are newer than the start, and reading it from its end would skip them for good. Its log
+   * version ran. Partitions are only ever added at the end, numbered above every one before, so a
+   * partition without a committed offset numbered above one with an offset was added after the group
+   * committed there: all its records are newer than the version's start, and reading it from its end
+   * would skip them for good. One without an offset numbered below a committed one was there when the
+   * version started and is read from its end as before: a version with no bootstrap has no
+   * operator-committed start, and its workers commit a partition only with a batch of it or once idle,
+   * so a quiet partition of a busy version may have no offset yet; replaying it from its first record
+   * would read its whole history, which `latest` does not. (An uncommitted partition above every
+   * committed one that was there at the start is still taken for an added one; bootstrapped versions,
+   * whose start the operator commits for every partition, are not exposed.) Their log
    * start is committed (through the admin API, which the broker allows while the group has no
    * members; with members running, they see the growth at their lag check and commit it themselves).
    * Never rejects: a failure is logged, and the partitions are read from `startOffset` as before.
@@ -115,8 +121,8 @@ export class PartitionWatch {
       const all = latest.map((_, partition) => partition);
       const committed =
         (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: all }] })).get(topic) ?? [];
-      const uncommitted = all.filter((partition) => (committed[partition] ?? -1n) < 0n);
-      if (uncommitted.length === 0 || uncommitted.length === all.length) return;
+      const uncommitted = addedWhileAway(committed, all.length);
+      if (uncommitted.length === 0) return;
       const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
       const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
       try {
@@ -242,4 +248,17 @@ export class PartitionWatch {
       logger.debug({ err: error }, "reading the log's start to check for skipped records failed");
     }
   }
+}
+
+/**
+ * The partitions of a topic of `count` partitions taken as added after the group last committed
+ * (startAddedWhileAway): those without a committed offset (below 0) numbered above the highest
+ * partition with one. None when no partition has one (a version's first start: `startOffset` decides).
+ */
+export function addedWhileAway(committed: readonly bigint[], count: number): number[] {
+  let highest = -1;
+  for (let partition = 0; partition < count; partition += 1)
+    if ((committed[partition] ?? -1n) >= 0n) highest = partition;
+  if (highest < 0) return [];
+  return Array.from({ length: count - highest - 1 }, (_, index) => highest + 1 + index);
 }

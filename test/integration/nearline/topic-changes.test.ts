@@ -153,6 +153,54 @@ it("reads partitions added while no worker ran from their first record under sta
   }
 });
 
+it("does not replay from its first record a partition the version started with that no worker committed yet, under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partsnever");
+  const config = await jobWorkerConfig(embedding, { topic });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-partitions-never", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    // History older than the version's start, on every partition the topic had when it started.
+    await produceEvents(topic, [
+      { ...jobEvent("j0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+    // A previous worker of a version with no bootstrap (so no operator-committed start) committed the
+    // partitions it had batches of, and stopped before it was ever idle, so partition 1 has no offset.
+    await admin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [
+        {
+          name: topic,
+          partitionOffsets: [
+            { partition: 0, offset: 1n },
+            { partition: 2, offset: 1n },
+          ],
+        },
+      ],
+    });
+  } finally {
+    await admin.close();
+  }
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await waitFor(
+      "every partition committed up to its end",
+      async () =>
+        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // Partition 1 was there when the version started: its record is older than the start, and
+    // partition 1 is read from its end, as before, not replayed from its first record.
+    expect(app.worker.totals).toMatchObject({ consumed: 0, embedded: 0 });
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+});
+
 it("keeps an entity's newer update of the same event time when partitions added moved its key to a new partition", async () => {
   const topic = uniqueTopic("nl-moved");
   const { app, config, stop } = await startJobWorker(embedding, { topic });
