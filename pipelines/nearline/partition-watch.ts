@@ -24,6 +24,13 @@ export class PartitionWatch {
   readonly #options: PartitionWatchOptions;
   /** The topic's partition count as this member saw it when the group last assigned partitions. */
   #partitionsAtJoin: number | undefined;
+  /**
+   * Set at start when partitions were added while no worker ran (startAddedWhileAway): the count the
+   * group knew before. The first join then counts from it, so the first lag check rejoins: a static
+   * member back within its session gets its old assignment without a rebalance, which left the added
+   * partitions unassigned while the count at that join already included them.
+   */
+  #knownAtStart: number | undefined;
   /** Per partition, the offset after the last record handed out since the group last assigned it. */
   readonly #expectedOffsets = new Map<number, bigint>();
   #recordsLost = 0;
@@ -54,7 +61,11 @@ export class PartitionWatch {
     consumer
       .metadata({ topics: [topic] })
       .then((metadata) => {
-        this.#partitionsAtJoin = metadata.topics.get(topic)?.partitionsCount;
+        const count = metadata.topics.get(topic)?.partitionsCount;
+        const before = this.#knownAtStart;
+        this.#knownAtStart = undefined;
+        this.#partitionsAtJoin =
+          count !== undefined && before !== undefined ? Math.min(count, before) : count;
       })
       .catch((error: unknown) => logger.debug({ err: error }, "reading the topic's partitions failed"));
   }
@@ -95,8 +106,11 @@ export class PartitionWatch {
   }
 
   /**
-   * Under `startOffset: latest`, before this member joins: the partitions added while no worker of the
-   * version ran. Partitions are only ever added at the end, numbered above every one before, so a
+   * Before this member joins: the partitions added while no worker of the version ran. Whatever
+   * `startOffset`, this member's first join then counts the partitions from before them, so its first
+   * lag check rejoins the group and has them assigned (a static member back within its session is
+   * given its old assignment, without them). Under `startOffset: latest` their log start is also
+   * committed. Partitions are only ever added at the end, numbered above every one before, so a
    * partition without a committed offset numbered above one with an offset was added after the group
    * committed there: all its records are newer than the version's start, and reading it from its end
    * would skip them for good. One without an offset numbered below a committed one was there when the
@@ -107,15 +121,16 @@ export class PartitionWatch {
    * committed one that was there at the start is still taken for an added one; bootstrapped versions,
    * whose start the operator commits for every partition, are not exposed.) Their log
    * start is committed (through the admin API, which the broker allows while the group has no
-   * members; with members running, they see the growth at their lag check and commit it themselves).
-   * Never rejects: a failure is logged, and the partitions are read from `startOffset` as before.
+   * members; when it refuses, e.g. for a crashed static member still in the group, this member's
+   * first lag check commits it before the rejoin, as for partitions added while it runs). Never
+   * rejects: a failure is logged.
    */
   async startAddedWhileAway(
     consumer: KafkaConsumer,
     clientOptions: ReturnType<typeof kafkaClientOptions>,
     groupId: string,
   ): Promise<void> {
-    const { topic, logger } = this.#options;
+    const { topic, logger, startOffset } = this.#options;
     try {
       const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
       const all = latest.map((_, partition) => partition);
@@ -123,6 +138,8 @@ export class PartitionWatch {
         (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: all }] })).get(topic) ?? [];
       const uncommitted = addedWhileAway(committed, all.length);
       if (uncommitted.length === 0) return;
+      this.#knownAtStart = all.length - uncommitted.length;
+      if (startOffset !== "latest") return;
       const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
       const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
       try {
