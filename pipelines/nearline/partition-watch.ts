@@ -165,7 +165,7 @@ export class PartitionWatch {
     } catch (error) {
       logger.warn(
         { err: error },
-        "could not start the partitions added while no worker ran at their first record; they are read from their end",
+        "could not check for or start the partitions added while no worker ran; they are read from startOffset once assigned",
       );
     }
   }
