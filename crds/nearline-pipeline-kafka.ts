@@ -70,7 +70,7 @@ export const kafkaSource = withRules(
       .enum(["Earliest", "Latest"])
       .default("Latest")
       .describe(
-        "Where a version's workers start when they have no committed offset and no bootstrap captured offsets for them: Latest (a BootstrapRun fills history) or Earliest (replay the whole topic).",
+        "Where a version's workers start when they have no committed offset and no bootstrap captured offsets for them: Latest (a BootstrapRun fills history) or Earliest (replay the whole topic). Either way, partitions added to the topic after the version started are read from their first record.",
       ),
     tls: kafkaTls.optional().describe("Connect over TLS; {} uses the system trust roots."),
     sasl: kafkaSasl.optional().describe("Authenticate with SASL."),

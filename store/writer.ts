@@ -3,7 +3,7 @@
  * vectors and tombstones, and the content-hash lookup that powers change detection.
  *
  * Every write goes through the `judeStoreWrite` script (scripts/record-scripts.ts): it is applied only
- * when its (eventTimeMs, offset) position is strictly newer than the stored one (see ordering.ts), so
+ * when its (eventTimeMs, partition, offset) position is strictly newer than the stored one (see ordering.ts), so
  * retries, replays and racing writers converge on the newest event. That also makes writes safe to
  * resend after a lost reply, which is how the writer rides out a Redis restart.
  */
@@ -35,7 +35,7 @@ interface WriteBase extends RecordKey {
   readonly eventTimeMs: number;
   /** Source offset (Kafka offset; 0 for snapshot rows). */
   readonly offset: number;
-  /** Source partition, kept for diagnostics; -1 when not from Kafka. Default -1. */
+  /** Source partition: orders events of one event time (ordering.ts); -1 when not from Kafka. Default -1. */
   readonly partition?: number;
 }
 

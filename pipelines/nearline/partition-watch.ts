@@ -24,6 +24,13 @@ export class PartitionWatch {
   readonly #options: PartitionWatchOptions;
   /** The topic's partition count as this member saw it when the group last assigned partitions. */
   #partitionsAtJoin: number | undefined;
+  /**
+   * Set at start when partitions were added while no worker ran (startAddedWhileAway): the count the
+   * group knew before. The first join then counts from it, so the first lag check rejoins: a static
+   * member back within its session gets its old assignment without a rebalance, which left the added
+   * partitions unassigned while the count at that join already included them.
+   */
+  #knownAtStart: number | undefined;
   /** Per partition, the offset after the last record handed out since the group last assigned it. */
   readonly #expectedOffsets = new Map<number, bigint>();
   #recordsLost = 0;
@@ -54,7 +61,11 @@ export class PartitionWatch {
     consumer
       .metadata({ topics: [topic] })
       .then((metadata) => {
-        this.#partitionsAtJoin = metadata.topics.get(topic)?.partitionsCount;
+        const count = metadata.topics.get(topic)?.partitionsCount;
+        const before = this.#knownAtStart;
+        this.#knownAtStart = undefined;
+        this.#partitionsAtJoin =
+          count !== undefined && before !== undefined ? Math.min(count, before) : count;
       })
       .catch((error: unknown) => logger.debug({ err: error }, "reading the topic's partitions failed"));
   }
@@ -95,28 +106,40 @@ export class PartitionWatch {
   }
 
   /**
-   * Under `startOffset: latest`, before this member joins: the partitions added while no worker of the
-   * version ran. The group holds offsets for the partitions the version started with (the operator
-   * commits them before its workers exist; a worker commits every partition it owns once idle), so a
-   * partition without one, beside others with one, was added after the version started: all its
-   * records are newer than the start, and reading it from its end would skip them for good. Its log
+   * Before this member joins: the partitions added while no worker of the version ran. Whatever
+   * `startOffset`, this member's first join then counts the partitions from before them, so its first
+   * lag check rejoins the group and has them assigned (a static member back within its session is
+   * given its old assignment, without them). Under `startOffset: latest` their log start is also
+   * committed. Partitions are only ever added at the end, numbered above every one before, so a
+   * partition without a committed offset numbered above one with an offset was added after the group
+   * committed there: all its records are newer than the version's start, and reading it from its end
+   * would skip them for good. One without an offset numbered below a committed one was there when the
+   * version started and is read from its end as before: a version with no bootstrap has no
+   * operator-committed start, and its workers commit a partition only with a batch of it or once idle,
+   * so a quiet partition of a busy version may have no offset yet; replaying it from its first record
+   * would read its whole history, which `latest` does not. (An uncommitted partition above every
+   * committed one that was there at the start is still taken for an added one; bootstrapped versions,
+   * whose start the operator commits for every partition, are not exposed.) Their log
    * start is committed (through the admin API, which the broker allows while the group has no
-   * members; with members running, they see the growth at their lag check and commit it themselves).
-   * Never rejects: a failure is logged, and the partitions are read from `startOffset` as before.
+   * members; when it refuses, e.g. for a crashed static member still in the group, this member's
+   * first lag check commits it before the rejoin, as for partitions added while it runs). Never
+   * rejects: a failure is logged.
    */
   async startAddedWhileAway(
     consumer: KafkaConsumer,
     clientOptions: ReturnType<typeof kafkaClientOptions>,
     groupId: string,
   ): Promise<void> {
-    const { topic, logger } = this.#options;
+    const { topic, logger, startOffset } = this.#options;
     try {
       const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
       const all = latest.map((_, partition) => partition);
       const committed =
         (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: all }] })).get(topic) ?? [];
-      const uncommitted = all.filter((partition) => (committed[partition] ?? -1n) < 0n);
-      if (uncommitted.length === 0 || uncommitted.length === all.length) return;
+      const uncommitted = addedWhileAway(committed, all.length);
+      if (uncommitted.length === 0) return;
+      this.#knownAtStart = all.length - uncommitted.length;
+      if (startOffset !== "latest") return;
       const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
       const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
       try {
@@ -142,7 +165,7 @@ export class PartitionWatch {
     } catch (error) {
       logger.warn(
         { err: error },
-        "could not start the partitions added while no worker ran at their first record; they are read from their end",
+        "could not check for or start the partitions added while no worker ran; they are read from startOffset once assigned",
       );
     }
   }
@@ -242,4 +265,17 @@ export class PartitionWatch {
       logger.debug({ err: error }, "reading the log's start to check for skipped records failed");
     }
   }
+}
+
+/**
+ * The partitions of a topic of `count` partitions taken as added after the group last committed
+ * (startAddedWhileAway): those without a committed offset (below 0) numbered above the highest
+ * partition with one. None when no partition has one (a version's first start: `startOffset` decides).
+ */
+export function addedWhileAway(committed: readonly bigint[], count: number): number[] {
+  let highest = -1;
+  for (let partition = 0; partition < count; partition += 1)
+    if ((committed[partition] ?? -1n) >= 0n) highest = partition;
+  if (highest < 0) return [];
+  return Array.from({ length: count - highest - 1 }, (_, index) => highest + 1 + index);
 }

@@ -147,12 +147,7 @@ export class NearlineWorker {
       rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
     const consumer = this.#consumer;
-    if (options.startOffset === "latest")
-      await this.#partitions.startAddedWhileAway(
-        consumer,
-        options.kafka.clientOptions,
-        options.consumerGroup,
-      );
+    await this.#partitions.startAddedWhileAway(consumer, options.kafka.clientOptions, options.consumerGroup);
     consumer.on("consumer:group:join", () => this.#partitions.joined(consumer));
     const source = await this.#openStream();
     this.#lagTimer = setTimeout(() => {

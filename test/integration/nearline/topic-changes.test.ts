@@ -4,6 +4,7 @@
  * read them. Real Kafka (the testbed's broker), the real store (the testbed's Redis),
  * the test embedding server.
  */
+import { spawn } from "node:child_process";
 import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
@@ -15,6 +16,9 @@ import {
   readTopic,
   uniqueTopic,
 } from "../../support/kafka.ts";
+import { startNearline } from "../../../pipelines/nearline/app.ts";
+import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
 import { connectRedis, openStore } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import {
@@ -152,6 +156,120 @@ it("reads partitions added while no worker ran from their first record under sta
     closeConnection();
   }
 });
+
+it("does not replay from its first record a partition the version started with that no worker committed yet, under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partsnever");
+  const config = await jobWorkerConfig(embedding, { topic });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  const admin = new Admin({ clientId: "jude-test-partitions-never", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+    // History older than the version's start, on every partition the topic had when it started.
+    await produceEvents(topic, [
+      { ...jobEvent("j0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
+      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+    ]);
+    // A previous worker of a version with no bootstrap (so no operator-committed start) committed the
+    // partitions it had batches of, and stopped before it was ever idle, so partition 1 has no offset.
+    await admin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [
+        {
+          name: topic,
+          partitionOffsets: [
+            { partition: 0, offset: 1n },
+            { partition: 2, offset: 1n },
+          ],
+        },
+      ],
+    });
+  } finally {
+    await admin.close();
+  }
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await waitFor(
+      "every partition committed up to its end",
+      async () =>
+        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // Partition 1 was there when the version started: its record is older than the start, and
+    // partition 1 is read from its end, as before, not replayed from its first record.
+    expect(app.worker.totals).toMatchObject({ consumed: 0, embedded: 0 });
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it.each(["earliest", "latest"] as const)(
+  "reads partitions added while its crashed static member was away (startOffset %s)",
+  async (startOffset) => {
+    const topic = uniqueTopic("nl-static");
+    const config = await jobWorkerConfig(embedding, { topic });
+    config.source.kafka.startOffset = startOffset;
+    config.source.kafka.sessionTimeoutMs = 60_000;
+    const group = config.source.kafka.consumerGroup;
+    const admin = new Admin({ clientId: "jude-test-static", bootstrapBrokers: bootstrapBrokers() });
+    try {
+      await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+      await admin.alterConsumerGroupOffsets({
+        groupId: group,
+        topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
+      });
+      // The worker's pod (static id pod-0) crashes: it stays in the group until its session ends.
+      const member = spawn(process.execPath, [
+        "test/support/kafka-static-member.ts",
+        group,
+        topic,
+        bootstrapBrokers().join(","),
+        "pod-0",
+      ]);
+      let said = "";
+      member.stdout.on("data", (chunk: Buffer) => (said += chunk.toString()));
+      member.stderr.on("data", (chunk: Buffer) => (said += chunk.toString()));
+      try {
+        await waitFor("the static member joined", async () => said.includes("joined"), {
+          timeoutMs: 30_000,
+          intervalMs: 100,
+        });
+      } finally {
+        member.kill("SIGKILL");
+      }
+      // Partitions added and written before its restart, within the session.
+      await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+      await produceEvents(topic, [
+        { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+        { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+      ]);
+    } finally {
+      await admin.close();
+    }
+    const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+    const app = await startNearline(config, {
+      logger: silentLogger(),
+      embedCall: connection.call,
+      isRetryableEmbedError: connection.isRetryable,
+      watchTokenRefusals: connection.watchTokenRefusals,
+      groupInstanceId: "pod-0",
+    });
+    try {
+      // The restarted member is given its old assignment (partition 0) without a rebalance.
+      await waitFor(
+        "every partition committed up to its end",
+        async () => (await committedOffsets(group, topic)) === 3 && app.worker.totals.consumed >= 2,
+        { timeoutMs: 40_000, intervalMs: 500 },
+      );
+      expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
+    } finally {
+      await app.stop();
+      connection.close();
+    }
+  },
+);
 
 it("keeps an entity's newer update of the same event time when partitions added moved its key to a new partition", async () => {
   const topic = uniqueTopic("nl-moved");
