@@ -87,7 +87,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     : ServerCredentials.createInsecure();
   const address = (port: number): string =>
     options.host.includes(":") ? `[${options.host}]:${port}` : `${options.host}:${port}`;
-  const connections = trackConnections();
+  const ownServers = ownHttp2Servers(server);
+  const connections = trackConnections(ownServers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address(options.port), credentials, (error, boundPort) =>
       error ? reject(error) : resolve(boundPort),
@@ -97,7 +98,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     throw error;
   });
   connections.port = port;
-  const lateSessions = goAwayLateSessions(port, ownHttp2Servers(server));
+  const lateSessions = goAwayLateSessions(port, ownServers);
   return {
     port,
     goAway: (graceMs) => {
@@ -130,10 +131,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
 
 /**
  * The TCP connections accepted on the gRPC port, which grpc-js does not expose, seen through Node's
- * `net.server.socket` diagnostics channel. The port is read when a socket arrives: once HTTP/2 owns a
- * socket, its address is no longer readable.
+ * `net.server.socket` diagnostics channel: those of this server's HTTP/2 servers (see ownHttp2Servers;
+ * else those on its port). The port is read when a socket arrives: once HTTP/2 owns a socket, its
+ * address is no longer readable.
  */
-function trackConnections(): { port: number | undefined; destroyAll(): void; stop(): void } {
+function trackConnections(ownServers: ReadonlyMap<unknown, unknown> | undefined): {
+  port: number | undefined;
+  destroyAll(): void;
+  stop(): void;
+} {
   const sockets = new Map<Socket, number | undefined>();
   const tracker = {
     port: undefined as number | undefined,
@@ -146,7 +152,10 @@ function trackConnections(): { port: number | undefined; destroyAll(): void; sto
     },
   };
   function onSocket(message: unknown): void {
-    const { socket } = message as { socket: Socket };
+    const { socket } = message as { socket: Socket & { server?: unknown } };
+    // The channel shows the sockets of every server in the process: another may listen on the same
+    // port number on another address (drain-late-connection.test.ts).
+    if (ownServers !== undefined && !ownServers.has(socket.server)) return;
     const port = socket.localPort;
     if (tracker.port !== undefined && port !== tracker.port) return;
     sockets.set(socket, port);

@@ -173,6 +173,29 @@ it("leaves alone the connections of another server in the process on the same po
   expect(await calls).toEqual(Array.from({ length: IN_FLIGHT }, () => "answered"));
 });
 
+it("leaves alone the connections of another server in the process on the same port number when it closes", async () => {
+  // Closing at once cuts the TCP connections left on the gRPC port; those of another server on the same
+  // port number at another address are not this server's to cut.
+  const closing = await startServer();
+  cleanups.push(() => closing.close());
+  const other = await startServer({ listen: { host: "127.0.0.2", grpcPort: closing.grpcPort, httpPort: 0 } });
+  cleanups.push(() => other.close());
+  expect(other.grpcPort).toBe(closing.grpcPort);
+  const session = connect(`http://127.0.0.2:${other.grpcPort}`);
+  cleanups.push(() => session.destroy());
+  session.on("error", () => {});
+  const before = await check(session);
+  // A connection to the closing server too, so that the close has connections left to cut.
+  const own = connect(`http://127.0.0.1:${closing.grpcPort}`);
+  cleanups.push(() => own.destroy());
+  own.on("error", () => {});
+  await check(own);
+
+  await closing.close();
+
+  expect([before, await check(session)]).toEqual([SERVING, SERVING]);
+});
+
 /** A health Check's answer when the server serves: grpc-status 0, HealthCheckResponse{status: 1}. */
 const SERVING = { grpcStatus: "0", answer: Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]) };
 
