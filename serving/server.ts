@@ -124,6 +124,11 @@ export async function startEmbeddingServer(
     requestTimeoutMs: config.limits.httpRequestTimeoutMs,
     maxConnectionAgeMs: config.limits.maxConnectionAgeMs,
     metrics,
+  }).catch(async (error: unknown) => {
+    // The HTTP port is taken (say): the gRPC listener bound above would keep the process up,
+    // serving nothing, instead of exiting (start-failure.test.ts).
+    await grpc.shutdown(0);
+    throw error;
   });
   logger.info(
     { grpcPort: grpc.port, httpPort: http.port, tls: tls !== undefined, auth: auth !== undefined },

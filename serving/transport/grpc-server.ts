@@ -1,6 +1,6 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import type { ServerHttp2Stream } from "node:http2";
+import type { ServerHttp2Session, ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { CallContext } from "./call-context.ts";
 import { embeddingServiceHandlers } from "./embed-service.ts";
@@ -87,7 +87,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     : ServerCredentials.createInsecure();
   const address = (port: number): string =>
     options.host.includes(":") ? `[${options.host}]:${port}` : `${options.host}:${port}`;
-  const connections = trackConnections();
+  const ownServers = ownHttp2Servers(server);
+  const connections = trackConnections(ownServers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address(options.port), credentials, (error, boundPort) =>
       error ? reject(error) : resolve(boundPort),
@@ -97,7 +98,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     throw error;
   });
   connections.port = port;
-  const lateSessions = goAwayLateSessions(port);
+  const lateSessions = goAwayLateSessions(port, ownServers);
   return {
     port,
     goAway: (graceMs) => {
@@ -130,10 +131,15 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
 
 /**
  * The TCP connections accepted on the gRPC port, which grpc-js does not expose, seen through Node's
- * `net.server.socket` diagnostics channel. The port is read when a socket arrives: once HTTP/2 owns a
- * socket, its address is no longer readable.
+ * `net.server.socket` diagnostics channel: those of this server's HTTP/2 servers (see ownHttp2Servers;
+ * else those on its port). The port is read when a socket arrives: once HTTP/2 owns a socket, its
+ * address is no longer readable.
  */
-function trackConnections(): { port: number | undefined; destroyAll(): void; stop(): void } {
+function trackConnections(ownServers: ReadonlyMap<unknown, unknown> | undefined): {
+  port: number | undefined;
+  destroyAll(): void;
+  stop(): void;
+} {
   const sockets = new Map<Socket, number | undefined>();
   const tracker = {
     port: undefined as number | undefined,
@@ -146,7 +152,10 @@ function trackConnections(): { port: number | undefined; destroyAll(): void; sto
     },
   };
   function onSocket(message: unknown): void {
-    const { socket } = message as { socket: Socket };
+    const { socket } = message as { socket: Socket & { server?: unknown } };
+    // The channel shows the sockets of every server in the process: another may listen on the same
+    // port number on another address (drain-late-connection.test.ts).
+    if (ownServers !== undefined && !ownServers.has(socket.server)) return;
     const port = socket.localPort;
     if (tracker.port !== undefined && port !== tracker.port) return;
     sockets.set(socket, port);
@@ -158,19 +167,30 @@ function trackConnections(): { port: number | undefined; destroyAll(): void; sto
 
 /**
  * GOAWAY for the connections a drain's `server.drain` did not see (grpc-js closes only the sessions
- * open at that moment): once started, each session on `port` that opens a stream is closed
- * gracefully as that stream arrives. The GOAWAY names the stream as the last one processed, so it is
+ * open at that moment): once started, each session of this server that opens a stream is closed
+ * gracefully as that stream arrives (a session is known by its HTTP/2 server, or by `port` if grpc-js
+ * hides its servers otherwise than ownHttp2Servers reads them). The GOAWAY names the stream as the last one processed, so it is
  * answered; streams the client sent after it are refused (REFUSED_STREAM), which grpc-js retries on a
  * new connection. Seen through Node's `http2.server.stream.created` diagnostics channel (grpc-js does
  * not expose its sessions); an early Node 24 release without that channel publishes nothing there,
  * and such connections get GOAWAY only when the drain ends, as before.
  */
-function goAwayLateSessions(port: number): { start(): void; stop(): void } {
+function goAwayLateSessions(
+  port: number,
+  ownServers: ReadonlyMap<unknown, unknown> | undefined,
+): { start(): void; stop(): void } {
   let started = false;
   function onStream(message: unknown): void {
     const { session } = (message as { stream: ServerHttp2Stream }).stream;
     if (session === undefined || session.closed || session.destroyed) return;
-    if (session.socket.localPort !== port) return;
+    // The channel shows the streams of every HTTP/2 server in the process: another server may listen
+    // on the same port number on another address (drain-late-connection.test.ts).
+    if (
+      ownServers === undefined
+        ? session.socket.localPort !== port
+        : !ownServers.has((session as ServerHttp2Session).server)
+    )
+      return;
     session.close();
   }
   return {
@@ -185,4 +205,14 @@ function goAwayLateSessions(port: number): { start(): void; stop(): void } {
       unsubscribe("http2.server.stream.created", onStream);
     },
   };
+}
+
+/**
+ * The HTTP/2 servers that grpc-js listens with for `server` (one per bound address), by which a
+ * session is known to be this server's; grpc-js does not expose them (a private field of 1.14).
+ * Undefined if a grpc-js release has them no longer: sessions are then told by their port alone.
+ */
+function ownHttp2Servers(server: Server): ReadonlyMap<unknown, unknown> | undefined {
+  const servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  return servers instanceof Map ? servers : undefined;
 }

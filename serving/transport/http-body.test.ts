@@ -1,6 +1,8 @@
+import type { IncomingMessage } from "node:http";
+import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isServingError } from "../core/errors.ts";
-import { parseJsonBody } from "./http-body.ts";
+import { BodyBudget, parseJsonBody, readBody } from "./http-body.ts";
 
 const body = (text: string): Buffer => Buffer.from(text, "utf8");
 
@@ -44,5 +46,38 @@ describe("parseJsonBody", () => {
     expect(refusal('{"input": "\ufffd"}')).toBeUndefined(); // U+FFFD itself is text
     expect(() => parseJsonBody(Buffer.from([0x22, 0xe9, 0x22]))).toThrow(/not valid UTF-8/);
     expect(() => parseJsonBody(body("{input:"))).toThrow(/not valid JSON/);
+  });
+});
+
+/** A request stand-in: a stream of body bytes with the headers readBody looks at. */
+function fakeRequest(
+  headers: Record<string, string> = {},
+): PassThrough & { headers: Record<string, string> } {
+  return Object.assign(new PassThrough(), { headers, complete: false });
+}
+
+describe("readBody", () => {
+  it("gives back the budget a body held once it is found too large, while its rest is dropped", async () => {
+    const budget = new BodyBudget(100);
+    const request = fakeRequest();
+    const reservation = budget.reservation();
+    const refused = readBody(request as unknown as IncomingMessage, 60, reservation).catch(
+      (error: unknown) => error,
+    );
+    request.write(Buffer.alloc(50, 0x20));
+    while (request.readableLength > 0) await new Promise((resolve) => setImmediate(resolve)); // read
+    request.write(Buffer.alloc(20, 0x20)); // 70 bytes: over the limit; the rest is now read and dropped
+    while (request.readableFlowing !== true) await new Promise((resolve) => setImmediate(resolve));
+    request.write(Buffer.alloc(1000, 0x20));
+
+    // Another request can hold the whole budget while this one's rest is dropped.
+    const other = budget.reservation();
+    expect(() => other.grow(100)).not.toThrow();
+    other.release();
+
+    request.end();
+    expect(await refused).toMatchObject({ code: "MESSAGE_TOO_LARGE" });
+    reservation.release();
+    expect(() => budget.reservation().grow(100)).not.toThrow();
   });
 });

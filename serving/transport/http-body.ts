@@ -86,6 +86,10 @@ export async function readBody(
     throw servingErrors.cancelled(error);
   }
   if (size > limit) {
+    // What was kept is no longer needed: its bytes go back to the budget (other requests may use it)
+    // and to the heap before the rest is dropped, which may take seconds.
+    chunks.length = 0;
+    reservation.release();
     await dropBody(request, REFUSED_BODY_DROP_MS);
     throw servingErrors.messageTooLarge(size, limit);
   }

@@ -7,7 +7,7 @@
  * call is still answered (a health check says NOT_SERVING), so probes and clients see why.
  */
 import { mkdtemp, readFile } from "node:fs/promises";
-import { connect, constants, type SecureClientSessionOptions } from "node:http2";
+import { type ClientHttp2Session, connect, constants, type SecureClientSessionOptions } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -131,3 +131,90 @@ it("sends GOAWAY on a connection opened during the drain on the TLS port too", a
   expect(await drained).toBe(true);
   expect(await calls).toEqual(Array.from({ length: IN_FLIGHT }, () => "answered"));
 });
+
+it("leaves alone the connections of another server in the process on the same port number", async () => {
+  // Two servers on one port number, on two addresses: the drain of one sends no GOAWAY to the other's
+  // connections (it once told them apart by the port alone).
+  const draining = await startServer({ backend: { intraOpThreads: 2 }, batching: { maxBatchSize: 2 } });
+  cleanups.push(() => draining.close());
+  const other = await startServer({
+    listen: { host: "127.0.0.2", grpcPort: draining.grpcPort, httpPort: 0 },
+  });
+  cleanups.push(() => other.close());
+  expect(other.grpcPort).toBe(draining.grpcPort);
+  const client = new EmbeddingClient({ address: `127.0.0.1:${draining.grpcPort}`, deadlineMs: 600_000 });
+  cleanups.push(() => client.close());
+  const calls = Promise.all(
+    Array.from({ length: IN_FLIGHT }, () =>
+      client.embed([longDrainText], { truncate: true }).then(
+        () => "answered",
+        () => "failed",
+      ),
+    ),
+  );
+  while (draining.embedder.inFlight !== IN_FLIGHT) await new Promise((resolve) => setTimeout(resolve, 10));
+  const drained = draining.drain(600_000);
+
+  const session = connect(`http://127.0.0.2:${other.grpcPort}`);
+  cleanups.push(() => session.destroy());
+  session.on("error", () => {});
+  const goaways: number[] = [];
+  session.on("goaway", (code) => goaways.push(code));
+  // Two health Checks, one after the other, on one connection: a GOAWAY would come before the first
+  // answer's end (it is sent as the first call arrives) and refuse the second.
+  const answers = [await check(session), await check(session)];
+  const drainRunning = draining.embedder.inFlight > 0;
+  expect({ answers, goaways, drainRunning }).toEqual({
+    answers: [SERVING, SERVING],
+    goaways: [],
+    drainRunning: true,
+  });
+  expect(await drained).toBe(true);
+  expect(await calls).toEqual(Array.from({ length: IN_FLIGHT }, () => "answered"));
+});
+
+it("leaves alone the connections of another server in the process on the same port number when it closes", async () => {
+  // Closing at once cuts the TCP connections left on the gRPC port; those of another server on the same
+  // port number at another address are not this server's to cut.
+  const closing = await startServer();
+  cleanups.push(() => closing.close());
+  const other = await startServer({ listen: { host: "127.0.0.2", grpcPort: closing.grpcPort, httpPort: 0 } });
+  cleanups.push(() => other.close());
+  expect(other.grpcPort).toBe(closing.grpcPort);
+  const session = connect(`http://127.0.0.2:${other.grpcPort}`);
+  cleanups.push(() => session.destroy());
+  session.on("error", () => {});
+  const before = await check(session);
+  // A connection to the closing server too, so that the close has connections left to cut.
+  const own = connect(`http://127.0.0.1:${closing.grpcPort}`);
+  cleanups.push(() => own.destroy());
+  own.on("error", () => {});
+  await check(own);
+
+  await closing.close();
+
+  expect([before, await check(session)]).toEqual([SERVING, SERVING]);
+});
+
+/** A health Check's answer when the server serves: grpc-status 0, HealthCheckResponse{status: 1}. */
+const SERVING = { grpcStatus: "0", answer: Buffer.from([0, 0, 0, 0, 2, 0x08, 0x01]) };
+
+/** One health Check (the server's overall status) on `session`: its grpc-status and answer. */
+function check(session: ClientHttp2Session): Promise<{ grpcStatus: string | undefined; answer: Buffer }> {
+  const call = session.request({
+    ":method": "POST",
+    ":path": "/grpc.health.v1.Health/Check",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  const chunks: Buffer[] = [];
+  call.on("data", (chunk: Buffer) => chunks.push(chunk));
+  call.on("error", () => {});
+  call.end(Buffer.from([0, 0, 0, 0, 0]));
+  return new Promise((resolve) => {
+    call.on("trailers", (trailers) =>
+      resolve({ grpcStatus: trailers["grpc-status"] as string | undefined, answer: Buffer.concat(chunks) }),
+    );
+    call.on("close", () => resolve({ grpcStatus: undefined, answer: Buffer.concat(chunks) }));
+  });
+}

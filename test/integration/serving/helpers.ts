@@ -30,13 +30,16 @@ export async function readReference(): Promise<Reference> {
   return JSON.parse(await readFile(join(modelDir(), "reference.json"), "utf8")) as Reference;
 }
 
-/** Starts the real server in this process on free ports, CPU provider, and waits until it serves. */
+/**
+ * Starts the real server in this process on free ports of 127.0.0.1 (unless `listen` says otherwise),
+ * CPU provider, and waits until it serves.
+ */
 export async function startServer(overrides: Partial<ServingConfigInput> = {}): Promise<EmbeddingServer> {
   const config = parseServingConfig({
     modelDir: modelDir(),
     logLevel: "silent",
     ...overrides,
-    listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0 },
+    listen: { host: "127.0.0.1", grpcPort: 0, httpPort: 0, ...overrides.listen },
     backend: { executionProvider: "cpu", ...overrides.backend }, // the default workers and threads
   });
   const server = await startEmbeddingServer(config, { logger: pino({ level: "silent" }) });

@@ -1,0 +1,34 @@
+/**
+ * `jude serve` whose HTTP port is taken (another process, a second server with the same settings)
+ * cannot start: it must exit 1, so Kubernetes restarts it and shows why. The gRPC listener, bound
+ * just before, was left listening, and the process stayed up, serving nothing, forever.
+ */
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { afterAll, expect, it } from "vitest";
+import { modelDir, repoRoot } from "./helpers.ts";
+
+const taken = createServer();
+const cleanups: Array<() => unknown> = [() => taken.close()];
+afterAll(() => {
+  for (const cleanup of cleanups) cleanup();
+});
+
+it("exits 1 when its HTTP port is taken", async () => {
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = taken.address() as { port: number };
+  const child = spawn(
+    process.execPath,
+    ["cli/jude.ts", "serve", "--model-dir", modelDir(), "--host", "127.0.0.1", "--grpc-port", "0"].concat([
+      "--http-port",
+      String(port),
+      "--execution-provider=cpu",
+    ]),
+    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  cleanups.push(() => child.exitCode === null && child.kill("SIGKILL"));
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  const exitCode = await new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  expect({ exitCode, logged: stdout.includes("EADDRINUSE") }).toEqual({ exitCode: 1, logged: true });
+});
