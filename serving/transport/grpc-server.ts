@@ -169,9 +169,9 @@ function trackConnections(ownServers: ReadonlyMap<unknown, unknown> | undefined)
  * GOAWAY for the connections a drain's `server.drain` did not see (grpc-js closes only the sessions
  * open at that moment): once started, each session of this server that opens a stream is closed
  * gracefully as that stream arrives (a session is known by its HTTP/2 server, or by `port` if grpc-js
- * hides its servers otherwise than ownHttp2Servers reads them). The GOAWAY names the stream as the last one processed, so it is
- * answered; streams the client sent after it are refused (REFUSED_STREAM), which grpc-js retries on a
- * new connection. Seen through Node's `http2.server.stream.created` diagnostics channel (grpc-js does
+ * hides its servers otherwise than ownHttp2Servers reads them). The GOAWAY names the stream as the
+ * last one processed, so it is answered; streams the client sent after it are refused
+ * (REFUSED_STREAM), which grpc-js retries on a new connection. Seen through Node's `http2.server.stream.created` diagnostics channel (grpc-js does
  * not expose its sessions); an early Node 24 release without that channel publishes nothing there,
  * and such connections get GOAWAY only when the drain ends, as before.
  */
