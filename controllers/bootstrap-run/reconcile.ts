@@ -31,6 +31,7 @@ import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { failingPods, lastFailedContainer } from "../shared/failing-pods.ts";
 import { shardRetries } from "./shard-retries.ts";
+import { describeFailure } from "../shared/reconcile-error.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
@@ -192,7 +193,7 @@ export async function reconcileBootstrapRun(
             { err: error },
             "cannot read the shards' checkpoints; progress is refreshed later",
           );
-          checkpointsUnreadable = { message: String((error as Error).message ?? error), stalled: false };
+          checkpointsUnreadable = { message: describeFailure(error), stalled: false };
           return undefined;
         });
   const shardPods = context.cache.list(resourceTypes.pod, {
