@@ -26,6 +26,7 @@ import {
 } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 import { requireEnv } from "../../support/env.ts";
+import { waitFor } from "../../testbed/wait.ts";
 
 interface RunObject {
   [field: string]: unknown;
@@ -266,6 +267,31 @@ describe("BootstrapRun controller", () => {
       /^bootstrap failed: Job was active longer than specified deadline; the shards were held back: [12] pods? cannot be scheduled \(jobs-huge-bootstrap-[0-9]-[a-z0-9]+\): 0\/\d+ nodes are available: .*Insufficient cpu.*; progress /,
     );
     await kubectl(["delete", "bootstraprun", "jobs-huge", "-n", ns, "--wait=true"]);
+  });
+
+  it("a run deleted while its shard pods exist takes its Job and pods with it", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-deleted", "jobs", 2);
+    // No node has room: the shard pods stay, Pending, until the run is deleted.
+    (run.spec as { resources?: unknown }).resources = { requests: { cpu: "500" } };
+    await applyObjects(ns, [run]);
+    await waitForObject<V1Job>(ns, "job/jobs-deleted-bootstrap", "shard pods created", (job) => {
+      return (job.status?.active ?? 0) > 0;
+    });
+    const listed = async (kind: string) =>
+      (
+        await kubectl(["get", kind, "-n", ns, "-l", "jude.dev/bootstrap-run=jobs-deleted", "-o", "name"])
+      ).trim();
+    expect(await listed("pods")).not.toBe("");
+    await kubectl(["delete", "bootstraprun", "jobs-deleted", "-n", ns, "--wait=true"]);
+    await waitFor("the run's Job, ConfigMap and pods removed", async () => {
+      return (
+        (await listed("jobs")) === "" &&
+        (await listed("pods")) === "" &&
+        (await kubectl(["get", "configmaps", "-n", ns, "-o", "name"])).includes("jobs-deleted-bootstrap") ===
+          false
+      );
+    });
   });
 
   // Was: a second run of the same pipeline and version started its own Job at once, both filling the
