@@ -572,6 +572,8 @@ describe("reconcileBootstrapRun", () => {
         ["2026-12-01T09:00:00Z", { phase: "Succeeded" }],
         ["2026-12-01T09:00:00Z", { phase: "Failed" }],
         ["2026-12-01T11:00:00Z", undefined],
+        // Created in the same second: the name breaks the tie (jobs-minilm-v1 < jobs-minilm-v1-again).
+        ["2026-12-01T10:00:00Z", undefined],
       ] as const) {
         const objects = world(run);
         objects.BootstrapRun.push(other(created, status));
