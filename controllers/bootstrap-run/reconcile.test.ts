@@ -516,6 +516,73 @@ describe("reconcileBootstrapRun", () => {
     );
   });
 
+  describe("two runs of the same pipeline and version", () => {
+    // Was: a second run (a hand-made one beside the promotion's, or applied twice under two names)
+    // started its own Job at once, both filling the same version's keys side by side.
+    const other = (created: string, status?: Record<string, unknown>) =>
+      stored("bootstrap-run.yaml", "other-uid", (object) => {
+        setPath(object, "metadata.name", "jobs-minilm-v1-again");
+        setPath(object, "metadata.creationTimestamp", created);
+        if (status !== undefined) object.status = status as never;
+      }) as KubeObject;
+    const otherJob: KubeObject = {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: {
+        name: "jobs-minilm-v1-again-bootstrap",
+        namespace: testNamespace,
+        ownerReferences: [
+          {
+            apiVersion: "jude.dev/v1alpha1",
+            kind: "BootstrapRun",
+            name: "jobs-minilm-v1-again",
+            uid: "other-uid",
+            controller: true,
+          },
+        ],
+      },
+      status: { active: 2 },
+    };
+    const run = stored("bootstrap-run.yaml", "run-uid") as KubeObject;
+
+    it("waits, creating no Job, while another run of them has its Job running, naming that run", async () => {
+      const objects = world(run, { Job: [otherJob] });
+      objects.BootstrapRun.push(other("2026-12-01T11:00:00Z", { phase: "Running" }));
+      const calls = await reconcile(objects);
+      expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+      const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+      expect(status.phase).toBe("Pending");
+      expect(status.watermarks).toBeUndefined();
+      const reconciling = (status.conditions as { type: string; message?: string }[]).find(
+        (condition) => condition.type === "Reconciling",
+      );
+      expect(reconciling).toMatchObject({ status: "True", reason: "AnotherRunInFlight" });
+      expect(reconciling?.message).toContain("BootstrapRun jobs-minilm-v1-again");
+    });
+
+    it("waits for an unfinished run of them created earlier, though its Job does not exist yet", async () => {
+      const objects = world(run);
+      objects.BootstrapRun.push(other("2026-12-01T09:00:00Z"));
+      const calls = await reconcile(objects);
+      expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    });
+
+    it("starts once the other run finished, and goes first when it was created first", async () => {
+      for (const [created, status] of [
+        ["2026-12-01T09:00:00Z", { phase: "Succeeded" }],
+        ["2026-12-01T09:00:00Z", { phase: "Failed" }],
+        ["2026-12-01T11:00:00Z", undefined],
+        // Created in the same second: the name breaks the tie (jobs-minilm-v1 < jobs-minilm-v1-again).
+        ["2026-12-01T10:00:00Z", undefined],
+      ] as const) {
+        const objects = world(run);
+        objects.BootstrapRun.push(other(created, status));
+        const calls = await reconcile(objects);
+        expect(summarizeCalls(calls)).toContain("apply Job/jobs-minilm-v1-bootstrap");
+      }
+    });
+  });
+
   describe("a run whose pipeline moved to another store", () => {
     const runningStatus = {
       phase: "Running",

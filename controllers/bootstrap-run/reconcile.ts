@@ -31,6 +31,7 @@ import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { failingPods, lastFailedContainer } from "../shared/failing-pods.ts";
 import { shardRetries } from "./shard-retries.ts";
+import { describeFailure } from "../shared/reconcile-error.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
@@ -145,6 +146,23 @@ export async function reconcileBootstrapRun(
   }
   let current = run;
   if (job === undefined) {
+    const ahead = runAhead(context, run);
+    if (ahead !== undefined) {
+      // Two Jobs would fill the same version's keys side by side (each embedding every text); the
+      // promotion and the version's workers follow one run. The later run waits for the other to finish.
+      const verdict = {
+        state: "Reconciling",
+        reason: "AnotherRunInFlight",
+        message: `BootstrapRun ${ahead} fills version ${run.spec.modelVersion} of NearlinePipeline ${run.spec.pipelineRef.name} already; this run starts once it has finished (or is deleted)`,
+      } as const;
+      await writeStatus(
+        context,
+        raw,
+        { phase: "Pending", ...keptWatermarks(run) },
+        kstatusConditions(verdict),
+      );
+      return { requeueAfterMs: runPollMs };
+    }
     const started = await startRun(context, raw, run, read, settings);
     if (started === undefined) return { requeueAfterMs: stalledPollMs };
     ({ run: current, job } = started);
@@ -175,7 +193,7 @@ export async function reconcileBootstrapRun(
             { err: error },
             "cannot read the shards' checkpoints; progress is refreshed later",
           );
-          checkpointsUnreadable = { message: String((error as Error).message ?? error), stalled: false };
+          checkpointsUnreadable = { message: describeFailure(error), stalled: false };
           return undefined;
         });
   const shardPods = context.cache.list(resourceTypes.pod, {
@@ -583,6 +601,36 @@ async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, j
     },
     childApply,
   );
+}
+
+/**
+ * The name of another unfinished run of the same pipeline and version that goes before `run` (which has
+ * no Job yet): one whose Job exists, or one created earlier (the name breaks a tie), so of two runs
+ * created together exactly one starts. Undefined when none.
+ */
+function runAhead(context: ReconcileContext, run: BootstrapRun): string | undefined {
+  const created = createdMs(run);
+  const ahead = namespaceRuns(context, run.metadata.name).find((other) => {
+    if (
+      other.spec.pipelineRef.name !== run.spec.pipelineRef.name ||
+      other.spec.modelVersion !== run.spec.modelVersion ||
+      isFinished(other)
+    )
+      return false;
+    const otherJob = context.cache.get<V1Job & KubeObject>(resourceTypes.job, {
+      namespace: context.key.namespace,
+      name: bootstrapJobName(other.metadata.name, other.spec.parallelism),
+    });
+    if (otherJob !== undefined && earlierRunOf(otherJob, other) === undefined) return true;
+    const otherCreated = createdMs(other);
+    return otherCreated < created || (otherCreated === created && other.metadata.name < run.metadata.name);
+  });
+  return ahead?.metadata.name;
+}
+
+function createdMs(run: BootstrapRun): number {
+  const created: unknown = run.metadata.creationTimestamp;
+  return created instanceof Date ? created.getTime() : Date.parse(String(created ?? ""));
 }
 
 /** The uid of another run that controls `job`, if any (a Job with no controller is taken as this run's). */

@@ -8,7 +8,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseNearlinePipeline } from "../../crds/index.ts";
 import { stored } from "../nearline-pipeline/test-objects.ts";
-import { captureWatermarks } from "./run-io.ts";
+import { describeFailure } from "../shared/reconcile-error.ts";
+import { captureWatermarks, readCheckpoints } from "./run-io.ts";
 
 describe("captureWatermarks against a broker that never answers", () => {
   let server: Server | undefined;
@@ -44,5 +45,29 @@ describe("captureWatermarks against a broker that never answers", () => {
     const reason = new Error("leadership lost");
     abort.abort(reason);
     expect(await settled).toBe(reason);
+  });
+});
+
+// Was: the run's condition carried ioredis' own words, "Reached the max retries per request limit
+// (which is 1)…", naming neither the store nor why it did not answer.
+describe("readCheckpoints against a store that does not answer", () => {
+  it("names the store, its endpoint and the connection's error, never the password", async () => {
+    const closed = createServer();
+    closed.listen(0, "127.0.0.1");
+    await once(closed, "listening");
+    const { port } = closed.address() as { port: number };
+    await new Promise((resolve) => closed.close(resolve));
+    const pipeline = parseNearlinePipeline(stored("nearline-pipeline-jobs.yaml", "pipeline-uid"));
+    const ref = pipeline.spec.sinks.store.urlSecretRef;
+    const secrets = new Map([
+      [ref.name, new Map([[ref.key, Buffer.from(`redis://:s3cr3t-pw@127.0.0.1:${port}/0`)]])],
+    ]);
+    const failure = await readCheckpoints(pipeline, secrets, { namespace: "ns", name: "run" }, 1, 2000).then(
+      () => undefined,
+      (error: unknown) => describeFailure(error),
+    );
+    expect(failure).toContain(`store "${pipeline.spec.sinks.store.name}" at redis://127.0.0.1:${port}`);
+    expect(failure).toContain("ECONNREFUSED");
+    expect(failure).not.toContain("s3cr3t");
   });
 });

@@ -19,7 +19,7 @@ import {
   type VersionInfo,
 } from "../../store/index.ts";
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
-import { operatorClusterConnectAttempts, storeTarget } from "../shared/store-target.ts";
+import { operatorClusterConnectAttempts, storeTarget, targetEndpoint } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
 import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
@@ -146,17 +146,24 @@ async function withStoreClient<T>(
   read: (client: RedisClient, prefix: string) => Promise<T>,
 ): Promise<T> {
   const store = pipeline.spec.sinks.store;
-  const client = connectRedis(
-    storeTarget(secretValue(secrets, store.urlSecretRef).toString(), store.cluster === true),
-    {
-      connectionName: "jude-operator-bootstrap-run",
-      commandTimeoutMs: externalTimeoutMs,
-      maxRetriesPerRequest: 1,
-      clusterConnectAttempts: operatorClusterConnectAttempts,
-    },
-  );
+  const target = storeTarget(secretValue(secrets, store.urlSecretRef).toString(), store.cluster === true);
+  // ioredis' own error says only that it gave up retrying: the store and the connection's error say why.
+  let connectionError: Error | undefined;
+  const client = connectRedis(target, {
+    connectionName: "jude-operator-bootstrap-run",
+    commandTimeoutMs: externalTimeoutMs,
+    maxRetriesPerRequest: 1,
+    clusterConnectAttempts: operatorClusterConnectAttempts,
+    onConnectionError: (error) => (connectionError = error),
+  });
   try {
-    return await read(client, defaultPrefix(store.name));
+    return await read(client, defaultPrefix(store.name)).catch((error: unknown) => {
+      throw connectionError === undefined
+        ? error
+        : new Error(`store "${store.name}" at ${targetEndpoint(target)} is unreachable`, {
+            cause: connectionError,
+          });
+    });
   } finally {
     client.disconnect();
   }

@@ -209,6 +209,37 @@ describe("JUDE CRDs on the real kube-apiserver", () => {
         patch: { spec: { resources: { requests: { cpu: "2", memory: "4Gi" }, limits: { memory: "8Gi" } } } },
         field: "spec.resources",
       },
+      {
+        name: "a BootstrapRun's pipelineRef is immutable",
+        file: "bootstrap-run.yaml",
+        patch: { spec: { pipelineRef: { name: "members" } } },
+        field: "spec.pipelineRef",
+      },
+      {
+        // Shards checkpoint by index: another count would split the work anew under old checkpoints.
+        name: "a BootstrapRun's parallelism is immutable",
+        file: "bootstrap-run.yaml",
+        patch: { spec: { parallelism: 2 } },
+        field: "spec.parallelism",
+      },
+      {
+        name: "a BootstrapRun's dedupe is immutable",
+        file: "bootstrap-run.yaml",
+        patch: { spec: { dedupe: false } },
+        field: "spec.dedupe",
+      },
+      {
+        name: "a BootstrapRun's scope cannot be added to a run",
+        file: "bootstrap-run.yaml",
+        patch: { spec: { scope: { ids: ["job-1"] } } },
+        field: "spec.scope",
+      },
+      {
+        name: "a BootstrapRun's resources cannot be removed",
+        file: "bootstrap-run.yaml",
+        patch: { spec: { resources: null } },
+        field: "spec.resources",
+      },
     ];
 
     it.each(cases)("$name", async ({ file, patch, field }) => {

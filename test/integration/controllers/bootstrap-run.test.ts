@@ -5,7 +5,8 @@
 // Job started with it; shards the scheduler cannot place are named with its reason, also once the run
 // fails at its activeDeadlineSeconds (the Job controller has deleted them by then); a version the
 // spec names with other prompts than it was built with (VersionRedefined) is filled as its record says;
-// a version the store records with another prompt template fails the run at once, saying so.
+// a version the store records with another prompt template fails the run at once, saying so; a
+// second run of the same pipeline and version waits (AnotherRunInFlight) until the first is gone.
 import type { V1ConfigMap, V1Job } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -25,6 +26,7 @@ import {
 } from "./harness.ts";
 import { bootstrapRun, model, pipeline, snapshotEvents, storeSecret } from "./objects.ts";
 import { requireEnv } from "../../support/env.ts";
+import { waitFor } from "../../testbed/wait.ts";
 
 interface RunObject {
   [field: string]: unknown;
@@ -196,6 +198,8 @@ describe("BootstrapRun controller", () => {
       (object) => object.metadata?.uid !== before.metadata?.uid,
     );
     expect(after.data).toEqual(before.data);
+    // A suspended run holds back every later run of its pipeline and version.
+    await kubectl(["delete", "bootstraprun", "jobs-drift", "-n", ns, "--wait=true"]);
   });
 
   it("runs a run whose name is long: the Job leaves room for its pods' host names <job>-<index>", async () => {
@@ -220,6 +224,7 @@ describe("BootstrapRun controller", () => {
       );
     });
     expect(job.spec?.completions).toBe(12);
+    await kubectl(["delete", "bootstraprun", name, "-n", ns, "--wait=true"]);
   });
 
   it("says Unschedulable with the scheduler's reason while no node has room for a shard, and in the failure at its deadline", async () => {
@@ -262,6 +267,68 @@ describe("BootstrapRun controller", () => {
       /^bootstrap failed: Job was active longer than specified deadline; the shards were held back: [12] pods? cannot be scheduled \(jobs-huge-bootstrap-[0-9]-[a-z0-9]+\): 0\/\d+ nodes are available: .*Insufficient cpu.*; progress /,
     );
     await kubectl(["delete", "bootstraprun", "jobs-huge", "-n", ns, "--wait=true"]);
+  });
+
+  it("a run deleted while its shard pods exist takes its Job and pods with it", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-deleted", "jobs", 2);
+    // No node has room: the shard pods stay, Pending, until the run is deleted.
+    (run.spec as { resources?: unknown }).resources = { requests: { cpu: "500" } };
+    await applyObjects(ns, [run]);
+    await waitForObject<V1Job>(ns, "job/jobs-deleted-bootstrap", "shard pods created", (job) => {
+      return (job.status?.active ?? 0) > 0;
+    });
+    const listed = async (kind: string) =>
+      (
+        await kubectl(["get", kind, "-n", ns, "-l", "jude.dev/bootstrap-run=jobs-deleted", "-o", "name"])
+      ).trim();
+    expect(await listed("pods")).not.toBe("");
+    await kubectl(["delete", "bootstraprun", "jobs-deleted", "-n", ns, "--wait=true"]);
+    await waitFor("the run's Job, ConfigMap and pods removed", async () => {
+      return (
+        (await listed("jobs")) === "" &&
+        (await listed("pods")) === "" &&
+        (await kubectl(["get", "configmaps", "-n", ns, "-o", "name"])).includes("jobs-deleted-bootstrap") ===
+          false
+      );
+    });
+  });
+
+  // Was: a second run of the same pipeline and version started its own Job at once, both filling the
+  // version side by side.
+  it("holds a second run of the same pipeline and version back while the first is unfinished, naming it", async () => {
+    const ns = harness.namespace;
+    const first = bootstrapRun("jobs-first", "jobs", 1);
+    (first.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [first]);
+    await waitForObject<V1Job>(ns, "job/jobs-first-bootstrap", "the first run's Job", () => true);
+    await applyObjects(ns, [bootstrapRun("jobs-second", "jobs", 1)]);
+    const waiting = await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-second",
+      "AnotherRunInFlight",
+      (object) => conditionOf(object, "Reconciling")?.reason === "AnotherRunInFlight",
+    );
+    expect(waiting.status?.phase).toBe("Pending");
+    expect(waiting.status?.watermarks).toBeUndefined();
+    expect(conditionOf(waiting, "Reconciling")?.message).toMatch(
+      /^BootstrapRun jobs-first fills version minilm-v1 of NearlinePipeline jobs already; this run starts once it has finished/,
+    );
+    const jobs = await kubectl([
+      "get",
+      "jobs",
+      "-n",
+      ns,
+      "-l",
+      "jude.dev/bootstrap-run=jobs-second",
+      "-o",
+      "name",
+    ]);
+    expect(jobs.trim()).toBe("");
+
+    await kubectl(["delete", "bootstraprun", "jobs-first", "-n", ns, "--wait=true"]);
+    await waitForObject<V1Job>(ns, "job/jobs-second-bootstrap", "the second run's Job", () => true);
+    await kubectl(["delete", "bootstraprun", "jobs-second", "-n", ns, "--wait=true"]);
   });
 
   it("stalls a run of a version the model does not serve, naming the field, and creates no Job", async () => {
