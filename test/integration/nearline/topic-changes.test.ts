@@ -251,6 +251,35 @@ it("does not replay, after a restart, the history of a partition that stayed qui
   }
 });
 
+it("reads every later change and no history when two workers of a version start at once, under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partstwo");
+  const config = await jobWorkerConfig(embedding, { topic, partitions: 2 });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  await produceEvents(topic, [
+    { ...jobEvent("h0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
+    { ...jobEvent("h1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+  ]);
+  // Both commit the version's start, or one's commit is refused because the other joined first.
+  const workers = await Promise.all([startInProcessNearline(config), startInProcessNearline(config)]);
+  try {
+    await produceEvents(topic, [
+      { ...jobEvent("j0", 2000, { title: "Engineer 10", skills: [] }), partition: 0 },
+      { ...jobEvent("j1", 2001, { title: "Engineer 11", skills: [] }), partition: 1 },
+    ]);
+    const consumed = () => workers.reduce((sum, { app }) => sum + app.worker.totals.consumed, 0);
+    await waitFor(
+      "the later changes committed and counted",
+      async () => (await committedOffsets(group, topic)) === 4 && consumed() >= 2,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(consumed()).toBe(2);
+  } finally {
+    await Promise.all(workers.map(({ app }) => app.stop()));
+    for (const { closeConnection } of workers) closeConnection();
+  }
+});
+
 it.each(["earliest", "latest"] as const)(
   "reads partitions added while its crashed static member was away (startOffset %s)",
   async (startOffset) => {
