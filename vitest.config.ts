@@ -123,7 +123,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: [
-            "{operator,crds,controllers,plumbing,serving,pipelines,store,cli,bench,scripts,test/testbed,test/docs}/**/*.test.ts",
+            "{operator,crds,controllers,plumbing,serving,pipelines,store,cli,bench,scripts,test/testbed,test/docs,test/support}/**/*.test.ts",
           ],
           environment: "node",
         },

@@ -118,8 +118,9 @@ export class PartitionWatch {
    * operator-committed start, and its workers commit a partition only with a batch of it or once idle,
    * so a quiet partition of a busy version may have no offset yet; replaying it from its first record
    * would read its whole history, which `latest` does not. (An uncommitted partition above every
-   * committed one that was there at the start is still taken for an added one; bootstrapped versions,
-   * whose start the operator commits for every partition, are not exposed.) Their log
+   * committed one that was there at the start would be taken for an added one: so at a version's first
+   * start under `latest`, no offset at all, every partition's end is committed instead, see
+   * #commitFirstStart; bootstrapped versions have their start committed by the operator.) Their log
    * start is committed (through the admin API, which the broker allows while the group has no
    * members; when it refuses, e.g. for a crashed static member still in the group, this member's
    * first lag check commits it before the rejoin, as for partitions added while it runs). Never
@@ -136,6 +137,10 @@ export class PartitionWatch {
       const all = latest.map((_, partition) => partition);
       const committed =
         (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: all }] })).get(topic) ?? [];
+      if (startOffset === "latest" && committed.every((offset) => (offset ?? -1n) < 0n)) {
+        await this.#commitFirstStart(clientOptions, groupId, latest);
+        return;
+      }
       const uncommitted = addedWhileAway(committed, all.length);
       if (uncommitted.length === 0) return;
       this.#knownAtStart = all.length - uncommitted.length;
@@ -167,6 +172,53 @@ export class PartitionWatch {
         { err: error },
         "could not check for or start the partitions added while no worker ran; they are read from startOffset once assigned",
       );
+    }
+  }
+
+  /**
+   * A version's first start under `startOffset: latest` (the group has no committed offset at all): the
+   * end of every partition is committed before this member joins, so that from then on a partition
+   * without an offset beside partitions with one really was added later (startAddedWhileAway). Without
+   * it, a version with no bootstrap (no operator-committed start) had offsets only for the partitions
+   * its workers had a batch of or were idle on, and a quiet highest partition restarted into an empty
+   * group was taken for an added one and replayed from its first record (its whole history: cost and
+   * duplicate output records). Through the admin API, which the broker allows only while the group has
+   * no members. Two workers starting at once: each commits the ends it read, the later commit wins,
+   * and both are the version's start (records between the two reads are older than it, as they were for
+   * a member assigned later than another); once one has joined, the broker refuses the other's
+   * commit (the group has a member) and that member goes on from the group's offsets. (One that
+   * joined, committed past these ends and left between this member's reads and its commit would be
+   * replayed from them: duplicates, never a loss.) Never rejects: a failure is logged, and the
+   * partitions are read from their end as before.
+   */
+  async #commitFirstStart(
+    clientOptions: ReturnType<typeof kafkaClientOptions>,
+    groupId: string,
+    ends: readonly bigint[],
+  ): Promise<void> {
+    const { topic, logger } = this.#options;
+    const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
+    try {
+      await admin.alterConsumerGroupOffsets({
+        groupId,
+        topics: [
+          {
+            name: topic,
+            partitionOffsets: ends.map((offset, partition) => ({ partition, offset })),
+          },
+        ],
+      });
+      logger.info(
+        { topic, partitions: ends.length },
+        "first start of this version under startOffset latest: every partition starts at its current end",
+      );
+    } catch (error) {
+      logger.info(
+        { err: error },
+        "could not commit this version's start (another worker may have joined first); reading from the group's offsets",
+      );
+    } finally {
+      await admin.close().catch(() => undefined);
     }
   }
 
@@ -270,7 +322,8 @@ export class PartitionWatch {
 /**
  * The partitions of a topic of `count` partitions taken as added after the group last committed
  * (startAddedWhileAway): those without a committed offset (below 0) numbered above the highest
- * partition with one. None when no partition has one (a version's first start: `startOffset` decides).
+ * partition with one. None when no partition has one (a version's first start: `startOffset` decides;
+ * under `latest` the worker then commits every partition's end, startAddedWhileAway).
  */
 export function addedWhileAway(committed: readonly bigint[], count: number): number[] {
   let highest = -1;

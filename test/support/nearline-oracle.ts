@@ -59,43 +59,85 @@ function changeOf(record: SourceRecord): ExpectedChange {
   return { id, op: "upsert", eventTimeMs, text: jobText(value), ...position };
 }
 
+/** Whether `a` is newer than `b` in the store's order: event time, then partition, then offset. */
+function newerThan(
+  a: ExpectedChange,
+  b: { eventTimeMs: number; partition: number; offset: bigint },
+): boolean {
+  return (
+    a.eventTimeMs > b.eventTimeMs ||
+    (a.eventTimeMs === b.eventTimeMs &&
+      (a.partition > b.partition || (a.partition === b.partition && a.offset > b.offset)))
+  );
+}
+
 /**
- * Walks each partition in offset order: a change is applied when its (event time, partition, offset) is newer than
- * the key's stored position and, for an upsert, its hash differs from the live stored one; an unchanged
- * newer upsert moves only the stored position. Returns the applied changes (each must be on the
- * output topic) and the final hash per key (null: deleted).
+ * The store state and output records of a changelog. A change is applied when its (event time,
+ * partition, offset) is newer than the key's stored position and, for an upsert, its hash differs from
+ * the live stored one; an unchanged newer upsert moves only the stored position.
+ *
+ * The worker reads each partition in offset order, but which partition's records it reads first is
+ * up to the fetches. The final state does not depend on it (the newest position wins), nor do the
+ * output records of a key whose records are all on one partition: those are walked in offset order
+ * and returned in `applied`, each of which must be on the output topic. A key on several partitions
+ * (partitions were added and the producer moved it) has output records that depend on it: its event
+ * on a lower partition of the same event time as one on a higher partition is published when read
+ * first and skipped as stale when read second, and an update older than one on another partition
+ * likewise. For such a key only its newest change is in `applied` (nothing can be stored past it;
+ * an upsert only when no other record of the key has its text, else it may be "unchanged"); each of
+ * its other changes that no earlier record of its own partition beats (those are always read before
+ * it) is in `optional`: it may be on the output topic. The rest must not be. `final` is the final
+ * hash per key (null: deleted).
  */
 export function expectedChanges(
   records: readonly SourceRecord[],
   version: string,
-): { applied: ExpectedChange[]; final: Map<string, string | null> } {
+): { applied: ExpectedChange[]; optional: ExpectedChange[]; final: Map<string, string | null> } {
+  const byKey = new Map<string, ExpectedChange[]>();
   const ordered = [...records].sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
-  const stored = new Map<
-    string,
-    { eventTimeMs: number; partition: number; offset: bigint; hash: string | null }
-  >();
-  const applied: ExpectedChange[] = [];
   for (const record of ordered) {
     const change = changeOf(record);
-    const before = stored.get(change.id);
-    const newer =
-      before === undefined ||
-      change.eventTimeMs > before.eventTimeMs ||
-      (change.eventTimeMs === before.eventTimeMs &&
-        (change.partition > before.partition ||
-          (change.partition === before.partition && change.offset > before.offset)));
-    if (!newer) continue;
-    const hash = change.text === undefined ? null : jobHash(change.text, version);
-    stored.set(change.id, {
-      eventTimeMs: change.eventTimeMs,
-      partition: change.partition,
-      offset: change.offset,
-      hash,
-    });
-    // Unchanged: no output record and no inference, but the newer position is kept (a later record
-    // with an event time between the two is older than it, and loses).
-    if (hash !== null && before?.hash === hash) continue;
-    applied.push(change);
+    const changes = byKey.get(change.id) ?? [];
+    changes.push(change);
+    byKey.set(change.id, changes);
   }
-  return { applied, final: new Map([...stored].map(([id, state]) => [id, state.hash])) };
+  const hashOf = (change: ExpectedChange) =>
+    change.text === undefined ? null : jobHash(change.text, version);
+  const applied: ExpectedChange[] = [];
+  const optional: ExpectedChange[] = [];
+  const final = new Map<string, string | null>();
+  for (const [id, changes] of byKey) {
+    const newest = changes.reduce((best, change) => (newerThan(change, best) ? change : best));
+    final.set(id, hashOf(newest));
+    if (new Set(changes.map((change) => change.partition)).size === 1) {
+      // One partition: one read order, walked as the worker reads it.
+      let stored: { eventTimeMs: number; partition: number; offset: bigint; hash: string | null } | undefined;
+      for (const change of changes) {
+        if (stored !== undefined && !newerThan(change, stored)) continue;
+        const hash = hashOf(change);
+        const before = stored;
+        stored = { ...change, hash };
+        // Unchanged: no output record and no inference, but the newer position is kept (a later record
+        // with an event time between the two is older than it, and loses).
+        if (hash !== null && before?.hash === hash) continue;
+        applied.push(change);
+      }
+      continue;
+    }
+    const newestHash = hashOf(newest);
+    const newestCertain =
+      newestHash === null || changes.every((change) => change === newest || hashOf(change) !== newestHash);
+    for (const change of changes) {
+      if (change === newest && newestCertain) {
+        applied.push(change);
+        continue;
+      }
+      const beaten = changes.some(
+        (other) =>
+          other.partition === change.partition && other.offset < change.offset && !newerThan(change, other),
+      );
+      if (!beaten) optional.push(change);
+    }
+  }
+  return { applied, optional, final };
 }

@@ -205,6 +205,81 @@ it("does not replay from its first record a partition the version started with t
   }
 });
 
+it("does not replay, after a restart, the history of a partition that stayed quiet since the version's first start, under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partsquiet");
+  // A version with no bootstrap: nothing commits a start for it before its first worker.
+  const config = await jobWorkerConfig(embedding, { topic, partitions: 3 });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  // History older than the version's start, on every partition.
+  await produceEvents(topic, [
+    { ...jobEvent("h0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
+    { ...jobEvent("h1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+    { ...jobEvent("h2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
+  ]);
+  const first = await startInProcessNearline(config);
+  try {
+    // The version's first changes come on partitions 0 and 1; partition 2 stays quiet. The worker
+    // stops once they are stored, possibly before it ever was idle (nothing then committed partition 2
+    // but the worker's first start).
+    await produceEvents(topic, [
+      { ...jobEvent("j0", 2000, { title: "Engineer 10", skills: [] }), partition: 0 },
+      { ...jobEvent("j1", 2001, { title: "Engineer 11", skills: [] }), partition: 1 },
+    ]);
+    await waitFor("the first changes counted", async () => first.app.worker.totals.consumed >= 2, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+  } finally {
+    await first.app.stop();
+    first.closeConnection();
+  }
+  // Restarted into a group with no members (a rollout, a node drain).
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await waitFor(
+      "every partition committed up to its end",
+      async () =>
+        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 5,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // Partition 2 was there when the version started: h2 is older than the start, not replayed.
+    expect(app.worker.totals).toMatchObject({ consumed: 0, embedded: 0 });
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it("reads every later change and no history when two workers of a version start at once, under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partstwo");
+  const config = await jobWorkerConfig(embedding, { topic, partitions: 2 });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  await produceEvents(topic, [
+    { ...jobEvent("h0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
+    { ...jobEvent("h1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+  ]);
+  // Both commit the version's start, or one's commit is refused because the other joined first.
+  const workers = await Promise.all([startInProcessNearline(config), startInProcessNearline(config)]);
+  try {
+    await produceEvents(topic, [
+      { ...jobEvent("j0", 2000, { title: "Engineer 10", skills: [] }), partition: 0 },
+      { ...jobEvent("j1", 2001, { title: "Engineer 11", skills: [] }), partition: 1 },
+    ]);
+    const consumed = () => workers.reduce((sum, { app }) => sum + app.worker.totals.consumed, 0);
+    await waitFor(
+      "the later changes committed and counted",
+      async () => (await committedOffsets(group, topic)) === 4 && consumed() >= 2,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(consumed()).toBe(2);
+  } finally {
+    await Promise.all(workers.map(({ app }) => app.stop()));
+    for (const { closeConnection } of workers) closeConnection();
+  }
+});
+
 it.each(["earliest", "latest"] as const)(
   "reads partitions added while its crashed static member was away (startOffset %s)",
   async (startOffset) => {
