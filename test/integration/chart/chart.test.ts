@@ -565,6 +565,46 @@ describe("the jude-operator chart", () => {
     );
   });
 
+  it("renders objects the API server accepts for the longest release name helm allows", async () => {
+    // helm takes release names of up to 53 characters; the full name is cut at 63, and a Service's
+    // name (a DNS label) must fit in 63 too, suffix included.
+    const release = "a".repeat(53);
+    const yaml = await helm([
+      "template",
+      release,
+      chart,
+      "--namespace",
+      "default",
+      "--kube-version",
+      "1.34.0",
+      "--set",
+      "crds.install=false",
+    ]);
+    const objects = parseAllDocuments(yaml)
+      .map((document) => document.toJS() as { kind: string; metadata: { name: string } } | null)
+      .filter((object) => object !== null);
+    const service = objects.find((object) => object.kind === "Service");
+    expect(service?.metadata.name).toMatch(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    expect(
+      await kubectl(["apply", "--dry-run=server", "-n", "default", "-f", "-"], JSON.stringify(service)),
+    ).toContain(`service/${service?.metadata.name} created (server dry run)`);
+    // The install notes port-forward to that Service.
+    const notes = await helm([
+      "install",
+      release,
+      chart,
+      "-n",
+      "default",
+      "--dry-run=server",
+      "--set",
+      "crds.install=false",
+      // No operator pods: a release with replicas is refused beside another cluster-wide one.
+      "--set",
+      "replicaCount=0",
+    ]);
+    expect(notes).toContain(`port-forward svc/${service?.metadata.name} 8081`);
+  });
+
   it("points the install notes at a port-forward target that exists, and names the NetworkPolicy", async () => {
     const notes = (...set: string[]) =>
       helm(
