@@ -361,6 +361,29 @@ describe("the jude-operator chart", () => {
     expect(failure).toMatch(/controllers/);
   });
 
+  it("refuses in the schema a resource name or env name the API server would refuse half-way through an install", async () => {
+    const failure = (...set: string[]) =>
+      render(...set).then(
+        () => "rendered",
+        (error: { stderr: string }) => error.stderr,
+      );
+    // A typo of cpu: the Deployment was refused after the RBAC and Service were written.
+    expect(await failure("resources.limits.cpus=1")).toMatch(/\/resources\/limits[^]*cpus/);
+    expect(await failure("resources.requests.Memory=1Gi")).toMatch(/\/resources\/requests[^]*Memory/);
+    expect(await failure("extraEnv[0].name=A=b", "extraEnv[0].value=x")).toMatch(/\/extraEnv\/0\/name/);
+    // What the API server takes still renders: standard names, hugepages, an extended resource.
+    expect(
+      await failure(
+        "resources.limits.cpu=1",
+        "resources.limits.ephemeral-storage=1Gi",
+        "resources.limits.hugepages-2Mi=4Mi",
+        "resources.limits.example\\.com/fpga=1",
+        "extraEnv[0].name=lower.case-name_1",
+        "extraEnv[0].value=x",
+      ),
+    ).toBe("rendered");
+  });
+
   it("refuses at render what the API server would drop with a warning, or what would block every drain", async () => {
     // Each rendered, and the API server kept the operator's defaults with only a warning
     // (`unknown field "spec.template.spec.containers[0].resources.limit"`), or refused the install
