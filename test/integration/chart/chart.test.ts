@@ -361,7 +361,7 @@ describe("the jude-operator chart", () => {
     expect(failure).toMatch(/controllers/);
   });
 
-  it("refuses in the schema a resource name or env name the API server would refuse half-way through an install", async () => {
+  it("refuses in the schema names the API server would refuse or drop half-way through an install", async () => {
     const failure = (...set: string[]) =>
       render(...set).then(
         () => "rendered",
@@ -371,10 +371,17 @@ describe("the jude-operator chart", () => {
     expect(await failure("resources.limits.cpus=1")).toMatch(/\/resources\/limits[^]*cpus/);
     expect(await failure("resources.requests.Memory=1Gi")).toMatch(/\/resources\/requests[^]*Memory/);
     expect(await failure("extraEnv[0].name=A=b", "extraEnv[0].value=x")).toMatch(/\/extraEnv\/0\/name/);
+    expect(await failure("priorityClassName=High Priority")).toMatch(/\/priorityClassName/);
+    // An unknown key of a pull Secret reference was dropped by the API server with a warning.
+    expect(await failure("imagePullSecrets[0].name=regcred", "imagePullSecrets[0].namespace=x")).toMatch(
+      /\/imagePullSecrets\/0[^]*namespace/,
+    );
     // What the API server takes still renders: standard names, hugepages, an extended resource.
     expect(
       await failure(
         "resources.limits.cpu=1",
+        "priorityClassName=system-cluster-critical",
+        "imagePullSecrets[0].name=regcred",
         "resources.limits.ephemeral-storage=1Gi",
         "resources.limits.hugepages-2Mi=4Mi",
         "resources.limits.example\\.com/fpga=1",
