@@ -21,6 +21,11 @@ app.kubernetes.io/part-of: jude
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
+{{- /* The metrics Service: its name is a DNS label, 63 characters at most with the suffix. */ -}}
+{{- define "jude-operator.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "jude-operator.fullname" . | trunc 55 | trimSuffix "-") -}}
+{{- end -}}
+
 {{- define "jude-operator.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create -}}
 {{- default (include "jude-operator.fullname" .) .Values.serviceAccount.name -}}

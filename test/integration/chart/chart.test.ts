@@ -361,6 +361,36 @@ describe("the jude-operator chart", () => {
     expect(failure).toMatch(/controllers/);
   });
 
+  it("refuses in the schema names the API server would refuse or drop half-way through an install", async () => {
+    const failure = (...set: string[]) =>
+      render(...set).then(
+        () => "rendered",
+        (error: { stderr: string }) => error.stderr,
+      );
+    // A typo of cpu: the Deployment was refused after the RBAC and Service were written.
+    expect(await failure("resources.limits.cpus=1")).toMatch(/\/resources\/limits[^]*cpus/);
+    expect(await failure("resources.requests.Memory=1Gi")).toMatch(/\/resources\/requests[^]*Memory/);
+    expect(await failure("extraEnv[0].name=A=b", "extraEnv[0].value=x")).toMatch(/\/extraEnv\/0\/name/);
+    expect(await failure("priorityClassName=High Priority")).toMatch(/\/priorityClassName/);
+    // An unknown key of a pull Secret reference was dropped by the API server with a warning.
+    expect(await failure("imagePullSecrets[0].name=regcred", "imagePullSecrets[0].namespace=x")).toMatch(
+      /\/imagePullSecrets\/0[^]*namespace/,
+    );
+    // What the API server takes still renders: standard names, hugepages, an extended resource.
+    expect(
+      await failure(
+        "resources.limits.cpu=1",
+        "priorityClassName=system-cluster-critical",
+        "imagePullSecrets[0].name=regcred",
+        "resources.limits.ephemeral-storage=1Gi",
+        "resources.limits.hugepages-2Mi=4Mi",
+        "resources.limits.example\\.com/fpga=1",
+        "extraEnv[0].name=lower.case-name_1",
+        "extraEnv[0].value=x",
+      ),
+    ).toBe("rendered");
+  });
+
   it("refuses at render what the API server would drop with a warning, or what would block every drain", async () => {
     // Each rendered, and the API server kept the operator's defaults with only a warning
     // (`unknown field "spec.template.spec.containers[0].resources.limit"`), or refused the install
@@ -563,6 +593,46 @@ describe("the jude-operator chart", () => {
     expect(await kubectl(["apply", "--dry-run=client", "-f", "-"], yaml)).toContain(
       "role.rbac.authorization.k8s.io/n-jude-operator created (dry run)",
     );
+  });
+
+  it("renders objects the API server accepts for the longest release name helm allows", async () => {
+    // helm takes release names of up to 53 characters; the full name is cut at 63, and a Service's
+    // name (a DNS label) must fit in 63 too, suffix included.
+    const release = "a".repeat(53);
+    const yaml = await helm([
+      "template",
+      release,
+      chart,
+      "--namespace",
+      "default",
+      "--kube-version",
+      "1.34.0",
+      "--set",
+      "crds.install=false",
+    ]);
+    const objects = parseAllDocuments(yaml)
+      .map((document) => document.toJS() as { kind: string; metadata: { name: string } } | null)
+      .filter((object) => object !== null);
+    const service = objects.find((object) => object.kind === "Service");
+    expect(service?.metadata.name).toMatch(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    expect(
+      await kubectl(["apply", "--dry-run=server", "-n", "default", "-f", "-"], JSON.stringify(service)),
+    ).toContain(`service/${service?.metadata.name} created (server dry run)`);
+    // The install notes port-forward to that Service.
+    const notes = await helm([
+      "install",
+      release,
+      chart,
+      "-n",
+      "default",
+      "--dry-run=server",
+      "--set",
+      "crds.install=false",
+      // No operator pods: a release with replicas is refused beside another cluster-wide one.
+      "--set",
+      "replicaCount=0",
+    ]);
+    expect(notes).toContain(`port-forward svc/${service?.metadata.name} 8081`);
   });
 
   it("points the install notes at a port-forward target that exists, and names the NetworkPolicy", async () => {
