@@ -149,14 +149,7 @@ describe("dashboard server", () => {
   it("passes the API server's 401 and 403 through with its message, and answers 502 when it cannot reach it", async () => {
     // Was: 400 for all three, as if the page had sent a bad request.
     const { url } = await start("recs");
-    const answer = async (name: string) => {
-      const response = await fetch(`${url}api/models/recs/${name}/approve`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: "{}",
-      });
-      return [response.status, ((await response.json()) as { error: string }).error];
-    };
+    const answer = (name: string) => approveAnswer(url, name);
     expect(await answer("denied")).toEqual([
       403,
       'access denied: u may not get embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it); the API server says: embeddingmodels.jude.dev "denied" is forbidden: User "system:serviceaccount:recs:viewer" cannot get resource "embeddingmodels"',
@@ -175,14 +168,7 @@ describe("dashboard server", () => {
     // The API server answered, and refused this change (an admission webhook or the CRD's rules, a
     // conflicting write): not a gateway failure, and nothing the page sent was malformed.
     const { calls, url } = await start("recs");
-    const answer = async (name: string) => {
-      const response = await fetch(`${url}api/models/recs/${name}/approve`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: "{}",
-      });
-      return [response.status, ((await response.json()) as { error: string }).error];
-    };
+    const answer = (name: string) => approveAnswer(url, name);
     expect(await answer("invalid")).toEqual([
       422,
       'cannot patch embeddingmodels in namespace recs: HTTP 422 (EmbeddingModel.jude.dev "invalid" is invalid: spec.version: Invalid value: "v1": spec.version is immutable while a BootstrapRun fills it)',
@@ -231,3 +217,13 @@ describe("dashboard server", () => {
     expect(answer.toLowerCase()).toContain("content-type: text/event-stream");
   });
 });
+
+/** The status and error message the dashboard at `url` answers to approving model `name` in recs. */
+async function approveAnswer(url: string, name: string): Promise<[number, string]> {
+  const response = await fetch(`${url}api/models/recs/${name}/approve`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{}",
+  });
+  return [response.status, ((await response.json()) as { error: string }).error];
+}

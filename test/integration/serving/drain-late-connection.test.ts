@@ -57,6 +57,26 @@ async function lateConnection(
   return { grpcStatus: await grpcStatus, answer: Buffer.concat(chunks), goaway: await goaway };
 }
 
+/**
+ * Starts IN_FLIGHT long embeds on `client` and resolves once `server` runs them all, with their
+ * outcomes to come ("answered" or "failed"; wrapped, or awaiting this would wait for them too).
+ */
+async function embedsInFlight(
+  client: EmbeddingClient,
+  server: { embedder: { inFlight: number } },
+): Promise<{ calls: Promise<string[]> }> {
+  const calls = Promise.all(
+    Array.from({ length: IN_FLIGHT }, () =>
+      client.embed([longDrainText], { truncate: true }).then(
+        () => "answered",
+        () => "failed",
+      ),
+    ),
+  );
+  while (server.embedder.inFlight !== IN_FLIGHT) await new Promise((resolve) => setTimeout(resolve, 10));
+  return { calls };
+}
+
 /** What a late connection gets: its Check answered NOT_SERVING (2), then GOAWAY while the drain runs. */
 const EXPECTED = {
   grpcStatus: "0",
@@ -108,15 +128,7 @@ it("sends GOAWAY on a connection opened during the drain on the TLS port too", a
     deadlineMs: 600_000,
   });
   cleanups.push(() => client.close());
-  const calls = Promise.all(
-    Array.from({ length: IN_FLIGHT }, () =>
-      client.embed([longDrainText], { truncate: true }).then(
-        () => "answered",
-        () => "failed",
-      ),
-    ),
-  );
-  while (server.embedder.inFlight !== IN_FLIGHT) await new Promise((resolve) => setTimeout(resolve, 10));
+  const { calls } = await embedsInFlight(client, server);
 
   const drained = server.drain(600_000);
 
@@ -144,15 +156,7 @@ it("leaves alone the connections of another server in the process on the same po
   expect(other.grpcPort).toBe(draining.grpcPort);
   const client = new EmbeddingClient({ address: `127.0.0.1:${draining.grpcPort}`, deadlineMs: 600_000 });
   cleanups.push(() => client.close());
-  const calls = Promise.all(
-    Array.from({ length: IN_FLIGHT }, () =>
-      client.embed([longDrainText], { truncate: true }).then(
-        () => "answered",
-        () => "failed",
-      ),
-    ),
-  );
-  while (draining.embedder.inFlight !== IN_FLIGHT) await new Promise((resolve) => setTimeout(resolve, 10));
+  const { calls } = await embedsInFlight(client, draining);
   const drained = draining.drain(600_000);
 
   const session = connect(`http://127.0.0.2:${other.grpcPort}`);
