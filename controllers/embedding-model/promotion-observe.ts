@@ -28,6 +28,7 @@ import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
 import { unreadyPods, withProbeFailure, type UnreadyPods } from "../shared/unready-pods.ts";
 import { readProbeFailure } from "../shared/probe-events.ts";
+import { fillingRun } from "../shared/filling-run.ts";
 import { describeNotReadyPod, notProgressing } from "../shared/progress-deadline.ts";
 import { buildStart, recordedSpec } from "./version-record.ts";
 import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
@@ -75,7 +76,7 @@ export function bootstrapObservation(
   runs: readonly BootstrapRun[],
 ): BootstrapObservation | undefined {
   const perPipeline = pipelines.map((pipeline) =>
-    runs.find((run) => run.spec.pipelineRef.name === pipeline.metadata.name),
+    fillingRun(runs.filter((run) => run.spec.pipelineRef.name === pipeline.metadata.name)),
   );
   if (perPipeline.some((run) => run === undefined) || perPipeline.length === 0) return undefined;
   const all = perPipeline as BootstrapRun[];
