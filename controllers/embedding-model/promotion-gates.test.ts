@@ -353,6 +353,30 @@ describe("BootstrapComplete with a run waiting for another", () => {
     const observation = bootstrapObservation([testPipeline()], [waiting, running]);
     expect(observation).toMatchObject({ name: "jobs-v2-manual", phase: "Running", percent: 40 });
   });
+
+  // Was "BootstrapRun jobs-v2-promotion is Pending (0%)" alone, and so the promotion's deadline message,
+  // while the promotion's run waited for a user's run of an earlier build (which the gate leaves out).
+  it("says whose run the promotion's run waits for when that run is not one the gate follows", () => {
+    const waiting = testRun((object) => {
+      setPath(object, "metadata.name", "jobs-v2-promotion");
+      setPath(object, "status.phase", "Pending");
+      setPath(
+        object,
+        "status.conditions",
+        ["Ready", "Reconciling", "Stalled"].map((type) => ({
+          type,
+          status: type === "Reconciling" ? "True" : "False",
+          reason: "AnotherRunInFlight",
+          message: "BootstrapRun jobs-v2-manual fills version v2 of NearlinePipeline jobs already",
+          lastTransitionTime: "2026-12-01T10:00:00Z",
+        })),
+      );
+    });
+    const observation = bootstrapObservation([testPipeline()], [waiting]);
+    expect(bootstrapGate("v2", observation, "building").message).toBe(
+      "BootstrapRun jobs-v2-promotion is Pending (0%): BootstrapRun jobs-v2-manual fills version v2 of NearlinePipeline jobs already",
+    );
+  });
 });
 
 describe("BootstrapComplete of a failed run", () => {

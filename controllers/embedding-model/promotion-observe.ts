@@ -66,9 +66,16 @@ export function isEarlierBuild(run: BootstrapRun, buildStartTime: string | undef
 
 /**
  * A run's Ready reasons that say why its shards do not run or keep failing: the API server refuses
- * them, the scheduler cannot place them, the kubelet cannot run them, or they failed and are retried.
+ * them, the scheduler cannot place them, the kubelet cannot run them, they failed and are retried, or
+ * the run waits for another run of its version (one the gate may not follow: an earlier build's).
  */
-const heldBackReasons = new Set(["FailedCreate", "Unschedulable", "PodFailing", "ShardsRetried"]);
+const heldBackReasons = new Set([
+  "FailedCreate",
+  "Unschedulable",
+  "PodFailing",
+  "ShardsRetried",
+  "AnotherRunInFlight",
+]);
 
 /** The runs of every pipeline, summed into one gate observation (undefined until each has one). */
 export function bootstrapObservation(
