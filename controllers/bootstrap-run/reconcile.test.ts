@@ -567,6 +567,47 @@ describe("reconcileBootstrapRun", () => {
       expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
     });
 
+    // Was: "BootstrapRun X fills version ... already" for a run ahead that was suspended or stalled, so
+    // filled nothing and might never finish; the waiting run's message did not say how to unblock it.
+    const waitingMessage = async (ahead: KubeObject, jobs: KubeObject[] = []) => {
+      const objects = world(run, { Job: jobs });
+      objects.BootstrapRun.push(ahead);
+      const calls = await reconcile(objects);
+      expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+      const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+      return (status.conditions as { type: string; reason?: string; message?: string }[]).find(
+        (condition) => condition.type === "Reconciling",
+      );
+    };
+
+    it("says a run ahead is suspended, and that resuming or deleting it lets this one start", async () => {
+      const suspended = other("2026-12-01T09:00:00Z", { phase: "Suspended" });
+      setPath(suspended as Record<string, unknown>, "spec.suspend", true);
+      const reconciling = await waitingMessage(suspended, [otherJob]);
+      expect(reconciling?.reason).toBe("AnotherRunInFlight");
+      expect(reconciling?.message).toContain("jobs-minilm-v1-again is suspended");
+      expect(reconciling?.message).toContain("spec.suspend");
+    });
+
+    it("quotes why a run ahead is stalled", async () => {
+      const stalled = other("2026-12-01T09:00:00Z", {
+        phase: "Pending",
+        conditions: [
+          {
+            type: "Stalled",
+            status: "True",
+            reason: "SecretMissing",
+            message: "Secret redis-auth not found",
+            lastTransitionTime: "2026-12-01T09:00:00Z",
+          },
+        ],
+      });
+      const reconciling = await waitingMessage(stalled);
+      expect(reconciling?.reason).toBe("AnotherRunInFlight");
+      expect(reconciling?.message).toContain("is stalled (SecretMissing: Secret redis-auth not found)");
+      expect(reconciling?.message).toContain("delete");
+    });
+
     it("starts once the other run finished, and goes first when it was created first", async () => {
       for (const [created, status] of [
         ["2026-12-01T09:00:00Z", { phase: "Succeeded" }],

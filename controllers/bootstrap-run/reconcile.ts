@@ -153,7 +153,7 @@ export async function reconcileBootstrapRun(
       const verdict = {
         state: "Reconciling",
         reason: "AnotherRunInFlight",
-        message: `BootstrapRun ${ahead} fills version ${run.spec.modelVersion} of NearlinePipeline ${run.spec.pipelineRef.name} already; this run starts once it has finished (or is deleted)`,
+        message: aheadMessage(run, ahead),
       } as const;
       await writeStatus(
         context,
@@ -604,11 +604,11 @@ async function passControlsToJob(context: ReconcileContext, run: BootstrapRun, j
 }
 
 /**
- * The name of another unfinished run of the same pipeline and version that goes before `run` (which has
+ * Another unfinished run of the same pipeline and version that goes before `run` (which has
  * no Job yet): one whose Job exists, or one created earlier (the name breaks a tie), so of two runs
  * created together exactly one starts. Undefined when none.
  */
-function runAhead(context: ReconcileContext, run: BootstrapRun): string | undefined {
+function runAhead(context: ReconcileContext, run: BootstrapRun): BootstrapRun | undefined {
   const created = createdMs(run);
   const ahead = namespaceRuns(context, run.metadata.name).find((other) => {
     if (
@@ -625,7 +625,23 @@ function runAhead(context: ReconcileContext, run: BootstrapRun): string | undefi
     const otherCreated = createdMs(other);
     return otherCreated < created || (otherCreated === created && other.metadata.name < run.metadata.name);
   });
-  return ahead?.metadata.name;
+  return ahead;
+}
+
+/**
+ * Why `run` waits for `ahead`, and how to unblock it: a run ahead that is suspended or stalled fills
+ * nothing and may never finish, so its state is said with what lets this run start.
+ */
+function aheadMessage(run: BootstrapRun, ahead: BootstrapRun): string {
+  const what = `version ${run.spec.modelVersion} of NearlinePipeline ${run.spec.pipelineRef.name}`;
+  if (ahead.spec.suspend === true || ahead.status?.phase === "Suspended")
+    return `BootstrapRun ${ahead.metadata.name} is suspended and goes first for ${what}; this run starts once it has finished or is deleted: resume it (spec.suspend: false) or delete it`;
+  const stalled = ahead.status?.conditions?.find(
+    (condition) => condition.type === "Stalled" && condition.status === "True",
+  );
+  if (stalled !== undefined)
+    return `BootstrapRun ${ahead.metadata.name} is stalled (${stalled.reason}: ${stalled.message ?? ""}) and goes first for ${what}; this run starts once it has finished or is deleted: fix its cause or delete it`;
+  return `BootstrapRun ${ahead.metadata.name} fills ${what} already; this run starts once it has finished (or is deleted)`;
 }
 
 function createdMs(run: BootstrapRun): number {

@@ -328,6 +328,57 @@ describe("BootstrapComplete over several pipelines' runs", () => {
   });
 });
 
+// A second run of a version waits (AnotherRunInFlight) while another fills it; the promotion follows
+// the one that fills it, wherever the waiting one stands in the list.
+describe("BootstrapComplete with a run waiting for another", () => {
+  it("follows the running run, not the one waiting for it", () => {
+    const waiting = testRun((object) => {
+      setPath(object, "metadata.name", "jobs-v2-promotion");
+      setPath(object, "status.phase", "Pending");
+      setPath(object, "status.conditions", [
+        {
+          type: "Ready",
+          status: "False",
+          reason: "AnotherRunInFlight",
+          message: "BootstrapRun jobs-v2-manual fills version v2 of NearlinePipeline jobs already",
+          lastTransitionTime: "2026-12-01T10:00:00Z",
+        },
+      ]);
+    });
+    const running = testRun((object) => {
+      setPath(object, "metadata.name", "jobs-v2-manual");
+      setPath(object, "status.phase", "Running");
+      setPath(object, "status.progress", { percent: 40 });
+    });
+    const observation = bootstrapObservation([testPipeline()], [waiting, running]);
+    expect(observation).toMatchObject({ name: "jobs-v2-manual", phase: "Running", percent: 40 });
+  });
+
+  // Was "BootstrapRun jobs-v2-promotion is Pending (0%)" alone, and so the promotion's deadline message,
+  // while the promotion's run waited for a user's run of an earlier build (which the gate leaves out).
+  it("says whose run the promotion's run waits for when that run is not one the gate follows", () => {
+    const waiting = testRun((object) => {
+      setPath(object, "metadata.name", "jobs-v2-promotion");
+      setPath(object, "status.phase", "Pending");
+      setPath(
+        object,
+        "status.conditions",
+        ["Ready", "Reconciling", "Stalled"].map((type) => ({
+          type,
+          status: type === "Reconciling" ? "True" : "False",
+          reason: "AnotherRunInFlight",
+          message: "BootstrapRun jobs-v2-manual fills version v2 of NearlinePipeline jobs already",
+          lastTransitionTime: "2026-12-01T10:00:00Z",
+        })),
+      );
+    });
+    const observation = bootstrapObservation([testPipeline()], [waiting]);
+    expect(bootstrapGate("v2", observation, "building").message).toBe(
+      "BootstrapRun jobs-v2-promotion is Pending (0%): BootstrapRun jobs-v2-manual fills version v2 of NearlinePipeline jobs already",
+    );
+  });
+});
+
 describe("BootstrapComplete of a failed run", () => {
   // As the BootstrapRun controller writes them for a failed run: Ready False, Stalled and Failed True.
   const failedConditions = (reason: string, message: string) =>

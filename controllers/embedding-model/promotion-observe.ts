@@ -28,6 +28,7 @@ import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
 import { unreadyPods, withProbeFailure, type UnreadyPods } from "../shared/unready-pods.ts";
 import { readProbeFailure } from "../shared/probe-events.ts";
+import { fillingRun } from "../shared/filling-run.ts";
 import { describeNotReadyPod, notProgressing } from "../shared/progress-deadline.ts";
 import { buildStart, recordedSpec } from "./version-record.ts";
 import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
@@ -65,9 +66,16 @@ export function isEarlierBuild(run: BootstrapRun, buildStartTime: string | undef
 
 /**
  * A run's Ready reasons that say why its shards do not run or keep failing: the API server refuses
- * them, the scheduler cannot place them, the kubelet cannot run them, or they failed and are retried.
+ * them, the scheduler cannot place them, the kubelet cannot run them, they failed and are retried, or
+ * the run waits for another run of its version (one the gate may not follow: an earlier build's).
  */
-const heldBackReasons = new Set(["FailedCreate", "Unschedulable", "PodFailing", "ShardsRetried"]);
+const heldBackReasons = new Set([
+  "FailedCreate",
+  "Unschedulable",
+  "PodFailing",
+  "ShardsRetried",
+  "AnotherRunInFlight",
+]);
 
 /** The runs of every pipeline, summed into one gate observation (undefined until each has one). */
 export function bootstrapObservation(
@@ -75,7 +83,7 @@ export function bootstrapObservation(
   runs: readonly BootstrapRun[],
 ): BootstrapObservation | undefined {
   const perPipeline = pipelines.map((pipeline) =>
-    runs.find((run) => run.spec.pipelineRef.name === pipeline.metadata.name),
+    fillingRun(runs.filter((run) => run.spec.pipelineRef.name === pipeline.metadata.name)),
   );
   if (perPipeline.some((run) => run === undefined) || perPipeline.length === 0) return undefined;
   const all = perPipeline as BootstrapRun[];

@@ -150,4 +150,17 @@ describe("live versions of a pipeline", () => {
     const started = resolveLiveVersions(testModel(), records, [run("v2", true)]);
     expect(started.versions[0]?.startOffsets).toEqual([{ partition: 0, offset: 42 }]);
   });
+
+  // A second run of the version waits (AnotherRunInFlight, Pending, no offsets) while the first fills
+  // it: the workers start from the offsets of the run that fills it, wherever the waiting one is listed.
+  it("takes the offsets of the run filling the version, not of one waiting for it", () => {
+    const records = [pinned("v2", { workers: true, fromBootstrap: true })];
+    const waiting = { ...run("v2", false), metadata: { name: "jobs-v2-again", namespace: "recs" } };
+    waiting.status = { phase: "Pending" };
+    const filling = run("v2", true);
+    filling.status = { ...filling.status, phase: "Running" };
+    const resolved = resolveLiveVersions(testModel(), records, [waiting, filling]);
+    expect(resolved.waiting).toEqual([]);
+    expect(resolved.versions[0]?.startOffsets).toEqual([{ partition: 0, offset: 42 }]);
+  });
 });

@@ -5,6 +5,7 @@
 // bootstrap was requested, and the previous one while it drains. Pure.
 import type { BootstrapRun, EmbeddingModel } from "../../crds/index.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
+import { fillingRun } from "../shared/filling-run.ts";
 import type { RecordedSpec, VersionRecord } from "../embedding-model/version-record.ts";
 import { grpcEndpoint } from "../embedding-model/service.ts";
 import { servingName } from "../shared/names.ts";
@@ -127,7 +128,7 @@ export function resolveLiveVersions(
       result.versions.push(resolved);
       continue;
     }
-    const run = runs.find((entry) => entry.spec.modelVersion === record.version);
+    const run = fillingRun(runs.filter((entry) => entry.spec.modelVersion === record.version));
     if (run?.spec.source.files !== undefined) result.versions.push(resolved);
     else if (run?.status?.watermarks !== undefined)
       result.versions.push({ ...resolved, startOffsets: run.status.watermarks.partitions });
