@@ -110,4 +110,54 @@ describe("expectedChanges", () => {
       }
     }
   });
+
+  it("keeps the offset-order walk for keys on one partition: each applied change required, nothing optional", () => {
+    // The oracle before keys on several partitions were relaxed, for comparison: every record walked in
+    // partition then offset order.
+    const walk = (records: readonly SourceRecord[]) => {
+      const stored = new Map<
+        string,
+        { eventTimeMs: number; partition: number; offset: number; hash: string | null }
+      >();
+      const out: string[] = [];
+      for (const next of [...records].sort(
+        (a, b) => a.partition - b.partition || Number(a.offset - b.offset),
+      )) {
+        const value = JSON.parse(next.value!.toString()) as Record<string, unknown>;
+        const id = String(value.jobId);
+        const incoming = {
+          eventTimeMs: Number(value.updatedAt),
+          partition: next.partition,
+          offset: Number(next.offset),
+        };
+        const before = stored.get(id) ?? null;
+        if (!isNewer(incoming, before)) continue;
+        const hash = value.op === "d" ? null : jobHash(jobText(value), version);
+        stored.set(id, { ...incoming, hash });
+        if (hash !== null && before?.hash === hash) continue;
+        out.push(`${id}@${next.partition}:${next.offset}`);
+      }
+      return { out: out.sort(), final: new Map([...stored].map(([id, state]) => [id, state.hash])) };
+    };
+    const random = new SeededRandom(36);
+    for (let round = 0; round < 200; round += 1) {
+      const partitions = 1 + random.int(3);
+      const next = new Array<number>(partitions).fill(0);
+      // Each key keeps to one partition.
+      const home = new Map(["x", "y", "z"].map((key) => [key, random.int(partitions)]));
+      const records: SourceRecord[] = [];
+      for (let index = 0; index < 12; index += 1) {
+        const key = random.pick(["x", "y", "z"]);
+        const partition = home.get(key)!;
+        const time = 1000 + random.int(4);
+        const title = random.int(5) === 0 ? undefined : random.pick(["T1", "T2"]);
+        records.push(record(key, partition, next[partition]!++, time, title));
+      }
+      const { applied, optional, final } = expectedChanges(records, version);
+      const before = walk(records);
+      expect(applied.map(position).sort(), `round ${round}`).toEqual(before.out);
+      expect(optional, `round ${round}`).toEqual([]);
+      expect(final, `round ${round}`).toEqual(before.final);
+    }
+  });
 });

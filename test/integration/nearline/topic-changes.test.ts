@@ -280,6 +280,57 @@ it("reads every later change and no history when two workers of a version start 
   }
 });
 
+it("reads from a bootstrapped version's captured watermarks, not from the end, under startOffset latest", async () => {
+  const topic = uniqueTopic("nl-partsboot");
+  const config = await jobWorkerConfig(embedding, { topic, partitions: 3 });
+  config.source.kafka.startOffset = "latest";
+  const group = config.source.kafka.consumerGroup;
+  // The snapshot's history: one record on partitions 0 and 1; partition 2 empty when captured.
+  await produceEvents(topic, [
+    { ...jobEvent("h0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
+    { ...jobEvent("h1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
+  ]);
+  // What the operator does before the version's workers first exist: commit the captured watermarks
+  // (one of them 0) as the group's offsets (controllers/nearline-pipeline/start-offsets.ts).
+  const admin = new Admin({ clientId: "jude-test-watermarks", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [
+        {
+          name: topic,
+          partitionOffsets: [
+            { partition: 0, offset: 1n },
+            { partition: 1, offset: 1n },
+            { partition: 2, offset: 0n },
+          ],
+        },
+      ],
+    });
+  } finally {
+    await admin.close();
+  }
+  // Changes after the snapshot, before the first worker starts: between the watermarks and the ends.
+  await produceEvents(topic, [
+    { ...jobEvent("j0", 2000, { title: "Engineer 10", skills: [] }), partition: 0 },
+    { ...jobEvent("j1", 2001, { title: "Engineer 11", skills: [] }), partition: 1 },
+    { ...jobEvent("j2", 2002, { title: "Engineer 12", skills: [] }), partition: 2 },
+  ]);
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await waitFor(
+      "the changes after the snapshot committed and counted",
+      async () => (await committedOffsets(group, topic)) === 5 && app.worker.totals.consumed >= 3,
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    // Each of them, and nothing of the snapshot's history.
+    expect(app.worker.totals).toMatchObject({ consumed: 3, embedded: 3 });
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+});
+
 it.each(["earliest", "latest"] as const)(
   "reads partitions added while its crashed static member was away (startOffset %s)",
   async (startOffset) => {
