@@ -146,23 +146,11 @@ export class PartitionWatch {
       this.#knownAtStart = all.length - uncommitted.length;
       if (startOffset !== "latest") return;
       const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
-      const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
-      try {
-        await admin.alterConsumerGroupOffsets({
-          groupId,
-          topics: [
-            {
-              name: topic,
-              partitionOffsets: uncommitted.map((partition) => ({
-                partition,
-                offset: logStart[partition] ?? 0n,
-              })),
-            },
-          ],
-        });
-      } finally {
-        await admin.close().catch(() => undefined);
-      }
+      await this.#commitGroupOffsets(
+        clientOptions,
+        groupId,
+        uncommitted.map((partition) => ({ partition, offset: logStart[partition] ?? 0n })),
+      );
       logger.info(
         { topic, partitions: uncommitted },
         "partitions added while no worker ran start at their first record (they are newer than this version's start)",
@@ -197,17 +185,12 @@ export class PartitionWatch {
     ends: readonly bigint[],
   ): Promise<void> {
     const { topic, logger } = this.#options;
-    const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
     try {
-      await admin.alterConsumerGroupOffsets({
+      await this.#commitGroupOffsets(
+        clientOptions,
         groupId,
-        topics: [
-          {
-            name: topic,
-            partitionOffsets: ends.map((offset, partition) => ({ partition, offset })),
-          },
-        ],
-      });
+        ends.map((offset, partition) => ({ partition, offset })),
+      );
       logger.info(
         { topic, partitions: ends.length },
         "first start of this version under startOffset latest: every partition starts at its current end",
@@ -217,6 +200,25 @@ export class PartitionWatch {
         { err: error },
         "could not commit this version's start (another worker may have joined first); reading from the group's offsets",
       );
+    }
+  }
+
+  /**
+   * Commits `partitionOffsets` of the topic as the group's offsets through the admin API (which the
+   * broker allows only while the group has no members). Rejects when the broker refuses; the admin
+   * client is closed either way.
+   */
+  async #commitGroupOffsets(
+    clientOptions: ReturnType<typeof kafkaClientOptions>,
+    groupId: string,
+    partitionOffsets: { partition: number; offset: bigint }[],
+  ): Promise<void> {
+    const admin = new Admin({ ...clientOptions, clientId: `${clientOptions.clientId}-admin` });
+    try {
+      await admin.alterConsumerGroupOffsets({
+        groupId,
+        topics: [{ name: this.#options.topic, partitionOffsets }],
+      });
     } finally {
       await admin.close().catch(() => undefined);
     }

@@ -16,7 +16,8 @@ import {
   readTopic,
   uniqueTopic,
 } from "../../support/kafka.ts";
-import { startNearline } from "../../../pipelines/nearline/app.ts";
+import { startNearline, type NearlineApp } from "../../../pipelines/nearline/app.ts";
+import type { NearlineConfig } from "../../../pipelines/nearline/config.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { connectRedis, openStore } from "../../../store/index.ts";
@@ -82,197 +83,200 @@ it("consumes partitions added to the changelog while it runs, from their first r
   }
 });
 
-it("reads partitions added while it runs from their first record under startOffset latest too", async () => {
-  const topic = uniqueTopic("nl-partslatest");
-  const config = await jobWorkerConfig(embedding, { topic });
+/** A job worker's config for a new `topic` of `partitions` partitions under `startOffset: latest`, and its group. */
+async function latestWorkerConfig(topic: string, partitions = 1) {
+  const config = await jobWorkerConfig(embedding, { topic, partitions });
   config.source.kafka.startOffset = "latest";
-  const group = config.source.kafka.consumerGroup;
-  const admin = new Admin({ clientId: "jude-test-partitions-latest", bootstrapBrokers: bootstrapBrokers() });
-  // Before the start, an event the version does not read (older than its start), and the group's
-  // start offset after it, as the operator commits it before a version's workers exist.
-  await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
-  await admin.alterConsumerGroupOffsets({
-    groupId: group,
-    topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
-  });
-  const { app, closeConnection } = await startInProcessNearline(config);
+  return { config, group: config.source.kafka.consumerGroup };
+}
+
+/** Job events `${prefix}${p}` keyed to each partition p of `partitions`, at `time + p`, titled `Engineer ${title + p}`. */
+function eventsOn(prefix: string, time: number, title: number, partitions: readonly number[]) {
+  return partitions.map((partition) => ({
+    ...jobEvent(`${prefix}${partition}`, time + partition, {
+      title: `Engineer ${title + partition}`,
+      skills: [],
+    }),
+    partition,
+  }));
+}
+
+/** Runs `body` with an admin client of the testbed's broker, closed afterwards. */
+async function withAdmin(clientId: string, body: (admin: Admin) => Promise<void>): Promise<void> {
+  const admin = new Admin({ clientId, bootstrapBrokers: bootstrapBrokers() });
   try {
-    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
-    // Produced before the worker can have noticed the new partitions: every record of a partition
-    // added after the version started is newer than its start, and must be read ("latest" is where
-    // an existing partition's reading starts, not a licence to skip a new partition's first records).
-    await produceEvents(topic, [
-      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
-      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
-    ]);
-    await waitFor(
-      "the new partitions assigned and committed up to their end",
-      async () =>
-        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
-    expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
+    await body(admin);
   } finally {
     await admin.close();
+  }
+}
+
+/** Commits `offsets` (partition → offset) as the group's offsets of `topic`, as the operator does. */
+async function commitGroupOffsets(
+  admin: Admin,
+  group: string,
+  topic: string,
+  offsets: Record<number, bigint>,
+): Promise<void> {
+  await admin.alterConsumerGroupOffsets({
+    groupId: group,
+    topics: [
+      {
+        name: topic,
+        partitionOffsets: Object.entries(offsets).map(([partition, offset]) => ({
+          partition: Number(partition),
+          offset,
+        })),
+      },
+    ],
+  });
+}
+
+/**
+ * The version's start after one event older than it (j0 on partition 0), as the operator commits it
+ * before a version's workers exist.
+ */
+async function startAfterOneOlderEvent(admin: Admin, group: string, topic: string): Promise<void> {
+  await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
+  await commitGroupOffsets(admin, group, topic, { 0: 1n });
+}
+
+/** Grows a one-partition `topic` to three partitions and writes one event (j1, j2) to each added one. */
+async function addTwoPartitionsWithEvents(admin: Admin, topic: string): Promise<void> {
+  await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
+  await produceEvents(topic, eventsOn("j", 1000, 0, [1, 2]));
+}
+
+/** Starts an in-process worker for `config`, runs `body` with its app, then stops the worker. */
+async function withWorker(config: NearlineConfig, body: (app: NearlineApp) => Promise<void>): Promise<void> {
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await body(app);
+  } finally {
     await app.stop();
     closeConnection();
   }
+}
+
+/** Waits until the group has committed `count` offsets of `topic` in all and `also()` holds. */
+async function waitCommitted(
+  what: string,
+  group: string,
+  topic: string,
+  count: number,
+  also: () => boolean = () => true,
+  { timeoutMs = 60_000, intervalMs = 500 } = {},
+): Promise<void> {
+  await waitFor(what, async () => (await committedOffsets(group, topic)) === count && also(), {
+    timeoutMs,
+    intervalMs,
+  });
+}
+
+/** Waits until `app` is assigned all three partitions of `topic` and the group committed `count` offsets. */
+async function waitThreePartitionsCommitted(
+  app: NearlineApp,
+  group: string,
+  topic: string,
+  count: number,
+  what = "every partition committed up to its end",
+): Promise<void> {
+  await waitCommitted(what, group, topic, count, () => Object.keys(app.worker.lag.partitions).length === 3);
+}
+
+it("reads partitions added while it runs from their first record under startOffset latest too", async () => {
+  const topic = uniqueTopic("nl-partslatest");
+  const { config, group } = await latestWorkerConfig(topic);
+  await withAdmin("jude-test-partitions-latest", async (admin) => {
+    // Before the start, an event the version does not read (older than its start), and the group's
+    // start offset after it, as the operator commits it before a version's workers exist.
+    await startAfterOneOlderEvent(admin, group, topic);
+    await withWorker(config, async (app) => {
+      // Produced before the worker can have noticed the new partitions: every record of a partition
+      // added after the version started is newer than its start, and must be read ("latest" is where
+      // an existing partition's reading starts, not a licence to skip a new partition's first records).
+      await addTwoPartitionsWithEvents(admin, topic);
+      await waitThreePartitionsCommitted(
+        app,
+        group,
+        topic,
+        3,
+        "the new partitions assigned and committed up to their end",
+      );
+      expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
+    });
+  });
 });
 
 it("reads partitions added while no worker ran from their first record under startOffset latest", async () => {
   const topic = uniqueTopic("nl-partsaway");
-  const config = await jobWorkerConfig(embedding, { topic });
-  config.source.kafka.startOffset = "latest";
-  const group = config.source.kafka.consumerGroup;
-  const admin = new Admin({ clientId: "jude-test-partitions-away", bootstrapBrokers: bootstrapBrokers() });
-  try {
+  const { config, group } = await latestWorkerConfig(topic);
+  await withAdmin("jude-test-partitions-away", async (admin) => {
     // The version's start, as the operator commits it before its workers exist.
-    await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
-    await admin.alterConsumerGroupOffsets({
-      groupId: group,
-      topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
-    });
+    await startAfterOneOlderEvent(admin, group, topic);
     // While the version's workers are away (a rollout, a node drain), partitions are added and written.
-    await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
-    await produceEvents(topic, [
-      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
-      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
-    ]);
-  } finally {
-    await admin.close();
-  }
-  const { app, closeConnection } = await startInProcessNearline(config);
-  try {
-    await waitFor(
-      "every partition committed up to its end",
-      async () =>
-        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
+    await addTwoPartitionsWithEvents(admin, topic);
+  });
+  await withWorker(config, async (app) => {
+    await waitThreePartitionsCommitted(app, group, topic, 3);
     // j0 is older than the version's start; j1 and j2 came after it.
     expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
-  } finally {
-    await app.stop();
-    closeConnection();
-  }
+  });
 });
 
 it("does not replay from its first record a partition the version started with that no worker committed yet, under startOffset latest", async () => {
   const topic = uniqueTopic("nl-partsnever");
-  const config = await jobWorkerConfig(embedding, { topic });
-  config.source.kafka.startOffset = "latest";
-  const group = config.source.kafka.consumerGroup;
-  const admin = new Admin({ clientId: "jude-test-partitions-never", bootstrapBrokers: bootstrapBrokers() });
-  try {
+  const { config, group } = await latestWorkerConfig(topic);
+  await withAdmin("jude-test-partitions-never", async (admin) => {
     await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
     // History older than the version's start, on every partition the topic had when it started.
-    await produceEvents(topic, [
-      { ...jobEvent("j0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
-      { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
-      { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
-    ]);
+    await produceEvents(topic, eventsOn("j", 1000, 0, [0, 1, 2]));
     // A previous worker of a version with no bootstrap (so no operator-committed start) committed the
     // partitions it had batches of, and stopped before it was ever idle, so partition 1 has no offset.
-    await admin.alterConsumerGroupOffsets({
-      groupId: group,
-      topics: [
-        {
-          name: topic,
-          partitionOffsets: [
-            { partition: 0, offset: 1n },
-            { partition: 2, offset: 1n },
-          ],
-        },
-      ],
-    });
-  } finally {
-    await admin.close();
-  }
-  const { app, closeConnection } = await startInProcessNearline(config);
-  try {
-    await waitFor(
-      "every partition committed up to its end",
-      async () =>
-        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 3,
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
+    await commitGroupOffsets(admin, group, topic, { 0: 1n, 2: 1n });
+  });
+  await withWorker(config, async (app) => {
+    await waitThreePartitionsCommitted(app, group, topic, 3);
     // Partition 1 was there when the version started: its record is older than the start, and
     // partition 1 is read from its end, as before, not replayed from its first record.
     expect(app.worker.totals).toMatchObject({ consumed: 0, embedded: 0 });
-  } finally {
-    await app.stop();
-    closeConnection();
-  }
+  });
 });
 
 it("does not replay, after a restart, the history of a partition that stayed quiet since the version's first start, under startOffset latest", async () => {
   const topic = uniqueTopic("nl-partsquiet");
   // A version with no bootstrap: nothing commits a start for it before its first worker.
-  const config = await jobWorkerConfig(embedding, { topic, partitions: 3 });
-  config.source.kafka.startOffset = "latest";
-  const group = config.source.kafka.consumerGroup;
+  const { config, group } = await latestWorkerConfig(topic, 3);
   // History older than the version's start, on every partition.
-  await produceEvents(topic, [
-    { ...jobEvent("h0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
-    { ...jobEvent("h1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
-    { ...jobEvent("h2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
-  ]);
-  const first = await startInProcessNearline(config);
-  try {
+  await produceEvents(topic, eventsOn("h", 1000, 0, [0, 1, 2]));
+  await withWorker(config, async (app) => {
     // The version's first changes come on partitions 0 and 1; partition 2 stays quiet. The worker
     // stops once they are stored, possibly before it ever was idle (nothing then committed partition 2
     // but the worker's first start).
-    await produceEvents(topic, [
-      { ...jobEvent("j0", 2000, { title: "Engineer 10", skills: [] }), partition: 0 },
-      { ...jobEvent("j1", 2001, { title: "Engineer 11", skills: [] }), partition: 1 },
-    ]);
-    await waitFor("the first changes counted", async () => first.app.worker.totals.consumed >= 2, {
+    await produceEvents(topic, eventsOn("j", 2000, 10, [0, 1]));
+    await waitFor("the first changes counted", async () => app.worker.totals.consumed >= 2, {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-  } finally {
-    await first.app.stop();
-    first.closeConnection();
-  }
+  });
   // Restarted into a group with no members (a rollout, a node drain).
-  const { app, closeConnection } = await startInProcessNearline(config);
-  try {
-    await waitFor(
-      "every partition committed up to its end",
-      async () =>
-        Object.keys(app.worker.lag.partitions).length === 3 && (await committedOffsets(group, topic)) === 5,
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
+  await withWorker(config, async (app) => {
+    await waitThreePartitionsCommitted(app, group, topic, 5);
     // Partition 2 was there when the version started: h2 is older than the start, not replayed.
     expect(app.worker.totals).toMatchObject({ consumed: 0, embedded: 0 });
-  } finally {
-    await app.stop();
-    closeConnection();
-  }
+  });
 });
 
 it("reads every later change and no history when two workers of a version start at once, under startOffset latest", async () => {
   const topic = uniqueTopic("nl-partstwo");
-  const config = await jobWorkerConfig(embedding, { topic, partitions: 2 });
-  config.source.kafka.startOffset = "latest";
-  const group = config.source.kafka.consumerGroup;
-  await produceEvents(topic, [
-    { ...jobEvent("h0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
-    { ...jobEvent("h1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
-  ]);
+  const { config, group } = await latestWorkerConfig(topic, 2);
+  await produceEvents(topic, eventsOn("h", 1000, 0, [0, 1]));
   // Both commit the version's start, or one's commit is refused because the other joined first.
   const workers = await Promise.all([startInProcessNearline(config), startInProcessNearline(config)]);
   try {
-    await produceEvents(topic, [
-      { ...jobEvent("j0", 2000, { title: "Engineer 10", skills: [] }), partition: 0 },
-      { ...jobEvent("j1", 2001, { title: "Engineer 11", skills: [] }), partition: 1 },
-    ]);
+    await produceEvents(topic, eventsOn("j", 2000, 10, [0, 1]));
     const consumed = () => workers.reduce((sum, { app }) => sum + app.worker.totals.consumed, 0);
-    await waitFor(
-      "the later changes committed and counted",
-      async () => (await committedOffsets(group, topic)) === 4 && consumed() >= 2,
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
+    await waitCommitted("the later changes committed and counted", group, topic, 4, () => consumed() >= 2);
     expect(consumed()).toBe(2);
   } finally {
     await Promise.all(workers.map(({ app }) => app.stop()));
@@ -282,53 +286,27 @@ it("reads every later change and no history when two workers of a version start 
 
 it("reads from a bootstrapped version's captured watermarks, not from the end, under startOffset latest", async () => {
   const topic = uniqueTopic("nl-partsboot");
-  const config = await jobWorkerConfig(embedding, { topic, partitions: 3 });
-  config.source.kafka.startOffset = "latest";
-  const group = config.source.kafka.consumerGroup;
+  const { config, group } = await latestWorkerConfig(topic, 3);
   // The snapshot's history: one record on partitions 0 and 1; partition 2 empty when captured.
-  await produceEvents(topic, [
-    { ...jobEvent("h0", 1000, { title: "Engineer 0", skills: [] }), partition: 0 },
-    { ...jobEvent("h1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
-  ]);
+  await produceEvents(topic, eventsOn("h", 1000, 0, [0, 1]));
   // What the operator does before the version's workers first exist: commit the captured watermarks
   // (one of them 0) as the group's offsets (controllers/nearline-pipeline/start-offsets.ts).
-  const admin = new Admin({ clientId: "jude-test-watermarks", bootstrapBrokers: bootstrapBrokers() });
-  try {
-    await admin.alterConsumerGroupOffsets({
-      groupId: group,
-      topics: [
-        {
-          name: topic,
-          partitionOffsets: [
-            { partition: 0, offset: 1n },
-            { partition: 1, offset: 1n },
-            { partition: 2, offset: 0n },
-          ],
-        },
-      ],
-    });
-  } finally {
-    await admin.close();
-  }
+  await withAdmin("jude-test-watermarks", (admin) =>
+    commitGroupOffsets(admin, group, topic, { 0: 1n, 1: 1n, 2: 0n }),
+  );
   // Changes after the snapshot, before the first worker starts: between the watermarks and the ends.
-  await produceEvents(topic, [
-    { ...jobEvent("j0", 2000, { title: "Engineer 10", skills: [] }), partition: 0 },
-    { ...jobEvent("j1", 2001, { title: "Engineer 11", skills: [] }), partition: 1 },
-    { ...jobEvent("j2", 2002, { title: "Engineer 12", skills: [] }), partition: 2 },
-  ]);
-  const { app, closeConnection } = await startInProcessNearline(config);
-  try {
-    await waitFor(
+  await produceEvents(topic, eventsOn("j", 2000, 10, [0, 1, 2]));
+  await withWorker(config, async (app) => {
+    await waitCommitted(
       "the changes after the snapshot committed and counted",
-      async () => (await committedOffsets(group, topic)) === 5 && app.worker.totals.consumed >= 3,
-      { timeoutMs: 60_000, intervalMs: 500 },
+      group,
+      topic,
+      5,
+      () => app.worker.totals.consumed >= 3,
     );
     // Each of them, and nothing of the snapshot's history.
     expect(app.worker.totals).toMatchObject({ consumed: 3, embedded: 3 });
-  } finally {
-    await app.stop();
-    closeConnection();
-  }
+  });
 });
 
 it.each(["earliest", "latest"] as const)(
@@ -339,13 +317,8 @@ it.each(["earliest", "latest"] as const)(
     config.source.kafka.startOffset = startOffset;
     config.source.kafka.sessionTimeoutMs = 60_000;
     const group = config.source.kafka.consumerGroup;
-    const admin = new Admin({ clientId: "jude-test-static", bootstrapBrokers: bootstrapBrokers() });
-    try {
-      await produceEvents(topic, [jobEvent("j0", 1000, { title: "Engineer 0", skills: [] })]);
-      await admin.alterConsumerGroupOffsets({
-        groupId: group,
-        topics: [{ name: topic, partitionOffsets: [{ partition: 0, offset: 1n }] }],
-      });
+    await withAdmin("jude-test-static", async (admin) => {
+      await startAfterOneOlderEvent(admin, group, topic);
       // The worker's pod (static id pod-0) crashes: it stays in the group until its session ends.
       const member = spawn(process.execPath, [
         "test/support/kafka-static-member.ts",
@@ -366,14 +339,8 @@ it.each(["earliest", "latest"] as const)(
         member.kill("SIGKILL");
       }
       // Partitions added and written before its restart, within the session.
-      await admin.createPartitions({ topics: [{ name: topic, count: 3 }] });
-      await produceEvents(topic, [
-        { ...jobEvent("j1", 1001, { title: "Engineer 1", skills: [] }), partition: 1 },
-        { ...jobEvent("j2", 1002, { title: "Engineer 2", skills: [] }), partition: 2 },
-      ]);
-    } finally {
-      await admin.close();
-    }
+      await addTwoPartitionsWithEvents(admin, topic);
+    });
     const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
     const app = await startNearline(config, {
       logger: silentLogger(),
@@ -384,10 +351,13 @@ it.each(["earliest", "latest"] as const)(
     });
     try {
       // The restarted member is given its old assignment (partition 0) without a rebalance.
-      await waitFor(
+      await waitCommitted(
         "every partition committed up to its end",
-        async () => (await committedOffsets(group, topic)) === 3 && app.worker.totals.consumed >= 2,
-        { timeoutMs: 40_000, intervalMs: 500 },
+        group,
+        topic,
+        3,
+        () => app.worker.totals.consumed >= 2,
+        { timeoutMs: 40_000 },
       );
       expect(app.worker.totals).toMatchObject({ consumed: 2, embedded: 2 });
     } finally {
@@ -415,10 +385,7 @@ it("keeps an entity's newer update of the same event time when partitions added 
   const newer = { ...jobEvent("moved", 5000, { title: "New title", skills: ["Kafka"] }), partition: 1 };
   try {
     await produceEvents(topic, [...before, older]);
-    await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
+    await waitCommitted("the first events committed", group, topic, 4, undefined, { intervalMs: 200 });
     await admin.createPartitions({ topics: [{ name: topic, count: 2 }] });
     await produceEvents(topic, [newer]);
     await waitFor(
@@ -454,10 +421,7 @@ it.each([
     const first = await startInProcessNearline(config);
     try {
       await produceEvents(topic, [0, 1, 2, 3].map(event));
-      await waitFor("the first events committed", async () => (await committedOffsets(group, topic)) === 4, {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      });
+      await waitCommitted("the first events committed", group, topic, 4, undefined, { intervalMs: 200 });
     } finally {
       await first.app.stop();
       first.closeConnection();
@@ -465,24 +429,20 @@ it.each([
     // While the worker is away, 6 more events arrive and retention (here: delete-records) removes the
     // log below offset 8: events 4-7 are gone before the group read them.
     await produceEvents(topic, [4, 5, 6, 7, 8, 9].map(event));
-    const admin = new Admin({ clientId: "jude-test-delete-records", bootstrapBrokers: bootstrapBrokers() });
-    try {
+    await withAdmin("jude-test-delete-records", async (admin) => {
       await admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 8n }] }] });
-    } finally {
-      await admin.close();
-    }
+    });
 
-    const { app, closeConnection } = await startInProcessNearline(config);
-    try {
+    await withWorker(config, async (app) => {
       // Committed up to the end: by the batch of events 8 and 9 (counted once its commit returned),
       // or (nothing to read) by the idle worker.
-      await waitFor(
+      await waitCommitted(
         "the group's offset at the end, its batch counted",
-        async () => (await committedOffsets(group, topic)) === 10 && app.worker.totals.consumed >= read,
-        {
-          timeoutMs: 60_000,
-          intervalMs: 200,
-        },
+        group,
+        topic,
+        10,
+        () => app.worker.totals.consumed >= read,
+        { intervalMs: 200 },
       );
       expect(app.worker.totals.consumed).toBe(read);
       await waitFor("the loss reported", async () => app.worker.recordsLost === lost, {
@@ -498,10 +458,7 @@ it.each([
         unknown
       >;
       expect(readyz.sourceRecordsLost).toBe(lost);
-    } finally {
-      await app.stop();
-      closeConnection();
-    }
+    });
   },
 );
 
