@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
-import { setPath, stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { movedToMinilmV2, setPath, stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
 import { parseEmbeddingModel } from "../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { imagesFor } from "../shared/image.ts";
@@ -48,6 +48,35 @@ const shardsConfigMap: KubeObject = {
   metadata: { name: "jobs-minilm-v1-bootstrap", namespace: testNamespace },
 };
 
+// The run's apply of its shards' ConfigMap, if it made one.
+const appliedShardsConfigMap = (calls: RecordedCall[]) =>
+  calls.find(
+    (call) => call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
+  ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
+
+// The record of minilm-v1 as the stored model `raw` built it: promoted, activated, its workers running.
+const servedRecord = (raw: ReturnType<typeof stored>) =>
+  desiredVersionRecord(parseEmbeddingModel(raw), {
+    version: "minilm-v1",
+    spec: recordedSpec(parseEmbeddingModel(raw)),
+    promotionStartTime: "2026-11-01T00:00:00Z",
+    activatedTime: "2026-11-01T01:00:00Z",
+    workers: true,
+  }) as KubeObject;
+
+// A reconcile of the stored run whose model's spec redefined the job prompt, with `record` as
+// minilm-v1's record.
+const reconcileRedefined = (record: KubeObject) =>
+  reconcile({
+    ...world(stored("bootstrap-run.yaml", "run-uid") as KubeObject),
+    EmbeddingModel: [
+      stored("embedding-model.yaml", "model-uid", (object) =>
+        setPath(object, "spec.prompts.job", "Redefined: {{title}}"),
+      ) as KubeObject,
+    ],
+    ConfigMap: [record],
+  });
+
 describe("reconcileBootstrapRun", () => {
   it("captures the watermarks into status before it creates the ConfigMap and the Job", async () => {
     const calls = await reconcile(world(stored("bootstrap-run.yaml", "run-uid") as KubeObject));
@@ -75,25 +104,8 @@ describe("reconcileBootstrapRun", () => {
   // vectors into the version readers use.
   it("fills a version the spec redefined with the prompts its record keeps", async () => {
     const raw = stored("embedding-model.yaml", "model-uid");
-    const record = desiredVersionRecord(parseEmbeddingModel(raw), {
-      version: "minilm-v1",
-      spec: recordedSpec(parseEmbeddingModel(raw)),
-      promotionStartTime: "2026-11-01T00:00:00Z",
-      activatedTime: "2026-11-01T01:00:00Z",
-      workers: true,
-    }) as KubeObject;
-    const redefined = stored("embedding-model.yaml", "model-uid", (object) =>
-      setPath(object, "spec.prompts.job", "Redefined: {{title}}"),
-    );
-    const calls = await reconcile({
-      ...world(stored("bootstrap-run.yaml", "run-uid") as KubeObject),
-      EmbeddingModel: [redefined as KubeObject],
-      ConfigMap: [record],
-    });
-    const configMap = calls.find(
-      (call) =>
-        call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
-    ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
+    const record = servedRecord(raw);
+    const configMap = appliedShardsConfigMap(await reconcileRedefined(record));
     const config = JSON.stringify(configMap?.object);
     expect(config).not.toContain("Redefined");
     expect(config).toContain(JSON.stringify(parseEmbeddingModel(raw).spec.prompts.job).slice(1, -1));
@@ -103,27 +115,10 @@ describe("reconcileBootstrapRun", () => {
     // Was: records were found by their labels only; without them the run filled the version with the
     // spec's redefined prompts (vectors the version's servers and workers do not make).
     const raw = stored("embedding-model.yaml", "model-uid");
-    const record = desiredVersionRecord(parseEmbeddingModel(raw), {
-      version: "minilm-v1",
-      spec: recordedSpec(parseEmbeddingModel(raw)),
-      promotionStartTime: "2026-11-01T00:00:00Z",
-      activatedTime: "2026-11-01T01:00:00Z",
-      workers: true,
-    }) as KubeObject;
+    const record = servedRecord(raw);
     // `kubectl label configmap jude-minilm-minilm-v1-record jude.dev/model-`: no labels left to list it by.
     delete record.metadata!.labels;
-    const redefined = stored("embedding-model.yaml", "model-uid", (object) =>
-      setPath(object, "spec.prompts.job", "Redefined: {{title}}"),
-    );
-    const calls = await reconcile({
-      ...world(stored("bootstrap-run.yaml", "run-uid") as KubeObject),
-      EmbeddingModel: [redefined as KubeObject],
-      ConfigMap: [record],
-    });
-    const configMap = calls.find(
-      (call) =>
-        call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
-    ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
+    const configMap = appliedShardsConfigMap(await reconcileRedefined(record));
     expect(configMap).toBeDefined();
     expect(JSON.stringify(configMap?.object)).not.toContain("Redefined");
   });
@@ -142,10 +137,7 @@ describe("reconcileBootstrapRun", () => {
           { kind: "Secret", metadata: { name: "jude-minilm-tls", namespace: testNamespace }, data },
         ],
       });
-      const configMap = calls.find(
-        (call) =>
-          call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
-      ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
+      const configMap = appliedShardsConfigMap(calls);
       return (configMap?.object.data as Record<string, string> | undefined)?.["config.yaml"];
     };
     const pair = { "tls.crt": "Y3J0", "tls.key": "a2V5" };
@@ -852,17 +844,9 @@ describe("reconcileBootstrapRun", () => {
     // nothing says how minilm-v1 was built, so the run must not fill it with the spec's minilm-v2 setup.
     const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
     objects.EmbeddingModel = [
-      stored("embedding-model.yaml", "model-uid", (object) => {
-        setPath(object, "spec.version", "minilm-v2");
-        setPath(object, "status", {
-          observedGeneration: 1,
-          activeVersion: "minilm-v2",
-          versions: [
-            { version: "minilm-v1", phase: "Retained" },
-            { version: "minilm-v2", phase: "Active" },
-          ],
-        });
-      }) as KubeObject,
+      stored("embedding-model.yaml", "model-uid", (object) =>
+        movedToMinilmV2(object, "Retained"),
+      ) as KubeObject,
     ];
     const calls = await reconcile(objects);
     expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);

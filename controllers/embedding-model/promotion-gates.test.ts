@@ -5,6 +5,17 @@ import { bootstrapGate, caughtUpGate, coverageGate, parityGate } from "./promoti
 import { bootstrapObservation, lagObservation } from "./promotion-observe.ts";
 import { desiredVersionRecord, parseVersionRecord, recordedSpec, sameVectors } from "./version-record.ts";
 
+// A BootstrapRun's Ready, Reconciling and Stalled conditions, `trueType` True and the others False,
+// all with the same reason and message.
+const runConditions = (trueType: "Reconciling" | "Stalled", reason: string, message: string) =>
+  ["Ready", "Reconciling", "Stalled"].map((type) => ({
+    type,
+    status: type === trueType ? "True" : "False",
+    reason,
+    message,
+    lastTransitionTime: "2026-12-01T10:00:00Z",
+  }));
+
 describe("gates (decision tables)", () => {
   it.each([
     ["no pipelines", { pipelines: 0, reporting: 0 }, "Open", "NoPipelines"],
@@ -268,17 +279,7 @@ describe("BootstrapComplete names why the run's shards do not run", () => {
       "NearlinePipeline jobs cannot run: EmbeddingModel jude-minilm: spec.serving.tls.secretName names key ca.crt of Secret minilm-tls, which has no such key";
     const run = testRun((object) => {
       setPath(object, "status.phase", "Pending");
-      setPath(
-        object,
-        "status.conditions",
-        ["Ready", "Reconciling", "Stalled"].map((type) => ({
-          type,
-          status: type === "Stalled" ? "True" : "False",
-          reason: "SecretNotFound",
-          message,
-          lastTransitionTime: "2026-12-01T10:00:00Z",
-        })),
-      );
+      setPath(object, "status.conditions", runConditions("Stalled", "SecretNotFound", message));
     });
     const observation = bootstrapObservation([testPipeline()], [run]);
     expect(bootstrapGate("v2", observation, "building").message).toBe(
@@ -363,13 +364,11 @@ describe("BootstrapComplete with a run waiting for another", () => {
       setPath(
         object,
         "status.conditions",
-        ["Ready", "Reconciling", "Stalled"].map((type) => ({
-          type,
-          status: type === "Reconciling" ? "True" : "False",
-          reason: "AnotherRunInFlight",
-          message: "BootstrapRun jobs-v2-manual fills version v2 of NearlinePipeline jobs already",
-          lastTransitionTime: "2026-12-01T10:00:00Z",
-        })),
+        runConditions(
+          "Reconciling",
+          "AnotherRunInFlight",
+          "BootstrapRun jobs-v2-manual fills version v2 of NearlinePipeline jobs already",
+        ),
       );
     });
     const observation = bootstrapObservation([testPipeline()], [waiting]);

@@ -5,7 +5,7 @@ import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.t
 import { reconcileNearlinePipeline } from "./reconcile.ts";
 import { parseEmbeddingModel } from "../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
-import { setPath, stored, testNamespace } from "./test-objects.ts";
+import { movedToMinilmV2, setPath, stored, testNamespace } from "./test-objects.ts";
 import type { WorkerFigures } from "./worker-figures.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
@@ -66,6 +66,17 @@ const pipelineWithWorker = () => ({
   Secret: [secret],
   Pod: [workerPod],
 });
+
+// The record of `model`'s version, its promotion begun (and activated at `activatedTime` when given),
+// its workers running.
+const workersRecord = (model: ReturnType<typeof parseEmbeddingModel>, activatedTime?: string) =>
+  desiredVersionRecord(model, {
+    version: model.spec.version,
+    spec: recordedSpec(model),
+    promotionStartTime: "2026-12-01T00:00:00Z",
+    ...(activatedTime === undefined ? {} : { activatedTime }),
+    workers: true,
+  }) as KubeObject;
 
 /** The conditions of the reconcile's final status write. */
 function writtenConditions(calls: readonly RecordedCall[]) {
@@ -167,19 +178,12 @@ describe("reconcileNearlinePipeline", () => {
     setPath(raw, "spec.version", "minilm-v2");
     setPath(raw, "spec.serving.auth", undefined);
     const v2 = parseEmbeddingModel(structuredClone(raw));
-    const recordOf = (model: typeof v1) =>
-      desiredVersionRecord(model, {
-        version: model.spec.version,
-        spec: recordedSpec(model),
-        promotionStartTime: "2026-12-01T00:00:00Z",
-        workers: true,
-      }) as KubeObject;
     const said =
       "version minilm-v1's workers mount Secret token-v1 (spec.serving.auth.tokenSecretRef in the version's record), which does not exist: its running workers keep working, but a worker that stops cannot start again until the Secret is restored";
     const objects = (secrets: KubeObject[]) => ({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
       EmbeddingModel: [raw as KubeObject],
-      ConfigMap: [recordOf(v1), recordOf(v2)],
+      ConfigMap: [workersRecord(v1), workersRecord(v2)],
       Secret: [secret, ...secrets],
     });
     const missing = await reconcile(objects([]));
@@ -217,30 +221,14 @@ describe("reconcileNearlinePipeline", () => {
   it("keeps a Draining version's workers when its record's labels were removed by hand", async () => {
     const raw = stored("embedding-model.yaml", "model-uid");
     const v1 = parseEmbeddingModel(structuredClone(raw));
-    setPath(raw, "spec.version", "minilm-v2");
-    setPath(raw, "status", {
-      observedGeneration: 1,
-      activeVersion: "minilm-v2",
-      versions: [
-        { version: "minilm-v1", phase: "Draining" },
-        { version: "minilm-v2", phase: "Active" },
-      ],
-    });
+    movedToMinilmV2(raw, "Draining");
     const v2 = parseEmbeddingModel(structuredClone(raw));
-    const recordOf = (model: typeof v1) =>
-      desiredVersionRecord(model, {
-        version: model.spec.version,
-        spec: recordedSpec(model),
-        promotionStartTime: "2026-12-01T00:00:00Z",
-        activatedTime: "2026-12-01T01:00:00Z",
-        workers: true,
-      }) as KubeObject;
-    const unlabelled = recordOf(v1);
+    const unlabelled = workersRecord(v1, "2026-12-01T01:00:00Z");
     delete unlabelled.metadata!.labels;
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
       EmbeddingModel: [raw as KubeObject],
-      ConfigMap: [unlabelled, recordOf(v2)],
+      ConfigMap: [unlabelled, workersRecord(v2, "2026-12-01T01:00:00Z")],
       Secret: [secret],
       // v1's running workers.
       Deployment: [

@@ -53,3 +53,19 @@ export function setPath(object: JsonObject, path: string, value: unknown): void 
   if (value === undefined) delete node[last];
   else node[last] = value;
 }
+
+/**
+ * Moves a raw example EmbeddingModel on to minilm-v2: its spec names minilm-v2 and its status lists
+ * minilm-v2 Active and minilm-v1 in `v1Phase`.
+ */
+export function movedToMinilmV2(model: JsonObject, v1Phase: string): void {
+  setPath(model, "spec.version", "minilm-v2");
+  setPath(model, "status", {
+    observedGeneration: 1,
+    activeVersion: "minilm-v2",
+    versions: [
+      { version: "minilm-v1", phase: v1Phase },
+      { version: "minilm-v2", phase: "Active" },
+    ],
+  });
+}

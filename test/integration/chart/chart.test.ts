@@ -104,6 +104,27 @@ afterAll(async () => {
   }
 });
 
+/**
+ * What a server-side dry-run install of release `release` in namespace default prints (its notes),
+ * without the CRDs or operator pods, with the `set` values too.
+ */
+const installNotes = (release: string, ...set: string[]) =>
+  helm(
+    [
+      "install",
+      release,
+      chart,
+      "-n",
+      "default",
+      "--dry-run=server",
+      "--set",
+      "crds.install=false",
+      // No operator pods: a release with replicas is refused beside another cluster-wide one.
+      "--set",
+      "replicaCount=0",
+    ].concat(set.flatMap((value) => ["--set", value])),
+  );
+
 describe("the jude-operator chart", () => {
   it("passes helm lint --strict", async () => {
     const output = await helm(["lint", "--strict", chart]);
@@ -619,39 +640,12 @@ describe("the jude-operator chart", () => {
       await kubectl(["apply", "--dry-run=server", "-n", "default", "-f", "-"], JSON.stringify(service)),
     ).toContain(`service/${service?.metadata.name} created (server dry run)`);
     // The install notes port-forward to that Service.
-    const notes = await helm([
-      "install",
-      release,
-      chart,
-      "-n",
-      "default",
-      "--dry-run=server",
-      "--set",
-      "crds.install=false",
-      // No operator pods: a release with replicas is refused beside another cluster-wide one.
-      "--set",
-      "replicaCount=0",
-    ]);
+    const notes = await installNotes(release);
     expect(notes).toContain(`port-forward svc/${service?.metadata.name} 8081`);
   });
 
   it("points the install notes at a port-forward target that exists, and names the NetworkPolicy", async () => {
-    const notes = (...set: string[]) =>
-      helm(
-        [
-          "install",
-          "notes",
-          chart,
-          "-n",
-          "default",
-          "--dry-run=server",
-          "--set",
-          "crds.install=false",
-          // No operator pods: a release with replicas is refused beside another cluster-wide one.
-          "--set",
-          "replicaCount=0",
-        ].concat(set.flatMap((value) => ["--set", value])),
-      );
+    const notes = (...set: string[]) => installNotes("notes", ...set);
     const defaults = await notes();
     expect(defaults).toContain("port-forward svc/notes-jude-operator-metrics 8081");
     expect(await notes("metrics.service.enabled=false")).toContain(

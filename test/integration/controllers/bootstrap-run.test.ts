@@ -39,6 +39,29 @@ interface RunObject {
   };
 }
 
+/**
+ * Waits until BootstrapRun `name`'s condition `type` has `field` equal to `value` (a reason, or a
+ * status); returns the run.
+ */
+function runWithCondition(
+  ns: string,
+  name: string,
+  type: string,
+  field: "status" | "reason",
+  value: string,
+): Promise<RunObject> {
+  return waitForObject<RunObject>(
+    ns,
+    `bootstraprun/${name}`,
+    field === "reason" ? value : type,
+    (object) => conditionOf(object, type)?.[field] === value,
+  );
+}
+
+/** The names of the Jobs labelled as BootstrapRun `name`'s, one a line (none: empty). */
+const jobsOfRun = (ns: string, name: string) =>
+  kubectl(["get", "jobs", "-n", ns, "-l", `jude.dev/bootstrap-run=${name}`, "-o", "name"]);
+
 describe("BootstrapRun controller", () => {
   let harness: ControllersHarness;
   let topic: string;
@@ -233,12 +256,7 @@ describe("BootstrapRun controller", () => {
     // No node of the testbed has 500 CPUs.
     (run.spec as { resources?: unknown }).resources = { requests: { cpu: "500" } };
     await applyObjects(ns, [run]);
-    const waiting = await waitForObject<RunObject>(
-      ns,
-      "bootstraprun/jobs-huge",
-      "Unschedulable",
-      (object) => conditionOf(object, "Ready")?.reason === "Unschedulable",
-    );
+    const waiting = await runWithCondition(ns, "jobs-huge", "Ready", "reason", "Unschedulable");
     expect(waiting.status?.phase).toMatch(/^(Pending|Running)$/);
     expect(conditionOf(waiting, "Reconciling")).toMatchObject({ status: "True", reason: "Unschedulable" });
     expect(conditionOf(waiting, "Ready")?.message).toMatch(
@@ -303,27 +321,13 @@ describe("BootstrapRun controller", () => {
     await applyObjects(ns, [first]);
     await waitForObject<V1Job>(ns, "job/jobs-first-bootstrap", "the first run's Job", () => true);
     await applyObjects(ns, [bootstrapRun("jobs-second", "jobs", 1)]);
-    const waiting = await waitForObject<RunObject>(
-      ns,
-      "bootstraprun/jobs-second",
-      "AnotherRunInFlight",
-      (object) => conditionOf(object, "Reconciling")?.reason === "AnotherRunInFlight",
-    );
+    const waiting = await runWithCondition(ns, "jobs-second", "Reconciling", "reason", "AnotherRunInFlight");
     expect(waiting.status?.phase).toBe("Pending");
     expect(waiting.status?.watermarks).toBeUndefined();
     expect(conditionOf(waiting, "Reconciling")?.message).toMatch(
       /^BootstrapRun jobs-first fills version minilm-v1 of NearlinePipeline jobs already; this run starts once it has finished/,
     );
-    const jobs = await kubectl([
-      "get",
-      "jobs",
-      "-n",
-      ns,
-      "-l",
-      "jude.dev/bootstrap-run=jobs-second",
-      "-o",
-      "name",
-    ]);
+    const jobs = await jobsOfRun(ns, "jobs-second");
     expect(jobs.trim()).toBe("");
 
     await kubectl(["delete", "bootstraprun", "jobs-first", "-n", ns, "--wait=true"]);
@@ -336,26 +340,12 @@ describe("BootstrapRun controller", () => {
     const run = bootstrapRun("jobs-minilm-v9", "jobs", 2);
     (run.spec as { modelVersion: string }).modelVersion = "minilm-v9";
     await applyObjects(ns, [run]);
-    const stalled = await waitForObject<RunObject>(
-      ns,
-      "bootstraprun/jobs-minilm-v9",
-      "Stalled",
-      (object) => conditionOf(object, "Stalled")?.status === "True",
-    );
+    const stalled = await runWithCondition(ns, "jobs-minilm-v9", "Stalled", "status", "True");
     expect(conditionOf(stalled, "Stalled")?.message).toMatch(
       /^spec\.modelVersion: EmbeddingModel jude-minilm does not serve version minilm-v9/,
     );
     expect(stalled.status?.watermarks).toBeUndefined();
-    const jobs = await kubectl([
-      "get",
-      "jobs",
-      "-n",
-      ns,
-      "-l",
-      "jude.dev/bootstrap-run=jobs-minilm-v9",
-      "-o",
-      "name",
-    ]);
+    const jobs = await jobsOfRun(ns, "jobs-minilm-v9");
     expect(jobs.trim()).toBe("");
   });
 
@@ -386,12 +376,7 @@ describe("BootstrapRun controller", () => {
         (condition) => condition.type === "Complete" && condition.status === "True",
       ),
     );
-    const stuck = await waitForObject<RunObject>(
-      ns,
-      "bootstraprun/jobs-orphan",
-      "Stalled",
-      (object) => conditionOf(object, "Stalled")?.status === "True",
-    );
+    const stuck = await runWithCondition(ns, "jobs-orphan", "Stalled", "status", "True");
     expect(stuck.status?.phase).toBe("Running");
     expect(conditionOf(stuck, "Stalled")).toMatchObject({ reason: "CheckpointsUnreadable" });
     expect(conditionOf(stuck, "Stalled")?.message).toMatch(

@@ -141,6 +141,26 @@ export async function markModelObserved(namespace: string, name: string): Promis
   ]);
 }
 
+/**
+ * Merge-patches EmbeddingModel jude-minilm in `namespace` as a user would with kubectl: its spec, or
+ * (a `status` patch, through the status subresource) its status.
+ */
+export async function patchMinilm(
+  namespace: string,
+  patch: { spec: object } | { status: object },
+): Promise<void> {
+  await kubectl([
+    "patch",
+    "-n",
+    namespace,
+    "embeddingmodel/jude-minilm",
+    ...("status" in patch ? ["--subresource=status"] : []),
+    "--type=merge",
+    "-p",
+    JSON.stringify(patch),
+  ]);
+}
+
 /** Waits until `kubectl get` of `resource` satisfies `accept`, and returns it. */
 export async function waitForObject<T>(
   namespace: string,

@@ -33,6 +33,35 @@ import { waitFor } from "../../testbed/wait.ts";
 import { createRestrictedNamespace, deleteNamespace } from "../operator/operator-harness.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 
+/** The operator's connections to `admin`'s Redis: all of them, or those to database `db`. */
+async function operatorConnections(admin: ReturnType<typeof connectRedis>, db?: number): Promise<number> {
+  const list = (await admin.call("CLIENT", "LIST")) as string;
+  return list
+    .split("\n")
+    .filter(
+      (line) =>
+        line.includes("name=jude-operator-promotion") && (db === undefined || line.includes(` db=${db} `)),
+    ).length;
+}
+
+/**
+ * A private redis-server and an admin connection to it, started before the describe's tests; after
+ * them `stores` is closed, then the admin connection and the server.
+ */
+function privateRedis(stores: ModelStores): { redis: OwnedRedis; admin: ReturnType<typeof connectRedis> } {
+  const server = {} as { redis: OwnedRedis; admin: ReturnType<typeof connectRedis> };
+  beforeAll(async () => {
+    server.redis = await startOwnedRedis();
+    server.admin = connectRedis({ url: server.redis.url });
+  });
+  afterAll(async () => {
+    stores.close();
+    server.admin?.disconnect();
+    await server.redis?.destroy();
+  });
+  return server;
+}
+
 describe("the operator's store connections during a Redis outage", () => {
   const stores = new ModelStores();
   const name = `model-store-outage-${process.pid}`;
@@ -79,40 +108,22 @@ describe("the operator's store connections as models come and go", () => {
   // (and, for a Redis that was shut down, retries every 2 s) one connection per store it ever opened.
   const stores = new ModelStores();
   const name = `model-store-users-${process.pid}`;
-  let redis: OwnedRedis;
-  let admin: ReturnType<typeof connectRedis>;
-
+  const server = privateRedis(stores);
   /** The operator's connections to the private Redis, per database. */
-  const connections = async (db: number) => {
-    const list = (await admin.call("CLIENT", "LIST")) as string;
-    return list
-      .split("\n")
-      .filter((line) => line.includes("name=jude-operator-promotion") && line.includes(` db=${db} `)).length;
-  };
-
-  beforeAll(async () => {
-    redis = await startOwnedRedis();
-    admin = connectRedis({ url: redis.url });
-  });
-
-  afterAll(async () => {
-    stores.close();
-    admin?.disconnect();
-    await redis?.destroy();
-  });
+  const connections = (db: number) => operatorConnections(server.admin, db);
 
   it("closes a store's connection once no model uses it: a model moved to another URL, or deleted", async () => {
-    await readPointer(await stores.open(`${redis.url}/1`, name, false, "ns/a"));
-    await readPointer(await stores.open(`${redis.url}/1`, name, false, "ns/b"));
+    await readPointer(await stores.open(`${server.redis.url}/1`, name, false, "ns/a"));
+    await readPointer(await stores.open(`${server.redis.url}/1`, name, false, "ns/b"));
     expect(await connections(1)).toBe(1);
 
     // Model a's Secret now names database 2: b still uses database 1's connection.
-    await readPointer(await stores.open(`${redis.url}/2`, name, false, "ns/a"));
+    await readPointer(await stores.open(`${server.redis.url}/2`, name, false, "ns/a"));
     expect(await connections(2)).toBe(1);
     expect(await connections(1)).toBe(1);
 
     // Model b's Secret now names database 3: nobody uses database 1 any more.
-    await readPointer(await stores.open(`${redis.url}/3`, name, false, "ns/b"));
+    await readPointer(await stores.open(`${server.redis.url}/3`, name, false, "ns/b"));
     await waitFor("the unused connection is closed", async () => (await connections(1)) === 0, {
       timeoutMs: 10_000,
       intervalMs: 100,
@@ -127,7 +138,7 @@ describe("the operator's store connections as models come and go", () => {
     );
     // Releasing a model that holds nothing is harmless, and a new open connects again.
     stores.release("ns/a");
-    await readPointer(await stores.open(`${redis.url}/2`, name, false, "ns/a"));
+    await readPointer(await stores.open(`${server.redis.url}/2`, name, false, "ns/a"));
     expect(await connections(2)).toBe(1);
   });
 });
@@ -137,41 +148,25 @@ describe("the operator's store connection of a model whose spec became invalid",
   // store keeps its connection and works on; the fixed spec's model opens the store again.
   const stores = new ModelStores();
   const name = `model-store-invalid-${process.pid}`;
-  let redis: OwnedRedis;
-  let admin: ReturnType<typeof connectRedis>;
-
-  const connections = async () => {
-    const list = (await admin.call("CLIENT", "LIST")) as string;
-    return list.split("\n").filter((line) => line.includes("name=jude-operator-promotion")).length;
-  };
-
-  beforeAll(async () => {
-    redis = await startOwnedRedis();
-    admin = connectRedis({ url: redis.url });
-  });
-
-  afterAll(async () => {
-    stores.close();
-    admin?.disconnect();
-    await redis?.destroy();
-  });
+  const server = privateRedis(stores);
+  const connections = () => operatorConnections(server.admin);
 
   it("keeps the shared connection for the other model, and opens it again once the spec is fixed", async () => {
-    const shared = await stores.open(redis.url, name, false, "ns/a");
-    expect(await stores.open(redis.url, name, false, "ns/b")).toBe(shared);
+    const shared = await stores.open(server.redis.url, name, false, "ns/a");
+    expect(await stores.open(server.redis.url, name, false, "ns/b")).toBe(shared);
     await readPointer(shared);
     expect(await connections()).toBe(1);
 
     // a's spec cannot be parsed any more: b still uses the store, through the same connection.
     stores.release("ns/a");
-    expect(await stores.open(redis.url, name, false, "ns/b")).toBe(shared);
+    expect(await stores.open(server.redis.url, name, false, "ns/b")).toBe(shared);
     await readPointer(shared);
     expect(await connections()).toBe(1);
 
     // a's spec fixed: a uses the same store again; once b is invalid too, a keeps it.
-    expect(await stores.open(redis.url, name, false, "ns/a")).toBe(shared);
+    expect(await stores.open(server.redis.url, name, false, "ns/a")).toBe(shared);
     stores.release("ns/b");
-    await readPointer(await stores.open(redis.url, name, false, "ns/a"));
+    await readPointer(await stores.open(server.redis.url, name, false, "ns/a"));
     expect(await connections()).toBe(1);
 
     // Both invalid: the connection closes; a fixed spec opens a new one, which works.
@@ -180,7 +175,7 @@ describe("the operator's store connection of a model whose spec became invalid",
       timeoutMs: 10_000,
       intervalMs: 100,
     });
-    const reopened = await stores.open(redis.url, name, false, "ns/a");
+    const reopened = await stores.open(server.redis.url, name, false, "ns/a");
     expect(reopened).not.toBe(shared);
     await readPointer(reopened);
     expect(await connections()).toBe(1);
@@ -198,10 +193,7 @@ describe("the operator's store connection of a model whose store Secret is gone"
   let admin: ReturnType<typeof connectRedis>;
   let kube: KubeClient;
 
-  const connections = async () => {
-    const list = (await admin.call("CLIENT", "LIST")) as string;
-    return list.split("\n").filter((line) => line.includes("name=jude-operator-promotion")).length;
-  };
+  const connections = () => operatorConnections(admin);
 
   beforeAll(async () => {
     redis = await startOwnedRedis();

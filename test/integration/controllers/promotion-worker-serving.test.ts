@@ -14,6 +14,7 @@ import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
   applyObjects,
   markModelObserved,
+  patchMinilm,
   startControllers,
   waitForObject,
   type ControllersHarness,
@@ -53,49 +54,32 @@ describe("workers of the active version during a promotion", () => {
 
     // The candidate: a new version whose servers require a token.
     await kubectl(["create", "secret", "generic", "-n", ns, "jude-serving-token", "--from-literal=token=t0"]);
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "embeddingmodel/jude-minilm",
-      "--type=merge",
-      "-p",
-      JSON.stringify({
-        spec: {
-          version: "minilm-v2",
-          model: { uri: "pvc://jude-models/v2/model.onnx" },
-          serving: { auth: { tokenSecretRef: { name: "jude-serving-token", key: "token" } } },
-        },
-      }),
-    ]);
+    await patchMinilm(ns, {
+      spec: {
+        version: "minilm-v2",
+        model: { uri: "pvc://jude-models/v2/model.onnx" },
+        serving: { auth: { tokenSecretRef: { name: "jude-serving-token", key: "token" } } },
+      },
+    });
     // The status the EmbeddingModel controller writes next, with an endpoint the worker config shows:
     // once it does, the pipeline controller rendered the workers from the edited spec.
     const generation = (
       await kubectlJson<{ metadata: { generation: number } }>(["get", "-n", ns, "embeddingmodel/jude-minilm"])
     ).metadata.generation;
     const endpoint = `jude-minilm-${stored.spec.version}.${ns}.svc.cluster.local:50051`;
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "embeddingmodel/jude-minilm",
-      "--subresource=status",
-      "--type=merge",
-      "-p",
-      JSON.stringify({
-        status: {
-          observedGeneration: generation,
-          versions: [
-            {
-              version: stored.spec.version,
-              phase: "Active",
-              modelDigest: stored.spec.model.sha256,
-              endpoint,
-            },
-          ],
-        },
-      }),
-    ]);
+    await patchMinilm(ns, {
+      status: {
+        observedGeneration: generation,
+        versions: [
+          {
+            version: stored.spec.version,
+            phase: "Active",
+            modelDigest: stored.spec.model.sha256,
+            endpoint,
+          },
+        ],
+      },
+    });
     // The workers' config is content-addressed: the one their Deployment mounts.
     let configMap: V1ConfigMap | undefined;
     await waitFor(

@@ -9,7 +9,13 @@ import { parseEmbeddingModel } from "../../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../../../controllers/embedding-model/version-record.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { applyObjects, startControllers, waitForObject, type ControllersHarness } from "./harness.ts";
+import {
+  applyObjects,
+  patchMinilm,
+  startControllers,
+  waitForObject,
+  type ControllersHarness,
+} from "./harness.ts";
 import { model, pipeline, storeSecret } from "./objects.ts";
 
 describe("a Draining version's record with its labels removed by hand", () => {
@@ -31,15 +37,7 @@ describe("a Draining version's record with its labels removed by hand", () => {
     const readModel = async () =>
       parseEmbeddingModel(await kubectlJson<object>(["get", "-n", ns, "embeddingmodel/jude-minilm"]));
     const v1 = await readModel();
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "embeddingmodel/jude-minilm",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { version: "minilm-v2" } }),
-    ]);
+    await patchMinilm(ns, { spec: { version: "minilm-v2" } });
     const v2 = await readModel();
     // What the EmbeddingModel controller records and says once v2 went live and v1 drains.
     for (const version of [v1, v2])
@@ -55,25 +53,16 @@ describe("a Draining version's record with its labels removed by hand", () => {
           }),
         ),
       );
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "embeddingmodel/jude-minilm",
-      "--subresource=status",
-      "--type=merge",
-      "-p",
-      JSON.stringify({
-        status: {
-          observedGeneration: v2.metadata.generation,
-          activeVersion: "minilm-v2",
-          versions: [
-            { version: "minilm-v1", phase: "Draining" },
-            { version: "minilm-v2", phase: "Active" },
-          ],
-        },
-      }),
-    ]);
+    await patchMinilm(ns, {
+      status: {
+        observedGeneration: v2.metadata.generation,
+        activeVersion: "minilm-v2",
+        versions: [
+          { version: "minilm-v1", phase: "Draining" },
+          { version: "minilm-v2", phase: "Active" },
+        ],
+      },
+    });
     await applyObjects(ns, [pipeline("jobs", topic)]);
     const workers = await waitForObject<V1Deployment>(
       ns,
