@@ -318,21 +318,44 @@ describe("BootstrapRun controller", () => {
     const ns = harness.namespace;
     const first = bootstrapRun("jobs-first", "jobs", 1);
     (first.spec as { suspend: boolean }).suspend = true;
-    await applyObjects(ns, [first]);
-    await waitForObject<V1Job>(ns, "job/jobs-first-bootstrap", "the first run's Job", () => true);
-    await applyObjects(ns, [bootstrapRun("jobs-second", "jobs", 1)]);
-    const waiting = await runWithCondition(ns, "jobs-second", "Reconciling", "reason", "AnotherRunInFlight");
-    expect(waiting.status?.phase).toBe("Pending");
-    expect(waiting.status?.watermarks).toBeUndefined();
-    expect(conditionOf(waiting, "Reconciling")?.message).toMatch(
-      /^BootstrapRun jobs-first fills version minilm-v1 of NearlinePipeline jobs already; this run starts once it has finished/,
-    );
-    const jobs = await jobsOfRun(ns, "jobs-second");
-    expect(jobs.trim()).toBe("");
+    // Both runs are deleted whatever the test finds: an unfinished run of jobs/minilm-v1 would hold
+    // back the later tests' runs of that version.
+    const cleanUp = () =>
+      kubectl([
+        "delete",
+        "bootstraprun",
+        "jobs-first",
+        "jobs-second",
+        "-n",
+        ns,
+        "--ignore-not-found",
+        "--wait=true",
+      ]);
+    try {
+      await applyObjects(ns, [first]);
+      await waitForObject<V1Job>(ns, "job/jobs-first-bootstrap", "the first run's Job", () => true);
+      await applyObjects(ns, [bootstrapRun("jobs-second", "jobs", 1)]);
+      const waiting = await runWithCondition(
+        ns,
+        "jobs-second",
+        "Reconciling",
+        "reason",
+        "AnotherRunInFlight",
+      );
+      expect(waiting.status?.phase).toBe("Pending");
+      expect(waiting.status?.watermarks).toBeUndefined();
+      // The run ahead is suspended: the message says so, and how to let this one start.
+      expect(conditionOf(waiting, "Reconciling")?.message).toMatch(
+        /^BootstrapRun jobs-first is suspended and goes first for version minilm-v1 of NearlinePipeline jobs; this run starts once it has finished or is deleted: resume it \(spec\.suspend: false\) or delete it$/,
+      );
+      const jobs = await jobsOfRun(ns, "jobs-second");
+      expect(jobs.trim()).toBe("");
 
-    await kubectl(["delete", "bootstraprun", "jobs-first", "-n", ns, "--wait=true"]);
-    await waitForObject<V1Job>(ns, "job/jobs-second-bootstrap", "the second run's Job", () => true);
-    await kubectl(["delete", "bootstraprun", "jobs-second", "-n", ns, "--wait=true"]);
+      await kubectl(["delete", "bootstraprun", "jobs-first", "-n", ns, "--wait=true"]);
+      await waitForObject<V1Job>(ns, "job/jobs-second-bootstrap", "the second run's Job", () => true);
+    } finally {
+      await cleanUp();
+    }
   });
 
   it("stalls a run of a version the model does not serve, naming the field, and creates no Job", async () => {
