@@ -56,6 +56,30 @@ export function secretStampsOf(reads: readonly SecretReadAtStart[], secrets: Sec
     .join(",");
 }
 
+/**
+ * `desired` (secretStampsOf) with each `name@absent` entry replaced by `current`'s entry for that
+ * Secret, when the running template has one: a Secret deleted under running pods must not roll them.
+ * A new pod could not start without it (its volume holds it in ContainerCreating), so the rollout
+ * would only leave a pod stuck beside those that serve; once the Secret is back, its own stamp rolls
+ * the pods if what they read changed. A Secret absent from the start is stamped absent as before.
+ */
+export function keepStampsOfMissingSecrets(desired: string, current: string | undefined): string {
+  if (current === undefined || !desired.includes("@absent")) return desired;
+  const running = new Map(
+    current
+      .split(",")
+      .filter((entry) => entry.includes("@"))
+      .map((entry) => [entry.slice(0, entry.indexOf("@")), entry] as const),
+  );
+  return desired
+    .split(",")
+    .map((entry) => {
+      if (!entry.endsWith("@absent")) return entry;
+      return running.get(entry.slice(0, -"@absent".length)) ?? entry;
+    })
+    .join(",");
+}
+
 /** Where secret-backed files are mounted inside worker containers. */
 export const secretMountRoot = "/var/run/jude/secrets";
 

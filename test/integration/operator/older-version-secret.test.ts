@@ -75,6 +75,9 @@ describe("a TLS Secret named by an older served version's record, deleted", () =
     );
     expect(condition(awaiting, "Ready")?.message).not.toContain("tls-v1");
 
+    const v1Template = async () =>
+      ((await getObject("deployment/minilm-v1", namespace))?.spec as Json).template as Json;
+    const templateBefore = await v1Template();
     await kubectl(["delete", "secret", "tls-v1", "-n", namespace]);
     const told = await waitForModel((object) => condition(object, "Ready")?.message.includes(said) === true);
     // Not held back: v2 still waits for its approval only, v1 still serves the readers.
@@ -96,6 +99,9 @@ describe("a TLS Secret named by an older served version's record, deleted", () =
       timeoutMs: 60_000,
       intervalMs: 200,
     });
+    // v1's pods are not rolled: a new one could not start without its Secret (it stamped the template
+    // `tls-v1@absent` before, and the rollout left a pod that cannot start beside the one serving).
+    expect(await v1Template()).toEqual(templateBefore);
     const events = await olderVersionEvents();
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ message: said });
