@@ -12,14 +12,23 @@ npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 step "typecheck"
 npx tsc -p tsconfig.json --noEmit
 results=$(mktemp -d)
+already_up=yes # until the testbed step knows better: nothing to stop before it
 # run_project PROJECT [REPORT]: one JSON report per run in $results (the closing line sums them all).
 run_project() { npx vitest run --project "$1" --reporter=default --reporter=json --outputFile.json="$results/${2:-$1}.json"; }
+# On the way out of a failed run: stop the testbed if this run started it, then the closing lines,
+# which repeat every failed test so the end of a long CI log names them.
+finish() {
+  local rc=$?
+  if [ "$already_up" = no ]; then step "testbed down"; node test/testbed/cli.ts down || true; fi
+  node scripts/test-report.ts "$results" || true
+  exit "$rc"
+}
+trap finish EXIT
 step "unit"
 run_project unit
 
 step "testbed up"
 already_up=$(node test/testbed/cli.ts status >/dev/null 2>&1 && echo yes || echo no)
-if [ "$already_up" = no ]; then trap 'step "testbed down"; node test/testbed/cli.ts down' EXIT; fi
 node test/testbed/cli.ts up
 # Integration in two lanes (vitest.config.ts): first the files listed as safe beside each other,
 # several at a time (they mostly wait on product timers), then every other file one at a time.
@@ -33,15 +42,8 @@ JUDE_INTEGRATION_LANE=serial run_project integration integration-serial || lanes
 [ "$lanes_ok" = yes ] || exit 1
 step "e2e"
 run_project e2e
-if [ "$already_up" = no ]; then trap - EXIT; step "testbed down"; node test/testbed/cli.ts down; fi
+trap - EXIT
+if [ "$already_up" = no ]; then step "testbed down"; node test/testbed/cli.ts down; fi
 
-# One closing line over all projects, in the plain "N passed, N failed" form CI reads.
-node -e '
-const fs = require("node:fs");
-let passed = 0, failed = 0, skipped = 0;
-for (const file of fs.readdirSync(process.argv[1])) {
-  const report = JSON.parse(fs.readFileSync(process.argv[1] + "/" + file, "utf8"));
-  passed += report.numPassedTests; failed += report.numFailedTests; skipped += report.numPendingTests + report.numTodoTests;
-}
-console.log(`\n${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
-' "$results"
+# The closing lines: any failed test again, then "N passed, N failed" over all projects, as CI reads it.
+node scripts/test-report.ts "$results"
