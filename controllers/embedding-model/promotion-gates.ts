@@ -47,7 +47,7 @@ export interface BootstrapObservation {
   perRun?: string;
   /**
    * False when a run's snapshot time is not known (a run of files captures no changelog offsets): a
-   * new build cannot tell it for an earlier build's (promotion-observe.ts isEarlierBuild), so it cannot
+   * new build cannot tell it for an earlier build's (shared/filling-run.ts isEarlierBuild), so it cannot
    * be replaced by one; the user deletes it.
    */
   snapshotTimed?: boolean;

@@ -28,7 +28,7 @@ import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
 import { unreadyPods, withProbeFailure, type UnreadyPods } from "../shared/unready-pods.ts";
 import { readProbeFailure } from "../shared/probe-events.ts";
-import { fillingRun } from "../shared/filling-run.ts";
+import { fillingRun, isEarlierBuild } from "../shared/filling-run.ts";
 import { describeNotReadyPod, notProgressing } from "../shared/progress-deadline.ts";
 import { buildStart, recordedSpec } from "./version-record.ts";
 import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
@@ -50,18 +50,6 @@ export function runsOfVersion(
       const run = parsed.data;
       return run.spec.modelVersion === version && names.has(run.spec.pipelineRef.name) ? [run] : [];
     });
-}
-
-/**
- * Whether `run` filled an earlier build of its version: its snapshot was captured before the current
- * build started (its promotion's start, or a later rebuild's: version-record.ts buildStart). A version whose vectors were collected and that is promoted again (a
- * rollback beyond retention) still has the Succeeded run of its first build; that run says nothing
- * about the vectors now in the store, and its name is the one the new build's run needs.
- */
-export function isEarlierBuild(run: BootstrapRun, buildStartTime: string | undefined): boolean {
-  const captured = run.status?.watermarks?.capturedTime;
-  if (captured === undefined || buildStartTime === undefined) return false;
-  return Date.parse(captured) < Date.parse(buildStartTime);
 }
 
 /**

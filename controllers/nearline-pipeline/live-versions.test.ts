@@ -4,6 +4,8 @@ import { record } from "../embedding-model/promotion-fixtures.ts";
 import { resolveLiveVersions } from "./live-versions.ts";
 import { setPath, testModel } from "./test-objects.ts";
 
+// A minute ago: after the fixtures' promotion start (two hours ago), so the run fills the current build.
+const capturedTime = new Date(Date.now() - 60_000).toISOString();
 const run = (version: string, watermarks: boolean) =>
   parseBootstrapRun({
     apiVersion: "jude.dev/v1alpha1",
@@ -14,7 +16,7 @@ const run = (version: string, watermarks: boolean) =>
       ? {
           status: {
             watermarks: {
-              capturedTime: "2026-12-02T12:00:00Z",
+              capturedTime: capturedTime,
               topic: "jobs",
               partitions: [{ partition: 0, offset: 42 }],
             },
@@ -162,5 +164,24 @@ describe("live versions of a pipeline", () => {
     const resolved = resolveLiveVersions(testModel(), records, [waiting, filling]);
     expect(resolved.waiting).toEqual([]);
     expect(resolved.versions[0]?.startOffsets).toEqual([{ partition: 0, offset: 42 }]);
+  });
+
+  // A version promoted again after its vectors were collected (a rollback beyond retention) is a new
+  // build: a Succeeded run left from its first build (a user's, which the promotion does not delete)
+  // captured offsets of a snapshot the store no longer holds; the workers wait for the new run's.
+  it("ignores the offsets of a run that filled an earlier build of the version", () => {
+    const now = new Date().toISOString();
+    const earlier = run("v2", true);
+    earlier.status = { ...earlier.status, phase: "Succeeded" };
+    const promotedAgain = [pinned("v2", { workers: true, fromBootstrap: true, promotionStartTime: now })];
+    const resolved = resolveLiveVersions(testModel(), promotedAgain, [earlier]);
+    expect(resolved.versions).toEqual([]);
+    expect(resolved.waiting[0]?.reason).toContain("waiting for them");
+    const rebuilt = [pinned("v2", { workers: true, fromBootstrap: true, buildStartTime: now })];
+    expect(resolveLiveVersions(testModel(), rebuilt, [earlier]).versions).toEqual([]);
+    const current = [pinned("v2", { workers: true, fromBootstrap: true })];
+    expect(resolveLiveVersions(testModel(), current, [earlier]).versions[0]?.startOffsets).toEqual([
+      { partition: 0, offset: 42 },
+    ]);
   });
 });

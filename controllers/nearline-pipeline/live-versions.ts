@@ -5,8 +5,8 @@
 // bootstrap was requested, and the previous one while it drains. Pure.
 import type { BootstrapRun, EmbeddingModel } from "../../crds/index.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
-import { fillingRun } from "../shared/filling-run.ts";
-import type { RecordedSpec, VersionRecord } from "../embedding-model/version-record.ts";
+import { fillingRun, isEarlierBuild } from "../shared/filling-run.ts";
+import { buildStart, type RecordedSpec, type VersionRecord } from "../embedding-model/version-record.ts";
 import { grpcEndpoint } from "../embedding-model/service.ts";
 import { servingName } from "../shared/names.ts";
 import { reconcileErrorReason } from "../shared/reconcile-error.ts";
@@ -128,7 +128,13 @@ export function resolveLiveVersions(
       result.versions.push(resolved);
       continue;
     }
-    const run = fillingRun(runs.filter((entry) => entry.spec.modelVersion === record.version));
+    // A run of an earlier build (the version promoted again after its vectors were collected) captured
+    // offsets of a snapshot the store no longer holds: the workers wait for the current build's run.
+    const run = fillingRun(
+      runs.filter(
+        (entry) => entry.spec.modelVersion === record.version && !isEarlierBuild(entry, buildStart(record)),
+      ),
+    );
     if (run?.spec.source.files !== undefined) result.versions.push(resolved);
     else if (run?.status?.watermarks !== undefined)
       result.versions.push({ ...resolved, startOffsets: run.status.watermarks.partitions });
