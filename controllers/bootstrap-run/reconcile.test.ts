@@ -769,6 +769,9 @@ describe("reconcileBootstrapRun", () => {
       noSecret.Secret = [];
       const unread = await reconcile(noSecret);
       expect(unread.filter((call) => call.verb === "delete")).toEqual([]);
+      // Nor is its template rendered again without them (a Job's template cannot change; its shard
+      // pods keep the volumes of the Secrets as they were).
+      expect(unread.filter((call) => call.verb === "apply" && call.kind === "Job")).toEqual([]);
     });
 
     it("never replaces a Job an operator without the annotation started (its store is unknown)", async () => {

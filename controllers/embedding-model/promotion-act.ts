@@ -13,10 +13,11 @@ import { deleteVersionStep, flip, isStoreError, rollback, type Store } from "../
 import type { Images } from "../shared/image.ts";
 import { deleteRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
-import { annotationKeys, childLabels } from "../shared/labels.ts";
+import { childLabels } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
-import { keepStampsOfMissingSecrets, type SecretsAsRead } from "../shared/secret-wiring.ts";
+import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
+import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { runsOfVersion } from "./promotion-observe.ts";
 import { isEarlierBuild } from "../shared/filling-run.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
@@ -147,23 +148,6 @@ export async function actOnPromotion(
   await reconcileRuns(context, model, decision, options);
   if (options.store !== undefined) await collectStep(context, options.store, decision.collect);
   return { switchSeconds, olderVersionProblems };
-}
-
-/**
- * The pod template's Secret stamp of `deployment` as running for each Secret that is gone (an older
- * version's record names a TLS Secret deleted since, said as an olderVersionProblem): stamped
- * `absent`, its pods would roll into one that cannot start (keepStampsOfMissingSecrets).
- */
-function keepRunningSecretStamps(context: ReconcileContext, deployment: V1Deployment): void {
-  const annotations = deployment.spec?.template?.metadata?.annotations;
-  const desired = annotations?.[annotationKeys.secretVersions];
-  if (annotations === undefined || desired === undefined) return;
-  const key = { namespace: context.key.namespace, name: deployment.metadata?.name ?? "" };
-  const current = context.cache.get<V1Deployment & KubeObject>(resourceTypes.deployment, key);
-  annotations[annotationKeys.secretVersions] = keepStampsOfMissingSecrets(
-    desired,
-    current?.spec?.template?.metadata?.annotations?.[annotationKeys.secretVersions],
-  );
 }
 
 type SecretObject = KubeObject & { data?: Record<string, unknown> };

@@ -128,7 +128,7 @@ describe("reconcileNearlinePipeline", () => {
   // servers use, and the workers verify them with that Secret's ca.crt. The reconcile must read that
   // Secret, not only the spec's: stamped `absent`, v1's workers roll at once and a new CA of their
   // servers never reaches them; and without its key names the ca.crt is assumed there.
-  it("stamps an older version's workers with the CA of the TLS Secret its record names", async () => {
+  it("stamps an older version's workers with the CA of the TLS Secret its record names, kept once it is deleted", async () => {
     const tlsSecret = (name: string, ca: string) => ({
       kind: "Secret",
       metadata: { name, namespace: testNamespace, resourceVersion: "5" },
@@ -146,12 +146,27 @@ describe("reconcileNearlinePipeline", () => {
       promotionStartTime: "2026-12-01T00:00:00Z",
       workers: true,
     });
-    const stamp = async (ca: string) => {
+    // `ca` undefined: tls-v1 deleted, under v1's workers running with the stamp `running`.
+    const stamp = async (ca: string | undefined, running?: string) => {
       const calls = await reconcile({
         NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
         EmbeddingModel: [raw as KubeObject],
         ConfigMap: [record as KubeObject],
-        Secret: [secret, tlsSecret("tls-v1", ca), tlsSecret("tls-v2", "CA of v2")],
+        Secret: [
+          secret,
+          ...(ca === undefined ? [] : [tlsSecret("tls-v1", ca)]),
+          tlsSecret("tls-v2", "CA of v2"),
+        ],
+        Deployment:
+          running === undefined
+            ? []
+            : [
+                {
+                  kind: "Deployment",
+                  metadata: { name: "jobs-minilm-v1-nearline", namespace: testNamespace },
+                  spec: { template: { metadata: { annotations: { "jude.dev/secret-versions": running } } } },
+                } as KubeObject,
+              ],
       });
       const applied = calls.find(
         (call) =>
@@ -164,6 +179,10 @@ describe("reconcileNearlinePipeline", () => {
     const before = await stamp("CA of v1");
     expect(before).toMatch(/tls-v1@sha256:[0-9a-f]{16}/);
     expect(await stamp("another CA of v1")).not.toBe(before);
+    // Deleted under running workers: stamped `absent` they would roll into a worker that cannot start
+    // (its Secret volume missing); they keep their stamp. Absent from the start, it is stamped so.
+    expect(await stamp(undefined, before)).toBe(before);
+    expect(await stamp(undefined)).toMatch(/tls-v1@absent/);
   });
 
   // v1's workers run beside v2's during v2's promotion, rendered from v1's record, whose token Secret

@@ -21,6 +21,7 @@ import type { WorkloadPlacement } from "../shared/placement.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { nearlineWorkerName } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
+import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
 import { deleteSupersededConfigMaps, type DeploymentRollout } from "../shared/config-map-names.ts";
 import { readVersionRecords, versionsNamedBy } from "../embedding-model/record-reader.ts";
 import { caughtUpCondition, nextFiguresReadMs, pipelinePollMs, turnedReadyWithin } from "./caught-up.ts";
@@ -138,6 +139,9 @@ export async function reconcileNearlinePipeline(
         );
       }
       await context.client.apply(desired.configMap as KubeObject, childApply);
+      // An older version's record may name a Secret deleted since (said as an olderVersionProblem):
+      // its running workers keep their stamp rather than roll into a worker that cannot start.
+      keepRunningSecretStamps(context, desired.deployment);
       const deployment = await context.client.apply(desired.deployment as KubeObject, childApply);
       await context.client.apply(desired.disruptionBudget as KubeObject, childApply);
       await deleteSupersededConfigMaps(context, {

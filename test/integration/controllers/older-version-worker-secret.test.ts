@@ -5,10 +5,12 @@
 // volume holds it in ContainerCreating): the pipeline says so (its conditions' message and one Warning
 // Event naming the version, the Secret and the consequence), the new version's workers are applied as
 // before, and the words go once the Secret is back (Secrets are not watched: the pipeline's poll finds
-// it). NearlinePipeline controller in-process against the testbed's real API server, kwok nodes.
+// it). Nor are the older version's workers rolled for it: a TLS Secret they read at start, deleted,
+// keeps its stamp in their template (stamped absent, they rolled into a worker that cannot start).
+// NearlinePipeline controller in-process against the testbed's real API server, kwok nodes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
-import { parseEmbeddingModel } from "../../../crds/index.ts";
+import { parseEmbeddingModel, type EmbeddingModel } from "../../../crds/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -34,9 +36,11 @@ type Event = {
 const said =
   "version minilm-v1's workers mount Secret token-v1 (spec.serving.auth.tokenSecretRef in the version's record), which does not exist: its running workers keep working, but a worker that stops cannot start again until the Secret is restored";
 
+const tokenV1 = { tokenSecretRef: { name: "token-v1", key: "token" } };
+
 const ready = (object: Pipeline) => object.status?.conditions?.find((entry) => entry.type === "Ready");
 
-describe("an older version's token Secret, named by its record, missing", () => {
+describe("an older version's Secret, named by its record, missing", () => {
   let harness: ControllersHarness;
 
   beforeAll(async () => {
@@ -72,26 +76,30 @@ describe("an older version's token Secret, named by its record, missing", () => 
         event.message.includes("token-v1"),
     );
 
+  /** What the EmbeddingModel controller records of `version` while it promotes v2, served as `serving`. */
+  const record = async (version: string, serving?: (spec: EmbeddingModel["spec"]["serving"]) => object) => {
+    const stored = parseEmbeddingModel(
+      await kubectlJson(["get", "-n", harness.namespace, "embeddingmodel/jude-minilm"]),
+    );
+    const object = desiredVersionRecord(stored, {
+      version,
+      spec: {
+        model: stored.spec.model,
+        prompts: stored.spec.prompts,
+        serving: (serving?.(stored.spec.serving) ?? stored.spec.serving) as EmbeddingModel["spec"]["serving"],
+      },
+      promotionStartTime: "2026-12-02T00:00:00Z",
+      workers: true,
+    });
+    return { ...object, metadata: { ...object.metadata, namespace: undefined } };
+  };
+
   it("is said on the pipeline and in one Warning Event, both versions' workers applied, gone once the Secret is back", async () => {
     const ns = harness.namespace;
-    const stored = parseEmbeddingModel(await kubectlJson(["get", "-n", ns, "embeddingmodel/jude-minilm"]));
-    // What the EmbeddingModel controller records while it promotes v2: v1, promoted with a token
-    // Secret today's spec no longer names, and v2; the workers of both run.
-    const record = (version: string, serving: typeof stored.spec.serving) => {
-      const object = desiredVersionRecord(stored, {
-        version,
-        spec: { model: stored.spec.model, prompts: stored.spec.prompts, serving },
-        promotionStartTime: "2026-12-02T00:00:00Z",
-        workers: true,
-      });
-      return { ...object, metadata: { ...object.metadata, namespace: undefined } };
-    };
+    // v1, promoted with a token Secret today's spec no longer names, and v2; the workers of both run.
     await applyObjects(ns, [
-      record("minilm-v1", {
-        ...stored.spec.serving,
-        auth: { tokenSecretRef: { name: "token-v1", key: "token" } },
-      }),
-      record("minilm-v2", stored.spec.serving),
+      await record("minilm-v1", (serving) => ({ ...serving, auth: tokenV1 })),
+      await record("minilm-v2"),
     ]);
 
     const told = await waitForObject<Pipeline>(
@@ -126,5 +134,44 @@ describe("an older version's token Secret, named by its record, missing", () => 
       "the words gone with the Secret back",
       (object) => ready(object) !== undefined && !ready(object)!.message.includes("token-v1"),
     );
+  });
+  it("keeps v1's workers running when the serving TLS Secret its record names is deleted: the template keeps its stamp", async () => {
+    const ns = harness.namespace;
+    const deployment = `deployment/jobs-minilm-v1-nearline`;
+    const template = async () =>
+      (await kubectlJson<{ spec: { template: Record<string, unknown> } }>(["get", "-n", ns, deployment])).spec
+        .template;
+    const stamp = (of: Record<string, unknown>) =>
+      (of.metadata as { annotations?: Record<string, string> }).annotations?.["jude.dev/secret-versions"];
+    // v1 was promoted serving over TLS with tls-v1, whose ca.crt its workers verify the servers with
+    // (read at start: stamped in the template); today's spec serves without TLS.
+    await kubectl(["create", "secret", "generic", "tls-v1", "-n", ns, "--from-literal=ca.crt=ca-v1"]);
+    await applyObjects(ns, [
+      await record("minilm-v1", (serving) => ({ ...serving, auth: tokenV1, tls: { secretName: "tls-v1" } })),
+    ]);
+    await waitFor(
+      "v1's worker template stamped with tls-v1's ca.crt",
+      async () => stamp(await template())?.includes("tls-v1@sha256:") === true,
+      { timeoutMs: 60_000 },
+    );
+    const before = await template();
+
+    await kubectl(["delete", "secret", "tls-v1", "-n", ns]);
+    const missing =
+      "version minilm-v1's workers mount Secret tls-v1 (spec.serving.tls.secretName in the version's record), which does not exist";
+    await waitForObject<Pipeline>(
+      ns,
+      "nearlinepipeline/jobs",
+      "the pipeline saying v1's TLS Secret is missing",
+      (object) => ready(object)?.message.includes(missing) === true,
+    );
+    // Said, and v1's workers not rolled: a new worker could not start without the Secret's volume (the
+    // template was stamped `tls-v1@absent`, and the rollout left a pod stuck beside those working).
+    const from = await reconciles();
+    await waitFor("two more reconciles", async () => (await reconciles()) >= from + 2, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    expect(await template()).toEqual(before);
   });
 });
