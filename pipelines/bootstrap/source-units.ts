@@ -152,7 +152,7 @@ export async function* kafkaPartitionBatches(
     const last = start + maxEntities >= kept.length;
     const next = last ? end : slice[slice.length - 1]!.offset + 1;
     // Records not written (undecodable, or without any extracted field) ride on the last batch with
-    // their count, which covers the whole partition like `deleted` and `skipped`.
+    // their count, which covers the whole partition like `skipped`.
     const failures = last ? unwritable : [];
     yield {
       entities: slice,
