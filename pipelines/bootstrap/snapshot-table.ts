@@ -1,7 +1,17 @@
 /**
  * The latest state of every key of one Kafka partition, built by replaying the partition from its
- * start up to the run's watermark: a newer record of a key replaces the one held, a delete (a
- * tombstone or the decode rule's delete values) drops the key. What remains is the snapshot to write.
+ * start up to the run's watermark: a newer record of a key replaces the one held, whether it is an
+ * upsert or a delete (a tombstone or the decode rule's delete values). What remains is the snapshot to
+ * write: the live keys as upserts and the deleted keys as deletes (the batch writer writes those as
+ * conditional tombstones, as nearline does).
+ *
+ * Deletes must reach the store, not only drop the key here. A key's records are in one partition only
+ * until partitions are added: the producer's partitioner then moves some keys to a new partition, so a
+ * key updated on partition 0 can be deleted by a record on partition 1, which another replay (maybe
+ * another shard) handles. Left out of the snapshot, that delete never reached the version, and the
+ * update from partition 0 was written and stayed for good (the version's nearline workers start at the
+ * watermarks, after the delete). Written as a tombstone at its own position, it beats the older update
+ * whichever is written first, and it also removes a key the store still held from an earlier run.
  *
  * "Newer" is the store's order (event time, then partition, then offset: store/ordering.ts), which nearline's
  * conditional writes apply, not the log order: a record that comes later in the log with an older
@@ -16,7 +26,7 @@
 import { isNewer, type Position } from "../../store/index.ts";
 import type { EntityText } from "../shared/entity-text.ts";
 
-/** The latest live state of one key. */
+/** A live key's latest record: an upsert with its rendered text. */
 export interface SnapshotEntry {
   readonly id: string;
   readonly partition: number;
@@ -26,67 +36,52 @@ export interface SnapshotEntry {
   readonly text: EntityText;
 }
 
-/** Counts of a replay. */
-export interface SnapshotCounts {
-  /** Upserts replaced by a newer record (upsert or delete) of the same key, or older than the one held. */
-  superseded: number;
-  /** Keys whose latest record is a delete. */
-  dropped: number;
-}
+/** A key's latest record as the snapshot writes it: an upsert with its text, or a delete (text null). */
+export type SnapshotChange =
+  | (SnapshotEntry & { readonly op: "upsert" })
+  | {
+      readonly op: "delete";
+      readonly id: string;
+      readonly partition: number;
+      readonly offset: number;
+      readonly eventTimeMs: number;
+      readonly text: null;
+    };
 
-/** Latest live entry per key, iterated in ascending offset order. */
+/** Latest record per key, live or deleted, iterated in ascending offset order. */
 export class SnapshotTable {
-  // Re-inserting on every upsert keeps the Map's iteration order equal to the order of each key's
-  // latest record, i.e. ascending offset, which is what the checkpoint's "written through" needs.
+  // Re-inserting on every record that wins keeps the Map's iteration order equal to the order of each
+  // key's latest record, i.e. ascending offset, which is what the checkpoint's "written through" needs.
   // A record that loses is not inserted, so that order holds: each entry sits where its own record came.
-  readonly #latest = new Map<string, SnapshotEntry>();
-  /** Keys whose newest record is a delete, with its position, so an older upsert does not bring them back. */
-  readonly #deleted = new Map<string, Position>();
-  #superseded = 0;
+  readonly #latest = new Map<string, SnapshotChange>();
 
   /** Applies an upsert unless the key holds a newer record; records must arrive in ascending offset order. */
   upsert(entry: SnapshotEntry): void {
-    if (!this.#isNewest(entry.id, entry)) {
-      this.#superseded++;
-      return;
-    }
-    if (this.#latest.delete(entry.id)) this.#superseded++;
-    this.#deleted.delete(entry.id);
-    this.#latest.set(entry.id, entry);
+    this.#apply({ ...entry, op: "upsert" });
   }
 
-  /**
-   * Applies a delete at `position` unless the key holds a newer record: the key is not part of the
-   * snapshot (unless a newer record brings it back).
-   */
+  /** Applies a delete at `position` unless the key holds a newer record (a newer upsert brings it back). */
   delete(id: string, position: Position): void {
-    if (!this.#isNewest(id, position)) return;
-    if (this.#latest.delete(id)) this.#superseded++;
-    this.#deleted.set(id, {
+    this.#apply({
+      op: "delete",
+      id,
       eventTimeMs: position.eventTimeMs,
-      partition: position.partition,
+      partition: position.partition ?? -1,
       offset: position.offset,
+      text: null,
     });
   }
 
-  #isNewest(id: string, position: Position): boolean {
-    return isNewer(position, this.#latest.get(id) ?? this.#deleted.get(id) ?? null);
+  #apply(change: SnapshotChange): void {
+    if (!isNewer(change, this.#latest.get(change.id) ?? null)) return;
+    this.#latest.delete(change.id);
+    this.#latest.set(change.id, change);
   }
 
-  /** Counts so far. */
-  get counts(): SnapshotCounts {
-    return { superseded: this.#superseded, dropped: this.#deleted.size };
-  }
-
-  /** Number of live keys. */
-  get size(): number {
-    return this.#latest.size;
-  }
-
-  /** Live entries whose latest record is after `offset`, in ascending offset order. */
-  entriesAfter(offset: number): SnapshotEntry[] {
-    const entries: SnapshotEntry[] = [];
-    for (const entry of this.#latest.values()) if (entry.offset > offset) entries.push(entry);
-    return entries;
+  /** Every key's latest record (upsert or delete) after `offset`, in ascending offset order. */
+  changesAfter(offset: number): SnapshotChange[] {
+    const changes: SnapshotChange[] = [];
+    for (const change of this.#latest.values()) if (change.offset > offset) changes.push(change);
+    return changes;
   }
 }

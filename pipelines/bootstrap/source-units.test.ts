@@ -46,13 +46,13 @@ describe("kafkaPartitionBatches", () => {
     record(1, "b", { id: "b", title: "Cook" }),
     record(2, "a", { id: "a", title: "Head nurse" }),
     record(3, "c", { id: "c", title: "Pilot" }),
-    record(4, "b", null), // tombstone: b is not part of the snapshot
+    record(4, "b", null), // tombstone: b's latest record is a delete
     record(5, "x", "{broken"),
     record(6, "d", { id: "d", op: "d" }), // delete by rule of a key never seen
     record(7, "e", { id: "e", other: 1 }), // none of the extracted fields
   ];
 
-  it("yields the latest live value per key in offset order, with positions that cover the range", async () => {
+  it("yields the latest record per key in offset order, deletes included, with positions that cover the range", async () => {
     const unit = { start: 0, end: 8, position: 0, done: false };
     const batches = await collect(
       kafkaPartitionBatches(
@@ -62,26 +62,48 @@ describe("kafkaPartitionBatches", () => {
         2,
       ),
     );
-    expect(batches.map((batch) => batch.entities.map((entity) => [entity.id, entity.offset]))).toEqual([
+    // Deletes are written as tombstones: the key's update may be on another partition, or in the store.
+    expect(
+      batches.map((batch) => batch.entities.map((entity) => [entity.id, entity.op, entity.offset])),
+    ).toEqual([
       [
-        ["a", 2],
-        ["c", 3],
+        ["a", "upsert", 2],
+        ["c", "upsert", 3],
+      ],
+      [
+        ["b", "delete", 4],
+        ["d", "delete", 6],
       ],
     ]);
+    expect(batches[1]!.entities[0]).toEqual({
+      op: "delete",
+      id: "b",
+      partition: 3,
+      offset: 4,
+      eventTimeMs: 1_004,
+      text: null,
+    });
     expect(batches[0]!.entities[0]).toMatchObject({
       op: "upsert",
       partition: 3,
       eventTimeMs: 1_002,
       text: { text: "Job: Head nurse" },
     });
-    expect(batches.map((batch) => [batch.position, batch.done])).toEqual([[8, true]]);
-    // e's only record has none of the extracted fields: counted failed with the broken record.
+    expect(batches.map((batch) => [batch.position, batch.done])).toEqual([
+      [4, false],
+      [8, true],
+    ]);
+    // e's only record has none of the extracted fields: counted failed with the broken record. The
+    // deletes are counted by the batch writer, from the tombstones it writes.
     expect(batches.map((batch) => batch.counts)).toEqual([
-      { processed: 8, failed: 2, deleted: 2, skipped: 0 },
+      { processed: 4 },
+      { processed: 4, failed: 2, skipped: 0 },
     ]);
     const split = await collect(kafkaPartitionBatches(chunks(records), unit, createInterpreter(config()), 1));
     expect(split.map((batch) => [batch.position, batch.done])).toEqual([
       [3, false],
+      [4, false],
+      [5, false],
       [8, true],
     ]);
   });
@@ -131,7 +153,7 @@ describe("kafkaPartitionBatches", () => {
     expect(batches[0]!.entities.map((entity) => [entity.id, entity.offset, entity.text?.text])).toEqual([
       ["a", 0, "Job: Nurse"],
     ]);
-    expect(batches[0]!.counts).toEqual({ processed: 4, failed: 3, deleted: 0, skipped: 0 });
+    expect(batches[0]!.counts).toEqual({ processed: 4, failed: 3, skipped: 0 });
     expect(batches[0]!.failures?.map((failure) => [failure.code, failure.offset, failure.id])).toEqual([
       ["NO_FIELDS", 1, "a"],
       ["NO_FIELDS", 2, "b"],
@@ -146,7 +168,7 @@ describe("kafkaPartitionBatches", () => {
         10,
       ),
     );
-    expect(scoped[0]!.counts).toEqual({ processed: 2, failed: 0, deleted: 0, skipped: 0 });
+    expect(scoped[0]!.counts).toEqual({ processed: 2, failed: 0, skipped: 0 });
   });
 
   it("resumes after the checkpointed position and leaves out what the scope excludes", async () => {
@@ -158,12 +180,13 @@ describe("kafkaPartitionBatches", () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]!.entities.map((entity) => entity.id)).toEqual(["c"]);
     // a (offset 2, out of scope) lies before the position but was never counted: skipped rides on
-    // the last batch, which the interrupted attempt never committed.
-    expect(batches[0]!.counts).toMatchObject({ processed: 5, skipped: 1 });
+    // the last batch, which the interrupted attempt never committed. The deletes of b and d are out
+    // of scope too.
+    expect(batches[0]!.counts).toMatchObject({ processed: 5, skipped: 3 });
     const late = await collect(
       kafkaPartitionBatches(chunks(records), { ...unit, position: 0 }, createInterpreter(scoped), 10),
     );
-    expect(late[0]!.counts.skipped).toBe(1); // a
+    expect(late[0]!.counts.skipped).toBe(3); // a, b, d
   });
 
   it("adds up to the same counts whether or not the shard was interrupted", async () => {
@@ -182,7 +205,7 @@ describe("kafkaPartitionBatches", () => {
       kafkaPartitionBatches(chunks(records), { ...unit, position: whole[0]!.position }, scoped, 1),
     );
     expect(sum([whole[0]!, ...resumed])).toEqual(sum(whole));
-    expect(sum(whole)).toMatchObject({ processed: 8, failed: 1, deleted: 2, skipped: 0 });
+    expect(sum(whole)).toEqual({ processed: 8, failed: 1, skipped: 2 }); // b and d: deletes out of scope
   });
 
   it("says why each record counted failed was not written, and where it is", async () => {
@@ -191,13 +214,17 @@ describe("kafkaPartitionBatches", () => {
       kafkaPartitionBatches(chunks(records), unit, createInterpreter(config()), 2),
     );
     expect(batches.map((batch) => batch.failures)).toEqual([
+      undefined,
       [
         { code: "NOT_AN_OBJECT", reason: expect.stringMatching(/not an object/), partition: 3, offset: 5 },
         { code: "NO_FIELDS", reason: expect.any(String), partition: 3, offset: 7, id: "e" },
       ],
     ]);
     // Counted by code with the failed count, on the partition's last batch.
-    expect(batches.map((batch) => batch.failedCodes)).toEqual([{ NOT_AN_OBJECT: 1, NO_FIELDS: 1 }]);
+    expect(batches.map((batch) => batch.failedCodes)).toEqual([
+      undefined,
+      { NOT_AN_OBJECT: 1, NO_FIELDS: 1 },
+    ]);
   });
 
   it("finishes an empty range with one empty batch", async () => {
@@ -210,7 +237,7 @@ describe("kafkaPartitionBatches", () => {
       ),
     );
     expect(batches).toEqual([
-      { entities: [], position: 5, done: true, counts: { processed: 0, failed: 0, deleted: 0, skipped: 0 } },
+      { entities: [], position: 5, done: true, counts: { processed: 0, failed: 0, skipped: 0 } },
     ]);
   });
 });

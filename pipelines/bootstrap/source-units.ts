@@ -80,8 +80,10 @@ function textOf(
 
 /**
  * Batches of a Kafka partition: replays it from the unit start to its end (the watermark) into a
- * snapshot table, then yields the live keys after the checkpointed position in offset order. Counts of
- * the replay itself ride on the last batch, because a resumed shard replays the whole partition again.
+ * snapshot table, then yields each key's latest record after the checkpointed position in offset
+ * order: live keys as upserts, deleted keys as deletes, which are written as conditional tombstones
+ * (the key's update may be on another partition: snapshot-table.ts). Counts of the replay itself ride
+ * on the last batch, because a resumed shard replays the whole partition again.
  */
 export async function* kafkaPartitionBatches(
   records: AsyncIterable<SourceRecord[]>,
@@ -136,29 +138,29 @@ export async function* kafkaPartitionBatches(
     }
   }
   const end = unit.end ?? unit.position;
-  const entries = table.entriesAfter(unit.position - 1);
-  const kept = entries.filter((entry) => interpreter.keep(entry.id, entry.eventTimeMs));
-  // Like `failed` and `deleted`, `skipped` covers the whole partition: it rides on the last batch,
-  // which a resumed shard has never committed, so entries left out before the checkpointed position
-  // were never counted either.
+  const changes = table.changesAfter(unit.position - 1);
+  const kept = changes.filter((change) => interpreter.keep(change.id, change.eventTimeMs));
+  // Like `failed`, `skipped` covers the whole partition: it rides on the last batch, which a resumed
+  // shard has never committed, so keys left out before the checkpointed position were never counted
+  // either. (`deleted` is counted by the batch writer, from the tombstones it writes.)
   const skipped = table
-    .entriesAfter(-1)
-    .filter((entry) => !interpreter.keep(entry.id, entry.eventTimeMs)).length;
+    .changesAfter(-1)
+    .filter((change) => !interpreter.keep(change.id, change.eventTimeMs)).length;
   let position = unit.position;
   for (let start = 0; start < kept.length || start === 0; start += maxEntities) {
     const slice = kept.slice(start, start + maxEntities);
     const last = start + maxEntities >= kept.length;
     const next = last ? end : slice[slice.length - 1]!.offset + 1;
     // Records not written (undecodable, or without any extracted field) ride on the last batch with
-    // their count, which covers the whole partition like `deleted` and `skipped`.
+    // their count, which covers the whole partition like `skipped`.
     const failures = last ? unwritable : [];
     yield {
-      entities: slice.map((entry) => ({ ...entry, op: "upsert" as const })),
+      entities: slice,
       position: next,
       done: last,
       counts: {
         processed: next - position,
-        ...(last ? { failed, deleted: table.counts.dropped, skipped } : {}),
+        ...(last ? { failed, skipped } : {}),
       },
       ...(failures.length > 0 ? { failures } : {}),
       ...(last && failed > 0 ? { failedCodes } : {}),

@@ -1,0 +1,238 @@
+/**
+ * A Kafka bootstrap applies deletes as nearline does, also when a key's records are on two partitions.
+ * After partitions are added, the producer's partitioner moves some keys to a new partition: a key
+ * updated on partition 0 is deleted by a record on partition 1. Each partition is replayed on its own
+ * (a shard keeps the latest state per key of one partition), so the delete must reach the store as a
+ * conditional tombstone: left out of the snapshot, the key's older upsert from partition 0 was written
+ * and the deleted entity stayed in the version for good (a nearline worker continuing from the
+ * watermarks never sees the delete again). The same holds for a key the store already holds from an
+ * earlier run. Real Kafka and Redis of the testbed, the test embedding server.
+ */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { Admin, Consumer } from "@platformatic/kafka";
+import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts";
+import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { requireEnv } from "../../support/env.ts";
+import {
+  bootstrapBrokers,
+  createTopics,
+  produceEvents,
+  uniqueTopic,
+  type TestEvent,
+} from "../../support/kafka.ts";
+import {
+  expectedFinalState,
+  expectStoreMatches,
+  jobEvent,
+  jobExtract,
+  jobTemplate,
+  nearlineConfig,
+  startInProcessNearline,
+} from "../../support/nearline.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { createBootstrapStore, runShardInProcess, shardConfig, shardDocument, VERSION } from "./helpers.ts";
+import { MODEL_DIMENSIONS } from "./served-embed.ts";
+
+let server: TestEmbeddingServer;
+
+beforeAll(async () => {
+  server = await startTestEmbeddingServer(VERSION, { logLevel: "silent" });
+});
+
+afterAll(async () => {
+  await server?.server.close();
+});
+
+const job = (title: string) => ({ title, company: "Acme", skills: [] });
+const deleteEvent = (id: string, time: number): TestEvent => ({
+  key: id,
+  value: { jobId: id, updatedAt: time, op: "d" },
+});
+const on = (partition: number, event: TestEvent): TestEvent => ({ ...event, partition });
+
+it.each([
+  { layout: "one shard reading both partitions", count: 1, order: [0] },
+  { layout: "two shards, the added partition's first", count: 2, order: [1, 0] },
+])(
+  "deletes a key whose delete is on a partition added after its update ($layout), and nearline from the watermarks agrees",
+  async ({ count, order }) => {
+    const topic = uniqueTopic("bootstrap-moved-delete");
+    await createTopics([topic], 1);
+    const history = [
+      on(0, jobEvent("moved-delete", 100, job("Nurse"))),
+      on(0, jobEvent("moved-tombstone", 100, job("Pilot"))),
+      on(0, jobEvent("moved-recreated", 100, job("Cook"))),
+      on(0, jobEvent("recreated-on-new", 100, job("Driver"))),
+      on(0, deleteEvent("recreated-on-new", 200)),
+      on(0, jobEvent("late-delete", 100, job("Clerk"))),
+      on(0, jobEvent("stays", 100, job("Welder"))),
+    ];
+    await produceEvents(topic, history);
+    await growTo(topic, 2);
+    const moved = [
+      on(1, deleteEvent("moved-delete", 200)),
+      on(1, { key: "moved-tombstone", value: null }), // a tombstone: deleted at its record time (now)
+      on(1, deleteEvent("moved-recreated", 200)),
+      on(1, jobEvent("moved-recreated", 300, job("Baker"))), // re-created after the delete
+      on(1, jobEvent("recreated-on-new", 300, job("Farmer"))), // re-created after its delete on partition 0
+      on(1, deleteEvent("late-delete", 50)), // stamped before the update it follows: loses
+    ];
+    await produceEvents(topic, moved);
+    const watermarks = await endOffsets(topic);
+
+    const target = await createBootstrapStore("moved-delete");
+    const embedding = connectEmbedding({ endpoint: server.address, timeoutMs: 60_000 });
+    try {
+      for (const index of order) {
+        const outcome = await runShardInProcess(
+          bootstrapConfig(topic, target.name, { count, index }, watermarks),
+          embedding.call,
+        );
+        expect(outcome.outcome).toBe("done");
+      }
+      const snapshot = [...history, ...moved];
+      await expectStoreMatches(target.store, VERSION, expectedFinalState(snapshot, VERSION));
+
+      // The version's nearline worker continues from the watermarks (the operator commits them as its
+      // group's offsets): a late update of the deleted key, older than the delete, must not revive it.
+      const nearline = nearlineConfig({
+        topic,
+        storeName: target.name,
+        version: VERSION,
+        digest: server.digest,
+        embeddingAddress: server.address,
+      });
+      await commitOffsets(nearline.source.kafka.consumerGroup, topic, watermarks);
+      const later = [
+        on(0, jobEvent("moved-delete", 150, job("Nurse II"))),
+        on(1, jobEvent("new", 400, job("Chef"))),
+      ];
+      await produceEvents(topic, later);
+      const { app, closeConnection } = await startInProcessNearline(nearline);
+      try {
+        await waitFor(
+          "nearline handled the events after the watermarks",
+          () => app.worker.totals.consumed === later.length && app.worker.lag.total === 0,
+          { timeoutMs: 60_000, intervalMs: 200 },
+        );
+      } finally {
+        await app.stop();
+        closeConnection();
+      }
+      await expectStoreMatches(target.store, VERSION, expectedFinalState([...snapshot, ...later], VERSION));
+    } finally {
+      embedding.close();
+      await target.drop();
+    }
+  },
+);
+
+it("removes a key deleted since an earlier run of the version from the store when the version is bootstrapped again", async () => {
+  const topic = uniqueTopic("bootstrap-delete-rerun");
+  await createTopics([topic], 1);
+  const first = [
+    jobEvent("deleted", 100, job("Nurse")),
+    jobEvent("tombstoned", 100, job("Pilot")),
+    jobEvent("kept", 100, job("Welder")),
+  ];
+  await produceEvents(topic, first);
+  const target = await createBootstrapStore("delete-rerun");
+  const embedding = connectEmbedding({ endpoint: server.address, timeoutMs: 60_000 });
+  try {
+    const earlier = await runShardInProcess(
+      bootstrapConfig(topic, target.name, { count: 1, index: 0 }, await endOffsets(topic), `${topic}-a`),
+      embedding.call,
+    );
+    expect(earlier.outcome).toBe("done");
+    await expectStoreMatches(target.store, VERSION, expectedFinalState(first, VERSION));
+
+    const deletes = [deleteEvent("deleted", 200), { key: "tombstoned", value: null }];
+    await produceEvents(topic, deletes);
+    const again = await runShardInProcess(
+      bootstrapConfig(topic, target.name, { count: 1, index: 0 }, await endOffsets(topic), `${topic}-b`),
+      embedding.call,
+    );
+    expect(again.outcome).toBe("done");
+    const expected = expectedFinalState([...first, ...deletes], VERSION);
+    expect([...expected.values()].filter((hash) => hash === null)).toHaveLength(2);
+    await expectStoreMatches(target.store, VERSION, expected);
+  } finally {
+    embedding.close();
+    await target.drop();
+  }
+});
+
+/** A shard config of the job changelog `topic` into the store `storeName`, reading up to `watermarks`. */
+function bootstrapConfig(
+  topic: string,
+  storeName: string,
+  shards: { count: number; index: number },
+  watermarks: PartitionWatermark[],
+  run = topic,
+) {
+  return shardConfig(
+    shardDocument({
+      storeName,
+      run,
+      source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic, watermarks } },
+      shards,
+      extra: {
+        model: {
+          version: VERSION,
+          digest: server.digest,
+          dimensions: MODEL_DIMENSIONS,
+          template: jobTemplate,
+        },
+        decode: { keyPath: "$.jobId", eventTimePath: "$.updatedAt", delete: { path: "$.op", values: ["d"] } },
+        extract: jobExtract,
+      },
+    }),
+  );
+}
+
+/** Grows `topic` to `count` partitions, as an admin does. */
+async function growTo(topic: string, count: number): Promise<void> {
+  const admin = new Admin({ clientId: "jude-test-grow", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.createPartitions({ topics: [{ name: topic, count }] });
+  } finally {
+    await admin.close();
+  }
+}
+
+/** The end offsets of every partition now: the watermarks the operator captures at a run's start. */
+async function endOffsets(topic: string): Promise<PartitionWatermark[]> {
+  const consumer = new Consumer({
+    clientId: "jude-test-watermarks",
+    groupId: uniqueTopic("watermarks"),
+    bootstrapBrokers: bootstrapBrokers(),
+  });
+  try {
+    const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+    return ends.map((offset, partition) => ({ partition, offset: Number(offset) }));
+  } finally {
+    await consumer.close(true);
+  }
+}
+
+/** Commits `watermarks` as the group's offsets, as the operator does before a version's workers start. */
+async function commitOffsets(group: string, topic: string, watermarks: PartitionWatermark[]): Promise<void> {
+  const admin = new Admin({ clientId: "jude-test-start-offsets", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [
+        {
+          name: topic,
+          partitionOffsets: watermarks.map(({ partition, offset }) => ({
+            partition,
+            offset: BigInt(offset),
+          })),
+        },
+      ],
+    });
+  } finally {
+    await admin.close();
+  }
+}
