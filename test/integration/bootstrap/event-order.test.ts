@@ -6,10 +6,9 @@
  * (and other deletes) than the version nearline kept, and a promotion silently changes them. Both run
  * on the same changelog and are checked against the oracle the nearline tests use.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
 import { connectRedis, openStore } from "../../../store/index.ts";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { requireEnv } from "../../support/env.ts";
 import { createTopics, produceEvents, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
 import {
@@ -23,18 +22,17 @@ import {
 } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { deleteKeysWithPrefix } from "../store/helpers.ts";
-import { createBootstrapStore, runShardInProcess, shardConfig, shardDocument, VERSION } from "./helpers.ts";
+import {
+  createBootstrapStore,
+  runShardInProcess,
+  shardConfig,
+  shardDocument,
+  useEmbeddingServer,
+  VERSION,
+} from "./helpers.ts";
 import { MODEL_DIMENSIONS } from "./served-embed.ts";
 
-let server: TestEmbeddingServer;
-
-beforeAll(async () => {
-  server = await startTestEmbeddingServer(VERSION, { logLevel: "silent" });
-});
-
-afterAll(async () => {
-  await server?.server.close();
-});
+const server = useEmbeddingServer();
 
 it("writes each key's newest event by event time, as nearline keeps it, not its last record", async () => {
   const topic = uniqueTopic("bootstrap-event-order");
@@ -87,12 +85,12 @@ async function expectBootstrapMatchesNearline(
   const nearline = nearlineConfig({
     topic,
     version: VERSION,
-    digest: server.digest,
-    embeddingAddress: server.address,
+    digest: server().digest,
+    embeddingAddress: server().address,
   });
   const { app, closeConnection } = await startInProcessNearline(nearline);
   const target = await createBootstrapStore("event-order");
-  const embedding = connectEmbedding({ endpoint: server.address, timeoutMs: 60_000 });
+  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
   const redis = connectRedis({ url: requireEnv("JUDE_REDIS_URL") });
   try {
     await waitFor(
@@ -111,7 +109,7 @@ async function expectBootstrapMatchesNearline(
         extra: {
           model: {
             version: VERSION,
-            digest: server.digest,
+            digest: server().digest,
             dimensions: MODEL_DIMENSIONS,
             template: jobTemplate,
           },

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import type { Registry } from "prom-client";
+import { afterAll, beforeAll } from "vitest";
 import { runBootstrap } from "../../../pipelines/bootstrap/app.ts";
 import {
   bootstrapConfigSchema,
@@ -28,6 +29,7 @@ import {
   type RedisClient,
   type Store,
 } from "../../../store/index.ts";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { requireEnv } from "../../support/env.ts";
 import { deleteKeysWithPrefix } from "../store/helpers.ts";
 import { MODEL_DIMENSIONS } from "./served-embed.ts";
@@ -153,4 +155,19 @@ export async function readBack(
     });
   });
   return result;
+}
+
+/** The file's test embedding server serving VERSION, started before its tests and closed after them. */
+export function useEmbeddingServer(): () => TestEmbeddingServer {
+  let server: TestEmbeddingServer | undefined;
+  beforeAll(async () => {
+    server = await startTestEmbeddingServer(VERSION, { logLevel: "silent" });
+  });
+  afterAll(async () => {
+    await server?.server.close();
+  });
+  return () => {
+    if (server === undefined) throw new Error("the test embedding server starts in beforeAll");
+    return server;
+  };
 }

@@ -8,11 +8,10 @@
  * watermarks never sees the delete again). The same holds for a key the store already holds from an
  * earlier run. Real Kafka and Redis of the testbed, the test embedding server.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { Admin, Consumer } from "@platformatic/kafka";
 import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { requireEnv } from "../../support/env.ts";
 import {
   bootstrapBrokers,
@@ -31,18 +30,17 @@ import {
   startInProcessNearline,
 } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { createBootstrapStore, runShardInProcess, shardConfig, shardDocument, VERSION } from "./helpers.ts";
+import {
+  createBootstrapStore,
+  runShardInProcess,
+  shardConfig,
+  shardDocument,
+  useEmbeddingServer,
+  VERSION,
+} from "./helpers.ts";
 import { MODEL_DIMENSIONS } from "./served-embed.ts";
 
-let server: TestEmbeddingServer;
-
-beforeAll(async () => {
-  server = await startTestEmbeddingServer(VERSION, { logLevel: "silent" });
-});
-
-afterAll(async () => {
-  await server?.server.close();
-});
+const server = useEmbeddingServer();
 
 const job = (title: string) => ({ title, company: "Acme", skills: [] });
 const deleteEvent = (id: string, time: number): TestEvent => ({
@@ -82,7 +80,7 @@ it.each([
     const watermarks = await endOffsets(topic);
 
     const target = await createBootstrapStore("moved-delete");
-    const embedding = connectEmbedding({ endpoint: server.address, timeoutMs: 60_000 });
+    const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
     try {
       for (const index of order) {
         const outcome = await runShardInProcess(
@@ -100,8 +98,8 @@ it.each([
         topic,
         storeName: target.name,
         version: VERSION,
-        digest: server.digest,
-        embeddingAddress: server.address,
+        digest: server().digest,
+        embeddingAddress: server().address,
       });
       await commitOffsets(nearline.source.kafka.consumerGroup, topic, watermarks);
       const later = [
@@ -138,7 +136,7 @@ it("removes a key deleted since an earlier run of the version from the store whe
   ];
   await produceEvents(topic, first);
   const target = await createBootstrapStore("delete-rerun");
-  const embedding = connectEmbedding({ endpoint: server.address, timeoutMs: 60_000 });
+  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
   try {
     const earlier = await runShardInProcess(
       bootstrapConfig(topic, target.name, { count: 1, index: 0 }, await endOffsets(topic), `${topic}-a`),
@@ -180,7 +178,7 @@ function bootstrapConfig(
       extra: {
         model: {
           version: VERSION,
-          digest: server.digest,
+          digest: server().digest,
           dimensions: MODEL_DIMENSIONS,
           template: jobTemplate,
         },
