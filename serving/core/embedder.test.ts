@@ -195,9 +195,12 @@ describe("Embedder results", () => {
     const { embedder, backend } = setup();
     const inFlight = embedder.embed({ inputs: [{ text: "hello" }], truncate: false });
     await backend.waitForBatches(1);
+    expect(embedder.drainSignal.aborted).toBe(false);
     let drained = false;
     const draining = embedder.drain().then(() => (drained = true));
     expect(drained).toBe(false);
+    // Streams learn at once that the drain started, while the call in flight still runs.
+    expect(embedder.drainSignal.aborted).toBe(true);
     backend.complete();
     await inFlight;
     await draining;

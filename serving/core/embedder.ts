@@ -43,6 +43,7 @@ export class Embedder {
   #state: EmbedderState = "loading";
   #inFlight = 0;
   #idleWaiters: Array<() => void> = [];
+  readonly #drainStarted = new AbortController();
 
   constructor(options: EmbedderOptions) {
     this.model = options.model;
@@ -65,6 +66,14 @@ export class Embedder {
     return this.#inFlight;
   }
 
+  /**
+   * Aborted when the drain starts. A call that never ends on its own (a stream) listens to it, to
+   * finish its work and send its client elsewhere instead of waiting for the drain to cut it.
+   */
+  get drainSignal(): AbortSignal {
+    return this.#drainStarted.signal;
+  }
+
   /** Names of the prompts this model knows. */
   get promptNames(): string[] {
     return [...this.#prompts.keys()];
@@ -78,6 +87,7 @@ export class Embedder {
   /** Refuses new calls from now on and resolves when every call in flight has been answered. */
   async drain(): Promise<void> {
     this.#state = "draining";
+    this.#drainStarted.abort();
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     await this.#batcher.idle();
   }

@@ -1,4 +1,5 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { servingErrors } from "../core/errors.ts";
 import {
   type CallContext,
   contextWindowSize,
@@ -15,6 +16,7 @@ import {
 } from "./embed-messages.ts";
 import { assertDecoded, authorize, unary } from "./grpc-call.ts";
 import { asServingError, toGrpcStatus } from "./status-mapping.ts";
+import { onDrainStart } from "./stream-drain.ts";
 import { StreamWindow } from "./stream-window.ts";
 
 interface StreamResponse {
@@ -56,17 +58,30 @@ function embedStream(
   const controller = new AbortController();
   const window = new StreamWindow(call, contextWindowSize(context));
   let inputEnded = false;
+  let draining = false;
+  let finished = false;
   // "cancelled" also fires when the stream closes after a normal end; only pending work is cancelled.
   call.on("cancelled", () => {
     if (window.inFlight > 0) controller.abort();
   });
+  // Ends the stream once nothing is in flight: OK when the client has sent its last request, or
+  // UNAVAILABLE DRAINING when the drain started first (the client resends the rest elsewhere;
+  // requests read meanwhile were answered DRAINING in-stream).
   const endIfDone = (): void => {
-    if (inputEnded && window.inFlight === 0 && !call.cancelled) call.end();
+    if (finished || window.inFlight > 0 || call.cancelled || !(inputEnded || draining)) return;
+    finished = true;
+    if (inputEnded) call.end();
+    else call.emit("error", toGrpcStatus(servingErrors.draining()));
   };
+  onDrainStart(context.embedder.drainSignal, call, () => {
+    draining = true;
+    endIfDone();
+  });
   const send = (message: StreamResponse): void => {
-    if (!call.cancelled) window.wrote(call.write(message));
+    if (!call.cancelled && !finished) window.wrote(call.write(message));
   };
   call.on("data", (request: EmbedRequestMessage) => {
+    if (finished) return; // read after the stream was ended: the client resends it elsewhere
     // A malformed request has no inputs to count but still takes a place until it is answered.
     const inputs = Math.max(1, request.inputs?.length ?? 0);
     window.admit(inputs);

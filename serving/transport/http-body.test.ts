@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isServingError } from "../core/errors.ts";
-import { BodyBudget, parseJsonBody, readBody } from "./http-body.ts";
+import { BodyBudget, dropUnreadBody, parseJsonBody, readBody } from "./http-body.ts";
 
 const body = (text: string): Buffer => Buffer.from(text, "utf8");
 
@@ -57,7 +57,7 @@ function fakeRequest(
 }
 
 describe("readBody", () => {
-  it("gives back the budget a body held once it is found too large, while its rest is dropped", async () => {
+  it("refuses a body found too large at once, its rest left unread for the refusal to drop", async () => {
     const budget = new BodyBudget(100);
     const request = fakeRequest();
     const reservation = budget.reservation();
@@ -66,18 +66,23 @@ describe("readBody", () => {
     );
     request.write(Buffer.alloc(50, 0x20));
     while (request.readableLength > 0) await new Promise((resolve) => setImmediate(resolve)); // read
-    request.write(Buffer.alloc(20, 0x20)); // 70 bytes: over the limit; the rest is now read and dropped
-    while (request.readableFlowing !== true) await new Promise((resolve) => setImmediate(resolve));
-    request.write(Buffer.alloc(1000, 0x20));
-
-    // Another request can hold the whole budget while this one's rest is dropped.
-    const other = budget.reservation();
-    expect(() => other.grow(100)).not.toThrow();
-    other.release();
-
-    request.end();
+    request.write(Buffer.alloc(20, 0x20)); // 70 bytes: over the limit
     expect(await refused).toMatchObject({ code: "MESSAGE_TOO_LARGE" });
+    // The caller gives the bytes back before the rest is dropped: another request can hold it all.
     reservation.release();
     expect(() => budget.reservation().grow(100)).not.toThrow();
+  });
+});
+
+describe("dropUnreadBody", () => {
+  it("reads and drops the rest of a body until it ends", async () => {
+    const request = fakeRequest();
+    request.write(Buffer.alloc(1000, 0x20));
+    const dropped = dropUnreadBody(request as unknown as IncomingMessage);
+    expect(request.readableFlowing).toBe(true);
+    request.write(Buffer.alloc(1000, 0x20));
+    request.end();
+    await dropped;
+    expect(request.readableEnded).toBe(true);
   });
 });

@@ -41,11 +41,11 @@ export class BodyBudget {
 }
 
 /**
- * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it (once the rest is dropped, see
- * dropBody), UNSUPPORTED_ENCODING (415) for a compressed one (its bytes would otherwise be refused as
- * "not UTF-8", which misleads), CANCELLED for one that never arrives whole. `beforeRead` runs once
- * the headers are found acceptable, just before the body is read (it sends "100 Continue" to a
- * client that waits for one).
+ * Reads a body of at most `limit` bytes; MESSAGE_TOO_LARGE beyond it, UNSUPPORTED_ENCODING (415) for
+ * a compressed one (its bytes would otherwise be refused as "not UTF-8", which misleads), CANCELLED
+ * for one that never arrives whole. A body refused is left partly unread: the refusal drops the rest
+ * before it is sent (see dropUnreadBody). `beforeRead` runs once the headers are found acceptable,
+ * just before the body is read (it sends "100 Continue" to a client that waits for one).
  */
 export async function readBody(
   request: IncomingMessage,
@@ -58,21 +58,12 @@ export async function readBody(
     throw servingErrors.unsupportedEncoding(encoding);
   }
   const declared = Number(request.headers["content-length"] ?? Number.NaN);
-  if (declared > limit) {
-    // A client that waits for "100 Continue" sends no body. Any other is sending it now: answering
-    // and closing with it unread makes the kernel reset the connection, and a client that reads the
-    // answer only once its body is written (Node's fetch) then reports a failed write, not the 413.
-    // The body is read and dropped first, for a bounded time.
-    if (request.headers.expect?.trim().toLowerCase() !== "100-continue") {
-      await dropBody(request, REFUSED_BODY_DROP_MS);
-    }
-    throw servingErrors.messageTooLarge(declared, limit);
-  }
+  if (declared > limit) throw servingErrors.messageTooLarge(declared, limit);
   beforeRead?.();
   const chunks: Buffer[] = [];
   let size = 0;
   try {
-    // Not destroyed on an early exit: the rest of a body found too large is dropped as above.
+    // Not destroyed on an early exit: the rest of a refused body is dropped (see dropUnreadBody).
     for await (const chunk of request.iterator({ destroyOnReturn: false })) {
       size += (chunk as Buffer).length;
       if (size > limit) break;
@@ -85,34 +76,34 @@ export async function readBody(
     // body slower than httpRequestTimeoutMs (408). The caller's doing, not a server failure.
     throw servingErrors.cancelled(error);
   }
-  if (size > limit) {
-    // What was kept is no longer needed: its bytes go back to the budget (other requests may use it)
-    // and to the heap before the rest is dropped, which may take seconds.
-    chunks.length = 0;
-    reservation.release();
-    await dropBody(request, REFUSED_BODY_DROP_MS);
-    throw servingErrors.messageTooLarge(size, limit);
-  }
+  if (size > limit) throw servingErrors.messageTooLarge(size, limit);
   return Buffer.concat(chunks);
 }
 
-/** The longest a body refused as too large is read and dropped before the refusal is sent. */
+/** The longest the rest of a refused request's body is read and dropped before the refusal is sent. */
 const REFUSED_BODY_DROP_MS = 5_000;
 
 /**
- * Reads and drops what is left of `request`'s body, until it has all arrived, the connection
- * closes, or `maxMs` pass (a client still sending then has its connection closed, as before).
+ * Reads and drops what is left of a refused request's body, until it has all arrived, the connection
+ * closes, or 5 s pass; the refusal goes out after it. Answering and closing with the body unread
+ * makes the kernel reset the connection, and a client still writing its body (Node's fetch, which
+ * reads the answer only once its body is written) then reports a failed write ("EPIPE",
+ * "ECONNRESET"), not the 413, 401, 415, 429 or 503. The bytes count against no budget: they are not
+ * kept. A client still sending after 5 s has its connection closed, as before (nginx's lingering
+ * close bounds the same wait). Not for a client that sent `Expect: 100-continue` and was not told
+ * to continue: it sends no body.
  */
-async function dropBody(request: IncomingMessage, maxMs: number): Promise<void> {
-  if (request.complete) return;
+export async function dropUnreadBody(request: IncomingMessage): Promise<void> {
+  if (request.complete || request.destroyed) return;
   await new Promise<void>((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
       request.off("end", done).off("close", done).off("error", done);
       resolve();
     };
-    const timer = setTimeout(done, maxMs);
+    const timer = setTimeout(done, REFUSED_BODY_DROP_MS);
     request.on("end", done).on("close", done).on("error", done);
+    // No effect while the route still reads the body (its 'readable' listener): that read consumes it.
     request.resume();
   });
 }

@@ -11,7 +11,7 @@ import { isServingError, servingErrors, type ServingError } from "../core/errors
 import type { ServingMetrics } from "../metrics.ts";
 import { type CallContext, outcomeOfSuccess, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
-import { BodyBudget, parseJsonBody, readBody, sendJson, sendText } from "./http-body.ts";
+import { BodyBudget, dropUnreadBody, parseJsonBody, readBody, sendJson, sendText } from "./http-body.ts";
 import { handleOpenAiEmbeddings } from "./openai-embeddings.ts";
 import { assertServedModel, openAiModel } from "./openai-models.ts";
 import { toHttpError, toTeiHttpError, type OpenAiErrorBody } from "./status-mapping.ts";
@@ -49,8 +49,11 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-/** The API requests being answered: each entry answers its request with the error now, if not yet. */
-type InFlightAnswers = Set<(error: ServingError) => void>;
+/**
+ * The API requests being answered: each entry answers its request with the error now, if not yet,
+ * and resolves once the answer is sent (after the rest of a body still arriving, see dropUnreadBody).
+ */
+type InFlightAnswers = Set<(error: ServingError) => Promise<void>>;
 
 /** How long connections still busy when the listener closes may take to finish (see close). */
 const CLOSE_GRACE_MS = 1_000;
@@ -106,11 +109,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
     closeIfOld(request, response);
     response.writeContinue();
   };
+  // Whether the client is sending (or has sent) its body: not one still waiting for "100 Continue".
+  const sendsBody = (request: IncomingMessage): boolean => !awaitingContinue.has(request);
   const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now(), continueBody);
   const inFlight: InFlightAnswers = new Set();
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
     closeIfOld(request, response);
-    void dispatch(options, routes, inFlight, request, response).catch((error: unknown) => {
+    void dispatch(options, routes, inFlight, sendsBody, request, response).catch((error: unknown) => {
       options.context.logger.error({ err: error }, "http handler failed");
       if (!response.headersSent) sendJson(response, 500, toHttpError(error).body);
       else response.destroy();
@@ -138,25 +143,36 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      // A drain that completed ended when the last embedding call was answered by the embedder, a
+      // few promise steps before its route sends the 200: answered now, the call would get 503
+      // DRAINING, its vectors thrown away. Those steps are all settled by the next turn of the loop.
+      await new Promise((resolve) => setImmediate(resolve));
+      return new Promise<void>((resolve) => {
         // Called once the drain is over (completed or timed out) or to close at once: a request still
         // computing (or still arriving) gets 503 DRAINING in its API's shape, which clients retry
         // elsewhere, rather than a cut connection, which they see as a network error. Its queued
-        // inputs are dropped; a batch already in an inference worker ends with the worker.
-        for (const answerNow of [...inFlight]) answerNow(servingErrors.draining());
+        // inputs are dropped; a batch already in an inference worker ends with the worker. A body
+        // still arriving is dropped first (at most 5 s), so that its client can read the 503.
+        const answered = [...inFlight].map((answerNow) => answerNow(servingErrors.draining()));
         // server.close() ends only the connections idle at this moment. A keep-alive connection whose
         // request is in flight now (a readiness probe, a call refused while draining) would stay open
         // after its answer until the client leaves or keepAliveTimeout (65 s) passes, past the pod's
-        // grace period. The embedding calls were drained or answered above, so after a second what is
-        // left (an answer still being written to a slow reader) is cut.
-        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+        // grace period. The embedding calls were drained or answered above, so a second after those
+        // answers went out what is left (an answer still being written to a slow reader) is cut.
+        let closed = false;
+        let cut: NodeJS.Timeout | undefined;
         server.close(() => {
+          closed = true;
           clearTimeout(cut);
           resolve();
         });
         server.closeIdleConnections();
-      }),
+        void Promise.all(answered).then(() => {
+          if (!closed) cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+        });
+      });
+    },
   };
 }
 
@@ -249,6 +265,7 @@ async function dispatch(
   options: HttpServerOptions,
   routes: ReadonlyMap<string, Route>,
   inFlight: InFlightAnswers,
+  sendsBody: (request: IncomingMessage) => boolean,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -289,17 +306,19 @@ async function dispatch(
     return sendJson(response, 404, body);
   }
   if (method !== route.method) return methodNotAllowed(response, request, path, route);
-  await answer(context, route, inFlight, request, response);
+  await answer(context, route, inFlight, () => sendsBody(request), request, response);
 }
 
 /**
  * Runs a route: token, handler, metrics, and the error in the route's API shape. While it runs, the
  * listener's close may answer it first (see InFlightAnswers): then its own outcome is dropped.
+ * `sendsBody`: whether the client sends its body now (it is not waiting for "100 Continue").
  */
 async function answer(
   context: CallContext,
   route: Route,
   inFlight: InFlightAnswers,
+  sendsBody: () => boolean,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -313,13 +332,24 @@ async function answer(
     if (closeConnection) mapped.headers.connection = "close";
     sendJson(response, mapped.status, mapped.body, mapped.headers);
   };
+  // Every refusal, whatever refused the request (token, encoding, size, body budget, state, the
+  // drain's end), goes out only once the rest of a body still arriving is dropped (dropUnreadBody):
+  // its client may still be writing it. Whatever of the body was unread then closes the connection.
+  let refusal: Promise<void> | undefined;
+  const refuse = (error: unknown, closeConnection: boolean): Promise<void> =>
+    (refusal ??= (async () => {
+      if (sendsBody()) await dropUnreadBody(request);
+      if (response.headersSent || response.destroyed) return;
+      sendError(error, closeConnection || !request.complete);
+    })());
   let answeredEarly: ServingError | undefined;
-  const answerNow = (error: ServingError): void => {
-    // An answer already started is left to finish whole.
-    if (response.headersSent || answeredEarly !== undefined) return;
+  const answerNow = (error: ServingError): Promise<void> => {
+    // An answer already started (or a refusal on its way) is left to finish whole.
+    if (response.headersSent || answeredEarly !== undefined || refusal !== undefined)
+      return refusal ?? Promise.resolve();
     answeredEarly = error;
-    sendError(error, true);
     controller.abort(error);
+    return refuse(error, true);
   };
   inFlight.add(answerNow);
   try {
@@ -333,11 +363,11 @@ async function answer(
   } catch (error) {
     if (answeredEarly === undefined) {
       if (route.metric !== undefined) recordOutcome(context, "http", route.metric, startedAt, error);
-      // The body may be unread (auth failed first); close rather than drain an unknown amount. A call
-      // refused because this server is draining (or not loaded) closes too: the client's retry then
-      // connects anew, through the Service to a replica that serves, instead of coming back here on
-      // its keep-alive connection to be refused again for as long as the drain lasts.
-      return sendError(error, !request.complete || refusedAsUnavailable(error));
+      // A call refused because this server is draining (or not loaded) closes the connection: the
+      // client's retry then connects anew, through the Service to a replica that serves, instead of
+      // coming back here on its keep-alive connection to be refused again for as long as the drain
+      // lasts. Awaited here, so that the listener's close waits for it too.
+      return await refuse(error, refusedAsUnavailable(error));
     }
   } finally {
     inFlight.delete(answerNow);

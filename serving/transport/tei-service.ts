@@ -1,5 +1,6 @@
 /** text-embeddings-inference's gRPC services (tei.v1.Embed, tei.v1.Info) on the JUDE core. */
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import { servingErrors } from "../core/errors.ts";
 import type { EmbedCall } from "../core/types.ts";
 import {
   type CallContext,
@@ -16,6 +17,7 @@ import {
   unary,
 } from "./grpc-call.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
+import { onDrainStart } from "./stream-drain.ts";
 import { StreamWindow } from "./stream-window.ts";
 import { teiInfo } from "./tei-info.ts";
 import { teiHeaders, teiMetadata, type TeiMetadata } from "./tei-metadata.ts";
@@ -118,7 +120,15 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
     fail(error);
     return;
   }
+  // At the drain's start: the requests read so far are answered in order, then the stream ends with
+  // UNAVAILABLE DRAINING (see onDrainStart), as it would at the first request refused while draining.
+  onDrainStart(context.embedder.drainSignal, call, () => {
+    void chain.then(() => {
+      if (!ended && !call.cancelled) fail(servingErrors.draining());
+    });
+  });
   call.on("data", (request: TeiEmbedRequest) => {
+    if (failed) return; // read after the stream was ended: the client resends it elsewhere
     window.admit(1);
     const startedAt = performance.now();
     const result = embedOne(context, request, controller.signal);
