@@ -184,4 +184,34 @@ describe("live versions of a pipeline", () => {
       { partition: 0, offset: 42 },
     ]);
   });
+
+  // `kubectl get br` shows the earlier build's run Succeeded with offsets: the wait says why they are
+  // not used, naming the run, so nobody waits for a run that will never count.
+  it("says which run filled an earlier build while it waits for the current build's", () => {
+    const now = new Date().toISOString();
+    const earlier = run("v2", true);
+    earlier.status = { ...earlier.status, phase: "Succeeded" };
+    const promotedAgain = [pinned("v2", { workers: true, fromBootstrap: true, promotionStartTime: now })];
+    const reason = resolveLiveVersions(testModel(), promotedAgain, [earlier]).waiting[0]?.reason;
+    expect(reason).toContain("waiting for them");
+    expect(reason).toContain(`BootstrapRun jobs-v2 filled an earlier build of version v2`);
+    expect(reason).toContain(capturedTime);
+    expect(reason).toContain(now);
+    // The current build's run, not yet captured beside it: the same wait, the earlier run still named.
+    const current = { ...run("v2", false), metadata: { name: "jobs-v2-again", namespace: "recs" } };
+    const both = resolveLiveVersions(testModel(), promotedAgain, [earlier, current]);
+    expect(both.versions).toEqual([]);
+    expect(both.waiting[0]?.reason).toContain("BootstrapRun jobs-v2 filled an earlier build");
+  });
+
+  // Captured in the second its build started (both are whole seconds): the run fills the current build.
+  it("counts a run captured in the very second its build started as the current build's", () => {
+    const second = "2026-12-06T10:00:00Z";
+    const same = run("v2", true);
+    same.status = { ...same.status, watermarks: { ...same.status!.watermarks!, capturedTime: second } };
+    const records = [pinned("v2", { workers: true, fromBootstrap: true, buildStartTime: second })];
+    expect(resolveLiveVersions(testModel(), records, [same]).versions[0]?.startOffsets).toEqual([
+      { partition: 0, offset: 42 },
+    ]);
+  });
 });

@@ -130,21 +130,38 @@ export function resolveLiveVersions(
     }
     // A run of an earlier build (the version promoted again after its vectors were collected) captured
     // offsets of a snapshot the store no longer holds: the workers wait for the current build's run.
-    const run = fillingRun(
-      runs.filter(
-        (entry) => entry.spec.modelVersion === record.version && !isEarlierBuild(entry, buildStart(record)),
-      ),
-    );
+    const since = buildStart(record);
+    const ofVersion = runs.filter((entry) => entry.spec.modelVersion === record.version);
+    const run = fillingRun(ofVersion.filter((entry) => !isEarlierBuild(entry, since)));
     if (run?.spec.source.files !== undefined) result.versions.push(resolved);
     else if (run?.status?.watermarks !== undefined)
       result.versions.push({ ...resolved, startOffsets: run.status.watermarks.partitions });
     else
       result.waiting.push({
         version: record.version,
-        reason: `version ${record.version}'s workers start from the offsets its BootstrapRun captures; waiting for them`,
+        reason: `version ${record.version}'s workers start from the offsets its BootstrapRun captures; waiting for them${earlierBuildsSaid(ofVersion, record.version, since)}`,
       });
   }
   return result;
+}
+
+/**
+ * Why a run of the version that `kubectl get bootstraprun` shows with offsets (Succeeded, most often)
+ * is not waited on: it filled an earlier build, its snapshot captured before this build started. Empty
+ * when no run of the version is an earlier build's.
+ */
+function earlierBuildsSaid(
+  runs: readonly BootstrapRun[],
+  version: string,
+  since: string | undefined,
+): string {
+  const earlier = runs.filter((run) => isEarlierBuild(run, since));
+  if (earlier.length === 0) return "";
+  const said = earlier.map(
+    (run) =>
+      `BootstrapRun ${run.metadata.name} filled an earlier build of version ${version} (its snapshot was captured at ${run.status?.watermarks?.capturedTime ?? ""}, before this build started at ${since ?? ""}), so its offsets are not used`,
+  );
+  return `; ${said.join("; ")}`;
 }
 
 /**

@@ -174,4 +174,44 @@ describe("an older version's Secret, named by its record, missing", () => {
     });
     expect(await template()).toEqual(before);
   });
+
+  // Continues from the deletion above. The stamp kept is the running one, so the Secret restored as it
+  // was rolls nothing, and restored with another ca.crt rolls the workers onto it (the pipeline's poll
+  // finds it: Secrets are not watched).
+  it("rolls v1's workers onto the TLS Secret when it comes back changed, not when it comes back the same", async () => {
+    const ns = harness.namespace;
+    const deployment = `deployment/jobs-minilm-v1-nearline`;
+    const template = async () =>
+      (await kubectlJson<{ spec: { template: Record<string, unknown> } }>(["get", "-n", ns, deployment])).spec
+        .template;
+    const stamp = (of: Record<string, unknown>) =>
+      (of.metadata as { annotations?: Record<string, string> }).annotations?.["jude.dev/secret-versions"];
+    const before = await template();
+    expect(stamp(before)).toContain("tls-v1@sha256:");
+
+    await kubectl(["create", "secret", "generic", "tls-v1", "-n", ns, "--from-literal=ca.crt=ca-v1"]);
+    await waitForObject<Pipeline>(
+      ns,
+      "nearlinepipeline/jobs",
+      "the words gone with tls-v1 back",
+      (object) => ready(object) !== undefined && !ready(object)!.message.includes("tls-v1"),
+    );
+    const from = await reconciles();
+    await waitFor("two more reconciles", async () => (await reconciles()) >= from + 2, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    expect(await template()).toEqual(before);
+
+    await kubectl(["delete", "secret", "tls-v1", "-n", ns]);
+    await kubectl(["create", "secret", "generic", "tls-v1", "-n", ns, "--from-literal=ca.crt=ca-v1-renewed"]);
+    await waitFor(
+      "v1's worker template stamped with the renewed ca.crt",
+      async () => {
+        const now = stamp(await template());
+        return now !== undefined && now !== stamp(before) && now.includes("tls-v1@sha256:");
+      },
+      { timeoutMs: 60_000 },
+    );
+  });
 });
