@@ -11,7 +11,9 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { Admin, Consumer } from "@platformatic/kafka";
 import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts";
+import { startNearline } from "../../../pipelines/nearline/app.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { requireEnv } from "../../support/env.ts";
 import {
@@ -157,6 +159,69 @@ it("removes a key deleted since an earlier run of the version from the store whe
     const expected = expectedFinalState([...first, ...deletes], VERSION);
     expect([...expected.values()].filter((hash) => hash === null)).toHaveLength(2);
     await expectStoreMatches(target.store, VERSION, expected);
+  } finally {
+    embedding.close();
+    await target.drop();
+  }
+});
+
+it("keeps a key re-created after the watermarks live when the bootstrap's tombstone lands while the worker writes it unchanged", async () => {
+  // The bootstrap runs while the version's worker already writes. Shard 0 wrote the key's update from
+  // partition 0; the worker reads it (live, "Nurse") and plans the re-create after the watermarks, with
+  // the same text, as an advance of the stored position; shard 1 writes the delete from partition 1
+  // (added later) in between. The re-create is the key's newest event: the key must end up live.
+  const topic = uniqueTopic("bootstrap-delete-race");
+  await createTopics([topic], 1);
+  const history = [on(0, jobEvent("raced", 100, job("Nurse")))];
+  await produceEvents(topic, history);
+  await growTo(topic, 2);
+  const moved = [on(1, deleteEvent("raced", 200))];
+  await produceEvents(topic, moved);
+  const watermarks = await endOffsets(topic);
+  const target = await createBootstrapStore("delete-race");
+  const embedding = connectEmbedding({ endpoint: server.address, timeoutMs: 60_000 });
+  try {
+    const shard = (index: number) =>
+      runShardInProcess(bootstrapConfig(topic, target.name, { count: 2, index }, watermarks), embedding.call);
+    expect((await shard(0)).outcome).toBe("done");
+    const nearline = nearlineConfig({
+      topic,
+      storeName: target.name,
+      version: VERSION,
+      digest: server.digest,
+      embeddingAddress: server.address,
+    });
+    await commitOffsets(nearline.source.kafka.consumerGroup, topic, watermarks);
+    const raced: string[] = [];
+    const connection = connectEmbedding(nearline.embedding, { modelDigest: nearline.model.digest });
+    const app = await startNearline(nearline, {
+      logger: silentLogger(),
+      embedCall: connection.call,
+      isRetryableEmbedError: connection.isRetryable,
+      watchTokenRefusals: connection.watchTokenRefusals,
+      atStep: async (step) => {
+        if (step !== "produced" || raced.length > 0) return;
+        raced.push((await shard(1)).outcome); // between the worker's change detection and its write
+      },
+    });
+    const later = [on(1, jobEvent("raced", 300, job("Nurse")))];
+    try {
+      await produceEvents(topic, later);
+      await waitFor(
+        "nearline handled the re-create",
+        () => app.worker.totals.consumed === later.length && app.worker.lag.total === 0,
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    } finally {
+      await app.stop();
+      connection.close();
+    }
+    expect(raced).toEqual(["done"]);
+    await expectStoreMatches(
+      target.store,
+      VERSION,
+      expectedFinalState([...history, ...moved, ...later], VERSION),
+    );
   } finally {
     embedding.close();
     await target.drop();
