@@ -31,7 +31,7 @@ export interface UnitPosition {
 export interface ShardCounts {
   /** Source records finished: offsets (Kafka, compaction gaps included) or lines (files). */
   processed: number;
-  /** Live entities that reached the store step. */
+  /** Entities (upserts with a text, and deletes) that reached the store step. */
   entities: number;
   /** Entities written (created or updated). */
   written: number;
@@ -43,7 +43,7 @@ export interface ShardCounts {
   deduplicated: number;
   /** Records that could not be decoded or had none of the extracted fields. */
   failed: number;
-  /** Keys whose latest record was a delete (Kafka) or delete lines written as tombstones (files). */
+  /** Deletes written as tombstones (Kafka: keys whose latest record is a delete; files: delete rows). */
   deleted: number;
   /** Records left out: scope, or another shard's ids under the `id` file split. */
   skipped: number;

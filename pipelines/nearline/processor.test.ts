@@ -338,6 +338,81 @@ describe("nearline batch processor", () => {
     expect(store.metas.get("a")).toMatchObject({ eventTimeMs: 200 });
   });
 
+  it("writes an unchanged re-create in full when another writer tombstoned the key after change detection", async () => {
+    // A bootstrap of the version writes deletes as conditional tombstones while the version's workers
+    // already write: a key updated on partition 0 and deleted on partition 1 (added later) can be
+    // live when change detection reads it and tombstoned (older delete) before the advance lands.
+    // The advance then finds no live record and the newest event, a re-create with the old text,
+    // must still leave the key live.
+    const context = setup({
+      atStep: async (step) => {
+        if (step !== "produced") return;
+        await context.store.write([
+          {
+            kind: "delete",
+            entity: "job",
+            id: "a",
+            version: "v1",
+            eventTimeMs: 200,
+            offset: 0,
+            partition: 1,
+          },
+        ]);
+      },
+    });
+    context.store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const outcome = await context.process([record("a", 300, { title: "Nurse" })]);
+    expect(context.store.metas.get("a")).toMatchObject({
+      live: true,
+      eventTimeMs: 300,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    expect(outcome).toMatchObject({ embedded: 1, skippedUnchanged: 0, inferenceTexts: 1 });
+    // Its vector reaches the output topic too, as for any event written in full.
+    expect(context.produced.map((each) => each.key)).toEqual(["job/v1/a"]);
+  });
+
+  it("writes an unchanged event in full when another writer stored an older, other text after change detection", async () => {
+    const context = setup({
+      atStep: async (step) => {
+        if (step !== "produced" || context.store.metas.get("a")?.eventTimeMs !== 100) return;
+        await context.store.write([
+          {
+            kind: "upsert",
+            entity: "job",
+            id: "a",
+            version: "v1",
+            eventTimeMs: 200,
+            offset: 0,
+            partition: 1,
+            vector: Float32Array.of(1, 2),
+            modelDigest: "sha256:m",
+            contentHash: expectedHash("Job: Pilot"),
+          },
+        ]);
+      },
+    });
+    context.store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    await context.process([record("a", 300, { title: "Nurse" })]);
+    expect(context.store.metas.get("a")).toMatchObject({
+      live: true,
+      eventTimeMs: 300,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+  });
+
   it("reports its steps in order, with the store still unwritten until after 'produced'", async () => {
     const steps: string[] = [];
     const context = setup({

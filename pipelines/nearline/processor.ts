@@ -159,7 +159,7 @@ export function createProcessor(
       storedAtMs: 0,
       deadLetterCodes: {},
     };
-    const produced: OutputRecord[] = [];
+    let produced: OutputRecord[] = [];
     const deadLetter = (record: ConsumedRecord, code: string, reason: string): void => {
       outcome.deadLettered++;
       outcome.deadLetterCodes[code] = (outcome.deadLetterCodes[code] ?? 0) + 1;
@@ -168,56 +168,65 @@ export function createProcessor(
         produced.push(deadLetterRecord(options.deadLetterTopic, record, code, reason, options.modelVersion));
     };
 
-    const planned = plan(records, deadLetter);
-    const { changed, unchanged } = await detectChanges(options, target, planned, outcome);
-    const { vectors: vectorOf, refused, failed } = await embedDistinct(options, changed, outcome);
-    const toWrite = changed.filter((item) => {
-      if (item.text === undefined) return true;
-      const refusal = refused.get(item.text.text);
-      const failure = failed.get(item.text.text);
-      const dead =
-        refusal !== undefined
-          ? { code: EMBEDDING_REFUSED, reason: refusedTextReason(refusal) }
-          : failure !== undefined
-            ? { code: EMBEDDING_FAILED, reason: failedTextReason(failure) }
-            : undefined;
-      if (dead === undefined) return true;
-      // The events that repeat its text carry the same text the server refused: not skipped as
-      // unchanged (nothing of theirs is stored), but dead-lettered beside it.
-      outcome.skippedUnchanged -= item.repeats?.length ?? 0;
-      for (const each of [item, ...(item.repeats ?? [])]) deadLetter(each.record, dead.code, dead.reason);
-      return false;
-    });
-    if (options.outputTopic !== undefined) {
-      for (const item of toWrite) {
-        const vector = item.text ? vectorOf.get(item.text.text) : undefined;
-        produced.push(outputRecord(options.outputTopic, identity, item.record, item.change, vector));
+    let planned = plan(records, deadLetter);
+    // Another writer (a bootstrap of the version writing deletes, the previous owner of a partition)
+    // can tombstone or rewrite a key between change detection and the store write; the unchanged
+    // events it hit are written again in full in another round, so they are not lost (see
+    // refusedAdvances). Each round needs another writer to interfere again; a few are enough.
+    for (let round = 0; round === 0 || (planned.length > 0 && round < MAX_ROUNDS); round++) {
+      const { changed, unchanged } = await detectChanges(options, target, planned, outcome);
+      const { vectors: vectorOf, refused, failed } = await embedDistinct(options, changed, outcome);
+      const toWrite = changed.filter((item) => {
+        if (item.text === undefined) return true;
+        const refusal = refused.get(item.text.text);
+        const failure = failed.get(item.text.text);
+        const dead =
+          refusal !== undefined
+            ? { code: EMBEDDING_REFUSED, reason: refusedTextReason(refusal) }
+            : failure !== undefined
+              ? { code: EMBEDDING_FAILED, reason: failedTextReason(failure) }
+              : undefined;
+        if (dead === undefined) return true;
+        // The events that repeat its text carry the same text the server refused: not skipped as
+        // unchanged (nothing of theirs is stored), but dead-lettered beside it.
+        outcome.skippedUnchanged -= item.repeats?.length ?? 0;
+        for (const each of [item, ...(item.repeats ?? [])]) deadLetter(each.record, dead.code, dead.reason);
+        return false;
+      });
+      if (options.outputTopic !== undefined) {
+        for (const item of toWrite) {
+          const vector = item.text ? vectorOf.get(item.text.text) : undefined;
+          produced.push(outputRecord(options.outputTopic, identity, item.record, item.change, vector));
+        }
       }
+      const step = { events: records.length, produced: produced.length, writes: toWrite.length };
+      await options.atStep?.("embedded", step);
+      // Output and dead-letter records first, acknowledged before anything becomes visible in the store.
+      if (produced.length > 0) await options.produce(produced);
+      produced = [];
+      await options.atStep?.("produced", step);
+      // Unchanged events are written too, as advances of the stored position after the changes (their
+      // outcomes are not counted: they were counted as skipped, unless written in full in a next round).
+      const outcomes = await writeEntities(options.store, target, [
+        ...toWrite.map((item) => entityWrite(item, vectorOf)),
+        ...unchanged.map(advanceWrite),
+      ]);
+      outcome.storedAtMs = Date.now();
+      await options.atStep?.("stored", step);
+      toWrite.forEach((item, index) => {
+        // Lost a race with another writer (bootstrap, or the previous owner of a partition during a
+        // rebalance) that stored a newer position since change detection read it.
+        if (outcomes[index] === "stale") {
+          outcome.skippedStale++;
+          return;
+        }
+        if (item.change.op === "delete") outcome.deleted++;
+        else outcome.embedded++;
+        outcome.visibleEventTimesMs.push(item.change.eventTimeMs);
+      });
+      planned = await refusedAdvances(options, target, unchanged, outcomes.slice(toWrite.length));
+      outcome.skippedUnchanged -= planned.length;
     }
-    const step = { events: records.length, produced: produced.length, writes: toWrite.length };
-    await options.atStep?.("embedded", step);
-    // Output and dead-letter records first, acknowledged before anything becomes visible in the store.
-    if (produced.length > 0) await options.produce(produced);
-    await options.atStep?.("produced", step);
-    // Unchanged events are written too, as advances of the stored position after the changes (their
-    // outcomes are not counted: they were counted as skipped).
-    const outcomes = await writeEntities(options.store, target, [
-      ...toWrite.map((item) => entityWrite(item, vectorOf)),
-      ...unchanged.map(advanceWrite),
-    ]);
-    outcome.storedAtMs = Date.now();
-    await options.atStep?.("stored", step);
-    toWrite.forEach((item, index) => {
-      // Lost a race with another writer (bootstrap, or the previous owner of a partition during a
-      // rebalance) that stored a newer position since change detection read it.
-      if (outcomes[index] === "stale") {
-        outcome.skippedStale++;
-        return;
-      }
-      if (item.change.op === "delete") outcome.deleted++;
-      else outcome.embedded++;
-      outcome.visibleEventTimesMs.push(item.change.eventTimeMs);
-    });
     return outcome;
   };
 }
@@ -341,11 +350,45 @@ async function embedDistinct(
   outcome: BatchOutcome,
 ): Promise<IsolatedEmbeddings> {
   const distinct = [...new Set(toWrite.flatMap((item) => (item.text ? [item.text.text] : [])))];
-  outcome.inferenceTexts = distinct.length;
+  outcome.inferenceTexts += distinct.length;
   return embedIsolatingRefusals(options.embed, distinct, {
     isRefused: options.isRefusedInput ?? (() => false),
     serverFailures: options.serverFailures,
   });
+}
+
+/** Rounds of one batch: the first, and those that write in full what another writer's race refused. */
+const MAX_ROUNDS = 4;
+
+/**
+ * The unchanged events whose advance the store refused although nothing at their position or newer is
+ * stored: another writer tombstoned the key or stored another text, at an older position, after change
+ * detection read it (a bootstrap of the version writes a delete from a partition added later, say).
+ * The event is still the key's newest: it must be written in full, or the key stays deleted (or keeps
+ * the other text) though its newest event says otherwise.
+ */
+async function refusedAdvances(
+  options: ProcessorOptions,
+  target: WriteTarget,
+  unchanged: readonly Planned[],
+  outcomes: readonly string[],
+): Promise<Planned[]> {
+  const refused = unchanged.filter((_, index) => outcomes[index] === "stale");
+  if (refused.length === 0) return [];
+  const stored = await readStored(
+    options.store,
+    target,
+    refused.map((item) => item.change.id),
+  );
+  return refused.filter((item, index) => !isStale(positionOf(item), stored[index]));
+}
+
+function positionOf(item: Planned): SourcePosition {
+  return {
+    eventTimeMs: item.change.eventTimeMs,
+    partition: item.record.partition,
+    offset: Number(item.record.offset),
+  };
 }
 
 /** The position-only store write of an unchanged upsert. */

@@ -11,7 +11,12 @@
 import { expect, it } from "vitest";
 import { Admin, Consumer } from "@platformatic/kafka";
 import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts";
+import { sampleStoredVectors } from "../../../controllers/embedding-model/parity-check.ts";
+import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import { startNearline } from "../../../pipelines/nearline/app.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
+import { silentLogger } from "../../../plumbing/logger.ts";
+import { countVersion } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import {
   bootstrapBrokers,
@@ -155,6 +160,127 @@ it("removes a key deleted since an earlier run of the version from the store whe
     const expected = expectedFinalState([...first, ...deletes], VERSION);
     expect([...expected.values()].filter((hash) => hash === null)).toHaveLength(2);
     await expectStoreMatches(target.store, VERSION, expected);
+  } finally {
+    embedding.close();
+    await target.drop();
+  }
+});
+
+it("keeps a key re-created after the watermarks live when the bootstrap's tombstone lands while the worker writes it unchanged", async () => {
+  // The bootstrap runs while the version's worker already writes. Shard 0 wrote the key's update from
+  // partition 0; the worker reads it (live, "Nurse") and plans the re-create after the watermarks, with
+  // the same text, as an advance of the stored position; shard 1 writes the delete from partition 1
+  // (added later) in between. The re-create is the key's newest event: the key must end up live.
+  const topic = uniqueTopic("bootstrap-delete-race");
+  await createTopics([topic], 1);
+  const history = [on(0, jobEvent("raced", 100, job("Nurse")))];
+  await produceEvents(topic, history);
+  await growTo(topic, 2);
+  const moved = [on(1, deleteEvent("raced", 200))];
+  await produceEvents(topic, moved);
+  const watermarks = await endOffsets(topic);
+  const target = await createBootstrapStore("delete-race");
+  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
+  try {
+    const shard = (index: number) =>
+      runShardInProcess(bootstrapConfig(topic, target.name, { count: 2, index }, watermarks), embedding.call);
+    expect((await shard(0)).outcome).toBe("done");
+    const nearline = nearlineConfig({
+      topic,
+      storeName: target.name,
+      version: VERSION,
+      digest: server().digest,
+      embeddingAddress: server().address,
+    });
+    await commitOffsets(nearline.source.kafka.consumerGroup, topic, watermarks);
+    const raced: string[] = [];
+    const connection = connectEmbedding(nearline.embedding, { modelDigest: nearline.model.digest });
+    const app = await startNearline(nearline, {
+      logger: silentLogger(),
+      embedCall: connection.call,
+      isRetryableEmbedError: connection.isRetryable,
+      watchTokenRefusals: connection.watchTokenRefusals,
+      atStep: async (step) => {
+        if (step !== "produced" || raced.length > 0) return;
+        raced.push((await shard(1)).outcome); // between the worker's change detection and its write
+      },
+    });
+    const later = [on(1, jobEvent("raced", 300, job("Nurse")))];
+    try {
+      await produceEvents(topic, later);
+      await waitFor(
+        "nearline handled the re-create",
+        () => app.worker.totals.consumed === later.length && app.worker.lag.total === 0,
+        { timeoutMs: 60_000, intervalMs: 200 },
+      );
+    } finally {
+      await app.stop();
+      connection.close();
+    }
+    expect(raced).toEqual(["done"]);
+    await expectStoreMatches(
+      target.store,
+      VERSION,
+      expectedFinalState([...history, ...moved, ...later], VERSION),
+    );
+  } finally {
+    embedding.close();
+    await target.drop();
+  }
+});
+
+it("counts each delete of a mostly-deletes topic once across an interruption, and its tombstones are no live entities", async () => {
+  // A compacted topic that is mostly deletes, many of keys the version never held: each becomes a
+  // tombstone record. Killed mid-partition and resumed, each key is counted written, deleted or stale
+  // exactly once; the coverage counters and the parity sample see only the live keys.
+  const topic = uniqueTopic("bootstrap-mostly-deletes");
+  await createTopics([topic], 1);
+  const events: TestEvent[] = [];
+  for (let index = 0; index < 120; index++) {
+    if (index % 6 === 0) events.push(jobEvent(`live-${index}`, 100, job(`Title ${index}`)));
+    else if (index % 2 === 0) events.push(deleteEvent(`never-${index}`, 100));
+    else events.push({ key: `gone-${index}`, value: null });
+  }
+  await produceEvents(topic, events);
+  const liveKeys = events.filter((event) => event.key.startsWith("live-")).map((event) => event.key);
+  const live = liveKeys.length;
+  const deletes = events.length - live;
+  const watermarks = await endOffsets(topic);
+  const target = await createBootstrapStore("mostly-deletes");
+  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
+  try {
+    const config = () => {
+      const base = bootstrapConfig(topic, target.name, { count: 1, index: 0 }, watermarks);
+      return { ...base, batching: { ...base.batching, maxEntities: 8, inflightBatches: 1 } };
+    };
+    const abort = new AbortController();
+    let calls = 0;
+    const interrupted = await runShardInProcess(
+      config(),
+      async (texts, signal) => {
+        if (++calls === 3) abort.abort();
+        return embedding.call(texts, signal);
+      },
+      abort.signal,
+    );
+    expect(interrupted.outcome).toBe("interrupted");
+    const saved = await new CheckpointStore(
+      target.client,
+      checkpointKey(`jude:${target.name}`, { namespace: "test", name: topic }, 0),
+      60,
+    ).load();
+    expect(saved!.counts.deleted).toBeGreaterThan(0);
+    expect(saved!.counts.deleted).toBeLessThan(deletes);
+    const done = await runShardInProcess(config(), embedding.call);
+    expect(done).toMatchObject({ outcome: "done", resumed: true });
+    const counts = done.state.counts;
+    expect(counts.entities).toBe(live + deletes);
+    expect(counts.written + counts.deleted + counts.stale).toBe(live + deletes);
+    expect(counts.deleted).toBeGreaterThanOrEqual(saved!.counts.deleted);
+    expect(counts.skipped).toBe(0);
+    expect(await countVersion(target.store, VERSION)).toMatchObject({ live, tombstones: deletes });
+    const sample = await sampleStoredVectors({ store: target.store, version: VERSION, sampleSize: 200 });
+    expect(sample.map((each) => each.field.split(":").at(-1)).sort()).toEqual(liveKeys.sort());
   } finally {
     embedding.close();
     await target.drop();
