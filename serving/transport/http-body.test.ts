@@ -85,4 +85,16 @@ describe("dropUnreadBody", () => {
     await dropped;
     expect(request.readableEnded).toBe(true);
   });
+
+  it("stops waiting for a body that goes on arriving once told to stop", async () => {
+    const request = fakeRequest();
+    request.write(Buffer.alloc(1000, 0x20));
+    const stop = new AbortController();
+    const dropped = dropUnreadBody(request as unknown as IncomingMessage, stop.signal);
+    stop.abort();
+    await dropped;
+    expect(request.readableEnded).toBe(false);
+    // Told to stop already: no wait at all.
+    await dropUnreadBody(request as unknown as IncomingMessage, stop.signal);
+  });
 });

@@ -91,18 +91,21 @@ const REFUSED_BODY_DROP_MS = 5_000;
  * "ECONNRESET"), not the 413, 401, 415, 429 or 503. The bytes count against no budget: they are not
  * kept. A client still sending after 5 s has its connection closed, as before (nginx's lingering
  * close bounds the same wait). Not for a client that sent `Expect: 100-continue` and was not told
- * to continue: it sends no body.
+ * to continue: it sends no body. `stop` ends the wait early: the listener's close, whose deadline
+ * is shorter.
  */
-export async function dropUnreadBody(request: IncomingMessage): Promise<void> {
-  if (request.complete || request.destroyed) return;
+export async function dropUnreadBody(request: IncomingMessage, stop?: AbortSignal): Promise<void> {
+  if (request.complete || request.destroyed || stop?.aborted) return;
   await new Promise<void>((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
       request.off("end", done).off("close", done).off("error", done);
+      stop?.removeEventListener("abort", done);
       resolve();
     };
     const timer = setTimeout(done, REFUSED_BODY_DROP_MS);
     request.on("end", done).on("close", done).on("error", done);
+    stop?.addEventListener("abort", done, { once: true });
     // No effect while the route still reads the body (its 'readable' listener): that read consumes it.
     request.resume();
   });

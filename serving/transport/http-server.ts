@@ -109,13 +109,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
     closeIfOld(request, response);
     response.writeContinue();
   };
-  // Whether the client is sending (or has sent) its body: not one still waiting for "100 Continue".
-  const sendsBody = (request: IncomingMessage): boolean => !awaitingContinue.has(request);
+  // Aborted a grace into the listener's close: from then on a refusal waits for no body (the close
+  // is bounded; a refusal's 5 s would hold it past the drain's deadline and the pod's grace period).
+  const closing = new AbortController();
+  // Drops the rest of a refused request's body, unless its client still waits for "100 Continue".
+  const dropBody = (request: IncomingMessage): Promise<void> =>
+    awaitingContinue.has(request) ? Promise.resolve() : dropUnreadBody(request, closing.signal);
   const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now(), continueBody);
   const inFlight: InFlightAnswers = new Set();
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
     closeIfOld(request, response);
-    void dispatch(options, routes, inFlight, sendsBody, request, response).catch((error: unknown) => {
+    void dispatch(options, routes, inFlight, dropBody, request, response).catch((error: unknown) => {
       options.context.logger.error({ err: error }, "http handler failed");
       if (!response.headersSent) sendJson(response, 500, toHttpError(error).body);
       else response.destroy();
@@ -153,8 +157,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
         // computing (or still arriving) gets 503 DRAINING in its API's shape, which clients retry
         // elsewhere, rather than a cut connection, which they see as a network error. Its queued
         // inputs are dropped; a batch already in an inference worker ends with the worker. A body
-        // still arriving is dropped first (at most 5 s), so that its client can read the 503.
+        // still arriving is dropped first, so that its client can read the 503, for at most a grace.
         const answered = [...inFlight].map((answerNow) => answerNow(servingErrors.draining()));
+        const stopDropping = setTimeout(() => closing.abort(), CLOSE_GRACE_MS).unref();
         // server.close() ends only the connections idle at this moment. A keep-alive connection whose
         // request is in flight now (a readiness probe, a call refused while draining) would stay open
         // after its answer until the client leaves or keepAliveTimeout (65 s) passes, past the pod's
@@ -165,6 +170,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
         server.close(() => {
           closed = true;
           clearTimeout(cut);
+          clearTimeout(stopDropping);
           resolve();
         });
         server.closeIdleConnections();
@@ -265,7 +271,7 @@ async function dispatch(
   options: HttpServerOptions,
   routes: ReadonlyMap<string, Route>,
   inFlight: InFlightAnswers,
-  sendsBody: (request: IncomingMessage) => boolean,
+  dropBody: (request: IncomingMessage) => Promise<void>,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -306,19 +312,19 @@ async function dispatch(
     return sendJson(response, 404, body);
   }
   if (method !== route.method) return methodNotAllowed(response, request, path, route);
-  await answer(context, route, inFlight, () => sendsBody(request), request, response);
+  await answer(context, route, inFlight, () => dropBody(request), request, response);
 }
 
 /**
  * Runs a route: token, handler, metrics, and the error in the route's API shape. While it runs, the
  * listener's close may answer it first (see InFlightAnswers): then its own outcome is dropped.
- * `sendsBody`: whether the client sends its body now (it is not waiting for "100 Continue").
+ * `dropBody` drops the rest of a body still arriving before a refusal (see dropUnreadBody).
  */
 async function answer(
   context: CallContext,
   route: Route,
   inFlight: InFlightAnswers,
-  sendsBody: () => boolean,
+  dropBody: () => Promise<void>,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -338,7 +344,7 @@ async function answer(
   let refusal: Promise<void> | undefined;
   const refuse = (error: unknown, closeConnection: boolean): Promise<void> =>
     (refusal ??= (async () => {
-      if (sendsBody()) await dropUnreadBody(request);
+      await dropBody();
       if (response.headersSent || response.destroyed) return;
       sendError(error, closeConnection || !request.complete);
     })());

@@ -103,6 +103,7 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
   let chain: Promise<void> = Promise.resolve();
   let failed = false;
   let ended = false;
+  let inputEnded = false;
   // "cancelled" also fires when the stream closes after a normal end.
   call.on("cancelled", () => {
     if (!ended) controller.abort();
@@ -122,9 +123,10 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
   }
   // At the drain's start: the requests read so far are answered in order, then the stream ends with
   // UNAVAILABLE DRAINING (see onDrainStart), as it would at the first request refused while draining.
+  // A client that half-closed meanwhile has sent all it meant to: its stream ends OK (see "end").
   onDrainStart(context.embedder.drainSignal, call, () => {
     void chain.then(() => {
-      if (!ended && !call.cancelled) fail(servingErrors.draining());
+      if (!ended && !inputEnded && !call.cancelled) fail(servingErrors.draining());
     });
   });
   call.on("data", (request: TeiEmbedRequest) => {
@@ -148,6 +150,7 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
     });
   });
   call.on("end", () => {
+    inputEnded = true;
     void chain.then(() => {
       if (failed || call.cancelled) return;
       ended = true;
