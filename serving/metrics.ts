@@ -12,6 +12,10 @@ export interface ServingMetrics {
   requestDuration: Histogram<"transport" | "method">;
   tokenizeDuration: Histogram;
   inFlightInputs: Gauge;
+  /** Bytes of refused HTTP request bodies read and dropped before the refusal (see dropUnreadBody). */
+  refusedBodyDroppedBytes: Counter;
+  /** Drops of refused bodies cut short, or never begun, for the shared drop budget (see DropBudget). */
+  refusedBodyDropsCut: Counter<"reason">;
   batcherObserver: BatcherObserver;
 }
 
@@ -124,6 +128,17 @@ export function createServingMetrics(options: {
       this.set(options.inFlightCalls());
     },
   });
+  const refusedBodyDroppedBytes = new Counter({
+    name: "jude_serving_http_refused_body_dropped_bytes_total",
+    help: "Bytes of refused HTTP request bodies read and dropped so that the client reads the refusal.",
+    registers: [registry],
+  });
+  const refusedBodyDropsCut = new Counter({
+    name: "jude_serving_http_refused_body_drops_cut_total",
+    help: "Refusals whose body was left unread (connection closed at once) for the shared drop budget: too many drops at once (concurrent) or too many bytes (bytes).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   const recent: Array<{ at: number; tokens: number }> = [];
   new Gauge({
     name: "jude_serving_tokens_per_second",
@@ -166,6 +181,8 @@ export function createServingMetrics(options: {
     requestDuration,
     tokenizeDuration,
     inFlightInputs,
+    refusedBodyDroppedBytes,
+    refusedBodyDropsCut,
     batcherObserver,
   };
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isServingError } from "../core/errors.ts";
+import { DropBudget } from "./drop-budget.ts";
 import { BodyBudget, dropUnreadBody, parseJsonBody, readBody } from "./http-body.ts";
 
 const body = (text: string): Buffer => Buffer.from(text, "utf8");
@@ -96,5 +97,24 @@ describe("dropUnreadBody", () => {
     expect(request.readableEnded).toBe(false);
     // Told to stop already: no wait at all.
     await dropUnreadBody(request as unknown as IncomingMessage, stop.signal);
+  });
+
+  it("stops reading once the shared drop budget's bytes are spent, and begins no drop beyond its count", async () => {
+    const cuts: string[] = [];
+    const budget = new DropBudget(
+      { maxConcurrent: 1, burstBytes: 1500, bytesPerSecond: 0 },
+      { dropped: () => undefined, cut: (reason) => cuts.push(reason) },
+    );
+    const request = fakeRequest();
+    const dropped = dropUnreadBody(request as unknown as IncomingMessage, undefined, budget);
+    // A second drop while the first runs is not begun.
+    await dropUnreadBody(fakeRequest() as unknown as IncomingMessage, undefined, budget);
+    expect(cuts).toEqual(["concurrent"]);
+    request.write(Buffer.alloc(1000, 0x20));
+    request.write(Buffer.alloc(1000, 0x20)); // 2000 bytes: over the 1500
+    await dropped;
+    expect(cuts).toEqual(["concurrent", "bytes"]);
+    expect(request.isPaused()).toBe(true);
+    expect(request.readableEnded).toBe(false);
   });
 });

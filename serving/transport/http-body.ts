@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import { isServingError, servingErrors } from "../core/errors.ts";
+import type { DropBudget } from "./drop-budget.ts";
 import { encodeJson } from "./json-body.ts";
 
 /** Bytes held for one request's body; `release` gives them back to the budget. */
@@ -88,26 +89,41 @@ const REFUSED_BODY_DROP_MS = 5_000;
  * closes, or 5 s pass; the refusal goes out after it. Answering and closing with the body unread
  * makes the kernel reset the connection, and a client still writing its body (Node's fetch, which
  * reads the answer only once its body is written) then reports a failed write ("EPIPE",
- * "ECONNRESET"), not the 413, 401, 415, 429 or 503. The bytes count against no budget: they are not
- * kept. A client still sending after 5 s has its connection closed, as before (nginx's lingering
+ * "ECONNRESET"), not the 413, 401, 415, 429 or 503. The bytes count against no body budget: they are
+ * not kept. A client still sending after 5 s has its connection closed, as before (nginx's lingering
  * close bounds the same wait). Not for a client that sent `Expect: 100-continue` and was not told
  * to continue: it sends no body. `stop` ends the wait early: the listener's close, whose deadline
- * is shorter.
+ * is shorter. `budget`, shared by all connections, bounds the drops at once and the bytes dropped:
+ * beyond it the drop stops (or never begins) and the refusal closes the connection at once.
  */
-export async function dropUnreadBody(request: IncomingMessage, stop?: AbortSignal): Promise<void> {
+export async function dropUnreadBody(
+  request: IncomingMessage,
+  stop?: AbortSignal,
+  budget?: DropBudget,
+): Promise<void> {
   if (request.complete || request.destroyed || stop?.aborted) return;
+  const permit = budget?.acquire();
+  if (budget !== undefined && permit === undefined) return;
   await new Promise<void>((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
-      request.off("end", done).off("close", done).off("error", done);
+      request.off("data", dropped).off("end", done).off("close", done).off("error", done);
       stop?.removeEventListener("abort", done);
+      permit?.release();
       resolve();
+    };
+    // Over the budget: no more is read (the refusal, sent with the body unread, closes the connection).
+    const dropped = (chunk: Buffer): void => {
+      if (permit !== undefined && !permit.take(chunk.length)) {
+        request.pause();
+        done();
+      }
     };
     const timer = setTimeout(done, REFUSED_BODY_DROP_MS);
     request.on("end", done).on("close", done).on("error", done);
     stop?.addEventListener("abort", done, { once: true });
     // No effect while the route still reads the body (its 'readable' listener): that read consumes it.
-    request.resume();
+    request.on("data", dropped);
   });
 }
 

@@ -11,6 +11,7 @@ import { isServingError, servingErrors, type ServingError } from "../core/errors
 import type { ServingMetrics } from "../metrics.ts";
 import { type CallContext, outcomeOfSuccess, recordOutcome } from "./call-context.ts";
 import type { HealthState } from "./health-service.ts";
+import { DropBudget } from "./drop-budget.ts";
 import { BodyBudget, dropUnreadBody, parseJsonBody, readBody, sendJson, sendText } from "./http-body.ts";
 import { handleOpenAiEmbeddings } from "./openai-embeddings.ts";
 import { assertServedModel, openAiModel } from "./openai-models.ts";
@@ -113,8 +114,19 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpL
   // is bounded; a refusal's 5 s would hold it past the drain's deadline and the pod's grace period).
   const closing = new AbortController();
   // Drops the rest of a refused request's body, unless its client still waits for "100 Continue".
+  // Shared by all connections. A single client's refused 50 MB body, even four in a row, fits the
+  // burst whole, so Node's fetch reads its status (oversize-upload.test.ts, refused-upload.test.ts);
+  // a flood of refused endless bodies gets 16 drops at once and 64 MiB/s, beyond which its
+  // connections close at once, as before bodies were dropped (refused-upload-flood.test.ts).
+  const dropBudget = new DropBudget(
+    { maxConcurrent: 16, burstBytes: 256 * 1024 * 1024, bytesPerSecond: 64 * 1024 * 1024 },
+    {
+      dropped: (bytes) => options.metrics.refusedBodyDroppedBytes.inc(bytes),
+      cut: (reason) => options.metrics.refusedBodyDropsCut.inc({ reason }),
+    },
+  );
   const dropBody = (request: IncomingMessage): Promise<void> =>
-    awaitingContinue.has(request) ? Promise.resolve() : dropUnreadBody(request, closing.signal);
+    awaitingContinue.has(request) ? Promise.resolve() : dropUnreadBody(request, closing.signal, dropBudget);
   const routes = apiRoutes(options, new BodyBudget(8 * options.maxMessageBytes), Date.now(), continueBody);
   const inFlight: InFlightAnswers = new Set();
   const handler = (request: IncomingMessage, response: ServerResponse): void => {

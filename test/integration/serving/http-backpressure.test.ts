@@ -4,11 +4,11 @@
  * once. Slow uploads that hold most of the budget make the refusal deterministic; once they end,
  * requests are served again.
  */
-import { request, type ClientRequest } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { startServer } from "./helpers.ts";
+import { slowUpload } from "./uploads.ts";
 
 const MAX_MESSAGE_BYTES = 64 * 1024;
 let server: EmbeddingServer;
@@ -17,20 +17,6 @@ beforeAll(async () => {
   server = await startServer({ limits: { maxMessageBytes: MAX_MESSAGE_BYTES } });
 });
 afterAll(() => server.close());
-
-/** A POST that declares a whole body but sends only `sent` bytes of it, and then waits. */
-function slowUpload(sent: number): ClientRequest {
-  const upload = request({
-    host: "127.0.0.1",
-    port: server.httpPort,
-    path: "/v1/embeddings",
-    method: "POST",
-    headers: { "content-type": "application/json", "content-length": String(MAX_MESSAGE_BYTES - 1) },
-  });
-  upload.on("error", () => undefined); // destroyed at the end of the test
-  upload.write(Buffer.alloc(sent, 0x20));
-  return upload;
-}
 
 async function embed(text: string) {
   const response = await fetch(`http://127.0.0.1:${server.httpPort}/v1/embeddings`, {
@@ -43,7 +29,9 @@ async function embed(text: string) {
 
 it("refuses requests with 429 while the body budget is spent, and serves again once it is free", async () => {
   // Eight uploads hold 8 x 63 KiB of the 512 KiB budget; a 9 KiB body no longer fits.
-  const uploads = Array.from({ length: 8 }, () => slowUpload(63 * 1024));
+  const uploads = Array.from({ length: 8 }, () =>
+    slowUpload(server.httpPort, MAX_MESSAGE_BYTES - 1, 63 * 1024),
+  );
   const probe = "Registered nurse, intensive care. ".repeat(270);
   let refused: { status: number; body: { error?: unknown } } | undefined;
   try {

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawnServe, type ServeProcess } from "./helpers.ts";
+import { streamedBody } from "./uploads.ts";
 
 const LIMIT = 64 * 1024;
 const BODY_BYTES = 50 * 1024 * 1024;
@@ -66,23 +67,7 @@ it("answers a large body with a declared length 413 on TEI's route, which fetch 
 });
 
 it("answers a large chunked body 413, which fetch reads", async () => {
-  const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
-  let sent = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(new TextEncoder().encode('{"input":"'));
-    },
-    pull(controller) {
-      if (sent >= BODY_BYTES) {
-        controller.enqueue(new TextEncoder().encode('"}'));
-        controller.close();
-        return;
-      }
-      sent += chunk.length;
-      controller.enqueue(chunk);
-    },
-  });
-  const answer = (await post("/v1/embeddings", stream)) as {
+  const answer = (await post("/v1/embeddings", streamedBody(BODY_BYTES))) as {
     status: number;
     body: { error: { code: string } };
   };

@@ -8,11 +8,11 @@
  * and nothing is reset.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { request, type ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { spawnServe, type ServeProcess } from "./helpers.ts";
+import { slowUpload, streamedBody } from "./uploads.ts";
 
 const LIMIT = 64 * 1024;
 const BODY_BYTES = 50 * 1024 * 1024;
@@ -37,26 +37,6 @@ afterAll(async () => {
   await server.exited;
   await rm(tokenDir, { recursive: true, force: true });
 });
-
-/** A body of `bytes` bytes as a stream of `chunkBytes` chunks (sent chunked, its length undeclared). */
-function streamedBody(bytes: number, chunkBytes = 64 * 1024): ReadableStream<Uint8Array> {
-  const chunk = new TextEncoder().encode("x".repeat(chunkBytes));
-  let sent = 0;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(new TextEncoder().encode('{"input":"'));
-    },
-    pull(controller) {
-      if (sent >= bytes) {
-        controller.enqueue(new TextEncoder().encode('"}'));
-        controller.close();
-        return;
-      }
-      sent += chunk.length;
-      controller.enqueue(chunk);
-    },
-  });
-}
 
 /** POSTs `body` with fetch; the status and error body, or the network failure's message. */
 async function post(
@@ -101,27 +81,11 @@ it("answers a large compressed body 415, which fetch reads", async () => {
   ).toMatchObject({ status: 415, body: { error: { code: "JUDE_SERVING_UNSUPPORTED_ENCODING" } } });
 });
 
-/** A POST that declares a whole body but sends only `sent` bytes of it, and then waits. */
-function slowUpload(sent: number): ClientRequest {
-  const upload = request({
-    host: "127.0.0.1",
-    port: server.httpPort,
-    path: "/v1/embeddings",
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "content-length": String(LIMIT - 1),
-      authorization: `Bearer ${TOKEN}`,
-    },
-  });
-  upload.on("error", () => undefined); // destroyed at the end of the test
-  upload.write(Buffer.alloc(sent, 0x20));
-  return upload;
-}
-
 it("answers a large body refused mid-body for the body budget 429, which fetch reads", async () => {
   // Eight uploads hold 8 x 63 KiB of the 512 KiB budget: the next body's first chunk does not fit.
-  const uploads = Array.from({ length: 8 }, () => slowUpload(63 * 1024));
+  const uploads = Array.from({ length: 8 }, () =>
+    slowUpload(server.httpPort, LIMIT - 1, 63 * 1024, { authorization: `Bearer ${TOKEN}` }),
+  );
   try {
     // The uploads' bytes are counted as they arrive: wait until a small body is refused.
     for (;;) {
