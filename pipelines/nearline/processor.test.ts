@@ -413,6 +413,77 @@ describe("nearline batch processor", () => {
     });
   });
 
+  it("dead-letters an event whose write other writers refused in every round, naming its key, instead of dropping it", async () => {
+    // Each round: change detection reads the key live with the event's text (an advance is planned),
+    // another writer tombstones it at an older position before the write, then (but after the last
+    // round) stores the text again at an older position. Four rounds, four refusals.
+    let round = 0;
+    const context = setup({
+      atStep: async (step) => {
+        const write = { entity: "job", id: "a", version: "v1", offset: round, partition: 1 };
+        if (step === "produced")
+          await context.store.write([{ ...write, kind: "delete", eventTimeMs: 200 + 10 * round }]);
+        if (step !== "stored") return;
+        round++;
+        if (round < 4)
+          await context.store.write([
+            {
+              ...write,
+              kind: "upsert",
+              eventTimeMs: 195 + 10 * round,
+              vector: Float32Array.of(1, 2),
+              modelDigest: "sha256:m",
+              contentHash: expectedHash("Job: Nurse"),
+            },
+          ]);
+      },
+    });
+    context.store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const event = record("a", 300, { title: "Nurse" });
+    const outcome = await context.process([event]);
+    expect(round).toBe(4);
+    // The key stays deleted though its newest event is an upsert: that must not pass unnoticed.
+    expect(context.store.metas.get("a")).toMatchObject({ live: false });
+    expect(context.deadLettered).toEqual(["WRITE_CONTENDED"]);
+    const letter = context.produced.find((each) => each.topic === "jobs.dlq");
+    expect(letter?.headers["jude.error.code"]).toBe("WRITE_CONTENDED");
+    expect(letter?.headers["jude.error.reason"]).toContain("key a");
+    expect(letter?.headers["jude.source.offset"]).toBe(event.offset.toString());
+    expect(outcome).toMatchObject({ consumed: 1, deadLettered: 1, embedded: 0, skippedUnchanged: 0 });
+    expect(outcome.deadLetterCodes).toEqual({ WRITE_CONTENDED: 1 });
+  });
+
+  it("reads the store once and writes once for a batch whose advances the store takes", async () => {
+    const { store, process } = setup();
+    store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const writeCalls: number[] = [];
+    const write = store.write;
+    store.write = async (batch) => {
+      writeCalls.push(batch.length);
+      return write(batch);
+    };
+    const outcome = await process([
+      record("a", 300, { title: "Nurse" }),
+      record("b", 300, { title: "Pilot" }),
+      record("c", 300, { op: "d" }),
+    ]);
+    expect(outcome).toMatchObject({ skippedUnchanged: 1, embedded: 1, deleted: 1 });
+    expect(store.reads).toBe(1);
+    expect(writeCalls).toEqual([3]);
+  });
+
   it("reports its steps in order, with the store still unwritten until after 'produced'", async () => {
     const steps: string[] = [];
     const context = setup({

@@ -227,6 +227,10 @@ export function createProcessor(
       planned = await refusedAdvances(options, target, unchanged, outcomes.slice(toWrite.length));
       outcome.skippedUnchanged -= planned.length;
     }
+    // Refused in every round: the key may stay deleted (or keep an older text) though this event is its
+    // newest. Dead-lettered, not dropped: logged, counted, and on the dead-letter topic to be replayed.
+    for (const item of planned) deadLetter(item.record, WRITE_CONTENDED, contendedReason(item));
+    if (produced.length > 0) await options.produce(produced);
     return outcome;
   };
 }
@@ -359,6 +363,18 @@ async function embedDistinct(
 
 /** Rounds of one batch: the first, and those that write in full what another writer's race refused. */
 const MAX_ROUNDS = 4;
+
+/** The dead-letter code of an event whose store write other writers refused in every round. */
+export const WRITE_CONTENDED = "WRITE_CONTENDED";
+
+function contendedReason(item: Planned): string {
+  return (
+    `the store refused the write of key ${item.change.id} in each of ${MAX_ROUNDS} rounds: another writer ` +
+    "(a bootstrap of the version, the previous owner of a partition) tombstoned it or stored another " +
+    "text at an older position between change detection and the write each time; nothing at this " +
+    "event's position or newer is stored"
+  );
+}
 
 /**
  * The unchanged events whose advance the store refused although nothing at their position or newer is
