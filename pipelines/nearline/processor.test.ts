@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
 import { createProcessor, type ConsumedRecord, type ProcessorOptions } from "./processor.ts";
 import type { OutputRecord } from "./records.ts";
@@ -457,6 +457,58 @@ describe("nearline batch processor", () => {
     expect(letter?.headers["jude.source.offset"]).toBe(event.offset.toString());
     expect(outcome).toMatchObject({ consumed: 1, deadLettered: 1, embedded: 0, skippedUnchanged: 0 });
     expect(outcome.deadLetterCodes).toEqual({ WRITE_CONTENDED: 1 });
+  });
+
+  it("ends the freshness of a write when its own round was stored, not when a later round was", async () => {
+    // "b" is written in the first round; "a"'s advance is refused (a tombstone lands in between) and
+    // written in full in a second round, whose embedding takes a minute.
+    let now = 1_000_000;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      let embeds = 0;
+      const context = setup({
+        embed: async (texts) => {
+          if (++embeds === 2) now += 60_000;
+          return texts.map(() => Float32Array.of(1, 2));
+        },
+        atStep: async (step) => {
+          if (step !== "produced" || embeds !== 1) return;
+          await context.store.write([
+            {
+              kind: "delete",
+              entity: "job",
+              id: "a",
+              version: "v1",
+              eventTimeMs: 200,
+              offset: 0,
+              partition: 1,
+            },
+          ]);
+        },
+      });
+      context.store.metas.set("a", {
+        live: true,
+        eventTimeMs: 100,
+        offset: 0,
+        partition: 0,
+        contentHash: expectedHash("Job: Nurse"),
+      });
+      const outcome = await context.process([
+        record("a", 300, { title: "Nurse" }),
+        record("b", 400, { title: "Pilot" }),
+      ]);
+      expect(embeds).toBe(2);
+      const stored = outcome.visibleEventTimesMs.map((time, index) => [
+        time,
+        outcome.visibleStoredAtMs[index],
+      ]);
+      expect(stored).toEqual([
+        [400, 1_000_000],
+        [300, 1_060_000],
+      ]);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it("reads the store once and writes once for a batch whose advances the store takes", async () => {
