@@ -459,6 +459,52 @@ describe("nearline batch processor", () => {
     expect(outcome.deadLetterCodes).toEqual({ WRITE_CONTENDED: 1 });
   });
 
+  it("never writes a re-round's event over a newer one another writer stored meanwhile", async () => {
+    // Round 1: a tombstone lands before the advance. Round 2 (the event written in full): a newer
+    // event of the key from another worker lands before its upsert, which must lose.
+    let produced = 0;
+    const context = setup({
+      atStep: async (step) => {
+        if (step !== "produced") return;
+        const other = { entity: "job", id: "a", version: "v1", offset: 0, partition: 1 };
+        if (++produced === 1) await context.store.write([{ ...other, kind: "delete", eventTimeMs: 200 }]);
+        else
+          await context.store.write([
+            {
+              ...other,
+              kind: "upsert",
+              eventTimeMs: 400,
+              vector: Float32Array.of(1, 2),
+              modelDigest: "sha256:m",
+              contentHash: expectedHash("Job: Pilot"),
+            },
+          ]);
+      },
+    });
+    context.store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const outcome = await context.process([record("a", 300, { title: "Nurse" })]);
+    expect(produced).toBe(2);
+    expect(context.store.metas.get("a")).toMatchObject({
+      eventTimeMs: 400,
+      contentHash: expectedHash("Job: Pilot"),
+    });
+    expect(outcome).toMatchObject({
+      consumed: 1,
+      embedded: 0,
+      skippedStale: 1,
+      skippedUnchanged: 0,
+      deadLettered: 0,
+    });
+    // One output record for the key over both rounds (the first planned no write of its text).
+    expect(context.produced.map((each) => each.key)).toEqual(["job/v1/a"]);
+  });
+
   it("ends the freshness of a write when its own round was stored, not when a later round was", async () => {
     // "b" is written in the first round; "a"'s advance is refused (a tombstone lands in between) and
     // written in full in a second round, whose embedding takes a minute.
