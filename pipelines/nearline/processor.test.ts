@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
 import { createProcessor, type ConsumedRecord, type ProcessorOptions } from "./processor.ts";
 import type { OutputRecord } from "./records.ts";
@@ -411,6 +411,175 @@ describe("nearline batch processor", () => {
       eventTimeMs: 300,
       contentHash: expectedHash("Job: Nurse"),
     });
+  });
+
+  it("dead-letters an event whose write other writers refused in every round, naming its key, instead of dropping it", async () => {
+    // Each round: change detection reads the key live with the event's text (an advance is planned),
+    // another writer tombstones it at an older position before the write, then (but after the last
+    // round) stores the text again at an older position. Four rounds, four refusals.
+    let round = 0;
+    const context = setup({
+      atStep: async (step) => {
+        const write = { entity: "job", id: "a", version: "v1", offset: round, partition: 1 };
+        if (step === "produced")
+          await context.store.write([{ ...write, kind: "delete", eventTimeMs: 200 + 10 * round }]);
+        if (step !== "stored") return;
+        round++;
+        if (round < 4)
+          await context.store.write([
+            {
+              ...write,
+              kind: "upsert",
+              eventTimeMs: 195 + 10 * round,
+              vector: Float32Array.of(1, 2),
+              modelDigest: "sha256:m",
+              contentHash: expectedHash("Job: Nurse"),
+            },
+          ]);
+      },
+    });
+    context.store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const event = record("a", 300, { title: "Nurse" });
+    const outcome = await context.process([event]);
+    expect(round).toBe(4);
+    // The key stays deleted though its newest event is an upsert: that must not pass unnoticed.
+    expect(context.store.metas.get("a")).toMatchObject({ live: false });
+    expect(context.deadLettered).toEqual(["WRITE_CONTENDED"]);
+    const letter = context.produced.find((each) => each.topic === "jobs.dlq");
+    expect(letter?.headers["jude.error.code"]).toBe("WRITE_CONTENDED");
+    expect(letter?.headers["jude.error.reason"]).toContain("key a");
+    expect(letter?.headers["jude.source.offset"]).toBe(event.offset.toString());
+    expect(outcome).toMatchObject({ consumed: 1, deadLettered: 1, embedded: 0, skippedUnchanged: 0 });
+    expect(outcome.deadLetterCodes).toEqual({ WRITE_CONTENDED: 1 });
+  });
+
+  it("never writes a re-round's event over a newer one another writer stored meanwhile", async () => {
+    // Round 1: a tombstone lands before the advance. Round 2 (the event written in full): a newer
+    // event of the key from another worker lands before its upsert, which must lose.
+    let produced = 0;
+    const context = setup({
+      atStep: async (step) => {
+        if (step !== "produced") return;
+        const other = { entity: "job", id: "a", version: "v1", offset: 0, partition: 1 };
+        if (++produced === 1) await context.store.write([{ ...other, kind: "delete", eventTimeMs: 200 }]);
+        else
+          await context.store.write([
+            {
+              ...other,
+              kind: "upsert",
+              eventTimeMs: 400,
+              vector: Float32Array.of(1, 2),
+              modelDigest: "sha256:m",
+              contentHash: expectedHash("Job: Pilot"),
+            },
+          ]);
+      },
+    });
+    context.store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const outcome = await context.process([record("a", 300, { title: "Nurse" })]);
+    expect(produced).toBe(2);
+    expect(context.store.metas.get("a")).toMatchObject({
+      eventTimeMs: 400,
+      contentHash: expectedHash("Job: Pilot"),
+    });
+    expect(outcome).toMatchObject({
+      consumed: 1,
+      embedded: 0,
+      skippedStale: 1,
+      skippedUnchanged: 0,
+      deadLettered: 0,
+    });
+    // One output record for the key over both rounds (the first planned no write of its text).
+    expect(context.produced.map((each) => each.key)).toEqual(["job/v1/a"]);
+  });
+
+  it("ends the freshness of a write when its own round was stored, not when a later round was", async () => {
+    // "b" is written in the first round; "a"'s advance is refused (a tombstone lands in between) and
+    // written in full in a second round, whose embedding takes a minute.
+    let now = 1_000_000;
+    const clock = vi.spyOn(Date, "now").mockImplementation(() => now);
+    try {
+      let embeds = 0;
+      const context = setup({
+        embed: async (texts) => {
+          if (++embeds === 2) now += 60_000;
+          return texts.map(() => Float32Array.of(1, 2));
+        },
+        atStep: async (step) => {
+          if (step !== "produced" || embeds !== 1) return;
+          await context.store.write([
+            {
+              kind: "delete",
+              entity: "job",
+              id: "a",
+              version: "v1",
+              eventTimeMs: 200,
+              offset: 0,
+              partition: 1,
+            },
+          ]);
+        },
+      });
+      context.store.metas.set("a", {
+        live: true,
+        eventTimeMs: 100,
+        offset: 0,
+        partition: 0,
+        contentHash: expectedHash("Job: Nurse"),
+      });
+      const outcome = await context.process([
+        record("a", 300, { title: "Nurse" }),
+        record("b", 400, { title: "Pilot" }),
+      ]);
+      expect(embeds).toBe(2);
+      const stored = outcome.visibleEventTimesMs.map((time, index) => [
+        time,
+        outcome.visibleStoredAtMs[index],
+      ]);
+      expect(stored).toEqual([
+        [400, 1_000_000],
+        [300, 1_060_000],
+      ]);
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
+  it("reads the store once and writes once for a batch whose advances the store takes", async () => {
+    const { store, process } = setup();
+    store.metas.set("a", {
+      live: true,
+      eventTimeMs: 100,
+      offset: 0,
+      partition: 0,
+      contentHash: expectedHash("Job: Nurse"),
+    });
+    const writeCalls: number[] = [];
+    const write = store.write;
+    store.write = async (batch) => {
+      writeCalls.push(batch.length);
+      return write(batch);
+    };
+    const outcome = await process([
+      record("a", 300, { title: "Nurse" }),
+      record("b", 300, { title: "Pilot" }),
+      record("c", 300, { op: "d" }),
+    ]);
+    expect(outcome).toMatchObject({ skippedUnchanged: 1, embedded: 1, deleted: 1 });
+    expect(store.reads).toBe(1);
+    expect(writeCalls).toEqual([3]);
   });
 
   it("reports its steps in order, with the store still unwritten until after 'produced'", async () => {

@@ -109,8 +109,11 @@ export interface BatchOutcome {
   inferenceTexts: number;
   /** Event times of the writes that became visible (for the freshness histogram). */
   visibleEventTimesMs: number[];
-  /** When the store acknowledged the batch's writes (epoch ms): the end of each write's freshness. */
-  storedAtMs: number;
+  /**
+   * When the store acknowledged each of those writes (epoch ms; same order): the end of its freshness.
+   * A batch's writes of a later round (see refusedAdvances) are acknowledged later than its first ones.
+   */
+  visibleStoredAtMs: number[];
   /**
    * Dead-lettered events by reason code. The worker counts them in jude_pipeline_dead_lettered_total
    * once the batch is committed, like the other counts: an attempt that failed (and is run again) must
@@ -156,7 +159,7 @@ export function createProcessor(
       ...zeroCounts(),
       consumed: records.length,
       visibleEventTimesMs: [],
-      storedAtMs: 0,
+      visibleStoredAtMs: [],
       deadLetterCodes: {},
     };
     let produced: OutputRecord[] = [];
@@ -211,7 +214,7 @@ export function createProcessor(
         ...toWrite.map((item) => entityWrite(item, vectorOf)),
         ...unchanged.map(advanceWrite),
       ]);
-      outcome.storedAtMs = Date.now();
+      const storedAtMs = Date.now();
       await options.atStep?.("stored", step);
       toWrite.forEach((item, index) => {
         // Lost a race with another writer (bootstrap, or the previous owner of a partition during a
@@ -223,16 +226,24 @@ export function createProcessor(
         if (item.change.op === "delete") outcome.deleted++;
         else outcome.embedded++;
         outcome.visibleEventTimesMs.push(item.change.eventTimeMs);
+        outcome.visibleStoredAtMs.push(storedAtMs);
       });
       planned = await refusedAdvances(options, target, unchanged, outcomes.slice(toWrite.length));
       outcome.skippedUnchanged -= planned.length;
     }
+    // Refused in every round: the key may stay deleted (or keep an older text) though this event is its
+    // newest. Dead-lettered, not dropped: logged, counted, and on the dead-letter topic to be replayed.
+    for (const item of planned) deadLetter(item.record, WRITE_CONTENDED, contendedReason(item));
+    if (produced.length > 0) await options.produce(produced);
     return outcome;
   };
 }
 
 /** Counts of nothing yet: a batch's start, and the worker's totals at start. */
-export function zeroCounts(): Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs" | "deadLetterCodes"> {
+export function zeroCounts(): Omit<
+  BatchOutcome,
+  "visibleEventTimesMs" | "visibleStoredAtMs" | "deadLetterCodes"
+> {
   return {
     consumed: 0,
     embedded: 0,
@@ -359,6 +370,18 @@ async function embedDistinct(
 
 /** Rounds of one batch: the first, and those that write in full what another writer's race refused. */
 const MAX_ROUNDS = 4;
+
+/** The dead-letter code of an event whose store write other writers refused in every round. */
+export const WRITE_CONTENDED = "WRITE_CONTENDED";
+
+function contendedReason(item: Planned): string {
+  return (
+    `the store refused the write of key ${item.change.id} in each of ${MAX_ROUNDS} rounds: another writer ` +
+    "(a bootstrap of the version, the previous owner of a partition) tombstoned it or stored another " +
+    "text at an older position between change detection and the write each time; nothing at this " +
+    "event's position or newer is stored"
+  );
+}
 
 /**
  * The unchanged events whose advance the store refused although nothing at their position or newer is

@@ -66,7 +66,10 @@ export interface NearlineWorkerOptions {
 }
 
 /** Totals since start (a batch's counts summed), for status and tests. */
-export type WorkerTotals = Omit<BatchOutcome, "visibleEventTimesMs" | "storedAtMs" | "deadLetterCodes"> & {
+export type WorkerTotals = Omit<
+  BatchOutcome,
+  "visibleEventTimesMs" | "visibleStoredAtMs" | "deadLetterCodes"
+> & {
   batches: number;
 };
 
@@ -474,11 +477,11 @@ export class NearlineWorker {
     metrics.deleted.inc(labels, outcome.deleted);
     for (const [code, count] of Object.entries(outcome.deadLetterCodes))
       metrics.deadLettered.inc({ ...labels, code }, count);
-    for (const eventTime of outcome.visibleEventTimesMs) {
-      const freshnessMs = Math.max(0, outcome.storedAtMs - eventTime);
+    outcome.visibleEventTimesMs.forEach((eventTime, index) => {
+      const freshnessMs = Math.max(0, outcome.visibleStoredAtMs[index]! - eventTime);
       metrics.freshness.observe(labels, freshnessMs / 1000);
       this.#freshness.observe(freshnessMs);
-    }
+    });
   }
 }
 

@@ -16,12 +16,13 @@ import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/che
 import { startNearline } from "../../../pipelines/nearline/app.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
-import { countVersion } from "../../../store/index.ts";
+import { countVersion, StoreWriter } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import {
   bootstrapBrokers,
   createTopics,
   produceEvents,
+  readTopic,
   uniqueTopic,
   type TestEvent,
 } from "../../support/kafka.ts";
@@ -225,6 +226,89 @@ it("keeps a key re-created after the watermarks live when the bootstrap's tombst
     );
   } finally {
     embedding.close();
+    await target.drop();
+  }
+});
+
+it("dead-letters, naming the key, an unchanged event whose write other writers refused in every round of its batch", async () => {
+  // Another writer tombstones the key at an older position between the worker's change detection and
+  // its write, in every round, and (but after the last) stores the text again at an older position, so
+  // each round plans an advance again. The real store script refuses each; after the last round the
+  // event must not vanish: it is dead-lettered WRITE_CONTENDED to the dead-letter topic.
+  const topic = uniqueTopic("nearline-contended");
+  const deadLetters = uniqueTopic("nearline-contended-dlq");
+  await createTopics([topic, deadLetters], 1);
+  const target = await createBootstrapStore("contended");
+  const config = nearlineConfig({
+    topic,
+    deadLetterTopic: deadLetters,
+    storeName: target.name,
+    version: VERSION,
+    digest: server().digest,
+    embeddingAddress: server().address,
+  });
+  const writer = new StoreWriter(target.store);
+  let armed = false;
+  let rounds = 0;
+  let hash = "";
+  const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
+  const app = await startNearline(config, {
+    logger: silentLogger(),
+    embedCall: connection.call,
+    isRetryableEmbedError: connection.isRetryable,
+    watchTokenRefusals: connection.watchTokenRefusals,
+    atStep: async (step) => {
+      if (!armed) return;
+      const other = { entity: "job", id: "contended", version: VERSION, partition: 1, offset: rounds };
+      if (step === "produced")
+        await writer.write([{ ...other, kind: "delete", eventTimeMs: 200 + 10 * rounds }]);
+      if (step !== "stored") return;
+      rounds++;
+      if (rounds < 4)
+        await writer.write([
+          {
+            ...other,
+            kind: "upsert",
+            eventTimeMs: 195 + 10 * rounds,
+            vector: new Float32Array(MODEL_DIMENSIONS).fill(0.1),
+            modelDigest: config.model.digest,
+            contentHash: hash,
+          },
+        ]);
+    },
+  });
+  try {
+    await produceEvents(topic, [jobEvent("contended", 100, job("Nurse"))]);
+    await waitFor(
+      "nearline wrote the key",
+      () => app.worker.totals.consumed === 1 && app.worker.lag.total === 0,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    const [stored] = await writer.readMeta(VERSION, [{ entity: "job", id: "contended" }]);
+    hash = stored!.contentHash;
+    armed = true;
+    await produceEvents(topic, [jobEvent("contended", 300, job("Nurse"))]);
+    await waitFor(
+      "nearline handled the event",
+      () => app.worker.totals.consumed === 2 && app.worker.lag.total === 0,
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      },
+    );
+    expect(rounds).toBe(4);
+    expect(app.worker.totals).toMatchObject({ deadLettered: 1, skippedUnchanged: 0 });
+    const [letter] = await readTopic(deadLetters, 1);
+    expect(letter!.key).toBe("contended");
+    expect(letter!.headers["jude.error.code"]).toBe("WRITE_CONTENDED");
+    expect(letter!.headers["jude.error.reason"]).toContain("key contended");
+    expect(letter!.headers["jude.source.offset"]).toBe("1");
+  } finally {
+    await app.stop();
+    connection.close();
     await target.drop();
   }
 });
