@@ -10,6 +10,7 @@ import { parse } from "yaml";
 import { modelVersionStatus, versionPhase } from "../../crds/embedding-model-status.ts";
 import { decode as decodeSpec } from "../../crds/nearline-pipeline.ts";
 import { createDecoder, decodeFailureCodes } from "../../pipelines/shared/decode.ts";
+import { WRITE_CONTENDED } from "../../pipelines/nearline/processor.ts";
 import { EMBEDDING_FAILED, EMBEDDING_REFUSED } from "../../pipelines/shared/embedding.ts";
 import { errorKinds, ServingError, type ServingErrorCode } from "../../serving/core/errors.ts";
 import { toGrpcStatus, toHttpError } from "../../serving/transport/status-mapping.ts";
@@ -17,13 +18,14 @@ import { documentationFiles, readDocument, repoRoot } from "./markdown.ts";
 
 const readme = readDocument("README.md");
 
-/** Every code a nearline worker puts in jude.error.code (bootstrap logs the same ones). */
+/** Every code a nearline worker puts in jude.error.code (bootstrap logs the same ones, but the last). */
 const deadLetterCodes = [
   ...decodeFailureCodes,
   "NO_FIELDS",
   "UNAVAILABLE_VALUE",
   EMBEDDING_REFUSED,
   EMBEDDING_FAILED,
+  WRITE_CONTENDED,
 ];
 
 /** The README's dead-letter table: code -> example cell. */
