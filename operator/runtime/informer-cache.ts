@@ -126,17 +126,26 @@ export class InformerCache implements CacheReader {
   };
 
   /** Per informer: synced, and seconds since its last successful list, connection or event. */
-  health(): { name: string; synced: boolean; syncError?: string; ageSeconds: number | undefined }[] {
+  health(): {
+    name: string;
+    synced: boolean;
+    syncError?: string;
+    /** Why its last list or watch failed, while nothing succeeded since. */
+    failure?: string;
+    ageSeconds: number | undefined;
+  }[] {
     return this.#informers().map((informer) => {
       const ageMs = informer.lastActivityAgeMs();
       const ageSeconds = ageMs === undefined ? undefined : ageMs / 1000;
       if (ageSeconds !== undefined)
         this.#metrics.watchActivityAge.set({ resource: informer.name }, ageSeconds);
       const error = informer.syncError;
+      const failure = informer.failure;
       return {
         name: informer.name,
         synced: informer.synced,
-        ...(error === undefined ? {} : { syncError: error instanceof Error ? error.message : String(error) }),
+        ...(error === undefined ? {} : { syncError: messageOf(error) }),
+        ...(failure === undefined ? {} : { failure: messageOf(failure) }),
         ageSeconds,
       };
     });
@@ -188,4 +197,8 @@ export class InformerCache implements CacheReader {
   #informers(): Informer[] {
     return [...this.#registrations.values()].flatMap((registration) => registration.informers);
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -250,6 +250,32 @@ describe("informer", () => {
     await informer.stop();
   });
 
+  it("says why its watch keeps failing after it synced (RBAC narrowed), until one connects again", async () => {
+    const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
+    let connect = () => {};
+    const connected = new Promise<void>((resolve) => (connect = resolve));
+    const fake = scripted(
+      [{ items: [], resourceVersion: "10" }],
+      [
+        async () => Promise.reject(forbidden),
+        async ({ onConnected }, signal) => {
+          await connected;
+          onConnected();
+          await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+        },
+      ],
+    );
+    const { informer } = start(fake.listWatcher);
+    await informer.waitForSync();
+    // The second watch is waiting to connect: the first one's refusal is what the informer knows.
+    await settle(() => fake.watchedFrom.length === 2);
+    expect(informer.syncError).toBeUndefined();
+    expect(informer.failure).toBe(forbidden);
+    connect();
+    await settle(() => informer.failure === undefined);
+    await informer.stop();
+  });
+
   it("reconnects at once after a normal end of a watch that delivered events", async () => {
     const fake = scripted(
       [{ items: [], resourceVersion: "1" }],

@@ -125,6 +125,15 @@ export class Informer {
     return this.#synced ? undefined : this.#lastError;
   }
 
+  /**
+   * Why the loop's last try failed, while no list, connection or event has succeeded since (a watch
+   * the API server now refuses after the operator's RBAC was narrowed, one given up as dead);
+   * undefined while it works. /readyz names it beside an informer gone stale.
+   */
+  get failure(): unknown {
+    return this.#lastError;
+  }
+
   /** Milliseconds since the last successful list, watch connection or watch event; undefined before. */
   lastActivityAgeMs(): number | undefined {
     return this.#lastActivityMs === undefined ? undefined : this.#now() - this.#lastActivityMs;
@@ -172,6 +181,7 @@ export class Informer {
         if (signal.aborted) break;
         if (error instanceof WatchStalledError) {
           failures += 1;
+          this.#lastError = error;
           this.#options.onRestart?.("stalled");
           this.#options.log.warn(
             { informer: this.name, reason: error.message, resourceVersion: this.#resourceVersion },
@@ -344,6 +354,7 @@ export class Informer {
 
   #touch(): void {
     this.#lastActivityMs = this.#now();
+    this.#lastError = undefined;
   }
 }
 

@@ -203,7 +203,7 @@ export class Manager {
       checks[`informer:${informer.name}`] = !informer.synced
         ? `initial list not complete${informer.syncError === undefined ? "" : `: ${informer.syncError}`}`
         : (informer.ageSeconds ?? Infinity) > staleSeconds
-          ? `no successful watch activity for ${Math.round(informer.ageSeconds ?? Infinity)} s (limit ${staleSeconds} s)`
+          ? `no successful watch activity for ${Math.round(informer.ageSeconds ?? Infinity)} s (limit ${staleSeconds} s)${informer.failure === undefined ? "" : `: ${informer.failure}`}`
           : undefined;
     }
     return checks;

@@ -111,6 +111,8 @@ export function startInProcessOperator(
     pipelinePollMs?: number;
     /** The API server to use (the testbed's, KUBECONFIG, when absent). */
     kubeconfigPath?: string;
+    /** `--watch-stale-seconds` in ms (300 s when absent). */
+    watchStaleMs?: number;
   } = {},
 ): {
   manager: Manager;
@@ -127,7 +129,7 @@ export function startInProcessOperator(
       ? createRootLogger({ component: "operator-test", level: "warn" })
       : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
-    watchStaleMs: 300_000,
+    watchStaleMs: options.watchStaleMs ?? 300_000,
     drainMs: 10_000,
   });
   const settings = {
