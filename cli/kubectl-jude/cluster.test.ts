@@ -16,6 +16,7 @@ import {
   parseRequestTimeout,
   RequestTimeout,
   retryDelayMs,
+  userDescription,
 } from "./cluster.ts";
 
 const call = {
@@ -247,6 +248,59 @@ describe("a kubeconfig token-file that cannot be read", () => {
     expect(() => loadKubeConfig({ kubeconfig: twoUsers(folder, "uses-ok"), context: "uses-file" })).toThrow(
       /of user "rotating"/,
     );
+  });
+});
+
+describe("a kubeconfig user that impersonates (as kubectl's --as, --as-group, --as-uid)", () => {
+  /** A kubeconfig whose users are `users`, each with a context of its name; the first is current. */
+  function withUsers(users: Record<string, Record<string, unknown>>): string {
+    const file = join(mkdtempSync(join(tmpdir(), "kubectl-jude-impersonate-")), "config");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:6443" } }],
+        users: Object.entries(users).map(([name, user]) => ({ name, user: { token: "t", ...user } })),
+        contexts: Object.keys(users).map((name) => ({ name, context: { cluster: "c", user: name } })),
+        "current-context": Object.keys(users)[0],
+      }),
+    );
+    return file;
+  }
+
+  it("acts as `as` alone, and a refusal names both the kubeconfig's user and that identity", () => {
+    const user = loadKubeConfig({ kubeconfig: withUsers({ admin: { as: "jane" } }) }).getCurrentUser();
+    expect(user?.impersonateUser).toBe("jane");
+    expect(userDescription(user)).toBe("admin (acting as jane)");
+    expect(userDescription(loadKubeConfig({ kubeconfig: withUsers({ alice: {} }) }).getCurrentUser())).toBe(
+      "alice",
+    );
+  });
+
+  it("refuses a current user with groups, a uid or extra fields it cannot send; empty ones and other users' are fine", () => {
+    const file = withUsers({
+      admin: { as: "jane", "as-groups": ["editors"], "as-uid": "42", "as-user-extra": { scopes: ["a"] } },
+      plain: { as: "jane", "as-groups": [], "as-user-extra": {} },
+    });
+    expect(() => loadKubeConfig({ kubeconfig: file })).toThrow(
+      `user "admin" of the kubeconfig ${file} impersonates with as-groups, as-uid, as-user-extra, which kubectl jude cannot send (it sends only \`as\`): use a context whose user has the rights itself`,
+    );
+    expect(loadKubeConfig({ kubeconfig: file, context: "plain" }).getCurrentUser()?.name).toBe("plain");
+  });
+
+  it("refuses them in a KUBECONFIG list too, from the file that defines the user first", () => {
+    const first = withUsers({ admin: { as: "jane", "as-groups": ["editors"] } });
+    const second = withUsers({ other: {} });
+    const previous = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = `${second}:${first}`;
+    try {
+      expect(() => loadKubeConfig({ context: "admin" })).toThrow(
+        /user "admin" of the kubeconfig .* as-groups/,
+      );
+      expect(loadKubeConfig({}).getCurrentUser()?.name).toBe("other");
+    } finally {
+      if (previous === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = previous;
+    }
   });
 });
 
