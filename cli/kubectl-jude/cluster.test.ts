@@ -42,14 +42,14 @@ describe("API errors the plugin explains", () => {
 
   it("names the user, verb and resource when access is denied", () => {
     expect(explainApiError(new ApiException(403, "", {}, {}), { ...call, verb: "patch" }).message).toBe(
-      "access denied: alice may not patch embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it)",
+      "access denied: alice may not patch embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)",
     );
   });
 
   it("names a core resource without the JUDE group (rollback reads the version record ConfigMaps)", () => {
     const configMaps = { ...call, kind: "ConfigMap" };
     expect(explainApiError(new ApiException(403, "", {}, {}), configMaps).message).toBe(
-      "access denied: alice may not list configmaps in namespace recs (ask for a Role that grants it)",
+      "access denied: alice may not list configmaps in namespace recs (ask for a Role that grants it, such as Kubernetes' view role)",
     );
     expect(explainApiError(new ApiException(404, "", {}, {}), configMaps).message).toBe(
       "cannot list configmaps in namespace recs: HTTP 404",
@@ -73,7 +73,7 @@ describe("API errors the plugin explains (credentials, cluster scope, connection
   it("asks for a ClusterRole when a list across all namespaces is denied (a Role cannot grant it)", () => {
     const { namespace: _namespace, ...allNamespaces } = call;
     expect(explainApiError(new ApiException(403, "", {}, {}), allNamespaces).message).toBe(
-      "access denied: alice may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n)",
+      "access denied: alice may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that, such as Kubernetes' view role with the chart's userRoles; or name one namespace with -n)",
     );
   });
 

@@ -602,15 +602,22 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
       `the cluster (${call.server}) does not accept the credentials of ${call.user} (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again`,
       answer,
     );
-  if (code === 403)
+  if (code === 403) {
+    // The role that grants it: Kubernetes' view reads ConfigMaps; the chart's userRoles add reading the
+    // JUDE kinds to view and changing them to edit.
+    const role =
+      judePlural === undefined
+        ? "Kubernetes' view role"
+        : `Kubernetes' ${["get", "list", "watch"].includes(call.verb) ? "view" : "edit"} role with the chart's userRoles`;
     return new ApiFailure(
       `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${
         call.namespace === undefined
-          ? "only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n"
-          : "ask for a Role that grants it"
+          ? `only a ClusterRole bound with a ClusterRoleBinding grants that, such as ${role}; or name one namespace with -n`
+          : `ask for a Role that grants it, such as ${role}`
       })`,
       answer,
     );
+  }
   if (code !== undefined) {
     const message = answer.apiMessage;
     return new ApiFailure(

@@ -184,13 +184,13 @@ describe("a user bound to the built-in view role", () => {
     expect(approve).toMatchObject({
       code: 1,
       stdout: "",
-      stderr: `kubectl jude: access denied: viewer may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it)\n`,
+      stderr: `kubectl jude: access denied: viewer may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)\n`,
     });
     const rollback = await plugin("viewer", ["rollback", "minilm"]);
     expect(rollback).toMatchObject({
       code: 1,
       stdout: "",
-      stderr: `kubectl jude: access denied: viewer may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it)\n`,
+      stderr: `kubectl jude: access denied: viewer may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)\n`,
     });
     const after = await liveModel();
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
@@ -255,7 +255,7 @@ describe("a kubeconfig user impersonating another (`as`, `as-groups`), as kubect
     const before = await liveModel();
     expect(await plugin("viewer", ["approve", "minilm"])).toMatchObject({
       code: 1,
-      stderr: `kubectl jude: access denied: admin (acting as system:serviceaccount:${namespace}:viewer) may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it)\n`,
+      stderr: `kubectl jude: access denied: admin (acting as system:serviceaccount:${namespace}:viewer) may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)\n`,
     });
     expect((await liveModel()).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
   });
