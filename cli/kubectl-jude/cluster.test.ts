@@ -16,6 +16,7 @@ import {
   parseRequestTimeout,
   RequestTimeout,
   retryDelayMs,
+  userDescription,
 } from "./cluster.ts";
 
 const call = {
@@ -41,14 +42,14 @@ describe("API errors the plugin explains", () => {
 
   it("names the user, verb and resource when access is denied", () => {
     expect(explainApiError(new ApiException(403, "", {}, {}), { ...call, verb: "patch" }).message).toBe(
-      "access denied: alice may not patch embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it)",
+      "access denied: alice may not patch embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)",
     );
   });
 
   it("names a core resource without the JUDE group (rollback reads the version record ConfigMaps)", () => {
     const configMaps = { ...call, kind: "ConfigMap" };
     expect(explainApiError(new ApiException(403, "", {}, {}), configMaps).message).toBe(
-      "access denied: alice may not list configmaps in namespace recs (ask for a Role that grants it)",
+      "access denied: alice may not list configmaps in namespace recs (ask for a Role that grants it, such as Kubernetes' view role)",
     );
     expect(explainApiError(new ApiException(404, "", {}, {}), configMaps).message).toBe(
       "cannot list configmaps in namespace recs: HTTP 404",
@@ -72,7 +73,7 @@ describe("API errors the plugin explains (credentials, cluster scope, connection
   it("asks for a ClusterRole when a list across all namespaces is denied (a Role cannot grant it)", () => {
     const { namespace: _namespace, ...allNamespaces } = call;
     expect(explainApiError(new ApiException(403, "", {}, {}), allNamespaces).message).toBe(
-      "access denied: alice may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n)",
+      "access denied: alice may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that, such as Kubernetes' view role with the chart's userRoles; or name one namespace with -n)",
     );
   });
 
@@ -247,6 +248,59 @@ describe("a kubeconfig token-file that cannot be read", () => {
     expect(() => loadKubeConfig({ kubeconfig: twoUsers(folder, "uses-ok"), context: "uses-file" })).toThrow(
       /of user "rotating"/,
     );
+  });
+});
+
+describe("a kubeconfig user that impersonates (as kubectl's --as, --as-group, --as-uid)", () => {
+  /** A kubeconfig whose users are `users`, each with a context of its name; the first is current. */
+  function withUsers(users: Record<string, Record<string, unknown>>): string {
+    const file = join(mkdtempSync(join(tmpdir(), "kubectl-jude-impersonate-")), "config");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        clusters: [{ name: "c", cluster: { server: "https://127.0.0.1:6443" } }],
+        users: Object.entries(users).map(([name, user]) => ({ name, user: { token: "t", ...user } })),
+        contexts: Object.keys(users).map((name) => ({ name, context: { cluster: "c", user: name } })),
+        "current-context": Object.keys(users)[0],
+      }),
+    );
+    return file;
+  }
+
+  it("acts as `as` alone, and a refusal names both the kubeconfig's user and that identity", () => {
+    const user = loadKubeConfig({ kubeconfig: withUsers({ admin: { as: "jane" } }) }).getCurrentUser();
+    expect(user?.impersonateUser).toBe("jane");
+    expect(userDescription(user)).toBe("admin (acting as jane)");
+    expect(userDescription(loadKubeConfig({ kubeconfig: withUsers({ alice: {} }) }).getCurrentUser())).toBe(
+      "alice",
+    );
+  });
+
+  it("refuses a current user with groups, a uid or extra fields it cannot send; empty ones and other users' are fine", () => {
+    const file = withUsers({
+      admin: { as: "jane", "as-groups": ["editors"], "as-uid": "42", "as-user-extra": { scopes: ["a"] } },
+      plain: { as: "jane", "as-groups": [], "as-user-extra": {} },
+    });
+    expect(() => loadKubeConfig({ kubeconfig: file })).toThrow(
+      `user "admin" of the kubeconfig ${file} impersonates with as-groups, as-uid, as-user-extra, which kubectl jude cannot send (it sends only \`as\`): use a context whose user has the rights itself`,
+    );
+    expect(loadKubeConfig({ kubeconfig: file, context: "plain" }).getCurrentUser()?.name).toBe("plain");
+  });
+
+  it("refuses them in a KUBECONFIG list too, from the file that defines the user first", () => {
+    const first = withUsers({ admin: { as: "jane", "as-groups": ["editors"] } });
+    const second = withUsers({ other: {} });
+    const previous = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = `${second}:${first}`;
+    try {
+      expect(() => loadKubeConfig({ context: "admin" })).toThrow(
+        /user "admin" of the kubeconfig .* as-groups/,
+      );
+      expect(loadKubeConfig({}).getCurrentUser()?.name).toBe("other");
+    } finally {
+      if (previous === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = previous;
+    }
   });
 });
 

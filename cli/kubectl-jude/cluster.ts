@@ -321,7 +321,7 @@ export class Cluster {
       kind,
       ...(namespace !== undefined && { namespace }),
       ...(name !== undefined && { name }),
-      user: this.config.getCurrentUser()?.name ?? "the current user",
+      user: userDescription(this.config.getCurrentUser()),
       server: this.config.getCurrentCluster()?.server ?? "no server",
     });
   }
@@ -384,7 +384,27 @@ export function loadKubeConfig(options: ClusterOptions): KubeConfig {
     );
   const tokenFileFailure = unreadableTokenFile(config);
   if (tokenFileFailure !== undefined) throw new PluginError(`${tokenFileFailure} (kubeconfig ${source})`);
+  const user = config.getCurrentUser();
+  const unsendable = user === null ? undefined : unsendableImpersonation.get(user);
+  if (unsendable !== undefined)
+    throw new PluginError(
+      `user "${user!.name}" of the kubeconfig ${source} impersonates with ${unsendable.join(", ")}, which kubectl jude cannot send (it sends only \`as\`): use a context whose user has the rights itself`,
+    );
   return config;
+}
+
+/**
+ * The impersonation fields of a kubeconfig user other than `as` (kubectl sends them as
+ * Impersonate-Group, -Uid and -Extra-* headers; the client library drops them, and fetch cannot send
+ * a header twice, as several groups need): acting as `as` alone would be another identity than
+ * kubectl's, so a user that sets them is refused.
+ */
+const unsendableImpersonation = new WeakMap<User, string[]>();
+
+/** The kubeconfig's user as a refusal names it: with `as`, also the identity it acts as. */
+export function userDescription(user: User | null): string {
+  if (user === null) return "the current user";
+  return user.impersonateUser ? `${user.name} (acting as ${user.impersonateUser})` : user.name;
 }
 
 /**
@@ -453,6 +473,16 @@ function loadFile(config: KubeConfig, file: string): void {
     readTokenFileEachRequest(user);
   }
   config.loadFromString(JSON.stringify(document));
+  for (const entry of Array.isArray(document.users) ? document.users : []) {
+    const { name, user } = (entry ?? {}) as { name?: unknown; user?: Record<string, unknown> | null };
+    const set = ["as-groups", "as-uid", "as-user-extra"].filter((key) => {
+      const value = user?.[key];
+      if (Array.isArray(value) || typeof value === "string") return value.length > 0;
+      return typeof value === "object" && value !== null && Object.keys(value).length > 0;
+    });
+    const loaded = config.getUsers().find((each) => each.name === name);
+    if (set.length > 0 && loaded !== undefined) unsendableImpersonation.set(loaded, set);
+  }
 }
 
 /** The auth-provider a kubeconfig user's token-file is turned into (see readTokenFileEachRequest). */
@@ -572,15 +602,22 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
       `the cluster (${call.server}) does not accept the credentials of ${call.user} (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again`,
       answer,
     );
-  if (code === 403)
+  if (code === 403) {
+    // The role that grants it: Kubernetes' view reads ConfigMaps; the chart's userRoles add reading the
+    // JUDE kinds to view and changing them to edit.
+    const role =
+      judePlural === undefined
+        ? "Kubernetes' view role"
+        : `Kubernetes' ${["get", "list", "watch"].includes(call.verb) ? "view" : "edit"} role with the chart's userRoles`;
     return new ApiFailure(
       `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${
         call.namespace === undefined
-          ? "only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n"
-          : "ask for a Role that grants it"
+          ? `only a ClusterRole bound with a ClusterRoleBinding grants that, such as ${role}; or name one namespace with -n`
+          : `ask for a Role that grants it, such as ${role}`
       })`,
       answer,
     );
+  }
   if (code !== undefined) {
     const message = answer.apiMessage;
     return new ApiFailure(

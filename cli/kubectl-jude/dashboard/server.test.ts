@@ -152,7 +152,7 @@ describe("dashboard server", () => {
     const answer = (name: string) => approveAnswer(url, name);
     expect(await answer("denied")).toEqual([
       403,
-      'access denied: u may not get embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it); the API server says: embeddingmodels.jude.dev "denied" is forbidden: User "system:serviceaccount:recs:viewer" cannot get resource "embeddingmodels"',
+      `access denied: u may not get embeddingmodels.jude.dev in namespace recs (ask for a Role that grants it, such as Kubernetes' view role with the chart's userRoles); the API server says: embeddingmodels.jude.dev "denied" is forbidden: User "system:serviceaccount:recs:viewer" cannot get resource "embeddingmodels"`,
     ]);
     expect(await answer("expired")).toEqual([
       401,

@@ -375,14 +375,14 @@ describe("kubectl jude on the testbed", () => {
     const denied = await plugin(["status"], kubeconfig);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toBe(
-      `kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it)\n`,
+      `kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role with the chart's userRoles)\n`,
     );
     // All namespaces: a Role cannot grant that, so the user is not told to ask for one.
     const deniedEverywhere = await plugin(["status", "-A"], kubeconfig);
     expect(deniedEverywhere).toMatchObject({
       code: 1,
       stderr:
-        "kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that; or name one namespace with -n)\n",
+        "kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that, such as Kubernetes' view role with the chart's userRoles; or name one namespace with -n)\n",
     });
     // A token the API server does not accept (401) is a credentials problem, not a missing Role.
     const expired = join(mkdtempSync(join(tmpdir(), "kubectl-jude-")), "config");

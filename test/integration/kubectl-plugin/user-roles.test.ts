@@ -1,0 +1,323 @@
+/**
+ * `kubectl jude` as the people the chart's `userRoles` are for, against the testbed's API server: the
+ * chart's ClusterRoles (rendered by `helm template`, applied as a release would) aggregate into
+ * Kubernetes' built-in `view` and `edit`, and two service accounts bound to those in one namespace run
+ * every command. A viewer reads (status, the dashboard's page and state) and is refused every change
+ * with the permission it lacks, exit 1, nothing written; an editor approves and rolls back (abandons
+ * the promotion), from the command line and from the dashboard.
+ */
+import type { ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { desiredVersionRecord, recordedSpec } from "../../../controllers/embedding-model/version-record.ts";
+import { repoRoot } from "../../testbed/paths.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { applyWithStatus, installCrds } from "../../support/crds.ts";
+import { helm } from "../../support/helm.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { startDashboard } from "./dashboard-process.ts";
+
+const execFileAsync = promisify(execFile);
+const namespace = `user-roles-${process.pid}`;
+const release = `user-roles-${process.pid}`;
+const folder = mkdtempSync(join(tmpdir(), "user-roles-"));
+const kubeconfigs: Record<"viewer" | "editor", string> = { viewer: "", editor: "" };
+const dashboards: ChildProcess[] = [];
+
+/** Runs the plugin as `user`; resolves its exit code and output. */
+async function plugin(user: "viewer" | "editor", args: string[]) {
+  try {
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      [join(repoRoot, "cli/kubectl-jude.ts"), ...args, "--kubeconfig", kubeconfigs[user]],
+      { cwd: repoRoot },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+type Model = ReturnType<typeof promotingModel>;
+const liveModel = () => kubectlJson<Model>(["get", "-n", namespace, "embeddingmodel/minilm"]);
+
+/** A service account bound (RoleBinding) to the built-in ClusterRole `role`, and a kubeconfig for it. */
+async function user(name: string, role: string): Promise<string> {
+  await kubectl(["create", "serviceaccount", "-n", namespace, name]);
+  await kubectl([
+    "create",
+    "rolebinding",
+    "-n",
+    namespace,
+    name,
+    `--clusterrole=${role}`,
+    `--serviceaccount=${namespace}:${name}`,
+  ]);
+  const token = (await kubectl(["create", "token", "-n", namespace, name])).trim();
+  const admin = await kubectlJson<{ clusters: { cluster: Record<string, unknown> }[] }>([
+    "config",
+    "view",
+    "--raw",
+    "--minify",
+  ]);
+  const file = join(folder, name);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [{ name: "testbed", cluster: admin.clusters[0]!.cluster }],
+      users: [{ name, user: { token } }],
+      contexts: [{ name, context: { cluster: "testbed", user: name, namespace } }],
+      "current-context": name,
+    }),
+  );
+  return file;
+}
+
+beforeAll(async () => {
+  await installCrds("user-roles-test");
+  const roles = await helm([
+    "template",
+    release,
+    join(repoRoot, "charts/jude-operator"),
+    "--kube-version",
+    "1.34.0",
+    "--show-only",
+    "templates/user-roles.yaml",
+  ]);
+  await kubectl(["apply", "-f", "-"], roles);
+  await kubectl(["create", "namespace", namespace]);
+  for (const object of [promotingModel(), jobsPipeline(), bootstrapOfV2()])
+    await applyWithStatus(object, namespace, object.status);
+  // The operator's record of the active minilm-v1, owned by the live model: what an abandon writes back.
+  const fixture = promotingModel();
+  const record = desiredVersionRecord(fixture, {
+    version: "minilm-v1",
+    spec: { ...recordedSpec(fixture), prompts: { job: "Job v1: {{title}}" } },
+    promotionStartTime: "2026-11-30T00:00:00Z",
+    activatedTime: "2026-12-01T10:00:00Z",
+  });
+  const uid = (await liveModel()).metadata.uid!;
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      ...record,
+      metadata: {
+        ...record.metadata,
+        namespace,
+        ownerReferences: [
+          { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "minilm", uid, controller: true },
+        ],
+      },
+    }),
+  );
+  kubeconfigs.viewer = await user("viewer", "view");
+  kubeconfigs.editor = await user("editor", "edit");
+  // The aggregation controller adds the chart's rules to view and edit shortly after they exist.
+  const can = async (verb: string, account: string) =>
+    (
+      await kubectl([
+        "auth",
+        "can-i",
+        verb,
+        "embeddingmodels.jude.dev",
+        "-n",
+        namespace,
+        `--as=system:serviceaccount:${namespace}:${account}`,
+      ]).catch(() => "no")
+    ).trim() === "yes";
+  await waitFor(
+    "the chart's roles aggregated",
+    async () => (await can("list", "viewer")) && can("patch", "editor"),
+    {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    },
+  );
+}, 120_000);
+
+afterAll(async () => {
+  for (const dashboard of dashboards) dashboard.kill("SIGTERM");
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+  await kubectl([
+    "delete",
+    "clusterrole",
+    `${release}-jude-operator-view`,
+    `${release}-jude-operator-edit`,
+  ]).catch(() => undefined);
+});
+
+const post = (url: string, action: string, body: Record<string, unknown>) =>
+  fetch(`${url}api/models/${namespace}/minilm/${action}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+describe("a user bound to the built-in view role", () => {
+  it("reads status, as text and as JSON", async () => {
+    const text = await plugin("viewer", ["status"]);
+    expect(text.stderr).toBe("");
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`EmbeddingModel ${namespace}/minilm`);
+    expect(text.stdout).toContain("jobs-minilm");
+    const json = await plugin("viewer", ["status", "minilm", "-o", "json"]);
+    expect(json.code).toBe(0);
+    const document = JSON.parse(json.stdout) as {
+      models: { name: string; pipelines: unknown[]; bootstraps: unknown[] }[];
+    };
+    expect(document.models.map((model) => model.name)).toEqual(["minilm"]);
+    expect(document.models[0]!.pipelines).toHaveLength(1);
+    expect(document.models[0]!.bootstraps).toHaveLength(1);
+  });
+
+  it("is refused approve and rollback with the permission it lacks, and nothing is written", async () => {
+    const before = await liveModel();
+    const approve = await plugin("viewer", ["approve", "minilm"]);
+    expect(approve).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: `kubectl jude: access denied: viewer may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)\n`,
+    });
+    const rollback = await plugin("viewer", ["rollback", "minilm"]);
+    expect(rollback).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: `kubectl jude: access denied: viewer may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)\n`,
+    });
+    const after = await liveModel();
+    expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  it("sees the dashboard live, and its buttons come back 403 naming the identity and permission", async () => {
+    const { plugin: process, url } = await startDashboard(namespace, kubeconfigs.viewer);
+    dashboards.push(process);
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    const state = async () =>
+      (await (await fetch(`${url}api/state`)).json()) as {
+        apiServer?: unknown;
+        models: { name: string }[];
+      };
+    await waitFor("the viewer's dashboard shows minilm", async () => (await state()).models.length === 1, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
+    expect((await state()).apiServer).toBeUndefined();
+    const before = await liveModel();
+    for (const [action, body] of [
+      ["approve", {}],
+      ["rollback", { abandons: "minilm-v2" }],
+    ] as const) {
+      const denied = await post(url, action, body);
+      expect(denied.status).toBe(403);
+      expect(((await denied.json()) as { error: string }).error).toContain(
+        `User "system:serviceaccount:${namespace}:viewer" cannot patch resource "embeddingmodels"`,
+      );
+    }
+    expect((await liveModel()).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+});
+
+describe("a kubeconfig user impersonating another (`as`, `as-groups`), as kubectl does", () => {
+  /** The testbed admin's kubeconfig, its user given `impersonation` fields. */
+  async function impersonating(file: string, impersonation: Record<string, unknown>): Promise<string> {
+    const admin = await kubectlJson<{
+      clusters: { cluster: Record<string, unknown> }[];
+      users: { user: Record<string, unknown> }[];
+    }>(["config", "view", "--raw", "--minify"]);
+    const path = join(folder, file);
+    writeFileSync(
+      path,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "testbed", cluster: admin.clusters[0]!.cluster }],
+        users: [{ name: "admin", user: { ...admin.users[0]!.user, ...impersonation } }],
+        contexts: [{ name: "admin", context: { cluster: "testbed", user: "admin", namespace } }],
+        "current-context": "admin",
+      }),
+    );
+    return path;
+  }
+
+  it("names the identity it acts as when refused, not the kubeconfig's user", async () => {
+    kubeconfigs.viewer = await impersonating("as-viewer", {
+      as: `system:serviceaccount:${namespace}:viewer`,
+    });
+    const before = await liveModel();
+    expect(await plugin("viewer", ["approve", "minilm"])).toMatchObject({
+      code: 1,
+      stderr: `kubectl jude: access denied: admin (acting as system:serviceaccount:${namespace}:viewer) may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)\n`,
+    });
+    expect((await liveModel()).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  it("refuses groups, a uid or extra fields it cannot send rather than acting as someone else", async () => {
+    // kubectl may approve as jane in the group bound to edit; the plugin, sending only
+    // Impersonate-User, would ask as jane alone and read "admin may not get".
+    await kubectl([
+      "create",
+      "rolebinding",
+      "-n",
+      namespace,
+      "editors-group",
+      "--clusterrole=edit",
+      "--group=user-roles-editors",
+    ]);
+    kubeconfigs.viewer = await impersonating("as-groups", {
+      as: "jane",
+      "as-groups": ["user-roles-editors"],
+    });
+    const before = await liveModel();
+    expect(await plugin("viewer", ["approve", "minilm"])).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: `kubectl jude: user "admin" of the kubeconfig ${kubeconfigs.viewer} impersonates with as-groups, which kubectl jude cannot send (it sends only \`as\`): use a context whose user has the rights itself\n`,
+    });
+    expect((await liveModel()).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+});
+
+describe("a user bound to the built-in edit role", () => {
+  it("approves from the command line", async () => {
+    const approve = await plugin("editor", ["approve", "minilm"]);
+    expect(approve.stderr).toBe("");
+    expect(approve.code).toBe(0);
+    expect((await liveModel()).spec.promotion?.approvedVersion).toBe("minilm-v2");
+  });
+
+  it("abandons the promotion from the dashboard with the active version's record", async () => {
+    const { plugin: process, url } = await startDashboard(namespace, kubeconfigs.editor);
+    dashboards.push(process);
+    const done = await post(url, "rollback", { abandons: "minilm-v2" });
+    expect(done.status).toBe(200);
+    const model = await liveModel();
+    expect(model.spec.version).toBe("minilm-v1");
+    expect(model.spec.prompts).toEqual({ job: "Job v1: {{title}}" });
+  });
+
+  it("rolls back from the command line", async () => {
+    // Back to v2 by hand, then the command line abandons it again.
+    await kubectl([
+      "patch",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+      "--type=merge",
+      "-p",
+      '{"spec":{"version":"minilm-v2"}}',
+    ]);
+    const rollback = await plugin("editor", ["rollback", "minilm"]);
+    expect(rollback.stderr).toBe("");
+    expect(rollback.code).toBe(0);
+    expect((await liveModel()).spec.version).toBe("minilm-v1");
+  });
+});
