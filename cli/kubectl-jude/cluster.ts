@@ -602,7 +602,9 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
       `the cluster (${call.server}) does not accept the credentials of ${call.user} (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again`,
       answer,
     );
-  if (code === 403) {
+  // An admission webhook's or ValidatingAdmissionPolicy's refusal is a 403 too, of a user whose role
+  // grants the call: it falls through to quoting the API server, which says what the policy wants.
+  if (code === 403 && !admissionDenied(answer.apiMessage)) {
     // The role that grants it: Kubernetes' view reads ConfigMaps; the chart's userRoles add reading the
     // JUDE kinds to view and changing them to edit.
     const role =
@@ -646,6 +648,19 @@ function causes(error: unknown): unknown[] {
 }
 
 /** The message of the Kubernetes Status an API error carries, if any. */
+/**
+ * Whether a 403's message is admission control's refusal rather than RBAC's: the API server words
+ * a webhook's as `admission webhook "…" denied the request: …` and a ValidatingAdmissionPolicy's as
+ * `… ValidatingAdmissionPolicy '…' with binding '…' denied request: …`.
+ */
+function admissionDenied(message: string | undefined): boolean {
+  return (
+    message !== undefined &&
+    (/admission webhook ".*" denied the request/.test(message) ||
+      /ValidatingAdmissionPolicy '.*' with binding '.*' denied request/.test(message))
+  );
+}
+
 function statusMessage(error: unknown): string | undefined {
   let body = (error as { body?: unknown }).body;
   if (typeof body === "string")
