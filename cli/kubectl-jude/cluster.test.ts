@@ -313,12 +313,15 @@ describe("a kubeconfig user that impersonates (as kubectl's --as, --as-group, --
   it("refuses a current user with groups, a uid or extra fields it cannot send; empty ones and other users' are fine", () => {
     const file = withUsers({
       admin: { as: "jane", "as-groups": ["editors"], "as-uid": "42", "as-user-extra": { scopes: ["a"] } },
-      plain: { as: "jane", "as-groups": [], "as-user-extra": {} },
+      // kubectl sends one Impersonate-Extra-<key> header per value: a key without values sends none.
+      plain: { as: "jane", "as-groups": [], "as-user-extra": {}, "as-uid": "" },
+      unset: { as: "jane", "as-user-extra": { scopes: [] } },
     });
     expect(() => loadKubeConfig({ kubeconfig: file })).toThrow(
       `user "admin" of the kubeconfig ${file} impersonates with as-groups, as-uid, as-user-extra, which kubectl jude cannot send (it sends only \`as\`): use a context whose user has the rights itself`,
     );
     expect(loadKubeConfig({ kubeconfig: file, context: "plain" }).getCurrentUser()?.name).toBe("plain");
+    expect(loadKubeConfig({ kubeconfig: file, context: "unset" }).getCurrentUser()?.name).toBe("unset");
   });
 
   it("refuses them in a KUBECONFIG list too, from the file that defines the user first", () => {

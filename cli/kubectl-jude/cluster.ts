@@ -475,11 +475,13 @@ function loadFile(config: KubeConfig, file: string): void {
   config.loadFromString(JSON.stringify(document));
   for (const entry of Array.isArray(document.users) ? document.users : []) {
     const { name, user } = (entry ?? {}) as { name?: unknown; user?: Record<string, unknown> | null };
-    const set = ["as-groups", "as-uid", "as-user-extra"].filter((key) => {
-      const value = user?.[key];
-      if (Array.isArray(value) || typeof value === "string") return value.length > 0;
-      return typeof value === "object" && value !== null && Object.keys(value).length > 0;
-    });
+    // What kubectl would send: a header per group and per value of each extra key (a key without
+    // values sends none), and the uid when it is not empty.
+    const sends = (value: unknown): boolean =>
+      Array.isArray(value) || typeof value === "string"
+        ? value.length > 0
+        : typeof value === "object" && value !== null && Object.values(value).some(sends);
+    const set = ["as-groups", "as-uid", "as-user-extra"].filter((key) => sends(user?.[key]));
     const loaded = config.getUsers().find((each) => each.name === name);
     if (set.length > 0 && loaded !== undefined) unsendableImpersonation.set(loaded, set);
   }
