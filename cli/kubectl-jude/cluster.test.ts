@@ -46,6 +46,40 @@ describe("API errors the plugin explains", () => {
     );
   });
 
+  it("quotes an admission policy's or webhook's refusal (also 403) instead of asking for a role the user has", () => {
+    const patch = { ...call, verb: "patch", name: "minilm" };
+    const webhook = {
+      kind: "Status",
+      code: 403,
+      message:
+        'admission webhook "validation.gatekeeper.sh" denied the request: [owner-label] missing label team',
+    };
+    expect(explainApiError(new ApiException(403, "", webhook, {}), patch).message).toBe(
+      'cannot patch embeddingmodels in namespace recs: HTTP 403 (admission webhook "validation.gatekeeper.sh" denied the request: [owner-label] missing label team)',
+    );
+    const policy = {
+      kind: "Status",
+      code: 403,
+      reason: "Forbidden",
+      message:
+        "embeddingmodels.jude.dev \"minilm\" is forbidden: ValidatingAdmissionPolicy 'freeze' with binding 'freeze-recs' denied request: no rollouts on Fridays",
+    };
+    expect(explainApiError(new ApiException(403, "", policy, {}), patch).message).toMatch(
+      /^cannot patch embeddingmodels in namespace recs: HTTP 403 \(.*ValidatingAdmissionPolicy 'freeze' .* no rollouts on Fridays\)$/,
+    );
+    // RBAC's own refusal still asks for the role.
+    const rbac = {
+      kind: "Status",
+      code: 403,
+      reason: "Forbidden",
+      message:
+        'embeddingmodels.jude.dev "minilm" is forbidden: User "alice" cannot patch resource "embeddingmodels" in API group "jude.dev" in the namespace "recs"',
+    };
+    expect(explainApiError(new ApiException(403, "", rbac, {}), patch).message).toMatch(
+      /^access denied: alice may not patch .* such as Kubernetes' edit role with the chart's userRoles\)$/,
+    );
+  });
+
   it("names a core resource without the JUDE group (rollback reads the version record ConfigMaps)", () => {
     const configMaps = { ...call, kind: "ConfigMap" };
     expect(explainApiError(new ApiException(403, "", {}, {}), configMaps).message).toBe(
@@ -279,12 +313,15 @@ describe("a kubeconfig user that impersonates (as kubectl's --as, --as-group, --
   it("refuses a current user with groups, a uid or extra fields it cannot send; empty ones and other users' are fine", () => {
     const file = withUsers({
       admin: { as: "jane", "as-groups": ["editors"], "as-uid": "42", "as-user-extra": { scopes: ["a"] } },
-      plain: { as: "jane", "as-groups": [], "as-user-extra": {} },
+      // kubectl sends one Impersonate-Extra-<key> header per value: a key without values sends none.
+      plain: { as: "jane", "as-groups": [], "as-user-extra": {}, "as-uid": "" },
+      unset: { as: "jane", "as-user-extra": { scopes: [] } },
     });
     expect(() => loadKubeConfig({ kubeconfig: file })).toThrow(
       `user "admin" of the kubeconfig ${file} impersonates with as-groups, as-uid, as-user-extra, which kubectl jude cannot send (it sends only \`as\`): use a context whose user has the rights itself`,
     );
     expect(loadKubeConfig({ kubeconfig: file, context: "plain" }).getCurrentUser()?.name).toBe("plain");
+    expect(loadKubeConfig({ kubeconfig: file, context: "unset" }).getCurrentUser()?.name).toBe("unset");
   });
 
   it("refuses them in a KUBECONFIG list too, from the file that defines the user first", () => {

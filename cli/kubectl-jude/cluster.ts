@@ -475,11 +475,13 @@ function loadFile(config: KubeConfig, file: string): void {
   config.loadFromString(JSON.stringify(document));
   for (const entry of Array.isArray(document.users) ? document.users : []) {
     const { name, user } = (entry ?? {}) as { name?: unknown; user?: Record<string, unknown> | null };
-    const set = ["as-groups", "as-uid", "as-user-extra"].filter((key) => {
-      const value = user?.[key];
-      if (Array.isArray(value) || typeof value === "string") return value.length > 0;
-      return typeof value === "object" && value !== null && Object.keys(value).length > 0;
-    });
+    // What kubectl would send: a header per group and per value of each extra key (a key without
+    // values sends none), and the uid when it is not empty.
+    const sends = (value: unknown): boolean =>
+      Array.isArray(value) || typeof value === "string"
+        ? value.length > 0
+        : typeof value === "object" && value !== null && Object.values(value).some(sends);
+    const set = ["as-groups", "as-uid", "as-user-extra"].filter((key) => sends(user?.[key]));
     const loaded = config.getUsers().find((each) => each.name === name);
     if (set.length > 0 && loaded !== undefined) unsendableImpersonation.set(loaded, set);
   }
@@ -602,7 +604,9 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
       `the cluster (${call.server}) does not accept the credentials of ${call.user} (401 Unauthorized): the token or certificate in the kubeconfig is invalid or expired; log in again`,
       answer,
     );
-  if (code === 403) {
+  // An admission webhook's or ValidatingAdmissionPolicy's refusal is a 403 too, of a user whose role
+  // grants the call: it falls through to quoting the API server, which says what the policy wants.
+  if (code === 403 && !admissionDenied(answer.apiMessage)) {
     // The role that grants it: Kubernetes' view reads ConfigMaps; the chart's userRoles add reading the
     // JUDE kinds to view and changing them to edit.
     const role =
@@ -646,6 +650,19 @@ function causes(error: unknown): unknown[] {
 }
 
 /** The message of the Kubernetes Status an API error carries, if any. */
+/**
+ * Whether a 403's message is admission control's refusal rather than RBAC's: the API server words
+ * a webhook's as `admission webhook "…" denied the request: …` and a ValidatingAdmissionPolicy's as
+ * `… ValidatingAdmissionPolicy '…' with binding '…' denied request: …`.
+ */
+function admissionDenied(message: string | undefined): boolean {
+  return (
+    message !== undefined &&
+    (/admission webhook ".*" denied the request/.test(message) ||
+      /ValidatingAdmissionPolicy '.*' with binding '.*' denied request/.test(message))
+  );
+}
+
 function statusMessage(error: unknown): string | undefined {
   let body = (error as { body?: unknown }).body;
   if (typeof body === "string")

@@ -161,3 +161,50 @@ describe("InformerCache.list in one namespace", () => {
     }
   });
 });
+
+describe("InformerCache.health, which /readyz shows to anyone who can reach the port", () => {
+  /** The health of one informer whose lists all fail with `error`. */
+  async function failingWith(error: Error) {
+    const client = {
+      list: async () => Promise.reject(error),
+      watch: async () => Promise.reject(error),
+    } as unknown as KubeClient;
+    const cache = new InformerCache({ client, log: silentLogger(), metrics: createOperatorMetrics() });
+    cache.use(resourceTypes.nearlinePipeline, { managedOnly: false });
+    await cache.start();
+    try {
+      const [health] = cache.health();
+      expect(health?.failure).toBe(health?.syncError);
+      return health?.syncError ?? "";
+    } finally {
+      await cache.stop();
+    }
+  }
+
+  it("names no credentials: a URL's user and password, a bearer token", async () => {
+    // fetch's own message for a server URL with credentials in it; an exec plugin's stderr.
+    const url = await failingWith(
+      new TypeError(
+        "Request cannot be constructed from a URL that includes credentials: https://admin:s3cret@10.0.0.1:6443/apis/jude.dev/v1alpha1/nearlinepipelines?limit=500",
+      ),
+    );
+    expect(url).not.toContain("s3cret");
+    expect(url).not.toContain("admin:");
+    expect(url).toContain("https://***@10.0.0.1:6443/apis/jude.dev/v1alpha1/nearlinepipelines");
+    const bearer = await failingWith(
+      new Error("POST https://sts: 400, sent Authorization: Bearer eyJhbGciOi.J9.x-y_z="),
+    );
+    expect(bearer).not.toContain("eyJhbGciOi");
+    expect(bearer).toContain("Bearer ***");
+  });
+
+  it("is one bounded line: control characters escaped, a long answer cut", async () => {
+    const forged = await failingWith(new Error("bad\n[+]informer:fake ok\r\u001b[2J\u0000"));
+    expect(forged).toBe("bad\\n[+]informer:fake ok\\r\\u001b[2J\\u0000");
+    const page = `watch /apis: 500 <html>${"x".repeat(20_000)}</html>`;
+    const long = await failingWith(new Error(page));
+    expect(long.length).toBeLessThanOrEqual(600);
+    expect(long.startsWith("watch /apis: 500 <html>xxx")).toBe(true);
+    expect(long).toMatch(/… \(\d+ more characters\)$/);
+  });
+});

@@ -10,6 +10,7 @@ import type { KubeClient } from "./kube-client.ts";
 import { apiListWatcher } from "./list-watcher.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { keyToString } from "./object-key.ts";
+import { readinessText } from "./readiness-text.ts";
 import { resourceName, type ResourceType } from "./resource-types.ts";
 import type { CacheReader, KubeObject, ObjectKey } from "./types.ts";
 
@@ -125,7 +126,10 @@ export class InformerCache implements CacheReader {
     this.health();
   };
 
-  /** Per informer: synced, and seconds since its last successful list, connection or event. */
+  /**
+   * Per informer: synced, and seconds since its last successful list, connection or event; its
+   * errors as /readyz may show them (readiness-text.ts: one bounded line, no credentials).
+   */
   health(): {
     name: string;
     synced: boolean;
@@ -144,8 +148,8 @@ export class InformerCache implements CacheReader {
       return {
         name: informer.name,
         synced: informer.synced,
-        ...(error === undefined ? {} : { syncError: messageOf(error) }),
-        ...(failure === undefined ? {} : { failure: messageOf(failure) }),
+        ...(error === undefined ? {} : { syncError: readinessText(error) }),
+        ...(failure === undefined ? {} : { failure: readinessText(failure) }),
         ageSeconds,
       };
     });
@@ -197,8 +201,4 @@ export class InformerCache implements CacheReader {
   #informers(): Informer[] {
     return [...this.#registrations.values()].flatMap((registration) => registration.informers);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
