@@ -56,6 +56,24 @@ describe("the root logger's error serializer", () => {
     });
   });
 
+  // fetch names the URL it refuses (user and password included); an exec credential plugin's stderr
+  // or an API server's message can carry a bearer token. Neither belongs in a log.
+  it("never writes a URL's user and password or a bearer token in an error's message or stack", () => {
+    const { logger, lines } = capture();
+    const url = new TypeError(
+      "Request cannot be constructed from a URL that includes credentials: https://admin:s3cret-pw@10.0.0.1:6443/api",
+    );
+    const exec = new Error("exec plugin failed: Authorization: Bearer tok-s3cret-pw rejected");
+    logger.warn({ err: url }, "list failed");
+    logger.warn({ err: Object.assign(new Error("watch failed"), { cause: exec }) }, "watch failed");
+    logger.warn({ err: new AggregateError([exec], "every try failed") }, "gave up");
+    expect(lines()).not.toContain("s3cret-pw");
+    const first = JSON.parse(lines().split("\n")[0]!) as { err: { message: string } };
+    expect(first.err.message).toBe(
+      "Request cannot be constructed from a URL that includes credentials: https://***@10.0.0.1:6443/api",
+    );
+  });
+
   it("leaves the logged error itself untouched", () => {
     const { logger } = capture();
     const error = refusedHello();

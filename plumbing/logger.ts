@@ -39,16 +39,28 @@ export function createRootLogger(options: RootLoggerOptions): Logger {
 }
 
 /**
+ * `text` with a URL's user and password and a bearer token replaced by `***`: fetch names the URL it
+ * refuses, credentials included, and an exec credential plugin's stderr or a server's message can
+ * carry a token. For logs and for what endpoints show of an error.
+ */
+export function redactCredentials(text: string): string {
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, "$1***@")
+    .replace(/\b(bearer)\s+[^\s"',;]+/gi, "$1 ***");
+}
+
+/**
  * pino's error serializer, minus the arguments of a Redis command that ioredis attaches to its errors
  * (`err.command.args`): a refused HELLO/AUTH carries the store's password there, and other commands
- * carry keys and vectors. The command's name stays, to tell which call failed. The error itself is not
- * changed.
+ * carry keys and vectors. The command's name stays, to tell which call failed. Credentials in its
+ * texts (message, stack, causes) are redacted (redactCredentials). The error itself is not changed.
  */
 export function serializeError(error: unknown): unknown {
   return withoutCommandArguments(pino.stdSerializers.err(error as Error));
 }
 
 function withoutCommandArguments(serialized: unknown, depth = 0): unknown {
+  if (typeof serialized === "string") return redactCredentials(serialized);
   if (typeof serialized !== "object" || serialized === null || depth > 4) return serialized;
   // Only arrays and object-like values are walked; Buffers, Dates and the like are written as they are.
   const tag = Object.prototype.toString.call(serialized);

@@ -2,6 +2,8 @@
 // its body is one line per check, so an error's message (an API server's HTML page, an exec credential
 // plugin's stderr, fetch naming a server URL) is cut to one bounded line without credentials in it.
 
+import { redactCredentials } from "../../plumbing/logger.ts";
+
 /** The longest message /readyz shows for one check, in characters (after escaping). */
 export const maxReadinessTextLength = 500;
 
@@ -12,9 +14,7 @@ export const maxReadinessTextLength = 500;
  */
 export function readinessText(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const redacted = message
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, "$1***@")
-    .replace(/\b(bearer)\s+[^\s"',;]+/gi, "$1 ***");
+  const redacted = redactCredentials(message);
   // eslint-disable-next-line no-control-regex -- the control characters are what is matched
   const escaped = redacted.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, escapeControl);
   const characters = [...escaped];
