@@ -32,6 +32,7 @@ export class InformerCache implements CacheReader {
   readonly #namespaces: readonly string[] | undefined;
   readonly #log: Logger;
   readonly #metrics: OperatorMetrics;
+  readonly #watchTimeoutSeconds: number | undefined;
   #started = false;
 
   /** `namespaces` undefined watches all namespaces. */
@@ -40,11 +41,14 @@ export class InformerCache implements CacheReader {
     namespaces?: readonly string[];
     log: Logger;
     metrics: OperatorMetrics;
+    /** Each informer's server-side watch timeout, at least (Informer's default when absent). */
+    watchTimeoutSeconds?: number;
   }) {
     this.#client = options.client;
     this.#namespaces = options.namespaces;
     this.#log = options.log;
     this.#metrics = options.metrics;
+    this.#watchTimeoutSeconds = options.watchTimeoutSeconds;
   }
 
   /** Declares that a type is read (and optionally watched by `handler`); before start() only. */
@@ -82,6 +86,9 @@ export class InformerCache implements CacheReader {
             labelSelector: registration.managedOnly ? managedSelector : undefined,
           }),
           log: this.#log,
+          ...(this.#watchTimeoutSeconds !== undefined
+            ? { watchTimeoutSeconds: this.#watchTimeoutSeconds }
+            : {}),
           ...(cacheTransforms[name] !== undefined ? { transform: cacheTransforms[name] } : {}),
           onRestart: (reason) => this.#metrics.watchRestarts.inc({ resource: name, reason }),
         });

@@ -30,6 +30,8 @@ export interface ManagerOptions {
   leaderElection?: LeaderElectionOptions;
   /** /readyz fails when an informer saw no list, connection or event for this long. */
   watchStaleMs: number;
+  /** The informers' server-side watch timeout, at least (Informer's default 60 s when absent; tests). */
+  watchTimeoutSeconds?: number;
   /** How long reconciles in progress may take to finish after shutdown begins. */
   drainMs: number;
   /** Overall retry rate of each work queue, and the cap of a failed key's back-off (60 s by default). */
@@ -109,6 +111,9 @@ export class Manager {
         namespaces: this.#options.namespaces,
         log,
         metrics: this.metrics,
+        ...(this.#options.watchTimeoutSeconds !== undefined
+          ? { watchTimeoutSeconds: this.#options.watchTimeoutSeconds }
+          : {}),
       });
       this.#cache = cache;
       for (const definition of this.#definitions) {

@@ -125,7 +125,9 @@ describe("an operator whose Role lacks patch on Deployments in one namespace", (
     ]);
     const kubeconfigPath = await serviceAccountKubeconfig(full);
     await apply([cpuModel(full, "minilm", { replicas: 1 }), cpuModel(narrowed, "minilm", { replicas: 1 })]);
-    operator = startInProcessOperator([full, narrowed], { kubeconfigPath });
+    // Told after 10 s of failing rather than the operator's 60 s, which with its back-off could
+    // leave the model unreported past the test's time limit on a loaded machine.
+    operator = startInProcessOperator([full, narrowed], { kubeconfigPath, reconcileErrorAfterMs: 10_000 });
   });
   afterAll(async () => {
     await operator?.stop();
@@ -152,7 +154,7 @@ describe("an operator whose Role lacks patch on Deployments in one namespace", (
     await waitFor(
       `the model in ${narrowed} Stalled`,
       async () => condition(await getObject("embeddingmodel/minilm", narrowed), "Stalled")?.status === "True",
-      { timeoutMs: 150_000 },
+      { timeoutMs: 90_000 },
     );
     const stalled = condition(await getObject("embeddingmodel/minilm", narrowed), "Stalled")!;
     expect(stalled.reason).toBe("ReconcileError");
@@ -206,7 +208,12 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
     ]);
     const kubeconfigPath = await serviceAccountKubeconfig(namespace);
     await apply([cpuModel(namespace, "minilm", { replicas: 1 })]);
-    operator = startInProcessOperator([namespace], { kubeconfigPath, watchStaleMs: 10_000 });
+    // Watches of 10..20 s: the one open when the Role is narrowed ends soon, and the next is refused.
+    operator = startInProcessOperator([namespace], {
+      kubeconfigPath,
+      watchStaleMs: 10_000,
+      watchTimeoutSeconds: 10,
+    });
   });
   afterAll(async () => {
     await operator?.stop();
@@ -232,7 +239,7 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
         ),
       ),
     ]);
-    // The open watch goes on until its server-side timeout (60..120 s); the next one is refused.
+    // The open watch goes on until its server-side timeout (10..20 s here); the next one is refused.
     const server = operator!.manager.server!;
     let body = "";
     await waitFor(
@@ -245,7 +252,7 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
           .find((entry) => entry.startsWith(`[-]informer:deployments.apps/${namespace} `));
         return readyz.status === 503 && line?.includes("forbidden") === true;
       },
-      { timeoutMs: 200_000, intervalMs: 1000 },
+      { timeoutMs: 90_000, intervalMs: 1000 },
     ).catch(() => undefined);
     expect(body).toMatch(
       new RegExp(

@@ -113,6 +113,10 @@ export function startInProcessOperator(
     kubeconfigPath?: string;
     /** `--watch-stale-seconds` in ms (300 s when absent). */
     watchStaleMs?: number;
+    /** The informers' server-side watch timeout, at least (the operator's 60 s when absent). */
+    watchTimeoutSeconds?: number;
+    /** How long a key fails before its object is told (ReconcileError; the operator's 60 s when absent). */
+    reconcileErrorAfterMs?: number;
   } = {},
 ): {
   manager: Manager;
@@ -130,6 +134,9 @@ export function startInProcessOperator(
       : silentLogger(),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: options.watchStaleMs ?? 300_000,
+    ...(options.watchTimeoutSeconds !== undefined
+      ? { watchTimeoutSeconds: options.watchTimeoutSeconds }
+      : {}),
     drainMs: 10_000,
   });
   const settings = {
