@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
 interface AssertionResult {
-  fullName: string;
+  ancestorTitles: string[];
+  title: string;
   status: string;
   failureMessages?: string[];
 }
@@ -43,7 +44,9 @@ for (const entry of readdirSync(folder)
     const path = relative(process.cwd(), file.name);
     const failedTests = file.assertionResults.filter((test) => test.status === "failed");
     for (const test of failedTests)
-      failures.push(`${path} > ${test.fullName}\n    ${firstLine(test.failureMessages?.[0])}`);
+      failures.push(
+        `${[path, ...test.ancestorTitles, test.title].join(" > ")}\n    ${firstLine(test.failureMessages?.[0])}`,
+      );
     // A file can fail with no failed test of its own: an error while importing it or in a hook.
     if (file.status === "failed" && failedTests.length === 0)
       failures.push(`${path}\n    ${firstLine(file.message)}`);
