@@ -157,7 +157,7 @@ export async function minilmVersionRecord(
     fromBootstrap?: boolean;
     serving?: (serving: EmbeddingModel["spec"]["serving"]) => object;
   },
-): Promise<JsonObject> {
+) {
   const stored = parseEmbeddingModel(
     await kubectlJson(["get", "-n", namespace, "embeddingmodel/jude-minilm"]),
   );
@@ -173,7 +173,7 @@ export async function minilmVersionRecord(
     workers: true,
     fromBootstrap: options.fromBootstrap,
   });
-  return { ...object, metadata: { ...object.metadata, namespace: undefined } } as JsonObject;
+  return { ...object, metadata: { ...object.metadata, namespace: undefined } };
 }
 
 /** Server-side applies objects (as JSON) in `namespace`, as a user would with kubectl. */
