@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
 import { createProcessor, type ConsumedRecord, type ProcessorOptions } from "./processor.ts";
 import type { OutputRecord } from "./records.ts";
+import type { StoreWrite } from "../../store/index.ts";
 
 let offset = 0n;
 /** A changelog record of a job; `value` null is a tombstone. */
@@ -50,6 +51,38 @@ function setup(overrides: Partial<ProcessorOptions> = {}) {
 /** The content hash the pipelines document: sha256(version NUL template NUL normalised text). */
 function expectedHash(text: string): string {
   return createHash("sha256").update("v1\u0000Job: {{title}}\u0000").update(text).digest("hex");
+}
+
+/** Key "a" stored live with the text "Job: Nurse" at event time 100 (partition 0, offset 0). */
+function storeNurse(store: ReturnType<typeof memoryStore>): void {
+  store.metas.set("a", {
+    live: true,
+    eventTimeMs: 100,
+    offset: 0,
+    partition: 0,
+    contentHash: expectedHash("Job: Nurse"),
+  });
+}
+
+/** Another writer's tombstone of key "a" from partition 1, at `offset` (default 0). */
+function otherDelete(eventTimeMs: number, offset = 0): StoreWrite {
+  return { kind: "delete", entity: "job", id: "a", version: "v1", eventTimeMs, offset, partition: 1 };
+}
+
+/** Another writer's upsert of key "a" with `text` from partition 1, at `offset` (default 0). */
+function otherUpsert(eventTimeMs: number, text: string, offset = 0): StoreWrite {
+  return {
+    kind: "upsert",
+    entity: "job",
+    id: "a",
+    version: "v1",
+    eventTimeMs,
+    offset,
+    partition: 1,
+    vector: Float32Array.of(1, 2),
+    modelDigest: "sha256:m",
+    contentHash: expectedHash(text),
+  };
 }
 
 describe("nearline batch processor", () => {
@@ -347,26 +380,10 @@ describe("nearline batch processor", () => {
     const context = setup({
       atStep: async (step) => {
         if (step !== "produced") return;
-        await context.store.write([
-          {
-            kind: "delete",
-            entity: "job",
-            id: "a",
-            version: "v1",
-            eventTimeMs: 200,
-            offset: 0,
-            partition: 1,
-          },
-        ]);
+        await context.store.write([otherDelete(200)]);
       },
     });
-    context.store.metas.set("a", {
-      live: true,
-      eventTimeMs: 100,
-      offset: 0,
-      partition: 0,
-      contentHash: expectedHash("Job: Nurse"),
-    });
+    storeNurse(context.store);
     const outcome = await context.process([record("a", 300, { title: "Nurse" })]);
     expect(context.store.metas.get("a")).toMatchObject({
       live: true,
@@ -382,29 +399,10 @@ describe("nearline batch processor", () => {
     const context = setup({
       atStep: async (step) => {
         if (step !== "produced" || context.store.metas.get("a")?.eventTimeMs !== 100) return;
-        await context.store.write([
-          {
-            kind: "upsert",
-            entity: "job",
-            id: "a",
-            version: "v1",
-            eventTimeMs: 200,
-            offset: 0,
-            partition: 1,
-            vector: Float32Array.of(1, 2),
-            modelDigest: "sha256:m",
-            contentHash: expectedHash("Job: Pilot"),
-          },
-        ]);
+        await context.store.write([otherUpsert(200, "Job: Pilot")]);
       },
     });
-    context.store.metas.set("a", {
-      live: true,
-      eventTimeMs: 100,
-      offset: 0,
-      partition: 0,
-      contentHash: expectedHash("Job: Nurse"),
-    });
+    storeNurse(context.store);
     await context.process([record("a", 300, { title: "Nurse" })]);
     expect(context.store.metas.get("a")).toMatchObject({
       live: true,
@@ -420,31 +418,13 @@ describe("nearline batch processor", () => {
     let round = 0;
     const context = setup({
       atStep: async (step) => {
-        const write = { entity: "job", id: "a", version: "v1", offset: round, partition: 1 };
-        if (step === "produced")
-          await context.store.write([{ ...write, kind: "delete", eventTimeMs: 200 + 10 * round }]);
+        if (step === "produced") await context.store.write([otherDelete(200 + 10 * round, round)]);
         if (step !== "stored") return;
         round++;
-        if (round < 4)
-          await context.store.write([
-            {
-              ...write,
-              kind: "upsert",
-              eventTimeMs: 195 + 10 * round,
-              vector: Float32Array.of(1, 2),
-              modelDigest: "sha256:m",
-              contentHash: expectedHash("Job: Nurse"),
-            },
-          ]);
+        if (round < 4) await context.store.write([otherUpsert(195 + 10 * round, "Job: Nurse", round - 1)]);
       },
     });
-    context.store.metas.set("a", {
-      live: true,
-      eventTimeMs: 100,
-      offset: 0,
-      partition: 0,
-      contentHash: expectedHash("Job: Nurse"),
-    });
+    storeNurse(context.store);
     const event = record("a", 300, { title: "Nurse" });
     const outcome = await context.process([event]);
     expect(round).toBe(4);
@@ -466,28 +446,11 @@ describe("nearline batch processor", () => {
     const context = setup({
       atStep: async (step) => {
         if (step !== "produced") return;
-        const other = { entity: "job", id: "a", version: "v1", offset: 0, partition: 1 };
-        if (++produced === 1) await context.store.write([{ ...other, kind: "delete", eventTimeMs: 200 }]);
-        else
-          await context.store.write([
-            {
-              ...other,
-              kind: "upsert",
-              eventTimeMs: 400,
-              vector: Float32Array.of(1, 2),
-              modelDigest: "sha256:m",
-              contentHash: expectedHash("Job: Pilot"),
-            },
-          ]);
+        if (++produced === 1) await context.store.write([otherDelete(200)]);
+        else await context.store.write([otherUpsert(400, "Job: Pilot")]);
       },
     });
-    context.store.metas.set("a", {
-      live: true,
-      eventTimeMs: 100,
-      offset: 0,
-      partition: 0,
-      contentHash: expectedHash("Job: Nurse"),
-    });
+    storeNurse(context.store);
     const outcome = await context.process([record("a", 300, { title: "Nurse" })]);
     expect(produced).toBe(2);
     expect(context.store.metas.get("a")).toMatchObject({
@@ -519,26 +482,10 @@ describe("nearline batch processor", () => {
         },
         atStep: async (step) => {
           if (step !== "produced" || embeds !== 1) return;
-          await context.store.write([
-            {
-              kind: "delete",
-              entity: "job",
-              id: "a",
-              version: "v1",
-              eventTimeMs: 200,
-              offset: 0,
-              partition: 1,
-            },
-          ]);
+          await context.store.write([otherDelete(200)]);
         },
       });
-      context.store.metas.set("a", {
-        live: true,
-        eventTimeMs: 100,
-        offset: 0,
-        partition: 0,
-        contentHash: expectedHash("Job: Nurse"),
-      });
+      storeNurse(context.store);
       const outcome = await context.process([
         record("a", 300, { title: "Nurse" }),
         record("b", 400, { title: "Pilot" }),
@@ -559,13 +506,7 @@ describe("nearline batch processor", () => {
 
   it("reads the store once and writes once for a batch whose advances the store takes", async () => {
     const { store, process } = setup();
-    store.metas.set("a", {
-      live: true,
-      eventTimeMs: 100,
-      offset: 0,
-      partition: 0,
-      contentHash: expectedHash("Job: Nurse"),
-    });
+    storeNurse(store);
     const writeCalls: number[] = [];
     const write = store.write;
     store.write = async (batch) => {

@@ -204,11 +204,45 @@ async function readUntil(
 
 /** The offsets a consumer group committed on a topic, summed over its partitions (0 when none). */
 export async function committedOffsets(groupId: string, topic: string): Promise<number> {
+  const offsets = await committedByPartition(groupId, topic);
+  return [...offsets.values()].reduce((sum, offset) => sum + Math.max(0, offset), 0);
+}
+
+/** The offset a consumer group committed on each partition of a topic (none when it committed none). */
+export async function committedByPartition(groupId: string, topic: string): Promise<Map<number, number>> {
   const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
   try {
     const [group] = await admin.listConsumerGroupOffsets({ groups: [groupId] });
     const partitions = group?.topics.find((each) => each.name === topic)?.partitions ?? [];
-    return partitions.reduce((sum, each) => sum + Math.max(0, Number(each.committedOffset)), 0);
+    return new Map(partitions.map((each) => [each.partitionIndex, Number(each.committedOffset)]));
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * Commits `offsets` (by partition) as the consumer group's offsets on a topic, as its consumers do
+ * after their sinks acknowledged, or the operator before a version's workers start.
+ */
+export async function commitGroupOffsets(
+  groupId: string,
+  topic: string,
+  offsets: Record<number, number>,
+): Promise<void> {
+  const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    await admin.alterConsumerGroupOffsets({
+      groupId,
+      topics: [
+        {
+          name: topic,
+          partitionOffsets: Object.entries(offsets).map(([partition, offset]) => ({
+            partition: Number(partition),
+            offset: BigInt(offset),
+          })),
+        },
+      ],
+    });
   } finally {
     await admin.close();
   }

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "vitest";
 import type { Logger } from "pino";
-import { startNearline, type NearlineApp } from "../../pipelines/nearline/app.ts";
+import { startNearline, type NearlineApp, type NearlineDependencies } from "../../pipelines/nearline/app.ts";
 import { nearlineConfigSchema, type NearlineConfig } from "../../pipelines/nearline/config.ts";
 import { connectEmbedding } from "../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../plumbing/logger.ts";
@@ -41,12 +41,13 @@ function ownStoreUrlEnv(url: string): string {
 /**
  * `jude nearline` in this process for `config`, with its own connection to the embedding server as
  * the command opens it (every answer's model digest is checked). `close` ends that connection.
+ * `options.drainMs`: how long a stop waits for the batch in hand (default: the worker's 20 s);
+ * `options.atStep`: awaited at each step of a batch attempt (a test acts there, as another writer).
  */
 export async function startInProcessNearline(
   config: NearlineConfig,
   logger: Logger = silentLogger(),
-  /** How long a stop waits for the batch in hand (default: the worker's 20 s). */
-  drainMs?: number,
+  options: Pick<NearlineDependencies, "drainMs" | "atStep"> = {},
 ): Promise<{ app: NearlineApp; closeConnection: () => void }> {
   const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
   const app = await startNearline(config, {
@@ -54,7 +55,8 @@ export async function startInProcessNearline(
     embedCall: connection.call,
     isRetryableEmbedError: connection.isRetryable,
     watchTokenRefusals: connection.watchTokenRefusals,
-    ...(drainMs !== undefined ? { drainMs } : {}),
+    ...(options.drainMs !== undefined ? { drainMs: options.drainMs } : {}),
+    ...(options.atStep !== undefined ? { atStep: options.atStep } : {}),
   });
   return { app, closeConnection: connection.close };
 }
@@ -249,7 +251,9 @@ export async function startJobWorker(
   options: JobWorkerOptions,
 ): Promise<InProcessWorker> {
   const config = await jobWorkerConfig(embedding, options);
-  const { app, closeConnection } = await startInProcessNearline(config, silentLogger(), options.drainMs);
+  const { app, closeConnection } = await startInProcessNearline(config, silentLogger(), {
+    drainMs: options.drainMs,
+  });
   return {
     app,
     config,

@@ -13,13 +13,14 @@ import { Admin, Consumer } from "@platformatic/kafka";
 import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts";
 import { sampleStoredVectors } from "../../../controllers/embedding-model/parity-check.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
-import { startNearline } from "../../../pipelines/nearline/app.ts";
+import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { countVersion, StoreWriter } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import {
   bootstrapBrokers,
+  commitGroupOffsets,
   createTopics,
   produceEvents,
   readTopic,
@@ -61,8 +62,6 @@ it.each([
 ])(
   "deletes a key whose delete is on a partition added after its update ($layout), and nearline from the watermarks agrees",
   async ({ count, order }) => {
-    const topic = uniqueTopic("bootstrap-moved-delete");
-    await createTopics([topic], 1);
     const history = [
       on(0, jobEvent("moved-delete", 100, job("Nurse"))),
       on(0, jobEvent("moved-tombstone", 100, job("Pilot"))),
@@ -72,8 +71,6 @@ it.each([
       on(0, jobEvent("late-delete", 100, job("Clerk"))),
       on(0, jobEvent("stays", 100, job("Welder"))),
     ];
-    await produceEvents(topic, history);
-    await growTo(topic, 2);
     const moved = [
       on(1, deleteEvent("moved-delete", 200)),
       on(1, { key: "moved-tombstone", value: null }), // a tombstone: deleted at its record time (now)
@@ -82,12 +79,9 @@ it.each([
       on(1, jobEvent("recreated-on-new", 300, job("Farmer"))), // re-created after its delete on partition 0
       on(1, deleteEvent("late-delete", 50)), // stamped before the update it follows: loses
     ];
-    await produceEvents(topic, moved);
-    const watermarks = await endOffsets(topic);
+    const { topic, watermarks } = await movedKeysTopic("bootstrap-moved-delete", history, moved);
 
-    const target = await createBootstrapStore("moved-delete");
-    const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
-    try {
+    await withTarget("moved-delete", async (target, embedding) => {
       for (const index of order) {
         const outcome = await runShardInProcess(
           bootstrapConfig(topic, target.name, { count, index }, watermarks),
@@ -100,14 +94,7 @@ it.each([
 
       // The version's nearline worker continues from the watermarks (the operator commits them as its
       // group's offsets): a late update of the deleted key, older than the delete, must not revive it.
-      const nearline = nearlineConfig({
-        topic,
-        storeName: target.name,
-        version: VERSION,
-        digest: server().digest,
-        embeddingAddress: server().address,
-      });
-      await commitOffsets(nearline.source.kafka.consumerGroup, topic, watermarks);
+      const nearline = await fromWatermarks(topic, target.name, watermarks);
       const later = [
         on(0, jobEvent("moved-delete", 150, job("Nurse II"))),
         on(1, jobEvent("new", 400, job("Chef"))),
@@ -115,20 +102,13 @@ it.each([
       await produceEvents(topic, later);
       const { app, closeConnection } = await startInProcessNearline(nearline);
       try {
-        await waitFor(
-          "nearline handled the events after the watermarks",
-          () => app.worker.totals.consumed === later.length && app.worker.lag.total === 0,
-          { timeoutMs: 60_000, intervalMs: 200 },
-        );
+        await handled(app, later.length, "nearline handled the events after the watermarks");
       } finally {
         await app.stop();
         closeConnection();
       }
       await expectStoreMatches(target.store, VERSION, expectedFinalState([...snapshot, ...later], VERSION));
-    } finally {
-      embedding.close();
-      await target.drop();
-    }
+    });
   },
 );
 
@@ -141,9 +121,7 @@ it("removes a key deleted since an earlier run of the version from the store whe
     jobEvent("kept", 100, job("Welder")),
   ];
   await produceEvents(topic, first);
-  const target = await createBootstrapStore("delete-rerun");
-  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
-  try {
+  await withTarget("delete-rerun", async (target, embedding) => {
     const earlier = await runShardInProcess(
       bootstrapConfig(topic, target.name, { count: 1, index: 0 }, await endOffsets(topic), `${topic}-a`),
       embedding.call,
@@ -161,10 +139,7 @@ it("removes a key deleted since an earlier run of the version from the store whe
     const expected = expectedFinalState([...first, ...deletes], VERSION);
     expect([...expected.values()].filter((hash) => hash === null)).toHaveLength(2);
     await expectStoreMatches(target.store, VERSION, expected);
-  } finally {
-    embedding.close();
-    await target.drop();
-  }
+  });
 });
 
 it("keeps a key re-created after the watermarks live when the bootstrap's tombstone lands while the worker writes it unchanged", async () => {
@@ -172,35 +147,16 @@ it("keeps a key re-created after the watermarks live when the bootstrap's tombst
   // partition 0; the worker reads it (live, "Nurse") and plans the re-create after the watermarks, with
   // the same text, as an advance of the stored position; shard 1 writes the delete from partition 1
   // (added later) in between. The re-create is the key's newest event: the key must end up live.
-  const topic = uniqueTopic("bootstrap-delete-race");
-  await createTopics([topic], 1);
   const history = [on(0, jobEvent("raced", 100, job("Nurse")))];
-  await produceEvents(topic, history);
-  await growTo(topic, 2);
   const moved = [on(1, deleteEvent("raced", 200))];
-  await produceEvents(topic, moved);
-  const watermarks = await endOffsets(topic);
-  const target = await createBootstrapStore("delete-race");
-  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
-  try {
+  const { topic, watermarks } = await movedKeysTopic("bootstrap-delete-race", history, moved);
+  await withTarget("delete-race", async (target, embedding) => {
     const shard = (index: number) =>
       runShardInProcess(bootstrapConfig(topic, target.name, { count: 2, index }, watermarks), embedding.call);
     expect((await shard(0)).outcome).toBe("done");
-    const nearline = nearlineConfig({
-      topic,
-      storeName: target.name,
-      version: VERSION,
-      digest: server().digest,
-      embeddingAddress: server().address,
-    });
-    await commitOffsets(nearline.source.kafka.consumerGroup, topic, watermarks);
+    const nearline = await fromWatermarks(topic, target.name, watermarks);
     const raced: string[] = [];
-    const connection = connectEmbedding(nearline.embedding, { modelDigest: nearline.model.digest });
-    const app = await startNearline(nearline, {
-      logger: silentLogger(),
-      embedCall: connection.call,
-      isRetryableEmbedError: connection.isRetryable,
-      watchTokenRefusals: connection.watchTokenRefusals,
+    const { app, closeConnection } = await startInProcessNearline(nearline, silentLogger(), {
       atStep: async (step) => {
         if (step !== "produced" || raced.length > 0) return;
         raced.push((await shard(1)).outcome); // between the worker's change detection and its write
@@ -209,14 +165,10 @@ it("keeps a key re-created after the watermarks live when the bootstrap's tombst
     const later = [on(1, jobEvent("raced", 300, job("Nurse")))];
     try {
       await produceEvents(topic, later);
-      await waitFor(
-        "nearline handled the re-create",
-        () => app.worker.totals.consumed === later.length && app.worker.lag.total === 0,
-        { timeoutMs: 60_000, intervalMs: 200 },
-      );
+      await handled(app, later.length, "nearline handled the re-create");
     } finally {
       await app.stop();
-      connection.close();
+      closeConnection();
     }
     expect(raced).toEqual(["done"]);
     await expectStoreMatches(
@@ -224,10 +176,7 @@ it("keeps a key re-created after the watermarks live when the bootstrap's tombst
       VERSION,
       expectedFinalState([...history, ...moved, ...later], VERSION),
     );
-  } finally {
-    embedding.close();
-    await target.drop();
-  }
+  });
 });
 
 it("dead-letters, naming the key, an unchanged event whose write other writers refused in every round of its batch", async () => {
@@ -239,24 +188,12 @@ it("dead-letters, naming the key, an unchanged event whose write other writers r
   const deadLetters = uniqueTopic("nearline-contended-dlq");
   await createTopics([topic, deadLetters], 1);
   const target = await createBootstrapStore("contended");
-  const config = nearlineConfig({
-    topic,
-    deadLetterTopic: deadLetters,
-    storeName: target.name,
-    version: VERSION,
-    digest: server().digest,
-    embeddingAddress: server().address,
-  });
+  const config = workerConfig(topic, target.name, deadLetters);
   const writer = new StoreWriter(target.store);
   let armed = false;
   let rounds = 0;
   let hash = "";
-  const connection = connectEmbedding(config.embedding, { modelDigest: config.model.digest });
-  const app = await startNearline(config, {
-    logger: silentLogger(),
-    embedCall: connection.call,
-    isRetryableEmbedError: connection.isRetryable,
-    watchTokenRefusals: connection.watchTokenRefusals,
+  const { app, closeConnection } = await startInProcessNearline(config, silentLogger(), {
     atStep: async (step) => {
       if (!armed) return;
       const other = { entity: "job", id: "contended", version: VERSION, partition: 1, offset: rounds };
@@ -279,26 +216,12 @@ it("dead-letters, naming the key, an unchanged event whose write other writers r
   });
   try {
     await produceEvents(topic, [jobEvent("contended", 100, job("Nurse"))]);
-    await waitFor(
-      "nearline wrote the key",
-      () => app.worker.totals.consumed === 1 && app.worker.lag.total === 0,
-      {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      },
-    );
+    await handled(app, 1, "nearline wrote the key");
     const [stored] = await writer.readMeta(VERSION, [{ entity: "job", id: "contended" }]);
     hash = stored!.contentHash;
     armed = true;
     await produceEvents(topic, [jobEvent("contended", 300, job("Nurse"))]);
-    await waitFor(
-      "nearline handled the event",
-      () => app.worker.totals.consumed === 2 && app.worker.lag.total === 0,
-      {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      },
-    );
+    await handled(app, 2, "nearline handled the event");
     expect(rounds).toBe(4);
     expect(app.worker.totals).toMatchObject({ deadLettered: 1, skippedUnchanged: 0 });
     const [letter] = await readTopic(deadLetters, 1);
@@ -308,7 +231,7 @@ it("dead-letters, naming the key, an unchanged event whose write other writers r
     expect(letter!.headers["jude.source.offset"]).toBe("1");
   } finally {
     await app.stop();
-    connection.close();
+    closeConnection();
     await target.drop();
   }
 });
@@ -330,9 +253,7 @@ it("counts each delete of a mostly-deletes topic once across an interruption, an
   const live = liveKeys.length;
   const deletes = events.length - live;
   const watermarks = await endOffsets(topic);
-  const target = await createBootstrapStore("mostly-deletes");
-  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
-  try {
+  await withTarget("mostly-deletes", async (target, embedding) => {
     const config = () => {
       const base = bootstrapConfig(topic, target.name, { count: 1, index: 0 }, watermarks);
       return { ...base, batching: { ...base.batching, maxEntities: 8, inflightBatches: 1 } };
@@ -365,11 +286,77 @@ it("counts each delete of a mostly-deletes topic once across an interruption, an
     expect(await countVersion(target.store, VERSION)).toMatchObject({ live, tombstones: deletes });
     const sample = await sampleStoredVectors({ store: target.store, version: VERSION, sampleSize: 200 });
     expect(sample.map((each) => each.field.split(":").at(-1)).sort()).toEqual(liveKeys.sort());
+  });
+});
+
+/**
+ * Runs `test` with a fresh bootstrap store `label` and a connection to the embedding server; closes
+ * the connection and drops the store after, whatever `test` did.
+ */
+async function withTarget(
+  label: string,
+  test: (
+    target: Awaited<ReturnType<typeof createBootstrapStore>>,
+    embedding: ReturnType<typeof connectEmbedding>,
+  ) => Promise<void>,
+): Promise<void> {
+  const target = await createBootstrapStore(label);
+  const embedding = connectEmbedding({ endpoint: server().address, timeoutMs: 60_000 });
+  try {
+    await test(target, embedding);
   } finally {
     embedding.close();
     await target.drop();
   }
-});
+}
+
+/**
+ * A job changelog topic `name-…` that had one partition while `history` was written and two when
+ * `moved` was (each event on its own partition), and its end offsets after that: the run's watermarks.
+ */
+async function movedKeysTopic(
+  name: string,
+  history: TestEvent[],
+  moved: TestEvent[],
+): Promise<{ topic: string; watermarks: PartitionWatermark[] }> {
+  const topic = uniqueTopic(name);
+  await createTopics([topic], 1);
+  await produceEvents(topic, history);
+  await growTo(topic, 2);
+  await produceEvents(topic, moved);
+  return { topic, watermarks: await endOffsets(topic) };
+}
+
+/** The version's nearline worker config on `topic` into the store `storeName`. */
+function workerConfig(topic: string, storeName: string, deadLetterTopic?: string) {
+  return nearlineConfig({
+    topic,
+    deadLetterTopic,
+    storeName,
+    version: VERSION,
+    digest: server().digest,
+    embeddingAddress: server().address,
+  });
+}
+
+/**
+ * The version's nearline worker config, its group's offsets committed at the run's `watermarks` (as
+ * the operator does before the version's workers start).
+ */
+async function fromWatermarks(topic: string, storeName: string, watermarks: PartitionWatermark[]) {
+  const config = workerConfig(topic, storeName);
+  const offsets = Object.fromEntries(watermarks.map(({ partition, offset }) => [partition, offset]));
+  await commitGroupOffsets(config.source.kafka.consumerGroup, topic, offsets);
+  return config;
+}
+
+/** Waits until the worker consumed `count` events in all and has no lag. */
+async function handled(app: NearlineApp, count: number, description: string): Promise<void> {
+  await waitFor(description, () => app.worker.totals.consumed === count && app.worker.lag.total === 0, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+  });
+}
 
 /** A shard config of the job changelog `topic` into the store `storeName`, reading up to `watermarks`. */
 function bootstrapConfig(
@@ -421,26 +408,5 @@ async function endOffsets(topic: string): Promise<PartitionWatermark[]> {
     return ends.map((offset, partition) => ({ partition, offset: Number(offset) }));
   } finally {
     await consumer.close(true);
-  }
-}
-
-/** Commits `watermarks` as the group's offsets, as the operator does before a version's workers start. */
-async function commitOffsets(group: string, topic: string, watermarks: PartitionWatermark[]): Promise<void> {
-  const admin = new Admin({ clientId: "jude-test-start-offsets", bootstrapBrokers: bootstrapBrokers() });
-  try {
-    await admin.alterConsumerGroupOffsets({
-      groupId: group,
-      topics: [
-        {
-          name: topic,
-          partitionOffsets: watermarks.map(({ partition, offset }) => ({
-            partition,
-            offset: BigInt(offset),
-          })),
-        },
-      ],
-    });
-  } finally {
-    await admin.close();
   }
 }

@@ -7,8 +7,10 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import { embeddingModelController } from "../../../controllers/embedding-model/controller.ts";
+import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
+import { parseEmbeddingModel, type EmbeddingModel } from "../../../crds/index.ts";
 import type { ControllerSettings } from "../../../operator/controllers.ts";
 import { Manager, type ManagerOptions } from "../../../operator/runtime/manager.ts";
 import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
@@ -24,9 +26,17 @@ import {
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { createTopics, uniqueTopic } from "../../support/kafka.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import type { JsonObject } from "../../fixtures/examples.ts";
-import { pipeline, promotionIds, promotionModelAt, storeSecret, versionDigest } from "./objects.ts";
+import {
+  model,
+  pipeline,
+  promotionIds,
+  promotionModelAt,
+  snapshotEvents,
+  storeSecret,
+  versionDigest,
+} from "./objects.ts";
 import {
   createRestrictedNamespace,
   deleteNamespace,
@@ -108,6 +118,64 @@ export function startManager(
   };
 }
 
+/**
+ * Starts the controllers as {@link startControllers} does, with a 5 s pipeline poll (30 s in
+ * production: a version record the test applies wakes no pipeline, so a held-back pipeline's status
+ * would come only at the 30 s poll), on a changelog topic `prefix-…` of `produced[p]` snapshot events
+ * on each partition p, with the store Secret, model jude-minilm (looked at by its controller, as the
+ * test's version records stand in for it) and pipeline "jobs" on that topic applied.
+ */
+export async function startJobsControllers(
+  prefix: string,
+  produced: readonly number[],
+): Promise<{ harness: ControllersHarness; topic: string }> {
+  const harness = await startControllers(prefix, { settings: { pipelinePollMs: 5_000 } });
+  const topic = uniqueTopic(prefix);
+  await createTopics([topic], produced.length);
+  await produceEvents(topic, snapshotEvents(produced));
+  await applyObjects(harness.namespace, [storeSecret(), model(), pipeline("jobs", topic)]);
+  await markModelObserved(harness.namespace, "jude-minilm");
+  return { harness, topic };
+}
+
+/** A status condition as the controllers write it. */
+export type Condition = { type: string; status: string; reason: string; message: string };
+
+/** An object as the tests read its status conditions. */
+export type WithConditions = { status?: { conditions?: Condition[] } };
+
+/**
+ * What the EmbeddingModel controller records of jude-minilm's `version` while it promotes, as an
+ * object to apply in `namespace`: today's spec, its serving section changed by `options.serving` when
+ * given, with workers (from the bootstrap's offsets with `options.fromBootstrap`).
+ */
+export async function minilmVersionRecord(
+  namespace: string,
+  version: string,
+  options: {
+    promotionStartTime: string;
+    fromBootstrap?: boolean;
+    serving?: (serving: EmbeddingModel["spec"]["serving"]) => object;
+  },
+) {
+  const stored = parseEmbeddingModel(
+    await kubectlJson(["get", "-n", namespace, "embeddingmodel/jude-minilm"]),
+  );
+  const serving = options.serving?.(stored.spec.serving) ?? stored.spec.serving;
+  const object = desiredVersionRecord(stored, {
+    version,
+    spec: {
+      model: stored.spec.model,
+      prompts: stored.spec.prompts,
+      serving: serving as EmbeddingModel["spec"]["serving"],
+    },
+    promotionStartTime: options.promotionStartTime,
+    workers: true,
+    fromBootstrap: options.fromBootstrap,
+  });
+  return { ...object, metadata: { ...object.metadata, namespace: undefined } };
+}
+
 /** Server-side applies objects (as JSON) in `namespace`, as a user would with kubectl. */
 export async function applyObjects(namespace: string, objects: readonly object[]): Promise<void> {
   for (const object of objects)
@@ -129,15 +197,20 @@ export async function markModelObserved(namespace: string, name: string): Promis
     namespace,
     `embeddingmodel/${name}`,
   ]);
+  await patchStatus(namespace, `embeddingmodel/${name}`, { observedGeneration: model.metadata.generation });
+}
+
+/** Merge-patches `status` into `resource`'s status subresource, as its controller would write it. */
+export async function patchStatus(namespace: string, resource: string, status: object): Promise<void> {
   await kubectl([
     "patch",
     "-n",
     namespace,
-    `embeddingmodel/${name}`,
+    resource,
     "--subresource=status",
     "--type=merge",
     "-p",
-    JSON.stringify({ status: { observedGeneration: model.metadata.generation } }),
+    JSON.stringify({ status }),
   ]);
 }
 
@@ -269,42 +342,23 @@ export async function finishBootstrap(store: Store, namespace: string, runName: 
   // The operator creates a promotion's run in a reconcile of its own: on a loaded machine it may not
   // exist yet when the test plays its shards (the patch failed NotFound).
   await waitForObject(namespace, `bootstraprun/${runName}`, `BootstrapRun ${runName} created`, () => true);
-  await kubectl([
-    "patch",
-    "-n",
-    namespace,
-    `bootstraprun/${runName}`,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({
-      status: {
-        phase: "Succeeded",
-        progress: { total: 10, processed: 10, percent: 100 },
-        watermarks: {
-          // Captured now, as the run's controller does when the run starts (after its promotion did).
-          capturedTime: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
-          topic: "jobs",
-          partitions: [{ partition: 0, offset: 10 }],
-        },
-      },
-    }),
-  ]);
+  await patchStatus(namespace, `bootstraprun/${runName}`, {
+    phase: "Succeeded",
+    progress: { total: 10, processed: 10, percent: 100 },
+    watermarks: {
+      // Captured now, as the run's controller does when the run starts (after its promotion did).
+      capturedTime: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      topic: "jobs",
+      partitions: [{ partition: 0, offset: 10 }],
+    },
+  });
 }
 
 /** Reports the pipeline's workers of each version caught up (what the pipeline controller would write). */
 export async function reportCaughtUp(namespace: string, pipeline: string, versions: string[]) {
-  const status = { versions: versions.map((version) => ({ version, lag: 0, readyReplicas: 1 })) };
-  await kubectl([
-    "patch",
-    "-n",
-    namespace,
-    `nearlinepipeline/${pipeline}`,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
+  await patchStatus(namespace, `nearlinepipeline/${pipeline}`, {
+    versions: versions.map((version) => ({ version, lag: 0, readyReplicas: 1 })),
+  });
 }
 
 export { condition as conditionOf } from "../operator/operator-harness.ts";

@@ -40,13 +40,22 @@ export function pipeline(
   return object;
 }
 
-/** A BootstrapRun of `pipelineName` filling minilm-v1 from its changelog on `parallelism` shards. */
-export function bootstrapRun(name: string, pipelineName: string, parallelism: number): JsonObject {
+/**
+ * A BootstrapRun of `pipelineName` filling minilm-v1 (or `modelVersion`) from its changelog on
+ * `parallelism` shards.
+ */
+export function bootstrapRun(
+  name: string,
+  pipelineName: string,
+  parallelism: number,
+  modelVersion?: string,
+): JsonObject {
   const object = loadExample("bootstrap-run.yaml");
   (object.metadata as JsonObject).name = name;
   const spec = object.spec as BootstrapRunInput["spec"];
   spec.pipelineRef = { name: pipelineName };
   spec.parallelism = parallelism;
+  if (modelVersion !== undefined) spec.modelVersion = modelVersion;
   return object;
 }
 

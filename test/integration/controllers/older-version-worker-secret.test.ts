@@ -9,22 +9,21 @@
 // keeps its stamp in their template (stamped absent, they rolled into a worker that cannot start).
 // NearlinePipeline controller in-process against the testbed's real API server, kwok nodes.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
-import { parseEmbeddingModel, type EmbeddingModel } from "../../../crds/index.ts";
+import type { EmbeddingModel } from "../../../crds/index.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   applyObjects,
   markModelObserved,
+  minilmVersionRecord,
   startControllers,
   waitForObject,
   type ControllersHarness,
+  type WithConditions as Pipeline,
 } from "./harness.ts";
 import { model, pipeline, storeSecret } from "./objects.ts";
 
-type Condition = { type: string; status: string; reason: string; message: string };
-type Pipeline = { status?: { conditions?: Condition[] } };
 type Event = {
   type: string;
   reason: string;
@@ -64,6 +63,30 @@ describe("an older version's Secret, named by its record, missing", () => {
       0,
     );
 
+  /** Waits until the controllers reconciled `count` more times from now (the pipeline's poll). */
+  const moreReconciles = async (count: number, description: string) => {
+    const from = await reconciles();
+    await waitFor(description, async () => (await reconciles()) >= from + count, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+  };
+
+  /** v1's worker Deployment's pod template. */
+  const v1Template = async () =>
+    (
+      await kubectlJson<{ spec: { template: Record<string, unknown> } }>([
+        "get",
+        "-n",
+        harness.namespace,
+        "deployment/jobs-minilm-v1-nearline",
+      ])
+    ).spec.template;
+
+  /** The Secret versions a pod template is stamped with. */
+  const stamp = (of: Record<string, unknown>) =>
+    (of.metadata as { annotations?: Record<string, string> }).annotations?.["jude.dev/secret-versions"];
+
   const warnings = async () =>
     (
       await kubectlJson<{ items: Event[] }>(["get", "events", "-n", harness.namespace, "-o", "json"])
@@ -77,22 +100,11 @@ describe("an older version's Secret, named by its record, missing", () => {
     );
 
   /** What the EmbeddingModel controller records of `version` while it promotes v2, served as `serving`. */
-  const record = async (version: string, serving?: (spec: EmbeddingModel["spec"]["serving"]) => object) => {
-    const stored = parseEmbeddingModel(
-      await kubectlJson(["get", "-n", harness.namespace, "embeddingmodel/jude-minilm"]),
-    );
-    const object = desiredVersionRecord(stored, {
-      version,
-      spec: {
-        model: stored.spec.model,
-        prompts: stored.spec.prompts,
-        serving: (serving?.(stored.spec.serving) ?? stored.spec.serving) as EmbeddingModel["spec"]["serving"],
-      },
+  const record = (version: string, serving?: (spec: EmbeddingModel["spec"]["serving"]) => object) =>
+    minilmVersionRecord(harness.namespace, version, {
       promotionStartTime: "2026-12-02T00:00:00Z",
-      workers: true,
+      serving,
     });
-    return { ...object, metadata: { ...object.metadata, namespace: undefined } };
-  };
 
   it("is said on the pipeline and in one Warning Event, both versions' workers applied, gone once the Secret is back", async () => {
     const ns = harness.namespace;
@@ -116,11 +128,7 @@ describe("an older version's Secret, named by its record, missing", () => {
       timeoutMs: 30_000,
     });
     // Reconciles go on (the poll) and find it again each time: no Event of it again.
-    const from = await reconciles();
-    await waitFor("three more reconciles", async () => (await reconciles()) >= from + 3, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
+    await moreReconciles(3, "three more reconciles");
     const events = await warnings();
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ message: said });
@@ -137,12 +145,6 @@ describe("an older version's Secret, named by its record, missing", () => {
   });
   it("keeps v1's workers running when the serving TLS Secret its record names is deleted: the template keeps its stamp", async () => {
     const ns = harness.namespace;
-    const deployment = `deployment/jobs-minilm-v1-nearline`;
-    const template = async () =>
-      (await kubectlJson<{ spec: { template: Record<string, unknown> } }>(["get", "-n", ns, deployment])).spec
-        .template;
-    const stamp = (of: Record<string, unknown>) =>
-      (of.metadata as { annotations?: Record<string, string> }).annotations?.["jude.dev/secret-versions"];
     // v1 was promoted serving over TLS with tls-v1, whose ca.crt its workers verify the servers with
     // (read at start: stamped in the template); today's spec serves without TLS.
     await kubectl(["create", "secret", "generic", "tls-v1", "-n", ns, "--from-literal=ca.crt=ca-v1"]);
@@ -151,10 +153,10 @@ describe("an older version's Secret, named by its record, missing", () => {
     ]);
     await waitFor(
       "v1's worker template stamped with tls-v1's ca.crt",
-      async () => stamp(await template())?.includes("tls-v1@sha256:") === true,
+      async () => stamp(await v1Template())?.includes("tls-v1@sha256:") === true,
       { timeoutMs: 60_000 },
     );
-    const before = await template();
+    const before = await v1Template();
 
     await kubectl(["delete", "secret", "tls-v1", "-n", ns]);
     const missing =
@@ -167,12 +169,8 @@ describe("an older version's Secret, named by its record, missing", () => {
     );
     // Said, and v1's workers not rolled: a new worker could not start without the Secret's volume (the
     // template was stamped `tls-v1@absent`, and the rollout left a pod stuck beside those working).
-    const from = await reconciles();
-    await waitFor("two more reconciles", async () => (await reconciles()) >= from + 2, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
-    expect(await template()).toEqual(before);
+    await moreReconciles(2, "two more reconciles");
+    expect(await v1Template()).toEqual(before);
   });
 
   // Continues from the deletion above. The stamp kept is the running one, so the Secret restored as it
@@ -180,13 +178,7 @@ describe("an older version's Secret, named by its record, missing", () => {
   // finds it: Secrets are not watched).
   it("rolls v1's workers onto the TLS Secret when it comes back changed, not when it comes back the same", async () => {
     const ns = harness.namespace;
-    const deployment = `deployment/jobs-minilm-v1-nearline`;
-    const template = async () =>
-      (await kubectlJson<{ spec: { template: Record<string, unknown> } }>(["get", "-n", ns, deployment])).spec
-        .template;
-    const stamp = (of: Record<string, unknown>) =>
-      (of.metadata as { annotations?: Record<string, string> }).annotations?.["jude.dev/secret-versions"];
-    const before = await template();
+    const before = await v1Template();
     expect(stamp(before)).toContain("tls-v1@sha256:");
 
     await kubectl(["create", "secret", "generic", "tls-v1", "-n", ns, "--from-literal=ca.crt=ca-v1"]);
@@ -196,19 +188,15 @@ describe("an older version's Secret, named by its record, missing", () => {
       "the words gone with tls-v1 back",
       (object) => ready(object) !== undefined && !ready(object)!.message.includes("tls-v1"),
     );
-    const from = await reconciles();
-    await waitFor("two more reconciles", async () => (await reconciles()) >= from + 2, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
-    expect(await template()).toEqual(before);
+    await moreReconciles(2, "two more reconciles");
+    expect(await v1Template()).toEqual(before);
 
     await kubectl(["delete", "secret", "tls-v1", "-n", ns]);
     await kubectl(["create", "secret", "generic", "tls-v1", "-n", ns, "--from-literal=ca.crt=ca-v1-renewed"]);
     await waitFor(
       "v1's worker template stamped with the renewed ca.crt",
       async () => {
-        const now = stamp(await template());
+        const now = stamp(await v1Template());
         return now !== undefined && now !== stamp(before) && now.includes("tls-v1@sha256:");
       },
       { timeoutMs: 60_000 },

@@ -149,7 +149,7 @@ describe("a worker whose serving token is rotated", () => {
     await createTopics([topic], 1);
     const workerVolume = new SecretVolume("token-stale");
     const config = workerConfig(topic, workerVolume.tokenFile, { tokenRefusedRetrySeconds: 600 });
-    const { app, closeConnection } = await startInProcessNearline(config, undefined, 1_000);
+    const { app, closeConnection } = await startInProcessNearline(config, undefined, { drainMs: 1_000 });
     try {
       const refusedBefore = await refusedCalls();
       const events = [jobEvent("a1", 1_000, { title: "Welder", company: "Acme", skills: [] })];
