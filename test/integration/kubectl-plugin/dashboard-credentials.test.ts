@@ -4,13 +4,12 @@
  * and a token rotated in the file is the one the next action sends (it was read once per run).
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { loadYaml } from "@kubernetes/client-node";
 import type { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
-import { requireEnv } from "../../support/env.ts";
+import { boundServiceAccount, writeKubeconfig } from "../../support/kubeconfigs.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
 
@@ -21,7 +20,6 @@ let url: string;
 
 /** A service account bound to a Role with `verbs` on the JUDE kinds (and reads of what the page shows). */
 async function serviceAccount(name: string, verbs: string[]): Promise<string> {
-  await kubectl(["create", "serviceaccount", "-n", namespace, name]);
   const role = {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "Role",
@@ -36,36 +34,7 @@ async function serviceAccount(name: string, verbs: string[]): Promise<string> {
     ],
   };
   await kubectl(["apply", "-f", "-"], JSON.stringify(role));
-  await kubectl([
-    "create",
-    "rolebinding",
-    "-n",
-    namespace,
-    name,
-    `--role=${name}`,
-    `--serviceaccount=${namespace}:${name}`,
-  ]);
-  return (await kubectl(["create", "token", "-n", namespace, name])).trim();
-}
-
-/** A kubeconfig for the testbed's API server whose user reads its token from `tokenFile`. */
-function kubeconfigWithTokenFile(tokenFile: string): string {
-  const admin = loadYaml<{
-    clusters: { name: string; cluster: Record<string, unknown> }[];
-  }>(readFileSync(requireEnv("KUBECONFIG"), "utf8"));
-  const file = join(folder, "config");
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "testbed", cluster: admin.clusters[0]!.cluster }],
-      users: [{ name: "projected", user: { "token-file": tokenFile } }],
-      contexts: [{ name: "projected", context: { cluster: "testbed", user: "projected", namespace } }],
-      "current-context": "projected",
-    }),
-  );
-  return file;
+  return boundServiceAccount(namespace, name, { role: name });
 }
 
 let approverToken: string;
@@ -76,7 +45,14 @@ beforeAll(async () => {
   const viewerToken = await serviceAccount("viewer", ["get", "list", "watch"]);
   approverToken = await serviceAccount("approver", ["get", "list", "watch", "patch"]);
   writeFileSync(tokenFile, `${viewerToken}\n`);
-  ({ plugin, url } = await startDashboard(namespace, kubeconfigWithTokenFile(tokenFile)));
+  // A kubeconfig whose user reads its token from the file.
+  const kubeconfig = await writeKubeconfig(
+    join(folder, "config"),
+    "projected",
+    { "token-file": tokenFile },
+    namespace,
+  );
+  ({ plugin, url } = await startDashboard(namespace, kubeconfig));
 }, 120_000);
 
 afterAll(async () => {

@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -19,6 +19,7 @@ import { repoRoot } from "../../testbed/paths.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { helm } from "../../support/helm.ts";
+import { boundServiceAccount, testbedAdmin, writeKubeconfig } from "../../support/kubeconfigs.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { startDashboard } from "./dashboard-process.ts";
 
@@ -49,36 +50,8 @@ const liveModel = () => kubectlJson<Model>(["get", "-n", namespace, "embeddingmo
 
 /** A service account bound (RoleBinding) to the built-in ClusterRole `role`, and a kubeconfig for it. */
 async function user(name: string, role: string): Promise<string> {
-  await kubectl(["create", "serviceaccount", "-n", namespace, name]);
-  await kubectl([
-    "create",
-    "rolebinding",
-    "-n",
-    namespace,
-    name,
-    `--clusterrole=${role}`,
-    `--serviceaccount=${namespace}:${name}`,
-  ]);
-  const token = (await kubectl(["create", "token", "-n", namespace, name])).trim();
-  const admin = await kubectlJson<{ clusters: { cluster: Record<string, unknown> }[] }>([
-    "config",
-    "view",
-    "--raw",
-    "--minify",
-  ]);
-  const file = join(folder, name);
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "testbed", cluster: admin.clusters[0]!.cluster }],
-      users: [{ name, user: { token } }],
-      contexts: [{ name, context: { cluster: "testbed", user: name, namespace } }],
-      "current-context": name,
-    }),
-  );
-  return file;
+  const token = await boundServiceAccount(namespace, name, { clusterRole: role });
+  return writeKubeconfig(join(folder, name), name, { token }, namespace);
 }
 
 beforeAll(async () => {
@@ -229,23 +202,8 @@ describe("a user bound to the built-in view role", () => {
 describe("a kubeconfig user impersonating another (`as`, `as-groups`), as kubectl does", () => {
   /** The testbed admin's kubeconfig, its user given `impersonation` fields. */
   async function impersonating(file: string, impersonation: Record<string, unknown>): Promise<string> {
-    const admin = await kubectlJson<{
-      clusters: { cluster: Record<string, unknown> }[];
-      users: { user: Record<string, unknown> }[];
-    }>(["config", "view", "--raw", "--minify"]);
-    const path = join(folder, file);
-    writeFileSync(
-      path,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "testbed", cluster: admin.clusters[0]!.cluster }],
-        users: [{ name: "admin", user: { ...admin.users[0]!.user, ...impersonation } }],
-        contexts: [{ name: "admin", context: { cluster: "testbed", user: "admin", namespace } }],
-        "current-context": "admin",
-      }),
-    );
-    return path;
+    const { user: admin } = await testbedAdmin();
+    return writeKubeconfig(join(folder, file), "admin", { ...admin, ...impersonation }, namespace);
   }
 
   it("names the identity it acts as when refused, not the kubeconfig's user", async () => {

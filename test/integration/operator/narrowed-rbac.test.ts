@@ -5,25 +5,20 @@
 // operator crashing or stalling silently. And an operator whose Role loses list and watch on
 // Deployments while it runs: its Deployments' cache can no longer follow the cluster, and once the
 // informer has been silent for --watch-stale-seconds /readyz fails naming the API server's refusal.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { serverPort } from "../../../operator/runtime/health-server.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
+  clusterRole,
   condition,
   cpuModel,
-  createRestrictedNamespace,
-  deleteNamespace,
   getObject,
-  installCrds,
-  type Json,
   listObjects,
-  startInProcessOperator,
+  useOperatorWithRbac,
 } from "./operator-harness.ts";
 
 const full = `narrowed-full-${process.pid}`;
@@ -55,93 +50,16 @@ function withoutDeploymentPatch(rules: Rule[]): Rule[] {
   );
 }
 
-/** A kubeconfig for the testbed as the ServiceAccount `operator` of `namespace`. */
-async function serviceAccountKubeconfig(namespace: string): Promise<string> {
-  const token = (await kubectl(["create", "token", "operator", "-n", namespace])).trim();
-  const admin = await kubectlJson<{ clusters: Array<{ cluster: Json }> }>([
-    "config",
-    "view",
-    "--raw",
-    "--minify",
-  ]);
-  const kubeconfigPath = join(mkdtempSync(join(tmpdir(), "jude-narrowed-")), "config");
-  writeFileSync(
-    kubeconfigPath,
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: [{ name: "testbed", cluster: admin.clusters[0]!.cluster }],
-      users: [{ name: "operator", user: { token } }],
-      contexts: [{ name: "operator", context: { cluster: "testbed", user: "operator" } }],
-      "current-context": "operator",
-    }),
-  );
-  return kubeconfigPath;
-}
-
-const binding = (namespace: string, roleName: string): Json => ({
-  apiVersion: "rbac.authorization.k8s.io/v1",
-  kind: "RoleBinding",
-  metadata: { name: role, namespace },
-  roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: roleName },
-  subjects: [{ kind: "ServiceAccount", name: "operator", namespace: full }],
-});
-
 describe("an operator whose Role lacks patch on Deployments in one namespace", () => {
-  let operator: ReturnType<typeof startInProcessOperator> | undefined;
-  beforeAll(async () => {
-    await installCrds();
-    await createRestrictedNamespace(full);
-    await createRestrictedNamespace(narrowed);
-    await kubectl(["create", "serviceaccount", "operator", "-n", full]);
-    await apply([
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRole",
-        metadata: { name: role },
-        rules: chartRules(),
-      },
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRole",
-        metadata: { name: `${role}-nopatch` },
-        rules: withoutDeploymentPatch(chartRules()),
-      },
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRole",
-        metadata: { name: `${role}-cluster` },
-        rules: [{ apiGroups: [""], resources: ["nodes", "namespaces"], verbs: ["get", "list", "watch"] }],
-      },
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRoleBinding",
-        metadata: { name: `${role}-cluster` },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `${role}-cluster` },
-        subjects: [{ kind: "ServiceAccount", name: "operator", namespace: full }],
-      },
-      binding(full, role),
-      binding(narrowed, `${role}-nopatch`),
-    ]);
-    const kubeconfigPath = await serviceAccountKubeconfig(full);
-    await apply([cpuModel(full, "minilm", { replicas: 1 }), cpuModel(narrowed, "minilm", { replicas: 1 })]);
+  useOperatorWithRbac({
+    name: role,
+    namespaces: [full, narrowed],
+    clusterRoles: { [role]: chartRules(), [`${role}-nopatch`]: withoutDeploymentPatch(chartRules()) },
+    roleBindings: { [full]: role, [narrowed]: `${role}-nopatch` },
+    objects: [cpuModel(full, "minilm", { replicas: 1 }), cpuModel(narrowed, "minilm", { replicas: 1 })],
     // Told after 10 s of failing rather than the operator's 60 s, which with its back-off could
     // leave the model unreported past the test's time limit on a loaded machine.
-    operator = startInProcessOperator([full, narrowed], { kubeconfigPath, reconcileErrorAfterMs: 10_000 });
-  });
-  afterAll(async () => {
-    await operator?.stop();
-    await kubectl(["delete", "clusterrolebinding", `${role}-cluster`, "--ignore-not-found"]);
-    await kubectl([
-      "delete",
-      "clusterrole",
-      role,
-      `${role}-nopatch`,
-      `${role}-cluster`,
-      "--ignore-not-found",
-    ]);
-    await deleteNamespace(full);
-    await deleteNamespace(narrowed);
+    settings: { reconcileErrorAfterMs: 10_000 },
   });
 
   it("reconciles the namespace it may write, and says which permission the other lacks", async () => {
@@ -168,58 +86,14 @@ describe("an operator whose Role lacks patch on Deployments in one namespace", (
 describe("an operator whose Role loses list and watch on Deployments while it runs", () => {
   const namespace = `narrowed-revoked-${process.pid}`;
   const revokedRole = `${role}-revoked`;
-  const clusterRole = (rules: Rule[]): Json => ({
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "ClusterRole",
-    metadata: { name: revokedRole },
-    rules,
-  });
-  let operator: ReturnType<typeof startInProcessOperator> | undefined;
-  beforeAll(async () => {
-    await installCrds();
-    await createRestrictedNamespace(namespace);
-    await kubectl(["create", "serviceaccount", "operator", "-n", namespace]);
-    await apply([
-      clusterRole(chartRules()),
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRole",
-        metadata: { name: `${revokedRole}-cluster` },
-        rules: [{ apiGroups: [""], resources: ["nodes", "namespaces"], verbs: ["get", "list", "watch"] }],
-      },
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRoleBinding",
-        metadata: { name: `${revokedRole}-cluster` },
-        roleRef: {
-          apiGroup: "rbac.authorization.k8s.io",
-          kind: "ClusterRole",
-          name: `${revokedRole}-cluster`,
-        },
-        subjects: [{ kind: "ServiceAccount", name: "operator", namespace }],
-      },
-      {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "RoleBinding",
-        metadata: { name: revokedRole, namespace },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: revokedRole },
-        subjects: [{ kind: "ServiceAccount", name: "operator", namespace }],
-      },
-    ]);
-    const kubeconfigPath = await serviceAccountKubeconfig(namespace);
-    await apply([cpuModel(namespace, "minilm", { replicas: 1 })]);
+  const operator = useOperatorWithRbac({
+    name: revokedRole,
+    namespaces: [namespace],
+    clusterRoles: { [revokedRole]: chartRules() },
+    roleBindings: { [namespace]: revokedRole },
+    objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
     // Watches of 10..20 s: the one open when the Role is narrowed ends soon, and the next is refused.
-    operator = startInProcessOperator([namespace], {
-      kubeconfigPath,
-      watchStaleMs: 10_000,
-      watchTimeoutSeconds: 10,
-    });
-  });
-  afterAll(async () => {
-    await operator?.stop();
-    await kubectl(["delete", "clusterrolebinding", `${revokedRole}-cluster`, "--ignore-not-found"]);
-    await kubectl(["delete", "clusterrole", revokedRole, `${revokedRole}-cluster`, "--ignore-not-found"]);
-    await deleteNamespace(namespace);
+    settings: { watchStaleMs: 10_000, watchTimeoutSeconds: 10 },
   });
 
   it("names the refused watch on /readyz once the informer is stale", async () => {
@@ -232,6 +106,7 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
     );
     await apply([
       clusterRole(
+        revokedRole,
         chartRules().map((rule) =>
           rule.resources.includes("deployments")
             ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
@@ -240,7 +115,7 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
       ),
     ]);
     // The open watch goes on until its server-side timeout (10..20 s here); the next one is refused.
-    const server = operator!.manager.server!;
+    const server = operator().manager.server!;
     let body = "";
     await waitFor(
       "/readyz naming the refused Deployments watch",

@@ -1,6 +1,10 @@
 // What the operator's integration tests share: the CRDs installed the way a user (or Helm) installs
 // them — the operator never does —, namespaces that enforce the restricted Pod Security Standard, an
-// operator run in-process or as a real `jude operator` child process, and reads of what it made.
+// operator run in-process (also as a ServiceAccount with only the RBAC a test gives it) or as a real
+// `jude operator` child process, and reads of what it made.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
@@ -12,6 +16,7 @@ import type { WorkloadPlacement } from "../../../controllers/shared/placement.ts
 import type { NearlinePipelineInput } from "../../../crds/index.ts";
 import { installCrds as installJudeCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
+import { serviceAccountToken, writeKubeconfig } from "../../support/kubeconfigs.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { pipeline, storeSecret } from "../controllers/objects.ts";
@@ -225,6 +230,90 @@ export function useInProcessOperator(namespace: string): () => ReturnType<typeof
   afterAll(async () => {
     await operator?.stop();
     await deleteNamespace(namespace);
+  });
+  return () => operator!;
+}
+
+/** A ClusterRole `name` with `rules`. */
+export const clusterRole = (name: string, rules: unknown[]): Json => ({
+  apiVersion: "rbac.authorization.k8s.io/v1",
+  kind: "ClusterRole",
+  metadata: { name },
+  rules,
+});
+
+/** A RoleBinding `name` in `namespace` granting the ClusterRole `role` to the ServiceAccount `operator` of `home`. */
+export const operatorRoleBinding = (name: string, namespace: string, role: string, home: string): Json => ({
+  apiVersion: "rbac.authorization.k8s.io/v1",
+  kind: "RoleBinding",
+  metadata: { name, namespace },
+  roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
+  subjects: [{ kind: "ServiceAccount", name: "operator", namespace: home }],
+});
+
+/**
+ * An in-process operator with only the RBAC a test gives it, for what it does with too little. Before
+ * the tests: the CRDs; the restricted `namespaces`; the ServiceAccount `operator` of the first
+ * (`home`); the ClusterRoles `clusterRoles` (name → rules); read access to nodes and namespaces (a
+ * ClusterRole and ClusterRoleBinding `${name}-cluster`); in each namespace of `roleBindings` a
+ * RoleBinding `name` to the ClusterRole it names; `objects` applied; and the operator started as that
+ * ServiceAccount, watching `namespaces`. After them: the operator stopped, the ClusterRoleBinding,
+ * ClusterRoles and namespaces deleted. Returns the running operator.
+ */
+export function useOperatorWithRbac(options: {
+  name: string;
+  namespaces: string[];
+  clusterRoles: Record<string, unknown[]>;
+  roleBindings: Record<string, string>;
+  objects: Json[];
+  /** The operator's own settings (`--watch-stale-seconds`, watch timeouts, when a failure is told). */
+  settings?: Pick<
+    NonNullable<Parameters<typeof startInProcessOperator>[1]>,
+    "watchStaleMs" | "watchTimeoutSeconds" | "reconcileErrorAfterMs"
+  >;
+}): () => ReturnType<typeof startInProcessOperator> {
+  const { name, namespaces } = options;
+  const home = namespaces[0]!;
+  let operator: ReturnType<typeof startInProcessOperator> | undefined;
+  beforeAll(async () => {
+    await installCrds();
+    for (const namespace of namespaces) await createRestrictedNamespace(namespace);
+    await kubectl(["create", "serviceaccount", "operator", "-n", home]);
+    await apply([
+      ...Object.entries(options.clusterRoles).map(([role, rules]) => clusterRole(role, rules)),
+      clusterRole(`${name}-cluster`, [
+        { apiGroups: [""], resources: ["nodes", "namespaces"], verbs: ["get", "list", "watch"] },
+      ]),
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: `${name}-cluster` },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: `${name}-cluster` },
+        subjects: [{ kind: "ServiceAccount", name: "operator", namespace: home }],
+      },
+      ...Object.entries(options.roleBindings).map(([namespace, role]) =>
+        operatorRoleBinding(name, namespace, role, home),
+      ),
+    ]);
+    const kubeconfigPath = await writeKubeconfig(
+      join(mkdtempSync(join(tmpdir(), "jude-operator-rbac-")), "config"),
+      "operator",
+      { token: await serviceAccountToken(home, "operator") },
+    );
+    await apply(options.objects);
+    operator = startInProcessOperator(namespaces, { kubeconfigPath, ...options.settings });
+  });
+  afterAll(async () => {
+    await operator?.stop();
+    await kubectl(["delete", "clusterrolebinding", `${name}-cluster`, "--ignore-not-found"]);
+    await kubectl([
+      "delete",
+      "clusterrole",
+      ...Object.keys(options.clusterRoles),
+      `${name}-cluster`,
+      "--ignore-not-found",
+    ]);
+    for (const namespace of namespaces) await deleteNamespace(namespace);
   });
   return () => operator!;
 }

@@ -5,36 +5,13 @@
  * answers instead (the drain's end of the stream was queued before the client's half-close), so its
  * client, all of whose requests were answered, saw the stream fail.
  */
-import { credentials, status, type Client, type ClientDuplexStream } from "@grpc/grpc-js";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { loadProtos } from "../../../serving/transport/proto.ts";
-import { longDrainText, metricValue, spawnServe, type ServeProcess } from "./helpers.ts";
+import { status, type ClientDuplexStream } from "@grpc/grpc-js";
+import { expect, it } from "vitest";
+import { longDrainText, metricValue, useDrainedServe } from "./helpers.ts";
 
 const LONG_INPUTS = 16;
 
-let serve: ServeProcess;
-const clients: Client[] = [];
-beforeAll(async () => {
-  // Batches of two 256-token inputs: a call of 16 takes a while, so the drain lasts until it ends.
-  serve = await spawnServe(["--execution-provider=cpu", "--max-batch-size=2", "--drain-timeout-ms=60000"]);
-  await serve.waitForLog((line) => line.msg === "model loaded and warmed up; serving");
-});
-afterAll(async () => {
-  for (const client of clients) client.close();
-  if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
-  await serve.exited;
-});
-
-type Stub = Client & Record<string, (...args: unknown[]) => unknown>;
-
-function connect(service: "embedding" | "teiEmbed"): Stub {
-  const client = new (loadProtos()[service])(
-    `127.0.0.1:${serve.grpcPort}`,
-    credentials.createInsecure(),
-  ) as Stub;
-  clients.push(client);
-  return client;
-}
+const { serve, connect } = useDrainedServe();
 
 /** What the client of `stream` saw, in order: its answers, then how the stream ended. */
 function outcome(stream: ClientDuplexStream<unknown, unknown>): Promise<string[]> {
@@ -58,7 +35,7 @@ it("ends a stream half-closed during the drain OK once its requests in flight ar
       (error: Error | null) => resolve(error === null ? "OK" : error.message),
     ),
   );
-  const url = `http://127.0.0.1:${serve.httpPort}/metrics`;
+  const url = `http://127.0.0.1:${serve().httpPort}/metrics`;
   while ((metricValue(await (await fetch(url)).text(), "jude_serving_in_flight") ?? 0) < LONG_INPUTS);
   const jude = connect("embedding").EmbedStream!() as ClientDuplexStream<unknown, unknown>;
   const tei = connect("teiEmbed").EmbedStream!() as ClientDuplexStream<unknown, unknown>;
@@ -68,8 +45,8 @@ it("ends a stream half-closed during the drain OK once its requests in flight ar
   tei.write({ inputs: longDrainText, truncate: true });
   while ((metricValue(await (await fetch(url)).text(), "jude_serving_in_flight") ?? 0) < LONG_INPUTS + 2);
 
-  serve.child.kill("SIGTERM");
-  await serve.waitForLog((line) => line.msg === "draining");
+  serve().child.kill("SIGTERM");
+  await serve().waitForLog((line) => line.msg === "draining");
   jude.end();
   tei.end();
 
@@ -78,5 +55,5 @@ it("ends a stream half-closed during the drain OK once its requests in flight ar
     tei: ["answered", "OK"],
     long: "OK",
   });
-  expect(await serve.exited).toBe(0);
+  expect(await serve().exited).toBe(0);
 });

@@ -6,36 +6,13 @@
  * waiting until the server cut it when the drain ended (a drain of up to 25 s, while other calls run).
  * The order of events shows it: each stream ends before the long call in flight beside it is answered.
  */
-import { credentials, status, type Client, type ClientDuplexStream, type Metadata } from "@grpc/grpc-js";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { loadProtos } from "../../../serving/transport/proto.ts";
-import { longDrainText, metricValue, spawnServe, type ServeProcess } from "./helpers.ts";
+import { status, type ClientDuplexStream, type Metadata } from "@grpc/grpc-js";
+import { expect, it } from "vitest";
+import { longDrainText, metricValue, useDrainedServe } from "./helpers.ts";
 
 const LONG_INPUTS = 16;
 
-let serve: ServeProcess;
-const clients: Client[] = [];
-beforeAll(async () => {
-  // Batches of two 256-token inputs: a call of 16 takes a while, so the drain lasts until it ends.
-  serve = await spawnServe(["--execution-provider=cpu", "--max-batch-size=2", "--drain-timeout-ms=60000"]);
-  await serve.waitForLog((line) => line.msg === "model loaded and warmed up; serving");
-});
-afterAll(async () => {
-  for (const client of clients) client.close();
-  if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
-  await serve.exited;
-});
-
-type Stub = Client & Record<string, (...args: unknown[]) => unknown>;
-
-function connect(service: "embedding" | "teiEmbed"): Stub {
-  const client = new (loadProtos()[service])(
-    `127.0.0.1:${serve.grpcPort}`,
-    credentials.createInsecure(),
-  ) as Stub;
-  clients.push(client);
-  return client;
-}
+const { serve, connect } = useDrainedServe();
 
 it("ends the streams open at the drain's start with UNAVAILABLE DRAINING after their answers, before the drain ends", async () => {
   const events: string[] = [];
@@ -78,12 +55,12 @@ it("ends the streams open at the drain's start with UNAVAILABLE DRAINING after t
       },
     ),
   );
-  const url = `http://127.0.0.1:${serve.httpPort}/metrics`;
+  const url = `http://127.0.0.1:${serve().httpPort}/metrics`;
   // 17 inputs in flight, or 16 if the stream's request was answered already.
   while ((metricValue(await (await fetch(url)).text(), "jude_serving_in_flight") ?? 0) < LONG_INPUTS);
-  serve.child.kill("SIGTERM");
+  serve().child.kill("SIGTERM");
   await Promise.all([judeEnded, teiEnded, long, inFlightAnswer]);
-  expect(await serve.exited).toBe(0);
+  expect(await serve().exited).toBe(0);
   expect(events.slice(2).toSorted()).toEqual(
     [
       "jude stream: answered",

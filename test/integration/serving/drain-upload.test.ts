@@ -9,48 +9,24 @@
  * body (for at most 5 s) before it answers, as for every refusal (refused-upload.test.ts), instead
  * of closing the connection with the body unread, which Node's fetch reported as "write EPIPE".
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { longDrainText, metricValue, spawnServe, type ServeProcess } from "./helpers.ts";
+import { expect, it } from "vitest";
+import { longDrainText, metricValue, useDrainedServe } from "./helpers.ts";
+import { streamedBody } from "./uploads.ts";
 
 const BODY_BYTES = 3 * 1024 * 1024; // under the default maxMessageBytes (4 MiB)
 const LONG_INPUTS = 16;
 
-let serve: ServeProcess;
-beforeAll(async () => {
-  // Batches of two 256-token inputs: a call of 16 takes a while, so the drain lasts until it ends.
-  serve = await spawnServe(["--execution-provider=cpu", "--max-batch-size=2", "--drain-timeout-ms=60000"]);
-  await serve.waitForLog((line) => line.msg === "model loaded and warmed up; serving");
-});
-afterAll(async () => {
-  if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
-  await serve.exited;
-});
+const { serve } = useDrainedServe();
 
 it("answers the call in flight 200, a body still arriving when the drain ends a readable 503, and exits 0", async () => {
   const gate = Promise.withResolvers<void>();
   const started = Promise.withResolvers<void>();
-  const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
-  let sent = 0;
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(new TextEncoder().encode('{"input":"'));
-    },
-    async pull(controller) {
-      // The second pull: the first chunk is on its way. The rest waits for the drain.
-      if (sent === 0) {
-        started.resolve();
-        await gate.promise;
-      }
-      if (sent >= BODY_BYTES) {
-        controller.enqueue(new TextEncoder().encode('"}'));
-        controller.close();
-        return;
-      }
-      sent += chunk.length;
-      controller.enqueue(chunk);
-    },
+  // Its first chunk (the JSON's start) goes out; the rest waits for the drain.
+  const body = streamedBody(BODY_BYTES, 64 * 1024, async () => {
+    started.resolve();
+    await gate.promise;
   });
-  const answer = fetch(`http://127.0.0.1:${serve.httpPort}/v1/embeddings`, {
+  const answer = fetch(`http://127.0.0.1:${serve().httpPort}/v1/embeddings`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body,
@@ -61,13 +37,13 @@ it("answers the call in flight 200, a body still arriving when the drain ends a 
   );
   await started.promise;
   // A long call in flight: the drain ends when it is answered, with the upload long since received.
-  const url = `http://127.0.0.1:${serve.httpPort}`;
+  const url = `http://127.0.0.1:${serve().httpPort}`;
   const long = fetch(`${url}/v1/embeddings`, {
     method: "POST",
     body: JSON.stringify({ input: Array.from({ length: LONG_INPUTS }, () => longDrainText), truncate: true }),
   });
   while (metricValue(await (await fetch(`${url}/metrics`)).text(), "jude_serving_in_flight") !== LONG_INPUTS);
-  serve.child.kill("SIGTERM");
+  serve().child.kill("SIGTERM");
   const longAnswer = await long;
   expect({
     status: longAnswer.status,
@@ -79,5 +55,5 @@ it("answers the call in flight 200, a body still arriving when the drain ends a 
     status: 503,
     body: { error: { code: "JUDE_SERVING_DRAINING" } },
   });
-  expect(await serve.exited).toBe(0);
+  expect(await serve().exited).toBe(0);
 });

@@ -10,8 +10,10 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { pino } from "pino";
+import { afterAll, beforeAll } from "vitest";
 import { EmbeddingClient, type EmbedAnswer } from "../../../pipelines/embedding-client/client.ts";
 import { parseServingConfig, type ServingConfigInput } from "../../../serving/config.ts";
+import { loadProtos } from "../../../serving/transport/proto.ts";
 import { startEmbeddingServer, type EmbeddingServer } from "../../../serving/server.ts";
 import { requireEnv } from "../../support/env.ts";
 
@@ -198,6 +200,43 @@ export async function spawnServe(args: string[], env?: NodeJS.ProcessEnv): Promi
 /** About 256 tokens: a call of it takes long on the CPU, so drain tests find it still in flight. */
 export const longDrainText =
   "Staff software engineer building data platforms with Kafka, Flink and Kubernetes. ".repeat(20);
+
+/** A gRPC client of one of the server's services, its methods called by name. */
+export type GrpcStub = Client & Record<string, (...args: unknown[]) => unknown>;
+
+/**
+ * The `jude serve` a drain test file signals, and gRPC clients of it. Before the tests it runs on the
+ * CPU in batches of two (a call of 16 longDrainText inputs takes a while, so the drain lasts until it
+ * ends) with a 60 s drain timeout, its model loaded; after them, the clients `connect` opened are
+ * closed and the server is killed if it still runs.
+ */
+export function useDrainedServe(): {
+  serve: () => ServeProcess;
+  connect: (service: "embedding" | "teiEmbed") => GrpcStub;
+} {
+  let serve: ServeProcess;
+  const clients: Client[] = [];
+  beforeAll(async () => {
+    serve = await spawnServe(["--execution-provider=cpu", "--max-batch-size=2", "--drain-timeout-ms=60000"]);
+    await serve.waitForLog((line) => line.msg === "model loaded and warmed up; serving");
+  });
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
+    await serve.exited;
+  });
+  return {
+    serve: () => serve,
+    connect: (service) => {
+      const client = new (loadProtos()[service])(
+        `127.0.0.1:${serve.grpcPort}`,
+        credentials.createInsecure(),
+      ) as GrpcStub;
+      clients.push(client);
+      return client;
+    },
+  };
+}
 
 /**
  * `jude serve` on the CPU (two threads, batches of two) with `args` added, and `count` calls of

@@ -4,22 +4,33 @@
  */
 import { request, type ClientRequest } from "node:http";
 
-/** A JSON body `{"input":"xxx…"}` of about `bytes` bytes as a stream of `chunkBytes` chunks (sent chunked). */
-export function streamedBody(bytes: number, chunkBytes = 64 * 1024): ReadableStream<Uint8Array> {
+/**
+ * A JSON body `{"input":"xxx…"}` of about `bytes` bytes as a stream of `chunkBytes` chunks (sent
+ * chunked). With `held`, the stream awaits it once its first chunk (`{"input":"`) is read, before the rest.
+ */
+export function streamedBody(
+  bytes: number,
+  chunkBytes = 64 * 1024,
+  held?: () => Promise<void>,
+): ReadableStream<Uint8Array> {
   const chunk = new TextEncoder().encode("x".repeat(chunkBytes));
   let sent = 0;
+  const next = (controller: ReadableStreamDefaultController<Uint8Array>): void => {
+    if (sent >= bytes) {
+      controller.enqueue(new TextEncoder().encode('"}'));
+      controller.close();
+      return;
+    }
+    sent += chunk.length;
+    controller.enqueue(chunk);
+  };
   return new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(new TextEncoder().encode('{"input":"'));
     },
     pull(controller) {
-      if (sent >= bytes) {
-        controller.enqueue(new TextEncoder().encode('"}'));
-        controller.close();
-        return;
-      }
-      sent += chunk.length;
-      controller.enqueue(chunk);
+      if (sent === 0 && held !== undefined) return held().then(() => next(controller));
+      next(controller);
     },
   });
 }
