@@ -10,6 +10,7 @@
  */
 import { expect, it } from "vitest";
 import { Admin, Consumer } from "@platformatic/kafka";
+import { pino } from "pino";
 import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts";
 import { sampleStoredVectors } from "../../../controllers/embedding-model/parity-check.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
@@ -193,7 +194,9 @@ it("dead-letters, naming the key, an unchanged event whose write other writers r
   let armed = false;
   let rounds = 0;
   let hash = "";
-  const { app, closeConnection } = await startInProcessNearline(config, silentLogger(), {
+  const logged: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: "warn" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+  const { app, closeConnection } = await startInProcessNearline(config, logger, {
     atStep: async (step) => {
       if (!armed) return;
       const other = { entity: "job", id: "contended", version: VERSION, partition: 1, offset: rounds };
@@ -229,6 +232,10 @@ it("dead-letters, naming the key, an unchanged event whose write other writers r
     expect(letter!.headers["jude.error.code"]).toBe("WRITE_CONTENDED");
     expect(letter!.headers["jude.error.reason"]).toContain("key contended");
     expect(letter!.headers["jude.source.offset"]).toBe("1");
+    // The worker's log line names the key in a field of its own, not only inside the reason.
+    expect(logged.filter((line) => line.msg === "event dead-lettered")).toEqual([
+      expect.objectContaining({ code: "WRITE_CONTENDED", id: "contended", partition: 0, offset: "1" }),
+    ]);
   } finally {
     await app.stop();
     closeConnection();
