@@ -66,7 +66,11 @@ export const bootstrapScope = withRules(
       .optional()
       .describe("Only these entity ids, e.g. to repair a few keys; unset means every entity."),
     eventTimeFrom: timestamp().optional().describe("Only events at or after this time (RFC 3339)."),
-    eventTimeTo: timestamp().optional().describe("Only events before this time (RFC 3339)."),
+    eventTimeTo: timestamp()
+      .optional()
+      .describe(
+        "Only events before this time (RFC 3339). A key deleted at or after it is still deleted, so its earlier update cannot bring it back.",
+      ),
   }),
   [
     {

@@ -189,6 +189,36 @@ describe("kafkaPartitionBatches", () => {
     expect(late[0]!.counts.skipped).toBe(3); // a, b, d
   });
 
+  it("writes a key's delete after the scope's eventTimeTo, so the key's update inside the window on another partition cannot revive it", async () => {
+    // Scope applies to each key's latest state, but a shard sees one partition's: the key's update
+    // inside the window may be on another partition (one the producer used before partitions were
+    // added). Its delete here, newer than the window, must reach the store as a conditional tombstone
+    // to leave the key deleted; an upsert after the window or a delete before it stays left out.
+    const windowed = createInterpreter(
+      config({
+        scope: { eventTimeFrom: new Date(1_002).toISOString(), eventTimeTo: new Date(1_005).toISOString() },
+      }),
+    );
+    const batches = await collect(
+      kafkaPartitionBatches(
+        chunks([
+          record(0, "before", { id: "before", op: "d" }), // deleted before the window
+          record(3, "inside", { id: "inside", title: "Nurse" }),
+          record(6, "deleted-after", { id: "deleted-after", op: "d" }),
+          record(7, "updated-after", { id: "updated-after", title: "Cook" }),
+        ]),
+        { start: 0, end: 8, position: 0, done: false },
+        windowed,
+        10,
+      ),
+    );
+    expect(batches.flatMap((batch) => batch.entities.map((entity) => `${entity.op}:${entity.id}`))).toEqual([
+      "upsert:inside",
+      "delete:deleted-after",
+    ]);
+    expect(batches.at(-1)!.counts).toMatchObject({ skipped: 2 });
+  });
+
   it("adds up to the same counts whether or not the shard was interrupted", async () => {
     const scoped = createInterpreter(config({ scope: { ids: ["a", "c"] } }));
     const sum = (batches: UnitBatch[]) => {
@@ -246,6 +276,34 @@ describe("fileBatches", () => {
   const line = (value: unknown, end: number): SourceLine => ({
     value: Buffer.from(JSON.stringify(value)),
     end,
+  });
+
+  it("writes a delete row after the scope's eventTimeTo, so an update row inside the window cannot revive its key", async () => {
+    const files = config({
+      decode: { keyPath: "$.id", eventTimePath: "$.at", delete: { path: "$.op", values: ["d"] } },
+      source: { files: { uris: ["file:///x.jsonl"] } },
+      scope: { eventTimeFrom: new Date(2_000).toISOString(), eventTimeTo: new Date(5_000).toISOString() },
+    });
+    const lines = [
+      line({ id: "1", title: "Nurse", at: 3_000 }, 40),
+      line({ id: "1", op: "d", at: 6_000 }, 70), // the key's newest row, after the window
+      line({ id: "2", title: "Cook", at: 6_000 }, 100), // an upsert after the window: left out
+      line({ id: "3", op: "d", at: 1_000 }, 130), // a delete before the window: left out
+    ];
+    const batches = await collect(
+      fileBatches(
+        chunks(lines),
+        { start: 0, end: 131, position: 0, done: false },
+        createInterpreter(files),
+        10,
+      ),
+    );
+    expect(
+      batches.flatMap((batch) =>
+        batch.entities.map((entity) => `${entity.op}:${entity.id}@${entity.eventTimeMs}`),
+      ),
+    ).toEqual(["upsert:1@3000", "delete:1@6000"]);
+    expect(batches.reduce((sum, batch) => sum + (batch.counts.skipped ?? 0), 0)).toBe(2);
   });
 
   it("writes rows at their event time (or 0) and offset 0, deletes as tombstones, and moves by bytes", async () => {

@@ -50,8 +50,12 @@ export interface RecordInterpreter {
   render: (document: unknown) => RenderedText;
   /** The text of a document with none of the extracted fields. */
   emptyText: string;
-  /** Scope and shard ownership; false means the entity is left out (counted as skipped). */
-  keep: (id: string, eventTimeMs: number) => boolean;
+  /**
+   * Scope and shard ownership of a key's latest state (`op`: its latest record's, default upsert);
+   * false means the entity is left out (counted as skipped). A delete after the scope's eventTimeTo
+   * is kept (see createInterpreter).
+   */
+  keep: (id: string, eventTimeMs: number, op?: "upsert" | "delete") => boolean;
   /**
    * Whether this shard owns the entity. False only under the `id` file split, for another shard's
    * entities: every shard reads every line, and a line counts (processed, skipped) on its owner's
@@ -139,13 +143,13 @@ export async function* kafkaPartitionBatches(
   }
   const end = unit.end ?? unit.position;
   const changes = table.changesAfter(unit.position - 1);
-  const kept = changes.filter((change) => interpreter.keep(change.id, change.eventTimeMs));
+  const kept = changes.filter((change) => interpreter.keep(change.id, change.eventTimeMs, change.op));
   // Like `failed`, `skipped` covers the whole partition: it rides on the last batch, which a resumed
   // shard has never committed, so keys left out before the checkpointed position were never counted
   // either. (`deleted` is counted by the batch writer, from the tombstones it writes.)
   const skipped = table
     .changesAfter(-1)
-    .filter((change) => !interpreter.keep(change.id, change.eventTimeMs)).length;
+    .filter((change) => !interpreter.keep(change.id, change.eventTimeMs, change.op)).length;
   let position = unit.position;
   for (let start = 0; start < kept.length || start === 0; start += maxEntities) {
     const slice = kept.slice(start, start + maxEntities);
@@ -236,7 +240,7 @@ export async function* fileBatches(
         }
       } else if (!interpreter.owns(decoded.change.id))
         continue; // another shard's: counted there
-      else if (!interpreter.keep(decoded.change.id, decoded.change.eventTimeMs)) {
+      else if (!interpreter.keep(decoded.change.id, decoded.change.eventTimeMs, decoded.change.op)) {
         counts.processed++;
         counts.skipped++;
       } else {

@@ -28,10 +28,18 @@ export function createInterpreter(config: BootstrapConfig): RecordInterpreter {
     decode: createDecoder(config.decode),
     render,
     emptyText: render({}).text,
-    keep: (id, eventTimeMs) =>
+    // A delete after the window is kept all the same. Scope applies to each key's latest state, and a
+    // key whose latest record deletes it after the window is out of it, but a shard sees one
+    // partition's records (a file's rows) at a time: the key's update inside the window may come from
+    // another partition (the one the producer used before partitions were added) or an earlier row,
+    // and would be written alone, bringing back an entity its newest record deletes. Its conditional
+    // tombstone makes the store refuse that older update, whatever the order; it embeds nothing and
+    // only leaves the key as its newest record says. (A delete before the window needs no such
+    // fence: every record of the key inside it is newer and wins.)
+    keep: (id, eventTimeMs, op = "upsert") =>
       (ids === undefined || ids.has(id)) &&
       eventTimeMs >= from &&
-      eventTimeMs < to &&
+      (eventTimeMs < to || op === "delete") &&
       (!byId || ownsEntity(config.entity, id, count, index)),
     owns: (id) => !byId || ownsEntity(config.entity, id, count, index),
     countsUndecodable: !byId || index === 0,

@@ -301,10 +301,12 @@ function wireProcessor(
     serverFailures: embedding.serverFailures,
     produce: (records) => timed("produce", () => producer.produce(records)),
     // Logged at each attempt of the batch; counted (jude_pipeline_dead_lettered_total) by the worker
-    // once the batch is committed.
-    onDeadLetter: (record, code, reason) => {
+    // once the batch is committed. `id`, the entity id (absent for an event that did not decode, and
+    // named as bootstrap's "record not written" names it), is what an operator searches by; never the
+    // record's value or a vector, which may hold anything.
+    onDeadLetter: (record, code, reason, id) => {
       logger.warn(
-        { code, reason, partition: record.partition, offset: record.offset.toString() },
+        { code, reason, id, partition: record.partition, offset: record.offset.toString() },
         "event dead-lettered",
       );
     },

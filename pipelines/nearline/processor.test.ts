@@ -25,6 +25,8 @@ function setup(overrides: Partial<ProcessorOptions> = {}) {
   const embedded: string[][] = [];
   const produced: OutputRecord[] = [];
   const deadLettered: string[] = [];
+  /** The key onDeadLetter was given with each dead letter (undefined: the event named none). */
+  const deadLetterKeys: Array<string | undefined> = [];
   const process = createProcessor({
     entity: "job",
     modelVersion: "v1",
@@ -42,10 +44,13 @@ function setup(overrides: Partial<ProcessorOptions> = {}) {
       return texts.map((text) => Float32Array.of(text.length, text.charCodeAt(5)));
     },
     produce: async (records) => void produced.push(...records),
-    onDeadLetter: (_record, code) => deadLettered.push(code),
+    onDeadLetter: (_record, code, _reason, key) => {
+      deadLettered.push(code);
+      deadLetterKeys.push(key);
+    },
     ...overrides,
   });
-  return { store, embedded, produced, deadLettered, process };
+  return { store, embedded, produced, deadLettered, deadLetterKeys, process };
 }
 
 /** The content hash the pipelines document: sha256(version NUL template NUL normalised text). */
@@ -216,7 +221,7 @@ describe("nearline batch processor", () => {
   });
 
   it("dead-letters what cannot be decoded or has none of the fields, and keeps the rest of the batch", async () => {
-    const { produced, deadLettered, process } = setup();
+    const { produced, deadLettered, deadLetterKeys, process } = setup();
     const outcome = await process([
       record("bad", 100, "{not json"),
       record("empty", 100, { other: 1 }),
@@ -228,6 +233,8 @@ describe("nearline batch processor", () => {
       embedded: 1,
     });
     expect(deadLettered).toEqual(["INVALID_JSON", "NO_FIELDS"]);
+    // The decoded event's key for the log line; an undecodable one has none.
+    expect(deadLetterKeys).toEqual([undefined, "empty"]);
     const dead = produced.filter((each) => each.topic === "jobs.dlq");
     expect(dead.map((each) => each.headers["jude.error.code"])).toEqual(["INVALID_JSON", "NO_FIELDS"]);
     expect(String(dead[0]!.value)).toBe("{not json");
@@ -269,7 +276,7 @@ describe("nearline batch processor", () => {
   it("dead-letters the events whose text the server refuses, and writes the rest of the batch", async () => {
     class Refusal extends Error {}
     const calls: string[][] = [];
-    const { store, produced, deadLettered, process } = setup({
+    const { store, produced, deadLettered, deadLetterKeys, process } = setup({
       embed: async (texts) => {
         calls.push([...texts]);
         const bad = texts.find((text) => text.includes("\u0007"));
@@ -290,6 +297,7 @@ describe("nearline batch processor", () => {
       embedded: 3,
     });
     expect(deadLettered).toEqual(["EMBEDDING_REFUSED"]);
+    expect(deadLetterKeys).toEqual(["b"]);
     expect(store.writes.map((write) => write.id)).toEqual(["a", "c", "d"]);
     const dead = produced.filter((each) => each.topic === "jobs.dlq");
     expect(dead.map((each) => [String(each.key), each.headers["jude.error.code"]])).toEqual([
@@ -391,6 +399,9 @@ describe("nearline batch processor", () => {
       contentHash: expectedHash("Job: Nurse"),
     });
     expect(outcome).toMatchObject({ embedded: 1, skippedUnchanged: 0, inferenceTexts: 1 });
+    // The store is read once for change detection and once to tell the refused advance from a stale
+    // one; the second round reuses that read instead of reading the key a third time.
+    expect(context.store.reads).toBe(2);
     // Its vector reaches the output topic too, as for any event written in full.
     expect(context.produced.map((each) => each.key)).toEqual(["job/v1/a"]);
   });
@@ -428,9 +439,12 @@ describe("nearline batch processor", () => {
     const event = record("a", 300, { title: "Nurse" });
     const outcome = await context.process([event]);
     expect(round).toBe(4);
+    // One read per round (its refused advance) besides the first change detection.
+    expect(context.store.reads).toBe(5);
     // The key stays deleted though its newest event is an upsert: that must not pass unnoticed.
     expect(context.store.metas.get("a")).toMatchObject({ live: false });
     expect(context.deadLettered).toEqual(["WRITE_CONTENDED"]);
+    expect(context.deadLetterKeys).toEqual(["a"]);
     const letter = context.produced.find((each) => each.topic === "jobs.dlq");
     expect(letter?.headers["jude.error.code"]).toBe("WRITE_CONTENDED");
     expect(letter?.headers["jude.error.reason"]).toContain("key a");

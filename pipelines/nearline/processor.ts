@@ -73,8 +73,11 @@ export interface ProcessorOptions {
    */
   serverFailures?: ServerFailurePolicy | undefined;
   produce: (records: readonly OutputRecord[]) => Promise<void>;
-  /** Called for every dead-lettered event, at every attempt of its batch (logs; the topic write is separate). */
-  onDeadLetter?: (record: ConsumedRecord, code: string, reason: string) => void;
+  /**
+   * Called for every dead-lettered event, at every attempt of its batch (logs; the topic write is
+   * separate), with the event's entity id (`key`) when it was decoded (undefined for a decode failure).
+   */
+  onDeadLetter?: (record: ConsumedRecord, code: string, reason: string, key: string | undefined) => void;
   /**
    * Awaited at each step boundary of an attempt (tests hold a batch there to inject a fault at a known
    * point; production leaves it unset).
@@ -122,6 +125,9 @@ export interface BatchOutcome {
   deadLetterCodes: Record<string, number>;
 }
 
+/** Dead-letters an event: `key` is its entity id, when it was decoded. */
+type DeadLetter = (record: ConsumedRecord, code: string, reason: string, key?: string) => void;
+
 /** A decoded event with its rendered text (upserts only). */
 interface Planned {
   record: ConsumedRecord;
@@ -163,21 +169,24 @@ export function createProcessor(
       deadLetterCodes: {},
     };
     let produced: OutputRecord[] = [];
-    const deadLetter = (record: ConsumedRecord, code: string, reason: string): void => {
+    const deadLetter: DeadLetter = (record, code, reason, key) => {
       outcome.deadLettered++;
       outcome.deadLetterCodes[code] = (outcome.deadLetterCodes[code] ?? 0) + 1;
-      options.onDeadLetter?.(record, code, reason);
+      options.onDeadLetter?.(record, code, reason, key);
       if (options.deadLetterTopic !== undefined)
         produced.push(deadLetterRecord(options.deadLetterTopic, record, code, reason, options.modelVersion));
     };
 
     let planned = plan(records, deadLetter);
+    // What the store held for a re-round's keys when their refused advances were checked: the next
+    // change detection starts from it instead of reading the same keys again.
+    let read: ReadonlyMap<string, RecordMeta | null> | undefined;
     // Another writer (a bootstrap of the version writing deletes, the previous owner of a partition)
     // can tombstone or rewrite a key between change detection and the store write; the unchanged
     // events it hit are written again in full in another round, so they are not lost (see
     // refusedAdvances). Each round needs another writer to interfere again; a few are enough.
     for (let round = 0; round === 0 || (planned.length > 0 && round < MAX_ROUNDS); round++) {
-      const { changed, unchanged } = await detectChanges(options, target, planned, outcome);
+      const { changed, unchanged } = await detectChanges(options, target, planned, outcome, read);
       const { vectors: vectorOf, refused, failed } = await embedDistinct(options, changed, outcome);
       const toWrite = changed.filter((item) => {
         if (item.text === undefined) return true;
@@ -193,7 +202,8 @@ export function createProcessor(
         // The events that repeat its text carry the same text the server refused: not skipped as
         // unchanged (nothing of theirs is stored), but dead-lettered beside it.
         outcome.skippedUnchanged -= item.repeats?.length ?? 0;
-        for (const each of [item, ...(item.repeats ?? [])]) deadLetter(each.record, dead.code, dead.reason);
+        for (const each of [item, ...(item.repeats ?? [])])
+          deadLetter(each.record, dead.code, dead.reason, each.change.id);
         return false;
       });
       if (options.outputTopic !== undefined) {
@@ -228,12 +238,13 @@ export function createProcessor(
         outcome.visibleEventTimesMs.push(item.change.eventTimeMs);
         outcome.visibleStoredAtMs.push(storedAtMs);
       });
-      planned = await refusedAdvances(options, target, unchanged, outcomes.slice(toWrite.length));
+      ({ planned, read } = await refusedAdvances(options, target, unchanged, outcomes.slice(toWrite.length)));
       outcome.skippedUnchanged -= planned.length;
     }
     // Refused in every round: the key may stay deleted (or keep an older text) though this event is its
     // newest. Dead-lettered, not dropped: logged, counted, and on the dead-letter topic to be replayed.
-    for (const item of planned) deadLetter(item.record, WRITE_CONTENDED, contendedReason(item));
+    for (const item of planned)
+      deadLetter(item.record, WRITE_CONTENDED, contendedReason(item), item.change.id);
     if (produced.length > 0) await options.produce(produced);
     return outcome;
   };
@@ -258,10 +269,7 @@ export function zeroCounts(): Omit<
 /** Step 1, decode and render: undecodable events and events without any field are dead-lettered. */
 function createPlanner(
   options: ProcessorOptions,
-): (
-  records: readonly ConsumedRecord[],
-  deadLetter: (record: ConsumedRecord, code: string, reason: string) => void,
-) => Planned[] {
+): (records: readonly ConsumedRecord[], deadLetter: DeadLetter) => Planned[] {
   const decode = createDecoder(options.decode);
   const render = createEntityTextRenderer({
     extract: options.extract,
@@ -281,14 +289,16 @@ function createPlanner(
         planned.push({ record, change: decoded.change });
       } else {
         const text = render(decoded.change.document as Record<string, unknown>);
+        const key = decoded.change.id;
         if (text.text === emptyText)
           deadLetter(
             record,
             "NO_FIELDS",
             `none of the extracted fields (${fieldNames.join(", ")}) is present`,
+            key,
           );
         else if (text.unavailable.length > 0)
-          deadLetter(record, "UNAVAILABLE_VALUE", unavailableReason(text.unavailable));
+          deadLetter(record, "UNAVAILABLE_VALUE", unavailableReason(text.unavailable), key);
         else planned.push({ record, change: decoded.change, text });
       }
     }
@@ -307,9 +317,13 @@ async function detectChanges(
   target: WriteTarget,
   planned: readonly Planned[],
   outcome: BatchOutcome,
+  read: ReadonlyMap<string, RecordMeta | null> | undefined,
 ): Promise<{ changed: Planned[]; unchanged: Planned[] }> {
   const keys = [...new Set(planned.map((item) => item.change.id))];
-  const stored = await readStored(options.store, target, keys);
+  const stored =
+    read !== undefined
+      ? keys.map((id) => read.get(id) ?? null)
+      : await readStored(options.store, target, keys);
   const latest = new Map<string, Known>();
   keys.forEach((id, index) => {
     const meta = stored[index];
@@ -389,21 +403,26 @@ function contendedReason(item: Planned): string {
  * detection read it (a bootstrap of the version writes a delete from a partition added later, say).
  * The event is still the key's newest: it must be written in full, or the key stays deleted (or keeps
  * the other text) though its newest event says otherwise.
+ *
+ * What this read finds is also the next round's change detection (`read`): reading again could only
+ * find a later write of another writer, and the store's conditional write decides against that one
+ * the same (an event another writer overtook meanwhile is written in full and refused as stale, as
+ * it would be had change detection seen it: counted stale either way).
  */
 async function refusedAdvances(
   options: ProcessorOptions,
   target: WriteTarget,
   unchanged: readonly Planned[],
   outcomes: readonly string[],
-): Promise<Planned[]> {
+): Promise<{ planned: Planned[]; read: Map<string, RecordMeta | null> }> {
   const refused = unchanged.filter((_, index) => outcomes[index] === "stale");
-  if (refused.length === 0) return [];
-  const stored = await readStored(
-    options.store,
-    target,
-    refused.map((item) => item.change.id),
-  );
-  return refused.filter((item, index) => !isStale(positionOf(item), stored[index]));
+  if (refused.length === 0) return { planned: [], read: new Map() };
+  const ids = refused.map((item) => item.change.id);
+  const stored = await readStored(options.store, target, ids);
+  return {
+    planned: refused.filter((item, index) => !isStale(positionOf(item), stored[index])),
+    read: new Map(ids.map((id, index) => [id, stored[index] ?? null])),
+  };
 }
 
 function positionOf(item: Planned): SourcePosition {

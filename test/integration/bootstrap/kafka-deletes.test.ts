@@ -10,6 +10,7 @@
  */
 import { expect, it } from "vitest";
 import { Admin, Consumer } from "@platformatic/kafka";
+import { pino } from "pino";
 import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts";
 import { sampleStoredVectors } from "../../../controllers/embedding-model/parity-check.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
@@ -112,6 +113,46 @@ it.each([
   },
 );
 
+it.each([
+  { layout: "one shard reading both partitions", count: 1, order: [0] },
+  { layout: "two shards, the added partition's first", count: 2, order: [1, 0] },
+  { layout: "two shards, the old partition's first", count: 2, order: [0, 1] },
+])(
+  "ends a key deleted when its newest record, a delete after scope.eventTimeTo, is on a partition added after its update inside the window ($layout)",
+  async ({ count, order }) => {
+    // Scope applies to each key's latest state. A shard keeps the latest state per key of one
+    // partition, so the partition holding the key's update inside the window cannot see that the
+    // key's newest record, on the added partition, deletes it after the window: the update was
+    // written and a deleted entity entered the version (its nearline worker, starting from the
+    // watermarks, never sees the delete). The key must end deleted or absent.
+    const history = [
+      on(0, jobEvent("deleted-after", 100, job("Nurse"))),
+      on(0, jobEvent("deleted-inside", 100, job("Pilot"))),
+      on(0, jobEvent("kept", 100, job("Welder"))),
+      on(0, jobEvent("before-window", 10, job("Clerk"))),
+    ];
+    const moved = [
+      on(1, deleteEvent("deleted-after", 400)),
+      on(1, deleteEvent("deleted-inside", 200)),
+      on(1, jobEvent("kept", 200, job("Welder II"))),
+      on(1, deleteEvent("before-window", 20)), // before the window: the key stays out of the run
+    ];
+    const { topic, watermarks } = await movedKeysTopic("bootstrap-scope-delete", history, moved);
+    const scope = { eventTimeFrom: "1970-01-01T00:00:00.050Z", eventTimeTo: "1970-01-01T00:00:00.300Z" };
+    await withTarget("scope-delete", async (target, embedding) => {
+      for (const index of order) {
+        const outcome = await runShardInProcess(
+          bootstrapConfig(topic, target.name, { count, index }, watermarks, topic, scope),
+          embedding.call,
+        );
+        expect(outcome.outcome).toBe("done");
+      }
+      await expectStoreMatches(target.store, VERSION, expectedFinalState([...history, ...moved], VERSION));
+      expect(await countVersion(target.store, VERSION)).toMatchObject({ live: 1 });
+    });
+  },
+);
+
 it("removes a key deleted since an earlier run of the version from the store when the version is bootstrapped again", async () => {
   const topic = uniqueTopic("bootstrap-delete-rerun");
   await createTopics([topic], 1);
@@ -193,7 +234,9 @@ it("dead-letters, naming the key, an unchanged event whose write other writers r
   let armed = false;
   let rounds = 0;
   let hash = "";
-  const { app, closeConnection } = await startInProcessNearline(config, silentLogger(), {
+  const logged: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: "warn" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+  const { app, closeConnection } = await startInProcessNearline(config, logger, {
     atStep: async (step) => {
       if (!armed) return;
       const other = { entity: "job", id: "contended", version: VERSION, partition: 1, offset: rounds };
@@ -229,6 +272,10 @@ it("dead-letters, naming the key, an unchanged event whose write other writers r
     expect(letter!.headers["jude.error.code"]).toBe("WRITE_CONTENDED");
     expect(letter!.headers["jude.error.reason"]).toContain("key contended");
     expect(letter!.headers["jude.source.offset"]).toBe("1");
+    // The worker's log line names the key in a field of its own, not only inside the reason.
+    expect(logged.filter((line) => line.msg === "event dead-lettered")).toEqual([
+      expect.objectContaining({ code: "WRITE_CONTENDED", id: "contended", partition: 0, offset: "1" }),
+    ]);
   } finally {
     await app.stop();
     closeConnection();
@@ -365,6 +412,7 @@ function bootstrapConfig(
   shards: { count: number; index: number },
   watermarks: PartitionWatermark[],
   run = topic,
+  scope?: { eventTimeFrom?: string; eventTimeTo?: string },
 ) {
   return shardConfig(
     shardDocument({
@@ -373,6 +421,7 @@ function bootstrapConfig(
       source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic, watermarks } },
       shards,
       extra: {
+        ...(scope !== undefined ? { scope } : {}),
         model: {
           version: VERSION,
           digest: server().digest,

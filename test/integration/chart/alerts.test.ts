@@ -71,6 +71,7 @@ it("renders the alerts the chart documents", () => {
     "JudeNearlineSourceRecordsLost",
     "JudeNearlineWorkersDown",
     "JudeNearlineWorkersNotProgressing",
+    "JudeNearlineWriteContended",
     "JudeOperatorReconcileErrors",
     "JudePromotionStalled",
     "JudeReconcileFailing",
@@ -85,7 +86,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 18 rules found");
+  expect(stdout).toContain("SUCCESS: 19 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(
