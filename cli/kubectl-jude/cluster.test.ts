@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { KubeClient } from "../../operator/runtime/kube-client.ts";
 import { judeApiResources, kubeconfigFor } from "./fixtures.test-data.ts";
 import {
+  accessDenied,
   Cluster,
   connectionFailure,
   explainApiError,
@@ -87,6 +88,12 @@ describe("API errors the plugin explains", () => {
     );
     expect(explainApiError(new ApiException(404, "", {}, {}), configMaps).message).toBe(
       "cannot list configmaps in namespace recs: HTTP 404",
+    );
+  });
+
+  it("names the chart's view ClusterRole beside Kubernetes' view for Events (the dashboard's timeline)", () => {
+    expect(accessDenied({ ...call, kind: "Event" })).toBe(
+      "access denied: alice may not list events in namespace recs (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)",
     );
   });
 
@@ -194,6 +201,73 @@ describe("retries the API server asks for", () => {
       const objects = await cluster.readAll("recs");
       expect(objects.models.map((model) => model.metadata.name)).toEqual(["m"]);
       expect(listCalls).toBe(3);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("whether the user may change a kind (SelfSubjectAccessReview)", () => {
+  it("answers the review's yes or no, and 'not known' when the review is refused, fails or could not be evaluated", async () => {
+    const asked: unknown[] = [];
+    const server = createServer((request, response) => {
+      const json = (status: number, body: unknown) => {
+        response.writeHead(status, { "content-type": "application/json" });
+        response.end(JSON.stringify(body));
+      };
+      if (request.url === "/apis/authorization.k8s.io/v1")
+        return json(200, {
+          kind: "APIResourceList",
+          groupVersion: "authorization.k8s.io/v1",
+          resources: [
+            {
+              name: "selfsubjectaccessreviews",
+              kind: "SelfSubjectAccessReview",
+              namespaced: false,
+              verbs: ["create"],
+            },
+          ],
+        });
+      if (
+        request.method === "POST" &&
+        request.url?.startsWith("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+      ) {
+        let body = "";
+        request.on("data", (chunk: Buffer) => (body += String(chunk)));
+        request.on("end", () => {
+          const review = JSON.parse(body) as { spec: { resourceAttributes: { namespace: string } } };
+          asked.push(review.spec.resourceAttributes);
+          const namespace = review.spec.resourceAttributes.namespace;
+          if (namespace === "forbidden")
+            return json(403, { kind: "Status", code: 403, message: "selfsubjectaccessreviews is forbidden" });
+          if (namespace === "broken") return json(500, { kind: "Status", code: 500 });
+          json(201, {
+            ...review,
+            status: {
+              allowed: namespace === "yes",
+              ...(namespace === "unevaluated" && { evaluationError: "webhook authorizer unreachable" }),
+            },
+          });
+        });
+        return;
+      }
+      json(404, { kind: "Status", code: 404 });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-ssar-"));
+      const kubeconfig = kubeconfigFor(folder, "config", (server.address() as AddressInfo).port);
+      const cluster = new Cluster({ kubeconfig, maxRetryDelayMs: 50 });
+      const answers = [];
+      for (const namespace of ["yes", "no", "forbidden", "broken", "unevaluated"])
+        answers.push(await cluster.mayI("patch", "EmbeddingModel", namespace));
+      expect(answers).toEqual([true, false, undefined, undefined, undefined]);
+      expect(asked[0]).toEqual({
+        namespace: "yes",
+        verb: "patch",
+        group: "jude.dev",
+        resource: "embeddingmodels",
+      });
     } finally {
       server.close();
     }

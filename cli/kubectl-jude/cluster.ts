@@ -289,6 +289,34 @@ export class Cluster {
     }
   }
 
+  /** The kubeconfig's user as refusals name it ("admin (acting as jane)" when it impersonates). */
+  userDescription(): string {
+    return userDescription(this.config.getCurrentUser());
+  }
+
+  /**
+   * Whether the user may `verb` the JUDE `kind` in `namespace`, asked with a SelfSubjectAccessReview;
+   * undefined when that cannot be told (the review itself refused or failed): the caller then
+   * proceeds and the API server decides, as without the question.
+   */
+  async mayI(verb: string, kind: string, namespace: string): Promise<boolean | undefined> {
+    try {
+      const review = (await this.#retrying(() =>
+        this.api.create({
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SelfSubjectAccessReview",
+          metadata: {},
+          spec: { resourceAttributes: { namespace, verb, group: "jude.dev", resource: plurals[kind] } },
+        } as never),
+      )) as { status?: { allowed?: boolean; evaluationError?: string } };
+      if (review.status?.allowed === true) return true;
+      // Not allowed because a rule could not be evaluated (an authorizer failed) is not a "no".
+      return review.status?.evaluationError ? undefined : false;
+    } catch {
+      return undefined;
+    }
+  }
+
   private async list<T>(kind: string, namespace: string | undefined): Promise<T[]> {
     try {
       const list = await this.#retrying(() => this.api.list(apiVersion, kind, namespace));
@@ -580,6 +608,28 @@ export interface CallContext {
   server: string;
 }
 
+/**
+ * What a 403 of RBAC says: who may not do what, where, and the role that grants it. Kubernetes' view
+ * reads ConfigMaps and Events; the chart's userRoles add reading the JUDE kinds (and Events) to view
+ * and changing them to edit, and its `<release>-view` ClusterRole bound alone reads Events too.
+ */
+export function accessDenied(call: Pick<CallContext, "verb" | "kind" | "namespace" | "user">): string {
+  const judePlural = plurals[call.kind];
+  const resource = judePlural === undefined ? `${call.kind.toLowerCase()}s` : `${judePlural}.jude.dev`;
+  const where = call.namespace === undefined ? "in any namespace" : `in namespace ${call.namespace}`;
+  const role =
+    judePlural === undefined
+      ? call.kind === "Event"
+        ? "Kubernetes' view role or the chart's <release>-view ClusterRole"
+        : "Kubernetes' view role"
+      : `Kubernetes' ${["get", "list", "watch"].includes(call.verb) ? "view" : "edit"} role with the chart's userRoles`;
+  return `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${
+    call.namespace === undefined
+      ? `only a ClusterRole bound with a ClusterRoleBinding grants that, such as ${role}; or name one namespace with -n`
+      : `ask for a Role that grants it, such as ${role}`
+  })`;
+}
+
 /** Turns an API failure into a message that says what is wrong and what to do. */
 export function explainApiError(error: unknown, call: CallContext): PluginError {
   const judePlural = plurals[call.kind];
@@ -606,22 +656,7 @@ export function explainApiError(error: unknown, call: CallContext): PluginError 
     );
   // An admission webhook's or ValidatingAdmissionPolicy's refusal is a 403 too, of a user whose role
   // grants the call: it falls through to quoting the API server, which says what the policy wants.
-  if (code === 403 && !admissionDenied(answer.apiMessage)) {
-    // The role that grants it: Kubernetes' view reads ConfigMaps; the chart's userRoles add reading the
-    // JUDE kinds to view and changing them to edit.
-    const role =
-      judePlural === undefined
-        ? "Kubernetes' view role"
-        : `Kubernetes' ${["get", "list", "watch"].includes(call.verb) ? "view" : "edit"} role with the chart's userRoles`;
-    return new ApiFailure(
-      `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${
-        call.namespace === undefined
-          ? `only a ClusterRole bound with a ClusterRoleBinding grants that, such as ${role}; or name one namespace with -n`
-          : `ask for a Role that grants it, such as ${role}`
-      })`,
-      answer,
-    );
-  }
+  if (code === 403 && !admissionDenied(answer.apiMessage)) return new ApiFailure(accessDenied(call), answer);
   if (code !== undefined) {
     const message = answer.apiMessage;
     return new ApiFailure(

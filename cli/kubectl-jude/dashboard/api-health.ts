@@ -58,13 +58,15 @@ export function trackedListWatcher(
   health: ApiHealth,
   changed: () => void,
   now: () => number = Date.now,
+  /** What the page says for a failure (default: the error's own message). */
+  describe: (error: unknown) => unknown = (error) => error,
 ): ListWatcher {
   const succeeded = () => {
     if (health.succeeded(collection)) changed();
   };
   const failed = (error: unknown, signal: AbortSignal) => {
     if (signal.aborted || hasStatus(error, 410)) return;
-    if (health.failed(collection, error, now())) changed();
+    if (health.failed(collection, describe(error), now())) changed();
   };
   return {
     list: async (signal) => {

@@ -5,6 +5,7 @@ import { once } from "node:events";
 import { createRootLogger } from "../../../plumbing/logger.ts";
 import type { Cluster } from "../cluster.ts";
 import { printable } from "../status-text.ts";
+import { ActionPermissions } from "./permissions.ts";
 import { startDashboardServer, type DashboardServer } from "./server.ts";
 import { WatchHub } from "./watch-hub.ts";
 
@@ -24,8 +25,15 @@ export interface RunningDashboard {
 /** Starts the watches and the server; resolves once the page can be opened. */
 export async function startDashboard(options: DashboardOptions): Promise<RunningDashboard> {
   await options.cluster.readAll(options.namespace);
+  const user = options.cluster.userDescription();
   const hub = new WatchHub({
     config: options.cluster.config,
+    user,
+    // Approve and rollback are both a patch of the EmbeddingModel.
+    permissions: new ActionPermissions({
+      user,
+      mayPatch: (namespace) => options.cluster.mayI("patch", "EmbeddingModel", namespace),
+    }),
     ...(options.namespace !== undefined && { namespace: options.namespace }),
     // The informers' own lines (a JSON record with a stack for every retry) are not for a terminal:
     // only errors are logged; an outage is one plain line when it starts and one when it ends.

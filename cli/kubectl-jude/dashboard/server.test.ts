@@ -37,7 +37,11 @@ const patchFailures: Record<string, unknown> = {
   ),
 };
 
-const hub = { state: () => ({ models: [] }), subscribe: () => () => undefined } as unknown as WatchHub;
+const hub = {
+  state: () => ({ models: [] }),
+  subscribe: () => () => undefined,
+  refreshPermissions: () => undefined,
+} as unknown as WatchHub;
 
 let server: DashboardServer | undefined;
 afterEach(async () => {

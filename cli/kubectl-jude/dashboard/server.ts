@@ -127,6 +127,8 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
       response.write(`event: state\ndata: ${JSON.stringify(state)}\n\n`);
     };
     push(options.hub.state());
+    // A page was (re)loaded: whether its buttons can work is asked again once the answer is old.
+    options.hub.refreshPermissions();
     const unsubscribe = options.hub.subscribe(push);
     streams.add(response);
     request.once("close", () => {

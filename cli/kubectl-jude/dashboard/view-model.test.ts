@@ -237,6 +237,27 @@ describe("dashboardView", () => {
     });
   });
 
+  it("refuses both actions up front, with the permission and role, in a namespace where the user may not patch models", () => {
+    const denied = "access denied: viewer may not patch embeddingmodels.jude.dev in namespace recs (…)";
+    const state = dashboardView(objects(), {
+      now,
+      actionsDenied: (namespace) => (namespace === "recs" ? denied : undefined),
+    });
+    expect(state.models[0]!.actions).toEqual({ approve: { refused: denied }, rollback: { refused: denied } });
+    // Allowed, or not known (the review itself refused): the actions are decided as before.
+    const [allowed] = dashboardView(objects(), { now, actionsDenied: () => undefined }).models;
+    expect(allowed!.actions.approve).toEqual({
+      version: "minilm-v2",
+      summary: "approved cutover of minilm to minilm-v2",
+    });
+  });
+
+  it("says why the timelines hold no Events when they cannot be read", () => {
+    const problem = "access denied: viewer may not list events in namespace recs (…)";
+    expect(dashboardView(objects(), { now, eventsProblem: problem }).eventsProblem).toBe(problem);
+    expect(dashboardView(objects(), { now })).not.toHaveProperty("eventsProblem");
+  });
+
   it("refuses approve once the version is approved, with the reason shown on the button", () => {
     const approved = promotingModel();
     approved.spec.promotion = { ...approved.spec.promotion!, approvedVersion: "minilm-v2" };

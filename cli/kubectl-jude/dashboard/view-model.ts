@@ -93,6 +93,11 @@ export interface DashboardState {
    * this once they get through).
    */
   apiServer?: ApiProblem;
+  /**
+   * Why Events cannot be listed or watched (a 403 names the user and the role that grants them): the
+   * timelines then show condition transitions only, and say so.
+   */
+  eventsProblem?: string;
   models: DashboardModel[];
   /**
    * The NearlinePipelines whose `spec.modelRef` names no EmbeddingModel of their namespace (a typo, a
@@ -238,6 +243,13 @@ export function dashboardView(
     apiServer?: ApiProblem;
     /** Why the version record ConfigMaps cannot be listed or watched (403 for a user without access). */
     versionRecordsProblem?: string;
+    /** Why Events cannot be listed or watched. */
+    eventsProblem?: string;
+    /**
+     * Why the user may not change the models of a namespace (no patch of embeddingmodels), undefined
+     * when allowed or not known: the actions are then refused with it, before any click.
+     */
+    actionsDenied?: (namespace: string) => string | undefined;
   },
 ): DashboardState {
   const throughput = options.throughput ?? (() => undefined);
@@ -260,6 +272,8 @@ export function dashboardView(
     const records = (objects.versionRecords ?? [])
       .filter((owned) => owned.namespace === view.namespace && owned.model === view.name)
       .map((owned) => owned.record);
+    // A user who may not change the models here gets both actions refused with why, before any click.
+    const denied = options.actionsDenied?.(view.namespace);
     const { gates: _gates, pipelines: _pipelines, bootstraps, ...rest } = view;
     return {
       ...rest,
@@ -305,10 +319,13 @@ export function dashboardView(
               ? ("bad" as const)
               : ("neutral" as const),
       })),
-      actions: {
-        approve: actionView(model, "approve", records, undefined),
-        rollback: actionView(model, "rollback", records, options.versionRecordsProblem),
-      },
+      actions:
+        denied !== undefined
+          ? { approve: { refused: denied }, rollback: { refused: denied } }
+          : {
+              approve: actionView(model, "approve", records, undefined),
+              rollback: actionView(model, "rollback", records, options.versionRecordsProblem),
+            },
     };
   });
   models.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
@@ -316,6 +333,7 @@ export function dashboardView(
     ...(options.namespace !== undefined && { namespace: options.namespace }),
     generatedAt: options.now.toISOString(),
     ...(options.apiServer !== undefined && { apiServer: options.apiServer }),
+    ...(options.eventsProblem !== undefined && { eventsProblem: options.eventsProblem }),
     models,
     unattachedPipelines: unattachedPipelines(objects).sort(
       (a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name),

@@ -12,7 +12,10 @@ import { apiListWatcher } from "../../../operator/runtime/list-watcher.ts";
 import { resourceTypes, type ResourceType } from "../../../operator/runtime/resource-types.ts";
 import type { KubeObject } from "../../../operator/runtime/types.ts";
 import type { Logger } from "../../../plumbing/logger.ts";
+import { hasStatus } from "../../../operator/runtime/api-error.ts";
+import { accessDenied } from "../cluster.ts";
 import { ApiHealth, trackedListWatcher } from "./api-health.ts";
+import type { ActionPermissions } from "./permissions.ts";
 import { ThroughputTracker } from "./throughput.ts";
 import type { KubeEvent } from "./timeline.ts";
 import { dashboardView, throughputKey, type DashboardState, type OwnedVersionRecord } from "./view-model.ts";
@@ -32,6 +35,10 @@ export interface WatchHubOptions {
    */
   rateCheckMs?: number;
   now?: () => number;
+  /** The kubeconfig's user as refusals name it (a 403 on Events or version records names it). */
+  user?: string;
+  /** Whether the user may change the models of a namespace: else the page disables the actions. */
+  permissions?: ActionPermissions;
 }
 
 /** Keeps the page state current from watches and tells listeners when it changed. */
@@ -46,6 +53,8 @@ export class WatchHub {
   readonly #health = new ApiHealth();
   /** Whether the version records can be read: without them the page cannot offer a rollback. */
   readonly #recordsHealth = new ApiHealth();
+  /** Whether Events can be read: without them the timeline shows condition transitions only. */
+  readonly #eventsHealth = new ApiHealth();
   readonly #now: () => number;
   #state: DashboardState | undefined;
   #pending: NodeJS.Timeout | undefined;
@@ -60,8 +69,18 @@ export class WatchHub {
     const informer = (
       type: ResourceType,
       name: string,
-      options_: { labelSelector?: string; health?: ApiHealth } = {},
+      options_: { labelSelector?: string; health?: ApiHealth; kind?: string } = {},
     ): Informer => {
+      // A 403 names the user, the permission and the role that grants it, as the plugin's refusals do.
+      const describe = (error: unknown): unknown =>
+        options_.kind !== undefined && hasStatus(error, 403)
+          ? accessDenied({
+              verb: "list",
+              kind: options_.kind,
+              namespace: options.namespace,
+              user: options.user ?? "the current user",
+            })
+          : error;
       const listWatcher = apiListWatcher(client, type, {
         ...(options.namespace !== undefined && { namespace: options.namespace }),
         ...(options_.labelSelector !== undefined && { labelSelector: options_.labelSelector }),
@@ -71,7 +90,14 @@ export class WatchHub {
         listWatcher:
           options_.health === undefined
             ? listWatcher
-            : trackedListWatcher(listWatcher, name, options_.health, () => this.#schedule(), this.#now),
+            : trackedListWatcher(
+                listWatcher,
+                name,
+                options_.health,
+                () => this.#schedule(),
+                this.#now,
+                describe,
+              ),
         log: options.log,
       });
     };
@@ -84,11 +110,12 @@ export class WatchHub {
         health: this.#health,
       }),
       bootstrapRuns: informer(resourceTypes.bootstrapRun, "bootstrapruns.jude.dev", { health: this.#health }),
-      events: informer(resourceTypes.event, "events"),
+      events: informer(resourceTypes.event, "events", { health: this.#eventsHealth, kind: "Event" }),
       // The operator's record of each version (model, prompts): what a rollback restores.
       versionRecords: informer(resourceTypes.configMap, "configmaps", {
         labelSelector: `${labelKeys.name}=jude,${labelKeys.component}=version-record`,
         health: this.#recordsHealth,
+        kind: "ConfigMap",
       }),
     };
     for (const [name, each] of Object.entries(this.#informers))
@@ -107,6 +134,21 @@ export class WatchHub {
     for (const each of Object.values(this.#informers)) each.start();
     const { models, pipelines, bootstrapRuns } = this.#informers;
     await Promise.all([models, pipelines, bootstrapRuns].map((each) => each.waitForSync()));
+    // The first page already knows whether its buttons can work (unless the review is slow to answer:
+    // the page then starts with them enabled and is pushed the answer).
+    const permissions = this.#options.permissions?.refresh(this.#namespaces());
+    if (permissions !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const slow = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), 5_000);
+      });
+      const answered = await Promise.race([permissions.then(() => true), slow]);
+      clearTimeout(timer);
+      if (!answered)
+        void permissions.then((changed) => {
+          if (changed) this.#schedule();
+        });
+    }
     this.#state = this.#compute();
     this.#rateCheck = setInterval(() => this.#checkRates(), this.#options.rateCheckMs ?? 5_000);
     this.#rateCheck.unref();
@@ -115,6 +157,28 @@ export class WatchHub {
   /** The current page state (computed at once when a push is pending). */
   state(): DashboardState {
     return (this.#state ??= this.#compute());
+  }
+
+  /**
+   * Asks again whether the user may change the models (a page was loaded): for each namespace shown
+   * whose answer is older than the permissions' TTL; pushes a new state when an answer changed.
+   */
+  refreshPermissions(): void {
+    void this.#options.permissions?.refresh(this.#namespaces()).then((changed) => {
+      if (changed) this.#schedule();
+    });
+  }
+
+  /** The namespaces whose models the page shows (the one watched, or each model's). */
+  #namespaces(): string[] {
+    if (this.#options.namespace !== undefined) return [this.#options.namespace];
+    return [
+      ...new Set(
+        this.#informers.models
+          .list()
+          .map((model) => (model as { metadata?: { namespace?: string } }).metadata?.namespace ?? "default"),
+      ),
+    ];
   }
 
   /** Subscribes to state changes; returns the unsubscribe function. */
@@ -161,6 +225,14 @@ export class WatchHub {
     this.#shownRates.clear();
     const apiServer = this.#health.problem();
     const versionRecordsProblem = this.#recordsHealth.problem()?.message;
+    // While the API server does not answer the page says so already: Events are not singled out.
+    const eventsProblem = apiServer === undefined ? this.#eventsHealth.problem()?.message : undefined;
+    const permissions = this.#options.permissions;
+    // A namespace never asked about (a model appeared in another one): asked now, pushed when answered.
+    if (permissions !== undefined && this.#namespaces().some((namespace) => permissions.unknown(namespace)))
+      void permissions.refresh(this.#namespaces(), true).then((changed) => {
+        if (changed) this.#schedule();
+      });
     return dashboardView(
       {
         models: this.#informers.models.list() as unknown as EmbeddingModel[],
@@ -173,6 +245,10 @@ export class WatchHub {
         ...(this.#options.namespace !== undefined && { namespace: this.#options.namespace }),
         ...(apiServer !== undefined && { apiServer }),
         ...(versionRecordsProblem !== undefined && { versionRecordsProblem }),
+        ...(eventsProblem !== undefined && { eventsProblem }),
+        ...(permissions !== undefined && {
+          actionsDenied: (namespace: string) => permissions.denied(namespace),
+        }),
         now: new Date(now),
         throughput: (key) => {
           const rate = this.#throughput.rate(key, now);

@@ -4,7 +4,10 @@
  * Kubernetes' built-in `view` and `edit`, and two service accounts bound to those in one namespace run
  * every command. A viewer reads (status, the dashboard's page and state) and is refused every change
  * with the permission it lacks, exit 1, nothing written; an editor approves and rolls back (abandons
- * the promotion), from the command line and from the dashboard.
+ * the promotion), from the command line and from the dashboard. The dashboard disables a viewer's
+ * buttons up front (a SelfSubjectAccessReview), naming the permission and the role, while the server
+ * still refuses; the chart's view ClusterRole bound alone shows the timeline's Events; a Role without
+ * Events gets a timeline that says so, in a real browser too.
  */
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
@@ -12,6 +15,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { desiredVersionRecord, recordedSpec } from "../../../controllers/embedding-model/version-record.ts";
@@ -19,6 +23,7 @@ import { repoRoot } from "../../testbed/paths.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { helm } from "../../support/helm.ts";
+import { requireEnv } from "../../support/env.ts";
 import { boundServiceAccount, testbedAdmin, writeKubeconfig } from "../../support/kubeconfigs.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { startDashboard } from "./dashboard-process.ts";
@@ -27,11 +32,16 @@ const execFileAsync = promisify(execFile);
 const namespace = `user-roles-${process.pid}`;
 const release = `user-roles-${process.pid}`;
 const folder = mkdtempSync(join(tmpdir(), "user-roles-"));
-const kubeconfigs: Record<"viewer" | "editor", string> = { viewer: "", editor: "" };
+const kubeconfigs: Record<"viewer" | "editor" | "chartViewer" | "judeReader", string> = {
+  viewer: "",
+  editor: "",
+  chartViewer: "",
+  judeReader: "",
+};
 const dashboards: ChildProcess[] = [];
 
 /** Runs the plugin as `user`; resolves its exit code and output. */
-async function plugin(user: "viewer" | "editor", args: string[]) {
+async function plugin(user: keyof typeof kubeconfigs, args: string[]) {
   try {
     const { stdout, stderr } = await execFileAsync(
       process.execPath,
@@ -91,8 +101,50 @@ beforeAll(async () => {
       },
     }),
   );
+  // An Event on the model, as the operator's event recorder writes them, for the dashboard's timeline.
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name: "minilm.bootstrap-started", namespace },
+      involvedObject: { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "minilm", namespace },
+      reason: "BootstrapStarted",
+      message: "created BootstrapRun jobs-minilm-v2",
+      type: "Normal",
+      count: 1,
+      firstTimestamp: "2026-12-01T10:01:00Z",
+      lastTimestamp: "2026-12-01T10:01:00Z",
+      source: { component: "jude-operator" },
+    }),
+  );
   kubeconfigs.viewer = await user("viewer", "view");
   kubeconfigs.editor = await user("editor", "edit");
+  // The chart's view ClusterRole bound directly, not through Kubernetes' view.
+  kubeconfigs.chartViewer = await user("chart-viewer", `${release}-jude-operator-view`);
+  // A Role that reads the JUDE kinds and nothing else: no Events, no ConfigMaps.
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "jude-reader", namespace },
+      rules: [
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+          verbs: ["get", "list", "watch"],
+        },
+      ],
+    }),
+  );
+  const judeReaderToken = await boundServiceAccount(namespace, "jude-reader", { role: "jude-reader" });
+  kubeconfigs.judeReader = await writeKubeconfig(
+    join(folder, "jude-reader"),
+    "jude-reader",
+    { token: judeReaderToken },
+    namespace,
+  );
   // The aggregation controller adds the chart's rules to view and edit shortly after they exist.
   const can = async (verb: string, account: string) =>
     (
@@ -196,6 +248,87 @@ describe("a user bound to the built-in view role", () => {
       );
     }
     expect((await liveModel()).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+});
+
+interface ShownState {
+  eventsProblem?: string;
+  models: {
+    name: string;
+    timeline: { source: string; message: string }[];
+    actions: Record<"approve" | "rollback", { refused?: string; version?: string }>;
+  }[];
+}
+
+/** The viewer's dashboard state once it shows minilm (and, with `until`, once that holds too). */
+async function dashboardState(
+  who: keyof typeof kubeconfigs,
+  until: (state: ShownState) => boolean = () => true,
+): Promise<{ url: string; state: ShownState }> {
+  const { plugin: process, url } = await startDashboard(namespace, kubeconfigs[who]);
+  dashboards.push(process);
+  const read = async () => (await (await fetch(`${url}api/state`)).json()) as ShownState;
+  await waitFor(
+    `${who}'s dashboard shows minilm`,
+    async () => {
+      const state = await read();
+      return state.models.length === 1 && until(state);
+    },
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  return { url, state: await read() };
+}
+
+const patchDenied = (who: string) =>
+  `access denied: ${who} may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)`;
+
+describe("the dashboard of a user who may not change the models", () => {
+  it("disables approve and rollback up front, naming the permission and the role, and the server still refuses", async () => {
+    const { url, state } = await dashboardState("viewer");
+    expect(state.models[0]!.actions).toEqual({
+      approve: { refused: patchDenied("viewer") },
+      rollback: { refused: patchDenied("viewer") },
+    });
+    const before = await liveModel();
+    const denied = await post(url, "approve", {});
+    expect(denied.status).toBe(403);
+    expect((await liveModel()).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+
+  it("shows the timeline's Events to a user bound to the chart's view ClusterRole directly", async () => {
+    const { state } = await dashboardState("chartViewer", (shown) => shown.models[0]!.timeline.length > 0);
+    expect(state.eventsProblem).toBeUndefined();
+    expect(state.models[0]!.timeline).toContainEqual(
+      expect.objectContaining({ source: "event", message: "created BootstrapRun jobs-minilm-v2" }),
+    );
+    expect(state.models[0]!.actions.approve).toEqual({ refused: patchDenied("chart-viewer") });
+  });
+
+  it("says on the page that Events cannot be read, by whom and which role grants them", async () => {
+    const { url, state } = await dashboardState("judeReader", (shown) => shown.eventsProblem !== undefined);
+    const eventsDenied = `access denied: jude-reader may not list events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)`;
+    expect(state.eventsProblem).toBe(eventsDenied);
+    // In a real browser: the timeline says what it lacks; the buttons are disabled and say why.
+    const browser = await chromium.launch({
+      executablePath: requireEnv("JUDE_CHROMIUM"),
+      args: ["--no-sandbox"],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(url);
+      const card = page.locator(`[data-model="${namespace}/minilm"]`);
+      await card.waitFor();
+      await expect(card.locator('[data-panel-problem="events"]').textContent()).resolves.toBe(
+        `Events are not shown: ${eventsDenied}`,
+      );
+      for (const action of ["approve", "rollback"]) {
+        const button = card.locator(`[data-action=${action}]`);
+        await expect(button.isDisabled()).resolves.toBe(true);
+        await expect(button.getAttribute("title")).resolves.toBe(patchDenied("jude-reader"));
+      }
+    } finally {
+      await browser.close();
+    }
   });
 });
 

@@ -59,7 +59,7 @@ async function onAction(model, kind, action) {
 
 function render(state) {
   scope.textContent = state.namespace === undefined ? "all namespaces" : `namespace ${state.namespace}`;
-  const cards = state.models.map((model) => renderModel(model, onAction));
+  const cards = state.models.map((model) => renderModel(model, onAction, state.eventsProblem));
   models.replaceChildren(
     ...(cards.length > 0 ? cards : [h("p", { class: "empty" }, "No EmbeddingModels here yet.")]),
     ...(state.unattachedPipelines.length > 0 ? [renderUnattached(state.unattachedPipelines)] : []),

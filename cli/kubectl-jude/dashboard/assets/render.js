@@ -200,11 +200,19 @@ function bootstrapsSection(model) {
   );
 }
 
-function timelineSection(model) {
+function timelineSection(model, eventsProblem) {
   return h(
     "section",
     { class: "history" },
     h("h3", {}, "Timeline"),
+    // Events the user may not read: the timeline holds condition transitions only, and says why.
+    eventsProblem === undefined
+      ? undefined
+      : h(
+          "p",
+          { class: "message", "data-panel-problem": "events" },
+          `Events are not shown: ${eventsProblem}`,
+        ),
     model.timeline.length === 0
       ? h("p", { class: "muted" }, "Nothing happened yet.")
       : h(
@@ -253,8 +261,8 @@ function actionButton(model, kind, label, onAction) {
   return button;
 }
 
-/** One card per EmbeddingModel. */
-export function renderModel(model, onAction) {
+/** One card per EmbeddingModel (`eventsProblem`: why its timeline has no Events). */
+export function renderModel(model, onAction, eventsProblem) {
   const card = h(
     "article",
     { class: "model", "data-model": `${model.namespace}/${model.name}` },
@@ -281,7 +289,7 @@ export function renderModel(model, onAction) {
     h("div", { class: "grid" }, versionsSection(model), gatesSection(model)),
     pipelinesSection(model),
     bootstrapsSection(model),
-    timelineSection(model),
+    timelineSection(model, eventsProblem),
   );
   // Widths through the CSSOM: the page's policy forbids inline style attributes.
   for (const bar of card.querySelectorAll("[data-width]"))
