@@ -19,7 +19,11 @@ export const GRPC_SERVICE_NAMES = [
   "tei.v1.Info",
 ] as const;
 
-/** How long calls (a long EmbedStream above all) may run on a connection past its maximum age. */
+/**
+ * How long calls may run on a connection past its maximum age; its EmbedStreams are asked to end at
+ * the age (see ageConnections), so only a call that takes longer, or a stream whose client does not
+ * end it, is cut.
+ */
 const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
 
 /** Options of the gRPC listener. */
@@ -30,7 +34,10 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   /** A connection without a call for this long is closed; grpc-js keeps idle ones forever by default. */
   idleConnectionMs: number;
-  /** Every connection is ended (GOAWAY) after this long, so clients behind a Service rebalance. */
+  /**
+   * Every connection is ended (GOAWAY; its streams asked to end with UNAVAILABLE MAX_CONNECTION_AGE)
+   * after this long, so clients behind a Service rebalance.
+   */
   maxConnectionAgeMs: number;
   context: CallContext;
   health: HealthState;
