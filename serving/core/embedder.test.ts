@@ -201,6 +201,7 @@ describe("Embedder results", () => {
     expect(drained).toBe(false);
     // Streams learn at once that the drain started, while the call in flight still runs.
     expect(embedder.drainSignal.aborted).toBe(true);
+    expect((embedder.drainSignal.reason as { code?: string }).code).toBe("DRAINING");
     backend.complete();
     await inFlight;
     await draining;

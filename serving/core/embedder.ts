@@ -67,8 +67,9 @@ export class Embedder {
   }
 
   /**
-   * Aborted when the drain starts. A call that never ends on its own (a stream) listens to it, to
-   * finish its work and send its client elsewhere instead of waiting for the drain to cut it.
+   * Aborted when the drain starts, with the DRAINING error as its reason. A call that never ends on
+   * its own (a stream) listens to it, to finish its work and send its client elsewhere instead of
+   * waiting for the drain to cut it.
    */
   get drainSignal(): AbortSignal {
     return this.#drainStarted.signal;
@@ -87,7 +88,7 @@ export class Embedder {
   /** Refuses new calls from now on and resolves when every call in flight has been answered. */
   async drain(): Promise<void> {
     this.#state = "draining";
-    this.#drainStarted.abort();
+    this.#drainStarted.abort(servingErrors.draining());
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     await this.#batcher.idle();
   }

@@ -18,6 +18,7 @@ export const errorKinds = {
   OVERLOADED: "overloaded",
   NOT_READY: "unavailable",
   DRAINING: "unavailable",
+  MAX_CONNECTION_AGE: "unavailable",
   UNAUTHENTICATED: "unauthenticated",
   CANCELLED: "cancelled",
   BACKEND_FAILED: "internal",
@@ -102,6 +103,11 @@ export const servingErrors = {
     ),
   notReady: () => new ServingError("NOT_READY", "the model is still loading; retry shortly"),
   draining: () => new ServingError("DRAINING", "the server is shutting down; retry on another replica"),
+  maxConnectionAge: () =>
+    new ServingError(
+      "MAX_CONNECTION_AGE",
+      "the connection reached its maximum age (limits.maxConnectionAgeMs); retry on a new connection",
+    ),
   unauthenticated: (reason: "missing" | "invalid") =>
     new ServingError(
       "UNAUTHENTICATED",

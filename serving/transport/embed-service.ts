@@ -1,5 +1,5 @@
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { servingErrors } from "../core/errors.ts";
+import type { ServingError } from "../core/errors.ts";
 import {
   type CallContext,
   contextWindowSize,
@@ -16,7 +16,7 @@ import {
 } from "./embed-messages.ts";
 import { assertDecoded, authorize, unary } from "./grpc-call.ts";
 import { asServingError, toGrpcStatus } from "./status-mapping.ts";
-import { onDrainStart } from "./stream-drain.ts";
+import { onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
 import { StreamWindow } from "./stream-window.ts";
 
 interface StreamResponse {
@@ -25,15 +25,21 @@ interface StreamResponse {
   error?: { grpcCode: number; code: string; message: string };
 }
 
-/** Handlers of jude.embedding.v1.EmbeddingService. */
-export function embeddingServiceHandlers(context: CallContext): UntypedServiceImplementation {
+/**
+ * Handlers of jude.embedding.v1.EmbeddingService; `endSignal` tells an EmbedStream to finish (the
+ * drain started, or its connection reached its maximum age).
+ */
+export function embeddingServiceHandlers(
+  context: CallContext,
+  endSignal: StreamEndSignal,
+): UntypedServiceImplementation {
   return {
     Embed: unary<EmbedRequestMessage, EmbedResponseMessage>(context, "Embed", async (request, signal) =>
       toEmbedResponse(await runEmbed(context, toEmbedCall(request, signal)), request.requestId),
     ),
     Info: unary(context, "Info", async () => toInfoResponse(context)),
     EmbedStream: (call: ServerDuplexStream<EmbedRequestMessage, StreamResponse>) =>
-      embedStream(context, call),
+      embedStream(context, endSignal(call), call),
   };
 }
 
@@ -46,6 +52,7 @@ export function embeddingServiceHandlers(context: CallContext): UntypedServiceIm
  */
 function embedStream(
   context: CallContext,
+  endSignal: AbortSignal,
   call: ServerDuplexStream<EmbedRequestMessage, StreamResponse>,
 ): void {
   try {
@@ -58,23 +65,24 @@ function embedStream(
   const controller = new AbortController();
   const window = new StreamWindow(call, contextWindowSize(context));
   let inputEnded = false;
-  let draining = false;
+  let ending: ServingError | undefined;
   let finished = false;
   // "cancelled" also fires when the stream closes after a normal end; only pending work is cancelled.
   call.on("cancelled", () => {
     if (window.inFlight > 0) controller.abort();
   });
   // Ends the stream once nothing is in flight: OK when the client has sent its last request, or
-  // UNAVAILABLE DRAINING when the drain started first (the client resends the rest elsewhere;
-  // requests read meanwhile were answered DRAINING in-stream).
+  // UNAVAILABLE DRAINING / MAX_CONNECTION_AGE when asked to end first (see onStreamEnd: the client
+  // resends the rest on a new connection; requests read meanwhile during a drain were answered
+  // DRAINING in-stream).
   const endIfDone = (): void => {
-    if (finished || window.inFlight > 0 || call.cancelled || !(inputEnded || draining)) return;
+    if (finished || window.inFlight > 0 || call.cancelled || !(inputEnded || ending)) return;
     finished = true;
     if (inputEnded) call.end();
-    else call.emit("error", toGrpcStatus(servingErrors.draining()));
+    else if (ending) call.emit("error", toGrpcStatus(ending));
   };
-  onDrainStart(context.embedder.drainSignal, call, () => {
-    draining = true;
+  onStreamEnd(endSignal, call, (reason) => {
+    ending = reason;
     endIfDone();
   });
   const send = (message: StreamResponse): void => {
@@ -82,6 +90,18 @@ function embedStream(
   };
   call.on("data", (request: EmbedRequestMessage) => {
     if (finished) return; // read after the stream was ended: the client resends it elsewhere
+    if (ending !== undefined) {
+      // Read once asked to end: answered at once (the client resends it on its new connection), so a
+      // client that keeps writing cannot keep the stream open until the connection is cut.
+      const servingError = ending;
+      const error = {
+        grpcCode: toGrpcStatus(servingError).code,
+        code: servingError.publicCode,
+        message: servingError.message,
+      };
+      send({ requestId: request.requestId ?? "", error });
+      return;
+    }
     // A malformed request has no inputs to count but still takes a place until it is answered.
     const inputs = Math.max(1, request.inputs?.length ?? 0);
     window.admit(inputs);

@@ -1,12 +1,15 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import type { ServerHttp2Session, ServerHttp2Stream } from "node:http2";
+import type { EventEmitter } from "node:events";
+import { constants as http2Constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
+import { servingErrors } from "../core/errors.ts";
 import type { CallContext } from "./call-context.ts";
 import { embeddingServiceHandlers } from "./embed-service.ts";
 import { healthHandlers, type HealthState } from "./health-service.ts";
 import { loadProtoDescriptors, loadProtos, withLenientDecoding } from "./proto.ts";
 import { asV1alpha, DescriptorIndex, REFLECTION_SERVICE, reflectionHandlers } from "./reflection-service.ts";
+import type { StreamEndSignal } from "./stream-drain.ts";
 import { teiEmbedHandlers, teiInfoHandlers } from "./tei-service.ts";
 
 /** Names of the gRPC services, as health checks address them. */
@@ -16,7 +19,11 @@ export const GRPC_SERVICE_NAMES = [
   "tei.v1.Info",
 ] as const;
 
-/** How long calls (a long EmbedStream above all) may run on a connection past its maximum age. */
+/**
+ * How long calls may run on a connection past its maximum age; its EmbedStreams are asked to end at
+ * the age (see ageConnections), so only a call that takes longer, or a stream whose client does not
+ * end it, is cut.
+ */
 const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
 
 /** Options of the gRPC listener. */
@@ -27,7 +34,10 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   /** A connection without a call for this long is closed; grpc-js keeps idle ones forever by default. */
   idleConnectionMs: number;
-  /** Every connection is ended (GOAWAY) after this long, so clients behind a Service rebalance. */
+  /**
+   * Every connection is ended (GOAWAY; its streams asked to end with UNAVAILABLE MAX_CONNECTION_AGE)
+   * after this long, so clients behind a Service rebalance.
+   */
   maxConnectionAgeMs: number;
   context: CallContext;
   health: HealthState;
@@ -52,18 +62,38 @@ export interface GrpcListener {
 /** Binds the gRPC server with the embedding, TEI, health and reflection services. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcListener> {
   const protos = loadProtos();
-  const server = new Server({
+  const serverOptions = {
     // Oversized requests are refused by grpc-js with RESOURCE_EXHAUSTED before they are buffered.
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
     "grpc.max_connection_idle_ms": options.idleConnectionMs,
-    // Kubernetes Services balance connections, not calls: a busy channel would stay on its first pod
-    // forever. grpc-js jitters the age by ±10%; calls running at the GOAWAY get the grace to finish.
-    "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
-    "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
-  });
-  server.addService(withLenientDecoding(protos.embedding.service), embeddingServiceHandlers(options.context));
-  server.addService(withLenientDecoding(protos.teiEmbed.service), teiEmbedHandlers(options.context));
+  };
+  // Kubernetes Services balance connections, not calls: a busy channel would stay on its first pod
+  // forever, so every connection ends at its maximum age (see ageConnections). grpc-js's own
+  // max_connection_age only sends GOAWAY and cuts the streams still open after the grace; it is
+  // used only where ageConnections cannot see this server's sessions.
+  let server = new Server(serverOptions);
+  const ownServers = ownHttp2Servers(server);
+  if (ownServers === undefined)
+    server = new Server({
+      ...serverOptions,
+      "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
+      "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
+    });
+  const ages = ageConnections(ownServers, options.maxConnectionAgeMs, MAX_CONNECTION_AGE_GRACE_MS);
+  const drainSignal = options.context.embedder.drainSignal;
+  const endSignal: StreamEndSignal = (call) => {
+    const aged = ages.signalOf(call.getPeer());
+    return aged === undefined ? drainSignal : AbortSignal.any([drainSignal, aged]);
+  };
+  server.addService(
+    withLenientDecoding(protos.embedding.service),
+    embeddingServiceHandlers(options.context, endSignal),
+  );
+  server.addService(
+    withLenientDecoding(protos.teiEmbed.service),
+    teiEmbedHandlers(options.context, endSignal),
+  );
   server.addService(withLenientDecoding(protos.teiInfo.service), teiInfoHandlers(options.context));
   server.addService(protos.health.service, healthHandlers(options.health));
   // Server reflection, as TEI offers it: generic clients (grpcurl, grpcui, Postman) need no .proto.
@@ -87,7 +117,6 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     : ServerCredentials.createInsecure();
   const address = (port: number): string =>
     options.host.includes(":") ? `[${options.host}]:${port}` : `${options.host}:${port}`;
-  const ownServers = ownHttp2Servers(server);
   const connections = trackConnections(ownServers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(address(options.port), credentials, (error, boundPort) =>
@@ -98,6 +127,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
     throw error;
   });
   connections.port = port;
+  ages.start();
   const lateSessions = goAwayLateSessions(port, ownServers);
   return {
     port,
@@ -113,6 +143,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
           clearTimeout(giveUp);
           connections.stop();
           lateSessions.stop();
+          ages.stop();
           resolve();
         };
         let giveUp: NodeJS.Timeout | undefined;
@@ -163,6 +194,76 @@ function trackConnections(ownServers: ReadonlyMap<unknown, unknown> | undefined)
   }
   subscribe("net.server.socket", onSocket);
   return tracker;
+}
+
+/**
+ * Ends each connection of this server at its maximum age (jittered by ±10%, as grpc-js does), so a
+ * client behind a Service reconnects, maybe to another replica: GOAWAY (calls go on; new ones go on a
+ * new connection), and the connection's signal (`signalOf`, by the peer address grpc-js reports for
+ * a call) is aborted with MAX_CONNECTION_AGE, so its open streams answer what they have in flight and
+ * end with that retryable UNAVAILABLE (see onStreamEnd) rather than being cut. What is still open
+ * `graceMs` later is cut. Sessions are seen on the HTTP/2 servers grpc-js listens with (from
+ * `start()`, once bound); without them (`ownServers` undefined) grpc-js ages the connections itself.
+ */
+function ageConnections(
+  ownServers: ReadonlyMap<unknown, unknown> | undefined,
+  maxAgeMs: number,
+  graceMs: number,
+): { signalOf(peer: string): AbortSignal | undefined; start(): void; stop(): void } {
+  const byPeer = new Map<string, AbortController>();
+  const timers = new Set<NodeJS.Timeout>();
+  let servers: EventEmitter[] = [];
+  function onSession(session: ServerHttp2Session): void {
+    const { remoteAddress, remotePort } = session.socket ?? {};
+    // As grpc-js's call.getPeer() writes it.
+    const peer = remoteAddress && (remotePort ? `${remoteAddress}:${remotePort}` : remoteAddress);
+    const aged = new AbortController();
+    if (peer) byPeer.set(peer, aged);
+    const jitter = (Math.random() * 2 - 1) * (maxAgeMs / 10);
+    let grace: NodeJS.Timeout | undefined;
+    const age = setTimeout(() => {
+      timers.delete(age);
+      if (session.closed || session.destroyed) return;
+      try {
+        session.goaway(http2Constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1, Buffer.from("max_age"));
+      } catch {
+        session.destroy(); // closed meanwhile
+        return;
+      }
+      session.close();
+      aged.abort(servingErrors.maxConnectionAge());
+      grace = setTimeout(() => {
+        timers.delete(grace!);
+        session.destroy();
+      }, graceMs).unref();
+      timers.add(grace);
+    }, maxAgeMs + jitter).unref();
+    timers.add(age);
+    session.once("close", () => {
+      clearTimeout(age);
+      timers.delete(age);
+      if (grace !== undefined) {
+        clearTimeout(grace);
+        timers.delete(grace);
+      }
+      if (peer && byPeer.get(peer) === aged) byPeer.delete(peer);
+    });
+  }
+  return {
+    signalOf: (peer) => byPeer.get(peer)?.signal,
+    start: () => {
+      // The servers are there once the port is bound.
+      servers = [...(ownServers?.keys() ?? [])] as EventEmitter[];
+      for (const http2Server of servers) http2Server.on("session", onSession);
+    },
+    stop: () => {
+      for (const http2Server of servers) http2Server.off("session", onSession);
+      servers = [];
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      byPeer.clear();
+    },
+  };
 }
 
 /**

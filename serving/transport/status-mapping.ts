@@ -141,6 +141,7 @@ const teiAnswers: Record<ServingErrorCode, [number, string]> = {
   OVERLOADED: [429, "Overloaded"],
   NOT_READY: [503, "Unhealthy"],
   DRAINING: [503, "Unhealthy"],
+  MAX_CONNECTION_AGE: [503, "Unhealthy"],
   // TEI answers 401 without a body; a body that says why helps and harms no TEI client.
   UNAUTHENTICATED: [401, "Unauthorized"],
   CANCELLED: [499, "Validation"],

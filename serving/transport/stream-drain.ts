@@ -1,4 +1,5 @@
-/** How an open stream learns that the server drains (see onDrainStart). */
+/** How an open stream learns that it should finish: the server drains, or its connection grew old. */
+import { isServingError, servingErrors, type ServingError } from "../core/errors.ts";
 
 /** The events of a grpc-js server stream that say it is over. */
 export interface ClosingStream {
@@ -6,20 +7,32 @@ export interface ClosingStream {
 }
 
 /**
- * Runs `finish` once when the server's drain starts while `stream` is open (on the next tick if it
- * has started already: a stream opened on a connection that reached the pod late). A stream lives
- * as long as its client keeps it, so the drain would otherwise leave it open until it cuts it at
- * the end (RST_STREAM CANCEL, up to `drainTimeoutMs` later): `finish` answers what the stream has in
- * flight and then ends it with UNAVAILABLE DRAINING, which sends its client to another replica.
- * grpc-js emits "cancelled" when a server stream closes, also after a normal end.
+ * Runs `finish` once when `endSignal` fires while `stream` is open (on the next tick if it has fired
+ * already: a stream opened on a connection that reached the pod late, during a drain). The signal
+ * fires when the server's drain starts (reason DRAINING) or when the stream's connection reaches its
+ * maximum age (reason MAX_CONNECTION_AGE), see streamEndSignal. A stream lives as long as its client
+ * keeps it, so the drain or the age would otherwise leave it open until it cuts it at the end
+ * (RST_STREAM CANCEL, or the connection destroyed after the age's grace): `finish` answers what the
+ * stream has in flight and then ends it with the reason (UNAVAILABLE, retryable), which sends its
+ * client to a new connection, through the Service to any replica that serves. grpc-js emits
+ * "cancelled" when a server stream closes, also after a normal end.
  */
-export function onDrainStart(drainSignal: AbortSignal, stream: ClosingStream, finish: () => void): void {
-  if (drainSignal.aborted) {
-    setImmediate(finish);
+export function onStreamEnd(
+  endSignal: AbortSignal,
+  stream: ClosingStream,
+  finish: (reason: ServingError) => void,
+): void {
+  const run = (): void =>
+    finish(isServingError(endSignal.reason) ? endSignal.reason : servingErrors.draining());
+  if (endSignal.aborted) {
+    setImmediate(run);
     return;
   }
-  drainSignal.addEventListener("abort", finish, { once: true });
-  const forget = (): void => drainSignal.removeEventListener("abort", finish);
+  endSignal.addEventListener("abort", run, { once: true });
+  const forget = (): void => endSignal.removeEventListener("abort", run);
   stream.once("cancelled", forget);
   stream.once("close", forget);
 }
+
+/** The signal a stream of a call listens to for its end (see onStreamEnd); one per call. */
+export type StreamEndSignal = (call: { getPeer(): string }) => AbortSignal;

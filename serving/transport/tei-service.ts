@@ -1,6 +1,6 @@
 /** text-embeddings-inference's gRPC services (tei.v1.Embed, tei.v1.Info) on the JUDE core. */
 import type { ServerDuplexStream, UntypedServiceImplementation } from "@grpc/grpc-js";
-import { servingErrors } from "../core/errors.ts";
+import type { ServingError } from "../core/errors.ts";
 import type { EmbedCall } from "../core/types.ts";
 import {
   type CallContext,
@@ -17,7 +17,7 @@ import {
   unary,
 } from "./grpc-call.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
-import { onDrainStart } from "./stream-drain.ts";
+import { onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
 import { StreamWindow } from "./stream-window.ts";
 import { teiInfo } from "./tei-info.ts";
 import { teiHeaders, teiMetadata, type TeiMetadata } from "./tei-metadata.ts";
@@ -66,7 +66,10 @@ async function embedOne(
  * vectors), so TEI clients can point at a JUDE server unchanged. Unary answers carry TEI's x-* timing
  * headers as initial metadata.
  */
-export function teiEmbedHandlers(context: CallContext): UntypedServiceImplementation {
+export function teiEmbedHandlers(
+  context: CallContext,
+  endSignal: StreamEndSignal,
+): UntypedServiceImplementation {
   return {
     Embed: unary<TeiEmbedRequest, TeiEmbedResponse>(
       context,
@@ -77,7 +80,8 @@ export function teiEmbedHandlers(context: CallContext): UntypedServiceImplementa
         return response;
       },
     ),
-    EmbedStream: (call: ServerDuplexStream<TeiEmbedRequest, TeiEmbedResponse>) => teiStream(context, call),
+    EmbedStream: (call: ServerDuplexStream<TeiEmbedRequest, TeiEmbedResponse>) =>
+      teiStream(context, endSignal(call), call),
   };
 }
 
@@ -97,13 +101,18 @@ export function teiInfoHandlers(context: CallContext): UntypedServiceImplementat
  * (requests read and not yet answered) or the client is not reading, so a client can stream any
  * number of requests without RESOURCE_EXHAUSTED.
  */
-function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedRequest, TeiEmbedResponse>): void {
+function teiStream(
+  context: CallContext,
+  endSignal: AbortSignal,
+  call: ServerDuplexStream<TeiEmbedRequest, TeiEmbedResponse>,
+): void {
   const controller = new AbortController();
   const window = new StreamWindow(call, contextWindowSize(context));
   let chain: Promise<void> = Promise.resolve();
   let failed = false;
   let ended = false;
   let inputEnded = false;
+  let ending: ServingError | undefined;
   // "cancelled" also fires when the stream closes after a normal end.
   call.on("cancelled", () => {
     if (!ended) controller.abort();
@@ -121,16 +130,28 @@ function teiStream(context: CallContext, call: ServerDuplexStream<TeiEmbedReques
     fail(error);
     return;
   }
-  // At the drain's start: the requests read so far are answered in order, then the stream ends with
-  // UNAVAILABLE DRAINING (see onDrainStart), as it would at the first request refused while draining.
-  // A client that half-closed meanwhile has sent all it meant to: its stream ends OK (see "end").
-  onDrainStart(context.embedder.drainSignal, call, () => {
+  // At the drain's start or the connection's maximum age: the requests read so far are answered in
+  // order, then the stream ends with UNAVAILABLE DRAINING / MAX_CONNECTION_AGE (see onStreamEnd), as
+  // it would at the first request refused while draining. A client that half-closed meanwhile has
+  // sent all it meant to: its stream ends OK (see "end").
+  onStreamEnd(endSignal, call, (reason) => {
+    ending = reason;
     void chain.then(() => {
-      if (!ended && !inputEnded && !call.cancelled) fail(servingErrors.draining());
+      if (!ended && !inputEnded && !call.cancelled) fail(reason);
     });
   });
   call.on("data", (request: TeiEmbedRequest) => {
     if (failed) return; // read after the stream was ended: the client resends it elsewhere
+    if (ending !== undefined) {
+      // Read once asked to end: not embedded, so a client that keeps writing cannot keep the stream
+      // open until the connection is cut; the stream ends with the reason after the answers before
+      // it, also if the client half-closes next (the request is not answered, so not OK).
+      const reason = ending;
+      void chain.then(() => {
+        if (!ended && !call.cancelled) fail(reason);
+      });
+      return;
+    }
     window.admit(1);
     const startedAt = performance.now();
     const result = embedOne(context, request, controller.signal);
