@@ -153,6 +153,56 @@ it.each([
   },
 );
 
+it("leaves a version nearline keeps fresh as it is when a bootstrap scoped to a past window writes the deletes after the window", async () => {
+  // A run scoped to an earlier window over a live version: every delete after the window it now
+  // writes is one nearline already stored (or overtook), so the store refuses each as stale, counts
+  // nothing deleted, and changes no key, also one re-created after its delete or never stored live.
+  const history = [
+    on(0, jobEvent("deleted-after", 100, job("Nurse"))),
+    on(0, jobEvent("recreated-after", 100, job("Pilot"))),
+    on(0, jobEvent("recreated-on-old", 100, job("Cook"))),
+    on(0, jobEvent("kept", 100, job("Welder"))),
+  ];
+  const moved = [
+    on(1, deleteEvent("deleted-after", 400)),
+    on(1, deleteEvent("recreated-after", 400)),
+    on(1, jobEvent("recreated-after", 500, job("Pilot II"))),
+    on(1, deleteEvent("recreated-on-old", 400)),
+    on(0, jobEvent("recreated-on-old", 500, job("Cook II"))),
+    on(1, deleteEvent("never-live", 400)),
+  ];
+  const { topic, watermarks } = await movedKeysTopic("bootstrap-scope-fresh", history, moved);
+  const all = [...history, ...moved];
+  await withTarget("scope-fresh", async (target, embedding) => {
+    const nearline = await fromWatermarks(
+      topic,
+      target.name,
+      watermarks.map((each) => ({ ...each, offset: 0 })),
+    );
+    const { app, closeConnection } = await startInProcessNearline(nearline);
+    try {
+      await handled(app, all.length, "nearline handled the whole topic");
+    } finally {
+      await app.stop();
+      closeConnection();
+    }
+    await expectStoreMatches(target.store, VERSION, expectedFinalState(all, VERSION));
+    const before = await countVersion(target.store, VERSION);
+    const scope = { eventTimeFrom: "1970-01-01T00:00:00.050Z", eventTimeTo: "1970-01-01T00:00:00.300Z" };
+    const outcome = await runShardInProcess(
+      bootstrapConfig(topic, target.name, { count: 1, index: 0 }, watermarks, topic, scope),
+      embedding.call,
+    );
+    expect(outcome.outcome).toBe("done");
+    await expectStoreMatches(target.store, VERSION, expectedFinalState(all, VERSION));
+    expect(await countVersion(target.store, VERSION)).toEqual(before);
+    // Partition 0: three updates inside the window (stale), recreated-on-old's re-create after it
+    // (skipped); partition 1: three deletes after the window (stale), recreated-after's re-create
+    // after it (skipped).
+    expect(outcome.state.counts).toMatchObject({ written: 0, deleted: 0, stale: 6, skipped: 2 });
+  });
+});
+
 it("removes a key deleted since an earlier run of the version from the store when the version is bootstrapped again", async () => {
   const topic = uniqueTopic("bootstrap-delete-rerun");
   await createTopics([topic], 1);
