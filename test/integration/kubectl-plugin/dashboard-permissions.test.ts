@@ -1,0 +1,101 @@
+/**
+ * The dashboard's buttons for a user whose Role lets them change some models of a namespace, not all
+ * (RBAC `resourceNames`), against the testbed's API server: a SelfSubjectAccessReview without a name
+ * answers "no" for such a Role, yet the API server accepts the patch of the named model. The page
+ * offers the actions on the models the user may change and disables them, naming the permission, on
+ * the others.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { applyWithStatus } from "../../support/crds.ts";
+import { boundServiceAccount, writeKubeconfig } from "../../support/kubeconfigs.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
+
+const namespace = `dashboard-permissions-${process.pid}`;
+const folder = mkdtempSync(join(tmpdir(), "dashboard-permissions-"));
+let kubeconfig = "";
+const dashboards: ChildProcess[] = [];
+
+interface ShownState {
+  models: { name: string; actions: Record<"approve" | "rollback", { refused?: string; version?: string }> }[];
+}
+
+beforeAll(async () => {
+  await namespaceWithPromotingModel(namespace);
+  // A second model the user may not change.
+  const other = promotingModel();
+  other.metadata.name = "other";
+  await applyWithStatus(other, namespace, other.status);
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "minilm-owner", namespace },
+      rules: [
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+          verbs: ["get", "list", "watch"],
+        },
+        { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
+        // Only minilm may be changed.
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels"],
+          resourceNames: ["minilm"],
+          verbs: ["patch"],
+        },
+      ],
+    }),
+  );
+  const token = await boundServiceAccount(namespace, "minilm-owner", { role: "minilm-owner" });
+  kubeconfig = await writeKubeconfig(join(folder, "minilm-owner"), "minilm-owner", { token }, namespace);
+}, 120_000);
+
+afterAll(async () => {
+  for (const dashboard of dashboards) dashboard.kill("SIGTERM");
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+});
+
+describe("the dashboard of a user whose Role names the models it may change (resourceNames)", () => {
+  it("offers approve on the model it may patch, and the API server accepts it; disables it on the other", async () => {
+    const { plugin, url } = await startDashboard(namespace, kubeconfig);
+    dashboards.push(plugin);
+    const read = async () => (await (await fetch(`${url}api/state`)).json()) as ShownState;
+    await waitFor("the dashboard shows both models", async () => (await read()).models.length === 2, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
+    const { models } = await read();
+    const other = models.find((model) => model.name === "other");
+    const minilm = models.find((model) => model.name === "minilm");
+    expect(other!.actions.approve.refused).toBe(
+      `access denied: minilm-owner may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)`,
+    );
+    expect(minilm!.actions.approve).toEqual({
+      version: "minilm-v2",
+      summary: "approved cutover of minilm to minilm-v2",
+    });
+    // What the page offers, the API server does.
+    const done = await fetch(`${url}api/models/${namespace}/minilm/approve`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(done.status).toBe(200);
+    const model = await kubectlJson<ReturnType<typeof promotingModel>>([
+      "get",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+    ]);
+    expect(model.spec.promotion?.approvedVersion).toBe("minilm-v2");
+  });
+});
