@@ -71,11 +71,12 @@ export class WatchHub {
       name: string,
       options_: { labelSelector?: string; health?: ApiHealth; kind?: string } = {},
     ): Informer => {
-      // A 403 names the user, the permission and the role that grants it, as the plugin's refusals do.
-      const describe = (error: unknown): unknown =>
+      // A 403 names the user, the permission (a Role may grant list but not watch) and the role that
+      // grants it, as the plugin's refusals do.
+      const describe = (error: unknown, verb: "list" | "watch"): unknown =>
         options_.kind !== undefined && hasStatus(error, 403)
           ? accessDenied({
-              verb: "list",
+              verb,
               kind: options_.kind,
               namespace: options.namespace,
               user: options.user ?? "the current user",

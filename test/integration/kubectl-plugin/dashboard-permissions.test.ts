@@ -20,6 +20,7 @@ import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process
 const namespace = `dashboard-permissions-${process.pid}`;
 const folder = mkdtempSync(join(tmpdir(), "dashboard-permissions-"));
 let kubeconfig = "";
+let listsEvents = "";
 const dashboards: ChildProcess[] = [];
 
 interface ShownState {
@@ -57,6 +58,30 @@ beforeAll(async () => {
   );
   const token = await boundServiceAccount(namespace, "minilm-owner", { role: "minilm-owner" });
   kubeconfig = await writeKubeconfig(join(folder, "minilm-owner"), "minilm-owner", { token }, namespace);
+  // A Role that lists Events but may not watch them.
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "lists-events", namespace },
+      rules: [
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+          verbs: ["get", "list", "watch"],
+        },
+        { apiGroups: [""], resources: ["events"], verbs: ["get", "list"] },
+      ],
+    }),
+  );
+  const listsToken = await boundServiceAccount(namespace, "lists-events", { role: "lists-events" });
+  listsEvents = await writeKubeconfig(
+    join(folder, "lists-events"),
+    "lists-events",
+    { token: listsToken },
+    namespace,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -97,5 +122,24 @@ describe("the dashboard of a user whose Role names the models it may change (res
       "embeddingmodel/minilm",
     ]);
     expect(model.spec.promotion?.approvedVersion).toBe("minilm-v2");
+  });
+});
+
+describe("the dashboard of a user who may list Events but not watch them", () => {
+  it("says that it may not watch them, not that it may not list them", async () => {
+    const { plugin, url } = await startDashboard(namespace, listsEvents);
+    dashboards.push(plugin);
+    const read = async () => (await (await fetch(`${url}api/state`)).json()) as { eventsProblem?: string };
+    await waitFor(
+      "the page says why Events are not shown",
+      async () => (await read()).eventsProblem !== undefined,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      },
+    );
+    expect((await read()).eventsProblem).toBe(
+      `access denied: lists-events may not watch events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)`,
+    );
   });
 });
