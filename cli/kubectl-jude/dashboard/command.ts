@@ -32,6 +32,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     // Approve and rollback are both a patch of the EmbeddingModel.
     permissions: new ActionPermissions({
       user,
+      allNamespaces: options.namespace === undefined,
       mayPatch: (namespace, name) => options.cluster.mayI("patch", "EmbeddingModel", namespace, name),
     }),
     ...(options.namespace !== undefined && { namespace: options.namespace }),

@@ -6,11 +6,12 @@ import { ActionPermissions } from "./permissions.ts";
  * as its namespace: a Role that names no model grants all or none) and are counted; a clock the test
  * moves.
  */
-function setup(answers: Record<string, boolean | undefined | Error>) {
+function setup(answers: Record<string, boolean | undefined | Error>, allNamespaces = false) {
   const asked: string[] = [];
   let clock = 0;
   const permissions = new ActionPermissions({
     user: "viewer",
+    allNamespaces,
     ttlMs: 30_000,
     now: () => clock,
     mayPatch: async (namespace, name) => {
@@ -79,5 +80,42 @@ describe("ActionPermissions", () => {
     expect(await permissions.refresh([model("recs")])).toBe(true);
     expect(asked).toEqual(["recs", "recs/minilm", "recs"]);
     expect(permissions.denied("recs", "minilm")).toBeUndefined();
+  });
+
+  it("with all namespaces, asks about all of them at once first: one question for a user allowed everywhere", async () => {
+    const { permissions, asked } = setup({ "": true }, true);
+    const models = Array.from({ length: 50 }, (_, index) => model(`team-${index}`));
+    await permissions.refresh(models);
+    expect(asked).toEqual([""]);
+    expect(models.every((each) => permissions.denied(each.namespace, each.name) === undefined)).toBe(true);
+    expect(permissions.unknown("team-99", "minilm")).toBe(false);
+  });
+
+  it("with all namespaces, a user not allowed everywhere is asked per namespace, and where it says no", async () => {
+    const { permissions, asked } = setup({ "": false, recs: false, team: true }, true);
+    await permissions.refresh([model("recs"), model("team")]);
+    expect(asked.sort()).toEqual(["", "recs", "recs/minilm", "team"]);
+    expect(permissions.denied("recs", "minilm")).toBe(recsDenied);
+    expect(permissions.denied("team", "minilm")).toBeUndefined();
+  });
+
+  it("has at most 4 reviews in flight, however many namespaces the page shows", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const asked: string[] = [];
+    const permissions = new ActionPermissions({
+      user: "viewer",
+      mayPatch: async (namespace) => {
+        asked.push(namespace);
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setImmediate(resolve));
+        inFlight--;
+        return true;
+      },
+    });
+    await permissions.refresh(Array.from({ length: 40 }, (_, index) => model(`team-${index}`)));
+    expect(asked).toHaveLength(40);
+    expect(most).toBe(4);
   });
 });

@@ -7,7 +7,9 @@
 //
 // Asked once per namespace (any model); only where that is "no" is each model of it asked by name: a
 // Role may grant the patch of some models only (RBAC `resourceNames`), which a review without a name
-// answers "no" for.
+// answers "no" for. A dashboard of all namespaces asks first about all of them at once: a user who may
+// patch the models everywhere is one question, whatever the number of namespaces. At most
+// `concurrency` reviews are in flight: a page load is no burst of hundreds of requests.
 import { accessDenied } from "../cluster.ts";
 
 export interface PermissionsOptions {
@@ -18,6 +20,10 @@ export interface PermissionsOptions {
   mayPatch(namespace: string, name?: string): Promise<boolean | undefined>;
   /** The kubeconfig's user as refusals name it. */
   user: string;
+  /** The dashboard shows every namespace (`-A`): asked about all of them at once first. */
+  allNamespaces?: boolean;
+  /** Reviews in flight at most (default 4). */
+  concurrency?: number;
   /** How long an answer is kept before a page load asks again (default 30 s). */
   ttlMs?: number;
   now?: () => number;
@@ -36,6 +42,8 @@ export class ActionPermissions {
   readonly #answers = new Map<string, { allowed: boolean | undefined; atMs: number }>();
   readonly #asking = new Map<string, Promise<void>>();
   readonly #now: () => number;
+  #running = 0;
+  readonly #waiting: (() => void)[] = [];
 
   constructor(options: PermissionsOptions) {
     this.#options = options;
@@ -53,6 +61,10 @@ export class ActionPermissions {
     const byNamespace = new Map<string, string[]>();
     for (const { namespace, name } of list)
       byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), name]);
+    // Allowed in every namespace: nothing more to ask.
+    if (this.#options.allNamespaces === true && this.#stale("", onlyMissing)) await this.#ask("");
+    if (this.#everywhere())
+      return list.some((model, index) => this.denied(model.namespace, model.name) !== before[index]);
     await Promise.all(
       [...byNamespace].map(async ([namespace, names]) => {
         if (this.#stale(namespace, onlyMissing)) await this.#ask(namespace);
@@ -79,8 +91,7 @@ export class ActionPermissions {
     const key = name === undefined ? namespace : `${namespace}/${name}`;
     let asking = this.#asking.get(key);
     if (asking === undefined) {
-      asking = this.#options
-        .mayPatch(namespace, name)
+      asking = this.#slot(() => this.#options.mayPatch(namespace, name))
         .catch(() => undefined)
         .then((allowed) => {
           this.#answers.set(key, { allowed, atMs: this.#now() });
@@ -91,11 +102,30 @@ export class ActionPermissions {
     return asking;
   }
 
+  /** Runs `review` once fewer than `concurrency` others run (a finished one hands its slot on). */
+  async #slot<T>(review: () => Promise<T>): Promise<T> {
+    if (this.#running < (this.#options.concurrency ?? 4)) this.#running++;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await review();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next === undefined) this.#running--;
+      else next();
+    }
+  }
+
+  /** Whether the review of all namespaces at once (`-A`) said yes. */
+  #everywhere(): boolean {
+    return this.#options.allNamespaces === true && this.#answers.get("")?.allowed === true;
+  }
+
   /**
    * Why the user may not change the model `name` of `namespace`; undefined when allowed or not known
    * (neither the namespace nor, where that is "no", the model by name answered "no").
    */
   denied(namespace: string, name: string): string | undefined {
+    if (this.#everywhere()) return undefined;
     if (this.#answers.get(namespace)?.allowed !== false) return undefined;
     if (this.#answers.get(`${namespace}/${name}`)?.allowed !== false) return undefined;
     return accessDenied({ verb: "patch", kind: "EmbeddingModel", namespace, user: this.#options.user });
@@ -104,6 +134,8 @@ export class ActionPermissions {
   /** Whether the model was never asked about (its namespace, or it by name where that is "no"). */
   unknown(namespace: string, name: string): boolean {
     const never = (key: string) => !this.#answers.has(key) && !this.#asking.has(key);
+    if (this.#options.allNamespaces === true && never("")) return true;
+    if (this.#everywhere()) return false;
     if (never(namespace)) return true;
     return this.#answers.get(namespace)?.allowed === false && never(`${namespace}/${name}`);
   }
