@@ -118,4 +118,15 @@ describe("ActionPermissions", () => {
     expect(asked).toHaveLength(40);
     expect(most).toBe(4);
   });
+
+  it("asks again at once about a namespace it forgot (an action there came back 403), whatever the answers' age", async () => {
+    const answers: Record<string, boolean> = { recs: true, team: true };
+    const { permissions, asked } = setup(answers);
+    await permissions.refresh([model("recs"), model("team")]);
+    answers.recs = false;
+    permissions.forget("recs");
+    expect(await permissions.refresh([model("recs"), model("team")])).toBe(true);
+    expect(permissions.denied("recs", "minilm")).toBe(recsDenied);
+    expect(asked.sort()).toEqual(["recs", "recs", "recs/minilm", "team"]);
+  });
 });

@@ -131,6 +131,16 @@ export class ActionPermissions {
     return accessDenied({ verb: "patch", kind: "EmbeddingModel", namespace, user: this.#options.user });
   }
 
+  /**
+   * Drops what is known about `namespace` (and about all namespaces at once): the API server refused an
+   * action there, so the next refresh asks again whatever the answers' age.
+   */
+  forget(namespace: string): void {
+    this.#answers.delete("");
+    for (const key of [...this.#answers.keys()])
+      if (key === namespace || key.startsWith(`${namespace}/`)) this.#answers.delete(key);
+  }
+
   /** Whether the model was never asked about (its namespace, or it by name where that is "no"). */
   unknown(namespace: string, name: string): boolean {
     const never = (key: string) => !this.#answers.has(key) && !this.#asking.has(key);

@@ -170,6 +170,15 @@ export class WatchHub {
     });
   }
 
+  /**
+   * The API server refused an action in `namespace` (403): the right may have been revoked since it was
+   * last asked, so it is asked again now and the page pushed the answer (its buttons disabled).
+   */
+  recheckPermissions(namespace: string): void {
+    this.#options.permissions?.forget(namespace);
+    this.refreshPermissions();
+  }
+
   /** The models the page shows: whether their actions can work is what the permissions ask. */
   #models(): ModelRef[] {
     return this.#informers.models.list().map((model) => {

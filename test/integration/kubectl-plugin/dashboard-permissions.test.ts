@@ -21,6 +21,7 @@ const namespace = `dashboard-permissions-${process.pid}`;
 const folder = mkdtempSync(join(tmpdir(), "dashboard-permissions-"));
 let kubeconfig = "";
 let listsEvents = "";
+let revoked = "";
 const dashboards: ChildProcess[] = [];
 
 interface ShownState {
@@ -75,6 +76,25 @@ beforeAll(async () => {
       ],
     }),
   );
+  // A Role that may change every model, whose RoleBinding the test deletes while the page is open.
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "changes-models", namespace },
+      rules: [
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+          verbs: ["get", "list", "watch", "patch"],
+        },
+        { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
+      ],
+    }),
+  );
+  const revokedToken = await boundServiceAccount(namespace, "revoked", { role: "changes-models" });
+  revoked = await writeKubeconfig(join(folder, "revoked"), "revoked", { token: revokedToken }, namespace);
   const listsToken = await boundServiceAccount(namespace, "lists-events", { role: "lists-events" });
   listsEvents = await writeKubeconfig(
     join(folder, "lists-events"),
@@ -140,6 +160,54 @@ describe("the dashboard of a user who may list Events but not watch them", () =>
     );
     expect((await read()).eventsProblem).toBe(
       `access denied: lists-events may not watch events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)`,
+    );
+  });
+});
+
+describe("the dashboard of a user whose right to change the models is revoked while the page is open", () => {
+  it("disables the buttons, naming the permission, once an action came back 403", async () => {
+    const { plugin, url } = await startDashboard(namespace, revoked);
+    dashboards.push(plugin);
+    const read = async () => ((await (await fetch(`${url}api/state`)).json()) as ShownState).models;
+    const other = async () => (await read()).find((model) => model.name === "other");
+    await waitFor(
+      "the page offers approve on other",
+      async () => (await other())?.actions.approve.version !== undefined,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      },
+    );
+    await kubectl(["delete", "rolebinding", "-n", namespace, "revoked"]);
+    await waitFor(
+      "the API server applies the revocation",
+      async () =>
+        (
+          await kubectl([
+            "auth",
+            "can-i",
+            "patch",
+            "embeddingmodels.jude.dev",
+            "-n",
+            namespace,
+            `--as=system:serviceaccount:${namespace}:revoked`,
+          ]).catch(() => "no")
+        ).trim() === "no",
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const denied = await fetch(`${url}api/models/${namespace}/other/approve`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(denied.status).toBe(403);
+    await waitFor(
+      "the page disables approve on other",
+      async () => (await other())?.actions.approve.refused !== undefined,
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    expect((await other())!.actions.approve.refused).toBe(
+      `access denied: revoked may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)`,
     );
   });
 });
