@@ -295,18 +295,27 @@ export class Cluster {
   }
 
   /**
-   * Whether the user may `verb` the JUDE `kind` in `namespace`, asked with a SelfSubjectAccessReview;
+   * Whether the user may `verb` the JUDE `kind` in `namespace` (any object of it, or the one named
+   * `name`: a Role may name the objects it grants), asked with a SelfSubjectAccessReview;
    * undefined when that cannot be told (the review itself refused or failed): the caller then
    * proceeds and the API server decides, as without the question.
    */
-  async mayI(verb: string, kind: string, namespace: string): Promise<boolean | undefined> {
+  async mayI(verb: string, kind: string, namespace: string, name?: string): Promise<boolean | undefined> {
     try {
       const review = (await this.#retrying(() =>
         this.api.create({
           apiVersion: "authorization.k8s.io/v1",
           kind: "SelfSubjectAccessReview",
           metadata: {},
-          spec: { resourceAttributes: { namespace, verb, group: "jude.dev", resource: plurals[kind] } },
+          spec: {
+            resourceAttributes: {
+              namespace,
+              verb,
+              group: "jude.dev",
+              resource: plurals[kind],
+              ...(name !== undefined && { name }),
+            },
+          },
         } as never),
       )) as { status?: { allowed?: boolean; evaluationError?: string } };
       if (review.status?.allowed === true) return true;

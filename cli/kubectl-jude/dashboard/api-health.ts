@@ -58,15 +58,15 @@ export function trackedListWatcher(
   health: ApiHealth,
   changed: () => void,
   now: () => number = Date.now,
-  /** What the page says for a failure (default: the error's own message). */
-  describe: (error: unknown) => unknown = (error) => error,
+  /** What the page says for a failure of a list or a watch (default: the error's own message). */
+  describe: (error: unknown, verb: "list" | "watch") => unknown = (error) => error,
 ): ListWatcher {
   const succeeded = () => {
     if (health.succeeded(collection)) changed();
   };
-  const failed = (error: unknown, signal: AbortSignal) => {
+  const failed = (error: unknown, signal: AbortSignal, verb: "list" | "watch") => {
     if (signal.aborted || hasStatus(error, 410)) return;
-    if (health.failed(collection, describe(error), now())) changed();
+    if (health.failed(collection, describe(error, verb), now())) changed();
   };
   return {
     list: async (signal) => {
@@ -75,7 +75,7 @@ export function trackedListWatcher(
         succeeded();
         return result;
       } catch (error) {
-        failed(error, signal);
+        failed(error, signal, "list");
         throw error;
       }
     },
@@ -94,7 +94,7 @@ export function trackedListWatcher(
           timeoutSeconds,
         );
       } catch (error) {
-        failed(error, signal);
+        failed(error, signal, "watch");
         throw error;
       }
     },

@@ -32,7 +32,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     // Approve and rollback are both a patch of the EmbeddingModel.
     permissions: new ActionPermissions({
       user,
-      mayPatch: (namespace) => options.cluster.mayI("patch", "EmbeddingModel", namespace),
+      allNamespaces: options.namespace === undefined,
+      mayPatch: (namespace, name) => options.cluster.mayI("patch", "EmbeddingModel", namespace, name),
     }),
     ...(options.namespace !== undefined && { namespace: options.namespace }),
     // The informers' own lines (a JSON record with a stack for every retry) are not for a terminal:

@@ -41,6 +41,7 @@ const hub = {
   state: () => ({ models: [] }),
   subscribe: () => () => undefined,
   refreshPermissions: () => undefined,
+  recheckPermissions: () => undefined,
 } as unknown as WatchHub;
 
 let server: DashboardServer | undefined;

@@ -138,6 +138,16 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
   };
 
   const act = async (request: IncomingMessage, response: ServerResponse, match: RegExpExecArray) => {
+    try {
+      await actOn(request, response, match);
+    } catch (error) {
+      // Refused by the API server: whether the buttons can work is asked again (a right revoked since).
+      if (failureAnswer(error).status === 403) options.hub.recheckPermissions(match[1] ?? "");
+      throw error;
+    }
+  };
+
+  const actOn = async (request: IncomingMessage, response: ServerResponse, match: RegExpExecArray) => {
     const [, namespace = "", name = "", action] = match;
     // The page offers actions only on the models it shows; another namespace is not this dashboard's.
     if (options.namespace !== undefined && namespace !== options.namespace)

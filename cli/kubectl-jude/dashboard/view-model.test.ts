@@ -241,7 +241,7 @@ describe("dashboardView", () => {
     const denied = "access denied: viewer may not patch embeddingmodels.jude.dev in namespace recs (…)";
     const state = dashboardView(objects(), {
       now,
-      actionsDenied: (namespace) => (namespace === "recs" ? denied : undefined),
+      actionsDenied: (namespace, name) => (namespace === "recs" && name === "minilm" ? denied : undefined),
     });
     expect(state.models[0]!.actions).toEqual({ approve: { refused: denied }, rollback: { refused: denied } });
     // Allowed, or not known (the review itself refused): the actions are decided as before.

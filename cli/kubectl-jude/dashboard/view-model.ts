@@ -246,10 +246,10 @@ export function dashboardView(
     /** Why Events cannot be listed or watched. */
     eventsProblem?: string;
     /**
-     * Why the user may not change the models of a namespace (no patch of embeddingmodels), undefined
-     * when allowed or not known: the actions are then refused with it, before any click.
+     * Why the user may not change a model (no patch of embeddingmodels), undefined when allowed or
+     * not known: the actions are then refused with it, before any click.
      */
-    actionsDenied?: (namespace: string) => string | undefined;
+    actionsDenied?: (namespace: string, name: string) => string | undefined;
   },
 ): DashboardState {
   const throughput = options.throughput ?? (() => undefined);
@@ -273,7 +273,7 @@ export function dashboardView(
       .filter((owned) => owned.namespace === view.namespace && owned.model === view.name)
       .map((owned) => owned.record);
     // A user who may not change the models here gets both actions refused with why, before any click.
-    const denied = options.actionsDenied?.(view.namespace);
+    const denied = options.actionsDenied?.(view.namespace, view.name);
     const { gates: _gates, pipelines: _pipelines, bootstraps, ...rest } = view;
     return {
       ...rest,

@@ -15,7 +15,7 @@ import type { Logger } from "../../../plumbing/logger.ts";
 import { hasStatus } from "../../../operator/runtime/api-error.ts";
 import { accessDenied } from "../cluster.ts";
 import { ApiHealth, trackedListWatcher } from "./api-health.ts";
-import type { ActionPermissions } from "./permissions.ts";
+import type { ActionPermissions, ModelRef } from "./permissions.ts";
 import { ThroughputTracker } from "./throughput.ts";
 import type { KubeEvent } from "./timeline.ts";
 import { dashboardView, throughputKey, type DashboardState, type OwnedVersionRecord } from "./view-model.ts";
@@ -71,11 +71,12 @@ export class WatchHub {
       name: string,
       options_: { labelSelector?: string; health?: ApiHealth; kind?: string } = {},
     ): Informer => {
-      // A 403 names the user, the permission and the role that grants it, as the plugin's refusals do.
-      const describe = (error: unknown): unknown =>
+      // A 403 names the user, the permission (a Role may grant list but not watch) and the role that
+      // grants it, as the plugin's refusals do.
+      const describe = (error: unknown, verb: "list" | "watch"): unknown =>
         options_.kind !== undefined && hasStatus(error, 403)
           ? accessDenied({
-              verb: "list",
+              verb,
               kind: options_.kind,
               namespace: options.namespace,
               user: options.user ?? "the current user",
@@ -136,7 +137,7 @@ export class WatchHub {
     await Promise.all([models, pipelines, bootstrapRuns].map((each) => each.waitForSync()));
     // The first page already knows whether its buttons can work (unless the review is slow to answer:
     // the page then starts with them enabled and is pushed the answer).
-    const permissions = this.#options.permissions?.refresh(this.#namespaces());
+    const permissions = this.#options.permissions?.refresh(this.#models());
     if (permissions !== undefined) {
       let timer: NodeJS.Timeout | undefined;
       const slow = new Promise<boolean>((resolve) => {
@@ -164,21 +165,29 @@ export class WatchHub {
    * whose answer is older than the permissions' TTL; pushes a new state when an answer changed.
    */
   refreshPermissions(): void {
-    void this.#options.permissions?.refresh(this.#namespaces()).then((changed) => {
+    void this.#options.permissions?.refresh(this.#models()).then((changed) => {
       if (changed) this.#schedule();
     });
   }
 
-  /** The namespaces whose models the page shows (the one watched, or each model's). */
-  #namespaces(): string[] {
-    if (this.#options.namespace !== undefined) return [this.#options.namespace];
-    return [
-      ...new Set(
-        this.#informers.models
-          .list()
-          .map((model) => (model as { metadata?: { namespace?: string } }).metadata?.namespace ?? "default"),
-      ),
-    ];
+  /**
+   * The API server refused an action in `namespace` (403): the right may have been revoked since it was
+   * last asked, so it is asked again now and the page pushed the answer (its buttons disabled).
+   */
+  recheckPermissions(namespace: string): void {
+    this.#options.permissions?.forget(namespace);
+    this.refreshPermissions();
+  }
+
+  /** The models the page shows: whether their actions can work is what the permissions ask. */
+  #models(): ModelRef[] {
+    return this.#informers.models.list().map((model) => {
+      const metadata = (model as { metadata?: { namespace?: string; name?: string } }).metadata;
+      return {
+        namespace: metadata?.namespace ?? this.#options.namespace ?? "default",
+        name: metadata?.name ?? "",
+      };
+    });
   }
 
   /** Subscribes to state changes; returns the unsubscribe function. */
@@ -229,8 +238,11 @@ export class WatchHub {
     const eventsProblem = apiServer === undefined ? this.#eventsHealth.problem()?.message : undefined;
     const permissions = this.#options.permissions;
     // A namespace never asked about (a model appeared in another one): asked now, pushed when answered.
-    if (permissions !== undefined && this.#namespaces().some((namespace) => permissions.unknown(namespace)))
-      void permissions.refresh(this.#namespaces(), true).then((changed) => {
+    if (
+      permissions !== undefined &&
+      this.#models().some((model) => permissions.unknown(model.namespace, model.name))
+    )
+      void permissions.refresh(this.#models(), true).then((changed) => {
         if (changed) this.#schedule();
       });
     return dashboardView(
@@ -247,7 +259,7 @@ export class WatchHub {
         ...(versionRecordsProblem !== undefined && { versionRecordsProblem }),
         ...(eventsProblem !== undefined && { eventsProblem }),
         ...(permissions !== undefined && {
-          actionsDenied: (namespace: string) => permissions.denied(namespace),
+          actionsDenied: (namespace: string, name: string) => permissions.denied(namespace, name),
         }),
         now: new Date(now),
         throughput: (key) => {

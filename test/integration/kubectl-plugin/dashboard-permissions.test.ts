@@ -1,0 +1,213 @@
+/**
+ * The dashboard's buttons for a user whose Role lets them change some models of a namespace, not all
+ * (RBAC `resourceNames`), against the testbed's API server: a SelfSubjectAccessReview without a name
+ * answers "no" for such a Role, yet the API server accepts the patch of the named model. The page
+ * offers the actions on the models the user may change and disables them, naming the permission, on
+ * the others.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { applyWithStatus } from "../../support/crds.ts";
+import { boundServiceAccount, writeKubeconfig } from "../../support/kubeconfigs.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
+import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
+
+const namespace = `dashboard-permissions-${process.pid}`;
+const folder = mkdtempSync(join(tmpdir(), "dashboard-permissions-"));
+let kubeconfig = "";
+let listsEvents = "";
+let revoked = "";
+const dashboards: ChildProcess[] = [];
+
+interface ShownState {
+  models: { name: string; actions: Record<"approve" | "rollback", { refused?: string; version?: string }> }[];
+}
+
+beforeAll(async () => {
+  await namespaceWithPromotingModel(namespace);
+  // A second model the user may not change.
+  const other = promotingModel();
+  other.metadata.name = "other";
+  await applyWithStatus(other, namespace, other.status);
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "minilm-owner", namespace },
+      rules: [
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+          verbs: ["get", "list", "watch"],
+        },
+        { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
+        // Only minilm may be changed.
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels"],
+          resourceNames: ["minilm"],
+          verbs: ["patch"],
+        },
+      ],
+    }),
+  );
+  const token = await boundServiceAccount(namespace, "minilm-owner", { role: "minilm-owner" });
+  kubeconfig = await writeKubeconfig(join(folder, "minilm-owner"), "minilm-owner", { token }, namespace);
+  // A Role that lists Events but may not watch them.
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "lists-events", namespace },
+      rules: [
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+          verbs: ["get", "list", "watch"],
+        },
+        { apiGroups: [""], resources: ["events"], verbs: ["get", "list"] },
+      ],
+    }),
+  );
+  // A Role that may change every model, whose RoleBinding the test deletes while the page is open.
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "changes-models", namespace },
+      rules: [
+        {
+          apiGroups: ["jude.dev"],
+          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+          verbs: ["get", "list", "watch", "patch"],
+        },
+        { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
+      ],
+    }),
+  );
+  const revokedToken = await boundServiceAccount(namespace, "revoked", { role: "changes-models" });
+  revoked = await writeKubeconfig(join(folder, "revoked"), "revoked", { token: revokedToken }, namespace);
+  const listsToken = await boundServiceAccount(namespace, "lists-events", { role: "lists-events" });
+  listsEvents = await writeKubeconfig(
+    join(folder, "lists-events"),
+    "lists-events",
+    { token: listsToken },
+    namespace,
+  );
+}, 120_000);
+
+afterAll(async () => {
+  for (const dashboard of dashboards) dashboard.kill("SIGTERM");
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+});
+
+describe("the dashboard of a user whose Role names the models it may change (resourceNames)", () => {
+  it("offers approve on the model it may patch, and the API server accepts it; disables it on the other", async () => {
+    const { plugin, url } = await startDashboard(namespace, kubeconfig);
+    dashboards.push(plugin);
+    const read = async () => (await (await fetch(`${url}api/state`)).json()) as ShownState;
+    await waitFor("the dashboard shows both models", async () => (await read()).models.length === 2, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    });
+    const { models } = await read();
+    const other = models.find((model) => model.name === "other");
+    const minilm = models.find((model) => model.name === "minilm");
+    expect(other!.actions.approve.refused).toBe(
+      `access denied: minilm-owner may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)`,
+    );
+    expect(minilm!.actions.approve).toEqual({
+      version: "minilm-v2",
+      summary: "approved cutover of minilm to minilm-v2",
+    });
+    // What the page offers, the API server does.
+    const done = await fetch(`${url}api/models/${namespace}/minilm/approve`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(done.status).toBe(200);
+    const model = await kubectlJson<ReturnType<typeof promotingModel>>([
+      "get",
+      "-n",
+      namespace,
+      "embeddingmodel/minilm",
+    ]);
+    expect(model.spec.promotion?.approvedVersion).toBe("minilm-v2");
+  });
+});
+
+describe("the dashboard of a user who may list Events but not watch them", () => {
+  it("says that it may not watch them, not that it may not list them", async () => {
+    const { plugin, url } = await startDashboard(namespace, listsEvents);
+    dashboards.push(plugin);
+    const read = async () => (await (await fetch(`${url}api/state`)).json()) as { eventsProblem?: string };
+    await waitFor(
+      "the page says why Events are not shown",
+      async () => (await read()).eventsProblem !== undefined,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      },
+    );
+    expect((await read()).eventsProblem).toBe(
+      `access denied: lists-events may not watch events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)`,
+    );
+  });
+});
+
+describe("the dashboard of a user whose right to change the models is revoked while the page is open", () => {
+  it("disables the buttons, naming the permission, once an action came back 403", async () => {
+    const { plugin, url } = await startDashboard(namespace, revoked);
+    dashboards.push(plugin);
+    const read = async () => ((await (await fetch(`${url}api/state`)).json()) as ShownState).models;
+    const other = async () => (await read()).find((model) => model.name === "other");
+    await waitFor(
+      "the page offers approve on other",
+      async () => (await other())?.actions.approve.version !== undefined,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      },
+    );
+    await kubectl(["delete", "rolebinding", "-n", namespace, "revoked"]);
+    await waitFor(
+      "the API server applies the revocation",
+      async () =>
+        (
+          await kubectl([
+            "auth",
+            "can-i",
+            "patch",
+            "embeddingmodels.jude.dev",
+            "-n",
+            namespace,
+            `--as=system:serviceaccount:${namespace}:revoked`,
+          ]).catch(() => "no")
+        ).trim() === "no",
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const denied = await fetch(`${url}api/models/${namespace}/other/approve`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(denied.status).toBe(403);
+    await waitFor(
+      "the page disables approve on other",
+      async () => (await other())?.actions.approve.refused !== undefined,
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    expect((await other())!.actions.approve.refused).toBe(
+      `access denied: revoked may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)`,
+    );
+  });
+});
