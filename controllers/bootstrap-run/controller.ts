@@ -6,7 +6,7 @@ import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import { labelKeys } from "../shared/labels.ts";
 import { labelValue } from "../shared/names.ts";
-import { reportReconcileError } from "../shared/reconcile-error.ts";
+import { reportNotSynced, reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
 import { ReplacedJobs } from "./run-store.ts";
@@ -50,6 +50,7 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
       { type: resourceTypes.pod, map: runOfShardPod, managedOnly: true },
     ],
     concurrency: settings.concurrency,
+    reportNotSynced: (context, cause) => reportNotSynced(resourceTypes.bootstrapRun, context, cause),
     reportFailure: (context, failure) => reportReconcileError(resourceTypes.bootstrapRun, context, failure),
     reconcile: (context) =>
       reconcileBootstrapRun(context, {

@@ -5,7 +5,7 @@
 import { Registry } from "prom-client";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
-import { reportReconcileError } from "../shared/reconcile-error.ts";
+import { reportNotSynced, reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { labelKeys } from "../shared/labels.ts";
 import { labelValue } from "../shared/names.ts";
@@ -83,6 +83,7 @@ export function embeddingModelController(
       { type: resourceTypes.pod, map: modelOfPod, managedOnly: true },
     ],
     concurrency: settings.concurrency,
+    reportNotSynced: (context, cause) => reportNotSynced(resourceTypes.embeddingModel, context, cause),
     reportFailure: (context, failure) => reportReconcileError(resourceTypes.embeddingModel, context, failure),
     reconcile: (context) => reconcileEmbeddingModel(context, reconcileSettings),
     close: () => stores.close(),

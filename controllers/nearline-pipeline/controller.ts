@@ -5,7 +5,7 @@ import type { NearlinePipeline } from "../../crds/index.ts";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
-import { reportReconcileError } from "../shared/reconcile-error.ts";
+import { reportNotSynced, reportReconcileError } from "../shared/reconcile-error.ts";
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { labelKeys } from "../shared/labels.ts";
 import { labelValue } from "../shared/names.ts";
@@ -82,6 +82,7 @@ export function nearlinePipelineController(
       },
     ],
     concurrency: settings.concurrency,
+    reportNotSynced: (context, cause) => reportNotSynced(resourceTypes.nearlinePipeline, context, cause),
     reportFailure: (context, failure) =>
       reportReconcileError(resourceTypes.nearlinePipeline, context, failure),
     reconcile: (context) =>

@@ -6,8 +6,10 @@ import { assertStoreUrl } from "../../store/connection.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
 import {
   describeFailure,
+  notSyncedVerdict,
   redactSecrets,
   reconcileErrorVerdict,
+  reportNotSynced,
   reportReconcileError,
 } from "./reconcile-error.ts";
 
@@ -166,5 +168,63 @@ describe("reportReconcileError", () => {
 
   it("is Stalled, so kstatus and Argo CD report it instead of waiting", () => {
     expect(reconcileErrorVerdict(failure)).toMatchObject({ state: "Stalled", reason: "ReconcileError" });
+  });
+});
+
+describe("reportNotSynced", () => {
+  const key = { namespace: "recs", name: "jobs" };
+  const cause =
+    'cannot list deployments.apps in namespace recs, which the operator\'s RBAC does not allow (see the rules of the chart\'s templates/rbac.yaml): 403 Forbidden User "system:serviceaccount:ops:operator" cannot list resource "deployments"';
+  const pipeline = (status: Record<string, unknown>): KubeObject => ({
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "NearlinePipeline",
+    metadata: { name: "jobs", namespace: "recs", generation: 2 },
+    status,
+  });
+
+  it("turns the object Stalled with ReconcileError naming the list, keeps the rest, records a Warning", async () => {
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline({ lag: 5 })] });
+    await reportNotSynced(resourceTypes.nearlinePipeline, context, cause);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status as {
+      lag: number;
+      conditions: { type: string; status: string; reason: string; message: string }[];
+    };
+    expect(status.lag).toBe(5);
+    const stalled = status.conditions.find((entry) => entry.type === "Stalled")!;
+    expect(stalled).toMatchObject({ status: "True", reason: "ReconcileError" });
+    expect(stalled.message).toBe(
+      `not reconciled until the operator can list what it reads (retrying): ${cause}`,
+    );
+    expect((calls[1] as Extract<RecordedCall, { verb: "event" }>).message).toBe(stalled.message);
+  });
+
+  it("writes nothing when the object says so already, is gone or is being deleted", async () => {
+    const said = pipeline({
+      conditions: [
+        {
+          type: "Stalled",
+          status: "True",
+          reason: "ReconcileError",
+          message: notSyncedVerdict(cause).message,
+          lastTransitionTime: "2026-12-01T00:00:00Z",
+        },
+      ],
+    });
+    const deleting = pipeline({});
+    deleting.metadata!.deletionTimestamp = "2026-12-02T12:00:00Z";
+    const worlds: Record<string, KubeObject[]>[] = [
+      { NearlinePipeline: [said] },
+      {},
+      { NearlinePipeline: [deleting] },
+    ];
+    for (const objects of worlds) {
+      const { context, calls } = fakeContext(key, objects);
+      await reportNotSynced(resourceTypes.nearlinePipeline, context, cause);
+      expect(calls).toEqual([]);
+    }
   });
 });

@@ -3,11 +3,15 @@
 // and Flux health checks report it as degraded instead of waiting forever), a one-line message naming
 // the cause, and a Warning Event. The rest of the status stays as the last successful reconcile wrote
 // it; the next successful reconcile replaces the trio with the controller's own verdict. The runtime
-// decides when a failure is persistent (operator/runtime/failure-streaks.ts).
+// decides when a failure is persistent (operator/runtime/failure-streaks.ts). An object the runtime does
+// not reconcile at all, because an informer its reconcile reads from could not list (the operator's
+// RBAC refuses it), says so the same way: Stalled with reason ReconcileError naming the resource, the
+// namespace and the API server's answer, and a Warning Event, written once rather than on each retry.
 import { credentialQueryParameters } from "../../crds/patterns.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
-import { conditionTime, type Kstatus } from "./conditions.ts";
+import type { Condition } from "../../crds/index.ts";
+import { conditionSays, conditionTime, findCondition, type Kstatus } from "./conditions.ts";
 import { writeVerdictKeepingStatus } from "./status-writer.ts";
 import { headOf } from "./text.ts";
 
@@ -96,4 +100,33 @@ export async function reportReconcileError(
   const verdict = reconcileErrorVerdict(failure);
   await writeVerdictKeepingStatus(context, object, verdict);
   context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
+}
+
+/** The kstatus verdict of an object not reconciled because its cache could not list (`cause`). */
+export function notSyncedVerdict(cause: string): Kstatus {
+  return {
+    state: "Stalled",
+    reason: reconcileErrorReason,
+    message: `not reconciled until the operator can list what it reads (retrying): ${redactSecrets(cause)}`,
+  };
+}
+
+/**
+ * Writes into the status of the object of `type` at `context.key` (as its own informer holds it) that
+ * it is not reconciled and why, keeping every other field, and records a Warning Event; nothing when
+ * its Stalled condition says so already (an earlier operator process wrote it).
+ */
+export async function reportNotSynced(
+  type: ResourceType,
+  context: ReconcileContext,
+  cause: string,
+): Promise<void> {
+  const object = context.cache.get(type, context.key);
+  if (object === undefined || object.metadata?.deletionTimestamp) return;
+  const verdict = notSyncedVerdict(cause);
+  const conditions = (object.status as { conditions?: Condition[] } | undefined)?.conditions;
+  const stalled = findCondition(conditions, "Stalled");
+  if (stalled?.status === "True" && conditionSays(stalled, verdict.reason, verdict.message)) return;
+  await writeVerdictKeepingStatus(context, object, verdict);
+  context.events.warning(object, reconcileErrorReason, verdict.message);
 }

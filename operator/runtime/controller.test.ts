@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../plumbing/logger.ts";
+import { KubeApiError } from "./api-error.ts";
 import { Controller } from "./controller.ts";
-import type { InformerCache } from "./informer-cache.ts";
+import type { InformerCache, Unsynced } from "./informer-cache.ts";
 import type { InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { createOperatorMetrics } from "./metrics.ts";
@@ -31,6 +32,7 @@ function setUp() {
     get: () => cached,
     list: () => [],
     syncedIn: () => true,
+    unsyncedIn: () => [],
   } as unknown as InformerCache;
   const client = {
     apply: async (_path: string, object: KubeObject) => {
@@ -97,6 +99,68 @@ describe("controller", () => {
     deliver("Bootstrapping");
     await drained(controller);
     expect(announced).toEqual(["new -> Deploying", "Deploying -> Bootstrapping"]);
+    await controller.stop();
+  });
+
+  it("says once per cause why a key of a namespace that cannot be listed waits, until it is reconciled", async () => {
+    const refused = (statusCode: number): Unsynced => ({
+      resource: "deployments.apps",
+      namespaced: true,
+      namespace: "ns",
+      error: new KubeApiError(
+        statusCode,
+        `GET /apis/apps/v1/namespaces/ns/deployments: ${statusCode} refused`,
+      ),
+    });
+    let unsynced: Unsynced[] = [refused(403)];
+    const cache = {
+      use: () => undefined,
+      get: () => modelAt("1", undefined),
+      list: () => [],
+      unsyncedIn: (namespace: string) => (namespace === "ns" ? unsynced : []),
+    } as unknown as InformerCache;
+    const told: string[] = [];
+    let reconciled = 0;
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => void (reconciled += 1),
+        reportNotSynced: async (context, cause) => void told.push(`${context.key.name}: ${cause}`),
+      },
+      { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+    );
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toEqual([
+      "shop: cannot list deployments.apps in namespace ns, which the operator's RBAC does not allow " +
+        "(see the rules of the chart's templates/rbac.yaml): GET /apis/apps/v1/namespaces/ns/deployments: 403 refused",
+    ]);
+    // Retried (its status write's watch event, the delayed retry): nothing said again.
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toHaveLength(1);
+    expect(reconciled).toBe(0);
+    // Another namespace is reconciled as usual.
+    controller.queue.add("other/shop");
+    await drained(controller);
+    expect(reconciled).toBe(1);
+    // The list succeeds: the key is reconciled (which writes the controller's own status).
+    unsynced = [];
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(reconciled).toBe(2);
+    // A server error rather than a refusal may pass: not said before the key waited a failure's time.
+    unsynced = [refused(500)];
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toHaveLength(1);
+    // Refused again after a reconcile: said again.
+    unsynced = [refused(403)];
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toHaveLength(2);
     await controller.stop();
   });
 });

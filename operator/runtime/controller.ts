@@ -8,15 +8,16 @@
 // reconcile succeeds (the chart's JudeReconcileFailing alert reads it). A write refused because the
 // namespace is being deleted ends the reconcile as done: the object goes with its namespace, and its
 // deletion is reconciled like any other (a retry could only be refused again, and was an error storm
-// each time a namespace of models was deleted).
+// each time a namespace of models was deleted). A key of a namespace whose informers could not list
+// (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause.
 import type { Logger } from "../../plumbing/logger.ts";
 import { isNamespaceTerminating } from "./api-error.ts";
 import { createControllerClient, type CachedControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
-import type { InformerCache } from "./informer-cache.ts";
+import { describeUnsynced, type InformerCache, type Unsynced } from "./informer-cache.ts";
 import type { KubeClient } from "./kube-client.ts";
 import type { OperatorMetrics } from "./metrics.ts";
-import { FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
+import { defaultFailurePolicy, FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
 import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
 import { RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
 import { WorkQueue } from "./work-queue.ts";
@@ -52,6 +53,8 @@ export class Controller {
   readonly #client: CachedControllerClient;
   readonly #events: EventRecorder;
   readonly #streaks: FailureStreaks;
+  /** Keys waiting for their namespace's informers to list: since when, and the cause reported. */
+  readonly #waiting = new Map<string, { sinceMs: number; reported?: string }>();
   #workers: Promise<void>[] = [];
   /** The signal given to start(): aborted when this replica lost the Lease or ran out of drain time. */
   #leading: AbortSignal | undefined;
@@ -170,12 +173,15 @@ export class Controller {
     // again; the delayed add is for a watch that never brings it.
     // A namespace whose informers could not list yet (RBAC forbids it): the cache would show its
     // children as missing. Wait for the list; the informer's adds queue its objects once it succeeds.
-    if (!cache.syncedIn(objectKey.namespace)) {
+    const unsynced = cache.unsyncedIn(objectKey.namespace);
+    if (unsynced.length > 0) {
       log.debug("the cache of this namespace has not listed yet; reconciling later");
       metrics.reconciles.inc({ controller: name, result: "deferred" });
+      await this.#reportNotSynced(key, this.#context(objectKey, log, signal), unsynced);
       this.queue.addAfter(key, notSyncedRetryMs);
       return;
     }
+    this.#waiting.delete(key);
     const unseenMs = this.#client.statusWriteUnseenFor(this.definition.primary, objectKey);
     if (unseenMs !== undefined) {
       log.debug(
@@ -186,15 +192,7 @@ export class Controller {
       this.queue.addAfter(key, unseenMs);
       return;
     }
-    const context: ReconcileContext = {
-      key: objectKey,
-      cache,
-      client: this.#client,
-      events: this.#events,
-      log,
-      signal,
-      fence: () => this.#checkFence(),
-    };
+    const context = this.#context(objectKey, log, signal);
     const stopTimer = metrics.reconcileDuration.startTimer({ controller: name });
     try {
       const result = await this.definition.reconcile(context);
@@ -224,6 +222,45 @@ export class Controller {
       this.queue.addRateLimited(key);
     } finally {
       stopTimer();
+    }
+  }
+
+  #context(key: ObjectKey, log: Logger, signal: AbortSignal): ReconcileContext {
+    return {
+      key,
+      cache: this.#dependencies.cache,
+      client: this.#client,
+      events: this.#events,
+      log,
+      signal,
+      fence: () => this.#checkFence(),
+    };
+  }
+
+  /**
+   * Hands why a key waits to the definition's reportNotSynced: once per cause (a retry that finds the
+   * same cause writes nothing: no status churn, no repeated Event), at once when the lists were
+   * refused for permissions, otherwise once the key has waited as long as a failing one before it is
+   * reported (a list that fails once at start-up and then succeeds is not worth a Stalled object).
+   */
+  async #reportNotSynced(key: string, context: ReconcileContext, unsynced: Unsynced[]): Promise<void> {
+    const nowMs = Date.now();
+    const waiting = this.#waiting.get(key) ?? { sinceMs: nowMs };
+    this.#waiting.set(key, waiting);
+    const report = this.definition.reportNotSynced;
+    const cause = describeUnsynced(unsynced);
+    if (report === undefined || cause === undefined || waiting.reported === cause.message) return;
+    const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
+    if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
+    context.log.warn(
+      { cause: cause.message },
+      "not reconciled until the cache can list; saying so on the object",
+    );
+    try {
+      await report(context, cause.message);
+      waiting.reported = cause.message;
+    } catch (error) {
+      context.log.warn({ err: error }, "could not say on the object why it is not reconciled");
     }
   }
 

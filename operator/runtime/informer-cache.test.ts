@@ -3,7 +3,8 @@
 // namespaces' of a cluster-wide informer) would make one resync of n models cost n².
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../plumbing/logger.ts";
-import { InformerCache } from "./informer-cache.ts";
+import { KubeApiError } from "./api-error.ts";
+import { describeUnsynced, InformerCache } from "./informer-cache.ts";
 import type { KubeClient, ListResult } from "./kube-client.ts";
 import { createOperatorMetrics } from "./metrics.ts";
 import { resourcePath, resourceTypes } from "./resource-types.ts";
@@ -206,5 +207,80 @@ describe("InformerCache.health, which /readyz shows to anyone who can reach the 
     expect(long.length).toBeLessThanOrEqual(600);
     expect(long.startsWith("watch /apis: 500 <html>xxx")).toBe(true);
     expect(long).toMatch(/… \(\d+ more characters\)$/);
+  });
+});
+
+describe("InformerCache.unsyncedIn", () => {
+  const type = resourceTypes.deployment;
+  const refusal = (namespace: string) =>
+    new KubeApiError(
+      403,
+      `GET ${resourcePath(type, namespace)}: 403 Forbidden deployments.apps is forbidden: User "system:serviceaccount:ops:operator" cannot list resource "deployments" in API group "apps" in the namespace "${namespace}"\nAuthorization: Bearer abc.def`,
+      "Forbidden",
+    );
+
+  /** A cache of Deployments over `namespaces` (undefined: all) whose list of `refused` is refused. */
+  async function started(namespaces: string[] | undefined, refused: string | undefined) {
+    const client = fakeClient(new Map());
+    const list = client.list.bind(client);
+    client.list = async (path, ...rest) => {
+      if (path === resourcePath(type, refused)) throw refusal(refused ?? "");
+      return list(path, ...rest);
+    };
+    const cache = new InformerCache({
+      client,
+      ...(namespaces !== undefined ? { namespaces } : {}),
+      log: silentLogger(),
+      metrics: createOperatorMetrics(),
+    });
+    cache.use(type, { managedOnly: true });
+    await cache.start();
+    return cache;
+  }
+
+  it("names the refused namespace's informer, and only for that namespace", async () => {
+    const cache = await started(["team-a", "team-b"], "team-b");
+    expect(cache.unsyncedIn("team-a")).toEqual([]);
+    expect(cache.syncedIn("team-a")).toBe(true);
+    const unsynced = cache.unsyncedIn("team-b");
+    expect(unsynced.map(({ resource, namespace }) => ({ resource, namespace }))).toEqual([
+      { resource: "deployments.apps", namespace: "team-b" },
+    ]);
+    expect(cache.syncedIn("team-b")).toBe(false);
+    const described = describeUnsynced(unsynced)!;
+    expect(described.forbidden).toBe(true);
+    expect(described.message).toMatch(
+      /^cannot list deployments\.apps in namespace team-b, which the operator's RBAC does not allow \(see the rules of the chart's templates\/rbac\.yaml\): GET \/apis\/apps\/v1\/namespaces\/team-b\/deployments: 403 Forbidden .*cannot list resource "deployments"/,
+    );
+    // One line, without the credential.
+    expect(described.message).not.toContain("\n");
+    expect(described.message).not.toContain("abc.def");
+    await cache.stop();
+  });
+
+  it("names all namespaces when the cluster-wide list is refused, for every namespace", async () => {
+    const cache = await started(undefined, undefined);
+    expect(cache.unsyncedIn("team-a")).toHaveLength(1);
+    expect(describeUnsynced(cache.unsyncedIn("anything"))!.message).toMatch(
+      /^cannot list deployments\.apps in all namespaces, which the operator's RBAC/,
+    );
+    await cache.stop();
+  });
+
+  it("says nothing while no list has failed, and tells a server error from a refusal", () => {
+    const entry = { resource: "deployments.apps", namespaced: true, namespace: "team-a" };
+    expect(describeUnsynced([{ ...entry, error: undefined }])).toBeUndefined();
+    const failed = describeUnsynced([{ ...entry, error: new KubeApiError(500, "GET x: 500 boom") }])!;
+    expect(failed).toEqual({
+      message: "cannot list deployments.apps in namespace team-a: GET x: 500 boom",
+      forbidden: false,
+    });
+    const several = describeUnsynced([
+      { ...entry, error: new KubeApiError(403, "no") },
+      { resource: "nodes", namespaced: false, namespace: undefined, error: new KubeApiError(403, "no") },
+    ])!;
+    expect(several.message).toMatch(
+      /^cannot list deployments\.apps in namespace team-a, .* \(and 1 more resource lists\): no$/,
+    );
   });
 });

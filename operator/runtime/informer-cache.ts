@@ -5,6 +5,7 @@
 import type { Logger } from "../../plumbing/logger.ts";
 import { managedBy, labelKeys } from "../../controllers/shared/labels.ts";
 import { cacheTransforms } from "./cache-transforms.ts";
+import { KubeApiError } from "./api-error.ts";
 import { Informer, type InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { apiListWatcher } from "./list-watcher.ts";
@@ -16,6 +17,48 @@ import type { CacheReader, KubeObject, ObjectKey } from "./types.ts";
 
 /** The label selector of informers that only need objects the operator made. */
 export const managedSelector = `${labelKeys.managedBy}=${managedBy}`;
+
+/** An informer that has not listed yet (InformerCache.unsyncedIn). */
+export interface Unsynced {
+  /** plural.group, as RBAC rules and kubectl name it (`deployments.apps`). */
+  resource: string;
+  namespaced: boolean;
+  /** The namespace it lists; undefined when it lists all namespaces (or the type is cluster-scoped). */
+  namespace: string | undefined;
+  /** Its last list error; undefined before its first try. */
+  error: unknown;
+}
+
+/**
+ * Why a reconcile in a namespace waits, as one bounded line without credentials (readinessText) for a
+ * condition or an Event: the first informer that could not list — which resource, where and the API
+ * server's answer — and how many others; `forbidden` when every one of them was refused for
+ * permissions (401/403: the operator's RBAC, which no retry fixes). Undefined while none has tried yet.
+ */
+export function describeUnsynced(
+  unsynced: readonly Unsynced[],
+): { message: string; forbidden: boolean } | undefined {
+  const failed = unsynced.filter((entry) => entry.error !== undefined);
+  const [first] = failed;
+  if (first === undefined) return undefined;
+  const forbidden = failed.every(
+    (entry) => entry.error instanceof KubeApiError && [401, 403].includes(entry.error.statusCode),
+  );
+  const where =
+    first.namespace !== undefined
+      ? ` in namespace ${first.namespace}`
+      : first.namespaced
+        ? " in all namespaces"
+        : "";
+  const hint = forbidden
+    ? ", which the operator's RBAC does not allow (see the rules of the chart's templates/rbac.yaml)"
+    : "";
+  const others = failed.length > 1 ? ` (and ${failed.length - 1} more resource lists)` : "";
+  return {
+    message: `cannot list ${first.resource}${where}${hint}${others}: ${readinessText(first.error)}`,
+    forbidden,
+  };
+}
 
 interface Registration {
   type: ResourceType;
@@ -112,11 +155,32 @@ export class InformerCache implements CacheReader {
    * own (when watching a list of namespaces) and those of all namespaces or cluster-scoped types.
    */
   syncedIn(namespace: string): boolean {
-    return [...this.#registrations.values()].every((registration) =>
-      registration.informers.every((informer, index) => {
+    return this.unsyncedIn(namespace).length === 0;
+  }
+
+  /**
+   * The informers a reconcile in `namespace` may read from that have not listed yet, and why: the
+   * resource, the namespace the informer lists (undefined: all namespaces, or a cluster-scoped type)
+   * and its last list error (undefined before its first try).
+   */
+  unsyncedIn(namespace: string): Unsynced[] {
+    return [...this.#registrations.values()].flatMap((registration) =>
+      registration.informers.flatMap((informer, index) => {
+        if (informer.synced) return [];
         // Informers of a namespaced type watched per namespace come in this.#namespaces' order.
-        const scoped = registration.type.namespaced && this.#namespaces !== undefined;
-        return informer.synced || (scoped && this.#namespaces?.[index] !== namespace);
+        const scope =
+          registration.type.namespaced && this.#namespaces !== undefined
+            ? this.#namespaces[index]
+            : undefined;
+        if (scope !== undefined && scope !== namespace) return [];
+        return [
+          {
+            resource: resourceName(registration.type),
+            namespaced: registration.type.namespaced,
+            namespace: scope,
+            error: informer.syncError,
+          },
+        ];
       }),
     );
   }

@@ -166,6 +166,15 @@ export interface ControllerDefinition {
    */
   reportFailure?: (context: ReconcileContext, failure: ReconcileFailure) => Promise<void>;
   /**
+   * Shows on the primary object that it is not reconciled because an informer its reconcile reads from
+   * could not list (the operator's RBAC refuses it in that namespace, or cluster-wide): `cause` names
+   * the resource, the namespace and the API server's answer, in one bounded line. The runtime calls it
+   * once per cause while the key waits (not on each retry), at once when the list was refused for
+   * permissions and otherwise once the wait lasted as long as a failure takes to be reported; the
+   * first reconcile after the list succeeded writes the controller's own status again.
+   */
+  reportNotSynced?: (context: ReconcileContext, cause: string) => Promise<void>;
+  /**
    * Releases what the reconciles keep open between passes (store connections), once, at shutdown
    * after they stopped: an open socket would keep the process alive after "operator stopped".
    */

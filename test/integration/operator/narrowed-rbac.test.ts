@@ -5,11 +5,15 @@
 // operator crashing or stalling silently. And an operator whose Role loses list and watch on
 // Deployments while it runs: its Deployments' cache can no longer follow the cluster, and once the
 // informer has been silent for --watch-stale-seconds /readyz fails naming the API server's refusal.
+// And an operator that may not list Deployments in one namespace from the start: the model there is
+// not reconciled, and says so on itself (Stalled, ReconcileError, a Warning Event) once, until the
+// Role allows the list and the model is reconciled.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { serverPort } from "../../../operator/runtime/health-server.ts";
+import { kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
@@ -17,6 +21,8 @@ import {
   condition,
   cpuModel,
   getObject,
+  type Json,
+  type Listed,
   listObjects,
   useOperatorWithRbac,
 } from "./operator-harness.ts";
@@ -133,6 +139,103 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
       new RegExp(
         `\\[-\\]informer:deployments\\.apps/${namespace} no successful watch activity for \\d+ s \\(limit 10 s\\): .*cannot (list|watch) resource "deployments"`,
       ),
+    );
+  });
+});
+
+describe("an operator whose Role lacks list and watch on Deployments in one namespace", () => {
+  const allowed = `narrowed-listed-${process.pid}`;
+  const unlisted = `narrowed-nolist-${process.pid}`;
+  const unlistedRole = `${role}-nolist`;
+  /** The chart's rules without list and watch on Deployments. */
+  const withoutDeploymentList = (): Rule[] =>
+    chartRules().map((rule) =>
+      rule.resources.includes("deployments")
+        ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
+        : rule,
+    );
+  const operator = useOperatorWithRbac({
+    name: unlistedRole,
+    namespaces: [allowed, unlisted],
+    clusterRoles: { [unlistedRole]: chartRules(), [`${unlistedRole}-narrow`]: withoutDeploymentList() },
+    roleBindings: { [allowed]: unlistedRole, [unlisted]: `${unlistedRole}-narrow` },
+    objects: [cpuModel(allowed, "minilm", { replicas: 1 }), cpuModel(unlisted, "minilm", { replicas: 1 })],
+  });
+
+  /** The Warning Events of the model in the unlisted namespace with reason ReconcileError. */
+  const reconcileErrorEvents = async (): Promise<Json[]> =>
+    (
+      await kubectlJson<Listed>([
+        "get",
+        "events",
+        "-n",
+        unlisted,
+        "--field-selector",
+        "involvedObject.kind=EmbeddingModel,involvedObject.name=minilm,reason=ReconcileError,type=Warning",
+      ])
+    ).items;
+
+  /** The embedding-model controller's deferred reconciles so far. */
+  const deferred = async (): Promise<number> =>
+    (
+      (await operator().manager.metrics.registry.getSingleMetric("jude_operator_reconciles_total")?.get())
+        ?.values ?? []
+    )
+      .filter((value) => value.labels.controller === "embedding-model" && value.labels.result === "deferred")
+      .reduce((sum, value) => sum + value.value, 0);
+
+  it("says on the model why it is not reconciled, once, until the list is allowed", async () => {
+    await waitFor(
+      `a Deployment of the model in ${allowed}`,
+      async () =>
+        (await listObjects("deployments", allowed, "app.kubernetes.io/managed-by=jude-operator")).length > 0,
+      { timeoutMs: 60_000 },
+    );
+    await waitFor(
+      `the model in ${unlisted} Stalled`,
+      async () => condition(await getObject("embeddingmodel/minilm", unlisted), "Stalled")?.status === "True",
+      { timeoutMs: 60_000 },
+    );
+    const said = (await getObject("embeddingmodel/minilm", unlisted))!;
+    const stalled = condition(said, "Stalled")!;
+    expect(stalled.reason).toBe("ReconcileError");
+    expect(stalled.message).toContain(`cannot list deployments.apps in namespace ${unlisted}`);
+    expect(stalled.message).toMatch(/cannot list resource "deployments" in API group "apps"/);
+    expect(condition(said, "Ready")?.status).toBe("False");
+    await waitFor(
+      `a Warning Event on the model in ${unlisted}`,
+      async () => (await reconcileErrorEvents()).length > 0,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+
+    // Deferred again (by its own status write's watch event, and every few seconds): nothing new said.
+    const before = await deferred();
+    await waitFor("two more deferred reconciles", async () => (await deferred()) >= before + 2, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    });
+    const later = (await getObject("embeddingmodel/minilm", unlisted))!;
+    expect((later.metadata as Json).resourceVersion).toBe((said.metadata as Json).resourceVersion);
+    const events = await reconcileErrorEvents();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.count ?? 1).toBe(1);
+    expect(events[0]!.message).toContain(`cannot list deployments.apps in namespace ${unlisted}`);
+
+    // The Role allows the list again: the model is reconciled, and says what its controller says.
+    await apply([clusterRole(`${unlistedRole}-narrow`, chartRules())]);
+    await waitFor(
+      `a Deployment of the model in ${unlisted}`,
+      async () =>
+        (await listObjects("deployments", unlisted, "app.kubernetes.io/managed-by=jude-operator")).length > 0,
+      { timeoutMs: 90_000 },
+    );
+    await waitFor(
+      `the model in ${unlisted} no longer Stalled with ReconcileError`,
+      async () =>
+        condition(await getObject("embeddingmodel/minilm", unlisted), "Stalled")?.reason !== "ReconcileError",
+      { timeoutMs: 30_000 },
     );
   });
 });
