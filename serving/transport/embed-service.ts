@@ -92,8 +92,10 @@ function embedStream(
     if (finished) return; // read after the stream was ended: the client resends it elsewhere
     if (ending !== undefined) {
       // Read once asked to end: answered at once (the client resends it on its new connection), so a
-      // client that keeps writing cannot keep the stream open until the connection is cut.
+      // client that keeps writing cannot keep the stream open until the connection is cut. Counted
+      // with its code, as a request refused while draining is.
       const servingError = ending;
+      recordOutcome(context, "grpc", "EmbedStream", performance.now(), servingError);
       const error = {
         grpcCode: toGrpcStatus(servingError).code,
         code: servingError.publicCode,

@@ -145,8 +145,10 @@ function teiStream(
     if (ending !== undefined) {
       // Read once asked to end: not embedded, so a client that keeps writing cannot keep the stream
       // open until the connection is cut; the stream ends with the reason after the answers before
-      // it, also if the client half-closes next (the request is not answered, so not OK).
+      // it, also if the client half-closes next (the request is not answered, so not OK). Counted
+      // with the reason's code, as a request refused while draining is.
       const reason = ending;
+      recordOutcome(context, "grpc", "tei.EmbedStream", performance.now(), reason);
       void chain.then(() => {
         if (!ended && !call.cancelled) fail(reason);
       });
