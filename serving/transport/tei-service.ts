@@ -17,7 +17,7 @@ import {
   unary,
 } from "./grpc-call.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
-import { onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
+import { countRefusedInStream, onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
 import { StreamWindow } from "./stream-window.ts";
 import { teiInfo } from "./tei-info.ts";
 import { teiHeaders, teiMetadata, type TeiMetadata } from "./tei-metadata.ts";
@@ -145,10 +145,9 @@ function teiStream(
     if (ending !== undefined) {
       // Read once asked to end: not embedded, so a client that keeps writing cannot keep the stream
       // open until the connection is cut; the stream ends with the reason after the answers before
-      // it, also if the client half-closes next (the request is not answered, so not OK). Counted
-      // with the reason's code, as a request refused while draining is.
+      // it, also if the client half-closes next (the request is not answered, so not OK).
       const reason = ending;
-      recordOutcome(context, "grpc", "tei.EmbedStream", performance.now(), reason);
+      countRefusedInStream(context, "tei.EmbedStream", reason);
       void chain.then(() => {
         if (!ended && !call.cancelled) fail(reason);
       });
