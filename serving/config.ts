@@ -74,7 +74,8 @@ export const servingConfigSchema = z
          * get 30 s more; HTTP: `Connection: close` on the next answer), and the client reconnects.
          * A Kubernetes Service balances connections, not calls: without this, a busy client (a
          * nearline worker, a query encoder) stays on the pod it first reached, and pods added by
-         * scaling out never get its calls. grpc-js adds ±10% jitter so clients do not reconnect at once.
+         * scaling out never get its calls. ±10% jitter per connection so clients do not reconnect at
+         * once. An age beyond 2^31 - 1 ms (about 24.8 days, the longest a timer waits) is taken as that.
          */
         maxConnectionAgeMs: z.number().int().min(1000).default(120_000),
         /**

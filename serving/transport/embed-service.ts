@@ -16,7 +16,7 @@ import {
 } from "./embed-messages.ts";
 import { assertDecoded, authorize, unary } from "./grpc-call.ts";
 import { asServingError, toGrpcStatus } from "./status-mapping.ts";
-import { onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
+import { countRefusedInStream, onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
 import { StreamWindow } from "./stream-window.ts";
 
 interface StreamResponse {
@@ -94,6 +94,7 @@ function embedStream(
       // Read once asked to end: answered at once (the client resends it on its new connection), so a
       // client that keeps writing cannot keep the stream open until the connection is cut.
       const servingError = ending;
+      countRefusedInStream(context, "EmbedStream", servingError);
       const error = {
         grpcCode: toGrpcStatus(servingError).code,
         code: servingError.publicCode,

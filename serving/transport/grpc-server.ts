@@ -26,6 +26,12 @@ export const GRPC_SERVICE_NAMES = [
  */
 const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
 
+/**
+ * The longest delay a Node timer waits (about 24.8 days); given more, it fires after 1 ms. A longer
+ * maximum age (the config allows any) is taken as this, and grpc-js takes it as no age at all.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Options of the gRPC listener. */
 export interface GrpcServerOptions {
   host: string;
@@ -77,7 +83,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcL
   if (ownServers === undefined)
     server = new Server({
       ...serverOptions,
-      "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
+      "grpc.max_connection_age_ms": Math.min(options.maxConnectionAgeMs, MAX_TIMER_MS),
       "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
     });
   const ages = ageConnections(ownServers, options.maxConnectionAgeMs, MAX_CONNECTION_AGE_GRACE_MS);
@@ -202,7 +208,7 @@ function trackConnections(ownServers: ReadonlyMap<unknown, unknown> | undefined)
  * new connection), and the connection's signal (`signalOf`, by the peer address grpc-js reports for
  * a call) is aborted with MAX_CONNECTION_AGE, so its open streams answer what they have in flight and
  * end with that retryable UNAVAILABLE (see onStreamEnd) rather than being cut. What is still open
- * `graceMs` later is cut. Sessions are seen on the HTTP/2 servers grpc-js listens with (from
+ * `graceMs` later is cut. An age past MAX_TIMER_MS is that long. Sessions are seen on the HTTP/2 servers grpc-js listens with (from
  * `start()`, once bound); without them (`ownServers` undefined) grpc-js ages the connections itself.
  */
 function ageConnections(
@@ -221,23 +227,26 @@ function ageConnections(
     if (peer) byPeer.set(peer, aged);
     const jitter = (Math.random() * 2 - 1) * (maxAgeMs / 10);
     let grace: NodeJS.Timeout | undefined;
-    const age = setTimeout(() => {
-      timers.delete(age);
-      if (session.closed || session.destroyed) return;
-      try {
-        session.goaway(http2Constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1, Buffer.from("max_age"));
-      } catch {
-        session.destroy(); // closed meanwhile
-        return;
-      }
-      session.close();
-      aged.abort(servingErrors.maxConnectionAge());
-      grace = setTimeout(() => {
-        timers.delete(grace!);
-        session.destroy();
-      }, graceMs).unref();
-      timers.add(grace);
-    }, maxAgeMs + jitter).unref();
+    const age = setTimeout(
+      () => {
+        timers.delete(age);
+        if (session.closed || session.destroyed) return;
+        try {
+          session.goaway(http2Constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1, Buffer.from("max_age"));
+        } catch {
+          session.destroy(); // closed meanwhile
+          return;
+        }
+        session.close();
+        aged.abort(servingErrors.maxConnectionAge());
+        grace = setTimeout(() => {
+          timers.delete(grace!);
+          session.destroy();
+        }, graceMs).unref();
+        timers.add(grace);
+      },
+      Math.min(maxAgeMs + jitter, MAX_TIMER_MS),
+    ).unref();
     timers.add(age);
     session.once("close", () => {
       clearTimeout(age);

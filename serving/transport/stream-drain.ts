@@ -1,5 +1,6 @@
 /** How an open stream learns that it should finish: the server drains, or its connection grew old. */
 import { isServingError, servingErrors, type ServingError } from "../core/errors.ts";
+import { recordOutcome, type CallContext } from "./call-context.ts";
 
 /** The events of a grpc-js server stream that say it is over. */
 export interface ClosingStream {
@@ -36,3 +37,13 @@ export function onStreamEnd(
 
 /** The signal a stream of a call listens to for its end (see onStreamEnd); one per call. */
 export type StreamEndSignal = (call: { getPeer(): string }) => AbortSignal;
+
+/**
+ * Counts a request a stream read once `reason` asked it to end and did not embed. One refused by a
+ * drain is counted (UNAVAILABLE), as when such requests went to the draining embedder; one refused at
+ * its connection's maximum age is not: that happens on every connection of a streaming client every
+ * `maxConnectionAgeMs`, is no server error, and JudeServingErrors pages on UNAVAILABLE above 1%.
+ */
+export function countRefusedInStream(context: CallContext, method: string, reason: ServingError): void {
+  if (reason.code === "DRAINING") recordOutcome(context, "grpc", method, performance.now(), reason);
+}

@@ -17,7 +17,7 @@ import {
   unary,
 } from "./grpc-call.ts";
 import { toGrpcStatus } from "./status-mapping.ts";
-import { onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
+import { countRefusedInStream, onStreamEnd, type StreamEndSignal } from "./stream-drain.ts";
 import { StreamWindow } from "./stream-window.ts";
 import { teiInfo } from "./tei-info.ts";
 import { teiHeaders, teiMetadata, type TeiMetadata } from "./tei-metadata.ts";
@@ -147,6 +147,7 @@ function teiStream(
       // open until the connection is cut; the stream ends with the reason after the answers before
       // it, also if the client half-closes next (the request is not answered, so not OK).
       const reason = ending;
+      countRefusedInStream(context, "tei.EmbedStream", reason);
       void chain.then(() => {
         if (!ended && !call.cancelled) fail(reason);
       });
