@@ -20,6 +20,17 @@ export function defaultMaxInputsPerCall(maxConcurrentRequests: number): number {
 }
 
 const port = z.number().int().min(0).max(65_535);
+
+/** The longest a Node timer waits: beyond it a timer fires after 1 ms instead (a wait of weeks would cut at once). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A wait in milliseconds that a timer can hold. */
+const timerMs = (min: number) =>
+  z
+    .number()
+    .int()
+    .min(min)
+    .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest a timer waits)`);
 const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
 
 /**
@@ -68,7 +79,7 @@ export const servingConfigSchema = z
          * abandoned connections cannot pile up (the HTTP side closes idle keep-alives after 65 s).
          * Clients reconnect on their next call. Above common load-balancer idle timeouts.
          */
-        grpcIdleConnectionMs: z.number().int().min(1000).default(300_000),
+        grpcIdleConnectionMs: timerMs(1000).default(300_000),
         /**
          * Every connection is ended after this long, whether busy or not (gRPC: GOAWAY, running calls
          * get 30 s more; HTTP: `Connection: close` on the next answer), and the client reconnects.
@@ -82,7 +93,7 @@ export const servingConfigSchema = z
          * Longest an HTTP request may take to arrive, body included (408 and the connection closed
          * beyond it): a slow sender holds part of the shared budget for request bodies until then.
          */
-        httpRequestTimeoutMs: z.number().int().min(1000).default(30_000),
+        httpRequestTimeoutMs: timerMs(1000).default(30_000),
       })
       .prefault({}),
     backend: z
@@ -113,7 +124,7 @@ export const servingConfigSchema = z
     tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
     auth: z.object({ tokenFile: z.string().min(1) }).optional(),
     /** Time allowed for in-flight calls to finish after SIGTERM; keep below terminationGracePeriodSeconds. */
-    drainTimeoutMs: z.number().int().positive().default(25_000),
+    drainTimeoutMs: timerMs(1).default(25_000),
     /** Absent: JUDE_LOG_LEVEL, else info (plumbing/logger.ts). */
     logLevel: z.enum(LOG_LEVELS).optional(),
   })

@@ -11,7 +11,7 @@ import { Batcher } from "./core/batcher.ts";
 import { Embedder } from "./core/embedder.ts";
 import type { BatchLimits } from "./core/queue.ts";
 import type { ModelIdentity } from "./core/types.ts";
-import type { ServingConfig } from "./config.ts";
+import { MAX_TIMER_MS, type ServingConfig } from "./config.ts";
 import { createServingMetrics, type ServingMetrics } from "./metrics.ts";
 import { readModelManifest, resolveModel } from "./model-manifest.ts";
 import { loadTokenizer } from "./tokenizer/tokenizer.ts";
@@ -260,9 +260,6 @@ async function loadModel(config: ServingConfig, modelPath: string, targets: Load
 
 /** How long gRPC calls still running when the drain ends get before they are cancelled. */
 const GRPC_SHUTDOWN_GRACE_MS = 1_000;
-
-/** The longest delay a Node timer takes (a longer one fires at once): a longer drain waits this long. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What a shutdown stops, in order. */
 interface ShutdownParts {

@@ -3,6 +3,7 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type { EventEmitter } from "node:events";
 import { constants as http2Constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
+import { MAX_TIMER_MS } from "../config.ts";
 import { servingErrors } from "../core/errors.ts";
 import type { CallContext } from "./call-context.ts";
 import { embeddingServiceHandlers } from "./embed-service.ts";
@@ -26,11 +27,7 @@ export const GRPC_SERVICE_NAMES = [
  */
 const MAX_CONNECTION_AGE_GRACE_MS = 30_000;
 
-/**
- * The longest delay a Node timer waits (about 24.8 days); given more, it fires after 1 ms. A longer
- * maximum age (the config allows any) is taken as this, and grpc-js takes it as no age at all.
- */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+// A longer maximum age (the config allows any) is taken as MAX_TIMER_MS, which grpc-js reads as no age.
 
 /** Options of the gRPC listener. */
 export interface GrpcServerOptions {
