@@ -28,6 +28,16 @@ describe("work queue", () => {
     expect(await drainNow(queue)).toEqual(["ns/a", "ns/b"]);
   });
 
+  it("holds a key queued further ahead than a timer can wait (2^31 - 1 ms) instead of handing it out at once", async () => {
+    // A Node timer given more than 2^31 - 1 ms fires after 1 ms: a far requeue became a hot loop.
+    vi.useRealTimers();
+    const queue = new WorkQueue();
+    queue.addAfter("ns/far", 40 * 24 * 3600 * 1000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(queue.length).toBe(0);
+    queue.shutDown();
+  });
+
   it("merges repeated adds of a waiting key into one entry, in first-add order", async () => {
     const queue = new WorkQueue();
     for (const key of ["ns/a", "ns/b", "ns/a", "ns/a", "ns/c", "ns/b"]) queue.add(key);

@@ -13,6 +13,9 @@ export interface WorkQueueObserver {
 }
 
 /** A merging, exclusive, rate-limited queue of string keys. */
+/** The longest a Node timer waits. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class WorkQueue {
   readonly #queue: string[] = [];
   /** Keys waiting to be processed (in #queue, or re-added while processing), with when they were queued. */
@@ -54,10 +57,15 @@ export class WorkQueue {
       if (pending.dueMs <= dueMs) return;
       clearTimeout(pending.timer);
     }
-    const timer = setTimeout(() => {
-      this.#delayed.delete(key);
-      this.add(key);
-    }, delayMs);
+    // A timer given more than 2^31 - 1 ms fires after 1 ms; a key due later wakes at that cap (about
+    // 24.8 days) instead, and its reconcile queues it again for what is left.
+    const timer = setTimeout(
+      () => {
+        this.#delayed.delete(key);
+        this.add(key);
+      },
+      Math.min(delayMs, MAX_TIMER_MS),
+    );
     this.#delayed.set(key, { dueMs, timer });
   }
 
