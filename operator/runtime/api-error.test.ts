@@ -24,6 +24,27 @@ const terminating = JSON.stringify({
 });
 
 describe("API errors", () => {
+  it("say what to do when an apply names a field the CRD on the server does not declare", () => {
+    // What kube-apiserver 1.34 answered a status apply under an older EmbeddingModel CRD (captured).
+    const body = JSON.stringify({
+      kind: "Status",
+      apiVersion: "v1",
+      status: "Failure",
+      message:
+        'failed to create typed patch object (ns/third; jude.dev/v1alpha1, Kind=EmbeddingModel): .status.versions[version="v1"].endpoint: field not declared in schema',
+      code: 500,
+    });
+    const error = apiErrorFrom(
+      500,
+      "PATCH /apis/jude.dev/v1alpha1/namespaces/ns/embeddingmodels/third/status",
+      body,
+    );
+    expect(error.message).toMatch(
+      /an older CRD: apply the CRDs of the operator's release.*endpoint: field not declared/,
+    );
+    expect(apiErrorFrom(500, "GET x", "etcdserver: request timed out").message).not.toMatch(/older CRD/);
+  });
+
   it("keep the Status's causes and tell a terminating namespace apart", () => {
     const error = apiErrorFrom(403, "PATCH /api/v1/namespaces/scale-term/configmaps/new1", terminating);
     expect(error.causes).toEqual(["NamespaceTerminating"]);

@@ -51,6 +51,12 @@ export function apiErrorFrom(
   } catch {
     // Not a Status object (a proxy's HTML page, say): keep the text.
   }
+  // A server-side apply naming a field the server's schema lacks is refused whole (500, no reason):
+  // with a JUDE resource, the installed CRD is older than this operator (an upgrade with the CRDs left
+  // behind, crds.install=false), and every status write of that kind fails until the CRDs are applied.
+  // The hint comes first: a condition message keeps a few hundred characters (reconcile-error.ts).
+  if (statusCode === 500 && /field not declared in schema/.test(message))
+    message = `the API server's schema lacks a field this operator writes (an older CRD: apply the CRDs of the operator's release): ${message}`;
   const retryAfterSeconds =
     retryAfter == null || !/^\s*\d+\s*$/.test(retryAfter) ? undefined : Number(retryAfter);
   return new KubeApiError(

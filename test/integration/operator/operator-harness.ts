@@ -10,8 +10,9 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { imagesFor } from "../../../controllers/shared/image.ts";
 import { controllerFactories } from "../../../operator/controllers.ts";
+import type { LeaderElectionOptions } from "../../../operator/runtime/leader-elector.ts";
 import { Manager } from "../../../operator/runtime/manager.ts";
-import { createRootLogger, silentLogger } from "../../../plumbing/logger.ts";
+import { createRootLogger, silentLogger, type Logger } from "../../../plumbing/logger.ts";
 import type { WorkloadPlacement } from "../../../controllers/shared/placement.ts";
 import type { NearlinePipelineInput } from "../../../crds/index.ts";
 import { installCrds as installJudeCrds } from "../../support/crds.ts";
@@ -122,6 +123,10 @@ export function startInProcessOperator(
     watchTimeoutSeconds?: number;
     /** How long a key fails before its object is told (ReconcileError; the operator's 60 s when absent). */
     reconcileErrorAfterMs?: number;
+    /** Where the manager logs (silent, or warnings with JUDE_TEST_LOG=1, when absent). */
+    log?: Logger;
+    /** Leader election (none when absent: the only replica leads). */
+    leaderElection?: LeaderElectionOptions;
   } = {},
 ): {
   manager: Manager;
@@ -134,15 +139,21 @@ export function startInProcessOperator(
     namespaces,
     // JUDE_TEST_LOG=1 shows the controllers' failed reconciles (warnings: they are retried, not thrown
     // here) and errors.
-    log: process.env.JUDE_TEST_LOG
-      ? createRootLogger({ component: "operator-test", level: "warn" })
-      : silentLogger(),
+    log:
+      options.log ??
+      (process.env.JUDE_TEST_LOG
+        ? createRootLogger({ component: "operator-test", level: "warn" })
+        : silentLogger()),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: options.watchStaleMs ?? 300_000,
     ...(options.watchTimeoutSeconds !== undefined
       ? { watchTimeoutSeconds: options.watchTimeoutSeconds }
       : {}),
     drainMs: 10_000,
+    ...(options.reconcileErrorAfterMs !== undefined
+      ? { reconcileErrorAfterMs: options.reconcileErrorAfterMs }
+      : {}),
+    ...(options.leaderElection !== undefined ? { leaderElection: options.leaderElection } : {}),
   });
   const settings = {
     images: testImages,

@@ -226,7 +226,7 @@ async function isReadyInner(details: KubeDetails): Promise<boolean> {
   return api.status === 200 && cm.status === 200 && scheduler.status === 200;
 }
 
-function writeKubeconfig(details: KubeDetails, pki: Pki): void {
+function writeKubeconfig(details: Pick<KubeDetails, "kubeconfig" | "apiPort">, pki: Pki): void {
   writeFileSync(
     details.kubeconfig,
     [
@@ -252,14 +252,21 @@ function writeKubeconfig(details: KubeDetails, pki: Pki): void {
   );
 }
 
-function startEtcd(details: KubeDetails): number {
+/** Where a control plane keeps its data and logs: the testbed's state dir, or a test's own folder. */
+interface PlaneDirs {
+  data: string;
+  log: (name: string) => string;
+}
+const testbedDirs = (): PlaneDirs => ({ data: dir(), log: logs });
+
+function startEtcd(details: Pick<KubeDetails, "etcdPort" | "etcdPeerPort">, at = testbedDirs()): number {
   const peer = `http://127.0.0.1:${details.etcdPeerPort}`;
   const client = `http://127.0.0.1:${details.etcdPort}`;
   return startDaemon(
     etcdBinary(),
     [
       "--name=testbed",
-      `--data-dir=${join(dir(), "etcd")}`,
+      `--data-dir=${join(at.data, "etcd")}`,
       `--listen-client-urls=${client}`,
       `--advertise-client-urls=${client}`,
       `--listen-peer-urls=${peer}`,
@@ -268,11 +275,15 @@ function startEtcd(details: KubeDetails): number {
       "--unsafe-no-fsync",
       "--log-level=warn",
     ],
-    { logFile: logs("etcd") },
+    { logFile: at.log("etcd") },
   );
 }
 
-function startApiServer(details: KubeDetails, pki: Pki): number {
+function startApiServer(
+  details: Pick<KubeDetails, "etcdPort" | "apiPort"> & { network: Pick<NetworkPlan, "serviceCidr"> },
+  pki: Pki,
+  at = testbedDirs(),
+): number {
   return startDaemon(
     join(kubeBinDir(), "kube-apiserver"),
     [
@@ -293,7 +304,7 @@ function startApiServer(details: KubeDetails, pki: Pki): number {
       "--enable-priority-and-fairness=false",
       "--v=1",
     ],
-    { logFile: logs("kube-apiserver") },
+    { logFile: at.log("kube-apiserver") },
   );
 }
 
@@ -334,4 +345,59 @@ function startScheduler(details: KubeDetails): number {
     ],
     { logFile: logs("kube-scheduler") },
   );
+}
+
+/** A private control plane a test started and stops: its kubeconfig, and how to stop it. */
+export interface BareApiServer {
+  kubeconfig: string;
+  /** Stops kube-apiserver and etcd and deletes the folder. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * etcd + kube-apiserver only (no controller-manager, scheduler or nodes), from the testbed's cached
+ * binaries, on fresh ports, with data, PKI and logs under `root` (created; removed by `stop`): for tests
+ * that do what must never happen to the shared testbed (delete the JUDE CRDs). Nothing runs pods: a
+ * Deployment stays without any, and namespaces are never finalized away (no namespace controller).
+ */
+export async function startBareApiServer(root: string): Promise<BareApiServer> {
+  mkdirSync(root, { recursive: true });
+  const at: PlaneDirs = { data: root, log: (name) => join(root, "logs", `${name}.log`) };
+  const pki = await ensurePki(join(root, "pki"), at.log("pki"));
+  const details = {
+    etcdPort: await freePort(),
+    etcdPeerPort: await freePort(),
+    apiPort: await freePort(),
+    kubeconfig: join(root, "kubeconfig"),
+    // Only the API server's ClusterIP allocator reads it; nothing routes it.
+    network: { serviceCidr: "10.0.0.0/24" },
+  };
+  writeKubeconfig(details, pki);
+  const pids: number[] = [];
+  const stop = async (): Promise<void> => {
+    for (const pid of pids.splice(0).reverse()) await stopDaemon(pid);
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    pids.push(startEtcd(details, at));
+    await waitFor(
+      "private etcd health",
+      async () => (await probe(`http://127.0.0.1:${details.etcdPort}/health`)).status === 200,
+    );
+    pids.push(startApiServer(details, pki, at));
+    await waitFor(
+      "private kube-apiserver /readyz",
+      async () =>
+        (
+          await probe(`https://127.0.0.1:${details.apiPort}/readyz`, adminTls(pki)).catch(() => ({
+            status: 0,
+          }))
+        ).status === 200,
+      { timeoutMs: 120_000 },
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { kubeconfig: details.kubeconfig, stop };
 }
