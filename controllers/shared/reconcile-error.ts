@@ -114,7 +114,8 @@ export function notSyncedVerdict(cause: string): Kstatus {
 /**
  * Writes into the status of the object of `type` at `context.key` (as its own informer holds it) that
  * it is not reconciled and why, keeping every other field, and records a Warning Event; nothing when
- * its Stalled condition says so already (an earlier operator process wrote it).
+ * its Stalled condition says so already about its current generation (an earlier operator process
+ * wrote it).
  */
 export async function reportNotSynced(
   type: ResourceType,
@@ -126,7 +127,14 @@ export async function reportNotSynced(
   const verdict = notSyncedVerdict(cause);
   const conditions = (object.status as { conditions?: Condition[] } | undefined)?.conditions;
   const stalled = findCondition(conditions, "Stalled");
-  if (stalled?.status === "True" && conditionSays(stalled, verdict.reason, verdict.message)) return;
+  // Said already only when said about this generation: kstatus reads Stalled at no other.
+  const generation = object.metadata?.generation;
+  const current =
+    generation === undefined ||
+    ((object.status as { observedGeneration?: number } | undefined)?.observedGeneration === generation &&
+      stalled?.observedGeneration === generation);
+  if (stalled?.status === "True" && current && conditionSays(stalled, verdict.reason, verdict.message))
+    return;
   await writeVerdictKeepingStatus(context, object, verdict);
   context.events.warning(object, reconcileErrorReason, verdict.message);
 }
