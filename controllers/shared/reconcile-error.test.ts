@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
+import { KubeApiError } from "../../operator/runtime/api-error.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import { credentialQueryParameters } from "../../crds/patterns.ts";
 import { assertStoreUrl } from "../../store/connection.ts";
@@ -263,5 +264,24 @@ describe("reportNotSynced after a restart", () => {
       observedGeneration: number;
     };
     expect(status.observedGeneration).toBe(3);
+  });
+});
+
+describe("reportNotSynced where the status may not be written", () => {
+  it("still records the Warning Event, and says the write failed", async () => {
+    const key = { namespace: "recs", name: "jobs" };
+    const cause = "cannot list deployments.apps in namespace recs: 403 Forbidden";
+    const object: KubeObject = {
+      apiVersion: "jude.dev/v1alpha1",
+      kind: "NearlinePipeline",
+      metadata: { name: "jobs", namespace: "recs", generation: 1 },
+    };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [object] });
+    const refused = new KubeApiError(403, "PATCH .../nearlinepipelines/jobs/status: 403 Forbidden");
+    context.client.applyStatus = async () => {
+      throw refused;
+    };
+    await expect(reportNotSynced(resourceTypes.nearlinePipeline, context, cause)).rejects.toBe(refused);
+    expect(summarizeCalls(calls)).toEqual(["event Warning ReconcileError"]);
   });
 });

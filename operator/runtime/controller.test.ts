@@ -215,3 +215,42 @@ describe("controller: a key waiting for its namespace's lists", () => {
     await controller.stop();
   });
 });
+
+describe("controller: a key waiting for its namespace's lists whose status it may not write", () => {
+  it("does not send the refused status write again at each retry", async () => {
+    const unsynced: Unsynced[] = [
+      {
+        resource: "deployments.apps",
+        namespaced: true,
+        namespace: "ns",
+        error: new KubeApiError(403, "GET /apis/apps/v1/namespaces/ns/deployments: 403 refused"),
+      },
+    ];
+    const cache = {
+      use: () => undefined,
+      get: () => modelAt("1", undefined),
+      list: () => [],
+      unsyncedIn: () => unsynced,
+    } as unknown as InformerCache;
+    let writes = 0;
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => undefined,
+        reportNotSynced: async () => {
+          writes += 1;
+          throw new KubeApiError(403, "PATCH .../embeddingmodels/shop/status: 403 Forbidden refused");
+        },
+      },
+      { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+    );
+    controller.start(new AbortController().signal);
+    for (let retry = 0; retry < 3; retry += 1) {
+      controller.queue.add("ns/shop");
+      await drained(controller);
+    }
+    expect(writes).toBe(1);
+    await controller.stop();
+  });
+});

@@ -11,7 +11,7 @@
 // each time a namespace of models was deleted). A key of a namespace whose informers could not list
 // (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause.
 import type { Logger } from "../../plumbing/logger.ts";
-import { isNamespaceTerminating } from "./api-error.ts";
+import { isNamespaceTerminating, KubeApiError } from "./api-error.ts";
 import { createControllerClient, type CachedControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import { describeUnsynced, type InformerCache, type Unsynced } from "./informer-cache.ts";
@@ -266,6 +266,10 @@ export class Controller {
       waiting.reported = reported;
     } catch (error) {
       context.log.warn({ err: error }, "could not say on the object why it is not reconciled");
+      // Refused for permissions (the operator may not write its status there either): each retry
+      // would only be refused again, one request per object every few seconds. Said again when the
+      // cause, the object or its generation changes.
+      if (error instanceof KubeApiError && [401, 403].includes(error.statusCode)) waiting.reported = reported;
     }
   }
 

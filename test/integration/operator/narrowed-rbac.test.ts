@@ -288,3 +288,47 @@ describe("an operator that may not list Deployments in a namespace whose model's
     });
   });
 });
+
+describe("an operator that may neither list Deployments nor write model status in a namespace", () => {
+  const namespace = `narrowed-nostatus-${process.pid}`;
+  const mutedRole = `${role}-nostatus`;
+  useOperatorWithRbac({
+    name: mutedRole,
+    namespaces: [namespace],
+    clusterRoles: {
+      [mutedRole]: chartRules().flatMap((rule) =>
+        rule.resources.includes("deployments")
+          ? [{ ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }]
+          : rule.resources.includes("embeddingmodels/status")
+            ? [
+                {
+                  ...rule,
+                  resources: rule.resources.filter((resource) => resource !== "embeddingmodels/status"),
+                },
+              ]
+            : [rule],
+      ),
+    },
+    roleBindings: { [namespace]: mutedRole },
+    objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
+  });
+
+  it("says why the model is not reconciled in a Warning Event", async () => {
+    const events = async (): Promise<Json[]> =>
+      (
+        await kubectlJson<Listed>([
+          "get",
+          "events",
+          "-n",
+          namespace,
+          "--field-selector",
+          "involvedObject.kind=EmbeddingModel,involvedObject.name=minilm,reason=ReconcileError,type=Warning",
+        ])
+      ).items;
+    await waitFor(`a Warning Event on the model in ${namespace}`, async () => (await events()).length > 0, {
+      timeoutMs: 60_000,
+    }).catch(() => undefined);
+    const [event] = await events();
+    expect(event?.message).toContain(`cannot list deployments.apps in namespace ${namespace}`);
+  });
+});
