@@ -10,6 +10,7 @@ import { reportNotSynced, reportReconcileError } from "../shared/reconcile-error
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { reconcileBootstrapRun } from "./reconcile.ts";
 import { ReplacedJobs } from "./run-store.ts";
+import { isFinished } from "./run-status.ts";
 import { bootstrapFailedGauge, bootstrapShardGauges } from "./run-metrics.ts";
 
 /** The runs of the namespace that are not finished (what a pipeline or model change may unblock). */
@@ -50,7 +51,13 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
       { type: resourceTypes.pod, map: runOfShardPod, managedOnly: true },
     ],
     concurrency: settings.concurrency,
-    reportNotSynced: (context, cause) => reportNotSynced(resourceTypes.bootstrapRun, context, cause),
+    // A finished run waits on no list, and its reconcile never writes its status again: a Stalled
+    // written on it would turn a Succeeded run Ready=False for good.
+    reportNotSynced: async (context, cause) => {
+      const raw = context.cache.get<BootstrapRun & KubeObject>(resourceTypes.bootstrapRun, context.key);
+      if (raw !== undefined && isFinished(raw)) return;
+      await reportNotSynced(resourceTypes.bootstrapRun, context, cause);
+    },
     reportFailure: (context, failure) => reportReconcileError(resourceTypes.bootstrapRun, context, failure),
     reconcile: (context) =>
       reconcileBootstrapRun(context, {

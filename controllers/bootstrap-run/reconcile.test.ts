@@ -314,6 +314,17 @@ describe("reconcileBootstrapRun", () => {
     // Still Stalled at the next reconcile: no second Event.
     objects.BootstrapRun = [{ ...run, status: written.status }];
     expect((await reconcile(objects)).filter((call) => call.verb === "event")).toEqual([]);
+    // Stalled before for another cause (the run was not reconciled: its namespace's Jobs could not be
+    // listed, or its reconciles kept failing): the pods' cause is news, and said.
+    const notReconciled = (written.status.conditions as { type: string }[]).map((condition) =>
+      condition.type === "Stalled"
+        ? { ...condition, reason: "ReconcileError", message: "cannot list" }
+        : condition,
+    );
+    objects.BootstrapRun = [{ ...run, status: { ...written.status, conditions: notReconciled } }];
+    expect((await reconcile(objects)).filter((call) => call.verb === "event")).toEqual([
+      expect.objectContaining({ type: "Warning", reason: "PodFailing" }),
+    ]);
   });
 
   describe("names shard pods that ended while the run goes on (the Job retries or replaces them)", () => {

@@ -243,8 +243,10 @@ export async function reconcileBootstrapRun(
     record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);
   }
   // Stalled but not Failed (shard pods the kubelet cannot run; a completed Job whose checkpoints cannot
-  // be read): the phase does not change, so the phase's Events never say it. Once, as it turns.
-  const wasStalled = findCondition(run.status?.conditions, "Stalled")?.status === "True";
+  // be read): the phase does not change, so the phase's Events never say it. Once, as it turns (or as
+  // its cause does: Stalled before as ReconcileError, because it was not reconciled, is another cause).
+  const stalledBefore = findCondition(run.status?.conditions, "Stalled");
+  const wasStalled = stalledBefore?.status === "True" && stalledBefore.reason === decision.standing.reason;
   if (!wasStalled && decision.standing.state === "Stalled" && decision.status.phase !== "Failed")
     context.events.warning(raw, decision.standing.reason, decision.standing.message);
   return decision.status.phase === "Succeeded" || decision.status.phase === "Failed"

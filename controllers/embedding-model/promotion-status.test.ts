@@ -226,3 +226,33 @@ describe("parity comparison", () => {
     if (problem !== undefined) expect(result.firstMismatch).toContain(problem);
   });
 });
+
+describe("promotionEvents of a model Stalled before for another cause", () => {
+  it("records the new cause's Warning (the model was not reconciled, then stalls on its own)", () => {
+    const decision = {
+      phases: {},
+      records: [],
+      verdict: { state: "Stalled", reason: "VersionRedefined", message: "version v1 was redefined" },
+    } as unknown as Parameters<typeof promotionEvents>[1];
+    const notReconciled = {
+      conditions: ["Ready", "Reconciling", "Stalled"].map((type) => ({
+        type,
+        status: type === "Stalled" ? "True" : "False",
+        reason: "ReconcileError",
+        message: "not reconciled until the operator can list what it reads (retrying): cannot list …",
+        lastTransitionTime: "2026-12-01T00:00:00Z",
+      })),
+    } as Parameters<typeof promotionEvents>[0];
+    expect(promotionEvents(notReconciled, decision)).toEqual([
+      { warning: true, reason: "VersionRedefined", message: "version v1 was redefined" },
+    ]);
+    // Stalled so already: nothing again.
+    const stalledSo = {
+      conditions: notReconciled!.conditions!.map((condition) => ({
+        ...condition,
+        reason: "VersionRedefined",
+      })),
+    };
+    expect(promotionEvents(stalledSo, decision)).toEqual([]);
+  });
+});

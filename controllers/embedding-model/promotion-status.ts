@@ -169,8 +169,10 @@ export function promotionEvents(
   }
   // The kstatus verdict's own Event when it turns Ready or Stalled (what `kubectl describe` users scan).
   const verdict = decision.verdict;
-  const was = previous?.conditions?.find((condition) => condition.type === verdict.state)?.status;
-  if (was !== "True" && verdict.state !== "Reconciling")
+  const was = previous?.conditions?.find((condition) => condition.type === verdict.state);
+  // Stalled before for another cause (ReconcileError: the model was not reconciled) is a turn too.
+  const said = was?.status === "True" && (verdict.state !== "Stalled" || was.reason === verdict.reason);
+  if (!said && verdict.state !== "Reconciling")
     events.push({
       warning: verdict.state === "Stalled",
       reason: verdict.state === "Ready" ? "Ready" : verdict.reason,

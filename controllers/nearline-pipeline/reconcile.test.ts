@@ -404,6 +404,29 @@ describe("reconcileNearlinePipeline", () => {
     ]);
   });
 
+  it("says the cause in a Warning when a pipeline Stalled for another cause (not reconciled) stalls on this one", async () => {
+    const notReconciled = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
+      object.status = {
+        conditions: ["Ready", "Reconciling", "Stalled"].map((type) => ({
+          type,
+          status: type === "Stalled" ? "True" : "False",
+          reason: "ReconcileError",
+          message: "not reconciled until the operator can list what it reads (retrying): cannot list …",
+          lastTransitionTime: "2026-12-01T00:00:00Z",
+        })),
+      };
+    }) as KubeObject;
+    const calls = await reconcile({
+      NearlinePipeline: [notReconciled],
+      Secret: [secret],
+      Deployment: [retired],
+    });
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ModelNotFound",
+    ]);
+  });
+
   it("reports CaughtUp from the workers' lag against the model's maxLagSeconds", async () => {
     const objects = pipelineWithWorker();
     const caughtUp = (calls: RecordedCall[]) =>

@@ -329,9 +329,10 @@ async function writePipelineStatus(
 ): Promise<void> {
   await writeStatus(context, raw, fields, [...kstatusConditions(verdict), caughtUp]);
   const previous = (raw.status as NearlinePipelineStatus | undefined)?.conditions;
-  const before = findCondition(previous, verdict.state)?.status;
-  if (before !== "True" && verdict.state === "Ready")
+  const before = findCondition(previous, verdict.state);
+  if (before?.status !== "True" && verdict.state === "Ready")
     context.events.normal(raw, verdict.reason, verdict.message);
-  if (before !== "True" && verdict.state === "Stalled")
-    context.events.warning(raw, verdict.reason, verdict.message);
+  // Stalled for another cause before (ReconcileError: it was not reconciled) is a turn too.
+  const stalledSo = before?.status === "True" && before.reason === verdict.reason;
+  if (!stalledSo && verdict.state === "Stalled") context.events.warning(raw, verdict.reason, verdict.message);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
+import { KubeApiError } from "../../operator/runtime/api-error.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import { credentialQueryParameters } from "../../crds/patterns.ts";
 import { assertStoreUrl } from "../../store/connection.ts";
@@ -204,12 +205,14 @@ describe("reportNotSynced", () => {
 
   it("writes nothing when the object says so already, is gone or is being deleted", async () => {
     const said = pipeline({
+      observedGeneration: 2,
       conditions: [
         {
           type: "Stalled",
           status: "True",
           reason: "ReconcileError",
           message: notSyncedVerdict(cause).message,
+          observedGeneration: 2,
           lastTransitionTime: "2026-12-01T00:00:00Z",
         },
       ],
@@ -226,5 +229,59 @@ describe("reportNotSynced", () => {
       await reportNotSynced(resourceTypes.nearlinePipeline, context, cause);
       expect(calls).toEqual([]);
     }
+  });
+});
+
+describe("reportNotSynced after a restart", () => {
+  it("writes again when the Stalled condition saying so is about an older generation", async () => {
+    const key = { namespace: "recs", name: "jobs" };
+    const cause = "cannot list deployments.apps in namespace recs: 403 Forbidden";
+    const stale: KubeObject = {
+      apiVersion: "jude.dev/v1alpha1",
+      kind: "NearlinePipeline",
+      metadata: { name: "jobs", namespace: "recs", generation: 3 },
+      status: {
+        observedGeneration: 2,
+        conditions: [
+          {
+            type: "Stalled",
+            status: "True",
+            reason: "ReconcileError",
+            message: notSyncedVerdict(cause).message,
+            observedGeneration: 2,
+            lastTransitionTime: "2026-12-01T00:00:00Z",
+          },
+        ],
+      },
+    };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [stale] });
+    await reportNotSynced(resourceTypes.nearlinePipeline, context, cause);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status as {
+      observedGeneration: number;
+    };
+    expect(status.observedGeneration).toBe(3);
+  });
+});
+
+describe("reportNotSynced where the status may not be written", () => {
+  it("still records the Warning Event, and says the write failed", async () => {
+    const key = { namespace: "recs", name: "jobs" };
+    const cause = "cannot list deployments.apps in namespace recs: 403 Forbidden";
+    const object: KubeObject = {
+      apiVersion: "jude.dev/v1alpha1",
+      kind: "NearlinePipeline",
+      metadata: { name: "jobs", namespace: "recs", generation: 1 },
+    };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [object] });
+    const refused = new KubeApiError(403, "PATCH .../nearlinepipelines/jobs/status: 403 Forbidden");
+    context.client.applyStatus = async () => {
+      throw refused;
+    };
+    await expect(reportNotSynced(resourceTypes.nearlinePipeline, context, cause)).rejects.toBe(refused);
+    expect(summarizeCalls(calls)).toEqual(["event Warning ReconcileError"]);
   });
 });

@@ -8,6 +8,7 @@
 // RBAC refuses it), says so the same way: Stalled with reason ReconcileError naming the resource, the
 // namespace and the API server's answer, and a Warning Event, written once rather than on each retry.
 import { credentialQueryParameters } from "../../crds/patterns.ts";
+import { KubeApiError } from "../../operator/runtime/api-error.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
 import type { Condition } from "../../crds/index.ts";
@@ -114,7 +115,8 @@ export function notSyncedVerdict(cause: string): Kstatus {
 /**
  * Writes into the status of the object of `type` at `context.key` (as its own informer holds it) that
  * it is not reconciled and why, keeping every other field, and records a Warning Event; nothing when
- * its Stalled condition says so already (an earlier operator process wrote it).
+ * its Stalled condition says so already about its current generation (an earlier operator process
+ * wrote it).
  */
 export async function reportNotSynced(
   type: ResourceType,
@@ -126,7 +128,22 @@ export async function reportNotSynced(
   const verdict = notSyncedVerdict(cause);
   const conditions = (object.status as { conditions?: Condition[] } | undefined)?.conditions;
   const stalled = findCondition(conditions, "Stalled");
-  if (stalled?.status === "True" && conditionSays(stalled, verdict.reason, verdict.message)) return;
-  await writeVerdictKeepingStatus(context, object, verdict);
+  // Said already only when said about this generation: kstatus reads Stalled at no other.
+  const generation = object.metadata?.generation;
+  const current =
+    generation === undefined ||
+    ((object.status as { observedGeneration?: number } | undefined)?.observedGeneration === generation &&
+      stalled?.observedGeneration === generation);
+  if (stalled?.status === "True" && current && conditionSays(stalled, verdict.reason, verdict.message))
+    return;
+  try {
+    await writeVerdictKeepingStatus(context, object, verdict);
+  } catch (error) {
+    // The operator may not write the status there either (the runtime then stops trying until the
+    // cause changes): the Event is what is left to tell the user.
+    if (error instanceof KubeApiError && [401, 403].includes(error.statusCode))
+      context.events.warning(object, reconcileErrorReason, verdict.message);
+    throw error;
+  }
   context.events.warning(object, reconcileErrorReason, verdict.message);
 }

@@ -164,3 +164,93 @@ describe("controller", () => {
     await controller.stop();
   });
 });
+
+describe("controller: a key waiting for its namespace's lists", () => {
+  it("says why again when the object it said it on changed generation or was replaced", async () => {
+    const unsynced: Unsynced[] = [
+      {
+        resource: "deployments.apps",
+        namespaced: true,
+        namespace: "ns",
+        error: new KubeApiError(403, "GET /apis/apps/v1/namespaces/ns/deployments: 403 refused"),
+      },
+    ];
+    let model: KubeObject = {
+      ...modelAt("1", undefined),
+      metadata: { ...modelAt("1", undefined).metadata, generation: 1 },
+    };
+    const cache = {
+      use: () => undefined,
+      get: () => model,
+      list: () => [],
+      unsyncedIn: () => unsynced,
+    } as unknown as InformerCache;
+    const told: string[] = [];
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => undefined,
+        reportNotSynced: async (context) => {
+          const object = context.cache.get(resourceTypes.embeddingModel, context.key)!;
+          told.push(`${object.metadata?.uid} generation ${object.metadata?.generation}`);
+        },
+      },
+      { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+    );
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toEqual(["u1 generation 1"]);
+    // The user edits the spec: what was said is about generation 1, which kstatus no longer reads.
+    model = { ...model, metadata: { ...model.metadata, generation: 2 } };
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toEqual(["u1 generation 1", "u1 generation 2"]);
+    // Deleted and created again under the same name: the new object was told nothing yet.
+    model = { ...model, metadata: { ...model.metadata, uid: "u2", generation: 1 } };
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toEqual(["u1 generation 1", "u1 generation 2", "u2 generation 1"]);
+    await controller.stop();
+  });
+});
+
+describe("controller: a key waiting for its namespace's lists whose status it may not write", () => {
+  it("does not send the refused status write again at each retry", async () => {
+    const unsynced: Unsynced[] = [
+      {
+        resource: "deployments.apps",
+        namespaced: true,
+        namespace: "ns",
+        error: new KubeApiError(403, "GET /apis/apps/v1/namespaces/ns/deployments: 403 refused"),
+      },
+    ];
+    const cache = {
+      use: () => undefined,
+      get: () => modelAt("1", undefined),
+      list: () => [],
+      unsyncedIn: () => unsynced,
+    } as unknown as InformerCache;
+    let writes = 0;
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => undefined,
+        reportNotSynced: async () => {
+          writes += 1;
+          throw new KubeApiError(403, "PATCH .../embeddingmodels/shop/status: 403 Forbidden refused");
+        },
+      },
+      { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+    );
+    controller.start(new AbortController().signal);
+    for (let retry = 0; retry < 3; retry += 1) {
+      controller.queue.add("ns/shop");
+      await drained(controller);
+    }
+    expect(writes).toBe(1);
+    await controller.stop();
+  });
+});

@@ -11,7 +11,7 @@
 // each time a namespace of models was deleted). A key of a namespace whose informers could not list
 // (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause.
 import type { Logger } from "../../plumbing/logger.ts";
-import { isNamespaceTerminating } from "./api-error.ts";
+import { isNamespaceTerminating, KubeApiError } from "./api-error.ts";
 import { createControllerClient, type CachedControllerClient } from "./controller-client.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import { describeUnsynced, type InformerCache, type Unsynced } from "./informer-cache.ts";
@@ -53,7 +53,7 @@ export class Controller {
   readonly #client: CachedControllerClient;
   readonly #events: EventRecorder;
   readonly #streaks: FailureStreaks;
-  /** Keys waiting for their namespace's informers to list: since when, and the cause reported. */
+  /** Keys waiting for their namespace's informers to list: since when, and what was reported on which object (uid|generation|cause). */
   readonly #waiting = new Map<string, { sinceMs: number; reported?: string }>();
   #workers: Promise<void>[] = [];
   /** The signal given to start(): aborted when this replica lost the Lease or ran out of drain time. */
@@ -249,7 +249,12 @@ export class Controller {
     this.#waiting.set(key, waiting);
     const report = this.definition.reportNotSynced;
     const cause = describeUnsynced(unsynced);
-    if (report === undefined || cause === undefined || waiting.reported === cause.message) return;
+    if (report === undefined || cause === undefined) return;
+    // What was said is about one object at one generation: said again once the spec changed (kstatus
+    // reads Stalled only at the current observedGeneration) or the object was deleted and created again.
+    const meta = this.#dependencies.cache.get(this.definition.primary, context.key)?.metadata;
+    const reported = `${meta?.uid ?? ""}|${meta?.generation ?? ""}|${cause.message}`;
+    if (waiting.reported === reported) return;
     const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
     if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
     context.log.warn(
@@ -258,9 +263,13 @@ export class Controller {
     );
     try {
       await report(context, cause.message);
-      waiting.reported = cause.message;
+      waiting.reported = reported;
     } catch (error) {
       context.log.warn({ err: error }, "could not say on the object why it is not reconciled");
+      // Refused for permissions (the operator may not write its status there either): each retry
+      // would only be refused again, one request per object every few seconds. Said again when the
+      // cause, the object or its generation changes.
+      if (error instanceof KubeApiError && [401, 403].includes(error.statusCode)) waiting.reported = reported;
     }
   }
 

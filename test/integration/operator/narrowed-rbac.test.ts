@@ -239,3 +239,96 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
     );
   });
 });
+
+describe("an operator that may not list Deployments in a namespace whose model's spec then changes", () => {
+  const namespace = `narrowed-edited-${process.pid}`;
+  const editedRole = `${role}-edited`;
+  useOperatorWithRbac({
+    name: editedRole,
+    namespaces: [namespace],
+    clusterRoles: {
+      [editedRole]: chartRules().map((rule) =>
+        rule.resources.includes("deployments")
+          ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
+          : rule,
+      ),
+    },
+    roleBindings: { [namespace]: editedRole },
+    objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
+  });
+
+  /** Whether the model's Stalled ReconcileError is about its current generation (kstatus reads no other). */
+  const stalledNow = async (): Promise<boolean> => {
+    const model = (await getObject("embeddingmodel/minilm", namespace))!;
+    const generation = (model.metadata as Json).generation;
+    const stalled = condition(model, "Stalled") as (Json & { status: string; reason: string }) | undefined;
+    return (
+      stalled?.status === "True" &&
+      stalled.reason === "ReconcileError" &&
+      (model.status as Json).observedGeneration === generation &&
+      stalled.observedGeneration === generation
+    );
+  };
+
+  it("says why it is not reconciled about the spec as it is now", async () => {
+    await waitFor(`the model in ${namespace} Stalled`, stalledNow, { timeoutMs: 60_000 });
+    await apply([cpuModel(namespace, "minilm", { replicas: 2 })]);
+    const edited = (await getObject("embeddingmodel/minilm", namespace))!;
+    expect((edited.metadata as Json).generation).toBe(2);
+    await waitFor(`the model in ${namespace} Stalled at generation 2`, stalledNow, {
+      timeoutMs: 60_000,
+      intervalMs: 500,
+    }).catch(() => undefined);
+    const model = (await getObject("embeddingmodel/minilm", namespace))!;
+    expect((model.status as Json).observedGeneration).toBe(2);
+    expect(condition(model, "Stalled")).toMatchObject({
+      status: "True",
+      reason: "ReconcileError",
+      observedGeneration: 2,
+    });
+  });
+});
+
+describe("an operator that may neither list Deployments nor write model status in a namespace", () => {
+  const namespace = `narrowed-nostatus-${process.pid}`;
+  const mutedRole = `${role}-nostatus`;
+  useOperatorWithRbac({
+    name: mutedRole,
+    namespaces: [namespace],
+    clusterRoles: {
+      [mutedRole]: chartRules().flatMap((rule) =>
+        rule.resources.includes("deployments")
+          ? [{ ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }]
+          : rule.resources.includes("embeddingmodels/status")
+            ? [
+                {
+                  ...rule,
+                  resources: rule.resources.filter((resource) => resource !== "embeddingmodels/status"),
+                },
+              ]
+            : [rule],
+      ),
+    },
+    roleBindings: { [namespace]: mutedRole },
+    objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
+  });
+
+  it("says why the model is not reconciled in a Warning Event", async () => {
+    const events = async (): Promise<Json[]> =>
+      (
+        await kubectlJson<Listed>([
+          "get",
+          "events",
+          "-n",
+          namespace,
+          "--field-selector",
+          "involvedObject.kind=EmbeddingModel,involvedObject.name=minilm,reason=ReconcileError,type=Warning",
+        ])
+      ).items;
+    await waitFor(`a Warning Event on the model in ${namespace}`, async () => (await events()).length > 0, {
+      timeoutMs: 60_000,
+    }).catch(() => undefined);
+    const [event] = await events();
+    expect(event?.message).toContain(`cannot list deployments.apps in namespace ${namespace}`);
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../operator/runtime/types.ts";
+import { fakeContext, summarizeCalls } from "../nearline-pipeline/fake-context.ts";
+import { imagesFor } from "../shared/image.ts";
+import { bootstrapRunController } from "./controller.ts";
+
+describe("bootstrapRunController's reportNotSynced", () => {
+  const key = { namespace: "recs", name: "jobs-v1" };
+  const run = (phase: string): KubeObject => ({
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "BootstrapRun",
+    metadata: { name: "jobs-v1", namespace: "recs", generation: 1 },
+    status: {
+      phase,
+      observedGeneration: 1,
+      conditions: [
+        {
+          type: "Ready",
+          status: "True",
+          reason: "Succeeded",
+          message: "done",
+          lastTransitionTime: "2026-12-01T00:00:00Z",
+        },
+      ],
+    },
+  });
+  const definition = bootstrapRunController({
+    images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+    concurrency: 1,
+  });
+  const cause = "cannot list jobs.batch in namespace recs: 403 Forbidden";
+
+  it("leaves a finished run as it is: it waits on no list, and no later reconcile would write its status again", async () => {
+    for (const phase of ["Succeeded", "Failed"]) {
+      const { context, calls } = fakeContext(key, { BootstrapRun: [run(phase)] });
+      await definition.reportNotSynced!(context, cause);
+      expect(calls).toEqual([]);
+    }
+  });
+
+  it("says it on a run still under way", async () => {
+    const { context, calls } = fakeContext(key, { BootstrapRun: [run("Running")] });
+    await definition.reportNotSynced!(context, cause);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus BootstrapRun/jobs-v1",
+      "event Warning ReconcileError",
+    ]);
+  });
+});
