@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
 import { createProcessor, type ConsumedRecord } from "./processor.ts";
+import { jobProcessorOptions } from "./processor.test-data.ts";
 import { isNewer, type RecordMeta, type StoreWrite } from "../../store/index.ts";
 import { SeededRandom } from "../../test/support/seeded-random.ts";
 
@@ -89,13 +90,7 @@ async function interleaving(seed: number): Promise<void> {
   const others: string[] = [];
   const contended: string[] = [];
   const process = createProcessor({
-    entity: "job",
-    modelVersion: "v1",
-    modelDigest: "sha256:m",
-    template: "Job: {{title}}",
-    extract: { title: "$.title" },
-    decode: { keyPath: "$.id", eventTimePath: "$.time", delete: { path: "$.op", values: ["d"] } },
-    changeDetection: true,
+    ...jobProcessorOptions,
     store,
     embed: async (texts) => texts.map(() => Float32Array.of(1, 2)),
     produce: async () => {},
