@@ -13,6 +13,7 @@ import { isNewer, type StoreWrite } from "../../store/index.ts";
 import { SeededRandom } from "../../test/support/seeded-random.ts";
 import { bootstrapConfigSchema, resolveShardIndex } from "./config.ts";
 import { createEntityBatchWriter } from "./entity-batch.ts";
+import { vectorOfOneForEach } from "./entity-batch.test-data.ts";
 import { kafkaPartitionBatches, type RecordInterpreter } from "./source-units.ts";
 import { createInterpreter } from "./work.ts";
 
@@ -100,13 +101,7 @@ async function scopedRun(seed: number, fresh: boolean): Promise<void> {
     version: "v1",
     modelDigest: "sha256:d",
     store,
-    vectorsFor: async (texts) => ({
-      vectors: texts.map(() => Float32Array.of(1)),
-      refused: new Map(),
-      failed: new Map(),
-      embedded: texts.length,
-      inference: { calls: 1, texts: texts.length },
-    }),
+    vectorsFor: vectorOfOneForEach,
   });
   let deleted = 0;
   for (const partition of random.chance(0.5) ? [0, 1] : [1, 0])
