@@ -1026,6 +1026,8 @@ describe("a store that lost its data", () => {
     expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "StoreDataLost" });
     expect(decision.verdict.message).toMatch(/store lost version v1, the active one/);
     expect(decision.verdict.message).toMatch(/rebuilt from the changelog/);
+    // jude_promotion_store_data_lost (the chart's JudeStoreDataLost) names the lost version.
+    expect(decision.storeDataLost).toBe("v1");
     const warned = promotionEvents(undefined, decision).filter((event) => event.reason === "StoreDataLost");
     expect(warned).toEqual([{ warning: true, reason: "StoreDataLost", message: decision.verdict.message }]);
     // Not again while the rebuild goes on.
@@ -1056,6 +1058,7 @@ describe("a store that lost its data", () => {
     expect(decision.verdict.message).toMatch(
       /store lost version v1, the active one .* until version v2, whose promotion goes on, is switched to/,
     );
+    expect(decision.storeDataLost).toBe("v1");
   });
 
   // A store without a pointer is also what a model served without a store finds when its first

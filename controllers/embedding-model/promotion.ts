@@ -152,6 +152,11 @@ export interface PromotionDecision {
   gates: Gate[];
   /** The promotion is Stalled (jude_promotion_stalled). */
   stalled: boolean;
+  /**
+   * The active version the store lost (pointer, registry entry and vectors gone) while it is rebuilt
+   * or a candidate's cutover replaces it: readers have no vectors meanwhile (jude_promotion_store_data_lost).
+   */
+  storeDataLost?: string | undefined;
   requeueAfterMs?: number | undefined;
 }
 
@@ -393,6 +398,11 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
       : lostByStore(record) || lostLive !== undefined
         ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
         : progress;
+  // Said by the metric even when the promotion is Stalled meanwhile (its verdict then says why).
+  const storeDataLost =
+    movedFrom === undefined && (lostByStore(record) || lostLive !== undefined)
+      ? (lostLive ?? spec)
+      : undefined;
   // Readers of the old store still use the version they used there (the query Service stays on it):
   // it is still the active version, not one draining, until the new store has a current version.
   const readersOn = current ?? (movedFrom !== undefined ? lastLive?.version : undefined);
@@ -420,6 +430,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     verdict,
     gates,
     stalled: verdict.state === "Stalled",
+    storeDataLost,
     requeueAfterMs: minDefined(base.requeueAfterMs, promotionPollMs),
   };
 }
