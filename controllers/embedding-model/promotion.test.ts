@@ -1004,6 +1004,25 @@ describe("a store that lost its data", () => {
       target: "v1",
       minEpoch: now.getTime(),
     });
+    // A store restored from an older snapshot (RDB only): its pointer names v0 at that snapshot's
+    // epoch, below what readers hold; the rebuilt v1 goes above it all the same.
+    const restored = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v0", { v0: "complete", v1: "complete" }),
+        statusActive: "v0",
+        records: rebuilding.records,
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(restored.switchPointer).toMatchObject({
+      expectedCurrent: "v0",
+      target: "v1",
+      minEpoch: now.getTime(),
+    });
     // A first publish (no version was ever live) counts from 1 as before.
     const first = decidePromotion(
       promoting({
