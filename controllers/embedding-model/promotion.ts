@@ -112,8 +112,8 @@ export interface PointerSwitch {
   target: string;
   /**
    * The least epoch the switch may write (the flip time in ms): set when the pointer is gone although
-   * a version was live in the store (it lost its data, or someone deleted it), or when the store lost
-   * the spec's live version but has a pointer (restored from an older snapshot), since readers keep the
+   * a version was live in the store (it lost its data, or someone deleted it), or when the pointer no
+   * longer names the version switched to last (the store was restored from an older snapshot), since readers keep the
    * pointer with the highest epoch they saw and would ignore one counted from 0 again.
    */
   minEpoch?: number | undefined;
@@ -338,7 +338,10 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
         input.store !== undefined && hadStore && record.activatedTime !== undefined ? "rollback" : "flip";
       // Or the store came back from an older snapshot (a Redis with RDB persistence only restarted):
       // its pointer names an older version at an older epoch, below what readers hold.
-      const lostPointer = hadStore && (current == null || lostByStore(record));
+      // Either way the pointer no longer names the version the operator switched to last.
+      const lostPointer =
+        hadStore &&
+        (current == null || lostByStore(record) || (lastLiveRecord(records)?.version ?? current) !== current);
       const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
           ? {

@@ -8,7 +8,9 @@ import { readPointer, StoreReader, type Store } from "../../../store/index.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { condition, getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
+import { promotionModelAt } from "./objects.ts";
 import {
+  applyObjects,
   buildVersion,
   promoteThroughBootstrap,
   type PromotionOperator,
@@ -97,5 +99,30 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     await promoteThroughBootstrap(setup!, "v4", ["v3", "v4"]);
     expect(await querySelector()).toBe("v4");
     await until("the reader follows to v4", async () => reader!.pointer.current === "v4", 10_000);
+  }, 300_000);
+
+  // The same restore mid-promotion (v5 bootstrapping, v4 active, readers at v4's epoch): the candidate's
+  // cutover is the next switch readers see, so it too must go above their epoch.
+  it("switches to a candidate above the epoch readers hold when the store is rewound mid-promotion", async () => {
+    await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
+    const saved = await snapshot(store, setup!.storeName);
+    await promoteThroughBootstrap(setup!, "v5", ["v4", "v5"]);
+    await promoteThroughBootstrap(setup!, "v6", ["v5", "v6"]);
+    await applyObjects(namespace, [promotionModelAt("v7")]);
+    await until(
+      "v7's run",
+      async () => (await getObject("bootstraprun/jobs-v7-promotion", namespace)) !== undefined,
+    );
+    await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
+    const held = reader!.pointer.epoch;
+    await deleteKeysWithPrefix(store.client, setup!.storeName);
+    for (const [key, dump] of saved) await store.client.restore(key, 0, dump, "REPLACE");
+    expect((await readPointer(store)).epoch).toBeLessThan(held);
+    // The operator takes the restored pointer (v4) as the active version: the query Service follows it.
+    await until("query Service on v4", async () => (await querySelector()) === "v4", modelResyncMs + 15_000);
+    await buildVersion(store, namespace, "v7", ["v6", "v7"]);
+    await until("pointer on v7", async () => (await readPointer(store)).current === "v7");
+    await until("query Service on v7", async () => (await querySelector()) === "v7");
+    await until("the reader follows to v7", async () => reader!.pointer.current === "v7", 10_000);
   }, 300_000);
 });
