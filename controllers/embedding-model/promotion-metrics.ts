@@ -12,6 +12,7 @@ export interface PromotionMetrics {
   gate: Gauge<"namespace" | "model" | "version" | "gate">;
   gateOpen: Gauge<"namespace" | "model" | "version" | "gate">;
   stalled: Gauge<"namespace" | "model" | "version">;
+  storeDataLost: Gauge<"namespace" | "model" | "version">;
   cutoverSeconds: Histogram<"namespace" | "model" | "kind">;
 }
 
@@ -47,6 +48,12 @@ export function promotionMetrics(registry: Registry): PromotionMetrics {
       labelNames: ["namespace", "model", "version"],
       registers,
     }),
+    storeDataLost: new Gauge({
+      name: "jude_promotion_store_data_lost",
+      help: "1 while the store has lost the model's active version (pointer, registry entry and vectors gone: readers have no vectors) until it is rebuilt or a candidate replaces it; version is the lost one.",
+      labelNames: ["namespace", "model", "version"],
+      registers,
+    }),
     cutoverSeconds: new Histogram({
       name: "jude_promotion_cutover_seconds",
       help: "Time of the atomic store pointer flip (or rollback) at cutover.",
@@ -68,6 +75,8 @@ export async function recordPromotion(
     phases: Readonly<Record<string, VersionPhase>>;
     gates: readonly Gate[];
     stalled: boolean;
+    /** The active version the store lost, while readers have no vectors. */
+    storeDataLost?: string | undefined;
   },
 ): Promise<void> {
   const base = { namespace: model.namespace, model: model.name };
@@ -80,6 +89,10 @@ export async function recordPromotion(
     if (gate.value !== undefined) metrics.gate.set(labels, gate.value);
   }
   metrics.stalled.set({ ...base, version: view.specVersion }, view.stalled ? 1 : 0);
+  metrics.storeDataLost.set(
+    { ...base, version: view.storeDataLost ?? view.specVersion },
+    view.storeDataLost !== undefined ? 1 : 0,
+  );
 }
 
 /**
@@ -105,7 +118,13 @@ async function removeModelSeries(
   metrics: PromotionMetrics,
   base: { namespace: string; model: string },
 ): Promise<void> {
-  for (const gauge of [metrics.phase, metrics.gate, metrics.gateOpen, metrics.stalled] as Gauge<string>[]) {
+  for (const gauge of [
+    metrics.phase,
+    metrics.gate,
+    metrics.gateOpen,
+    metrics.stalled,
+    metrics.storeDataLost,
+  ] as Gauge<string>[]) {
     for (const { labels } of (await gauge.get()).values)
       if (labels.namespace === base.namespace && labels.model === base.model)
         gauge.remove(labels as Record<string, string>);

@@ -1004,6 +1004,25 @@ describe("a store that lost its data", () => {
       target: "v1",
       minEpoch: now.getTime(),
     });
+    // A store restored from an older snapshot (RDB only): its pointer names v0 at that snapshot's
+    // epoch, below what readers hold; the rebuilt v1 goes above it all the same.
+    const restored = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v0", { v0: "complete", v1: "complete" }),
+        statusActive: "v0",
+        records: rebuilding.records,
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(restored.switchPointer).toMatchObject({
+      expectedCurrent: "v0",
+      target: "v1",
+      minEpoch: now.getTime(),
+    });
     // A first publish (no version was ever live) counts from 1 as before.
     const first = decidePromotion(
       promoting({
@@ -1026,6 +1045,8 @@ describe("a store that lost its data", () => {
     expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "StoreDataLost" });
     expect(decision.verdict.message).toMatch(/store lost version v1, the active one/);
     expect(decision.verdict.message).toMatch(/rebuilt from the changelog/);
+    // jude_promotion_store_data_lost (the chart's JudeStoreDataLost) names the lost version.
+    expect(decision.storeDataLost).toBe("v1");
     const warned = promotionEvents(undefined, decision).filter((event) => event.reason === "StoreDataLost");
     expect(warned).toEqual([{ warning: true, reason: "StoreDataLost", message: decision.verdict.message }]);
     // Not again while the rebuild goes on.
@@ -1056,6 +1077,7 @@ describe("a store that lost its data", () => {
     expect(decision.verdict.message).toMatch(
       /store lost version v1, the active one .* until version v2, whose promotion goes on, is switched to/,
     );
+    expect(decision.storeDataLost).toBe("v1");
   });
 
   // A store without a pointer is also what a model served without a store finds when its first

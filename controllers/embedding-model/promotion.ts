@@ -112,7 +112,8 @@ export interface PointerSwitch {
   target: string;
   /**
    * The least epoch the switch may write (the flip time in ms): set when the pointer is gone although
-   * a version was live in the store (it lost its data, or someone deleted it), since readers keep the
+   * a version was live in the store (it lost its data, or someone deleted it), or when the pointer no
+   * longer names the version switched to last (the store was restored from an older snapshot), since readers keep the
    * pointer with the highest epoch they saw and would ignore one counted from 0 again.
    */
   minEpoch?: number | undefined;
@@ -152,6 +153,11 @@ export interface PromotionDecision {
   gates: Gate[];
   /** The promotion is Stalled (jude_promotion_stalled). */
   stalled: boolean;
+  /**
+   * The active version the store lost (pointer, registry entry and vectors gone) while it is rebuilt
+   * or a candidate's cutover replaces it: readers have no vectors meanwhile (jude_promotion_store_data_lost).
+   */
+  storeDataLost?: string | undefined;
   requeueAfterMs?: number | undefined;
 }
 
@@ -330,7 +336,12 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     if (approved) {
       const kind =
         input.store !== undefined && hadStore && record.activatedTime !== undefined ? "rollback" : "flip";
-      const lostPointer = current == null && hadStore;
+      // Or the store came back from an older snapshot (a Redis with RDB persistence only restarted):
+      // its pointer names an older version at an older epoch, below what readers hold.
+      // Either way the pointer no longer names the version the operator switched to last.
+      const lostPointer =
+        hadStore &&
+        (current == null || lostByStore(record) || (lastLiveRecord(records)?.version ?? current) !== current);
       const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
           ? {
@@ -393,6 +404,11 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
       : lostByStore(record) || lostLive !== undefined
         ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
         : progress;
+  // Said by the metric even when the promotion is Stalled meanwhile (its verdict then says why).
+  const storeDataLost =
+    movedFrom === undefined && (lostByStore(record) || lostLive !== undefined)
+      ? (lostLive ?? spec)
+      : undefined;
   // Readers of the old store still use the version they used there (the query Service stays on it):
   // it is still the active version, not one draining, until the new store has a current version.
   const readersOn = current ?? (movedFrom !== undefined ? lastLive?.version : undefined);
@@ -420,6 +436,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
     verdict,
     gates,
     stalled: verdict.state === "Stalled",
+    storeDataLost,
     requeueAfterMs: minDefined(base.requeueAfterMs, promotionPollMs),
   };
 }

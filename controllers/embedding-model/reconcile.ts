@@ -238,6 +238,7 @@ async function reconcileWithStore(
       phases: decision.phases,
       gates: decision.gates,
       stalled: decision.stalled,
+      storeDataLost: decision.storeDataLost,
     },
   );
   // Secrets, claims and the store are not watched: what only their creation or an edit fixes, or

@@ -54,6 +54,13 @@ import { unreadyPods, withProbeFailure, type UnreadyPodView } from "../shared/un
 
 export { pipelinePollMs };
 
+/** The kinds of a pipeline's workers per version (removed with the version). */
+export const workerTypes = [
+  resourceTypes.deployment,
+  resourceTypes.configMap,
+  resourceTypes.podDisruptionBudget,
+] as const;
+
 /** What the reconcile needs besides its context. */
 export interface PipelineReconcileSettings {
   images: Images;
@@ -264,7 +271,7 @@ async function removeRetiredWorkers(
     model: pipeline.spec.modelRef.name,
     pipeline: pipeline.metadata.name,
   });
-  for (const type of [resourceTypes.deployment, resourceTypes.configMap, resourceTypes.podDisruptionBudget]) {
+  for (const type of workerTypes) {
     for (const child of context.cache.list(type, { namespace: context.key.namespace, labels: selector })) {
       const owned = child.metadata?.ownerReferences?.some((owner) => owner.uid === pipeline.metadata.uid);
       const version = child.metadata?.labels?.[labelKeys.embeddingVersion];

@@ -2,11 +2,11 @@ import { describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../plumbing/logger.ts";
 import { KubeApiError } from "./api-error.ts";
 import { Controller } from "./controller.ts";
-import type { InformerCache, Unsynced } from "./informer-cache.ts";
+import { InformerCache, type Unsynced } from "./informer-cache.ts";
 import type { InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { createOperatorMetrics } from "./metrics.ts";
-import { resourceTypes } from "./resource-types.ts";
+import { resourcePath, resourceTypes, type ResourceType } from "./resource-types.ts";
 import type { ControllerDefinition, KubeObject } from "./types.ts";
 
 const modelAt = (resourceVersion: string, phase: string | undefined): KubeObject => ({
@@ -232,5 +232,112 @@ describe("controller: a key waiting for its namespace's lists whose status it ma
     }
     expect(writes).toBe(1);
     await controller.stop();
+  });
+});
+
+describe("controller: a key of a namespace where a list was refused", () => {
+  /** A real shared cache over namespace ns whose HorizontalPodAutoscaler list is refused (403). */
+  function refusingAutoscalers() {
+    const refused = resourcePath(resourceTypes.horizontalPodAutoscaler, "ns");
+    const client = {
+      list: async (path: string) => {
+        if (path === refused) throw new KubeApiError(403, `GET ${path}: 403 Forbidden`, "Forbidden");
+        return { items: [], resourceVersion: "1" };
+      },
+      watch: async (
+        _path: string,
+        _query: unknown,
+        handlers: { onConnected: () => void },
+        signal: AbortSignal,
+      ) => {
+        handlers.onConnected();
+        await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+      },
+    } as unknown as KubeClient;
+    const metrics = createOperatorMetrics();
+    return {
+      client,
+      metrics,
+      cache: new InformerCache({ client, namespaces: ["ns"], log: silentLogger(), metrics }),
+    };
+  }
+
+  it("is deferred only by the lists of the types its controller reads, and told only of those", async () => {
+    const { client, metrics, cache } = refusingAutoscalers();
+    const told: string[] = [];
+    const reconciled: string[] = [];
+    const running = (name: string, primary: ResourceType, owns: ResourceType[]) =>
+      new Controller(
+        {
+          name,
+          primary,
+          owns,
+          reconcile: async (context) => void reconciled.push(`${name} ${context.key.name}`),
+          reportNotSynced: async (context, cause) => void told.push(`${name} ${context.key.name}: ${cause}`),
+        },
+        { client, cache, metrics, log: silentLogger() },
+      );
+    // Like the BootstrapRun controller (reads Jobs, never autoscalers) beside the EmbeddingModel's.
+    const runs = running("bootstrap-run", resourceTypes.bootstrapRun, [resourceTypes.job]);
+    const models = running("embedding-model", resourceTypes.embeddingModel, [
+      resourceTypes.horizontalPodAutoscaler,
+    ]);
+    await cache.start();
+    for (const controller of [runs, models]) controller.start(new AbortController().signal);
+    runs.queue.add("ns/fill");
+    models.queue.add("ns/shop");
+    await drained(runs);
+    await drained(models);
+    expect(reconciled).toEqual(["bootstrap-run fill"]);
+    expect(told).toEqual([
+      expect.stringMatching(
+        /^embedding-model shop: cannot list horizontalpodautoscalers\.autoscaling in namespace ns/,
+      ),
+    ]);
+    for (const controller of [runs, models]) await controller.stop();
+    await cache.stop();
+  });
+
+  it("counts a type read without a watch, and gives a reconcile no read of a type it does not declare", async () => {
+    const { client, metrics, cache } = refusingAutoscalers();
+    // The Job informer exists (another controller owns Jobs), but this controller does not declare it.
+    cache.use(resourceTypes.job, { managedOnly: true });
+    const failures: unknown[] = [];
+    const runs = new Controller(
+      {
+        name: "bootstrap-run",
+        primary: resourceTypes.bootstrapRun,
+        reconcile: async (context) => {
+          try {
+            context.cache.list(resourceTypes.job, { namespace: "ns" });
+          } catch (error) {
+            failures.push(error);
+          }
+        },
+      },
+      { client, cache, metrics, log: silentLogger() },
+    );
+    // Reads autoscalers without being woken by them: their refused list still holds it back.
+    const told: string[] = [];
+    const pipelines = new Controller(
+      {
+        name: "nearline-pipeline",
+        primary: resourceTypes.nearlinePipeline,
+        reads: [{ type: resourceTypes.horizontalPodAutoscaler, managedOnly: true }],
+        reconcile: async () => void told.push("reconciled"),
+        reportNotSynced: async (_, cause) => void told.push(cause),
+      },
+      { client, cache, metrics, log: silentLogger() },
+    );
+    await cache.start();
+    for (const controller of [runs, pipelines]) controller.start(new AbortController().signal);
+    runs.queue.add("ns/fill");
+    pipelines.queue.add("ns/feed");
+    await drained(runs);
+    await drained(pipelines);
+    expect(String(failures[0])).toMatch(/jobs\.batch is not declared by the bootstrap-run controller/);
+    expect(told).toEqual([expect.stringMatching(/^cannot list horizontalpodautoscalers\.autoscaling/)]);
+    for (const controller of [runs, pipelines]) await controller.stop();
+    await cache.stop();
   });
 });

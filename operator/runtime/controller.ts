@@ -9,10 +9,13 @@
 // namespace is being deleted ends the reconcile as done: the object goes with its namespace, and its
 // deletion is reconciled like any other (a retry could only be refused again, and was an error storm
 // each time a namespace of models was deleted). A key of a namespace whose informers could not list
-// (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause.
+// (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause. Only
+// the informers of the types the controller declares count (controller-reads.ts): the cache is shared
+// by all controllers, and a list another controller needs is not this one's reason to wait.
 import type { Logger } from "../../plumbing/logger.ts";
 import { isNamespaceTerminating, KubeApiError } from "./api-error.ts";
 import { createControllerClient, type CachedControllerClient } from "./controller-client.ts";
+import { declaredReader, readTypesOf } from "./controller-reads.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import { describeUnsynced, type InformerCache, type Unsynced } from "./informer-cache.ts";
 import type { KubeClient } from "./kube-client.ts";
@@ -20,8 +23,10 @@ import type { OperatorMetrics } from "./metrics.ts";
 import { defaultFailurePolicy, FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
 import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
 import { RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
+import type { ResourceType } from "./resource-types.ts";
 import { WorkQueue } from "./work-queue.ts";
 import type {
+  CacheReader,
   ControllerDefinition,
   EventRecorder,
   KubeObject,
@@ -53,6 +58,10 @@ export class Controller {
   readonly #client: CachedControllerClient;
   readonly #events: EventRecorder;
   readonly #streaks: FailureStreaks;
+  /** What its reconciles read from the cache: the only informers its keys wait for. */
+  readonly #reads: ResourceType[];
+  /** The cache as its reconciles see it: the declared types only. */
+  readonly #reader: CacheReader;
   /** Keys waiting for their namespace's informers to list: since when, and what was reported on which object (uid|generation|cause). */
   readonly #waiting = new Map<string, { sinceMs: number; reported?: string }>();
   #workers: Promise<void>[] = [];
@@ -80,6 +89,8 @@ export class Controller {
       () => this.#leading,
     );
     this.#streaks = new FailureStreaks(dependencies.failurePolicy);
+    this.#reads = readTypesOf(definition);
+    this.#reader = declaredReader(cache, name, this.#reads);
     this.#events = createEventRecorder(dependencies.client, {
       component: `jude-operator/${name}`,
       fieldManager: this.#client.fieldManager,
@@ -121,6 +132,8 @@ export class Controller {
           ]),
       });
     }
+    for (const read of definition.reads ?? [])
+      cache.use(read.type, { managedOnly: read.managedOnly ?? false });
   }
 
   /**
@@ -171,9 +184,10 @@ export class Controller {
     // object: a reconcile now would decide from the status that write replaced, announce its
     // transitions again and write conditions' times anew. The write's own watch event queues the key
     // again; the delayed add is for a watch that never brings it.
-    // A namespace whose informers could not list yet (RBAC forbids it): the cache would show its
-    // children as missing. Wait for the list; the informer's adds queue its objects once it succeeds.
-    const unsynced = cache.unsyncedIn(objectKey.namespace);
+    // A namespace whose informers of what this controller reads could not list yet (RBAC forbids it):
+    // the cache would show its children as missing. Wait for the list; the informer's adds queue its
+    // objects once it succeeds.
+    const unsynced = cache.unsyncedIn(objectKey.namespace, this.#reads);
     if (unsynced.length > 0) {
       log.debug("the cache of this namespace has not listed yet; reconciling later");
       metrics.reconciles.inc({ controller: name, result: "deferred" });
@@ -228,7 +242,7 @@ export class Controller {
   #context(key: ObjectKey, log: Logger, signal: AbortSignal): ReconcileContext {
     return {
       key,
-      cache: this.#dependencies.cache,
+      cache: this.#reader,
       client: this.#client,
       events: this.#events,
       log,

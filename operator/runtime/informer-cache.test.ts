@@ -240,13 +240,13 @@ describe("InformerCache.unsyncedIn", () => {
 
   it("names the refused namespace's informer, and only for that namespace", async () => {
     const cache = await started(["team-a", "team-b"], "team-b");
-    expect(cache.unsyncedIn("team-a")).toEqual([]);
-    expect(cache.syncedIn("team-a")).toBe(true);
-    const unsynced = cache.unsyncedIn("team-b");
+    expect(cache.unsyncedIn("team-a", [type])).toEqual([]);
+    expect(cache.syncedIn("team-a", [type])).toBe(true);
+    const unsynced = cache.unsyncedIn("team-b", [type]);
     expect(unsynced.map(({ resource, namespace }) => ({ resource, namespace }))).toEqual([
       { resource: "deployments.apps", namespace: "team-b" },
     ]);
-    expect(cache.syncedIn("team-b")).toBe(false);
+    expect(cache.syncedIn("team-b", [type])).toBe(false);
     const described = describeUnsynced(unsynced)!;
     expect(described.forbidden).toBe(true);
     expect(described.message).toMatch(
@@ -258,10 +258,20 @@ describe("InformerCache.unsyncedIn", () => {
     await cache.stop();
   });
 
+  it("names only the informers of the types asked about", async () => {
+    const cache = await started(["team-a", "team-b"], "team-b");
+    // A reconcile that reads no Deployments is not held back by their refused list.
+    expect(cache.unsyncedIn("team-b", [resourceTypes.job, resourceTypes.bootstrapRun])).toEqual([]);
+    expect(cache.syncedIn("team-b", [resourceTypes.job])).toBe(true);
+    expect(cache.unsyncedIn("team-b", [resourceTypes.job, type])).toHaveLength(1);
+    expect(cache.syncedIn("team-b", [type])).toBe(false);
+    await cache.stop();
+  });
+
   it("names all namespaces when the cluster-wide list is refused, for every namespace", async () => {
     const cache = await started(undefined, undefined);
-    expect(cache.unsyncedIn("team-a")).toHaveLength(1);
-    expect(describeUnsynced(cache.unsyncedIn("anything"))!.message).toMatch(
+    expect(cache.unsyncedIn("team-a", [type])).toHaveLength(1);
+    expect(describeUnsynced(cache.unsyncedIn("anything", [type]))!.message).toMatch(
       /^cannot list deployments\.apps in all namespaces, which the operator's RBAC/,
     );
     await cache.stop();

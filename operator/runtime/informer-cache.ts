@@ -111,8 +111,9 @@ export class InformerCache implements CacheReader {
 
   /**
    * Starts every informer and waits until each has tried its first list. One that could not list
-   * (RBAC forbids it in one watched namespace) does not hold the others back: its namespace is not
-   * reconciled until it has listed (syncedIn), /readyz names it, and it keeps retrying with back-off.
+   * (RBAC forbids it in one watched namespace) does not hold the others back: the objects of its
+   * namespace whose controller reads that type are not reconciled until it has listed (syncedIn),
+   * /readyz names it, and it keeps retrying with back-off.
    */
   async start(): Promise<void> {
     this.#started = true;
@@ -151,21 +152,26 @@ export class InformerCache implements CacheReader {
   }
 
   /**
-   * Whether every informer a reconcile in `namespace` may read from has listed once: the namespace's
-   * own (when watching a list of namespaces) and those of all namespaces or cluster-scoped types.
+   * Whether every informer of `types` (what one controller's reconcile reads) that a reconcile in
+   * `namespace` may read from has listed once: the namespace's own (when watching a list of
+   * namespaces) and those of all namespaces or cluster-scoped types.
    */
-  syncedIn(namespace: string): boolean {
-    return this.unsyncedIn(namespace).length === 0;
+  syncedIn(namespace: string, types: readonly ResourceType[]): boolean {
+    return this.unsyncedIn(namespace, types).length === 0;
   }
 
   /**
-   * The informers a reconcile in `namespace` may read from that have not listed yet, and why: the
-   * resource, the namespace the informer lists (undefined: all namespaces, or a cluster-scoped type)
-   * and its last list error (undefined before its first try).
+   * The informers of `types` a reconcile in `namespace` may read from that have not listed yet, and
+   * why: the resource, the namespace the informer lists (undefined: all namespaces, or a cluster-scoped
+   * type) and its last list error (undefined before its first try). Only the types asked about: the
+   * cache is shared, and a list refused for a type one controller reads must not hold back another
+   * controller that never reads it (a BootstrapRun is not kept waiting by a refused autoscaler list).
    */
-  unsyncedIn(namespace: string): Unsynced[] {
-    return [...this.#registrations.values()].flatMap((registration) =>
-      registration.informers.flatMap((informer, index) => {
+  unsyncedIn(namespace: string, types: readonly ResourceType[]): Unsynced[] {
+    const wanted = new Set(types.map(resourceName));
+    return [...this.#registrations.entries()].flatMap(([name, registration]) => {
+      if (!wanted.has(name)) return [];
+      return registration.informers.flatMap((informer, index) => {
         if (informer.synced) return [];
         // Informers of a namespaced type watched per namespace come in this.#namespaces' order.
         const scope =
@@ -175,14 +181,14 @@ export class InformerCache implements CacheReader {
         if (scope !== undefined && scope !== namespace) return [];
         return [
           {
-            resource: resourceName(registration.type),
+            resource: name,
             namespaced: registration.type.namespaced,
             namespace: scope,
             error: informer.syncError,
           },
         ];
-      }),
-    );
+      });
+    });
   }
 
   /** Stops every informer. */

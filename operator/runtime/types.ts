@@ -155,6 +155,12 @@ export interface ControllerDefinition {
    * namespaces, which for pods is the whole cluster's.
    */
   watches?: { type: ResourceType; map: KeyMapper; managedOnly?: boolean }[];
+  /**
+   * Resources the reconcile reads from the cache whose events need not wake it (`managedOnly` as in
+   * `watches`). A reconcile may read only its primary, owns, watches and reads (any other type throws),
+   * and a key waits only for these types' informers to list, naming only them when it says why.
+   */
+  reads?: { type: ResourceType; managedOnly?: boolean }[];
   /** Keys reconciled in parallel (distinct keys only; one key never runs twice at once). Default 4. */
   concurrency?: number;
   reconcile: Reconcile;

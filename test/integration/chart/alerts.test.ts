@@ -77,6 +77,7 @@ it("renders the alerts the chart documents", () => {
     "JudeReconcileFailing",
     "JudeServingErrors",
     "JudeServingOverloaded",
+    "JudeStoreDataLost",
   ]);
 });
 
@@ -86,7 +87,7 @@ it("passes promtool check rules", async () => {
     "rules",
     join(directory, "rules.yaml"),
   ]);
-  expect(stdout).toContain("SUCCESS: 19 rules found");
+  expect(stdout).toContain("SUCCESS: 20 rules found");
 });
 
 it.each(["alert-tests.yaml", "alert-tests-slow.yaml"])(

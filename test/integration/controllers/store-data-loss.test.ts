@@ -104,6 +104,10 @@ describe("a promoted model whose store lost its data", () => {
       "jsonpath={.items[*].message}",
     ]);
     expect(warnings).toMatch(/lost version v2/);
+    // Readers have no vectors until the rebuild is done (hours for a large changelog): whoever is on
+    // call learns it from a metric the chart alerts on (JudeStoreDataLost), not from an Event only.
+    const lostSeries = `jude_promotion_store_data_lost{namespace="${namespace}",model="jobs-model",version="v2"}`;
+    expect(await operator!.registry.metrics()).toContain(`${lostSeries} 1`);
 
     // The rebuild: the operator's new run for v2, played here, then the flip back to v2.
     await until("v2's new run", async () => {
@@ -113,6 +117,7 @@ describe("a promoted model whose store lost its data", () => {
     await buildVersion(store, namespace, "v2", ["v1", "v2"]);
     await until("pointer on v2 again", async () => (await readPointer(store)).current === "v2");
     await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
+    expect(await operator!.registry.metrics()).toContain(`${lostSeries} 0`);
 
     // Readers keep the pointer with the highest epoch they saw: the rebuilt pointer must not start over
     // below it, or a reader from before the loss ignores the next flips and looks up v2's vectors
@@ -141,6 +146,10 @@ describe("a promoted model whose store lost its data", () => {
     );
     expect(String(condition(await model(), "Ready")?.message)).toMatch(
       /the store lost version v3, the active one .* until version v4, whose promotion goes on, is switched to \(the query Service stays on version v3's encoder meanwhile\)/,
+    );
+    // The metric names the version readers lost (v3), not the candidate.
+    expect(await operator!.registry.metrics()).toContain(
+      `jude_promotion_store_data_lost{namespace="${namespace}",model="jobs-model",version="v3"} 1`,
     );
     // Before: the query Service moved to v4, whose gates had not passed.
     await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);

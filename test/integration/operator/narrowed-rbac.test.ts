@@ -291,3 +291,51 @@ describe("an operator that may neither list Deployments nor write model status i
     expect(event?.message).toContain(`cannot list deployments.apps in namespace ${namespace}`);
   });
 });
+
+describe("an operator that may not list HorizontalPodAutoscalers in a namespace", () => {
+  const namespace = `narrowed-nohpa-${process.pid}`;
+  const hpaRole = `${role}-nohpa`;
+  useOperatorWithRbac({
+    name: hpaRole,
+    namespaces: [namespace],
+    clusterRoles: {
+      [hpaRole]: chartRules().map((rule) =>
+        rule.resources.includes("horizontalpodautoscalers")
+          ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
+          : rule,
+      ),
+    },
+    roleBindings: { [namespace]: hpaRole },
+    objects: [
+      cpuModel(namespace, "minilm", { replicas: 1 }),
+      // Names a pipeline that does not exist: its controller says so, having read no autoscaler.
+      {
+        apiVersion: "jude.dev/v1alpha1",
+        kind: "BootstrapRun",
+        metadata: { name: "fill", namespace },
+        spec: { pipelineRef: { name: "absent" }, modelVersion: "v1", source: { kafkaSnapshot: {} } },
+      },
+    ],
+    settings: { controllers: ["embedding-model", "bootstrap-run"] },
+  });
+
+  it("holds back the model, which reads autoscalers, and reconciles the BootstrapRun, which does not", async () => {
+    await waitFor(
+      `the model in ${namespace} Stalled`,
+      async () =>
+        condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.status === "True",
+      { timeoutMs: 60_000 },
+    );
+    expect(condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.message).toContain(
+      `cannot list horizontalpodautoscalers.autoscaling in namespace ${namespace}`,
+    );
+    await waitFor(
+      `the BootstrapRun in ${namespace} reconciled`,
+      async () => condition(await getObject("bootstraprun/fill", namespace), "Stalled")?.status === "True",
+      { timeoutMs: 60_000 },
+    );
+    expect(condition(await getObject("bootstraprun/fill", namespace), "Stalled")).toMatchObject({
+      reason: "PipelineNotFound",
+    });
+  });
+});

@@ -277,10 +277,10 @@ export function useOperatorWithRbac(options: {
   clusterRoles: Record<string, unknown[]>;
   roleBindings: Record<string, string>;
   objects: Json[];
-  /** The operator's own settings (`--watch-stale-seconds`, watch timeouts, when a failure is told). */
+  /** The operator's own settings (`--watch-stale-seconds`, watch timeouts, when a failure is told, `--controllers`). */
   settings?: Pick<
     NonNullable<Parameters<typeof startInProcessOperator>[1]>,
-    "watchStaleMs" | "watchTimeoutSeconds" | "reconcileErrorAfterMs"
+    "watchStaleMs" | "watchTimeoutSeconds" | "reconcileErrorAfterMs" | "controllers"
   >;
 }): () => ReturnType<typeof startInProcessOperator> {
   const { name, namespaces } = options;
