@@ -5,6 +5,7 @@ import { Controller } from "./controller.ts";
 import { InformerCache, type Unsynced } from "./informer-cache.ts";
 import type { InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
+import { quietKubeClient } from "../../test/support/quiet-kube-client.ts";
 import { createOperatorMetrics } from "./metrics.ts";
 import { resourcePath, resourceTypes, type ResourceType } from "./resource-types.ts";
 import type { ControllerDefinition, KubeObject } from "./types.ts";
@@ -239,21 +240,10 @@ describe("controller: a key of a namespace where a list was refused", () => {
   /** A real shared cache over namespace ns whose HorizontalPodAutoscaler list is refused (403). */
   function refusingAutoscalers() {
     const refused = resourcePath(resourceTypes.horizontalPodAutoscaler, "ns");
-    const client = {
-      list: async (path: string) => {
-        if (path === refused) throw new KubeApiError(403, `GET ${path}: 403 Forbidden`, "Forbidden");
-        return { items: [], resourceVersion: "1" };
-      },
-      watch: async (
-        _path: string,
-        _query: unknown,
-        handlers: { onConnected: () => void },
-        signal: AbortSignal,
-      ) => {
-        handlers.onConnected();
-        await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
-      },
-    } as unknown as KubeClient;
+    const client = quietKubeClient(async (path) => {
+      if (path === refused) throw new KubeApiError(403, `GET ${path}: 403 Forbidden`, "Forbidden");
+      return { items: [], resourceVersion: "1" };
+    });
     const metrics = createOperatorMetrics();
     return {
       client,
