@@ -47,10 +47,10 @@ function chartRules(): Rule[] {
   return parse(body) as Rule[];
 }
 
-/** `rules` without `verbs` on Deployments. */
-function withoutDeploymentVerbs(rules: Rule[], ...verbs: string[]): Rule[] {
+/** `rules` without `verbs` on `resource` (deployments, horizontalpodautoscalers, ...). */
+function withoutVerbs(rules: Rule[], resource: string, ...verbs: string[]): Rule[] {
   return rules.map((rule) =>
-    rule.resources.includes("deployments")
+    rule.resources.includes(resource)
       ? { ...rule, verbs: rule.verbs.filter((verb) => !verbs.includes(verb)) }
       : rule,
   );
@@ -94,7 +94,7 @@ describe("an operator whose Role lacks patch on Deployments in one namespace", (
     namespaces: [full, narrowed],
     clusterRoles: {
       [role]: chartRules(),
-      [`${role}-nopatch`]: withoutDeploymentVerbs(chartRules(), "patch"),
+      [`${role}-nopatch`]: withoutVerbs(chartRules(), "deployments", "patch"),
     },
     roleBindings: { [full]: role, [narrowed]: `${role}-nopatch` },
     objects: [cpuModel(full, "minilm", { replicas: 1 }), cpuModel(narrowed, "minilm", { replicas: 1 })],
@@ -130,7 +130,7 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
 
   it("names the refused watch on /readyz once the informer is stale", async () => {
     await untilModelDeployed(namespace);
-    await apply([clusterRole(revokedRole, withoutDeploymentVerbs(chartRules(), "list", "watch"))]);
+    await apply([clusterRole(revokedRole, withoutVerbs(chartRules(), "deployments", "list", "watch"))]);
     // The open watch goes on until its server-side timeout (10..20 s here); the next one is refused.
     const server = operator().manager.server!;
     let body = "";
@@ -163,7 +163,7 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
     namespaces: [allowed, unlisted],
     clusterRoles: {
       [unlistedRole]: chartRules(),
-      [`${unlistedRole}-narrow`]: withoutDeploymentVerbs(chartRules(), "list", "watch"),
+      [`${unlistedRole}-narrow`]: withoutVerbs(chartRules(), "deployments", "list", "watch"),
     },
     roleBindings: { [allowed]: unlistedRole, [unlisted]: `${unlistedRole}-narrow` },
     objects: [cpuModel(allowed, "minilm", { replicas: 1 }), cpuModel(unlisted, "minilm", { replicas: 1 })],
@@ -227,7 +227,7 @@ describe("an operator that may not list Deployments in a namespace whose model's
     name: editedRole,
     namespaces: [namespace],
     clusterRoles: {
-      [editedRole]: withoutDeploymentVerbs(chartRules(), "list", "watch"),
+      [editedRole]: withoutVerbs(chartRules(), "deployments", "list", "watch"),
     },
     roleBindings: { [namespace]: editedRole },
     objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
@@ -272,7 +272,7 @@ describe("an operator that may neither list Deployments nor write model status i
     name: mutedRole,
     namespaces: [namespace],
     clusterRoles: {
-      [mutedRole]: withoutDeploymentVerbs(chartRules(), "list", "watch").map((rule) =>
+      [mutedRole]: withoutVerbs(chartRules(), "deployments", "list", "watch").map((rule) =>
         rule.resources.includes("embeddingmodels/status")
           ? { ...rule, resources: rule.resources.filter((resource) => resource !== "embeddingmodels/status") }
           : rule,
@@ -299,11 +299,7 @@ describe("an operator that may not list HorizontalPodAutoscalers in a namespace"
     name: hpaRole,
     namespaces: [namespace],
     clusterRoles: {
-      [hpaRole]: chartRules().map((rule) =>
-        rule.resources.includes("horizontalpodautoscalers")
-          ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
-          : rule,
-      ),
+      [hpaRole]: withoutVerbs(chartRules(), "horizontalpodautoscalers", "list", "watch"),
     },
     roleBindings: { [namespace]: hpaRole },
     objects: [
@@ -320,12 +316,7 @@ describe("an operator that may not list HorizontalPodAutoscalers in a namespace"
   });
 
   it("holds back the model, which reads autoscalers, and reconciles the BootstrapRun, which does not", async () => {
-    await waitFor(
-      `the model in ${namespace} Stalled`,
-      async () =>
-        condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.status === "True",
-      { timeoutMs: 60_000 },
-    );
+    await untilModelStalled(namespace, 60_000);
     expect(condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.message).toContain(
       `cannot list horizontalpodautoscalers.autoscaling in namespace ${namespace}`,
     );
