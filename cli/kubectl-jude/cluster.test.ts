@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,6 +27,33 @@ const call = {
   user: "alice",
   server: "https://k8s:6443",
 };
+
+/** Answers a request with `status` and `body` as JSON, and `headers`. */
+type Json = (status: number, body: unknown, headers?: Record<string, string>) => void;
+
+/**
+ * Runs `test` with a Cluster (retry delays capped at 50 ms) of an HTTP server in the API server's
+ * place that answers each request as `handle` says; closes the server after.
+ */
+async function withFakeApiServer(
+  handle: (request: IncomingMessage, json: Json) => void,
+  test: (cluster: Cluster) => Promise<void>,
+): Promise<void> {
+  const server = createServer((request, response) =>
+    handle(request, (status, body, headers = {}) => {
+      response.writeHead(status, { "content-type": "application/json", ...headers });
+      response.end(JSON.stringify(body));
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-api-"));
+    const kubeconfig = kubeconfigFor(folder, "config", (server.address() as AddressInfo).port);
+    await test(new Cluster({ kubeconfig, maxRetryDelayMs: 50 }));
+  } finally {
+    server.close();
+  }
+}
 
 describe("API errors the plugin explains", () => {
   it("says the CRDs are missing when a list of a JUDE kind is not found", () => {
@@ -160,117 +187,105 @@ describe("retries the API server asks for", () => {
   it("lists through the 429s an API server answers while a new CRD's watch cache fills", async () => {
     // An HTTP server in the API server's place: discovery, then two 429s with Retry-After, then the list.
     let listCalls = 0;
-    const server = createServer((request, response) => {
-      const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
-        response.writeHead(status, { "content-type": "application/json", ...headers });
-        response.end(JSON.stringify(body));
-      };
-      if (request.url === "/apis/jude.dev/v1alpha1")
-        return json(200, {
-          kind: "APIResourceList",
-          groupVersion: "jude.dev/v1alpha1",
-          resources: ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
-            name: `${kind.toLowerCase()}s`,
-            kind,
-            namespaced: true,
-            verbs: ["list"],
-          })),
-        });
-      if (request.url?.startsWith("/apis/jude.dev/v1alpha1/namespaces/recs/")) {
-        if (request.url.includes("/embeddingmodels")) listCalls += 1;
-        if (request.url.includes("/embeddingmodels") && listCalls <= 2)
-          return json(
-            429,
-            { kind: "Status", code: 429, message: "storage is (re)initializing" },
-            { "retry-after": "1" },
-          );
-        return json(200, {
-          kind: "EmbeddingModelList",
-          apiVersion: "jude.dev/v1alpha1",
-          metadata: {},
-          items: [{ metadata: { name: "m" } }],
-        });
-      }
-      json(404, { kind: "Status", code: 404 });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    try {
-      const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-retry-"));
-      const kubeconfig = kubeconfigFor(folder, "config", (server.address() as AddressInfo).port);
-      const cluster = new Cluster({ kubeconfig, maxRetryDelayMs: 50 });
-      const objects = await cluster.readAll("recs");
-      expect(objects.models.map((model) => model.metadata.name)).toEqual(["m"]);
-      expect(listCalls).toBe(3);
-    } finally {
-      server.close();
-    }
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/jude.dev/v1alpha1")
+          return json(200, {
+            kind: "APIResourceList",
+            groupVersion: "jude.dev/v1alpha1",
+            resources: ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"].map((kind) => ({
+              name: `${kind.toLowerCase()}s`,
+              kind,
+              namespaced: true,
+              verbs: ["list"],
+            })),
+          });
+        if (request.url?.startsWith("/apis/jude.dev/v1alpha1/namespaces/recs/")) {
+          if (request.url.includes("/embeddingmodels")) listCalls += 1;
+          if (request.url.includes("/embeddingmodels") && listCalls <= 2)
+            return json(
+              429,
+              { kind: "Status", code: 429, message: "storage is (re)initializing" },
+              { "retry-after": "1" },
+            );
+          return json(200, {
+            kind: "EmbeddingModelList",
+            apiVersion: "jude.dev/v1alpha1",
+            metadata: {},
+            items: [{ metadata: { name: "m" } }],
+          });
+        }
+        json(404, { kind: "Status", code: 404 });
+      },
+      async (cluster) => {
+        const objects = await cluster.readAll("recs");
+        expect(objects.models.map((model) => model.metadata.name)).toEqual(["m"]);
+        expect(listCalls).toBe(3);
+      },
+    );
   });
 });
 
 describe("whether the user may change a kind (SelfSubjectAccessReview)", () => {
   it("answers the review's yes or no, and 'not known' when the review is refused, fails or could not be evaluated", async () => {
     const asked: unknown[] = [];
-    const server = createServer((request, response) => {
-      const json = (status: number, body: unknown) => {
-        response.writeHead(status, { "content-type": "application/json" });
-        response.end(JSON.stringify(body));
-      };
-      if (request.url === "/apis/authorization.k8s.io/v1")
-        return json(200, {
-          kind: "APIResourceList",
-          groupVersion: "authorization.k8s.io/v1",
-          resources: [
-            {
-              name: "selfsubjectaccessreviews",
-              kind: "SelfSubjectAccessReview",
-              namespaced: false,
-              verbs: ["create"],
-            },
-          ],
-        });
-      if (
-        request.method === "POST" &&
-        request.url?.startsWith("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
-      ) {
-        let body = "";
-        request.on("data", (chunk: Buffer) => (body += String(chunk)));
-        request.on("end", () => {
-          const review = JSON.parse(body) as { spec: { resourceAttributes: { namespace: string } } };
-          asked.push(review.spec.resourceAttributes);
-          const namespace = review.spec.resourceAttributes.namespace;
-          if (namespace === "forbidden")
-            return json(403, { kind: "Status", code: 403, message: "selfsubjectaccessreviews is forbidden" });
-          if (namespace === "broken") return json(500, { kind: "Status", code: 500 });
-          json(201, {
-            ...review,
-            status: {
-              allowed: namespace === "yes",
-              ...(namespace === "unevaluated" && { evaluationError: "webhook authorizer unreachable" }),
-            },
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/authorization.k8s.io/v1")
+          return json(200, {
+            kind: "APIResourceList",
+            groupVersion: "authorization.k8s.io/v1",
+            resources: [
+              {
+                name: "selfsubjectaccessreviews",
+                kind: "SelfSubjectAccessReview",
+                namespaced: false,
+                verbs: ["create"],
+              },
+            ],
           });
+        if (
+          request.method === "POST" &&
+          request.url?.startsWith("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+        ) {
+          let body = "";
+          request.on("data", (chunk: Buffer) => (body += String(chunk)));
+          request.on("end", () => {
+            const review = JSON.parse(body) as { spec: { resourceAttributes: { namespace: string } } };
+            asked.push(review.spec.resourceAttributes);
+            const namespace = review.spec.resourceAttributes.namespace;
+            if (namespace === "forbidden")
+              return json(403, {
+                kind: "Status",
+                code: 403,
+                message: "selfsubjectaccessreviews is forbidden",
+              });
+            if (namespace === "broken") return json(500, { kind: "Status", code: 500 });
+            json(201, {
+              ...review,
+              status: {
+                allowed: namespace === "yes",
+                ...(namespace === "unevaluated" && { evaluationError: "webhook authorizer unreachable" }),
+              },
+            });
+          });
+          return;
+        }
+        json(404, { kind: "Status", code: 404 });
+      },
+      async (cluster) => {
+        const answers = [];
+        for (const namespace of ["yes", "no", "forbidden", "broken", "unevaluated"])
+          answers.push(await cluster.mayI("patch", "EmbeddingModel", namespace));
+        expect(answers).toEqual([true, false, undefined, undefined, undefined]);
+        expect(asked[0]).toEqual({
+          namespace: "yes",
+          verb: "patch",
+          group: "jude.dev",
+          resource: "embeddingmodels",
         });
-        return;
-      }
-      json(404, { kind: "Status", code: 404 });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    try {
-      const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-ssar-"));
-      const kubeconfig = kubeconfigFor(folder, "config", (server.address() as AddressInfo).port);
-      const cluster = new Cluster({ kubeconfig, maxRetryDelayMs: 50 });
-      const answers = [];
-      for (const namespace of ["yes", "no", "forbidden", "broken", "unevaluated"])
-        answers.push(await cluster.mayI("patch", "EmbeddingModel", namespace));
-      expect(answers).toEqual([true, false, undefined, undefined, undefined]);
-      expect(asked[0]).toEqual({
-        namespace: "yes",
-        verb: "patch",
-        group: "jude.dev",
-        resource: "embeddingmodels",
-      });
-    } finally {
-      server.close();
-    }
+      },
+    );
   });
 });
 

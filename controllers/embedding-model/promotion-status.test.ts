@@ -14,6 +14,7 @@ import {
 } from "./promotion-fixtures.ts";
 import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { decidePromotion } from "./promotion.ts";
+import { notReconciledConditions } from "../shared/test-conditions.ts";
 
 const endpoint = (version: string) => `m-${version}.ns.svc:50051`;
 
@@ -235,13 +236,7 @@ describe("promotionEvents of a model Stalled before for another cause", () => {
       verdict: { state: "Stalled", reason: "VersionRedefined", message: "version v1 was redefined" },
     } as unknown as Parameters<typeof promotionEvents>[1];
     const notReconciled = {
-      conditions: ["Ready", "Reconciling", "Stalled"].map((type) => ({
-        type,
-        status: type === "Stalled" ? "True" : "False",
-        reason: "ReconcileError",
-        message: "not reconciled until the operator can list what it reads (retrying): cannot list …",
-        lastTransitionTime: "2026-12-01T00:00:00Z",
-      })),
+      conditions: notReconciledConditions(),
     } as Parameters<typeof promotionEvents>[0];
     expect(promotionEvents(notReconciled, decision)).toEqual([
       { warning: true, reason: "VersionRedefined", message: "version v1 was redefined" },

@@ -7,6 +7,7 @@ import { parseEmbeddingModel } from "../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { movedToMinilmV2, setPath, stored, testNamespace } from "./test-objects.ts";
 import type { WorkerFigures } from "./worker-figures.ts";
+import { notReconciledConditions } from "../shared/test-conditions.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
 const key = { namespace: testNamespace, name: "jobs" };
@@ -407,13 +408,7 @@ describe("reconcileNearlinePipeline", () => {
   it("says the cause in a Warning when a pipeline Stalled for another cause (not reconciled) stalls on this one", async () => {
     const notReconciled = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
       object.status = {
-        conditions: ["Ready", "Reconciling", "Stalled"].map((type) => ({
-          type,
-          status: type === "Stalled" ? "True" : "False",
-          reason: "ReconcileError",
-          message: "not reconciled until the operator can list what it reads (retrying): cannot list …",
-          lastTransitionTime: "2026-12-01T00:00:00Z",
-        })),
+        conditions: notReconciledConditions(),
       };
     }) as KubeObject;
     const calls = await reconcile({

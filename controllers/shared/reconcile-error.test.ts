@@ -172,19 +172,38 @@ describe("reportReconcileError", () => {
   });
 });
 
+/** The key of the NearlinePipeline recs/jobs the reportNotSynced tests report on. */
+const notSyncedKey = { namespace: "recs", name: "jobs" };
+
+/** The NearlinePipeline recs/jobs at `generation`, with `status` when given. */
+const jobsPipeline = (generation: number, status?: Record<string, unknown>): KubeObject => ({
+  apiVersion: "jude.dev/v1alpha1",
+  kind: "NearlinePipeline",
+  metadata: { name: "jobs", namespace: "recs", generation },
+  ...(status === undefined ? {} : { status }),
+});
+
+/** A status, observed at generation 2, whose Stalled condition already says `cause` is not synced. */
+const saidNotSynced = (cause: string): Record<string, unknown> => ({
+  observedGeneration: 2,
+  conditions: [
+    {
+      type: "Stalled",
+      status: "True",
+      reason: "ReconcileError",
+      message: notSyncedVerdict(cause).message,
+      observedGeneration: 2,
+      lastTransitionTime: "2026-12-01T00:00:00Z",
+    },
+  ],
+});
+
 describe("reportNotSynced", () => {
-  const key = { namespace: "recs", name: "jobs" };
   const cause =
     'cannot list deployments.apps in namespace recs, which the operator\'s RBAC does not allow (see the rules of the chart\'s templates/rbac.yaml): 403 Forbidden User "system:serviceaccount:ops:operator" cannot list resource "deployments"';
-  const pipeline = (status: Record<string, unknown>): KubeObject => ({
-    apiVersion: "jude.dev/v1alpha1",
-    kind: "NearlinePipeline",
-    metadata: { name: "jobs", namespace: "recs", generation: 2 },
-    status,
-  });
 
   it("turns the object Stalled with ReconcileError naming the list, keeps the rest, records a Warning", async () => {
-    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline({ lag: 5 })] });
+    const { context, calls } = fakeContext(notSyncedKey, { NearlinePipeline: [jobsPipeline(2, { lag: 5 })] });
     await reportNotSynced(resourceTypes.nearlinePipeline, context, cause);
     expect(summarizeCalls(calls)).toEqual([
       "applyStatus NearlinePipeline/jobs",
@@ -204,20 +223,8 @@ describe("reportNotSynced", () => {
   });
 
   it("writes nothing when the object says so already, is gone or is being deleted", async () => {
-    const said = pipeline({
-      observedGeneration: 2,
-      conditions: [
-        {
-          type: "Stalled",
-          status: "True",
-          reason: "ReconcileError",
-          message: notSyncedVerdict(cause).message,
-          observedGeneration: 2,
-          lastTransitionTime: "2026-12-01T00:00:00Z",
-        },
-      ],
-    });
-    const deleting = pipeline({});
+    const said = jobsPipeline(2, saidNotSynced(cause));
+    const deleting = jobsPipeline(2, {});
     deleting.metadata!.deletionTimestamp = "2026-12-02T12:00:00Z";
     const worlds: Record<string, KubeObject[]>[] = [
       { NearlinePipeline: [said] },
@@ -225,7 +232,7 @@ describe("reportNotSynced", () => {
       { NearlinePipeline: [deleting] },
     ];
     for (const objects of worlds) {
-      const { context, calls } = fakeContext(key, objects);
+      const { context, calls } = fakeContext(notSyncedKey, objects);
       await reportNotSynced(resourceTypes.nearlinePipeline, context, cause);
       expect(calls).toEqual([]);
     }
@@ -234,27 +241,9 @@ describe("reportNotSynced", () => {
 
 describe("reportNotSynced after a restart", () => {
   it("writes again when the Stalled condition saying so is about an older generation", async () => {
-    const key = { namespace: "recs", name: "jobs" };
     const cause = "cannot list deployments.apps in namespace recs: 403 Forbidden";
-    const stale: KubeObject = {
-      apiVersion: "jude.dev/v1alpha1",
-      kind: "NearlinePipeline",
-      metadata: { name: "jobs", namespace: "recs", generation: 3 },
-      status: {
-        observedGeneration: 2,
-        conditions: [
-          {
-            type: "Stalled",
-            status: "True",
-            reason: "ReconcileError",
-            message: notSyncedVerdict(cause).message,
-            observedGeneration: 2,
-            lastTransitionTime: "2026-12-01T00:00:00Z",
-          },
-        ],
-      },
-    };
-    const { context, calls } = fakeContext(key, { NearlinePipeline: [stale] });
+    const stale = jobsPipeline(3, saidNotSynced(cause));
+    const { context, calls } = fakeContext(notSyncedKey, { NearlinePipeline: [stale] });
     await reportNotSynced(resourceTypes.nearlinePipeline, context, cause);
     expect(summarizeCalls(calls)).toEqual([
       "applyStatus NearlinePipeline/jobs",
@@ -269,14 +258,8 @@ describe("reportNotSynced after a restart", () => {
 
 describe("reportNotSynced where the status may not be written", () => {
   it("still records the Warning Event, and says the write failed", async () => {
-    const key = { namespace: "recs", name: "jobs" };
     const cause = "cannot list deployments.apps in namespace recs: 403 Forbidden";
-    const object: KubeObject = {
-      apiVersion: "jude.dev/v1alpha1",
-      kind: "NearlinePipeline",
-      metadata: { name: "jobs", namespace: "recs", generation: 1 },
-    };
-    const { context, calls } = fakeContext(key, { NearlinePipeline: [object] });
+    const { context, calls } = fakeContext(notSyncedKey, { NearlinePipeline: [jobsPipeline(1)] });
     const refused = new KubeApiError(403, "PATCH .../nearlinepipelines/jobs/status: 403 Forbidden");
     context.client.applyStatus = async () => {
       throw refused;

@@ -5,9 +5,10 @@ import { Controller } from "./controller.ts";
 import { InformerCache, type Unsynced } from "./informer-cache.ts";
 import type { InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
+import { quietKubeClient } from "../../test/support/quiet-kube-client.ts";
 import { createOperatorMetrics } from "./metrics.ts";
 import { resourcePath, resourceTypes, type ResourceType } from "./resource-types.ts";
-import type { KubeObject } from "./types.ts";
+import type { ControllerDefinition, KubeObject } from "./types.ts";
 
 const modelAt = (resourceVersion: string, phase: string | undefined): KubeObject => ({
   apiVersion: "jude.dev/v1alpha1",
@@ -75,6 +76,30 @@ async function drained(controller: Controller): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve)); // the recorder's Event writes
 }
 
+/** The API server's refusal (`statusCode`) of the list of Deployments in namespace ns. */
+const refusedDeployments = (statusCode: number): Unsynced => ({
+  resource: "deployments.apps",
+  namespaced: true,
+  namespace: "ns",
+  error: new KubeApiError(statusCode, `GET /apis/apps/v1/namespaces/ns/deployments: ${statusCode} refused`),
+});
+
+/**
+ * An embedding-model controller with `reconcile` and `reportNotSynced` over a cache that holds
+ * `model()` and whose lists of a namespace are unsynced as `unsyncedIn` says.
+ */
+function waitingController(
+  model: () => KubeObject,
+  unsyncedIn: (namespace: string) => Unsynced[],
+  definition: Pick<ControllerDefinition, "reconcile" | "reportNotSynced">,
+): Controller {
+  const cache = { use: () => undefined, get: model, list: () => [], unsyncedIn } as unknown as InformerCache;
+  return new Controller(
+    { name: "embedding-model", primary: resourceTypes.embeddingModel, ...definition },
+    { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+  );
+}
+
 describe("controller", () => {
   it("does not reconcile a key from a copy older than its own last status write", async () => {
     const { controller, announced, deliver, metrics } = setUp();
@@ -103,32 +128,16 @@ describe("controller", () => {
   });
 
   it("says once per cause why a key of a namespace that cannot be listed waits, until it is reconciled", async () => {
-    const refused = (statusCode: number): Unsynced => ({
-      resource: "deployments.apps",
-      namespaced: true,
-      namespace: "ns",
-      error: new KubeApiError(
-        statusCode,
-        `GET /apis/apps/v1/namespaces/ns/deployments: ${statusCode} refused`,
-      ),
-    });
-    let unsynced: Unsynced[] = [refused(403)];
-    const cache = {
-      use: () => undefined,
-      get: () => modelAt("1", undefined),
-      list: () => [],
-      unsyncedIn: (namespace: string) => (namespace === "ns" ? unsynced : []),
-    } as unknown as InformerCache;
+    let unsynced: Unsynced[] = [refusedDeployments(403)];
     const told: string[] = [];
     let reconciled = 0;
-    const controller = new Controller(
+    const controller = waitingController(
+      () => modelAt("1", undefined),
+      (namespace) => (namespace === "ns" ? unsynced : []),
       {
-        name: "embedding-model",
-        primary: resourceTypes.embeddingModel,
         reconcile: async () => void (reconciled += 1),
         reportNotSynced: async (context, cause) => void told.push(`${context.key.name}: ${cause}`),
       },
-      { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
     );
     controller.start(new AbortController().signal);
     controller.queue.add("ns/shop");
@@ -152,12 +161,12 @@ describe("controller", () => {
     await drained(controller);
     expect(reconciled).toBe(2);
     // A server error rather than a refusal may pass: not said before the key waited a failure's time.
-    unsynced = [refused(500)];
+    unsynced = [refusedDeployments(500)];
     controller.queue.add("ns/shop");
     await drained(controller);
     expect(told).toHaveLength(1);
     // Refused again after a reconcile: said again.
-    unsynced = [refused(403)];
+    unsynced = [refusedDeployments(403)];
     controller.queue.add("ns/shop");
     await drained(controller);
     expect(told).toHaveLength(2);
@@ -167,36 +176,22 @@ describe("controller", () => {
 
 describe("controller: a key waiting for its namespace's lists", () => {
   it("says why again when the object it said it on changed generation or was replaced", async () => {
-    const unsynced: Unsynced[] = [
-      {
-        resource: "deployments.apps",
-        namespaced: true,
-        namespace: "ns",
-        error: new KubeApiError(403, "GET /apis/apps/v1/namespaces/ns/deployments: 403 refused"),
-      },
-    ];
+    const unsynced = [refusedDeployments(403)];
     let model: KubeObject = {
       ...modelAt("1", undefined),
       metadata: { ...modelAt("1", undefined).metadata, generation: 1 },
     };
-    const cache = {
-      use: () => undefined,
-      get: () => model,
-      list: () => [],
-      unsyncedIn: () => unsynced,
-    } as unknown as InformerCache;
     const told: string[] = [];
-    const controller = new Controller(
+    const controller = waitingController(
+      () => model,
+      () => unsynced,
       {
-        name: "embedding-model",
-        primary: resourceTypes.embeddingModel,
         reconcile: async () => undefined,
         reportNotSynced: async (context) => {
           const object = context.cache.get(resourceTypes.embeddingModel, context.key)!;
           told.push(`${object.metadata?.uid} generation ${object.metadata?.generation}`);
         },
       },
-      { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
     );
     controller.start(new AbortController().signal);
     controller.queue.add("ns/shop");
@@ -218,32 +213,18 @@ describe("controller: a key waiting for its namespace's lists", () => {
 
 describe("controller: a key waiting for its namespace's lists whose status it may not write", () => {
   it("does not send the refused status write again at each retry", async () => {
-    const unsynced: Unsynced[] = [
-      {
-        resource: "deployments.apps",
-        namespaced: true,
-        namespace: "ns",
-        error: new KubeApiError(403, "GET /apis/apps/v1/namespaces/ns/deployments: 403 refused"),
-      },
-    ];
-    const cache = {
-      use: () => undefined,
-      get: () => modelAt("1", undefined),
-      list: () => [],
-      unsyncedIn: () => unsynced,
-    } as unknown as InformerCache;
+    const unsynced = [refusedDeployments(403)];
     let writes = 0;
-    const controller = new Controller(
+    const controller = waitingController(
+      () => modelAt("1", undefined),
+      () => unsynced,
       {
-        name: "embedding-model",
-        primary: resourceTypes.embeddingModel,
         reconcile: async () => undefined,
         reportNotSynced: async () => {
           writes += 1;
           throw new KubeApiError(403, "PATCH .../embeddingmodels/shop/status: 403 Forbidden refused");
         },
       },
-      { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
     );
     controller.start(new AbortController().signal);
     for (let retry = 0; retry < 3; retry += 1) {
@@ -259,21 +240,10 @@ describe("controller: a key of a namespace where a list was refused", () => {
   /** A real shared cache over namespace ns whose HorizontalPodAutoscaler list is refused (403). */
   function refusingAutoscalers() {
     const refused = resourcePath(resourceTypes.horizontalPodAutoscaler, "ns");
-    const client = {
-      list: async (path: string) => {
-        if (path === refused) throw new KubeApiError(403, `GET ${path}: 403 Forbidden`, "Forbidden");
-        return { items: [], resourceVersion: "1" };
-      },
-      watch: async (
-        _path: string,
-        _query: unknown,
-        handlers: { onConnected: () => void },
-        signal: AbortSignal,
-      ) => {
-        handlers.onConnected();
-        await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
-      },
-    } as unknown as KubeClient;
+    const client = quietKubeClient(async (path) => {
+      if (path === refused) throw new KubeApiError(403, `GET ${path}: 403 Forbidden`, "Forbidden");
+      return { items: [], resourceVersion: "1" };
+    });
     const metrics = createOperatorMetrics();
     return {
       client,

@@ -6,6 +6,7 @@ import { silentLogger } from "../../plumbing/logger.ts";
 import { KubeApiError } from "./api-error.ts";
 import { describeUnsynced, InformerCache } from "./informer-cache.ts";
 import type { KubeClient, ListResult } from "./kube-client.ts";
+import { quietKubeClient } from "../../test/support/quiet-kube-client.ts";
 import { createOperatorMetrics } from "./metrics.ts";
 import { resourcePath, resourceTypes } from "./resource-types.ts";
 import type { KubeObject } from "./types.ts";
@@ -27,21 +28,7 @@ function counted(namespace: string, name: string, model: string, reads: Map<stri
 
 /** A client whose lists answer `items` per collection path and whose watches wait until stopped. */
 function fakeClient(items: Map<string, KubeObject[]>): KubeClient {
-  return {
-    list: async (path: string): Promise<ListResult> => ({
-      items: items.get(path) ?? [],
-      resourceVersion: "1",
-    }),
-    watch: async (
-      _path: string,
-      _query: unknown,
-      handlers: { onConnected: () => void },
-      signal: AbortSignal,
-    ) => {
-      handlers.onConnected();
-      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
-    },
-  } as unknown as KubeClient;
+  return quietKubeClient(async (path) => ({ items: items.get(path) ?? [], resourceVersion: "1" }));
 }
 
 describe("InformerCache.list in one namespace", () => {

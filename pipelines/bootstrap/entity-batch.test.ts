@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { EntityStore } from "../shared/entity-writes.ts";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
 import { createEntityBatchWriter, type BatchEntity } from "./entity-batch.ts";
+import { vectorOfOneForEach } from "./entity-batch.test-data.ts";
 
 const upsert = (id: string, text: string | null, eventTimeMs = 100, offset = 5): BatchEntity => ({
   id,
@@ -82,13 +83,7 @@ describe("createEntityBatchWriter", () => {
       version: "v2",
       modelDigest: "sha256:d",
       store: racing,
-      vectorsFor: async (texts) => ({
-        vectors: texts.map(() => Float32Array.of(1)),
-        refused: new Map(),
-        failed: new Map(),
-        embedded: texts.length,
-        inference: { calls: 1, texts: texts.length },
-      }),
+      vectorsFor: vectorOfOneForEach,
     });
     expect((await write([upsert("k", "Cook")])).counts).toMatchObject({ written: 0, stale: 1 });
   });

@@ -9,24 +9,16 @@
 import { describe, expect, it } from "vitest";
 import type { SourceRecord } from "../shared/decode.ts";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
-import type { StoreWrite } from "../../store/index.ts";
+import { isNewer, type StoreWrite } from "../../store/index.ts";
+import { SeededRandom } from "../../test/support/seeded-random.ts";
 import { bootstrapConfigSchema, resolveShardIndex } from "./config.ts";
 import { createEntityBatchWriter } from "./entity-batch.ts";
+import { vectorOfOneForEach } from "./entity-batch.test-data.ts";
 import { kafkaPartitionBatches, type RecordInterpreter } from "./source-units.ts";
 import { createInterpreter } from "./work.ts";
 
 const KEYS = ["a", "b", "c"];
 const SEEDS = 1_500;
-
-/** A small deterministic generator (LCG): each seed is one reproducible history and scope. */
-function generator(seed: number): { below: (n: number) => number; chance: (p: number) => boolean } {
-  let state = (seed + 7) >>> 0;
-  const next = (): number => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
-    return state / 2 ** 32;
-  };
-  return { below: (n) => Math.floor(next() * n), chance: (p) => next() < p };
-}
 
 interface Event {
   id: string;
@@ -37,37 +29,29 @@ interface Event {
   title: string;
 }
 
-/** The store's order: event time, then partition, then offset. */
-function newer(incoming: Event, held: Event | undefined): boolean {
-  if (held === undefined) return true;
-  if (incoming.eventTimeMs !== held.eventTimeMs) return incoming.eventTimeMs > held.eventTimeMs;
-  if (incoming.partition !== held.partition) return incoming.partition > held.partition;
-  return incoming.offset > held.offset;
-}
-
 async function* chunks<T>(...parts: T[][]): AsyncGenerator<T[]> {
   for (const part of parts) yield part;
 }
 
 /** One seeded history and scope; `fresh`: the store holds every key's newest record first. */
 async function scopedRun(seed: number, fresh: boolean): Promise<void> {
-  const random = generator(seed);
+  const random = new SeededRandom(seed);
   const events: Event[] = [];
   const offsets = [0, 0];
-  const count = 2 + random.below(7);
+  const count = 2 + random.int(7);
   for (let index = 0; index < count; index++) {
-    const partition = random.below(2);
+    const partition = random.int(2);
     events.push({
-      id: KEYS[random.below(KEYS.length)]!,
-      eventTimeMs: 10 * random.below(10),
+      id: KEYS[random.int(KEYS.length)]!,
+      eventTimeMs: 10 * random.int(10),
       partition,
       offset: offsets[partition]!++,
       deleted: random.chance(0.35),
-      title: ["Nurse", "Pilot"][random.below(2)]!,
+      title: ["Nurse", "Pilot"][random.int(2)]!,
     });
   }
-  const from = random.chance(0.8) ? 10 * random.below(5) : undefined;
-  const to = (from ?? 0) + 10 * (1 + random.below(5));
+  const from = random.chance(0.8) ? 10 * random.int(5) : undefined;
+  const to = (from ?? 0) + 10 * (1 + random.int(5));
   const ids = random.chance(0.3) ? KEYS.filter(() => random.chance(0.5)) : undefined;
   const scope = {
     ...(from !== undefined ? { eventTimeFrom: new Date(from).toISOString() } : {}),
@@ -92,7 +76,7 @@ async function scopedRun(seed: number, fresh: boolean): Promise<void> {
     ),
   );
   const newest = new Map<string, Event>();
-  for (const event of events) if (newer(event, newest.get(event.id))) newest.set(event.id, event);
+  for (const event of events) if (isNewer(event, newest.get(event.id) ?? null)) newest.set(event.id, event);
 
   const store = memoryStore();
   if (fresh)
@@ -117,13 +101,7 @@ async function scopedRun(seed: number, fresh: boolean): Promise<void> {
     version: "v1",
     modelDigest: "sha256:d",
     store,
-    vectorsFor: async (texts) => ({
-      vectors: texts.map(() => Float32Array.of(1)),
-      refused: new Map(),
-      failed: new Map(),
-      embedded: texts.length,
-      inference: { calls: 1, texts: texts.length },
-    }),
+    vectorsFor: vectorOfOneForEach,
   });
   let deleted = 0;
   for (const partition of random.chance(0.5) ? [0, 1] : [1, 0])

@@ -9,7 +9,9 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
 import { createProcessor, type ConsumedRecord } from "./processor.ts";
-import type { RecordMeta, StoreWrite } from "../../store/index.ts";
+import { jobProcessorOptions } from "./processor.test-data.ts";
+import { isNewer, type RecordMeta, type StoreWrite } from "../../store/index.ts";
+import { SeededRandom } from "../../test/support/seeded-random.ts";
 
 const KEYS = ["a", "b"];
 const TITLES = ["Nurse", "Pilot"];
@@ -17,16 +19,6 @@ const SEEDS = 2_000;
 
 function hashOf(title: string): string {
   return createHash("sha256").update("v1\u0000Job: {{title}}\u0000").update(`Job: ${title}`).digest("hex");
-}
-
-/** A small deterministic generator (LCG): each seed is one reproducible interleaving. */
-function generator(seed: number): { below: (n: number) => number; chance: (p: number) => boolean } {
-  let state = (seed + 1) >>> 0;
-  const next = (): number => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
-    return state / 2 ** 32;
-  };
-  return { below: (n) => Math.floor(next() * n), chance: (p) => next() < p };
 }
 
 /** A key's state as the store's rule decides it: position, and the content hash (null: deleted). */
@@ -37,22 +29,15 @@ interface State {
   hash: string | null;
 }
 
-function newer(incoming: State, held: State | undefined): boolean {
-  if (held === undefined) return true;
-  if (incoming.eventTimeMs !== held.eventTimeMs) return incoming.eventTimeMs > held.eventTimeMs;
-  if (incoming.partition !== held.partition) return incoming.partition > held.partition;
-  return incoming.offset > held.offset;
-}
-
-const time = (random: ReturnType<typeof generator>): number => 100 + 10 * random.below(8);
+const time = (random: SeededRandom): number => 100 + 10 * random.int(8);
 
 async function interleaving(seed: number): Promise<void> {
-  const random = generator(seed);
+  const random = new SeededRandom(seed);
   const initial: Record<string, RecordMeta> = {};
   for (const id of KEYS) {
     if (!random.chance(0.9)) continue;
     const live = random.chance(0.7);
-    const title = TITLES[random.below(2)]!;
+    const title = TITLES[random.int(2)]!;
     initial[id] = {
       live,
       eventTimeMs: time(random),
@@ -74,12 +59,12 @@ async function interleaving(seed: number): Promise<void> {
   }));
 
   const records: ConsumedRecord[] = [];
-  const events = 1 + random.below(6);
+  const events = 1 + random.int(6);
   for (let index = 0; index < events; index++) {
-    const id = KEYS[random.below(KEYS.length)]!;
+    const id = KEYS[random.int(KEYS.length)]!;
     const at = time(random);
     const deleted = random.chance(0.2);
-    const title = TITLES[random.below(2)]!;
+    const title = TITLES[random.int(2)]!;
     const record: ConsumedRecord = {
       topic: "jobs",
       partition: random.chance(0.5) ? 0 : 2,
@@ -105,13 +90,7 @@ async function interleaving(seed: number): Promise<void> {
   const others: string[] = [];
   const contended: string[] = [];
   const process = createProcessor({
-    entity: "job",
-    modelVersion: "v1",
-    modelDigest: "sha256:m",
-    template: "Job: {{title}}",
-    extract: { title: "$.title" },
-    decode: { keyPath: "$.id", eventTimePath: "$.time", delete: { path: "$.op", values: ["d"] } },
-    changeDetection: true,
+    ...jobProcessorOptions,
     store,
     embed: async (texts) => texts.map(() => Float32Array.of(1, 2)),
     produce: async () => {},
@@ -120,9 +99,9 @@ async function interleaving(seed: number): Promise<void> {
     },
     atStep: async () => {
       if (!random.chance(0.8)) return;
-      const id = KEYS[random.below(KEYS.length)]!;
+      const id = KEYS[random.int(KEYS.length)]!;
       const position = { eventTimeMs: time(random), offset: otherOffset++, partition: 1 };
-      const title = random.chance(0.5) ? TITLES[random.below(2)]! : null;
+      const title = random.chance(0.5) ? TITLES[random.int(2)]! : null;
       const write: StoreWrite =
         title === null
           ? { kind: "delete", entity: "job", id, version: "v1", ...position }
@@ -145,7 +124,8 @@ async function interleaving(seed: number): Promise<void> {
 
   for (const id of KEYS) {
     let expected: State | undefined;
-    for (const write of writes) if (write.id === id && newer(write.state, expected)) expected = write.state;
+    for (const write of writes)
+      if (write.id === id && isNewer(write.state, expected ?? null)) expected = write.state;
     const meta = store.metas.get(id);
     const stored = meta && {
       eventTimeMs: meta.eventTimeMs,
@@ -156,7 +136,7 @@ async function interleaving(seed: number): Promise<void> {
     // A contended event is dead-lettered precisely because the key may stay older than it.
     // Each of its 4 rounds needs another writer's write of the key to refuse it.
     if (contended.includes(id)) {
-      expect(newer(expected!, stored)).toBe(true);
+      expect(isNewer(expected!, stored ?? null)).toBe(true);
       expect(others.filter((other) => other === id).length).toBeGreaterThanOrEqual(4);
     } else expect({ seed, id, stored }).toEqual({ seed, id, stored: expected });
   }

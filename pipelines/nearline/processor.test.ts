@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
 import { memoryStore } from "../../test/support/memory-entity-store.ts";
 import { createProcessor, type ConsumedRecord, type ProcessorOptions } from "./processor.ts";
+import { jobProcessorOptions } from "./processor.test-data.ts";
 import type { OutputRecord } from "./records.ts";
 import type { StoreWrite } from "../../store/index.ts";
 
@@ -28,13 +29,7 @@ function setup(overrides: Partial<ProcessorOptions> = {}) {
   /** The key onDeadLetter was given with each dead letter (undefined: the event named none). */
   const deadLetterKeys: Array<string | undefined> = [];
   const process = createProcessor({
-    entity: "job",
-    modelVersion: "v1",
-    modelDigest: "sha256:m",
-    template: "Job: {{title}}",
-    extract: { title: "$.title" },
-    decode: { keyPath: "$.id", eventTimePath: "$.time", delete: { path: "$.op", values: ["d"] } },
-    changeDetection: true,
+    ...jobProcessorOptions,
     outputTopic: "jobs.vectors",
     deadLetterTopic: "jobs.dlq",
     store,

@@ -3,6 +3,7 @@
  * token or token file, the admin impersonating someone), and the service accounts they stand for.
  */
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { kubectl, kubectlJson } from "./kubectl.ts";
 
 type Entry = Record<string, unknown>;
@@ -74,4 +75,52 @@ export async function boundServiceAccount(
     `--serviceaccount=${namespace}:${name}`,
   ]);
   return serviceAccountToken(namespace, name);
+}
+
+/**
+ * Creates the service account `name` in `namespace` bound to `role` (as boundServiceAccount does) and
+ * writes a kubeconfig for it, named `name`, into `folder`; resolves the kubeconfig's path.
+ */
+export async function serviceAccountKubeconfig(
+  folder: string,
+  namespace: string,
+  name: string,
+  role: { clusterRole: string } | { role: string },
+): Promise<string> {
+  const token = await boundServiceAccount(namespace, name, role);
+  return writeKubeconfig(join(folder, name), name, { token }, namespace);
+}
+
+/** Creates the Role `name` in `namespace` with `rules`. */
+export async function createRole(namespace: string, name: string, rules: unknown[]): Promise<void> {
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace },
+      rules,
+    }),
+  );
+}
+
+/**
+ * Whether the service account `account` of `namespace` may `verb` embeddingmodels.jude.dev there, as
+ * the API server answers now (`kubectl auth can-i` with impersonation; an error counts as no).
+ */
+export async function serviceAccountMayOnModels(
+  namespace: string,
+  account: string,
+  verb: string,
+): Promise<boolean> {
+  const answer = await kubectl([
+    "auth",
+    "can-i",
+    verb,
+    "embeddingmodels.jude.dev",
+    "-n",
+    namespace,
+    `--as=system:serviceaccount:${namespace}:${account}`,
+  ]).catch(() => "no");
+  return answer.trim() === "yes";
 }

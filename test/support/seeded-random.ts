@@ -24,6 +24,11 @@ export class SeededRandom {
     return Math.floor(this.next() * bound);
   }
 
+  /** True with probability `probability`. */
+  chance(probability: number): boolean {
+    return this.next() < probability;
+  }
+
   /** One element of a non-empty list. */
   pick<T>(items: readonly T[]): T {
     return items[this.int(items.length)]!;

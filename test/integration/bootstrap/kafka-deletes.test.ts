@@ -15,6 +15,7 @@ import type { PartitionWatermark } from "../../../pipelines/bootstrap/config.ts"
 import { sampleStoredVectors } from "../../../controllers/embedding-model/parity-check.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import type { NearlineApp } from "../../../pipelines/nearline/app.ts";
+import type { NearlineConfig } from "../../../pipelines/nearline/config.ts";
 import { connectEmbedding } from "../../../pipelines/shared/embed-client.ts";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import { countVersion, StoreWriter } from "../../../store/index.ts";
@@ -56,6 +57,8 @@ const deleteEvent = (id: string, time: number): TestEvent => ({
   value: { jobId: id, updatedAt: time, op: "d" },
 });
 const on = (partition: number, event: TestEvent): TestEvent => ({ ...event, partition });
+/** The event-time window of the scoped runs: 50 ms to 300 ms. */
+const scope = { eventTimeFrom: "1970-01-01T00:00:00.050Z", eventTimeTo: "1970-01-01T00:00:00.300Z" };
 
 it.each([
   { layout: "one shard reading both partitions", count: 1, order: [0] },
@@ -83,13 +86,7 @@ it.each([
     const { topic, watermarks } = await movedKeysTopic("bootstrap-moved-delete", history, moved);
 
     await withTarget("moved-delete", async (target, embedding) => {
-      for (const index of order) {
-        const outcome = await runShardInProcess(
-          bootstrapConfig(topic, target.name, { count, index }, watermarks),
-          embedding.call,
-        );
-        expect(outcome.outcome).toBe("done");
-      }
+      await runShards(topic, target.name, embedding, { count, order }, watermarks);
       const snapshot = [...history, ...moved];
       await expectStoreMatches(target.store, VERSION, expectedFinalState(snapshot, VERSION));
 
@@ -101,13 +98,7 @@ it.each([
         on(1, jobEvent("new", 400, job("Chef"))),
       ];
       await produceEvents(topic, later);
-      const { app, closeConnection } = await startInProcessNearline(nearline);
-      try {
-        await handled(app, later.length, "nearline handled the events after the watermarks");
-      } finally {
-        await app.stop();
-        closeConnection();
-      }
+      await nearlineHandles(nearline, later.length, "nearline handled the events after the watermarks");
       await expectStoreMatches(target.store, VERSION, expectedFinalState([...snapshot, ...later], VERSION));
     });
   },
@@ -138,15 +129,8 @@ it.each([
       on(1, deleteEvent("before-window", 20)), // before the window: the key stays out of the run
     ];
     const { topic, watermarks } = await movedKeysTopic("bootstrap-scope-delete", history, moved);
-    const scope = { eventTimeFrom: "1970-01-01T00:00:00.050Z", eventTimeTo: "1970-01-01T00:00:00.300Z" };
     await withTarget("scope-delete", async (target, embedding) => {
-      for (const index of order) {
-        const outcome = await runShardInProcess(
-          bootstrapConfig(topic, target.name, { count, index }, watermarks, topic, scope),
-          embedding.call,
-        );
-        expect(outcome.outcome).toBe("done");
-      }
+      await runShards(topic, target.name, embedding, { count, order }, watermarks, scope);
       await expectStoreMatches(target.store, VERSION, expectedFinalState([...history, ...moved], VERSION));
       expect(await countVersion(target.store, VERSION)).toMatchObject({ live: 1 });
     });
@@ -179,16 +163,9 @@ it("leaves a version nearline keeps fresh as it is when a bootstrap scoped to a 
       target.name,
       watermarks.map((each) => ({ ...each, offset: 0 })),
     );
-    const { app, closeConnection } = await startInProcessNearline(nearline);
-    try {
-      await handled(app, all.length, "nearline handled the whole topic");
-    } finally {
-      await app.stop();
-      closeConnection();
-    }
+    await nearlineHandles(nearline, all.length, "nearline handled the whole topic");
     await expectStoreMatches(target.store, VERSION, expectedFinalState(all, VERSION));
     const before = await countVersion(target.store, VERSION);
-    const scope = { eventTimeFrom: "1970-01-01T00:00:00.050Z", eventTimeTo: "1970-01-01T00:00:00.300Z" };
     const outcome = await runShardInProcess(
       bootstrapConfig(topic, target.name, { count: 1, index: 0 }, watermarks, topic, scope),
       embedding.call,
@@ -453,6 +430,41 @@ async function handled(app: NearlineApp, count: number, description: string): Pr
     timeoutMs: 60_000,
     intervalMs: 200,
   });
+}
+
+/**
+ * Runs a nearline worker with `config` until it consumed `count` events in all and has no lag
+ * (`description` says which), then stops it.
+ */
+async function nearlineHandles(config: NearlineConfig, count: number, description: string): Promise<void> {
+  const { app, closeConnection } = await startInProcessNearline(config);
+  try {
+    await handled(app, count, description);
+  } finally {
+    await app.stop();
+    closeConnection();
+  }
+}
+
+/**
+ * Runs the shards `order` (of `count`) of a bootstrap of `topic` into the store `storeName` up to
+ * `watermarks`, within `scope` when given, one after another; each must end done.
+ */
+async function runShards(
+  topic: string,
+  storeName: string,
+  embedding: ReturnType<typeof connectEmbedding>,
+  { count, order }: { count: number; order: number[] },
+  watermarks: PartitionWatermark[],
+  scope?: { eventTimeFrom?: string; eventTimeTo?: string },
+): Promise<void> {
+  for (const index of order) {
+    const outcome = await runShardInProcess(
+      bootstrapConfig(topic, storeName, { count, index }, watermarks, topic, scope),
+      embedding.call,
+    );
+    expect(outcome.outcome).toBe("done");
+  }
 }
 
 /** A shard config of the job changelog `topic` into the store `storeName`, reading up to `watermarks`. */

@@ -421,6 +421,23 @@ export async function setUpPromotion(
 }
 
 /**
+ * Moves `jobs-model` of `namespace` to `version` (with `promotion` settings) as a user would, and waits
+ * until the operator created the version's run `jobs-<version>-promotion`.
+ */
+export async function startPromotion(
+  namespace: string,
+  version: string,
+  promotion: JsonObject = {},
+): Promise<void> {
+  await applyObjects(namespace, [promotionModelAt(version, promotion)]);
+  await waitFor(
+    `${version}'s run`,
+    async () => (await getObject(`bootstraprun/jobs-${version}-promotion`, namespace)) !== undefined,
+    { timeoutMs: 90_000, intervalMs: 100 },
+  );
+}
+
+/**
  * Promotes `jobs-model` to `version` (with `promotion` settings) as a user would, plays its bootstrap
  * (vectors written, the run Succeeded, `live` versions' workers caught up) and waits until it is active.
  */
@@ -433,11 +450,7 @@ export async function promoteThroughBootstrap(
   const { namespace, store } = setup;
   const until = (what: string, check: () => Promise<boolean>) =>
     waitFor(what, check, { timeoutMs: 90_000, intervalMs: 100 });
-  await applyObjects(namespace, [promotionModelAt(version, promotion)]);
-  await until(
-    `${version}'s run`,
-    async () => (await getObject(`bootstraprun/jobs-${version}-promotion`, namespace)) !== undefined,
-  );
+  await startPromotion(namespace, version, promotion);
   await buildVersion(store, namespace, version, live);
   await until(`${version} active`, async () => {
     const model = await getObject("embeddingmodel/jobs-model", namespace);

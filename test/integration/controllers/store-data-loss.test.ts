@@ -8,16 +8,17 @@ import { readPointer, StoreReader, StoreWriter, type Store } from "../../../stor
 import { kubectl } from "../../support/kubectl.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { condition, getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
-import { promotionModelAt, versionDigest } from "./objects.ts";
+import { condition, getObject, waitUntilAtRest } from "../operator/operator-harness.ts";
+import { versionDigest } from "./objects.ts";
 import {
-  applyObjects,
   buildVersion,
   promoteThroughBootstrap,
   type PromotionOperator,
   type PromotionSetup,
   setUpPromotion,
+  startPromotion,
 } from "./harness.ts";
+import { jobsModel, queriedVersion, rebuildLostVersion } from "./store-loss.ts";
 
 /**
  * The model's resync here (--model-resync-seconds; 30 s in production): nothing but the resync wakes a
@@ -32,14 +33,10 @@ describe("a promoted model whose store lost its data", () => {
   let store: Store;
   let reader: StoreReader | undefined;
 
-  const model = async () => (await getObject("embeddingmodel/jobs-model", namespace)) as Json;
+  const model = () => jobsModel(namespace);
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
-  const querySelector = async () =>
-    (
-      ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
-        Json | undefined
-    )?.["jude.dev/version"];
+  const querySelector = () => queriedVersion(namespace);
 
   beforeAll(async () => {
     setup = await setUpPromotion("store-data-loss", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }), {
@@ -110,13 +107,7 @@ describe("a promoted model whose store lost its data", () => {
     expect(await operator!.registry.metrics()).toContain(`${lostSeries} 1`);
 
     // The rebuild: the operator's new run for v2, played here, then the flip back to v2.
-    await until("v2's new run", async () => {
-      const run = await getObject("bootstraprun/jobs-v2-promotion", namespace);
-      return run !== undefined && (run.status as Json | undefined)?.phase === undefined;
-    });
-    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
-    await until("pointer on v2 again", async () => (await readPointer(store)).current === "v2");
-    await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
+    await rebuildLostVersion(store, namespace, "v2", ["v1", "v2"]);
     expect(await operator!.registry.metrics()).toContain(`${lostSeries} 0`);
 
     // Readers keep the pointer with the highest epoch they saw: the rebuilt pointer must not start over
@@ -132,11 +123,7 @@ describe("a promoted model whose store lost its data", () => {
   // keep v3's pointer and get what v3's workers write after the loss, so the query Service must stay
   // on v3's encoder, and the status must say the store lost v3.
   it("keeps the query Service on the active version when the store loses it mid-promotion", async () => {
-    await applyObjects(namespace, [promotionModelAt("v4")]);
-    await until(
-      "v4's run",
-      async () => (await getObject("bootstraprun/jobs-v4-promotion", namespace)) !== undefined,
-    );
+    await startPromotion(namespace, "v4");
     await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
     await deleteKeysWithPrefix(store.client, setup!.storeName);
     await until(

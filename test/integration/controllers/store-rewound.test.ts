@@ -7,16 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readPointer, StoreReader, type Store } from "../../../store/index.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { condition, getObject, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
-import { promotionModelAt } from "./objects.ts";
+import { condition, waitUntilAtRest } from "../operator/operator-harness.ts";
 import {
-  applyObjects,
   buildVersion,
   promoteThroughBootstrap,
   type PromotionOperator,
   type PromotionSetup,
   setUpPromotion,
+  startPromotion,
 } from "./harness.ts";
+import { jobsModel, queriedVersion, rebuildLostVersion } from "./store-loss.ts";
 
 const modelResyncMs = 10_000;
 
@@ -42,12 +42,8 @@ describe("a promoted model whose store came back from an older snapshot", () => 
   let reader: StoreReader | undefined;
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
-  const model = async () => (await getObject("embeddingmodel/jobs-model", namespace)) as Json;
-  const querySelector = async () =>
-    (
-      ((await getObject("service/jobs-model", namespace))?.spec as Json | undefined)?.selector as
-        Json | undefined
-    )?.["jude.dev/version"];
+  const model = () => jobsModel(namespace);
+  const querySelector = () => queriedVersion(namespace);
 
   beforeAll(async () => {
     setup = await setUpPromotion("store-rewound", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }), {
@@ -86,13 +82,7 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     expect(await operator!.registry.metrics()).toContain(
       `jude_promotion_store_data_lost{namespace="${namespace}",model="jobs-model",version="v3"} 1`,
     );
-    await until("v3's new run", async () => {
-      const run = await getObject("bootstraprun/jobs-v3-promotion", namespace);
-      return run !== undefined && (run.status as Json | undefined)?.phase === undefined;
-    });
-    await buildVersion(store, namespace, "v3", ["v2", "v3"]);
-    await until("pointer on v3 again", async () => (await readPointer(store)).current === "v3");
-    await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
+    await rebuildLostVersion(store, namespace, "v3", ["v2", "v3"]);
 
     // The restored pointer counted from epoch 1: a rebuild flip at epoch 2, then v4's at 3, would be
     // ignored by the reader holding epoch 3, left on v3's vectors while the query Service encodes with v4.
@@ -108,11 +98,7 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     const saved = await snapshot(store, setup!.storeName);
     await promoteThroughBootstrap(setup!, "v5", ["v4", "v5"]);
     await promoteThroughBootstrap(setup!, "v6", ["v5", "v6"]);
-    await applyObjects(namespace, [promotionModelAt("v7")]);
-    await until(
-      "v7's run",
-      async () => (await getObject("bootstraprun/jobs-v7-promotion", namespace)) !== undefined,
-    );
+    await startPromotion(namespace, "v7");
     await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
     const held = reader!.pointer.epoch;
     await deleteKeysWithPrefix(store.client, setup!.storeName);

@@ -8,10 +8,15 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
-import { boundServiceAccount, writeKubeconfig } from "../../support/kubeconfigs.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
+import { boundServiceAccount, createRole, writeKubeconfig } from "../../support/kubeconfigs.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import {
+  heldMinilm,
+  judeKindsRule,
+  namespaceWithPromotingModel,
+  postAction,
+  startDashboard,
+} from "./dashboard-process.ts";
 
 const namespace = `dashboard-credentials-${process.pid}`;
 const folder = mkdtempSync(join(tmpdir(), "dashboard-credentials-"));
@@ -20,20 +25,10 @@ let url: string;
 
 /** A service account bound to a Role with `verbs` on the JUDE kinds (and reads of what the page shows). */
 async function serviceAccount(name: string, verbs: string[]): Promise<string> {
-  const role = {
-    apiVersion: "rbac.authorization.k8s.io/v1",
-    kind: "Role",
-    metadata: { name, namespace },
-    rules: [
-      {
-        apiGroups: ["jude.dev"],
-        resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
-        verbs,
-      },
-      { apiGroups: [""], resources: ["configmaps", "events"], verbs: ["get", "list", "watch"] },
-    ],
-  };
-  await kubectl(["apply", "-f", "-"], JSON.stringify(role));
+  await createRole(namespace, name, [
+    judeKindsRule(verbs),
+    { apiGroups: [""], resources: ["configmaps", "events"], verbs: ["get", "list", "watch"] },
+  ]);
   return boundServiceAccount(namespace, name, { role: name });
 }
 
@@ -60,12 +55,7 @@ afterAll(async () => {
   await kubectl(["delete", "namespace", namespace, "--wait=false"]);
 });
 
-const approve = () =>
-  fetch(`${url}api/models/${namespace}/minilm/approve`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: "{}",
-  });
+const approve = () => postAction(url, namespace, "minilm", "approve");
 
 it("passes the API server's 403 through with its message, then acts with the token rotated into the file", async () => {
   const denied = await approve();
@@ -78,11 +68,6 @@ it("passes the API server's 403 through with its message, then acts with the tok
   writeFileSync(tokenFile, `${approverToken}\n`);
   const approved = await approve();
   expect(approved.status).toBe(200);
-  const model = await kubectlJson<ReturnType<typeof promotingModel>>([
-    "get",
-    "-n",
-    namespace,
-    "embeddingmodel/minilm",
-  ]);
+  const model = await heldMinilm(namespace);
   expect(model.spec.promotion?.approvedVersion).toBe(model.spec.version);
 });

@@ -13,9 +13,20 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { applyWithStatus } from "../../support/crds.ts";
-import { boundServiceAccount, writeKubeconfig } from "../../support/kubeconfigs.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
+import {
+  createRole,
+  serviceAccountKubeconfig,
+  serviceAccountMayOnModels,
+} from "../../support/kubeconfigs.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import {
+  heldMinilm,
+  judeKindsRule,
+  namespaceWithPromotingModel,
+  postAction,
+  shownState,
+  startDashboard,
+} from "./dashboard-process.ts";
 
 const namespace = `dashboard-permissions-${process.pid}`;
 const folder = mkdtempSync(join(tmpdir(), "dashboard-permissions-"));
@@ -34,74 +45,25 @@ beforeAll(async () => {
   const other = promotingModel();
   other.metadata.name = "other";
   await applyWithStatus(other, namespace, other.status);
-  await kubectl(
-    ["create", "-n", namespace, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "minilm-owner", namespace },
-      rules: [
-        {
-          apiGroups: ["jude.dev"],
-          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
-          verbs: ["get", "list", "watch"],
-        },
-        { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
-        // Only minilm may be changed.
-        {
-          apiGroups: ["jude.dev"],
-          resources: ["embeddingmodels"],
-          resourceNames: ["minilm"],
-          verbs: ["patch"],
-        },
-      ],
-    }),
-  );
-  const token = await boundServiceAccount(namespace, "minilm-owner", { role: "minilm-owner" });
-  kubeconfig = await writeKubeconfig(join(folder, "minilm-owner"), "minilm-owner", { token }, namespace);
+  await createRole(namespace, "minilm-owner", [
+    judeKindsRule(["get", "list", "watch"]),
+    { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
+    // Only minilm may be changed.
+    { apiGroups: ["jude.dev"], resources: ["embeddingmodels"], resourceNames: ["minilm"], verbs: ["patch"] },
+  ]);
+  kubeconfig = await serviceAccountKubeconfig(folder, namespace, "minilm-owner", { role: "minilm-owner" });
   // A Role that lists Events but may not watch them.
-  await kubectl(
-    ["create", "-n", namespace, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "lists-events", namespace },
-      rules: [
-        {
-          apiGroups: ["jude.dev"],
-          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
-          verbs: ["get", "list", "watch"],
-        },
-        { apiGroups: [""], resources: ["events"], verbs: ["get", "list"] },
-      ],
-    }),
-  );
+  await createRole(namespace, "lists-events", [
+    judeKindsRule(["get", "list", "watch"]),
+    { apiGroups: [""], resources: ["events"], verbs: ["get", "list"] },
+  ]);
   // A Role that may change every model, whose RoleBinding the test deletes while the page is open.
-  await kubectl(
-    ["create", "-n", namespace, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "changes-models", namespace },
-      rules: [
-        {
-          apiGroups: ["jude.dev"],
-          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
-          verbs: ["get", "list", "watch", "patch"],
-        },
-        { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
-      ],
-    }),
-  );
-  const revokedToken = await boundServiceAccount(namespace, "revoked", { role: "changes-models" });
-  revoked = await writeKubeconfig(join(folder, "revoked"), "revoked", { token: revokedToken }, namespace);
-  const listsToken = await boundServiceAccount(namespace, "lists-events", { role: "lists-events" });
-  listsEvents = await writeKubeconfig(
-    join(folder, "lists-events"),
-    "lists-events",
-    { token: listsToken },
-    namespace,
-  );
+  await createRole(namespace, "changes-models", [
+    judeKindsRule(["get", "list", "watch", "patch"]),
+    { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
+  ]);
+  revoked = await serviceAccountKubeconfig(folder, namespace, "revoked", { role: "changes-models" });
+  listsEvents = await serviceAccountKubeconfig(folder, namespace, "lists-events", { role: "lists-events" });
 }, 120_000);
 
 afterAll(async () => {
@@ -113,7 +75,7 @@ describe("the dashboard of a user whose Role names the models it may change (res
   it("offers approve on the model it may patch, and the API server accepts it; disables it on the other", async () => {
     const { plugin, url } = await startDashboard(namespace, kubeconfig);
     dashboards.push(plugin);
-    const read = async () => (await (await fetch(`${url}api/state`)).json()) as ShownState;
+    const read = () => shownState<ShownState>(url);
     await waitFor("the dashboard shows both models", async () => (await read()).models.length === 2, {
       timeoutMs: 30_000,
       intervalMs: 250,
@@ -129,19 +91,9 @@ describe("the dashboard of a user whose Role names the models it may change (res
       summary: "approved cutover of minilm to minilm-v2",
     });
     // What the page offers, the API server does.
-    const done = await fetch(`${url}api/models/${namespace}/minilm/approve`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: "{}",
-    });
+    const done = await postAction(url, namespace, "minilm", "approve");
     expect(done.status).toBe(200);
-    const model = await kubectlJson<ReturnType<typeof promotingModel>>([
-      "get",
-      "-n",
-      namespace,
-      "embeddingmodel/minilm",
-    ]);
-    expect(model.spec.promotion?.approvedVersion).toBe("minilm-v2");
+    expect((await heldMinilm(namespace)).spec.promotion?.approvedVersion).toBe("minilm-v2");
   });
 });
 
@@ -149,7 +101,7 @@ describe("the dashboard of a user who may list Events but not watch them", () =>
   it("says that it may not watch them, not that it may not list them", async () => {
     const { plugin, url } = await startDashboard(namespace, listsEvents);
     dashboards.push(plugin);
-    const read = async () => (await (await fetch(`${url}api/state`)).json()) as { eventsProblem?: string };
+    const read = () => shownState<{ eventsProblem?: string }>(url);
     await waitFor(
       "the page says why Events are not shown",
       async () => (await read()).eventsProblem !== undefined,
@@ -168,7 +120,7 @@ describe("the dashboard of a user whose right to change the models is revoked wh
   it("disables the buttons, naming the permission, once an action came back 403", async () => {
     const { plugin, url } = await startDashboard(namespace, revoked);
     dashboards.push(plugin);
-    const read = async () => ((await (await fetch(`${url}api/state`)).json()) as ShownState).models;
+    const read = async () => (await shownState<ShownState>(url)).models;
     const other = async () => (await read()).find((model) => model.name === "other");
     await waitFor(
       "the page offers approve on other",
@@ -181,25 +133,10 @@ describe("the dashboard of a user whose right to change the models is revoked wh
     await kubectl(["delete", "rolebinding", "-n", namespace, "revoked"]);
     await waitFor(
       "the API server applies the revocation",
-      async () =>
-        (
-          await kubectl([
-            "auth",
-            "can-i",
-            "patch",
-            "embeddingmodels.jude.dev",
-            "-n",
-            namespace,
-            `--as=system:serviceaccount:${namespace}:revoked`,
-          ]).catch(() => "no")
-        ).trim() === "no",
+      async () => !(await serviceAccountMayOnModels(namespace, "revoked", "patch")),
       { timeoutMs: 30_000, intervalMs: 250 },
     );
-    const denied = await fetch(`${url}api/models/${namespace}/other/approve`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: "{}",
-    });
+    const denied = await postAction(url, namespace, "other", "approve");
     expect(denied.status).toBe(403);
     await waitFor(
       "the page disables approve on other",

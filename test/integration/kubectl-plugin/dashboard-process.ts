@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import type { EmbeddingModel } from "../../../crds/index.ts";
 import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
-import { kubectl } from "../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 
 export interface DashboardProcess {
@@ -59,4 +59,53 @@ export async function namespaceWithPromotingModel(namespace: string): Promise<Em
   const model = promotingModel();
   await applyWithStatus(model, namespace, model.status);
   return model;
+}
+
+/** The minilm EmbeddingModel of `namespace` as the API server holds it now. */
+export const heldMinilm = (namespace: string): Promise<EmbeddingModel> =>
+  kubectlJson<EmbeddingModel>(["get", "-n", namespace, "embeddingmodel/minilm"]);
+
+/** An RBAC rule that grants `verbs` on the three JUDE kinds. */
+export const judeKindsRule = (verbs: string[]) => ({
+  apiGroups: ["jude.dev"],
+  resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
+  verbs,
+});
+
+/** What the dashboard at `url` shows now (its `api/state`), read as `T`. */
+export const shownState = async <T>(url: string): Promise<T> =>
+  (await (await fetch(`${url}api/state`)).json()) as T;
+
+/** Sends the dashboard at `url` the action `action` (approve, rollback) on the model `model` of `namespace`. */
+export const postAction = (
+  url: string,
+  namespace: string,
+  model: string,
+  action: string,
+  body: object = {},
+) =>
+  fetch(`${url}api/models/${namespace}/${model}/${action}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+/** Creates an Event on minilm of `namespace`, as the operator's event recorder writes them, for the timeline. */
+export async function createBootstrapStartedEvent(namespace: string): Promise<void> {
+  await kubectl(
+    ["create", "-n", namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name: "minilm.bootstrap-started", namespace },
+      involvedObject: { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "minilm", namespace },
+      reason: "BootstrapStarted",
+      message: "created BootstrapRun jobs-minilm-v2",
+      type: "Normal",
+      count: 1,
+      firstTimestamp: "2026-12-01T10:01:00Z",
+      lastTimestamp: "2026-12-01T10:01:00Z",
+      source: { component: "jude-operator" },
+    }),
+  );
 }

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
 import { desiredVersionRecord } from "../../../controllers/embedding-model/version-record.ts";
 import { repoRoot } from "../../testbed/paths.ts";
-import { startDashboard } from "./dashboard-process.ts";
+import { createBootstrapStartedEvent, startDashboard } from "./dashboard-process.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
@@ -49,22 +49,7 @@ beforeAll(async () => {
   for (const object of [promotingModel(), jobsPipeline(), bootstrapOfV2()])
     await applyWithStatus(object, namespace, object.status);
   // An Event on the model, as the operator's event recorder writes them, for the timeline.
-  await kubectl(
-    ["create", "-n", namespace, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { name: "minilm.bootstrap-started", namespace },
-      involvedObject: { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "minilm", namespace },
-      reason: "BootstrapStarted",
-      message: "created BootstrapRun jobs-minilm-v2",
-      type: "Normal",
-      count: 1,
-      firstTimestamp: "2026-12-01T10:01:00Z",
-      lastTimestamp: "2026-12-01T10:01:00Z",
-      source: { component: "jude-operator" },
-    }),
-  );
+  await createBootstrapStartedEvent(namespace);
   url = await startPlugin();
   browser = await chromium.launch({ executablePath: requireEnv("JUDE_CHROMIUM"), args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

@@ -24,9 +24,22 @@ import { waitFor } from "../../testbed/wait.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { helm } from "../../support/helm.ts";
 import { requireEnv } from "../../support/env.ts";
-import { boundServiceAccount, testbedAdmin, writeKubeconfig } from "../../support/kubeconfigs.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { startDashboard } from "./dashboard-process.ts";
+import {
+  createRole,
+  serviceAccountKubeconfig,
+  serviceAccountMayOnModels,
+  testbedAdmin,
+  writeKubeconfig,
+} from "../../support/kubeconfigs.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import {
+  createBootstrapStartedEvent,
+  heldMinilm,
+  judeKindsRule,
+  postAction,
+  shownState,
+  startDashboard,
+} from "./dashboard-process.ts";
 
 const execFileAsync = promisify(execFile);
 const namespace = `user-roles-${process.pid}`;
@@ -55,14 +68,11 @@ async function plugin(user: keyof typeof kubeconfigs, args: string[]) {
   }
 }
 
-type Model = ReturnType<typeof promotingModel>;
-const liveModel = () => kubectlJson<Model>(["get", "-n", namespace, "embeddingmodel/minilm"]);
+const liveModel = () => heldMinilm(namespace);
 
 /** A service account bound (RoleBinding) to the built-in ClusterRole `role`, and a kubeconfig for it. */
-async function user(name: string, role: string): Promise<string> {
-  const token = await boundServiceAccount(namespace, name, { clusterRole: role });
-  return writeKubeconfig(join(folder, name), name, { token }, namespace);
-}
+const user = (name: string, role: string): Promise<string> =>
+  serviceAccountKubeconfig(folder, namespace, name, { clusterRole: role });
 
 beforeAll(async () => {
   await installCrds("user-roles-test");
@@ -102,62 +112,18 @@ beforeAll(async () => {
     }),
   );
   // An Event on the model, as the operator's event recorder writes them, for the dashboard's timeline.
-  await kubectl(
-    ["create", "-n", namespace, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: { name: "minilm.bootstrap-started", namespace },
-      involvedObject: { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "minilm", namespace },
-      reason: "BootstrapStarted",
-      message: "created BootstrapRun jobs-minilm-v2",
-      type: "Normal",
-      count: 1,
-      firstTimestamp: "2026-12-01T10:01:00Z",
-      lastTimestamp: "2026-12-01T10:01:00Z",
-      source: { component: "jude-operator" },
-    }),
-  );
+  await createBootstrapStartedEvent(namespace);
   kubeconfigs.viewer = await user("viewer", "view");
   kubeconfigs.editor = await user("editor", "edit");
   // The chart's view ClusterRole bound directly, not through Kubernetes' view.
   kubeconfigs.chartViewer = await user("chart-viewer", `${release}-jude-operator-view`);
   // A Role that reads the JUDE kinds and nothing else: no Events, no ConfigMaps.
-  await kubectl(
-    ["create", "-n", namespace, "-f", "-"],
-    JSON.stringify({
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: { name: "jude-reader", namespace },
-      rules: [
-        {
-          apiGroups: ["jude.dev"],
-          resources: ["embeddingmodels", "nearlinepipelines", "bootstrapruns"],
-          verbs: ["get", "list", "watch"],
-        },
-      ],
-    }),
-  );
-  const judeReaderToken = await boundServiceAccount(namespace, "jude-reader", { role: "jude-reader" });
-  kubeconfigs.judeReader = await writeKubeconfig(
-    join(folder, "jude-reader"),
-    "jude-reader",
-    { token: judeReaderToken },
-    namespace,
-  );
+  await createRole(namespace, "jude-reader", [judeKindsRule(["get", "list", "watch"])]);
+  kubeconfigs.judeReader = await serviceAccountKubeconfig(folder, namespace, "jude-reader", {
+    role: "jude-reader",
+  });
   // The aggregation controller adds the chart's rules to view and edit shortly after they exist.
-  const can = async (verb: string, account: string) =>
-    (
-      await kubectl([
-        "auth",
-        "can-i",
-        verb,
-        "embeddingmodels.jude.dev",
-        "-n",
-        namespace,
-        `--as=system:serviceaccount:${namespace}:${account}`,
-      ]).catch(() => "no")
-    ).trim() === "yes";
+  const can = (verb: string, account: string) => serviceAccountMayOnModels(namespace, account, verb);
   await waitFor(
     "the chart's roles aggregated",
     async () => (await can("list", "viewer")) && can("patch", "editor"),
@@ -180,11 +146,7 @@ afterAll(async () => {
 });
 
 const post = (url: string, action: string, body: Record<string, unknown>) =>
-  fetch(`${url}api/models/${namespace}/minilm/${action}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  postAction(url, namespace, "minilm", action, body);
 
 describe("a user bound to the built-in view role", () => {
   it("reads status, as text and as JSON", async () => {
@@ -226,11 +188,7 @@ describe("a user bound to the built-in view role", () => {
     dashboards.push(process);
     const page = await fetch(url);
     expect(page.status).toBe(200);
-    const state = async () =>
-      (await (await fetch(`${url}api/state`)).json()) as {
-        apiServer?: unknown;
-        models: { name: string }[];
-      };
+    const state = () => shownState<{ apiServer?: unknown; models: { name: string }[] }>(url);
     await waitFor("the viewer's dashboard shows minilm", async () => (await state()).models.length === 1, {
       timeoutMs: 30_000,
       intervalMs: 250,
@@ -267,7 +225,7 @@ async function dashboardState(
 ): Promise<{ url: string; state: ShownState }> {
   const { plugin: process, url } = await startDashboard(namespace, kubeconfigs[who]);
   dashboards.push(process);
-  const read = async () => (await (await fetch(`${url}api/state`)).json()) as ShownState;
+  const read = () => shownState<ShownState>(url);
   await waitFor(
     `${who}'s dashboard shows minilm`,
     async () => {

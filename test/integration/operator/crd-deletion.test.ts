@@ -71,6 +71,20 @@ async function createModel(name: string): Promise<void> {
   await k(["apply", "--server-side", "-f", "-"], JSON.stringify(cpuModel(namespace, name, { replicas: 1 })));
 }
 
+/** Sets the model's spec.serving.replicas (a new generation for the operator to reconcile). */
+async function scaleModel(name: string, replicas: number): Promise<void> {
+  await k([
+    "patch",
+    "embeddingmodel",
+    name,
+    "-n",
+    namespace,
+    "--type=merge",
+    "-p",
+    JSON.stringify({ spec: { serving: { replicas } } }),
+  ]);
+}
+
 /** Waits until the operator wrote the status of the model's current generation. */
 async function waitReconciled(name: string, timeoutMs = 60_000): Promise<void> {
   await waitFor(
@@ -206,16 +220,7 @@ describe("JUDE CRDs deleted, re-created or replaced while the operator runs", ()
 
   it("reconciles as before after the CRDs are replaced (kubectl replace) with objects in place", async () => {
     await k(["replace", ...crdFiles.flatMap((f) => ["-f", f])]);
-    await k([
-      "patch",
-      "embeddingmodel",
-      "third",
-      "-n",
-      namespace,
-      "--type=merge",
-      "-p",
-      '{"spec":{"serving":{"replicas":2}}}',
-    ]);
+    await scaleModel("third", 2);
     await waitReconciled("third");
     const deployment = JSON.parse(
       await k(["get", "deployments", "-n", namespace, "-l", "jude.dev/model=third", "-o", "json"]),
@@ -244,16 +249,7 @@ describe("JUDE CRDs deleted, re-created or replaced while the operator runs", ()
       ["apply", "--server-side", "--force-conflicts", "--field-manager=helm", "-f", "-"],
       JSON.stringify(older),
     );
-    await k([
-      "patch",
-      "embeddingmodel",
-      "third",
-      "-n",
-      namespace,
-      "--type=merge",
-      "-p",
-      '{"spec":{"serving":{"replicas":3}}}',
-    ]);
+    await scaleModel("third", 3);
     // The workloads still follow the spec: only the status is refused.
     await waitFor(
       "the Deployment scaled to 3",

@@ -47,20 +47,55 @@ function chartRules(): Rule[] {
   return parse(body) as Rule[];
 }
 
-/** The chart's rules without `patch` on Deployments. */
-function withoutDeploymentPatch(rules: Rule[]): Rule[] {
+/** `rules` without `verbs` on `resource` (deployments, horizontalpodautoscalers, ...). */
+function withoutVerbs(rules: Rule[], resource: string, ...verbs: string[]): Rule[] {
   return rules.map((rule) =>
-    rule.resources.includes("deployments")
-      ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "patch") }
+    rule.resources.includes(resource)
+      ? { ...rule, verbs: rule.verbs.filter((verb) => !verbs.includes(verb)) }
       : rule,
   );
+}
+
+/** Waits until the operator created a Deployment of the model in `namespace`. */
+async function untilModelDeployed(namespace: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `a Deployment of the model in ${namespace}`,
+    async () =>
+      (await listObjects("deployments", namespace, "app.kubernetes.io/managed-by=jude-operator")).length > 0,
+    { timeoutMs },
+  );
+}
+
+/** Waits until the model in `namespace` is Stalled. */
+async function untilModelStalled(namespace: string, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `the model in ${namespace} Stalled`,
+    async () => condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.status === "True",
+    { timeoutMs },
+  );
+}
+
+/** The Warning Events with reason ReconcileError of the model in `namespace`. */
+async function reconcileErrorEvents(namespace: string): Promise<Json[]> {
+  const events = await kubectlJson<Listed>([
+    "get",
+    "events",
+    "-n",
+    namespace,
+    "--field-selector",
+    "involvedObject.kind=EmbeddingModel,involvedObject.name=minilm,reason=ReconcileError,type=Warning",
+  ]);
+  return events.items;
 }
 
 describe("an operator whose Role lacks patch on Deployments in one namespace", () => {
   useOperatorWithRbac({
     name: role,
     namespaces: [full, narrowed],
-    clusterRoles: { [role]: chartRules(), [`${role}-nopatch`]: withoutDeploymentPatch(chartRules()) },
+    clusterRoles: {
+      [role]: chartRules(),
+      [`${role}-nopatch`]: withoutVerbs(chartRules(), "deployments", "patch"),
+    },
     roleBindings: { [full]: role, [narrowed]: `${role}-nopatch` },
     objects: [cpuModel(full, "minilm", { replicas: 1 }), cpuModel(narrowed, "minilm", { replicas: 1 })],
     // Told after 10 s of failing rather than the operator's 60 s, which with its back-off could
@@ -69,17 +104,8 @@ describe("an operator whose Role lacks patch on Deployments in one namespace", (
   });
 
   it("reconciles the namespace it may write, and says which permission the other lacks", async () => {
-    await waitFor(
-      `a Deployment of the model in ${full}`,
-      async () =>
-        (await listObjects("deployments", full, "app.kubernetes.io/managed-by=jude-operator")).length > 0,
-      { timeoutMs: 60_000 },
-    );
-    await waitFor(
-      `the model in ${narrowed} Stalled`,
-      async () => condition(await getObject("embeddingmodel/minilm", narrowed), "Stalled")?.status === "True",
-      { timeoutMs: 90_000 },
-    );
+    await untilModelDeployed(full);
+    await untilModelStalled(narrowed, 90_000);
     const stalled = condition(await getObject("embeddingmodel/minilm", narrowed), "Stalled")!;
     expect(stalled.reason).toBe("ReconcileError");
     expect(stalled.message).toMatch(/cannot patch resource "deployments" in API group "apps"/);
@@ -103,23 +129,8 @@ describe("an operator whose Role loses list and watch on Deployments while it ru
   });
 
   it("names the refused watch on /readyz once the informer is stale", async () => {
-    await waitFor(
-      `a Deployment of the model in ${namespace}`,
-      async () =>
-        (await listObjects("deployments", namespace, "app.kubernetes.io/managed-by=jude-operator")).length >
-        0,
-      { timeoutMs: 60_000 },
-    );
-    await apply([
-      clusterRole(
-        revokedRole,
-        chartRules().map((rule) =>
-          rule.resources.includes("deployments")
-            ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
-            : rule,
-        ),
-      ),
-    ]);
+    await untilModelDeployed(namespace);
+    await apply([clusterRole(revokedRole, withoutVerbs(chartRules(), "deployments", "list", "watch"))]);
     // The open watch goes on until its server-side timeout (10..20 s here); the next one is refused.
     const server = operator().manager.server!;
     let body = "";
@@ -147,33 +158,16 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
   const allowed = `narrowed-listed-${process.pid}`;
   const unlisted = `narrowed-nolist-${process.pid}`;
   const unlistedRole = `${role}-nolist`;
-  /** The chart's rules without list and watch on Deployments. */
-  const withoutDeploymentList = (): Rule[] =>
-    chartRules().map((rule) =>
-      rule.resources.includes("deployments")
-        ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
-        : rule,
-    );
   const operator = useOperatorWithRbac({
     name: unlistedRole,
     namespaces: [allowed, unlisted],
-    clusterRoles: { [unlistedRole]: chartRules(), [`${unlistedRole}-narrow`]: withoutDeploymentList() },
+    clusterRoles: {
+      [unlistedRole]: chartRules(),
+      [`${unlistedRole}-narrow`]: withoutVerbs(chartRules(), "deployments", "list", "watch"),
+    },
     roleBindings: { [allowed]: unlistedRole, [unlisted]: `${unlistedRole}-narrow` },
     objects: [cpuModel(allowed, "minilm", { replicas: 1 }), cpuModel(unlisted, "minilm", { replicas: 1 })],
   });
-
-  /** The Warning Events of the model in the unlisted namespace with reason ReconcileError. */
-  const reconcileErrorEvents = async (): Promise<Json[]> =>
-    (
-      await kubectlJson<Listed>([
-        "get",
-        "events",
-        "-n",
-        unlisted,
-        "--field-selector",
-        "involvedObject.kind=EmbeddingModel,involvedObject.name=minilm,reason=ReconcileError,type=Warning",
-      ])
-    ).items;
 
   /** The embedding-model controller's deferred reconciles so far. */
   const deferred = async (): Promise<number> =>
@@ -185,17 +179,8 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
       .reduce((sum, value) => sum + value.value, 0);
 
   it("says on the model why it is not reconciled, once, until the list is allowed", async () => {
-    await waitFor(
-      `a Deployment of the model in ${allowed}`,
-      async () =>
-        (await listObjects("deployments", allowed, "app.kubernetes.io/managed-by=jude-operator")).length > 0,
-      { timeoutMs: 60_000 },
-    );
-    await waitFor(
-      `the model in ${unlisted} Stalled`,
-      async () => condition(await getObject("embeddingmodel/minilm", unlisted), "Stalled")?.status === "True",
-      { timeoutMs: 60_000 },
-    );
+    await untilModelDeployed(allowed);
+    await untilModelStalled(unlisted, 60_000);
     const said = (await getObject("embeddingmodel/minilm", unlisted))!;
     const stalled = condition(said, "Stalled")!;
     expect(stalled.reason).toBe("ReconcileError");
@@ -204,7 +189,7 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
     expect(condition(said, "Ready")?.status).toBe("False");
     await waitFor(
       `a Warning Event on the model in ${unlisted}`,
-      async () => (await reconcileErrorEvents()).length > 0,
+      async () => (await reconcileErrorEvents(unlisted)).length > 0,
       {
         timeoutMs: 30_000,
       },
@@ -218,19 +203,14 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
     });
     const later = (await getObject("embeddingmodel/minilm", unlisted))!;
     expect((later.metadata as Json).resourceVersion).toBe((said.metadata as Json).resourceVersion);
-    const events = await reconcileErrorEvents();
+    const events = await reconcileErrorEvents(unlisted);
     expect(events).toHaveLength(1);
     expect(events[0]!.count ?? 1).toBe(1);
     expect(events[0]!.message).toContain(`cannot list deployments.apps in namespace ${unlisted}`);
 
     // The Role allows the list again: the model is reconciled, and says what its controller says.
     await apply([clusterRole(`${unlistedRole}-narrow`, chartRules())]);
-    await waitFor(
-      `a Deployment of the model in ${unlisted}`,
-      async () =>
-        (await listObjects("deployments", unlisted, "app.kubernetes.io/managed-by=jude-operator")).length > 0,
-      { timeoutMs: 90_000 },
-    );
+    await untilModelDeployed(unlisted, 90_000);
     await waitFor(
       `the model in ${unlisted} no longer Stalled with ReconcileError`,
       async () =>
@@ -247,11 +227,7 @@ describe("an operator that may not list Deployments in a namespace whose model's
     name: editedRole,
     namespaces: [namespace],
     clusterRoles: {
-      [editedRole]: chartRules().map((rule) =>
-        rule.resources.includes("deployments")
-          ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
-          : rule,
-      ),
+      [editedRole]: withoutVerbs(chartRules(), "deployments", "list", "watch"),
     },
     roleBindings: { [namespace]: editedRole },
     objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
@@ -296,17 +272,10 @@ describe("an operator that may neither list Deployments nor write model status i
     name: mutedRole,
     namespaces: [namespace],
     clusterRoles: {
-      [mutedRole]: chartRules().flatMap((rule) =>
-        rule.resources.includes("deployments")
-          ? [{ ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }]
-          : rule.resources.includes("embeddingmodels/status")
-            ? [
-                {
-                  ...rule,
-                  resources: rule.resources.filter((resource) => resource !== "embeddingmodels/status"),
-                },
-              ]
-            : [rule],
+      [mutedRole]: withoutVerbs(chartRules(), "deployments", "list", "watch").map((rule) =>
+        rule.resources.includes("embeddingmodels/status")
+          ? { ...rule, resources: rule.resources.filter((resource) => resource !== "embeddingmodels/status") }
+          : rule,
       ),
     },
     roleBindings: { [namespace]: mutedRole },
@@ -314,17 +283,7 @@ describe("an operator that may neither list Deployments nor write model status i
   });
 
   it("says why the model is not reconciled in a Warning Event", async () => {
-    const events = async (): Promise<Json[]> =>
-      (
-        await kubectlJson<Listed>([
-          "get",
-          "events",
-          "-n",
-          namespace,
-          "--field-selector",
-          "involvedObject.kind=EmbeddingModel,involvedObject.name=minilm,reason=ReconcileError,type=Warning",
-        ])
-      ).items;
+    const events = () => reconcileErrorEvents(namespace);
     await waitFor(`a Warning Event on the model in ${namespace}`, async () => (await events()).length > 0, {
       timeoutMs: 60_000,
     }).catch(() => undefined);
@@ -340,11 +299,7 @@ describe("an operator that may not list HorizontalPodAutoscalers in a namespace"
     name: hpaRole,
     namespaces: [namespace],
     clusterRoles: {
-      [hpaRole]: chartRules().map((rule) =>
-        rule.resources.includes("horizontalpodautoscalers")
-          ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== "list" && verb !== "watch") }
-          : rule,
-      ),
+      [hpaRole]: withoutVerbs(chartRules(), "horizontalpodautoscalers", "list", "watch"),
     },
     roleBindings: { [namespace]: hpaRole },
     objects: [
@@ -361,12 +316,7 @@ describe("an operator that may not list HorizontalPodAutoscalers in a namespace"
   });
 
   it("holds back the model, which reads autoscalers, and reconciles the BootstrapRun, which does not", async () => {
-    await waitFor(
-      `the model in ${namespace} Stalled`,
-      async () =>
-        condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.status === "True",
-      { timeoutMs: 60_000 },
-    );
+    await untilModelStalled(namespace, 60_000);
     expect(condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.message).toContain(
       `cannot list horizontalpodautoscalers.autoscaling in namespace ${namespace}`,
     );

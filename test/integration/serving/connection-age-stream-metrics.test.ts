@@ -6,11 +6,10 @@
  * maximum age, they are not: every streaming client meets it every maxConnectionAgeMs, and the
  * chart's JudeServingErrors pages on UNAVAILABLE above 1% of requests.
  */
-import { credentials, status, type Client, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { status, type Client, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
-import { loadProtos } from "../../../serving/transport/proto.ts";
-import { startServer, type GrpcStub } from "./helpers.ts";
+import { connectStub, startServer, type GrpcStub } from "./helpers.ts";
 
 const clients: Client[] = [];
 const servers: EmbeddingServer[] = [];
@@ -20,14 +19,8 @@ afterAll(async () => {
   await Promise.all(servers.map((server) => server.close()));
 });
 
-function connect(server: EmbeddingServer, service: "embedding" | "teiEmbed"): GrpcStub {
-  const client = new (loadProtos()[service])(
-    `127.0.0.1:${server.grpcPort}`,
-    credentials.createInsecure(),
-  ) as GrpcStub;
-  clients.push(client);
-  return client;
-}
+const connect = (server: EmbeddingServer, service: "embedding" | "teiEmbed"): GrpcStub =>
+  connectStub(service, server.grpcPort, clients);
 
 async function unavailableCount(server: EmbeddingServer, method: string): Promise<number> {
   const { values } = await server.metrics.requests.get();

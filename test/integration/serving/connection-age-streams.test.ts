@@ -7,11 +7,10 @@
  * Shown on jude's EmbedStream and on TEI's, each kept busy one request at a time.
  */
 import type { Client, Metadata } from "@grpc/grpc-js";
-import { credentials, status, type ClientDuplexStream } from "@grpc/grpc-js";
+import { status, type ClientDuplexStream } from "@grpc/grpc-js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
-import { loadProtos } from "../../../serving/transport/proto.ts";
-import { startServer, type GrpcStub } from "./helpers.ts";
+import { connectStub, startServer, type GrpcStub } from "./helpers.ts";
 
 let server: EmbeddingServer;
 const clients: Client[] = [];
@@ -24,14 +23,8 @@ afterAll(async () => {
   await server.close();
 });
 
-function connect(service: "embedding" | "teiEmbed"): GrpcStub {
-  const client = new (loadProtos()[service])(
-    `127.0.0.1:${server.grpcPort}`,
-    credentials.createInsecure(),
-  ) as GrpcStub;
-  clients.push(client);
-  return client;
-}
+const connect = (service: "embedding" | "teiEmbed"): GrpcStub =>
+  connectStub(service, server.grpcPort, clients);
 
 /** What a stream kept busy (the next request sent once the last is answered) saw until it ended. */
 function keepBusy(

@@ -204,6 +204,13 @@ export const longDrainText =
 /** A gRPC client of one of the server's services, its methods called by name. */
 export type GrpcStub = Client & Record<string, (...args: unknown[]) => unknown>;
 
+/** A plaintext gRPC client of `service` on `127.0.0.1:port`, added to `clients` for the test to close. */
+export function connectStub(service: "embedding" | "teiEmbed", port: number, clients: Client[]): GrpcStub {
+  const client = new (loadProtos()[service])(`127.0.0.1:${port}`, credentials.createInsecure()) as GrpcStub;
+  clients.push(client);
+  return client;
+}
+
 /**
  * The `jude serve` a drain test file signals, and gRPC clients of it. Before the tests it runs on the
  * CPU in batches of two (a call of 16 longDrainText inputs takes a while, so the drain lasts until it
@@ -227,14 +234,7 @@ export function useDrainedServe(): {
   });
   return {
     serve: () => serve,
-    connect: (service) => {
-      const client = new (loadProtos()[service])(
-        `127.0.0.1:${serve.grpcPort}`,
-        credentials.createInsecure(),
-      ) as GrpcStub;
-      clients.push(client);
-      return client;
-    },
+    connect: (service) => connectStub(service, serve.grpcPort, clients),
   };
 }
 
