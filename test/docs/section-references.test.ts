@@ -92,20 +92,22 @@ describe("references to sections in the documentation", () => {
     expect(broken).toEqual([]);
   });
 
-  it('every section named in quotes ("see \\"X\\" below") exists, on the side the reference says', () => {
+  it('every section named in quotes or bold ("see \\"X\\" below", "see **X**") exists, on the side the reference says', () => {
     const broken: string[] = [];
     let references = 0;
     for (const file of documentationFiles) {
       const text = prose(file);
       for (const match of text.matchAll(
-        /\b(?:see|under|section|README,)\s+"([^"]{3,80})"(?:\s+(below|above))?|"([^"]{3,80})"\s+(below|above)\b/g,
+        /\b(?:see|under|section|README,)\s+(?:"([^"]{3,80})"|\*\*([^*]{3,80})\*\*)(?:\s+(below|above))?|"([^"]{3,80})"\s+(below|above)\b/g,
       )) {
-        const name = squash(match[1] ?? match[3]!);
-        const direction = match[2] ?? match[4];
+        const name = squash(match[1] ?? match[2] ?? match[4]!);
+        const direction = match[3] ?? match[5];
         const line = lineOf(text, match.index);
         references++;
-        const here = byFile.get(file)!.all.filter((section) => section.name === name);
-        const anywhere = [...byFile.values()].some(({ all }) => all.some((section) => section.name === name));
+        // A bold reference is itself bold: it does not name its own line.
+        const named = (section: Section) => section.name === name && section.line !== line;
+        const here = byFile.get(file)!.all.filter(named);
+        const anywhere = [...byFile.values()].some(({ all }) => all.some(named));
         if (!anywhere) broken.push(`${file}:${line} "${name}": no heading or bold lead-in of that name`);
         else if (direction === "below" && here.length > 0 && !here.some((section) => section.line > line))
           broken.push(`${file}:${line} "${name}" below: it is above (line ${here[0]!.line})`);
