@@ -70,6 +70,15 @@ export const embeddingModelStatus = z
     versions: listMap(z.array(modelVersionStatus).max(16), ["version"])
       .optional()
       .describe("Every version that is served, being promoted or retained for rollback."),
+    storeEpoch: z
+      .number()
+      .int()
+      .min(0)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .describe(
+        "The highest epoch of the store's version pointer the operator wrote or saw, so the highest readers may hold: every switch writes the pointer above it, so readers follow it even after the store came back from an older snapshot or lost its data.",
+      ),
     storeConflict: z
       .strictObject({
         store: z.string().max(128).describe("The store's key prefix."),

@@ -260,6 +260,7 @@ export async function observeStore(store: Store, name: string): Promise<StoreObs
     backup: pointer.backup,
     kind: kind === "flip" || kind === "rollback" ? kind : undefined,
     flippedAtMs: pointer.flippedAtMs,
+    epoch: pointer.epoch,
     versions: Object.fromEntries(versions.map((info) => [info.version, info.state])),
     digests: Object.fromEntries(versions.map((info) => [info.version, info.modelDigest])),
     prompts: Object.fromEntries(

@@ -336,6 +336,7 @@ export async function observePromotion(
     policy: model.spec.promotion,
     store: storeObservation,
     statusActive: model.status?.activeVersion,
+    statusStoreEpoch: model.status?.storeEpoch,
     records,
     serving,
     candidate: {

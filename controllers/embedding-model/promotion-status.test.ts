@@ -50,6 +50,35 @@ describe("status and events of a promotion", () => {
     ]);
   });
 
+  // status.storeEpoch keeps every later switch above the epoch readers hold: a status write must not
+  // drop it (server-side apply removes what it omits) nor lower it (a store rewound to epoch 1).
+  it("records the highest pointer epoch and never drops or lowers it", () => {
+    const status = (storeEpoch: number | undefined, previousEpoch: number | undefined) => {
+      const inputs = promoting({ store: store("v1", { v1: "complete", v2: "complete" }, { epoch: 1 }) });
+      const decision = { ...decidePromotion(inputs), storeEpoch };
+      return promotionStatus({
+        generation: 2,
+        previous: previousEpoch === undefined ? undefined : { storeEpoch: previousEpoch },
+        decision,
+        specVersion: "v2",
+        serving: inputs.serving,
+        records: decision.records,
+        endpoint,
+        hasData: true,
+        now,
+      }).storeEpoch;
+    };
+    expect(status(2, undefined)).toBe(2);
+    expect(status(undefined, 5)).toBe(5);
+    expect(status(2, 5)).toBe(5);
+    expect(status(undefined, undefined)).toBeUndefined();
+    // The flip's epoch (the pointer's 1 + 1) is what the decision records.
+    expect(
+      decidePromotion(promoting({ store: store("v1", { v1: "complete", v2: "complete" }, { epoch: 1 }) }))
+        .storeEpoch,
+    ).toBe(2);
+  });
+
   it("lists each version with its phase, keeps transition times, and moves activeVersion with the flip", () => {
     const waitingInputs = promoting({ serving: { v1: ready, v2: rolling } });
     const waiting = decidePromotion(waitingInputs);

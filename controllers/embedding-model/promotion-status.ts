@@ -63,6 +63,8 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
         ...(record?.activatedTime !== undefined ? { activatedTime: record.activatedTime } : {}),
       };
     });
+  // Never dropped nor lowered: it is what keeps the next switch above the epoch readers hold.
+  const storeEpoch = maxDefined(decision.storeEpoch, input.previous?.storeEpoch);
   const conditions = setConditions(
     withoutAbandonedGates(input.previous, decision),
     [...kstatusConditions(decision.verdict), ...decision.conditions],
@@ -74,6 +76,7 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
     conditions,
     ...(decision.activeVersion !== undefined ? { activeVersion: decision.activeVersion } : {}),
     versions,
+    ...(storeEpoch !== undefined ? { storeEpoch } : {}),
   };
 }
 
@@ -213,4 +216,8 @@ function pointerFollowed(previous: EmbeddingModelStatus | undefined, decision: P
   if (from === undefined || target === undefined || from === target) return false;
   // A model without a store promotes by moving the query Service alone; its Events are the phases'.
   return decision.records.find((record) => record.version === target)?.store !== undefined;
+}
+
+function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.max(a, b);
 }

@@ -1119,6 +1119,82 @@ describe("a store that lost its data", () => {
   });
 });
 
+// Readers keep the pointer with the highest epoch they saw (store/pointer-watcher.ts). The status
+// records the highest epoch the operator wrote or saw (status.storeEpoch), and every switch goes above
+// it as above the pointer's own: a store rewound below it is then caught whatever version its pointer
+// names, and whatever the clock of the replica that switches says.
+describe("the pointer's epoch: above any epoch readers may hold", () => {
+  // v1 -> v2 (epoch 2), rolled back to v1 (epoch 3), then Redis restarts from a snapshot taken after
+  // v1's first flip: the pointer names v1 again, at epoch 1. Nothing looks lost (v1 is the version the
+  // operator switched to last), yet a flip to v2 at epoch 2 would be ignored by readers holding 3.
+  it("switches above the epoch the status recorded when the store came back with the same version", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: store("v1", { v1: "complete", v2: "complete" }, { epoch: 1 }),
+        statusStoreEpoch: 3,
+      }),
+    );
+    expect(decision.switchPointer).toMatchObject({ expectedCurrent: "v1", target: "v2", minEpoch: 4 });
+    expect(decision.storeEpoch).toBe(4);
+  });
+
+  // A lost pointer was written at the switch time in ms; the next loss is switched by a replica whose
+  // clock is behind (a leader change, an NTP step back): its time is below the epoch readers hold.
+  it("does not go below an earlier high epoch when the clock is behind it", () => {
+    const earlier = now.getTime() + 60_000;
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "complete" }, { epoch: 0 }),
+        statusActive: undefined,
+        statusStoreEpoch: earlier,
+        records: [record("v1", { activatedTime: ago(7000), collected: true, store: "jobs-store" })],
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.switchPointer).toMatchObject({
+      expectedCurrent: null,
+      target: "v1",
+      minEpoch: earlier + 1,
+    });
+    expect(decision.storeEpoch).toBe(earlier + 1);
+  });
+
+  it("counts on from the pointer as before when nothing was rewound", () => {
+    const decision = decidePromotion(
+      promoting({
+        store: store("v1", { v1: "complete", v2: "complete" }, { epoch: 7 }),
+        statusStoreEpoch: 7,
+      }),
+    );
+    expect(decision.switchPointer).toEqual({ kind: "flip", expectedCurrent: "v1", target: "v2" });
+    expect(decision.storeEpoch).toBe(8);
+  });
+
+  it("records the pointer's epoch while nothing switches, and keeps the higher one recorded", () => {
+    const settled = (epoch: number, statusStoreEpoch: number | undefined) =>
+      decidePromotion(
+        promoting({
+          specVersion: "v1",
+          spec: specOf("v1"),
+          store: store("v1", { v1: "complete" }, { epoch }),
+          statusStoreEpoch,
+          records: [record("v1", { activatedTime: ago(7000), workers: true })],
+          serving: { v1: ready },
+          writersPresent: ["v1"],
+        }),
+      );
+    expect(settled(5, undefined).storeEpoch).toBe(5);
+    expect(settled(5, 2).storeEpoch).toBe(5);
+    // A rewound store (epoch 1) does not lower what readers may hold.
+    expect(settled(1, 3).storeEpoch).toBe(3);
+    expect(decidePromotion(promoting({ store: undefined, statusStoreEpoch: 4 })).storeEpoch).toBe(4);
+  });
+});
+
 describe("the pointer changed outside the operator while the spec stayed", () => {
   // v2 active since a minute ago, v1 draining; someone flips the pointer back to v1 by hand (or
   // deletes it). The resync puts v2 back: a restore, not a rollback anyone asked for.

@@ -54,6 +54,8 @@ export interface StoreObservation {
   /** Whether the last pointer change was a flip or a rollback. */
   kind?: "flip" | "rollback" | undefined;
   flippedAtMs: number | null;
+  /** The pointer's epoch (0 without a pointer); unknown in some tests. */
+  epoch?: number | undefined;
   /**
    * Registry state per version present in the store: a VersionState, or a state a newer release
    * wrote (store/versions.ts isKnownVersionState), which is never complete here and never collected.
@@ -94,6 +96,12 @@ export interface PromotionInputs {
   store?: StoreObservation | undefined;
   /** status.activeVersion as last written (serving-only models have no pointer to read). */
   statusActive?: string | undefined;
+  /**
+   * status.storeEpoch as last written: the highest pointer epoch the operator wrote or saw, so the
+   * highest readers may hold. A store rewound below it (restored from an older snapshot, or its data
+   * lost) is switched above it, whatever version its pointer names and whatever the clock says.
+   */
+  statusStoreEpoch?: number | undefined;
   records: readonly VersionRecord[];
   /** Serving state per version whose Deployment exists or is wanted. */
   serving: Readonly<Record<string, ServingState>>;
@@ -114,7 +122,9 @@ export interface PointerSwitch {
    * The least epoch the switch may write (the flip time in ms): set when the pointer is gone although
    * a version was live in the store (it lost its data, or someone deleted it), or when the pointer no
    * longer names the version switched to last (the store was restored from an older snapshot), since readers keep the
-   * pointer with the highest epoch they saw and would ignore one counted from 0 again.
+   * pointer with the highest epoch they saw and would ignore one counted from 0 again. At least one past
+   * status.storeEpoch when the pointer's epoch is below it (a store rewound to any older snapshot, or
+   * a switch time behind an earlier one: clocks of two replicas, an NTP step back).
    */
   minEpoch?: number | undefined;
   /**
@@ -158,6 +168,11 @@ export interface PromotionDecision {
    * or a candidate's cutover replaces it: readers have no vectors meanwhile (jude_promotion_store_data_lost).
    */
   storeDataLost?: string | undefined;
+  /**
+   * status.storeEpoch after this reconcile: the highest of the recorded one, the pointer's, and the
+   * epoch this decision's switch writes (the flip script writes max(epoch + 1, minEpoch)).
+   */
+  storeEpoch?: number | undefined;
   requeueAfterMs?: number | undefined;
 }
 
@@ -207,6 +222,32 @@ function retainedBuild(record: VersionRecord, storeState: string | undefined): b
 
 /** Decides the next step of the model's promotion. Pure. */
 export function decidePromotion(input: PromotionInputs): PromotionDecision {
+  const decision = decideSteps(input);
+  const switched = decision.switchPointer;
+  const written =
+    switched !== undefined && input.store !== undefined
+      ? Math.max((input.store.epoch ?? 0) + 1, switched.minEpoch ?? 0)
+      : undefined;
+  const epochs = [input.statusStoreEpoch, input.store?.epoch, written].filter(
+    (epoch): epoch is number => epoch !== undefined,
+  );
+  return epochs.length > 0 ? { ...decision, storeEpoch: Math.max(...epochs) } : decision;
+}
+
+/**
+ * The least epoch a switch writes (undefined: the flip script's epoch + 1): above the highest epoch
+ * the status recorded when the pointer's is below it, and, for a pointer lost or rewound although a
+ * version was live, the switch time in ms (what covers a status without the record: a model applied
+ * again, or one from a release before status.storeEpoch).
+ */
+function leastEpoch(input: PromotionInputs, lostPointer: boolean): number | undefined {
+  const recorded = input.statusStoreEpoch;
+  const above = recorded !== undefined && recorded > (input.store?.epoch ?? 0) ? recorded + 1 : 0;
+  const least = Math.max(above, lostPointer ? input.now.getTime() : 0);
+  return least > 0 ? least : undefined;
+}
+
+function decideSteps(input: PromotionInputs): PromotionDecision {
   const nowText = conditionTime(input.now);
   const spec = input.specVersion;
   const records = new Map(input.records.map((record) => [record.version, { ...record }]));
@@ -342,13 +383,14 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
       const lostPointer =
         hadStore &&
         (current == null || lostByStore(record) || (lastLiveRecord(records)?.version ?? current) !== current);
+      const minEpoch = leastEpoch(input, lostPointer);
       const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
           ? {
               kind,
               expectedCurrent: pointer ?? null,
               target: spec,
-              ...(lostPointer ? { minEpoch: input.now.getTime() } : {}),
+              ...(minEpoch !== undefined ? { minEpoch } : {}),
               ...(pointerMovedAway && retained ? { restores: true } : {}),
             }
           : undefined;

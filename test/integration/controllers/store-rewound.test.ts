@@ -111,4 +111,28 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     await until("query Service on v7", async () => (await querySelector()) === "v7");
     await until("the reader follows to v7", async () => reader!.pointer.current === "v7", 10_000);
   }, 300_000);
+
+  // The restored pointer can name the very version readers use: v7 -> v8, rolled back to v7, and the
+  // snapshot predates v8. Nothing looks lost, yet the pointer's epoch is below the one readers hold;
+  // status.storeEpoch (the highest epoch the operator wrote) keeps the next cutover above it.
+  it("switches above the epoch readers hold when the restored pointer names the version they use", async () => {
+    await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
+    const saved = await snapshot(store, setup!.storeName);
+    await promoteThroughBootstrap(setup!, "v8", ["v7", "v8"]);
+    await applyObjects(namespace, [promotionModelAt("v7")]);
+    await until("pointer back on v7", async () => (await readPointer(store)).current === "v7");
+    await until("the reader back on v7", async () => reader!.pointer.current === "v7", 10_000);
+    await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
+    const held = reader!.pointer.epoch;
+    expect(((await model()).status as Json | undefined)?.storeEpoch).toBe(held);
+    await deleteKeysWithPrefix(store.client, setup!.storeName);
+    for (const [key, dump] of saved) await store.client.restore(key, 0, dump, "REPLACE");
+    const restored = await readPointer(store);
+    expect(restored.current).toBe("v7");
+    expect(restored.epoch).toBeLessThan(held - 1);
+    // Before: v9's cutover went to the restored epoch + 1, which the reader holding `held` ignored.
+    await promoteThroughBootstrap(setup!, "v9", ["v7", "v9"]);
+    expect((await readPointer(store)).epoch).toBeGreaterThan(held);
+    await until("the reader follows to v9", async () => reader!.pointer.current === "v9", 10_000);
+  }, 300_000);
 });
