@@ -7,8 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readPointer, StoreReader, type Store } from "../../../store/index.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { condition, waitUntilAtRest } from "../operator/operator-harness.ts";
+import { condition, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
+import { promotionModelAt } from "./objects.ts";
 import {
+  applyObjects,
   buildVersion,
   promoteThroughBootstrap,
   type PromotionOperator,
