@@ -28,19 +28,39 @@ const typedReads: Record<
   "controllers/nearline-pipeline/reconcile.ts": { type: () => workerTypes },
 };
 
-/** The controllers/ files `entry` imports at run time, transitively (type-only imports carry no reads). */
+/**
+ * The project files `entry` imports at run time, transitively (type-only imports carry no reads), but
+ * the runtime's own (operator/runtime/: its controller client reads the whole cache by design): a
+ * helper in store/ or pipelines/ handed the reconcile's context reads through it as well.
+ */
 function reachableFiles(entry: string): string[] {
   const seen = new Set<string>();
   const pending = [entry];
+  const runtime = path.join(root, "operator", "runtime") + path.sep;
   while (pending.length > 0) {
     const file = pending.pop()!;
-    if (seen.has(file) || !file.startsWith(path.join(root, "controllers") + path.sep)) continue;
+    if (seen.has(file) || !file.startsWith(root + path.sep) || file.startsWith(runtime)) continue;
     seen.add(file);
     const source = readFileSync(file, "utf8");
-    for (const match of source.matchAll(/^(?:import|export)\s+(?!type\s)[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gm))
-      pending.push(path.resolve(path.dirname(file), match[1]!));
+    const imports = [
+      ...source.matchAll(/^(?:import|export)\s+(?!type\s)[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gm),
+      ...source.matchAll(/\bimport\(\s*"(\.{1,2}\/[^"]+)"\s*\)/g),
+    ];
+    for (const match of imports) pending.push(path.resolve(path.dirname(file), match[1]!));
   }
   return [...seen];
+}
+
+/**
+ * The uses of a context's cache in `source` the scan cannot follow to a read: `context.cache` not read
+ * at once (handed on, aliased) and `{ cache: other }` (renamed). Reads are found by the name `cache`.
+ */
+function untracedCacheUses(source: string): string[] {
+  const code = source.replace(/\/\*[\s\S]*?\*\/|\/\/[^\n]*/g, "");
+  return [
+    ...[...code.matchAll(/\.cache\b(?!\s*\.\s*(?:get|list)\b)\s*\S?/g)].map((match) => match[0].slice(1)),
+    ...[...code.matchAll(/\bcache\s*:\s*[a-z_$][\w$]*/g)].map((match) => match[0]),
+  ].map((use) => use.replace(/\s+/g, " "));
 }
 
 /** The first argument of every `cache.get(…)` / `cache.list<…>(…)` in `source`. */
@@ -68,7 +88,13 @@ function typesRead(name: string, definition: ControllerDefinition): Map<string, 
   const read = new Map<string, string>();
   for (const file of reachableFiles(path.join(root, "controllers", name, "controller.ts"))) {
     const relative = path.relative(root, file).split(path.sep).join("/");
-    for (const argument of cacheReadArguments(readFileSync(file, "utf8"))) {
+    const source = readFileSync(file, "utf8");
+    const untraced = untracedCacheUses(source);
+    if (untraced.length > 0)
+      throw new Error(
+        `${relative} uses the cache where this scan cannot see what it reads: ${untraced.join("; ")}`,
+      );
+    for (const argument of cacheReadArguments(source)) {
       const literal = /^resourceTypes\.(\w+)$/.exec(argument)?.[1];
       const types =
         literal !== undefined
@@ -113,6 +139,28 @@ const declaredReads: Record<string, string[]> = {
     "pods",
   ],
 };
+
+it("follows a controller's imports out of controllers/ (a helper elsewhere may read the cache)", () => {
+  const reached = reachableFiles(path.join(root, "controllers", "embedding-model", "controller.ts")).map(
+    (file) => path.relative(root, file).split(path.sep).join("/"),
+  );
+  expect(reached).toContain("controllers/embedding-model/reconcile.ts");
+  expect(reached).toContain("store/index.ts");
+  expect(reached.filter((file) => file.startsWith("operator/runtime/"))).toEqual([]);
+});
+
+it("refuses a cache it cannot follow: handed on, aliased or renamed", () => {
+  expect(untracedCacheUses("const view = context.cache;\nview.get(resourceTypes.service, key);")).toEqual([
+    "cache;",
+  ]);
+  expect(untracedCacheUses("helper(context.cache, key);")).toEqual(["cache,"]);
+  expect(untracedCacheUses("const { cache: view } = context;")).toEqual(["cache: view"]);
+  expect(
+    untracedCacheUses(
+      "context.cache.get(resourceTypes.pod, key);\ncontext.cache\n  .list<KubeObject>(resourceTypes.pod);\nconst { cache } = context;\ncache.get(resourceTypes.pod, key);",
+    ),
+  ).toEqual([]);
+});
 
 it.each(Object.keys(controllerFactories))(
   "the %s controller declares every type its code reads from the cache",
