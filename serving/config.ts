@@ -21,16 +21,12 @@ export function defaultMaxInputsPerCall(maxConcurrentRequests: number): number {
 
 const port = z.number().int().min(0).max(65_535);
 
-/** The longest a Node timer waits: beyond it a timer fires after 1 ms instead (a wait of weeks would cut at once). */
+/**
+ * The longest a Node timer waits: given more, it fires after 1 ms. Waits configured longer are taken
+ * as this long (a drain: as long as the calls take; grpc-js reads it as no idle limit or age).
+ */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** A wait in milliseconds that a timer can hold. */
-const timerMs = (min: number) =>
-  z
-    .number()
-    .int()
-    .min(min)
-    .max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24.8 days, the longest a timer waits)`);
 const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
 
 /**
@@ -79,7 +75,7 @@ export const servingConfigSchema = z
          * abandoned connections cannot pile up (the HTTP side closes idle keep-alives after 65 s).
          * Clients reconnect on their next call. Above common load-balancer idle timeouts.
          */
-        grpcIdleConnectionMs: timerMs(1000).default(300_000),
+        grpcIdleConnectionMs: z.number().int().min(1000).default(300_000),
         /**
          * Every connection is ended after this long, whether busy or not (gRPC: GOAWAY, running calls
          * get 30 s more; HTTP: `Connection: close` on the next answer), and the client reconnects.
@@ -93,7 +89,7 @@ export const servingConfigSchema = z
          * Longest an HTTP request may take to arrive, body included (408 and the connection closed
          * beyond it): a slow sender holds part of the shared budget for request bodies until then.
          */
-        httpRequestTimeoutMs: timerMs(1000).default(30_000),
+        httpRequestTimeoutMs: z.number().int().min(1000).default(30_000),
       })
       .prefault({}),
     backend: z
@@ -124,7 +120,7 @@ export const servingConfigSchema = z
     tls: z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
     auth: z.object({ tokenFile: z.string().min(1) }).optional(),
     /** Time allowed for in-flight calls to finish after SIGTERM; keep below terminationGracePeriodSeconds. */
-    drainTimeoutMs: timerMs(1).default(25_000),
+    drainTimeoutMs: z.number().int().positive().default(25_000),
     /** Absent: JUDE_LOG_LEVEL, else info (plumbing/logger.ts). */
     logLevel: z.enum(LOG_LEVELS).optional(),
   })
