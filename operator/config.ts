@@ -144,7 +144,7 @@ export const operatorConfigSchema = z
       "longest a parity measurement may take before the gate says it could not be measured",
     ),
     modelResyncSeconds: seconds(30).describe(
-      "how often a model with a store is reconciled while nothing else wakes it (notices store drift)",
+      "how often a model is reconciled while nothing else wakes it (notices store drift, Secrets and claims deleted or renewed)",
     ),
     collectionPollSeconds: seconds(5).describe(
       "how often a model looks again while store versions wait to be collected (one bounded step each time)",

@@ -25,7 +25,7 @@ export interface ControllerSettings {
   externalTimeoutMs?: number;
   /** Longest a parity measurement may take before the gate says it could not be measured; 30 s when absent. */
   parityTimeoutMs?: number;
-  /** How often a model with a store is reconciled while nothing else wakes it; 30 s when absent. */
+  /** How often a model is reconciled while nothing else wakes it; 30 s when absent. */
   modelResyncMs?: number;
   /** How often a model looks again while store versions wait to be collected; 5 s when absent. */
   collectionPollMs?: number;

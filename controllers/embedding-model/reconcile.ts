@@ -45,11 +45,14 @@ import { grpcEndpoint } from "./service.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
 
 /**
- * How often a model with a store is reconciled while nothing else wakes it. Its children are watched
- * (an edit or a deletion wakes it at once), but the store is not: a pointer flipped or deleted by hand
- * or by a deposed leader's late write would otherwise stay until the next edit of the model, readers
- * looking up one version's vectors with the other version's query encoder meanwhile. A settled reconcile
- * reads the store and the cache and writes nothing, as the pipelines' 30 s poll does.
+ * How often a model is reconciled while nothing else wakes it. Its children are watched (an edit or a
+ * deletion wakes it at once), but the store and the Secrets and claims it references are not: a
+ * pointer flipped or deleted by hand or by a deposed leader's late write would otherwise stay until the
+ * next edit of the model, readers looking up one version's vectors with the other version's query
+ * encoder meanwhile; and a Secret of the live version deleted (or a TLS Secret renewed) under a model
+ * without a store went unnoticed until something else woke it, which at rest is never. A settled
+ * reconcile reads the store, the Secrets and the cache and writes nothing, as the pipelines' 30 s poll
+ * does.
  */
 export const modelResyncMs = 30_000;
 /** Keys the parity gate samples. */
@@ -242,7 +245,8 @@ async function reconcileWithStore(
     },
   );
   // Secrets, claims and the store are not watched: what only their creation or an edit fixes, or
-  // what someone changed in the store, is looked at again.
+  // what someone changed in the store or deleted of them, is looked at again (every model: one without
+  // a store reads its Secrets and claims too).
   const missing =
     blockers.some((blocker) => blocker.recheck === true) ||
     runBlockers.size > 0 ||
@@ -250,9 +254,9 @@ async function reconcileWithStore(
   const waits = [
     decision.requeueAfterMs,
     missing ? missingReferencePollMs : undefined,
-    store !== undefined ? (settings.modelResyncMs ?? modelResyncMs) : undefined,
+    settings.modelResyncMs ?? modelResyncMs,
   ].filter((value): value is number => value !== undefined);
-  return waits.length > 0 ? { requeueAfterMs: Math.max(1, Math.min(...waits)) } : undefined;
+  return { requeueAfterMs: Math.max(1, Math.min(...waits)) };
 }
 
 /**

@@ -115,6 +115,8 @@ describe("an EmbeddingModel whose referenced objects are missing", () => {
   });
 
   it("the live version's token Secret deleted: its pods stay Active and the model recovers once it is back", async () => {
+    // Secrets are not watched: the model's resync reads it again (this model has no store; before the
+    // resync covered such models, one at rest, nothing else waking it, never noticed the deletion).
     await kubectl(["delete", "secret", "token", "-n", namespace]);
     const stalled = await waitForModel((object) => condition(object, "Stalled")?.reason === "SecretNotFound");
     expect(condition(stalled, "Stalled")?.message).toContain(
@@ -131,13 +133,31 @@ describe("an EmbeddingModel whose referenced objects are missing", () => {
 
 async function waitForModel(predicate: (model: Json) => boolean, timeoutMs = 90_000): Promise<Json> {
   let found: Json | undefined;
-  await waitFor(
-    `embeddingmodel ${name} to reach the expected state`,
-    async () => {
-      found = await getObject(`embeddingmodel/${name}`, namespace);
-      return found !== undefined && predicate(found);
-    },
-    { timeoutMs, intervalMs: 300 },
-  );
+  try {
+    await waitFor(
+      `embeddingmodel ${name} to reach the expected state`,
+      async () => {
+        found = await getObject(`embeddingmodel/${name}`, namespace);
+        return found !== undefined && predicate(found);
+      },
+      { timeoutMs, intervalMs: 300 },
+    );
+  } catch (error) {
+    // The state it was last seen in names what happened instead (a CI run shows only this message).
+    const status = found?.status as Json | undefined;
+    const seen = JSON.stringify({
+      conditions: ((status?.conditions ?? []) as Json[]).map(({ type, status, reason, message }) => ({
+        type,
+        status,
+        reason,
+        message,
+      })),
+      activeVersion: status?.activeVersion,
+      versions: status?.versions,
+    });
+    throw new Error(`${(error as Error).message}; last seen: ${found === undefined ? "none" : seen}`, {
+      cause: error,
+    });
+  }
   return found as Json;
 }

@@ -123,7 +123,7 @@ export function startInProcessOperator(
     watchTimeoutSeconds?: number;
     /** How long a key fails before its object is told (ReconcileError; the operator's 60 s when absent). */
     reconcileErrorAfterMs?: number;
-    /** Where the manager logs (silent, or warnings with JUDE_TEST_LOG=1, when absent). */
+    /** Where the manager logs (silent, or as JUDE_TEST_LOG says: 1 for warnings, or a level, when absent). */
     log?: Logger;
     /** Leader election (none when absent: the only replica leads). */
     leaderElection?: LeaderElectionOptions;
@@ -138,11 +138,14 @@ export function startInProcessOperator(
     kubeConfig,
     namespaces,
     // JUDE_TEST_LOG=1 shows the controllers' failed reconciles (warnings: they are retried, not thrown
-    // here) and errors.
+    // here) and errors. A level instead of 1 (JUDE_TEST_LOG=debug) logs from that level.
     log:
       options.log ??
       (process.env.JUDE_TEST_LOG
-        ? createRootLogger({ component: "operator-test", level: "warn" })
+        ? createRootLogger({
+            component: "operator-test",
+            level: process.env.JUDE_TEST_LOG === "1" ? "warn" : process.env.JUDE_TEST_LOG,
+          })
         : silentLogger()),
     http: { host: "127.0.0.1", port: 0 },
     watchStaleMs: options.watchStaleMs ?? 300_000,
