@@ -21,12 +21,6 @@ export function defaultMaxInputsPerCall(maxConcurrentRequests: number): number {
 
 const port = z.number().int().min(0).max(65_535);
 
-/**
- * The longest a Node timer waits: given more, it fires after 1 ms. Waits configured longer are taken
- * as this long (a drain: as long as the calls take; grpc-js reads it as no idle limit or age).
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
 const promptName = z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "letters, digits, '_', '.', '-' (at most 63)");
 
 /**

@@ -121,10 +121,10 @@ export interface PointerSwitch {
   /**
    * The least epoch the switch may write (the flip time in ms): set when the pointer is gone although
    * a version was live in the store (it lost its data, or someone deleted it), or when the pointer no
-   * longer names the version switched to last (the store was restored from an older snapshot), since readers keep the
-   * pointer with the highest epoch they saw and would ignore one counted from 0 again. At least one past
-   * status.storeEpoch when the pointer's epoch is below it (a store rewound to any older snapshot, or
-   * a switch time behind an earlier one: clocks of two replicas, an NTP step back).
+   * longer names the version switched to last (the store was restored from an older snapshot), since
+   * readers keep the pointer with the highest epoch they saw and would ignore one counted from 0 again.
+   * At least one past status.storeEpoch when the pointer's epoch is below it (a store rewound to any
+   * older snapshot, or a switch time behind an earlier one: clocks of two replicas, an NTP step back).
    */
   minEpoch?: number | undefined;
   /**

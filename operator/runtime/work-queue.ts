@@ -2,6 +2,7 @@
 // into one entry, a key being processed is never handed out again until done() (a re-add meanwhile is
 // remembered and queued then), failed keys come back after the rate limiter's delay, delayed adds keep
 // the earliest due time. Level-triggered: a key says "look at this object", never what happened.
+import { MAX_TIMER_MS } from "../../plumbing/timers.ts";
 import { RetryRateLimiter } from "./rate-limiter.ts";
 
 /** Observes the queue for metrics. */
@@ -13,9 +14,6 @@ export interface WorkQueueObserver {
 }
 
 /** A merging, exclusive, rate-limited queue of string keys. */
-/** The longest a Node timer waits. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class WorkQueue {
   readonly #queue: string[] = [];
   /** Keys waiting to be processed (in #queue, or re-added while processing), with when they were queued. */

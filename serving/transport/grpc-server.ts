@@ -3,7 +3,7 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type { EventEmitter } from "node:events";
 import { constants as http2Constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
-import { MAX_TIMER_MS } from "../config.ts";
+import { MAX_TIMER_MS } from "../../plumbing/timers.ts";
 import { servingErrors } from "../core/errors.ts";
 import type { CallContext } from "./call-context.ts";
 import { embeddingServiceHandlers } from "./embed-service.ts";
