@@ -89,7 +89,13 @@ function embedStream(
     if (!call.cancelled && !finished) window.wrote(call.write(message));
   };
   call.on("data", (request: EmbedRequestMessage) => {
-    if (finished) return; // read after the stream was ended: the client resends it elsewhere
+    if (finished) {
+      // Read after the stream was ended (its window held it back until the requests in flight were
+      // answered): not answered, its client resends it elsewhere. Refused by a drain, it is counted,
+      // once, as one answered DRAINING in-stream is.
+      if (ending !== undefined) countRefusedInStream(context, "EmbedStream", ending);
+      return;
+    }
     if (ending !== undefined) {
       // Read once asked to end: answered at once (the client resends it on its new connection), so a
       // client that keeps writing cannot keep the stream open until the connection is cut.

@@ -113,6 +113,7 @@ function teiStream(
   let ended = false;
   let inputEnded = false;
   let ending: ServingError | undefined;
+  let failedWith: unknown;
   // "cancelled" also fires when the stream closes after a normal end.
   call.on("cancelled", () => {
     if (!ended) controller.abort();
@@ -120,6 +121,7 @@ function teiStream(
   const fail = (error: unknown): void => {
     if (failed) return;
     failed = true;
+    failedWith = error;
     controller.abort();
     call.emit("error", toGrpcStatus(error));
   };
@@ -141,7 +143,14 @@ function teiStream(
     });
   });
   call.on("data", (request: TeiEmbedRequest) => {
-    if (failed) return; // read after the stream was ended: the client resends it elsewhere
+    if (failed) {
+      // Read after the stream was ended (its window held it back until the requests in flight were
+      // answered): not embedded, its client resends it elsewhere. Ended by a drain, it is counted,
+      // once, as one read before the end is.
+      if (ending !== undefined && failedWith === ending)
+        countRefusedInStream(context, "tei.EmbedStream", ending);
+      return;
+    }
     if (ending !== undefined) {
       // Read once asked to end: not embedded, so a client that keeps writing cannot keep the stream
       // open until the connection is cut; the stream ends with the reason after the answers before

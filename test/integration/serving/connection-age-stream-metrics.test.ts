@@ -1,15 +1,16 @@
 /**
  * Requests an EmbedStream reads once it was asked to end are not embedded: jude's stream answers each
- * in-stream with UNAVAILABLE, TEI's ends with it. Refused by a drain, each is counted in
- * jude_serving_requests_total as UNAVAILABLE, as when such requests went to the draining embedder
- * (before streams stopped embedding them, they were no longer counted). Refused at the connection's
- * maximum age, they are not: every streaming client meets it every maxConnectionAgeMs, and the
- * chart's JudeServingErrors pages on UNAVAILABLE above 1% of requests.
+ * in-stream with UNAVAILABLE, TEI's ends with it; one read after the stream ended (its window held
+ * it back until the requests in flight were answered) is not answered. Refused by a drain, each is
+ * counted once in jude_serving_requests_total as UNAVAILABLE, as when such requests went to the
+ * draining embedder (before streams stopped embedding them, they were no longer counted). Refused at
+ * the connection's maximum age, they are not: every streaming client meets it every
+ * maxConnectionAgeMs, and the chart's JudeServingErrors pages on UNAVAILABLE above 1% of requests.
  */
 import { status, type Client, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, expect, it } from "vitest";
 import type { EmbeddingServer } from "../../../serving/server.ts";
-import { connectStub, startServer, type GrpcStub } from "./helpers.ts";
+import { connectStub, longDrainText, startServer, type GrpcStub } from "./helpers.ts";
 
 const clients: Client[] = [];
 const servers: EmbeddingServer[] = [];
@@ -31,19 +32,16 @@ async function unavailableCount(server: EmbeddingServer, method: string): Promis
 
 /**
  * Keeps eight requests in flight on a stream (a request written for each answer) until the stream
- * ends, so some are read after it was asked to end; `onAnswer` sees each answer. Counts the answers
- * that are errors.
+ * ends, so some are read after it was asked to end. Counts the answers that are errors.
  */
 function pipelined(
   stream: ClientDuplexStream<unknown, { error?: unknown }>,
   request: () => unknown,
-  onAnswer: () => void = () => {},
 ): Promise<{ errorsInStream: number; end: string }> {
   let errorsInStream = 0;
   return new Promise((resolve) => {
     stream.on("data", (message) => {
       if (message.error !== undefined && message.error !== null) errorsInStream++;
-      onAnswer();
       stream.write(request());
     });
     stream.once("error", (error: ServiceError) =>
@@ -59,33 +57,65 @@ function pipelined(
 const judeRequest = () => ({ inputs: [{ text: "a pipeline streaming its corpus" }] });
 const teiRequest = () => ({ inputs: "a TEI client streaming its corpus" });
 
-it("counts the requests a draining EmbedStream refuses as UNAVAILABLE", async () => {
-  const server = await startServer();
+/** Counts a stream's answers (also in `seen`) until it ends; resolves with them and how it ended. */
+function answers(
+  stream: ClientDuplexStream<unknown, { error?: unknown }>,
+  seen: { answers: number },
+): Promise<{ ok: number; errorsInStream: number; end: string }> {
+  let ok = 0;
+  let errorsInStream = 0;
+  return new Promise((resolve) => {
+    stream.on("data", (message) => {
+      seen.answers++;
+      if (message.error !== undefined && message.error !== null) errorsInStream++;
+      else ok++;
+    });
+    stream.once("error", (error: ServiceError) =>
+      resolve({
+        ok,
+        errorsInStream,
+        end: `${status[error.code]} ${String(error.metadata.get("jude-error-code")[0])}`,
+      }),
+    );
+  });
+}
+
+it("counts every request a draining EmbedStream refuses as UNAVAILABLE, once", async () => {
+  // A window of one input per stream (maxInputsPerCall 1): a stream reads its next request only once
+  // the one before is answered. Each stream gets REQUESTS requests at once (together within its
+  // HTTP/2 flow-control window, so they all reach the server); the drain starts while both streams
+  // have one in flight (each holds one permit), so the others, written before the drain, are read
+  // after its start, here once the stream has ended (jude's would answer one read before that
+  // DRAINING in-stream). Either way each is refused and counted once; its client resends it.
+  const REQUESTS = 8;
+  const server = await startServer({ limits: { maxInputsPerCall: 1 } });
   servers.push(server);
-  let drain: Promise<boolean> | undefined;
-  // The drain starts once both streams have had answers.
-  let answered = 0;
-  const startDrain = (): void => {
-    if (++answered === 16) drain = server.drain(60_000);
-  };
-  const [jude, tei] = await Promise.all([
-    pipelined(
-      connect(server, "embedding").EmbedStream!() as ClientDuplexStream<unknown, { error?: unknown }>,
-      judeRequest,
-      startDrain,
-    ),
-    pipelined(
-      connect(server, "teiEmbed").EmbedStream!() as ClientDuplexStream<unknown, { error?: unknown }>,
-      teiRequest,
-      startDrain,
-    ),
-  ]);
+  const judeStream = connect(server, "embedding").EmbedStream!() as ClientDuplexStream<
+    unknown,
+    { error?: unknown }
+  >;
+  const teiStream = connect(server, "teiEmbed").EmbedStream!() as ClientDuplexStream<
+    unknown,
+    { error?: unknown }
+  >;
+  const seen = { answers: 0 };
+  const judeAnswers = answers(judeStream, seen);
+  const teiAnswers = answers(teiStream, seen);
+  for (let sent = 0; sent < REQUESTS; sent++) {
+    judeStream.write({ inputs: [{ text: longDrainText }], truncate: true });
+    teiStream.write({ inputs: longDrainText, truncate: true });
+  }
+  while (server.embedder.permits.inUse < 2 && seen.answers < 2 * REQUESTS) await new Promise(setImmediate);
+  const drain = server.drain(60_000); // in the tick of the check: both requests are still in flight
+  const [jude, tei] = await Promise.all([judeAnswers, teiAnswers]);
   await drain;
   expect(jude.end).toBe("UNAVAILABLE JUDE_SERVING_DRAINING");
   expect(tei.end).toBe("UNAVAILABLE JUDE_SERVING_DRAINING");
-  expect(jude.errorsInStream).toBeGreaterThan(0);
-  expect(await unavailableCount(server, "EmbedStream")).toBe(jude.errorsInStream);
-  expect(await unavailableCount(server, "tei.EmbedStream")).toBeGreaterThan(0);
+  expect(jude.ok).toBeLessThan(REQUESTS);
+  expect(tei.ok).toBeLessThan(REQUESTS);
+  expect(tei.errorsInStream).toBe(0); // TEI's stream ends instead
+  expect(await unavailableCount(server, "EmbedStream")).toBe(REQUESTS - jude.ok);
+  expect(await unavailableCount(server, "tei.EmbedStream")).toBe(REQUESTS - tei.ok);
 }, 120_000);
 
 it("does not count the requests refused at the connection's maximum age as UNAVAILABLE", async () => {
