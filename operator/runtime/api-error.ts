@@ -94,3 +94,8 @@ export function hasStatus(error: unknown, statusCode: number): boolean {
 export function isNamespaceTerminating(error: unknown): boolean {
   return hasStatus(error, 403) && (error as KubeApiError).causes.includes("NamespaceTerminating");
 }
+
+/** Whether the API server refused a request for permissions (401/403: RBAC or credentials; no retry fixes it). */
+export function isRefused(error: unknown): boolean {
+  return error instanceof KubeApiError && [401, 403].includes(error.statusCode);
+}

@@ -34,6 +34,7 @@ function setUp() {
     list: () => [],
     syncedIn: () => true,
     unsyncedIn: () => [],
+    onRefused: () => undefined,
   } as unknown as InformerCache;
   const client = {
     apply: async (_path: string, object: KubeObject) => {
@@ -93,7 +94,13 @@ function waitingController(
   unsyncedIn: (namespace: string) => Unsynced[],
   definition: Pick<ControllerDefinition, "reconcile" | "reportNotSynced">,
 ): Controller {
-  const cache = { use: () => undefined, get: model, list: () => [], unsyncedIn } as unknown as InformerCache;
+  const cache = {
+    use: () => undefined,
+    onRefused: () => undefined,
+    get: model,
+    list: () => [],
+    unsyncedIn,
+  } as unknown as InformerCache;
   return new Controller(
     { name: "embedding-model", primary: resourceTypes.embeddingModel, ...definition },
     { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
@@ -237,12 +244,28 @@ describe("controller: a key waiting for its namespace's lists whose status it ma
 });
 
 describe("controller: a key of a namespace where a list was refused", () => {
-  /** A real shared cache over namespace ns whose HorizontalPodAutoscaler list is refused (403). */
-  function refusingAutoscalers() {
-    const refused = resourcePath(resourceTypes.horizontalPodAutoscaler, "ns");
+  /**
+   * A real shared cache over namespace ns whose list of `refused` (HorizontalPodAutoscalers unless
+   * told) is refused (403), holding the model shop, the BootstrapRun fill and the pipeline feed.
+   */
+  function refusingAutoscalers(refused: ResourceType = resourceTypes.horizontalPodAutoscaler) {
+    const refusedPath = resourcePath(refused, "ns");
+    const objects = new Map(
+      (
+        [
+          [resourceTypes.embeddingModel, "shop"],
+          [resourceTypes.bootstrapRun, "fill"],
+          [resourceTypes.nearlinePipeline, "feed"],
+        ] as const
+      ).map(([type, name]) => [
+        resourcePath(type, "ns"),
+        { kind: type.kind, metadata: { namespace: "ns", name, resourceVersion: "1" } },
+      ]),
+    );
     const client = quietKubeClient(async (path) => {
-      if (path === refused) throw new KubeApiError(403, `GET ${path}: 403 Forbidden`, "Forbidden");
-      return { items: [], resourceVersion: "1" };
+      if (path === refusedPath) throw new KubeApiError(403, `GET ${path}: 403 Forbidden`, "Forbidden");
+      const object = objects.get(path);
+      return { items: object === undefined ? [] : [object], resourceVersion: "1" };
     });
     const metrics = createOperatorMetrics();
     return {
@@ -273,9 +296,8 @@ describe("controller: a key of a namespace where a list was refused", () => {
       resourceTypes.horizontalPodAutoscaler,
     ]);
     await cache.start();
+    // The informers' adds queue fill and shop.
     for (const controller of [runs, models]) controller.start(new AbortController().signal);
-    runs.queue.add("ns/fill");
-    models.queue.add("ns/shop");
     await drained(runs);
     await drained(models);
     expect(reconciled).toEqual(["bootstrap-run fill"]);
@@ -328,6 +350,66 @@ describe("controller: a key of a namespace where a list was refused", () => {
     expect(String(failures[0])).toMatch(/jobs\.batch is not declared by the bootstrap-run controller/);
     expect(told).toEqual([expect.stringMatching(/^cannot list horizontalpodautoscalers\.autoscaling/)]);
     for (const controller of [runs, pipelines]) await controller.stop();
+    await cache.stop();
+  });
+
+  it("drops the key of an object deleted while it waits, instead of waiting for ever", async () => {
+    const { client, metrics, cache } = refusingAutoscalers();
+    const told: string[] = [];
+    const models = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        owns: [resourceTypes.horizontalPodAutoscaler],
+        reconcile: async () => void told.push("reconciled"),
+        reportNotSynced: async (context, cause) => void told.push(`${context.key.name}: ${cause}`),
+      },
+      { client, cache, metrics, log: silentLogger() },
+    );
+    await cache.start();
+    models.start(new AbortController().signal);
+    models.queue.add("ns/gone");
+    await drained(models);
+    // The cached shop waits (told why); gone, which the models' informer no longer holds, is dropped.
+    expect(told).toEqual([expect.stringMatching(/^shop: cannot list horizontalpodautoscalers/)]);
+    const deferred = (await metrics.registry.getSingleMetric("jude_operator_reconciles_total")?.get())?.values
+      .filter((value) => value.labels.result === "deferred")
+      .reduce((sum, value) => sum + value.value, 0);
+    expect(deferred).toBe(1);
+    await models.stop();
+    await cache.stop();
+  });
+
+  it("asks the API server whether it exists when the list of its own type is refused", async () => {
+    const { metrics, cache, client } = refusingAutoscalers(resourceTypes.embeddingModel);
+    const asked: string[] = [];
+    const withGet = Object.assign(Object.create(client) as KubeClient, {
+      get: async (path: string) => {
+        asked.push(path);
+        return path.endsWith("/shop") ? { metadata: { namespace: "ns", name: "shop" } } : undefined;
+      },
+    });
+    const told: string[] = [];
+    const models = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => void told.push("reconciled"),
+        reportNotSynced: async (context) => void told.push(context.key.name),
+      },
+      { client: withGet, cache, metrics, log: silentLogger() },
+    );
+    await cache.start();
+    models.start(new AbortController().signal);
+    models.queue.add("ns/gone");
+    models.queue.add("ns/shop");
+    await drained(models);
+    expect(asked).toEqual([
+      "/apis/jude.dev/v1alpha1/namespaces/ns/embeddingmodels/gone",
+      "/apis/jude.dev/v1alpha1/namespaces/ns/embeddingmodels/shop",
+    ]);
+    expect(told).toEqual(["shop"]);
+    await models.stop();
     await cache.stop();
   });
 });

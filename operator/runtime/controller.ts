@@ -9,7 +9,11 @@
 // namespace is being deleted ends the reconcile as done: the object goes with its namespace, and its
 // deletion is reconciled like any other (a retry could only be refused again, and was an error storm
 // each time a namespace of models was deleted). A key of a namespace whose informers could not list
-// (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause. Only
+// (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause. So
+// does one of a namespace whose informer's list or watch was refused after it listed (the operator's
+// RBAC narrowed while it runs): its cache no longer follows the cluster, and the primaries there are
+// queued at once to say so; once allowed, the informer's fresh list queues what changed. A waiting
+// key whose object is gone (deleted meanwhile) is dropped instead of waiting for ever. Only
 // the informers of the types the controller declares count (controller-reads.ts): the cache is shared
 // by all controllers, and a list another controller needs is not this one's reason to wait.
 import type { Logger } from "../../plumbing/logger.ts";
@@ -23,7 +27,7 @@ import type { OperatorMetrics } from "./metrics.ts";
 import { defaultFailurePolicy, FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
 import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
 import { RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
-import type { ResourceType } from "./resource-types.ts";
+import { resourceName, type ResourceType } from "./resource-types.ts";
 import { WorkQueue } from "./work-queue.ts";
 import type {
   CacheReader,
@@ -134,6 +138,12 @@ export class Controller {
     }
     for (const read of definition.reads ?? [])
       cache.use(read.type, { managedOnly: read.managedOnly ?? false });
+    // A list or watch of what it reads refused after it listed: its primaries there learn at once
+    // that they wait (their next reconcile is deferred and says why), not at their next event.
+    cache.onRefused((resource, namespace) => {
+      if (!this.#reads.some((type) => resourceName(type) === resource)) return;
+      enqueue(cache.list(definition.primary, namespace === undefined ? {} : { namespace }).map(keyOf));
+    });
   }
 
   /**
@@ -189,6 +199,12 @@ export class Controller {
     // objects once it succeeds.
     const unsynced = cache.unsyncedIn(objectKey.namespace, this.#reads);
     if (unsynced.length > 0) {
+      if (await this.#gone(objectKey, unsynced)) {
+        log.debug("deleted while its namespace's cache could not list; not waiting for it any more");
+        this.#waiting.delete(key);
+        this.queue.forget(key);
+        return;
+      }
       log.debug("the cache of this namespace has not listed yet; reconciling later");
       metrics.reconciles.inc({ controller: name, result: "deferred" });
       await this.#reportNotSynced(key, this.#context(objectKey, log, signal), unsynced);
@@ -249,6 +265,21 @@ export class Controller {
       signal,
       fence: () => this.#checkFence(),
     };
+  }
+
+  /**
+   * Whether a waiting key's object no longer exists: as the primary's informer says where it follows
+   * the cluster, else as a GET says (a GET refused or failed: not known to be gone, it keeps waiting).
+   */
+  async #gone(key: ObjectKey, unsynced: Unsynced[]): Promise<boolean> {
+    const { primary } = this.definition;
+    if (!unsynced.some((entry) => entry.resource === resourceName(primary)))
+      return this.#dependencies.cache.get(primary, key) === undefined;
+    try {
+      return (await this.#client.getLive(primary, key)) === undefined;
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -1,7 +1,7 @@
 // What a namespaced read of the shared cache costs: every reconcile lists its own namespace's children
 // and pipelines several times, so a list that looked at every cached object of the type (all
 // namespaces' of a cluster-wide informer) would make one resync of n models cost n².
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../plumbing/logger.ts";
 import { KubeApiError } from "./api-error.ts";
 import { describeUnsynced, InformerCache } from "./informer-cache.ts";
@@ -242,6 +242,40 @@ describe("InformerCache.unsyncedIn", () => {
     // One line, without the credential.
     expect(described.message).not.toContain("\n");
     expect(described.message).not.toContain("abc.def");
+    await cache.stop();
+  });
+
+  it("names an informer whose watch and list are refused after it listed, and tells who listens", async () => {
+    const client = fakeClient(new Map());
+    const list = client.list.bind(client);
+    const watch = client.watch.bind(client);
+    const teamB = resourcePath(type, "team-b");
+    let teamBLists = 0;
+    // team-b's first list succeeds; then the Role is narrowed: its watch and later lists are refused.
+    client.list = async (path, ...rest) => {
+      if (path === teamB && ++teamBLists > 1) throw refusal("team-b");
+      return list(path, ...rest);
+    };
+    client.watch = async (path, ...rest) => {
+      if (path === teamB) throw refusal("team-b");
+      return watch(path, ...rest);
+    };
+    const cache = new InformerCache({
+      client,
+      namespaces: ["team-a", "team-b"],
+      log: silentLogger(),
+      metrics: createOperatorMetrics(),
+    });
+    cache.use(type, { managedOnly: true });
+    const refused: [string, string | undefined][] = [];
+    cache.onRefused((resource, namespace) => refused.push([resource, namespace]));
+    await cache.start();
+    await vi.waitFor(() => expect(cache.syncedIn("team-b", [type])).toBe(false));
+    expect(cache.syncedIn("team-a", [type])).toBe(true);
+    expect(refused).toEqual([["deployments.apps", "team-b"]]);
+    expect(describeUnsynced(cache.unsyncedIn("team-b", [type]))!.message).toMatch(
+      /^cannot list deployments\.apps in namespace team-b, which the operator's RBAC does not allow/,
+    );
     await cache.stop();
   });
 

@@ -18,14 +18,17 @@ import type { CacheReader, KubeObject, ObjectKey } from "./types.ts";
 /** The label selector of informers that only need objects the operator made. */
 export const managedSelector = `${labelKeys.managedBy}=${managedBy}`;
 
-/** An informer that has not listed yet (InformerCache.unsyncedIn). */
+/**
+ * An informer that has not listed yet, or whose list or watch the API server now refuses for
+ * permissions, so that its cache no longer follows the cluster (InformerCache.unsyncedIn).
+ */
 export interface Unsynced {
   /** plural.group, as RBAC rules and kubectl name it (`deployments.apps`). */
   resource: string;
   namespaced: boolean;
   /** The namespace it lists; undefined when it lists all namespaces (or the type is cluster-scoped). */
   namespace: string | undefined;
-  /** Its last list error; undefined before its first try. */
+  /** Its last list (or refused watch) error; undefined before its first try. */
   error: unknown;
 }
 
@@ -76,6 +79,7 @@ export class InformerCache implements CacheReader {
   readonly #log: Logger;
   readonly #metrics: OperatorMetrics;
   readonly #watchTimeoutSeconds: number | undefined;
+  readonly #refusedListeners: ((resource: string, namespace: string | undefined) => void)[] = [];
   #started = false;
 
   /** `namespaces` undefined watches all namespaces. */
@@ -110,6 +114,16 @@ export class InformerCache implements CacheReader {
   }
 
   /**
+   * Calls `listener` when a synced informer's list or watch is refused (the operator's RBAC was narrowed
+   * after it listed): the resource and the namespace it lists (undefined: all, or cluster-scoped). The
+   * objects whose reconciles read it are to be told they wait; before start() only.
+   */
+  onRefused(listener: (resource: string, namespace: string | undefined) => void): void {
+    if (this.#started) throw new Error("onRefused registered after start");
+    this.#refusedListeners.push(listener);
+  }
+
+  /**
    * Starts every informer and waits until each has tried its first list. One that could not list
    * (RBAC forbids it in one watched namespace) does not hold the others back: the objects of its
    * namespace whose controller reads that type are not reconciled until it has listed (syncedIn),
@@ -135,6 +149,7 @@ export class InformerCache implements CacheReader {
             : {}),
           ...(cacheTransforms[name] !== undefined ? { transform: cacheTransforms[name] } : {}),
           onRestart: (reason) => this.#metrics.watchRestarts.inc({ resource: name, reason }),
+          onRefused: () => this.#refusedListeners.forEach((listener) => listener(name, namespace)),
         });
         for (const handler of registration.handlers) informer.on(handler);
         registration.informers.push(informer);
@@ -153,16 +168,17 @@ export class InformerCache implements CacheReader {
 
   /**
    * Whether every informer of `types` (what one controller's reconcile reads) that a reconcile in
-   * `namespace` may read from has listed once: the namespace's own (when watching a list of
-   * namespaces) and those of all namespaces or cluster-scoped types.
+   * `namespace` may read from has listed once and is not refused since: the namespace's own (when
+   * watching a list of namespaces) and those of all namespaces or cluster-scoped types.
    */
   syncedIn(namespace: string, types: readonly ResourceType[]): boolean {
     return this.unsyncedIn(namespace, types).length === 0;
   }
 
   /**
-   * The informers of `types` a reconcile in `namespace` may read from that have not listed yet, and
-   * why: the resource, the namespace the informer lists (undefined: all namespaces, or a cluster-scoped
+   * The informers of `types` a reconcile in `namespace` may read from that have not listed yet, or
+   * whose list or watch is now refused for permissions (a cache that no longer follows the cluster
+   * is not trusted until it has listed again), and why: the resource, the namespace the informer lists (undefined: all namespaces, or a cluster-scoped
    * type) and its last list error (undefined before its first try). Only the types asked about: the
    * cache is shared, and a list refused for a type one controller reads must not hold back another
    * controller that never reads it (a BootstrapRun is not kept waiting by a refused autoscaler list).
@@ -172,7 +188,7 @@ export class InformerCache implements CacheReader {
     return [...this.#registrations.entries()].flatMap(([name, registration]) => {
       if (!wanted.has(name)) return [];
       return registration.informers.flatMap((informer, index) => {
-        if (informer.synced) return [];
+        if (informer.synced && !informer.refused) return [];
         // Informers of a namespaced type watched per namespace come in this.#namespaces' order.
         const scope =
           registration.type.namespaced && this.#namespaces !== undefined
@@ -184,7 +200,7 @@ export class InformerCache implements CacheReader {
             resource: name,
             namespaced: registration.type.namespaced,
             namespace: scope,
-            error: informer.syncError,
+            error: informer.failure,
           },
         ];
       });

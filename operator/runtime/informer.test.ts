@@ -250,29 +250,54 @@ describe("informer", () => {
     await informer.stop();
   });
 
-  it("says why its watch keeps failing after it synced (RBAC narrowed), until one connects again", async () => {
+  it("stops trusting its cache once its watch is refused after it synced (RBAC narrowed), and lists afresh once allowed", async () => {
     const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
-    let connect = () => {};
-    const connected = new Promise<void>((resolve) => (connect = resolve));
+    const listRefused = new KubeApiError(403, 'configmaps is forbidden: cannot list resource "configmaps"');
     const fake = scripted(
-      [{ items: [], resourceVersion: "10" }],
       [
-        async () => Promise.reject(forbidden),
-        async ({ onConnected }, signal) => {
-          await connected;
-          onConnected();
-          await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
-        },
+        { items: [object("a", "1")], resourceVersion: "10" },
+        listRefused,
+        { items: [], resourceVersion: "12" },
       ],
+      [async () => Promise.reject(forbidden)],
     );
-    const { informer } = start(fake.listWatcher);
+    // The third list (the Role allows it again) waits until the test says so.
+    let allow = () => {};
+    const allowed = new Promise<void>((resolve) => (allow = resolve));
+    const listWatcher: ListWatcher = {
+      ...fake.listWatcher,
+      list: async (signal) => {
+        if (fake.listCalls() >= 2) await allowed;
+        return fake.listWatcher.list(signal);
+      },
+    };
+    const events: [InformerEventType, string][] = [];
+    let refusals = 0;
+    const informer = new Informer({
+      name: "configmaps",
+      listWatcher,
+      log: silentLogger(),
+      backoff: { baseMs: 1, maxMs: 2 },
+      onRefused: () => (refusals += 1),
+    });
+    informer.on((type, changed) => events.push([type, changed.metadata?.name ?? ""]));
+    informer.start();
     await informer.waitForSync();
-    // The second watch is waiting to connect: the first one's refusal is what the informer knows.
-    await settle(() => fake.watchedFrom.length === 2);
+    // The watch was refused, then the list it tried instead: the cache no longer follows the cluster.
+    await settle(() => informer.failure === listRefused);
+    expect(informer.synced).toBe(true);
     expect(informer.syncError).toBeUndefined();
-    expect(informer.failure).toBe(forbidden);
-    connect();
-    await settle(() => informer.failure === undefined);
+    expect(informer.refused).toBe(true);
+    expect(refusals).toBe(1);
+    // Allowed again: a fresh list (not a watch from the old resourceVersion) brings what changed.
+    allow();
+    await settle(() => fake.watchedFrom.length === 2 && informer.failure === undefined);
+    expect(informer.refused).toBe(false);
+    expect(fake.watchedFrom).toEqual(["10", "12"]);
+    expect(events).toEqual([
+      ["add", "a"],
+      ["delete", "a"],
+    ]);
     await informer.stop();
   });
 

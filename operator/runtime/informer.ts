@@ -4,10 +4,12 @@
 // error restarts with exponential back-off; a watch that went silent or outlived its server-side
 // timeout is given up as dead (watch-liveness.ts) and opened again from its resourceVersion. Every
 // restart is reported, and the time of the last successful list, connection or event is exposed for
-// the readiness probe.
+// the readiness probe. A list or watch refused for permissions (401/403: the operator's RBAC was
+// narrowed after it listed) makes the cache `refused`: it no longer follows the cluster, and is listed
+// afresh (not watched on from its old resourceVersion) once the server allows it again.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../plumbing/logger.ts";
-import { hasStatus } from "./api-error.ts";
+import { hasStatus, isRefused } from "./api-error.ts";
 import type { WatchEvent } from "./kube-client.ts";
 import type { ListWatcher } from "./list-watcher.ts";
 import { keyOf, keyToString } from "./object-key.ts";
@@ -42,6 +44,8 @@ export interface InformerOptions {
   log: Logger;
   /** Called on every restart of the list/watch loop. */
   onRestart?: (reason: RestartReason) => void;
+  /** Called when a synced cache stops following the cluster because its list or watch was refused (`refused`). */
+  onRefused?: () => void;
   /** Back-off after errors: base doubling up to max (default 200 ms .. 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   /** Reduces each object to what readers need before it is stored (after managedFields are dropped). */
@@ -134,6 +138,14 @@ export class Informer {
     return this.#lastError;
   }
 
+  /**
+   * Whether the last list or watch was refused for permissions (401/403), none succeeding since: the
+   * cache, even synced, no longer follows the cluster and is not to be trusted until it lists again.
+   */
+  get refused(): boolean {
+    return isRefused(this.#lastError);
+  }
+
   /** Milliseconds since the last successful list, watch connection or watch event; undefined before. */
   lastActivityAgeMs(): number | undefined {
     return this.#lastActivityMs === undefined ? undefined : this.#now() - this.#lastActivityMs;
@@ -200,8 +212,14 @@ export class Informer {
           continue;
         }
         failures += 1;
+        const wasRefused = this.refused;
         this.#lastError = error;
         this.#listWasTried();
+        if (this.refused) {
+          // What the cache holds may be stale from now on: relist once allowed, emitting what changed.
+          this.#resourceVersion = "";
+          if (!wasRefused && this.#synced) this.#options.onRefused?.();
+        }
         this.#options.onRestart?.("error");
         this.#options.log.warn(
           { informer: this.name, err: error, failures },

@@ -7,13 +7,16 @@
 // informer has been silent for --watch-stale-seconds /readyz fails naming the API server's refusal.
 // And an operator that may not list Deployments in one namespace from the start: the model there is
 // not reconciled, and says so on itself (Stalled, ReconcileError, a Warning Event) once, until the
-// Role allows the list and the model is reconciled.
+// Role allows the list and the model is reconciled. And an operator that listed Deployments and then
+// may not: the model says so in the same way, rather than being reconciled from a cache that no longer
+// follows the cluster, and once the list is allowed again it is reconciled from a fresh list (a
+// Deployment deleted meanwhile is created again).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { serverPort } from "../../../operator/runtime/health-server.ts";
-import { kubectlJson } from "../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   apply,
@@ -328,5 +331,52 @@ describe("an operator that may not list HorizontalPodAutoscalers in a namespace"
     expect(condition(await getObject("bootstraprun/fill", namespace), "Stalled")).toMatchObject({
       reason: "PipelineNotFound",
     });
+  });
+});
+
+describe("an operator whose Role loses list and watch on Deployments after it listed them", () => {
+  const namespace = `narrowed-lost-${process.pid}`;
+  const lostRole = `${role}-lost`;
+  useOperatorWithRbac({
+    name: lostRole,
+    namespaces: [namespace],
+    clusterRoles: { [lostRole]: chartRules() },
+    roleBindings: { [namespace]: lostRole },
+    objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
+    // Watches of 10..20 s: the one open when the Role is narrowed ends soon, and the next is refused.
+    settings: { watchTimeoutSeconds: 10 },
+  });
+
+  it("says on the model why it is not reconciled, and reconciles it from a fresh list once allowed", async () => {
+    await untilModelDeployed(namespace);
+    await apply([clusterRole(lostRole, withoutVerbs(chartRules(), "deployments", "list", "watch"))]);
+    await untilModelStalled(namespace, 90_000);
+    const stalled = condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")!;
+    expect(stalled.reason).toBe("ReconcileError");
+    expect(stalled.message).toContain(`cannot list deployments.apps in namespace ${namespace}`);
+    await waitFor(
+      `a Warning Event on the model in ${namespace}`,
+      async () => (await reconcileErrorEvents(namespace)).length > 0,
+      { timeoutMs: 30_000 },
+    );
+
+    // Deleted by hand while the operator cannot see it; created again once the Role allows the list.
+    await kubectl([
+      "delete",
+      "deployments",
+      "-n",
+      namespace,
+      "-l",
+      "app.kubernetes.io/managed-by=jude-operator",
+    ]);
+    await apply([clusterRole(lostRole, chartRules())]);
+    await untilModelDeployed(namespace, 90_000);
+    await waitFor(
+      `the model in ${namespace} no longer Stalled with ReconcileError`,
+      async () =>
+        condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.reason !==
+        "ReconcileError",
+      { timeoutMs: 30_000 },
+    );
   });
 });
