@@ -30,7 +30,10 @@ async function unavailableCount(server: EmbeddingServer, method: string): Promis
     .reduce((sum, { value }) => sum + value, 0);
 }
 
-/** Counts a stream's answers (also in `seen`) until it ends; resolves with them and how it ended. */
+/**
+ * Counts a stream's answers (also in `seen`) until it ends; resolves with them and how it ended
+ * ("OK" when it ended OK).
+ */
 function answers(
   stream: ClientDuplexStream<unknown, { error?: unknown }>,
   seen: { answers: number },
@@ -50,46 +53,62 @@ function answers(
         end: `${status[error.code]} ${String(error.metadata.get("jude-error-code")[0])}`,
       }),
     );
+    stream.once("status", (end: { code: number }) => {
+      if (end.code === status.OK) resolve({ ok, errorsInStream, end: "OK" });
+    });
   });
 }
 
-it("counts every request a draining EmbedStream refuses as UNAVAILABLE, once", async () => {
-  // A window of one input per stream (maxInputsPerCall 1): a stream reads its next request only once
-  // the one before is answered. Each stream gets REQUESTS requests at once (together within its
-  // HTTP/2 flow-control window, so they all reach the server); the drain starts while both streams
-  // have one in flight (each holds one permit), so the others, written before the drain, are read
-  // after its start, here once the stream has ended (jude's would answer one read before that
-  // DRAINING in-stream). Either way each is refused and counted once; its client resends it.
-  const REQUESTS = 8;
-  const server = await startServer({ limits: { maxInputsPerCall: 1 } });
-  servers.push(server);
-  const judeStream = connect(server, "embedding").EmbedStream!() as ClientDuplexStream<
-    unknown,
-    { error?: unknown }
-  >;
-  const teiStream = connect(server, "teiEmbed").EmbedStream!() as ClientDuplexStream<
-    unknown,
-    { error?: unknown }
-  >;
-  const seen = { answers: 0 };
-  const judeAnswers = answers(judeStream, seen);
-  const teiAnswers = answers(teiStream, seen);
-  for (let sent = 0; sent < REQUESTS; sent++) {
-    judeStream.write({ inputs: [{ text: longDrainText }], truncate: true });
-    teiStream.write({ inputs: longDrainText, truncate: true });
-  }
-  while (server.embedder.permits.inUse < 2 && seen.answers < 2 * REQUESTS) await new Promise(setImmediate);
-  const drain = server.drain(60_000); // in the tick of the check: both requests are still in flight
-  const [jude, tei] = await Promise.all([judeAnswers, teiAnswers]);
-  await drain;
-  expect(jude.end).toBe("UNAVAILABLE JUDE_SERVING_DRAINING");
-  expect(tei.end).toBe("UNAVAILABLE JUDE_SERVING_DRAINING");
-  expect(jude.ok).toBeLessThan(REQUESTS);
-  expect(tei.ok).toBeLessThan(REQUESTS);
-  expect(tei.errorsInStream).toBe(0); // TEI's stream ends instead
-  expect(await unavailableCount(server, "EmbedStream")).toBe(REQUESTS - jude.ok);
-  expect(await unavailableCount(server, "tei.EmbedStream")).toBe(REQUESTS - tei.ok);
-}, 120_000);
+it.each([
+  { case: "open", halfClose: false },
+  { case: "half-closed before the drain, its window still holding requests back", halfClose: true },
+])(
+  "counts every request a draining EmbedStream ($case) refuses as UNAVAILABLE, once",
+  async ({ halfClose }) => {
+    // A window of one input per stream (maxInputsPerCall 1): a stream reads its next request only once
+    // the one before is answered. Each stream gets REQUESTS requests at once (together within its
+    // HTTP/2 flow-control window, so they all reach the server); the drain starts while both streams
+    // have one in flight (each holds one permit), so the others, written before the drain, are read
+    // after its start, here once the stream has ended (jude's would answer one read before that
+    // DRAINING in-stream). Either way each is refused and counted once; its client resends it. A
+    // client that half-closed after them has not sent all its requests as far as the stream knows:
+    // the half-close is read after them, so its stream ends DRAINING too, not OK.
+    const REQUESTS = 8;
+    const server = await startServer({ limits: { maxInputsPerCall: 1 } });
+    servers.push(server);
+    const judeStream = connect(server, "embedding").EmbedStream!() as ClientDuplexStream<
+      unknown,
+      { error?: unknown }
+    >;
+    const teiStream = connect(server, "teiEmbed").EmbedStream!() as ClientDuplexStream<
+      unknown,
+      { error?: unknown }
+    >;
+    const seen = { answers: 0 };
+    const judeAnswers = answers(judeStream, seen);
+    const teiAnswers = answers(teiStream, seen);
+    for (let sent = 0; sent < REQUESTS; sent++) {
+      judeStream.write({ inputs: [{ text: longDrainText }], truncate: true });
+      teiStream.write({ inputs: longDrainText, truncate: true });
+    }
+    if (halfClose) {
+      judeStream.end();
+      teiStream.end();
+    }
+    while (server.embedder.permits.inUse < 2 && seen.answers < 2 * REQUESTS) await new Promise(setImmediate);
+    const drain = server.drain(60_000); // in the tick of the check: both requests are still in flight
+    const [jude, tei] = await Promise.all([judeAnswers, teiAnswers]);
+    await drain;
+    expect(jude.end).toBe("UNAVAILABLE JUDE_SERVING_DRAINING");
+    expect(tei.end).toBe("UNAVAILABLE JUDE_SERVING_DRAINING");
+    expect(jude.ok).toBeLessThan(REQUESTS);
+    expect(tei.ok).toBeLessThan(REQUESTS);
+    expect(tei.errorsInStream).toBe(0); // TEI's stream ends instead
+    expect(await unavailableCount(server, "EmbedStream")).toBe(REQUESTS - jude.ok);
+    expect(await unavailableCount(server, "tei.EmbedStream")).toBe(REQUESTS - tei.ok);
+  },
+  120_000,
+);
 
 /**
  * Keeps REQUESTS requests written and unanswered on a stream (one written for each answer) until the
