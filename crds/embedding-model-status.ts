@@ -77,7 +77,7 @@ export const embeddingModelStatus = z
       .max(Number.MAX_SAFE_INTEGER)
       .optional()
       .describe(
-        "The highest epoch of the store's version pointer the operator wrote or saw, so the highest readers may hold: every switch writes the pointer above it, so readers follow it even after the store came back from an older snapshot or lost its data.",
+        "The highest epoch of the store's version pointer the operator wrote or saw, so the highest readers may hold: every switch writes the pointer above it, so readers follow it even after the store came back from an older snapshot or lost its data. No switch lowers the epoch, so a pointer found below it that names another version than readers used last is reported as lost data (Ready reason StoreDataLost).",
       ),
     storeConflict: z
       .strictObject({

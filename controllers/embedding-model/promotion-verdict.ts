@@ -100,6 +100,38 @@ export function storeDataLostVerdict(lost: string, spec: string, progress: Kstat
 }
 
 /**
+ * How a store came back rewound (restored from an older snapshot: a Redis with RDB persistence only
+ * restarted, or failed over to a replica behind): its pointer names `current` at `epoch`, below
+ * `recorded`, the highest epoch the operator wrote or saw (status.storeEpoch), and `lost`, the version
+ * readers used, lost what was written since the snapshot (its vectors, in part or whole).
+ */
+export interface StoreRewind {
+  lost: string;
+  current: string;
+  epoch: number;
+  recorded: number;
+}
+
+/**
+ * The verdict while the store is rewound (see StoreRewind), until the switch to `spec` (a rebuild of the
+ * lost version, or a candidate's cutover) writes a pointer above `recorded` again. A failed gate or a
+ * passed deadline keeps its own Stalled verdict.
+ */
+export function storeRewoundVerdict(rewind: StoreRewind, spec: string, progress: Kstatus): Kstatus {
+  if (progress.state === "Stalled") return progress;
+  const { lost, current, epoch, recorded } = rewind;
+  const until =
+    lost === spec
+      ? `version ${lost} is rebuilt from the changelog, which the operator does now, and switched to above epoch ${recorded}`
+      : `version ${spec}, whose promotion goes on, is switched to above epoch ${recorded}`;
+  return {
+    state: "Reconciling",
+    reason: "StoreDataLost",
+    message: `the store was rewound (restored from an older snapshot: Redis restarted from an RDB file older than the last flip, or failed over to a replica behind): its pointer names version ${current} at epoch ${epoch}, below epoch ${recorded}, the highest the operator wrote; version ${lost}, the active one, lost what was written since (registry entry and vectors, in part or whole); readers opened since read version ${current}'s vectors (the query Service encodes with ${current} meanwhile), readers running since before keep version ${lost}'s pointer (they ignore a lower epoch) and get misses, until ${until}: ${progress.message}`,
+  };
+}
+
+/**
  * The verdict while the pipelines' new store (`move.to`) has no current version: `move.version`, the one
  * readers used, is in `move.from`, which the operator no longer touches (its keys stay until someone
  * deletes them), and `spec` is built into the new store. Not a loss: readers of the old store keep

@@ -20,6 +20,7 @@ import {
   promotionPollMs,
   type PromotionDecision,
   type PromotionInputs,
+  type StoreObservation,
 } from "./promotion.ts";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { promptDigest, vectorSettingsOf } from "../../store/index.ts";
@@ -1192,6 +1193,48 @@ describe("the pointer's epoch: above any epoch readers may hold", () => {
     // A rewound store (epoch 1) does not lower what readers may hold.
     expect(settled(1, 3).storeEpoch).toBe(3);
     expect(decidePromotion(promoting({ store: undefined, statusStoreEpoch: 4 })).storeEpoch).toBe(4);
+  });
+});
+
+// v0 -> v1 (epoch 2), then v2 bootstrapping when Redis restarts from a snapshot taken while v0 was
+// active: the pointer names v0 at epoch 1, v1's registry entry and vectors are gone. Readers from
+// before hold v1's pointer at epoch 2. Every switch (the operator's, or one by hand through the flip
+// and rollback scripts) writes above the epoch it finds, so a pointer below status.storeEpoch is lost
+// data, not a hand move.
+describe("a store rewound below the epoch the operator wrote", () => {
+  const rewound = (pointer: Partial<StoreObservation>) =>
+    decidePromotion(
+      promoting({
+        store: store("v0", { v0: "complete", v2: "building" }, pointer),
+        statusActive: "v1",
+        statusStoreEpoch: 2,
+        records: [
+          record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(60) }),
+        ],
+        serving: { v0: ready, v1: ready, v2: ready },
+        candidate: { bootstrap: { ...succeeded, phase: "Running", percent: 40 } },
+        writersPresent: ["v1", "v2"],
+      }),
+    );
+
+  it("is said as a loss of the version readers used, mid-promotion", () => {
+    const decision = rewound({ epoch: 1, flippedAtMs: Date.parse(ago(9000)) });
+    // Before: reason Bootstrapping ("promoting v2: …") and no jude_promotion_store_data_lost.
+    expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "StoreDataLost" });
+    expect(decision.verdict.message).toMatch(
+      /the store was rewound .*: its pointer names version v0 at epoch 1, below epoch 2, the highest the operator wrote; version v1, the active one, lost .*readers opened since read version v0's vectors .* until version v2, whose promotion goes on, is switched to above epoch 2: promoting v2/,
+    );
+    expect(decision.storeDataLost).toBe("v1");
+    // New readers read v0's vectors: the query Service encodes with v0 meanwhile.
+    expect(decision.queryVersion).toBe("v0");
+  });
+
+  it("is no loss when the pointer was moved by hand (its epoch above the recorded one)", () => {
+    const decision = rewound({ epoch: 3, flippedAtMs: now.getTime() - 1000 });
+    expect(decision.verdict.reason).not.toBe("StoreDataLost");
+    expect(decision.storeDataLost).toBeUndefined();
   });
 });
 

@@ -30,6 +30,8 @@ import {
   rolledBackCondition,
   storeChangedVerdict,
   storeDataLostVerdict,
+  storeRewoundVerdict,
+  type StoreRewind,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
 import { describeRedefinition, vectorSettingsOf } from "../../store/index.ts";
@@ -431,6 +433,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
   // running since before keep that version's pointer, and get what its workers write after the loss.
   const lostLive =
     hadStore && lastLive !== undefined && lastLive.version !== spec ? lastLive.version : undefined;
+  const rewind = storeRewind(input, current, records);
   const verdict =
     movedFrom !== undefined && lastLive !== undefined && input.store !== undefined
       ? storeChangedVerdict(
@@ -443,14 +446,16 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
           },
           progress,
         )
-      : lostByStore(record) || lostLive !== undefined
-        ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
-        : progress;
+      : rewind !== undefined
+        ? storeRewoundVerdict(rewind, spec, progress)
+        : lostByStore(record) || lostLive !== undefined
+          ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
+          : progress;
   // Said by the metric even when the promotion is Stalled meanwhile (its verdict then says why).
   const storeDataLost =
-    movedFrom === undefined && (lostByStore(record) || lostLive !== undefined)
-      ? (lostLive ?? spec)
-      : undefined;
+    movedFrom !== undefined
+      ? undefined
+      : (rewind?.lost ?? (lostByStore(record) || lostLive !== undefined ? (lostLive ?? spec) : undefined));
   // Readers of the old store still use the version they used there (the query Service stays on it):
   // it is still the active version, not one draining, until the new store has a current version.
   const readersOn = current ?? (movedFrom !== undefined ? lastLive?.version : undefined);
@@ -718,6 +723,28 @@ function wasLive(record: VersionRecord): boolean {
     record.deactivatedTime === undefined ||
     Date.parse(record.deactivatedTime) < Date.parse(record.activatedTime)
   );
+}
+
+/**
+ * The store came back rewound (promotion-verdict.ts StoreRewind): its pointer's epoch is below the
+ * highest the operator wrote or saw (status.storeEpoch) and names another version than the one readers
+ * used last. Only lost data lowers the epoch: every switch, the operator's or one by hand (the store's
+ * flip and rollback scripts), writes above the epoch it finds, and the status records what it sees.
+ * A rewound pointer on the very version readers use is no loss of theirs (its next switch still goes
+ * above their epoch: leastEpoch).
+ */
+function storeRewind(
+  input: PromotionInputs,
+  current: string | null | undefined,
+  records: ReadonlyMap<string, VersionRecord>,
+): StoreRewind | undefined {
+  const epoch = input.store?.epoch;
+  const recorded = input.statusStoreEpoch;
+  if (current == null || epoch === undefined || recorded === undefined || epoch >= recorded) return undefined;
+  // followPointer dates the pointer's version back to the restored flip time, which leaves the
+  // version readers used after it live in the records.
+  const lost = lastLiveRecord(records)?.version;
+  return lost !== undefined && lost !== current ? { lost, current, epoch, recorded } : undefined;
 }
 
 /** The record of the version live last (activated and not deactivated since), if any. */

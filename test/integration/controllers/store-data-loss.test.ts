@@ -3,64 +3,28 @@
 // version's nearline workers keep running. The loss is played by deleting every key of the test's own
 // store on the testbed's Redis (never FLUSHALL: other suites share it); a worker's write after it, the
 // bootstrap shards and the worker lag are played by the test, as in promotion.test.ts.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readPointer, StoreReader, StoreWriter, type Store } from "../../../store/index.ts";
+import { describe, expect, it } from "vitest";
+import { readPointer, StoreReader, StoreWriter } from "../../../store/index.ts";
 import { kubectl } from "../../support/kubectl.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
-import { waitFor } from "../../testbed/wait.ts";
 import { condition, getObject, waitUntilAtRest } from "../operator/operator-harness.ts";
 import { versionDigest } from "./objects.ts";
-import {
-  buildVersion,
-  promoteThroughBootstrap,
-  type PromotionOperator,
-  type PromotionSetup,
-  setUpPromotion,
-  startPromotion,
-} from "./harness.ts";
-import { jobsModel, queriedVersion, rebuildLostVersion } from "./store-loss.ts";
-
-/**
- * The model's resync here (--model-resync-seconds; 30 s in production): nothing but the resync wakes a
- * model at rest, and it stays longer than the 6 s of quiet the tests wait for before touching the store.
- */
-const modelResyncMs = 10_000;
+import { buildVersion, promoteThroughBootstrap, startPromotion } from "./harness.ts";
+import { modelResyncMs, rebuildLostVersion, storeLossSuite } from "./store-loss.ts";
 
 describe("a promoted model whose store lost its data", () => {
-  let setup: PromotionSetup | undefined;
-  let namespace: string;
-  let operator: PromotionOperator | undefined;
-  let store: Store;
-  let reader: StoreReader | undefined;
-
-  const model = () => jobsModel(namespace);
-  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
-    waitFor(what, check, { timeoutMs, intervalMs: 250 });
-  const querySelector = () => queriedVersion(namespace);
-
-  beforeAll(async () => {
-    setup = await setUpPromotion("store-data-loss", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }), {
-      settings: { modelResyncMs },
-    });
-    ({ namespace, store, operator } = setup);
-    await promoteThroughBootstrap(setup, "v1", ["v1"]);
-    await promoteThroughBootstrap(setup, "v2", ["v1", "v2"]);
-  }, 240_000);
-
-  afterAll(async () => {
-    await reader?.close();
-    await setup?.stop();
-  });
+  const suite = storeLossSuite("store-data-loss", ["v1", "v2"]);
+  const { model, until, querySelector } = suite;
 
   it("says so, rebuilds the version, and readers that saw the old pointer follow the next promotion", async () => {
-    await waitUntilAtRest(operator!.registry, "embedding-model", 6_000);
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 6_000);
     // A ranking service that has been reading since before the loss.
-    reader = await StoreReader.open(store, { refreshIntervalMs: 200 });
-    expect(reader.pointer).toMatchObject({ current: "v2", epoch: 2 });
+    suite.reader = await StoreReader.open(suite.store, { refreshIntervalMs: 200 });
+    expect(suite.reader.pointer).toMatchObject({ current: "v2", epoch: 2 });
 
-    await deleteKeysWithPrefix(store.client, setup!.storeName);
+    await deleteKeysWithPrefix(suite.store.client, suite.setup.storeName);
     // v2's workers keep writing: their writer was opened before the loss.
-    await new StoreWriter(store).write([
+    await new StoreWriter(suite.store).write([
       {
         kind: "upsert",
         entity: "job",
@@ -95,7 +59,7 @@ describe("a promoted model whose store lost its data", () => {
       "get",
       "events",
       "-n",
-      namespace,
+      suite.namespace,
       "--field-selector=type=Warning,reason=StoreDataLost",
       "-o",
       "jsonpath={.items[*].message}",
@@ -103,29 +67,29 @@ describe("a promoted model whose store lost its data", () => {
     expect(warnings).toMatch(/lost version v2/);
     // Readers have no vectors until the rebuild is done (hours for a large changelog): whoever is on
     // call learns it from a metric the chart alerts on (JudeStoreDataLost), not from an Event only.
-    const lostSeries = `jude_promotion_store_data_lost{namespace="${namespace}",model="jobs-model",version="v2"}`;
-    expect(await operator!.registry.metrics()).toContain(`${lostSeries} 1`);
+    const lostSeries = `jude_promotion_store_data_lost{namespace="${suite.namespace}",model="jobs-model",version="v2"}`;
+    expect(await suite.operator.registry.metrics()).toContain(`${lostSeries} 1`);
 
     // The rebuild: the operator's new run for v2, played here, then the flip back to v2.
-    await rebuildLostVersion(store, namespace, "v2", ["v1", "v2"]);
-    expect(await operator!.registry.metrics()).toContain(`${lostSeries} 0`);
+    await rebuildLostVersion(suite.store, suite.namespace, "v2", ["v1", "v2"]);
+    expect(await suite.operator.registry.metrics()).toContain(`${lostSeries} 0`);
 
     // Readers keep the pointer with the highest epoch they saw: the rebuilt pointer must not start over
     // below it, or a reader from before the loss ignores the next flips and looks up v2's vectors
     // while the query Service encodes with v3.
-    await promoteThroughBootstrap(setup!, "v3", ["v2", "v3"]).catch(async (error: unknown) => {
+    await promoteThroughBootstrap(suite.setup, "v3", ["v2", "v3"]).catch(async (error: unknown) => {
       throw new Error(`${String(error)}: ${JSON.stringify(condition(await model(), "Ready"))}`);
     });
     expect(await querySelector()).toBe("v3");
-    await until("the reader follows to v3", async () => reader!.pointer.current === "v3", 10_000);
+    await until("the reader follows to v3", async () => suite.reader!.pointer.current === "v3", 10_000);
   }, 420_000);
   // The loss in the middle of a promotion (v4 bootstrapping, v3 active): readers running since before
   // keep v3's pointer and get what v3's workers write after the loss, so the query Service must stay
   // on v3's encoder, and the status must say the store lost v3.
   it("keeps the query Service on the active version when the store loses it mid-promotion", async () => {
-    await startPromotion(namespace, "v4");
-    await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
-    await deleteKeysWithPrefix(store.client, setup!.storeName);
+    await startPromotion(suite.namespace, "v4");
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 3_000);
+    await deleteKeysWithPrefix(suite.store.client, suite.setup.storeName);
     await until(
       "Ready says the store lost v3",
       async () => condition(await model(), "Ready")?.reason === "StoreDataLost",
@@ -135,17 +99,17 @@ describe("a promoted model whose store lost its data", () => {
       /the store lost version v3, the active one .* until version v4, whose promotion goes on, is switched to \(the query Service stays on version v3's encoder meanwhile\)/,
     );
     // The metric names the version readers lost (v3), not the candidate.
-    expect(await operator!.registry.metrics()).toContain(
-      `jude_promotion_store_data_lost{namespace="${namespace}",model="jobs-model",version="v3"} 1`,
+    expect(await suite.operator.registry.metrics()).toContain(
+      `jude_promotion_store_data_lost{namespace="${suite.namespace}",model="jobs-model",version="v3"} 1`,
     );
     // Before: the query Service moved to v4, whose gates had not passed.
-    await waitUntilAtRest(operator!.registry, "embedding-model", 3_000);
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 3_000);
     expect(await querySelector()).toBe("v3");
-    expect(await getObject("deployment/jobs-model-v3", namespace)).toBeDefined();
+    expect(await getObject("deployment/jobs-model-v3", suite.namespace)).toBeDefined();
 
-    await buildVersion(store, namespace, "v4", ["v3", "v4"]);
-    await until("pointer on v4", async () => (await readPointer(store)).current === "v4");
+    await buildVersion(suite.store, suite.namespace, "v4", ["v3", "v4"]);
+    await until("pointer on v4", async () => (await readPointer(suite.store)).current === "v4");
     await until("query Service on v4", async () => (await querySelector()) === "v4");
-    await until("the reader follows to v4", async () => reader!.pointer.current === "v4");
+    await until("the reader follows to v4", async () => suite.reader!.pointer.current === "v4");
   }, 240_000);
 });
