@@ -4,9 +4,9 @@
 // error restarts with exponential back-off; a watch that went silent or outlived its server-side
 // timeout is given up as dead (watch-liveness.ts) and opened again from its resourceVersion. Every
 // restart is reported, and the time of the last successful list, connection or event is exposed for
-// the readiness probe. A list or watch refused for permissions (401/403: the operator's RBAC was
-// narrowed after it listed) makes the cache `refused`: it no longer follows the cluster, and is listed
-// afresh (not watched on from its old resourceVersion) once the server allows it again.
+// the readiness probe. A list or watch refused for permissions (403: the operator's RBAC was narrowed
+// after it listed) makes the cache `refused`: it no longer follows the cluster, and is listed afresh
+// (not watched on from its old resourceVersion) and watched again once the server allows both.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus, isRefused } from "./api-error.ts";
@@ -139,8 +139,10 @@ export class Informer {
   }
 
   /**
-   * Whether the last list or watch was refused for permissions (401/403), none succeeding since: the
-   * cache, even synced, no longer follows the cluster and is not to be trusted until it lists again.
+   * Whether the last list or watch was refused for permissions (403), no watch connecting since: the
+   * cache, even synced, no longer follows the cluster and is not to be trusted until it has listed
+   * again and watches. A 401 is not: the client re-reads a rotated service-account token at least
+   * once a minute, and the next try (a watch from the same resourceVersion) works.
    */
   get refused(): boolean {
     return isRefused(this.#lastError);
@@ -248,7 +250,10 @@ export class Informer {
       if (!seen.has(key)) this.#remove(key, object);
     }
     this.#resourceVersion = resourceVersion;
-    this.#touch();
+    // Refused, a list is not enough: only a watch that connects again makes the cache follow the
+    // cluster (where lists are allowed and watches are not, the cache stays refused, said once, and
+    // /readyz goes on naming the refused watch instead of each list hiding it).
+    if (!this.refused) this.#touch();
     if (!this.#synced) {
       this.#synced = true;
       this.#syncWaiters.splice(0).forEach((resolve) => resolve());
