@@ -199,7 +199,8 @@ export class InformerCache implements CacheReader {
             resource: name,
             namespaced: registration.type.namespaced,
             namespace: scope,
-            error: informer.failure,
+            // Once synced, what makes it untrusted is the refusal, not a server error meanwhile.
+            error: informer.synced ? (informer.refusal ?? informer.failure) : informer.failure,
           },
         ];
       });

@@ -379,6 +379,31 @@ describe("informer", () => {
     await informer.stop();
   });
 
+  it("stays refused when the fresh list after a refused watch fails for another reason", async () => {
+    const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
+    const busy = new KubeApiError(500, "etcdserver: request timed out");
+    const fake = scripted(
+      [{ items: [object("a", "1")], resourceVersion: "10" }, busy],
+      [async () => Promise.reject(forbidden)],
+    );
+    let refusals = 0;
+    const informer = new Informer({
+      name: "configmaps",
+      listWatcher: fake.listWatcher,
+      log: silentLogger(),
+      backoff: { baseMs: 1, maxMs: 2 },
+      onRefused: () => (refusals += 1),
+    });
+    informer.start();
+    await informer.waitForSync();
+    // The cache is as stale after the server error as before it: still not trusted, still refused.
+    await settle(() => fake.listCalls() === 3);
+    expect(informer.refused).toBe(true);
+    expect(informer.refusal).toBe(forbidden);
+    expect(refusals).toBe(1);
+    await informer.stop();
+  });
+
   it("reconnects at once after a normal end of a watch that delivered events", async () => {
     const fake = scripted(
       [{ items: [], resourceVersion: "1" }],

@@ -77,6 +77,8 @@ export class Informer {
   #listTried = false;
   #listTriedWaiters: (() => void)[] = [];
   #lastError: unknown;
+  /** The 403 that made the cache `refused`, until a watch connects again. */
+  #refusal: unknown;
   #lastActivityMs: number | undefined;
   #loop: Promise<void> | undefined;
 
@@ -145,7 +147,12 @@ export class Informer {
    * once a minute, and the next try (a watch from the same resourceVersion) works.
    */
   get refused(): boolean {
-    return isRefused(this.#lastError);
+    return this.#refusal !== undefined;
+  }
+
+  /** The refusal (403) that made it `refused`; undefined while it is not. */
+  get refusal(): unknown {
+    return this.#refusal;
   }
 
   /** Milliseconds since the last successful list, watch connection or watch event; undefined before. */
@@ -214,11 +221,13 @@ export class Informer {
           continue;
         }
         failures += 1;
-        const wasRefused = this.refused;
         this.#lastError = error;
         this.#listWasTried();
-        if (this.refused) {
+        if (isRefused(error)) {
           // What the cache holds may be stale from now on: relist once allowed, emitting what changed.
+          // Refused until a watch connects again, whatever else fails meanwhile (a relist's 500).
+          const wasRefused = this.refused;
+          this.#refusal = error;
           this.#resourceVersion = "";
           if (!wasRefused && this.#synced) this.#options.onRefused?.();
         }
@@ -253,7 +262,8 @@ export class Informer {
     // Refused, a list is not enough: only a watch that connects again makes the cache follow the
     // cluster (where lists are allowed and watches are not, the cache stays refused, said once, and
     // /readyz goes on naming the refused watch instead of each list hiding it).
-    if (!this.refused) this.#touch();
+    if (this.refused) this.#lastError = this.#refusal;
+    else this.#touch();
     if (!this.#synced) {
       this.#synced = true;
       this.#syncWaiters.splice(0).forEach((resolve) => resolve());
@@ -291,7 +301,10 @@ export class Informer {
       await this.#options.listWatcher.watch(
         this.#resourceVersion,
         {
-          onConnected: () => this.#touch(),
+          onConnected: () => {
+            this.#refusal = undefined;
+            this.#touch();
+          },
           onEvent: (event) => {
             events += 1;
             arm(this.#now());
