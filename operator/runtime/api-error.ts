@@ -95,7 +95,11 @@ export function isNamespaceTerminating(error: unknown): boolean {
   return hasStatus(error, 403) && (error as KubeApiError).causes.includes("NamespaceTerminating");
 }
 
-/** Whether the API server refused a request for permissions (401/403: RBAC or credentials; no retry fixes it). */
+/**
+ * Whether the API server refused a request for permissions (403: RBAC; no retry fixes it). Not a 401:
+ * credentials the server did not accept (a service-account token being rotated, which the client
+ * re-reads from its file at least once a minute) are a failure a retry may fix, not missing rights.
+ */
 export function isRefused(error: unknown): boolean {
-  return error instanceof KubeApiError && [401, 403].includes(error.statusCode);
+  return hasStatus(error, 403);
 }

@@ -218,6 +218,34 @@ describe("controller: a key waiting for its namespace's lists", () => {
   });
 });
 
+describe("controller: a key waiting for a list refused first as a watch, then as a list", () => {
+  it("says why once: the same refused resource is one cause, whatever the API server's wording", async () => {
+    const refused = (verb: string): Unsynced[] => [
+      {
+        ...refusedDeployments(403),
+        error: new KubeApiError(403, `deployments.apps is forbidden: cannot ${verb} resource "deployments"`),
+      },
+    ];
+    let unsynced = refused("watch");
+    const told: string[] = [];
+    const controller = waitingController(
+      () => modelAt("1", undefined),
+      () => unsynced,
+      { reconcile: async () => undefined, reportNotSynced: async (_, cause) => void told.push(cause) },
+    );
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    // The informer's watch was refused; then the fresh list it tried instead: one cause, one Event.
+    unsynced = refused("list");
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatch(/cannot watch resource "deployments"/);
+    await controller.stop();
+  });
+});
+
 describe("controller: a key waiting for its namespace's lists whose status it may not write", () => {
   it("does not send the refused status write again at each retry", async () => {
     const unsynced = [refusedDeployments(403)];

@@ -17,7 +17,7 @@
 // the informers of the types the controller declares count (controller-reads.ts): the cache is shared
 // by all controllers, and a list another controller needs is not this one's reason to wait.
 import type { Logger } from "../../plumbing/logger.ts";
-import { isNamespaceTerminating, KubeApiError } from "./api-error.ts";
+import { isNamespaceTerminating, isRefused } from "./api-error.ts";
 import { createControllerClient, type CachedControllerClient } from "./controller-client.ts";
 import { declaredReader, readTypesOf } from "./controller-reads.ts";
 import { createEventRecorder } from "./event-recorder.ts";
@@ -298,7 +298,14 @@ export class Controller {
     // What was said is about one object at one generation: said again once the spec changed (kstatus
     // reads Stalled only at the current observedGeneration) or the object was deleted and created again.
     const meta = this.#dependencies.cache.get(this.definition.primary, context.key)?.metadata;
-    const reported = `${meta?.uid ?? ""}|${meta?.generation ?? ""}|${cause.message}`;
+    // The cause is which lists fail and whether for permissions, not the API server's wording: an
+    // informer whose watch is refused and then the fresh list it tries instead is one cause, one Event.
+    const failing = unsynced
+      .filter((entry) => entry.error !== undefined)
+      .map((entry) => `${entry.resource}/${entry.namespace ?? ""}`)
+      .sort()
+      .join(",");
+    const reported = `${meta?.uid ?? ""}|${meta?.generation ?? ""}|${cause.forbidden}|${failing}`;
     if (waiting.reported === reported) return;
     const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
     if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
@@ -314,7 +321,7 @@ export class Controller {
       // Refused for permissions (the operator may not write its status there either): each retry
       // would only be refused again, one request per object every few seconds. Said again when the
       // cause, the object or its generation changes.
-      if (error instanceof KubeApiError && [401, 403].includes(error.statusCode)) waiting.reported = reported;
+      if (isRefused(error)) waiting.reported = reported;
     }
   }
 

@@ -314,4 +314,15 @@ describe("InformerCache.unsyncedIn", () => {
       /^cannot list deployments\.apps in namespace team-a, .* \(and 1 more resource lists\): no$/,
     );
   });
+
+  it("does not blame RBAC for credentials the API server did not accept (401)", () => {
+    const entry = { resource: "deployments.apps", namespaced: true, namespace: "team-a" };
+    // A service-account token being rotated: the client re-reads it; not reported at once, nor as RBAC.
+    expect(describeUnsynced([{ ...entry, error: new KubeApiError(401, "GET x: 401 Unauthorized") }])).toEqual(
+      {
+        message: "cannot list deployments.apps in namespace team-a: GET x: 401 Unauthorized",
+        forbidden: false,
+      },
+    );
+  });
 });

@@ -5,7 +5,7 @@
 import type { Logger } from "../../plumbing/logger.ts";
 import { managedBy, labelKeys } from "../../controllers/shared/labels.ts";
 import { cacheTransforms } from "./cache-transforms.ts";
-import { KubeApiError } from "./api-error.ts";
+import { isRefused } from "./api-error.ts";
 import { Informer, type InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { apiListWatcher } from "./list-watcher.ts";
@@ -36,7 +36,8 @@ export interface Unsynced {
  * Why a reconcile in a namespace waits, as one bounded line without credentials (readinessText) for a
  * condition or an Event: the first informer that could not list — which resource, where and the API
  * server's answer — and how many others; `forbidden` when every one of them was refused for
- * permissions (401/403: the operator's RBAC, which no retry fixes). Undefined while none has tried yet.
+ * permissions (403: the operator's RBAC, which no retry fixes; a 401 is credentials not accepted, such
+ * as a token being rotated, which a retry may fix). Undefined while none has tried yet.
  */
 export function describeUnsynced(
   unsynced: readonly Unsynced[],
@@ -44,9 +45,7 @@ export function describeUnsynced(
   const failed = unsynced.filter((entry) => entry.error !== undefined);
   const [first] = failed;
   if (first === undefined) return undefined;
-  const forbidden = failed.every(
-    (entry) => entry.error instanceof KubeApiError && [401, 403].includes(entry.error.statusCode),
-  );
+  const forbidden = failed.every((entry) => isRefused(entry.error));
   const where =
     first.namespace !== undefined
       ? ` in namespace ${first.namespace}`
@@ -200,7 +199,8 @@ export class InformerCache implements CacheReader {
             resource: name,
             namespaced: registration.type.namespaced,
             namespace: scope,
-            error: informer.failure,
+            // Once synced, what makes it untrusted is the refusal, not a server error meanwhile.
+            error: informer.synced ? (informer.refusal ?? informer.failure) : informer.failure,
           },
         ];
       });

@@ -301,6 +301,109 @@ describe("informer", () => {
     await informer.stop();
   });
 
+  it("does not take a watch refused for credentials (401: a token being rotated) for narrowed RBAC", async () => {
+    const unauthorized = new KubeApiError(401, "Unauthorized");
+    let refusals = 0;
+    const fake = scripted(
+      [{ items: [object("a", "1")], resourceVersion: "10" }],
+      [async () => Promise.reject(unauthorized)],
+    );
+    const informer = new Informer({
+      name: "configmaps",
+      listWatcher: fake.listWatcher,
+      log: silentLogger(),
+      backoff: { baseMs: 1, maxMs: 2 },
+      onRefused: () => (refusals += 1),
+    });
+    informer.start();
+    await informer.waitForSync();
+    // The client re-reads the token file every minute: the next watch, from the same resourceVersion, works.
+    await settle(() => fake.watchedFrom.length === 2);
+    expect(informer.refused).toBe(false);
+    expect(refusals).toBe(0);
+    expect(fake.watchedFrom).toEqual(["10", "10"]);
+    expect(fake.listCalls()).toBe(1);
+    await informer.stop();
+  });
+
+  it("stays refused while only its watch is refused, though each fresh list succeeds", async () => {
+    const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
+    const fake = scripted(
+      [
+        { items: [object("a", "1")], resourceVersion: "10" },
+        { items: [object("a", "1")], resourceVersion: "11" },
+        { items: [object("a", "1")], resourceVersion: "12" },
+        { items: [object("a", "1")], resourceVersion: "13" },
+      ],
+      [
+        async () => Promise.reject(forbidden),
+        async () => Promise.reject(forbidden),
+        async () => Promise.reject(forbidden),
+      ],
+    );
+    // The fourth list (the Role allows watching again by then) waits until the test says so.
+    let allow = () => {};
+    const allowed = new Promise<void>((resolve) => (allow = resolve));
+    const listWatcher: ListWatcher = {
+      ...fake.listWatcher,
+      list: async (signal) => {
+        if (fake.listCalls() >= 3) await allowed;
+        return fake.listWatcher.list(signal);
+      },
+    };
+    let now = 0;
+    let refusals = 0;
+    const informer = new Informer({
+      name: "configmaps",
+      listWatcher,
+      log: silentLogger(),
+      backoff: { baseMs: 1, maxMs: 2 },
+      now: () => now,
+      onRefused: () => (refusals += 1),
+    });
+    informer.start();
+    await informer.waitForSync();
+    now = 60_000;
+    // Lists are allowed, watches are not: still refused after the lists that succeeded, and told once.
+    await settle(() => fake.watchedFrom.length === 3 && fake.listCalls() === 3);
+    expect(informer.refused).toBe(true);
+    expect(informer.failure).toBe(forbidden);
+    expect(refusals).toBe(1);
+    // A list without a watch is not watch activity: /readyz goes on saying the informer is stale.
+    expect(informer.lastActivityAgeMs()).toBe(60_000);
+    allow();
+    // The fourth watch connects: the cache follows the cluster again.
+    await settle(() => fake.watchedFrom.length === 4 && !informer.refused);
+    expect(informer.failure).toBeUndefined();
+    expect(informer.lastActivityAgeMs()).toBe(0);
+    await informer.stop();
+  });
+
+  it("stays refused when the fresh list after a refused watch fails for another reason", async () => {
+    const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
+    const busy = new KubeApiError(500, "etcdserver: request timed out");
+    const fake = scripted(
+      [{ items: [object("a", "1")], resourceVersion: "10" }, busy],
+      [async () => Promise.reject(forbidden)],
+    );
+    let refusals = 0;
+    const informer = new Informer({
+      name: "configmaps",
+      listWatcher: fake.listWatcher,
+      log: silentLogger(),
+      backoff: { baseMs: 1, maxMs: 2 },
+      onRefused: () => (refusals += 1),
+    });
+    informer.start();
+    await informer.waitForSync();
+    // The cache is as stale after the server error as before it: still not trusted, still refused.
+    await settle(() => fake.listCalls() === 3);
+    expect(informer.refused).toBe(true);
+    expect(informer.refusal).toBe(forbidden);
+    expect(refusals).toBe(1);
+    await informer.stop();
+  });
+
   it("reconnects at once after a normal end of a watch that delivered events", async () => {
     const fake = scripted(
       [{ items: [], resourceVersion: "1" }],

@@ -4,9 +4,9 @@
 // error restarts with exponential back-off; a watch that went silent or outlived its server-side
 // timeout is given up as dead (watch-liveness.ts) and opened again from its resourceVersion. Every
 // restart is reported, and the time of the last successful list, connection or event is exposed for
-// the readiness probe. A list or watch refused for permissions (401/403: the operator's RBAC was
-// narrowed after it listed) makes the cache `refused`: it no longer follows the cluster, and is listed
-// afresh (not watched on from its old resourceVersion) once the server allows it again.
+// the readiness probe. A list or watch refused for permissions (403: the operator's RBAC was narrowed
+// after it listed) makes the cache `refused`: it no longer follows the cluster, and is listed afresh
+// (not watched on from its old resourceVersion) and watched again once the server allows both.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus, isRefused } from "./api-error.ts";
@@ -77,6 +77,8 @@ export class Informer {
   #listTried = false;
   #listTriedWaiters: (() => void)[] = [];
   #lastError: unknown;
+  /** The 403 that made the cache `refused`, until a watch connects again. */
+  #refusal: unknown;
   #lastActivityMs: number | undefined;
   #loop: Promise<void> | undefined;
 
@@ -139,11 +141,18 @@ export class Informer {
   }
 
   /**
-   * Whether the last list or watch was refused for permissions (401/403), none succeeding since: the
-   * cache, even synced, no longer follows the cluster and is not to be trusted until it lists again.
+   * Whether the last list or watch was refused for permissions (403), no watch connecting since: the
+   * cache, even synced, no longer follows the cluster and is not to be trusted until it has listed
+   * again and watches. A 401 is not: the client re-reads a rotated service-account token at least
+   * once a minute, and the next try (a watch from the same resourceVersion) works.
    */
   get refused(): boolean {
-    return isRefused(this.#lastError);
+    return this.#refusal !== undefined;
+  }
+
+  /** The refusal (403) that made it `refused`; undefined while it is not. */
+  get refusal(): unknown {
+    return this.#refusal;
   }
 
   /** Milliseconds since the last successful list, watch connection or watch event; undefined before. */
@@ -212,11 +221,13 @@ export class Informer {
           continue;
         }
         failures += 1;
-        const wasRefused = this.refused;
         this.#lastError = error;
         this.#listWasTried();
-        if (this.refused) {
+        if (isRefused(error)) {
           // What the cache holds may be stale from now on: relist once allowed, emitting what changed.
+          // Refused until a watch connects again, whatever else fails meanwhile (a relist's 500).
+          const wasRefused = this.refused;
+          this.#refusal = error;
           this.#resourceVersion = "";
           if (!wasRefused && this.#synced) this.#options.onRefused?.();
         }
@@ -248,7 +259,11 @@ export class Informer {
       if (!seen.has(key)) this.#remove(key, object);
     }
     this.#resourceVersion = resourceVersion;
-    this.#touch();
+    // Refused, a list is not enough: only a watch that connects again makes the cache follow the
+    // cluster (where lists are allowed and watches are not, the cache stays refused, said once, and
+    // /readyz goes on naming the refused watch instead of each list hiding it).
+    if (this.refused) this.#lastError = this.#refusal;
+    else this.#touch();
     if (!this.#synced) {
       this.#synced = true;
       this.#syncWaiters.splice(0).forEach((resolve) => resolve());
@@ -286,7 +301,10 @@ export class Informer {
       await this.#options.listWatcher.watch(
         this.#resourceVersion,
         {
-          onConnected: () => this.#touch(),
+          onConnected: () => {
+            this.#refusal = undefined;
+            this.#touch();
+          },
           onEvent: (event) => {
             events += 1;
             arm(this.#now());

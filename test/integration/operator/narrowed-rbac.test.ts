@@ -10,7 +10,8 @@
 // Role allows the list and the model is reconciled. And an operator that listed Deployments and then
 // may not: the model says so in the same way, rather than being reconciled from a cache that no longer
 // follows the cluster, and once the list is allowed again it is reconciled from a fresh list (a
-// Deployment deleted meanwhile is created again).
+// Deployment deleted meanwhile is created again). And one whose Role keeps list but loses watch: the
+// model is held back the same way, and /readyz keeps naming the refused watch.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -337,7 +338,7 @@ describe("an operator that may not list HorizontalPodAutoscalers in a namespace"
 describe("an operator whose Role loses list and watch on Deployments after it listed them", () => {
   const namespace = `narrowed-lost-${process.pid}`;
   const lostRole = `${role}-lost`;
-  useOperatorWithRbac({
+  const operator = useOperatorWithRbac({
     name: lostRole,
     namespaces: [namespace],
     clusterRoles: { [lostRole]: chartRules() },
@@ -359,6 +360,33 @@ describe("an operator whose Role loses list and watch on Deployments after it li
       async () => (await reconcileErrorEvents(namespace)).length > 0,
       { timeoutMs: 30_000 },
     );
+    // The refused watch, then the fresh list the informer tried instead, also refused: one cause, so
+    // one Warning Event (and one status write), whatever the API server's wording of each refusal.
+    const metric = async (name: string, labels: Record<string, string>): Promise<number> =>
+      (
+        ((await operator().manager.metrics.registry.getSingleMetric(name)?.get())?.values ?? []) as {
+          labels: Record<string, string | number>;
+          value: number;
+        }[]
+      )
+        .filter((value) =>
+          Object.entries(labels).every(([key, wanted]) => String(value.labels[key]) === wanted),
+        )
+        .reduce((sum, value) => sum + value.value, 0);
+    const deferred = () =>
+      metric("jude_operator_reconciles_total", { controller: "embedding-model", result: "deferred" });
+    await waitFor(
+      "a refused list of Deployments",
+      async () => (await metric("jude_operator_api_requests_total", { verb: "list", code: "403" })) > 0,
+      { timeoutMs: 30_000 },
+    );
+    const before = await deferred();
+    await waitFor(
+      `the model in ${namespace} deferred again since the list was refused`,
+      async () => (await deferred()) > before + 1,
+      { timeoutMs: 60_000 },
+    );
+    expect(await reconcileErrorEvents(namespace)).toHaveLength(1);
 
     // Deleted by hand while the operator cannot see it; created again once the Role allows the list.
     await kubectl([
@@ -377,6 +405,51 @@ describe("an operator whose Role loses list and watch on Deployments after it li
         condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.reason !==
         "ReconcileError",
       { timeoutMs: 30_000 },
+    );
+  });
+});
+
+describe("an operator whose Role keeps list but loses watch on Deployments after it listed them", () => {
+  const namespace = `narrowed-nowatch-${process.pid}`;
+  const noWatchRole = `${role}-nowatch`;
+  const operator = useOperatorWithRbac({
+    name: noWatchRole,
+    namespaces: [namespace],
+    clusterRoles: { [noWatchRole]: chartRules() },
+    roleBindings: { [namespace]: noWatchRole },
+    objects: [cpuModel(namespace, "minilm", { replicas: 1 })],
+    // Watches of 10..20 s: the one open when the Role is narrowed ends soon, and the next is refused.
+    settings: { watchStaleMs: 10_000, watchTimeoutSeconds: 10 },
+  });
+
+  it("holds the model back and keeps naming the refused watch, though each list succeeds", async () => {
+    await untilModelDeployed(namespace);
+    await apply([clusterRole(noWatchRole, withoutVerbs(chartRules(), "deployments", "watch"))]);
+    await untilModelStalled(namespace, 90_000);
+    const stalled = condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")!;
+    expect(stalled.reason).toBe("ReconcileError");
+    expect(stalled.message).toMatch(/cannot watch resource "deployments"/);
+    // The lists the informer tries meanwhile succeed; they do not hide the refused watch from /readyz.
+    const server = operator().manager.server!;
+    await waitFor(
+      "/readyz naming the refused Deployments watch",
+      async () => {
+        const readyz = await fetch(`http://127.0.0.1:${serverPort(server)}/readyz`);
+        const line = (await readyz.text())
+          .split("\n")
+          .find((entry) => entry.startsWith(`[-]informer:deployments.apps/${namespace} `));
+        return readyz.status === 503 && line?.includes('cannot watch resource "deployments"') === true;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
+    expect(await reconcileErrorEvents(namespace)).toHaveLength(1);
+    await apply([clusterRole(noWatchRole, chartRules())]);
+    await waitFor(
+      `the model in ${namespace} no longer Stalled with ReconcileError`,
+      async () =>
+        condition(await getObject("embeddingmodel/minilm", namespace), "Stalled")?.reason !==
+        "ReconcileError",
+      { timeoutMs: 60_000 },
     );
   });
 });
