@@ -267,4 +267,15 @@ describe("reportNotSynced where the status may not be written", () => {
     await expect(reportNotSynced(resourceTypes.nearlinePipeline, context, cause)).rejects.toBe(refused);
     expect(summarizeCalls(calls)).toEqual(["event Warning ReconcileError"]);
   });
+
+  it("records no Event for a 401 (retried while the token is re-read), only fails", async () => {
+    const cause = "cannot list deployments.apps in namespace recs: 403 Forbidden";
+    const { context, calls } = fakeContext(notSyncedKey, { NearlinePipeline: [jobsPipeline(1)] });
+    const unauthorized = new KubeApiError(401, "PATCH .../nearlinepipelines/jobs/status: 401 Unauthorized");
+    context.client.applyStatus = async () => {
+      throw unauthorized;
+    };
+    await expect(reportNotSynced(resourceTypes.nearlinePipeline, context, cause)).rejects.toBe(unauthorized);
+    expect(summarizeCalls(calls)).toEqual([]);
+  });
 });

@@ -8,7 +8,7 @@
 // RBAC refuses it), says so the same way: Stalled with reason ReconcileError naming the resource, the
 // namespace and the API server's answer, and a Warning Event, written once rather than on each retry.
 import { credentialQueryParameters } from "../../crds/patterns.ts";
-import { KubeApiError } from "../../operator/runtime/api-error.ts";
+import { isRefused } from "../../operator/runtime/api-error.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
 import type { Condition } from "../../crds/index.ts";
@@ -140,9 +140,9 @@ export async function reportNotSynced(
     await writeVerdictKeepingStatus(context, object, verdict);
   } catch (error) {
     // The operator may not write the status there either (the runtime then stops trying until the
-    // cause changes): the Event is what is left to tell the user.
-    if (error instanceof KubeApiError && [401, 403].includes(error.statusCode))
-      context.events.warning(object, reconcileErrorReason, verdict.message);
+    // cause changes): the Event is what is left to tell the user. A 401 is retried (a token being
+    // re-read), so it sends no Event each time.
+    if (isRefused(error)) context.events.warning(object, reconcileErrorReason, verdict.message);
     throw error;
   }
   context.events.warning(object, reconcileErrorReason, verdict.message);
