@@ -33,6 +33,26 @@ describe("BackendPool", () => {
     members[0]!.complete();
   });
 
+  it("sends no batch to a member whose worker died while another lives, and fails with the last", async () => {
+    const dead = {
+      dimensions: 4,
+      executionProvider: "test",
+      failed: true,
+      embed: () => Promise.reject(new Error("inference worker exited with code 1")),
+      close: async () => {},
+    };
+    const live = new ControlledBackend();
+    const pool = new BackendPool([dead, live]);
+    expect([pool.failed, pool.parallelism]).toEqual([false, 1]);
+    const answered = pool.embed([tokens(1)]);
+    expect(live.running).toBe(1);
+    live.complete();
+    expect((await answered)[0]).toBe(1);
+    const lastStanding = new BackendPool([dead, dead]);
+    expect(lastStanding.failed).toBe(true);
+    await expect(lastStanding.embed([tokens(1)])).rejects.toThrow("exited with code 1");
+  });
+
   it("refuses to be empty", () => {
     expect(() => new BackendPool([])).toThrow("at least one member");
   });

@@ -4,7 +4,9 @@ import type { EmbeddingBackend } from "../core/backend.ts";
  * Several backends (inference workers, each with its own ONNX Runtime session) behind one: a batch
  * goes to the member with the fewest batches in flight, so with `parallelism` batches admitted by the
  * batcher each member runs at most one. Members must produce the same vectors (the same model file
- * and provider); the first member's width and provider describe the pool.
+ * and provider); the first member's width and provider describe the pool. A member whose worker died
+ * gets no further batch while another lives (the server fails liveness then and is restarted; until
+ * then the others serve).
  */
 export class BackendPool implements EmbeddingBackend {
   readonly dimensions: number;
@@ -22,13 +24,23 @@ export class BackendPool implements EmbeddingBackend {
   }
 
   get parallelism(): number {
-    return this.#members.reduce((sum, member) => sum + (member.parallelism ?? 1), 0);
+    const live = this.#members.filter((member) => member.failed !== true);
+    return Math.max(
+      1,
+      live.reduce((sum, member) => sum + (member.parallelism ?? 1), 0),
+    );
+  }
+
+  /** True once every member failed. */
+  get failed(): boolean {
+    return this.#members.every((member) => member.failed === true);
   }
 
   async embed(inputs: readonly Int32Array[]): Promise<Float32Array> {
+    const load = (index: number): number =>
+      this.#members[index]!.failed === true ? Infinity : (this.#inFlight[index] ?? 0);
     let chosen = 0;
-    for (let index = 1; index < this.#members.length; index++)
-      if ((this.#inFlight[index] ?? 0) < (this.#inFlight[chosen] ?? 0)) chosen = index;
+    for (let index = 1; index < this.#members.length; index++) if (load(index) < load(chosen)) chosen = index;
     this.#inFlight[chosen]!++;
     try {
       return await this.#members[chosen]!.embed(inputs);

@@ -103,6 +103,11 @@ export class OnnxBackend implements EmbeddingBackend {
     });
   }
 
+  /** True once the worker died (or the backend was closed): every batch is refused. */
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
   embed(inputs: readonly Int32Array[]): Promise<Float32Array> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextId++;

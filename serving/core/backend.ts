@@ -9,6 +9,8 @@ export interface EmbeddingBackend {
   readonly executionProvider: string;
   /** Batches the backend runs at once (one per inference worker); absent means 1. */
   readonly parallelism?: number;
+  /** True once the backend can run no batch any more (its inference workers died). */
+  readonly failed?: boolean;
   /**
    * Runs one batch. Returns `inputs.length * dimensions` floats: the pooled, not yet normalised
    * vectors in input order.
@@ -37,6 +39,10 @@ export class DeferredBackend implements EmbeddingBackend {
 
   get parallelism(): number {
     return this.#backend?.parallelism ?? 1;
+  }
+
+  get failed(): boolean {
+    return this.#backend?.failed ?? false;
   }
 
   /** Installs the loaded backend. */

@@ -64,6 +64,11 @@ export class Batcher {
     this.#observer = options.observer ?? {};
   }
 
+  /** True once the backend can run no batch any more (every inference worker died). */
+  get backendFailed(): boolean {
+    return this.#backend.failed === true;
+  }
+
   /** Inputs waiting for a batch. */
   get queueSize(): number {
     return this.#queue.size;

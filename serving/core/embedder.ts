@@ -98,6 +98,7 @@ export class Embedder {
     const started = process.hrtime.bigint();
     if (this.#state === "draining") throw servingErrors.draining();
     if (this.#state === "loading") throw servingErrors.notReady();
+    if (this.#batcher.backendFailed) throw servingErrors.workersFailed();
     const count = call.inputs.length;
     if (count === 0) throw servingErrors.emptyInputs();
     if (count > this.limits.maxInputsPerCall)

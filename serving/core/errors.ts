@@ -102,6 +102,12 @@ export const servingErrors = {
       `overloaded: more than ${limitBytes} bytes of request bodies are being received; retry with backoff`,
     ),
   notReady: () => new ServingError("NOT_READY", "the model is still loading; retry shortly"),
+  /** Every inference worker died: the server fails liveness and waits to be restarted. */
+  workersFailed: () =>
+    new ServingError(
+      "NOT_READY",
+      "the inference workers failed and the server is restarting; retry on another replica",
+    ),
   draining: () => new ServingError("DRAINING", "the server is shutting down; retry on another replica"),
   maxConnectionAge: () =>
     new ServingError(

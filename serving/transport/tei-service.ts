@@ -168,7 +168,12 @@ function teiStream(
     result.catch(() => {}); // observed through the chain below, in order
     chain = chain.then(async () => {
       try {
-        if (failed) return;
+        if (failed) {
+          // Taken on behind the request that ended the stream: not answered, its client sees the
+          // stream's status, so it is counted once with that code.
+          recordOutcome(context, "grpc", "tei.EmbedStream", startedAt, failedWith);
+          return;
+        }
         const response = await result;
         recordOutcome(context, "grpc", "tei.EmbedStream", startedAt, outcomeOfSuccess(controller.signal));
         if (!call.cancelled) window.wrote(call.write(response));

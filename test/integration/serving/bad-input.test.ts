@@ -372,6 +372,21 @@ describe("gRPC Embed", () => {
     }
   });
 
+  it("refuses only the oversize call among concurrent good calls that share its batches", async () => {
+    const good = Array.from({ length: 16 }, (_, index) =>
+      client.embed([`good call ${index}`, "second input"]),
+    );
+    const oversize = failureOf(client.embed(["short", longText]));
+    const alone = failureOf(client.embed([longText]));
+    const answers = await Promise.all(good);
+    expect(answers.map((answer) => answer.vectors.map((vector) => vector.length))).toEqual(
+      Array(16).fill([384, 384]),
+    );
+    expect(await oversize).toMatchObject({ status: "INVALID_ARGUMENT", code: "JUDE_SERVING_INPUT_TOO_LONG" });
+    expect((await oversize).message).toContain("input 1 is longer");
+    expect(await alone).toMatchObject({ status: "INVALID_ARGUMENT", code: "JUDE_SERVING_INPUT_TOO_LONG" });
+  });
+
   it("embeds the oversize text when truncate is set, and keeps serving after every refusal", async () => {
     const answer = await client.embed(["short", longText], { truncate: true });
     expect(answer.tokenCounts[1]).toBe(256);
