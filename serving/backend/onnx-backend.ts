@@ -15,6 +15,8 @@ export interface OnnxBackendOptions extends WorkerSettings {
   onWarning?: (message: string) => void;
   /** Called once if the inference worker dies after start (not on `close`). */
   onFailure?: (error: Error) => void;
+  /** How long `close` waits for an idle worker to exit before terminating it (default 5 s). */
+  closeTimeoutMs?: number;
 }
 
 /** How long a closing worker gets to release its session and exit before it is terminated. */
@@ -41,15 +43,19 @@ export class OnnxBackend implements EmbeddingBackend {
   #nextId = 0;
   #failure: Error | undefined;
   readonly #onFailure: ((error: Error) => void) | undefined;
+  readonly #onWarning: ((message: string) => void) | undefined;
+  readonly #closeTimeoutMs: number;
 
   private constructor(
     worker: Worker,
     dimensions: number,
     executionProvider: string,
-    onFailure: ((error: Error) => void) | undefined,
+    options: Pick<OnnxBackendOptions, "onFailure" | "onWarning" | "closeTimeoutMs">,
   ) {
     this.#worker = worker;
-    this.#onFailure = onFailure;
+    this.#onFailure = options.onFailure;
+    this.#onWarning = options.onWarning;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
     this.dimensions = dimensions;
     this.executionProvider = executionProvider;
     worker.on("message", (message: WorkerReply) => this.#onMessage(message));
@@ -63,7 +69,7 @@ export class OnnxBackend implements EmbeddingBackend {
 
   /** Starts the worker, loads and warms up the model. */
   static start(options: OnnxBackendOptions): Promise<OnnxBackend> {
-    const { expectedDimensions, onWarning, onFailure, ...settings } = options;
+    const { expectedDimensions, onWarning, onFailure, closeTimeoutMs, ...settings } = options;
     const worker = new Worker(workerUrl, { workerData: settings });
     return new Promise((resolve, reject) => {
       // Only our own listeners are removed: Worker keeps internal ones (removeAllListeners breaks it).
@@ -94,7 +100,13 @@ export class OnnxBackend implements EmbeddingBackend {
           );
         } else if (message.type === "ready") {
           detach();
-          resolve(new OnnxBackend(worker, message.dimensions, message.executionProvider, onFailure));
+          resolve(
+            new OnnxBackend(worker, message.dimensions, message.executionProvider, {
+              onFailure,
+              onWarning,
+              closeTimeoutMs,
+            }),
+          );
         }
       };
       worker.on("message", onMessage);
@@ -120,8 +132,11 @@ export class OnnxBackend implements EmbeddingBackend {
   }
 
   /**
-   * Asks the worker to release its session and exit; a worker still there after
-   * `CLOSE_TIMEOUT_MS` is terminated, so a shutdown never waits on it past the pod's grace period.
+   * Asks the worker to release its session and exit. The worker takes the request once the batch it
+   * runs (if any) is done. A worker still there after `closeTimeoutMs` is terminated when it runs no
+   * batch; one still running a batch is waited for: terminating a thread inside an ONNX Runtime run
+   * aborts the whole process (SIGABRT, no exit code, no last log), and a run ends on its own (a pod
+   * whose run outlasts its grace period is killed by Kubernetes all the same).
    */
   async close(): Promise<void> {
     if (this.#failure !== undefined) return;
@@ -129,8 +144,18 @@ export class OnnxBackend implements EmbeddingBackend {
     const exited = new Promise<true>((resolve) => this.#worker.once("exit", () => resolve(true)));
     const request: WorkerRequest = { type: "close" };
     this.#worker.postMessage(request);
-    const late = new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_TIMEOUT_MS).unref());
-    if (!(await Promise.race([exited, late]))) await this.#worker.terminate();
+    const late = new Promise<false>((resolve) =>
+      setTimeout(() => resolve(false), this.#closeTimeoutMs).unref(),
+    );
+    if (await Promise.race([exited, late])) return;
+    if (this.#pending.size > 0) {
+      this.#onWarning?.(
+        "the inference worker is still running a batch; waiting for it to end before the worker exits",
+      );
+      await exited;
+      return;
+    }
+    await this.#worker.terminate();
   }
 
   #onMessage(message: WorkerReply): void {

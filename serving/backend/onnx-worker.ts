@@ -1,7 +1,7 @@
 /**
- * The inference thread. ONNX Runtime's Node binding runs a session synchronously on the calling
- * thread, so running it here keeps the server's event loop free for gRPC, health probes and metrics
- * while a batch computes, and lets the next batch be assembled meanwhile.
+ * The inference thread. Running ONNX Runtime here keeps the server's event loop free for gRPC,
+ * health probes and metrics while a batch computes (the binding's own work around a run, tensor
+ * copies and pooling, run on this thread), and lets the next batch be assembled meanwhile.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { BackendError } from "./backend-error.ts";
@@ -47,12 +47,18 @@ const model = await start();
 if (model === undefined) {
   port.close();
 } else {
+  // Batches being run: ONNX Runtime's run is asynchronous (and a CPU batch may run as several
+  // sub-batches), so a close request can arrive mid-batch; the session is released only after them,
+  // their replies posted (released under a run, the batch was lost and the thread did not exit).
+  const running = new Set<Promise<unknown>>();
   port.on("message", (request: WorkerRequest) => {
     if (request.type === "close") {
-      void model.release().finally(() => port.close());
+      void Promise.allSettled(running)
+        .then(() => model.release())
+        .finally(() => port.close());
       return;
     }
-    model.embed(splitInputs(request.ids, request.lengths)).then(
+    const batch = model.embed(splitInputs(request.ids, request.lengths)).then(
       ({ vectors, dimensions }) =>
         reply({ type: "result", id: request.id, vectors, dimensions }, [vectors.buffer as ArrayBuffer]),
       (error: unknown) =>
@@ -62,5 +68,7 @@ if (model === undefined) {
           message: error instanceof Error ? error.message : String(error),
         }),
     );
+    running.add(batch);
+    void batch.finally(() => running.delete(batch));
   });
 }

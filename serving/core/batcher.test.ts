@@ -119,6 +119,35 @@ describe("Batcher", () => {
     await expect(next).resolves.toMatchObject({ batchSize: 1 });
   });
 
+  it("refuses the queued inputs NOT_READY, without running them, once the last worker died", async () => {
+    // The last inference worker dies mid-batch: that batch fails BACKEND_FAILED, but the inputs queued
+    // behind it never ran, so they are refused as the server refuses new calls then (UNAVAILABLE,
+    // retryable), not failed INTERNAL on the dead backend.
+    class DyingBackend extends ControlledBackend {
+      failed = false;
+      override embed(inputs: readonly Int32Array[]): Promise<Float32Array> {
+        if (this.failed) return Promise.reject(new Error("inference worker exited with code 1"));
+        return super.embed(inputs);
+      }
+    }
+    const backend = new DyingBackend();
+    const batcher = new Batcher({
+      backend,
+      limits: { maxBatchTokens: 10_000, maxBatchSize: 8 },
+      maxQueueDelayMs: 0,
+    });
+    const running = batcher.submit(tokens(2));
+    await backend.waitForBatches(1);
+    const queued = [batcher.submit(tokens(3)), batcher.submit(tokens(4))];
+    backend.failed = true;
+    backend.fail(new Error("inference worker exited with code 1"));
+    await expect(running).rejects.toMatchObject({ code: "BACKEND_FAILED" });
+    for (const input of queued) await expect(input).rejects.toMatchObject({ code: "NOT_READY" });
+    expect(backend.batches).toHaveLength(1);
+    expect(batcher.queueSize).toBe(0);
+    await batcher.idle();
+  });
+
   it("idle() resolves once nothing is queued or running", async () => {
     const { backend, batcher } = setup(1);
     const results = [batcher.submit(tokens(2)), batcher.submit(tokens(2))];

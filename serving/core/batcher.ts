@@ -118,6 +118,7 @@ export class Batcher {
   }
 
   #schedule(): void {
+    if (this.#backend.failed === true) return this.#refuseQueued();
     if (this.#running >= (this.#backend.parallelism ?? 1)) return;
     const oldest = this.#queue.oldestEnqueuedAt;
     if (oldest === undefined) return this.#notifyIdle();
@@ -140,6 +141,23 @@ export class Batcher {
         this.#schedule();
       }, this.#maxQueueDelayMs - waitedMs);
     }
+  }
+
+  /**
+   * The backend can run no batch any more (its last inference worker died): the queued inputs never
+   * ran, so they are refused as new calls are then (UNAVAILABLE NOT_READY, retryable elsewhere)
+   * rather than failed INTERNAL on the dead backend.
+   */
+  #refuseQueued(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const queued = this.#queue.takeAll();
+    if (queued.length > 0) {
+      this.#queueChanged();
+      for (const entry of queued)
+        entry.reject(entry.cancelled ? servingErrors.cancelled() : servingErrors.workersFailed());
+    }
+    this.#notifyIdle();
   }
 
   /** Rejects the queued inputs of cancelled calls now. */

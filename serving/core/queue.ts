@@ -68,6 +68,14 @@ export class BatchQueue<Entry extends Queued> {
     return chosen;
   }
 
+  /** Removes and returns every entry. */
+  takeAll(): Entry[] {
+    const all = this.#entries;
+    this.#entries = [];
+    this.#tokens = 0;
+    return all;
+  }
+
   /**
    * Removes the cancelled entries now, handing each to `onDropped`, and returns the live ones (still
    * queued). Run when a call is cancelled, so its inputs stop holding queue room and permits while a

@@ -82,10 +82,24 @@ it("answers the calls in flight when a worker dies mid-batch, fails liveness, an
   expect(after).toEqual(Array(8).fill("OK"));
 });
 
-it("refuses calls UNAVAILABLE, retryable, once no worker is left", async () => {
+it("refuses calls UNAVAILABLE, retryable, once no worker is left, the ones queued when it died included", async () => {
   const survivor = [...batchesPosted.keys()][1];
   expect(survivor).toBeDefined();
+  const posted = batchesPosted.get(survivor!)!;
+  const calls = Array.from({ length: 64 }, (_, index) => outcome(client.embed([`queued ${index} ${text}`])));
+  while (batchesPosted.get(survivor!)! < posted + 2) await new Promise((resolve) => setTimeout(resolve, 5));
   await crash(survivor!);
+  // Only the batch the last worker was running fails INTERNAL; the calls queued behind it never ran
+  // and are refused as later calls are.
+  const counts = tally(await Promise.all(calls));
+  expect(
+    (counts.OK ?? 0) +
+      (counts["INTERNAL JUDE_SERVING_BACKEND_FAILED"] ?? 0) +
+      (counts["UNAVAILABLE JUDE_SERVING_NOT_READY"] ?? 0),
+  ).toBe(64);
+  expect(counts["INTERNAL JUDE_SERVING_BACKEND_FAILED"] ?? 0).toBeLessThanOrEqual(BATCH);
+  expect(counts["UNAVAILABLE JUDE_SERVING_NOT_READY"]).toBeGreaterThan(0);
+
   const after = await Promise.all(
     Array.from({ length: 4 }, (_, index) => outcome(client.embed([`late ${index}`]))),
   );
