@@ -147,7 +147,11 @@ export function promotionEvents(
       // A store without a pointer (rebuilt after a loss, or the model moved to it) had no readers to
       // roll back: its first pointer is a promotion, whichever script wrote it.
       reason: kind === "rollback" && expectedCurrent !== null ? "RolledBack" : "Promoted",
-      message: `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
+      // The pointer written again on the version it names (a store rewound below what readers hold).
+      message:
+        expectedCurrent === target
+          ? `readers switched back to ${target}: the store's pointer, rewound below the epoch readers hold, was written again above it (readers from before held ${previous?.activeVersion ?? "another version"}'s pointer; query Service on ${target})`
+          : `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
     });
   } else if (pointerFollowed(previous, decision)) {
     // An operator killed between its pointer switch and the status write that reports it: the next
@@ -214,6 +218,9 @@ function pointerFollowed(previous: EmbeddingModelStatus | undefined, decision: P
   const from = previous?.activeVersion;
   const target = decision.activeVersion;
   if (from === undefined || target === undefined || from === target) return false;
+  // A store rewound to an older snapshot names the version it had then: no switch was made (the
+  // StoreDataLost Event says what happened).
+  if (decision.storeDataLost !== undefined) return false;
   // A model without a store promotes by moving the query Service alone; its Events are the phases'.
   return decision.records.find((record) => record.version === target)?.store !== undefined;
 }

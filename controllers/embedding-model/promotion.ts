@@ -306,7 +306,22 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
   const lastLive = current == null ? lastLiveRecord(records) : undefined;
   const movedFrom = storeElsewhere(lastLive, input.store);
 
-  if (spec === current) return settle(input, records, spec, undefined, []);
+  if (spec === current) {
+    // The store was rewound to a pointer on the spec's version while readers used another one (the
+    // spec set to the restored pointer's version): readers from before hold that one's pointer at a
+    // higher epoch and ignore the restored one, so it is written again above what they hold.
+    const rewound = storeRewind(input, current, records);
+    const republish: PointerSwitch | undefined =
+      rewound !== undefined
+        ? {
+            kind: "rollback",
+            expectedCurrent: current,
+            target: spec,
+            minEpoch: leastEpoch(input, true) ?? rewound.recorded + 1,
+          }
+        : undefined;
+    return settle(input, records, spec, republish, []);
+  }
 
   // A rollback to a version beyond retention while its vectors are being collected, or after the
   // last step removed them but before the next reconcile marked its record: it is rebuilt, and its

@@ -134,4 +134,38 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     expect((await readPointer(suite.store)).epoch).toBeGreaterThan(held);
     await until("the reader follows to v9", async () => suite.reader!.pointer.current === "v9", 10_000);
   }, 300_000);
+
+  // Rewound mid-promotion (vb bootstrapping, va active, the pointer back on v9 below the reader's
+  // epoch), then spec.version set to v9, the version the restored pointer names: the pointer already
+  // names the spec's version, yet readers from before hold va's pointer and ignore the lower epoch.
+  it("writes the restored pointer again above the readers' epoch when the spec names its version", async () => {
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 6_000);
+    const saved = await snapshot(suite.store, suite.setup.storeName);
+    await promoteThroughBootstrap(suite.setup, "va", ["v9", "va"]);
+    await startPromotion(suite.namespace, "vb");
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 3_000);
+    expect(suite.reader!.pointer.current).toBe("va");
+    const held = suite.reader!.pointer.epoch;
+    await deleteKeysWithPrefix(suite.store.client, suite.setup.storeName);
+    for (const [key, dump] of saved) await suite.store.client.restore(key, 0, dump, "REPLACE");
+    expect(await readPointer(suite.store)).toMatchObject({ current: "v9" });
+    await until(
+      "Ready says the store was rewound",
+      async () => condition(await model(), "Ready")?.reason === "StoreDataLost",
+      modelResyncMs + 15_000,
+    );
+    await applyObjects(suite.namespace, [promotionModelAt("v9")]);
+    // Before: no switch (the pointer names the spec's version), Ready True, the gauge cleared, and the
+    // reader left on va's pointer for good (va's workers stopped after the bake, its vectors collected).
+    await until(
+      "the pointer written again above the reader's epoch",
+      async () => (await readPointer(suite.store)).epoch > held,
+      modelResyncMs + 15_000,
+    );
+    expect(await readPointer(suite.store)).toMatchObject({ current: "v9" });
+    await until("the reader follows to v9", async () => suite.reader!.pointer.current === "v9", 10_000);
+    await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
+    expect(await querySelector()).toBe("v9");
+    expect(await suite.operator.registry.metrics()).not.toMatch(/jude_promotion_store_data_lost\{[^}]*\} 1/);
+  }, 300_000);
 });
