@@ -1301,6 +1301,15 @@ describe("a store rewound below the epoch the operator wrote", () => {
     });
   });
 
+  // A pointer below the recorded epoch that is no restore: a hand move in a store whose epoch lagged
+  // status.storeEpoch (restored earlier on the very version readers use, or moved back to from
+  // another store). Its flip time is after readers moved to v1, so it is a move, not lost data.
+  it("is no loss when moved by hand below the recorded epoch after readers moved to v1", () => {
+    const decision = rewound({ epoch: 1, flippedAtMs: now.getTime() - 1000 });
+    expect(decision.storeDataLost).toBeUndefined();
+    expect(decision.verdict.reason).not.toBe("StoreDataLost");
+  });
+
   it("is no loss when the pointer was moved by hand (its epoch above the recorded one)", () => {
     const decision = rewound({ epoch: 3, flippedAtMs: now.getTime() - 1000 });
     expect(decision.verdict.reason).not.toBe("StoreDataLost");
