@@ -133,7 +133,17 @@ export function promotionEvents(
 ): PromotionEvent[] {
   const events: PromotionEvent[] = [];
   const before = new Map((previous?.versions ?? []).map((entry) => [entry.version, entry.phase]));
-  if (decision.switchPointer?.restores === true) {
+  const rewound = decision.switchPointer?.restores === true ? decision.switchPointer.rewound : undefined;
+  if (rewound !== undefined) {
+    // Not a hand move: the store came back from an older snapshot (the epoch went below the recorded
+    // one) in which the version readers used is still complete.
+    const { lost, current, epoch, recorded } = rewound;
+    events.push({
+      warning: true,
+      reason: "StoreDataLost",
+      message: `the store was rewound (restored from an older snapshot: Redis restarted from an RDB file older than the last flip, or failed over to a replica behind): its pointer named version ${current} at epoch ${epoch}, below epoch ${recorded}, the highest the operator wrote; version ${lost}, the active one, is still complete in it: readers were switched back to it above epoch ${recorded}, but what was written to it since the snapshot is missing (those entities' vectors are stale or absent until their records change again)`,
+    });
+  } else if (decision.switchPointer?.restores === true) {
     const { expectedCurrent, target } = decision.switchPointer;
     events.push({
       warning: true,

@@ -1301,6 +1301,55 @@ describe("a store rewound below the epoch the operator wrote", () => {
     });
   });
 
+  // Not mid-promotion, and the snapshot (or a replica behind) was taken after v1's build completed but
+  // before its cutover: v1 is still complete in the store, so readers are switched back to it at once.
+  it("is told as a rewind, not as a pointer changed by hand, when the lost version is still complete", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(
+          "v0",
+          { v0: "complete", v1: "complete" },
+          { epoch: 1, flippedAtMs: Date.parse(ago(9000)) },
+        ),
+        statusActive: "v1",
+        statusStoreEpoch: 2,
+        records: [
+          record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
+          record("v1", {
+            promotionStartTime: ago(9500),
+            activatedTime: ago(7000),
+            workers: true,
+            store: "jobs-store",
+          }),
+        ],
+        serving: { v0: ready, v1: ready },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.switchPointer).toMatchObject({
+      expectedCurrent: "v0",
+      target: "v1",
+      minEpoch: now.getTime(),
+    });
+    const events = promotionEvents(
+      { activeVersion: "v1", storeEpoch: 2 } as Parameters<typeof promotionEvents>[0],
+      decision,
+    );
+    // Before: only PointerRestored, "… (changed outside the operator); readers switched back to v1":
+    // a pointer below status.storeEpoch is a restore, and what v1's workers wrote since is gone.
+    expect(events.map((event) => event.reason)).not.toContain("PointerRestored");
+    expect(events).toContainEqual({
+      warning: true,
+      reason: "StoreDataLost",
+      message: expect.stringMatching(
+        /^the store was rewound .*: its pointer named version v0 at epoch 1, below epoch 2, the highest the operator wrote; version v1, the active one, is still complete in it: readers were switched back to it above epoch 2, but what was written to it since the snapshot is missing/,
+      ),
+    });
+  });
+
   // A pointer below the recorded epoch that is no restore: a hand move in a store whose epoch lagged
   // status.storeEpoch (restored earlier on the very version readers use, or moved back to from
   // another store). Its flip time is after readers moved to v1, so it is a move, not lost data.

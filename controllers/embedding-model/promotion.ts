@@ -135,6 +135,12 @@ export interface PointerSwitch {
    * rollback the user asked for.
    */
   restores?: boolean | undefined;
+  /**
+   * With `restores`: the pointer was not moved by hand but rewound (below status.storeEpoch: restored
+   * from an older snapshot, or a replica behind) while the version put back stayed complete in the
+   * store. Readers get it back at once; what was written to it since the snapshot is missing.
+   */
+  rewound?: StoreRewind | undefined;
 }
 
 /** What the reconciler does. */
@@ -401,6 +407,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
         hadStore &&
         (current == null || lostByStore(record) || (lastLiveRecord(records)?.version ?? current) !== current);
       const minEpoch = leastEpoch(input, lostPointer);
+      const rewound = storeRewind(input, current, records);
       const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
           ? {
@@ -409,6 +416,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
               target: spec,
               ...(minEpoch !== undefined ? { minEpoch } : {}),
               ...(pointerMovedAway && retained ? { restores: true } : {}),
+              ...(pointerMovedAway && retained && rewound !== undefined ? { rewound } : {}),
             }
           : undefined;
       return settle(input, records, spec, switchPointer, gateConditions);
