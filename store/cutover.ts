@@ -34,6 +34,9 @@ export interface FlipResult {
  * Makes `target` current if the pointer still names `expectedCurrent` and `target` is complete.
  * Throws PRECONDITION_FAILED (details.actualCurrent) when current differs, VERSION_NOT_FOUND or
  * VERSION_NOT_COMPLETE for a bad target. Repeating a flip that already happened returns changed=false.
+ * A flip to the version current already (expectedCurrent = target) changes nothing either, unless
+ * `minEpoch` is above the pointer's epoch: then the pointer is written again at it, backup kept, and
+ * published (a store rewound below the epoch readers hold).
  */
 export function flip(store: Store, request: FlipRequest): Promise<FlipResult> {
   return switchPointer(store, request, "flip");

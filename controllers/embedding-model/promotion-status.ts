@@ -133,7 +133,17 @@ export function promotionEvents(
 ): PromotionEvent[] {
   const events: PromotionEvent[] = [];
   const before = new Map((previous?.versions ?? []).map((entry) => [entry.version, entry.phase]));
-  if (decision.switchPointer?.restores === true) {
+  const rewound = decision.switchPointer?.restores === true ? decision.switchPointer.rewound : undefined;
+  if (rewound !== undefined) {
+    // Not a hand move: the store came back from an older snapshot (the epoch went below the recorded
+    // one) in which the version readers used is still complete.
+    const { lost, current, epoch, recorded } = rewound;
+    events.push({
+      warning: true,
+      reason: "StoreDataLost",
+      message: `the store was rewound (restored from an older snapshot: Redis restarted from an RDB file older than the last flip, or failed over to a replica behind): its pointer named version ${current} at epoch ${epoch}, below epoch ${recorded}, the highest the operator wrote; version ${lost}, the active one, is still complete in it: readers were switched back to it above epoch ${recorded}, but what was written to it since the snapshot is missing (those entities' vectors are stale or absent until their records change again)`,
+    });
+  } else if (decision.switchPointer?.restores === true) {
     const { expectedCurrent, target } = decision.switchPointer;
     events.push({
       warning: true,
@@ -147,7 +157,11 @@ export function promotionEvents(
       // A store without a pointer (rebuilt after a loss, or the model moved to it) had no readers to
       // roll back: its first pointer is a promotion, whichever script wrote it.
       reason: kind === "rollback" && expectedCurrent !== null ? "RolledBack" : "Promoted",
-      message: `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
+      // The pointer written again on the version it names (a store rewound below what readers hold).
+      message:
+        expectedCurrent === target
+          ? `readers switched back to ${target}: the store's pointer, rewound below the epoch readers hold, was written again above it (readers from before held ${previous?.activeVersion ?? "another version"}'s pointer; query Service on ${target})`
+          : `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
     });
   } else if (pointerFollowed(previous, decision)) {
     // An operator killed between its pointer switch and the status write that reports it: the next
@@ -214,6 +228,9 @@ function pointerFollowed(previous: EmbeddingModelStatus | undefined, decision: P
   const from = previous?.activeVersion;
   const target = decision.activeVersion;
   if (from === undefined || target === undefined || from === target) return false;
+  // A store rewound to an older snapshot names the version it had then: no switch was made (the
+  // StoreDataLost Event says what happened).
+  if (decision.storeDataLost !== undefined) return false;
   // A model without a store promotes by moving the query Service alone; its Events are the phases'.
   return decision.records.find((record) => record.version === target)?.store !== undefined;
 }

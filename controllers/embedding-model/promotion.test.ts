@@ -1231,6 +1231,134 @@ describe("a store rewound below the epoch the operator wrote", () => {
     expect(decision.queryVersion).toBe("v0");
   });
 
+  it("is told by one StoreDataLost Event, not as a rollback an operator made", () => {
+    const decision = rewound({ epoch: 1, flippedAtMs: Date.parse(ago(9000)) });
+    const previous = {
+      activeVersion: "v1",
+      storeEpoch: 2,
+      versions: [
+        { version: "v1", phase: "Active", readyReplicas: 1 },
+        { version: "v2", phase: "Bootstrapping", readyReplicas: 1 },
+        { version: "v0", phase: "Retained", readyReplicas: 0 },
+      ],
+      conditions: [{ type: "Reconciling", status: "True", reason: "Bootstrapping", message: "promoting v2" }],
+    } as Parameters<typeof promotionEvents>[0];
+    const events = promotionEvents(previous, decision);
+    // Before: also RolledBack, "readers switched from v1 to v0 (store pointer rollback made by an
+    // operator stopped before it reported it …)": no operator switched anything, the store lost data.
+    expect(events.filter((event) => event.reason === "RolledBack" || event.reason === "Promoted")).toEqual(
+      [],
+    );
+    expect(events.filter((event) => event.reason === "StoreDataLost")).toEqual([
+      { warning: true, reason: "StoreDataLost", message: decision.verdict.message },
+    ]);
+  });
+
+  // The user sets spec.version to v0, the version the rewound pointer names (abandoning v2, or
+  // rolling back), while readers from before still hold v1's pointer at epoch 2 and ignore epoch 1.
+  it("writes the pointer again above the recorded epoch when the spec names the rewound pointer's version", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v0",
+        spec: specOf("v0"),
+        store: store(
+          "v0",
+          { v0: "complete", v2: "building" },
+          { epoch: 1, flippedAtMs: Date.parse(ago(9000)) },
+        ),
+        statusActive: "v1",
+        statusStoreEpoch: 2,
+        records: [
+          record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
+          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+          record("v2", { promotionStartTime: ago(60) }),
+        ],
+        serving: { v0: ready, v1: ready, v2: ready },
+        candidate: {},
+        writersPresent: ["v1", "v2"],
+      }),
+    );
+    // Before: no switch (the spec's version is current), Ready Promoted, the gauge cleared, and readers
+    // from before left on v1's pointer for good (its workers stopped after the bake, its vectors collected).
+    expect(decision.switchPointer).toEqual({
+      kind: "rollback",
+      expectedCurrent: "v0",
+      target: "v0",
+      minEpoch: now.getTime(),
+    });
+    expect(decision.storeEpoch).toBe(now.getTime());
+    expect(decision.activeVersion).toBe("v0");
+    const events = promotionEvents(
+      { activeVersion: "v1", storeEpoch: 2 } as Parameters<typeof promotionEvents>[0],
+      decision,
+    );
+    expect(events).toContainEqual({
+      warning: false,
+      reason: "RolledBack",
+      message: expect.stringMatching(
+        /^readers switched back to v0: the store's pointer, rewound below the epoch readers hold, was written again above it/,
+      ),
+    });
+  });
+
+  // Not mid-promotion, and the snapshot (or a replica behind) was taken after v1's build completed but
+  // before its cutover: v1 is still complete in the store, so readers are switched back to it at once.
+  it("is told as a rewind, not as a pointer changed by hand, when the lost version is still complete", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(
+          "v0",
+          { v0: "complete", v1: "complete" },
+          { epoch: 1, flippedAtMs: Date.parse(ago(9000)) },
+        ),
+        statusActive: "v1",
+        statusStoreEpoch: 2,
+        records: [
+          record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
+          record("v1", {
+            promotionStartTime: ago(9500),
+            activatedTime: ago(7000),
+            workers: true,
+            store: "jobs-store",
+          }),
+        ],
+        serving: { v0: ready, v1: ready },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.switchPointer).toMatchObject({
+      expectedCurrent: "v0",
+      target: "v1",
+      minEpoch: now.getTime(),
+    });
+    const events = promotionEvents(
+      { activeVersion: "v1", storeEpoch: 2 } as Parameters<typeof promotionEvents>[0],
+      decision,
+    );
+    // Before: only PointerRestored, "… (changed outside the operator); readers switched back to v1":
+    // a pointer below status.storeEpoch is a restore, and what v1's workers wrote since is gone.
+    expect(events.map((event) => event.reason)).not.toContain("PointerRestored");
+    expect(events).toContainEqual({
+      warning: true,
+      reason: "StoreDataLost",
+      message: expect.stringMatching(
+        /^the store was rewound .*: its pointer named version v0 at epoch 1, below epoch 2, the highest the operator wrote; version v1, the active one, is still complete in it: readers were switched back to it above epoch 2, but what was written to it since the snapshot is missing/,
+      ),
+    });
+  });
+
+  // A pointer below the recorded epoch that is no restore: a hand move in a store whose epoch lagged
+  // status.storeEpoch (restored earlier on the very version readers use, or moved back to from
+  // another store). Its flip time is after readers moved to v1, so it is a move, not lost data.
+  it("is no loss when moved by hand below the recorded epoch after readers moved to v1", () => {
+    const decision = rewound({ epoch: 1, flippedAtMs: now.getTime() - 1000 });
+    expect(decision.storeDataLost).toBeUndefined();
+    expect(decision.verdict.reason).not.toBe("StoreDataLost");
+  });
+
   it("is no loss when the pointer was moved by hand (its epoch above the recorded one)", () => {
     const decision = rewound({ epoch: 3, flippedAtMs: now.getTime() - 1000 });
     expect(decision.verdict.reason).not.toBe("StoreDataLost");

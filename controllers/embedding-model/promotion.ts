@@ -135,6 +135,12 @@ export interface PointerSwitch {
    * rollback the user asked for.
    */
   restores?: boolean | undefined;
+  /**
+   * With `restores`: the pointer was not moved by hand but rewound (below status.storeEpoch: restored
+   * from an older snapshot, or a replica behind) while the version put back stayed complete in the
+   * store. Readers get it back at once; what was written to it since the snapshot is missing.
+   */
+  rewound?: StoreRewind | undefined;
 }
 
 /** What the reconciler does. */
@@ -306,7 +312,22 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
   const lastLive = current == null ? lastLiveRecord(records) : undefined;
   const movedFrom = storeElsewhere(lastLive, input.store);
 
-  if (spec === current) return settle(input, records, spec, undefined, []);
+  if (spec === current) {
+    // The store was rewound to a pointer on the spec's version while readers used another one (the
+    // spec set to the restored pointer's version): readers from before hold that one's pointer at a
+    // higher epoch and ignore the restored one, so it is written again above what they hold.
+    const rewound = storeRewind(input, current, records);
+    const republish: PointerSwitch | undefined =
+      rewound !== undefined
+        ? {
+            kind: "rollback",
+            expectedCurrent: current,
+            target: spec,
+            minEpoch: leastEpoch(input, true) ?? rewound.recorded + 1,
+          }
+        : undefined;
+    return settle(input, records, spec, republish, []);
+  }
 
   // A rollback to a version beyond retention while its vectors are being collected, or after the
   // last step removed them but before the next reconcile marked its record: it is rebuilt, and its
@@ -386,6 +407,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
         hadStore &&
         (current == null || lostByStore(record) || (lastLiveRecord(records)?.version ?? current) !== current);
       const minEpoch = leastEpoch(input, lostPointer);
+      const rewound = storeRewind(input, current, records);
       const switchPointer: PointerSwitch | undefined =
         input.store !== undefined
           ? {
@@ -394,6 +416,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
               target: spec,
               ...(minEpoch !== undefined ? { minEpoch } : {}),
               ...(pointerMovedAway && retained ? { restores: true } : {}),
+              ...(pointerMovedAway && retained && rewound !== undefined ? { rewound } : {}),
             }
           : undefined;
       return settle(input, records, spec, switchPointer, gateConditions);

@@ -131,14 +131,19 @@ return {'ok', encoded}
  * ARGV: expected current ('' for none), target, notification channel, kind (flip|rollback), and
  * optionally the least epoch to write (the new epoch is max(epoch + 1, it)).
  * Returns {'ok'|'noop', current, backup, epoch, flippedAtMs}; 'noop' when the same flip already
- * happened (a retry after a lost reply), so callers can retry blindly. Publishes on 'ok'.
+ * happened (a retry after a lost reply), so callers can retry blindly. Publishes on 'ok'. Expected =
+ * target = current with an epoch below the least one writes the pointer again (backup kept).
  */
 export const flipLua = `${prelude}${hsetWhenFull}
 local current = redis.call('HGET', KEYS[1], 'current') or ''
 local backup = redis.call('HGET', KEYS[1], 'backup') or ''
 local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
 local expected, target = ARGV[1], ARGV[2]
-if current == target and (backup == expected or expected == target) then
+local least = tonumber(ARGV[5] or '0') or 0
+-- A switch to the version current already, asked for with expected = target, writes the pointer
+-- again when its epoch is below the least one (a store rewound below the epoch readers hold).
+if current == target and (backup == expected or expected == target) and
+    (expected ~= target or epoch >= least) then
   return {'noop', current, backup, tostring(epoch), redis.call('HGET', KEYS[1], 'flipped_at_ms') or '0'}
 end
 if current ~= expected then return {'PRECONDITION_FAILED', current} end
@@ -146,13 +151,16 @@ local existing = redis.call('HGET', KEYS[2], target)
 if not existing then return {'VERSION_NOT_FOUND'} end
 local info = cjson.decode(existing)
 if info.state ~= 'complete' then return {'VERSION_NOT_COMPLETE', info.state} end
-epoch = math.max(epoch + 1, tonumber(ARGV[5] or '0') or 0)
+epoch = math.max(epoch + 1, least)
+-- Written again on the same version, the pointer keeps its backup.
+local newBackup = current
+if current == target then newBackup = backup end
 local flippedAt = tostring(now())
-hsetWhenFull(KEYS[1], 'current', target, 'backup', current, 'epoch', tostring(epoch),
+hsetWhenFull(KEYS[1], 'current', target, 'backup', newBackup, 'epoch', tostring(epoch),
   'flipped_at_ms', flippedAt, 'kind', ARGV[4])
 redis.call('PUBLISH', ARGV[3], '{"epoch":' .. epoch .. ',"current":"' .. target .. '","backup":"' ..
-  current .. '","kind":"' .. ARGV[4] .. '"}')
-return {'ok', target, current, tostring(epoch), flippedAt}
+  newBackup .. '","kind":"' .. ARGV[4] .. '"}')
+return {'ok', target, newBackup, tostring(epoch), flippedAt}
 `;
 
 /**

@@ -5,6 +5,7 @@
 // (after deleting the test's keys) once v2 is live; never FLUSHALL: other suites share the Redis.
 import { describe, expect, it } from "vitest";
 import { readPointer, StoreReader, type Store } from "../../../store/index.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { condition, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
 import { promotionModelAt } from "./objects.ts";
@@ -133,5 +134,79 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     await promoteThroughBootstrap(suite.setup, "v9", ["v7", "v9"]);
     expect((await readPointer(suite.store)).epoch).toBeGreaterThan(held);
     await until("the reader follows to v9", async () => suite.reader!.pointer.current === "v9", 10_000);
+  }, 300_000);
+
+  // Rewound mid-promotion (vb bootstrapping, va active, the pointer back on v9 below the reader's
+  // epoch), then spec.version set to v9, the version the restored pointer names: the pointer already
+  // names the spec's version, yet readers from before hold va's pointer and ignore the lower epoch.
+  it("writes the restored pointer again above the readers' epoch when the spec names its version", async () => {
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 6_000);
+    const saved = await snapshot(suite.store, suite.setup.storeName);
+    await promoteThroughBootstrap(suite.setup, "va", ["v9", "va"]);
+    await startPromotion(suite.namespace, "vb");
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 3_000);
+    expect(suite.reader!.pointer.current).toBe("va");
+    const held = suite.reader!.pointer.epoch;
+    await deleteKeysWithPrefix(suite.store.client, suite.setup.storeName);
+    for (const [key, dump] of saved) await suite.store.client.restore(key, 0, dump, "REPLACE");
+    expect(await readPointer(suite.store)).toMatchObject({ current: "v9" });
+    await until(
+      "Ready says the store was rewound",
+      async () => condition(await model(), "Ready")?.reason === "StoreDataLost",
+      modelResyncMs + 15_000,
+    );
+    await applyObjects(suite.namespace, [promotionModelAt("v9")]);
+    // Before: no switch (the pointer names the spec's version), Ready True, the gauge cleared, and the
+    // reader left on va's pointer for good (va's workers stopped after the bake, its vectors collected).
+    await until(
+      "the pointer written again above the reader's epoch",
+      async () => (await readPointer(suite.store)).epoch > held,
+      modelResyncMs + 15_000,
+    );
+    expect(await readPointer(suite.store)).toMatchObject({ current: "v9" });
+    await until("the reader follows to v9", async () => suite.reader!.pointer.current === "v9", 10_000);
+    await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
+    expect(await querySelector()).toBe("v9");
+    expect(await suite.operator.registry.metrics()).not.toMatch(/jude_promotion_store_data_lost\{[^}]*\} 1/);
+  }, 300_000);
+
+  // A replica behind by the last flip only (or a snapshot taken between vc's build and its cutover):
+  // the pointer is back on v9 below the reader's epoch, vc still complete in the store. Played by
+  // restoring the pointer key alone as it was before vc's promotion.
+  it("tells a rewind whose active version stayed complete as lost data, not as a hand move", async () => {
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 6_000);
+    const pointerKey = suite.store.keys.pointer;
+    const savedPointer = await suite.store.client.dumpBuffer(pointerKey);
+    await promoteThroughBootstrap(suite.setup, "vc", ["v9", "vc"]);
+    await until("the reader on vc", async () => suite.reader!.pointer.current === "vc", 10_000);
+    await waitUntilAtRest(suite.operator.registry, "embedding-model", 6_000);
+    const held = suite.reader!.pointer.epoch;
+    await suite.store.client.restore(pointerKey, 0, savedPointer!, "REPLACE");
+    expect((await readPointer(suite.store)).current).toBe("v9");
+    await until(
+      "the pointer back on vc above the reader's epoch",
+      async () => {
+        const pointer = await readPointer(suite.store);
+        return pointer.current === "vc" && pointer.epoch > held;
+      },
+      modelResyncMs + 15_000,
+    );
+    const events = (reason: string) =>
+      kubectl([
+        "get",
+        "events",
+        "-n",
+        suite.namespace,
+        `--field-selector=type=Warning,reason=${reason}`,
+        "-o",
+        "jsonpath={.items[*].message}",
+      ]);
+    // Before: a PointerRestored Warning, "the store pointer named version v9 while the spec and the
+    // status name version vc (changed outside the operator)", and nothing about the lost writes.
+    await until("the StoreDataLost Event", async () =>
+      /version vc, the active one, is still complete in it/.test(await events("StoreDataLost")),
+    );
+    expect(await events("PointerRestored")).toBe("");
+    await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
   }, 300_000);
 });

@@ -124,6 +124,26 @@ describe.each(testTargets())("store cutover on $name Redis", (target) => {
     expect(next.pointer.epoch).toBe(minEpoch + 1);
   });
 
+  // Restored from an older snapshot: the pointer names A at epoch 1 again while readers hold B at
+  // epoch 2 and ignore it. The operator writes A's pointer again above their epoch (expected = target).
+  it("writes a rewound pointer again on its own version above minEpoch, keeping its backup", async () => {
+    const store = await setup("rewound", { completeB: true });
+    await flip(store, { expectedCurrent: "A", target: "B" });
+    const reader = await openReader({ refreshIntervalMs: 0 });
+    expect(reader.pointer).toMatchObject({ current: "B", epoch: 2 });
+    await store.client.hset(store.keys.pointer, { current: "A", backup: "B", epoch: "1" });
+    // Without a least epoch above the pointer's, a switch to the current version changes nothing.
+    expect(await rollback(store, { expectedCurrent: "A", target: "A" })).toMatchObject({ changed: false });
+    const rewritten = nextPointer(reader);
+    const again = await rollback(store, { expectedCurrent: "A", target: "A", minEpoch: 3 });
+    expect(again).toMatchObject({ changed: true, pointer: { current: "A", backup: "B", epoch: 3 } });
+    expect(await rewritten).toMatchObject({ current: "A", epoch: 3 });
+    expect(reader.pointer).toMatchObject({ current: "A", epoch: 3 });
+    // A retry after a lost reply is recognised and changes nothing.
+    const retried = await rollback(store, { expectedCurrent: "A", target: "A", minEpoch: 3 });
+    expect(retried).toMatchObject({ changed: false, pointer: { current: "A", backup: "B", epoch: 3 } });
+  });
+
   it("catches up without notifications: by periodic refresh, and by re-checking on a miss", async () => {
     const store = await setup("lost-notification", { completeB: true });
     const polling = await openReader({ subscribe: false, refreshIntervalMs: 50 });
