@@ -353,6 +353,7 @@ describe("informer", () => {
     };
     let now = 0;
     let refusals = 0;
+    let syncs = 0;
     const informer = new Informer({
       name: "configmaps",
       listWatcher,
@@ -360,6 +361,7 @@ describe("informer", () => {
       backoff: { baseMs: 1, maxMs: 2 },
       now: () => now,
       onRefused: () => (refusals += 1),
+      onSynced: () => (syncs += 1),
     });
     informer.start();
     await informer.waitForSync();
@@ -369,6 +371,8 @@ describe("informer", () => {
     expect(informer.refused).toBe(true);
     expect(informer.failure).toBe(forbidden);
     expect(refusals).toBe(1);
+    // Followed the cluster after its first list; not after the lists while refused.
+    expect(syncs).toBe(1);
     // A list without a watch is not watch activity: /readyz goes on saying the informer is stale.
     expect(informer.lastActivityAgeMs()).toBe(60_000);
     allow();
@@ -376,6 +380,8 @@ describe("informer", () => {
     await settle(() => fake.watchedFrom.length === 4 && !informer.refused);
     expect(informer.failure).toBeUndefined();
     expect(informer.lastActivityAgeMs()).toBe(0);
+    // What waited for it is told it can be looked at now.
+    expect(syncs).toBe(2);
     await informer.stop();
   });
 

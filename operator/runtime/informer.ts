@@ -46,6 +46,11 @@ export interface InformerOptions {
   onRestart?: (reason: RestartReason) => void;
   /** Called when a synced cache stops following the cluster because its list or watch was refused (`refused`). */
   onRefused?: () => void;
+  /**
+   * Called each time the cache starts following the cluster (synced and not `refused`): after its first
+   * list, and when a watch connects after a refusal.
+   */
+  onSynced?: () => void;
   /** Back-off after errors: base doubling up to max (default 200 ms .. 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   /** Reduces each object to what readers need before it is stored (after managedFields are dropped). */
@@ -249,6 +254,7 @@ export class Informer {
 
   async #relist(signal: AbortSignal): Promise<void> {
     const { items, resourceVersion } = await this.#options.listWatcher.list(signal);
+    const wasTrusted = this.#trusted;
     const seen = new Set<string>();
     for (const object of items) {
       const key = keyToString(keyOf(object));
@@ -269,6 +275,17 @@ export class Informer {
       this.#syncWaiters.splice(0).forEach((resolve) => resolve());
     }
     this.#listWasTried();
+    this.#trustedSince(wasTrusted);
+  }
+
+  /** Whether the cache follows the cluster: listed, and not refused since. */
+  get #trusted(): boolean {
+    return this.#synced && !this.refused;
+  }
+
+  /** Tells onSynced when the cache, not trusted before (`wasTrusted`), is now. */
+  #trustedSince(wasTrusted: boolean): void {
+    if (!wasTrusted && this.#trusted) this.#options.onSynced?.();
   }
 
   #listWasTried(): void {
@@ -302,8 +319,10 @@ export class Informer {
         this.#resourceVersion,
         {
           onConnected: () => {
+            const wasTrusted = this.#trusted;
             this.#refusal = undefined;
             this.#touch();
+            this.#trustedSince(wasTrusted);
           },
           onEvent: (event) => {
             events += 1;
