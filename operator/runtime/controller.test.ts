@@ -35,6 +35,7 @@ function setUp() {
     syncedIn: () => true,
     unsyncedIn: () => [],
     onRefused: () => undefined,
+    onSynced: () => undefined,
   } as unknown as InformerCache;
   const client = {
     apply: async (_path: string, object: KubeObject) => {
@@ -97,6 +98,7 @@ function waitingController(
   const cache = {
     use: () => undefined,
     onRefused: () => undefined,
+    onSynced: () => undefined,
     get: model,
     list: () => [],
     unsyncedIn,
@@ -439,5 +441,107 @@ describe("controller: a key of a namespace where a list was refused", () => {
     expect(told).toEqual(["shop"]);
     await models.stop();
     await cache.stop();
+  });
+});
+
+describe("controller: a key waiting while the list of its own type is refused", () => {
+  /**
+   * The model shop in namespace ns, whose list of EmbeddingModels is refused (403): the cache still
+   * holds shop as it last saw it, and only a GET says whether it exists. `synced` is what the cache
+   * calls once an informer follows the cluster again.
+   */
+  function refusedOwnList() {
+    const state = {
+      unsynced: [
+        {
+          resource: "embeddingmodels.jude.dev",
+          namespaced: true,
+          namespace: "ns",
+          error: new KubeApiError(
+            403,
+            "GET /apis/jude.dev/v1alpha1/namespaces/ns/embeddingmodels: 403 refused",
+          ),
+        },
+      ] as Unsynced[],
+      exists: true,
+      gets: 0,
+      told: 0,
+      reconciled: 0,
+      synced: undefined as ((resource: string, namespace: string | undefined) => void) | undefined,
+    };
+    const cache = {
+      use: () => undefined,
+      onRefused: () => undefined,
+      onSynced: (listener: typeof state.synced) => void (state.synced = listener),
+      get: () => modelAt("1", undefined),
+      list: () => [],
+      unsyncedIn: () => state.unsynced,
+    } as unknown as InformerCache;
+    const client = {
+      get: async () => {
+        state.gets += 1;
+        return state.exists ? modelAt("1", undefined) : undefined;
+      },
+    } as unknown as KubeClient;
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => void (state.reconciled += 1),
+        reportNotSynced: async () => void (state.told += 1),
+      },
+      { client, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+    );
+    return { controller, state };
+  }
+
+  /** Moves the fake clocks on by `ms`, a second at a time, letting each retry's reconcile finish. */
+  async function passes(ms: number): Promise<void> {
+    for (let elapsed = 0; elapsed < ms; elapsed += 1000) await vi.advanceTimersByTimeAsync(1000);
+  }
+
+  it("asks the API server whether it exists less and less often, and still notices its deletion", async () => {
+    vi.useFakeTimers();
+    try {
+      const { controller, state } = refusedOwnList();
+      controller.start(new AbortController().signal);
+      controller.queue.add("ns/shop");
+      await passes(60 * 60_000);
+      // Every 10 s would be 360 GETs an hour per waiting object, for as long as the refusal lasts.
+      expect(state.gets).toBeLessThan(20);
+      const firstHour = state.gets;
+      await passes(60 * 60_000);
+      expect(state.gets - firstHour).toBeGreaterThan(0);
+      expect(state.gets - firstHour).toBeLessThanOrEqual(12);
+      expect(state.told).toBe(1);
+      // Deleted meanwhile: noticed at its next check, then never asked about again.
+      state.exists = false;
+      await passes(10 * 60_000);
+      const dropped = state.gets;
+      await passes(60 * 60_000);
+      expect(state.gets).toBe(dropped);
+      expect(state.reconciled).toBe(0);
+      controller.queue.shutDown();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("is reconciled as soon as the list is allowed again, not at its backed-off retry", async () => {
+    vi.useFakeTimers();
+    try {
+      const { controller, state } = refusedOwnList();
+      controller.start(new AbortController().signal);
+      controller.queue.add("ns/shop");
+      await passes(60 * 60_000);
+      // The informer lists and watches again; its list brings no change of shop, so no event queues it.
+      state.unsynced = [];
+      state.synced?.("embeddingmodels.jude.dev", "ns");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(state.reconciled).toBe(1);
+      controller.queue.shutDown();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

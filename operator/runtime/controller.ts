@@ -13,7 +13,9 @@
 // does one of a namespace whose informer's list or watch was refused after it listed (the operator's
 // RBAC narrowed while it runs): its cache no longer follows the cluster, and the primaries there are
 // queued at once to say so; once allowed, the informer's fresh list queues what changed. A waiting
-// key whose object is gone (deleted meanwhile) is dropped instead of waiting for ever. Only
+// key whose object is gone (deleted meanwhile) is dropped instead of waiting for ever. A waiting key
+// is looked at again after a delay that backs off while its cause stays (each look may be a GET), and
+// at once when an informer it waits for follows the cluster again (onSynced). Only
 // the informers of the types the controller declares count (controller-reads.ts): the cache is shared
 // by all controllers, and a list another controller needs is not this one's reason to wait.
 import type { Logger } from "../../plumbing/logger.ts";
@@ -38,8 +40,14 @@ import type {
   ReconcileContext,
 } from "./types.ts";
 
-/** How soon a key of a namespace whose informers have not listed yet is looked at again. */
-const notSyncedRetryMs = 10_000;
+/**
+ * How soon a key of a namespace whose informers have not listed yet is looked at again: at first, and
+ * at most (the delay doubles at each retry that finds the same cause). Each retry may cost a GET (the
+ * primary's own list refused: is the object gone?), and a refusal can last for days: N waiting objects
+ * at a fixed 10 s would be N/10 requests a second against the API server. Recovery does not wait for
+ * the delay: an informer that follows the cluster again queues the keys waiting for it (onSynced).
+ */
+const notSyncedRetryMs = { firstMs: 10_000, maxMs: 5 * 60_000 };
 
 /** What a controller needs from the manager. */
 export interface ControllerDependencies {
@@ -66,8 +74,14 @@ export class Controller {
   readonly #reads: ResourceType[];
   /** The cache as its reconciles see it: the declared types only. */
   readonly #reader: CacheReader;
-  /** Keys waiting for their namespace's informers to list: since when, and what was reported on which object (uid|generation|cause). */
-  readonly #waiting = new Map<string, { sinceMs: number; reported?: string }>();
+  /**
+   * Keys waiting for their namespace's informers to list: since when, what was reported on which object
+   * (uid|generation|cause), and the cause their retries back off for and how many retries found it.
+   */
+  readonly #waiting = new Map<
+    string,
+    { sinceMs: number; reported?: string; cause?: string; retries: number }
+  >();
   #workers: Promise<void>[] = [];
   /** The signal given to start(): aborted when this replica lost the Lease or ran out of drain time. */
   #leading: AbortSignal | undefined;
@@ -144,6 +158,13 @@ export class Controller {
       if (!this.#reads.some((type) => resourceName(type) === resource)) return;
       enqueue(cache.list(definition.primary, namespace === undefined ? {} : { namespace }).map(keyOf));
     });
+    // One follows the cluster again (listed, watching): the keys waiting for it are looked at now, not
+    // at their backed-off retry; its list's events queue only the objects that changed meanwhile.
+    cache.onSynced((resource, namespace) => {
+      if (!this.#reads.some((type) => resourceName(type) === resource)) return;
+      for (const key of this.#waiting.keys())
+        if (namespace === undefined || keyFromString(key).namespace === namespace) this.queue.add(key);
+    });
   }
 
   /**
@@ -208,7 +229,7 @@ export class Controller {
       log.debug("the cache of this namespace has not listed yet; reconciling later");
       metrics.reconciles.inc({ controller: name, result: "deferred" });
       await this.#reportNotSynced(key, this.#context(objectKey, log, signal), unsynced);
-      this.queue.addAfter(key, notSyncedRetryMs);
+      this.queue.addAfter(key, this.#notSyncedRetryMs(key, unsynced));
       return;
     }
     this.#waiting.delete(key);
@@ -290,7 +311,7 @@ export class Controller {
    */
   async #reportNotSynced(key: string, context: ReconcileContext, unsynced: Unsynced[]): Promise<void> {
     const nowMs = Date.now();
-    const waiting = this.#waiting.get(key) ?? { sinceMs: nowMs };
+    const waiting = this.#waiting.get(key) ?? { sinceMs: nowMs, retries: 0 };
     this.#waiting.set(key, waiting);
     const report = this.definition.reportNotSynced;
     const cause = describeUnsynced(unsynced);
@@ -300,12 +321,7 @@ export class Controller {
     const meta = this.#dependencies.cache.get(this.definition.primary, context.key)?.metadata;
     // The cause is which lists fail and whether for permissions, not the API server's wording: an
     // informer whose watch is refused and then the fresh list it tries instead is one cause, one Event.
-    const failing = unsynced
-      .filter((entry) => entry.error !== undefined)
-      .map((entry) => `${entry.resource}/${entry.namespace ?? ""}`)
-      .sort()
-      .join(",");
-    const reported = `${meta?.uid ?? ""}|${meta?.generation ?? ""}|${cause.forbidden}|${failing}`;
+    const reported = `${meta?.uid ?? ""}|${meta?.generation ?? ""}|${causeOf(unsynced)}`;
     if (waiting.reported === reported) return;
     const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
     if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
@@ -323,6 +339,24 @@ export class Controller {
       // cause, the object or its generation changes.
       if (isRefused(error)) waiting.reported = reported;
     }
+  }
+
+  /**
+   * When a waiting key is looked at again: notSyncedRetryMs.firstMs doubling up to its maxMs while the
+   * cause stays the same, from the first again once it changed (another list refused, or allowed).
+   */
+  #notSyncedRetryMs(key: string, unsynced: Unsynced[]): number {
+    const waiting = this.#waiting.get(key);
+    if (waiting === undefined) return notSyncedRetryMs.firstMs;
+    const cause = causeOf(unsynced);
+    if (waiting.cause !== cause) {
+      waiting.cause = cause;
+      waiting.retries = 0;
+    }
+    const { firstMs, maxMs } = notSyncedRetryMs;
+    const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(waiting.retries, 20));
+    waiting.retries += 1;
+    return delayMs;
   }
 
   /** Forgets a key's back-off and failure streak after a reconcile that needs no retry. */
@@ -349,6 +383,20 @@ export class Controller {
       context.log.warn({ err: reportError }, "could not report the failing reconcile on the object");
     }
   }
+}
+
+/**
+ * Why a key waits, as which lists fail and whether for permissions, not the API server's wording: an
+ * informer whose watch is refused and then the fresh list it tries instead is one cause.
+ */
+function causeOf(unsynced: readonly Unsynced[]): string {
+  const failing = unsynced.filter((entry) => entry.error !== undefined);
+  const forbidden = failing.every((entry) => isRefused(entry.error));
+  const lists = failing
+    .map((entry) => `${entry.resource}/${entry.namespace ?? ""}`)
+    .sort()
+    .join(",");
+  return `${forbidden}|${lists}`;
 }
 
 /** Labels of a resource's jude_operator_reconcile_failing series (its namespace, as the alert reads it). */

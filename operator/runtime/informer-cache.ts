@@ -79,6 +79,7 @@ export class InformerCache implements CacheReader {
   readonly #metrics: OperatorMetrics;
   readonly #watchTimeoutSeconds: number | undefined;
   readonly #refusedListeners: ((resource: string, namespace: string | undefined) => void)[] = [];
+  readonly #syncedListeners: ((resource: string, namespace: string | undefined) => void)[] = [];
   #started = false;
 
   /** `namespaces` undefined watches all namespaces. */
@@ -123,6 +124,16 @@ export class InformerCache implements CacheReader {
   }
 
   /**
+   * Calls `listener` each time an informer's cache follows the cluster again: its first list, or a watch
+   * connecting after a refusal. The resource and the namespace it lists (undefined: all, or
+   * cluster-scoped): what waited for it can be looked at now. Before start() only.
+   */
+  onSynced(listener: (resource: string, namespace: string | undefined) => void): void {
+    if (this.#started) throw new Error("onSynced registered after start");
+    this.#syncedListeners.push(listener);
+  }
+
+  /**
    * Starts every informer and waits until each has tried its first list. One that could not list
    * (RBAC forbids it in one watched namespace) does not hold the others back: the objects of its
    * namespace whose controller reads that type are not reconciled until it has listed (syncedIn),
@@ -149,6 +160,7 @@ export class InformerCache implements CacheReader {
           ...(cacheTransforms[name] !== undefined ? { transform: cacheTransforms[name] } : {}),
           onRestart: (reason) => this.#metrics.watchRestarts.inc({ resource: name, reason }),
           onRefused: () => this.#refusedListeners.forEach((listener) => listener(name, namespace)),
+          onSynced: () => this.#syncedListeners.forEach((listener) => listener(name, namespace)),
         });
         for (const handler of registration.handlers) informer.on(handler);
         registration.informers.push(informer);

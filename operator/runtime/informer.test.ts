@@ -250,54 +250,59 @@ describe("informer", () => {
     await informer.stop();
   });
 
-  it("stops trusting its cache once its watch is refused after it synced (RBAC narrowed), and lists afresh once allowed", async () => {
+  it("stops trusting its cache once its watch is refused after it synced (RBAC narrowed), and catches up once allowed", async () => {
     const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
-    const listRefused = new KubeApiError(403, 'configmaps is forbidden: cannot list resource "configmaps"');
+    // The second watch (the Role allows it again by then) waits until the test says so.
+    let allow = () => {};
+    const allowed = new Promise<void>((resolve) => (allow = resolve));
     const fake = scripted(
       [
         { items: [object("a", "1")], resourceVersion: "10" },
-        listRefused,
         { items: [], resourceVersion: "12" },
       ],
-      [async () => Promise.reject(forbidden)],
+      [
+        async () => Promise.reject(forbidden),
+        async ({ onConnected }, signal) => {
+          await allowed;
+          onConnected();
+          await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+        },
+      ],
     );
-    // The third list (the Role allows it again) waits until the test says so.
-    let allow = () => {};
-    const allowed = new Promise<void>((resolve) => (allow = resolve));
-    const listWatcher: ListWatcher = {
-      ...fake.listWatcher,
-      list: async (signal) => {
-        if (fake.listCalls() >= 2) await allowed;
-        return fake.listWatcher.list(signal);
-      },
-    };
     const events: [InformerEventType, string][] = [];
     let refusals = 0;
-    const informer = new Informer({
+    /** What the cache held each time it was said to follow the cluster. */
+    const trustedHolding: string[][] = [];
+    const informer: Informer = new Informer({
       name: "configmaps",
-      listWatcher,
+      listWatcher: fake.listWatcher,
       log: silentLogger(),
       backoff: { baseMs: 1, maxMs: 2 },
       onRefused: () => (refusals += 1),
+      onSynced: () => trustedHolding.push(informer.list().map((cached) => cached.metadata?.name ?? "")),
     });
     informer.on((type, changed) => events.push([type, changed.metadata?.name ?? ""]));
     informer.start();
     await informer.waitForSync();
-    // The watch was refused, then the list it tried instead: the cache no longer follows the cluster.
-    await settle(() => informer.failure === listRefused);
+    // The watch was refused: the cache no longer follows the cluster.
+    await settle(() => fake.watchedFrom.length === 2);
     expect(informer.synced).toBe(true);
     expect(informer.syncError).toBeUndefined();
     expect(informer.refused).toBe(true);
+    expect(informer.failure).toBe(forbidden);
     expect(refusals).toBe(1);
-    // Allowed again: a fresh list (not a watch from the old resourceVersion) brings what changed.
+    // Allowed again: the watch from where it was connects, which only says the refusal is over (what
+    // it would replay first is not there yet); a fresh list brings what changed, then a watch from it.
     allow();
-    await settle(() => fake.watchedFrom.length === 2 && informer.failure === undefined);
+    await settle(() => fake.watchedFrom.length === 3 && informer.failure === undefined);
     expect(informer.refused).toBe(false);
-    expect(fake.watchedFrom).toEqual(["10", "12"]);
+    expect(fake.watchedFrom).toEqual(["10", "10", "12"]);
     expect(events).toEqual([
       ["add", "a"],
       ["delete", "a"],
     ]);
+    // Never trusted while it held what it had before the refusal.
+    expect(trustedHolding).toEqual([["a"], []]);
     await informer.stop();
   });
 
@@ -326,13 +331,11 @@ describe("informer", () => {
     await informer.stop();
   });
 
-  it("stays refused while only its watch is refused, though each fresh list succeeds", async () => {
+  it("stays refused while only its watch is refused, watching again from where it was without listing", async () => {
     const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
     const fake = scripted(
       [
         { items: [object("a", "1")], resourceVersion: "10" },
-        { items: [object("a", "1")], resourceVersion: "11" },
-        { items: [object("a", "1")], resourceVersion: "12" },
         { items: [object("a", "1")], resourceVersion: "13" },
       ],
       [
@@ -341,18 +344,19 @@ describe("informer", () => {
         async () => Promise.reject(forbidden),
       ],
     );
-    // The fourth list (the Role allows watching again by then) waits until the test says so.
+    // The fourth watch (the Role allows watching again by then) waits until the test says so.
     let allow = () => {};
     const allowed = new Promise<void>((resolve) => (allow = resolve));
     const listWatcher: ListWatcher = {
       ...fake.listWatcher,
-      list: async (signal) => {
-        if (fake.listCalls() >= 3) await allowed;
-        return fake.listWatcher.list(signal);
+      watch: async (resourceVersion, handlers, signal, timeoutSeconds) => {
+        if (fake.watchedFrom.length >= 3) await allowed;
+        return fake.listWatcher.watch(resourceVersion, handlers, signal, timeoutSeconds);
       },
     };
     let now = 0;
     let refusals = 0;
+    let syncs = 0;
     const informer = new Informer({
       name: "configmaps",
       listWatcher,
@@ -360,31 +364,42 @@ describe("informer", () => {
       backoff: { baseMs: 1, maxMs: 2 },
       now: () => now,
       onRefused: () => (refusals += 1),
+      onSynced: () => (syncs += 1),
     });
     informer.start();
     await informer.waitForSync();
     now = 60_000;
-    // Lists are allowed, watches are not: still refused after the lists that succeeded, and told once.
-    await settle(() => fake.watchedFrom.length === 3 && fake.listCalls() === 3);
+    // Watches are refused: still refused, told once, and no full list every retry (a watch refused is
+    // cheap; a list of every object each 30 s for as long as the refusal lasts is not).
+    await settle(() => fake.watchedFrom.length === 3 && informer.failure === forbidden);
+    expect(fake.listCalls()).toBe(1);
+    expect(fake.watchedFrom).toEqual(["10", "10", "10"]);
     expect(informer.refused).toBe(true);
     expect(informer.failure).toBe(forbidden);
     expect(refusals).toBe(1);
+    // Followed the cluster after its first list; not since.
+    expect(syncs).toBe(1);
     // A list without a watch is not watch activity: /readyz goes on saying the informer is stale.
     expect(informer.lastActivityAgeMs()).toBe(60_000);
     allow();
-    // The fourth watch connects: the cache follows the cluster again.
-    await settle(() => fake.watchedFrom.length === 4 && !informer.refused);
+    // The fourth watch connects: one fresh list, and the watch from it makes the cache follow the
+    // cluster again.
+    await settle(() => fake.watchedFrom.length === 5 && !informer.refused);
+    expect(fake.listCalls()).toBe(2);
+    expect(fake.watchedFrom).toEqual(["10", "10", "10", "10", "13"]);
     expect(informer.failure).toBeUndefined();
     expect(informer.lastActivityAgeMs()).toBe(0);
+    // What waited for it is told it can be looked at now.
+    expect(syncs).toBe(2);
     await informer.stop();
   });
 
-  it("stays refused when the fresh list after a refused watch fails for another reason", async () => {
+  it("stays refused when the fresh list after a refused watch (its resourceVersion expired) fails for another reason", async () => {
     const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
     const busy = new KubeApiError(500, "etcdserver: request timed out");
     const fake = scripted(
       [{ items: [object("a", "1")], resourceVersion: "10" }, busy],
-      [async () => Promise.reject(forbidden)],
+      [async () => Promise.reject(forbidden), async () => Promise.reject(new KubeApiError(410, "Gone"))],
     );
     let refusals = 0;
     const informer = new Informer({

@@ -5,8 +5,9 @@
 // timeout is given up as dead (watch-liveness.ts) and opened again from its resourceVersion. Every
 // restart is reported, and the time of the last successful list, connection or event is exposed for
 // the readiness probe. A list or watch refused for permissions (403: the operator's RBAC was narrowed
-// after it listed) makes the cache `refused`: it no longer follows the cluster, and is listed afresh
-// (not watched on from its old resourceVersion) and watched again once the server allows both.
+// after it listed) makes the cache `refused`: it no longer follows the cluster. It then tries a watch
+// from where it was at each retry (not a list of every object: a refused watch is cheap), and once one
+// connects lists afresh, emitting what changed, and is trusted again when the watch from that connects.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../../plumbing/logger.ts";
 import { hasStatus, isRefused } from "./api-error.ts";
@@ -46,6 +47,11 @@ export interface InformerOptions {
   onRestart?: (reason: RestartReason) => void;
   /** Called when a synced cache stops following the cluster because its list or watch was refused (`refused`). */
   onRefused?: () => void;
+  /**
+   * Called each time the cache starts following the cluster (synced and not `refused`): after its first
+   * list, and when a watch connects after a refusal.
+   */
+  onSynced?: () => void;
   /** Back-off after errors: base doubling up to max (default 200 ms .. 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   /** Reduces each object to what readers need before it is stored (after managedFields are dropped). */
@@ -79,6 +85,8 @@ export class Informer {
   #lastError: unknown;
   /** The 403 that made the cache `refused`, until a watch connects again. */
   #refusal: unknown;
+  /** Refused since it last listed: a watch that connects only says the refusal is over; list first. */
+  #listBeforeTrusting = false;
   #lastActivityMs: number | undefined;
   #loop: Promise<void> | undefined;
 
@@ -200,6 +208,12 @@ export class Informer {
         if (failures > 1) await this.#backOff(failures - 1, signal);
       } catch (error) {
         if (signal.aborted) break;
+        if (error instanceof RefusalOverError) {
+          this.#options.log.info({ informer: this.name }, "watch allowed again; relisting");
+          this.#resourceVersion = "";
+          this.#options.onRestart?.("gone");
+          continue;
+        }
         if (error instanceof WatchStalledError) {
           failures += 1;
           this.#lastError = error;
@@ -224,11 +238,13 @@ export class Informer {
         this.#lastError = error;
         this.#listWasTried();
         if (isRefused(error)) {
-          // What the cache holds may be stale from now on: relist once allowed, emitting what changed.
-          // Refused until a watch connects again, whatever else fails meanwhile (a relist's 500).
+          // What the cache holds may be stale from now on. Refused until a watch connects again,
+          // whatever else fails meanwhile (a relist's 500). Retried as a watch from where the cache
+          // was, not a fresh list at each retry (for as long as only the watch is refused, every
+          // object each 30 s, for nothing); the one that connects makes it list afresh (#watchOnce).
           const wasRefused = this.refused;
           this.#refusal = error;
-          this.#resourceVersion = "";
+          this.#listBeforeTrusting = true;
           if (!wasRefused && this.#synced) this.#options.onRefused?.();
         }
         this.#options.onRestart?.("error");
@@ -249,6 +265,8 @@ export class Informer {
 
   async #relist(signal: AbortSignal): Promise<void> {
     const { items, resourceVersion } = await this.#options.listWatcher.list(signal);
+    const wasTrusted = this.#trusted;
+    this.#listBeforeTrusting = false;
     const seen = new Set<string>();
     for (const object of items) {
       const key = keyToString(keyOf(object));
@@ -269,6 +287,17 @@ export class Informer {
       this.#syncWaiters.splice(0).forEach((resolve) => resolve());
     }
     this.#listWasTried();
+    this.#trustedSince(wasTrusted);
+  }
+
+  /** Whether the cache follows the cluster: listed, and not refused since. */
+  get #trusted(): boolean {
+    return this.#synced && !this.refused;
+  }
+
+  /** Tells onSynced when the cache, not trusted before (`wasTrusted`), is now. */
+  #trustedSince(wasTrusted: boolean): void {
+    if (!wasTrusted && this.#trusted) this.#options.onSynced?.();
   }
 
   #listWasTried(): void {
@@ -302,8 +331,17 @@ export class Informer {
         this.#resourceVersion,
         {
           onConnected: () => {
+            // Connected from a resourceVersion of before the refusal: what the server replays (or its
+            // 410) comes after this, and the cache is not to be trusted meanwhile. Given up, to list
+            // (once the stream is being read, as a watch given up as dead is).
+            if (this.#listBeforeTrusting) {
+              queueMicrotask(() => dead.abort(new RefusalOverError("the refused watch is allowed again")));
+              return;
+            }
+            const wasTrusted = this.#trusted;
             this.#refusal = undefined;
             this.#touch();
+            this.#trustedSince(wasTrusted);
           },
           onEvent: (event) => {
             events += 1;
@@ -417,6 +455,11 @@ function withoutManagedFields(object: KubeObject): KubeObject {
   if (object.metadata?.managedFields === undefined) return object;
   const { managedFields: _managedFields, ...metadata } = object.metadata;
   return { ...object, metadata };
+}
+
+/** A watch connected again after a refusal, given up so that the cache lists afresh first. */
+class RefusalOverError extends Error {
+  override name = "RefusalOverError";
 }
 
 /** A watch given up as dead: it sent nothing for too long, or outlived its server-side timeout. */
