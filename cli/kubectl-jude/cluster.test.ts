@@ -141,7 +141,13 @@ describe("API errors the plugin explains (credentials, cluster scope, connection
   it("asks for a ClusterRole when a list across all namespaces is denied (a Role cannot grant it)", () => {
     const { namespace: _namespace, ...allNamespaces } = call;
     expect(explainApiError(new ApiException(403, "", {}, {}), allNamespaces).message).toBe(
-      "access denied: alice may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that, such as Kubernetes' view role with the chart's userRoles; or name one namespace with -n)",
+      "access denied: alice may not list embeddingmodels.jude.dev in all namespaces at once (-A is one cluster-wide request, which a RoleBinding in some namespaces does not grant: bind a ClusterRole such as Kubernetes' view role with the chart's userRoles with a ClusterRoleBinding, or name one namespace with -n)",
+    );
+  });
+
+  it("says an Events refusal with -A is of the cluster-wide list, not of every namespace (the dashboard's timeline)", () => {
+    expect(accessDenied({ verb: "watch", kind: "Event", user: "alice" })).toBe(
+      "access denied: alice may not watch events in all namespaces at once (-A is one cluster-wide request, which a RoleBinding in some namespaces does not grant: bind a ClusterRole such as Kubernetes' view role or the chart's <release>-view ClusterRole with a ClusterRoleBinding, or name one namespace with -n)",
     );
   });
 

@@ -625,7 +625,9 @@ export interface CallContext {
 export function accessDenied(call: Pick<CallContext, "verb" | "kind" | "namespace" | "user">): string {
   const judePlural = plurals[call.kind];
   const resource = judePlural === undefined ? `${call.kind.toLowerCase()}s` : `${judePlural}.jude.dev`;
-  const where = call.namespace === undefined ? "in any namespace" : `in namespace ${call.namespace}`;
+  // Without a namespace (-A) the request is one cluster-wide list or watch: refused, the user may still
+  // read some namespaces (RoleBindings there), so "in any namespace" would say more than was refused.
+  const where = call.namespace === undefined ? "in all namespaces at once" : `in namespace ${call.namespace}`;
   const role =
     judePlural === undefined
       ? call.kind === "Event"
@@ -634,7 +636,7 @@ export function accessDenied(call: Pick<CallContext, "verb" | "kind" | "namespac
       : `Kubernetes' ${["get", "list", "watch"].includes(call.verb) ? "view" : "edit"} role with the chart's userRoles`;
   return `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${
     call.namespace === undefined
-      ? `only a ClusterRole bound with a ClusterRoleBinding grants that, such as ${role}; or name one namespace with -n`
+      ? `-A is one cluster-wide request, which a RoleBinding in some namespaces does not grant: bind a ClusterRole such as ${role} with a ClusterRoleBinding, or name one namespace with -n`
       : `ask for a Role that grants it, such as ${role}`
   })`;
 }

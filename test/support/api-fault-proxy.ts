@@ -37,6 +37,11 @@ export interface Fault {
    * with Retry-After although the write may have been committed).
    */
   afterForwarding?: boolean;
+  /**
+   * Never answer (`status` is not sent): an API server that takes the request and hangs. The request
+   * is recorded with status 0; closing the proxy ends it.
+   */
+  hang?: boolean;
 }
 
 /** Decides per request: a fault to answer with, or undefined to forward. */
@@ -91,6 +96,13 @@ export async function startApiFaultProxy(kubeconfigPath: string): Promise<ApiFau
     };
     requests.push(record);
     const fault = rule?.({ method: record.method, path: record.path, query: record.query });
+    if (fault?.hang === true) {
+      record.injected = true;
+      incoming.resume();
+      responses.add(outgoing);
+      outgoing.on("close", () => responses.delete(outgoing));
+      return;
+    }
     if (fault !== undefined && fault.afterForwarding !== true) {
       record.status = fault.status;
       record.injected = true;

@@ -1,29 +1,40 @@
-import { describe, expect, it } from "vitest";
-import { ActionPermissions } from "./permissions.ts";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ActionPermissions, recheckPeriodically } from "./permissions.ts";
 
 /**
  * Permissions whose reviews answer from `answers` (by `namespace/name` for a model asked by name, else
  * as its namespace: a Role that names no model grants all or none) and are counted; a clock the test
  * moves.
  */
-function setup(answers: Record<string, boolean | undefined | Error>, allNamespaces = false) {
+function setup(
+  answers: Record<string, boolean | undefined | Error | "hangs">,
+  allNamespaces = false,
+  now?: () => number,
+) {
   const asked: string[] = [];
   let clock = 0;
   const permissions = new ActionPermissions({
     user: "viewer",
     allNamespaces,
     ttlMs: 30_000,
-    now: () => clock,
+    reviewTimeoutMs: 10_000,
+    now: now ?? (() => clock),
     mayPatch: async (namespace, name) => {
       const key = name === undefined ? namespace : `${namespace}/${name}`;
       asked.push(key);
       const answer = key in answers ? answers[key] : answers[namespace];
       if (answer instanceof Error) throw answer;
+      // An API server that never answers the review.
+      if (answer === "hangs") return new Promise<never>(() => {});
       return answer;
     },
   });
   return { permissions, asked, advance: (ms: number) => (clock += ms) };
 }
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 const model = (namespace: string, name = "minilm") => ({ namespace, name });
 const recsDenied =
@@ -128,5 +139,72 @@ describe("ActionPermissions", () => {
     expect(await permissions.refresh([model("recs"), model("team")])).toBe(true);
     expect(permissions.denied("recs", "minilm")).toBe(recsDenied);
     expect(asked.sort()).toEqual(["recs", "recs", "recs/minilm", "team"]);
+  });
+
+  it("gives up on a review that does not answer: the actions stay enabled and the page is told they were not checked", async () => {
+    vi.useFakeTimers();
+    const { permissions, asked } = setup({ recs: "hangs", team: true, slow: "hangs" });
+    const refreshed = permissions.refresh([model("recs"), model("team")]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await refreshed;
+    expect(permissions.denied("recs", "minilm")).toBeUndefined();
+    expect(permissions.unchecked("recs", "minilm")).toBe(
+      "whether viewer may patch embeddingmodels.jude.dev in namespace recs could not be checked (the SelfSubjectAccessReview got no answer within 10 s): the buttons stay enabled and the API server decides",
+    );
+    expect(permissions.unchecked("team", "minilm")).toBeUndefined();
+    // Given up, not pending for ever: answered "not known", asked again once that answer is old.
+    expect(permissions.unknown("recs", "minilm")).toBe(false);
+    await permissions.refresh([model("recs")], true);
+    expect(asked.filter((key) => key === "recs")).toHaveLength(1);
+  });
+
+  it("says the permission could not be checked when the review failed or was refused", async () => {
+    const { permissions } = setup({ failed: new Error("fetch failed"), refused: undefined });
+    await permissions.refresh([model("failed"), model("refused")]);
+    expect(permissions.unchecked("refused", "minilm")).toBe(
+      "whether viewer may patch embeddingmodels.jude.dev in namespace refused could not be checked (the SelfSubjectAccessReview was refused or failed): the buttons stay enabled and the API server decides",
+    );
+    expect(permissions.unchecked("failed", "minilm")).toMatch(/namespace failed could not be checked/);
+  });
+
+  it("a hung review holds no slot: the other namespaces are still asked", async () => {
+    vi.useFakeTimers();
+    const answers: Record<string, boolean | "hangs"> = {};
+    for (let index = 0; index < 8; index++) answers[`team-${index}`] = index < 4 ? "hangs" : false;
+    const { permissions } = setup(answers);
+    const refreshed = permissions.refresh(Array.from({ length: 8 }, (_, index) => model(`team-${index}`)));
+    await vi.advanceTimersByTimeAsync(20_000);
+    await refreshed;
+    expect(permissions.denied("team-7", "minilm")).toBe(recsDenied.replace("recs", "team-7"));
+  });
+});
+
+describe("recheckPeriodically", () => {
+  it("shows a permission granted while a page is open within one period, without a page load", async () => {
+    vi.useFakeTimers();
+    const answers: Record<string, boolean> = { "": false, recs: false };
+    const { permissions, asked } = setup(answers, true, () => Date.now());
+    await permissions.refresh([model("recs")]);
+    expect(permissions.denied("recs", "minilm")).toBe(recsDenied);
+    let changes = 0;
+    let pageOpen = true;
+    const stop = recheckPeriodically({
+      permissions,
+      models: () => [model("recs")],
+      wanted: () => pageOpen,
+      changed: () => changes++,
+      everyMs: 30_000,
+    });
+    answers[""] = true;
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(permissions.denied("recs", "minilm")).toBeUndefined();
+    expect(changes).toBe(1);
+    // With -A, the cluster-wide question comes first: allowed everywhere is one question per period.
+    expect(asked).toEqual(["", "recs", "recs/minilm", ""]);
+    // No page open: nothing is asked.
+    pageOpen = false;
+    await vi.advanceTimersByTimeAsync(90_000);
+    expect(asked).toHaveLength(4);
+    stop();
   });
 });

@@ -2,8 +2,10 @@
 // of the EmbeddingModel), asked with SelfSubjectAccessReviews and kept for a short while: the page then
 // shows a viewer disabled buttons that name the missing permission and the role that grants it, instead
 // of buttons that fail with 403 on click. Only a hint for the page: the API server still decides every
-// action. A question that cannot be answered (the review itself refused, or failed) leaves the buttons
-// enabled, as before.
+// action. A question that cannot be answered (the review itself refused, or failed, or unanswered
+// after `reviewTimeoutMs`: an API server that hangs) leaves the buttons enabled — the API server still
+// enforces — and the page says the permission could not be checked (`unchecked`); a hung review is
+// given up, so it neither holds a slot nor leaves the page waiting, and the next refresh asks again.
 //
 // Asked once per namespace (any model); only where that is "no" is each model of it asked by name: a
 // Role may grant the patch of some models only (RBAC `resourceNames`), which a review without a name
@@ -26,6 +28,8 @@ export interface PermissionsOptions {
   concurrency?: number;
   /** How long an answer is kept before a page load asks again (default 30 s). */
   ttlMs?: number;
+  /** How long a review may take before it counts as not answered (default 10 s). */
+  reviewTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -39,7 +43,10 @@ export interface ModelRef {
 export class ActionPermissions {
   readonly #options: PermissionsOptions;
   /** By namespace, or by `namespace/name` for a model asked by name. */
-  readonly #answers = new Map<string, { allowed: boolean | undefined; atMs: number }>();
+  readonly #answers = new Map<
+    string,
+    { allowed: boolean | undefined; atMs: number; why?: "timed out" | "failed" }
+  >();
   readonly #asking = new Map<string, Promise<void>>();
   readonly #now: () => number;
   #running = 0;
@@ -52,49 +59,73 @@ export class ActionPermissions {
 
   /**
    * Asks again about `models` where the answer is missing or older than the TTL (`onlyMissing`: only
-   * those never asked); resolves once answered, true when whether some model's actions are denied
-   * changed.
+   * those never asked; `maxAgeMs`: instead of the TTL); resolves once answered, true when whether some
+   * model's actions are denied, or could not be checked, changed.
    */
-  async refresh(models: Iterable<ModelRef>, onlyMissing = false): Promise<boolean> {
+  async refresh(models: Iterable<ModelRef>, onlyMissing = false, maxAgeMs?: number): Promise<boolean> {
+    const stale = (key: string) => this.#stale(key, onlyMissing, maxAgeMs);
     const list = [...models];
-    const before = list.map((model) => this.denied(model.namespace, model.name));
+    const shown = (model: ModelRef) =>
+      `${this.denied(model.namespace, model.name)}|${this.unchecked(model.namespace, model.name)}`;
+    const before = list.map(shown);
     const byNamespace = new Map<string, string[]>();
     for (const { namespace, name } of list)
       byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), name]);
     // Allowed in every namespace: nothing more to ask.
-    if (this.#options.allNamespaces === true && this.#stale("", onlyMissing)) await this.#ask("");
-    if (this.#everywhere())
-      return list.some((model, index) => this.denied(model.namespace, model.name) !== before[index]);
+    if (this.#options.allNamespaces === true && stale("")) await this.#ask("");
+    if (this.#everywhere()) return list.some((model, index) => shown(model) !== before[index]);
     await Promise.all(
       [...byNamespace].map(async ([namespace, names]) => {
-        if (this.#stale(namespace, onlyMissing)) await this.#ask(namespace);
+        if (stale(namespace)) await this.#ask(namespace);
         // Some models of it may still be changeable (a Role naming them): each is asked by name.
         if (this.#answers.get(namespace)?.allowed !== false) return;
         await Promise.all(
           [...new Set(names)]
-            .filter((name) => this.#stale(`${namespace}/${name}`, onlyMissing))
+            .filter((name) => stale(`${namespace}/${name}`))
             .map((name) => this.#ask(namespace, name)),
         );
       }),
     );
-    return list.some((model, index) => this.denied(model.namespace, model.name) !== before[index]);
+    return list.some((model, index) => shown(model) !== before[index]);
   }
 
-  #stale(key: string, onlyMissing: boolean): boolean {
+  #stale(key: string, onlyMissing: boolean, maxAgeMs = this.#options.ttlMs ?? 30_000): boolean {
     const answer = this.#answers.get(key);
-    return (
-      answer === undefined || (!onlyMissing && this.#now() - answer.atMs >= (this.#options.ttlMs ?? 30_000))
-    );
+    return answer === undefined || (!onlyMissing && this.#now() - answer.atMs >= maxAgeMs);
+  }
+
+  /** The review's answer; undefined with why when it failed or did not answer in time (given up). */
+  async #review(
+    namespace: string,
+    name: string | undefined,
+  ): Promise<{ allowed: boolean | undefined; why?: "timed out" | "failed" }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timed out">((resolve) => {
+      timer = setTimeout(() => resolve("timed out"), this.#reviewTimeoutMs());
+      timer.unref?.();
+    });
+    try {
+      const allowed = await Promise.race([this.#options.mayPatch(namespace, name), timedOut]);
+      if (allowed === "timed out") return { allowed: undefined, why: "timed out" };
+      return allowed === undefined ? { allowed, why: "failed" } : { allowed };
+    } catch {
+      return { allowed: undefined, why: "failed" };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #reviewTimeoutMs(): number {
+    return this.#options.reviewTimeoutMs ?? 10_000;
   }
 
   #ask(namespace: string, name?: string): Promise<void> {
     const key = name === undefined ? namespace : `${namespace}/${name}`;
     let asking = this.#asking.get(key);
     if (asking === undefined) {
-      asking = this.#slot(() => this.#options.mayPatch(namespace, name))
-        .catch(() => undefined)
-        .then((allowed) => {
-          this.#answers.set(key, { allowed, atMs: this.#now() });
+      asking = this.#slot(() => this.#review(namespace, name))
+        .then((answer) => {
+          this.#answers.set(key, { ...answer, atMs: this.#now() });
         })
         .finally(() => this.#asking.delete(key));
       this.#asking.set(key, asking);
@@ -132,6 +163,24 @@ export class ActionPermissions {
   }
 
   /**
+   * Why whether the user may change the model could not be checked (its review failed, was refused or
+   * got no answer in time), while it is not known to be allowed or denied: the page keeps the buttons
+   * enabled and shows this; undefined when the answer is known (or not asked yet).
+   */
+  unchecked(namespace: string, name: string): string | undefined {
+    if (this.#everywhere() || this.denied(namespace, name) !== undefined) return undefined;
+    const namespaceAnswer = this.#answers.get(namespace);
+    const answer =
+      namespaceAnswer?.allowed === false ? this.#answers.get(`${namespace}/${name}`) : namespaceAnswer;
+    if (answer === undefined || answer.allowed !== undefined) return undefined;
+    const why =
+      answer.why === "timed out"
+        ? `got no answer within ${Math.round(this.#reviewTimeoutMs() / 1000)} s`
+        : "was refused or failed";
+    return `whether ${this.#options.user} may patch embeddingmodels.jude.dev in namespace ${namespace} could not be checked (the SelfSubjectAccessReview ${why}): the buttons stay enabled and the API server decides`;
+  }
+
+  /**
    * Drops what is known about `namespace` (and about all namespaces at once): the API server refused an
    * action there, so the next refresh asks again whatever the answers' age.
    */
@@ -149,4 +198,40 @@ export class ActionPermissions {
     if (never(namespace)) return true;
     return this.#answers.get(namespace)?.allowed === false && never(`${namespace}/${name}`);
   }
+}
+
+export interface RecheckOptions {
+  permissions: ActionPermissions;
+  /** The models the page shows now. */
+  models: () => ModelRef[];
+  /** Whether a page is open (nothing is asked for no one). */
+  wanted: () => boolean;
+  /** Called when whether some model's actions are denied changed (the page is then pushed). */
+  changed: () => void;
+  /** Period (default 30 s, the answers' TTL). */
+  everyMs?: number;
+}
+
+/**
+ * Asks again every `everyMs` while a page is open, so that a permission granted (or revoked) while the
+ * page is open shows within one period (plus the reviews' time), without a page load. Each round is
+ * the same batched refresh as a page load (with `-A` the cluster-wide question first: a user allowed
+ * everywhere is one review a period); an answer younger than half a period (a page load just asked) is
+ * not asked again. Returns the function that stops it.
+ */
+export function recheckPeriodically(options: RecheckOptions): () => void {
+  const everyMs = options.everyMs ?? 30_000;
+  let running = false;
+  const timer = setInterval(() => {
+    if (running || !options.wanted()) return;
+    running = true;
+    void options.permissions
+      .refresh(options.models(), false, everyMs / 2)
+      .then((changed) => {
+        if (changed) options.changed();
+      })
+      .finally(() => (running = false));
+  }, everyMs);
+  timer.unref?.();
+  return () => clearInterval(timer);
 }

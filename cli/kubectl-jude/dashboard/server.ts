@@ -129,7 +129,7 @@ export async function startDashboardServer(options: DashboardServerOptions): Pro
     push(options.hub.state());
     // A page was (re)loaded: whether its buttons can work is asked again once the answer is old.
     options.hub.refreshPermissions();
-    const unsubscribe = options.hub.subscribe(push);
+    const unsubscribe = options.hub.subscribe(push, true);
     streams.add(response);
     request.once("close", () => {
       unsubscribe();

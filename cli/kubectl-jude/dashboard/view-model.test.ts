@@ -252,6 +252,18 @@ describe("dashboardView", () => {
     });
   });
 
+  it("keeps the actions enabled but says so where whether the user may change the model could not be checked", () => {
+    const note =
+      "whether viewer may patch embeddingmodels.jude.dev in namespace recs could not be checked (…)";
+    const [model] = dashboardView(objects(), { now, actionsUnchecked: () => note }).models;
+    expect(model!.actions.approve).toEqual({
+      version: "minilm-v2",
+      summary: "approved cutover of minilm to minilm-v2",
+    });
+    expect(model!.permissionNote).toBe(note);
+    expect(dashboardView(objects(), { now }).models[0]).not.toHaveProperty("permissionNote");
+  });
+
   it("says why the timelines hold no Events when they cannot be read", () => {
     const problem = "access denied: viewer may not list events in namespace recs (…)";
     expect(dashboardView(objects(), { now, eventsProblem: problem }).eventsProblem).toBe(problem);

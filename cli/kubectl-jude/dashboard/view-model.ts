@@ -81,6 +81,11 @@ export interface DashboardModel extends Omit<ModelView, "gates" | "pipelines" | 
   bootstraps: DashboardBootstrap[];
   timeline: Array<TimelineEntry & { verdict: ConditionView["verdict"] }>;
   actions: { approve: ActionView; rollback: ActionView };
+  /**
+   * Why whether the user may change this model could not be checked (the SelfSubjectAccessReview
+   * failed, was refused or got no answer in time): the actions stay enabled and the page says so.
+   */
+  permissionNote?: string;
 }
 
 export interface DashboardState {
@@ -250,6 +255,8 @@ export function dashboardView(
      * not known: the actions are then refused with it, before any click.
      */
     actionsDenied?: (namespace: string, name: string) => string | undefined;
+    /** Why whether the user may change a model could not be checked; undefined when it was. */
+    actionsUnchecked?: (namespace: string, name: string) => string | undefined;
   },
 ): DashboardState {
   const throughput = options.throughput ?? (() => undefined);
@@ -274,6 +281,8 @@ export function dashboardView(
       .map((owned) => owned.record);
     // A user who may not change the models here gets both actions refused with why, before any click.
     const denied = options.actionsDenied?.(view.namespace, view.name);
+    const permissionNote =
+      denied === undefined ? options.actionsUnchecked?.(view.namespace, view.name) : undefined;
     const { gates: _gates, pipelines: _pipelines, bootstraps, ...rest } = view;
     return {
       ...rest,
@@ -326,6 +335,7 @@ export function dashboardView(
               approve: actionView(model, "approve", records, undefined),
               rollback: actionView(model, "rollback", records, options.versionRecordsProblem),
             },
+      ...(permissionNote !== undefined && { permissionNote }),
     };
   });
   models.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));

@@ -15,7 +15,7 @@ import type { Logger } from "../../../plumbing/logger.ts";
 import { hasStatus } from "../../../operator/runtime/api-error.ts";
 import { accessDenied } from "../cluster.ts";
 import { ApiHealth, trackedListWatcher } from "./api-health.ts";
-import type { ActionPermissions, ModelRef } from "./permissions.ts";
+import { recheckPeriodically, type ActionPermissions, type ModelRef } from "./permissions.ts";
 import { ThroughputTracker } from "./throughput.ts";
 import type { KubeEvent } from "./timeline.ts";
 import { dashboardView, throughputKey, type DashboardState, type OwnedVersionRecord } from "./view-model.ts";
@@ -39,6 +39,8 @@ export interface WatchHubOptions {
   user?: string;
   /** Whether the user may change the models of a namespace: else the page disables the actions. */
   permissions?: ActionPermissions;
+  /** How often the permissions are asked again while a page is open (default 30 s). */
+  permissionsRecheckMs?: number;
 }
 
 /** Keeps the page state current from watches and tells listeners when it changed. */
@@ -59,6 +61,9 @@ export class WatchHub {
   #state: DashboardState | undefined;
   #pending: NodeJS.Timeout | undefined;
   #rateCheck: NodeJS.Timeout | undefined;
+  #stopRecheck: (() => void) | undefined;
+  /** Open pages (event streams). */
+  #pages = 0;
   /** The throughput figures of the last computed state, to tell when the clock changed them. */
   readonly #shownRates = new Map<string, number | undefined>();
 
@@ -151,6 +156,17 @@ export class WatchHub {
         });
     }
     this.#state = this.#compute();
+    // A right granted (or revoked) while a page is open shows within a period, without a reload.
+    if (this.#options.permissions !== undefined)
+      this.#stopRecheck = recheckPeriodically({
+        permissions: this.#options.permissions,
+        models: () => this.#models(),
+        wanted: () => this.#pages > 0,
+        changed: () => this.#schedule(),
+        ...(this.#options.permissionsRecheckMs !== undefined && {
+          everyMs: this.#options.permissionsRecheckMs,
+        }),
+      });
     this.#rateCheck = setInterval(() => this.#checkRates(), this.#options.rateCheckMs ?? 5_000);
     this.#rateCheck.unref();
   }
@@ -190,15 +206,26 @@ export class WatchHub {
     });
   }
 
-  /** Subscribes to state changes; returns the unsubscribe function. */
-  subscribe(listener: StateListener): () => void {
+  /**
+   * Subscribes to state changes (`page`: an open page's stream, while which the permissions are asked
+   * again periodically); returns the unsubscribe function.
+   */
+  subscribe(listener: StateListener, page = false): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    if (page) this.#pages++;
+    let subscribed = true;
+    return () => {
+      if (!subscribed) return;
+      subscribed = false;
+      this.#listeners.delete(listener);
+      if (page) this.#pages--;
+    };
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.#pending);
     clearInterval(this.#rateCheck);
+    this.#stopRecheck?.();
     await Promise.all(Object.values(this.#informers).map((each) => each.stop()));
   }
 
@@ -260,6 +287,7 @@ export class WatchHub {
         ...(eventsProblem !== undefined && { eventsProblem }),
         ...(permissions !== undefined && {
           actionsDenied: (namespace: string, name: string) => permissions.denied(namespace, name),
+          actionsUnchecked: (namespace: string, name: string) => permissions.unchecked(namespace, name),
         }),
         now: new Date(now),
         throughput: (key) => {

@@ -33,6 +33,7 @@ const folder = mkdtempSync(join(tmpdir(), "dashboard-permissions-"));
 let kubeconfig = "";
 let listsEvents = "";
 let revoked = "";
+let granted = "";
 const dashboards: ChildProcess[] = [];
 
 interface ShownState {
@@ -64,6 +65,12 @@ beforeAll(async () => {
   ]);
   revoked = await serviceAccountKubeconfig(folder, namespace, "revoked", { role: "changes-models" });
   listsEvents = await serviceAccountKubeconfig(folder, namespace, "lists-events", { role: "lists-events" });
+  // A Role that reads the models but may not change them; the test grants the patch while the page is open.
+  await createRole(namespace, "reads-models", [
+    judeKindsRule(["get", "list", "watch"]),
+    { apiGroups: [""], resources: ["events", "configmaps"], verbs: ["get", "list", "watch"] },
+  ]);
+  granted = await serviceAccountKubeconfig(folder, namespace, "granted", { role: "reads-models" });
 }, 120_000);
 
 afterAll(async () => {
@@ -147,4 +154,45 @@ describe("the dashboard of a user whose right to change the models is revoked wh
       `access denied: revoked may not patch embeddingmodels.jude.dev in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' edit role with the chart's userRoles)`,
     );
   });
+});
+
+describe("the dashboard of a user granted the right to change the models while the page is open", () => {
+  it("enables the buttons without a reload", async () => {
+    const { plugin, url } = await startDashboard(namespace, granted);
+    dashboards.push(plugin);
+    // One open page: its event stream, never reloaded.
+    const page = new AbortController();
+    const stream = await fetch(`${url}api/stream`, { signal: page.signal });
+    expect(stream.status).toBe(200);
+    try {
+      const other = async () =>
+        (await shownState<ShownState>(url)).models.find((model) => model.name === "other");
+      await waitFor(
+        "the page disables approve on other",
+        async () => (await other())?.actions.approve.refused !== undefined,
+        { timeoutMs: 30_000, intervalMs: 250 },
+      );
+      await kubectl([
+        "create",
+        "rolebinding",
+        "-n",
+        namespace,
+        "granted-changes-models",
+        "--role=changes-models",
+        `--serviceaccount=${namespace}:granted`,
+      ]);
+      // The page re-asks every 30 s while it is open: the grant shows without a page load.
+      await waitFor(
+        "the page offers approve on other",
+        async () => (await other())?.actions.approve.version !== undefined,
+        { timeoutMs: 75_000, intervalMs: 500 },
+      );
+      expect((await other())!.actions.approve).toEqual({
+        version: "minilm-v2",
+        summary: "approved cutover of other to minilm-v2",
+      });
+    } finally {
+      page.abort();
+    }
+  }, 120_000);
 });

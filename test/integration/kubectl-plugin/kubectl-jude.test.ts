@@ -382,7 +382,7 @@ describe("kubectl jude on the testbed", () => {
     expect(deniedEverywhere).toMatchObject({
       code: 1,
       stderr:
-        "kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in any namespace (only a ClusterRole bound with a ClusterRoleBinding grants that, such as Kubernetes' view role with the chart's userRoles; or name one namespace with -n)\n",
+        "kubectl jude: access denied: nobody may not list embeddingmodels.jude.dev in all namespaces at once (-A is one cluster-wide request, which a RoleBinding in some namespaces does not grant: bind a ClusterRole such as Kubernetes' view role with the chart's userRoles with a ClusterRoleBinding, or name one namespace with -n)\n",
     });
     // A token the API server does not accept (401) is a credentials problem, not a missing Role.
     const expired = join(mkdtempSync(join(tmpdir(), "kubectl-jude-")), "config");

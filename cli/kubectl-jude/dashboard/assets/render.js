@@ -249,7 +249,13 @@ function actionButton(model, kind, label, onAction) {
       class: kind === "approve" ? undefined : "secondary",
       "data-action": kind,
       disabled: "refused" in action,
-      title: "refused" in action ? action.refused : action.summary,
+      // Enabled, but whether the user may do it could not be checked: the tooltip says so.
+      title:
+        "refused" in action
+          ? action.refused
+          : model.permissionNote === undefined
+            ? action.summary
+            : `${action.summary}. Note: ${model.permissionNote}`,
     },
     "refused" in action
       ? label
@@ -283,6 +289,13 @@ export function renderModel(model, onAction, eventsProblem) {
         { class: "actions" },
         actionButton(model, "approve", "Approve", onAction),
         actionButton(model, "rollback", "Roll back", onAction),
+        model.permissionNote === undefined
+          ? undefined
+          : h(
+              "span",
+              { class: "permission-note", "data-field": "permission-note", title: model.permissionNote },
+              "permission not checked",
+            ),
       ),
     ),
     model.message ? h("p", { class: "message" }, model.message) : undefined,

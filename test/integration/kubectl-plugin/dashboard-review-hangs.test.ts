@@ -1,0 +1,84 @@
+/**
+ * The dashboard when the API server takes its SelfSubjectAccessReviews and never answers them (an API
+ * server under load; a proxy in front of the testbed's holds them): whether the user may change the
+ * models cannot be told, so the buttons stay enabled — the API server still decides every action —
+ * and the page says, once the review is given up, that the permission could not be checked, instead
+ * of looking checked.
+ */
+import type { ChildProcess } from "node:child_process";
+import { chromium, type Browser } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startApiFaultProxy, type ApiFaultProxy } from "../../support/api-fault-proxy.ts";
+import { requireEnv } from "../../support/env.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { namespaceWithPromotingModel, shownState, startDashboard } from "./dashboard-process.ts";
+
+const namespace = `dashboard-review-hangs-${process.pid}`;
+let proxy: ApiFaultProxy;
+let plugin: ChildProcess | undefined;
+let browser: Browser | undefined;
+let url: string;
+
+interface ShownState {
+  models: {
+    name: string;
+    permissionNote?: string;
+    actions: Record<"approve" | "rollback", { refused?: string; version?: string }>;
+  }[];
+}
+
+beforeAll(async () => {
+  await namespaceWithPromotingModel(namespace);
+  proxy = await startApiFaultProxy(requireEnv("KUBECONFIG"));
+  proxy.setRule(({ method, path }) =>
+    method === "POST" && path.endsWith("/selfsubjectaccessreviews") ? { status: 0, hang: true } : undefined,
+  );
+  ({ plugin, url } = await startDashboard(namespace, proxy.kubeconfigPath));
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  plugin?.kill("SIGTERM");
+  await proxy?.close();
+  await kubectl(["delete", "namespace", namespace, "--wait=false"]);
+});
+
+it("keeps the buttons enabled and says the permission could not be checked", async () => {
+  const minilm = async () =>
+    (await shownState<ShownState>(url)).models.find((model) => model.name === "minilm");
+  await waitFor(
+    "the page says the permission was not checked",
+    async () => (await minilm())?.permissionNote !== undefined,
+    {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+    },
+  );
+  const shown = (await minilm())!;
+  expect(shown.permissionNote).toBe(
+    `whether proxy may patch embeddingmodels.jude.dev in namespace ${namespace} could not be checked (the SelfSubjectAccessReview got no answer within 10 s): the buttons stay enabled and the API server decides`,
+  );
+  expect(shown.actions.approve).toEqual({
+    version: "minilm-v2",
+    summary: "approved cutover of minilm to minilm-v2",
+  });
+  expect(proxy.requests.some((request) => request.path.endsWith("/selfsubjectaccessreviews"))).toBe(true);
+  // In the browser: the button enabled, the note beside it and in its tooltip.
+  browser = await chromium.launch({ executablePath: requireEnv("JUDE_CHROMIUM"), args: ["--no-sandbox"] });
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  await page.goto(url);
+  const card = page.locator(`[data-model="${namespace}/minilm"]`);
+  const note = card.locator("[data-field=permission-note]");
+  await note.waitFor({ timeout: 10_000 });
+  expect(await note.textContent()).toBe("permission not checked");
+  expect(await note.getAttribute("title")).toBe(shown.permissionNote);
+  const approve = card.locator("button[data-action=approve]");
+  expect(await approve.isDisabled()).toBe(false);
+  expect(await approve.getAttribute("title")).toBe(
+    `approved cutover of minilm to minilm-v2. Note: ${shown.permissionNote}`,
+  );
+  expect(pageErrors).toEqual([]);
+}, 90_000);
