@@ -1350,6 +1350,81 @@ describe("a store rewound below the epoch the operator wrote", () => {
     });
   });
 
+  // v1 -> v2, rolled back to v1 (epoch 3), then Redis restarts from a snapshot taken after v1's first
+  // flip (epoch 1): the pointer names v1, the version readers use, so nothing looks lost, yet every
+  // vector v1's workers wrote after the snapshot is gone and their changelog offsets were committed.
+  it("tells a rewind to a pointer on the version readers use as lost writes, and writes the pointer again", () => {
+    const flippedAtMs = Date.parse(ago(9000));
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v1", { v1: "complete" }, { epoch: 1, flippedAtMs }),
+        statusActive: "v1",
+        statusStoreEpoch: 3,
+        records: [
+          record("v1", {
+            promotionStartTime: ago(9500),
+            activatedTime: ago(5000),
+            workers: true,
+            store: "jobs-store",
+          }),
+        ],
+        serving: { v1: ready },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+    // Before: no switch, no Event: the restored pointer on v1 at epoch 1 was left below epoch 3.
+    expect(decision.switchPointer).toMatchObject({
+      kind: "rollback",
+      expectedCurrent: "v1",
+      target: "v1",
+      minEpoch: now.getTime(),
+      restores: true,
+      rewound: { lost: "v1", current: "v1", epoch: 1, recorded: 3, flippedAtMs },
+    });
+    // Readers keep a complete version (no critical gauge; Ready stays True).
+    expect(decision.storeDataLost).toBeUndefined();
+    expect(decision.verdict.state).toBe("Ready");
+    const events = promotionEvents(
+      { activeVersion: "v1", storeEpoch: 3 } as Parameters<typeof promotionEvents>[0],
+      decision,
+    );
+    const since = new Date(flippedAtMs).toISOString();
+    expect(events.map((event) => event.reason)).not.toContain("RolledBack");
+    expect(events).toContainEqual({
+      warning: true,
+      reason: "StoreDataLost",
+      message: expect.stringContaining(
+        `the store was rewound to a snapshot taken after ${since} (its pointer named version v1, the active one, at epoch 1, below epoch 3, the highest the operator wrote): what was written to version v1 since then is missing`,
+      ),
+    });
+    expect(events.find((event) => event.reason === "StoreDataLost")?.message).toContain(
+      `"scope":{"eventTimeFrom":"${since}"}`,
+    );
+  });
+
+  // The same pointer moved there by hand (the flip script, below the recorded epoch) is followed: its
+  // flip time is when v1 went live, so nothing was rewound.
+  it("is no rewind when the pointer on the readers' version was flipped there at its activation", () => {
+    const flippedAtMs = Date.parse(ago(5000));
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v1", { v1: "complete" }, { epoch: 2, flippedAtMs }),
+        statusActive: "v1",
+        statusStoreEpoch: 3,
+        records: [record("v1", { activatedTime: ago(5000), workers: true, store: "jobs-store" })],
+        serving: { v1: ready },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(decision.switchPointer).toBeUndefined();
+  });
+
   // A pointer below the recorded epoch that is no restore: a hand move in a store whose epoch lagged
   // status.storeEpoch (restored earlier on the very version readers use, or moved back to from
   // another store). Its flip time is after readers moved to v1, so it is a move, not lost data.
