@@ -293,7 +293,59 @@ describe("whether the user may change a kind (SelfSubjectAccessReview)", () => {
       },
     );
   });
+
+  it("closes the review's HTTP request when the caller aborts it (an API server that never answers)", async () => {
+    // Was: mayI took no signal, so a dashboard that gave up on a hung review left its request open,
+    // one more per namespace every round for as long as the API server hung.
+    const open = new Set<IncomingMessage>();
+    let asked = 0;
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/authorization.k8s.io/v1")
+          return json(200, {
+            kind: "APIResourceList",
+            groupVersion: "authorization.k8s.io/v1",
+            resources: [
+              {
+                name: "selfsubjectaccessreviews",
+                kind: "SelfSubjectAccessReview",
+                namespaced: false,
+                verbs: ["create"],
+              },
+            ],
+          });
+        if (request.method === "POST") {
+          // Taken and never answered.
+          asked++;
+          open.add(request);
+          request.socket.once("close", () => open.delete(request));
+          request.resume();
+          return;
+        }
+        json(404, { kind: "Status", code: 404 });
+      },
+      async (cluster) => {
+        for (let round = 0; round < 3; round++) {
+          const controller = new AbortController();
+          const answer = cluster.mayI("patch", "EmbeddingModel", "recs", undefined, controller.signal);
+          await waitUntil(() => open.size === 1);
+          controller.abort();
+          expect(await answer).toBeUndefined();
+          await waitUntil(() => open.size === 0);
+        }
+        expect(asked).toBe(3);
+        const aborted = AbortSignal.abort();
+        expect(await cluster.mayI("patch", "EmbeddingModel", "recs", undefined, aborted)).toBeUndefined();
+        expect(asked).toBe(3);
+      },
+    );
+  });
 });
+
+/** Resolves once `done` holds (checked every 10 ms). */
+async function waitUntil(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
 
 describe("a kubeconfig token-file", () => {
   it("is read again for every request, as kubectl reads a rotated token", async () => {

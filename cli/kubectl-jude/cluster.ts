@@ -1,5 +1,6 @@
 // The plugin's view of the cluster: the user's kubeconfig, the three JUDE kinds read and patched, and
 // API errors turned into messages that say what to do (CRDs missing, access denied, not found).
+import { AsyncLocalStorage } from "node:async_hooks";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from "node:path";
@@ -120,6 +121,11 @@ export class Cluster {
   private readonly api: KubernetesObjectApi;
   readonly config: KubeConfig;
   readonly #maxRetryDelayMs: number;
+  /**
+   * The caller's abort signal of the call running (mayI's): the client library takes no signal per
+   * call, so its request middleware reads it from here and aborts the HTTP request with it.
+   */
+  readonly #callSignal = new AsyncLocalStorage<AbortSignal>();
 
   constructor(options: ClusterOptions) {
     this.config = loadKubeConfig(options);
@@ -133,11 +139,16 @@ export class Cluster {
         promiseMiddleware: [
           {
             pre: async (context) => {
+              const signals: AbortSignal[] = [];
               if (timeoutMs > 0) {
                 const controller = new AbortController();
                 setTimeout(() => controller.abort(new RequestTimeout(timeoutMs)), timeoutMs).unref();
-                context.setSignal(controller.signal);
+                signals.push(controller.signal);
               }
+              const callSignal = this.#callSignal.getStore();
+              if (callSignal !== undefined) signals.push(callSignal);
+              if (signals.length > 0)
+                context.setSignal(signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
               return context;
             },
             post: async (response) => response,
@@ -298,11 +309,20 @@ export class Cluster {
    * Whether the user may `verb` the JUDE `kind` in `namespace` (any object of it, or the one named
    * `name`: a Role may name the objects it grants), asked with a SelfSubjectAccessReview;
    * undefined when that cannot be told (the review itself refused or failed): the caller then
-   * proceeds and the API server decides, as without the question.
+   * proceeds and the API server decides, as without the question. `signal` aborts it: its HTTP
+   * request is closed (a caller that gives up on a hung API server leaves no request open) and the
+   * answer is undefined.
    */
-  async mayI(verb: string, kind: string, namespace: string, name?: string): Promise<boolean | undefined> {
+  async mayI(
+    verb: string,
+    kind: string,
+    namespace: string,
+    name?: string,
+    signal?: AbortSignal,
+  ): Promise<boolean | undefined> {
+    if (signal?.aborted === true) return undefined;
     try {
-      const review = (await this.#retrying(() =>
+      const ask = () =>
         this.api.create({
           apiVersion: "authorization.k8s.io/v1",
           kind: "SelfSubjectAccessReview",
@@ -316,8 +336,12 @@ export class Cluster {
               ...(name !== undefined && { name }),
             },
           },
-        } as never),
-      )) as { status?: { allowed?: boolean; evaluationError?: string } };
+        } as never);
+      const review = (await (signal === undefined
+        ? this.#retrying(ask)
+        : this.#callSignal.run(signal, () => this.#retrying(ask, signal)))) as {
+        status?: { allowed?: boolean; evaluationError?: string };
+      };
       if (review.status?.allowed === true) return true;
       // Not allowed because a rule could not be evaluated (an authorizer failed) is not a "no".
       return review.status?.evaluationError ? undefined : false;
@@ -340,14 +364,14 @@ export class Cluster {
    * Retry-After), as kubectl does: a freshly installed CRD, or a restarted API server, answers 429
    * while its watch cache fills. At most `retryAttempts` tries, each wait capped.
    */
-  async #retrying<T>(call: () => Promise<T>): Promise<T> {
+  async #retrying<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await call();
       } catch (error) {
         const delayMs = retryDelayMs(error);
-        if (delayMs === undefined || attempt >= retryAttempts) throw error;
-        await sleep(Math.min(delayMs, this.#maxRetryDelayMs));
+        if (delayMs === undefined || attempt >= retryAttempts || signal?.aborted === true) throw error;
+        await sleep(Math.min(delayMs, this.#maxRetryDelayMs), undefined, signal && { signal });
       }
     }
   }

@@ -22,6 +22,8 @@ export interface ProxiedRequest {
   status: number;
   /** True when the proxy answered itself. */
   injected: boolean;
+  /** A request the proxy hangs (`hang`): true once the client closed it (gave up and aborted it). */
+  closedByClient?: boolean;
 }
 
 /** The proxy's own answer to a request. */
@@ -98,9 +100,14 @@ export async function startApiFaultProxy(kubeconfigPath: string): Promise<ApiFau
     const fault = rule?.({ method: record.method, path: record.path, query: record.query });
     if (fault?.hang === true) {
       record.injected = true;
+      record.closedByClient = false;
       incoming.resume();
       responses.add(outgoing);
-      outgoing.on("close", () => responses.delete(outgoing));
+      outgoing.on("close", () => {
+        // Not the proxy's close(), which ends the hung requests itself.
+        if (responses.has(outgoing)) record.closedByClient = true;
+        responses.delete(outgoing);
+      });
       return;
     }
     if (fault !== undefined && fault.afterForwarding !== true) {
@@ -164,7 +171,10 @@ export async function startApiFaultProxy(kubeconfigPath: string): Promise<ApiFau
       rule = next;
     },
     close: async () => {
-      for (const response of responses) response.destroy();
+      for (const response of [...responses]) {
+        responses.delete(response);
+        response.destroy();
+      }
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       agent.destroy();

@@ -33,7 +33,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     permissions: new ActionPermissions({
       user,
       allNamespaces: options.namespace === undefined,
-      mayPatch: (namespace, name) => options.cluster.mayI("patch", "EmbeddingModel", namespace, name),
+      mayPatch: (namespace, name, signal) =>
+        options.cluster.mayI("patch", "EmbeddingModel", namespace, name, signal),
     }),
     ...(options.namespace !== undefined && { namespace: options.namespace }),
     // The informers' own lines (a JSON record with a stack for every retry) are not for a terminal:

@@ -7,11 +7,13 @@ import { ActionPermissions, recheckPeriodically } from "./permissions.ts";
  * moves.
  */
 function setup(
-  answers: Record<string, boolean | undefined | Error | "hangs">,
+  answers: Record<string, boolean | undefined | Error | "hangs" | "hangs, not abortable">,
   allNamespaces = false,
   now?: () => number,
 ) {
   const asked: string[] = [];
+  // Reviews taken and not yet answered or aborted (HTTP requests still open).
+  let open = 0;
   let clock = 0;
   const permissions = new ActionPermissions({
     user: "viewer",
@@ -19,17 +21,29 @@ function setup(
     ttlMs: 30_000,
     reviewTimeoutMs: 10_000,
     now: now ?? (() => clock),
-    mayPatch: async (namespace, name) => {
+    mayPatch: async (namespace, name, signal) => {
       const key = name === undefined ? namespace : `${namespace}/${name}`;
       asked.push(key);
       const answer = key in answers ? answers[key] : answers[namespace];
       if (answer instanceof Error) throw answer;
-      // An API server that never answers the review.
-      if (answer === "hangs") return new Promise<never>(() => {});
+      // An API server that never answers the review: its request is open until aborted.
+      if (answer === "hangs")
+        return new Promise<never>((_resolve, reject) => {
+          open++;
+          signal?.addEventListener("abort", () => {
+            open--;
+            reject(signal.reason as Error);
+          });
+        });
+      // A client that does not close the request when asked to.
+      if (answer === "hangs, not abortable") {
+        open++;
+        return new Promise<never>(() => {});
+      }
       return answer;
     },
   });
-  return { permissions, asked, advance: (ms: number) => (clock += ms) };
+  return { permissions, asked, open: () => open, advance: (ms: number) => (clock += ms) };
 }
 
 afterEach(() => {
@@ -205,6 +219,51 @@ describe("recheckPeriodically", () => {
     pageOpen = false;
     await vi.advanceTimersByTimeAsync(90_000);
     expect(asked).toHaveLength(4);
+    stop();
+  });
+
+  it("closes a given-up review's request: a page left open on a hung API server adds no request per round", async () => {
+    // Was: the review was given up after 10 s but its request left open, one more per namespace each
+    // round for as long as the API server hung.
+    vi.useFakeTimers();
+    const { permissions, asked, open } = setup({ recs: "hangs", team: "hangs" }, false, () => Date.now());
+    const stop = recheckPeriodically({
+      permissions,
+      models: () => [model("recs"), model("team")],
+      wanted: () => true,
+      changed: () => {},
+      everyMs: 30_000,
+    });
+    for (let round = 1; round <= 5; round++) {
+      // Each round (every 30 s) asks each namespace once; given up after 10 s, its request is closed.
+      await vi.advanceTimersByTimeAsync(round === 1 ? 30_000 : 20_000);
+      expect(open()).toBe(2);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(open()).toBe(0);
+      expect(permissions.unchecked("recs", "minilm")).toMatch(/got no answer within 10 s/);
+    }
+    expect(asked.sort()).toEqual([...Array(5).fill("recs"), ...Array(5).fill("team")]);
+    stop();
+  });
+
+  it("asks no namespace again while its given-up review is still in flight (a request that could not be closed)", async () => {
+    vi.useFakeTimers();
+    const { permissions, asked, open } = setup({ recs: "hangs, not abortable", team: false }, false, () =>
+      Date.now(),
+    );
+    const stop = recheckPeriodically({
+      permissions,
+      models: () => [model("recs"), model("team")],
+      wanted: () => true,
+      changed: () => {},
+      everyMs: 30_000,
+    });
+    await vi.advanceTimersByTimeAsync(5 * 30_000);
+    expect(open()).toBe(1);
+    expect(asked.filter((key) => key === "recs")).toHaveLength(1);
+    // Still told as not checked, and the other namespace still asked each round.
+    expect(permissions.unchecked("recs", "minilm")).toMatch(/got no answer within 10 s/);
+    expect(asked.filter((key) => key === "team")).toHaveLength(5);
     stop();
   });
 });

@@ -6,6 +6,9 @@
 // after `reviewTimeoutMs`: an API server that hangs) leaves the buttons enabled — the API server still
 // enforces — and the page says the permission could not be checked (`unchecked`); a hung review is
 // given up, so it neither holds a slot nor leaves the page waiting, and the next refresh asks again.
+// Giving up aborts the review (its HTTP request is closed): a page left open on a hung API server
+// leaves no request behind per round; and a namespace whose review is still in flight (one the client
+// did not close) is not asked again until it ends, so there is at most one per question.
 //
 // Asked once per namespace (any model); only where that is "no" is each model of it asked by name: a
 // Role may grant the patch of some models only (RBAC `resourceNames`), which a review without a name
@@ -17,9 +20,10 @@ import { accessDenied } from "../cluster.ts";
 export interface PermissionsOptions {
   /**
    * The review of patching the models of `namespace` (any, or the one named `name`): true, false, or
-   * undefined when it could not be told.
+   * undefined when it could not be told. `signal` is aborted when the review is given up: its request
+   * should then be closed.
    */
-  mayPatch(namespace: string, name?: string): Promise<boolean | undefined>;
+  mayPatch(namespace: string, name: string | undefined, signal: AbortSignal): Promise<boolean | undefined>;
   /** The kubeconfig's user as refusals name it. */
   user: string;
   /** The dashboard shows every namespace (`-A`): asked about all of them at once first. */
@@ -48,6 +52,8 @@ export class ActionPermissions {
     { allowed: boolean | undefined; atMs: number; why?: "timed out" | "failed" }
   >();
   readonly #asking = new Map<string, Promise<void>>();
+  /** Reviews given up (timed out) whose request has not ended yet: not asked again until it has. */
+  readonly #givenUp = new Set<string>();
   readonly #now: () => number;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
@@ -96,6 +102,7 @@ export class ActionPermissions {
 
   /** The review's answer; undefined with why when it failed or did not answer in time (given up). */
   async #review(
+    key: string,
     namespace: string,
     name: string | undefined,
   ): Promise<{ allowed: boolean | undefined; why?: "timed out" | "failed" }> {
@@ -104,9 +111,17 @@ export class ActionPermissions {
       timer = setTimeout(() => resolve("timed out"), this.#reviewTimeoutMs());
       timer.unref?.();
     });
+    const controller = new AbortController();
     try {
-      const allowed = await Promise.race([this.#options.mayPatch(namespace, name), timedOut]);
-      if (allowed === "timed out") return { allowed: undefined, why: "timed out" };
+      const review = this.#options.mayPatch(namespace, name, controller.signal);
+      const allowed = await Promise.race([review, timedOut]);
+      if (allowed === "timed out") {
+        // Given up: its request is closed; until the review has ended, the key is not asked again.
+        this.#givenUp.add(key);
+        void review.catch(() => undefined).finally(() => this.#givenUp.delete(key));
+        controller.abort(new Error(`no answer within ${this.#reviewTimeoutMs()} ms`));
+        return { allowed: undefined, why: "timed out" };
+      }
       return allowed === undefined ? { allowed, why: "failed" } : { allowed };
     } catch {
       return { allowed: undefined, why: "failed" };
@@ -121,9 +136,11 @@ export class ActionPermissions {
 
   #ask(namespace: string, name?: string): Promise<void> {
     const key = name === undefined ? namespace : `${namespace}/${name}`;
+    // Its given-up review has not ended (a request the client did not close): the "no answer" stands.
+    if (this.#givenUp.has(key)) return Promise.resolve();
     let asking = this.#asking.get(key);
     if (asking === undefined) {
-      asking = this.#slot(() => this.#review(namespace, name))
+      asking = this.#slot(() => this.#review(key, namespace, name))
         .then((answer) => {
           this.#answers.set(key, { ...answer, atMs: this.#now() });
         })
