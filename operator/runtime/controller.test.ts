@@ -545,3 +545,46 @@ describe("controller: a key waiting while the list of its own type is refused", 
     }
   });
 });
+
+describe("controller: a key waiting for a list that fails for another reason than a refusal", () => {
+  it("is told once it waited --reconcile-error-after-seconds, not at a later backed-off retry", async () => {
+    vi.useFakeTimers();
+    try {
+      const told: number[] = [];
+      const startedMs = Date.now();
+      const cache = {
+        use: () => undefined,
+        onRefused: () => undefined,
+        onSynced: () => undefined,
+        get: () => modelAt("1", undefined),
+        list: () => [],
+        unsyncedIn: () => [refusedDeployments(500)],
+      } as unknown as InformerCache;
+      const controller = new Controller(
+        {
+          name: "embedding-model",
+          primary: resourceTypes.embeddingModel,
+          reconcile: async () => undefined,
+          reportNotSynced: async () => void told.push(Date.now() - startedMs),
+        },
+        {
+          client: {} as KubeClient,
+          cache,
+          metrics: createOperatorMetrics(),
+          log: silentLogger(),
+          failurePolicy: { afterMs: 3 * 60_000, minFailures: 3 },
+        },
+      );
+      controller.start(new AbortController().signal);
+      controller.queue.add("ns/shop");
+      // The retries back off (10 s, 20 s, 40 s, 80 s, ...), but the one the report is due at is not skipped.
+      for (let elapsed = 0; elapsed < 3 * 60_000 + 10_000; elapsed += 1000)
+        await vi.advanceTimersByTimeAsync(1000);
+      expect(told).toHaveLength(1);
+      expect(told[0]).toBeGreaterThanOrEqual(3 * 60_000);
+      controller.queue.shutDown();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

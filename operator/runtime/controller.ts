@@ -343,7 +343,8 @@ export class Controller {
 
   /**
    * When a waiting key is looked at again: notSyncedRetryMs.firstMs doubling up to its maxMs while the
-   * cause stays the same, from the first again once it changed (another list refused, or allowed).
+   * cause stays the same, from the first again once it changed (another list refused, or allowed); no
+   * later than when a cause not yet told is due to be told.
    */
   #notSyncedRetryMs(key: string, unsynced: Unsynced[]): number {
     const waiting = this.#waiting.get(key);
@@ -356,7 +357,14 @@ export class Controller {
     const { firstMs, maxMs } = notSyncedRetryMs;
     const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(waiting.retries, 20));
     waiting.retries += 1;
-    return delayMs;
+    // A cause other than a refusal is told once the key waited the failure policy's time: the retry
+    // that tells it comes then, not up to a back-off later (--reconcile-error-after-seconds 180 would
+    // say so at 310 s).
+    const told = describeUnsynced(unsynced);
+    if (told === undefined || told.forbidden || this.definition.reportNotSynced === undefined) return delayMs;
+    const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
+    const dueInMs = waiting.sinceMs + afterMs - Date.now();
+    return dueInMs > 0 ? Math.min(delayMs, dueInMs) : delayMs;
   }
 
   /** Forgets a key's back-off and failure streak after a reconcile that needs no retry. */

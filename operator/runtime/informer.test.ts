@@ -419,6 +419,34 @@ describe("informer", () => {
     await informer.stop();
   });
 
+  it("lists with back-off, watching no more, while the fresh list after a refused watch allowed again fails", async () => {
+    const forbidden = new KubeApiError(403, 'configmaps is forbidden: cannot watch resource "configmaps"');
+    const busy = new KubeApiError(500, "etcdserver: request timed out");
+    const fake = scripted(
+      [
+        { items: [object("a", "1")], resourceVersion: "10" },
+        busy,
+        busy,
+        busy,
+        { items: [object("b", "2")], resourceVersion: "20" },
+      ],
+      [async () => Promise.reject(forbidden)],
+    );
+    const { informer, events, restarts } = start(fake.listWatcher);
+    await informer.waitForSync();
+    await settle(() => fake.watchedFrom.length === 3 && !informer.refused);
+    // The watch allowed again is given up once (counted as a relist), and not opened again until a list worked.
+    expect(fake.watchedFrom).toEqual(["10", "10", "20"]);
+    expect(fake.listCalls()).toBe(5);
+    expect(restarts).toEqual(["error", "gone", "error", "error", "error"]);
+    expect(events).toEqual([
+      ["add", "a"],
+      ["add", "b"],
+      ["delete", "a"],
+    ]);
+    await informer.stop();
+  });
+
   it("reconnects at once after a normal end of a watch that delivered events", async () => {
     const fake = scripted(
       [{ items: [], resourceVersion: "1" }],

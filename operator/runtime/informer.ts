@@ -34,7 +34,8 @@ export type InformerHandler = (type: InformerEventType, object: KubeObject, prev
 
 /**
  * Why a watch was restarted (the `reason` label of jude_operator_watch_restarts_total): closed by the
- * server, gone (410, relisted), error (back-off) or stalled (given up as dead, watched again).
+ * server, gone (relisted: 410, or a refused watch allowed again), error (back-off) or stalled (given up
+ * as dead, watched again).
  */
 export type RestartReason = "gone" | "error" | "closed" | "stalled";
 

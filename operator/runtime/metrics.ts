@@ -77,7 +77,7 @@ export function createOperatorMetrics(): OperatorMetrics {
     }),
     watchRestarts: new Counter({
       name: "jude_operator_watch_restarts_total",
-      help: "List/watch restarts by resource and reason (closed: server timeout, gone: 410 relist, error: back-off, stalled: a dead watch given up and reopened).",
+      help: "List/watch restarts by resource and reason (closed: server timeout, gone: a relist, after 410 Gone or once a refused watch is allowed again, error: back-off, stalled: a dead watch given up and reopened).",
       labelNames: ["resource", "reason"],
       registers,
     }),
