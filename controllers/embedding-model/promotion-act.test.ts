@@ -6,7 +6,6 @@ import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-contex
 import { setPath, testModel, testNamespace } from "../nearline-pipeline/test-objects.ts";
 import { imagesFor } from "../shared/image.ts";
 import { actOnPromotion } from "./promotion-act.ts";
-import { rewoundInPlaceMessage } from "./promotion-status.ts";
 import type { PromotionDecision } from "./promotion.ts";
 import { recordedSpec } from "./version-record.ts";
 
@@ -299,55 +298,5 @@ describe("actOnPromotion: the spec's version served from its record (VersionRede
     expect(acted.olderVersionProblems[0]!.message).toContain(
       "Secret tls-v1 (spec.serving.tls.secretName in the version's record)",
     );
-  });
-});
-
-describe("actOnPromotion: a store rewound to a pointer on the version readers use", () => {
-  // The pointer is written again above status.storeEpoch, so the next reconcile no longer sees the
-  // rewind: the StoreDataLost Event must not wait for the writes after the flip (records, Service,
-  // status), or a failure of any of them loses it for good.
-  it("says StoreDataLost as soon as the pointer is written again, before any API write that may fail", async () => {
-    const { context, calls } = fakeContext({ namespace: testNamespace, name: "jude-minilm" }, {});
-    context.client.apply = async () => {
-      throw new Error("the API server refused: 503 Service Unavailable");
-    };
-    const judeStoreFlip = vi.fn(async () => ["ok", "minilm-v1", "", "1765000000000", "1765000000000"]);
-    const store = {
-      client: { scriptsSet: { judeStoreFlip: {} }, judeStoreFlip, defineCommand: vi.fn() },
-      layout: { prefix: "jude" },
-      keys: { pointer: "jude:pointer", versions: "jude:versions", flipChannel: "jude:flips" },
-      metrics: { flips: { inc: vi.fn() } },
-    } as unknown as Store;
-    const rewound = {
-      lost: "minilm-v1",
-      current: "minilm-v1",
-      epoch: 1,
-      recorded: 3,
-      flippedAtMs: 1764000000000,
-    };
-    const decision = {
-      switchPointer: {
-        kind: "rollback",
-        expectedCurrent: "minilm-v1",
-        target: "minilm-v1",
-        minEpoch: 1765000000000,
-        restores: true,
-        rewound,
-      },
-      records: [{ version: "minilm-v1", spec: recordedSpec(testModel() as EmbeddingModel) }],
-      serve: ["minilm-v1"],
-      workers: [],
-      collect: [],
-    } as unknown as PromotionDecision;
-    await expect(
-      actOnPromotion(context, testModel() as EmbeddingModel, decision, { ...options, store }),
-    ).rejects.toThrow(/503/);
-    expect(judeStoreFlip).toHaveBeenCalledOnce();
-    expect(calls).toContainEqual({
-      verb: "event",
-      type: "Warning",
-      reason: "StoreDataLost",
-      message: rewoundInPlaceMessage(rewound),
-    });
   });
 });

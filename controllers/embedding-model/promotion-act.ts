@@ -19,7 +19,6 @@ import { childApply, controllerRef } from "../shared/owner.ts";
 import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { runsOfVersion } from "./promotion-observe.ts";
-import { rewoundInPlaceMessage } from "./promotion-status.ts";
 import { isEarlierBuild } from "../shared/filling-run.ts";
 import type { PointerSwitch, PromotionDecision } from "./promotion.ts";
 import { referenceLookup } from "./blockers.ts";
@@ -78,16 +77,6 @@ export async function actOnPromotion(
     // (a stopped process that resumed) does not flip what the new leader may have decided against.
     context.fence?.();
     switchSeconds = await switchPointer(options.store, change);
-    // A store rewound to a pointer on the version readers use is seen only while its epoch is below
-    // status.storeEpoch: the pointer just went above it, so the next reconcile no longer sees the
-    // rewind. Said now, not after the records, the Service and the status are written (any of them
-    // failing would lose it for good).
-    if (
-      change.restores === true &&
-      change.rewound !== undefined &&
-      change.rewound.lost === change.rewound.current
-    )
-      context.events.warning(model, "StoreDataLost", rewoundInPlaceMessage(change.rewound));
     // From the start of the reconcile that observed the change to the pointer readers follow: the
     // figure behind "rollback at once" (README, promotion e2e).
     context.log.info(

@@ -137,8 +137,7 @@ export function promotionEvents(
   const before = new Map((previous?.versions ?? []).map((entry) => [entry.version, entry.phase]));
   const rewound = decision.switchPointer?.restores === true ? decision.switchPointer.rewound : undefined;
   if (rewound !== undefined && rewound.lost === rewound.current) {
-    // A rewind to a pointer on the version readers use: said by actOnPromotion right after the pointer
-    // is written again (rewoundInPlaceMessage), as nothing after that write may lose it.
+    events.push({ warning: true, reason: "StoreDataLost", message: rewoundInPlaceMessage(rewound) });
   } else if (rewound !== undefined) {
     // Not a hand move: the store came back from an older snapshot (the epoch went below the recorded
     // one) in which the version readers used is still complete.

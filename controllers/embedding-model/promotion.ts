@@ -230,7 +230,7 @@ function retainedBuild(record: VersionRecord, storeState: string | undefined): b
 
 /** Decides the next step of the model's promotion. Pure. */
 export function decidePromotion(input: PromotionInputs): PromotionDecision {
-  const decision = withCandidateRewind(input, decideSteps(input));
+  const decision = decideSteps(input);
   const switched = decision.switchPointer;
   const written =
     switched !== undefined && input.store !== undefined
@@ -773,33 +773,6 @@ function storeRewind(
   // version readers used after it live in the records.
   const lost = lastLiveRecord(records)?.version;
   return lost !== undefined && lost !== current ? { lost, current, epoch, recorded } : undefined;
-}
-
-/**
- * A store rewound to a pointer on the version readers use while the spec names another (a candidate
- * being promoted): readers keep the pointer's version, whose writes since the snapshot are lost as in
- * rewoundInPlace. With no switch decided this reconcile, the pointer is written again on that version
- * above status.storeEpoch (said once by actOnPromotion), the rest of the decision as it was; a switch
- * decided (the candidate's flip) goes above status.storeEpoch by itself (leastEpoch).
- */
-function withCandidateRewind(input: PromotionInputs, decision: PromotionDecision): PromotionDecision {
-  const current = input.store?.current;
-  if (decision.switchPointer !== undefined || current == null || current === input.specVersion)
-    return decision;
-  const records = new Map(input.records.map((record) => [record.version, record]));
-  const inPlace = rewoundInPlace(input, current, records);
-  if (inPlace === undefined) return decision;
-  return {
-    ...decision,
-    switchPointer: {
-      kind: "rollback",
-      expectedCurrent: current,
-      target: current,
-      minEpoch: leastEpoch(input, true) ?? inPlace.recorded + 1,
-      restores: true,
-      rewound: inPlace,
-    },
-  };
 }
 
 /**
