@@ -3,11 +3,9 @@
 // lastTransitionTime while unchanged; an Event marks each phase change and each cutover.
 import { missingReferenceReasons } from "./blockers.ts";
 import type { Condition, EmbeddingModelStatus, ModelVersionStatus, VersionPhase } from "../../crds/index.ts";
-import { apiVersion } from "../../crds/index.ts";
 import { conditionSays, kstatusConditions, setConditions } from "../shared/conditions.ts";
 import { gateTypes } from "./promotion-gates.ts";
 import type { PromotionDecision } from "./promotion.ts";
-import type { StoreRewind } from "./promotion-verdict.ts";
 import type { VersionRecord } from "./version-record.ts";
 import type { ServingState } from "./version-status.ts";
 
@@ -136,9 +134,7 @@ export function promotionEvents(
   const events: PromotionEvent[] = [];
   const before = new Map((previous?.versions ?? []).map((entry) => [entry.version, entry.phase]));
   const rewound = decision.switchPointer?.restores === true ? decision.switchPointer.rewound : undefined;
-  if (rewound !== undefined && rewound.lost === rewound.current) {
-    events.push({ warning: true, reason: "StoreDataLost", message: rewoundInPlaceMessage(rewound) });
-  } else if (rewound !== undefined) {
+  if (rewound !== undefined) {
     // Not a hand move: the store came back from an older snapshot (the epoch went below the recorded
     // one) in which the version readers used is still complete.
     const { lost, current, epoch, recorded } = rewound;
@@ -225,28 +221,6 @@ export function promotionEvents(
         message: `version ${version} is no longer served or retained`,
       });
   return events;
-}
-
-/**
- * The Event of a store rewound to a pointer on the version readers use: what is lost (the writes to it
- * since the snapshot, whose changelog offsets were committed) and the BootstrapRun that rewrites them
- * (scoped to events from the restored flip's time: the snapshot was taken after it).
- */
-export function rewoundInPlaceMessage(rewound: StoreRewind): string {
-  const { current, epoch, recorded } = rewound;
-  const since = rewound.flippedAtMs != null ? new Date(rewound.flippedAtMs).toISOString() : undefined;
-  const run = JSON.stringify({
-    apiVersion,
-    kind: "BootstrapRun",
-    metadata: { name: "<pipeline>-repair" },
-    spec: {
-      pipelineRef: { name: "<pipeline>" },
-      modelVersion: current,
-      source: { kafkaSnapshot: {} },
-      ...(since !== undefined ? { scope: { eventTimeFrom: since } } : {}),
-    },
-  });
-  return `the store was rewound to a snapshot taken after ${since ?? "an earlier flip"} (its pointer named version ${current}, the active one, at epoch ${epoch}, below epoch ${recorded}, the highest the operator wrote): what was written to version ${current} since then is missing, and its changelog offsets were committed: those entities' vectors stay stale or absent until their records change again; readers keep ${current} (pointer written again above epoch ${recorded}). The operator does not rewrite them; per NearlinePipeline of the model apply ${run}`;
 }
 
 /** The active version moved with no switch this reconcile: the store pointer had been switched already. */

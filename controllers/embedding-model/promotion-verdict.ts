@@ -110,12 +110,6 @@ export interface StoreRewind {
   current: string;
   epoch: number;
   recorded: number;
-  /**
-   * When the restored pointer was flipped (its flipped_at_ms): the snapshot was taken after it. Set for
-   * a pointer restored on the very version readers use (`lost` is `current`), whose writes since are
-   * what is lost.
-   */
-  flippedAtMs?: number | undefined;
 }
 
 /**

@@ -316,19 +316,14 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
     // The store was rewound to a pointer on the spec's version while readers used another one (the
     // spec set to the restored pointer's version): readers from before hold that one's pointer at a
     // higher epoch and ignore the restored one, so it is written again above what they hold.
-    // Or rewound to a pointer on the very version readers use (rewoundInPlace): they keep reading it,
-    // but what its workers wrote since the snapshot is gone; the pointer is written again above their
-    // epoch all the same, so that a switch by hand (the flip script) is not ignored, and it is said once.
     const rewound = storeRewind(input, current, records);
-    const inPlace = rewound === undefined ? rewoundInPlace(input, current, records) : undefined;
     const republish: PointerSwitch | undefined =
-      rewound !== undefined || inPlace !== undefined
+      rewound !== undefined
         ? {
             kind: "rollback",
             expectedCurrent: current,
             target: spec,
-            minEpoch: leastEpoch(input, true) ?? (rewound ?? inPlace)!.recorded + 1,
-            ...(inPlace !== undefined ? { restores: true, rewound: inPlace } : {}),
+            minEpoch: leastEpoch(input, true) ?? rewound.recorded + 1,
           }
         : undefined;
     return settle(input, records, spec, republish, []);
@@ -758,8 +753,8 @@ function wasLive(record: VersionRecord): boolean {
  * highest the operator wrote or saw (status.storeEpoch) and names another version than the one readers
  * used last. Only lost data lowers the epoch: every switch, the operator's or one by hand (the store's
  * flip and rollback scripts), writes above the epoch it finds, and the status records what it sees.
- * A rewound pointer on the very version readers use loses no version of theirs, only the writes to it
- * since the snapshot (rewoundInPlace).
+ * A rewound pointer on the very version readers use is no loss of theirs (its next switch still goes
+ * above their epoch: leastEpoch).
  */
 function storeRewind(
   input: PromotionInputs,
@@ -773,30 +768,6 @@ function storeRewind(
   // version readers used after it live in the records.
   const lost = lastLiveRecord(records)?.version;
   return lost !== undefined && lost !== current ? { lost, current, epoch, recorded } : undefined;
-}
-
-/**
- * The store came back rewound to a pointer on the version readers use (below status.storeEpoch, as in
- * storeRewind): no version of theirs is lost, but what was written to it after the snapshot is, and
- * the changelog offsets of those writes were committed. Told from a pointer moved there by hand below
- * the recorded epoch by its flip time: a restored pointer was flipped before the version last went live
- * (the flip readers hold came after it), one moved by hand at that time (followPointer dates its
- * activation to the flip). A pointer without a flip time cannot be told apart: nothing is said.
- */
-function rewoundInPlace(
-  input: PromotionInputs,
-  current: string | null | undefined,
-  records: ReadonlyMap<string, VersionRecord>,
-): StoreRewind | undefined {
-  const epoch = input.store?.epoch;
-  const recorded = input.statusStoreEpoch;
-  const flippedAtMs = input.store?.flippedAtMs;
-  if (current == null || epoch === undefined || recorded === undefined || epoch >= recorded) return undefined;
-  const live = lastLiveRecord(records);
-  if (live?.version !== current || flippedAtMs == null) return undefined;
-  return flippedAtMs < Date.parse(live.activatedTime!)
-    ? { lost: current, current, epoch, recorded, flippedAtMs }
-    : undefined;
 }
 
 /** The record of the version live last (activated and not deactivated since), if any. */

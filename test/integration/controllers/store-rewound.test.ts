@@ -9,14 +9,7 @@ import { kubectl } from "../../support/kubectl.ts";
 import { deleteKeysWithPrefix } from "../../support/redis.ts";
 import { condition, waitUntilAtRest, type Json } from "../operator/operator-harness.ts";
 import { promotionModelAt } from "./objects.ts";
-import {
-  applyObjects,
-  buildVersion,
-  promoteThroughBootstrap,
-  startPromotion,
-  writeVectors,
-} from "./harness.ts";
-import { promotionIds, versionDigest } from "./objects.ts";
+import { applyObjects, buildVersion, promoteThroughBootstrap, startPromotion } from "./harness.ts";
 import { modelResyncMs, rebuildLostVersion, storeLossSuite } from "./store-loss.ts";
 
 async function snapshot(store: Store, prefix: string): Promise<Array<[string, Buffer]>> {
@@ -215,80 +208,5 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     );
     expect(await events("PointerRestored")).toBe("");
     await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
-  }, 300_000);
-
-  // The restored pointer names the version readers use (vc -> vd, rolled back to vc, then a snapshot
-  // taken after vc's first flip comes back): readers keep vc, but what vc's workers wrote after the
-  // snapshot is gone, and their changelog offsets were committed: nothing rewrites it by itself.
-  it("tells a rewind to a pointer on the version readers use as lost writes and names the scoped rerun", async () => {
-    await waitUntilAtRest(suite.operator.registry, "embedding-model", 6_000);
-    const active = (await readPointer(suite.store)).current!;
-    // A ranking service reading since before (opened here when this case runs alone).
-    suite.reader ??= await StoreReader.open(suite.store, { refreshIntervalMs: 200 });
-    const digest = `sha256:${versionDigest(active)}`;
-    await writeVectors(suite.store, active, digest, ["early"]);
-    const saved = await snapshot(suite.store, suite.setup.storeName);
-    const restoredFlip = (await readPointer(suite.store)).flippedAtMs!;
-    // Written by vc's workers after the snapshot.
-    await writeVectors(suite.store, active, digest, ["late"]);
-    // vd covers what vc has (its coverage gate counts vc's ids, the two written here too).
-    await startPromotion(suite.namespace, "vd");
-    await buildVersion(
-      suite.store,
-      suite.namespace,
-      "vd",
-      [active, "vd"],
-      [...promotionIds, "early", "late"],
-    );
-    await until(
-      "vd active",
-      async () => ((await model()).status as Json | undefined)?.activeVersion === "vd",
-    );
-    await applyObjects(suite.namespace, [promotionModelAt(active)]);
-    await until("pointer back", async () => (await readPointer(suite.store)).current === active);
-    await until("the reader back", async () => suite.reader!.pointer.current === active, 10_000);
-    await waitUntilAtRest(suite.operator.registry, "embedding-model", 6_000);
-    const held = suite.reader!.pointer.epoch;
-    await deleteKeysWithPrefix(suite.store.client, suite.setup.storeName);
-    for (const [key, dump] of saved) await suite.store.client.restore(key, 0, dump, "REPLACE");
-    expect(await readPointer(suite.store)).toMatchObject({ current: active, flippedAtMs: restoredFlip });
-    expect((await readPointer(suite.store)).epoch).toBeLessThan(held);
-    expect(await suite.reader!.get("job", "early")).not.toBeNull();
-    expect(await suite.reader!.get("job", "late")).toBeNull();
-    const since = new Date(restoredFlip).toISOString();
-    const warnings = (reason: string) =>
-      kubectl([
-        "get",
-        "events",
-        "-n",
-        suite.namespace,
-        `--field-selector=type=Warning,reason=${reason}`,
-        "-o",
-        "jsonpath={.items[*].message}",
-      ]);
-    // Before: nothing said (the pointer names the version readers use) and the pointer left below
-    // the epoch readers hold.
-    await until(
-      "the StoreDataLost Event",
-      async () =>
-        (await warnings("StoreDataLost")).includes(
-          `the store was rewound to a snapshot taken after ${since} (its pointer named version ${active}, the active one`,
-        ),
-      modelResyncMs + 15_000,
-    );
-    const said = await warnings("StoreDataLost");
-    expect(said).toContain(`what was written to version ${active} since then is missing`);
-    expect(said).toContain(
-      `"modelVersion":"${active}","source":{"kafkaSnapshot":{}},"scope":{"eventTimeFrom":"${since}"}`,
-    );
-    await until("the pointer written again above the reader's epoch", async () => {
-      const pointer = await readPointer(suite.store);
-      return pointer.current === active && pointer.epoch > held;
-    });
-    expect(((await model()).status as Json | undefined)?.storeEpoch).toBe(
-      (await readPointer(suite.store)).epoch,
-    );
-    expect(condition(await model(), "Ready")?.status).toBe("True");
-    expect(await suite.operator.registry.metrics()).not.toMatch(/jude_promotion_store_data_lost\{[^}]*\} 1/);
   }, 300_000);
 });
