@@ -151,7 +151,7 @@ export function promotionEvents(
       message: `the store pointer ${expectedCurrent ? `named version ${expectedCurrent}` : "was gone"} while the spec and the status name version ${target} (changed outside the operator); readers switched back to ${target}`,
     });
   } else if (decision.switchPointer !== undefined) {
-    const { kind, expectedCurrent, target } = decision.switchPointer;
+    const { kind, expectedCurrent, target, rewound: rewoundAgain } = decision.switchPointer;
     events.push({
       warning: false,
       // A store without a pointer (rebuilt after a loss, or the model moved to it) had no readers to
@@ -160,7 +160,7 @@ export function promotionEvents(
       // The pointer written again on the version it names (a store rewound below what readers hold).
       message:
         expectedCurrent === target
-          ? `readers switched back to ${target}: the store's pointer, rewound below the epoch readers hold, was written again above it (readers from before held ${previous?.activeVersion ?? "another version"}'s pointer; query Service on ${target})`
+          ? `readers switched back to ${target}: the store's pointer, rewound below the epoch readers hold, was written again above it (readers from before held ${rewoundAgain?.lost ?? previous?.activeVersion ?? "another version"}'s pointer; query Service on ${target})`
           : `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
     });
   } else if (pointerFollowed(previous, decision)) {

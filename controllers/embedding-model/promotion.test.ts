@@ -25,7 +25,7 @@ import {
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { promptDigest, vectorSettingsOf } from "../../store/index.ts";
 import { servingPodFailure } from "./serving-pods.ts";
-import { promotionEvents } from "./promotion-status.ts";
+import { promotionEvents, promotionStatus } from "./promotion-status.ts";
 import { servingState } from "./version-status.ts";
 import { exampleModel } from "./test-models.ts";
 import { desiredVersionRecord, parseVersionRecord, type VersionRecord } from "./version-record.ts";
@@ -1285,6 +1285,7 @@ describe("a store rewound below the epoch the operator wrote", () => {
       expectedCurrent: "v0",
       target: "v0",
       minEpoch: now.getTime(),
+      rewound: { lost: "v1", current: "v0", epoch: 1, recorded: 2 },
     });
     expect(decision.storeEpoch).toBe(now.getTime());
     expect(decision.activeVersion).toBe("v0");
@@ -1297,6 +1298,69 @@ describe("a store rewound below the epoch the operator wrote", () => {
       reason: "RolledBack",
       message: expect.stringMatching(
         /^readers switched back to v0: the store's pointer, rewound below the epoch readers hold, was written again above it/,
+      ),
+    });
+  });
+
+  // As the controller runs it: the reconcile that first sees the rewind (spec still v2) writes its
+  // status, which is what the next one (spec set to v0) reads as status.activeVersion and `previous`.
+  it("names the lost version readers from before hold when the pointer is written again a reconcile later", () => {
+    const seenInputs = promoting({
+      store: store(
+        "v0",
+        { v0: "complete", v2: "building" },
+        { epoch: 1, flippedAtMs: Date.parse(ago(9000)) },
+      ),
+      statusActive: "v1",
+      statusStoreEpoch: 2,
+      records: [
+        record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
+        record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+        record("v2", { promotionStartTime: ago(60) }),
+      ],
+      serving: { v0: ready, v1: ready, v2: ready },
+      candidate: { bootstrap: { ...succeeded, phase: "Running", percent: 40 } },
+      writersPresent: ["v1", "v2"],
+    });
+    const seen = decidePromotion(seenInputs);
+    expect(seen.storeDataLost).toBe("v1");
+    const seenStatus = promotionStatus({
+      generation: 1,
+      previous: { activeVersion: "v1", storeEpoch: 2 },
+      decision: seen,
+      specVersion: "v2",
+      serving: seenInputs.serving,
+      records: seen.records,
+      endpoint: (version) => `http://minilm-${version}`,
+      hasData: true,
+      now,
+    });
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v0",
+        spec: specOf("v0"),
+        store: seenInputs.store,
+        statusActive: seenStatus.activeVersion,
+        statusStoreEpoch: seenStatus.storeEpoch,
+        records: seen.records,
+        serving: seenInputs.serving,
+        candidate: {},
+        writersPresent: ["v1", "v2"],
+      }),
+    );
+    expect(decision.switchPointer).toMatchObject({
+      expectedCurrent: "v0",
+      target: "v0",
+      minEpoch: now.getTime(),
+    });
+    const events = promotionEvents(seenStatus, decision);
+    // Before: "(readers from before held v0's pointer; …)": the status the rewind was first seen in
+    // already names v0 active, the version the restored pointer names, not the one readers hold.
+    expect(events).toContainEqual({
+      warning: false,
+      reason: "RolledBack",
+      message: expect.stringMatching(
+        /^readers switched back to v0: the store's pointer, rewound below the epoch readers hold, was written again above it \(readers from before held v1's pointer; query Service on v0\)$/,
       ),
     });
   });

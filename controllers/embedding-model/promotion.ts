@@ -139,6 +139,9 @@ export interface PointerSwitch {
    * With `restores`: the pointer was not moved by hand but rewound (below status.storeEpoch: restored
    * from an older snapshot, or a replica behind) while the version put back stayed complete in the
    * store. Readers get it back at once; what was written to it since the snapshot is missing.
+   * Without: the rewound pointer written again on the version it names (the spec set to it); `lost`
+   * is the version readers from before hold the pointer of (status.activeVersion already names the
+   * restored one since the reconcile that first saw the rewind).
    */
   rewound?: StoreRewind | undefined;
 }
@@ -324,6 +327,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
             expectedCurrent: current,
             target: spec,
             minEpoch: leastEpoch(input, true) ?? rewound.recorded + 1,
+            rewound,
           }
         : undefined;
     return settle(input, records, spec, republish, []);

@@ -165,6 +165,21 @@ describe("a promoted model whose store came back from an older snapshot", () => 
     );
     expect(await readPointer(suite.store)).toMatchObject({ current: "v9" });
     await until("the reader follows to v9", async () => suite.reader!.pointer.current === "v9", 10_000);
+    // Before: "(readers from before held v9's pointer; …)": the status written when the rewind was
+    // first seen already named v9 active, the version the restored pointer names.
+    await until("the RolledBack Event names the version readers held", async () =>
+      /rewound below the epoch readers hold, was written again above it \(readers from before held va's pointer;/.test(
+        await kubectl([
+          "get",
+          "events",
+          "-n",
+          suite.namespace,
+          "--field-selector=type=Normal,reason=RolledBack",
+          "-o",
+          "jsonpath={.items[*].message}",
+        ]),
+      ),
+    );
     await until("Ready again", async () => condition(await model(), "Ready")?.status === "True");
     expect(await querySelector()).toBe("v9");
     expect(await suite.operator.registry.metrics()).not.toMatch(/jude_promotion_store_data_lost\{[^}]*\} 1/);
