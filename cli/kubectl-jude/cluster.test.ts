@@ -233,23 +233,25 @@ describe("retries the API server asks for", () => {
 });
 
 describe("whether the user may change a kind (SelfSubjectAccessReview)", () => {
+  /** Discovery of authorization.k8s.io/v1: the group serves SelfSubjectAccessReview. */
+  const authorizationApiResources = {
+    kind: "APIResourceList",
+    groupVersion: "authorization.k8s.io/v1",
+    resources: [
+      {
+        name: "selfsubjectaccessreviews",
+        kind: "SelfSubjectAccessReview",
+        namespaced: false,
+        verbs: ["create"],
+      },
+    ],
+  };
+
   it("answers the review's yes or no, and 'not known' when the review is refused, fails or could not be evaluated", async () => {
     const asked: unknown[] = [];
     await withFakeApiServer(
       (request, json) => {
-        if (request.url === "/apis/authorization.k8s.io/v1")
-          return json(200, {
-            kind: "APIResourceList",
-            groupVersion: "authorization.k8s.io/v1",
-            resources: [
-              {
-                name: "selfsubjectaccessreviews",
-                kind: "SelfSubjectAccessReview",
-                namespaced: false,
-                verbs: ["create"],
-              },
-            ],
-          });
+        if (request.url === "/apis/authorization.k8s.io/v1") return json(200, authorizationApiResources);
         if (
           request.method === "POST" &&
           request.url?.startsWith("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
@@ -301,19 +303,7 @@ describe("whether the user may change a kind (SelfSubjectAccessReview)", () => {
     let asked = 0;
     await withFakeApiServer(
       (request, json) => {
-        if (request.url === "/apis/authorization.k8s.io/v1")
-          return json(200, {
-            kind: "APIResourceList",
-            groupVersion: "authorization.k8s.io/v1",
-            resources: [
-              {
-                name: "selfsubjectaccessreviews",
-                kind: "SelfSubjectAccessReview",
-                namespaced: false,
-                verbs: ["create"],
-              },
-            ],
-          });
+        if (request.url === "/apis/authorization.k8s.io/v1") return json(200, authorizationApiResources);
         if (request.method === "POST") {
           // Taken and never answered.
           asked++;

@@ -57,6 +57,11 @@ const digestMismatch = servingState(
 const condition = (decision: PromotionDecision, type: string) =>
   decision.conditions.find((entry) => entry.type === type);
 
+/** `decision` switches the pointer from `expectedCurrent` to `target` above any epoch readers hold (now's ms). */
+function expectSwitchAboveNow(decision: PromotionDecision, expectedCurrent: string, target: string): void {
+  expect(decision.switchPointer).toMatchObject({ expectedCurrent, target, minEpoch: now.getTime() });
+}
+
 /**
  * Every decision below, checked against mayBootstrap: the reconcile reads what a run's creation needs
  * only when it says a run may be asked for, so it must never say no to a decision that asks for one.
@@ -1019,11 +1024,7 @@ describe("a store that lost its data", () => {
         writersPresent: ["v1"],
       }),
     );
-    expect(restored.switchPointer).toMatchObject({
-      expectedCurrent: "v0",
-      target: "v1",
-      minEpoch: now.getTime(),
-    });
+    expectSwitchAboveNow(restored, "v0", "v1");
     // A first publish (no version was ever live) counts from 1 as before.
     const first = decidePromotion(
       promoting({
@@ -1202,25 +1203,37 @@ describe("the pointer's epoch: above any epoch readers may hold", () => {
 // and rollback scripts) writes above the epoch it finds, so a pointer below status.storeEpoch is lost
 // data, not a hand move.
 describe("a store rewound below the epoch the operator wrote", () => {
-  const rewound = (pointer: Partial<StoreObservation>) =>
-    decidePromotion(
-      promoting({
-        store: store("v0", { v0: "complete", v2: "building" }, pointer),
-        statusActive: "v1",
-        statusStoreEpoch: 2,
-        records: [
-          record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
-          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
-          record("v2", { promotionStartTime: ago(60) }),
-        ],
-        serving: { v0: ready, v1: ready, v2: ready },
-        candidate: { bootstrap: { ...succeeded, phase: "Running", percent: 40 } },
-        writersPresent: ["v1", "v2"],
-      }),
+  /** The pointer as the snapshot holds it: on v0 at epoch 1, flipped before v1's cutover. */
+  const snapshotPointer = { epoch: 1, flippedAtMs: Date.parse(ago(9000)) };
+  /** v0's record: active until v1's cutover 7000 s ago, in the store the snapshot restored. */
+  const v0BeforeCutover = () =>
+    record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" });
+  /** v2 promoted over v1 (status.storeEpoch 2) in a store rewound to `pointer`; `fields` override. */
+  const rewoundInputs = (pointer: Partial<StoreObservation>, fields: Partial<PromotionInputs> = {}) =>
+    promoting({
+      store: store("v0", { v0: "complete", v2: "building" }, pointer),
+      statusActive: "v1",
+      statusStoreEpoch: 2,
+      records: [
+        v0BeforeCutover(),
+        record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
+        record("v2", { promotionStartTime: ago(60) }),
+      ],
+      serving: { v0: ready, v1: ready, v2: ready },
+      candidate: { bootstrap: { ...succeeded, phase: "Running", percent: 40 } },
+      writersPresent: ["v1", "v2"],
+      ...fields,
+    });
+  const rewound = (pointer: Partial<StoreObservation>) => decidePromotion(rewoundInputs(pointer));
+  /** The Events `decision` gives after the status that recorded v1 active at epoch 2. */
+  const eventsFromRecordedStatus = (decision: PromotionDecision) =>
+    promotionEvents(
+      { activeVersion: "v1", storeEpoch: 2 } as Parameters<typeof promotionEvents>[0],
+      decision,
     );
 
   it("is said as a loss of the version readers used, mid-promotion", () => {
-    const decision = rewound({ epoch: 1, flippedAtMs: Date.parse(ago(9000)) });
+    const decision = rewound(snapshotPointer);
     // Before: reason Bootstrapping ("promoting v2: …") and no jude_promotion_store_data_lost.
     expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "StoreDataLost" });
     expect(decision.verdict.message).toMatch(
@@ -1232,7 +1245,7 @@ describe("a store rewound below the epoch the operator wrote", () => {
   });
 
   it("is told by one StoreDataLost Event, not as a rollback an operator made", () => {
-    const decision = rewound({ epoch: 1, flippedAtMs: Date.parse(ago(9000)) });
+    const decision = rewound(snapshotPointer);
     const previous = {
       activeVersion: "v1",
       storeEpoch: 2,
@@ -1258,25 +1271,7 @@ describe("a store rewound below the epoch the operator wrote", () => {
   // rolling back), while readers from before still hold v1's pointer at epoch 2 and ignore epoch 1.
   it("writes the pointer again above the recorded epoch when the spec names the rewound pointer's version", () => {
     const decision = decidePromotion(
-      promoting({
-        specVersion: "v0",
-        spec: specOf("v0"),
-        store: store(
-          "v0",
-          { v0: "complete", v2: "building" },
-          { epoch: 1, flippedAtMs: Date.parse(ago(9000)) },
-        ),
-        statusActive: "v1",
-        statusStoreEpoch: 2,
-        records: [
-          record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
-          record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
-          record("v2", { promotionStartTime: ago(60) }),
-        ],
-        serving: { v0: ready, v1: ready, v2: ready },
-        candidate: {},
-        writersPresent: ["v1", "v2"],
-      }),
+      rewoundInputs(snapshotPointer, { specVersion: "v0", spec: specOf("v0"), candidate: {} }),
     );
     // Before: no switch (the spec's version is current), Ready Promoted, the gauge cleared, and readers
     // from before left on v1's pointer for good (its workers stopped after the bake, its vectors collected).
@@ -1289,10 +1284,7 @@ describe("a store rewound below the epoch the operator wrote", () => {
     });
     expect(decision.storeEpoch).toBe(now.getTime());
     expect(decision.activeVersion).toBe("v0");
-    const events = promotionEvents(
-      { activeVersion: "v1", storeEpoch: 2 } as Parameters<typeof promotionEvents>[0],
-      decision,
-    );
+    const events = eventsFromRecordedStatus(decision);
     expect(events).toContainEqual({
       warning: false,
       reason: "RolledBack",
@@ -1305,23 +1297,7 @@ describe("a store rewound below the epoch the operator wrote", () => {
   // As the controller runs it: the reconcile that first sees the rewind (spec still v2) writes its
   // status, which is what the next one (spec set to v0) reads as status.activeVersion and `previous`.
   it("names the lost version readers from before hold when the pointer is written again a reconcile later", () => {
-    const seenInputs = promoting({
-      store: store(
-        "v0",
-        { v0: "complete", v2: "building" },
-        { epoch: 1, flippedAtMs: Date.parse(ago(9000)) },
-      ),
-      statusActive: "v1",
-      statusStoreEpoch: 2,
-      records: [
-        record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
-        record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" }),
-        record("v2", { promotionStartTime: ago(60) }),
-      ],
-      serving: { v0: ready, v1: ready, v2: ready },
-      candidate: { bootstrap: { ...succeeded, phase: "Running", percent: 40 } },
-      writersPresent: ["v1", "v2"],
-    });
+    const seenInputs = rewoundInputs(snapshotPointer);
     const seen = decidePromotion(seenInputs);
     expect(seen.storeDataLost).toBe("v1");
     const seenStatus = promotionStatus({
@@ -1348,11 +1324,7 @@ describe("a store rewound below the epoch the operator wrote", () => {
         writersPresent: ["v1", "v2"],
       }),
     );
-    expect(decision.switchPointer).toMatchObject({
-      expectedCurrent: "v0",
-      target: "v0",
-      minEpoch: now.getTime(),
-    });
+    expectSwitchAboveNow(decision, "v0", "v0");
     const events = promotionEvents(seenStatus, decision);
     // Before: "(readers from before held v0's pointer; …)": the status the rewind was first seen in
     // already names v0 active, the version the restored pointer names, not the one readers hold.
@@ -1369,18 +1341,12 @@ describe("a store rewound below the epoch the operator wrote", () => {
   // before its cutover: v1 is still complete in the store, so readers are switched back to it at once.
   it("is told as a rewind, not as a pointer changed by hand, when the lost version is still complete", () => {
     const decision = decidePromotion(
-      promoting({
+      rewoundInputs(snapshotPointer, {
         specVersion: "v1",
         spec: specOf("v1"),
-        store: store(
-          "v0",
-          { v0: "complete", v1: "complete" },
-          { epoch: 1, flippedAtMs: Date.parse(ago(9000)) },
-        ),
-        statusActive: "v1",
-        statusStoreEpoch: 2,
+        store: store("v0", { v0: "complete", v1: "complete" }, snapshotPointer),
         records: [
-          record("v0", { activatedTime: ago(9000), deactivatedTime: ago(7000), store: "jobs-store" }),
+          v0BeforeCutover(),
           record("v1", {
             promotionStartTime: ago(9500),
             activatedTime: ago(7000),
@@ -1393,15 +1359,8 @@ describe("a store rewound below the epoch the operator wrote", () => {
         writersPresent: ["v1"],
       }),
     );
-    expect(decision.switchPointer).toMatchObject({
-      expectedCurrent: "v0",
-      target: "v1",
-      minEpoch: now.getTime(),
-    });
-    const events = promotionEvents(
-      { activeVersion: "v1", storeEpoch: 2 } as Parameters<typeof promotionEvents>[0],
-      decision,
-    );
+    expectSwitchAboveNow(decision, "v0", "v1");
+    const events = eventsFromRecordedStatus(decision);
     // Before: only PointerRestored, "… (changed outside the operator); readers switched back to v1":
     // a pointer below status.storeEpoch is a restore, and what v1's workers wrote since is gone.
     expect(events.map((event) => event.reason)).not.toContain("PointerRestored");

@@ -500,13 +500,28 @@ describe("controller: a key waiting while the list of its own type is refused", 
     for (let elapsed = 0; elapsed < ms; elapsed += 1000) await vi.advanceTimersByTimeAsync(1000);
   }
 
-  it("asks the API server whether it exists less and less often, and still notices its deletion", async () => {
+  /**
+   * On fake clocks: starts the controller with ns/shop queued, lets an hour pass while its list is
+   * refused, then runs `then` on the fakes' state and shuts the queue down.
+   */
+  async function afterAnHourWaiting(
+    then: (state: ReturnType<typeof refusedOwnList>["state"]) => Promise<void>,
+  ): Promise<void> {
     vi.useFakeTimers();
     try {
       const { controller, state } = refusedOwnList();
       controller.start(new AbortController().signal);
       controller.queue.add("ns/shop");
       await passes(60 * 60_000);
+      await then(state);
+      controller.queue.shutDown();
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
+  it("asks the API server whether it exists less and less often, and still notices its deletion", async () => {
+    await afterAnHourWaiting(async (state) => {
       // Every 10 s would be 360 GETs an hour per waiting object, for as long as the refusal lasts.
       expect(state.gets).toBeLessThan(20);
       const firstHour = state.gets;
@@ -521,28 +536,17 @@ describe("controller: a key waiting while the list of its own type is refused", 
       await passes(60 * 60_000);
       expect(state.gets).toBe(dropped);
       expect(state.reconciled).toBe(0);
-      controller.queue.shutDown();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 
   it("is reconciled as soon as the list is allowed again, not at its backed-off retry", async () => {
-    vi.useFakeTimers();
-    try {
-      const { controller, state } = refusedOwnList();
-      controller.start(new AbortController().signal);
-      controller.queue.add("ns/shop");
-      await passes(60 * 60_000);
+    await afterAnHourWaiting(async (state) => {
       // The informer lists and watches again; its list brings no change of shop, so no event queues it.
       state.unsynced = [];
       state.synced?.("embeddingmodels.jude.dev", "ns");
       await vi.advanceTimersByTimeAsync(0);
       expect(state.reconciled).toBe(1);
-      controller.queue.shutDown();
-    } finally {
-      vi.useRealTimers();
-    }
+    });
   });
 });
 

@@ -2,7 +2,7 @@ import { setTimeout as realSleep } from "node:timers/promises";
 import { silentLogger } from "../../plumbing/logger.ts";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { KubeApiError } from "./api-error.ts";
-import { Informer, type InformerEventType, type RestartReason } from "./informer.ts";
+import { Informer, type InformerEventType, type InformerOptions, type RestartReason } from "./informer.ts";
 import type { ListResult, WatchEvent } from "./kube-client.ts";
 import type { ListWatcher } from "./list-watcher.ts";
 import type { KubeObject } from "./types.ts";
@@ -82,6 +82,28 @@ function start(
   informer.on((type, changed) => events.push([type, changed.metadata?.name ?? ""]));
   informer.start();
   return { informer, events, restarts };
+}
+
+/**
+ * Starts an informer (1-2 ms back-off, `options` added) that counts how often it is told it is
+ * refused, and waits for its first sync.
+ */
+async function startCountingRefusals(
+  listWatcher: ListWatcher,
+  options: Pick<InformerOptions, "now" | "onSynced"> = {},
+) {
+  let refusals = 0;
+  const informer = new Informer({
+    name: "configmaps",
+    listWatcher,
+    log: silentLogger(),
+    backoff: { baseMs: 1, maxMs: 2 },
+    ...options,
+    onRefused: () => (refusals += 1),
+  });
+  informer.start();
+  await informer.waitForSync();
+  return { informer, refusals: () => refusals };
 }
 
 describe("informer", () => {
@@ -308,24 +330,15 @@ describe("informer", () => {
 
   it("does not take a watch refused for credentials (401: a token being rotated) for narrowed RBAC", async () => {
     const unauthorized = new KubeApiError(401, "Unauthorized");
-    let refusals = 0;
     const fake = scripted(
       [{ items: [object("a", "1")], resourceVersion: "10" }],
       [async () => Promise.reject(unauthorized)],
     );
-    const informer = new Informer({
-      name: "configmaps",
-      listWatcher: fake.listWatcher,
-      log: silentLogger(),
-      backoff: { baseMs: 1, maxMs: 2 },
-      onRefused: () => (refusals += 1),
-    });
-    informer.start();
-    await informer.waitForSync();
+    const { informer, refusals } = await startCountingRefusals(fake.listWatcher);
     // The client re-reads the token file every minute: the next watch, from the same resourceVersion, works.
     await settle(() => fake.watchedFrom.length === 2);
     expect(informer.refused).toBe(false);
-    expect(refusals).toBe(0);
+    expect(refusals()).toBe(0);
     expect(fake.watchedFrom).toEqual(["10", "10"]);
     expect(fake.listCalls()).toBe(1);
     await informer.stop();
@@ -355,19 +368,11 @@ describe("informer", () => {
       },
     };
     let now = 0;
-    let refusals = 0;
     let syncs = 0;
-    const informer = new Informer({
-      name: "configmaps",
-      listWatcher,
-      log: silentLogger(),
-      backoff: { baseMs: 1, maxMs: 2 },
+    const { informer, refusals } = await startCountingRefusals(listWatcher, {
       now: () => now,
-      onRefused: () => (refusals += 1),
       onSynced: () => (syncs += 1),
     });
-    informer.start();
-    await informer.waitForSync();
     now = 60_000;
     // Watches are refused: still refused, told once, and no full list every retry (a watch refused is
     // cheap; a list of every object each 30 s for as long as the refusal lasts is not).
@@ -376,7 +381,7 @@ describe("informer", () => {
     expect(fake.watchedFrom).toEqual(["10", "10", "10"]);
     expect(informer.refused).toBe(true);
     expect(informer.failure).toBe(forbidden);
-    expect(refusals).toBe(1);
+    expect(refusals()).toBe(1);
     // Followed the cluster after its first list; not since.
     expect(syncs).toBe(1);
     // A list without a watch is not watch activity: /readyz goes on saying the informer is stale.
@@ -401,21 +406,12 @@ describe("informer", () => {
       [{ items: [object("a", "1")], resourceVersion: "10" }, busy],
       [async () => Promise.reject(forbidden), async () => Promise.reject(new KubeApiError(410, "Gone"))],
     );
-    let refusals = 0;
-    const informer = new Informer({
-      name: "configmaps",
-      listWatcher: fake.listWatcher,
-      log: silentLogger(),
-      backoff: { baseMs: 1, maxMs: 2 },
-      onRefused: () => (refusals += 1),
-    });
-    informer.start();
-    await informer.waitForSync();
+    const { informer, refusals } = await startCountingRefusals(fake.listWatcher);
     // The cache is as stale after the server error as before it: still not trusted, still refused.
     await settle(() => fake.listCalls() === 3);
     expect(informer.refused).toBe(true);
     expect(informer.refusal).toBe(forbidden);
-    expect(refusals).toBe(1);
+    expect(refusals()).toBe(1);
     await informer.stop();
   });
 

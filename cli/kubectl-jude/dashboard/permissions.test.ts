@@ -194,6 +194,16 @@ describe("ActionPermissions", () => {
 });
 
 describe("recheckPeriodically", () => {
+  /** Rechecks recs and team every 30 s for a page that stays open; returns what stops it. */
+  const recheckRecsAndTeam = (permissions: ActionPermissions) =>
+    recheckPeriodically({
+      permissions,
+      models: () => [model("recs"), model("team")],
+      wanted: () => true,
+      changed: () => {},
+      everyMs: 30_000,
+    });
+
   it("shows a permission granted while a page is open within one period, without a page load", async () => {
     vi.useFakeTimers();
     const answers: Record<string, boolean> = { "": false, recs: false };
@@ -227,13 +237,7 @@ describe("recheckPeriodically", () => {
     // round for as long as the API server hung.
     vi.useFakeTimers();
     const { permissions, asked, open } = setup({ recs: "hangs", team: "hangs" }, false, () => Date.now());
-    const stop = recheckPeriodically({
-      permissions,
-      models: () => [model("recs"), model("team")],
-      wanted: () => true,
-      changed: () => {},
-      everyMs: 30_000,
-    });
+    const stop = recheckRecsAndTeam(permissions);
     for (let round = 1; round <= 5; round++) {
       // Each round (every 30 s) asks each namespace once; given up after 10 s, its request is closed.
       await vi.advanceTimersByTimeAsync(round === 1 ? 30_000 : 20_000);
@@ -251,13 +255,7 @@ describe("recheckPeriodically", () => {
     const { permissions, asked, open } = setup({ recs: "hangs, not abortable", team: false }, false, () =>
       Date.now(),
     );
-    const stop = recheckPeriodically({
-      permissions,
-      models: () => [model("recs"), model("team")],
-      wanted: () => true,
-      changed: () => {},
-      everyMs: 30_000,
-    });
+    const stop = recheckRecsAndTeam(permissions);
     await vi.advanceTimersByTimeAsync(5 * 30_000);
     expect(open()).toBe(1);
     expect(asked.filter((key) => key === "recs")).toHaveLength(1);
