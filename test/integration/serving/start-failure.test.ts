@@ -17,14 +17,16 @@ afterAll(() => {
   for (const cleanup of cleanups) cleanup();
 });
 
-it("exits 1 when its HTTP port is taken", async () => {
-  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = taken.address() as { port: number };
+/** Runs `jude serve` on the CPU with the model in `dir` and `httpPort` until it exits; its exit code and stdout. */
+async function serveUntilExit(
+  dir: string,
+  httpPort: number,
+): Promise<{ exitCode: number | null; stdout: string }> {
   const child = spawn(
     process.execPath,
-    ["cli/jude.ts", "serve", "--model-dir", modelDir(), "--host", "127.0.0.1", "--grpc-port", "0"].concat([
+    ["cli/jude.ts", "serve", "--model-dir", dir, "--host", "127.0.0.1", "--grpc-port", "0"].concat([
       "--http-port",
-      String(port),
+      String(httpPort),
       "--execution-provider=cpu",
     ]),
     { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
@@ -33,6 +35,13 @@ it("exits 1 when its HTTP port is taken", async () => {
   let stdout = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   const exitCode = await new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { exitCode, stdout };
+}
+
+it("exits 1 when its HTTP port is taken", async () => {
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = taken.address() as { port: number };
+  const { exitCode, stdout } = await serveUntilExit(modelDir(), port);
   expect({ exitCode, logged: stdout.includes("EADDRINUSE") }).toEqual({ exitCode: 1, logged: true });
 });
 
@@ -46,19 +55,7 @@ it("exits 1, naming the failure, when its model file is corrupt (no reload path:
     join(dir, "model.onnx"),
     (await readFile(join(modelDir(), "model.onnx"))).subarray(0, 65_536),
   );
-  const child = spawn(
-    process.execPath,
-    ["cli/jude.ts", "serve", "--model-dir", dir, "--host", "127.0.0.1", "--grpc-port", "0"].concat([
-      "--http-port",
-      "0",
-      "--execution-provider=cpu",
-    ]),
-    { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  cleanups.push(() => child.exitCode === null && child.kill("SIGKILL"));
-  let stdout = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  const exitCode = await new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const { exitCode, stdout } = await serveUntilExit(dir, 0);
   const errors = stdout
     .split("\n")
     .filter((line) => line.startsWith("{"))
