@@ -1,0 +1,97 @@
+/**
+ * A store that loses acknowledged writes after the pipeline committed their offsets (restored from an
+ * older snapshot here) is found behind by the source offsets it records (store/source-offsets.ts):
+ * when the worker's store connection comes back it compares them with the group's committed offsets
+ * and replays the source from the store's offset, so the entities written after the snapshot get
+ * their vectors back (before: committed, never written again until they change).
+ */
+import { cpSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { jobEvent, startJobWorker } from "../../support/nearline.ts";
+import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { connectRedis, openStore, StoreWriter, type Store } from "../../../store/index.ts";
+
+const version = "replay-v1";
+let embedding: TestEmbeddingServer;
+// A Redis of this test's own: it is stopped and restarted from an older copy of its data.
+let redis: OwnedRedis;
+
+beforeAll(async () => {
+  redis = await startOwnedRedis();
+  embedding = await startTestEmbeddingServer(version);
+});
+
+afterAll(async () => {
+  await redis?.destroy();
+  await embedding?.server.close();
+});
+
+const job = (id: string, time: number) =>
+  jobEvent(id, time, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] });
+
+/** Which of `ids` are stored live with a vector. */
+async function liveIds(store: Store, ids: readonly string[]): Promise<string[]> {
+  const metas = await new StoreWriter(store).readMeta(
+    version,
+    ids.map((id) => ({ entity: "job", id })),
+  );
+  return ids.filter((_, index) => metas[index]?.live === true);
+}
+
+it("replays the records a store restored from an older snapshot lost, and counts the replay", async () => {
+  const topic = uniqueTopic("nl-store-replay");
+  const { app, config, metric, stop } = await startJobWorker(embedding, { topic, storeUrl: redis.url });
+  const admin = connectRedis({ url: redis.url });
+  const snapshot = join(redis.dir, "snapshot");
+  const before = ["a1", "a2", "a3"];
+  const after = ["b1", "b2", "b3", "b4"];
+  try {
+    const store = await openStore(admin, { name: config.sinks.store.name });
+    await produceEvents(
+      topic,
+      before.map((id, index) => job(id, 1000 + index)),
+    );
+    await waitFor("the first records to be committed", () => app.worker.totals.consumed >= 3, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    expect(await liveIds(store, before)).toEqual(before);
+    // The snapshot: the AOF (fsynced on every write) as it is now, while the worker is idle.
+    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+
+    await produceEvents(
+      topic,
+      after.map((id, index) => job(id, 2000 + index)),
+    );
+    await waitFor("the later records to be committed", () => app.worker.totals.consumed >= 7, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    expect(await liveIds(store, after)).toEqual(after);
+    expect(await metric("jude_pipeline_store_replays_total")).toBe(0);
+
+    // Restarted from the older snapshot: the later records' writes are gone, their offsets committed.
+    await redis.kill();
+    rmSync(join(redis.dir, "appendonlydir"), { recursive: true, force: true });
+    cpSync(snapshot, join(redis.dir, "appendonlydir"), { recursive: true });
+    await redis.restart();
+
+    await waitFor(
+      "the later records' vectors to come back",
+      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(await liveIds(store, before)).toEqual(before);
+    expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
+    expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
+    expect(await metric("jude_pipeline_store_replay_lost_total")).toBe(0);
+    expect(app.worker.replays).toEqual({ replays: 1, replayedOffsets: after.length, lost: 0 });
+  } finally {
+    admin.disconnect();
+    await stop();
+  }
+});
