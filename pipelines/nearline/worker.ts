@@ -114,6 +114,8 @@ export class NearlineWorker {
   #checkCause: string | undefined;
   /** Aborted to stop waiting for the next batch when a check is wanted. */
   #checkWake = new AbortController();
+  /** Ends the wait for the next batch: on stop, or when a check is wanted. */
+  #nextSignal = AbortSignal.any([this.#abort.signal, this.#checkWake.signal]);
   readonly replays: ReplayTotals = { replays: 0, replayedOffsets: 0, lost: 0 };
 
   constructor(options: NearlineWorkerOptions) {
@@ -409,7 +411,7 @@ export class NearlineWorker {
       }
       const source = this.#source;
       try {
-        messages = await source.next(AbortSignal.any([this.#abort.signal, this.#checkWake.signal]));
+        messages = await source.next(this.#nextSignal);
       } catch (error) {
         if (this.#abort.signal.aborted) return;
         if (!this.#options.isRetryable(error) && !isRebalanceError(error)) throw error;
@@ -532,6 +534,7 @@ export class NearlineWorker {
     const cause = this.#checkCause ?? "check";
     this.#checkCause = undefined;
     this.#checkWake = new AbortController();
+    this.#nextSignal = AbortSignal.any([this.#abort.signal, this.#checkWake.signal]);
     const consumer = this.#consumer!;
     const held = this.#inBatch;
     this.#inBatch = true;

@@ -13,7 +13,14 @@ import { produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import { jobEvent, startJobWorker } from "../../support/nearline.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { connectRedis, openStore, StoreWriter, type Store } from "../../../store/index.ts";
+import {
+  connectRedis,
+  openStore,
+  readSourceOffsets,
+  StoreWriter,
+  type SourceOffsetResult,
+  type Store,
+} from "../../../store/index.ts";
 
 const version = "replay-v1";
 let embedding: TestEmbeddingServer;
@@ -93,5 +100,37 @@ it("replays the records a store restored from an older snapshot lost, and counts
   } finally {
     admin.disconnect();
     await stop();
+  }
+});
+
+it("records a source offset only over the one the writer expects (the script), and reads it back", async () => {
+  const admin = connectRedis({ url: redis.url });
+  try {
+    const store = await openStore(admin, { name: "offsets-script", create: true });
+    const writer = new StoreWriter(store);
+    const record = async (offset: bigint, expected?: bigint): Promise<SourceOffsetResult> => {
+      let results: readonly SourceOffsetResult[] = [];
+      await writer.write([], {
+        marks: [{ version, topic: "t", partition: 2, offset, expected }],
+        onResults: (each) => {
+          results = each;
+        },
+      });
+      return results[0]!;
+    };
+    expect(await record(10n)).toEqual({ set: true });
+    expect(await record(20n, 10n)).toEqual({ set: true });
+    expect(await record(20n, 10n)).toEqual({ set: true }); // a resend after a lost reply
+    expect(await record(30n, 10n)).toEqual({ set: false, stored: 20n });
+    expect(await readSourceOffsets(store, version, "t", [2, 3])).toEqual(
+      new Map([
+        [2, 20n],
+        [3, null],
+      ]),
+    );
+    await admin.del(`{${store.layout.prefix}:0}:v:${version}:o`);
+    expect(await record(30n, 20n)).toEqual({ set: false, stored: null });
+  } finally {
+    admin.disconnect();
   }
 });
