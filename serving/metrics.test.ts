@@ -40,3 +40,25 @@ describe("jude_serving_request_duration_seconds around the 300 ms p95 target", (
     expect(p95).toBeGreaterThan(0.3);
   });
 });
+
+describe("jude_serving_inference_workers", () => {
+  it("reads the live and dead inference workers at scrape time", async () => {
+    let workers = { live: 2, dead: 0 };
+    const metrics = createServingMetrics({
+      inFlight: () => 0,
+      inFlightCalls: () => 0,
+      inferenceWorkers: () => workers,
+    });
+    const read = async () =>
+      [
+        ...(await metrics.registry.metrics()).matchAll(
+          /^jude_serving_inference_workers\{state="(\w+)"\} (\d+)$/gm,
+        ),
+      ]
+        .map(([, state, value]) => `${state}=${value}`)
+        .sort();
+    expect(await read()).toEqual(["dead=0", "live=2"]);
+    workers = { live: 1, dead: 1 };
+    expect(await read()).toEqual(["dead=1", "live=1"]);
+  });
+});

@@ -1,5 +1,6 @@
 /** The embedding server's Prometheus metrics (jude_serving_*), split by phase. */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { InferenceWorkerCounts } from "./core/backend.ts";
 import type { BatcherObserver } from "./core/batcher.ts";
 
 const TOKENS_PER_SECOND_WINDOW_S = 10;
@@ -22,11 +23,13 @@ export interface ServingMetrics {
 /**
  * Creates the metrics on a registry of their own (several servers can live in one test process).
  * `inFlight` reads the permits in use (inputs) and `inFlightCalls` the calls being served, both at
- * scrape time, so the gauges can never drift from the truth.
+ * scrape time, so the gauges can never drift from the truth; so does `inferenceWorkers` (absent:
+ * none, for tests without a backend).
  */
 export function createServingMetrics(options: {
   inFlight: () => number;
   inFlightCalls: () => number;
+  inferenceWorkers?: () => InferenceWorkerCounts;
 }): ServingMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "jude_serving_" });
@@ -126,6 +129,19 @@ export function createServingMetrics(options: {
     registers: [registry],
     collect() {
       this.set(options.inFlightCalls());
+    },
+  });
+  // A dead worker fails liveness (the pod is restarted) while the others serve on; this shows how many
+  // of a pod's workers are left meanwhile ("2 of 4"), which health alone cannot say.
+  new Gauge({
+    name: "jude_serving_inference_workers",
+    help: "Inference workers (ONNX Runtime sessions) by state: live (running batches) or dead (died; the pod fails liveness).",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      const workers = options.inferenceWorkers?.() ?? { live: 0, dead: 0 };
+      this.set({ state: "live" }, workers.live);
+      this.set({ state: "dead" }, workers.dead);
     },
   });
   const refusedBodyDroppedBytes = new Counter({

@@ -76,6 +76,7 @@ export async function startEmbeddingServer(
   const metrics = createServingMetrics({
     inFlight: () => permits.inUse,
     inFlightCalls: () => embedder.inFlight,
+    inferenceWorkers: () => backend.inferenceWorkers,
   });
   const backend = new DeferredBackend(model.dimensions);
   // One limits object, shared by the batcher's queue and Info, so the CPU cap set at load applies to both.

@@ -28,7 +28,7 @@ import type { KubeClient } from "./kube-client.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { defaultFailurePolicy, FailureStreaks, type FailurePolicy } from "./failure-streaks.ts";
 import { controllerOwnerKey, keyFromString, keyOf, keyToString } from "./object-key.ts";
-import { RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
+import { backoffDelayMs, RetryRateLimiter, type RetryOptions } from "./rate-limiter.ts";
 import { resourceName, type ResourceType } from "./resource-types.ts";
 import { WorkQueue } from "./work-queue.ts";
 import type {
@@ -354,8 +354,8 @@ export class Controller {
       waiting.cause = cause;
       waiting.retries = 0;
     }
-    const { firstMs, maxMs } = notSyncedRetryMs;
-    const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(waiting.retries, 20));
+    // The count lives in #waiting (dropped with the key); only the doubling is shared with the queue's.
+    const delayMs = backoffDelayMs(waiting.retries, notSyncedRetryMs.firstMs, notSyncedRetryMs.maxMs);
     waiting.retries += 1;
     // A cause other than a refusal is told once the key waited the failure policy's time: the retry
     // that tells it comes then, not up to a back-off later (--reconcile-error-after-seconds 180 would

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { defaultRetryMaxDelayMs, ExponentialBackoff, RetryRateLimiter, TokenBucket } from "./rate-limiter.ts";
+import {
+  backoffDelayMs,
+  defaultRetryMaxDelayMs,
+  ExponentialBackoff,
+  RetryRateLimiter,
+  TokenBucket,
+} from "./rate-limiter.ts";
 
 describe("per-key exponential back-off", () => {
   it("starts at 5 ms and doubles per failure", () => {
@@ -32,6 +38,20 @@ describe("per-key exponential back-off", () => {
     backoff.forget("ns/a");
     expect(backoff.failures("ns/a")).toBe(0);
     expect(backoff.next("ns/a")).toBe(5);
+  });
+});
+
+describe("backoffDelayMs, the doubling both back-offs use", () => {
+  it("doubles from the first delay per earlier failure, up to the cap", () => {
+    // The controller's wait for a namespace's informers: 10 s doubling to 5 minutes.
+    const delays = [0, 1, 2, 3, 4, 5, 6, 100].map((failures) => backoffDelayMs(failures, 10_000, 300_000));
+    expect(delays).toEqual([10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000]);
+  });
+
+  it("is what ExponentialBackoff waits after each failure", () => {
+    const backoff = new ExponentialBackoff({ baseMs: 7, maxMs: 1_000 });
+    const delays = Array.from({ length: 12 }, () => backoff.next("ns/a"));
+    expect(delays).toEqual(delays.map((_, failures) => backoffDelayMs(failures, 7, 1_000)));
   });
 });
 

@@ -15,6 +15,16 @@
 /** The default cap of the per-key back-off (`--retry-max-delay-seconds`). */
 export const defaultRetryMaxDelayMs = 60_000;
 
+/**
+ * The delay after `failures` earlier failures: `firstMs` doubling per failure, at most `maxMs`. Pure,
+ * so a caller that keeps its own count per key (the controller's waiting keys) backs off the same way
+ * as ExponentialBackoff without a second map to keep in step with its own.
+ */
+export function backoffDelayMs(failures: number, firstMs: number, maxMs: number): number {
+  // Capping the exponent keeps the arithmetic exact (2 ** 40 times any sane first delay is past any cap).
+  return Math.min(maxMs, firstMs * 2 ** Math.min(failures, 40));
+}
+
 /** Per-key exponential back-off. */
 export class ExponentialBackoff {
   readonly #failures = new Map<string, number>();
@@ -30,8 +40,7 @@ export class ExponentialBackoff {
   next(key: string): number {
     const failures = this.#failures.get(key) ?? 0;
     this.#failures.set(key, failures + 1);
-    // 2 ** 60 overflows nothing here, but cap the exponent so the arithmetic stays exact.
-    return Math.min(this.#maxMs, this.#baseMs * 2 ** Math.min(failures, 40));
+    return backoffDelayMs(failures, this.#baseMs, this.#maxMs);
   }
 
   /** Failures recorded for `key` since it last succeeded. */

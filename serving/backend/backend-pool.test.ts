@@ -48,9 +48,25 @@ describe("BackendPool", () => {
     expect(live.running).toBe(1);
     live.complete();
     expect((await answered)[0]).toBe(1);
+    expect(pool.inferenceWorkers).toEqual({ live: 1, dead: 1 });
     const lastStanding = new BackendPool([dead, dead]);
+    expect(lastStanding.inferenceWorkers).toEqual({ live: 0, dead: 2 });
     expect(lastStanding.failed).toBe(true);
     await expect(lastStanding.embed([tokens(1)])).rejects.toThrow("exited with code 1");
+  });
+
+  it("counts the inference workers of members that count their own", () => {
+    const counted = (live: number, dead: number) => ({
+      dimensions: 4,
+      executionProvider: "test",
+      inferenceWorkers: { live, dead },
+      embed: () => Promise.reject(new Error("unused")),
+      close: async () => {},
+    });
+    expect(new BackendPool([counted(1, 0), counted(0, 1), counted(0, 0)]).inferenceWorkers).toEqual({
+      live: 1,
+      dead: 1,
+    });
   });
 
   it("refuses to be empty", () => {

@@ -1,4 +1,4 @@
-import type { EmbeddingBackend } from "../core/backend.ts";
+import { inferenceWorkersOf, type EmbeddingBackend, type InferenceWorkerCounts } from "../core/backend.ts";
 
 /**
  * Several backends (inference workers, each with its own ONNX Runtime session) behind one: a batch
@@ -34,6 +34,17 @@ export class BackendPool implements EmbeddingBackend {
   /** True once every member failed. */
   get failed(): boolean {
     return this.#members.every((member) => member.failed === true);
+  }
+
+  get inferenceWorkers(): InferenceWorkerCounts {
+    let live = 0;
+    let dead = 0;
+    for (const member of this.#members) {
+      const workers = inferenceWorkersOf(member);
+      live += workers.live;
+      dead += workers.dead;
+    }
+    return { live, dead };
   }
 
   async embed(inputs: readonly Int32Array[]): Promise<Float32Array> {

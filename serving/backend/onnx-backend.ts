@@ -3,7 +3,7 @@ import "./ort-telemetry.ts";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { EmbeddingBackend } from "../core/backend.ts";
+import type { EmbeddingBackend, InferenceWorkerCounts } from "../core/backend.ts";
 import { BackendError, type BackendErrorCode } from "./backend-error.ts";
 import { concatInputs } from "./batch-tensors.ts";
 import type { WorkerReply, WorkerRequest, WorkerSettings } from "./worker-protocol.ts";
@@ -42,6 +42,8 @@ export class OnnxBackend implements EmbeddingBackend {
   readonly #pending = new Map<number, Pending>();
   #nextId = 0;
   #failure: Error | undefined;
+  /** Set by `close` on a worker that had not died: it leaves the counts instead of turning dead. */
+  #closed = false;
   readonly #onFailure: ((error: Error) => void) | undefined;
   readonly #onWarning: ((message: string) => void) | undefined;
   readonly #closeTimeoutMs: number;
@@ -120,6 +122,12 @@ export class OnnxBackend implements EmbeddingBackend {
     return this.#failure !== undefined;
   }
 
+  /** Its one worker: live until it dies, then dead; closed, it counts in neither. */
+  get inferenceWorkers(): InferenceWorkerCounts {
+    if (this.#closed) return { live: 0, dead: 0 };
+    return this.#failure === undefined ? { live: 1, dead: 0 } : { live: 0, dead: 1 };
+  }
+
   embed(inputs: readonly Int32Array[]): Promise<Float32Array> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextId++;
@@ -140,6 +148,7 @@ export class OnnxBackend implements EmbeddingBackend {
    */
   async close(): Promise<void> {
     if (this.#failure !== undefined) return;
+    this.#closed = true;
     this.#failure = new BackendError("WORKER_FAILED", "the backend is closed");
     const exited = new Promise<true>((resolve) => this.#worker.once("exit", () => resolve(true)));
     const request: WorkerRequest = { type: "close" };

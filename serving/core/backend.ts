@@ -1,3 +1,9 @@
+/** Inference workers by state: `live` ones run batches, `dead` ones died (closed ones count in neither). */
+export interface InferenceWorkerCounts {
+  readonly live: number;
+  readonly dead: number;
+}
+
 /**
  * The contract between the core and an inference backend (cf. text-embeddings-inference's backend
  * crate): the core hands over tokenized, length-sorted inputs and gets one pooled vector per input.
@@ -11,6 +17,8 @@ export interface EmbeddingBackend {
   readonly parallelism?: number;
   /** True once the backend can run no batch any more (its inference workers died). */
   readonly failed?: boolean;
+  /** Its inference workers by state; absent means one worker, dead once `failed`. */
+  readonly inferenceWorkers?: InferenceWorkerCounts;
   /**
    * Runs one batch. Returns `inputs.length * dimensions` floats: the pooled, not yet normalised
    * vectors in input order.
@@ -18,6 +26,11 @@ export interface EmbeddingBackend {
   embed(inputs: readonly Int32Array[]): Promise<Float32Array>;
   /** Releases the model; pending batches fail. */
   close(): Promise<void>;
+}
+
+/** The inference workers of `backend` by state (see `EmbeddingBackend.inferenceWorkers`). */
+export function inferenceWorkersOf(backend: EmbeddingBackend): InferenceWorkerCounts {
+  return backend.inferenceWorkers ?? (backend.failed === true ? { live: 0, dead: 1 } : { live: 1, dead: 0 });
 }
 
 /**
@@ -43,6 +56,11 @@ export class DeferredBackend implements EmbeddingBackend {
 
   get failed(): boolean {
     return this.#backend?.failed ?? false;
+  }
+
+  /** None while the model loads. */
+  get inferenceWorkers(): InferenceWorkerCounts {
+    return this.#backend === undefined ? { live: 0, dead: 0 } : inferenceWorkersOf(this.#backend);
   }
 
   /** Installs the loaded backend. */

@@ -172,6 +172,40 @@ describe("ActionPermissions", () => {
     expect(asked.filter((key) => key === "recs")).toHaveLength(1);
   });
 
+  it("says the permission is being checked until the review answers or is given up", async () => {
+    vi.useFakeTimers();
+    const { permissions } = setup({ recs: "hangs", team: true, ops: false, "ops/minilm": true });
+    const checking = (namespace: string) => permissions.checking(namespace, "minilm");
+    // Never asked: being checked as soon as the page shows the model.
+    expect(checking("team")).toBe(
+      "whether viewer may patch embeddingmodels.jude.dev in namespace team is being checked (the SelfSubjectAccessReview has not answered yet): the buttons are disabled until it answers, at most 10 s",
+    );
+    const refreshed = permissions.refresh([model("recs"), model("team"), model("ops")]);
+    expect(checking("recs")).toMatch(/namespace recs is being checked/);
+    await vi.advanceTimersByTimeAsync(0);
+    // Answered: yes, or no for the namespace and yes for the model by name.
+    expect([checking("team"), checking("ops")]).toEqual([undefined, undefined]);
+    expect(checking("recs")).toMatch(/namespace recs is being checked/);
+    await vi.advanceTimersByTimeAsync(10_000);
+    // Given up: not checked (the buttons enabled again), no longer being checked.
+    expect(await refreshed).toBe(true);
+    expect(checking("recs")).toBeUndefined();
+    expect(permissions.unchecked("recs", "minilm")).toMatch(/got no answer within 10 s/);
+  });
+
+  it("tells a refresh that the answer came, also where it allows what the page already offered", async () => {
+    const { permissions } = setup({ team: true });
+    expect(await permissions.refresh([model("team")])).toBe(true);
+    expect(await permissions.refresh([model("team")])).toBe(false);
+  });
+
+  it("with all namespaces, is checking until the namespace's own answer where not allowed everywhere", async () => {
+    const { permissions } = setup({ "": false, recs: true }, true);
+    expect(permissions.checking("recs", "minilm")).toMatch(/is being checked/);
+    await permissions.refresh([model("recs")]);
+    expect(permissions.checking("recs", "minilm")).toBeUndefined();
+  });
+
   it("says the permission could not be checked when the review failed or was refused", async () => {
     const { permissions } = setup({ failed: new Error("fetch failed"), refused: undefined });
     await permissions.refresh([model("failed"), model("refused")]);

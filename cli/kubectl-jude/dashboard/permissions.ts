@@ -71,8 +71,11 @@ export class ActionPermissions {
   async refresh(models: Iterable<ModelRef>, onlyMissing = false, maxAgeMs?: number): Promise<boolean> {
     const stale = (key: string) => this.#stale(key, onlyMissing, maxAgeMs);
     const list = [...models];
+    // Being checked counts: an answer "yes" changes the page too (its buttons enabled).
     const shown = (model: ModelRef) =>
-      `${this.denied(model.namespace, model.name)}|${this.unchecked(model.namespace, model.name)}`;
+      [this.denied, this.unchecked, this.checking]
+        .map((said) => said.call(this, model.namespace, model.name))
+        .join("|");
     const before = list.map(shown);
     const byNamespace = new Map<string, string[]>();
     for (const { namespace, name } of list)
@@ -195,6 +198,24 @@ export class ActionPermissions {
         ? `got no answer within ${Math.round(this.#reviewTimeoutMs() / 1000)} s`
         : "was refused or failed";
     return `whether ${this.#options.user} may patch embeddingmodels.jude.dev in namespace ${namespace} could not be checked (the SelfSubjectAccessReview ${why}): the buttons stay enabled and the API server decides`;
+  }
+
+  /**
+   * Why the page cannot tell yet whether the user may change the model: the review that decides it
+   * (the namespace's, or the model's by name where that is "no") has not answered yet, the first time
+   * it is asked or after `forget`. The page shows the buttons disabled, saying so, until the answer
+   * comes or the review is given up (`unchecked`); undefined when an answer is known. A key whose
+   * given-up review has not ended is not asked again (see `#ask`): not being checked either.
+   */
+  checking(namespace: string, name: string): string | undefined {
+    const awaited = (key: string) => !this.#answers.has(key) && !this.#givenUp.has(key);
+    const pending =
+      (this.#options.allNamespaces === true && awaited("")) ||
+      (!this.#everywhere() &&
+        (awaited(namespace) ||
+          (this.#answers.get(namespace)?.allowed === false && awaited(`${namespace}/${name}`))));
+    if (!pending) return undefined;
+    return `whether ${this.#options.user} may patch embeddingmodels.jude.dev in namespace ${namespace} is being checked (the SelfSubjectAccessReview has not answered yet): the buttons are disabled until it answers, at most ${Math.round(this.#reviewTimeoutMs() / 1000)} s`;
   }
 
   /**

@@ -264,6 +264,26 @@ describe("dashboardView", () => {
     expect(dashboardView(objects(), { now }).models[0]).not.toHaveProperty("permissionNote");
   });
 
+  it("disables the actions, saying so, while whether the user may change the model is being checked", () => {
+    const note = "whether viewer may patch embeddingmodels.jude.dev in namespace recs is being checked (…)";
+    const [model] = dashboardView(objects(), { now, actionsChecking: () => note }).models;
+    // The actions are what they will be once allowed; the page disables them meanwhile.
+    expect(model!.actions.approve).toEqual({
+      version: "minilm-v2",
+      summary: "approved cutover of minilm to minilm-v2",
+    });
+    expect(model!.permissionChecking).toBe(note);
+    expect(dashboardView(objects(), { now }).models[0]).not.toHaveProperty("permissionChecking");
+    // A denial known already wins.
+    const denied = "access denied: viewer may not patch embeddingmodels.jude.dev in namespace recs (…)";
+    const [refused] = dashboardView(objects(), {
+      now,
+      actionsDenied: () => denied,
+      actionsChecking: () => note,
+    }).models;
+    expect(refused).not.toHaveProperty("permissionChecking");
+  });
+
   it("says why the timelines hold no Events when they cannot be read", () => {
     const problem = "access denied: viewer may not list events in namespace recs (…)";
     expect(dashboardView(objects(), { now, eventsProblem: problem }).eventsProblem).toBe(problem);

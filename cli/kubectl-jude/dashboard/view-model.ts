@@ -86,6 +86,11 @@ export interface DashboardModel extends Omit<ModelView, "gates" | "pipelines" | 
    * failed, was refused or got no answer in time): the actions stay enabled and the page says so.
    */
   permissionNote?: string;
+  /**
+   * Why whether the user may change this model is not known yet (its SelfSubjectAccessReview has not
+   * answered): the page shows the actions disabled, "checking permission…", until it answers.
+   */
+  permissionChecking?: string;
 }
 
 export interface DashboardState {
@@ -257,6 +262,8 @@ export function dashboardView(
     actionsDenied?: (namespace: string, name: string) => string | undefined;
     /** Why whether the user may change a model could not be checked; undefined when it was. */
     actionsUnchecked?: (namespace: string, name: string) => string | undefined;
+    /** Why whether the user may change a model is not known yet (its review has not answered). */
+    actionsChecking?: (namespace: string, name: string) => string | undefined;
   },
 ): DashboardState {
   const throughput = options.throughput ?? (() => undefined);
@@ -283,6 +290,8 @@ export function dashboardView(
     const denied = options.actionsDenied?.(view.namespace, view.name);
     const permissionNote =
       denied === undefined ? options.actionsUnchecked?.(view.namespace, view.name) : undefined;
+    const permissionChecking =
+      denied === undefined ? options.actionsChecking?.(view.namespace, view.name) : undefined;
     const { gates: _gates, pipelines: _pipelines, bootstraps, ...rest } = view;
     return {
       ...rest,
@@ -336,6 +345,7 @@ export function dashboardView(
               rollback: actionView(model, "rollback", records, options.versionRecordsProblem),
             },
       ...(permissionNote !== undefined && { permissionNote }),
+      ...(permissionChecking !== undefined && { permissionChecking }),
     };
   });
   models.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));

@@ -288,6 +288,7 @@ export class WatchHub {
         ...(permissions !== undefined && {
           actionsDenied: (namespace: string, name: string) => permissions.denied(namespace, name),
           actionsUnchecked: (namespace: string, name: string) => permissions.unchecked(namespace, name),
+          actionsChecking: (namespace: string, name: string) => permissions.checking(namespace, name),
         }),
         now: new Date(now),
         throughput: (key) => {

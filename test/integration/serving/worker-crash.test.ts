@@ -3,7 +3,7 @@
  * flight (a request its code cannot handle throws there, uncaught, and the thread exits), then the
  * other. The server reports NOT_SERVING and fails liveness at the first death, so Kubernetes restarts
  * it; until then the surviving worker answers, and with none left calls are refused UNAVAILABLE
- * (retryable) instead of failing INTERNAL.
+ * (retryable) instead of failing INTERNAL. Its /metrics counts the workers left meanwhile.
  */
 import { status } from "@grpc/grpc-js";
 import { Worker } from "node:worker_threads";
@@ -55,6 +55,14 @@ async function crash(worker: Worker): Promise<void> {
   await exited;
 }
 
+/** jude_serving_inference_workers as the server's /metrics shows it, e.g. "live=1 dead=1". */
+async function inferenceWorkers(): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+  const value = (state: string) =>
+    new RegExp(`^jude_serving_inference_workers\\{state="${state}"\\} (\\d+)$`, "m").exec(text)?.[1];
+  return `live=${value("live")} dead=${value("dead")}`;
+}
+
 const tally = (outcomes: string[]): Record<string, number> => {
   const counts: Record<string, number> = {};
   for (const value of outcomes) counts[value] = (counts[value] ?? 0) + 1;
@@ -62,6 +70,7 @@ const tally = (outcomes: string[]): Record<string, number> => {
 };
 
 it("answers the calls in flight when a worker dies mid-batch, fails liveness, and keeps serving on the other", async () => {
+  expect(await inferenceWorkers()).toBe("live=2 dead=0");
   const calls = Array.from({ length: 64 }, (_, index) => outcome(client.embed([`${index} ${text}`])));
   while ([...batchesPosted.values()].reduce((sum, count) => sum + count, 0) < 3)
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -75,6 +84,7 @@ it("answers the calls in flight when a worker dies mid-batch, fails liveness, an
   expect(server.health.get("")).toBe("NOT_SERVING");
   const healthz = await fetch(`http://127.0.0.1:${server.httpPort}/healthz`);
   expect([healthz.status, await healthz.text()]).toEqual([503, "an inference worker failed\n"]);
+  expect(await inferenceWorkers()).toBe("live=1 dead=1");
 
   const after = await Promise.all(
     Array.from({ length: 8 }, (_, index) => outcome(client.embed([`after ${index}`]))),
@@ -106,4 +116,5 @@ it("refuses calls UNAVAILABLE, retryable, once no worker is left, the ones queue
   expect(after).toEqual(Array(4).fill("UNAVAILABLE JUDE_SERVING_NOT_READY"));
   const healthz = await fetch(`http://127.0.0.1:${server.httpPort}/healthz`);
   expect(healthz.status).toBe(503);
+  expect(await inferenceWorkers()).toBe("live=0 dead=2");
 });

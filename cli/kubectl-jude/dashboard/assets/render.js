@@ -243,19 +243,24 @@ function timelineSection(model, eventsProblem) {
 
 function actionButton(model, kind, label, onAction) {
   const action = model.actions[kind];
+  // Whether the user may do it is being asked (the review has not answered yet): disabled meanwhile,
+  // rather than enabled and then perhaps disabled under the pointer.
+  const checking = !("refused" in action) && model.permissionChecking !== undefined;
   const button = h(
     "button",
     {
       class: kind === "approve" ? undefined : "secondary",
       "data-action": kind,
-      disabled: "refused" in action,
+      disabled: "refused" in action || checking,
       // Enabled, but whether the user may do it could not be checked: the tooltip says so.
       title:
         "refused" in action
           ? action.refused
-          : model.permissionNote === undefined
-            ? action.summary
-            : `${action.summary}. Note: ${model.permissionNote}`,
+          : checking
+            ? `checking permission… ${model.permissionChecking}`
+            : model.permissionNote === undefined
+              ? action.summary
+              : `${action.summary}. Note: ${model.permissionNote}`,
     },
     "refused" in action
       ? label
@@ -263,7 +268,8 @@ function actionButton(model, kind, label, onAction) {
         ? `Abandon ${action.abandons}`
         : `${label}${kind === "rollback" ? " to" : ""} ${action.version}`,
   );
-  if (!("refused" in action)) button.addEventListener("click", () => onAction(model, kind, action));
+  if (!("refused" in action) && !checking)
+    button.addEventListener("click", () => onAction(model, kind, action));
   return button;
 }
 
@@ -289,6 +295,17 @@ export function renderModel(model, onAction, eventsProblem) {
         { class: "actions" },
         actionButton(model, "approve", "Approve", onAction),
         actionButton(model, "rollback", "Roll back", onAction),
+        model.permissionChecking === undefined
+          ? undefined
+          : h(
+              "span",
+              {
+                class: "permission-note",
+                "data-field": "permission-checking",
+                title: model.permissionChecking,
+              },
+              "checking permission…",
+            ),
         model.permissionNote === undefined
           ? undefined
           : h(
