@@ -14,7 +14,13 @@ import {
   markDeletingLua,
   registerVersionLua,
 } from "./scripts/control-scripts.ts";
-import { claimTextLua, putTextLua, releaseTextClaimLua, writeRecordLua } from "./scripts/record-scripts.ts";
+import {
+  claimTextLua,
+  putTextLua,
+  recordSourceOffsetLua,
+  releaseTextClaimLua,
+  writeRecordLua,
+} from "./scripts/record-scripts.ts";
 
 /** A connected ioredis client: one standalone server or a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -32,6 +38,7 @@ export const scriptDefinitions = {
   judeStoreMarkDeleting: { lua: markDeletingLua, numberOfKeys: 2 },
   judeStoreAdvanceGc: { lua: advanceGcLua, numberOfKeys: 1 },
   judeStoreClaimOwner: { lua: claimOwnerLua, numberOfKeys: 1 },
+  judeStoreRecordSourceOffset: { lua: recordSourceOffsetLua, numberOfKeys: 1 },
 } as const;
 
 /** Name of one of the store's scripts. */

@@ -17,6 +17,7 @@ import { execBatch } from "./batch.ts";
 import { runControl } from "./control.ts";
 import { invalidArgument } from "./errors.ts";
 import { assertVersion, bucketKeys } from "./layout.ts";
+import { sourceOffsetsKey } from "./source-offsets.ts";
 import type { PointerState } from "./pointer.ts";
 import { readPointer } from "./pointer.ts";
 import type { Store } from "./store.ts";
@@ -87,6 +88,8 @@ export async function deleteVersionStep(
   for (let bucket = from; bucket < to; bucket++) {
     const keys = bucketKeys(store.layout, version, bucket);
     const all = [keys.meta, keys.data, keys.stats, keys.texts, keys.claims];
+    // Bucket 0's slot also holds the version's source offsets (source-offsets.ts).
+    if (bucket === 0) all.push(sourceOffsetsKey(store.layout, version));
     commands.push({ key: keys.meta, queue: (pipeline) => pipeline.unlink(...all) });
   }
   let keysDeleted = 0;

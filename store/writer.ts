@@ -19,6 +19,8 @@ import { execBatch, recoverConnection } from "./batch.ts";
 import { assertVersion, bucketKeys, bucketOf, groupByBucket, recordField } from "./layout.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { DEFAULT_RETRY_POLICY, waitBeforeRetry, withinDeadline } from "./retry.ts";
+import type { SourceOffsetMark, SourceOffsetResult } from "./source-offsets.ts";
+import { parseSourceOffsetReply, sourceOffsetCommand, sourceOffsetsStatsKey } from "./source-offsets.ts";
 import type { Store } from "./store.ts";
 import { recordFailure } from "./store.ts";
 
@@ -82,6 +84,13 @@ const outcomeByCode: readonly WriteOutcome[] = [
   "advanced",
 ];
 
+/** Source offsets recorded in the same rounds as a write's commands, and where their results go. */
+export interface SourceOffsetMarks {
+  readonly marks: readonly SourceOffsetMark[];
+  /** Called once every write and offset is in (and durable as asked), one result per mark, in order. */
+  readonly onResults: (results: readonly SourceOffsetResult[]) => void;
+}
+
 /** Writer configuration. */
 export interface WriterOptions {
   /** Element type for stored vectors. Default f32. */
@@ -120,13 +129,20 @@ export class StoreWriter {
 
   /**
    * Applies the writes (pipelined, grouped per Cluster node) and returns one outcome per write, in
-   * order. Validates everything first: one invalid write rejects the batch with INVALID_ARGUMENT before
+   * order. `offsets`: source offsets recorded in the same round trips (see source-offsets.ts). Validates everything first: one invalid write rejects the batch with INVALID_ARGUMENT before
    * anything is sent. Retries transient failures until the retry deadline, then throws
    * STORE_UNAVAILABLE; writes applied before that stay applied (they are individually atomic).
    */
-  async write(writes: readonly StoreWrite[]): Promise<WriteOutcome[]> {
-    const commands = writes.map((write) => this.#command(write));
+  async write(writes: readonly StoreWrite[], offsets?: SourceOffsetMarks): Promise<WriteOutcome[]> {
+    const marks = offsets?.marks ?? [];
+    // The source offsets go last in every round's pipeline: on one server a round's commands apply in
+    // order, so a recorded offset never precedes the writes of its round (source-offsets.ts).
+    const commands = [
+      ...writes.map((write) => this.#command(write)),
+      ...marks.map((mark) => sourceOffsetCommand(this.#store.layout, mark)),
+    ];
     const outcomes = new Array<WriteOutcome>(writes.length);
+    const markResults = new Array<SourceOffsetResult>(marks.length);
     const prefix = this.#store.layout.prefix;
     const stopTimer = this.#store.metrics.writeBatchSeconds.startTimer({ store: prefix });
     const started = Date.now();
@@ -149,7 +165,9 @@ export class StoreWriter {
         results.forEach((result, position) => {
           const index = pending[position] as number;
           if (result.error === null) {
-            outcomes[index] = parseOutcome(result.value);
+            if (index >= writes.length)
+              markResults[index - writes.length] = parseSourceOffsetReply(result.value);
+            else outcomes[index] = parseOutcome(result.value);
           } else if (isTransientRedisError(result.error)) {
             failed.push(index);
             lastTransient = result.error;
@@ -168,28 +186,35 @@ export class StoreWriter {
         "write",
         new StoreError(
           StoreErrorCodes.STORE_UNAVAILABLE,
-          `write: ${pending.length} of ${writes.length} writes still failing after ${Date.now() - started} ms`,
+          `write: ${pending.length} of ${commands.length} writes still failing after ${Date.now() - started} ms`,
           { cause: lastTransient, details: { pending: pending.length } },
         ),
       );
     }
     // Also when every write came back stale: a replay must not commit what an earlier attempt wrote
     // but never saw made durable.
-    if (this.#durability !== undefined && writes.length > 0) await this.#awaitDurable(writes, started);
+    if (this.#durability !== undefined && commands.length > 0)
+      await this.#awaitDurable(writes, marks, started);
     for (const outcome of outcomes) this.#store.metrics.writes.inc({ store: prefix, outcome });
+    if (marks.length > 0) offsets?.onResults(markResults);
     return outcomes;
   }
 
   /** Waits (retrying with the write policy) until the primaries of `writes` report them durable. */
-  async #awaitDurable(writes: readonly StoreWrite[], started: number): Promise<void> {
+  async #awaitDurable(
+    writes: readonly StoreWrite[],
+    marks: readonly SourceOffsetMark[],
+    started: number,
+  ): Promise<void> {
     const layout = this.#store.layout;
     const statsKeys = [
-      ...new Set(
-        writes.map(
+      ...new Set([
+        ...writes.map(
           (write) =>
             bucketKeys(layout, write.version, bucketOf(layout, recordField(write.entity, write.id))).stats,
         ),
-      ),
+        ...marks.map((mark) => sourceOffsetsStatsKey(layout, mark.version)),
+      ]),
     ];
     for (let attempt = 1; ; attempt++) {
       try {
@@ -200,7 +225,7 @@ export class StoreWriter {
           error instanceof StoreError ? error : recordFailure(this.#store, "durability wait", error);
         if (!failure.retryable || !withinDeadline(this.#retry, started)) throw failure;
         this.#store.metrics.writeRetries.inc({ store: this.#store.layout.prefix });
-        this.#onRetry?.(attempt, failure, writes.length);
+        this.#onRetry?.(attempt, failure, writes.length + marks.length);
         await waitBeforeRetry(this.#retry, attempt, this.#signal);
         await recoverConnection(this.#store.client, error);
       }

@@ -11,9 +11,11 @@ import {
   createStoreMetrics,
   DEFAULT_RETRY_POLICY,
   isStoreError,
+  readSourceOffsets,
   registerVersion,
   StoreWriter,
   type RedisClient,
+  type Store,
 } from "../../store/index.ts";
 import { DependencyWait, registerDependencyWaitMetric } from "../shared/dependency-wait.ts";
 import type { TokenRefusalListener } from "../shared/embed-client.ts";
@@ -33,6 +35,7 @@ import { openPipelineStore } from "../shared/store-connection.ts";
 import type { NearlineConfig } from "./config.ts";
 import { createProcessor, type BatchOutcome, type BatchShape, type BatchStep } from "./processor.ts";
 import { createOutputProducer, type OutputProducer } from "./output-producer.ts";
+import { createReplayMetrics, StoreOffsetLedger } from "./store-offsets.ts";
 import { NearlineWorker } from "./worker.ts";
 
 export interface NearlineApp {
@@ -111,10 +114,16 @@ export async function startNearline(
   ]);
   // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
   // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
-  const { client, writer } = await openVersionStore(config, registry, abort.signal, logger, (error) => {
-    metrics.retries.inc({ ...labels, dependency: "store" });
-    wait.retried("store", error);
-  });
+  const { client, store, writer } = await openVersionStore(
+    config,
+    registry,
+    abort.signal,
+    logger,
+    (error) => {
+      metrics.retries.inc({ ...labels, dependency: "store" });
+      wait.retried("store", error);
+    },
+  );
   const producer = createOutputProducer(clientOptions, {
     signal: abort.signal,
     logger,
@@ -151,8 +160,17 @@ export async function startNearline(
       ),
     );
   });
+  // Each batch records its source offsets in the store with its writes (store-offsets.ts).
+  const ledger = new StoreOffsetLedger(config.model.version, {
+    write: async (marks) => {
+      await writer.write([], marks);
+    },
+    read: (partitions) =>
+      readSourceOffsets(store, config.model.version, config.source.kafka.topic, partitions),
+  });
   const processBatch = wireProcessor(config, {
     writer,
+    ledger,
     embedding,
     producer,
     metrics,
@@ -179,9 +197,13 @@ export async function startNearline(
     groupInstanceId: deps.groupInstanceId,
     signal: abort.signal,
     wait,
+    storeOffsets: { ledger, metrics: createReplayMetrics(registry) },
     ...(deps.onBatch !== undefined ? { onBatch: deps.onBatch } : {}),
   });
   await worker.start();
+  // A connection back after a drop may reach a server restarted behind (an older snapshot, no
+  // persistence, a replica promoted behind): the store's offsets are compared again.
+  client.on("ready", () => worker.requestStoreCheck("store reconnected"));
   const ops = await startOpsServer({
     port: config.http.port,
     registry,
@@ -193,6 +215,7 @@ export async function startNearline(
       // Unknown (before the first lag check, or a figure too old to stand): no lag at all, not 0.
       ...(Object.keys(worker.lag.partitions).length > 0 ? { lag: worker.lag } : {}),
       sourceRecordsLost: worker.recordsLost,
+      ...(worker.replays.replays > 0 ? { storeReplays: worker.replays } : {}),
       freshness: freshnessReport(worker.freshness()),
       ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
       ...waitingOn(wait),
@@ -238,7 +261,7 @@ async function openVersionStore(
   signal: AbortSignal,
   logger: Logger,
   onWriteRetry: (error: unknown) => void,
-): Promise<{ client: RedisClient; writer: StoreWriter }> {
+): Promise<{ client: RedisClient; store: Store; writer: StoreWriter }> {
   const { client, store } = await openPipelineStore(config.sinks.store, {
     connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
     metrics: createStoreMetrics(registry),
@@ -263,7 +286,7 @@ async function openVersionStore(
       logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes");
     },
   });
-  return { client, writer };
+  return { client, store, writer };
 }
 
 /** The batch processor wired to this worker's store, embedder and producer, each step timed. */
@@ -271,6 +294,7 @@ function wireProcessor(
   config: NearlineConfig,
   parts: {
     writer: StoreWriter;
+    ledger: StoreOffsetLedger;
     embedding: NearlineEmbedding;
     producer: OutputProducer;
     metrics: PipelineMetrics;
@@ -279,7 +303,7 @@ function wireProcessor(
     atStep: NearlineDependencies["atStep"];
   },
 ): ReturnType<typeof createProcessor> {
-  const { writer, embedding, producer, metrics, labels, logger, atStep } = parts;
+  const { writer, ledger, embedding, producer, metrics, labels, logger, atStep } = parts;
   const timed = <T>(phase: string, work: () => Promise<T>): Promise<T> =>
     timePhase(metrics, { ...labels, phase }, work);
   return createProcessor({
@@ -294,7 +318,7 @@ function wireProcessor(
     deadLetterTopic: config.sinks.deadLetter?.topic,
     store: {
       readMeta: (version, keys) => timed("detect", () => writer.readMeta(version, keys)),
-      write: (writes) => timed("store", () => writer.write(writes)),
+      write: (writes) => timed("store", () => writer.write(writes, ledger.marks())),
     },
     embed: (texts) => timed("inference", () => embedding.embedder.embed(texts)),
     isRefusedInput: embedding.isRefusedInput,

@@ -22,6 +22,7 @@ import { PartitionWatch } from "./partition-watch.ts";
 import { ReadCommittedConsumer } from "./read-committed-consumer.ts";
 import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
+import { planReplays, type ReplayMetrics, type StoreOffsetLedger } from "./store-offsets.ts";
 
 /** How often the consumer lag is measured. */
 const lagCheckMs = 5_000;
@@ -63,6 +64,21 @@ export interface NearlineWorkerOptions {
   signal?: AbortSignal | undefined;
   /** Told when a batch is taken, retried on a dependency, and committed (see dependency-wait.ts). */
   wait?: DependencyWait | undefined;
+  /**
+   * The source offsets recorded in the store (store-offsets.ts): each batch records its offsets
+   * before they are committed, and a store found behind the committed offsets is replayed.
+   */
+  storeOffsets?: { ledger: StoreOffsetLedger; metrics: ReplayMetrics } | undefined;
+}
+
+/** Store replays since start, for /readyz. */
+export interface ReplayTotals {
+  /** Partitions replayed because the store was behind. */
+  replays: number;
+  /** Offsets rewound by them. */
+  replayedOffsets: number;
+  /** Records a replay needed that retention had deleted. */
+  lost: number;
 }
 
 /** Totals since start (a batch's counts summed), for status and tests. */
@@ -94,6 +110,13 @@ export class NearlineWorker {
   readonly #partitions: PartitionWatch;
   readonly totals: WorkerTotals = { ...zeroCounts(), batches: 0 };
   readonly #freshness = new FreshnessWindow();
+  /** Why the store's offsets must be compared with the committed ones before the next batch. */
+  #checkCause: string | undefined;
+  /** Aborted to stop waiting for the next batch when a check is wanted. */
+  #checkWake = new AbortController();
+  /** Ends the wait for the next batch: on stop, or when a check is wanted. */
+  #nextSignal = AbortSignal.any([this.#abort.signal, this.#checkWake.signal]);
+  readonly replays: ReplayTotals = { replays: 0, replayedOffsets: 0, lost: 0 };
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
@@ -118,9 +141,19 @@ export class NearlineWorker {
     return this.#freshness.snapshot(nowMs);
   }
 
-  /** Source offsets retention deleted before this worker read them (see PartitionWatch). */
+  /** Source offsets retention deleted before this worker read them (see PartitionWatch), replays included. */
   get recordsLost(): number {
-    return this.#partitions.recordsLost;
+    return this.#partitions.recordsLost + this.replays.lost;
+  }
+
+  /**
+   * Compares the store's recorded offsets with the committed ones before the next batch (the worker
+   * gained partitions, or its store connection came back: the server may have restarted behind).
+   */
+  requestStoreCheck(cause: string): void {
+    if (this.#options.storeOffsets === undefined) return;
+    this.#checkCause ??= cause;
+    this.#checkWake.abort();
   }
 
   /** When this worker first committed offsets (epoch ms); undefined before. */
@@ -151,7 +184,10 @@ export class NearlineWorker {
     });
     const consumer = this.#consumer;
     await this.#partitions.startAddedWhileAway(consumer, options.kafka.clientOptions, options.consumerGroup);
-    consumer.on("consumer:group:join", () => this.#partitions.joined(consumer));
+    consumer.on("consumer:group:join", () => {
+      this.#partitions.joined(consumer);
+      this.requestStoreCheck("partitions assigned");
+    });
     const source = await this.#openStream();
     this.#lagTimer = setTimeout(() => {
       this.#measureLag()
@@ -278,8 +314,17 @@ export class NearlineWorker {
       from: committed[partition] ?? -1n,
       resumedAt: offset,
     }));
+    const ledger = this.#options.storeOffsets?.ledger;
     this.#markerCommit = this.#partitions
       .reportDeletedBelow(consumer, jumps)
+      // Recorded in the store first, or the store's offset would read as behind the committed one.
+      .then(async () => {
+        if (ledger === undefined) return;
+        if ((await ledger.record(offsets)).length > 0) {
+          this.requestStoreCheck("store offset went back");
+          throw new Error("the store's offset went back; not committing past transaction markers");
+        }
+      })
       .then(() => consumer.commit({ offsets }))
       .then(() => {
         for (const { partition, offset } of offsets) committed[partition] = offset;
@@ -357,12 +402,16 @@ export class NearlineWorker {
 
   async #run(initial: BatchSource<RawMessage>): Promise<void> {
     const { metrics, labels, logger } = this.#options;
-    let source = initial;
-    this.#source = source;
+    this.#source = initial;
     while (!this.#abort.signal.aborted) {
       let messages: RawMessage[];
+      if (this.#checkCause !== undefined) {
+        await this.#checkStoreOffsets();
+        continue;
+      }
+      const source = this.#source;
       try {
-        messages = await source.next(this.#abort.signal);
+        messages = await source.next(this.#nextSignal);
       } catch (error) {
         if (this.#abort.signal.aborted) return;
         if (!this.#options.isRetryable(error) && !isRebalanceError(error)) throw error;
@@ -370,8 +419,7 @@ export class NearlineWorker {
         this.#options.wait?.retried("kafka", error);
         logger.warn({ err: error }, "kafka stream failed; reopening it at the committed offsets");
         try {
-          source = await this.#reopenStream();
-          this.#source = source;
+          this.#source = await this.#reopenStream();
           this.#options.wait?.settled();
         } catch (reopenError) {
           if (this.#abort.signal.aborted) return;
@@ -381,6 +429,14 @@ export class NearlineWorker {
       }
       if (messages.length === 0) continue;
       this.#inBatch = true;
+      if (this.#checkCause !== undefined) {
+        // Partitions came or the store reconnected while this batch was read: compare first; a
+        // replay reopens the stream and the batch is read again in its turn.
+        if (await this.#checkStoreOffsets()) {
+          this.#inBatch = false;
+          continue;
+        }
+      }
       this.#options.wait?.batchStarted();
       try {
         await this.#partitions.findSkippedRecords(this.#consumer!, messages);
@@ -398,6 +454,8 @@ export class NearlineWorker {
   async #processAndCommit(messages: RawMessage[]): Promise<boolean> {
     const { metrics, labels, logger } = this.#options;
     const records = messages.map(toRecord);
+    const offsets = [...nextOffsets(messages).values()];
+    this.#options.storeOffsets?.ledger.beginBatch(offsets);
     // Once a batch is in hand it is finished even during shutdown, so its offsets can be committed.
     let outcome: BatchOutcome;
     try {
@@ -419,14 +477,142 @@ export class NearlineWorker {
       if (this.#abort.signal.aborted) return false;
       throw error;
     }
+    // Its offsets recorded in the store too (with its last write round, or alone if it wrote
+    // nothing), unless the store's went back since: then the store is checked and replayed instead.
+    const ledger = this.#options.storeOffsets?.ledger;
+    if (ledger !== undefined) {
+      const regressions = await this.#retryStore(() => ledger.finishBatch());
+      if (regressions === undefined) return false;
+      if (regressions.length > 0) {
+        this.requestStoreCheck("store offset went back");
+        await this.#checkStoreOffsets();
+        return true;
+      }
+    }
     // A commit past transaction markers (lag check) goes first: this batch lies at or past it.
     await this.#markerCommit;
     const stopCommit = metrics.phaseSeconds.startTimer({ ...labels, phase: "commit" });
-    await this.#commit([...nextOffsets(messages).values()]);
+    await this.#commit(offsets);
     stopCommit();
     this.#record(outcome);
     this.#options.onBatch?.(outcome, Date.now());
     return true;
+  }
+
+  /** Runs a store operation, retrying it while the store is unavailable; undefined when stopped. */
+  async #retryStore<T>(work: () => Promise<T>): Promise<T | undefined> {
+    const { metrics, labels, logger } = this.#options;
+    try {
+      return await retry(work, {
+        signal: this.#options.signal,
+        isRetryable: (error) => this.#options.isRetryable(error) || isRebalanceError(error),
+        onRetry: (error, attempt) => {
+          metrics.retries.inc({ ...labels, dependency: dependencyOf(error) });
+          this.#options.wait?.retried(dependencyOf(error), error);
+          logger.warn(
+            { err: error, attempt },
+            "reading or recording source offsets in the store failed; retrying",
+          );
+        },
+      });
+    } catch (error) {
+      if (this.#abort.signal.aborted || this.#options.signal?.aborted) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Compares the store's recorded offsets of the assigned partitions with the group's committed ones
+   * (store-offsets.ts); where the store is behind, commits the store's offset (the log's start where
+   * retention deleted below it) and reopens the stream there, so those records are written again. The
+   * writes are conditional (store/ordering.ts: a write older than the stored position is refused), so
+   * a replay never overwrites what a later event wrote. True when it replayed.
+   */
+  async #checkStoreOffsets(): Promise<boolean> {
+    const { topic, metrics, labels, logger } = this.#options;
+    const { ledger, metrics: replayMetrics } = this.#options.storeOffsets!;
+    const cause = this.#checkCause ?? "check";
+    this.#checkCause = undefined;
+    this.#checkWake = new AbortController();
+    this.#nextSignal = AbortSignal.any([this.#abort.signal, this.#checkWake.signal]);
+    const consumer = this.#consumer!;
+    const held = this.#inBatch;
+    this.#inBatch = true;
+    try {
+      await this.#markerCommit;
+      const plan = await this.#retryStore(async () => {
+        const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
+        if (assigned.length === 0) return [];
+        const committed =
+          (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
+          [];
+        const stored = await ledger.read(assigned);
+        const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
+        const partitions = assigned.map((partition) => ({
+          partition,
+          stored: stored.get(partition) ?? null,
+          committed: committed[partition] ?? -1n,
+          expected: ledger.expected(partition),
+          logStart: logStart[partition] ?? 0n,
+        }));
+        for (const { partition, stored: offset } of partitions) ledger.setExpected(partition, offset);
+        return planReplays(partitions);
+      });
+      if (plan === undefined || plan.length === 0) return false;
+      for (const replay of plan) {
+        const partition = String(replay.partition);
+        const replayed = Number(replay.upTo - replay.from);
+        this.replays.replays++;
+        this.replays.replayedOffsets += replayed;
+        replayMetrics.replays.inc({ ...labels, partition, cause: replay.cause });
+        replayMetrics.replayedOffsets.inc({ ...labels, partition }, replayed);
+        logger.warn(
+          {
+            topic,
+            partition: replay.partition,
+            storeOffset: replay.storeOffset?.toString() ?? null,
+            committedOffset: replay.upTo.toString(),
+            resumeAt: replay.from.toString(),
+            cause: replay.cause,
+            trigger: cause,
+          },
+          replay.storeOffset === null
+            ? `the store lost its recorded offset of ${topic}/${partition} (committed ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
+            : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, Kafka's committed offset is ${replay.upTo} (the store was restored or failed over behind): replaying from ${replay.from}`,
+        );
+        if (replay.lost > 0) {
+          this.replays.lost += replay.lost;
+          replayMetrics.replayLost.inc({ ...labels, partition }, replay.lost);
+          metrics.sourceRecordsLost.inc({ ...labels, partition }, replay.lost);
+          logger.error(
+            {
+              topic,
+              partition: replay.partition,
+              storeOffset: replay.storeOffset?.toString() ?? null,
+              logStart: replay.from.toString(),
+              records: replay.lost,
+            },
+            `retention deleted ${replay.lost} records of ${topic}/${partition} that the store lost: they cannot be replayed (their entities stay stale until they change); replaying the rest`,
+          );
+        }
+      }
+      const rewound = plan.map((replay) => ({
+        topic,
+        partition: replay.partition,
+        offset: replay.from,
+        leaderEpoch: -1,
+      }));
+      // Where retention deleted part of what the store lost, the store records the log's start as
+      // done: the loss is reported once, not found again at the next check.
+      const skipped = rewound.filter((_, index) => plan[index]!.lost > 0);
+      if (skipped.length > 0 && (await this.#retryStore(() => ledger.record(skipped))) === undefined)
+        return false;
+      await this.#commit(rewound);
+      this.#source = await this.#reopenStream();
+      return true;
+    } finally {
+      this.#inBatch = held;
+    }
   }
 
   async #commit(offsets: readonly NextOffset[]): Promise<void> {

@@ -15,6 +15,7 @@ import {
   createBootstrapMetrics,
   createPipelineMetrics,
 } from "../../pipelines/shared/metrics.ts";
+import { createReplayMetrics } from "../../pipelines/nearline/store-offsets.ts";
 import { createServingMetrics } from "../../serving/metrics.ts";
 import { createStoreMetrics } from "../../store/metrics.ts";
 import type { WriteOutcome } from "../../store/writer.ts";
@@ -30,6 +31,7 @@ function registeredMetrics(): Map<string, Set<string>> {
   const pipelines = new Registry();
   createPipelineMetrics(pipelines);
   createBootstrapMetrics(pipelines);
+  createReplayMetrics(pipelines);
   createStoreMetrics(pipelines);
   collectPipelineProcessMetrics(pipelines);
   registerDependencyWaitMetric(pipelines, { pipeline: "", version: "" }, new DependencyWait());

@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import type { SourceOffsetMarks } from "../../store/index.ts";
+import { planReplays, StoreOffsetLedger, type PartitionOffsets } from "./store-offsets.ts";
+
+const partition = (fields: Partial<PartitionOffsets>): PartitionOffsets => ({
+  partition: 0,
+  stored: null,
+  committed: -1n,
+  expected: undefined,
+  logStart: 0n,
+  ...fields,
+});
+
+describe("planReplays", () => {
+  it("replays from the store's offset when it lies below the committed one", () => {
+    expect(planReplays([partition({ stored: 40n, committed: 100n })])).toEqual([
+      { partition: 0, cause: "store-behind", storeOffset: 40n, upTo: 100n, from: 40n, lost: 0 },
+    ]);
+  });
+
+  it("leaves a partition whose store offset equals or passes the committed one", () => {
+    expect(planReplays([partition({ stored: 100n, committed: 100n })])).toEqual([]);
+    expect(planReplays([partition({ stored: 120n, committed: 100n, expected: 120n })])).toEqual([]);
+  });
+
+  it("compares with what this worker recorded when Kafka's commit is behind it (batch in hand)", () => {
+    expect(planReplays([partition({ stored: 40n, committed: 90n, expected: 100n })])).toEqual([
+      { partition: 0, cause: "store-behind", storeOffset: 40n, upTo: 100n, from: 40n, lost: 0 },
+    ]);
+  });
+
+  it("does not replay a partition without a stored offset it knows nothing of (new store or version, upgrade)", () => {
+    expect(planReplays([partition({ stored: null, committed: 100n })])).toEqual([]);
+    expect(planReplays([partition({ stored: null, committed: -1n })])).toEqual([]);
+  });
+
+  it("replays from the log's start a partition whose offset this worker recorded and the store lost", () => {
+    expect(
+      planReplays([partition({ stored: null, committed: 100n, expected: 100n, logStart: 10n })]),
+    ).toEqual([
+      { partition: 0, cause: "store-offset-missing", storeOffset: null, upTo: 100n, from: 10n, lost: 10 },
+    ]);
+  });
+
+  it("resumes at the log's start and counts the records retention deleted", () => {
+    expect(planReplays([partition({ stored: 40n, committed: 100n, logStart: 70n })])).toEqual([
+      { partition: 0, cause: "store-behind", storeOffset: 40n, upTo: 100n, from: 70n, lost: 30 },
+    ]);
+    expect(planReplays([partition({ stored: 40n, committed: 100n, logStart: 150n })])).toEqual([
+      { partition: 0, cause: "store-behind", storeOffset: 40n, upTo: 100n, from: 100n, lost: 60 },
+    ]);
+  });
+
+  it("plans each partition on its own", () => {
+    const plan = planReplays([
+      partition({ partition: 0, stored: 5n, committed: 5n }),
+      partition({ partition: 1, stored: 3n, committed: 9n }),
+    ]);
+    expect(plan.map((replay) => replay.partition)).toEqual([1]);
+  });
+});
+
+/** A store of offsets that answers each mark as the script would. */
+function fakeStore(stored: Map<number, bigint>) {
+  const apply = (marks: SourceOffsetMarks): void => {
+    marks.onResults(
+      marks.marks.map((mark) => {
+        const current = stored.get(mark.partition) ?? null;
+        if (mark.expected !== undefined && current !== mark.expected && current !== mark.offset)
+          return { set: false as const, stored: current };
+        stored.set(mark.partition, mark.offset);
+        return { set: true as const };
+      }),
+    );
+  };
+  return {
+    apply,
+    store: {
+      write: (marks: SourceOffsetMarks) => Promise.resolve(apply(marks)),
+      read: (partitions: readonly number[]) =>
+        Promise.resolve(new Map(partitions.map((p) => [p, stored.get(p) ?? null]))),
+    },
+  };
+}
+
+const offsetsOf = (...entries: [number, bigint][]) =>
+  entries.map(([p, offset]) => ({ topic: "t", partition: p, offset, leaderEpoch: -1 }));
+
+describe("StoreOffsetLedger", () => {
+  it("records a batch's offsets with its write rounds, and alone when it wrote nothing", async () => {
+    const stored = new Map<number, bigint>();
+    const { apply, store } = fakeStore(stored);
+    const ledger = new StoreOffsetLedger("v1", store);
+    ledger.beginBatch(offsetsOf([0, 10n]));
+    apply(ledger.marks()!);
+    expect(await ledger.finishBatch()).toEqual([]);
+    expect(stored.get(0)).toBe(10n);
+    expect(ledger.expected(0)).toBe(10n);
+    // No write round: recorded by finishBatch.
+    ledger.beginBatch(offsetsOf([0, 12n], [1, 3n]));
+    expect(await ledger.finishBatch()).toEqual([]);
+    expect([stored.get(0), stored.get(1)]).toEqual([12n, 3n]);
+    expect(ledger.marks()).toBeUndefined();
+  });
+
+  it("reports a stored offset that went back and leaves it as it is", async () => {
+    const stored = new Map<number, bigint>();
+    const { store } = fakeStore(stored);
+    const ledger = new StoreOffsetLedger("v1", store);
+    await ledger.record(offsetsOf([0, 10n]));
+    stored.set(0, 4n); // restored from an older snapshot
+    expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([{ partition: 0, expected: 10n, stored: 4n }]);
+    expect(stored.get(0)).toBe(4n);
+    stored.delete(0); // wiped
+    expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([{ partition: 0, expected: 10n, stored: null }]);
+  });
+
+  it("takes a newer offset another writer recorded (a rebalance) without reporting it", async () => {
+    const stored = new Map<number, bigint>();
+    const { store } = fakeStore(stored);
+    const ledger = new StoreOffsetLedger("v1", store);
+    await ledger.record(offsetsOf([0, 10n]));
+    stored.set(0, 30n);
+    expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([]);
+    expect(ledger.expected(0)).toBe(30n);
+  });
+});

@@ -1,0 +1,219 @@
+/**
+ * The nearline side of the source offsets recorded in the store (store/source-offsets.ts): which
+ * offsets a batch records, and the comparison that finds a store behind the group's committed offsets
+ * (restored from an older snapshot, restarted without persistence, failed over to a replica behind)
+ * and says where to replay from.
+ *
+ * When the store's offset is absent: a partition this worker recorded or read an offset for in this
+ * process, whose offset is now gone, lost it (the store was wiped, or restored from before the first
+ * record): it is replayed from the log's start, which on a compacted changelog restores every key.
+ * A partition this worker knows nothing of (a brand-new version, a partition just added, the first
+ * run of a release that records offsets, or a store that was wiped while no worker ran) has nothing
+ * to compare with: it is not replayed, and its next batch records an offset. That last case is the
+ * operator's (StoreDataLost: the wiped store lost its pointer and registry as well).
+ */
+import type { Counter, Registry } from "prom-client";
+import { Counter as PromCounter } from "prom-client";
+import type { SourceOffsetMark, SourceOffsetMarks, SourceOffsetResult } from "../../store/index.ts";
+import type { NextOffset } from "./consumed-messages.ts";
+
+/** Why a partition is replayed. */
+export type ReplayCause = "store-behind" | "store-offset-missing";
+
+/** What the check knows of one assigned partition. */
+export interface PartitionOffsets {
+  readonly partition: number;
+  /** The store's recorded offset; null: none. */
+  readonly stored: bigint | null;
+  /** The group's committed offset in Kafka; below 0: none. */
+  readonly committed: bigint;
+  /** The offset this worker last recorded or read in the store; undefined: none in this process. */
+  readonly expected: bigint | undefined;
+  /** The log's start (retention deleted everything below). */
+  readonly logStart: bigint;
+}
+
+/** One partition to replay: seek to `from`, which lies below `upTo` (what Kafka had as done). */
+export interface Replay {
+  readonly partition: number;
+  readonly cause: ReplayCause;
+  /** The store's offset (the log's start when it has none). */
+  readonly storeOffset: bigint | null;
+  /** The offset the group committed (or this worker recorded, if higher): what it had as done. */
+  readonly upTo: bigint;
+  /** Where reading resumes: the store's offset, or the log's start where retention deleted below it. */
+  readonly from: bigint;
+  /** Records between the store's offset and the log's start that retention deleted: not replayed. */
+  readonly lost: number;
+}
+
+/** The partitions whose store offset lies below what was done, and where each replays from. */
+export function planReplays(partitions: readonly PartitionOffsets[]): Replay[] {
+  const replays: Replay[] = [];
+  for (const { partition, stored, committed, expected, logStart } of partitions) {
+    const upTo = expected !== undefined && expected > committed ? expected : committed;
+    if (upTo <= 0n) continue;
+    let target: bigint;
+    let cause: ReplayCause;
+    if (stored !== null) {
+      if (stored >= upTo) continue;
+      target = stored;
+      cause = "store-behind";
+    } else {
+      if (expected === undefined) continue;
+      target = 0n;
+      cause = "store-offset-missing";
+    }
+    const start = logStart > target ? logStart : target;
+    const from = start < upTo ? start : upTo;
+    replays.push({ partition, cause, storeOffset: stored, upTo, from, lost: Number(from - target) });
+  }
+  return replays;
+}
+
+/** A partition whose stored offset went back while this worker wrote (the script refused its offset). */
+export interface Regression {
+  readonly partition: number;
+  readonly expected: bigint;
+  readonly stored: bigint | null;
+}
+
+/** The store operations the ledger needs (StoreWriter.write, readSourceOffsets). */
+export interface SourceOffsetStore {
+  write(marks: SourceOffsetMarks): Promise<void>;
+  read(partitions: readonly number[]): Promise<Map<number, bigint | null>>;
+}
+
+/**
+ * The offsets of the batch in hand, recorded with every write round of it (or alone when it wrote
+ * nothing), and the offset this worker expects stored per partition.
+ */
+export class StoreOffsetLedger {
+  readonly #version: string;
+  readonly #store: SourceOffsetStore;
+  readonly #expected = new Map<number, bigint>();
+  #batch: readonly NextOffset[] = [];
+  #recorded = false;
+  #regressions = new Map<number, Regression>();
+
+  constructor(version: string, store: SourceOffsetStore) {
+    this.#version = version;
+    this.#store = store;
+  }
+
+  /** The offset this worker last recorded or read for a partition; undefined: none. */
+  expected(partition: number): bigint | undefined {
+    return this.#expected.get(partition);
+  }
+
+  /** Sets what this worker expects stored (after a check read it); undefined forgets it. */
+  setExpected(partition: number, offset: bigint | null | undefined): void {
+    if (offset === null || offset === undefined) this.#expected.delete(partition);
+    else this.#expected.set(partition, offset);
+  }
+
+  /** The store's offsets of `partitions`. */
+  read(partitions: readonly number[]): Promise<Map<number, bigint | null>> {
+    return this.#store.read(partitions);
+  }
+
+  /** Starts a batch: its write rounds record `offsets` (the next offset per partition). */
+  beginBatch(offsets: readonly NextOffset[]): void {
+    this.#batch = offsets;
+    this.#recorded = false;
+    this.#regressions = new Map();
+  }
+
+  /** The offsets a write round of the batch in hand records (undefined outside a batch). */
+  marks(): SourceOffsetMarks | undefined {
+    if (this.#batch.length === 0) return undefined;
+    return this.#marksOf(this.#batch, this.#regressions, () => {
+      this.#recorded = true;
+    });
+  }
+
+  /**
+   * Ends the batch: records its offsets if no write round did, and returns the partitions whose
+   * stored offset went back (not recorded over: the caller checks and replays them).
+   */
+  async finishBatch(): Promise<Regression[]> {
+    const batch = this.#batch;
+    if (batch.length > 0 && !this.#recorded)
+      await this.#store.write(this.#marksOf(batch, this.#regressions, () => undefined));
+    this.#batch = [];
+    return [...this.#regressions.values()];
+  }
+
+  /** Records offsets outside a batch (a commit past transaction markers); returns regressions. */
+  async record(offsets: readonly NextOffset[]): Promise<Regression[]> {
+    const regressions = new Map<number, Regression>();
+    if (offsets.length > 0) await this.#store.write(this.#marksOf(offsets, regressions, () => undefined));
+    return [...regressions.values()];
+  }
+
+  #marksOf(
+    offsets: readonly NextOffset[],
+    regressions: Map<number, Regression>,
+    onSet: () => void,
+  ): SourceOffsetMarks {
+    const marks: SourceOffsetMark[] = offsets.map(({ topic, partition, offset }) => ({
+      version: this.#version,
+      topic,
+      partition,
+      offset,
+      expected: this.#expected.get(partition),
+    }));
+    return {
+      marks,
+      onResults: (results: readonly SourceOffsetResult[]) => {
+        results.forEach((result, index) => {
+          const mark = marks[index]!;
+          if (result.set) {
+            this.#expected.set(mark.partition, mark.offset);
+            regressions.delete(mark.partition);
+          } else if (result.stored === null || result.stored < mark.expected!) {
+            regressions.set(mark.partition, {
+              partition: mark.partition,
+              expected: mark.expected!,
+              stored: result.stored,
+            });
+          } else {
+            // Another writer (the partition's new owner after a rebalance) recorded a newer offset.
+            this.#expected.set(mark.partition, result.stored);
+          }
+        });
+        onSet();
+      },
+    };
+  }
+}
+
+/** The replay metrics (README, "Metrics"). */
+export interface ReplayMetrics {
+  replays: Counter<"pipeline" | "version" | "partition" | "cause">;
+  replayedOffsets: Counter<"pipeline" | "version" | "partition">;
+  replayLost: Counter<"pipeline" | "version" | "partition">;
+}
+
+export function createReplayMetrics(registry: Registry): ReplayMetrics {
+  return {
+    replays: new PromCounter({
+      name: "jude_pipeline_store_replays_total",
+      help: "Partitions replayed because the store's recorded source offset lay below the committed one (store restored, wiped or failed over behind)",
+      labelNames: ["pipeline", "version", "partition", "cause"],
+      registers: [registry],
+    }),
+    replayedOffsets: new PromCounter({
+      name: "jude_pipeline_store_replayed_offsets_total",
+      help: "Source offsets rewound by store replays (the records between the store's offset and the committed one)",
+      labelNames: ["pipeline", "version", "partition"],
+      registers: [registry],
+    }),
+    replayLost: new PromCounter({
+      name: "jude_pipeline_store_replay_lost_total",
+      help: "Source records a store replay needed that retention had deleted from Kafka (not replayed: those entities stay stale until they change)",
+      labelNames: ["pipeline", "version", "partition"],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import { bucketKeys, createLayout } from "./layout.ts";
+import { keySlot } from "./slot.ts";
+import { parseSourceOffsetReply, sourceOffsetField, sourceOffsetsKey } from "./source-offsets.ts";
+
+describe("source offsets", () => {
+  const layout = createLayout("jude:jobs", 1024);
+
+  it("live in a versioned key in bucket 0's slot, beside the key the durability wait marks", () => {
+    expect(sourceOffsetsKey(layout, "B")).toBe("{jude:jobs:0}:v:B:o");
+    expect(keySlot(sourceOffsetsKey(layout, "B"))).toBe(keySlot(bucketKeys(layout, "B", 0).stats));
+    expect(sourceOffsetField("jobs-changelog", 3)).toBe("jobs-changelog:3");
+  });
+
+  it("parses the script's replies", () => {
+    expect(parseSourceOffsetReply([1])).toEqual({ set: true });
+    expect(parseSourceOffsetReply([0, "42"])).toEqual({ set: false, stored: 42n });
+    expect(parseSourceOffsetReply([0, ""])).toEqual({ set: false, stored: null });
+  });
+});

@@ -1,0 +1,202 @@
+/**
+ * A store that loses acknowledged writes after the pipeline committed their offsets (restored from an
+ * older snapshot here) is found behind by the source offsets it records (store/source-offsets.ts):
+ * when the worker's store connection comes back it compares them with the group's committed offsets
+ * and replays the source from the store's offset, so the entities written after the snapshot get
+ * their vectors back (before: committed, never written again until they change).
+ */
+import { cpSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { jobEvent, jobWorkerConfig, startInProcessNearline, startJobWorker } from "../../support/nearline.ts";
+import { workerMetric } from "../../support/nearline-processes.ts";
+import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  connectRedis,
+  openStore,
+  readSourceOffsets,
+  StoreWriter,
+  type SourceOffsetResult,
+  type Store,
+} from "../../../store/index.ts";
+
+const version = "replay-v1";
+let embedding: TestEmbeddingServer;
+// A Redis of this test's own: it is stopped and restarted from an older copy of its data.
+let redis: OwnedRedis;
+
+beforeAll(async () => {
+  redis = await startOwnedRedis();
+  embedding = await startTestEmbeddingServer(version);
+});
+
+afterAll(async () => {
+  await redis?.destroy();
+  await embedding?.server.close();
+});
+
+const job = (id: string, time: number) =>
+  jobEvent(id, time, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] });
+
+/** Restarts the private Redis from a copy of its AOF taken earlier. */
+async function restartFrom(snapshot: string): Promise<void> {
+  await redis.kill();
+  rmSync(join(redis.dir, "appendonlydir"), { recursive: true, force: true });
+  cpSync(snapshot, join(redis.dir, "appendonlydir"), { recursive: true });
+  await redis.restart();
+}
+
+/** Which of `ids` are stored live with a vector. */
+async function liveIds(store: Store, ids: readonly string[]): Promise<string[]> {
+  const metas = await new StoreWriter(store).readMeta(
+    version,
+    ids.map((id) => ({ entity: "job", id })),
+  );
+  return ids.filter((_, index) => metas[index]?.live === true);
+}
+
+it("replays the records a store restored from an older snapshot lost, and counts the replay", async () => {
+  const topic = uniqueTopic("nl-store-replay");
+  const { app, config, metric, stop } = await startJobWorker(embedding, { topic, storeUrl: redis.url });
+  const admin = connectRedis({ url: redis.url });
+  const snapshot = join(redis.dir, "snapshot-1");
+  const before = ["a1", "a2", "a3"];
+  const after = ["b1", "b2", "b3", "b4"];
+  try {
+    const store = await openStore(admin, { name: config.sinks.store.name });
+    await produceEvents(
+      topic,
+      before.map((id, index) => job(id, 1000 + index)),
+    );
+    await waitFor("the first records to be committed", () => app.worker.totals.consumed >= 3, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    expect(await liveIds(store, before)).toEqual(before);
+    // The snapshot: the AOF (fsynced on every write) as it is now, while the worker is idle.
+    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+
+    await produceEvents(
+      topic,
+      after.map((id, index) => job(id, 2000 + index)),
+    );
+    await waitFor("the later records to be committed", () => app.worker.totals.consumed >= 7, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    expect(await liveIds(store, after)).toEqual(after);
+    expect(await metric("jude_pipeline_store_replays_total")).toBe(0);
+
+    // Restarted from the older snapshot: the later records' writes are gone, their offsets committed.
+    await restartFrom(snapshot);
+
+    await waitFor(
+      "the later records' vectors to come back",
+      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(await liveIds(store, before)).toEqual(before);
+    expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
+    expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
+    expect(await metric("jude_pipeline_store_replay_lost_total")).toBe(0);
+    expect(app.worker.replays).toEqual({ replays: 1, replayedOffsets: after.length, lost: 0 });
+  } finally {
+    admin.disconnect();
+    await stop();
+  }
+});
+
+it("records a source offset only over the one the writer expects (the script), and reads it back", async () => {
+  const admin = connectRedis({ url: redis.url });
+  try {
+    const store = await openStore(admin, { name: "offsets-script", create: true });
+    const writer = new StoreWriter(store);
+    const record = async (offset: bigint, expected?: bigint): Promise<SourceOffsetResult> => {
+      let results: readonly SourceOffsetResult[] = [];
+      await writer.write([], {
+        marks: [{ version, topic: "t", partition: 2, offset, expected }],
+        onResults: (each) => {
+          results = each;
+        },
+      });
+      return results[0]!;
+    };
+    expect(await record(10n)).toEqual({ set: true });
+    expect(await record(20n, 10n)).toEqual({ set: true });
+    expect(await record(20n, 10n)).toEqual({ set: true }); // a resend after a lost reply
+    expect(await record(30n, 10n)).toEqual({ set: false, stored: 20n });
+    expect(await readSourceOffsets(store, version, "t", [2, 3])).toEqual(
+      new Map([
+        [2, 20n],
+        [3, null],
+      ]),
+    );
+    await admin.del(`{${store.layout.prefix}:0}:v:${version}:o`);
+    expect(await record(30n, 20n)).toEqual({ set: false, stored: null });
+  } finally {
+    admin.disconnect();
+  }
+});
+
+it("finds the loss when a batch in flight writes to the store restored behind it (its offset is refused)", async () => {
+  const topic = uniqueTopic("nl-store-replay-inflight");
+  const config = await jobWorkerConfig(embedding, { topic, storeUrl: redis.url });
+  // The third batch is held after its inference (before its store writes) while the store goes back.
+  let hold: { reached: () => void; release: Promise<void> } | undefined;
+  const { app, closeConnection } = await startInProcessNearline(config, undefined, {
+    atStep: async (step) => {
+      const held = hold;
+      if (step !== "embedded" || held === undefined) return;
+      hold = undefined;
+      held.reached();
+      await held.release;
+    },
+  });
+  const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
+  const admin = connectRedis({ url: redis.url });
+  const snapshot = join(redis.dir, "snapshot-2");
+  const first = ["c1", "c2"];
+  const second = ["d1", "d2", "d3"];
+  const third = ["e1", "e2"];
+  try {
+    const store = await openStore(admin, { name: config.sinks.store.name });
+    await produceEvents(
+      topic,
+      first.map((id, index) => job(id, 1000 + index)),
+    );
+    await waitFor("the first batch", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
+    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    await produceEvents(
+      topic,
+      second.map((id, index) => job(id, 2000 + index)),
+    );
+    await waitFor("the second batch", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
+
+    let release!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      hold = { reached: resolve, release: new Promise<void>((done) => (release = done)) };
+    });
+    await produceEvents(
+      topic,
+      third.map((id, index) => job(id, 3000 + index)),
+    );
+    await reached;
+    await restartFrom(snapshot);
+    release();
+
+    await waitFor(
+      "every record's vector after the replay",
+      async () => (await liveIds(store, [...first, ...second, ...third]).catch(() => [])).length === 7,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
+    expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(second.length);
+  } finally {
+    admin.disconnect();
+    await app.stop();
+    closeConnection();
+  }
+});
