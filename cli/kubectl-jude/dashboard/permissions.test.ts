@@ -193,6 +193,27 @@ describe("ActionPermissions", () => {
     expect(permissions.unchecked("recs", "minilm")).toMatch(/got no answer within 10 s/);
   });
 
+  it("tells its listener each answer as it comes, not only once the whole refresh ended", async () => {
+    vi.useFakeTimers();
+    const { permissions, advance } = setup({ recs: "hangs", team: true });
+    let told = 0;
+    permissions.onAnswer(() => told++);
+    let ended = false;
+    const refreshed = permissions.refresh([model("recs"), model("team")]).then(() => (ended = true));
+    await vi.advanceTimersByTimeAsync(0);
+    // team answered while recs hangs: the page can show team's buttons enabled now, not in 10 s.
+    expect([told, ended, permissions.checking("team", "minilm")]).toEqual([1, false, undefined]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await refreshed;
+    expect(told).toBe(2); // recs given up
+    // Asked again with the same answers: nothing new to tell.
+    advance(30_000);
+    const again = permissions.refresh([model("recs"), model("team")]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await again;
+    expect(told).toBe(2);
+  });
+
   it("tells a refresh that the answer came, also where it allows what the page already offered", async () => {
     const { permissions } = setup({ team: true });
     expect(await permissions.refresh([model("team")])).toBe(true);

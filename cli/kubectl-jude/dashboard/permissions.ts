@@ -57,6 +57,7 @@ export class ActionPermissions {
   readonly #now: () => number;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
+  readonly #listeners = new Set<() => void>();
 
   constructor(options: PermissionsOptions) {
     this.#options = options;
@@ -145,12 +146,27 @@ export class ActionPermissions {
     if (asking === undefined) {
       asking = this.#slot(() => this.#review(key, namespace, name))
         .then((answer) => {
+          const before = this.#answers.get(key);
           this.#answers.set(key, { ...answer, atMs: this.#now() });
+          // Told at once, not when the whole refresh ends: a page waits for no other namespace's review
+          // (one that hangs 10 s, or the last of many queued behind `concurrency`) to show this answer.
+          if (before?.allowed !== answer.allowed || before?.why !== answer.why)
+            for (const listener of this.#listeners) listener();
         })
         .finally(() => this.#asking.delete(key));
       this.#asking.set(key, asking);
     }
     return asking;
+  }
+
+  /**
+   * Calls `listener` each time a review answers differently from what was known for its question (the
+   * first answer included, a review given up included): the page is pushed what changed without waiting
+   * for the rest of the refresh. Returns the function that removes it.
+   */
+  onAnswer(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Runs `review` once fewer than `concurrency` others run (a finished one hands its slot on). */
