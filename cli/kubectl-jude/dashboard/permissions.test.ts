@@ -255,6 +255,19 @@ describe("ActionPermissions", () => {
     expect(permissions.checking("recs", "minilm")).toBeUndefined();
   });
 
+  it("is not checking again while an answer it knows is asked again (no flicker every 30 s)", async () => {
+    vi.useFakeTimers();
+    const { permissions, advance } = setup({ recs: false, "recs/minilm": true, team: true });
+    await permissions.refresh([model("recs"), model("team")]);
+    advance(30_000);
+    const again = permissions.refresh([model("recs"), model("team")]);
+    expect([permissions.checking("recs", "minilm"), permissions.checking("team", "minilm")]).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(await again).toBe(false);
+  });
+
   it("tells a refresh that the answer came, also where it allows what the page already offered", async () => {
     const { permissions } = setup({ team: true });
     expect(await permissions.refresh([model("team")])).toBe(true);
