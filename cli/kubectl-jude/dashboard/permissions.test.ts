@@ -193,6 +193,81 @@ describe("ActionPermissions", () => {
     expect(permissions.unchecked("recs", "minilm")).toMatch(/got no answer within 10 s/);
   });
 
+  it("tells its listener each answer as it comes, not only once the whole refresh ended", async () => {
+    vi.useFakeTimers();
+    const { permissions, advance } = setup({ recs: "hangs", team: true });
+    let told = 0;
+    permissions.onAnswer(() => told++);
+    let ended = false;
+    const refreshed = permissions.refresh([model("recs"), model("team")]).then(() => (ended = true));
+    await vi.advanceTimersByTimeAsync(0);
+    // team answered while recs hangs: the page can show team's buttons enabled now, not in 10 s.
+    expect([told, ended, permissions.checking("team", "minilm")]).toEqual([1, false, undefined]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await refreshed;
+    expect(told).toBe(2); // recs given up
+    // Asked again with the same answers: nothing new to tell.
+    advance(30_000);
+    const again = permissions.refresh([model("recs"), model("team")]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await again;
+    expect(told).toBe(2);
+  });
+
+  it("with all namespaces on a hung API server, is checking for 10 s, not 10 s more per namespace review", async () => {
+    vi.useFakeTimers();
+    const { permissions } = setup({ "": "hangs", recs: "hangs", team: "hangs" }, true);
+    const refreshed = permissions.refresh([model("recs"), model("team")]);
+    expect(permissions.checking("recs", "minilm")).toMatch(/at most 10 s/);
+    await vi.advanceTimersByTimeAsync(10_000);
+    // The question about all namespaces was given up: the buttons are enabled again, saying so, while
+    // each namespace is asked in turn (was: disabled, "checking … at most 10 s", 10 s more).
+    expect(permissions.checking("recs", "minilm")).toBeUndefined();
+    expect(permissions.unchecked("recs", "minilm")).toMatch(
+      /namespace recs could not be checked \(the SelfSubjectAccessReview got no answer within 10 s\)/,
+    );
+    await vi.advanceTimersByTimeAsync(10_000);
+    await refreshed;
+    expect(permissions.checking("team", "minilm")).toBeUndefined();
+    expect(permissions.unchecked("team", "minilm")).toMatch(/namespace team could not be checked/);
+  });
+
+  it("with all namespaces, is checking a namespace whose own review is asked after the global one failed at once", async () => {
+    vi.useFakeTimers();
+    const { permissions } = setup({ "": new Error("fetch failed"), recs: "hangs" }, true);
+    const refreshed = permissions.refresh([model("recs")]);
+    await vi.advanceTimersByTimeAsync(0);
+    // Refused or failed at once is no hung API server: the namespace's own review decides.
+    expect(permissions.checking("recs", "minilm")).toMatch(/namespace recs is being checked/);
+    await vi.advanceTimersByTimeAsync(10_000);
+    await refreshed;
+    expect(permissions.checking("recs", "minilm")).toBeUndefined();
+  });
+
+  it("with all namespaces, a 403 in one namespace leaves the others' known answers shown, not checking", async () => {
+    const { permissions } = setup({ "": false, recs: true, team: true }, true);
+    await permissions.refresh([model("recs"), model("team")]);
+    permissions.forget("recs");
+    // The page is pushed at once after the 403: only recs' buttons go back to "checking permission…".
+    expect(permissions.checking("recs", "minilm")).toMatch(/namespace recs is being checked/);
+    expect(permissions.checking("team", "minilm")).toBeUndefined();
+    await permissions.refresh([model("recs"), model("team")]);
+    expect(permissions.checking("recs", "minilm")).toBeUndefined();
+  });
+
+  it("is not checking again while an answer it knows is asked again (no flicker every 30 s)", async () => {
+    vi.useFakeTimers();
+    const { permissions, advance } = setup({ recs: false, "recs/minilm": true, team: true });
+    await permissions.refresh([model("recs"), model("team")]);
+    advance(30_000);
+    const again = permissions.refresh([model("recs"), model("team")]);
+    expect([permissions.checking("recs", "minilm"), permissions.checking("team", "minilm")]).toEqual([
+      undefined,
+      undefined,
+    ]);
+    expect(await again).toBe(false);
+  });
+
   it("tells a refresh that the answer came, also where it allows what the page already offered", async () => {
     const { permissions } = setup({ team: true });
     expect(await permissions.refresh([model("team")])).toBe(true);

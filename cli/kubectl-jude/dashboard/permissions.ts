@@ -57,6 +57,7 @@ export class ActionPermissions {
   readonly #now: () => number;
   #running = 0;
   readonly #waiting: (() => void)[] = [];
+  readonly #listeners = new Set<() => void>();
 
   constructor(options: PermissionsOptions) {
     this.#options = options;
@@ -145,12 +146,27 @@ export class ActionPermissions {
     if (asking === undefined) {
       asking = this.#slot(() => this.#review(key, namespace, name))
         .then((answer) => {
+          const before = this.#answers.get(key);
           this.#answers.set(key, { ...answer, atMs: this.#now() });
+          // Told at once, not when the whole refresh ends: a page waits for no other namespace's review
+          // (one that hangs 10 s, or the last of many queued behind `concurrency`) to show this answer.
+          if (before?.allowed !== answer.allowed || before?.why !== answer.why)
+            for (const listener of this.#listeners) listener();
         })
         .finally(() => this.#asking.delete(key));
       this.#asking.set(key, asking);
     }
     return asking;
+  }
+
+  /**
+   * Calls `listener` each time a review answers differently from what was known for its question (the
+   * first answer included, a review given up included): the page is pushed what changed without waiting
+   * for the rest of the refresh. Returns the function that removes it.
+   */
+  onAnswer(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Runs `review` once fewer than `concurrency` others run (a finished one hands its slot on). */
@@ -164,6 +180,17 @@ export class ActionPermissions {
       if (next === undefined) this.#running--;
       else next();
     }
+  }
+
+  /**
+   * The review of all namespaces at once (`-A`) when it got no answer in time: a namespace not answered
+   * yet is then "not checked" (buttons enabled), not "being checked" for another give-up's time (its
+   * review, asked next on the same hung API server, would keep the page disabled 10 s more, and 10 s
+   * more per 4 namespaces queued).
+   */
+  #everywhereTimedOut(): { allowed: boolean | undefined; why?: "timed out" | "failed" } | undefined {
+    const answer = this.#options.allNamespaces === true ? this.#answers.get("") : undefined;
+    return answer?.why === "timed out" ? answer : undefined;
   }
 
   /** Whether the review of all namespaces at once (`-A`) said yes. */
@@ -191,7 +218,11 @@ export class ActionPermissions {
     if (this.#everywhere() || this.denied(namespace, name) !== undefined) return undefined;
     const namespaceAnswer = this.#answers.get(namespace);
     const answer =
-      namespaceAnswer?.allowed === false ? this.#answers.get(`${namespace}/${name}`) : namespaceAnswer;
+      namespaceAnswer === undefined
+        ? this.#everywhereTimedOut()
+        : namespaceAnswer.allowed === false
+          ? this.#answers.get(`${namespace}/${name}`)
+          : namespaceAnswer;
     if (answer === undefined || answer.allowed !== undefined) return undefined;
     const why =
       answer.why === "timed out"
@@ -209,10 +240,11 @@ export class ActionPermissions {
    */
   checking(namespace: string, name: string): string | undefined {
     const awaited = (key: string) => !this.#answers.has(key) && !this.#givenUp.has(key);
+    // All namespaces asked again (after a 403): a namespace whose own answer is known shows it meanwhile.
     const pending =
-      (this.#options.allNamespaces === true && awaited("")) ||
+      (this.#options.allNamespaces === true && awaited("") && awaited(namespace)) ||
       (!this.#everywhere() &&
-        (awaited(namespace) ||
+        ((awaited(namespace) && this.#everywhereTimedOut() === undefined) ||
           (this.#answers.get(namespace)?.allowed === false && awaited(`${namespace}/${name}`))));
     if (!pending) return undefined;
     return `whether ${this.#options.user} may patch embeddingmodels.jude.dev in namespace ${namespace} is being checked (the SelfSubjectAccessReview has not answered yet): the buttons are disabled until it answers, at most ${Math.round(this.#reviewTimeoutMs() / 1000)} s`;

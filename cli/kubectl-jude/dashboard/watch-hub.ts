@@ -62,6 +62,7 @@ export class WatchHub {
   #pending: NodeJS.Timeout | undefined;
   #rateCheck: NodeJS.Timeout | undefined;
   #stopRecheck: (() => void) | undefined;
+  #stopAnswers: (() => void) | undefined;
   /** Open pages (event streams). */
   #pages = 0;
   /** The throughput figures of the last computed state, to tell when the clock changed them. */
@@ -142,6 +143,8 @@ export class WatchHub {
     await Promise.all([models, pipelines, bootstrapRuns].map((each) => each.waitForSync()));
     // The first page already knows whether its buttons can work (unless the review is slow to answer:
     // the page then starts with them enabled and is pushed the answer).
+    // Each answer is pushed as it comes ("checking permission…" ends then), whichever refresh asked it.
+    this.#stopAnswers = this.#options.permissions?.onAnswer(() => this.#schedule());
     const permissions = this.#options.permissions?.refresh(this.#models());
     if (permissions !== undefined) {
       let timer: NodeJS.Timeout | undefined;
@@ -193,6 +196,8 @@ export class WatchHub {
   recheckPermissions(namespace: string): void {
     this.#options.permissions?.forget(namespace);
     this.refreshPermissions();
+    // The page shows at once that whether its buttons can work is being checked again.
+    if (this.#options.permissions !== undefined) this.#schedule();
   }
 
   /** The models the page shows: whether their actions can work is what the permissions ask. */
@@ -226,6 +231,7 @@ export class WatchHub {
     clearTimeout(this.#pending);
     clearInterval(this.#rateCheck);
     this.#stopRecheck?.();
+    this.#stopAnswers?.();
     await Promise.all(Object.values(this.#informers).map((each) => each.stop()));
   }
 
