@@ -1,7 +1,8 @@
 // A BootstrapRun whose shards finished (their Job completed) while the store Secret its checkpoints
 // are read through is gone, or lost its key: only a person can put it back, so the run is Stalled
 // (as it is for a deleted pipeline), naming the field and whether the Secret or only its key is
-// missing, and it finishes once the Secret is back, without a restart.
+// missing, and it finishes once the Secret is back, without a restart. While its Job runs, its
+// progress is said to be as last read, and why, instead of a stale percent with an ETA that grows.
 import type { V1Job } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../../support/kubectl.ts";
@@ -17,7 +18,7 @@ import { bootstrapRun, storeSecret } from "./objects.ts";
 
 type RunObject = WithConditions & { status?: { phase?: string } };
 
-describe("a BootstrapRun whose store Secret goes away as its Job completes", () => {
+describe("a BootstrapRun whose store Secret goes away under its Job", () => {
   let harness: ControllersHarness;
 
   beforeAll(async () => {
@@ -116,5 +117,39 @@ describe("a BootstrapRun whose store Secret goes away as its Job completes", () 
       await applyObjects(ns, [storeSecret()]);
     }
     await finishes("jobs-secret-deleted");
+  });
+
+  it("says a running run's progress is as last read, and why, while the Secret is gone", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-running", "jobs", 1);
+    // No node of the testbed has 500 CPUs: the shard waits, counted active, so the run is Running.
+    (run.spec as { resources?: unknown }).resources = { requests: { cpu: "500" } };
+    await applyObjects(ns, [run]);
+    await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-running",
+      "Running",
+      (object) => object.status?.phase === "Running",
+    );
+    const unreadable =
+      "as last read: the shards' checkpoints cannot be read now: NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist";
+    try {
+      await kubectl(["delete", "-n", ns, "secret/jude-redis", "--wait=true"]);
+      await waitForObject<RunObject>(
+        ns,
+        "bootstraprun/jobs-running",
+        "the unreadable checkpoints said",
+        (object) => (conditionOf(object, "Ready")?.message ?? "").includes(unreadable),
+      );
+    } finally {
+      await applyObjects(ns, [storeSecret()]);
+    }
+    await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-running",
+      "the checkpoints read again",
+      (object) => !(conditionOf(object, "Ready")?.message ?? "as last read").includes("as last read"),
+    );
+    await kubectl(["delete", "bootstraprun", "jobs-running", "-n", ns, "--wait=true"]);
   });
 });
