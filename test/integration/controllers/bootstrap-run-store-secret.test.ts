@@ -3,6 +3,7 @@
 // (as it is for a deleted pipeline), naming the field and whether the Secret or only its key is
 // missing, and it finishes once the Secret is back, without a restart. While its Job runs, its
 // progress is said to be as last read, and why, instead of a stale percent with an ETA that grows.
+// A run whose model is deleted under its Job still reads its checkpoints through the pipeline's Secret.
 import type { V1Job } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubectl } from "../../support/kubectl.ts";
@@ -151,5 +152,26 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       (object) => !(conditionOf(object, "Ready")?.message ?? "as last read").includes("as last read"),
     );
     await kubectl(["delete", "bootstraprun", "jobs-running", "-n", ns, "--wait=true"]);
+  });
+
+  // Last: it deletes the model. The store Secret was read only for a pipeline whose model exists, so
+  // this run's checkpoints were read through no Secret at all ("Secret jude-redis has no key url").
+  it("reads the checkpoints of a run whose model was deleted under its Job, and finishes it", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-model-gone", "jobs", 1);
+    (run.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [run]);
+    await waitForObject<V1Job>(ns, "job/jobs-model-gone-bootstrap", "the suspended Job", () => true);
+    await kubectl(["delete", "-n", ns, "embeddingmodel/jude-minilm", "--wait=true"]);
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      "bootstraprun/jobs-model-gone",
+      "--type=merge",
+      "-p",
+      '{"spec":{"suspend":false}}',
+    ]);
+    await finishes("jobs-model-gone");
   });
 });
