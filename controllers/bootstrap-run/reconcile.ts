@@ -36,7 +36,7 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
-import { captureWatermarks, readCheckpoints, readRegisteredVersion } from "./run-io.ts";
+import { captureWatermarks, missingStoreSecret, readCheckpoints, readRegisteredVersion } from "./run-io.ts";
 import { describeRedefinition } from "../../store/index.ts";
 import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
@@ -174,9 +174,16 @@ export async function reconcileBootstrapRun(
     await passControlsToJob(context, run, job);
     if (!isFinishedJob(job)) await restoreShardConfig(context, raw, run, job, read, settings);
   }
-  let checkpointsUnreadable = read === undefined ? pipelineUnreadable(run, pipelineParsed) : undefined;
-  const checkpoints =
+  const storeSecretGone =
+    read === undefined ? undefined : missingStoreSecret(read.surroundings.pipeline, read.secretValues);
+  let checkpointsUnreadable =
     read === undefined
+      ? pipelineUnreadable(run, pipelineParsed)
+      : storeSecretGone !== undefined
+        ? { message: storeSecretGone, stalled: true }
+        : undefined;
+  const checkpoints =
+    read === undefined || storeSecretGone !== undefined
       ? undefined
       : await (settings.readCheckpoints ?? readCheckpoints)(
           read.surroundings.pipeline,

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parseNearlinePipeline } from "../../crds/index.ts";
 import { stored } from "../nearline-pipeline/test-objects.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
-import { captureWatermarks, readCheckpoints } from "./run-io.ts";
+import { captureWatermarks, missingStoreSecret, readCheckpoints } from "./run-io.ts";
 
 describe("captureWatermarks against a broker that never answers", () => {
   let server: Server | undefined;
@@ -69,5 +69,22 @@ describe("readCheckpoints against a store that does not answer", () => {
     expect(failure).toContain(`store "${pipeline.spec.sinks.store.name}" at redis://127.0.0.1:${port}`);
     expect(failure).toContain("ECONNREFUSED");
     expect(failure).not.toContain("s3cr3t");
+  });
+});
+
+// Was: a store Secret deleted (or its key renamed) after the Job started was only a failed read,
+// "Secret jude-redis has no key url" even when the whole Secret was gone, and the run Reconciling.
+describe("missingStoreSecret", () => {
+  const pipeline = parseNearlinePipeline(stored("nearline-pipeline-jobs.yaml", "pipeline-uid"));
+  const values = (key: string) => new Map([["jude-redis", new Map([[key, Buffer.from("redis://r:6379")]])]]);
+
+  it("names the field and tells a missing Secret from a missing key", () => {
+    expect(missingStoreSecret(pipeline, values("url"))).toBeUndefined();
+    expect(missingStoreSecret(pipeline, values("address"))).toBe(
+      "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names key url of Secret jude-redis, which has no such key",
+    );
+    expect(missingStoreSecret(pipeline, new Map())).toBe(
+      "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
+    );
   });
 });

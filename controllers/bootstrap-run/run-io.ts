@@ -22,7 +22,8 @@ import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 import { operatorClusterConnectAttempts, storeTarget, targetEndpoint } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
 import { untilAborted } from "../shared/until-aborted.ts";
-import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
+import { secretKeys, type SecretValues } from "../nearline-pipeline/secret-reader.ts";
+import { missingSecret } from "../nearline-pipeline/secret-refs.ts";
 
 /**
  * Longest a watermark capture or a checkpoint read may take before the reconcile retries later, unless
@@ -31,9 +32,29 @@ import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
 export const defaultExternalTimeoutMs = 20_000;
 
 function secretValue(secrets: SecretValues, ref: SecretKeyReference): Buffer {
-  const value = secrets.get(ref.name)?.get(ref.key);
+  const values = secrets.get(ref.name);
+  if (values === undefined) throw new Error(`Secret ${ref.name} does not exist`);
+  const value = values.get(ref.key);
   if (value === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key}`);
   return value;
+}
+
+/**
+ * Why the pipeline's store cannot be reached for want of its Secret or key (only a person can put it
+ * back: the run is Stalled, as for a deleted pipeline), naming the field; undefined when both exist.
+ */
+export function missingStoreSecret(pipeline: NearlinePipeline, secrets: SecretValues): string | undefined {
+  const ref = pipeline.spec.sinks.store.urlSecretRef;
+  return missingSecret(
+    [
+      {
+        object: `NearlinePipeline ${pipeline.metadata.name}`,
+        field: "spec.sinks.store.urlSecretRef",
+        ...ref,
+      },
+    ],
+    secretKeys(secrets),
+  );
 }
 
 /** Kafka client options of the pipeline's cluster, with TLS and SASL material from its Secrets. */

@@ -591,6 +591,36 @@ describe("runStatus", () => {
     expect(running.standing.reason).toBe("Running");
   });
 
+  // Was: "40% (…); about 3m 0s left", the percent as last read and an ETA that only grew while the
+  // checkpoints could not be read (a store Secret deleted under a running Job), with no word of why.
+  it("says a running Job's progress is as last read, without an ETA, while its checkpoints cannot be read", () => {
+    const lastRead = testRun((object) =>
+      setPath(object, "status", {
+        phase: "Running",
+        startTime: "2026-12-01T10:00:00Z",
+        progress: { processed: 40, embedded: 30, deduplicated: 10, failed: 0, percent: 40 },
+      }),
+    );
+    const decision = runStatus({
+      run: lastRead,
+      job: job([], 1),
+      checkpoints: undefined,
+      checkpointsUnreadable: {
+        message:
+          "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
+        stalled: true,
+      },
+      nowMs: Date.parse("2026-12-01T10:02:00Z"),
+    });
+    expect(decision.status.progress?.percent).toBe(40);
+    expect(decision.standing).toEqual({
+      state: "Reconciling",
+      reason: "Running",
+      message:
+        "40% (40 records, 30 texts embedded, 10 deduplicated, 0 failed) as last read: the shards' checkpoints cannot be read now: NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
+    });
+  });
+
   it("treats a run whose status is Succeeded or Failed as finished", () => {
     expect(isFinished(testRun((object) => setPath(object, "status.phase", "Succeeded")))).toBe(true);
     expect(isFinished(testRun((object) => setPath(object, "status.phase", "Failed")))).toBe(true);

@@ -166,7 +166,17 @@ export function runStatus(observation: RunObservation): RunDecision {
           message: `the Job completed, but its shards' checkpoints cannot be read to confirm they finished: ${unreadable.message}; the run finishes once they can be read`,
         } as const)
       : waitingForPods(
-          withRetries(standingOf(phase, counts, failure, startTime, nowMs, checkpoints), observation),
+          withRetries(
+            phase === "Running" && progress === undefined && unreadable !== undefined
+              ? {
+                  // The counts are the last status's: an ETA from them would only grow, saying nothing.
+                  state: "Reconciling",
+                  reason: "Running",
+                  message: `${describeCounts(counts)} as last read: the shards' checkpoints cannot be read now: ${unreadable.message}`,
+                }
+              : standingOf(phase, counts, failure, startTime, nowMs, checkpoints),
+            observation,
+          ),
           heldBack(observation),
         );
   return {

@@ -36,7 +36,10 @@ export async function readSurroundings(
         other.metadata.name !== pipeline.metadata.name &&
         other.spec.modelRef.name === pipeline.spec.modelRef.name,
     );
-  const refs = model === undefined ? [] : referencedSecrets(pipeline, model);
+  // Without its model the pipeline's own store Secret is still read: a BootstrapRun whose Job runs on
+  // reads its shards' checkpoints through it, and would otherwise never finish.
+  const refs =
+    model === undefined ? [pipeline.spec.sinks.store.urlSecretRef] : referencedSecrets(pipeline, model);
   // The siblings' store Secrets too (usually the same one), to tell whether they name the same Redis
   // (or Redis Cluster).
   const storeRefs = model === undefined ? [] : siblings.map((other) => other.spec.sinks.store.urlSecretRef);

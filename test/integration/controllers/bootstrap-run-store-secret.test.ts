@@ -1,0 +1,177 @@
+// A BootstrapRun whose shards finished (their Job completed) while the store Secret its checkpoints
+// are read through is gone, or lost its key: only a person can put it back, so the run is Stalled
+// (as it is for a deleted pipeline), naming the field and whether the Secret or only its key is
+// missing, and it finishes once the Secret is back, without a restart. While its Job runs, its
+// progress is said to be as last read, and why, instead of a stale percent with an ETA that grows.
+// A run whose model is deleted under its Job still reads its checkpoints through the pipeline's Secret.
+import type { V1Job } from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kubectl } from "../../support/kubectl.ts";
+import {
+  applyObjects,
+  conditionOf,
+  startJobsControllers,
+  waitForObject,
+  type ControllersHarness,
+  type WithConditions,
+} from "./harness.ts";
+import { bootstrapRun, storeSecret } from "./objects.ts";
+
+type RunObject = WithConditions & { status?: { phase?: string } };
+
+describe("a BootstrapRun whose store Secret goes away under its Job", () => {
+  let harness: ControllersHarness;
+
+  beforeAll(async () => {
+    ({ harness } = await startJobsControllers("bootstrap-secret", [2]));
+  });
+
+  afterAll(async () => {
+    await harness?.stop();
+  });
+
+  /** Runs `name` suspended, does `breakSecret`, resumes it, and returns the run once it is Stalled. */
+  async function completedWithout(name: string, breakSecret: () => Promise<unknown>): Promise<RunObject> {
+    const ns = harness.namespace;
+    const run = bootstrapRun(name, "jobs", 1);
+    (run.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [run]);
+    await waitForObject<RunObject>(ns, `bootstraprun/${name}`, "Suspended", (object) =>
+      ["Suspended"].includes(object.status?.phase ?? ""),
+    );
+    await breakSecret();
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      `bootstraprun/${name}`,
+      "--type=merge",
+      "-p",
+      '{"spec":{"suspend":false}}',
+    ]);
+    await waitForObject<V1Job>(ns, `job/${name}-bootstrap`, "Job complete", (job) =>
+      (job.status?.conditions ?? []).some(
+        (condition) => condition.type === "Complete" && condition.status === "True",
+      ),
+    );
+    return waitForObject<RunObject>(
+      ns,
+      `bootstraprun/${name}`,
+      "CheckpointsUnreadable",
+      (object) => conditionOf(object, "Ready")?.reason === "CheckpointsUnreadable",
+    );
+  }
+
+  /** Waits until the run finished: Failed ShardsIncomplete, as kwok completes shards that wrote nothing. */
+  async function finishes(name: string): Promise<void> {
+    const finished = await waitForObject<RunObject>(
+      harness.namespace,
+      `bootstraprun/${name}`,
+      "run finished",
+      (object) => ["Succeeded", "Failed"].includes(object.status?.phase ?? ""),
+    );
+    expect(conditionOf(finished, "Failed")).toMatchObject({ status: "True", reason: "ShardsIncomplete" });
+  }
+
+  it("says the store Secret's key is missing, Stalled, and finishes once the key is back", async () => {
+    const ns = harness.namespace;
+    const rename = (from: string, to: string) =>
+      kubectl([
+        "patch",
+        "-n",
+        ns,
+        "secret/jude-redis",
+        "--type=json",
+        "-p",
+        JSON.stringify([{ op: "move", from: `/data/${from}`, path: `/data/${to}` }]),
+      ]);
+    try {
+      const stuck = await completedWithout("jobs-key-renamed", () => rename("url", "address"));
+      expect(stuck.status?.phase).toBe("Running");
+      expect(conditionOf(stuck, "Stalled")).toMatchObject({
+        status: "True",
+        reason: "CheckpointsUnreadable",
+      });
+      expect(conditionOf(stuck, "Stalled")?.message).toContain(
+        "spec.sinks.store.urlSecretRef names key url of Secret jude-redis, which has no such key",
+      );
+    } finally {
+      await rename("address", "url");
+    }
+    await finishes("jobs-key-renamed");
+  });
+
+  it("says the store Secret does not exist, Stalled, and finishes once it is created again", async () => {
+    const ns = harness.namespace;
+    try {
+      const stuck = await completedWithout("jobs-secret-deleted", () =>
+        kubectl(["delete", "-n", ns, "secret/jude-redis", "--wait=true"]),
+      );
+      expect(conditionOf(stuck, "Stalled")).toMatchObject({
+        status: "True",
+        reason: "CheckpointsUnreadable",
+      });
+      expect(conditionOf(stuck, "Stalled")?.message).toContain(
+        "spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
+      );
+    } finally {
+      await applyObjects(ns, [storeSecret()]);
+    }
+    await finishes("jobs-secret-deleted");
+  });
+
+  it("says a running run's progress is as last read, and why, while the Secret is gone", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-running", "jobs", 1);
+    // No node of the testbed has 500 CPUs: the shard waits, counted active, so the run is Running.
+    (run.spec as { resources?: unknown }).resources = { requests: { cpu: "500" } };
+    await applyObjects(ns, [run]);
+    await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-running",
+      "Running",
+      (object) => object.status?.phase === "Running",
+    );
+    const unreadable =
+      "as last read: the shards' checkpoints cannot be read now: NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist";
+    try {
+      await kubectl(["delete", "-n", ns, "secret/jude-redis", "--wait=true"]);
+      await waitForObject<RunObject>(
+        ns,
+        "bootstraprun/jobs-running",
+        "the unreadable checkpoints said",
+        (object) => (conditionOf(object, "Ready")?.message ?? "").includes(unreadable),
+      );
+    } finally {
+      await applyObjects(ns, [storeSecret()]);
+    }
+    await waitForObject<RunObject>(
+      ns,
+      "bootstraprun/jobs-running",
+      "the checkpoints read again",
+      (object) => !(conditionOf(object, "Ready")?.message ?? "as last read").includes("as last read"),
+    );
+    await kubectl(["delete", "bootstraprun", "jobs-running", "-n", ns, "--wait=true"]);
+  });
+
+  // Last: it deletes the model. The store Secret was read only for a pipeline whose model exists, so
+  // this run's checkpoints were read through no Secret at all ("Secret jude-redis has no key url").
+  it("reads the checkpoints of a run whose model was deleted under its Job, and finishes it", async () => {
+    const ns = harness.namespace;
+    const run = bootstrapRun("jobs-model-gone", "jobs", 1);
+    (run.spec as { suspend: boolean }).suspend = true;
+    await applyObjects(ns, [run]);
+    await waitForObject<V1Job>(ns, "job/jobs-model-gone-bootstrap", "the suspended Job", () => true);
+    await kubectl(["delete", "-n", ns, "embeddingmodel/jude-minilm", "--wait=true"]);
+    await kubectl([
+      "patch",
+      "-n",
+      ns,
+      "bootstraprun/jobs-model-gone",
+      "--type=merge",
+      "-p",
+      '{"spec":{"suspend":false}}',
+    ]);
+    await finishes("jobs-model-gone");
+  });
+});
