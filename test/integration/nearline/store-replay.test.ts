@@ -127,15 +127,24 @@ it("records a source offset only over the one the writer expects (the script), a
     expect(await record(10n)).toEqual({ set: true });
     expect(await record(20n, 10n)).toEqual({ set: true });
     expect(await record(20n, 10n)).toEqual({ set: true }); // a resend after a lost reply
-    expect(await record(30n, 10n)).toEqual({ set: false, stored: 20n });
+    // Another writer past this one's offset (a worker that took the partition over): left as it is.
+    expect(await record(15n, 10n)).toEqual({ set: false, stored: 20n });
+    // Gone back below what this writer expects (restored): left as it is and reported.
+    expect(await record(40n, 25n)).toEqual({ set: false, stored: 20n });
     expect(await readSourceOffsets(store, version, "t", [2, 3])).toEqual(
       new Map([
         [2, 20n],
         [3, null],
       ]),
     );
+    // Another writer recorded an offset between the one this writer expects and its own (the
+    // partition's previous owner finishing its last batch after this one read the offset): this
+    // writer's writes cover it, so its offset is set, and the store is not left behind the offset it
+    // then commits to Kafka (which the next check would take for a store restored behind).
+    expect(await record(30n, 10n)).toEqual({ set: true });
+    expect(await readSourceOffsets(store, version, "t", [2])).toEqual(new Map([[2, 30n]]));
     await admin.del(`{${store.layout.prefix}:0}:v:${version}:o`);
-    expect(await record(30n, 20n)).toEqual({ set: false, stored: null });
+    expect(await record(40n, 30n)).toEqual({ set: false, stored: null });
   } finally {
     admin.disconnect();
   }
