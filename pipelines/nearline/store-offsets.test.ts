@@ -152,6 +152,8 @@ describe("StoreOffsetLedger", () => {
     // A store that lost its offsets is still found (this worker knew it had one).
     stored.delete(0);
     expect(check(90n).map((replay) => replay.cause)).toEqual(["store-offset-missing"]);
+    // Never committed: the stream kept its position across the assignment, so what it recorded counts.
+    expect(check(-1n).map((replay) => [replay.cause, replay.upTo])).toEqual([["store-offset-missing", 100n]]);
     // Recorded again after the rejoin: that one counts (the batch in hand, its commit behind it).
     stored.set(0, 90n);
     ledger.setExpected(0, 90n);

@@ -61,7 +61,10 @@ export interface Replay {
 export function planReplays(partitions: readonly PartitionOffsets[]): Replay[] {
   const replays: Replay[] = [];
   for (const { partition, stored, committed, expected, position, logStart } of partitions) {
-    const upTo = position !== undefined && position > committed ? position : committed;
+    // A partition the group never committed keeps its stream's position across an assignment (the
+    // stream restarts at committed offsets only where there are some): what it recorded still stands.
+    const reached = position ?? (committed < 0n ? expected : undefined);
+    const upTo = reached !== undefined && reached > committed ? reached : committed;
     if (upTo <= 0n) continue;
     let target: bigint;
     let cause: ReplayCause;
