@@ -10,6 +10,7 @@ import {
   checkDurabilitySupport,
   createStoreMetrics,
   DEFAULT_RETRY_POLICY,
+  isCluster,
   isStoreError,
   readSourceOffsets,
   registerVersion,
@@ -204,6 +205,10 @@ export async function startNearline(
   // A connection back after a drop may reach a server restarted behind (an older snapshot, no
   // persistence, a replica promoted behind): the store's offsets are compared again.
   client.on("ready", () => worker.requestStoreCheck("store reconnected"));
+  // A Cluster client stays ready while one node's connection drops (that primary restarted or failed
+  // over) and opens a new one when a command needs it: the drop is the cue, and the check's read then
+  // waits for the node or its successor.
+  if (isCluster(client)) client.on("-node", () => worker.requestStoreCheck("store node connection lost"));
   const ops = await startOpsServer({
     port: config.http.port,
     registry,

@@ -1,8 +1,20 @@
+import { getEventListeners } from "node:events";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { BatchSource } from "./batch-source.ts";
 
 describe("BatchSource", () => {
+  it("leaves no listener on the worker's long-lived signal after a batch its linger closed", async () => {
+    const stream = new PassThrough({ objectMode: true });
+    const source = new BatchSource<number>(stream, { maxEvents: 100, lingerMs: 1 });
+    const abort = new AbortController();
+    for (let item = 0; item < 20; item++) {
+      stream.write(item);
+      expect(await source.next(abort.signal)).toEqual([item]);
+    }
+    expect(getEventListeners(abort.signal, "abort")).toHaveLength(0);
+  });
+
   it("hands out every item a stream delivered before it failed, then the failure", async () => {
     const stream = new PassThrough({ objectMode: true });
     const source = new BatchSource<number>(stream, { maxEvents: 2, lingerMs: 10_000 });

@@ -52,14 +52,15 @@ export class BatchSource<T> {
       if (this.#ended || signal?.aborted) return [];
       const wait = this.#buffer.length > 0 ? this.#lingerMs - (Date.now() - this.#firstAt) : undefined;
       await new Promise<void>((resolve) => {
-        const timer = wait !== undefined ? setTimeout(resolve, Math.max(0, wait)) : undefined;
-        const onAbort = (): void => resolve();
-        signal?.addEventListener("abort", onAbort, { once: true });
-        this.#wake = () => {
+        // However the wait ends, its timer and its listener go: the signal outlives many batches.
+        const done = (): void => {
           if (timer !== undefined) clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
+          signal?.removeEventListener("abort", done);
           resolve();
         };
+        const timer = wait !== undefined ? setTimeout(done, Math.max(0, wait)) : undefined;
+        signal?.addEventListener("abort", done, { once: true });
+        this.#wake = done;
       });
       this.#wake = undefined;
     }

@@ -24,9 +24,9 @@ describe("planReplays", () => {
   });
 
   it("compares with what this worker recorded when Kafka's commit is behind it (batch in hand)", () => {
-    expect(planReplays([partition({ stored: 40n, committed: 90n, expected: 100n })])).toEqual([
-      { partition: 0, cause: "store-behind", storeOffset: 40n, upTo: 100n, from: 40n, lost: 0 },
-    ]);
+    expect(planReplays([partition({ stored: 40n, committed: 90n, expected: 100n, position: 100n })])).toEqual(
+      [{ partition: 0, cause: "store-behind", storeOffset: 40n, upTo: 100n, from: 40n, lost: 0 }],
+    );
   });
 
   it("does not replay a partition without a stored offset it knows nothing of (new store or version, upgrade)", () => {
@@ -66,7 +66,10 @@ function fakeStore(stored: Map<number, bigint>) {
     marks.onResults(
       marks.marks.map((mark) => {
         const current = stored.get(mark.partition) ?? null;
-        if (mark.expected !== undefined && current !== mark.expected && current !== mark.offset)
+        if (
+          mark.expected !== undefined &&
+          (current === null || current < mark.expected || current > mark.offset)
+        )
           return { set: false as const, stored: current };
         stored.set(mark.partition, mark.offset);
         return { set: true as const };
@@ -113,6 +116,52 @@ describe("StoreOffsetLedger", () => {
     expect(stored.get(0)).toBe(4n);
     stored.delete(0); // wiped
     expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([{ partition: 0, expected: 10n, stored: null }]);
+  });
+
+  it("records its offset over one another writer recorded between the expected one and its own", async () => {
+    const stored = new Map<number, bigint>();
+    const { store } = fakeStore(stored);
+    const ledger = new StoreOffsetLedger("v1", store);
+    await ledger.record(offsetsOf([0, 10n]));
+    stored.set(0, 15n); // the partition's previous owner finished its last batch
+    expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([]);
+    expect([stored.get(0), ledger.expected(0)]).toEqual([20n, 20n]);
+  });
+
+  it("does not take an offset it recorded before the group assigned partitions again as done", async () => {
+    const stored = new Map<number, bigint>();
+    const { store } = fakeStore(stored);
+    const ledger = new StoreOffsetLedger("v1", store);
+    // Committed 80. This worker records 100, then a rebalance refuses its commit and moves the
+    // partition: the next owner reads 100, resumes at 80, records 90 (over the 100 it read) and
+    // commits 90. The partition comes back to this worker.
+    await ledger.record(offsetsOf([0, 100n]));
+    ledger.rejoined();
+    stored.set(0, 90n);
+    const check = (committed: bigint) =>
+      planReplays([
+        partition({
+          stored: stored.get(0) ?? null,
+          committed,
+          expected: ledger.expected(0),
+          position: ledger.position(0),
+        }),
+      ]);
+    // Nothing was lost: the store holds everything below the committed offset, where reading resumes.
+    expect(check(90n)).toEqual([]);
+    // A store that lost its offsets is still found (this worker knew it had one).
+    stored.delete(0);
+    expect(check(90n).map((replay) => replay.cause)).toEqual(["store-offset-missing"]);
+    // Never committed: the stream kept its position across the assignment, so what it recorded counts.
+    expect(check(-1n).map((replay) => [replay.cause, replay.upTo])).toEqual([["store-offset-missing", 100n]]);
+    // Recorded again after the rejoin: that one counts (the batch in hand, its commit behind it).
+    stored.set(0, 90n);
+    ledger.setExpected(0, 90n);
+    await ledger.record(offsetsOf([0, 110n]));
+    stored.set(0, 95n); // restored behind
+    expect(check(90n)).toEqual([
+      { partition: 0, cause: "store-behind", storeOffset: 95n, upTo: 110n, from: 95n, lost: 0 },
+    ]);
   });
 
   it("takes a newer offset another writer recorded (a rebalance) without reporting it", async () => {

@@ -27,8 +27,18 @@ export interface PartitionOffsets {
   readonly stored: bigint | null;
   /** The group's committed offset in Kafka; below 0: none. */
   readonly committed: bigint;
-  /** The offset this worker last recorded or read in the store; undefined: none in this process. */
+  /**
+   * The offset this worker last recorded or read in the store; undefined: none in this process. Says
+   * only that the store had an offset (so one gone now was lost), not how far the worker got.
+   */
   readonly expected: bigint | undefined;
+  /**
+   * The offset this worker recorded since the group last assigned it partitions (how far its stream
+   * read and its writes got, possibly past a commit still to come or refused); undefined: none. One
+   * recorded before is not: on every assignment the stream restarts at the committed offsets, and the
+   * partition may have had another owner since, which re-read it and recorded lower offsets.
+   */
+  readonly position?: bigint | undefined;
   /** The log's start (retention deleted everything below). */
   readonly logStart: bigint;
 }
@@ -39,7 +49,7 @@ export interface Replay {
   readonly cause: ReplayCause;
   /** The store's offset (the log's start when it has none). */
   readonly storeOffset: bigint | null;
-  /** The offset the group committed (or this worker recorded, if higher): what it had as done. */
+  /** The offset the group committed (or this worker recorded since its assignment, if higher). */
   readonly upTo: bigint;
   /** Where reading resumes: the store's offset, or the log's start where retention deleted below it. */
   readonly from: bigint;
@@ -50,8 +60,11 @@ export interface Replay {
 /** The partitions whose store offset lies below what was done, and where each replays from. */
 export function planReplays(partitions: readonly PartitionOffsets[]): Replay[] {
   const replays: Replay[] = [];
-  for (const { partition, stored, committed, expected, logStart } of partitions) {
-    const upTo = expected !== undefined && expected > committed ? expected : committed;
+  for (const { partition, stored, committed, expected, position, logStart } of partitions) {
+    // A partition the group never committed keeps its stream's position across an assignment (the
+    // stream restarts at committed offsets only where there are some): what it recorded still stands.
+    const reached = position ?? (committed < 0n ? expected : undefined);
+    const upTo = reached !== undefined && reached > committed ? reached : committed;
     if (upTo <= 0n) continue;
     let target: bigint;
     let cause: ReplayCause;
@@ -92,6 +105,8 @@ export class StoreOffsetLedger {
   readonly #version: string;
   readonly #store: SourceOffsetStore;
   readonly #expected = new Map<number, bigint>();
+  /** Offsets recorded since the group last assigned partitions (PartitionOffsets.position). */
+  readonly #position = new Map<number, bigint>();
   #batch: readonly NextOffset[] = [];
   #recorded = false;
   #regressions = new Map<number, Regression>();
@@ -104,6 +119,16 @@ export class StoreOffsetLedger {
   /** The offset this worker last recorded or read for a partition; undefined: none. */
   expected(partition: number): bigint | undefined {
     return this.#expected.get(partition);
+  }
+
+  /** The offset this worker recorded since the group last assigned it partitions; undefined: none. */
+  position(partition: number): bigint | undefined {
+    return this.#position.get(partition);
+  }
+
+  /** The group assigned partitions (again): the stream restarts at the committed offsets. */
+  rejoined(): void {
+    this.#position.clear();
   }
 
   /** Sets what this worker expects stored (after a check read it); undefined forgets it. */
@@ -170,6 +195,7 @@ export class StoreOffsetLedger {
           const mark = marks[index]!;
           if (result.set) {
             this.#expected.set(mark.partition, mark.offset);
+            this.#position.set(mark.partition, mark.offset);
             regressions.delete(mark.partition);
           } else if (result.stored === null || result.stored < mark.expected!) {
             regressions.set(mark.partition, {

@@ -186,6 +186,9 @@ export class NearlineWorker {
     await this.#partitions.startAddedWhileAway(consumer, options.kafka.clientOptions, options.consumerGroup);
     consumer.on("consumer:group:join", () => {
       this.#partitions.joined(consumer);
+      // The stream restarts at the committed offsets: what this worker recorded before is no measure
+      // of what it has done (the partition may have had another owner since).
+      options.storeOffsets?.ledger.rejoined();
       this.requestStoreCheck("partitions assigned");
     });
     const source = await this.#openStream();
@@ -484,8 +487,11 @@ export class NearlineWorker {
       const regressions = await this.#retryStore(() => ledger.finishBatch());
       if (regressions === undefined) return false;
       if (regressions.length > 0) {
+        // The batch is not committed: it is read again, from the store's offset where the check
+        // replays, else from the committed one (some of its writes may have gone with the store).
         this.requestStoreCheck("store offset went back");
-        await this.#checkStoreOffsets();
+        if (!(await this.#checkStoreOffsets()) && !this.#abort.signal.aborted)
+          this.#source = await this.#reopenStream();
         return true;
       }
     }
@@ -553,6 +559,7 @@ export class NearlineWorker {
           stored: stored.get(partition) ?? null,
           committed: committed[partition] ?? -1n,
           expected: ledger.expected(partition),
+          position: ledger.position(partition),
           logStart: logStart[partition] ?? 0n,
         }));
         for (const { partition, stored: offset } of partitions) ledger.setExpected(partition, offset);
@@ -571,14 +578,14 @@ export class NearlineWorker {
             topic,
             partition: replay.partition,
             storeOffset: replay.storeOffset?.toString() ?? null,
-            committedOffset: replay.upTo.toString(),
+            doneOffset: replay.upTo.toString(),
             resumeAt: replay.from.toString(),
             cause: replay.cause,
             trigger: cause,
           },
           replay.storeOffset === null
-            ? `the store lost its recorded offset of ${topic}/${partition} (committed ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
-            : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, Kafka's committed offset is ${replay.upTo} (the store was restored or failed over behind): replaying from ${replay.from}`,
+            ? `the store lost its recorded offset of ${topic}/${partition} (done up to ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
+            : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, this pipeline had them done up to ${replay.upTo} (committed, or recorded for a batch not committed yet): the store was restored or failed over behind; replaying from ${replay.from}`,
         );
         if (replay.lost > 0) {
           this.replays.lost += replay.lost;

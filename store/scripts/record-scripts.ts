@@ -125,14 +125,19 @@ return 0
 /**
  * Records a pipeline's source offset (source-offsets.ts): KEYS[1] the version's offsets hash, ARGV[1]
  * the field `<topic>:<partition>`, ARGV[2] the offset, ARGV[3] the offset the writer expects stored
- * (its last recorded one; '' when it knows none). Sets the field when it holds ARGV[3], or ARGV[2]
- * already (a resend after a lost reply), or when ARGV[3] is ''. Otherwise leaves it: the store went
- * back (restored, wiped) or another writer moved it. Returns {1} when set, {0, stored or ''} when not.
+ * (its last recorded one; '' when it knows none). Sets the field when it holds ARGV[3] up to ARGV[2]
+ * (ARGV[2] itself: a resend after a lost reply; between them: another writer, the partition's previous
+ * owner finishing its last batch, recorded an offset this one's writes also cover), or when ARGV[3] is
+ * ''. Otherwise leaves it: the store went back (restored, wiped: none or below ARGV[3]) or another
+ * writer is past ARGV[2]. Returns {1} when set, {0, stored or ''} when not.
  */
 export const recordSourceOffsetLua = `
 local stored = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[3] ~= '' and stored ~= ARGV[3] and stored ~= ARGV[2] then
-  return {0, stored or ''}
+  local at = tonumber(stored)
+  if not at or at < tonumber(ARGV[3]) or at > tonumber(ARGV[2]) then
+    return {0, stored or ''}
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return {1}

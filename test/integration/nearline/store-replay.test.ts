@@ -9,15 +9,27 @@ import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
-import { produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { jobEvent, jobWorkerConfig, startInProcessNearline, startJobWorker } from "../../support/nearline.ts";
+import { requireEnv } from "../../support/env.ts";
+import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import {
+  jobEvent,
+  jobWorkerConfig,
+  nearlineConfig,
+  startInProcessNearline,
+  startJobWorker,
+} from "../../support/nearline.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
 import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
+import { bucketKeys, bucketOf, recordField } from "../../../store/layout.ts";
+import { parseClusterNodes } from "../../../store/connection.ts";
 import {
   connectRedis,
+  isCluster,
   openStore,
   readSourceOffsets,
+  sourceOffsetField,
+  sourceOffsetsKey,
   StoreWriter,
   type SourceOffsetResult,
   type Store,
@@ -127,15 +139,24 @@ it("records a source offset only over the one the writer expects (the script), a
     expect(await record(10n)).toEqual({ set: true });
     expect(await record(20n, 10n)).toEqual({ set: true });
     expect(await record(20n, 10n)).toEqual({ set: true }); // a resend after a lost reply
-    expect(await record(30n, 10n)).toEqual({ set: false, stored: 20n });
+    // Another writer past this one's offset (a worker that took the partition over): left as it is.
+    expect(await record(15n, 10n)).toEqual({ set: false, stored: 20n });
+    // Gone back below what this writer expects (restored): left as it is and reported.
+    expect(await record(40n, 25n)).toEqual({ set: false, stored: 20n });
     expect(await readSourceOffsets(store, version, "t", [2, 3])).toEqual(
       new Map([
         [2, 20n],
         [3, null],
       ]),
     );
+    // Another writer recorded an offset between the one this writer expects and its own (the
+    // partition's previous owner finishing its last batch after this one read the offset): this
+    // writer's writes cover it, so its offset is set, and the store is not left behind the offset it
+    // then commits to Kafka (which the next check would take for a store restored behind).
+    expect(await record(30n, 10n)).toEqual({ set: true });
+    expect(await readSourceOffsets(store, version, "t", [2])).toEqual(new Map([[2, 30n]]));
     await admin.del(`{${store.layout.prefix}:0}:v:${version}:o`);
-    expect(await record(30n, 20n)).toEqual({ set: false, stored: null });
+    expect(await record(40n, 30n)).toEqual({ set: false, stored: null });
   } finally {
     admin.disconnect();
   }
@@ -194,6 +215,78 @@ it("finds the loss when a batch in flight writes to the store restored behind it
     );
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(second.length);
+  } finally {
+    admin.disconnect();
+    await app.stop();
+    closeConnection();
+  }
+});
+
+it("finds the store behind when only one Redis Cluster node's connection drops (the Cluster client stays ready)", async () => {
+  const topic = uniqueTopic("nl-store-replay-cluster");
+  await createTopics([topic], 1);
+  const config = nearlineConfig({
+    topic,
+    mode: "cluster",
+    version: embedding.version,
+    digest: embedding.digest,
+    embeddingAddress: embedding.address,
+  });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
+  const admin = connectRedis({ clusterNodes: parseClusterNodes(requireEnv("JUDE_REDIS_CLUSTER_NODES")) });
+  const before = ["f1", "f2"];
+  const after = ["g1", "g2", "g3"];
+  try {
+    const store = await openStore(admin, { name: config.sinks.store.name });
+    await produceEvents(
+      topic,
+      before.map((id, index) => job(id, 1000 + index)),
+    );
+    await waitFor("the first records", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
+    await produceEvents(
+      topic,
+      after.map((id, index) => job(id, 2000 + index)),
+    );
+    await waitFor("the later records", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
+    expect(await liveIds(store, after)).toEqual(after);
+
+    // What a primary restored behind holds: the offset after the first records, the later ones gone
+    // (bucket 0's primary restarted from an older snapshot; the other buckets' went with it here).
+    const offsets = sourceOffsetsKey(store.layout, version);
+    await admin.hset(offsets, sourceOffsetField(topic, 0), "2");
+    for (const id of after) {
+      const field = recordField("job", id);
+      const keys = bucketKeys(store.layout, version, bucketOf(store.layout, field));
+      await admin.hdel(keys.meta, field);
+      await admin.hdel(keys.data, field);
+    }
+    // The worker's connection to that primary drops; its other nodes' stay, and so does the Cluster.
+    if (!isCluster(admin)) throw new Error("expected a Redis Cluster client");
+    const connectionName = `jude-nearline-${config.pipeline.name}-${version}`;
+    let killed = 0;
+    for (const node of admin.nodes("master")) {
+      const owns = await node.hget(offsets, "x").then(
+        () => true,
+        () => false,
+      );
+      if (!owns) continue;
+      const clients = (await node.call("CLIENT", "LIST")) as string;
+      for (const line of clients.split("\n")) {
+        if (!line.includes(` name=${connectionName} `)) continue;
+        const id = /(?:^| )id=(\d+)/.exec(line)![1]!;
+        killed += Number(await node.call("CLIENT", "KILL", "ID", id));
+      }
+    }
+    expect(killed).toBeGreaterThan(0);
+
+    await waitFor(
+      "the later records' vectors to come back",
+      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
+    expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
   } finally {
     admin.disconnect();
     await app.stop();
