@@ -49,8 +49,10 @@ export const concurrentIntegrationFiles = [
   "test/integration/controllers/promotion.test.ts", // 16s
   "test/integration/controllers/worker-progress-deadline.test.ts", // 16s; its own Deployments' progress deadlines, a 5 s pipeline poll
   "test/integration/bootstrap/redis-restart.test.ts", // 14s
+  "test/integration/controllers/bootstrap-run-store-secret.test.ts", // 14s; edits/deletes only its own namespace's Secret and model
   "test/integration/controllers/bootstrap-run.test.ts", // 13s
   "test/integration/controllers/store-switch.test.ts", // 12s
+  "test/integration/controllers/promotion-awaiting-faults.test.ts", // 10s; restarts only its own operator, renames its own namespace's Secret key
   "test/integration/operator/restart.test.ts", // 10s
   "test/integration/operator/namespace-deletion.test.ts", // 9s; deletes only its own namespace
   "test/integration/controllers/refused-pods.test.ts", // 5s; a ResourceQuota in its own namespace, a PriorityClass no one creates

@@ -627,6 +627,72 @@ describe("reconcileBootstrapRun", () => {
     });
   });
 
+  // Was: a store Secret whose key holds no store URL (emptied, or a value pasted wrong) after the Job
+  // started was only a failed read: Reconciling for ever, "store URL is not a URL; expected …", naming
+  // neither the Secret nor the field, though only a person can mend it (as a deleted key).
+  describe("a completed run whose store Secret's key holds no store URL", () => {
+    const completed = async (url: string) => {
+      const run = stored("bootstrap-run.yaml", "run-uid", (object) => {
+        object.status = {
+          phase: "Running",
+          watermarks: {
+            capturedTime: "2026-12-01T10:00:00Z",
+            topic: "jobs.changelog",
+            partitions: watermarks,
+          },
+        };
+      }) as KubeObject;
+      const job = (await reconcile(world(run))).find(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+          call.verb === "apply" && call.kind === "Job",
+      )!.object;
+      const objects = world(run, {
+        Job: [
+          {
+            ...job,
+            metadata: { ...job.metadata, uid: "job-uid" },
+            status: { succeeded: 2, conditions: [{ type: "Complete", status: "True" }] },
+          } as KubeObject,
+        ],
+        ConfigMap: [shardsConfigMap],
+      });
+      objects.Secret = [
+        {
+          kind: "Secret",
+          metadata: { name: "jude-redis", namespace: testNamespace },
+          data: { url: Buffer.from(url).toString("base64") },
+        },
+      ];
+      // The real read: it never connects, the value being no URL.
+      const calls = await reconcile(objects, { readCheckpoints: undefined });
+      const status = calls.find(
+        (call): call is Extract<RecordedCall, { verb: "applyStatus" }> => call.verb === "applyStatus",
+      )!.status;
+      const events = calls.filter(
+        (call): call is Extract<RecordedCall, { verb: "event" }> => call.verb === "event",
+      );
+      return { status, events };
+    };
+
+    it("is Stalled CheckpointsUnreadable, naming the field, the Secret and its key, once", async () => {
+      for (const [url, why] of [
+        ["", "which is empty"],
+        ["jude redis", "which holds no store URL: store URL is not a URL"],
+      ]) {
+        const { status, events } = await completed(url!);
+        expect(status.phase).toBe("Running");
+        const stalled = (status.conditions as { type: string; message: string }[]).find(
+          (condition) => condition.type === "Stalled",
+        );
+        expect(stalled).toMatchObject({ status: "True", reason: "CheckpointsUnreadable" });
+        expect(stalled?.message).toContain(
+          `NearlinePipeline jobs: spec.sinks.store.urlSecretRef names key url of Secret jude-redis, ${why}`,
+        );
+        expect(events.map((event) => event.reason)).toEqual(["CheckpointsUnreadable"]);
+      }
+    });
+  });
+
   describe("a run whose pipeline moved to another store", () => {
     const runningStatus = {
       phase: "Running",

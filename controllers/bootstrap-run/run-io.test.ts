@@ -88,3 +88,22 @@ describe("missingStoreSecret", () => {
     );
   });
 });
+
+// Was: a key holding no store URL (emptied, or a value pasted wrong) was only a failed read, "store URL
+// is not a URL", naming neither the Secret nor the field, and the run Reconciling for ever.
+describe("missingStoreSecret of a key that holds no store URL", () => {
+  const pipeline = parseNearlinePipeline(stored("nearline-pipeline-jobs.yaml", "pipeline-uid"));
+  const holding = (value: string) => new Map([["jude-redis", new Map([["url", Buffer.from(value)]])]]);
+
+  it("says the key is empty, or why its value is no store URL, without the value", () => {
+    const field = "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names key url of Secret jude-redis";
+    expect(missingStoreSecret(pipeline, holding(""))).toBe(`${field}, which is empty`);
+    expect(missingStoreSecret(pipeline, holding(" \n"))).toBe(`${field}, which is empty`);
+    const wrong = missingStoreSecret(pipeline, holding("http://user:s3cr3t@r:6379"));
+    expect(wrong).toContain(
+      `${field}, which holds no store URL: store URL scheme "http:" is not redis: or rediss:`,
+    );
+    expect(wrong).not.toContain("s3cr3t");
+    expect(missingStoreSecret(pipeline, holding("rediss://user:s3cr3t@r:6379/1\n"))).toBeUndefined();
+  });
+});

@@ -40,21 +40,27 @@ function secretValue(secrets: SecretValues, ref: SecretKeyReference): Buffer {
 }
 
 /**
- * Why the pipeline's store cannot be reached for want of its Secret or key (only a person can put it
- * back: the run is Stalled, as for a deleted pipeline), naming the field; undefined when both exist.
+ * Why the pipeline's store cannot be reached for want of its Secret or key, or because the key holds
+ * no store URL (empty, or not in the form the store wants): only a person can mend that, so the run is
+ * Stalled, as for a deleted pipeline. Names the field; never the value. Undefined when the value is fit.
  */
 export function missingStoreSecret(pipeline: NearlinePipeline, secrets: SecretValues): string | undefined {
-  const ref = pipeline.spec.sinks.store.urlSecretRef;
-  return missingSecret(
-    [
-      {
-        object: `NearlinePipeline ${pipeline.metadata.name}`,
-        field: "spec.sinks.store.urlSecretRef",
-        ...ref,
-      },
-    ],
-    secretKeys(secrets),
-  );
+  const store = pipeline.spec.sinks.store;
+  const ref = store.urlSecretRef;
+  const object = `NearlinePipeline ${pipeline.metadata.name}`;
+  const field = "spec.sinks.store.urlSecretRef";
+  const missing = missingSecret([{ object, field, ...ref }], secretKeys(secrets));
+  if (missing !== undefined) return missing;
+  const value = secrets.get(ref.name)?.get(ref.key)?.toString() ?? "";
+  const named = `${object}: ${field} names key ${ref.key} of Secret ${ref.name}`;
+  if (value.trim() === "") return `${named}, which is empty`;
+  try {
+    storeTarget(value, store.cluster === true);
+  } catch (error) {
+    const holds = store.cluster === true ? "no Redis Cluster seed list" : "no store URL";
+    return `${named}, which holds ${holds}: ${describeFailure(error)}`;
+  }
+  return undefined;
 }
 
 /** Kafka client options of the pipeline's cluster, with TLS and SASL material from its Secrets. */

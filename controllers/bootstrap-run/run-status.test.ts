@@ -621,6 +621,27 @@ describe("runStatus", () => {
     });
   });
 
+  // Was: "no shard has reported yet as last read: …" for a run whose checkpoints were never read (the
+  // store Secret gone before the first read): no count was ever read, so none is "as last read".
+  it("says no progress was read yet, rather than counts as last read, when none ever was", () => {
+    const decision = runStatus({
+      run: testRun((object) =>
+        setPath(object, "status", { phase: "Running", startTime: "2026-12-01T10:00:00Z" }),
+      ),
+      job: job([], 1),
+      checkpoints: undefined,
+      checkpointsUnreadable: { message: "Secret jude-redis does not exist", stalled: true },
+      nowMs: Date.parse("2026-12-01T10:02:00Z"),
+    });
+    expect(decision.status.progress).toBeUndefined();
+    expect(decision.standing).toEqual({
+      state: "Reconciling",
+      reason: "Running",
+      message:
+        "no progress read yet: the shards' checkpoints cannot be read now: Secret jude-redis does not exist",
+    });
+  });
+
   it("treats a run whose status is Succeeded or Failed as finished", () => {
     expect(isFinished(testRun((object) => setPath(object, "status.phase", "Succeeded")))).toBe(true);
     expect(isFinished(testRun((object) => setPath(object, "status.phase", "Failed")))).toBe(true);

@@ -172,7 +172,7 @@ export function runStatus(observation: RunObservation): RunDecision {
                   // The counts are the last status's: an ETA from them would only grow, saying nothing.
                   state: "Reconciling",
                   reason: "Running",
-                  message: `${describeCounts(counts)} as last read: the shards' checkpoints cannot be read now: ${unreadable.message}`,
+                  message: `${counts === undefined ? "no progress read yet" : `${describeCounts(counts)} as last read`}: the shards' checkpoints cannot be read now: ${unreadable.message}`,
                 }
               : standingOf(phase, counts, failure, startTime, nowMs, checkpoints),
             observation,

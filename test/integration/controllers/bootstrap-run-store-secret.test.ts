@@ -6,7 +6,7 @@
 // A run whose model is deleted under its Job still reads its checkpoints through the pipeline's Secret.
 import type { V1Job } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kubectl } from "../../support/kubectl.ts";
+import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
   applyObjects,
   conditionOf,
@@ -118,6 +118,37 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       await applyObjects(ns, [storeSecret()]);
     }
     await finishes("jobs-secret-deleted");
+  });
+
+  // Was: an emptied key was only a failed read ("store URL is not a URL; expected …"), naming neither
+  // the Secret nor the field, and the run Reconciling for ever though only a person can mend it.
+  it("says the store Secret's key is empty, Stalled, and finishes once it holds the URL again", async () => {
+    const ns = harness.namespace;
+    const url = (await kubectlJson<{ data: Record<string, string> }>(["get", "-n", ns, "secret/jude-redis"]))
+      .data.url!;
+    const setUrl = (value: string) =>
+      kubectl([
+        "patch",
+        "-n",
+        ns,
+        "secret/jude-redis",
+        "--type=merge",
+        "-p",
+        JSON.stringify({ data: { url: value } }),
+      ]);
+    try {
+      const stuck = await completedWithout("jobs-key-emptied", () => setUrl(""));
+      expect(conditionOf(stuck, "Stalled")).toMatchObject({
+        status: "True",
+        reason: "CheckpointsUnreadable",
+      });
+      expect(conditionOf(stuck, "Stalled")?.message).toContain(
+        "spec.sinks.store.urlSecretRef names key url of Secret jude-redis, which is empty",
+      );
+    } finally {
+      await setUrl(url);
+    }
+    await finishes("jobs-key-emptied");
   });
 
   it("says a running run's progress is as last read, and why, while the Secret is gone", async () => {
