@@ -316,6 +316,29 @@ export const pipelineVersionStatus = z.strictObject({
     .min(0)
     .optional()
     .describe("95th percentile of event time to vector written, in milliseconds, over the last minute."),
+  sourceRecordsLost: z
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      "Source records Kafka retention deleted before the workers read them (or before a store replay could read them again), since the workers started: their changes are not in the store. Absent while none.",
+    ),
+  storeReplays: z
+    .strictObject({
+      replays: z
+        .int()
+        .min(0)
+        .describe("Partitions replayed because the store's recorded offset lay below the committed one."),
+      replayedOffsets: z.int().min(0).describe("Offsets those replays read again."),
+      lost: z
+        .int()
+        .min(0)
+        .describe("Records a replay needed that retention had deleted (also in sourceRecordsLost)."),
+    })
+    .optional()
+    .describe(
+      "The store lost acknowledged writes (a restart without persistence, a replica promoted behind) and the workers replayed from its recorded offsets, since they started. Absent while none.",
+    ),
 });
 
 /** Observed state of a NearlinePipeline. */

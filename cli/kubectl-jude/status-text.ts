@@ -170,6 +170,21 @@ function renderModel(model: ModelView): string {
     lines.push(...table(rows, "    "));
     for (const pipeline of model.pipelines)
       if (pipeline.message !== undefined) lines.push(`    ${pipeline.name} not ready: ${pipeline.message}`);
+    // Rare and not in any column: a loss the figures above would hide (the workers count it since start).
+    for (const pipeline of model.pipelines)
+      for (const version of pipeline.versions) {
+        const losses = [
+          ...(version.sourceRecordsLost !== undefined
+            ? [`${version.sourceRecordsLost} source records lost to retention (never embedded)`]
+            : []),
+          ...(version.storeReplays !== undefined
+            ? [
+                `the store lost acknowledged writes: ${version.storeReplays.replays} replay${version.storeReplays.replays === 1 ? "" : "s"} read ${version.storeReplays.replayedOffsets} offsets again`,
+              ]
+            : []),
+        ];
+        if (losses.length > 0) lines.push(`    ${pipeline.name} ${version.version}: ${losses.join("; ")}`);
+      }
   }
   if (model.bootstraps.length > 0) {
     lines.push("  bootstraps:");

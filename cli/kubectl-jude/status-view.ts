@@ -36,6 +36,10 @@ export interface PipelineView {
     embedded?: number;
     skippedUnchanged?: number;
     deadLettered?: number;
+    /** Source records retention deleted before the workers read them (absent while none). */
+    sourceRecordsLost?: number;
+    /** Replays after the store lost acknowledged writes (absent while none). */
+    storeReplays?: { replays: number; replayedOffsets: number; lost: number };
   }>;
 }
 
@@ -202,6 +206,8 @@ function pipelineView(pipeline: NearlinePipeline): PipelineView {
       ...(version.embedded !== undefined && { embedded: version.embedded }),
       ...(version.skippedUnchanged !== undefined && { skippedUnchanged: version.skippedUnchanged }),
       ...(version.deadLettered !== undefined && { deadLettered: version.deadLettered }),
+      ...(version.sourceRecordsLost !== undefined && { sourceRecordsLost: version.sourceRecordsLost }),
+      ...(version.storeReplays !== undefined && { storeReplays: version.storeReplays }),
     })),
   };
 }

@@ -144,6 +144,25 @@ describe("kubectl jude status", () => {
     expect(text).not.toMatch(/^\s+jobs not ready/m);
   });
 
+  it("says when a version's workers lost source records or replayed after the store lost writes", () => {
+    const lossy = jobsPipeline();
+    lossy.status!.versions![0] = {
+      ...lossy.status!.versions![0]!,
+      sourceRecordsLost: 8,
+      storeReplays: { replays: 2, replayedOffsets: 40, lost: 3 },
+    };
+    const [view] = statusView({ ...objects(), pipelines: [lossy] });
+    expect(view!.pipelines[0]!.versions[0]).toMatchObject({
+      sourceRecordsLost: 8,
+      storeReplays: { replays: 2, replayedOffsets: 40, lost: 3 },
+    });
+    const text = renderStatus([view!]);
+    expect(text).toContain(
+      "    jobs minilm-v1: 8 source records lost to retention (never embedded); the store lost acknowledged writes: 2 replays read 40 offsets again\n",
+    );
+    expect(renderStatus(statusView(objects()))).not.toContain("lost");
+  });
+
   it("says when the operator has not reported on a model at all, instead of showing it as waiting", () => {
     // As applied from examples/ with no operator running (or one not watching the namespace): no
     // status. It read "ready: Unknown" with every gate "…", as a promotion in progress reads.

@@ -10,6 +10,7 @@ import { checkGolden } from "../shared/golden.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
 import { imagesFor, type Images } from "../shared/image.ts";
+import { EXIT_INTERRUPTED, EXIT_USAGE } from "../../pipelines/bootstrap/main.ts";
 import { desiredShards, type DesiredShards } from "./shard-job.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
@@ -183,6 +184,26 @@ describe("desiredShards", () => {
       suspend: true,
     });
     expect(spec.template.spec!.restartPolicy).toBe("Never");
+  });
+
+  it("fails the run at a bad config, and does not count a shard interrupted by hand or evicted against backoffLimit", () => {
+    // `kubectl delete pod` sets no DisruptionTarget condition: the shard checkpoints and exits 75,
+    // and only its exit code tells the Job that the shard was interrupted rather than failed.
+    const spec = shards(kafkaRun()).job.spec!;
+    expect(spec.podFailurePolicy?.rules).toEqual([
+      {
+        action: "FailJob",
+        onExitCodes: { containerName: "bootstrap", operator: "In", values: [EXIT_USAGE] },
+      },
+      {
+        action: "Ignore",
+        onExitCodes: { containerName: "bootstrap", operator: "In", values: [EXIT_INTERRUPTED] },
+      },
+      { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+    ]);
+    // A podFailurePolicy requires restartPolicy Never; the rules name the shard's container.
+    expect(spec.template.spec!.restartPolicy).toBe("Never");
+    expect(spec.template.spec!.containers.map((container) => container.name)).toContain("bootstrap");
   });
 
   it("refuses to render a Kafka run before its watermarks are captured", () => {

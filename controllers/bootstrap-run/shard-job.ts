@@ -14,6 +14,13 @@ import { desiredShardConfig, resolveFileUris, type ShardConfigOptions } from "./
 /** `jude bootstrap` exits 2 on a bad config; retrying cannot fix it, so the Job fails at once. */
 export const badConfigExitCode = 2;
 
+/**
+ * `jude bootstrap` exits 75 on SIGTERM after checkpointing (pipelines/bootstrap/main.ts): a shard pod
+ * deleted by hand gets no DisruptionTarget condition, so only this code tells the Job not to count it
+ * against backoffLimit (repeated deletions would otherwise fail the run).
+ */
+export const interruptedExitCode = 75;
+
 /** What a BootstrapRun needs in the cluster. */
 export interface DesiredShards {
   configMap: V1ConfigMap;
@@ -87,7 +94,12 @@ export function desiredShards(
             action: "FailJob",
             onExitCodes: { containerName: "bootstrap", operator: "In", values: [badConfigExitCode] },
           },
-          // An evicted or preempted shard resumes from its checkpoint; that is no failure of the run.
+          // A shard interrupted (its pod deleted) or evicted or preempted resumes from its checkpoint;
+          // that is no failure of the run.
+          {
+            action: "Ignore",
+            onExitCodes: { containerName: "bootstrap", operator: "In", values: [interruptedExitCode] },
+          },
           { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
         ],
       },

@@ -553,6 +553,41 @@ describe("reconcileNearlinePipeline", () => {
     expect(write.status).toMatchObject({ lag: 4, versions: [{ version: "minilm-v1", lag: 4 }] });
   });
 
+  it("reports records lost to retention and store replays in status, with one Warning per new loss", async () => {
+    const objects = pipelineWithWorker();
+    const figures = async (): Promise<WorkerFigures> => ({
+      counts: {
+        consumed: 10,
+        embedded: 10,
+        skippedUnchanged: 0,
+        deleted: 0,
+        deadLettered: 0,
+        sourceRecordsLost: 3,
+        storeReplays: { replays: 1, replayedOffsets: 40, lost: 3 },
+      },
+    });
+    const first = await reconcile(objects, figures);
+    const write = first.findLast((call) => call.verb === "applyStatus");
+    if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+    expect(write.status).toMatchObject({
+      versions: [
+        {
+          version: "minilm-v1",
+          sourceRecordsLost: 3,
+          storeReplays: { replays: 1, replayedOffsets: 40, lost: 3 },
+        },
+      ],
+    });
+    const warnings = (calls: RecordedCall[]) =>
+      summarizeCalls(calls).filter((line) => line.startsWith("event Warning"));
+    expect(warnings(first)).toEqual(["event Warning SourceRecordsLost", "event Warning StoreReplayed"]);
+    // The next poll reads the same totals: the status already says them, no Warning again.
+    const polled = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
+      object.status = write.status;
+    }) as KubeObject;
+    expect(warnings(await reconcile({ ...objects, NearlinePipeline: [polled] }, figures))).toEqual([]);
+  });
+
   it("reports CaughtUp Unknown, not measured, while Stalled", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

@@ -2,7 +2,7 @@
 // Secrets; decide (stall causes, live versions); apply each live version's worker ConfigMap and
 // Deployment, and delete the config ConfigMaps its rollouts left that no pod can mount any more;
 // remove workers of versions no longer live; write status from the workers' own figures
-// (counters per version, and CaughtUp against the model's lag gate).
+// (counters per version, records lost, and CaughtUp against the model's lag gate).
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
 import {
   fromApiServer,
@@ -30,6 +30,7 @@ import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
 import { workerConsumerGroup } from "./worker-config.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
+import { keepLossesOfUnreadWorkers, lossEvents } from "./record-losses.ts";
 import { readSurroundings } from "./read-surroundings.ts";
 import { secretKeys, withSecrets } from "./secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
@@ -169,6 +170,7 @@ export async function reconcileNearlinePipeline(
     cause === undefined
       ? resolved.versions.map((version) => version.version)
       : runningVersions(context, pipeline);
+  const previousVersions = (raw.status as NearlinePipelineStatus | undefined)?.versions;
   const rollouts = new Map<string, Rollout>();
   const waits = new Map<string, WorkerWait[]>();
   const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
@@ -185,7 +187,14 @@ export async function reconcileNearlinePipeline(
     const rollout = await workerRollout(context, deployment, current);
     rollouts.set(version, rollout);
     const figures = await workerFigures(context, pods, version, settings);
-    versions.push(versionStatus(version, rollout.readyReplicas, figures));
+    const allRead = figures.every((worker) => worker.counts !== undefined);
+    versions.push(
+      keepLossesOfUnreadWorkers(
+        versionStatus(version, rollout.readyReplicas, figures),
+        previousVersions,
+        allRead,
+      ),
+    );
     waits.set(
       version,
       figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
@@ -223,6 +232,8 @@ export async function reconcileNearlinePipeline(
   const previous = raw.status as NearlinePipelineStatus | undefined;
   for (const event of olderVersionEvents(previous, olderVersionProblems))
     context.events.warning(raw, event.reason, event.message);
+  for (const loss of lossEvents(previousVersions, versions))
+    context.events.warning(raw, loss.reason, loss.message);
   return { requeueAfterMs: nextFiguresReadMs(versions, pollMs, recentlyReady) };
 }
 

@@ -88,6 +88,27 @@ describe("worker figures", () => {
     });
   });
 
+  it("adds the records lost to retention and the store replays over workers, unset while none", () => {
+    // A worker's /readyz after the store lost acknowledged writes (pipelines/nearline/app.ts).
+    const replayed = {
+      counts: parseWorkerReadyz({
+        ...readyz,
+        sourceRecordsLost: 3,
+        storeReplays: { replays: 2, replayedOffsets: 40, lost: 3 },
+      }),
+    };
+    const lostOnly = { counts: parseWorkerReadyz({ ...readyz, sourceRecordsLost: 5 }) };
+    expect(versionStatus("minilm-v1", 2, [replayed, lostOnly])).toMatchObject({
+      sourceRecordsLost: 8,
+      storeReplays: { replays: 2, replayedOffsets: 40, lost: 3 },
+    });
+    const quiet = versionStatus("minilm-v1", 1, [
+      { counts: parseWorkerReadyz({ ...readyz, sourceRecordsLost: 0 }) },
+    ]);
+    expect(quiet).not.toHaveProperty("sourceRecordsLost");
+    expect(quiet).not.toHaveProperty("storeReplays");
+  });
+
   it("reads a worker's freshness sketch from /readyz and ignores bodies without a valid one", () => {
     const sketch = parseWorkerFreshness({ ...readyz, freshness: freshnessOf([120, 130, 900]) });
     expect(sketch?.windowMs).toBe(60_000);

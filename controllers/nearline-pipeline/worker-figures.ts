@@ -40,19 +40,29 @@ export function parseWorkerWait(body: unknown): WorkerWait | undefined {
 }
 
 const count = z.int().min(0).catch(0);
+const noReplays = { replays: 0, replayedOffsets: 0, lost: 0 };
 const readyzBody = z.looseObject({
   consumed: count,
   embedded: count,
   skippedUnchanged: count,
   deleted: count,
   deadLettered: count,
+  // Absent from workers of releases before them, and storeReplays until the first replay.
+  sourceRecordsLost: count,
+  storeReplays: z
+    .object({ replays: count, replayedOffsets: count, lost: count })
+    .catch(noReplays)
+    .default(noReplays),
 });
+
+type ReadyzTotals = z.output<typeof readyzBody>;
 
 /** A worker's totals as /readyz shows them (the ones the pipeline's status carries). */
 export type WorkerCounts = Pick<
-  z.output<typeof readyzBody>,
+  ReadyzTotals,
   "consumed" | "embedded" | "skippedUnchanged" | "deleted" | "deadLettered"
->;
+> &
+  Partial<Pick<ReadyzTotals, "sourceRecordsLost" | "storeReplays">>;
 
 /** The totals in a worker's /readyz body, or undefined when it is not a worker's answer. */
 export function parseWorkerReadyz(body: unknown): WorkerCounts | undefined {
@@ -64,6 +74,8 @@ export function parseWorkerReadyz(body: unknown): WorkerCounts | undefined {
         skippedUnchanged: result.data.skippedUnchanged,
         deleted: result.data.deleted,
         deadLettered: result.data.deadLettered,
+        sourceRecordsLost: result.data.sourceRecordsLost,
+        storeReplays: result.data.storeReplays,
       }
     : undefined;
 }
@@ -100,7 +112,8 @@ export function parseConsumerLag(exposition: string): Map<number, number> {
 /**
  * One version's status from its workers' figures. Counts add up over workers (each counts its own
  * events). Lag is a property of the group's committed offsets, so several workers may report the same
- * partition: the largest report per partition counts once. Freshness is the 95th percentile of all
+ * partition: the largest report per partition counts once. Records lost to retention and store
+ * replays add up too, and stay unset while none happened. Freshness is the 95th percentile of all
  * the workers' samples of the last minute. A figure no worker reported stays unset.
  */
 export function versionStatus(
@@ -111,12 +124,22 @@ export function versionStatus(
   const status: PipelineVersionStatus = { version, readyReplicas };
   const counted = workers.flatMap((worker) => (worker.counts !== undefined ? [worker.counts] : []));
   if (counted.length > 0) {
-    const sum = (key: keyof WorkerCounts) => counted.reduce((total, counts) => total + counts[key], 0);
-    status.processed = sum("consumed");
-    status.embedded = sum("embedded");
-    status.skippedUnchanged = sum("skippedUnchanged");
-    status.deleted = sum("deleted");
-    status.deadLettered = sum("deadLettered");
+    const sum = (figure: (counts: WorkerCounts) => number | undefined) =>
+      counted.reduce((total, counts) => total + (figure(counts) ?? 0), 0);
+    status.processed = sum((counts) => counts.consumed);
+    status.embedded = sum((counts) => counts.embedded);
+    status.skippedUnchanged = sum((counts) => counts.skippedUnchanged);
+    status.deleted = sum((counts) => counts.deleted);
+    status.deadLettered = sum((counts) => counts.deadLettered);
+    // Losses are rare and alarming: set only once a worker reports one, so a quiet status stays short.
+    const lost = sum((counts) => counts.sourceRecordsLost);
+    if (lost > 0) status.sourceRecordsLost = lost;
+    const replays = {
+      replays: sum((counts) => counts.storeReplays?.replays),
+      replayedOffsets: sum((counts) => counts.storeReplays?.replayedOffsets),
+      lost: sum((counts) => counts.storeReplays?.lost),
+    };
+    if (replays.replays > 0) status.storeReplays = replays;
   }
   const byPartition = new Map<number, number>();
   for (const worker of workers)

@@ -9,6 +9,7 @@ import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { versionPhase } from "../../crds/embedding-model-status.ts";
 import { missingReferenceReasons } from "../../controllers/embedding-model/blockers.ts";
+import { lossEventReasons } from "../../controllers/nearline-pipeline/record-losses.ts";
 import { readDocument, repoRoot } from "./markdown.ts";
 
 /** A row standing for whatever reason the object's Stalled condition has (see Troubleshooting). */
@@ -35,6 +36,8 @@ const computedReasons: Record<string, readonly string[]> = {
   // An older version's pods reference a missing Secret, key or claim.
   "controllers/embedding-model/older-version-references.ts: problem.reason": [...missingReferenceReasons],
   "controllers/nearline-pipeline/reconcile.ts: event.reason": [...missingReferenceReasons],
+  // A version's workers lost source records to retention, or replayed after the store lost writes.
+  "controllers/nearline-pipeline/reconcile.ts: loss.reason": lossEventReasons,
   // The store URL's Secret or key is missing (model-store.ts StoreSecretMissing).
   "controllers/embedding-model/reconcile.ts: missing.reason": ["SecretNotFound", "SecretKeyNotFound"],
   // The promotion's Events, listed from promotion-status.ts and older-version-references.ts above.

@@ -1,7 +1,7 @@
 // The BootstrapRun controller on the testbed's API server (shard pods only pretend to run on kwok
 // nodes): a run captures the changelog's end offsets per partition into its status before its shards
 // start, and becomes an Indexed Job with one index per shard whose config the shard's own schema
-// accepts; suspend passes through to the Job; the shards' ConfigMap deleted mid-run comes back as the
+// accepts and whose podFailurePolicy the API server accepts; suspend passes through to the Job; the shards' ConfigMap deleted mid-run comes back as the
 // Job started with it; shards the scheduler cannot place are named with its reason, also once the run
 // fails at its activeDeadlineSeconds (the Job controller has deleted them by then); a version the
 // spec names with other prompts than it was built with (VersionRedefined) is filled as its record says;
@@ -99,6 +99,13 @@ describe("BootstrapRun controller", () => {
       ttlSecondsAfterFinished: 604800,
       suspend: false,
     });
+    // The API server accepted (validated and kept) the podFailurePolicy: a shard deleted by hand
+    // exits 75 after its checkpoint, and the Job ignores it rather than counting it against backoffLimit.
+    expect(job.spec?.podFailurePolicy?.rules).toEqual([
+      { action: "FailJob", onExitCodes: { containerName: "bootstrap", operator: "In", values: [2] } },
+      { action: "Ignore", onExitCodes: { containerName: "bootstrap", operator: "In", values: [75] } },
+      { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+    ]);
     expect(job.metadata!.ownerReferences).toEqual([
       expect.objectContaining({ kind: "BootstrapRun", uid: run.metadata.uid, controller: true }),
     ]);

@@ -2,7 +2,9 @@
 // any two reads. The controller writes them into the status every poll (30 s in production, 8 s here
 // through --pipeline-poll-seconds), and that write must not wake the controller again: it would read
 // fresh figures, write again, and loop as fast as a reconcile runs, for every busy pipeline. kwok's pretend worker pods answer nothing, so the workers' figures
-// come from a stand-in probe that counts up on every read, as a busy worker's /readyz does.
+// come from a stand-in probe that counts up on every read, as a busy worker's /readyz does. Its
+// workers also report records lost to retention and a store replay, once: the status carries them
+// (the CRD schema keeps them) and one Warning each says so, not one per poll.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nearlinePipelineController } from "../../../controllers/nearline-pipeline/controller.ts";
 import type { Manager } from "../../../operator/runtime/manager.ts";
@@ -46,6 +48,7 @@ describe("a busy pipeline's status", () => {
   let manager: Manager;
   let stop: () => Promise<void>;
   let reads = 0;
+  let lossyPod: string | undefined;
 
   beforeAll(async () => {
     await installCrds();
@@ -57,11 +60,23 @@ describe("a busy pipeline's status", () => {
         nearlinePipelineController(
           { images: testImages, concurrency: 2, pipelinePollMs },
           {
-            probe: async () => {
+            probe: async (pod) => {
               reads += 1;
+              // One worker (of the two) lost records, whichever the first read was of.
+              lossyPod ??= pod.metadata?.name;
+              const lost = pod.metadata?.name === lossyPod;
               const consumed = reads * 100;
               return {
-                counts: { consumed, embedded: consumed, skippedUnchanged: 0, deleted: 0, deadLettered: 0 },
+                counts: {
+                  consumed,
+                  embedded: consumed,
+                  skippedUnchanged: 0,
+                  deleted: 0,
+                  deadLettered: 0,
+                  ...(lost
+                    ? { sourceRecordsLost: 3, storeReplays: { replays: 1, replayedOffsets: 40, lost: 3 } }
+                    : {}),
+                },
                 lag: new Map([[0, reads % 7]]),
               };
             },
@@ -110,4 +125,48 @@ describe("a busy pipeline's status", () => {
       intervalMs: 1_000,
     });
   });
+
+  it(
+    "shows records lost to retention and a store replay, each warned of once over many polls",
+    { timeout: 120_000 },
+    async () => {
+      const version = async () =>
+        (
+          await kubectlJson<{ status?: { versions?: Record<string, unknown>[] } }>([
+            "get",
+            "-n",
+            namespace,
+            "nearlinepipeline/jobs",
+          ])
+        ).status?.versions?.[0];
+      await waitFor("the losses in the status", async () => (await version())?.sourceRecordsLost === 3, {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      expect(await version()).toMatchObject({ storeReplays: { replays: 1, replayedOffsets: 40, lost: 3 } });
+      // Two more polls read the same totals.
+      for (let poll = 0; poll < 2; poll += 1) {
+        const shown = await processed();
+        await waitFor("the next poll", async () => (await processed()) > shown, {
+          timeoutMs: 60_000,
+          intervalMs: 1_000,
+        });
+      }
+      const warnings = await kubectlJson<{ items: { reason: string; count?: number; series?: unknown }[] }>([
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        "involvedObject.kind=NearlinePipeline,type=Warning",
+      ]);
+      const losses = warnings.items.filter((event) =>
+        ["SourceRecordsLost", "StoreReplayed"].includes(event.reason),
+      );
+      expect(losses.map((event) => [event.reason, event.count ?? 1]).sort()).toEqual([
+        ["SourceRecordsLost", 1],
+        ["StoreReplayed", 1],
+      ]);
+    },
+  );
 });

@@ -161,4 +161,46 @@ describe("Jobs on local nodes behave as on a cluster", () => {
     expect(status.succeeded).toBe(1);
     expect(status.failed ?? 0).toBe(0);
   });
+
+  it("replaces a shard deleted by hand that exits 75 without counting a failure (podFailurePolicy Ignore on its exit code)", async () => {
+    // What `kubectl delete pod` does to a bootstrap shard: no DisruptionTarget condition, only SIGTERM;
+    // `jude bootstrap` checkpoints and exits 75, which the BootstrapRun's Job ignores by exit code.
+    await apply(
+      indexedJob(
+        "deleted",
+        "if [ -e /out/deleted-ran ]; then exit 0; fi; touch /out/deleted-ran; trap 'exit 75' TERM; while true; do sleep 0.2; done",
+        {
+          completions: 1,
+          parallelism: 1,
+          backoffLimit: 0,
+          podFailurePolicy: {
+            rules: [
+              { action: "Ignore", onExitCodes: { containerName: "shard", operator: "In", values: [75] } },
+            ],
+          },
+        },
+      ),
+    );
+    let shard = "";
+    await eventually("the shard to run", async () => {
+      const running = (await pods(namespace, "job-name=deleted")).find(
+        (pod) => pod.status.phase === "Running",
+      );
+      shard = running?.metadata.name ?? "";
+      return shard !== "" && readdirSync(outDir).includes("deleted-ran");
+    });
+    await kubectl(["delete", "pod", shard, "-n", namespace, "--wait=false"]);
+    await eventually(
+      "the Job to complete",
+      async () => condition(await job("deleted"), "Complete") !== undefined,
+      90_000,
+    ).catch(async (error: unknown) => {
+      throw new Error(
+        `${(error as Error).message}; job status ${JSON.stringify((await job("deleted")).status)}`,
+      );
+    });
+    const status = (await job("deleted")).status;
+    expect(status.succeeded).toBe(1);
+    expect(status.failed ?? 0).toBe(0);
+  });
 });
