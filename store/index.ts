@@ -53,7 +53,12 @@ export type { RetryPolicy } from "./retry.ts";
 export { DEFAULT_RETRY_POLICY } from "./retry.ts";
 export type { OpenStoreOptions, Store } from "./store.ts";
 export type { SourceOffsetMark, SourceOffsetResult } from "./source-offsets.ts";
-export { readSourceOffsets, sourceOffsetField, sourceOffsetsKey } from "./source-offsets.ts";
+export {
+  initSourceOffsets,
+  readSourceOffsets,
+  sourceOffsetField,
+  sourceOffsetsKey,
+} from "./source-offsets.ts";
 export { openStore } from "./store.ts";
 export type { ClaimOptions, TextClaims, TextVector } from "./text-cache.ts";
 export { claimTexts, getTexts, putTexts, releaseTextClaims } from "./text-cache.ts";

@@ -95,3 +95,35 @@ export async function readSourceOffsets(
   });
   return offsets;
 }
+
+/**
+ * Records `offsets` of `topic` in `version` for the partitions that have none (HSETNX: an offset
+ * another writer recorded meanwhile stays) and returns what each partition holds afterwards. For a
+ * partition a worker was assigned with an offset committed but none recorded (a version its bootstrap
+ * handed over, a partition with no batch since): the store holds everything below the committed
+ * offset, so a store later restored to before its first batch is found behind from there.
+ */
+export async function initSourceOffsets(
+  store: Store,
+  version: string,
+  topic: string,
+  offsets: readonly { readonly partition: number; readonly offset: bigint }[],
+): Promise<Map<number, bigint | null>> {
+  if (offsets.length === 0) return new Map();
+  const key = sourceOffsetsKey(store.layout, version);
+  const results = await execBatch(
+    store.client,
+    offsets.map(({ partition, offset }) => ({
+      key,
+      queue: (pipeline) => pipeline.hsetnx(key, sourceOffsetField(topic, partition), offset.toString()),
+    })),
+  );
+  for (const result of results)
+    if (result.error !== null) throw recordFailure(store, "record source offsets", result.error);
+  return readSourceOffsets(
+    store,
+    version,
+    topic,
+    offsets.map(({ partition }) => partition),
+  );
+}

@@ -11,6 +11,7 @@ import {
   createStoreMetrics,
   DEFAULT_RETRY_POLICY,
   isCluster,
+  initSourceOffsets,
   isStoreError,
   readSourceOffsets,
   registerVersion,
@@ -168,6 +169,7 @@ export async function startNearline(
     },
     read: (partitions) =>
       readSourceOffsets(store, config.model.version, config.source.kafka.topic, partitions),
+    init: (offsets) => initSourceOffsets(store, config.model.version, config.source.kafka.topic, offsets),
   });
   const processBatch = wireProcessor(config, {
     writer,

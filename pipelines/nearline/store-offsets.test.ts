@@ -82,6 +82,11 @@ function fakeStore(stored: Map<number, bigint>) {
       write: (marks: SourceOffsetMarks) => Promise.resolve(apply(marks)),
       read: (partitions: readonly number[]) =>
         Promise.resolve(new Map(partitions.map((p) => [p, stored.get(p) ?? null]))),
+      init: (offsets: readonly { partition: number; offset: bigint }[]) => {
+        for (const { partition, offset } of offsets)
+          if (!stored.has(partition)) stored.set(partition, offset);
+        return Promise.resolve(new Map(offsets.map(({ partition: p }) => [p, stored.get(p) ?? null])));
+      },
     },
   };
 }

@@ -9,8 +9,11 @@
  * record): it is replayed from the log's start, which on a compacted changelog restores every key.
  * A partition this worker knows nothing of (a brand-new version, a partition just added, the first
  * run of a release that records offsets, or a store that was wiped while no worker ran) has nothing
- * to compare with: it is not replayed, and its next batch records an offset. That last case is the
- * operator's (StoreDataLost: the wiped store lost its pointer and registry as well).
+ * to compare with: it is not replayed. That last case is the operator's (StoreDataLost: the wiped
+ * store lost its pointer and registry as well). Where the group has an offset committed for it (a
+ * version its bootstrap handed over, a partition with no batch since), the check records that offset
+ * (where the store still has none: initSourceOffsets), so a store restored later to before the
+ * partition's first batch is found behind from there, also by a worker restarted meanwhile.
  */
 import type { Counter, Registry } from "prom-client";
 import { Counter as PromCounter } from "prom-client";
@@ -95,6 +98,8 @@ export interface Regression {
 export interface SourceOffsetStore {
   write(marks: SourceOffsetMarks): Promise<void>;
   read(partitions: readonly number[]): Promise<Map<number, bigint | null>>;
+  /** Records offsets where none is (initSourceOffsets); returns what each partition holds after. */
+  init(offsets: readonly { partition: number; offset: bigint }[]): Promise<Map<number, bigint | null>>;
 }
 
 /**
@@ -140,6 +145,14 @@ export class StoreOffsetLedger {
   /** The store's offsets of `partitions`. */
   read(partitions: readonly number[]): Promise<Map<number, bigint | null>> {
     return this.#store.read(partitions);
+  }
+
+  /**
+   * Records the committed offsets of partitions the store has none for and this worker knows none of
+   * (a version its bootstrap handed over, a partition with no batch since); returns what each holds.
+   */
+  init(offsets: readonly { partition: number; offset: bigint }[]): Promise<Map<number, bigint | null>> {
+    return this.#store.init(offsets);
   }
 
   /** Starts a batch: its write rounds record `offsets` (the next offset per partition). */

@@ -553,6 +553,20 @@ export class NearlineWorker {
           (await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
           [];
         const stored = await ledger.read(assigned);
+        // A partition with an offset committed but none recorded, of which this worker knows none (a
+        // version its bootstrap handed over, a partition with no batch since): the store holds what
+        // lies below the committed offset, which is recorded, so a store restored to before its
+        // first batch is found behind from there (not from the log's start, nor, after a restart,
+        // not at all).
+        const unrecorded = assigned
+          .filter(
+            (partition) =>
+              (stored.get(partition) ?? null) === null &&
+              ledger.expected(partition) === undefined &&
+              (committed[partition] ?? -1n) > 0n,
+          )
+          .map((partition) => ({ partition, offset: committed[partition]! }));
+        for (const [partition, offset] of await ledger.init(unrecorded)) stored.set(partition, offset);
         const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
         const partitions = assigned.map((partition) => ({
           partition,

@@ -10,9 +10,17 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { connectRedis, openStore, StoreWriter, type RedisClient, type Store } from "../../store/index.ts";
+import {
+  connectRedis,
+  openStore,
+  readSourceOffsets,
+  StoreWriter,
+  type RedisClient,
+  type Store,
+} from "../../store/index.ts";
 import { requireEnv } from "../support/env.ts";
 import {
+  committedByPartition,
   committedOffsets,
   createTopics,
   produceEvents,
@@ -251,6 +259,12 @@ describe("nearline worker under faults (store ends exact, nothing lost)", () => 
     // SIGTERM while the batch is in hand (embedded, not yet written): it is finished and committed.
     expect(await stopJude(held, "SIGTERM")).toBe(0);
     expect(await committedOffsets(`${scenario.topic}-group`, scenario.topic)).toBe(events);
+    // Its offsets were recorded in the store before that commit (store replay, store-offsets.ts): a
+    // store that lost them would otherwise read as behind at the next start and replay for nothing.
+    const committed = await committedByPartition(`${scenario.topic}-group`, scenario.topic);
+    const stored = await readSourceOffsets(scenario.store, version, scenario.topic, [0, 1, 2]);
+    for (const [partition, offset] of committed)
+      if (offset > 0) expect(stored.get(partition)).toBe(BigInt(offset));
     const restarted = startWorker(scenario.configFile, "sigterm-restarted");
     await waitReady(restarted, scenario.workerPort);
     await produceChunk(scenario, 1);

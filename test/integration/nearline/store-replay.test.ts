@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { requireEnv } from "../../support/env.ts";
-import { createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import { committedByPartition, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import {
   jobEvent,
   jobWorkerConfig,
@@ -118,6 +118,69 @@ it("replays the records a store restored from an older snapshot lost, and counts
   } finally {
     admin.disconnect();
     await stop();
+  }
+});
+
+it("replays a store restored to a snapshot from before a handed-over version's first batch, also after a restart", async () => {
+  // A version's workers start from offsets committed for them (the bootstrap's snapshot, here a
+  // first start under startOffset latest): the store has no offset of theirs until a batch comes.
+  const topic = uniqueTopic("nl-store-handoff");
+  const config = await jobWorkerConfig(embedding, { topic, storeUrl: redis.url });
+  const handedOver = ["h1", "h2", "h3"];
+  const after = ["n1", "n2", "n3", "n4"];
+  await produceEvents(
+    topic,
+    handedOver.map((id, index) => job(id, 1000 + index)),
+  );
+  const latest = {
+    ...config,
+    source: { kafka: { ...config.source.kafka, startOffset: "latest" as const } },
+  };
+  const start = () => startInProcessNearline(latest);
+  let worker = await start();
+  const admin = connectRedis({ url: redis.url });
+  const snapshot = join(redis.dir, "snapshot-handoff");
+  try {
+    const store = await openStore(admin, { name: config.sinks.store.name });
+    await waitFor(
+      "the worker to start at the handed-over offset",
+      async () => (await committedByPartition(config.source.kafka.consumerGroup, topic)).get(0) === 3,
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    // The worker's check on assignment records that offset (it is in the snapshot).
+    await waitFor(
+      "the handed-over offset to be recorded in the store",
+      async () => (await readSourceOffsets(store, version, topic, [0])).get(0) === 3n,
+      { timeoutMs: 10_000, intervalMs: 100 },
+    );
+    // The snapshot, before any batch of this version.
+    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    await produceEvents(
+      topic,
+      after.map((id, index) => job(id, 2000 + index)),
+    );
+    await waitFor("the new records to be committed", () => worker.app.worker.totals.consumed >= 4, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
+    expect(await liveIds(store, after)).toEqual(after);
+
+    // The store restored from that snapshot while the worker is restarted (a maintenance).
+    await worker.app.stop();
+    worker.closeConnection();
+    await restartFrom(snapshot);
+    worker = await start();
+    await waitFor(
+      "the new records' vectors to come back",
+      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    // Replayed from the handed-over offset, not from the log's start.
+    expect(worker.app.worker.replays).toEqual({ replays: 1, replayedOffsets: after.length, lost: 0 });
+  } finally {
+    admin.disconnect();
+    await worker.app.stop();
+    worker.closeConnection();
   }
 });
 
