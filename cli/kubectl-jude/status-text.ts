@@ -175,11 +175,13 @@ function renderModel(model: ModelView): string {
       for (const version of pipeline.versions) {
         const losses = [
           ...(version.sourceRecordsLost !== undefined
-            ? [`${version.sourceRecordsLost} source records lost to retention (never embedded)`]
+            ? [
+                `${version.sourceRecordsLost} source record${version.sourceRecordsLost === 1 ? "" : "s"} lost to retention (never embedded)`,
+              ]
             : []),
           ...(version.storeReplays !== undefined
             ? [
-                `the store lost acknowledged writes: ${version.storeReplays.replays} replay${version.storeReplays.replays === 1 ? "" : "s"} read ${version.storeReplays.replayedOffsets} offsets again`,
+                `the store lost acknowledged writes: ${version.storeReplays.replays} replay${version.storeReplays.replays === 1 ? "" : "s"} read ${version.storeReplays.replayedOffsets} offset${version.storeReplays.replayedOffsets === 1 ? "" : "s"} again`,
               ]
             : []),
         ];

@@ -163,6 +163,18 @@ describe("kubectl jude status", () => {
     expect(renderStatus(statusView(objects()))).not.toContain("lost");
   });
 
+  it("says one lost source record and one replay in the singular", () => {
+    const lossy = jobsPipeline();
+    lossy.status!.versions![0] = {
+      ...lossy.status!.versions![0]!,
+      sourceRecordsLost: 1,
+      storeReplays: { replays: 1, replayedOffsets: 1, lost: 0 },
+    };
+    expect(renderStatus(statusView({ ...objects(), pipelines: [lossy] }))).toContain(
+      "    jobs minilm-v1: 1 source record lost to retention (never embedded); the store lost acknowledged writes: 1 replay read 1 offset again\n",
+    );
+  });
+
   it("says when the operator has not reported on a model at all, instead of showing it as waiting", () => {
     // As applied from examples/ with no operator running (or one not watching the namespace): no
     // status. It read "ready: Unknown" with every gate "…", as a promotion in progress reads.

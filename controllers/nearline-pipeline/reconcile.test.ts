@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { imagesFor } from "../shared/image.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
@@ -7,6 +8,7 @@ import { parseEmbeddingModel } from "../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { movedToMinilmV2, setPath, stored, testNamespace } from "./test-objects.ts";
 import type { WorkerFigures } from "./worker-figures.ts";
+import { probeWorker } from "./worker-probe.ts";
 import { notReconciledConditions } from "../shared/test-conditions.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
@@ -43,7 +45,7 @@ const retired: KubeObject = {
 
 async function reconcile(
   objects: Record<string, KubeObject[]>,
-  probe: () => Promise<WorkerFigures> = async () => ({}),
+  probe: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures> = async () => ({}),
 ): Promise<RecordedCall[]> {
   const { context, calls } = fakeContext(key, objects);
   await reconcileNearlinePipeline(context, { images, probe });
@@ -586,6 +588,43 @@ describe("reconcileNearlinePipeline", () => {
       object.status = write.status;
     }) as KubeObject;
     expect(warnings(await reconcile({ ...objects, NearlinePipeline: [polled] }, figures))).toEqual([]);
+  });
+
+  it("takes lower loss totals as read when the only worker not read is a pod not running (evicted, pending)", async () => {
+    // The worker that lost 6 records restarted and has lost 5 since; an evicted pod of the version
+    // (phase Failed, kept until deleted) has nothing to read. Holding the old 6 would hide the 5 and
+    // every later loss until the sum passed 6.
+    const evicted: KubeObject = {
+      ...workerPod,
+      metadata: { ...workerPod.metadata, name: "jobs-minilm-v1-nearline-old" },
+      status: { phase: "Failed", reason: "Evicted" },
+    };
+    const previous = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
+      object.status = { versions: [{ version: "minilm-v1", readyReplicas: 1, sourceRecordsLost: 6 }] };
+    }) as KubeObject;
+    const counts = (sourceRecordsLost: number) => ({
+      consumed: 10,
+      embedded: 10,
+      skippedUnchanged: 0,
+      deleted: 0,
+      deadLettered: 0,
+      sourceRecordsLost,
+    });
+    const probe = (lost: number) => async (pod: V1Pod, signal: AbortSignal) =>
+      pod.metadata?.name === evicted.metadata!.name ? probeWorker(pod, signal) : { counts: counts(lost) };
+    const objects = { ...pipelineWithWorker(), NearlinePipeline: [previous], Pod: [workerPod, evicted] };
+    const first = await reconcile(objects, probe(5));
+    const write = first.findLast((call) => call.verb === "applyStatus");
+    if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+    expect(write.status).toMatchObject({ versions: [{ version: "minilm-v1", sourceRecordsLost: 5 }] });
+    // The next loss is told, measured from the 5.
+    const polled = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
+      object.status = write.status;
+    }) as KubeObject;
+    const next = await reconcile({ ...objects, NearlinePipeline: [polled] }, probe(7));
+    expect(summarizeCalls(next).filter((line) => line.startsWith("event Warning"))).toEqual([
+      "event Warning SourceRecordsLost",
+    ]);
   });
 
   it("reports CaughtUp Unknown, not measured, while Stalled", async () => {

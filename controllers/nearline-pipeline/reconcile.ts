@@ -187,7 +187,9 @@ export async function reconcileNearlinePipeline(
     const rollout = await workerRollout(context, deployment, current);
     rollouts.set(version, rollout);
     const figures = await workerFigures(context, pods, version, settings);
-    const allRead = figures.every((worker) => worker.counts !== undefined);
+    // A pod not running (pending, evicted) has no totals to miss: only a running worker that did not
+    // answer makes the sums keep the last status's losses (an evicted pod may stay for days).
+    const allRead = figures.every((worker) => worker.counts !== undefined || worker.notRunning === true);
     versions.push(
       keepLossesOfUnreadWorkers(
         versionStatus(version, rollout.readyReplicas, figures),

@@ -42,8 +42,34 @@ describe("lossEvents", () => {
     expect(lossEvents([replayed], [replayed])).toEqual([]);
   });
 
-  it("warns of a loss after the workers restarted (their totals began again)", () => {
+  it("warns of a loss after the workers restarted (their totals began again), as far as the sum rises", () => {
     expect(lossEvents([replayed], [{ ...quiet, sourceRecordsLost: 9 }])).toHaveLength(1);
+  });
+
+  it("says nothing when a worker restarts or is scaled away (its totals leave the sums)", () => {
+    // Two workers lost 6 and 4 and replayed once each; one restarts (or the Deployment scales to one):
+    // the sums fall to the other's 4 and 1 replay, already told. Warning of them again would be false.
+    const before: PipelineVersionStatus = {
+      ...quiet,
+      sourceRecordsLost: 10,
+      storeReplays: { replays: 2, replayedOffsets: 80, lost: 6 },
+    };
+    const after: PipelineVersionStatus = {
+      ...quiet,
+      sourceRecordsLost: 4,
+      storeReplays: { replays: 1, replayedOffsets: 40, lost: 3 },
+    };
+    expect(lossEvents([before], [after])).toEqual([]);
+    // A rolling restart takes the workers out one by one: no Event at any step, none when all are new.
+    expect(lossEvents([after], [quiet])).toEqual([]);
+    // A loss after that is measured from the lower sum the status now carries.
+    expect(lossEvents([after], [{ ...after, sourceRecordsLost: 7 }])).toEqual([
+      {
+        reason: "SourceRecordsLost",
+        message:
+          "version minilm-v1: 3 source records were deleted by retention before its workers read them (7 since they started); their changes are not in the store",
+      },
+    ]);
   });
 });
 

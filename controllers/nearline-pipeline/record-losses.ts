@@ -2,7 +2,8 @@
 // were read, and replays after the store lost acknowledged writes (pipelines/nearline, README
 // "Delivery guarantees"). The workers count them since they started (/readyz); the pipeline's status
 // carries the sums per version, and a Warning Event says each new loss once: the status written at
-// the last poll is what "new" is measured against, so a poll that reads the same totals says nothing.
+// the last poll is what "new" is measured against, so a poll that reads the same totals says nothing,
+// nor one that reads lower totals (a worker restarted or was scaled away).
 import type { PipelineVersionStatus } from "../../crds/index.ts";
 
 /** The Event reasons recorded here. */
@@ -24,16 +25,19 @@ export function lossEvents(
     const events: LossEvent[] = [];
     const lost = version.sourceRecordsLost ?? 0;
     const lostBefore = before?.sourceRecordsLost ?? 0;
-    // Lower than before: the workers restarted and count again from 0; what they count is new.
-    if (lost !== lostBefore && lost > 0) {
-      const more = lost > lostBefore ? lost - lostBefore : lost;
+    // Only a rise is a new loss. A sum lower than before means a worker restarted (counting again from
+    // 0) or was scaled away: the other workers' totals in it were told already, so a lower sum says
+    // nothing, and the status carries it as the base the next loss is measured from. (A worker that
+    // restarts and loses again within one poll is told only as far as the sum rises.)
+    if (lost > lostBefore) {
+      const more = lost - lostBefore;
       events.push({
         reason: "SourceRecordsLost",
         message: `version ${version.version}: ${more} source record${more === 1 ? " was" : "s were"} deleted by retention before its workers read them (${lost} since they started); their changes are not in the store`,
       });
     }
     const replays = version.storeReplays;
-    if (replays !== undefined && replays.replays !== (before?.storeReplays?.replays ?? 0))
+    if (replays !== undefined && replays.replays > (before?.storeReplays?.replays ?? 0))
       events.push({
         reason: "StoreReplayed",
         message: `version ${version.version}: the store lost acknowledged writes; its workers replayed from the store's recorded offsets (${replays.replays} replay${replays.replays === 1 ? "" : "s"}, ${replays.replayedOffsets} offsets read again, ${replays.lost} records retention had deleted, since they started)`,

@@ -14,6 +14,11 @@ export interface WorkerFigures {
   freshness?: FreshnessSketch | undefined;
   /** The worker's batch in hand has been retried on an unavailable dependency this long (seconds). */
   waitingOn?: WorkerWait | undefined;
+  /**
+   * The pod is not running (pending, or ended: evicted, failed), so there is nothing to read; unlike a
+   * running worker that did not answer, it holds no totals that the sums could be missing.
+   */
+  notRunning?: true;
 }
 
 /** What a worker's /readyz `waitingOn` says (pipelines/shared/dependency-wait.ts). */

@@ -28,7 +28,7 @@ async function get(url: string, signal: AbortSignal): Promise<string | undefined
 /** The figures of one running worker pod (empty when it has no IP yet or does not answer). */
 export async function probeWorker(pod: V1Pod, signal: AbortSignal): Promise<WorkerFigures> {
   const ip = pod.status?.podIP;
-  if (ip === undefined || pod.status?.phase !== "Running") return {};
+  if (ip === undefined || pod.status?.phase !== "Running") return { notRunning: true };
   const base = `http://${ip.includes(":") ? `[${ip}]` : ip}:${workerOpsPort}`;
   const [readyz, metrics] = await Promise.all([
     get(`${base}/readyz`, signal),
