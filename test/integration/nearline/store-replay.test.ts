@@ -7,8 +7,7 @@
  */
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { expect, it } from "vitest";
 import { requireEnv } from "../../support/env.ts";
 import { committedByPartition, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import {
@@ -17,9 +16,9 @@ import {
   nearlineConfig,
   startInProcessNearline,
   startJobWorker,
+  useOwnedRedisAndEmbedding,
 } from "../../support/nearline.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
-import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { bucketKeys, bucketOf, recordField } from "../../../store/layout.ts";
 import { parseClusterNodes } from "../../../store/connection.ts";
@@ -36,29 +35,18 @@ import {
 } from "../../../store/index.ts";
 
 const version = "replay-v1";
-let embedding: TestEmbeddingServer;
 // A Redis of this test's own: it is stopped and restarted from an older copy of its data.
-let redis: OwnedRedis;
-
-beforeAll(async () => {
-  redis = await startOwnedRedis();
-  embedding = await startTestEmbeddingServer(version);
-});
-
-afterAll(async () => {
-  await redis?.destroy();
-  await embedding?.server.close();
-});
+const deps = useOwnedRedisAndEmbedding(version);
 
 const job = (id: string, time: number) =>
   jobEvent(id, time, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] });
 
 /** Restarts the private Redis from a copy of its AOF taken earlier. */
 async function restartFrom(snapshot: string): Promise<void> {
-  await redis.kill();
-  rmSync(join(redis.dir, "appendonlydir"), { recursive: true, force: true });
-  cpSync(snapshot, join(redis.dir, "appendonlydir"), { recursive: true });
-  await redis.restart();
+  await deps.redis.kill();
+  rmSync(join(deps.redis.dir, "appendonlydir"), { recursive: true, force: true });
+  cpSync(snapshot, join(deps.redis.dir, "appendonlydir"), { recursive: true });
+  await deps.redis.restart();
 }
 
 /** Which of `ids` are stored live with a vector. */
@@ -72,9 +60,12 @@ async function liveIds(store: Store, ids: readonly string[]): Promise<string[]> 
 
 it("replays the records a store restored from an older snapshot lost, and counts the replay", async () => {
   const topic = uniqueTopic("nl-store-replay");
-  const { app, config, metric, stop } = await startJobWorker(embedding, { topic, storeUrl: redis.url });
-  const admin = connectRedis({ url: redis.url });
-  const snapshot = join(redis.dir, "snapshot-1");
+  const { app, config, metric, stop } = await startJobWorker(deps.embedding, {
+    topic,
+    storeUrl: deps.redis.url,
+  });
+  const admin = connectRedis({ url: deps.redis.url });
+  const snapshot = join(deps.redis.dir, "snapshot-1");
   const before = ["a1", "a2", "a3"];
   const after = ["b1", "b2", "b3", "b4"];
   try {
@@ -89,7 +80,7 @@ it("replays the records a store restored from an older snapshot lost, and counts
     });
     expect(await liveIds(store, before)).toEqual(before);
     // The snapshot: the AOF (fsynced on every write) as it is now, while the worker is idle.
-    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
 
     await produceEvents(
       topic,
@@ -125,7 +116,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
   // A version's workers start from offsets committed for them (the bootstrap's snapshot, here a
   // first start under startOffset latest): the store has no offset of theirs until a batch comes.
   const topic = uniqueTopic("nl-store-handoff");
-  const config = await jobWorkerConfig(embedding, { topic, storeUrl: redis.url });
+  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
   const handedOver = ["h1", "h2", "h3"];
   const after = ["n1", "n2", "n3", "n4"];
   await produceEvents(
@@ -138,8 +129,8 @@ it("replays a store restored to a snapshot from before a handed-over version's f
   };
   const start = () => startInProcessNearline(latest);
   let worker = await start();
-  const admin = connectRedis({ url: redis.url });
-  const snapshot = join(redis.dir, "snapshot-handoff");
+  const admin = connectRedis({ url: deps.redis.url });
+  const snapshot = join(deps.redis.dir, "snapshot-handoff");
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
     await waitFor(
@@ -154,7 +145,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
       { timeoutMs: 10_000, intervalMs: 100 },
     );
     // The snapshot, before any batch of this version.
-    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
     await produceEvents(
       topic,
       after.map((id, index) => job(id, 2000 + index)),
@@ -185,7 +176,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
 });
 
 it("records a source offset only over the one the writer expects (the script), and reads it back", async () => {
-  const admin = connectRedis({ url: redis.url });
+  const admin = connectRedis({ url: deps.redis.url });
   try {
     const store = await openStore(admin, { name: "offsets-script", create: true });
     const writer = new StoreWriter(store);
@@ -227,7 +218,7 @@ it("records a source offset only over the one the writer expects (the script), a
 
 it("finds the loss when a batch in flight writes to the store restored behind it (its offset is refused)", async () => {
   const topic = uniqueTopic("nl-store-replay-inflight");
-  const config = await jobWorkerConfig(embedding, { topic, storeUrl: redis.url });
+  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
   // The third batch is held after its inference (before its store writes) while the store goes back.
   let hold: { reached: () => void; release: Promise<void> } | undefined;
   const { app, closeConnection } = await startInProcessNearline(config, undefined, {
@@ -240,8 +231,8 @@ it("finds the loss when a batch in flight writes to the store restored behind it
     },
   });
   const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
-  const admin = connectRedis({ url: redis.url });
-  const snapshot = join(redis.dir, "snapshot-2");
+  const admin = connectRedis({ url: deps.redis.url });
+  const snapshot = join(deps.redis.dir, "snapshot-2");
   const first = ["c1", "c2"];
   const second = ["d1", "d2", "d3"];
   const third = ["e1", "e2"];
@@ -252,7 +243,7 @@ it("finds the loss when a batch in flight writes to the store restored behind it
       first.map((id, index) => job(id, 1000 + index)),
     );
     await waitFor("the first batch", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
-    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
     await produceEvents(
       topic,
       second.map((id, index) => job(id, 2000 + index)),
@@ -291,9 +282,9 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
   const config = nearlineConfig({
     topic,
     mode: "cluster",
-    version: embedding.version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
+    version: deps.embedding.version,
+    digest: deps.embedding.digest,
+    embeddingAddress: deps.embedding.address,
   });
   const { app, closeConnection } = await startInProcessNearline(config);
   const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
