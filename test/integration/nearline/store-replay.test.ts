@@ -38,8 +38,24 @@ const version = "replay-v1";
 // A Redis of this test's own: it is stopped and restarted from an older copy of its data.
 const deps = useOwnedRedisAndEmbedding(version);
 
-const job = (id: string, time: number) =>
-  jobEvent(id, time, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] });
+/** Job events for `ids`, their times `firstTime`, `firstTime + 1`, … */
+const jobs = (ids: readonly string[], firstTime: number) =>
+  ids.map((id, index) =>
+    jobEvent(id, firstTime + index, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] }),
+  );
+
+/** Waits until every one of `ids` is stored live with a vector (a read failing while the store is down: none). */
+async function untilLive(
+  what: string,
+  store: Store,
+  ids: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(what, async () => (await liveIds(store, ids).catch(() => [])).length === ids.length, {
+    timeoutMs,
+    intervalMs: 200,
+  });
+}
 
 /** Restarts the private Redis from a copy of its AOF taken earlier. */
 async function restartFrom(snapshot: string): Promise<void> {
@@ -70,10 +86,7 @@ it("replays the records a store restored from an older snapshot lost, and counts
   const after = ["b1", "b2", "b3", "b4"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(
-      topic,
-      before.map((id, index) => job(id, 1000 + index)),
-    );
+    await produceEvents(topic, jobs(before, 1000));
     await waitFor("the first records to be committed", () => app.worker.totals.consumed >= 3, {
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -82,10 +95,7 @@ it("replays the records a store restored from an older snapshot lost, and counts
     // The snapshot: the AOF (fsynced on every write) as it is now, while the worker is idle.
     cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
 
-    await produceEvents(
-      topic,
-      after.map((id, index) => job(id, 2000 + index)),
-    );
+    await produceEvents(topic, jobs(after, 2000));
     await waitFor("the later records to be committed", () => app.worker.totals.consumed >= 7, {
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -96,11 +106,7 @@ it("replays the records a store restored from an older snapshot lost, and counts
     // Restarted from the older snapshot: the later records' writes are gone, their offsets committed.
     await restartFrom(snapshot);
 
-    await waitFor(
-      "the later records' vectors to come back",
-      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
-      { timeoutMs: 60_000, intervalMs: 200 },
-    );
+    await untilLive("the later records' vectors to come back", store, after, 60_000);
     expect(await liveIds(store, before)).toEqual(before);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
@@ -119,10 +125,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
   const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
   const handedOver = ["h1", "h2", "h3"];
   const after = ["n1", "n2", "n3", "n4"];
-  await produceEvents(
-    topic,
-    handedOver.map((id, index) => job(id, 1000 + index)),
-  );
+  await produceEvents(topic, jobs(handedOver, 1000));
   const latest = {
     ...config,
     source: { kafka: { ...config.source.kafka, startOffset: "latest" as const } },
@@ -146,10 +149,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
     );
     // The snapshot, before any batch of this version.
     cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
-    await produceEvents(
-      topic,
-      after.map((id, index) => job(id, 2000 + index)),
-    );
+    await produceEvents(topic, jobs(after, 2000));
     await waitFor("the new records to be committed", () => worker.app.worker.totals.consumed >= 4, {
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -161,11 +161,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
     worker.closeConnection();
     await restartFrom(snapshot);
     worker = await start();
-    await waitFor(
-      "the new records' vectors to come back",
-      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    await untilLive("the new records' vectors to come back", store, after, 30_000);
     // Replayed from the handed-over offset, not from the log's start.
     expect(worker.app.worker.replays).toEqual({ replays: 1, replayedOffsets: after.length, lost: 0 });
   } finally {
@@ -238,35 +234,22 @@ it("finds the loss when a batch in flight writes to the store restored behind it
   const third = ["e1", "e2"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(
-      topic,
-      first.map((id, index) => job(id, 1000 + index)),
-    );
+    await produceEvents(topic, jobs(first, 1000));
     await waitFor("the first batch", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
     cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
-    await produceEvents(
-      topic,
-      second.map((id, index) => job(id, 2000 + index)),
-    );
+    await produceEvents(topic, jobs(second, 2000));
     await waitFor("the second batch", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
 
     let release!: () => void;
     const reached = new Promise<void>((resolve) => {
       hold = { reached: resolve, release: new Promise<void>((done) => (release = done)) };
     });
-    await produceEvents(
-      topic,
-      third.map((id, index) => job(id, 3000 + index)),
-    );
+    await produceEvents(topic, jobs(third, 3000));
     await reached;
     await restartFrom(snapshot);
     release();
 
-    await waitFor(
-      "every record's vector after the replay",
-      async () => (await liveIds(store, [...first, ...second, ...third]).catch(() => [])).length === 7,
-      { timeoutMs: 60_000, intervalMs: 200 },
-    );
+    await untilLive("every record's vector after the replay", store, [...first, ...second, ...third], 60_000);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(second.length);
   } finally {
@@ -293,15 +276,9 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
   const after = ["g1", "g2", "g3"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(
-      topic,
-      before.map((id, index) => job(id, 1000 + index)),
-    );
+    await produceEvents(topic, jobs(before, 1000));
     await waitFor("the first records", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
-    await produceEvents(
-      topic,
-      after.map((id, index) => job(id, 2000 + index)),
-    );
+    await produceEvents(topic, jobs(after, 2000));
     await waitFor("the later records", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
     expect(await liveIds(store, after)).toEqual(after);
 
@@ -334,11 +311,7 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
     }
     expect(killed).toBeGreaterThan(0);
 
-    await waitFor(
-      "the later records' vectors to come back",
-      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    await untilLive("the later records' vectors to come back", store, after, 30_000);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
   } finally {
