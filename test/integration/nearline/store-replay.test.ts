@@ -44,7 +44,7 @@ const jobs = (ids: readonly string[], firstTime: number) =>
     jobEvent(id, firstTime + index, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] }),
   );
 
-/** Waits until every one of `ids` is stored live with a vector (a read failing while the store is down: none). */
+/** Waits until all of `ids` are stored live with a vector (a read failing while the store is down: none). */
 async function untilLive(
   what: string,
   store: Store,
