@@ -9,6 +9,16 @@ const objects = () => ({
   bootstrapRuns: [bootstrapOfV2()],
 });
 
+/** The jobs pipeline, its first version having lost `sourceRecordsLost` records, replayed `storeReplays`. */
+function withLosses(
+  sourceRecordsLost: number,
+  storeReplays: { replays: number; replayedOffsets: number; lost: number },
+) {
+  const lossy = jobsPipeline();
+  lossy.status!.versions![0] = { ...lossy.status!.versions![0]!, sourceRecordsLost, storeReplays };
+  return lossy;
+}
+
 describe("kubectl jude status", () => {
   it("collects versions, gates with their values, pipelines and bootstraps of a model", () => {
     const [view] = statusView(objects());
@@ -145,12 +155,7 @@ describe("kubectl jude status", () => {
   });
 
   it("says when a version's workers lost source records or replayed after the store lost writes", () => {
-    const lossy = jobsPipeline();
-    lossy.status!.versions![0] = {
-      ...lossy.status!.versions![0]!,
-      sourceRecordsLost: 8,
-      storeReplays: { replays: 2, replayedOffsets: 40, lost: 3 },
-    };
+    const lossy = withLosses(8, { replays: 2, replayedOffsets: 40, lost: 3 });
     const [view] = statusView({ ...objects(), pipelines: [lossy] });
     expect(view!.pipelines[0]!.versions[0]).toMatchObject({
       sourceRecordsLost: 8,
@@ -164,12 +169,7 @@ describe("kubectl jude status", () => {
   });
 
   it("says one lost source record and one replay in the singular", () => {
-    const lossy = jobsPipeline();
-    lossy.status!.versions![0] = {
-      ...lossy.status!.versions![0]!,
-      sourceRecordsLost: 1,
-      storeReplays: { replays: 1, replayedOffsets: 1, lost: 0 },
-    };
+    const lossy = withLosses(1, { replays: 1, replayedOffsets: 1, lost: 0 });
     expect(renderStatus(statusView({ ...objects(), pipelines: [lossy] }))).toContain(
       "    jobs minilm-v1: 1 source record lost to retention (never embedded); the store lost acknowledged writes: 1 replay read 1 offset again\n",
     );

@@ -3,7 +3,7 @@
  * store state of a changelog, and a check of the real store against it.
  */
 import { randomUUID } from "node:crypto";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import type { Logger } from "pino";
 import { startNearline, type NearlineApp, type NearlineDependencies } from "../../pipelines/nearline/app.ts";
 import { nearlineConfigSchema, type NearlineConfig } from "../../pipelines/nearline/config.ts";
@@ -15,6 +15,7 @@ import { requireEnv } from "./env.ts";
 import { createTopics, type TestEvent } from "./kafka.ts";
 import { jobHash, jobTemplate, jobText } from "./nearline-oracle.ts";
 import { workerMetric } from "./nearline-processes.ts";
+import { startOwnedRedis, type OwnedRedis } from "../integration/store/redis-server.ts";
 
 export { jobTemplate };
 
@@ -263,4 +264,30 @@ export async function startJobWorker(
       closeConnection();
     },
   };
+}
+
+/** A worker's store and embedding server a test file owns (see {@link useOwnedRedisAndEmbedding}). */
+export interface OwnedWorkerDependencies {
+  /** A Redis of the test file's own: the shared one must not be stopped. */
+  readonly redis: OwnedRedis;
+  readonly embedding: TestEmbeddingServer;
+}
+
+/**
+ * For a test file that kills, pauses or restarts its worker's store: starts a private redis-server and
+ * the test embedding server serving `version` before the file's tests, and stops both after them (the
+ * Redis resumed first, should a test have left it paused); the returned object holds them once started.
+ */
+export function useOwnedRedisAndEmbedding(version: string): OwnedWorkerDependencies {
+  const owned = {} as { redis: OwnedRedis; embedding: TestEmbeddingServer };
+  beforeAll(async () => {
+    owned.redis = await startOwnedRedis();
+    owned.embedding = await startTestEmbeddingServer(version);
+  });
+  afterAll(async () => {
+    owned.redis?.resume();
+    await owned.redis?.destroy();
+    await owned.embedding?.server.close();
+  });
+  return owned;
 }

@@ -10,6 +10,9 @@ import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
   applyObjects,
   conditionOf,
+  patchStoreSecret,
+  renameStoreSecretKey,
+  resumeRun,
   startJobsControllers,
   waitForObject,
   type ControllersHarness,
@@ -40,15 +43,7 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       ["Suspended"].includes(object.status?.phase ?? ""),
     );
     await breakSecret();
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      `bootstraprun/${name}`,
-      "--type=merge",
-      "-p",
-      '{"spec":{"suspend":false}}',
-    ]);
+    await resumeRun(ns, name);
     await waitForObject<V1Job>(ns, `job/${name}-bootstrap`, "Job complete", (job) =>
       (job.status?.conditions ?? []).some(
         (condition) => condition.type === "Complete" && condition.status === "True",
@@ -60,6 +55,12 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       "CheckpointsUnreadable",
       (object) => conditionOf(object, "Ready")?.reason === "CheckpointsUnreadable",
     );
+  }
+
+  /** Checks that `run` is Stalled on its unreadable checkpoints, saying `message`. */
+  function expectStalled(run: RunObject, message: string): void {
+    expect(conditionOf(run, "Stalled")).toMatchObject({ status: "True", reason: "CheckpointsUnreadable" });
+    expect(conditionOf(run, "Stalled")?.message).toContain(message);
   }
 
   /** Waits until the run finished: Failed ShardsIncomplete, as kwok completes shards that wrote nothing. */
@@ -75,28 +76,17 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
 
   it("says the store Secret's key is missing, Stalled, and finishes once the key is back", async () => {
     const ns = harness.namespace;
-    const rename = (from: string, to: string) =>
-      kubectl([
-        "patch",
-        "-n",
-        ns,
-        "secret/jude-redis",
-        "--type=json",
-        "-p",
-        JSON.stringify([{ op: "move", from: `/data/${from}`, path: `/data/${to}` }]),
-      ]);
     try {
-      const stuck = await completedWithout("jobs-key-renamed", () => rename("url", "address"));
+      const stuck = await completedWithout("jobs-key-renamed", () =>
+        renameStoreSecretKey(ns, "url", "address"),
+      );
       expect(stuck.status?.phase).toBe("Running");
-      expect(conditionOf(stuck, "Stalled")).toMatchObject({
-        status: "True",
-        reason: "CheckpointsUnreadable",
-      });
-      expect(conditionOf(stuck, "Stalled")?.message).toContain(
+      expectStalled(
+        stuck,
         "spec.sinks.store.urlSecretRef names key url of Secret jude-redis, which has no such key",
       );
     } finally {
-      await rename("address", "url");
+      await renameStoreSecretKey(ns, "address", "url");
     }
     await finishes("jobs-key-renamed");
   });
@@ -107,13 +97,7 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       const stuck = await completedWithout("jobs-secret-deleted", () =>
         kubectl(["delete", "-n", ns, "secret/jude-redis", "--wait=true"]),
       );
-      expect(conditionOf(stuck, "Stalled")).toMatchObject({
-        status: "True",
-        reason: "CheckpointsUnreadable",
-      });
-      expect(conditionOf(stuck, "Stalled")?.message).toContain(
-        "spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
-      );
+      expectStalled(stuck, "spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist");
     } finally {
       await applyObjects(ns, [storeSecret()]);
     }
@@ -126,23 +110,11 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
     const ns = harness.namespace;
     const url = (await kubectlJson<{ data: Record<string, string> }>(["get", "-n", ns, "secret/jude-redis"]))
       .data.url!;
-    const setUrl = (value: string) =>
-      kubectl([
-        "patch",
-        "-n",
-        ns,
-        "secret/jude-redis",
-        "--type=merge",
-        "-p",
-        JSON.stringify({ data: { url: value } }),
-      ]);
+    const setUrl = (value: string) => patchStoreSecret(ns, { data: { url: value } });
     try {
       const stuck = await completedWithout("jobs-key-emptied", () => setUrl(""));
-      expect(conditionOf(stuck, "Stalled")).toMatchObject({
-        status: "True",
-        reason: "CheckpointsUnreadable",
-      });
-      expect(conditionOf(stuck, "Stalled")?.message).toContain(
+      expectStalled(
+        stuck,
         "spec.sinks.store.urlSecretRef names key url of Secret jude-redis, which is empty",
       );
     } finally {
@@ -194,15 +166,7 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
     await applyObjects(ns, [run]);
     await waitForObject<V1Job>(ns, "job/jobs-model-gone-bootstrap", "the suspended Job", () => true);
     await kubectl(["delete", "-n", ns, "embeddingmodel/jude-minilm", "--wait=true"]);
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "bootstraprun/jobs-model-gone",
-      "--type=merge",
-      "-p",
-      '{"spec":{"suspend":false}}',
-    ]);
+    await resumeRun(ns, "jobs-model-gone");
     await finishes("jobs-model-gone");
   });
 });

@@ -20,6 +20,7 @@ import {
   applyObjects,
   conditionOf,
   openTestStore,
+  resumeRun,
   startControllers,
   waitForObject,
   type ControllersHarness,
@@ -192,15 +193,7 @@ describe("BootstrapRun controller", () => {
     );
     expect(conditionOf(suspended, "Ready")).toMatchObject({ status: "False", reason: "Suspended" });
     expect(conditionOf(suspended, "Reconciling")?.status).toBe("False");
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "bootstraprun/jobs-suspended",
-      "--type=merge",
-      "-p",
-      '{"spec":{"suspend":false}}',
-    ]);
+    await resumeRun(ns, "jobs-suspended");
     await waitForObject<V1Job>(
       ns,
       "job/jobs-suspended-bootstrap",
@@ -392,15 +385,7 @@ describe("BootstrapRun controller", () => {
       ["Suspended"].includes(object.status?.phase ?? ""),
     );
     await kubectl(["delete", "-n", ns, "nearlinepipeline/jobs-gone", "--wait=true"]);
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "bootstraprun/jobs-orphan",
-      "--type=merge",
-      "-p",
-      '{"spec":{"suspend":false}}',
-    ]);
+    await resumeRun(ns, "jobs-orphan");
     await waitForObject<V1Job>(ns, "job/jobs-orphan-bootstrap", "Job complete", (job) =>
       (job.status?.conditions ?? []).some(
         (condition) => condition.type === "Complete" && condition.status === "True",

@@ -43,6 +43,7 @@ import {
   getObject,
   installCrds,
   testImages,
+  type Json,
 } from "../operator/operator-harness.ts";
 
 /** A running in-process operator with the two pipeline controllers, watching one namespace. */
@@ -212,6 +213,59 @@ export async function patchStatus(namespace: string, resource: string, status: o
     "-p",
     JSON.stringify({ status }),
   ]);
+}
+
+/** Renames key `from` of the store Secret jude-redis in `namespace` to `to` (a JSON-patch move). */
+export async function renameStoreSecretKey(namespace: string, from: string, to: string): Promise<string> {
+  return kubectl([
+    "patch",
+    "-n",
+    namespace,
+    "secret/jude-redis",
+    "--type=json",
+    "-p",
+    JSON.stringify([{ op: "move", from: `/data/${from}`, path: `/data/${to}` }]),
+  ]);
+}
+
+/** Merge-patches the store Secret jude-redis in `namespace` with `patch` (`data`, `stringData`). */
+export async function patchStoreSecret(namespace: string, patch: object): Promise<string> {
+  return kubectl([
+    "patch",
+    "-n",
+    namespace,
+    "secret/jude-redis",
+    "--type=merge",
+    "-p",
+    JSON.stringify(patch),
+  ]);
+}
+
+/** Resumes the suspended BootstrapRun `name` in `namespace` (spec.suspend false), as a user would. */
+export async function resumeRun(namespace: string, name: string): Promise<void> {
+  await kubectl([
+    "patch",
+    "-n",
+    namespace,
+    `bootstraprun/${name}`,
+    "--type=merge",
+    "-p",
+    '{"spec":{"suspend":false}}',
+  ]);
+}
+
+/** The Events about EmbeddingModels in `namespace`; `selector` narrows them (e.g. `,reason=Promoted`). */
+export async function embeddingModelEvents(namespace: string, selector = ""): Promise<Json[]> {
+  return (
+    await kubectlJson<{ items: Json[] }>([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      "--field-selector",
+      `involvedObject.kind=EmbeddingModel${selector}`,
+    ])
+  ).items;
 }
 
 /**
@@ -434,6 +488,30 @@ export async function startPromotion(
     `${version}'s run`,
     async () => (await getObject(`bootstraprun/jobs-${version}-promotion`, namespace)) !== undefined,
     { timeoutMs: 90_000, intervalMs: 100 },
+  );
+}
+
+/**
+ * Moves `jobs-model` to `version` with a Manual cutover as a user would, plays its bootstrap (vectors
+ * written, the run Succeeded, `live` versions' workers caught up) and waits until the version is
+ * AwaitingCutover: every gate passed, the approval not given yet.
+ */
+export async function awaitCutover(
+  setup: Pick<PromotionSetup, "namespace" | "store">,
+  version: string,
+  live: string[],
+): Promise<void> {
+  const { namespace, store } = setup;
+  await startPromotion(namespace, version, { cutover: "Manual" });
+  await buildVersion(store, namespace, version, live);
+  await waitFor(
+    `${version} AwaitingCutover`,
+    async () => {
+      const model = await getObject("embeddingmodel/jobs-model", namespace);
+      const versions = (model?.status as { versions?: Json[] } | undefined)?.versions;
+      return versions?.find((entry) => entry.version === version)?.phase === "AwaitingCutover";
+    },
+    { timeoutMs: 90_000, intervalMs: 250 },
   );
 }
 

@@ -16,6 +16,7 @@ import {
   applyObjects,
   conditionOf,
   markModelObserved,
+  patchStoreSecret,
   startControllers,
   waitForObject,
   type ControllersHarness,
@@ -195,15 +196,7 @@ describe("NearlinePipeline controller", () => {
 
     // The same server with a password in the URL (the testbed's Redis ignores it): a rotation.
     const rotated = requireEnv("JUDE_REDIS_URL").replace("redis://", "redis://:rotated-Pa55word@");
-    await kubectl([
-      "patch",
-      "-n",
-      ns,
-      "secret/jude-redis",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ stringData: { url: rotated } }),
-    ]);
+    await patchStoreSecret(ns, { stringData: { url: rotated } });
     const version = await secretVersion();
     const after = await waitForObject<V1Deployment>(
       ns,

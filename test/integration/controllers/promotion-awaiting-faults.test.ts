@@ -6,13 +6,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { imagesFor } from "../../../controllers/shared/image.ts";
 import { readPointer, type Store } from "../../../store/index.ts";
-import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { condition as conditionOf, getObject, type Json } from "../operator/operator-harness.ts";
 import { promotionModelAt as modelAt } from "./objects.ts";
 import {
   applyObjects,
-  buildVersion,
+  awaitCutover,
+  embeddingModelEvents,
+  renameStoreSecretKey,
   type PromotionOperator,
   startPromotionOperator,
   type PromotionSetup,
@@ -34,16 +35,7 @@ describe("a promotion awaiting its Manual approval", () => {
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
   const modelEvents = async () =>
-    (
-      await kubectlJson<{ items: Json[] }>([
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        "involvedObject.kind=EmbeddingModel",
-      ])
-    ).items.map(
+    (await embeddingModelEvents(namespace)).map(
       (event) => `${event.reason as string}: ${event.message as string} (x${event.count as number})`,
     );
   const identity = async (resource: string) => {
@@ -51,15 +43,8 @@ describe("a promotion awaiting its Manual approval", () => {
     const metadata = object?.metadata as { uid: string; generation?: number } | undefined;
     return metadata === undefined ? undefined : { uid: metadata.uid, generation: metadata.generation };
   };
-  const awaitV2 = async (version: string) => {
-    await applyObjects(namespace, [modelAt(version, { cutover: "Manual" })]);
-    await until(
-      `${version}'s run`,
-      async () => (await getObject(`bootstraprun/jobs-${version}-promotion`, namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, version, [(await status()).activeVersion as string, version]);
-    await until(`${version} AwaitingCutover`, async () => (await phaseOf(version)) === "AwaitingCutover");
-  };
+  const awaitV2 = async (version: string) =>
+    awaitCutover(setup!, version, [(await status()).activeVersion as string, version]);
 
   beforeAll(async () => {
     setup = await setUpPromotion("promotion-awaiting", () => passing);
@@ -122,17 +107,7 @@ describe("a promotion awaiting its Manual approval", () => {
 
   it("holds the approval while the store Secret's key is renamed, says so, and flips once it is back", async () => {
     await awaitV2("v3");
-    const rename = (from: string, to: string) =>
-      kubectl([
-        "patch",
-        "-n",
-        namespace,
-        "secret/jude-redis",
-        "--type=json",
-        "-p",
-        JSON.stringify([{ op: "move", from: `/data/${from}`, path: `/data/${to}` }]),
-      ]);
-    await rename("url", "address");
+    await renameStoreSecretKey(namespace, "url", "address");
     await applyObjects(namespace, [modelAt("v3", { cutover: "Manual", approvedVersion: "v3" })]);
     await until("the model Stalled on the missing key", async () => {
       const stalled = conditionOf(await model(), "Stalled");
@@ -141,7 +116,7 @@ describe("a promotion awaiting its Manual approval", () => {
     expect(conditionOf(await model(), "Stalled")?.message).toContain("has no key url");
     expect((await readPointer(store)).current).toBe("v2");
     expect(await phaseOf("v3")).toBe("AwaitingCutover");
-    await rename("address", "url");
+    await renameStoreSecretKey(namespace, "address", "url");
     await until("v3 active", async () => (await status()).activeVersion === "v3", 60_000);
     expect((await readPointer(store)).current).toBe("v3");
     expect(conditionOf(await model(), "Stalled")?.status).toBe("False");

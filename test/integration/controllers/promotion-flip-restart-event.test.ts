@@ -3,13 +3,13 @@
 // candidate. Readers did switch, so the promotion still gets its Promoted Event, once.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { flip, readPointer, type Store } from "../../../store/index.ts";
-import { kubectlJson } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { getObject, type Json } from "../operator/operator-harness.ts";
 import { promotionModelAt as modelAt } from "./objects.ts";
 import {
   applyObjects,
-  buildVersion,
+  awaitCutover,
+  embeddingModelEvents,
   type PromotionOperator,
   startPromotionOperator,
   type PromotionSetup,
@@ -29,21 +29,10 @@ describe("operator killed right after a flip, spec unchanged", () => {
       activeVersion?: string;
       versions?: Json[];
     };
-  const phaseOf = async (version: string) =>
-    (await status()).versions?.find((entry) => entry.version === version)?.phase;
   const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
     waitFor(what, check, { timeoutMs, intervalMs: 250 });
   const promotedEvents = async () =>
-    (
-      await kubectlJson<{ items: Json[] }>([
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        "involvedObject.kind=EmbeddingModel,reason=Promoted",
-      ])
-    ).items.map((event) => event.message as string);
+    (await embeddingModelEvents(namespace, ",reason=Promoted")).map((event) => event.message as string);
 
   beforeAll(async () => {
     setup = await setUpPromotion("promotion-flip-event", () => passing);
@@ -57,13 +46,7 @@ describe("operator killed right after a flip, spec unchanged", () => {
   });
 
   it("reports the promotion the killed operator made", async () => {
-    await applyObjects(namespace, [modelAt("v2", { cutover: "Manual" })]);
-    await until(
-      "v2's run",
-      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
-    await until("v2 AwaitingCutover", async () => (await phaseOf("v2")) === "AwaitingCutover");
+    await awaitCutover(setup!, "v2", ["v1", "v2"]);
     await operator!.stop();
     operator = undefined;
     // The approval's flip, made by the operator that was then killed before its status write.

@@ -11,7 +11,7 @@ import { getObject, type Json } from "../operator/operator-harness.ts";
 import { promotionModelAt as modelAt } from "./objects.ts";
 import {
   applyObjects,
-  buildVersion,
+  awaitCutover,
   type PromotionOperator,
   startPromotionOperator,
   type PromotionSetup,
@@ -55,13 +55,7 @@ describe("operator stopped right after a flip, spec.version set back while it wa
   it("flips back to v1 with the query Service, and keeps v2 draining", async () => {
     // v2 passes every gate and waits for approval; the operator is then stopped and the flip the
     // approval would trigger is made by hand: the state a kill right after the flip leaves.
-    await applyObjects(namespace, [modelAt("v2", { cutover: "Manual" })]);
-    await until(
-      "v2's run",
-      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
-    );
-    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
-    await until("v2 AwaitingCutover", async () => (await phaseOf("v2")) === "AwaitingCutover");
+    await awaitCutover(setup!, "v2", ["v1", "v2"]);
     await operator!.stop();
     operator = undefined;
     await flip(store, { expectedCurrent: "v1", target: "v2" });

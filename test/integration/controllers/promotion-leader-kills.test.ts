@@ -19,6 +19,7 @@ import { waitFor } from "../../testbed/wait.ts";
 import { getObject, testImages, type Json } from "../operator/operator-harness.ts";
 import {
   applyObjects,
+  embeddingModelEvents,
   finishBootstrap,
   reportCaughtUp,
   setUpPromotion,
@@ -59,16 +60,7 @@ describe("a promotion whose leader is killed at each phase", () => {
         Json | undefined
     )?.["jude.dev/version"];
   const promotedEvents = async () =>
-    (
-      await kubectlJson<{ items: Json[] }>([
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        "involvedObject.kind=EmbeddingModel,reason=Promoted",
-      ])
-    ).items.map((event) => event.message as string);
+    (await embeddingModelEvents(namespace, ",reason=Promoted")).map((event) => event.message as string);
   const runsOf = async (version: string) =>
     (await kubectlJson<{ items: Json[] }>(["get", "bootstrapruns", "-n", namespace])).items.filter((run) =>
       ((run.spec as Json).modelVersion ?? (run.metadata as Json).name)?.toString().includes(version),

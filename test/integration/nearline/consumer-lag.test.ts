@@ -6,26 +6,13 @@
  * Real Kafka, a private redis-server (killed and restarted), the test embedding server.
  */
 import { Consumer } from "@platformatic/kafka";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { expect, it } from "vitest";
 import { bootstrapBrokers, produceEvents, uniqueTopic } from "../../support/kafka.ts";
-import { jobEvent, startJobWorker } from "../../support/nearline.ts";
+import { jobEvent, startJobWorker, useOwnedRedisAndEmbedding } from "../../support/nearline.ts";
 import { waitFor } from "../../testbed/wait.ts";
-import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 
 const version = "lag-v1";
-let embedding: TestEmbeddingServer;
-let redis: OwnedRedis;
-
-beforeAll(async () => {
-  redis = await startOwnedRedis();
-  embedding = await startTestEmbeddingServer(version);
-});
-
-afterAll(async () => {
-  await redis?.destroy();
-  await embedding?.server.close();
-});
+const deps = useOwnedRedisAndEmbedding(version);
 
 it.each([
   ["a group that never committed (counted from the log's start)", 0],
@@ -34,10 +21,10 @@ it.each([
   "reports a stuck worker's uncommitted backlog as lag after the group rebalances: %s",
   async (_, before) => {
     const topic = uniqueTopic("nl-lag");
-    const { app, config, stop } = await startJobWorker(embedding, {
+    const { app, config, stop } = await startJobWorker(deps.embedding, {
       topic,
       partitions: 2,
-      storeUrl: redis.url,
+      storeUrl: deps.redis.url,
     });
     const joiner = new Consumer({
       clientId: "jude-test-lag-joiner",
@@ -72,7 +59,7 @@ it.each([
         );
       }
       const batches = app.worker.totals.batches;
-      await redis.kill();
+      await deps.redis.kill();
       await produceEvents(topic, events(before, 20));
       // Fetched (the batch is being retried on the store), nothing more committed.
       await waitFor("the batch stuck on the store", async () => (await lagNow()) === 20, {
@@ -92,7 +79,7 @@ it.each([
       await stream.close();
       await joiner.close(true);
 
-      await redis.restart();
+      await deps.redis.restart();
       await waitFor(
         "the backlog committed",
         async () => (await lagNow()) === 0 && app.worker.totals.batches > batches,

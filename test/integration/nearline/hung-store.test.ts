@@ -7,29 +7,14 @@
  * Meanwhile its probe stays green (a restart would not bring the store back) but says what it waits
  * on (/readyz waitingOn, jude_pipeline_dependency_wait_seconds), which the operator and alerts read.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { expect, it } from "vitest";
 import { committedOffsets, produceEvents, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
-import { jobEvent, startJobWorker } from "../../support/nearline.ts";
-import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { jobEvent, startJobWorker, useOwnedRedisAndEmbedding } from "../../support/nearline.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "hung-v1";
-let embedding: TestEmbeddingServer;
-// A Redis of this test's own: the shared one must not be stopped.
-let redis: OwnedRedis;
-
-beforeAll(async () => {
-  redis = await startOwnedRedis();
-  embedding = await startTestEmbeddingServer(version);
-});
-
-afterAll(async () => {
-  redis?.resume();
-  await redis?.destroy();
-  await embedding?.server.close();
-});
+const deps = useOwnedRedisAndEmbedding(version);
 
 /**
  * A worker on this test's Redis that has committed a first batch; then the Redis hangs and `later`
@@ -37,10 +22,10 @@ afterAll(async () => {
  */
 async function workerOnHungStore(label: string, later: TestEvent[]) {
   const topic = uniqueTopic(label);
-  const worker = await startJobWorker(embedding, { topic, storeUrl: redis.url });
+  const worker = await startJobWorker(deps.embedding, { topic, storeUrl: deps.redis.url });
   const { app, config, metric } = worker;
   const stop = async () => {
-    redis.resume(); // a worker stops after its batch, which waits on the store
+    deps.redis.resume(); // a worker stops after its batch, which waits on the store
     await worker.stop();
   };
   try {
@@ -52,7 +37,7 @@ async function workerOnHungStore(label: string, later: TestEvent[]) {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-    redis.pause();
+    deps.redis.pause();
     await produceEvents(topic, later);
     await waitFor(
       "a retry on the hung store",
@@ -82,7 +67,7 @@ it("times out commands to a hung store, retries them visibly, and stores the bat
     expect(waiting?.["seconds"]).toBeGreaterThan(0);
     expect(await metric("jude_pipeline_dependency_wait_seconds", 'dependency="store"')).toBeGreaterThan(0);
 
-    redis.resume();
+    deps.redis.resume();
     await waitFor("the events after the pause", () => app.worker.totals.consumed >= 4, {
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -118,10 +103,14 @@ it("drains within the pod's grace period while the store hangs, leaving the batc
 
 it("says it waits on the embedding server while that server is unreachable", async () => {
   // The file's model, at an address nothing listens on: every call is refused and retried.
-  const unreachable = { ...embedding, address: `127.0.0.1:${await freePort()}` };
+  const unreachable = { ...deps.embedding, address: `127.0.0.1:${await freePort()}` };
   const topic = uniqueTopic("nl-embed-down");
   // Stopped with its batch still waiting on the server: no need to wait the 20 s drain out.
-  const { app, stop } = await startJobWorker(unreachable, { topic, storeUrl: redis.url, drainMs: 1_000 });
+  const { app, stop } = await startJobWorker(unreachable, {
+    topic,
+    storeUrl: deps.redis.url,
+    drainMs: 1_000,
+  });
   try {
     await produceEvents(topic, [jobEvent("e1", 1000, { title: "Engineer 1", company: "Acme", skills: [] })]);
     const readyz = async () => {

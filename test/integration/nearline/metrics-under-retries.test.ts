@@ -5,40 +5,26 @@
  * jude_pipeline_dead_lettered_total must say 1, not one per attempt: the JudeNearlineDeadLetters alert
  * reads its rate, and a Redis outage is not a producer sending bad events.
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { expect, it } from "vitest";
 import { produceEvents, readTopic, uniqueTopic } from "../../support/kafka.ts";
-import { jobEvent, startJobWorker } from "../../support/nearline.ts";
-import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
+import { jobEvent, startJobWorker, useOwnedRedisAndEmbedding } from "../../support/nearline.ts";
 import { fillRedis } from "../../support/redis.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { connectRedis } from "../../../store/index.ts";
 
 const version = "metrics-v1";
-let embedding: TestEmbeddingServer;
-// A Redis of this test's own: the shared one must not be stopped.
-let redis: OwnedRedis;
-
-beforeAll(async () => {
-  redis = await startOwnedRedis();
-  embedding = await startTestEmbeddingServer(version);
-});
-
-afterAll(async () => {
-  await redis?.destroy();
-  await embedding?.server.close();
-});
+const deps = useOwnedRedisAndEmbedding(version);
 
 it("counts a dead-lettered event once when its batch is retried after a Redis outage", async () => {
   const topic = uniqueTopic("nl-dlq-retry");
   const deadLetterTopic = uniqueTopic("nl-dlq-retry-dead");
-  const { app, metric, stop } = await startJobWorker(embedding, {
+  const { app, metric, stop } = await startJobWorker(deps.embedding, {
     topic,
     deadLetterTopic,
-    storeUrl: redis.url,
+    storeUrl: deps.redis.url,
   });
   try {
-    await redis.kill();
+    await deps.redis.kill();
     await produceEvents(topic, [
       { key: "broken", value: "{not json" },
       ...[1, 2, 3].map((index) =>
@@ -51,7 +37,7 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
       async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 3,
       { timeoutMs: 60_000, intervalMs: 200 },
     );
-    await redis.restart();
+    await deps.redis.restart();
     await waitFor("the batch to be committed", () => app.worker.totals.batches >= 1, {
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -68,8 +54,8 @@ it("counts a dead-lettered event once when its batch is retried after a Redis ou
 
 it("counts the store retries of a batch waiting at its writes (Redis full)", async () => {
   const topic = uniqueTopic("nl-store-retry");
-  const { app, metric, stop } = await startJobWorker(embedding, { topic, storeUrl: redis.url });
-  const admin = connectRedis({ url: redis.url });
+  const { app, metric, stop } = await startJobWorker(deps.embedding, { topic, storeUrl: deps.redis.url });
+  const admin = connectRedis({ url: deps.redis.url });
   try {
     // Full: change detection still reads, the writes are refused (OOM) and retried by the writer.
     await fillRedis(admin);

@@ -7,8 +7,7 @@
  */
 import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
+import { expect, it } from "vitest";
 import { requireEnv } from "../../support/env.ts";
 import { committedByPartition, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import {
@@ -17,9 +16,9 @@ import {
   nearlineConfig,
   startInProcessNearline,
   startJobWorker,
+  useOwnedRedisAndEmbedding,
 } from "../../support/nearline.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
-import { startOwnedRedis, type OwnedRedis } from "../store/redis-server.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { bucketKeys, bucketOf, recordField } from "../../../store/layout.ts";
 import { parseClusterNodes } from "../../../store/connection.ts";
@@ -36,29 +35,34 @@ import {
 } from "../../../store/index.ts";
 
 const version = "replay-v1";
-let embedding: TestEmbeddingServer;
 // A Redis of this test's own: it is stopped and restarted from an older copy of its data.
-let redis: OwnedRedis;
+const deps = useOwnedRedisAndEmbedding(version);
 
-beforeAll(async () => {
-  redis = await startOwnedRedis();
-  embedding = await startTestEmbeddingServer(version);
-});
+/** Job events for `ids`, their times `firstTime`, `firstTime + 1`, … */
+const jobs = (ids: readonly string[], firstTime: number) =>
+  ids.map((id, index) =>
+    jobEvent(id, firstTime + index, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] }),
+  );
 
-afterAll(async () => {
-  await redis?.destroy();
-  await embedding?.server.close();
-});
-
-const job = (id: string, time: number) =>
-  jobEvent(id, time, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] });
+/** Waits until all of `ids` are stored live with a vector (a read failing while the store is down: none). */
+async function untilLive(
+  what: string,
+  store: Store,
+  ids: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(what, async () => (await liveIds(store, ids).catch(() => [])).length === ids.length, {
+    timeoutMs,
+    intervalMs: 200,
+  });
+}
 
 /** Restarts the private Redis from a copy of its AOF taken earlier. */
 async function restartFrom(snapshot: string): Promise<void> {
-  await redis.kill();
-  rmSync(join(redis.dir, "appendonlydir"), { recursive: true, force: true });
-  cpSync(snapshot, join(redis.dir, "appendonlydir"), { recursive: true });
-  await redis.restart();
+  await deps.redis.kill();
+  rmSync(join(deps.redis.dir, "appendonlydir"), { recursive: true, force: true });
+  cpSync(snapshot, join(deps.redis.dir, "appendonlydir"), { recursive: true });
+  await deps.redis.restart();
 }
 
 /** Which of `ids` are stored live with a vector. */
@@ -72,29 +76,26 @@ async function liveIds(store: Store, ids: readonly string[]): Promise<string[]> 
 
 it("replays the records a store restored from an older snapshot lost, and counts the replay", async () => {
   const topic = uniqueTopic("nl-store-replay");
-  const { app, config, metric, stop } = await startJobWorker(embedding, { topic, storeUrl: redis.url });
-  const admin = connectRedis({ url: redis.url });
-  const snapshot = join(redis.dir, "snapshot-1");
+  const { app, config, metric, stop } = await startJobWorker(deps.embedding, {
+    topic,
+    storeUrl: deps.redis.url,
+  });
+  const admin = connectRedis({ url: deps.redis.url });
+  const snapshot = join(deps.redis.dir, "snapshot-1");
   const before = ["a1", "a2", "a3"];
   const after = ["b1", "b2", "b3", "b4"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(
-      topic,
-      before.map((id, index) => job(id, 1000 + index)),
-    );
+    await produceEvents(topic, jobs(before, 1000));
     await waitFor("the first records to be committed", () => app.worker.totals.consumed >= 3, {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
     expect(await liveIds(store, before)).toEqual(before);
     // The snapshot: the AOF (fsynced on every write) as it is now, while the worker is idle.
-    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
 
-    await produceEvents(
-      topic,
-      after.map((id, index) => job(id, 2000 + index)),
-    );
+    await produceEvents(topic, jobs(after, 2000));
     await waitFor("the later records to be committed", () => app.worker.totals.consumed >= 7, {
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -105,11 +106,7 @@ it("replays the records a store restored from an older snapshot lost, and counts
     // Restarted from the older snapshot: the later records' writes are gone, their offsets committed.
     await restartFrom(snapshot);
 
-    await waitFor(
-      "the later records' vectors to come back",
-      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
-      { timeoutMs: 60_000, intervalMs: 200 },
-    );
+    await untilLive("the later records' vectors to come back", store, after, 60_000);
     expect(await liveIds(store, before)).toEqual(before);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
@@ -125,21 +122,18 @@ it("replays a store restored to a snapshot from before a handed-over version's f
   // A version's workers start from offsets committed for them (the bootstrap's snapshot, here a
   // first start under startOffset latest): the store has no offset of theirs until a batch comes.
   const topic = uniqueTopic("nl-store-handoff");
-  const config = await jobWorkerConfig(embedding, { topic, storeUrl: redis.url });
+  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
   const handedOver = ["h1", "h2", "h3"];
   const after = ["n1", "n2", "n3", "n4"];
-  await produceEvents(
-    topic,
-    handedOver.map((id, index) => job(id, 1000 + index)),
-  );
+  await produceEvents(topic, jobs(handedOver, 1000));
   const latest = {
     ...config,
     source: { kafka: { ...config.source.kafka, startOffset: "latest" as const } },
   };
   const start = () => startInProcessNearline(latest);
   let worker = await start();
-  const admin = connectRedis({ url: redis.url });
-  const snapshot = join(redis.dir, "snapshot-handoff");
+  const admin = connectRedis({ url: deps.redis.url });
+  const snapshot = join(deps.redis.dir, "snapshot-handoff");
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
     await waitFor(
@@ -154,11 +148,8 @@ it("replays a store restored to a snapshot from before a handed-over version's f
       { timeoutMs: 10_000, intervalMs: 100 },
     );
     // The snapshot, before any batch of this version.
-    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
-    await produceEvents(
-      topic,
-      after.map((id, index) => job(id, 2000 + index)),
-    );
+    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    await produceEvents(topic, jobs(after, 2000));
     await waitFor("the new records to be committed", () => worker.app.worker.totals.consumed >= 4, {
       timeoutMs: 60_000,
       intervalMs: 100,
@@ -170,11 +161,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
     worker.closeConnection();
     await restartFrom(snapshot);
     worker = await start();
-    await waitFor(
-      "the new records' vectors to come back",
-      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    await untilLive("the new records' vectors to come back", store, after, 30_000);
     // Replayed from the handed-over offset, not from the log's start.
     expect(worker.app.worker.replays).toEqual({ replays: 1, replayedOffsets: after.length, lost: 0 });
   } finally {
@@ -185,7 +172,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
 });
 
 it("records a source offset only over the one the writer expects (the script), and reads it back", async () => {
-  const admin = connectRedis({ url: redis.url });
+  const admin = connectRedis({ url: deps.redis.url });
   try {
     const store = await openStore(admin, { name: "offsets-script", create: true });
     const writer = new StoreWriter(store);
@@ -227,7 +214,7 @@ it("records a source offset only over the one the writer expects (the script), a
 
 it("finds the loss when a batch in flight writes to the store restored behind it (its offset is refused)", async () => {
   const topic = uniqueTopic("nl-store-replay-inflight");
-  const config = await jobWorkerConfig(embedding, { topic, storeUrl: redis.url });
+  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
   // The third batch is held after its inference (before its store writes) while the store goes back.
   let hold: { reached: () => void; release: Promise<void> } | undefined;
   const { app, closeConnection } = await startInProcessNearline(config, undefined, {
@@ -240,42 +227,29 @@ it("finds the loss when a batch in flight writes to the store restored behind it
     },
   });
   const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
-  const admin = connectRedis({ url: redis.url });
-  const snapshot = join(redis.dir, "snapshot-2");
+  const admin = connectRedis({ url: deps.redis.url });
+  const snapshot = join(deps.redis.dir, "snapshot-2");
   const first = ["c1", "c2"];
   const second = ["d1", "d2", "d3"];
   const third = ["e1", "e2"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(
-      topic,
-      first.map((id, index) => job(id, 1000 + index)),
-    );
+    await produceEvents(topic, jobs(first, 1000));
     await waitFor("the first batch", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
-    cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
-    await produceEvents(
-      topic,
-      second.map((id, index) => job(id, 2000 + index)),
-    );
+    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    await produceEvents(topic, jobs(second, 2000));
     await waitFor("the second batch", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
 
     let release!: () => void;
     const reached = new Promise<void>((resolve) => {
       hold = { reached: resolve, release: new Promise<void>((done) => (release = done)) };
     });
-    await produceEvents(
-      topic,
-      third.map((id, index) => job(id, 3000 + index)),
-    );
+    await produceEvents(topic, jobs(third, 3000));
     await reached;
     await restartFrom(snapshot);
     release();
 
-    await waitFor(
-      "every record's vector after the replay",
-      async () => (await liveIds(store, [...first, ...second, ...third]).catch(() => [])).length === 7,
-      { timeoutMs: 60_000, intervalMs: 200 },
-    );
+    await untilLive("every record's vector after the replay", store, [...first, ...second, ...third], 60_000);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(second.length);
   } finally {
@@ -291,9 +265,9 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
   const config = nearlineConfig({
     topic,
     mode: "cluster",
-    version: embedding.version,
-    digest: embedding.digest,
-    embeddingAddress: embedding.address,
+    version: deps.embedding.version,
+    digest: deps.embedding.digest,
+    embeddingAddress: deps.embedding.address,
   });
   const { app, closeConnection } = await startInProcessNearline(config);
   const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
@@ -302,15 +276,9 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
   const after = ["g1", "g2", "g3"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(
-      topic,
-      before.map((id, index) => job(id, 1000 + index)),
-    );
+    await produceEvents(topic, jobs(before, 1000));
     await waitFor("the first records", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
-    await produceEvents(
-      topic,
-      after.map((id, index) => job(id, 2000 + index)),
-    );
+    await produceEvents(topic, jobs(after, 2000));
     await waitFor("the later records", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
     expect(await liveIds(store, after)).toEqual(after);
 
@@ -343,11 +311,7 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
     }
     expect(killed).toBeGreaterThan(0);
 
-    await waitFor(
-      "the later records' vectors to come back",
-      async () => (await liveIds(store, after).catch(() => [])).length === after.length,
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
+    await untilLive("the later records' vectors to come back", store, after, 30_000);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
   } finally {

@@ -51,6 +51,17 @@ const job = (name: string): Promise<Job> => kubectlJson<Job>(["get", "job", name
 const condition = (current: Job, type: string) =>
   current.status.conditions?.find((c) => c.type === type && c.status === "True");
 
+/** Waits until a shard of Job `name` runs and its script marked /out/<name>-ran; returns the pod's name. */
+async function runningShard(name: string): Promise<string> {
+  let shard = "";
+  await eventually("the shard to run", async () => {
+    const running = (await pods(namespace, `job-name=${name}`)).find((pod) => pod.status.phase === "Running");
+    shard = running?.metadata.name ?? "";
+    return shard !== "" && readdirSync(outDir).includes(`${name}-ran`);
+  });
+  return shard;
+}
+
 describe("Jobs on local nodes behave as on a cluster", () => {
   withLocalNodes(namespace, () => rmSync(outDir, { recursive: true, force: true }));
 
@@ -129,14 +140,7 @@ describe("Jobs on local nodes behave as on a cluster", () => {
         },
       ),
     );
-    let shard = "";
-    await eventually("the shard to run", async () => {
-      const running = (await pods(namespace, "job-name=evicted")).find(
-        (pod) => pod.status.phase === "Running",
-      );
-      shard = running?.metadata.name ?? "";
-      return shard !== "" && readdirSync(outDir).includes("evicted-ran");
-    });
+    const shard = await runningShard("evicted");
     await kubectl(
       ["create", "--raw", `/api/v1/namespaces/${namespace}/pods/${shard}/eviction`, "-f", "-"],
       JSON.stringify({ apiVersion: "policy/v1", kind: "Eviction", metadata: { name: shard, namespace } }),
@@ -181,14 +185,7 @@ describe("Jobs on local nodes behave as on a cluster", () => {
         },
       ),
     );
-    let shard = "";
-    await eventually("the shard to run", async () => {
-      const running = (await pods(namespace, "job-name=deleted")).find(
-        (pod) => pod.status.phase === "Running",
-      );
-      shard = running?.metadata.name ?? "";
-      return shard !== "" && readdirSync(outDir).includes("deleted-ran");
-    });
+    const shard = await runningShard("deleted");
     await kubectl(["delete", "pod", shard, "-n", namespace, "--wait=false"]);
     await eventually(
       "the Job to complete",
