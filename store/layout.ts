@@ -91,9 +91,14 @@ export function controlKeys(layout: StoreLayout): ControlKeys {
   };
 }
 
+/** The common start of one version's keys in one bucket: `{<prefix>:<bucket>}:v:<version>`. */
+function bucketBase(layout: StoreLayout, version: string, bucket: number): string {
+  return `{${layout.prefix}:${bucket}}:v:${version}`;
+}
+
 /** Keys of one version in one bucket. */
 export function bucketKeys(layout: StoreLayout, version: string, bucket: number): BucketKeys {
-  const base = `{${layout.prefix}:${bucket}}:v:${version}`;
+  const base = bucketBase(layout, version, bucket);
   return {
     meta: `${base}:m`,
     data: `${base}:d`,
@@ -101,6 +106,14 @@ export function bucketKeys(layout: StoreLayout, version: string, bucket: number)
     texts: `${base}:t`,
     claims: `${base}:c`,
   };
+}
+
+/**
+ * The hash of one version's recorded source offsets, `{<prefix>:0}:v:<version>:o`: in bucket 0's slot,
+ * beside that bucket's stats key (see source-offsets.ts).
+ */
+export function sourceOffsetsKey(layout: StoreLayout, version: string): string {
+  return `${bucketBase(layout, version, 0)}:o`;
 }
 
 /** The hash field of a record: `<entity>:<id>`. Entity names cannot contain `:`, ids may. */

@@ -19,15 +19,12 @@
 import type { BatchCommand } from "./batch.ts";
 import { execBatch } from "./batch.ts";
 import { queueScript } from "./commands.ts";
-import { bucketKeys } from "./layout.ts";
+import { bucketKeys, sourceOffsetsKey } from "./layout.ts";
 import type { StoreLayout } from "./layout.ts";
 import type { Store } from "./store.ts";
 import { recordFailure } from "./store.ts";
 
-/** The hash of one version's recorded source offsets: `{P:0}:v:<version>:o`. */
-export function sourceOffsetsKey(layout: StoreLayout, version: string): string {
-  return bucketKeys(layout, version, 0).meta.replace(/:m$/, ":o");
-}
+export { sourceOffsetsKey };
 
 /** The stats key of the same slot: the durability wait's marker for the offsets' primary. */
 export function sourceOffsetsStatsKey(layout: StoreLayout, version: string): string {

@@ -129,7 +129,8 @@ export class StoreWriter {
 
   /**
    * Applies the writes (pipelined, grouped per Cluster node) and returns one outcome per write, in
-   * order. `offsets`: source offsets recorded in the same round trips (see source-offsets.ts). Validates everything first: one invalid write rejects the batch with INVALID_ARGUMENT before
+   * order, and records the source `offsets` in the same round trips (see source-offsets.ts).
+   * Validates everything first: one invalid write rejects the batch with INVALID_ARGUMENT before
    * anything is sent. Retries transient failures until the retry deadline, then throws
    * STORE_UNAVAILABLE; writes applied before that stay applied (they are individually atomic).
    */
