@@ -13,8 +13,13 @@ step "typecheck"
 npx tsc -p tsconfig.json --noEmit
 results=$(mktemp -d)
 already_up=yes # until the testbed step knows better: nothing to stop before it
-# run_project PROJECT [REPORT]: one JSON report per run in $results (the closing line sums them all).
-run_project() { npx vitest run --project "$1" --reporter=default --reporter=json --outputFile.json="$results/${2:-$1}.json"; }
+# run_project PROJECT [REPORT]: one JSON report per run in $results (the closing line sums them all),
+# and beside it the errors outside any test, which the JSON report leaves out.
+run_project() {
+  JUDE_RUN_ERRORS_FILE="$results/${2:-$1}.run-errors.json" npx vitest run --project "$1" \
+    --reporter=default --reporter=json --outputFile.json="$results/${2:-$1}.json" \
+    --reporter=./scripts/run-errors-reporter.ts
+}
 # On the way out of a failed run: stop the testbed if this run started it, then the closing lines,
 # which repeat every failed test so the end of a long CI log names them.
 finish() {
