@@ -668,6 +668,48 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("counts from the totals it wrote, not from a status the cache does not show yet, per pipeline UID", async () => {
+    let lost = 5;
+    const probe = async (): Promise<WorkerFigures> => ({
+      processStartSeconds: 100,
+      counts: {
+        consumed: 10,
+        embedded: 10,
+        skippedUnchanged: 0,
+        deleted: 0,
+        deadLettered: 0,
+        sourceRecordsLost: lost,
+      },
+    });
+    const operator = nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
+    // `status` is what the cache shows: a write not seen yet (the watch behind, or a write answered
+    // with an error after the API server stored it) leaves the one before.
+    const poll = async (status: Record<string, unknown> | undefined, uid = "pipeline-uid") => {
+      const pipeline = stored("nearline-pipeline-jobs.yaml", uid, (object) => {
+        if (status !== undefined) object.status = status;
+      }) as KubeObject;
+      const { context, calls } = fakeContext(key, { ...pipelineWithWorker(), NearlinePipeline: [pipeline] });
+      await operator.reconcile(context);
+      const write = calls.findLast((call) => call.verb === "applyStatus");
+      if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+      return {
+        status: write.status,
+        lost: (write.status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
+        warned: calls.filter((call) => call.verb === "event" && call.reason === "SourceRecordsLost").length,
+      };
+    };
+    const first = await poll(undefined);
+    expect(first).toMatchObject({ lost: 5, warned: 1 });
+    // The cache still shows no status: the 5 stay counted, and are not told again.
+    expect(await poll(undefined)).toMatchObject({ lost: 5, warned: 0 });
+    lost = 6;
+    expect(await poll(undefined)).toMatchObject({ lost: 6, warned: 1 });
+    // A pipeline deleted and made again under the same name (its deletion never reconciled): its
+    // status starts empty, and what the old one's totals said is not carried into it.
+    lost = 0;
+    expect(await poll(undefined, "pipeline-uid-2")).toMatchObject({ lost: undefined, warned: 0 });
+  });
+
   it("reports CaughtUp Unknown, not measured, while Stalled", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

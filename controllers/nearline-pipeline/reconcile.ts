@@ -193,10 +193,12 @@ export async function reconcileNearlinePipeline(
     const rollout = await workerRollout(context, deployment, current);
     rollouts.set(version, rollout);
     const figures = await workerFigures(context, pods, version, settings);
+    const remembered = settings.losses?.recall(keyToString(context.key), raw.metadata?.uid, version);
     const counted = countLosses(
       previousVersions?.find((entry) => entry.version === version),
-      settings.losses?.seen(keyToString(context.key), version),
+      remembered?.seen,
       figures,
+      remembered?.totals,
     );
     losses.set(version, counted);
     versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted.totals));
@@ -239,7 +241,7 @@ export async function reconcileNearlinePipeline(
     context.events.warning(raw, event.reason, event.message);
   // Remembered once the status carries the totals: a failed write is counted again at the retry.
   for (const [version, counted] of losses) {
-    settings.losses?.remember(keyToString(context.key), version, counted.seen);
+    settings.losses?.remember(keyToString(context.key), raw.metadata?.uid, version, counted);
     for (const loss of lossEvents(version, counted)) context.events.warning(raw, loss.reason, loss.message);
   }
   settings.losses?.forget(keyToString(context.key), reported);

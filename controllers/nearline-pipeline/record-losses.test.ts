@@ -100,6 +100,24 @@ describe("countLosses", () => {
     ).toBe(8);
   });
 
+  it("waits for a worker's process start when it was read before: a restart then unread is counted in full", () => {
+    const first = poll(quiet, new Map(), [worker("a", 100, 5)]);
+    // a restarted and lost 7 since, but its /metrics (the process start) did not answer this time.
+    const unsure = poll(first.status, first.seen, [{ ...worker("a", 0, 7), processStartSeconds: undefined }]);
+    expect(unsure).toMatchObject({ status: { sourceRecordsLost: 5 }, events: [] });
+    expect(poll(unsure.status, unsure.seen, [worker("a", 200, 7)]).status.sourceRecordsLost).toBe(12);
+  });
+
+  it("does not count again a pod that was not running for a while and runs the same process again", () => {
+    const first = poll(quiet, new Map(), [worker("a", 100, 5)]);
+    const away = poll(first.status, first.seen, [{ podUid: "a", notRunning: true }]);
+    expect(away).toMatchObject({ status: { sourceRecordsLost: 5 }, events: [] });
+    expect(poll(away.status, away.seen, [worker("a", 100, 5)])).toMatchObject({
+      status: { sourceRecordsLost: 5 },
+      events: [],
+    });
+  });
+
   it("after an operator restart (nothing remembered) tells only what the workers' sum adds to the status", () => {
     const before = { ...quiet, sourceRecordsLost: 14 };
     const restarted = poll(before, undefined, [worker("a", 200, 3), worker("b", 200, 4)]);
@@ -131,17 +149,24 @@ describe("countLosses", () => {
 describe("LossLedger", () => {
   it("forgets a pipeline's versions no longer live, and all of a pipeline deleted", () => {
     const ledger = new LossLedger();
-    const seen = new Map([
-      ["a", { losses: { sourceRecordsLost: 1, replays: 0, replayedOffsets: 0, replayLost: 0 } }],
-    ]);
-    ledger.remember("ns/jobs", "minilm-v1", seen);
-    ledger.remember("ns/jobs", "minilm-v2", seen);
-    ledger.remember("ns/members", "minilm-v1", seen);
+    const counted = countLosses(quiet, new Map(), [worker("a", 100, 1)]);
+    ledger.remember("ns/jobs", "uid-1", "minilm-v1", counted);
+    ledger.remember("ns/jobs", "uid-1", "minilm-v2", counted);
+    ledger.remember("ns/members", "uid-2", "minilm-v1", counted);
     ledger.forget("ns/jobs", ["minilm-v2"]);
-    expect(ledger.seen("ns/jobs", "minilm-v1")).toBeUndefined();
-    expect(ledger.seen("ns/jobs", "minilm-v2")).toBe(seen);
+    expect(ledger.recall("ns/jobs", "uid-1", "minilm-v1")).toBeUndefined();
+    expect(ledger.recall("ns/jobs", "uid-1", "minilm-v2")).toEqual({
+      seen: counted.seen,
+      totals: counted.totals,
+      uid: "uid-1",
+    });
     ledger.forget("ns/jobs");
-    expect(ledger.seen("ns/jobs", "minilm-v2")).toBeUndefined();
-    expect(ledger.seen("ns/members", "minilm-v1")).toBe(seen);
+    expect(ledger.recall("ns/jobs", "uid-1", "minilm-v2")).toBeUndefined();
+    expect(ledger.recall("ns/members", "uid-2", "minilm-v1")?.seen).toBe(counted.seen);
+    // Another pipeline under the same name: nothing of the one before.
+    expect(ledger.recall("ns/members", "uid-3", "minilm-v1")).toBeUndefined();
+    // A count that could not remember (a running worker unread after a restart) forgets.
+    ledger.remember("ns/members", "uid-2", "minilm-v1", { ...counted, seen: undefined });
+    expect(ledger.recall("ns/members", "uid-2", "minilm-v1")).toBeUndefined();
   });
 });

@@ -4,9 +4,11 @@
 // the workers falls when one restarts or is scaled away, and a worker that restarts and loses again
 // within one poll may leave it where it was. The status carries a running total per version instead:
 // the total it carried before plus what each worker process reports beyond its last read, and a
-// Warning Event tells what is new. The last reads are remembered per pod and process start
-// (LossLedger). With none remembered (the operator just started) the status is the baseline: only
-// what the workers' sum adds to it is new, and nothing already in it is told again.
+// Warning Event tells what is new. The last reads are remembered per pod and process start, with the
+// totals written from them (LossLedger): those totals, not the status the cache shows (it may not show
+// the last write yet), are what the next poll adds to. With none remembered (the operator just
+// started) the status is the baseline: only what the workers' sum adds to it is new, and nothing
+// already in it is told again.
 import type { PipelineVersionStatus } from "../../crds/index.ts";
 import type { WorkerCounts, WorkerFigures } from "./worker-figures.ts";
 
@@ -70,14 +72,16 @@ export interface CountedLosses {
 
 /**
  * Counts the losses of one version's `workers` (each carrying its pod UID) against `before`, the
- * version's status as last written, and `seen`, the last reads remembered (undefined: none).
+ * version's status as the cache shows it, and `seen`, the last reads remembered (undefined: none)
+ * with `written`, the totals written from them (the baseline then, in place of `before`'s).
  */
 export function countLosses(
   before: PipelineVersionStatus | undefined,
   seen: SeenProcesses | undefined,
   workers: readonly WorkerFigures[],
+  written?: Losses,
 ): CountedLosses {
-  const baseline = lossesIn(before);
+  const baseline = seen !== undefined && written !== undefined ? written : lossesIn(before);
   const read = workers.flatMap((worker) =>
     worker.counts !== undefined && worker.podUid !== undefined
       ? [
@@ -100,19 +104,28 @@ export function countLosses(
   let added = none;
   for (const { pod, process } of read) {
     const last = seen.get(pod);
+    // Counters only grow within a process: one lower than before began again at 0.
+    const grew = last !== undefined && fields.every((field) => process.losses[field] >= last.losses[field]);
+    if (last?.processStartSeconds !== undefined && process.processStartSeconds === undefined && grew) {
+      // Its /readyz answered but not its /metrics: whether the process restarted is unknown. Taken
+      // for the same process, a restart that lost more than before would be counted only as far as
+      // it exceeds the last read, and remembered without a start, never told in full: the read waits
+      // for one with the process start.
+      next.set(pod, last);
+      continue;
+    }
     const sameProcess =
-      last !== undefined &&
+      grew &&
       (last.processStartSeconds === undefined ||
         process.processStartSeconds === undefined ||
-        last.processStartSeconds === process.processStartSeconds) &&
-      // Counters only grow within a process: one lower than before began again at 0.
-      fields.every((field) => process.losses[field] >= last.losses[field]);
+        last.processStartSeconds === process.processStartSeconds);
     added = plus(added, sameProcess ? combine(process.losses, last.losses, (x, y) => x - y) : process.losses);
   }
-  // A running worker not read this time keeps its last read; a pod gone (or no longer running) is
-  // forgotten, its losses staying in the totals.
+  // A worker not read this time (not answering, or its pod not running for now: a phase Unknown may
+  // turn Running again, the same process) keeps its last read; a pod gone is forgotten, its losses
+  // staying in the totals.
   for (const worker of workers)
-    if (worker.counts === undefined && worker.notRunning !== true && worker.podUid !== undefined) {
+    if (worker.counts === undefined && worker.podUid !== undefined) {
       const last = seen.get(worker.podUid);
       if (last !== undefined) next.set(worker.podUid, last);
     }
@@ -155,29 +168,39 @@ export function lossEvents(version: string, { totals, added }: CountedLosses): L
   return events;
 }
 
+/** What the ledger holds for one pipeline version: the last reads, and the totals written from them. */
+export interface RememberedLosses {
+  seen: SeenProcesses;
+  totals: Losses;
+}
+
 /**
- * Remembers the last reads of each pipeline version's worker processes, while the operator runs.
- * Bounded: a version holds its current pods only, and is forgotten with its pipeline or version.
+ * Remembers the last reads of each pipeline version's worker processes, and the totals written from
+ * them, while the operator runs. Per pipeline UID: a pipeline deleted and made again under the same
+ * name starts afresh. Bounded: a version holds its current pods only, and is forgotten with its
+ * pipeline or version.
  */
 export class LossLedger {
-  readonly #seen = new Map<string, SeenProcesses>();
+  readonly #remembered = new Map<string, RememberedLosses & { uid: string | undefined }>();
 
-  /** The last reads of `version` of the pipeline `pipelineKey`, or undefined when none are known. */
-  seen(pipelineKey: string, version: string): SeenProcesses | undefined {
-    return this.#seen.get(`${pipelineKey} ${version}`);
+  /** What is remembered of `version` of the pipeline `pipelineKey` (UID `uid`), or undefined. */
+  recall(pipelineKey: string, uid: string | undefined, version: string): RememberedLosses | undefined {
+    const entry = this.#remembered.get(`${pipelineKey} ${version}`);
+    return entry?.uid === uid ? entry : undefined;
   }
 
-  /** Keeps `seen` (once the status carrying its totals is written), or forgets it when undefined. */
-  remember(pipelineKey: string, version: string, seen: SeenProcesses | undefined): void {
-    if (seen === undefined) this.#seen.delete(`${pipelineKey} ${version}`);
-    else this.#seen.set(`${pipelineKey} ${version}`, seen);
+  /** Keeps what `counted` saw and totalled (once the status carrying it is written), or forgets it. */
+  remember(pipelineKey: string, uid: string | undefined, version: string, counted: CountedLosses): void {
+    if (counted.seen === undefined) this.#remembered.delete(`${pipelineKey} ${version}`);
+    else
+      this.#remembered.set(`${pipelineKey} ${version}`, { uid, seen: counted.seen, totals: counted.totals });
   }
 
   /** Forgets every version of a pipeline (deleted), or the versions not in `live`. */
   forget(pipelineKey: string, live: readonly string[] = []): void {
-    for (const key of this.#seen.keys()) {
+    for (const key of this.#remembered.keys()) {
       const [owner, version] = key.split(" ");
-      if (owner === pipelineKey && !live.includes(version!)) this.#seen.delete(key);
+      if (owner === pipelineKey && !live.includes(version!)) this.#remembered.delete(key);
     }
   }
 }
