@@ -64,7 +64,7 @@ describe("countLosses", () => {
     expect(second.status).toMatchObject({ sourceRecordsLost: 8, storeReplays: replays });
     expect(second.events.map((event) => event.message)).toEqual([
       "version minilm-v1: 3 source records were deleted by retention before its workers read them (8 in all); their changes are not in the store",
-      "version minilm-v1: the store lost acknowledged writes; its workers replayed from the store's recorded offsets (1 replay, 40 offsets read again, 3 records retention had deleted; 1 in all)",
+      "version minilm-v1: the store lost acknowledged writes; its workers replayed from the store's recorded offsets (1 replay, 40 offsets read again, 3 records retention had deleted; 1 replay in all)",
     ]);
     expect(poll(second.status, second.seen, [worker("a", 100, 8, replays)]).events).toEqual([]);
   });

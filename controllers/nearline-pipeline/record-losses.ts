@@ -163,7 +163,7 @@ export function lossEvents(version: string, { totals, added }: CountedLosses): L
   if (added.replays > 0)
     events.push({
       reason: "StoreReplayed",
-      message: `version ${version}: the store lost acknowledged writes; its workers replayed from the store's recorded offsets (${plural(added.replays, "replay", "replays")}, ${added.replayedOffsets} offsets read again, ${added.replayLost} records retention had deleted; ${totals.replays} in all)`,
+      message: `version ${version}: the store lost acknowledged writes; its workers replayed from the store's recorded offsets (${plural(added.replays, "replay", "replays")}, ${added.replayedOffsets} offsets read again, ${added.replayLost} records retention had deleted; ${plural(totals.replays, "replay", "replays")} in all)`,
     });
   return events;
 }
