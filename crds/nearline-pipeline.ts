@@ -321,7 +321,7 @@ export const pipelineVersionStatus = z.strictObject({
     .min(0)
     .optional()
     .describe(
-      "Source records Kafka retention deleted before the workers read them (or before a store replay could read them again), since the workers started: their changes are not in the store. Absent while none.",
+      "Source records Kafka retention deleted before the workers read them (or before a store replay could read them again): their changes are not in the store. A running total for the version, kept across worker restarts and scale-downs. Absent while none.",
     ),
   storeReplays: z
     .strictObject({
@@ -337,7 +337,7 @@ export const pipelineVersionStatus = z.strictObject({
     })
     .optional()
     .describe(
-      "The store lost acknowledged writes (a restart without persistence, a replica promoted behind) and the workers replayed from its recorded offsets, since they started. Absent while none.",
+      "The store lost acknowledged writes (a restart without persistence, a replica promoted behind) and the workers replayed from its recorded offsets: running totals for the version, kept across worker restarts and scale-downs. Absent while none.",
     ),
 });
 

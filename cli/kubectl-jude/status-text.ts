@@ -170,7 +170,7 @@ function renderModel(model: ModelView): string {
     lines.push(...table(rows, "    "));
     for (const pipeline of model.pipelines)
       if (pipeline.message !== undefined) lines.push(`    ${pipeline.name} not ready: ${pipeline.message}`);
-    // Rare and not in any column: a loss the figures above would hide (the workers count it since start).
+    // Rare and not in any column: a loss the figures above would hide (running totals of the version).
     for (const pipeline of model.pipelines)
       for (const version of pipeline.versions) {
         const losses = [

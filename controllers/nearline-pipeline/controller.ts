@@ -10,6 +10,7 @@ import type { CacheReader, ControllerDefinition, KubeObject } from "../../operat
 import { labelKeys } from "../shared/labels.ts";
 import { labelValue } from "../shared/names.ts";
 import { FiguresSampler } from "./figures-sampler.ts";
+import { LossLedger } from "./record-losses.ts";
 import { pipelinePollMs, reconcileNearlinePipeline, type PipelineReconcileSettings } from "./reconcile.ts";
 import { workerGauges } from "./worker-metrics.ts";
 
@@ -47,6 +48,8 @@ export function nearlinePipelineController(
   // The workers' figures are read once per poll, not on every reconcile (figures-sampler.ts).
   const pollMs = settings.pipelinePollMs ?? pipelinePollMs;
   const sampler = new FiguresSampler(pollMs);
+  // Each worker process's losses as last read, so a restart that loses again is told (record-losses.ts).
+  const losses = new LossLedger();
   return {
     name: "nearline-pipeline",
     primary: resourceTypes.nearlinePipeline,
@@ -91,6 +94,7 @@ export function nearlinePipelineController(
         placement: settings.placement,
         workerGauges: gauges,
         sampler,
+        losses,
         pollMs,
         ...testing,
       }),

@@ -3,12 +3,12 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { imagesFor } from "../shared/image.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
+import { nearlinePipelineController } from "./controller.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
 import { parseEmbeddingModel } from "../../crds/index.ts";
 import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-record.ts";
 import { movedToMinilmV2, setPath, stored, testNamespace } from "./test-objects.ts";
 import type { WorkerFigures } from "./worker-figures.ts";
-import { probeWorker } from "./worker-probe.ts";
 import { notReconciledConditions } from "../shared/test-conditions.ts";
 
 const images = imagesFor("ghcr.io/jude-dev/jude", "0.1.0");
@@ -590,41 +590,124 @@ describe("reconcileNearlinePipeline", () => {
     expect(warnings(await reconcile({ ...objects, NearlinePipeline: [polled] }, figures))).toEqual([]);
   });
 
-  it("takes lower loss totals as read when the only worker not read is a pod not running (evicted, pending)", async () => {
-    // The worker that lost 6 records restarted and has lost 5 since; an evicted pod of the version
-    // (phase Failed, kept until deleted) has nothing to read. Holding the old 6 would hide the 5 and
-    // every later loss until the sum passed 6.
-    const evicted: KubeObject = {
+  it("counts each worker process's losses: a restart that loses again within one poll is told in full", async () => {
+    // The controller as the operator registers it, polled by hand: it remembers what each worker
+    // process (pod, process start) reported, as long as the operator runs.
+    const controller = (probe: (pod: V1Pod) => Promise<WorkerFigures>) =>
+      nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
+    const pod = (uid: string): KubeObject => ({
       ...workerPod,
-      metadata: { ...workerPod.metadata, name: "jobs-minilm-v1-nearline-old" },
-      status: { phase: "Failed", reason: "Evicted" },
-    };
-    const previous = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
-      object.status = { versions: [{ version: "minilm-v1", readyReplicas: 1, sourceRecordsLost: 6 }] };
-    }) as KubeObject;
-    const counts = (sourceRecordsLost: number) => ({
-      consumed: 10,
-      embedded: 10,
-      skippedUnchanged: 0,
-      deleted: 0,
-      deadLettered: 0,
-      sourceRecordsLost,
+      metadata: { ...workerPod.metadata, name: `jobs-minilm-v1-nearline-${uid}`, uid },
     });
-    const probe = (lost: number) => async (pod: V1Pod, signal: AbortSignal) =>
-      pod.metadata?.name === evicted.metadata!.name ? probeWorker(pod, signal) : { counts: counts(lost) };
-    const objects = { ...pipelineWithWorker(), NearlinePipeline: [previous], Pod: [workerPod, evicted] };
-    const first = await reconcile(objects, probe(5));
-    const write = first.findLast((call) => call.verb === "applyStatus");
-    if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
-    expect(write.status).toMatchObject({ versions: [{ version: "minilm-v1", sourceRecordsLost: 5 }] });
-    // The next loss is told, measured from the 5.
-    const polled = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
-      object.status = write.status;
-    }) as KubeObject;
-    const next = await reconcile({ ...objects, NearlinePipeline: [polled] }, probe(7));
-    expect(summarizeCalls(next).filter((line) => line.startsWith("event Warning"))).toEqual([
-      "event Warning SourceRecordsLost",
-    ]);
+    // Each pod's worker process: when it started, and the records it lost since.
+    let workers: Record<string, { startedSeconds: number; lost: number }> = {};
+    const probe = async (of: V1Pod): Promise<WorkerFigures> => {
+      const worker = workers[of.metadata!.uid!]!;
+      return {
+        processStartSeconds: worker.startedSeconds,
+        counts: {
+          consumed: 10,
+          embedded: 10,
+          skippedUnchanged: 0,
+          deleted: 0,
+          deadLettered: 0,
+          sourceRecordsLost: worker.lost,
+        },
+      };
+    };
+    let status: Record<string, unknown> | undefined;
+    const poll = async (definition: ReturnType<typeof controller>, pods: KubeObject[]) => {
+      const pipeline = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
+        if (status !== undefined) object.status = status;
+      }) as KubeObject;
+      const { context, calls } = fakeContext(key, {
+        ...pipelineWithWorker(),
+        NearlinePipeline: [pipeline],
+        Pod: pods,
+      });
+      await definition.reconcile(context);
+      const write = calls.findLast((call) => call.verb === "applyStatus");
+      if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+      status = write.status;
+      return {
+        lost: (status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
+        warned: calls.flatMap((call) =>
+          call.verb === "event" && call.reason === "SourceRecordsLost" ? [call.message] : [],
+        ),
+      };
+    };
+    const operator = controller(probe);
+    workers = { a: { startedSeconds: 100, lost: 5 }, b: { startedSeconds: 100, lost: 2 } };
+    expect(await poll(operator, [pod("a"), pod("b")])).toMatchObject({
+      lost: 7,
+      warned: [expect.any(String)],
+    });
+    // a restarted and lost 3 since (fewer than before), b restarted and lost 4 (more than before):
+    // 7 new records lost, though the workers' sum stayed 7.
+    workers = { a: { startedSeconds: 200, lost: 3 }, b: { startedSeconds: 200, lost: 4 } };
+    expect(await poll(operator, [pod("a"), pod("b")])).toEqual({
+      lost: 14,
+      warned: [
+        "version minilm-v1: 7 source records were deleted by retention before its workers read them (14 in all); their changes are not in the store",
+      ],
+    });
+    // b is scaled away: its records stay lost, nothing new to tell. A new pod c counts all it lost.
+    workers = { ...workers, c: { startedSeconds: 300, lost: 1 } };
+    expect(await poll(operator, [pod("a")])).toEqual({ lost: 14, warned: [] });
+    expect(await poll(operator, [pod("a"), pod("c")])).toMatchObject({
+      lost: 15,
+      warned: [expect.any(String)],
+    });
+    // The operator restarts (nothing remembered): the status is what was told, not told again.
+    const restarted = controller(probe);
+    expect(await poll(restarted, [pod("a"), pod("c")])).toEqual({ lost: 15, warned: [] });
+    workers = { ...workers, a: { startedSeconds: 200, lost: 5 } };
+    expect(await poll(restarted, [pod("a"), pod("c")])).toMatchObject({
+      lost: 17,
+      warned: [expect.any(String)],
+    });
+  });
+
+  it("counts from the totals it wrote, not from a status the cache does not show yet, per pipeline UID", async () => {
+    let lost = 5;
+    const probe = async (): Promise<WorkerFigures> => ({
+      processStartSeconds: 100,
+      counts: {
+        consumed: 10,
+        embedded: 10,
+        skippedUnchanged: 0,
+        deleted: 0,
+        deadLettered: 0,
+        sourceRecordsLost: lost,
+      },
+    });
+    const operator = nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
+    // `status` is what the cache shows: a write not seen yet (the watch behind, or a write answered
+    // with an error after the API server stored it) leaves the one before.
+    const poll = async (status: Record<string, unknown> | undefined, uid = "pipeline-uid") => {
+      const pipeline = stored("nearline-pipeline-jobs.yaml", uid, (object) => {
+        if (status !== undefined) object.status = status;
+      }) as KubeObject;
+      const { context, calls } = fakeContext(key, { ...pipelineWithWorker(), NearlinePipeline: [pipeline] });
+      await operator.reconcile(context);
+      const write = calls.findLast((call) => call.verb === "applyStatus");
+      if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+      return {
+        status: write.status,
+        lost: (write.status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
+        warned: calls.filter((call) => call.verb === "event" && call.reason === "SourceRecordsLost").length,
+      };
+    };
+    const first = await poll(undefined);
+    expect(first).toMatchObject({ lost: 5, warned: 1 });
+    // The cache still shows no status: the 5 stay counted, and are not told again.
+    expect(await poll(undefined)).toMatchObject({ lost: 5, warned: 0 });
+    lost = 6;
+    expect(await poll(undefined)).toMatchObject({ lost: 6, warned: 1 });
+    // A pipeline deleted and made again under the same name (its deletion never reconciled): its
+    // status starts empty, and what the old one's totals said is not carried into it.
+    lost = 0;
+    expect(await poll(undefined, "pipeline-uid-2")).toMatchObject({ lost: undefined, warned: 0 });
   });
 
   it("reports CaughtUp Unknown, not measured, while Stalled", async () => {

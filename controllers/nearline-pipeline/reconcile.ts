@@ -30,7 +30,7 @@ import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
 import { commitStartOffsets } from "./start-offsets.ts";
 import { workerConsumerGroup } from "./worker-config.ts";
 import { pipelineStanding } from "./pipeline-standing.ts";
-import { keepLossesOfUnreadWorkers, lossEvents } from "./record-losses.ts";
+import { countLosses, lossEvents, withLosses, type CountedLosses, type LossLedger } from "./record-losses.ts";
 import { readSurroundings } from "./read-surroundings.ts";
 import { secretKeys, withSecrets } from "./secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
@@ -75,6 +75,8 @@ export interface PipelineReconcileSettings {
   probe?: (pod: V1Pod, signal: AbortSignal) => Promise<WorkerFigures>;
   /** Reuses the workers' figures between polls (read on every reconcile when absent). */
   sampler?: FiguresSampler | undefined;
+  /** Each worker process's losses as last read (when absent, each reconcile counts from the status). */
+  losses?: LossLedger | undefined;
   /** Replaces pipelinePollMs (--pipeline-poll-seconds). */
   pollMs?: number | undefined;
 }
@@ -89,11 +91,14 @@ export async function reconcileNearlinePipeline(
   if (raw === undefined || raw.metadata?.deletionTimestamp) {
     if (gauges !== undefined) await recordWorkers(gauges, context.key, []);
     settings.sampler?.forget(keyToString(context.key));
+    settings.losses?.forget(keyToString(context.key));
     return; // children are garbage-collected
   }
   const parsed = safeParseNearlinePipeline(raw, fromApiServer);
   if (!parsed.success) {
     if (gauges !== undefined) await recordWorkers(gauges, context.key, []);
+    // The status below drops the versions' loss totals: counted again from the workers once valid.
+    settings.losses?.forget(keyToString(context.key));
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
     await writePipelineStatus(context, raw, verdict, caughtUpCondition([], undefined), {});
     return;
@@ -174,6 +179,7 @@ export async function reconcileNearlinePipeline(
   const rollouts = new Map<string, Rollout>();
   const waits = new Map<string, WorkerWait[]>();
   const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
+  const losses = new Map<string, CountedLosses>();
   const recentlyReady = new Set<string>();
   for (const version of reported) {
     const name = nearlineWorkerName(pipeline.metadata.name, version);
@@ -187,16 +193,15 @@ export async function reconcileNearlinePipeline(
     const rollout = await workerRollout(context, deployment, current);
     rollouts.set(version, rollout);
     const figures = await workerFigures(context, pods, version, settings);
-    // A pod not running (pending, evicted) has no totals to miss: only a running worker that did not
-    // answer makes the sums keep the last status's losses (an evicted pod may stay for days).
-    const allRead = figures.every((worker) => worker.counts !== undefined || worker.notRunning === true);
-    versions.push(
-      keepLossesOfUnreadWorkers(
-        versionStatus(version, rollout.readyReplicas, figures),
-        previousVersions,
-        allRead,
-      ),
+    const remembered = settings.losses?.recall(keyToString(context.key), raw.metadata?.uid, version);
+    const counted = countLosses(
+      previousVersions?.find((entry) => entry.version === version),
+      remembered?.seen,
+      figures,
+      remembered?.totals,
     );
+    losses.set(version, counted);
+    versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted.totals));
     waits.set(
       version,
       figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
@@ -234,8 +239,12 @@ export async function reconcileNearlinePipeline(
   const previous = raw.status as NearlinePipelineStatus | undefined;
   for (const event of olderVersionEvents(previous, olderVersionProblems))
     context.events.warning(raw, event.reason, event.message);
-  for (const loss of lossEvents(previousVersions, versions))
-    context.events.warning(raw, loss.reason, loss.message);
+  // Remembered once the status carries the totals: a failed write is counted again at the retry.
+  for (const [version, counted] of losses) {
+    settings.losses?.remember(keyToString(context.key), raw.metadata?.uid, version, counted);
+    for (const loss of lossEvents(version, counted)) context.events.warning(raw, loss.reason, loss.message);
+  }
+  settings.losses?.forget(keyToString(context.key), reported);
   return { requeueAfterMs: nextFiguresReadMs(versions, pollMs, recentlyReady) };
 }
 
@@ -330,7 +339,15 @@ async function workerFigures(
   settings: PipelineReconcileSettings,
 ): Promise<WorkerFigures[]> {
   const probe = settings.probe ?? probeWorker;
-  const read = () => Promise.all(pods.map((pod) => probe(pod, context.signal)));
+  // The pod's UID goes with its figures: a worker's losses are counted per pod (its name where it has
+  // no UID: test objects).
+  const read = () =>
+    Promise.all(
+      pods.map(async (pod) => ({
+        ...(await probe(pod, context.signal)),
+        podUid: pod.metadata?.uid ?? pod.metadata?.name,
+      })),
+    );
   if (settings.sampler === undefined) return read();
   const podsRead = pods
     .map((pod) => `${pod.metadata?.name}@${pod.status?.podIP}/${pod.status?.phase}`)

@@ -1,10 +1,16 @@
 // Records a pipeline's workers could not write: source records Kafka retention deleted before they
 // were read, and replays after the store lost acknowledged writes (pipelines/nearline, README
-// "Delivery guarantees"). The workers count them since they started (/readyz); the pipeline's status
-// carries the sums per version, and a Warning Event says each new loss once: the status written at
-// the last poll is what "new" is measured against, so a poll that reads the same totals says nothing,
-// nor one that reads lower totals (a worker restarted or was scaled away).
+// "Delivery guarantees"). Each worker counts them since its process started (/readyz), so a sum over
+// the workers falls when one restarts or is scaled away, and a worker that restarts and loses again
+// within one poll may leave it where it was. The status carries a running total per version instead:
+// the total it carried before plus what each worker process reports beyond its last read, and a
+// Warning Event tells what is new. The last reads are remembered per pod and process start, with the
+// totals written from them (LossLedger): those totals, not the status the cache shows (it may not show
+// the last write yet), are what the next poll adds to. With none remembered (the operator just
+// started) the status is the baseline: only what the workers' sum adds to it is new, and nothing
+// already in it is told again.
 import type { PipelineVersionStatus } from "../../crds/index.ts";
+import type { WorkerCounts, WorkerFigures } from "./worker-figures.ts";
 
 /** The Event reasons recorded here. */
 export const lossEventReasons = ["SourceRecordsLost", "StoreReplayed"] as const;
@@ -15,53 +21,186 @@ export interface LossEvent {
   message: string;
 }
 
-/** The Warnings for losses in `current` beyond those `previous` (the status before) already carried. */
-export function lossEvents(
-  previous: readonly PipelineVersionStatus[] | undefined,
-  current: readonly PipelineVersionStatus[],
-): LossEvent[] {
-  return current.flatMap((version) => {
-    const before = previous?.find((entry) => entry.version === version.version);
-    const events: LossEvent[] = [];
-    const lost = version.sourceRecordsLost ?? 0;
-    const lostBefore = before?.sourceRecordsLost ?? 0;
-    // Only a rise is a new loss. A sum lower than before means a worker restarted (counting again from
-    // 0) or was scaled away: the other workers' totals in it were told already, so a lower sum says
-    // nothing, and the status carries it as the base the next loss is measured from. (A worker that
-    // restarts and loses again within one poll is told only as far as the sum rises.)
-    if (lost > lostBefore) {
-      const more = lost - lostBefore;
-      events.push({
-        reason: "SourceRecordsLost",
-        message: `version ${version.version}: ${more} source record${more === 1 ? " was" : "s were"} deleted by retention before its workers read them (${lost} since they started); their changes are not in the store`,
-      });
-    }
-    const replays = version.storeReplays;
-    if (replays !== undefined && replays.replays > (before?.storeReplays?.replays ?? 0))
-      events.push({
-        reason: "StoreReplayed",
-        message: `version ${version.version}: the store lost acknowledged writes; its workers replayed from the store's recorded offsets (${replays.replays} replay${replays.replays === 1 ? "" : "s"}, ${replays.replayedOffsets} offsets read again, ${replays.lost} records retention had deleted, since they started)`,
-      });
-    return events;
-  });
+/** Loss counters, 0 while none (`replayLost` is storeReplays.lost). */
+export interface Losses {
+  sourceRecordsLost: number;
+  replays: number;
+  replayedOffsets: number;
+  replayLost: number;
+}
+
+/** What one worker process reported at its last read. */
+export interface ProcessLosses {
+  processStartSeconds?: number | undefined;
+  losses: Losses;
+}
+
+/** The last reads of a version's worker processes, by pod UID. */
+export type SeenProcesses = ReadonlyMap<string, ProcessLosses>;
+
+const fields = ["sourceRecordsLost", "replays", "replayedOffsets", "replayLost"] as const;
+const none: Losses = { sourceRecordsLost: 0, replays: 0, replayedOffsets: 0, replayLost: 0 };
+const combine = (a: Losses, b: Losses, op: (x: number, y: number) => number): Losses =>
+  Object.fromEntries(fields.map((field) => [field, op(a[field], b[field])])) as unknown as Losses;
+const plus = (a: Losses, b: Losses) => combine(a, b, (x, y) => x + y);
+
+function lossesOf(counts: WorkerCounts): Losses {
+  return {
+    sourceRecordsLost: counts.sourceRecordsLost ?? 0,
+    replays: counts.storeReplays?.replays ?? 0,
+    replayedOffsets: counts.storeReplays?.replayedOffsets ?? 0,
+    replayLost: counts.storeReplays?.lost ?? 0,
+  };
+}
+
+function lossesIn(status: PipelineVersionStatus | undefined): Losses {
+  return {
+    sourceRecordsLost: status?.sourceRecordsLost ?? 0,
+    replays: status?.storeReplays?.replays ?? 0,
+    replayedOffsets: status?.storeReplays?.replayedOffsets ?? 0,
+    replayLost: status?.storeReplays?.lost ?? 0,
+  };
+}
+
+/** The counting of one poll: the new running totals, what is new in them, and what to remember. */
+export interface CountedLosses {
+  totals: Losses;
+  added: Losses;
+  /** Undefined while a running worker was not read after a start with nothing remembered. */
+  seen: SeenProcesses | undefined;
 }
 
 /**
- * `current` with the loss totals of `previous` kept where they are higher and not every worker
- * could be read (`allRead` false): a worker that did not answer one poll would otherwise take its
- * losses out of the status, and the next poll would warn of them again.
+ * Counts the losses of one version's `workers` (each carrying its pod UID) against `before`, the
+ * version's status as the cache shows it, and `seen`, the last reads remembered (undefined: none)
+ * with `written`, the totals written from them (the baseline then, in place of `before`'s).
  */
-export function keepLossesOfUnreadWorkers(
-  current: PipelineVersionStatus,
-  previous: readonly PipelineVersionStatus[] | undefined,
-  allRead: boolean,
-): PipelineVersionStatus {
-  const before = previous?.find((entry) => entry.version === current.version);
-  if (allRead || before === undefined) return current;
-  const kept = { ...current };
-  if ((before.sourceRecordsLost ?? 0) > (current.sourceRecordsLost ?? 0))
-    kept.sourceRecordsLost = before.sourceRecordsLost!;
-  if ((before.storeReplays?.replays ?? 0) > (current.storeReplays?.replays ?? 0))
-    kept.storeReplays = before.storeReplays!;
-  return kept;
+export function countLosses(
+  before: PipelineVersionStatus | undefined,
+  seen: SeenProcesses | undefined,
+  workers: readonly WorkerFigures[],
+  written?: Losses,
+): CountedLosses {
+  const baseline = seen !== undefined && written !== undefined ? written : lossesIn(before);
+  const read = workers.flatMap((worker) =>
+    worker.counts !== undefined && worker.podUid !== undefined
+      ? [
+          {
+            pod: worker.podUid,
+            process: { processStartSeconds: worker.processStartSeconds, losses: lossesOf(worker.counts) },
+          },
+        ]
+      : [],
+  );
+  const next = new Map<string, ProcessLosses>(read.map(({ pod, process }) => [pod, process]));
+  if (seen === undefined) {
+    // Which of the workers' losses the status already counts is unknown: only a sum above it is new.
+    // A running worker not read yet may hold counted ones: remember nothing until all are read.
+    const sum = read.reduce((total, { process }) => plus(total, process.losses), none);
+    const added = combine(sum, baseline, (now, told) => Math.max(0, now - told));
+    const allRead = workers.every((worker) => worker.counts !== undefined || worker.notRunning === true);
+    return { totals: plus(baseline, added), added, seen: allRead ? next : undefined };
+  }
+  let added = none;
+  for (const { pod, process } of read) {
+    const last = seen.get(pod);
+    // Counters only grow within a process: one lower than before began again at 0.
+    const grew = last !== undefined && fields.every((field) => process.losses[field] >= last.losses[field]);
+    if (last?.processStartSeconds !== undefined && process.processStartSeconds === undefined && grew) {
+      // Its /readyz answered but not its /metrics: whether the process restarted is unknown. Taken
+      // for the same process, a restart that lost more than before would be counted only as far as
+      // it exceeds the last read, and remembered without a start, never told in full: the read waits
+      // for one with the process start.
+      next.set(pod, last);
+      continue;
+    }
+    const sameProcess =
+      grew &&
+      (last.processStartSeconds === undefined ||
+        process.processStartSeconds === undefined ||
+        last.processStartSeconds === process.processStartSeconds);
+    added = plus(added, sameProcess ? combine(process.losses, last.losses, (x, y) => x - y) : process.losses);
+  }
+  // A worker not read this time (not answering, or its pod not running for now: a phase Unknown may
+  // turn Running again, the same process) keeps its last read; a pod gone is forgotten, its losses
+  // staying in the totals.
+  for (const worker of workers)
+    if (worker.counts === undefined && worker.podUid !== undefined) {
+      const last = seen.get(worker.podUid);
+      if (last !== undefined) next.set(worker.podUid, last);
+    }
+  return { totals: plus(baseline, added), added, seen: next };
+}
+
+/** `status` with the loss totals, set only once there is one, so a quiet status stays short. */
+export function withLosses(status: PipelineVersionStatus, totals: Losses): PipelineVersionStatus {
+  const { sourceRecordsLost: _lost, storeReplays: _replays, ...rest } = status;
+  return {
+    ...rest,
+    ...(totals.sourceRecordsLost > 0 ? { sourceRecordsLost: totals.sourceRecordsLost } : {}),
+    ...(totals.replays > 0
+      ? {
+          storeReplays: {
+            replays: totals.replays,
+            replayedOffsets: totals.replayedOffsets,
+            lost: totals.replayLost,
+          },
+        }
+      : {}),
+  };
+}
+
+const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+
+/** The Warnings for the losses a poll found new in `version` (its totals, what `added`). */
+export function lossEvents(version: string, { totals, added }: CountedLosses): LossEvent[] {
+  const events: LossEvent[] = [];
+  if (added.sourceRecordsLost > 0)
+    events.push({
+      reason: "SourceRecordsLost",
+      message: `version ${version}: ${plural(added.sourceRecordsLost, "source record was", "source records were")} deleted by retention before its workers read them (${totals.sourceRecordsLost} in all); their changes are not in the store`,
+    });
+  if (added.replays > 0)
+    events.push({
+      reason: "StoreReplayed",
+      message: `version ${version}: the store lost acknowledged writes; its workers replayed from the store's recorded offsets (${plural(added.replays, "replay", "replays")}, ${added.replayedOffsets} offsets read again, ${added.replayLost} records retention had deleted; ${plural(totals.replays, "replay", "replays")} in all)`,
+    });
+  return events;
+}
+
+/** What the ledger holds for one pipeline version: the last reads, and the totals written from them. */
+export interface RememberedLosses {
+  seen: SeenProcesses;
+  totals: Losses;
+}
+
+/**
+ * Remembers the last reads of each pipeline version's worker processes, and the totals written from
+ * them, while the operator runs. Per pipeline UID: a pipeline deleted and made again under the same
+ * name starts afresh. Bounded: a version holds its current pods only, and is forgotten with its
+ * pipeline or version.
+ */
+export class LossLedger {
+  readonly #remembered = new Map<string, RememberedLosses & { uid: string | undefined }>();
+
+  /** What is remembered of `version` of the pipeline `pipelineKey` (UID `uid`), or undefined. */
+  recall(pipelineKey: string, uid: string | undefined, version: string): RememberedLosses | undefined {
+    const entry = this.#remembered.get(`${pipelineKey} ${version}`);
+    return entry?.uid === uid ? entry : undefined;
+  }
+
+  /** Keeps what `counted` saw and totalled (once the status carrying it is written), or forgets it. */
+  remember(pipelineKey: string, uid: string | undefined, version: string, counted: CountedLosses): void {
+    if (counted.seen === undefined) this.#remembered.delete(`${pipelineKey} ${version}`);
+    else
+      this.#remembered.set(`${pipelineKey} ${version}`, { uid, seen: counted.seen, totals: counted.totals });
+  }
+
+  /** Forgets every version of a pipeline (deleted), or the versions not in `live`. */
+  forget(pipelineKey: string, live: readonly string[] = []): void {
+    for (const key of this.#remembered.keys()) {
+      const [owner, version] = key.split(" ");
+      if (owner === pipelineKey && !live.includes(version!)) this.#remembered.delete(key);
+    }
+  }
 }

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { Registry } from "prom-client";
 import { FreshnessWindow } from "../../pipelines/shared/freshness-sketch.ts";
+import { collectPipelineProcessMetrics } from "../../pipelines/shared/metrics.ts";
 import {
   parseConsumerLag,
+  parseProcessStart,
   parseWorkerFreshness,
   parseWorkerReadyz,
   parseWorkerWait,
@@ -88,25 +91,27 @@ describe("worker figures", () => {
     });
   });
 
-  it("adds the records lost to retention and the store replays over workers, unset while none", () => {
+  it("reads the records a worker lost to retention and its store replays from /readyz", () => {
     // A worker's /readyz after the store lost acknowledged writes (pipelines/nearline/app.ts).
-    const replayed = {
-      counts: parseWorkerReadyz({
-        ...readyz,
-        sourceRecordsLost: 3,
-        storeReplays: { replays: 2, replayedOffsets: 40, lost: 3 },
-      }),
-    };
-    const lostOnly = { counts: parseWorkerReadyz({ ...readyz, sourceRecordsLost: 5 }) };
-    expect(versionStatus("minilm-v1", 2, [replayed, lostOnly])).toMatchObject({
-      sourceRecordsLost: 8,
-      storeReplays: { replays: 2, replayedOffsets: 40, lost: 3 },
+    const storeReplays = { replays: 2, replayedOffsets: 40, lost: 3 };
+    expect(parseWorkerReadyz({ ...readyz, sourceRecordsLost: 3, storeReplays })).toMatchObject({
+      sourceRecordsLost: 3,
+      storeReplays,
     });
-    const quiet = versionStatus("minilm-v1", 1, [
-      { counts: parseWorkerReadyz({ ...readyz, sourceRecordsLost: 0 }) },
-    ]);
-    expect(quiet).not.toHaveProperty("sourceRecordsLost");
-    expect(quiet).not.toHaveProperty("storeReplays");
+    // A worker of a release before them, or before its first replay.
+    expect(parseWorkerReadyz(readyz)).toMatchObject({
+      sourceRecordsLost: 0,
+      storeReplays: { replays: 0, replayedOffsets: 0, lost: 0 },
+    });
+  });
+
+  it("reads when the worker process started from /metrics (a restart begins its counters again)", async () => {
+    // The process metrics a worker exports (pipelines/nearline/app.ts).
+    const registry = new Registry();
+    collectPipelineProcessMetrics(registry);
+    const started = parseProcessStart(`${metrics}${await registry.metrics()}`);
+    expect(started).toBeCloseTo((Date.now() - process.uptime() * 1000) / 1000, -1);
+    expect(parseProcessStart(metrics)).toBeUndefined();
   });
 
   it("reads a worker's freshness sketch from /readyz and ignores bodies without a valid one", () => {

@@ -10,6 +10,12 @@ export interface WorkerFigures {
   counts?: WorkerCounts | undefined;
   /** Records behind, per partition (partition -> lag). */
   lag?: ReadonlyMap<number, number> | undefined;
+  /**
+   * The pod (its UID) and when its worker process started (seconds since the epoch, from /metrics):
+   * together they name one lifetime of the worker's counters, which begin at 0 in each process.
+   */
+  podUid?: string | undefined;
+  processStartSeconds?: number | undefined;
   /** Event time -> store write acknowledged, over the worker's last minute. */
   freshness?: FreshnessSketch | undefined;
   /** The worker's batch in hand has been retried on an unavailable dependency this long (seconds). */
@@ -114,12 +120,20 @@ export function parseConsumerLag(exposition: string): Map<number, number> {
   return lag;
 }
 
+const processStartSample = /^jude_pipeline_process_start_time_seconds\s+(\S+)/m;
+
+/** When the worker process started, from its Prometheus exposition (prom-client's default metric). */
+export function parseProcessStart(exposition: string): number | undefined {
+  const value = Number(processStartSample.exec(exposition)?.[1]);
+  return Number.isFinite(value) && value > 0 ? value : undefined;
+}
+
 /**
  * One version's status from its workers' figures. Counts add up over workers (each counts its own
  * events). Lag is a property of the group's committed offsets, so several workers may report the same
- * partition: the largest report per partition counts once. Records lost to retention and store
- * replays add up too, and stay unset while none happened. Freshness is the 95th percentile of all
- * the workers' samples of the last minute. A figure no worker reported stays unset.
+ * partition: the largest report per partition counts once. Freshness is the 95th percentile of all
+ * the workers' samples of the last minute. A figure no worker reported stays unset. Records lost and
+ * store replays are running totals kept across worker restarts (./record-losses.ts), not sums here.
  */
 export function versionStatus(
   version: string,
@@ -129,22 +143,13 @@ export function versionStatus(
   const status: PipelineVersionStatus = { version, readyReplicas };
   const counted = workers.flatMap((worker) => (worker.counts !== undefined ? [worker.counts] : []));
   if (counted.length > 0) {
-    const sum = (figure: (counts: WorkerCounts) => number | undefined) =>
-      counted.reduce((total, counts) => total + (figure(counts) ?? 0), 0);
+    const sum = (figure: (counts: WorkerCounts) => number) =>
+      counted.reduce((total, counts) => total + figure(counts), 0);
     status.processed = sum((counts) => counts.consumed);
     status.embedded = sum((counts) => counts.embedded);
     status.skippedUnchanged = sum((counts) => counts.skippedUnchanged);
     status.deleted = sum((counts) => counts.deleted);
     status.deadLettered = sum((counts) => counts.deadLettered);
-    // Losses are rare and alarming: set only once a worker reports one, so a quiet status stays short.
-    const lost = sum((counts) => counts.sourceRecordsLost);
-    if (lost > 0) status.sourceRecordsLost = lost;
-    const replays = {
-      replays: sum((counts) => counts.storeReplays?.replays),
-      replayedOffsets: sum((counts) => counts.storeReplays?.replayedOffsets),
-      lost: sum((counts) => counts.storeReplays?.lost),
-    };
-    if (replays.replays > 0) status.storeReplays = replays;
   }
   const byPartition = new Map<number, number>();
   for (const worker of workers)

@@ -3,6 +3,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import {
   parseConsumerLag,
+  parseProcessStart,
   parseWorkerFreshness,
   parseWorkerReadyz,
   parseWorkerWait,
@@ -45,5 +46,6 @@ export async function probeWorker(pod: V1Pod, signal: AbortSignal): Promise<Work
     freshness: parseWorkerFreshness(body),
     waitingOn: parseWorkerWait(body),
     lag: metrics === undefined ? undefined : parseConsumerLag(metrics),
+    processStartSeconds: metrics === undefined ? undefined : parseProcessStart(metrics),
   };
 }
