@@ -236,6 +236,7 @@ export class NearlineWorker {
     const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
     const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
     this.#partitions.rejoinIfAdded(consumer, latest.length);
+    this.#checkIfRecreated(consumer);
     const committed =
       assigned.length === 0
         ? []
@@ -262,6 +263,24 @@ export class NearlineWorker {
       metrics.consumerLag.set({ ...labels, partition: String(partition) }, value);
     }
     this.#lagCheckedAtMs = Date.now();
+  }
+
+  /**
+   * Asks for a store check when the client's metadata (refreshed when a fetch finds the topic gone)
+   * names another topic ID than the last check read: the topic was deleted and created again, and
+   * the store's offsets of the new log are another field (store/source-offsets.ts).
+   */
+  #checkIfRecreated(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): void {
+    const ledger = this.#options.storeOffsets?.ledger;
+    const known = ledger?.source?.topicId;
+    if (known === undefined) return;
+    consumer
+      .metadata({ topics: [this.#options.topic] })
+      .then((metadata) => {
+        const id = topicIdOf(this.#options.topic, metadata.topics.get(this.#options.topic)?.id);
+        if (id !== undefined && id !== known) this.requestStoreCheck("changelog topic created again");
+      })
+      .catch((error: unknown) => this.#options.logger.debug({ err: error }, "reading the topic's ID failed"));
   }
 
   /** Drops a lag figure too old to stand (lagStaleMs), from /readyz and /metrics alike. */
@@ -546,7 +565,25 @@ export class NearlineWorker {
     this.#inBatch = true;
     try {
       await this.#markerCommit;
+      let recreated = false;
       const plan = await this.#retryStore(async () => {
+        // The topic's ID first: another one than before is a new log (the topic deleted and created
+        // again), whose offsets have their own field in the store (store/source-offsets.ts).
+        const before = ledger.source?.topicId;
+        // Unreadable while the topic is away (deleted, not yet created again): the known ID stands
+        // until it is back (the lag check then asks for another check).
+        const topicId = await currentTopicId(consumer, topic).catch((error: unknown) => {
+          if (before === undefined) throw error;
+          logger.debug({ err: error }, "reading the topic's ID failed; keeping the one known");
+          return before;
+        });
+        if (ledger.identify(topicId)) {
+          recreated = true;
+          logger.warn(
+            { topic, topicId, previousTopicId: before },
+            `the changelog topic ${topic} was deleted and created again (another topic ID): its offsets start anew; reading it from the group's committed offsets`,
+          );
+        }
         const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
         if (assigned.length === 0) return [];
         const committed =
@@ -579,7 +616,14 @@ export class NearlineWorker {
         for (const { partition, stored: offset } of partitions) ledger.setExpected(partition, offset);
         return planReplays(partitions);
       });
-      if (plan === undefined || plan.length === 0) return false;
+      if (plan === undefined) return false;
+      if (plan.length === 0) {
+        // A batch in hand read before the topic was created again belongs to the deleted log: its
+        // offsets mean nothing in the new one (committing them could skip its records). Read again.
+        if (!recreated || !held) return false;
+        this.#source = await this.#reopenStream();
+        return true;
+      }
       for (const replay of plan) {
         const partition = String(replay.partition);
         const replayed = Number(replay.upTo - replay.from);
@@ -690,6 +734,24 @@ export class NearlineWorker {
       this.#freshness.observe(freshnessMs);
     });
   }
+}
+
+/**
+ * Kafka's ID of `topic` as the broker has it now (fresh metadata); '' where the broker names none
+ * (Metadata before v10, where the client puts the topic's name in its place).
+ */
+async function currentTopicId(
+  consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+  topic: string,
+): Promise<string> {
+  const metadata = await consumer.metadata({ topics: [topic], forceUpdate: true });
+  return topicIdOf(topic, metadata.topics.get(topic)?.id) ?? "";
+}
+
+/** A topic ID from the client's metadata; undefined when absent, '' when it is the topic's name. */
+function topicIdOf(topic: string, id: string | undefined): string | undefined {
+  if (id === undefined) return undefined;
+  return id === topic ? "" : id;
 }
 
 const countKeys = [
