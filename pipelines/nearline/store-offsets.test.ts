@@ -196,6 +196,7 @@ describe("StoreOffsetLedger", () => {
     expect(await ledger.finishBatch()).toEqual([]);
     expect(stored.size).toBe(0);
     expect(ledger.identify("id-1")).toBe(false);
+    expect(ledger.renewedUnrecorded(0)).toBe(false);
     ledger.beginBatch(offsetsOf([0, 5n]));
     const marks = ledger.marks()!;
     expect(marks.marks[0]!.source).toEqual({ group: "g", topic: "t", topicId: "id-1" });
@@ -208,5 +209,21 @@ describe("StoreOffsetLedger", () => {
     expect(ledger.identify("id-2")).toBe(true);
     expect([ledger.expected(0), ledger.position(0)]).toEqual([undefined, undefined]);
     expect(ledger.source).toEqual({ group: "g", topic: "t", topicId: "id-2" });
+    // Until an offset is recorded under the new ID, a committed one the store lacks is not taken as
+    // done (it may be a batch of the deleted log committed onto the new one).
+    expect([ledger.renewedUnrecorded(0), ledger.renewedUnrecorded(1)]).toEqual([true, true]);
+    ledger.beginBatch(offsetsOf([0, 2n]));
+    apply(ledger.marks()!);
+    await ledger.finishBatch();
+    expect([ledger.renewedUnrecorded(0), ledger.renewedUnrecorded(1)]).toEqual([false, true]);
+  });
+
+  it("does not take a broker that starts or stops naming topic IDs for a topic created again", () => {
+    const ledger = new StoreOffsetLedger("v1", { group: "g", topic: "t" }, fakeStore(new Map()).store);
+    ledger.identify("");
+    expect(ledger.identify("id-1")).toBe(true);
+    expect(ledger.renewedUnrecorded(0)).toBe(false);
+    expect(ledger.identify("")).toBe(true);
+    expect(ledger.renewedUnrecorded(0)).toBe(false);
   });
 });

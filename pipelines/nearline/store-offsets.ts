@@ -123,6 +123,12 @@ export class StoreOffsetLedger {
   /** The topic's ID as the last check read it; undefined before the first (nothing is recorded). */
   #topicId: string | undefined;
   readonly #expected = new Map<number, bigint>();
+  /**
+   * Since a check found the topic created again: the partitions with an offset recorded under the new
+   * ID since (undefined: no re-creation seen). Until a partition has one, a committed offset the store
+   * does not hold may be a batch of the deleted log committed onto the new one (see renewedUnrecorded).
+   */
+  #renewedRecorded: Set<number> | undefined;
   /** Offsets recorded since the group last assigned partitions (PartitionOffsets.position). */
   readonly #position = new Map<number, bigint>();
   #batch: readonly NextOffset[] = [];
@@ -154,7 +160,20 @@ export class StoreOffsetLedger {
     if (before === undefined || before === topicId) return false;
     this.#expected.clear();
     this.#position.clear();
+    // From or to no ID (a broker before Kafka 2.8, e.g. during a rolling upgrade of the cluster): the
+    // same log, as far as anyone can tell; not read again from its start.
+    if (before !== "" && topicId !== "") this.#renewedRecorded = new Set();
     return true;
+  }
+
+  /**
+   * Whether this worker saw the topic created again and has recorded no offset of `partition` under
+   * the new ID since. A batch read from the deleted log, in hand or buffered when the topic was created
+   * again, is committed by the topic's name, so onto the new log: an offset committed there that the
+   * store does not hold may be such a one, past the new log's first records, and is not taken as done.
+   */
+  renewedUnrecorded(partition: number): boolean {
+    return this.#renewedRecorded !== undefined && !this.#renewedRecorded.has(partition);
   }
 
   /** The offset this worker last recorded or read for a partition; undefined: none. */
@@ -254,6 +273,7 @@ export class StoreOffsetLedger {
         results.forEach((result, index) => {
           const mark = marks[index]!;
           if (result.set) {
+            if (mark.source.topicId === this.#topicId) this.#renewedRecorded?.add(mark.partition);
             this.#expected.set(mark.partition, mark.offset);
             this.#position.set(mark.partition, mark.offset);
             regressions.delete(mark.partition);

@@ -566,6 +566,8 @@ export class NearlineWorker {
     try {
       await this.#markerCommit;
       let recreated = false;
+      /** Partitions read again from the start of a topic created again (see renewedUnrecorded). */
+      let renewed = new Set<number>();
       const plan = await this.#retryStore(async () => {
         // The topic's ID first: another one than before is a new log (the topic deleted and created
         // again), whose offsets have their own field in the store (store/source-offsets.ts).
@@ -595,21 +597,26 @@ export class NearlineWorker {
         // lies below the committed offset, which is recorded, so a store restored to before its
         // first batch is found behind from there (not from the log's start, nor, after a restart,
         // not at all).
-        const unrecorded = assigned
-          .filter(
-            (partition) =>
-              (stored.get(partition) ?? null) === null &&
-              ledger.expected(partition) === undefined &&
-              (committed[partition] ?? -1n) > 0n,
-          )
+        const unrecorded = assigned.filter(
+          (partition) =>
+            (stored.get(partition) ?? null) === null &&
+            ledger.expected(partition) === undefined &&
+            (committed[partition] ?? -1n) > 0n,
+        );
+        // Unless the topic was created again and nothing is recorded of it since: the committed offset
+        // may be a batch of the deleted log committed onto the new one, past its first records. Those
+        // partitions are read again from the new log's start (store-offset-missing: duplicates at most).
+        renewed = new Set(unrecorded.filter((partition) => ledger.renewedUnrecorded(partition)));
+        const init = unrecorded
+          .filter((partition) => !renewed.has(partition))
           .map((partition) => ({ partition, offset: committed[partition]! }));
-        for (const [partition, offset] of await ledger.init(unrecorded)) stored.set(partition, offset);
+        for (const [partition, offset] of await ledger.init(init)) stored.set(partition, offset);
         const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
         const partitions = assigned.map((partition) => ({
           partition,
           stored: stored.get(partition) ?? null,
           committed: committed[partition] ?? -1n,
-          expected: ledger.expected(partition),
+          expected: renewed.has(partition) ? 0n : ledger.expected(partition),
           position: ledger.position(partition),
           logStart: logStart[partition] ?? 0n,
         }));
@@ -618,9 +625,10 @@ export class NearlineWorker {
       });
       if (plan === undefined) return false;
       if (plan.length === 0) {
-        // A batch in hand read before the topic was created again belongs to the deleted log: its
-        // offsets mean nothing in the new one (committing them could skip its records). Read again.
-        if (!recreated || !held) return false;
+        // A batch in hand, or records the stream buffered or its fetch position, read before the topic
+        // was created again belong to the deleted log: their offsets mean nothing in the new one
+        // (committing them could skip its records). Read again from the committed offsets.
+        if (!recreated) return false;
         this.#source = await this.#reopenStream();
         return true;
       }
@@ -641,9 +649,11 @@ export class NearlineWorker {
             cause: replay.cause,
             trigger: cause,
           },
-          replay.storeOffset === null
-            ? `the store lost its recorded offset of ${topic}/${partition} (done up to ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
-            : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, this pipeline had them done up to ${replay.upTo} (committed, or recorded for a batch not committed yet): the store was restored or failed over behind; replaying from ${replay.from}`,
+          renewed.has(replay.partition)
+            ? `the group's offset ${replay.upTo} of ${topic}/${partition}, created again, may be a batch of the deleted topic committed onto the new one (nothing of the new one is recorded in the store): replaying from offset ${replay.from}`
+            : replay.storeOffset === null
+              ? `the store lost its recorded offset of ${topic}/${partition} (done up to ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
+              : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, this pipeline had them done up to ${replay.upTo} (committed, or recorded for a batch not committed yet): the store was restored or failed over behind; replaying from ${replay.from}`,
         );
         if (replay.lost > 0) {
           this.replays.lost += replay.lost;

@@ -253,3 +253,43 @@ it("upgrades a store the release before wrote (field `<topic>:<partition>`): no 
     worker.closeConnection();
   }
 });
+
+it("does not commit a batch read from the deleted topic onto the topic created again (its first records are read)", async () => {
+  // A batch read from the old topic is in hand (the store hangs) while the topic is deleted and
+  // created again. Committing its offsets after that commits them onto the new topic: reading would
+  // resume there, past the new topic's first records, which would be neither stored nor replayed.
+  const topic = uniqueTopic("nl-offsets-stale-batch");
+  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
+  const { app, closeConnection } = await startInProcessNearline(config);
+  const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
+  const admin = connectRedis({ url: deps.redis.url });
+  const renewed = Array.from({ length: 12 }, (_, index) => `n${index}`);
+  let paused = false;
+  try {
+    const store = await openStore(admin, { name: config.sinks.store.name });
+    await produceEvents(topic, jobs(["a1", "a2", "a3"], 1000));
+    await waitFor("the first batch", () => app.worker.totals.consumed >= 3, { timeoutMs: 60_000 });
+    const retriesBefore = await metric("jude_pipeline_retries_total", 'dependency="store"');
+    deps.redis.pause();
+    paused = true;
+    await produceEvents(topic, jobs(["b1", "b2", "b3", "b4", "b5", "b6", "b7"], 1100));
+    await waitFor(
+      "the old topic's batch in hand, its store writes retried",
+      async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) > retriesBefore,
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
+    await recreateTopic(topic);
+    await produceEvents(topic, jobs(renewed, 2000));
+    deps.redis.resume();
+    paused = false;
+    // Read from the new topic's start again (the committed offset past its first records is not
+    // taken as done): every record stored.
+    await untilLive("every record of the new topic", store, renewed, 90_000);
+    expect(app.worker.recordsLost).toBe(0);
+  } finally {
+    if (paused) deps.redis.resume();
+    admin.disconnect();
+    await app.stop();
+    closeConnection();
+  }
+});
