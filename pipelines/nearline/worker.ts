@@ -236,13 +236,15 @@ export class NearlineWorker {
     const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
     const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
     this.#partitions.rejoinIfAdded(consumer, latest.length);
-    this.#checkIfRecreated(consumer);
+    // A fetch position of the deleted log must not be committed onto the new one (its first records
+    // would be skipped): the check asked for here reopens the stream first.
+    const recreated = await this.#checkIfRecreated(consumer);
     const committed =
       assigned.length === 0
         ? []
         : ((await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
           []);
-    await this.#commitPastMarkers(consumer, committed);
+    if (!recreated) await this.#commitPastMarkers(consumer, committed);
     const uncommitted = assigned.filter((partition) => (committed[partition] ?? -1n) < 0n);
     const start =
       uncommitted.length === 0
@@ -268,19 +270,22 @@ export class NearlineWorker {
   /**
    * Asks for a store check when the client's metadata (refreshed when a fetch finds the topic gone)
    * names another topic ID than the last check read: the topic was deleted and created again, and
-   * the store's offsets of the new log are another field (store/source-offsets.ts).
+   * the store's offsets of the new log are another field (store/source-offsets.ts). True when it
+   * asked.
    */
-  #checkIfRecreated(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): void {
-    const ledger = this.#options.storeOffsets?.ledger;
-    const known = ledger?.source?.topicId;
-    if (known === undefined) return;
-    consumer
-      .metadata({ topics: [this.#options.topic] })
-      .then((metadata) => {
-        const id = topicIdOf(this.#options.topic, metadata.topics.get(this.#options.topic)?.id);
-        if (id !== undefined && id !== known) this.requestStoreCheck("changelog topic created again");
-      })
-      .catch((error: unknown) => this.#options.logger.debug({ err: error }, "reading the topic's ID failed"));
+  async #checkIfRecreated(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): Promise<boolean> {
+    const known = this.#options.storeOffsets?.ledger.source?.topicId;
+    if (known === undefined) return false;
+    try {
+      const metadata = await consumer.metadata({ topics: [this.#options.topic] });
+      const id = topicIdOf(this.#options.topic, metadata.topics.get(this.#options.topic)?.id);
+      if (id === undefined || id === known) return false;
+      this.requestStoreCheck("changelog topic created again");
+      return true;
+    } catch (error) {
+      this.#options.logger.debug({ err: error }, "reading the topic's ID failed");
+      return false;
+    }
   }
 
   /** Drops a lag figure too old to stand (lagStaleMs), from /readyz and /metrics alike. */
