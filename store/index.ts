@@ -52,9 +52,11 @@ export { StoreReader } from "./reader.ts";
 export type { RetryPolicy } from "./retry.ts";
 export { DEFAULT_RETRY_POLICY } from "./retry.ts";
 export type { OpenStoreOptions, Store } from "./store.ts";
-export type { SourceOffsetMark, SourceOffsetResult } from "./source-offsets.ts";
+export type { OffsetSource, SourceOffsetMark, SourceOffsetResult } from "./source-offsets.ts";
 export {
+  adoptLegacySourceOffsets,
   initSourceOffsets,
+  legacySourceOffsetField,
   readSourceOffsets,
   sourceOffsetField,
   sourceOffsetsKey,

@@ -8,8 +8,17 @@
  * such as Kafka Connect's keep their offsets in the sink for the same reason).
  *
  * Key: `{P:0}:v:<version>:o`, a hash in bucket 0's slot (so the durability wait of a write that
- * records offsets also waits on that primary), field `<topic>:<partition>`, value the offset
- * (decimal). Deleted with the version's bucket 0 by garbage collection.
+ * records offsets also waits on that primary), field `<group>:<topic>:<topicId>:<partition>`, value
+ * the offset (decimal). A recorded offset is compared with one consumer group's committed offset of
+ * one log, so the field names exactly that: the group (two pipelines of a version, each with its own
+ * group, on topics of one name, on one Kafka cluster or two, each keep their own), and Kafka's topic
+ * ID, a UUID new at every creation of a topic (a topic deleted and created again under its name is a
+ * new log whose offsets start at 0 again; another cluster's topic of that name has another ID).
+ * Group and topic names cannot contain `:`. Deleted with the version's bucket 0 by garbage collection.
+ *
+ * Releases before wrote the field `<topic>:<partition>` (legacy): a worker adopts it
+ * (adoptLegacySourceOffsets) for a partition of whose group and topic the hash holds no field yet, and
+ * no longer writes it.
  *
  * Each offset is set by a script that checks the value the writer expects stored (the one it last
  * recorded or read): an offset that went back since is left as it is and reported, so a worker whose
@@ -31,15 +40,29 @@ export function sourceOffsetsStatsKey(layout: StoreLayout, version: string): str
   return bucketKeys(layout, version, 0).stats;
 }
 
-/** The hash field of a topic-partition: `<topic>:<partition>`. */
-export function sourceOffsetField(topic: string, partition: number): string {
+/** Whose offsets of which log: the consumer group and the topic (its name and its ID). */
+export interface OffsetSource {
+  /** The Kafka consumer group whose committed offsets the recorded ones are compared with. */
+  readonly group: string;
+  readonly topic: string;
+  /** Kafka's topic ID (new at each creation of the topic); '' when the broker names none. */
+  readonly topicId: string;
+}
+
+/** The hash field of a topic-partition: `<group>:<topic>:<topicId>:<partition>`. */
+export function sourceOffsetField(source: OffsetSource, partition: number): string {
+  return `${source.group}:${source.topic}:${source.topicId}:${partition}`;
+}
+
+/** The field releases before wrote: `<topic>:<partition>` (see adoptLegacySourceOffsets). */
+export function legacySourceOffsetField(topic: string, partition: number): string {
   return `${topic}:${partition}`;
 }
 
 /** One offset to record with a write round. */
 export interface SourceOffsetMark {
   readonly version: string;
-  readonly topic: string;
+  readonly source: OffsetSource;
   readonly partition: number;
   /** The next offset to read (everything below is in the store). */
   readonly offset: bigint;
@@ -56,7 +79,7 @@ export function sourceOffsetCommand(layout: StoreLayout, mark: SourceOffsetMark)
   const key = sourceOffsetsKey(layout, mark.version);
   const args = [
     key,
-    sourceOffsetField(mark.topic, mark.partition),
+    sourceOffsetField(mark.source, mark.partition),
     mark.offset.toString(),
     mark.expected === undefined ? "" : mark.expected.toString(),
   ];
@@ -70,17 +93,17 @@ export function parseSourceOffsetReply(reply: unknown): SourceOffsetResult {
   return { set: false, stored: stored === undefined || stored === "" ? null : BigInt(stored) };
 }
 
-/** The recorded offsets of `partitions` of `topic` in `version` (null where none is recorded). */
+/** The recorded offsets of `partitions` of `source` in `version` (null where none is recorded). */
 export async function readSourceOffsets(
   store: Store,
   version: string,
-  topic: string,
+  source: OffsetSource,
   partitions: readonly number[],
 ): Promise<Map<number, bigint | null>> {
   const offsets = new Map<number, bigint | null>();
   if (partitions.length === 0) return offsets;
   const key = sourceOffsetsKey(store.layout, version);
-  const fields = partitions.map((partition) => sourceOffsetField(topic, partition));
+  const fields = partitions.map((partition) => sourceOffsetField(source, partition));
   const [result] = await execBatch(store.client, [
     { key, queue: (pipeline) => pipeline.hmget(key, ...fields) },
   ]);
@@ -94,7 +117,7 @@ export async function readSourceOffsets(
 }
 
 /**
- * Records `offsets` of `topic` in `version` for the partitions that have none (HSETNX: an offset
+ * Records `offsets` of `source` in `version` for the partitions that have none (HSETNX: an offset
  * another writer recorded meanwhile stays) and returns what each partition holds afterwards. For a
  * partition a worker was assigned with an offset committed but none recorded (a version its bootstrap
  * handed over, a partition with no batch since): the store holds everything below the committed
@@ -103,7 +126,7 @@ export async function readSourceOffsets(
 export async function initSourceOffsets(
   store: Store,
   version: string,
-  topic: string,
+  source: OffsetSource,
   offsets: readonly { readonly partition: number; readonly offset: bigint }[],
 ): Promise<Map<number, bigint | null>> {
   if (offsets.length === 0) return new Map();
@@ -112,7 +135,7 @@ export async function initSourceOffsets(
     store.client,
     offsets.map(({ partition, offset }) => ({
       key,
-      queue: (pipeline) => pipeline.hsetnx(key, sourceOffsetField(topic, partition), offset.toString()),
+      queue: (pipeline) => pipeline.hsetnx(key, sourceOffsetField(source, partition), offset.toString()),
     })),
   );
   for (const result of results)
@@ -120,7 +143,63 @@ export async function initSourceOffsets(
   return readSourceOffsets(
     store,
     version,
-    topic,
+    source,
     offsets.map(({ partition }) => partition),
   );
+}
+
+/**
+ * The upgrade from the releases that recorded `<topic>:<partition>`: for each of `partitions` whose
+ * group and topic have no field in the hash yet (under any topic ID), the legacy field's offset, where
+ * there is one, is recorded as `source`'s (HSETNX). It is what that release recorded for this version's
+ * workers on this topic, so the first check after the upgrade compares with it as before: no false
+ * replay, and a store restored behind (also later, to a snapshot from before the upgrade, which holds
+ * no new field) is still found. Once a field of the group and topic exists, the legacy one is left
+ * alone: a topic created again later (a new ID) must not take the old log's offset, and a worker of the
+ * release before, still running during a rolling update, keeps reading and recording its own field
+ * (its offset, behind the new workers' progress, makes it replay that stretch again if it takes a
+ * partition back: duplicates, never a loss). Returns the partitions adopted.
+ */
+export async function adoptLegacySourceOffsets(
+  store: Store,
+  version: string,
+  source: OffsetSource,
+  partitions: readonly number[],
+): Promise<number[]> {
+  if (partitions.length === 0) return [];
+  const key = sourceOffsetsKey(store.layout, version);
+  const [fieldsResult, legacyResult] = await execBatch(store.client, [
+    { key, queue: (pipeline) => pipeline.hkeys(key) },
+    {
+      key,
+      queue: (pipeline) =>
+        pipeline.hmget(
+          key,
+          ...partitions.map((partition) => legacySourceOffsetField(source.topic, partition)),
+        ),
+    },
+  ]);
+  for (const result of [fieldsResult!, legacyResult!])
+    if (result.error !== null) throw recordFailure(store, "read source offsets", result.error);
+  const known = new Set<number>();
+  for (const field of fieldsResult!.value as string[]) {
+    const [group, topic, , partition, ...rest] = field.split(":");
+    if (rest.length === 0 && partition !== undefined && group === source.group && topic === source.topic)
+      known.add(Number(partition));
+  }
+  const legacy = legacyResult!.value as (string | null)[];
+  const adopt = partitions
+    .map((partition, index) => ({ partition, offset: legacy[index] ?? null }))
+    .filter(({ partition, offset }) => offset !== null && !known.has(partition));
+  if (adopt.length === 0) return [];
+  const results = await execBatch(
+    store.client,
+    adopt.map(({ partition, offset }) => ({
+      key,
+      queue: (pipeline) => pipeline.hsetnx(key, sourceOffsetField(source, partition), offset!),
+    })),
+  );
+  for (const result of results)
+    if (result.error !== null) throw recordFailure(store, "record source offsets", result.error);
+  return adopt.map(({ partition }) => partition);
 }

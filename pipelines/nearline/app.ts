@@ -11,6 +11,7 @@ import {
   createStoreMetrics,
   DEFAULT_RETRY_POLICY,
   isCluster,
+  adoptLegacySourceOffsets,
   initSourceOffsets,
   isStoreError,
   readSourceOffsets,
@@ -162,15 +163,28 @@ export async function startNearline(
       ),
     );
   });
-  // Each batch records its source offsets in the store with its writes (store-offsets.ts).
-  const ledger = new StoreOffsetLedger(config.model.version, {
-    write: async (marks) => {
-      await writer.write([], marks);
+  // Each batch records its source offsets in the store with its writes (store-offsets.ts), under its
+  // group and topic (the topic's ID the worker reads at each check).
+  const { version } = config.model;
+  const ledger = new StoreOffsetLedger(
+    version,
+    { group: config.source.kafka.consumerGroup, topic: config.source.kafka.topic },
+    {
+      write: async (marks) => {
+        await writer.write([], marks);
+      },
+      read: async (source, partitions) => {
+        const adopted = await adoptLegacySourceOffsets(store, version, source, partitions);
+        if (adopted.length > 0)
+          logger.info(
+            { topic: source.topic, partitions: adopted },
+            "adopted the source offsets the release before recorded (field <topic>:<partition>)",
+          );
+        return readSourceOffsets(store, version, source, partitions);
+      },
+      init: (source, offsets) => initSourceOffsets(store, version, source, offsets),
     },
-    read: (partitions) =>
-      readSourceOffsets(store, config.model.version, config.source.kafka.topic, partitions),
-    init: (offsets) => initSourceOffsets(store, config.model.version, config.source.kafka.topic, offsets),
-  });
+  );
   const processBatch = wireProcessor(config, {
     writer,
     ledger,

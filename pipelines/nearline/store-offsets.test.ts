@@ -80,9 +80,9 @@ function fakeStore(stored: Map<number, bigint>) {
     apply,
     store: {
       write: (marks: SourceOffsetMarks) => Promise.resolve(apply(marks)),
-      read: (partitions: readonly number[]) =>
+      read: (_source: unknown, partitions: readonly number[]) =>
         Promise.resolve(new Map(partitions.map((p) => [p, stored.get(p) ?? null]))),
-      init: (offsets: readonly { partition: number; offset: bigint }[]) => {
+      init: (_source: unknown, offsets: readonly { partition: number; offset: bigint }[]) => {
         for (const { partition, offset } of offsets)
           if (!stored.has(partition)) stored.set(partition, offset);
         return Promise.resolve(new Map(offsets.map(({ partition: p }) => [p, stored.get(p) ?? null])));
@@ -94,11 +94,18 @@ function fakeStore(stored: Map<number, bigint>) {
 const offsetsOf = (...entries: [number, bigint][]) =>
   entries.map(([p, offset]) => ({ topic: "t", partition: p, offset, leaderEpoch: -1 }));
 
+/** A ledger of group `g` on topic `t`, whose ID a check read. */
+function ledgerOn(store: ReturnType<typeof fakeStore>["store"]): StoreOffsetLedger {
+  const ledger = new StoreOffsetLedger("v1", { group: "g", topic: "t" }, store);
+  ledger.identify("id-1");
+  return ledger;
+}
+
 describe("StoreOffsetLedger", () => {
   it("records a batch's offsets with its write rounds, and alone when it wrote nothing", async () => {
     const stored = new Map<number, bigint>();
     const { apply, store } = fakeStore(stored);
-    const ledger = new StoreOffsetLedger("v1", store);
+    const ledger = ledgerOn(store);
     ledger.beginBatch(offsetsOf([0, 10n]));
     apply(ledger.marks()!);
     expect(await ledger.finishBatch()).toEqual([]);
@@ -114,7 +121,7 @@ describe("StoreOffsetLedger", () => {
   it("reports a stored offset that went back and leaves it as it is", async () => {
     const stored = new Map<number, bigint>();
     const { store } = fakeStore(stored);
-    const ledger = new StoreOffsetLedger("v1", store);
+    const ledger = ledgerOn(store);
     await ledger.record(offsetsOf([0, 10n]));
     stored.set(0, 4n); // restored from an older snapshot
     expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([{ partition: 0, expected: 10n, stored: 4n }]);
@@ -126,7 +133,7 @@ describe("StoreOffsetLedger", () => {
   it("records its offset over one another writer recorded between the expected one and its own", async () => {
     const stored = new Map<number, bigint>();
     const { store } = fakeStore(stored);
-    const ledger = new StoreOffsetLedger("v1", store);
+    const ledger = ledgerOn(store);
     await ledger.record(offsetsOf([0, 10n]));
     stored.set(0, 15n); // the partition's previous owner finished its last batch
     expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([]);
@@ -136,7 +143,7 @@ describe("StoreOffsetLedger", () => {
   it("does not take an offset it recorded before the group assigned partitions again as done", async () => {
     const stored = new Map<number, bigint>();
     const { store } = fakeStore(stored);
-    const ledger = new StoreOffsetLedger("v1", store);
+    const ledger = ledgerOn(store);
     // Committed 80. This worker records 100, then a rebalance refuses its commit and moves the
     // partition: the next owner reads 100, resumes at 80, records 90 (over the 100 it read) and
     // commits 90. The partition comes back to this worker.
@@ -172,10 +179,51 @@ describe("StoreOffsetLedger", () => {
   it("takes a newer offset another writer recorded (a rebalance) without reporting it", async () => {
     const stored = new Map<number, bigint>();
     const { store } = fakeStore(stored);
-    const ledger = new StoreOffsetLedger("v1", store);
+    const ledger = ledgerOn(store);
     await ledger.record(offsetsOf([0, 10n]));
     stored.set(0, 30n);
     expect(await ledger.record(offsetsOf([0, 20n]))).toEqual([]);
     expect(ledger.expected(0)).toBe(30n);
+  });
+
+  it("records under its group and the topic's ID, and forgets what it knew of a topic created again", async () => {
+    const stored = new Map<number, bigint>();
+    const { apply, store } = fakeStore(stored);
+    const ledger = new StoreOffsetLedger("v1", { group: "g", topic: "t" }, store);
+    // Before a check read the topic's ID nothing is recorded (the worker checks before its first batch).
+    ledger.beginBatch(offsetsOf([0, 5n]));
+    expect(ledger.marks()).toBeUndefined();
+    expect(await ledger.finishBatch()).toEqual([]);
+    expect(stored.size).toBe(0);
+    expect(ledger.identify("id-1")).toBe(false);
+    expect(ledger.renewedUnrecorded(0)).toBe(false);
+    ledger.beginBatch(offsetsOf([0, 5n]));
+    const marks = ledger.marks()!;
+    expect(marks.marks[0]!.source).toEqual({ group: "g", topic: "t", topicId: "id-1" });
+    apply(marks);
+    await ledger.finishBatch();
+    expect(ledger.expected(0)).toBe(5n);
+    expect(ledger.identify("id-1")).toBe(false);
+    expect(ledger.expected(0)).toBe(5n);
+    // Deleted and created again: a new log, whose offsets start at 0 again.
+    expect(ledger.identify("id-2")).toBe(true);
+    expect([ledger.expected(0), ledger.position(0)]).toEqual([undefined, undefined]);
+    expect(ledger.source).toEqual({ group: "g", topic: "t", topicId: "id-2" });
+    // Until an offset is recorded under the new ID, a committed one the store lacks is not taken as
+    // done (it may be a batch of the deleted log committed onto the new one).
+    expect([ledger.renewedUnrecorded(0), ledger.renewedUnrecorded(1)]).toEqual([true, true]);
+    ledger.beginBatch(offsetsOf([0, 2n]));
+    apply(ledger.marks()!);
+    await ledger.finishBatch();
+    expect([ledger.renewedUnrecorded(0), ledger.renewedUnrecorded(1)]).toEqual([false, true]);
+  });
+
+  it("does not take a broker that starts or stops naming topic IDs for a topic created again", () => {
+    const ledger = new StoreOffsetLedger("v1", { group: "g", topic: "t" }, fakeStore(new Map()).store);
+    ledger.identify("");
+    expect(ledger.identify("id-1")).toBe(true);
+    expect(ledger.renewedUnrecorded(0)).toBe(false);
+    expect(ledger.identify("")).toBe(true);
+    expect(ledger.renewedUnrecorded(0)).toBe(false);
   });
 });

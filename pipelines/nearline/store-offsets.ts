@@ -17,7 +17,12 @@
  */
 import type { Counter, Registry } from "prom-client";
 import { Counter as PromCounter } from "prom-client";
-import type { SourceOffsetMark, SourceOffsetMarks, SourceOffsetResult } from "../../store/index.ts";
+import type {
+  OffsetSource,
+  SourceOffsetMark,
+  SourceOffsetMarks,
+  SourceOffsetResult,
+} from "../../store/index.ts";
 import type { NextOffset } from "./consumed-messages.ts";
 
 /** Why a partition is replayed. */
@@ -94,12 +99,16 @@ export interface Regression {
   readonly stored: bigint | null;
 }
 
-/** The store operations the ledger needs (StoreWriter.write, readSourceOffsets). */
+/** The store operations the ledger needs (StoreWriter.write, readSourceOffsets), for one source. */
 export interface SourceOffsetStore {
   write(marks: SourceOffsetMarks): Promise<void>;
-  read(partitions: readonly number[]): Promise<Map<number, bigint | null>>;
+  /** The recorded offsets (adopting those of the release before: adoptLegacySourceOffsets). */
+  read(source: OffsetSource, partitions: readonly number[]): Promise<Map<number, bigint | null>>;
   /** Records offsets where none is (initSourceOffsets); returns what each partition holds after. */
-  init(offsets: readonly { partition: number; offset: bigint }[]): Promise<Map<number, bigint | null>>;
+  init(
+    source: OffsetSource,
+    offsets: readonly { partition: number; offset: bigint }[],
+  ): Promise<Map<number, bigint | null>>;
 }
 
 /**
@@ -109,16 +118,62 @@ export interface SourceOffsetStore {
 export class StoreOffsetLedger {
   readonly #version: string;
   readonly #store: SourceOffsetStore;
+  readonly #group: string;
+  readonly #topic: string;
+  /** The topic's ID as the last check read it; undefined before the first (nothing is recorded). */
+  #topicId: string | undefined;
   readonly #expected = new Map<number, bigint>();
+  /**
+   * Since a check found the topic created again: the partitions with an offset recorded under the new
+   * ID since (undefined: no re-creation seen). Until a partition has one, a committed offset the store
+   * does not hold may be a batch of the deleted log committed onto the new one (see renewedUnrecorded).
+   */
+  #renewedRecorded: Set<number> | undefined;
   /** Offsets recorded since the group last assigned partitions (PartitionOffsets.position). */
   readonly #position = new Map<number, bigint>();
   #batch: readonly NextOffset[] = [];
   #recorded = false;
   #regressions = new Map<number, Regression>();
 
-  constructor(version: string, store: SourceOffsetStore) {
+  /** For `version`'s offsets of `topic` that consumer group `group` reads. */
+  constructor(version: string, source: { group: string; topic: string }, store: SourceOffsetStore) {
     this.#version = version;
+    this.#group = source.group;
+    this.#topic = source.topic;
     this.#store = store;
+  }
+
+  /** Whose offsets of which log this ledger records; undefined before the topic's ID is known. */
+  get source(): OffsetSource | undefined {
+    const topicId = this.#topicId;
+    return topicId === undefined ? undefined : { group: this.#group, topic: this.#topic, topicId };
+  }
+
+  /**
+   * Sets the topic's ID as Kafka has it now (every check reads it). Another ID than before is another
+   * log (the topic was deleted and created again): what this worker recorded or read of the old one
+   * says nothing of it, and is forgotten. True when the ID changed from a known one.
+   */
+  identify(topicId: string): boolean {
+    const before = this.#topicId;
+    this.#topicId = topicId;
+    if (before === undefined || before === topicId) return false;
+    this.#expected.clear();
+    this.#position.clear();
+    // From or to no ID (a broker before Kafka 2.8, e.g. during a rolling upgrade of the cluster): the
+    // same log, as far as anyone can tell; not read again from its start.
+    if (before !== "" && topicId !== "") this.#renewedRecorded = new Set();
+    return true;
+  }
+
+  /**
+   * Whether this worker saw the topic created again and has recorded no offset of `partition` under
+   * the new ID since. A batch read from the deleted log, in hand or buffered when the topic was created
+   * again, is committed by the topic's name, so onto the new log: an offset committed there that the
+   * store does not hold may be such a one, past the new log's first records, and is not taken as done.
+   */
+  renewedUnrecorded(partition: number): boolean {
+    return this.#renewedRecorded !== undefined && !this.#renewedRecorded.has(partition);
   }
 
   /** The offset this worker last recorded or read for a partition; undefined: none. */
@@ -142,9 +197,9 @@ export class StoreOffsetLedger {
     else this.#expected.set(partition, offset);
   }
 
-  /** The store's offsets of `partitions`. */
+  /** The store's offsets of `partitions` (identify first). */
   read(partitions: readonly number[]): Promise<Map<number, bigint | null>> {
-    return this.#store.read(partitions);
+    return this.#store.read(this.#identified(), partitions);
   }
 
   /**
@@ -152,7 +207,13 @@ export class StoreOffsetLedger {
    * (a version its bootstrap handed over, a partition with no batch since); returns what each holds.
    */
   init(offsets: readonly { partition: number; offset: bigint }[]): Promise<Map<number, bigint | null>> {
-    return this.#store.init(offsets);
+    return this.#store.init(this.#identified(), offsets);
+  }
+
+  #identified(): OffsetSource {
+    const source = this.source;
+    if (source === undefined) throw new Error("the changelog topic's ID is not known yet (no check ran)");
+    return source;
   }
 
   /** Starts a batch: its write rounds record `offsets` (the next offset per partition). */
@@ -162,9 +223,12 @@ export class StoreOffsetLedger {
     this.#regressions = new Map();
   }
 
-  /** The offsets a write round of the batch in hand records (undefined outside a batch). */
+  /**
+   * The offsets a write round of the batch in hand records (undefined outside a batch, and before a
+   * check read the topic's ID: the worker checks before its first batch).
+   */
   marks(): SourceOffsetMarks | undefined {
-    if (this.#batch.length === 0) return undefined;
+    if (this.#batch.length === 0 || this.source === undefined) return undefined;
     return this.#marksOf(this.#batch, this.#regressions, () => {
       this.#recorded = true;
     });
@@ -176,7 +240,7 @@ export class StoreOffsetLedger {
    */
   async finishBatch(): Promise<Regression[]> {
     const batch = this.#batch;
-    if (batch.length > 0 && !this.#recorded)
+    if (batch.length > 0 && !this.#recorded && this.source !== undefined)
       await this.#store.write(this.#marksOf(batch, this.#regressions, () => undefined));
     this.#batch = [];
     return [...this.#regressions.values()];
@@ -185,7 +249,8 @@ export class StoreOffsetLedger {
   /** Records offsets outside a batch (a commit past transaction markers); returns regressions. */
   async record(offsets: readonly NextOffset[]): Promise<Regression[]> {
     const regressions = new Map<number, Regression>();
-    if (offsets.length > 0) await this.#store.write(this.#marksOf(offsets, regressions, () => undefined));
+    if (offsets.length > 0 && this.source !== undefined)
+      await this.#store.write(this.#marksOf(offsets, regressions, () => undefined));
     return [...regressions.values()];
   }
 
@@ -194,9 +259,10 @@ export class StoreOffsetLedger {
     regressions: Map<number, Regression>,
     onSet: () => void,
   ): SourceOffsetMarks {
-    const marks: SourceOffsetMark[] = offsets.map(({ topic, partition, offset }) => ({
+    const source = this.#identified();
+    const marks: SourceOffsetMark[] = offsets.map(({ partition, offset }) => ({
       version: this.#version,
-      topic,
+      source,
       partition,
       offset,
       expected: this.#expected.get(partition),
@@ -207,6 +273,7 @@ export class StoreOffsetLedger {
         results.forEach((result, index) => {
           const mark = marks[index]!;
           if (result.set) {
+            if (mark.source.topicId === this.#topicId) this.#renewedRecorded?.add(mark.partition);
             this.#expected.set(mark.partition, mark.offset);
             this.#position.set(mark.partition, mark.offset);
             regressions.delete(mark.partition);

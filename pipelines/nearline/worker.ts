@@ -236,12 +236,15 @@ export class NearlineWorker {
     const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
     const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
     this.#partitions.rejoinIfAdded(consumer, latest.length);
+    // A fetch position of the deleted log must not be committed onto the new one (its first records
+    // would be skipped): the check asked for here reopens the stream first.
+    const recreated = await this.#checkIfRecreated(consumer);
     const committed =
       assigned.length === 0
         ? []
         : ((await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
           []);
-    await this.#commitPastMarkers(consumer, committed);
+    if (!recreated) await this.#commitPastMarkers(consumer, committed);
     const uncommitted = assigned.filter((partition) => (committed[partition] ?? -1n) < 0n);
     const start =
       uncommitted.length === 0
@@ -262,6 +265,27 @@ export class NearlineWorker {
       metrics.consumerLag.set({ ...labels, partition: String(partition) }, value);
     }
     this.#lagCheckedAtMs = Date.now();
+  }
+
+  /**
+   * Asks for a store check when the client's metadata (refreshed when a fetch finds the topic gone)
+   * names another topic ID than the last check read: the topic was deleted and created again, and
+   * the store's offsets of the new log are another field (store/source-offsets.ts). True when it
+   * asked.
+   */
+  async #checkIfRecreated(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>): Promise<boolean> {
+    const known = this.#options.storeOffsets?.ledger.source?.topicId;
+    if (known === undefined) return false;
+    try {
+      const metadata = await consumer.metadata({ topics: [this.#options.topic] });
+      const id = topicIdOf(this.#options.topic, metadata.topics.get(this.#options.topic)?.id);
+      if (id === undefined || id === known) return false;
+      this.requestStoreCheck("changelog topic created again");
+      return true;
+    } catch (error) {
+      this.#options.logger.debug({ err: error }, "reading the topic's ID failed");
+      return false;
+    }
   }
 
   /** Drops a lag figure too old to stand (lagStaleMs), from /readyz and /metrics alike. */
@@ -546,7 +570,27 @@ export class NearlineWorker {
     this.#inBatch = true;
     try {
       await this.#markerCommit;
+      let recreated = false;
+      /** Partitions read again from the start of a topic created again (see renewedUnrecorded). */
+      let renewed = new Set<number>();
       const plan = await this.#retryStore(async () => {
+        // The topic's ID first: another one than before is a new log (the topic deleted and created
+        // again), whose offsets have their own field in the store (store/source-offsets.ts).
+        const before = ledger.source?.topicId;
+        // Unreadable while the topic is away (deleted, not yet created again): the known ID stands
+        // until it is back (the lag check then asks for another check).
+        const topicId = await currentTopicId(consumer, topic).catch((error: unknown) => {
+          if (before === undefined) throw error;
+          logger.debug({ err: error }, "reading the topic's ID failed; keeping the one known");
+          return before;
+        });
+        if (ledger.identify(topicId)) {
+          recreated = true;
+          logger.warn(
+            { topic, topicId, previousTopicId: before },
+            `the changelog topic ${topic} was deleted and created again (another topic ID): its offsets start anew; reading it from the group's committed offsets`,
+          );
+        }
         const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
         if (assigned.length === 0) return [];
         const committed =
@@ -558,28 +602,41 @@ export class NearlineWorker {
         // lies below the committed offset, which is recorded, so a store restored to before its
         // first batch is found behind from there (not from the log's start, nor, after a restart,
         // not at all).
-        const unrecorded = assigned
-          .filter(
-            (partition) =>
-              (stored.get(partition) ?? null) === null &&
-              ledger.expected(partition) === undefined &&
-              (committed[partition] ?? -1n) > 0n,
-          )
+        const unrecorded = assigned.filter(
+          (partition) =>
+            (stored.get(partition) ?? null) === null &&
+            ledger.expected(partition) === undefined &&
+            (committed[partition] ?? -1n) > 0n,
+        );
+        // Unless the topic was created again and nothing is recorded of it since: the committed offset
+        // may be a batch of the deleted log committed onto the new one, past its first records. Those
+        // partitions are read again from the new log's start (store-offset-missing: duplicates at most).
+        renewed = new Set(unrecorded.filter((partition) => ledger.renewedUnrecorded(partition)));
+        const init = unrecorded
+          .filter((partition) => !renewed.has(partition))
           .map((partition) => ({ partition, offset: committed[partition]! }));
-        for (const [partition, offset] of await ledger.init(unrecorded)) stored.set(partition, offset);
+        for (const [partition, offset] of await ledger.init(init)) stored.set(partition, offset);
         const logStart = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [];
         const partitions = assigned.map((partition) => ({
           partition,
           stored: stored.get(partition) ?? null,
           committed: committed[partition] ?? -1n,
-          expected: ledger.expected(partition),
+          expected: renewed.has(partition) ? 0n : ledger.expected(partition),
           position: ledger.position(partition),
           logStart: logStart[partition] ?? 0n,
         }));
         for (const { partition, stored: offset } of partitions) ledger.setExpected(partition, offset);
         return planReplays(partitions);
       });
-      if (plan === undefined || plan.length === 0) return false;
+      if (plan === undefined) return false;
+      if (plan.length === 0) {
+        // A batch in hand, or records the stream buffered or its fetch position, read before the topic
+        // was created again belong to the deleted log: their offsets mean nothing in the new one
+        // (committing them could skip its records). Read again from the committed offsets.
+        if (!recreated) return false;
+        this.#source = await this.#reopenStream();
+        return true;
+      }
       for (const replay of plan) {
         const partition = String(replay.partition);
         const replayed = Number(replay.upTo - replay.from);
@@ -597,9 +654,11 @@ export class NearlineWorker {
             cause: replay.cause,
             trigger: cause,
           },
-          replay.storeOffset === null
-            ? `the store lost its recorded offset of ${topic}/${partition} (done up to ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
-            : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, this pipeline had them done up to ${replay.upTo} (committed, or recorded for a batch not committed yet): the store was restored or failed over behind; replaying from ${replay.from}`,
+          renewed.has(replay.partition)
+            ? `the group's offset ${replay.upTo} of ${topic}/${partition}, created again, may be a batch of the deleted topic committed onto the new one (nothing of the new one is recorded in the store): replaying from offset ${replay.from}`
+            : replay.storeOffset === null
+              ? `the store lost its recorded offset of ${topic}/${partition} (done up to ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
+              : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, this pipeline had them done up to ${replay.upTo} (committed, or recorded for a batch not committed yet): the store was restored or failed over behind; replaying from ${replay.from}`,
         );
         if (replay.lost > 0) {
           this.replays.lost += replay.lost;
@@ -690,6 +749,24 @@ export class NearlineWorker {
       this.#freshness.observe(freshnessMs);
     });
   }
+}
+
+/**
+ * Kafka's ID of `topic` as the broker has it now (fresh metadata); '' where the broker names none
+ * (Metadata before v10, where the client puts the topic's name in its place).
+ */
+async function currentTopicId(
+  consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+  topic: string,
+): Promise<string> {
+  const metadata = await consumer.metadata({ topics: [topic], forceUpdate: true });
+  return topicIdOf(topic, metadata.topics.get(topic)?.id) ?? "";
+}
+
+/** A topic ID from the client's metadata; undefined when absent, '' when it is the topic's name. */
+function topicIdOf(topic: string, id: string | undefined): string | undefined {
+  if (id === undefined) return undefined;
+  return id === topic ? "" : id;
 }
 
 const countKeys = [

@@ -124,11 +124,11 @@ return 0
 
 /**
  * Records a pipeline's source offset (source-offsets.ts): KEYS[1] the version's offsets hash, ARGV[1]
- * the field `<topic>:<partition>`, ARGV[2] the offset, ARGV[3] the offset the writer expects stored
- * (its last recorded one; '' when it knows none). Sets the field when it holds ARGV[3] up to ARGV[2]
- * (ARGV[2] itself: a resend after a lost reply; between them: another writer, the partition's previous
- * owner finishing its last batch, recorded an offset this one's writes also cover), or when ARGV[3] is
- * ''. Otherwise leaves it: the store went back (restored, wiped: none or below ARGV[3]) or another
+ * the field `<group>:<topic>:<topicId>:<partition>`, ARGV[2] the offset, ARGV[3] the offset the
+ * writer expects stored (its last recorded one; '' when it knows none). Sets the field when it holds
+ * ARGV[3] up to ARGV[2] (ARGV[2] itself: a resend after a lost reply; between them: another writer, the
+ * partition's previous owner finishing its last batch, recorded an offset this one's writes also
+ * cover), or when ARGV[3] is ''. Otherwise leaves it: the store went back (restored, wiped: none or below ARGV[3]) or another
  * writer is past ARGV[2]. Returns {1} when set, {0, stored or ''} when not.
  */
 export const recordSourceOffsetLua = `

@@ -23,6 +23,7 @@ import {
   committedByPartition,
   committedOffsets,
   createTopics,
+  offsetSourceOf,
   produceEvents,
   uniqueTopic,
   type TestEvent,
@@ -262,7 +263,8 @@ describe("nearline worker under faults (store ends exact, nothing lost)", () => 
     // Its offsets were recorded in the store before that commit (store replay, store-offsets.ts): a
     // store that lost them would otherwise read as behind at the next start and replay for nothing.
     const committed = await committedByPartition(`${scenario.topic}-group`, scenario.topic);
-    const stored = await readSourceOffsets(scenario.store, version, scenario.topic, [0, 1, 2]);
+    const source = await offsetSourceOf(`${scenario.topic}-group`, scenario.topic);
+    const stored = await readSourceOffsets(scenario.store, version, source, [0, 1, 2]);
     for (const [partition, offset] of committed)
       if (offset > 0) expect(stored.get(partition)).toBe(BigInt(offset));
     const restarted = startWorker(scenario.configFile, "sigterm-restarted");

@@ -247,3 +247,22 @@ export async function commitGroupOffsets(
     await admin.close();
   }
 }
+
+/**
+ * Whose offsets of which log a store records for consumer group `group` on `topic` (store/source-offsets.ts):
+ * the group, the topic and Kafka's ID of it as the broker has it now.
+ */
+export async function offsetSourceOf(
+  group: string,
+  topic: string,
+): Promise<{ group: string; topic: string; topicId: string }> {
+  const admin = new Admin({ clientId: "jude-test-admin", bootstrapBrokers: bootstrapBrokers() });
+  try {
+    const metadata = await admin.metadata({ topics: [topic], forceUpdate: true });
+    const topicId = metadata.topics.get(topic)?.id;
+    if (topicId === undefined) throw new Error(`no metadata for topic ${topic}`);
+    return { group, topic, topicId };
+  } finally {
+    await admin.close();
+  }
+}

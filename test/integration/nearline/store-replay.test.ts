@@ -9,7 +9,13 @@ import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { requireEnv } from "../../support/env.ts";
-import { committedByPartition, createTopics, produceEvents, uniqueTopic } from "../../support/kafka.ts";
+import {
+  committedByPartition,
+  createTopics,
+  offsetSourceOf,
+  produceEvents,
+  uniqueTopic,
+} from "../../support/kafka.ts";
 import {
   jobEvent,
   jobWorkerConfig,
@@ -144,7 +150,15 @@ it("replays a store restored to a snapshot from before a handed-over version's f
     // The worker's check on assignment records that offset (it is in the snapshot).
     await waitFor(
       "the handed-over offset to be recorded in the store",
-      async () => (await readSourceOffsets(store, version, topic, [0])).get(0) === 3n,
+      async () =>
+        (
+          await readSourceOffsets(
+            store,
+            version,
+            await offsetSourceOf(config.source.kafka.consumerGroup, topic),
+            [0],
+          )
+        ).get(0) === 3n,
       { timeoutMs: 10_000, intervalMs: 100 },
     );
     // The snapshot, before any batch of this version.
@@ -176,10 +190,11 @@ it("records a source offset only over the one the writer expects (the script), a
   try {
     const store = await openStore(admin, { name: "offsets-script", create: true });
     const writer = new StoreWriter(store);
+    const source = { group: "g", topic: "t", topicId: "id-1" };
     const record = async (offset: bigint, expected?: bigint): Promise<SourceOffsetResult> => {
       let results: readonly SourceOffsetResult[] = [];
       await writer.write([], {
-        marks: [{ version, topic: "t", partition: 2, offset, expected }],
+        marks: [{ version, source, partition: 2, offset, expected }],
         onResults: (each) => {
           results = each;
         },
@@ -193,7 +208,7 @@ it("records a source offset only over the one the writer expects (the script), a
     expect(await record(15n, 10n)).toEqual({ set: false, stored: 20n });
     // Gone back below what this writer expects (restored): left as it is and reported.
     expect(await record(40n, 25n)).toEqual({ set: false, stored: 20n });
-    expect(await readSourceOffsets(store, version, "t", [2, 3])).toEqual(
+    expect(await readSourceOffsets(store, version, source, [2, 3])).toEqual(
       new Map([
         [2, 20n],
         [3, null],
@@ -204,7 +219,7 @@ it("records a source offset only over the one the writer expects (the script), a
     // writer's writes cover it, so its offset is set, and the store is not left behind the offset it
     // then commits to Kafka (which the next check would take for a store restored behind).
     expect(await record(30n, 10n)).toEqual({ set: true });
-    expect(await readSourceOffsets(store, version, "t", [2])).toEqual(new Map([[2, 30n]]));
+    expect(await readSourceOffsets(store, version, source, [2])).toEqual(new Map([[2, 30n]]));
     await admin.del(`{${store.layout.prefix}:0}:v:${version}:o`);
     expect(await record(40n, 30n)).toEqual({ set: false, stored: null });
   } finally {
@@ -285,7 +300,11 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
     // What a primary restored behind holds: the offset after the first records, the later ones gone
     // (bucket 0's primary restarted from an older snapshot; the other buckets' went with it here).
     const offsets = sourceOffsetsKey(store.layout, version);
-    await admin.hset(offsets, sourceOffsetField(topic, 0), "2");
+    await admin.hset(
+      offsets,
+      sourceOffsetField(await offsetSourceOf(config.source.kafka.consumerGroup, topic), 0),
+      "2",
+    );
     for (const id of after) {
       const field = recordField("job", id);
       const keys = bucketKeys(store.layout, version, bucketOf(store.layout, field));
