@@ -251,17 +251,14 @@ describe("names that cannot be an object's or a namespace's", () => {
             ],
           });
         paths.push(`${request.method} ${request.url}`);
-        if (request.url?.endsWith("/embeddingmodels/minilm-v2.prod"))
-          return json(200, {
-            apiVersion: "jude.dev/v1alpha1",
-            kind: "EmbeddingModel",
-            metadata: { name: "minilm-v2.prod" },
-          });
+        const name = /\/embeddingmodels\/([^/]+)$/.exec(request.url ?? "")?.[1];
+        if (name !== undefined)
+          return json(200, { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", metadata: { name } });
         json(200, { kind: "EmbeddingModelList", apiVersion: "jude.dev/v1alpha1", metadata: {}, items: [] });
       },
       async (cluster) => {
         await expect(cluster.readModel("recs", ".")).rejects.toThrow(
-          /^invalid EmbeddingModel name "\.": a Kubernetes object's name is lowercase letters/,
+          /^invalid EmbeddingModel name "\.": an EmbeddingModel's name is lowercase letters/,
         );
         await expect(cluster.readModel("recs", "..")).rejects.toThrow(/invalid EmbeddingModel name "\.\."/);
         await expect(cluster.patchModelSpec("recs", "MiniLM", {})).rejects.toThrow(
@@ -275,9 +272,18 @@ describe("names that cannot be an object's or a namespace's", () => {
         await expect(cluster.readModel("recs", "a".repeat(254))).rejects.toThrow(
           /invalid EmbeddingModel name/,
         );
+        // A subdomain, but the CRD refuses dots (the operator derives host names from the name).
+        await expect(cluster.readModel("recs", "minilm-v2.prod")).rejects.toThrow(
+          /^invalid EmbeddingModel name "minilm-v2\.prod": an EmbeddingModel's name is lowercase letters, digits and '-' \(no dots\)/,
+        );
+        await expect(cluster.readAll("n".repeat(64))).rejects.toThrow(/invalid namespace "n{64}"/);
         expect(paths).toEqual([]);
-        expect((await cluster.readModel("recs", "minilm-v2.prod")).metadata.name).toBe("minilm-v2.prod");
-        expect(paths).toEqual(["GET /apis/jude.dev/v1alpha1/namespaces/recs/embeddingmodels/minilm-v2.prod"]);
+        // What the API server and the CRD accept: a namespace of 63 characters, a name of 253.
+        const [namespace, name] = ["n".repeat(63), `minilm-${"v".repeat(246)}`];
+        expect((await cluster.readModel(namespace, name)).metadata.name).toBe(name);
+        expect(paths).toEqual([
+          `GET /apis/jude.dev/v1alpha1/namespaces/${namespace}/embeddingmodels/${name}`,
+        ]);
       },
     );
   });

@@ -29,7 +29,7 @@ import {
   type VersionRecord,
 } from "../../controllers/embedding-model/version-record.ts";
 import { versionsNamedBy } from "../../controllers/embedding-model/record-reader.ts";
-import { invalidNamespace, invalidObjectName } from "./object-names.ts";
+import { invalidModelName, invalidNamespace } from "./object-names.ts";
 
 /** The reason a request is aborted when it outlives --request-timeout. */
 export class RequestTimeout extends Error {
@@ -395,8 +395,7 @@ export class Cluster {
 /** Refuses a namespace or EmbeddingModel name that no object can have (see object-names.ts). */
 function checkNames(namespace: string, modelName?: string): void {
   const invalid =
-    invalidNamespace(namespace) ??
-    (modelName === undefined ? undefined : invalidObjectName("EmbeddingModel", modelName));
+    invalidNamespace(namespace) ?? (modelName === undefined ? undefined : invalidModelName(modelName));
   if (invalid !== undefined) throw new PluginError(invalid);
 }
 

@@ -353,7 +353,7 @@ describe("kubectl jude on the testbed", () => {
     const rollback = await plugin(["rollback", ".", "-n", namespace]);
     expect(rollback).toMatchObject({ code: 1, stdout: "" });
     expect(rollback.stderr).toMatch(
-      /^kubectl jude: invalid EmbeddingModel name "\.": a Kubernetes object's name is lowercase letters, digits, '-' and '\.'.*\n$/,
+      /^kubectl jude: invalid EmbeddingModel name "\.": an EmbeddingModel's name is lowercase letters, digits and '-' \(no dots\).*\n$/,
     );
     expect(await plugin(["status", "-n", ".."])).toMatchObject({
       code: 1,
@@ -366,6 +366,12 @@ describe("kubectl jude on the testbed", () => {
     const approve = await plugin(["approve", "MiniLM", "-n", namespace]);
     expect(approve).toMatchObject({ code: 1, stdout: "" });
     expect(approve.stderr).toMatch(/^kubectl jude: invalid EmbeddingModel name "MiniLM"/);
+    // A subdomain the API server would take, but the CRD refuses dots: no EmbeddingModel has one.
+    expect(await plugin(["approve", "minilm.v2", "-n", namespace])).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: expect.stringMatching(/^kubectl jude: invalid EmbeddingModel name "minilm\.v2": .*\(no dots\)/),
+    });
   });
 
   it("names a missing model and the user who lacks access", async () => {
