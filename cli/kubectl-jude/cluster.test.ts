@@ -232,6 +232,63 @@ describe("retries the API server asks for", () => {
   });
 });
 
+describe("names that cannot be an object's or a namespace's", () => {
+  /**
+   * The client library joins names into the path as given and lower-cases it: `approve .` read the
+   * namespace's list as a model and died on it (TypeError), `-n ..` listed every namespace, `-n x/..`
+   * was told the CRDs are missing, and `approve MiniLM` would have patched minilm.
+   */
+  it("are refused before any request, naming the name; a valid one is read", async () => {
+    const paths: string[] = [];
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/jude.dev/v1alpha1")
+          return json(200, {
+            kind: "APIResourceList",
+            groupVersion: "jude.dev/v1alpha1",
+            resources: [
+              { name: "embeddingmodels", kind: "EmbeddingModel", namespaced: true, verbs: ["get"] },
+            ],
+          });
+        paths.push(`${request.method} ${request.url}`);
+        const name = /\/embeddingmodels\/([^/]+)$/.exec(request.url ?? "")?.[1];
+        if (name !== undefined)
+          return json(200, { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", metadata: { name } });
+        json(200, { kind: "EmbeddingModelList", apiVersion: "jude.dev/v1alpha1", metadata: {}, items: [] });
+      },
+      async (cluster) => {
+        await expect(cluster.readModel("recs", ".")).rejects.toThrow(
+          /^invalid EmbeddingModel name "\.": an EmbeddingModel's name is lowercase letters/,
+        );
+        await expect(cluster.readModel("recs", "..")).rejects.toThrow(/invalid EmbeddingModel name "\.\."/);
+        await expect(cluster.patchModelSpec("recs", "MiniLM", {})).rejects.toThrow(
+          /invalid EmbeddingModel name "MiniLM"/,
+        );
+        await expect(cluster.readAll("..")).rejects.toThrow(
+          /^invalid namespace "\.\.": a namespace is lowercase/,
+        );
+        await expect(cluster.readAll("x/../..")).rejects.toThrow(/invalid namespace "x\/\.\.\/\.\."/);
+        await expect(cluster.readModel("Recs", "minilm")).rejects.toThrow(/invalid namespace "Recs"/);
+        await expect(cluster.readModel("recs", "a".repeat(254))).rejects.toThrow(
+          /invalid EmbeddingModel name/,
+        );
+        // A subdomain, but the CRD refuses dots (the operator derives host names from the name).
+        await expect(cluster.readModel("recs", "minilm-v2.prod")).rejects.toThrow(
+          /^invalid EmbeddingModel name "minilm-v2\.prod": an EmbeddingModel's name is lowercase letters, digits and '-' \(no dots\)/,
+        );
+        await expect(cluster.readAll("n".repeat(64))).rejects.toThrow(/invalid namespace "n{64}"/);
+        expect(paths).toEqual([]);
+        // What the API server and the CRD accept: a namespace of 63 characters, a name of 253.
+        const [namespace, name] = ["n".repeat(63), `minilm-${"v".repeat(246)}`];
+        expect((await cluster.readModel(namespace, name)).metadata.name).toBe(name);
+        expect(paths).toEqual([
+          `GET /apis/jude.dev/v1alpha1/namespaces/${namespace}/embeddingmodels/${name}`,
+        ]);
+      },
+    );
+  });
+});
+
 describe("whether the user may change a kind (SelfSubjectAccessReview)", () => {
   /** Discovery of authorization.k8s.io/v1: the group serves SelfSubjectAccessReview. */
   const authorizationApiResources = {

@@ -29,6 +29,7 @@ import {
   type VersionRecord,
 } from "../../controllers/embedding-model/version-record.ts";
 import { versionsNamedBy } from "../../controllers/embedding-model/record-reader.ts";
+import { invalidModelName, invalidNamespace } from "./object-names.ts";
 
 /** The reason a request is aborted when it outlives --request-timeout. */
 export class RequestTimeout extends Error {
@@ -166,6 +167,7 @@ export class Cluster {
 
   /** Every EmbeddingModel, NearlinePipeline and BootstrapRun in a namespace (undefined: all). */
   async readAll(namespace: string | undefined): Promise<JudeObjects> {
+    if (namespace !== undefined) checkNames(namespace);
     // Models first: a user who may not read them is told about them, not about another kind.
     const models = await this.list<EmbeddingModel>("EmbeddingModel", namespace);
     const [pipelines, bootstrapRuns] = await Promise.all([
@@ -177,6 +179,7 @@ export class Cluster {
 
   /** One EmbeddingModel. */
   async readModel(namespace: string, name: string): Promise<EmbeddingModel> {
+    checkNames(namespace, name);
     try {
       return (await this.#retrying(() =>
         this.api.read({
@@ -281,6 +284,7 @@ export class Cluster {
     spec: Record<string, unknown>,
     resourceVersion?: string,
   ): Promise<boolean> {
+    checkNames(namespace, name);
     const metadata = { name, namespace, ...(resourceVersion !== undefined && { resourceVersion }) };
     try {
       await this.#retrying(() =>
@@ -386,6 +390,13 @@ export class Cluster {
       server: this.config.getCurrentCluster()?.server ?? "no server",
     });
   }
+}
+
+/** Refuses a namespace or EmbeddingModel name that no object can have (see object-names.ts). */
+function checkNames(namespace: string, modelName?: string): void {
+  const invalid =
+    invalidNamespace(namespace) ?? (modelName === undefined ? undefined : invalidModelName(modelName));
+  if (invalid !== undefined) throw new PluginError(invalid);
 }
 
 /**

@@ -96,6 +96,30 @@ describe("Embedder admission and validation", () => {
     expect(embedder.permits.inUse).toBe(0);
   });
 
+  it("checkInputs refuses, without tokenizing, what embed would refuse of a prompt or an empty text", () => {
+    const { embedder } = setup();
+    const check = (inputs: EmbedCall["inputs"]) => {
+      try {
+        embedder.checkInputs(inputs);
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    };
+    expect(check([{ text: "hello" }, { text: "" }])).toEqual(failure("EMPTY_TEXT", /^input 1 is empty/));
+    expect(check([{ text: "x" }, { text: "hello", promptName: "resume" }])).toEqual(
+      failure("UNKNOWN_PROMPT", /^unknown prompt name "resume"/),
+    );
+    expect(check([{ text: "x", promptName: "job", fields: { title: "engineer" } }])).toEqual(
+      failure("MISSING_PROMPT_FIELD", 'input 0: prompt "job" needs the field "company"'),
+    );
+    // Not empty once its prompt is applied; a text over the limit is left to embed's tokenizer.
+    expect(check([{ text: "", promptName: "query" }, { text: "hello world hello world hello" }])).toBe(
+      undefined,
+    );
+    expect(embedder.permits.inUse).toBe(0);
+  });
+
   it("fails fast with OVERLOADED while the permits are taken", async () => {
     const { embedder, backend } = setup({ permits: 2 });
     // run() starts the call synchronously: its permits are held from here until it is answered.

@@ -128,6 +128,18 @@ export class Embedder {
     }
   }
 
+  /**
+   * Checks every input for what needs no tokenizer (its prompt, the prompt's fields, an empty text),
+   * so that a call embedded as several calls (OpenAI's 2,048 inputs) is refused before its first
+   * part runs, not after the parts before the bad input were computed and thrown away. A text over
+   * the model's limit is still found when its part is tokenized.
+   */
+  checkInputs(inputs: EmbedCall["inputs"]): void {
+    inputs.forEach((input, index) => {
+      if (this.#applyPrompt(index, input).length === 0) throw servingErrors.emptyText(index);
+    });
+  }
+
   #encode(call: EmbedCall, index: number, input: EmbedCall["inputs"][number]) {
     const text = this.#applyPrompt(index, input);
     if (text.length === 0) throw servingErrors.emptyText(index);

@@ -11,6 +11,10 @@ function contextWith(maxInputsPerCall: number, fail?: (call: EmbedCall) => Error
   const calls: number[] = [];
   const embedder = {
     limits: { maxInputsPerCall },
+    checkInputs(inputs: EmbedCall["inputs"]): void {
+      const empty = inputs.findIndex((input) => input.text === "");
+      if (empty >= 0) throw servingErrors.emptyText(empty);
+    },
     async embed(call: EmbedCall): Promise<EmbedResult> {
       calls.push(call.inputs.length);
       const error = fail?.(call);
@@ -56,6 +60,16 @@ describe("embedInChunks", () => {
       code: "EMPTY_TEXT",
       message: "input 5 is empty: send a text with at least one character",
     });
+  });
+
+  it("checks every input before the first part runs", async () => {
+    const { calls, context } = contextWith(4);
+    const inputs = [...call(9).inputs, { text: "" }];
+    await expect(embedInChunks(context, { inputs, truncate: false })).rejects.toMatchObject({
+      code: "EMPTY_TEXT",
+      message: "input 9 is empty: send a text with at least one character",
+    });
+    expect(calls).toEqual([]);
   });
 });
 

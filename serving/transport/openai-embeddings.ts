@@ -111,6 +111,7 @@ export async function handleOpenAiEmbeddings(
 export async function embedInChunks(context: CallContext, call: EmbedCall): Promise<EmbedResult> {
   const chunkSize = context.embedder.limits.maxInputsPerCall;
   if (call.inputs.length <= chunkSize) return runEmbed(context, call);
+  context.embedder.checkInputs(call.inputs);
   const parts: EmbedResult[] = [];
   for (let offset = 0; offset < call.inputs.length; offset += chunkSize) {
     const inputs = call.inputs.slice(offset, offset + chunkSize);

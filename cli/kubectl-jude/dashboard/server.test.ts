@@ -1,10 +1,13 @@
 // The dashboard server's answers to requests the page never sends (another namespace, another method),
 // with a hub and a cluster that only record what they are asked: no API server is involved.
+import { mkdtempSync } from "node:fs";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
-import { explainApiError } from "../cluster.ts";
-import { promotingModel } from "../fixtures.test-data.ts";
+import { Cluster, explainApiError } from "../cluster.ts";
+import { kubeconfigFor, promotingModel } from "../fixtures.test-data.ts";
 import { startDashboardServer, type DashboardServer } from "./server.ts";
 import type { WatchHub } from "./watch-hub.ts";
 
@@ -188,6 +191,34 @@ describe("dashboard server", () => {
       "read recs/conflicting",
       "patch recs/conflicting",
     ]);
+  });
+
+  it("answers 400, asking the API server nothing, for a namespace or model name no EmbeddingModel can have", async () => {
+    // The real Cluster, on a kubeconfig whose API server refuses connections: a name sent on would be
+    // answered 502 (cannot reach the cluster); one refused before any request is the page's mistake.
+    const kubeconfig = kubeconfigFor(mkdtempSync(join(tmpdir(), "dashboard-names-")), "config", 1);
+    server = await startDashboardServer({ hub, cluster: new Cluster({ kubeconfig }), port: 0 });
+    const answer = async (path: string): Promise<[number, string]> => {
+      const response = await fetch(`${server!.url}api/models/${path}/approve`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      return [response.status, ((await response.json()) as { error: string }).error];
+    };
+    expect(await answer("recs/minilm.v2")).toEqual([
+      400,
+      `invalid EmbeddingModel name "minilm.v2": an EmbeddingModel's name is lowercase letters, digits and '-' (no dots), starting and ending with a letter or digit, at most 253 characters`,
+    ]);
+    expect(await answer("recs/-minilm")).toEqual([
+      400,
+      expect.stringMatching(/^invalid EmbeddingModel name "-minilm": /),
+    ]);
+    expect(await answer(`${"n".repeat(64)}/minilm`)).toEqual([
+      400,
+      expect.stringMatching(/^invalid namespace "n{64}": a namespace is lowercase letters, digits and '-'/),
+    ]);
+    expect(await answer("recs/minilm")).toEqual([502, expect.stringMatching(/^cannot reach the cluster/)]);
   });
 
   it("refuses a version or abandons that is not a string (400), instead of ignoring it", async () => {

@@ -347,6 +347,33 @@ describe("kubectl jude on the testbed", () => {
     await kubectl(["delete", "-n", namespace, "embeddingmodel/fresh"]);
   });
 
+  it("refuses a name no object can have instead of reading another URL (`approve .` read the list as a model)", async () => {
+    // "." and ".." resolve to another path: `approve .` died with a TypeError on the namespace's list,
+    // `status -n ..` listed every namespace's models as if they were namespace ".."'s.
+    const rollback = await plugin(["rollback", ".", "-n", namespace]);
+    expect(rollback).toMatchObject({ code: 1, stdout: "" });
+    expect(rollback.stderr).toMatch(
+      /^kubectl jude: invalid EmbeddingModel name "\.": an EmbeddingModel's name is lowercase letters, digits and '-' \(no dots\).*\n$/,
+    );
+    expect(await plugin(["status", "-n", ".."])).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: expect.stringMatching(
+        /^kubectl jude: invalid namespace "\.\.": a namespace is lowercase letters/,
+      ),
+    });
+    // The client library lower-cases the path: MiniLM would have been minilm's patch.
+    const approve = await plugin(["approve", "MiniLM", "-n", namespace]);
+    expect(approve).toMatchObject({ code: 1, stdout: "" });
+    expect(approve.stderr).toMatch(/^kubectl jude: invalid EmbeddingModel name "MiniLM"/);
+    // A subdomain the API server would take, but the CRD refuses dots: no EmbeddingModel has one.
+    expect(await plugin(["approve", "minilm.v2", "-n", namespace])).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr: expect.stringMatching(/^kubectl jude: invalid EmbeddingModel name "minilm\.v2": .*\(no dots\)/),
+    });
+  });
+
   it("names a missing model and the user who lacks access", async () => {
     expect(await plugin(["approve", "absent", "-n", namespace])).toMatchObject({
       code: 1,

@@ -121,6 +121,32 @@ describe("POST /v1/embeddings", () => {
   });
 });
 
+describe("a call of more inputs than one Embed call takes, with a bad input late in it", () => {
+  /** The batches the server ran so far. */
+  const batchesRun = async (): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+    return Number(/^jude_serving_inference_duration_seconds_count (\d+)$/m.exec(text)?.[1]);
+  };
+
+  it("is refused before any of its inputs is embedded, naming the input", async () => {
+    // Embedded in chunks of maxInputsPerCall (128), the chunks before the empty text were computed
+    // (1,920 vectors here) and thrown away before the 400.
+    const before = await batchesRun();
+    // A count that was not found (NaN) would equal itself below, whatever ran.
+    expect(before).toBeGreaterThanOrEqual(0);
+    const error = await openAiError(
+      openai.createEmbeddings({ model: server.model.name, input: [...texts.slice(0, 2_047), ""] }),
+    );
+    expect(error.status).toBe(400);
+    expect(error.body.error).toMatchObject({
+      code: "JUDE_SERVING_EMPTY_TEXT",
+      param: "input",
+      message: "input 2047 is empty: send a text with at least one character",
+    });
+    expect(await batchesRun()).toBe(before);
+  });
+});
+
 describe("GET /v1/models", () => {
   it("lists the served model and retrieves it by name", async () => {
     const list = await openai.listModels();
