@@ -606,6 +606,48 @@ describe("manual cutover", () => {
   });
 });
 
+// The version readers use keeps its phase while its serving pods roll (`kubectl rollout restart`, a
+// serving setting changed in the spec, an operator upgrade): readers stay on it throughout, so neither
+// `status.versions[].phase` nor a phase Event may say it went back to Deploying (serving starting).
+describe("the active version's serving rolls out", () => {
+  const rollingOut = { ...rolling, message: "1/2 replicas ready, 1/2 updated", readyReplicas: 1 };
+
+  it.each([
+    ["with a store whose pointer names it", { store: store("v1", { v1: "complete" }), statusActive: "v1" }],
+    ["with no pipelines (no store), the status naming it active", { store: undefined, statusActive: "v1" }],
+  ] as const)("%s: stays Active, Reconciling while the rollout runs", (_, observed) => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        records: [record("v1", { activatedTime: ago(7000), workers: observed.store !== undefined })],
+        serving: { v1: rollingOut },
+        writersPresent: ["v1"],
+        ...observed,
+      }),
+    );
+    expect(decision.phases).toEqual({ v1: "Active" });
+    expect(decision.activeVersion).toBe("v1");
+    expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "RollingOut" });
+    expect(decision.switchPointer).toBeUndefined();
+  });
+
+  it("a first version no reader used yet (no store, not active in the status) is Deploying until ready", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(10) })],
+        serving: { v1: rollingOut },
+        writersPresent: [],
+      }),
+    );
+    expect(decision.phases).toEqual({ v1: "Deploying" });
+  });
+});
+
 describe("restart at each step: the next reconcile decides from what it observes", () => {
   it("after a flip whose records were never written: v2 active, v1 draining from the flip time, no second flip", () => {
     const flippedAtMs = now.getTime() - 5_000;

@@ -592,7 +592,10 @@ function settle(
   const ready = serving.state === "Ready" || switchPointer !== undefined;
   // Readers use it (the store's pointer, or the status, names it): while some of its pods still serve
   // them, a pod stuck past the progress deadline leaves it Active, the Ready condition Stalled naming
-  // the pod; Failed only when none serves, or before it ever served.
+  // the pod; Failed only when none serves, or before it ever served. A rollout of its pods (`kubectl
+  // rollout restart`, a serving setting edited) leaves it Active too, Reconciling meanwhile: Deploying
+  // is a version whose serving starts before readers use it, and saying it would announce a phase
+  // change (Active -> Deploying -> Active) of a version readers never left.
   const servesReaders = input.store !== undefined || input.statusActive === active;
   // A Secret or claim of the live version gone (a candidate waits for one until its deadline): nothing
   // times this out, and its pods that stop cannot start again, so it is Stalled at once.
@@ -617,7 +620,7 @@ function settle(
         ? serving.readyReplicas > 0 && servesReaders
           ? "Active"
           : "Failed"
-        : ready
+        : ready || servesReaders
           ? "Active"
           : "Deploying",
     },
