@@ -10,6 +10,20 @@ export const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** RFC 1123 subdomain: object names such as Secrets and PriorityClasses; at most 253 characters. */
 export const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/**
+ * A label key (a qualified name): an optional DNS subdomain prefix and '/', then at most 63 letters,
+ * digits, '-', '_' and '.', starting and ending alphanumeric. Node selector and toleration keys too.
+ */
+const labelKey =
+  "([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
+export const labelKeyPattern = new RegExp(`^${labelKey}$`);
+
+/** A toleration's key: a label key, or empty (with operator Exists: every taint). */
+export const tolerationKeyPattern = new RegExp(`^(${labelKey})?$`);
+
+/** A label value: empty, or at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric. */
+export const labelValuePattern = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
 /** A key inside a Secret's data, as Kubernetes validates it. */
 export const secretKeyPattern = /^[-._a-zA-Z0-9]+$/;
 
