@@ -648,6 +648,41 @@ describe("the active version's serving rolls out", () => {
   });
 });
 
+// The record of the version readers use lost its activation time (its ConfigMap deleted by hand and
+// written again by the next reconcile): the Promoted condition said "active since <now>", a new time
+// at every reconcile (a status write every resync), and the record never got one again.
+describe("the active version's record without an activation time", () => {
+  const lost = (overrides: Partial<PromotionInputs> = {}) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: "v1",
+        records: [record("v1", { promotionStartTime: ago(5) })],
+        serving: { v1: ready },
+        writersPresent: [],
+        ...overrides,
+      }),
+    );
+  const activated = (decision: PromotionDecision) =>
+    decision.records.find((entry) => entry.version === "v1")?.activatedTime;
+
+  it("gets the time the status recorded back", () => {
+    const decision = lost({ statusActivatedTime: ago(7000) });
+    expect(activated(decision)).toBe(ago(7000));
+    expect(condition(decision, "Promoted")?.message).toBe(`version v1 active since ${ago(7000)}`);
+  });
+
+  it("without one in the status, records the time once: the next reconcile says the same", () => {
+    const first = lost();
+    expect(activated(first)).toBeDefined();
+    const next = lost({ records: first.records, now: new Date(now.getTime() + 30_000) });
+    expect(activated(next)).toBe(activated(first));
+    expect(condition(next, "Promoted")?.message).toBe(condition(first, "Promoted")?.message);
+  });
+});
+
 describe("restart at each step: the next reconcile decides from what it observes", () => {
   it("after a flip whose records were never written: v2 active, v1 draining from the flip time, no second flip", () => {
     const flippedAtMs = now.getTime() - 5_000;

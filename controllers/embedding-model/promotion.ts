@@ -98,6 +98,8 @@ export interface PromotionInputs {
   store?: StoreObservation | undefined;
   /** status.activeVersion as last written (serving-only models have no pointer to read). */
   statusActive?: string | undefined;
+  /** That version's status.versions[].activatedTime as last written. */
+  statusActivatedTime?: string | undefined;
   /**
    * status.storeEpoch as last written: the highest pointer epoch the operator wrote or saw, so the
    * highest readers may hold. A store rewound below it (restored from an older snapshot, or its data
@@ -575,6 +577,10 @@ function settle(
   if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
     record.activatedTime = nowText;
     delete record.collected;
+  } else if (record.activatedTime === undefined) {
+    // Readers already use it, but its record lost the time (its ConfigMap deleted and written again):
+    // the status still has it; else the time is recorded now, once, not "since now" at every reconcile.
+    record.activatedTime = (input.statusActive === active ? input.statusActivatedTime : undefined) ?? nowText;
   }
   if (input.store !== undefined) record.store = input.store.name;
   // Its promotion is over: a wait for approval and a deadline window belong to a promotion, and a
