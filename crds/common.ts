@@ -10,6 +10,7 @@ import {
   dnsSubdomainPattern,
   labelKeyPattern,
   labelValuePattern,
+  resourceNamePattern,
   secretKeyPattern,
   tolerationKeyPattern,
 } from "./patterns.ts";
@@ -63,15 +64,25 @@ function overcommitForbidden(resource: string): boolean {
 const overcommitForbiddenCel =
   "(k.startsWith('hugepages-') || (k.contains('/') && !k.contains('kubernetes.io/')))";
 
+/**
+ * Quantities per resource name. The names are checked here because the API server checks them only in
+ * the Deployment or Job the operator writes, refusing every apply of it (a misspelt `cpus`).
+ */
+const resourceMap = () =>
+  keysMatching(
+    mapOf(quantity(), { max: 16 }),
+    resourceNamePattern,
+    316,
+    "a resource name (cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name such as nvidia.com/gpu)",
+  );
+
 /** Compute resources for a container, copied verbatim into the pod template. */
 export const resourceRequirements = withRules(
   z.strictObject({
-    requests: mapOf(quantity(), { max: 16 })
+    requests: resourceMap()
       .optional()
       .describe("Minimum resources the scheduler reserves, e.g. {cpu: 500m, memory: 1Gi}."),
-    limits: mapOf(quantity(), { max: 16 })
-      .optional()
-      .describe("Maximum resources the container may use, e.g. {memory: 2Gi}."),
+    limits: resourceMap().optional().describe("Maximum resources the container may use, e.g. {memory: 2Gi}."),
   }),
   [
     {

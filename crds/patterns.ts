@@ -77,6 +77,13 @@ export const kafkaTopicPattern =
 export const hostPortPattern =
   /^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/;
 
+/**
+ * A container resource name the Pod spec accepts: a standard one (`cpu`, `memory`,
+ * `ephemeral-storage`, `hugepages-<size>`) or a domain-qualified one (`nvidia.com/gpu`).
+ */
+export const resourceNamePattern =
+  /^(cpu|memory|ephemeral-storage|hugepages-[0-9]+[KMGTPE]i|([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+
 /** A domain-prefixed extended resource name such as `nvidia.com/gpu` or `amd.com/gpu`. */
 export const extendedResourcePattern =
   /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
