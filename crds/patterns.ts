@@ -79,10 +79,11 @@ export const hostPortPattern =
 
 /**
  * A container resource name the Pod spec accepts: a standard one (`cpu`, `memory`,
- * `ephemeral-storage`, `hugepages-<size>`) or a domain-qualified one (`nvidia.com/gpu`).
+ * `ephemeral-storage`, `hugepages-<size>`) or a prefixed one (`nvidia.com/gpu`; the prefix is any DNS
+ * subdomain, a dotless one too, as device plugins' `smarter-devices/fuse`).
  */
 export const resourceNamePattern =
-  /^(cpu|memory|ephemeral-storage|hugepages-[0-9]+[KMGTPE]i|([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+  /^(cpu|memory|ephemeral-storage|hugepages-[0-9]+[KMGTPE]i|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
 
 /** A domain-prefixed extended resource name such as `nvidia.com/gpu` or `amd.com/gpu`. */
 export const extendedResourcePattern =
