@@ -681,6 +681,35 @@ describe("the active version's record without an activation time", () => {
     expect(activated(next)).toBe(activated(first));
     expect(condition(next, "Promoted")?.message).toBe(condition(first, "Promoted")?.message);
   });
+
+  // The record written again starts its promotion now, after the activation time restored: a rollback
+  // to it later must still be a new attempt (its deadline from then), as for any version that was live.
+  it("a rollback to it later is a new attempt, its deadline measured from then", () => {
+    const restored = lost({ statusActivatedTime: ago(7000) }).records.find(
+      (entry) => entry.version === "v1",
+    )!;
+    const later = new Date(now.getTime() + 5000_000);
+    const left = new Date(now.getTime() + 1000_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const back = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: "v2",
+        records: [
+          { ...restored, deactivatedTime: left },
+          record("v2", { promotionStartTime: left, activatedTime: left }),
+        ],
+        serving: { v1: rolling, v2: ready },
+        writersPresent: [],
+        now: later,
+      }),
+    );
+    expect(back.phases.v1).toBe("Deploying");
+    expect(back.records.find((entry) => entry.version === "v1")?.promotionStartTime).toBe(
+      later.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    );
+  });
 });
 
 describe("restart at each step: the next reconcile decides from what it observes", () => {

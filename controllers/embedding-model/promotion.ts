@@ -580,7 +580,13 @@ function settle(
   } else if (record.activatedTime === undefined) {
     // Readers already use it, but its record lost the time (its ConfigMap deleted and written again):
     // the status still has it; else the time is recorded now, once, not "since now" at every reconcile.
-    record.activatedTime = (input.statusActive === active ? input.statusActivatedTime : undefined) ?? nowText;
+    const restored = input.statusActive === active ? input.statusActivatedTime : undefined;
+    record.activatedTime = restored ?? nowText;
+    // The record written again started its promotion now, after that time: a promotion starts before
+    // its activation, or a return to the version later is not told a new attempt (retargeted) and its
+    // deadline runs from the record's rewrite.
+    if (restored !== undefined && Date.parse(restored) < Date.parse(record.promotionStartTime))
+      record.promotionStartTime = restored;
   }
   if (input.store !== undefined) record.store = input.store.name;
   // Its promotion is over: a wait for approval and a deadline window belong to a promotion, and a
