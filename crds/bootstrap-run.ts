@@ -115,8 +115,9 @@ export const bootstrapRunSpec = withRules(
       .describe(
         "CPU and memory requests and limits of a shard's container; fixed when the run is created (its Job's pod template cannot change).",
       ),
+    // The Job's field is an int32: a larger value would pass here and be refused on every apply of the Job.
     ttlSecondsAfterFinished: z
-      .int()
+      .int32()
       .min(0)
       .optional()
       .describe(

@@ -2,13 +2,17 @@
 // They mirror the Kubernetes core types a controller copies them into, so a value accepted here is
 // accepted again when it lands in a Deployment or Job.
 import { z } from "zod";
-import { listMap, mapOf, quantity, quantityValue, withRules } from "./kube.ts";
+import { keysMatching, listMap, mapOf, quantity, quantityValue, withRules } from "./kube.ts";
 import {
   conditionReasonPattern,
   conditionTypePattern,
   dnsLabelPattern,
   dnsSubdomainPattern,
+  labelKeyPattern,
+  labelValuePattern,
+  resourceNamePattern,
   secretKeyPattern,
+  tolerationKeyPattern,
 } from "./patterns.ts";
 
 /** An RFC 1123 label (lower case, digits, dashes; at most 63 characters). */
@@ -60,15 +64,25 @@ function overcommitForbidden(resource: string): boolean {
 const overcommitForbiddenCel =
   "(k.startsWith('hugepages-') || (k.contains('/') && !k.contains('kubernetes.io/')))";
 
+/**
+ * Quantities per resource name. The names are checked here because the API server checks them only in
+ * the Deployment or Job the operator writes, refusing every apply of it (a misspelt `cpus`).
+ */
+const resourceMap = () =>
+  keysMatching(
+    mapOf(quantity(), { max: 16 }),
+    resourceNamePattern,
+    316,
+    "a resource name (cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name such as nvidia.com/gpu)",
+  );
+
 /** Compute resources for a container, copied verbatim into the pod template. */
 export const resourceRequirements = withRules(
   z.strictObject({
-    requests: mapOf(quantity(), { max: 16 })
+    requests: resourceMap()
       .optional()
       .describe("Minimum resources the scheduler reserves, e.g. {cpu: 500m, memory: 1Gi}."),
-    limits: mapOf(quantity(), { max: 16 })
-      .optional()
-      .describe("Maximum resources the container may use, e.g. {memory: 2Gi}."),
+    limits: resourceMap().optional().describe("Maximum resources the container may use, e.g. {memory: 2Gi}."),
   }),
   [
     {
@@ -106,6 +120,7 @@ export const toleration = withRules(
     key: z
       .string()
       .max(316)
+      .regex(tolerationKeyPattern, "must be a label key such as nvidia.com/gpu")
       .optional()
       .describe("Taint key the toleration applies to; empty with operator Exists matches every taint."),
     operator: z
@@ -145,8 +160,22 @@ export const toleration = withRules(
 /** Pod tolerations (at most 32). */
 export const tolerations = z.array(toleration).max(32);
 
-/** Node selector labels (at most 32 pairs). */
-export const nodeSelector = mapOf(z.string().max(63), { max: 32 });
+/** Node selector labels (at most 32 pairs), keys and values as the Pod spec validates them. */
+export const nodeSelector = keysMatching(
+  mapOf(
+    z
+      .string()
+      .max(63)
+      .regex(
+        labelValuePattern,
+        "must be a label value: letters, digits, '-', '_' and '.', alphanumeric at both ends",
+      ),
+    { max: 32 },
+  ),
+  labelKeyPattern,
+  316,
+  "a label key (such as nvidia.com/gpu.product)",
+);
 
 /** A status condition with the fields and limits of metav1.Condition. */
 export const condition = z.strictObject({

@@ -2,6 +2,7 @@
 // test/integration/crds.test.ts runs the same table through the real API server.
 import { describe, expect, it } from "vitest";
 import { invalidObjects } from "../test/fixtures/invalid-objects.ts";
+import { validEdgeObjects } from "../test/fixtures/valid-edge-objects.ts";
 import { safeParseJudeObject } from "./index.ts";
 
 describe("invalid objects through the zod schemas", () => {
@@ -20,5 +21,13 @@ describe("invalid objects through the zod schemas", () => {
       expect(result.error.issues.map((issue) => issue.path)).toContainEqual(expect.stringContaining(field));
       expect(result.error.message).toContain(field);
     }
+  });
+});
+
+// The other side of a rule copied from the Pod spec: what the API server takes in a pod stays valid.
+describe("objects at the edges of the Pod spec's rules through the zod schemas", () => {
+  it.each(validEdgeObjects)("accepts: $name", ({ object }) => {
+    const result = safeParseJudeObject(object);
+    expect(result?.success, result?.success === false ? result.error.message : "").toBe(true);
   });
 });

@@ -10,6 +10,20 @@ export const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** RFC 1123 subdomain: object names such as Secrets and PriorityClasses; at most 253 characters. */
 export const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/**
+ * A label key (a qualified name): an optional DNS subdomain prefix and '/', then at most 63 letters,
+ * digits, '-', '_' and '.', starting and ending alphanumeric. Node selector and toleration keys too.
+ */
+const labelKey =
+  "([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
+export const labelKeyPattern = new RegExp(`^${labelKey}$`);
+
+/** A toleration's key: a label key, or empty (with operator Exists: every taint). */
+export const tolerationKeyPattern = new RegExp(`^(${labelKey})?$`);
+
+/** A label value: empty, or at most 63 letters, digits, '-', '_' and '.', starting and ending alphanumeric. */
+export const labelValuePattern = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
 /** A key inside a Secret's data, as Kubernetes validates it. */
 export const secretKeyPattern = /^[-._a-zA-Z0-9]+$/;
 
@@ -62,6 +76,14 @@ export const kafkaTopicPattern =
 /** `host:port` with a DNS name, an IPv4 address or a bracketed IPv6 address; the port is 1-65535. */
 export const hostPortPattern =
   /^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/;
+
+/**
+ * A container resource name the Pod spec accepts: a standard one (`cpu`, `memory`,
+ * `ephemeral-storage`, `hugepages-<size>`) or a prefixed one (`nvidia.com/gpu`; the prefix is any DNS
+ * subdomain, a dotless one too, as device plugins' `smarter-devices/fuse`).
+ */
+export const resourceNamePattern =
+  /^(cpu|memory|ephemeral-storage|hugepages-[0-9]+[KMGTPE]i|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
 
 /** A domain-prefixed extended resource name such as `nvidia.com/gpu` or `amd.com/gpu`. */
 export const extendedResourcePattern =

@@ -336,6 +336,9 @@ export async function observePromotion(
     policy: model.spec.promotion,
     store: storeObservation,
     statusActive: model.status?.activeVersion,
+    statusActivatedTime: model.status?.versions?.find(
+      (entry) => entry.version === model.status?.activeVersion,
+    )?.activatedTime,
     statusStoreEpoch: model.status?.storeEpoch,
     records,
     serving,

@@ -606,6 +606,112 @@ describe("manual cutover", () => {
   });
 });
 
+// The version readers use keeps its phase while its serving pods roll (`kubectl rollout restart`, a
+// serving setting changed in the spec, an operator upgrade): readers stay on it throughout, so neither
+// `status.versions[].phase` nor a phase Event may say it went back to Deploying (serving starting).
+describe("the active version's serving rolls out", () => {
+  const rollingOut = { ...rolling, message: "1/2 replicas ready, 1/2 updated", readyReplicas: 1 };
+
+  it.each([
+    ["with a store whose pointer names it", { store: store("v1", { v1: "complete" }), statusActive: "v1" }],
+    ["with no pipelines (no store), the status naming it active", { store: undefined, statusActive: "v1" }],
+  ] as const)("%s: stays Active, Reconciling while the rollout runs", (_, observed) => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        records: [record("v1", { activatedTime: ago(7000), workers: observed.store !== undefined })],
+        serving: { v1: rollingOut },
+        writersPresent: ["v1"],
+        ...observed,
+      }),
+    );
+    expect(decision.phases).toEqual({ v1: "Active" });
+    expect(decision.activeVersion).toBe("v1");
+    expect(decision.verdict).toMatchObject({ state: "Reconciling", reason: "RollingOut" });
+    expect(decision.switchPointer).toBeUndefined();
+  });
+
+  it("a first version no reader used yet (no store, not active in the status) is Deploying until ready", () => {
+    const decision = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(10) })],
+        serving: { v1: rollingOut },
+        writersPresent: [],
+      }),
+    );
+    expect(decision.phases).toEqual({ v1: "Deploying" });
+  });
+});
+
+// The record of the version readers use lost its activation time (its ConfigMap deleted by hand and
+// written again by the next reconcile): the Promoted condition said "active since <now>", a new time
+// at every reconcile (a status write every resync), and the record never got one again.
+describe("the active version's record without an activation time", () => {
+  const lost = (overrides: Partial<PromotionInputs> = {}) =>
+    decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: "v1",
+        records: [record("v1", { promotionStartTime: ago(5) })],
+        serving: { v1: ready },
+        writersPresent: [],
+        ...overrides,
+      }),
+    );
+  const activated = (decision: PromotionDecision) =>
+    decision.records.find((entry) => entry.version === "v1")?.activatedTime;
+
+  it("gets the time the status recorded back", () => {
+    const decision = lost({ statusActivatedTime: ago(7000) });
+    expect(activated(decision)).toBe(ago(7000));
+    expect(condition(decision, "Promoted")?.message).toBe(`version v1 active since ${ago(7000)}`);
+  });
+
+  it("without one in the status, records the time once: the next reconcile says the same", () => {
+    const first = lost();
+    expect(activated(first)).toBeDefined();
+    const next = lost({ records: first.records, now: new Date(now.getTime() + 30_000) });
+    expect(activated(next)).toBe(activated(first));
+    expect(condition(next, "Promoted")?.message).toBe(condition(first, "Promoted")?.message);
+  });
+
+  // The record written again starts its promotion now, after the activation time restored: a rollback
+  // to it later must still be a new attempt (its deadline from then), as for any version that was live.
+  it("a rollback to it later is a new attempt, its deadline measured from then", () => {
+    const restored = lost({ statusActivatedTime: ago(7000) }).records.find(
+      (entry) => entry.version === "v1",
+    )!;
+    const later = new Date(now.getTime() + 5000_000);
+    const left = new Date(now.getTime() + 1000_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const back = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: "v2",
+        records: [
+          { ...restored, deactivatedTime: left },
+          record("v2", { promotionStartTime: left, activatedTime: left }),
+        ],
+        serving: { v1: rolling, v2: ready },
+        writersPresent: [],
+        now: later,
+      }),
+    );
+    expect(back.phases.v1).toBe("Deploying");
+    expect(back.records.find((entry) => entry.version === "v1")?.promotionStartTime).toBe(
+      later.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    );
+  });
+});
+
 describe("restart at each step: the next reconcile decides from what it observes", () => {
   it("after a flip whose records were never written: v2 active, v1 draining from the flip time, no second flip", () => {
     const flippedAtMs = now.getTime() - 5_000;

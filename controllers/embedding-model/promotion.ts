@@ -98,6 +98,8 @@ export interface PromotionInputs {
   store?: StoreObservation | undefined;
   /** status.activeVersion as last written (serving-only models have no pointer to read). */
   statusActive?: string | undefined;
+  /** That version's status.versions[].activatedTime as last written. */
+  statusActivatedTime?: string | undefined;
   /**
    * status.storeEpoch as last written: the highest pointer epoch the operator wrote or saw, so the
    * highest readers may hold. A store rewound below it (restored from an older snapshot, or its data
@@ -575,6 +577,16 @@ function settle(
   if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
     record.activatedTime = nowText;
     delete record.collected;
+  } else if (record.activatedTime === undefined) {
+    // Readers already use it, but its record lost the time (its ConfigMap deleted and written again):
+    // the status still has it; else the time is recorded now, once, not "since now" at every reconcile.
+    const restored = input.statusActive === active ? input.statusActivatedTime : undefined;
+    record.activatedTime = restored ?? nowText;
+    // The record written again started its promotion now, after that time: a promotion starts before
+    // its activation, or a return to the version later is not told a new attempt (retargeted) and its
+    // deadline runs from the record's rewrite.
+    if (restored !== undefined && Date.parse(restored) < Date.parse(record.promotionStartTime))
+      record.promotionStartTime = restored;
   }
   if (input.store !== undefined) record.store = input.store.name;
   // Its promotion is over: a wait for approval and a deadline window belong to a promotion, and a
@@ -592,7 +604,10 @@ function settle(
   const ready = serving.state === "Ready" || switchPointer !== undefined;
   // Readers use it (the store's pointer, or the status, names it): while some of its pods still serve
   // them, a pod stuck past the progress deadline leaves it Active, the Ready condition Stalled naming
-  // the pod; Failed only when none serves, or before it ever served.
+  // the pod; Failed only when none serves, or before it ever served. A rollout of its pods (`kubectl
+  // rollout restart`, a serving setting edited) leaves it Active too, Reconciling meanwhile: Deploying
+  // is a version whose serving starts before readers use it, and saying it would announce a phase
+  // change (Active -> Deploying -> Active) of a version readers never left.
   const servesReaders = input.store !== undefined || input.statusActive === active;
   // A Secret or claim of the live version gone (a candidate waits for one until its deadline): nothing
   // times this out, and its pods that stop cannot start again, so it is Stalled at once.
@@ -617,7 +632,7 @@ function settle(
         ? serving.readyReplicas > 0 && servesReaders
           ? "Active"
           : "Failed"
-        : ready
+        : ready || servesReaders
           ? "Active"
           : "Deploying",
     },

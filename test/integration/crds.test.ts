@@ -11,6 +11,7 @@ import { crdName } from "../../crds/crd.ts";
 import { safeParseJudeObject } from "../../crds/index.ts";
 import { exampleFiles, loadExample, type JsonObject } from "../fixtures/examples.ts";
 import { invalidObjects } from "../fixtures/invalid-objects.ts";
+import { validEdgeObjects } from "../fixtures/valid-edge-objects.ts";
 import { installCrds } from "../support/crds.ts";
 import { codeBlocks, documentationFiles } from "../docs/markdown.ts";
 import { parseAllDocuments } from "yaml";
@@ -115,6 +116,22 @@ describe("JUDE CRDs on the real kube-apiserver", () => {
         JSON.stringify(renamed),
       ),
     ).toBeUndefined();
+  });
+
+  // What the Pod spec takes (a dotless extended-resource prefix, an empty label value, a keyless
+  // Exists toleration) the CRDs take too: an upgrade refusing it would leave stored objects unsavable.
+  it.each(validEdgeObjects)("the API server accepts $name (server dry run)", async ({ object }) => {
+    const renamed = {
+      ...object,
+      metadata: { ...(object.metadata as JsonObject), name: `edge-${name(object)}` },
+    };
+    expect(
+      await kubectlFailure(
+        ["create", "--dry-run=server", "-n", namespace, "-f", "-"],
+        JSON.stringify(renamed),
+      ),
+    ).toBeUndefined();
+    expect(safeParseJudeObject(object)?.success).toBe(true);
   });
 
   // kstatus (Flux's `wait`, kpt, Config Sync) reads an object without status.observedGeneration and
