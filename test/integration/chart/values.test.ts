@@ -1,0 +1,138 @@
+/**
+ * Values as a platform team sets them: the chart as a dependency of an umbrella chart (Helm hands every
+ * dependency a `global` map), and values that rendered but failed later, in the cluster: workload
+ * placement the operator refuses at start (a crash loop after a "successful" install), an `extraEnv`
+ * entry that repeats a variable (a later upgrade leaves the live Deployment unlike the manifest), and a
+ * ServiceMonitor without the Service it selects (nothing scraped, nothing said).
+ */
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { loadOperatorConfig } from "../../../operator/config.ts";
+import { helm } from "../../support/helm.ts";
+import { repoRoot } from "../../testbed/paths.ts";
+
+const chart = join(repoRoot, "charts/jude-operator");
+const scratch = mkdtempSync(join(tmpdir(), "jude-chart-values-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface Rendered {
+  kind: string;
+  spec: { template: { spec: { containers: Array<{ args: string[] }> } } };
+}
+
+/** `helm template` of a chart with `--set` values: "rendered", or where (or why) helm refused them. */
+async function refusal(chartPath: string, ...set: string[]): Promise<string> {
+  return template(chartPath, ...set).then(
+    () => "rendered",
+    (error: { stderr: string }) =>
+      /^- at '([^']*)'/m.exec(error.stderr)?.[1] ??
+      /execution error at [^:]+:\d+:\d+\): (.*)/.exec(error.stderr)?.[1] ??
+      error.stderr,
+  );
+}
+
+function template(chartPath: string, ...set: string[]): Promise<string> {
+  return helm([
+    "template",
+    "jude",
+    chartPath,
+    "--namespace",
+    "jude-system",
+    "--kube-version",
+    "1.34.0",
+    ...set.flatMap((value) => ["--set", value]),
+  ]);
+}
+
+/** The operator's arguments as a chart renders them with `--set` values. */
+async function operatorArgs(chartPath: string, ...set: string[]): Promise<string[]> {
+  const deployment = parseAllDocuments(await template(chartPath, ...set))
+    .map((document) => document.toJS() as Rendered | null)
+    .find((object) => object?.kind === "Deployment");
+  return deployment!.spec.template.spec.containers[0]!.args;
+}
+
+describe("the jude-operator chart's values", () => {
+  it("renders as a dependency of an umbrella chart, which hands it a global map", async () => {
+    // Helm gives every dependency `global` (empty unless the parent sets one): the schema refused it
+    // ("additional properties 'global' not allowed"), so no umbrella chart could include this one.
+    const umbrella = join(scratch, "platform");
+    cpSync(chart, join(umbrella, "charts/jude-operator"), { recursive: true });
+    writeFileSync(join(umbrella, "Chart.yaml"), "apiVersion: v2\nname: platform\nversion: 1.0.0\n");
+    writeFileSync(join(umbrella, "values.yaml"), "jude-operator:\n  watchNamespaces: [recs]\n");
+    expect(await operatorArgs(umbrella)).toContain("--namespaces=recs");
+    expect(await operatorArgs(umbrella, "global.imageRegistry=registry.example.com")).toContain(
+      "--namespaces=recs",
+    );
+    // A misspelt key is still refused, in the dependency and alone.
+    expect(await refusal(umbrella, "jude-operator.watchNamespace={recs}")).toBe("");
+    expect(await refusal(chart, "watchNamespace={recs}")).toBe("");
+    expect(await refusal(chart, "global=x")).toBe("/global");
+  });
+
+  it("refuses workload placement the operator would refuse at start, and hands it what it accepts", async () => {
+    // Each rendered, and the operator exited at start ("invalid operator configuration"): a crash loop
+    // after helm install had succeeded.
+    const refused: Array<[string[], string]> = [
+      [["workloads.nodeSelector.pool\\ name=jude"], "/workloads/nodeSelector"],
+      [["workloads.nodeSelector.Example\\.com/pool=jude"], "/workloads/nodeSelector"],
+      [
+        Array.from({ length: 33 }, (_, index) => `workloads.nodeSelector.label-${index}=x`),
+        "/workloads/nodeSelector",
+      ],
+      [
+        ["workloads.tolerations[0].operator=Exists", "workloads.tolerations[0].value=jude"],
+        "/workloads/tolerations/0",
+      ],
+      [["workloads.tolerations[0].value=jude"], "/workloads/tolerations/0"],
+      [
+        ["workloads.tolerations[0].key=dedicated", "workloads.tolerations[0].value=" + "x".repeat(64)],
+        "/workloads/tolerations/0/value",
+      ],
+    ];
+    for (const [set, at] of refused) expect(await refusal(chart, ...set), set.join(" ")).toBe(at);
+    const accepted = [
+      ["workloads.nodeSelector.example\\.com/pool=jude", "workloads.nodeSelector.zone=a"],
+      Array.from({ length: 32 }, (_, index) => `workloads.nodeSelector.label-${index}=x`),
+      ["workloads.tolerations[0].operator=Exists"],
+      ["workloads.tolerations[0].key=dedicated", "workloads.tolerations[0].operator=Exists"],
+      ["workloads.tolerations[0].key=dedicated", "workloads.tolerations[0].value=jude"],
+    ];
+    for (const set of accepted) {
+      const args = (await operatorArgs(chart, ...set)).slice(1);
+      expect(() => loadOperatorConfig(args, {}), set.join(" ")).not.toThrow();
+    }
+  });
+
+  it("refuses an extraEnv variable that the chart sets or that it names twice", async () => {
+    // Rendered twice in the container's env; `helm upgrade` then computes its patch by name, and an
+    // upgrade that dropped the entry left it in the live Deployment (the operator kept its NODE_OPTIONS).
+    const env = (...pairs: string[]) =>
+      pairs.flatMap((pair, index) => {
+        const [name, value] = [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)];
+        return [`extraEnv[${index}].name=${name}`, `extraEnv[${index}].value=${value}`];
+      });
+    expect(await refusal(chart, ...env("NODE_OPTIONS=--max-old-space-size=300"))).toBe(
+      "extraEnv sets NODE_OPTIONS, which the chart sets itself: set nodeOptions instead",
+    );
+    expect(await refusal(chart, ...env("POD_NAME=x"))).toBe(
+      "extraEnv sets POD_NAME, which the chart sets itself: leave it out",
+    );
+    expect(await refusal(chart, ...env("TZ=UTC", "TZ=CET"))).toBe("extraEnv sets TZ twice: keep one");
+    // Without nodeOptions the chart sets no NODE_OPTIONS, and extraEnv may.
+    expect(
+      await refusal(chart, "nodeOptions=", ...env("NODE_OPTIONS=--max-old-space-size=300", "TZ=UTC")),
+    ).toBe("rendered");
+  });
+
+  it("refuses a ServiceMonitor without the Service it selects", async () => {
+    // Rendered, it selected no Service: Prometheus scraped nothing and no alert could fire.
+    expect(await refusal(chart, "metrics.serviceMonitor.enabled=true", "metrics.service.enabled=false")).toBe(
+      "metrics.serviceMonitor.enabled selects the operator's metrics Service: set metrics.service.enabled=true too",
+    );
+    expect(await refusal(chart, "metrics.service.enabled=false")).toBe("rendered");
+  });
+});
