@@ -2,8 +2,9 @@
  * Values as a platform team sets them: the chart as a dependency of an umbrella chart (Helm hands every
  * dependency a `global` map), and values that rendered but failed later, in the cluster: workload
  * placement the operator refuses at start (a crash loop after a "successful" install), an `extraEnv`
- * entry that repeats a variable (a later upgrade leaves the live Deployment unlike the manifest), and a
- * ServiceMonitor without the Service it selects (nothing scraped, nothing said).
+ * entry that repeats a variable (a later upgrade leaves the live Deployment unlike the manifest), a
+ * ServiceMonitor without the Service it selects (nothing scraped, nothing said); and scrape intervals
+ * prometheus-operator takes that the schema refused.
  */
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -126,6 +127,19 @@ describe("the jude-operator chart's values", () => {
     expect(
       await refusal(chart, "nodeOptions=", ...env("NODE_OPTIONS=--max-old-space-size=300", "TZ=UTC")),
     ).toBe("rendered");
+  });
+
+  it("takes the scrape intervals prometheus-operator takes, and refuses what it refuses", async () => {
+    // The schema took one number and one unit: `1m30s`, which the monitors' CRDs take (their Duration,
+    // units y w d h m s ms in that order), was refused.
+    for (const monitor of ["serviceMonitor", "podMonitor"]) {
+      const interval = (value: string) =>
+        refusal(chart, `metrics.${monitor}.enabled=true`, `metrics.${monitor}.interval=${value}`);
+      for (const value of ["30s", "1m30s", "1h", "500ms", "2m15s500ms"])
+        expect(await interval(value), `${monitor} ${value}`).toBe("rendered");
+      for (const value of ["30", "1s30m", "1.5m", "30 s", "30sec"])
+        expect(await interval(value), `${monitor} ${value}`).toBe(`/metrics/${monitor}/interval`);
+    }
   });
 
   it("refuses a ServiceMonitor without the Service it selects", async () => {
