@@ -108,6 +108,28 @@ describe("the jude-operator chart's values", () => {
     }
   });
 
+  it("refuses leader-election timings over a day, which the operator refuses at start", async () => {
+    // The schema set no maximum: a lease of 100000 s rendered, and the operator exited with
+    // "--lease-duration-seconds: Too big: expected number to be <=86400".
+    const election = (lease: number, renew: number, retry: number) =>
+      refusal(
+        chart,
+        `leaderElection.leaseDurationSeconds=${lease}`,
+        `leaderElection.renewDeadlineSeconds=${renew}`,
+        `leaderElection.retryPeriodSeconds=${retry}`,
+      );
+    expect(await election(86_401, 60, 2)).toBe("/leaderElection/leaseDurationSeconds");
+    expect(await election(15, 86_401, 2)).toBe("/leaderElection/renewDeadlineSeconds");
+    expect(await election(15, 10, 86_401)).toBe("/leaderElection/retryPeriodSeconds");
+    const longest = [
+      "leaderElection.leaseDurationSeconds=86400",
+      "leaderElection.renewDeadlineSeconds=86399",
+      "leaderElection.retryPeriodSeconds=86398",
+    ];
+    const args = (await operatorArgs(chart, ...longest)).slice(1);
+    expect(() => loadOperatorConfig(args, {})).not.toThrow();
+  });
+
   it("refuses an extraEnv variable that the chart sets or that it names twice", async () => {
     // Rendered twice in the container's env; `helm upgrade` then computes its patch by name, and an
     // upgrade that dropped the entry left it in the live Deployment (the operator kept its NODE_OPTIONS).
