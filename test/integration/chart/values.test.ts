@@ -6,11 +6,11 @@
  * ServiceMonitor without the Service it selects (nothing scraped, nothing said); and scrape intervals
  * prometheus-operator takes that the schema refused.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { loadOperatorConfig } from "../../../operator/config.ts";
 import { helm } from "../../support/helm.ts";
 import { repoRoot } from "../../testbed/paths.ts";
@@ -62,9 +62,21 @@ describe("the jude-operator chart's values", () => {
     // ("additional properties 'global' not allowed"), so no umbrella chart could include this one.
     const umbrella = join(scratch, "platform");
     cpSync(chart, join(umbrella, "charts/jude-operator"), { recursive: true });
-    writeFileSync(join(umbrella, "Chart.yaml"), "apiVersion: v2\nname: platform\nversion: 1.0.0\n");
+    const { version } = parse(readFileSync(join(chart, "Chart.yaml"), "utf8")) as { version: string };
+    writeFileSync(
+      join(umbrella, "Chart.yaml"),
+      stringify({
+        apiVersion: "v2",
+        name: "platform",
+        version: "1.0.0",
+        dependencies: [{ name: "jude-operator", version }],
+      }),
+    );
     writeFileSync(join(umbrella, "values.yaml"), "jude-operator:\n  watchNamespaces: [recs]\n");
     expect(await operatorArgs(umbrella)).toContain("--namespaces=recs");
+    expect(await helm(["lint", "--strict", umbrella, "--kube-version", "1.34.0"])).toContain(
+      "0 chart(s) failed",
+    );
     expect(await operatorArgs(umbrella, "global.imageRegistry=registry.example.com")).toContain(
       "--namespaces=recs",
     );
