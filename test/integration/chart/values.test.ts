@@ -1,7 +1,9 @@
 /**
  * Values as a platform team sets them: the chart as a dependency of an umbrella chart (Helm hands every
  * dependency a `global` map), and values that rendered but failed later, in the cluster: workload
- * placement the operator refuses at start (a crash loop after a "successful" install), an `extraEnv`
+ * placement the operator refuses at start (a crash loop after a "successful" install), tolerations the
+ * API server refuses (the operator's Deployment half-way through an install, or every workload), leader
+ * election timings over the operator's limit, an `extraEnv`
  * entry that repeats a variable (a later upgrade leaves the live Deployment unlike the manifest), a
  * ServiceMonitor without the Service it selects (nothing scraped, nothing said); and scrape intervals
  * prometheus-operator takes that the schema refused.
@@ -13,6 +15,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { loadOperatorConfig } from "../../../operator/config.ts";
 import { helm } from "../../support/helm.ts";
+import { kubectl } from "../../support/kubectl.ts";
 import { repoRoot } from "../../testbed/paths.ts";
 
 const chart = join(repoRoot, "charts/jude-operator");
@@ -24,12 +27,15 @@ interface Rendered {
   spec: { template: { spec: { containers: Array<{ args: string[] }> } } };
 }
 
-/** `helm template` of a chart with `--set` values: "rendered", or where (or why) helm refused them. */
+/**
+ * `helm template` of a chart with `--set` values: "rendered", or where (the innermost place the schema
+ * names) or why (a template's message) helm refused them.
+ */
 async function refusal(chartPath: string, ...set: string[]): Promise<string> {
   return template(chartPath, ...set).then(
     () => "rendered",
     (error: { stderr: string }) =>
-      /^- at '([^']*)'/m.exec(error.stderr)?.[1] ??
+      [...error.stderr.matchAll(/^\s*- at '([^']*)'/gm)].at(-1)?.[1] ??
       /execution error at [^:]+:\d+:\d+\): (.*)/.exec(error.stderr)?.[1] ??
       error.stderr,
   );
@@ -101,12 +107,23 @@ describe("the jude-operator chart's values", () => {
         "/workloads/tolerations/0",
       ],
       [["workloads.tolerations[0].value=jude"], "/workloads/tolerations/0"],
+      // The operator took these, and the API server then refused every Deployment it applied.
+      [
+        [
+          "workloads.tolerations[0].key=dedicated",
+          "workloads.tolerations[0].effect=NoSchedule",
+          "workloads.tolerations[0].tolerationSeconds=60",
+        ],
+        "/workloads/tolerations/0/effect",
+      ],
+      [["workloads.tolerations[0].key=dedicated pool"], "/workloads/tolerations/0/key"],
       [
         ["workloads.tolerations[0].key=dedicated", "workloads.tolerations[0].value=" + "x".repeat(64)],
         "/workloads/tolerations/0/value",
       ],
     ];
-    for (const [set, at] of refused) expect(await refusal(chart, ...set), set.join(" ")).toBe(at);
+    const results = await Promise.all(refused.map(([set]) => refusal(chart, ...set)));
+    expect(refused.map(([set], index) => [set, results[index]])).toEqual(refused);
     const accepted = [
       ["workloads.nodeSelector.example\\.com/pool=jude", "workloads.nodeSelector.zone=a"],
       Array.from({ length: 32 }, (_, index) => `workloads.nodeSelector.label-${index}=x`),
@@ -118,6 +135,68 @@ describe("the jude-operator chart's values", () => {
       const args = (await operatorArgs(chart, ...set)).slice(1);
       expect(() => loadOperatorConfig(args, {}), set.join(" ")).not.toThrow();
     }
+  });
+
+  it("refuses in the schema the operator pod's tolerations the API server would refuse half-way", async () => {
+    // Each rendered, and the API server refused the Deployment after the CRDs, RBAC and Service were
+    // written: a failed release.
+    const deployment = (set: string[], ...flags: string[]) =>
+      helm([
+        "template",
+        "jude",
+        chart,
+        "--namespace",
+        "default",
+        "--kube-version",
+        "1.34.0",
+        "--show-only",
+        "templates/deployment.yaml",
+        ...set.flatMap((value) => ["--set", value]),
+        ...flags,
+      ]);
+    const serverDryRun = (yaml: string) =>
+      kubectl(["apply", "--dry-run=server", "-f", "-"], yaml).then(
+        (output) => output.trim(),
+        (error: { stderr: string }) => error.stderr,
+      );
+    const refused: Array<[string[], string]> = [
+      [
+        ["tolerations[0].key=a", "tolerations[0].effect=NoSchedule", "tolerations[0].tolerationSeconds=5"],
+        "/tolerations/0/effect",
+      ],
+      [["tolerations[0].key=a", "tolerations[0].tolerationSeconds=5"], "/tolerations/0"],
+      [["tolerations[0].operator=Exists", "tolerations[0].value=x"], "/tolerations/0/value"],
+      [["tolerations[0].value=x"], "/tolerations/0"],
+      [["tolerations[0].key=a b", "tolerations[0].operator=Exists"], "/tolerations/0/key"],
+      [["tolerations[0].key=a", "tolerations[0].value=x y"], "/tolerations/0/value"],
+    ];
+    const results = await Promise.all(refused.map(([set]) => refusal(chart, ...set)));
+    expect(refused.map(([set], index) => [set, results[index]])).toEqual(refused);
+    for (const [set] of refused) {
+      expect(await serverDryRun(await deployment(set, "--skip-schema-validation")), set.join(" ")).toMatch(
+        /is invalid/,
+      );
+    }
+    const accepted = [
+      ["tolerations[0].operator=Exists"],
+      ["tolerations[0].operator=Exists", "tolerations[0].value="],
+      [
+        "tolerations[0].key=a",
+        "tolerations[0].operator=",
+        "tolerations[0].value=x",
+        "tolerations[0].effect=",
+      ],
+      [
+        "tolerations[0].key=node.kubernetes.io/unreachable",
+        "tolerations[0].operator=Exists",
+        "tolerations[0].effect=NoExecute",
+        "tolerations[0].tolerationSeconds=30",
+      ],
+    ];
+    for (const set of accepted)
+      expect(await serverDryRun(await deployment(set)), set.join(" ")).toBe(
+        "deployment.apps/jude-jude-operator created (server dry run)",
+      );
   });
 
   it("refuses leader-election timings over a day, which the operator refuses at start", async () => {
