@@ -20,7 +20,14 @@ import { repoRoot } from "../../testbed/paths.ts";
 
 const chart = join(repoRoot, "charts/jude-operator");
 const scratch = mkdtempSync(join(tmpdir(), "jude-chart-values-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+/** The one release a test installs (with no operator pods), uninstalled at the end. */
+let release: { name: string; namespace: string } | undefined;
+afterAll(async () => {
+  rmSync(scratch, { recursive: true, force: true });
+  if (release === undefined) return;
+  await helm(["uninstall", release.name, "-n", release.namespace]).catch(() => undefined);
+  await kubectl(["delete", "namespace", release.namespace, "--wait=false"]).catch(() => undefined);
+});
 
 interface Rendered {
   kind: string;
@@ -253,6 +260,50 @@ describe("the jude-operator chart's values", () => {
       for (const value of ["30", "1s30m", "1.5m", "30 s", "30sec"])
         expect(await interval(value), `${monitor} ${value}`).toBe(`/metrics/${monitor}/interval`);
     }
+  });
+
+  it("moves a release's repeated NODE_OPTIONS to nodeOptions in two upgrades, as the chart's README says", async () => {
+    // A chart before the refusal: the extraEnv check cut out of its Deployment template.
+    const older = join(scratch, "older");
+    cpSync(chart, older, { recursive: true });
+    const deploymentPath = join(older, "templates/deployment.yaml");
+    const withCheck = readFileSync(deploymentPath, "utf8");
+    const withoutCheck = withCheck.replace(
+      /\{\{- \/\*\nAn extraEnv entry[^]*?set \$named \.name true \}\}\n\{\{- end \}\}\n/,
+      "",
+    );
+    expect(withoutCheck).not.toContain("extraEnv sets");
+    writeFileSync(deploymentPath, withoutCheck);
+    const name = `values-env-${process.pid}`;
+    const namespace = `${name}-system`;
+    release = { name, namespace };
+    await helm([
+      ...["install", name, older, "-n", namespace, "--create-namespace"],
+      ...["--set", "crds.install=false", "--set", "replicaCount=0", "--set", "userRoles.create=false"],
+      ...["--set", "extraEnv[0].name=NODE_OPTIONS", "--set", "extraEnv[0].value=--max-old-space-size=300"],
+    ]);
+    const env = async () =>
+      JSON.parse(
+        await kubectl([
+          ...["get", "deployment", `${name}-jude-operator`, "-n", namespace],
+          ...["-o", "jsonpath={.spec.template.spec.containers[0].env}"],
+        ]),
+      ) as Array<{ name: string; value?: string }>;
+    const nodeOptions = async () => (await env()).filter((variable) => variable.name === "NODE_OPTIONS");
+    expect((await nodeOptions()).map((variable) => variable.value)).toEqual([
+      "--max-old-space-size=256 --max-semi-space-size=8",
+      "--max-old-space-size=300",
+    ]);
+    const upgrade = (...args: string[]) =>
+      helm(["upgrade", name, chart, "-n", namespace, "--reuse-values", ...args]);
+    await expect(upgrade("--set", "extraEnv=null")).rejects.toMatchObject({
+      stderr: expect.stringContaining("extraEnv sets NODE_OPTIONS, which the chart sets itself") as unknown,
+    });
+    await upgrade("--set-json", "extraEnv=[]", "--set", "nodeOptions=--max-old-space-size=300");
+    // What the README warns of: Helm's patch from two entries of one name dropped the variable.
+    expect(await nodeOptions()).toEqual([]);
+    await upgrade();
+    expect(await nodeOptions()).toEqual([{ name: "NODE_OPTIONS", value: "--max-old-space-size=300" }]);
   });
 
   it("refuses a ServiceMonitor without the Service it selects", async () => {
