@@ -57,8 +57,13 @@ function template(chartPath: string, ...set: string[]): Promise<string> {
     "jude-system",
     "--kube-version",
     "1.34.0",
-    ...set.flatMap((value) => ["--set", value]),
+    ...setFlags(set),
   ]);
+}
+
+/** `--set` flags of values; an entry that is a flag itself (`--set-json=…`) passes as it is. */
+function setFlags(set: string[]): string[] {
+  return set.flatMap((value) => (value.startsWith("--") ? [value] : ["--set", value]));
 }
 
 /** The operator's arguments as a chart renders them with `--set` values. */
@@ -67,6 +72,31 @@ async function operatorArgs(chartPath: string, ...set: string[]): Promise<string
     .map((document) => document.toJS() as Rendered | null)
     .find((object) => object?.kind === "Deployment");
   return deployment!.spec.template.spec.containers[0]!.args;
+}
+
+/** The operator's Deployment as the chart renders it in `default` with `--set` values (and flags). */
+function deployment(set: string[], ...flags: string[]): Promise<string> {
+  return helm([
+    "template",
+    "jude",
+    chart,
+    "--namespace",
+    "default",
+    "--kube-version",
+    "1.34.0",
+    "--show-only",
+    "templates/deployment.yaml",
+    ...setFlags(set),
+    ...flags,
+  ]);
+}
+
+/** What the API server answers to applying the YAML (dry run): its output, or its refusal. */
+function serverDryRun(yaml: string): Promise<string> {
+  return kubectl(["apply", "--dry-run=server", "-f", "-"], yaml).then(
+    (output) => output.trim(),
+    (error: { stderr: string }) => error.stderr,
+  );
 }
 
 describe("the jude-operator chart's values", () => {
@@ -147,25 +177,6 @@ describe("the jude-operator chart's values", () => {
   it("refuses in the schema the operator pod's tolerations the API server would refuse half-way", async () => {
     // Each rendered, and the API server refused the Deployment after the CRDs, RBAC and Service were
     // written: a failed release.
-    const deployment = (set: string[], ...flags: string[]) =>
-      helm([
-        "template",
-        "jude",
-        chart,
-        "--namespace",
-        "default",
-        "--kube-version",
-        "1.34.0",
-        "--show-only",
-        "templates/deployment.yaml",
-        ...set.flatMap((value) => ["--set", value]),
-        ...flags,
-      ]);
-    const serverDryRun = (yaml: string) =>
-      kubectl(["apply", "--dry-run=server", "-f", "-"], yaml).then(
-        (output) => output.trim(),
-        (error: { stderr: string }) => error.stderr,
-      );
     const refused: Array<[string[], string]> = [
       [
         ["tolerations[0].key=a", "tolerations[0].effect=NoSchedule", "tolerations[0].tolerationSeconds=5"],
@@ -193,6 +204,8 @@ describe("the jude-operator chart's values", () => {
         "tolerations[0].value=x",
         "tolerations[0].effect=",
       ],
+      // An empty key with Exists tolerates every taint (a values file's `key: ""`; `--set key=` drops it).
+      ['--set-json=tolerations=[{"key":"","operator":"Exists"}]'],
       [
         "tolerations[0].key=node.kubernetes.io/unreachable",
         "tolerations[0].operator=Exists",
@@ -204,6 +217,50 @@ describe("the jude-operator chart's values", () => {
       expect(await serverDryRun(await deployment(set)), set.join(" ")).toBe(
         "deployment.apps/jude-jude-operator created (server dry run)",
       );
+  });
+
+  it("takes a toleration with an empty key and operator Exists, for the workloads too", async () => {
+    // The API server and the operator take `key: ""` with Exists (every taint); the schema's label-key
+    // pattern refused it, and the schema before took it: an upgrade of such a release failed.
+    const everyTaint = (path: string) => `--set-json=${path}=[{"key":"","operator":"Exists"}]`;
+    expect(await refusal(chart, everyTaint("tolerations"))).toBe("rendered");
+    const args = (await operatorArgs(chart, everyTaint("workloads.tolerations"))).slice(1);
+    expect(loadOperatorConfig(args, {}).workloadTolerations).toEqual([{ key: "", operator: "Exists" }]);
+    // An empty key without Exists stays refused: the API server refuses it in every workload.
+    expect(
+      await refusal(chart, '--set-json=workloads.tolerations=[{"key":"","operator":"Equal","value":"x"}]'),
+    ).toBe("/workloads/tolerations/0/operator");
+    expect(await refusal(chart, '--set-json=tolerations=[{"key":"","value":"x"}]')).toBe("/tolerations/0");
+  });
+
+  it("refuses a label key with a prefix over 253 characters, which the operator and the API server refuse", async () => {
+    // The schema bounded the name (63) but not the prefix: a workload node selector with a longer one
+    // rendered, and the operator exited at start; the API server refused the operator's own Deployment.
+    const prefix = (length: number) => `${"a".repeat(62)}.`.repeat(5).slice(0, length - 1) + "b";
+    const key = (length: number, name: string) => `${prefix(length).replaceAll(".", "\\.")}/${name}`;
+    const tooLong = `${prefix(254)}~1x`;
+    for (const values of ["workloads.nodeSelector", "nodeSelector", "podLabels", "podAnnotations"])
+      expect(await refusal(chart, `${values}.${key(254, "x")}=v`), values).toBe(
+        `/${values.replace(".", "/")}/${tooLong}`,
+      );
+    const refusedArgs = (
+      await operatorArgs(chart, `workloads.nodeSelector.${key(254, "x")}=v`, "--skip-schema-validation")
+    ).slice(1);
+    expect(() => loadOperatorConfig(refusedArgs, {})).toThrow(/--workload-node-selector/);
+    expect(
+      await serverDryRun(await deployment([`nodeSelector.${key(254, "x")}=v`], "--skip-schema-validation")),
+    ).toMatch(/is invalid/);
+    // The longest key both take: a prefix of 253 characters and a name of 63.
+    const longest = key(253, "n".repeat(63));
+    const args = (
+      await operatorArgs(chart, `workloads.nodeSelector.${longest}=v`, `nodeSelector.${longest}=v`)
+    ).slice(1);
+    expect(Object.keys(loadOperatorConfig(args, {}).workloadNodeSelector ?? {})).toEqual([
+      `${prefix(253)}/${"n".repeat(63)}`,
+    ]);
+    expect(await serverDryRun(await deployment([`nodeSelector.${longest}=v`]))).toBe(
+      "deployment.apps/jude-jude-operator created (server dry run)",
+    );
   });
 
   it("refuses leader-election timings over a day, which the operator refuses at start", async () => {
