@@ -183,6 +183,21 @@ export class NearlineWorker {
       rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
     });
     const consumer = this.#consumer;
+    // The client emits 'error' (nothing else does) when the rejoin that follows a heartbeat's
+    // rebalance error fails: the client closed under it (this worker stopping while the group
+    // rebalances), or its retries used up against a coordinator that does not answer in time, after
+    // which the member heartbeats no more while its stream stays open. With no listener that emit was
+    // an uncaught exception, which ended the process on its way out or mid-batch. Stopping, it means
+    // nothing; running, the stream is failed with the error: the loop reopens it at the committed
+    // offsets and the new stream joins the group again (an error no retry can mend fails the worker).
+    consumer.on("error", (error: Error) => {
+      if (this.#abort.signal.aborted) {
+        options.logger.debug({ err: error }, "the kafka client's group rejoin ended with the stop");
+        return;
+      }
+      options.logger.warn({ err: error }, "the kafka client's group rejoin failed; reopening the stream");
+      this.#stream?.destroy(error);
+    });
     await this.#partitions.startAddedWhileAway(consumer, options.kafka.clientOptions, options.consumerGroup);
     consumer.on("consumer:group:join", () => {
       this.#partitions.joined(consumer);

@@ -194,6 +194,8 @@ async function readUntil(
         }
       });
       stream.on("error", reject);
+      // The client's one 'error' on the consumer: a group rejoin that failed (see the nearline worker).
+      consumer.on("error", reject);
     });
     await stream.close();
   } finally {

@@ -11,6 +11,9 @@ export async function kubectl(args: string[], input?: string): Promise<string> {
     maxBuffer: 64 * 1024 * 1024,
   });
   if (input !== undefined) {
+    // A kubectl that exits before reading its input (EPIPE) fails with its own exit code and stderr;
+    // with no listener the pipe's error would be an uncaught exception besides.
+    child.child.stdin?.on("error", () => undefined);
     child.child.stdin?.end(input);
   }
   const { stdout } = await child;

@@ -25,6 +25,8 @@ export function startJude(name: string, args: string[], env: NodeJS.ProcessEnv =
     env: { ...process.env, JUDE_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  // One that cannot start never gets ready: waitReady fails with that, not an uncaught exception.
+  child.on("error", () => undefined);
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
