@@ -114,45 +114,70 @@ export const resourceRequirements = withRules(
   ],
 );
 
-/** A pod toleration, as in the core Pod spec. */
+/** A label key's length: a DNS-subdomain prefix of at most 253 characters, '/' and a 63-character name. */
+const labelKeyMaxLength = 253 + 1 + 63;
+const labelKeyPrefixMessage = "the prefix before '/' must be at most 253 characters";
+const labelKeyPrefixFits = (key: string) => key.indexOf("/") <= 253;
+
+/**
+ * A pod toleration, refused exactly where the Pod spec's ValidateTolerations refuses it (the
+ * controllers copy it into Deployments and Jobs, whose applies would otherwise fail with a 422).
+ * "" for operator or effect is the omitted value, as in the Pod spec.
+ */
 export const toleration = withRules(
   z.strictObject({
-    key: z
-      .string()
-      .max(316)
-      .regex(tolerationKeyPattern, "must be a label key such as nvidia.com/gpu")
+    key: withRules(
+      z
+        .string()
+        .max(labelKeyMaxLength)
+        .regex(tolerationKeyPattern, "must be a label key such as nvidia.com/gpu"),
+      [{ rule: "self.indexOf('/') <= 253", message: labelKeyPrefixMessage, holds: labelKeyPrefixFits }],
+    )
       .optional()
       .describe("Taint key the toleration applies to; empty with operator Exists matches every taint."),
     operator: z
-      .enum(["Exists", "Equal"])
+      .enum(["Exists", "Equal", ""])
       .default("Equal")
-      .describe("Exists tolerates any value of the key; Equal requires value to match."),
-    value: z.string().max(63).optional().describe("Taint value to match when operator is Equal."),
+      .describe("Exists tolerates any value of the key; Equal requires value to match (empty is Equal)."),
+    value: z
+      .string()
+      .max(63)
+      .regex(
+        labelValuePattern,
+        "must be a label value: letters, digits, '-', '_' and '.', alphanumeric at both ends",
+      )
+      .optional()
+      .describe("Taint value to match when operator is Equal (a label value); empty with Exists."),
     effect: z
-      .enum(["NoSchedule", "PreferNoSchedule", "NoExecute"])
+      .enum(["NoSchedule", "PreferNoSchedule", "NoExecute", ""])
       .optional()
       .describe("Taint effect to match; empty matches all effects."),
     tolerationSeconds: z
       .int()
-      .min(0)
       .optional()
       .describe(
-        "With effect NoExecute: how long the pod stays bound after the taint appears; unset is forever.",
+        "Only with effect NoExecute: how long the pod stays bound after the taint appears (zero or negative: evicted at once); unset is forever.",
       ),
   }),
   [
     {
-      rule: "self.operator != 'Exists' || !has(self.value)",
+      rule: "self.operator != 'Exists' || !has(self.value) || self.value == ''",
       message: "value must be empty when operator is Exists",
       field: "value",
       reason: "FieldValueForbidden",
-      holds: (self) => self.operator !== "Exists" || self.value === undefined,
+      holds: (self) => self.operator !== "Exists" || (self.value ?? "") === "",
     },
     {
-      rule: "has(self.key) || self.operator == 'Exists'",
+      rule: "(has(self.key) && self.key != '') || self.operator == 'Exists'",
       message: "operator must be Exists when key is empty",
       field: "operator",
-      holds: (self) => self.key !== undefined || self.operator === "Exists",
+      holds: (self) => (self.key ?? "") !== "" || self.operator === "Exists",
+    },
+    {
+      rule: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+      message: "effect must be NoExecute when tolerationSeconds is set",
+      field: "effect",
+      holds: (self) => self.tolerationSeconds === undefined || self.effect === "NoExecute",
     },
   ],
 );
@@ -161,20 +186,29 @@ export const toleration = withRules(
 export const tolerations = z.array(toleration).max(32);
 
 /** Node selector labels (at most 32 pairs), keys and values as the Pod spec validates them. */
-export const nodeSelector = keysMatching(
-  mapOf(
-    z
-      .string()
-      .max(63)
-      .regex(
-        labelValuePattern,
-        "must be a label value: letters, digits, '-', '_' and '.', alphanumeric at both ends",
-      ),
-    { max: 32 },
+export const nodeSelector = withRules(
+  keysMatching(
+    mapOf(
+      z
+        .string()
+        .max(63)
+        .regex(
+          labelValuePattern,
+          "must be a label value: letters, digits, '-', '_' and '.', alphanumeric at both ends",
+        ),
+      { max: 32 },
+    ),
+    labelKeyPattern,
+    labelKeyMaxLength,
+    "a label key (such as nvidia.com/gpu.product)",
   ),
-  labelKeyPattern,
-  316,
-  "a label key (such as nvidia.com/gpu.product)",
+  [
+    {
+      rule: "self.all(k, k.indexOf('/') <= 253)",
+      message: `every key: ${labelKeyPrefixMessage}`,
+      holds: (self) => Object.keys(self).every(labelKeyPrefixFits),
+    },
+  ],
 );
 
 /** A status condition with the fields and limits of metav1.Condition. */

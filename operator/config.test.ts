@@ -120,6 +120,29 @@ describe("operator config: workload placement", () => {
     expect(() =>
       loadOperatorConfig(["--workload-tolerations", '[{"key":"k","operator":"Exists","value":"v"}]'], {}),
     ).toThrow(/--workload-tolerations: value must be empty when operator is Exists/);
+    // The Pod spec's other toleration checks, shared with the CRDs (crds/common.ts).
+    expect(() =>
+      loadOperatorConfig(
+        ["--workload-tolerations", '[{"key":"k","effect":"NoSchedule","tolerationSeconds":60}]'],
+        {},
+      ),
+    ).toThrow(/--workload-tolerations: effect must be NoExecute when tolerationSeconds is set/);
+    expect(() => loadOperatorConfig(["--workload-tolerations", '[{"key":"","value":"v"}]'], {})).toThrow(
+      /--workload-tolerations: operator must be Exists when key is empty/,
+    );
+    expect(() => loadOperatorConfig(["--workload-tolerations", '[{"key":"k","value":"a b"}]'], {})).toThrow(
+      /--workload-tolerations: .*label value/,
+    );
+  });
+
+  it("accepts every toleration the Pod spec accepts", () => {
+    const accepted = [
+      { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: -1 },
+      { operator: "Exists", value: "" },
+      { key: "k", operator: "", value: "", effect: "" },
+    ];
+    const config = loadOperatorConfig(["--workload-tolerations", JSON.stringify(accepted)], {});
+    expect(workloadPlacement(config).tolerations).toEqual(accepted);
   });
 });
 

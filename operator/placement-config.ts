@@ -6,13 +6,8 @@
 import type { V1Toleration } from "@kubernetes/client-node";
 import { z } from "zod";
 import { nodeSelector, tolerations } from "../crds/common.ts";
+import { labelKeyPattern, labelValuePattern } from "../crds/patterns.ts";
 import type { WorkloadPlacement } from "../controllers/shared/placement.ts";
-
-// A label key: an optional DNS-subdomain prefix and a name of up to 63 characters; a value is empty
-// or up to 63 alphanumerics with -_. inside (the API server's rules).
-const labelName = "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
-const labelKeyPattern = new RegExp(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?${labelName}$`);
-const labelValuePattern = new RegExp(`^(${labelName})?$`);
 
 /** `--workload-node-selector`: `key=value[,key=value…]` -> a node selector. */
 export const nodeSelectorFlag = z
