@@ -1,10 +1,13 @@
 // The chart's values.schema.json copies by hand the rules the operator applies at start to
 // workloads.nodeSelector and workloads.tolerations (--workload-node-selector, --workload-tolerations,
-// parsed with crds/common.ts): a value the schema takes and the operator refuses is a crash loop after a
-// successful helm install. This holds the two to the same answers on a table of values.
+// parsed with crds/common.ts), which are the rules a Pod applies: a value the schema takes and the
+// operator refuses is a crash loop after a successful helm install, one it refuses and a Pod takes a
+// release that cannot say what the cluster would do. This holds the two to the same answers on a table
+// of values, and the schema's name patterns to crds/patterns.ts.
 import { readFileSync } from "node:fs";
 import { Ajv } from "ajv";
 import { describe, expect, it } from "vitest";
+import { labelKeyPattern, labelValuePattern, portableSource, resourceNamePattern } from "../crds/patterns.ts";
 import { loadOperatorConfig } from "./config.ts";
 
 // Helm takes the https spelling of draft-07's URI, which Ajv does not know: the rest is draft-07.
@@ -12,6 +15,10 @@ const { $schema: _draft, ...schema } = JSON.parse(
   readFileSync(new URL("../charts/jude-operator/values.schema.json", import.meta.url), "utf8"),
 ) as Record<string, unknown>;
 const validate = new Ajv({ strict: false, allErrors: true }).compile(schema);
+
+interface PatternMap {
+  patternProperties: Record<string, unknown>;
+}
 
 /** Whether the chart's schema takes these workload values. */
 function chartTakes(workloads: object): boolean {
@@ -72,23 +79,40 @@ describe("the chart's workload placement values", () => {
       { tolerations: [{ key: "a", value: "x".repeat(64) }] },
       { tolerations: [{ key: "a", tolarationSeconds: 5 }] },
       { tolerations: Array.from({ length: 33 }, () => ({ operator: "Exists" })) },
+      // What a Pod takes: negative tolerationSeconds, "" as the omitted operator and effect, Exists with
+      // an empty value, a key of 317 characters (a 253-character prefix, '/', a 63-character name).
+      { tolerations: [{ key: "a", operator: "Exists", effect: "NoExecute", tolerationSeconds: -3600 }] },
+      { tolerations: [{ key: "a", operator: "", value: "x", effect: "" }] },
+      { tolerations: [{ operator: "Exists", value: "" }] },
+      { tolerations: [{ key: `${prefix(253)}/${"n".repeat(63)}`, operator: "Exists" }] },
+      // What a Pod refuses: a longer prefix, an empty key without Exists (operator "" is Equal),
+      // tolerationSeconds without effect NoExecute, a key or value that is no label key or value.
+      { tolerations: [{ key: `${prefix(254)}/x`, operator: "Exists" }] },
+      { tolerations: [{ key: "", operator: "", value: "x" }] },
+      { tolerations: [{ key: "", operator: "Equal", value: "x" }] },
+      { tolerations: [{ key: "a", effect: "", tolerationSeconds: 5 }] },
+      { tolerations: [{ key: "a", effect: "NoSchedule", tolerationSeconds: 5 }] },
+      { tolerations: [{ key: "a", tolerationSeconds: 5 }] },
+      { tolerations: [{ key: "dedicated pool", operator: "Exists" }] },
+      { tolerations: [{ key: "a", value: "x y" }] },
+      { nodeSelector: { "a..b/pool": "x" } },
     ];
     const answers = (takes: (workloads: object) => boolean) => cases.map((values) => [values, takes(values)]);
     expect(answers(chartTakes)).toEqual(answers(operatorTakes));
   });
 
-  it("refuses in the schema, beyond the operator, only what the API server refuses in every workload", () => {
-    // The operator takes these (crds/common.ts checks no more), and the API server refuses the pods.
-    const cases: object[] = [
-      { nodeSelector: { "a..b/pool": "x" } },
-      { tolerations: [{ key: "", operator: "Equal", value: "x" }] },
-      { tolerations: [{ key: "dedicated pool", operator: "Exists" }] },
-      { tolerations: [{ key: "a", effect: "NoSchedule", tolerationSeconds: 5 }] },
-      { tolerations: [{ key: "a", tolerationSeconds: 5 }] },
-    ];
-    for (const values of cases) {
-      expect(operatorTakes(values), JSON.stringify(values)).toBe(true);
-      expect(chartTakes(values), JSON.stringify(values)).toBe(false);
-    }
+  it("checks names with the operator's own patterns (crds/patterns.ts), so the two cannot drift", () => {
+    const definitions = schema.definitions as Record<string, { pattern: string }>;
+    const resources = (schema.properties as Record<string, { properties: Record<string, PatternMap> }>)
+      .resources!.properties;
+    expect(definitions.labelKey!.pattern).toBe(portableSource(labelKeyPattern));
+    expect(
+      Object.keys((schema.definitions as Record<string, PatternMap>).labels!.patternProperties),
+    ).toContain(portableSource(labelKeyPattern));
+    expect(definitions.labelValue!.pattern).toBe(portableSource(labelValuePattern));
+    for (const map of ["requests", "limits"])
+      expect(Object.keys(resources[map]!.patternProperties), map).toEqual([
+        portableSource(resourceNamePattern),
+      ]);
   });
 });

@@ -99,6 +99,9 @@ function serverDryRun(yaml: string): Promise<string> {
   );
 }
 
+/** The longest label key: a DNS-subdomain prefix of 253 characters, '/', a name of 63 (317 in all). */
+const longestKey = `${`${"a".repeat(62)}.`.repeat(5).slice(0, 252)}b/${"n".repeat(63)}`;
+
 describe("the jude-operator chart's values", () => {
   it("renders as a dependency of an umbrella chart, which hands it a global map", async () => {
     // Helm gives every dependency `global` (empty unless the parent sets one): the schema refused it
@@ -141,10 +144,10 @@ describe("the jude-operator chart's values", () => {
       ],
       [
         ["workloads.tolerations[0].operator=Exists", "workloads.tolerations[0].value=jude"],
-        "/workloads/tolerations/0",
+        "/workloads/tolerations/0/value",
       ],
       [["workloads.tolerations[0].value=jude"], "/workloads/tolerations/0"],
-      // The operator took these, and the API server then refused every Deployment it applied.
+      // The operator refuses these as the API server refuses them in every Deployment it applies.
       [
         [
           "workloads.tolerations[0].key=dedicated",
@@ -167,6 +170,16 @@ describe("the jude-operator chart's values", () => {
       ["workloads.tolerations[0].operator=Exists"],
       ["workloads.tolerations[0].key=dedicated", "workloads.tolerations[0].operator=Exists"],
       ["workloads.tolerations[0].key=dedicated", "workloads.tolerations[0].value=jude"],
+      // What a Pod and the operator take, and the schema refused: a negative tolerationSeconds (evicted
+      // at once), "" as the omitted operator and effect, Exists with an empty value, a 317-character key.
+      [
+        "workloads.tolerations[0].key=dedicated",
+        "workloads.tolerations[0].effect=NoExecute",
+        "workloads.tolerations[0].tolerationSeconds=-1",
+      ],
+      ['--set-json=workloads.tolerations=[{"key":"dedicated","operator":"","value":"jude","effect":""}]'],
+      ['--set-json=workloads.tolerations=[{"key":"dedicated","operator":"Exists","value":""}]'],
+      [`workloads.tolerations[0].key=${longestKey}`, "workloads.tolerations[0].operator=Exists"],
     ];
     for (const set of accepted) {
       const args = (await operatorArgs(chart, ...set)).slice(1);
@@ -216,6 +229,35 @@ describe("the jude-operator chart's values", () => {
     for (const set of accepted)
       expect(await serverDryRun(await deployment(set)), set.join(" ")).toBe(
         "deployment.apps/jude-jude-operator created (server dry run)",
+      );
+  });
+
+  it("takes the operator pod's tolerations and resource names a Pod takes", async () => {
+    // The schema refused a key of 317 characters (the longest label key) and an extended resource whose
+    // prefix has no dot (device plugins' smarter-devices/fuse), both of which the API server takes.
+    const accepted = [
+      [`tolerations[0].key=${longestKey}`, "tolerations[0].operator=Exists"],
+      ["tolerations[0].key=a", "tolerations[0].effect=NoExecute", "tolerations[0].tolerationSeconds=-1"],
+      ["resources.limits.smarter-devices/fuse=1"],
+      ["resources.requests.smarter-devices/fuse=1", "resources.limits.smarter-devices/fuse=1"],
+    ];
+    for (const set of accepted)
+      expect(await serverDryRun(await deployment(set)), set.join(" ")).toBe(
+        "deployment.apps/jude-jude-operator created (server dry run)",
+      );
+    // Just beyond: a 254-character prefix, an underscore in a resource prefix.
+    const refused: Array<[string[], string]> = [
+      [
+        [`tolerations[0].key=${longestKey.replace("/", "a/")}`, "tolerations[0].operator=Exists"],
+        "/tolerations/0/key",
+      ],
+      [["resources.limits.smarter_devices/fuse=1"], "/resources/limits"],
+    ];
+    const results = await Promise.all(refused.map(([set]) => refusal(chart, ...set)));
+    expect(refused.map(([set], index) => [set, results[index]])).toEqual(refused);
+    for (const [set] of refused)
+      expect(await serverDryRun(await deployment(set, "--skip-schema-validation")), set.join(" ")).toMatch(
+        /is invalid/,
       );
   });
 
