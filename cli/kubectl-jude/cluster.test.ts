@@ -242,14 +242,7 @@ describe("names that cannot be an object's or a namespace's", () => {
     const paths: string[] = [];
     await withFakeApiServer(
       (request, json) => {
-        if (request.url === "/apis/jude.dev/v1alpha1")
-          return json(200, {
-            kind: "APIResourceList",
-            groupVersion: "jude.dev/v1alpha1",
-            resources: [
-              { name: "embeddingmodels", kind: "EmbeddingModel", namespaced: true, verbs: ["get"] },
-            ],
-          });
+        if (request.url === "/apis/jude.dev/v1alpha1") return json(200, judeApiResources);
         paths.push(`${request.method} ${request.url}`);
         const name = /\/embeddingmodels\/([^/]+)$/.exec(request.url ?? "")?.[1];
         if (name !== undefined)

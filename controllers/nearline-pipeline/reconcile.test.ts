@@ -81,11 +81,53 @@ const workersRecord = (model: ReturnType<typeof parseEmbeddingModel>, activatedT
     workers: true,
   }) as KubeObject;
 
-/** The conditions of the reconcile's final status write. */
-function writtenConditions(calls: readonly RecordedCall[]) {
+/** The status of the reconcile's final status write. */
+function writtenStatus(calls: readonly RecordedCall[]) {
   const write = calls.findLast((call) => call.verb === "applyStatus");
   if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
-  return write.status.conditions as { type: string; status: string; reason: string; message: string }[];
+  return write.status;
+}
+
+/** The conditions of the reconcile's final status write. */
+function writtenConditions(calls: readonly RecordedCall[]) {
+  return writtenStatus(calls).conditions as {
+    type: string;
+    status: string;
+    reason: string;
+    message: string;
+  }[];
+}
+
+/** A worker's /readyz totals: 10 records consumed and embedded, `sourceRecordsLost` lost to retention. */
+const lossCounts = (sourceRecordsLost: number) => ({
+  consumed: 10,
+  embedded: 10,
+  skippedUnchanged: 0,
+  deleted: 0,
+  deadLettered: 0,
+  sourceRecordsLost,
+});
+
+/**
+ * One reconcile by `definition` (the controller as the operator registers it) of the jobs pipeline
+ * with its worker, the pipeline's UID `uid` and status as the cache shows it `status`, and `pods`
+ * when given; the calls it made and the status it wrote.
+ */
+async function reconcileAs(
+  definition: ReturnType<typeof nearlinePipelineController>,
+  status: Record<string, unknown> | undefined,
+  options: { uid?: string; pods?: KubeObject[] } = {},
+) {
+  const pipeline = stored("nearline-pipeline-jobs.yaml", options.uid ?? "pipeline-uid", (object) => {
+    if (status !== undefined) object.status = status;
+  }) as KubeObject;
+  const { context, calls } = fakeContext(key, {
+    ...pipelineWithWorker(),
+    NearlinePipeline: [pipeline],
+    ...(options.pods !== undefined ? { Pod: options.pods } : {}),
+  });
+  await definition.reconcile(context);
+  return { calls, written: writtenStatus(calls) };
 }
 
 describe("reconcileNearlinePipeline", () => {
@@ -493,11 +535,8 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   it("names the model's active version, none before its first cutover, and the LAG of the version readers get or await", async () => {
-    const written = (calls: RecordedCall[]) => {
-      const write = calls.findLast((call) => call.verb === "applyStatus");
-      if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
-      return write.status as { activeVersion?: string; lag?: number };
-    };
+    const written = (calls: RecordedCall[]) =>
+      writtenStatus(calls) as { activeVersion?: string; lag?: number };
     const lag = async () => ({ lag: new Map([[0, 12]]) });
     // The first version is still being built: readers have no version yet (no store pointer).
     const first = written(await reconcile(pipelineWithWorker(), lag));
@@ -550,28 +589,17 @@ describe("reconcileNearlinePipeline", () => {
       status: "True",
       reason: "SecretNotFound",
     });
-    const write = calls.findLast((call) => call.verb === "applyStatus");
-    if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
-    expect(write.status).toMatchObject({ lag: 4, versions: [{ version: "minilm-v1", lag: 4 }] });
+    expect(writtenStatus(calls)).toMatchObject({ lag: 4, versions: [{ version: "minilm-v1", lag: 4 }] });
   });
 
   it("reports records lost to retention and store replays in status, with one Warning per new loss", async () => {
     const objects = pipelineWithWorker();
     const figures = async (): Promise<WorkerFigures> => ({
-      counts: {
-        consumed: 10,
-        embedded: 10,
-        skippedUnchanged: 0,
-        deleted: 0,
-        deadLettered: 0,
-        sourceRecordsLost: 3,
-        storeReplays: { replays: 1, replayedOffsets: 40, lost: 3 },
-      },
+      counts: { ...lossCounts(3), storeReplays: { replays: 1, replayedOffsets: 40, lost: 3 } },
     });
     const first = await reconcile(objects, figures);
-    const write = first.findLast((call) => call.verb === "applyStatus");
-    if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
-    expect(write.status).toMatchObject({
+    const status = writtenStatus(first);
+    expect(status).toMatchObject({
       versions: [
         {
           version: "minilm-v1",
@@ -585,7 +613,7 @@ describe("reconcileNearlinePipeline", () => {
     expect(warnings(first)).toEqual(["event Warning SourceRecordsLost", "event Warning StoreReplayed"]);
     // The next poll reads the same totals: the status already says them, no Warning again.
     const polled = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
-      object.status = write.status;
+      object.status = status;
     }) as KubeObject;
     expect(warnings(await reconcile({ ...objects, NearlinePipeline: [polled] }, figures))).toEqual([]);
   });
@@ -603,32 +631,12 @@ describe("reconcileNearlinePipeline", () => {
     let workers: Record<string, { startedSeconds: number; lost: number }> = {};
     const probe = async (of: V1Pod): Promise<WorkerFigures> => {
       const worker = workers[of.metadata!.uid!]!;
-      return {
-        processStartSeconds: worker.startedSeconds,
-        counts: {
-          consumed: 10,
-          embedded: 10,
-          skippedUnchanged: 0,
-          deleted: 0,
-          deadLettered: 0,
-          sourceRecordsLost: worker.lost,
-        },
-      };
+      return { processStartSeconds: worker.startedSeconds, counts: lossCounts(worker.lost) };
     };
     let status: Record<string, unknown> | undefined;
     const poll = async (definition: ReturnType<typeof controller>, pods: KubeObject[]) => {
-      const pipeline = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
-        if (status !== undefined) object.status = status;
-      }) as KubeObject;
-      const { context, calls } = fakeContext(key, {
-        ...pipelineWithWorker(),
-        NearlinePipeline: [pipeline],
-        Pod: pods,
-      });
-      await definition.reconcile(context);
-      const write = calls.findLast((call) => call.verb === "applyStatus");
-      if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
-      status = write.status;
+      const { calls, written } = await reconcileAs(definition, status, { pods });
+      status = written;
       return {
         lost: (status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
         warned: calls.flatMap((call) =>
@@ -672,29 +680,16 @@ describe("reconcileNearlinePipeline", () => {
     let lost = 5;
     const probe = async (): Promise<WorkerFigures> => ({
       processStartSeconds: 100,
-      counts: {
-        consumed: 10,
-        embedded: 10,
-        skippedUnchanged: 0,
-        deleted: 0,
-        deadLettered: 0,
-        sourceRecordsLost: lost,
-      },
+      counts: lossCounts(lost),
     });
     const operator = nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
     // `status` is what the cache shows: a write not seen yet (the watch behind, or a write answered
     // with an error after the API server stored it) leaves the one before.
     const poll = async (status: Record<string, unknown> | undefined, uid = "pipeline-uid") => {
-      const pipeline = stored("nearline-pipeline-jobs.yaml", uid, (object) => {
-        if (status !== undefined) object.status = status;
-      }) as KubeObject;
-      const { context, calls } = fakeContext(key, { ...pipelineWithWorker(), NearlinePipeline: [pipeline] });
-      await operator.reconcile(context);
-      const write = calls.findLast((call) => call.verb === "applyStatus");
-      if (write?.verb !== "applyStatus") throw new Error("the reconcile must write a status");
+      const { calls, written } = await reconcileAs(operator, status, { uid });
       return {
-        status: write.status,
-        lost: (write.status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
+        status: written,
+        lost: (written.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
         warned: calls.filter((call) => call.verb === "event" && call.reason === "SourceRecordsLost").length,
       };
     };

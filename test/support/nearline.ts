@@ -3,6 +3,8 @@
  * store state of a changelog, and a check of the real store against it.
  */
 import { randomUUID } from "node:crypto";
+import { cpSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import type { Logger } from "pino";
 import { startNearline, type NearlineApp, type NearlineDependencies } from "../../pipelines/nearline/app.ts";
@@ -16,6 +18,7 @@ import { createTopics, type TestEvent } from "./kafka.ts";
 import { jobHash, jobTemplate, jobText } from "./nearline-oracle.ts";
 import { workerMetric } from "./nearline-processes.ts";
 import { startOwnedRedis, type OwnedRedis } from "../integration/store/redis-server.ts";
+import { waitFor } from "../testbed/wait.ts";
 
 export { jobTemplate };
 
@@ -112,6 +115,43 @@ export function nearlineConfig(options: {
 /** A job event as the test changelog writes it. */
 export function jobEvent(id: string, time: number, fields: Record<string, unknown>): TestEvent {
   return { key: id, value: { jobId: id, updatedAt: time, ...fields } };
+}
+
+/** Job events for `ids`, their times `firstTime`, `firstTime + 1`, … (one title pattern, company and skill). */
+export function jobEvents(ids: readonly string[], firstTime: number): TestEvent[] {
+  return ids.map((id, index) =>
+    jobEvent(id, firstTime + index, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] }),
+  );
+}
+
+/** Which of `ids` of `entity` are stored live with a vector in `version`. */
+export async function liveIds(
+  store: Store,
+  version: string,
+  ids: readonly string[],
+  entity = "job",
+): Promise<string[]> {
+  const metas = await new StoreWriter(store).readMeta(
+    version,
+    ids.map((id) => ({ entity, id })),
+  );
+  return ids.filter((_, index) => metas[index]?.live === true);
+}
+
+/** Waits until all of `ids` are stored live in `version` (a read failing while the store is down: none). */
+export async function untilLive(
+  what: string,
+  store: Store,
+  version: string,
+  ids: readonly string[],
+  timeoutMs: number,
+  entity = "job",
+): Promise<void> {
+  await waitFor(
+    what,
+    async () => (await liveIds(store, version, ids, entity).catch(() => [])).length === ids.length,
+    { timeoutMs, intervalMs: 200 },
+  );
 }
 
 /**
@@ -290,4 +330,17 @@ export function useOwnedRedisAndEmbedding(version: string): OwnedWorkerDependenc
     await owned.embedding?.server.close();
   });
   return owned;
+}
+
+/** Copies an owned Redis's AOF (fsynced on every write) as it is now to `snapshot`. */
+export function snapshotOwnedRedis(redis: OwnedRedis, snapshot: string): void {
+  cpSync(join(redis.dir, "appendonlydir"), snapshot, { recursive: true });
+}
+
+/** Restarts an owned Redis from the copy of its AOF {@link snapshotOwnedRedis} took. */
+export async function restartOwnedRedisFrom(redis: OwnedRedis, snapshot: string): Promise<void> {
+  await redis.kill();
+  rmSync(join(redis.dir, "appendonlydir"), { recursive: true, force: true });
+  cpSync(snapshot, join(redis.dir, "appendonlydir"), { recursive: true });
+  await redis.restart();
 }

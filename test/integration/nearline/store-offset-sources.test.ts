@@ -6,7 +6,6 @@
  * groups on topics of one name keep their own offsets; a store written by the release before (field
  * `<topic>:<partition>`) keeps working after the upgrade, with neither a false replay nor a missed one.
  */
-import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Admin } from "@platformatic/kafka";
 import { expect, it } from "vitest";
@@ -20,12 +19,16 @@ import {
   uniqueTopic,
 } from "../../support/kafka.ts";
 import {
-  jobEvent,
+  jobEvents,
   jobWorkerConfig,
+  liveIds,
+  restartOwnedRedisFrom,
+  snapshotOwnedRedis,
   startInProcessNearline,
+  startJobWorker,
+  untilLive,
   useOwnedRedisAndEmbedding,
 } from "../../support/nearline.ts";
-import { workerMetric } from "../../support/nearline-processes.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import {
   connectRedis,
@@ -34,48 +37,11 @@ import {
   readSourceOffsets,
   sourceOffsetField,
   sourceOffsetsKey,
-  StoreWriter,
-  type Store,
 } from "../../../store/index.ts";
 
 const version = "offset-sources-v1";
 // A Redis of this test's own: it is restarted from an older copy of its data.
 const deps = useOwnedRedisAndEmbedding(version);
-
-const jobs = (ids: readonly string[], firstTime: number) =>
-  ids.map((id, index) =>
-    jobEvent(id, firstTime + index, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] }),
-  );
-
-/** Which of `ids` of `entity` are stored live with a vector. */
-async function liveIds(store: Store, ids: readonly string[], entity = "job"): Promise<string[]> {
-  const metas = await new StoreWriter(store).readMeta(
-    version,
-    ids.map((id) => ({ entity, id })),
-  );
-  return ids.filter((_, index) => metas[index]?.live === true);
-}
-
-/** Waits until all of `ids` are stored live (a read failing while the store is down: none). */
-async function untilLive(
-  what: string,
-  store: Store,
-  ids: readonly string[],
-  timeoutMs: number,
-  entity = "job",
-): Promise<void> {
-  await waitFor(what, async () => (await liveIds(store, ids, entity).catch(() => [])).length === ids.length, {
-    timeoutMs,
-    intervalMs: 200,
-  });
-}
-
-async function restartFrom(snapshot: string): Promise<void> {
-  await deps.redis.kill();
-  rmSync(join(deps.redis.dir, "appendonlydir"), { recursive: true, force: true });
-  cpSync(snapshot, join(deps.redis.dir, "appendonlydir"), { recursive: true });
-  await deps.redis.restart();
-}
 
 /** Deletes `topic` and creates it again (the broker refuses the name until the deletion finished). */
 async function recreateTopic(topic: string): Promise<void> {
@@ -98,26 +64,27 @@ async function recreateTopic(topic: string): Promise<void> {
 
 it("finds a store restored to before its changelog topic was deleted and created again behind the new topic", async () => {
   const topic = uniqueTopic("nl-offsets-recreated");
-  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
-  const { app, closeConnection } = await startInProcessNearline(config);
-  const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
+  const { app, config, metric, stop } = await startJobWorker(deps.embedding, {
+    topic,
+    storeUrl: deps.redis.url,
+  });
   const admin = connectRedis({ url: deps.redis.url });
   const snapshot = join(deps.redis.dir, "snapshot-recreated");
   const old = ["o1", "o2", "o3", "o4", "o5"];
   const renewed = ["r1", "r2", "r3"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(topic, jobs(old, 1000));
+    await produceEvents(topic, jobEvents(old, 1000));
     await waitFor("the old topic's records", () => app.worker.totals.consumed >= old.length, {
       timeoutMs: 60_000,
     });
     // The snapshot: the old topic's offset 5 recorded.
-    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    snapshotOwnedRedis(deps.redis, snapshot);
 
     // Deleted and created again: the group's offsets went with it, the new log starts at 0.
     await recreateTopic(topic);
-    await produceEvents(topic, jobs(renewed, 2000));
-    await untilLive("the new topic's records", store, renewed, 90_000);
+    await produceEvents(topic, jobEvents(renewed, 2000));
+    await untilLive("the new topic's records", store, version, renewed, 90_000);
     await waitFor(
       "the new topic's offsets to be committed",
       async () => (await committedByPartition(config.source.kafka.consumerGroup, topic)).get(0) === 3,
@@ -133,14 +100,13 @@ it("finds a store restored to before its changelog topic was deleted and created
     // The store restored to the snapshot: the old topic's offset 5, none of the new records. Before,
     // the field `<topic>:0` held that 5, which passed the new topic's committed 3: nothing replayed,
     // and the new records stayed missing.
-    await restartFrom(snapshot);
-    await untilLive("the new topic's records to come back", store, renewed, 30_000);
+    await restartOwnedRedisFrom(deps.redis, snapshot);
+    await untilLive("the new topic's records to come back", store, version, renewed, 30_000);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-offset-missing"')).toBe(1);
     expect(app.worker.replays).toEqual({ replays: 1, replayedOffsets: renewed.length, lost: 0 });
   } finally {
     admin.disconnect();
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 });
 
@@ -164,31 +130,31 @@ it("keeps the offsets of two pipelines of a version on one topic name, each with
   const after = ["q1", "q2", "q3"];
   try {
     const store = await openStore(admin, { name: jobsConfig.sinks.store.name });
-    await produceEvents(topic, jobs(before, 1000));
+    await produceEvents(topic, jobEvents(before, 1000));
     await waitFor(
       "both pipelines' first records",
       () => jobsWorker.app.worker.totals.consumed >= 3 && membersWorker.app.worker.totals.consumed >= 3,
       { timeoutMs: 60_000 },
     );
-    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
-    await produceEvents(topic, jobs(after, 2000));
+    snapshotOwnedRedis(deps.redis, snapshot);
+    await produceEvents(topic, jobEvents(after, 2000));
     await waitFor(
       "both pipelines' later records",
       () => jobsWorker.app.worker.totals.consumed >= 6 && membersWorker.app.worker.totals.consumed >= 6,
       { timeoutMs: 60_000 },
     );
-    expect(await liveIds(store, after, "member")).toEqual(after);
+    expect(await liveIds(store, version, after, "member")).toEqual(after);
 
     // The store restored to the snapshot while the members' worker is stopped: the jobs' worker finds
     // it behind and replays, recording its offset 6 again; then the members' worker starts.
     await membersWorker.app.stop();
     membersWorker.closeConnection();
-    await restartFrom(snapshot);
-    await untilLive("the jobs' later records to come back", store, after, 30_000);
+    await restartOwnedRedisFrom(deps.redis, snapshot);
+    await untilLive("the jobs' later records to come back", store, version, after, 30_000);
     expect(jobsWorker.app.worker.replays.replays).toBe(1);
     membersWorker = await startInProcessNearline(membersConfig);
     // Its own offset, 3, is behind its group's 6: replayed (before: the jobs' 6 stood for it).
-    await untilLive("the members' later records to come back", store, after, 30_000, "member");
+    await untilLive("the members' later records to come back", store, version, after, 30_000, "member");
     expect(membersWorker.app.worker.replays).toEqual({ replays: 1, replayedOffsets: after.length, lost: 0 });
     const offsets = await admin.hgetall(sourceOffsetsKey(store.layout, version));
     expect(Object.keys(offsets).sort()).toEqual(
@@ -217,14 +183,14 @@ it("upgrades a store the release before wrote (field `<topic>:<partition>`): no 
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
     const offsetsKey = sourceOffsetsKey(store.layout, version);
-    await produceEvents(topic, jobs(first, 1000));
+    await produceEvents(topic, jobEvents(first, 1000));
     await waitFor("the first records", () => worker.app.worker.totals.consumed >= 3, { timeoutMs: 60_000 });
     await worker.app.stop();
     worker.closeConnection();
     // The store as the release before left it: its one field, the offset its workers committed.
     await admin.del(offsetsKey);
     await admin.hset(offsetsKey, legacySourceOffsetField(topic, 0), "3");
-    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    snapshotOwnedRedis(deps.redis, snapshot);
 
     // The upgraded worker adopts it: nothing replayed, its own field starts at 3.
     worker = await startInProcessNearline(config);
@@ -234,7 +200,7 @@ it("upgrades a store the release before wrote (field `<topic>:<partition>`): no 
       async () => (await readSourceOffsets(store, version, source, [0])).get(0) === 3n,
       { timeoutMs: 30_000, intervalMs: 100 },
     );
-    await produceEvents(topic, jobs(later, 2000));
+    await produceEvents(topic, jobEvents(later, 2000));
     await waitFor("the later records", () => worker.app.worker.totals.consumed >= 4, { timeoutMs: 60_000 });
     expect(await readSourceOffsets(store, version, source, [0])).toEqual(new Map([[0, 7n]]));
     expect(worker.app.worker.replays.replays).toBe(0);
@@ -244,8 +210,8 @@ it("upgrades a store the release before wrote (field `<topic>:<partition>`): no 
 
     // Restored to the snapshot the release before wrote (offset 3, none of the later records): the
     // worker adopts that offset again and replays what the store lost.
-    await restartFrom(snapshot);
-    await untilLive("the later records to come back", store, later, 30_000);
+    await restartOwnedRedisFrom(deps.redis, snapshot);
+    await untilLive("the later records to come back", store, version, later, 30_000);
     expect(worker.app.worker.replays).toEqual({ replays: 1, replayedOffsets: later.length, lost: 0 });
   } finally {
     admin.disconnect();
@@ -259,37 +225,37 @@ it("does not commit a batch read from the deleted topic onto the topic created a
   // created again. Committing its offsets after that commits them onto the new topic: reading would
   // resume there, past the new topic's first records, which would be neither stored nor replayed.
   const topic = uniqueTopic("nl-offsets-stale-batch");
-  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
-  const { app, closeConnection } = await startInProcessNearline(config);
-  const metric = (name: string, labels?: string) => workerMetric(app.ops.port, name, labels);
+  const { app, config, metric, stop } = await startJobWorker(deps.embedding, {
+    topic,
+    storeUrl: deps.redis.url,
+  });
   const admin = connectRedis({ url: deps.redis.url });
   const renewed = Array.from({ length: 12 }, (_, index) => `n${index}`);
   let paused = false;
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(topic, jobs(["a1", "a2", "a3"], 1000));
+    await produceEvents(topic, jobEvents(["a1", "a2", "a3"], 1000));
     await waitFor("the first batch", () => app.worker.totals.consumed >= 3, { timeoutMs: 60_000 });
     const retriesBefore = await metric("jude_pipeline_retries_total", 'dependency="store"');
     deps.redis.pause();
     paused = true;
-    await produceEvents(topic, jobs(["b1", "b2", "b3", "b4", "b5", "b6", "b7"], 1100));
+    await produceEvents(topic, jobEvents(["b1", "b2", "b3", "b4", "b5", "b6", "b7"], 1100));
     await waitFor(
       "the old topic's batch in hand, its store writes retried",
       async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) > retriesBefore,
       { timeoutMs: 45_000, intervalMs: 500 },
     );
     await recreateTopic(topic);
-    await produceEvents(topic, jobs(renewed, 2000));
+    await produceEvents(topic, jobEvents(renewed, 2000));
     deps.redis.resume();
     paused = false;
     // Read from the new topic's start again (the committed offset past its first records is not
     // taken as done): every record stored.
-    await untilLive("every record of the new topic", store, renewed, 90_000);
+    await untilLive("every record of the new topic", store, version, renewed, 90_000);
     expect(app.worker.recordsLost).toBe(0);
   } finally {
     if (paused) deps.redis.resume();
     admin.disconnect();
-    await app.stop();
-    closeConnection();
+    await stop();
   }
 });

@@ -5,7 +5,6 @@
  * and replays the source from the store's offset, so the entities written after the snapshot get
  * their vectors back (before: committed, never written again until they change).
  */
-import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { requireEnv } from "../../support/env.ts";
@@ -17,11 +16,15 @@ import {
   uniqueTopic,
 } from "../../support/kafka.ts";
 import {
-  jobEvent,
+  jobEvents,
   jobWorkerConfig,
+  liveIds,
   nearlineConfig,
+  restartOwnedRedisFrom,
+  snapshotOwnedRedis,
   startInProcessNearline,
   startJobWorker,
+  untilLive,
   useOwnedRedisAndEmbedding,
 } from "../../support/nearline.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
@@ -37,48 +40,11 @@ import {
   sourceOffsetsKey,
   StoreWriter,
   type SourceOffsetResult,
-  type Store,
 } from "../../../store/index.ts";
 
 const version = "replay-v1";
 // A Redis of this test's own: it is stopped and restarted from an older copy of its data.
 const deps = useOwnedRedisAndEmbedding(version);
-
-/** Job events for `ids`, their times `firstTime`, `firstTime + 1`, … */
-const jobs = (ids: readonly string[], firstTime: number) =>
-  ids.map((id, index) =>
-    jobEvent(id, firstTime + index, { title: `Engineer ${id}`, company: "Acme", skills: ["go"] }),
-  );
-
-/** Waits until all of `ids` are stored live with a vector (a read failing while the store is down: none). */
-async function untilLive(
-  what: string,
-  store: Store,
-  ids: readonly string[],
-  timeoutMs: number,
-): Promise<void> {
-  await waitFor(what, async () => (await liveIds(store, ids).catch(() => [])).length === ids.length, {
-    timeoutMs,
-    intervalMs: 200,
-  });
-}
-
-/** Restarts the private Redis from a copy of its AOF taken earlier. */
-async function restartFrom(snapshot: string): Promise<void> {
-  await deps.redis.kill();
-  rmSync(join(deps.redis.dir, "appendonlydir"), { recursive: true, force: true });
-  cpSync(snapshot, join(deps.redis.dir, "appendonlydir"), { recursive: true });
-  await deps.redis.restart();
-}
-
-/** Which of `ids` are stored live with a vector. */
-async function liveIds(store: Store, ids: readonly string[]): Promise<string[]> {
-  const metas = await new StoreWriter(store).readMeta(
-    version,
-    ids.map((id) => ({ entity: "job", id })),
-  );
-  return ids.filter((_, index) => metas[index]?.live === true);
-}
 
 it("replays the records a store restored from an older snapshot lost, and counts the replay", async () => {
   const topic = uniqueTopic("nl-store-replay");
@@ -92,28 +58,28 @@ it("replays the records a store restored from an older snapshot lost, and counts
   const after = ["b1", "b2", "b3", "b4"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(topic, jobs(before, 1000));
+    await produceEvents(topic, jobEvents(before, 1000));
     await waitFor("the first records to be committed", () => app.worker.totals.consumed >= 3, {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-    expect(await liveIds(store, before)).toEqual(before);
+    expect(await liveIds(store, version, before)).toEqual(before);
     // The snapshot: the AOF (fsynced on every write) as it is now, while the worker is idle.
-    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
+    snapshotOwnedRedis(deps.redis, snapshot);
 
-    await produceEvents(topic, jobs(after, 2000));
+    await produceEvents(topic, jobEvents(after, 2000));
     await waitFor("the later records to be committed", () => app.worker.totals.consumed >= 7, {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-    expect(await liveIds(store, after)).toEqual(after);
+    expect(await liveIds(store, version, after)).toEqual(after);
     expect(await metric("jude_pipeline_store_replays_total")).toBe(0);
 
     // Restarted from the older snapshot: the later records' writes are gone, their offsets committed.
-    await restartFrom(snapshot);
+    await restartOwnedRedisFrom(deps.redis, snapshot);
 
-    await untilLive("the later records' vectors to come back", store, after, 60_000);
-    expect(await liveIds(store, before)).toEqual(before);
+    await untilLive("the later records' vectors to come back", store, version, after, 60_000);
+    expect(await liveIds(store, version, before)).toEqual(before);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
     expect(await metric("jude_pipeline_store_replay_lost_total")).toBe(0);
@@ -131,7 +97,7 @@ it("replays a store restored to a snapshot from before a handed-over version's f
   const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
   const handedOver = ["h1", "h2", "h3"];
   const after = ["n1", "n2", "n3", "n4"];
-  await produceEvents(topic, jobs(handedOver, 1000));
+  await produceEvents(topic, jobEvents(handedOver, 1000));
   const latest = {
     ...config,
     source: { kafka: { ...config.source.kafka, startOffset: "latest" as const } },
@@ -162,20 +128,20 @@ it("replays a store restored to a snapshot from before a handed-over version's f
       { timeoutMs: 10_000, intervalMs: 100 },
     );
     // The snapshot, before any batch of this version.
-    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
-    await produceEvents(topic, jobs(after, 2000));
+    snapshotOwnedRedis(deps.redis, snapshot);
+    await produceEvents(topic, jobEvents(after, 2000));
     await waitFor("the new records to be committed", () => worker.app.worker.totals.consumed >= 4, {
       timeoutMs: 60_000,
       intervalMs: 100,
     });
-    expect(await liveIds(store, after)).toEqual(after);
+    expect(await liveIds(store, version, after)).toEqual(after);
 
     // The store restored from that snapshot while the worker is restarted (a maintenance).
     await worker.app.stop();
     worker.closeConnection();
-    await restartFrom(snapshot);
+    await restartOwnedRedisFrom(deps.redis, snapshot);
     worker = await start();
-    await untilLive("the new records' vectors to come back", store, after, 30_000);
+    await untilLive("the new records' vectors to come back", store, version, after, 30_000);
     // Replayed from the handed-over offset, not from the log's start.
     expect(worker.app.worker.replays).toEqual({ replays: 1, replayedOffsets: after.length, lost: 0 });
   } finally {
@@ -249,22 +215,28 @@ it("finds the loss when a batch in flight writes to the store restored behind it
   const third = ["e1", "e2"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(topic, jobs(first, 1000));
+    await produceEvents(topic, jobEvents(first, 1000));
     await waitFor("the first batch", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
-    cpSync(join(deps.redis.dir, "appendonlydir"), snapshot, { recursive: true });
-    await produceEvents(topic, jobs(second, 2000));
+    snapshotOwnedRedis(deps.redis, snapshot);
+    await produceEvents(topic, jobEvents(second, 2000));
     await waitFor("the second batch", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
 
     let release!: () => void;
     const reached = new Promise<void>((resolve) => {
       hold = { reached: resolve, release: new Promise<void>((done) => (release = done)) };
     });
-    await produceEvents(topic, jobs(third, 3000));
+    await produceEvents(topic, jobEvents(third, 3000));
     await reached;
-    await restartFrom(snapshot);
+    await restartOwnedRedisFrom(deps.redis, snapshot);
     release();
 
-    await untilLive("every record's vector after the replay", store, [...first, ...second, ...third], 60_000);
+    await untilLive(
+      "every record's vector after the replay",
+      store,
+      version,
+      [...first, ...second, ...third],
+      60_000,
+    );
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(second.length);
   } finally {
@@ -291,11 +263,11 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
   const after = ["g1", "g2", "g3"];
   try {
     const store = await openStore(admin, { name: config.sinks.store.name });
-    await produceEvents(topic, jobs(before, 1000));
+    await produceEvents(topic, jobEvents(before, 1000));
     await waitFor("the first records", () => app.worker.totals.consumed >= 2, { timeoutMs: 60_000 });
-    await produceEvents(topic, jobs(after, 2000));
+    await produceEvents(topic, jobEvents(after, 2000));
     await waitFor("the later records", () => app.worker.totals.consumed >= 5, { timeoutMs: 60_000 });
-    expect(await liveIds(store, after)).toEqual(after);
+    expect(await liveIds(store, version, after)).toEqual(after);
 
     // What a primary restored behind holds: the offset after the first records, the later ones gone
     // (bucket 0's primary restarted from an older snapshot; the other buckets' went with it here).
@@ -330,7 +302,7 @@ it("finds the store behind when only one Redis Cluster node's connection drops (
     }
     expect(killed).toBeGreaterThan(0);
 
-    await untilLive("the later records' vectors to come back", store, after, 30_000);
+    await untilLive("the later records' vectors to come back", store, version, after, 30_000);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-behind"')).toBe(1);
     expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(after.length);
   } finally {
