@@ -73,7 +73,7 @@ const resourceMap = () =>
     mapOf(quantity(), { max: 16 }),
     resourceNamePattern,
     316,
-    "a resource name (cpu, memory, ephemeral-storage, hugepages-<size> or a domain-qualified name such as nvidia.com/gpu)",
+    "a resource name (cpu, memory, ephemeral-storage, hugepages-<size> or a prefixed name such as nvidia.com/gpu)",
   );
 
 /** Compute resources for a container, copied verbatim into the pod template. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SourceOffsetMarks } from "../../store/index.ts";
-import { planReplays, StoreOffsetLedger, type PartitionOffsets } from "./store-offsets.ts";
+import { planReplays, storeLost, StoreOffsetLedger, type PartitionOffsets } from "./store-offsets.ts";
 
 const partition = (fields: Partial<PartitionOffsets>): PartitionOffsets => ({
   partition: 0,
@@ -39,6 +39,27 @@ describe("planReplays", () => {
       planReplays([partition({ stored: null, committed: 100n, expected: 100n, logStart: 10n })]),
     ).toEqual([
       { partition: 0, cause: "store-offset-missing", storeOffset: null, upTo: 100n, from: 10n, lost: 10 },
+    ]);
+  });
+
+  it("reads a partition of a topic created again from the new log's start, as no loss of the store's", () => {
+    // Nothing recorded under the new topic ID: the group's offset may be the deleted log's.
+    const plan = planReplays([partition({ stored: null, committed: 100n, renewed: true })]);
+    expect(plan).toEqual([
+      { partition: 0, cause: "topic-recreated", storeOffset: null, upTo: 100n, from: 0n, lost: 0 },
+    ]);
+    expect(plan.map((replay) => storeLost(replay.cause))).toEqual([false]);
+    expect(storeLost("store-behind")).toBe(true);
+    expect(storeLost("store-offset-missing")).toBe(true);
+    // A partition recorded under the new ID since, whose offset the store then lost, is a real loss.
+    expect(
+      planReplays([partition({ stored: null, committed: 100n, expected: 100n, renewed: false })]),
+    ).toEqual([
+      { partition: 0, cause: "store-offset-missing", storeOffset: null, upTo: 100n, from: 0n, lost: 0 },
+    ]);
+    // A store offset of the new topic below the committed one is the store's, created again or not.
+    expect(planReplays([partition({ stored: 40n, committed: 100n, renewed: true })])).toEqual([
+      { partition: 0, cause: "store-behind", storeOffset: 40n, upTo: 100n, from: 40n, lost: 0 },
     ]);
   });
 

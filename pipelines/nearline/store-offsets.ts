@@ -14,6 +14,10 @@
  * version its bootstrap handed over, a partition with no batch since), the check records that offset
  * (where the store still has none: initSourceOffsets), so a store restored later to before the
  * partition's first batch is found behind from there, also by a worker restarted meanwhile.
+ *
+ * A partition of a changelog topic deleted and created again, of which nothing is recorded under the
+ * new topic ID, is read again from the new log's start (`topic-recreated`, see renewedUnrecorded):
+ * the store lost nothing there, so it is counted apart from the replays after a loss (storeLost).
  */
 import type { Counter, Registry } from "prom-client";
 import { Counter as PromCounter } from "prom-client";
@@ -25,8 +29,20 @@ import type {
 } from "../../store/index.ts";
 import type { NextOffset } from "./consumed-messages.ts";
 
-/** Why a partition is replayed. */
-export type ReplayCause = "store-behind" | "store-offset-missing";
+/**
+ * Why a partition is replayed: the store went behind (`store-behind`) or lost its offset
+ * (`store-offset-missing`), or the changelog topic was created again and nothing of the new log is
+ * recorded (`topic-recreated`: read again from its start, the store lost nothing).
+ */
+export type ReplayCause = "store-behind" | "store-offset-missing" | "topic-recreated";
+
+/**
+ * Whether a replay of `cause` means the store lost acknowledged writes (counted in /readyz
+ * `storeReplays`, which the operator tells in StoreReplayed): not a topic created again.
+ */
+export function storeLost(cause: ReplayCause): boolean {
+  return cause !== "topic-recreated";
+}
 
 /** What the check knows of one assigned partition. */
 export interface PartitionOffsets {
@@ -49,6 +65,12 @@ export interface PartitionOffsets {
   readonly position?: bigint | undefined;
   /** The log's start (retention deleted everything below). */
   readonly logStart: bigint;
+  /**
+   * The topic was created again and this worker recorded no offset of the partition under its new ID
+   * since (StoreOffsetLedger.renewedUnrecorded): a committed offset the store does not hold may be a
+   * batch of the deleted log committed onto the new one, so the new log is read from its start.
+   */
+  readonly renewed?: boolean | undefined;
 }
 
 /** One partition to replay: seek to `from`, which lies below `upTo` (what Kafka had as done). */
@@ -68,7 +90,7 @@ export interface Replay {
 /** The partitions whose store offset lies below what was done, and where each replays from. */
 export function planReplays(partitions: readonly PartitionOffsets[]): Replay[] {
   const replays: Replay[] = [];
-  for (const { partition, stored, committed, expected, position, logStart } of partitions) {
+  for (const { partition, stored, committed, expected, position, logStart, renewed } of partitions) {
     // A partition the group never committed keeps its stream's position across an assignment (the
     // stream restarts at committed offsets only where there are some): what it recorded still stands.
     const reached = position ?? (committed < 0n ? expected : undefined);
@@ -80,6 +102,9 @@ export function planReplays(partitions: readonly PartitionOffsets[]): Replay[] {
       if (stored >= upTo) continue;
       target = stored;
       cause = "store-behind";
+    } else if (renewed === true) {
+      target = 0n;
+      cause = "topic-recreated";
     } else {
       if (expected === undefined) continue;
       target = 0n;
@@ -305,13 +330,13 @@ export function createReplayMetrics(registry: Registry): ReplayMetrics {
   return {
     replays: new PromCounter({
       name: "jude_pipeline_store_replays_total",
-      help: "Partitions replayed because the store's recorded source offset lay below the committed one (store restored, wiped or failed over behind)",
+      help: "Partitions replayed because the store's recorded source offset lay below the committed one (store restored, wiped or failed over behind), or read again from the start of a changelog topic created again (cause topic-recreated: no store loss)",
       labelNames: ["pipeline", "version", "partition", "cause"],
       registers: [registry],
     }),
     replayedOffsets: new PromCounter({
       name: "jude_pipeline_store_replayed_offsets_total",
-      help: "Source offsets rewound by store replays (the records between the store's offset and the committed one)",
+      help: "Source offsets rewound by store replays (the records between the store's offset and the committed one; not counted for cause topic-recreated)",
       labelNames: ["pipeline", "version", "partition"],
       registers: [registry],
     }),

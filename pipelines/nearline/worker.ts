@@ -22,7 +22,7 @@ import { PartitionWatch } from "./partition-watch.ts";
 import { ReadCommittedConsumer } from "./read-committed-consumer.ts";
 import { nextOffsets, toRecord, type NextOffset, type RawMessage } from "./consumed-messages.ts";
 import { zeroCounts, type BatchOutcome, type ConsumedRecord } from "./processor.ts";
-import { planReplays, type ReplayMetrics, type StoreOffsetLedger } from "./store-offsets.ts";
+import { planReplays, storeLost, type ReplayMetrics, type StoreOffsetLedger } from "./store-offsets.ts";
 
 /** How often the consumer lag is measured. */
 const lagCheckMs = 5_000;
@@ -71,13 +71,23 @@ export interface NearlineWorkerOptions {
   storeOffsets?: { ledger: StoreOffsetLedger; metrics: ReplayMetrics } | undefined;
 }
 
-/** Store replays since start, for /readyz. */
+/** Store replays since start, for /readyz (not the re-reads of a topic created again). */
 export interface ReplayTotals {
-  /** Partitions replayed because the store was behind. */
+  /** Partitions replayed because the store was behind or had lost its offset. */
   replays: number;
   /** Offsets rewound by them. */
   replayedOffsets: number;
   /** Records a replay needed that retention had deleted. */
+  lost: number;
+}
+
+/**
+ * Partitions read again from the start of a changelog topic created again (cause topic-recreated):
+ * the store lost nothing, so they are kept out of ReplayTotals.
+ */
+export interface RecreatedReads {
+  partitions: number;
+  /** Records of the new topic retention deleted before they were read (in recordsLost). */
   lost: number;
 }
 
@@ -117,6 +127,7 @@ export class NearlineWorker {
   /** Ends the wait for the next batch: on stop, or when a check is wanted. */
   #nextSignal = AbortSignal.any([this.#abort.signal, this.#checkWake.signal]);
   readonly replays: ReplayTotals = { replays: 0, replayedOffsets: 0, lost: 0 };
+  readonly recreatedReads: RecreatedReads = { partitions: 0, lost: 0 };
 
   constructor(options: NearlineWorkerOptions) {
     this.#options = options;
@@ -143,7 +154,7 @@ export class NearlineWorker {
 
   /** Source offsets retention deleted before this worker read them (see PartitionWatch), replays included. */
   get recordsLost(): number {
-    return this.#partitions.recordsLost + this.replays.lost;
+    return this.#partitions.recordsLost + this.replays.lost + this.recreatedReads.lost;
   }
 
   /**
@@ -332,7 +343,10 @@ export class NearlineWorker {
   ): Promise<void> {
     const { topic, logger } = this.#options;
     const stream = this.#stream;
+    // Not while stopping either: a store check that stopped may have left the stream where it was,
+    // short of a replay or on a deleted topic, without reopening it (#checkStoreOffsets).
     const idle =
+      !this.#abort.signal.aborted &&
       !this.#inBatch &&
       this.#markerCommit === undefined &&
       this.#source?.buffered === 0 &&
@@ -625,7 +639,8 @@ export class NearlineWorker {
         );
         // Unless the topic was created again and nothing is recorded of it since: the committed offset
         // may be a batch of the deleted log committed onto the new one, past its first records. Those
-        // partitions are read again from the new log's start (store-offset-missing: duplicates at most).
+        // partitions are read again from the new log's start (topic-recreated: duplicates at most, and
+        // no loss of the store's, so not counted as a store replay).
         renewed = new Set(unrecorded.filter((partition) => ledger.renewedUnrecorded(partition)));
         const init = unrecorded
           .filter((partition) => !renewed.has(partition))
@@ -636,9 +651,10 @@ export class NearlineWorker {
           partition,
           stored: stored.get(partition) ?? null,
           committed: committed[partition] ?? -1n,
-          expected: renewed.has(partition) ? 0n : ledger.expected(partition),
+          expected: ledger.expected(partition),
           position: ledger.position(partition),
           logStart: logStart[partition] ?? 0n,
+          renewed: renewed.has(partition),
         }));
         for (const { partition, stored: offset } of partitions) ledger.setExpected(partition, offset);
         return planReplays(partitions);
@@ -649,16 +665,25 @@ export class NearlineWorker {
         // was created again belong to the deleted log: their offsets mean nothing in the new one
         // (committing them could skip its records). Read again from the committed offsets.
         if (!recreated) return false;
+        // Stopping: no new stream (its group join would run during the shutdown); the batch in hand
+        // stays uncommitted, as the caller's `true` tells it.
+        if (this.#abort.signal.aborted) return true;
         this.#source = await this.#reopenStream();
         return true;
       }
       for (const replay of plan) {
         const partition = String(replay.partition);
         const replayed = Number(replay.upTo - replay.from);
-        this.replays.replays++;
-        this.replays.replayedOffsets += replayed;
+        // A topic created again lost the store nothing: counted under its own cause, not in the
+        // replays /readyz shows (the operator's storeReplays and StoreReplayed), and its group offset
+        // is the deleted topic's, so no offsets are counted as read again.
+        const lostWrites = storeLost(replay.cause);
         replayMetrics.replays.inc({ ...labels, partition, cause: replay.cause });
-        replayMetrics.replayedOffsets.inc({ ...labels, partition }, replayed);
+        if (lostWrites) {
+          this.replays.replays++;
+          this.replays.replayedOffsets += replayed;
+          replayMetrics.replayedOffsets.inc({ ...labels, partition }, replayed);
+        } else this.recreatedReads.partitions++;
         logger.warn(
           {
             topic,
@@ -669,14 +694,15 @@ export class NearlineWorker {
             cause: replay.cause,
             trigger: cause,
           },
-          renewed.has(replay.partition)
-            ? `the group's offset ${replay.upTo} of ${topic}/${partition}, created again, may be a batch of the deleted topic committed onto the new one (nothing of the new one is recorded in the store): replaying from offset ${replay.from}`
+          replay.cause === "topic-recreated"
+            ? `the changelog topic ${topic} was created again and nothing of its partition ${partition} is recorded in the store under the new topic ID: the group's offset ${replay.upTo} may be a batch of the deleted topic committed onto the new one, so ${topic}/${partition} is read again from offset ${replay.from} (the store lost nothing; duplicates at most)`
             : replay.storeOffset === null
               ? `the store lost its recorded offset of ${topic}/${partition} (done up to ${replay.upTo}): wiped or restored; replaying from offset ${replay.from}`
               : `the store holds the writes of ${topic}/${partition} only up to offset ${replay.storeOffset}, this pipeline had them done up to ${replay.upTo} (committed, or recorded for a batch not committed yet): the store was restored or failed over behind; replaying from ${replay.from}`,
         );
         if (replay.lost > 0) {
-          this.replays.lost += replay.lost;
+          if (lostWrites) this.replays.lost += replay.lost;
+          else this.recreatedReads.lost += replay.lost;
           replayMetrics.replayLost.inc({ ...labels, partition }, replay.lost);
           metrics.sourceRecordsLost.inc({ ...labels, partition }, replay.lost);
           logger.error(
@@ -687,7 +713,9 @@ export class NearlineWorker {
               logStart: replay.from.toString(),
               records: replay.lost,
             },
-            `retention deleted ${replay.lost} records of ${topic}/${partition} that the store lost: they cannot be replayed (their entities stay stale until they change); replaying the rest`,
+            lostWrites
+              ? `retention deleted ${replay.lost} records of ${topic}/${partition} that the store lost: they cannot be replayed (their entities stay stale until they change); replaying the rest`
+              : `retention deleted ${replay.lost} records of ${topic}/${partition}, created again, before they were read: their entities stay stale until they change; reading the rest`,
           );
         }
       }
@@ -703,6 +731,8 @@ export class NearlineWorker {
       if (skipped.length > 0 && (await this.#retryStore(() => ledger.record(skipped))) === undefined)
         return false;
       await this.#commit(rewound);
+      // Stopping: no new stream (see above); the next owner reads from the offsets just committed.
+      if (this.#abort.signal.aborted) return true;
       this.#source = await this.#reopenStream();
       return true;
     } finally {

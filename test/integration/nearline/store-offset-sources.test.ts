@@ -104,6 +104,10 @@ it("finds a store restored to before its changelog topic was deleted and created
     await untilLive("the new topic's records to come back", store, version, renewed, 30_000);
     expect(await metric("jude_pipeline_store_replays_total", 'cause="store-offset-missing"')).toBe(1);
     expect(app.worker.replays).toEqual({ replays: 1, replayedOffsets: renewed.length, lost: 0 });
+    // A real loss, counted as one although the topic was created again before it: the worker had
+    // recorded the new topic's offset, so it is no re-read of a topic created again.
+    expect(await metric("jude_pipeline_store_replays_total", 'cause="topic-recreated"')).toBe(0);
+    expect(app.worker.recreatedReads).toEqual({ partitions: 0, lost: 0 });
   } finally {
     admin.disconnect();
     await stop();
@@ -253,6 +257,14 @@ it("does not commit a batch read from the deleted topic onto the topic created a
     // taken as done): every record stored.
     await untilLive("every record of the new topic", store, version, renewed, 90_000);
     expect(app.worker.recordsLost).toBe(0);
+    // That re-read is no store loss: counted under its own cause, not as a replay (/readyz
+    // storeReplays, the operator's StoreReplayed), and no offsets counted as read again (the
+    // committed one was the deleted topic's).
+    expect(await metric("jude_pipeline_store_replays_total", 'cause="topic-recreated"')).toBe(1);
+    expect(app.worker.recreatedReads).toEqual({ partitions: 1, lost: 0 });
+    expect(await metric("jude_pipeline_store_replays_total", 'cause="store-offset-missing"')).toBe(0);
+    expect(await metric("jude_pipeline_store_replayed_offsets_total")).toBe(0);
+    expect(app.worker.replays.replays).toBe(0);
   } finally {
     if (paused) deps.redis.resume();
     admin.disconnect();
