@@ -7,15 +7,17 @@
 /** RFC 1123 label: what Kubernetes accepts for most names; at most 63 characters. */
 export const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
+/** RFC 1123 subdomain, unanchored: the prefix of label keys and resource names too. */
+const dnsSubdomain = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+
 /** RFC 1123 subdomain: object names such as Secrets and PriorityClasses; at most 253 characters. */
-export const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const dnsSubdomainPattern = new RegExp(`^${dnsSubdomain}$`);
 
 /**
  * A label key (a qualified name): an optional DNS subdomain prefix and '/', then at most 63 letters,
  * digits, '-', '_' and '.', starting and ending alphanumeric. Node selector and toleration keys too.
  */
-const labelKey =
-  "([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
+const labelKey = `(${dnsSubdomain}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?`;
 export const labelKeyPattern = new RegExp(`^${labelKey}$`);
 
 /** A toleration's key: a label key, or empty (with operator Exists: every taint). */
@@ -77,17 +79,20 @@ export const kafkaTopicPattern =
 export const hostPortPattern =
   /^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$/;
 
+/** A prefixed (extended) resource name, unanchored: a DNS subdomain, '/', a name. */
+const extendedResource = `${dnsSubdomain}/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`;
+
 /**
  * A container resource name the Pod spec accepts: a standard one (`cpu`, `memory`,
  * `ephemeral-storage`, `hugepages-<size>`) or a prefixed one (`nvidia.com/gpu`; the prefix is any DNS
  * subdomain, a dotless one too, as device plugins' `smarter-devices/fuse`).
  */
-export const resourceNamePattern =
-  /^(cpu|memory|ephemeral-storage|hugepages-[0-9]+[KMGTPE]i|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+export const resourceNamePattern = new RegExp(
+  `^(cpu|memory|ephemeral-storage|hugepages-[0-9]+[KMGTPE]i|${extendedResource})$`,
+);
 
 /** A domain-prefixed extended resource name such as `nvidia.com/gpu` or `amd.com/gpu`. */
-export const extendedResourcePattern =
-  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+export const extendedResourcePattern = new RegExp(`^${extendedResource}$`);
 
 /**
  * Kubernetes resource quantity (`resource.Quantity`), e.g. `500m`, `2Gi`, `1e3`; never negative, as

@@ -130,16 +130,7 @@ export async function initSourceOffsets(
   offsets: readonly { readonly partition: number; readonly offset: bigint }[],
 ): Promise<Map<number, bigint | null>> {
   if (offsets.length === 0) return new Map();
-  const key = sourceOffsetsKey(store.layout, version);
-  const results = await execBatch(
-    store.client,
-    offsets.map(({ partition, offset }) => ({
-      key,
-      queue: (pipeline) => pipeline.hsetnx(key, sourceOffsetField(source, partition), offset.toString()),
-    })),
-  );
-  for (const result of results)
-    if (result.error !== null) throw recordFailure(store, "record source offsets", result.error);
+  await setWhereNone(store, version, source, offsets);
   return readSourceOffsets(
     store,
     version,
@@ -188,18 +179,30 @@ export async function adoptLegacySourceOffsets(
       known.add(Number(partition));
   }
   const legacy = legacyResult!.value as (string | null)[];
-  const adopt = partitions
-    .map((partition, index) => ({ partition, offset: legacy[index] ?? null }))
-    .filter(({ partition, offset }) => offset !== null && !known.has(partition));
-  if (adopt.length === 0) return [];
+  const adopt = partitions.flatMap((partition, index) => {
+    const offset = legacy[index] ?? null;
+    return offset === null || known.has(partition) ? [] : [{ partition, offset: BigInt(offset) }];
+  });
+  await setWhereNone(store, version, source, adopt);
+  return adopt.map(({ partition }) => partition);
+}
+
+/** HSETNX of `source`'s field of each partition: an offset already recorded there stays. */
+async function setWhereNone(
+  store: Store,
+  version: string,
+  source: OffsetSource,
+  offsets: readonly { readonly partition: number; readonly offset: bigint }[],
+): Promise<void> {
+  if (offsets.length === 0) return;
+  const key = sourceOffsetsKey(store.layout, version);
   const results = await execBatch(
     store.client,
-    adopt.map(({ partition, offset }) => ({
+    offsets.map(({ partition, offset }) => ({
       key,
-      queue: (pipeline) => pipeline.hsetnx(key, sourceOffsetField(source, partition), offset!),
+      queue: (pipeline) => pipeline.hsetnx(key, sourceOffsetField(source, partition), offset.toString()),
     })),
   );
   for (const result of results)
     if (result.error !== null) throw recordFailure(store, "record source offsets", result.error);
-  return adopt.map(({ partition }) => partition);
 }

@@ -135,14 +135,11 @@ export class Embedder {
    * the model's limit is still found when its part is tokenized.
    */
   checkInputs(inputs: EmbedCall["inputs"]): void {
-    inputs.forEach((input, index) => {
-      if (this.#applyPrompt(index, input).length === 0) throw servingErrors.emptyText(index);
-    });
+    inputs.forEach((input, index) => this.#promptedText(index, input));
   }
 
   #encode(call: EmbedCall, index: number, input: EmbedCall["inputs"][number]) {
-    const text = this.#applyPrompt(index, input);
-    if (text.length === 0) throw servingErrors.emptyText(index);
+    const text = this.#promptedText(index, input);
     const encoding = this.#tokenizer.encode(text, {
       maxLength: this.model.maxSequenceLength,
       truncate: call.truncate,
@@ -150,6 +147,13 @@ export class Embedder {
     });
     if (encoding.overflow) throw servingErrors.inputTooLong(index, this.model.maxSequenceLength);
     return encoding;
+  }
+
+  /** The input's text with its prompt applied; refuses an unknown prompt, a missing field, an empty text. */
+  #promptedText(index: number, input: EmbedCall["inputs"][number]): string {
+    const text = this.#applyPrompt(index, input);
+    if (text.length === 0) throw servingErrors.emptyText(index);
+    return text;
   }
 
   #applyPrompt(index: number, input: EmbedCall["inputs"][number]): string {

@@ -128,8 +128,8 @@ return 0
  * writer expects stored (its last recorded one; '' when it knows none). Sets the field when it holds
  * ARGV[3] up to ARGV[2] (ARGV[2] itself: a resend after a lost reply; between them: another writer, the
  * partition's previous owner finishing its last batch, recorded an offset this one's writes also
- * cover), or when ARGV[3] is ''. Otherwise leaves it: the store went back (restored, wiped: none or below ARGV[3]) or another
- * writer is past ARGV[2]. Returns {1} when set, {0, stored or ''} when not.
+ * cover), or when ARGV[3] is ''. Otherwise leaves it: the store went back (restored, wiped: none or
+ * below ARGV[3]) or another writer is past ARGV[2]. Returns {1} when set, {0, stored or ''} when not.
  */
 export const recordSourceOffsetLua = `
 local stored = redis.call('HGET', KEYS[1], ARGV[1])
