@@ -201,7 +201,7 @@ export async function reconcileNearlinePipeline(
       remembered?.totals,
     );
     losses.set(version, counted);
-    versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted.totals));
+    versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted));
     waits.set(
       version,
       figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
