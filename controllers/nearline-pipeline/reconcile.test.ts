@@ -758,6 +758,28 @@ describe("reconcileNearlinePipeline", () => {
     expect(await poll(undefined, "pipeline-uid-2")).toMatchObject({ lost: undefined, warned: 0 });
   });
 
+  it("keeps no last read of a worker pod that ended (evicted: Failed), its losses staying in the totals", async () => {
+    const pod = (uid: string, phase = "Running"): KubeObject => ({
+      ...workerPod,
+      metadata: { ...workerPod.metadata, name: `jobs-minilm-v1-nearline-${uid}`, uid },
+      status: { phase, podIP: "10.0.0.1" },
+    });
+    // As probeWorker: a pod not Running is not read.
+    const probe = async (of: V1Pod): Promise<WorkerFigures> =>
+      of.status?.phase !== "Running"
+        ? { notRunning: true }
+        : { processStartSeconds: 100, counts: lossCounts(of.metadata!.uid === "a" ? 5 : 2) };
+    const operator = nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
+    const first = await reconcileAs(operator, undefined, { pods: [pod("a"), pod("b")] });
+    const evicted = await reconcileAs(operator, first.written, { pods: [pod("a"), pod("b", "Failed")] });
+    // b's process can never run again (a Failed pod stays until the pod GC collects it): its entry
+    // would only take room under maxLossReads, past which a restarted operator counts less.
+    expect((evicted.written.versions as Record<string, unknown>[])[0]).toMatchObject({
+      sourceRecordsLost: 7,
+      lossReads: [{ podUID: "a", processStartSeconds: 100, sourceRecordsLost: 5 }],
+    });
+  });
+
   it("adds to the totals it wrote while a worker is not read after a start from a status without last reads", async () => {
     const pod = (uid: string): KubeObject => ({
       ...workerPod,
