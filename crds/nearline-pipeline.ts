@@ -291,6 +291,44 @@ export const nearlinePipelineSpec = withRules(
   ],
 ).describe("Desired state: the changelog, how events become prompt fields, and where vectors go.");
 
+/** Store replays, as a version's running totals and as one worker process's counters. */
+const storeReplayCounts = z.strictObject({
+  replays: z
+    .int()
+    .min(0)
+    .describe("Partitions replayed because the store's recorded offset lay below the committed one."),
+  replayedOffsets: z.int().min(0).describe("Offsets those replays read again."),
+  lost: z
+    .int()
+    .min(0)
+    .describe("Records a replay needed that retention had deleted (also in sourceRecordsLost)."),
+});
+
+/**
+ * The most worker processes a version's lossReads holds: one per worker at the largest
+ * spec.workers.replicas. It holds the version's current pods that reported a loss only; past it the
+ * field is left out, and a restarted operator counts as a release before it did (never twice).
+ */
+export const maxLossReads = 256;
+
+/** One worker process's loss counters as the operator last read and counted them. */
+const lossRead = z.strictObject({
+  podUID: z.string().min(1).max(64).describe("The worker pod's UID."),
+  processStartSeconds: z
+    .number()
+    .min(0)
+    .optional()
+    .describe(
+      "When its worker process started, in seconds since the epoch (from its /metrics); absent when it was not read.",
+    ),
+  sourceRecordsLost: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("Records it had lost to retention; absent while none."),
+  storeReplays: storeReplayCounts.optional().describe("Its store replays; absent while none."),
+});
+
 /** Observed counters of one live version's workers. */
 export const pipelineVersionStatus = z.strictObject({
   version: dnsLabel().describe("The embedding version these workers write."),
@@ -321,23 +359,20 @@ export const pipelineVersionStatus = z.strictObject({
     .min(0)
     .optional()
     .describe(
-      "Source records Kafka retention deleted before the workers read them (or before a store replay could read them again): their changes are not in the store. A running total for the version, kept across worker restarts and scale-downs. Absent while none.",
+      "Source records Kafka retention deleted before the workers read them (or before a store replay could read them again): their changes are not in the store. A running total for the version, kept across worker restarts, scale-downs and operator restarts (see lossReads). Absent while none.",
     ),
-  storeReplays: z
-    .strictObject({
-      replays: z
-        .int()
-        .min(0)
-        .describe("Partitions replayed because the store's recorded offset lay below the committed one."),
-      replayedOffsets: z.int().min(0).describe("Offsets those replays read again."),
-      lost: z
-        .int()
-        .min(0)
-        .describe("Records a replay needed that retention had deleted (also in sourceRecordsLost)."),
-    })
+  storeReplays: storeReplayCounts
     .optional()
     .describe(
-      "The store lost acknowledged writes (a restart without persistence, a replica promoted behind) and the workers replayed from its recorded offsets: running totals for the version, kept across worker restarts and scale-downs. Absent while none.",
+      "The store lost acknowledged writes (a restart without persistence, a replica promoted behind) and the workers replayed from its recorded offsets: running totals for the version, kept across worker restarts, scale-downs and operator restarts (see lossReads). Absent while none.",
+    ),
+  lossReads: z
+    .array(lossRead)
+    .max(maxLossReads)
+    .meta({ "x-kubernetes-list-type": "atomic" })
+    .optional()
+    .describe(
+      `The operator's bookkeeping behind sourceRecordsLost and storeReplays: each worker process that reported a loss, with its counters as last read (all counted in those totals). An operator restarted, or a new leader, adds only what a process reports beyond them, and all that a restarted or new one reports. Written with the totals, absent while there are none; absent too in a status written before this field or past ${maxLossReads} processes, and then a restarted operator counts only the workers' sum above the totals.`,
     ),
 });
 
@@ -382,6 +417,7 @@ export type NearlinePipelineInput = z.input<typeof nearlinePipelineSchema>;
 export type NearlinePipelineSpec = z.output<typeof nearlinePipelineSpec>;
 export type NearlinePipelineStatus = z.output<typeof nearlinePipelineStatus>;
 export type PipelineVersionStatus = z.output<typeof pipelineVersionStatus>;
+export type PipelineLossRead = z.output<typeof lossRead>;
 
 /** Condition types a NearlinePipeline reports. */
 export const nearlinePipelineConditionTypes = ["Ready", "Reconciling", "Stalled", "CaughtUp"] as const;

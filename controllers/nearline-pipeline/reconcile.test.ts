@@ -676,6 +676,59 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("counts across an operator restart what the workers lost while it was down, told once", async () => {
+    const controller = (probe: (pod: V1Pod) => Promise<WorkerFigures>) =>
+      nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
+    const pod = (uid: string): KubeObject => ({
+      ...workerPod,
+      metadata: { ...workerPod.metadata, name: `jobs-minilm-v1-nearline-${uid}`, uid },
+    });
+    let workers: Record<string, { startedSeconds: number; lost: number } | undefined> = {};
+    // A worker absent from `workers` runs but does not answer.
+    const probe = async (of: V1Pod): Promise<WorkerFigures> => {
+      const worker = workers[of.metadata!.uid!];
+      return worker === undefined
+        ? {}
+        : { processStartSeconds: worker.startedSeconds, counts: lossCounts(worker.lost) };
+    };
+    let status: Record<string, unknown> | undefined;
+    const poll = async (definition: ReturnType<typeof controller>, pods: KubeObject[]) => {
+      const { calls, written } = await reconcileAs(definition, status, { pods });
+      status = written;
+      return {
+        lost: (status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
+        warned: calls.flatMap((call) =>
+          call.verb === "event" && call.reason === "SourceRecordsLost" ? [call.message] : [],
+        ),
+      };
+    };
+    workers = { a: { startedSeconds: 100, lost: 5 }, b: { startedSeconds: 100, lost: 2 } };
+    expect(await poll(controller(probe), [pod("a"), pod("b")])).toMatchObject({ lost: 7 });
+    // While the operator is down, a's worker restarts and loses 3 (fewer than its process before), and
+    // b loses 1 more. Back up, it reads both (the status is all it has): 4 new records lost.
+    workers = { a: { startedSeconds: 200, lost: 3 }, b: { startedSeconds: 100, lost: 3 } };
+    const restarted = controller(probe);
+    expect(await poll(restarted, [pod("a"), pod("b")])).toEqual({
+      lost: 11,
+      warned: [
+        "version minilm-v1: 4 source records were deleted by retention before its workers read them (11 in all); their changes are not in the store",
+      ],
+    });
+    expect(await poll(restarted, [pod("a"), pod("b")])).toEqual({ lost: 11, warned: [] });
+    // Down again: b does not answer at first, a restarts and loses 2. Up, a's 2 are new, and b (its
+    // last read in the status) holds nothing back; b's next 1 is new when it answers.
+    workers = { a: { startedSeconds: 300, lost: 2 } };
+    const again = controller(probe);
+    expect(await poll(again, [pod("a"), pod("b")])).toMatchObject({ lost: 13, warned: [expect.any(String)] });
+    workers = { ...workers, b: { startedSeconds: 100, lost: 4 } };
+    expect(await poll(again, [pod("a"), pod("b")])).toMatchObject({ lost: 14, warned: [expect.any(String)] });
+    // A status from before this release (totals, no last reads): as before, only the workers' sum
+    // above the totals is new, nothing already counted is told again.
+    const { lossReads: _reads, ...withoutReads } = (status!.versions as Record<string, unknown>[])[0]!;
+    status = { ...status, versions: [withoutReads] };
+    expect(await poll(controller(probe), [pod("a"), pod("b")])).toEqual({ lost: 14, warned: [] });
+  });
+
   it("counts from the totals it wrote, not from a status the cache does not show yet, per pipeline UID", async () => {
     let lost = 5;
     const probe = async (): Promise<WorkerFigures> => ({
@@ -703,6 +756,52 @@ describe("reconcileNearlinePipeline", () => {
     // status starts empty, and what the old one's totals said is not carried into it.
     lost = 0;
     expect(await poll(undefined, "pipeline-uid-2")).toMatchObject({ lost: undefined, warned: 0 });
+  });
+
+  it("keeps no last read of a worker pod that ended (evicted: Failed), its losses staying in the totals", async () => {
+    const pod = (uid: string, phase = "Running"): KubeObject => ({
+      ...workerPod,
+      metadata: { ...workerPod.metadata, name: `jobs-minilm-v1-nearline-${uid}`, uid },
+      status: { phase, podIP: "10.0.0.1" },
+    });
+    // As probeWorker: a pod not Running is not read.
+    const probe = async (of: V1Pod): Promise<WorkerFigures> =>
+      of.status?.phase !== "Running"
+        ? { notRunning: true }
+        : { processStartSeconds: 100, counts: lossCounts(of.metadata!.uid === "a" ? 5 : 2) };
+    const operator = nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
+    const first = await reconcileAs(operator, undefined, { pods: [pod("a"), pod("b")] });
+    const evicted = await reconcileAs(operator, first.written, { pods: [pod("a"), pod("b", "Failed")] });
+    // b's process can never run again (a Failed pod stays until the pod GC collects it): its entry
+    // would only take room under maxLossReads, past which a restarted operator counts less.
+    expect((evicted.written.versions as Record<string, unknown>[])[0]).toMatchObject({
+      sourceRecordsLost: 7,
+      lossReads: [{ podUID: "a", processStartSeconds: 100, sourceRecordsLost: 5 }],
+    });
+  });
+
+  it("adds to the totals it wrote while a worker is not read after a start from a status without last reads", async () => {
+    const pod = (uid: string): KubeObject => ({
+      ...workerPod,
+      metadata: { ...workerPod.metadata, name: `jobs-minilm-v1-nearline-${uid}`, uid },
+    });
+    // a lost 2 more than the status of a release before counts; b runs but does not answer.
+    const probe = async (of: V1Pod): Promise<WorkerFigures> =>
+      of.metadata!.uid === "a" ? { processStartSeconds: 100, counts: lossCounts(9) } : {};
+    const operator = nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
+    const upgraded = {
+      versions: [{ version: "minilm-v1", readyReplicas: 2, sourceRecordsLost: 7 }],
+    };
+    const poll = async () => {
+      // The cache keeps showing the status before the first write.
+      const { calls, written } = await reconcileAs(operator, upgraded, { pods: [pod("a"), pod("b")] });
+      return {
+        lost: (written.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
+        warned: calls.filter((call) => call.verb === "event" && call.reason === "SourceRecordsLost").length,
+      };
+    };
+    expect(await poll()).toEqual({ lost: 9, warned: 1 });
+    expect(await poll()).toEqual({ lost: 9, warned: 0 });
   });
 
   it("reports CaughtUp Unknown, not measured, while Stalled", async () => {

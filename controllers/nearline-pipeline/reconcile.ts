@@ -201,7 +201,7 @@ export async function reconcileNearlinePipeline(
       remembered?.totals,
     );
     losses.set(version, counted);
-    versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted.totals));
+    versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted));
     waits.set(
       version,
       figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
@@ -339,11 +339,16 @@ async function workerFigures(
   settings: PipelineReconcileSettings,
 ): Promise<WorkerFigures[]> {
   const probe = settings.probe ?? probeWorker;
+  // A pod that ended (Failed: evicted, its node shut down; or Succeeded) never runs a process again:
+  // it has no figures, and it is left out as a pod gone is, so its losses stay in the totals and its
+  // last read is not kept (a Failed pod stays until the pod GC collects it; kept, such reads would
+  // take room under maxLossReads, past which a restarted operator counts only the workers' sum).
+  const live = pods.filter((pod) => pod.status?.phase !== "Failed" && pod.status?.phase !== "Succeeded");
   // The pod's UID goes with its figures: a worker's losses are counted per pod (its name where it has
   // no UID: test objects).
   const read = () =>
     Promise.all(
-      pods.map(async (pod) => ({
+      live.map(async (pod) => ({
         ...(await probe(pod, context.signal)),
         podUid: pod.metadata?.uid ?? pod.metadata?.name,
       })),

@@ -7,9 +7,12 @@
 // Warning Event tells what is new. The last reads are remembered per pod and process start, with the
 // totals written from them (LossLedger): those totals, not the status the cache shows (it may not show
 // the last write yet), are what the next poll adds to. With none remembered (the operator just
-// started) the status is the baseline: only what the workers' sum adds to it is new, and nothing
-// already in it is told again.
+// started, or leads now) the status's totals and the last reads written with them (./loss-reads.ts)
+// are the baseline: what a process lost while the operator was down is counted as at any poll, and
+// nothing already in the totals is told again. A status without those reads (written by a release
+// before them) is counted as that release did: only what the workers' sum adds to it is new.
 import type { PipelineVersionStatus } from "../../crds/index.ts";
+import { readsInStatus, statusReads } from "./loss-reads.ts";
 import type { WorkerCounts, WorkerFigures } from "./worker-figures.ts";
 
 /** The Event reasons recorded here. */
@@ -66,22 +69,25 @@ function lossesIn(status: PipelineVersionStatus | undefined): Losses {
 export interface CountedLosses {
   totals: Losses;
   added: Losses;
-  /** Undefined while a running worker was not read after a start with nothing remembered. */
+  /** Undefined while a running worker was not read after a start from a status without last reads. */
   seen: SeenProcesses | undefined;
 }
 
 /**
  * Counts the losses of one version's `workers` (each carrying its pod UID) against `before`, the
- * version's status as the cache shows it, and `seen`, the last reads remembered (undefined: none)
- * with `written`, the totals written from them (the baseline then, in place of `before`'s).
+ * version's status as the cache shows it, and what the ledger remembers: `remembered`, the last reads
+ * (undefined: none, or not all read yet after a status without them), and `written`, the totals
+ * written from them (the baseline then, in place of `before`'s). With neither remembered, the last
+ * reads and totals are `before`'s.
  */
 export function countLosses(
   before: PipelineVersionStatus | undefined,
-  seen: SeenProcesses | undefined,
+  remembered: SeenProcesses | undefined,
   workers: readonly WorkerFigures[],
   written?: Losses,
 ): CountedLosses {
-  const baseline = seen !== undefined && written !== undefined ? written : lossesIn(before);
+  const seen = remembered ?? (written === undefined ? readsInStatus(before) : undefined);
+  const baseline = written ?? lossesIn(before);
   const read = workers.flatMap((worker) =>
     worker.counts !== undefined && worker.podUid !== undefined
       ? [
@@ -94,7 +100,8 @@ export function countLosses(
   );
   const next = new Map<string, ProcessLosses>(read.map(({ pod, process }) => [pod, process]));
   if (seen === undefined) {
-    // Which of the workers' losses the status already counts is unknown: only a sum above it is new.
+    // Which of the workers' losses the totals already count is unknown (a status without last reads):
+    // only a sum above them is new.
     // A running worker not read yet may hold counted ones: remember nothing until all are read.
     const sum = read.reduce((total, { process }) => plus(total, process.losses), none);
     const added = combine(sum, baseline, (now, told) => Math.max(0, now - told));
@@ -132,9 +139,16 @@ export function countLosses(
   return { totals: plus(baseline, added), added, seen: next };
 }
 
-/** `status` with the loss totals, set only once there is one, so a quiet status stays short. */
-export function withLosses(status: PipelineVersionStatus, totals: Losses): PipelineVersionStatus {
-  const { sourceRecordsLost: _lost, storeReplays: _replays, ...rest } = status;
+/**
+ * `status` with the loss totals and the last reads they were counted from (./loss-reads.ts), set
+ * only once there is a total, so a quiet status stays short.
+ */
+export function withLosses(
+  status: PipelineVersionStatus,
+  { totals, seen }: CountedLosses,
+): PipelineVersionStatus {
+  const { sourceRecordsLost: _lost, storeReplays: _replays, lossReads: _reads, ...rest } = status;
+  const lossReads = seen === undefined ? undefined : statusReads(seen, totals);
   return {
     ...rest,
     ...(totals.sourceRecordsLost > 0 ? { sourceRecordsLost: totals.sourceRecordsLost } : {}),
@@ -147,6 +161,7 @@ export function withLosses(status: PipelineVersionStatus, totals: Losses): Pipel
           },
         }
       : {}),
+    ...(lossReads !== undefined ? { lossReads } : {}),
   };
 }
 
@@ -168,9 +183,12 @@ export function lossEvents(version: string, { totals, added }: CountedLosses): L
   return events;
 }
 
-/** What the ledger holds for one pipeline version: the last reads, and the totals written from them. */
+/**
+ * What the ledger holds for one pipeline version: the last reads (none while a running worker was not
+ * read after a start from a status without them), and the totals written from them.
+ */
 export interface RememberedLosses {
-  seen: SeenProcesses;
+  seen: SeenProcesses | undefined;
   totals: Losses;
 }
 
@@ -189,11 +207,13 @@ export class LossLedger {
     return entry?.uid === uid ? entry : undefined;
   }
 
-  /** Keeps what `counted` saw and totalled (once the status carrying it is written), or forgets it. */
+  /**
+   * Keeps what `counted` saw and totalled, once the status carrying it is written: the totals even
+   * without the reads, so the next count adds to them rather than to a status the cache may not
+   * show yet.
+   */
   remember(pipelineKey: string, uid: string | undefined, version: string, counted: CountedLosses): void {
-    if (counted.seen === undefined) this.#remembered.delete(`${pipelineKey} ${version}`);
-    else
-      this.#remembered.set(`${pipelineKey} ${version}`, { uid, seen: counted.seen, totals: counted.totals });
+    this.#remembered.set(`${pipelineKey} ${version}`, { uid, seen: counted.seen, totals: counted.totals });
   }
 
   /** Forgets every version of a pipeline (deleted), or the versions not in `live`. */
