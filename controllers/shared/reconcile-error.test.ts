@@ -107,6 +107,7 @@ describe("reportReconcileError", () => {
     error: new Error("redis://:pw@h:1 is unreachable"),
     sinceMs: Date.parse("2026-12-02T12:00:00Z"),
     failures: 7,
+    persistent: true,
   };
   const pipeline = (status: Record<string, unknown>): KubeObject => ({
     apiVersion: "jude.dev/v1alpha1",
@@ -153,6 +154,36 @@ describe("reportReconcileError", () => {
     );
     expect((calls[1] as Extract<RecordedCall, { verb: "event" }>).message).toBe(
       "redis://***@h:1 is unreachable",
+    );
+  });
+
+  // Was: nothing was written before the failure was persistent, so for up to a minute the status said
+  // what the last successful reconcile wrote, as if nothing failed.
+  it("shows the first failure at once as Reconciling (retrying), not Stalled, with no Event", async () => {
+    const before = {
+      observedGeneration: 3,
+      lag: 12,
+      conditions: [
+        condition("Ready", "True", "WorkersReady"),
+        condition("Reconciling", "False", "WorkersReady"),
+        condition("Stalled", "False", "WorkersReady"),
+      ],
+    };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(before)] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, {
+      ...failure,
+      failures: 1,
+      persistent: false,
+    });
+    expect(summarizeCalls(calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status as typeof before;
+    expect(status.lag).toBe(12);
+    const byType = Object.fromEntries(status.conditions.map((entry) => [entry.type, entry]));
+    expect(byType.Ready).toMatchObject({ status: "False", reason: "ReconcileError" });
+    expect(byType.Reconciling).toMatchObject({ status: "True", reason: "ReconcileError" });
+    expect(byType.Stalled).toMatchObject({ status: "False", lastTransitionTime: "2026-12-01T00:00:00Z" });
+    expect(byType.Ready!.message).toBe(
+      "reconciling failed at 2026-12-02T12:00:00Z (retrying with back-off): redis://***@h:1 is unreachable",
     );
   });
 

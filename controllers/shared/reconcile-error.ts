@@ -1,12 +1,15 @@
-// A reconcile that keeps failing, shown on the object: Ready False and Stalled True with reason
-// ReconcileError (kstatus' "not making progress", as a Deployment past its progress deadline; Argo CD
-// and Flux health checks report it as degraded instead of waiting forever), a one-line message naming
-// the cause, and a Warning Event. The rest of the status stays as the last successful reconcile wrote
-// it; the next successful reconcile replaces the trio with the controller's own verdict. The runtime
-// decides when a failure is persistent (operator/runtime/failure-streaks.ts). An object the runtime does
-// not reconcile at all, because an informer its reconcile reads from could not list (the operator's
-// RBAC refuses it), says so the same way: Stalled with reason ReconcileError naming the resource, the
-// namespace and the API server's answer, and a Warning Event, written once rather than on each retry.
+// A reconcile that fails, shown on the object. Its first failure at once: Ready False and Reconciling
+// True with reason ReconcileError and a one-line message naming the cause (kstatus' "in progress": it is
+// retried, and usually transient, so no tool reports the object as failed for it, and no Event). One
+// that keeps failing: Ready False and Stalled True with reason ReconcileError (kstatus' "not making
+// progress", as a Deployment past its progress deadline; Argo CD and Flux health checks report it as
+// degraded instead of waiting forever) and a Warning Event. The rest of the status stays as the last
+// successful reconcile wrote it; the next successful reconcile replaces the trio with the controller's
+// own verdict. The runtime decides when a failure is persistent (operator/runtime/failure-streaks.ts).
+// An object the runtime does not reconcile at all, because an informer its reconcile reads from could
+// not list (the operator's RBAC refuses it), says so the same way: Stalled with reason ReconcileError
+// naming the resource, the namespace and the API server's answer, and a Warning Event, written once
+// rather than on each retry.
 import { credentialQueryParameters } from "../../crds/patterns.ts";
 import { isRefused } from "../../operator/runtime/api-error.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
@@ -78,18 +81,30 @@ export function redactSecrets(text: string): string {
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, "$1 ***");
 }
 
-/** The kstatus verdict of a failure persisting since `sinceMs`. */
-export function reconcileErrorVerdict(failure: Pick<ReconcileFailure, "error" | "sinceMs">): Kstatus {
+/**
+ * The kstatus verdict of a failure: its first (persistent false or absent), being retried; or one
+ * persisting since `sinceMs`. Each message stays the same while the streak lasts, so it is written once.
+ */
+export function reconcileErrorVerdict(
+  failure: Pick<ReconcileFailure, "error" | "sinceMs"> & { persistent?: boolean },
+): Kstatus {
+  const since = conditionTime(new Date(failure.sinceMs));
+  if (failure.persistent === false)
+    return {
+      state: "Reconciling",
+      reason: reconcileErrorReason,
+      message: `reconciling failed at ${since} (retrying with back-off): ${describeFailure(failure.error)}`,
+    };
   return {
     state: "Stalled",
     reason: reconcileErrorReason,
-    message: `reconciling has failed on every try since ${conditionTime(new Date(failure.sinceMs))} (retrying with back-off): ${describeFailure(failure.error)}`,
+    message: `reconciling has failed on every try since ${since} (retrying with back-off): ${describeFailure(failure.error)}`,
   };
 }
 
 /**
  * Writes the failure into the status of the object of `type` at `context.key` (as the cache holds it)
- * and records a Warning Event. Every other status field and condition is kept.
+ * and, once it is persistent, records a Warning Event. Every other status field and condition is kept.
  */
 export async function reportReconcileError(
   type: ResourceType,
@@ -100,7 +115,8 @@ export async function reportReconcileError(
   if (object === undefined || object.metadata?.deletionTimestamp) return;
   const verdict = reconcileErrorVerdict(failure);
   await writeVerdictKeepingStatus(context, object, verdict);
-  context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
+  if (failure.persistent)
+    context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
 }
 
 /** The kstatus verdict of an object not reconciled because its cache could not list (`cause`). */

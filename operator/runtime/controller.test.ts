@@ -592,3 +592,55 @@ describe("controller: a key waiting for a list that fails for another reason tha
     }
   });
 });
+
+describe("controller: a key whose reconciles fail", () => {
+  // Was: nothing was reported until the failure policy's time had passed (60 s by default), so the
+  // object's status said what the last successful reconcile wrote, as if nothing failed.
+  it("reports the first failure at once, then nothing until the streak is persistent", async () => {
+    vi.useFakeTimers();
+    try {
+      const reports: { atMs: number; failures: number; persistent: boolean }[] = [];
+      const startedMs = Date.now();
+      const cache = {
+        use: () => undefined,
+        onRefused: () => undefined,
+        onSynced: () => undefined,
+        get: () => modelAt("1", undefined),
+        list: () => [],
+        unsyncedIn: () => [],
+      } as unknown as InformerCache;
+      const controller = new Controller(
+        {
+          name: "embedding-model",
+          primary: resourceTypes.embeddingModel,
+          reconcile: async () => {
+            throw new Error("store unreachable");
+          },
+          reportFailure: async (_context, failure) =>
+            void reports.push({
+              atMs: Date.now() - startedMs,
+              failures: failure.failures,
+              persistent: failure.persistent,
+            }),
+        },
+        {
+          client: { statusWriteUnseenFor: () => undefined } as unknown as KubeClient,
+          cache,
+          metrics: createOperatorMetrics(),
+          log: silentLogger(),
+          failurePolicy: { afterMs: 60_000, minFailures: 3 },
+        },
+      );
+      controller.start(new AbortController().signal);
+      controller.queue.add("ns/shop");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(reports).toEqual([{ atMs: 0, failures: 1, persistent: false }]);
+      for (let elapsed = 0; elapsed < 90_000; elapsed += 1000) await vi.advanceTimersByTimeAsync(1000);
+      expect(reports.map((report) => report.persistent)).toEqual([false, true]);
+      expect(reports[1]!.atMs).toBeGreaterThanOrEqual(60_000);
+      controller.queue.shutDown();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
