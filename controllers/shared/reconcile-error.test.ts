@@ -187,6 +187,36 @@ describe("reportReconcileError", () => {
     );
   });
 
+  // Was: the first failure of a streak on an object Stalled for a cause the user must fix (a missing
+  // Secret, a failed gate) wrote Stalled False / Reconciling True "retrying": Argo CD's Degraded turned
+  // Progressing, the next successful reconcile announced the same Stalled cause again as a new Warning
+  // Event and restarted its lastTransitionTime. A transient failure says nothing the Stalled does not.
+  it("leaves an object Stalled for this generation as it is at a streak's first failure", async () => {
+    const stalled = (observedGeneration: number) => ({
+      observedGeneration,
+      conditions: [
+        { ...condition("Ready", "False", "SecretNotFound"), observedGeneration },
+        { ...condition("Reconciling", "False", "SecretNotFound"), observedGeneration },
+        { ...condition("Stalled", "True", "SecretNotFound"), observedGeneration },
+      ],
+    });
+    const first = { ...failure, failures: 1, persistent: false };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
+    expect(summarizeCalls(calls)).toEqual([]);
+    // Stalled about an earlier generation is not what kstatus reads: the failure is shown.
+    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(stalled(3))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
+    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    // A persistent failure is still reported over it, as before.
+    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
+    expect(summarizeCalls(persistent.calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+  });
+
   it("writes nothing for an object that is gone or being deleted", async () => {
     const deleting = pipeline({});
     deleting.metadata!.deletionTimestamp = "2026-12-02T12:00:00Z";

@@ -1,6 +1,7 @@
 // A reconcile that fails, shown on the object. Its first failure at once: Ready False and Reconciling
 // True with reason ReconcileError and a one-line message naming the cause (kstatus' "in progress": it is
-// retried, and usually transient, so no tool reports the object as failed for it, and no Event). One
+// retried, and usually transient, so no tool reports the object as failed for it, and no Event; not
+// over an object Stalled about its current generation, whose cause still stands). One
 // that keeps failing: Ready False and Stalled True with reason ReconcileError (kstatus' "not making
 // progress", as a Deployment past its progress deadline; Argo CD and Flux health checks report it as
 // degraded instead of waiting forever) and a Warning Event. The rest of the status stays as the last
@@ -13,7 +14,7 @@
 import { credentialQueryParameters } from "../../crds/patterns.ts";
 import { isRefused } from "../../operator/runtime/api-error.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
-import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
+import type { KubeObject, ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
 import type { Condition } from "../../crds/index.ts";
 import { conditionSays, conditionTime, findCondition, type Kstatus } from "./conditions.ts";
 import { writeVerdictKeepingStatus } from "./status-writer.ts";
@@ -113,10 +114,26 @@ export async function reportReconcileError(
 ): Promise<void> {
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
+  // A first failure on an object Stalled about its current generation (a missing Secret, a failed
+  // gate: the user must act) is not written over it: "retrying" would turn a tool's Degraded into
+  // Progressing, and the next reconcile would announce the same Stalled cause again as a new Event.
+  if (failure.persistent === false && stalledAtCurrentGeneration(object)) return;
   const verdict = reconcileErrorVerdict(failure);
   await writeVerdictKeepingStatus(context, object, verdict);
   if (failure.persistent)
     context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
+}
+
+/** Whether `object`'s Stalled condition is True about its current generation (what kstatus reads). */
+function stalledAtCurrentGeneration(object: KubeObject): boolean {
+  const status = object.status as { observedGeneration?: number; conditions?: Condition[] } | undefined;
+  const stalled = findCondition(status?.conditions, "Stalled");
+  const generation = object.metadata?.generation;
+  return (
+    stalled?.status === "True" &&
+    (generation === undefined ||
+      (status?.observedGeneration === generation && stalled.observedGeneration === generation))
+  );
 }
 
 /** The kstatus verdict of an object not reconciled because its cache could not list (`cause`). */

@@ -382,6 +382,14 @@ export class Controller {
     const streak = this.#streaks.failed(key, Date.now());
     const report = this.definition.reportFailure;
     if (streak === undefined) return;
+    // The reconcile wrote the status before it failed (a BootstrapRun's captured watermarks, before its
+    // Job) and the cache does not show it yet: a report written from the cache would drop what it wrote
+    // (the same field manager applies the status). What that write says stands until the next report.
+    if (
+      !streak.persistent &&
+      this.#client.statusWriteUnseenFor(this.definition.primary, context.key) !== undefined
+    )
+      return;
     if (streak.persistent)
       this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
     if (report === undefined) return;
