@@ -217,6 +217,36 @@ describe("reportReconcileError", () => {
     ]);
   });
 
+  // Was: any isolated failure of a Ready object (a Redis blip, an etcd timeout, the store's "changed
+  // owners twice, trying again") flipped Ready True -> False -> True: both transition times reset, two
+  // status writes, the Normal "Ready" Event again at recovery, and Argo CD/Flux or `kubectl wait`
+  // saw a healthy object go unhealthy for a retry. A Ready object shows a failure once it persists.
+  it("leaves a Ready object as it is at a streak's first failure", async () => {
+    const ready = (observedGeneration: number) => ({
+      observedGeneration,
+      conditions: [
+        { ...condition("Ready", "True", "Active"), observedGeneration },
+        { ...condition("Reconciling", "False", "Active"), observedGeneration },
+        { ...condition("Stalled", "False", "Active"), observedGeneration },
+      ],
+    });
+    const first = { ...failure, failures: 1, persistent: false };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
+    expect(summarizeCalls(calls)).toEqual([]);
+    // Ready about an earlier generation: the new generation is in progress, and its failure is shown.
+    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(ready(3))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
+    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    // A persistent failure is reported over it, as before.
+    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
+    expect(summarizeCalls(persistent.calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+  });
+
   it("writes nothing for an object that is gone or being deleted", async () => {
     const deleting = pipeline({});
     deleting.metadata!.deletionTimestamp = "2026-12-02T12:00:00Z";

@@ -1,7 +1,8 @@
 // A reconcile that fails, shown on the object. Its first failure at once: Ready False and Reconciling
 // True with reason ReconcileError and a one-line message naming the cause (kstatus' "in progress": it is
 // retried, and usually transient, so no tool reports the object as failed for it, and no Event; not
-// over an object Stalled about its current generation, whose cause still stands). One
+// over an object Stalled about its current generation, whose cause still stands, nor over one Ready
+// at it, which an isolated failure would flap). One
 // that keeps failing: Ready False and Stalled True with reason ReconcileError (kstatus' "not making
 // progress", as a Deployment past its progress deadline; Argo CD and Flux health checks report it as
 // degraded instead of waiting forever) and a Warning Event. The rest of the status stays as the last
@@ -114,25 +115,33 @@ export async function reportReconcileError(
 ): Promise<void> {
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
-  // A first failure on an object Stalled about its current generation (a missing Secret, a failed
-  // gate: the user must act) is not written over it: "retrying" would turn a tool's Degraded into
+  // A first failure is not written over an object Stalled about its current generation (a missing
+  // Secret, a failed gate: the user must act): "retrying" would turn a tool's Degraded into
   // Progressing, and the next reconcile would announce the same Stalled cause again as a new Event.
-  if (failure.persistent === false && stalledAtCurrentGeneration(object)) return;
+  // Nor over one Ready at its current generation: an isolated failure (a store blip, an API timeout)
+  // would flip Ready to False and back, with both transition times reset, the "Ready" Event again and
+  // health checks and `kubectl wait` seeing a healthy object go unhealthy for one retry. Either shows
+  // the failure once it persists. An object in progress gets it at once, over a message gone stale.
+  if (
+    failure.persistent === false &&
+    (trueAtCurrentGeneration(object, "Stalled") || trueAtCurrentGeneration(object, "Ready"))
+  )
+    return;
   const verdict = reconcileErrorVerdict(failure);
   await writeVerdictKeepingStatus(context, object, verdict);
   if (failure.persistent)
     context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
 }
 
-/** Whether `object`'s Stalled condition is True about its current generation (what kstatus reads). */
-function stalledAtCurrentGeneration(object: KubeObject): boolean {
+/** Whether `object`'s condition `type` is True about its current generation (what kstatus reads). */
+function trueAtCurrentGeneration(object: KubeObject, type: "Ready" | "Stalled"): boolean {
   const status = object.status as { observedGeneration?: number; conditions?: Condition[] } | undefined;
-  const stalled = findCondition(status?.conditions, "Stalled");
+  const condition = findCondition(status?.conditions, type);
   const generation = object.metadata?.generation;
   return (
-    stalled?.status === "True" &&
+    condition?.status === "True" &&
     (generation === undefined ||
-      (status?.observedGeneration === generation && stalled.observedGeneration === generation))
+      (status?.observedGeneration === generation && condition.observedGeneration === generation))
   );
 }
 
