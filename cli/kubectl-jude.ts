@@ -50,7 +50,8 @@ flags (a command refuses a flag it does not read; completion and version take no
       --port N              dashboard port on 127.0.0.1 (default 3100; 0 picks a free one)
       --context NAME        kubeconfig context
       --kubeconfig FILE     kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
-      --request-timeout T   give up on an API request after T (30s, 1m; 0, the default: no limit)
+      --request-timeout T   give up on an API request after T (a Go duration: 500ms, 30s, 1h30m; or
+                            seconds: 30; 0, the default: no limit)
   -h, --help                print this help; kubectl jude <command> --help (or help <command>)
                             prints that command's usage, flags, defaults and examples
 

@@ -348,6 +348,42 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it('reads --kubeconfig="" and --context="" as kubectl does: not given (KUBECONFIG, ~/.kube/config, its current context)', async () => {
+    // An unset variable in `--kubeconfig="$KC"` or `--context="$CTX"`: kubectl resolves the kubeconfig
+    // and context as without the flag; the plugin failed to load the kubeconfig "" or context "".
+    const server = createHttpServer((request, response) => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify(
+          request.url === "/apis/jude.dev/v1alpha1"
+            ? judeApiResources
+            : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
+        ),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = kubeconfigFor(folder, "empty-flags", (server.address() as AddressInfo).port);
+    const home = mkdtempSync(join(tmpdir(), "kubectl-jude-home-"));
+    mkdirSync(join(home, ".kube"));
+    writeFileSync(join(home, ".kube", "config"), readFileSync(file));
+    const { KUBECONFIG: _kubeconfig, ...withoutKubeconfig } = process.env;
+    const found = { code: 0, stdout: "No EmbeddingModels found in namespace recs.\n", stderr: "" };
+    try {
+      const cases: [string[], NodeJS.ProcessEnv][] = [
+        [["--kubeconfig="], { ...process.env, KUBECONFIG: file }],
+        [["--kubeconfig", ""], { ...process.env, KUBECONFIG: file }],
+        [["--kubeconfig=", "--context="], { ...withoutKubeconfig, HOME: home }],
+        [["--context=", "--kubeconfig", file], process.env],
+      ];
+      for (const [flags, env] of cases) {
+        const { code, stdout, stderr } = await run(["status", ...flags], env);
+        expect({ flags, code, stdout, stderr }).toEqual({ flags, ...found });
+      }
+    } finally {
+      server.close();
+    }
+  });
+
   it("says there is no kubeconfig instead of talking about localhost:8080", async () => {
     const home = mkdtempSync(join(tmpdir(), "kubectl-jude-home-"));
     const { KUBECONFIG: _kubeconfig, KUBERNETES_SERVICE_HOST: _host, ...env } = process.env;

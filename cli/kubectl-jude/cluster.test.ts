@@ -673,9 +673,128 @@ describe("--request-timeout", () => {
     expect(parseRequestTimeout("500ms")).toBe(500);
     expect(parseRequestTimeout("1m30s")).toBe(90_000);
     expect(parseRequestTimeout("1.5s")).toBe(1500);
-    for (const invalid of ["", "soon", "5x", "-1", "s", "1 s"])
+    for (const invalid of ["soon", "5x", "-1", "s", "1 s"])
       expect(parseRequestTimeout(invalid)).toBeUndefined();
     expect([1000, 1500, 60_000, 90_000].map(formatDuration)).toEqual(["1s", "1.5s", "1m", "1m30s"]);
+  });
+
+  // Each value checked against kubectl 1.33 (`kubectl get ns --request-timeout=VALUE`): clientcmd's
+  // ParseTimeout reads a non-negative integer as seconds, else Go's time.ParseDuration.
+  it("reads every unit and form of Go's time.ParseDuration, as kubectl does", () => {
+    const accepted: [string, number][] = [
+      ["1ns", 0.000001],
+      ["500us", 0.5],
+      ["500\u00b5s", 0.5], // micro sign
+      ["500\u03bcs", 0.5], // Greek mu
+      ["1.5ms", 1.5],
+      ["2s", 2000],
+      ["2m", 120_000],
+      ["2h", 7_200_000],
+      [".5s", 500],
+      ["1.s", 1000],
+      ["+5s", 5000],
+      ["1h2m3.5s", 3_723_500],
+      ["3m2h", 7_380_000], // units in any order, summed
+      ["1.5h", 5_400_000],
+      ["0s", 0],
+      ["0.000s", 0],
+      // A fraction longer than a nanosecond is cut, not rounded, as Go cuts it.
+      ["0.1234567899s", 123.456789],
+    ];
+    for (const [text, ms] of accepted) expect([text, parseRequestTimeout(text)]).toEqual([text, ms]);
+  });
+
+  it("reads a bare integer as seconds, an empty value as no limit, as kubectl does", () => {
+    const accepted: [string, number][] = [
+      ["", 0], // `--request-timeout=`: kubectl sets no timeout
+      ["00", 0],
+      ["-0", 0],
+      ["+0", 0],
+      ["007", 7000],
+      ["+5", 5000],
+      ["30", 30_000],
+    ];
+    for (const [text, ms] of accepted) expect([text, parseRequestTimeout(text)]).toEqual([text, ms]);
+  });
+
+  it("reads a negative duration as no limit, as kubectl's HTTP client does, but refuses a negative integer", () => {
+    for (const text of ["-5s", "-1ns", "-1h2m", "-9223372036854775808ns"])
+      expect([text, parseRequestTimeout(text)]).toEqual([text, 0]);
+    for (const text of ["-5", "-1", "--5s", "-"])
+      expect([text, parseRequestTimeout(text)]).toEqual([text, undefined]);
+  });
+
+  it("refuses a duration longer than Go's (about 292 years) instead of wrapping it", () => {
+    expect(parseRequestTimeout("2562047h")).toBe(9_223_369_200_000);
+    expect(parseRequestTimeout("9223372036854775807ns")).toBeCloseTo(9_223_372_036_854.775, 2);
+    expect(parseRequestTimeout("9223372036")).toBe(9_223_372_036_000);
+    const tooLong = [
+      "2562048h",
+      "9223372036854775808ns",
+      "2562047h47m16.854775808s",
+      "99999999999999999999s",
+      "9223372037", // kubectl wraps this many seconds to a negative duration
+      "9999999999999999999",
+    ];
+    for (const text of tooLong) expect([text, parseRequestTimeout(text)]).toEqual([text, undefined]);
+  });
+
+  it("refuses what Go's time.ParseDuration refuses", () => {
+    const refused = [
+      "soon",
+      "5x",
+      "s",
+      "1 s",
+      " 5s",
+      "5s ",
+      "5S",
+      "1d",
+      ".s",
+      "-.s",
+      "1.5",
+      "1e3s",
+      "5s5",
+      "+",
+      "1h-5m",
+      "0x10s",
+    ];
+    for (const text of refused) expect([text, parseRequestTimeout(text)]).toEqual([text, undefined]);
+  });
+
+  it("names the timeout in the unit it was given", () => {
+    expect([0.5, 0.000001, 500, 3_723_500, 7_200_000].map(formatDuration)).toEqual([
+      "500\u00b5s",
+      "1ns",
+      "500ms",
+      "1h2m3.5s",
+      "2h",
+    ]);
+  });
+
+  it("keeps a timeout longer than a Node timer can wait (24.8 days), instead of aborting after 1 ms", async () => {
+    // Node fires a timer given more than 2^31-1 ms after 1 ms: `--request-timeout 720h` failed every call.
+    const server = createServer((request, response) => {
+      // Answered after a 1 ms timer would have fired.
+      setTimeout(() => {
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(
+          JSON.stringify(
+            request.url === "/apis/jude.dev/v1alpha1"
+              ? judeApiResources
+              : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
+          ),
+        );
+      }, 20);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const folder = mkdtempSync(join(tmpdir(), "kubectl-jude-api-"));
+      const kubeconfig = kubeconfigFor(folder, "config", (server.address() as AddressInfo).port);
+      const cluster = new Cluster({ kubeconfig, requestTimeoutMs: parseRequestTimeout("720h")! });
+      expect(await cluster.readAll("recs")).toEqual({ models: [], pipelines: [], bootstrapRuns: [] });
+    } finally {
+      server.close();
+    }
   });
 
   it("suggests --request-timeout when the HTTP client's own 5-minute wait for an answer ran out", () => {

@@ -29,6 +29,8 @@ import {
   type VersionRecord,
 } from "../../controllers/embedding-model/version-record.ts";
 import { versionsNamedBy } from "../../controllers/embedding-model/record-reader.ts";
+import { MAX_TIMER_MS } from "../../plumbing/timers.ts";
+import { MAX_GO_DURATION_NS, parseGoDuration } from "./go-duration.ts";
 import { invalidModelName, invalidNamespace } from "./object-names.ts";
 
 /** The reason a request is aborted when it outlives --request-timeout. */
@@ -41,26 +43,38 @@ export class RequestTimeout extends Error {
   }
 }
 
-/** 1500 -> "1.5s", 60000 -> "1m", 90000 -> "1m30s" (as the user would have typed it). */
+/**
+ * 1500 -> "1.5s", 60000 -> "1m", 3723500 -> "1h2m3.5s", 0.5 -> "500µs" (as the user would have typed
+ * it: Go's units, without Go's "0s" and "0m" fillers).
+ */
 export function formatDuration(ms: number): string {
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = (ms - minutes * 60_000) / 1000;
-  if (minutes === 0) return `${seconds}s`;
-  return seconds === 0 ? `${minutes}m` : `${minutes}m${seconds}s`;
+  if (ms < 1e-3) return `${Math.round(ms * 1e6)}ns`;
+  if (ms < 1) return `${Math.round(ms * 1e6) / 1e3}\u00b5s`;
+  if (ms < 1000) return `${ms}ms`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor((ms - hours * 3_600_000) / 60_000);
+  const seconds = (ms - hours * 3_600_000 - minutes * 60_000) / 1000;
+  return `${hours > 0 ? `${hours}h` : ""}${minutes > 0 ? `${minutes}m` : ""}${seconds > 0 ? `${seconds}s` : ""}`;
 }
 
 /**
- * kubectl's --request-timeout value in milliseconds: a plain number of seconds, or a Go duration such
- * as 500ms, 30s, 1m or 1h30m; 0 means no limit. Undefined when the text is none of those.
+ * kubectl's --request-timeout value in milliseconds (a fraction below 1 ms kept), read as kubectl's
+ * clientcmd.ParseTimeout reads it: a non-negative integer is seconds, anything else Go's
+ * time.ParseDuration; empty or 0 means no limit. A negative duration also means no limit, as kubectl's
+ * HTTP client sets a deadline only for a positive one. Undefined when kubectl refuses the text, and
+ * for more seconds than a Go duration holds, which kubectl wraps around to another duration.
  */
 export function parseRequestTimeout(text: string): number | undefined {
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
-  let total = 0;
-  for (const [, amount, , unit] of text.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
-    total += Number(amount) * unitMs[unit!]!;
-  return Math.round(total);
+  if (text === "") return 0;
+  const seconds = /^[+-]?\d+$/.test(text) ? BigInt(text) : undefined;
+  const nanoseconds =
+    seconds !== undefined && seconds >= 0n
+      ? seconds * 1_000_000_000n <= MAX_GO_DURATION_NS
+        ? seconds * 1_000_000_000n
+        : undefined
+      : parseGoDuration(text);
+  if (nanoseconds === undefined) return undefined;
+  return nanoseconds <= 0n ? 0 : Number(nanoseconds) / 1e6;
 }
 
 /** A failure the plugin reports as one clear line (exit code 1). */
@@ -143,7 +157,9 @@ export class Cluster {
               const signals: AbortSignal[] = [];
               if (timeoutMs > 0) {
                 const controller = new AbortController();
-                setTimeout(() => controller.abort(new RequestTimeout(timeoutMs)), timeoutMs).unref();
+                // Longer than a Node timer waits, it would fire after 1 ms: capped (24.8 days).
+                const delayMs = Math.min(timeoutMs, MAX_TIMER_MS);
+                setTimeout(() => controller.abort(new RequestTimeout(timeoutMs)), delayMs).unref();
                 signals.push(controller.signal);
               }
               const callSignal = this.#callSignal.getStore();
@@ -400,11 +416,15 @@ function checkNames(namespace: string, modelName?: string): void {
 }
 
 /**
- * The user's kubeconfig (`--kubeconfig`, else $KUBECONFIG or ~/.kube/config) with `--context` selected.
+ * The user's kubeconfig (`--kubeconfig`, else $KUBECONFIG or ~/.kube/config) with `--context` selected
+ * (else its current context).
  * A file that cannot be read or parsed, or a context or cluster it does not define, is a PluginError
  * naming the file, rather than a stack trace from the client library.
  */
-export function loadKubeConfig(options: ClusterOptions): KubeConfig {
+export function loadKubeConfig(given: ClusterOptions): KubeConfig {
+  // `--kubeconfig=""` and `--context=""` (an unset variable in `--context="$CTX"`) are not given, as
+  // kubectl's loading rules read an empty explicit path or context override.
+  const options = { kubeconfig: given.kubeconfig || undefined, context: given.context || undefined };
   const config = new KubeConfig();
   config.addAuthenticator(tokenFileAuthenticator());
   const defaultFile = join(homedir(), ".kube", "config");

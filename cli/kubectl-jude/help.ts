@@ -16,7 +16,7 @@ const flagHelp: Record<FlagName, { value?: string; text: (command: string) => st
   kubeconfig: { value: "FILE", text: () => "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)" },
   "request-timeout": {
     value: "T",
-    text: () => "give up on an API request after T, such as 30s or 1m (default 0: no limit)",
+    text: () => "give up on an API request after T: 500ms, 30s, 1h30m or seconds, 30 (default 0: no limit)",
   },
   to: {
     value: "VERSION",

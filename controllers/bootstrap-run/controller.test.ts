@@ -47,3 +47,41 @@ describe("bootstrapRunController's reportNotSynced", () => {
     ]);
   });
 });
+
+describe("bootstrapRunController's reportFailure", () => {
+  const key = { namespace: "recs", name: "jobs-v1" };
+  const run = (phase: string): KubeObject => ({
+    apiVersion: "jude.dev/v1alpha1",
+    kind: "BootstrapRun",
+    metadata: { name: "jobs-v1", namespace: "recs", generation: 2 },
+    status: { phase, observedGeneration: 1, conditions: [] },
+  });
+  const definition = bootstrapRunController({
+    images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+    concurrency: 1,
+  });
+  const failure = (persistent: boolean) => ({
+    error: new Error("etcdserver: request timed out"),
+    sinceMs: 0,
+    failures: persistent ? 3 : 1,
+    persistent,
+  });
+
+  // Was: one failed write of a finished run's acknowledged status (a spec edit) turned it Ready False,
+  // Reconciling True "retrying" at the new generation, and the retry found nothing to acknowledge, so
+  // the Succeeded run said so for good (Argo CD: Progressing; `kubectl wait --for=condition=Ready` hung).
+  it("leaves a finished run as it is: no later reconcile would write its conditions again", async () => {
+    for (const phase of ["Succeeded", "Failed"])
+      for (const persistent of [false, true]) {
+        const { context, calls } = fakeContext(key, { BootstrapRun: [run(phase)] });
+        await definition.reportFailure!(context, failure(persistent));
+        expect(calls).toEqual([]);
+      }
+  });
+
+  it("says it on a run still under way", async () => {
+    const { context, calls } = fakeContext(key, { BootstrapRun: [run("Running")] });
+    await definition.reportFailure!(context, failure(false));
+    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-v1"]);
+  });
+});

@@ -58,7 +58,13 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
       if (raw !== undefined && isFinished(raw)) return;
       await reportNotSynced(resourceTypes.bootstrapRun, context, cause);
     },
-    reportFailure: (context, failure) => reportReconcileError(resourceTypes.bootstrapRun, context, failure),
+    // Nor a failure: a finished run's reconcile only acknowledges a spec edit (observedGeneration),
+    // which the report's write does already, so a ReconcileError there would never be replaced.
+    reportFailure: async (context, failure) => {
+      const raw = context.cache.get<BootstrapRun & KubeObject>(resourceTypes.bootstrapRun, context.key);
+      if (raw !== undefined && isFinished(raw)) return;
+      await reportReconcileError(resourceTypes.bootstrapRun, context, failure);
+    },
     reconcile: (context) =>
       reconcileBootstrapRun(context, {
         images: settings.images,

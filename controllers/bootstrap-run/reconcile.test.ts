@@ -8,6 +8,7 @@ import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-r
 import { imagesFor } from "../shared/image.ts";
 import { reconcileBootstrapRun, type RunReconcileSettings } from "./reconcile.ts";
 import { ReplacedJobs } from "./run-store.ts";
+import { zeroCounts, type CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 
 const key = { namespace: testNamespace, name: "jobs-minilm-v1" };
 const watermarks = [
@@ -76,6 +77,24 @@ const reconcileRedefined = (record: KubeObject) =>
     ],
     ConfigMap: [record],
   });
+
+const runningStatus = {
+  phase: "Running",
+  watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
+};
+const runningRun = () =>
+  stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = runningStatus)) as KubeObject;
+/** The Job the run started with the pipeline as `world` has it, now running its shards. */
+const startedJob = async (run: KubeObject, objects: Record<string, KubeObject[]> = world(run)) => {
+  const job = (await reconcile(objects)).find(
+    (call): call is Extract<RecordedCall, { verb: "apply" }> => call.verb === "apply" && call.kind === "Job",
+  )!.object;
+  return {
+    ...job,
+    metadata: { ...job.metadata, uid: "job-uid" },
+    status: { active: 2 },
+  } as KubeObject;
+};
 
 describe("reconcileBootstrapRun", () => {
   it("captures the watermarks into status before it creates the ConfigMap and the Job", async () => {
@@ -693,25 +712,100 @@ describe("reconcileBootstrapRun", () => {
     });
   });
 
+  // Was: a Secret the running shards read (here the store's) deleted under the Job left the run
+  // Reconciling, reason Running, until the Job ended: nothing said that a shard pod started from then
+  // on (a retry, a resume) cannot start, nor that only restoring the Secret helps.
+  describe("a run whose Secret is deleted while its Job runs", () => {
+    const statusOf = (calls: RecordedCall[]) =>
+      calls.find(
+        (call): call is Extract<RecordedCall, { verb: "applyStatus" }> => call.verb === "applyStatus",
+      )!.status as {
+        phase: string;
+        conditions: { type: string; status: string; reason: string; message: string }[];
+      };
+    const condition = (calls: RecordedCall[], type: string) =>
+      statusOf(calls).conditions.find((each) => each.type === type);
+
+    it("keeps the Job, and is Stalled SecretNotFound naming the field while the Secret is gone", async () => {
+      const run = runningRun();
+      const job = await startedJob(run);
+      const gone = world(run, { Job: [job], ConfigMap: [shardsConfigMap] });
+      gone.Secret = [];
+      const calls = await reconcile(gone);
+      expect(calls.filter((call) => call.verb === "delete")).toEqual([]);
+      expect(statusOf(calls).phase).toBe("Running");
+      expect(condition(calls, "Stalled")).toMatchObject({ status: "True", reason: "SecretNotFound" });
+      expect(condition(calls, "Ready")).toMatchObject({ status: "False", reason: "SecretNotFound" });
+      const message = condition(calls, "Stalled")!.message;
+      expect(message).toContain(
+        "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
+      );
+      expect(message).toContain("a shard pod started from now on cannot start until it is restored");
+      // Said once as a Warning Event; not again while it stays so.
+      const warnings = calls.filter((call) => call.verb === "event" && call.type === "Warning");
+      expect(warnings.map((call) => (call as { reason: string }).reason)).toEqual(["SecretNotFound"]);
+      const again = await reconcile({
+        ...gone,
+        BootstrapRun: [{ ...run, status: { ...runningStatus, ...statusOf(calls) } } as KubeObject],
+      });
+      expect(again.filter((call) => call.verb === "event")).toEqual([]);
+      // Back: running again, as before.
+      const restored = await reconcile(world(run, { Job: [job], ConfigMap: [shardsConfigMap] }));
+      expect(condition(restored, "Stalled")).toMatchObject({ status: "False" });
+      expect(condition(restored, "Reconciling")).toMatchObject({ status: "True", reason: "Running" });
+    });
+
+    it("still reports the Job's outcome: Failed when it failed, Succeeded when it completed", async () => {
+      const run = runningRun();
+      // A Secret only the shard pods read (the model's serving token): the checkpoints stay readable.
+      const withToken = (objects: Record<string, KubeObject[]>) => {
+        setPath(objects.EmbeddingModel![0] as Record<string, unknown>, "spec.serving.auth", {
+          tokenSecretRef: { name: "serving-token", key: "token" },
+        });
+        return objects;
+      };
+      const token = {
+        kind: "Secret",
+        metadata: { name: "serving-token", namespace: testNamespace },
+        data: { token: "dA==" },
+      };
+      const started = withToken(world(run));
+      started.Secret!.push(token);
+      const job = await startedJob(run, started);
+      const ended = (conditions: { type: string; status: string; reason?: string }[]) =>
+        withToken(
+          world(run, {
+            Job: [{ ...job, status: { conditions } } as KubeObject],
+            ConfigMap: [shardsConfigMap],
+          }),
+        );
+      const running = await reconcile(ended([]));
+      expect(condition(running, "Stalled")).toMatchObject({ status: "True", reason: "SecretNotFound" });
+      expect(condition(running, "Stalled")!.message).toContain(
+        "EmbeddingModel jude-minilm: spec.serving.auth.tokenSecretRef names Secret serving-token, which does not exist",
+      );
+      const failed = await reconcile(
+        ended([{ type: "Failed", status: "True", reason: "BackoffLimitExceeded" }]),
+      );
+      expect(statusOf(failed).phase).toBe("Failed");
+      const done: CheckpointState = {
+        fingerprint: "f",
+        phase: "done",
+        attempt: 1,
+        startedAtMs: 0,
+        updatedAtMs: 0,
+        units: { p0: { start: 0, end: 10, position: 10, done: true } },
+        counts: { ...zeroCounts(), processed: 10, embedded: 10 },
+      };
+      const completed = await reconcile(ended([{ type: "Complete", status: "True" }]), {
+        readCheckpoints: async () => [done, done],
+      });
+      expect(statusOf(completed).phase).toBe("Succeeded");
+      expect(condition(completed, "Ready")).toMatchObject({ status: "True" });
+    });
+  });
+
   describe("a run whose pipeline moved to another store", () => {
-    const runningStatus = {
-      phase: "Running",
-      watermarks: { capturedTime: "2026-12-01T10:00:00Z", topic: "jobs.changelog", partitions: watermarks },
-    };
-    const runningRun = () =>
-      stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = runningStatus)) as KubeObject;
-    /** The Job the run started with the pipeline as `world` has it, now running its shards. */
-    const startedJob = async (run: KubeObject) => {
-      const job = (await reconcile(world(run))).find(
-        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
-          call.verb === "apply" && call.kind === "Job",
-      )!.object;
-      return {
-        ...job,
-        metadata: { ...job.metadata, uid: "job-uid" },
-        status: { active: 2 },
-      } as KubeObject;
-    };
     const movedTo = (objects: Record<string, KubeObject[]>, name: string) =>
       setPath(objects.NearlinePipeline![0] as Record<string, unknown>, "spec.sinks.store.name", name);
 

@@ -31,6 +31,7 @@ import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { failingPods, lastFailedContainer } from "../shared/failing-pods.ts";
 import { shardRetries } from "./shard-retries.ts";
+import { missingShardSecret } from "./shard-secrets.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
@@ -219,6 +220,7 @@ export async function reconcileBootstrapRun(
     retries: shardRetries(shardPods),
     shardPods: shardPods.filter((pod) => pod.metadata?.deletionTimestamp === undefined).length,
     refused: await shardRefusal(context, job, shardPods),
+    secretMissing: read === undefined ? undefined : missingShardSecret(job, read.surroundings),
   });
   const watermarks = current.status?.watermarks;
   await writeStatus(

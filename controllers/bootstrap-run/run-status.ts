@@ -35,6 +35,8 @@ export interface RunObservation {
   shardPods?: number | undefined;
   /** Shard pods that failed or that their node stopped, retried or replaced by the Job. */
   retries?: ShardRetries | undefined;
+  /** A Secret (or key) the Job's shard pods read that is missing now, naming the field (shard-secrets.ts). */
+  secretMissing?: string | undefined;
 }
 
 /** The status fields a reconcile writes, and the conditions. */
@@ -158,7 +160,7 @@ export function runStatus(observation: RunObservation): RunDecision {
   const counts = progress?.progress ?? run.status?.progress;
   const unreadable = observation.checkpointsUnreadable;
   // A completed Job whose checkpoints cannot be read is neither done nor running: say what blocks it.
-  const standing =
+  const standing = withSecretMissing(
     jobCondition(job, "Complete") !== undefined && progress === undefined && unreadable !== undefined
       ? ({
           state: unreadable.stalled ? "Stalled" : "Reconciling",
@@ -178,7 +180,9 @@ export function runStatus(observation: RunObservation): RunDecision {
             observation,
           ),
           heldBack(observation),
-        );
+        ),
+    observation,
+  );
   return {
     status: {
       phase,
@@ -306,6 +310,32 @@ function heldBackBefore(run: BootstrapRun): HeldBack | undefined {
     reason: ready.reason,
     stalled: ready.reason === podFailingReason,
     why: [ready.message.slice(start).replace(/^; /, "")],
+  };
+}
+
+/**
+ * A run whose Job still runs and whose shards read a Secret (or key) that is missing now is Stalled,
+ * reason SecretNotFound, as a pipeline and a model with a missing Secret are: its shard pods running go
+ * on, but one started from now on cannot start, and only restoring the Secret helps. The Job is left
+ * alone and its outcome, once it ends, is reported as ever (a finished Job starts no pod).
+ */
+function withSecretMissing(standing: Kstatus, observation: RunObservation): Kstatus {
+  const missing = observation.secretMissing;
+  const job = observation.job;
+  if (
+    missing === undefined ||
+    standing.state !== "Reconciling" ||
+    standing.reason === "Suspended" ||
+    jobCondition(job, "Complete") !== undefined ||
+    jobCondition(job, "Failed") !== undefined
+  )
+    return standing;
+  // The store's Secret is already named as why the checkpoints cannot be read.
+  const named = standing.message.includes(missing) ? "" : `${missing}: `;
+  return {
+    state: "Stalled",
+    reason: "SecretNotFound",
+    message: `${standing.message}; ${named}the shard pods running keep what they read of it, but a shard pod started from now on cannot start until it is restored`,
   };
 }
 

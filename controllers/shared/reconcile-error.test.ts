@@ -107,6 +107,7 @@ describe("reportReconcileError", () => {
     error: new Error("redis://:pw@h:1 is unreachable"),
     sinceMs: Date.parse("2026-12-02T12:00:00Z"),
     failures: 7,
+    persistent: true,
   };
   const pipeline = (status: Record<string, unknown>): KubeObject => ({
     apiVersion: "jude.dev/v1alpha1",
@@ -154,6 +155,96 @@ describe("reportReconcileError", () => {
     expect((calls[1] as Extract<RecordedCall, { verb: "event" }>).message).toBe(
       "redis://***@h:1 is unreachable",
     );
+  });
+
+  // Was: nothing was written before the failure was persistent, so for up to a minute the status said
+  // what the last successful reconcile wrote, as if nothing failed.
+  it("shows the first failure at once as Reconciling (retrying), not Stalled, with no Event", async () => {
+    const before = {
+      observedGeneration: 3,
+      lag: 12,
+      conditions: [
+        condition("Ready", "True", "WorkersReady"),
+        condition("Reconciling", "False", "WorkersReady"),
+        condition("Stalled", "False", "WorkersReady"),
+      ],
+    };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(before)] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, {
+      ...failure,
+      failures: 1,
+      persistent: false,
+    });
+    expect(summarizeCalls(calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status as typeof before;
+    expect(status.lag).toBe(12);
+    const byType = Object.fromEntries(status.conditions.map((entry) => [entry.type, entry]));
+    expect(byType.Ready).toMatchObject({ status: "False", reason: "ReconcileError" });
+    expect(byType.Reconciling).toMatchObject({ status: "True", reason: "ReconcileError" });
+    expect(byType.Stalled).toMatchObject({ status: "False", lastTransitionTime: "2026-12-01T00:00:00Z" });
+    expect(byType.Ready!.message).toBe(
+      "reconciling failed at 2026-12-02T12:00:00Z (retrying with back-off): redis://***@h:1 is unreachable",
+    );
+  });
+
+  // Was: the first failure of a streak on an object Stalled for a cause the user must fix (a missing
+  // Secret, a failed gate) wrote Stalled False / Reconciling True "retrying": Argo CD's Degraded turned
+  // Progressing, the next successful reconcile announced the same Stalled cause again as a new Warning
+  // Event and restarted its lastTransitionTime. A transient failure says nothing the Stalled does not.
+  it("leaves an object Stalled for this generation as it is at a streak's first failure", async () => {
+    const stalled = (observedGeneration: number) => ({
+      observedGeneration,
+      conditions: [
+        { ...condition("Ready", "False", "SecretNotFound"), observedGeneration },
+        { ...condition("Reconciling", "False", "SecretNotFound"), observedGeneration },
+        { ...condition("Stalled", "True", "SecretNotFound"), observedGeneration },
+      ],
+    });
+    const first = { ...failure, failures: 1, persistent: false };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
+    expect(summarizeCalls(calls)).toEqual([]);
+    // Stalled about an earlier generation is not what kstatus reads: the failure is shown.
+    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(stalled(3))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
+    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    // A persistent failure is still reported over it, as before.
+    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
+    expect(summarizeCalls(persistent.calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+  });
+
+  // Was: any isolated failure of a Ready object (a Redis blip, an etcd timeout, the store's "changed
+  // owners twice, trying again") flipped Ready True -> False -> True: both transition times reset, two
+  // status writes, the Normal "Ready" Event again at recovery, and Argo CD/Flux or `kubectl wait`
+  // saw a healthy object go unhealthy for a retry. A Ready object shows a failure once it persists.
+  it("leaves a Ready object as it is at a streak's first failure", async () => {
+    const ready = (observedGeneration: number) => ({
+      observedGeneration,
+      conditions: [
+        { ...condition("Ready", "True", "Active"), observedGeneration },
+        { ...condition("Reconciling", "False", "Active"), observedGeneration },
+        { ...condition("Stalled", "False", "Active"), observedGeneration },
+      ],
+    });
+    const first = { ...failure, failures: 1, persistent: false };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
+    expect(summarizeCalls(calls)).toEqual([]);
+    // Ready about an earlier generation: the new generation is in progress, and its failure is shown.
+    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(ready(3))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
+    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    // A persistent failure is reported over it, as before.
+    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
+    expect(summarizeCalls(persistent.calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
   });
 
   it("writes nothing for an object that is gone or being deleted", async () => {

@@ -1,16 +1,21 @@
-// A reconcile that keeps failing, shown on the object: Ready False and Stalled True with reason
-// ReconcileError (kstatus' "not making progress", as a Deployment past its progress deadline; Argo CD
-// and Flux health checks report it as degraded instead of waiting forever), a one-line message naming
-// the cause, and a Warning Event. The rest of the status stays as the last successful reconcile wrote
-// it; the next successful reconcile replaces the trio with the controller's own verdict. The runtime
-// decides when a failure is persistent (operator/runtime/failure-streaks.ts). An object the runtime does
-// not reconcile at all, because an informer its reconcile reads from could not list (the operator's
-// RBAC refuses it), says so the same way: Stalled with reason ReconcileError naming the resource, the
-// namespace and the API server's answer, and a Warning Event, written once rather than on each retry.
+// A reconcile that fails, shown on the object. Its first failure at once: Ready False and Reconciling
+// True with reason ReconcileError and a one-line message naming the cause (kstatus' "in progress": it is
+// retried, and usually transient, so no tool reports the object as failed for it, and no Event; not
+// over an object Stalled about its current generation, whose cause still stands, nor over one Ready
+// at it, which an isolated failure would flap). One
+// that keeps failing: Ready False and Stalled True with reason ReconcileError (kstatus' "not making
+// progress", as a Deployment past its progress deadline; Argo CD and Flux health checks report it as
+// degraded instead of waiting forever) and a Warning Event. The rest of the status stays as the last
+// successful reconcile wrote it; the next successful reconcile replaces the trio with the controller's
+// own verdict. The runtime decides when a failure is persistent (operator/runtime/failure-streaks.ts).
+// An object the runtime does not reconcile at all, because an informer its reconcile reads from could
+// not list (the operator's RBAC refuses it), says so the same way: Stalled with reason ReconcileError
+// naming the resource, the namespace and the API server's answer, and a Warning Event, written once
+// rather than on each retry.
 import { credentialQueryParameters } from "../../crds/patterns.ts";
 import { isRefused } from "../../operator/runtime/api-error.ts";
 import type { ResourceType } from "../../operator/runtime/resource-types.ts";
-import type { ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
+import type { KubeObject, ReconcileContext, ReconcileFailure } from "../../operator/runtime/types.ts";
 import type { Condition } from "../../crds/index.ts";
 import { conditionSays, conditionTime, findCondition, type Kstatus } from "./conditions.ts";
 import { writeVerdictKeepingStatus } from "./status-writer.ts";
@@ -78,18 +83,30 @@ export function redactSecrets(text: string): string {
     .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/g, "$1 ***");
 }
 
-/** The kstatus verdict of a failure persisting since `sinceMs`. */
-export function reconcileErrorVerdict(failure: Pick<ReconcileFailure, "error" | "sinceMs">): Kstatus {
+/**
+ * The kstatus verdict of a failure: its first (persistent false or absent), being retried; or one
+ * persisting since `sinceMs`. Each message stays the same while the streak lasts, so it is written once.
+ */
+export function reconcileErrorVerdict(
+  failure: Pick<ReconcileFailure, "error" | "sinceMs"> & { persistent?: boolean },
+): Kstatus {
+  const since = conditionTime(new Date(failure.sinceMs));
+  if (failure.persistent === false)
+    return {
+      state: "Reconciling",
+      reason: reconcileErrorReason,
+      message: `reconciling failed at ${since} (retrying with back-off): ${describeFailure(failure.error)}`,
+    };
   return {
     state: "Stalled",
     reason: reconcileErrorReason,
-    message: `reconciling has failed on every try since ${conditionTime(new Date(failure.sinceMs))} (retrying with back-off): ${describeFailure(failure.error)}`,
+    message: `reconciling has failed on every try since ${since} (retrying with back-off): ${describeFailure(failure.error)}`,
   };
 }
 
 /**
  * Writes the failure into the status of the object of `type` at `context.key` (as the cache holds it)
- * and records a Warning Event. Every other status field and condition is kept.
+ * and, once it is persistent, records a Warning Event. Every other status field and condition is kept.
  */
 export async function reportReconcileError(
   type: ResourceType,
@@ -98,9 +115,34 @@ export async function reportReconcileError(
 ): Promise<void> {
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
+  // A first failure is not written over an object Stalled about its current generation (a missing
+  // Secret, a failed gate: the user must act): "retrying" would turn a tool's Degraded into
+  // Progressing, and the next reconcile would announce the same Stalled cause again as a new Event.
+  // Nor over one Ready at its current generation: an isolated failure (a store blip, an API timeout)
+  // would flip Ready to False and back, with both transition times reset, the "Ready" Event again and
+  // health checks and `kubectl wait` seeing a healthy object go unhealthy for one retry. Either shows
+  // the failure once it persists. An object in progress gets it at once, over a message gone stale.
+  if (
+    failure.persistent === false &&
+    (trueAtCurrentGeneration(object, "Stalled") || trueAtCurrentGeneration(object, "Ready"))
+  )
+    return;
   const verdict = reconcileErrorVerdict(failure);
   await writeVerdictKeepingStatus(context, object, verdict);
-  context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
+  if (failure.persistent)
+    context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
+}
+
+/** Whether `object`'s condition `type` is True about its current generation (what kstatus reads). */
+function trueAtCurrentGeneration(object: KubeObject, type: "Ready" | "Stalled"): boolean {
+  const status = object.status as { observedGeneration?: number; conditions?: Condition[] } | undefined;
+  const condition = findCondition(status?.conditions, type);
+  const generation = object.metadata?.generation;
+  return (
+    condition?.status === "True" &&
+    (generation === undefined ||
+      (status?.observedGeneration === generation && condition.observedGeneration === generation))
+  );
 }
 
 /** The kstatus verdict of an object not reconciled because its cache could not list (`cause`). */

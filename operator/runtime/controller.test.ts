@@ -592,3 +592,102 @@ describe("controller: a key waiting for a list that fails for another reason tha
     }
   });
 });
+
+describe("controller: a key whose reconciles fail", () => {
+  // Was: nothing was reported until the failure policy's time had passed (60 s by default), so the
+  // object's status said what the last successful reconcile wrote, as if nothing failed.
+  it("reports the first failure at once, then nothing until the streak is persistent", async () => {
+    vi.useFakeTimers();
+    try {
+      const reports: { atMs: number; failures: number; persistent: boolean }[] = [];
+      const startedMs = Date.now();
+      const cache = {
+        use: () => undefined,
+        onRefused: () => undefined,
+        onSynced: () => undefined,
+        get: () => modelAt("1", undefined),
+        list: () => [],
+        unsyncedIn: () => [],
+      } as unknown as InformerCache;
+      const controller = new Controller(
+        {
+          name: "embedding-model",
+          primary: resourceTypes.embeddingModel,
+          reconcile: async () => {
+            throw new Error("store unreachable");
+          },
+          reportFailure: async (_context, failure) =>
+            void reports.push({
+              atMs: Date.now() - startedMs,
+              failures: failure.failures,
+              persistent: failure.persistent,
+            }),
+        },
+        {
+          client: { statusWriteUnseenFor: () => undefined } as unknown as KubeClient,
+          cache,
+          metrics: createOperatorMetrics(),
+          log: silentLogger(),
+          failurePolicy: { afterMs: 60_000, minFailures: 3 },
+        },
+      );
+      controller.start(new AbortController().signal);
+      controller.queue.add("ns/shop");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(reports).toEqual([{ atMs: 0, failures: 1, persistent: false }]);
+      for (let elapsed = 0; elapsed < 90_000; elapsed += 1000) await vi.advanceTimersByTimeAsync(1000);
+      expect(reports.map((report) => report.persistent)).toEqual([false, true]);
+      expect(reports[1]!.atMs).toBeGreaterThanOrEqual(60_000);
+      controller.queue.shutDown();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("controller: a key whose reconcile wrote its status and then failed", () => {
+  // Was: the first failure was reported at once from the cache, which does not show the status the
+  // reconcile had just written (a BootstrapRun's captured watermarks, written before its Job is
+  // applied): the report's status apply, by the same field manager, dropped those fields again.
+  it("does not report the first failure over a status write the cache does not show yet", async () => {
+    const reports: number[] = [];
+    const cache = {
+      use: () => undefined,
+      onRefused: () => undefined,
+      onSynced: () => undefined,
+      get: () => modelAt("1", undefined),
+      list: () => [],
+      unsyncedIn: () => [],
+    } as unknown as InformerCache;
+    const client = {
+      apply: async (_path: string, object: KubeObject) => ({
+        ...object,
+        metadata: { ...object.metadata, resourceVersion: "2" },
+      }),
+    } as unknown as KubeClient;
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async (context) => {
+          const model = context.cache.get(resourceTypes.embeddingModel, context.key)!;
+          await context.client.applyStatus({ ...model, status: { phase: "Started" } });
+          throw new Error("the Job's apply failed");
+        },
+        reportFailure: async (_context, failure) => void reports.push(failure.failures),
+      },
+      {
+        client,
+        cache,
+        metrics: createOperatorMetrics(),
+        log: silentLogger(),
+        failurePolicy: { afterMs: 60_000, minFailures: 3 },
+      },
+    );
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/shop");
+    await vi.waitFor(() => expect(controller.queue.failures("ns/shop")).toBe(1));
+    expect(reports).toEqual([]);
+    controller.queue.shutDown();
+  });
+});

@@ -269,7 +269,7 @@ export class Controller {
         { err: error, failures: this.queue.failures(key) + 1 },
         "reconcile failed; retrying with back-off",
       );
-      await this.#reportIfPersistent(context, key, error);
+      await this.#reportFailure(context, key, error);
       this.queue.addRateLimited(key);
     } finally {
       stopTimer();
@@ -374,17 +374,30 @@ export class Controller {
     this.#dependencies.metrics.reconcileFailing.remove(failingLabels(this.definition.name, objectKey));
   }
 
-  /** Hands a failure to the definition's reportFailure once the key's failures are persistent. */
-  async #reportIfPersistent(context: ReconcileContext, key: string, error: unknown): Promise<void> {
+  /**
+   * Hands a failure to the definition's reportFailure when the streak says so: its first failure, and
+   * once the key's failures are persistent (then the failing gauge is set and an error logged).
+   */
+  async #reportFailure(context: ReconcileContext, key: string, error: unknown): Promise<void> {
     const streak = this.#streaks.failed(key, Date.now());
     const report = this.definition.reportFailure;
     if (streak === undefined) return;
-    this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
+    // The reconcile wrote the status before it failed (a BootstrapRun's captured watermarks, before its
+    // Job) and the cache does not show it yet: a report written from the cache would drop what it wrote
+    // (the same field manager applies the status). What that write says stands until the next report.
+    if (
+      !streak.persistent &&
+      this.#client.statusWriteUnseenFor(this.definition.primary, context.key) !== undefined
+    )
+      return;
+    if (streak.persistent)
+      this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
     if (report === undefined) return;
-    context.log.error(
-      { err: error, failures: streak.failures, since: new Date(streak.sinceMs).toISOString() },
-      "reconcile keeps failing; reporting it in the object's conditions",
-    );
+    if (streak.persistent)
+      context.log.error(
+        { err: error, failures: streak.failures, since: new Date(streak.sinceMs).toISOString() },
+        "reconcile keeps failing; reporting it in the object's conditions",
+      );
     try {
       await report(context, { error, ...streak });
     } catch (reportError) {

@@ -1,10 +1,12 @@
-// When a key's failed reconciles become something to report on the object: one failure is usually
-// transient (a conflict, a restarting Redis) and the work queue's back-off retries it quietly; a key
-// that has failed on every try for a while (at least `minFailures` tries, the first `afterMs` ago) is
-// reported, so `kubectl get` stops saying Ready about an object nothing converges any more. Reports
-// repeat at most once per `afterMs` while the streak lasts: each status write is a watch event that
-// wakes the key early, so reporting on every failure would cancel the back-off. Pure bookkeeping; the
-// caller passes the time.
+// When a key's failed reconciles become something to report on the object. The first failure of a
+// streak is reported at once, as not persistent: the object stops saying what the last successful
+// reconcile wrote as if nothing failed, but one failure is usually transient (a conflict, a restarting
+// Redis), so it is shown as being retried, not as stuck. A key that has failed on every try for a while
+// (at least `minFailures` tries, the first `afterMs` ago) is reported as persistent, so `kubectl get`
+// says Stalled about an object nothing converges any more. Nothing else is reported in between, and
+// persistent reports repeat at most once per `afterMs` while the streak lasts: each status write is a
+// watch event that wakes the key early, so reporting on every failure would cancel the back-off (the
+// first report costs one early retry per streak). Pure bookkeeping; the caller passes the time.
 
 /** When a streak of failures is persistent. */
 export interface FailurePolicy {
@@ -24,6 +26,11 @@ export interface FailureStreak {
   failures: number;
 }
 
+/** A streak to report now: its first failure (`persistent` false), or a persistent one. */
+export interface FailureReport extends FailureStreak {
+  persistent: boolean;
+}
+
 /** Per-key streaks of failed reconciles, and whether (and when) each is due to be reported. */
 export class FailureStreaks {
   readonly #policy: FailurePolicy;
@@ -34,19 +41,24 @@ export class FailureStreaks {
   }
 
   /**
-   * Records a failure of `key` at `nowMs`; returns the streak when it should be reported now
-   * (persistent, and not reported within the last `afterMs`), otherwise undefined.
+   * Records a failure of `key` at `nowMs`; returns the streak when it should be reported now (its
+   * first failure; or persistent, and not reported as such within the last `afterMs`), otherwise
+   * undefined.
    */
-  failed(key: string, nowMs: number): FailureStreak | undefined {
+  failed(key: string, nowMs: number): FailureReport | undefined {
     const streak = this.#streaks.get(key) ?? { sinceMs: nowMs, failures: 0 };
     streak.failures += 1;
     this.#streaks.set(key, streak);
     const { afterMs, minFailures } = this.#policy;
     const persistent = streak.failures >= minFailures && nowMs - streak.sinceMs >= afterMs;
     const quiet = streak.reportedMs === undefined || nowMs - streak.reportedMs >= afterMs;
-    if (!persistent || !quiet) return undefined;
-    streak.reportedMs = nowMs;
-    return { sinceMs: streak.sinceMs, failures: streak.failures };
+    if (persistent && quiet) {
+      streak.reportedMs = nowMs;
+      return { sinceMs: streak.sinceMs, failures: streak.failures, persistent: true };
+    }
+    if (streak.failures === 1 && !persistent)
+      return { sinceMs: streak.sinceMs, failures: 1, persistent: false };
+    return undefined;
   }
 
   /** Ends the streak of `key` (it reconciled successfully, or it is gone). */

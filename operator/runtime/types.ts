@@ -132,6 +132,11 @@ export interface ReconcileFailure {
   sinceMs: number;
   /** Consecutive failures so far. */
   failures: number;
+  /**
+   * False for the first failure of a streak, reported at once (usually transient: it is being
+   * retried); true once the key has failed on every try for the failure policy's time.
+   */
+  persistent: boolean;
 }
 
 /** Maps a watched object to the primary keys to reconcile. */
@@ -165,9 +170,10 @@ export interface ControllerDefinition {
   concurrency?: number;
   reconcile: Reconcile;
   /**
-   * Shows a persistent failure on the primary object (its conditions, a Warning Event). The runtime
-   * calls it once the key's reconciles have failed on every try for a while, then at most once per
-   * that period while they keep failing; the next successful reconcile writes the controller's own
+   * Shows a failure on the primary object (its conditions; a Warning Event once persistent). The
+   * runtime calls it at the first failure of a streak (`persistent` false), then once the key's
+   * reconciles have failed on every try for a while, then at most once per that period while they
+   * keep failing; the next successful reconcile writes the controller's own
    * status again. Without it a persistent failure is only logged and retried.
    */
   reportFailure?: (context: ReconcileContext, failure: ReconcileFailure) => Promise<void>;

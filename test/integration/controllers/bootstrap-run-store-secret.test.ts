@@ -123,7 +123,9 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
     await finishes("jobs-key-emptied");
   });
 
-  it("says a running run's progress is as last read, and why, while the Secret is gone", async () => {
+  // Stalled too (was: Reconciling, reason Running, until the Job ended): a shard pod started while the
+  // Secret is gone cannot start, and only restoring it helps; the Job is left running.
+  it("says a running run's progress is as last read, and why, Stalled SecretNotFound while the Secret is gone", async () => {
     const ns = harness.namespace;
     const run = bootstrapRun("jobs-running", "jobs", 1);
     // No node of the testbed has 500 CPUs: the shard waits, counted active, so the run is Running.
@@ -139,12 +141,18 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       "as last read: the shards' checkpoints cannot be read now: NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist";
     try {
       await kubectl(["delete", "-n", ns, "secret/jude-redis", "--wait=true"]);
-      await waitForObject<RunObject>(
+      const gone = await waitForObject<RunObject>(
         ns,
         "bootstraprun/jobs-running",
         "the unreadable checkpoints said",
         (object) => (conditionOf(object, "Ready")?.message ?? "").includes(unreadable),
       );
+      expect(gone.status?.phase).toBe("Running");
+      expect(conditionOf(gone, "Stalled")).toMatchObject({ status: "True", reason: "SecretNotFound" });
+      expect(conditionOf(gone, "Stalled")?.message).toContain(
+        "a shard pod started from now on cannot start until it is restored",
+      );
+      await kubectl(["get", "-n", ns, "job/jobs-running-bootstrap"]);
     } finally {
       await applyObjects(ns, [storeSecret()]);
     }
@@ -154,6 +162,9 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       "the checkpoints read again",
       (object) => !(conditionOf(object, "Ready")?.message ?? "as last read").includes("as last read"),
     );
+    expect(
+      conditionOf(await kubectlJson<RunObject>(["get", "-n", ns, "bootstraprun/jobs-running"]), "Stalled"),
+    ).toMatchObject({ status: "False" });
     await kubectl(["delete", "bootstraprun", "jobs-running", "-n", ns, "--wait=true"]);
   });
 

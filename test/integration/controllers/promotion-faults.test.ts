@@ -198,10 +198,11 @@ describe("a promotion's flip through faults of the store and the API server", ()
     const watch = watchServiceAhead();
     await scene!.redis.kill();
     await approveV2();
-    await until(
-      "the model's ReconcileError",
-      async () => conditionOf(await model(), "Ready")?.reason === "ReconcileError",
-    );
+    // The persistent failure, named as the last try failed (the first is shown at once, as thrown).
+    await until("the model's persistent ReconcileError", async () => {
+      const stalled = conditionOf(await model(), "Stalled");
+      return stalled?.status === "True" && stalled.reason === "ReconcileError";
+    });
     // The condition names the store that cannot be reached, not only the command that gave up.
     expect(conditionOf(await model(), "Ready")?.message).toContain(`store "${scene!.namespace}" at `);
     expect(conditionOf(await model(), "Ready")?.message).toContain("is unreachable");
@@ -217,10 +218,12 @@ describe("a promotion's flip through faults of the store and the API server", ()
     const watch = watchServiceAhead();
     scene!.redis.pause();
     await approveV2();
-    await until(
-      "the model's ReconcileError",
-      async () => conditionOf(await model(), "Ready")?.reason === "ReconcileError",
-    );
+    // The first failure is shown at once as it was thrown (`read owner: … Command timed out`); the
+    // persistent one (Stalled) is the one that names the store.
+    await until("the model's persistent ReconcileError", async () => {
+      const stalled = conditionOf(await model(), "Stalled");
+      return stalled?.status === "True" && stalled.reason === "ReconcileError";
+    });
     // A hung store names itself too (the command timed out on it).
     expect(conditionOf(await model(), "Ready")?.message).toContain(`store "${scene!.namespace}" at `);
     expect(await querySelector()).toBe("v1");
