@@ -152,7 +152,7 @@ describe("the jude-operator chart", () => {
     expect(checkGolden(join(import.meta.dirname, "golden/defaults.yaml"), defaults)).toBeUndefined();
     const everything = await render(
       "crds.install=false",
-      "watchNamespaces={recs,search}",
+      "watchNamespaces={kube-public,default}",
       "metrics.serviceMonitor.enabled=true",
       "metrics.podMonitor.enabled=true",
       "metrics.prometheusRule.enabled=true",
@@ -658,6 +658,23 @@ describe("the jude-operator chart", () => {
     expect(await notes("networkPolicy.enabled=false")).not.toContain("NetworkPolicy notes-jude-operator");
   });
 
+  // An operator confined to some namespaces reconciles nothing in the user's current one (often
+  // default): the notes' commands say where to create the Secret and apply the objects.
+  it("puts the install notes' commands in a watched namespace when the operator watches only some", async () => {
+    const watched = await installNotes("notes", "watchNamespaces={kube-public,default}");
+    for (const command of [
+      "kubectl -n kube-public create secret generic jude-redis",
+      "kubectl -n kube-public apply -f examples/embedding-model.yaml",
+      "kubectl -n kube-public get embeddingmodels,nearlinepipelines,bootstrapruns",
+      "kubectl jude status -n kube-public",
+    ])
+      expect(watched).toContain(command);
+    // Watching every namespace, the commands act on the current one, as before.
+    const everywhere = await installNotes("notes");
+    expect(everywhere).toContain("kubectl create secret generic jude-redis");
+    expect(everywhere).toMatch(/kubectl jude status$/m);
+  });
+
   it("refuses a cluster older than the CRDs' validation rules need", async () => {
     const failure = await helm(["template", "jude", chart, "--kube-version", "1.28.9"]).catch(
       (error: { stderr: string }) => error.stderr,
@@ -901,7 +918,7 @@ describe("the jude-operator chart", () => {
         (object) => (object as { kind: string }).kind === "PodMonitor",
       ) as PodMonitor;
     expect((await podMonitor()).spec.namespaceSelector).toEqual({ any: true });
-    expect((await podMonitor("watchNamespaces={recs,search}")).spec.namespaceSelector).toEqual({
+    expect((await podMonitor("watchNamespaces={kube-public,default}")).spec.namespaceSelector).toEqual({
       matchNames: ["recs", "search"],
     });
 
