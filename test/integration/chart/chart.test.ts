@@ -152,7 +152,7 @@ describe("the jude-operator chart", () => {
     expect(checkGolden(join(import.meta.dirname, "golden/defaults.yaml"), defaults)).toBeUndefined();
     const everything = await render(
       "crds.install=false",
-      "watchNamespaces={kube-public,default}",
+      "watchNamespaces={recs,search}",
       "metrics.serviceMonitor.enabled=true",
       "metrics.podMonitor.enabled=true",
       "metrics.prometheusRule.enabled=true",
@@ -918,7 +918,7 @@ describe("the jude-operator chart", () => {
         (object) => (object as { kind: string }).kind === "PodMonitor",
       ) as PodMonitor;
     expect((await podMonitor()).spec.namespaceSelector).toEqual({ any: true });
-    expect((await podMonitor("watchNamespaces={kube-public,default}")).spec.namespaceSelector).toEqual({
+    expect((await podMonitor("watchNamespaces={recs,search}")).spec.namespaceSelector).toEqual({
       matchNames: ["recs", "search"],
     });
 
