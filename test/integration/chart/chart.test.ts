@@ -667,12 +667,18 @@ describe("the jude-operator chart", () => {
       "kubectl -n kube-public apply -f examples/embedding-model.yaml",
       "kubectl -n kube-public get embeddingmodels,nearlinepipelines,bootstrapruns",
       "kubectl jude status -n kube-public",
+      // Step 3's commands too: `approve` in the current, unwatched namespace finds no model.
+      "with `kubectl jude status -n kube-public`",
+      "`kubectl jude approve MODEL -n kube-public`",
     ])
       expect(watched).toContain(command);
     // Watching every namespace, the commands act on the current one, as before.
     const everywhere = await installNotes("notes");
     expect(everywhere).toContain("kubectl create secret generic jude-redis");
     expect(everywhere).toMatch(/kubectl jude status$/m);
+    expect(everywhere).toContain(
+      "with `kubectl jude status`, approve a Manual cutover with `kubectl jude approve MODEL`.",
+    );
   });
 
   it("refuses a cluster older than the CRDs' validation rules need", async () => {
