@@ -3,7 +3,7 @@
 // status through /status). It never acts on what an event said; it converges to the spec each time,
 // so a restart at any step of a promotion resumes exactly there.
 import type { Registry } from "prom-client";
-import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { BootstrapRun, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { fromApiServer, safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
@@ -31,7 +31,7 @@ import {
   withOlderVersionProblems,
   type OlderVersionProblem,
 } from "./older-version-references.ts";
-import { actOnPromotion } from "./promotion-act.ts";
+import { actOnPromotion, currentBuildRuns } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { observeCoverage, observePromotion, runsOfVersion, withRunBlockers } from "./promotion-observe.ts";
 import { promotionStatus } from "./promotion-status.ts";
@@ -204,7 +204,7 @@ async function reconcileWithStore(
     const missingTopics = await missingChangelogs(
       context,
       pipelines,
-      decision.bootstrap,
+      currentBuildRuns(context, pipelines, decision),
       runBlockers,
       partitions,
       settings.externalTimeoutMs,
@@ -424,22 +424,21 @@ async function unstartableRuns(
 }
 
 /**
- * Pipelines whose changelog topic does not exist, among those without a BootstrapRun of `version`
- * (and not held back by a missing Kafka Secret, `skip`): the run is sized from the topic's partition
- * count. Said in the BootstrapComplete gate naming the pipeline and field, not a ReconcileError
- * quoting the Kafka client's "Unknown topic" after a minute of retries, and looked at again every
- * missingReferencePollMs: topics are not watched. The counts read are kept in `partitions`, for the
- * runs this reconcile creates.
+ * Pipelines whose changelog topic does not exist, among those without a run of the current build in
+ * `runs` (an earlier build's is deleted and made again) and not held back by a missing Kafka Secret
+ * (`skip`): the run is sized from the topic's partition count. Said in the BootstrapComplete gate
+ * naming the pipeline and field, not a ReconcileError quoting the Kafka client's "Unknown topic" after
+ * a minute of retries, and looked at again every missingReferencePollMs: topics are not watched. The
+ * counts read are kept in `partitions`, for the runs this reconcile creates.
  */
 async function missingChangelogs(
   context: ReconcileContext,
   pipelines: readonly NearlinePipeline[],
-  version: string,
+  runs: readonly BootstrapRun[],
   skip: ReadonlyMap<string, Blocker>,
   partitions: Map<string, number>,
   externalTimeoutMs: number | undefined,
 ): Promise<Map<string, Blocker>> {
-  const runs = runsOfVersion(context, pipelines, version);
   const blocked = new Map<string, Blocker>();
   for (const pipeline of pipelines) {
     const name = pipeline.metadata.name;
