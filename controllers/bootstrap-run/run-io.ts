@@ -8,6 +8,7 @@ import type { NearlinePipeline } from "../../crds/index.ts";
 import { readRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import type { PartitionWatermark } from "../../pipelines/bootstrap/config.ts";
+import { someError } from "../../pipelines/shared/errors.ts";
 import { kafkaRefusal } from "../../pipelines/shared/kafka-refusal.ts";
 import {
   connectRedis,
@@ -95,6 +96,29 @@ export function kafkaOptions(pipeline: NearlinePipeline, secrets: SecretValues) 
   };
 }
 
+/**
+ * The pipeline's changelog topic does not exist (or its Kafka user may not describe it): only someone
+ * creating it mends that, so callers say so in the resource's words instead of retrying a reconcile.
+ */
+export class ChangelogTopicMissing extends Error {
+  readonly topic: string;
+  readonly bootstrapServers: readonly string[];
+
+  constructor(topic: string, bootstrapServers: readonly string[], options: { cause: unknown }) {
+    super(`topic ${topic} does not exist on Kafka at ${bootstrapServers.join(",")}`, options);
+    this.topic = topic;
+    this.bootstrapServers = bootstrapServers;
+  }
+}
+
+/**
+ * Whether the Kafka client refused a request for want of `topic`: its UserError "Unknown topic T."
+ * (the broker's UNKNOWN_TOPIC_OR_PARTITION; the operator's clients never auto-create topics).
+ */
+function unknownTopic(error: unknown, topic: string): boolean {
+  return someError(error, (candidate) => candidate.message === `Unknown topic ${topic}.`);
+}
+
 /** The end offset of every partition of the pipeline's changelog now. */
 export async function captureWatermarks(
   pipeline: NearlinePipeline,
@@ -118,6 +142,8 @@ export async function captureWatermarks(
   try {
     return await untilAborted(reader.captureWatermarks(), deadline);
   } catch (error) {
+    if (!signal.aborted && unknownTopic(error, topic))
+      throw new ChangelogTopicMissing(topic, bootstrapServers, { cause: error });
     // Refused TLS or SASL settings are not retried: say why in the words of the resource's fields.
     const refusal = kafkaRefusal(error);
     if (refusal !== undefined && !signal.aborted)

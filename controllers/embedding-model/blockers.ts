@@ -98,6 +98,7 @@ export const missingReferenceReasons: ReadonlySet<string> = new Set([
   "SecretKeyNotFound",
   "PersistentVolumeClaimNotFound",
   "SecretURLMismatch",
+  "TopicNotFound",
 ]);
 
 /**

@@ -251,6 +251,21 @@ export function desiredBootstrapRun(
 }
 
 /**
+ * The runs of the decision's bootstrap version that fill its current build. One whose snapshot predates
+ * the build's start (an earlier build's) is deleted and made again, sized from the changelog anew.
+ */
+export function currentBuildRuns(
+  context: ReconcileContext,
+  pipelines: readonly NearlinePipeline[],
+  decision: Pick<PromotionDecision, "bootstrap" | "records">,
+): BootstrapRun[] {
+  const version = decision.bootstrap;
+  if (version === undefined) return [];
+  const since = buildStart(decision.records.find((record) => record.version === version));
+  return runsOfVersion(context, pipelines, version).filter((run) => !isEarlierBuild(run, since));
+}
+
+/**
  * Creates the candidate's run for every pipeline that has none (a run the user created for the
  * pipeline and version is adopted as it is), and deletes the runs this model created for versions
  * it no longer records (superseded), so their shards stop writing.

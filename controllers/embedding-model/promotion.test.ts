@@ -406,6 +406,19 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.queryVersion).toBe("v1");
   });
 
+  // A Git revert of spec.version alone (v2 failed to load): the active v1 under v2's model. The API
+  // server refuses setting the model back without a version change, so the message says what works.
+  it("tells how to return to the active version when spec.version alone was set back to it", () => {
+    const decision = decidePromotion(promoting({ specVersion: "v1", spec: specOf("v9") }));
+    expect(decision.verdict).toMatchObject({ state: "Stalled", reason: "VersionRedefined" });
+    expect(decision.queryVersion).toBe("v1");
+    expect(decision.verdict.message).toBe(
+      "version v1, the active one, was built with another model or prompts than the spec names (spec.version set back without spec.model and spec.prompts?); " +
+        "the API server refuses a model or prompts change without a version change, so to return to v1 as it was built, set spec.version to the new model's version name again, " +
+        "then `kubectl jude rollback` abandons that promotion, setting spec.version, spec.model and spec.prompts back to v1's record together (version v1 keeps serving)",
+    );
+  });
+
   it("leaves a redefined version as it was: a draining one stays served with its workers and record", () => {
     // v1 -> v2 (cutover; v1 draining), then spec.version v1 with another model file.
     const decision = decidePromotion(

@@ -737,7 +737,15 @@ function redefined(
   records: Map<string, VersionRecord>,
 ): PromotionDecision {
   const spec = input.specVersion;
-  const message = `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
+  // The version readers use, under another model: most likely spec.version alone set back (a revert of
+  // one line after a failed promotion). The CRD refuses the model or prompts changing without the
+  // version, so the plain way back (the rest of the spec set back too) is refused: say the one that works.
+  const message =
+    current === spec
+      ? `version ${spec}, the active one, was built with another model or prompts than the spec names (spec.version set back without spec.model and spec.prompts?); ` +
+        `the API server refuses a model or prompts change without a version change, so to return to ${spec} as it was built, set spec.version to the new model's version name again, ` +
+        `then \`kubectl jude rollback\` abandons that promotion, setting spec.version, spec.model and spec.prompts back to ${spec}'s record together (version ${spec} keeps serving)`
+      : `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
   // Nothing of the version changes: it keeps serving, running workers and its phase as its record
   // says (its objects are rendered from the record). A version readers used goes on through bake and

@@ -3,7 +3,7 @@
 // status through /status). It never acts on what an event said; it converges to the spec each time,
 // so a restart at any step of a promotion resumes exactly there.
 import type { Registry } from "prom-client";
-import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import type { BootstrapRun, EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { fromApiServer, safeParseEmbeddingModel, safeParseNearlinePipeline } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
@@ -13,7 +13,7 @@ import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { servingName } from "../shared/names.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
-import { captureWatermarks } from "../bootstrap-run/run-io.ts";
+import { captureWatermarks, ChangelogTopicMissing } from "../bootstrap-run/run-io.ts";
 import { readSecrets, secretKeys } from "../nearline-pipeline/secret-reader.ts";
 import { missingSecret, referencedSecrets } from "../nearline-pipeline/secret-refs.ts";
 import {
@@ -31,7 +31,7 @@ import {
   withOlderVersionProblems,
   type OlderVersionProblem,
 } from "./older-version-references.ts";
-import { actOnPromotion } from "./promotion-act.ts";
+import { actOnPromotion, currentBuildRuns } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { observeCoverage, observePromotion, runsOfVersion, withRunBlockers } from "./promotion-observe.ts";
 import { promotionStatus } from "./promotion-status.ts";
@@ -198,6 +198,23 @@ async function reconcileWithStore(
   if (settings.collectionPollMs !== undefined)
     inputs = { ...inputs, collectionPollMs: settings.collectionPollMs };
   let decision = decidePromotion(inputs);
+  // The runs this decision creates are sized from their changelogs' partition counts, read once here.
+  const partitions = new Map<string, number>();
+  if (decision.bootstrap !== undefined) {
+    const missingTopics = await missingChangelogs(
+      context,
+      pipelines,
+      currentBuildRuns(context, pipelines, decision),
+      runBlockers,
+      partitions,
+      settings.externalTimeoutMs,
+    );
+    if (missingTopics.size > 0) {
+      for (const [name, blocker] of missingTopics) runBlockers.set(name, blocker);
+      inputs = withRunBlockers(inputs, runBlockers);
+      decision = decidePromotion(inputs);
+    }
+  }
   if (store !== undefined && gateUnmeasured(decision, "CoverageMet")) {
     const coverage = await observeCoverage(store, model.spec.version, inputs.store?.current ?? null);
     inputs = { ...inputs, candidate: { ...inputs.candidate, coverage } };
@@ -221,7 +238,9 @@ async function reconcileWithStore(
     placement: settings.placement,
     pipelines,
     specBlocked: blockers.length > 0,
-    changelogPartitions: (pipeline) => changelogPartitions(context, pipeline, settings.externalTimeoutMs),
+    changelogPartitions: async (pipeline) =>
+      partitions.get(pipeline.metadata.name) ??
+      (await changelogPartitions(context, pipeline, settings.externalTimeoutMs)),
     reconcileStartedAtMs,
     secrets,
     runsBlocked: new Set(runBlockers.keys()),
@@ -400,6 +419,44 @@ async function unstartableRuns(
       message: `${message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
       recheck: true,
     });
+  }
+  return blocked;
+}
+
+/**
+ * Pipelines whose changelog topic does not exist, among those without a run of the current build in
+ * `runs` (an earlier build's is deleted and made again) and not held back by a missing Kafka Secret
+ * (`skip`): the run is sized from the topic's partition count. Said in the BootstrapComplete gate
+ * naming the pipeline and field, not a ReconcileError quoting the Kafka client's "Unknown topic" after
+ * a minute of retries, and looked at again every missingReferencePollMs: topics are not watched. The
+ * counts read are kept in `partitions`, for the runs this reconcile creates.
+ */
+async function missingChangelogs(
+  context: ReconcileContext,
+  pipelines: readonly NearlinePipeline[],
+  runs: readonly BootstrapRun[],
+  skip: ReadonlyMap<string, Blocker>,
+  partitions: Map<string, number>,
+  externalTimeoutMs: number | undefined,
+): Promise<Map<string, Blocker>> {
+  const blocked = new Map<string, Blocker>();
+  for (const pipeline of pipelines) {
+    const name = pipeline.metadata.name;
+    if (skip.has(name) || runs.some((run) => run.spec.pipelineRef.name === name)) continue;
+    try {
+      partitions.set(name, await changelogPartitions(context, pipeline, externalTimeoutMs));
+    } catch (error) {
+      if (!(error instanceof ChangelogTopicMissing)) throw error;
+      blocked.set(name, {
+        reason: "TopicNotFound",
+        message:
+          `NearlinePipeline ${name}: spec.source.kafka.topic names topic ${error.topic}, which does not exist ` +
+          `on Kafka at ${error.bootstrapServers.join(",")} (or the operator's Kafka user may not describe it): ` +
+          `JUDE never creates topics; create it, and the output and dead-letter topics the pipeline names ` +
+          `(the operator looks again every ${missingReferencePollMs / 1000} s)`,
+        recheck: true,
+      });
+    }
   }
   return blocked;
 }

@@ -116,7 +116,8 @@ describe("pipelineStallCause", () => {
       name: "missing key in a Secret",
       pipeline: testPipeline("nearline-pipeline-member-profiles.yaml"),
       secrets: new Map([...allSecrets, ["jude-kafka-user", new Set(["username"])]]),
-      reason: "SecretNotFound",
+      // As the EmbeddingModel says it: a script (and the Event on a turn from a missing Secret) tells them apart.
+      reason: "SecretKeyNotFound",
       message:
         /spec\.source\.kafka\.sasl\.passwordSecretRef names key password of Secret jude-kafka-user, which has no such key/,
     },

@@ -230,6 +230,44 @@ describe("reconcileNearlinePipeline", () => {
     expect(await stamp(undefined)).toMatch(/tls-v1@absent/);
   });
 
+  // The store Secret created after the pipeline, with the wrong key (`uri` for `url`): the cause changes
+  // from a missing Secret to a missing key, which `kubectl describe` shows as a new Warning Event.
+  it("says a store Secret's missing key as SecretKeyNotFound, a turn from SecretNotFound", async () => {
+    const pipeline = stored("nearline-pipeline-jobs.yaml", "pipeline-uid", (object) => {
+      object.status = {
+        conditions: [
+          {
+            type: "Stalled",
+            status: "True",
+            reason: "SecretNotFound",
+            message:
+              "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
+            lastTransitionTime: "2026-12-01T10:00:00Z",
+          },
+        ],
+      };
+    }) as KubeObject;
+    const wrongKey: KubeObject = {
+      ...secret,
+      data: { uri: Buffer.from("redis://redis:6379").toString("base64") },
+    };
+    const calls = await reconcile({
+      NearlinePipeline: [pipeline],
+      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+      Secret: [wrongKey],
+    });
+    const said =
+      "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names key url of Secret jude-redis, which has no such key";
+    expect(writtenConditions(calls).find((entry) => entry.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "SecretKeyNotFound",
+      message: said,
+    });
+    expect(calls.filter((call) => call.verb === "event")).toEqual([
+      { verb: "event", type: "Warning", reason: "SecretKeyNotFound", message: said },
+    ]);
+  });
+
   // v1's workers run beside v2's during v2's promotion, rendered from v1's record, whose token Secret
   // today's spec no longer names. That Secret missing: v1's running workers go on, but one that stops
   // cannot start again. Said on the pipeline's conditions and in one Warning Event; both versions'

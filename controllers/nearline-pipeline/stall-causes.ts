@@ -76,7 +76,16 @@ export function pipelineStallCause(surroundings: PipelineSurroundings): Kstatus 
       `spec.sinks.store.urlSecretRef: Secret ${ref.name} (key ${ref.key}) names Redis ${endpoint}, but NearlinePipeline ${oldest.metadata.name} of the same EmbeddingModel ${model.metadata.name} writes store ${store} at ${theirs}; all pipelines of a model must name one store (one Redis, one name) so one pointer flip switches them together`,
     );
   }
-  const secret = missingSecret(referencedSecrets(pipeline, model), secrets);
-  if (secret !== undefined) return stalled("SecretNotFound", secret);
+  const references = referencedSecrets(pipeline, model);
+  const secret = missingSecret(references, secrets);
+  if (secret !== undefined) {
+    // The reason the EmbeddingModel gives for the same reference: the Secret exists but lacks the key.
+    const first = references.find((ref) => {
+      const keys = secrets.get(ref.name);
+      return keys === undefined || (ref.keyOptional !== true && !keys.has(ref.key));
+    });
+    const keyMissing = first !== undefined && secrets.has(first.name);
+    return stalled(keyMissing ? "SecretKeyNotFound" : "SecretNotFound", secret);
+  }
   return undefined;
 }

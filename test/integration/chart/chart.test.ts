@@ -658,6 +658,29 @@ describe("the jude-operator chart", () => {
     expect(await notes("networkPolicy.enabled=false")).not.toContain("NetworkPolicy notes-jude-operator");
   });
 
+  // An operator confined to some namespaces reconciles nothing in the user's current one (often
+  // default): the notes' commands say where to create the Secret and apply the objects.
+  it("puts the install notes' commands in a watched namespace when the operator watches only some", async () => {
+    const watched = await installNotes("notes", "watchNamespaces={kube-public,default}");
+    for (const command of [
+      "kubectl -n kube-public create secret generic jude-redis",
+      "kubectl -n kube-public apply -f examples/embedding-model.yaml",
+      "kubectl -n kube-public get embeddingmodels,nearlinepipelines,bootstrapruns",
+      "kubectl jude status -n kube-public",
+      // Step 3's commands too: `approve` in the current, unwatched namespace finds no model.
+      "with `kubectl jude status -n kube-public`",
+      "`kubectl jude approve MODEL -n kube-public`",
+    ])
+      expect(watched).toContain(command);
+    // Watching every namespace, the commands act on the current one, as before.
+    const everywhere = await installNotes("notes");
+    expect(everywhere).toContain("kubectl create secret generic jude-redis");
+    expect(everywhere).toMatch(/kubectl jude status$/m);
+    expect(everywhere).toContain(
+      "with `kubectl jude status`, approve a Manual cutover with `kubectl jude approve MODEL`.",
+    );
+  });
+
   it("refuses a cluster older than the CRDs' validation rules need", async () => {
     const failure = await helm(["template", "jude", chart, "--kube-version", "1.28.9"]).catch(
       (error: { stderr: string }) => error.stderr,
