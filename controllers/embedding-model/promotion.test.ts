@@ -419,6 +419,18 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     );
   });
 
+  // The same state: v1 is Active and serving readers as built; only the spec's model is not promoted.
+  it("says the active version serves, not that it failed, in Promoted when spec.version alone was set back to it", () => {
+    const decision = decidePromotion(promoting({ specVersion: "v1", spec: specOf("v9") }));
+    expect(decision.phases.v1).toBe("Active");
+    const promoted = decision.conditions.find((condition) => condition.type === "Promoted");
+    expect(promoted).toMatchObject({ status: "False", reason: "VersionRedefined" });
+    expect(promoted?.message).toMatch(
+      /^version v1 is Active and serving as built \(with its recorded model and prompts\); the model or prompts the spec names are not promoted: version v1, the active one, was built with another model/,
+    );
+    expect(promoted?.message).not.toContain("is Failed");
+  });
+
   it("leaves a redefined version as it was: a draining one stays served with its workers and record", () => {
     // v1 -> v2 (cutover; v1 draining), then spec.version v1 with another model file.
     const decision = decidePromotion(
@@ -436,6 +448,11 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.serve.sort()).toEqual(["v1", "v2"]);
     expect(decision.workers.sort()).toEqual(["v1", "v2"]);
     expect(decision.phases).toEqual({ v1: "Draining", v2: "Active" });
+    expect(decision.conditions.find((condition) => condition.type === "Promoted")).toMatchObject({
+      status: "False",
+      reason: "VersionRedefined",
+      message: expect.stringMatching(/^version v1 is Draining: /),
+    });
     expect(decision.records.find((entry) => entry.version === "v1")?.spec).toEqual(specOf("v1"));
     expect(decision.collect).toEqual([]);
   });
