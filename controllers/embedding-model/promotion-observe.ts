@@ -34,6 +34,7 @@ import { buildStart, recordedSpec } from "./version-record.ts";
 import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
+import { inSpecTerms } from "./model-source.ts";
 
 /** BootstrapRuns of `version` for the model's pipelines (operator-created or the user's own). */
 export function runsOfVersion(
@@ -193,8 +194,8 @@ export async function versionServing(
           progressDeadlineExceeded: true,
           ...(progress.pod !== undefined ? { notReadyPod: describeNotReadyPod(progress) } : {}),
         };
-  const state = (unready: UnreadyPods | undefined) =>
-    servingState(
+  const state = (unready: UnreadyPods | undefined): ServingState => {
+    const said = servingState(
       observation,
       minReplicas,
       servingPodFailure(pods),
@@ -202,6 +203,9 @@ export async function versionServing(
       failingPods(current),
       unready,
     );
+    // The pods' words name a claim's file by its mount path; the user wrote its pvc:// URI.
+    return { ...said, message: inSpecTerms(said.message, model.spec.model) };
+  };
   const unready = unreadyPods(current);
   let serving = state(unready);
   const probe = unready?.notReady?.probe;
