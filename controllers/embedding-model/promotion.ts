@@ -744,7 +744,7 @@ function redefined(
     current === spec
       ? `version ${spec}, the active one, was built with another model or prompts than the spec names (spec.version set back without spec.model and spec.prompts?); ` +
         `the API server refuses a model or prompts change without a version change, so to return to ${spec} as it was built, set spec.version to the new model's version name again, ` +
-        `then \`kubectl jude rollback\` abandons that promotion, setting spec.version, spec.model and spec.prompts back to ${spec}'s record together (version ${spec} keeps serving)`
+        `then \`kubectl jude rollback\` with this EmbeddingModel's name abandons that promotion, setting spec.version, spec.model and spec.prompts back to ${spec}'s record together (version ${spec} keeps serving)`
       : `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
   // Nothing of the version changes: it keeps serving, running workers and its phase as its record
