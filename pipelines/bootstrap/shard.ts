@@ -358,13 +358,22 @@ function commit(
 async function completeVersionIfRunDone(config: BootstrapConfig, deps: ShardDependencies): Promise<void> {
   const { ids, eventTimeFrom, eventTimeTo } = config.scope;
   if (ids !== undefined || eventTimeFrom !== undefined || eventTimeTo !== undefined) return;
-  const shards = await readRunCheckpoints(
-    deps.store.client,
-    deps.store.layout.prefix,
-    config.run,
-    config.shards.count,
+  // Rides out a store outage like the checkpoint saves (both steps are idempotent): this shard's work
+  // is saved, and failing here would spend a pod retry on nothing, or fail the run at its backoffLimit.
+  const completed = await retry(
+    async () => {
+      const shards = await readRunCheckpoints(
+        deps.store.client,
+        deps.store.layout.prefix,
+        config.run,
+        config.shards.count,
+      );
+      if (!shards.every((shard) => shard?.phase === "done")) return false;
+      await markVersionComplete(deps.store, config.model.version);
+      return true;
+    },
+    { isRetryable: deps.isRetryable, onRetry: deps.onRetry },
   );
-  if (!shards.every((shard) => shard?.phase === "done")) return;
-  await markVersionComplete(deps.store, config.model.version);
+  if (!completed) return;
   deps.logger.info({ version: config.model.version }, "every shard done: version marked complete");
 }
