@@ -575,7 +575,7 @@ function settle(
   const nowText = conditionTime(input.now);
   const record = records.get(active)!;
   if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
-    record.activatedTime = nowText;
+    activate(record, nowText);
     delete record.collected;
   } else if (record.activatedTime === undefined) {
     // Readers already use it, but its record lost the time (its ConfigMap deleted and written again):
@@ -667,7 +667,7 @@ function followPointer(
   const flippedAt = conditionTime(store.flippedAtMs ? new Date(store.flippedAtMs) : now);
   for (const other of records.values())
     if (other.version !== record.version && wasLive(other)) other.deactivatedTime = flippedAt;
-  record.activatedTime = flippedAt;
+  activate(record, flippedAt);
   delete record.collected;
 }
 
@@ -756,6 +756,19 @@ function redefined(
     gates: [],
     stalled: true,
   };
+}
+
+/**
+ * Records `record` as activated at `time`. Times are whole seconds (as conditions'): a version that
+ * readers left in that same second (a rollback within the second of the flip it reverts) is recorded
+ * as having left a second earlier, or equal times would read as "deactivated since" (wasLive), and
+ * the next switch away from it would skip its bake (its workloads removed as readers leave it).
+ */
+function activate(record: VersionRecord, time: string): void {
+  const activatedMs = Date.parse(time);
+  if (record.deactivatedTime !== undefined && Date.parse(record.deactivatedTime) >= activatedMs)
+    record.deactivatedTime = conditionTime(new Date(activatedMs - 1000));
+  record.activatedTime = time;
 }
 
 /** Readers used it until now: activated and not deactivated since. */
