@@ -596,7 +596,7 @@ function settle(
   // Every other version that was live until now leaves at this switch (a pointer switched before
   // this reconcile was already followed by followPointer).
   for (const other of records.values())
-    if (other.version !== active && wasLive(other)) other.deactivatedTime = nowText;
+    if (other.version !== active && wasLive(other)) deactivate(other, nowText);
   record.workers = input.store !== undefined;
   record.fromBootstrap = false;
   const serving = input.serving[active] ?? creating;
@@ -769,6 +769,20 @@ function activate(record: VersionRecord, time: string): void {
   if (record.deactivatedTime !== undefined && Date.parse(record.deactivatedTime) >= activatedMs)
     record.deactivatedTime = conditionTime(new Date(activatedMs - 1000));
   record.activatedTime = time;
+}
+
+/**
+ * Records `record` as deactivated at `time` (the operator's clock, at a switch it makes), or at its
+ * activation when `time` is before it (another clock wrote that: a replica before a failover, or the
+ * store's flip time that followPointer took): a deactivation before the activation reads as "live"
+ * (wasLive), and the next switch would drain it anew for bakeSeconds, however long ago readers left.
+ * followPointer keeps the pointer's time as it is: a rewound store's old flip time leaving the version
+ * readers used after it live is how storeRewind finds the version lost.
+ */
+function deactivate(record: VersionRecord, time: string): void {
+  const activated = record.activatedTime;
+  record.deactivatedTime =
+    activated !== undefined && Date.parse(activated) > Date.parse(time) ? activated : time;
 }
 
 /** Readers used it until now: activated and not deactivated since. */
