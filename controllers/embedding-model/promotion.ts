@@ -575,7 +575,7 @@ function settle(
   const nowText = conditionTime(input.now);
   const record = records.get(active)!;
   if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
-    record.activatedTime = nowText;
+    activate(record, nowText);
     delete record.collected;
   } else if (record.activatedTime === undefined) {
     // Readers already use it, but its record lost the time (its ConfigMap deleted and written again):
@@ -596,7 +596,7 @@ function settle(
   // Every other version that was live until now leaves at this switch (a pointer switched before
   // this reconcile was already followed by followPointer).
   for (const other of records.values())
-    if (other.version !== active && wasLive(other)) other.deactivatedTime = nowText;
+    if (other.version !== active && wasLive(other)) deactivate(other, nowText);
   record.workers = input.store !== undefined;
   record.fromBootstrap = false;
   const serving = input.serving[active] ?? creating;
@@ -667,7 +667,7 @@ function followPointer(
   const flippedAt = conditionTime(store.flippedAtMs ? new Date(store.flippedAtMs) : now);
   for (const other of records.values())
     if (other.version !== record.version && wasLive(other)) other.deactivatedTime = flippedAt;
-  record.activatedTime = flippedAt;
+  activate(record, flippedAt);
   delete record.collected;
 }
 
@@ -764,6 +764,33 @@ function redefined(
     gates: [],
     stalled: true,
   };
+}
+
+/**
+ * Records `record` as activated at `time`. Times are whole seconds (as conditions'): a version that
+ * readers left in that same second (a rollback within the second of the flip it reverts) is recorded
+ * as having left a second earlier, or equal times would read as "deactivated since" (wasLive), and
+ * the next switch away from it would skip its bake (its workloads removed as readers leave it).
+ */
+function activate(record: VersionRecord, time: string): void {
+  const activatedMs = Date.parse(time);
+  if (record.deactivatedTime !== undefined && Date.parse(record.deactivatedTime) >= activatedMs)
+    record.deactivatedTime = conditionTime(new Date(activatedMs - 1000));
+  record.activatedTime = time;
+}
+
+/**
+ * Records `record` as deactivated at `time` (the operator's clock, at a switch it makes), or at its
+ * activation when `time` is before it (another clock wrote that: a replica before a failover, or the
+ * store's flip time that followPointer took): a deactivation before the activation reads as "live"
+ * (wasLive), and the next switch would drain it anew for bakeSeconds, however long ago readers left.
+ * followPointer keeps the pointer's time as it is: a rewound store's old flip time leaving the version
+ * readers used after it live is how storeRewind finds the version lost.
+ */
+function deactivate(record: VersionRecord, time: string): void {
+  const activated = record.activatedTime;
+  record.deactivatedTime =
+    activated !== undefined && Date.parse(activated) > Date.parse(time) ? activated : time;
 }
 
 /** Readers used it until now: activated and not deactivated since. */
