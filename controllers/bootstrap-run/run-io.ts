@@ -97,7 +97,8 @@ export function kafkaOptions(pipeline: NearlinePipeline, secrets: SecretValues) 
 }
 
 /**
- * The pipeline's changelog topic does not exist (or its Kafka user may not describe it): only someone
+ * The pipeline's changelog topic does not exist (Kafka answers a describe it refuses with
+ * TOPIC_AUTHORIZATION_FAILED, not this): only someone
  * creating it mends that, so callers say so in the resource's words instead of retrying a reconcile.
  */
 export class ChangelogTopicMissing extends Error {

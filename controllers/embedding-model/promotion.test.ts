@@ -415,7 +415,7 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.verdict.message).toBe(
       "version v1, the active one, was built with another model or prompts than the spec names (spec.version set back without spec.model and spec.prompts?); " +
         "the API server refuses a model or prompts change without a version change, so to return to v1 as it was built, set spec.version to the new model's version name again, " +
-        "then `kubectl jude rollback` abandons that promotion, setting spec.version, spec.model and spec.prompts back to v1's record together (version v1 keeps serving)",
+        "then `kubectl jude rollback` with this EmbeddingModel's name abandons that promotion, setting spec.version, spec.model and spec.prompts back to v1's record together (version v1 keeps serving)",
     );
   });
 

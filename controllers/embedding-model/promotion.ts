@@ -575,7 +575,7 @@ function settle(
   const nowText = conditionTime(input.now);
   const record = records.get(active)!;
   if (switchPointer !== undefined || (input.store === undefined && input.statusActive !== active)) {
-    record.activatedTime = nowText;
+    activate(record, nowText);
     delete record.collected;
   } else if (record.activatedTime === undefined) {
     // Readers already use it, but its record lost the time (its ConfigMap deleted and written again):
@@ -596,7 +596,7 @@ function settle(
   // Every other version that was live until now leaves at this switch (a pointer switched before
   // this reconcile was already followed by followPointer).
   for (const other of records.values())
-    if (other.version !== active && wasLive(other)) other.deactivatedTime = nowText;
+    if (other.version !== active && wasLive(other)) deactivate(other, nowText);
   record.workers = input.store !== undefined;
   record.fromBootstrap = false;
   const serving = input.serving[active] ?? creating;
@@ -667,7 +667,7 @@ function followPointer(
   const flippedAt = conditionTime(store.flippedAtMs ? new Date(store.flippedAtMs) : now);
   for (const other of records.values())
     if (other.version !== record.version && wasLive(other)) other.deactivatedTime = flippedAt;
-  record.activatedTime = flippedAt;
+  activate(record, flippedAt);
   delete record.collected;
 }
 
@@ -744,7 +744,7 @@ function redefined(
     current === spec
       ? `version ${spec}, the active one, was built with another model or prompts than the spec names (spec.version set back without spec.model and spec.prompts?); ` +
         `the API server refuses a model or prompts change without a version change, so to return to ${spec} as it was built, set spec.version to the new model's version name again, ` +
-        `then \`kubectl jude rollback\` abandons that promotion, setting spec.version, spec.model and spec.prompts back to ${spec}'s record together (version ${spec} keeps serving)`
+        `then \`kubectl jude rollback\` with this EmbeddingModel's name abandons that promotion, setting spec.version, spec.model and spec.prompts back to ${spec}'s record together (version ${spec} keeps serving)`
       : `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
   // Nothing of the version changes: it keeps serving, running workers and its phase as its record
@@ -776,6 +776,33 @@ function redefined(
     gates: [],
     stalled: true,
   };
+}
+
+/**
+ * Records `record` as activated at `time`. Times are whole seconds (as conditions'): a version that
+ * readers left in that same second (a rollback within the second of the flip it reverts) is recorded
+ * as having left a second earlier, or equal times would read as "deactivated since" (wasLive), and
+ * the next switch away from it would skip its bake (its workloads removed as readers leave it).
+ */
+function activate(record: VersionRecord, time: string): void {
+  const activatedMs = Date.parse(time);
+  if (record.deactivatedTime !== undefined && Date.parse(record.deactivatedTime) >= activatedMs)
+    record.deactivatedTime = conditionTime(new Date(activatedMs - 1000));
+  record.activatedTime = time;
+}
+
+/**
+ * Records `record` as deactivated at `time` (the operator's clock, at a switch it makes), or at its
+ * activation when `time` is before it (another clock wrote that: a replica before a failover, or the
+ * store's flip time that followPointer took): a deactivation before the activation reads as "live"
+ * (wasLive), and the next switch would drain it anew for bakeSeconds, however long ago readers left.
+ * followPointer keeps the pointer's time as it is: a rewound store's old flip time leaving the version
+ * readers used after it live is how storeRewind finds the version lost.
+ */
+function deactivate(record: VersionRecord, time: string): void {
+  const activated = record.activatedTime;
+  record.deactivatedTime =
+    activated !== undefined && Date.parse(activated) > Date.parse(time) ? activated : time;
 }
 
 /** Readers used it until now: activated and not deactivated since. */

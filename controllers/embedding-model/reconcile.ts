@@ -451,7 +451,7 @@ async function missingChangelogs(
         reason: "TopicNotFound",
         message:
           `NearlinePipeline ${name}: spec.source.kafka.topic names topic ${error.topic}, which does not exist ` +
-          `on Kafka at ${error.bootstrapServers.join(",")} (or the operator's Kafka user may not describe it): ` +
+          `on Kafka at ${error.bootstrapServers.join(",")}: ` +
           `JUDE never creates topics; create it, and the output and dead-letter topics the pipeline names ` +
           `(the operator looks again every ${missingReferencePollMs / 1000} s)`,
         recheck: true,

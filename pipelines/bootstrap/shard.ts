@@ -105,8 +105,8 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
   if (state.phase === "done") {
     // Finished before (e.g. the pod died between its last checkpoint and its exit): only make sure the
     // version is marked complete if this was the last shard.
-    await completeVersionIfRunDone(config, deps);
-    return { outcome: "done", state, resumed };
+    const completion = await completeVersionIfRunDone(config, deps);
+    return { outcome: completion === "interrupted" ? "interrupted" : "done", state, resumed };
   }
   try {
     await prepareVersion(deps.store, config);
@@ -122,8 +122,10 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     state.phase = "done";
     state.finishedAtMs = Date.now();
     await persist(deps, { ...state, updatedAtMs: state.finishedAtMs });
-    await completeVersionIfRunDone(config, deps);
-    return { outcome: "done", state, resumed };
+    // Interrupted there (SIGTERM while the store is out): the checkpoint stays done, and the Job's
+    // rerun of this shard (exit 75) marks the version complete; done would leave it incomplete.
+    const completion = await completeVersionIfRunDone(config, deps);
+    return { outcome: completion === "interrupted" ? "interrupted" : "done", state, resumed };
   } catch (error) {
     state.phase = "failed";
     state.waiting = undefined;
@@ -353,18 +355,63 @@ function commit(
 
 /**
  * Marks the version complete when every shard of the run is done (whichever shard sees it first). A
- * run restricted by `scope` fills only part of the version, so it never marks it complete.
+ * run restricted by `scope` fills only part of the version, so it never marks it complete. Rides out a
+ * store outage like the checkpoint saves (both steps are idempotent): this shard's work is saved, and
+ * failing here would spend a pod retry on nothing, or fail the run at its backoffLimit. The abort
+ * (SIGTERM) ends that wait at once, its call in flight abandoned: `interrupted`, so the Job runs the
+ * shard again (its checkpoint done) instead of the pod's grace period ending in SIGKILL.
  */
-async function completeVersionIfRunDone(config: BootstrapConfig, deps: ShardDependencies): Promise<void> {
+async function completeVersionIfRunDone(
+  config: BootstrapConfig,
+  deps: ShardDependencies,
+): Promise<"complete" | "incomplete" | "interrupted"> {
   const { ids, eventTimeFrom, eventTimeTo } = config.scope;
-  if (ids !== undefined || eventTimeFrom !== undefined || eventTimeTo !== undefined) return;
-  const shards = await readRunCheckpoints(
-    deps.store.client,
-    deps.store.layout.prefix,
-    config.run,
-    config.shards.count,
+  if (ids !== undefined || eventTimeFrom !== undefined || eventTimeTo !== undefined) return "incomplete";
+  const { signal } = deps;
+  const completing = retry(
+    async () => {
+      const shards = await readRunCheckpoints(
+        deps.store.client,
+        deps.store.layout.prefix,
+        config.run,
+        config.shards.count,
+      );
+      if (!shards.every((shard) => shard?.phase === "done")) return false;
+      await markVersionComplete(deps.store, config.model.version);
+      return true;
+    },
+    { isRetryable: deps.isRetryable, onRetry: deps.onRetry, signal },
   );
-  if (!shards.every((shard) => shard?.phase === "done")) return;
-  await markVersionComplete(deps.store, config.model.version);
+  let completed: boolean;
+  try {
+    // Aborted before: its first attempt still runs (retry), bounded by the store's command timeout.
+    completed =
+      signal === undefined || signal.aborted ? await completing : await untilAborted(completing, signal);
+  } catch (error) {
+    // The abort's reason, a wait it cut short (AbortError), or a store failure it stopped retrying.
+    const cutShort =
+      error === signal?.reason ||
+      (error instanceof Error && error.name === "AbortError") ||
+      deps.isRetryable(error);
+    if (signal?.aborted !== true || !cutShort) throw error;
+    deps.logger.info(
+      { err: error, version: config.model.version },
+      "stopped by the abort while marking the version complete; a rerun of the shard marks it",
+    );
+    return "interrupted";
+  }
+  if (!completed) return "incomplete";
   deps.logger.info({ version: config.model.version }, "every shard done: version marked complete");
+  return "complete";
+}
+
+/** `work`, or a rejection with the signal's reason as soon as it aborts (`work` is left to settle). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  work.catch(() => undefined); // abandoned on abort: its failure is nobody's
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort!));
 }

@@ -1,0 +1,220 @@
+/**
+ * The last shard of a run loses its store right after saving its last checkpoint (phase done), before
+ * it marks the version complete: the shard reaches the testbed's Redis through a link that, once the
+ * store acknowledged that save, drops every connection and refuses new ones until the shard has
+ * noticed. Like the batches and checkpoint saves, the end of the run rides the outage out: the shard
+ * ends done and the version is complete (the gate promotion waits for), with no pod retry spent.
+ * SIGTERM (the shard's abort) during that outage ends the shard promptly, interrupted (exit 75: the Job
+ * runs it again, not counted against backoffLimit), its checkpoint still done; the rerun marks the
+ * version complete. Not a wait until the pod's grace period ends in SIGKILL (exit 137, counted).
+ */
+import { createServer, connect, type Socket } from "node:net";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { readRunCheckpoints } from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import type { ShardOutcome } from "../../../pipelines/bootstrap/shard.ts";
+import { getVersion } from "../../../store/index.ts";
+import { requireEnv } from "../../support/env.ts";
+import { waitFor } from "./embedding-gate.ts";
+import {
+  createBootstrapStore,
+  jobDocument,
+  runShardInProcess,
+  shardConfig,
+  shardDocument,
+  VERSION,
+} from "./helpers.ts";
+import { startServedEmbedder, type ServedEmbedder } from "./served-embed.ts";
+
+const ENTITIES = 40;
+/** How long a shard may take from its abort to its end: far below the pod's 30 s grace period. */
+const PROMPT_MS = 5_000;
+
+/** The RESP bytes of the checkpoint field pair `phase done` (the save of a finished shard). */
+const doneSave = Buffer.from("$5\r\nphase\r\n$4\r\ndone\r\n");
+
+/**
+ * A TCP link to Redis that cuts the store off right after it answered the first command carrying
+ * `doneSave`: that answer is delivered, nothing sent after it arrives, every connection is dropped
+ * and new ones are refused until `restore`.
+ */
+async function startCuttingLink(target: { host: string; port: number }) {
+  let armed = true;
+  let down = false;
+  let cut = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => undefined);
+    }
+    let tail = Buffer.alloc(0);
+    let cutAfterReply = false;
+    client.on("data", (chunk: Buffer) => {
+      if (down) return;
+      if (armed) {
+        const seen = Buffer.concat([tail, chunk]);
+        if (seen.includes(doneSave)) {
+          armed = false;
+          cutAfterReply = true;
+        }
+        tail = seen.subarray(Math.max(0, seen.length - doneSave.length));
+      }
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (down) return;
+      if (!cutAfterReply) {
+        client.write(chunk);
+        return;
+      }
+      // The save's answer goes through; from here on the store is unreachable.
+      down = true;
+      cut = true;
+      client.end(chunk);
+      for (const socket of sockets) if (socket !== client) socket.destroy();
+    });
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("the link has no TCP address");
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    wasCut: () => cut,
+    restore: () => {
+      down = false;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** The outcome, or a clear failure when the shard is still running `PROMPT_MS` after the abort. */
+async function endsPromptly(running: Promise<ShardOutcome>): Promise<ShardOutcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`shard still running ${PROMPT_MS} ms after the abort (SIGTERM)`)),
+      PROMPT_MS,
+    );
+  });
+  try {
+    return await Promise.race([running, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe("bootstrap whose store is unreachable right after its last checkpoint", () => {
+  let model: ServedEmbedder;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  beforeAll(async () => {
+    model = await startServedEmbedder();
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await model?.close();
+  });
+
+  /** A fresh store, a link to it that cuts after the done save, and a one-shard config through it. */
+  async function setUp(label: string) {
+    const bootstrapStore = await createBootstrapStore(label);
+    cleanups.push(() => bootstrapStore.drop());
+    const redis = new URL(requireEnv("JUDE_REDIS_URL"));
+    const link = await startCuttingLink({ host: redis.hostname, port: Number(redis.port || 6379) });
+    cleanups.push(() => link.close());
+    const urlEnv = `JUDE_BOOTSTRAP_OUTAGE_REDIS_URL_${label.replace(/\W/g, "_").toUpperCase()}`;
+    process.env[urlEnv] = `${link.url}${redis.pathname}`;
+    const path = join(mkdtempSync(join(tmpdir(), "bootstrap-outage-")), "jobs.jsonl");
+    writeFileSync(
+      path,
+      Array.from({ length: ENTITIES }, (_, id) => JSON.stringify(jobDocument(id, ENTITIES))).join("\n"),
+    );
+    const config = shardConfig(
+      shardDocument({
+        storeName: bootstrapStore.name,
+        store: { name: bootstrapStore.name, url: { env: urlEnv } },
+        run: label,
+        source: { files: { uris: [pathToFileURL(path).href] } },
+        shards: { count: 1, index: 0 },
+      }),
+    );
+    const registry = new Registry();
+    const storeRetries = async () =>
+      (await registry.getSingleMetric("jude_pipeline_retries_total")?.get())?.values
+        .filter((value) => value.labels.dependency === "store")
+        .reduce((sum, value) => sum + value.value, 0) ?? 0;
+    /** Runs the shard; resolves once the link cut the store off and the shard noticed (or it ended). */
+    const start = (signal?: AbortSignal) => {
+      let settled = false;
+      const run = runShardInProcess(
+        config,
+        (texts, embedSignal) => model.embed(texts, embedSignal),
+        signal,
+        registry,
+      );
+      void run.finally(() => (settled = true)).catch(() => undefined);
+      const noticed = waitFor(
+        async () => settled || (link.wasCut() && (await storeRetries()) > 0),
+        "the outage noticed",
+      );
+      return { run, noticed };
+    };
+    return { bootstrapStore, link, config, start };
+  }
+
+  it("ends done and marks the version complete once the store is back", async () => {
+    const { bootstrapStore, link, start } = await setUp("outage-at-end");
+    const { run, noticed } = start();
+    // The store comes back once the shard has noticed it is gone (or the shard gave up).
+    await noticed;
+    link.restore();
+
+    const outcome = await run;
+    expect(link.wasCut()).toBe(true);
+    expect(outcome.outcome).toBe("done");
+    expect(outcome.state.counts).toMatchObject({ processed: ENTITIES, written: ENTITIES });
+    expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
+  });
+
+  it("ends interrupted at SIGTERM during the outage, its checkpoint done; the rerun marks the version complete", async () => {
+    const { bootstrapStore, link, config, start } = await setUp("outage-at-end-term");
+    const controller = new AbortController();
+    const { run, noticed } = start(controller.signal);
+    await noticed;
+    expect(link.wasCut()).toBe(true);
+    controller.abort();
+    let outcome: ShardOutcome;
+    try {
+      outcome = await endsPromptly(run);
+    } finally {
+      link.restore(); // a shard still retrying (the failure above) ends once the store is back
+    }
+    expect(outcome.outcome).toBe("interrupted");
+    const [checkpoint] = await readRunCheckpoints(
+      bootstrapStore.client,
+      bootstrapStore.store.layout.prefix,
+      config.run,
+      1,
+    );
+    expect(checkpoint?.phase).toBe("done");
+
+    const rerun = await runShardInProcess(config, (texts, signal) => model.embed(texts, signal));
+    expect(rerun).toMatchObject({ outcome: "done", resumed: true });
+    expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
+  });
+});
