@@ -34,6 +34,9 @@ import { MAX_GO_DURATION_NS, parseGoDuration } from "./go-duration.ts";
 import { invalidModelName, invalidNamespace } from "./object-names.ts";
 import { didYouMean } from "./suggest.ts";
 
+/** The most EmbeddingModels read for a mistyped name's suggestions (one page of the list). */
+const suggestionsPage = 500;
+
 /** The reason a request is aborted when it outlives --request-timeout. */
 export class RequestTimeout extends Error {
   override readonly name = "RequestTimeout";
@@ -226,7 +229,19 @@ export class Cluster {
    */
   async #modelNames(namespace: string): Promise<string[] | "kind missing"> {
     try {
-      const list = await this.api.list(apiVersion, "EmbeddingModel", namespace);
+      // One bounded page (whole objects, status included): a namespace of thousands of models costs
+      // a mistyped name no more than this; its first names (the API server lists them by name) suggest.
+      const list = await this.api.list(
+        apiVersion,
+        "EmbeddingModel",
+        namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        suggestionsPage,
+      );
       return list.items.flatMap((item) => item.metadata?.name ?? []);
     } catch (error) {
       return error instanceof ApiException && error.code === 404 ? "kind missing" : [];
