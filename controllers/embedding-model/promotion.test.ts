@@ -247,6 +247,30 @@ describe("promoting v2 while v1 serves: one row per step (decision table)", () =
     expect(decision.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v2" });
     expect(condition(decision, "CoverageMet")?.message).toContain("no active version to compare with");
   });
+
+  // README (NothingToSample): an empty changelog topic keeps a first version at parity; past the
+  // deadline that is Stalled (PromotionDeadlineExceeded), and the first event's vector still flips it.
+  it("holds a first version with nothing to sample at parity: Stalled past the deadline, flipped once a vector is sampled", () => {
+    const input = (parity: { sampled: number; matched: number; minCosine?: number }, startedAgo: number) =>
+      promoting({
+        store: store(null, { v2: "complete" }),
+        statusActive: undefined,
+        records: [record("v2", { promotionStartTime: ago(startedAgo) })],
+        serving: { v2: ready },
+        candidate: { ...passing, coverage: { candidateLive: 0 }, parity },
+      });
+    const early = decidePromotion(input({ sampled: 0, matched: 0 }, 60));
+    expect(early.verdict).toMatchObject({ state: "Reconciling", reason: "NothingToSample" });
+    expect(early.switchPointer).toBeUndefined();
+    const overdue = decidePromotion(input({ sampled: 0, matched: 0 }, 3601));
+    expect(overdue.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
+    expect(overdue.verdict.message).toContain(
+      "ParityPassed: version v2 has no vectors with a changelog position",
+    );
+    expect(overdue.phases.v2).toBe("Failed");
+    const sampled = decidePromotion(input({ sampled: 1, matched: 1, minCosine: 1 }, 3601));
+    expect(sampled.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v2" });
+  });
 });
 
 describe("Stalled while v1 keeps serving (decision table)", () => {
