@@ -22,6 +22,16 @@ describe("a serving message in the spec's terms", () => {
     );
   });
 
+  // fetch-model is given a claim's file as file:///jude/pvc/…, and names it so (a digest mismatch).
+  it("names a claim's file given as a file:// URI by its pvc:// URI, not file://pvc://", () => {
+    expect(
+      inSpecTerms(
+        "sha256 mismatch for file:///jude/pvc/models/minilm/model.onnx: expected ab, got cd (9 bytes)",
+        model,
+      ),
+    ).toBe("sha256 mismatch for pvc://models/minilm/model.onnx: expected ab, got cd (9 bytes)");
+  });
+
   it("leaves other paths and URIs as they are", () => {
     const text = "cannot read /models/model.onnx: ENOENT; /jude/pvc/models/other.onnx";
     expect(inSpecTerms(text, model)).toBe(text);

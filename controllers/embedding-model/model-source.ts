@@ -74,8 +74,11 @@ export function inSpecTerms(
   model: Pick<EmbeddingModel["spec"]["model"], "uri" | "tokenizerUri">,
 ): string {
   return [model.uri, tokenizerUri(model)].reduce((said, uri) => {
-    const { localPath, claim } = locateArtifact(uri);
-    return claim === undefined || localPath === undefined ? said : said.split(localPath).join(uri);
+    const { localPath, claim, fetchUri } = locateArtifact(uri);
+    // fetch-model is given the file as a file:// URI (and names it so: a digest mismatch).
+    return claim === undefined || localPath === undefined
+      ? said
+      : said.split(fetchUri).join(uri).split(localPath).join(uri);
   }, text);
 }
 
