@@ -609,6 +609,47 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     }
   });
 
+  it("names the closest models of the namespace for a mistyped model name (status, approve)", async () => {
+    const models = ["minilm", "bge-small"].map((name) => ({
+      apiVersion: "jude.dev/v1alpha1",
+      kind: "EmbeddingModel",
+      metadata: { name, namespace: "recs" },
+      spec: {},
+    }));
+    const server = createHttpServer((request, response) => {
+      const reply = (status: number, body: unknown) => {
+        response.writeHead(status, { "content-type": "application/json" });
+        response.end(JSON.stringify(body));
+      };
+      if (request.url === "/apis/jude.dev/v1alpha1") return reply(200, judeApiResources);
+      if (/\/embeddingmodels\/[^/?]+$/.test(request.url ?? ""))
+        return reply(404, {
+          kind: "Status",
+          apiVersion: "v1",
+          status: "Failure",
+          reason: "NotFound",
+          code: 404,
+        });
+      const items = /\/embeddingmodels(\?|$)/.test(request.url ?? "") ? models : [];
+      reply(200, { kind: "List", apiVersion: "jude.dev/v1alpha1", metadata: {}, items });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = kubeconfigFor(folder, "models", (server.address() as AddressInfo).port);
+    try {
+      for (const command of ["status", "approve"])
+        expect(await run([command, "minlm", "-n", "recs", "--kubeconfig", file])).toMatchObject({
+          code: 1,
+          stderr: "kubectl jude: EmbeddingModel minlm not found in namespace recs; did you mean minilm?\n",
+        });
+      expect(await run(["status", "absent", "-n", "recs", "--kubeconfig", file])).toMatchObject({
+        code: 1,
+        stderr: "kubectl jude: EmbeddingModel absent not found in namespace recs\n",
+      });
+    } finally {
+      server.close();
+    }
+  });
+
   it("makes the control characters of an API server's message visible on stderr, as in the status text", async () => {
     // Was: a Status message (or an admission webhook's) with an escape sequence reached the terminal as
     const server = createHttpServer((request, response) => {

@@ -282,6 +282,74 @@ describe("names that cannot be an object's or a namespace's", () => {
   });
 });
 
+describe("a model name that names no EmbeddingModel", () => {
+  it("names the closest models of the namespace, when one is close", async () => {
+    const models = ["minilm", "bge-small"].map((name) => ({
+      apiVersion: "jude.dev/v1alpha1",
+      kind: "EmbeddingModel",
+      metadata: { name, namespace: "recs" },
+    }));
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/jude.dev/v1alpha1") return json(200, judeApiResources);
+        if (/\/embeddingmodels\/[^/]+$/.test(request.url ?? ""))
+          return json(404, {
+            kind: "Status",
+            apiVersion: "v1",
+            status: "Failure",
+            reason: "NotFound",
+            code: 404,
+          });
+        json(200, {
+          kind: "EmbeddingModelList",
+          apiVersion: "jude.dev/v1alpha1",
+          metadata: {},
+          items: models,
+        });
+      },
+      async (cluster) => {
+        await expect(cluster.readModel("recs", "minlm")).rejects.toThrow(
+          /^EmbeddingModel minlm not found in namespace recs; did you mean minilm\?$/,
+        );
+        await expect(cluster.readModel("recs", "absent")).rejects.toThrow(
+          /^EmbeddingModel absent not found in namespace recs$/,
+        );
+      },
+    );
+  });
+});
+
+describe("a model name that names no EmbeddingModel, in a namespace of many", () => {
+  it("reads the names for its suggestions in bounded pages, not one list of every object", async () => {
+    const urls: string[] = [];
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/jude.dev/v1alpha1") return json(200, judeApiResources);
+        if (/\/embeddingmodels\/[^/?]+$/.test(request.url ?? ""))
+          return json(404, {
+            kind: "Status",
+            apiVersion: "v1",
+            status: "Failure",
+            reason: "NotFound",
+            code: 404,
+          });
+        urls.push(request.url ?? "");
+        json(200, {
+          kind: "EmbeddingModelList",
+          apiVersion: "jude.dev/v1alpha1",
+          metadata: {},
+          items: [{ apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", metadata: { name: "minilm" } }],
+        });
+      },
+      async (cluster) => {
+        await expect(cluster.readModel("recs", "minlm")).rejects.toThrow(/did you mean minilm\?$/);
+      },
+    );
+    expect(urls).toHaveLength(1);
+    expect(new URL(urls[0]!, "http://api").searchParams.get("limit")).toBe("500");
+  });
+});
+
 describe("whether the user may change a kind (SelfSubjectAccessReview)", () => {
   /** Discovery of authorization.k8s.io/v1: the group serves SelfSubjectAccessReview. */
   const authorizationApiResources = {
