@@ -123,6 +123,25 @@ describe("reportReconcileError", () => {
     observedGeneration: 3,
     lastTransitionTime: "2026-12-01T00:00:00Z",
   });
+  // An object whose status (for the pipeline's generation 4) is left as it is at a streak's first
+  // failure: the same status about generation 3 shows the failure, and a persistent one is reported.
+  const expectLeftAsIsAtFirstFailure = async (
+    statusFor: (observedGeneration: number) => Record<string, unknown>,
+  ) => {
+    const first = { ...failure, failures: 1, persistent: false };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
+    expect(summarizeCalls(calls)).toEqual([]);
+    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(3))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
+    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
+    expect(summarizeCalls(persistent.calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+  };
 
   it("turns Ready False and Stalled True for this generation, keeps the rest, records a Warning", async () => {
     const before = {
@@ -200,21 +219,8 @@ describe("reportReconcileError", () => {
         { ...condition("Stalled", "True", "SecretNotFound"), observedGeneration },
       ],
     });
-    const first = { ...failure, failures: 1, persistent: false };
-    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
-    expect(summarizeCalls(calls)).toEqual([]);
     // Stalled about an earlier generation is not what kstatus reads: the failure is shown.
-    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(stalled(3))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
-    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
-    // A persistent failure is still reported over it, as before.
-    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
-    expect(summarizeCalls(persistent.calls)).toEqual([
-      "applyStatus NearlinePipeline/jobs",
-      "event Warning ReconcileError",
-    ]);
+    await expectLeftAsIsAtFirstFailure(stalled);
   });
 
   // Was: any isolated failure of a Ready object (a Redis blip, an etcd timeout, the store's "changed
@@ -230,21 +236,8 @@ describe("reportReconcileError", () => {
         { ...condition("Stalled", "False", "Active"), observedGeneration },
       ],
     });
-    const first = { ...failure, failures: 1, persistent: false };
-    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
-    expect(summarizeCalls(calls)).toEqual([]);
     // Ready about an earlier generation: the new generation is in progress, and its failure is shown.
-    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(ready(3))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
-    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
-    // A persistent failure is reported over it, as before.
-    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
-    expect(summarizeCalls(persistent.calls)).toEqual([
-      "applyStatus NearlinePipeline/jobs",
-      "event Warning ReconcileError",
-    ]);
+    await expectLeftAsIsAtFirstFailure(ready);
   });
 
   it("writes nothing for an object that is gone or being deleted", async () => {
