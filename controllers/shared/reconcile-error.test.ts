@@ -123,6 +123,17 @@ describe("reportReconcileError", () => {
     observedGeneration: 3,
     lastTransitionTime: "2026-12-01T00:00:00Z",
   });
+  // A status, about `observedGeneration`, of Ready and Stalled as given, not Reconciling, for `reason`.
+  const statusAt =
+    ({ reason, ready, stalled }: { reason: string; ready: string; stalled: string }) =>
+    (observedGeneration: number) => ({
+      observedGeneration,
+      conditions: [
+        { ...condition("Ready", ready, reason), observedGeneration },
+        { ...condition("Reconciling", "False", reason), observedGeneration },
+        { ...condition("Stalled", stalled, reason), observedGeneration },
+      ],
+    });
   // An object whose status (for the pipeline's generation 4) is left as it is at a streak's first
   // failure: the same status about generation 3 shows the failure, and a persistent one is reported.
   const expectLeftAsIsAtFirstFailure = async (
@@ -211,16 +222,10 @@ describe("reportReconcileError", () => {
   // Progressing, the next successful reconcile announced the same Stalled cause again as a new Warning
   // Event and restarted its lastTransitionTime. A transient failure says nothing the Stalled does not.
   it("leaves an object Stalled for this generation as it is at a streak's first failure", async () => {
-    const stalled = (observedGeneration: number) => ({
-      observedGeneration,
-      conditions: [
-        { ...condition("Ready", "False", "SecretNotFound"), observedGeneration },
-        { ...condition("Reconciling", "False", "SecretNotFound"), observedGeneration },
-        { ...condition("Stalled", "True", "SecretNotFound"), observedGeneration },
-      ],
-    });
     // Stalled about an earlier generation is not what kstatus reads: the failure is shown.
-    await expectLeftAsIsAtFirstFailure(stalled);
+    await expectLeftAsIsAtFirstFailure(
+      statusAt({ reason: "SecretNotFound", ready: "False", stalled: "True" }),
+    );
   });
 
   // Was: any isolated failure of a Ready object (a Redis blip, an etcd timeout, the store's "changed
@@ -228,16 +233,8 @@ describe("reportReconcileError", () => {
   // status writes, the Normal "Ready" Event again at recovery, and Argo CD/Flux or `kubectl wait`
   // saw a healthy object go unhealthy for a retry. A Ready object shows a failure once it persists.
   it("leaves a Ready object as it is at a streak's first failure", async () => {
-    const ready = (observedGeneration: number) => ({
-      observedGeneration,
-      conditions: [
-        { ...condition("Ready", "True", "Active"), observedGeneration },
-        { ...condition("Reconciling", "False", "Active"), observedGeneration },
-        { ...condition("Stalled", "False", "Active"), observedGeneration },
-      ],
-    });
     // Ready about an earlier generation: the new generation is in progress, and its failure is shown.
-    await expectLeftAsIsAtFirstFailure(ready);
+    await expectLeftAsIsAtFirstFailure(statusAt({ reason: "Active", ready: "True", stalled: "False" }));
   });
 
   it("writes nothing for an object that is gone or being deleted", async () => {
