@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { KubeClient } from "../../operator/runtime/kube-client.ts";
-import { judeApiResources, kubeconfigFor } from "./fixtures.test-data.ts";
+import { emptyClusterAnswer, judeApiResources, kubeconfigFor, notFoundStatus } from "./fixtures.test-data.ts";
 import {
   accessDenied,
   Cluster,
@@ -292,14 +292,7 @@ describe("a model name that names no EmbeddingModel", () => {
     await withFakeApiServer(
       (request, json) => {
         if (request.url === "/apis/jude.dev/v1alpha1") return json(200, judeApiResources);
-        if (/\/embeddingmodels\/[^/]+$/.test(request.url ?? ""))
-          return json(404, {
-            kind: "Status",
-            apiVersion: "v1",
-            status: "Failure",
-            reason: "NotFound",
-            code: 404,
-          });
+        if (/\/embeddingmodels\/[^/]+$/.test(request.url ?? "")) return json(404, notFoundStatus);
         json(200, {
           kind: "EmbeddingModelList",
           apiVersion: "jude.dev/v1alpha1",
@@ -325,14 +318,7 @@ describe("a model name that names no EmbeddingModel, in a namespace of many", ()
     await withFakeApiServer(
       (request, json) => {
         if (request.url === "/apis/jude.dev/v1alpha1") return json(200, judeApiResources);
-        if (/\/embeddingmodels\/[^/?]+$/.test(request.url ?? ""))
-          return json(404, {
-            kind: "Status",
-            apiVersion: "v1",
-            status: "Failure",
-            reason: "NotFound",
-            code: 404,
-          });
+        if (/\/embeddingmodels\/[^/?]+$/.test(request.url ?? "")) return json(404, notFoundStatus);
         urls.push(request.url ?? "");
         json(200, {
           kind: "EmbeddingModelList",
@@ -845,13 +831,7 @@ describe("--request-timeout", () => {
       // Answered after a 1 ms timer would have fired.
       setTimeout(() => {
         response.writeHead(200, { "content-type": "application/json" });
-        response.end(
-          JSON.stringify(
-            request.url === "/apis/jude.dev/v1alpha1"
-              ? judeApiResources
-              : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
-          ),
-        );
+        response.end(JSON.stringify(emptyClusterAnswer(request.url)));
       }, 20);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
