@@ -39,7 +39,7 @@ import { CheckpointStore, checkpointKey } from "./checkpoint-store.ts";
 import type { BootstrapConfig } from "./config.ts";
 import { openJsonl, type OpenedFile } from "./jsonl-source.ts";
 import { KafkaRangeReader } from "./kafka-range.ts";
-import { runShard, type ShardOutcome } from "./shard.ts";
+import { ridingOutageAtStart, runShard, type OutageOptions, type ShardOutcome } from "./shard.ts";
 import { TextVectors } from "./text-vectors.ts";
 
 export interface BootstrapDependencies {
@@ -90,10 +90,29 @@ export async function runBootstrap(
   const bootstrapMetrics = createBootstrapMetrics(registry);
   const shardLabels = { ...labels, shard: String(config.shards.index) };
 
-  const { client, store } = await openPipelineStore(config.store, {
-    connectionName: `jude-bootstrap-${config.run.name}-${config.shards.index}`,
-    metrics: createStoreMetrics(registry),
-  });
+  const onRetry = (dependency: string) => (error: unknown) => {
+    metrics.retries.inc({ ...labels, dependency });
+    logger.warn({ err: error }, `${dependency} unavailable; retrying`);
+  };
+  // The start-up steps ride out a store outage like the rest of the shard (each is idempotent), so an
+  // outage as a shard starts spends no pod retry; SIGTERM meanwhile ends them (InterruptedBeforeStart).
+  const storeOutage: OutageOptions = {
+    isRetryable: (error) => (isStoreError(error) && error.retryable) || isTransientRedisError(error),
+    onRetry: onRetry("store"),
+    signal: deps.signal,
+  };
+  const storeMetrics = createStoreMetrics(registry);
+  const { client, store } = await ridingOutageAtStart(
+    "opening the store",
+    () =>
+      openPipelineStore(config.store, {
+        connectionName: `jude-bootstrap-${config.run.name}-${config.shards.index}`,
+        metrics: storeMetrics,
+      }),
+    storeOutage,
+    // Opened after the abort: nobody uses it.
+    (opened) => void opened.client.quit().catch(() => undefined),
+  );
   let kafka: KafkaRangeReader | undefined;
   let ops: OpsServer | undefined;
   let latest: CheckpointState | undefined;
@@ -102,7 +121,11 @@ export async function runBootstrap(
   };
   const timer = setInterval(printProgress, config.checkpoint.progressIntervalMs);
   try {
-    await checkDurabilitySupport(client, config.store.durability);
+    await ridingOutageAtStart(
+      "checking the store's durability",
+      () => checkDurabilitySupport(client, config.store.durability),
+      storeOutage,
+    );
     // The same durability as the version's nearline workers: each batch's writes are durable before the
     // checkpoint that covers them is saved, so a Redis host crash or failover can never leave a shard
     // (or a Succeeded run, which promotion then cuts over to) past vectors the store lost. Ordering
@@ -153,10 +176,6 @@ export async function runBootstrap(
           logger.warn({ err: failure }, "could not note the wait in the checkpoint"),
         );
     });
-    const onRetry = (dependency: string) => (error: unknown) => {
-      metrics.retries.inc({ ...labels, dependency });
-      logger.warn({ err: error }, `${dependency} unavailable; retrying`);
-    };
     if (config.source.kafka !== undefined) {
       const clientOptions = kafkaClientOptions(
         config.source.kafka,

@@ -6,13 +6,15 @@
  *   1  it failed (the message says why); a rerun resumes from the checkpoint;
  *   2  the command line or the config is invalid: rerunning cannot help;
  *   75 interrupted by SIGTERM/SIGINT (EX_TEMPFAIL), checkpointed `interrupted` within seconds (waits
- *      and retries are cut short; see runShard): the Job must run the shard again, it resumes where it
+ *      and retries are cut short; see runShard), or, during a store outage, its checkpoint left as last
+ *      saved (or not yet begun): the Job must run the shard again, it resumes where it
  *      stopped. Never 0, or an interrupted shard would count as complete.
  */
 import { parseArgs } from "node:util";
 import { createRootLogger, type Logger } from "../../plumbing/logger.ts";
 import { watchShutdownSignals } from "../../plumbing/shutdown.ts";
 import { runBootstrap } from "./app.ts";
+import { InterruptedBeforeStart } from "./shard.ts";
 import { loadBootstrapConfig, type BootstrapConfig } from "./config.ts";
 import { connectEmbedding, warnOfTokenRefusals } from "../shared/embed-client.ts";
 
@@ -95,6 +97,10 @@ export async function main(argv: string[]): Promise<number> {
     logger.warn({ counts: state.counts }, "shard interrupted; a rerun resumes from the checkpoint");
     return EXIT_INTERRUPTED;
   } catch (error) {
+    if (error instanceof InterruptedBeforeStart) {
+      logger.warn({ err: error }, "shard interrupted before it started; a rerun starts it");
+      return EXIT_INTERRUPTED;
+    }
     logger.error({ err: error }, "shard failed; a rerun resumes from the checkpoint");
     return EXIT_FAILED;
   } finally {

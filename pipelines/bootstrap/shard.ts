@@ -77,20 +77,110 @@ export interface ShardOutcome {
 
 type TaggedBatch = UnitBatch & { readonly unit: string };
 
-/** Runs the shard; resolves with its outcome, rejects (after checkpointing `failed`) on an error. */
+/**
+ * SIGTERM stopped the shard while a start-up step waited out a store outage, before it had begun its
+ * checkpoint (the begin abandoned in flight either never arrived or took an attempt number, nothing
+ * more): the caller exits 75, interrupted, and the Job runs the shard again.
+ */
+export class InterruptedBeforeStart extends Error {
+  constructor(step: string, options?: ErrorOptions) {
+    super(`stopped by the abort while ${step} waited out a store outage`, options);
+    this.name = "InterruptedBeforeStart";
+  }
+}
+
+/** A store step whose wait through an outage the abort ended (see `ridingOutage`). */
+class StoppedByAbort extends Error {
+  constructor(step: string, options?: ErrorOptions) {
+    super(`stopped by the abort while ${step} waited out a store outage`, options);
+    this.name = "StoppedByAbort";
+  }
+}
+
+/** How `ridingOutage` retries and stops. */
+export interface OutageOptions {
+  readonly isRetryable: (error: unknown) => boolean;
+  readonly onRetry?: ((error: unknown) => void) | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * Runs an idempotent store step, retrying it through a store outage for as long as it lasts. The abort
+ * (SIGTERM) ends that wait at once, its call in flight abandoned (`onAbandoned` gets its result, should
+ * it still arrive): a `StoppedByAbort` (or, from `ridingOutageAtStart`, an InterruptedBeforeStart)
+ * instead of a wait until the pod's grace period ends in SIGKILL (exit 137, counted against the Job's
+ * backoffLimit). Aborted before: its first attempt still runs (retry), bounded by the store's command
+ * timeout. A failure no retry helps is thrown as it is.
+ */
+async function ridingOutage<T>(
+  step: string,
+  work: () => Promise<T>,
+  options: OutageOptions,
+  onAbandoned?: (value: T) => void,
+): Promise<T> {
+  const { signal } = options;
+  const attempts = retry(work, { isRetryable: options.isRetryable, onRetry: options.onRetry, signal });
+  try {
+    return signal === undefined || signal.aborted ? await attempts : await untilAborted(attempts, signal);
+  } catch (error) {
+    // The abort's reason, a wait it cut short (AbortError), or a store failure it stopped retrying.
+    const cutShort =
+      error === signal?.reason ||
+      (error instanceof Error && error.name === "AbortError") ||
+      options.isRetryable(error);
+    if (signal?.aborted !== true || !cutShort) throw error;
+    if (onAbandoned !== undefined) attempts.then(onAbandoned, () => undefined);
+    throw new StoppedByAbort(step, { cause: error });
+  }
+}
+
+/** `ridingOutage` for a step before the shard has a checkpoint: the abort ends it InterruptedBeforeStart. */
+export async function ridingOutageAtStart<T>(
+  step: string,
+  work: () => Promise<T>,
+  options: OutageOptions,
+  onAbandoned?: (value: T) => void,
+): Promise<T> {
+  try {
+    return await ridingOutage(step, work, options, onAbandoned);
+  } catch (error) {
+    if (error instanceof StoppedByAbort) throw new InterruptedBeforeStart(step, { cause: error.cause });
+    throw error;
+  }
+}
+
+/**
+ * Runs the shard; resolves with its outcome, rejects (after checkpointing `failed`, unless its
+ * checkpoint is already saved `done`) on an error. Every store step rides out an outage, and SIGTERM
+ * ends such a wait: `interrupted`, the outcome's state the last checkpoint saved; before the checkpoint
+ * is begun, InterruptedBeforeStart.
+ */
 export async function runShard(config: BootstrapConfig, deps: ShardDependencies): Promise<ShardOutcome> {
   const now = Date.now();
   const fingerprint = workFingerprint(config, deps.store.layout.prefix);
-  const { state, resumed } = await deps.checkpoints.begin(fingerprint, () => ({
-    fingerprint,
-    runUid: config.run.uid,
-    phase: "running",
-    attempt: 0,
-    startedAtMs: now,
-    updatedAtMs: now,
-    units: {},
-    counts: zeroCounts(),
-  }));
+  const outage: OutageOptions = { isRetryable: deps.isRetryable, onRetry: deps.onRetry, signal: deps.signal };
+  // Retried whole: one whose write arrived but whose answer was lost only leaves an attempt number unused.
+  const { state, resumed } = await ridingOutageAtStart(
+    "beginning the checkpoint",
+    () =>
+      deps.checkpoints.begin(fingerprint, () => ({
+        fingerprint,
+        runUid: config.run.uid,
+        phase: "running",
+        attempt: 0,
+        startedAtMs: now,
+        updatedAtMs: now,
+        units: {},
+        counts: zeroCounts(),
+      })),
+    outage,
+  );
+  // What the store holds: an abort that abandons a save reports this, not what was never saved.
+  let saved = structuredClone(state);
+  const persist = async (snapshot: CheckpointState): Promise<void> => {
+    await ridingOutage("a checkpoint save", () => deps.checkpoints.save(snapshot), outage);
+    saved = structuredClone(snapshot);
+  };
   // A wait is saved into the current checkpoint (positions as committed), cleared by the next commit.
   deps.waits?.attach(async (waiting) => {
     if (state.phase !== "running") return;
@@ -109,38 +199,39 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     return { outcome: completion === "interrupted" ? "interrupted" : "done", state, resumed };
   }
   try {
-    await prepareVersion(deps.store, config);
+    await ridingOutage("preparing the version", () => prepareVersion(deps.store, config), outage);
     await layOutUnits(config, deps, state);
-    await persist(deps, state);
-    const aborted = await processUnits(config, deps, state);
+    await persist(state);
+    const aborted = await processUnits(config, deps, state, persist);
     state.waiting = undefined;
     if (aborted) {
       state.phase = "interrupted";
-      await persist(deps, { ...state, updatedAtMs: Date.now() });
+      await persist({ ...state, updatedAtMs: Date.now() });
       return { outcome: "interrupted", state, resumed };
     }
     state.phase = "done";
     state.finishedAtMs = Date.now();
-    await persist(deps, { ...state, updatedAtMs: state.finishedAtMs });
+    await persist({ ...state, updatedAtMs: state.finishedAtMs });
     // Interrupted there (SIGTERM while the store is out): the checkpoint stays done, and the Job's
     // rerun of this shard (exit 75) marks the version complete; done would leave it incomplete.
     const completion = await completeVersionIfRunDone(config, deps);
     return { outcome: completion === "interrupted" ? "interrupted" : "done", state, resumed };
   } catch (error) {
+    if (error instanceof StoppedByAbort) {
+      // The store is out: no `interrupted` save either. The checkpoint is the last one saved, which
+      // the rerun resumes from; a batch whose save was abandoned is written again (idempotent).
+      logger.info({ err: error, phase: saved.phase }, "stopped by the abort during a store outage");
+      return { outcome: "interrupted", state: saved, resumed };
+    }
+    // Its work is saved done (only marking the version complete failed): `failed` would read as
+    // unfinished work. The rerun finds it done and marks the version complete.
+    if (saved.phase === "done") throw error;
     state.phase = "failed";
     state.waiting = undefined;
     state.error = String((error as Error).message ?? error).slice(0, 1000);
     await deps.checkpoints.save({ ...state, updatedAtMs: Date.now() }).catch(() => undefined);
     throw error;
   }
-}
-
-/** Saves the checkpoint, riding out a store outage like the batches do (a save is idempotent). */
-function persist(deps: ShardDependencies, state: CheckpointState): Promise<void> {
-  return retry(() => deps.checkpoints.save(state), {
-    isRetryable: deps.isRetryable,
-    onRetry: deps.onRetry,
-  });
 }
 
 /**
@@ -205,6 +296,7 @@ async function processUnits(
   config: BootstrapConfig,
   deps: ShardDependencies,
   state: CheckpointState,
+  persist: (state: CheckpointState) => Promise<void>,
 ): Promise<boolean> {
   const interpreter = createInterpreter(config);
   const writeBatch = createEntityBatchWriter({
@@ -239,7 +331,7 @@ async function processUnits(
     const { counts, failures, failedCodes } = result;
     const added = commit(state, batch, counts, failedCodes);
     const embeddedBefore = state.counts.embedded;
-    await persist(deps, state);
+    await persist(state);
     deps.waits?.checkpointed();
     added.embedded = state.counts.embedded - embeddedBefore;
     // Logged once the batch is checkpointed, so a retried or killed batch does not log its records twice.
@@ -247,34 +339,43 @@ async function processUnits(
     deps.onCheckpoint?.(state, added);
   };
   const batches = allBatches(config, deps, state, interpreter);
-  for (;;) {
-    let next: IteratorResult<TaggedBatch>;
-    try {
-      next = await batches.next();
-    } catch (error) {
-      // Only reading may be cut short by the abort; a failed batch below always fails the shard, or
-      // the batches after it would move the checkpoint past entities that were never written.
-      if (!deps.signal?.aborted) throw error;
-      deps.logger.info({ err: error }, "reading stopped by the abort");
-      break;
-    }
-    if (next.done) break;
-    const batch = next.value;
-    const written = retry(() => writeBatch(batch.entities), {
-      isRetryable: deps.isRetryable,
-      onRetry: deps.onRetry,
-      signal: deps.signal,
-    });
-    written.catch(() => undefined); // awaited in order by commitOldest; avoid an unhandled rejection meanwhile
-    window.push({ batch, written });
-    while (window.length >= config.batching.inflightBatches) await commitOldest();
-    if (deps.signal?.aborted) {
-      await batches.return(undefined);
-      break;
-    }
+  try {
+    return await streamBatches();
+  } finally {
+    // A save the abort stopped during a store outage leaves the rest unread: close the source.
+    await batches.return(undefined).catch(() => undefined);
   }
-  while (window.length > 0) await commitOldest();
-  return deps.signal?.aborted === true && Object.values(state.units).some((unit) => !unit.done);
+
+  async function streamBatches(): Promise<boolean> {
+    for (;;) {
+      let next: IteratorResult<TaggedBatch>;
+      try {
+        next = await batches.next();
+      } catch (error) {
+        // Only reading may be cut short by the abort; a failed batch below always fails the shard, or
+        // the batches after it would move the checkpoint past entities that were never written.
+        if (!deps.signal?.aborted) throw error;
+        deps.logger.info({ err: error }, "reading stopped by the abort");
+        break;
+      }
+      if (next.done) break;
+      const batch = next.value;
+      const written = retry(() => writeBatch(batch.entities), {
+        isRetryable: deps.isRetryable,
+        onRetry: deps.onRetry,
+        signal: deps.signal,
+      });
+      written.catch(() => undefined); // awaited in order by commitOldest; avoid an unhandled rejection meanwhile
+      window.push({ batch, written });
+      while (window.length >= config.batching.inflightBatches) await commitOldest();
+      if (deps.signal?.aborted) {
+        await batches.return(undefined);
+        break;
+      }
+    }
+    while (window.length > 0) await commitOldest();
+    return deps.signal?.aborted === true && Object.values(state.units).some((unit) => !unit.done);
+  }
 }
 
 /**
@@ -367,35 +468,27 @@ async function completeVersionIfRunDone(
 ): Promise<"complete" | "incomplete" | "interrupted"> {
   const { ids, eventTimeFrom, eventTimeTo } = config.scope;
   if (ids !== undefined || eventTimeFrom !== undefined || eventTimeTo !== undefined) return "incomplete";
-  const { signal } = deps;
-  const completing = retry(
-    async () => {
-      const shards = await readRunCheckpoints(
-        deps.store.client,
-        deps.store.layout.prefix,
-        config.run,
-        config.shards.count,
-      );
-      if (!shards.every((shard) => shard?.phase === "done")) return false;
-      await markVersionComplete(deps.store, config.model.version);
-      return true;
-    },
-    { isRetryable: deps.isRetryable, onRetry: deps.onRetry, signal },
-  );
   let completed: boolean;
   try {
-    // Aborted before: its first attempt still runs (retry), bounded by the store's command timeout.
-    completed =
-      signal === undefined || signal.aborted ? await completing : await untilAborted(completing, signal);
+    completed = await ridingOutage(
+      "marking the version complete",
+      async () => {
+        const shards = await readRunCheckpoints(
+          deps.store.client,
+          deps.store.layout.prefix,
+          config.run,
+          config.shards.count,
+        );
+        if (!shards.every((shard) => shard?.phase === "done")) return false;
+        await markVersionComplete(deps.store, config.model.version);
+        return true;
+      },
+      { isRetryable: deps.isRetryable, onRetry: deps.onRetry, signal: deps.signal },
+    );
   } catch (error) {
-    // The abort's reason, a wait it cut short (AbortError), or a store failure it stopped retrying.
-    const cutShort =
-      error === signal?.reason ||
-      (error instanceof Error && error.name === "AbortError") ||
-      deps.isRetryable(error);
-    if (signal?.aborted !== true || !cutShort) throw error;
+    if (!(error instanceof StoppedByAbort)) throw error;
     deps.logger.info(
-      { err: error, version: config.model.version },
+      { err: error.cause, version: config.model.version },
       "stopped by the abort while marking the version complete; a rerun of the shard marks it",
     );
     return "interrupted";

@@ -7,6 +7,11 @@
  * SIGTERM (the shard's abort) during that outage ends the shard promptly, interrupted (exit 75: the Job
  * runs it again, not counted against backoffLimit), its checkpoint still done; the rerun marks the
  * version complete. Not a wait until the pod's grace period ends in SIGKILL (exit 137, counted).
+ * The same holds when the outage catches the done save itself (the shard reports, and the store keeps,
+ * the checkpoint as last saved: not done) and when the store is unreachable as the shard starts (it
+ * starts once the store is back; SIGTERM meanwhile ends it InterruptedBeforeStart, nothing saved). A
+ * failure no retry helps while marking the version complete fails the shard but keeps its checkpoint
+ * done.
  */
 import { createServer, connect, type Socket } from "node:net";
 import { Registry } from "prom-client";
@@ -16,7 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { readRunCheckpoints } from "../../../pipelines/bootstrap/checkpoint-store.ts";
-import type { ShardOutcome } from "../../../pipelines/bootstrap/shard.ts";
+import { InterruptedBeforeStart, type ShardOutcome } from "../../../pipelines/bootstrap/shard.ts";
 import { getVersion } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
 import { waitFor } from "./embedding-gate.ts";
@@ -38,15 +43,33 @@ const PROMPT_MS = 5_000;
 const doneSave = Buffer.from("$5\r\nphase\r\n$4\r\ndone\r\n");
 
 /**
- * A TCP link to Redis that cuts the store off right after it answered the first command carrying
- * `doneSave`: that answer is delivered, nothing sent after it arrives, every connection is dropped
- * and new ones are refused until `restore`.
+ * How the link acts on the done save: `after-reply` cuts the store off right after it answered it;
+ * `before-send` cuts it off as the save is sent (it never arrives); `refuse-next` passes the save and
+ * answers the command after it with an error reply (a failure no retry helps), the store up. `down`:
+ * the store is unreachable from the start, until `restore`, and the mode does not apply.
  */
-async function startCuttingLink(target: { host: string; port: number }) {
-  let armed = true;
-  let down = false;
-  let cut = false;
+type LinkMode = "after-reply" | "before-send" | "refuse-next";
+
+/**
+ * A TCP link to Redis that cuts the store off around the first command carrying `doneSave` (see
+ * LinkMode): once cut, nothing sent arrives, every connection is dropped and new ones are refused
+ * until `restore`.
+ */
+async function startCuttingLink(
+  target: { host: string; port: number },
+  mode: LinkMode = "after-reply",
+  options: { down?: boolean } = {},
+) {
+  // Down from the start: that is the outage; the done save passes.
+  let armed = options.down !== true;
+  let down = options.down === true;
+  let cut = down;
   const sockets = new Set<Socket>();
+  const goDown = (keep?: Socket) => {
+    down = true;
+    cut = true;
+    for (const socket of sockets) if (socket !== keep) socket.destroy();
+  };
   const server = createServer((client) => {
     if (down) {
       client.destroy();
@@ -60,12 +83,23 @@ async function startCuttingLink(target: { host: string; port: number }) {
     }
     let tail = Buffer.alloc(0);
     let cutAfterReply = false;
+    let refuseNext = false;
     client.on("data", (chunk: Buffer) => {
       if (down) return;
+      if (refuseNext) {
+        // The command after the done save: answered with an error, never sent to the store.
+        refuseNext = false;
+        client.write("-ERR injected by the test link\r\n");
+        return;
+      }
       if (armed) {
         const seen = Buffer.concat([tail, chunk]);
         if (seen.includes(doneSave)) {
           armed = false;
+          if (mode === "before-send") {
+            goDown();
+            return;
+          }
           cutAfterReply = true;
         }
         tail = seen.subarray(Math.max(0, seen.length - doneSave.length));
@@ -78,11 +112,16 @@ async function startCuttingLink(target: { host: string; port: number }) {
         client.write(chunk);
         return;
       }
+      if (mode === "refuse-next") {
+        cutAfterReply = false;
+        cut = true;
+        refuseNext = true;
+        client.write(chunk);
+        return;
+      }
       // The save's answer goes through; from here on the store is unreachable.
-      down = true;
-      cut = true;
       client.end(chunk);
-      for (const socket of sockets) if (socket !== client) socket.destroy();
+      goDown(client);
     });
     client.on("close", () => upstream.destroy());
     upstream.on("close", () => client.destroy());
@@ -131,11 +170,15 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
   });
 
   /** A fresh store, a link to it that cuts after the done save, and a one-shard config through it. */
-  async function setUp(label: string) {
+  async function setUp(label: string, mode?: LinkMode, linkOptions?: { down?: boolean }) {
     const bootstrapStore = await createBootstrapStore(label);
     cleanups.push(() => bootstrapStore.drop());
     const redis = new URL(requireEnv("JUDE_REDIS_URL"));
-    const link = await startCuttingLink({ host: redis.hostname, port: Number(redis.port || 6379) });
+    const link = await startCuttingLink(
+      { host: redis.hostname, port: Number(redis.port || 6379) },
+      mode,
+      linkOptions,
+    );
     cleanups.push(() => link.close());
     const urlEnv = `JUDE_BOOTSTRAP_OUTAGE_REDIS_URL_${label.replace(/\W/g, "_").toUpperCase()}`;
     process.env[urlEnv] = `${link.url}${redis.pathname}`;
@@ -213,6 +256,87 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
     );
     expect(checkpoint?.phase).toBe("done");
 
+    const rerun = await runShardInProcess(config, (texts, signal) => model.embed(texts, signal));
+    expect(rerun).toMatchObject({ outcome: "done", resumed: true });
+    expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
+  });
+
+  /** The run's only checkpoint, as stored. */
+  async function storedCheckpoint(
+    bootstrapStore: Awaited<ReturnType<typeof createBootstrapStore>>,
+    config: Awaited<ReturnType<typeof setUp>>["config"],
+  ) {
+    const [checkpoint] = await readRunCheckpoints(
+      bootstrapStore.client,
+      bootstrapStore.store.layout.prefix,
+      config.run,
+      1,
+    );
+    return checkpoint;
+  }
+
+  it("ends interrupted at SIGTERM while its done save rides out the outage, its checkpoint not done", async () => {
+    const { bootstrapStore, link, config, start } = await setUp("outage-at-save-term", "before-send");
+    const controller = new AbortController();
+    const { run, noticed } = start(controller.signal);
+    await noticed;
+    expect(link.wasCut()).toBe(true);
+    controller.abort();
+    let outcome: ShardOutcome;
+    try {
+      outcome = await endsPromptly(run);
+    } finally {
+      link.restore();
+    }
+    // The done save never reached the store: the shard says interrupted, and reports what is saved.
+    expect(outcome.outcome).toBe("interrupted");
+    expect(outcome.state.phase).not.toBe("done");
+    expect((await storedCheckpoint(bootstrapStore, config))?.phase).toBe("running");
+
+    const rerun = await runShardInProcess(config, (texts, signal) => model.embed(texts, signal));
+    expect(rerun).toMatchObject({ outcome: "done", resumed: true });
+    expect(rerun.state.counts).toMatchObject({ processed: ENTITIES, written: ENTITIES });
+    expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
+  });
+
+  it("starts once the store is back when it is unreachable at the start", async () => {
+    const { bootstrapStore, link, start } = await setUp("outage-at-start", "after-reply", { down: true });
+    const { run, noticed } = start();
+    await noticed;
+    link.restore();
+    const outcome = await run;
+    expect(outcome).toMatchObject({ outcome: "done", resumed: false });
+    expect(outcome.state.counts).toMatchObject({ processed: ENTITIES, written: ENTITIES });
+    expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
+  });
+
+  it("ends interrupted at SIGTERM while the store is unreachable at the start", async () => {
+    const { bootstrapStore, link, config, start } = await setUp("outage-at-start-term", "after-reply", {
+      down: true,
+    });
+    const controller = new AbortController();
+    const { run, noticed } = start(controller.signal);
+    await noticed;
+    controller.abort();
+    try {
+      await expect(endsPromptly(run)).rejects.toBeInstanceOf(InterruptedBeforeStart);
+    } finally {
+      link.restore();
+    }
+    // Nothing saved: the rerun starts the shard afresh and finishes it.
+    expect(await storedCheckpoint(bootstrapStore, config)).toBeNull();
+    const rerun = await runShardInProcess(config, (texts, signal) => model.embed(texts, signal));
+    expect(rerun).toMatchObject({ outcome: "done" });
+    expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
+  });
+
+  it("keeps its done checkpoint when the final step fails for good", async () => {
+    const { bootstrapStore, link, config, start } = await setUp("refused-at-end", "refuse-next");
+    const { run } = start();
+    await expect(run).rejects.toThrow(/injected by the test link/);
+    expect(link.wasCut()).toBe(true);
+    // The shard's work is saved as done; a rerun marks the version complete.
+    expect((await storedCheckpoint(bootstrapStore, config))?.phase).toBe("done");
     const rerun = await runShardInProcess(config, (texts, signal) => model.embed(texts, signal));
     expect(rerun).toMatchObject({ outcome: "done", resumed: true });
     expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
