@@ -25,7 +25,7 @@ import {
 } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
-import { untilAborted } from "../shared/until-aborted.ts";
+import { untilAborted } from "../../plumbing/until-aborted.ts";
 import {
   reconcileEvents,
   withOlderVersionProblems,
