@@ -38,6 +38,7 @@ import { createInterpreter, workFingerprint } from "./work.ts";
 import { failureReporter } from "./failure-log.ts";
 import type { ShardWaits } from "./shard-waits.ts";
 import { retry } from "../../plumbing/retry.ts";
+import { untilAborted } from "../../plumbing/until-aborted.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 /** What a shard reads Kafka with (KafkaRangeReader implements it). */
@@ -496,15 +497,4 @@ async function completeVersionIfRunDone(
   if (!completed) return "incomplete";
   deps.logger.info({ version: config.model.version }, "every shard done: version marked complete");
   return "complete";
-}
-
-/** `work`, or a rejection with the signal's reason as soon as it aborts (`work` is left to settle). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  work.catch(() => undefined); // abandoned on abort: its failure is nobody's
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort!));
 }
