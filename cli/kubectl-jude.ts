@@ -28,6 +28,7 @@ import {
   unattachedPipelines,
 } from "./kubectl-jude/status-view.ts";
 import { printable, renderStatus } from "./kubectl-jude/status-text.ts";
+import { didYouMean } from "./kubectl-jude/suggest.ts";
 
 const usage = `usage: kubectl jude <command> [flags]
 
@@ -167,7 +168,12 @@ async function run(argv: string[]): Promise<number> {
       const objects = await cluster.readAll(allNamespaces ? undefined : namespace);
       const models = statusView(objects, args[0]);
       if (args[0] !== undefined && models.length === 0)
-        throw new PluginError(`EmbeddingModel ${args[0]} not found ${scope}`);
+        throw new PluginError(
+          `EmbeddingModel ${args[0]} not found ${scope}${didYouMean(
+            args[0],
+            objects.models.map((model) => model.metadata.name),
+          )}`,
+        );
       if (values.output === "text")
         process.stdout.write(
           args[0] === undefined

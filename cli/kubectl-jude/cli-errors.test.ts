@@ -10,7 +10,13 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { loadKubeConfig, PluginError } from "./cluster.ts";
 import { commands, flagOptions } from "./flags.ts";
-import { judeApiResources, kubeconfigFor, promotingModel } from "./fixtures.test-data.ts";
+import {
+  emptyClusterAnswer,
+  judeApiResources,
+  kubeconfigFor,
+  notFoundStatus,
+  promotingModel,
+} from "./fixtures.test-data.ts";
 
 const execFileAsync = promisify(execFile);
 const plugin = join(import.meta.dirname, "..", "kubectl-jude.ts");
@@ -320,13 +326,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     const server = createHttpServer((request, response) => {
       paths.push(request.url ?? "");
       response.writeHead(200, { "content-type": "application/json" });
-      response.end(
-        JSON.stringify(
-          request.url === "/apis/jude.dev/v1alpha1"
-            ? judeApiResources
-            : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
-        ),
-      );
+      response.end(JSON.stringify(emptyClusterAnswer(request.url)));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const file = kubeconfigFor(folder, "context-namespace", (server.address() as AddressInfo).port);
@@ -353,13 +353,7 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
     // and context as without the flag; the plugin failed to load the kubeconfig "" or context "".
     const server = createHttpServer((request, response) => {
       response.writeHead(200, { "content-type": "application/json" });
-      response.end(
-        JSON.stringify(
-          request.url === "/apis/jude.dev/v1alpha1"
-            ? judeApiResources
-            : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
-        ),
-      );
+      response.end(JSON.stringify(emptyClusterAnswer(request.url)));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const file = kubeconfigFor(folder, "empty-flags", (server.address() as AddressInfo).port);
@@ -604,6 +598,40 @@ describe("kubectl jude usage and kubeconfig errors", { timeout: 60_000 }, () => 
           stderr:
             "kubectl jude: the JUDE resources (embeddingmodels.jude.dev) are not installed in this cluster: install the operator with its CRDs (helm install jude-operator charts/jude-operator)\n",
         });
+    } finally {
+      server.close();
+    }
+  });
+
+  it("names the closest models of the namespace for a mistyped model name (status, approve)", async () => {
+    const models = ["minilm", "bge-small"].map((name) => ({
+      apiVersion: "jude.dev/v1alpha1",
+      kind: "EmbeddingModel",
+      metadata: { name, namespace: "recs" },
+      spec: {},
+    }));
+    const server = createHttpServer((request, response) => {
+      const reply = (status: number, body: unknown) => {
+        response.writeHead(status, { "content-type": "application/json" });
+        response.end(JSON.stringify(body));
+      };
+      if (request.url === "/apis/jude.dev/v1alpha1") return reply(200, judeApiResources);
+      if (/\/embeddingmodels\/[^/?]+$/.test(request.url ?? "")) return reply(404, notFoundStatus);
+      const items = /\/embeddingmodels(\?|$)/.test(request.url ?? "") ? models : [];
+      reply(200, { kind: "List", apiVersion: "jude.dev/v1alpha1", metadata: {}, items });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const file = kubeconfigFor(folder, "models", (server.address() as AddressInfo).port);
+    try {
+      for (const command of ["status", "approve"])
+        expect(await run([command, "minlm", "-n", "recs", "--kubeconfig", file])).toMatchObject({
+          code: 1,
+          stderr: "kubectl jude: EmbeddingModel minlm not found in namespace recs; did you mean minilm?\n",
+        });
+      expect(await run(["status", "absent", "-n", "recs", "--kubeconfig", file])).toMatchObject({
+        code: 1,
+        stderr: "kubectl jude: EmbeddingModel absent not found in namespace recs\n",
+      });
     } finally {
       server.close();
     }

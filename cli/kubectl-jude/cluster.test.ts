@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { ApiException } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { KubeClient } from "../../operator/runtime/kube-client.ts";
-import { judeApiResources, kubeconfigFor } from "./fixtures.test-data.ts";
+import { emptyClusterAnswer, judeApiResources, kubeconfigFor, notFoundStatus } from "./fixtures.test-data.ts";
 import {
   accessDenied,
   Cluster,
@@ -279,6 +279,60 @@ describe("names that cannot be an object's or a namespace's", () => {
         ]);
       },
     );
+  });
+});
+
+describe("a model name that names no EmbeddingModel", () => {
+  it("names the closest models of the namespace, when one is close", async () => {
+    const models = ["minilm", "bge-small"].map((name) => ({
+      apiVersion: "jude.dev/v1alpha1",
+      kind: "EmbeddingModel",
+      metadata: { name, namespace: "recs" },
+    }));
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/jude.dev/v1alpha1") return json(200, judeApiResources);
+        if (/\/embeddingmodels\/[^/]+$/.test(request.url ?? "")) return json(404, notFoundStatus);
+        json(200, {
+          kind: "EmbeddingModelList",
+          apiVersion: "jude.dev/v1alpha1",
+          metadata: {},
+          items: models,
+        });
+      },
+      async (cluster) => {
+        await expect(cluster.readModel("recs", "minlm")).rejects.toThrow(
+          /^EmbeddingModel minlm not found in namespace recs; did you mean minilm\?$/,
+        );
+        await expect(cluster.readModel("recs", "absent")).rejects.toThrow(
+          /^EmbeddingModel absent not found in namespace recs$/,
+        );
+      },
+    );
+  });
+});
+
+describe("a model name that names no EmbeddingModel, in a namespace of many", () => {
+  it("reads the names for its suggestions in bounded pages, not one list of every object", async () => {
+    const urls: string[] = [];
+    await withFakeApiServer(
+      (request, json) => {
+        if (request.url === "/apis/jude.dev/v1alpha1") return json(200, judeApiResources);
+        if (/\/embeddingmodels\/[^/?]+$/.test(request.url ?? "")) return json(404, notFoundStatus);
+        urls.push(request.url ?? "");
+        json(200, {
+          kind: "EmbeddingModelList",
+          apiVersion: "jude.dev/v1alpha1",
+          metadata: {},
+          items: [{ apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", metadata: { name: "minilm" } }],
+        });
+      },
+      async (cluster) => {
+        await expect(cluster.readModel("recs", "minlm")).rejects.toThrow(/did you mean minilm\?$/);
+      },
+    );
+    expect(urls).toHaveLength(1);
+    expect(new URL(urls[0]!, "http://api").searchParams.get("limit")).toBe("500");
   });
 });
 
@@ -777,13 +831,7 @@ describe("--request-timeout", () => {
       // Answered after a 1 ms timer would have fired.
       setTimeout(() => {
         response.writeHead(200, { "content-type": "application/json" });
-        response.end(
-          JSON.stringify(
-            request.url === "/apis/jude.dev/v1alpha1"
-              ? judeApiResources
-              : { apiVersion: "v1", kind: "List", metadata: {}, items: [] },
-          ),
-        );
+        response.end(JSON.stringify(emptyClusterAnswer(request.url)));
       }, 20);
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

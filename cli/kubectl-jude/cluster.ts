@@ -32,6 +32,10 @@ import { versionsNamedBy } from "../../controllers/embedding-model/record-reader
 import { MAX_TIMER_MS } from "../../plumbing/timers.ts";
 import { MAX_GO_DURATION_NS, parseGoDuration } from "./go-duration.ts";
 import { invalidModelName, invalidNamespace } from "./object-names.ts";
+import { didYouMean } from "./suggest.ts";
+
+/** The most EmbeddingModels read for a mistyped name's suggestions (one page of the list). */
+const suggestionsPage = 500;
 
 /** The reason a request is aborted when it outlives --request-timeout. */
 export class RequestTimeout extends Error {
@@ -207,17 +211,27 @@ export class Cluster {
     } catch (error) {
       // The API server answers 404 both for a model that does not exist and for a kind it does not
       // serve (no CRDs): a list of the kind that is 404 too says the CRDs are missing. Any other
-      // answer to it (a Role that grants get but not list) leaves the model not found.
-      if (error instanceof ApiException && error.code === 404 && (await this.#kindMissing(namespace)))
-        throw this.explain(error, "list", "EmbeddingModel", namespace);
-      throw this.explain(error, "get", "EmbeddingModel", namespace, name);
+      // answer to it (a Role that grants get but not list) leaves the model not found. The list's
+      // names give a mistyped name's closest ones ("did you mean …?").
+      if (!(error instanceof ApiException && error.code === 404))
+        throw this.explain(error, "get", "EmbeddingModel", namespace, name);
+      const names = await this.#modelNames(namespace);
+      if (names === "kind missing") throw this.explain(error, "list", "EmbeddingModel", namespace);
+      const explained = this.explain(error, "get", "EmbeddingModel", namespace, name);
+      const suggested = explained instanceof NotFound ? didYouMean(name, names) : "";
+      throw suggested === "" ? explained : new NotFound(`${explained.message}${suggested}`);
     }
   }
 
-  /** Whether the API server serves no EmbeddingModel kind (its list is 404: the CRDs are not installed). */
-  async #kindMissing(namespace: string): Promise<boolean> {
+  /**
+   * The names of the namespace's EmbeddingModels; "kind missing" when the API server serves no such
+   * kind (its list is 404: the CRDs are not installed); none when the list is refused or fails.
+   */
+  async #modelNames(namespace: string): Promise<string[] | "kind missing"> {
     try {
-      await this.api.list(
+      // One bounded page (whole objects, status included): a namespace of thousands of models costs
+      // a mistyped name no more than this; its first names (the API server lists them by name) suggest.
+      const list = await this.api.list(
         apiVersion,
         "EmbeddingModel",
         namespace,
@@ -226,11 +240,11 @@ export class Cluster {
         undefined,
         undefined,
         undefined,
-        1,
+        suggestionsPage,
       );
-      return false;
+      return list.items.flatMap((item) => item.metadata?.name ?? []);
     } catch (error) {
-      return error instanceof ApiException && error.code === 404;
+      return error instanceof ApiException && error.code === 404 ? "kind missing" : [];
     }
   }
 

@@ -113,3 +113,19 @@ export const judeApiResources = {
     verbs: ["get", "list", "patch"],
   })),
 };
+
+/** The API server's Status of a GET of a named object that does not exist (404). */
+export const notFoundStatus = {
+  kind: "Status",
+  apiVersion: "v1",
+  status: "Failure",
+  reason: "NotFound",
+  code: 404,
+};
+
+/** What an API server with the JUDE kinds and no objects answers a GET of `url`: discovery, or an empty list. */
+export function emptyClusterAnswer(url: string | undefined): unknown {
+  return url === "/apis/jude.dev/v1alpha1"
+    ? judeApiResources
+    : { apiVersion: "v1", kind: "List", metadata: {}, items: [] };
+}

@@ -44,7 +44,7 @@ function withoutQuery(uri: string): string {
 }
 
 /** The tokenizer's URI: the spec's, or tokenizer.json beside the model. */
-export function tokenizerUri(model: EmbeddingModel["spec"]["model"]): string {
+export function tokenizerUri(model: Pick<EmbeddingModel["spec"]["model"], "uri" | "tokenizerUri">): string {
   return model.tokenizerUri ?? withoutQuery(model.uri).replace(/[^/]+$/, "tokenizer.json");
 }
 
@@ -63,6 +63,23 @@ export function modelSources(model: EmbeddingModel["spec"]["model"]): ModelSourc
   const tokenizer = archive ? undefined : locateArtifact(tokenizerUri(model));
   const claims = [located.claim, tokenizer?.claim].filter((claim): claim is string => claim !== undefined);
   return { model: located, tokenizer, archive, claims: [...new Set(claims)] };
+}
+
+/**
+ * `text` (a serving pod's words: a failed fetch or load) with the in-pod path of each file read from a
+ * claim named by its spec.model URI (`pvc://claim/path`), as the user wrote it, not the mount path.
+ */
+export function inSpecTerms(
+  text: string,
+  model: Pick<EmbeddingModel["spec"]["model"], "uri" | "tokenizerUri">,
+): string {
+  return [model.uri, tokenizerUri(model)].reduce((said, uri) => {
+    const { localPath, claim, fetchUri } = locateArtifact(uri);
+    // fetch-model is given the file as a file:// URI (and names it so: a digest mismatch).
+    return claim === undefined || localPath === undefined
+      ? said
+      : said.split(fetchUri).join(uri).split(localPath).join(uri);
+  }, text);
 }
 
 /** The file name of the model inside the model volume when it is copied there. */

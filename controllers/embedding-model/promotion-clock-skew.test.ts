@@ -4,7 +4,7 @@
 // still left: it must not stay live in its record, or the next switch "deactivates" it again and
 // drains it anew for bakeSeconds (its serving and workers brought back hours after readers left it).
 import { describe, expect, it } from "vitest";
-import { now, passing, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
+import { now, promoting, ready, rollingBackToV1, takingOverFromV1 } from "./promotion-fixtures.ts";
 import { decidePromotion } from "./promotion.ts";
 
 const at = (ms: number) => new Date(now.getTime() + ms);
@@ -14,42 +14,17 @@ describe("a switch whose clock runs behind the one that activated the version it
     // Replica A (clock 2 s ahead) flips v1 -> v2; after a failover, replica B rolls back to v1.
     const flipped = decidePromotion(promoting({ now: at(2000) }));
     expect(flipped.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
-    const rolledBack = decidePromotion({
-      ...promoting(),
-      specVersion: "v1",
-      spec: specOf("v1"),
-      store: store(
-        "v2",
-        { v1: "complete", v2: "complete" },
-        { backup: "v1", flippedAtMs: at(2000).getTime() },
-      ),
-      statusActive: "v2",
-      records: flipped.records,
-      now,
-    });
+    const rolledBack = decidePromotion(rollingBackToV1(flipped.records, at(2000).getTime(), now));
     expect(rolledBack.switchPointer).toMatchObject({ kind: "rollback", target: "v1" });
     expect(rolledBack.phases).toMatchObject({ v1: "Active", v2: "Draining" });
 
     const later = at(2 * 3600_000);
-    const v3Flip = decidePromotion({
-      ...promoting(),
-      specVersion: "v3",
-      spec: specOf("v3"),
-      store: store(
-        "v1",
-        { v1: "complete", v2: "complete", v3: "complete" },
-        { backup: "v2", flippedAtMs: now.getTime() },
-      ),
-      statusActive: "v1",
-      records: [
-        ...rolledBack.records,
-        record("v3", { promotionStartTime: new Date(later.getTime() - 60_000).toISOString() }),
-      ],
-      serving: { v1: ready, v2: ready, v3: ready },
-      candidate: passing,
-      writersPresent: ["v1", "v2", "v3"],
-      now: later,
-    });
+    const v3Flip = decidePromotion(
+      takingOverFromV1(rolledBack.records, now.getTime(), later, {
+        serving: { v1: ready, v2: ready, v3: ready },
+        writersPresent: ["v1", "v2", "v3"],
+      }),
+    );
     expect(v3Flip.switchPointer).toMatchObject({ kind: "flip", expectedCurrent: "v1", target: "v3" });
     expect(v3Flip.phases.v1).toBe("Draining");
     // Readers left v2 two hours ago, past its bake: not draining again.

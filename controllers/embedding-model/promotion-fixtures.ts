@@ -118,3 +118,42 @@ export function promoting(overrides: Partial<PromotionInputs> = {}): PromotionIn
     ...overrides,
   };
 }
+
+/** Inputs of rolling back to v1 after `records` flipped v1 -> v2 (the pointer flipped at `flippedAtMs`). */
+export function rollingBackToV1(records: VersionRecord[], flippedAtMs: number, at: Date): PromotionInputs {
+  return {
+    ...promoting(),
+    specVersion: "v1",
+    spec: specOf("v1"),
+    store: store("v2", { v1: "complete", v2: "complete" }, { backup: "v1", flippedAtMs }),
+    statusActive: "v2",
+    records,
+    now: at,
+  };
+}
+
+/**
+ * Inputs of spec v3 taking over from v1 (active again after a rollback from v2 that flipped the
+ * pointer at `flippedAtMs`) at `at`, v3 started a minute before; rows name the serving and writers.
+ */
+export function takingOverFromV1(
+  records: VersionRecord[],
+  flippedAtMs: number,
+  at: Date,
+  overrides: Pick<PromotionInputs, "serving" | "writersPresent">,
+): PromotionInputs {
+  return {
+    ...promoting(),
+    specVersion: "v3",
+    spec: specOf("v3"),
+    store: store("v1", { v1: "complete", v2: "complete", v3: "complete" }, { backup: "v2", flippedAtMs }),
+    statusActive: "v1",
+    records: [
+      ...records,
+      record("v3", { promotionStartTime: new Date(at.getTime() - 60_000).toISOString() }),
+    ],
+    candidate: passing,
+    now: at,
+    ...overrides,
+  };
+}

@@ -4,7 +4,9 @@ import { fakeContext } from "../nearline-pipeline/fake-context.ts";
 import { testModel, testNamespace } from "../nearline-pipeline/test-objects.ts";
 import { childLabels } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
-import { versionServing } from "./promotion-observe.ts";
+import { observePromotion, versionServing } from "./promotion-observe.ts";
+import { setPath } from "../nearline-pipeline/test-objects.ts";
+import { desiredVersionRecord, recordedSpec, type VersionRecord } from "./version-record.ts";
 
 const model = testModel();
 const version = model.spec.version;
@@ -253,5 +255,68 @@ describe("versionServing", () => {
         `^the serving pods did not become ready within the Deployment's progress deadline \\(1/2 replicas ready\\); 1 pod cannot be scheduled \\(${name}-abc-pending\\): 0/3 nodes are available: 3 Insufficient cpu\\.; pod ${name}-abc-pending not ready since \\S+Z$`,
       ),
     );
+  });
+});
+
+describe("observePromotion: a version's serving failure in its own spec's terms", () => {
+  it("names the file a recorded version's pods read by that version's pvc:// URI, not the spec's model's", async () => {
+    // v1 (readers' version) was built from pvc://jude-models/v1/model.onnx; the spec now names v2 with
+    // another file. v1's pod cannot read its own file: its words name the mount path of v1's file.
+    const v2 = testModel((object) => {
+      setPath(object, "spec.version", "minilm-v2");
+      setPath(object, "spec.model.uri", "pvc://jude-models/v2/model.onnx");
+    });
+    const v1 = "minilm-v1";
+    const record = {
+      version: v1,
+      spec: { ...recordedSpec(v2), model: { ...v2.spec.model, uri: "pvc://jude-models/v1/model.onnx" } },
+      promotionStartTime: "2026-01-01T00:00:00Z",
+      activatedTime: "2026-01-01T01:00:00Z",
+    } as VersionRecord;
+    const v1Name = servingName(v2.metadata.name, v1);
+    const v1Labels = childLabels("serving", { model: v2.metadata.name, embeddingVersion: v1 }).labels;
+    const failing: KubeObject = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `${v1Name}-a-b`, namespace: testNamespace, labels: v1Labels },
+      status: {
+        phase: "Pending",
+        initContainerStatuses: [
+          {
+            name: "fetch-model",
+            image: "ghcr.io/jude-dev/jude:0.1.0",
+            imageID: "",
+            ready: false,
+            restartCount: 2,
+            state: { waiting: { reason: "CrashLoopBackOff", message: "back-off 20s" } },
+            lastState: {
+              terminated: {
+                exitCode: 1,
+                reason: "Error",
+                message: "cannot read /jude/pvc/jude-models/v1/model.onnx: ENOENT: no such file or directory",
+              },
+            },
+          },
+        ],
+      },
+    };
+    const deployment: KubeObject = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: v1Name, namespace: testNamespace, generation: 1, labels: v1Labels },
+      spec: { replicas: 1 },
+      status: { observedGeneration: 1, replicas: 1, readyReplicas: 0, availableReplicas: 0 },
+    };
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: v2.metadata.name },
+      {
+        Deployment: [deployment],
+        Pod: [failing],
+        ConfigMap: [desiredVersionRecord(v2, record) as KubeObject],
+      },
+    );
+    const inputs = await observePromotion(context, v2, [], undefined, []);
+    expect(inputs.serving[v1]?.message).toContain("cannot read pvc://jude-models/v1/model.onnx");
+    expect(inputs.serving[v1]?.message).not.toContain("/jude/pvc/");
   });
 });

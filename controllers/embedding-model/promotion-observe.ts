@@ -30,10 +30,11 @@ import { unreadyPods, withProbeFailure, type UnreadyPods } from "../shared/unrea
 import { readProbeFailure } from "../shared/probe-events.ts";
 import { fillingRun, isEarlierBuild } from "../shared/filling-run.ts";
 import { describeNotReadyPod, notProgressing } from "../shared/progress-deadline.ts";
-import { buildStart, recordedSpec } from "./version-record.ts";
+import { buildStart, modelAtVersion, recordedSpec } from "./version-record.ts";
 import { waitingForLag } from "../nearline-pipeline/caught-up.ts";
 import { versionsWithWriterPods, type WriterPodView } from "./writer-pods.ts";
 import { observeDeployment, servingState, type ServingState } from "./version-status.ts";
+import { inSpecTerms } from "./model-source.ts";
 
 /** BootstrapRuns of `version` for the model's pipelines (operator-created or the user's own). */
 export function runsOfVersion(
@@ -193,8 +194,8 @@ export async function versionServing(
           progressDeadlineExceeded: true,
           ...(progress.pod !== undefined ? { notReadyPod: describeNotReadyPod(progress) } : {}),
         };
-  const state = (unready: UnreadyPods | undefined) =>
-    servingState(
+  const state = (unready: UnreadyPods | undefined): ServingState => {
+    const said = servingState(
       observation,
       minReplicas,
       servingPodFailure(pods),
@@ -202,6 +203,9 @@ export async function versionServing(
       failingPods(current),
       unready,
     );
+    // The pods' words name a claim's file by its mount path; the user wrote its pvc:// URI.
+    return { ...said, message: inSpecTerms(said.message, model.spec.model) };
+  };
   const unready = unreadyPods(current);
   let serving = state(unready);
   const probe = unready?.notReady?.probe;
@@ -310,9 +314,14 @@ export async function observePromotion(
     model.status?.activeVersion,
     ...Object.keys(storeObservation?.versions ?? {}),
   ]);
+  // Each version's pods run its record's model (modelAtVersion): their words name its files, not the spec's.
+  const atVersion = (version: string): EmbeddingModel => {
+    const record = records.find((entry) => entry.version === version);
+    return record === undefined ? model : modelAtVersion(model, record);
+  };
   const serving: Record<string, ServingState> = {};
   for (const version of new Set([spec, ...records.map((record) => record.version)]))
-    serving[version] = await versionServing(context, model, version);
+    serving[version] = await versionServing(context, atVersion(version), version);
   // A new version is ready for the readers once it runs as many replicas as its HPA's raised floor
   // (replicasFloor); a rollback to a version readers used goes at once, as before.
   const autoscaling = model.spec.serving.autoscaling;
@@ -320,7 +329,7 @@ export async function observePromotion(
   if (autoscaling !== undefined && neverLive)
     serving[spec] = await versionServing(
       context,
-      model,
+      atVersion(spec),
       spec,
       flooredMinReplicas(autoscaling, replicasFloor(context, model)),
     );

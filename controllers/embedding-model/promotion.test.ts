@@ -247,6 +247,30 @@ describe("promoting v2 while v1 serves: one row per step (decision table)", () =
     expect(decision.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v2" });
     expect(condition(decision, "CoverageMet")?.message).toContain("no active version to compare with");
   });
+
+  // README (NothingToSample): an empty changelog topic keeps a first version at parity; past the
+  // deadline that is Stalled (PromotionDeadlineExceeded), and the first event's vector still flips it.
+  it("holds a first version with nothing to sample at parity: Stalled past the deadline, flipped once a vector is sampled", () => {
+    const input = (parity: { sampled: number; matched: number; minCosine?: number }, startedAgo: number) =>
+      promoting({
+        store: store(null, { v2: "complete" }),
+        statusActive: undefined,
+        records: [record("v2", { promotionStartTime: ago(startedAgo) })],
+        serving: { v2: ready },
+        candidate: { ...passing, coverage: { candidateLive: 0 }, parity },
+      });
+    const early = decidePromotion(input({ sampled: 0, matched: 0 }, 60));
+    expect(early.verdict).toMatchObject({ state: "Reconciling", reason: "NothingToSample" });
+    expect(early.switchPointer).toBeUndefined();
+    const overdue = decidePromotion(input({ sampled: 0, matched: 0 }, 3601));
+    expect(overdue.verdict).toMatchObject({ state: "Stalled", reason: "PromotionDeadlineExceeded" });
+    expect(overdue.verdict.message).toContain(
+      "ParityPassed: version v2 has no vectors with a changelog position",
+    );
+    expect(overdue.phases.v2).toBe("Failed");
+    const sampled = decidePromotion(input({ sampled: 1, matched: 1, minCosine: 1 }, 3601));
+    expect(sampled.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v2" });
+  });
 });
 
 describe("Stalled while v1 keeps serving (decision table)", () => {
@@ -419,6 +443,18 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     );
   });
 
+  // The same state: v1 is Active and serving readers as built; only the spec's model is not promoted.
+  it("says the active version serves, not that it failed, in Promoted when spec.version alone was set back to it", () => {
+    const decision = decidePromotion(promoting({ specVersion: "v1", spec: specOf("v9") }));
+    expect(decision.phases.v1).toBe("Active");
+    const promoted = decision.conditions.find((condition) => condition.type === "Promoted");
+    expect(promoted).toMatchObject({ status: "False", reason: "VersionRedefined" });
+    expect(promoted?.message).toMatch(
+      /^version v1 is Active and serving as built \(with its recorded model and prompts\); the model or prompts the spec names are not promoted: version v1, the active one, was built with another model/,
+    );
+    expect(promoted?.message).not.toContain("is Failed");
+  });
+
   it("leaves a redefined version as it was: a draining one stays served with its workers and record", () => {
     // v1 -> v2 (cutover; v1 draining), then spec.version v1 with another model file.
     const decision = decidePromotion(
@@ -436,6 +472,11 @@ describe("Stalled while v1 keeps serving (decision table)", () => {
     expect(decision.serve.sort()).toEqual(["v1", "v2"]);
     expect(decision.workers.sort()).toEqual(["v1", "v2"]);
     expect(decision.phases).toEqual({ v1: "Draining", v2: "Active" });
+    expect(decision.conditions.find((condition) => condition.type === "Promoted")).toMatchObject({
+      status: "False",
+      reason: "VersionRedefined",
+      message: expect.stringMatching(/^version v1 is Draining: /),
+    });
     expect(decision.records.find((entry) => entry.version === "v1")?.spec).toEqual(specOf("v1"));
     expect(decision.collect).toEqual([]);
   });

@@ -754,12 +754,24 @@ function redefined(
   const base = live
     ? decideRetention(input, records, { spec: current ?? spec, active: current, keepServing: [] })
     : decideRetention(input, records, { spec, active: current, keepServing: [spec] });
+  const phase = base.phases[spec] ?? "Failed";
+  // Promoted says the version as it is (Active and serving readers when it is the one they use, not
+  // Failed): what is not promoted is the spec's model or prompts under its name.
+  const promoted: ConditionInput =
+    current === spec && phase === "Active"
+      ? {
+          type: "Promoted",
+          status: "False",
+          reason: "VersionRedefined",
+          message: `version ${spec} is Active and serving as built (with its recorded model and prompts); the model or prompts the spec names are not promoted: ${message}`,
+        }
+      : { ...promotedCondition(false, spec, phase, message), reason: "VersionRedefined" };
   return {
     ...base,
     queryVersion: current ?? spec,
     activeVersion: current ?? undefined,
-    phases: { ...base.phases, [spec]: base.phases[spec] ?? "Failed" },
-    conditions: [promotedCondition(false, spec, "Failed", message)],
+    phases: { ...base.phases, [spec]: phase },
+    conditions: [promoted],
     verdict,
     gates: [],
     stalled: true,

@@ -656,41 +656,51 @@ describe("reconcileNearlinePipeline", () => {
     expect(warnings(await reconcile({ ...objects, NearlinePipeline: [polled] }, figures))).toEqual([]);
   });
 
-  it("counts each worker process's losses: a restart that loses again within one poll is told in full", async () => {
-    // The controller as the operator registers it, polled by hand: it remembers what each worker
-    // process (pod, process start) reported, as long as the operator runs.
-    const controller = (probe: (pod: V1Pod) => Promise<WorkerFigures>) =>
+  // The controller as the operator registers it, polled by hand: it remembers what each worker
+  // process (pod, process start) reported, as long as the operator runs. Each pod's worker process
+  // (`state.workers`): when it started, and the records it lost since; one absent runs but does not
+  // answer. `state.status` is the pipeline's status as the last poll wrote it.
+  function workerLosses() {
+    const state = {
+      workers: {} as Record<string, { startedSeconds: number; lost: number } | undefined>,
+      status: undefined as Record<string, unknown> | undefined,
+    };
+    const probe = async (of: V1Pod): Promise<WorkerFigures> => {
+      const worker = state.workers[of.metadata!.uid!];
+      return worker === undefined
+        ? {}
+        : { processStartSeconds: worker.startedSeconds, counts: lossCounts(worker.lost) };
+    };
+    const controller = () =>
       nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
     const pod = (uid: string): KubeObject => ({
       ...workerPod,
       metadata: { ...workerPod.metadata, name: `jobs-minilm-v1-nearline-${uid}`, uid },
     });
-    // Each pod's worker process: when it started, and the records it lost since.
-    let workers: Record<string, { startedSeconds: number; lost: number }> = {};
-    const probe = async (of: V1Pod): Promise<WorkerFigures> => {
-      const worker = workers[of.metadata!.uid!]!;
-      return { processStartSeconds: worker.startedSeconds, counts: lossCounts(worker.lost) };
-    };
-    let status: Record<string, unknown> | undefined;
     const poll = async (definition: ReturnType<typeof controller>, pods: KubeObject[]) => {
-      const { calls, written } = await reconcileAs(definition, status, { pods });
-      status = written;
+      const { calls, written } = await reconcileAs(definition, state.status, { pods });
+      state.status = written;
       return {
-        lost: (status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
+        lost: (written.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
         warned: calls.flatMap((call) =>
           call.verb === "event" && call.reason === "SourceRecordsLost" ? [call.message] : [],
         ),
       };
     };
-    const operator = controller(probe);
-    workers = { a: { startedSeconds: 100, lost: 5 }, b: { startedSeconds: 100, lost: 2 } };
+    return { state, controller, pod, poll };
+  }
+
+  it("counts each worker process's losses: a restart that loses again within one poll is told in full", async () => {
+    const { state, controller, pod, poll } = workerLosses();
+    const operator = controller();
+    state.workers = { a: { startedSeconds: 100, lost: 5 }, b: { startedSeconds: 100, lost: 2 } };
     expect(await poll(operator, [pod("a"), pod("b")])).toMatchObject({
       lost: 7,
       warned: [expect.any(String)],
     });
     // a restarted and lost 3 since (fewer than before), b restarted and lost 4 (more than before):
     // 7 new records lost, though the workers' sum stayed 7.
-    workers = { a: { startedSeconds: 200, lost: 3 }, b: { startedSeconds: 200, lost: 4 } };
+    state.workers = { a: { startedSeconds: 200, lost: 3 }, b: { startedSeconds: 200, lost: 4 } };
     expect(await poll(operator, [pod("a"), pod("b")])).toEqual({
       lost: 14,
       warned: [
@@ -698,16 +708,16 @@ describe("reconcileNearlinePipeline", () => {
       ],
     });
     // b is scaled away: its records stay lost, nothing new to tell. A new pod c counts all it lost.
-    workers = { ...workers, c: { startedSeconds: 300, lost: 1 } };
+    state.workers = { ...state.workers, c: { startedSeconds: 300, lost: 1 } };
     expect(await poll(operator, [pod("a")])).toEqual({ lost: 14, warned: [] });
     expect(await poll(operator, [pod("a"), pod("c")])).toMatchObject({
       lost: 15,
       warned: [expect.any(String)],
     });
     // The operator restarts (nothing remembered): the status is what was told, not told again.
-    const restarted = controller(probe);
+    const restarted = controller();
     expect(await poll(restarted, [pod("a"), pod("c")])).toEqual({ lost: 15, warned: [] });
-    workers = { ...workers, a: { startedSeconds: 200, lost: 5 } };
+    state.workers = { ...state.workers, a: { startedSeconds: 200, lost: 5 } };
     expect(await poll(restarted, [pod("a"), pod("c")])).toMatchObject({
       lost: 17,
       warned: [expect.any(String)],
@@ -715,37 +725,13 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   it("counts across an operator restart what the workers lost while it was down, told once", async () => {
-    const controller = (probe: (pod: V1Pod) => Promise<WorkerFigures>) =>
-      nearlinePipelineController({ images, concurrency: 1, pipelinePollMs: 1_000 }, { probe });
-    const pod = (uid: string): KubeObject => ({
-      ...workerPod,
-      metadata: { ...workerPod.metadata, name: `jobs-minilm-v1-nearline-${uid}`, uid },
-    });
-    let workers: Record<string, { startedSeconds: number; lost: number } | undefined> = {};
-    // A worker absent from `workers` runs but does not answer.
-    const probe = async (of: V1Pod): Promise<WorkerFigures> => {
-      const worker = workers[of.metadata!.uid!];
-      return worker === undefined
-        ? {}
-        : { processStartSeconds: worker.startedSeconds, counts: lossCounts(worker.lost) };
-    };
-    let status: Record<string, unknown> | undefined;
-    const poll = async (definition: ReturnType<typeof controller>, pods: KubeObject[]) => {
-      const { calls, written } = await reconcileAs(definition, status, { pods });
-      status = written;
-      return {
-        lost: (status.versions as { sourceRecordsLost?: number }[])[0]!.sourceRecordsLost,
-        warned: calls.flatMap((call) =>
-          call.verb === "event" && call.reason === "SourceRecordsLost" ? [call.message] : [],
-        ),
-      };
-    };
-    workers = { a: { startedSeconds: 100, lost: 5 }, b: { startedSeconds: 100, lost: 2 } };
-    expect(await poll(controller(probe), [pod("a"), pod("b")])).toMatchObject({ lost: 7 });
+    const { state, controller, pod, poll } = workerLosses();
+    state.workers = { a: { startedSeconds: 100, lost: 5 }, b: { startedSeconds: 100, lost: 2 } };
+    expect(await poll(controller(), [pod("a"), pod("b")])).toMatchObject({ lost: 7 });
     // While the operator is down, a's worker restarts and loses 3 (fewer than its process before), and
     // b loses 1 more. Back up, it reads both (the status is all it has): 4 new records lost.
-    workers = { a: { startedSeconds: 200, lost: 3 }, b: { startedSeconds: 100, lost: 3 } };
-    const restarted = controller(probe);
+    state.workers = { a: { startedSeconds: 200, lost: 3 }, b: { startedSeconds: 100, lost: 3 } };
+    const restarted = controller();
     expect(await poll(restarted, [pod("a"), pod("b")])).toEqual({
       lost: 11,
       warned: [
@@ -755,16 +741,16 @@ describe("reconcileNearlinePipeline", () => {
     expect(await poll(restarted, [pod("a"), pod("b")])).toEqual({ lost: 11, warned: [] });
     // Down again: b does not answer at first, a restarts and loses 2. Up, a's 2 are new, and b (its
     // last read in the status) holds nothing back; b's next 1 is new when it answers.
-    workers = { a: { startedSeconds: 300, lost: 2 } };
-    const again = controller(probe);
+    state.workers = { a: { startedSeconds: 300, lost: 2 } };
+    const again = controller();
     expect(await poll(again, [pod("a"), pod("b")])).toMatchObject({ lost: 13, warned: [expect.any(String)] });
-    workers = { ...workers, b: { startedSeconds: 100, lost: 4 } };
+    state.workers = { ...state.workers, b: { startedSeconds: 100, lost: 4 } };
     expect(await poll(again, [pod("a"), pod("b")])).toMatchObject({ lost: 14, warned: [expect.any(String)] });
     // A status from before this release (totals, no last reads): as before, only the workers' sum
     // above the totals is new, nothing already counted is told again.
-    const { lossReads: _reads, ...withoutReads } = (status!.versions as Record<string, unknown>[])[0]!;
-    status = { ...status, versions: [withoutReads] };
-    expect(await poll(controller(probe), [pod("a"), pod("b")])).toEqual({ lost: 14, warned: [] });
+    const { lossReads: _reads, ...withoutReads } = (state.status!.versions as Record<string, unknown>[])[0]!;
+    state.status = { ...state.status, versions: [withoutReads] };
+    expect(await poll(controller(), [pod("a"), pod("b")])).toEqual({ lost: 14, warned: [] });
   });
 
   it("counts from the totals it wrote, not from a status the cache does not show yet, per pipeline UID", async () => {

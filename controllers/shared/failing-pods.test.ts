@@ -217,6 +217,29 @@ describe("a crash's termination message made of its last log lines (FallbackToLo
     );
   });
 
+  // pino appends an error's causes to err.message; fetch-model logs the error's own message as msg.
+  it("names fetch-model's error once, not again with the cause pino appended to it", () => {
+    const said = "cannot read /models/m.onnx: ENOENT: no such file or directory";
+    const tail = JSON.stringify({
+      level: 50,
+      component: "fetch-model",
+      code: "NOT_FOUND",
+      err: {
+        type: "FetchModelError",
+        message: `${said}: ENOENT: no such file or directory, stat '/models/m.onnx'`,
+      },
+      msg: said,
+    });
+    const fetch = container("fetch-model", {
+      restartCount: 2,
+      ...waiting("CrashLoopBackOff", "back-off 20s"),
+      lastState: { terminated: { exitCode: 1, reason: "Error", message: tail, finishedAt: new Date(3) } },
+    });
+    expect(describeFailing(failingPods([pod("p", [], [fetch])])!)).toBe(
+      `1 pod cannot run (p, init container fetch-model): CrashLoopBackOff: back-off 20s; last exit: Error, exit code 1 (${said}), 2 restarts`,
+    );
+  });
+
   it("names it for a shard that is not restarted too", () => {
     const ended = container("bootstrap", { state: crashed.lastState! });
     expect(lastFailedContainer([pod("s", [ended])])).toBe(

@@ -123,6 +123,36 @@ describe("reportReconcileError", () => {
     observedGeneration: 3,
     lastTransitionTime: "2026-12-01T00:00:00Z",
   });
+  // A status, about `observedGeneration`, of Ready and Stalled as given, not Reconciling, for `reason`.
+  const statusAt =
+    ({ reason, ready, stalled }: { reason: string; ready: string; stalled: string }) =>
+    (observedGeneration: number) => ({
+      observedGeneration,
+      conditions: [
+        { ...condition("Ready", ready, reason), observedGeneration },
+        { ...condition("Reconciling", "False", reason), observedGeneration },
+        { ...condition("Stalled", stalled, reason), observedGeneration },
+      ],
+    });
+  // An object whose status (for the pipeline's generation 4) is left as it is at a streak's first
+  // failure: the same status about generation 3 shows the failure, and a persistent one is reported.
+  const expectLeftAsIsAtFirstFailure = async (
+    statusFor: (observedGeneration: number) => Record<string, unknown>,
+  ) => {
+    const first = { ...failure, failures: 1, persistent: false };
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
+    expect(summarizeCalls(calls)).toEqual([]);
+    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(3))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
+    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
+    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
+    expect(summarizeCalls(persistent.calls)).toEqual([
+      "applyStatus NearlinePipeline/jobs",
+      "event Warning ReconcileError",
+    ]);
+  };
 
   it("turns Ready False and Stalled True for this generation, keeps the rest, records a Warning", async () => {
     const before = {
@@ -192,29 +222,10 @@ describe("reportReconcileError", () => {
   // Progressing, the next successful reconcile announced the same Stalled cause again as a new Warning
   // Event and restarted its lastTransitionTime. A transient failure says nothing the Stalled does not.
   it("leaves an object Stalled for this generation as it is at a streak's first failure", async () => {
-    const stalled = (observedGeneration: number) => ({
-      observedGeneration,
-      conditions: [
-        { ...condition("Ready", "False", "SecretNotFound"), observedGeneration },
-        { ...condition("Reconciling", "False", "SecretNotFound"), observedGeneration },
-        { ...condition("Stalled", "True", "SecretNotFound"), observedGeneration },
-      ],
-    });
-    const first = { ...failure, failures: 1, persistent: false };
-    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
-    expect(summarizeCalls(calls)).toEqual([]);
     // Stalled about an earlier generation is not what kstatus reads: the failure is shown.
-    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(stalled(3))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
-    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
-    // A persistent failure is still reported over it, as before.
-    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(stalled(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
-    expect(summarizeCalls(persistent.calls)).toEqual([
-      "applyStatus NearlinePipeline/jobs",
-      "event Warning ReconcileError",
-    ]);
+    await expectLeftAsIsAtFirstFailure(
+      statusAt({ reason: "SecretNotFound", ready: "False", stalled: "True" }),
+    );
   });
 
   // Was: any isolated failure of a Ready object (a Redis blip, an etcd timeout, the store's "changed
@@ -222,29 +233,8 @@ describe("reportReconcileError", () => {
   // status writes, the Normal "Ready" Event again at recovery, and Argo CD/Flux or `kubectl wait`
   // saw a healthy object go unhealthy for a retry. A Ready object shows a failure once it persists.
   it("leaves a Ready object as it is at a streak's first failure", async () => {
-    const ready = (observedGeneration: number) => ({
-      observedGeneration,
-      conditions: [
-        { ...condition("Ready", "True", "Active"), observedGeneration },
-        { ...condition("Reconciling", "False", "Active"), observedGeneration },
-        { ...condition("Stalled", "False", "Active"), observedGeneration },
-      ],
-    });
-    const first = { ...failure, failures: 1, persistent: false };
-    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
-    expect(summarizeCalls(calls)).toEqual([]);
     // Ready about an earlier generation: the new generation is in progress, and its failure is shown.
-    const earlier = fakeContext(key, { NearlinePipeline: [pipeline(ready(3))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
-    expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
-    // A persistent failure is reported over it, as before.
-    const persistent = fakeContext(key, { NearlinePipeline: [pipeline(ready(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
-    expect(summarizeCalls(persistent.calls)).toEqual([
-      "applyStatus NearlinePipeline/jobs",
-      "event Warning ReconcileError",
-    ]);
+    await expectLeftAsIsAtFirstFailure(statusAt({ reason: "Active", ready: "True", stalled: "False" }));
   });
 
   it("writes nothing for an object that is gone or being deleted", async () => {

@@ -54,7 +54,19 @@ export function terminationSummary(message: string): string {
   const cause = typeof line.err?.message === "string" ? line.err.message : "";
   // fetch-model logs its error's message as the line's message too: say it once.
   const msg = line.msg as string;
-  return clip(cause === "" || msg.includes(cause) ? msg : msg === "" ? cause : `${msg}: ${cause}`);
+  return clip(cause === "" || saidIn(msg, cause) ? msg : msg === "" ? cause : `${msg}: ${cause}`);
+}
+
+/**
+ * Whether the error's message `cause` says nothing `msg` does not: the same, or, as pino writes an
+ * error with causes (its message, then each cause's after ": "), `msg` with causes it already says
+ * (Node's file errors end with the call and path, ", stat '/x'", which a message may leave out).
+ */
+function saidIn(msg: string, cause: string): boolean {
+  if (msg.includes(cause)) return true;
+  if (msg === "" || !cause.startsWith(`${msg}: `)) return false;
+  const causes = cause.slice(msg.length + 2).replace(/, \w+ '[^']*'/g, "");
+  return msg.includes(causes);
 }
 
 /** The first line of Node's report of an uncaught exception ("Error: …", "TypeError [ERR_X]: …"). */

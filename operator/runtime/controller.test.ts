@@ -22,6 +22,17 @@ const modelAt = (resourceVersion: string, phase: string | undefined): KubeObject
  * EmbeddingModel's does: the status it read against the status it writes), on a cache the test moves
  * by hand, as a watch would, and an API server answering each status write with the next version.
  */
+/** A cache holding one EmbeddingModel (resourceVersion 1), every namespace synced unless told. */
+const modelCache = (unsyncedIn: (namespace: string) => Unsynced[] = () => []): InformerCache =>
+  ({
+    use: () => undefined,
+    onRefused: () => undefined,
+    onSynced: () => undefined,
+    get: () => modelAt("1", undefined),
+    list: () => [],
+    unsyncedIn,
+  }) as unknown as InformerCache;
+
 function setUp() {
   let cached = modelAt("1", undefined);
   let handler: InformerHandler | undefined;
@@ -556,14 +567,7 @@ describe("controller: a key waiting for a list that fails for another reason tha
     try {
       const told: number[] = [];
       const startedMs = Date.now();
-      const cache = {
-        use: () => undefined,
-        onRefused: () => undefined,
-        onSynced: () => undefined,
-        get: () => modelAt("1", undefined),
-        list: () => [],
-        unsyncedIn: () => [refusedDeployments(500)],
-      } as unknown as InformerCache;
+      const cache = modelCache(() => [refusedDeployments(500)]);
       const controller = new Controller(
         {
           name: "embedding-model",
@@ -601,14 +605,7 @@ describe("controller: a key whose reconciles fail", () => {
     try {
       const reports: { atMs: number; failures: number; persistent: boolean }[] = [];
       const startedMs = Date.now();
-      const cache = {
-        use: () => undefined,
-        onRefused: () => undefined,
-        onSynced: () => undefined,
-        get: () => modelAt("1", undefined),
-        list: () => [],
-        unsyncedIn: () => [],
-      } as unknown as InformerCache;
+      const cache = modelCache();
       const controller = new Controller(
         {
           name: "embedding-model",
@@ -651,14 +648,7 @@ describe("controller: a key whose reconcile wrote its status and then failed", (
   // applied): the report's status apply, by the same field manager, dropped those fields again.
   it("does not report the first failure over a status write the cache does not show yet", async () => {
     const reports: number[] = [];
-    const cache = {
-      use: () => undefined,
-      onRefused: () => undefined,
-      onSynced: () => undefined,
-      get: () => modelAt("1", undefined),
-      list: () => [],
-      unsyncedIn: () => [],
-    } as unknown as InformerCache;
+    const cache = modelCache();
     const client = {
       apply: async (_path: string, object: KubeObject) => ({
         ...object,

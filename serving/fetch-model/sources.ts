@@ -52,9 +52,9 @@ async function openFile(path: string, offset: number): Promise<SourceRange> {
   try {
     size = (await stat(path)).size;
   } catch (error) {
-    throw new FetchModelError("NOT_FOUND", `cannot read ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    // Node's message ends with the call and the path ("…, stat '/x'"): the path is said once, first.
+    const said = (error as Error).message.replace(/, \w+ '[^']*'$/, "");
+    throw new FetchModelError("NOT_FOUND", `cannot read ${path}: ${said}`, { cause: error });
   }
   // A partial file longer than the source cannot be a prefix of it: start over.
   const start = offset <= size ? offset : 0;

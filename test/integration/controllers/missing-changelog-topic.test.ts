@@ -12,6 +12,16 @@ import { condition, getObject, type Json } from "../operator/operator-harness.ts
 import { applyObjects, patchStatus, setUpPromotion, type PromotionSetup } from "./harness.ts";
 import { bootstrapRun, promotionModelAt } from "./objects.ts";
 
+/** Applies `setup`'s pipeline reading the changelog `topic` instead. */
+async function readChangelogFrom(setup: PromotionSetup, topic: string): Promise<void> {
+  const pipeline = structuredClone(setup.jobsPipeline);
+  ((pipeline.spec as Json).source as Json).kafka = {
+    ...(((pipeline.spec as Json).source as Json).kafka as Json),
+    topic,
+  };
+  await applyObjects(setup.namespace, [pipeline]);
+}
+
 describe("a pipeline's missing changelog topic", () => {
   let setup: PromotionSetup | undefined;
   let namespace: string;
@@ -21,12 +31,7 @@ describe("a pipeline's missing changelog topic", () => {
   beforeAll(async () => {
     setup = await setUpPromotion("missing-topic", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
     namespace = setup.namespace;
-    const pipeline = structuredClone(setup.jobsPipeline);
-    ((pipeline.spec as Json).source as Json).kafka = {
-      ...(((pipeline.spec as Json).source as Json).kafka as Json),
-      topic,
-    };
-    await applyObjects(namespace, [pipeline]);
+    await readChangelogFrom(setup, topic);
   }, 120_000);
 
   afterAll(async () => {
@@ -89,12 +94,7 @@ describe("a pipeline's missing changelog topic, beside an earlier build's run", 
   beforeAll(async () => {
     setup = await setUpPromotion("missing-topic-rb", () => ({ sampled: 4, matched: 4, minCosine: 0.99999 }));
     namespace = setup.namespace;
-    const pipeline = structuredClone(setup.jobsPipeline);
-    ((pipeline.spec as Json).source as Json).kafka = {
-      ...(((pipeline.spec as Json).source as Json).kafka as Json),
-      topic,
-    };
-    await applyObjects(namespace, [pipeline]);
+    await readChangelogFrom(setup, topic);
   }, 120_000);
 
   afterAll(async () => {
