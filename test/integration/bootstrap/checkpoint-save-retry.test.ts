@@ -31,6 +31,34 @@ describe("bootstrap checkpoint save retried after a lost reply", () => {
       // ridingOutage retries the same save with the same in-memory state.
       await checkpoints.save(state);
       expect((await checkpoints.load())?.counts.embedded).toBe(5);
+      expect(state.counts.embedded).toBe(5);
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it("adds what became pending between the landed save and its retry, and resumes with the total", async () => {
+    const target = await createBootstrapStore("checkpoint-retry-more", "standalone");
+    try {
+      const key = checkpointKey(target.store.layout.prefix, { namespace: "test", name: "retry" }, 0);
+      const checkpoints = new CheckpointStore(target.client, key, 600);
+      const { state } = await checkpoints.begin("work", fresh);
+      await checkpoints.addPending("embedded", 5);
+      state.counts.processed = 4;
+      await checkpoints.save(structuredClone(state));
+      await checkpoints.addPending("embedded", 2);
+      await checkpoints.save(state);
+      expect(state.counts).toMatchObject({ embedded: 7, processed: 4 });
+      expect((await checkpoints.load())?.counts).toMatchObject({ embedded: 7, processed: 4 });
+      await checkpoints.addPending("embedded", 3);
+      const resumed = await checkpoints.begin("work", fresh);
+      expect(resumed.resumed).toBe(true);
+      expect(resumed.state.counts.embedded).toBe(10);
+      // Other work starts from zero: the stored count is replaced, its pending counts dropped.
+      await checkpoints.addPending("embedded", 4);
+      const other = await checkpoints.begin("other", () => ({ ...fresh(), fingerprint: "other" }));
+      expect(other.state.counts.embedded).toBe(0);
+      expect((await checkpoints.load())?.counts.embedded).toBe(0);
     } finally {
       await target.drop();
     }
