@@ -178,6 +178,8 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
   );
   // What the store holds: an abort that abandons a save reports this, not what was never saved.
   let saved = structuredClone(state);
+  // A save is idempotent (retried after its reply was lost it keeps the pending counts the landed one
+  // absorbed: checkpoint-store.ts), so riding out an outage retries it as it is.
   const persist = async (snapshot: CheckpointState): Promise<void> => {
     await ridingOutage("a checkpoint save", () => deps.checkpoints.save(snapshot), outage);
     saved = structuredClone(snapshot);
@@ -443,7 +445,8 @@ function commit(
   unit.position = batch.position;
   unit.done = batch.done;
   // `embedded` is counted when the texts are embedded (pending counts, checkpoint-store.ts) and
-  // arrives with this save; the batch's own figure only splits its entities into embedded and deduplicated.
+  // arrives with this save (its stored total); the batch's own figure only splits its entities into
+  // embedded and deduplicated.
   const added = addedCounts(batch, { ...written, embedded: 0 });
   for (const name of Object.keys(added) as (keyof ShardCounts)[]) state.counts[name] += added[name];
   const failedCodes = { ...state.failedCodes };
