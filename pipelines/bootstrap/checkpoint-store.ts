@@ -67,7 +67,7 @@ return reply
 export type PendingCount = "embedded";
 
 /** Every PendingCount: counts the checkpoint writes only add to (see saveLua). */
-const keptCounts: readonly PendingCount[] = ["embedded"];
+const keptCounts = Object.keys({ embedded: true } satisfies Record<PendingCount, true>) as PendingCount[];
 
 /** The checkpoint key of one shard. */
 export function checkpointKey(
@@ -78,10 +78,10 @@ export function checkpointKey(
   return `{${prefix}:bootstrap:${run.namespace}/${run.name}}:${index}`;
 }
 
-/** Reads and writes one shard's checkpoint. */
 /** Where a checkpoint's pending counts wait: beside it, in its Cluster slot (same hash tag). */
 const pendingKeyOf = (checkpoint: string): string => `${checkpoint}:pending`;
 
+/** Reads and writes one shard's checkpoint. */
 export class CheckpointStore {
   readonly #client: RedisClient;
   readonly #key: string;
