@@ -755,6 +755,25 @@ describe("reconcileBootstrapRun", () => {
       expect(condition(restored, "Reconciling")).toMatchObject({ status: "True", reason: "Running" });
     });
 
+    // Was: reason SecretNotFound for a key gone from a Secret still there, where the pipeline and the
+    // model say SecretKeyNotFound for the same reference.
+    it("is Stalled SecretKeyNotFound when the Secret is there without its key, as the pipeline says", async () => {
+      const run = runningRun();
+      const job = await startedJob(run);
+      const keyless = world(run, {
+        Job: [job],
+        ConfigMap: [shardsConfigMap],
+        Secret: [{ kind: "Secret", metadata: { name: "jude-redis", namespace: testNamespace }, data: {} }],
+      });
+      const calls = await reconcile(keyless);
+      expect(condition(calls, "Stalled")).toMatchObject({ status: "True", reason: "SecretKeyNotFound" });
+      expect(condition(calls, "Stalled")!.message).toContain(
+        "NearlinePipeline jobs: spec.sinks.store.urlSecretRef names key url of Secret jude-redis, which has no such key",
+      );
+      const warnings = calls.filter((call) => call.verb === "event" && call.type === "Warning");
+      expect(warnings.map((call) => (call as { reason: string }).reason)).toEqual(["SecretKeyNotFound"]);
+    });
+
     it("still reports the Job's outcome: Failed when it failed, Succeeded when it completed", async () => {
       const run = runningRun();
       // A Secret only the shard pods read (the model's serving token): the checkpoints stay readable.

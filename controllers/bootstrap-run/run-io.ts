@@ -22,7 +22,7 @@ import {
 import type { SecretKeyReference } from "../shared/secret-wiring.ts";
 import { operatorClusterConnectAttempts, storeTarget, targetEndpoint } from "../shared/store-target.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
-import { untilAborted } from "../shared/until-aborted.ts";
+import { untilAborted } from "../../plumbing/until-aborted.ts";
 import { secretKeys, type SecretValues } from "../nearline-pipeline/secret-reader.ts";
 import { missingSecret } from "../nearline-pipeline/secret-refs.ts";
 

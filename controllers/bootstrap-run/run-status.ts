@@ -6,6 +6,7 @@ import type { BootstrapPhase, BootstrapRun, BootstrapRunStatus } from "../../crd
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import { findCondition, kstatusConditions, type ConditionInput, type Kstatus } from "../shared/conditions.ts";
 import { describeFailing, podFailingReason, type FailingPods } from "../shared/failing-pods.ts";
+import type { MissingSecretReference } from "../nearline-pipeline/secret-refs.ts";
 import { describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
 import { describeUnschedulable, type UnschedulablePods } from "../shared/unschedulable-pods.ts";
 import { etaMs, formatDuration, runProgress } from "./run-progress.ts";
@@ -36,7 +37,7 @@ export interface RunObservation {
   /** Shard pods that failed or that their node stopped, retried or replaced by the Job. */
   retries?: ShardRetries | undefined;
   /** A Secret (or key) the Job's shard pods read that is missing now, naming the field (shard-secrets.ts). */
-  secretMissing?: string | undefined;
+  secretMissing?: MissingSecretReference | undefined;
 }
 
 /** The status fields a reconcile writes, and the conditions. */
@@ -315,7 +316,7 @@ function heldBackBefore(run: BootstrapRun): HeldBack | undefined {
 
 /**
  * A run whose Job still runs and whose shards read a Secret (or key) that is missing now is Stalled,
- * reason SecretNotFound, as a pipeline and a model with a missing Secret are: its shard pods running go
+ * reason SecretNotFound (SecretKeyNotFound for a key), as a pipeline and a model with a missing Secret are: its shard pods running go
  * on, but one started from now on cannot start, and only restoring the Secret helps. The Job is left
  * alone and its outcome, once it ends, is reported as ever (a finished Job starts no pod).
  */
@@ -331,10 +332,10 @@ function withSecretMissing(standing: Kstatus, observation: RunObservation): Ksta
   )
     return standing;
   // The store's Secret is already named as why the checkpoints cannot be read.
-  const named = standing.message.includes(missing) ? "" : `${missing}: `;
+  const named = standing.message.includes(missing.message) ? "" : `${missing.message}: `;
   return {
     state: "Stalled",
-    reason: "SecretNotFound",
+    reason: missing.reason,
     message: `${standing.message}; ${named}the shard pods running keep what they read of it, but a shard pod started from now on cannot start until it is restored`,
   };
 }

@@ -15,7 +15,8 @@ import { desiredShardConfig, resolveFileUris, type ShardConfigOptions } from "./
 export const badConfigExitCode = 2;
 
 /**
- * `jude bootstrap` exits 75 on SIGTERM after checkpointing (pipelines/bootstrap/main.ts): a shard pod
+ * `jude bootstrap` exits 75 on SIGTERM after checkpointing, or during a store outage with its checkpoint
+ * as last saved (pipelines/bootstrap/main.ts): a shard pod
  * deleted by hand gets no DisruptionTarget condition, so only this code tells the Job not to count it
  * against backoffLimit (repeated deletions would otherwise fail the run).
  */

@@ -27,7 +27,7 @@ describe("shardRetries", () => {
     const retries = shardRetries([endedShard("run-bootstrap-0-aaaaa", 75, "2026-12-04T10:00:00Z")]);
     expect(retries).toEqual({ failed: 0, interrupted: { pods: 1, lastPod: "run-bootstrap-0-aaaaa" } });
     expect(describeShardRetries(retries!, 6)).toBe(
-      "pod run-bootstrap-0-aaaaa was interrupted (exit code 75: stopped, e.g. deleted, after saving its checkpoint); the Job replaced it (an interruption is not counted against spec.backoffLimit)",
+      "pod run-bootstrap-0-aaaaa was interrupted (exit code 75: stopped, e.g. deleted; it resumes from its last saved checkpoint); the Job replaced it (an interruption is not counted against spec.backoffLimit)",
     );
   });
 
@@ -39,7 +39,7 @@ describe("shardRetries", () => {
     ]);
     expect(describeShardRetries(retries!, 6)).toBe(
       "1 shard pod failed and was retried (1 of spec.backoffLimit 6); last: pod run-bootstrap-1-ccccc, container bootstrap: Error, exit code 1; " +
-        "2 shard pods were interrupted, last run-bootstrap-0-bbbbb (exit code 75: stopped, e.g. deleted, after saving its checkpoint); the Job replaced them (an interruption is not counted against spec.backoffLimit)",
+        "2 shard pods were interrupted, last run-bootstrap-0-bbbbb (exit code 75: stopped, e.g. deleted; it resumes from its last saved checkpoint); the Job replaced them (an interruption is not counted against spec.backoffLimit)",
     );
   });
 });

@@ -1,8 +1,9 @@
 // Shard pods that ended while their run goes on. A shard's pod is never restarted in place
 // (restartPolicy Never): the Job makes a new pod, after a back-off of 10 s doubling to 6 minutes for a
 // failure (counted against spec.backoffLimit), at once for a pod its node stopped (evicted, shut down:
-// the Job's podFailurePolicy ignores those) or for one interrupted (exit code 75 after its checkpoint,
-// e.g. deleted by hand; also ignored). So a shard that keeps failing never shows the kubelet's
+// the Job's podFailurePolicy ignores those) or for one interrupted (exit code 75: SIGTERM, e.g. deleted
+// by hand, after its checkpoint, or during a store outage with its checkpoint as last saved; also
+// ignored). So a shard that keeps failing never shows the kubelet's
 // CrashLoopBackOff (./../shared/failing-pods.ts), and its run said only its progress ("no shard has
 // reported yet") until the back-off limit failed it, minutes later. Named here with the words the
 // serving pods are named in (the last exit; "was stopped by its node: Evicted: ..."). Pure.
@@ -88,7 +89,7 @@ export function describeShardRetries(retries: ShardRetries, backoffLimit: number
       : []),
     ...(interrupted !== undefined
       ? [
-          `${interrupted.pods === 1 ? `pod ${interrupted.lastPod} was interrupted` : `${interrupted.pods} shard pods were interrupted, last ${interrupted.lastPod}`} (exit code ${interruptedExitCode}: stopped, e.g. deleted, after saving its checkpoint); the Job replaced ${interrupted.pods === 1 ? "it" : "them"} (an interruption is not counted against spec.backoffLimit)`,
+          `${interrupted.pods === 1 ? `pod ${interrupted.lastPod} was interrupted` : `${interrupted.pods} shard pods were interrupted, last ${interrupted.lastPod}`} (exit code ${interruptedExitCode}: stopped, e.g. deleted; it resumes from its last saved checkpoint); the Job replaced ${interrupted.pods === 1 ? "it" : "them"} (an interruption is not counted against spec.backoffLimit)`,
         ]
       : []),
   ].join("; ");

@@ -3,7 +3,12 @@
 // started from then on (a retry, a resume, a replacement) cannot start, and only restoring the Secret
 // helps: the run says so, as the pipeline and the model say a missing Secret. Pure.
 import type { V1Job } from "@kubernetes/client-node";
-import { missingSecret, referencedSecrets, type FieldSecretRef } from "../nearline-pipeline/secret-refs.ts";
+import {
+  missingSecretReference,
+  referencedSecrets,
+  type FieldSecretRef,
+  type MissingSecretReference,
+} from "../nearline-pipeline/secret-refs.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 
 /** The names of the Secrets a Job's pod template reads: env values and volumes. */
@@ -25,11 +30,15 @@ export function jobSecretNames(job: V1Job): Set<string> {
 }
 
 /**
- * The first Secret or key that `job`'s shards read and that is missing now, as a message naming the
- * field that references it; undefined when none is. Only references the pipeline and model still
+ * The first Secret or key that `job`'s shards read and that is missing now, with its reason
+ * (SecretNotFound, SecretKeyNotFound) and a message naming the field that references it; undefined
+ * when none is. Only references the pipeline and model still
  * make are checked (those are the Secrets read), and only those the Job's pods read.
  */
-export function missingShardSecret(job: V1Job, surroundings: PipelineSurroundings): string | undefined {
+export function missingShardSecret(
+  job: V1Job,
+  surroundings: PipelineSurroundings,
+): MissingSecretReference | undefined {
   const { pipeline, model } = surroundings;
   const refs: FieldSecretRef[] =
     model !== undefined
@@ -42,7 +51,7 @@ export function missingShardSecret(job: V1Job, surroundings: PipelineSurrounding
           },
         ];
   const read = jobSecretNames(job);
-  return missingSecret(
+  return missingSecretReference(
     refs.filter((ref) => read.has(ref.name)),
     surroundings.secrets,
   );

@@ -15,7 +15,7 @@ import { servingName } from "../shared/names.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { captureWatermarks, ChangelogTopicMissing } from "../bootstrap-run/run-io.ts";
 import { readSecrets, secretKeys } from "../nearline-pipeline/secret-reader.ts";
-import { missingSecret, referencedSecrets } from "../nearline-pipeline/secret-refs.ts";
+import { missingSecretReference, referencedSecrets } from "../nearline-pipeline/secret-refs.ts";
 import {
   missingReferencePollMs,
   referenceBlocker,
@@ -25,7 +25,7 @@ import {
 } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
 import { measureParity, type ParityTarget } from "./parity-check.ts";
-import { untilAborted } from "../shared/until-aborted.ts";
+import { untilAborted } from "../../plumbing/until-aborted.ts";
 import {
   reconcileEvents,
   withOlderVersionProblems,
@@ -411,12 +411,11 @@ async function unstartableRuns(
         refs.map((ref) => ref.name),
       ),
     );
-    const message = missingSecret(refs, secrets);
-    const first = refs.find((ref) => secrets.get(ref.name)?.has(ref.key) !== true);
-    if (message === undefined || first === undefined) continue;
+    const missing = missingSecretReference(refs, secrets);
+    if (missing === undefined) continue;
     blocked.set(pipeline.metadata.name, {
-      reason: secrets.has(first.name) ? "SecretKeyNotFound" : "SecretNotFound",
-      message: `${message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
+      reason: missing.reason,
+      message: `${missing.message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
       recheck: true,
     });
   }

@@ -45,20 +45,41 @@ export function referencedSecrets(pipeline: NearlinePipeline, model: EmbeddingMo
   return refs;
 }
 
+/** A referenced Secret, or a key of it, that does not exist: the reason and a message naming the field. */
+export interface MissingSecretReference {
+  /** SecretKeyNotFound when the Secret exists without the key, as the EmbeddingModel says it. */
+  reason: "SecretNotFound" | "SecretKeyNotFound";
+  message: string;
+}
+
 /**
- * The first reference whose Secret or key does not exist, as a message naming the field; `secrets`
- * maps each existing Secret's name to its data keys.
+ * The first reference whose Secret or key does not exist, with its reason and a message naming the
+ * field; `secrets` maps each existing Secret's name to its data keys.
  */
+export function missingSecretReference(
+  refs: readonly FieldSecretRef[],
+  secrets: ReadonlyMap<string, ReadonlySet<string>>,
+): MissingSecretReference | undefined {
+  for (const ref of refs) {
+    const keys = secrets.get(ref.name);
+    if (keys === undefined)
+      return {
+        reason: "SecretNotFound",
+        message: `${ref.object}: ${ref.field} names Secret ${ref.name}, which does not exist`,
+      };
+    if (ref.keyOptional !== true && !keys.has(ref.key))
+      return {
+        reason: "SecretKeyNotFound",
+        message: `${ref.object}: ${ref.field} names key ${ref.key} of Secret ${ref.name}, which has no such key`,
+      };
+  }
+  return undefined;
+}
+
+/** missingSecretReference's message alone. */
 export function missingSecret(
   refs: readonly FieldSecretRef[],
   secrets: ReadonlyMap<string, ReadonlySet<string>>,
 ): string | undefined {
-  for (const ref of refs) {
-    const keys = secrets.get(ref.name);
-    if (keys === undefined)
-      return `${ref.object}: ${ref.field} names Secret ${ref.name}, which does not exist`;
-    if (ref.keyOptional !== true && !keys.has(ref.key))
-      return `${ref.object}: ${ref.field} names key ${ref.key} of Secret ${ref.name}, which has no such key`;
-  }
-  return undefined;
+  return missingSecretReference(refs, secrets)?.message;
 }

@@ -6,7 +6,7 @@ import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
 import { templateFields } from "../../serving/core/prompts.ts";
 import type { Kstatus } from "../shared/conditions.ts";
 import { isOlderPipeline as isOlder } from "../shared/pipeline-age.ts";
-import { missingSecret, referencedSecrets } from "./secret-refs.ts";
+import { missingSecretReference, referencedSecrets } from "./secret-refs.ts";
 import { sameStoreEndpoint } from "./store-endpoint.ts";
 
 /** What the controller read about a pipeline's surroundings. */
@@ -76,16 +76,8 @@ export function pipelineStallCause(surroundings: PipelineSurroundings): Kstatus 
       `spec.sinks.store.urlSecretRef: Secret ${ref.name} (key ${ref.key}) names Redis ${endpoint}, but NearlinePipeline ${oldest.metadata.name} of the same EmbeddingModel ${model.metadata.name} writes store ${store} at ${theirs}; all pipelines of a model must name one store (one Redis, one name) so one pointer flip switches them together`,
     );
   }
-  const references = referencedSecrets(pipeline, model);
-  const secret = missingSecret(references, secrets);
-  if (secret !== undefined) {
-    // The reason the EmbeddingModel gives for the same reference: the Secret exists but lacks the key.
-    const first = references.find((ref) => {
-      const keys = secrets.get(ref.name);
-      return keys === undefined || (ref.keyOptional !== true && !keys.has(ref.key));
-    });
-    const keyMissing = first !== undefined && secrets.has(first.name);
-    return stalled(keyMissing ? "SecretKeyNotFound" : "SecretNotFound", secret);
-  }
+  // SecretKeyNotFound for a Secret without the key, the reason the EmbeddingModel gives for it.
+  const secret = missingSecretReference(referencedSecrets(pipeline, model), secrets);
+  if (secret !== undefined) return stalled(secret.reason, secret.message);
   return undefined;
 }

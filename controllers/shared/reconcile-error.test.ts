@@ -138,16 +138,17 @@ describe("reportReconcileError", () => {
   // failure: the same status about generation 3 shows the failure, and a persistent one is reported.
   const expectLeftAsIsAtFirstFailure = async (
     statusFor: (observedGeneration: number) => Record<string, unknown>,
+    standing?: ReadonlySet<string>,
   ) => {
     const first = { ...failure, failures: 1, persistent: false };
     const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, context, first);
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, first, standing);
     expect(summarizeCalls(calls)).toEqual([]);
     const earlier = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(3))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first);
+    await reportReconcileError(resourceTypes.nearlinePipeline, earlier.context, first, standing);
     expect(summarizeCalls(earlier.calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
     const persistent = fakeContext(key, { NearlinePipeline: [pipeline(statusFor(4))] });
-    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure);
+    await reportReconcileError(resourceTypes.nearlinePipeline, persistent.context, failure, standing);
     expect(summarizeCalls(persistent.calls)).toEqual([
       "applyStatus NearlinePipeline/jobs",
       "event Warning ReconcileError",
@@ -235,6 +236,22 @@ describe("reportReconcileError", () => {
   it("leaves a Ready object as it is at a streak's first failure", async () => {
     // Ready about an earlier generation: the new generation is in progress, and its failure is shown.
     await expectLeftAsIsAtFirstFailure(statusAt({ reason: "Active", ready: "True", stalled: "False" }));
+  });
+
+  // Was: an EmbeddingModel in progress waiting for a missing Secret or topic (Ready False, reason
+  // TopicNotFound, told once with a Warning Event) had it replaced by a transient failure's
+  // ReconcileError, and the next successful reconcile told TopicNotFound again as a new Warning Event.
+  it("leaves an object in progress for a standing reason it names as it is at a streak's first failure", async () => {
+    const waiting = statusAt({ reason: "TopicNotFound", ready: "False", stalled: "False" });
+    await expectLeftAsIsAtFirstFailure(waiting, new Set(["TopicNotFound"]));
+    // Without it among the standing reasons, the failure is shown at once.
+    const { context, calls } = fakeContext(key, { NearlinePipeline: [pipeline(waiting(4))] });
+    await reportReconcileError(resourceTypes.nearlinePipeline, context, {
+      ...failure,
+      failures: 1,
+      persistent: false,
+    });
+    expect(summarizeCalls(calls)).toEqual(["applyStatus NearlinePipeline/jobs"]);
   });
 
   it("writes nothing for an object that is gone or being deleted", async () => {

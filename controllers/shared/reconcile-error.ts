@@ -2,7 +2,8 @@
 // True with reason ReconcileError and a one-line message naming the cause (kstatus' "in progress": it is
 // retried, and usually transient, so no tool reports the object as failed for it, and no Event; not
 // over an object Stalled about its current generation, whose cause still stands, nor over one Ready
-// at it, which an isolated failure would flap). One
+// at it, which an isolated failure would flap, nor over one waiting at it for a cause the caller names
+// as standing). One
 // that keeps failing: Ready False and Stalled True with reason ReconcileError (kstatus' "not making
 // progress", as a Deployment past its progress deadline; Argo CD and Flux health checks report it as
 // degraded instead of waiting forever) and a Warning Event. The rest of the status stays as the last
@@ -112,6 +113,7 @@ export async function reportReconcileError(
   type: ResourceType,
   context: ReconcileContext,
   failure: ReconcileFailure,
+  standingReasons: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
@@ -121,10 +123,15 @@ export async function reportReconcileError(
   // Nor over one Ready at its current generation: an isolated failure (a store blip, an API timeout)
   // would flip Ready to False and back, with both transition times reset, the "Ready" Event again and
   // health checks and `kubectl wait` seeing a healthy object go unhealthy for one retry. Either shows
-  // the failure once it persists. An object in progress gets it at once, over a message gone stale.
+  // the failure once it persists. Nor over one in progress whose Ready reason at its current
+  // generation is among `standingReasons`: a cause the user must act on that is told once with a
+  // Warning Event (an EmbeddingModel waiting for a missing Secret or topic), which the next reconcile
+  // would tell again as new. An object otherwise in progress gets it at once, over a message gone stale.
   if (
     failure.persistent === false &&
-    (trueAtCurrentGeneration(object, "Stalled") || trueAtCurrentGeneration(object, "Ready"))
+    (trueAtCurrentGeneration(object, "Stalled") ||
+      trueAtCurrentGeneration(object, "Ready") ||
+      standingReasons.has(atCurrentGeneration(object, "Ready")?.reason ?? ""))
   )
     return;
   const verdict = reconcileErrorVerdict(failure);
@@ -135,14 +142,19 @@ export async function reportReconcileError(
 
 /** Whether `object`'s condition `type` is True about its current generation (what kstatus reads). */
 function trueAtCurrentGeneration(object: KubeObject, type: "Ready" | "Stalled"): boolean {
+  return atCurrentGeneration(object, type)?.status === "True";
+}
+
+/** `object`'s condition `type` when it is about its current generation, else undefined. */
+function atCurrentGeneration(object: KubeObject, type: "Ready" | "Stalled"): Condition | undefined {
   const status = object.status as { observedGeneration?: number; conditions?: Condition[] } | undefined;
   const condition = findCondition(status?.conditions, type);
   const generation = object.metadata?.generation;
-  return (
-    condition?.status === "True" &&
+  return condition !== undefined &&
     (generation === undefined ||
       (status?.observedGeneration === generation && condition.observedGeneration === generation))
-  );
+    ? condition
+    : undefined;
 }
 
 /** The kstatus verdict of an object not reconciled because its cache could not list (`cause`). */

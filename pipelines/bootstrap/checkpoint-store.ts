@@ -15,24 +15,43 @@ import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 // KEYS: the checkpoint, its pending counts. ARGV: expected attempt ('' = no checkpoint yet), ttl
 // seconds, '1' to replace the hash, what to do with the pending counts ('absorb': add them to the
-// checkpoint's counts and clear them; 'drop': clear them, they belong to other work), field/value...
-// Replies {'ok', field, added, ...} with what it absorbed, or 'conflict:<attempt>'.
+// checkpoint's counts and clear them; 'drop': clear them, they belong to other work), the kept counts
+// (comma-separated), field/value...
+// A kept count (a PendingCount) is the store's, not the writer's: the script writes the writer's value
+// only into a new or replaced hash and otherwise only adds the pending counts to it, so a save retried
+// after its reply was lost (it landed and absorbed them) writes nothing over what it absorbed.
+// Replies {'ok', count, total, ...} with each kept count as stored now, or 'conflict:<attempt>'.
 const saveLua = `
 local current = redis.call('HGET', KEYS[1], 'attempt') or ''
 if current ~= ARGV[1] then return 'conflict:' .. current end
+local kept, names = {}, {}
+for name in string.gmatch(ARGV[5], '[^,]+') do
+  kept[name] = true
+  names[#names + 1] = name
+end
+local new = ARGV[1] == '' or ARGV[3] == '1'
 if ARGV[3] == '1' then redis.call('DEL', KEYS[1]) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-local reply = {'ok'}
+local fields = {}
+for i = 6, #ARGV, 2 do
+  if new or not kept[ARGV[i]] then
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+  end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[4] == 'absorb' then
   local pending = redis.call('HGETALL', KEYS[2])
   for i = 1, #pending, 2 do
     redis.call('HINCRBY', KEYS[1], pending[i], pending[i + 1])
-    reply[#reply + 1] = pending[i]
-    reply[#reply + 1] = pending[i + 1]
   end
 end
 redis.call('DEL', KEYS[2])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
+local reply = {'ok'}
+for _, name in ipairs(names) do
+  reply[#reply + 1] = name
+  reply[#reply + 1] = redis.call('HGET', KEYS[1], name) or '0'
+end
 return reply
 `;
 
@@ -41,8 +60,14 @@ return reply
  * rerun of the batch would not count that work again: the texts it embedded (a rerun finds them in
  * the text cache). They wait in a small hash beside the checkpoint, which the next checkpoint write
  * absorbs into its counts in the same atomic step, so work is counted once however the shard dies.
+ * Such a count is the store's: a checkpoint write only adds to it (or sets it when it starts the hash
+ * anew), never overwrites it with the writer's figure, so a write retried after its reply was lost
+ * keeps what the one that landed absorbed; the reply carries the stored total back into the state.
  */
 export type PendingCount = "embedded";
+
+/** Every PendingCount: counts the checkpoint writes only add to (see saveLua). */
+const keptCounts = Object.keys({ embedded: true } satisfies Record<PendingCount, true>) as PendingCount[];
 
 /** The checkpoint key of one shard. */
 export function checkpointKey(
@@ -53,10 +78,10 @@ export function checkpointKey(
   return `{${prefix}:bootstrap:${run.namespace}/${run.name}}:${index}`;
 }
 
-/** Reads and writes one shard's checkpoint. */
 /** Where a checkpoint's pending counts wait: beside it, in its Cluster slot (same hash tag). */
 const pendingKeyOf = (checkpoint: string): string => `${checkpoint}:pending`;
 
+/** Reads and writes one shard's checkpoint. */
 export class CheckpointStore {
   readonly #client: RedisClient;
   readonly #key: string;
@@ -129,8 +154,9 @@ export class CheckpointStore {
   }
 
   /**
-   * Writes the whole checkpoint and absorbs the pending counts into it (and into `state.counts`);
-   * throws when a newer attempt of this shard has taken over.
+   * Writes the checkpoint and absorbs the pending counts into it; sets `state.counts` of those counts
+   * to their stored totals. Idempotent: a save retried after its reply was lost keeps the counts the
+   * one that landed absorbed. Throws when a newer attempt of this shard has taken over.
    */
   async save(state: CheckpointState): Promise<void> {
     await this.#write(state, String(state.attempt), false, true);
@@ -152,12 +178,13 @@ export class CheckpointStore {
       this.#ttlSeconds,
       replace ? "1" : "0",
       absorb ? "absorb" : "drop",
+      keptCounts.join(","),
       ...fields,
     )) as unknown;
     if (Array.isArray(reply) && reply[0] === "ok") {
       for (let index = 1; index < reply.length; index += 2) {
         const name = String(reply[index]) as keyof CheckpointState["counts"];
-        if (name in state.counts) state.counts[name] += Number(reply[index + 1]);
+        if (name in state.counts) state.counts[name] = Number(reply[index + 1]);
       }
       return;
     }

@@ -38,6 +38,7 @@ import { createInterpreter, workFingerprint } from "./work.ts";
 import { failureReporter } from "./failure-log.ts";
 import type { ShardWaits } from "./shard-waits.ts";
 import { retry } from "../../plumbing/retry.ts";
+import { untilAborted } from "../../plumbing/until-aborted.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
 /** What a shard reads Kafka with (KafkaRangeReader implements it). */
@@ -177,6 +178,8 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
   );
   // What the store holds: an abort that abandons a save reports this, not what was never saved.
   let saved = structuredClone(state);
+  // A save is idempotent (retried after its reply was lost it keeps the pending counts the landed one
+  // absorbed: checkpoint-store.ts), so riding out an outage retries it as it is.
   const persist = async (snapshot: CheckpointState): Promise<void> => {
     await ridingOutage("a checkpoint save", () => deps.checkpoints.save(snapshot), outage);
     saved = structuredClone(snapshot);
@@ -442,7 +445,8 @@ function commit(
   unit.position = batch.position;
   unit.done = batch.done;
   // `embedded` is counted when the texts are embedded (pending counts, checkpoint-store.ts) and
-  // arrives with this save; the batch's own figure only splits its entities into embedded and deduplicated.
+  // arrives with this save (its stored total); the batch's own figure only splits its entities into
+  // embedded and deduplicated.
   const added = addedCounts(batch, { ...written, embedded: 0 });
   for (const name of Object.keys(added) as (keyof ShardCounts)[]) state.counts[name] += added[name];
   const failedCodes = { ...state.failedCodes };
@@ -496,15 +500,4 @@ async function completeVersionIfRunDone(
   if (!completed) return "incomplete";
   deps.logger.info({ version: config.model.version }, "every shard done: version marked complete");
   return "complete";
-}
-
-/** `work`, or a rejection with the signal's reason as soon as it aborts (`work` is left to settle). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  work.catch(() => undefined); // abandoned on abort: its failure is nobody's
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  return Promise.race([work, aborted]).finally(() => signal.removeEventListener("abort", onAbort!));
 }

@@ -1,6 +1,7 @@
 // Bounding work that looks at its signal only between steps (a Kafka reader checks it between
 // attempts, and one attempt against a broker that accepts connections and never answers lasts the
-// client's request timeouts and retries): the reconcile moves on when its signal aborts.
+// client's request timeouts and retries; a store command retried through an outage): the caller (a
+// reconcile, a bootstrap shard at SIGTERM) moves on when its signal aborts.
 
 /** `work`, or the signal's reason as soon as it aborts (`work` goes on unobserved). */
 export function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
