@@ -3,19 +3,10 @@
  * a store outage, link mode after-reply) must not lose the pending counts the landed save absorbed.
  */
 import { describe, expect, it } from "vitest";
-import { zeroCounts, type CheckpointState } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
-import { createBootstrapStore } from "./helpers.ts";
+import { createBootstrapStore, freshCheckpoint } from "./helpers.ts";
 
-const fresh = (): CheckpointState => ({
-  fingerprint: "work",
-  phase: "running",
-  attempt: 0,
-  startedAtMs: 1,
-  updatedAtMs: 1,
-  units: { p0: { start: 0, end: 10, position: 0, done: false } },
-  counts: zeroCounts(),
-});
+const fresh = freshCheckpoint("work");
 
 describe("bootstrap checkpoint save retried after a lost reply", () => {
   it("keeps the pending counts the landed save absorbed", async () => {

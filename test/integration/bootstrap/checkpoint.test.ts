@@ -5,24 +5,15 @@
  * counts included.
  */
 import { describe, expect, it } from "vitest";
-import { zeroCounts, type CheckpointState } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import {
   CheckpointStore,
   checkpointKey,
   deleteRunCheckpoints,
   readRunCheckpoints,
 } from "../../../pipelines/bootstrap/checkpoint-store.ts";
-import { createBootstrapStore } from "./helpers.ts";
+import { createBootstrapStore, freshCheckpoint } from "./helpers.ts";
 
-const fresh = (fingerprint: string) => (): CheckpointState => ({
-  fingerprint,
-  phase: "running",
-  attempt: 0,
-  startedAtMs: 1,
-  updatedAtMs: 1,
-  units: { p0: { start: 0, end: 10, position: 0, done: false } },
-  counts: zeroCounts(),
-});
+const fresh = freshCheckpoint;
 
 describe.each(["standalone", "cluster"] as const)("bootstrap checkpoints (%s Redis)", (deployment) => {
   it("fences off an older attempt and resumes only the same work", async () => {

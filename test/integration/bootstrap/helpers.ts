@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import type { Registry } from "prom-client";
 import { afterAll, beforeAll } from "vitest";
+import { zeroCounts, type CheckpointState } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import { runBootstrap } from "../../../pipelines/bootstrap/app.ts";
 import {
   bootstrapConfigSchema,
@@ -171,3 +172,14 @@ export function useEmbeddingServer(): () => TestEmbeddingServer {
     return server;
   };
 }
+
+/** A checkpoint-state factory for `CheckpointStore.begin`: work `fingerprint`, one unit of 10 records, nothing done. */
+export const freshCheckpoint = (fingerprint: string) => (): CheckpointState => ({
+  fingerprint,
+  phase: "running",
+  attempt: 0,
+  startedAtMs: 1,
+  updatedAtMs: 1,
+  units: { p0: { start: 0, end: 10, position: 0, done: false } },
+  counts: zeroCounts(),
+});
