@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { silentLogger } from "../../../plumbing/logger.ts";
 import type { Registry } from "prom-client";
 import { afterAll, beforeAll } from "vitest";
+import type { ShardOutcome } from "../../../pipelines/bootstrap/shard.ts";
 import { zeroCounts, type CheckpointState } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import { runBootstrap } from "../../../pipelines/bootstrap/app.ts";
 import {
@@ -183,3 +184,19 @@ export const freshCheckpoint = (fingerprint: string) => (): CheckpointState => (
   units: { p0: { start: 0, end: 10, position: 0, done: false } },
   counts: zeroCounts(),
 });
+
+/** The outcome, or a clear failure when the shard is still running `promptMs` after the abort. */
+export async function endsPromptly(promptMs: number, running: Promise<ShardOutcome>): Promise<ShardOutcome> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`shard still running ${promptMs} ms after the abort (SIGTERM)`)),
+      promptMs,
+    );
+  });
+  try {
+    return await Promise.race([running, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runBootstrap } from "../../../pipelines/bootstrap/app.ts";
 import type { CheckpointState } from "../../../pipelines/bootstrap/checkpoint-codec.ts";
 import { CheckpointStore, checkpointKey } from "../../../pipelines/bootstrap/checkpoint-store.ts";
-import type { ShardOutcome } from "../../../pipelines/bootstrap/shard.ts";
 import { claimTexts, releaseTextClaims } from "../../../store/index.ts";
 import {
   createBootstrapStore,
+  endsPromptly,
   jobDocument,
   renderJob,
   runShardInProcess,
@@ -36,22 +36,6 @@ function writeJobs(name: string, entities: number, distinct: number): string {
   const rows = Array.from({ length: entities }, (_, id) => JSON.stringify(jobDocument(id, distinct)));
   writeFileSync(path, rows.join("\n") + "\n");
   return pathToFileURL(path).href;
-}
-
-/** The outcome, or a clear failure when the shard is still running `PROMPT_MS` after the abort. */
-async function endsPromptly(running: Promise<ShardOutcome>): Promise<ShardOutcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`shard still running ${PROMPT_MS} ms after the abort (SIGTERM)`)),
-      PROMPT_MS,
-    );
-  });
-  try {
-    return await Promise.race([running, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 describe("bootstrap shard shutdown (real Redis and model)", () => {
@@ -101,7 +85,7 @@ describe("bootstrap shard shutdown (real Redis and model)", () => {
     running.catch(() => undefined);
     try {
       await waitFor(() => abort.signal.aborted, "the abort");
-      const interrupted = await endsPromptly(running);
+      const interrupted = await endsPromptly(PROMPT_MS, running);
       expect(interrupted.outcome).toBe("interrupted");
       const saved = await checkpointsOf(target, "term-claim").load();
       expect(saved).toMatchObject({ phase: "interrupted", attempt: 1 });
@@ -152,7 +136,7 @@ describe("bootstrap shard shutdown (real Redis and model)", () => {
     running.catch(() => undefined);
     try {
       await waitFor(() => abort.signal.aborted, "the abort");
-      const interrupted = await endsPromptly(running);
+      const interrupted = await endsPromptly(PROMPT_MS, running);
       expect(interrupted.outcome).toBe("interrupted");
       expect(await checkpointsOf(target, "term-down").load()).toMatchObject({
         phase: "interrupted",

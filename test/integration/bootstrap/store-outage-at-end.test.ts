@@ -27,6 +27,7 @@ import { requireEnv } from "../../support/env.ts";
 import { waitFor } from "./embedding-gate.ts";
 import {
   createBootstrapStore,
+  endsPromptly,
   jobDocument,
   runShardInProcess,
   shardConfig,
@@ -142,22 +143,6 @@ async function startCuttingLink(
   };
 }
 
-/** The outcome, or a clear failure when the shard is still running `PROMPT_MS` after the abort. */
-async function endsPromptly(running: Promise<ShardOutcome>): Promise<ShardOutcome> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`shard still running ${PROMPT_MS} ms after the abort (SIGTERM)`)),
-      PROMPT_MS,
-    );
-  });
-  try {
-    return await Promise.race([running, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 describe("bootstrap whose store is unreachable right after its last checkpoint", () => {
   let model: ServedEmbedder;
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -243,7 +228,7 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
     controller.abort();
     let outcome: ShardOutcome;
     try {
-      outcome = await endsPromptly(run);
+      outcome = await endsPromptly(PROMPT_MS, run);
     } finally {
       link.restore(); // a shard still retrying (the failure above) ends once the store is back
     }
@@ -284,7 +269,7 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
     controller.abort();
     let outcome: ShardOutcome;
     try {
-      outcome = await endsPromptly(run);
+      outcome = await endsPromptly(PROMPT_MS, run);
     } finally {
       link.restore();
     }
@@ -319,7 +304,7 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
     await noticed;
     controller.abort();
     try {
-      await expect(endsPromptly(run)).rejects.toBeInstanceOf(InterruptedBeforeStart);
+      await expect(endsPromptly(PROMPT_MS, run)).rejects.toBeInstanceOf(InterruptedBeforeStart);
     } finally {
       link.restore();
     }
