@@ -27,7 +27,7 @@ import { produceEvents } from "../support/kafka.ts";
 import { waitFor } from "../testbed/wait.ts";
 import { applyAll } from "./support/namespace.ts";
 import { operatorLogLines, startOperatorProcess, type OperatorProcess } from "./support/operator-process.ts";
-import { startPromotionScene, stopPromotionScene } from "./support/promotion-scene.ts";
+import { describeScene, startPromotionScene, stopPromotionScene } from "./support/promotion-scene.ts";
 import {
   extract,
   jobEvent,
@@ -55,9 +55,20 @@ let bakeSeconds = 3_600;
 const digests = new Map<string, string>();
 const kills: string[] = [];
 
-/** Waits long: the machine is shared, and pods start real processes. */
-const eventually = (description: string, check: () => Promise<boolean>, timeoutMs = 300_000) =>
-  waitFor(description, check, { timeoutMs, intervalMs: 500 });
+/**
+ * Waits long: the machine is shared, and pods start real processes. A timeout says where the scene
+ * stands (a full run keeps only the failure's message). Under the test's own 300 s limit, so that it
+ * is this message that reports a stall.
+ */
+async function eventually(description: string, check: () => Promise<boolean>, timeoutMs = 270_000) {
+  try {
+    await waitFor(description, check, { timeoutMs, intervalMs: 500 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; ${await describeScene(namespace, operator)}`, {
+      cause: error,
+    });
+  }
+}
 
 /** SIGKILLs the operator in `phase`, does `meanwhile` while none runs, and starts a new process. */
 async function killOperator(phase: string, meanwhile: () => Promise<unknown> = async () => {}) {
