@@ -3,10 +3,12 @@
  * its start: exit 1 would crash-loop the pod for a store that comes back. It waits the outage out,
  * saying so in its log, and consumes once the store answers. SIGTERM during that wait ends the process
  * at once (nothing is in hand yet: no shutdown handler holds it), never a wait for the grace period's
- * SIGKILL. Tested on a Redis of the file's own, stopped before the worker starts.
+ * SIGKILL. Tested on a Redis of the file's own, stopped before the worker starts, and on a Redis Cluster
+ * none of whose seed nodes answers.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { createRootLogger } from "../../../plumbing/logger.ts";
@@ -91,5 +93,45 @@ it("ends at once on SIGTERM while it waits for the store at start", async () => 
     expect(worker.child.signalCode).toBe("SIGTERM");
   } finally {
     await deps.redis.restart();
+  }
+});
+
+it("says so while no seed node of its Redis Cluster answers as it starts", async () => {
+  const topic = uniqueTopic("nl-outage-start-cluster");
+  const config = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
+  // A seed where nothing listens: a port just taken and given back.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const seedsEnv = "JUDE_TEST_NL_DEAD_CLUSTER_SEEDS";
+  const configFile = join(mkdtempSync(join(tmpdir(), "nl-outage-start-cluster-")), "config.json");
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      ...config,
+      sinks: { ...config.sinks, store: { ...config.sinks.store, cluster: true, url: { env: seedsEnv } } },
+    }),
+  );
+  const worker = startJude(topic, ["nearline", "--config", configFile], {
+    [seedsEnv]: `127.0.0.1:${port}`,
+  });
+  // The log file is opened as the process first writes: none yet reads as nothing logged.
+  const log = () => (existsSync(worker.logFile) ? readFileSync(worker.logFile, "utf8") : "");
+  let exitCode: number | null | undefined;
+  void worker.exited.then((code) => (exitCode = code));
+  try {
+    // A Cluster client queues its commands until a seed answers, for ever: unbounded, the start
+    // waited without a word, where a standalone store's outage is logged and counted.
+    await waitFor(
+      "the worker to say it waits for the store, or exit",
+      () => exitCode !== undefined || log().includes(WAITING),
+      { timeoutMs: 30_000 },
+    );
+    expect(exitCode, log()).toBeUndefined();
+    expect(log()).toContain("no node of the Redis Cluster answered");
+  } finally {
+    worker.child.kill("SIGTERM");
+    await worker.exited;
   }
 });
