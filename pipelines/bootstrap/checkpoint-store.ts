@@ -86,6 +86,8 @@ export class CheckpointStore {
   readonly #client: RedisClient;
   readonly #key: string;
   readonly #ttlSeconds: number;
+  /** A begin whose write failed (it may have landed, its reply lost): what it wrote and reported. */
+  #unanswered: { attempt: number; updatedAtMs: number; resumed: boolean } | undefined;
 
   constructor(client: RedisClient, key: string, ttlSeconds: number) {
     this.#client = client;
@@ -131,6 +133,17 @@ export class CheckpointStore {
   ): Promise<{ state: CheckpointState; resumed: boolean }> {
     const stored = await this.load();
     const resumed = stored !== null && stored.fingerprint === fingerprint;
+    // Retried after a begin whose reply was lost: when that begin landed (the stored checkpoint is
+    // exactly what it wrote), this one resumes only that write, and reports the start it was. It still
+    // takes an attempt number of its own: the stored one could also be another pod's same number.
+    const unanswered = this.#unanswered;
+    this.#unanswered = undefined;
+    const ownLanded =
+      resumed &&
+      unanswered !== undefined &&
+      stored.attempt === unanswered.attempt &&
+      stored.updatedAtMs === unanswered.updatedAtMs;
+    const reported = ownLanded ? unanswered.resumed : resumed;
     const base = resumed ? stored : fresh();
     // The attempt number keeps growing even across a reset, so pods of the old work are fenced off too.
     const attempt = (stored?.attempt ?? 0) + 1;
@@ -142,6 +155,7 @@ export class CheckpointStore {
       error: undefined,
     };
     if (state.phase !== "done") state.phase = "running";
+    this.#unanswered = { attempt, updatedAtMs: state.updatedAtMs, resumed: reported };
     // Resumed: what the previous attempt did after its last checkpoint is absorbed now; otherwise the
     // pending counts belong to other work (or to a checkpoint that expired) and are dropped.
     await this.#write(
@@ -150,7 +164,8 @@ export class CheckpointStore {
       stored !== null && !resumed,
       resumed,
     );
-    return { state, resumed };
+    this.#unanswered = undefined;
+    return { state, resumed: reported };
   }
 
   /**

@@ -4,6 +4,7 @@
  * tests start the same app in-process.
  */
 import type { Logger } from "../../plumbing/logger.ts";
+import { retry, type RetryOptions } from "../../plumbing/retry.ts";
 import { drainWithin } from "../../plumbing/shutdown.ts";
 import { Registry } from "prom-client";
 import {
@@ -14,6 +15,7 @@ import {
   adoptLegacySourceOffsets,
   initSourceOffsets,
   isStoreError,
+  isTransientRedisError,
   readSourceOffsets,
   registerVersion,
   StoreWriter,
@@ -117,16 +119,14 @@ export async function startNearline(
   ]);
   // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
   // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
-  const { client, store, writer } = await openVersionStore(
-    config,
-    registry,
-    abort.signal,
-    logger,
-    (error) => {
+  const { client, store, writer } = await openVersionStore(config, registry, abort.signal, logger, {
+    onWriteRetry: (error) => {
       metrics.retries.inc({ ...labels, dependency: "store" });
       wait.retried("store", error);
     },
-  );
+    // No batch in hand yet: counted and logged, not reported as a batch's wait.
+    onOpenRetry: () => metrics.retries.inc({ ...labels, dependency: "store" }),
+  });
   const producer = createOutputProducer(clientOptions, {
     signal: abort.signal,
     logger,
@@ -275,26 +275,56 @@ export async function startNearline(
 /**
  * Opens the store, registers this version with its entity's prompt template (another digest or
  * template than registered is refused) and builds its writer.
+ *
+ * A store unreachable as the worker starts (a Redis restarting beside it, a failover) is waited out,
+ * each step retried (all idempotent), logged and counted, instead of failing the start: exit 1 would
+ * crash-loop the pod for a store that comes back. A failure no retry helps (a refused registration, a
+ * wrong password) still fails the start at once. SIGTERM meanwhile ends the process at once: `jude
+ * nearline` installs its shutdown handlers only once the worker consumes, as nothing is in hand before.
+ * The pod's startup probe allows five minutes (controllers/nearline-pipeline/worker-deployment.ts); a
+ * longer outage restarts the container, which waits again.
  */
 async function openVersionStore(
   config: NearlineConfig,
   registry: Registry,
   signal: AbortSignal,
   logger: Logger,
-  onWriteRetry: (error: unknown) => void,
+  reporting: { onWriteRetry: (error: unknown) => void; onOpenRetry: (error: unknown) => void },
 ): Promise<{ client: RedisClient; store: Store; writer: StoreWriter }> {
-  const { client, store } = await openPipelineStore(config.sinks.store, {
-    connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
-    metrics: createStoreMetrics(registry),
-  });
-  await checkDurabilitySupport(client, config.sinks.store.durability);
-  await registerVersion(store, config.model.version, {
-    modelDigest: config.model.digest,
-    dimension: config.model.dimensions,
-    dtype: config.sinks.store.dtype,
-    prompts: { [config.entity]: config.model.template },
-    vectorSettings: config.model.vectorSettings,
-  });
+  const outage: RetryOptions = {
+    isRetryable: (error) => (isStoreError(error) && error.retryable) || isTransientRedisError(error),
+    onRetry: (error, attempt) => {
+      reporting.onOpenRetry(error);
+      logger.warn({ err: error, attempt }, "store unavailable at start; retrying");
+    },
+  };
+  const metrics = createStoreMetrics(registry);
+  const { client, store } = await retry(
+    () =>
+      openPipelineStore(config.sinks.store, {
+        connectionName: `jude-nearline-${config.pipeline.name}-${config.model.version}`,
+        metrics,
+      }),
+    outage,
+  );
+  try {
+    await retry(() => checkDurabilitySupport(client, config.sinks.store.durability), outage);
+    await retry(
+      () =>
+        registerVersion(store, config.model.version, {
+          modelDigest: config.model.digest,
+          dimension: config.model.dimensions,
+          dtype: config.sinks.store.dtype,
+          prompts: { [config.entity]: config.model.template },
+          vectorSettings: config.model.vectorSettings,
+        }),
+      outage,
+    );
+  } catch (error) {
+    // The process must be able to exit 1: an open connection would keep it alive.
+    client.disconnect();
+    throw error;
+  }
   const writer = new StoreWriter(store, {
     dtype: config.sinks.store.dtype,
     // No deadline: a Redis outage of any length pauses the batch at its writes instead of failing them
@@ -303,7 +333,7 @@ async function openVersionStore(
     signal,
     durability: config.sinks.store.durability,
     onRetry: (attempt, error, pending) => {
-      onWriteRetry(error);
+      reporting.onWriteRetry(error);
       logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes");
     },
   });

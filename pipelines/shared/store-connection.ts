@@ -1,5 +1,7 @@
 /** Opens the pipeline's versioned store from its config section (URL from a Secret). */
 import {
+  StoreError,
+  StoreErrorCodes,
   connectRedis,
   openStore,
   parseClusterTarget,
@@ -32,22 +34,56 @@ export async function openPipelineStore(
   options: { connectionName: string; metrics?: StoreMetrics },
 ): Promise<{ client: RedisClient; store: Store }> {
   const secret = readSecret(section.url, `store ${section.name} URL`);
+  let connectionError: Error | undefined;
   const connect = {
     connectionName: options.connectionName,
     commandTimeoutMs: storeCommandTimeoutMs + (section.durability?.timeoutMs ?? 0),
+    onConnectionError: (error: Error) => (connectionError = error),
   };
   const client = section.cluster
     ? connectRedis(parseClusterTarget(secret), connect)
     : connectRedis({ url: secret }, connect);
   try {
-    const store = await openStore(client, {
+    const opening = openStore(client, {
       name: section.name,
       create: true,
       ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
     });
+    const store = section.cluster ? await untilClusterAnswers(opening, () => connectionError) : await opening;
     return { client, store };
   } catch (error) {
     client.disconnect();
     throw error;
+  }
+}
+
+/**
+ * `opening`, failed as STORE_UNAVAILABLE (with the seeds' last connection error) when no node of the
+ * Cluster has answered within the command timeout. A Cluster client queues commands until it has read
+ * the slot map, for ever (its command timeout starts only once a command reaches a node), and its own
+ * connection errors go to an event: unbounded, a start while the Cluster is down, or wants a password
+ * the Secret lacks, waited without a word, where the caller's retries log and count a standalone
+ * store's outage. Bounded here only: the open client keeps reconnecting through later outages.
+ */
+async function untilClusterAnswers<T>(opening: Promise<T>, lastError: () => Error | undefined): Promise<T> {
+  // Abandoned at the bound: it fails as the caller disconnects the client.
+  opening.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const cause = lastError();
+      reject(
+        new StoreError(
+          StoreErrorCodes.STORE_UNAVAILABLE,
+          `no node of the Redis Cluster answered within ${storeCommandTimeoutMs} ms${cause === undefined ? "" : `: ${cause.message}`}`,
+          cause === undefined ? {} : { cause },
+        ),
+      );
+    }, storeCommandTimeoutMs);
+  });
+  try {
+    return await Promise.race([opening, bound]);
+  } finally {
+    clearTimeout(timer);
   }
 }

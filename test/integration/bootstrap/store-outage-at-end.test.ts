@@ -9,21 +9,22 @@
  * version complete. Not a wait until the pod's grace period ends in SIGKILL (exit 137, counted).
  * The same holds when the outage catches the done save itself (the shard reports, and the store keeps,
  * the checkpoint as last saved: not done) and when the store is unreachable as the shard starts (it
- * starts once the store is back; SIGTERM meanwhile ends it InterruptedBeforeStart, nothing saved). A
- * failure no retry helps while marking the version complete fails the shard but keeps its checkpoint
- * done.
+ * starts once the store is back; SIGTERM meanwhile ends it InterruptedBeforeStart, nothing saved, and
+ * `jude bootstrap` exits 75). A failure no retry helps while marking the version complete fails the
+ * shard but keeps its checkpoint done.
  */
 import { createServer, connect, type Socket } from "node:net";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { readRunCheckpoints } from "../../../pipelines/bootstrap/checkpoint-store.ts";
+import { checkpointKey, readRunCheckpoints } from "../../../pipelines/bootstrap/checkpoint-store.ts";
 import { InterruptedBeforeStart, type ShardOutcome } from "../../../pipelines/bootstrap/shard.ts";
 import { getVersion } from "../../../store/index.ts";
 import { requireEnv } from "../../support/env.ts";
+import { startJude } from "../../support/processes.ts";
 import { waitFor } from "./embedding-gate.ts";
 import {
   createBootstrapStore,
@@ -39,6 +40,8 @@ import { startServedEmbedder, type ServedEmbedder } from "./served-embed.ts";
 const ENTITIES = 40;
 /** How long a shard may take from its abort to its end: far below the pod's 30 s grace period. */
 const PROMPT_MS = 5_000;
+/** How long `jude bootstrap` may take from SIGTERM to its exit: below the pod's 30 s grace period. */
+const GRACE_MS = 20_000;
 
 /** The RESP bytes of the checkpoint field pair `phase done` (the save of a finished shard). */
 const doneSave = Buffer.from("$5\r\nphase\r\n$4\r\ndone\r\n");
@@ -172,15 +175,14 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
       path,
       Array.from({ length: ENTITIES }, (_, id) => JSON.stringify(jobDocument(id, ENTITIES))).join("\n"),
     );
-    const config = shardConfig(
-      shardDocument({
-        storeName: bootstrapStore.name,
-        store: { name: bootstrapStore.name, url: { env: urlEnv } },
-        run: label,
-        source: { files: { uris: [pathToFileURL(path).href] } },
-        shards: { count: 1, index: 0 },
-      }),
-    );
+    const document = shardDocument({
+      storeName: bootstrapStore.name,
+      store: { name: bootstrapStore.name, url: { env: urlEnv } },
+      run: label,
+      source: { files: { uris: [pathToFileURL(path).href] } },
+      shards: { count: 1, index: 0 },
+    });
+    const config = shardConfig(document);
     const registry = new Registry();
     const storeRetries = async () =>
       (await registry.getSingleMetric("jude_pipeline_retries_total")?.get())?.values
@@ -202,7 +204,7 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
       );
       return { run, noticed };
     };
-    return { bootstrapStore, link, config, start };
+    return { bootstrapStore, link, config, document, start };
   }
 
   it("ends done and marks the version complete once the store is back", async () => {
@@ -313,6 +315,52 @@ describe("bootstrap whose store is unreachable right after its last checkpoint",
     const rerun = await runShardInProcess(config, (texts, signal) => model.embed(texts, signal));
     expect(rerun).toMatchObject({ outcome: "done" });
     expect((await getVersion(bootstrapStore.store, VERSION))?.state).toBe("complete");
+  });
+
+  it("exits 75 as a process when SIGTERM ends its wait for the store at the start, nothing counted", async () => {
+    const { bootstrapStore, link, config, document } = await setUp("outage-at-start-exit", "after-reply", {
+      down: true,
+    });
+    const configFile = join(mkdtempSync(join(tmpdir(), "bootstrap-outage-")), "config.json");
+    writeFileSync(configFile, JSON.stringify(document));
+    // `jude bootstrap` as the Job's pod runs it; its environment carries the link's URL (setUp).
+    const shard = startJude(`bootstrap-${bootstrapStore.name}`, ["bootstrap", "--config", configFile]);
+    // The log file is opened as the process starts: none yet reads as nothing logged.
+    const log = () => (existsSync(shard.logFile) ? readFileSync(shard.logFile, "utf8") : "");
+    try {
+      let exitCode: number | null | undefined;
+      void shard.exited.then((code) => (exitCode = code));
+      await waitFor(
+        () => exitCode !== undefined || log().includes("store unavailable; retrying"),
+        "the shard to wait for the store, or exit",
+      );
+      expect(exitCode, log()).toBeUndefined();
+      shard.child.kill("SIGTERM");
+      // The shard ends at once (the tests above); the process may outlive it by the store's command
+      // timeout (10 s), the timers of ioredis's connection handshakes to a link that drops them. Still
+      // well before the pod's grace period (30 s) ends in SIGKILL: exit 137, counted against backoffLimit.
+      const exit = await Promise.race([
+        shard.exited,
+        new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), GRACE_MS)),
+      ]);
+      if (exit === "still running") shard.child.kill("SIGKILL");
+      // EX_TEMPFAIL: the Job runs the shard again, not counted against backoffLimit.
+      expect(exit, log()).toBe(75);
+      expect(log()).toContain("shard interrupted before it started");
+    } finally {
+      link.restore();
+    }
+    // Nothing begun or counted: no checkpoint, no pending counts, the version not even registered.
+    expect(await storedCheckpoint(bootstrapStore, config)).toBeNull();
+    expect(
+      await bootstrapStore.client.exists(
+        `${checkpointKey(bootstrapStore.store.layout.prefix, config.run, 0)}:pending`,
+      ),
+    ).toBe(0);
+    expect(await getVersion(bootstrapStore.store, VERSION)).toBeNull();
+    const rerun = await runShardInProcess(config, (texts, signal) => model.embed(texts, signal));
+    expect(rerun).toMatchObject({ outcome: "done", resumed: false });
+    expect(rerun.state.counts).toMatchObject({ processed: ENTITIES, written: ENTITIES });
   });
 
   it("keeps its done checkpoint when the final step fails for good", async () => {
