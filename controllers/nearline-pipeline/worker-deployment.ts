@@ -65,8 +65,9 @@ export function desiredWorkers(
     render: (secrets) => desiredWorkerConfig(pipeline, model, version, secrets, secretKeys),
   });
   container.ports = [{ name: "ops", containerPort: workerOpsPort, protocol: "TCP" }];
-  // /healthz answers once the worker has joined its group; joining may wait for Kafka, so the startup
-  // probe allows five minutes before liveness applies, asking every second (../shared/startup-probe.ts).
+  // /healthz answers once the worker has joined its group; opening the store may wait out a store
+  // outage and joining may wait for Kafka, so the startup probe allows five minutes before liveness
+  // applies, asking every second (../shared/startup-probe.ts).
   // Readiness is the worker's own /readyz.
   container.startupProbe = {
     httpGet: { path: "/healthz", port: "ops" },
