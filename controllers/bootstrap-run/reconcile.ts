@@ -435,7 +435,7 @@ async function waitForTopic(
   const before = findCondition(run.status?.conditions, "Ready");
   await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
   if (before?.reason !== verdict.reason || before.message !== verdict.message)
-    context.events.warning(raw, verdict.reason, verdict.message);
+    context.events.warning(raw, topicNotFoundReason, verdict.message);
   return { requeueAfterMs: missingReferencePollMs };
 }
 
