@@ -99,8 +99,9 @@ export function kafkaOptions(pipeline: NearlinePipeline, secrets: SecretValues) 
 /**
  * The pipeline's changelog topic does not exist (Kafka answers a describe it refuses with
  * TOPIC_AUTHORIZATION_FAILED, not this): only someone creating it mends that, so callers say so with
- * reason TopicNotFound (topicNotFoundReason) instead of retrying a reconcile. Its message is what they say, naming the
- * pipeline, its field and the brokers: the EmbeddingModel's bootstrap gate and the BootstrapRun alike.
+ * reason TopicNotFound (topicNotFoundReason) instead of retrying a reconcile. Its message is what they
+ * say, naming the pipeline, its field and the brokers: the EmbeddingModel's bootstrap gate and the
+ * BootstrapRun alike.
  */
 export class ChangelogTopicMissing extends Error {
   readonly topic: string;
