@@ -1,19 +1,29 @@
 // A BootstrapRun made by hand whose pipeline names a changelog topic that does not exist yet, with the
-// pipeline controllers in-process against the testbed's API server and Kafka. The run says so as the
-// EmbeddingModel's bootstrap gate does (reason TopicNotFound naming the pipeline, the field and the
-// brokers, one Warning Event), not a ReconcileError quoting the Kafka client's "Unknown topic" that
-// turns Stalled after a minute of back-off; it starts by itself once the topic exists.
+// BootstrapRun controller alone in-process against the testbed's API server and Kafka. The run says so
+// as the EmbeddingModel's bootstrap gate does (reason TopicNotFound naming the pipeline, the field and
+// the brokers, one Warning Event), not a ReconcileError quoting the Kafka client's "Unknown topic" that
+// turns Stalled after a minute of back-off; it starts by itself once the topic exists. Topics are not
+// watched and nothing else changes here (no pipeline controller writes the pipeline's status), so only
+// the run's own recheck (every 15 s) can start it.
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import { kubectlJson } from "../../support/kubectl.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { requireEnv } from "../../support/env.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import {
+  createRestrictedNamespace,
+  deleteNamespace,
+  installCrds,
+  testImages,
+} from "../operator/operator-harness.ts";
 import {
   applyObjects,
   conditionOf,
   markModelObserved,
-  startControllers,
+  startManager,
   waitForObject,
-  type ControllersHarness,
   type WithConditions,
 } from "./harness.ts";
 import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
@@ -23,22 +33,34 @@ type RunObject = WithConditions & {
 };
 
 describe("a BootstrapRun whose pipeline's changelog topic does not exist", () => {
-  let harness: ControllersHarness | undefined;
+  const ns = `run-topic-${process.pid}-${Date.now().toString(36)}`;
   const topic = uniqueTopic("run-missing-topic");
+  let stop: (() => Promise<void>) | undefined;
+  let registry = new Registry();
+  /** The run controller's reconciles that ended (not failed, not deferred). */
+  const reconciled = async () =>
+    ((await registry.getSingleMetric("jude_operator_reconciles_total")?.get())?.values ?? [])
+      .filter((value) => value.labels.result === "success" || value.labels.result === "requeue")
+      .reduce((sum, value) => sum + value.value, 0);
 
   beforeAll(async () => {
-    harness = await startControllers("run-topic");
-    const ns = harness.namespace;
+    await installCrds();
+    await createRestrictedNamespace(ns);
     await applyObjects(ns, [storeSecret(), model(), pipeline("jobs", topic)]);
+    // No model controller runs here: say the model was looked at, or the run waits for it.
     await markModelObserved(ns, "jude-minilm");
+    stop = startManager(ns, "run-topic-test", (manager) => {
+      registry = manager.metrics.registry;
+      manager.add(bootstrapRunController({ images: testImages, concurrency: 2, registry }));
+    });
   }, 120_000);
 
   afterAll(async () => {
-    await harness?.stop();
+    await stop?.();
+    await deleteNamespace(ns);
   });
 
   it("says TopicNotFound naming the pipeline, field and brokers, once, and starts once the topic exists", async () => {
-    const ns = harness!.namespace;
     await applyObjects(ns, [bootstrapRun("jobs-by-hand", "jobs", 2)]);
     const waiting = await waitForObject<RunObject>(
       ns,
@@ -75,6 +97,12 @@ describe("a BootstrapRun whose pipeline's changelog topic does not exist", () =>
       ["TopicNotFound", message],
     ]);
 
+    // The reconcile that wrote TopicNotFound, and the one its own status write brings, which writes
+    // nothing: from then on only the recheck looks at the topic again.
+    await waitFor("the run's reconcile after its status write", async () => (await reconciled()) >= 2, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
     await createTopics([topic], 2);
     const started = await waitForObject<RunObject>(
       ns,
