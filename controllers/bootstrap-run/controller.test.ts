@@ -84,4 +84,36 @@ describe("bootstrapRunController's reportFailure", () => {
     await definition.reportFailure!(context, failure(false));
     expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-v1"]);
   });
+
+  // Was: a run waiting for its changelog topic (Ready False, reason TopicNotFound, told once with a
+  // Warning Event) had it replaced by a passing failure's ReconcileError, and the next reconcile told
+  // TopicNotFound again as a new Warning Event.
+  it("leaves a run waiting for its changelog topic as it is at a streak's first failure", async () => {
+    const waiting: KubeObject = {
+      ...run("Pending"),
+      status: {
+        phase: "Pending",
+        observedGeneration: 2,
+        conditions: [
+          {
+            type: "Ready",
+            status: "False",
+            reason: "TopicNotFound",
+            message: "NearlinePipeline jobs: spec.source.kafka.topic names topic jobs.changelog, …",
+            observedGeneration: 2,
+            lastTransitionTime: "2026-12-01T00:00:00Z",
+          },
+        ],
+      },
+    };
+    const { context, calls } = fakeContext(key, { BootstrapRun: [waiting] });
+    await definition.reportFailure!(context, failure(false));
+    expect(calls).toEqual([]);
+    const persistent = fakeContext(key, { BootstrapRun: [waiting] });
+    await definition.reportFailure!(persistent.context, failure(true));
+    expect(summarizeCalls(persistent.calls)).toEqual([
+      "applyStatus BootstrapRun/jobs-v1",
+      "event Warning ReconcileError",
+    ]);
+  });
 });

@@ -4,6 +4,7 @@ import type { BootstrapRun } from "../../crds/index.ts";
 import type { ControllerSettings } from "../../operator/controllers.ts";
 import { keyOf } from "../../operator/runtime/object-key.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
+import { topicNotFoundReason } from "../embedding-model/blockers.ts";
 import { labelKeys } from "../shared/labels.ts";
 import { labelValue } from "../shared/names.ts";
 import { reportNotSynced, reportReconcileError } from "../shared/reconcile-error.ts";
@@ -12,6 +13,9 @@ import { reconcileBootstrapRun } from "./reconcile.ts";
 import { ReplacedJobs } from "./run-store.ts";
 import { isFinished } from "./run-status.ts";
 import { bootstrapFailedGauge, bootstrapShardGauges } from "./run-metrics.ts";
+
+/** Reasons a run waits for with a Warning Event told once (reportReconcileError's standing reasons). */
+const waitingReasons: ReadonlySet<string> = new Set([topicNotFoundReason]);
 
 /** The runs of the namespace that are not finished (what a pipeline or model change may unblock). */
 function openRuns(object: KubeObject, cache: CacheReader, pipeline?: string) {
@@ -59,11 +63,12 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
       await reportNotSynced(resourceTypes.bootstrapRun, context, cause);
     },
     // Nor a failure: a finished run's reconcile only acknowledges a spec edit (observedGeneration),
-    // which the report's write does already, so a ReconcileError there would never be replaced.
+    // which the report's write does already, so a ReconcileError there would never be replaced. A run
+    // waiting for its changelog topic keeps saying so (its Warning Event told once) until one persists.
     reportFailure: async (context, failure) => {
       const raw = context.cache.get<BootstrapRun & KubeObject>(resourceTypes.bootstrapRun, context.key);
       if (raw !== undefined && isFinished(raw)) return;
-      await reportReconcileError(resourceTypes.bootstrapRun, context, failure);
+      await reportReconcileError(resourceTypes.bootstrapRun, context, failure, waitingReasons);
     },
     reconcile: (context) =>
       reconcileBootstrapRun(context, {

@@ -8,6 +8,7 @@ import { desiredVersionRecord, recordedSpec } from "../embedding-model/version-r
 import { imagesFor } from "../shared/image.ts";
 import { reconcileBootstrapRun, type RunReconcileSettings } from "./reconcile.ts";
 import { ReplacedJobs } from "./run-store.ts";
+import { ChangelogTopicMissing } from "./run-io.ts";
 import { zeroCounts, type CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 
 const key = { namespace: testNamespace, name: "jobs-minilm-v1" };
@@ -774,6 +775,35 @@ describe("reconcileBootstrapRun", () => {
       expect(warnings.map((call) => (call as { reason: string }).reason)).toEqual(["SecretKeyNotFound"]);
     });
 
+    // Was: the pipeline's reference as it is now was checked, and only if the Job read a Secret of that
+    // name: a Job reading jude-redis, whose pipeline now names jude-redis-next, was not said to be
+    // stalled when jude-redis was deleted, though a shard pod started from then on reads it still.
+    it("judges a store Secret renamed since the Job started by the Secret the Job reads", async () => {
+      const run = runningRun();
+      const job = await startedJob(run);
+      const renamedTo = (secrets: string[]) => {
+        const objects = world(run, { Job: [job], ConfigMap: [shardsConfigMap] });
+        setPath(objects.NearlinePipeline![0] as Record<string, unknown>, "spec.sinks.store.urlSecretRef", {
+          name: "jude-redis-next",
+          key: "url",
+        });
+        objects.Secret = secrets.map((name) => ({
+          kind: "Secret",
+          metadata: { name, namespace: testNamespace },
+          data: { url: "cmVkaXM6Ly94" },
+        }));
+        return objects;
+      };
+      const both = await reconcile(renamedTo(["jude-redis", "jude-redis-next"]));
+      expect(condition(both, "Stalled")).toMatchObject({ status: "False" });
+      expect(condition(both, "Reconciling")).toMatchObject({ status: "True", reason: "Running" });
+      const oldGone = await reconcile(renamedTo(["jude-redis-next"]));
+      expect(condition(oldGone, "Stalled")).toMatchObject({ status: "True", reason: "SecretNotFound" });
+      expect(condition(oldGone, "Stalled")!.message).toContain(
+        "NearlinePipeline jobs: spec.sinks.store.urlSecretRef named Secret jude-redis when Job jobs-minilm-v1-bootstrap started (its shard pods read it), which does not exist",
+      );
+    });
+
     it("still reports the Job's outcome: Failed when it failed, Succeeded when it completed", async () => {
       const run = runningRun();
       // A Secret only the shard pods read (the model's serving token): the checkpoints stay readable.
@@ -1083,5 +1113,61 @@ describe("reconcileBootstrapRun", () => {
         ),
       }),
     );
+  });
+
+  // Was: a run made by hand (or whose changelog was deleted before its first reconcile) let the capture's
+  // error out of the reconcile: Ready False with reason ReconcileError quoting "topic … does not exist",
+  // then Stalled ReconcileError after a minute of back-off, where the EmbeddingModel's gate says
+  // TopicNotFound naming the pipeline, its field and the brokers, and looks again every 15 s.
+  describe("a run whose pipeline's changelog topic does not exist", () => {
+    const missing = (run: KubeObject) => {
+      const { context, calls } = fakeContext(key, world(run));
+      const result = reconcileBootstrapRun(context, {
+        images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+        captureWatermarks: async () => {
+          throw new ChangelogTopicMissing("jobs", "jobs.changelog", ["kafka-0:9092", "kafka-1:9092"], {
+            cause: new Error("Unknown topic jobs.changelog."),
+          });
+        },
+      });
+      return { calls, result };
+    };
+
+    it("is Pending, Reconciling with reason TopicNotFound in the model's words, and looks again in 15 s", async () => {
+      const { calls, result } = missing(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
+      expect(await result).toEqual({ requeueAfterMs: 15_000 });
+      expect(summarizeCalls(calls)).toEqual([
+        "applyStatus BootstrapRun/jobs-minilm-v1",
+        "event Warning TopicNotFound",
+      ]);
+      const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status as {
+        phase: string;
+        watermarks?: unknown;
+        conditions: { type: string; status: string; reason: string; message: string }[];
+      };
+      expect(status.phase).toBe("Pending");
+      expect(status.watermarks).toBeUndefined();
+      const byType = Object.fromEntries(status.conditions.map((each) => [each.type, each]));
+      expect(byType.Ready).toMatchObject({ status: "False", reason: "TopicNotFound" });
+      expect(byType.Reconciling).toMatchObject({ status: "True", reason: "TopicNotFound" });
+      expect(byType.Stalled).toMatchObject({ status: "False" });
+      expect(byType.Ready!.message).toBe(
+        "NearlinePipeline jobs: spec.source.kafka.topic names topic jobs.changelog, which does not exist on Kafka at kafka-0:9092,kafka-1:9092: " +
+          "JUDE never creates topics; create it, and the output and dead-letter topics the pipeline names (the operator looks again every 15 s)",
+      );
+      const warning = calls[1] as Extract<RecordedCall, { verb: "event" }>;
+      expect(warning.message).toBe(byType.Ready!.message);
+    });
+
+    it("tells the Warning Event once while the topic stays missing", async () => {
+      const first = missing(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
+      await first.result;
+      const written = (first.calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+      const again = missing(
+        stored("bootstrap-run.yaml", "run-uid", (object) => void (object.status = written)) as KubeObject,
+      );
+      expect(await again.result).toEqual({ requeueAfterMs: 15_000 });
+      expect(summarizeCalls(again.calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    });
   });
 });

@@ -22,7 +22,12 @@ import {
   type ResolvedVersions,
 } from "../nearline-pipeline/live-versions.ts";
 import { readSurroundings } from "../nearline-pipeline/read-surroundings.ts";
-import type { SecretValues } from "../nearline-pipeline/secret-reader.ts";
+import {
+  secretKeys,
+  withSecrets,
+  type ReadSecrets,
+  type SecretValues,
+} from "../nearline-pipeline/secret-reader.ts";
 import { writeStatus } from "../shared/status-writer.ts";
 import type { PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
 import { conditionTime, findCondition, kstatusConditions, type Kstatus } from "../shared/conditions.ts";
@@ -31,13 +36,21 @@ import { jobRefusal, type EventView, type RefusedPods } from "../shared/refused-
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { failingPods, lastFailedContainer } from "../shared/failing-pods.ts";
 import { shardRetries } from "./shard-retries.ts";
-import { missingShardSecret } from "./shard-secrets.ts";
+import { jobSecretNames, missingShardSecret } from "./shard-secrets.ts";
+import type { MissingSecretReference } from "../nearline-pipeline/secret-refs.ts";
 import { describeFailure } from "../shared/reconcile-error.ts";
 import type { Images } from "../shared/image.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { bootstrapJobName, labelValue } from "../shared/names.ts";
 import { childApply } from "../shared/owner.ts";
-import { captureWatermarks, missingStoreSecret, readCheckpoints, readRegisteredVersion } from "./run-io.ts";
+import {
+  captureWatermarks,
+  ChangelogTopicMissing,
+  missingStoreSecret,
+  readCheckpoints,
+  readRegisteredVersion,
+} from "./run-io.ts";
+import { missingReferencePollMs, topicNotFoundReason } from "../embedding-model/blockers.ts";
 import { describeRedefinition } from "../../store/index.ts";
 import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
@@ -165,7 +178,7 @@ export async function reconcileBootstrapRun(
       return { requeueAfterMs: runPollMs };
     }
     const started = await startRun(context, raw, run, read, settings);
-    if (started === undefined) return { requeueAfterMs: stalledPollMs };
+    if (!("job" in started)) return started;
     ({ run: current, job } = started);
   } else {
     // The pipeline moved to another store since the Job started: its shards would go on filling the old one.
@@ -220,7 +233,7 @@ export async function reconcileBootstrapRun(
     retries: shardRetries(shardPods),
     shardPods: shardPods.filter((pod) => pod.metadata?.deletionTimestamp === undefined).length,
     refused: await shardRefusal(context, job, shardPods),
-    secretMissing: read === undefined ? undefined : missingShardSecret(job, read.surroundings),
+    secretMissing: await shardSecretMissing(context, job, read),
   });
   const watermarks = current.status?.watermarks;
   await writeStatus(
@@ -263,6 +276,26 @@ export async function reconcileBootstrapRun(
     : { requeueAfterMs: runPollMs };
 }
 
+/**
+ * A Secret (or key) the Job's shard pods require that is missing now (shard-secrets.ts), while the Job
+ * may still start pods. Those the pipeline and model no longer reference (renamed since the Job
+ * started) are read too: the Job's pods read them still.
+ */
+async function shardSecretMissing(
+  context: ReconcileContext,
+  job: V1Job & KubeObject,
+  read: { surroundings: PipelineSurroundings; secretValues: ReadSecrets } | undefined,
+): Promise<MissingSecretReference | undefined> {
+  if (read === undefined || isFinishedJob(job)) return undefined;
+  const secrets = await withSecrets(
+    context.client,
+    context.key.namespace,
+    read.secretValues,
+    jobSecretNames(job),
+  );
+  return missingShardSecret(job, { ...read.surroundings, secrets: secretKeys(secrets) });
+}
+
 /** Why a run's pipeline cannot be used to read its checkpoints: missing (deleted mid-run) or invalid. */
 function pipelineUnreadable(
   run: BootstrapRun,
@@ -294,7 +327,7 @@ function namespaceRuns(context: ReconcileContext, except?: string): BootstrapRun
 /**
  * Starts a run: checks it can run, captures the watermarks (once: a live read guards against a stale
  * cache capturing twice) and writes them to status before the Job exists, then applies the ConfigMap
- * and the Job. Returns undefined when the run cannot start yet (its status says why).
+ * and the Job. Returns when to look again when the run cannot start yet (its status says why).
  */
 async function startRun(
   context: ReconcileContext,
@@ -302,7 +335,7 @@ async function startRun(
   run: BootstrapRun,
   read: { surroundings: PipelineSurroundings; secretValues: SecretValues } | undefined,
   settings: RunReconcileSettings,
-): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | undefined> {
+): Promise<{ run: BootstrapRun; job: V1Job & KubeObject } | { requeueAfterMs: number }> {
   const model = read?.surroundings.model;
   const versions =
     model === undefined ? { versions: [], waiting: [] } : await runVersions(context, model, run);
@@ -316,7 +349,7 @@ async function startRun(
         ? { state: "Stalled", reason: waiting.stallReason, message: waiting.reason }
         : { state: "Reconciling", reason: "WaitingForModel", message: waiting?.reason ?? "" });
     await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
-    return undefined;
+    return { requeueAfterMs: stalledPollMs };
   }
   const redefined = await redefinedInStore(context, run, read, version, settings);
   if (redefined !== undefined) {
@@ -328,21 +361,29 @@ async function startRun(
       runConditions("Failed", verdict),
     );
     context.events.warning(raw, "Failed", verdict.message);
-    return undefined;
+    return { requeueAfterMs: stalledPollMs };
   }
   let started = run;
   if (run.spec.source.kafkaSnapshot !== undefined && run.status?.watermarks === undefined) {
     const live = await context.client.getLive(resourceTypes.bootstrapRun, context.key);
     const stored = (live?.status as BootstrapRunStatus | undefined)?.watermarks;
+    let partitions;
+    if (stored === undefined)
+      try {
+        partitions = await (settings.captureWatermarks ?? captureWatermarks)(
+          read.surroundings.pipeline,
+          read.secretValues,
+          context.signal,
+          settings.externalTimeoutMs,
+        );
+      } catch (error) {
+        if (!(error instanceof ChangelogTopicMissing)) throw error;
+        return waitForTopic(context, raw, run, error);
+      }
     const watermarks = stored ?? {
       capturedTime: conditionTime(new Date()),
       topic: read.surroundings.pipeline.spec.source.kafka.topic,
-      partitions: await (settings.captureWatermarks ?? captureWatermarks)(
-        read.surroundings.pipeline,
-        read.secretValues,
-        context.signal,
-        settings.externalTimeoutMs,
-      ),
+      partitions: partitions!,
     };
     started = { ...run, status: { ...run.status, watermarks } };
     const verdict = {
@@ -371,6 +412,31 @@ async function startRun(
     `Indexed Job ${desired.job.metadata!.name} runs ${run.spec.parallelism} shard${run.spec.parallelism === 1 ? "" : "s"}`,
   );
   return { run: started, job };
+}
+
+/**
+ * A run whose pipeline's changelog topic does not exist (made by hand, or the topic deleted since the
+ * EmbeddingModel made it): said as the model's bootstrap gate says it, reason TopicNotFound naming the
+ * pipeline, field and brokers, with a Warning Event once, not a failed reconcile quoting Kafka's
+ * "Unknown topic" after a minute of back-off. Topics are not watched: the run looks again every
+ * missingReferencePollMs, and starts once someone creates it.
+ */
+async function waitForTopic(
+  context: ReconcileContext,
+  raw: KubeObject,
+  run: BootstrapRun,
+  missing: ChangelogTopicMissing,
+): Promise<{ requeueAfterMs: number }> {
+  const verdict = {
+    state: "Reconciling",
+    reason: topicNotFoundReason,
+    message: `${missing.message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
+  } as const;
+  const before = findCondition(run.status?.conditions, "Ready");
+  await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
+  if (before?.reason !== verdict.reason || before.message !== verdict.message)
+    context.events.warning(raw, topicNotFoundReason, verdict.message);
+  return { requeueAfterMs: missingReferencePollMs };
 }
 
 /**

@@ -98,15 +98,27 @@ export function kafkaOptions(pipeline: NearlinePipeline, secrets: SecretValues) 
 
 /**
  * The pipeline's changelog topic does not exist (Kafka answers a describe it refuses with
- * TOPIC_AUTHORIZATION_FAILED, not this): only someone
- * creating it mends that, so callers say so in the resource's words instead of retrying a reconcile.
+ * TOPIC_AUTHORIZATION_FAILED, not this): only someone creating it mends that, so callers say so with
+ * reason TopicNotFound (topicNotFoundReason) instead of retrying a reconcile. Its message is what they
+ * say, naming the pipeline, its field and the brokers: the EmbeddingModel's bootstrap gate and the
+ * BootstrapRun alike.
  */
 export class ChangelogTopicMissing extends Error {
   readonly topic: string;
   readonly bootstrapServers: readonly string[];
 
-  constructor(topic: string, bootstrapServers: readonly string[], options: { cause: unknown }) {
-    super(`topic ${topic} does not exist on Kafka at ${bootstrapServers.join(",")}`, options);
+  constructor(
+    pipeline: string,
+    topic: string,
+    bootstrapServers: readonly string[],
+    options: { cause: unknown },
+  ) {
+    super(
+      `NearlinePipeline ${pipeline}: spec.source.kafka.topic names topic ${topic}, which does not exist ` +
+        `on Kafka at ${bootstrapServers.join(",")}: ` +
+        `JUDE never creates topics; create it, and the output and dead-letter topics the pipeline names`,
+      options,
+    );
     this.topic = topic;
     this.bootstrapServers = bootstrapServers;
   }
@@ -144,7 +156,7 @@ export async function captureWatermarks(
     return await untilAborted(reader.captureWatermarks(), deadline);
   } catch (error) {
     if (!signal.aborted && unknownTopic(error, topic))
-      throw new ChangelogTopicMissing(topic, bootstrapServers, { cause: error });
+      throw new ChangelogTopicMissing(pipeline.metadata.name, topic, bootstrapServers, { cause: error });
     // Refused TLS or SASL settings are not retried: say why in the words of the resource's fields.
     const refusal = kafkaRefusal(error);
     if (refusal !== undefined && !signal.aborted)

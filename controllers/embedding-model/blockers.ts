@@ -92,13 +92,19 @@ export function specBlockers(model: EmbeddingModel, renderError: Error | undefin
   return blockers;
 }
 
+/**
+ * The reason of a pipeline's changelog topic that does not exist (ChangelogTopicMissing): the model's
+ * bootstrap gate and a BootstrapRun wait for it, looking again every missingReferencePollMs.
+ */
+export const topicNotFoundReason = "TopicNotFound";
+
 /** Reasons of references that do not exist (yet) or lack a key: cured by creating or editing that object. */
 export const missingReferenceReasons: ReadonlySet<string> = new Set([
   "SecretNotFound",
   "SecretKeyNotFound",
   "PersistentVolumeClaimNotFound",
   "SecretURLMismatch",
-  "TopicNotFound",
+  topicNotFoundReason,
 ]);
 
 /**

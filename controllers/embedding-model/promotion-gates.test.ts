@@ -453,3 +453,23 @@ describe("BootstrapComplete of a failed run", () => {
     );
   });
 });
+
+// Was "BootstrapRun jobs-v2-promotion is Pending (0%)" alone while the promotion's run waited for its
+// pipeline's changelog topic, deleted after the model made the run: the model stops looking at the
+// topic of a pipeline that has its run, so nothing on the model said what to create.
+describe("BootstrapComplete with a run waiting for its changelog topic", () => {
+  it("says why the run waits", () => {
+    const message =
+      "NearlinePipeline jobs: spec.source.kafka.topic names topic jobs.changelog, which does not exist on Kafka at kafka-0:9092: " +
+      "JUDE never creates topics; create it, and the output and dead-letter topics the pipeline names (the operator looks again every 15 s)";
+    const waiting = testRun((object) => {
+      setPath(object, "metadata.name", "jobs-v2-promotion");
+      setPath(object, "status.phase", "Pending");
+      setPath(object, "status.conditions", runConditions("Reconciling", "TopicNotFound", message));
+    });
+    const observation = bootstrapObservation([testPipeline()], [waiting]);
+    expect(bootstrapGate("v2", observation, "building").message).toBe(
+      `BootstrapRun jobs-v2-promotion is Pending (0%): ${message}`,
+    );
+  });
+});

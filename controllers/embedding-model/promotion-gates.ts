@@ -36,8 +36,8 @@ export interface BootstrapObservation {
   watermarksCaptured: boolean;
   /**
    * Why an unfinished run's shards do not run or keep failing, when it says (its Ready message while
-   * the reason is Unschedulable, FailedCreate, PodFailing, ShardsRetried or AnotherRunInFlight), so the
-   * gate shows it instead of a bare percentage.
+   * the reason is Unschedulable, FailedCreate, PodFailing, ShardsRetried, AnotherRunInFlight or
+   * TopicNotFound), so the gate shows it instead of a bare percentage.
    */
   heldBack?: string;
   /**

@@ -17,7 +17,7 @@ import { autoscalerInactive, flooredMinReplicas, type AutoscalerView } from "./a
 import { replicasFloor } from "./replicas-ownership.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { servingName } from "../shared/names.ts";
-import { blockedServing, type Blocker } from "./blockers.ts";
+import { blockedServing, topicNotFoundReason, type Blocker } from "./blockers.ts";
 import { observeStore } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import type { BootstrapObservation, CoverageObservation, LagObservation } from "./promotion-gates.ts";
@@ -56,7 +56,8 @@ export function runsOfVersion(
 /**
  * A run's Ready reasons that say why its shards do not run or keep failing: the API server refuses
  * them, the scheduler cannot place them, the kubelet cannot run them, they failed and are retried, or
- * the run waits for another run of its version (one the gate may not follow: an earlier build's).
+ * the run waits for another run of its version (one the gate may not follow: an earlier build's) or for
+ * its pipeline's changelog topic (the model looks for the topic only of a pipeline without a run).
  */
 const heldBackReasons = new Set([
   "FailedCreate",
@@ -64,6 +65,7 @@ const heldBackReasons = new Set([
   "PodFailing",
   "ShardsRetried",
   "AnotherRunInFlight",
+  topicNotFoundReason,
 ]);
 
 /** The runs of every pipeline, summed into one gate observation (undefined until each has one). */

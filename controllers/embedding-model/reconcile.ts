@@ -21,6 +21,7 @@ import {
   referenceBlocker,
   referenceLookup,
   specBlockers,
+  topicNotFoundReason,
   type Blocker,
 } from "./blockers.ts";
 import { openModelStore, pipelinesOfModel, StoreSecretMissing, type ModelStores } from "./model-store.ts";
@@ -447,12 +448,8 @@ async function missingChangelogs(
     } catch (error) {
       if (!(error instanceof ChangelogTopicMissing)) throw error;
       blocked.set(name, {
-        reason: "TopicNotFound",
-        message:
-          `NearlinePipeline ${name}: spec.source.kafka.topic names topic ${error.topic}, which does not exist ` +
-          `on Kafka at ${error.bootstrapServers.join(",")}: ` +
-          `JUDE never creates topics; create it, and the output and dead-letter topics the pipeline names ` +
-          `(the operator looks again every ${missingReferencePollMs / 1000} s)`,
+        reason: topicNotFoundReason,
+        message: `${error.message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
         recheck: true,
       });
     }

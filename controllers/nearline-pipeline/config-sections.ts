@@ -25,6 +25,15 @@ export const secretEnv = {
   kafkaPassword: "JUDE_KAFKA_SASL_PASSWORD",
 } as const;
 
+/** Volumes the pod mounts Secret keys from, one per key (SecretWiring.fileFrom). */
+export const secretVolume = {
+  kafkaCa: "kafka-ca",
+  kafkaCert: "kafka-cert",
+  kafkaKey: "kafka-key",
+  servingCa: "serving-ca",
+  servingToken: "serving-token",
+} as const;
+
 /**
  * The model section: version, digest, dimensions, vector settings and the entity's prompt template. Throws when the
  * version has no prompt for the entity (the pipeline's status decision reports that as Stalled first).
@@ -51,9 +60,10 @@ export function kafkaConnectionConfig(
   const connection: z.input<typeof kafkaConnection> = { bootstrapServers: [...kafka.bootstrapServers] };
   if (kafka.tls !== undefined) {
     const tls: NonNullable<z.input<typeof kafkaConnection>["tls"]> = {};
-    if (kafka.tls.caSecretRef) tls.caFile = wiring.fileFrom("kafka-ca", kafka.tls.caSecretRef);
-    if (kafka.tls.certSecretRef) tls.certFile = wiring.fileFrom("kafka-cert", kafka.tls.certSecretRef);
-    if (kafka.tls.keySecretRef) tls.keyFile = wiring.fileFrom("kafka-key", kafka.tls.keySecretRef);
+    if (kafka.tls.caSecretRef) tls.caFile = wiring.fileFrom(secretVolume.kafkaCa, kafka.tls.caSecretRef);
+    if (kafka.tls.certSecretRef)
+      tls.certFile = wiring.fileFrom(secretVolume.kafkaCert, kafka.tls.certSecretRef);
+    if (kafka.tls.keySecretRef) tls.keyFile = wiring.fileFrom(secretVolume.kafkaKey, kafka.tls.keySecretRef);
     connection.tls = tls;
   }
   if (kafka.sasl !== undefined) {
@@ -102,7 +112,7 @@ export function embeddingConfig(
     ...(tls !== undefined
       ? {
           tls: hasCa
-            ? { caFile: wiring.fileFrom("serving-ca", { name: tls.secretName, key: servingCaKey }) }
+            ? { caFile: wiring.fileFrom(secretVolume.servingCa, { name: tls.secretName, key: servingCaKey }) }
             : {},
         }
       : {}),
@@ -110,7 +120,11 @@ export function embeddingConfig(
       ? // A file, not a variable: the kubelet rewrites it when the Secret is rotated, and the worker
         // reads it again when the server refuses the token it holds (pipelines/shared/token-refusals.ts).
         {
-          token: { file: wiring.fileFrom("serving-token", serving.auth.tokenSecretRef, { readAgain: true }) },
+          token: {
+            file: wiring.fileFrom(secretVolume.servingToken, serving.auth.tokenSecretRef, {
+              readAgain: true,
+            }),
+          },
         }
       : {}),
     // No larger than one call the model's servers take: a larger one is refused whole (TOO_MANY_INPUTS).

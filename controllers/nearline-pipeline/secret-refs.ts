@@ -61,18 +61,38 @@ export function missingSecretReference(
   secrets: ReadonlyMap<string, ReadonlySet<string>>,
 ): MissingSecretReference | undefined {
   for (const ref of refs) {
-    const keys = secrets.get(ref.name);
-    if (keys === undefined)
-      return {
-        reason: "SecretNotFound",
-        message: `${ref.object}: ${ref.field} names Secret ${ref.name}, which does not exist`,
-      };
-    if (ref.keyOptional !== true && !keys.has(ref.key))
-      return {
-        reason: "SecretKeyNotFound",
-        message: `${ref.object}: ${ref.field} names key ${ref.key} of Secret ${ref.name}, which has no such key`,
-      };
+    const missing = unmetSecretRead(
+      { name: ref.name, ...(ref.keyOptional === true ? {} : { key: ref.key }) },
+      secrets,
+      `${ref.object}: ${ref.field} names`,
+    );
+    if (missing !== undefined) return missing;
   }
+  return undefined;
+}
+
+/**
+ * Why a read of Secret `name` (and of its `key`, when given) fails given `secrets`, said as `subject`
+ * ("NearlinePipeline jobs: spec.sinks.store.urlSecretRef names") ... `qualifier` ("Secret s<qualifier>,
+ * which does not exist"); undefined when the Secret and key exist.
+ */
+export function unmetSecretRead(
+  read: { name: string; key?: string | undefined },
+  secrets: ReadonlyMap<string, ReadonlySet<string>>,
+  subject: string,
+  qualifier = "",
+): MissingSecretReference | undefined {
+  const keys = secrets.get(read.name);
+  if (keys === undefined)
+    return {
+      reason: "SecretNotFound",
+      message: `${subject} Secret ${read.name}${qualifier}, which does not exist`,
+    };
+  if (read.key !== undefined && !keys.has(read.key))
+    return {
+      reason: "SecretKeyNotFound",
+      message: `${subject} key ${read.key} of Secret ${read.name}${qualifier}, which has no such key`,
+    };
   return undefined;
 }
 
