@@ -132,6 +132,20 @@ export function storeRewoundVerdict(rewind: StoreRewind, spec: string, progress:
 }
 
 /**
+ * The verdict while the version readers use (the store's pointer names `active`) has no record in
+ * this model (it was deleted and applied again, its records with it, or took another model's store
+ * over): no record says which model file and prompts serve it, so it is not served, its query Service
+ * selects no pods and no workers write its vectors until `spec` is promoted. Said first, whatever the
+ * promotion's own state: the spec's promotion is the way out, and its message follows.
+ */
+export function unrecordedActiveVerdict(active: string, spec: string, progress: Kstatus): Kstatus {
+  return {
+    ...progress,
+    message: `version ${active}, the one readers use (the store's pointer), has no record in this EmbeddingModel (deleted and applied again, or another model's store taken over): it is not served (the query Service selects no pods) and no nearline workers update its vectors until ${spec} is promoted: ${progress.message}`,
+  };
+}
+
+/**
  * The verdict while the pipelines' new store (`move.to`) has no current version: `move.version`, the one
  * readers used, is in `move.from`, which the operator no longer touches (its keys stay until someone
  * deletes them), and `spec` is built into the new store. Not a loss: readers of the old store keep

@@ -32,6 +32,7 @@ import {
   storeDataLostVerdict,
   storeRewoundVerdict,
   type StoreRewind,
+  unrecordedActiveVerdict,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
 import { describeRedefinition, vectorSettingsOf } from "../../store/index.ts";
@@ -449,9 +450,11 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
       ? spec
       : undefined;
   if (bootstrap !== undefined && input.store !== undefined) record.buildStore = input.store.name;
+  // The version readers use, when this model has no record of it: nothing serves it (see below).
+  const unrecordedActive = current != null && !records.has(current) ? current : undefined;
   const progress = promotingVerdict(
     spec,
-    current,
+    unrecordedActive === undefined ? current : undefined,
     shut,
     failed,
     overdue,
@@ -479,7 +482,9 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
         ? storeRewoundVerdict(rewind, spec, progress)
         : lostByStore(record) || lostLive !== undefined
           ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
-          : progress;
+          : unrecordedActive !== undefined
+            ? unrecordedActiveVerdict(unrecordedActive, spec, progress)
+            : progress;
   // Said by the metric even when the promotion is Stalled meanwhile (its verdict then says why).
   const storeDataLost =
     movedFrom !== undefined
@@ -488,7 +493,9 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
   // Readers of the old store still use the version they used there (the query Service stays on it):
   // it is still the active version, not one draining, until the new store has a current version.
   const readersOn = current ?? (movedFrom !== undefined ? lastLive?.version : undefined);
-  const base = decideRetention(input, records, { spec, active: readersOn, keepServing: [spec] });
+  const retention = decideRetention(input, records, { spec, active: readersOn, keepServing: [spec] });
+  // A version without a record has nothing to render it from: listing it would render the spec's model.
+  const base = { ...retention, serve: retention.serve.filter((version) => records.has(version)) };
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {
     ...base,

@@ -90,6 +90,15 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
       const run = await getObject("bootstraprun/jobs-v2-promotion", namespace);
       return run !== undefined && (run.metadata as Json).uid !== (firstRun.metadata as Json).uid;
     });
+    // Readers and the query Service stay on v1, which no record says how to serve: the status says so
+    // rather than showing it served (an endpoint, "version v1 keeps serving").
+    await until("Ready to say v1 is not served", async () =>
+      /^version v1, the one readers use \(the store's pointer\), has no record in this EmbeddingModel .*: it is not served /.test(
+        conditionOf((await model())!, "Ready")?.message ?? "",
+      ),
+    );
+    expect(conditionOf((await model())!, "Ready")?.message).not.toContain("keeps serving");
+    expect((await status()).versions?.find((entry) => entry.version === "v1")?.endpoint).toBeUndefined();
     // The old build's partial vectors (other prompts, for all the new model knows) were collected
     // before the new run was made: a build over them would keep them ("newer wins").
     expect(await getVersion(store, "v2")).toBeNull();
