@@ -3,7 +3,7 @@
 // model file is in no record), so its query Service selects no pods and no workers write its vectors
 // until the candidate is promoted: the status says so instead of showing it Active with an endpoint.
 import { describe, expect, it } from "vitest";
-import { policy, promoting, ready, store } from "./promotion-fixtures.ts";
+import { ago, policy, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
 import { decidePromotion } from "./promotion.ts";
 
 describe("a promotion whose active version has no record (the model deleted and applied again)", () => {
@@ -44,5 +44,28 @@ describe("a promotion whose active version has no record (the model deleted and 
     expect(awaiting.verdict.reason).toBe("AwaitingApproval");
     expect(awaiting.verdict.message).toMatch(/^version v1, the one readers use .* it is not served /);
     expect(awaiting.verdict.message).not.toContain("keeps serving");
+  });
+});
+
+describe("a spec reusing a recorded version's name while readers use a version without a record", () => {
+  // The re-applied model promoted v2, then the store's rollback script put readers back on v1 (its
+  // backup, which this model has no record of), and the spec went to v3 and back to v2 with another
+  // model file: VersionRedefined. Nothing says how to serve v1 here either.
+  const decision = decidePromotion(
+    promoting({
+      spec: specOf("v2b"),
+      store: store("v1", { v1: "complete", v2: "complete" }, { backup: "v2" }),
+      statusActive: "v2",
+      records: [record("v2", { activatedTime: ago(3600), workers: true })],
+      serving: { v2: ready },
+      writersPresent: ["v2"],
+    }),
+  );
+
+  it("does not serve v1 with the spec's model or say that it keeps serving", () => {
+    expect(decision.verdict.reason).toBe("VersionRedefined");
+    expect(decision.queryVersion).toBe("v1");
+    expect(decision.serve).not.toContain("v1");
+    expect(decision.verdict.message).not.toContain("keeps serving");
   });
 });

@@ -236,7 +236,12 @@ function retainedBuild(record: VersionRecord, storeState: string | undefined): b
 
 /** Decides the next step of the model's promotion. Pure. */
 export function decidePromotion(input: PromotionInputs): PromotionDecision {
-  const decision = decideSteps(input);
+  const steps = decideSteps(input);
+  // A version without a record (the one readers use, when this model was deleted and applied again
+  // or took another model's store over) has nothing to render it from: listing it would render the
+  // spec's model under its name, answering readers from another model's space. Not served instead.
+  const recorded = new Set(steps.records.map((record) => record.version));
+  const decision = { ...steps, serve: steps.serve.filter((version) => recorded.has(version)) };
   const switched = decision.switchPointer;
   const written =
     switched !== undefined && input.store !== undefined
@@ -493,9 +498,8 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
   // Readers of the old store still use the version they used there (the query Service stays on it):
   // it is still the active version, not one draining, until the new store has a current version.
   const readersOn = current ?? (movedFrom !== undefined ? lastLive?.version : undefined);
-  const retention = decideRetention(input, records, { spec, active: readersOn, keepServing: [spec] });
-  // A version without a record has nothing to render it from: listing it would render the spec's model.
-  const base = { ...retention, serve: retention.serve.filter((version) => records.has(version)) };
+  // Without a record of it, that version is not served (decidePromotion leaves it out).
+  const base = decideRetention(input, records, { spec, active: readersOn, keepServing: [spec] });
   const collectSpec = awaitingCollection && !input.writersPresent.includes(spec);
   return {
     ...base,
@@ -752,7 +756,7 @@ function redefined(
       ? `version ${spec}, the active one, was built with another model or prompts than the spec names (spec.version set back without spec.model and spec.prompts?); ` +
         `the API server refuses a model or prompts change without a version change, so to return to ${spec} as it was built, set spec.version to the new model's version name again, ` +
         `then \`kubectl jude rollback\` with this EmbeddingModel's name abandons that promotion, setting spec.version, spec.model and spec.prompts back to ${spec}'s record together (version ${spec} keeps serving)`
-      : `version ${spec} was already built with another model or prompts; give the new model a new version name${current ? ` (version ${current} keeps serving)` : ""}`;
+      : `version ${spec} was already built with another model or prompts; give the new model a new version name${current && records.has(current) ? ` (version ${current} keeps serving)` : ""}`;
   const verdict: Kstatus = { state: "Stalled", reason: "VersionRedefined", message };
   // Nothing of the version changes: it keeps serving, running workers and its phase as its record
   // says (its objects are rendered from the record). A version readers used goes on through bake and
