@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StoreError, isTransientRedisError, toStoreError } from "./errors.ts";
+import { StoreError, isStoreOutage, isTransientRedisError, toStoreError } from "./errors.ts";
 
 function replyError(message: string): Error {
   const error = new Error(message);
@@ -71,5 +71,12 @@ describe("store errors", () => {
   it("passes StoreErrors through unchanged", () => {
     const original = new StoreError("PRECONDITION_FAILED", "current moved");
     expect(toStoreError(original, "flip")).toBe(original);
+  });
+
+  it("takes an unavailable store, wrapped or not, as an outage, and nothing else", () => {
+    expect(isStoreOutage(new StoreError("STORE_UNAVAILABLE", "read: Redis unavailable"))).toBe(true);
+    expect(isStoreOutage(new Error("Connection is closed."))).toBe(true);
+    expect(isStoreOutage(new StoreError("PRECONDITION_FAILED", "current moved"))).toBe(false);
+    expect(isStoreOutage(replyError("WRONGPASS invalid username-password pair"))).toBe(false);
   });
 });

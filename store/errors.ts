@@ -119,6 +119,14 @@ export function isTransientRedisError(error: unknown): boolean {
 }
 
 /**
+ * Whether a store step failed for an outage worth waiting out: a StoreError that says so (STORE_UNAVAILABLE)
+ * or a transient ioredis error a step let through unwrapped (a connection closed under a raw command).
+ */
+export function isStoreOutage(error: unknown): boolean {
+  return (isStoreError(error) && error.retryable) || isTransientRedisError(error);
+}
+
+/**
  * Wraps anything thrown by the Redis client into a `StoreError`, keeping the original as `cause`.
  * A `StoreError` passes through unchanged.
  */

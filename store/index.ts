@@ -15,7 +15,7 @@ export { countVersion, coverage, coverageRatio, liveBuckets } from "./coverage.t
 export type { FlipRequest, FlipResult } from "./cutover.ts";
 export { flip, rollback } from "./cutover.ts";
 export type { StoreErrorCode } from "./errors.ts";
-export { StoreError, StoreErrorCodes, isStoreError, isTransientRedisError } from "./errors.ts";
+export { StoreError, StoreErrorCodes, isStoreError, isStoreOutage, isTransientRedisError } from "./errors.ts";
 export type { DurabilityOptions } from "./durability.ts";
 export { checkDurabilitySupport } from "./durability.ts";
 export type { GcStepResult } from "./gc.ts";

@@ -50,7 +50,7 @@ import {
   readCheckpoints,
   readRegisteredVersion,
 } from "./run-io.ts";
-import { missingReferencePollMs, topicNotFoundReason } from "../embedding-model/blockers.ts";
+import { lookingAgain, missingReferencePollMs, topicNotFoundReason } from "../embedding-model/blockers.ts";
 import { describeRedefinition } from "../../store/index.ts";
 import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
@@ -430,7 +430,7 @@ async function waitForTopic(
   const verdict = {
     state: "Reconciling",
     reason: topicNotFoundReason,
-    message: `${missing.message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
+    message: lookingAgain(missing.message),
   } as const;
   const before = findCondition(run.status?.conditions, "Ready");
   await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));

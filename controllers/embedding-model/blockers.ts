@@ -9,6 +9,11 @@ import type { ServingState } from "./version-status.ts";
 /** How often a model blocked on a missing Secret or claim looks again (they are not watched). */
 export const missingReferencePollMs = 15_000;
 
+/** `message` of something waited for that is not watched, saying when the operator looks again. */
+export function lookingAgain(message: string): string {
+  return `${message} (the operator looks again every ${missingReferencePollMs / 1000} s)`;
+}
+
 /** A reason the spec's version cannot be served until the user acts (missing Secret, bad spec). */
 export interface Blocker {
   reason: string;
@@ -128,7 +133,7 @@ export function blockedServing(observed: ServingState, blockers: readonly Blocke
     : {
         state: "Reconciling",
         reason: first.reason,
-        message: `${message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
+        message: lookingAgain(message),
         readyReplicas: observed.readyReplicas,
         blocked: true,
       };

@@ -17,6 +17,7 @@ import { captureWatermarks, ChangelogTopicMissing } from "../bootstrap-run/run-i
 import { readSecrets, secretKeys } from "../nearline-pipeline/secret-reader.ts";
 import { missingSecretReference, referencedSecrets } from "../nearline-pipeline/secret-refs.ts";
 import {
+  lookingAgain,
   missingReferencePollMs,
   referenceBlocker,
   referenceLookup,
@@ -416,7 +417,7 @@ async function unstartableRuns(
     if (missing === undefined) continue;
     blocked.set(pipeline.metadata.name, {
       reason: missing.reason,
-      message: `${missing.message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
+      message: lookingAgain(missing.message),
       recheck: true,
     });
   }
@@ -449,7 +450,7 @@ async function missingChangelogs(
       if (!(error instanceof ChangelogTopicMissing)) throw error;
       blocked.set(name, {
         reason: topicNotFoundReason,
-        message: `${error.message} (the operator looks again every ${missingReferencePollMs / 1000} s)`,
+        message: lookingAgain(error.message),
         recheck: true,
       });
     }

@@ -125,8 +125,9 @@ export async function reportReconcileError(
   // health checks and `kubectl wait` seeing a healthy object go unhealthy for one retry. Either shows
   // the failure once it persists. Nor over one in progress whose Ready reason at its current
   // generation is among `standingReasons`: a cause the user must act on that is told once with a
-  // Warning Event (an EmbeddingModel waiting for a missing Secret or topic), which the next reconcile
-  // would tell again as new. An object otherwise in progress gets it at once, over a message gone stale.
+  // Warning Event (an EmbeddingModel waiting for a missing Secret or topic, a BootstrapRun for its
+  // changelog topic), which the next reconcile would tell again as new. An object otherwise in
+  // progress gets it at once, over a message gone stale.
   if (
     failure.persistent === false &&
     (trueAtCurrentGeneration(object, "Stalled") ||

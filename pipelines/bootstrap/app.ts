@@ -10,8 +10,7 @@ import { Registry } from "prom-client";
 import {
   checkDurabilitySupport,
   createStoreMetrics,
-  isStoreError,
-  isTransientRedisError,
+  isStoreOutage,
   StoreWriter,
   type Store,
 } from "../../store/index.ts";
@@ -97,7 +96,7 @@ export async function runBootstrap(
   // The start-up steps ride out a store outage like the rest of the shard (each is idempotent), so an
   // outage as a shard starts spends no pod retry; SIGTERM meanwhile ends them (InterruptedBeforeStart).
   const storeOutage: OutageOptions = {
-    isRetryable: (error) => (isStoreError(error) && error.retryable) || isTransientRedisError(error),
+    isRetryable: isStoreOutage,
     onRetry: onRetry("store"),
     signal: deps.signal,
   };
@@ -214,10 +213,7 @@ export async function runBootstrap(
       logger,
       signal: deps.signal,
       // A batch is idempotent (own claims come back, writes are newer-wins), so it is retried whole.
-      isRetryable: (error) =>
-        (isStoreError(error) && error.retryable) ||
-        isTransientRedisError(error) ||
-        deps.isRetryableEmbedError(error),
+      isRetryable: (error) => isStoreOutage(error) || deps.isRetryableEmbedError(error),
       // A server failure (INTERNAL, UNKNOWN) after the abort: the abort stopped its retries.
       isCancelled: (error) => isCancelledEmbeddingCall(error) || isEmbeddingServerFailure(error),
       onRetry: onRetry("store"),

@@ -15,7 +15,7 @@ import {
   adoptLegacySourceOffsets,
   initSourceOffsets,
   isStoreError,
-  isTransientRedisError,
+  isStoreOutage,
   readSourceOffsets,
   registerVersion,
   StoreWriter,
@@ -292,7 +292,7 @@ async function openVersionStore(
   reporting: { onWriteRetry: (error: unknown) => void; onOpenRetry: (error: unknown) => void },
 ): Promise<{ client: RedisClient; store: Store; writer: StoreWriter }> {
   const outage: RetryOptions = {
-    isRetryable: (error) => (isStoreError(error) && error.retryable) || isTransientRedisError(error),
+    isRetryable: isStoreOutage,
     onRetry: (error, attempt) => {
       reporting.onOpenRetry(error);
       logger.warn({ err: error, attempt }, "store unavailable at start; retrying");

@@ -123,12 +123,17 @@ export async function describeScene(
     parts.push(`(status not read: ${error instanceof Error ? error.message : String(error)})`);
   }
   if (operator !== undefined) {
-    const warnings = readFileSync(operator.process.logFile, "utf8")
-      .split("\n")
-      .filter((line) => /"level":(40|50|60)/.test(line))
-      .slice(-4)
-      .map((line) => cut(line, 400));
-    parts.push(`operator warnings: ${warnings.join(" | ") || "none"}`);
+    // Called as a wait times out: a log not read must not replace that timeout with its own error.
+    try {
+      const warnings = readFileSync(operator.process.logFile, "utf8")
+        .split("\n")
+        .filter((line) => /"level":(40|50|60)/.test(line))
+        .slice(-4)
+        .map((line) => cut(line, 400));
+      parts.push(`operator warnings: ${warnings.join(" | ") || "none"}`);
+    } catch (error) {
+      parts.push(`(operator log not read: ${error instanceof Error ? error.message : String(error)})`);
+    }
   }
   return parts.join(" || ");
 }
