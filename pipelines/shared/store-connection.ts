@@ -9,6 +9,7 @@ import {
   type Store,
   type StoreMetrics,
 } from "../../store/index.ts";
+import { untilAborted } from "../../plumbing/until-aborted.ts";
 import { readSecret } from "./config-common.ts";
 
 export interface StoreSectionConfig {
@@ -66,23 +67,20 @@ export async function openPipelineStore(
  * store's outage. Bounded here only: the open client keeps reconnecting through later outages.
  */
 async function untilClusterAnswers<T>(opening: Promise<T>, lastError: () => Error | undefined): Promise<T> {
-  // Abandoned at the bound: it fails as the caller disconnects the client.
-  opening.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const cause = lastError();
-      reject(
-        new StoreError(
-          StoreErrorCodes.STORE_UNAVAILABLE,
-          `no node of the Redis Cluster answered within ${storeCommandTimeoutMs} ms${cause === undefined ? "" : `: ${cause.message}`}`,
-          cause === undefined ? {} : { cause },
-        ),
-      );
-    }, storeCommandTimeoutMs);
-  });
+  const bound = new AbortController();
+  const timer = setTimeout(() => {
+    const cause = lastError();
+    bound.abort(
+      new StoreError(
+        StoreErrorCodes.STORE_UNAVAILABLE,
+        `no node of the Redis Cluster answered within ${storeCommandTimeoutMs} ms${cause === undefined ? "" : `: ${cause.message}`}`,
+        cause === undefined ? {} : { cause },
+      ),
+    );
+  }, storeCommandTimeoutMs);
   try {
-    return await Promise.race([opening, bound]);
+    // Abandoned at the bound: it fails as the caller disconnects the client.
+    return await untilAborted(opening, bound.signal);
   } finally {
     clearTimeout(timer);
   }
