@@ -93,15 +93,20 @@ export function rollback(
       refused: `the operator has no record of ${target}'s model and prompts; set spec.version, spec.model and spec.prompts of ${name} together (as the commit that introduced ${target} did)`,
       missingRecord: true,
     };
+  // The approval of the version readers leave was spent on its cutover. Left set, it would approve a
+  // later build under the same name (the version out of retention, its record gone) as soon as its
+  // gates pass: the operator's gate compares names only, as a Git commit may approve its own version.
+  const spent = active !== undefined && model.spec.promotion?.approvedVersion === active;
+  const cleared = spent ? `; spec.promotion.approvedVersion (${active}) is cleared` : "";
   return {
-    patch: restoring(model, record),
+    patch: { ...restoring(model, record), ...(spent ? { promotion: { approvedVersion: null } } : {}) },
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
     // A Draining version is still served, so readers move in the reconcile that sees the change; a
     // Retained one's pods and workers were removed and must be ready (and caught up) again first.
     next:
       kept.find((version) => version.version === target)?.phase === "Draining"
-        ? `the operator switches readers back to ${target}'s retained vectors at once; ${follow(model)}`
-        : `the operator starts ${target}'s serving pods and any nearline workers again and switches readers back to its retained vectors once they are ready and caught up; ${follow(model)}`,
+        ? `the operator switches readers back to ${target}'s retained vectors at once${cleared}; ${follow(model)}`
+        : `the operator starts ${target}'s serving pods and any nearline workers again and switches readers back to its retained vectors once they are ready and caught up${cleared}; ${follow(model)}`,
   };
 }
 
