@@ -308,6 +308,18 @@ describe("rollback while a promotion is in flight", () => {
     if (!("patch" in kept)) throw new Error(kept.refused);
     expect(kept.patch.promotion).toBeUndefined();
   });
+
+  // The candidate in flight is superseded by a rollback further back (its record dropped): an approval
+  // given to it goes, as when it is abandoned.
+  it("clears an approval of the candidate a rollback --to an older version supersedes", () => {
+    const model = promotingModel();
+    model.spec.promotion = { ...model.spec.promotion, approvedVersion: "minilm-v2" };
+    const decision = rollback(model, "minilm-v0", [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.patch.version).toBe("minilm-v0");
+    expect(decision.patch.promotion).toEqual({ approvedVersion: null });
+    expect(decision.next).toContain("; spec.promotion.approvedVersion (minilm-v2) is cleared;");
+  });
 });
 
 /** RFC 7396 JSON merge patch. */

@@ -93,11 +93,13 @@ export function rollback(
       refused: `the operator has no record of ${target}'s model and prompts; set spec.version, spec.model and spec.prompts of ${name} together (as the commit that introduced ${target} did)`,
       missingRecord: true,
     };
-  // The approval of the version readers leave was spent on its cutover. Left set, it would approve a
-  // later build under the same name (the version out of retention, its record gone) as soon as its
-  // gates pass: the operator's gate compares names only, as a Git commit may approve its own version.
-  const spent = active !== undefined && model.spec.promotion?.approvedVersion === active;
-  const cleared = spent ? `; spec.promotion.approvedVersion (${active}) is cleared` : "";
+  // An approval of another version than the target was spent on the cutover readers now leave, or
+  // given to a candidate this rollback supersedes. Left set, it would approve a later build under
+  // that name (the version out of retention, its record gone) as soon as its gates pass: the
+  // operator's gate compares names only, as a Git commit may approve the version it introduces.
+  const approval = model.spec.promotion?.approvedVersion;
+  const spent = approval !== undefined && approval !== target;
+  const cleared = spent ? `; spec.promotion.approvedVersion (${approval}) is cleared` : "";
   return {
     patch: { ...restoring(model, record), ...(spent ? { promotion: { approvedVersion: null } } : {}) },
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
