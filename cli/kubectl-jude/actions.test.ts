@@ -279,6 +279,47 @@ describe("rollback while a promotion is in flight", () => {
     expect(decision.summary).toBe("rolling minilm back to minilm-v1 (was minilm-v2)");
     expect(decision.next).toMatch(/switches readers back to minilm-v1's retained vectors at once/);
   });
+
+  // Was: after an approved cutover to v2, `kubectl jude rollback` set spec.version back to v1 and left
+  // approvedVersion v2 (seen on the testbed). The operator's gate compares names only (a Git commit
+  // may approve the version it introduces), so once v2 left retention and its record went, a new
+  // build under the name v2 cut over with that old approval, no person approving it.
+  it("clears the approval spent on the version readers leave", () => {
+    const model = promotingModel();
+    const policy = model.spec.promotion;
+    model.spec.promotion = { ...policy, approvedVersion: "minilm-v2" };
+    model.status = {
+      ...model.status,
+      activeVersion: "minilm-v2",
+      versions: [
+        { version: "minilm-v1", phase: "Draining", activatedTime: "2026-12-01T10:00:00Z" },
+        { version: "minilm-v2", phase: "Active", activatedTime: "2026-12-02T10:00:00Z" },
+      ],
+    };
+    const decision = rollback(model, undefined, [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.patch.version).toBe("minilm-v1");
+    expect(decision.next).toContain("; spec.promotion.approvedVersion (minilm-v2) is cleared;");
+    const patched = mergePatch(structuredClone(model.spec), decision.patch) as typeof model.spec;
+    expect(patched.promotion).toEqual(policy);
+    // An approval of the rollback's target (given for its own promotion) is left as it is.
+    model.spec.promotion = { ...policy, approvedVersion: "minilm-v1" };
+    const kept = rollback(model, undefined, [v0Record, v1Record]);
+    if (!("patch" in kept)) throw new Error(kept.refused);
+    expect(kept.patch.promotion).toBeUndefined();
+  });
+
+  // The candidate in flight is superseded by a rollback further back (its record dropped): an approval
+  // given to it goes, as when it is abandoned.
+  it("clears an approval of the candidate a rollback --to an older version supersedes", () => {
+    const model = promotingModel();
+    model.spec.promotion = { ...model.spec.promotion, approvedVersion: "minilm-v2" };
+    const decision = rollback(model, "minilm-v0", [v0Record, v1Record]);
+    if (!("patch" in decision)) throw new Error(decision.refused);
+    expect(decision.patch.version).toBe("minilm-v0");
+    expect(decision.patch.promotion).toEqual({ approvedVersion: null });
+    expect(decision.next).toContain("; spec.promotion.approvedVersion (minilm-v2) is cleared;");
+  });
 });
 
 /** RFC 7396 JSON merge patch. */

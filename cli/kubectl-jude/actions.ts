@@ -93,15 +93,22 @@ export function rollback(
       refused: `the operator has no record of ${target}'s model and prompts; set spec.version, spec.model and spec.prompts of ${name} together (as the commit that introduced ${target} did)`,
       missingRecord: true,
     };
+  // An approval of another version than the target was spent on the cutover readers now leave, or
+  // given to a candidate this rollback supersedes. Left set, it would approve a later build under
+  // that name (the version out of retention, its record gone) as soon as its gates pass: the
+  // operator's gate compares names only, as a Git commit may approve the version it introduces.
+  const approval = model.spec.promotion?.approvedVersion;
+  const spent = approval !== undefined && approval !== target;
+  const cleared = spent ? `; spec.promotion.approvedVersion (${approval}) is cleared` : "";
   return {
-    patch: restoring(model, record),
+    patch: { ...restoring(model, record), ...(spent ? { promotion: { approvedVersion: null } } : {}) },
     summary: `rolling ${name} back to ${target} (was ${active ?? "none"})`,
     // A Draining version is still served, so readers move in the reconcile that sees the change; a
     // Retained one's pods and workers were removed and must be ready (and caught up) again first.
     next:
       kept.find((version) => version.version === target)?.phase === "Draining"
-        ? `the operator switches readers back to ${target}'s retained vectors at once; ${follow(model)}`
-        : `the operator starts ${target}'s serving pods and any nearline workers again and switches readers back to its retained vectors once they are ready and caught up; ${follow(model)}`,
+        ? `the operator switches readers back to ${target}'s retained vectors at once${cleared}; ${follow(model)}`
+        : `the operator starts ${target}'s serving pods and any nearline workers again and switches readers back to its retained vectors once they are ready and caught up${cleared}; ${follow(model)}`,
   };
 }
 

@@ -156,6 +156,63 @@ describe("status and events of a promotion", () => {
   });
 });
 
+// Walked on the testbed: a model no pipeline names switched its query Service to v2 (approved), then
+// `kubectl jude rollback` took it back to v1, RolledBack=True; the Events had only the phase changes,
+// no Promoted nor RolledBack, the reasons the README's Events table gives for readers switching.
+describe("events of a model no pipeline names (serving only)", () => {
+  const servingOnly = promoting({ store: undefined, candidate: {} });
+  const previous = (active: string, phases: [string, string][]) =>
+    ({
+      activeVersion: active,
+      versions: phases.map(([version, phase]) => ({ version, phase, readyReplicas: 1 })),
+    }) as Parameters<typeof promotionEvents>[0];
+
+  it("says Promoted when the query Service moves to the new version, once", () => {
+    const switched = decidePromotion(servingOnly);
+    const before = previous("v1", [
+      ["v1", "Active"],
+      ["v2", "AwaitingCutover"],
+    ]);
+    expect(promotionEvents(before, switched)[0]).toEqual({
+      warning: false,
+      reason: "Promoted",
+      message:
+        "readers switched from v1 to v2 (query Service moved; no store: no NearlinePipeline names this model)",
+    });
+    const after = previous("v2", [
+      ["v2", "Active"],
+      ["v1", "Draining"],
+    ]);
+    expect(promotionEvents(after, switched).map((event) => event.reason)).not.toContain("Promoted");
+  });
+
+  it("says RolledBack when it moves back to the draining version", () => {
+    const back = decidePromotion({
+      ...servingOnly,
+      specVersion: "v1",
+      spec: specOf("v1"),
+      statusActive: "v2",
+      records: [
+        record("v2", { activatedTime: ago(60) }),
+        record("v1", { activatedTime: ago(7000), deactivatedTime: ago(60) }),
+      ],
+    });
+    expect(back.activeVersion).toBe("v1");
+    const before = previous("v2", [
+      ["v2", "Active"],
+      ["v1", "Draining"],
+    ]);
+    expect(promotionEvents(before, back).filter((event) => event.reason === "RolledBack")).toEqual([
+      {
+        warning: false,
+        reason: "RolledBack",
+        message:
+          "readers switched from v2 to v1 (query Service moved; no store: no NearlinePipeline names this model)",
+      },
+    ]);
+  });
+});
+
 describe("gate conditions after a promotion ends", () => {
   const endpoint = (version: string) => `m-${version}.ns.svc:50051`;
   const statusOf = (

@@ -163,17 +163,21 @@ export function promotionEvents(
           ? `readers switched back to ${target}: the store's pointer, rewound below the epoch readers hold, was written again above it (readers from before held ${rewoundAgain?.lost ?? previous?.activeVersion ?? "another version"}'s pointer; query Service on ${target})`
           : `readers switched from ${expectedCurrent ?? "no version"} to ${target} (store pointer ${kind}, query Service moved)`,
     });
-  } else if (pointerFollowed(previous, decision)) {
-    // An operator killed between its pointer switch and the status write that reports it: the next
-    // one finds the pointer already switched and follows it. Readers did switch; say so once.
-    const from = previous!.activeVersion!;
-    const target = decision.activeVersion!;
-    const wasLeft = ["Draining", "Retained"].includes(before.get(target) ?? "");
-    events.push({
-      warning: false,
-      reason: wasLeft ? "RolledBack" : "Promoted",
-      message: `readers switched from ${from} to ${target} (store pointer ${wasLeft ? "rollback" : "flip"} made by an operator stopped before it reported it; query Service moved)`,
-    });
+  } else {
+    const followed = readersFollowed(previous, decision);
+    if (followed !== undefined) {
+      const from = previous!.activeVersion!;
+      const target = decision.activeVersion!;
+      const wasLeft = ["Draining", "Retained"].includes(before.get(target) ?? "");
+      events.push({
+        warning: false,
+        reason: wasLeft ? "RolledBack" : "Promoted",
+        message:
+          followed === "pointer"
+            ? `readers switched from ${from} to ${target} (store pointer ${wasLeft ? "rollback" : "flip"} made by an operator stopped before it reported it; query Service moved)`
+            : `readers switched from ${from} to ${target} (query Service moved; no store: no NearlinePipeline names this model)`,
+      });
+    }
   }
   for (const [version, phase] of Object.entries(decision.phases)) {
     const was = before.get(version);
@@ -223,16 +227,26 @@ export function promotionEvents(
   return events;
 }
 
-/** The active version moved with no switch this reconcile: the store pointer had been switched already. */
-function pointerFollowed(previous: EmbeddingModelStatus | undefined, decision: PromotionDecision): boolean {
+/**
+ * How readers moved to another active version without a pointer switch in this decision: "pointer"
+ * when an operator killed between its switch and the status write that reports it left the pointer
+ * switched (the next one follows it; readers did switch: say so once), "service" when a model without
+ * a store moved its query Service alone (its readers switch as surely: without this Event a rollback
+ * showed only phase changes while its RolledBack condition turned True).
+ */
+function readersFollowed(
+  previous: EmbeddingModelStatus | undefined,
+  decision: PromotionDecision,
+): "pointer" | "service" | undefined {
   const from = previous?.activeVersion;
   const target = decision.activeVersion;
-  if (from === undefined || target === undefined || from === target) return false;
+  if (from === undefined || target === undefined || from === target) return undefined;
   // A store rewound to an older snapshot names the version it had then: no switch was made (the
   // StoreDataLost Event says what happened).
-  if (decision.storeDataLost !== undefined) return false;
-  // A model without a store promotes by moving the query Service alone; its Events are the phases'.
-  return decision.records.find((record) => record.version === target)?.store !== undefined;
+  if (decision.storeDataLost !== undefined) return undefined;
+  return decision.records.find((record) => record.version === target)?.store !== undefined
+    ? "pointer"
+    : "service";
 }
 
 function maxDefined(a: number | undefined, b: number | undefined): number | undefined {
