@@ -16,7 +16,7 @@ import { dependencyOf } from "../shared/errors.ts";
 import { FreshnessWindow, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
-import { retry } from "../../plumbing/retry.ts";
+import { retry, type RetryOptions } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
 import { PartitionWatch } from "./partition-watch.ts";
 import { ReadCommittedConsumer } from "./read-committed-consumer.ts";
@@ -69,6 +69,11 @@ export interface NearlineWorkerOptions {
    * before they are committed, and a store found behind the committed offsets is replayed.
    */
   storeOffsets?: { ledger: StoreOffsetLedger; metrics: ReplayMetrics } | undefined;
+  /**
+   * How the group join in `start` waits out brokers that are down (app.ts's Kafka outage at start:
+   * the same predicate, log line and count as its topic check); absent, a failed join fails `start`.
+   */
+  joinRetry?: RetryOptions | undefined;
 }
 
 /** Store replays since start, for /readyz (not the re-reads of a topic created again). */
@@ -217,7 +222,9 @@ export class NearlineWorker {
       options.storeOffsets?.ledger.rejoined();
       this.requestStoreCheck("partitions assigned");
     });
-    const source = await this.#openStream();
+    const source = options.joinRetry
+      ? await retry(() => this.#openStream(), { ...options.joinRetry, signal: this.#abort.signal })
+      : await this.#openStream();
     this.#lagTimer = setTimeout(() => {
       this.#measureLag()
         .catch((error: unknown) => options.logger.debug({ err: error }, "consumer lag check failed"))
