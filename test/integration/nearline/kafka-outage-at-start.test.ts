@@ -11,7 +11,8 @@
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Admin } from "@platformatic/kafka";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { Admin, Consumer, MultipleErrors, ProtocolError } from "@platformatic/kafka";
 import { expect, it } from "vitest";
 import { createRootLogger } from "../../../plumbing/logger.ts";
 import type { NearlineConfig } from "../../../pipelines/nearline/config.ts";
@@ -184,7 +185,7 @@ it("ends when its start fails after the store opened (the topic deleted meanwhil
   expect(watched.exitCode(), watched.log()).toBe(1);
 });
 
-it("waits at its group join for brokers gone since its topic check, then consumes", async () => {
+it("waits at its group join for brokers gone since its topic check, then consumes and rejoins as any worker", async () => {
   const topic = uniqueTopic("nl-kafka-start-join");
   const kafkaPort = await freePort();
   const config = throughPort(
@@ -203,9 +204,19 @@ it("waits at its group join for brokers gone since its topic check, then consume
   // the link goes: the group join, the next call to the brokers, finds none.
   let link = await startTcpLink(target, kafkaPort);
   await deps.redis.kill();
+  // The worker's Kafka consumers (the client's channel of new instances): the one it consumes with
+  // must rejoin its group when its stream is reopened, as group-rejoin.test.ts checks of a worker
+  // whose join passed at once.
+  const created: Consumer[] = [];
+  const onInstance = (message: unknown) => {
+    const { instance } = message as { instance?: unknown };
+    if (instance instanceof Consumer) created.push(instance);
+  };
+  subscribe("plt:kafka:instances", onInstance);
   let failure: unknown;
   const starting = startInProcessNearline(config, logger);
   starting.catch((error: unknown) => (failure = error));
+  starting.finally(() => unsubscribe("plt:kafka:instances", onInstance)).catch(() => undefined);
   try {
     await waitFor(
       "the worker to wait for the store, or fail",
@@ -234,6 +245,24 @@ it("waits at its group join for brokers gone since its topic check, then consume
       intervalMs: 100,
     });
     expect(app.worker.totals.embedded).toBe(2);
+    // A failed try at the join must leave nothing behind in the client: a stream reopened after the
+    // client's rejoin failed (what it emits then) joins the group again, and consuming goes on.
+    const consumer = created.findLast(
+      (candidate) =>
+        candidate.groupId === config.source.kafka.consumerGroup &&
+        candidate.listenerCount("consumer:group:join") > 0,
+    );
+    if (consumer === undefined) throw new Error("the worker's consumer was not seen");
+    let rejoined = false;
+    consumer.once("consumer:group:join", () => (rejoined = true));
+    const rebalancing = new ProtocolError("REBALANCE_IN_PROGRESS");
+    consumer.emit("error", new MultipleErrors("joinGroup failed 4 times.", Array(4).fill(rebalancing)));
+    await waitFor("the worker to rejoin its group", () => rejoined, { timeoutMs: 30_000, intervalMs: 100 });
+    await produceEvents(topic, jobEvents(["d", "e"], 2_000));
+    await waitFor("the events after the rejoin", () => app.worker.totals.consumed >= 4, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
   } finally {
     await app.stop();
     closeConnection();
