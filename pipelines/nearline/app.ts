@@ -115,12 +115,16 @@ export async function startNearline(
   });
   // Brokers down as the worker starts (restarting, a network not up yet) are waited out like a store
   // outage (openVersionStore): exit 1 would crash-loop the pod for brokers that come back. Logged and
-  // counted at each try; an answer no retry helps (KAFKA_REFUSED, TOPIC_MISSING) fails at once.
+  // counted at each try; an answer no retry helps (KAFKA_REFUSED, TOPIC_MISSING) fails at once. The
+  // line names the brokers: the client's error does not always (a port that closes the connection).
   const kafkaOutage: RetryOptions = {
     isRetryable: isKafkaOutage,
     onRetry: (error, attempt) => {
       metrics.retries.inc({ ...labels, dependency: "kafka" });
-      logger.warn({ err: error, attempt }, "kafka unavailable at start; retrying");
+      logger.warn(
+        { err: error, attempt, brokers: config.source.kafka.bootstrapServers },
+        "kafka unavailable at start; retrying",
+      );
     },
   };
   // What the start opened, closed again (last first) if a later step fails: an open connection would

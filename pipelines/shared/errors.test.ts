@@ -74,8 +74,21 @@ describe("pipeline error classification (by type and code, never by message)", (
       ]),
     ]);
     expect(isKafkaOutage(unreachable)).toBe(true);
-    // Retryable in a running worker, but an answer: not an outage to wait for at start.
-    expect(isKafkaOutage(new ProtocolError("NOT_COORDINATOR"))).toBe(false);
+    // Brokers up but still electing leaders or loading the group's coordinator (a broker just
+    // restarted), past the client's own few retries: waited out as well.
+    for (const answer of [
+      "COORDINATOR_LOAD_IN_PROGRESS",
+      "COORDINATOR_NOT_AVAILABLE",
+      "NOT_COORDINATOR",
+      "LEADER_NOT_AVAILABLE",
+      "NOT_LEADER_OR_FOLLOWER",
+    ])
+      expect(
+        isKafkaOutage(new MultipleErrors("joinGroup failed 6 times.", [new ProtocolError(answer)])),
+        answer,
+      ).toBe(true);
+    // Retryable in a running worker, but an answer no wait at start cures: the topic is gone.
+    expect(isKafkaOutage(new ProtocolError("UNKNOWN_TOPIC_OR_PARTITION"))).toBe(false);
     // A refusal fails the start at once, also one a broker restart could explain (only explained).
     const closed = new NetworkError("Connection to b:9093 failed.", {
       cause: new AuthenticationError("Cannot find a suitable SASL mechanism.", {

@@ -66,17 +66,30 @@ export function isRetryableKafkaError(error: unknown): boolean {
 }
 
 /**
- * The brokers could not be reached at all (refused, reset, timed out): what a worker waits out as it
- * starts (brokers restarting, a network not up yet). Narrower than {@link isRetryableKafkaError}: a
- * broker that answers with a refusal (KAFKA_REFUSED, even one a broker restart could explain), a
- * missing topic (TOPIC_MISSING, the client's "Unknown topic") or any other answer fails the start at
- * once with its own message.
+ * Answers of brokers that are up but not serving yet: leaders still being elected, the group's
+ * coordinator not elected or still loading its offsets (a broker just restarted). The client retries
+ * them only a few times (seconds), which a cluster coming back can outlast.
+ */
+const notServingYet =
+  /^(COORDINATOR_LOAD_IN_PROGRESS|COORDINATOR_NOT_AVAILABLE|NOT_COORDINATOR|LEADER_NOT_AVAILABLE|NOT_LEADER_OR_FOLLOWER)$/;
+
+/**
+ * The brokers could not be reached (refused, reset, timed out) or do not serve yet (see
+ * notServingYet): what a worker waits out as it starts (brokers restarting, a network not up yet).
+ * Narrower than {@link isRetryableKafkaError}: a broker that answers with a refusal (KAFKA_REFUSED,
+ * even one a broker restart could explain), a missing topic (TOPIC_MISSING, the client's "Unknown
+ * topic") or any other answer fails the start at once with its own message.
  */
 export function isKafkaOutage(error: unknown): boolean {
   return (
     !(error instanceof PipelineError) &&
     kafkaRefusal(error) === undefined &&
-    someError(error, (candidate) => typeof candidate.code === "string" && unreachable.test(candidate.code))
+    someError(
+      error,
+      (candidate) =>
+        (typeof candidate.code === "string" && unreachable.test(candidate.code)) ||
+        (typeof candidate.apiId === "string" && notServingYet.test(candidate.apiId)),
+    )
   );
 }
 

@@ -102,6 +102,9 @@ it("waits for brokers that are down as it starts, counted on its /metrics, then 
       { timeoutMs: 30_000 },
     );
     expect(failure, String(failure)).toBeUndefined();
+    // The line names where it looks (the client's error does not always: a port that closes at once).
+    const waiting = JSON.parse(lines.find((line) => line.includes(WAITING))!) as { brokers?: unknown };
+    expect(waiting.brokers).toEqual([`127.0.0.1:${kafkaPort}`]);
     // Scrapable while it waits; not ready, and not yet live for the startup probe.
     expect(await workerMetric(httpPort, "jude_pipeline_retries_total", 'dependency="kafka"')).toBeGreaterThan(
       0,
