@@ -65,7 +65,7 @@ describe("pipeline error classification (by type and code, never by message)", (
     expect(kafkaRefusal(new NetworkError("Connection to b:9093 failed."))).toBeUndefined();
   });
 
-  it("waits at start only for brokers that cannot be reached, not for any answer they give", () => {
+  it("waits at start only for brokers that cannot be reached or do not serve yet, not for a refusal or a missing topic", () => {
     // The client's shape for a port nothing listens on (test/integration/nearline/kafka-outage-at-start.test.ts).
     const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
     const unreachable = new MultipleErrors("Listing topics failed.", [
