@@ -28,7 +28,7 @@ import { embeddingErrorStatus } from "../embedding-client/errors.ts";
 import type { EmbedCall } from "../shared/embedding.ts";
 import { createNearlineEmbedding, type NearlineEmbedding } from "./embedding-policy.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
-import { isRetryableKafkaError, kafkaClientOptions, requireTopics } from "../shared/kafka.ts";
+import { isKafkaOutage, isRetryableKafkaError, kafkaClientOptions, requireTopics } from "../shared/kafka.ts";
 import {
   collectPipelineProcessMetrics,
   createPipelineMetrics,
@@ -101,174 +101,221 @@ export async function startNearline(
     config.source.kafka,
     `jude-nearline-${config.pipeline.name}-${config.model.version}`,
   );
-  // Before the store opens: a missing topic is a configuration error, not a dependency to wait for.
-  await requireTopics(clientOptions, [
-    { topic: config.source.kafka.topic, role: "changelog topic (source.kafka.topic)" },
-    ...(config.sinks.kafka !== undefined
-      ? [{ topic: config.sinks.kafka.topic, role: "output topic (sinks.kafka.topic)" }]
-      : []),
-    ...(config.sinks.deadLetter !== undefined
-      ? [
-          {
-            topic: config.sinks.deadLetter.topic,
-            role: "dead-letter topic (sinks.deadLetter.topic)",
-            notCompacted: true,
-          },
-        ]
-      : []),
-  ]);
-  // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
-  // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
-  const { client, store, writer } = await openVersionStore(config, registry, abort.signal, logger, {
-    onWriteRetry: (error) => {
-      metrics.retries.inc({ ...labels, dependency: "store" });
-      wait.retried("store", error);
-    },
-    // No batch in hand yet: counted and logged, not reported as a batch's wait.
-    onOpenRetry: () => metrics.retries.inc({ ...labels, dependency: "store" }),
-  });
-  const producer = createOutputProducer(clientOptions, {
-    signal: abort.signal,
-    logger,
-    onRetry: (error) => {
-      metrics.retries.inc({ ...labels, dependency: "kafka" });
-      wait.retried("kafka", error);
-      logger.warn({ err: error }, "output produce failed; retrying");
-    },
-  });
-  const embedding = createNearlineEmbedding(
-    deps.embedCall,
-    {
-      maxBatchSize: config.embedding.maxBatchSize,
-      maxInflight: config.embedding.maxInflight,
-      isRetryable: deps.isRetryableEmbedError,
-      signal: abort.signal,
-    },
-    { metrics, labels, logger, onRetry: (error) => wait.retried("embedding", error) },
-  );
-  // A refused token is retried inside the call (a rotation takes up to a minute or so to reach every
-  // pod), so the embedder above never sees those failures: count and report them here, or a worker
-  // with a wrong token looks healthy to every alert until it gives up at the bound.
-  deps.watchTokenRefusals?.(({ error }) => {
-    if (abort.signal.aborted) return;
-    metrics.embeddingErrors.inc({ ...labels, status: embeddingErrorStatus(error) });
-    metrics.retries.inc({ ...labels, dependency: "embedding" });
-    wait.retried(
-      "embedding",
-      new Error(
-        `the embedding server refuses the bearer token (${error.message}); reading it again and retrying`,
-        {
-          cause: error,
-        },
-      ),
-    );
-  });
-  // Each batch records its source offsets in the store with its writes (store-offsets.ts), under its
-  // group and topic (the topic's ID the worker reads at each check).
-  const { version } = config.model;
-  const ledger = new StoreOffsetLedger(
-    version,
-    { group: config.source.kafka.consumerGroup, topic: config.source.kafka.topic },
-    {
-      write: async (marks) => {
-        await writer.write([], marks);
-      },
-      read: async (source, partitions) => {
-        const adopted = await adoptLegacySourceOffsets(store, version, source, partitions);
-        if (adopted.length > 0)
-          logger.info(
-            { topic: source.topic, partitions: adopted },
-            "adopted the source offsets the release before recorded (field <topic>:<partition>)",
-          );
-        return readSourceOffsets(store, version, source, partitions);
-      },
-      init: (source, offsets) => initSourceOffsets(store, version, source, offsets),
-    },
-  );
-  const processBatch = wireProcessor(config, {
-    writer,
-    ledger,
-    embedding,
-    producer,
-    metrics,
-    labels,
-    logger,
-    atStep: deps.atStep,
-  });
-
-  const worker = new NearlineWorker({
-    kafka: { clientOptions },
-    topic: config.source.kafka.topic,
-    consumerGroup: config.source.kafka.consumerGroup,
-    startOffset: config.source.kafka.startOffset,
-    sessionTimeoutMs: config.source.kafka.sessionTimeoutMs,
-    batching: config.batching,
-    process: processBatch,
-    isRetryable: (error) =>
-      (isStoreError(error) && error.retryable) ||
-      isRetryableKafkaError(error) ||
-      deps.isRetryableEmbedError(error),
-    metrics,
-    labels,
-    logger,
-    groupInstanceId: deps.groupInstanceId,
-    signal: abort.signal,
-    wait,
-    storeOffsets: { ledger, metrics: createReplayMetrics(registry) },
-    ...(deps.onBatch !== undefined ? { onBatch: deps.onBatch } : {}),
-  });
-  await worker.start();
-  // A connection back after a drop may reach a server restarted behind (an older snapshot, no
-  // persistence, a replica promoted behind): the store's offsets are compared again.
-  client.on("ready", () => worker.requestStoreCheck("store reconnected"));
-  // A Cluster client stays ready while one node's connection drops (that primary restarted or failed
-  // over) and opens a new one when a command needs it: the drop is the cue, and the check's read then
-  // waits for the node or its successor.
-  if (isCluster(client)) client.on("-node", () => worker.requestStoreCheck("store node connection lost"));
+  // Up before the waits below, so that the start-up retries can be scraped. /readyz answers 503 until
+  // the worker consumes, and /healthz 503 too: the startup probe (five minutes) still restarts a
+  // container whose dependencies stay away, as when nothing listened before the waits.
+  let started: NearlineWorker | undefined;
+  let consuming = false;
   const ops = await startOpsServer({
     port: config.http.port,
     registry,
-    ready: () => worker.ready,
+    live: () => consuming,
+    ready: () => started?.ready === true,
+    status: () => (started !== undefined ? statusOf(started, wait) : {}),
+  });
+  // Brokers down as the worker starts (restarting, a network not up yet) are waited out like a store
+  // outage (openVersionStore): exit 1 would crash-loop the pod for brokers that come back. Logged and
+  // counted at each try; an answer no retry helps (KAFKA_REFUSED, TOPIC_MISSING) fails at once. The
+  // line names the brokers: the client's error does not always (a port that closes the connection).
+  const kafkaOutage: RetryOptions = {
+    isRetryable: isKafkaOutage,
+    onRetry: (error, attempt) => {
+      metrics.retries.inc({ ...labels, dependency: "kafka" });
+      logger.warn(
+        { err: error, attempt, brokers: config.source.kafka.bootstrapServers },
+        "kafka unavailable at start; retrying",
+      );
+    },
+  };
+  // What the start opened, closed again (last first) if a later step fails: an open connection would
+  // keep the process alive where `jude nearline` must exit 1.
+  const closeOnFailure: (() => unknown)[] = [() => ops.close()];
+  try {
+    // Before the store opens: a missing topic is a configuration error, not a dependency to wait for.
+    await retry(
+      () =>
+        requireTopics(clientOptions, [
+          { topic: config.source.kafka.topic, role: "changelog topic (source.kafka.topic)" },
+          ...(config.sinks.kafka !== undefined
+            ? [{ topic: config.sinks.kafka.topic, role: "output topic (sinks.kafka.topic)" }]
+            : []),
+          ...(config.sinks.deadLetter !== undefined
+            ? [
+                {
+                  topic: config.sinks.deadLetter.topic,
+                  role: "dead-letter topic (sinks.deadLetter.topic)",
+                  notCompacted: true,
+                },
+              ]
+            : []),
+        ]),
+      kafkaOutage,
+    );
+    // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
+    // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
+    const { client, store, writer } = await openVersionStore(config, registry, abort.signal, logger, {
+      onWriteRetry: (error) => {
+        metrics.retries.inc({ ...labels, dependency: "store" });
+        wait.retried("store", error);
+      },
+      // No batch in hand yet: counted and logged, not reported as a batch's wait.
+      onOpenRetry: () => metrics.retries.inc({ ...labels, dependency: "store" }),
+    });
+    closeOnFailure.push(() => client.disconnect());
+    const producer = createOutputProducer(clientOptions, {
+      signal: abort.signal,
+      logger,
+      onRetry: (error) => {
+        metrics.retries.inc({ ...labels, dependency: "kafka" });
+        wait.retried("kafka", error);
+        logger.warn({ err: error }, "output produce failed; retrying");
+      },
+    });
+    closeOnFailure.push(() => producer.close());
+    const embedding = createNearlineEmbedding(
+      deps.embedCall,
+      {
+        maxBatchSize: config.embedding.maxBatchSize,
+        maxInflight: config.embedding.maxInflight,
+        isRetryable: deps.isRetryableEmbedError,
+        signal: abort.signal,
+      },
+      { metrics, labels, logger, onRetry: (error) => wait.retried("embedding", error) },
+    );
+    // A refused token is retried inside the call (a rotation takes up to a minute or so to reach every
+    // pod), so the embedder above never sees those failures: count and report them here, or a worker
+    // with a wrong token looks healthy to every alert until it gives up at the bound.
+    deps.watchTokenRefusals?.(({ error }) => {
+      if (abort.signal.aborted) return;
+      metrics.embeddingErrors.inc({ ...labels, status: embeddingErrorStatus(error) });
+      metrics.retries.inc({ ...labels, dependency: "embedding" });
+      wait.retried(
+        "embedding",
+        new Error(
+          `the embedding server refuses the bearer token (${error.message}); reading it again and retrying`,
+          {
+            cause: error,
+          },
+        ),
+      );
+    });
+    // Each batch records its source offsets in the store with its writes (store-offsets.ts), under its
+    // group and topic (the topic's ID the worker reads at each check).
+    const { version } = config.model;
+    const ledger = new StoreOffsetLedger(
+      version,
+      { group: config.source.kafka.consumerGroup, topic: config.source.kafka.topic },
+      {
+        write: async (marks) => {
+          await writer.write([], marks);
+        },
+        read: async (source, partitions) => {
+          const adopted = await adoptLegacySourceOffsets(store, version, source, partitions);
+          if (adopted.length > 0)
+            logger.info(
+              { topic: source.topic, partitions: adopted },
+              "adopted the source offsets the release before recorded (field <topic>:<partition>)",
+            );
+          return readSourceOffsets(store, version, source, partitions);
+        },
+        init: (source, offsets) => initSourceOffsets(store, version, source, offsets),
+      },
+    );
+    const processBatch = wireProcessor(config, {
+      writer,
+      ledger,
+      embedding,
+      producer,
+      metrics,
+      labels,
+      logger,
+      atStep: deps.atStep,
+    });
+
+    const worker = new NearlineWorker({
+      kafka: { clientOptions },
+      topic: config.source.kafka.topic,
+      consumerGroup: config.source.kafka.consumerGroup,
+      startOffset: config.source.kafka.startOffset,
+      sessionTimeoutMs: config.source.kafka.sessionTimeoutMs,
+      batching: config.batching,
+      process: processBatch,
+      isRetryable: (error) =>
+        (isStoreError(error) && error.retryable) ||
+        isRetryableKafkaError(error) ||
+        deps.isRetryableEmbedError(error),
+      metrics,
+      labels,
+      logger,
+      groupInstanceId: deps.groupInstanceId,
+      signal: abort.signal,
+      wait,
+      storeOffsets: { ledger, metrics: createReplayMetrics(registry) },
+      joinRetry: kafkaOutage,
+      ...(deps.onBatch !== undefined ? { onBatch: deps.onBatch } : {}),
+    });
+    started = worker;
+    closeOnFailure.push(() => worker.stop());
+    await worker.start();
+    consuming = true;
+    // A connection back after a drop may reach a server restarted behind (an older snapshot, no
+    // persistence, a replica promoted behind): the store's offsets are compared again.
+    client.on("ready", () => worker.requestStoreCheck("store reconnected"));
+    // A Cluster client stays ready while one node's connection drops (that primary restarted or failed
+    // over) and opens a new one when a command needs it: the drop is the cue, and the check's read then
+    // waits for the node or its successor.
+    if (isCluster(client)) client.on("-node", () => worker.requestStoreCheck("store node connection lost"));
+    logger.info(
+      {
+        topic: config.source.kafka.topic,
+        group: config.source.kafka.consumerGroup,
+        groupInstanceId: deps.groupInstanceId,
+        port: ops.port,
+        msSinceProcessStart: Math.round(performance.now()),
+      },
+      "nearline worker consuming",
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      worker,
+      ops,
+      registry,
+      stop: () =>
+        (stopping ??= (async () => {
+          // The batch in hand normally finishes in well under the drain time; if a dependency is down,
+          // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
+          await drainWithin(worker.stop(), deps.drainMs ?? 20_000, () => abort.abort());
+          abort.abort();
+          await producer.close();
+          await ops.close();
+          await client.quit().catch(() => undefined);
+          logger.info({ ...worker.totals }, "nearline worker stopped");
+        })()),
+    };
+  } catch (error) {
+    abort.abort();
+    for (const close of closeOnFailure.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => undefined);
+    throw error;
+  }
+}
+
+/** What /readyz shows of a worker that started, besides `ready`. */
+function statusOf(worker: NearlineWorker, wait: DependencyWait): Record<string, unknown> {
+  return {
+    ...worker.totals,
+    // Unknown (before the first lag check, or a figure too old to stand): no lag at all, not 0.
+    ...(Object.keys(worker.lag.partitions).length > 0 ? { lag: worker.lag } : {}),
+    sourceRecordsLost: worker.recordsLost,
+    ...(worker.replays.replays > 0 ? { storeReplays: worker.replays } : {}),
+    freshness: freshnessReport(worker.freshness()),
     // A failed worker says why on /readyz (e.g. MODEL_MISMATCH), for whoever looks at the probe; a
     // worker whose batch waits on a dependency says which (the probe stays green: dependency-wait.ts).
-    status: () => ({
-      ...worker.totals,
-      // Unknown (before the first lag check, or a figure too old to stand): no lag at all, not 0.
-      ...(Object.keys(worker.lag.partitions).length > 0 ? { lag: worker.lag } : {}),
-      sourceRecordsLost: worker.recordsLost,
-      ...(worker.replays.replays > 0 ? { storeReplays: worker.replays } : {}),
-      freshness: freshnessReport(worker.freshness()),
-      ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
-      ...waitingOn(wait),
-    }),
-  });
-  logger.info(
-    {
-      topic: config.source.kafka.topic,
-      group: config.source.kafka.consumerGroup,
-      groupInstanceId: deps.groupInstanceId,
-      port: ops.port,
-      msSinceProcessStart: Math.round(performance.now()),
-    },
-    "nearline worker consuming",
-  );
-
-  let stopping: Promise<void> | undefined;
-  return {
-    worker,
-    ops,
-    registry,
-    stop: () =>
-      (stopping ??= (async () => {
-        // The batch in hand normally finishes in well under the drain time; if a dependency is down,
-        // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
-        await drainWithin(worker.stop(), deps.drainMs ?? 20_000, () => abort.abort());
-        abort.abort();
-        await producer.close();
-        await ops.close();
-        await client.quit().catch(() => undefined);
-        logger.info({ ...worker.totals }, "nearline worker stopped");
-      })()),
+    ...(worker.failure !== undefined ? { error: failureOf(worker.failure) } : {}),
+    ...waitingOn(wait),
   };
 }
 

@@ -1,9 +1,9 @@
 /**
  * `jude nearline --config <file>`: one worker process for one embedding version of one pipeline.
  * Exits 0 after a clean drain on SIGTERM/SIGINT (batch in hand finished and committed), 1 when the
- * worker fails for good, 2 on a bad config. A store unreachable at start is waited for (app.ts); the
- * shutdown handlers are installed once the worker consumes, so SIGTERM before that (nothing in hand)
- * ends the process at once, by the signal.
+ * worker fails for good, 2 on a bad config. A store or Kafka unreachable at start is waited for
+ * (app.ts); the shutdown handlers are installed once the worker consumes, so SIGTERM before that
+ * (nothing in hand) ends the process at once, by the signal.
  */
 import { parseArgs } from "node:util";
 import { createRootLogger } from "../../plumbing/logger.ts";

@@ -16,7 +16,7 @@ import { dependencyOf } from "../shared/errors.ts";
 import { FreshnessWindow, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
-import { retry } from "../../plumbing/retry.ts";
+import { retry, type RetryOptions } from "../../plumbing/retry.ts";
 import { BatchSource } from "./batch-source.ts";
 import { PartitionWatch } from "./partition-watch.ts";
 import { ReadCommittedConsumer } from "./read-committed-consumer.ts";
@@ -69,6 +69,11 @@ export interface NearlineWorkerOptions {
    * before they are committed, and a store found behind the committed offsets is replayed.
    */
   storeOffsets?: { ledger: StoreOffsetLedger; metrics: ReplayMetrics } | undefined;
+  /**
+   * How the group join in `start` waits out brokers that are down (app.ts's Kafka outage at start:
+   * the same predicate, log line and count as its topic check); absent, a failed join fails `start`.
+   */
+  joinRetry?: RetryOptions | undefined;
 }
 
 /** Store replays since start, for /readyz (not the re-reads of a topic created again). */
@@ -181,6 +186,35 @@ export class NearlineWorker {
   async start(): Promise<void> {
     const options = this.#options;
     this.#joinStartedAtMs = Date.now();
+    const source = options.joinRetry
+      ? await retry(() => this.#join(), { ...options.joinRetry, signal: this.#abort.signal })
+      : await this.#join();
+    this.#lagTimer = setTimeout(() => {
+      this.#measureLag()
+        .catch((error: unknown) => options.logger.debug({ err: error }, "consumer lag check failed"))
+        .finally(() => {
+          if (this.#lag.size > 0 && !lagStands(this.#lagCheckedAtMs, Date.now())) this.#forgetLag();
+          this.#lagTimer?.refresh();
+        });
+    }, lagCheckMs);
+    this.#ready = true;
+    this.#loop = this.#run(source);
+    // Callers learn of a failure through `done`; this handler only keeps it from being "unhandled".
+    this.#loop.catch((error: unknown) => {
+      this.#ready = false;
+      this.#failure = error;
+      options.logger.error({ err: error }, "nearline loop failed");
+    });
+  }
+
+  /**
+   * A new consumer in the group, and its first stream. A try that fails closes its consumer and the
+   * next one starts over with a new one: the client keeps what a failed consume did (the topic counted
+   * as subscribed once more; the member id of a join whose sync failed), after which the consumer would
+   * not join again, neither at the next try nor when a failed rejoin has the loop reopen its stream.
+   */
+  async #join(): Promise<BatchSource<RawMessage>> {
+    const options = this.#options;
     // Aborted transactions' records are dropped also when their abort marker comes in a later fetch.
     this.#consumer = new ReadCommittedConsumer({
       ...options.kafka.clientOptions,
@@ -202,6 +236,8 @@ export class NearlineWorker {
     // nothing; running, the stream is failed with the error: the loop reopens it at the committed
     // offsets and the new stream joins the group again (an error no retry can mend fails the worker).
     consumer.on("error", (error: Error) => {
+      // A consumer of a failed try at the join has no stream of this worker's.
+      if (consumer !== this.#consumer) return;
       if (this.#abort.signal.aborted) {
         options.logger.debug({ err: error }, "the kafka client's group rejoin ended with the stop");
         return;
@@ -217,23 +253,12 @@ export class NearlineWorker {
       options.storeOffsets?.ledger.rejoined();
       this.requestStoreCheck("partitions assigned");
     });
-    const source = await this.#openStream();
-    this.#lagTimer = setTimeout(() => {
-      this.#measureLag()
-        .catch((error: unknown) => options.logger.debug({ err: error }, "consumer lag check failed"))
-        .finally(() => {
-          if (this.#lag.size > 0 && !lagStands(this.#lagCheckedAtMs, Date.now())) this.#forgetLag();
-          this.#lagTimer?.refresh();
-        });
-    }, lagCheckMs);
-    this.#ready = true;
-    this.#loop = this.#run(source);
-    // Callers learn of a failure through `done`; this handler only keeps it from being "unhandled".
-    this.#loop.catch((error: unknown) => {
-      this.#ready = false;
-      this.#failure = error;
-      options.logger.error({ err: error }, "nearline loop failed");
-    });
+    try {
+      return await this.#openStream();
+    } catch (error) {
+      await consumer.close(true).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Finishes the batch in hand, commits it, leaves the group and closes. Idempotent. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { StoreError, StoreErrorCodes } from "../../store/index.ts";
 import { EmbeddingClientError } from "../embedding-client/errors.ts";
 import { dependencyOf, isPipelineError, PipelineError, PipelineErrorCodes } from "./errors.ts";
-import { isRebalanceError, isRetryableKafkaError } from "./kafka.ts";
+import { isKafkaOutage, isRebalanceError, isRetryableKafkaError } from "./kafka.ts";
 import { kafkaRefusal } from "./kafka-refusal.ts";
 
 describe("pipeline error classification (by type and code, never by message)", () => {
@@ -63,6 +63,43 @@ describe("pipeline error classification (by type and code, never by message)", (
     expect(kafkaRefusal(closed)?.final).toBe(false);
     expect(isRetryableKafkaError(closed)).toBe(true);
     expect(kafkaRefusal(new NetworkError("Connection to b:9093 failed."))).toBeUndefined();
+  });
+
+  it("waits at start only for brokers that cannot be reached or do not serve yet, not for a refusal or a missing topic", () => {
+    // The client's shape for a port nothing listens on (test/integration/nearline/kafka-outage-at-start.test.ts).
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" });
+    const unreachable = new MultipleErrors("Listing topics failed.", [
+      new MultipleErrors("Cannot connect to any broker.", [
+        new NetworkError("Connection to 127.0.0.1:1 failed.", { cause: refused }),
+      ]),
+    ]);
+    expect(isKafkaOutage(unreachable)).toBe(true);
+    // Brokers up but still electing leaders or loading the group's coordinator (a broker just
+    // restarted), past the client's own few retries: waited out as well.
+    for (const answer of [
+      "COORDINATOR_LOAD_IN_PROGRESS",
+      "COORDINATOR_NOT_AVAILABLE",
+      "NOT_COORDINATOR",
+      "LEADER_NOT_AVAILABLE",
+      "NOT_LEADER_OR_FOLLOWER",
+    ])
+      expect(
+        isKafkaOutage(new MultipleErrors("joinGroup failed 6 times.", [new ProtocolError(answer)])),
+        answer,
+      ).toBe(true);
+    // Retryable in a running worker, but an answer no wait at start cures: the topic is gone.
+    expect(isKafkaOutage(new ProtocolError("UNKNOWN_TOPIC_OR_PARTITION"))).toBe(false);
+    // A refusal fails the start at once, also one a broker restart could explain (only explained).
+    const closed = new NetworkError("Connection to b:9093 failed.", {
+      cause: new AuthenticationError("Cannot find a suitable SASL mechanism.", {
+        cause: new NetworkError("Connection closed"),
+      }),
+    });
+    expect(isKafkaOutage(closed)).toBe(false);
+    expect(
+      isKafkaOutage(new PipelineError(PipelineErrorCodes.KAFKA_REFUSED, "refused", { cause: unreachable })),
+    ).toBe(false);
+    expect(isKafkaOutage(new PipelineError(PipelineErrorCodes.TOPIC_MISSING, "no topic"))).toBe(false);
   });
 
   it("matches pipeline errors by code; none is retryable", () => {

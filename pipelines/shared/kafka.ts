@@ -48,6 +48,9 @@ export function kafkaClientOptions(
   return options;
 }
 
+/** Codes of a broker that could not be reached or did not answer in time. */
+const unreachable = /^(PLT_KFK_NETWORK|PLT_KFK_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)/;
+
 /**
  * Errors from the Kafka client that a retry can cure (network, leadership, coordinator moves). A
  * broker's refusal of the credentials or an untrusted certificate is not one, although the client
@@ -58,9 +61,35 @@ export function isRetryableKafkaError(error: unknown): boolean {
   return someError(
     error,
     (candidate) =>
-      candidate.canRetry === true ||
-      (typeof candidate.code === "string" &&
-        /^(PLT_KFK_NETWORK|PLT_KFK_TIMEOUT|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)/.test(candidate.code)),
+      candidate.canRetry === true || (typeof candidate.code === "string" && unreachable.test(candidate.code)),
+  );
+}
+
+/**
+ * Answers of brokers that are up but not serving yet: leaders still being elected, the group's
+ * coordinator not elected or still loading its offsets (a broker just restarted). The client retries
+ * them only a few times (seconds), which a cluster coming back can outlast.
+ */
+const notServingYet =
+  /^(COORDINATOR_LOAD_IN_PROGRESS|COORDINATOR_NOT_AVAILABLE|NOT_COORDINATOR|LEADER_NOT_AVAILABLE|NOT_LEADER_OR_FOLLOWER)$/;
+
+/**
+ * The brokers could not be reached (refused, reset, timed out) or do not serve yet (see
+ * notServingYet): what a worker waits out as it starts (brokers restarting, a network not up yet).
+ * Narrower than {@link isRetryableKafkaError}: a broker that answers with a refusal (KAFKA_REFUSED,
+ * even one a broker restart could explain), a missing topic (TOPIC_MISSING, the client's "Unknown
+ * topic") or any other answer fails the start at once with its own message.
+ */
+export function isKafkaOutage(error: unknown): boolean {
+  return (
+    !(error instanceof PipelineError) &&
+    kafkaRefusal(error) === undefined &&
+    someError(
+      error,
+      (candidate) =>
+        (typeof candidate.code === "string" && unreachable.test(candidate.code)) ||
+        (typeof candidate.apiId === "string" && notServingYet.test(candidate.apiId)),
+    )
   );
 }
 

@@ -17,6 +17,12 @@ export async function startOpsServer(options: {
   host?: string;
   registry: Registry;
   ready: () => boolean;
+  /**
+   * Whether /healthz answers 200 (default: always). A worker whose server is up before it has
+   * started answers 503 there until then, so its startup probe counts the start as it did when
+   * nothing listened yet.
+   */
+  live?: () => boolean;
   /** Extra JSON shown on /readyz (e.g. counts), so a human with curl sees what the worker did. */
   status?: () => Record<string, unknown>;
 }): Promise<OpsServer> {
@@ -30,7 +36,10 @@ export async function startOpsServer(options: {
         (error: unknown) => response.writeHead(500).end(String(error)),
       );
     } else if (path === "/healthz") {
-      response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      const live = options.live?.() ?? true;
+      response
+        .writeHead(live ? 200 : 503, { "content-type": "text/plain" })
+        .end(live ? "ok\n" : "starting\n");
     } else if (path === "/readyz") {
       const ready = options.ready();
       response

@@ -22,8 +22,11 @@ export interface TcpLink {
   close(): Promise<void>;
 }
 
-/** Forwards every connection to `target` until closed. */
-export async function startTcpLink(target: { host: string; port: number }): Promise<TcpLink> {
+/**
+ * Forwards every connection to `target` until closed; listens on `port` when given (a test that
+ * brings a dependency back where a client was already told to look), else on a free one.
+ */
+export async function startTcpLink(target: { host: string; port: number }, port = 0): Promise<TcpLink> {
   let frozen = false;
   const held: (() => void)[] = [];
   const sockets = new Set<Socket>();
@@ -48,7 +51,10 @@ export async function startTcpLink(target: { host: string; port: number }): Prom
     forward(client, upstream, client);
     forward(upstream, client, client);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("the link has no TCP address");
   return {
