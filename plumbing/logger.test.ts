@@ -83,6 +83,44 @@ describe("the root logger's error serializer", () => {
     expect(details.command.args).toEqual(["s3cret-pw"]);
   });
 
+  // The Kafka client's error for brokers that are down nests every try of every request: 6 tries of
+  // "Cannot connect to any broker." each with its ECONNREFUSED, each with a stack. A wait logged it at
+  // every retry, 13 KB a line. Repeats are written once with their count; nested stacks are left out.
+  it("writes repeated nested errors once, with their count, and only the outer stack", () => {
+    const { logger, lines } = capture();
+    const refused = () =>
+      new AggregateError(
+        [Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9092"), { code: "ECONNREFUSED" })],
+        "Cannot connect to any broker.",
+      );
+    const tries = new AggregateError(Array.from({ length: 6 }, refused), "metadata failed 6 times.");
+    const other = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9093"), { code: "ECONNREFUSED" });
+    logger.warn({ err: new AggregateError([tries, other], "Listing topics failed.") }, "kafka unavailable");
+    const { err } = JSON.parse(lines()) as { err: Record<string, unknown> };
+    expect(err).toMatchObject({ message: "Listing topics failed.", stack: expect.any(String) });
+    const [metadata, second] = err.aggregateErrors as Record<string, unknown>[];
+    expect(metadata).toEqual({
+      type: "AggregateError",
+      message: "metadata failed 6 times.",
+      aggregateErrors: [
+        {
+          type: "AggregateError",
+          message: "Cannot connect to any broker.",
+          repeated: 6,
+          aggregateErrors: [
+            { type: "Error", message: "connect ECONNREFUSED 127.0.0.1:9092", code: "ECONNREFUSED" },
+          ],
+        },
+      ],
+    });
+    // Different errors stay apart.
+    expect(second).toEqual({
+      type: "Error",
+      message: "connect ECONNREFUSED 127.0.0.1:9093",
+      code: "ECONNREFUSED",
+    });
+  });
+
   it("writes other error fields as pino does", () => {
     const { logger, lines } = capture();
     const error = Object.assign(new Error("bad record"), {

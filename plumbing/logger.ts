@@ -56,7 +56,31 @@ export function redactCredentials(text: string): string {
  * texts (message, stack, causes) are redacted (redactCredentials). The error itself is not changed.
  */
 export function serializeError(error: unknown): unknown {
-  return withoutCommandArguments(pino.stdSerializers.err(error as Error));
+  return collapseNestedErrors(withoutCommandArguments(pino.stdSerializers.err(error as Error)));
+}
+
+/**
+ * A serialized error with its nested errors (`aggregateErrors`) written once per kind, with `repeated`
+ * their count, and without their stacks: the Kafka client nests every try of every request (brokers
+ * down: 6 tries, each "Cannot connect to any broker." with its ECONNREFUSED and a stack each), which
+ * made a line logged at each retry 13 KB. The outer error keeps its stack.
+ */
+function collapseNestedErrors(serialized: unknown, nested = false): unknown {
+  if (typeof serialized !== "object" || serialized === null || Array.isArray(serialized)) return serialized;
+  const fields = { ...(serialized as Record<string, unknown>) };
+  if (nested) delete fields.stack;
+  if (Array.isArray(fields.aggregateErrors)) {
+    const kinds = new Map<string, Record<string, unknown>>();
+    for (const each of fields.aggregateErrors) {
+      const collapsed = collapseNestedErrors(each, true);
+      const kind = JSON.stringify(collapsed);
+      const seen = kinds.get(kind);
+      if (seen === undefined) kinds.set(kind, { ...(collapsed as Record<string, unknown>) });
+      else seen.repeated = ((seen.repeated as number | undefined) ?? 1) + 1;
+    }
+    fields.aggregateErrors = [...kinds.values()];
+  }
+  return fields;
 }
 
 function withoutCommandArguments(serialized: unknown, depth = 0): unknown {
