@@ -79,3 +79,28 @@ describe("readVersionRecords with the versions a model names", () => {
     expect(read).toHaveLength(8);
   });
 });
+
+describe("readVersionRecords adopting orphaned records", () => {
+  // `kubectl delete --cascade=orphan` of the model removes its owner references from its children and
+  // leaves them running: applied again, the model adopts its records (and, applied, its workloads)
+  // as a Deployment adopts its orphaned ReplicaSets; a record another object controls stays foreign.
+  it("reads a record no object controls when adopting, and not otherwise", async () => {
+    const { raw, model, records } = modelWithRetained();
+    const orphan = structuredClone(records[0]!);
+    delete orphan.metadata!.ownerReferences;
+    const foreign = structuredClone(records[1]!);
+    foreign.metadata!.ownerReferences = foreign.metadata!.ownerReferences!.map((owner) => ({
+      ...owner,
+      uid: "earlier-model-uid",
+    }));
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jobs" },
+      { EmbeddingModel: [raw as KubeObject], ConfigMap: [orphan, foreign] },
+    );
+    const adopted = await readVersionRecords(context, model.metadata, versionsNamedBy(model), {
+      adoptOrphans: true,
+    });
+    expect(adopted.map((record) => record.version)).toEqual(["minilm-v1"]);
+    expect(await readVersionRecords(context, model.metadata, versionsNamedBy(model))).toEqual([]);
+  });
+});

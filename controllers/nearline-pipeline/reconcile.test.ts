@@ -364,9 +364,17 @@ describe("reconcileNearlinePipeline", () => {
       "apply Deployment/jobs-minilm-v1-nearline",
       "apply PodDisruptionBudget/jobs-minilm-v1-nearline",
       "delete Deployment/jobs-minilm-v0-nearline",
+      "event Normal WorkersRemoved",
       "delete PodDisruptionBudget/jobs-minilm-v0-nearline",
       "applyStatus NearlinePipeline/jobs",
     ]);
+    // Deleting running workers is told on the pipeline, naming the version and why (the model keeps
+    // no record of minilm-v0: a version it left long ago, or the model was deleted and applied again).
+    expect(calls.find((call) => call.verb === "event")).toMatchObject({
+      reason: "WorkersRemoved",
+      message:
+        "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm has no record of that version (left behind long ago, its record ConfigMap deleted, or the model deleted and applied again), so no worker of this pipeline updates its vectors from now on",
+    });
     const last = calls.at(-1);
     if (last?.verb !== "applyStatus") throw new Error("the reconcile must end with a status write");
     const conditions = last.status.conditions as { type: string; status: string; reason: string }[];
