@@ -99,10 +99,12 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
       ),
     );
     expect(conditionOf((await model())!, "Ready")?.message).not.toContain("keeps serving");
-    // Nor listed as an Active version with no pods, or announced as one ("version v1: new -> Active").
+    // Nor listed as an Active version with no pods, or announced as one ("version v1: new -> Active")
+    // to the model applied again (the deleted one's Events, of another uid, told v1's phases then).
     expect((await status()).versions?.map((entry) => entry.version)).toEqual(["v2"]);
+    const again = `,involvedObject.uid=${String(((await model())!.metadata as Json).uid)}`;
     expect(
-      (await embeddingModelEvents(namespace)).filter((event) =>
+      (await embeddingModelEvents(namespace, again)).filter((event) =>
         String(event.message).startsWith("version v1:"),
       ),
     ).toEqual([]);
