@@ -716,6 +716,33 @@ describe("reconcileBootstrapRun", () => {
   // Was: a Secret the running shards read (here the store's) deleted under the Job left the run
   // Reconciling, reason Running, until the Job ended: nothing said that a shard pod started from then
   // on (a retry, a resume) cannot start, nor that only restoring the Secret helps.
+  // Was: a run that could not start for a missing Secret waited Pending, Stalled SecretNotFound, with
+  // no Event at all: `kubectl get events` (and the dashboard's Events) showed nothing for a run that
+  // needs a person, unlike the same Secret gone under a running Job.
+  it("says once, as a Warning Event, that a run cannot start for a missing Secret", async () => {
+    const run = stored("bootstrap-run.yaml", "run-uid") as KubeObject;
+    const missing = world(run);
+    missing.Secret = [];
+    const calls = await reconcile(missing);
+    expect(calls.some((call) => call.verb === "apply")).toBe(false);
+    const status = calls.find(
+      (call): call is Extract<RecordedCall, { verb: "applyStatus" }> => call.verb === "applyStatus",
+    )!.status as {
+      phase: string;
+      conditions: { type: string; status: string; reason: string; message: string }[];
+    };
+    expect(status.phase).toBe("Pending");
+    const stalled = status.conditions.find((each) => each.type === "Stalled");
+    expect(stalled).toMatchObject({ status: "True", reason: "SecretNotFound" });
+    const warnings = calls.filter((call) => call.verb === "event");
+    expect(warnings).toEqual([
+      expect.objectContaining({ type: "Warning", reason: "SecretNotFound", message: stalled!.message }),
+    ]);
+    // Not again while it stays so (the 30 s recheck reconciles it again).
+    const again = await reconcile({ ...missing, BootstrapRun: [{ ...run, status } as KubeObject] });
+    expect(again.filter((call) => call.verb === "event")).toEqual([]);
+  });
+
   describe("a run whose Secret is deleted while its Job runs", () => {
     const statusOf = (calls: RecordedCall[]) =>
       calls.find(
@@ -1072,7 +1099,10 @@ describe("reconcileBootstrapRun", () => {
       ) as KubeObject,
     ];
     const calls = await reconcile(objects);
-    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+      "event Warning VersionNotServed",
+    ]);
     const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
     expect(status.watermarks).toBeUndefined();
     expect(status.conditions).toContainEqual(
@@ -1084,7 +1114,10 @@ describe("reconcileBootstrapRun", () => {
     const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
     objects.NearlinePipeline = [];
     const calls = await reconcile(objects);
-    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+      "event Warning PipelineNotFound",
+    ]);
     const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
     expect(status.watermarks).toBeUndefined();
     expect(status.conditions).toContainEqual(
@@ -1100,7 +1133,10 @@ describe("reconcileBootstrapRun", () => {
       }) as KubeObject,
     ];
     const calls = await reconcile(objects);
-    expect(summarizeCalls(calls)).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+    expect(summarizeCalls(calls)).toEqual([
+      "applyStatus BootstrapRun/jobs-minilm-v1",
+      "event Warning ModelDigestUnknown",
+    ]);
     const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
     expect(status.watermarks).toBeUndefined();
     expect(status.conditions).toContainEqual(

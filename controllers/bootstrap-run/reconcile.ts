@@ -265,15 +265,27 @@ export async function reconcileBootstrapRun(
     record.call(context.events, raw, decision.status.phase ?? "Pending", decision.standing.message);
   }
   // Stalled but not Failed (shard pods the kubelet cannot run; a completed Job whose checkpoints cannot
-  // be read): the phase does not change, so the phase's Events never say it. Once, as it turns (or as
-  // its cause does: Stalled before as ReconcileError, because it was not reconciled, is another cause).
-  const stalledBefore = findCondition(run.status?.conditions, "Stalled");
-  const wasStalled = stalledBefore?.status === "True" && stalledBefore.reason === decision.standing.reason;
-  if (!wasStalled && decision.standing.state === "Stalled" && decision.status.phase !== "Failed")
-    context.events.warning(raw, decision.standing.reason, decision.standing.message);
+  // be read): the phase does not change, so the phase's Events never say it.
+  if (decision.status.phase !== "Failed") warnAsItStalls(context, raw, run, decision.standing);
   return decision.status.phase === "Succeeded" || decision.status.phase === "Failed"
     ? undefined
     : { requeueAfterMs: runPollMs };
+}
+
+/**
+ * A Warning Event for a run that is Stalled in `standing`, once, as it turns (or as its cause does:
+ * Stalled before as ReconcileError, because it was not reconciled, is another cause).
+ */
+function warnAsItStalls(
+  context: ReconcileContext,
+  raw: KubeObject,
+  run: BootstrapRun,
+  standing: Kstatus,
+): void {
+  if (standing.state !== "Stalled") return;
+  const before = findCondition(run.status?.conditions, "Stalled");
+  if (before?.status === "True" && before.reason === standing.reason) return;
+  context.events.warning(raw, standing.reason, standing.message);
 }
 
 /**
@@ -349,6 +361,9 @@ async function startRun(
         ? { state: "Stalled", reason: waiting.stallReason, message: waiting.reason }
         : { state: "Reconciling", reason: "WaitingForModel", message: waiting?.reason ?? "" });
     await writeStatus(context, raw, { phase: "Pending", ...keptWatermarks(run) }, kstatusConditions(verdict));
+    // A run that cannot start until a person acts (a missing Secret, pipeline or model version) stays
+    // Pending: no phase Event would say it.
+    warnAsItStalls(context, raw, run, verdict);
     return { requeueAfterMs: stalledPollMs };
   }
   const redefined = await redefinedInStore(context, run, read, version, settings);

@@ -26,11 +26,14 @@ export function runStallCause(surroundings: RunSurroundings): Kstatus | undefine
       message: `spec.pipelineRef.name: NearlinePipeline ${run.spec.pipelineRef.name} does not exist in namespace ${run.metadata.namespace ?? "default"}`,
     };
   const cause = pipelineStallCause(pipeline);
-  if (cause !== undefined)
-    return {
-      ...cause,
-      message: `NearlinePipeline ${pipeline.pipeline.metadata.name} cannot run: ${cause.message}`,
-    };
+  if (cause !== undefined) {
+    // A Secret reference's message names its object ("NearlinePipeline jobs: spec.sinks…"): said once.
+    const name = `NearlinePipeline ${pipeline.pipeline.metadata.name}`;
+    const message = cause.message.startsWith(`${name}: `)
+      ? cause.message.slice(name.length + 2)
+      : cause.message;
+    return { ...cause, message: `${name} cannot run: ${message}` };
+  }
   // File lines have no record key: the id must be inside the value. The shards would refuse the
   // config at start and the Job fail its retries with only a log line saying why.
   const decode = pipeline.pipeline.spec.decode;

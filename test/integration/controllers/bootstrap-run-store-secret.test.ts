@@ -6,6 +6,7 @@
 // A run whose model is deleted under its Job still reads its checkpoints through the pipeline's Secret.
 import type { V1Job } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../../testbed/wait.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import {
   applyObjects,
@@ -166,6 +167,61 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
       conditionOf(await kubectlJson<RunObject>(["get", "-n", ns, "bootstraprun/jobs-running"]), "Stalled"),
     ).toMatchObject({ status: "False" });
     await kubectl(["delete", "bootstraprun", "jobs-running", "-n", ns, "--wait=true"]);
+  });
+
+  // Was: a run applied while its store Secret is missing waited Pending, Stalled SecretNotFound, with
+  // no Event: `kubectl get events` showed nothing for a run only a person can unblock.
+  it("tells a run that cannot start for a missing Secret once as a Warning Event, and starts once it is back", async () => {
+    const ns = harness.namespace;
+    const name = "jobs-secret-first";
+    const warnings = async () =>
+      (
+        await kubectlJson<{ items: { reason: string; message: string; count?: number }[] }>([
+          "get",
+          "events",
+          "-n",
+          ns,
+          "--field-selector",
+          `involvedObject.kind=BootstrapRun,involvedObject.name=${name},type=Warning`,
+        ])
+      ).items;
+    let message: string | undefined;
+    try {
+      await kubectl(["delete", "-n", ns, "secret/jude-redis", "--wait=true"]);
+      await applyObjects(ns, [bootstrapRun(name, "jobs", 1)]);
+      const waiting = await waitForObject<RunObject>(
+        ns,
+        `bootstraprun/${name}`,
+        "Stalled SecretNotFound",
+        (object) => conditionOf(object, "Stalled")?.reason === "SecretNotFound",
+      );
+      expect(waiting.status?.phase).toBe("Pending");
+      message = conditionOf(waiting, "Stalled")?.message;
+      expect(message).toBe(
+        "NearlinePipeline jobs cannot run: spec.sinks.store.urlSecretRef names Secret jude-redis, which does not exist",
+      );
+      await waitFor("the Warning Event", async () => (await warnings()).length > 0, {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+      });
+      // A change of the run reconciles it again, as the 30 s recheck does: no second Warning.
+      await kubectl(["annotate", "-n", ns, `bootstraprun/${name}`, "example.com/touched=1"]);
+      await waitForObject<RunObject>(
+        ns,
+        `bootstraprun/${name}`,
+        "still Stalled",
+        (object) => conditionOf(object, "Stalled")?.reason === "SecretNotFound",
+      );
+    } finally {
+      await applyObjects(ns, [storeSecret()]);
+    }
+    await finishes(name);
+    // Once over the whole wait (the run's other Warning is its end: Failed, as kwok's shards write nothing).
+    expect(
+      (await warnings())
+        .filter(({ reason }) => reason !== "Failed")
+        .map(({ reason, message: said, count }) => ({ reason, said, count: count ?? 1 })),
+    ).toEqual([{ reason: "SecretNotFound", said: message, count: 1 }]);
   });
 
   // Last: it deletes the model. The store Secret was read only for a pipeline whose model exists, so
