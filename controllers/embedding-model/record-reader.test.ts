@@ -104,3 +104,29 @@ describe("readVersionRecords adopting orphaned records", () => {
     expect(await readVersionRecords(context, model.metadata, versionsNamedBy(model))).toEqual([]);
   });
 });
+
+describe("readVersionRecords adopting only this model's orphaned records", () => {
+  // Record names join model and version with '-': model `jude` at `minilm-v1` and model `jude-minilm`
+  // at `v1` both name `jude-minilm-v1-record`. Owned records are told apart by uid; an orphan has
+  // none, so adopting `jude`'s record would give `jude-minilm` a version it never had (minilm-v1,
+  // served with `jude`'s model file and prompts, under a record of its own).
+  it("leaves an orphaned record of another model whose name collides with one this model names", async () => {
+    const { raw, model } = modelWithRetained();
+    const other = parseEmbeddingModel(structuredClone(raw));
+    other.metadata.name = "jude";
+    other.spec.version = "minilm-v1";
+    const colliding = desiredVersionRecord(other, {
+      version: "minilm-v1",
+      spec: recordedSpec(other),
+      promotionStartTime: "2026-12-01T00:00:00Z",
+    }) as KubeObject;
+    delete colliding.metadata!.ownerReferences;
+    expect(colliding.metadata!.name).toBe("jude-minilm-v1-record");
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jobs" },
+      { EmbeddingModel: [raw as KubeObject], ConfigMap: [colliding] },
+    );
+    const read = await readVersionRecords(context, model.metadata, ["v1"], { adoptOrphans: true });
+    expect(read).toEqual([]);
+  });
+});

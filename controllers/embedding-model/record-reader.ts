@@ -40,7 +40,14 @@ export async function readVersionRecords(
       // Orphaned (`kubectl delete --cascade=orphan` of the model removed its owner reference and left
       // it): the model's controller adopts it, the record applied again under its own reference.
       const orphan = options.adoptOrphans === true && !owners.some((owner) => owner.controller === true);
-      return live === undefined || !(owned || orphan) ? undefined : parseVersionRecord(live as never);
+      if (live === undefined || !(owned || orphan)) return undefined;
+      const record = parseVersionRecord(live as never);
+      // Only a record named for the version it describes: names join model and version with '-', so
+      // model `a` at `b-v1` and model `a-b` at `v1` both name `a-b-v1-record`, and with no owner to
+      // tell them apart the other model's record would be served as a version of this one.
+      return owned || record === undefined || versionRecordName(model.name, record.version) === name
+        ? record
+        : undefined;
     }),
   );
   return read.filter((record): record is VersionRecord => record !== undefined);
