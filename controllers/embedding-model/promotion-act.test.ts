@@ -7,7 +7,7 @@ import { setPath, testModel, testNamespace } from "../nearline-pipeline/test-obj
 import { imagesFor } from "../shared/image.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import type { PromotionDecision } from "./promotion.ts";
-import { recordedSpec } from "./version-record.ts";
+import { desiredVersionRecord, recordedSpec } from "./version-record.ts";
 
 /** Options of a model without a store; `secrets` as the reconcile read them, none by default. */
 const options = {
@@ -298,5 +298,44 @@ describe("actOnPromotion: the spec's version served from its record (VersionRede
     expect(acted.olderVersionProblems[0]!.message).toContain(
       "Secret tls-v1 (spec.serving.tls.secretName in the version's record)",
     );
+  });
+});
+
+describe("actOnPromotion: an orphaned record the decision no longer keeps", () => {
+  // The model deleted with --cascade=orphan mid-promotion of v2 and applied again at v3: v2's orphaned
+  // record is adopted (read as this model's, record-reader.ts) and superseded. Left, it is read again
+  // on every reconcile, and v2 decided superseded (its vectors collected) again and again.
+  it("deletes it like an owned one, and leaves a record another object controls", async () => {
+    const model = testModel((object) => setPath(object, "spec.version", "minilm-v3"));
+    const recordOf = (version: string, owners: unknown) => {
+      const configMap = desiredVersionRecord(model, {
+        version,
+        spec: recordedSpec(model),
+        promotionStartTime: "2026-12-02T00:00:00Z",
+      }) as KubeObject;
+      configMap.metadata!.ownerReferences = owners as never;
+      return configMap;
+    };
+    const orphan = recordOf("minilm-v2", undefined);
+    const foreign = recordOf("minilm-v1", [
+      { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "x", uid: "other", controller: true },
+    ]);
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { ConfigMap: [orphan, foreign] },
+    );
+    const decision = {
+      queryVersion: "minilm-v3",
+      serve: [],
+      workers: [],
+      collect: [],
+      records: [
+        { version: "minilm-v3", spec: recordedSpec(model), promotionStartTime: "2026-12-03T00:00:00Z" },
+      ],
+    } as unknown as PromotionDecision;
+    await actOnPromotion(context, model, decision, options);
+    const deleted = calls.filter((call) => call.verb === "delete").map((call) => `${call.kind}/${call.name}`);
+    expect(deleted).toContain("ConfigMap/jude-minilm-minilm-v2-record");
+    expect(deleted).not.toContain("ConfigMap/jude-minilm-minilm-v1-record");
   });
 });

@@ -13,7 +13,7 @@ import { deleteVersionStep, flip, isStoreError, rollback, type Store } from "../
 import type { Images } from "../shared/image.ts";
 import { deleteRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
-import { childLabels } from "../shared/labels.ts";
+import { childLabels, labelKeys } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
 import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
@@ -31,7 +31,13 @@ import { deleteSupersededServingConfigs } from "./serving-config-collection.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
-import { buildStart, desiredVersionRecord, modelAtVersion, versionRecordSelector } from "./version-record.ts";
+import {
+  buildStart,
+  desiredVersionRecord,
+  modelAtVersion,
+  versionRecordName,
+  versionRecordSelector,
+} from "./version-record.ts";
 
 /** Buckets one reconcile garbage-collects at most (a step is cheap; the next reconcile continues). */
 export const gcBucketsPerReconcile = 256;
@@ -215,8 +221,16 @@ async function applyRecords(context: ReconcileContext, model: EmbeddingModel, de
   });
   for (const configMap of existing) {
     const name = configMap.metadata?.name ?? "";
-    const owned = configMap.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
-    if (owned && !wanted.has(name))
+    const owners = configMap.metadata?.ownerReferences ?? [];
+    const owned = owners.some((owner) => owner.uid === model.metadata.uid);
+    // An orphaned record this model adopted when it read it (record-reader.ts) and no longer keeps:
+    // left, it would be read and decided on again in every reconcile (a superseded build collected anew).
+    const version = configMap.metadata?.labels?.[labelKeys.embeddingVersion];
+    const adopted =
+      !owners.some((owner) => owner.controller === true) &&
+      version !== undefined &&
+      versionRecordName(model.metadata.name, version) === name;
+    if ((owned || adopted) && !wanted.has(name))
       await context.client.delete(resourceTypes.configMap, { namespace: context.key.namespace, name });
   }
 }
