@@ -349,6 +349,26 @@ describe("reconcileNearlinePipeline", () => {
     expect(touched.filter((call) => call.startsWith("delete"))).toEqual([]);
   });
 
+  // The reconcile after the one that deleted v0's workers can start before the cache saw the deletion
+  // (its trigger, the pipeline's status write, came first): it deletes them again, the API server
+  // answers 404, and nothing was removed this time, so nothing is told (one Event per deletion).
+  it("tells no WorkersRemoved when the workers were already gone (the cache behind the deletion)", async () => {
+    const { context, calls } = fakeContext(key, {
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+      Secret: [secret],
+      Deployment: [retired],
+    });
+    const deleteOnce = context.client.delete.bind(context.client);
+    context.client.delete = async (type, at) => {
+      await deleteOnce(type, at);
+      return false;
+    };
+    await reconcileNearlinePipeline(context, { images, probe: async () => ({}) });
+    expect(summarizeCalls(calls)).toContain("delete Deployment/jobs-minilm-v0-nearline");
+    expect(summarizeCalls(calls)).not.toContain("event Normal WorkersRemoved");
+  });
+
   it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],

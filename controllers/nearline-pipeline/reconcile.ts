@@ -306,8 +306,12 @@ async function removeRetiredWorkers(
       const version = child.metadata?.labels?.[labelKeys.embeddingVersion];
       if (owned && version !== undefined && !live.has(version)) {
         context.log.info({ version, kind: child.kind }, "removing workers of a version no longer live");
-        await context.client.delete(type, { namespace: context.key.namespace, name: child.metadata!.name! });
-        if (type === resourceTypes.deployment)
+        const deleted = await context.client.delete(type, {
+          namespace: context.key.namespace,
+          name: child.metadata!.name!,
+        });
+        // Told once: a reconcile whose cache had not seen the deletion yet deletes nothing (404).
+        if (deleted && type === resourceTypes.deployment)
           context.events.normal(
             raw,
             "WorkersRemoved",
