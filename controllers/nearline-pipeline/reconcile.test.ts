@@ -369,6 +369,36 @@ describe("reconcileNearlinePipeline", () => {
     expect(summarizeCalls(calls)).not.toContain("event Normal WorkersRemoved");
   });
 
+  // A version the model still records (Retained for a rollback) whose bake period ended: its record
+  // says no workers run, and the Event says that, not that the model forgot the version.
+  it("tells why the workers of a recorded version went: its record says none run", async () => {
+    const raw = stored("embedding-model.yaml", "model-uid");
+    const v0 = parseEmbeddingModel(structuredClone(raw));
+    v0.spec.version = "minilm-v0";
+    const retainedRecord = desiredVersionRecord(v0, {
+      version: "minilm-v0",
+      spec: recordedSpec(v0),
+      promotionStartTime: "2026-11-01T00:00:00Z",
+      activatedTime: "2026-11-01T01:00:00Z",
+      deactivatedTime: "2026-12-01T01:00:00Z",
+      workers: false,
+    }) as KubeObject;
+    const calls = await reconcile({
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [raw as KubeObject],
+      ConfigMap: [retainedRecord],
+      Secret: [secret],
+      Deployment: [retired],
+    });
+    expect(calls.filter((call) => call.verb === "event")).toEqual([
+      expect.objectContaining({
+        reason: "WorkersRemoved",
+        message:
+          "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm's record of that version says no workers run (readers left it and its bake period ended, or it was superseded before readers got it)",
+      }),
+    ]);
+  });
+
   it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
