@@ -3,7 +3,16 @@ import type { EmbeddingModel } from "../../crds/index.ts";
 import type { Store } from "../../store/index.ts";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
-import { setPath, testModel, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import {
+  setPath,
+  stored,
+  testModel,
+  testNamespace,
+  testPipeline,
+} from "../nearline-pipeline/test-objects.ts";
+import { childLabels } from "../shared/labels.ts";
+import { promotionBootstrapRunName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
 import { imagesFor } from "../shared/image.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import type { PromotionDecision } from "./promotion.ts";
@@ -337,5 +346,76 @@ describe("actOnPromotion: an orphaned record the decision no longer keeps", () =
     const deleted = calls.filter((call) => call.verb === "delete").map((call) => `${call.kind}/${call.name}`);
     expect(deleted).toContain("ConfigMap/jude-minilm-minilm-v2-record");
     expect(deleted).not.toContain("ConfigMap/jude-minilm-minilm-v1-record");
+  });
+});
+
+describe("actOnPromotion: a BootstrapRun orphaned with the model (kubectl delete --cascade=orphan)", () => {
+  const model = testModel((object) => setPath(object, "spec.version", "minilm-v2"));
+  const pipeline = testPipeline();
+  // The run the deleted model made for v2, its shards still running, its owner reference removed.
+  const orphanedRun = (version: string, made = true): KubeObject => {
+    const run = stored("bootstrap-run.yaml", `run-${version}-${String(made)}`, (object) => {
+      setPath(
+        object,
+        "metadata.name",
+        made ? promotionBootstrapRunName("jobs", version) : `by-hand-${version}`,
+      );
+      setPath(object, "spec.modelVersion", version);
+      setPath(object, "spec.pipelineRef.name", pipeline.metadata.name);
+      setPath(object, "spec.parallelism", 3);
+      if (made)
+        setPath(
+          object,
+          "metadata.labels",
+          childLabels("bootstrap", {
+            model: model.metadata.name,
+            embeddingVersion: version,
+            pipeline: pipeline.metadata.name,
+          }).labels,
+        );
+    });
+    return run as KubeObject;
+  };
+  const record = (version: string) => ({
+    version,
+    spec: recordedSpec(model),
+    promotionStartTime: "2026-12-01T00:00:00Z",
+  });
+  const act = async (decision: Partial<PromotionDecision>, runs: KubeObject[]) => {
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { BootstrapRun: runs },
+    );
+    const base = { queryVersion: "minilm-v1", serve: [], workers: [], collect: [], records: [] };
+    await actOnPromotion(context, model, { ...base, ...decision } as unknown as PromotionDecision, {
+      ...options,
+      pipelines: [pipeline],
+    });
+    return calls;
+  };
+
+  // Adopted like the records and Deployments: deleting the model again collects it, and it counts as
+  // the model's writer of v2 (promotion-observe.ts writersPresent).
+  it("adopts the candidate's run, as it is (its shard count kept), under the model's owner reference", async () => {
+    const calls = await act({ bootstrap: "minilm-v2", records: [record("minilm-v2")] }, [
+      orphanedRun("minilm-v2"),
+    ]);
+    const applied = calls.find((call) => call.verb === "apply" && call.kind === "BootstrapRun");
+    expect(applied).toMatchObject({
+      name: "jobs-minilm-v2-promotion",
+      object: { metadata: { ownerReferences: [controllerRef(model)] }, spec: { parallelism: 3 } },
+    });
+  });
+
+  // Applied again at v3: v2 superseded; its orphaned run is deleted like an owned one (its shards
+  // would go on writing v2's vectors), a run made by hand is left.
+  it("deletes a superseded version's orphaned run, not one made by hand", async () => {
+    const calls = await act({ records: [record("minilm-v1")] }, [
+      orphanedRun("minilm-v2"),
+      orphanedRun("minilm-v2", false),
+    ]);
+    expect(calls.filter((call) => call.verb === "delete").map((call) => `${call.kind}/${call.name}`)).toEqual(
+      ["BootstrapRun/jobs-minilm-v2-promotion"],
+    );
   });
 });

@@ -296,7 +296,7 @@ async function reconcileRuns(
     const existing: BootstrapRun[] = [];
     for (const run of runsOfVersion(context, options.pipelines, version)) {
       if (!isEarlierBuild(run, since)) existing.push(run);
-      else if (ownedBy(run, model)) {
+      else if (ownedBy(run, model) || orphanedRunOf(run, model)) {
         context.log.info(
           { run: run.metadata.name, version },
           "deleting the BootstrapRun of an earlier build",
@@ -305,6 +305,18 @@ async function reconcileRuns(
       }
     }
     for (const pipeline of options.pipelines) {
+      const adopt = existing.find(
+        (run) =>
+          run.spec.pipelineRef.name === pipeline.metadata.name &&
+          orphanedRunOf(run, model) &&
+          run.metadata.name === promotionBootstrapRunName(pipeline.metadata.name, version),
+      );
+      // Its own run, orphaned: adopted as it is (its shard count kept), like its records.
+      if (adopt !== undefined) {
+        const run = desiredBootstrapRun(model, pipeline, version, 1);
+        run.spec.parallelism = adopt.spec.parallelism;
+        await context.client.apply(run as KubeObject, childApply);
+      }
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
       if (options.runsBlocked?.has(pipeline.metadata.name) === true) continue;
       const partitions = await options.changelogPartitions(pipeline);
@@ -316,7 +328,7 @@ async function reconcileRuns(
   for (const raw of context.cache.list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })) {
     const owned = raw.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
     const version = (raw.spec as { modelVersion?: string } | undefined)?.modelVersion;
-    if (owned && version !== undefined && !recorded.has(version)) {
+    if ((owned || orphanedRunOf(raw, model)) && version !== undefined && !recorded.has(version)) {
       context.log.info(
         { run: raw.metadata?.name, version },
         "deleting the BootstrapRun of a superseded version",
@@ -367,6 +379,20 @@ async function deleteRun(
   await context.client.delete(resourceTypes.bootstrapRun, { namespace, name });
   if (store !== undefined)
     await deleteRunCheckpoints(store.client, store.layout.prefix, { namespace, name }, parallelism);
+}
+
+/**
+ * A run this model made (its labels say so; a run made by hand has none) that nothing controls: the
+ * model deleted with `kubectl delete --cascade=orphan`. Applied again, the model adopts it, as its
+ * records (record-reader.ts) and served versions' objects, or deletes it with its superseded version.
+ */
+function orphanedRunOf(run: Pick<KubeObject, "metadata">, model: EmbeddingModel): boolean {
+  const labels = run.metadata?.labels ?? {};
+  const { selector } = childLabels("bootstrap", { model: model.metadata.name });
+  return (
+    Object.entries(selector).every(([key, value]) => labels[key] === value) &&
+    !(run.metadata?.ownerReferences ?? []).some((owner) => owner.controller === true)
+  );
 }
 
 function ownedBy(run: BootstrapRun, model: EmbeddingModel): boolean {
