@@ -339,10 +339,11 @@ describe("an EmbeddingModel deleted with --cascade=orphan mid-promotion, and app
     await until("the model applied again", async () => (await model()) !== undefined);
     const uid = ((await model())!.metadata as Json).uid;
     await until(
-      "v1's record and Deployment adopted",
+      "v1's record and Deployment adopted, and v2's run",
       async () =>
         (await ownerUid("configmap/jobs-model-v1-record")) === uid &&
-        (await ownerUid("deployment/jobs-model-v1")) === uid,
+        (await ownerUid("deployment/jobs-model-v1")) === uid &&
+        (await ownerUid("bootstraprun/jobs-v2-promotion")) === uid,
     );
     await until("v1 listed Active and served", async () => {
       const v1 = (await status()).versions?.find((entry) => entry.version === "v1");
