@@ -3,11 +3,20 @@ import type { EmbeddingModel } from "../../crds/index.ts";
 import type { Store } from "../../store/index.ts";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
-import { setPath, testModel, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import {
+  setPath,
+  stored,
+  testModel,
+  testNamespace,
+  testPipeline,
+} from "../nearline-pipeline/test-objects.ts";
+import { childLabels } from "../shared/labels.ts";
+import { promotionBootstrapRunName } from "../shared/names.ts";
+import { controllerRef } from "../shared/owner.ts";
 import { imagesFor } from "../shared/image.ts";
 import { actOnPromotion } from "./promotion-act.ts";
 import type { PromotionDecision } from "./promotion.ts";
-import { recordedSpec } from "./version-record.ts";
+import { desiredVersionRecord, recordedSpec } from "./version-record.ts";
 
 /** Options of a model without a store; `secrets` as the reconcile read them, none by default. */
 const options = {
@@ -297,6 +306,116 @@ describe("actOnPromotion: the spec's version served from its record (VersionRede
     ]);
     expect(acted.olderVersionProblems[0]!.message).toContain(
       "Secret tls-v1 (spec.serving.tls.secretName in the version's record)",
+    );
+  });
+});
+
+describe("actOnPromotion: an orphaned record the decision no longer keeps", () => {
+  // The model deleted with --cascade=orphan mid-promotion of v2 and applied again at v3: v2's orphaned
+  // record is adopted (read as this model's, record-reader.ts) and superseded. Left, it is read again
+  // on every reconcile, and v2 decided superseded (its vectors collected) again and again.
+  it("deletes it like an owned one, and leaves a record another object controls", async () => {
+    const model = testModel((object) => setPath(object, "spec.version", "minilm-v3"));
+    const recordOf = (version: string, owners: unknown) => {
+      const configMap = desiredVersionRecord(model, {
+        version,
+        spec: recordedSpec(model),
+        promotionStartTime: "2026-12-02T00:00:00Z",
+      }) as KubeObject;
+      configMap.metadata!.ownerReferences = owners as never;
+      return configMap;
+    };
+    const orphan = recordOf("minilm-v2", undefined);
+    const foreign = recordOf("minilm-v1", [
+      { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name: "x", uid: "other", controller: true },
+    ]);
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { ConfigMap: [orphan, foreign] },
+    );
+    const decision = {
+      queryVersion: "minilm-v3",
+      serve: [],
+      workers: [],
+      collect: [],
+      records: [
+        { version: "minilm-v3", spec: recordedSpec(model), promotionStartTime: "2026-12-03T00:00:00Z" },
+      ],
+    } as unknown as PromotionDecision;
+    await actOnPromotion(context, model, decision, options);
+    const deleted = calls.filter((call) => call.verb === "delete").map((call) => `${call.kind}/${call.name}`);
+    expect(deleted).toContain("ConfigMap/jude-minilm-minilm-v2-record");
+    expect(deleted).not.toContain("ConfigMap/jude-minilm-minilm-v1-record");
+  });
+});
+
+describe("actOnPromotion: a BootstrapRun orphaned with the model (kubectl delete --cascade=orphan)", () => {
+  const model = testModel((object) => setPath(object, "spec.version", "minilm-v2"));
+  const pipeline = testPipeline();
+  // The run the deleted model made for v2, its shards still running, its owner reference removed.
+  const orphanedRun = (version: string, made = true): KubeObject => {
+    const run = stored("bootstrap-run.yaml", `run-${version}-${String(made)}`, (object) => {
+      setPath(
+        object,
+        "metadata.name",
+        made ? promotionBootstrapRunName("jobs", version) : `by-hand-${version}`,
+      );
+      setPath(object, "spec.modelVersion", version);
+      setPath(object, "spec.pipelineRef.name", pipeline.metadata.name);
+      setPath(object, "spec.parallelism", 3);
+      if (made)
+        setPath(
+          object,
+          "metadata.labels",
+          childLabels("bootstrap", {
+            model: model.metadata.name,
+            embeddingVersion: version,
+            pipeline: pipeline.metadata.name,
+          }).labels,
+        );
+    });
+    return run as KubeObject;
+  };
+  const record = (version: string) => ({
+    version,
+    spec: recordedSpec(model),
+    promotionStartTime: "2026-12-01T00:00:00Z",
+  });
+  const act = async (decision: Partial<PromotionDecision>, runs: KubeObject[]) => {
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { BootstrapRun: runs },
+    );
+    const base = { queryVersion: "minilm-v1", serve: [], workers: [], collect: [], records: [] };
+    await actOnPromotion(context, model, { ...base, ...decision } as unknown as PromotionDecision, {
+      ...options,
+      pipelines: [pipeline],
+    });
+    return calls;
+  };
+
+  // Adopted like the records and Deployments: deleting the model again collects it, and it counts as
+  // the model's writer of v2 (promotion-observe.ts writersPresent).
+  it("adopts the candidate's run, as it is (its shard count kept), under the model's owner reference", async () => {
+    const calls = await act({ bootstrap: "minilm-v2", records: [record("minilm-v2")] }, [
+      orphanedRun("minilm-v2"),
+    ]);
+    const applied = calls.find((call) => call.verb === "apply" && call.kind === "BootstrapRun");
+    expect(applied).toMatchObject({
+      name: "jobs-minilm-v2-promotion",
+      object: { metadata: { ownerReferences: [controllerRef(model)] }, spec: { parallelism: 3 } },
+    });
+  });
+
+  // Applied again at v3: v2 superseded; its orphaned run is deleted like an owned one (its shards
+  // would go on writing v2's vectors), a run made by hand is left.
+  it("deletes a superseded version's orphaned run, not one made by hand", async () => {
+    const calls = await act({ records: [record("minilm-v1")] }, [
+      orphanedRun("minilm-v2"),
+      orphanedRun("minilm-v2", false),
+    ]);
+    expect(calls.filter((call) => call.verb === "delete").map((call) => `${call.kind}/${call.name}`)).toEqual(
+      ["BootstrapRun/jobs-minilm-v2-promotion"],
     );
   });
 });

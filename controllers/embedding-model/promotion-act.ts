@@ -13,7 +13,7 @@ import { deleteVersionStep, flip, isStoreError, rollback, type Store } from "../
 import type { Images } from "../shared/image.ts";
 import { deleteRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store.ts";
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
-import { childLabels } from "../shared/labels.ts";
+import { childLabels, labelKeys } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef } from "../shared/owner.ts";
 import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
@@ -31,7 +31,13 @@ import { deleteSupersededServingConfigs } from "./serving-config-collection.ts";
 import { desiredQueryService } from "./service.ts";
 import type { WorkloadPlacement } from "../shared/placement.ts";
 import { desiredVersionObjects } from "./version-objects.ts";
-import { buildStart, desiredVersionRecord, modelAtVersion, versionRecordSelector } from "./version-record.ts";
+import {
+  buildStart,
+  desiredVersionRecord,
+  modelAtVersion,
+  versionRecordName,
+  versionRecordSelector,
+} from "./version-record.ts";
 
 /** Buckets one reconcile garbage-collects at most (a step is cheap; the next reconcile continues). */
 export const gcBucketsPerReconcile = 256;
@@ -215,8 +221,16 @@ async function applyRecords(context: ReconcileContext, model: EmbeddingModel, de
   });
   for (const configMap of existing) {
     const name = configMap.metadata?.name ?? "";
-    const owned = configMap.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
-    if (owned && !wanted.has(name))
+    const owners = configMap.metadata?.ownerReferences ?? [];
+    const owned = owners.some((owner) => owner.uid === model.metadata.uid);
+    // An orphaned record this model adopted when it read it (record-reader.ts) and no longer keeps:
+    // left, it would be read and decided on again in every reconcile (a superseded build collected anew).
+    const version = configMap.metadata?.labels?.[labelKeys.embeddingVersion];
+    const adopted =
+      !owners.some((owner) => owner.controller === true) &&
+      version !== undefined &&
+      versionRecordName(model.metadata.name, version) === name;
+    if ((owned || adopted) && !wanted.has(name))
       await context.client.delete(resourceTypes.configMap, { namespace: context.key.namespace, name });
   }
 }
@@ -282,7 +296,7 @@ async function reconcileRuns(
     const existing: BootstrapRun[] = [];
     for (const run of runsOfVersion(context, options.pipelines, version)) {
       if (!isEarlierBuild(run, since)) existing.push(run);
-      else if (ownedBy(run, model)) {
+      else if (ownedBy(run, model) || orphanedRunOf(run, model)) {
         context.log.info(
           { run: run.metadata.name, version },
           "deleting the BootstrapRun of an earlier build",
@@ -291,6 +305,18 @@ async function reconcileRuns(
       }
     }
     for (const pipeline of options.pipelines) {
+      const adopt = existing.find(
+        (run) =>
+          run.spec.pipelineRef.name === pipeline.metadata.name &&
+          orphanedRunOf(run, model) &&
+          run.metadata.name === promotionBootstrapRunName(pipeline.metadata.name, version),
+      );
+      // Its own run, orphaned: adopted as it is (its shard count kept), like its records.
+      if (adopt !== undefined) {
+        const run = desiredBootstrapRun(model, pipeline, version, 1);
+        run.spec.parallelism = adopt.spec.parallelism;
+        await context.client.apply(run as KubeObject, childApply);
+      }
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;
       if (options.runsBlocked?.has(pipeline.metadata.name) === true) continue;
       const partitions = await options.changelogPartitions(pipeline);
@@ -302,7 +328,7 @@ async function reconcileRuns(
   for (const raw of context.cache.list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })) {
     const owned = raw.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
     const version = (raw.spec as { modelVersion?: string } | undefined)?.modelVersion;
-    if (owned && version !== undefined && !recorded.has(version)) {
+    if ((owned || orphanedRunOf(raw, model)) && version !== undefined && !recorded.has(version)) {
       context.log.info(
         { run: raw.metadata?.name, version },
         "deleting the BootstrapRun of a superseded version",
@@ -353,6 +379,20 @@ async function deleteRun(
   await context.client.delete(resourceTypes.bootstrapRun, { namespace, name });
   if (store !== undefined)
     await deleteRunCheckpoints(store.client, store.layout.prefix, { namespace, name }, parallelism);
+}
+
+/**
+ * A run this model made (its labels say so; a run made by hand has none) that nothing controls: the
+ * model deleted with `kubectl delete --cascade=orphan`. Applied again, the model adopts it, as its
+ * records (record-reader.ts) and served versions' objects, or deletes it with its superseded version.
+ */
+function orphanedRunOf(run: Pick<KubeObject, "metadata">, model: EmbeddingModel): boolean {
+  const labels = run.metadata?.labels ?? {};
+  const { selector } = childLabels("bootstrap", { model: model.metadata.name });
+  return (
+    Object.entries(selector).every(([key, value]) => labels[key] === value) &&
+    !(run.metadata?.ownerReferences ?? []).some((owner) => owner.controller === true)
+  );
 }
 
 function ownedBy(run: BootstrapRun, model: EmbeddingModel): boolean {

@@ -308,14 +308,21 @@ export async function observePromotion(
   // Every version the store holds is looked up by name too, not only those the cache lists by label:
   // a record whose labels were removed by hand would otherwise leave its version without a record,
   // which retention takes for a superseded build and collects (a Retained rollback target's vectors
-  // deleted). Read, the record is applied again with its labels.
-  const records = await readVersionRecords(context, model.metadata, [
-    spec,
-    storeObservation?.current,
-    storeObservation?.backup,
-    model.status?.activeVersion,
-    ...Object.keys(storeObservation?.versions ?? {}),
-  ]);
+  // deleted). Read, the record is applied again with its labels, and an orphaned one (the model
+  // deleted with --cascade=orphan) under this model's owner reference: the version it describes is
+  // served from it again (its orphaned Deployment adopted by the apply), not left unrecorded.
+  const records = await readVersionRecords(
+    context,
+    model.metadata,
+    [
+      spec,
+      storeObservation?.current,
+      storeObservation?.backup,
+      model.status?.activeVersion,
+      ...Object.keys(storeObservation?.versions ?? {}),
+    ],
+    { adoptOrphans: true },
+  );
   // Each version's pods run its record's model (modelAtVersion): their words name its files, not the spec's.
   const atVersion = (version: string): EmbeddingModel => {
     const record = records.find((entry) => entry.version === version);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { ago, policy, promoting, ready, record, specOf, store } from "./promotion-fixtures.ts";
 import { decidePromotion } from "./promotion.ts";
+import { promotionEvents } from "./promotion-status.ts";
 
 describe("a promotion whose active version has no record (the model deleted and applied again)", () => {
   const reapplied = promoting({
@@ -29,7 +30,7 @@ describe("a promotion whose active version has no record (the model deleted and 
   it("says in Ready's message that v1 is not served and why", () => {
     expect(decision.verdict.state).toBe("Reconciling");
     expect(decision.verdict.message).toMatch(
-      /^version v1, the one readers use \(the store's pointer\), has no record in this EmbeddingModel .*: it is not served \(the query Service selects no pods\) and no nearline workers update its vectors until v2 is promoted: promoting v2: /,
+      /^version v1, the one readers use \(the store's pointer\), has no record in this EmbeddingModel .*: it is not served \(the query Service selects no pods\) and no nearline workers update its vectors until v2 is promoted; once v2 is promoted .*: promoting v2: /,
     );
   });
 
@@ -67,5 +68,55 @@ describe("a spec reusing a recorded version's name while readers use a version w
     expect(decision.queryVersion).toBe("v1");
     expect(decision.serve).not.toContain("v1");
     expect(decision.verdict.message).not.toContain("keeps serving");
+  });
+});
+
+describe("what the status and Events say of the version readers use without a record", () => {
+  const reapplied = decidePromotion(
+    promoting({
+      policy: { ...policy, cutover: "Manual" },
+      store: store("v1", { v1: "complete", v2: "complete" }),
+      statusActive: undefined,
+      records: [record("v2", { promotionStartTime: ago(60) })],
+      serving: { v2: ready },
+      writersPresent: ["v2"],
+    }),
+  );
+
+  // status.versions lists what the model serves or keeps; v1 is neither (readers use its vectors:
+  // status.activeVersion and Ready say so), so no entry claims it Active and no Event announces it.
+  it("lists no phase for v1 and announces none", () => {
+    expect(reapplied.activeVersion).toBe("v1");
+    expect(reapplied.phases.v1).toBeUndefined();
+    expect(reapplied.phases.v2).toBe("AwaitingCutover");
+    const events = promotionEvents(undefined, reapplied);
+    expect(events.map((event) => event.message).filter((message) => message.includes("v1 -"))).toEqual([]);
+  });
+
+  it("tells before the approval that v1 is no rollback target once v2 is promoted", () => {
+    expect(reapplied.verdict.reason).toBe("AwaitingApproval");
+    expect(reapplied.verdict.message).toMatch(
+      /once v2 is promoted this model cannot roll back to v1 \(no record\): spec.version set back to v1 builds it again with a bootstrap; its vectors stay only as the store's backup until the next switch/,
+    );
+  });
+
+  // A serving-only model whose active record ConfigMap was deleted by hand: no store, no pointer.
+  it("words a serving-only model's message for what it has", () => {
+    const servingOnly = decidePromotion(
+      promoting({
+        policy: { ...policy, cutover: "Manual" },
+        store: undefined,
+        statusActive: "v1",
+        records: [record("v2", { promotionStartTime: ago(60) })],
+        serving: { v2: ready },
+        writersPresent: [],
+      }),
+    );
+    expect(servingOnly.activeVersion).toBe("v1");
+    expect(servingOnly.serve).toEqual(["v2"]);
+    expect(servingOnly.verdict.message).toMatch(
+      /^version v1, the active one \(status.activeVersion\), has no record in this EmbeddingModel \(its record ConfigMap deleted, or the model deleted and applied again\): it is not served \(the query Service selects no pods\) until v2 is promoted: /,
+    );
+    expect(servingOnly.verdict.message).not.toMatch(/pointer|store|nearline/);
   });
 });

@@ -132,17 +132,24 @@ export function storeRewoundVerdict(rewind: StoreRewind, spec: string, progress:
 }
 
 /**
- * The verdict while the version readers use (the store's pointer names `active`) has no record in
- * this model (it was deleted and applied again, its records with it, or took another model's store
- * over): no record says which model file and prompts serve it, so it is not served, its query Service
- * selects no pods and no workers write its vectors until `spec` is promoted. Said first, whatever the
- * promotion's own state: the spec's promotion is the way out, and its message follows.
+ * The verdict while the version readers use (`hasStore`: the store's pointer names `active`; without a
+ * store, status.activeVersion) has no record in this model (it was deleted and applied again, its
+ * records with it, took another model's store over, or its record ConfigMap was deleted by hand): no
+ * record says which model file and prompts serve it, so it is not served, its query Service selects
+ * no pods and no workers write its vectors until `spec` is promoted. Said first, whatever the
+ * promotion's own state: the spec's promotion is the way out, and its message follows. Said before the
+ * approval too: without a record `active` is no rollback target of this model once `spec` is promoted.
  */
-export function unrecordedActiveVerdict(active: string, spec: string, progress: Kstatus): Kstatus {
-  return {
-    ...progress,
-    message: `version ${active}, the one readers use (the store's pointer), has no record in this EmbeddingModel (deleted and applied again, or another model's store taken over): it is not served (the query Service selects no pods) and no nearline workers update its vectors until ${spec} is promoted: ${progress.message}`,
-  };
+export function unrecordedActiveVerdict(
+  active: string,
+  spec: string,
+  progress: Kstatus,
+  hasStore: boolean,
+): Kstatus {
+  const what = hasStore
+    ? `version ${active}, the one readers use (the store's pointer), has no record in this EmbeddingModel (deleted and applied again, or another model's store taken over): it is not served (the query Service selects no pods) and no nearline workers update its vectors until ${spec} is promoted; once ${spec} is promoted this model cannot roll back to ${active} (no record): spec.version set back to ${active} builds it again with a bootstrap; its vectors stay only as the store's backup until the next switch`
+    : `version ${active}, the active one (status.activeVersion), has no record in this EmbeddingModel (its record ConfigMap deleted, or the model deleted and applied again): it is not served (the query Service selects no pods) until ${spec} is promoted`;
+  return { ...progress, message: `${what}: ${progress.message}` };
 }
 
 /**

@@ -239,9 +239,20 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const steps = decideSteps(input);
   // A version without a record (the one readers use, when this model was deleted and applied again
   // or took another model's store over) has nothing to render it from: listing it would render the
-  // spec's model under its name, answering readers from another model's space. Not served instead.
+  // spec's model under its name, answering readers from another model's space. Not served instead,
+  // and given no phase: status.versions lists what this model serves, keeps or builds, and an entry
+  // "Active" with no pods would tell `kubectl describe` it is served (activeVersion and Ready name it).
+  // The spec's version keeps its phase (Failed when another build of it has no record).
   const recorded = new Set(steps.records.map((record) => record.version));
-  const decision = { ...steps, serve: steps.serve.filter((version) => recorded.has(version)) };
+  const decision = {
+    ...steps,
+    serve: steps.serve.filter((version) => recorded.has(version)),
+    phases: Object.fromEntries(
+      Object.entries(steps.phases).filter(
+        ([version]) => recorded.has(version) || version === input.specVersion,
+      ),
+    ),
+  };
   const switched = decision.switchPointer;
   const written =
     switched !== undefined && input.store !== undefined
@@ -488,7 +499,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
         : lostByStore(record) || lostLive !== undefined
           ? storeDataLostVerdict(lostLive ?? spec, spec, progress)
           : unrecordedActive !== undefined
-            ? unrecordedActiveVerdict(unrecordedActive, spec, progress)
+            ? unrecordedActiveVerdict(unrecordedActive, spec, progress, input.store !== undefined)
             : progress;
   // Said by the metric even when the promotion is Stalled meanwhile (its verdict then says why).
   const storeDataLost =

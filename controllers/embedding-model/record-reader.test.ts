@@ -79,3 +79,54 @@ describe("readVersionRecords with the versions a model names", () => {
     expect(read).toHaveLength(8);
   });
 });
+
+describe("readVersionRecords adopting orphaned records", () => {
+  // `kubectl delete --cascade=orphan` of the model removes its owner references from its children and
+  // leaves them running: applied again, the model adopts its records (and, applied, its workloads)
+  // as a Deployment adopts its orphaned ReplicaSets; a record another object controls stays foreign.
+  it("reads a record no object controls when adopting, and not otherwise", async () => {
+    const { raw, model, records } = modelWithRetained();
+    const orphan = structuredClone(records[0]!);
+    delete orphan.metadata!.ownerReferences;
+    const foreign = structuredClone(records[1]!);
+    foreign.metadata!.ownerReferences = foreign.metadata!.ownerReferences!.map((owner) => ({
+      ...owner,
+      uid: "earlier-model-uid",
+    }));
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jobs" },
+      { EmbeddingModel: [raw as KubeObject], ConfigMap: [orphan, foreign] },
+    );
+    const adopted = await readVersionRecords(context, model.metadata, versionsNamedBy(model), {
+      adoptOrphans: true,
+    });
+    expect(adopted.map((record) => record.version)).toEqual(["minilm-v1"]);
+    expect(await readVersionRecords(context, model.metadata, versionsNamedBy(model))).toEqual([]);
+  });
+});
+
+describe("readVersionRecords adopting only this model's orphaned records", () => {
+  // Record names join model and version with '-': model `jude` at `minilm-v1` and model `jude-minilm`
+  // at `v1` both name `jude-minilm-v1-record`. Owned records are told apart by uid; an orphan has
+  // none, so adopting `jude`'s record would give `jude-minilm` a version it never had (minilm-v1,
+  // served with `jude`'s model file and prompts, under a record of its own).
+  it("leaves an orphaned record of another model whose name collides with one this model names", async () => {
+    const { raw, model } = modelWithRetained();
+    const other = parseEmbeddingModel(structuredClone(raw));
+    other.metadata.name = "jude";
+    other.spec.version = "minilm-v1";
+    const colliding = desiredVersionRecord(other, {
+      version: "minilm-v1",
+      spec: recordedSpec(other),
+      promotionStartTime: "2026-12-01T00:00:00Z",
+    }) as KubeObject;
+    delete colliding.metadata!.ownerReferences;
+    expect(colliding.metadata!.name).toBe("jude-minilm-v1-record");
+    const { context } = fakeContext(
+      { namespace: testNamespace, name: "jobs" },
+      { EmbeddingModel: [raw as KubeObject], ConfigMap: [colliding] },
+    );
+    const read = await readVersionRecords(context, model.metadata, ["v1"], { adoptOrphans: true });
+    expect(read).toEqual([]);
+  });
+});

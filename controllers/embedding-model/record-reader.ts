@@ -15,12 +15,14 @@ import {
  * The records of a model's versions, read live: the cache may not show the record this controller
  * wrote a moment ago, and deciding from an older one would forget what happened (e.g. an activation).
  * (The shared cache keeps no ConfigMap data at all.) The cache only says which records exist; the
- * versions named in `alsoVersions` are always looked up.
+ * versions named in `alsoVersions` are always looked up. `adoptOrphans`: also the records no object
+ * controls (the EmbeddingModel controller's read, which applies them again as the model's).
  */
 export async function readVersionRecords(
   context: ReconcileContext,
   model: { name: string; uid?: string | undefined },
   alsoVersions: readonly (string | null | undefined)[],
+  options: { adoptOrphans?: boolean } = {},
 ): Promise<VersionRecord[]> {
   const namespace = context.key.namespace;
   const names = new Set(
@@ -33,8 +35,19 @@ export async function readVersionRecords(
   const read = await Promise.all(
     [...names].map(async (name) => {
       const live = await context.client.getLive(resourceTypes.configMap, { namespace, name });
-      const owned = live?.metadata?.ownerReferences?.some((owner) => owner.uid === model.uid);
-      return live === undefined || !owned ? undefined : parseVersionRecord(live as never);
+      const owners = live?.metadata?.ownerReferences ?? [];
+      const owned = owners.some((owner) => owner.uid === model.uid);
+      // Orphaned (`kubectl delete --cascade=orphan` of the model removed its owner reference and left
+      // it): the model's controller adopts it, the record applied again under its own reference.
+      const orphan = options.adoptOrphans === true && !owners.some((owner) => owner.controller === true);
+      if (live === undefined || !(owned || orphan)) return undefined;
+      const record = parseVersionRecord(live as never);
+      // Only a record named for the version it describes: names join model and version with '-', so
+      // model `a` at `b-v1` and model `a-b` at `v1` both name `a-b-v1-record`, and with no owner to
+      // tell them apart the other model's record would be served as a version of this one.
+      return owned || record === undefined || versionRecordName(model.name, record.version) === name
+        ? record
+        : undefined;
     }),
   );
   return read.filter((record): record is VersionRecord => record !== undefined);

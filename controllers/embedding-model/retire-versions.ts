@@ -1,5 +1,6 @@
 // Removes the children of versions no longer served (after the spec's version took over). Only
-// objects this model controls are touched: same model label and a controller reference to its uid.
+// objects of this model are touched: same model label and a controller reference to its uid, or none
+// at all (orphaned by `kubectl delete --cascade=orphan` of the model, adopted when applied again).
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
@@ -22,10 +23,12 @@ export function retiredChildren(
 ): KubeObject[] {
   return children.filter((child) => {
     const version = child.metadata?.labels?.[labelKeys.embeddingVersion];
-    const controlled = child.metadata?.ownerReferences?.some(
-      (owner) => owner.controller === true && owner.uid === model.metadata.uid,
-    );
-    return version !== undefined && controlled === true && !serve.includes(version);
+    const controllers = (child.metadata?.ownerReferences ?? []).filter((owner) => owner.controller === true);
+    // Orphaned (the model deleted with --cascade=orphan and applied again): this model's, as its
+    // records are (record-reader.ts); a served version's is adopted by its apply, another's retired.
+    const controlled =
+      controllers.length === 0 || controllers.some((owner) => owner.uid === model.metadata.uid);
+    return version !== undefined && controlled && !serve.includes(version);
   });
 }
 

@@ -60,6 +60,7 @@ export function fakeContext(
       },
       async delete(type, at) {
         calls.push({ verb: "delete", kind: type.kind, name: at.name });
+        return find(type, at) !== undefined;
       },
       getLive: async <T extends KubeObject>(type: ResourceType, at: ObjectKey) =>
         find(type, at) as T | undefined,

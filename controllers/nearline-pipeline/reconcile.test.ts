@@ -349,6 +349,56 @@ describe("reconcileNearlinePipeline", () => {
     expect(touched.filter((call) => call.startsWith("delete"))).toEqual([]);
   });
 
+  // The reconcile after the one that deleted v0's workers can start before the cache saw the deletion
+  // (its trigger, the pipeline's status write, came first): it deletes them again, the API server
+  // answers 404, and nothing was removed this time, so nothing is told (one Event per deletion).
+  it("tells no WorkersRemoved when the workers were already gone (the cache behind the deletion)", async () => {
+    const { context, calls } = fakeContext(key, {
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [stored("embedding-model.yaml", "model-uid") as KubeObject],
+      Secret: [secret],
+      Deployment: [retired],
+    });
+    const deleteOnce = context.client.delete.bind(context.client);
+    context.client.delete = async (type, at) => {
+      await deleteOnce(type, at);
+      return false;
+    };
+    await reconcileNearlinePipeline(context, { images, probe: async () => ({}) });
+    expect(summarizeCalls(calls)).toContain("delete Deployment/jobs-minilm-v0-nearline");
+    expect(summarizeCalls(calls)).not.toContain("event Normal WorkersRemoved");
+  });
+
+  // A version the model still records (Retained for a rollback) whose bake period ended: its record
+  // says no workers run, and the Event says that, not that the model forgot the version.
+  it("tells why the workers of a recorded version went: its record says none run", async () => {
+    const raw = stored("embedding-model.yaml", "model-uid");
+    const v0 = parseEmbeddingModel(structuredClone(raw));
+    v0.spec.version = "minilm-v0";
+    const retainedRecord = desiredVersionRecord(v0, {
+      version: "minilm-v0",
+      spec: recordedSpec(v0),
+      promotionStartTime: "2026-11-01T00:00:00Z",
+      activatedTime: "2026-11-01T01:00:00Z",
+      deactivatedTime: "2026-12-01T01:00:00Z",
+      workers: false,
+    }) as KubeObject;
+    const calls = await reconcile({
+      NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
+      EmbeddingModel: [raw as KubeObject],
+      ConfigMap: [retainedRecord],
+      Secret: [secret],
+      Deployment: [retired],
+    });
+    expect(calls.filter((call) => call.verb === "event")).toEqual([
+      expect.objectContaining({
+        reason: "WorkersRemoved",
+        message:
+          "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm's record of that version says no workers run (readers left it and its bake period ended, or it was superseded before readers got it)",
+      }),
+    ]);
+  });
+
   it("applies the worker ConfigMap, Deployment and PDB of the live version, removes retired ones, and reports RollingOut", async () => {
     const calls = await reconcile({
       NearlinePipeline: [stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject],
@@ -364,9 +414,17 @@ describe("reconcileNearlinePipeline", () => {
       "apply Deployment/jobs-minilm-v1-nearline",
       "apply PodDisruptionBudget/jobs-minilm-v1-nearline",
       "delete Deployment/jobs-minilm-v0-nearline",
+      "event Normal WorkersRemoved",
       "delete PodDisruptionBudget/jobs-minilm-v0-nearline",
       "applyStatus NearlinePipeline/jobs",
     ]);
+    // Deleting running workers is told on the pipeline, naming the version and why (the model keeps
+    // no record of minilm-v0: a version it left long ago, or the model was deleted and applied again).
+    expect(calls.find((call) => call.verb === "event")).toMatchObject({
+      reason: "WorkersRemoved",
+      message:
+        "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm has no record of that version (left behind long ago, its record ConfigMap deleted, or the model deleted and applied again), so no worker of this pipeline updates its vectors from now on",
+    });
     const last = calls.at(-1);
     if (last?.verb !== "applyStatus") throw new Error("the reconcile must end with a status write");
     const conditions = last.status.conditions as { type: string; status: string; reason: string }[];

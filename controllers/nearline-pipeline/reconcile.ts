@@ -24,6 +24,7 @@ import { childApply } from "../shared/owner.ts";
 import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
 import { deleteSupersededConfigMaps, type DeploymentRollout } from "../shared/config-map-names.ts";
 import { readVersionRecords, versionsNamedBy } from "../embedding-model/record-reader.ts";
+import type { VersionRecord } from "../embedding-model/version-record.ts";
 import { caughtUpCondition, nextFiguresReadMs, pipelinePollMs, turnedReadyWithin } from "./caught-up.ts";
 import type { FiguresSampler } from "./figures-sampler.ts";
 import { resolveLiveVersions, type ResolvedVersions } from "./live-versions.ts";
@@ -107,13 +108,13 @@ export async function reconcileNearlinePipeline(
   const { surroundings, secretValues } = await readSurroundings(context, pipeline);
   const cause = pipelineStallCause(surroundings);
   const model = surroundings.model;
+  const records =
+    cause === undefined && model !== undefined
+      ? await readVersionRecords(context, model.metadata, versionsNamedBy(model))
+      : [];
   const resolved: ResolvedVersions =
     cause === undefined && model !== undefined
-      ? resolveLiveVersions(
-          model,
-          await readVersionRecords(context, model.metadata, versionsNamedBy(model)),
-          bootstrapRunsOf(context, pipeline),
-        )
+      ? resolveLiveVersions(model, records, bootstrapRunsOf(context, pipeline))
       : { versions: [], waiting: [] };
   let olderVersionProblems: OlderVersionProblem[] = [];
   if (cause === undefined && model !== undefined) {
@@ -167,7 +168,7 @@ export async function reconcileNearlinePipeline(
         pods: workerPods(context, pipeline, version.version),
       });
     }
-    if (resolved.waiting.length === 0) await removeRetiredWorkers(context, pipeline, resolved);
+    if (resolved.waiting.length === 0) await removeRetiredWorkers(context, raw, pipeline, resolved, records);
   }
   // While Stalled nothing is applied or removed, but the workers already running go on: their
   // figures are still reported (status, gauges), not dropped until the cause is gone.
@@ -282,11 +283,17 @@ function bootstrapRunsOf(context: ReconcileContext, pipeline: NearlinePipeline):
     });
 }
 
-/** Deletes the workers (Deployment, ConfigMap, PDB) of this pipeline's versions no longer live. */
+/**
+ * Deletes the workers (Deployment, ConfigMap, PDB) of this pipeline's versions no longer live, with a
+ * Normal Event for each worker Deployment: the writes to that version's vectors stop, which readers
+ * still on it (the model deleted and applied again keeps the store's pointer) notice as stale vectors.
+ */
 async function removeRetiredWorkers(
   context: ReconcileContext,
+  raw: KubeObject,
   pipeline: NearlinePipeline,
   resolved: ResolvedVersions,
+  records: readonly VersionRecord[],
 ): Promise<void> {
   const live = new Set(resolved.versions.map((version) => version.version));
   const { selector } = childLabels("nearline", {
@@ -299,10 +306,34 @@ async function removeRetiredWorkers(
       const version = child.metadata?.labels?.[labelKeys.embeddingVersion];
       if (owned && version !== undefined && !live.has(version)) {
         context.log.info({ version, kind: child.kind }, "removing workers of a version no longer live");
-        await context.client.delete(type, { namespace: context.key.namespace, name: child.metadata!.name! });
+        const deleted = await context.client.delete(type, {
+          namespace: context.key.namespace,
+          name: child.metadata!.name!,
+        });
+        // Told once: a reconcile whose cache had not seen the deletion yet deletes nothing (404).
+        if (deleted && type === resourceTypes.deployment)
+          context.events.normal(
+            raw,
+            "WorkersRemoved",
+            workersRemovedMessage(pipeline, version, child.metadata!.name!, records),
+          );
       }
     }
   }
+}
+
+/** Why the workers of `version` went: what the model's version records say of it. */
+function workersRemovedMessage(
+  pipeline: NearlinePipeline,
+  version: string,
+  deployment: string,
+  records: readonly VersionRecord[],
+): string {
+  const model = pipeline.spec.modelRef.name;
+  const why = records.some((record) => record.version === version)
+    ? `EmbeddingModel ${model}'s record of that version says no workers run (readers left it and its bake period ended, or it was superseded before readers got it)`
+    : `EmbeddingModel ${model} has no record of that version (left behind long ago, its record ConfigMap deleted, or the model deleted and applied again), so no worker of this pipeline updates its vectors from now on`;
+  return `deleted the workers of version ${version} (Deployment ${deployment}): ${why}`;
 }
 
 /** The versions whose worker Deployments (owned by this pipeline) exist, in name order. */

@@ -201,12 +201,12 @@ export function createControllerClient(
       unseenStatusWrites.delete(path);
       return undefined;
     },
-    async delete(type, key): Promise<void> {
+    async delete(type, key): Promise<boolean> {
       beforeWrite();
       const path = objectPath(type, key);
       for (const lastKey of [...lastApplied.keys()])
         if (lastKey.endsWith(` ${path}`)) lastApplied.delete(lastKey);
-      await client.delete(objectPath(type, key), leadingSignal());
+      return client.delete(objectPath(type, key), leadingSignal());
     },
     async getLive<T extends KubeObject = KubeObject>(
       type: ResourceType,

@@ -128,6 +128,16 @@ describe("KubeClient and a server that asks to retry", () => {
     await client.close();
   });
 
+  // The NearlinePipeline tells WorkersRemoved only for a deletion its own call made: a second delete
+  // of the same workers (a reconcile whose cache had not seen the first yet) finds them gone.
+  it("says whether a DELETE removed the object, a missing one (404) being no error", async () => {
+    const { url } = await scriptedServer([{ status: 200 }, { status: 404 }]);
+    const client = new KubeClient(agentPerCallConfig(url));
+    await expect(client.delete("/apis/apps/v1/namespaces/a/deployments/d")).resolves.toBe(true);
+    await expect(client.delete("/apis/apps/v1/namespaces/a/deployments/d")).resolves.toBe(false);
+    await client.close();
+  });
+
   it("does not repeat any other failure, nor a 5xx without Retry-After", async () => {
     for (const status of [500, 503, 409, 403]) {
       const { url, times } = await scriptedServer([{ status }, { status: 200 }]);

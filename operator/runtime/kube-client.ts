@@ -186,15 +186,17 @@ export class KubeClient {
     });
   }
 
-  /** DELETE an object (background propagation); a missing object is fine. */
-  async delete(path: string, signal?: AbortSignal): Promise<void> {
+  /** DELETE an object (background propagation); a missing object is fine: false, nothing deleted. */
+  async delete(path: string, signal?: AbortSignal): Promise<boolean> {
     try {
       await this.#json("delete", "DELETE", path, {
         body: JSON.stringify({ propagationPolicy: "Background" }),
         signal,
       });
+      return true;
     } catch (error) {
       if (!(error instanceof KubeApiError && error.statusCode === 404)) throw error;
+      return false;
     }
   }
 

@@ -75,8 +75,11 @@ export interface ControllerClient {
    * object already carries exactly this status (so writing status cannot cause a reconcile loop).
    */
   applyStatus<T extends object>(object: T): Promise<void>;
-  /** Deletes an object; a missing object is not an error. Background propagation. */
-  delete(type: ResourceType, key: ObjectKey): Promise<void>;
+  /**
+   * Deletes an object; a missing object is not an error. Background propagation. Resolves to whether
+   * this call deleted it (false: it was gone already, e.g. deleted by a reconcile the cache lags behind).
+   */
+  delete(type: ResourceType, key: ObjectKey): Promise<boolean>;
   /** A live (uncached) read, for kinds the operator does not watch (Secrets, PVCs): undefined on 404. */
   getLive<T extends KubeObject = KubeObject>(type: ResourceType, key: ObjectKey): Promise<T | undefined>;
   /**

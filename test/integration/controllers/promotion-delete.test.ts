@@ -15,6 +15,7 @@ import {
   applyObjects,
   buildVersion,
   conditionOf,
+  embeddingModelEvents,
   finishBootstrap,
   type PromotionOperator,
   reportCaughtUp,
@@ -98,7 +99,19 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
       ),
     );
     expect(conditionOf((await model())!, "Ready")?.message).not.toContain("keeps serving");
-    expect((await status()).versions?.find((entry) => entry.version === "v1")?.endpoint).toBeUndefined();
+    // Nor listed as an Active version with no pods, or announced as one ("version v1: new -> Active")
+    // to the model applied again (the deleted one's Events, of another uid, told v1's phases then).
+    expect((await status()).versions?.map((entry) => entry.version)).toEqual(["v2"]);
+    const again = `,involvedObject.uid=${String(((await model())!.metadata as Json).uid)}`;
+    expect(
+      (await embeddingModelEvents(namespace, again)).filter((event) =>
+        String(event.message).startsWith("version v1:"),
+      ),
+    ).toEqual([]);
+    // Said before the approval: once v2 is promoted, this model has no rollback to v1.
+    expect(conditionOf((await model())!, "Ready")?.message).toContain(
+      "once v2 is promoted this model cannot roll back to v1 (no record)",
+    );
     // The old build's partial vectors (other prompts, for all the new model knows) were collected
     // before the new run was made: a build over them would keep them ("newer wins").
     expect(await getVersion(store, "v2")).toBeNull();
@@ -263,5 +276,86 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
       status: "True",
       reason: "NoPipelines",
     });
+  });
+});
+
+// `kubectl delete --cascade=orphan` mid-promotion: the garbage collector removes the owner references
+// and leaves every child running, the query Service included, whose selector still picks v1's pods.
+// Applied again, the model adopts its orphaned records and, applying them, its workloads: v1 is served
+// from its own record again (not "not served" while the orphaned pods answer) and stays a rollback
+// target once v2 is promoted.
+describe("an EmbeddingModel deleted with --cascade=orphan mid-promotion, and applied again", () => {
+  let setup: PromotionSetup | undefined;
+  const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
+  afterAll(() => setup?.stop());
+
+  it("adopts its orphaned records and workloads: v1 served and Active, then Draining after v2", async () => {
+    setup = await setUpPromotion("promotion-orphan", () => passing);
+    const { namespace, store } = setup;
+    const model = () => getObject("embeddingmodel/jobs-model", namespace) as Promise<Json | undefined>;
+    const status = async () =>
+      ((await model())?.status ?? {}) as Json & { activeVersion?: string; versions?: Json[] };
+    const ownerUid = async (name: string) =>
+      (
+        ((await getObject(name, namespace))?.metadata as Json | undefined)?.ownerReferences as
+          Json[] | undefined
+      )?.[0]?.uid;
+    const until = (what: string, check: () => Promise<boolean>) =>
+      waitFor(what, check, { timeoutMs: 90_000, intervalMs: 250 });
+
+    await applyObjects(namespace, [modelAt("v1")]);
+    await until(
+      "v1's run",
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
+    );
+    await buildVersion(store, namespace, "v1", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until(
+      "v2's run",
+      async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
+    );
+
+    await kubectl([
+      "delete",
+      "-n",
+      namespace,
+      "embeddingmodel/jobs-model",
+      "--cascade=orphan",
+      "--wait=true",
+      "--timeout=60s",
+    ]);
+    // What is true meanwhile: v1's Deployment and the query Service are left, unowned, the Service
+    // still selecting v1's pods (they answer queries with no EmbeddingModel).
+    await until(
+      "the children orphaned",
+      async () => (await ownerUid("deployment/jobs-model-v1")) === undefined,
+    );
+    expect(((await getObject("service/jobs-model", namespace))?.spec as Json).selector).toMatchObject({
+      "jude.dev/version": "v1",
+    });
+
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until("the model applied again", async () => (await model()) !== undefined);
+    const uid = ((await model())!.metadata as Json).uid;
+    await until(
+      "v1's record and Deployment adopted, and v2's run",
+      async () =>
+        (await ownerUid("configmap/jobs-model-v1-record")) === uid &&
+        (await ownerUid("deployment/jobs-model-v1")) === uid &&
+        (await ownerUid("bootstraprun/jobs-v2-promotion")) === uid,
+    );
+    await until("v1 listed Active and served", async () => {
+      const v1 = (await status()).versions?.find((entry) => entry.version === "v1");
+      return v1?.phase === "Active" && v1.endpoint !== undefined;
+    });
+    expect(conditionOf((await model())!, "Ready")?.message ?? "").not.toContain("has no record");
+
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids);
+    await finishBootstrap(store, namespace, "jobs-v2-promotion", "v2");
+    await reportCaughtUp(namespace, "jobs", ["v1", "v2"]);
+    await until("v2 active", async () => (await status()).activeVersion === "v2");
+    expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+    expect((await status()).versions?.find((entry) => entry.version === "v1")?.phase).toBe("Draining");
   });
 });
