@@ -49,7 +49,7 @@ const computedReasons: Record<string, readonly string[]> = {
     "Failed",
     "Suspended",
   ],
-  "controllers/bootstrap-run/reconcile.ts: decision.standing.reason": [stalledReason],
+  "controllers/bootstrap-run/reconcile.ts: standing.reason": [stalledReason],
   // A pipeline's verdict turned Ready (pipeline-standing.ts) or Stalled.
   "controllers/nearline-pipeline/reconcile.ts: verdict.reason": ["WorkersReady", stalledReason],
 };
