@@ -6,7 +6,7 @@
  * key's newest change is stored and published (test/support/nearline-oracle.ts), each drain exits 0
  * with its batch committed, nothing is dead-lettered, and the group ends with no lag.
  */
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
@@ -47,8 +47,10 @@ afterAll(async () => {
 });
 
 const running: JudeProcess[] = [];
+const configFiles: string[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((worker) => stopJude(worker, "SIGKILL")));
+  for (const file of configFiles.splice(0)) rmSync(file, { force: true });
 });
 
 /** Changes to 10 of 30 jobs a round, in turn: updates, some unchanged, every seventh a delete. */
@@ -85,6 +87,7 @@ it("loses nothing while workers are scaled 1 -> 3 -> 1 and re-tuned with events 
     const port = await freePort();
     const configFile = join(stateDir(), `nearline-${topic}-${name}.json`);
     writeFileSync(configFile, JSON.stringify({ ...tune(base), http: { port } }));
+    configFiles.push(configFile);
     const worker = startWorker(`${topic}-${name}`, configFile);
     running.push(worker);
     await waitReady(worker, port);
