@@ -7,7 +7,7 @@ import { pipelineStanding } from "./pipeline-standing.ts";
 import { pipelineStallCause } from "./stall-causes.ts";
 import { setPath, testModel, testPipeline } from "./test-objects.ts";
 import type { WorkerWait } from "./worker-figures.ts";
-import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
+import { deploymentRollout, drainingPods, type Rollout } from "./worker-rollout.ts";
 
 const allSecrets = new Map([
   ["jude-redis", new Set(["url"])],
@@ -207,6 +207,29 @@ describe("deploymentRollout", () => {
     const rollout = deploymentRollout(deployment);
     expect(rollout.done).toBe(done);
     expect(rollout.message).toMatch(message);
+  });
+
+  it("is not done while workers a scale-down or a roll removed still drain (the Deployment no longer counts them)", () => {
+    // 3 -> 1: the Deployment's status counts only the one left, two removed pods still drain.
+    const scaledDown = { ...deployment({}), spec: { replicas: 1, selector: {}, template: {} } };
+    scaledDown.status = { observedGeneration: 2, updatedReplicas: 1, readyReplicas: 1, replicas: 1 };
+    const rollout = deploymentRollout(scaledDown, undefined, undefined, undefined, undefined, 2);
+    expect(rollout.done).toBe(false);
+    expect(rollout.message).toBe("Deployment jobs-minilm-v1-nearline: 2 removed workers draining");
+    expect(deploymentRollout(scaledDown, undefined, undefined, undefined, undefined, 0).done).toBe(true);
+  });
+
+  it("counts as draining a removed worker within its grace period, not one past it (stuck on a lost node)", () => {
+    const now = Date.parse("2026-01-01T00:00:30Z");
+    const pod = (deletionTimestamp?: string) => ({
+      metadata: { name: "w", ...(deletionTimestamp !== undefined ? { deletionTimestamp } : {}) },
+    });
+    expect(
+      drainingPods(
+        [pod(), pod("2026-01-01T00:00:45Z"), pod("2026-01-01T00:00:50Z"), pod("2026-01-01T00:00:10Z")],
+        now,
+      ),
+    ).toBe(2);
   });
 
   const unschedulable = {

@@ -46,7 +46,7 @@ import { desiredWorkers } from "./worker-deployment.ts";
 import { versionStatus, type WorkerFigures, type WorkerWait } from "./worker-figures.ts";
 import { probeWorker } from "./worker-probe.ts";
 import { recordWorkers, type WorkerGauges } from "./worker-metrics.ts";
-import { deploymentRollout, type Rollout } from "./worker-rollout.ts";
+import { deploymentRollout, drainingPods, type Rollout } from "./worker-rollout.ts";
 import { unschedulablePods } from "../shared/unschedulable-pods.ts";
 import { currentTemplatePods } from "../shared/current-template-pods.ts";
 import { failingPods } from "../shared/failing-pods.ts";
@@ -191,7 +191,7 @@ export async function reconcileNearlinePipeline(
     const pods = workerPods(context, pipeline, version);
     const current = currentTemplatePods(deployment, pods);
     if (turnedReadyWithin(current, Date.now())) recentlyReady.add(version);
-    const rollout = await workerRollout(context, deployment, current);
+    const rollout = await workerRollout(context, deployment, current, drainingPods(pods, Date.now()));
     rollouts.set(version, rollout);
     const figures = await workerFigures(context, pods, version, settings);
     const remembered = settings.losses?.recall(keyToString(context.key), raw.metadata?.uid, version);
@@ -254,17 +254,18 @@ export async function reconcileNearlinePipeline(
  * rollout not done whose worker runs without passing its startup or readiness probe names the probe's
  * failure from the kubelet's Unhealthy Events on that pod (one live read, only then), as for serving
  * pods, and says whether it is past its progress deadline (the Deployment controller's verdict, or a
- * pod unready for longer).
+ * pod unready for longer); `draining` workers a scale-down or a roll removed keep it from being done.
  */
 async function workerRollout(
   context: ReconcileContext,
   deployment: V1Deployment | undefined,
   pods: readonly (V1Pod & KubeObject)[],
+  draining: number,
 ): Promise<Rollout> {
   const unready = unreadyPods(pods as readonly UnreadyPodView[]);
   const progress = notProgressing(deployment, pods as readonly PodReadinessView[]);
   const rollout = (why: typeof unready) =>
-    deploymentRollout(deployment, unschedulablePods(pods), failingPods(pods), why, progress);
+    deploymentRollout(deployment, unschedulablePods(pods), failingPods(pods), why, progress, draining);
   const first = rollout(unready);
   const probe = unready?.notReady?.probe;
   if (first.done || first.failing !== undefined || probe === undefined) return first;

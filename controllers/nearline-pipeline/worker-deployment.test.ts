@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { nearlineConfigSchema } from "../../pipelines/nearline/config.ts";
+import { nearlineConfigSchema, workerDrainMs } from "../../pipelines/nearline/config.ts";
 import { checkGolden } from "../shared/golden.ts";
 import { testPlacement, testPulledImages } from "../shared/test-placement.ts";
 import { record } from "../embedding-model/promotion-fixtures.ts";
@@ -47,6 +47,18 @@ describe("desiredWorkers", () => {
     expect(workers.disruptionBudget.spec?.selector?.matchLabels).toEqual(
       workers.deployment.spec?.selector.matchLabels,
     );
+  });
+
+  it("rolls a new worker in before an old one leaves, and gives a leaving worker its whole drain before SIGKILL", () => {
+    const { deployment } = desiredWorkers(testPipeline(), testModel(), liveVersion(), images);
+    // The old worker keeps its partitions until the new one has joined (maxUnavailable 0).
+    expect(deployment.spec?.strategy).toEqual({
+      type: "RollingUpdate",
+      rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+    });
+    // Its drain (batch in hand written and committed), then the group leave and closes, fit the grace.
+    const grace = deployment.spec?.template.spec?.terminationGracePeriodSeconds ?? 30;
+    expect(grace * 1000).toBeGreaterThanOrEqual(workerDrainMs + 10_000);
   });
 
   it("names the ConfigMap by its content (a change makes a new one, never rewrites the one older pods mount) and mounts that name", () => {

@@ -3,6 +3,7 @@
 // PodDisruptionBudget.
 import type { V1ConfigMap, V1Deployment, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import type { EmbeddingModel, NearlinePipeline } from "../../crds/index.ts";
+import { workerDrainMs } from "../../pipelines/nearline/config.ts";
 import { desiredDisruptionBudget } from "../shared/disruption-budget.ts";
 import type { Images } from "../shared/image.ts";
 import { annotationKeys, childLabels } from "../shared/labels.ts";
@@ -18,6 +19,12 @@ import { workerParts, workerPodSpec } from "./worker-pod.ts";
 
 /** How long a worker may take to join its group (waiting for Kafka) before liveness applies. */
 export const workerStartupSeconds = 300;
+
+/**
+ * A worker pod's grace period: the worker's drain of its batch in hand (workerDrainMs), then 10 s for
+ * leaving the group and closing its producer and store connections, so SIGKILL never cuts a drain.
+ */
+export const workerTerminationGraceSeconds = workerDrainMs / 1000 + 10;
 
 /** Annotation on a worker Deployment recording the offsets a promoted version's workers start from. */
 export const startOffsetsAnnotation = "jude.dev/start-offsets";
@@ -115,13 +122,12 @@ export function desiredWorkers(
               : {}),
           },
         },
-        // The worker drains its batch in hand within 20 s of SIGTERM (pipelines/nearline/app.ts).
         spec: workerPodSpec({
           container,
           configMapName: configMap.metadata!.name!,
           wiring,
           restartPolicy: "Always",
-          terminationGracePeriodSeconds: 30,
+          terminationGracePeriodSeconds: workerTerminationGraceSeconds,
           images,
           placement,
         }),

@@ -3,7 +3,9 @@
 // whether the API server refuses its pods (its ReplicaFailure condition) or the scheduler cannot
 // place them or the kubelet cannot run them, and why the others are not ready (from the workers'
 // pods, as the serving pods are read: ../shared/unready-pods.ts), and whether its progress deadline
-// passed without them (../shared/progress-deadline.ts).
+// passed without them (../shared/progress-deadline.ts). Workers a scale-down or a roll removed are not
+// in the Deployment's counts (status.replicas counts pods not terminating) but drain for up to their
+// grace period, holding their partitions until they leave the group: the rollout waits for them too.
 import type { V1Deployment } from "@kubernetes/client-node";
 import { describeFailing, type FailingPods } from "../shared/failing-pods.ts";
 import { deploymentRefusal, describeRefused, type RefusedPods } from "../shared/refused-pods.ts";
@@ -33,6 +35,7 @@ export interface Rollout {
  * and otherwise `unready`, why workers that do not fail are not ready (a restart after one failed exit,
  * a probe that has not passed, a pod its node stopped), are named in the message of a rollout that is
  * not done. `notProgressing` (../shared/progress-deadline.ts) is kept on a rollout that is not done.
+ * `draining` removed workers still draining ({@link drainingPods}) keep a rollout from being done.
  */
 export function deploymentRollout(
   deployment: V1Deployment | undefined,
@@ -40,8 +43,9 @@ export function deploymentRollout(
   failing?: FailingPods,
   unready?: UnreadyPods,
   notProgressing?: NotProgressing,
+  draining = 0,
 ): Rollout {
-  const plain = rolloutOf(deployment);
+  const plain = withDraining(rolloutOf(deployment), deployment, draining);
   const rollout = plain.done || notProgressing === undefined ? plain : { ...plain, notProgressing };
   const refused = deploymentRefusal(deployment);
   // A failing pod is the cause; what the others wait on would only lengthen the message.
@@ -64,6 +68,30 @@ export function deploymentRollout(
     ...(refused !== undefined ? { refused } : {}),
     ...(failing !== undefined ? { failing } : {}),
   };
+}
+
+/** What a pod's deletion shows of it. */
+export interface DeletedPodView {
+  metadata?: { deletionTimestamp?: Date | string };
+}
+
+/**
+ * Pods deleted whose grace period has not run out at `now` (their deletionTimestamp, the time of the
+ * deletion plus the grace period, is still ahead): workers draining. One past it is not waited for:
+ * its node is gone or not answering, and only a forced deletion removes it.
+ */
+export function drainingPods(pods: readonly DeletedPodView[], now: number): number {
+  return pods.filter((pod) => {
+    const deletion = pod.metadata?.deletionTimestamp;
+    return deletion !== undefined && new Date(deletion).getTime() > now;
+  }).length;
+}
+
+/** A rollout otherwise done that still has removed workers draining is not done. */
+function withDraining(rollout: Rollout, deployment: V1Deployment | undefined, draining: number): Rollout {
+  if (!rollout.done || draining === 0) return rollout;
+  const name = deployment?.metadata?.name ?? "";
+  return { ...rollout, done: false, message: `Deployment ${name}: ${draining} removed workers draining` };
 }
 
 function rolloutOf(deployment: V1Deployment | undefined): Rollout {

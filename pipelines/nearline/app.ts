@@ -37,7 +37,7 @@ import {
 } from "../shared/metrics.ts";
 import { startOpsServer, type OpsServer } from "../shared/ops-server.ts";
 import { openPipelineStore } from "../shared/store-connection.ts";
-import type { NearlineConfig } from "./config.ts";
+import { workerDrainMs, type NearlineConfig } from "./config.ts";
 import { createProcessor, type BatchOutcome, type BatchShape, type BatchStep } from "./processor.ts";
 import { createOutputProducer, type OutputProducer } from "./output-producer.ts";
 import { createReplayMetrics, StoreOffsetLedger } from "./store-offsets.ts";
@@ -58,7 +58,7 @@ export interface NearlineDependencies {
   isRetryableEmbedError: (error: unknown) => boolean;
   /** Where the metrics go (a new registry when absent); the process metrics are added to it. */
   registry?: Registry;
-  /** How long `stop` waits for the batch in hand before abandoning it (default 20 s). */
+  /** How long `stop` waits for the batch in hand before abandoning it (default workerDrainMs, 20 s). */
   drainMs?: number;
   /**
    * Where the embedding connection tells of calls refused for their token and retried inside
@@ -285,7 +285,7 @@ export async function startNearline(
         (stopping ??= (async () => {
           // The batch in hand normally finishes in well under the drain time; if a dependency is down,
           // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
-          await drainWithin(worker.stop(), deps.drainMs ?? 20_000, () => abort.abort());
+          await drainWithin(worker.stop(), deps.drainMs ?? workerDrainMs, () => abort.abort());
           abort.abort();
           await producer.close();
           await ops.close();

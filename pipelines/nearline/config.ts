@@ -25,6 +25,13 @@ import {
   storeSection,
 } from "../shared/config-common.ts";
 
+/**
+ * How long a stopping worker (SIGTERM) waits for its batch in hand to be written and committed before
+ * abandoning it uncommitted for the next owner. The operator's pods give it this and 10 s more for the
+ * group leave and the closes that follow (controllers/nearline-pipeline/worker-deployment.ts).
+ */
+export const workerDrainMs = 20_000;
+
 export const nearlineConfigSchema = z
   .strictObject({
     pipeline: z.strictObject({ namespace: dnsLabel().default("default"), name: dnsSubdomain() }),
