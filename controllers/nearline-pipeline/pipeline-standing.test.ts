@@ -216,6 +216,9 @@ describe("deploymentRollout", () => {
     const rollout = deploymentRollout(scaledDown, undefined, undefined, undefined, undefined, 2);
     expect(rollout.done).toBe(false);
     expect(rollout.message).toBe("Deployment jobs-minilm-v1-nearline: 2 removed workers draining");
+    expect(deploymentRollout(scaledDown, undefined, undefined, undefined, undefined, 1).message).toBe(
+      "Deployment jobs-minilm-v1-nearline: 1 removed worker draining",
+    );
     expect(deploymentRollout(scaledDown, undefined, undefined, undefined, undefined, 0).done).toBe(true);
   });
 

@@ -91,7 +91,11 @@ export function drainingPods(pods: readonly DeletedPodView[], now: number): numb
 function withDraining(rollout: Rollout, deployment: V1Deployment | undefined, draining: number): Rollout {
   if (!rollout.done || draining === 0) return rollout;
   const name = deployment?.metadata?.name ?? "";
-  return { ...rollout, done: false, message: `Deployment ${name}: ${draining} removed workers draining` };
+  return {
+    ...rollout,
+    done: false,
+    message: `Deployment ${name}: ${draining} removed ${draining === 1 ? "worker" : "workers"} draining`,
+  };
 }
 
 function rolloutOf(deployment: V1Deployment | undefined): Rollout {
