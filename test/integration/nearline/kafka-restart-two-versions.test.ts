@@ -1,7 +1,7 @@
 /**
  * A Kafka broker restart while a promotion's two versions write: v1's and v2's workers (two consumer
  * groups on one changelog) write their version's keys in one store. The broker goes away for both at
- * once between batches, for v1 alone while its batch produces its output records, and for v2 alone
+ * once between batches (refused, then hung), for v1 alone while its batch produces its output records, and for v2 alone
  * while its batch commits its offsets; the store's Redis restarts too. Once everything is back, for
  * BOTH versions every key holds its newest event (no lost update, no resurrected delete, no older
  * vector winning) and the output topic every applied change (nearline-sinks.ts), the dead-letter
@@ -152,6 +152,16 @@ async function startVersionWorker(options: {
     cut,
     cutWhenBatchAt: (step: BatchStep) => (cutAt = step),
     isCut: () => link === undefined,
+    /** The broker hangs: connections stay open, nothing passes (a partition), until `thaw`. */
+    freeze: () => link!.freeze(),
+    thaw: () => link!.thaw(),
+    /** /readyz's lag figure (undefined: unknown). */
+    lag: async () =>
+      (
+        JSON.parse((await probe(`http://127.0.0.1:${app.ops.port}/readyz`)).body) as {
+          lag?: { total: number };
+        }
+      ).lag?.total,
     restore: async () => {
       link = await startTcpLink({ host: "127.0.0.1", port: proxy.port }, linkPort);
     },
@@ -226,8 +236,34 @@ it("both versions end with every key's newest event after Kafka restarts mid-str
     await Promise.all(workers.map((worker, index) => untilWaitSaid(worker, before1[index]!, "both cut")));
     await Promise.all(workers.map((worker) => worker.restore()));
 
-    // 2. v1 alone loses the broker while its batch produces its output records.
+    // 1b. The broker hangs for both (nothing answers; the client's requests wait out their timeouts
+    // and retries, minutes): their lag figure, 0 before the hang, must not stand while records wait.
     await waitFor("both versions to consume the second round", () => consumedAll(21), {
+      timeoutMs: 120_000,
+      intervalMs: 100,
+    });
+    for (const worker of workers)
+      await waitFor("a lag figure of 0", async () => (await worker.lag()) === 0, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+    for (const worker of workers) worker.freeze();
+    await produceEvents(topic, [
+      ...updates(["j0", "j5", "j7"], 2_500, "r2b"),
+      jobEvent("j5", 2_600, { op: "d" }),
+    ]);
+    await Promise.all(
+      workers.map((worker) =>
+        waitFor("a hung worker's lag figure to stop saying 0", async () => (await worker.lag()) !== 0, {
+          timeoutMs: 75_000,
+          intervalMs: 500,
+        }),
+      ),
+    );
+    for (const worker of workers) worker.thaw();
+
+    // 2. v1 alone loses the broker while its batch produces its output records.
+    await waitFor("both versions to consume the hung round", () => consumedAll(25), {
       timeoutMs: 120_000,
       intervalMs: 100,
     });
@@ -245,14 +281,14 @@ it("both versions end with every key's newest event after Kafka restarts mid-str
       intervalMs: 100,
     });
     // v2 goes on meanwhile.
-    await waitFor("v2 to consume the third round", () => v2.app.worker.totals.consumed >= 26, {
+    await waitFor("v2 to consume the third round", () => v2.app.worker.totals.consumed >= 30, {
       timeoutMs: 120_000,
       intervalMs: 100,
     });
     await v1.restore();
 
     // 3. v2 alone loses the broker while its batch commits its offsets.
-    await waitFor("v1 to consume the third round", () => v1.app.worker.totals.consumed >= 26, {
+    await waitFor("v1 to consume the third round", () => v1.app.worker.totals.consumed >= 30, {
       timeoutMs: 120_000,
       intervalMs: 100,
     });
@@ -271,7 +307,7 @@ it("both versions end with every key's newest event after Kafka restarts mid-str
     await v2.restore();
 
     // 4. The store's Redis restarts while both write.
-    await waitFor("both versions to consume the fourth round", () => consumedAll(30), {
+    await waitFor("both versions to consume the fourth round", () => consumedAll(34), {
       timeoutMs: 120_000,
       intervalMs: 100,
     });
