@@ -189,13 +189,17 @@ export class NearlineWorker {
     const source = options.joinRetry
       ? await retry(() => this.#join(), { ...options.joinRetry, signal: this.#abort.signal })
       : await this.#join();
-    this.#lagTimer = setTimeout(() => {
+    // The age check does not wait for the measurement: against a broker that hangs (connections open,
+    // no answers) one lasts as long as the client's retries of a request timeout, minutes, and the
+    // last figure (perhaps 0) must not stand meanwhile. One measurement at a time.
+    let measuring = false;
+    this.#lagTimer = setInterval(() => {
+      if (this.#lag.size > 0 && !lagStands(this.#lagCheckedAtMs, Date.now())) this.#forgetLag();
+      if (measuring) return;
+      measuring = true;
       this.#measureLag()
         .catch((error: unknown) => options.logger.debug({ err: error }, "consumer lag check failed"))
-        .finally(() => {
-          if (this.#lag.size > 0 && !lagStands(this.#lagCheckedAtMs, Date.now())) this.#forgetLag();
-          this.#lagTimer?.refresh();
-        });
+        .finally(() => (measuring = false));
     }, lagCheckMs);
     this.#ready = true;
     this.#loop = this.#run(source);
@@ -266,7 +270,7 @@ export class NearlineWorker {
     this.#ready = false;
     this.#abort.abort();
     await this.#loop?.catch(() => undefined);
-    clearTimeout(this.#lagTimer);
+    clearInterval(this.#lagTimer);
     this.#lagTimer = undefined;
     await this.#stream?.close().catch(() => undefined);
     await this.#consumer?.close(true).catch(() => undefined);
