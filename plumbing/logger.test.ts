@@ -121,6 +121,22 @@ describe("the root logger's error serializer", () => {
     });
   });
 
+  // The collapse compares nested errors by their JSON: a field that JSON cannot write (a connection
+  // object pointing back at itself, a bigint), which pino writes anyway, made the log call throw.
+  it("writes nested errors whose fields JSON cannot write, as pino does", () => {
+    const { logger, lines } = capture();
+    const connection: Record<string, unknown> = { host: "b:9092" };
+    connection.self = connection;
+    const nested = () =>
+      Object.assign(new Error("Connection to b:9092 failed."), { connection, correlation: 7n });
+    logger.warn(
+      { err: new AggregateError([nested(), nested()], "Listing topics failed.") },
+      "kafka unavailable",
+    );
+    const { err } = JSON.parse(lines()) as { err: { aggregateErrors: { message: string }[] } };
+    expect(err.aggregateErrors[0]).toMatchObject({ message: "Connection to b:9092 failed." });
+  });
+
   it("writes other error fields as pino does", () => {
     const { logger, lines } = capture();
     const error = Object.assign(new Error("bad record"), {

@@ -70,10 +70,10 @@ function collapseNestedErrors(serialized: unknown, nested = false): unknown {
   const fields = { ...(serialized as Record<string, unknown>) };
   if (nested) delete fields.stack;
   if (Array.isArray(fields.aggregateErrors)) {
-    const kinds = new Map<string, Record<string, unknown>>();
+    const kinds = new Map<string | symbol, Record<string, unknown>>();
     for (const each of fields.aggregateErrors) {
       const collapsed = collapseNestedErrors(each, true);
-      const kind = JSON.stringify(collapsed);
+      const kind = kindOf(collapsed) ?? Symbol("not comparable");
       const seen = kinds.get(kind);
       if (seen === undefined) kinds.set(kind, { ...(collapsed as Record<string, unknown>) });
       else seen.repeated = ((seen.repeated as number | undefined) ?? 1) + 1;
@@ -81,6 +81,18 @@ function collapseNestedErrors(serialized: unknown, nested = false): unknown {
     fields.aggregateErrors = [...kinds.values()];
   }
   return fields;
+}
+
+/**
+ * A nested error's JSON, to find its repeats; undefined for one JSON cannot write (a field pointing
+ * back at itself, a bigint), which pino's own stringify writes anyway: written on its own, never thrown.
+ */
+function kindOf(serialized: unknown): string | undefined {
+  try {
+    return JSON.stringify(serialized);
+  } catch {
+    return undefined;
+  }
 }
 
 function withoutCommandArguments(serialized: unknown, depth = 0): unknown {
