@@ -74,6 +74,18 @@ describe("the root logger's error serializer", () => {
     );
   });
 
+  // The Kafka client nests a request's tries three deep (listing topics > metadata tries > brokers);
+  // the redaction stopped four levels of fields down, so an error that deep was written as it was.
+  it("redacts nested errors however deep their nesting goes", () => {
+    const { logger, lines } = capture();
+    const url = new TypeError("fetch failed: https://admin:s3cret-pw@10.0.0.1:6443/api");
+    let nested: Error = new AggregateError([refusedHello(), url], "connect failed");
+    for (let level = 0; level < 4; level += 1) nested = new AggregateError([nested], `level ${level}`);
+    logger.warn({ err: nested }, "deep");
+    expect(lines()).toContain("https://***@10.0.0.1:6443/api");
+    expect(lines()).not.toContain("s3cret-pw");
+  });
+
   it("leaves the logged error itself untouched", () => {
     const { logger } = capture();
     const error = refusedHello();

@@ -95,29 +95,52 @@ function kindOf(serialized: unknown): string | undefined {
   }
 }
 
-function withoutCommandArguments(serialized: unknown, depth = 0): unknown {
+/**
+ * Nested errors (`cause`, `aggregateErrors`: pino's tree of them) are walked however deep they go (the
+ * Kafka client nests a request's tries three deep), other fields four levels down. An object already
+ * on the path (a field pointing back at its holder) is not walked again: pino writes it "[Circular]".
+ */
+function withoutCommandArguments(serialized: unknown, depth = 0, path = new WeakSet<object>()): unknown {
   if (typeof serialized === "string") return redactCredentials(serialized);
-  if (typeof serialized !== "object" || serialized === null || depth > 4) return serialized;
+  if (typeof serialized !== "object" || serialized === null || depth > 4 || path.has(serialized))
+    return serialized;
   // Only arrays and object-like values are walked; Buffers, Dates and the like are written as they are.
   const tag = Object.prototype.toString.call(serialized);
   if (tag !== "[object Object]" && tag !== "[object Array]") return serialized;
-  if (Array.isArray(serialized)) return serialized.map((item) => withoutCommandArguments(item, depth + 1));
-  // A copy: below the top level, plain objects are the logged error's own fields, not pino's copies.
-  const fields = Object.assign(
-    Object.create(Object.getPrototypeOf(serialized) as object | null),
-    serialized,
-  ) as Record<string, unknown>;
-  for (const [key, value] of Object.entries(fields)) {
-    const command = value as { args?: unknown } | null;
-    if (key === "command" && typeof command === "object" && command !== null && command.args !== undefined) {
-      const count = Array.isArray(command.args) ? command.args.length : 1;
-      fields.command = { ...command, args: `[${count} arguments not logged]` };
-    } else {
-      // Nested errors (aggregateErrors, an error kept in a field) and plain objects are walked too.
-      fields[key] = withoutCommandArguments(value, depth + 1);
+  path.add(serialized);
+  try {
+    if (Array.isArray(serialized))
+      return serialized.map((item) => withoutCommandArguments(item, depth + 1, path));
+    // A copy: below the top level, plain objects are the logged error's own fields, not pino's copies.
+    const fields = Object.assign(
+      Object.create(Object.getPrototypeOf(serialized) as object | null),
+      serialized,
+    ) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(fields)) {
+      const command = value as { args?: unknown } | null;
+      if (
+        key === "command" &&
+        typeof command === "object" &&
+        command !== null &&
+        command.args !== undefined
+      ) {
+        const count = Array.isArray(command.args) ? command.args.length : 1;
+        fields.command = { ...command, args: `[${count} arguments not logged]` };
+      } else if (key === "cause") {
+        fields[key] = withoutCommandArguments(value, depth, path);
+      } else if (key === "aggregateErrors" && Array.isArray(value) && !path.has(value)) {
+        path.add(value);
+        fields[key] = value.map((item) => withoutCommandArguments(item, depth, path));
+        path.delete(value);
+      } else {
+        // An error kept in another field and plain objects are walked too.
+        fields[key] = withoutCommandArguments(value, depth + 1, path);
+      }
     }
+    return fields;
+  } finally {
+    path.delete(serialized);
   }
-  return fields;
 }
 
 /** A logger that writes nothing (tests, benchmarks). */
