@@ -74,6 +74,18 @@ describe("the root logger's error serializer", () => {
     );
   });
 
+  // The Kafka client nests a request's tries three deep (listing topics > metadata tries > brokers);
+  // the redaction stopped four levels of fields down, so an error that deep was written as it was.
+  it("redacts nested errors however deep their nesting goes", () => {
+    const { logger, lines } = capture();
+    const url = new TypeError("fetch failed: https://admin:s3cret-pw@10.0.0.1:6443/api");
+    let nested: Error = new AggregateError([refusedHello(), url], "connect failed");
+    for (let level = 0; level < 4; level += 1) nested = new AggregateError([nested], `level ${level}`);
+    logger.warn({ err: nested }, "deep");
+    expect(lines()).toContain("https://***@10.0.0.1:6443/api");
+    expect(lines()).not.toContain("s3cret-pw");
+  });
+
   it("leaves the logged error itself untouched", () => {
     const { logger } = capture();
     const error = refusedHello();
@@ -119,6 +131,22 @@ describe("the root logger's error serializer", () => {
       message: "connect ECONNREFUSED 127.0.0.1:9093",
       code: "ECONNREFUSED",
     });
+  });
+
+  // The collapse compares nested errors by their JSON: a field that JSON cannot write (a connection
+  // object pointing back at itself, a bigint), which pino writes anyway, made the log call throw.
+  it("writes nested errors whose fields JSON cannot write, as pino does", () => {
+    const { logger, lines } = capture();
+    const connection: Record<string, unknown> = { host: "b:9092" };
+    connection.self = connection;
+    const nested = () =>
+      Object.assign(new Error("Connection to b:9092 failed."), { connection, correlation: 7n });
+    logger.warn(
+      { err: new AggregateError([nested(), nested()], "Listing topics failed.") },
+      "kafka unavailable",
+    );
+    const { err } = JSON.parse(lines()) as { err: { aggregateErrors: { message: string }[] } };
+    expect(err.aggregateErrors[0]).toMatchObject({ message: "Connection to b:9092 failed." });
   });
 
   it("writes other error fields as pino does", () => {

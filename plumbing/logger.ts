@@ -70,10 +70,10 @@ function collapseNestedErrors(serialized: unknown, nested = false): unknown {
   const fields = { ...(serialized as Record<string, unknown>) };
   if (nested) delete fields.stack;
   if (Array.isArray(fields.aggregateErrors)) {
-    const kinds = new Map<string, Record<string, unknown>>();
+    const kinds = new Map<string | symbol, Record<string, unknown>>();
     for (const each of fields.aggregateErrors) {
       const collapsed = collapseNestedErrors(each, true);
-      const kind = JSON.stringify(collapsed);
+      const kind = kindOf(collapsed) ?? Symbol("not comparable");
       const seen = kinds.get(kind);
       if (seen === undefined) kinds.set(kind, { ...(collapsed as Record<string, unknown>) });
       else seen.repeated = ((seen.repeated as number | undefined) ?? 1) + 1;
@@ -83,29 +83,64 @@ function collapseNestedErrors(serialized: unknown, nested = false): unknown {
   return fields;
 }
 
-function withoutCommandArguments(serialized: unknown, depth = 0): unknown {
+/**
+ * A nested error's JSON, to find its repeats; undefined for one JSON cannot write (a field pointing
+ * back at itself, a bigint), which pino's own stringify writes anyway: written on its own, never thrown.
+ */
+function kindOf(serialized: unknown): string | undefined {
+  try {
+    return JSON.stringify(serialized);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Nested errors (`cause`, `aggregateErrors`: pino's tree of them) are walked however deep they go (the
+ * Kafka client nests a request's tries three deep), other fields four levels down. An object already
+ * on the path (a field pointing back at its holder) is not walked again: pino writes it "[Circular]".
+ */
+function withoutCommandArguments(serialized: unknown, depth = 0, path = new WeakSet<object>()): unknown {
   if (typeof serialized === "string") return redactCredentials(serialized);
-  if (typeof serialized !== "object" || serialized === null || depth > 4) return serialized;
+  if (typeof serialized !== "object" || serialized === null || depth > 4 || path.has(serialized))
+    return serialized;
   // Only arrays and object-like values are walked; Buffers, Dates and the like are written as they are.
   const tag = Object.prototype.toString.call(serialized);
   if (tag !== "[object Object]" && tag !== "[object Array]") return serialized;
-  if (Array.isArray(serialized)) return serialized.map((item) => withoutCommandArguments(item, depth + 1));
-  // A copy: below the top level, plain objects are the logged error's own fields, not pino's copies.
-  const fields = Object.assign(
-    Object.create(Object.getPrototypeOf(serialized) as object | null),
-    serialized,
-  ) as Record<string, unknown>;
-  for (const [key, value] of Object.entries(fields)) {
-    const command = value as { args?: unknown } | null;
-    if (key === "command" && typeof command === "object" && command !== null && command.args !== undefined) {
-      const count = Array.isArray(command.args) ? command.args.length : 1;
-      fields.command = { ...command, args: `[${count} arguments not logged]` };
-    } else {
-      // Nested errors (aggregateErrors, an error kept in a field) and plain objects are walked too.
-      fields[key] = withoutCommandArguments(value, depth + 1);
+  path.add(serialized);
+  try {
+    if (Array.isArray(serialized))
+      return serialized.map((item) => withoutCommandArguments(item, depth + 1, path));
+    // A copy: below the top level, plain objects are the logged error's own fields, not pino's copies.
+    const fields = Object.assign(
+      Object.create(Object.getPrototypeOf(serialized) as object | null),
+      serialized,
+    ) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(fields)) {
+      const command = value as { args?: unknown } | null;
+      if (
+        key === "command" &&
+        typeof command === "object" &&
+        command !== null &&
+        command.args !== undefined
+      ) {
+        const count = Array.isArray(command.args) ? command.args.length : 1;
+        fields.command = { ...command, args: `[${count} arguments not logged]` };
+      } else if (key === "cause") {
+        fields[key] = withoutCommandArguments(value, depth, path);
+      } else if (key === "aggregateErrors" && Array.isArray(value) && !path.has(value)) {
+        path.add(value);
+        fields[key] = value.map((item) => withoutCommandArguments(item, depth, path));
+        path.delete(value);
+      } else {
+        // An error kept in another field and plain objects are walked too.
+        fields[key] = withoutCommandArguments(value, depth + 1, path);
+      }
     }
+    return fields;
+  } finally {
+    path.delete(serialized);
   }
-  return fields;
 }
 
 /** A logger that writes nothing (tests, benchmarks). */

@@ -54,8 +54,9 @@ promotion, by default or when VERSION is the active version, abandon the candida
 spec goes back to the active version's recorded model, prompts and serving settings, so its pods
 do not roll. It clears a spec.promotion.approvedVersion naming the abandoned candidate, or, rolling
 back, naming any version but the target, so a later build under that name waits for a new approval.
-Prints what changed and a next: line; asked for what is already done, it refuses (exit 1). With Argo CD or Flux, commit the same change (spec.version,
-spec.promotion.approvedVersion) or the next sync reverts it.`,
+Prints what changed and a next: line; asked for what is already done, it refuses (exit 1). With
+Argo CD or Flux, commit the same change (spec.version, spec.promotion.approvedVersion) or the next
+sync reverts it.`,
     args: [
       "MODEL     the EmbeddingModel name",
       "VERSION   the retained version to roll back to (or --to VERSION; default: the previous active one)",

@@ -15,7 +15,7 @@ import { deleteRunCheckpoints } from "../../pipelines/bootstrap/checkpoint-store
 import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
-import { childApply, controllerRef } from "../shared/owner.ts";
+import { childApply, controllerRef, isOrphaned } from "../shared/owner.ts";
 import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { runsOfVersion } from "./promotion-observe.ts";
@@ -227,7 +227,7 @@ async function applyRecords(context: ReconcileContext, model: EmbeddingModel, de
     // left, it would be read and decided on again in every reconcile (a superseded build collected anew).
     const version = configMap.metadata?.labels?.[labelKeys.embeddingVersion];
     const adopted =
-      !owners.some((owner) => owner.controller === true) &&
+      isOrphaned(configMap) &&
       version !== undefined &&
       versionRecordName(model.metadata.name, version) === name;
     if ((owned || adopted) && !wanted.has(name))
@@ -389,10 +389,7 @@ async function deleteRun(
 function orphanedRunOf(run: Pick<KubeObject, "metadata">, model: EmbeddingModel): boolean {
   const labels = run.metadata?.labels ?? {};
   const { selector } = childLabels("bootstrap", { model: model.metadata.name });
-  return (
-    Object.entries(selector).every(([key, value]) => labels[key] === value) &&
-    !(run.metadata?.ownerReferences ?? []).some((owner) => owner.controller === true)
-  );
+  return Object.entries(selector).every(([key, value]) => labels[key] === value) && isOrphaned(run);
 }
 
 function ownedBy(run: BootstrapRun, model: EmbeddingModel): boolean {

@@ -244,9 +244,11 @@ function readersFollowed(
   // A store rewound to an older snapshot names the version it had then: no switch was made (the
   // StoreDataLost Event says what happened).
   if (decision.storeDataLost !== undefined) return undefined;
-  return decision.records.find((record) => record.version === target)?.store !== undefined
-    ? "pointer"
-    : "service";
+  // A target this model has no record of was not switched to by it (the store's pointer moved there
+  // outside it, e.g. a rollback script onto an unrecorded backup): Ready says so, no Event claims it.
+  const record = decision.records.find((entry) => entry.version === target);
+  if (record === undefined) return undefined;
+  return record.store !== undefined ? "pointer" : "service";
 }
 
 function maxDefined(a: number | undefined, b: number | undefined): number | undefined {

@@ -69,6 +69,18 @@ describe("a spec reusing a recorded version's name while readers use a version w
     expect(decision.serve).not.toContain("v1");
     expect(decision.verdict.message).not.toContain("keeps serving");
   });
+
+  // Readers went from v2 to v1 by the store's script, not by this model: no Promoted/RolledBack Event
+  // claims a switch it did not make (one said "no store: no NearlinePipeline names this model").
+  it("announces no switch of readers to v1", () => {
+    const previous = { activeVersion: "v2", versions: [{ version: "v2", phase: "Active" }] } as Parameters<
+      typeof promotionEvents
+    >[0];
+    expect(decision.activeVersion).toBe("v1");
+    const reasons = promotionEvents(previous, decision).map((event) => event.reason);
+    expect(reasons).not.toContain("RolledBack");
+    expect(reasons).not.toContain("Promoted");
+  });
 });
 
 describe("what the status and Events say of the version readers use without a record", () => {

@@ -4,6 +4,7 @@
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
+import { isOrphaned } from "../shared/owner.ts";
 import {
   parseVersionRecord,
   versionRecordName,
@@ -39,7 +40,7 @@ export async function readVersionRecords(
       const owned = owners.some((owner) => owner.uid === model.uid);
       // Orphaned (`kubectl delete --cascade=orphan` of the model removed its owner reference and left
       // it): the model's controller adopts it, the record applied again under its own reference.
-      const orphan = options.adoptOrphans === true && !owners.some((owner) => owner.controller === true);
+      const orphan = options.adoptOrphans === true && live !== undefined && isOrphaned(live);
       if (live === undefined || !(owned || orphan)) return undefined;
       const record = parseVersionRecord(live as never);
       // Only a record named for the version it describes: names join model and version with '-', so

@@ -5,6 +5,7 @@ import type { EmbeddingModel } from "../../crds/index.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext } from "../../operator/runtime/types.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
+import { isOrphaned } from "../shared/owner.ts";
 
 /** The kinds that exist once per version. */
 export const perVersionTypes = [
@@ -23,11 +24,13 @@ export function retiredChildren(
 ): KubeObject[] {
   return children.filter((child) => {
     const version = child.metadata?.labels?.[labelKeys.embeddingVersion];
-    const controllers = (child.metadata?.ownerReferences ?? []).filter((owner) => owner.controller === true);
     // Orphaned (the model deleted with --cascade=orphan and applied again): this model's, as its
     // records are (record-reader.ts); a served version's is adopted by its apply, another's retired.
     const controlled =
-      controllers.length === 0 || controllers.some((owner) => owner.uid === model.metadata.uid);
+      isOrphaned(child) ||
+      child.metadata?.ownerReferences?.some(
+        (owner) => owner.controller === true && owner.uid === model.metadata.uid,
+      ) === true;
     return version !== undefined && controlled && !serve.includes(version);
   });
 }

@@ -394,7 +394,7 @@ describe("reconcileNearlinePipeline", () => {
       expect.objectContaining({
         reason: "WorkersRemoved",
         message:
-          "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm's record of that version says no workers run (readers left it and its bake period ended, or it was superseded before readers got it)",
+          "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm's record of that version says no workers run (e.g. readers left it and its bake period ended)",
       }),
     ]);
   });
@@ -419,11 +419,12 @@ describe("reconcileNearlinePipeline", () => {
       "applyStatus NearlinePipeline/jobs",
     ]);
     // Deleting running workers is told on the pipeline, naming the version and why (the model keeps
-    // no record of minilm-v0: a version it left long ago, or the model was deleted and applied again).
+    // no record of minilm-v0: a candidate superseded before it went live, a version it left long ago,
+    // or the model was deleted and applied again).
     expect(calls.find((call) => call.verb === "event")).toMatchObject({
       reason: "WorkersRemoved",
       message:
-        "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm has no record of that version (left behind long ago, its record ConfigMap deleted, or the model deleted and applied again), so no worker of this pipeline updates its vectors from now on",
+        "deleted the workers of version minilm-v0 (Deployment jobs-minilm-v0-nearline): EmbeddingModel jude-minilm has no record of that version (a candidate superseded before readers got it, one left behind long ago, its record ConfigMap deleted, or the model deleted and applied again), so no worker of this pipeline updates its vectors from now on",
     });
     const last = calls.at(-1);
     if (last?.verb !== "applyStatus") throw new Error("the reconcile must end with a status write");

@@ -323,7 +323,10 @@ async function removeRetiredWorkers(
   }
 }
 
-/** Why the workers of `version` went: what the model's version records say of it. */
+/**
+ * Why the workers of `version` went: what the model's version records say of it. A candidate
+ * superseded before it went live has none: its record is dropped at once (retention.ts).
+ */
 function workersRemovedMessage(
   pipeline: NearlinePipeline,
   version: string,
@@ -332,8 +335,8 @@ function workersRemovedMessage(
 ): string {
   const model = pipeline.spec.modelRef.name;
   const why = records.some((record) => record.version === version)
-    ? `EmbeddingModel ${model}'s record of that version says no workers run (readers left it and its bake period ended, or it was superseded before readers got it)`
-    : `EmbeddingModel ${model} has no record of that version (left behind long ago, its record ConfigMap deleted, or the model deleted and applied again), so no worker of this pipeline updates its vectors from now on`;
+    ? `EmbeddingModel ${model}'s record of that version says no workers run (e.g. readers left it and its bake period ended)`
+    : `EmbeddingModel ${model} has no record of that version (a candidate superseded before readers got it, one left behind long ago, its record ConfigMap deleted, or the model deleted and applied again), so no worker of this pipeline updates its vectors from now on`;
   return `deleted the workers of version ${version} (Deployment ${deployment}): ${why}`;
 }
 

@@ -24,6 +24,17 @@ export function controllerRef(owner: OwnerObject): V1OwnerReference {
 }
 
 /**
+ * True for an object no owner controls: a child its JUDE object left when deleted with `kubectl delete
+ * --cascade=orphan` (the garbage collector removed the owner references). The object applied again
+ * adopts it, or deletes it with what it no longer keeps.
+ */
+export function isOrphaned(object: {
+  metadata?: { ownerReferences?: readonly { controller?: boolean }[] | undefined } | undefined;
+}): boolean {
+  return !(object.metadata?.ownerReferences ?? []).some((owner) => owner.controller === true);
+}
+
+/**
  * How a controller applies a child it owns: forced. The controller is the sole author of every field
  * it sets on its children (they are rendered from the spec, the source of truth), so a field someone
  * changed by hand (`kubectl scale`, `kubectl set image`, `kubectl edit`) is taken back to the spec.
