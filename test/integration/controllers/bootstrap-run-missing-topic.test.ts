@@ -8,7 +8,6 @@
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
-import { kubectlJson } from "../../support/kubectl.ts";
 import { createTopics, uniqueTopic } from "../../support/kafka.ts";
 import { requireEnv } from "../../support/env.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -24,6 +23,7 @@ import {
   markModelObserved,
   startManager,
   waitForObject,
+  warningEventsOf,
   type WithConditions,
 } from "./harness.ts";
 import { bootstrapRun, model, pipeline, storeSecret } from "./objects.ts";
@@ -82,17 +82,7 @@ describe("a BootstrapRun whose pipeline's changelog topic does not exist", () =>
       `${requireEnv("JUDE_KAFKA_BOOTSTRAP")}: JUDE never creates topics; create it, and the output and ` +
       `dead-letter topics the pipeline names (the operator looks again every 15 s)`;
     expect(conditionOf(waiting, "Ready")?.message).toBe(message);
-    const warnings = async () =>
-      (
-        await kubectlJson<{ items: { reason: string; message: string; count?: number }[] }>([
-          "get",
-          "events",
-          "-n",
-          ns,
-          "--field-selector",
-          "involvedObject.kind=BootstrapRun,involvedObject.name=jobs-by-hand,type=Warning",
-        ])
-      ).items;
+    const warnings = () => warningEventsOf(ns, "BootstrapRun", "jobs-by-hand");
     expect((await warnings()).map((event) => [event.reason, event.message])).toEqual([
       ["TopicNotFound", message],
     ]);

@@ -16,6 +16,7 @@ import {
   resumeRun,
   startJobsControllers,
   waitForObject,
+  warningEventsOf,
   type ControllersHarness,
   type WithConditions,
 } from "./harness.ts";
@@ -174,17 +175,7 @@ describe("a BootstrapRun whose store Secret goes away under its Job", () => {
   it("tells a run that cannot start for a missing Secret once as a Warning Event, and starts once it is back", async () => {
     const ns = harness.namespace;
     const name = "jobs-secret-first";
-    const warnings = async () =>
-      (
-        await kubectlJson<{ items: { reason: string; message: string; count?: number }[] }>([
-          "get",
-          "events",
-          "-n",
-          ns,
-          "--field-selector",
-          `involvedObject.kind=BootstrapRun,involvedObject.name=${name},type=Warning`,
-        ])
-      ).items;
+    const warnings = () => warningEventsOf(ns, "BootstrapRun", name);
     let message: string | undefined;
     try {
       await kubectl(["delete", "-n", ns, "secret/jude-redis", "--wait=true"]);

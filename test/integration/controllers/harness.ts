@@ -268,6 +268,27 @@ export async function embeddingModelEvents(namespace: string, selector = ""): Pr
   ).items;
 }
 
+/** One Event as a test reads it. */
+export interface EventSeen {
+  reason: string;
+  message: string;
+  count?: number;
+}
+
+/** The Warning Events about the `kind` object `name` in `namespace`. */
+export async function warningEventsOf(namespace: string, kind: string, name: string): Promise<EventSeen[]> {
+  return (
+    await kubectlJson<{ items: EventSeen[] }>([
+      "get",
+      "events",
+      "-n",
+      namespace,
+      "--field-selector",
+      `involvedObject.kind=${kind},involvedObject.name=${name},type=Warning`,
+    ])
+  ).items;
+}
+
 /**
  * Merge-patches EmbeddingModel jude-minilm in `namespace` as a user would with kubectl: its spec, or
  * (a `status` patch, through the status subresource) its status.
