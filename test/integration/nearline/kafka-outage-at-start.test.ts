@@ -109,7 +109,12 @@ it("waits for brokers that are down as it starts, counted on its /metrics, then 
     expect(await workerMetric(httpPort, "jude_pipeline_retries_total", 'dependency="kafka"')).toBeGreaterThan(
       0,
     );
-    expect((await probe(`http://127.0.0.1:${httpPort}/readyz`)).status).toBe(503);
+    // And says what it waits on, as a batch waiting on Kafka does (the NearlinePipeline reads it).
+    const readyz = await probe(`http://127.0.0.1:${httpPort}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect((JSON.parse(readyz.body) as { waitingOn?: unknown }).waitingOn).toMatchObject({
+      dependency: "kafka",
+    });
     expect((await probe(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(503);
   } finally {
     link = await startTcpLink({ host: host!, port: Number(port) }, kafkaPort);
@@ -124,6 +129,11 @@ it("waits for brokers that are down as it starts, counted on its /metrics, then 
     });
     expect(app.worker.totals.embedded).toBe(3);
     expect((await probe(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(200);
+    // The start's wait is over once it consumes.
+    expect(
+      (JSON.parse((await probe(`http://127.0.0.1:${httpPort}/readyz`)).body) as { waitingOn?: unknown })
+        .waitingOn,
+    ).toBeUndefined();
   } finally {
     await app.stop();
     closeConnection();
