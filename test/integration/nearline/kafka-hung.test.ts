@@ -6,7 +6,11 @@
  * Stalled condition reads) said anything. The worker reaches the broker through a link behind a proxy
  * that advertises the link (test/support/tcp-link.ts), so every connection of its client can be frozen.
  */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect, it } from "vitest";
+import { workerTerminationGraceSeconds } from "../../../controllers/nearline-pipeline/worker-deployment.ts";
 import { createRootLogger } from "../../../plumbing/logger.ts";
 import { bootstrapBrokers, produceEvents, uniqueTopic } from "../../support/kafka.ts";
 import {
@@ -17,6 +21,7 @@ import {
 } from "../../support/nearline.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
 import { startAdvertisingProxy, startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
+import { startJude } from "../../support/processes.ts";
 import { probe } from "../../testbed/http-probe.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
@@ -143,6 +148,49 @@ it("says brokers that hang as it starts within tens of seconds, then consumes on
   } finally {
     await app.stop();
     closeConnection();
+    await worker.close();
+  }
+});
+
+it.each([
+  ["hangs", "kafka does not answer"],
+  ["is down", "kafka stream failed"],
+] as const)("ends within its pod's grace period on SIGTERM while the broker %s", async (state, said) => {
+  // Its consumer cannot leave the group (the broker answers nothing, or cannot be reached, while the
+  // consumer rejoins): what it opened must still close, or the process outlives SIGTERM until the
+  // kubelet kills it.
+  const topic = uniqueTopic("nl-kafka-hung-term");
+  const worker = await hangableWorker(topic);
+  const file = join(mkdtempSync(join(tmpdir(), "nl-kafka-hung-")), "config.json");
+  writeFileSync(file, JSON.stringify(worker.config));
+  const jude = startJude(topic, ["nearline", "--config", file]);
+  const log = () => (existsSync(jude.logFile) ? readFileSync(jude.logFile, "utf8") : "");
+  let exited = false;
+  void jude.exited.then(() => (exited = true));
+  try {
+    await waitFor(
+      "the worker to consume its events",
+      async () => {
+        if (exited) throw new Error(`the worker exited: ${log()}`);
+        return (await workerMetric(worker.config.http.port, "jude_pipeline_consumed_total")) >= 2;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    if (state === "hangs") worker.link.freeze();
+    else await worker.link.close();
+    await waitFor(`the worker to say "${said}"`, () => log().includes(said), {
+      timeoutMs: SAID_WITHIN_MS,
+      intervalMs: 200,
+    });
+    jude.child.kill("SIGTERM");
+    const ended = await Promise.race([
+      jude.exited.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), workerTerminationGraceSeconds * 1000)),
+    ]);
+    expect(ended, log()).toBe(true);
+  } finally {
+    jude.child.kill("SIGKILL");
+    worker.link.thaw();
     await worker.close();
   }
 });
