@@ -20,7 +20,7 @@ import {
   useOwnedRedisAndEmbedding,
 } from "../../support/nearline.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
-import { startAdvertisingProxy, startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
+import { startAdvertisingProxy, startTcpLink } from "../../support/tcp-link.ts";
 import { startJude } from "../../support/processes.ts";
 import { probe } from "../../testbed/http-probe.ts";
 import { freePort } from "../../testbed/ports.ts";
@@ -36,9 +36,10 @@ const SAID_WITHIN_MS = 45_000;
 /** A job worker's config reading from the testbed's broker through a link of its own that can hang. */
 async function hangableWorker(topic: string) {
   const [host, port] = bootstrapBrokers()[0]!.split(":");
-  let link: TcpLink | undefined;
-  const proxy = await startAdvertisingProxy({ host: host!, port: Number(port) }, () => link!.port);
-  link = await startTcpLink({ host: "127.0.0.1", port: proxy.port });
+  let linkPort = 0;
+  const proxy = await startAdvertisingProxy({ host: host!, port: Number(port) }, () => linkPort);
+  const link = await startTcpLink({ host: "127.0.0.1", port: proxy.port });
+  linkPort = link.port;
   const base = await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url });
   // Its first records, before the worker starts: also the topic known to the broker by then.
   await produceEvents(topic, jobEvents(["a", "b"], 1_000));
@@ -58,7 +59,7 @@ async function hangableWorker(topic: string) {
     readyz,
     kafkaRetries: () => workerMetric(httpPort, "jude_pipeline_retries_total", 'dependency="kafka"'),
     close: async () => {
-      await link?.close();
+      await link.close();
       await proxy.close();
     },
   };
