@@ -97,15 +97,26 @@ describe("whileUnanswered", () => {
     expect(said).toHaveLength(3);
   });
 
-  it("ends the report when the call fails (its caller retries and says that)", async () => {
+  it("goes on with one wait when a call fails after the client's timeouts and the next hangs too", async () => {
     const wait = new DependencyWait();
     let fail = (_: Error) => undefined as void;
-    const call = () => new Promise<never>((_, reject) => (fail = reject));
-    const failed = whileUnanswered(call, { wait, dependency: "kafka", onUnanswered: () => undefined });
-    await vi.advanceTimersByTimeAsync(unansweredAfterMs);
-    expect(wait.report()?.dependency).toBe("kafka");
+    const hung = () => new Promise<never>((_, reject) => (fail = reject));
+    const first = whileUnanswered(hung, { wait, dependency: "kafka", onUnanswered: () => undefined });
+    await vi.advanceTimersByTimeAsync(150_000);
     fail(new Error("Request timed out"));
-    await expect(failed).rejects.toThrow("Request timed out");
+    await expect(first).rejects.toThrow("Request timed out");
+    // Failed, not answered: still waiting, counted from the first call.
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 150 });
+    const { call, answer } = pendingCall();
+    const second = whileUnanswered(call, { wait, dependency: "kafka", onUnanswered: () => undefined });
+    await vi.advanceTimersByTimeAsync(unansweredAfterMs);
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 165 });
+    // A retry outside a batch (the start's) counts from the first unanswered call too.
+    wait.retried("kafka", new Error("Request timed out"));
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 165, retries: 1 });
+    answer();
+    await second;
+    wait.settled();
     expect(wait.report()).toBeUndefined();
   });
 

@@ -20,9 +20,9 @@ export interface DependencyWaitReport {
   error: string;
 }
 
-/** A call to a dependency unanswered past its bound (see {@link whileUnanswered}). */
+/** A dependency whose calls go unanswered past their bound (see {@link whileUnanswered}). */
 interface Unanswered {
-  dependency: string;
+  /** When the first of them was made. */
   sinceMs: number;
   error: string;
   reports: number;
@@ -33,18 +33,27 @@ export class DependencyWait {
   #batchStartedAtMs: number | undefined;
   #last: { dependency: string; error: string } | undefined;
   #retries = 0;
-  /** Calls unanswered past their bound, by call: reported while no retry of a batch is. */
-  readonly #unanswered = new Map<symbol, Unanswered>();
+  /**
+   * Dependencies whose calls go unanswered past their bound, until one is answered: a call the client
+   * fails after its own timeouts does not end the wait (the next call, the lag check's 5 s later, hangs
+   * as well), so it is said as one wait from its first call, not as a new one every few minutes,
+   * which would never stand long enough for the operator's 60 s or the alert's 5 minutes.
+   */
+  readonly #unanswered = new Map<string, Unanswered>();
 
-  /** The call `id` to `dependency`, made at `sinceMs`, is still unanswered. */
-  unanswered(id: symbol, dependency: string, sinceMs: number, error: unknown): void {
-    const reports = (this.#unanswered.get(id)?.reports ?? 0) + 1;
-    this.#unanswered.set(id, { dependency, sinceMs, error: messageOf(error), reports });
+  /** A call to `dependency`, made at `sinceMs`, is still unanswered. */
+  unanswered(dependency: string, sinceMs: number, error: unknown): void {
+    const before = this.#unanswered.get(dependency);
+    this.#unanswered.set(dependency, {
+      sinceMs: Math.min(sinceMs, before?.sinceMs ?? sinceMs),
+      error: messageOf(error),
+      reports: (before?.reports ?? 0) + 1,
+    });
   }
 
-  /** The call `id` was answered (or failed: its caller's retry reports that). */
-  answered(id: symbol): void {
-    this.#unanswered.delete(id);
+  /** A call to `dependency` was answered: it answers again. */
+  answered(dependency: string): void {
+    this.#unanswered.delete(dependency);
   }
 
   /** A batch was taken: its wait, if any, counts from now. */
@@ -56,7 +65,9 @@ export class DependencyWait {
 
   /** The batch in hand (or the stream it reads from) failed on `dependency` and is retried. */
   retried(dependency: string, error: unknown, nowMs = Date.now()): void {
-    this.#batchStartedAtMs ??= nowMs;
+    // Outside a batch (the stream reopening, the start), a wait that began with unanswered calls
+    // counts from them.
+    this.#batchStartedAtMs ??= Math.min(nowMs, this.#unanswered.get(dependency)?.sinceMs ?? nowMs);
     this.#last = { dependency, error: messageOf(error) };
     this.#retries += 1;
   }
@@ -74,10 +85,11 @@ export class DependencyWait {
    */
   report(nowMs = Date.now()): DependencyWaitReport | undefined {
     if (this.#last === undefined || this.#batchStartedAtMs === undefined) {
-      const oldest = [...this.#unanswered.values()].sort((a, b) => a.sinceMs - b.sinceMs)[0];
-      if (oldest === undefined) return undefined;
+      const [dependency, oldest] =
+        [...this.#unanswered].sort(([, a], [, b]) => a.sinceMs - b.sinceMs)[0] ?? [];
+      if (dependency === undefined || oldest === undefined) return undefined;
       return {
-        dependency: oldest.dependency,
+        dependency,
         seconds: Math.max(0, Math.floor((nowMs - oldest.sinceMs) / 1000)),
         retries: oldest.reports,
         error: oldest.error,
@@ -110,7 +122,8 @@ const unansweredEveryMs = 5_000;
  * Runs `call`; while it stays unanswered past `afterMs` (a dependency whose connections are open
  * but which answers nothing: a hung broker, a network partition), reports it every 5 s through
  * `wait` (/readyz `waitingOn`, dependency_wait_seconds) and `onUnanswered` (count and log it), as a
- * refused call's retries are. Its answer or failure ends the report; a failure is the caller's to retry.
+ * refused call's retries are. Its answer ends the wait; its failure (the client's own timeouts spent)
+ * does not: the caller retries it, and the next call unanswered goes on with the same wait.
  */
 export async function whileUnanswered<T>(
   call: () => Promise<T>,
@@ -122,14 +135,13 @@ export async function whileUnanswered<T>(
   },
 ): Promise<T> {
   const { wait, dependency, onUnanswered } = options;
-  const id = Symbol(dependency);
   const sinceMs = Date.now();
   const tick = () => {
     const seconds = Math.round((Date.now() - sinceMs) / 1000);
     const error = new Error(
       `no answer from ${dependency} for ${seconds} s (its connections open, nothing answers: hung, or a network partition)`,
     );
-    wait?.unanswered(id, dependency, sinceMs, error);
+    wait?.unanswered(dependency, sinceMs, error);
     onUnanswered(error);
   };
   let every: NodeJS.Timeout | undefined;
@@ -138,11 +150,12 @@ export async function whileUnanswered<T>(
     every = setInterval(tick, unansweredEveryMs).unref();
   }, options.afterMs ?? unansweredAfterMs).unref();
   try {
-    return await call();
+    const answer = await call();
+    wait?.answered(dependency);
+    return answer;
   } finally {
     clearTimeout(after);
     clearInterval(every);
-    wait?.answered(id);
   }
 }
 
