@@ -141,6 +141,64 @@ it("waits for brokers that are down as it starts, counted on its /metrics, then 
   }
 });
 
+it("stops saying Kafka once its brokers answer, and says the store it then waits for", async () => {
+  const topic = uniqueTopic("nl-kafka-start-store");
+  const kafkaPort = await freePort();
+  const httpPort = await freePort();
+  const config = throughPort(
+    await jobWorkerConfig(deps.embedding, { topic, storeUrl: deps.redis.url }),
+    kafkaPort,
+    httpPort,
+  );
+  const lines: string[] = [];
+  const logger = createRootLogger({
+    component: "nearline",
+    level: "warn",
+    destination: { write: (line: string) => void lines.push(line) },
+  });
+  const readyz = async () =>
+    JSON.parse((await probe(`http://127.0.0.1:${httpPort}/readyz`)).body) as {
+      waitingOn?: { dependency: string };
+    };
+  // Brokers and store both away as the worker starts (a cluster coming back); the brokers first.
+  await deps.redis.kill();
+  let failure: unknown;
+  const starting = startInProcessNearline(config, logger);
+  starting.catch((error: unknown) => (failure = error));
+  const [host, port] = bootstrapBrokers()[0]!.split(":");
+  let link: Awaited<ReturnType<typeof startTcpLink>> | undefined;
+  try {
+    await waitFor(
+      "the worker to wait for the brokers, or fail",
+      () => failure !== undefined || lines.some((line) => line.includes(WAITING)),
+      { timeoutMs: 30_000 },
+    );
+    expect((await readyz()).waitingOn).toMatchObject({ dependency: "kafka" });
+    link = await startTcpLink({ host: host!, port: Number(port) }, kafkaPort);
+    await waitFor(
+      "the worker to wait for the store, or fail",
+      () => failure !== undefined || lines.some((line) => line.includes("store unavailable at start")),
+      { timeoutMs: 60_000 },
+    );
+    expect(failure, String(failure)).toBeUndefined();
+    // Kafka answered: the NearlinePipeline must not blame it for the store's outage.
+    expect((await readyz()).waitingOn).toMatchObject({ dependency: "store" });
+  } finally {
+    await deps.redis.restart();
+    link ??= await startTcpLink({ host: host!, port: Number(port) }, kafkaPort);
+  }
+  const { app, closeConnection } = await starting;
+  try {
+    await produceEvents(topic, jobEvents(["a"], 1_000));
+    await waitFor("the event", () => app.worker.totals.consumed >= 1, { timeoutMs: 60_000, intervalMs: 100 });
+    expect((await readyz()).waitingOn).toBeUndefined();
+  } finally {
+    await app.stop();
+    closeConnection();
+    await link.close();
+  }
+});
+
 it("ends at once on SIGTERM while it waits for the brokers at start", async () => {
   const topic = uniqueTopic("nl-kafka-start-term");
   const config = throughPort(
