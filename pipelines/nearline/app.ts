@@ -170,6 +170,9 @@ export async function startNearline(
         ),
       kafkaOutage,
     );
+    // The brokers answered: a wait for the store below must not be said as the brokers' (the
+    // NearlinePipeline would blame Kafka for it).
+    wait.settled();
     // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
     // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
     const { client, store, writer } = await openVersionStore(config, registry, abort.signal, logger, {
@@ -177,9 +180,14 @@ export async function startNearline(
         metrics.retries.inc({ ...labels, dependency: "store" });
         wait.retried("store", error);
       },
-      // No batch in hand yet: counted and logged, not reported as a batch's wait.
-      onOpenRetry: () => metrics.retries.inc({ ...labels, dependency: "store" }),
+      // Reported on /readyz as the brokers' wait above is.
+      onOpenRetry: (error) => {
+        metrics.retries.inc({ ...labels, dependency: "store" });
+        wait.retried("store", error);
+      },
     });
+    // The store answered: the join's wait for the brokers, if any, counts from its own first try.
+    wait.settled();
     closeOnFailure.push(() => client.disconnect());
     const producer = createOutputProducer(clientOptions, {
       signal: abort.signal,
