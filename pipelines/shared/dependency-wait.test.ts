@@ -120,6 +120,22 @@ describe("whileUnanswered", () => {
     expect(wait.report()).toBeUndefined();
   });
 
+  it("goes on counting from the first unanswered call when a batch taken since retries on that dependency", () => {
+    const wait = new DependencyWait();
+    wait.unanswered("kafka", 100_000, new Error("no answer from kafka for 15 s"));
+    // A batch of records fetched before the hang, taken during it; its produce fails after the
+    // client's timeouts: the wait on Kafka did not start with it (the operator's 60 s would restart).
+    wait.batchStarted(130_000);
+    expect(wait.report(160_000)).toMatchObject({ dependency: "kafka", seconds: 60 });
+    wait.retried("kafka", new Error("Request timed out"), 160_000);
+    expect(wait.report(160_000)).toMatchObject({ dependency: "kafka", seconds: 60, retries: 1 });
+    // Another dependency's wait is the batch's own.
+    wait.settled();
+    wait.batchStarted(170_000);
+    wait.retried("store", new Error("Command timed out"), 175_000);
+    expect(wait.report(180_000)).toMatchObject({ dependency: "store", seconds: 10 });
+  });
+
   it("gives way to the retries of the batch in hand, which name their own dependency", async () => {
     const wait = new DependencyWait();
     const { call, answer } = pendingCall();
