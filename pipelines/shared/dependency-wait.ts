@@ -65,9 +65,13 @@ export class DependencyWait {
 
   /** The batch in hand (or the stream it reads from) failed on `dependency` and is retried. */
   retried(dependency: string, error: unknown, nowMs = Date.now()): void {
-    // Outside a batch (the stream reopening, the start), a wait that began with unanswered calls
-    // counts from them.
-    this.#batchStartedAtMs ??= Math.min(nowMs, this.#unanswered.get(dependency)?.sinceMs ?? nowMs);
+    // A wait that began with unanswered calls to the same dependency counts from them, in a batch
+    // (one taken during the hang) or outside one (the stream reopening, the start): the seconds
+    // said before must not go back, or the operator's 60 s would start over.
+    this.#batchStartedAtMs = Math.min(
+      this.#batchStartedAtMs ?? nowMs,
+      this.#unanswered.get(dependency)?.sinceMs ?? nowMs,
+    );
     this.#last = { dependency, error: messageOf(error) };
     this.#retries += 1;
   }
