@@ -22,7 +22,7 @@ import {
   type RedisClient,
   type Store,
 } from "../../store/index.ts";
-import { DependencyWait, registerDependencyWaitMetric } from "../shared/dependency-wait.ts";
+import { DependencyWait, registerDependencyWaitMetric, whileUnanswered } from "../shared/dependency-wait.ts";
 import type { TokenRefusalListener } from "../shared/embed-client.ts";
 import { embeddingErrorStatus } from "../embedding-client/errors.ts";
 import type { EmbedCall } from "../shared/embedding.ts";
@@ -111,16 +111,19 @@ export async function startNearline(
     registry,
     live: () => consuming,
     ready: () => started?.ready === true,
-    status: () => (started !== undefined ? statusOf(started, wait) : {}),
+    // Before the worker consumes: what its start waits on (brokers down or hung), if anything.
+    status: () => (started !== undefined ? statusOf(started, wait) : waitingOn(wait)),
   });
   // Brokers down as the worker starts (restarting, a network not up yet) are waited out like a store
   // outage (openVersionStore): exit 1 would crash-loop the pod for brokers that come back. Logged and
   // counted at each try; an answer no retry helps (KAFKA_REFUSED, TOPIC_MISSING) fails at once. The
   // line names the brokers: the client's error does not always (a port that closes the connection).
+  // Reported on /readyz (`waitingOn`) as a batch's wait is: the NearlinePipeline says it too.
   const kafkaOutage: RetryOptions = {
     isRetryable: isKafkaOutage,
     onRetry: (error, attempt) => {
       metrics.retries.inc({ ...labels, dependency: "kafka" });
+      wait.retried("kafka", error);
       logger.warn(
         { err: error, attempt, brokers: config.source.kafka.bootstrapServers },
         "kafka unavailable at start; retrying",
@@ -132,25 +135,44 @@ export async function startNearline(
   const closeOnFailure: (() => unknown)[] = [() => ops.close()];
   try {
     // Before the store opens: a missing topic is a configuration error, not a dependency to wait for.
+    // Brokers that hang (connections open, no answers) are said within seconds too, not only when
+    // the client fails the call after its request timeout and retries (minutes).
     await retry(
       () =>
-        requireTopics(clientOptions, [
-          { topic: config.source.kafka.topic, role: "changelog topic (source.kafka.topic)" },
-          ...(config.sinks.kafka !== undefined
-            ? [{ topic: config.sinks.kafka.topic, role: "output topic (sinks.kafka.topic)" }]
-            : []),
-          ...(config.sinks.deadLetter !== undefined
-            ? [
-                {
-                  topic: config.sinks.deadLetter.topic,
-                  role: "dead-letter topic (sinks.deadLetter.topic)",
-                  notCompacted: true,
-                },
-              ]
-            : []),
-        ]),
+        whileUnanswered(
+          () =>
+            requireTopics(clientOptions, [
+              { topic: config.source.kafka.topic, role: "changelog topic (source.kafka.topic)" },
+              ...(config.sinks.kafka !== undefined
+                ? [{ topic: config.sinks.kafka.topic, role: "output topic (sinks.kafka.topic)" }]
+                : []),
+              ...(config.sinks.deadLetter !== undefined
+                ? [
+                    {
+                      topic: config.sinks.deadLetter.topic,
+                      role: "dead-letter topic (sinks.deadLetter.topic)",
+                      notCompacted: true,
+                    },
+                  ]
+                : []),
+            ]),
+          {
+            wait,
+            dependency: "kafka",
+            onUnanswered: (error) => {
+              metrics.retries.inc({ ...labels, dependency: "kafka" });
+              logger.warn(
+                { err: error, brokers: config.source.kafka.bootstrapServers },
+                "kafka does not answer at start; waiting",
+              );
+            },
+          },
+        ),
       kafkaOutage,
     );
+    // The brokers answered: a wait for the store below must not be said as the brokers' (the
+    // NearlinePipeline would blame Kafka for it).
+    wait.settled();
     // Counted like the batch's own retries: a batch waiting at its writes retries inside the writer
     // (no deadline), and jude_pipeline_retries_total{dependency} is what names the dependency it waits on.
     const { client, store, writer } = await openVersionStore(config, registry, abort.signal, logger, {
@@ -158,9 +180,14 @@ export async function startNearline(
         metrics.retries.inc({ ...labels, dependency: "store" });
         wait.retried("store", error);
       },
-      // No batch in hand yet: counted and logged, not reported as a batch's wait.
-      onOpenRetry: () => metrics.retries.inc({ ...labels, dependency: "store" }),
+      // Reported on /readyz as the brokers' wait above is.
+      onOpenRetry: (error) => {
+        metrics.retries.inc({ ...labels, dependency: "store" });
+        wait.retried("store", error);
+      },
     });
+    // The store answered: the join's wait for the brokers, if any, counts from its own first try.
+    wait.settled();
     closeOnFailure.push(() => client.disconnect());
     const producer = createOutputProducer(clientOptions, {
       signal: abort.signal,

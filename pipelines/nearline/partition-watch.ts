@@ -5,7 +5,7 @@
  */
 import { Admin, type Consumer } from "@platformatic/kafka";
 import type { Logger } from "pino";
-import type { kafkaClientOptions } from "../shared/kafka.ts";
+import { isKafkaOutage, type kafkaClientOptions } from "../shared/kafka.ts";
 import type { PipelineMetrics } from "../shared/metrics.ts";
 import type { RawMessage } from "./consumed-messages.ts";
 
@@ -123,8 +123,10 @@ export class PartitionWatch {
    * #commitFirstStart; bootstrapped versions have their start committed by the operator.) Their log
    * start is committed (through the admin API, which the broker allows while the group has no
    * members; when it refuses, e.g. for a crashed static member still in the group, this member's
-   * first lag check commits it before the rejoin, as for partitions added while it runs). Never
-   * rejects: a failure is logged.
+   * first lag check commits it before the rejoin, as for partitions added while it runs). Rejects
+   * only when the brokers cannot be reached (isKafkaOutage): the join is then retried, this check
+   * with it, where going on unchecked would skip the first start's commit for good should the
+   * brokers be back by the join. Any other failure is logged.
    */
   async startAddedWhileAway(
     consumer: KafkaConsumer,
@@ -156,6 +158,7 @@ export class PartitionWatch {
         "partitions added while no worker ran start at their first record (they are newer than this version's start)",
       );
     } catch (error) {
+      if (isKafkaOutage(error)) throw error;
       logger.warn(
         { err: error },
         "could not check for or start the partitions added while no worker ran; they are read from startOffset once assigned",
@@ -176,8 +179,9 @@ export class PartitionWatch {
    * a member assigned later than another); once one has joined, the broker refuses the other's
    * commit (the group has a member) and that member goes on from the group's offsets. (One that
    * joined, committed past these ends and left between this member's reads and its commit would be
-   * replayed from them: duplicates, never a loss.) Never rejects: a failure is logged, and the
-   * partitions are read from their end as before.
+   * replayed from them: duplicates, never a loss.) Rejects only when the brokers cannot be reached
+   * (see startAddedWhileAway); any other failure is logged, and the partitions are read from their end
+   * as before.
    */
   async #commitFirstStart(
     clientOptions: ReturnType<typeof kafkaClientOptions>,
@@ -196,6 +200,7 @@ export class PartitionWatch {
         "first start of this version under startOffset latest: every partition starts at its current end",
       );
     } catch (error) {
+      if (isKafkaOutage(error)) throw error;
       logger.info(
         { err: error },
         "could not commit this version's start (another worker may have joined first); reading from the group's offsets",

@@ -11,7 +11,7 @@ import {
   type MessagesStream,
 } from "@platformatic/kafka";
 import type { Logger } from "pino";
-import type { DependencyWait } from "../shared/dependency-wait.ts";
+import { unansweredAfterMs, whileUnanswered, type DependencyWait } from "../shared/dependency-wait.ts";
 import { dependencyOf } from "../shared/errors.ts";
 import { FreshnessWindow, type FreshnessSketch } from "../shared/freshness-sketch.ts";
 import { isRebalanceError, type kafkaClientOptions } from "../shared/kafka.ts";
@@ -189,6 +189,8 @@ export class NearlineWorker {
     const source = options.joinRetry
       ? await retry(() => this.#join(), { ...options.joinRetry, signal: this.#abort.signal })
       : await this.#join();
+    // The start's wait for the brokers (app.ts), if any, is over.
+    options.wait?.settled();
     // The age check does not wait for the measurement: against a broker that hangs (connections open,
     // no answers) one lasts as long as the client's retries of a request timeout, minutes, and the
     // last figure (perhaps 0) must not stand meanwhile. One measurement at a time.
@@ -219,6 +221,9 @@ export class NearlineWorker {
    */
   async #join(): Promise<BatchSource<RawMessage>> {
     const options = this.#options;
+    // Never shorter than the session: a rebalance then cannot evict a dead member sooner than its
+    // session would, so the session timeout alone says how long a lost worker's partitions wait.
+    const rebalanceTimeoutMs = Math.max(30_000, options.sessionTimeoutMs ?? 20_000);
     // Aborted transactions' records are dropped also when their abort marker comes in a later fetch.
     this.#consumer = new ReadCommittedConsumer({
       ...options.kafka.clientOptions,
@@ -227,9 +232,7 @@ export class NearlineWorker {
       autocommit: false,
       sessionTimeout: options.sessionTimeoutMs ?? 20_000,
       heartbeatInterval: 1_000,
-      // Never shorter than the session: a rebalance then cannot evict a dead member sooner than its
-      // session would, so the session timeout alone says how long a lost worker's partitions wait.
-      rebalanceTimeout: Math.max(30_000, options.sessionTimeoutMs ?? 20_000),
+      rebalanceTimeout: rebalanceTimeoutMs,
     });
     const consumer = this.#consumer;
     // The client emits 'error' (nothing else does) when the rejoin that follows a heartbeat's
@@ -249,7 +252,6 @@ export class NearlineWorker {
       options.logger.warn({ err: error }, "the kafka client's group rejoin failed; reopening the stream");
       this.#stream?.destroy(error);
     });
-    await this.#partitions.startAddedWhileAway(consumer, options.kafka.clientOptions, options.consumerGroup);
     consumer.on("consumer:group:join", () => {
       this.#partitions.joined(consumer);
       // The stream restarts at the committed offsets: what this worker recorded before is no measure
@@ -258,7 +260,13 @@ export class NearlineWorker {
       this.requestStoreCheck("partitions assigned");
     });
     try {
-      return await this.#openStream();
+      // Fails only on brokers that are down: this try's consumer is closed, and the next starts over.
+      await this.#ask(() =>
+        this.#partitions.startAddedWhileAway(consumer, options.kafka.clientOptions, options.consumerGroup),
+      );
+      // Said unanswered only past the rebalance timeout: the broker holds a join answer until the
+      // group's other members rejoined, that long at most.
+      return await this.#ask(() => this.#openStream(), rebalanceTimeoutMs + unansweredAfterMs);
     } catch (error) {
       await consumer.close(true).catch(() => undefined);
       throw error;
@@ -289,7 +297,7 @@ export class NearlineWorker {
     if (consumer === undefined || !consumer.isActive()) return;
     const { topic, startOffset, metrics, labels } = this.#options;
     const assigned = consumer.assignments?.find((entry) => entry.topic === topic)?.partitions ?? [];
-    const latest = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? [];
+    const latest = (await this.#ask(() => consumer.listOffsets({ topics: [topic] }))).get(topic) ?? [];
     this.#partitions.rejoinIfAdded(consumer, latest.length);
     // A fetch position of the deleted log must not be committed onto the new one (its first records
     // would be skipped): the check asked for here reopens the stream first.
@@ -297,16 +305,20 @@ export class NearlineWorker {
     const committed =
       assigned.length === 0
         ? []
-        : ((await consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] })).get(topic) ??
-          []);
+        : ((
+            await this.#ask(() =>
+              consumer.listCommittedOffsets({ topics: [{ topic, partitions: assigned }] }),
+            )
+          ).get(topic) ?? []);
     if (!recreated) await this.#commitPastMarkers(consumer, committed);
     const uncommitted = assigned.filter((partition) => (committed[partition] ?? -1n) < 0n);
     const start =
       uncommitted.length === 0
         ? []
         : startOffset === "earliest"
-          ? ((await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [])
-          : ((await consumer.getLag({ topics: [topic] })).get(topic) ?? []).map(
+          ? ((await this.#ask(() => consumer.listOffsets({ topics: [topic], timestamp: -2n }))).get(topic) ??
+            [])
+          : ((await this.#ask(() => consumer.getLag({ topics: [topic] }))).get(topic) ?? []).map(
               (lag, partition) => (latest[partition] ?? 0n) - lag,
             );
     for (let partition = 0; partition < latest.length; partition += 1) {
@@ -332,7 +344,7 @@ export class NearlineWorker {
     const known = this.#options.storeOffsets?.ledger.source?.topicId;
     if (known === undefined) return false;
     try {
-      const metadata = await consumer.metadata({ topics: [this.#options.topic] });
+      const metadata = await this.#ask(() => consumer.metadata({ topics: [this.#options.topic] }));
       const id = topicIdOf(this.#options.topic, metadata.topics.get(this.#options.topic)?.id);
       if (id === undefined || id === known) return false;
       this.requestStoreCheck("changelog topic created again");
@@ -341,6 +353,26 @@ export class NearlineWorker {
       this.#options.logger.debug({ err: error }, "reading the topic's ID failed");
       return false;
     }
+  }
+
+  /**
+   * A call of the lag check to the brokers, said while it goes unanswered past its bound
+   * (dependency-wait.ts): a broker that hangs answers nothing, and the client fails a request to it
+   * only after its request timeout and retries (minutes), while a refused one fails at once. The lag
+   * check asks every 5 s, batch or none, so a hang is said whatever the worker is doing (a batch
+   * stuck at its produce or commit says nothing else until the client gives up).
+   */
+  #ask<T>(call: () => Promise<T>, afterMs = unansweredAfterMs): Promise<T> {
+    const { metrics, labels, logger, wait } = this.#options;
+    return whileUnanswered(call, {
+      wait,
+      dependency: "kafka",
+      afterMs,
+      onUnanswered: (error) => {
+        metrics.retries.inc({ ...labels, dependency: "kafka" });
+        logger.warn({ err: error }, "kafka does not answer; waiting");
+      },
+    });
   }
 
   /** Drops a lag figure too old to stand (lagStaleMs), from /readyz and /metrics alike. */
@@ -400,8 +432,7 @@ export class NearlineWorker {
       resumedAt: offset,
     }));
     const ledger = this.#options.storeOffsets?.ledger;
-    this.#markerCommit = this.#partitions
-      .reportDeletedBelow(consumer, jumps)
+    this.#markerCommit = this.#ask(() => this.#partitions.reportDeletedBelow(consumer, jumps))
       // Recorded in the store first, or the store's offset would read as behind the committed one.
       .then(async () => {
         if (ledger === undefined) return;
@@ -410,7 +441,7 @@ export class NearlineWorker {
           throw new Error("the store's offset went back; not committing past transaction markers");
         }
       })
-      .then(() => consumer.commit({ offsets }))
+      .then(() => this.#ask(() => consumer.commit({ offsets })))
       .then(() => {
         for (const { partition, offset } of offsets) committed[partition] = offset;
       })

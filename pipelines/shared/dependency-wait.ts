@@ -20,11 +20,41 @@ export interface DependencyWaitReport {
   error: string;
 }
 
+/** A dependency whose calls go unanswered past their bound (see {@link whileUnanswered}). */
+interface Unanswered {
+  /** When the first of them was made. */
+  sinceMs: number;
+  error: string;
+  reports: number;
+}
+
 /** Tracks the batch in hand and the retries it made; one per worker. */
 export class DependencyWait {
   #batchStartedAtMs: number | undefined;
   #last: { dependency: string; error: string } | undefined;
   #retries = 0;
+  /**
+   * Dependencies whose calls go unanswered past their bound, until one is answered: a call the client
+   * fails after its own timeouts does not end the wait (the next call, the lag check's 5 s later, hangs
+   * as well), so it is said as one wait from its first call, not as a new one every few minutes,
+   * which would never stand long enough for the operator's 60 s or the alert's 5 minutes.
+   */
+  readonly #unanswered = new Map<string, Unanswered>();
+
+  /** A call to `dependency`, made at `sinceMs`, is still unanswered. */
+  unanswered(dependency: string, sinceMs: number, error: unknown): void {
+    const before = this.#unanswered.get(dependency);
+    this.#unanswered.set(dependency, {
+      sinceMs: Math.min(sinceMs, before?.sinceMs ?? sinceMs),
+      error: messageOf(error),
+      reports: (before?.reports ?? 0) + 1,
+    });
+  }
+
+  /** A call to `dependency` was answered: it answers again. */
+  answered(dependency: string): void {
+    this.#unanswered.delete(dependency);
+  }
 
   /** A batch was taken: its wait, if any, counts from now. */
   batchStarted(nowMs = Date.now()): void {
@@ -35,8 +65,14 @@ export class DependencyWait {
 
   /** The batch in hand (or the stream it reads from) failed on `dependency` and is retried. */
   retried(dependency: string, error: unknown, nowMs = Date.now()): void {
-    this.#batchStartedAtMs ??= nowMs;
-    this.#last = { dependency, error: error instanceof Error ? error.message : String(error) };
+    // A wait that began with unanswered calls to the same dependency counts from them, in a batch
+    // (one taken during the hang) or outside one (the stream reopening, the start): the seconds
+    // said before must not go back, or the operator's 60 s would start over.
+    this.#batchStartedAtMs = Math.min(
+      this.#batchStartedAtMs ?? nowMs,
+      this.#unanswered.get(dependency)?.sinceMs ?? nowMs,
+    );
+    this.#last = { dependency, error: messageOf(error) };
     this.#retries += 1;
   }
 
@@ -47,15 +83,83 @@ export class DependencyWait {
     this.#retries = 0;
   }
 
-  /** The wait in progress, or undefined when no retry happened since the batch was taken. */
+  /**
+   * The wait in progress: the batch's retries, else the longest unanswered call; undefined when
+   * neither (no retry since the batch was taken, every call answered within its bound).
+   */
   report(nowMs = Date.now()): DependencyWaitReport | undefined {
-    if (this.#last === undefined || this.#batchStartedAtMs === undefined) return undefined;
+    if (this.#last === undefined || this.#batchStartedAtMs === undefined) {
+      const [dependency, oldest] =
+        [...this.#unanswered].sort(([, a], [, b]) => a.sinceMs - b.sinceMs)[0] ?? [];
+      if (dependency === undefined || oldest === undefined) return undefined;
+      return {
+        dependency,
+        seconds: Math.max(0, Math.floor((nowMs - oldest.sinceMs) / 1000)),
+        retries: oldest.reports,
+        error: oldest.error,
+      };
+    }
     return {
       dependency: this.#last.dependency,
       seconds: Math.max(0, Math.floor((nowMs - this.#batchStartedAtMs) / 1000)),
       retries: this.#retries,
       error: this.#last.error,
     };
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * How long a call to a dependency may go unanswered before it is reported as a wait: far beyond what
+ * a slow but working broker takes to answer (seconds), far short of what the Kafka client waits
+ * before it fails a request to a hung one (its 30 s request timeout, retried 5 times: minutes).
+ */
+export const unansweredAfterMs = 15_000;
+
+/** How often a call still unanswered past its bound is reported again (counted, logged). */
+const unansweredEveryMs = 5_000;
+
+/**
+ * Runs `call`; while it stays unanswered past `afterMs` (a dependency whose connections are open
+ * but which answers nothing: a hung broker, a network partition), reports it every 5 s through
+ * `wait` (/readyz `waitingOn`, dependency_wait_seconds) and `onUnanswered` (count and log it), as a
+ * refused call's retries are. Its answer ends the wait; its failure (the client's own timeouts spent)
+ * does not: the caller retries it, and the next call unanswered goes on with the same wait.
+ */
+export async function whileUnanswered<T>(
+  call: () => Promise<T>,
+  options: {
+    wait: DependencyWait | undefined;
+    dependency: string;
+    onUnanswered: (error: Error) => void;
+    afterMs?: number;
+  },
+): Promise<T> {
+  const { wait, dependency, onUnanswered } = options;
+  const sinceMs = Date.now();
+  const tick = () => {
+    const seconds = Math.round((Date.now() - sinceMs) / 1000);
+    const error = new Error(
+      `no answer from ${dependency} for ${seconds} s (its connections open, nothing answers: hung, or a network partition)`,
+    );
+    wait?.unanswered(dependency, sinceMs, error);
+    onUnanswered(error);
+  };
+  let every: NodeJS.Timeout | undefined;
+  const after = setTimeout(() => {
+    tick();
+    every = setInterval(tick, unansweredEveryMs).unref();
+  }, options.afterMs ?? unansweredAfterMs).unref();
+  try {
+    const answer = await call();
+    wait?.answered(dependency);
+    return answer;
+  } finally {
+    clearTimeout(after);
+    clearInterval(every);
   }
 }
 
@@ -70,7 +174,7 @@ export function registerDependencyWaitMetric(
 ): void {
   new Gauge({
     name: "jude_pipeline_dependency_wait_seconds",
-    help: "How long the batch in hand has been retried on an unavailable dependency (store, embedding, kafka); no series while none waits.",
+    help: "How long the batch in hand has been retried on an unavailable dependency (store, embedding, kafka), or a call to one has gone unanswered; no series while none waits.",
     labelNames: ["pipeline", "version", "dependency"],
     registers: [registry],
     collect() {

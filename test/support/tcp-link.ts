@@ -5,7 +5,7 @@
 // peer that vanished behind a proxy that keeps the client's side open). Also a kubeconfig that
 // reaches the testbed's API server through such a link.
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer, connect, type Socket } from "node:net";
+import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -71,6 +71,53 @@ export async function startTcpLink(target: { host: string; port: number }, port 
       for (const socket of sockets) frozenConnections.delete(socket);
       for (const deliver of held.splice(0)) deliver();
     },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Forwards to the broker at `target`, rewriting in every answer the broker's advertised port to
+ * `advertised()` (Kafka frames are length-prefixed; the port is a fixed int32 after the host, so the
+ * rewrite changes no length). A link in front of it, which the proxy advertises, then carries every
+ * connection of a Kafka client (without the rewrite a client bypasses the link after its first call).
+ */
+export async function startAdvertisingProxy(
+  target: { host: string; port: number },
+  advertised: () => number,
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const host = Buffer.from(target.host);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => undefined);
+    }
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+    client.pipe(upstream);
+    let pending = Buffer.alloc(0);
+    upstream.on("data", (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+        const frame = Buffer.from(pending.subarray(0, 4 + pending.readInt32BE(0)));
+        pending = pending.subarray(frame.length);
+        for (let at = frame.indexOf(host); at >= 0; at = frame.indexOf(host, at + 1)) {
+          const portAt = at + host.length;
+          if (portAt + 4 <= frame.length && frame.readInt32BE(portAt) === target.port)
+            frame.writeInt32BE(advertised(), portAt);
+        }
+        client.write(frame);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));

@@ -75,8 +75,12 @@ async function endsPromptly(worker: JudeProcess): Promise<boolean> {
   return ended;
 }
 
-it("waits for brokers that are down as it starts, counted on its /metrics, then consumes", async () => {
-  const topic = uniqueTopic("nl-kafka-start");
+/**
+ * Starts a job worker (in this process) for `topic` whose brokers are at a port of its own, where
+ * nothing listens yet, and its ops endpoint at another; resolves once it logs its wait for them (or
+ * failed: `failure`). `lines` are its log's.
+ */
+async function startWaitingForBrokers(topic: string) {
   const kafkaPort = await freePort();
   const httpPort = await freePort();
   const config = throughPort(
@@ -93,15 +97,21 @@ it("waits for brokers that are down as it starts, counted on its /metrics, then 
   let failure: unknown;
   const starting = startInProcessNearline(config, logger);
   starting.catch((error: unknown) => (failure = error));
+  await waitFor(
+    "the worker to wait for the brokers, or fail",
+    () => failure !== undefined || lines.some((line) => line.includes(WAITING)),
+    { timeoutMs: 30_000 },
+  );
+  return { kafkaPort, httpPort, lines, starting, failure: () => failure };
+}
+
+it("waits for brokers that are down as it starts, counted on its /metrics, then consumes", async () => {
+  const topic = uniqueTopic("nl-kafka-start");
   const [host, port] = bootstrapBrokers()[0]!.split(":");
   let link: Awaited<ReturnType<typeof startTcpLink>> | undefined;
+  const { kafkaPort, httpPort, lines, starting, failure } = await startWaitingForBrokers(topic);
   try {
-    await waitFor(
-      "the worker to wait for the brokers, or fail",
-      () => failure !== undefined || lines.some((line) => line.includes(WAITING)),
-      { timeoutMs: 30_000 },
-    );
-    expect(failure, String(failure)).toBeUndefined();
+    expect(failure(), String(failure())).toBeUndefined();
     // The line names where it looks (the client's error does not always: a port that closes at once).
     const waiting = JSON.parse(lines.find((line) => line.includes(WAITING))!) as { brokers?: unknown };
     expect(waiting.brokers).toEqual([`127.0.0.1:${kafkaPort}`]);
@@ -109,7 +119,12 @@ it("waits for brokers that are down as it starts, counted on its /metrics, then 
     expect(await workerMetric(httpPort, "jude_pipeline_retries_total", 'dependency="kafka"')).toBeGreaterThan(
       0,
     );
-    expect((await probe(`http://127.0.0.1:${httpPort}/readyz`)).status).toBe(503);
+    // And says what it waits on, as a batch waiting on Kafka does (the NearlinePipeline reads it).
+    const readyz = await probe(`http://127.0.0.1:${httpPort}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect((JSON.parse(readyz.body) as { waitingOn?: unknown }).waitingOn).toMatchObject({
+      dependency: "kafka",
+    });
     expect((await probe(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(503);
   } finally {
     link = await startTcpLink({ host: host!, port: Number(port) }, kafkaPort);
@@ -124,10 +139,56 @@ it("waits for brokers that are down as it starts, counted on its /metrics, then 
     });
     expect(app.worker.totals.embedded).toBe(3);
     expect((await probe(`http://127.0.0.1:${httpPort}/healthz`)).status).toBe(200);
+    // The start's wait is over once it consumes.
+    expect(
+      (JSON.parse((await probe(`http://127.0.0.1:${httpPort}/readyz`)).body) as { waitingOn?: unknown })
+        .waitingOn,
+    ).toBeUndefined();
   } finally {
     await app.stop();
     closeConnection();
     await link.close();
+  }
+});
+
+it("stops saying Kafka once its brokers answer, and says the store it then waits for", async () => {
+  const topic = uniqueTopic("nl-kafka-start-store");
+  const [host, port] = bootstrapBrokers()[0]!.split(":");
+  // Brokers and store both away as the worker starts (a cluster coming back); the brokers first.
+  await deps.redis.kill();
+  let worker: Awaited<ReturnType<typeof startWaitingForBrokers>> | undefined;
+  let link: Awaited<ReturnType<typeof startTcpLink>> | undefined;
+  const readyz = async () =>
+    JSON.parse((await probe(`http://127.0.0.1:${worker!.httpPort}/readyz`)).body) as {
+      waitingOn?: { dependency: string };
+    };
+  try {
+    worker = await startWaitingForBrokers(topic);
+    const { lines, failure } = worker;
+    expect((await readyz()).waitingOn).toMatchObject({ dependency: "kafka" });
+    link = await startTcpLink({ host: host!, port: Number(port) }, worker.kafkaPort);
+    await waitFor(
+      "the worker to wait for the store, or fail",
+      () => failure() !== undefined || lines.some((line) => line.includes("store unavailable at start")),
+      { timeoutMs: 60_000 },
+    );
+    expect(failure(), String(failure())).toBeUndefined();
+    // Kafka answered: the NearlinePipeline must not blame it for the store's outage.
+    expect((await readyz()).waitingOn).toMatchObject({ dependency: "store" });
+  } finally {
+    await deps.redis.restart();
+    if (worker !== undefined)
+      link ??= await startTcpLink({ host: host!, port: Number(port) }, worker.kafkaPort);
+  }
+  const { app, closeConnection } = await worker.starting;
+  try {
+    await produceEvents(topic, jobEvents(["a"], 1_000));
+    await waitFor("the event", () => app.worker.totals.consumed >= 1, { timeoutMs: 60_000, intervalMs: 100 });
+    expect((await readyz()).waitingOn).toBeUndefined();
+  } finally {
+    await app.stop();
+    closeConnection();
+    await link?.close();
   }
 });
 

@@ -13,7 +13,6 @@
  * answers; without the rewrite a client would bypass the link after its first call). A cut closes
  * the link: connections reset, new ones refused, as a broker restarting; a restore listens again.
  */
-import { createServer, connect, type Server, type Socket } from "node:net";
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
 import { EmbeddingClient } from "../../../pipelines/embedding-client/client.ts";
@@ -37,57 +36,11 @@ import {
 } from "../../support/nearline.ts";
 import { workerMetric } from "../../support/nearline-processes.ts";
 import { expectSinksExact } from "../../support/nearline-sinks.ts";
-import { startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
+import { startAdvertisingProxy, startTcpLink, type TcpLink } from "../../support/tcp-link.ts";
 import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const deps = useOwnedRedisAndEmbedding("kafka-restart-v1");
-
-/**
- * Forwards to the broker at `target`, rewriting in every answer the broker's advertised port to
- * `advertised()` (Kafka frames are length-prefixed; the port is a fixed int32 after the host, so the
- * rewrite changes no length).
- */
-async function startAdvertisingProxy(
-  target: { host: string; port: number },
-  advertised: () => number,
-): Promise<{ port: number; close: () => Promise<void> }> {
-  const host = Buffer.from(target.host);
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on("close", () => sockets.delete(socket));
-      socket.on("error", () => undefined);
-    }
-    client.on("close", () => upstream.destroy());
-    upstream.on("close", () => client.destroy());
-    client.pipe(upstream);
-    let pending = Buffer.alloc(0);
-    upstream.on("data", (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
-        const frame = Buffer.from(pending.subarray(0, 4 + pending.readInt32BE(0)));
-        pending = pending.subarray(frame.length);
-        for (let at = frame.indexOf(host); at >= 0; at = frame.indexOf(host, at + 1)) {
-          const portAt = at + host.length;
-          if (portAt + 4 <= frame.length && frame.readInt32BE(portAt) === target.port)
-            frame.writeInt32BE(advertised(), portAt);
-        }
-        client.write(frame);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 /** One version's worker on the shared changelog and store, reaching Kafka through its own link. */
 async function startVersionWorker(options: {
