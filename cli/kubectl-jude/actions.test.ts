@@ -30,6 +30,19 @@ describe("approve", () => {
     });
   });
 
+  // An EmbeddingModel deleted and applied again mid-promotion: the version readers use has no record
+  // (the operator lists no phase for it, and Ready says so). Approving drops the only way back to it.
+  it("warns that the version readers use has no record, so approving ends every rollback to it", () => {
+    const model = promotingModel();
+    model.status!.versions = model.status!.versions!.filter((entry) => entry.version === "minilm-v2");
+    expect(approve(model)).toMatchObject({
+      patch: { promotion: { approvedVersion: "minilm-v2" } },
+      warning:
+        "minilm-v1, the version readers use, has no record in minilm (the model was deleted and applied again): once minilm-v2 is promoted, minilm cannot roll back to minilm-v1",
+    });
+    expect(approve(promotingModel())).not.toHaveProperty("warning");
+  });
+
   it.each([
     [
       "another version",

@@ -10,10 +10,11 @@ const follow = (model: EmbeddingModel): string =>
 
 /**
  * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
- * of the operator's record of the target version). `abandons`: the candidate a rollback abandons.
+ * of the operator's record of the target version). `abandons`: the candidate a rollback abandons;
+ * `warning`: what the change gives up that the user may not know (said before it is made).
  */
 export type Decision =
-  | { patch: Record<string, unknown>; summary: string; next: string; abandons?: string }
+  | { patch: Record<string, unknown>; summary: string; next: string; abandons?: string; warning?: string }
   | { refused: string; missingRecord?: true };
 
 /** Approves the manual cutover of `requested` (default: the version being promoted). */
@@ -35,9 +36,20 @@ export function approve(model: EmbeddingModel, requested?: string): Decision {
   const passing = gateTypes.filter(
     (type) => model.status?.conditions?.find((condition) => condition.type === type)?.status === "True",
   ).length;
+  const active = model.status?.activeVersion;
+  // The operator lists no phase for the version readers use when it has no record of it (the model
+  // deleted and applied again mid-promotion; Ready says so): once `version` is promoted, no rollback
+  // can bring it back, as a rollback restores a version from its record.
+  const unrecorded =
+    active !== undefined &&
+    model.status?.versions !== undefined &&
+    !model.status.versions.some((entry) => entry.version === active);
   return {
     patch: { promotion: { approvedVersion: version } },
     summary: `approved cutover of ${name} to ${version}`,
+    ...(unrecorded && {
+      warning: `${active}, the version readers use, has no record in ${name} (the model was deleted and applied again): once ${version} is promoted, ${name} cannot roll back to ${active}`,
+    }),
     next: `the operator switches readers to ${version} once every promotion gate passes (${passing} of ${gateTypes.length} pass now); ${follow(model)}`,
   };
 }
