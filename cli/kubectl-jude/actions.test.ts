@@ -43,6 +43,22 @@ describe("approve", () => {
     expect(approve(promotingModel())).not.toHaveProperty("warning");
   });
 
+  // The operator refuses an approval given for an earlier build of the same name (README "An approval
+  // counts only for the build it was given for"): "already approved" would hide why nothing happens.
+  it("says how to approve again when the approval was given for an earlier build of the version", () => {
+    const model = promotingModel();
+    model.spec.promotion = { ...model.spec.promotion, approvedVersion: "minilm-v2" };
+    model.status!.conditions = model.status!.conditions!.map((condition) =>
+      condition.type === "Ready"
+        ? { ...condition, status: "False", reason: "ApprovalPredatesBuild" }
+        : condition,
+    );
+    expect(approve(model)).toEqual({
+      refused:
+        "minilm-v2 is approved, but the approval was given for an earlier build of minilm-v2 (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of minilm, wait until its status.approval is gone, then approve again",
+    });
+  });
+
   it.each([
     [
       "another version",

@@ -32,7 +32,16 @@ export function approve(model: EmbeddingModel, requested?: string): Decision {
     };
   if (model.status?.activeVersion === version)
     return { refused: `${version} is already the active version of ${name}` };
-  if (model.spec.promotion?.approvedVersion === version) return { refused: `${version} is already approved` };
+  if (model.spec.promotion?.approvedVersion === version) {
+    // The operator counts an approval only for the build it was given for; the same value set again
+    // is no change it can see, so the way to approve this build is a removal it sees, then the value.
+    const ready = model.status?.conditions?.find((condition) => condition.type === "Ready");
+    if (ready?.reason === "ApprovalPredatesBuild")
+      return {
+        refused: `${version} is approved, but the approval was given for an earlier build of ${version} (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of ${name}, wait until its status.approval is gone, then approve again`,
+      };
+    return { refused: `${version} is already approved` };
+  }
   const passing = gateTypes.filter(
     (type) => model.status?.conditions?.find((condition) => condition.type === type)?.status === "True",
   ).length;
