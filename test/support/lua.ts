@@ -14,7 +14,7 @@ export function toLua(value: unknown): string {
   if (value === null || value === undefined) return "nil";
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   if (typeof value === "string")
-    return `"${[...Buffer.from(value, "utf8")].map((byte) => (byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c ? String.fromCharCode(byte) : `\\${byte}`)).join("")}"`;
+    return `"${[...Buffer.from(value, "utf8")].map((byte) => (byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c ? String.fromCharCode(byte) : `\\${String(byte).padStart(3, "0")}`)).join("")}"`;
   if (Array.isArray(value)) return `{${value.map(toLua).join(", ")}}`;
   return `{${Object.entries(value as Record<string, unknown>)
     .map(([key, entry]) => `[${toLua(key)}] = ${toLua(entry)}`)

@@ -81,6 +81,15 @@ describe("Argo CD health of JUDE objects", () => {
     expect(health).toEqual({ status: "Degraded", message: "Secret redis-url not found" });
   });
 
+  it("shows a message with line breaks, quotes and digits as the operator wrote it", async () => {
+    // A control byte or quote right before a digit ("\n1", "\"0") is where a Lua decimal escape could run on.
+    const message = 'two gates shut:\n1. CoverageMet 0.5 < 0.99\n2. ParityPassed "0" of 8 matched';
+    const health = await healthOf(model, {
+      conditions: [condition("Ready", "False", "stalled"), condition("Stalled", "True", message)],
+    });
+    expect(health).toEqual({ status: "Degraded", message });
+  });
+
   it("is Suspended while a Manual cutover waits for approval", async () => {
     const health = await healthOf(model, {
       conditions: [condition("Ready", "False", "awaiting approval")],
