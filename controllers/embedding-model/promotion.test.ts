@@ -1242,6 +1242,62 @@ describe("a store that lost its data", () => {
     expect(first.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v1" });
   });
 
+  // The approval of v1 was given (and seen) during v1's promotion, long before the loss. The rebuild
+  // restarts v1's promotion clock, and v1 waited as ApprovalPredatesBuild ("given for an earlier build
+  // of the same name") for a person to remove and set approvedVersion again while readers' store had
+  // no pointer: the store lost the build readers used, it was not built anew by anyone's choice.
+  it("with cutover Manual restores the lost active version on the approval it went live on", () => {
+    const manual = { ...policy, cutover: "Manual" as const, approvedVersion: "v1" };
+    const statusApproval = { version: "v1", observedTime: ago(7100) };
+    const rebuilding = decidePromotion(
+      promoting({
+        policy: manual,
+        statusApproval,
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, {}),
+        statusActive: "v1",
+        records: [record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" })],
+        serving: { v1: ready },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(rebuilding.bootstrap).toBe("v1");
+    const rebuilt = decidePromotion(
+      promoting({
+        policy: manual,
+        statusApproval,
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "complete" }),
+        statusActive: undefined,
+        records: rebuilding.records,
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(rebuilt.verdict.reason).not.toBe("ApprovalPredatesBuild");
+    expect(rebuilt.switchPointer).toMatchObject({ kind: "rollback", target: "v1" });
+    // Without an approval of v1 it waits for one, as before.
+    const unapproved = decidePromotion(
+      promoting({
+        policy: { ...policy, cutover: "Manual" },
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "complete" }),
+        statusActive: undefined,
+        records: rebuilding.records,
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(unapproved.switchPointer).toBeUndefined();
+    expect(unapproved.verdict.reason).toBe("StoreDataLost");
+  });
+
   it("says it in the verdict (Ready's reason and message) and warns once with an Event", () => {
     const decision = lost();
     // Before: reason Bootstrapping, "promoting v1: ServingReady…", as if a new version were rolled out.

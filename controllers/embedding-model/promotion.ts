@@ -216,13 +216,15 @@ export function seenApproval(input: PromotionInputs): SeenApproval | undefined {
   return { version, observedTime: conditionTime(input.now) };
 }
 
-/** Whether the approval counts for `record`'s build of the spec's version (see seenApproval). */
+/**
+ * Whether the approval counts for `record`'s build of the spec's version (see seenApproval). A rebuild
+ * of the build readers were using when the store lost it (lostByStore) restarts the promotion's clock,
+ * yet restores what the approval was given for: no person chose it, and no approval is new to it.
+ */
 function approvalCounts(input: PromotionInputs, record: VersionRecord): boolean {
   const approval = seenApproval(input);
-  return (
-    approval?.version === input.specVersion &&
-    Date.parse(approval.observedTime) >= Date.parse(record.promotionStartTime)
-  );
+  if (approval?.version !== input.specVersion) return false;
+  return lostByStore(record) || Date.parse(approval.observedTime) >= Date.parse(record.promotionStartTime);
 }
 
 /** Poll interval while a promotion waits on something not watched (store counters, worker lag). */
