@@ -1126,7 +1126,7 @@ describe("reconcileBootstrapRun", () => {
   });
 
   describe("applied with its pipeline or model version (one kubectl apply or GitOps sync)", () => {
-    // Was: a sync applies BootstrapRun before NearlinePipeline (kinds in name order), so a run in the
+    // Was: a Flux sync applies BootstrapRun before NearlinePipeline (kinds in name order), so a run in the
     // same commit as its pipeline went Stalled (Argo CD health Degraded) with a Warning Event each time.
     const young = (edit?: (object: Record<string, unknown>) => void) =>
       stored("bootstrap-run.yaml", "run-uid", (object) => {

@@ -69,10 +69,10 @@ export function runStallCause(surroundings: RunSurroundings): Kstatus | undefine
 
 /**
  * How long after its creation a run takes a missing NearlinePipeline, EmbeddingModel or model version
- * as one applied with it and not seen yet, rather than as a mistake. A GitOps sync applies the objects
- * of one commit in kind-name order, BootstrapRun before EmbeddingModel and NearlinePipeline, so a run
- * in the same commit as its pipeline or its model's new version always comes first; `kubectl apply -f
- * dir/` goes by file name.
+ * as one applied with it and not seen yet, rather than as a mistake. Flux applies one commit's custom
+ * resources in kind-name order (BootstrapRun before EmbeddingModel and NearlinePipeline), Argo CD
+ * those of one sync wave together in object-name order, `kubectl apply -f dir/` by file name: a run
+ * in the same commit as its pipeline or its model's new version often lands first.
  */
 export const arrivalGraceMs = 30_000;
 
