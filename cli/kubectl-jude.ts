@@ -217,6 +217,9 @@ async function run(argv: string[]): Promise<number> {
             : rollback(model, values.to ?? args[1], await cluster.readVersionRecords(namespace, model));
         if ("refused" in decision) throw new PluginError(decision.refused);
         if (decision.abandons !== undefined) abandoning = decision;
+        // Said on stderr, as kubectl says its warnings, before the change is made.
+        if (decision.warning !== undefined && attempt === 1)
+          process.stderr.write(`Warning: ${decision.warning}\n`);
         const precondition = decision.abandons !== undefined ? model.metadata.resourceVersion : undefined;
         if (!(await cluster.patchModelSpec(namespace, name, decision.patch, precondition))) continue;
         process.stdout.write(`${decision.summary}\nnext: ${decision.next}\n`);

@@ -70,6 +70,20 @@ export const embeddingModelStatus = z
     versions: listMap(z.array(modelVersionStatus).max(16), ["version"])
       .optional()
       .describe("Every version that is served, being promoted or retained for rollback."),
+    approval: z
+      .strictObject({
+        version: dnsLabel().describe("spec.promotion.approvedVersion as the operator saw it."),
+        observedTime: z
+          .string()
+          .max(64)
+          .describe(
+            "When the operator first saw spec.promotion.approvedVersion name this version (RFC 3339).",
+          ),
+      })
+      .optional()
+      .describe(
+        "The approval the operator has seen (cutover Manual): it counts only for a build of the version that started no later than observedTime, so an approval given for an earlier build of the same version name (since collected) does not switch readers to a new one. Set in the same commit as spec.version, it is seen with the new build and counts.",
+      ),
     storeEpoch: z
       .number()
       .int()

@@ -30,6 +30,35 @@ describe("approve", () => {
     });
   });
 
+  // An EmbeddingModel deleted and applied again mid-promotion: the version readers use has no record
+  // (the operator lists no phase for it, and Ready says so). Approving drops the only way back to it.
+  it("warns that the version readers use has no record, so approving ends every rollback to it", () => {
+    const model = promotingModel();
+    model.status!.versions = model.status!.versions!.filter((entry) => entry.version === "minilm-v2");
+    expect(approve(model)).toMatchObject({
+      patch: { promotion: { approvedVersion: "minilm-v2" } },
+      warning:
+        "minilm-v1, the version readers use, has no record in minilm (the model was deleted and applied again): once minilm-v2 is promoted, minilm cannot roll back to minilm-v1",
+    });
+    expect(approve(promotingModel())).not.toHaveProperty("warning");
+  });
+
+  // The operator refuses an approval given for an earlier build of the same name (README "An approval
+  // counts only for the build it was given for"): "already approved" would hide why nothing happens.
+  it("says how to approve again when the approval was given for an earlier build of the version", () => {
+    const model = promotingModel();
+    model.spec.promotion = { ...model.spec.promotion, approvedVersion: "minilm-v2" };
+    model.status!.conditions = model.status!.conditions!.map((condition) =>
+      condition.type === "Ready"
+        ? { ...condition, status: "False", reason: "ApprovalPredatesBuild" }
+        : condition,
+    );
+    expect(approve(model)).toEqual({
+      refused:
+        "minilm-v2 is approved, but the approval was given for an earlier build of minilm-v2 (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of minilm, wait until its status.approval is gone, then approve again",
+    });
+  });
+
   it.each([
     [
       "another version",

@@ -10,10 +10,11 @@ const follow = (model: EmbeddingModel): string =>
 
 /**
  * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
- * of the operator's record of the target version). `abandons`: the candidate a rollback abandons.
+ * of the operator's record of the target version). `abandons`: the candidate a rollback abandons;
+ * `warning`: what the change gives up that the user may not know (said before it is made).
  */
 export type Decision =
-  | { patch: Record<string, unknown>; summary: string; next: string; abandons?: string }
+  | { patch: Record<string, unknown>; summary: string; next: string; abandons?: string; warning?: string }
   | { refused: string; missingRecord?: true };
 
 /** Approves the manual cutover of `requested` (default: the version being promoted). */
@@ -31,13 +32,33 @@ export function approve(model: EmbeddingModel, requested?: string): Decision {
     };
   if (model.status?.activeVersion === version)
     return { refused: `${version} is already the active version of ${name}` };
-  if (model.spec.promotion?.approvedVersion === version) return { refused: `${version} is already approved` };
+  if (model.spec.promotion?.approvedVersion === version) {
+    // The operator counts an approval only for the build it was given for; the same value set again
+    // is no change it can see, so the way to approve this build is a removal it sees, then the value.
+    const ready = model.status?.conditions?.find((condition) => condition.type === "Ready");
+    if (ready?.reason === "ApprovalPredatesBuild")
+      return {
+        refused: `${version} is approved, but the approval was given for an earlier build of ${version} (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of ${name}, wait until its status.approval is gone, then approve again`,
+      };
+    return { refused: `${version} is already approved` };
+  }
   const passing = gateTypes.filter(
     (type) => model.status?.conditions?.find((condition) => condition.type === type)?.status === "True",
   ).length;
+  const active = model.status?.activeVersion;
+  // The operator lists no phase for the version readers use when it has no record of it (the model
+  // deleted and applied again mid-promotion; Ready says so): once `version` is promoted, no rollback
+  // can bring it back, as a rollback restores a version from its record.
+  const unrecorded =
+    active !== undefined &&
+    model.status?.versions !== undefined &&
+    !model.status.versions.some((entry) => entry.version === active);
   return {
     patch: { promotion: { approvedVersion: version } },
     summary: `approved cutover of ${name} to ${version}`,
+    ...(unrecorded && {
+      warning: `${active}, the version readers use, has no record in ${name} (the model was deleted and applied again): once ${version} is promoted, ${name} cannot roll back to ${active}`,
+    }),
     next: `the operator switches readers to ${version} once every promotion gate passes (${passing} of ${gateTypes.length} pass now); ${follow(model)}`,
   };
 }

@@ -1125,6 +1125,87 @@ describe("reconcileBootstrapRun", () => {
     );
   });
 
+  describe("applied with its pipeline or model version (one kubectl apply or GitOps sync)", () => {
+    // Was: a Flux sync applies BootstrapRun before NearlinePipeline (kinds in name order), so a run in the
+    // same commit as its pipeline went Stalled (Argo CD health Degraded) with a Warning Event each time.
+    const young = (edit?: (object: Record<string, unknown>) => void) =>
+      stored("bootstrap-run.yaml", "run-uid", (object) => {
+        setPath(object, "metadata.creationTimestamp", new Date(Date.now() - 5_000).toISOString());
+        edit?.(object);
+      }) as KubeObject;
+    const run = async (objects: Record<string, KubeObject[]>) => {
+      const { context, calls } = fakeContext(key, objects);
+      const result = await reconcileBootstrapRun(context, {
+        images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+        captureWatermarks: async () => watermarks,
+        readCheckpoints: async () => [null, null],
+      });
+      const status = (calls[0] as Extract<RecordedCall, { verb: "applyStatus" }>).status;
+      return { calls: summarizeCalls(calls), result, status };
+    };
+
+    it("waits for a pipeline not created yet as Reconciling, no Warning, and looks again when its grace ends", async () => {
+      const objects = world(young());
+      objects.NearlinePipeline = [];
+      const { calls, result, status } = await run(objects);
+      expect(calls).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+      expect(status.phase).toBe("Pending");
+      expect(status.conditions).toContainEqual(
+        expect.objectContaining({
+          type: "Reconciling",
+          status: "True",
+          reason: "PipelineNotFound",
+          message: expect.stringMatching(
+            /^waiting for it to be created: spec\.pipelineRef\.name: NearlinePipeline jobs does not exist/,
+          ),
+        }),
+      );
+      expect(status.conditions).not.toContainEqual(
+        expect.objectContaining({ type: "Stalled", status: "True" }),
+      );
+      expect(result?.requeueAfterMs).toBeGreaterThan(20_000);
+      expect(result?.requeueAfterMs).toBeLessThanOrEqual(26_000);
+    });
+
+    it("stalls with its Warning once the grace is over and the pipeline is still missing", async () => {
+      const objects = world(
+        young((object) =>
+          setPath(object, "metadata.creationTimestamp", new Date(Date.now() - 31_000).toISOString()),
+        ),
+      );
+      objects.NearlinePipeline = [];
+      const { calls, status } = await run(objects);
+      expect(calls).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1", "event Warning PipelineNotFound"]);
+      expect(status.conditions).toContainEqual(
+        expect.objectContaining({ type: "Stalled", status: "True", reason: "PipelineNotFound" }),
+      );
+    });
+
+    it("waits the same for a version its model's spec does not name yet (the model's change comes next)", async () => {
+      const { calls, status } = await run(
+        world(young((object) => setPath(object, "spec.modelVersion", "minilm-v2"))),
+      );
+      expect(calls).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1"]);
+      expect(status.conditions).toContainEqual(
+        expect.objectContaining({
+          type: "Reconciling",
+          status: "True",
+          reason: "VersionNotServed",
+          message: expect.stringMatching(
+            /^waiting for it to be created: spec\.modelVersion: EmbeddingModel jude-minilm does not serve version minilm-v2/,
+          ),
+        }),
+      );
+    });
+
+    it("stalls at once, however young, for what nothing applied with it would mend (a missing Secret)", async () => {
+      const objects = world(young());
+      objects.Secret = [];
+      const { calls } = await run(objects);
+      expect(calls).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1", "event Warning SecretNotFound"]);
+    });
+  });
+
   it("stalls, capturing nothing, when the model sets no sha256 for the version (nothing else supplies one)", async () => {
     const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
     objects.EmbeddingModel = [

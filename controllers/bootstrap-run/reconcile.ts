@@ -56,7 +56,7 @@ import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
 import { acknowledgedStatus, isFinished, runConditions, runStatus } from "./run-status.ts";
 import { desiredShards } from "./shard-job.ts";
-import { runStallCause } from "./stall-causes.ts";
+import { pendingArrival, runStallCause } from "./stall-causes.ts";
 import {
   describeStore,
   keptStoreAnnotations,
@@ -355,8 +355,10 @@ async function startRun(
   const waiting = versions.waiting.find((entry) => entry.version === run.spec.modelVersion);
   const version = versions.versions.find((entry) => entry.version === run.spec.modelVersion);
   if (cause !== undefined || waiting !== undefined || version === undefined || read === undefined) {
+    const nowMs = Date.now();
+    const arrival = cause === undefined ? undefined : pendingArrival(cause, run, nowMs);
     const verdict: Kstatus =
-      cause ??
+      arrival?.standing ??
       (waiting?.stallReason !== undefined
         ? { state: "Stalled", reason: waiting.stallReason, message: waiting.reason }
         : { state: "Reconciling", reason: "WaitingForModel", message: waiting?.reason ?? "" });
@@ -364,7 +366,13 @@ async function startRun(
     // A run that cannot start until a person acts (a missing Secret, pipeline or model version) stays
     // Pending: no phase Event would say it.
     warnAsItStalls(context, raw, run, verdict);
-    return { requeueAfterMs: stalledPollMs };
+    // A young run whose pipeline, model or version is not there yet says Stalled once its grace is
+    // over, if their arrival did not wake it first.
+    const untilMs = arrival?.untilMs;
+    return {
+      requeueAfterMs:
+        untilMs === undefined ? stalledPollMs : Math.min(stalledPollMs, Math.max(untilMs - nowMs, 0) + 1_000),
+    };
   }
   const redefined = await redefinedInStore(context, run, read, version, settings);
   if (redefined !== undefined) {

@@ -67,6 +67,48 @@ export function runStallCause(surroundings: RunSurroundings): Kstatus | undefine
   return undefined;
 }
 
+/**
+ * How long after its creation a run takes a missing NearlinePipeline, EmbeddingModel or model version
+ * as one applied with it and not seen yet, rather than as a mistake. Flux applies one commit's custom
+ * resources in kind-name order (BootstrapRun before EmbeddingModel and NearlinePipeline), Argo CD
+ * those of one sync wave together in object-name order, `kubectl apply -f dir/` by file name: a run
+ * in the same commit as its pipeline or its model's new version often lands first.
+ */
+export const arrivalGraceMs = 30_000;
+
+/** Causes an object applied with the run removes (the run is woken when it appears). */
+const arrivingReasons: ReadonlySet<string> = new Set([
+  "PipelineNotFound",
+  "ModelNotFound",
+  "VersionNotServed",
+]);
+
+/**
+ * `cause` as the run reports it now: within `arrivalGraceMs` of its creation, a pipeline, model or
+ * version not there yet is Reconciling (no Warning Event, Progressing health, not Degraded) until
+ * `untilMs`; Stalled as before otherwise.
+ */
+export function pendingArrival(
+  cause: Kstatus,
+  run: BootstrapRun,
+  nowMs: number,
+): { standing: Kstatus; untilMs?: number } {
+  const created = Date.parse(
+    String((run.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? ""),
+  );
+  const untilMs = created + arrivalGraceMs;
+  if (!arrivingReasons.has(cause.reason) || Number.isNaN(created) || nowMs >= untilMs)
+    return { standing: cause };
+  return {
+    standing: {
+      state: "Reconciling",
+      reason: cause.reason,
+      message: `waiting for it to be created: ${cause.message}`,
+    },
+    untilMs,
+  };
+}
+
 /** The pipeline a run names, if it exists among `pipelines`. */
 export function pipelineOf(
   run: BootstrapRun,

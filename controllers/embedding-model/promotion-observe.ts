@@ -358,6 +358,7 @@ export async function observePromotion(
       (entry) => entry.version === model.status?.activeVersion,
     )?.activatedTime,
     statusStoreEpoch: model.status?.storeEpoch,
+    statusApproval: model.status?.approval,
     records,
     serving,
     candidate: {

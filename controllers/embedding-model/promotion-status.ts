@@ -77,6 +77,7 @@ export function promotionStatus(input: StatusInputs): EmbeddingModelStatus {
     ...(decision.activeVersion !== undefined ? { activeVersion: decision.activeVersion } : {}),
     versions,
     ...(storeEpoch !== undefined ? { storeEpoch } : {}),
+    ...(decision.approval !== undefined ? { approval: decision.approval } : {}),
   };
 }
 

@@ -132,6 +132,26 @@ export function storeRewoundVerdict(rewind: StoreRewind, spec: string, progress:
 }
 
 /**
+ * The verdict while every gate passed and spec.promotion.approvedVersion names `spec`, but the operator
+ * saw it name `spec` (at `observedTime`) before this build started (`buildStart`): it was given for an
+ * earlier build of the same name (since collected), and counts for none after (promotion.ts
+ * seenApproval). The way out is to approve again, which the operator must see as a change.
+ */
+export function approvalPredatesBuildVerdict(
+  spec: string,
+  current: string | null | undefined,
+  observedTime: string,
+  buildStart: string,
+): Kstatus {
+  const serving = current ? `; version ${current} keeps serving` : "";
+  return {
+    state: "Reconciling",
+    reason: "ApprovalPredatesBuild",
+    message: `every gate of version ${spec} passed, but spec.promotion.approvedVersion has named ${spec} since ${observedTime}, before this build of ${spec} started (${buildStart}): that approval was given for an earlier build of the same name, and cutover Manual waits for one given for this build; to approve it, remove spec.promotion.approvedVersion, wait until status.approval is gone, and set it to ${spec} again${serving}`,
+  };
+}
+
+/**
  * The verdict while the version readers use (`hasStore`: the store's pointer names `active`; without a
  * store, status.activeVersion) has no record in this model (it was deleted and applied again, its
  * records with it, took another model's store over, or its record ConfigMap was deleted by hand): no

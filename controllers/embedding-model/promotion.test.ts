@@ -646,6 +646,47 @@ describe("manual cutover", () => {
     expect(approved.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
   });
 
+  // Approvals name a version, and a name can be built again: once v2 left retention (its record and
+  // vectors gone), spec.version set to v2 again started a new build that cut over on the approval
+  // given for the old one. An approval counts only for a build that started no later than the
+  // operator first saw it (status.approval), so one given in the same commit as spec.version counts.
+  it("counts an approval only for the build it was given for, not a later build of the same name", () => {
+    const manual = { ...policy, cutover: "Manual" as const, approvedVersion: "v2" };
+    const stale = decidePromotion(
+      promoting({ policy: manual, statusApproval: { version: "v2", observedTime: ago(9000) } }),
+    );
+    expect(stale.switchPointer).toBeUndefined();
+    expect(stale.phases.v2).toBe("AwaitingCutover");
+    expect(stale.verdict).toMatchObject({ state: "Reconciling", reason: "ApprovalPredatesBuild" });
+    expect(stale.verdict.message).toContain(
+      `spec.promotion.approvedVersion has named v2 since ${ago(9000)}, before this build of v2 started (${ago(60)})`,
+    );
+    expect(stale.approval).toEqual({ version: "v2", observedTime: ago(9000) });
+    // Seen after the build started, or first seen with it (the same commit as spec.version): counts.
+    for (const observedTime of [ago(30), ago(60)]) {
+      const approved = decidePromotion(
+        promoting({ policy: manual, statusApproval: { version: "v2", observedTime } }),
+      );
+      expect(approved.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
+      expect(approved.approval).toEqual({ version: "v2", observedTime });
+    }
+    // Not seen before (just set, or status written by an older operator), or seen naming another
+    // version: seen now, so it counts.
+    for (const statusApproval of [undefined, { version: "v1", observedTime: ago(9000) }]) {
+      const approved = decidePromotion(promoting({ policy: manual, statusApproval }));
+      expect(approved.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
+      expect(approved.approval).toEqual({ version: "v2", observedTime: ago(0) });
+    }
+    // Removed: forgotten, so setting it again counts from then.
+    const removed = decidePromotion(
+      promoting({
+        policy: { ...policy, cutover: "Manual" },
+        statusApproval: { version: "v2", observedTime: ago(9000) },
+      }),
+    );
+    expect(removed.approval).toBeUndefined();
+  });
+
   it("is not Stalled by the deadline while it waits for a person", () => {
     const decision = decidePromotion(
       promoting({
@@ -1199,6 +1240,62 @@ describe("a store that lost its data", () => {
       }),
     );
     expect(first.switchPointer).toEqual({ kind: "flip", expectedCurrent: null, target: "v1" });
+  });
+
+  // The approval of v1 was given (and seen) during v1's promotion, long before the loss. The rebuild
+  // restarts v1's promotion clock, and v1 waited as ApprovalPredatesBuild ("given for an earlier build
+  // of the same name") for a person to remove and set approvedVersion again while readers' store had
+  // no pointer: the store lost the build readers used, it was not built anew by anyone's choice.
+  it("with cutover Manual restores the lost active version on the approval it went live on", () => {
+    const manual = { ...policy, cutover: "Manual" as const, approvedVersion: "v1" };
+    const statusApproval = { version: "v1", observedTime: ago(7100) };
+    const rebuilding = decidePromotion(
+      promoting({
+        policy: manual,
+        statusApproval,
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, {}),
+        statusActive: "v1",
+        records: [record("v1", { activatedTime: ago(7000), workers: true, store: "jobs-store" })],
+        serving: { v1: ready },
+        candidate: {},
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(rebuilding.bootstrap).toBe("v1");
+    const rebuilt = decidePromotion(
+      promoting({
+        policy: manual,
+        statusApproval,
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "complete" }),
+        statusActive: undefined,
+        records: rebuilding.records,
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(rebuilt.verdict.reason).not.toBe("ApprovalPredatesBuild");
+    expect(rebuilt.switchPointer).toMatchObject({ kind: "rollback", target: "v1" });
+    // Without an approval of v1 it waits for one, as before.
+    const unapproved = decidePromotion(
+      promoting({
+        policy: { ...policy, cutover: "Manual" },
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store(null, { v1: "complete" }),
+        statusActive: undefined,
+        records: rebuilding.records,
+        serving: { v1: ready },
+        candidate: { ...passing, coverage: { candidateLive: 1000 } },
+        writersPresent: ["v1"],
+      }),
+    );
+    expect(unapproved.switchPointer).toBeUndefined();
+    expect(unapproved.verdict.reason).toBe("StoreDataLost");
   });
 
   it("says it in the verdict (Ready's reason and message) and warns once with an Event", () => {

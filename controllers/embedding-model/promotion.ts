@@ -33,6 +33,7 @@ import {
   storeRewoundVerdict,
   type StoreRewind,
   unrecordedActiveVerdict,
+  approvalPredatesBuildVerdict,
 } from "./promotion-verdict.ts";
 import { decideRetention } from "./retention.ts";
 import { describeRedefinition, vectorSettingsOf } from "../../store/index.ts";
@@ -107,6 +108,8 @@ export interface PromotionInputs {
    * lost) is switched above it, whatever version its pointer names and whatever the clock says.
    */
   statusStoreEpoch?: number | undefined;
+  /** status.approval as last written: the approval seen, and since when (see seenApproval). */
+  statusApproval?: SeenApproval | undefined;
   records: readonly VersionRecord[];
   /** Serving state per version whose Deployment exists or is wanted. */
   serving: Readonly<Record<string, ServingState>>;
@@ -187,7 +190,41 @@ export interface PromotionDecision {
    * epoch this decision's switch writes (the flip script writes max(epoch + 1, minEpoch)).
    */
   storeEpoch?: number | undefined;
+  /** status.approval after this reconcile (seenApproval). */
+  approval?: SeenApproval | undefined;
   requeueAfterMs?: number | undefined;
+}
+
+/** spec.promotion.approvedVersion and when the operator first saw it name that version (RFC 3339). */
+export interface SeenApproval {
+  version: string;
+  observedTime: string;
+}
+
+/**
+ * The approval as seen after this reconcile: kept with its first-seen time while approvedVersion names
+ * the same version, seen now when it names another or was not seen before, forgotten once removed.
+ * A name can be built again (spec.version set back to a version whose record and vectors were
+ * collected); an approval counts only for a build that started no later than it was first seen
+ * (approvalCounts), so one given for an earlier build does not switch readers to a new one, while one
+ * committed together with spec.version is seen in the reconcile that starts the build, and counts.
+ */
+export function seenApproval(input: PromotionInputs): SeenApproval | undefined {
+  const version = input.policy.approvedVersion;
+  if (version === undefined) return undefined;
+  if (input.statusApproval?.version === version) return input.statusApproval;
+  return { version, observedTime: conditionTime(input.now) };
+}
+
+/**
+ * Whether the approval counts for `record`'s build of the spec's version (see seenApproval). A rebuild
+ * of the build readers were using when the store lost it (lostByStore) restarts the promotion's clock,
+ * yet restores what the approval was given for: no person chose it, and no approval is new to it.
+ */
+function approvalCounts(input: PromotionInputs, record: VersionRecord): boolean {
+  const approval = seenApproval(input);
+  if (approval?.version !== input.specVersion) return false;
+  return lostByStore(record) || Date.parse(approval.observedTime) >= Date.parse(record.promotionStartTime);
 }
 
 /** Poll interval while a promotion waits on something not watched (store counters, worker lag). */
@@ -261,7 +298,9 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const epochs = [input.statusStoreEpoch, input.store?.epoch, written].filter(
     (epoch): epoch is number => epoch !== undefined,
   );
-  return epochs.length > 0 ? { ...decision, storeEpoch: Math.max(...epochs) } : decision;
+  const approval = seenApproval(input);
+  const seen = approval !== undefined ? { ...decision, approval } : decision;
+  return epochs.length > 0 ? { ...seen, storeEpoch: Math.max(...epochs) } : seen;
 }
 
 /**
@@ -418,8 +457,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
     // whatever approvedVersion still names (a Git revert of spec.version alone leaves it on the
     // version being rolled back from).
     const rollsBack = retained && record.activatedTime !== undefined;
-    const approved =
-      rollsBack || input.policy.cutover === "Automatic" || input.policy.approvedVersion === spec;
+    const approved = rollsBack || input.policy.cutover === "Automatic" || approvalCounts(input, record);
     if (approved) {
       const kind =
         input.store !== undefined && hadStore && record.activatedTime !== undefined ? "rollback" : "flip";
@@ -468,15 +506,26 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
   if (bootstrap !== undefined && input.store !== undefined) record.buildStore = input.store.name;
   // The version readers use, when this model has no record of it: nothing serves it (see below).
   const unrecordedActive = current != null && !records.has(current) ? current : undefined;
-  const progress = promotingVerdict(
+  const keepsServing = unrecordedActive === undefined ? current : undefined;
+  const waiting = promotingVerdict(
     spec,
-    unrecordedActive === undefined ? current : undefined,
+    keepsServing,
     shut,
     failed,
     overdue,
     input.policy.progressDeadlineSeconds,
     record.deadlineStartTime !== undefined,
   );
+  // approvedVersion names the spec's version, but was given for an earlier build of that name.
+  const progress =
+    waiting.reason === "AwaitingApproval" && input.policy.approvedVersion === spec
+      ? approvalPredatesBuildVerdict(
+          spec,
+          keepsServing,
+          seenApproval(input)!.observedTime,
+          record.promotionStartTime,
+        )
+      : waiting;
   // The store lost its pointer while another version was live (data loss mid-promotion): readers
   // running since before keep that version's pointer, and get what its workers write after the loss.
   const lostLive =

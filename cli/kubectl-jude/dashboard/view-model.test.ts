@@ -209,6 +209,21 @@ describe("dashboardView", () => {
     });
   });
 
+  // The same warning as `kubectl jude approve`, shown in the confirmation (app.js).
+  it("offers approve with a warning while the version readers use has no record", () => {
+    const unrecorded = promotingModel();
+    unrecorded.status!.versions = unrecorded.status!.versions!.filter(
+      (entry) => entry.version === "minilm-v2",
+    );
+    const [model] = dashboardView(objects({ models: [unrecorded] }), { now }).models;
+    expect(model!.actions.approve).toEqual({
+      version: "minilm-v2",
+      summary: "approved cutover of minilm to minilm-v2",
+      warning:
+        "minilm-v1, the version readers use, has no record in minilm (the model was deleted and applied again): once minilm-v2 is promoted, minilm cannot roll back to minilm-v1",
+    });
+  });
+
   it("refuses rollback, with the reason, while the operator kept no record of the version", () => {
     const [model] = dashboardView(objects(), { now }).models;
     expect(model!.actions.rollback).toMatchObject({

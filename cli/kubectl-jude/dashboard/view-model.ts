@@ -73,7 +73,8 @@ export interface DashboardBootstrap extends BootstrapView {
 
 /** An action the page offers: what it would do (shown in the confirmation), or why it cannot. */
 /** An action the page offers (`abandons`: the candidate a rollback abandons), or why it does not. */
-export type ActionView = { version: string; summary: string; abandons?: string } | { refused: string };
+export type ActionView =
+  { version: string; summary: string; abandons?: string; warning?: string } | { refused: string };
 
 export interface DashboardModel extends Omit<ModelView, "gates" | "pipelines" | "bootstraps"> {
   conditions: ConditionView[];
@@ -222,6 +223,7 @@ function actionView(
     version,
     summary: decision.summary,
     ...(decision.abandons !== undefined && { abandons: decision.abandons }),
+    ...(decision.warning !== undefined && { warning: decision.warning }),
   };
 }
 

@@ -359,3 +359,89 @@ describe("an EmbeddingModel deleted with --cascade=orphan mid-promotion, and app
     expect((await status()).versions?.find((entry) => entry.version === "v1")?.phase).toBe("Draining");
   });
 });
+
+// The same orphan delete mid-promotion of v2, applied again at v3 (a Git revision that moved on): v2 is
+// superseded. Its orphaned record, run and Deployment are adopted as this model's and removed with
+// the version (left, its run's shards would go on writing v2's vectors and its GPU pods would keep
+// running); v3 bootstraps and is promoted over v1, which stays a rollback target.
+describe("an EmbeddingModel deleted with --cascade=orphan mid-promotion, and applied again at a newer version", () => {
+  let setup: PromotionSetup | undefined;
+  const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
+  afterAll(() => setup?.stop());
+
+  it("removes the superseded v2's orphaned record, run and Deployment, and promotes v3 over v1", async () => {
+    setup = await setUpPromotion("promotion-orphan-v3", () => passing);
+    const { namespace, store } = setup;
+    const model = () => getObject("embeddingmodel/jobs-model", namespace) as Promise<Json | undefined>;
+    const status = async () =>
+      ((await model())?.status ?? {}) as Json & { activeVersion?: string; versions?: Json[] };
+    const ownerUid = async (name: string) =>
+      (
+        ((await getObject(name, namespace))?.metadata as Json | undefined)?.ownerReferences as
+          Json[] | undefined
+      )?.[0]?.uid;
+    const until = (what: string, check: () => Promise<boolean>) =>
+      waitFor(what, check, { timeoutMs: 90_000, intervalMs: 250 });
+
+    await applyObjects(namespace, [modelAt("v1")]);
+    await until(
+      "v1's run",
+      async () => (await getObject("bootstraprun/jobs-v1-promotion", namespace)) !== undefined,
+    );
+    await buildVersion(store, namespace, "v1", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    await applyObjects(namespace, [modelAt("v2")]);
+    await until(
+      "v2's run and Deployment",
+      async () =>
+        (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined &&
+        (await getObject("deployment/jobs-model-v2", namespace)) !== undefined,
+    );
+    await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids.slice(0, 5));
+
+    await kubectl([
+      "delete",
+      "-n",
+      namespace,
+      "embeddingmodel/jobs-model",
+      "--cascade=orphan",
+      "--wait=true",
+      "--timeout=60s",
+    ]);
+    await until(
+      "the children orphaned",
+      async () =>
+        (await ownerUid("deployment/jobs-model-v2")) === undefined &&
+        (await ownerUid("bootstraprun/jobs-v2-promotion")) === undefined &&
+        (await ownerUid("configmap/jobs-model-v2-record")) === undefined,
+    );
+
+    await applyObjects(namespace, [modelAt("v3")]);
+    await until("the model applied again", async () => (await model()) !== undefined);
+    const uid = ((await model())!.metadata as Json).uid;
+    await until(
+      "v1's record adopted and v3's run made",
+      async () =>
+        (await ownerUid("configmap/jobs-model-v1-record")) === uid &&
+        (await getObject("bootstraprun/jobs-v3-promotion", namespace)) !== undefined,
+    );
+    await until("v2's orphaned record, run and Deployment removed", async () =>
+      (
+        await Promise.all([
+          getObject("configmap/jobs-model-v2-record", namespace),
+          getObject("bootstraprun/jobs-v2-promotion", namespace),
+          getObject("deployment/jobs-model-v2", namespace),
+        ])
+      ).every((object) => object === undefined),
+    );
+    // v2's partial build is collected: nothing of the superseded version stays in the store.
+    await until("v2's vectors collected", async () => (await getVersion(store, "v2")) === null);
+    expect((await status()).versions?.map((entry) => entry.version).sort()).toEqual(["v1", "v3"]);
+    expect((await readPointer(store)).current).toBe("v1");
+
+    await buildVersion(store, namespace, "v3", ["v1", "v3"]);
+    await until("v3 active", async () => (await status()).activeVersion === "v3");
+    expect(await readPointer(store)).toMatchObject({ current: "v3", backup: "v1" });
+    expect((await status()).versions?.find((entry) => entry.version === "v1")?.phase).toBe("Draining");
+  });
+});

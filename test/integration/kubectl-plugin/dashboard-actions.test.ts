@@ -1,15 +1,18 @@
 /**
  * The dashboard's answers, with a real API server, to requests the page does not send: an action on a
  * model the namespace does not have (404, not 400), a version that is not a string (400), and HEAD on
- * the event stream (the headers, and the response ends).
+ * the event stream (the headers, and the response ends); and the warning its Approve confirmation shows.
  */
 import type { ChildProcess } from "node:child_process";
 import { request } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import type { DashboardState } from "../../../cli/kubectl-jude/dashboard/view-model.ts";
+import { applyWithStatus } from "../../support/crds.ts";
 import { requireEnv } from "../../support/env.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
-import { namespaceWithPromotingModel, startDashboard } from "./dashboard-process.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { namespaceWithPromotingModel, shownState, startDashboard } from "./dashboard-process.ts";
 
 const namespace = `dashboard-actions-${process.pid}`;
 let plugin: ChildProcess;
@@ -53,6 +56,32 @@ it("refuses a version that is not a string (400) and changes nothing", async () 
     "embeddingmodel/minilm",
   ]);
   expect(model.spec.promotion?.approvedVersion).toBeUndefined();
+});
+
+// The model deleted and applied again mid-promotion: the operator lists no phase for minilm-v1, the
+// version readers use, having no record of it. The confirmation says approving ends every rollback to it.
+it("shows Approve's warning when the version readers use has no record", async () => {
+  const model = promotingModel();
+  model.metadata.name = "reapplied";
+  model.status!.versions = model.status!.versions!.filter((entry) => entry.version === "minilm-v2");
+  await applyWithStatus(model, namespace, model.status);
+  const shown = async () =>
+    (await shownState<DashboardState>(url)).models.find((entry) => entry.name === "reapplied");
+  // Applied, then its status written: shown once the dashboard has seen the status too.
+  await waitFor(
+    "the re-applied model shown with its status",
+    async () => (await shown())?.activeVersion === "minilm-v1",
+    {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    },
+  );
+  expect((await shown())!.actions.approve).toEqual({
+    version: "minilm-v2",
+    summary: "approved cutover of reapplied to minilm-v2",
+    warning:
+      "minilm-v1, the version readers use, has no record in reapplied (the model was deleted and applied again): once minilm-v2 is promoted, reapplied cannot roll back to minilm-v1",
+  });
 });
 
 it("answers HEAD /api/stream with its headers and ends the response", async () => {

@@ -163,6 +163,25 @@ describe("kubectl jude on the testbed", () => {
     expect(again).toMatchObject({ code: 1, stderr: "kubectl jude: minilm-v2 is already approved\n" });
   });
 
+  // Deleted and applied again mid-promotion: the operator has no record of minilm-v1, the version
+  // readers use (it lists no phase for it). Approving is still allowed, and says what it gives up.
+  it("warns on approve that the version readers use has no record to roll back to", async () => {
+    const model = promotingModel();
+    model.metadata.name = "reapplied";
+    model.status!.versions = model.status!.versions!.filter((entry) => entry.version === "minilm-v2");
+    await applyWithStatus(model, namespace, model.status);
+    try {
+      expect(await plugin(["approve", "reapplied", "-n", namespace])).toMatchObject({
+        code: 0,
+        stderr:
+          "Warning: minilm-v1, the version readers use, has no record in reapplied (the model was deleted and applied again): once minilm-v2 is promoted, reapplied cannot roll back to minilm-v1\n",
+        stdout: expect.stringMatching(/^approved cutover of reapplied to minilm-v2\n/),
+      });
+    } finally {
+      await kubectl(["delete", "-n", namespace, "embeddingmodel/reapplied"]);
+    }
+  });
+
   it("rolls back to the retained version with the model and prompts the operator recorded for it", async () => {
     const refused = await plugin(["rollback", "minilm", "--to", "minilm-v7", "-n", namespace]);
     expect(refused.code).toBe(1);

@@ -36,7 +36,9 @@ async function onAction(model, kind, action) {
       : action.abandons !== undefined
         ? `Abandon the promotion of ${model.name} to ${action.abandons}?`
         : `Roll ${model.name} back?`;
-  if (!(await confirmAction(title, `${action.summary}.`))) return;
+  // A warning (approving with no record of the version readers use) is read before confirming.
+  const warning = action.warning !== undefined ? ` Warning: ${action.warning}.` : "";
+  if (!(await confirmAction(title, `${action.summary}.${warning}`))) return;
   let response;
   try {
     response = await fetch(`/api/models/${model.namespace}/${model.name}/${kind}`, {

@@ -1,0 +1,80 @@
+// An approval counts only for the build it was given for (README "Manual cutover"), on the testbed's
+// API server and Redis. v2 approved while it built, then superseded by v3 (its record and vectors
+// collected) and named again with approvedVersion left as it was: the new build of v2 waits
+// (ApprovalPredatesBuild) instead of cutting over on the approval given for the old one. Removed and
+// set again, the approval counts; set in the same commit as spec.version (v1 here), it counts at once.
+// Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
+import { getVersion, readPointer, type Store } from "../../../store/index.ts";
+import { waitFor } from "../../testbed/wait.ts";
+import { getObject, type Json } from "../operator/operator-harness.ts";
+import { promotionModelAt as modelAt } from "./objects.ts";
+import { applyObjects, buildVersion, conditionOf, type PromotionSetup, setUpPromotion } from "./harness.ts";
+
+describe("an approval given for an earlier build of the same version name", () => {
+  let setup: PromotionSetup | undefined;
+  let namespace: string;
+  let store: Store;
+  const passing: ParityObservation = { sampled: 4, matched: 4, minCosine: 0.99999 };
+  const manual = (approvedVersion?: string) => ({
+    cutover: "Manual",
+    ...(approvedVersion !== undefined ? { approvedVersion } : {}),
+  });
+
+  const model = async () => (await getObject("embeddingmodel/jobs-model", namespace))!;
+  const status = async () =>
+    ((await model()).status ?? {}) as Json & { activeVersion?: string; approval?: Json };
+  const until = (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) =>
+    waitFor(what, check, { timeoutMs, intervalMs: 250 });
+  const runOf = (version: string) => getObject(`bootstraprun/jobs-${version}-promotion`, namespace);
+
+  beforeAll(async () => {
+    setup = await setUpPromotion("promotion-approval", () => passing);
+    ({ namespace, store } = setup);
+  }, 180_000);
+
+  afterAll(() => setup?.stop());
+
+  it("counts one set in the same commit as spec.version", async () => {
+    await applyObjects(namespace, [modelAt("v1", manual("v1"))]);
+    await until("v1's run", async () => (await runOf("v1")) !== undefined);
+    await buildVersion(store, namespace, "v1", ["v1"]);
+    await until("v1 active", async () => (await status()).activeVersion === "v1");
+    expect((await status()).approval).toMatchObject({ version: "v1" });
+  });
+
+  it("waits for a new approval when the version's name is built again, then cuts over on it", async () => {
+    await applyObjects(namespace, [modelAt("v2", manual("v2"))]);
+    await until("v2's run", async () => (await runOf("v2")) !== undefined);
+    // Superseded before its cutover, the approval left on v2 (a Git commit changing spec.version only).
+    await applyObjects(namespace, [modelAt("v3", manual("v2"))]);
+    await until(
+      "v2's record and run removed",
+      async () =>
+        (await getObject("configmap/jobs-model-v2-record", namespace)) === undefined &&
+        (await runOf("v2")) === undefined,
+    );
+
+    await applyObjects(namespace, [modelAt("v2", manual("v2"))]);
+    await until("v2's new run", async () => (await runOf("v2")) !== undefined);
+    await buildVersion(store, namespace, "v2", ["v1", "v2"]);
+    await until(
+      "v2's gates passed and the old approval refused",
+      async () => conditionOf(await model(), "Ready")?.reason === "ApprovalPredatesBuild",
+    );
+    expect(conditionOf(await model(), "Ready")?.message).toMatch(
+      /^every gate of version v2 passed, but spec\.promotion\.approvedVersion has named v2 since .*, before this build of v2 started .*; version v1 keeps serving$/,
+    );
+    expect((await status()).activeVersion).toBe("v1");
+    expect((await readPointer(store)).current).toBe("v1");
+    expect((await getVersion(store, "v2"))?.state).toBe("complete");
+
+    // Approved again, as the message says: removed, seen removed, set again.
+    await applyObjects(namespace, [modelAt("v2", manual())]);
+    await until("the approval forgotten", async () => (await status()).approval === undefined);
+    await applyObjects(namespace, [modelAt("v2", manual("v2"))]);
+    await until("v2 active", async () => (await status()).activeVersion === "v2");
+    expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+  });
+});
