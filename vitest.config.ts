@@ -45,7 +45,7 @@ export const concurrentIntegrationFiles = [
   "test/integration/nearline/metrics-under-retries.test.ts", // 24s; fills its private redis-server only
   "test/integration/controllers/promotion-reuse.test.ts", // 24s
   "test/integration/controllers/promotion-approval-reuse.test.ts", // new; setUpPromotion in its own namespace, as promotion-reuse
-  "test/integration/operator/gitops-sync.test.ts", // ~21s alone; its own namespace, 1 of the kwok GPUs
+  "test/integration/operator/gitops-sync.test.ts", // ~21s alone; its own namespace, a CPU model on kwok nodes
   "test/integration/nearline/topic-changes.test.ts", // 23s; adds partitions to / deletes records of its own topics
   "test/integration/nearline/transactional-producers.test.ts", // 23s
   "test/integration/controllers/promotion.test.ts", // 16s
