@@ -6,6 +6,7 @@ import { storeConflictReason } from "../embedding-model/store-claim.ts";
 import { findCondition, type Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { pipelineStallCause, type PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
+import { createdMs } from "./run-created.ts";
 
 /** What the controller read about a run's surroundings. */
 export interface RunSurroundings {
@@ -93,9 +94,7 @@ export function pendingArrival(
   run: BootstrapRun,
   nowMs: number,
 ): { standing: Kstatus; untilMs?: number } {
-  const created = Date.parse(
-    String((run.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? ""),
-  );
+  const created = createdMs(run);
   const untilMs = created + arrivalGraceMs;
   if (!arrivingReasons.has(cause.reason) || Number.isNaN(created) || nowMs >= untilMs)
     return { standing: cause };
