@@ -87,7 +87,9 @@ const arrivingReasons: ReadonlySet<string> = new Set([
 /**
  * `cause` as the run reports it now: within `arrivalGraceMs` of its creation, a pipeline, model or
  * version not there yet is Reconciling (no Warning Event, Progressing health, not Degraded) until
- * `untilMs`; Stalled as before otherwise.
+ * `untilMs`; Stalled as before otherwise. creationTimestamp is the API server's clock: an operator
+ * whose clock runs behind it would take the run for younger than it is, so the grace also ends
+ * `arrivalGraceMs` after this operator first said the run waits (Reconciling's lastTransitionTime).
  */
 export function pendingArrival(
   cause: Kstatus,
@@ -95,7 +97,12 @@ export function pendingArrival(
   nowMs: number,
 ): { standing: Kstatus; untilMs?: number } {
   const created = createdMs(run);
-  const untilMs = created + arrivalGraceMs;
+  const waiting = findCondition(run.status?.conditions, "Reconciling");
+  const waitingSince =
+    waiting?.status === "True" && arrivingReasons.has(waiting.reason ?? "")
+      ? Date.parse(waiting.lastTransitionTime ?? "")
+      : Number.NaN;
+  const untilMs = (Number.isNaN(waitingSince) ? created : Math.min(created, waitingSince)) + arrivalGraceMs;
   if (!arrivingReasons.has(cause.reason) || Number.isNaN(created) || nowMs >= untilMs)
     return { standing: cause };
   return {
