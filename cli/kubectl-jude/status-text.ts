@@ -114,14 +114,20 @@ function renderModel(model: ModelView): string {
   if (model.message !== "") lines.push(`  ${model.stalled ? "Stalled: " : ""}${model.message}`);
   // The operator's message names the field (spec.promotion.approvedVersion, for GitOps); a user at a
   // terminal is also told the plugin's command that sets it.
+  // One it waits on while approvedVersion names it was given for an earlier build of that name
+  // (Ready reason ApprovalPredatesBuild), and the plugin refuses to set the same value again.
   if (
     model.versions.some(
       (version) => version.version === model.desiredVersion && version.phase === "AwaitingCutover",
     )
-  )
+  ) {
+    const command = `kubectl jude approve ${model.name} ${model.desiredVersion} -n ${model.namespace}`;
     lines.push(
-      `  approve the cutover: kubectl jude approve ${model.name} ${model.desiredVersion} -n ${model.namespace}`,
+      model.approvedVersion === model.desiredVersion
+        ? `  approved for an earlier build of ${model.desiredVersion}: remove spec.promotion.approvedVersion, wait until status.approval is gone, then: ${command}`
+        : `  approve the cutover: ${command}`,
     );
+  }
   if (model.versions.length > 0) {
     lines.push("  versions:");
     lines.push(

@@ -65,6 +65,8 @@ export interface ModelView {
   desiredVersion: string;
   activeVersion?: string;
   cutover: string;
+  /** spec.promotion.approvedVersion, when set. */
+  approvedVersion?: string;
   ready: string;
   /** Stalled=True: the operator gave up until the spec (or the cluster) changes; someone must act. */
   stalled: boolean;
@@ -160,6 +162,9 @@ function modelView(model: EmbeddingModel, objects: JudeObjects): ModelView {
     desiredVersion: model.spec.version,
     ...(activeVersion !== undefined && { activeVersion }),
     cutover: model.spec.promotion?.cutover ?? "Automatic",
+    ...(model.spec.promotion?.approvedVersion !== undefined && {
+      approvedVersion: model.spec.promotion.approvedVersion,
+    }),
     ready: ready?.status ?? "Unknown",
     stalled: stalled?.status === "True",
     message: unreconciled(model)

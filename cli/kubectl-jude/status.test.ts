@@ -110,6 +110,21 @@ describe("kubectl jude status", () => {
     expect(renderStatus(statusView(objects()))).not.toContain("kubectl jude approve");
   });
 
+  it("names the way to approve again when approvedVersion already names the version waiting for cutover", () => {
+    // The operator counts an approval only for the build it was given for (Ready reason
+    // ApprovalPredatesBuild): the command the hint named refuses ("approved, but ... earlier build").
+    const stale = promotingModel();
+    stale.spec.promotion = { ...stale.spec.promotion, cutover: "Manual", approvedVersion: "minilm-v2" };
+    stale.status!.versions = stale.status!.versions!.map((version) =>
+      version.version === "minilm-v2" ? { ...version, phase: "AwaitingCutover" } : version,
+    );
+    const text = renderStatus(statusView({ ...objects(), models: [stale] }));
+    expect(text).not.toContain("approve the cutover:");
+    expect(text).toContain(
+      "  approved for an earlier build of minilm-v2: remove spec.promotion.approvedVersion, wait until status.approval is gone, then: kubectl jude approve minilm minilm-v2 -n recs\n",
+    );
+  });
+
   it("fits the bootstrap rows in 80 columns by narrowing the bar (down to 10 marks)", () => {
     const text = renderStatus(statusView(objects()));
     for (const line of text.split("\n")) expect(line.length, line).toBeLessThanOrEqual(80);

@@ -1181,6 +1181,35 @@ describe("reconcileBootstrapRun", () => {
       );
     });
 
+    it("stalls 30 s after it first said it waits, however far the API server's clock runs ahead of the operator's", async () => {
+      // creationTimestamp is the API server's clock; an operator whose clock runs 10 minutes behind
+      // it read the run as 10 minutes younger than it is, and kept it Reconciling (Progressing) for
+      // those 10 minutes instead of 30 s.
+      const objects = world(
+        young((object) => {
+          setPath(object, "metadata.creationTimestamp", new Date(Date.now() + 600_000).toISOString());
+          setPath(object, "status", {
+            phase: "Pending",
+            conditions: [
+              {
+                type: "Reconciling",
+                status: "True",
+                reason: "PipelineNotFound",
+                message: "waiting for it to be created: …",
+                lastTransitionTime: new Date(Date.now() - 31_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+              },
+            ],
+          });
+        }),
+      );
+      objects.NearlinePipeline = [];
+      const { calls, status } = await run(objects);
+      expect(calls).toEqual(["applyStatus BootstrapRun/jobs-minilm-v1", "event Warning PipelineNotFound"]);
+      expect(status.conditions).toContainEqual(
+        expect.objectContaining({ type: "Stalled", status: "True", reason: "PipelineNotFound" }),
+      );
+    });
+
     it("waits the same for a version its model's spec does not name yet (the model's change comes next)", async () => {
       const { calls, status } = await run(
         world(young((object) => setPath(object, "spec.modelVersion", "minilm-v2"))),

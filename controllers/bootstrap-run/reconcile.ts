@@ -55,6 +55,7 @@ import { describeRedefinition } from "../../store/index.ts";
 import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
 import { acknowledgedStatus, isFinished, runConditions, runStatus } from "./run-status.ts";
+import { createdMs } from "./run-created.ts";
 import { desiredShards } from "./shard-job.ts";
 import { pendingArrival, runStallCause } from "./stall-causes.ts";
 import {
@@ -742,11 +743,6 @@ function aheadMessage(run: BootstrapRun, ahead: BootstrapRun): string {
   if (stalled !== undefined)
     return `BootstrapRun ${ahead.metadata.name} is stalled (${stalled.reason}: ${stalled.message ?? ""}) and goes first for ${what}; this run starts once it has finished or is deleted: fix its cause or delete it`;
   return `BootstrapRun ${ahead.metadata.name} fills ${what} already; this run starts once it has finished (or is deleted)`;
-}
-
-function createdMs(run: BootstrapRun): number {
-  const created: unknown = run.metadata.creationTimestamp;
-  return created instanceof Date ? created.getTime() : Date.parse(String(created ?? ""));
 }
 
 /** The uid of another run that controls `job`, if any (a Job with no controller is taken as this run's). */

@@ -6,6 +6,7 @@ import { Gauge, type Registry } from "prom-client";
 import type { BootstrapRun } from "../../crds/index.ts";
 import type { CheckpointState } from "../../pipelines/bootstrap/checkpoint-codec.ts";
 import type { ObjectKey } from "../../operator/runtime/types.ts";
+import { createdMs } from "./run-created.ts";
 
 const byRegistry = new WeakMap<Registry, Gauge<"namespace" | "name" | "version">>();
 
@@ -48,11 +49,6 @@ export function supersededBySuccess(run: BootstrapRun, runs: readonly BootstrapR
       other.status?.phase === "Succeeded" &&
       createdMs(other) > created,
   );
-}
-
-function createdMs(run: BootstrapRun): number {
-  const created: unknown = run.metadata.creationTimestamp;
-  return created instanceof Date ? created.getTime() : Date.parse(String(created ?? ""));
 }
 
 /**

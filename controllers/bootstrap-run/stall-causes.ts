@@ -6,6 +6,7 @@ import { storeConflictReason } from "../embedding-model/store-claim.ts";
 import { findCondition, type Kstatus } from "../shared/conditions.ts";
 import type { ResolvedVersions } from "../nearline-pipeline/live-versions.ts";
 import { pipelineStallCause, type PipelineSurroundings } from "../nearline-pipeline/stall-causes.ts";
+import { createdMs } from "./run-created.ts";
 
 /** What the controller read about a run's surroundings. */
 export interface RunSurroundings {
@@ -86,17 +87,22 @@ const arrivingReasons: ReadonlySet<string> = new Set([
 /**
  * `cause` as the run reports it now: within `arrivalGraceMs` of its creation, a pipeline, model or
  * version not there yet is Reconciling (no Warning Event, Progressing health, not Degraded) until
- * `untilMs`; Stalled as before otherwise.
+ * `untilMs`; Stalled as before otherwise. creationTimestamp is the API server's clock: an operator
+ * whose clock runs behind it would take the run for younger than it is, so the grace also ends
+ * `arrivalGraceMs` after this operator first said the run waits (Reconciling's lastTransitionTime).
  */
 export function pendingArrival(
   cause: Kstatus,
   run: BootstrapRun,
   nowMs: number,
 ): { standing: Kstatus; untilMs?: number } {
-  const created = Date.parse(
-    String((run.metadata as { creationTimestamp?: unknown }).creationTimestamp ?? ""),
-  );
-  const untilMs = created + arrivalGraceMs;
+  const created = createdMs(run);
+  const waiting = findCondition(run.status?.conditions, "Reconciling");
+  const waitingSince =
+    waiting?.status === "True" && arrivingReasons.has(waiting.reason ?? "")
+      ? Date.parse(waiting.lastTransitionTime ?? "")
+      : Number.NaN;
+  const untilMs = (Number.isNaN(waitingSince) ? created : Math.min(created, waitingSince)) + arrivalGraceMs;
   if (!arrivingReasons.has(cause.reason) || Number.isNaN(created) || nowMs >= untilMs)
     return { standing: cause };
   return {

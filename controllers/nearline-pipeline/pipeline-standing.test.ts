@@ -453,7 +453,29 @@ describe("pipelineStanding", () => {
       state: "Stalled",
       reason: "DependencyUnavailable",
       message:
-        "version minilm-v1: 1 of 3 workers have waited 95 s on the store (Command timed out); nothing is lost, the batch is retried until it answers",
+        "version minilm-v1: 1 of 3 workers have waited 95 s on the store (Command timed out); nothing is lost, and they go on once it answers",
+    },
+    {
+      // Said of a worker with no batch in hand too (its start waiting, calls to a hung broker).
+      name: "a worker has waited a minute on Kafka at its start",
+      versions: resolved,
+      rollouts: [["minilm-v1", done]],
+      waits: [
+        [
+          "minilm-v1",
+          [
+            {
+              dependency: "kafka",
+              seconds: 75,
+              error: "no answer from kafka for 75 s (its connections open)",
+            },
+          ],
+        ],
+      ],
+      state: "Stalled",
+      reason: "DependencyUnavailable",
+      message:
+        "version minilm-v1: 1 of 3 workers have waited 75 s on the Kafka (no answer from kafka for 75 s (its connections open)); nothing is lost, and they go on once it answers",
     },
   ] as const)(
     "$name",

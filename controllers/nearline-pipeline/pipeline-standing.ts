@@ -5,8 +5,8 @@
 // some (an image that cannot be pulled, a crash loop, a missing Secret key), Stalled
 // ProgressDeadlineExceeded once some workers have not become ready within their Deployment's progress
 // deadline (600 s by default: a pod Pending for lack of capacity, a probe that never passes), Stalled
-// DependencyUnavailable while a worker's batch has waited on its store, embedding server or Kafka for a
-// minute, Ready when every live version runs.
+// DependencyUnavailable while a worker (its batch, its start, or calls to a hung broker) has waited on
+// its store, embedding server or Kafka for a minute, Ready when every live version runs.
 import type { Kstatus } from "../shared/conditions.ts";
 import { podFailingReason } from "../shared/failing-pods.ts";
 import { describeDeadline, describeNotReadyPod } from "../shared/progress-deadline.ts";
@@ -56,7 +56,8 @@ export function pipelineStanding(
       message: "the model's promotion has not started workers for any version yet",
     };
   // The worker's probes stay green (restarting it would not bring the dependency back), so this is
-  // where a worker stuck on its store or embedding server shows: not making progress, and on what.
+  // where a worker stuck on its store, embedding server or Kafka shows: not making progress, and on
+  // what. Its batch in hand, its start or a call to a hung broker: a wait need not be a batch's.
   const waitingWorkers = resolved.versions.flatMap((version) => {
     const long = (waits.get(version.version) ?? []).filter(
       (wait) => wait.seconds >= dependencyWaitStalledSeconds,
@@ -65,7 +66,7 @@ export function pipelineStanding(
     const longest = long.reduce((a, b) => (b.seconds > a.seconds ? b : a));
     const workers = rollouts.get(version.version)?.readyReplicas ?? long.length;
     return [
-      `version ${version.version}: ${long.length} of ${Math.max(workers, long.length)} workers have waited ${longest.seconds} s on the ${dependencyNames[longest.dependency] ?? longest.dependency} (${headOf(longest.error, 200)}); nothing is lost, the batch is retried until it answers`,
+      `version ${version.version}: ${long.length} of ${Math.max(workers, long.length)} workers have waited ${longest.seconds} s on the ${dependencyNames[longest.dependency] ?? longest.dependency} (${headOf(longest.error, 200)}); nothing is lost, and they go on once it answers`,
     ];
   });
   if (waitingWorkers.length > 0)

@@ -110,7 +110,13 @@ describe("whileUnanswered", () => {
     const { call, answer } = pendingCall();
     const second = whileUnanswered(call, { wait, dependency: "kafka", onUnanswered: () => undefined });
     await vi.advanceTimersByTimeAsync(unansweredAfterMs);
-    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 165 });
+    // The error says the same seconds as the wait (/readyz, the NearlinePipeline's message), not the
+    // second call's own 15 s beside a wait of 165 s.
+    expect(wait.report()).toMatchObject({
+      dependency: "kafka",
+      seconds: 165,
+      error: expect.stringMatching(/^no answer from kafka for 165 s/) as unknown,
+    });
     // A retry outside a batch (the start's) counts from the first unanswered call too.
     wait.retried("kafka", new Error("Request timed out"));
     expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 165, retries: 1 });

@@ -1,5 +1,6 @@
 /**
- * Whether a worker's batch in hand is waiting on an unavailable dependency, since when, and why.
+ * Whether a worker's batch in hand, its start, or a call to a dependency that hangs is waiting on an
+ * unavailable dependency, since when, and why.
  *
  * A nearline worker whose store hangs or whose embedding server is unreachable keeps its batch in hand
  * and retries it for as long as the outage lasts (nothing is lost, nothing is committed). Its probes
@@ -11,10 +12,16 @@
  */
 import { Gauge, type Registry } from "prom-client";
 
-/** What /readyz shows while a batch waits: the dependency of the last retry, how long, the last error. */
+/**
+ * What /readyz shows while something waits: the dependency of the last retry (or the one whose calls go
+ * unanswered), how long, the last error.
+ */
 export interface DependencyWaitReport {
   dependency: string;
-  /** Since the batch in hand was taken (its first attempt), in whole seconds. */
+  /**
+   * In whole seconds: since the batch in hand was taken (its first attempt), the start's wait began,
+   * or the first call to the dependency still unanswered was made, whichever is earliest.
+   */
   seconds: number;
   retries: number;
   error: string;
@@ -49,6 +56,11 @@ export class DependencyWait {
       error: messageOf(error),
       reports: (before?.reports ?? 0) + 1,
     });
+  }
+
+  /** When the first call to `dependency` still unanswered was made; undefined when none is. */
+  unansweredSince(dependency: string): number | undefined {
+    return this.#unanswered.get(dependency)?.sinceMs;
   }
 
   /** A call to `dependency` was answered: it answers again. */
@@ -141,7 +153,10 @@ export async function whileUnanswered<T>(
   const { wait, dependency, onUnanswered } = options;
   const sinceMs = Date.now();
   const tick = () => {
-    const seconds = Math.round((Date.now() - sinceMs) / 1000);
+    // Counted from the wait's first unanswered call (an earlier one failed after the client's
+    // timeouts), as /readyz's seconds are: the error beside them must not say fewer.
+    const firstMs = Math.min(sinceMs, wait?.unansweredSince(dependency) ?? sinceMs);
+    const seconds = Math.round((Date.now() - firstMs) / 1000);
     const error = new Error(
       `no answer from ${dependency} for ${seconds} s (its connections open, nothing answers: hung, or a network partition)`,
     );
@@ -164,8 +179,9 @@ export async function whileUnanswered<T>(
 }
 
 /**
- * Registers jude_pipeline_dependency_wait_seconds on `registry`: one series while the batch in hand
- * waits (labelled with the dependency it last failed on), none otherwise.
+ * Registers jude_pipeline_dependency_wait_seconds on `registry`: one series while something waits (the
+ * batch in hand, the start, or a call gone unanswered; labelled with the dependency `report` names),
+ * none otherwise.
  */
 export function registerDependencyWaitMetric(
   registry: Registry,
