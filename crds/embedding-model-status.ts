@@ -79,10 +79,17 @@ export const embeddingModelStatus = z
           .describe(
             "When the operator first saw spec.promotion.approvedVersion name this version (RFC 3339).",
           ),
+        build: z
+          .string()
+          .max(64)
+          .optional()
+          .describe(
+            "The build of the version the approval was given for: its promotion's start time (RFC 3339), as in the version's record. Set once the approval counts for a build.",
+          ),
       })
       .optional()
       .describe(
-        "The approval the operator has seen (cutover Manual): it counts only for a build of the version that started no later than observedTime, so an approval given for an earlier build of the same version name (since collected) does not switch readers to a new one. Set in the same commit as spec.version, it is seen with the new build and counts.",
+        "The approval the operator has seen (cutover Manual). It counts for one build of the version: the one recorded when the operator first saw it (a candidate approved as it waits), else the first to start after (set in the same commit as spec.version, or before it); an approval given for an earlier build of the same version name (since superseded or collected) does not switch readers to a new one.",
       ),
     storeEpoch: z
       .number()

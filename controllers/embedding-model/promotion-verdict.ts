@@ -5,6 +5,7 @@ import type { VersionPhase } from "../../crds/index.ts";
 import type { ConditionInput, Kstatus } from "../shared/conditions.ts";
 import type { Gate } from "./promotion-gates.ts";
 import type { VersionRecord } from "./version-record.ts";
+import type { SeenApproval } from "./promotion.ts";
 
 export function candidatePhase(shut: Gate | undefined): VersionPhase {
   switch (shut?.type) {
@@ -132,22 +133,22 @@ export function storeRewoundVerdict(rewind: StoreRewind, spec: string, progress:
 }
 
 /**
- * The verdict while every gate passed and spec.promotion.approvedVersion names `spec`, but the operator
- * saw it name `spec` (at `observedTime`) before this build started (`buildStart`): it was given for an
- * earlier build of the same name (since collected), and counts for none after (promotion.ts
- * seenApproval). The way out is to approve again, which the operator must see as a change.
+ * The verdict while every gate passed and spec.promotion.approvedVersion names `spec`, but the approval
+ * was given for another build of that name (`approval.build`, since superseded or collected) than this
+ * one (started `buildStart`), and counts for none after (promotion.ts seenApproval). The way out is to
+ * approve again, which the operator must see as a change.
  */
 export function approvalPredatesBuildVerdict(
   spec: string,
   current: string | null | undefined,
-  observedTime: string,
+  approval: SeenApproval,
   buildStart: string,
 ): Kstatus {
   const serving = current ? `; version ${current} keeps serving` : "";
   return {
     state: "Reconciling",
     reason: "ApprovalPredatesBuild",
-    message: `every gate of version ${spec} passed, but spec.promotion.approvedVersion has named ${spec} since ${observedTime}, before this build of ${spec} started (${buildStart}): that approval was given for an earlier build of the same name, and cutover Manual waits for one given for this build; to approve it, remove spec.promotion.approvedVersion, wait until status.approval is gone, and set it to ${spec} again${serving}`,
+    message: `every gate of version ${spec} passed, but spec.promotion.approvedVersion ${spec} was given (${approval.observedTime}) for the build of ${spec} that started ${approval.build ?? "earlier"}, not this one (started ${buildStart}), and cutover Manual waits for an approval of this build; to approve it, remove spec.promotion.approvedVersion, wait until status.approval is gone, and set it to ${spec} again${serving}`,
   };
 }
 

@@ -648,43 +648,76 @@ describe("manual cutover", () => {
 
   // Approvals name a version, and a name can be built again: once v2 left retention (its record and
   // vectors gone), spec.version set to v2 again started a new build that cut over on the approval
-  // given for the old one. An approval counts only for a build that started no later than the
-  // operator first saw it (status.approval), so one given in the same commit as spec.version counts.
+  // given for the old one. An approval counts for one build (status.approval.build): the one recorded
+  // when it was first seen, else the first it counts for after, to which it is then bound.
   it("counts an approval only for the build it was given for, not a later build of the same name", () => {
     const manual = { ...policy, cutover: "Manual" as const, approvedVersion: "v2" };
-    const stale = decidePromotion(
-      promoting({ policy: manual, statusApproval: { version: "v2", observedTime: ago(9000) } }),
-    );
+    // Given for a build of v2 that started ago(20000), since collected; this build started ago(60).
+    const given = { version: "v2", observedTime: ago(9000), build: ago(20000) };
+    const stale = decidePromotion(promoting({ policy: manual, statusApproval: given }));
     expect(stale.switchPointer).toBeUndefined();
     expect(stale.phases.v2).toBe("AwaitingCutover");
     expect(stale.verdict).toMatchObject({ state: "Reconciling", reason: "ApprovalPredatesBuild" });
     expect(stale.verdict.message).toContain(
-      `spec.promotion.approvedVersion has named v2 since ${ago(9000)}, before this build of v2 started (${ago(60)})`,
+      `spec.promotion.approvedVersion v2 was given (${ago(9000)}) for the build of v2 that started ${ago(20000)}, not this one (started ${ago(60)})`,
     );
-    expect(stale.approval).toEqual({ version: "v2", observedTime: ago(9000) });
-    // Seen after the build started, or first seen with it (the same commit as spec.version): counts.
-    for (const observedTime of [ago(30), ago(60)]) {
-      const approved = decidePromotion(
+    expect(stale.approval).toEqual(given);
+    // Given for this build: counts.
+    const bound = { ...given, build: ago(60) };
+    const approved = decidePromotion(promoting({ policy: manual, statusApproval: bound }));
+    expect(approved.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
+    expect(approved.approval).toEqual(bound);
+    // Seen before any build of v2 (committed before spec.version, or with it), or after this one
+    // started: counts, and is bound to this build.
+    for (const observedTime of [ago(9000), ago(60), ago(30)]) {
+      const first = decidePromotion(
         promoting({ policy: manual, statusApproval: { version: "v2", observedTime } }),
       );
-      expect(approved.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
-      expect(approved.approval).toEqual({ version: "v2", observedTime });
+      expect(first.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
+      expect(first.approval).toEqual({ version: "v2", observedTime, build: ago(60) });
     }
     // Not seen before (just set, or status written by an older operator), or seen naming another
-    // version: seen now, so it counts.
-    for (const statusApproval of [undefined, { version: "v1", observedTime: ago(9000) }]) {
-      const approved = decidePromotion(promoting({ policy: manual, statusApproval }));
-      expect(approved.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
-      expect(approved.approval).toEqual({ version: "v2", observedTime: ago(0) });
+    // version: seen now, given for the build of v2 recorded now, so it counts.
+    for (const statusApproval of [undefined, { version: "v1", observedTime: ago(9000), build: ago(9000) }]) {
+      const now = decidePromotion(promoting({ policy: manual, statusApproval }));
+      expect(now.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
+      expect(now.approval).toEqual({ version: "v2", observedTime: ago(0), build: ago(60) });
     }
     // Removed: forgotten, so setting it again counts from then.
     const removed = decidePromotion(
-      promoting({
-        policy: { ...policy, cutover: "Manual" },
-        statusApproval: { version: "v2", observedTime: ago(9000) },
-      }),
+      promoting({ policy: { ...policy, cutover: "Manual" }, statusApproval: given }),
     );
     expect(removed.approval).toBeUndefined();
+  });
+
+  // Was (first cut of the rule above): an approval committed to Git before spec.version named the
+  // version was refused as "given for an earlier build" although no build of it had existed.
+  it("binds an approval set before its version was named to the first build of it, and to no later one", () => {
+    const early = { version: "v2", observedTime: ago(9000) };
+    // spec.version still v1 (v2 not built): the approval stays unbound.
+    const before = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        policy: { ...policy, cutover: "Manual", approvedVersion: "v2" },
+        records: [record("v1", { activatedTime: ago(7000) })],
+        statusApproval: early,
+      }),
+    );
+    expect(before.approval).toEqual(early);
+    // v2's build (started ago(60)) then counts and binds it; a later build of v2 does not.
+    const first = decidePromotion(
+      promoting({ policy: { ...policy, cutover: "Manual", approvedVersion: "v2" }, statusApproval: early }),
+    );
+    expect(first.switchPointer).toMatchObject({ kind: "flip", target: "v2" });
+    const later = decidePromotion(
+      promoting({
+        policy: { ...policy, cutover: "Manual", approvedVersion: "v2" },
+        statusApproval: first.approval,
+        records: [record("v1", { activatedTime: ago(7000) }), record("v2", { promotionStartTime: ago(30) })],
+      }),
+    );
+    expect(later.switchPointer).toBeUndefined();
+    expect(later.verdict.reason).toBe("ApprovalPredatesBuild");
   });
 
   it("is not Stalled by the deadline while it waits for a person", () => {

@@ -195,25 +195,31 @@ export interface PromotionDecision {
   requeueAfterMs?: number | undefined;
 }
 
-/** spec.promotion.approvedVersion and when the operator first saw it name that version (RFC 3339). */
+/**
+ * spec.promotion.approvedVersion, when the operator first saw it name that version (RFC 3339), and the
+ * build of it the approval was given for (that build's promotionStartTime), once known.
+ */
 export interface SeenApproval {
   version: string;
   observedTime: string;
+  build?: string | undefined;
 }
 
 /**
- * The approval as seen after this reconcile: kept with its first-seen time while approvedVersion names
- * the same version, seen now when it names another or was not seen before, forgotten once removed.
- * A name can be built again (spec.version set back to a version whose record and vectors were
- * collected); an approval counts only for a build that started no later than it was first seen
- * (approvalCounts), so one given for an earlier build does not switch readers to a new one, while one
- * committed together with spec.version is seen in the reconcile that starts the build, and counts.
+ * The approval as seen before this reconcile decides: kept while approvedVersion names the same
+ * version, seen now when it names another or was not seen before, forgotten once removed. A name can
+ * be built again (spec.version set back to a version whose record and vectors were collected), so an
+ * approval counts for one build only (approvalCounts): the one of that version recorded when it was
+ * first seen (a candidate approved as it waits, `kubectl jude approve`), else the first one it counts
+ * for after (approvedVersion committed with spec.version, or before it), to which it is then bound
+ * (notedApproval); one given for an earlier build does not switch readers to a new one.
  */
 export function seenApproval(input: PromotionInputs): SeenApproval | undefined {
   const version = input.policy.approvedVersion;
   if (version === undefined) return undefined;
   if (input.statusApproval?.version === version) return input.statusApproval;
-  return { version, observedTime: conditionTime(input.now) };
+  const build = input.records.find((record) => record.version === version)?.promotionStartTime;
+  return { version, observedTime: conditionTime(input.now), ...(build !== undefined ? { build } : {}) };
 }
 
 /**
@@ -224,7 +230,16 @@ export function seenApproval(input: PromotionInputs): SeenApproval | undefined {
 function approvalCounts(input: PromotionInputs, record: VersionRecord): boolean {
   const approval = seenApproval(input);
   if (approval?.version !== input.specVersion) return false;
-  return lostByStore(record) || Date.parse(approval.observedTime) >= Date.parse(record.promotionStartTime);
+  return lostByStore(record) || approval.build === undefined || approval.build === record.promotionStartTime;
+}
+
+/** The approval to note in status after this reconcile: bound to the spec's build once it counts for it. */
+function notedApproval(input: PromotionInputs, records: readonly VersionRecord[]): SeenApproval | undefined {
+  const approval = seenApproval(input);
+  const record = records.find((entry) => entry.version === input.specVersion);
+  if (approval === undefined || record === undefined || approval.build === record.promotionStartTime)
+    return approval;
+  return approvalCounts(input, record) ? { ...approval, build: record.promotionStartTime } : approval;
 }
 
 /** Poll interval while a promotion waits on something not watched (store counters, worker lag). */
@@ -298,7 +313,7 @@ export function decidePromotion(input: PromotionInputs): PromotionDecision {
   const epochs = [input.statusStoreEpoch, input.store?.epoch, written].filter(
     (epoch): epoch is number => epoch !== undefined,
   );
-  const approval = seenApproval(input);
+  const approval = notedApproval(input, decision.records);
   const seen = approval !== undefined ? { ...decision, approval } : decision;
   return epochs.length > 0 ? { ...seen, storeEpoch: Math.max(...epochs) } : seen;
 }
@@ -519,12 +534,7 @@ function decideSteps(input: PromotionInputs): PromotionDecision {
   // approvedVersion names the spec's version, but was given for an earlier build of that name.
   const progress =
     waiting.reason === "AwaitingApproval" && input.policy.approvedVersion === spec
-      ? approvalPredatesBuildVerdict(
-          spec,
-          keepsServing,
-          seenApproval(input)!.observedTime,
-          record.promotionStartTime,
-        )
+      ? approvalPredatesBuildVerdict(spec, keepsServing, seenApproval(input)!, record.promotionStartTime)
       : waiting;
   // The store lost its pointer while another version was live (data loss mid-promotion): readers
   // running since before keep that version's pointer, and get what its workers write after the loss.

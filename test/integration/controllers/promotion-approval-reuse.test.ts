@@ -2,7 +2,8 @@
 // API server and Redis. v2 approved while it built, then superseded by v3 (its record and vectors
 // collected) and named again with approvedVersion left as it was: the new build of v2 waits
 // (ApprovalPredatesBuild) instead of cutting over on the approval given for the old one. Removed and
-// set again, the approval counts; set in the same commit as spec.version (v1 here), it counts at once.
+// set again, the approval counts; set in the same commit as spec.version (v1 here), it counts at once;
+// set before spec.version names its version (v4), it counts for that version's first build.
 // Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
@@ -64,7 +65,7 @@ describe("an approval given for an earlier build of the same version name", () =
       async () => conditionOf(await model(), "Ready")?.reason === "ApprovalPredatesBuild",
     );
     expect(conditionOf(await model(), "Ready")?.message).toMatch(
-      /^every gate of version v2 passed, but spec\.promotion\.approvedVersion has named v2 since .*, before this build of v2 started .*; version v1 keeps serving$/,
+      /^every gate of version v2 passed, but spec\.promotion\.approvedVersion v2 was given \(.*\) for the build of v2 that started .*, not this one \(started .*\), and cutover Manual waits for an approval of this build; .*; version v1 keeps serving$/,
     );
     expect((await status()).activeVersion).toBe("v1");
     expect((await readPointer(store)).current).toBe("v1");
@@ -76,5 +77,19 @@ describe("an approval given for an earlier build of the same version name", () =
     await applyObjects(namespace, [modelAt("v2", manual("v2"))]);
     await until("v2 active", async () => (await status()).activeVersion === "v2");
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
+  });
+
+  // Was (the rule's first cut): approvedVersion committed before spec.version named the version was
+  // refused as given for an earlier build, although v4 had never been built.
+  it("counts one committed before spec.version names the version for its first build", async () => {
+    await applyObjects(namespace, [modelAt("v2", manual("v4"))]);
+    await until("the early approval seen", async () => (await status()).approval?.version === "v4");
+    expect((await status()).approval?.build).toBeUndefined();
+    await applyObjects(namespace, [modelAt("v4", manual("v4"))]);
+    await until("v4's run", async () => (await runOf("v4")) !== undefined);
+    await buildVersion(store, namespace, "v4", ["v2", "v4"]);
+    await until("v4 active", async () => (await status()).activeVersion === "v4");
+    expect((await status()).approval).toMatchObject({ version: "v4", build: expect.any(String) });
+    expect(await readPointer(store)).toMatchObject({ current: "v4", backup: "v2" });
   });
 });
