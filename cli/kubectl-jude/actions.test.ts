@@ -54,8 +54,7 @@ describe("approve", () => {
         : condition,
     );
     expect(approve(model)).toEqual({
-      refused:
-        "minilm-v2 is approved, but the approval was given for an earlier build of minilm-v2 (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of minilm, wait until its status.approval is gone, then approve again",
+      refused: `minilm-v2 is approved, but the approval was given for an earlier build of minilm-v2 (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of minilm (kubectl patch embeddingmodel minilm -n recs --type=json -p '[{"op":"remove","path":"/spec/promotion/approvedVersion"}]', or in Git), wait until its status.approval is gone, then approve again`,
     });
   });
 

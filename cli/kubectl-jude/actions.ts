@@ -38,7 +38,7 @@ export function approve(model: EmbeddingModel, requested?: string): Decision {
     const ready = model.status?.conditions?.find((condition) => condition.type === "Ready");
     if (ready?.reason === "ApprovalPredatesBuild")
       return {
-        refused: `${version} is approved, but the approval was given for an earlier build of ${version} (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of ${name}, wait until its status.approval is gone, then approve again`,
+        refused: `${version} is approved, but the approval was given for an earlier build of ${version} (Ready reason ApprovalPredatesBuild): remove spec.promotion.approvedVersion of ${name} (kubectl patch embeddingmodel ${name} -n ${model.metadata.namespace ?? "default"} --type=json -p '[{"op":"remove","path":"/spec/promotion/approvedVersion"}]', or in Git), wait until its status.approval is gone, then approve again`,
       };
     return { refused: `${version} is already approved` };
   }

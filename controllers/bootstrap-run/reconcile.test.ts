@@ -1156,7 +1156,7 @@ describe("reconcileBootstrapRun", () => {
           status: "True",
           reason: "PipelineNotFound",
           message: expect.stringMatching(
-            /^waiting for it to be created: spec\.pipelineRef\.name: NearlinePipeline jobs does not exist/,
+            /^spec\.pipelineRef\.name: NearlinePipeline jobs does not exist in namespace \S+; waiting up to 30 s from the run's creation for it \(one sync or kubectl apply may apply the run first\)$/,
           ),
         }),
       );
@@ -1221,7 +1221,7 @@ describe("reconcileBootstrapRun", () => {
           status: "True",
           reason: "VersionNotServed",
           message: expect.stringMatching(
-            /^waiting for it to be created: spec\.modelVersion: EmbeddingModel jude-minilm does not serve version minilm-v2/,
+            /^spec\.modelVersion: EmbeddingModel jude-minilm does not serve version minilm-v2 .*; waiting up to 30 s from the run's creation for it/,
           ),
         }),
       );

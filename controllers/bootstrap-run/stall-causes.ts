@@ -109,7 +109,7 @@ export function pendingArrival(
     standing: {
       state: "Reconciling",
       reason: cause.reason,
-      message: `waiting for it to be created: ${cause.message}`,
+      message: `${cause.message}; waiting up to ${arrivalGraceMs / 1000} s from the run's creation for it (one sync or kubectl apply may apply the run first)`,
     },
     untilMs,
   };
