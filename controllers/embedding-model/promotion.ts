@@ -237,9 +237,8 @@ function approvalCounts(input: PromotionInputs, record: VersionRecord): boolean 
 function notedApproval(input: PromotionInputs, records: readonly VersionRecord[]): SeenApproval | undefined {
   const approval = seenApproval(input);
   const record = records.find((entry) => entry.version === input.specVersion);
-  if (approval === undefined || record === undefined || approval.build === record.promotionStartTime)
-    return approval;
-  return approvalCounts(input, record) ? { ...approval, build: record.promotionStartTime } : approval;
+  if (approval === undefined || record === undefined || !approvalCounts(input, record)) return approval;
+  return { ...approval, build: record.promotionStartTime };
 }
 
 /** Poll interval while a promotion waits on something not watched (store counters, worker lag). */
