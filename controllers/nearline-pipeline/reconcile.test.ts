@@ -665,6 +665,61 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("counts the workers waiting out of every running worker, ready or still starting", async () => {
+    const deployment = {
+      kind: "Deployment",
+      metadata: {
+        name: "jobs-minilm-v1-nearline",
+        namespace: testNamespace,
+        generation: 1,
+        labels: workerPod.metadata!.labels!,
+      },
+      spec: { replicas: 2 },
+      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 1 },
+    } as KubeObject;
+    const pod = (name: string, ready: boolean): KubeObject =>
+      ({
+        ...workerPod,
+        metadata: { ...workerPod.metadata, name, uid: `${name}-uid` },
+        status: {
+          phase: "Running",
+          podIP: "10.0.0.1",
+          conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+        },
+      }) as KubeObject;
+    // One worker waits on Kafka at its start (not ready: /readyz 503), the other consumes and its
+    // calls to the same hung broker have gone unanswered for less than a minute so far.
+    const hung = (seconds: number) => ({
+      dependency: "kafka",
+      seconds,
+      error: `no answer from kafka for ${seconds} s`,
+    });
+    const stalled = async (consumingSeconds: number) =>
+      writtenConditions(
+        await reconcile(
+          {
+            ...pipelineWithWorker(),
+            Deployment: [deployment],
+            Pod: [
+              pod("jobs-minilm-v1-nearline-starting", false),
+              pod("jobs-minilm-v1-nearline-consuming", true),
+            ],
+          },
+          async (worker) => ({
+            waitingOn: worker.metadata?.name?.endsWith("starting") ? hung(90) : hung(consumingSeconds),
+          }),
+        ),
+      ).find((condition) => condition.type === "Stalled");
+    expect(await stalled(30)).toMatchObject({
+      status: "True",
+      reason: "DependencyUnavailable",
+      message: expect.stringMatching(/^version minilm-v1: 1 of 2 workers have waited 90 s on the Kafka /),
+    });
+    expect(await stalled(70)).toMatchObject({
+      message: expect.stringMatching(/^version minilm-v1: 2 of 2 workers have waited 90 s on the Kafka /),
+    });
+  });
+
   it("keeps reporting the running workers' figures while Stalled for a missing Secret", async () => {
     const running: KubeObject = {
       ...retired,

@@ -178,7 +178,7 @@ export async function reconcileNearlinePipeline(
       : runningVersions(context, pipeline);
   const previousVersions = (raw.status as NearlinePipelineStatus | undefined)?.versions;
   const rollouts = new Map<string, Rollout>();
-  const waits = new Map<string, WorkerWait[]>();
+  const waits = new Map<string, (WorkerWait | undefined)[]>();
   const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
   const losses = new Map<string, CountedLosses>();
   const recentlyReady = new Set<string>();
@@ -203,9 +203,10 @@ export async function reconcileNearlinePipeline(
     );
     losses.set(version, counted);
     versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted));
+    // Every running worker, ready or still starting (its start waits on the same dependencies).
     waits.set(
       version,
-      figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
+      figures.flatMap((worker) => (worker.notRunning === true ? [] : [worker.waitingOn])),
     );
   }
   settings.sampler?.forget(keyToString(context.key), reported);
