@@ -720,6 +720,57 @@ describe("reconcileNearlinePipeline", () => {
     });
   });
 
+  it("counts no worker pod marked for deletion among the workers, as its Deployment does not", async () => {
+    const deployment = {
+      kind: "Deployment",
+      metadata: {
+        name: "jobs-minilm-v1-nearline",
+        namespace: testNamespace,
+        generation: 1,
+        labels: workerPod.metadata!.labels!,
+      },
+      spec: { replicas: 2 },
+      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 2 },
+    } as KubeObject;
+    const pod = (name: string, deletionTimestamp?: string): KubeObject =>
+      ({
+        ...workerPod,
+        metadata: {
+          ...workerPod.metadata,
+          name,
+          uid: `${name}-uid`,
+          ...(deletionTimestamp === undefined ? {} : { deletionTimestamp }),
+        },
+        status: {
+          phase: "Running",
+          podIP: "10.0.0.1",
+          conditions: [{ type: "Ready", status: deletionTimestamp === undefined ? "True" : "False" }],
+        },
+      }) as KubeObject;
+    // Its node lost: the pod stays Terminating (phase Running, as last reported) and answers nothing;
+    // the Deployment replaced it. Both of its workers wait on a hung Kafka.
+    const calls = await reconcile(
+      {
+        ...pipelineWithWorker(),
+        Deployment: [deployment],
+        Pod: [
+          pod("jobs-minilm-v1-nearline-a"),
+          pod("jobs-minilm-v1-nearline-b"),
+          pod("jobs-minilm-v1-nearline-lost", "2026-12-01T00:00:00Z"),
+        ],
+      },
+      async (worker) =>
+        worker.metadata?.name?.endsWith("lost") === true
+          ? {}
+          : { waitingOn: { dependency: "kafka", seconds: 90, error: "no answer from kafka for 90 s" } },
+    );
+    expect(writtenConditions(calls).find((condition) => condition.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "DependencyUnavailable",
+      message: expect.stringMatching(/^version minilm-v1: 2 of 2 workers have waited 90 s on the Kafka /),
+    });
+  });
+
   it("keeps reporting the running workers' figures while Stalled for a missing Secret", async () => {
     const running: KubeObject = {
       ...retired,

@@ -203,10 +203,14 @@ export async function reconcileNearlinePipeline(
     );
     losses.set(version, counted);
     versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted));
-    // Every running worker, ready or still starting (its start waits on the same dependencies).
+    // Every running worker, ready or still starting (its start waits on the same dependencies), as
+    // its Deployment counts them: not a pod marked for deletion ("2 of 3" beside a pod Terminating on
+    // a lost node would say that a third worker consumes).
     waits.set(
       version,
-      figures.flatMap((worker) => (worker.notRunning === true ? [] : [worker.waitingOn])),
+      figures.flatMap((worker) =>
+        worker.notRunning === true || worker.deleting === true ? [] : [worker.waitingOn],
+      ),
     );
   }
   settings.sampler?.forget(keyToString(context.key), reported);
@@ -387,11 +391,15 @@ async function workerFigures(
       live.map(async (pod) => ({
         ...(await probe(pod, context.signal)),
         podUid: pod.metadata?.uid ?? pod.metadata?.name,
+        ...(pod.metadata?.deletionTimestamp !== undefined ? { deleting: true as const } : {}),
       })),
     );
   if (settings.sampler === undefined) return read();
   const podsRead = pods
-    .map((pod) => `${pod.metadata?.name}@${pod.status?.podIP}/${pod.status?.phase}`)
+    .map(
+      (pod) =>
+        `${pod.metadata?.name}@${pod.status?.podIP}/${pod.status?.phase}${pod.metadata?.deletionTimestamp !== undefined ? "/deleting" : ""}`,
+    )
     .sort()
     .join(",");
   return settings.sampler.figures(keyToString(context.key), embeddingVersion, podsRead, read);
