@@ -3,6 +3,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { imagesFor } from "../shared/image.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
+import { FiguresSampler } from "./figures-sampler.ts";
 import { nearlinePipelineController } from "./controller.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
 import { parseEmbeddingModel } from "../../crds/index.ts";
@@ -747,24 +748,34 @@ describe("reconcileNearlinePipeline", () => {
           conditions: [{ type: "Ready", status: deletionTimestamp === undefined ? "True" : "False" }],
         },
       }) as KubeObject;
-    // Its node lost: the pod stays Terminating (phase Running, as last reported) and answers nothing;
-    // the Deployment replaced it. Both of its workers wait on a hung Kafka.
-    const calls = await reconcile(
-      {
+    // Its node lost, the pod answers nothing; then it is marked for deletion and stays Terminating
+    // (phase Running, as last reported): the Deployment replaced it. Both others wait on a hung Kafka.
+    // The figures read before the mark are not reused for the pods after it.
+    const sampler = new FiguresSampler(60_000, () => 0);
+    const stalled = async (lostDeletion?: string) => {
+      const { context, calls } = fakeContext(key, {
         ...pipelineWithWorker(),
         Deployment: [deployment],
         Pod: [
           pod("jobs-minilm-v1-nearline-a"),
           pod("jobs-minilm-v1-nearline-b"),
-          pod("jobs-minilm-v1-nearline-lost", "2026-12-01T00:00:00Z"),
+          pod("jobs-minilm-v1-nearline-lost", lostDeletion),
         ],
-      },
-      async (worker) =>
-        worker.metadata?.name?.endsWith("lost") === true
-          ? {}
-          : { waitingOn: { dependency: "kafka", seconds: 90, error: "no answer from kafka for 90 s" } },
-    );
-    expect(writtenConditions(calls).find((condition) => condition.type === "Stalled")).toMatchObject({
+      });
+      await reconcileNearlinePipeline(context, {
+        images,
+        sampler,
+        probe: async (worker) =>
+          worker.metadata?.name?.endsWith("lost") === true
+            ? {}
+            : { waitingOn: { dependency: "kafka", seconds: 90, error: "no answer from kafka for 90 s" } },
+      });
+      return writtenConditions(calls).find((condition) => condition.type === "Stalled");
+    };
+    expect(await stalled()).toMatchObject({
+      message: expect.stringMatching(/^version minilm-v1: 2 of 3 workers have waited 90 s on the Kafka /),
+    });
+    expect(await stalled("2026-12-01T00:00:00Z")).toMatchObject({
       status: "True",
       reason: "DependencyUnavailable",
       message: expect.stringMatching(/^version minilm-v1: 2 of 2 workers have waited 90 s on the Kafka /),
