@@ -186,6 +186,38 @@ describe("events of a model no pipeline names (serving only)", () => {
     expect(promotionEvents(after, switched).map((event) => event.reason)).not.toContain("Promoted");
   });
 
+  // A model with a store says Promoted for its first pointer ("from no version"); one without a store
+  // said nothing when its first version went live.
+  it("says Promoted when its first version goes live, once", () => {
+    const first = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(10) })],
+        serving: { v1: ready },
+        writersPresent: [],
+        candidate: {},
+      }),
+    );
+    expect(first.activeVersion).toBe("v1");
+    const deploying = { versions: [{ version: "v1", phase: "Deploying", readyReplicas: 0 }] } as Parameters<
+      typeof promotionEvents
+    >[0];
+    expect(promotionEvents(deploying, first).filter((event) => event.reason === "Promoted")).toEqual([
+      {
+        warning: false,
+        reason: "Promoted",
+        message:
+          "readers switched from no version to v1 (query Service moved; no store: no NearlinePipeline names this model)",
+      },
+    ]);
+    expect(
+      promotionEvents(previous("v1", [["v1", "Active"]]), first).map((event) => event.reason),
+    ).not.toContain("Promoted");
+  });
+
   it("says RolledBack when it moves back to the draining version", () => {
     const back = decidePromotion({
       ...servingOnly,
