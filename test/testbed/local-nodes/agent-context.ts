@@ -29,6 +29,7 @@ export interface AgentContext {
   envSources(pod: V1Pod): EnvSources;
   services(): V1Service[];
   headlessAddresses(service: V1Service): string[];
+  /** Writes the pod's status if the pod is still as `pod` shows it; ApiError 409 when it changed since. */
   writeStatus(pod: V1Pod, status: V1PodStatus): Promise<void>;
   /** Removes the Pod object once its containers are gone (the kubelet's final delete). */
   finalizeDeletion(pod: V1Pod): Promise<void>;

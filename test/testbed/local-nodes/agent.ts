@@ -3,7 +3,14 @@
 import { replaceFile } from "../replace-file.ts";
 import { join } from "node:path";
 import type { Server } from "node:net";
-import type { V1ConfigMap, V1EndpointSlice, V1Pod, V1Secret, V1Service } from "@kubernetes/client-node";
+import type {
+  V1ConfigMap,
+  V1EndpointSlice,
+  V1Pod,
+  V1PodStatus,
+  V1Secret,
+  V1Service,
+} from "@kubernetes/client-node";
 import type { AgentContext } from "./agent-context.ts";
 import { asText, clusterVolumeSources } from "./cluster-sources.ts";
 import { ApiError, KubeApi, type ApiEndpoint } from "./kube-api.ts";
@@ -109,15 +116,7 @@ export async function runAgent(
             .flatMap((endpoint) => endpoint.addresses),
         )
         .filter((ip) => servable(ip)),
-    async writeStatus(pod, status) {
-      await api.mergePatch(
-        `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${pod.metadata?.name}/status`,
-        {
-          metadata: { uid: pod.metadata?.uid },
-          status,
-        },
-      );
-    },
+    writeStatus: (pod, status) => writePodStatus(api, pod, status),
     async finalizeDeletion(pod) {
       await api
         .send("DELETE", `/api/v1/namespaces/${pod.metadata?.namespace}/pods/${pod.metadata?.name}`, {
@@ -206,4 +205,18 @@ export async function runAgent(
   await images.close();
   await deregisterNodes(api, nodes);
   await watching;
+}
+
+/**
+ * Writes the status the agent built from its view of `pod`, on condition that the pod is still as
+ * viewed (its resourceVersion). A merge patch replaces the conditions list whole: a status built just
+ * before the Eviction API added DisruptionTarget would remove it, and the Job controller would count
+ * the evicted shard as a failure. A stale view gets 409 (ApiError), and the next tick writes again from
+ * the newer pod the watch brings.
+ */
+export async function writePodStatus(api: KubeApi, pod: V1Pod, status: V1PodStatus): Promise<void> {
+  await api.mergePatch(`/api/v1/namespaces/${pod.metadata?.namespace}/pods/${pod.metadata?.name}/status`, {
+    metadata: { uid: pod.metadata?.uid, resourceVersion: pod.metadata?.resourceVersion },
+    status,
+  });
 }

@@ -8,6 +8,7 @@ import { launchContainer, signalContainer } from "./container-launch.ts";
 import { containerProcess, ContainerConfigError, isRunnableImage } from "./container-process.ts";
 import { runFromOf } from "./image-config.ts";
 import { imageSystemMounts, type LocalImage } from "./image-store.ts";
+import { ApiError } from "./kube-api.ts";
 import { ContainerRun, waitForExit } from "./container-run.ts";
 import { enforceMemoryLimits } from "./memory-limit.ts";
 import { planMounts } from "./mount-plan.ts";
@@ -22,6 +23,8 @@ import { fallbackTerminationMessage } from "./termination-message.ts";
 const volumeResyncMs = 2_000;
 const memoryCheckMs = 1_000;
 const terminationRetryMs = 1_000;
+/** Writes of a deleted pod's final status refused as stale before the termination is retried (100 ms apart). */
+const finalStatusAttempts = 20;
 
 /** One local pod, driven by `tick` from the agent's loop. */
 export class PodWorker {
@@ -317,7 +320,13 @@ export class PodWorker {
    */
   async reportStopped(): Promise<void> {
     this.#stopped = true;
-    await this.#pushStatus(Date.now());
+    // The pod changes under a deletion (the Eviction API adds DisruptionTarget, then deletes): a write
+    // from a view the watch has not yet brought up to date is refused; write again from the newer one.
+    for (let attempt = 1; !(await this.#pushStatus(Date.now())); attempt++) {
+      if (attempt === finalStatusAttempts)
+        throw new Error(`its final status: the pod kept changing (${attempt} conflicts)`);
+      await new Promise((done) => setTimeout(done, 100));
+    }
   }
 
   #terminal(): boolean {
@@ -347,7 +356,8 @@ export class PodWorker {
     );
   }
 
-  async #pushStatus(nowMs: number): Promise<void> {
+  /** Writes the pod's status when it changed; false when the pod changed since this view of it (409). */
+  async #pushStatus(nowMs: number): Promise<boolean> {
     const status = buildPodStatus(
       this.pod,
       {
@@ -370,8 +380,16 @@ export class PodWorker {
       }),
     );
     // Unchanged since the last write, and the API still says so (the pod cache follows the API).
-    if (json === this.#lastStatus && !statusDrifted(this.pod, status)) return;
-    await this.context.writeStatus(this.pod, toApiJson(status) as typeof status);
+    if (json === this.#lastStatus && !statusDrifted(this.pod, status)) return true;
+    try {
+      await this.context.writeStatus(this.pod, toApiJson(status) as typeof status);
+    } catch (error) {
+      // Someone wrote the pod after this view of it (the Eviction API's DisruptionTarget): the watch
+      // brings the newer pod, and the next tick (or the termination's retry) writes from it.
+      if (error instanceof ApiError && error.status === 409) return false;
+      throw error;
+    }
     this.#lastStatus = json;
+    return true;
   }
 }

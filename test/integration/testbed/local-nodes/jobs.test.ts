@@ -4,6 +4,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { kubectl, kubectlJson } from "../../../support/kubectl.ts";
 import { apply, eventually, judeImage, onLocalNode, pods, withLocalNodes } from "./helpers.ts";
+import type { V1Pod, V1PodStatus } from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { writePodStatus } from "../../../testbed/local-nodes/agent.ts";
+import { KubeApi } from "../../../testbed/local-nodes/kube-api.ts";
 
 const namespace = `local-jobs-${process.pid}`;
 const outDir = mkdtempSync(join(tmpdir(), "jude-local-shards-"));
@@ -50,6 +54,22 @@ function indexedJob(name: string, script: string, extra: Record<string, unknown>
 const job = (name: string): Promise<Job> => kubectlJson<Job>(["get", "job", name, "-n", namespace]);
 const condition = (current: Job, type: string) =>
   current.status.conditions?.find((c) => c.type === type && c.status === "True");
+
+/** A client of the testbed's API server as the agent has it (the admin certificate of $KUBECONFIG). */
+function adminApi(): KubeApi {
+  const config = parse(readFileSync(process.env.KUBECONFIG!, "utf8")) as {
+    clusters: { cluster: { server: string; "certificate-authority": string } }[];
+    users: { user: { "client-certificate": string; "client-key": string } }[];
+  };
+  const { cluster } = config.clusters[0]!;
+  const { user } = config.users[0]!;
+  return new KubeApi({
+    server: cluster.server,
+    ca: cluster["certificate-authority"],
+    cert: user["client-certificate"],
+    key: user["client-key"],
+  });
+}
 
 /** Waits until a shard of Job `name` runs and its script marked /out/<name>-ran; returns the pod's name. */
 async function runningShard(name: string): Promise<string> {
@@ -164,6 +184,56 @@ describe("Jobs on local nodes behave as on a cluster", () => {
     const status = (await job("evicted")).status;
     expect(status.succeeded).toBe(1);
     expect(status.failed ?? 0).toBe(0);
+  });
+
+  it("never removes the eviction's DisruptionTarget with a status built before it (the write is refused as stale)", async () => {
+    // The race behind a CI run where the evicted shard's Job failed (BackoffLimitExceeded): the agent
+    // built a status (Ready as the container came up) just before the Eviction API added DisruptionTarget,
+    // and its merge patch, which replaces the conditions list whole, landed after. The pod here is on no
+    // node, so no agent writes it beside the test.
+    await apply({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "stale-view", namespace },
+      spec: { nodeName: "no-such-node", containers: [{ name: "main", image: judeImage }] },
+    });
+    const viewed = await kubectlJson<V1Pod>(["get", "pod", "stale-view", "-n", namespace]);
+    // What the Eviction API writes before it deletes the pod.
+    // (With its transition time: the disruption controller resets one without it as stale at once.)
+    const disruption = {
+      type: "DisruptionTarget",
+      status: "True",
+      reason: "EvictionByEvictionAPI",
+      lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    };
+    await kubectl([
+      "patch",
+      "pod",
+      "stale-view",
+      "-n",
+      namespace,
+      "--subresource=status",
+      "--type=strategic",
+      "-p",
+      JSON.stringify({ status: { conditions: [disruption] } }),
+    ]);
+    const fromView: V1PodStatus = {
+      phase: "Running",
+      conditions: [...(viewed.status?.conditions ?? []), { type: "Ready", status: "True" }],
+    };
+    const api = adminApi();
+    await expect(writePodStatus(api, viewed, fromView)).rejects.toMatchObject({ status: 409 });
+    const fresh = await kubectlJson<V1Pod>(["get", "pod", "stale-view", "-n", namespace]);
+    expect(fresh.status?.conditions?.map((c) => `${c.type}=${c.status}`)).toContain("DisruptionTarget=True");
+    // From the newer view the write goes through and keeps it.
+    await writePodStatus(api, fresh, {
+      ...fromView,
+      conditions: [...(fresh.status?.conditions ?? []), { type: "Ready", status: "True" }],
+    });
+    const written = await kubectlJson<V1Pod>(["get", "pod", "stale-view", "-n", namespace]);
+    expect(written.status?.conditions?.map((c) => `${c.type}=${c.status}`)).toEqual(
+      expect.arrayContaining(["DisruptionTarget=True", "Ready=True"]),
+    );
   });
 
   it("replaces a shard deleted by hand that exits 75 without counting a failure (podFailurePolicy Ignore on its exit code)", async () => {
