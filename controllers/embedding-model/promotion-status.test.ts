@@ -218,6 +218,35 @@ describe("events of a model no pipeline names (serving only)", () => {
     ).not.toContain("Promoted");
   });
 
+  // Deleted with --cascade=orphan and applied again (README), a model adopts its records and finds
+  // readers on the version they used: its first status names that version, but no reader switched.
+  it("says no Promoted for the version a model applied again finds readers on", () => {
+    const adopted = (storeOf: typeof store | undefined) =>
+      decidePromotion(
+        promoting({
+          specVersion: "v1",
+          spec: specOf("v1"),
+          store: storeOf?.("v1", { v1: "complete" }),
+          statusActive: undefined,
+          records: [
+            record("v1", {
+              activatedTime: ago(7000),
+              workers: storeOf !== undefined,
+              ...(storeOf !== undefined ? { store: "jobs-store" } : {}),
+            }),
+          ],
+          serving: { v1: ready },
+          writersPresent: storeOf !== undefined ? ["v1"] : [],
+          candidate: {},
+        }),
+      );
+    for (const decision of [adopted(store), adopted(undefined)]) {
+      expect(decision.activeVersion).toBe("v1");
+      expect(decision.switchPointer).toBeUndefined();
+      expect(promotionEvents(undefined, decision).map((event) => event.reason)).not.toContain("Promoted");
+    }
+  });
+
   it("says RolledBack when it moves back to the draining version", () => {
     const back = decidePromotion({
       ...servingOnly,

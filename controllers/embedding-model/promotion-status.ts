@@ -234,7 +234,8 @@ export function promotionEvents(
  * switched (the next one follows it; readers did switch: say so once), "service" when a model without
  * a store moved its query Service alone (its readers switch as surely: without this Event a rollback
  * showed only phase changes while its RolledBack condition turned True). From no version too: a first
- * version going live is a promotion, as a store's first pointer is.
+ * version going live is a promotion, as a store's first pointer is (but not one a model applied again
+ * finds readers on).
  */
 function readersFollowed(
   previous: EmbeddingModelStatus | undefined,
@@ -243,6 +244,10 @@ function readersFollowed(
   const from = previous?.activeVersion;
   const target = decision.activeVersion;
   if (target === undefined || from === target) return undefined;
+  // From no version, only to one the status listed (built, then switched to): a model applied again
+  // (its orphaned records adopted, no status yet) finds readers on a version no reader switched to.
+  if (from === undefined && !(previous?.versions ?? []).some((entry) => entry.version === target))
+    return undefined;
   // A store rewound to an older snapshot names the version it had then: no switch was made (the
   // StoreDataLost Event says what happened).
   if (decision.storeDataLost !== undefined) return undefined;
