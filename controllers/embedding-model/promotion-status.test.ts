@@ -245,6 +245,29 @@ describe("events of a model no pipeline names (serving only)", () => {
       expect(decision.switchPointer).toBeUndefined();
       expect(promotionEvents(undefined, decision).map((event) => event.reason)).not.toContain("Promoted");
     }
+    // Its first pointer flipped by an operator stopped before its status write: the status listed v1.
+    const flipped = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v1", { v1: "complete" }),
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(600), workers: true, store: "jobs-store" })],
+        serving: { v1: ready },
+        writersPresent: ["v1"],
+      }),
+    );
+    const awaiting = {
+      versions: [{ version: "v1", phase: "AwaitingCutover", readyReplicas: 1 }],
+    } as Parameters<typeof promotionEvents>[0];
+    expect(promotionEvents(awaiting, flipped).filter((event) => event.reason === "Promoted")).toEqual([
+      {
+        warning: false,
+        reason: "Promoted",
+        message:
+          "readers switched from no version to v1 (store pointer flip made by an operator stopped before it reported it; query Service moved)",
+      },
+    ]);
   });
 
   it("says RolledBack when it moves back to the draining version", () => {
