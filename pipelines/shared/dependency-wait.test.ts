@@ -154,6 +154,49 @@ describe("whileUnanswered", () => {
     expect(wait.report()).toBeUndefined();
   });
 
+  it("goes on with the wait, from its first call and without a gap, while another reported call is still unanswered", async () => {
+    const wait = new DependencyWait();
+    const registry = new Registry();
+    registerDependencyWaitMetric(registry, { pipeline: "recs/jobs", version: "v1" }, wait);
+    const lagCheck = pendingCall();
+    const lagChecked = whileUnanswered(lagCheck.call, {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(2_000);
+    const rejoin = pendingCall();
+    const rejoined = whileUnanswered(rejoin.call, {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(unansweredAfterMs + 16_000);
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 33 });
+    // The lag check is answered, the rejoin still hangs: Kafka answers some calls, not all (a
+    // partial hang). The wait must not lapse until the rejoin's next report (the operator's 60 s,
+    // the alert's 5 minutes would start over), nor come back counted from the rejoin's own start.
+    lagCheck.answer();
+    await lagChecked;
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 33 });
+    expect(await registry.metrics()).toMatch(
+      /^jude_pipeline_dependency_wait_seconds\{.*dependency="kafka"\} 33$/m,
+    );
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 35 });
+    // An answer to a call never reported (within its bound) does not end it either.
+    await whileUnanswered(async () => "answered", {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 35 });
+    // Once no reported call is unanswered, it ends.
+    rejoin.answer();
+    await rejoined;
+    expect(wait.report()).toBeUndefined();
+  });
+
   it("says the error a dependency answers with once it answers again, going on with the wait until a call succeeds", async () => {
     const wait = new DependencyWait();
     let fail = (_: Error) => undefined as void;
