@@ -177,8 +177,9 @@ const unansweredEveryMs = 5_000;
  * but which answers nothing: a hung broker, a network partition), reports it every 5 s through
  * `wait` (/readyz `waitingOn`, dependency_wait_seconds) and `onUnanswered` (count and log it), as a
  * refused call's retries are; of several calls to it unanswered at once, one reports. Its answer ends
- * the wait (once no other call reported is unanswered); its failure does not: the caller retries it, and the next call unanswered goes on with the
- * same wait. A failure within its bound was answered, with an error: the wait says that error.
+ * the wait (once no other call reported is unanswered); its failure does not: the caller retries it,
+ * and the next call unanswered goes on with the same wait. A failure within its bound was answered,
+ * with an error: the wait says that error.
  */
 export async function whileUnanswered<T>(
   call: () => Promise<T>,
