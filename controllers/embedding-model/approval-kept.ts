@@ -1,5 +1,6 @@
 // status.approval in a status a reconcile keeps without deciding (Stalled before the promotion: a spec
-// it cannot read, a missing store Secret, another model's store). Pure.
+// it cannot read, a missing store Secret, another model's store; a reconcile that fails, or is not run
+// while a list is refused: the controller's failure reports). Pure.
 import type { KubeObject } from "../../operator/runtime/types.ts";
 
 /**

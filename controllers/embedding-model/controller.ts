@@ -9,6 +9,7 @@ import { reportNotSynced, reportReconcileError } from "../shared/reconcile-error
 import type { CacheReader, ControllerDefinition, KubeObject } from "../../operator/runtime/types.ts";
 import { labelKeys } from "../shared/labels.ts";
 import { labelValue } from "../shared/names.ts";
+import { withApprovalAsSeen } from "./approval-kept.ts";
 import { missingReferenceReasons } from "./blockers.ts";
 import { ModelStores } from "./model-store.ts";
 import { reconcileEmbeddingModel, type ModelReconcileSettings } from "./reconcile.ts";
@@ -84,11 +85,20 @@ export function embeddingModelController(
       { type: resourceTypes.pod, map: modelOfPod, managedOnly: true },
     ],
     concurrency: settings.concurrency,
-    reportNotSynced: (context, cause) => reportNotSynced(resourceTypes.embeddingModel, context, cause),
+    // Both keep the status as the reconcile's Stalled paths do: an approval removed from the spec is
+    // forgotten however long the failures last.
+    reportNotSynced: (context, cause) =>
+      reportNotSynced(resourceTypes.embeddingModel, context, cause, withApprovalAsSeen),
     // A first failure leaves a model waiting for a missing Secret, claim or topic saying so: written
     // over, the next reconcile would record that cause's Warning Event again as new.
     reportFailure: (context, failure) =>
-      reportReconcileError(resourceTypes.embeddingModel, context, failure, missingReferenceReasons),
+      reportReconcileError(
+        resourceTypes.embeddingModel,
+        context,
+        failure,
+        missingReferenceReasons,
+        withApprovalAsSeen,
+      ),
     reconcile: (context) => reconcileEmbeddingModel(context, reconcileSettings),
     close: () => stores.close(),
   };

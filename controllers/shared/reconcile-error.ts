@@ -106,14 +106,23 @@ export function reconcileErrorVerdict(
 }
 
 /**
+ * What of an object's status a failure report keeps, as its controller would see it: `raw` unchanged,
+ * or less a field its spec no longer stands behind (an EmbeddingModel's approval, withApprovalAsSeen),
+ * which would otherwise stay for as long as the failures last.
+ */
+export type StatusAsSeen = (raw: KubeObject) => KubeObject;
+
+/**
  * Writes the failure into the status of the object of `type` at `context.key` (as the cache holds it)
- * and, once it is persistent, records a Warning Event. Every other status field and condition is kept.
+ * and, once it is persistent, records a Warning Event. Every other status field and condition is kept,
+ * as `asSeen` sees them.
  */
 export async function reportReconcileError(
   type: ResourceType,
   context: ReconcileContext,
   failure: ReconcileFailure,
   standingReasons: ReadonlySet<string> = new Set(),
+  asSeen: StatusAsSeen = (raw) => raw,
 ): Promise<void> {
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
@@ -136,7 +145,7 @@ export async function reportReconcileError(
   )
     return;
   const verdict = reconcileErrorVerdict(failure);
-  await writeVerdictKeepingStatus(context, object, verdict);
+  await writeVerdictKeepingStatus(context, asSeen(object), verdict);
   if (failure.persistent)
     context.events.warning(object, reconcileErrorReason, describeFailure(failure.error));
 }
@@ -169,14 +178,15 @@ export function notSyncedVerdict(cause: string): Kstatus {
 
 /**
  * Writes into the status of the object of `type` at `context.key` (as its own informer holds it) that
- * it is not reconciled and why, keeping every other field, and records a Warning Event; nothing when
- * its Stalled condition says so already about its current generation (an earlier operator process
- * wrote it).
+ * it is not reconciled and why, keeping every other field (as `asSeen` sees them), and records a
+ * Warning Event; nothing when its Stalled condition says so already about its current generation (an
+ * earlier operator process wrote it).
  */
 export async function reportNotSynced(
   type: ResourceType,
   context: ReconcileContext,
   cause: string,
+  asSeen: StatusAsSeen = (raw) => raw,
 ): Promise<void> {
   const object = context.cache.get(type, context.key);
   if (object === undefined || object.metadata?.deletionTimestamp) return;
@@ -192,7 +202,7 @@ export async function reportNotSynced(
   if (stalled?.status === "True" && current && conditionSays(stalled, verdict.reason, verdict.message))
     return;
   try {
-    await writeVerdictKeepingStatus(context, object, verdict);
+    await writeVerdictKeepingStatus(context, asSeen(object), verdict);
   } catch (error) {
     // The operator may not write the status there either (the runtime then stops trying until the
     // cause changes): the Event is what is left to tell the user. A 401 is retried (a token being

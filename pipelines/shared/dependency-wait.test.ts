@@ -154,6 +154,77 @@ describe("whileUnanswered", () => {
     expect(wait.report()).toBeUndefined();
   });
 
+  it("goes on with the wait, from its first call and without a gap, while another reported call is still unanswered", async () => {
+    const wait = new DependencyWait();
+    const registry = new Registry();
+    registerDependencyWaitMetric(registry, { pipeline: "recs/jobs", version: "v1" }, wait);
+    const lagCheck = pendingCall();
+    const lagChecked = whileUnanswered(lagCheck.call, {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(2_000);
+    const rejoin = pendingCall();
+    const rejoined = whileUnanswered(rejoin.call, {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(unansweredAfterMs + 16_000);
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 33 });
+    // The lag check is answered, the rejoin still hangs: Kafka answers some calls, not all (a
+    // partial hang). The wait must not lapse until the rejoin's next report (the operator's 60 s,
+    // the alert's 5 minutes would start over), nor come back counted from the rejoin's own start.
+    lagCheck.answer();
+    await lagChecked;
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 33 });
+    expect(await registry.metrics()).toMatch(
+      /^jude_pipeline_dependency_wait_seconds\{.*dependency="kafka"\} 33$/m,
+    );
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 35 });
+    // An answer to a call never reported (within its bound) does not end it either.
+    await whileUnanswered(async () => "answered", {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 35 });
+    // Once no reported call is unanswered, it ends.
+    rejoin.answer();
+    await rejoined;
+    expect(wait.report()).toBeUndefined();
+  });
+
+  it("ends a partial hang's wait at the first answer after its last reported call failed, leaving no series", async () => {
+    const wait = new DependencyWait();
+    const registry = new Registry();
+    registerDependencyWaitMetric(registry, { pipeline: "recs/jobs", version: "v1" }, wait);
+    const options = { wait, dependency: "kafka", onUnanswered: () => undefined };
+    const lagCheck = pendingCall();
+    const lagChecked = whileUnanswered(lagCheck.call, options);
+    let fail = (_: Error) => undefined as void;
+    const rejoined = whileUnanswered(() => new Promise<never>((_, reject) => (fail = reject)), options);
+    await vi.advanceTimersByTimeAsync(unansweredAfterMs + 5_000);
+    lagCheck.answer();
+    await lagChecked;
+    // The rejoin, still hung, fails after the client's timeouts: it was not answered, so the wait
+    // goes on (the next call hangs as well), and is not left waiting on a call that no longer runs.
+    await vi.advanceTimersByTimeAsync(10_000);
+    fail(new Error("Request timed out"));
+    await expect(rejoined).rejects.toThrow("Request timed out");
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 30 });
+    const next = pendingCall();
+    const nextAnswered = whileUnanswered(next.call, options);
+    await vi.advanceTimersByTimeAsync(unansweredAfterMs + 1_000);
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 46 });
+    next.answer();
+    await nextAnswered;
+    expect(wait.report()).toBeUndefined();
+    expect(await registry.metrics()).not.toMatch(/^jude_pipeline_dependency_wait_seconds\{/m);
+  });
+
   it("says the error a dependency answers with once it answers again, going on with the wait until a call succeeds", async () => {
     const wait = new DependencyWait();
     let fail = (_: Error) => undefined as void;

@@ -46,10 +46,11 @@ export class DependencyWait {
   #last: { dependency: string; error: string } | undefined;
   #retries = 0;
   /**
-   * Dependencies whose calls go unanswered past their bound, until one is answered: a call the client
-   * fails after its own timeouts does not end the wait (the next call, the lag check's 5 s later, hangs
-   * as well), so it is said as one wait from its first call, not as a new one every few minutes,
-   * which would never stand long enough for the operator's 60 s or the alert's 5 minutes.
+   * Dependencies whose calls go unanswered past their bound, until one is answered and none reported
+   * still goes unanswered: a call the client fails after its own timeouts does not end the wait (the
+   * next call, the lag check's 5 s later, hangs as well), so it is said as one wait from its first
+   * call, not as a new one every few minutes, which would never stand long enough for the operator's
+   * 60 s or the alert's 5 minutes.
    */
   readonly #unanswered = new Map<string, Unanswered>();
 
@@ -84,9 +85,15 @@ export class DependencyWait {
     return this.#unanswered.get(dependency)?.sinceMs;
   }
 
-  /** A call to `dependency` was answered: it answers again. */
-  answered(dependency: string): void {
-    this.#unanswered.delete(dependency);
+  /**
+   * `call` to `dependency` was answered: it answers again, and the wait ends, unless another of its
+   * calls reported unanswered still is (a partial hang: some calls answered, that one not). Then the
+   * wait goes on from its first call, with no gap until that call's next report: a scrape or a poll
+   * in between would start the alert's 5 minutes or the operator's 60 s over.
+   */
+  answered(dependency: string, call: object): void {
+    this.ended(dependency, call);
+    if ((this.#unanswered.get(dependency)?.calls.length ?? 0) === 0) this.#unanswered.delete(dependency);
   }
 
   /**
@@ -170,8 +177,9 @@ const unansweredEveryMs = 5_000;
  * but which answers nothing: a hung broker, a network partition), reports it every 5 s through
  * `wait` (/readyz `waitingOn`, dependency_wait_seconds) and `onUnanswered` (count and log it), as a
  * refused call's retries are; of several calls to it unanswered at once, one reports. Its answer ends
- * the wait; its failure does not: the caller retries it, and the next call unanswered goes on with the
- * same wait. A failure within its bound was answered, with an error: the wait says that error.
+ * the wait (once no other call reported is unanswered); its failure does not: the caller retries it,
+ * and the next call unanswered goes on with the same wait. A failure within its bound was answered,
+ * with an error: the wait says that error.
  */
 export async function whileUnanswered<T>(
   call: () => Promise<T>,
@@ -205,7 +213,7 @@ export async function whileUnanswered<T>(
   }, options.afterMs ?? unansweredAfterMs).unref();
   try {
     const answer = await call();
-    wait?.answered(dependency);
+    wait?.answered(dependency, self);
     return answer;
   } catch (error) {
     // One that failed past its bound spent the client's own timeouts: still no answer.
