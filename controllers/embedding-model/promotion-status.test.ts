@@ -186,6 +186,90 @@ describe("events of a model no pipeline names (serving only)", () => {
     expect(promotionEvents(after, switched).map((event) => event.reason)).not.toContain("Promoted");
   });
 
+  // A model with a store says Promoted for its first pointer ("from no version"); one without a store
+  // said nothing when its first version went live.
+  it("says Promoted when its first version goes live, once", () => {
+    const first = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: undefined,
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(10) })],
+        serving: { v1: ready },
+        writersPresent: [],
+        candidate: {},
+      }),
+    );
+    expect(first.activeVersion).toBe("v1");
+    const deploying = { versions: [{ version: "v1", phase: "Deploying", readyReplicas: 0 }] } as Parameters<
+      typeof promotionEvents
+    >[0];
+    expect(promotionEvents(deploying, first).filter((event) => event.reason === "Promoted")).toEqual([
+      {
+        warning: false,
+        reason: "Promoted",
+        message:
+          "readers switched from no version to v1 (query Service moved; no store: no NearlinePipeline names this model)",
+      },
+    ]);
+    expect(
+      promotionEvents(previous("v1", [["v1", "Active"]]), first).map((event) => event.reason),
+    ).not.toContain("Promoted");
+  });
+
+  // Deleted with --cascade=orphan and applied again (README), a model adopts its records and finds
+  // readers on the version they used: its first status names that version, but no reader switched.
+  it("says no Promoted for the version a model applied again finds readers on", () => {
+    const adopted = (storeOf: typeof store | undefined) =>
+      decidePromotion(
+        promoting({
+          specVersion: "v1",
+          spec: specOf("v1"),
+          store: storeOf?.("v1", { v1: "complete" }),
+          statusActive: undefined,
+          records: [
+            record("v1", {
+              activatedTime: ago(7000),
+              workers: storeOf !== undefined,
+              ...(storeOf !== undefined ? { store: "jobs-store" } : {}),
+            }),
+          ],
+          serving: { v1: ready },
+          writersPresent: storeOf !== undefined ? ["v1"] : [],
+          candidate: {},
+        }),
+      );
+    for (const decision of [adopted(store), adopted(undefined)]) {
+      expect(decision.activeVersion).toBe("v1");
+      expect(decision.switchPointer).toBeUndefined();
+      expect(promotionEvents(undefined, decision).map((event) => event.reason)).not.toContain("Promoted");
+    }
+    // Its first pointer flipped by an operator stopped before its status write: the status listed v1.
+    const flipped = decidePromotion(
+      promoting({
+        specVersion: "v1",
+        spec: specOf("v1"),
+        store: store("v1", { v1: "complete" }),
+        statusActive: undefined,
+        records: [record("v1", { promotionStartTime: ago(600), workers: true, store: "jobs-store" })],
+        serving: { v1: ready },
+        writersPresent: ["v1"],
+      }),
+    );
+    const awaiting = {
+      versions: [{ version: "v1", phase: "AwaitingCutover", readyReplicas: 1 }],
+    } as Parameters<typeof promotionEvents>[0];
+    expect(promotionEvents(awaiting, flipped).filter((event) => event.reason === "Promoted")).toEqual([
+      {
+        warning: false,
+        reason: "Promoted",
+        message:
+          "readers switched from no version to v1 (store pointer flip made by an operator stopped before it reported it; query Service moved)",
+      },
+    ]);
+  });
+
   it("says RolledBack when it moves back to the draining version", () => {
     const back = decidePromotion({
       ...servingOnly,

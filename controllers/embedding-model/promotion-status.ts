@@ -167,7 +167,7 @@ export function promotionEvents(
   } else {
     const followed = readersFollowed(previous, decision);
     if (followed !== undefined) {
-      const from = previous!.activeVersion!;
+      const from = previous?.activeVersion ?? "no version";
       const target = decision.activeVersion!;
       const wasLeft = ["Draining", "Retained"].includes(before.get(target) ?? "");
       events.push({
@@ -233,7 +233,9 @@ export function promotionEvents(
  * when an operator killed between its switch and the status write that reports it left the pointer
  * switched (the next one follows it; readers did switch: say so once), "service" when a model without
  * a store moved its query Service alone (its readers switch as surely: without this Event a rollback
- * showed only phase changes while its RolledBack condition turned True).
+ * showed only phase changes while its RolledBack condition turned True). From no version too: a first
+ * version going live is a promotion, as a store's first pointer is (but not one a model applied again
+ * finds readers on).
  */
 function readersFollowed(
   previous: EmbeddingModelStatus | undefined,
@@ -241,7 +243,11 @@ function readersFollowed(
 ): "pointer" | "service" | undefined {
   const from = previous?.activeVersion;
   const target = decision.activeVersion;
-  if (from === undefined || target === undefined || from === target) return undefined;
+  if (target === undefined || from === target) return undefined;
+  // From no version, only to one the status listed (built, then switched to): a model applied again
+  // (its orphaned records adopted, no status yet) finds readers on a version no reader switched to.
+  if (from === undefined && !(previous?.versions ?? []).some((entry) => entry.version === target))
+    return undefined;
   // A store rewound to an older snapshot names the version it had then: no switch was made (the
   // StoreDataLost Event says what happened).
   if (decision.storeDataLost !== undefined) return undefined;

@@ -2,7 +2,7 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { fakeContext, type RecordedCall } from "../nearline-pipeline/fake-context.ts";
-import { stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
+import { setPath, stored, testNamespace } from "../nearline-pipeline/test-objects.ts";
 import { imagesFor } from "../shared/image.ts";
 import { endpointOf, ModelStores } from "./model-store.ts";
 import { promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
@@ -38,6 +38,52 @@ describe("reconcileEmbeddingModel", () => {
         observedGeneration: 3,
       }),
     );
+  });
+});
+
+// Stalled for a missing store Secret, a model kept its status as it was, status.approval included:
+// removed from the spec meanwhile (as `kubectl jude approve` tells, for an approval given for an
+// earlier build), it stayed, and "wait until status.approval is gone" waited as long as the Secret.
+describe("reconcileEmbeddingModel while its store Secret is missing", () => {
+  const approval = {
+    version: "minilm-v2",
+    observedTime: "2026-12-01T11:00:00Z",
+    build: "2026-11-01T10:00:00Z",
+  };
+  const statusAfter = async (approvedVersion: string | undefined) => {
+    const model = stored("embedding-model.yaml", "model-uid", (object) => {
+      setPath(object, "spec.version", "minilm-v2");
+      setPath(object, "spec.promotion.cutover", "Manual");
+      setPath(object, "spec.promotion.approvedVersion", approvedVersion);
+      object.status = { observedGeneration: 1, activeVersion: "minilm-v1", approval };
+    }) as KubeObject;
+    const pipeline = stored("nearline-pipeline-jobs.yaml", "pipeline-uid") as KubeObject;
+    const { context, calls } = fakeContext(
+      { namespace: testNamespace, name: "jude-minilm" },
+      { EmbeddingModel: [model], NearlinePipeline: [pipeline] },
+    );
+    const stores = new ModelStores();
+    await reconcileEmbeddingModel(context, {
+      images: imagesFor("ghcr.io/jude-dev/jude", "0.1.0"),
+      stores,
+      registry: new Registry(),
+    });
+    stores.close();
+    const [write] = calls.filter((call) => call.verb === "applyStatus");
+    expect(write?.status.conditions).toContainEqual(
+      expect.objectContaining({ type: "Stalled", status: "True", reason: "SecretNotFound" }),
+    );
+    return write?.status;
+  };
+
+  it("forgets an approval removed from the spec, as a reconcile that decides does", async () => {
+    const status = await statusAfter(undefined);
+    expect(status).toMatchObject({ activeVersion: "minilm-v1" });
+    expect(status?.approval).toBeUndefined();
+  });
+
+  it("keeps one the spec still names", async () => {
+    expect((await statusAfter("minilm-v2"))?.approval).toEqual(approval);
   });
 });
 

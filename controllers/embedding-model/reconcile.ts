@@ -33,6 +33,7 @@ import {
   withOlderVersionProblems,
   type OlderVersionProblem,
 } from "./older-version-references.ts";
+import { withApprovalAsSeen } from "./approval-kept.ts";
 import { actOnPromotion, currentBuildRuns } from "./promotion-act.ts";
 import { forgetModel, promotionMetrics, recordPromotion } from "./promotion-metrics.ts";
 import { observeCoverage, observePromotion, runsOfVersion, withRunBlockers } from "./promotion-observe.ts";
@@ -105,7 +106,7 @@ export async function reconcileEmbeddingModel(
     // connection is closed unless another model uses that store (a fixed spec opens it again).
     settings.stores.release(`${context.key.namespace}/${context.key.name}`);
     const verdict: Kstatus = { state: "Stalled", reason: "InvalidSpec", message: parsed.error.message };
-    await writeVerdictKeepingStatus(context, raw, verdict);
+    await writeVerdictKeepingStatus(context, withApprovalAsSeen(raw), verdict);
     return;
   }
   const model = parsed.data;
@@ -147,8 +148,9 @@ export async function reconcileEmbeddingModel(
 }
 
 /**
- * Stalled with the missing Secret's reason, the rest of the status kept: without the store no version
- * can be decided on, deployed or switched to. A Warning Event when the cause is new.
+ * Stalled with the missing Secret's reason, the rest of the status kept (but an approval removed
+ * meanwhile, withApprovalAsSeen): without the store no version can be decided on, deployed or
+ * switched to. A Warning Event when the cause is new.
  */
 async function reportMissingStoreSecret(
   context: ReconcileContext,
@@ -159,7 +161,11 @@ async function reportMissingStoreSecret(
   const conditions = (raw.status as { conditions?: { type: string; reason?: string; message?: string }[] })
     ?.conditions;
   const stalled = conditions?.find((condition) => condition.type === "Stalled");
-  await writeVerdictKeepingStatus(context, raw, { state: "Stalled", reason: missing.reason, message });
+  await writeVerdictKeepingStatus(context, withApprovalAsSeen(raw), {
+    state: "Stalled",
+    reason: missing.reason,
+    message,
+  });
   if (!conditionSays(stalled, missing.reason, message)) context.events.warning(raw, missing.reason, message);
 }
 

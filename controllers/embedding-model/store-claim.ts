@@ -22,6 +22,7 @@ import {
 import { conditionSays, findCondition } from "../shared/conditions.ts";
 import { childApply } from "../shared/owner.ts";
 import { writeVerdictKeepingStatus } from "../shared/status-writer.ts";
+import { withApprovalAsSeen } from "./approval-kept.ts";
 import { pipelinesOfModel } from "./model-store.ts";
 import { readVersionRecords } from "./record-reader.ts";
 import {
@@ -148,8 +149,13 @@ export async function stayOffStore(
     ...(database !== undefined ? { database } : {}),
     owner: { namespace, name, uid },
   };
+  // An approval removed from the spec meanwhile is forgotten, as a reconcile that decides forgets it.
   const remembering = { ...model, status: { ...model.status, storeConflict } };
-  await writeVerdictKeepingStatus(context, remembering as EmbeddingModel & KubeObject, verdict);
+  await writeVerdictKeepingStatus(
+    context,
+    withApprovalAsSeen(remembering as EmbeddingModel & KubeObject),
+    verdict,
+  );
   const ready = findCondition(previous?.conditions, "Ready");
   if (!conditionSays(ready, storeConflictReason, standing.message))
     context.events.warning(model, storeConflictReason, standing.message);

@@ -10,7 +10,7 @@ import type { WorkerFigures } from "./worker-figures.ts";
 interface Sample {
   /** When the read began. */
   atMs: number;
-  /** The pods read (name, IP, phase): a changed set of pods is read again at once. */
+  /** The pods read (name, IP, phase, marked for deletion): a changed set of pods is read again at once. */
   pods: string;
   figures: WorkerFigures[];
 }

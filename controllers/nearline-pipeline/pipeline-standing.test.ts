@@ -449,7 +449,12 @@ describe("pipelineStanding", () => {
       name: "a worker's batch has waited a minute on its store",
       versions: resolved,
       rollouts: [["minilm-v1", done]],
-      waits: [["minilm-v1", [{ dependency: "store", seconds: 95, error: "Command timed out" }]]],
+      waits: [
+        [
+          "minilm-v1",
+          [{ dependency: "store", seconds: 95, error: "Command timed out" }, undefined, undefined],
+        ],
+      ],
       state: "Stalled",
       reason: "DependencyUnavailable",
       message:
@@ -469,6 +474,8 @@ describe("pipelineStanding", () => {
               seconds: 75,
               error: "no answer from kafka for 75 s (its connections open)",
             },
+            undefined,
+            undefined,
           ],
         ],
       ],
@@ -491,7 +498,7 @@ describe("pipelineStanding", () => {
       cause?: Kstatus;
       versions: typeof resolved;
       rollouts: readonly (readonly [string, Rollout])[];
-      waits?: readonly (readonly [string, readonly WorkerWait[]])[];
+      waits?: readonly (readonly [string, readonly (WorkerWait | undefined)[]])[];
       state: string;
       reason: string;
       message?: string;

@@ -33,13 +33,14 @@ const dependencyNames: Readonly<Record<string, string>> = {
 
 /**
  * The pipeline's standing from its stall cause, its resolved versions, their worker rollouts and what
- * their workers wait on (version -> the waits its workers reported).
+ * their workers wait on (version -> one entry per running worker, ready or not: the wait it reported,
+ * undefined for none).
  */
 export function pipelineStanding(
   stallCause: Kstatus | undefined,
   resolved: ResolvedVersions,
   rollouts: ReadonlyMap<string, Rollout>,
-  waits: ReadonlyMap<string, readonly WorkerWait[]> = new Map(),
+  waits: ReadonlyMap<string, readonly (WorkerWait | undefined)[]> = new Map(),
 ): Kstatus {
   if (stallCause !== undefined) return stallCause;
   const stuck = resolved.waiting.find((entry) => entry.stallReason !== undefined);
@@ -58,15 +59,17 @@ export function pipelineStanding(
   // The worker's probes stay green (restarting it would not bring the dependency back), so this is
   // where a worker stuck on its store, embedding server or Kafka shows: not making progress, and on
   // what. Its batch in hand, its start or a call to a hung broker: a wait need not be a batch's.
+  // Out of every running worker, not the ready ones: a worker whose start waits is not ready, and
+  // "1 of 1" beside a second worker consuming would hide that one.
   const waitingWorkers = resolved.versions.flatMap((version) => {
-    const long = (waits.get(version.version) ?? []).filter(
-      (wait) => wait.seconds >= dependencyWaitStalledSeconds,
+    const workers = waits.get(version.version) ?? [];
+    const long = workers.filter(
+      (wait): wait is WorkerWait => wait !== undefined && wait.seconds >= dependencyWaitStalledSeconds,
     );
     if (long.length === 0) return [];
     const longest = long.reduce((a, b) => (b.seconds > a.seconds ? b : a));
-    const workers = rollouts.get(version.version)?.readyReplicas ?? long.length;
     return [
-      `version ${version.version}: ${long.length} of ${Math.max(workers, long.length)} workers have waited ${longest.seconds} s on the ${dependencyNames[longest.dependency] ?? longest.dependency} (${headOf(longest.error, 200)}); nothing is lost, and they go on once it answers`,
+      `version ${version.version}: ${long.length} of ${workers.length} workers have waited ${longest.seconds} s on the ${dependencyNames[longest.dependency] ?? longest.dependency} (${headOf(longest.error, 200)}); nothing is lost, and they go on once it answers`,
     ];
   });
   if (waitingWorkers.length > 0)

@@ -3,6 +3,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeObject } from "../../operator/runtime/types.ts";
 import { imagesFor } from "../shared/image.ts";
 import { fakeContext, summarizeCalls, type RecordedCall } from "./fake-context.ts";
+import { FiguresSampler } from "./figures-sampler.ts";
 import { nearlinePipelineController } from "./controller.ts";
 import { reconcileNearlinePipeline } from "./reconcile.ts";
 import { parseEmbeddingModel } from "../../crds/index.ts";
@@ -662,6 +663,122 @@ describe("reconcileNearlinePipeline", () => {
       message: expect.stringMatching(
         /^version minilm-v1: 1 of 1 workers have waited 75 s on the store \(Command timed out\)/,
       ),
+    });
+  });
+
+  it("counts the workers waiting out of every running worker, ready or still starting", async () => {
+    const deployment = {
+      kind: "Deployment",
+      metadata: {
+        name: "jobs-minilm-v1-nearline",
+        namespace: testNamespace,
+        generation: 1,
+        labels: workerPod.metadata!.labels!,
+      },
+      spec: { replicas: 2 },
+      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 1 },
+    } as KubeObject;
+    const pod = (name: string, ready: boolean): KubeObject =>
+      ({
+        ...workerPod,
+        metadata: { ...workerPod.metadata, name, uid: `${name}-uid` },
+        status: {
+          phase: "Running",
+          podIP: "10.0.0.1",
+          conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+        },
+      }) as KubeObject;
+    // One worker waits on Kafka at its start (not ready: /readyz 503), the other consumes and its
+    // calls to the same hung broker have gone unanswered for less than a minute so far.
+    const hung = (seconds: number) => ({
+      dependency: "kafka",
+      seconds,
+      error: `no answer from kafka for ${seconds} s`,
+    });
+    const stalled = async (consumingSeconds: number) =>
+      writtenConditions(
+        await reconcile(
+          {
+            ...pipelineWithWorker(),
+            Deployment: [deployment],
+            Pod: [
+              pod("jobs-minilm-v1-nearline-starting", false),
+              pod("jobs-minilm-v1-nearline-consuming", true),
+            ],
+          },
+          async (worker) => ({
+            waitingOn: worker.metadata?.name?.endsWith("starting") ? hung(90) : hung(consumingSeconds),
+          }),
+        ),
+      ).find((condition) => condition.type === "Stalled");
+    expect(await stalled(30)).toMatchObject({
+      status: "True",
+      reason: "DependencyUnavailable",
+      message: expect.stringMatching(/^version minilm-v1: 1 of 2 workers have waited 90 s on the Kafka /),
+    });
+    expect(await stalled(70)).toMatchObject({
+      message: expect.stringMatching(/^version minilm-v1: 2 of 2 workers have waited 90 s on the Kafka /),
+    });
+  });
+
+  it("counts no worker pod marked for deletion among the workers, as its Deployment does not", async () => {
+    const deployment = {
+      kind: "Deployment",
+      metadata: {
+        name: "jobs-minilm-v1-nearline",
+        namespace: testNamespace,
+        generation: 1,
+        labels: workerPod.metadata!.labels!,
+      },
+      spec: { replicas: 2 },
+      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 2 },
+    } as KubeObject;
+    const pod = (name: string, deletionTimestamp?: string): KubeObject =>
+      ({
+        ...workerPod,
+        metadata: {
+          ...workerPod.metadata,
+          name,
+          uid: `${name}-uid`,
+          ...(deletionTimestamp === undefined ? {} : { deletionTimestamp }),
+        },
+        status: {
+          phase: "Running",
+          podIP: "10.0.0.1",
+          conditions: [{ type: "Ready", status: deletionTimestamp === undefined ? "True" : "False" }],
+        },
+      }) as KubeObject;
+    // Its node lost, the pod answers nothing; then it is marked for deletion and stays Terminating
+    // (phase Running, as last reported): the Deployment replaced it. Both others wait on a hung Kafka.
+    // The figures read before the mark are not reused for the pods after it.
+    const sampler = new FiguresSampler(60_000, () => 0);
+    const stalled = async (lostDeletion?: string) => {
+      const { context, calls } = fakeContext(key, {
+        ...pipelineWithWorker(),
+        Deployment: [deployment],
+        Pod: [
+          pod("jobs-minilm-v1-nearline-a"),
+          pod("jobs-minilm-v1-nearline-b"),
+          pod("jobs-minilm-v1-nearline-lost", lostDeletion),
+        ],
+      });
+      await reconcileNearlinePipeline(context, {
+        images,
+        sampler,
+        probe: async (worker) =>
+          worker.metadata?.name?.endsWith("lost") === true
+            ? {}
+            : { waitingOn: { dependency: "kafka", seconds: 90, error: "no answer from kafka for 90 s" } },
+      });
+      return writtenConditions(calls).find((condition) => condition.type === "Stalled");
+    };
+    expect(await stalled()).toMatchObject({
+      message: expect.stringMatching(/^version minilm-v1: 2 of 3 workers have waited 90 s on the Kafka /),
+    });
+    expect(await stalled("2026-12-01T00:00:00Z")).toMatchObject({
+      status: "True",
+      reason: "DependencyUnavailable",
+      message: expect.stringMatching(/^version minilm-v1: 2 of 2 workers have waited 90 s on the Kafka /),
     });
   });
 

@@ -178,7 +178,7 @@ export async function reconcileNearlinePipeline(
       : runningVersions(context, pipeline);
   const previousVersions = (raw.status as NearlinePipelineStatus | undefined)?.versions;
   const rollouts = new Map<string, Rollout>();
-  const waits = new Map<string, WorkerWait[]>();
+  const waits = new Map<string, (WorkerWait | undefined)[]>();
   const versions: NonNullable<NearlinePipelineStatus["versions"]> = [];
   const losses = new Map<string, CountedLosses>();
   const recentlyReady = new Set<string>();
@@ -203,9 +203,14 @@ export async function reconcileNearlinePipeline(
     );
     losses.set(version, counted);
     versions.push(withLosses(versionStatus(version, rollout.readyReplicas, figures), counted));
+    // Every running worker, ready or still starting (its start waits on the same dependencies), as
+    // its Deployment counts them: not a pod marked for deletion ("2 of 3" beside a pod Terminating on
+    // a lost node would say that a third worker consumes).
     waits.set(
       version,
-      figures.flatMap((worker) => (worker.waitingOn !== undefined ? [worker.waitingOn] : [])),
+      figures.flatMap((worker) =>
+        worker.notRunning === true || worker.deleting === true ? [] : [worker.waitingOn],
+      ),
     );
   }
   settings.sampler?.forget(keyToString(context.key), reported);
@@ -386,11 +391,15 @@ async function workerFigures(
       live.map(async (pod) => ({
         ...(await probe(pod, context.signal)),
         podUid: pod.metadata?.uid ?? pod.metadata?.name,
+        ...(pod.metadata?.deletionTimestamp !== undefined ? { deleting: true as const } : {}),
       })),
     );
   if (settings.sampler === undefined) return read();
   const podsRead = pods
-    .map((pod) => `${pod.metadata?.name}@${pod.status?.podIP}/${pod.status?.phase}`)
+    .map(
+      (pod) =>
+        `${pod.metadata?.name}@${pod.status?.podIP}/${pod.status?.phase}${pod.metadata?.deletionTimestamp !== undefined ? "/deleting" : ""}`,
+    )
     .sort()
     .join(",");
   return settings.sampler.figures(keyToString(context.key), embeddingVersion, podsRead, read);

@@ -25,6 +25,11 @@ export interface WorkerFigures {
    * running worker that did not answer, it holds no totals that the sums could be missing.
    */
   notRunning?: true;
+  /**
+   * The pod is marked for deletion (Terminating: draining, or stuck on a lost node): its figures still
+   * count in the totals, but it is no longer one of its Deployment's workers.
+   */
+  deleting?: true;
 }
 
 /** What a worker's /readyz `waitingOn` says (pipelines/shared/dependency-wait.ts). */

@@ -126,9 +126,71 @@ describe("whileUnanswered", () => {
     expect(wait.report()).toBeUndefined();
   });
 
+  it("counts and says two calls unanswered at once (the lag check's, a rejoin's) once a period, as one", async () => {
+    const wait = new DependencyWait();
+    const said: Error[] = [];
+    const onUnanswered = (error: Error) => said.push(error);
+    let fail = (_: Error) => undefined as void;
+    const lagCheck = whileUnanswered(() => new Promise<never>((_, reject) => (fail = reject)), {
+      wait,
+      dependency: "kafka",
+      onUnanswered,
+    });
+    await vi.advanceTimersByTimeAsync(2_000);
+    const { call, answer } = pendingCall();
+    const rejoin = whileUnanswered(call, { wait, dependency: "kafka", onUnanswered });
+    await vi.advanceTimersByTimeAsync(unansweredAfterMs + 10_000);
+    // 15 s, 20 s, 25 s after the first call: three periods, three reports, not six.
+    expect(said).toHaveLength(3);
+    expect(wait.report()).toMatchObject({ dependency: "kafka", seconds: 27, retries: 3 });
+    // The first fails after the client's timeouts: the other, still unanswered, goes on saying it.
+    fail(new Error("Request timed out"));
+    await expect(lagCheck).rejects.toThrow("Request timed out");
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(said).toHaveLength(5);
+    expect(wait.report()).toMatchObject({ seconds: 37, retries: 5 });
+    answer();
+    await rejoin;
+    expect(wait.report()).toBeUndefined();
+  });
+
+  it("says the error a dependency answers with once it answers again, going on with the wait until a call succeeds", async () => {
+    const wait = new DependencyWait();
+    let fail = (_: Error) => undefined as void;
+    const hung = whileUnanswered(() => new Promise<never>((_, reject) => (fail = reject)), {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    await vi.advanceTimersByTimeAsync(unansweredAfterMs + 5_000);
+    expect(wait.report()?.error).toMatch(/^no answer from kafka/);
+    // The broker answers again, with an error: it no longer says nothing, it says this.
+    const refused = whileUnanswered(() => Promise.reject(new Error("The coordinator is not available")), {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    await expect(refused).rejects.toThrow("The coordinator is not available");
+    expect(wait.report()).toMatchObject({
+      dependency: "kafka",
+      seconds: 20,
+      error: "The coordinator is not available",
+    });
+    // A call failing after the client's own timeouts was not answered: it changes nothing.
+    fail(new Error("Request timed out"));
+    await expect(hung).rejects.toThrow("Request timed out");
+    expect(wait.report()).toMatchObject({ seconds: 20, error: "The coordinator is not available" });
+    await whileUnanswered(async () => "answered", {
+      wait,
+      dependency: "kafka",
+      onUnanswered: () => undefined,
+    });
+    expect(wait.report()).toBeUndefined();
+  });
+
   it("goes on counting from the first unanswered call when a batch taken since retries on that dependency", () => {
     const wait = new DependencyWait();
-    wait.unanswered("kafka", 100_000, new Error("no answer from kafka for 15 s"));
+    wait.unanswered("kafka", 100_000, new Error("no answer from kafka for 15 s"), {});
     // A batch of records fetched before the hang, taken during it; its produce fails after the
     // client's timeouts: the wait on Kafka did not start with it (the operator's 60 s would restart).
     wait.batchStarted(130_000);

@@ -33,6 +33,11 @@ interface Unanswered {
   sinceMs: number;
   error: string;
   reports: number;
+  /**
+   * Its calls unanswered past their bound now, in the order they were first reported: the first
+   * speaks for them all (see {@link DependencyWait.unanswered}).
+   */
+  calls: object[];
 }
 
 /** Tracks the batch in hand and the retries it made; one per worker. */
@@ -48,14 +53,30 @@ export class DependencyWait {
    */
   readonly #unanswered = new Map<string, Unanswered>();
 
-  /** A call to `dependency`, made at `sinceMs`, is still unanswered. */
-  unanswered(dependency: string, sinceMs: number, error: unknown): void {
+  /**
+   * `call`, made to `dependency` at `sinceMs`, is still unanswered. True when it speaks for the calls
+   * to `dependency` unanswered now (the first of them reported): several at once (the lag check's and
+   * a rejoin's) are one wait, counted and logged once a period as one call is, not once per call.
+   */
+  unanswered(dependency: string, sinceMs: number, error: unknown, call: object): boolean {
     const before = this.#unanswered.get(dependency);
+    const calls = before?.calls ?? [];
+    if (!calls.includes(call)) calls.push(call);
+    const speaks = calls[0] === call;
     this.#unanswered.set(dependency, {
       sinceMs: Math.min(sinceMs, before?.sinceMs ?? sinceMs),
       error: messageOf(error),
-      reports: (before?.reports ?? 0) + 1,
+      reports: (before?.reports ?? 0) + (speaks ? 1 : 0),
+      calls,
     });
+    return speaks;
+  }
+
+  /** `call` to `dependency` ended, answered or failed: another unanswered call speaks in its place. */
+  ended(dependency: string, call: object): void {
+    const calls = this.#unanswered.get(dependency)?.calls ?? [];
+    const index = calls.indexOf(call);
+    if (index >= 0) calls.splice(index, 1);
   }
 
   /** When the first call to `dependency` still unanswered was made; undefined when none is. */
@@ -66,6 +87,16 @@ export class DependencyWait {
   /** A call to `dependency` was answered: it answers again. */
   answered(dependency: string): void {
     this.#unanswered.delete(dependency);
+  }
+
+  /**
+   * A call to `dependency` failed within its bound: it answers again, but with an error (or refuses
+   * the connection). A wait from calls unanswered before goes on from the first of them (its calls
+   * still fail: the operator's 60 s must not start over) but says that error, not "no answer".
+   */
+  answeredWith(dependency: string, error: unknown): void {
+    const before = this.#unanswered.get(dependency);
+    if (before !== undefined) before.error = messageOf(error);
   }
 
   /** A batch was taken: its wait, if any, counts from now. */
@@ -138,8 +169,9 @@ const unansweredEveryMs = 5_000;
  * Runs `call`; while it stays unanswered past `afterMs` (a dependency whose connections are open
  * but which answers nothing: a hung broker, a network partition), reports it every 5 s through
  * `wait` (/readyz `waitingOn`, dependency_wait_seconds) and `onUnanswered` (count and log it), as a
- * refused call's retries are. Its answer ends the wait; its failure (the client's own timeouts spent)
- * does not: the caller retries it, and the next call unanswered goes on with the same wait.
+ * refused call's retries are; of several calls to it unanswered at once, one reports. Its answer ends
+ * the wait; its failure does not: the caller retries it, and the next call unanswered goes on with the
+ * same wait. A failure within its bound was answered, with an error: the wait says that error.
  */
 export async function whileUnanswered<T>(
   call: () => Promise<T>,
@@ -152,6 +184,9 @@ export async function whileUnanswered<T>(
 ): Promise<T> {
   const { wait, dependency, onUnanswered } = options;
   const sinceMs = Date.now();
+  /** This call, among the calls to `dependency` unanswered at once. */
+  const self = {};
+  let reported = false;
   const tick = () => {
     // Counted from the wait's first unanswered call (an earlier one failed after the client's
     // timeouts), as /readyz's seconds are: the error beside them must not say fewer.
@@ -160,8 +195,8 @@ export async function whileUnanswered<T>(
     const error = new Error(
       `no answer from ${dependency} for ${seconds} s (its connections open, nothing answers: hung, or a network partition)`,
     );
-    wait?.unanswered(dependency, sinceMs, error);
-    onUnanswered(error);
+    reported = true;
+    if (wait?.unanswered(dependency, sinceMs, error, self) ?? true) onUnanswered(error);
   };
   let every: NodeJS.Timeout | undefined;
   const after = setTimeout(() => {
@@ -172,9 +207,14 @@ export async function whileUnanswered<T>(
     const answer = await call();
     wait?.answered(dependency);
     return answer;
+  } catch (error) {
+    // One that failed past its bound spent the client's own timeouts: still no answer.
+    if (!reported) wait?.answeredWith(dependency, error);
+    throw error;
   } finally {
     clearTimeout(after);
     clearInterval(every);
+    wait?.ended(dependency, self);
   }
 }
 

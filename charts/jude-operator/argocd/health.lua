@@ -3,7 +3,8 @@
 -- observedGeneration, so Argo CD and Flux judge a JUDE object the same way:
 --   Degraded    Stalled=True (the message says why: a failed gate, a missing Secret, a failed bootstrap)
 --   Suspended   a BootstrapRun with spec.suspend, or an EmbeddingModel waiting for a Manual cutover
---               approval (a person must act: `kubectl jude approve` or commit approvedVersion)
+--               approval (a person must act: `kubectl jude approve` or commit approvedVersion; one given
+--               for an earlier build of the version must be removed and given again)
 --   Progressing the operator has not yet seen this generation, or Reconciling=True, or not Ready yet
 --   Healthy     Ready=True for the current generation
 local hs = { status = "Progressing", message = "Waiting for the operator to report status" }
@@ -50,6 +51,13 @@ if obj.kind == "EmbeddingModel" and obj.status.versions ~= nil then
     if v.phase == "AwaitingCutover" then
       hs.status = "Suspended"
       hs.message = "Version " .. v.version .. " passed every gate and waits for approval (spec.promotion.approvedVersion)"
+      -- approvedVersion names it already, for an earlier build of that name: setting it again changes nothing.
+      local waiting = condition("Ready")
+      if waiting ~= nil and waiting.reason == "ApprovalPredatesBuild" then
+        hs.message = "Version " .. v.version .. " passed every gate, but its approval was given for an earlier build of " ..
+          v.version .. " and must be given again: remove spec.promotion.approvedVersion, wait until status.approval is gone, and set it to " ..
+          v.version .. " again"
+      end
       return hs
     end
   end

@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapOfV2, jobsPipeline, promotingModel } from "../../../cli/kubectl-jude/fixtures.test-data.ts";
+import { approvalPredatesBuildVerdict } from "../../../controllers/embedding-model/promotion-verdict.ts";
+import { kstatusConditions } from "../../../controllers/shared/conditions.ts";
 import { applyWithStatus, installCrds } from "../../support/crds.ts";
 import { kubectl, kubectlJson } from "../../support/kubectl.ts";
 import { luaHealth } from "../../support/lua.ts";
@@ -97,6 +99,25 @@ describe("Argo CD health of JUDE objects", () => {
     });
     expect(health.status).toBe("Suspended");
     expect(health.message).toContain("minilm-v2 passed every gate and waits for approval");
+  });
+
+  // The same phase, but approvedVersion names the version for an earlier build of it: Argo CD said it
+  // "waits for approval" while the approval shown was there, and setting it again changes nothing.
+  it("says an approval given for an earlier build must be given again", async () => {
+    const verdict = approvalPredatesBuildVerdict(
+      "minilm-v2",
+      "minilm-v1",
+      { version: "minilm-v2", observedTime: "2026-11-01T10:00:00Z", build: "2026-10-31T10:00:00Z" },
+      time,
+    );
+    const health = await healthOf(model, {
+      conditions: kstatusConditions(verdict).map((entry) => ({ ...entry, lastTransitionTime: time })),
+      versions: [{ version: "minilm-v2", phase: "AwaitingCutover" }],
+    });
+    expect(health.status).toBe("Suspended");
+    expect(health.message).not.toContain("waits for approval");
+    expect(health.message).toContain("approval was given for an earlier build of minilm-v2");
+    expect(health.message).toContain("wait until status.approval is gone, and set it to minilm-v2 again");
   });
 
   it("is Suspended for a suspended BootstrapRun and Degraded for a failed one", async () => {

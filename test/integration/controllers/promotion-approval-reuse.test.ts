@@ -4,13 +4,15 @@
 // (ApprovalPredatesBuild) instead of cutting over on the approval given for the old one. Removed and
 // set again, the approval counts; set in the same commit as spec.version (v1 here), it counts at once;
 // set before spec.version names its version (v4), it counts for that version's first build.
+// Removed while the model is Stalled before deciding (its store Secret gone), the approval is forgotten too.
 // Bootstrap shards and worker lag are played by the test, as in promotion.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { getVersion, readPointer, type Store } from "../../../store/index.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { getObject, type Json } from "../operator/operator-harness.ts";
-import { promotionModelAt as modelAt } from "./objects.ts";
+import { kubectl } from "../../support/kubectl.ts";
+import { promotionModelAt as modelAt, storeSecret } from "./objects.ts";
 import { applyObjects, buildVersion, conditionOf, type PromotionSetup, setUpPromotion } from "./harness.ts";
 
 describe("an approval given for an earlier build of the same version name", () => {
@@ -91,5 +93,20 @@ describe("an approval given for an earlier build of the same version name", () =
     await until("v4 active", async () => (await status()).activeVersion === "v4");
     expect((await status()).approval).toMatchObject({ version: "v4", build: expect.any(String) });
     expect(await readPointer(store)).toMatchObject({ current: "v4", backup: "v2" });
+  });
+
+  // Was: Stalled before deciding (here its store Secret deleted), the model kept its status as it was,
+  // status.approval included, so "remove it and wait until status.approval is gone" waited as long.
+  it("forgets an approval removed while the model is Stalled for its missing store Secret", async () => {
+    await kubectl(["delete", "secret", "jude-redis", "-n", namespace]);
+    await until(
+      "Stalled SecretNotFound",
+      async () => conditionOf(await model(), "Stalled")?.reason === "SecretNotFound",
+    );
+    expect((await status()).approval).toMatchObject({ version: "v4" });
+    await applyObjects(namespace, [modelAt("v4", manual())]);
+    await until("the approval forgotten", async () => (await status()).approval === undefined);
+    expect(conditionOf(await model(), "Stalled")).toMatchObject({ status: "True", reason: "SecretNotFound" });
+    await applyObjects(namespace, [storeSecret()]);
   });
 });

@@ -357,6 +357,16 @@ describe("an EmbeddingModel deleted with --cascade=orphan mid-promotion, and app
     await until("v2 active", async () => (await status()).activeVersion === "v2");
     expect(await readPointer(store)).toMatchObject({ current: "v2", backup: "v1" });
     expect((await status()).versions?.find((entry) => entry.version === "v1")?.phase).toBe("Draining");
+    // Applied again, the model found readers on v1: no Event says they switched to it then (one said
+    // "from no version to v1 (store pointer flip made by an operator stopped before it reported it …)").
+    const promoted = async () =>
+      (await embeddingModelEvents(namespace, ",reason=Promoted")).map((event) => event.message as string);
+    await until("v2's Promoted Event", async () =>
+      (await promoted()).some((message) => message.includes("from v1 to v2")),
+    );
+    expect((await promoted()).filter((message) => message.includes("to v1"))).toEqual([
+      "readers switched from no version to v1 (store pointer flip, query Service moved)",
+    ]);
   });
 });
 

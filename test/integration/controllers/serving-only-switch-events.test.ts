@@ -1,7 +1,8 @@
 // A model no NearlinePipeline names switches readers by moving its query Service alone. Walked on the
 // testbed (helm-installed operator, `kubectl jude rollback`): the promotion and the rollback recorded
 // only phase Events, no Promoted nor RolledBack, though the RolledBack condition turned True and the
-// README's Events table gives those reasons for readers switching. Each switch gets its Event, once.
+// README's Events table gives those reasons for readers switching. Each switch gets its Event, once;
+// the first version going live too (a model with a store says Promoted for its first pointer).
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../testbed/wait.ts";
 import { apply, cpuModel, getObject, useInProcessOperator, type Json } from "../operator/operator-harness.ts";
@@ -31,13 +32,18 @@ const until = (what: string, check: () => Promise<boolean>) =>
 describe("a serving-only model's switches", () => {
   useInProcessOperator(namespace);
 
-  it("records Promoted when the query Service moves to v2 and RolledBack when it moves back", async () => {
+  it("records Promoted when v1 goes live and when the query Service moves to v2, RolledBack when it moves back", async () => {
     await apply([modelAt("v1")]);
     await until("v1 active", async () => (await activeVersion()) === "v1");
-    await apply([modelAt("v2")]);
-    await until("v2 active", async () => (await activeVersion()) === "v2");
     await until("a Promoted Event", async () => (await messages("Promoted")).length > 0);
     expect(await messages("Promoted")).toEqual([
+      "readers switched from no version to v1 (query Service moved; no store: no NearlinePipeline names this model)",
+    ]);
+    await apply([modelAt("v2")]);
+    await until("v2 active", async () => (await activeVersion()) === "v2");
+    await until("a second Promoted Event", async () => (await messages("Promoted")).length > 1);
+    expect((await messages("Promoted")).sort()).toEqual([
+      "readers switched from no version to v1 (query Service moved; no store: no NearlinePipeline names this model)",
       "readers switched from v1 to v2 (query Service moved; no store: no NearlinePipeline names this model)",
     ]);
 
@@ -47,6 +53,6 @@ describe("a serving-only model's switches", () => {
     expect(await messages("RolledBack")).toEqual([
       "readers switched from v2 to v1 (query Service moved; no store: no NearlinePipeline names this model)",
     ]);
-    expect(await messages("Promoted")).toHaveLength(1);
+    expect(await messages("Promoted")).toHaveLength(2);
   });
 });
