@@ -150,6 +150,10 @@ export async function runBootstrap(
     const writer = new StoreWriter(store, {
       dtype: config.store.dtype,
       durability: config.store.durability,
+      // SIGTERM stops its retries as it stops the batch's: else a write failing at the abort (an
+      // outage, or the connection dropped at storeShutdownMs) goes on for the writer's whole retry
+      // deadline (60 s), past the pod's grace period. The batch is abandoned; the rerun writes it.
+      ...(deps.signal ? { signal: deps.signal } : {}),
       onRetry: (attempt, error, pending) =>
         logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
     });

@@ -273,12 +273,16 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
    * host): the shard must still exit 75 well within the pod's 30 s grace period (SIGKILL is exit 137,
    * counted against backoffLimit), its checkpoint as last saved when the store hangs (it cannot take
    * the `interrupted` save) or `interrupted` when Kafka does, and the rerun must finish the exact result.
+   * "store write": the store hangs on a batch's write, which the writer would retry (each attempt
+   * failing at once on the dropped connection) for its whole retry deadline (60 s) had the abort not
+   * stopped its retries.
    */
-  it.each(["store", "kafka"] as const)(
+  it.each(["store", "store write", "kafka"] as const)(
     "exits 75 within the grace period on SIGTERM while the %s hangs, and the rerun finishes",
     async (hung) => {
-      const target = await createBootstrapStore(`term-${hung}-hang`);
-      const run = `term-${hung}-hang`;
+      const label = hung.replace(" ", "-");
+      const target = await createBootstrapStore(`term-${label}-hang`);
+      const run = `term-${label}-hang`;
       const redis = new URL(requireEnv("JUDE_REDIS_URL"));
       const [kafkaHost, kafkaPort] = requireEnv("JUDE_KAFKA_BOOTSTRAP").split(":");
       let linkPort = 0;
@@ -297,7 +301,7 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
         const linked = writeConfig(
           target.name,
           run,
-          hung === "store" ? { storeUrlEnv } : { kafkaBroker: `127.0.0.1:${link.port}` },
+          hung === "kafka" ? { kafkaBroker: `127.0.0.1:${link.port}` } : { storeUrlEnv },
         );
         const checkpoints = new CheckpointStore(
           target.client,
@@ -311,6 +315,11 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
           // Mid-run: batches in flight and the `interrupted` save wait on the store.
           await waitFor(async () => ((await checkpoints.load())?.counts.written ?? 0) > 0, "some progress");
           link.freeze();
+        } else if (hung === "store write") {
+          // Mid-run, the next batch's write held back (its pipeline: the write script's arguments name
+          // the record's data key and, for an upsert, the op L).
+          await waitFor(async () => ((await checkpoints.load())?.counts.written ?? 0) > 0, "some progress");
+          await link.freezeOn((chunk) => chunk.includes(":d\r\n") && chunk.includes("\r\n$1\r\nL\r\n"));
         } else {
           // As it lays out its partitions: its checkpoint begun, its first Kafka request unanswered (the
           // records come in few fetches, so one in flight is hard to catch later on).
@@ -332,7 +341,7 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
         const stopped = await checkpoints.load();
         // A store that hangs takes no `interrupted` save: the checkpoint is the last one saved, which the
         // rerun resumes from.
-        expect(stopped).toMatchObject({ phase: hung === "store" ? "running" : "interrupted", attempt: 1 });
+        expect(stopped).toMatchObject({ phase: hung === "kafka" ? "interrupted" : "running", attempt: 1 });
         expect(stopped!.counts.written).toBeLessThan(ENTITIES);
         // What the frozen link holds never arrives (the old pod's connections are gone).
         await link.close();
