@@ -275,9 +275,10 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
    * the `interrupted` save) or `interrupted` when Kafka does, and the rerun must finish the exact result.
    * "store write": the store hangs on a batch's write, which the writer would retry (each attempt
    * failing at once on the dropped connection) for its whole retry deadline (60 s) had the abort not
-   * stopped its retries.
+   * stopped its retries. "kafka fetch": a read's Fetch request hangs; the abandoned request must not
+   * keep the process alive.
    */
-  it.each(["store", "store write", "kafka"] as const)(
+  it.each(["store", "store write", "kafka", "kafka fetch"] as const)(
     "exits 75 within the grace period on SIGTERM while the %s hangs, and the rerun finishes",
     async (hung) => {
       const label = hung.replace(" ", "-");
@@ -287,7 +288,7 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
       const [kafkaHost, kafkaPort] = requireEnv("JUDE_KAFKA_BOOTSTRAP").split(":");
       let linkPort = 0;
       const proxy =
-        hung === "kafka"
+        hung === "kafka" || hung === "kafka fetch"
           ? await startAdvertisingProxy({ host: kafkaHost!, port: Number(kafkaPort) }, () => linkPort)
           : undefined;
       const link = await startTcpLink(
@@ -301,7 +302,7 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
         const linked = writeConfig(
           target.name,
           run,
-          hung === "kafka" ? { kafkaBroker: `127.0.0.1:${link.port}` } : { storeUrlEnv },
+          hung.startsWith("kafka") ? { kafkaBroker: `127.0.0.1:${link.port}` } : { storeUrlEnv },
         );
         const checkpoints = new CheckpointStore(
           target.client,
@@ -320,6 +321,9 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
           // the record's data key and, for an upsert, the op L).
           await waitFor(async () => ((await checkpoints.load())?.counts.written ?? 0) > 0, "some progress");
           await link.freezeOn((chunk) => chunk.includes(":d\r\n") && chunk.includes("\r\n$1\r\nL\r\n"));
+        } else if (hung === "kafka fetch") {
+          // Its first Fetch request unanswered (a Kafka request: int32 size, int16 API key; Fetch is 1).
+          await link.freezeOn((chunk) => chunk.length >= 6 && chunk.readInt16BE(4) === 1);
         } else {
           // As it lays out its partitions: its checkpoint begun, its first Kafka request unanswered (the
           // records come in few fetches, so one in flight is hard to catch later on).
@@ -341,7 +345,7 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
         const stopped = await checkpoints.load();
         // A store that hangs takes no `interrupted` save: the checkpoint is the last one saved, which the
         // rerun resumes from.
-        expect(stopped).toMatchObject({ phase: hung === "kafka" ? "interrupted" : "running", attempt: 1 });
+        expect(stopped).toMatchObject({ phase: hung.startsWith("kafka") ? "interrupted" : "running", attempt: 1 });
         expect(stopped!.counts.written).toBeLessThan(ENTITIES);
         // What the frozen link holds never arrives (the old pod's connections are gone).
         await link.close();
