@@ -345,7 +345,10 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
         const stopped = await checkpoints.load();
         // A store that hangs takes no `interrupted` save: the checkpoint is the last one saved, which the
         // rerun resumes from.
-        expect(stopped).toMatchObject({ phase: hung.startsWith("kafka") ? "interrupted" : "running", attempt: 1 });
+        expect(stopped).toMatchObject({
+          phase: hung.startsWith("kafka") ? "interrupted" : "running",
+          attempt: 1,
+        });
         expect(stopped!.counts.written).toBeLessThan(ENTITIES);
         // What the frozen link holds never arrives (the old pod's connections are gone).
         await link.close();
