@@ -61,6 +61,16 @@ export interface BootstrapDependencies {
   signal?: AbortSignal;
 }
 
+/**
+ * How long after SIGTERM the store may take to answer (the batches in flight, the `interrupted` save,
+ * the QUIT) before the shard drops its connection. A store that accepts and never answers (a frozen
+ * link, a stalled host) would otherwise hold each of those steps for a full command timeout in turn
+ * (10 s, plus the durability wait when set), past the pod's 30 s grace period: SIGKILL, exit 137,
+ * counted against the Job's backoffLimit, where the contract is exit 75 within seconds. A store that
+ * answers takes milliseconds; a batch cut off here is written again by the rerun (idempotent).
+ */
+export const storeShutdownMs = 5_000;
+
 /** Progress of a shard as printed in its progress lines (and readable from its checkpoint). */
 export function progressOf(config: BootstrapConfig, state: CheckpointState): Record<string, unknown> {
   const source = config.source.kafka !== undefined ? "kafka" : "files";
@@ -112,6 +122,14 @@ export async function runBootstrap(
     // Opened after the abort: nobody uses it.
     (opened) => void opened.client.quit().catch(() => undefined),
   );
+  // SIGTERM: the store has storeShutdownMs to take the batches in flight and the `interrupted` save;
+  // then the connection is dropped, which fails whatever still waits on it at once (a store outage:
+  // the shard ends interrupted, its checkpoint as last saved).
+  const dropStore = (): void => client.disconnect();
+  let storeDeadline: NodeJS.Timeout | undefined;
+  const onAbort = (): void => void (storeDeadline = setTimeout(dropStore, storeShutdownMs).unref());
+  if (deps.signal?.aborted === true) onAbort();
+  else deps.signal?.addEventListener("abort", onAbort, { once: true });
   let kafka: KafkaRangeReader | undefined;
   let ops: OpsServer | undefined;
   let latest: CheckpointState | undefined;
@@ -132,6 +150,10 @@ export async function runBootstrap(
     const writer = new StoreWriter(store, {
       dtype: config.store.dtype,
       durability: config.store.durability,
+      // SIGTERM stops its retries as it stops the batch's: else a write failing at the abort (an
+      // outage, or the connection dropped at storeShutdownMs) goes on for the writer's whole retry
+      // deadline (60 s), past the pod's grace period. The batch is abandoned; the rerun writes it.
+      ...(deps.signal ? { signal: deps.signal } : {}),
       onRetry: (attempt, error, pending) =>
         logger.warn({ attempt, err: error, pending }, "store unavailable; retrying writes"),
     });
@@ -228,7 +250,10 @@ export async function runBootstrap(
     printProgress();
     await kafka?.close();
     await ops?.close();
+    // A QUIT to a store that hangs waits like any command: past the deadline the drop above ends it.
     await client.quit().catch(() => undefined);
+    clearTimeout(storeDeadline);
+    deps.signal?.removeEventListener("abort", onAbort);
   }
 }
 

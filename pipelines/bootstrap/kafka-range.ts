@@ -15,6 +15,7 @@ import {
   type FetchResponsePartition,
 } from "../shared/aborted-transactions.ts";
 import { retry } from "../../plumbing/retry.ts";
+import { untilAborted } from "../../plumbing/until-aborted.ts";
 import type { PartitionWatermark } from "./config.ts";
 import { PipelineError, PipelineErrorCodes } from "../shared/errors.ts";
 
@@ -167,8 +168,14 @@ export class KafkaRangeReader {
     return { node: leader, topicId: topic.id };
   }
 
+  /**
+   * Retries `attempt` until it succeeds or fails for good; the abort ends the wait at once with its
+   * reason. The signal alone stops only the retries: a request to a broker that accepts connections and
+   * never answers lasts the client's request timeout (30 s) and its own retries, far past the pod's
+   * grace period. The abandoned request ends when `close` closes the client.
+   */
   #retry<T>(attempt: () => Promise<T>): Promise<T> {
-    return retry(attempt, {
+    const attempts = retry(attempt, {
       isRetryable: isRetryableKafkaError,
       onRetry: (error) => {
         this.#consumer.clearMetadata();
@@ -176,5 +183,6 @@ export class KafkaRangeReader {
       },
       signal: this.#signal,
     });
+    return this.#signal === undefined ? attempts : untilAborted(attempts, this.#signal);
   }
 }

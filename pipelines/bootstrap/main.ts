@@ -6,9 +6,10 @@
  *   1  it failed (the message says why); a rerun resumes from the checkpoint;
  *   2  the command line or the config is invalid: rerunning cannot help;
  *   75 interrupted by SIGTERM/SIGINT (EX_TEMPFAIL), checkpointed `interrupted` within seconds (waits
- *      and retries are cut short; see runShard), or, during a store outage, its checkpoint left as last
- *      saved (or not yet begun): the Job must run the shard again, it resumes where it
- *      stopped. Never 0, or an interrupted shard would count as complete.
+ *      and retries are cut short; see runShard), or, during a store outage or when the store does not
+ *      answer within storeShutdownMs (app.ts), its checkpoint left as last saved (or not yet begun):
+ *      the Job must run the shard again, it resumes where it stopped. Never 0, or an interrupted
+ *      shard would count as complete.
  */
 import { parseArgs } from "node:util";
 import { createRootLogger, type Logger } from "../../plumbing/logger.ts";

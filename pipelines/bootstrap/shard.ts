@@ -219,7 +219,21 @@ export async function runShard(config: BootstrapConfig, deps: ShardDependencies)
     // rerun of this shard (exit 75) marks the version complete; done would leave it incomplete.
     const completion = await completeVersionIfRunDone(config, deps);
     return { outcome: completion === "interrupted" ? "interrupted" : "done", state, resumed };
-  } catch (error) {
+  } catch (caught) {
+    let error = caught;
+    if (!(error instanceof StoppedByAbort) && cutShortByAbort(error, deps)) {
+      // The abort ended a wait on the source as the shard laid out its units (Kafka that does not
+      // answer its offset requests): interrupted like a stop between batches; the rerun lays them out.
+      logger.info({ err: error }, "laying out the units stopped by the abort");
+      try {
+        state.phase = "interrupted";
+        state.waiting = undefined;
+        await persist({ ...state, updatedAtMs: Date.now() });
+        return { outcome: "interrupted", state, resumed };
+      } catch (saving) {
+        error = saving;
+      }
+    }
     if (error instanceof StoppedByAbort) {
       // The store is out: no `interrupted` save either. The checkpoint is the last one saved, which
       // the rerun resumes from; a batch whose save was abandoned is written again (idempotent).

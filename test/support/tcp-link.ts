@@ -18,6 +18,11 @@ export interface TcpLink {
   freeze(): void;
   /** Freezes the connections open now; connections made later pass. */
   freezeOpen(): void;
+  /**
+   * Freezes the link (as `freeze`) when a client sends a chunk `matches` accepts, that chunk held
+   * back: a test catches a particular request in flight (one store command among many).
+   */
+  freezeOn(matches: (chunk: Buffer) => boolean): Promise<void>;
   thaw(): void;
   close(): Promise<void>;
 }
@@ -28,6 +33,7 @@ export interface TcpLink {
  */
 export async function startTcpLink(target: { host: string; port: number }, port = 0): Promise<TcpLink> {
   let frozen = false;
+  let freezeWhen: { matches: (chunk: Buffer) => boolean; frozen: () => void } | undefined;
   const held: (() => void)[] = [];
   const sockets = new Set<Socket>();
   const frozenConnections = new WeakSet<Socket>();
@@ -35,7 +41,14 @@ export async function startTcpLink(target: { host: string; port: number }, port 
     const isFrozen = () => frozen || frozenConnections.has(client);
     // A frozen connection passes on no end or close either: the other side is left waiting.
     const pass = (deliver: () => void) => (isFrozen() ? held.push(deliver) : deliver());
-    from.on("data", (chunk: Buffer) => pass(() => to.write(chunk)));
+    from.on("data", (chunk: Buffer) => {
+      if (from === client && freezeWhen?.matches(chunk) === true) {
+        frozen = true;
+        freezeWhen.frozen();
+        freezeWhen = undefined;
+      }
+      pass(() => to.write(chunk));
+    });
     from.on("end", () => pass(() => to.end()));
     from.on("error", () => pass(() => to.destroy()));
     from.on("close", () => pass(() => to.destroy()));
@@ -63,6 +76,10 @@ export async function startTcpLink(target: { host: string; port: number }, port 
     freeze: () => {
       frozen = true;
     },
+    freezeOn: (matches) =>
+      new Promise<void>((resolve) => {
+        freezeWhen = { matches, frozen: resolve };
+      }),
     freezeOpen: () => {
       for (const socket of sockets) frozenConnections.add(socket);
     },

@@ -2,7 +2,8 @@
  * A shard run as the Job runs it (`node cli/jude.ts bootstrap --config …`) against the real embedding
  * server: SIGKILLed half-way and started again, it finishes with the exact result and embeds no text
  * twice (counted at the server boundary); SIGTERM makes it checkpoint and exit 75, never 0, also
- * when the embedding server does not answer (within the pod's grace period, not after it).
+ * when the embedding server, the store or Kafka does not answer (within the pod's grace period, not
+ * after it).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { requireEnv } from "../../support/env.ts";
 import { createBootstrapStore, readBack, renderJob, shardDocument } from "./helpers.ts";
 import { startTestEmbeddingServer, type TestEmbeddingServer } from "../../support/embedding-server.ts";
 import { startEmbeddingGate, waitFor, type EmbeddingGate } from "./embedding-gate.ts";
+import { startAdvertisingProxy, startTcpLink } from "../../support/tcp-link.ts";
 
 const ENTITIES = 1200;
 const DISTINCT = ENTITIES / 6;
@@ -44,10 +46,10 @@ async function settledCheckpoint(checkpoints: CheckpointStore): Promise<Checkpoi
   }
 }
 
-function startShard(configPath: string): RunningShard {
+function startShard(configPath: string, env: NodeJS.ProcessEnv = {}): RunningShard {
   const child = spawn(process.execPath, ["cli/jude.ts", "bootstrap", "--config", configPath], {
     cwd: process.cwd(),
-    env: process.env,
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
@@ -80,15 +82,27 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
     await server?.server.close();
   });
 
-  function writeConfig(storeName: string, run: string): string {
+  function writeConfig(
+    storeName: string,
+    run: string,
+    through: { storeUrlEnv?: string; kafkaBroker?: string } = {},
+  ): string {
     const document = shardDocument({
       storeName,
+      ...(through.storeUrlEnv !== undefined
+        ? { store: { name: storeName, url: { env: through.storeUrlEnv } } }
+        : {}),
       run,
-      source: { kafka: { bootstrapServers: [requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic } },
+      source: {
+        kafka: { bootstrapServers: [through.kafkaBroker ?? requireEnv("JUDE_KAFKA_BOOTSTRAP")], topic },
+      },
       shards: { count: 1, index: 0 },
       extra: { batching: { maxEntities: 60, inflightBatches: 2 }, checkpoint: { progressIntervalMs: 200 } },
     });
-    const path = join(dir, `${run}.json`);
+    const path = join(
+      dir,
+      `${run}${through.storeUrlEnv !== undefined || through.kafkaBroker !== undefined ? "-linked" : ""}.json`,
+    );
     writeFileSync(
       path,
       JSON.stringify({
@@ -253,4 +267,102 @@ describe("bootstrap shard process (real Kafka, Redis and embedding server)", () 
       await target.drop();
     }
   });
+
+  /**
+   * SIGTERM while a dependency hangs with its connections open (a frozen link: a partition, a stalled
+   * host): the shard must still exit 75 well within the pod's 30 s grace period (SIGKILL is exit 137,
+   * counted against backoffLimit), its checkpoint as last saved when the store hangs (it cannot take
+   * the `interrupted` save) or `interrupted` when Kafka does, and the rerun must finish the exact result.
+   * "store write": the store hangs on a batch's write, which the writer would retry (each attempt
+   * failing at once on the dropped connection) for its whole retry deadline (60 s) had the abort not
+   * stopped its retries. "kafka fetch": a read's Fetch request hangs; the abandoned request must not
+   * keep the process alive.
+   */
+  it.each(["store", "store write", "kafka", "kafka fetch"] as const)(
+    "exits 75 within the grace period on SIGTERM while the %s hangs, and the rerun finishes",
+    async (hung) => {
+      const label = hung.replace(" ", "-");
+      const target = await createBootstrapStore(`term-${label}-hang`);
+      const run = `term-${label}-hang`;
+      const redis = new URL(requireEnv("JUDE_REDIS_URL"));
+      const [kafkaHost, kafkaPort] = requireEnv("JUDE_KAFKA_BOOTSTRAP").split(":");
+      let linkPort = 0;
+      const proxy =
+        hung === "kafka" || hung === "kafka fetch"
+          ? await startAdvertisingProxy({ host: kafkaHost!, port: Number(kafkaPort) }, () => linkPort)
+          : undefined;
+      const link = await startTcpLink(
+        proxy !== undefined
+          ? { host: "127.0.0.1", port: proxy.port }
+          : { host: redis.hostname, port: Number(redis.port || 6379) },
+      );
+      linkPort = link.port;
+      const storeUrlEnv = "JUDE_BOOTSTRAP_LINKED_REDIS_URL";
+      try {
+        const linked = writeConfig(
+          target.name,
+          run,
+          hung.startsWith("kafka") ? { kafkaBroker: `127.0.0.1:${link.port}` } : { storeUrlEnv },
+        );
+        const checkpoints = new CheckpointStore(
+          target.client,
+          checkpointKey(`jude:${target.name}`, { namespace: "test", name: run }, 0),
+          60,
+        );
+        const first = startShard(linked, {
+          [storeUrlEnv]: `redis://127.0.0.1:${link.port}${redis.pathname}`,
+        });
+        if (hung === "store") {
+          // Mid-run: batches in flight and the `interrupted` save wait on the store.
+          await waitFor(async () => ((await checkpoints.load())?.counts.written ?? 0) > 0, "some progress");
+          link.freeze();
+        } else if (hung === "store write") {
+          // Mid-run, the next batch's write held back (its pipeline: the write script's arguments name
+          // the record's data key and, for an upsert, the op L).
+          await waitFor(async () => ((await checkpoints.load())?.counts.written ?? 0) > 0, "some progress");
+          await link.freezeOn((chunk) => chunk.includes(":d\r\n") && chunk.includes("\r\n$1\r\nL\r\n"));
+        } else if (hung === "kafka fetch") {
+          // Its first Fetch request unanswered (a Kafka request: int32 size, int16 API key; Fetch is 1).
+          await link.freezeOn((chunk) => chunk.length >= 6 && chunk.readInt16BE(4) === 1);
+        } else {
+          // As it lays out its partitions: its checkpoint begun, its first Kafka request unanswered (the
+          // records come in few fetches, so one in flight is hard to catch later on).
+          link.freeze();
+          await waitFor(
+            async () => link.accepted() > 0 && (await checkpoints.load()) !== null,
+            "the shard to begin its checkpoint and ask Kafka",
+          );
+        }
+        first.child.kill("SIGTERM");
+        // Before the store had a deadline at SIGTERM, each store step waited out its command timeout
+        // (10 s) in turn and the process outlived 25 s; a Kafka request, its 30 s request timeout.
+        const exit = await Promise.race([
+          first.exited,
+          new Promise<"still running">((resolve) => setTimeout(() => resolve("still running"), 15_000)),
+        ]);
+        if (exit === "still running") first.child.kill("SIGKILL");
+        expect(exit, first.output.join("")).toEqual({ code: 75, signal: null });
+        const stopped = await checkpoints.load();
+        // A store that hangs takes no `interrupted` save: the checkpoint is the last one saved, which the
+        // rerun resumes from.
+        expect(stopped).toMatchObject({
+          phase: hung.startsWith("kafka") ? "interrupted" : "running",
+          attempt: 1,
+        });
+        expect(stopped!.counts.written).toBeLessThan(ENTITIES);
+        // What the frozen link holds never arrives (the old pod's connections are gone).
+        await link.close();
+
+        const second = startShard(writeConfig(target.name, run));
+        expect((await second.exited).code, second.output.join("")).toBe(0);
+        const done = await checkpoints.load();
+        expect(done!.counts.written + done!.counts.stale).toBe(ENTITIES);
+        expect(await countVersion(target.store, "v2")).toMatchObject({ live: ENTITIES, texts: DISTINCT });
+      } finally {
+        await link.close();
+        await proxy?.close();
+        await target.drop();
+      }
+    },
+  );
 });
