@@ -75,6 +75,16 @@ export interface NearlineDependencies {
   atStep?: (step: BatchStep, batch: BatchShape) => Promise<void>;
 }
 
+/**
+ * How long the store may take to answer the QUIT that ends a stop before the worker drops its
+ * connection. A store that accepts and never answers (a frozen link, a stalled host) fails the QUIT
+ * only after the command timeout (10 s, plus `durability.timeoutMs`), and the socket then stays open:
+ * the process outlived the pod's grace period (the drain's 20 s and 10 s for the closes) until
+ * SIGKILL. A store that answers takes milliseconds; nothing is left to write by then (the batch in
+ * hand was committed or abandoned uncommitted).
+ */
+export const storeQuitMs = 3_000;
+
 /** Starts a worker; resolves once it consumes. */
 export async function startNearline(
   config: NearlineConfig,
@@ -312,11 +322,24 @@ export async function startNearline(
         (stopping ??= (async () => {
           // The batch in hand normally finishes in well under the drain time; if a dependency is down,
           // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
-          await drainWithin(worker.stop(), deps.drainMs ?? workerDrainMs, () => abort.abort());
+          // Past the drain the store connection is dropped too: a command in flight to a store that
+          // hangs would hold the abandoned batch for its command timeout (10 s, plus the durability
+          // wait) after the abort; dropped, it fails at once and the batch stays uncommitted.
+          const dropStore = (): void => client.disconnect();
+          await drainWithin(worker.stop(), deps.drainMs ?? workerDrainMs, () => {
+            abort.abort();
+            dropStore();
+          });
           abort.abort();
           await producer.close();
           await ops.close();
+          // A QUIT to a store that hangs waits like any command: dropped after storeQuitMs. One that
+          // failed (its timeout, or sent while the client reconnects after a timed-out command) leaves
+          // the socket or the reconnects open, which would keep the process alive: dropped too.
+          const quitDeadline = setTimeout(dropStore, storeQuitMs).unref();
           await client.quit().catch(() => undefined);
+          clearTimeout(quitDeadline);
+          if (client.status !== "end") dropStore();
           logger.info({ ...worker.totals }, "nearline worker stopped");
         })()),
     };

@@ -7,9 +7,25 @@
  * Meanwhile its probe stays green (a restart would not bring the store back) but says what it waits
  * on (/readyz waitingOn, jude_pipeline_dependency_wait_seconds), which the operator and alerts read.
  */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect, it } from "vitest";
+import { workerTerminationGraceSeconds } from "../../../controllers/nearline-pipeline/worker-deployment.ts";
+import { connectRedis, openStore } from "../../../store/index.ts";
 import { committedOffsets, produceEvents, uniqueTopic, type TestEvent } from "../../support/kafka.ts";
-import { jobEvent, startJobWorker, useOwnedRedisAndEmbedding } from "../../support/nearline.ts";
+import {
+  jobEvent,
+  jobEvents,
+  jobWorkerConfig,
+  liveIds,
+  startInProcessNearline,
+  startJobWorker,
+  useOwnedRedisAndEmbedding,
+} from "../../support/nearline.ts";
+import { startHeldWorker, workerMetric } from "../../support/nearline-processes.ts";
+import { startJude } from "../../support/processes.ts";
+import { startTcpLink } from "../../support/tcp-link.ts";
 import { freePort } from "../../testbed/ports.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
@@ -135,3 +151,108 @@ it("says it waits on the embedding server while that server is unreachable", asy
     await stop();
   }
 }, 120_000);
+
+/**
+ * `jude nearline` as the pod runs it, its store reached through a link that freezes (connections open,
+ * nothing answers: a stalled host, a partition), SIGTERMed with a batch in hand waiting on the store:
+ * at its change-detection reads, or held at `embedded` (test/e2e/fixtures/nearline-held.ts) so that
+ * SIGTERM releases it into its writes. Every step after the drain (the QUIT) waits on the store too.
+ * Before the store connection was dropped after the drain, the QUIT waited its command timeout and
+ * left the socket (reconnecting after a timed-out command) open: the process lived until SIGKILL.
+ */
+it.each(["reads", "writes"] as const)(
+  "ends within its pod's grace period on SIGTERM while the store hangs at its %s, committing nothing unstored",
+  async (at) => {
+    const topic = uniqueTopic(`nl-hung-store-term-${at}`);
+    const redis = new URL(deps.redis.url);
+    const link = await startTcpLink({ host: redis.hostname, port: Number(redis.port) });
+    const base = await jobWorkerConfig(deps.embedding, { topic, storeUrl: `redis://127.0.0.1:${link.port}` });
+    const config = { ...base, http: { ...base.http, port: await freePort() } };
+    const file = join(mkdtempSync(join(tmpdir(), "nl-hung-store-term-")), "config.json");
+    writeFileSync(file, JSON.stringify(config));
+    const jude =
+      at === "reads"
+        ? startJude(topic, ["nearline", "--config", file])
+        : startHeldWorker(topic, file, "embedded");
+    const log = () => (existsSync(jude.logFile) ? readFileSync(jude.logFile, "utf8") : "");
+    let exited = false;
+    void jude.exited.then(() => (exited = true));
+    const metric = async (name: string, labels = "") => {
+      if (exited) throw new Error(`the worker exited: ${log()}`);
+      return workerMetric(config.http.port, name, labels);
+    };
+    const group = config.source.kafka.consumerGroup;
+    const ids = ["t0", "t1", "t2", "t3"];
+    const direct = connectRedis({ url: deps.redis.url });
+    try {
+      if ("held" in jude) {
+        await produceEvents(topic, jobEvents(ids, 1_000));
+        await jude.held;
+        link.freeze();
+      } else {
+        await produceEvents(topic, jobEvents(ids.slice(0, 1), 1_000));
+        await waitFor(
+          "the first batch committed",
+          async () =>
+            (await metric("jude_pipeline_consumed_total")) >= 1 &&
+            (await committedOffsets(group, topic)) === 1,
+          { timeoutMs: 60_000, intervalMs: 200 },
+        );
+        link.freeze();
+        await produceEvents(topic, jobEvents(ids.slice(1), 2_000));
+        await waitFor(
+          "a retry on the hung store",
+          async () => (await metric("jude_pipeline_retries_total", 'dependency="store"')) >= 1,
+          { timeoutMs: 45_000, intervalMs: 500 },
+        );
+      }
+      const committedBefore = await committedOffsets(group, topic);
+      const terminated = Date.now();
+      jude.child.kill("SIGTERM");
+      const ended = await Promise.race([
+        jude.exited.then(() => true),
+        new Promise<false>((resolve) =>
+          setTimeout(() => resolve(false), workerTerminationGraceSeconds * 1000),
+        ),
+      ]);
+      expect(ended, `still running ${Date.now() - terminated} ms after SIGTERM: ${log()}`).toBe(true);
+      expect(jude.child.exitCode, log()).toBe(0);
+      // At least once: the batch the store never took stays uncommitted.
+      expect(await committedOffsets(group, topic)).toBe(committedBefore);
+      // What the frozen link holds never arrives (the old pod's connections are gone).
+      await link.close();
+
+      // The next worker (the pod again, or another owner of the partition) reads it again and stores it.
+      process.env.JUDE_TEST_HUNG_STORE_DIRECT = deps.redis.url;
+      const rerun = await startInProcessNearline({
+        ...config,
+        sinks: {
+          ...config.sinks,
+          store: { ...config.sinks.store, url: { env: "JUDE_TEST_HUNG_STORE_DIRECT" } },
+        },
+        http: { ...config.http, port: 0 },
+      });
+      try {
+        await waitFor(
+          "the rerun to commit the rest",
+          async () => (await committedOffsets(group, topic)) === 4,
+          {
+            timeoutMs: 60_000,
+            intervalMs: 200,
+          },
+        );
+      } finally {
+        await rerun.app.stop();
+        rerun.closeConnection();
+      }
+      const store = await openStore(direct, { name: config.sinks.store.name });
+      expect(await liveIds(store, deps.embedding.version, ids)).toEqual(ids);
+    } finally {
+      jude.child.kill("SIGKILL");
+      link.thaw();
+      await link.close();
+      await direct.quit();
+    }
+  },
+  180_000,
+);
