@@ -1,7 +1,7 @@
 import { type AddressInfo, createServer } from "node:net";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { connectRedis, parseClusterNodes, parseClusterTarget } from "./connection.ts";
+import { connectRedis, dropConnection, parseClusterNodes, parseClusterTarget } from "./connection.ts";
 import { isStoreError } from "./errors.ts";
 
 /** What a process's log line would hold for `error` (pino's standard error serializer). */
@@ -151,6 +151,44 @@ describe("connectRedis with seed nodes that are not a Redis Cluster", () => {
       expect(errors[0]?.message).toBe(
         "Failed to refresh slots cache. (a node answered: ERR This instance has cluster support disabled)",
       );
+    } finally {
+      client.disconnect();
+      server.close();
+    }
+  });
+});
+
+describe("dropConnection", () => {
+  it("ends a client between reconnect attempts at once, failing what it queued and a QUIT after", async () => {
+    // A store that refuses connections (Redis down, restarting): the client waits between attempts
+    // with no socket, queuing commands. Their command timeout is far off: only the drop may end them.
+    const client = connectRedis({ url: "redis://127.0.0.1:1" }, { commandTimeoutMs: 600_000 });
+    try {
+      await new Promise((resolve) => client.once("reconnecting", resolve));
+      const queued = client.get("a-write-of-the-abandoned-batch");
+      queued.catch(() => undefined);
+      dropConnection(client);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(client.status).toBe("end");
+      await expect(queued).rejects.toThrow("Connection is closed");
+      await expect(client.quit()).rejects.toThrow("Connection is closed");
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("ends a client whose store accepts connections and never answers", async () => {
+    const server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = connectRedis({ url: `redis://127.0.0.1:${port}` }, { commandTimeoutMs: 600_000 });
+    try {
+      await new Promise((resolve) => client.once("connect", resolve));
+      const queued = client.get("a-write-of-the-abandoned-batch");
+      queued.catch(() => undefined);
+      dropConnection(client);
+      await expect(queued).rejects.toThrow("Connection is closed");
+      expect(client.status).toBe("end");
     } finally {
       client.disconnect();
       server.close();

@@ -6,6 +6,7 @@
 
 import type { ClusterOptions, RedisOptions } from "ioredis";
 import { Cluster, Redis } from "ioredis";
+import { isCluster } from "./batch.ts";
 import type { RedisClient } from "./commands.ts";
 import { invalidArgument } from "./errors.ts";
 
@@ -214,4 +215,20 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
         : new Error(`${error.message} (a node answered: ${error.lastNodeError.message})`),
     ),
   );
+}
+
+/**
+ * Drops the client's connection at once, whatever it is doing, failing every command it holds
+ * ("Connection is closed"); the client ends. ioredis's `disconnect()` alone closes the socket and fails
+ * the commands as it closes, but a client between reconnect attempts (a store down or restarting, or
+ * after a timed-out command) has no socket to close: it only cancels the next attempt, and the
+ * commands it queued meanwhile, a QUIT included, wait out their command timeout (10 s and more) and
+ * hold the process that long (redis/ioredis#2169). There a connect cancelled in the same tick ends it:
+ * the connector gives up before it opens a socket and fails the queue. A Cluster client is disconnected.
+ */
+export function dropConnection(client: RedisClient): void {
+  client.disconnect();
+  if (isCluster(client) || client.status !== "reconnecting") return;
+  client.connect().catch(() => undefined);
+  client.disconnect();
 }

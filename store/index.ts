@@ -9,7 +9,7 @@ export type { RecordMeta, VectorDtype, VectorPayload } from "./codec.ts";
 export { decodeMeta, decodePayload, decodeVector, encodeMeta, encodePayload, encodeVector } from "./codec.ts";
 export type { RedisClient } from "./commands.ts";
 export type { ClusterTarget, ConnectOptions, RedisTarget } from "./connection.ts";
-export { connectRedis, parseClusterNodes, parseClusterTarget } from "./connection.ts";
+export { connectRedis, dropConnection, parseClusterNodes, parseClusterTarget } from "./connection.ts";
 export type { Coverage, VersionCounts } from "./coverage.ts";
 export { countVersion, coverage, coverageRatio, liveBuckets } from "./coverage.ts";
 export type { FlipRequest, FlipResult } from "./cutover.ts";

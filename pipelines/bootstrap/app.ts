@@ -10,6 +10,7 @@ import { Registry } from "prom-client";
 import {
   checkDurabilitySupport,
   createStoreMetrics,
+  dropConnection,
   isStoreOutage,
   StoreWriter,
   type Store,
@@ -123,9 +124,10 @@ export async function runBootstrap(
     (opened) => void opened.client.quit().catch(() => undefined),
   );
   // SIGTERM: the store has storeShutdownMs to take the batches in flight and the `interrupted` save;
-  // then the connection is dropped, which fails whatever still waits on it at once (a store outage:
-  // the shard ends interrupted, its checkpoint as last saved).
-  const dropStore = (): void => client.disconnect();
+  // then the connection is dropped, also while the client waits to reconnect (dropConnection), which
+  // fails whatever still waits on it at once (a store outage: the shard ends interrupted, its
+  // checkpoint as last saved).
+  const dropStore = (): void => dropConnection(client);
   let storeDeadline: NodeJS.Timeout | undefined;
   const onAbort = (): void => void (storeDeadline = setTimeout(dropStore, storeShutdownMs).unref());
   if (deps.signal?.aborted === true) onAbort();

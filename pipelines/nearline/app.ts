@@ -11,6 +11,7 @@ import {
   checkDurabilitySupport,
   createStoreMetrics,
   DEFAULT_RETRY_POLICY,
+  dropConnection,
   isCluster,
   adoptLegacySourceOffsets,
   initSourceOffsets,
@@ -324,8 +325,9 @@ export async function startNearline(
           // stop waiting for it after `drainMs` (the batch stays uncommitted and is replayed later).
           // Past the drain the store connection is dropped too: a command in flight to a store that
           // hangs would hold the abandoned batch for its command timeout (10 s, plus the durability
-          // wait) after the abort; dropped, it fails at once and the batch stays uncommitted.
-          const dropStore = (): void => client.disconnect();
+          // wait) after the abort; dropped, it fails at once and the batch stays uncommitted. Also a
+          // command queued while the client waits to reconnect (a store down): see dropConnection.
+          const dropStore = (): void => dropConnection(client);
           await drainWithin(worker.stop(), deps.drainMs ?? workerDrainMs, () => {
             abort.abort();
             dropStore();
