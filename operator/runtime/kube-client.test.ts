@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { Agent } from "undici";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { dispatcherTtlMs, KubeClient, serverRetryAttempts } from "./kube-client.ts";
 
 // A real local HTTP server counting TCP connections, and a KubeConfig stand-in that behaves like
@@ -62,6 +62,25 @@ describe("KubeClient", () => {
     await requests(client, 1);
     expect(connections()).toBe(warm + 1);
     await client.close();
+  });
+
+  it("closes the pool without destroying it once nothing is in flight (destroying races undici's HTTP/2 teardown)", async () => {
+    const { url } = await countingServer();
+    let agent: Agent | undefined;
+    const config = {
+      getCurrentCluster: () => ({ server: url }),
+      applySecurityAuthentication: async (context: RequestContext) => {
+        agent ??= new Agent();
+        context.setDispatcher(agent);
+      },
+    } as unknown as KubeConfig;
+    const client = new KubeClient(config);
+    await requests(client, 2);
+    // undici's close ends the connections, then destroys what is left: nothing.
+    const closing = vi.spyOn(agent!, "close");
+    await client.close();
+    expect(closing).toHaveBeenCalled();
+    expect(agent!.closed).toBe(true);
   });
 
   it("lets a request in flight finish when closed, and aborts one still running after the grace", async () => {

@@ -73,26 +73,21 @@ export class KubeClient {
 
   /**
    * Closes the connection pool at shutdown: requests still in flight (an Event being recorded, an
-   * aborted watch settling) may finish within `graceMs`; then the pool is destroyed, aborting whatever
-   * is left. Destroying at once raced undici's HTTP/2 teardown: a stream it no longer listened on
-   * emitted ClientDestroyedError with no listener, an uncaught exception that made `jude operator`
-   * exit 1 after a clean drain (seen once in about twenty shutdowns in the leader-election e2e).
-   * (Not the pool's own graceful close: after it, undici's destroy leaves a pending request's
-   * connection open and the request unsettled, so the process would not exit.)
+   * aborted watch settling) may finish within `graceMs`. Once none is left, the pool closes as undici
+   * closes one, its connections ended without an error (HTTP/2: GOAWAY); only a request still running
+   * after the grace (or a close not done within another grace) has the pool destroyed, aborting it.
+   * Destroying fails every stream with ClientDestroyedError, and undici's HTTP/2 teardown can emit it on
+   * a stream it no longer listens on: an uncaught exception that made `jude operator` exit 1 after a
+   * clean drain (seen in the leader-election e2e, and in a CI run after every request had settled).
    */
   async close(graceMs = closeGraceMs): Promise<void> {
     this.#closing.abort();
-    const pool = this.#pool;
+    const dispatcher = this.#pool?.dispatcher as
+      { close?: () => Promise<void>; destroy?: () => Promise<void> } | undefined;
     this.#pool = undefined;
-    if (this.#inFlight.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#inFlight]),
-        new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
-      ]);
-      clearTimeout(timer);
-    }
-    await (pool?.dispatcher as { destroy?: () => Promise<void> } | undefined)?.destroy?.();
+    const settled = await within(Promise.allSettled([...this.#inFlight]), graceMs);
+    const closed = settled && (await within(dispatcher?.close?.() ?? Promise.resolve(), graceMs));
+    if (!closed) await dispatcher?.destroy?.();
   }
 
   /** Runs `work` (a request and the reading of its body) as one that `close` lets finish. */
@@ -337,4 +332,18 @@ interface RequestOptions {
   body?: string;
   contentType?: string;
   signal?: AbortSignal | undefined;
+}
+
+/** True when `work` settles within `ms`, false when the time runs out first. */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    work.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
 }
