@@ -131,6 +131,21 @@ async function reconcileAs(
   return { calls, written: writtenStatus(calls) };
 }
 
+/** Version minilm-v1's worker Deployment, rolled out with `replicas`, `ready` of them ready. */
+function workerDeployment(replicas: number, ready: number): KubeObject {
+  return {
+    kind: "Deployment",
+    metadata: {
+      name: "jobs-minilm-v1-nearline",
+      namespace: testNamespace,
+      generation: 1,
+      labels: workerPod.metadata!.labels!,
+    },
+    spec: { replicas },
+    status: { observedGeneration: 1, replicas, updatedReplicas: replicas, readyReplicas: ready },
+  } as KubeObject;
+}
+
 describe("reconcileNearlinePipeline", () => {
   // The workers read only ca.crt of the serving TLS Secret, once at start. cert-manager writes that
   // Secret at every renewal (a new tls.crt and tls.key, new annotations) with the same CA: those writes
@@ -585,17 +600,7 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   it("reads its workers' figures again within 2 s while ready workers have not reported their lag", async () => {
-    const deployment = {
-      kind: "Deployment",
-      metadata: {
-        name: "jobs-minilm-v1-nearline",
-        namespace: testNamespace,
-        generation: 1,
-        labels: workerPod.metadata!.labels!,
-      },
-      spec: { replicas: 1 },
-      status: { observedGeneration: 1, replicas: 1, updatedReplicas: 1, readyReplicas: 1 },
-    } as KubeObject;
+    const deployment = workerDeployment(1, 1);
     const readyPod = (secondsAgo: number) => ({
       ...workerPod,
       status: {
@@ -667,17 +672,7 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   it("counts the workers waiting out of every running worker, ready or still starting", async () => {
-    const deployment = {
-      kind: "Deployment",
-      metadata: {
-        name: "jobs-minilm-v1-nearline",
-        namespace: testNamespace,
-        generation: 1,
-        labels: workerPod.metadata!.labels!,
-      },
-      spec: { replicas: 2 },
-      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 1 },
-    } as KubeObject;
+    const deployment = workerDeployment(2, 1);
     const pod = (name: string, ready: boolean): KubeObject =>
       ({
         ...workerPod,
@@ -722,17 +717,7 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   it("counts no worker pod marked for deletion among the workers, as its Deployment does not", async () => {
-    const deployment = {
-      kind: "Deployment",
-      metadata: {
-        name: "jobs-minilm-v1-nearline",
-        namespace: testNamespace,
-        generation: 1,
-        labels: workerPod.metadata!.labels!,
-      },
-      spec: { replicas: 2 },
-      status: { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 2 },
-    } as KubeObject;
+    const deployment = workerDeployment(2, 2);
     const pod = (name: string, deletionTimestamp?: string): KubeObject =>
       ({
         ...workerPod,
