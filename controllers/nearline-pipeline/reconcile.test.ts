@@ -1001,17 +1001,7 @@ describe("reconcileNearlinePipeline", () => {
   });
 
   describe("names why its workers are not ready, as the serving pods are named", () => {
-    const deployment: KubeObject = {
-      kind: "Deployment",
-      metadata: {
-        name: "jobs-minilm-v1-nearline",
-        namespace: testNamespace,
-        generation: 1,
-        labels: workerPod.metadata!.labels!,
-      },
-      spec: { replicas: 3 },
-      status: { observedGeneration: 1, replicas: 3, updatedReplicas: 3, readyReplicas: 2 },
-    } as KubeObject;
+    const deployment = workerDeployment(3, 2);
     const pod = (name: string, status: Record<string, unknown>): KubeObject =>
       ({
         ...workerPod,
