@@ -33,7 +33,7 @@ export function createOperatorMetrics(): OperatorMetrics {
     watchAges,
     reconciles: new Counter({
       name: "jude_operator_reconciles_total",
-      help: "Reconciles by controller and result (success, requeue, error; deferred: not run because the cache did not show the controller's own last status write yet).",
+      help: "Reconciles by controller and result (success, requeue, error; deferred: not run because the cache did not show the controller's own last status write yet, or could not list what the controller reads in the object's namespace).",
       labelNames: ["controller", "result"],
       registers,
     }),
