@@ -1,9 +1,9 @@
 // A BootstrapRun made by hand for a candidate that is superseded before it went live: the promotion
 // deletes only the runs it made, so the user's run and its Job are left as they are, and the
 // candidate's partial vectors are collected only once the run's shard pods have ended (here: once the
-// user deletes the run). With the EmbeddingModel and BootstrapRun controllers in-process on the
-// testbed (real API server, Kafka, Redis); the shard pods ask for more CPU than any node has, so they
-// stay Pending: not ended, as shards still writing are.
+// user suspends the run; deleting it ends them too). With the EmbeddingModel and BootstrapRun
+// controllers in-process on the testbed (real API server, Kafka, Redis); the shard pods ask for more
+// CPU than any node has, so they stay Pending: not ended, as shards still writing are.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import type { Store } from "../../../store/index.ts";
@@ -77,7 +77,17 @@ describe("a hand-made BootstrapRun of a candidate superseded before it went live
     expect(await shardPhases(), "its shard pod").toBe("Pending");
     expect(await v1State(), "collection waits for the shard pod").toBe("building");
 
-    await kubectl(["delete", "bootstraprun/mine-v1", "-n", namespace, "--wait=true"]);
+    // Suspended, the run's Job deletes its shard pods (deleting the run would too): nothing holds v1.
+    await kubectl([
+      "patch",
+      "-n",
+      namespace,
+      "bootstraprun/mine-v1",
+      "--type=merge",
+      "-p",
+      '{"spec":{"suspend":true}}',
+    ]);
     await until("v1's partial vectors collected", async () => (await v1State()) === undefined);
+    expect(await getObject("bootstraprun/mine-v1", namespace), "the run is still not deleted").toBeDefined();
   });
 });
