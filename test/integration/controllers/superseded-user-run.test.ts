@@ -1,9 +1,10 @@
 // A BootstrapRun made by hand for a candidate that is superseded before it went live: the promotion
-// deletes only the runs it made, so the user's run and its Job are left as they are, and the
-// candidate's partial vectors are collected only once the run's shard pods have ended (here: once the
-// user suspends the run; deleting it ends them too). With the EmbeddingModel and BootstrapRun
-// controllers in-process on the testbed (real API server, Kafka, Redis); the shard pods ask for more
-// CPU than any node has, so they stay Pending: not ended, as shards still writing are.
+// deletes only the runs it made, so the user's run and its Job are left as they are (the run Stalled,
+// reason VersionSuperseded, saying to delete it), and the candidate's partial vectors are collected
+// only once the run's shard pods have ended (here: once the user suspends the run; deleting it ends
+// them too). With the EmbeddingModel and BootstrapRun controllers in-process on the testbed (real API
+// server, Kafka, Redis); the shard pods ask for more CPU than any node has, so they stay Pending: not
+// ended, as shards still writing are.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootstrapRunController } from "../../../controllers/bootstrap-run/controller.ts";
 import type { Store } from "../../../store/index.ts";
@@ -11,7 +12,14 @@ import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { getObject, testImages, type Json } from "../operator/operator-harness.ts";
 import { bootstrapRun, promotionModelAt as modelAt, versionDigest as hex } from "./objects.ts";
-import { applyObjects, setUpPromotion, startManager, writeVectors, type PromotionSetup } from "./harness.ts";
+import {
+  applyObjects,
+  conditionOf,
+  setUpPromotion,
+  startManager,
+  writeVectors,
+  type PromotionSetup,
+} from "./harness.ts";
 
 describe("a hand-made BootstrapRun of a candidate superseded before it went live", () => {
   let setup: PromotionSetup | undefined;
@@ -69,9 +77,19 @@ describe("a hand-made BootstrapRun of a candidate superseded before it went live
         ).every((object) => object === undefined) &&
         (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
     );
+    // The run says so (it polls every 10 s; the model's change wakes it too), and is not deleted.
+    const stalled = async () => {
+      const run = await getObject("bootstraprun/mine-v1", namespace);
+      return run === undefined ? undefined : conditionOf(run, "Stalled");
+    };
+    await until("the run Stalled, reason VersionSuperseded", async () => {
+      return (await stalled())?.reason === "VersionSuperseded";
+    });
+    expect((await stalled())?.message).toContain(
+      "EmbeddingModel jobs-model no longer records version v1 (its spec.version is v2",
+    );
     const run = (await getObject("bootstraprun/mine-v1", namespace)) as
       { status?: { phase?: string } } | undefined;
-    expect(run, "the user's run is not deleted").toBeDefined();
     expect(run?.status?.phase).toBe("Running");
     expect(await getObject("job/mine-v1-bootstrap", namespace), "its Job").toBeDefined();
     expect(await shardPhases(), "its shard pod").toBe("Pending");
