@@ -1110,6 +1110,71 @@ describe("reconcileBootstrapRun", () => {
     );
   });
 
+  describe("a started run whose version the model dropped (superseded before it went live)", () => {
+    const running = () =>
+      stored("bootstrap-run.yaml", "run-uid", (object) => {
+        object.status = {
+          phase: "Running",
+          watermarks: {
+            capturedTime: "2026-12-01T10:00:00Z",
+            topic: "jobs.changelog",
+            partitions: watermarks,
+          },
+        };
+      }) as KubeObject;
+    const objectsWith = async (records: KubeObject[]) => {
+      const run = running();
+      const started = (await reconcile(world(run))).find(
+        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
+          call.verb === "apply" && call.kind === "Job",
+      )!.object;
+      return world(run, {
+        Job: [{ ...started, status: { active: 1 } }],
+        ConfigMap: [shardsConfigMap, ...records],
+        EmbeddingModel: [
+          stored("embedding-model.yaml", "model-uid", (object) => {
+            setPath(object, "spec.version", "minilm-v2");
+          }) as KubeObject,
+        ],
+      });
+    };
+
+    it("is Stalled, reason VersionSuperseded, telling the user to delete it; its Job is left", async () => {
+      const calls = await reconcile(await objectsWith([]));
+      expect(calls.some((call) => call.verb === "delete")).toBe(false);
+      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
+        RecordedCall,
+        { verb: "applyStatus" }
+      >;
+      expect(written.status.phase).toBe("Running");
+      expect(written.status.conditions).toContainEqual(
+        expect.objectContaining({
+          type: "Stalled",
+          status: "True",
+          reason: "VersionSuperseded",
+          message: expect.stringContaining(
+            "EmbeddingModel jude-minilm no longer records version minilm-v1 (its spec.version is minilm-v2",
+          ),
+        }),
+      );
+      expect(calls.filter((call) => call.verb === "event")).toEqual([
+        expect.objectContaining({ type: "Warning", reason: "VersionSuperseded" }),
+      ]);
+    });
+
+    it("goes on as before while the model still records the version (an older version, retained)", async () => {
+      const raw = stored("embedding-model.yaml", "model-uid");
+      const calls = await reconcile(await objectsWith([servedRecord(raw)]));
+      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
+        RecordedCall,
+        { verb: "applyStatus" }
+      >;
+      expect(written.status.conditions).not.toContainEqual(
+        expect.objectContaining({ reason: "VersionSuperseded" }),
+      );
+    });
+  });
+
   it("stalls without capturing anything when the pipeline is missing", async () => {
     const objects = world(stored("bootstrap-run.yaml", "run-uid") as KubeObject);
     objects.NearlinePipeline = [];

@@ -15,7 +15,7 @@ import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operator/runtime/types.ts";
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { readVersionRecords, versionsNamedBy } from "../embedding-model/record-reader.ts";
-import { sameVectors } from "../embedding-model/version-record.ts";
+import { sameVectors, versionRecordName } from "../embedding-model/version-record.ts";
 import {
   resolveVersion,
   type LiveVersion,
@@ -54,7 +54,7 @@ import { lookingAgain, missingReferencePollMs, topicNotFoundReason } from "../em
 import { describeRedefinition } from "../../store/index.ts";
 import type { bootstrapFailedGauge, ShardGauges } from "./run-metrics.ts";
 import { recordNamespaceRuns, recordRunFailed, recordRunShards, shardFigures } from "./run-metrics.ts";
-import { acknowledgedStatus, isFinished, runConditions, runStatus } from "./run-status.ts";
+import { acknowledgedStatus, isFinished, runConditions, runStatus, type RunDecision } from "./run-status.ts";
 import { createdMs } from "./run-created.ts";
 import { desiredShards } from "./shard-job.ts";
 import { pendingArrival, runStallCause } from "./stall-causes.ts";
@@ -222,20 +222,23 @@ export async function reconcileBootstrapRun(
     namespace: context.key.namespace,
     labels: { [labelKeys.component]: "bootstrap", [labelKeys.bootstrapRun]: labelValue(run.metadata.name) },
   });
-  const decision = runStatus({
-    run: current,
-    job,
-    checkpoints,
-    checkpointsUnreadable,
-    nowMs: Date.now(),
-    unschedulable: unschedulablePods(shardPods),
-    failing: failingPods(shardPods),
-    lastShardFailure: lastFailedContainer(shardPods),
-    retries: shardRetries(shardPods),
-    shardPods: shardPods.filter((pod) => pod.metadata?.deletionTimestamp === undefined).length,
-    refused: await shardRefusal(context, job, shardPods),
-    secretMissing: await shardSecretMissing(context, job, read),
-  });
+  const decision = withSuperseded(
+    runStatus({
+      run: current,
+      job,
+      checkpoints,
+      checkpointsUnreadable,
+      nowMs: Date.now(),
+      unschedulable: unschedulablePods(shardPods),
+      failing: failingPods(shardPods),
+      lastShardFailure: lastFailedContainer(shardPods),
+      retries: shardRetries(shardPods),
+      shardPods: shardPods.filter((pod) => pod.metadata?.deletionTimestamp === undefined).length,
+      refused: await shardRefusal(context, job, shardPods),
+      secretMissing: await shardSecretMissing(context, job, read),
+    }),
+    await supersededVersion(context, run, job, read?.surroundings.model),
+  );
   const watermarks = current.status?.watermarks;
   await writeStatus(
     context,
@@ -271,6 +274,39 @@ export async function reconcileBootstrapRun(
   return decision.status.phase === "Succeeded" || decision.status.phase === "Failed"
     ? undefined
     : { requeueAfterMs: runPollMs };
+}
+
+/**
+ * Why a started run fills a version its model dropped, or undefined: the model's spec names another
+ * version and no record of the run's exists any more (a candidate superseded before it went live; the
+ * record is looked up by name, so one orphaned or with its labels removed still counts). The promotion
+ * deletes the runs it made with the version, never one a user made, whose shards would fill vectors
+ * the promotion collects once they stop (waiting meanwhile on the version's server, gone with it).
+ * Said, not acted on: the run is the user's to delete. A model deleted (the run finishes) says nothing.
+ */
+async function supersededVersion(
+  context: ReconcileContext,
+  run: BootstrapRun,
+  job: V1Job,
+  model: EmbeddingModel | undefined,
+): Promise<string | undefined> {
+  const version = run.spec.modelVersion;
+  if (model === undefined || model.spec.version === version || isFinishedJob(job)) return undefined;
+  const record = await context.client.getLive(resourceTypes.configMap, {
+    namespace: context.key.namespace,
+    name: versionRecordName(model.metadata.name, version),
+  });
+  if (record !== undefined) return undefined;
+  return `spec.modelVersion: EmbeddingModel ${model.metadata.name} no longer records version ${version} (its spec.version is ${model.spec.version}: a candidate superseded before it went live): its embedding server is gone and the vectors this run writes are collected once its shard pods have stopped; delete this run`;
+}
+
+/** `decision` Stalled with reason VersionSuperseded when `superseded` says why; unchanged otherwise. */
+function withSuperseded(decision: RunDecision, superseded: string | undefined): RunDecision {
+  const phase = decision.status.phase;
+  if (superseded === undefined || phase === undefined || phase === "Succeeded" || phase === "Failed")
+    return decision;
+  const standing = { state: "Stalled", reason: "VersionSuperseded", message: superseded } as const;
+  return { ...decision, standing, conditions: runConditions(phase, standing) };
 }
 
 /**
