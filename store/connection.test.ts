@@ -194,4 +194,39 @@ describe("dropConnection", () => {
       server.close();
     }
   });
+
+  it("ends a Cluster client with no node up at once, failing what it queued", async () => {
+    // Every seed refuses (a Cluster whose nodes are all lost): the client waits between attempts to
+    // read the slot map with no node connection, queuing commands no command timeout covers.
+    const client = connectRedis({ clusterNodes: ["127.0.0.1:1"] }, { commandTimeoutMs: 600_000 });
+    try {
+      await new Promise((resolve) => client.once("reconnecting", resolve));
+      const queued = client.get("a-write-of-the-abandoned-batch");
+      queued.catch(() => undefined);
+      dropConnection(client);
+      expect(client.status).toBe("end");
+      await expect(queued).rejects.toThrow("None of startup nodes is available");
+      await expect(client.get("a-later-write")).rejects.toThrow("Connection is closed");
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it("ends a Cluster client whose seed accepts connections and never answers", async () => {
+    const server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = connectRedis({ clusterNodes: [`127.0.0.1:${port}`] }, { commandTimeoutMs: 600_000 });
+    try {
+      await new Promise<void>((resolve) => server.once("connection", () => resolve()));
+      const queued = client.get("a-write-of-the-abandoned-batch");
+      queued.catch(() => undefined);
+      dropConnection(client);
+      expect(client.status).toBe("end");
+      await expect(queued).rejects.toThrow("None of startup nodes is available");
+    } finally {
+      client.disconnect();
+      server.close();
+    }
+  });
 });

@@ -224,11 +224,25 @@ export function connectRedis(target: RedisTarget, options: ConnectOptions = {}):
  * after a timed-out command) has no socket to close: it only cancels the next attempt, and the
  * commands it queued meanwhile, a QUIT included, wait out their command timeout (10 s and more) and
  * hold the process that long (redis/ioredis#2169). There a connect cancelled in the same tick ends it:
- * the connector gives up before it opens a socket and fails the queue. A Cluster client is disconnected.
+ * the connector gives up before it opens a socket and fails the queue.
+ *
+ * A Cluster client ends, and fails the commands it queued while it had no slot map, only once its
+ * last node connection has closed (ConnectionPool "drain" -> "close" -> handleCloseEvent -> flushQueue
+ * in ioredis's built/cluster/index.js). With every node lost it holds none: between attempts to read
+ * the slot map ("reconnecting") `disconnect()` only cancels the next attempt, and the client stays
+ * "disconnecting" for ever with that queue, which no command timeout covers (one starts when a node
+ * takes the command). So the close is run here at once (also where node sockets would still have to
+ * close): with disconnect()'s manuallyClosing set it ends the client and rejects the queue ("None of
+ * startup nodes is available"); a command retried later (a redirection) then finds it ended and fails.
  */
 export function dropConnection(client: RedisClient): void {
   client.disconnect();
-  if (isCluster(client) || client.status !== "reconnecting") return;
+  if (isCluster(client)) {
+    // Private in ioredis's types, but the one way to end a Cluster client that holds no connection.
+    if (client.status !== "end") (client as unknown as { handleCloseEvent: () => void }).handleCloseEvent();
+    return;
+  }
+  if (client.status !== "reconnecting") return;
   client.connect().catch(() => undefined);
   client.disconnect();
 }

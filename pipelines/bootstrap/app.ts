@@ -118,6 +118,8 @@ export async function runBootstrap(
       openPipelineStore(config.store, {
         connectionName: `jude-bootstrap-${config.run.name}-${config.shards.index}`,
         metrics: storeMetrics,
+        // SIGTERM abandons the open (ridingOutageAtStart); its connection is dropped with it.
+        signal: deps.signal,
       }),
     storeOutage,
     // Opened after the abort: nobody uses it.

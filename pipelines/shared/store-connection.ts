@@ -3,6 +3,7 @@ import {
   StoreError,
   StoreErrorCodes,
   connectRedis,
+  dropConnection,
   openStore,
   parseClusterTarget,
   type RedisClient,
@@ -29,10 +30,16 @@ export interface StoreSectionConfig {
  */
 export const storeCommandTimeoutMs = 10_000;
 
-/** Connects and opens (creating if needed) the store; the caller owns and quits the client. */
+/**
+ * Connects and opens (creating if needed) the store; the caller owns and quits the client.
+ * `options.signal`: its abort drops the connection while the open is still under way (dropConnection),
+ * failing the open at once. A caller that stops waiting for the open at its abort (a bootstrap shard
+ * at SIGTERM) would otherwise leave it to a store that hangs, or a Cluster with no node up, for the
+ * open's command timeout (10 s), its connection keeping the process alive that long.
+ */
 export async function openPipelineStore(
   section: StoreSectionConfig,
-  options: { connectionName: string; metrics?: StoreMetrics },
+  options: { connectionName: string; metrics?: StoreMetrics; signal?: AbortSignal | undefined },
 ): Promise<{ client: RedisClient; store: Store }> {
   const secret = readSecret(section.url, `store ${section.name} URL`);
   let connectionError: Error | undefined;
@@ -44,6 +51,9 @@ export async function openPipelineStore(
   const client = section.cluster
     ? connectRedis(parseClusterTarget(secret), connect)
     : connectRedis({ url: secret }, connect);
+  const drop = (): void => dropConnection(client);
+  if (options.signal?.aborted === true) drop();
+  else options.signal?.addEventListener("abort", drop, { once: true });
   try {
     const opening = openStore(client, {
       name: section.name,
@@ -55,6 +65,8 @@ export async function openPipelineStore(
   } catch (error) {
     client.disconnect();
     throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", drop);
   }
 }
 
