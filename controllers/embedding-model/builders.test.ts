@@ -63,6 +63,28 @@ describe("EmbeddingModel builders", () => {
     ]);
   });
 
+  it("tolerate the GPU taint unless the spec's own tolerations already cover its NoSchedule effect", () => {
+    // Was: any spec toleration of the key with operator Exists counted as covering it, so one for
+    // NoExecute only left GPU pods unable to schedule on nodes tainted nvidia.com/gpu:NoSchedule.
+    const gpuTolerations = (own: object[]) => {
+      const model = exampleModel();
+      model.spec.serving.tolerations = own as typeof model.spec.serving.tolerations;
+      const deployment = byKind(desiredVersionObjects(model, testImages), "Deployment") as unknown as {
+        spec: { template: { spec: { tolerations?: { key?: string; effect?: string }[] } } };
+      };
+      return (deployment.spec.template.spec.tolerations ?? []).filter(
+        (toleration) => toleration.key === "nvidia.com/gpu",
+      );
+    };
+    const noSchedule = { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" };
+    const noExecute = { key: "nvidia.com/gpu", operator: "Exists", effect: "NoExecute" };
+    const everyEffect = { key: "nvidia.com/gpu", operator: "Exists" };
+    expect(gpuTolerations([])).toEqual([noSchedule]);
+    expect(gpuTolerations([noExecute])).toEqual([noExecute, noSchedule]);
+    expect(gpuTolerations([everyEffect])).toEqual([everyEffect]);
+    expect(gpuTolerations([noSchedule])).toEqual([noSchedule]);
+  });
+
   it("render a serving config jude serve accepts", () => {
     for (const model of [exampleModel(), httpsModel()]) {
       expect(() => parseServingConfig(desiredServingConfig(model))).not.toThrow();

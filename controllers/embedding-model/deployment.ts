@@ -38,8 +38,13 @@ export function desiredReplicas(model: EmbeddingModel): number | undefined {
 function tolerations(model: EmbeddingModel): V1Toleration[] {
   const fromSpec = (model.spec.serving.tolerations ?? []) as V1Toleration[];
   const gpu = model.spec.serving.accelerator?.resourceName === "nvidia.com/gpu";
+  // Covered only by one that tolerates the NoSchedule taint: a NoExecute-only toleration of the key
+  // would leave the pods unable to schedule on the GPU nodes.
   const covered = fromSpec.some(
-    (toleration) => toleration.key === nvidiaToleration.key && toleration.operator === "Exists",
+    (toleration) =>
+      toleration.key === nvidiaToleration.key &&
+      toleration.operator === "Exists" &&
+      (!toleration.effect || toleration.effect === nvidiaToleration.effect),
   );
   return gpu && !covered ? [...fromSpec, nvidiaToleration] : fromSpec;
 }

@@ -194,6 +194,56 @@ describe("controller", () => {
   });
 });
 
+describe("controller: a key told it is not reconciled until its namespace's lists succeed", () => {
+  // Was: jude_operator_reconcile_failing (the chart's JudeReconcileFailing alert) stayed absent for an
+  // object Stalled with reason ReconcileError because the operator could not list what it reads, so an
+  // object left unreconciled for hours by a narrowed RBAC raised no alert.
+  it("is counted as failing while it waits, and no longer once it is reconciled or deleted", async () => {
+    let unsynced: Unsynced[] = [refusedDeployments(403)];
+    let model: KubeObject | undefined = modelAt("1", undefined);
+    const metrics = createOperatorMetrics();
+    const cache = {
+      use: () => undefined,
+      onRefused: () => undefined,
+      onSynced: () => undefined,
+      get: () => model,
+      list: () => [],
+      unsyncedIn: (namespace: string) => (namespace === "ns" ? unsynced : []),
+    } as unknown as InformerCache;
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => undefined,
+        reportNotSynced: async () => undefined,
+      },
+      { client: {} as KubeClient, cache, metrics, log: silentLogger() },
+    );
+    const failing = async () =>
+      (await metrics.reconcileFailing.get()).values.map((value) => `${value.labels.name}=${value.value}`);
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(await failing()).toEqual(["shop=1"]);
+    // The list succeeds: reconciled, no longer failing.
+    unsynced = [];
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(await failing()).toEqual([]);
+    // Refused again, then deleted while it waits: its series goes with it.
+    unsynced = [refusedDeployments(403)];
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(await failing()).toEqual(["shop=1"]);
+    model = undefined;
+    unsynced = [{ ...refusedDeployments(403) }];
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(await failing()).toEqual([]);
+    await controller.stop();
+  });
+});
+
 describe("controller: a key waiting for its namespace's lists", () => {
   it("says why again when the object it said it on changed generation or was replaced", async () => {
     const unsynced = [refusedDeployments(403)];

@@ -9,7 +9,8 @@
 // namespace is being deleted ends the reconcile as done: the object goes with its namespace, and its
 // deletion is reconciled like any other (a retry could only be refused again, and was an error storm
 // each time a namespace of models was deleted). A key of a namespace whose informers could not list
-// (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause. So
+// (RBAC) waits for them; the definition's reportNotSynced says so on the object, once per cause, and
+// the failing gauge is 1 for it as for a failing key. So
 // does one of a namespace whose informer's list or watch was refused after it listed (the operator's
 // RBAC narrowed while it runs): its cache no longer follows the cluster, and the primaries there are
 // queued at once to say so; once allowed, the informer's fresh list queues what changed. A waiting
@@ -224,6 +225,7 @@ export class Controller {
         log.debug("deleted while its namespace's cache could not list; not waiting for it any more");
         this.#waiting.delete(key);
         this.queue.forget(key);
+        metrics.reconcileFailing.remove(failingLabels(name, objectKey));
         return;
       }
       log.debug("the cache of this namespace has not listed yet; reconciling later");
@@ -325,6 +327,9 @@ export class Controller {
     if (waiting.reported === reported) return;
     const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
     if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
+    // Not reconciled at all is as stuck as failing on every try: the object says Stalled with reason
+    // ReconcileError, so JudeReconcileFailing fires for it too (until it is reconciled or deleted).
+    this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
     context.log.warn(
       { cause: cause.message },
       "not reconciled until the cache can list; saying so on the object",

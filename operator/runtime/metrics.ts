@@ -33,7 +33,7 @@ export function createOperatorMetrics(): OperatorMetrics {
     watchAges,
     reconciles: new Counter({
       name: "jude_operator_reconciles_total",
-      help: "Reconciles by controller and result (success, requeue, error; deferred: not run because the cache did not show the controller's own last status write yet).",
+      help: "Reconciles by controller and result (success, requeue, error; deferred: not run because the cache did not show the controller's own last status write yet, or could not list what the controller reads in the object's namespace).",
       labelNames: ["controller", "result"],
       registers,
     }),
@@ -71,7 +71,7 @@ export function createOperatorMetrics(): OperatorMetrics {
     }),
     reconcileFailing: new Gauge({
       name: "jude_operator_reconcile_failing",
-      help: "1 while every reconcile of a resource fails (its Stalled condition says ReconcileError); the series goes away when one succeeds.",
+      help: "1 while every reconcile of a resource fails, or it is not reconciled because the operator cannot list what it reads (its Stalled condition says ReconcileError); the series goes away when one succeeds.",
       labelNames: ["controller", "namespace", "name"],
       registers,
     }),

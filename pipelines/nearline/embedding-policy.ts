@@ -22,7 +22,8 @@
  *     watchTokenRefusals); past that, as below;
  *   - anything else (NOT_FOUND, UNIMPLEMENTED, a model digest mismatch, ...): a configuration error
  *     no retry cures; the worker fails (exit 1, the code on /readyz).
- * Every failed call is counted in jude_pipeline_embedding_errors_total{status}.
+ * Every failed call of a batch is counted in jude_pipeline_embedding_errors_total{status}; the probes
+ * are not (nor, answered, in jude_pipeline_inference_calls_total).
  */
 import { isEmbeddingServerFailure, isRefusedEmbeddingInput } from "../embedding-client/errors.ts";
 import {

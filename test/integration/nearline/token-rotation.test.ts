@@ -23,6 +23,7 @@ import {
   nearlineConfig,
   startInProcessNearline,
 } from "../../support/nearline.ts";
+import { probe } from "../../testbed/http-probe.ts";
 import { waitFor } from "../../testbed/wait.ts";
 
 const version = "minilm-tokenrot";
@@ -207,6 +208,10 @@ describe("a worker whose serving token is rotated", () => {
       expect((failure as EmbeddingClientError).code).toBe(GrpcStatus.UNAUTHENTICATED);
       expect((failure as Error).message).toContain("invalid bearer token");
       expect(app.worker.ready).toBe(false);
+      // The status name, as the README's table says it (the gRPC status number read as "INTERNAL").
+      const readyz = await probe(`http://127.0.0.1:${app.ops.port}/readyz`);
+      expect(readyz.status).toBe(503);
+      expect(JSON.parse(readyz.body)).toMatchObject({ ready: false, error: { code: "UNAUTHENTICATED" } });
       expect(app.worker.totals.batches).toBe(0);
       const store = await openStore(redis, { name: config.sinks.store.name });
       await expectStoreMatches(store, version, new Map([["w1", null]]));

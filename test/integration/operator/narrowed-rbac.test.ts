@@ -182,6 +182,15 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
       .filter((value) => value.labels.controller === "embedding-model" && value.labels.result === "deferred")
       .reduce((sum, value) => sum + value.value, 0);
 
+  /** jude_operator_reconcile_failing of the model in `namespace` (the JudeReconcileFailing alert's). */
+  const failing = async (namespace: string): Promise<number[]> =>
+    (
+      (await operator().manager.metrics.registry.getSingleMetric("jude_operator_reconcile_failing")?.get())
+        ?.values ?? []
+    )
+      .filter((value) => value.labels.namespace === namespace && value.labels.name === "minilm")
+      .map((value) => value.value);
+
   it("says on the model why it is not reconciled, once, until the list is allowed", async () => {
     await untilModelDeployed(allowed);
     await untilModelStalled(unlisted, 60_000);
@@ -191,6 +200,9 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
     expect(stalled.message).toContain(`cannot list deployments.apps in namespace ${unlisted}`);
     expect(stalled.message).toMatch(/cannot list resource "deployments" in API group "apps"/);
     expect(condition(said, "Ready")?.status).toBe("False");
+    // Stalled with ReconcileError: counted as failing, so the chart's JudeReconcileFailing fires.
+    expect(await failing(unlisted)).toEqual([1]);
+    expect(await failing(allowed)).toEqual([]);
     await waitFor(
       `a Warning Event on the model in ${unlisted}`,
       async () => (await reconcileErrorEvents(unlisted)).length > 0,
@@ -221,6 +233,7 @@ describe("an operator whose Role lacks list and watch on Deployments in one name
         condition(await getObject("embeddingmodel/minilm", unlisted), "Stalled")?.reason !== "ReconcileError",
       { timeoutMs: 30_000 },
     );
+    expect(await failing(unlisted)).toEqual([]);
   });
 });
 
