@@ -111,7 +111,8 @@ export interface OutageOptions {
  * it still arrive): a `StoppedByAbort` (or, from `ridingOutageAtStart`, an InterruptedBeforeStart)
  * instead of a wait until the pod's grace period ends in SIGKILL (exit 137, counted against the Job's
  * backoffLimit). Aborted before: its first attempt still runs (retry), bounded by the store's command
- * timeout. A failure no retry helps is thrown as it is.
+ * timeout, unless the work itself heeds the signal (the store's open drops its connection at once). A
+ * failure no retry helps is thrown as it is.
  */
 async function ridingOutage<T>(
   step: string,
