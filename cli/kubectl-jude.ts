@@ -38,7 +38,8 @@ commands:
   rollback MODEL [--to V]   set spec.version back to a retained version (default: the previous active one);
                             during a promotion, by default or --to the active version: abandon the
                             candidate (the spec back to the active version's recorded model, prompts
-                            and serving settings, so its pods do not roll)
+                            and serving settings, so its pods do not roll); a rollback in flight only
+                            with --to the active version
   dashboard                 a live web page of models, promotions, pipelines and bootstraps (loopback only)
   completion bash|zsh       print a shell completion script
   version                   print the plugin's version
