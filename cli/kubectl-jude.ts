@@ -61,7 +61,8 @@ exit codes: 0 done (and this help, with no command), 1 refused or failed (the re
 2 usage error
 
 approve and rollback change the EmbeddingModel like a Git commit would; with Argo CD or Flux, commit
-the same change (spec.promotion.approvedVersion, spec.version) or the next sync reverts it.
+the same change (spec.promotion.approvedVersion, spec.version): a sync puts back a field Git names
+otherwise (a rollback's spec.version) and leaves one Git never named (an approval) set, unseen in Git.
 `;
 
 class UsageError extends Error {}
