@@ -38,7 +38,8 @@ commands:
   rollback MODEL [--to V]   set spec.version back to a retained version (default: the previous active one);
                             during a promotion, by default or --to the active version: abandon the
                             candidate (the spec back to the active version's recorded model, prompts
-                            and serving settings, so its pods do not roll)
+                            and serving settings, so its pods do not roll); a rollback in flight only
+                            with --to the active version
   dashboard                 a live web page of models, promotions, pipelines and bootstraps (loopback only)
   completion bash|zsh       print a shell completion script
   version                   print the plugin's version
@@ -60,7 +61,8 @@ exit codes: 0 done (and this help, with no command), 1 refused or failed (the re
 2 usage error
 
 approve and rollback change the EmbeddingModel like a Git commit would; with Argo CD or Flux, commit
-the same change (spec.promotion.approvedVersion, spec.version) or the next sync reverts it.
+the same change (spec.promotion.approvedVersion, spec.version): a sync puts back a field Git names
+otherwise (a rollback's spec.version) and leaves one Git never named (an approval) set, unseen in Git.
 `;
 
 class UsageError extends Error {}

@@ -252,13 +252,25 @@ describe("rollback while a promotion is in flight", () => {
       activatedTime: "2026-11-20T00:00:00Z",
       deactivatedTime: "2026-11-30T00:00:00Z",
     };
-    const decision = rollback(promotingModel(), undefined, [v1Record, v2Retained]);
+    const decision = rollback(promotingModel(), "minilm-v1", [v1Record, v2Retained]);
     expect("next" in decision && decision.next).toBe(
       "minilm-v1 keeps serving readers, its pods unchanged; the operator stops minilm-v2's serving pods and nearline workers again; minilm-v2's vectors stay for a later rollback; follow it with: kubectl jude status minilm -n recs",
     );
     // One whose vectors were collected is rebuilt: abandoned, its partial build goes.
     const collected = rollback(promotingModel(), undefined, [v1Record, { ...v2Retained, collected: true }]);
     expect("next" in collected && collected.next).toMatch(/removes minilm-v2's .* partial vectors/);
+  });
+
+  // `kubectl jude rollback minilm` run again while the first one waits for the retained version's
+  // workers (minutes): the same words must not undo it and put readers' spec back on the version
+  // being rolled back from. Abandoning a rollback is asked for by naming the active version.
+  it("refuses, rather than abandons, a rollback in flight asked for again without a version", () => {
+    const v2Retained = { ...v1Record, version: "minilm-v2", activatedTime: "2026-11-20T00:00:00Z" };
+    expect(rollback(promotingModel(), undefined, [v1Record, v2Retained])).toEqual({
+      refused:
+        "minilm is already rolling back to minilm-v2 (minilm-v1 serves readers until minilm-v2 is ready and caught up); to abandon that rollback and stay on minilm-v1, run it with --to minilm-v1",
+      rollbackInFlight: true,
+    });
   });
 
   it("refuses --to the candidate, saying how to abandon it", () => {

@@ -10,12 +10,13 @@ const follow = (model: EmbeddingModel): string =>
 
 /**
  * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
- * of the operator's record of the target version). `abandons`: the candidate a rollback abandons;
+ * of the operator's record of the target version; `rollbackInFlight`: a rollback without a version
+ * while one is in flight, which the active version named abandons). `abandons`: the candidate a rollback abandons;
  * `warning`: what the change gives up that the user may not know (said before it is made).
  */
 export type Decision =
   | { patch: Record<string, unknown>; summary: string; next: string; abandons?: string; warning?: string }
-  | { refused: string; missingRecord?: true };
+  | { refused: string; missingRecord?: true; rollbackInFlight?: true };
 
 /** Approves the manual cutover of `requested` (default: the version being promoted). */
 export function approve(model: EmbeddingModel, requested?: string): Decision {
@@ -75,7 +76,10 @@ const rollbackPhases = new Set(["Draining", "Retained"]);
  * While a promotion is in flight (spec.version is not the active version), the default, and `requested`
  * naming the active version, abandon it instead: the spec goes back to the active version's record, so
  * its pods do not roll and the operator removes the candidate (a version superseded mid-promotion).
- * Once the candidate is active this is the rollback above, never an abandon.
+ * Once the candidate is active this is the rollback above, never an abandon. A rollback in flight
+ * (spec.version a retained version readers used before) is abandoned only when `requested` names the
+ * active version: the same command run again (its first run waits minutes for the retained version's
+ * pods and workers) must not put the spec back on the version being rolled back from.
  */
 export function rollback(
   model: EmbeddingModel,
@@ -85,6 +89,11 @@ export function rollback(
   const name = model.metadata.name;
   const active = model.status?.activeVersion;
   const candidate = model.spec.version;
+  if (active !== undefined && candidate !== active && requested === undefined && rollingBack(model, records))
+    return {
+      refused: `${name} is already rolling back to ${candidate} (${active} serves readers until ${candidate} is ready and caught up); to abandon that rollback and stay on ${active}, run it with --to ${active}`,
+      rollbackInFlight: true,
+    };
   if (active !== undefined && candidate !== active && (requested ?? active) === active)
     return abandon(model, active, records);
   if (active !== undefined && requested === candidate && candidate !== active)
@@ -144,9 +153,7 @@ function abandon(model: EmbeddingModel, active: string, records: readonly Versio
       missingRecord: true,
     };
   // A rollback to a retained version in flight (its workers catching up): it stays retained.
-  const built = records.find((entry) => entry.version === candidate);
-  const retained = built?.activatedTime !== undefined && built.collected !== true;
-  const removed = retained
+  const removed = rollingBack(model, records)
     ? `the operator stops ${candidate}'s serving pods and nearline workers again; ${candidate}'s vectors stay for a later rollback`
     : `the operator removes ${candidate}'s serving pods, nearline workers, BootstrapRun and partial vectors`;
   // An approval given to the candidate goes with it: promoted again later (the same version, after
@@ -158,6 +165,12 @@ function abandon(model: EmbeddingModel, active: string, records: readonly Versio
     summary: `abandoning the promotion of ${name} to ${candidate}: spec.version back to the active ${active}, with its recorded model, prompts and serving settings`,
     next: `${active} keeps serving readers, its pods unchanged; ${removed}${approved ? `; spec.promotion.approvedVersion (${candidate}) is cleared` : ""}; ${follow(model)}`,
   };
+}
+
+/** Whether spec.version is a retained version readers used before: a rollback to it, not a new build. */
+function rollingBack(model: EmbeddingModel, records: readonly VersionRecord[]): boolean {
+  const built = records.find((entry) => entry.version === model.spec.version);
+  return built?.activatedTime !== undefined && built.collected !== true;
 }
 
 /**

@@ -40,7 +40,8 @@ NearlinePipelines and BootstrapRuns that belong to no EmbeddingModel.`,
     synopsis: "approve MODEL [VERSION] [flags]",
     about: `Approve the manual cutover of a promotion: sets spec.promotion.approvedVersion of MODEL, then prints
 what changed and a next: line; asked for what is already done, it refuses (exit 1).
-With Argo CD or Flux, commit the same change or the next sync reverts it.`,
+With Argo CD or Flux, commit the same change: a sync leaves an approvedVersion Git never named set,
+unseen in Git, and puts back one Git names otherwise.`,
     args: [
       "MODEL     the EmbeddingModel name",
       "VERSION   the version to approve (default: the version being promoted)",
@@ -52,11 +53,12 @@ With Argo CD or Flux, commit the same change or the next sync reverts it.`,
     about: `Set spec.version of MODEL back to a retained version (default: the previous active one). During a
 promotion, by default or when VERSION is the active version, abandon the candidate instead: the
 spec goes back to the active version's recorded model, prompts and serving settings, so its pods
-do not roll. It clears a spec.promotion.approvedVersion naming the abandoned candidate, or, rolling
-back, naming any version but the target, so a later build under that name waits for a new approval.
-Prints what changed and a next: line; asked for what is already done, it refuses (exit 1). With
-Argo CD or Flux, commit the same change (spec.version, spec.promotion.approvedVersion) or the next
-sync reverts it.`,
+do not roll. A rollback in flight is abandoned only with VERSION the active version (run again
+without one, it refuses rather than undo the rollback). It clears a spec.promotion.approvedVersion
+naming the abandoned candidate, or, rolling back, naming any version but the target, so a later
+build under that name waits for a new approval. Prints what changed and a next: line; asked for what
+is already done, it refuses (exit 1). With Argo CD or Flux, commit the same change (spec.version,
+spec.promotion.approvedVersion) or the next sync puts back the spec.version Git names.`,
     args: [
       "MODEL     the EmbeddingModel name",
       "VERSION   the retained version to roll back to (or --to VERSION; default: the previous active one)",

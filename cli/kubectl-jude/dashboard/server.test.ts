@@ -214,6 +214,12 @@ describe("dashboard server", () => {
       400,
       expect.stringMatching(/^invalid EmbeddingModel name "-minilm": /),
     ]);
+    // Capitals too, as `kubectl jude approve MiniLM` refuses them: was a 404 "no action at …".
+    expect(await answer("recs/MiniLM")).toEqual([
+      400,
+      expect.stringMatching(/^invalid EmbeddingModel name "MiniLM": /),
+    ]);
+    expect(await answer("Recs/minilm")).toEqual([400, expect.stringMatching(/^invalid namespace "Recs": /)]);
     expect(await answer(`${"n".repeat(64)}/minilm`)).toEqual([
       400,
       expect.stringMatching(/^invalid namespace "n{64}": a namespace is lowercase letters, digits and '-'/),

@@ -37,7 +37,9 @@ const securityHeaders = {
   "cache-control": "no-store",
 };
 
-const actionPath = /^\/api\/models\/([a-z0-9-]+)\/([a-z0-9.-]+)\/(approve|rollback)$/;
+// Any segment: a namespace or model name none can have (capitals, a dot) is refused by name (400),
+// as `kubectl jude approve` refuses it, rather than answered as a path with no action.
+const actionPath = /^\/api\/models\/([^/]+)\/([^/]+)\/(approve|rollback)$/;
 
 function send(
   response: ServerResponse,

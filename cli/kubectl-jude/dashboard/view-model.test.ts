@@ -209,6 +209,30 @@ describe("dashboardView", () => {
     });
   });
 
+  // The CLI refuses a plain `rollback` of a rollback in flight (run twice, it would undo it); the page's
+  // button names what it does, "Abandon minilm-v2", behind a confirmation: it still offers it.
+  it("offers abandoning a rollback in flight, naming the active version", () => {
+    const spec = {
+      model: promotingModel().spec.model,
+      prompts: { job: "Job: {{title}}" },
+      serving: promotingModel().spec.serving,
+    };
+    const records = [
+      { version: "minilm-v1", promotionStartTime: "2026-11-30T00:00:00Z", spec },
+      {
+        version: "minilm-v2",
+        promotionStartTime: "2026-11-20T00:00:00Z",
+        activatedTime: "2026-11-21T00:00:00Z",
+        spec,
+      },
+    ];
+    const [model] = dashboardView(
+      objects({ versionRecords: records.map((record) => ({ namespace: "recs", model: "minilm", record })) }),
+      { now },
+    ).models;
+    expect(model!.actions.rollback).toMatchObject({ version: "minilm-v1", abandons: "minilm-v2" });
+  });
+
   // The same warning as `kubectl jude approve`, shown in the confirmation (app.js).
   it("offers approve with a warning while the version readers use has no record", () => {
     const unrecorded = promotingModel();

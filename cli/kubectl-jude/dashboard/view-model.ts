@@ -211,7 +211,13 @@ function actionView(
   records: readonly VersionRecord[],
   recordsProblem: string | undefined,
 ): ActionView {
-  const decision = kind === "approve" ? approve(model) : rollback(model, undefined, records);
+  const proposed = kind === "approve" ? approve(model) : rollback(model, undefined, records);
+  // A rollback in flight is abandoned only by naming the active version (the CLI's plain `rollback`,
+  // run twice, would undo it); the page's button says "Abandon" and is confirmed, so it offers that.
+  const decision =
+    "refused" in proposed && proposed.rollbackInFlight === true
+      ? rollback(model, model.status?.activeVersion, records)
+      : proposed;
   // Records the user may not read (or that could not be listed) are not records the operator lacks.
   if ("refused" in decision && decision.missingRecord === true && recordsProblem !== undefined)
     return {

@@ -232,7 +232,12 @@ describe("kubectl jude rollback during a promotion", () => {
         (entry) => entry.version === "v4" && entry.phase === "CatchingUp",
       ),
     );
-    const abandoned = await plugin(["rollback", "jobs-model", "-n", namespace]);
+    // The same command run again while the rollback waits must not undo it: abandoning it names v5.
+    const again = await plugin(["rollback", "jobs-model", "-n", namespace]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already rolling back to v4 .* --to v5/);
+    expect(((await model()).spec as Json).version).toBe("v4");
+    const abandoned = await plugin(["rollback", "jobs-model", "--to", "v5", "-n", namespace]);
     expect(abandoned.code).toBe(0);
     expect(((await model()).spec as Json).version).toBe("v5");
     await until("v4 retained again", async () =>
