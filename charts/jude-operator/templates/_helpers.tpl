@@ -100,12 +100,13 @@ cluster-wide read) does not see cluster-wide releases: the cluster-wide release 
 A watched namespace holds the operator's Role: one that does not exist made helm install fail half-way
 (namespaces "x" not found, a failed release with some objects written) without naming the value. Name
 it before anything is written. lookup answers nothing without a cluster (helm template, Argo CD): the
-check runs only when it finds a watched namespace or the release namespace (new with --create-namespace
-on a first install: helm creates it after rendering, and then its own error stands).
+check runs only when it finds a watched namespace, the release namespace, or kube-system (the release
+namespace is new with --create-namespace on a first install: helm creates it after rendering, so it
+alone told the README's install from helm template, and a failed release was left behind).
 */ -}}
 {{- define "jude-operator.requireWatchedNamespaces" -}}
 {{- $missing := list -}}
-{{- $cluster := not (empty (lookup "v1" "Namespace" "" .Release.Namespace)) -}}
+{{- $cluster := not (and (empty (lookup "v1" "Namespace" "" .Release.Namespace)) (empty (lookup "v1" "Namespace" "" "kube-system"))) -}}
 {{- range .Values.watchNamespaces -}}
 {{- if empty (lookup "v1" "Namespace" "" .) -}}
 {{- $missing = append $missing . -}}

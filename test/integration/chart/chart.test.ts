@@ -287,6 +287,23 @@ describe("the jude-operator chart", () => {
     expect(release).toBe("no release");
   });
 
+  it("names a missing watched namespace on a first install into a namespace helm creates", async () => {
+    // The README's install: --create-namespace, so the release namespace does not exist yet at render,
+    // and no watched namespace exists either; the check took that for "no cluster" and skipped.
+    const name = "absent-watch-new";
+    const failure = await install(name, "watchNamespaces={absent-watch-new-ns}").then(
+      () => "installed",
+      (error: Error) => error.message,
+    );
+    // Before: `namespaces "absent-watch-new-ns" not found`, and a failed release with its ServiceAccount
+    // and leader-election Role written.
+    const release = await helm(["status", name, "-n", `${name}-system`]).catch(() => "no release");
+    await helm(["uninstall", name, "-n", `${name}-system`]).catch(() => undefined);
+    await kubectl(["delete", "namespace", `${name}-system`, "--wait=false"]).catch(() => undefined);
+    expect(failure).toContain("watchNamespaces: namespace absent-watch-new-ns does not exist");
+    expect(release).toBe("no release");
+  });
+
   it("rolls the operator on a changed value, not on a changed replicaCount (it scales) or networkPolicy", async () => {
     const podTemplate = async (...set: string[]) =>
       ((await render(...set)) as Array<{ kind: string; spec: { replicas: number; template: unknown } }>).find(
