@@ -120,7 +120,7 @@ describe("API errors the plugin explains", () => {
 
   it("names the chart's view ClusterRole beside Kubernetes' view for Events (the dashboard's timeline)", () => {
     expect(accessDenied({ ...call, kind: "Event" })).toBe(
-      "access denied: alice may not list events in namespace recs (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)",
+      "access denied: alice may not list events in namespace recs (ask for a Role that grants it, such as Kubernetes' view role or the chart's jude-operator-view ClusterRole)",
     );
   });
 
@@ -147,7 +147,7 @@ describe("API errors the plugin explains (credentials, cluster scope, connection
 
   it("says an Events refusal with -A is of the cluster-wide list, not of every namespace (the dashboard's timeline)", () => {
     expect(accessDenied({ verb: "watch", kind: "Event", user: "alice" })).toBe(
-      "access denied: alice may not watch events in all namespaces at once (-A is one cluster-wide request, which a RoleBinding in some namespaces does not grant: bind a ClusterRole such as Kubernetes' view role or the chart's <release>-view ClusterRole with a ClusterRoleBinding, or name one namespace with -n)",
+      "access denied: alice may not watch events in all namespaces at once (-A is one cluster-wide request, which a RoleBinding in some namespaces does not grant: bind a ClusterRole such as Kubernetes' view role or the chart's jude-operator-view ClusterRole with a ClusterRoleBinding, or name one namespace with -n)",
     );
   });
 

@@ -689,7 +689,7 @@ export interface CallContext {
 /**
  * What a 403 of RBAC says: who may not do what, where, and the role that grants it. Kubernetes' view
  * reads ConfigMaps and Events; the chart's userRoles add reading the JUDE kinds (and Events) to view
- * and changing them to edit, and its `<release>-view` ClusterRole bound alone reads Events too.
+ * and changing them to edit, and its `jude-operator-view` ClusterRole (`<release>-jude-operator-view` for other release names) bound alone reads Events too.
  */
 export function accessDenied(call: Pick<CallContext, "verb" | "kind" | "namespace" | "user">): string {
   const judePlural = plurals[call.kind];
@@ -700,7 +700,7 @@ export function accessDenied(call: Pick<CallContext, "verb" | "kind" | "namespac
   const role =
     judePlural === undefined
       ? call.kind === "Event"
-        ? "Kubernetes' view role or the chart's <release>-view ClusterRole"
+        ? "Kubernetes' view role or the chart's jude-operator-view ClusterRole"
         : "Kubernetes' view role"
       : `Kubernetes' ${["get", "list", "watch"].includes(call.verb) ? "view" : "edit"} role with the chart's userRoles`;
   return `access denied: ${call.user} may not ${call.verb} ${resource} ${where} (${

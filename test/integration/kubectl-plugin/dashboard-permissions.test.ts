@@ -118,7 +118,7 @@ describe("the dashboard of a user who may list Events but not watch them", () =>
       },
     );
     expect((await read()).eventsProblem).toBe(
-      `access denied: lists-events may not watch events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)`,
+      `access denied: lists-events may not watch events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's jude-operator-view ClusterRole)`,
     );
   });
 });

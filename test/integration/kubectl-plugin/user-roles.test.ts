@@ -264,7 +264,7 @@ describe("the dashboard of a user who may not change the models", () => {
 
   it("says on the page that Events cannot be read, by whom and which role grants them", async () => {
     const { url, state } = await dashboardState("judeReader", (shown) => shown.eventsProblem !== undefined);
-    const eventsDenied = `access denied: jude-reader may not list events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's <release>-view ClusterRole)`;
+    const eventsDenied = `access denied: jude-reader may not list events in namespace ${namespace} (ask for a Role that grants it, such as Kubernetes' view role or the chart's jude-operator-view ClusterRole)`;
     expect(state.eventsProblem).toBe(eventsDenied);
     // In a real browser: the timeline says what it lacks; the buttons are disabled and say why.
     const browser = await chromium.launch({
