@@ -144,7 +144,7 @@ local least = tonumber(ARGV[5] or '0') or 0
 -- again when its epoch is below the least one (a store rewound below the epoch readers hold).
 if current == target and (backup == expected or expected == target) and
     (expected ~= target or epoch >= least) then
-  return {'noop', current, backup, tostring(epoch), redis.call('HGET', KEYS[1], 'flipped_at_ms') or '0'}
+  return {'noop', current, backup, string.format('%d', epoch), redis.call('HGET', KEYS[1], 'flipped_at_ms') or '0'}
 end
 if current ~= expected then return {'PRECONDITION_FAILED', current} end
 local existing = redis.call('HGET', KEYS[2], target)
@@ -152,15 +152,17 @@ if not existing then return {'VERSION_NOT_FOUND'} end
 local info = cjson.decode(existing)
 if info.state ~= 'complete' then return {'VERSION_NOT_COMPLETE', info.state} end
 epoch = math.max(epoch + 1, least)
+-- In decimal: tostring (and ..) keep 14 digits, so 10^14 would become '1e+14', which readers refuse.
+local epochText = string.format('%d', epoch)
 -- Written again on the same version, the pointer keeps its backup.
 local newBackup = current
 if current == target then newBackup = backup end
 local flippedAt = tostring(now())
-hsetWhenFull(KEYS[1], 'current', target, 'backup', newBackup, 'epoch', tostring(epoch),
+hsetWhenFull(KEYS[1], 'current', target, 'backup', newBackup, 'epoch', epochText,
   'flipped_at_ms', flippedAt, 'kind', ARGV[4])
-redis.call('PUBLISH', ARGV[3], '{"epoch":' .. epoch .. ',"current":"' .. target .. '","backup":"' ..
+redis.call('PUBLISH', ARGV[3], '{"epoch":' .. epochText .. ',"current":"' .. target .. '","backup":"' ..
   newBackup .. '","kind":"' .. ARGV[4] .. '"}')
-return {'ok', target, newBackup, tostring(epoch), flippedAt}
+return {'ok', target, newBackup, epochText, flippedAt}
 `;
 
 /**

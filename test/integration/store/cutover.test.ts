@@ -4,6 +4,7 @@
  * miss, no error, and never a vector whose reported version differs from the version in its bytes.
  */
 
+import { once } from "node:events";
 import { afterEach, describe, expect, it } from "vitest";
 import type { PointerState, VectorHit } from "../../../store/index.ts";
 import {
@@ -11,6 +12,7 @@ import {
   StoreWriter,
   deleteVersionStep,
   flip,
+  isCluster,
   isStoreError,
   markVersionComplete,
   readPointer,
@@ -122,6 +124,28 @@ describe.each(testTargets())("store cutover on $name Redis", (target) => {
     // Later flips count on from there; minEpoch below the stored epoch changes nothing.
     const next = await flip(store, { expectedCurrent: "B", target: "A", minEpoch: 5 });
     expect(next.pointer.epoch).toBe(minEpoch + 1);
+  });
+
+  // Lua's tostring keeps 14 digits ("1e+14"): an epoch from 10^14 on would be written as a pointer
+  // every reader refuses as hand-edited, and a flip message a 64-bit integer parser refuses.
+  it("writes epochs of 15 and 16 digits in decimal, in the pointer and in the flip message", async () => {
+    const store = await setup("wide-epoch", { completeB: true });
+    await store.client.hset(store.keys.pointer, "epoch", "99999999999999");
+    const client = store.client;
+    const subscriber = isCluster(client) ? client.duplicate() : client.duplicate();
+    try {
+      await subscriber.subscribe(store.keys.flipChannel);
+      const message = once(subscriber, "message");
+      await flip(store, { expectedCurrent: "A", target: "B" });
+      expect((await message)[1]).toBe('{"epoch":100000000000000,"current":"B","backup":"A","kind":"flip"}');
+      expect(await store.client.hget(store.keys.pointer, "epoch")).toBe("100000000000000");
+      const widest = Number.MAX_SAFE_INTEGER;
+      await rollback(store, { expectedCurrent: "B", target: "A", minEpoch: widest });
+      expect(await store.client.hget(store.keys.pointer, "epoch")).toBe(String(widest));
+      expect(await readPointer(store)).toMatchObject({ current: "A", epoch: widest });
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   // Restored from an older snapshot: the pointer names A at epoch 1 again while readers hold B at

@@ -20,6 +20,8 @@ import time
 from urllib.parse import urlparse
 
 VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+ENTITY_NAME = VERSION_NAME
+MAX_ID_LENGTH = 512
 
 
 class ReaderError(Exception):
@@ -114,11 +116,33 @@ def decode_payload(payload):
         raise ValueError(f"bad header {header}")
     _, dtype, dimension, digest = header
     dimension = int(dimension)
+    if not 1 <= dimension <= 65536:
+        raise ValueError(f"dimension {dimension}")
     size, code = {"f32": (4, "f"), "f16": (2, "e")}[dtype]
     body = payload[newline + 1 :]
     if len(body) != dimension * size:
         raise ValueError(f"{len(body)} bytes, expected {dimension} x {size}")
     return list(struct.unpack("<%d%s" % (dimension, code), body)), dtype, digest
+
+
+def record_fields(entity, ids):
+    """The record fields `<entity>:<id>`; refuses what could name another record, as the README says."""
+    if not isinstance(entity, str) or not ENTITY_NAME.fullmatch(entity):
+        # An entity with `:` would name another entity's record: `job:b` + `2` is `job` + `b:2`.
+        raise ReaderError("INVALID_ARGUMENT", f"entity {json.dumps(entity)} is not an entity name")
+    fields = []
+    for index, record_id in enumerate(ids):
+        # The TypeScript reader counts UTF-16 code units.
+        units = len(record_id.encode("utf-16-le", "surrogatepass")) // 2 if isinstance(record_id, str) else 0
+        if units == 0 or units > MAX_ID_LENGTH:
+            raise ReaderError("INVALID_ARGUMENT", f"ids[{index}] is empty or longer than {MAX_ID_LENGTH}")
+        try:
+            record_id.encode("utf-8")
+        except UnicodeEncodeError as error:
+            # A lone surrogate: Redis would get U+FFFD, the key of another record.
+            raise ReaderError("INVALID_ARGUMENT", f"ids[{index}] is not well-formed Unicode") from error
+        fields.append(f"{entity}:{record_id}")
+    return fields
 
 
 def control_key(prefix, name):
@@ -149,13 +173,17 @@ def version_state(redis, prefix, version):
     return None if entry is None else json.loads(entry)["state"]
 
 
+def base_of(prefix, bucket, version):
+    return "{%s:%d}:v:%s" % (prefix, bucket, version)
+
+
 def read_version(redis, prefix, buckets, version, fields):
     groups = {}
     for index, field in enumerate(fields):
         groups.setdefault(fnv1a32(field) % buckets, []).append(index)
     commands = []
     for bucket, indexes in groups.items():
-        base = "{%s:%d}:v:%s" % (prefix, bucket, version)
+        base = base_of(prefix, bucket, version)
         names = [fields[i] for i in indexes]
         commands.append(("HMGET", base + ":d", *names))
         commands.append(("HMGET", base + ":m", *names))
@@ -166,13 +194,20 @@ def read_version(redis, prefix, buckets, version, fields):
         for index, payload, record_meta in zip(indexes, payloads, metas):
             entry = {"meta": None if record_meta is None else record_meta.decode("ascii")}
             if payload is not None:
-                vector, dtype, digest = decode_payload(payload)
+                try:
+                    vector, dtype, digest = decode_payload(payload)
+                except (ValueError, KeyError, struct.error) as error:
+                    key = base_of(prefix, fnv1a32(fields[index]) % buckets, version) + ":d"
+                    raise ReaderError(
+                        "CORRUPT_RECORD", f"record {fields[index]} of version {version} (HGET {key}): {error}"
+                    ) from error
                 entry.update(version=version, dtype=dtype, modelDigest=digest, vector=vector)
             hits[index] = entry
     return hits
 
 
 def lookup(redis, prefix, request):
+    fields = record_fields(request["entity"], request["ids"])
     meta = as_dict(redis.call("HGETALL", control_key(prefix, "meta")))
     if not meta:
         raise ReaderError("STORE_NOT_FOUND", f"store {prefix} does not exist ({control_key(prefix, 'meta')})")
@@ -191,7 +226,6 @@ def lookup(redis, prefix, request):
     version = explicit or pointer.get("current")
     if not version:
         return {"meta": meta, "pointer": pointer, "hits": None}
-    fields = [f"{request['entity']}:{record_id}" for record_id in request["ids"]]
     hits = read_version(redis, prefix, buckets, version, fields)
     # A miss is only "not embedded" while its version is still there: after Redis lost its data every
     # id misses, which a ranking service must not take for an answer.

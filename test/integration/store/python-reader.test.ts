@@ -17,6 +17,8 @@ import type { StoreWrite } from "../../../store/index.ts";
 import {
   StoreReader,
   StoreWriter,
+  bucketKeys,
+  bucketOf,
   flip,
   isStoreError,
   markVersionComplete,
@@ -199,6 +201,44 @@ describe("a Python reader written from the README", () => {
         expect(named.typescript).toEqual(["A", null]);
         await client.hset(store.keys.pointer, "current", "A", "backup", "", "epoch", "1");
       }
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it("refuses, as the TypeScript reader does, names that are no record's and a payload that does not decode", async () => {
+    testStore = await createTestStore(standalone, "python-reader-names", 16);
+    const { store, client } = testStore;
+    await registerVersion(store, "A", { modelDigest: "sha256:A", dimension, dtype: "f32" });
+    await new StoreWriter(store).write([upsertOf("A", "1", 1), upsertOf("A", "b:2", 2)]);
+    await markVersionComplete(store, "A");
+    await flip(store, { expectedCurrent: null, target: "A" });
+    const { store: readerStore } = await testStore.reopen();
+    const reader = await StoreReader.open(readerStore, { subscribe: false, refreshIntervalMs: 0 });
+    const both = async (entity: string, lookupIds: string[]) => ({
+      python: await pythonLookup(store.layout.prefix, { entity, ids: lookupIds }),
+      typescript: await reader.getMany(entity, lookupIds).then(
+        (hits) => hits.map((hit) => hit?.version ?? null),
+        (error: unknown) => (isStoreError(error) ? { code: error.code } : error),
+      ),
+    });
+    try {
+      // Entity `job:b` with id `2` would be the field `job:b:2`, record `b:2` of entity `job`.
+      for (const [entity, lookupIds] of [
+        ["job:b", ["2"]],
+        ["job", ["1", "\ud800"]],
+        ["job", ["1", "x".repeat(513)]],
+        ["job", ["1", ""]],
+      ] as const) {
+        const refused = await both(entity, [...lookupIds]);
+        expect(refused.python).toMatchObject({ error: { code: "INVALID_ARGUMENT" } });
+        expect(refused.typescript).toEqual({ code: "INVALID_ARGUMENT" });
+      }
+      const bucket = bucketKeys(store.layout, "A", bucketOf(store.layout, "job:1"));
+      await client.hset(bucket.data, "job:1", "J1 f32 16 sha256:A\nshort");
+      const corrupt = await both("job", ["1"]);
+      expect(corrupt.python).toMatchObject({ error: { code: "CORRUPT_RECORD" } });
+      expect(corrupt.typescript).toEqual({ code: "CORRUPT_RECORD" });
     } finally {
       await reader.close();
     }
