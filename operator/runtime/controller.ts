@@ -327,15 +327,13 @@ export class Controller {
     if (waiting.reported === reported) return;
     const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
     if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
-    // Not reconciled at all is as stuck as failing on every try: the object says Stalled with reason
-    // ReconcileError, so JudeReconcileFailing fires for it too (until it is reconciled or deleted).
-    this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
     context.log.warn(
       { cause: cause.message },
       "not reconciled until the cache can list; saying so on the object",
     );
+    let heldBack = true;
     try {
-      await report(context, cause.message);
+      heldBack = (await report(context, cause.message)) !== false;
       waiting.reported = reported;
     } catch (error) {
       context.log.warn({ err: error }, "could not say on the object why it is not reconciled");
@@ -344,6 +342,12 @@ export class Controller {
       // cause, the object or its generation changes.
       if (isRefused(error)) waiting.reported = reported;
     }
+    // Not reconciled at all is as stuck as failing on every try: the object says Stalled with reason
+    // ReconcileError, so JudeReconcileFailing fires for it too (until it is reconciled or deleted).
+    // One the definition says waits on nothing (a finished BootstrapRun) is told nothing, nor counted.
+    const labels = failingLabels(this.definition.name, context.key);
+    if (heldBack) this.#dependencies.metrics.reconcileFailing.set(labels, 1);
+    else this.#dependencies.metrics.reconcileFailing.remove(labels);
   }
 
   /**
