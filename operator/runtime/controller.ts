@@ -327,13 +327,19 @@ export class Controller {
     if (waiting.reported === reported) return;
     const afterMs = (this.#dependencies.failurePolicy ?? defaultFailurePolicy).afterMs;
     if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
+    // Not reconciled at all is as stuck as failing on every try: the object says Stalled with reason
+    // ReconcileError, so JudeReconcileFailing fires for it too (until it is reconciled or deleted).
+    // Set before the object says so (whoever reads the one finds the other); one the definition says
+    // the lists do not hold back (a finished BootstrapRun) is told nothing, and not counted.
+    const labels = failingLabels(this.definition.name, context.key);
+    this.#dependencies.metrics.reconcileFailing.set(labels, 1);
     context.log.warn(
       { cause: cause.message },
       "not reconciled until the cache can list; saying so on the object",
     );
-    let heldBack = true;
     try {
-      heldBack = (await report(context, cause.message)) !== false;
+      if ((await report(context, cause.message)) === false)
+        this.#dependencies.metrics.reconcileFailing.remove(labels);
       waiting.reported = reported;
     } catch (error) {
       context.log.warn({ err: error }, "could not say on the object why it is not reconciled");
@@ -342,12 +348,6 @@ export class Controller {
       // cause, the object or its generation changes.
       if (isRefused(error)) waiting.reported = reported;
     }
-    // Not reconciled at all is as stuck as failing on every try: the object says Stalled with reason
-    // ReconcileError, so JudeReconcileFailing fires for it too (until it is reconciled or deleted).
-    // One the definition says waits on nothing (a finished BootstrapRun) is told nothing, nor counted.
-    const labels = failingLabels(this.definition.name, context.key);
-    if (heldBack) this.#dependencies.metrics.reconcileFailing.set(labels, 1);
-    else this.#dependencies.metrics.reconcileFailing.remove(labels);
   }
 
   /**
