@@ -56,10 +56,10 @@ export function bootstrapRunController(settings: ControllerSettings): Controller
     ],
     concurrency: settings.concurrency,
     // A finished run waits on no list, and its reconcile never writes its status again: a Stalled
-    // written on it would turn a Succeeded run Ready=False for good.
+    // written on it would turn a Succeeded run Ready=False for good (nor is it counted as failing).
     reportNotSynced: async (context, cause) => {
       const raw = context.cache.get<BootstrapRun & KubeObject>(resourceTypes.bootstrapRun, context.key);
-      if (raw !== undefined && isFinished(raw)) return;
+      if (raw !== undefined && isFinished(raw)) return false;
       await reportNotSynced(resourceTypes.bootstrapRun, context, cause);
     },
     // Nor a failure: a finished run's reconcile only acknowledges a spec edit (observedGeneration),

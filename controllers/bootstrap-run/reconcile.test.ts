@@ -1162,6 +1162,55 @@ describe("reconcileBootstrapRun", () => {
       ]);
     });
 
+    it("says nothing on a run the model made: the promotion deletes it once the record is gone", async () => {
+      // The record is dropped first and the run deleted by a later model reconcile: in between, a
+      // Stalled and a Warning telling the user to delete the model's own run would be wrong.
+      const objects = await objectsWith([]);
+      const run = objects.BootstrapRun[0]!;
+      run.metadata!.ownerReferences = [
+        {
+          apiVersion: "jude.dev/v1alpha1",
+          kind: "EmbeddingModel",
+          name: "jude-minilm",
+          uid: "model-uid",
+          controller: true,
+        },
+      ];
+      const calls = await reconcile(objects);
+      expect(calls.filter((call) => call.verb === "event")).toEqual([]);
+      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
+        RecordedCall,
+        { verb: "applyStatus" }
+      >;
+      expect(written.status.conditions).not.toContainEqual(
+        expect.objectContaining({ reason: "VersionSuperseded" }),
+      );
+    });
+
+    it("is no longer Stalled, with no Event, once the model's spec.version names its version again", async () => {
+      const objects = await objectsWith([]);
+      const run = objects.BootstrapRun[0]!;
+      const superseded = await reconcile(objects);
+      const said = superseded.find((call) => call.verb === "applyStatus") as Extract<
+        RecordedCall,
+        { verb: "applyStatus" }
+      >;
+      run.status = said.status;
+      objects.EmbeddingModel = [stored("embedding-model.yaml", "model-uid") as KubeObject];
+      const calls = await reconcile(objects);
+      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
+        RecordedCall,
+        { verb: "applyStatus" }
+      >;
+      expect(written.status.conditions).toContainEqual(
+        expect.objectContaining({ type: "Stalled", status: "False" }),
+      );
+      expect(written.status.conditions).not.toContainEqual(
+        expect.objectContaining({ reason: "VersionSuperseded" }),
+      );
+      expect(calls.filter((call) => call.verb === "event")).toEqual([]);
+    });
+
     it("goes on as before while the model still records the version (an older version, retained)", async () => {
       const raw = stored("embedding-model.yaml", "model-uid");
       const calls = await reconcile(await objectsWith([servedRecord(raw)]));

@@ -16,6 +16,7 @@ import type { KubeObject, ReconcileContext, ReconcileResult } from "../../operat
 import type { EmbeddingModel } from "../../crds/index.ts";
 import { readVersionRecords, versionsNamedBy } from "../embedding-model/record-reader.ts";
 import { sameVectors, versionRecordName } from "../embedding-model/version-record.ts";
+import { madeByModel } from "../shared/model-runs.ts";
 import {
   resolveVersion,
   type LiveVersion,
@@ -282,7 +283,8 @@ export async function reconcileBootstrapRun(
  * record is looked up by name, so one orphaned or with its labels removed still counts). The promotion
  * deletes the runs it made with the version, never one a user made, whose shards would fill vectors
  * the promotion collects once they stop (waiting meanwhile on the version's server, gone with it).
- * Said, not acted on: the run is the user's to delete. A model deleted (the run finishes) says nothing.
+ * Said, not acted on: the run is the user's to delete. A model deleted (the run finishes) says nothing,
+ * nor does a run the model made (its promotion deletes it).
  */
 async function supersededVersion(
   context: ReconcileContext,
@@ -292,6 +294,10 @@ async function supersededVersion(
 ): Promise<string | undefined> {
   const version = run.spec.modelVersion;
   if (model === undefined || model.spec.version === version || isFinishedJob(job)) return undefined;
+  // The promotion's own run: the model's reconcile drops the record before it deletes the run (several
+  // writes later, or at a retry when one of them fails); told meanwhile, the user would read a Warning
+  // to delete what the model deletes anyway.
+  if (madeByModel(run as unknown as KubeObject, model)) return undefined;
   const record = await context.client.getLive(resourceTypes.configMap, {
     namespace: context.key.namespace,
     name: versionRecordName(model.metadata.name, version),

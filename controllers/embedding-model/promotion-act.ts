@@ -16,6 +16,7 @@ import { promotionShardCount } from "../bootstrap-run/shard-count.ts";
 import { childLabels, labelKeys } from "../shared/labels.ts";
 import { promotionBootstrapRunName } from "../shared/names.ts";
 import { childApply, controllerRef, isOrphaned } from "../shared/owner.ts";
+import { madeByModel, orphanedRunOf } from "../shared/model-runs.ts";
 import { keepRunningSecretStamps } from "../shared/running-secret-stamps.ts";
 import type { SecretsAsRead } from "../shared/secret-wiring.ts";
 import { runsOfVersion } from "./promotion-observe.ts";
@@ -296,7 +297,7 @@ async function reconcileRuns(
     const existing: BootstrapRun[] = [];
     for (const run of runsOfVersion(context, options.pipelines, version)) {
       if (!isEarlierBuild(run, since)) existing.push(run);
-      else if (ownedBy(run, model) || orphanedRunOf(run, model)) {
+      else if (madeByModel(run, model)) {
         context.log.info(
           { run: run.metadata.name, version },
           "deleting the BootstrapRun of an earlier build",
@@ -326,9 +327,8 @@ async function reconcileRuns(
   }
   const recorded = new Set(decision.records.map((record) => record.version));
   for (const raw of context.cache.list(resourceTypes.bootstrapRun, { namespace: context.key.namespace })) {
-    const owned = raw.metadata?.ownerReferences?.some((owner) => owner.uid === model.metadata.uid);
     const version = (raw.spec as { modelVersion?: string } | undefined)?.modelVersion;
-    if ((owned || orphanedRunOf(raw, model)) && version !== undefined && !recorded.has(version)) {
+    if (madeByModel(raw, model) && version !== undefined && !recorded.has(version)) {
       context.log.info(
         { run: raw.metadata?.name, version },
         "deleting the BootstrapRun of a superseded version",
@@ -379,20 +379,4 @@ async function deleteRun(
   await context.client.delete(resourceTypes.bootstrapRun, { namespace, name });
   if (store !== undefined)
     await deleteRunCheckpoints(store.client, store.layout.prefix, { namespace, name }, parallelism);
-}
-
-/**
- * A run this model made (its labels say so; a run made by hand has none) that nothing controls: the
- * model deleted with `kubectl delete --cascade=orphan`. Applied again, the model adopts it, as its
- * records (record-reader.ts) and served versions' objects, or deletes it with its superseded version.
- */
-function orphanedRunOf(run: Pick<KubeObject, "metadata">, model: EmbeddingModel): boolean {
-  const labels = run.metadata?.labels ?? {};
-  const { selector } = childLabels("bootstrap", { model: model.metadata.name });
-  return Object.entries(selector).every(([key, value]) => labels[key] === value) && isOrphaned(run);
-}
-
-function ownedBy(run: BootstrapRun, model: EmbeddingModel): boolean {
-  const owners = run.metadata.ownerReferences as { uid?: string }[] | undefined;
-  return owners?.some((owner) => owner.uid === model.metadata.uid) === true;
 }

@@ -244,6 +244,37 @@ describe("controller: a key told it is not reconciled until its namespace's list
   });
 });
 
+describe("controller: a key whose definition says it is not held back by the lists", () => {
+  // A finished BootstrapRun waits on no list: its reportNotSynced writes no Stalled on it, so counted
+  // as failing it raised JudeReconcileFailing for every finished run of the namespace, for as long as
+  // the lists stay refused, with nothing on the run to say why.
+  it("is not counted as failing", async () => {
+    const metrics = createOperatorMetrics();
+    const cache = {
+      use: () => undefined,
+      onRefused: () => undefined,
+      onSynced: () => undefined,
+      get: () => modelAt("1", "Succeeded"),
+      list: () => [],
+      unsyncedIn: () => [refusedDeployments(403)],
+    } as unknown as InformerCache;
+    const controller = new Controller(
+      {
+        name: "bootstrap-run",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => undefined,
+        reportNotSynced: async () => false,
+      },
+      { client: {} as KubeClient, cache, metrics, log: silentLogger() },
+    );
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/finished");
+    await drained(controller);
+    expect((await metrics.reconcileFailing.get()).values).toEqual([]);
+    await controller.stop();
+  });
+});
+
 describe("controller: a key waiting for its namespace's lists", () => {
   it("says why again when the object it said it on changed generation or was replaced", async () => {
     const unsynced = [refusedDeployments(403)];

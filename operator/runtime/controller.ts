@@ -329,13 +329,17 @@ export class Controller {
     if (!cause.forbidden && nowMs - waiting.sinceMs < afterMs) return;
     // Not reconciled at all is as stuck as failing on every try: the object says Stalled with reason
     // ReconcileError, so JudeReconcileFailing fires for it too (until it is reconciled or deleted).
-    this.#dependencies.metrics.reconcileFailing.set(failingLabels(this.definition.name, context.key), 1);
+    // Set before the object says so (whoever reads the one finds the other); one the definition says
+    // the lists do not hold back (a finished BootstrapRun) is told nothing, and not counted.
+    const labels = failingLabels(this.definition.name, context.key);
+    this.#dependencies.metrics.reconcileFailing.set(labels, 1);
     context.log.warn(
       { cause: cause.message },
       "not reconciled until the cache can list; saying so on the object",
     );
     try {
-      await report(context, cause.message);
+      if ((await report(context, cause.message)) === false)
+        this.#dependencies.metrics.reconcileFailing.remove(labels);
       waiting.reported = reported;
     } catch (error) {
       context.log.warn({ err: error }, "could not say on the object why it is not reconciled");

@@ -186,9 +186,11 @@ export interface ControllerDefinition {
    * the resource, the namespace and the API server's answer, in one bounded line. The runtime calls it
    * once per cause while the key waits (not on each retry), at once when the list was refused for
    * permissions and otherwise once the wait lasted as long as a failure takes to be reported; the
-   * first reconcile after the list succeeded writes the controller's own status again.
+   * first reconcile after the list succeeded writes the controller's own status again. Resolves false
+   * for an object the lists do not hold back (a finished BootstrapRun): told nothing, it is not counted
+   * in jude_operator_reconcile_failing either.
    */
-  reportNotSynced?: (context: ReconcileContext, cause: string) => Promise<void>;
+  reportNotSynced?: (context: ReconcileContext, cause: string) => Promise<boolean | void>;
   /**
    * Releases what the reconciles keep open between passes (store connections), once, at shutdown
    * after they stopped: an open socket would keep the process alive after "operator stopped".
