@@ -273,6 +273,17 @@ describe("rollback while a promotion is in flight", () => {
     });
   });
 
+  // With no record of the active version, `--to` it refuses too (missingRecord): the refusal of the
+  // plain rollback must not send the user to a command that cannot work, but say how to do it by hand.
+  it("refuses a rollback in flight again without naming a --to that the missing record refuses", () => {
+    const v2Retained = { ...v1Record, version: "minilm-v2", activatedTime: "2026-11-20T00:00:00Z" };
+    expect("missingRecord" in rollback(promotingModel(), "minilm-v1", [v2Retained])).toBe(true);
+    const again = rollback(promotingModel(), undefined, [v2Retained]);
+    expect("refused" in again && again.refused).toMatch(/^minilm is already rolling back to minilm-v2 /);
+    expect("refused" in again && again.refused).not.toMatch(/--to minilm-v1/);
+    expect("refused" in again && again.refused).toMatch(/no record of minilm-v1's model.*set spec.version/);
+  });
+
   it("refuses --to the candidate, saying how to abandon it", () => {
     expect(rollback(promotingModel(), "minilm-v2", [v1Record])).toEqual({
       refused:

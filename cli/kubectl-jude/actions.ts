@@ -89,11 +89,23 @@ export function rollback(
   const name = model.metadata.name;
   const active = model.status?.activeVersion;
   const candidate = model.spec.version;
-  if (active !== undefined && candidate !== active && requested === undefined && rollingBack(model, records))
+  if (
+    active !== undefined &&
+    candidate !== active &&
+    requested === undefined &&
+    rollingBack(model, records)
+  ) {
+    const inFlight = `${name} is already rolling back to ${candidate} (${active} serves readers until ${candidate} is ready and caught up)`;
+    // With no record of the active version `--to` it is refused too: say how to abandon it by hand.
+    const abandoning = abandon(model, active, records);
     return {
-      refused: `${name} is already rolling back to ${candidate} (${active} serves readers until ${candidate} is ready and caught up); to abandon that rollback and stay on ${active}, run it with --to ${active}`,
+      refused:
+        "refused" in abandoning
+          ? `${inFlight}; ${abandoning.refused}`
+          : `${inFlight}; to abandon that rollback and stay on ${active}, run it with --to ${active}`,
       rollbackInFlight: true,
     };
+  }
   if (active !== undefined && candidate !== active && (requested ?? active) === active)
     return abandon(model, active, records);
   if (active !== undefined && requested === candidate && candidate !== active)
