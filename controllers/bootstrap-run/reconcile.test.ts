@@ -56,6 +56,14 @@ const appliedShardsConfigMap = (calls: RecordedCall[]) =>
     (call) => call.verb === "apply" && call.kind === "ConfigMap" && call.name === "jobs-minilm-v1-bootstrap",
   ) as Extract<RecordedCall, { verb: "apply" }> | undefined;
 
+// The run's status as the reconcile wrote it (its first status write).
+const statusOf = (calls: RecordedCall[]) =>
+  calls.find((call): call is Extract<RecordedCall, { verb: "applyStatus" }> => call.verb === "applyStatus")!
+    .status as {
+    phase: string;
+    conditions: { type: string; status: string; reason: string; message: string }[];
+  };
+
 // The record of minilm-v1 as the stored model `raw` built it: promoted, activated, its workers running.
 const servedRecord = (raw: ReturnType<typeof stored>) =>
   desiredVersionRecord(parseEmbeddingModel(raw), {
@@ -258,11 +266,8 @@ describe("reconcileBootstrapRun", () => {
     const objects = world(run, { Job: [job], ConfigMap: [shardsConfigMap] });
     const standing = async (events: KubeObject[]) => {
       const calls = await reconcile({ ...objects, Event: events });
-      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
-        RecordedCall,
-        { verb: "applyStatus" }
-      >;
-      return (written.status.conditions as { type: string; reason: string; message: string }[]).find(
+      const writtenStatus = statusOf(calls);
+      return (writtenStatus.conditions as { type: string; reason: string; message: string }[]).find(
         (condition) => condition.type === "Reconciling",
       );
     };
@@ -315,11 +320,8 @@ describe("reconcileBootstrapRun", () => {
       Pod: [shard],
     });
     const calls = await reconcile(objects);
-    const written = calls.find((call) => call.verb === "applyStatus") as Extract<
-      RecordedCall,
-      { verb: "applyStatus" }
-    >;
-    const conditions = written.status.conditions as { type: string; status: string; reason: string }[];
+    const writtenStatus = statusOf(calls);
+    const conditions = writtenStatus.conditions as { type: string; status: string; reason: string }[];
     expect(conditions.find((condition) => condition.type === "Stalled")).toMatchObject({
       status: "True",
       reason: "PodFailing",
@@ -332,16 +334,16 @@ describe("reconcileBootstrapRun", () => {
       }),
     ]);
     // Still Stalled at the next reconcile: no second Event.
-    objects.BootstrapRun = [{ ...run, status: written.status }];
+    objects.BootstrapRun = [{ ...run, status: writtenStatus }];
     expect((await reconcile(objects)).filter((call) => call.verb === "event")).toEqual([]);
     // Stalled before for another cause (the run was not reconciled: its namespace's Jobs could not be
     // listed, or its reconciles kept failing): the pods' cause is news, and said.
-    const notReconciled = (written.status.conditions as { type: string }[]).map((condition) =>
+    const notReconciled = (writtenStatus.conditions as { type: string }[]).map((condition) =>
       condition.type === "Stalled"
         ? { ...condition, reason: "ReconcileError", message: "cannot list" }
         : condition,
     );
-    objects.BootstrapRun = [{ ...run, status: { ...written.status, conditions: notReconciled } }];
+    objects.BootstrapRun = [{ ...run, status: { ...writtenStatus, conditions: notReconciled } }];
     expect((await reconcile(objects)).filter((call) => call.verb === "event")).toEqual([
       expect.objectContaining({ type: "Warning", reason: "PodFailing" }),
     ]);
@@ -396,11 +398,8 @@ describe("reconcileBootstrapRun", () => {
           Pod: pods,
         }),
       );
-      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
-        RecordedCall,
-        { verb: "applyStatus" }
-      >;
-      const conditions = written.status.conditions as { type: string; reason: string; message: string }[];
+      const writtenStatus = statusOf(calls);
+      const conditions = writtenStatus.conditions as { type: string; reason: string; message: string }[];
       return conditions.find((condition) => condition.type === "Ready")!;
     };
 
@@ -744,13 +743,6 @@ describe("reconcileBootstrapRun", () => {
   });
 
   describe("a run whose Secret is deleted while its Job runs", () => {
-    const statusOf = (calls: RecordedCall[]) =>
-      calls.find(
-        (call): call is Extract<RecordedCall, { verb: "applyStatus" }> => call.verb === "applyStatus",
-      )!.status as {
-        phase: string;
-        conditions: { type: string; status: string; reason: string; message: string }[];
-      };
     const condition = (calls: RecordedCall[], type: string) =>
       statusOf(calls).conditions.find((each) => each.type === type);
 
@@ -1142,12 +1134,9 @@ describe("reconcileBootstrapRun", () => {
     it("is Stalled, reason VersionSuperseded, telling the user to delete it; its Job is left", async () => {
       const calls = await reconcile(await objectsWith([]));
       expect(calls.some((call) => call.verb === "delete")).toBe(false);
-      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
-        RecordedCall,
-        { verb: "applyStatus" }
-      >;
-      expect(written.status.phase).toBe("Running");
-      expect(written.status.conditions).toContainEqual(
+      const writtenStatus = statusOf(calls);
+      expect(writtenStatus.phase).toBe("Running");
+      expect(writtenStatus.conditions).toContainEqual(
         expect.objectContaining({
           type: "Stalled",
           status: "True",
@@ -1178,11 +1167,8 @@ describe("reconcileBootstrapRun", () => {
       ];
       const calls = await reconcile(objects);
       expect(calls.filter((call) => call.verb === "event")).toEqual([]);
-      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
-        RecordedCall,
-        { verb: "applyStatus" }
-      >;
-      expect(written.status.conditions).not.toContainEqual(
+      const writtenStatus = statusOf(calls);
+      expect(writtenStatus.conditions).not.toContainEqual(
         expect.objectContaining({ reason: "VersionSuperseded" }),
       );
     });
@@ -1191,21 +1177,15 @@ describe("reconcileBootstrapRun", () => {
       const objects = await objectsWith([]);
       const run = objects.BootstrapRun[0]!;
       const superseded = await reconcile(objects);
-      const said = superseded.find((call) => call.verb === "applyStatus") as Extract<
-        RecordedCall,
-        { verb: "applyStatus" }
-      >;
-      run.status = said.status;
+      const saidStatus = statusOf(superseded);
+      run.status = saidStatus;
       objects.EmbeddingModel = [stored("embedding-model.yaml", "model-uid") as KubeObject];
       const calls = await reconcile(objects);
-      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
-        RecordedCall,
-        { verb: "applyStatus" }
-      >;
-      expect(written.status.conditions).toContainEqual(
+      const writtenStatus = statusOf(calls);
+      expect(writtenStatus.conditions).toContainEqual(
         expect.objectContaining({ type: "Stalled", status: "False" }),
       );
-      expect(written.status.conditions).not.toContainEqual(
+      expect(writtenStatus.conditions).not.toContainEqual(
         expect.objectContaining({ reason: "VersionSuperseded" }),
       );
       expect(calls.filter((call) => call.verb === "event")).toEqual([]);
@@ -1214,11 +1194,8 @@ describe("reconcileBootstrapRun", () => {
     it("goes on as before while the model still records the version (an older version, retained)", async () => {
       const raw = stored("embedding-model.yaml", "model-uid");
       const calls = await reconcile(await objectsWith([servedRecord(raw)]));
-      const written = calls.find((call) => call.verb === "applyStatus") as Extract<
-        RecordedCall,
-        { verb: "applyStatus" }
-      >;
-      expect(written.status.conditions).not.toContainEqual(
+      const writtenStatus = statusOf(calls);
+      expect(writtenStatus.conditions).not.toContainEqual(
         expect.objectContaining({ reason: "VersionSuperseded" }),
       );
     });
