@@ -1103,25 +1103,10 @@ describe("reconcileBootstrapRun", () => {
   });
 
   describe("a started run whose version the model dropped (superseded before it went live)", () => {
-    const running = () =>
-      stored("bootstrap-run.yaml", "run-uid", (object) => {
-        object.status = {
-          phase: "Running",
-          watermarks: {
-            capturedTime: "2026-12-01T10:00:00Z",
-            topic: "jobs.changelog",
-            partitions: watermarks,
-          },
-        };
-      }) as KubeObject;
     const objectsWith = async (records: KubeObject[]) => {
-      const run = running();
-      const started = (await reconcile(world(run))).find(
-        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
-          call.verb === "apply" && call.kind === "Job",
-      )!.object;
+      const run = runningRun();
       return world(run, {
-        Job: [{ ...started, status: { active: 1 } }],
+        Job: [await startedJob(run)],
         ConfigMap: [shardsConfigMap, ...records],
         EmbeddingModel: [
           stored("embedding-model.yaml", "model-uid", (object) => {
