@@ -1184,6 +1184,18 @@ describe("reconcileBootstrapRun", () => {
         expect.objectContaining({ reason: "VersionSuperseded" }),
       );
     });
+
+    // The version readers use can lack its record (the model deleted and applied again with another
+    // spec.version, as `kubectl jude approve` warns): it went live, so it was superseded by nothing, and
+    // "delete this run" would have the user delete a run filling the live version.
+    it("says nothing on a run of the active version, recorded or not", async () => {
+      const objects = await objectsWith([]);
+      setPath(objects.EmbeddingModel[0]!, "status.activeVersion", "minilm-v1");
+      const writtenStatus = statusOf(await reconcile(objects));
+      expect(writtenStatus.conditions).not.toContainEqual(
+        expect.objectContaining({ reason: "VersionSuperseded" }),
+      );
+    });
   });
 
   it("stalls without capturing anything when the pipeline is missing", async () => {
