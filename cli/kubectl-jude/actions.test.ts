@@ -291,6 +291,16 @@ describe("rollback while a promotion is in flight", () => {
     });
   });
 
+  // During a rollback in flight a plain `rollback` refuses (above): the way out named is --to active.
+  it("refuses --to the version a rollback in flight goes back to, naming the --to that abandons it", () => {
+    const v2Retained = { ...v1Record, version: "minilm-v2", activatedTime: "2026-11-20T00:00:00Z" };
+    expect(rollback(promotingModel(), "minilm-v2", [v1Record, v2Retained])).toEqual({
+      refused:
+        "minilm is already rolling back to minilm-v2 (minilm-v1 serves readers until minilm-v2 is ready and caught up); to abandon that rollback and stay on minilm-v1, run it with --to minilm-v1",
+      rollbackInFlight: true,
+    });
+  });
+
   it("still rolls back further to a retained version named with --to", () => {
     const decision = rollback(promotingModel(), "minilm-v0", [v0Record, v1Record]);
     expect("patch" in decision && decision.patch.version).toBe("minilm-v0");

@@ -10,8 +10,8 @@ const follow = (model: EmbeddingModel): string =>
 
 /**
  * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
- * of the operator's record of the target version; `rollbackInFlight`: a rollback without a version
- * while one is in flight, which the active version named abandons). `abandons`: the candidate a rollback abandons;
+ * of the operator's record of the target version; `rollbackInFlight`: a rollback without a version, or
+ * to the version being rolled back to, while one is in flight, which the active version named abandons). `abandons`: the candidate a rollback abandons;
  * `warning`: what the change gives up that the user may not know (said before it is made).
  */
 export type Decision =
@@ -79,7 +79,8 @@ const rollbackPhases = new Set(["Draining", "Retained"]);
  * Once the candidate is active this is the rollback above, never an abandon. A rollback in flight
  * (spec.version a retained version readers used before) is abandoned only when `requested` names the
  * active version: the same command run again (its first run waits minutes for the retained version's
- * pods and workers) must not put the spec back on the version being rolled back from.
+ * pods and workers) must not put the spec back on the version being rolled back from, and run again
+ * with that version named it is refused as already under way.
  */
 export function rollback(
   model: EmbeddingModel,
@@ -92,7 +93,7 @@ export function rollback(
   if (
     active !== undefined &&
     candidate !== active &&
-    requested === undefined &&
+    (requested === undefined || requested === candidate) &&
     rollingBack(model, records)
   ) {
     const inFlight = `${name} is already rolling back to ${candidate} (${active} serves readers until ${candidate} is ready and caught up)`;

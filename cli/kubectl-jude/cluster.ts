@@ -689,7 +689,9 @@ export interface CallContext {
 /**
  * What a 403 of RBAC says: who may not do what, where, and the role that grants it. Kubernetes' view
  * reads ConfigMaps and Events; the chart's userRoles add reading the JUDE kinds (and Events) to view
- * and changing them to edit, and its `jude-operator-view` ClusterRole (`<release>-jude-operator-view` for other release names) bound alone reads Events too.
+ * and changing them to edit, and its `jude-operator-view` ClusterRole bound alone reads Events too (the
+ * README's release: `<release>-view` where the release name contains `jude-operator`,
+ * `<release>-jude-operator-view` where it does not).
  */
 export function accessDenied(call: Pick<CallContext, "verb" | "kind" | "namespace" | "user">): string {
   const judePlural = plurals[call.kind];

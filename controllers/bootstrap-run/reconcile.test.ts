@@ -1103,25 +1103,10 @@ describe("reconcileBootstrapRun", () => {
   });
 
   describe("a started run whose version the model dropped (superseded before it went live)", () => {
-    const running = () =>
-      stored("bootstrap-run.yaml", "run-uid", (object) => {
-        object.status = {
-          phase: "Running",
-          watermarks: {
-            capturedTime: "2026-12-01T10:00:00Z",
-            topic: "jobs.changelog",
-            partitions: watermarks,
-          },
-        };
-      }) as KubeObject;
     const objectsWith = async (records: KubeObject[]) => {
-      const run = running();
-      const started = (await reconcile(world(run))).find(
-        (call): call is Extract<RecordedCall, { verb: "apply" }> =>
-          call.verb === "apply" && call.kind === "Job",
-      )!.object;
+      const run = runningRun();
       return world(run, {
-        Job: [{ ...started, status: { active: 1 } }],
+        Job: [await startedJob(run)],
         ConfigMap: [shardsConfigMap, ...records],
         EmbeddingModel: [
           stored("embedding-model.yaml", "model-uid", (object) => {
@@ -1195,6 +1180,18 @@ describe("reconcileBootstrapRun", () => {
       const raw = stored("embedding-model.yaml", "model-uid");
       const calls = await reconcile(await objectsWith([servedRecord(raw)]));
       const writtenStatus = statusOf(calls);
+      expect(writtenStatus.conditions).not.toContainEqual(
+        expect.objectContaining({ reason: "VersionSuperseded" }),
+      );
+    });
+
+    // The version readers use can lack its record (the model deleted and applied again with another
+    // spec.version, as `kubectl jude approve` warns): it went live, so it was superseded by nothing, and
+    // "delete this run" would have the user delete a run filling the live version.
+    it("says nothing on a run of the active version, recorded or not", async () => {
+      const objects = await objectsWith([]);
+      setPath(objects.EmbeddingModel[0]!, "status.activeVersion", "minilm-v1");
+      const writtenStatus = statusOf(await reconcile(objects));
       expect(writtenStatus.conditions).not.toContainEqual(
         expect.objectContaining({ reason: "VersionSuperseded" }),
       );

@@ -284,7 +284,8 @@ export async function reconcileBootstrapRun(
  * deletes the runs it made with the version, never one a user made, whose shards would fill vectors
  * the promotion collects once they stop (waiting meanwhile on the version's server, gone with it).
  * Said, not acted on: the run is the user's to delete. A model deleted (the run finishes) says nothing,
- * nor does a run the model made (its promotion deletes it).
+ * nor does a run the model made (its promotion deletes it), nor one of the active version (it went
+ * live; its record can be missing after the model was deleted and applied again).
  */
 async function supersededVersion(
   context: ReconcileContext,
@@ -293,7 +294,13 @@ async function supersededVersion(
   model: EmbeddingModel | undefined,
 ): Promise<string | undefined> {
   const version = run.spec.modelVersion;
-  if (model === undefined || model.spec.version === version || isFinishedJob(job)) return undefined;
+  if (
+    model === undefined ||
+    model.spec.version === version ||
+    model.status?.activeVersion === version ||
+    isFinishedJob(job)
+  )
+    return undefined;
   // The promotion's own run: the model's reconcile drops the record before it deletes the run (several
   // writes later, or at a retry when one of them fails); told meanwhile, the user would read a Warning
   // to delete what the model deletes anyway.

@@ -99,12 +99,13 @@ const refusedDeployments = (statusCode: number): Unsynced => ({
 
 /**
  * An embedding-model controller with `reconcile` and `reportNotSynced` over a cache that holds
- * `model()` and whose lists of a namespace are unsynced as `unsyncedIn` says.
+ * `model()` and whose lists of a namespace are unsynced as `unsyncedIn` says, counting in `metrics`.
  */
 function waitingController(
-  model: () => KubeObject,
+  model: () => KubeObject | undefined,
   unsyncedIn: (namespace: string) => Unsynced[],
   definition: Pick<ControllerDefinition, "reconcile" | "reportNotSynced">,
+  metrics = createOperatorMetrics(),
 ): Controller {
   const cache = {
     use: () => undefined,
@@ -116,7 +117,7 @@ function waitingController(
   } as unknown as InformerCache;
   return new Controller(
     { name: "embedding-model", primary: resourceTypes.embeddingModel, ...definition },
-    { client: {} as KubeClient, cache, metrics: createOperatorMetrics(), log: silentLogger() },
+    { client: {} as KubeClient, cache, metrics, log: silentLogger() },
   );
 }
 
@@ -202,22 +203,11 @@ describe("controller: a key told it is not reconciled until its namespace's list
     let unsynced: Unsynced[] = [refusedDeployments(403)];
     let model: KubeObject | undefined = modelAt("1", undefined);
     const metrics = createOperatorMetrics();
-    const cache = {
-      use: () => undefined,
-      onRefused: () => undefined,
-      onSynced: () => undefined,
-      get: () => model,
-      list: () => [],
-      unsyncedIn: (namespace: string) => (namespace === "ns" ? unsynced : []),
-    } as unknown as InformerCache;
-    const controller = new Controller(
-      {
-        name: "embedding-model",
-        primary: resourceTypes.embeddingModel,
-        reconcile: async () => undefined,
-        reportNotSynced: async () => undefined,
-      },
-      { client: {} as KubeClient, cache, metrics, log: silentLogger() },
+    const controller = waitingController(
+      () => model,
+      (namespace) => (namespace === "ns" ? unsynced : []),
+      { reconcile: async () => undefined, reportNotSynced: async () => undefined },
+      metrics,
     );
     const failing = async () =>
       (await metrics.reconcileFailing.get()).values.map((value) => `${value.labels.name}=${value.value}`);
@@ -250,22 +240,11 @@ describe("controller: a key whose definition says it is not held back by the lis
   // the lists stay refused, with nothing on the run to say why.
   it("is not counted as failing", async () => {
     const metrics = createOperatorMetrics();
-    const cache = {
-      use: () => undefined,
-      onRefused: () => undefined,
-      onSynced: () => undefined,
-      get: () => modelAt("1", "Succeeded"),
-      list: () => [],
-      unsyncedIn: () => [refusedDeployments(403)],
-    } as unknown as InformerCache;
-    const controller = new Controller(
-      {
-        name: "bootstrap-run",
-        primary: resourceTypes.embeddingModel,
-        reconcile: async () => undefined,
-        reportNotSynced: async () => false,
-      },
-      { client: {} as KubeClient, cache, metrics, log: silentLogger() },
+    const controller = waitingController(
+      () => modelAt("1", "Succeeded"),
+      () => [refusedDeployments(403)],
+      { reconcile: async () => undefined, reportNotSynced: async () => false },
+      metrics,
     );
     controller.start(new AbortController().signal);
     controller.queue.add("ns/finished");

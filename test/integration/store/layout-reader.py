@@ -158,7 +158,9 @@ def read_pointer(redis, prefix):
         if str(error).startswith("WRONGTYPE"):
             raise ReaderError("CORRUPT_RECORD", f"{key} is not a hash") from error
         raise
-    if not re.fullmatch(r"[0-9]+", pointer.get("epoch", "0")):
+    # Below 2^53, as the README's table says (the TypeScript reader's numbers are exact only there).
+    epoch = pointer.get("epoch", "0")
+    if not re.fullmatch(r"[0-9]+", epoch) or int(epoch) >= 2**53:
         raise ReaderError("CORRUPT_RECORD", f"{key} epoch {pointer['epoch']} is malformed")
     for name in ("current", "backup"):
         value = pointer.get(name, "")
