@@ -11,8 +11,9 @@ const follow = (model: EmbeddingModel): string =>
 /**
  * A spec change to apply, or the reason the action is refused (`missingRecord`: refused only for want
  * of the operator's record of the target version; `rollbackInFlight`: a rollback without a version, or
- * to the version being rolled back to, while one is in flight, which the active version named abandons). `abandons`: the candidate a rollback abandons;
- * `warning`: what the change gives up that the user may not know (said before it is made).
+ * to the version being rolled back to, while one is in flight, which the active version named
+ * abandons). `abandons`: the candidate a rollback abandons; `warning`: what the change gives up that
+ * the user may not know (said before it is made).
  */
 export type Decision =
   | { patch: Record<string, unknown>; summary: string; next: string; abandons?: string; warning?: string }
