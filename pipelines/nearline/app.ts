@@ -25,7 +25,7 @@ import {
 } from "../../store/index.ts";
 import { DependencyWait, registerDependencyWaitMetric, whileUnanswered } from "../shared/dependency-wait.ts";
 import type { TokenRefusalListener } from "../shared/embed-client.ts";
-import { EmbeddingClientError, embeddingErrorStatus } from "../embedding-client/errors.ts";
+import { embeddingErrorStatus } from "../embedding-client/errors.ts";
 import type { EmbedCall } from "../shared/embedding.ts";
 import { createNearlineEmbedding, type NearlineEmbedding } from "./embedding-policy.ts";
 import { quantileOf, sampleCount, type FreshnessSketch } from "../shared/freshness-sketch.ts";
@@ -509,11 +509,11 @@ function waitingOn(wait: DependencyWait): { waitingOn?: ReturnType<DependencyWai
 
 /** The code and message of a worker failure, as /readyz shows it. */
 function failureOf(error: unknown): { code: string; message: string } {
-  // An embedding server's refusal carries its gRPC status as a number: say its name (UNAUTHENTICATED,
-  // NOT_FOUND), not INTERNAL.
-  const code = error instanceof EmbeddingClientError ? error.statusName : (error as { code?: unknown }).code;
+  // The status name of an embedding server's refusal (UNAUTHENTICATED, NOT_FOUND), or a pipeline error's
+  // code, as the metrics name it; INTERNAL for an error without one.
+  const code = embeddingErrorStatus(error);
   return {
-    code: typeof code === "string" ? code : "INTERNAL",
+    code: code === "OTHER" ? "INTERNAL" : code,
     message: error instanceof Error ? error.message : String(error),
   };
 }
