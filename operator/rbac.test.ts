@@ -51,6 +51,9 @@ function requiredPermissions(): Array<[ResourceType, string, string?]> {
   for (const factory of Object.values(controllerFactories)) {
     const definition = factory(settings);
     for (const verb of ["list", "watch"]) required.push([definition.primary, verb]);
+    // Read live before a child is adopted (the owner could be being deleted with --cascade=orphan
+    // under a lagging cache: controller-client.ts, OwnerDeleted); children are owned by the primary.
+    required.push([definition.primary, "get"]);
     required.push([definition.primary, "patch", "status"]);
     for (const owned of definition.owns ?? []) {
       for (const verb of ["list", "watch"]) required.push([owned, verb]);

@@ -5,6 +5,7 @@
 // deleted, lost its pipelines or its store Secret, or moved to another URL or store) or when the
 // operator stops.
 import type { NearlinePipeline } from "../../crds/index.ts";
+import { OwnerDeleted } from "../../operator/runtime/controller-client.ts";
 import { resourceTypes } from "../../operator/runtime/resource-types.ts";
 import type { ReconcileContext } from "../../operator/runtime/types.ts";
 import type { Registry } from "prom-client";
@@ -141,6 +142,8 @@ export class ModelStores {
    * is failing, that failure (naming the store and its endpoint) rather than the command's own error.
    */
   explain(store: Store | undefined, error: unknown): unknown {
+    // Not a failure (the controller settles it): wrapped, it would be retried and reported as one.
+    if (error instanceof OwnerDeleted) return error;
     const entry = store === undefined ? undefined : this.#entries.get(store);
     if (entry?.connection.error === undefined) return error;
     return new Error(`${entry.where} is unreachable`, { cause: entry.connection.error });

@@ -2,7 +2,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createControllerClient, forgetUncached, statusWriteSeenWithinMs } from "./controller-client.ts";
+import {
+  createControllerClient,
+  forgetUncached,
+  OwnerDeleted,
+  statusWriteSeenWithinMs,
+} from "./controller-client.ts";
 import { KubeClient } from "./kube-client.ts";
 import { resourceTypes } from "./resource-types.ts";
 import type { CacheReader, KubeObject } from "./types.ts";
@@ -15,13 +20,22 @@ const configMap = (data: string): KubeObject =>
     data: { a: data },
   }) as KubeObject;
 
-/** A KubeClient that records applies and answers with increasing resourceVersions, and a cache of one object. */
+/**
+ * A KubeClient that records applies and answers with increasing resourceVersions and live reads with
+ * `live` (path to object), and a cache of one object.
+ */
 function fakes() {
   const applies: string[] = [];
   const managers: string[] = [];
+  const reads: string[] = [];
+  const live = new Map<string, KubeObject>();
   let version = 0;
   let cached: KubeObject | undefined;
   const client = {
+    get: async (path: string) => {
+      reads.push(path);
+      return live.get(path);
+    },
     apply: async (path: string, object: KubeObject, fieldManager: string) => {
       applies.push(path);
       managers.push(fieldManager);
@@ -33,11 +47,30 @@ function fakes() {
   return {
     applies,
     managers,
+    reads,
+    live,
     client,
     cache,
     setCached: (object: KubeObject | undefined) => (cached = object),
   };
 }
+
+const modelPath = (name: string) => `/apis/jude.dev/v1alpha1/namespaces/ns/embeddingmodels/${name}`;
+const liveModel = (name: string, uid: string): KubeObject => ({
+  apiVersion: "jude.dev/v1alpha1",
+  kind: "EmbeddingModel",
+  metadata: { name, namespace: "ns", uid },
+});
+const ownedConfigMap = (name: string, uid: string): KubeObject => ({
+  ...configMap("1"),
+  metadata: {
+    name: "c",
+    namespace: "ns",
+    ownerReferences: [
+      { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name, uid, controller: true },
+    ],
+  },
+});
 
 describe("controller client applies", () => {
   it("skip re-applying the same object while the cache shows it unchanged since", async () => {
@@ -64,7 +97,9 @@ describe("controller client applies", () => {
   });
 
   it("refuse to take over a child another owner controls: two owners derived the same child name", async () => {
-    const { applies, client, cache, setCached } = fakes();
+    const { applies, client, cache, setCached, live } = fakes();
+    live.set(modelPath("shop"), liveModel("shop", "uid-c"));
+    live.set(modelPath("shop-v1"), liveModel("shop-v1", "uid-b"));
     const writer = createControllerClient(client, cache, "test");
     const owned = (name: string, uid: string): KubeObject => ({
       ...configMap("1"),
@@ -88,6 +123,40 @@ describe("controller client applies", () => {
     setCached(configMap("1"));
     await writer.apply(owned("shop-v1", "uid-b"));
     expect(applies).toHaveLength(2);
+  });
+
+  it("adopt a child only once a live read finds its owner at that uid and not being deleted", async () => {
+    const { applies, reads, client, cache, setCached, live } = fakes();
+    const writer = createControllerClient(client, cache, "test");
+    const child = ownedConfigMap("shop", "uid-a");
+    // The garbage collector removed the reference (`kubectl delete --cascade=orphan`) and the cache
+    // shows that before the owner's deletion: applying would put it back, and the child be collected.
+    setCached(configMap("1"));
+    live.set(modelPath("shop"), {
+      ...liveModel("shop", "uid-a"),
+      metadata: { ...liveModel("shop", "uid-a").metadata, deletionTimestamp: "2026-12-08T00:00:00Z" },
+    });
+    await expect(writer.apply(child)).rejects.toThrow(
+      new OwnerDeleted("ConfigMap ns/c not adopted: EmbeddingModel shop is being deleted"),
+    );
+    live.delete(modelPath("shop"));
+    await expect(writer.apply(child)).rejects.toThrow(
+      /^ConfigMap ns\/c not adopted: EmbeddingModel shop \(uid uid-a\) is gone$/,
+    );
+    live.set(modelPath("shop"), liveModel("shop", "uid-z"));
+    await expect(writer.apply(child)).rejects.toBeInstanceOf(OwnerDeleted);
+    expect(applies).toHaveLength(0);
+    // Applied again by the user: the live owner is the one named, and the child is adopted.
+    live.set(modelPath("shop"), liveModel("shop", "uid-a"));
+    setCached(await writer.apply(child));
+    expect(applies).toHaveLength(1);
+    // Creating a child, or applying one the cache shows owned, reads nothing.
+    reads.length = 0;
+    await writer.apply({ ...child, data: { a: "2" } });
+    setCached(undefined);
+    await writer.apply(child);
+    expect(reads).toEqual([]);
+    expect(applies).toHaveLength(3);
   });
 
   it("apply again after a delete", async () => {

@@ -56,6 +56,51 @@ function assertSameController(cache: CacheReader, type: ResourceType, object: Ku
   );
 }
 
+/**
+ * Thrown instead of applying a child that would be adopted (the cache shows it without the owner
+ * reference the apply adds) while its owner is being deleted, is gone or is another object of that
+ * name. `kubectl delete --cascade=orphan` has the garbage collector remove the owner's references from
+ * its children, then delete the owner; a reconcile that ran on a cache not yet showing the deletion
+ * (woken by the collector's patch of a child) put the reference back, and the collector then deleted
+ * that child as the dependent of a missing owner: the children the user meant to keep were lost.
+ * Kubernetes' own controllers recheck an owner live before adopting for the same reason.
+ */
+export class OwnerDeleted extends Error {
+  override readonly name = "OwnerDeleted";
+}
+
+/**
+ * Before an apply that adopts `object` (the cache holds it without the controller reference the apply
+ * names): throws OwnerDeleted unless a live read finds that owner, at that uid and not being deleted.
+ * An apply that creates the child or keeps a reference the cache shows needs no read: only adoption
+ * can undo an orphaning delete. A stale cache that still shows the reference makes the apply a no-op
+ * skip or, for a changed body, leaves the window Kubernetes' controllers also leave (milliseconds).
+ */
+async function assertOwnerLive(
+  client: KubeClient,
+  cache: CacheReader,
+  type: ResourceType,
+  object: KubeObject,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const wanted = controllerOf(object);
+  if (wanted === undefined) return;
+  const cached = cachedOf(cache, type, object);
+  if (cached === undefined || controllerOf(cached)?.uid === wanted.uid) return;
+  const ownerType = typeOfObject(wanted.apiVersion, wanted.kind);
+  if (ownerType === undefined) return;
+  const key = keyOf(object);
+  const owner = await client.get(
+    objectPath(ownerType, { namespace: key.namespace, name: wanted.name }),
+    signal,
+  );
+  const child = `${object.kind} ${key.namespace}/${key.name}`;
+  if (owner === undefined || owner.metadata?.uid !== wanted.uid)
+    throw new OwnerDeleted(`${child} not adopted: ${wanted.kind} ${wanted.name} (uid ${wanted.uid}) is gone`);
+  if (owner.metadata?.deletionTimestamp !== undefined)
+    throw new OwnerDeleted(`${child} not adopted: ${wanted.kind} ${wanted.name} is being deleted`);
+}
+
 /** What a client remembers of its last apply of one object under one field manager. */
 interface AppliedEntry {
   hash: string;
@@ -153,6 +198,7 @@ export function createControllerClient(
         cached.metadata?.resourceVersion === last.resourceVersion
       )
         return cached as T;
+      await assertOwnerLive(client, cache, type, object, leadingSignal());
       beforeWrite();
       const applied = await client.apply(path, object, manager, options.force === true, leadingSignal());
       lastApplied.set(lastKey, {

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { silentLogger } from "../../plumbing/logger.ts";
 import { KubeApiError } from "./api-error.ts";
 import { Controller } from "./controller.ts";
+import { OwnerDeleted } from "./controller-client.ts";
 import { InformerCache, type Unsynced } from "./informer-cache.ts";
 import type { InformerHandler } from "./informer.ts";
 import type { KubeClient } from "./kube-client.ts";
@@ -738,6 +739,41 @@ describe("controller: a key whose reconcile wrote its status and then failed", (
     controller.queue.add("ns/shop");
     await vi.waitFor(() => expect(controller.queue.failures("ns/shop")).toBe(1));
     expect(reports).toEqual([]);
+    controller.queue.shutDown();
+  });
+});
+
+describe("controller: a key whose reconcile found its owner deleted under it", () => {
+  // The cache lagged a `--cascade=orphan` delete; the deletion's own event reconciles the key again.
+  it("is not reported, retried or counted as an error", async () => {
+    const reports: unknown[] = [];
+    const metrics = createOperatorMetrics();
+    let reconciles = 0;
+    const controller = new Controller(
+      {
+        name: "embedding-model",
+        primary: resourceTypes.embeddingModel,
+        reconcile: async () => {
+          reconciles += 1;
+          throw new OwnerDeleted("ConfigMap ns/c not adopted: EmbeddingModel shop is being deleted");
+        },
+        reportFailure: async (_context, failure) => void reports.push(failure),
+      },
+      {
+        client: { statusWriteUnseenFor: () => undefined } as unknown as KubeClient,
+        cache: modelCache(),
+        metrics,
+        log: silentLogger(),
+      },
+    );
+    controller.start(new AbortController().signal);
+    controller.queue.add("ns/shop");
+    await drained(controller);
+    expect(reconciles).toBe(1);
+    expect(reports).toEqual([]);
+    expect(controller.queue.failures("ns/shop")).toBe(0);
+    const counted = (await metrics.registry.getSingleMetric("jude_operator_reconciles_total")?.get())?.values;
+    expect(counted?.map((value) => [value.labels.result, value.value])).toEqual([["success", 1]]);
     controller.queue.shutDown();
   });
 });

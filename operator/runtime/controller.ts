@@ -21,7 +21,7 @@
 // by all controllers, and a list another controller needs is not this one's reason to wait.
 import type { Logger } from "../../plumbing/logger.ts";
 import { isNamespaceTerminating, isRefused } from "./api-error.ts";
-import { createControllerClient, type CachedControllerClient } from "./controller-client.ts";
+import { createControllerClient, OwnerDeleted, type CachedControllerClient } from "./controller-client.ts";
 import { declaredReader, readTypesOf } from "./controller-reads.ts";
 import { createEventRecorder } from "./event-recorder.ts";
 import { describeUnsynced, type InformerCache, type Unsynced } from "./informer-cache.ts";
@@ -259,6 +259,14 @@ export class Controller {
     } catch (error) {
       if (isNamespaceTerminating(error)) {
         log.debug({ err: error }, "namespace is being deleted; not retrying");
+        this.#settled(key, objectKey);
+        metrics.reconciles.inc({ controller: name, result: "success" });
+        return;
+      }
+      if (error instanceof OwnerDeleted) {
+        // The cache lags the owner's deletion; its watch event reconciles the key again (and finds it
+        // gone or deleting), or the new object of that name does.
+        log.debug({ err: error }, "owner deleted under this reconcile; not adopting its children");
         this.#settled(key, objectKey);
         metrics.reconciles.inc({ controller: name, result: "success" });
         return;

@@ -1115,6 +1115,8 @@ describe("the jude-operator chart", () => {
     const release = await install("rbac-cluster");
     for (const [verb, resource] of [
       ["watch", "embeddingmodels.jude.dev"],
+      // An owner is read live before its child is adopted (OwnerDeleted).
+      ["get", "nearlinepipelines.jude.dev"],
       ["patch", "nearlinepipelines.jude.dev/status"],
       ["create", "bootstrapruns.jude.dev"],
       ["patch", "deployments.apps"],
