@@ -2,6 +2,7 @@
 // components the integration tests use. Its component table must list what `npm run testbed -- up`
 // accepts, and its table of overrides every variable a component reads instead of building or
 // installing its piece: a component or variable the README leaves out is found only by reading code.
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { componentNames, overrides } from "../testbed/index.ts";
 import { versions } from "../testbed/paths.ts";
@@ -32,6 +33,21 @@ describe("the README's testbed section", () => {
     const variables = Object.keys(overrides());
     expect(variables).toContain("JUDE_TESTBED_KUBECONFIG");
     expect(variables.filter((variable) => !named.has(variable))).toEqual([]);
+  });
+
+  it("every binary a component reads from the environment is a declared override", () => {
+    // An undeclared one is missing from the table above and from `testbed --help`, and a provisioning
+    // error that names only its sibling (JUDE_REDIS_SERVER_BIN without JUDE_REDIS_CLI_BIN) cannot be
+    // followed: setting that one still fails the same way.
+    const dir = "test/testbed/components";
+    const read = readdirSync(dir)
+      .filter((file) => file.endsWith(".ts") && !file.endsWith(".test.ts"))
+      .flatMap((file) => [
+        ...readFileSync(`${dir}/${file}`, "utf8").matchAll(/process\.env\.(JUDE_\w+_BIN)\b/g),
+      ])
+      .map((match) => match[1]!);
+    const declared = Object.keys(overrides());
+    expect([...new Set(read)].filter((variable) => !declared.includes(variable))).toEqual([]);
   });
 
   it("its component table states the version the testbed builds or fetches of each tool", () => {

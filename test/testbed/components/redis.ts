@@ -43,6 +43,7 @@ export const redis: Component = {
     JUDE_TESTBED_REDIS_URL: "use an existing standalone Redis (redis://host:port); set with the next one",
     JUDE_TESTBED_REDIS_CLUSTER_NODES: "use an existing Redis Cluster (host:port,host:port,…)",
     JUDE_REDIS_SERVER_BIN: "a redis-server binary (default: from PATH, installed from Debian if missing)",
+    JUDE_REDIS_CLI_BIN: "a redis-cli binary (default: from PATH, installed from Debian if missing)",
   },
 
   provisionSteps() {
@@ -60,7 +61,8 @@ export const redis: Component = {
           installDebianPackages({
             step: "redis",
             packages: ["redis-server", "redis-tools"],
-            alternative: "set JUDE_REDIS_SERVER_BIN",
+            // Both are used (redis-cli creates the cluster): either one missing installs both packages.
+            alternative: "set JUDE_REDIS_SERVER_BIN and JUDE_REDIS_CLI_BIN",
           }),
       },
     ];
