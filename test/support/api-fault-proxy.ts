@@ -44,6 +44,12 @@ export interface Fault {
    * is recorded with status 0; closing the proxy ends it.
    */
   hang?: boolean;
+  /**
+   * Forward the request and pass the API server's answer on this many ms late, byte for byte (`status`
+   * is not sent): a watch stream that lags, as one behind a busy connection or API server does, while
+   * the other watches deliver at once.
+   */
+  lagMs?: number;
 }
 
 /** Decides per request: a fault to answer with, or undefined to forward. */
@@ -110,7 +116,7 @@ export async function startApiFaultProxy(kubeconfigPath: string): Promise<ApiFau
       });
       return;
     }
-    if (fault !== undefined && fault.afterForwarding !== true) {
+    if (fault !== undefined && fault.afterForwarding !== true && fault.lagMs === undefined) {
       record.status = fault.status;
       record.injected = true;
       incoming.resume();
@@ -131,6 +137,14 @@ export async function startApiFaultProxy(kubeconfigPath: string): Promise<ApiFau
         agent,
       },
       (answer) => {
+        if (fault?.lagMs !== undefined) {
+          const lagMs = fault.lagMs;
+          record.status = answer.statusCode ?? 0;
+          outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.on("data", (chunk: Buffer) => setTimeout(() => outgoing.write(chunk), lagMs));
+          answer.on("end", () => setTimeout(() => outgoing.end(), lagMs));
+          return;
+        }
         if (fault !== undefined) {
           record.status = fault.status;
           record.injected = true;

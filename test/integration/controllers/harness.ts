@@ -337,26 +337,34 @@ export interface PromotionOperator {
 /**
  * Starts the EmbeddingModel controller on `namespace`. The parity gate re-embeds through the
  * candidate's serving pods, which do not run on kwok nodes: `parity` answers for them here (the
- * end-to-end test runs the real measurement).
+ * end-to-end test runs the real measurement). It reaches the API server through `kubeconfigPath` when given.
  */
 export function startPromotionOperator(
   namespace: string | readonly string[],
   parity: (version: string) => ParityObservation | Promise<ParityObservation>,
   settings: Partial<ControllerSettings> = {},
+  kubeconfigPath?: string,
 ): PromotionOperator {
   let registry = new Registry();
-  const stop = startManager(namespace, "promotion-test", (manager) => {
-    registry = manager.metrics.registry;
-    manager.add(
-      embeddingModelController({
-        images: testImages,
-        concurrency: 2,
-        registry,
-        measureParity: async (target) => parity(target.version),
-        ...settings,
-      }),
-    );
-  });
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeconfigPath ?? requireEnv("KUBECONFIG"));
+  const stop = startManager(
+    namespace,
+    "promotion-test",
+    (manager) => {
+      registry = manager.metrics.registry;
+      manager.add(
+        embeddingModelController({
+          images: testImages,
+          concurrency: 2,
+          registry,
+          measureParity: async (target) => parity(target.version),
+          ...settings,
+        }),
+      );
+    },
+    { kubeConfig },
+  );
   return { registry, stop };
 }
 
@@ -462,7 +470,13 @@ export interface PromotionSetup {
 export async function setUpPromotion(
   prefix: string,
   parity: (version: string) => ParityObservation | Promise<ParityObservation>,
-  options: { buckets?: number; cluster?: boolean; settings?: Partial<ControllerSettings> } = {},
+  options: {
+    buckets?: number;
+    cluster?: boolean;
+    settings?: Partial<ControllerSettings>;
+    /** The operator reaches the API server through this kubeconfig (a test's fault proxy). */
+    kubeconfigPath?: string;
+  } = {},
 ): Promise<PromotionSetup> {
   await installCrds();
   const unique = `${prefix}-${process.pid}-${Date.now().toString(36)}`;
@@ -470,7 +484,7 @@ export async function setUpPromotion(
   await createRestrictedNamespace(namespace);
   const topic = uniqueTopic(prefix);
   await createTopics([topic], 1);
-  const { settings, ...storeOptions } = options;
+  const { settings, kubeconfigPath, ...storeOptions } = options;
   const { store, close } = await openTestStore(unique, storeOptions);
   const jobsPipeline = pipeline("jobs", topic, (spec) => {
     spec.modelRef = { name: "jobs-model" };
@@ -480,7 +494,7 @@ export async function setUpPromotion(
   const secret = storeSecret();
   if (options.cluster === true) secret.stringData = { url: requireEnv("JUDE_REDIS_CLUSTER_NODES") };
   await applyObjects(namespace, [secret, jobsPipeline]);
-  const operator = startPromotionOperator(namespace, parity, settings);
+  const operator = startPromotionOperator(namespace, parity, settings, kubeconfigPath);
   return {
     namespace,
     store,
@@ -555,4 +569,13 @@ export async function promoteThroughBootstrap(
     const model = await getObject("embeddingmodel/jobs-model", namespace);
     return (model?.status as { activeVersion?: string } | undefined)?.activeVersion === version;
   });
+}
+
+/**
+ * Whether `name` exists in `namespace` without owner references: left by an orphaning delete, not
+ * deleted by the garbage collector.
+ */
+export async function orphaned(name: string, namespace: string): Promise<boolean> {
+  const metadata = (await getObject(name, namespace))?.metadata as Json | undefined;
+  return metadata !== undefined && metadata.ownerReferences === undefined;
 }

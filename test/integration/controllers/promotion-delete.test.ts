@@ -17,6 +17,7 @@ import {
   conditionOf,
   embeddingModelEvents,
   finishBootstrap,
+  orphaned,
   type PromotionOperator,
   reportCaughtUp,
   writeVectors,
@@ -278,16 +279,6 @@ describe("an EmbeddingModel or its pipeline deleted, and applied again", () => {
     });
   });
 });
-
-/**
- * Whether `name` exists without owner references: left by an orphaning delete, not deleted. (A child
- * the operator adopted again from a cache that lagged the deletion was collected as the dependent of a
- * missing owner: OwnerDeleted now refuses that adoption.)
- */
-async function orphaned(name: string, namespace: string): Promise<boolean> {
-  const metadata = (await getObject(name, namespace))?.metadata as Json | undefined;
-  return metadata !== undefined && metadata.ownerReferences === undefined;
-}
 
 // `kubectl delete --cascade=orphan` mid-promotion: the garbage collector removes the owner references
 // and leaves every child running, the query Service included, whose selector still picks v1's pods.
