@@ -407,6 +407,34 @@ describe("actOnPromotion: a BootstrapRun orphaned with the model (kubectl delete
     });
   });
 
+  // Was: no resources at all, so shards ran without requests or limits and no field could change it.
+  it("creates a run where the pipeline has none, its shards given the pipeline's worker resources", async () => {
+    const calls = await act({ bootstrap: "minilm-v2", records: [record("minilm-v2")] }, []);
+    const created = calls.find((call) => call.verb === "apply" && call.kind === "BootstrapRun");
+    expect(created).toMatchObject({
+      name: "jobs-minilm-v2-promotion",
+      object: { spec: { parallelism: 1, resources: pipeline.spec.workers.resources } },
+    });
+    expect(pipeline.spec.workers.resources).toMatchObject({ limits: { memory: "1Gi" } });
+  });
+
+  // Its resources are immutable: the pipeline's, changed since, would have the apply refused.
+  it("adopts the candidate's run with its own resources, or none, not the pipeline's", async () => {
+    const withResources = orphanedRun("minilm-v2");
+    setPath(withResources, "spec.resources", { requests: { cpu: "2", memory: "4Gi" } });
+    const adopted = async (run: KubeObject) =>
+      (
+        (await act({ bootstrap: "minilm-v2", records: [record("minilm-v2")] }, [run])).find(
+          (call) => call.verb === "apply" && call.kind === "BootstrapRun",
+        ) as unknown as { object: { spec: { resources?: unknown } } }
+      ).object;
+    expect(pipeline.spec.workers.resources).toBeDefined();
+    expect((await adopted(withResources)).spec.resources).toEqual({ requests: { cpu: "2", memory: "4Gi" } });
+    const withoutResources = orphanedRun("minilm-v2");
+    delete (withoutResources.spec as { resources?: unknown }).resources;
+    expect((await adopted(withoutResources)).spec).not.toHaveProperty("resources");
+  });
+
   // Applied again at v3: v2 superseded; its orphaned run is deleted like an owned one (its shards
   // would go on writing v2's vectors), a run made by hand is left.
   it("deletes a superseded version's orphaned run, not one made by hand", async () => {

@@ -238,7 +238,11 @@ async function applyRecords(context: ReconcileContext, model: EmbeddingModel, de
 
 /**
  * The BootstrapRun the operator creates for one pipeline of a version it promotes, with one shard per
- * changelog partition up to a cap (bootstrap-run/shard-count.ts).
+ * changelog partition up to a cap (bootstrap-run/shard-count.ts), and its shards given the pipeline's
+ * worker resources (the same decode, prompt, embed and write work): without them the shards ran with
+ * no requests or limits, refused where a ResourceQuota requires limits and scheduled anywhere, and no
+ * field could change that (a run's resources are fixed at its creation). A user wanting other resources
+ * applies the run for that pipeline and version, which is adopted with its own settings.
  */
 export function desiredBootstrapRun(
   model: EmbeddingModel,
@@ -261,6 +265,9 @@ export function desiredBootstrapRun(
       modelVersion: embeddingVersion,
       source: { kafkaSnapshot: {} },
       parallelism: promotionShardCount(partitions),
+      ...(pipeline.spec.workers.resources !== undefined
+        ? { resources: pipeline.spec.workers.resources }
+        : {}),
     },
   };
 }
@@ -312,10 +319,13 @@ async function reconcileRuns(
           orphanedRunOf(run, model) &&
           run.metadata.name === promotionBootstrapRunName(pipeline.metadata.name, version),
       );
-      // Its own run, orphaned: adopted as it is (its shard count kept), like its records.
+      // Its own run, orphaned: adopted as it is (its shard count and resources kept: the resources are
+      // immutable, and the pipeline's may have changed since), like its records.
       if (adopt !== undefined) {
         const run = desiredBootstrapRun(model, pipeline, version, 1);
         run.spec.parallelism = adopt.spec.parallelism;
+        delete run.spec.resources;
+        if (adopt.spec.resources !== undefined) run.spec.resources = adopt.spec.resources;
         await context.client.apply(run as KubeObject, childApply);
       }
       if (existing.some((run) => run.spec.pipelineRef.name === pipeline.metadata.name)) continue;

@@ -55,6 +55,12 @@ describe("promotion on the API server", () => {
   });
 
   it("promotes the first version once its bootstrap, lag, coverage and parity gates pass", async () => {
+    const jobsPipeline = structuredClone(setup!.jobsPipeline);
+    ((jobsPipeline.spec as Json).workers as Json).resources = {
+      requests: { cpu: "250m", memory: "256Mi" },
+      limits: { memory: "512Mi" },
+    };
+    await applyObjects(namespace, [jobsPipeline]);
     await applyObjects(namespace, [modelAt("v1")]);
     await until(
       "v1's BootstrapRun",
@@ -64,6 +70,11 @@ describe("promotion on the API server", () => {
     expect((run.metadata as Json).ownerReferences).toMatchObject([
       { kind: "EmbeddingModel", name: "jobs-model", controller: true },
     ]);
+    // Its shards get the pipeline's worker resources (the API server took them: the run exists).
+    expect((run.spec as Json).resources).toEqual({
+      requests: { cpu: "250m", memory: "256Mi" },
+      limits: { memory: "512Mi" },
+    });
     expect(await phaseOf("v1")).toBe("Bootstrapping");
     expect((await readPointer(store)).current).toBeNull();
     await buildVersion(store, namespace, "v1", ["v1"]);
