@@ -140,4 +140,17 @@ describe("blockers", () => {
       ["InvalidServingConfig", "jude"],
     ]);
   });
+
+  // The README's "On your own cluster" says an https:// or signed URL must name a model archive.
+  it("stalls on a bare https:// ONNX file: its tokenizer beside it has no checksum to verify it", () => {
+    const model = httpsModel();
+    model.spec.model.uri = "https://models.example.com/minilm/v7/model.onnx";
+    expect(specBlockers(model, undefined)).toEqual([
+      expect.objectContaining({
+        reason: "UnsupportedSpec",
+        message:
+          "spec.model.tokenizerUri https://models.example.com/minilm/v7/tokenizer.json is https:// but has no checksum field to verify it; put the tokenizer on a PVC, in the image, or serve a model archive (.tar.gz with jude-model.json)",
+      }),
+    ]);
+  });
 });
