@@ -116,6 +116,22 @@ describe("pod-to-process translation", () => {
     });
   });
 
+  it("reads an unset limit as the node's allocatable, as the kubelet's downward API does", () => {
+    const container = {
+      name: "main",
+      env: [
+        { name: "MEM", valueFrom: { resourceFieldRef: { resource: "limits.memory", divisor: "1Gi" } } },
+        { name: "CPU", valueFrom: { resourceFieldRef: { resource: "limits.cpu" } } },
+        { name: "REQ", valueFrom: { resourceFieldRef: { resource: "requests.cpu" } } },
+      ],
+    };
+    const spec = containerProcess(pod(container), container, {
+      ...sources,
+      nodeAllocatable: { cpu: "32", memory: "128Gi" },
+    });
+    expect(spec.env).toMatchObject({ MEM: "128", CPU: "32", REQ: "0" });
+  });
+
   it("takes runAsUser from the container over the pod, and the working directory", () => {
     const container = { name: "main", workingDir: "/work", securityContext: { runAsUser: 1000 } };
     const spec = containerProcess(

@@ -12,6 +12,8 @@ export interface EnvSources {
   secret(namespace: string, name: string): Record<string, string> | undefined;
   /** Service link variables for the pod (see service-env.ts). */
   serviceEnv: Record<string, string>;
+  /** The pod's node's allocatable: what a resourceFieldRef to an unset limit reads, as on a kubelet. */
+  nodeAllocatable?: Record<string, string>;
 }
 
 /** What to exec for one container. */
@@ -133,9 +135,10 @@ function envValue(
       resourceFieldRef.containerName === undefined || resourceFieldRef.containerName === ""
         ? own
         : pod.spec?.containers.find((c) => c.name === resourceFieldRef.containerName);
-    const quantity = (group === "limits" ? container?.resources?.limits : container?.resources?.requests)?.[
-      resource ?? ""
-    ];
+    const quantity =
+      group === "limits"
+        ? (container?.resources?.limits?.[resource ?? ""] ?? sources.nodeAllocatable?.[resource ?? ""])
+        : container?.resources?.requests?.[resource ?? ""];
     return quantity === undefined ? "0" : resourceValue(String(quantity), resource, resourceFieldRef.divisor);
   }
   return "";
