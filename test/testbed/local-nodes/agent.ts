@@ -17,6 +17,7 @@ import { ApiError, KubeApi, type ApiEndpoint } from "./kube-api.ts";
 import type { RunFrom } from "./image-config.ts";
 import { ImageStore } from "./image-store.ts";
 import { deregisterNodes, heartbeat, localNodesFor, registerNodes } from "./local-node-registry.ts";
+import { nodeManifest } from "../node-manifest.ts";
 import { hostTree } from "./host-tree.ts";
 import type { PodMount } from "./mount-plan.ts";
 import { inCidr, type NetworkPlan } from "./network-plan.ts";
@@ -56,6 +57,7 @@ export async function runAgent(
   const slots = new Map<number, string>();
   const nodes = localNodesFor(config.nodePrefix ?? "");
   const nodeNames = new Set(nodes.map((node) => node.name));
+  const nodeAllocatable = new Map(nodes.map((node) => [node.name, nodeManifest(node).status.allocatable]));
   const images = new ImageStore(config.plan.tag, log);
   const pods = new ResourceCache<V1Pod>(api, "/api/v1/pods", (key, pod) => onPod(key, pod), log);
   const services = new ResourceCache<V1Service>(api, "/api/v1/services", () => undefined, log);
@@ -100,6 +102,7 @@ export async function runAgent(
         pod.metadata?.namespace ?? "default",
         pod.spec?.enableServiceLinks ?? true,
       ),
+      nodeAllocatable: nodeAllocatable.get(pod.spec?.nodeName ?? ""),
     }),
     services: () => services.list(),
     headlessAddresses: (service) =>

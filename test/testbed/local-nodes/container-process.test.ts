@@ -86,6 +86,52 @@ describe("pod-to-process translation", () => {
     });
   });
 
+  it("resolves resourceFieldRef from the container itself, in the kubelet's units and divisors", () => {
+    // containerName is optional for env (the API server leaves it empty): the variable's own container.
+    const container = {
+      name: "main",
+      resources: { limits: { memory: "300Mi", cpu: "1500m" }, requests: { cpu: "250m", memory: "1Gi" } },
+      env: [
+        { name: "MEM", valueFrom: { resourceFieldRef: { resource: "limits.memory", divisor: "0" } } },
+        { name: "MEM_MI", valueFrom: { resourceFieldRef: { resource: "limits.memory", divisor: "1Mi" } } },
+        { name: "CPU", valueFrom: { resourceFieldRef: { resource: "limits.cpu" } } },
+        { name: "CPU_M", valueFrom: { resourceFieldRef: { resource: "requests.cpu", divisor: "1m" } } },
+        { name: "REQ_CPU", valueFrom: { resourceFieldRef: { resource: "requests.cpu" } } },
+        {
+          name: "OTHER",
+          valueFrom: {
+            resourceFieldRef: { containerName: "main", resource: "requests.memory", divisor: "1Gi" },
+          },
+        },
+      ],
+    };
+    const spec = containerProcess(pod(container), container, sources);
+    expect(spec.env).toMatchObject({
+      MEM: "314572800",
+      MEM_MI: "300",
+      CPU: "2",
+      CPU_M: "250",
+      REQ_CPU: "1",
+      OTHER: "1",
+    });
+  });
+
+  it("reads an unset limit as the node's allocatable, as the kubelet's downward API does", () => {
+    const container = {
+      name: "main",
+      env: [
+        { name: "MEM", valueFrom: { resourceFieldRef: { resource: "limits.memory", divisor: "1Gi" } } },
+        { name: "CPU", valueFrom: { resourceFieldRef: { resource: "limits.cpu" } } },
+        { name: "REQ", valueFrom: { resourceFieldRef: { resource: "requests.cpu" } } },
+      ],
+    };
+    const spec = containerProcess(pod(container), container, {
+      ...sources,
+      nodeAllocatable: { cpu: "32", memory: "128Gi" },
+    });
+    expect(spec.env).toMatchObject({ MEM: "128", CPU: "32", REQ: "0" });
+  });
+
   it("takes runAsUser from the container over the pod, and the working directory", () => {
     const container = { name: "main", workingDir: "/work", securityContext: { runAsUser: 1000 } };
     const spec = containerProcess(

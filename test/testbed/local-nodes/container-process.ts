@@ -3,6 +3,7 @@
 // the image (or of the checkout standing in for it). Pure, no I/O.
 import type { V1Container, V1EnvVar, V1EnvFromSource, V1Pod } from "@kubernetes/client-node";
 import { defaultImageRepository } from "../../../controllers/shared/image.ts";
+import { quantityValue } from "../../../crds/kube.ts";
 import { checkoutDefaults, checkoutPath, type ImageDefaults } from "./image-config.ts";
 
 /** Values the translation reads from the cluster, already fetched by the caller. */
@@ -11,6 +12,8 @@ export interface EnvSources {
   secret(namespace: string, name: string): Record<string, string> | undefined;
   /** Service link variables for the pod (see service-env.ts). */
   serviceEnv: Record<string, string>;
+  /** The pod's node's allocatable: what a resourceFieldRef to an unset limit reads, as on a kubelet. */
+  nodeAllocatable?: Record<string, string>;
 }
 
 /** What to exec for one container. */
@@ -59,7 +62,7 @@ export function containerProcess(
   const env: Record<string, string> = { ...sources.serviceEnv };
   for (const from of container.envFrom ?? []) Object.assign(env, envFromSource(namespace, from, sources));
   for (const variable of container.env ?? []) {
-    env[variable.name] = envValue(pod, variable, env, sources);
+    env[variable.name] = envValue(pod, container, variable, env, sources);
   }
   const command = container.command ?? image.entrypoint;
   const args = container.args ?? (container.command === undefined ? image.cmd : []);
@@ -98,7 +101,13 @@ function envFromSource(
   return Object.fromEntries(Object.entries(data).map(([key, value]) => [`${prefix}${key}`, value]));
 }
 
-function envValue(pod: V1Pod, variable: V1EnvVar, env: Record<string, string>, sources: EnvSources): string {
+function envValue(
+  pod: V1Pod,
+  own: V1Container,
+  variable: V1EnvVar,
+  env: Record<string, string>,
+  sources: EnvSources,
+): string {
   if (variable.valueFrom === undefined) return expand(variable.value ?? "", env);
   const namespace = pod.metadata?.namespace ?? "default";
   const { configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef } = variable.valueFrom;
@@ -121,13 +130,28 @@ function envValue(pod: V1Pod, variable: V1EnvVar, env: Record<string, string>, s
   if (fieldRef !== undefined) return fieldValue(pod, fieldRef.fieldPath);
   if (resourceFieldRef !== undefined) {
     const [group, resource] = resourceFieldRef.resource.split(".");
-    const container = pod.spec?.containers.find((c) => c.name === resourceFieldRef.containerName);
-    const quantity = (group === "limits" ? container?.resources?.limits : container?.resources?.requests)?.[
-      resource ?? ""
-    ];
-    return quantity === undefined ? "0" : String(quantity);
+    // For env, containerName is optional and means the variable's own container (the kubelet's rule).
+    const container =
+      resourceFieldRef.containerName === undefined || resourceFieldRef.containerName === ""
+        ? own
+        : pod.spec?.containers.find((c) => c.name === resourceFieldRef.containerName);
+    const quantity =
+      group === "limits"
+        ? (container?.resources?.limits?.[resource ?? ""] ?? sources.nodeAllocatable?.[resource ?? ""])
+        : container?.resources?.requests?.[resource ?? ""];
+    return quantity === undefined ? "0" : resourceValue(String(quantity), resource, resourceFieldRef.divisor);
   }
   return "";
+}
+
+/**
+ * A resource quantity as the kubelet hands it to a variable: rounded up in units of the divisor
+ * (default and "0" mean 1; CPU counted in millicores so `250m` over `1m` is 250).
+ */
+function resourceValue(quantity: string, resource: string | undefined, divisor: string | undefined): string {
+  const unit = divisor === undefined || quantityValue(divisor) === 0 ? 1 : quantityValue(divisor);
+  const scale = resource === "cpu" ? 1000 : 1;
+  return String(Math.ceil(Math.round(quantityValue(quantity) * scale) / Math.round(unit * scale)));
 }
 
 /** The downward API's field paths (env fieldRef and downwardAPI volumes share them). */

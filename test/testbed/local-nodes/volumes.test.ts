@@ -123,6 +123,25 @@ describe("pod volumes", () => {
     );
   });
 
+  it("keeps an emptyDir's fsGroup setgid bit across the periodic resyncs", async () => {
+    // The kubelet makes an emptyDir 2777 under fsGroup, so files the containers create there inherit
+    // the group; a resync that reset the folder to 0777 lost that after the first 2 s.
+    const dir = podDir();
+    const withFsGroup = {
+      ...pod([{ name: "scratch", emptyDir: {} }]),
+      spec: {
+        containers: [],
+        volumes: [{ name: "scratch", emptyDir: {} }],
+        securityContext: { fsGroup: 65532 },
+      },
+    } as V1Pod;
+    const scratch = (await syncVolumes(withFsGroup, dir, sources)).get("scratch")!;
+    expect(statSync(scratch).mode & 0o7777).toBe(0o2777);
+    await syncVolumes(withFsGroup, dir, sources);
+    expect(statSync(scratch).mode & 0o7777).toBe(0o2777);
+    expect(statSync(scratch).gid).toBe(65532);
+  });
+
   it("turns volumeMounts into mounts, subPath and files included", () => {
     const dir = podDir();
     writeFileSync(join(dir, "file.yaml"), "");

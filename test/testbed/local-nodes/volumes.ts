@@ -47,10 +47,11 @@ async function syncVolume(
   const namespace = pod.metadata?.namespace ?? "default";
   const fsGroup = pod.spec?.securityContext?.fsGroup;
   if (volume.emptyDir !== undefined) {
-    // fsGroup applies once, when the volume is made (later files are the containers' own business).
+    // Mode and fsGroup apply once, when the volume is made (later files are the containers' own
+    // business); a chmod on every resync would drop the fsGroup's setgid bit.
     const created = !existsSync(dir);
     mkdirSync(dir, { recursive: true });
-    chmodSync(dir, 0o777);
+    if (created) chmodSync(dir, 0o777);
     if (volume.emptyDir.medium === "Memory") mountTmpfs(dir, String(volume.emptyDir.sizeLimit ?? "256Mi"));
     if (created && fsGroup !== undefined) applyFsGroup(dir, fsGroup, false);
     return dir;
