@@ -1,5 +1,6 @@
 // The README's catalogue of Event reasons (section "Events") against the code that records Events:
-// every reason the operator can emit is in the table, and every row is a reason the code emits. Reasons
+// every reason the operator can emit is in the table, every row is a reason the code emits, and each
+// row names the objects that record its reasons (the controller whose folder records them). Reasons
 // are read from the recording calls (`context.events.normal|warning(object, reason, …)`, and the
 // `{ warning, reason, message }` objects a reconcile hands to them); a reason the call computes is
 // expanded through `computedReasons` below, which names the set it is drawn from.
@@ -35,7 +36,9 @@ const computedReasons: Record<string, readonly string[]> = {
   ],
   // An older version's pods reference a missing Secret, key or claim.
   "controllers/embedding-model/older-version-references.ts: problem.reason": [...missingReferenceReasons],
-  "controllers/nearline-pipeline/reconcile.ts: event.reason": [...missingReferenceReasons],
+  // The Secrets an older version's workers read (its TLS and token Secrets: older-version-secrets.ts)
+  // are missing or lack a key; workers mount no claim and read no model URL.
+  "controllers/nearline-pipeline/reconcile.ts: event.reason": ["SecretNotFound", "SecretKeyNotFound"],
   // A version's workers lost source records to retention, or replayed after the store lost writes.
   "controllers/nearline-pipeline/reconcile.ts: loss.reason": lossEventReasons,
   // The store URL's Secret or key is missing (model-store.ts StoreSecretMissing).
@@ -150,15 +153,58 @@ function reasonExpressionsIn(source: string): string[] {
   return found;
 }
 
-/** The reasons of the README's Events table (its first column, each in backticks). */
-function documentedReasons(): string[] {
+/** The rows of the README's Events table: their reasons (first column, each in backticks) and objects. */
+function documentedRows(): Array<{ reasons: string[]; objects: string[] }> {
   const text = readDocument("README.md");
   const section = /^## Events\n([\s\S]*?)^## /m.exec(text)?.[1] ?? "";
   return section
     .split("\n")
     .filter((line) => line.startsWith("| ") && !/^\|\s*-/.test(line) && !line.startsWith("| Reason"))
-    .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([^`]+)`/g)].map((match) => match[1]!));
+    .map((line) => {
+      const cells = line.split("|");
+      return {
+        reasons: [...cells[1]!.matchAll(/`([^`]+)`/g)].map((match) => match[1]!),
+        objects: cells[2]!.split(",").map((object) => object.trim()),
+      };
+    });
 }
+
+/** The reasons of the README's Events table. */
+function documentedReasons(): string[] {
+  return documentedRows().flatMap((row) => row.reasons);
+}
+
+/** The reasons one recording call or Event object can have; undefined when the test cannot tell. */
+function reasonsOf(
+  file: string,
+  expression: string,
+  constants: ReadonlyMap<string, string>,
+): readonly string[] | undefined {
+  const literal = /^"([A-Za-z]+)"$/.exec(expression)?.[1] ?? constants.get(expression);
+  if (literal !== undefined) return [literal];
+  // One of two literals (`cond ? "RolledBack" : "Promoted"`).
+  const either = /^[^?]+\? "([A-Za-z]+)" : "([A-Za-z]+)"$/.exec(expression);
+  if (either !== null) return [either[1]!, either[2]!];
+  return computedReasons[`${file}: ${expression}`];
+}
+
+/** The objects whose controller records a file's Events: its folder's resource, or all for shared code. */
+const objectsByFolder: Record<string, readonly string[]> = {
+  "controllers/embedding-model/": ["EmbeddingModel"],
+  "controllers/nearline-pipeline/": ["NearlinePipeline"],
+  "controllers/bootstrap-run/": ["BootstrapRun"],
+  "controllers/shared/": ["EmbeddingModel", "NearlinePipeline", "BootstrapRun"],
+};
+
+/**
+ * Objects a row names for a reason that their code records only as a Stalled condition's reason (so
+ * read as `<Stalled reason>` above): a BootstrapRun whose shard pods lack a Secret or key is Stalled
+ * with that reason (shard-secrets.ts).
+ */
+const recordedWhenStalled: Record<string, readonly string[]> = {
+  SecretNotFound: ["BootstrapRun"],
+  SecretKeyNotFound: ["BootstrapRun"],
+};
 
 describe("the README's Event reasons", () => {
   const files = [...sourceFiles("controllers"), ...sourceFiles("operator")];
@@ -204,18 +250,10 @@ describe("the README's Event reasons", () => {
     const used = new Set<string>();
     for (const { file, expression } of calls) {
       const key = `${file}: ${expression}`;
-      const literal = /^"([A-Za-z]+)"$/.exec(expression)?.[1] ?? constants.get(expression);
-      // One of two literals (`cond ? "RolledBack" : "Promoted"`).
-      const either = /^[^?]+\? "([A-Za-z]+)" : "([A-Za-z]+)"$/.exec(expression);
-      const computed = computedReasons[key];
-      if (literal !== undefined) emitted.add(literal);
-      else if (either !== null) {
-        emitted.add(either[1]!);
-        emitted.add(either[2]!);
-      } else if (computed !== undefined) {
-        used.add(key);
-        for (const reason of computed) emitted.add(reason);
-      } else unlisted.push(key);
+      const reasons = reasonsOf(file, expression, constants);
+      if (reasons === undefined) unlisted.push(key);
+      else for (const reason of reasons) emitted.add(reason);
+      if (reasons !== undefined && reasons === computedReasons[key]) used.add(key);
     }
     expect(unlisted, "computed reasons not in computedReasons").toEqual([]);
     expect(
@@ -226,5 +264,27 @@ describe("the README's Event reasons", () => {
     expect(documented.length, "README section '## Events' has a table").toBeGreaterThan(0);
     expect(new Set(documented).size, "each reason has one row").toBe(documented.length);
     expect([...new Set(documented)].sort()).toEqual([...emitted].sort());
+  });
+
+  // The Object column tells a user where to look (`kubectl describe` of which object): a reason listed
+  // on an object that never records it sends them to an object that will never show it.
+  it("names on each row the objects that record its reasons, and only those", () => {
+    const recorders = new Map<string, Set<string>>();
+    for (const { file, expression } of calls) {
+      const folder = Object.keys(objectsByFolder).find((prefix) => file.startsWith(prefix));
+      expect(folder, `${file}: the object its Events are on`).toBeDefined();
+      for (const reason of reasonsOf(file, expression, constants) ?? [])
+        for (const object of objectsByFolder[folder!]!)
+          recorders.set(reason, (recorders.get(reason) ?? new Set()).add(object));
+    }
+    const mismatches = documentedRows().flatMap(({ reasons, objects }) =>
+      reasons.flatMap((reason) => {
+        const recorded = [...(recorders.get(reason) ?? []), ...(recordedWhenStalled[reason] ?? [])];
+        return [...new Set(recorded)].sort().join(", ") === [...objects].sort().join(", ")
+          ? []
+          : [`${reason}: README ${objects.join(", ")}; code ${[...new Set(recorded)].join(", ")}`];
+      }),
+    );
+    expect(mismatches).toEqual([]);
   });
 });
