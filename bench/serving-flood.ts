@@ -10,6 +10,7 @@
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { processMemory, runNode, startServe } from "./serving-process.ts";
+import { machineInfo } from "./stats.ts";
 
 const HEAP = "jude_serving_nodejs_heap_size_total_bytes";
 // ~128 tokens (14 per sentence, 9 sentences, plus [CLS] and [SEP]).
@@ -113,5 +114,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     nodeFlags: (values["node-flags"] ?? "").split(" ").filter(Boolean),
     serveFlags: positionals,
   });
-  console.log(JSON.stringify({ bench: "serving-flood", ...result }));
+  console.log(JSON.stringify({ bench: "serving-flood", ...result, machine: machineInfo() }));
 }
