@@ -187,7 +187,9 @@ export const workers = z.strictObject({
     ),
   resources: resourceRequirements
     .optional()
-    .describe("CPU and memory requests and limits of a worker container."),
+    .describe(
+      "CPU and memory requests and limits of a worker container, and of the shards of the BootstrapRun a promotion creates for this pipeline (taken when that run is created, as a run's resources are immutable).",
+    ),
 });
 
 /** The entity's prompt fields: field name -> JSON path; worker configs carry the same map. */

@@ -101,27 +101,17 @@ describe("controller client applies", () => {
     live.set(modelPath("shop"), liveModel("shop", "uid-c"));
     live.set(modelPath("shop-v1"), liveModel("shop-v1", "uid-b"));
     const writer = createControllerClient(client, cache, "test");
-    const owned = (name: string, uid: string): KubeObject => ({
-      ...configMap("1"),
-      metadata: {
-        name: "c",
-        namespace: "ns",
-        ownerReferences: [
-          { apiVersion: "jude.dev/v1alpha1", kind: "EmbeddingModel", name, uid, controller: true },
-        ],
-      },
-    });
     // Model "shop" version "v1" and model "shop-v1" both name a Service "shop-v1".
-    setCached(owned("shop", "uid-a"));
-    await expect(writer.apply(owned("shop-v1", "uid-b"))).rejects.toThrow(
+    setCached(ownedConfigMap("shop", "uid-a"));
+    await expect(writer.apply(ownedConfigMap("shop-v1", "uid-b"))).rejects.toThrow(
       /^ConfigMap ns\/c belongs to EmbeddingModel shop, so EmbeddingModel shop-v1 cannot use that name/,
     );
     expect(applies).toHaveLength(0);
     // The same owner recreated (a new uid) still adopts what its predecessor left behind.
-    await writer.apply(owned("shop", "uid-c"));
+    await writer.apply(ownedConfigMap("shop", "uid-c"));
     // An object without a controller is adopted as before.
     setCached(configMap("1"));
-    await writer.apply(owned("shop-v1", "uid-b"));
+    await writer.apply(ownedConfigMap("shop-v1", "uid-b"));
     expect(applies).toHaveLength(2);
   });
 
