@@ -572,6 +572,14 @@ export async function promoteThroughBootstrap(
 }
 
 /**
+ * `kubectl delete --cascade=orphan` of `name` in `namespace`, returning once it is gone: the garbage
+ * collector has removed its references from its children and left them.
+ */
+export async function deleteOrphaning(namespace: string, name: string): Promise<void> {
+  await kubectl(["delete", "-n", namespace, name, "--cascade=orphan", "--wait=true", "--timeout=60s"]);
+}
+
+/**
  * Whether `name` exists in `namespace` without owner references: left by an orphaning delete, not
  * deleted by the garbage collector.
  */

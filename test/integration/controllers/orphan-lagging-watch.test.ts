@@ -10,11 +10,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { ParityObservation } from "../../../controllers/embedding-model/promotion-gates.ts";
 import { requireEnv } from "../../support/env.ts";
 import { startApiFaultProxy, type ApiFaultProxy } from "../../support/api-fault-proxy.ts";
-import { kubectl } from "../../support/kubectl.ts";
 import { waitFor } from "../../testbed/wait.ts";
 import { getObject, type Json } from "../operator/operator-harness.ts";
 import { promotionModelAt as modelAt } from "./objects.ts";
-import { applyObjects, orphaned, type PromotionSetup, setUpPromotion } from "./harness.ts";
+import { applyObjects, deleteOrphaning, orphaned, type PromotionSetup, setUpPromotion } from "./harness.ts";
 
 /** How late the operator's watch of EmbeddingModels delivers (the collector orphans within ~1 s). */
 const modelWatchLagMs = 5_000;
@@ -62,15 +61,7 @@ describe("an EmbeddingModel deleted with --cascade=orphan while the operator's w
       ).length;
     await until("the model's phase series", async () => (await phaseSeries()) > 0);
     const deletedAtMs = Date.now();
-    await kubectl([
-      "delete",
-      "-n",
-      namespace,
-      "embeddingmodel/jobs-model",
-      "--cascade=orphan",
-      "--wait=true",
-      "--timeout=60s",
-    ]);
+    await deleteOrphaning(namespace, "embeddingmodel/jobs-model");
     // The operator's watch delivered the deletion (the model's series are forgotten then); the
     // children were never owned again, so the collector has nothing to delete.
     await until("the operator seeing the deletion", async () => (await phaseSeries()) === 0);

@@ -17,6 +17,7 @@ import {
   conditionOf,
   embeddingModelEvents,
   finishBootstrap,
+  deleteOrphaning,
   orphaned,
   type PromotionOperator,
   reportCaughtUp,
@@ -317,15 +318,7 @@ describe("an EmbeddingModel deleted with --cascade=orphan mid-promotion, and app
       async () => (await getObject("bootstraprun/jobs-v2-promotion", namespace)) !== undefined,
     );
 
-    await kubectl([
-      "delete",
-      "-n",
-      namespace,
-      "embeddingmodel/jobs-model",
-      "--cascade=orphan",
-      "--wait=true",
-      "--timeout=60s",
-    ]);
+    await deleteOrphaning(namespace, "embeddingmodel/jobs-model");
     // What is true meanwhile: v1's Deployment and the query Service are left, unowned, the Service
     // still selecting v1's pods (they answer queries with no EmbeddingModel).
     await until("the children orphaned", async () => await orphaned("deployment/jobs-model-v1", namespace));
@@ -408,15 +401,7 @@ describe("an EmbeddingModel deleted with --cascade=orphan mid-promotion, and app
     );
     await writeVectors(store, "v2", `sha256:${hex("v2")}`, ids.slice(0, 5));
 
-    await kubectl([
-      "delete",
-      "-n",
-      namespace,
-      "embeddingmodel/jobs-model",
-      "--cascade=orphan",
-      "--wait=true",
-      "--timeout=60s",
-    ]);
+    await deleteOrphaning(namespace, "embeddingmodel/jobs-model");
     await until(
       "the children orphaned",
       async () =>
