@@ -91,16 +91,16 @@ export async function startControllers(
 /**
  * Runs a manager with the controllers `add` registers on `namespace` (one or several), in this process; returns its
  * stop. JUDE_TEST_LOG=1 shows the controllers' failed reconciles (warnings: they are retried, not thrown
- * here) and errors.
+ * here) and errors. It reaches the API server through `kubeconfigPath` when given (a test's fault proxy).
  */
 export function startManager(
   namespace: string | readonly string[],
   component: string,
   add: (manager: Manager) => void,
-  options: Partial<ManagerOptions> = {},
+  { kubeconfigPath, ...options }: Partial<ManagerOptions> & { kubeconfigPath?: string | undefined } = {},
 ): () => Promise<void> {
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(requireEnv("KUBECONFIG"));
+  kubeConfig.loadFromFile(kubeconfigPath ?? requireEnv("KUBECONFIG"));
   const manager = new Manager({
     kubeConfig,
     namespaces: typeof namespace === "string" ? [namespace] : namespace,
@@ -337,7 +337,7 @@ export interface PromotionOperator {
 /**
  * Starts the EmbeddingModel controller on `namespace`. The parity gate re-embeds through the
  * candidate's serving pods, which do not run on kwok nodes: `parity` answers for them here (the
- * end-to-end test runs the real measurement). It reaches the API server through `kubeconfigPath` when given.
+ * end-to-end test runs the real measurement); `kubeconfigPath` as startManager's.
  */
 export function startPromotionOperator(
   namespace: string | readonly string[],
@@ -346,8 +346,6 @@ export function startPromotionOperator(
   kubeconfigPath?: string,
 ): PromotionOperator {
   let registry = new Registry();
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(kubeconfigPath ?? requireEnv("KUBECONFIG"));
   const stop = startManager(
     namespace,
     "promotion-test",
@@ -363,7 +361,7 @@ export function startPromotionOperator(
         }),
       );
     },
-    { kubeConfig },
+    { kubeconfigPath },
   );
   return { registry, stop };
 }
